@@ -1,0 +1,1 @@
+"""Admin of the billing app (see ARCHITECTURE.md, 'Inside an app')."""

@@ -1,0 +1,1 @@
+"""Apis of the billing app (see ARCHITECTURE.md, 'Inside an app')."""

@@ -1,0 +1,1 @@
+"""Selectors of the billing app (see ARCHITECTURE.md, 'Inside an app')."""

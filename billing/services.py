@@ -1,0 +1,1 @@
+"""Services of the billing app (see ARCHITECTURE.md, 'Inside an app')."""

@@ -1,0 +1,1 @@
+"""Tasks of the billing app (see ARCHITECTURE.md, 'Inside an app')."""

@@ -1,0 +1,13 @@
+"""Development and `make demo`: debug on, embedded defaults, a fixed development encryption key."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-development-only")
+# A fixed key so local data stays readable across restarts; never used by production settings.
+FIELD_ENCRYPTION_KEYS = env.list(
+    "FIELD_ENCRYPTION_KEYS", default=["bG9jYWwtZGV2ZWxvcG1lbnQta2V5LWRvLW5vdC11c2U="]
+)
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405

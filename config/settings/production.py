@@ -1,0 +1,22 @@
+"""Production: every secret comes from the environment, and the process refuses to start without it."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DEBUG, FIELD_ENCRYPTION_KEYS, SECRET_KEY, env
+
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set in production.")
+if DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off in production.")
+if not FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set in production (Fernet keys, comma-separated).")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+# Load balancers probe these over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^live$", r"^ready$"]
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,16 @@
+"""The test suite: embedded by default, PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set (CI)."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+DEBUG = False
+SECRET_KEY = "django-insecure-test-only"
+FIELD_ENCRYPTION_KEYS = ["dGVzdC1zdWl0ZS1vbmx5LWtleS1uZXZlci1pbi11c2U="]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests run queued work in-process unless a test starts a real worker on purpose.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
+LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
+LOGGING["loggers"]["django"]["level"] = "ERROR"  # noqa: F405
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]

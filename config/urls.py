@@ -1,0 +1,35 @@
+"""Top-level routes: the API under /api/v1/, the Stripe webhook intake, probes, schema and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from core import health
+from core.errors import api_route_not_found
+
+_public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
+
+api_v1 = [
+    path("", include("projects.urls")),
+    path("", include("billing.urls")),
+    path("", include("entitlements.urls")),
+    path("", include("webhooks.urls")),
+    # Unknown API routes answer in the error envelope even with DEBUG on (Django's debug 404 page is HTML).
+    re_path(r"^.*$", api_route_not_found),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="swagger-ui"),
+    path("health", health.health, name="health"),
+    path("live", health.live, name="live"),
+    path("ready", health.ready, name="ready"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "core.errors.handler400"
+handler403 = "core.errors.handler403"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"

@@ -1,0 +1,55 @@
+"""The base class of every API view: JSON only, the error envelope, and Idempotency-Key on unsafe methods."""
+
+from typing import Any
+
+from django.http import HttpResponseBase
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.idempotency import (
+    UNSAFE_METHODS,
+    IdempotentReplay,
+    idempotency_begin,
+    idempotency_finish,
+)
+from core.models import IdempotencyKey
+
+
+class BaseApi(APIView):
+    """Thin views: parse → service or selector → render. Subclasses declare permission_classes when not tenant."""
+
+    # URL kwarg → model of the object it names, for objects that belong to the caller's project. The
+    # cross-tenant sweep test reads this to prove that another project's key gets 404 on every such route.
+    tenant_lookup: dict[str, type] = {}
+
+    _idempotency_record: IdempotencyKey | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttling
+        key = request.headers.get("Idempotency-Key")
+        if request.method in UNSAFE_METHODS and key is not None:
+            self._idempotency_record = idempotency_begin(
+                owner=request.auth.idempotency_owner, key=key, request=request._request
+            )
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, IdempotentReplay):
+            return exc.stored.to_response()
+        return super().handle_exception(exc)
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record, self._idempotency_record = self._idempotency_record, None
+        if record is not None:
+            if isinstance(response, Response):
+                response.render()
+            idempotency_finish(
+                record=record,
+                status=response.status_code,
+                body=bytes(getattr(response, "content", b"")),
+                content_type=response.get("Content-Type", "application/json"),
+            )
+        return response

@@ -1,0 +1,72 @@
+"""Middleware: the request id and logging context, and the request body size limit."""
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from core import context
+from core.errors import body_too_large, json_error
+from core.ids import random_token
+
+logger = logging.getLogger("tollgate.request")
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Accepts `X-Request-Id` (or makes one), echoes it back and logs one line per API request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-Id", "")
+        rid = incoming if _VALID_REQUEST_ID.match(incoming) else f"req_{random_token(20)}"
+        tokens = (
+            context.request_id.set(rid),
+            context.project_slug.set("-"),
+            context.key_prefix.set("-"),
+        )
+        request.request_id = rid  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-Id"] = rid
+            if request.path.startswith(("/api/", "/webhooks/")):
+                logger.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "http_method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            return response
+        finally:
+            context.request_id.reset(tokens[0])
+            context.project_slug.reset(tokens[1])
+            context.key_prefix.reset(tokens[2])
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 before a byte of an oversized body is read."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.API_MAX_BODY_BYTES and not request.path.startswith("/admin/"):
+            return json_error(body_too_large())
+        return self.get_response(request)

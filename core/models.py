@@ -1,0 +1,68 @@
+"""Cross-cutting tables: the audit log and stored idempotency keys."""
+
+from django.db import models
+
+from core.ids import PublicIdField
+
+
+class AuditLogEntry(models.Model):
+    """Who did what, to what, when and why — written in the same transaction as the change."""
+
+    class ActorType(models.TextChoices):
+        USER = "user", "Operator"
+        PLATFORM_KEY = "platform_key", "Platform key"
+        API_KEY = "api_key", "Project key"
+        SYSTEM = "system", "System"
+
+    id = PublicIdField(prefix="audit")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    project = models.ForeignKey(
+        "projects.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    actor_type = models.CharField(max_length=20, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_repr = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64, db_index=True)
+    target_repr = models.CharField(max_length=255, blank=True)
+    reason = models.TextField(blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        indexes = [models.Index(fields=["target_type", "target_id", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_repr or self.actor_type} {self.action} {self.target_type} {self.target_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A caller's `Idempotency-Key` and the response it produced, replayed for 24 hours."""
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+
+    # "project:<id>" or "platform:<key id>": keys are scoped to the caller that sent them.
+    owner = models.CharField(max_length=80)
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    response_content_type = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_unique_per_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"

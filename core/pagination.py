@@ -1,0 +1,72 @@
+"""Cursor pagination in API.md's list shape: `?limit=` (1–100, default 20), `?starting_after=<id>`, newest first.
+
+The cursor is an object id, resolved inside the caller's (project-scoped) queryset, so a cursor naming another
+project's object is simply unknown.
+"""
+
+from typing import Any, TypeVar
+
+from django.db.models import Model, Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from core.errors import InvalidRequest
+
+M = TypeVar("M", bound=Model)
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+def page_params(request: Request) -> tuple[int, str | None]:
+    raw_limit = request.query_params.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit not in (None, ""):
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit", param="limit")
+    return limit, request.query_params.get("starting_after") or None
+
+
+def paginate_queryset(queryset: QuerySet[M], request: Request) -> tuple[list[M], bool]:
+    """One page of `queryset` (which must have `created_at`), newest first, and whether more follow."""
+    limit, starting_after = page_params(request)
+    queryset = queryset.order_by("-created_at", "-pk")
+    if starting_after:
+        cursor = queryset.filter(pk=starting_after).values("created_at", "pk").first()
+        if cursor is None:
+            raise InvalidRequest(
+                f"No object {starting_after!r} to start after.", code="invalid_cursor", param="starting_after"
+            )
+        queryset = queryset.filter(
+            Q(created_at__lt=cursor["created_at"]) | Q(created_at=cursor["created_at"], pk__lt=cursor["pk"])
+        )
+    rows = list(queryset[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def list_body(data: list[Any], has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more}
+
+
+def list_serializer(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """An OpenAPI description of the list envelope around `item`."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "object": serializers.CharField(default="list"),
+            "data": item(many=True),
+            "has_more": serializers.BooleanField(),
+        },
+    )
+
+
+PAGINATION_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100, default 20."),
+    OpenApiParameter("starting_after", OpenApiTypes.STR, description="The id of the last object of the previous page."),
+]

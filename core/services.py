@@ -1,0 +1,48 @@
+"""Cross-cutting writes: the audit log and the purge of expired idempotency keys."""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from core import context
+from core.actors import Actor
+from core.models import AuditLogEntry, IdempotencyKey
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    target: models.Model,
+    reason: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    project: Any = None,
+) -> AuditLogEntry:
+    """Records an audited change. Must run inside the transaction that makes the change, so both or neither land."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must be called inside the transaction of the change it records.")
+    request_id = context.request_id.get()
+    return AuditLogEntry.objects.create(
+        project=project,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_repr=actor.repr[:255],
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        target_repr=str(target)[:255],
+        reason=reason,
+        before=before,
+        after=after,
+        request_id="" if request_id == "-" else request_id,
+    )
+
+
+def idempotency_keys_purge() -> int:
+    """Deletes idempotency keys older than IDEMPOTENCY_KEY_TTL; returns how many."""
+    cutoff = timezone.now() - settings.IDEMPOTENCY_KEY_TTL
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,10 @@
+"""Periodic housekeeping tasks."""
+
+from celery import shared_task
+
+from core.services import idempotency_keys_purge as _purge
+
+
+@shared_task(acks_late=True)
+def idempotency_keys_purge() -> int:
+    return _purge()

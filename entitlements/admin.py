@@ -1,0 +1,1 @@
+"""Admin of the entitlements app (see ARCHITECTURE.md, 'Inside an app')."""

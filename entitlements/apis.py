@@ -1,0 +1,1 @@
+"""Apis of the entitlements app (see ARCHITECTURE.md, 'Inside an app')."""

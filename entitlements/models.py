@@ -1,0 +1,1 @@
+"""Entitlement records (features, grants, revocations, usage, counters, credit ledger) — issue #6."""

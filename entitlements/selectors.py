@@ -1,0 +1,1 @@
+"""Selectors of the entitlements app (see ARCHITECTURE.md, 'Inside an app')."""

@@ -1,0 +1,1 @@
+"""Services of the entitlements app (see ARCHITECTURE.md, 'Inside an app')."""

@@ -1,0 +1,1 @@
+"""Tasks of the entitlements app (see ARCHITECTURE.md, 'Inside an app')."""

@@ -1,0 +1,168 @@
+"""Bearer-key authentication for the API, cached so that a warm request costs no SQL query and no write.
+
+Lookups are cached in the shared cache (Redis in production) and, for at most AUTH_LOCAL_CACHE_SECONDS, in
+process memory. Revoking a key or changing a project deletes the shared entries on commit, so every process
+sees the change within that local TTL (one second by default). `last_used_at` is written at most once per
+API_KEY_TOUCH_INTERVAL_SECONDS per key.
+"""
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+from core import context
+from core.actors import Actor
+from core.models import AuditLogEntry
+from projects.keys import hash_secret
+from projects.models import ApiKey, PlatformKey, Project
+
+_CACHE_PREFIX = "auth:v1:"
+_INVALID = "invalid"
+_LOCAL_MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: which key, of which kind, for which project."""
+
+    kind: Literal["project", "platform"]
+    key_id: str
+    key_prefix: str
+    project: Project | None = None
+
+    @property
+    def idempotency_owner(self) -> str:
+        return f"project:{self.project.pk}" if self.project is not None else f"platform:{self.key_id}"
+
+    def actor(self) -> Actor:
+        if self.kind == "project":
+            return Actor(type=AuditLogEntry.ActorType.API_KEY, id=self.key_id, repr=f"{self.key_prefix}…")
+        return Actor(type=AuditLogEntry.ActorType.PLATFORM_KEY, id=self.key_id, repr=f"{self.key_prefix}…")
+
+
+class _LocalCache:
+    """A tiny TTL cache in process memory: saves the shared-cache round trip on hot keys."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Any]] = {}
+        self._touched: dict[str, float] = {}
+
+    def get(self, key: str) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def set(self, key: str, value: Any, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= _LOCAL_MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + ttl, value)
+
+    def discard(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
+
+    def should_touch(self, key_id: str, interval: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._touched.get(key_id, 0.0) > now - interval:
+                return False
+            if len(self._touched) >= _LOCAL_MAX_ENTRIES:
+                self._touched.clear()
+            self._touched[key_id] = now
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._touched.clear()
+
+
+local_cache = _LocalCache()
+
+
+def _cache_key(key_hash: str) -> str:
+    return _CACHE_PREFIX + key_hash
+
+
+def _load(key_hash: str) -> Principal | None:
+    api_key = ApiKey.objects.select_related("project").filter(key_hash=key_hash).first()
+    if api_key is not None:
+        if api_key.is_revoked:
+            return None
+        return Principal(kind="project", key_id=api_key.pk, key_prefix=api_key.prefix, project=api_key.project)
+    platform_key = PlatformKey.objects.filter(key_hash=key_hash).first()
+    if platform_key is not None and not platform_key.is_revoked:
+        return Principal(kind="platform", key_id=platform_key.pk, key_prefix=platform_key.prefix)
+    return None
+
+
+def principal_for_secret(secret: str) -> Principal | None:
+    key_hash = hash_secret(secret)
+    cache_key = _cache_key(key_hash)
+    cached = local_cache.get(cache_key)
+    if cached is None:
+        cached = cache.get(cache_key)
+        if cached is None:
+            principal = _load(key_hash)
+            cached = principal if principal is not None else _INVALID
+            cache.set(cache_key, cached, settings.AUTH_CACHE_SECONDS)
+        local_cache.set(cache_key, cached, settings.AUTH_LOCAL_CACHE_SECONDS)
+    return cached if isinstance(cached, Principal) else None
+
+
+def auth_cache_invalidate(key_hashes: list[str]) -> None:
+    """Forgets cached lookups of these keys (call on commit of a revocation or a project change)."""
+    keys = [_cache_key(key_hash) for key_hash in key_hashes]
+    local_cache.discard(keys)
+    if keys:
+        cache.delete_many(keys)
+
+
+def _touch(principal: Principal) -> None:
+    interval = settings.API_KEY_TOUCH_INTERVAL_SECONDS
+    if not local_cache.should_touch(principal.key_id, interval):
+        return
+    if not cache.add(f"auth:touched:{principal.key_id}", 1, timeout=interval):
+        return
+    model = ApiKey if principal.kind == "project" else PlatformKey
+    model.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <project or platform key>`; the permission classes decide which kind may pass."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[None, Principal] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, secret = header.partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret or " " in secret:
+            raise AuthenticationFailed("Malformed Authorization header. Send `Authorization: Bearer <key>`.")
+        principal = principal_for_secret(secret)
+        if principal is None:
+            raise AuthenticationFailed("Invalid API key: unknown or revoked.")
+        context.key_prefix.set(principal.key_prefix)
+        if principal.project is not None:
+            context.project_slug.set(principal.project.slug)
+        _touch(principal)
+        return None, principal
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword

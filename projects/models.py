@@ -1,0 +1,92 @@
+"""Tenants: projects and the keys that reach the API (project keys and operators' platform keys)."""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from core.crypto import EncryptedTextField
+from core.ids import PublicIdField
+
+MAX_PAYMENT_TTL_SECONDS = 86_400  # Stripe Checkout sessions live at most 24 hours.
+
+
+class Project(models.Model):
+    """A tenant: one product of a company, with its own keys, catalog, customers and (optionally) Stripe account."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+
+    class Flow(models.TextChoices):
+        CHECKOUT = "checkout"
+        INTENT = "intent"
+
+    id = PublicIdField(prefix="proj")
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    default_currency = models.CharField(max_length=3, default="usd")
+    allowed_redirect_hosts = models.JSONField(default=list, blank=True)
+    payment_ttl_seconds = models.PositiveIntegerField(
+        default=MAX_PAYMENT_TTL_SECONDS,
+        validators=[MinValueValidator(60), MaxValueValidator(MAX_PAYMENT_TTL_SECONDS)],
+    )
+    default_flow = models.CharField(max_length=20, choices=Flow.choices, default=Flow.CHECKOUT)
+    # The catalog key of the product everyone gets without a purchase (the Free tier); resolved by the catalog.
+    default_product = models.CharField(max_length=100, blank=True)
+    # Own Stripe account (optional; else the platform's). Secrets are encrypted at rest and never echoed.
+    stripe_secret_key = EncryptedTextField(blank=True, default="")
+    stripe_publishable_key = models.CharField(max_length=255, blank=True, default="")
+    stripe_webhook_secret = EncryptedTextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class BaseKey(models.Model):
+    """A bearer secret, stored only as its SHA-256; `prefix` is the part shown to people."""
+
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=20, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class ApiKey(BaseKey):
+    """A project's secret API key: reaches the tenant endpoints of that project only."""
+
+    id = PublicIdField(prefix="key")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "project API key"
+
+
+class PlatformKey(BaseKey):
+    """An operators' automation key: reaches `/api/v1/projects*` only."""
+
+    id = PublicIdField(prefix="pkey")
+
+    class Meta:
+        ordering = ["-created_at"]

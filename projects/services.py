@@ -1,0 +1,177 @@
+"""Every write to projects and keys. Each runs in its own transaction and records an audit row in it."""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.actors import Actor
+from core.errors import Conflict, InvalidRequest
+from core.services import audit_record
+from projects import keys
+from projects.authentication import auth_cache_invalidate
+from projects.models import ApiKey, PlatformKey, Project
+
+# Fields whose values never reach the audit log: only whether they are set.
+_SECRET_FIELDS = ("stripe_secret_key", "stripe_webhook_secret")
+UPDATABLE_FIELDS = (
+    "name",
+    "status",
+    "default_currency",
+    "allowed_redirect_hosts",
+    "payment_ttl_seconds",
+    "default_flow",
+    "default_product",
+    "stripe_secret_key",
+    "stripe_publishable_key",
+    "stripe_webhook_secret",
+)
+
+
+def _snapshot(project: Project) -> dict[str, Any]:
+    data: dict[str, Any] = {"slug": project.slug}
+    for field in UPDATABLE_FIELDS:
+        value = getattr(project, field)
+        data[field] = ("set" if value else "") if field in _SECRET_FIELDS else value
+    return data
+
+
+def _invalidate_project_keys_on_commit(project: Project) -> None:
+    hashes = list(ApiKey.objects.filter(project=project).values_list("key_hash", flat=True))
+    transaction.on_commit(lambda: auth_cache_invalidate(hashes))
+
+
+def project_create(
+    *,
+    actor: Actor,
+    slug: str,
+    name: str,
+    default_currency: str = "usd",
+    allowed_redirect_hosts: list[str] | None = None,
+    payment_ttl_seconds: int | None = None,
+    default_flow: str = Project.Flow.CHECKOUT,
+    default_product: str = "",
+    stripe_secret_key: str = "",
+    stripe_publishable_key: str = "",
+    stripe_webhook_secret: str = "",
+) -> tuple[Project, ApiKey, str]:
+    """Creates a project and its first API key; returns the key's secret, which is never shown again."""
+    project = Project(
+        slug=slug,
+        name=name,
+        default_currency=default_currency.lower(),
+        allowed_redirect_hosts=list(allowed_redirect_hosts or []),
+        default_flow=default_flow,
+        default_product=default_product,
+        stripe_secret_key=stripe_secret_key,
+        stripe_publishable_key=stripe_publishable_key,
+        stripe_webhook_secret=stripe_webhook_secret,
+    )
+    if payment_ttl_seconds is not None:
+        project.payment_ttl_seconds = payment_ttl_seconds
+    try:
+        with transaction.atomic():
+            project.save(force_insert=True)
+            audit_record(actor=actor, action="project.created", target=project, project=project, after=_snapshot(project))
+            api_key, secret = _api_key_create(actor=actor, project=project, name="default")
+    except IntegrityError as exc:
+        if Project.objects.filter(slug=slug).exists():
+            raise Conflict(f"A project with slug {slug!r} already exists.", code="slug_taken", param="slug") from exc
+        raise
+    return project, api_key, secret
+
+
+def project_update(*, actor: Actor, project: Project, reason: str = "", **changes: Any) -> Project:
+    """Changes a project's settings (slug is immutable). Suspension takes effect on every process within a second."""
+    if "slug" in changes and changes.pop("slug") != project.slug:
+        raise InvalidRequest("slug cannot be changed.", code="immutable_field", param="slug")
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown fields: {', '.join(sorted(unknown))}.", param=sorted(unknown)[0])
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().get(pk=project.pk)
+        before = _snapshot(locked)
+        for field, value in changes.items():
+            if field == "default_currency":
+                value = value.lower()
+            setattr(locked, field, value)
+        locked.save()
+        after = _snapshot(locked)
+        if before != after:
+            action = "project.updated"
+            if before["status"] != after["status"]:
+                action = "project.suspended" if locked.status == Project.Status.SUSPENDED else "project.reactivated"
+            audit_record(
+                actor=actor, action=action, target=locked, project=locked, reason=reason, before=before, after=after
+            )
+            _invalidate_project_keys_on_commit(locked)
+    return locked
+
+
+def _api_key_create(*, actor: Actor, project: Project, name: str) -> tuple[ApiKey, str]:
+    material = keys.generate(keys.PROJECT_KEY_PREFIX)
+    api_key = ApiKey.objects.create(project=project, name=name, prefix=material.prefix, key_hash=material.key_hash)
+    audit_record(
+        actor=actor,
+        action="api_key.created",
+        target=api_key,
+        project=project,
+        after={"prefix": api_key.prefix, "name": name},
+    )
+    return api_key, material.secret
+
+
+def api_key_create(*, actor: Actor, project: Project, name: str = "") -> tuple[ApiKey, str]:
+    """A new project key; the secret is returned once and only its hash is kept."""
+    with transaction.atomic():
+        return _api_key_create(actor=actor, project=project, name=name)
+
+
+def api_key_revoke(*, actor: Actor, api_key: ApiKey, reason: str = "") -> ApiKey:
+    """Revokes a key (idempotent). Every process stops accepting it within a second."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+            audit_record(
+                actor=actor,
+                action="api_key.revoked",
+                target=locked,
+                project=locked.project,
+                reason=reason,
+                before={"revoked_at": None},
+                after={"revoked_at": locked.revoked_at.isoformat()},
+            )
+            key_hash = locked.key_hash
+            transaction.on_commit(lambda: auth_cache_invalidate([key_hash]))
+    return locked
+
+
+def platform_key_create(*, actor: Actor, name: str = "") -> tuple[PlatformKey, str]:
+    material = keys.generate(keys.PLATFORM_KEY_PREFIX)
+    with transaction.atomic():
+        platform_key = PlatformKey.objects.create(name=name, prefix=material.prefix, key_hash=material.key_hash)
+        audit_record(
+            actor=actor, action="platform_key.created", target=platform_key, after={"prefix": platform_key.prefix}
+        )
+    return platform_key, material.secret
+
+
+def platform_key_revoke(*, actor: Actor, platform_key: PlatformKey, reason: str = "") -> PlatformKey:
+    with transaction.atomic():
+        locked = PlatformKey.objects.select_for_update().get(pk=platform_key.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+            audit_record(
+                actor=actor,
+                action="platform_key.revoked",
+                target=locked,
+                reason=reason,
+                before={"revoked_at": None},
+                after={"revoked_at": locked.revoked_at.isoformat()},
+            )
+            key_hash = locked.key_hash
+            transaction.on_commit(lambda: auth_cache_invalidate([key_hash]))
+    return locked

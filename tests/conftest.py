@@ -1,0 +1,137 @@
+"""Base fixtures: two tenant projects with keys, a platform key, and an API client that runs on_commit work.
+
+Every request made through `api` runs inside `django_capture_on_commit_callbacks(execute=True)`, so work queued
+with `transaction.on_commit` (cache invalidation, Celery tasks) really runs, as it would after a real commit.
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+
+from projects.authentication import local_cache
+from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory, ProjectFactory
+
+_skipped_postgres: list[str] = []
+
+
+def _on_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _on_postgres():
+        return
+    reason = "needs PostgreSQL (row locks, real concurrency); set DATABASE_URL=postgres://… to run it"
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.skip(reason=reason))
+            _skipped_postgres.append(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _skipped_postgres:
+        terminalreporter.write_sep("-", "PostgreSQL-only tests")
+        terminalreporter.write_line(
+            f"{len(_skipped_postgres)} PostgreSQL-only tests skipped on SQLite (row locks and concurrency need "
+            "PostgreSQL; CI runs them with DATABASE_URL set)."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    cache.clear()
+    local_cache.clear()
+    yield
+    local_cache.clear()
+
+
+@dataclass
+class Tenant:
+    project: Any
+    api_key: Any
+
+    @property
+    def key(self) -> str:
+        return str(self.api_key.secret)
+
+
+@pytest.fixture
+def tenant_a(db: None) -> Tenant:
+    api_key = ApiKeyFactory(project=ProjectFactory(slug="alpha"))
+    return Tenant(project=api_key.project, api_key=api_key)
+
+
+@pytest.fixture
+def tenant_b(db: None) -> Tenant:
+    api_key = ApiKeyFactory(project=ProjectFactory(slug="bravo"))
+    return Tenant(project=api_key.project, api_key=api_key)
+
+
+@pytest.fixture
+def platform_key(db: None) -> str:
+    return str(PlatformKeyFactory().secret)
+
+
+class ApiClient:
+    """JSON requests with a bearer key; every request runs the on_commit callbacks it queued."""
+
+    def __init__(self, capture: Any) -> None:
+        self._client = Client()
+        self._capture = capture
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str | None = None,
+        json_body: Any = None,
+        data: str | bytes | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        all_headers = dict(headers or {})
+        if key is not None:
+            all_headers["Authorization"] = f"Bearer {key}"
+        body: str | bytes | None = data
+        if json_body is not None:
+            body = json.dumps(json_body)
+        kwargs: dict[str, Any] = {"headers": all_headers}
+        if method.upper() in {"GET", "HEAD"}:
+            kwargs["data"] = json_body
+            body = None
+        elif body is not None:
+            kwargs["data"] = body
+            kwargs["content_type"] = content_type
+        call = getattr(self._client, method.lower())
+        with self._capture(execute=True):
+            return call(path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, json_body=body, **kwargs)
+
+    def patch(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, json_body=body, **kwargs)
+
+    def delete(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, json_body=body, **kwargs)
+
+
+@pytest.fixture
+def api(db: None, django_capture_on_commit_callbacks: Any) -> ApiClient:
+    return ApiClient(django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"

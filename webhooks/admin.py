@@ -1,0 +1,1 @@
+"""Admin of the webhooks app (see ARCHITECTURE.md, 'Inside an app')."""

@@ -1,0 +1,1 @@
+"""Apis of the webhooks app (see ARCHITECTURE.md, 'Inside an app')."""

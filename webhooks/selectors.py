@@ -1,0 +1,1 @@
+"""Selectors of the webhooks app (see ARCHITECTURE.md, 'Inside an app')."""

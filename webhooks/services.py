@@ -1,0 +1,1 @@
+"""Services of the webhooks app (see ARCHITECTURE.md, 'Inside an app')."""

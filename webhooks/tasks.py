@@ -1,0 +1,1 @@
+"""Tasks of the webhooks app (see ARCHITECTURE.md, 'Inside an app')."""
