@@ -135,7 +135,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
@@ -158,11 +158,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {
-            "ProjectKey": {"type": "http", "scheme": "bearer", "description": "A project's secret API key."},
-            "PlatformKey": {"type": "http", "scheme": "bearer", "description": "An operators' platform key."},
+            "PlatformKey": {"type": "http", "scheme": "bearer", "description": "An operators' platform key (`tg_plat_…`)."},
         }
     },
-    "SECURITY": [{"ProjectKey": []}],
 }
 
 # Largest request body the API accepts; bigger ones get 413 before anything is parsed.

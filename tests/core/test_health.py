@@ -1,0 +1,71 @@
+"""Probes: /health and /live answer while the process runs; /ready names the dependency that failed."""
+
+import pytest
+from django.test import override_settings
+
+from config.celery import app as celery_app
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+
+
+def test_health_and_live(api):
+    for path in ("/health", "/live"):
+        response = api.get(path)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+
+def test_ready_when_everything_is_up(api):
+    response = api.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok", "broker": "ok"},
+        "failed": [],
+    }
+
+
+def test_ready_is_503_naming_the_cache(api):
+    broken = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": UNREACHABLE_REDIS,
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=broken):
+        response = api.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["cache"]
+    assert response.json()["checks"]["cache"] == "unavailable"
+
+
+@pytest.fixture
+def unreachable_broker():
+    previous = celery_app.conf.broker_url
+    celery_app.conf.broker_url = UNREACHABLE_REDIS
+    try:
+        yield
+    finally:
+        celery_app.conf.broker_url = previous
+
+
+def test_ready_is_503_naming_the_broker(api, unreachable_broker):
+    with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+        response = api.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["broker"]
+
+
+@pytest.mark.django_db
+def test_ready_is_503_naming_the_database(client, monkeypatch):
+    """A database outage is a process boundary we do not own; the check's own failure path is what is tested."""
+    from core import health
+
+    def database_down() -> None:
+        raise health.DatabaseError("connection refused")
+
+    monkeypatch.setitem(health.CHECKS, "database", database_down)
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["database"]

@@ -1,0 +1,105 @@
+"""Structured JSON logs carry the request id, project and key prefix; secrets and card numbers never appear."""
+
+import io
+import json
+import logging
+
+import pytest
+
+from core.logging import JsonFormatter, RedactingFilter, RequestContextFilter, redact
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        ("key sk_test_51Habcdefghijklmnop here", "sk_test_51Habcdefghijklmnop"),
+        ("live sk_live_abcdefghij", "sk_live_abcdefghij"),
+        ("restricted rk_live_abcdefghij", "rk_live_abcdefghij"),
+        ("whsec_abcdefghijklmnop", "whsec_abcdefghijklmnop"),
+        ("tg_sk_AbCdEfGhIjKlMnOp0123456789", "tg_sk_AbCdEfGhIjKlMnOp0123456789"),
+        ("tg_plat_AbCdEfGhIjKlMnOp0123456789", "tg_plat_AbCdEfGhIjKlMnOp0123456789"),
+        ("Authorization: Bearer abcdef0123456789", "abcdef0123456789"),
+        ("pi_3abc_secret_xyz123", "pi_3abc_secret_xyz123"),
+        ("card 4242424242424242 used", "4242424242424242"),
+        ("card 4000 0000 0000 0002 used", "4000 0000 0000 0002"),
+        ("card 5555-5555-5555-4444 used", "5555-5555-5555-4444"),
+    ],
+)
+def test_redact_masks_secrets_and_card_numbers(text, leaked):
+    assert leaked not in redact(text)
+
+
+def test_card_mask_keeps_last_four_and_non_cards_stay():
+    assert redact("card 4242424242424242") == "card [CARD ****4242]"
+    assert redact("order 1234567890123") == "order 1234567890123"  # not a Luhn-valid number
+    assert redact("amount 2500") == "amount 2500"
+
+
+def _record(msg, *args, **extra):
+    record = logging.LogRecord("test", logging.INFO, __file__, 1, msg, args, None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_filter_redacts_arguments_and_extra_fields():
+    record = _record("charging %s with %s", "4242424242424242", "sk_test_abcdefghijkl", stripe_secret_key="sk_test_zzzzzzzz", detail={"api_key": "anything"})
+    RedactingFilter().filter(record)
+    RequestContextFilter().filter(record)
+    line = JsonFormatter().format(record)
+    assert "4242424242424242" not in line
+    assert "sk_test_abcdefghijkl" not in line
+    assert "sk_test_zzzzzzzz" not in line
+    assert "anything" not in line
+    payload = json.loads(line)
+    assert payload["message"] == "charging [CARD ****4242] with [REDACTED]"
+    assert payload["stripe_secret_key"] == "[REDACTED]"
+    assert payload["detail"] == {"api_key": "[REDACTED]"}
+
+
+def test_exceptions_are_redacted():
+    try:
+        raise ValueError("bad key sk_test_exceptionsecret")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("test", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    RedactingFilter().filter(record)
+    line = JsonFormatter().format(record)
+    assert "sk_test_exceptionsecret" not in line
+    assert "ValueError" in json.loads(line)["exception"]
+
+
+def test_request_id_is_echoed_or_generated(api, tenant_a):
+    given = api.get("/api/v1/project", key=tenant_a.key, headers={"X-Request-Id": "abc-123"})
+    assert given["X-Request-Id"] == "abc-123"
+    generated = api.get("/api/v1/project", key=tenant_a.key)
+    assert generated["X-Request-Id"].startswith("req_")
+    hostile = api.get("/api/v1/project", key=tenant_a.key, headers={"X-Request-Id": "bad id\nwith newline"})
+    assert hostile["X-Request-Id"].startswith("req_")
+
+
+def test_request_log_line_has_context_and_no_key(api, tenant_a):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestContextFilter())
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("tollgate.request")
+    logger.addHandler(handler)
+    previous_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        api.get("/api/v1/project", key=tenant_a.key, headers={"X-Request-Id": "trace-1"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    payload = json.loads(lines[0])
+    assert payload["request_id"] == "trace-1"
+    assert payload["project"] == "alpha"
+    assert payload["key_prefix"] == tenant_a.api_key.prefix
+    assert payload["status"] == 200
+    assert payload["path"] == "/api/v1/project"
+    assert tenant_a.key not in lines[0]
