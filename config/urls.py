@@ -1,7 +1,7 @@
 """Top-level routes: the API under /api/v1/, the Stripe webhook intake, probes, schema and the admin."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -10,7 +10,7 @@ from core.errors import api_route_not_found
 
 _public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("projects.urls")),
     path("", include("billing.urls")),
     path("", include("entitlements.urls")),

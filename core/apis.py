@@ -1,8 +1,7 @@
 """The base class of every API view: JSON only, the error envelope, and Idempotency-Key on unsafe methods."""
 
-from typing import Any
+from typing import Any, Protocol, cast
 
-from django.http import HttpResponseBase
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +13,13 @@ from core.idempotency import (
     idempotency_finish,
 )
 from core.models import IdempotencyKey
+
+
+class Caller(Protocol):
+    """What the authentication layer puts in `request.auth` (projects.authentication.Principal)."""
+
+    @property
+    def idempotency_owner(self) -> str: ...
 
 
 class BaseApi(APIView):
@@ -30,17 +36,15 @@ class BaseApi(APIView):
         key = request.headers.get("Idempotency-Key")
         if request.method in UNSAFE_METHODS and key is not None:
             self._idempotency_record = idempotency_begin(
-                owner=request.auth.idempotency_owner, key=key, request=request._request
+                owner=cast(Caller, request.auth).idempotency_owner, key=key, request=request._request
             )
 
-    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+    def handle_exception(self, exc: Exception) -> Any:
         if isinstance(exc, IdempotentReplay):
             return exc.stored.to_response()
         return super().handle_exception(exc)
 
-    def finalize_response(
-        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
-    ) -> HttpResponseBase:
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         record, self._idempotency_record = self._idempotency_record, None
         if record is not None:

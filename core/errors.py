@@ -44,7 +44,12 @@ class ApiError(Exception):
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"type": self.type, "code": self.code, "message": self.message, "param": self.param}
+        error: dict[str, Any] = {
+            "type": self.type,
+            "code": self.code,
+            "message": self.message,
+            "param": self.param,
+        }
         error.update(self.extra)
         return {"error": error}
 
@@ -151,12 +156,15 @@ def translate(exc: BaseException) -> ApiError:
             status_code=415,
         )
     if isinstance(exc, drf.NotAuthenticated):
-        return AuthenticationError("No API key provided. Send `Authorization: Bearer <key>`.", code="missing_api_key")
+        return AuthenticationError(
+            "No API key provided. Send `Authorization: Bearer <key>`.", code="missing_api_key"
+        )
     if isinstance(exc, drf.AuthenticationFailed):
         return AuthenticationError(str(exc.detail))
     if isinstance(exc, drf.PermissionDenied):
-        code = getattr(exc.detail, "code", None)
-        return Forbidden(str(exc.detail), code=code if code and code != "permission_denied" else "forbidden")
+        detail_code = getattr(exc.detail, "code", None)
+        code = str(detail_code) if detail_code and detail_code != "permission_denied" else "forbidden"
+        return Forbidden(str(exc.detail), code=code)
     if isinstance(exc, DjangoPermissionDenied):
         return Forbidden()
     if isinstance(exc, drf.NotFound | Http404):
@@ -166,7 +174,7 @@ def translate(exc: BaseException) -> ApiError:
     if isinstance(exc, drf.NotAcceptable):
         return InvalidRequest(str(exc.detail), code="not_acceptable", status_code=406)
     if isinstance(exc, drf.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(getattr(exc, "wait", None) or 1)
         return RateLimited(
             f"Too many requests. Retry in {wait} seconds.", headers={"Retry-After": str(max(wait, 1))}
         )

@@ -67,7 +67,13 @@ def redact_value(value: Any, key: str = "") -> Any:
     return value
 
 
-_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "project", "key_prefix"}
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "project",
+    "key_prefix",
+}
 
 
 class RedactingFilter(logging.Filter):

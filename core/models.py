@@ -62,7 +62,9 @@ class IdempotencyKey(models.Model):
     locked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_unique_per_owner")]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_unique_per_owner")
+        ]
 
     def __str__(self) -> str:
         return f"{self.owner} {self.key}"

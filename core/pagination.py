@@ -29,7 +29,9 @@ def page_params(request: Request) -> tuple[int, str | None]:
         except ValueError:
             limit = 0
         if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit", param="limit")
+            raise InvalidRequest(
+                f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit", param="limit"
+            )
     return limit, request.query_params.get("starting_after") or None
 
 
@@ -50,7 +52,7 @@ def paginate_queryset(queryset: QuerySet[M], request: Request) -> tuple[list[M],
     return rows[:limit], len(rows) > limit
 
 
-def list_body(data: list[Any], has_more: bool) -> dict[str, Any]:
+def list_body(data: Any, has_more: bool) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more}
 
 
@@ -68,5 +70,7 @@ def list_serializer(item: type[serializers.Serializer], name: str) -> serializer
 
 PAGINATION_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100, default 20."),
-    OpenApiParameter("starting_after", OpenApiTypes.STR, description="The id of the last object of the previous page."),
+    OpenApiParameter(
+        "starting_after", OpenApiTypes.STR, description="The id of the last object of the previous page."
+    ),
 ]

@@ -11,11 +11,11 @@ class AutoSchema(SpectacularAutoSchema):
     Every view declares its own nested serializers (STYLE.md), so their bare class names collide.
     """
 
-    def get_serializer_name(self, serializer: Any, direction: str) -> str:
+    def get_serializer_name(self, serializer: Any, direction: Any) -> str:
         cls = serializer.__class__
         qualname = cls.__qualname__
         if "." in qualname:
             owner, _, name = qualname.rpartition(".")
             return owner.replace(".", "") + name.removesuffix("Serializer")
-        name: str = super().get_serializer_name(serializer, direction)
-        return name
+        default: str = super().get_serializer_name(serializer, direction)
+        return default

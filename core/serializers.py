@@ -6,7 +6,9 @@ from typing import Any
 from rest_framework import serializers
 
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
-_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$"
+)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -16,7 +18,9 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, dict):
             unknown = sorted(set(data) - {name for name, field in self.fields.items() if not field.read_only})
             if unknown:
-                raise serializers.ValidationError({unknown[0]: ["Unknown parameter."]}, code="unknown_parameter")
+                raise serializers.ValidationError(
+                    {unknown[0]: ["Unknown parameter."]}, code="unknown_parameter"
+                )
         return super().to_internal_value(data)
 
 
@@ -39,7 +43,9 @@ class CurrencyField(serializers.CharField):
 class HostField(serializers.CharField):
     """A host name with an optional port, lowercased (used for allowed redirect hosts)."""
 
-    default_error_messages = {"invalid": "Must be a host name such as app.example.com (optionally with :port)."}
+    default_error_messages = {
+        "invalid": "Must be a host name such as app.example.com (optionally with :port)."
+    }
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip().lower()

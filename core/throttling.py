@@ -19,7 +19,7 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         limit = settings.API_RATE_LIMIT_PER_MINUTE
-        principal = request.auth
+        principal: Any = request.auth
         if not limit or principal is None:
             return True
         count, reset_in = hit(f"key:{principal.key_id}", WINDOW_SECONDS)

@@ -10,7 +10,7 @@ class ApiKeyInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    readonly_fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False

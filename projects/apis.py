@@ -12,10 +12,9 @@ from core.apis import BaseApi
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import CurrencyField, HostField, StrictSerializer
 from projects import selectors, services
+from projects.authentication import request_project
 from projects.models import MAX_PAYMENT_TTL_SECONDS, ApiKey, Project
 from projects.permissions import IsPlatformKey
-
-PLATFORM_AUTH = [{"PlatformKey": []}]
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -73,7 +72,9 @@ class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
 
 
 class ProjectCreatedSerializer(ProjectOutputSerializer):
-    api_key = serializers.CharField(help_text="The project's first secret key. Shown this once; store it now.")
+    api_key = serializers.CharField(
+        help_text="The project's first secret key. Shown this once; store it now."
+    )
 
     class Meta(ProjectOutputSerializer.Meta):
         fields = [*ProjectOutputSerializer.Meta.fields, "api_key"]
@@ -85,13 +86,17 @@ class ProjectSettingsSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     default_currency = CurrencyField(required=False)
     allowed_redirect_hosts = serializers.ListField(child=HostField(), required=False, max_length=100)
-    payment_ttl_seconds = serializers.IntegerField(min_value=60, max_value=MAX_PAYMENT_TTL_SECONDS, required=False)
+    payment_ttl_seconds = serializers.IntegerField(
+        min_value=60, max_value=MAX_PAYMENT_TTL_SECONDS, required=False
+    )
     default_flow = serializers.ChoiceField(choices=Project.Flow.choices, required=False)
     default_product = serializers.CharField(max_length=100, required=False, allow_blank=True)
     stripe_secret_key = serializers.RegexField(
         r"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$", required=False, allow_blank=True, write_only=True
     )
-    stripe_publishable_key = serializers.RegexField(r"^pk_(test|live)_[A-Za-z0-9_]+$", required=False, allow_blank=True)
+    stripe_publishable_key = serializers.RegexField(
+        r"^pk_(test|live)_[A-Za-z0-9_]+$", required=False, allow_blank=True
+    )
     stripe_webhook_secret = serializers.RegexField(
         r"^whsec_[A-Za-z0-9+/=_]+$", required=False, allow_blank=True, write_only=True
     )
@@ -111,7 +116,6 @@ class ProjectListCreateApi(BaseApi):
         operation_id="projects_list",
         parameters=PAGINATION_PARAMETERS,
         responses=list_serializer(ProjectOutputSerializer, "ProjectList"),
-        auth=PLATFORM_AUTH,
     )
     def get(self, request: Request) -> Response:
         rows, has_more = paginate_queryset(selectors.project_list(), request)
@@ -121,12 +125,13 @@ class ProjectListCreateApi(BaseApi):
         operation_id="projects_create",
         request=InputSerializer,
         responses={201: ProjectCreatedSerializer},
-        auth=PLATFORM_AUTH,
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project, _, secret = services.project_create(actor=actor_from_request(request), **serializer.validated_data)
+        project, _, secret = services.project_create(
+            actor=actor_from_request(request), **serializer.validated_data
+        )
         return Response(_render_project(project, api_key=secret), status=status.HTTP_201_CREATED)
 
 
@@ -135,16 +140,22 @@ class ProjectDetailApi(BaseApi):
 
     class InputSerializer(ProjectSettingsSerializer):
         name = serializers.CharField(max_length=200, required=False)
-        slug = serializers.CharField(required=False, help_text="Immutable: only the current value is accepted.")
+        slug = serializers.CharField(
+            required=False, help_text="Immutable: only the current value is accepted."
+        )
         status = serializers.ChoiceField(choices=Project.Status.choices, required=False)
-        reason = serializers.CharField(required=False, allow_blank=True, help_text="Recorded in the audit log.")
+        reason = serializers.CharField(
+            required=False, allow_blank=True, help_text="Recorded in the audit log."
+        )
 
-    @extend_schema(operation_id="projects_retrieve", responses=ProjectOutputSerializer, auth=PLATFORM_AUTH)
+    @extend_schema(operation_id="projects_retrieve", responses=ProjectOutputSerializer)
     def get(self, request: Request, project_id: str) -> Response:
         return Response(_render_project(selectors.project_get(id_or_slug=project_id)))
 
     @extend_schema(
-        operation_id="projects_update", request=InputSerializer, responses=ProjectOutputSerializer, auth=PLATFORM_AUTH
+        operation_id="projects_update",
+        request=InputSerializer,
+        responses=ProjectOutputSerializer,
     )
     def patch(self, request: Request, project_id: str) -> Response:
         project = selectors.project_get(id_or_slug=project_id)
@@ -152,7 +163,9 @@ class ProjectDetailApi(BaseApi):
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         reason = changes.pop("reason", "")
-        project = services.project_update(actor=actor_from_request(request), project=project, reason=reason, **changes)
+        project = services.project_update(
+            actor=actor_from_request(request), project=project, reason=reason, **changes
+        )
         return Response(_render_project(project))
 
 
@@ -166,7 +179,6 @@ class ProjectApiKeyListCreateApi(BaseApi):
         operation_id="projects_api_keys_list",
         parameters=PAGINATION_PARAMETERS,
         responses=list_serializer(ApiKeyOutputSerializer, "ApiKeyList"),
-        auth=PLATFORM_AUTH,
     )
     def get(self, request: Request, project_id: str) -> Response:
         project = selectors.project_get(id_or_slug=project_id)
@@ -177,14 +189,17 @@ class ProjectApiKeyListCreateApi(BaseApi):
         operation_id="projects_api_keys_create",
         request=InputSerializer,
         responses={201: ApiKeyCreatedSerializer},
-        auth=PLATFORM_AUTH,
     )
     def post(self, request: Request, project_id: str) -> Response:
         project = selectors.project_get(id_or_slug=project_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        api_key, secret = services.api_key_create(actor=actor_from_request(request), project=project, **serializer.validated_data)
-        return Response({**ApiKeyOutputSerializer(api_key).data, "api_key": secret}, status=status.HTTP_201_CREATED)
+        api_key, secret = services.api_key_create(
+            actor=actor_from_request(request), project=project, **serializer.validated_data
+        )
+        return Response(
+            {**ApiKeyOutputSerializer(api_key).data, "api_key": secret}, status=status.HTTP_201_CREATED
+        )
 
 
 class RevokeInputSerializer(StrictSerializer):
@@ -198,14 +213,15 @@ class ProjectApiKeyRevokeApi(BaseApi):
         operation_id="projects_api_keys_revoke",
         request=RevokeInputSerializer,
         responses=ApiKeyOutputSerializer,
-        auth=PLATFORM_AUTH,
     )
     def delete(self, request: Request, project_id: str, key_id: str) -> Response:
         project = selectors.project_get(id_or_slug=project_id)
         api_key = selectors.api_key_get(project=project, key_id=key_id)
         serializer = RevokeInputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
-        api_key = services.api_key_revoke(actor=actor_from_request(request), api_key=api_key, **serializer.validated_data)
+        api_key = services.api_key_revoke(
+            actor=actor_from_request(request), api_key=api_key, **serializer.validated_data
+        )
         return Response(ApiKeyOutputSerializer(api_key).data)
 
 
@@ -214,7 +230,7 @@ class CurrentProjectApi(BaseApi):
 
     @extend_schema(operation_id="project_retrieve", responses=ProjectOutputSerializer)
     def get(self, request: Request) -> Response:
-        return Response(_render_project(request.auth.project))
+        return Response(_render_project(request_project(request)))
 
 
 class CurrentProjectApiKeyListCreateApi(BaseApi):
@@ -229,26 +245,38 @@ class CurrentProjectApiKeyListCreateApi(BaseApi):
         responses=list_serializer(ApiKeyOutputSerializer, "OwnApiKeyList"),
     )
     def get(self, request: Request) -> Response:
-        rows, has_more = paginate_queryset(selectors.api_key_list(project=request.auth.project), request)
+        rows, has_more = paginate_queryset(selectors.api_key_list(project=request_project(request)), request)
         return Response(list_body(ApiKeyOutputSerializer(rows, many=True).data, has_more))
 
-    @extend_schema(operation_id="project_api_keys_create", request=InputSerializer, responses={201: ApiKeyCreatedSerializer})
+    @extend_schema(
+        operation_id="project_api_keys_create",
+        request=InputSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         api_key, secret = services.api_key_create(
-            actor=actor_from_request(request), project=request.auth.project, **serializer.validated_data
+            actor=actor_from_request(request), project=request_project(request), **serializer.validated_data
         )
-        return Response({**ApiKeyOutputSerializer(api_key).data, "api_key": secret}, status=status.HTTP_201_CREATED)
+        return Response(
+            {**ApiKeyOutputSerializer(api_key).data, "api_key": secret}, status=status.HTTP_201_CREATED
+        )
 
 
 class CurrentProjectApiKeyRevokeApi(BaseApi):
     tenant_lookup = {"key_id": ApiKey}
 
-    @extend_schema(operation_id="project_api_keys_revoke", request=RevokeInputSerializer, responses=ApiKeyOutputSerializer)
+    @extend_schema(
+        operation_id="project_api_keys_revoke",
+        request=RevokeInputSerializer,
+        responses=ApiKeyOutputSerializer,
+    )
     def delete(self, request: Request, key_id: str) -> Response:
-        api_key = selectors.api_key_get(project=request.auth.project, key_id=key_id)
+        api_key = selectors.api_key_get(project=request_project(request), key_id=key_id)
         serializer = RevokeInputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
-        api_key = services.api_key_revoke(actor=actor_from_request(request), api_key=api_key, **serializer.validated_data)
+        api_key = services.api_key_revoke(
+            actor=actor_from_request(request), api_key=api_key, **serializer.validated_data
+        )
         return Response(ApiKeyOutputSerializer(api_key).data)

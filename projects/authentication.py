@@ -48,6 +48,22 @@ class Principal:
         return Actor(type=AuditLogEntry.ActorType.PLATFORM_KEY, id=self.key_id, repr=f"{self.key_prefix}…")
 
 
+def request_principal(request: Request) -> Principal:
+    """The caller of an authenticated API request (the permission classes guarantee there is one)."""
+    principal = request.auth
+    if not isinstance(principal, Principal):
+        raise AuthenticationFailed("Not authenticated.")
+    return principal
+
+
+def request_project(request: Request) -> Project:
+    """The project whose key made this request (IsProjectKey guarantees it has one)."""
+    project = request_principal(request).project
+    if project is None:
+        raise AuthenticationFailed("Not a project key.")
+    return project
+
+
 class _LocalCache:
     """A tiny TTL cache in process memory: saves the shared-cache round trip on hot keys."""
 
@@ -103,7 +119,9 @@ def _load(key_hash: str) -> Principal | None:
     if api_key is not None:
         if api_key.is_revoked:
             return None
-        return Principal(kind="project", key_id=api_key.pk, key_prefix=api_key.prefix, project=api_key.project)
+        return Principal(
+            kind="project", key_id=api_key.pk, key_prefix=api_key.prefix, project=api_key.project
+        )
     platform_key = PlatformKey.objects.filter(key_hash=key_hash).first()
     if platform_key is not None and not platform_key.is_revoked:
         return Principal(kind="platform", key_id=platform_key.pk, key_prefix=platform_key.prefix)

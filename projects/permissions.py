@@ -20,17 +20,23 @@ class IsProjectKey(BasePermission):
         if principal is None:
             return False  # DRF turns this into NotAuthenticated → 401
         if principal.kind != "project" or principal.project is None:
-            raise PermissionDenied("This endpoint needs a project key, not a platform key.", code="wrong_key_type")
+            raise PermissionDenied(
+                "This endpoint needs a project key, not a platform key.", code="wrong_key_type"
+            )
         if not principal.project.is_active:
             raise PermissionDenied("This project is suspended.", code="project_suspended")
         return True
 
 
 class IsPlatformKey(BasePermission):
+    openapi_security = "PlatformKey"
+
     def has_permission(self, request: Request, view: Any) -> bool:
         principal = _principal(request)
         if principal is None:
             return False
         if principal.kind != "platform":
-            raise PermissionDenied("This endpoint needs a platform key, not a project key.", code="wrong_key_type")
+            raise PermissionDenied(
+                "This endpoint needs a platform key, not a project key.", code="wrong_key_type"
+            )
         return True

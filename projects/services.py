@@ -72,11 +72,19 @@ def project_create(
     try:
         with transaction.atomic():
             project.save(force_insert=True)
-            audit_record(actor=actor, action="project.created", target=project, project=project, after=_snapshot(project))
+            audit_record(
+                actor=actor,
+                action="project.created",
+                target=project,
+                project=project,
+                after=_snapshot(project),
+            )
             api_key, secret = _api_key_create(actor=actor, project=project, name="default")
     except IntegrityError as exc:
         if Project.objects.filter(slug=slug).exists():
-            raise Conflict(f"A project with slug {slug!r} already exists.", code="slug_taken", param="slug") from exc
+            raise Conflict(
+                f"A project with slug {slug!r} already exists.", code="slug_taken", param="slug"
+            ) from exc
         raise
     return project, api_key, secret
 
@@ -100,9 +108,19 @@ def project_update(*, actor: Actor, project: Project, reason: str = "", **change
         if before != after:
             action = "project.updated"
             if before["status"] != after["status"]:
-                action = "project.suspended" if locked.status == Project.Status.SUSPENDED else "project.reactivated"
+                action = (
+                    "project.suspended"
+                    if locked.status == Project.Status.SUSPENDED
+                    else "project.reactivated"
+                )
             audit_record(
-                actor=actor, action=action, target=locked, project=locked, reason=reason, before=before, after=after
+                actor=actor,
+                action=action,
+                target=locked,
+                project=locked,
+                reason=reason,
+                before=before,
+                after=after,
             )
             _invalidate_project_keys_on_commit(locked)
     return locked
@@ -110,7 +128,9 @@ def project_update(*, actor: Actor, project: Project, reason: str = "", **change
 
 def _api_key_create(*, actor: Actor, project: Project, name: str) -> tuple[ApiKey, str]:
     material = keys.generate(keys.PROJECT_KEY_PREFIX)
-    api_key = ApiKey.objects.create(project=project, name=name, prefix=material.prefix, key_hash=material.key_hash)
+    api_key = ApiKey.objects.create(
+        project=project, name=name, prefix=material.prefix, key_hash=material.key_hash
+    )
     audit_record(
         actor=actor,
         action="api_key.created",
@@ -151,9 +171,14 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey, reason: str = "") -> ApiKey
 def platform_key_create(*, actor: Actor, name: str = "") -> tuple[PlatformKey, str]:
     material = keys.generate(keys.PLATFORM_KEY_PREFIX)
     with transaction.atomic():
-        platform_key = PlatformKey.objects.create(name=name, prefix=material.prefix, key_hash=material.key_hash)
+        platform_key = PlatformKey.objects.create(
+            name=name, prefix=material.prefix, key_hash=material.key_hash
+        )
         audit_record(
-            actor=actor, action="platform_key.created", target=platform_key, after={"prefix": platform_key.prefix}
+            actor=actor,
+            action="platform_key.created",
+            target=platform_key,
+            after={"prefix": platform_key.prefix},
         )
     return platform_key, material.secret
 

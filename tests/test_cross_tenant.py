@@ -87,10 +87,14 @@ def test_another_projects_key_gets_404_and_changes_nothing(api, tenant_a, tenant
 
     api.get("/api/v1/project", key=tenant_b.key)  # B's key is warm: its last_used_at is not written again
     before = _snapshot()
-    methods = [m for m in view_class.http_method_names if m not in {"options", "head"} and hasattr(view_class, m)]
+    methods = [
+        m for m in view_class.http_method_names if m not in {"options", "head"} and hasattr(view_class, m)
+    ]
     for method in methods:
         response = api.request(method.upper(), path, key=tenant_b.key, json_body={})
-        assert response.status_code == 404, f"{method.upper()} {path} with another project's key: {response.status_code}"
+        assert response.status_code == 404, (
+            f"{method.upper()} {path} with another project's key: {response.status_code}"
+        )
         assert response.json()["error"]["type"] == "not_found"
     assert _snapshot() == before
     if "get" in methods:

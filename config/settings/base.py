@@ -6,6 +6,7 @@ Setting DATABASE_URL, REDIS_URL and CELERY_BROKER_URL switches each part to the 
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -158,7 +159,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {
-            "PlatformKey": {"type": "http", "scheme": "bearer", "description": "An operators' platform key (`tg_plat_…`)."},
+            "PlatformKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An operators' platform key (`tg_plat_…`).",
+            },
         }
     },
 }
@@ -189,7 +194,7 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 # --- Logging --------------------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env("LOG_FORMAT", default="json")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {

@@ -10,7 +10,9 @@ if not SECRET_KEY:
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production.")
 if not FIELD_ENCRYPTION_KEYS:
-    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set in production (Fernet keys, comma-separated).")
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS must be set in production (Fernet keys, comma-separated)."
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -6,57 +6,100 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IdempotencyKey',
+            name="IdempotencyKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('owner', models.CharField(max_length=80)),
-                ('key', models.CharField(max_length=255)),
-                ('method', models.CharField(max_length=10)),
-                ('path', models.CharField(max_length=500)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('in_progress', 'In Progress'), ('completed', 'Completed')], default='in_progress', max_length=20)),
-                ('response_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('response_body', models.BinaryField(blank=True, null=True)),
-                ('response_content_type', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('locked_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("owner", models.CharField(max_length=80)),
+                ("key", models.CharField(max_length=255)),
+                ("method", models.CharField(max_length=10)),
+                ("path", models.CharField(max_length=500)),
+                ("fingerprint", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("in_progress", "In Progress"), ("completed", "Completed")],
+                        default="in_progress",
+                        max_length=20,
+                    ),
+                ),
+                ("response_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("response_body", models.BinaryField(blank=True, null=True)),
+                ("response_content_type", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(db_index=True)),
+                ("locked_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('owner', 'key'), name='idempotency_key_unique_per_owner')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("owner", "key"), name="idempotency_key_unique_per_owner")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AuditLogEntry',
+            name="AuditLogEntry",
             fields=[
-                ('id', core.ids.PublicIdField(editable=False, max_length=40, prefix='audit', primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor_type', models.CharField(choices=[('user', 'Operator'), ('platform_key', 'Platform key'), ('api_key', 'Project key'), ('system', 'System')], max_length=20)),
-                ('actor_id', models.CharField(blank=True, max_length=64)),
-                ('actor_repr', models.CharField(blank=True, max_length=255)),
-                ('action', models.CharField(db_index=True, max_length=64)),
-                ('target_type', models.CharField(max_length=64)),
-                ('target_id', models.CharField(db_index=True, max_length=64)),
-                ('target_repr', models.CharField(blank=True, max_length=255)),
-                ('reason', models.TextField(blank=True)),
-                ('before', models.JSONField(blank=True, null=True)),
-                ('after', models.JSONField(blank=True, null=True)),
-                ('request_id', models.CharField(blank=True, max_length=128)),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_entries', to='projects.project')),
+                (
+                    "id",
+                    core.ids.PublicIdField(
+                        editable=False, max_length=40, prefix="audit", primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor_type",
+                    models.CharField(
+                        choices=[
+                            ("user", "Operator"),
+                            ("platform_key", "Platform key"),
+                            ("api_key", "Project key"),
+                            ("system", "System"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("actor_id", models.CharField(blank=True, max_length=64)),
+                ("actor_repr", models.CharField(blank=True, max_length=255)),
+                ("action", models.CharField(db_index=True, max_length=64)),
+                ("target_type", models.CharField(max_length=64)),
+                ("target_id", models.CharField(db_index=True, max_length=64)),
+                ("target_repr", models.CharField(blank=True, max_length=255)),
+                ("reason", models.TextField(blank=True)),
+                ("before", models.JSONField(blank=True, null=True)),
+                ("after", models.JSONField(blank=True, null=True)),
+                ("request_id", models.CharField(blank=True, max_length=128)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_entries",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'audit log entry',
-                'verbose_name_plural': 'audit log',
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['target_type', 'target_id', '-created_at'], name='core_auditl_target__7b94f7_idx')],
+                "verbose_name": "audit log entry",
+                "verbose_name_plural": "audit log",
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(
+                        fields=["target_type", "target_id", "-created_at"],
+                        name="core_auditl_target__7b94f7_idx",
+                    )
+                ],
             },
         ),
     ]

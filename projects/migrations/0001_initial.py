@@ -8,65 +8,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='PlatformKey',
+            name="PlatformKey",
             fields=[
-                ('name', models.CharField(blank=True, max_length=100)),
-                ('prefix', models.CharField(db_index=True, max_length=20)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('id', core.ids.PublicIdField(editable=False, max_length=40, prefix='pkey', primary_key=True, serialize=False)),
+                ("name", models.CharField(blank=True, max_length=100)),
+                ("prefix", models.CharField(db_index=True, max_length=20)),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    core.ids.PublicIdField(
+                        editable=False, max_length=40, prefix="pkey", primary_key=True, serialize=False
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', core.ids.PublicIdField(editable=False, max_length=40, prefix='proj', primary_key=True, serialize=False)),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('suspended', 'Suspended')], default='active', max_length=20)),
-                ('default_currency', models.CharField(default='usd', max_length=3)),
-                ('allowed_redirect_hosts', models.JSONField(blank=True, default=list)),
-                ('payment_ttl_seconds', models.PositiveIntegerField(default=86400, validators=[django.core.validators.MinValueValidator(60), django.core.validators.MaxValueValidator(86400)])),
-                ('default_flow', models.CharField(choices=[('checkout', 'Checkout'), ('intent', 'Intent')], default='checkout', max_length=20)),
-                ('default_product', models.CharField(blank=True, max_length=100)),
-                ('stripe_secret_key', core.crypto.EncryptedTextField(blank=True, default='')),
-                ('stripe_publishable_key', models.CharField(blank=True, default='', max_length=255)),
-                ('stripe_webhook_secret', core.crypto.EncryptedTextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    core.ids.PublicIdField(
+                        editable=False, max_length=40, prefix="proj", primary_key=True, serialize=False
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("suspended", "Suspended")],
+                        default="active",
+                        max_length=20,
+                    ),
+                ),
+                ("default_currency", models.CharField(default="usd", max_length=3)),
+                ("allowed_redirect_hosts", models.JSONField(blank=True, default=list)),
+                (
+                    "payment_ttl_seconds",
+                    models.PositiveIntegerField(
+                        default=86400,
+                        validators=[
+                            django.core.validators.MinValueValidator(60),
+                            django.core.validators.MaxValueValidator(86400),
+                        ],
+                    ),
+                ),
+                (
+                    "default_flow",
+                    models.CharField(
+                        choices=[("checkout", "Checkout"), ("intent", "Intent")],
+                        default="checkout",
+                        max_length=20,
+                    ),
+                ),
+                ("default_product", models.CharField(blank=True, max_length=100)),
+                ("stripe_secret_key", core.crypto.EncryptedTextField(blank=True, default="")),
+                ("stripe_publishable_key", models.CharField(blank=True, default="", max_length=255)),
+                ("stripe_webhook_secret", core.crypto.EncryptedTextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('name', models.CharField(blank=True, max_length=100)),
-                ('prefix', models.CharField(db_index=True, max_length=20)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('id', core.ids.PublicIdField(editable=False, max_length=40, prefix='key', primary_key=True, serialize=False)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='projects.project')),
+                ("name", models.CharField(blank=True, max_length=100)),
+                ("prefix", models.CharField(db_index=True, max_length=20)),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    core.ids.PublicIdField(
+                        editable=False, max_length=40, prefix="key", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_keys",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'project API key',
-                'ordering': ['-created_at'],
+                "verbose_name": "project API key",
+                "ordering": ["-created_at"],
             },
         ),
     ]

@@ -28,7 +28,10 @@ def _setup(settings_module: str, **env: str) -> subprocess.CompletedProcess[str]
     ("env", "message"),
     [
         ({"FIELD_ENCRYPTION_KEYS": FERNET_KEY}, "SECRET_KEY must be set in production."),
-        ({"SECRET_KEY": "s" * 50, "FIELD_ENCRYPTION_KEYS": FERNET_KEY, "DEBUG": "true"}, "DEBUG must be off in production."),
+        (
+            {"SECRET_KEY": "s" * 50, "FIELD_ENCRYPTION_KEYS": FERNET_KEY, "DEBUG": "true"},
+            "DEBUG must be off in production.",
+        ),
         ({"SECRET_KEY": "s" * 50}, "FIELD_ENCRYPTION_KEYS must be set in production"),
     ],
 )

@@ -16,14 +16,23 @@ def test_audit_record_outside_a_transaction_is_refused(tenant_a):
 
 
 def test_audit_row_rolls_back_with_the_change(tenant_a):
-    with pytest.raises(ValueError, match="abort"), transaction.atomic():
-        audit_record(actor=Actor.system(), action="project.updated", target=tenant_a.project, reason="r")
-        raise ValueError("abort")
+    def change_then_fail() -> None:
+        with transaction.atomic():
+            audit_record(actor=Actor.system(), action="project.updated", target=tenant_a.project, reason="r")
+            raise ValueError("abort")
+
+    with pytest.raises(ValueError, match="abort"):
+        change_then_fail()
     assert AuditLogEntry.objects.count() == 0
 
 
 def test_audit_row_records_actor_target_and_request(api, platform_key, tenant_a):
-    api.patch("/api/v1/projects/alpha", {"name": "New", "reason": "rename"}, key=platform_key, headers={"X-Request-Id": "rid-7"})
+    api.patch(
+        "/api/v1/projects/alpha",
+        {"name": "New", "reason": "rename"},
+        key=platform_key,
+        headers={"X-Request-Id": "rid-7"},
+    )
     entry = AuditLogEntry.objects.get()
     assert entry.action == "project.updated"
     assert entry.target_type == "projects.project"

@@ -26,7 +26,11 @@ def test_body_that_is_not_an_object_is_400(api, platform_key):
 
 @pytest.mark.parametrize(
     ("body", "param"),
-    [({"slug": ["a"], "name": "x"}, "slug"), ({"slug": "ok", "name": {"a": 1}}, "name"), ({"slug": "ok", "name": "x", "payment_ttl_seconds": 1.5}, "payment_ttl_seconds")],
+    [
+        ({"slug": ["a"], "name": "x"}, "slug"),
+        ({"slug": "ok", "name": {"a": 1}}, "name"),
+        ({"slug": "ok", "name": "x", "payment_ttl_seconds": 1.5}, "payment_ttl_seconds"),
+    ],
 )
 def test_wrong_field_types_are_400_with_param(api, platform_key, body, param):
     response = api.post("/api/v1/projects", body, key=platform_key)
@@ -36,7 +40,13 @@ def test_wrong_field_types_are_400_with_param(api, platform_key, body, param):
 
 
 def test_non_json_content_type_is_415(api, platform_key):
-    response = api.request("POST", "/api/v1/projects", data="slug=x", content_type="application/x-www-form-urlencoded", key=platform_key)
+    response = api.request(
+        "POST",
+        "/api/v1/projects",
+        data="slug=x",
+        content_type="application/x-www-form-urlencoded",
+        key=platform_key,
+    )
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
     assert Project.objects.count() == 0

@@ -51,7 +51,10 @@ def test_same_key_with_another_body_is_409_and_creates_nothing(api, platform_key
 def test_same_key_on_another_path_is_409(api, platform_key, tenant_a):
     _create(api, platform_key, {"slug": "once", "name": "Once"})
     response = api.post(
-        f"/api/v1/projects/{tenant_a.project.pk}/api_keys", {}, key=platform_key, headers={"Idempotency-Key": "idem-1"}
+        f"/api/v1/projects/{tenant_a.project.pk}/api_keys",
+        {},
+        key=platform_key,
+        headers={"Idempotency-Key": "idem-1"},
     )
     assert response.status_code == 409
     assert ApiKey.objects.filter(project=tenant_a.project).count() == 1
@@ -96,7 +99,12 @@ def test_abandoned_claim_is_taken_over(api, platform_key):
     owner = principal_for_secret(platform_key).idempotency_owner
     long_ago = timezone.now() - timedelta(minutes=10)
     IdempotencyKey.objects.create(
-        owner=owner, key="dead", method="POST", path="/api/v1/projects", fingerprint="x", created_at=long_ago,
+        owner=owner,
+        key="dead",
+        method="POST",
+        path="/api/v1/projects",
+        fingerprint="x",
+        created_at=long_ago,
         locked_at=long_ago,
     )
     response = _create(api, platform_key, {"slug": "alive", "name": "Alive"}, key="dead")
@@ -130,7 +138,12 @@ def test_unexpected_error_is_a_500_envelope_without_details(api, tenant_a):
     response = api.post("/api/v1/_test/fail?fail=500", {}, key=tenant_a.key)
     assert response.status_code == 500
     assert response.json() == {
-        "error": {"type": "api_error", "code": "internal_error", "message": "An unexpected error occurred.", "param": None}
+        "error": {
+            "type": "api_error",
+            "code": "internal_error",
+            "message": "An unexpected error occurred.",
+            "param": None,
+        }
     }
     assert b"boom" not in response.content
 
@@ -164,7 +177,9 @@ def test_expired_key_is_a_new_request(api, platform_key):
 def test_purge_task_deletes_keys_older_than_a_day(api, platform_key):
     _create(api, platform_key, {"slug": "a", "name": "A"}, key="old")
     _create(api, platform_key, {"slug": "b", "name": "B"}, key="fresh")
-    IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=24, seconds=1))
+    IdempotencyKey.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(hours=24, seconds=1)
+    )
     assert idempotency_keys_purge.delay().get() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
 

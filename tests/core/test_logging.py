@@ -43,7 +43,13 @@ def _record(msg, *args, **extra):
 
 
 def test_filter_redacts_arguments_and_extra_fields():
-    record = _record("charging %s with %s", "4242424242424242", "sk_test_abcdefghijkl", stripe_secret_key="sk_test_zzzzzzzz", detail={"api_key": "anything"})
+    record = _record(
+        "charging %s with %s",
+        "4242424242424242",
+        "sk_test_abcdefghijkl",
+        stripe_secret_key="sk_test_zzzzzzzz",
+        detail={"api_key": "anything"},
+    )
     RedactingFilter().filter(record)
     RequestContextFilter().filter(record)
     line = JsonFormatter().format(record)

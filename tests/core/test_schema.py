@@ -7,7 +7,9 @@ from django.core.management import call_command
 
 def test_schema_validates_without_warnings(tmp_path):
     target = tmp_path / "schema.json"
-    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", "--file", str(target))
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", "--file", str(target)
+    )
     schema = json.loads(target.read_text())
     schemes = schema["components"]["securitySchemes"]
     assert schemes["ProjectKey"]["scheme"] == "bearer"
@@ -22,4 +24,6 @@ def test_schema_and_docs_are_served(client, db):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
-    assert b"cdn." not in docs.content  # assets are vendored (drf-spectacular-sidecar), the demo works offline
+    assert (
+        b"cdn." not in docs.content
+    )  # assets are vendored (drf-spectacular-sidecar), the demo works offline

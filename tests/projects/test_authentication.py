@@ -139,7 +139,9 @@ def test_local_cache_ttl_is_at_most_a_second():
 def test_suspension_takes_effect_on_the_next_request(api, tenant_a, platform_key):
     assert api.get(TENANT_ROUTE, key=tenant_a.key).status_code == 200
     response = api.patch(
-        f"/api/v1/projects/{tenant_a.project.slug}", {"status": "suspended", "reason": "unpaid"}, key=platform_key
+        f"/api/v1/projects/{tenant_a.project.slug}",
+        {"status": "suspended", "reason": "unpaid"},
+        key=platform_key,
     )
     assert response.status_code == 200
     assert api.get(TENANT_ROUTE, key=tenant_a.key).status_code == 403

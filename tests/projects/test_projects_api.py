@@ -60,11 +60,18 @@ def test_create_returns_the_key_once_and_it_works(api, platform_key):
 def test_stripe_secrets_are_encrypted_at_rest(api, platform_key):
     api.post(
         "/api/v1/projects",
-        {"slug": "enc", "name": "Enc", "stripe_secret_key": "sk_test_plaintextnever", "stripe_webhook_secret": "whsec_x1"},
+        {
+            "slug": "enc",
+            "name": "Enc",
+            "stripe_secret_key": "sk_test_plaintextnever",
+            "stripe_webhook_secret": "whsec_x1",
+        },
         key=platform_key,
     )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT stripe_secret_key, stripe_webhook_secret FROM projects_project WHERE slug = 'enc'")
+        cursor.execute(
+            "SELECT stripe_secret_key, stripe_webhook_secret FROM projects_project WHERE slug = 'enc'"
+        )
         raw_key, raw_whsec = cursor.fetchone()
     assert "plaintextnever" not in raw_key
     assert raw_key.startswith("gAAAA")  # a Fernet token
@@ -82,12 +89,32 @@ def test_stripe_secrets_are_encrypted_at_rest(api, platform_key):
         ({"name": "No slug"}, "slug", "parameter_missing"),
         ({"slug": "has space", "name": "x"}, "slug", "invalid_parameter"),
         ({"slug": "ok", "name": "x", "default_currency": "euro"}, "default_currency", "invalid_parameter"),
-        ({"slug": "ok", "name": "x", "payment_ttl_seconds": 90000}, "payment_ttl_seconds", "invalid_parameter"),
-        ({"slug": "ok", "name": "x", "payment_ttl_seconds": "soon"}, "payment_ttl_seconds", "invalid_parameter"),
+        (
+            {"slug": "ok", "name": "x", "payment_ttl_seconds": 90000},
+            "payment_ttl_seconds",
+            "invalid_parameter",
+        ),
+        (
+            {"slug": "ok", "name": "x", "payment_ttl_seconds": "soon"},
+            "payment_ttl_seconds",
+            "invalid_parameter",
+        ),
         ({"slug": "ok", "name": "x", "default_flow": "teleport"}, "default_flow", "invalid_parameter"),
-        ({"slug": "ok", "name": "x", "allowed_redirect_hosts": ["https://x.com/"]}, "allowed_redirect_hosts[0]", "invalid_parameter"),
-        ({"slug": "ok", "name": "x", "allowed_redirect_hosts": "x.com"}, "allowed_redirect_hosts", "invalid_parameter"),
-        ({"slug": "ok", "name": "x", "stripe_secret_key": "pk_test_wrongkind"}, "stripe_secret_key", "invalid_parameter"),
+        (
+            {"slug": "ok", "name": "x", "allowed_redirect_hosts": ["https://x.com/"]},
+            "allowed_redirect_hosts[0]",
+            "invalid_parameter",
+        ),
+        (
+            {"slug": "ok", "name": "x", "allowed_redirect_hosts": "x.com"},
+            "allowed_redirect_hosts",
+            "invalid_parameter",
+        ),
+        (
+            {"slug": "ok", "name": "x", "stripe_secret_key": "pk_test_wrongkind"},
+            "stripe_secret_key",
+            "invalid_parameter",
+        ),
         ({"slug": "ok", "name": "x", "colour": "blue"}, "colour", "unknown_parameter"),
     ],
 )
@@ -167,13 +194,23 @@ def test_list_projects_paginates_newest_first(api, platform_key):
     ordered_ids = [p.pk for p in sorted(created, key=lambda p: (p.created_at, p.pk), reverse=True)]
     assert [p["id"] for p in first["data"]] == ordered_ids[:20]
     second = api.get(
-        "/api/v1/projects", json_body={"starting_after": first["data"][-1]["id"], "limit": 10}, key=platform_key
+        "/api/v1/projects",
+        json_body={"starting_after": first["data"][-1]["id"], "limit": 10},
+        key=platform_key,
     ).json()
     assert [p["id"] for p in second["data"]] == ordered_ids[20:]
     assert second["has_more"] is False
 
 
-@pytest.mark.parametrize(("query", "param"), [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "x"}, "limit"), ({"starting_after": "proj_nope"}, "starting_after")])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"starting_after": "proj_nope"}, "starting_after"),
+    ],
+)
 def test_list_rejects_bad_pagination(api, platform_key, query, param):
     response = api.get("/api/v1/projects", json_body=query, key=platform_key)
     assert response.status_code == 400
@@ -189,7 +226,9 @@ def test_platform_creates_and_revokes_project_keys(api, platform_key, tenant_a):
     assert api.get("/api/v1/project", key=body["api_key"]).status_code == 200
 
     revoked = api.delete(
-        f"/api/v1/projects/{tenant_a.project.pk}/api_keys/{body['id']}", {"reason": "leaked"}, key=platform_key
+        f"/api/v1/projects/{tenant_a.project.pk}/api_keys/{body['id']}",
+        {"reason": "leaked"},
+        key=platform_key,
     )
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None
@@ -202,7 +241,9 @@ def test_platform_creates_and_revokes_project_keys(api, platform_key, tenant_a):
 
 
 def test_revoking_a_key_of_another_project_is_404(api, platform_key, tenant_a, tenant_b):
-    response = api.delete(f"/api/v1/projects/{tenant_a.project.pk}/api_keys/{tenant_b.api_key.pk}", key=platform_key)
+    response = api.delete(
+        f"/api/v1/projects/{tenant_a.project.pk}/api_keys/{tenant_b.api_key.pk}", key=platform_key
+    )
     assert response.status_code == 404
     assert ApiKey.objects.get(pk=tenant_b.api_key.pk).revoked_at is None
 
