@@ -1,0 +1,74 @@
+"""`manage.py demo_setup`: the demo project and fresh keys for `make demo`, with a working curl.
+
+Idempotent: the project is created once; each run issues new keys (secrets are never stored, so the old ones
+cannot be printed again) and revokes the previous run's demo keys.
+"""
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from core.actors import Actor
+from projects import services
+from projects.models import ApiKey, PlatformKey, Project
+
+DEMO_SLUG = "demo"
+DEMO_KEY_NAME = "make demo"
+
+
+class Command(BaseCommand):
+    help = "Create (once) the demo project and print fresh demo keys and a working curl."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = Actor.system("make demo")
+        project = Project.objects.filter(slug=DEMO_SLUG).first()
+        if project is None:
+            project, api_key, secret = services.project_create(
+                actor=actor,
+                slug=DEMO_SLUG,
+                name="Demo project",
+                allowed_redirect_hosts=["127.0.0.1:8000", "localhost:8000"],
+            )
+            with transaction.atomic():
+                ApiKey.objects.filter(pk=api_key.pk).update(name=DEMO_KEY_NAME)
+        else:
+            for old in ApiKey.objects.filter(project=project, name=DEMO_KEY_NAME, revoked_at__isnull=True):
+                services.api_key_revoke(actor=actor, api_key=old, reason="superseded by a new make demo run")
+            _, secret = services.api_key_create(actor=actor, project=project, name=DEMO_KEY_NAME)
+        for old_platform in PlatformKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True):
+            services.platform_key_revoke(actor=actor, platform_key=old_platform, reason="superseded")
+        _, platform_secret = services.platform_key_create(actor=actor, name=DEMO_KEY_NAME)
+
+        base = options["base_url"].rstrip("/")
+        if options["json"]:
+            self.stdout.write(
+                json.dumps({"project": project.pk, "api_key": secret, "platform_key": platform_secret})
+            )
+            return
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "Tollgate demo",
+                    "=============",
+                    f"Project:        {project.slug} ({project.pk})",
+                    f"Project key:    {secret}",
+                    f"Platform key:   {platform_secret}",
+                    "",
+                    f"API docs:       {base}/api/docs/",
+                    f"Admin:          {base}/admin/   (create a login: .venv/bin/python manage.py createsuperuser)",
+                    f"Readiness:      {base}/ready",
+                    "",
+                    "Try it:",
+                    f"  curl -s {base}/api/v1/project -H 'Authorization: Bearer {secret}'",
+                    f"  curl -s {base}/api/v1/projects -H 'Authorization: Bearer {platform_secret}'",
+                    "",
+                ]
+            )
+        )
