@@ -1,5 +1,6 @@
 """Per-key rate limiting for the API (429 `rate_limit_error` with Retry-After)."""
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -7,6 +8,8 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from core.ratelimit import hit
+
+logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
 
@@ -22,7 +25,11 @@ class ApiKeyRateThrottle(BaseThrottle):
         principal: Any = request.auth
         if not limit or principal is None:
             return True
-        count, reset_in = hit(f"key:{principal.key_id}", WINDOW_SECONDS)
+        try:
+            count, reset_in = hit(f"key:{principal.key_id}", WINDOW_SECONDS)
+        except Exception as exc:  # the limiter fails open: a cache outage must not take the API down
+            logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
+            return True
         if count > limit:
             self._wait = reset_in
             return False

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from core import context
+from core.cache import cache_add, cache_delete_many, cache_get, cache_set
 from core.actors import Actor
 from core.models import AuditLogEntry
 from projects.keys import hash_secret
@@ -133,11 +133,11 @@ def principal_for_secret(secret: str) -> Principal | None:
     cache_key = _cache_key(key_hash)
     cached = local_cache.get(cache_key)
     if cached is None:
-        cached = cache.get(cache_key)
+        cached = cache_get(cache_key)
         if cached is None:
             principal = _load(key_hash)
             cached = principal if principal is not None else _INVALID
-            cache.set(cache_key, cached, settings.AUTH_CACHE_SECONDS)
+            cache_set(cache_key, cached, settings.AUTH_CACHE_SECONDS)
         local_cache.set(cache_key, cached, settings.AUTH_LOCAL_CACHE_SECONDS)
     return cached if isinstance(cached, Principal) else None
 
@@ -147,15 +147,15 @@ def auth_cache_invalidate(key_hashes: list[str]) -> None:
     keys = [_cache_key(key_hash) for key_hash in key_hashes]
     local_cache.discard(keys)
     if keys:
-        cache.delete_many(keys)
+        cache_delete_many(keys)
 
 
 def _touch(principal: Principal) -> None:
     interval = settings.API_KEY_TOUCH_INTERVAL_SECONDS
     if not local_cache.should_touch(principal.key_id, interval):
         return
-    if not cache.add(f"auth:touched:{principal.key_id}", 1, timeout=interval):
-        return
+    if cache_add(f"auth:touched:{principal.key_id}", 1, timeout=interval) is False:
+        return  # another process touched it within the interval (None: no cache, the local throttle suffices)
     model = ApiKey if principal.kind == "project" else PlatformKey
     model.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
 

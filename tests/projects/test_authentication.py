@@ -152,3 +152,19 @@ def test_suspension_takes_effect_on_the_next_request(api, tenant_a, platform_key
     response = api.patch(f"/api/v1/projects/{tenant_a.project.slug}", {"status": "active"}, key=platform_key)
     assert response.status_code == 200
     assert api.get(TENANT_ROUTE, key=tenant_a.key).status_code == 200
+
+
+def test_cache_outage_falls_back_to_the_database(api, tenant_a, platform_key):
+    unreachable = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=unreachable, AUTH_LOCAL_CACHE_SECONDS=0, API_RATE_LIMIT_PER_MINUTE=5):
+        assert api.get(TENANT_ROUTE, key=tenant_a.key).status_code == 200
+        api_key = ApiKeyFactory(project=tenant_a.project)
+        services.api_key_revoke(actor=Actor.system(), api_key=api_key)
+        assert api.get(TENANT_ROUTE, key=api_key.secret).status_code == 401
+        assert api.get(PLATFORM_ROUTE, key=platform_key).status_code == 200

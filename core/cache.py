@@ -1,0 +1,47 @@
+"""Cache access that degrades instead of failing: with Redis down, callers fall back to the database.
+
+A cache outage must cost latency, never a 500 (ARCHITECTURE.md). Failures are logged at most once a minute
+per operation so an outage does not flood the logs.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_last_warned: dict[str, float] = {}
+
+
+def _guard(operation: str, call: Callable[[], T], fallback: T) -> T:
+    try:
+        return call()
+    except Exception as exc:  # any backend error (redis.ConnectionError, TimeoutError, OSError …)
+        now = time.monotonic()
+        if now - _last_warned.get(operation, -60.0) >= 60.0:
+            _last_warned[operation] = now
+            logger.warning(
+                "Cache %s failed (%s); continuing without the cache.", operation, exc.__class__.__name__
+            )
+        return fallback
+
+
+def cache_get(key: str) -> Any:
+    return _guard("get", lambda: cache.get(key), None)
+
+
+def cache_set(key: str, value: Any, timeout: float) -> None:
+    _guard("set", lambda: cache.set(key, value, timeout), None)
+
+
+def cache_add(key: str, value: Any, timeout: float) -> bool | None:
+    """True if added, False if present, None if the cache is unavailable."""
+    return _guard("add", lambda: cache.add(key, value, timeout), None)
+
+
+def cache_delete_many(keys: list[str]) -> None:
+    _guard("delete_many", lambda: cache.delete_many(keys), None)
