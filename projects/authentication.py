@@ -18,8 +18,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from core import context
-from core.cache import cache_add, cache_delete_many, cache_get, cache_set
 from core.actors import Actor
+from core.cache import cache_add, cache_delete_many, cache_get, cache_set
 from core.models import AuditLogEntry
 from projects.keys import hash_secret
 from projects.models import ApiKey, PlatformKey, Project
