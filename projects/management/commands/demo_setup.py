@@ -7,15 +7,19 @@ cannot be printed again) and revokes the previous run's demo keys.
 import json
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from core.actors import Actor
+from core.ids import random_token
 from projects import services
 from projects.models import ApiKey, PlatformKey, Project
 
 DEMO_SLUG = "demo"
 DEMO_KEY_NAME = "make demo"
+# A local demo login, with a new random password each run (printed below).
+DEMO_ADMIN = "demo-admin"
 
 
 class Command(BaseCommand):
@@ -45,10 +49,26 @@ class Command(BaseCommand):
             services.platform_key_revoke(actor=actor, platform_key=old_platform, reason="superseded")
         _, platform_secret = services.platform_key_create(actor=actor, name=DEMO_KEY_NAME)
 
+        admin_password = random_token(16)
+        user = get_user_model().objects.filter(username=DEMO_ADMIN).first() or get_user_model()(
+            username=DEMO_ADMIN
+        )
+        user.is_staff = user.is_superuser = True
+        user.set_password(admin_password)
+        user.save()
+
         base = options["base_url"].rstrip("/")
         if options["json"]:
             self.stdout.write(
-                json.dumps({"project": project.pk, "api_key": secret, "platform_key": platform_secret})
+                json.dumps(
+                    {
+                        "project": project.pk,
+                        "api_key": secret,
+                        "platform_key": platform_secret,
+                        "admin_username": DEMO_ADMIN,
+                        "admin_password": admin_password,
+                    }
+                )
             )
             return
         self.stdout.write(
@@ -62,7 +82,7 @@ class Command(BaseCommand):
                     f"Platform key:   {platform_secret}",
                     "",
                     f"API docs:       {base}/api/docs/",
-                    f"Admin:          {base}/admin/   (create a login: .venv/bin/python manage.py createsuperuser)",
+                    f"Admin:          {base}/admin/   user {DEMO_ADMIN!r}, password {admin_password!r}",
                     f"Readiness:      {base}/ready",
                     "",
                     "Try it:",
