@@ -1,0 +1,111 @@
+"""Wire layer, outbound: an object as a retrieve returns it (private keys stripped, ``expand[]`` applied)
+and Stripe's list envelope with cursor pagination.
+
+``expand`` is generic: a field holding another object's id is replaced by that object, found by id in the
+account's store, recursively (``expand[]=product.default_price``), over lists (``data.product``) and up to
+Stripe's four levels. Fields that exist only when expanded (``customer.subscriptions`` …) are built by
+*includers* that services register (see :class:`stripe_emulator.core.service.Service`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing
+from stripe_emulator.core.params import Params
+from stripe_emulator.core.store import StripeObject, clone
+
+if TYPE_CHECKING:
+    from stripe_emulator.core.account import Account
+
+MAX_EXPAND_DEPTH = 4
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+
+def render(account: Account, obj: StripeObject, expand: Sequence[str] = ()) -> StripeObject:
+    rendered: StripeObject = clone(obj)
+    for path in expand:
+        parts = path.split(".")
+        if len(parts) > MAX_EXPAND_DEPTH:
+            raise InvalidRequestError(
+                f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. Property: {path}",
+                param="expand",
+            )
+        _expand(account, rendered, parts, path)
+    return rendered
+
+
+def _expand(account: Account, node: Any, parts: list[str], path: str) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _expand(account, item, parts, path)
+        return
+    if not isinstance(node, dict):
+        return
+    field, rest = parts[0], parts[1:]
+    includer = account.emulator.registry.includes.get((str(node.get("object")), field))
+    if includer is not None:
+        node[field] = includer(account, node)
+    elif field in ("id", "object") or field not in node:
+        raise InvalidRequestError(f"This property cannot be expanded ({field}).", param="expand")
+    node[field] = _resolve(account, node[field], field)
+    if rest:
+        _expand(account, node[field], rest, path)
+
+
+def _resolve(account: Account, value: Any, field: str) -> Any:
+    if isinstance(value, list):
+        return [_resolve(account, v, field) for v in value]
+    if isinstance(value, str):
+        target = account.store.find(value)
+        if target is None:
+            raise InvalidRequestError(f"This property cannot be expanded ({field}).", param="expand")
+        return clone(target)
+    return value  # already an object, or null
+
+
+def render_list(
+    account: Account,
+    objects: Sequence[StripeObject],
+    params: Params,
+    *,
+    url: str,
+    object_type: str,
+) -> dict[str, Any]:
+    """One page of ``objects`` (already filtered, newest first), honouring ``limit``, ``starting_after``,
+    ``ending_before`` and ``expand[]=data.…``. Cursors resolve by position in creation order, so a cursor
+    object that the filters exclude still works, as in Stripe."""
+    limit = params.integer("limit", minimum=1, maximum=MAX_LIMIT) or DEFAULT_LIMIT
+    starting_after = params.string("starting_after")
+    ending_before = params.string("ending_before")
+    if starting_after and ending_before:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            param="ending_before",
+        )
+    if starting_after:
+        seq = _cursor_seq(account, starting_after, object_type, "starting_after")
+        older = [o for o in objects if o["_seq"] < seq]
+        page, has_more = older[:limit], len(older) > limit
+    elif ending_before:
+        seq = _cursor_seq(account, ending_before, object_type, "ending_before")
+        newer = [o for o in objects if o["_seq"] > seq]
+        page, has_more = newer[-limit:], len(newer) > limit
+    else:
+        page, has_more = list(objects[:limit]), len(objects) > limit
+    item_expand = [p[len("data.") :] for p in params.expand() if p.startswith("data.")]
+    return {
+        "object": "list",
+        "data": [render(account, o, item_expand) for o in page],
+        "has_more": has_more,
+        "url": url,
+    }
+
+
+def _cursor_seq(account: Account, object_id: str, object_type: str, param: str) -> int:
+    cursor = account.store.find(object_id)
+    if cursor is None or cursor["object"] != object_type:
+        raise ResourceMissing(object_type, object_id, param=param)
+    return int(cursor["_seq"])

@@ -1,0 +1,148 @@
+"""Customers, wire side: params in, rendered customers out. Behaviour lives in ``models.py``.
+
+``parse_address`` / ``parse_shipping`` are shared with later services (Checkout collects addresses too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stripe_emulator.core.params import Params, merge_metadata
+from stripe_emulator.core.routing import Request, Response
+from stripe_emulator.customers.models import CustomersBackend
+
+ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
+TAX_EXEMPT = ("none", "exempt", "reverse")
+FIELDS = (
+    "address",
+    "balance",
+    "description",
+    "email",
+    "invoice_prefix",
+    "invoice_settings",
+    "metadata",
+    "name",
+    "next_invoice_sequence",
+    "phone",
+    "preferred_locales",
+    "shipping",
+    "tax_exempt",
+)
+
+
+def parse_address(params: Params, key: str = "address") -> dict[str, Any] | None:
+    address = params.sub(key)
+    if address is None:
+        return None
+    address.only(*ADDRESS_FIELDS)
+    return {field: address.string(field) for field in ADDRESS_FIELDS}
+
+
+def parse_shipping(params: Params, key: str = "shipping") -> dict[str, Any] | None:
+    shipping = params.sub(key)
+    if shipping is None:
+        return None
+    shipping.only("address", "name", "phone")
+    return {
+        "address": parse_address(shipping, "address") or dict.fromkeys(ADDRESS_FIELDS),
+        "name": shipping.string("name", required=True),
+        "phone": shipping.string("phone"),
+    }
+
+
+def parse_invoice_settings(params: Params) -> dict[str, Any] | None:
+    settings = params.sub("invoice_settings")
+    if settings is None:
+        return None
+    settings.only("custom_fields", "default_payment_method", "footer", "rendering_options")
+    parsed: dict[str, Any] = {}
+    if settings.has("custom_fields"):
+        fields = settings.hashes("custom_fields") or []
+        for field in fields:
+            field.only("name", "value")
+        parsed["custom_fields"] = [
+            {"name": f.string("name", required=True), "value": f.string("value", required=True)}
+            for f in fields
+        ] or None
+    if settings.has("default_payment_method"):
+        # The payments phase validates this against stored payment methods.
+        parsed["default_payment_method"] = settings.string("default_payment_method")
+    if settings.has("footer"):
+        parsed["footer"] = settings.string("footer")
+    if settings.has("rendering_options"):
+        options = settings.sub("rendering_options")
+        if options is None:
+            parsed["rendering_options"] = None
+        else:
+            options.only("amount_tax_display", "template")
+            parsed["rendering_options"] = {
+                "amount_tax_display": options.enum(
+                    "amount_tax_display", ("exclude_tax", "include_inclusive_tax")
+                ),
+                "template": options.string("template"),
+            }
+    return parsed
+
+
+def _fields(p: Params) -> dict[str, Any]:
+    """The customer fields present in the request, validated (absent ones are left out)."""
+    values: dict[str, Any] = {}
+    for key in ("description", "email", "name", "phone"):
+        if p.has(key):
+            values[key] = p.string(key, max_length=512 if key == "email" else 5000)
+    if p.has("address"):
+        values["address"] = parse_address(p)
+    if p.has("shipping"):
+        values["shipping"] = parse_shipping(p)
+    if p.has("balance"):
+        values["balance"] = p.integer("balance") or 0
+    if p.has("preferred_locales"):
+        values["preferred_locales"] = p.strings("preferred_locales") or []
+    if p.has("tax_exempt"):
+        values["tax_exempt"] = p.enum("tax_exempt", TAX_EXEMPT) or "none"
+    if p.has("invoice_settings"):
+        values["invoice_settings"] = parse_invoice_settings(p) or {}
+    if p.has("invoice_prefix"):
+        values["invoice_prefix"] = p.string("invoice_prefix", max_length=12)
+    if p.has("next_invoice_sequence"):
+        values["next_invoice_sequence"] = p.integer("next_invoice_sequence", minimum=1)
+    return values
+
+
+def customer_create(req: Request) -> Response:
+    p = req.params
+    p.only(*FIELDS)
+    values = _fields(p)
+    values["metadata"] = merge_metadata({}, p)
+    customer = req.backend(CustomersBackend).customer_create(**values)
+    return req.respond(customer)
+
+
+def customer_retrieve(req: Request) -> Response:
+    req.params.only()
+    return req.respond(req.backend(CustomersBackend).customer_get(req.path_params["id"]))
+
+
+def customer_update(req: Request) -> Response:
+    p = req.params
+    p.only(*FIELDS)
+    backend = req.backend(CustomersBackend)
+    customer = backend.customer_require(req.path_params["id"])
+    changes = _fields(p)
+    if p.has("metadata"):
+        changes["metadata"] = merge_metadata(customer["metadata"], p)
+    return req.respond(backend.customer_update(customer["id"], changes))
+
+
+def customer_delete(req: Request) -> Response:
+    req.params.only()
+    return req.respond(req.backend(CustomersBackend).customer_delete(req.path_params["id"]))
+
+
+def customer_list(req: Request) -> Response:
+    p = req.params
+    p.only("email", "created", "limit", "starting_after", "ending_before", "test_clock")
+    customers = req.backend(CustomersBackend).customer_list(
+        email=p.string("email"), created=p.range_filter("created")
+    )
+    return req.respond_list(customers, url="/v1/customers", object_type="customer")

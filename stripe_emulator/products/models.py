@@ -1,0 +1,304 @@
+"""Products and prices: the catalog, with Stripe's rules — a price's amount, currency, product and
+recurrence never change; a lookup key is unique per account unless transferred; a product with prices
+cannot be deleted."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from stripe_emulator.core import ids
+from stripe_emulator.core.account import BaseBackend
+from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceAlreadyExists
+from stripe_emulator.core.params import in_range
+from stripe_emulator.core.store import StripeObject, clone
+
+# Stripe caps a price's billing period at three years.
+MAX_INTERVAL_COUNT = {"day": 1095, "week": 156, "month": 36, "year": 3}
+
+
+class ProductsBackend(BaseBackend):
+    # -- products ------------------------------------------------------------------------------------------
+
+    def product_create(
+        self,
+        *,
+        name: str,
+        product_id: str | None = None,
+        active: bool = True,
+        description: str | None = None,
+        images: list[str] | None = None,
+        marketing_features: list[dict[str, Any]] | None = None,
+        metadata: dict[str, str] | None = None,
+        package_dimensions: dict[str, Any] | None = None,
+        shippable: bool | None = None,
+        statement_descriptor: str | None = None,
+        tax_code: str | None = None,
+        unit_label: str | None = None,
+        url: str | None = None,
+        id_param: str = "id",
+    ) -> StripeObject:
+        if product_id is not None and self.store.find(product_id) is not None:
+            raise ResourceAlreadyExists("Product already exists.", param=id_param)
+        now = self.now()
+        product: StripeObject = {
+            "id": product_id or ids.id_for("product"),
+            "object": "product",
+            "active": active,
+            "created": now,
+            "default_price": None,
+            "description": description,
+            "images": images or [],
+            "livemode": False,
+            "marketing_features": marketing_features or [],
+            "metadata": metadata or {},
+            "name": name,
+            "package_dimensions": package_dimensions,
+            "shippable": shippable,
+            "statement_descriptor": statement_descriptor,
+            "tax_code": tax_code,
+            "type": "service",
+            "unit_label": unit_label,
+            "updated": now,
+            "url": url,
+        }
+        self.store.insert(product)
+        self.emit("product.created", product)
+        return product
+
+    def product_require(self, product_id: str, *, param: str | None = "id") -> StripeObject:
+        return self.store.require("product", product_id, param=param)
+
+    def product_update(self, product_id: str, changes: dict[str, Any]) -> StripeObject:
+        product = self.product_require(product_id)
+        if changes.get("default_price") is not None:
+            price = self.price_require(changes["default_price"], param="default_price")
+            if price["product"] != product_id:
+                raise InvalidRequestError(
+                    f"The price `{price['id']}` does not belong to this product.", param="default_price"
+                )
+        before = clone(product)
+        product.update(changes)
+        if product != before:
+            product["updated"] = self.now()
+        self.emit_update("product.updated", product, before)
+        return product
+
+    def product_delete(self, product_id: str) -> StripeObject:
+        product = self.product_require(product_id)
+        if any(p["product"] == product_id for p in self.store.iter_type("price")):
+            raise InvalidRequestError(
+                "This product cannot be deleted because it has one or more user-created prices.", param="id"
+            )
+        self.emit("product.deleted", product)
+        self.store.remove(product_id)
+        return {"id": product_id, "object": "product", "deleted": True}
+
+    def product_list(
+        self,
+        *,
+        active: bool | None = None,
+        ids_: list[str] | None = None,
+        shippable: bool | None = None,
+        url: str | None = None,
+        created: dict[str, int] | None = None,
+    ) -> list[StripeObject]:
+        def keep(product: StripeObject) -> bool:
+            return (
+                (active is None or product["active"] == active)
+                and (ids_ is None or product["id"] in ids_)
+                and (shippable is None or product["shippable"] == shippable)
+                and (url is None or product["url"] == url)
+                and in_range(product["created"], created)
+            )
+
+        return self.store.newest_first("product", keep)
+
+    # -- prices --------------------------------------------------------------------------------------------
+
+    def price_create(
+        self,
+        *,
+        currency: str,
+        product_id: str | None = None,
+        product_data: dict[str, Any] | None = None,
+        unit_amount: int | None = None,
+        unit_amount_decimal: str | None = None,
+        recurring: dict[str, Any] | None = None,
+        lookup_key: str | None = None,
+        transfer_lookup_key: bool = False,
+        tax_behavior: str | None = None,
+        nickname: str | None = None,
+        metadata: dict[str, str] | None = None,
+        active: bool = True,
+        transform_quantity: dict[str, Any] | None = None,
+    ) -> StripeObject:
+        amount, amount_decimal = _amounts(unit_amount, unit_amount_decimal)
+        if recurring is not None:
+            recurring = _validate_recurring(recurring)
+        if product_id is None and product_data is None:
+            raise InvalidRequestError(
+                "Missing required param: product.", code="parameter_missing", param="product"
+            )
+        # Validate everything before the first mutation, so a refused request leaves no trace.
+        product = self.product_require(product_id, param="product") if product_id is not None else None
+        if lookup_key is not None:
+            self._claim_lookup_key(lookup_key, transfer=transfer_lookup_key, check_only=True)
+        if product is None:
+            product = self.product_create(**(product_data or {}), id_param="product_data[id]")
+        if lookup_key is not None:
+            self._claim_lookup_key(lookup_key, transfer=transfer_lookup_key)
+        price: StripeObject = {
+            "id": ids.id_for("price"),
+            "object": "price",
+            "active": active,
+            "billing_scheme": "per_unit",
+            "created": self.now(),
+            "currency": currency,
+            "custom_unit_amount": None,
+            "livemode": False,
+            "lookup_key": lookup_key,
+            "metadata": metadata or {},
+            "nickname": nickname,
+            "product": product["id"],
+            "recurring": recurring,
+            "tax_behavior": tax_behavior or "unspecified",
+            "tiers_mode": None,
+            "transform_quantity": transform_quantity,
+            "type": "recurring" if recurring is not None else "one_time",
+            "unit_amount": amount,
+            "unit_amount_decimal": amount_decimal,
+        }
+        self.store.insert(price)
+        self.emit("price.created", price)
+        return price
+
+    def price_require(self, price_id: str, *, param: str | None = "id") -> StripeObject:
+        return self.store.require("price", price_id, param=param)
+
+    def price_update(
+        self, price_id: str, changes: dict[str, Any], *, transfer_lookup_key: bool = False
+    ) -> StripeObject:
+        """``changes`` may hold ``active``, ``lookup_key``, ``metadata``, ``nickname``, ``tax_behavior``:
+        everything else on a price is immutable (the wire layer rejects it as an unknown parameter)."""
+        price = self.price_require(price_id)
+        if "tax_behavior" in changes:
+            current, wanted = price["tax_behavior"], changes["tax_behavior"]
+            if current != "unspecified" and wanted != current:
+                raise ParameterInvalid(
+                    "The tax_behavior of a price cannot be changed once it is set to inclusive or exclusive.",
+                    param="tax_behavior",
+                )
+        if changes.get("lookup_key") is not None and changes["lookup_key"] != price["lookup_key"]:
+            self._claim_lookup_key(changes["lookup_key"], transfer=transfer_lookup_key)
+        before = clone(price)
+        price.update(changes)
+        self.emit_update("price.updated", price, before)
+        return price
+
+    def price_list(
+        self,
+        *,
+        active: bool | None = None,
+        currency: str | None = None,
+        product: str | None = None,
+        type_: str | None = None,
+        lookup_keys: list[str] | None = None,
+        recurring: dict[str, str] | None = None,
+        created: dict[str, int] | None = None,
+    ) -> list[StripeObject]:
+        def keep(price: StripeObject) -> bool:
+            if recurring:
+                rec = price["recurring"]
+                if rec is None or any(rec.get(k) != v for k, v in recurring.items()):
+                    return False
+            return (
+                (active is None or price["active"] == active)
+                and (currency is None or price["currency"] == currency)
+                and (product is None or price["product"] == product)
+                and (type_ is None or price["type"] == type_)
+                and (lookup_keys is None or price["lookup_key"] in lookup_keys)
+                and in_range(price["created"], created)
+            )
+
+        return self.store.newest_first("price", keep)
+
+    def price_by_lookup_key(self, lookup_key: str) -> StripeObject | None:
+        # Inactive prices keep their lookup key, so they are searched too.
+        for price in self.store.iter_type("price"):
+            if price["lookup_key"] == lookup_key:
+                return price
+        return None
+
+    def _claim_lookup_key(self, lookup_key: str, *, transfer: bool, check_only: bool = False) -> None:
+        """Free ``lookup_key`` for a new holder: refuse if taken unless ``transfer``, in which case the old
+        holder loses it (and says so with a ``price.updated`` event)."""
+        holder = self.price_by_lookup_key(lookup_key)
+        if holder is None:
+            return
+        if not transfer:
+            raise InvalidRequestError(
+                f"A price (`{holder['id']}`) already uses that lookup key.", param="lookup_key"
+            )
+        if check_only:
+            return
+        before = clone(holder)
+        holder["lookup_key"] = None
+        self.emit_update("price.updated", holder, before)
+
+
+def _amounts(unit_amount: int | None, unit_amount_decimal: str | None) -> tuple[int | None, str]:
+    if unit_amount is not None and unit_amount_decimal is not None:
+        raise InvalidRequestError(
+            "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
+            param="unit_amount_decimal",
+        )
+    if unit_amount is not None:
+        if unit_amount < 0:
+            raise ParameterInvalid("Invalid non-negative integer", param="unit_amount")
+        return unit_amount, str(unit_amount)
+    if unit_amount_decimal is None:
+        raise InvalidRequestError(
+            "Missing required param: unit_amount.", code="parameter_missing", param="unit_amount"
+        )
+    try:
+        decimal = Decimal(unit_amount_decimal)
+    except InvalidOperation as exc:
+        raise ParameterInvalid(
+            f"Invalid decimal: {unit_amount_decimal}", param="unit_amount_decimal"
+        ) from exc
+    if decimal < 0 or not decimal.is_finite():
+        raise ParameterInvalid(f"Invalid decimal: {unit_amount_decimal}", param="unit_amount_decimal")
+    # ``unit_amount`` is only set when the decimal is a whole number of minor units.
+    whole = int(decimal) if decimal == decimal.to_integral_value() else None
+    return whole, format(decimal.normalize(), "f")
+
+
+def _validate_recurring(recurring: dict[str, Any]) -> dict[str, Any]:
+    interval, count = recurring["interval"], recurring.get("interval_count") or 1
+    if count > MAX_INTERVAL_COUNT[interval]:
+        raise ParameterInvalid(
+            "The maximum billing period is three years; "
+            f"interval_count must be at most {MAX_INTERVAL_COUNT[interval]} for interval={interval}.",
+            param="recurring[interval_count]",
+        )
+    usage_type = recurring.get("usage_type") or "licensed"
+    meter = recurring.get("meter")
+    if usage_type == "metered" and not meter:
+        # Since the 2025 "basil" versions a metered price must name the billing meter that feeds it.
+        raise InvalidRequestError(
+            "Missing required param: recurring[meter].", code="parameter_missing", param="recurring[meter]"
+        )
+    if usage_type != "metered" and meter:
+        raise InvalidRequestError(
+            "recurring[meter] can only be set when recurring[usage_type] is metered.",
+            param="recurring[meter]",
+        )
+    # TODO(meters phase): validate that ``meter`` names a billing.meter of this account.
+    return {
+        "interval": interval,
+        "interval_count": count,
+        "meter": meter,
+        "trial_period_days": recurring.get("trial_period_days"),
+        "usage_type": usage_type,
+    }

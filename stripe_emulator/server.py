@@ -1,0 +1,72 @@
+"""The emulator over HTTP: a ``ThreadingHTTPServer`` whose handler passes every request to
+:meth:`Emulator.handle` and writes back its status, headers and body. Loopback only by default."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from stripe_emulator.core.emulator import Emulator
+
+logger = logging.getLogger(__name__)
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, emulator: Emulator, address: tuple[str, int], *, verbose: bool = False) -> None:
+        self.emulator = emulator
+        self.verbose = verbose
+        super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: EmulatorServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's HTTP clients expect
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        response = self.server.emulator.handle(
+            self.command, parts.path, query=parts.query, body=body, headers=dict(self.headers.items())
+        )
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = _serve
+    do_POST = _serve
+    do_DELETE = _serve
+
+    def log_message(self, format: str, *args: object) -> None:
+        if self.server.verbose:
+            logger.info("%s - %s", self.address_string(), format % args)
+
+
+def make_server(
+    emulator: Emulator, host: str = "127.0.0.1", port: int = 12111, *, verbose: bool = False
+) -> EmulatorServer:
+    """A bound server (``port=0`` picks a free port); call ``serve_forever()`` on it."""
+    return EmulatorServer(emulator, (host, port), verbose=verbose)
+
+
+def serve_in_thread(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
+    """Start a server on a daemon thread (tests, demos); stop it with ``server.shutdown()``."""
+    server = make_server(emulator, host, port)
+    # A short poll interval keeps ``shutdown()`` (test teardown) fast.
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="stripe-emulator-http", daemon=True
+    ).start()
+    return server

@@ -1,0 +1,49 @@
+"""Every object the emulator returns has every top-level field of Stripe's fixture for that resource.
+
+Parametrised over the registry: a service that declares a ``Shape`` is covered automatically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stripe_emulator import Emulator, Shape
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
+SHAPES = Emulator(webhook_mode="manual").registry.shapes
+
+
+@pytest.fixture(scope="module")
+def fixtures() -> dict[str, Any]:
+    # Fail rather than skip: a silently skipped shape check would let fields go missing unnoticed.
+    assert FIXTURES.exists(), f"Stripe fixtures not found at {FIXTURES} (shared/ must sit beside the repo)"
+    return json.loads(FIXTURES.read_text())["resources"]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+def test_object_has_every_fixture_field(shape: Shape, fixtures: dict[str, Any]) -> None:
+    assert shape.fixture in fixtures, f"no fixture named {shape.fixture}"
+    emulator = Emulator(webhook_mode="manual")
+    obj = shape.example(emulator.account("sk_test_shapes"))
+    expected = fixtures[shape.fixture]
+    missing = sorted(set(expected) - set(obj))
+    assert not missing, f"{shape.name} lacks {missing}"
+    assert obj["object"] == expected["object"]
+    assert not [k for k in obj if k.startswith("_")], "private fields leaked"
+
+
+def test_registry_covers_the_phase_one_resources() -> None:
+    assert {s.fixture for s in SHAPES} >= {
+        "customer",
+        "deleted_customer",
+        "product",
+        "deleted_product",
+        "price",
+        "event",
+        "webhook_endpoint",
+        "deleted_webhook_endpoint",
+    }

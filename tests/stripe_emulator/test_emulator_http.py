@@ -1,0 +1,109 @@
+"""The same emulator over real HTTP: the SDK's default HTTP client, and webhooks over urllib."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import stripe
+
+from stripe_emulator import Emulator
+from stripe_emulator.server import EmulatorServer
+
+
+def test_sdk_over_http(http_client: stripe.StripeClient) -> None:
+    customer = http_client.v1.customers.create({"email": "http@example.com", "metadata": {"a": "1"}})
+    assert http_client.v1.customers.retrieve(customer.id).email == "http@example.com"
+    page = http_client.v1.customers.list({"limit": 1, "expand": ["data.default_source"]})
+    assert [c.id for c in page.data] == [customer.id]
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        http_client.v1.customers.retrieve("cus_missing")
+    assert info.value.http_status == 404
+
+
+def test_auth_over_http(http_emulator: tuple[Emulator, EmulatorServer]) -> None:
+    _, server = http_emulator
+    with pytest.raises(stripe.AuthenticationError):
+        stripe.StripeClient("sk_test_", base_addresses={"api": server.url}).v1.customers.list()
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(server.url + "/v1/customers")
+    assert info.value.code == 401
+    assert json.loads(info.value.read())["error"]["type"] == "invalid_request_error"
+
+
+def test_idempotent_replay_over_http(http_client: stripe.StripeClient) -> None:
+    a = http_client.v1.products.create({"name": "p"}, {"idempotency_key": "http-key"})
+    b = http_client.v1.products.create({"name": "p"}, {"idempotency_key": "http-key"})
+    assert a.id == b.id
+    assert b.last_response is not None
+    assert b.last_response.headers["Idempotent-Replayed"] == "true"
+
+
+def test_signed_webhooks_over_http_with_retry(
+    http_emulator: tuple[Emulator, EmulatorServer], http_client: stripe.StripeClient, hook_server: object
+) -> None:
+    emulator, _server = http_emulator
+    hook_server.statuses = [500]
+    endpoint = http_client.v1.webhook_endpoints.create(
+        {"url": hook_server.url, "enabled_events": ["customer.created"]}
+    )
+    customer = http_client.v1.customers.create({})
+    assert emulator.wait_for_webhooks(timeout=5)
+    received = hook_server.received
+    assert len(received) == 2
+    assert endpoint.secret is not None
+    event = stripe.Webhook.construct_event(
+        received[1].body, received[1].headers["Stripe-Signature"], endpoint.secret
+    )
+    assert event.data.object.id == customer.id
+
+
+def test_http_controls(
+    http_emulator: tuple[Emulator, EmulatorServer], http_client: stripe.StripeClient
+) -> None:
+    _emulator, server = http_emulator
+    http_client.v1.customers.create({})
+    request = urllib.request.Request(server.url + "/_emulator/advance", data=b"seconds=3600", method="POST")
+    with urllib.request.urlopen(request) as response:
+        assert json.loads(response.read())["offset"] == 3600
+    with urllib.request.urlopen(
+        urllib.request.Request(server.url + "/_emulator/reset", data=b"", method="POST")
+    ):
+        pass
+    assert http_client.v1.customers.list().data == []
+
+
+def test_cli_serves_and_persists(tmp_path: object) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = f"{tmp_path}/state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stripe_emulator", "--port", str(port), "--data", data],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        client = stripe.StripeClient("sk_test_cli", base_addresses={"api": f"http://127.0.0.1:{port}"})
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                customer = client.v1.customers.create({"email": "cli@example.com"})
+                break
+            except stripe.APIConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    with open(data) as handle:
+        state = json.load(handle)
+    stored = state["accounts"]["sk_test_cli"]["store"]["objects"]
+    assert any(o["id"] == customer.id for o in stored)
