@@ -1,4 +1,336 @@
-"""Billing records (customers, catalog, checkout sessions, payments, subscriptions, invoices, refunds).
+"""Billing records: customers, the catalog, carts, checkout sessions, payments, subscriptions and refunds.
 
-Filled in by the catalog/checkout/payments work (issue #4) and the Stripe lifecycle work (issue #5).
+Money is always an integer number of minor units (`*_amount`, `amount`) next to a lowercase ISO `currency`.
+Rows mirrored from Stripe keep the Stripe id they correspond to, unique per project.
 """
+
+from django.db import models
+from django.db.models import Q
+
+from core.crypto import EncryptedTextField
+from core.ids import PublicIdField
+
+
+class Customer(models.Model):
+    """One end user of one project (the same person in two projects is two customers)."""
+
+    id = PublicIdField(prefix="cust")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="customers")
+    external_id = models.CharField(max_length=255)
+    email = models.EmailField(blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Fixed by the first purchase; every later purchase must be in it.
+    currency = models.CharField(max_length=3, blank=True)
+    stripe_customer_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "external_id"], name="customer_external_id_unique"),
+            models.UniqueConstraint(
+                fields=["project", "stripe_customer_id"],
+                condition=~Q(stripe_customer_id=""),
+                name="customer_stripe_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Product(models.Model):
+    id = PublicIdField(prefix="prd")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="products")
+    key = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    stripe_product_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "key"], name="product_key_unique_per_project")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Price(models.Model):
+    class Type(models.TextChoices):
+        RECURRING = "recurring"
+        ONE_TIME = "one_time"
+
+    class Interval(models.TextChoices):
+        DAY = "day"
+        WEEK = "week"
+        MONTH = "month"
+        YEAR = "year"
+
+    class UsageType(models.TextChoices):
+        LICENSED = "licensed"
+        METERED = "metered"
+
+    class TaxBehavior(models.TextChoices):
+        UNSPECIFIED = "unspecified"
+        INCLUSIVE = "inclusive"
+        EXCLUSIVE = "exclusive"
+
+    id = PublicIdField(prefix="prc")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prices")
+    key = models.SlugField(max_length=100)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
+    currency = models.CharField(max_length=3)
+    unit_amount = models.BigIntegerField()
+    type = models.CharField(max_length=20, choices=Type.choices)
+    interval = models.CharField(max_length=10, choices=Interval.choices, blank=True)
+    interval_count = models.PositiveIntegerField(default=1)
+    trial_days = models.PositiveIntegerField(null=True, blank=True)
+    usage_type = models.CharField(max_length=20, choices=UsageType.choices, default=UsageType.LICENSED)
+    meter = models.ForeignKey("entitlements.Feature", null=True, blank=True, on_delete=models.PROTECT, related_name="prices")
+    tax_behavior = models.CharField(max_length=20, choices=TaxBehavior.choices, default=TaxBehavior.UNSPECIFIED)
+    active = models.BooleanField(default=True)
+    # The current Stripe price. An amount or currency change creates a new one that takes over the lookup key;
+    # subscriptions created earlier keep pointing at the old one (kept in `stripe_price_history`).
+    stripe_price_id = models.CharField(max_length=100, blank=True)
+    stripe_price_history = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="price_key_unique_per_project"),
+            models.CheckConstraint(condition=Q(unit_amount__gte=0), name="price_unit_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def is_recurring(self) -> bool:
+        return self.type == self.Type.RECURRING
+
+
+class Cart(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CHECKED_OUT = "checked_out"  # frozen: a checkout was created from it
+        DELETED = "deleted"
+
+    id = PublicIdField(prefix="cart")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="carts")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="carts")
+    currency = models.CharField(max_length=3, blank=True)  # set by the first item; one currency per cart
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class CartItem(models.Model):
+    id = PublicIdField(prefix="citem")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cart", "price"], name="cart_item_one_line_per_price")]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Payment(models.Model):
+    """Money a customer owes or paid: a checkout, a PaymentIntent, or an invoice of a subscription."""
+
+    class Type(models.TextChoices):
+        SUBSCRIPTION = "subscription"
+        ONE_TIME = "one_time"
+        CART = "cart"
+
+    class Flow(models.TextChoices):
+        CHECKOUT = "checkout"
+        INTENT = "intent"
+
+    class Source(models.TextChoices):
+        CHECKOUT = "checkout"
+        INTENT = "intent"
+        INVOICE = "invoice"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+        REQUIRES_ACTION = "requires_action"
+        PROCESSING = "processing"
+        SUCCEEDED = "succeeded"
+        NO_PAYMENT_REQUIRED = "no_payment_required"
+        FAILED = "failed"
+        CANCELED = "canceled"
+        EXPIRED = "expired"
+        REFUNDED = "refunded"
+        PARTIALLY_REFUNDED = "partially_refunded"
+        DISPUTED = "disputed"
+
+    OPEN_STATUSES = (Status.PENDING, Status.REQUIRES_PAYMENT_METHOD, Status.REQUIRES_ACTION, Status.PROCESSING)
+    PAID_STATUSES = (Status.SUCCEEDED, Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.DISPUTED)
+
+    id = PublicIdField(prefix="pay")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="payments")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    flow = models.CharField(max_length=20, choices=Flow.choices)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.PENDING)
+    amount = models.BigIntegerField()
+    amount_refunded = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=500, blank=True)
+    reference = models.CharField(max_length=255, null=True, blank=True)
+    # A hash of the creating request's meaningful fields: the same reference with another body is a conflict.
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # What was bought: [{"price": id, "price_key", "product": id, "quantity", "unit_amount"}], frozen at creation.
+    items = models.JSONField(default=list, blank=True)
+    trial_days = models.PositiveIntegerField(null=True, blank=True)
+    cart = models.ForeignKey(Cart, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments")
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    client_secret = EncryptedTextField(blank=True, default="")
+    stripe_checkout_session_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True)
+    stripe_invoice_id = models.CharField(max_length=255, blank=True)
+    last_error_code = models.CharField(max_length=100, blank=True)
+    decline_code = models.CharField(max_length=100, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "reference"], condition=Q(reference__isnull=False), name="payment_reference_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
+            models.CheckConstraint(condition=Q(amount_refunded__lte=models.F("amount")), name="payment_refund_within_amount"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "customer", "-created_at"]),
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["stripe_payment_intent_id"]),
+            models.Index(fields=["stripe_checkout_session_id"]),
+            models.Index(fields=["stripe_invoice_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class CheckoutSession(models.Model):
+    """Our side of a Stripe Checkout Session, created before it (so a retry finds it)."""
+
+    class Mode(models.TextChoices):
+        SUBSCRIPTION = "subscription"
+        PAYMENT = "payment"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        COMPLETE = "complete"
+        EXPIRED = "expired"
+
+    id = PublicIdField(prefix="chk")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="checkout_sessions")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="checkout_sessions")
+    payment = models.OneToOneField(Payment, on_delete=models.CASCADE, related_name="checkout_session")
+    mode = models.CharField(max_length=20, choices=Mode.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    success_url = models.URLField(max_length=2000)
+    cancel_url = models.URLField(max_length=2000)
+    url = models.URLField(max_length=2000, blank=True)
+    expires_at = models.DateTimeField()
+    stripe_session_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Subscription(models.Model):
+    """A mirror of a Stripe subscription, kept current by webhooks (#5) and read by entitlements."""
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete"
+        INCOMPLETE_EXPIRED = "incomplete_expired"
+        TRIALING = "trialing"
+        ACTIVE = "active"
+        PAST_DUE = "past_due"
+        UNPAID = "unpaid"
+        PAUSED = "paused"
+        CANCELED = "canceled"
+
+    # Statuses in which a customer "has" the subscription: a second one to the same product is refused.
+    LIVE_STATUSES = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.UNPAID, Status.PAUSED)
+
+    id = PublicIdField(prefix="subs")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="subscriptions")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="subscriptions")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscriptions")
+    quantity = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=30, choices=Status.choices)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255)
+    stripe_price_id = models.CharField(max_length=255, blank=True)
+    # Ordering of Stripe's view of the object: an event older than this is not applied (#5).
+    stripe_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "stripe_subscription_id"], name="subscription_stripe_id_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Refund(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    id = PublicIdField(prefix="rfd")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return self.id

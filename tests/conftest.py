@@ -5,7 +5,7 @@ with `transaction.on_commit` (cache invalidation, Celery tasks) really runs, as 
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,10 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from billing.gateway import install_http_client
 from projects.authentication import local_cache
+from stripe_emulator import Emulator
+from stripe_emulator.sdk import EmulatorHTTPClient, make_client
 from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory, ProjectFactory
 
 _skipped_postgres: list[str] = []
@@ -42,6 +45,32 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{len(_skipped_postgres)} PostgreSQL-only tests skipped on SQLite (row locks and concurrency need "
             "PostgreSQL; CI runs them with DATABASE_URL set)."
         )
+
+
+@pytest.fixture(autouse=True)
+def stripe_emulator() -> Iterator[Emulator]:
+    """A fresh in-process Stripe emulator behind the gateway for every test: nothing ever reaches the network.
+
+    Webhooks are queued (manual mode) until a test flushes them with `stripe_emulator.flush_webhooks()`.
+    """
+    emulator = Emulator(webhook_mode="manual")
+    install_http_client(EmulatorHTTPClient(emulator))
+    try:
+        yield emulator
+    finally:
+        install_http_client(None)
+        emulator.close()
+
+
+@pytest.fixture
+def stripe_sdk(stripe_emulator: Emulator) -> Callable[[str], Any]:
+    """`stripe_sdk(secret_key=platform key)` → an official `stripe.StripeClient` on the test's emulator,
+    to check what Tollgate did at "Stripe"."""
+
+    def make(secret_key: str = settings.STRIPE_SECRET_KEY) -> Any:
+        return make_client(stripe_emulator, secret_key)
+
+    return make
 
 
 @pytest.fixture(autouse=True)

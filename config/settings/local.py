@@ -11,3 +11,7 @@ FIELD_ENCRYPTION_KEYS = env.list(
 )
 LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
+# The bundled emulator (started by `make demo`) stands in for Stripe unless real credentials are configured.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:12111")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_tollgate_local_demo")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_tollgate_local_demo")

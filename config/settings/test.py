@@ -14,3 +14,7 @@ LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
 LOGGING["loggers"]["django"]["level"] = "ERROR"  # noqa: F405
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+# Tests drive the in-process emulator (tests/conftest.py installs its HTTP client into the gateway).
+STRIPE_SECRET_KEY = "sk_test_tollgate_platform"
+STRIPE_PUBLISHABLE_KEY = "pk_test_tollgate_platform"
+STRIPE_API_BASE = "http://stripe-emulator.invalid"

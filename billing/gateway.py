@@ -1,0 +1,226 @@
+"""The one door to Stripe: the only module that imports `stripe`.
+
+One `StripeClient` per Stripe account (the platform's, or a project's own encrypted key), with a pinned API
+version, timeouts and network retries. Every write carries an idempotency key derived from our own object id,
+so a retry never creates a second Stripe object. Stripe's errors become domain errors: card errors → 402 with
+the decline code, Stripe unreachable or failing → 502/503 `payment_provider_error`.
+
+Never call the gateway inside a database transaction: a slow or failing Stripe must not hold row locks, and a
+rolled-back transaction cannot take back what Stripe already did.
+"""
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import stripe
+from django.conf import settings
+from django.db import transaction
+
+from core.errors import ApiError, CardError, InvalidRequest, ProviderError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Tests install the emulator's in-process HTTP client here (stripe_emulator.sdk.EmulatorHTTPClient).
+_http_client: stripe.HTTPClient | None = None
+_clients: dict[tuple[str, str, int], stripe.StripeClient] = {}
+_lock = threading.Lock()
+
+
+def install_http_client(http_client: stripe.HTTPClient | None) -> None:
+    """Routes every Stripe call through `http_client` (None: the SDK's default, over the network)."""
+    global _http_client
+    with _lock:
+        _http_client = http_client
+        _clients.clear()
+
+
+class StripeObjectMissing(ApiError):
+    """Stripe answered 404 for an object we named (deleted there, or another account's)."""
+
+    status_code = 502
+    type = "payment_provider_error"
+    default_code = "provider_object_missing"
+    default_message = "The payment provider no longer knows this object."
+
+
+def idempotency_key(*parts: str) -> str:
+    """A deterministic Stripe idempotency key from our ids and the operation (`payment:pay_x:session`)."""
+    raw = ":".join(parts)
+    return raw if len(raw) <= 200 else hashlib.sha256(raw.encode()).hexdigest()
+
+
+def client_for(secret_key: str) -> stripe.StripeClient:
+    if not secret_key:
+        raise ProviderError(
+            "No Stripe secret key is configured for this project or the platform.",
+            code="provider_not_configured",
+            status_code=503,
+        )
+    cache_key = (hashlib.sha256(secret_key.encode()).hexdigest(), settings.STRIPE_API_BASE, id(_http_client))
+    client = _clients.get(cache_key)
+    if client is None:
+        kwargs: dict[str, Any] = {
+            "stripe_version": settings.STRIPE_API_VERSION,
+            "max_network_retries": settings.STRIPE_MAX_NETWORK_RETRIES,
+        }
+        if settings.STRIPE_API_BASE:
+            kwargs["base_addresses"] = {"api": settings.STRIPE_API_BASE}
+        if _http_client is not None:
+            kwargs["http_client"] = _http_client
+        else:
+            kwargs["http_client"] = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+        client = stripe.StripeClient(secret_key, **kwargs)
+        with _lock:
+            _clients[cache_key] = client
+    return client
+
+
+def translate_error(exc: stripe.StripeError) -> ApiError:
+    """Maps a Stripe SDK error to the domain error the API reports."""
+    if isinstance(exc, stripe.CardError):
+        error = exc.error
+        decline_code = getattr(error, "decline_code", None) if error else None
+        return CardError(
+            exc.user_message or "The card was declined.",
+            code=exc.code or "card_declined",
+            decline_code=decline_code or exc.code or "generic_decline",
+        )
+    if isinstance(exc, stripe.RateLimitError):
+        return ProviderError("The payment provider is rate limiting; retry shortly.", code="provider_rate_limited", status_code=503)
+    if isinstance(exc, stripe.APIConnectionError):
+        return ProviderError("The payment provider is unreachable; retry shortly.", code="provider_unavailable", status_code=503)
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return ProviderError("The payment provider rejected our credentials.", code="provider_authentication_failed")
+    if isinstance(exc, stripe.InvalidRequestError):
+        if exc.code == "resource_missing":
+            return StripeObjectMissing(str(exc.user_message or exc))
+        return ProviderError(f"The payment provider refused the request: {exc.user_message or exc}", code="provider_invalid_request")
+    return ProviderError("The payment provider failed; retry shortly.", code="provider_error")
+
+
+class StripeGateway:
+    """Calls to one Stripe account. Methods take and return plain data; Stripe objects stay inside."""
+
+    def __init__(self, *, secret_key: str, publishable_key: str = "") -> None:
+        self.secret_key = secret_key
+        self.publishable_key = publishable_key
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        return client_for(self.secret_key)
+
+    def call(self, operation: Callable[[stripe.StripeClient], T]) -> T:
+        if transaction.get_connection().in_atomic_block and not getattr(settings, "STRIPE_ALLOW_IN_TRANSACTION", False):
+            raise RuntimeError("Stripe must not be called inside a database transaction.")
+        try:
+            return operation(self.client)
+        except stripe.StripeError as exc:
+            logger.warning("Stripe call failed: %s (%s)", exc.__class__.__name__, getattr(exc, "code", None))
+            raise translate_error(exc) from exc
+
+    # --- products and prices -------------------------------------------------------------------------
+    def product_upsert(self, *, stripe_product_id: str, name: str, description: str, active: bool, metadata: dict[str, str], idem: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"name": name, "active": active, "metadata": metadata}
+        if description:
+            params["description"] = description
+        if stripe_product_id:
+            return self.call(lambda c: c.v1.products.update(stripe_product_id, params)).to_dict()
+        return self.call(lambda c: c.v1.products.create(params, {"idempotency_key": idem})).to_dict()
+
+    def price_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.prices.create(params, {"idempotency_key": idem})).to_dict()
+
+    def price_update(self, stripe_price_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.prices.update(stripe_price_id, params)).to_dict()
+
+    def meter_create(self, *, display_name: str, event_name: str, idem: str) -> dict[str, Any]:
+        params = {
+            "display_name": display_name,
+            "event_name": event_name,
+            "default_aggregation": {"formula": "sum"},
+            "customer_mapping": {"type": "by_id", "event_payload_key": "stripe_customer_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+        return self.call(lambda c: c.v1.billing.meters.create(params, {"idempotency_key": idem})).to_dict()
+
+    def meters_by_event_name(self, event_name: str) -> list[dict[str, Any]]:
+        result = self.call(lambda c: c.v1.billing.meters.list({"limit": 100}))
+        return [m.to_dict() for m in result.auto_paging_iter() if m.get("event_name") == event_name]
+
+    # --- customers -----------------------------------------------------------------------------------
+    def customer_create(self, *, email: str, name: str, metadata: dict[str, str], idem: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"metadata": metadata}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        return self.call(lambda c: c.v1.customers.create(params, {"idempotency_key": idem})).to_dict()
+
+    def customer_update(self, stripe_customer_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.customers.update(stripe_customer_id, params)).to_dict()
+
+    # --- checkout, payment intents, refunds ----------------------------------------------------------
+    def checkout_session_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.checkout.sessions.create(params, {"idempotency_key": idem})).to_dict()
+
+    def checkout_session_retrieve(self, session_id: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.checkout.sessions.retrieve(session_id)).to_dict()
+
+    def checkout_session_expire(self, session_id: str, *, idem: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.checkout.sessions.expire(session_id, options={"idempotency_key": idem})).to_dict()
+
+    def payment_intent_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.payment_intents.create(params, {"idempotency_key": idem})).to_dict()
+
+    def payment_intent_retrieve(self, payment_intent_id: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.payment_intents.retrieve(payment_intent_id)).to_dict()
+
+    def payment_intent_cancel(self, payment_intent_id: str, *, idem: str) -> dict[str, Any]:
+        return self.call(
+            lambda c: c.v1.payment_intents.cancel(payment_intent_id, {"cancellation_reason": "abandoned"}, {"idempotency_key": idem})
+        ).to_dict()
+
+    def refund_create(self, *, payment_intent: str, amount: int | None, reason: str | None, metadata: dict[str, str], idem: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"payment_intent": payment_intent, "metadata": metadata}
+        if amount is not None:
+            params["amount"] = amount
+        if reason:
+            params["reason"] = reason
+        return self.call(lambda c: c.v1.refunds.create(params, {"idempotency_key": idem})).to_dict()
+
+    # --- portal --------------------------------------------------------------------------------------
+    def portal_configuration_upsert(self, *, configuration_id: str, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        if configuration_id:
+            return self.call(lambda c: c.v1.billing_portal.configurations.update(configuration_id, params)).to_dict()
+        return self.call(lambda c: c.v1.billing_portal.configurations.create(params, {"idempotency_key": idem})).to_dict()
+
+    def portal_session_create(self, *, customer: str, return_url: str, configuration: str) -> dict[str, Any]:
+        params = {"customer": customer, "return_url": return_url, "configuration": configuration}
+        return self.call(lambda c: c.v1.billing_portal.sessions.create(params)).to_dict()
+
+    # --- generic reads (reconciliation, webhook re-fetch) --------------------------------------------
+    def list_all(self, resource: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        service = self.client.v1
+        for part in resource.split("."):
+            service = getattr(service, part)
+        page = self.call(lambda c: service.list(params or {"limit": 100}))  # type: ignore[attr-defined]
+        for item in page.auto_paging_iter():
+            yield item.to_dict()
+
+
+def platform_gateway() -> StripeGateway:
+    return StripeGateway(secret_key=settings.STRIPE_SECRET_KEY, publishable_key=settings.STRIPE_PUBLISHABLE_KEY)
+
+
+def gateway_for(project: Any) -> StripeGateway:
+    """The gateway of the project's own Stripe account when it has one, else the platform's."""
+    if project.stripe_secret_key:
+        return StripeGateway(secret_key=project.stripe_secret_key, publishable_key=project.stripe_publishable_key)
+    return platform_gateway()
+
+
+__all__ = ["InvalidRequest", "StripeGateway", "gateway_for", "idempotency_key", "install_http_client", "platform_gateway"]
