@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import stripe
 from django.conf import settings
-from django.db import transaction
 
+from core.db import in_transaction
 from core.errors import ApiError, CardError, InvalidRequest, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -90,15 +90,28 @@ def translate_error(exc: stripe.StripeError) -> ApiError:
             decline_code=decline_code or exc.code or "generic_decline",
         )
     if isinstance(exc, stripe.RateLimitError):
-        return ProviderError("The payment provider is rate limiting; retry shortly.", code="provider_rate_limited", status_code=503)
+        return ProviderError(
+            "The payment provider is rate limiting; retry shortly.",
+            code="provider_rate_limited",
+            status_code=503,
+        )
     if isinstance(exc, stripe.APIConnectionError):
-        return ProviderError("The payment provider is unreachable; retry shortly.", code="provider_unavailable", status_code=503)
+        return ProviderError(
+            "The payment provider is unreachable; retry shortly.",
+            code="provider_unavailable",
+            status_code=503,
+        )
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
-        return ProviderError("The payment provider rejected our credentials.", code="provider_authentication_failed")
+        return ProviderError(
+            "The payment provider rejected our credentials.", code="provider_authentication_failed"
+        )
     if isinstance(exc, stripe.InvalidRequestError):
         if exc.code == "resource_missing":
             return StripeObjectMissing(str(exc.user_message or exc))
-        return ProviderError(f"The payment provider refused the request: {exc.user_message or exc}", code="provider_invalid_request")
+        return ProviderError(
+            f"The payment provider refused the request: {exc.user_message or exc}",
+            code="provider_invalid_request",
+        )
     return ProviderError("The payment provider failed; retry shortly.", code="provider_error")
 
 
@@ -113,8 +126,9 @@ class StripeGateway:
     def client(self) -> stripe.StripeClient:
         return client_for(self.secret_key)
 
-    def call(self, operation: Callable[[stripe.StripeClient], T]) -> T:
-        if transaction.get_connection().in_atomic_block and not getattr(settings, "STRIPE_ALLOW_IN_TRANSACTION", False):
+    def call(self, operation: Callable[[Any], T]) -> T:
+        # The SDK types params as TypedDicts; the gateway builds them as dicts, so the client is used untyped.
+        if in_transaction():
             raise RuntimeError("Stripe must not be called inside a database transaction.")
         try:
             return operation(self.client)
@@ -123,7 +137,16 @@ class StripeGateway:
             raise translate_error(exc) from exc
 
     # --- products and prices -------------------------------------------------------------------------
-    def product_upsert(self, *, stripe_product_id: str, name: str, description: str, active: bool, metadata: dict[str, str], idem: str) -> dict[str, Any]:
+    def product_upsert(
+        self,
+        *,
+        stripe_product_id: str,
+        name: str,
+        description: str,
+        active: bool,
+        metadata: dict[str, str],
+        idem: str,
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"name": name, "active": active, "metadata": metadata}
         if description:
             params["description"] = description
@@ -149,10 +172,12 @@ class StripeGateway:
 
     def meters_by_event_name(self, event_name: str) -> list[dict[str, Any]]:
         result = self.call(lambda c: c.v1.billing.meters.list({"limit": 100}))
-        return [m.to_dict() for m in result.auto_paging_iter() if m.get("event_name") == event_name]
+        return [m.to_dict() for m in result.auto_paging_iter() if m.to_dict().get("event_name") == event_name]
 
     # --- customers -----------------------------------------------------------------------------------
-    def customer_create(self, *, email: str, name: str, metadata: dict[str, str], idem: str) -> dict[str, Any]:
+    def customer_create(
+        self, *, email: str, name: str, metadata: dict[str, str], idem: str
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"metadata": metadata}
         if email:
             params["email"] = email
@@ -171,7 +196,9 @@ class StripeGateway:
         return self.call(lambda c: c.v1.checkout.sessions.retrieve(session_id)).to_dict()
 
     def checkout_session_expire(self, session_id: str, *, idem: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.checkout.sessions.expire(session_id, options={"idempotency_key": idem})).to_dict()
+        return self.call(
+            lambda c: c.v1.checkout.sessions.expire(session_id, options={"idempotency_key": idem})
+        ).to_dict()
 
     def payment_intent_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
         return self.call(lambda c: c.v1.payment_intents.create(params, {"idempotency_key": idem})).to_dict()
@@ -181,10 +208,20 @@ class StripeGateway:
 
     def payment_intent_cancel(self, payment_intent_id: str, *, idem: str) -> dict[str, Any]:
         return self.call(
-            lambda c: c.v1.payment_intents.cancel(payment_intent_id, {"cancellation_reason": "abandoned"}, {"idempotency_key": idem})
+            lambda c: c.v1.payment_intents.cancel(
+                payment_intent_id, {"cancellation_reason": "abandoned"}, {"idempotency_key": idem}
+            )
         ).to_dict()
 
-    def refund_create(self, *, payment_intent: str, amount: int | None, reason: str | None, metadata: dict[str, str], idem: str) -> dict[str, Any]:
+    def refund_create(
+        self,
+        *,
+        payment_intent: str,
+        amount: int | None,
+        reason: str | None,
+        metadata: dict[str, str],
+        idem: str,
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"payment_intent": payment_intent, "metadata": metadata}
         if amount is not None:
             params["amount"] = amount
@@ -193,10 +230,16 @@ class StripeGateway:
         return self.call(lambda c: c.v1.refunds.create(params, {"idempotency_key": idem})).to_dict()
 
     # --- portal --------------------------------------------------------------------------------------
-    def portal_configuration_upsert(self, *, configuration_id: str, params: dict[str, Any], idem: str) -> dict[str, Any]:
+    def portal_configuration_upsert(
+        self, *, configuration_id: str, params: dict[str, Any], idem: str
+    ) -> dict[str, Any]:
         if configuration_id:
-            return self.call(lambda c: c.v1.billing_portal.configurations.update(configuration_id, params)).to_dict()
-        return self.call(lambda c: c.v1.billing_portal.configurations.create(params, {"idempotency_key": idem})).to_dict()
+            return self.call(
+                lambda c: c.v1.billing_portal.configurations.update(configuration_id, params)
+            ).to_dict()
+        return self.call(
+            lambda c: c.v1.billing_portal.configurations.create(params, {"idempotency_key": idem})
+        ).to_dict()
 
     def portal_session_create(self, *, customer: str, return_url: str, configuration: str) -> dict[str, Any]:
         params = {"customer": customer, "return_url": return_url, "configuration": configuration}
@@ -204,23 +247,34 @@ class StripeGateway:
 
     # --- generic reads (reconciliation, webhook re-fetch) --------------------------------------------
     def list_all(self, resource: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        service = self.client.v1
+        service: Any = self.client.v1
         for part in resource.split("."):
             service = getattr(service, part)
-        page = self.call(lambda c: service.list(params or {"limit": 100}))  # type: ignore[attr-defined]
+        page = self.call(lambda c: service.list(params or {"limit": 100}))
         for item in page.auto_paging_iter():
             yield item.to_dict()
 
 
 def platform_gateway() -> StripeGateway:
-    return StripeGateway(secret_key=settings.STRIPE_SECRET_KEY, publishable_key=settings.STRIPE_PUBLISHABLE_KEY)
+    return StripeGateway(
+        secret_key=settings.STRIPE_SECRET_KEY, publishable_key=settings.STRIPE_PUBLISHABLE_KEY
+    )
 
 
 def gateway_for(project: Any) -> StripeGateway:
     """The gateway of the project's own Stripe account when it has one, else the platform's."""
     if project.stripe_secret_key:
-        return StripeGateway(secret_key=project.stripe_secret_key, publishable_key=project.stripe_publishable_key)
+        return StripeGateway(
+            secret_key=project.stripe_secret_key, publishable_key=project.stripe_publishable_key
+        )
     return platform_gateway()
 
 
-__all__ = ["InvalidRequest", "StripeGateway", "gateway_for", "idempotency_key", "install_http_client", "platform_gateway"]
+__all__ = [
+    "InvalidRequest",
+    "StripeGateway",
+    "gateway_for",
+    "idempotency_key",
+    "install_http_client",
+    "platform_gateway",
+]

@@ -52,7 +52,9 @@ class Product(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "key"], name="product_key_unique_per_project")]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="product_key_unique_per_project")
+        ]
 
     def __str__(self) -> str:
         return self.key
@@ -89,8 +91,12 @@ class Price(models.Model):
     interval_count = models.PositiveIntegerField(default=1)
     trial_days = models.PositiveIntegerField(null=True, blank=True)
     usage_type = models.CharField(max_length=20, choices=UsageType.choices, default=UsageType.LICENSED)
-    meter = models.ForeignKey("entitlements.Feature", null=True, blank=True, on_delete=models.PROTECT, related_name="prices")
-    tax_behavior = models.CharField(max_length=20, choices=TaxBehavior.choices, default=TaxBehavior.UNSPECIFIED)
+    meter = models.ForeignKey(
+        "entitlements.Feature", null=True, blank=True, on_delete=models.PROTECT, related_name="prices"
+    )
+    tax_behavior = models.CharField(
+        max_length=20, choices=TaxBehavior.choices, default=TaxBehavior.UNSPECIFIED
+    )
     active = models.BooleanField(default=True)
     # The current Stripe price. An amount or currency change creates a new one that takes over the lookup key;
     # subscriptions created earlier keep pointing at the old one (kept in `stripe_price_history`).
@@ -178,7 +184,12 @@ class Payment(models.Model):
         PARTIALLY_REFUNDED = "partially_refunded"
         DISPUTED = "disputed"
 
-    OPEN_STATUSES = (Status.PENDING, Status.REQUIRES_PAYMENT_METHOD, Status.REQUIRES_ACTION, Status.PROCESSING)
+    OPEN_STATUSES = (
+        Status.PENDING,
+        Status.REQUIRES_PAYMENT_METHOD,
+        Status.REQUIRES_ACTION,
+        Status.PROCESSING,
+    )
     PAID_STATUSES = (Status.SUCCEEDED, Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.DISPUTED)
 
     id = PublicIdField(prefix="pay")
@@ -192,7 +203,8 @@ class Payment(models.Model):
     amount_refunded = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3)
     description = models.CharField(max_length=500, blank=True)
-    reference = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "": unique per project only when the tenant gives one.
+    reference = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # A hash of the creating request's meaningful fields: the same reference with another body is a conflict.
     request_fingerprint = models.CharField(max_length=64, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -216,10 +228,14 @@ class Payment(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["project", "reference"], condition=Q(reference__isnull=False), name="payment_reference_unique"
+                fields=["project", "reference"],
+                condition=Q(reference__isnull=False),
+                name="payment_reference_unique",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
-            models.CheckConstraint(condition=Q(amount_refunded__lte=models.F("amount")), name="payment_refund_within_amount"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__lte=models.F("amount")), name="payment_refund_within_amount"
+            ),
         ]
         indexes = [
             models.Index(fields=["project", "customer", "-created_at"]),
@@ -250,7 +266,9 @@ class CheckoutSession(models.Model):
         EXPIRED = "expired"
 
     id = PublicIdField(prefix="chk")
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="checkout_sessions")
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="checkout_sessions"
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="checkout_sessions")
     payment = models.OneToOneField(Payment, on_delete=models.CASCADE, related_name="checkout_session")
     mode = models.CharField(max_length=20, choices=Mode.choices)
@@ -281,7 +299,14 @@ class Subscription(models.Model):
         CANCELED = "canceled"
 
     # Statuses in which a customer "has" the subscription: a second one to the same product is refused.
-    LIVE_STATUSES = (Status.INCOMPLETE, Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.UNPAID, Status.PAUSED)
+    LIVE_STATUSES = (
+        Status.INCOMPLETE,
+        Status.TRIALING,
+        Status.ACTIVE,
+        Status.PAST_DUE,
+        Status.UNPAID,
+        Status.PAUSED,
+    )
 
     id = PublicIdField(prefix="subs")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="subscriptions")
@@ -304,7 +329,9 @@ class Subscription(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "stripe_subscription_id"], name="subscription_stripe_id_unique")
+            models.UniqueConstraint(
+                fields=["project", "stripe_subscription_id"], name="subscription_stripe_id_unique"
+            )
         ]
 
     def __str__(self) -> str:

@@ -45,14 +45,23 @@ def price_get(*, project: Project, key_or_id: str, param: str | None = None) -> 
 
 
 def cart_get(*, project: Project, cart_id: str, param: str | None = None) -> Cart:
-    cart = Cart.objects.filter(project=project, pk=cart_id).exclude(status=Cart.Status.DELETED).select_related("customer").first()
+    cart = (
+        Cart.objects.filter(project=project, pk=cart_id)
+        .exclude(status=Cart.Status.DELETED)
+        .select_related("customer")
+        .first()
+    )
     if cart is None:
         raise NotFound(f"No such cart: {cart_id!r}.", param=param)
     return cart
 
 
 def checkout_session_get(*, project: Project, session_id: str) -> CheckoutSession:
-    session = CheckoutSession.objects.filter(project=project, pk=session_id).select_related("payment", "customer").first()
+    session = (
+        CheckoutSession.objects.filter(project=project, pk=session_id)
+        .select_related("payment", "customer")
+        .first()
+    )
     if session is None:
         raise NotFound(f"No such checkout session: {session_id!r}.")
     return session
@@ -75,5 +84,8 @@ def payment_by_reference(*, project: Project, reference: str) -> Payment | None:
 
 def live_subscription_to(*, customer: Customer, product: Product) -> Subscription | None:
     return Subscription.objects.filter(
-        project_id=customer.project_id, customer=customer, product=product, status__in=Subscription.LIVE_STATUSES
+        project_id=customer.project_id,
+        customer=customer,
+        product=product,
+        status__in=Subscription.LIVE_STATUSES,
     ).first()

@@ -1,1 +1,16 @@
-"""Tasks of the billing app (see ARCHITECTURE.md, 'Inside an app')."""
+"""Billing tasks: thin wrappers that take ids and call one service."""
+
+from celery import shared_task
+
+from billing import payments, services
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def customer_sync_to_stripe(customer_id: str) -> None:
+    services.customer_sync_to_stripe(customer_id=customer_id)
+
+
+@shared_task(acks_late=True)
+def payments_expire_due() -> int:
+    """Beat: expires payments still pending after their project's payment_ttl_seconds."""
+    return payments.payments_expire_due()

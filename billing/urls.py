@@ -1,3 +1,6 @@
-from django.urls import URLPattern
+from django.urls import include, path
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", include("billing.catalog_urls")),
+    path("", include("billing.payment_urls")),
+]

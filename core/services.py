@@ -3,11 +3,12 @@
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from core import context
 from core.actors import Actor
+from core.db import in_transaction
 from core.models import AuditLogEntry, IdempotencyKey
 
 
@@ -22,7 +23,7 @@ def audit_record(
     project: Any = None,
 ) -> AuditLogEntry:
     """Records an audited change. Must run inside the transaction that makes the change, so both or neither land."""
-    if not transaction.get_connection().in_atomic_block:
+    if not in_transaction():
         raise RuntimeError("audit_record must be called inside the transaction of the change it records.")
     request_id = context.request_id.get()
     return AuditLogEntry.objects.create(

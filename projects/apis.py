@@ -36,6 +36,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "default_flow",
             "default_product",
             "stripe_publishable_key",
+            "refund_late_payments",
             "has_stripe_secret_key",
             "has_stripe_webhook_secret",
             "created_at",
@@ -99,6 +100,9 @@ class ProjectSettingsSerializer(StrictSerializer):
     )
     stripe_webhook_secret = serializers.RegexField(
         r"^whsec_[A-Za-z0-9+/=_]+$", required=False, allow_blank=True, write_only=True
+    )
+    refund_late_payments = serializers.BooleanField(
+        required=False, help_text="Refund automatically a payment that succeeds after it was expired."
     )
 
 

@@ -37,6 +37,10 @@ class Project(models.Model):
     stripe_secret_key = EncryptedTextField(blank=True, default="")
     stripe_publishable_key = models.CharField(max_length=255, blank=True, default="")
     stripe_webhook_secret = EncryptedTextField(blank=True, default="")
+    # A payment that Stripe reports as paid after we expired it is refunded automatically when this is on.
+    refund_late_payments = models.BooleanField(default=False)
+    # The project's billing portal configuration at Stripe (offers only this project's prices).
+    stripe_portal_configuration_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

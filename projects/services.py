@@ -25,6 +25,7 @@ UPDATABLE_FIELDS = (
     "stripe_secret_key",
     "stripe_publishable_key",
     "stripe_webhook_secret",
+    "refund_late_payments",
 )
 
 

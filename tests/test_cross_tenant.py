@@ -2,7 +2,7 @@
 
 It discovers routes from the URL resolver, so a new endpoint joins the sweep without editing this file. A
 tenant view declares `tenant_lookup = {"<url kwarg>": Model}`; the sweep creates each object for project A
-with the model's factory (from any `tests/*/factories.py`, called with `project=`), calls every method of the
+with the model's factory (from any `tests/**/*factories.py`, called with `project=`), calls every method of the
 route with project B's key, and asserts 404 `not_found` and that no row in any table changed.
 """
 
@@ -45,7 +45,7 @@ def tenant_routes() -> list[tuple[str, type[BaseApi]]]:
 def _factories() -> dict[type, type[factory.django.DjangoModelFactory]]:
     registry: dict[type, type[factory.django.DjangoModelFactory]] = {}
     for module_info in pkgutil.walk_packages(tests.__path__, "tests."):
-        if module_info.name.endswith(".factories"):
+        if module_info.name.rsplit(".", 1)[-1].endswith("factories"):
             module = importlib.import_module(module_info.name)
             for value in vars(module).values():
                 if (

@@ -111,6 +111,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.idempotency_keys_purge",
         "schedule": crontab(minute=17),
     },
+    "expire-due-payments": {
+        "task": "billing.tasks.payments_expire_due",
+        "schedule": 60.0,
+    },
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""The Stripe billing portal: one configuration per project offering only that project's prices."""
+
+from collections import defaultdict
+from typing import Any
+
+from billing import selectors
+from billing.gateway import gateway_for, idempotency_key
+from billing.models import Price
+from core.errors import Conflict
+from projects.models import Project
+
+
+def portal_eligibility(*, project: Project, customer_external_id: str) -> tuple[bool, str | None]:
+    customer = selectors.customer_find(project=project, external_id=customer_external_id)
+    if customer is None:
+        return False, "unknown_customer"
+    if not customer.stripe_customer_id:
+        return False, "no_billing_account"
+    return True, None
+
+
+def _configuration_params(project: Project) -> dict[str, Any]:
+    prices: dict[str, list[str]] = defaultdict(list)
+    for price in Price.objects.filter(
+        project=project, active=True, type=Price.Type.RECURRING, usage_type=Price.UsageType.LICENSED
+    ).select_related("product"):
+        if price.stripe_price_id and price.product.stripe_product_id and price.product.active:
+            prices[price.product.stripe_product_id].append(price.stripe_price_id)
+    products = [{"product": product, "prices": sorted(ids)} for product, ids in sorted(prices.items())]
+    return {
+        "business_profile": {"headline": project.name},
+        "features": {
+            "customer_update": {"enabled": False},
+            "invoice_history": {"enabled": True},
+            "payment_method_update": {"enabled": True},
+            "subscription_cancel": {"enabled": True, "mode": "at_period_end"},
+            "subscription_update": {
+                "enabled": bool(products),
+                "default_allowed_updates": ["price", "quantity"] if products else [],
+                "proration_behavior": "create_prorations",
+                **({"products": products} if products else {}),
+            },
+        },
+        "metadata": {"tollgate_project": project.pk},
+    }
+
+
+def portal_configuration_sync(*, project: Project) -> str:
+    """Creates or updates the project's portal configuration from its current catalog; returns its id."""
+    gateway = gateway_for(project)
+    configuration = gateway.portal_configuration_upsert(
+        configuration_id=project.stripe_portal_configuration_id,
+        params=_configuration_params(project),
+        idem=idempotency_key("portal-configuration", project.pk, "create"),
+    )
+    if not project.stripe_portal_configuration_id:
+        Project.objects.filter(pk=project.pk, stripe_portal_configuration_id="").update(
+            stripe_portal_configuration_id=configuration["id"]
+        )
+        project.stripe_portal_configuration_id = configuration["id"]
+    return str(configuration["id"])
+
+
+def portal_session_create(*, project: Project, customer_external_id: str, return_url: str) -> str:
+    eligible, reason = portal_eligibility(project=project, customer_external_id=customer_external_id)
+    if not eligible:
+        if reason == "unknown_customer":
+            selectors.customer_get(project=project, external_id=customer_external_id, param="customer")
+        raise Conflict(
+            "This customer has nothing to manage yet (no purchase).",
+            code=reason or "not_eligible",
+            param="customer",
+        )
+    customer = selectors.customer_get(project=project, external_id=customer_external_id, param="customer")
+    configuration = portal_configuration_sync(project=project)
+    session = gateway_for(project).portal_session_create(
+        customer=customer.stripe_customer_id, return_url=return_url, configuration=configuration
+    )
+    return str(session["url"])

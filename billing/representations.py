@@ -1,0 +1,179 @@
+"""The API representation of billing objects, shared by the REST API and (later) outbound events."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from billing.models import Cart, CheckoutSession, Customer, Payment
+
+
+class CustomerOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    external_id = serializers.CharField()
+    email = serializers.CharField()
+    name = serializers.CharField()
+    metadata = serializers.DictField()
+    currency = serializers.CharField(
+        allow_null=True, help_text="Fixed by the first purchase; null before it."
+    )
+    stripe_customer_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_object(self, obj: Customer) -> str:
+        return "customer"
+
+    def to_representation(self, instance: Customer) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["currency"] = instance.currency or None
+        data["stripe_customer_id"] = instance.stripe_customer_id or None
+        return data
+
+
+class PaymentItemOutput(serializers.Serializer):
+    price = serializers.CharField(allow_null=True)
+    price_key = serializers.CharField(allow_null=True)
+    product = serializers.CharField(allow_null=True)
+    quantity = serializers.IntegerField()
+    unit_amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    description = serializers.CharField()
+
+
+class PaymentOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    customer = serializers.CharField(source="customer.external_id")
+    type = serializers.CharField()
+    flow = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.source
+    status = serializers.CharField()
+    amount = serializers.IntegerField()
+    amount_refunded = serializers.IntegerField()
+    currency = serializers.CharField()
+    description = serializers.CharField()
+    reference = serializers.CharField(allow_null=True)
+    metadata = serializers.DictField()
+    items = PaymentItemOutput(many=True)
+    checkout_session = serializers.SerializerMethodField()
+    checkout_url = serializers.CharField(allow_null=True)
+    client_secret = serializers.CharField(
+        allow_null=True, help_text="Intent flow: confirm it with Stripe.js."
+    )
+    publishable_key = serializers.SerializerMethodField()
+    last_error_code = serializers.CharField(allow_null=True)
+    decline_code = serializers.CharField(allow_null=True)
+    stripe_checkout_session_id = serializers.CharField(allow_null=True)
+    stripe_payment_intent_id = serializers.CharField(allow_null=True)
+    stripe_subscription_id = serializers.CharField(allow_null=True)
+    stripe_invoice_id = serializers.CharField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    succeeded_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, obj: Payment) -> str:
+        return "payment"
+
+    def get_checkout_session(self, obj: Payment) -> str | None:
+        session = getattr(obj, "checkout_session", None) if obj.flow == Payment.Flow.CHECKOUT else None
+        return session.pk if session is not None else None
+
+    def get_publishable_key(self, obj: Payment) -> str | None:
+        if obj.flow != Payment.Flow.INTENT:
+            return None
+        from django.conf import settings
+
+        return obj.project.stripe_publishable_key or settings.STRIPE_PUBLISHABLE_KEY or None
+
+    def to_representation(self, instance: Payment) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        for field in (
+            "checkout_url",
+            "client_secret",
+            "last_error_code",
+            "decline_code",
+            "stripe_checkout_session_id",
+            "stripe_payment_intent_id",
+            "stripe_subscription_id",
+            "stripe_invoice_id",
+        ):
+            data[field] = data[field] or None
+        if instance.flow == Payment.Flow.CHECKOUT:
+            data.pop("client_secret")
+            data.pop("publishable_key")
+        else:
+            data.pop("checkout_url")
+            data.pop("checkout_session")
+        return data
+
+
+class CheckoutSessionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    mode = serializers.CharField()
+    status = serializers.CharField()
+    url = serializers.CharField(allow_null=True)
+    expires_at = serializers.DateTimeField()
+    payment = serializers.CharField(source="payment_id")
+    customer = serializers.CharField(source="customer.external_id")
+    amount_total = serializers.IntegerField(source="payment.amount")
+    currency = serializers.CharField(source="payment.currency")
+    success_url = serializers.CharField()
+    cancel_url = serializers.CharField()
+    stripe_session_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, obj: CheckoutSession) -> str:
+        return "checkout_session"
+
+    def to_representation(self, instance: CheckoutSession) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["url"] = data["url"] or None
+        data["stripe_session_id"] = data["stripe_session_id"] or None
+        return data
+
+
+class CartItemOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    price = serializers.CharField(source="price.key")
+    product = serializers.CharField(source="price.product.key")
+    quantity = serializers.IntegerField()
+    unit_amount = serializers.IntegerField(source="price.unit_amount")
+    amount = serializers.SerializerMethodField()
+    currency = serializers.CharField(source="price.currency")
+
+    def get_object(self, obj: Any) -> str:
+        return "cart_item"
+
+    def get_amount(self, obj: Any) -> int:
+        return int(obj.price.unit_amount * obj.quantity)
+
+
+class CartOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    customer = serializers.CharField(source="customer.external_id")
+    status = serializers.CharField()
+    currency = serializers.CharField(allow_null=True)
+    items = serializers.SerializerMethodField()
+    amount_total = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, obj: Cart) -> str:
+        return "cart"
+
+    def _items(self, obj: Cart) -> list[Any]:
+        return list(obj.items.select_related("price__product").order_by("created_at", "id"))
+
+    def get_items(self, obj: Cart) -> list[dict[str, Any]]:
+        return [dict(item) for item in CartItemOutput(self._items(obj), many=True).data]
+
+    def get_amount_total(self, obj: Cart) -> int:
+        return sum(int(item.price.unit_amount * item.quantity) for item in self._items(obj))
+
+    def to_representation(self, instance: Cart) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["currency"] = data["currency"] or None
+        return data

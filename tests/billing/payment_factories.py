@@ -1,0 +1,64 @@
+"""Factories for customers, carts, checkout sessions and payments. Each takes `project=`."""
+
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from billing.models import Cart, CartItem, CheckoutSession, Customer, Payment
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    external_id = factory.Sequence(lambda n: f"user-{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.external_id}@example.com")
+
+
+class CartFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Cart
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    customer = factory.SubFactory(CustomerFactory, project=factory.SelfAttribute("..project"))
+
+
+class CartItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CartItem
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    cart = factory.SubFactory(CartFactory, project=factory.SelfAttribute("..project"))
+    price = factory.SubFactory(
+        "tests.billing.factories.PriceFactory", project=factory.SelfAttribute("..project")
+    )
+    quantity = 1
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Payment
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    customer = factory.SubFactory(CustomerFactory, project=factory.SelfAttribute("..project"))
+    type = Payment.Type.ONE_TIME
+    flow = Payment.Flow.CHECKOUT
+    source = Payment.Source.CHECKOUT
+    amount = 1500
+    currency = "usd"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
+
+
+class CheckoutSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CheckoutSession
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    payment = factory.SubFactory(PaymentFactory, project=factory.SelfAttribute("..project"))
+    customer = factory.SelfAttribute("payment.customer")
+    mode = CheckoutSession.Mode.PAYMENT
+    success_url = "https://app.example.com/ok"
+    cancel_url = "https://app.example.com/cancel"
+    expires_at = factory.SelfAttribute("payment.expires_at")
