@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+EMULATOR_PORT ?= 12111
 
 .PHONY: install demo test lint format typecheck bench run clean
 
@@ -17,12 +18,16 @@ $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 
 install: $(STAMP)
 
-## make demo: install, migrate, seed the demo project, print keys and a curl, serve on 127.0.0.1:8000.
+## make demo: install, migrate, start the Stripe emulator, seed the demo project and catalog, print keys and
+## curls, serve on 127.0.0.1:8000. Ctrl-C stops both servers.
 demo: install
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput -v0
-	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT)
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python -m stripe_emulator --host 127.0.0.1 --port $(EMULATOR_PORT) --data var/stripe-emulator.json & \
+	emulator=$$!; trap 'kill $$emulator 2>/dev/null' EXIT INT TERM; \
+	export STRIPE_API_BASE=http://127.0.0.1:$(EMULATOR_PORT); \
+	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT) --wait-for-stripe && \
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
 ## make test: install and run the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 test: install

@@ -1,1 +1,144 @@
-"""Admin of the billing app (see ARCHITECTURE.md, 'Inside an app')."""
+"""Billing records in the back office. Stripe-mirrored and money fields are read-only: changes go through
+services (operator actions arrive with the back-office work)."""
+
+from django.contrib import admin
+
+from billing.models import (
+    Cart,
+    CartItem,
+    CheckoutSession,
+    Customer,
+    Payment,
+    Price,
+    Product,
+    Refund,
+    Subscription,
+)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "project", "email", "currency", "stripe_customer_id", "created_at"]
+    list_filter = ["project", "currency"]
+    search_fields = ["external_id", "email", "stripe_customer_id", "id"]
+    list_select_related = ["project"]
+    readonly_fields = [
+        "id",
+        "project",
+        "external_id",
+        "currency",
+        "stripe_customer_id",
+        "created_at",
+        "updated_at",
+    ]
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["key", "project", "name", "active", "stripe_product_id"]
+    list_filter = ["project", "active"]
+    search_fields = ["key", "name", "stripe_product_id", "id"]
+    list_select_related = ["project"]
+    readonly_fields = ["id", "project", "key", "stripe_product_id", "created_at", "updated_at"]
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    list_display = [
+        "key",
+        "project",
+        "product",
+        "unit_amount",
+        "currency",
+        "type",
+        "interval",
+        "active",
+        "stripe_price_id",
+    ]
+    list_filter = ["project", "active", "type", "currency"]
+    search_fields = ["key", "stripe_price_id", "id"]
+    list_select_related = ["project", "product"]
+    readonly_fields = [field.name for field in Price._meta.fields]
+
+
+class CartItemInline(admin.TabularInline):
+    model = CartItem
+    extra = 0
+    readonly_fields = ["id", "price", "quantity", "created_at"]
+    can_delete = False
+
+
+@admin.register(Cart)
+class CartAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "customer", "currency", "status", "created_at"]
+    list_filter = ["project", "status"]
+    search_fields = ["id", "customer__external_id"]
+    list_select_related = ["project", "customer"]
+    readonly_fields = ["id", "project", "customer", "currency", "status", "created_at", "updated_at"]
+    inlines = [CartItemInline]
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "customer",
+        "type",
+        "flow",
+        "status",
+        "amount",
+        "amount_refunded",
+        "currency",
+        "reference",
+        "created_at",
+    ]
+    list_filter = ["project", "status", "type", "flow", "source", "created_at"]
+    search_fields = [
+        "id",
+        "reference",
+        "customer__external_id",
+        "stripe_payment_intent_id",
+        "stripe_checkout_session_id",
+        "stripe_invoice_id",
+    ]
+    list_select_related = ["project", "customer"]
+    readonly_fields = [field.name for field in Payment._meta.fields if field.name != "client_secret"]
+    exclude = ["client_secret"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(CheckoutSession)
+class CheckoutSessionAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "customer", "mode", "status", "expires_at", "stripe_session_id"]
+    list_filter = ["project", "mode", "status"]
+    search_fields = ["id", "stripe_session_id", "customer__external_id"]
+    list_select_related = ["project", "customer"]
+    readonly_fields = [field.name for field in CheckoutSession._meta.fields]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "customer",
+        "product",
+        "price",
+        "status",
+        "current_period_end",
+        "cancel_at_period_end",
+    ]
+    list_filter = ["project", "status", "cancel_at_period_end"]
+    search_fields = ["id", "stripe_subscription_id", "customer__external_id"]
+    list_select_related = ["project", "customer", "product", "price"]
+    readonly_fields = [field.name for field in Subscription._meta.fields]
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "payment", "amount", "currency", "status", "created_at"]
+    list_filter = ["project", "status"]
+    search_fields = ["id", "stripe_refund_id", "payment__id"]
+    list_select_related = ["project", "payment"]
+    readonly_fields = [field.name for field in Refund._meta.fields]
