@@ -13,13 +13,14 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 import stripe
 from django.conf import settings
 
 from core.db import in_transaction
-from core.errors import ApiError, CardError, InvalidRequest, ProviderError
+from core.errors import ApiError, CardError, ProviderError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -270,11 +271,46 @@ def gateway_for(project: Any) -> StripeGateway:
     return platform_gateway()
 
 
-__all__ = [
-    "InvalidRequest",
-    "StripeGateway",
-    "gateway_for",
-    "idempotency_key",
-    "install_http_client",
-    "platform_gateway",
-]
+class WebhookSignatureInvalid(Exception):
+    """The Stripe-Signature header does not match the body under any of our secrets, or is too old."""
+
+
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+def webhook_verify(*, payload: bytes, header: str, secrets: list[str]) -> None:
+    """Verifies Stripe's signature against each secret (several during a rotation)."""
+    if not secrets:
+        raise WebhookSignatureInvalid("no webhook signing secret is configured")
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload, header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            )
+            return
+        except stripe.SignatureVerificationError:
+            continue
+    raise WebhookSignatureInvalid("signature mismatch or timestamp outside the tolerance")
+
+
+def _endpoint_events_update(endpoint_id: str, events: list[str], client: Any) -> Any:
+    return client.v1.webhook_endpoints.update(endpoint_id, {"enabled_events": events})
+
+
+def webhook_endpoint_ensure(
+    gateway: StripeGateway, *, url: str, events: list[str], description: str
+) -> tuple[dict[str, Any], bool]:
+    """Finds the endpoint registered for `url`, or creates it. Returns (endpoint, created); only a created
+    endpoint carries its signing `secret` (Stripe shows it once)."""
+    for endpoint in gateway.list_all("webhook_endpoints"):
+        if endpoint.get("url") == url:
+            if sorted(endpoint.get("enabled_events") or []) != sorted(events):
+                gateway.call(partial(_endpoint_events_update, endpoint["id"], events))
+            return endpoint, False
+    params = {"url": url, "enabled_events": events, "description": description}
+    created = gateway.call(
+        lambda c: c.v1.webhook_endpoints.create(
+            params, {"idempotency_key": idempotency_key("webhook-endpoint", url)}
+        )
+    )
+    return created.to_dict(), True

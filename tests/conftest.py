@@ -4,14 +4,17 @@ Every request made through `api` runs inside `django_capture_on_commit_callbacks
 with `transaction.on_commit` (cache invalidation, Celery tasks) really runs, as it would after a real commit.
 """
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
@@ -71,6 +74,49 @@ def stripe_sdk(stripe_emulator: Emulator) -> Callable[[str], Any]:
         return make_client(stripe_emulator, secret_key)
 
     return make
+
+
+class WebhookBridge:
+    """Delivers the emulator's webhooks to Tollgate's intake through Django's test client (no sockets)."""
+
+    def __init__(self, emulator: Emulator, capture: Any) -> None:
+        self.emulator = emulator
+        self.capture = capture
+        self.client = Client()
+        self.responses: list[Any] = []
+        emulator.webhooks.sender = self.send
+
+    def send(self, url: str, body: bytes, headers: Any) -> int:
+        path = urlsplit(url).path
+        with self.capture(execute=True):
+            response = self.client.post(
+                path,
+                data=body,
+                content_type="application/json",
+                headers={"Stripe-Signature": headers["Stripe-Signature"]},
+            )
+        self.responses.append(response)
+        return int(response.status_code)
+
+    def register(self, project: Any = None) -> None:
+        """Registers Tollgate's endpoint at the emulator the way operators do (stripe_setup_webhooks)."""
+        args = ["stripe_setup_webhooks", "--url", "http://testserver"]
+        if project is not None:
+            args += ["--project", project.slug]
+        call_command(*args, stdout=io.StringIO())
+
+    def deliver(self) -> list[Any]:
+        """Sends every queued event now (and those the processing queues meanwhile)."""
+        return list(self.emulator.flush_webhooks())
+
+
+@pytest.fixture
+def stripe_webhooks(
+    db: None, stripe_emulator: Emulator, django_capture_on_commit_callbacks: Any
+) -> WebhookBridge:
+    bridge = WebhookBridge(stripe_emulator, django_capture_on_commit_callbacks)
+    bridge.register()
+    return bridge
 
 
 @pytest.fixture(autouse=True)

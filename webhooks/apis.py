@@ -1,1 +1,24 @@
-"""Apis of the webhooks app (see ARCHITECTURE.md, 'Inside an app')."""
+"""`POST /webhooks/stripe[/<project id>]`: verify, store once, queue, answer 200 — nothing else.
+
+A plain Django view (not DRF): the raw body must reach signature verification byte for byte, and the intake is
+a hot path. Errors use the API's error envelope.
+"""
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from core.errors import ApiError, json_error
+from webhooks import services
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest, project_id: str | None = None) -> JsonResponse:
+    try:
+        event, created = services.stripe_event_receive(
+            project_id=project_id, payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except ApiError as error:
+        return json_error(error)
+    return JsonResponse({"received": True, "id": event.stripe_event_id, "duplicate": not created})

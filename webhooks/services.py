@@ -1,1 +1,161 @@
-"""Services of the webhooks app (see ARCHITECTURE.md, 'Inside an app')."""
+"""Stripe webhook intake and processing.
+
+Intake (the request): verify the signature, store the event once (unique per Stripe account and event id,
+race-safe), queue processing on commit, answer 200 — nothing else. Processing (a worker): claim the event by
+compare-and-set so no two workers run it, dispatch by type, record status, attempts, error and timings.
+"""
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from billing.gateway import WebhookSignatureInvalid, webhook_verify
+from core.errors import InvalidRequest
+from projects.models import Project
+from webhooks import processors
+from webhooks.models import PLATFORM_ACCOUNT, StripeEvent, StripeWebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+# A claim older than this belongs to a worker that died: another may take the event over.
+STALE_CLAIM = timedelta(minutes=5)
+
+
+class ProcessingFailed(Exception):
+    """A processor raised; the event is queued again (or marked failed after the last attempt)."""
+
+
+def _secrets(account: str, project: Project | None) -> list[str]:
+    secrets: list[str] = []
+    if project is not None:
+        secrets += [s.strip() for s in project.stripe_webhook_secret.split(",") if s.strip()]
+    elif settings.STRIPE_WEBHOOK_SECRET:
+        secrets += [s.strip() for s in settings.STRIPE_WEBHOOK_SECRET.split(",") if s.strip()]
+    stored = StripeWebhookEndpoint.objects.filter(account=account).first()
+    if stored is not None and stored.secret:
+        secrets.append(stored.secret)
+    return secrets
+
+
+def stripe_event_receive(
+    *, project_id: str | None, payload: bytes, signature: str
+) -> tuple[StripeEvent, bool]:
+    """Verifies and stores one delivery. Returns (event, created); a duplicate delivery is not stored again."""
+    project = None
+    account = PLATFORM_ACCOUNT
+    if project_id is not None:
+        project = Project.objects.filter(pk=project_id).first()
+        if project is None:
+            raise InvalidRequest("Unknown project.", code="unknown_project")
+        account = project.pk
+    try:
+        webhook_verify(payload=payload, header=signature, secrets=_secrets(account, project))
+    except WebhookSignatureInvalid as exc:
+        raise InvalidRequest(f"Invalid Stripe signature: {exc}.", code="invalid_signature") from exc
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("The body is not JSON.", code="invalid_payload") from exc
+    if not isinstance(body, dict) or not str(body.get("id", "")).startswith("evt_") or not body.get("type"):
+        raise InvalidRequest("The body is not a Stripe event.", code="invalid_payload")
+    try:
+        with transaction.atomic():
+            event = StripeEvent.objects.create(
+                account=account,
+                project=project,
+                stripe_event_id=body["id"],
+                type=str(body["type"])[:100],
+                api_version=str(body.get("api_version") or "")[:50],
+                stripe_created=int(body.get("created") or 0),
+                payload=body,
+            )
+            transaction.on_commit(lambda: queue_processing(event.pk))
+            return event, True
+    except IntegrityError:
+        return StripeEvent.objects.get(account=account, stripe_event_id=body["id"]), False
+
+
+def queue_processing(event_id: str) -> None:
+    """Queues processing. A broker outage (or, in eager mode, a processing failure) must not fail the caller:
+    the event is stored, its status says what happened, and the beat sweep queues it again."""
+    from webhooks.tasks import process_stripe_event
+
+    try:
+        process_stripe_event.delay(event_id)
+    except Exception:
+        logger.exception("Could not queue Stripe event %s; the sweep will retry it.", event_id)
+
+
+def stripe_event_claim(*, event_id: str) -> StripeEvent | None:
+    now = timezone.now()
+    claimed = StripeEvent.objects.filter(
+        Q(status=StripeEvent.Status.RECEIVED)
+        | Q(status=StripeEvent.Status.PROCESSING, processing_started_at__lt=now - STALE_CLAIM),
+        pk=event_id,
+    ).update(
+        status=StripeEvent.Status.PROCESSING,
+        attempts=F("attempts") + 1,
+        processing_started_at=now,
+        updated_at=now,
+    )
+    return StripeEvent.objects.select_related("project").get(pk=event_id) if claimed else None
+
+
+def stripe_event_process(*, event_id: str, final_attempt: bool = True) -> str | None:
+    """Processes a stored event once. Returns its final status, or None when another worker has it."""
+    event = stripe_event_claim(event_id=event_id)
+    if event is None:
+        return None
+    handler = processors.PROCESSORS.get(event.type)
+    if handler is None:
+        _finish(event, StripeEvent.Status.IGNORED)
+        return StripeEvent.Status.IGNORED
+    try:
+        handler(event)
+    except Exception as exc:
+        logger.warning(
+            "Processing %s %s failed: %s", event.type, event.stripe_event_id, exc.__class__.__name__
+        )
+        status = StripeEvent.Status.FAILED if final_attempt else StripeEvent.Status.RECEIVED
+        _finish(event, status, error=f"{exc.__class__.__name__}: {exc}"[:2000])
+        if final_attempt:
+            return StripeEvent.Status.FAILED  # visible in admin, replayable; nothing left to retry
+        raise ProcessingFailed(str(exc)) from exc
+    _finish(event, StripeEvent.Status.PROCESSED)
+    return StripeEvent.Status.PROCESSED
+
+
+def _finish(event: StripeEvent, status: str, error: str = "") -> None:
+    now = timezone.now()
+    fields: dict[str, Any] = {"status": status, "last_error": error, "updated_at": now}
+    if status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED):
+        fields["processed_at"] = now
+    StripeEvent.objects.filter(pk=event.pk, status=StripeEvent.Status.PROCESSING).update(**fields)
+
+
+def stripe_event_replay(*, event: StripeEvent) -> None:
+    """Runs a stored event through the processors again (operators, `replay_webhooks`)."""
+    StripeEvent.objects.filter(pk=event.pk).exclude(status=StripeEvent.Status.PROCESSING).update(
+        status=StripeEvent.Status.RECEIVED, updated_at=timezone.now()
+    )
+    queue_processing(event.pk)
+
+
+def stripe_events_requeue_stuck(*, older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Beat: queues again events left `received` (a lost task) or `processing` (a dead worker)."""
+    cutoff = timezone.now() - older_than
+    stuck = list(
+        StripeEvent.objects.filter(
+            Q(status=StripeEvent.Status.RECEIVED, updated_at__lt=cutoff)
+            | Q(status=StripeEvent.Status.PROCESSING, processing_started_at__lt=cutoff)
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for event_id in stuck:
+        queue_processing(event_id)
+    return len(stuck)

@@ -111,6 +111,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.idempotency_keys_purge",
         "schedule": crontab(minute=17),
     },
+    "requeue-stuck-stripe-events": {
+        "task": "webhooks.tasks.requeue_stuck_stripe_events",
+        "schedule": 300.0,
+    },
     "expire-due-payments": {
         "task": "billing.tasks.payments_expire_due",
         "schedule": 60.0,
@@ -160,6 +164,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "PREPROCESSING_HOOKS": ["core.urls.schema_without_slash_variants"],
+    "ENUM_NAME_OVERRIDES": {"PaymentFlowEnum": "projects.models.Project.Flow"},
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {

@@ -1,0 +1,204 @@
+"""Stripe webhook intake: verify, store once, queue, 200 — and every rejection stores nothing."""
+
+import json
+import threading
+import time
+
+import pytest
+import stripe
+from django.db import connection
+from django.test import Client, override_settings
+
+from tests.projects.factories import ProjectFactory
+from webhooks import processors
+from webhooks.models import StripeEvent
+
+SECRET = "whsec_test_platform_secret"
+ROTATED = "whsec_test_previous_secret"
+
+
+def _event(event_id="evt_1", event_type="customer.updated", created=1_800_000_000):
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "created": created,
+            "api_version": "2026-10-28.endive",
+            "data": {"object": {"id": "cus_x", "object": "customer"}},
+        }
+    )
+
+
+def _post(client, body, secret=SECRET, timestamp=None, path="/webhooks/stripe", header=None):
+    if header is None:
+        header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
+    return client.post(path, data=body, content_type="application/json", headers={"Stripe-Signature": header})
+
+
+@pytest.fixture
+def client_on_commit(db, django_capture_on_commit_callbacks):
+    client = Client()
+
+    def post(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return _post(client, *args, **kwargs)
+
+    return post
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+def test_valid_event_is_stored_once_and_processed(client_on_commit):
+    first = client_on_commit(_event())
+    assert first.status_code == 200
+    assert first.json() == {"received": True, "id": "evt_1", "duplicate": False}
+    duplicate = client_on_commit(_event())
+    assert duplicate.status_code == 200
+    assert duplicate.json()["duplicate"] is True
+    event = StripeEvent.objects.get()
+    assert (event.account, event.stripe_event_id, event.type, event.stripe_created) == (
+        "platform",
+        "evt_1",
+        "customer.updated",
+        1_800_000_000,
+    )
+    assert event.status == "ignored"  # no processor for customer.updated yet: stored, marked, replayable
+    assert event.attempts == 1
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=f"{SECRET},{ROTATED}")
+def test_every_secret_of_a_rotation_verifies(client_on_commit):
+    assert client_on_commit(_event("evt_a"), secret=SECRET).status_code == 200
+    assert client_on_commit(_event("evt_b"), secret=ROTATED).status_code == 200
+    assert StripeEvent.objects.count() == 2
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+@pytest.mark.parametrize(
+    "case",
+    [
+        "wrong_secret",
+        "stale",
+        "future",
+        "tampered",
+        "no_header",
+        "garbage_header",
+        "not_json",
+        "not_an_event",
+    ],
+)
+def test_rejections_are_400_and_store_nothing(client_on_commit, case):
+    body = _event()
+    kwargs = {}
+    if case == "wrong_secret":
+        kwargs["secret"] = "whsec_wrong"
+    elif case == "stale":
+        kwargs["timestamp"] = int(time.time()) - 301
+    elif case == "future":
+        kwargs["timestamp"] = int(time.time()) + 600
+    elif case == "tampered":
+        kwargs["header"] = stripe.WebhookSignature.generate_signature_header(body, SECRET)
+        body = body.replace("customer.updated", "customer.deleted")
+    elif case == "no_header":
+        kwargs["header"] = ""
+    elif case == "garbage_header":
+        kwargs["header"] = "t=abc,v9=zzz"
+    elif case == "not_json":
+        body = "this is not json"
+    elif case == "not_an_event":
+        body = json.dumps({"hello": "world"})
+    response = client_on_commit(body, **kwargs)
+    if case == "future":
+        # Stripe's tolerance is on age only; a clock skew into the future is accepted by the SDK.
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert StripeEvent.objects.count() == 0
+
+
+def test_unknown_project_is_400(client_on_commit):
+    response = client_on_commit(_event(), path="/webhooks/stripe/proj_doesnotexist")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_project"
+    assert StripeEvent.objects.count() == 0
+
+
+def test_project_account_uses_the_projects_secret(client_on_commit, db):
+    project = ProjectFactory(stripe_secret_key="sk_test_own", stripe_webhook_secret="whsec_project_own")
+    path = f"/webhooks/stripe/{project.pk}"
+    assert client_on_commit(_event(), secret=SECRET, path=path).status_code == 400
+    assert client_on_commit(_event(), secret="whsec_project_own", path=path).status_code == 200
+    event = StripeEvent.objects.get()
+    assert (event.account, event.project_id) == (project.pk, project.pk)
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+def test_same_event_id_in_two_accounts_is_two_events(client_on_commit, db):
+    project = ProjectFactory(stripe_secret_key="sk_test_own", stripe_webhook_secret="whsec_project_own")
+    client_on_commit(_event())
+    client_on_commit(_event(), secret="whsec_project_own", path=f"/webhooks/stripe/{project.pk}")
+    assert StripeEvent.objects.count() == 2
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+def test_get_is_405(client):
+    response = client.get("/webhooks/stripe")
+    assert response.status_code == 405
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+def test_processor_error_retries_then_fails_then_replay_succeeds(client_on_commit, monkeypatch):
+    """A test-only processor registered for a test-only event type: it fails until told otherwise."""
+    calls = []
+    state = {"fail": True}
+
+    def flaky(event):
+        calls.append(event.stripe_event_id)
+        if state["fail"]:
+            raise RuntimeError("downstream unavailable")
+
+    monkeypatch.setitem(processors.PROCESSORS, "tollgate.test.flaky", flaky)
+    assert client_on_commit(_event("evt_flaky", "tollgate.test.flaky")).status_code == 200
+    event = StripeEvent.objects.get()
+    assert event.status == "failed"
+    assert event.attempts == 6  # the first try and five retries
+    assert event.last_error == "RuntimeError: downstream unavailable"
+    assert len(calls) == 6
+
+    state["fail"] = False
+    from django.core.management import call_command
+
+    call_command("replay_webhooks", "--status", "failed", stdout=__import__("io").StringIO())
+    event.refresh_from_db()
+    assert event.status == "processed"
+    assert event.last_error == ""
+    assert len(calls) == 7
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+def test_twenty_concurrent_deliveries_store_and_process_once(monkeypatch):
+    calls = []
+    monkeypatch.setitem(processors.PROCESSORS, "tollgate.test.count", lambda event: calls.append(event.pk))
+    body = _event("evt_race", "tollgate.test.count")
+    header = stripe.WebhookSignature.generate_signature_header(body, SECRET)
+    barrier = threading.Barrier(20)
+    statuses = []
+
+    def deliver():
+        client = Client()
+        barrier.wait()
+        statuses.append(_post(client, body, header=header).status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 20
+    assert StripeEvent.objects.filter(stripe_event_id="evt_race").count() == 1
+    assert len(calls) == 1
+    assert StripeEvent.objects.get().status == "processed"

@@ -1,0 +1,137 @@
+"""What each Stripe event type does to local state. One function per family, registered by type.
+
+Events are routed by the Stripe ids we already hold (checkout session, payment intent, charge), and only then
+by our metadata: renewal invoices and their payments carry none of it. Every effect is monotone or
+compare-and-set (an open payment settles once; refunds recompute from their own rows), so duplicates and any
+arrival order converge on Stripe's state.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from billing.models import Payment
+from billing.payments import payment_apply_checkout, payment_apply_intent
+from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
+
+logger = logging.getLogger(__name__)
+
+Processor = Callable[[StripeEvent], None]
+PROCESSORS: dict[str, Processor] = {}
+
+
+def handles(*types: str) -> Callable[[Processor], Processor]:
+    def register(func: Processor) -> Processor:
+        for event_type in types:
+            PROCESSORS[event_type] = func
+        return func
+
+    return register
+
+
+def _payments(event: StripeEvent) -> QuerySet[Payment]:
+    """Payments that can belong to the account the event came from."""
+    queryset = Payment.objects.select_related("project", "customer")
+    if event.account == PLATFORM_ACCOUNT:
+        return queryset.filter(project__stripe_secret_key="")
+    return queryset.filter(project_id=event.account)
+
+
+def _id(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def _payment_for(
+    event: StripeEvent, *, session: str = "", intent: str = "", metadata: dict[str, Any] | None = None
+) -> Payment | None:
+    payments = _payments(event)
+    conditions = Q()
+    if session:
+        conditions |= Q(stripe_checkout_session_id=session)
+    if intent:
+        conditions |= Q(stripe_payment_intent_id=intent)
+    payment = payments.filter(conditions).first() if conditions else None
+    if payment is None and metadata and metadata.get("tollgate_payment"):
+        payment = payments.filter(pk=metadata["tollgate_payment"]).first()
+    return payment
+
+
+@handles(
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+)
+def checkout_session(event: StripeEvent) -> None:
+    session = event.data_object
+    payment = _payment_for(event, session=session.get("id", ""), metadata=session.get("metadata"))
+    if payment is None:
+        logger.info("Checkout session %s is not ours; ignored.", session.get("id"))
+        return
+    if event.type == "checkout.session.async_payment_failed":
+        Payment.objects.filter(pk=payment.pk, status__in=Payment.OPEN_STATUSES).update(
+            status=Payment.Status.FAILED
+        )
+        return
+    if not payment.stripe_checkout_session_id:
+        Payment.objects.filter(pk=payment.pk, stripe_checkout_session_id="").update(
+            stripe_checkout_session_id=session["id"]
+        )
+    payment_apply_checkout(payment=payment, stripe_session=session)
+
+
+@handles(
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.requires_action",
+    "payment_intent.canceled",
+    "payment_intent.processing",
+)
+def payment_intent(event: StripeEvent) -> None:
+    intent = event.data_object
+    payment = _payment_for(event, intent=intent.get("id", ""), metadata=intent.get("metadata"))
+    if payment is None:
+        return
+    if not payment.stripe_payment_intent_id:
+        Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
+            stripe_payment_intent_id=intent["id"]
+        )
+    payment_apply_intent(payment=payment, intent=intent)
+
+
+@handles("charge.refunded")
+def charge_refunded(event: StripeEvent) -> None:
+    charge = event.data_object
+    payment = _payment_for(event, intent=_id(charge.get("payment_intent")), metadata=charge.get("metadata"))
+    if payment is None:
+        return
+    refunded = int(charge.get("amount_refunded") or 0)
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        # Refunds only grow: an older event (smaller amount) never undoes a newer one.
+        if refunded <= locked.amount_refunded or locked.status not in Payment.PAID_STATUSES:
+            return
+        locked.amount_refunded = min(refunded, locked.amount)
+        if locked.status != Payment.Status.DISPUTED:
+            locked.status = (
+                Payment.Status.REFUNDED
+                if locked.amount_refunded >= locked.amount
+                else Payment.Status.PARTIALLY_REFUNDED
+            )
+        locked.save(update_fields=["amount_refunded", "status", "updated_at"])
+
+
+@handles("charge.dispute.created")
+def dispute_created(event: StripeEvent) -> None:
+    dispute = event.data_object
+    payment = _payment_for(event, intent=_id(dispute.get("payment_intent")))
+    if payment is None:
+        return
+    Payment.objects.filter(pk=payment.pk, status__in=Payment.PAID_STATUSES).update(
+        status=Payment.Status.DISPUTED
+    )
