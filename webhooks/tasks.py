@@ -33,3 +33,21 @@ def process_stripe_event(self, event_id: str) -> str | None:  # type: ignore[no-
 @shared_task(acks_late=True)
 def requeue_stuck_stripe_events() -> int:
     return services.stripe_events_requeue_stuck()
+
+
+@shared_task(acks_late=True)
+def deliver_event(delivery_id: str) -> str | None:
+    from webhooks.outbound import delivery_send
+
+    return delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True)
+def deliveries_sweep() -> int:
+    """Beat: queues every delivery whose next attempt is due (retries live in the database, not the broker)."""
+    from webhooks.outbound import deliveries_due
+
+    due = deliveries_due()
+    for delivery_id in due:
+        deliver_event.delay(delivery_id)
+    return len(due)

@@ -115,6 +115,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.requeue_stuck_stripe_events",
         "schedule": 300.0,
     },
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.deliveries_sweep",
+        "schedule": 15.0,
+    },
     "expire-due-payments": {
         "task": "billing.tasks.payments_expire_due",
         "schedule": 60.0,
@@ -232,3 +236,12 @@ APPEND_SLASH = False
 STRIPE_API_VERSION = "2026-10-28.endive"
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+
+# --- Outbound webhooks (events to tenant endpoints) -----------------------------------------------------------
+OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = env.float("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+OUTBOUND_WEBHOOK_RETRY_HOURS = env.int("OUTBOUND_WEBHOOK_RETRY_HOURS", default=72)
+OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS = env.int("OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS", default=24)
+OUTBOUND_WEBHOOK_SECRET_OVERLAP_SECONDS = env.int("OUTBOUND_WEBHOOK_SECRET_OVERLAP_SECONDS", default=86_400)
+# Embedded/local/test: http to localhost allowed, private addresses reachable. Production turns both off.
+OUTBOUND_WEBHOOK_REQUIRE_HTTPS = env.bool("OUTBOUND_WEBHOOK_REQUIRE_HTTPS", default=False)
+OUTBOUND_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=True)

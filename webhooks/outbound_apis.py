@@ -1,0 +1,199 @@
+"""`/webhook_endpoints` and `/events` (API.md "Outbound events")."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.actors import actor_from_request
+from core.apis import BaseApi
+from core.errors import InvalidRequest, NotFound
+from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
+from core.serializers import StrictSerializer
+from projects.authentication import request_project
+from webhooks import outbound
+from webhooks.models import Event, WebhookEndpoint
+from webhooks.representations import endpoint_representation, event_representation
+
+
+class EndpointOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="webhook_endpoint")
+    url = serializers.URLField()
+    events = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField()
+    enabled = serializers.BooleanField()
+    disabled_reason = serializers.CharField(allow_null=True)
+    failing_since = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class EndpointWithSecretOutput(EndpointOutput):
+    secret = serializers.CharField(help_text="The signing secret. Shown this once.")
+
+
+class DeliveryOutput(serializers.Serializer):
+    id = serializers.CharField()
+    endpoint = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "succeeded", "failed"])
+    attempts = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+
+
+class EventOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="event")
+    type = serializers.CharField()
+    created = serializers.DateTimeField()
+    project = serializers.CharField()
+    sequence = serializers.IntegerField(help_text="Per project, strictly increasing.")
+    data = serializers.DictField(help_text="{'object': the API representation of the object}")  # type: ignore[assignment]
+    previous_attributes = serializers.DictField(required=False)
+    deliveries = DeliveryOutput(many=True, required=False)
+
+
+def _endpoint(request: Request, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(project=request_project(request), pk=endpoint_id).first()
+    if endpoint is None:
+        raise NotFound(f"No such webhook endpoint: {endpoint_id!r}.")
+    return endpoint
+
+
+def _event(request: Request, event_id: str) -> Event:
+    event = Event.objects.filter(project=request_project(request), pk=event_id).first()
+    if event is None:
+        raise NotFound(f"No such event: {event_id!r}.")
+    return event
+
+
+class _EndpointFields(StrictSerializer):
+    url = serializers.URLField(max_length=2000)
+    events = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    enabled = serializers.BooleanField(required=False)
+
+
+class WebhookEndpointListCreateApi(BaseApi):
+    class InputSerializer(_EndpointFields):
+        pass
+
+    @extend_schema(
+        operation_id="webhook_endpoints_list",
+        parameters=PAGINATION_PARAMETERS,
+        responses=list_serializer(EndpointOutput, "WebhookEndpointList"),
+    )
+    def get(self, request: Request) -> Response:
+        rows, has_more = paginate_queryset(
+            WebhookEndpoint.objects.filter(project=request_project(request)), request
+        )
+        return Response(list_body([endpoint_representation(e) for e in rows], has_more))
+
+    @extend_schema(
+        operation_id="webhook_endpoints_create",
+        request=InputSerializer,
+        responses={201: EndpointWithSecretOutput},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = outbound.endpoint_create(
+            project=request_project(request), actor=actor_from_request(request), **serializer.validated_data
+        )
+        return Response(
+            {**endpoint_representation(endpoint), "secret": secret}, status=status.HTTP_201_CREATED
+        )
+
+
+class WebhookEndpointDetailApi(BaseApi):
+    tenant_lookup = {"endpoint_id": WebhookEndpoint}
+
+    class InputSerializer(_EndpointFields):
+        url = serializers.URLField(max_length=2000, required=False)
+        events = serializers.ListField(
+            child=serializers.CharField(max_length=100), max_length=100, required=False
+        )
+
+    @extend_schema(operation_id="webhook_endpoints_retrieve", responses=EndpointOutput)
+    def get(self, request: Request, endpoint_id: str) -> Response:
+        return Response(endpoint_representation(_endpoint(request, endpoint_id)))
+
+    @extend_schema(operation_id="webhook_endpoints_update", request=InputSerializer, responses=EndpointOutput)
+    def patch(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint(request, endpoint_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = outbound.endpoint_update(
+            endpoint=endpoint, actor=actor_from_request(request), **serializer.validated_data
+        )
+        return Response(endpoint_representation(endpoint))
+
+    @extend_schema(operation_id="webhook_endpoints_delete", request=None, responses=EndpointOutput)
+    def delete(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint(request, endpoint_id)
+        body = {**endpoint_representation(endpoint), "deleted": True}
+        outbound.endpoint_delete(endpoint=endpoint, actor=actor_from_request(request))
+        return Response(body)
+
+
+class WebhookEndpointRollSecretApi(BaseApi):
+    tenant_lookup = {"endpoint_id": WebhookEndpoint}
+
+    class InputSerializer(StrictSerializer):
+        overlap_seconds = serializers.IntegerField(min_value=0, max_value=7 * 86400, required=False)
+
+    @extend_schema(
+        operation_id="webhook_endpoints_roll_secret",
+        request=InputSerializer,
+        responses=EndpointWithSecretOutput,
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = _endpoint(request, endpoint_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = outbound.endpoint_roll_secret(
+            endpoint=endpoint,
+            actor=actor_from_request(request),
+            overlap_seconds=serializer.validated_data.get("overlap_seconds"),
+        )
+        return Response({**endpoint_representation(endpoint), "secret": secret})
+
+
+class EventListApi(BaseApi):
+    @extend_schema(
+        operation_id="events_list",
+        parameters=[*PAGINATION_PARAMETERS, OpenApiParameter("type", OpenApiTypes.STR)],
+        responses=list_serializer(EventOutput, "EventList"),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = Event.objects.filter(project=request_project(request))
+        if event_type := request.query_params.get("type"):
+            if event_type not in outbound.EVENT_TYPES:
+                raise InvalidRequest(
+                    f"Unknown event type {event_type!r}.", code="unknown_event_type", param="type"
+                )
+            queryset = queryset.filter(type=event_type)
+        rows, has_more = paginate_queryset(queryset, request)
+        return Response(list_body([event_representation(e) for e in rows], has_more))
+
+
+class EventDetailApi(BaseApi):
+    tenant_lookup = {"event_id": Event}
+
+    @extend_schema(operation_id="events_retrieve", responses=EventOutput)
+    def get(self, request: Request, event_id: str) -> Response:
+        return Response(event_representation(_event(request, event_id), with_deliveries=True))
+
+
+class EventRedeliverApi(BaseApi):
+    tenant_lookup = {"event_id": Event}
+
+    @extend_schema(operation_id="events_redeliver", request=None, responses={202: EventOutput})
+    def post(self, request: Request, event_id: str) -> Response:
+        event = _event(request, event_id)
+        outbound.event_redeliver(event=event)
+        data: dict[str, Any] = event_representation(event, with_deliveries=True)
+        return Response(data, status=status.HTTP_202_ACCEPTED)
