@@ -26,6 +26,7 @@ from core.actors import Actor
 from core.errors import ApiError, Conflict, InvalidRequest
 from core.services import audit_record
 from projects.models import Project
+from webhooks.outbound import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -402,68 +403,127 @@ def _intent_status(intent: dict[str, Any]) -> str:
     return Payment.Status.PENDING
 
 
+_EVENT_FOR_STATUS: dict[str, str] = {
+    Payment.Status.SUCCEEDED: "payment.succeeded",
+    Payment.Status.REQUIRES_PAYMENT_METHOD: "payment.failed",
+    Payment.Status.FAILED: "payment.failed",
+    Payment.Status.REQUIRES_ACTION: "payment.requires_action",
+    Payment.Status.EXPIRED: "payment.expired",
+    Payment.Status.REFUNDED: "payment.refunded",
+    Payment.Status.PARTIALLY_REFUNDED: "payment.refunded",
+}
+
+
+def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fields: Any) -> Payment:
+    """Changes a payment under its row lock if its status is still one of `allowed_from`, and records the
+    tenant-visible event of a status change in the same transaction. Re-applying the same state is a no-op,
+    so duplicate and late Stripe events converge."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if locked.status not in allowed_from:
+            return locked
+        changed = {name: value for name, value in fields.items() if getattr(locked, name) != value}
+        if not changed:
+            return locked
+        previous_status = locked.status
+        if changed.get("status") == Payment.Status.SUCCEEDED and not locked.succeeded_at:
+            changed["succeeded_at"] = timezone.now()
+        for name, value in changed.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*changed, "updated_at"])
+        event_type = _EVENT_FOR_STATUS.get(locked.status)
+        if "status" in changed and event_type:
+            event_record(
+                project=locked.project,
+                type=event_type,
+                data_object=_payment_representation(locked),
+                previous_attributes={"status": previous_status},
+            )
+    return locked
+
+
+def _payment_representation(payment: Payment) -> dict[str, Any]:
+    from billing.representations import PaymentOutput
+
+    fresh = Payment.objects.select_related("project", "customer").get(pk=payment.pk)
+    return dict(PaymentOutput(fresh).data)
+
+
+def _checkout_transition(*, payment: Payment, to: str) -> None:
+    """Open → complete | expired for the local checkout session, with its tenant-visible event."""
+    from billing.representations import CheckoutSessionOutput
+
+    session = (
+        CheckoutSession.objects.select_for_update()
+        .filter(payment=payment, status=CheckoutSession.Status.OPEN)
+        .first()
+    )
+    if session is None:
+        return
+    session.status = to
+    session.save(update_fields=["status", "updated_at"])
+    event_record(
+        project=payment.project,
+        type="checkout.completed" if to == CheckoutSession.Status.COMPLETE else "checkout.expired",
+        data_object=dict(
+            CheckoutSessionOutput(
+                CheckoutSession.objects.select_related("payment", "customer").get(pk=session.pk)
+            ).data
+        ),
+        previous_attributes={"status": CheckoutSession.Status.OPEN},
+    )
+
+
 def payment_apply_intent(*, payment: Payment, intent: dict[str, Any]) -> Payment:
     """Applies a PaymentIntent's state to an open payment (settled payments only change through refunds)."""
     status = _intent_status(intent)
+    declined = status == Payment.Status.REQUIRES_PAYMENT_METHOD
     error = intent.get("last_payment_error") or {}
-    fields: dict[str, Any] = {
-        "status": status,
-        "last_error_code": (error.get("code") or "")
-        if status == Payment.Status.REQUIRES_PAYMENT_METHOD
-        else "",
-        "decline_code": (error.get("decline_code") or "")
-        if status == Payment.Status.REQUIRES_PAYMENT_METHOD
-        else "",
-    }
-    if status == Payment.Status.SUCCEEDED:
-        fields["succeeded_at"] = timezone.now()
-    Payment.objects.filter(pk=payment.pk, status__in=Payment.OPEN_STATUSES).update(
-        **fields, updated_at=timezone.now()
+    return payment_transition(
+        payment=payment,
+        allowed_from=Payment.OPEN_STATUSES,
+        status=status,
+        last_error_code=(error.get("code") or "") if declined else "",
+        decline_code=(error.get("decline_code") or "") if declined else "",
     )
-    payment.refresh_from_db()
-    return payment
+
+
+def _stripe_id(value: Any) -> str:
+    return value if isinstance(value, str) else str((value or {}).get("id") or "")
 
 
 def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) -> Payment:
     """Applies a Checkout Session's state to an open payment and its local session."""
     status = stripe_session["status"]
-    fields: dict[str, Any] = {}
-    if stripe_session.get("payment_intent"):
-        intent = stripe_session["payment_intent"]
-        fields["stripe_payment_intent_id"] = intent if isinstance(intent, str) else intent["id"]
-    if stripe_session.get("subscription"):
-        sub = stripe_session["subscription"]
-        fields["stripe_subscription_id"] = sub if isinstance(sub, str) else sub["id"]
-    if stripe_session.get("invoice"):
-        invoice = stripe_session["invoice"]
-        fields["stripe_invoice_id"] = invoice if isinstance(invoice, str) else invoice["id"]
-    new_status = None
-    if status == "complete":
-        paid = stripe_session.get("payment_status")
-        new_status = (
-            Payment.Status.NO_PAYMENT_REQUIRED
-            if paid == "no_payment_required"
-            else (Payment.Status.SUCCEEDED if paid == "paid" else Payment.Status.PROCESSING)
+    links = {
+        name: _stripe_id(stripe_session.get(key))
+        for name, key in (
+            ("stripe_payment_intent_id", "payment_intent"),
+            ("stripe_subscription_id", "subscription"),
+            ("stripe_invoice_id", "invoice"),
         )
+        if stripe_session.get(key)
+    }
+    fields: dict[str, Any] = dict(links)
+    if status == "complete":
+        paid = str(stripe_session.get("payment_status") or "")
+        fields["status"] = {
+            "no_payment_required": Payment.Status.NO_PAYMENT_REQUIRED,
+            "paid": Payment.Status.SUCCEEDED,
+        }.get(paid, Payment.Status.PROCESSING)
     elif status == "expired":
-        new_status = Payment.Status.EXPIRED
+        fields["status"] = Payment.Status.EXPIRED
     with transaction.atomic():
-        if new_status is not None:
-            fields["status"] = new_status
-            if new_status == Payment.Status.SUCCEEDED:
-                fields["succeeded_at"] = timezone.now()
-            CheckoutSession.objects.filter(payment=payment, status=CheckoutSession.Status.OPEN).update(
-                status=CheckoutSession.Status.COMPLETE
+        if links:  # ids Stripe created meanwhile are recorded whatever the payment's status
+            payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
+        payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, **fields)
+        if status in ("complete", "expired"):
+            _checkout_transition(
+                payment=payment,
+                to=CheckoutSession.Status.COMPLETE
                 if status == "complete"
                 else CheckoutSession.Status.EXPIRED,
-                updated_at=timezone.now(),
             )
-            Payment.objects.filter(pk=payment.pk, status__in=Payment.OPEN_STATUSES).update(
-                **fields, updated_at=timezone.now()
-            )
-        elif fields:
-            Payment.objects.filter(pk=payment.pk).update(**fields)
-    payment.refresh_from_db()
     return payment
 
 
@@ -502,12 +562,11 @@ def _close(*, payment: Payment, final_status: str) -> Payment:
                 payment.stripe_checkout_session_id, idem=idempotency_key("checkout", payment.pk, "expire")
             )
         except ApiError as exc:
-            if exc.code != "provider_invalid_request":
+            if exc.code != "provider_invalid_request":  # e.g. "already complete": read what happened instead
                 raise
             stripe_session = gateway.checkout_session_retrieve(payment.stripe_checkout_session_id)
-        if stripe_session["status"] == "expired":
-            stripe_session = {**stripe_session, "status": "expired"}
-        payment = payment_apply_checkout(payment=payment, stripe_session=stripe_session)
+        if stripe_session["status"] != "expired":
+            return payment_apply_checkout(payment=payment, stripe_session=stripe_session)
     elif payment.stripe_payment_intent_id:
         try:
             intent = gateway.payment_intent_cancel(
@@ -517,19 +576,12 @@ def _close(*, payment: Payment, final_status: str) -> Payment:
             if exc.code != "provider_invalid_request":
                 raise
             intent = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
-        payment = payment_apply_intent(payment=payment, intent=intent)
-    if payment.status in (Payment.Status.CANCELED, Payment.Status.EXPIRED) or not (
-        payment.stripe_checkout_session_id or payment.stripe_payment_intent_id
-    ):
-        with transaction.atomic():
-            Payment.objects.filter(
-                pk=payment.pk,
-                status__in=(*Payment.OPEN_STATUSES, Payment.Status.CANCELED, Payment.Status.EXPIRED),
-            ).update(status=final_status, updated_at=timezone.now())
-            CheckoutSession.objects.filter(payment=payment, status=CheckoutSession.Status.OPEN).update(
-                status=CheckoutSession.Status.EXPIRED, updated_at=timezone.now()
-            )
-        payment.refresh_from_db()
+        if intent["status"] != "canceled":
+            return payment_apply_intent(payment=payment, intent=intent)
+    # Stripe confirmed (or never had the payment: its creation had failed).
+    with transaction.atomic():
+        payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, status=final_status)
+        _checkout_transition(payment=payment, to=CheckoutSession.Status.EXPIRED)
     return payment
 
 
@@ -633,6 +685,21 @@ def payment_refund(*, payment: Payment, amount: int | None, reason: str, actor: 
     return refund_apply(refund_id=refund.pk, stripe_refund=stripe_refund)
 
 
+def payment_apply_refunded(*, payment: Payment, amount_refunded: int) -> Payment:
+    """Records how much of a paid payment is refunded (only ever growing), and its refund status."""
+    amount_refunded = max(amount_refunded, payment.amount_refunded)
+    status = payment.status
+    if status != Payment.Status.DISPUTED:
+        status = (
+            Payment.Status.REFUNDED
+            if amount_refunded >= payment.amount
+            else (Payment.Status.PARTIALLY_REFUNDED if amount_refunded else Payment.Status.SUCCEEDED)
+        )
+    return payment_transition(
+        payment=payment, allowed_from=Payment.PAID_STATUSES, amount_refunded=amount_refunded, status=status
+    )
+
+
 def refund_apply(*, refund_id: str, stripe_refund: dict[str, Any]) -> Payment:
     """Records Stripe's refund on our refund and recomputes the payment's refunded amount (idempotent)."""
     status = {
@@ -646,23 +713,13 @@ def refund_apply(*, refund_id: str, stripe_refund: dict[str, Any]) -> Payment:
         refund.stripe_refund_id = stripe_refund["id"]
         refund.save(update_fields=["status", "stripe_refund_id", "updated_at"])
         payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
-        refunded = sum(
-            Refund.objects.filter(
-                payment=payment, status__in=(Refund.Status.SUCCEEDED, Refund.Status.PENDING)
-            ).values_list("amount", flat=True)
+        refunded = min(
+            payment.amount,
+            sum(
+                Refund.objects.filter(
+                    payment=payment, status__in=(Refund.Status.SUCCEEDED, Refund.Status.PENDING)
+                ).values_list("amount", flat=True)
+            ),
         )
-        payment.amount_refunded = min(refunded, payment.amount)
-        if payment.status in (
-            Payment.Status.SUCCEEDED,
-            Payment.Status.PARTIALLY_REFUNDED,
-            Payment.Status.REFUNDED,
-        ):
-            payment.status = (
-                Payment.Status.REFUNDED
-                if payment.amount_refunded >= payment.amount
-                else (
-                    Payment.Status.PARTIALLY_REFUNDED if payment.amount_refunded else Payment.Status.SUCCEEDED
-                )
-            )
-        payment.save(update_fields=["amount_refunded", "status", "updated_at"])
+        payment = payment_apply_refunded(payment=payment, amount_refunded=refunded)
     return payment

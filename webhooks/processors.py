@@ -10,11 +10,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from billing.models import Payment
-from billing.payments import payment_apply_checkout, payment_apply_intent
+from billing.payments import (
+    payment_apply_checkout,
+    payment_apply_intent,
+    payment_apply_refunded,
+)
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -110,20 +113,8 @@ def charge_refunded(event: StripeEvent) -> None:
     payment = _payment_for(event, intent=_id(charge.get("payment_intent")), metadata=charge.get("metadata"))
     if payment is None:
         return
-    refunded = int(charge.get("amount_refunded") or 0)
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        # Refunds only grow: an older event (smaller amount) never undoes a newer one.
-        if refunded <= locked.amount_refunded or locked.status not in Payment.PAID_STATUSES:
-            return
-        locked.amount_refunded = min(refunded, locked.amount)
-        if locked.status != Payment.Status.DISPUTED:
-            locked.status = (
-                Payment.Status.REFUNDED
-                if locked.amount_refunded >= locked.amount
-                else Payment.Status.PARTIALLY_REFUNDED
-            )
-        locked.save(update_fields=["amount_refunded", "status", "updated_at"])
+    refunded = min(int(charge.get("amount_refunded") or 0), payment.amount)
+    payment_apply_refunded(payment=payment, amount_refunded=refunded)
 
 
 @handles("charge.dispute.created")
