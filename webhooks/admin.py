@@ -4,8 +4,15 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from webhooks import services
-from webhooks.models import StripeEvent, StripeWebhookEndpoint
+from webhooks import outbound, services
+from webhooks.models import (
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    StripeEvent,
+    StripeWebhookEndpoint,
+    WebhookEndpoint,
+)
 
 
 @admin.register(StripeEvent)
@@ -35,3 +42,76 @@ class StripeWebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ["account", "url", "stripe_endpoint_id", "created_at"]
     exclude = ["secret"]
     readonly_fields = ["account", "project", "url", "stripe_endpoint_id", "created_at", "updated_at"]
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["attempted_at", "status_code", "latency_ms", "error", "response_body"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_attempt_at",
+        "next_attempt_at",
+    ]
+    list_filter = ["status", "project"]
+    search_fields = ["id", "event__id", "endpoint__url"]
+    list_select_related = ["project", "event", "endpoint"]
+    readonly_fields = [
+        "id",
+        "project",
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "created_at",
+    ]
+    inlines = [DeliveryAttemptInline]
+    actions = ["redeliver"]
+
+    @admin.action(description="Redeliver the selected deliveries' events")
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        for event in Event.objects.filter(pk__in=queryset.values("event_id")):
+            outbound.event_redeliver(event=event)
+        self.message_user(request, "Queued for redelivery.", messages.SUCCESS)
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "type", "sequence", "created_at"]
+    list_filter = ["type", "project"]
+    search_fields = ["id", "type"]
+    list_select_related = ["project"]
+    readonly_fields = ["id", "project", "type", "sequence", "data", "previous_attributes", "created_at"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "project", "enabled", "failing_since", "disabled_reason", "created_at"]
+    list_filter = ["enabled", "project"]
+    search_fields = ["url", "id"]
+    list_select_related = ["project"]
+    exclude = ["secret", "previous_secret"]
+    readonly_fields = [
+        "id",
+        "project",
+        "failing_since",
+        "disabled_reason",
+        "previous_secret_expires_at",
+        "created_at",
+        "updated_at",
+    ]
