@@ -1,0 +1,27 @@
+"""Shared set-up of the benchmarks: Django on DATABASE_URL / REDIS_URL when set, else a throwaway SQLite file."""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
+    (ROOT / "var").mkdir(exist_ok=True)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def report(title: str, rows: list[tuple[str, float, str]], baseline: float) -> None:
+    print(f"\n{title}")
+    print(f"{'case':<52}{'value':>12}  {'unit':<10}{'× baseline':>11}")
+    for name, value, unit in rows:
+        print(f"{name:<52}{value:>12.1f}  {unit:<10}{value / baseline:>11.2f}")
