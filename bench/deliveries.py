@@ -45,9 +45,6 @@ def run() -> None:
         project, _, _ = project_services.project_create(
             actor=Actor.system("bench"), slug=f"bench-{random_token(8).lower()}", name="Bench"
         )
-        endpoint = WebhookEndpoint.objects.create(
-            project=project, url=url, events=["*"], secret="whsec_bench"
-        )
         with transaction.atomic():
             events = [
                 outbound.event_record(

@@ -23,7 +23,8 @@ _SECRET_PATTERNS = [
 # Bearer credentials in anything that looks like a header dump: keep the scheme, drop the credential.
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 # 13 to 19 digits, optionally grouped by spaces or dashes: what a card number looks like.
-_CARD_CANDIDATE = re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])")
+# Not part of a longer number: no digit or decimal point before it, no digit or decimal fraction after it.
+_CARD_CANDIDATE = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d|\.\d)")
 _SENSITIVE_KEYS = re.compile(r"(?i)(secret|password|api_key|apikey|authorization|token|card_number|cvc)")
 
 REDACTED = "[REDACTED]"

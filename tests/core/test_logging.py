@@ -109,3 +109,14 @@ def test_request_log_line_has_context_and_no_key(api, tenant_a):
     assert payload["status"] == 200
     assert payload["path"] == "/api/v1/project"
     assert tenant_a.key not in lines[0]
+
+
+@pytest.mark.parametrize(
+    "text", ["runtime 0.006887157000164734s", "ratio 1234567890123456.5", "v=12.4242424242424242"]
+)
+def test_decimal_numbers_are_not_taken_for_cards(text):
+    assert redact(text) == text
+
+
+def test_card_at_the_end_of_a_sentence_is_still_masked():
+    assert redact("paid with 4242424242424242.") == "paid with [CARD ****4242]."
