@@ -8,7 +8,7 @@ SECRET_KEY = "django-insecure-test-only"
 FIELD_ENCRYPTION_KEYS = ["dGVzdC1zdWl0ZS1vbmx5LWtleS1uZXZlci1pbi11c2U="]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests run queued work in-process unless a test starts a real worker on purpose.
-CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
