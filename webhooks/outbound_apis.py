@@ -15,7 +15,7 @@ from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, p
 from core.serializers import StrictSerializer
 from projects.authentication import request_project
 from webhooks import outbound
-from webhooks.models import Event, WebhookEndpoint
+from webhooks.models import Delivery, Event, WebhookEndpoint
 from webhooks.representations import endpoint_representation, event_representation
 
 
@@ -38,7 +38,7 @@ class EndpointWithSecretOutput(EndpointOutput):
 class DeliveryOutput(serializers.Serializer):
     id = serializers.CharField()
     endpoint = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "succeeded", "failed"])
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
     attempts = serializers.IntegerField()
     next_attempt_at = serializers.DateTimeField(allow_null=True)
     last_attempt_at = serializers.DateTimeField(allow_null=True)

@@ -168,7 +168,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "PREPROCESSING_HOOKS": ["core.urls.schema_without_slash_variants"],
-    "ENUM_NAME_OVERRIDES": {"PaymentFlowEnum": "projects.models.Project.Flow"},
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentFlowEnum": "projects.models.Project.Flow",
+        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
+        "ProjectStatusEnum": "projects.models.Project.Status",
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {
         "securitySchemes": {
