@@ -193,13 +193,14 @@ class Emulator:
             mutated = method != "GET" and response.status < 400
         except StripeError as exc:
             response = _error_response(exc)
+            mutated = method != "GET" and exc.status == 402  # a decline changes state too
         except Exception as exc:
             logger.exception("stripe emulator bug on %s %s", method, path)
             response = _error_response(APIError(f"Emulator error: {type(exc).__name__}: {exc}"))
         # Deliveries are released only now, when the response exists (see core.context).
         self.webhooks.enqueue(context.outbox)
         response.headers.setdefault("Request-Id", request_id)
-        response.headers["Content-Type"] = "application/json"
+        response.headers.setdefault("Content-Type", "application/json")  # HTML for hosted pages
         response.headers["Stripe-Version"] = lowered.get("stripe-version", API_VERSION)
         if idempotency_key:
             response.headers["Idempotency-Key"] = idempotency_key

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.customers.models import CustomersBackend
@@ -65,7 +66,7 @@ def parse_invoice_settings(params: Params) -> dict[str, Any] | None:
             for f in fields
         ] or None
     if settings.has("default_payment_method"):
-        # The payments phase validates this against stored payment methods.
+        # Checked against the stored payment methods by ``_check_default_payment_method``.
         parsed["default_payment_method"] = settings.string("default_payment_method")
     if settings.has("footer"):
         parsed["footer"] = settings.string("footer")
@@ -109,10 +110,28 @@ def _fields(p: Params) -> dict[str, Any]:
     return values
 
 
+def _check_default_payment_method(req: Request, customer_id: str | None, values: dict[str, Any]) -> None:
+    """Stripe accepts only a payment method attached to this customer as its default."""
+    pm_id = (values.get("invoice_settings") or {}).get("default_payment_method")
+    if pm_id is None:
+        return
+    param = "invoice_settings[default_payment_method]"
+    pm = req.account.store.get("payment_method", pm_id)
+    if pm is None:
+        raise ResourceMissing("PaymentMethod", pm_id, param=param)
+    if customer_id is None or pm.get("customer") != customer_id:
+        raise InvalidRequestError(
+            f"The customer does not have a payment method with the ID {pm_id}. The payment method must be "
+            "attached to the customer.",
+            param=param,
+        )
+
+
 def customer_create(req: Request) -> Response:
     p = req.params
     p.only(*FIELDS)
     values = _fields(p)
+    _check_default_payment_method(req, None, values)
     values["metadata"] = merge_metadata({}, p)
     customer = req.backend(CustomersBackend).customer_create(**values)
     return req.respond(customer)
@@ -129,6 +148,7 @@ def customer_update(req: Request) -> Response:
     backend = req.backend(CustomersBackend)
     customer = backend.customer_require(req.path_params["id"])
     changes = _fields(p)
+    _check_default_payment_method(req, customer["id"], changes)
     if p.has("metadata"):
         changes["metadata"] = merge_metadata(customer["metadata"], p)
     return req.respond(backend.customer_update(customer["id"], changes))

@@ -1,0 +1,329 @@
+"""Checkout Sessions, wire side: the ``/v1/checkout/sessions`` API, the hosted page, and the completion
+controls (JSON for tests, HTML and redirects for a browser posting the page's form with ``ui=html``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from stripe_emulator.checkout.models import DEFAULT_BASE_URL, CheckoutBackend, success_redirect
+from stripe_emulator.checkout.page import render_page
+from stripe_emulator.core.account import Account
+from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceMissing, StripeError
+from stripe_emulator.core.params import Params, merge_metadata
+from stripe_emulator.core.render import render
+from stripe_emulator.core.routing import Request, Response
+from stripe_emulator.core.store import StripeObject
+
+HTML = "text/html; charset=utf-8"
+INTERVALS = ("day", "week", "month", "year")
+
+
+def base_url(req: Request) -> str:
+    """Where the request came in (``Host`` header over HTTP); in-process the SDK sends no ``Host``."""
+    host = req.headers.get("host")
+    if not host:
+        return DEFAULT_BASE_URL
+    scheme = req.headers.get("x-forwarded-proto", "http")
+    return f"{scheme}://{host}"
+
+
+def _price_data(item: Params) -> dict[str, Any] | None:
+    data = item.sub("price_data")
+    if data is None:
+        return None
+    data.only(
+        "currency",
+        "unit_amount",
+        "unit_amount_decimal",
+        "product",
+        "product_data",
+        "recurring",
+        "tax_behavior",
+    )
+    values: dict[str, Any] = {
+        "currency": data.currency(required=True),
+        "unit_amount": data.integer("unit_amount", minimum=0),
+        "unit_amount_decimal": data.string("unit_amount_decimal"),
+        "product": data.string("product"),
+        "product_data": None,
+        "recurring": None,
+    }
+    if values["unit_amount"] is None and values["unit_amount_decimal"] is None:
+        raise InvalidRequestError(
+            f"Missing required param: {data.name('unit_amount')}.",
+            code="parameter_missing",
+            param=data.name("unit_amount"),
+        )
+    product_data = data.sub("product_data")
+    if product_data is not None:
+        product_data.only("name", "description", "metadata", "images", "tax_code", "unit_label")
+        values["product_data"] = {
+            "name": product_data.string("name", required=True),
+            "description": product_data.string("description"),
+            "metadata": merge_metadata({}, product_data),
+            "images": product_data.strings("images", max_items=8),
+            "tax_code": product_data.string("tax_code"),
+            "unit_label": product_data.string("unit_label"),
+        }
+    if (values["product"] is None) == (values["product_data"] is None):
+        raise InvalidRequestError(
+            f"You must specify exactly one of {data.name('product')} or {data.name('product_data')}.",
+            param=data.name("product"),
+        )
+    recurring = data.sub("recurring")
+    if recurring is not None:
+        recurring.only("interval", "interval_count")
+        values["recurring"] = {
+            "interval": recurring.enum("interval", INTERVALS, required=True),
+            "interval_count": recurring.integer("interval_count", minimum=1),
+        }
+    return values
+
+
+def _line_items(p: Params) -> list[dict[str, Any]]:
+    items = p.hashes("line_items") or []
+    parsed = []
+    for item in items:
+        item.only("price", "price_data", "quantity")
+        price = item.string("price")
+        price_data = _price_data(item)
+        if price is not None and price_data is not None:
+            raise InvalidRequestError(
+                f"You may only specify one of these parameters: {item.name('price')}, {item.name('price_data')}.",
+                param=item.name("price_data"),
+            )
+        parsed.append(
+            {
+                "price": price,
+                "price_data": price_data,
+                "quantity": item.integer("quantity", required=True, minimum=1, maximum=999_999),
+            }
+        )
+    return parsed
+
+
+def checkout_session_create(req: Request) -> Response:
+    p = req.params
+    p.only(
+        "cancel_url",
+        "client_reference_id",
+        "customer",
+        "customer_creation",
+        "customer_email",
+        "expires_at",
+        "line_items",
+        "locale",
+        "metadata",
+        "mode",
+        "payment_intent_data",
+        "payment_method_types",
+        "subscription_data",
+        "success_url",
+        "ui_mode",
+    )
+    mode = p.enum("mode", ("payment", "setup", "subscription"), required=True) or "payment"
+    if mode == "setup":
+        raise ParameterInvalid(
+            "The emulator supports Checkout in payment and subscription mode only.", param="mode"
+        )
+    p.enum("ui_mode", ("hosted",))
+    for i, value in enumerate(p.strings("payment_method_types") or []):
+        if value != "card":
+            raise ParameterInvalid(
+                f"The payment method type provided: {value} is invalid. The emulator supports: card.",
+                param=f"payment_method_types[{i}]",
+            )
+    subscription_data: dict[str, Any] | None = None
+    sub = p.sub("subscription_data")
+    if sub is not None:
+        sub.only("trial_period_days", "metadata", "description")
+        subscription_data = {
+            "trial_period_days": sub.integer("trial_period_days", minimum=1, maximum=730),
+            "metadata": merge_metadata({}, sub),
+            "description": sub.string("description"),
+        }
+    payment_intent_data: dict[str, Any] | None = None
+    pid = p.sub("payment_intent_data")
+    if pid is not None:
+        pid.only("metadata", "description", "setup_future_usage", "receipt_email")
+        payment_intent_data = {
+            "metadata": merge_metadata({}, pid),
+            "description": pid.string("description", max_length=1000),
+            "setup_future_usage": pid.enum("setup_future_usage", ("off_session", "on_session")),
+            "receipt_email": pid.string("receipt_email"),
+        }
+    session = req.backend(CheckoutBackend).checkout_session_create(
+        mode=mode,
+        line_items=_line_items(p),
+        base_url=base_url(req),
+        customer=p.string("customer"),
+        customer_email=p.string("customer_email", max_length=512),
+        customer_creation=p.enum("customer_creation", ("always", "if_required")),
+        client_reference_id=p.string("client_reference_id", max_length=200),
+        metadata=merge_metadata({}, p),
+        success_url=p.string("success_url"),
+        cancel_url=p.string("cancel_url"),
+        expires_at=p.timestamp("expires_at"),
+        subscription_data=subscription_data,
+        payment_intent_data=payment_intent_data,
+        locale=p.string("locale"),
+    )
+    return req.respond(session)
+
+
+def checkout_session_retrieve(req: Request) -> Response:
+    req.params.only()
+    return req.respond(req.backend(CheckoutBackend).checkout_session_require(req.path_params["id"]))
+
+
+def checkout_session_update(req: Request) -> Response:
+    p = req.params
+    p.only("metadata")
+    backend = req.backend(CheckoutBackend)
+    session = backend.checkout_session_require(req.path_params["id"])
+    if p.has("metadata"):
+        session["metadata"] = merge_metadata(session["metadata"], p)
+    return req.respond(session)
+
+
+def checkout_session_list(req: Request) -> Response:
+    p = req.params
+    p.only(
+        "customer",
+        "customer_details",
+        "payment_intent",
+        "subscription",
+        "status",
+        "created",
+        "limit",
+        "starting_after",
+        "ending_before",
+    )
+    details = p.sub("customer_details")
+    email = None
+    if details is not None:
+        details.only("email")
+        email = details.string("email", required=True)
+    sessions = req.backend(CheckoutBackend).checkout_session_list(
+        customer=p.string("customer"),
+        payment_intent=p.string("payment_intent"),
+        subscription=p.string("subscription"),
+        status=p.enum("status", ("open", "complete", "expired")),
+        customer_email=email,
+        created=p.range_filter("created"),
+    )
+    return req.respond_list(sessions, url="/v1/checkout/sessions", object_type="checkout.session")
+
+
+def checkout_session_line_items(req: Request) -> Response:
+    p = req.params
+    p.only("limit", "starting_after", "ending_before")
+    session_id = req.path_params["id"]
+    items = req.backend(CheckoutBackend).checkout_session_line_items(session_id)
+    return req.respond_list(items, url=f"/v1/checkout/sessions/{session_id}/line_items", object_type="item")
+
+
+def checkout_session_expire(req: Request) -> Response:
+    req.params.only()
+    return req.respond(req.backend(CheckoutBackend).checkout_session_expire(req.path_params["id"]))
+
+
+# -- hosted page and completion controls (no API key) ----------------------------------------------------
+
+
+def _locate(session_id: str) -> Callable[[Request], tuple[Account, StripeObject]]:
+    def find(req: Request) -> tuple[Account, StripeObject]:
+        found = req.emulator.locate(session_id)
+        if found is None or found[1]["object"] != "checkout.session":
+            raise ResourceMissing("checkout.session", session_id)
+        return found
+
+    return find
+
+
+def _html(body: str, status: int = 200) -> Response:
+    return Response(status, body.encode(), {"Content-Type": HTML})
+
+
+def _redirect(url: str) -> Response:
+    return Response(303, b"", {"Location": url, "Content-Type": HTML})
+
+
+def checkout_page(req: Request) -> Response:
+    """``GET /checkout/pay/{id}``."""
+    session_id = req.path_params["id"]
+    try:
+        account, _ = _locate(session_id)(req)
+    except StripeError:
+        return _html("<!doctype html><title>Not found</title><h1>No such Checkout Session</h1>", 404)
+    with account.lock:
+        backend = account.backend(CheckoutBackend)
+        session = backend.checkout_session_require(session_id)
+        pending = backend.pending_payment_intent(session)
+        return _html(render_page(account, session, pending_payment_intent=pending))
+
+
+def _finish(
+    req: Request, account: Account, session_id: str, action: Callable[[CheckoutBackend], StripeObject]
+) -> Response:
+    """Run ``action`` under the account lock; answer JSON (API form) or HTML/redirect (``ui=html``)."""
+    html = req.params.string("ui") == "html"
+    with account.lock:
+        backend = account.backend(CheckoutBackend)
+        try:
+            session = action(backend)
+        except StripeError as exc:
+            if not html:
+                raise
+            session = backend.checkout_session_require(session_id)
+            page = render_page(
+                account,
+                session,
+                error=exc.message,
+                pending_payment_intent=backend.pending_payment_intent(session),
+                card_number=req.params.string("card") or "4242 4242 4242 4242",
+                email=req.params.string("email"),
+            )
+            return _html(page, exc.status)
+        if not html:
+            return Response.json(render(account, session))
+        target = success_redirect(session) if session["status"] == "complete" else None
+        if target:
+            return _redirect(target)
+        pending = backend.pending_payment_intent(session)
+        return _html(render_page(account, session, pending_payment_intent=pending))
+
+
+def checkout_session_complete_control(req: Request) -> Response:
+    """``POST /_emulator/checkout/sessions/{id}/complete`` ``card=<number>`` ``email=<address>``."""
+    p = req.params
+    p.only("card", "email", "ui")
+    p.enum("ui", ("html", "json"))
+    card = p.string("card") or "4242424242424242"
+    email = p.string("email", max_length=512)
+    session_id = req.path_params["id"]
+    account, _ = _locate(session_id)(req)
+    return _finish(
+        req,
+        account,
+        session_id,
+        lambda backend: backend.checkout_session_complete(session_id, card_number=card, email=email),
+    )
+
+
+def checkout_session_authenticate_control(req: Request) -> Response:
+    """``POST /_emulator/checkout/sessions/{id}/authenticate`` ``outcome=succeed|fail``: answer the 3-D
+    Secure challenge of the session's pending payment."""
+    p = req.params
+    p.only("outcome", "ui")
+    p.enum("ui", ("html", "json"))
+    succeed = (p.enum("outcome", ("succeed", "fail")) or "succeed") == "succeed"
+    session_id = req.path_params["id"]
+    account, _ = _locate(session_id)(req)
+    return _finish(
+        req,
+        account,
+        session_id,
+        lambda backend: backend.checkout_session_authenticate(session_id, succeed=succeed),
+    )

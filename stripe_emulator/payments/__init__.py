@@ -1,0 +1,58 @@
+"""Payments (``/v1/payment_methods``, ``/v1/payment_intents``, ``/v1/charges``, ``/v1/refunds``,
+``/v1/disputes``) and Stripe's test cards."""
+
+from stripe_emulator.core.account import Account
+from stripe_emulator.core.render import render
+from stripe_emulator.core.service import Service, Shape
+from stripe_emulator.core.store import StripeObject
+from stripe_emulator.payments.models import PaymentDeclined, PaymentsBackend
+from stripe_emulator.payments.urls import ROUTES
+
+
+def _payment_method(account: Account) -> StripeObject:
+    return render(
+        account, account.backend(PaymentsBackend).payment_method_create_from_card("4242424242424242")
+    )
+
+
+def _succeeded_intent(account: Account) -> StripeObject:
+    return account.backend(PaymentsBackend).payment_intent_create(
+        amount=1000, currency="usd", payment_method="pm_card_visa", confirm=True
+    )
+
+
+def _payment_intent(account: Account) -> StripeObject:
+    return render(account, _succeeded_intent(account))
+
+
+def _charge(account: Account) -> StripeObject:
+    pi = _succeeded_intent(account)
+    return render(account, account.backend(PaymentsBackend).charge_require(pi["latest_charge"]))
+
+
+def _refund(account: Account) -> StripeObject:
+    backend = account.backend(PaymentsBackend)
+    return render(account, backend.refund_create(payment_intent=_succeeded_intent(account)["id"], amount=100))
+
+
+def _dispute(account: Account) -> StripeObject:
+    backend = account.backend(PaymentsBackend)
+    pi = backend.payment_intent_create(
+        amount=1000, currency="usd", payment_method="pm_card_createDispute", confirm=True
+    )
+    return render(account, backend.dispute_list(charge=pi["latest_charge"])[0])
+
+
+SERVICE = Service(
+    name="payments",
+    routes=ROUTES,
+    shapes=[
+        Shape("payment_method", "payment_method", _payment_method),
+        Shape("payment_intent", "payment_intent", _payment_intent),
+        Shape("charge", "charge", _charge),
+        Shape("refund", "refund", _refund),
+        Shape("dispute", "dispute", _dispute),
+    ],
+)
+
+__all__ = ["SERVICE", "PaymentDeclined", "PaymentsBackend"]
