@@ -1,3 +1,11 @@
-from django.urls import URLPattern
+from billing import catalog_apis as apis
+from core.urls import route
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    *route("features", apis.FeatureListCreateApi.as_view(), "features"),
+    *route("features/<str:feature>", apis.FeatureDetailApi.as_view(), "feature-detail"),
+    *route("products", apis.ProductListCreateApi.as_view(), "products"),
+    *route("products/<str:product>", apis.ProductDetailApi.as_view(), "product-detail"),
+    *route("prices", apis.PriceListCreateApi.as_view(), "prices"),
+    *route("prices/<str:price>", apis.PriceDetailApi.as_view(), "price-detail"),
+]

@@ -175,6 +175,41 @@ class StripeGateway:
         result = self.call(lambda c: c.v1.billing.meters.list({"limit": 100}))
         return [m.to_dict() for m in result.auto_paging_iter() if m.to_dict().get("event_name") == event_name]
 
+    # --- catalog sync (billing.catalog) ----------------------------------------------------------------
+    def product_ensure(self, *, product_id: str, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        """Creates the Stripe product under our own id (`id=product_id`), or updates it if it exists already.
+
+        Our id as the Stripe id makes the create naturally idempotent beyond Stripe's 24-hour idempotency
+        window, and across retries whose parameters changed meanwhile (a renamed product).
+        """
+        # Stripe refuses empty strings on create (they mean "unset", which only an update can do).
+        create_params = {k: v for k, v in params.items() if v != ""}
+        try:
+            return self.call(
+                lambda c: c.v1.products.create({**create_params, "id": product_id}, {"idempotency_key": idem})
+            ).to_dict()
+        except ProviderError as exc:
+            cause = exc.__cause__
+            if not (
+                isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_already_exists"
+            ):
+                raise
+        return self.product_update(product_id, params)
+
+    def product_update(self, stripe_product_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.products.update(stripe_product_id, params)).to_dict()
+
+    def product_retrieve(self, stripe_product_id: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.products.retrieve(stripe_product_id)).to_dict()
+
+    def price_retrieve(self, stripe_price_id: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.prices.retrieve(stripe_price_id)).to_dict()
+
+    def prices_by_lookup_key(self, lookup_key: str) -> list[dict[str, Any]]:
+        """The price holding `lookup_key` (at most one: Stripe keeps lookup keys unique per account)."""
+        result = self.call(lambda c: c.v1.prices.list({"lookup_keys": [lookup_key], "limit": 10}))
+        return [price.to_dict() for price in result.data]
+
     # --- customers -----------------------------------------------------------------------------------
     def customer_create(
         self, *, email: str, name: str, metadata: dict[str, str], idem: str

@@ -232,6 +232,12 @@ class Payment(models.Model):
                 condition=Q(reference__isnull=False),
                 name="payment_reference_unique",
             ),
+            # One payment per Stripe invoice: checkout completion, invoice.paid and reconciliation converge on it.
+            models.UniqueConstraint(
+                fields=["project", "stripe_invoice_id"],
+                condition=~Q(stripe_invoice_id=""),
+                name="payment_invoice_unique",
+            ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
             models.CheckConstraint(
                 condition=Q(amount_refunded__lte=models.F("amount")), name="payment_refund_within_amount"
@@ -322,8 +328,8 @@ class Subscription(models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True)
     stripe_subscription_id = models.CharField(max_length=255)
     stripe_price_id = models.CharField(max_length=255, blank=True)
-    # Ordering of Stripe's view of the object: an event older than this is not applied (#5).
-    stripe_synced_at = models.DateTimeField(null=True, blank=True)
+    # `created` of the newest Stripe event applied: an older event is not applied again.
+    stripe_event_created = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -336,6 +342,44 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class Invoice(models.Model):
+    """A mirror of a Stripe invoice of a subscription (first, renewal, proration)."""
+
+    id = PublicIdField(prefix="inv")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="invoices")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
+    )
+    stripe_invoice_id = models.CharField(max_length=255)
+    number = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=30)
+    billing_reason = models.CharField(max_length=50, blank=True)
+    currency = models.CharField(max_length=3)
+    subtotal = models.BigIntegerField(default=0)
+    tax = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    amount_due = models.BigIntegerField(default=0)
+    amount_paid = models.BigIntegerField(default=0)
+    amount_remaining = models.BigIntegerField(default=0)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    hosted_invoice_url = models.URLField(max_length=2000, blank=True)
+    invoice_pdf = models.URLField(max_length=2000, blank=True)
+    lines = models.JSONField(default=list, blank=True)
+    stripe_event_created = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "stripe_invoice_id"], name="invoice_stripe_id_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.number or self.id
 
 
 class Refund(models.Model):

@@ -1,0 +1,374 @@
+"""Catalog API (API.md "Catalog"): `/features`, `/products`, `/prices` — create, list, retrieve, update.
+
+Products and prices are named by the tenant's `key` or our `id` everywhere (URL and body); another project's
+objects are missing ones (404). Outputs render enum-like fields as plain strings (their values are in the field
+descriptions) so that each choice set is declared once in the schema, on its input serializer.
+"""
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing import catalog, selectors
+from billing.models import Price, Product
+from core.actors import actor_from_request
+from core.apis import BaseApi
+from core.errors import InvalidRequest
+from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
+from core.serializers import CurrencyField, StrictSerializer
+from entitlements.models import Feature
+from projects.authentication import request_project
+
+FEATURE_VALUE_HELP = (
+    'Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` '
+    "multiplied by the quantity bought (metered, credits, allocation), any JSON value (static)."
+)
+
+
+def _bool_param(request: Request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    if raw not in ("true", "false"):
+        raise InvalidRequest(f"{name} must be true or false.", code="invalid_parameter", param=name)
+    return raw == "true"
+
+
+def _choice_param(request: Request, name: str, choices: list[str]) -> str | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    if raw not in choices:
+        raise InvalidRequest(
+            f"{name} must be one of {', '.join(choices)}.", code="invalid_parameter", param=name
+        )
+    return raw
+
+
+# --- features ---------------------------------------------------------------------------------------------------
+
+
+class FeatureOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField(help_text="boolean | metered | credits | allocation | static")
+    unit = serializers.CharField(allow_null=True)
+    stripe_meter_id = serializers.CharField(
+        allow_null=True, help_text="The Stripe billing meter of a metered feature billed by a metered price."
+    )
+    stripe_meter_event_name = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_object(self, obj: Feature) -> str:
+        return "feature"
+
+    def to_representation(self, instance: Feature) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        for name in ("unit", "stripe_meter_id", "stripe_meter_event_name"):
+            data[name] = data[name] or None
+        return data
+
+
+class FeatureInput(StrictSerializer):
+    """Create takes every required field; update (partial) takes any of them, `key` only at its current value."""
+
+    key = serializers.SlugField(max_length=100, help_text="Immutable.")
+    name = serializers.CharField(max_length=200)
+    type = serializers.ChoiceField(
+        choices=Feature.Type.choices, help_text="Immutable once a product or price uses the feature."
+    )
+    unit = serializers.CharField(max_length=50, required=False, allow_blank=True, allow_null=True)
+
+
+class FeatureListCreateApi(BaseApi):
+    InputSerializer = FeatureInput
+    OutputSerializer = FeatureOutput
+
+    @extend_schema(
+        operation_id="features_list",
+        parameters=[
+            *PAGINATION_PARAMETERS,
+            OpenApiParameter("type", OpenApiTypes.STR, enum=Feature.Type.values),
+        ],
+        responses=list_serializer(FeatureOutput, "FeatureList"),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = catalog.feature_list(project=request_project(request))
+        if feature_type := _choice_param(request, "type", list(Feature.Type.values)):
+            queryset = queryset.filter(type=feature_type)
+        rows, has_more = paginate_queryset(queryset, request)
+        return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
+
+    @extend_schema(operation_id="features_create", request=FeatureInput, responses={201: FeatureOutput})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        feature = catalog.feature_create(
+            project=request_project(request), actor=actor_from_request(request), **serializer.validated_data
+        )
+        return Response(self.OutputSerializer(feature).data, status=status.HTTP_201_CREATED)
+
+
+class FeatureDetailApi(BaseApi):
+    tenant_lookup = {"feature": Feature}
+    InputSerializer = FeatureInput
+    OutputSerializer = FeatureOutput
+
+    @extend_schema(operation_id="features_retrieve", responses=FeatureOutput)
+    def get(self, request: Request, feature: str) -> Response:
+        found = catalog.feature_get(project=request_project(request), key_or_id=feature)
+        return Response(self.OutputSerializer(found).data)
+
+    @extend_schema(operation_id="features_update", request=FeatureInput, responses=FeatureOutput)
+    def patch(self, request: Request, feature: str) -> Response:
+        found = catalog.feature_get(project=request_project(request), key_or_id=feature)
+        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        updated = catalog.feature_update(
+            actor=actor_from_request(request), feature=found, **serializer.validated_data
+        )
+        return Response(self.OutputSerializer(updated).data)
+
+
+# --- products ---------------------------------------------------------------------------------------------------
+
+
+class ProductOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_null=True)
+    active = serializers.BooleanField()
+    features = serializers.SerializerMethodField(help_text=FEATURE_VALUE_HELP)
+    stripe_product_id = serializers.CharField(
+        allow_null=True, help_text="Null until the product exists at Stripe (a failed sync is retried)."
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_object(self, obj: Product) -> str:
+        return "product"
+
+    @extend_schema_field(serializers.DictField(child=serializers.JSONField(allow_null=True)))
+    def get_features(self, obj: Product) -> dict[str, Any]:
+        return catalog.product_features(obj)
+
+    def to_representation(self, instance: Product) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["description"] = data["description"] or None
+        data["stripe_product_id"] = data["stripe_product_id"] or None
+        return data
+
+
+class ProductInput(StrictSerializer):
+    """Create takes every required field; update (partial) takes any of them, `key` only at its current value.
+    `features` replaces the product's whole feature map."""
+
+    key = serializers.SlugField(max_length=100, help_text="Immutable.")
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    active = serializers.BooleanField(required=False, default=True)
+    features = serializers.DictField(
+        child=serializers.JSONField(allow_null=True), required=False, help_text=FEATURE_VALUE_HELP
+    )
+
+
+def _products(request: Request) -> QuerySet[Product]:
+    return selectors.product_list(project=request_project(request)).prefetch_related(
+        "feature_values__feature"
+    )
+
+
+def _product_get(request: Request, key_or_id: str, param: str | None = None) -> Product:
+    product = selectors.product_get(project=request_project(request), key_or_id=key_or_id, param=param)
+    return _products(request).get(pk=product.pk)
+
+
+class ProductListCreateApi(BaseApi):
+    InputSerializer = ProductInput
+    OutputSerializer = ProductOutput
+
+    @extend_schema(
+        operation_id="products_list",
+        parameters=[*PAGINATION_PARAMETERS, OpenApiParameter("active", OpenApiTypes.BOOL)],
+        responses=list_serializer(ProductOutput, "ProductList"),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = _products(request)
+        if (active := _bool_param(request, "active")) is not None:
+            queryset = queryset.filter(active=active)
+        rows, has_more = paginate_queryset(queryset, request)
+        return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
+
+    @extend_schema(operation_id="products_create", request=ProductInput, responses={201: ProductOutput})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = catalog.product_create(
+            project=request_project(request), actor=actor_from_request(request), **serializer.validated_data
+        )
+        return Response(
+            self.OutputSerializer(_product_get(request, product.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ProductDetailApi(BaseApi):
+    tenant_lookup = {"product": Product}
+    InputSerializer = ProductInput
+    OutputSerializer = ProductOutput
+
+    @extend_schema(operation_id="products_retrieve", responses=ProductOutput)
+    def get(self, request: Request, product: str) -> Response:
+        return Response(self.OutputSerializer(_product_get(request, product)).data)
+
+    @extend_schema(operation_id="products_update", request=ProductInput, responses=ProductOutput)
+    def patch(self, request: Request, product: str) -> Response:
+        found = _product_get(request, product)
+        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        updated = catalog.product_update(
+            actor=actor_from_request(request), product=found, **serializer.validated_data
+        )
+        return Response(self.OutputSerializer(_product_get(request, updated.pk)).data)
+
+
+# --- prices -----------------------------------------------------------------------------------------------------
+
+
+class PriceOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    key = serializers.CharField()
+    product = serializers.CharField(source="product.key", help_text="The product's key.")
+    currency = serializers.CharField()
+    unit_amount = serializers.IntegerField(help_text="Minor units.")
+    type = serializers.CharField(help_text="recurring | one_time")
+    interval = serializers.CharField(allow_null=True, help_text="day | week | month | year (recurring only)")
+    interval_count = serializers.IntegerField(allow_null=True)
+    trial_days = serializers.IntegerField(allow_null=True)
+    usage_type = serializers.CharField(allow_null=True, help_text="licensed | metered (recurring only)")
+    meter = serializers.CharField(allow_null=True, help_text="The key of the metered feature it bills.")
+    tax_behavior = serializers.CharField(help_text="unspecified | inclusive | exclusive")
+    active = serializers.BooleanField()
+    stripe_product_id = serializers.CharField(allow_null=True, source="product.stripe_product_id")
+    stripe_price_id = serializers.CharField(
+        allow_null=True,
+        help_text="The current Stripe price; null until it exists (after an amount change, until the new one does).",
+    )
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_object(self, obj: Price) -> str:
+        return "price"
+
+    def to_representation(self, instance: Price) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        recurring = instance.type == Price.Type.RECURRING
+        data["interval"] = instance.interval if recurring else None
+        data["interval_count"] = instance.interval_count if recurring else None
+        data["usage_type"] = instance.usage_type if recurring else None
+        data["meter"] = instance.meter.key if instance.meter else None
+        data["stripe_product_id"] = data["stripe_product_id"] or None
+        data["stripe_price_id"] = data["stripe_price_id"] or None
+        return data
+
+
+class PriceInput(StrictSerializer):
+    """Create takes every required field; update (partial) takes currency, unit_amount, tax_behavior (each
+    change creates a new Stripe price), trial_days and active; the other fields only at their current value."""
+
+    key = serializers.SlugField(max_length=100, help_text="Immutable.")
+    product = serializers.CharField(max_length=100, help_text="The product's key or id. Immutable.")
+    currency = CurrencyField()
+    unit_amount = serializers.IntegerField(
+        min_value=0, max_value=catalog.MAX_UNIT_AMOUNT, help_text="Minor units."
+    )
+    type = serializers.ChoiceField(choices=Price.Type.choices, help_text="Immutable.")
+    interval = serializers.ChoiceField(
+        choices=Price.Interval.choices, required=False, allow_null=True, help_text="Required when recurring."
+    )
+    interval_count = serializers.IntegerField(min_value=1, required=False)
+    trial_days = serializers.IntegerField(
+        min_value=1, max_value=catalog.MAX_TRIAL_DAYS, required=False, allow_null=True
+    )
+    usage_type = serializers.ChoiceField(choices=Price.UsageType.choices, required=False)
+    meter = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_null=True,
+        help_text="Metered prices: the key of the metered feature whose usage they bill.",
+    )
+    tax_behavior = serializers.ChoiceField(choices=Price.TaxBehavior.choices, required=False)
+    active = serializers.BooleanField(required=False, default=True)
+
+
+class PriceListCreateApi(BaseApi):
+    InputSerializer = PriceInput
+    OutputSerializer = PriceOutput
+
+    @extend_schema(
+        operation_id="prices_list",
+        parameters=[
+            *PAGINATION_PARAMETERS,
+            OpenApiParameter("active", OpenApiTypes.BOOL),
+            OpenApiParameter("product", OpenApiTypes.STR, description="A product's key or id."),
+            OpenApiParameter("type", OpenApiTypes.STR, enum=Price.Type.values),
+        ],
+        responses=list_serializer(PriceOutput, "PriceList"),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = selectors.price_list(project=request_project(request))
+        if (active := _bool_param(request, "active")) is not None:
+            queryset = queryset.filter(active=active)
+        if product := request.query_params.get("product"):
+            queryset = queryset.filter(Q(product__key=product) | Q(product_id=product))
+        if price_type := _choice_param(request, "type", list(Price.Type.values)):
+            queryset = queryset.filter(type=price_type)
+        rows, has_more = paginate_queryset(queryset, request)
+        return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
+
+    @extend_schema(operation_id="prices_create", request=PriceInput, responses={201: PriceOutput})
+    def post(self, request: Request) -> Response:
+        project = request_project(request)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        product = selectors.product_get(project=project, key_or_id=data.pop("product"), param="product")
+        price = catalog.price_create(
+            project=project, actor=actor_from_request(request), product=product, **data
+        )
+        return Response(self.OutputSerializer(price).data, status=status.HTTP_201_CREATED)
+
+
+class PriceDetailApi(BaseApi):
+    tenant_lookup = {"price": Price}
+    InputSerializer = PriceInput
+    OutputSerializer = PriceOutput
+
+    @extend_schema(operation_id="prices_retrieve", responses=PriceOutput)
+    def get(self, request: Request, price: str) -> Response:
+        found = selectors.price_get(project=request_project(request), key_or_id=price)
+        return Response(self.OutputSerializer(found).data)
+
+    @extend_schema(operation_id="prices_update", request=PriceInput, responses=PriceOutput)
+    def patch(self, request: Request, price: str) -> Response:
+        project = request_project(request)
+        found = selectors.price_get(project=project, key_or_id=price)
+        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if "product" in data:
+            data["product"] = selectors.product_get(
+                project=project, key_or_id=data["product"], param="product"
+            )
+        updated = catalog.price_update(actor=actor_from_request(request), price=found, **data)
+        return Response(self.OutputSerializer(updated).data)

@@ -1,0 +1,553 @@
+"""Subscriptions and invoices: mirrors of Stripe kept by webhooks, and the changes tenants ask for.
+
+Stripe is the source of truth. An event's object is applied only when the event is at least as new as the
+last one applied to that object (`stripe_event_created`); two events of the same second are ambiguous, so the
+object is re-fetched from Stripe (within its read rate limit) and Stripe's current state is applied. Any
+arrival order therefore ends in the same local state.
+"""
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.gateway import StripeGateway, gateway_for, idempotency_key
+from billing.models import Customer, Invoice, Payment, Price, Subscription
+from billing.payments import payment_transition
+from core.errors import Conflict, InvalidRequest, RateLimited
+from core.ratelimit import hit
+from projects.models import Project
+from webhooks.outbound import event_record
+
+logger = logging.getLogger(__name__)
+
+# Stripe allows 25 reads/s in test mode (100 live); stay under the stricter one per account.
+STRIPE_READS_PER_SECOND = 20
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def _id(value: Any) -> str:
+    return value if isinstance(value, str) else str((value or {}).get("id") or "")
+
+
+def stripe_read_allowed(account: str) -> None:
+    """Counts one Stripe read for the account; raises RateLimited (retry later) past the read limit."""
+    count, _ = hit(f"stripe-read:{account}", 1)
+    if count > STRIPE_READS_PER_SECOND:
+        raise RateLimited("Stripe read rate limit reached; retry shortly.", code="provider_rate_limited")
+
+
+def customer_for_stripe(
+    *, projects: Any, stripe_customer_id: str, metadata: dict[str, Any] | None = None
+) -> Customer | None:
+    """Routes by the Stripe customer id we hold, then by our metadata (a customer Checkout created)."""
+    customer = (
+        Customer.objects.select_related("project")
+        .filter(project__in=projects, stripe_customer_id=stripe_customer_id)
+        .first()
+    )
+    if customer is None and metadata and metadata.get("tollgate_customer"):
+        customer = (
+            Customer.objects.select_related("project")
+            .filter(project__in=projects, pk=metadata["tollgate_customer"])
+            .first()
+        )
+        if customer is not None and not customer.stripe_customer_id:
+            Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
+                stripe_customer_id=stripe_customer_id
+            )
+    return customer
+
+
+def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
+    price = (
+        Price.objects.select_related("product")
+        .filter(project=project, stripe_price_id=stripe_price_id)
+        .first()
+    )
+    if price is None:  # an older Stripe price of ours that a later amount change replaced
+        for candidate in (
+            Price.objects.select_related("product").filter(project=project).exclude(stripe_price_history=[])
+        ):
+            if stripe_price_id in candidate.stripe_price_history:
+                return candidate
+    return price
+
+
+def subscription_representation(subscription: Subscription) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": subscription.pk,
+        "object": "subscription",
+        "customer": subscription.customer.external_id,
+        "status": subscription.status,
+        "price": subscription.price.key,
+        "product": subscription.product.key,
+        "quantity": subscription.quantity,
+        "current_period_start": iso(subscription.current_period_start),
+        "current_period_end": iso(subscription.current_period_end),
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "trial_end": iso(subscription.trial_end),
+        "canceled_at": iso(subscription.canceled_at),
+        "stripe_subscription_id": subscription.stripe_subscription_id,
+        "created_at": iso(subscription.created_at),
+    }
+
+
+_TRACKED = ("status", "price_id", "quantity", "cancel_at_period_end", "current_period_end", "trial_end")
+
+
+def _subscription_fields(stripe_subscription: dict[str, Any], price: Price) -> dict[str, Any]:
+    items = (stripe_subscription.get("items") or {}).get("data") or [{}]
+    item = items[0]
+    return {
+        "status": stripe_subscription["status"],
+        "price_id": price.pk,
+        "product_id": price.product_id,
+        "stripe_price_id": _id(item.get("price")),
+        "quantity": int(item.get("quantity") or 1),
+        "current_period_start": _ts(item.get("current_period_start")),
+        "current_period_end": _ts(item.get("current_period_end")),
+        "cancel_at_period_end": bool(stripe_subscription.get("cancel_at_period_end")),
+        "trial_end": _ts(stripe_subscription.get("trial_end")),
+        "canceled_at": _ts(stripe_subscription.get("canceled_at")),
+    }
+
+
+class Ambiguous(Exception):
+    """Two events of one object in the same second: only Stripe knows which state is current."""
+
+
+def subscription_apply(
+    *, projects: Any, stripe_subscription: dict[str, Any], event_created: int, force: bool = False
+) -> Subscription | None:
+    """Applies Stripe's subscription to its mirror (created on first sight). Returns None for objects not ours.
+    Raises Ambiguous when the event is as old as the last applied one and says something else."""
+    customer = customer_for_stripe(
+        projects=projects,
+        stripe_customer_id=_id(stripe_subscription.get("customer")),
+        metadata=stripe_subscription.get("metadata"),
+    )
+    if customer is None:
+        return None
+    items = (stripe_subscription.get("items") or {}).get("data") or []
+    price = price_for_stripe(
+        project=customer.project, stripe_price_id=_id(items[0].get("price")) if items else ""
+    )
+    if price is None:
+        logger.warning(
+            "Subscription %s has a price that is not in the catalog.", stripe_subscription.get("id")
+        )
+        return None
+    fields = _subscription_fields(stripe_subscription, price)
+    try:
+        with transaction.atomic():
+            subscription = (
+                Subscription.objects.select_for_update()
+                .filter(project=customer.project, stripe_subscription_id=stripe_subscription["id"])
+                .first()
+            )
+            if subscription is None:
+                subscription = Subscription.objects.create(
+                    project=customer.project,
+                    customer=customer,
+                    stripe_subscription_id=stripe_subscription["id"],
+                    stripe_event_created=event_created,
+                    **fields,
+                )
+                _subscription_events(subscription, None, {})
+                return subscription
+            if not force:
+                if event_created < subscription.stripe_event_created:
+                    return subscription  # an older event: Stripe has moved on
+                if event_created == subscription.stripe_event_created and any(
+                    getattr(subscription, k) != v for k, v in fields.items()
+                ):
+                    raise Ambiguous(stripe_subscription["id"])
+            before = {k: getattr(subscription, k) for k in fields}
+            for name, value in fields.items():
+                setattr(subscription, name, value)
+            subscription.stripe_event_created = max(event_created, subscription.stripe_event_created)
+            subscription.save()
+            changed = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
+            if changed:
+                _subscription_events(subscription, before["status"], changed)
+            return subscription
+    except IntegrityError:  # created concurrently by another event of the same subscription: apply again
+        return subscription_apply(
+            projects=projects,
+            stripe_subscription=stripe_subscription,
+            event_created=event_created,
+            force=force,
+        )
+
+
+def _subscription_events(
+    subscription: Subscription, previous_status: str | None, changed: dict[str, Any]
+) -> None:
+    subscription = Subscription.objects.select_related("customer", "price", "product", "project").get(
+        pk=subscription.pk
+    )
+    data = subscription_representation(subscription)
+    previous = {
+        ("price" if k == "price_id" else k): (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in changed.items()
+    }
+    if previous.get("price"):
+        old = Price.objects.filter(pk=previous["price"]).first()
+        previous["price"] = old.key if old else previous["price"]
+    if previous_status is None:
+        event_record(project=subscription.project, type="subscription.created", data_object=data)
+    else:
+        event_type = "subscription.updated"
+        if "status" in changed and subscription.status == Subscription.Status.CANCELED:
+            event_type = "subscription.canceled"
+        elif "status" in changed and subscription.status == Subscription.Status.PAST_DUE:
+            event_type = "subscription.past_due"
+        event_record(
+            project=subscription.project, type=event_type, data_object=data, previous_attributes=previous
+        )
+    _entitlements_changed(subscription.customer)
+
+
+def _entitlements_changed(customer: Customer) -> None:
+    """The entitlements hook: what this customer may use has (possibly) changed."""
+    from entitlements import services as entitlement_services
+
+    recompute = getattr(entitlement_services, "entitlements_recompute", None)
+    if recompute is not None:
+        recompute(customer=customer)
+
+
+def subscription_refetch_and_apply(
+    *, projects: Any, account: str, gateway: StripeGateway, stripe_subscription_id: str, event_created: int
+) -> Subscription | None:
+    stripe_read_allowed(account)
+    fresh = gateway.call(lambda c: c.v1.subscriptions.retrieve(stripe_subscription_id)).to_dict()
+    return subscription_apply(
+        projects=projects, stripe_subscription=fresh, event_created=event_created, force=True
+    )
+
+
+# --- invoices -----------------------------------------------------------------------------------------------
+
+
+def invoice_representation(invoice: Invoice) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": invoice.pk,
+        "object": "invoice",
+        "customer": invoice.customer.external_id,
+        "subscription": invoice.subscription_id,
+        "number": invoice.number or None,
+        "status": invoice.status,
+        "billing_reason": invoice.billing_reason or None,
+        "subtotal": invoice.subtotal,
+        "tax": invoice.tax,
+        "total": invoice.total,
+        "amount_due": invoice.amount_due,
+        "amount_paid": invoice.amount_paid,
+        "amount_remaining": invoice.amount_remaining,
+        "currency": invoice.currency,
+        "period_start": iso(invoice.period_start),
+        "period_end": iso(invoice.period_end),
+        "hosted_invoice_url": invoice.hosted_invoice_url or None,
+        "invoice_pdf": invoice.invoice_pdf or None,
+        "lines": invoice.lines,
+        "stripe_invoice_id": invoice.stripe_invoice_id,
+        "created_at": iso(invoice.created_at),
+    }
+
+
+def _invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
+    lines = []
+    for line in (stripe_invoice.get("lines") or {}).get("data") or []:
+        parent = line.get("parent") or {}
+        details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+        pricing = line.get("pricing") or {}
+        price_details = pricing.get("price_details") or {}
+        lines.append(
+            {
+                "description": line.get("description") or "",
+                "amount": int(line.get("amount") or 0),
+                "currency": line.get("currency"),
+                "quantity": line.get("quantity"),
+                "proration": bool(details.get("proration")),
+                "stripe_price_id": _id(price_details.get("price")) or None,
+                "period_start": (line.get("period") or {}).get("start"),
+                "period_end": (line.get("period") or {}).get("end"),
+            }
+        )
+    return lines
+
+
+def _invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
+    parent = stripe_invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return _id(details.get("subscription")) or _id(stripe_invoice.get("subscription"))
+
+
+def invoice_apply(*, projects: Any, stripe_invoice: dict[str, Any], event_created: int) -> Invoice | None:
+    customer = customer_for_stripe(projects=projects, stripe_customer_id=_id(stripe_invoice.get("customer")))
+    if customer is None:
+        return None
+    subscription = Subscription.objects.filter(
+        project=customer.project, stripe_subscription_id=_invoice_subscription_id(stripe_invoice)
+    ).first()
+    taxes = sum(int(t.get("amount") or 0) for t in stripe_invoice.get("total_taxes") or [])
+    fields = {
+        "customer": customer,
+        "subscription": subscription,
+        "number": stripe_invoice.get("number") or "",
+        "status": stripe_invoice.get("status") or "draft",
+        "billing_reason": stripe_invoice.get("billing_reason") or "",
+        "currency": stripe_invoice.get("currency") or customer.currency,
+        "subtotal": int(stripe_invoice.get("subtotal") or 0),
+        "tax": taxes,
+        "total": int(stripe_invoice.get("total") or 0),
+        "amount_due": int(stripe_invoice.get("amount_due") or 0),
+        "amount_paid": int(stripe_invoice.get("amount_paid") or 0),
+        "amount_remaining": int(stripe_invoice.get("amount_remaining") or 0),
+        "period_start": _ts(stripe_invoice.get("period_start")),
+        "period_end": _ts(stripe_invoice.get("period_end")),
+        "hosted_invoice_url": stripe_invoice.get("hosted_invoice_url") or "",
+        "invoice_pdf": stripe_invoice.get("invoice_pdf") or "",
+        "lines": _invoice_lines(stripe_invoice),
+    }
+    with transaction.atomic():
+        invoice, created = Invoice.objects.select_for_update().get_or_create(
+            project=customer.project,
+            stripe_invoice_id=stripe_invoice["id"],
+            defaults={**fields, "stripe_event_created": event_created},
+        )
+        if not created:
+            # An invoice only moves forward (draft → open → paid | void | uncollectible); an older event
+            # never takes a paid invoice back to open.
+            final = invoice.status in ("paid", "void", "uncollectible")
+            if event_created < invoice.stripe_event_created or (
+                final and fields["status"] not in ("paid", "void", "uncollectible")
+            ):
+                return invoice
+            for name, value in fields.items():
+                setattr(invoice, name, value)
+            invoice.stripe_event_created = max(event_created, invoice.stripe_event_created)
+            invoice.save()
+    return invoice
+
+
+def invoice_payment_apply(
+    *, invoice: Invoice, stripe_invoice: dict[str, Any], payment_intent_id: str, paid: bool
+) -> Payment:
+    """The one payment of an invoice: the checkout's payment for a first invoice, else a `source: invoice`
+    payment (renewals, prorations). Unique per invoice, so every path that learns of it applies it once."""
+    subscription_metadata = ((stripe_invoice.get("parent") or {}).get("subscription_details") or {}).get(
+        "metadata"
+    ) or {}
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update()
+            .filter(project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id)
+            .first()
+        )
+        if payment is None and invoice.billing_reason == "subscription_create":
+            payment = (
+                Payment.objects.select_for_update()
+                .filter(project=invoice.project, stripe_invoice_id="")
+                .filter(pk=subscription_metadata.get("tollgate_payment") or "-")
+                .first()
+            )
+            if payment is None and invoice.subscription is not None:
+                payment = (
+                    Payment.objects.select_for_update()
+                    .filter(
+                        project=invoice.project,
+                        stripe_invoice_id="",
+                        stripe_subscription_id=invoice.subscription.stripe_subscription_id,
+                    )
+                    .first()
+                )
+            if payment is not None:
+                payment.stripe_invoice_id = invoice.stripe_invoice_id
+                payment.save(update_fields=["stripe_invoice_id", "updated_at"])
+        if payment is None:
+            try:
+                with transaction.atomic():
+                    payment = Payment.objects.create(
+                        project=invoice.project,
+                        customer=invoice.customer,
+                        type=Payment.Type.SUBSCRIPTION,
+                        flow=Payment.Flow.INTENT,
+                        source=Payment.Source.INVOICE,
+                        amount=invoice.amount_due,
+                        currency=invoice.currency,
+                        description=f"Invoice {invoice.number}".strip(),
+                        stripe_invoice_id=invoice.stripe_invoice_id,
+                        stripe_subscription_id=invoice.subscription.stripe_subscription_id
+                        if invoice.subscription
+                        else "",
+                        stripe_payment_intent_id=payment_intent_id,
+                    )
+            except IntegrityError:  # another event created it meanwhile
+                payment = Payment.objects.get(
+                    project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
+                )
+        links: dict[str, Any] = {}
+        if payment_intent_id and not payment.stripe_payment_intent_id:
+            links["stripe_payment_intent_id"] = payment_intent_id
+        status = Payment.Status.SUCCEEDED if paid else Payment.Status.REQUIRES_PAYMENT_METHOD
+        if paid and invoice.amount_paid == 0:
+            status = Payment.Status.NO_PAYMENT_REQUIRED
+        if (
+            payment.source == Payment.Source.INVOICE
+            and payment.amount != invoice.amount_due
+            and payment.is_open
+        ):
+            links["amount"] = invoice.amount_due
+        if links:
+            payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
+        payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, status=status)
+        event_record(
+            project=invoice.project,
+            type="invoice.paid" if paid else "invoice.payment_failed",
+            data_object=invoice_representation(Invoice.objects.select_related("customer").get(pk=invoice.pk)),
+        )
+    if paid:
+        _entitlements_changed(invoice.customer)
+    return payment
+
+
+# --- tenant-requested changes -------------------------------------------------------------------------------
+
+
+def _gateway(subscription: Subscription) -> StripeGateway:
+    return gateway_for(subscription.project)
+
+
+def _apply_now(subscription: Subscription, stripe_subscription: dict[str, Any]) -> Subscription:
+    """Applies Stripe's answer at once (the webhooks that follow converge on the same state)."""
+    applied = subscription_apply(
+        projects=[subscription.project],
+        stripe_subscription=stripe_subscription,
+        event_created=subscription.stripe_event_created,
+        force=True,
+    )
+    return applied or subscription
+
+
+def subscription_change(
+    *,
+    subscription: Subscription,
+    price: Price | None = None,
+    quantity: int | None = None,
+    proration_behavior: str = "create_prorations",
+    payment_behavior: str | None = None,
+) -> Subscription:
+    """Changes price and/or quantity at Stripe. Upgrades default to `pending_if_incomplete`: a failed upgrade
+    payment changes nothing."""
+    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+        raise Conflict("This subscription has ended.", code="subscription_ended")
+    if price is not None:
+        if not price.is_recurring or not price.active or not price.stripe_price_id:
+            raise InvalidRequest(
+                "price must be an active recurring price.", code="price_not_recurring", param="price"
+            )
+        if price.currency != subscription.price.currency:
+            raise Conflict("The new price is in another currency.", code="currency_mismatch", param="price")
+    gateway = _gateway(subscription)
+    stripe_subscription = gateway.call(
+        lambda c: c.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+    ).to_dict()
+    item = stripe_subscription["items"]["data"][0]
+    item_change: dict[str, Any] = {"id": item["id"]}
+    if price is not None:
+        item_change["price"] = price.stripe_price_id
+    if quantity is not None:
+        item_change["quantity"] = quantity
+    upgrade = (
+        price is not None
+        and price.unit_amount * (quantity or subscription.quantity)
+        > subscription.price.unit_amount * subscription.quantity
+    )
+    params: dict[str, Any] = {
+        "items": [item_change],
+        "proration_behavior": proration_behavior,
+        "payment_behavior": payment_behavior or ("pending_if_incomplete" if upgrade else "allow_incomplete"),
+    }
+    key = idempotency_key(
+        "subscription",
+        subscription.pk,
+        "change",
+        str(price.pk if price else ""),
+        str(quantity or ""),
+        str(timezone.now().timestamp()),
+    )
+    updated = gateway.call(
+        lambda c: c.v1.subscriptions.update(
+            subscription.stripe_subscription_id, params, {"idempotency_key": key}
+        )
+    ).to_dict()
+    return _apply_now(subscription, updated)
+
+
+def subscription_cancel(*, subscription: Subscription, at_period_end: bool = True) -> Subscription:
+    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+        raise Conflict("This subscription has already ended.", code="subscription_ended")
+    gateway = _gateway(subscription)
+    if at_period_end:
+        updated = gateway.call(
+            lambda c: c.v1.subscriptions.update(
+                subscription.stripe_subscription_id,
+                {"cancel_at_period_end": True},
+                {
+                    "idempotency_key": idempotency_key(
+                        "subscription",
+                        subscription.pk,
+                        "cancel-at-period-end",
+                        str(timezone.now().timestamp()),
+                    )
+                },
+            )
+        ).to_dict()
+    else:
+        updated = gateway.call(
+            lambda c: c.v1.subscriptions.cancel(subscription.stripe_subscription_id)
+        ).to_dict()
+    return _apply_now(subscription, updated)
+
+
+def subscription_resume(*, subscription: Subscription) -> Subscription:
+    """Undoes a scheduled cancellation, or resumes a paused subscription."""
+    gateway = _gateway(subscription)
+    if subscription.status == Subscription.Status.PAUSED:
+        updated = gateway.call(
+            lambda c: c.v1.subscriptions.resume(
+                subscription.stripe_subscription_id, {"billing_cycle_anchor": "now"}
+            )
+        ).to_dict()
+    elif subscription.cancel_at_period_end:
+        updated = gateway.call(
+            lambda c: c.v1.subscriptions.update(
+                subscription.stripe_subscription_id,
+                {"cancel_at_period_end": False},
+                {
+                    "idempotency_key": idempotency_key(
+                        "subscription", subscription.pk, "resume", str(timezone.now().timestamp())
+                    )
+                },
+            )
+        ).to_dict()
+    else:
+        raise Conflict(
+            "Nothing to resume: the subscription is neither paused nor scheduled to cancel.",
+            code="nothing_to_resume",
+        )
+    return _apply_now(subscription, updated)
