@@ -23,6 +23,7 @@ The declarative `sync_catalog` (plan, then apply through the same services) live
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1050,7 +1051,13 @@ def catalog_plan(
     return plan
 
 
-def catalog_apply(*, project: Project, actor: Actor, plan: list[CatalogChange]) -> list[CatalogChange]:
+def catalog_apply(
+    *,
+    project: Project,
+    actor: Actor,
+    plan: list[CatalogChange],
+    on_applied: Callable[[CatalogChange], None] | None = None,
+) -> list[CatalogChange]:
     """Applies a plan from `catalog_plan` through the catalog services, in order; returns the applied steps.
 
     A failure (e.g. Stripe unreachable) stops it; what was applied stays applied, and running the sync again
@@ -1137,6 +1144,8 @@ def catalog_apply(*, project: Project, actor: Actor, plan: list[CatalogChange]) 
                 default_product=change.changes["default_product"][1],
             )
         applied.append(change)
+        if on_applied is not None:
+            on_applied(change)
     return applied
 
 

@@ -1,4 +1,5 @@
 from billing import payment_apis as apis
+from billing import subscription_apis
 from core.urls import route
 
 urlpatterns = [
@@ -18,4 +19,25 @@ urlpatterns = [
     *route("payments/<str:payment_id>/cancel", apis.PaymentCancelApi.as_view(), "payment-cancel"),
     *route("portal", apis.PortalApi.as_view(), "portal"),
     *route("portal/eligibility", apis.PortalEligibilityApi.as_view(), "portal-eligibility"),
+]
+
+urlpatterns += [
+    *route("subscriptions", subscription_apis.SubscriptionListApi.as_view(), "subscriptions"),
+    *route(
+        "subscriptions/<str:subscription_id>",
+        subscription_apis.SubscriptionDetailApi.as_view(),
+        "subscription-detail",
+    ),
+    *route(
+        "subscriptions/<str:subscription_id>/cancel",
+        subscription_apis.SubscriptionCancelApi.as_view(),
+        "subscription-cancel",
+    ),
+    *route(
+        "subscriptions/<str:subscription_id>/resume",
+        subscription_apis.SubscriptionResumeApi.as_view(),
+        "subscription-resume",
+    ),
+    *route("invoices", subscription_apis.InvoiceListApi.as_view(), "invoices"),
+    *route("invoices/<str:invoice_id>", subscription_apis.InvoiceDetailApi.as_view(), "invoice-detail"),
 ]

@@ -414,12 +414,18 @@ def invoice_payment_apply(
             links["amount"] = invoice.amount_due
         if links:
             payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
-        payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, status=status)
-        event_record(
-            project=invoice.project,
-            type="invoice.paid" if paid else "invoice.payment_failed",
-            data_object=invoice_representation(Invoice.objects.select_related("customer").get(pk=invoice.pk)),
+        settled_before = (
+            payment.status in Payment.PAID_STATUSES or payment.status == Payment.Status.NO_PAYMENT_REQUIRED
         )
+        payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, status=status)
+        if not paid or not settled_before:  # a paid invoice is announced once, however often Stripe says so
+            event_record(
+                project=invoice.project,
+                type="invoice.paid" if paid else "invoice.payment_failed",
+                data_object=invoice_representation(
+                    Invoice.objects.select_related("customer").get(pk=invoice.pk)
+                ),
+            )
     if paid:
         _entitlements_changed(invoice.customer)
     return payment

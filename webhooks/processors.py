@@ -12,12 +12,15 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from billing import subscriptions
+from billing.gateway import StripeGateway, gateway_for, platform_gateway
 from billing.models import Payment
 from billing.payments import (
     payment_apply_checkout,
     payment_apply_intent,
     payment_apply_refunded,
 )
+from projects.models import Project
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -126,3 +129,82 @@ def dispute_created(event: StripeEvent) -> None:
     Payment.objects.filter(pk=payment.pk, status__in=Payment.PAID_STATUSES).update(
         status=Payment.Status.DISPUTED
     )
+
+
+def _projects(event: StripeEvent) -> Any:
+    """The projects an event of this Stripe account can belong to."""
+    if event.account == PLATFORM_ACCOUNT:
+        return Project.objects.filter(stripe_secret_key="")
+    return Project.objects.filter(pk=event.account)
+
+
+def _gateway(event: StripeEvent) -> StripeGateway:
+    return gateway_for(event.project) if event.project is not None else platform_gateway()
+
+
+@handles(
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.trial_will_end",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+)
+def subscription(event: StripeEvent) -> None:
+    projects = _projects(event)
+    try:
+        subscriptions.subscription_apply(
+            projects=projects, stripe_subscription=event.data_object, event_created=event.stripe_created
+        )
+    except subscriptions.Ambiguous:
+        subscriptions.subscription_refetch_and_apply(
+            projects=projects,
+            account=event.account,
+            gateway=_gateway(event),
+            stripe_subscription_id=event.data_object["id"],
+            event_created=event.stripe_created,
+        )
+
+
+def _invoice_payment_intent(event: StripeEvent, invoice_id: str) -> str:
+    """The PaymentIntent that paid an invoice (invoices are paid through invoice_payments)."""
+    subscriptions.stripe_read_allowed(event.account)
+    payments = (
+        _gateway(event)
+        .call(lambda c: c.v1.invoice_payments.list({"invoice": invoice_id, "limit": 10}))
+        .to_dict()
+    )
+    for invoice_payment in payments.get("data") or []:
+        payment = invoice_payment.get("payment") or {}
+        if payment.get("payment_intent"):
+            return _id(payment["payment_intent"])
+    return ""
+
+
+@handles(
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
+)
+def invoice(event: StripeEvent) -> None:
+    stripe_invoice = event.data_object
+    local = subscriptions.invoice_apply(
+        projects=_projects(event), stripe_invoice=stripe_invoice, event_created=event.stripe_created
+    )
+    if local is None:
+        return
+    # `invoice.payment_succeeded` accompanies `invoice.paid`: the payment is settled on the latter only.
+    if event.type in ("invoice.paid", "invoice.payment_failed"):
+        paid = event.type != "invoice.payment_failed"
+        intent = (
+            _invoice_payment_intent(event, stripe_invoice["id"])
+            if stripe_invoice.get("amount_paid") or not paid
+            else ""
+        )
+        subscriptions.invoice_payment_apply(
+            invoice=local, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid
+        )

@@ -5,7 +5,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from billing.models import Cart, CartItem, CheckoutSession, Customer, Payment
+from billing.models import Cart, CartItem, CheckoutSession, Customer, Invoice, Payment, Subscription
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -62,3 +62,26 @@ class CheckoutSessionFactory(factory.django.DjangoModelFactory):
     success_url = "https://app.example.com/ok"
     cancel_url = "https://app.example.com/cancel"
     expires_at = factory.SelfAttribute("payment.expires_at")
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    customer = factory.SubFactory(CustomerFactory, project=factory.SelfAttribute("..project"))
+    price = factory.SubFactory("tests.billing.factories.PriceFactory", project=factory.SelfAttribute("..project"))
+    product = factory.SelfAttribute("price.product")
+    status = Subscription.Status.ACTIVE
+    stripe_subscription_id = factory.Sequence(lambda n: f"sub_factory_{n}")
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invoice
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    customer = factory.SubFactory(CustomerFactory, project=factory.SelfAttribute("..project"))
+    stripe_invoice_id = factory.Sequence(lambda n: f"in_factory_{n}")
+    status = "paid"
+    currency = "usd"

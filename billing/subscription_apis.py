@@ -1,0 +1,228 @@
+"""Subscriptions and invoices API (API.md "Subscriptions and invoices")."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing import selectors, subscriptions
+from billing.models import Invoice, Subscription
+from core.apis import BaseApi
+from core.errors import InvalidRequest, NotFound
+from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
+from core.serializers import StrictSerializer
+from projects.authentication import request_project
+
+
+class SubscriptionOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="subscription")
+    customer = serializers.CharField()
+    status = serializers.ChoiceField(choices=Subscription.Status.choices)
+    price = serializers.CharField()
+    product = serializers.CharField()
+    quantity = serializers.IntegerField()
+    current_period_start = serializers.DateTimeField(allow_null=True)
+    current_period_end = serializers.DateTimeField(allow_null=True)
+    cancel_at_period_end = serializers.BooleanField()
+    trial_end = serializers.DateTimeField(allow_null=True)
+    canceled_at = serializers.DateTimeField(allow_null=True)
+    stripe_subscription_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class InvoiceLineOutput(serializers.Serializer):
+    description = serializers.CharField()
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    quantity = serializers.IntegerField(allow_null=True)
+    proration = serializers.BooleanField()
+    stripe_price_id = serializers.CharField(allow_null=True)
+    period_start = serializers.IntegerField(allow_null=True)
+    period_end = serializers.IntegerField(allow_null=True)
+
+
+class InvoiceOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="invoice")
+    customer = serializers.CharField()
+    subscription = serializers.CharField(allow_null=True)
+    number = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    billing_reason = serializers.CharField(allow_null=True)
+    subtotal = serializers.IntegerField()
+    tax = serializers.IntegerField()
+    total = serializers.IntegerField()
+    amount_due = serializers.IntegerField()
+    amount_paid = serializers.IntegerField()
+    amount_remaining = serializers.IntegerField()
+    currency = serializers.CharField()
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    hosted_invoice_url = serializers.URLField(allow_null=True)
+    invoice_pdf = serializers.URLField(allow_null=True)
+    lines = InvoiceLineOutput(many=True)
+    stripe_invoice_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def _subscriptions(request: Request) -> Any:
+    return Subscription.objects.filter(project=request_project(request)).select_related(
+        "customer", "price", "product", "project"
+    )
+
+
+def _subscription(request: Request, subscription_id: str) -> Subscription:
+    subscription = _subscriptions(request).filter(pk=subscription_id).first()
+    if subscription is None:
+        raise NotFound(f"No such subscription: {subscription_id!r}.")
+    return subscription
+
+
+def _rendered(subscription: Subscription) -> dict[str, Any]:
+    fresh = Subscription.objects.select_related("customer", "price", "product").get(pk=subscription.pk)
+    return subscriptions.subscription_representation(fresh)
+
+
+class SubscriptionListApi(BaseApi):
+    @extend_schema(
+        operation_id="subscriptions_list",
+        parameters=[
+            *PAGINATION_PARAMETERS,
+            OpenApiParameter("customer", OpenApiTypes.STR),
+            OpenApiParameter("status", OpenApiTypes.STR),
+            OpenApiParameter("product", OpenApiTypes.STR),
+        ],
+        responses=list_serializer(SubscriptionOutput, "SubscriptionList"),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = _subscriptions(request)
+        params = request.query_params
+        if customer := params.get("customer"):
+            queryset = queryset.filter(customer__external_id=customer)
+        if status := params.get("status"):
+            if status not in Subscription.Status.values:
+                raise InvalidRequest(f"Unknown status {status!r}.", code="invalid_parameter", param="status")
+            queryset = queryset.filter(status=status)
+        if product := params.get("product"):
+            queryset = queryset.filter(
+                product=selectors.product_get(
+                    project=request_project(request), key_or_id=product, param="product"
+                )
+            )
+        rows, has_more = paginate_queryset(queryset, request)
+        return Response(list_body([subscriptions.subscription_representation(s) for s in rows], has_more))
+
+
+class SubscriptionDetailApi(BaseApi):
+    tenant_lookup = {"subscription_id": Subscription}
+
+    class InputSerializer(StrictSerializer):
+        price = serializers.CharField(required=False, help_text="The new recurring price (key or id).")
+        quantity = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+        proration_behavior = serializers.ChoiceField(
+            choices=["create_prorations", "none", "always_invoice"], default="create_prorations"
+        )
+        payment_behavior = serializers.ChoiceField(
+            choices=[
+                "allow_incomplete",
+                "default_incomplete",
+                "error_if_incomplete",
+                "pending_if_incomplete",
+            ],
+            required=False,
+            help_text="Upgrades default to pending_if_incomplete: a failed upgrade payment changes nothing.",
+        )
+
+    @extend_schema(operation_id="subscriptions_retrieve", responses=SubscriptionOutput)
+    def get(self, request: Request, subscription_id: str) -> Response:
+        return Response(subscriptions.subscription_representation(_subscription(request, subscription_id)))
+
+    @extend_schema(operation_id="subscriptions_update", request=InputSerializer, responses=SubscriptionOutput)
+    def patch(self, request: Request, subscription_id: str) -> Response:
+        subscription = _subscription(request, subscription_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if "price" not in data and "quantity" not in data:
+            raise InvalidRequest(
+                "Give a price or a quantity to change.", code="parameter_missing", param="price"
+            )
+        price = (
+            selectors.price_get(project=request_project(request), key_or_id=data["price"], param="price")
+            if "price" in data
+            else None
+        )
+        updated = subscriptions.subscription_change(
+            subscription=subscription,
+            price=price,
+            quantity=data.get("quantity"),
+            proration_behavior=data["proration_behavior"],
+            payment_behavior=data.get("payment_behavior"),
+        )
+        return Response(_rendered(updated))
+
+
+class SubscriptionCancelApi(BaseApi):
+    tenant_lookup = {"subscription_id": Subscription}
+
+    class InputSerializer(StrictSerializer):
+        at_period_end = serializers.BooleanField(default=True)
+
+    @extend_schema(operation_id="subscriptions_cancel", request=InputSerializer, responses=SubscriptionOutput)
+    def post(self, request: Request, subscription_id: str) -> Response:
+        subscription = _subscription(request, subscription_id)
+        serializer = self.InputSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        updated = subscriptions.subscription_cancel(
+            subscription=subscription, at_period_end=serializer.validated_data["at_period_end"]
+        )
+        return Response(_rendered(updated))
+
+
+class SubscriptionResumeApi(BaseApi):
+    tenant_lookup = {"subscription_id": Subscription}
+
+    @extend_schema(operation_id="subscriptions_resume", request=None, responses=SubscriptionOutput)
+    def post(self, request: Request, subscription_id: str) -> Response:
+        return Response(
+            _rendered(subscriptions.subscription_resume(subscription=_subscription(request, subscription_id)))
+        )
+
+
+def _invoices(request: Request) -> Any:
+    return Invoice.objects.filter(project=request_project(request)).select_related("customer")
+
+
+class InvoiceListApi(BaseApi):
+    @extend_schema(
+        operation_id="invoices_list",
+        parameters=[
+            *PAGINATION_PARAMETERS,
+            OpenApiParameter("customer", OpenApiTypes.STR),
+            OpenApiParameter("status", OpenApiTypes.STR),
+        ],
+        responses=list_serializer(InvoiceOutput, "InvoiceList"),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = _invoices(request)
+        if customer := request.query_params.get("customer"):
+            queryset = queryset.filter(customer__external_id=customer)
+        if status := request.query_params.get("status"):
+            queryset = queryset.filter(status=status)
+        rows, has_more = paginate_queryset(queryset, request)
+        return Response(list_body([subscriptions.invoice_representation(i) for i in rows], has_more))
+
+
+class InvoiceDetailApi(BaseApi):
+    tenant_lookup = {"invoice_id": Invoice}
+
+    @extend_schema(operation_id="invoices_retrieve", responses=InvoiceOutput)
+    def get(self, request: Request, invoice_id: str) -> Response:
+        invoice = _invoices(request).filter(pk=invoice_id).first()
+        if invoice is None:
+            raise NotFound(f"No such invoice: {invoice_id!r}.")
+        return Response(subscriptions.invoice_representation(invoice))
