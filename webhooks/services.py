@@ -7,7 +7,7 @@ compare-and-set so no two workers run it, dispatch by type, record status, attem
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -64,6 +64,13 @@ def stripe_event_receive(
         raise InvalidRequest("The body is not JSON.", code="invalid_payload") from exc
     if not isinstance(body, dict) or not str(body.get("id", "")).startswith("evt_") or not body.get("type"):
         raise InvalidRequest("The body is not a Stripe event.", code="invalid_payload")
+    return stripe_event_store(account=account, project=project, body=body)
+
+
+def stripe_event_store(
+    *, account: str, project: Project | None, body: dict[str, Any]
+) -> tuple[StripeEvent, bool]:
+    """Stores an event once per (account, event id) — race-safe — and queues its processing on commit."""
     try:
         with transaction.atomic():
             event = StripeEvent.objects.create(
@@ -79,6 +86,20 @@ def stripe_event_receive(
             return event, True
     except IntegrityError:
         return StripeEvent.objects.get(account=account, stripe_event_id=body["id"]), False
+
+
+def stripe_events_fetch_missing(*, project: Project | None, since: datetime) -> int:
+    """Fetches the account's events since `since` from Stripe's /v1/events and stores those we never received
+    (a delivery lost while Tollgate was down). Returns how many were missing."""
+    from billing.gateway import gateway_for, platform_gateway
+
+    account = project.pk if project is not None else PLATFORM_ACCOUNT
+    gateway = gateway_for(project) if project is not None else platform_gateway()
+    missing = 0
+    for body in gateway.list_all("events", {"created": {"gte": int(since.timestamp())}, "limit": 100}):
+        _, created = stripe_event_store(account=account, project=project, body=body)
+        missing += int(created)
+    return missing
 
 
 def queue_processing(event_id: str) -> None:

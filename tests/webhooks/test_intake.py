@@ -202,3 +202,27 @@ def test_twenty_concurrent_deliveries_store_and_process_once(monkeypatch):
     assert StripeEvent.objects.filter(stripe_event_id="evt_race").count() == 1
     assert len(calls) == 1
     assert StripeEvent.objects.get().status == "processed"
+
+
+def test_fetch_missing_stores_events_never_delivered(api, tenant_a, stripe_sdk, stripe_webhooks):
+    """Stripe's events of the window that never arrived (Tollgate was down) are fetched, stored once, processed."""
+    import io
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    stripe_sdk().v1.customers.create({"email": "lost@example.com"})  # its customer.created delivery is lost
+    since = (timezone.now() - timedelta(minutes=5)).isoformat()
+    out = io.StringIO()
+    call_command("replay_webhooks", "--fetch-missing", "--since", since, "--status", "any", stdout=out)
+    stored = StripeEvent.objects.get(type="customer.created")
+    assert stored.status == "ignored"
+    assert "Fetched 1 missing event(s)" in out.getvalue()
+    call_command(
+        "replay_webhooks", "--fetch-missing", "--since", since, "--status", "failed", stdout=io.StringIO()
+    )
+    assert StripeEvent.objects.filter(type="customer.created").count() == 1
+    # Later delivery of the same event by Stripe is a duplicate, not a second row.
+    stripe_webhooks.deliver()
+    assert StripeEvent.objects.filter(type="customer.created").count() == 1

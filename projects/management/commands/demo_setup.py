@@ -77,6 +77,8 @@ class Command(BaseCommand):
         if options["wait_for_stripe"]:
             self._wait_for_stripe()
             call_command("sync_catalog", DEMO_SLUG, str(CATALOG_FILE), stdout=self.stdout)
+            # Stripe (the emulator) posts its events to this server, so a paid checkout shows up at once.
+            call_command("stripe_setup_webhooks", "--url", base, stdout=self.stdout)
             checkout_curl = self._checkout_curl(project, base, secret)
         if options["json"]:
             self.stdout.write(

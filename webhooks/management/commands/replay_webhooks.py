@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from projects.models import Project
 from webhooks import services
 from webhooks.models import StripeEvent
 
@@ -23,11 +24,17 @@ class Command(BaseCommand):
             "--project", help="Project slug (events of its own Stripe account, or routed to it)."
         )
         parser.add_argument("--dry-run", action="store_true")
+        parser.add_argument(
+            "--fetch-missing",
+            action="store_true",
+            help="First fetch the account's events since --since from Stripe and store those never received.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         events = StripeEvent.objects.order_by("stripe_created", "received_at")
         if options["status"] != "any":
             events = events.filter(status=options["status"])
+        since = None
         if options["since"]:
             try:
                 since = datetime.fromisoformat(options["since"])
@@ -36,6 +43,15 @@ class Command(BaseCommand):
             if timezone.is_naive(since):
                 since = timezone.make_aware(since, UTC)
             events = events.filter(received_at__gte=since)
+        if options["fetch_missing"]:
+            if since is None:
+                raise CommandError("--fetch-missing needs --since.")
+            project = Project.objects.filter(slug=options["project"]).first() if options["project"] else None
+            if options["project"] and project is None:
+                raise CommandError(f"No project {options['project']!r}.")
+            account_project = project if project is not None and project.stripe_secret_key else None
+            fetched = services.stripe_events_fetch_missing(project=account_project, since=since)
+            self.stdout.write(f"Fetched {fetched} missing event(s) from Stripe (processing queued).")
         if options["event_type"]:
             events = events.filter(type=options["event_type"])
         if options["project"]:
