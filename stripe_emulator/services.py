@@ -1,7 +1,17 @@
 """The services a default :class:`~stripe_emulator.Emulator` is built from — the one list a new phase
 appends its ``SERVICE`` to."""
 
-from stripe_emulator import controls, customers, events, products
+from stripe_emulator import (
+    checkout,
+    controls,
+    customers,
+    events,
+    meters,
+    payments,
+    portal,
+    products,
+    subscriptions,
+)
 from stripe_emulator.core.service import Service
 
 SERVICES: list[Service] = [
@@ -9,4 +19,9 @@ SERVICES: list[Service] = [
     customers.SERVICE,
     products.SERVICE,
     events.SERVICE,
+    payments.SERVICE,
+    checkout.SERVICE,
+    subscriptions.SERVICE,
+    meters.SERVICE,
+    portal.SERVICE,
 ]

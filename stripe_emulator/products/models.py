@@ -136,6 +136,8 @@ class ProductsBackend(BaseBackend):
         amount, amount_decimal = _amounts(unit_amount, unit_amount_decimal)
         if recurring is not None:
             recurring = _validate_recurring(recurring)
+            if recurring["meter"] is not None:  # a metered price must name one of this account's meters
+                self.store.require("billing.meter", recurring["meter"], param="recurring[meter]")
         if product_id is None and product_data is None:
             raise InvalidRequestError(
                 "Missing required param: product.", code="parameter_missing", param="product"
@@ -294,7 +296,6 @@ def _validate_recurring(recurring: dict[str, Any]) -> dict[str, Any]:
             "recurring[meter] can only be set when recurring[usage_type] is metered.",
             param="recurring[meter]",
         )
-    # TODO(meters phase): validate that ``meter`` names a billing.meter of this account.
     return {
         "interval": interval,
         "interval_count": count,

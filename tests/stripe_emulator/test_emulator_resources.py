@@ -114,16 +114,19 @@ def test_price_create_forms(client: stripe.StripeClient) -> None:
         "usage_type": "licensed",
     }
     assert client.v1.products.retrieve(str(monthly.product)).metadata.to_dict() == {"k": "v"}
+    meter = client.v1.billing.meters.create(
+        {"display_name": "Calls", "event_name": "calls", "default_aggregation": {"formula": "sum"}}
+    )
     metered = client.v1.prices.create(
         {
             "currency": "usd",
             "unit_amount_decimal": "0.5",
             "product": product.id,
-            "recurring": {"interval": "month", "usage_type": "metered", "meter": "mtr_123"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
         }
     )
     assert metered.recurring is not None
-    assert metered.recurring.meter == "mtr_123"
+    assert metered.recurring.meter == meter.id
     assert (metered.unit_amount, str(metered.unit_amount_decimal)) == (None, "0.5")
 
 

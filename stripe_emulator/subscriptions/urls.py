@@ -1,0 +1,41 @@
+"""Subscription, subscription item, invoice and invoice payment routes, the hosted invoice page and PDF,
+and the billing settings test control. Every handler records the base URL the request came in on, so hosted
+URLs made later (renewals run by ``advance``) point where the client can reach."""
+
+from __future__ import annotations
+
+from stripe_emulator.core.routing import Route
+from stripe_emulator.subscriptions import pages, responses
+from stripe_emulator.subscriptions.settings import tracked
+
+_API = [
+    ("POST", "/v1/subscriptions", responses.subscription_create),
+    ("GET", "/v1/subscriptions", responses.subscription_list),
+    ("GET", "/v1/subscriptions/{id}", responses.subscription_retrieve),
+    ("POST", "/v1/subscriptions/{id}", responses.subscription_update),
+    ("DELETE", "/v1/subscriptions/{id}", responses.subscription_cancel),
+    ("POST", "/v1/subscriptions/{id}/resume", responses.subscription_resume),
+    ("POST", "/v1/subscription_items", responses.subscription_item_create),
+    ("GET", "/v1/subscription_items", responses.subscription_item_list),
+    ("GET", "/v1/subscription_items/{id}", responses.subscription_item_retrieve),
+    ("POST", "/v1/subscription_items/{id}", responses.subscription_item_update),
+    ("DELETE", "/v1/subscription_items/{id}", responses.subscription_item_delete),
+    ("POST", "/v1/invoices", responses.invoice_create),
+    ("GET", "/v1/invoices", responses.invoice_list),
+    ("GET", "/v1/invoices/{id}", responses.invoice_retrieve),
+    ("POST", "/v1/invoices/{id}", responses.invoice_update),
+    ("DELETE", "/v1/invoices/{id}", responses.invoice_delete),
+    ("POST", "/v1/invoices/{id}/finalize", responses.invoice_finalize),
+    ("POST", "/v1/invoices/{id}/pay", responses.invoice_pay),
+    ("POST", "/v1/invoices/{id}/void", responses.invoice_void),
+    ("POST", "/v1/invoices/{id}/mark_uncollectible", responses.invoice_mark_uncollectible),
+    ("GET", "/v1/invoices/{id}/lines", responses.invoice_lines),
+    ("GET", "/v1/invoice_payments", responses.invoice_payment_list),
+    ("GET", "/v1/invoice_payments/{id}", responses.invoice_payment_retrieve),
+    ("POST", "/_emulator/billing/settings", responses.billing_settings_update),
+]
+
+ROUTES = [Route(method, path, tracked(handler)) for method, path, handler in _API] + [
+    Route("GET", "/invoices/{id}", pages.invoice_page, auth=False),
+    Route("GET", "/invoices/{id}/pdf", pages.invoice_pdf, auth=False),
+]

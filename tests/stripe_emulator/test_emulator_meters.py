@@ -1,0 +1,160 @@
+"""Billing meters, meter events, event summaries, and metered prices billed from usage at renewal."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+from stripe_emulator import Emulator
+
+from .billing_fixtures import DAY, customer_with_card, item_period, recurring_price
+from .conftest import FakeClock
+
+
+def _meter(
+    client: stripe.StripeClient, event_name: str = "api_calls", formula: str = "sum"
+) -> stripe.billing.Meter:
+    return client.v1.billing.meters.create(
+        {
+            "display_name": "API calls",
+            "event_name": event_name,
+            "default_aggregation": {"formula": formula},
+            "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+    )
+
+
+def _report(
+    client: stripe.StripeClient, customer: str, value: int, *, event_name: str = "api_calls", **extra: object
+) -> None:
+    client.v1.billing.meter_events.create(
+        {"event_name": event_name, "payload": {"stripe_customer_id": customer, "value": str(value)}, **extra}  # type: ignore[typeddict-item]
+    )
+
+
+def test_meter_crud_and_event_name_uniqueness(
+    client: stripe.StripeClient, other_client: stripe.StripeClient
+) -> None:
+    meter = _meter(client)
+    assert meter.status == "active"
+    assert meter.default_aggregation.formula == "sum"
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _meter(client)
+    assert raised.value.http_status == 400
+    assert raised.value.param == "event_name"
+    _meter(other_client)  # unique per account only
+    renamed = client.v1.billing.meters.update(meter.id, {"display_name": "Requests"})
+    assert renamed.display_name == "Requests"
+    assert client.v1.billing.meters.retrieve(meter.id).display_name == "Requests"
+    inactive = client.v1.billing.meters.deactivate(meter.id)
+    assert inactive.status == "inactive"
+    assert inactive.status_transitions.deactivated_at is not None
+    with pytest.raises(stripe.InvalidRequestError):
+        _meter(client)  # an inactive meter keeps its event name
+    assert [m.id for m in client.v1.billing.meters.list({"status": "inactive"}).data] == [meter.id]
+    assert client.v1.billing.meters.reactivate(meter.id).status == "active"
+
+
+def test_meter_event_validation(client: stripe.StripeClient, clock: FakeClock) -> None:
+    _meter(client)
+    customer, _ = customer_with_card(client)
+    now = int(clock.now)
+    _report(client, customer, 5, identifier="req-1", timestamp=now - 35 * DAY)
+    with pytest.raises(stripe.InvalidRequestError) as duplicate:
+        _report(client, customer, 5, identifier="req-1")
+    assert duplicate.value.param == "identifier"
+    with pytest.raises(stripe.InvalidRequestError) as old:
+        _report(client, customer, 5, timestamp=now - 35 * DAY - 1)
+    assert old.value.param == "timestamp"
+    with pytest.raises(stripe.InvalidRequestError):
+        _report(client, customer, 5, timestamp=now + 301)
+    _report(client, customer, 5, timestamp=now + 300)
+    with pytest.raises(stripe.InvalidRequestError):
+        _report(client, customer, 5, event_name="nope")
+    with pytest.raises(stripe.InvalidRequestError):
+        _report(client, "cus_missing", 5)
+    event = client.v1.billing.meter_events.create(
+        {"event_name": "api_calls", "payload": {"stripe_customer_id": customer, "value": "2"}}
+    )
+    assert event.object == "billing.meter_event"
+    assert event.identifier
+    assert event.timestamp == now
+
+
+@pytest.mark.parametrize(("formula", "expected"), [("sum", 10), ("count", 3), ("last", 4)])
+def test_event_summaries(client: stripe.StripeClient, clock: FakeClock, formula: str, expected: int) -> None:
+    meter = _meter(client, formula=formula)
+    customer, _ = customer_with_card(client)
+    day = int(clock.now) // DAY * DAY
+    clock.now = day + 2 * DAY
+    for value, offset in ((5, 0), (1, 3600), (4, DAY + 60)):
+        _report(client, customer, value, timestamp=day + offset)
+    whole = client.v1.billing.meters.event_summaries.list(
+        meter.id, {"customer": customer, "start_time": day, "end_time": day + 2 * DAY}
+    ).data
+    assert [s.aggregated_value for s in whole] == [expected]
+    daily = client.v1.billing.meters.event_summaries.list(
+        meter.id,
+        {"customer": customer, "start_time": day, "end_time": day + 2 * DAY, "value_grouping_window": "day"},
+    ).data
+    assert [(s.start_time, s.end_time) for s in daily] == [(day, day + DAY), (day + DAY, day + 2 * DAY)]
+    if formula == "sum":
+        assert [s.aggregated_value for s in daily] == [6, 4]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.billing.meters.event_summaries.list(
+            meter.id,
+            {
+                "customer": customer,
+                "start_time": day + 1,
+                "end_time": day + DAY,
+                "value_grouping_window": "day",
+            },
+        )
+
+
+def test_metered_price_must_name_a_meter_of_this_account(
+    client: stripe.StripeClient, other_client: stripe.StripeClient
+) -> None:
+    meter = _meter(other_client)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        recurring_price(client, 5, meter=meter.id)
+    assert raised.value.param == "recurring[meter]"
+    assert raised.value.http_status == 404
+    mine = _meter(client)
+    assert recurring_price(client, 5, meter=mine.id).recurring.meter == mine.id
+
+
+def test_metered_billing_at_renewal(
+    client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
+) -> None:
+    meter = _meter(client)
+    customer, _ = customer_with_card(client)
+    base = recurring_price(client, 1000, name="Platform")
+    usage = recurring_price(client, 2, name="API calls", meter=meter.id)  # 2 cents per call
+    sub = client.v1.subscriptions.create(
+        {"customer": customer, "items": [{"price": base.id}, {"price": usage.id}]}
+    )
+    first = client.v1.invoices.retrieve(sub.latest_invoice)
+    assert first.total == 1000  # metered usage is billed in arrears
+    start, end = item_period(sub)
+    _report(client, customer, 300)
+    clock.now += 10 * DAY
+    _report(client, customer, 200)
+    other, _ = customer_with_card(client, email="other@example.com")
+    _report(client, other, 999)  # another customer's usage is not billed here
+    emulator.advance(end - emulator.clock.now())
+    _report(client, customer, 7)  # next period
+    renewal = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    usage_line = next(line for line in renewal.lines.data if line.pricing.price_details.price == usage.id)
+    assert usage_line.quantity == 500
+    assert usage_line.amount == 1000
+    assert (usage_line.period.start, usage_line.period.end) == (start, end)
+    assert renewal.total == 2000
+    assert renewal.status == "paid"
+    _, next_end = item_period(client.v1.subscriptions.retrieve(sub.id))
+    emulator.advance(next_end - emulator.clock.now())
+    third = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    assert (
+        next(line for line in third.lines.data if line.pricing.price_details.price == usage.id).amount == 14
+    )
