@@ -322,20 +322,26 @@ def feature_update(
     return locked
 
 
+def _meter_event_name_check(feature: Feature) -> str:
+    """The feature's meter event name, unless another feature holds it: `tg_a_b_c` is both (slug a, key b_c) and
+    (slug a_b, key c), and two projects on one Stripe account must not share a meter."""
+    event_name = meter_event_name(project=feature.project, feature=feature)
+    if Feature.objects.filter(stripe_meter_event_name=event_name).exclude(pk=feature.pk).exists():
+        raise Conflict(
+            f"meter: the Stripe meter event name {event_name!r} is taken by another project's feature.",
+            code="meter_event_name_taken",
+            param="meter",
+        )
+    return event_name
+
+
 def feature_meter_ensure(*, feature: Feature) -> Feature:
     """Gives a metered feature its Stripe billing meter: found by event name, else created. Idempotent."""
     feature = Feature.objects.select_related("project").get(pk=feature.pk)
     if feature.stripe_meter_id:
         return feature
     project = feature.project
-    event_name = meter_event_name(project=project, feature=feature)
-    if Feature.objects.filter(stripe_meter_event_name=event_name).exclude(pk=feature.pk).exists():
-        # `tg_a_b_c` is both (slug a, key b_c) and (slug a_b, key c): refuse rather than share a meter.
-        raise Conflict(
-            f"The meter event name {event_name!r} is taken by another project's feature.",
-            code="meter_event_name_taken",
-            param="meter",
-        )
+    event_name = _meter_event_name_check(feature)
     gateway = gateway_for(project)
     found = sorted(gateway.meters_by_event_name(event_name), key=lambda m: m.get("status") != "active")
     if found:
@@ -437,13 +443,9 @@ def product_update(
         locked = _product_fetch(locked.pk)
         before = _product_snapshot(locked)
         was_active = locked.active
-        if name is not None:
-            locked.name = name
-        if description is not None:
-            locked.description = description
-        if active is not None:
-            locked.active = active
-        locked.save()
+        for field_name, value in (("name", name), ("description", description), ("active", active)):
+            if value is not None:
+                setattr(locked, field_name, value)
         if resolved is not None:
             _product_values_replace(locked, resolved)
         if was_active and not locked.active:
@@ -460,9 +462,12 @@ def product_update(
                     before=price_before,
                     after=_price_snapshot(price),
                 )
-        locked = _product_fetch(locked.pk)
+        current = _product_fetch(locked.pk)  # fresh feature values
+        current.name, current.description, current.active = locked.name, locked.description, locked.active
+        locked = current
         after = _product_snapshot(locked)
         if after != before:
+            locked.save(update_fields=["name", "description", "active", "updated_at"])
             action = "product.updated"
             if was_active != locked.active:
                 action = "product.deactivated" if was_active else "product.reactivated"
@@ -561,6 +566,8 @@ def price_create(
         meter_key=meter,
         meter_type=meter_type,
     )
+    if meter_feature is not None and terms.meter_key and not meter_feature.stripe_meter_id:
+        _meter_event_name_check(meter_feature)  # refuse before writing rather than after
     if active and not product.active:
         raise Conflict(
             "product: the product is inactive; activate it first (or create the price inactive).",

@@ -35,6 +35,8 @@ class Customer(models.Model):
                 name="customer_stripe_id_unique",
             ),
         ]
+        # Webhooks route by Stripe's customer id before they know the project.
+        indexes = [models.Index(fields=["stripe_customer_id"])]
 
     def __str__(self) -> str:
         return self.external_id

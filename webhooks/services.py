@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, webhook_verify
@@ -114,18 +114,26 @@ def queue_processing(event_id: str) -> None:
 
 
 def stripe_event_claim(*, event_id: str) -> StripeEvent | None:
+    """Takes the event for this worker: one compare-and-set UPDATE … RETURNING (a single round trip and commit),
+    matching a `received` event or one whose previous claim went stale (its worker died)."""
     now = timezone.now()
-    claimed = StripeEvent.objects.filter(
-        Q(status=StripeEvent.Status.RECEIVED)
-        | Q(status=StripeEvent.Status.PROCESSING, processing_started_at__lt=now - STALE_CLAIM),
-        pk=event_id,
-    ).update(
-        status=StripeEvent.Status.PROCESSING,
-        attempts=F("attempts") + 1,
-        processing_started_at=now,
-        updated_at=now,
+    table = StripeEvent._meta.db_table
+    claimed = list(
+        StripeEvent.objects.raw(
+            f"UPDATE {table} SET status = %s, attempts = attempts + 1, processing_started_at = %s, updated_at = %s "  # noqa: S608 (table name from the model)
+            "WHERE id = %s AND (status = %s OR (status = %s AND processing_started_at < %s)) RETURNING *",
+            [
+                StripeEvent.Status.PROCESSING,
+                now,
+                now,
+                event_id,
+                StripeEvent.Status.RECEIVED,
+                StripeEvent.Status.PROCESSING,
+                now - STALE_CLAIM,
+            ],
+        )
     )
-    return StripeEvent.objects.select_related("project").get(pk=event_id) if claimed else None
+    return claimed[0] if claimed else None
 
 
 def stripe_event_process(*, event_id: str, final_attempt: bool = True) -> str | None:

@@ -1,0 +1,302 @@
+"""Stripe webhook intake and processing against a real server, broker and worker, with baselines measured in the
+same run:
+
+- intake: signed deliveries to `POST /webhooks/stripe` on gunicorn, closed-loop throughput vs a trivial Django
+  view (`GET /health`) on the same server, and latency p50/p99 at an open-loop 200 deliveries/s;
+- processing: stored events processed per second by one worker (solo pool) vs a no-op Celery task on the same
+  broker.
+
+Needs PostgreSQL (DATABASE_URL, as for the whole `make bench`) and Redis as the broker (BENCH_REDIS_URL, default
+redis://127.0.0.1:6379/9, flushed by the benchmark). Loopback only; every loop is bounded in count and time.
+"""
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "whsec_bench_intake"
+CLOSED_LOOP_REQUESTS = 1500
+CONCURRENCY = 8
+OPEN_LOOP_RATE = 200
+OPEN_LOOP_SECONDS = 5
+PROCESSING_EVENTS = 400
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(database_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+        "LOG_LEVEL": "ERROR",
+    }
+
+
+def _signed(index: int) -> tuple[bytes, str]:
+    import stripe
+
+    body = json.dumps(
+        {
+            "id": f"evt_bench_{time.time_ns()}_{index}",
+            "object": "event",
+            "type": "customer.subscription.updated",
+            "created": int(time.time()),
+            "data": {
+                "object": {
+                    "id": f"sub_bench_{index}",
+                    "object": "subscription",
+                    "customer": "cus_unknown",
+                    "status": "active",
+                }
+            },
+        }
+    )
+    return body.encode(), stripe.WebhookSignature.generate_signature_header(body, SECRET)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _closed_loop(session_factory: Any, call: Any, total: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        session = session_factory()
+        for i in range(n):
+            started = time.perf_counter()
+            call(session, i)
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    per = total // CONCURRENCY
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(worker, [per] * CONCURRENCY))
+    return (per * CONCURRENCY) / (time.perf_counter() - started), latencies
+
+
+def _open_loop(base: str, rate: int, seconds: int) -> list[float]:
+    import requests
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    payloads = [_signed(100_000 + i) for i in range(rate * seconds)]
+
+    def send(i: int) -> None:
+        body, header = payloads[i]
+        started = time.perf_counter()
+        response = requests.post(
+            f"{base}/webhooks/stripe",
+            data=body,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        with lock:
+            latencies.append(time.perf_counter() - started)
+
+    with ThreadPoolExecutor(32) as pool:
+        start = time.perf_counter()
+        for i in range(rate * seconds):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(send, i)
+    return latencies
+
+
+def _drain(redis_url: str, deadline_seconds: float = 120) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + deadline_seconds
+    while client.llen("celery") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def run() -> None:
+    import redis
+    import requests
+    from django.conf import settings
+
+    from bench.setup import report
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        print(
+            "\nWebhooks benchmark skipped: run `make bench` with DATABASE_URL=postgres://… (it needs PostgreSQL and Redis)."
+        )
+        return
+    redis.Redis.from_url(redis_url).flushdb()
+    env = _env(database_url, redis_url)
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/health", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        health_rate, health_latency = _closed_loop(
+            requests.Session, lambda s, i: s.get(f"{base}/health", timeout=10), CLOSED_LOOP_REQUESTS
+        )
+        signed = [_signed(i) for i in range(CLOSED_LOOP_REQUESTS)]
+
+        sequence = itertools.count()  # next() on a count is atomic in CPython: each delivery sent once
+
+        def deliver(session: Any, i: int) -> None:
+            body, header = signed[next(sequence) % len(signed)]
+            response = session.post(
+                f"{base}/webhooks/stripe",
+                data=body,
+                headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+                timeout=10,
+            )
+            assert response.status_code == 200, response.text
+
+        intake_rate, intake_latency = _closed_loop(requests.Session, deliver, CLOSED_LOOP_REQUESTS)
+        open_latency = _open_loop(base, OPEN_LOOP_RATE, OPEN_LOOP_SECONDS)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    report(
+        "Stripe webhook intake on gunicorn (2 workers), PostgreSQL + Redis — higher is better",
+        [
+            ("GET /health (baseline)", health_rate, "req/s"),
+            ("POST /webhooks/stripe (verify, store, queue)", intake_rate, "req/s"),
+        ],
+        health_rate,
+    )
+    print(
+        f"latency closed loop p50/p99: /health {_percentile(health_latency, 0.5) * 1000:.1f}/{_percentile(health_latency, 0.99) * 1000:.1f} ms, "
+        f"intake {_percentile(intake_latency, 0.5) * 1000:.1f}/{_percentile(intake_latency, 0.99) * 1000:.1f} ms"
+    )
+    print(
+        f"intake at an open-loop {OPEN_LOOP_RATE}/s for {OPEN_LOOP_SECONDS}s: p50 {_percentile(open_latency, 0.5) * 1000:.1f} ms, "
+        f"p99 {_percentile(open_latency, 0.99) * 1000:.1f} ms over {len(open_latency)} deliveries"
+    )
+
+    # Processing: the queue now holds the intake's tasks; drop them and measure clean runs of each kind.
+    redis.Redis.from_url(redis_url).flushdb()
+    _processing(env, redis_url, database_url)
+
+
+def _worker_rate(env: dict[str, str], redis_url: str, enqueue: Any, count: int) -> float:
+    enqueue(count)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=ERROR",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        deadline = time.monotonic() + 60
+        while client.llen("celery") == count and time.monotonic() < deadline:
+            time.sleep(0.01)  # the worker has started consuming
+        started = time.perf_counter()
+        _drain(redis_url)
+        return count / (time.perf_counter() - started)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+
+
+def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
+    from bench.setup import report
+    from config.celery import app
+    from core.tasks import ping
+    from webhooks.models import StripeEvent
+    from webhooks.tasks import process_stripe_event
+
+    app.conf.broker_url = redis_url
+    app.conf.task_always_eager = False
+    app._after_fork()
+
+    def enqueue_ping(count: int) -> None:
+        for _ in range(count):
+            ping.delay()
+
+    def enqueue_events(count: int) -> None:
+        events = []
+        for i in range(count):
+            body, _ = _signed(200_000 + i)
+            payload = json.loads(body)
+            events.append(
+                StripeEvent(
+                    account="platform",
+                    stripe_event_id=payload["id"],
+                    type=payload["type"],
+                    stripe_created=payload["created"],
+                    payload=payload,
+                )
+            )
+        StripeEvent.objects.bulk_create(events)
+        for event in StripeEvent.objects.filter(
+            stripe_event_id__startswith="evt_bench_", status="received"
+        ).values_list("pk", flat=True)[:count]:
+            process_stripe_event.delay(event)
+
+    noop_rate = _worker_rate(env, redis_url, enqueue_ping, PROCESSING_EVENTS)
+    event_rate = _worker_rate(env, redis_url, enqueue_events, PROCESSING_EVENTS)
+    report(
+        "Stripe event processing, one worker (solo pool), Redis broker — higher is better",
+        [
+            ("no-op task (baseline)", noop_rate, "tasks/s"),
+            ("process_stripe_event (claim, route, record)", event_rate, "events/s"),
+        ],
+        noop_rate,
+    )
