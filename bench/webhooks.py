@@ -74,7 +74,7 @@ def _signed(index: int) -> tuple[bytes, str]:
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _closed_loop(session_factory: Any, call: Any, total: int) -> tuple[float, list[float]]:

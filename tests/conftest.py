@@ -22,6 +22,7 @@ from billing.gateway import install_http_client
 from projects.authentication import local_cache
 from stripe_emulator import Emulator
 from stripe_emulator.sdk import EmulatorHTTPClient, make_client
+from tests.catalog import Catalog, make_catalog
 from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory, ProjectFactory
 
 _skipped_postgres: list[str] = []
@@ -210,3 +211,14 @@ def api(db: None, django_capture_on_commit_callbacks: Any) -> ApiClient:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def catalog(tenant_a: Tenant, stripe_sdk: Any) -> Catalog:
+    """Project A's small catalog (Stripe products and prices in the emulator, mirrored locally)."""
+    return make_catalog(stripe_sdk(), tenant_a.project)
+
+
+@pytest.fixture
+def catalog_b(tenant_b: Tenant, stripe_sdk: Any) -> Catalog:
+    return make_catalog(stripe_sdk(), tenant_b.project)

@@ -4,7 +4,6 @@ tests/test_cross_tenant.py): another project's customer, price or cart is unknow
 import pytest
 
 from billing.models import Cart, Payment
-from tests.billing.conftest import catalog, catalog_b  # noqa: F401  (fixtures)
 
 OK = "https://app.example.com/ok"
 

@@ -70,7 +70,9 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
 
     project = factory.SubFactory("tests.projects.factories.ProjectFactory")
     customer = factory.SubFactory(CustomerFactory, project=factory.SelfAttribute("..project"))
-    price = factory.SubFactory("tests.billing.factories.PriceFactory", project=factory.SelfAttribute("..project"))
+    price = factory.SubFactory(
+        "tests.billing.factories.PriceFactory", project=factory.SelfAttribute("..project")
+    )
     product = factory.SelfAttribute("price.product")
     status = Subscription.Status.ACTIVE
     stripe_subscription_id = factory.Sequence(lambda n: f"sub_factory_{n}")

@@ -53,7 +53,13 @@ def test_subscription_checkout_creates_the_stripe_session(api, tenant_a, catalog
 def test_item_checkout_is_payment_mode(api, tenant_a, catalog, stripe_sdk):
     response = api.post(
         "/api/v1/checkout/item",
-        {"customer": "user-1", "price": "credits-1000", "quantity": 3, "success_url": OK, "cancel_url": CANCEL},
+        {
+            "customer": "user-1",
+            "price": "credits-1000",
+            "quantity": 3,
+            "success_url": OK,
+            "cancel_url": CANCEL,
+        },
         key=tenant_a.key,
     )
     assert response.status_code == 201
@@ -68,7 +74,9 @@ def test_cart_checkout_freezes_the_cart(api, tenant_a, catalog, stripe_sdk):
     api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "credits-1000", "quantity": 2}, key=tenant_a.key)
     api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "sticker"}, key=tenant_a.key)
     response = api.post(
-        "/api/v1/checkout/cart", {"customer": "user-1", "cart": cart["id"], "success_url": OK, "cancel_url": CANCEL}, key=tenant_a.key
+        "/api/v1/checkout/cart",
+        {"customer": "user-1", "cart": cart["id"], "success_url": OK, "cancel_url": CANCEL},
+        key=tenant_a.key,
     )
     assert response.status_code == 201
     assert response.json()["amount_total"] == 3200
@@ -80,7 +88,9 @@ def test_cart_checkout_freezes_the_cart(api, tenant_a, catalog, stripe_sdk):
     frozen = api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "sticker"}, key=tenant_a.key)
     assert frozen.status_code == 409
     again = api.post(
-        "/api/v1/checkout/cart", {"customer": "user-1", "cart": cart["id"], "success_url": OK, "cancel_url": CANCEL}, key=tenant_a.key
+        "/api/v1/checkout/cart",
+        {"customer": "user-1", "cart": cart["id"], "success_url": OK, "cancel_url": CANCEL},
+        key=tenant_a.key,
     )
     assert again.status_code == 409
     assert Payment.objects.count() == 1
@@ -89,7 +99,12 @@ def test_cart_checkout_freezes_the_cart(api, tenant_a, catalog, stripe_sdk):
 def test_cart_checkout_from_items(api, tenant_a, catalog):
     response = api.post(
         "/api/v1/checkout/cart",
-        {"customer": "u", "items": [{"price": "sticker", "quantity": 5}], "success_url": OK, "cancel_url": CANCEL},
+        {
+            "customer": "u",
+            "items": [{"price": "sticker", "quantity": 5}],
+            "success_url": OK,
+            "cancel_url": CANCEL,
+        },
         key=tenant_a.key,
     )
     assert response.status_code == 201
@@ -114,7 +129,9 @@ def _nothing_written(stripe_sdk, payments=0):
         ({"coupon": "x"}, "coupon", "unknown_parameter"),
     ],
 )
-def test_bad_subscription_checkout_is_refused_and_writes_nothing(api, tenant_a, catalog, stripe_sdk, body, param, code):
+def test_bad_subscription_checkout_is_refused_and_writes_nothing(
+    api, tenant_a, catalog, stripe_sdk, body, param, code
+):
     response = _subscribe(api, tenant_a, **body)
     assert response.status_code in (400, 404)
     assert response.json()["error"]["param"] == param

@@ -55,9 +55,23 @@ def test_intent_flow_returns_a_client_secret_and_publishable_key(api, tenant_a, 
 
 
 def test_type_is_inferred(api, tenant_a, catalog):
-    assert _pay(api, tenant_a, price="pro-monthly", success_url=OK, cancel_url=CANCEL).json()["type"] == "subscription"
-    assert _pay(api, tenant_a, customer="u2", items=[{"price": "sticker"}, {"price": "credits-1000"}], flow="intent").json()["type"] == "cart"
-    custom = _pay(api, tenant_a, customer="u3", amount=999, currency="usd", description="Consulting", flow="intent").json()
+    assert (
+        _pay(api, tenant_a, price="pro-monthly", success_url=OK, cancel_url=CANCEL).json()["type"]
+        == "subscription"
+    )
+    assert (
+        _pay(
+            api,
+            tenant_a,
+            customer="u2",
+            items=[{"price": "sticker"}, {"price": "credits-1000"}],
+            flow="intent",
+        ).json()["type"]
+        == "cart"
+    )
+    custom = _pay(
+        api, tenant_a, customer="u3", amount=999, currency="usd", description="Consulting", flow="intent"
+    ).json()
     assert (custom["type"], custom["amount"], custom["description"]) == ("one_time", 999, "Consulting")
 
 
@@ -72,7 +86,9 @@ def test_checkout_flow_returns_a_checkout_url(api, tenant_a, catalog, stripe_sdk
 
 def test_successful_confirmation_is_reported(api, tenant_a, catalog, stripe_sdk):
     body = _intent(api, tenant_a, price="credits-1000")
-    stripe_sdk().v1.payment_intents.confirm(body["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"})
+    stripe_sdk().v1.payment_intents.confirm(
+        body["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"}
+    )
     payment = api.get(f"/api/v1/payments/{body['id']}", key=tenant_a.key).json()
     assert payment["status"] == "succeeded"
     assert payment["succeeded_at"] is not None
@@ -81,12 +97,16 @@ def test_successful_confirmation_is_reported(api, tenant_a, catalog, stripe_sdk)
 def test_decline_is_retryable_requires_payment_method(api, tenant_a, catalog, stripe_sdk):
     body = _intent(api, tenant_a, price="credits-1000")
     with pytest.raises(stripe.CardError):
-        stripe_sdk().v1.payment_intents.confirm(body["stripe_payment_intent_id"], {"payment_method": "pm_card_chargeDeclinedInsufficientFunds"})
+        stripe_sdk().v1.payment_intents.confirm(
+            body["stripe_payment_intent_id"], {"payment_method": "pm_card_chargeDeclinedInsufficientFunds"}
+        )
     payment = api.get(f"/api/v1/payments/{body['id']}", key=tenant_a.key).json()
     assert payment["status"] == "requires_payment_method"
     assert payment["decline_code"] == "insufficient_funds"
     # The customer retries with another card: the same payment succeeds.
-    stripe_sdk().v1.payment_intents.confirm(body["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"})
+    stripe_sdk().v1.payment_intents.confirm(
+        body["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"}
+    )
     Payment.objects.filter(pk=body["id"]).update()  # no local write needed: the next read refreshes
     from django.core.cache import cache
 
@@ -96,7 +116,9 @@ def test_decline_is_retryable_requires_payment_method(api, tenant_a, catalog, st
 
 def test_three_d_secure_requires_action(api, tenant_a, catalog, stripe_sdk):
     body = _intent(api, tenant_a, price="credits-1000")
-    stripe_sdk().v1.payment_intents.confirm(body["stripe_payment_intent_id"], {"payment_method": "pm_card_authenticationRequired"})
+    stripe_sdk().v1.payment_intents.confirm(
+        body["stripe_payment_intent_id"], {"payment_method": "pm_card_authenticationRequired"}
+    )
     assert api.get(f"/api/v1/payments/{body['id']}", key=tenant_a.key).json()["status"] == "requires_action"
 
 
@@ -122,8 +144,18 @@ def test_reference_with_another_body_is_409(api, tenant_a, catalog, stripe_sdk):
 
 def test_idempotency_key_never_creates_a_second_stripe_object(api, tenant_a, catalog, stripe_sdk):
     headers = {"Idempotency-Key": "pay-once"}
-    first = api.post("/api/v1/payments", {"customer": "u", "price": "sticker", "flow": "intent"}, key=tenant_a.key, headers=headers)
-    second = api.post("/api/v1/payments", {"customer": "u", "price": "sticker", "flow": "intent"}, key=tenant_a.key, headers=headers)
+    first = api.post(
+        "/api/v1/payments",
+        {"customer": "u", "price": "sticker", "flow": "intent"},
+        key=tenant_a.key,
+        headers=headers,
+    )
+    second = api.post(
+        "/api/v1/payments",
+        {"customer": "u", "price": "sticker", "flow": "intent"},
+        key=tenant_a.key,
+        headers=headers,
+    )
     assert second.content == first.content
     assert Payment.objects.count() == 1
     assert len(stripe_sdk().v1.payment_intents.list().data) == 1
@@ -152,14 +184,20 @@ def test_bad_payment_requests_are_400_and_write_nothing(api, tenant_a, catalog, 
 
 def _paid(api, tenant, stripe_sdk, **body):
     created = _intent(api, tenant, price="credits-1000", quantity=2, **body)
-    stripe_sdk().v1.payment_intents.confirm(created["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"})
+    stripe_sdk().v1.payment_intents.confirm(
+        created["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"}
+    )
     assert api.get(f"/api/v1/payments/{created['id']}", key=tenant.key).json()["status"] == "succeeded"
     return created
 
 
 def test_partial_then_full_refund(api, tenant_a, catalog, stripe_sdk):
     paid = _paid(api, tenant_a, stripe_sdk)
-    partial = api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 1000, "reason": "one pack unused"}, key=tenant_a.key)
+    partial = api.post(
+        f"/api/v1/payments/{paid['id']}/refund",
+        {"amount": 1000, "reason": "one pack unused"},
+        key=tenant_a.key,
+    )
     assert partial.status_code == 200
     assert (partial.json()["status"], partial.json()["amount_refunded"]) == ("partially_refunded", 1000)
     too_much = api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 2001}, key=tenant_a.key)
@@ -199,10 +237,14 @@ def test_pending_checkout_expires_after_the_ttl(api, tenant_a, catalog, stripe_s
     payment = Payment.objects.get(pk=created["id"])
     assert payment.status == "expired"
     assert CheckoutSession.objects.get(payment=payment).status == "expired"
-    assert stripe_sdk().v1.checkout.sessions.retrieve(created["stripe_checkout_session_id"]).status == "expired"
+    assert (
+        stripe_sdk().v1.checkout.sessions.retrieve(created["stripe_checkout_session_id"]).status == "expired"
+    )
 
 
-def test_payment_that_succeeds_when_it_is_expired_is_succeeded_and_refunded_on_request(api, tenant_a, catalog, stripe_emulator, stripe_sdk):
+def test_payment_that_succeeds_when_it_is_expired_is_succeeded_and_refunded_on_request(
+    api, tenant_a, catalog, stripe_emulator, stripe_sdk
+):
     Project.objects.filter(pk=tenant_a.project.pk).update(payment_ttl_seconds=600, refund_late_payments=True)
     created = _pay(api, tenant_a, price="sticker", flow="checkout", success_url=OK, cancel_url=CANCEL).json()
     _complete_checkout(stripe_emulator, created["stripe_checkout_session_id"])
@@ -214,7 +256,9 @@ def test_payment_that_succeeds_when_it_is_expired_is_succeeded_and_refunded_on_r
     assert payment.succeeded_at is not None
 
 
-def test_stripe_unavailable_is_503_and_nothing_claims_success(api, tenant_a, catalog, stripe_emulator, stripe_sdk):
+def test_stripe_unavailable_is_503_and_nothing_claims_success(
+    api, tenant_a, catalog, stripe_emulator, stripe_sdk
+):
     class Unreachable(stripe.HTTPClient):
         """A network that drops every connection: the process boundary we do not own."""
 
@@ -223,7 +267,9 @@ def test_stripe_unavailable_is_503_and_nothing_claims_success(api, tenant_a, cat
         def request(self, method, url, headers, post_data=None, **kwargs):
             raise stripe.APIConnectionError("connection refused")
 
-        def request_with_retries(self, method, url, headers, post_data=None, max_network_retries=None, **kwargs):
+        def request_with_retries(
+            self, method, url, headers, post_data=None, max_network_retries=None, **kwargs
+        ):
             raise stripe.APIConnectionError("connection refused")
 
         def close(self):

@@ -18,7 +18,7 @@ from tollgate_client.webhooks import construct_event
 
 from billing.models import Payment
 from config.celery import app as celery_app
-from tests.billing.conftest import make_catalog
+from tests.catalog import make_catalog
 from tests.webhooks.receiver import Receiver
 from webhooks.models import StripeEvent
 

@@ -110,9 +110,9 @@ def test_cancel_at_period_end_and_resume(api, tenant_a, catalog, stripe_emulator
 def test_upgrade_half_way_with_always_invoice_arrives_as_a_1500_invoice(
     api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
 ):
-    from tests.billing.conftest import _price
+    from tests.catalog import price_create
 
-    pro_plus = _price(stripe_sdk(), catalog.pro, "pro-plus-monthly", 6000, interval="month")
+    pro_plus = price_create(stripe_sdk(), catalog.pro, "pro-plus-monthly", 6000, interval="month")
     _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     subscription = Subscription.objects.get()
     half = (subscription.current_period_end - subscription.current_period_start).total_seconds() / 2

@@ -1,10 +1,8 @@
-"""A small catalog for checkout and payment tests, created in the emulator through the official SDK and
+"""A small catalog for checkout, payment and subscription tests, created in the emulator through the official SDK and
 mirrored locally the way the catalog service stores it (Stripe ids on our rows)."""
 
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from billing.models import Price, Product
 
@@ -21,12 +19,12 @@ class Catalog:
     gbp_pack: Price
 
 
-def _product(sdk: Any, project: Any, key: str, name: str) -> Product:
+def product_create(sdk: Any, project: Any, key: str, name: str) -> Product:
     stripe_product = sdk.v1.products.create({"name": name, "metadata": {"tollgate_project": project.pk}})
     return Product.objects.create(project=project, key=key, name=name, stripe_product_id=stripe_product.id)
 
 
-def _price(
+def price_create(
     sdk: Any, product: Product, key: str, amount: int, currency: str = "usd", interval: str = "", **extra: Any
 ) -> Price:
     params: dict[str, Any] = {
@@ -52,25 +50,15 @@ def _price(
 
 
 def make_catalog(sdk: Any, project: Any) -> Catalog:
-    pro = _product(sdk, project, "pro", "Professional")
-    credits = _product(sdk, project, "credits", "Credit pack")
+    pro = product_create(sdk, project, "pro", "Professional")
+    credits = product_create(sdk, project, "credits", "Credit pack")
     return Catalog(
         project=project,
         pro=pro,
-        pro_monthly=_price(sdk, pro, "pro-monthly", 3000, interval="month"),
-        pro_monthly_eur=_price(sdk, pro, "pro-monthly-eur", 2800, currency="eur", interval="month"),
+        pro_monthly=price_create(sdk, pro, "pro-monthly", 3000, interval="month"),
+        pro_monthly_eur=price_create(sdk, pro, "pro-monthly-eur", 2800, currency="eur", interval="month"),
         credits=credits,
-        credit_pack=_price(sdk, credits, "credits-1000", 1500),
-        sticker=_price(sdk, credits, "sticker", 200),
-        gbp_pack=_price(sdk, credits, "credits-gbp", 1300, currency="gbp"),
+        credit_pack=price_create(sdk, credits, "credits-1000", 1500),
+        sticker=price_create(sdk, credits, "sticker", 200),
+        gbp_pack=price_create(sdk, credits, "credits-gbp", 1300, currency="gbp"),
     )
-
-
-@pytest.fixture
-def catalog(tenant_a: Any, stripe_sdk: Any) -> Catalog:
-    return make_catalog(stripe_sdk(), tenant_a.project)
-
-
-@pytest.fixture
-def catalog_b(tenant_b: Any, stripe_sdk: Any) -> Catalog:
-    return make_catalog(stripe_sdk(), tenant_b.project)

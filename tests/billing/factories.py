@@ -1,0 +1,27 @@
+"""Factories for catalog rows (products and prices), local only: no Stripe object behind them. Each takes
+`project=`. Tests that need the Stripe side create the catalog through the API instead."""
+
+import factory
+
+from billing.models import Price, Product
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    key = factory.Sequence(lambda n: f"product-{n}")
+    name = factory.LazyAttribute(lambda o: o.key.replace("-", " ").title())
+
+
+class PriceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Price
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    product = factory.SubFactory(ProductFactory, project=factory.SelfAttribute("..project"))
+    key = factory.Sequence(lambda n: f"price-{n}")
+    currency = "usd"
+    unit_amount = 1500
+    type = Price.Type.ONE_TIME

@@ -1,0 +1,278 @@
+"""`manage.py sync_catalog`: the example catalog applies cleanly, a second run changes nothing, a dry run writes
+nothing (locally or at Stripe), amount changes create new Stripe prices, `--archive-missing` archives, and a
+catalog left half-synced by a Stripe outage is completed."""
+
+import io
+from pathlib import Path
+
+import pytest
+import stripe
+import yaml
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from billing import gateway
+from billing.models import Price, Product
+from core.models import AuditLogEntry
+from entitlements.models import Feature, ProductFeature
+from projects.models import Project
+from stripe_emulator.sdk import EmulatorHTTPClient
+
+EXAMPLE = Path(settings.BASE_DIR) / "docs" / "catalog.example.yaml"
+
+
+def _sync(project, path, *flags):
+    out = io.StringIO()
+    call_command("sync_catalog", project.slug, str(path), *flags, stdout=out)
+    return out.getvalue()
+
+
+def _write(tmp_path, document, name="catalog.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def _stripe_state(sdk):
+    return (
+        sorted((p.id, p.name, p.active) for p in sdk.v1.products.list({"limit": 100}).auto_paging_iter()),
+        sorted(
+            (p.id, p.lookup_key, p.unit_amount, p.active)
+            for p in sdk.v1.prices.list({"limit": 100}).auto_paging_iter()
+        ),
+        sorted(m.event_name for m in sdk.v1.billing.meters.list().data),
+    )
+
+
+def _local_state():
+    return (
+        sorted(Feature.objects.values_list("key", "type", "stripe_meter_id")),
+        sorted(Product.objects.values_list("key", "active", "stripe_product_id")),
+        sorted(Price.objects.values_list("key", "unit_amount", "active", "stripe_price_id")),
+        ProductFeature.objects.count(),
+    )
+
+
+SMALL = {
+    "features": [{"key": "sso", "name": "SSO", "type": "boolean"}],
+    "products": [
+        {
+            "key": "pro",
+            "name": "Pro",
+            "features": {"sso": True},
+            "prices": [
+                {
+                    "key": "pro-monthly",
+                    "currency": "usd",
+                    "unit_amount": 3000,
+                    "type": "recurring",
+                    "interval": "month",
+                },
+                {
+                    "key": "pro-yearly",
+                    "currency": "usd",
+                    "unit_amount": 30000,
+                    "type": "recurring",
+                    "interval": "year",
+                },
+            ],
+        },
+        {"key": "team", "name": "Team", "features": {"sso": True}},
+    ],
+}
+
+
+def test_the_example_catalog_applies_and_a_second_run_changes_nothing(api, tenant_a, stripe_sdk):
+    output = _sync(tenant_a.project, EXAMPLE)
+
+    assert "create feature api_calls" in output
+    assert "create price pro-api-calls-overage" in output
+    assert output.strip().endswith("alpha: applied 20 change(s).")
+    assert Feature.objects.filter(project=tenant_a.project).count() == 6
+    products = {p["key"]: p for p in api.get("/api/v1/products?limit=100", key=tenant_a.key).json()["data"]}
+    assert set(products) == {"free", "starter", "professional", "enterprise", "ai-credit-pack"}
+    assert products["enterprise"]["features"]["api_calls"] is None
+    assert products["starter"]["features"]["seats"] == {"per_unit": 1}
+    assert products["ai-credit-pack"]["features"] == {"ai_credits": {"per_unit": 1000}}
+    prices = {p["key"]: p for p in api.get("/api/v1/prices?limit=100", key=tenant_a.key).json()["data"]}
+    assert len(prices) == 8
+    assert prices["starter-monthly"]["trial_days"] == 14
+    assert (prices["pro-api-calls-overage"]["usage_type"], prices["pro-api-calls-overage"]["meter"]) == (
+        "metered",
+        "api_calls",
+    )
+    assert prices["ai-credits-1000"]["type"] == "one_time"
+    assert all(p["stripe_price_id"] for p in prices.values())
+    tenant_a.project.refresh_from_db()
+    assert tenant_a.project.default_product == "free"
+
+    sdk = stripe_sdk()
+    stripe_before = _stripe_state(sdk)
+    assert len(stripe_before[0]) == 5
+    assert {lookup for _, lookup, _, _ in stripe_before[1]} == {f"alpha:{key}" for key in prices}
+    assert stripe_before[2] == ["tg_alpha_api_calls"]
+    local_before = _local_state()
+    audits = AuditLogEntry.objects.count()
+
+    assert _sync(tenant_a.project, EXAMPLE).strip() == "alpha: no changes."
+    assert _stripe_state(sdk) == stripe_before
+    assert _local_state() == local_before
+    assert AuditLogEntry.objects.count() == audits
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(tenant_a, stripe_sdk):
+    output = _sync(tenant_a.project, EXAMPLE, "--dry-run")
+
+    assert "dry run, 20 change(s) planned; nothing was changed" in output
+    assert "  create product enterprise" in output
+    assert '  update project alpha (default_product: "" → "free")' in output
+    assert _local_state() == ([], [], [], 0)
+    assert _stripe_state(stripe_sdk()) == ([], [], [])
+    tenant_a.project.refresh_from_db()
+    assert tenant_a.project.default_product == ""
+
+
+def test_changes_are_applied_and_an_amount_change_makes_a_new_stripe_price(tmp_path, tenant_a, stripe_sdk):
+    _sync(tenant_a.project, _write(tmp_path, SMALL))
+    old_id = Price.objects.get(key="pro-monthly").stripe_price_id
+    changed = yaml.safe_load(yaml.safe_dump(SMALL))
+    changed["products"][0]["name"] = "Professional"
+    changed["products"][0]["prices"][0]["unit_amount"] = 3500
+    changed["products"][0]["prices"][1]["trial_days"] = 7
+    path = _write(tmp_path, changed, "changed.yaml")
+
+    dry = _sync(tenant_a.project, path, "--dry-run")
+    assert 'update product pro (name: "Pro" → "Professional")' in dry
+    assert "update price pro-monthly (unit_amount: 3000 → 3500; new Stripe price)" in dry
+    assert "update price pro-yearly (trial_days: null → 7)" in dry
+    assert Price.objects.get(key="pro-monthly").unit_amount == 3000
+
+    output = _sync(tenant_a.project, path)
+    assert "applied 3 change(s)" in output
+    price = Price.objects.get(key="pro-monthly")
+    assert price.unit_amount == 3500
+    assert price.stripe_price_history == [old_id]
+    sdk = stripe_sdk()
+    assert sdk.v1.prices.retrieve(price.stripe_price_id).lookup_key == "alpha:pro-monthly"
+    assert sdk.v1.prices.retrieve(old_id).unit_amount == 3000
+    assert sdk.v1.products.retrieve(price.product.stripe_product_id).name == "Professional"
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+
+
+def test_missing_products_and_prices_are_archived_only_on_request(tmp_path, tenant_a, stripe_sdk):
+    _sync(tenant_a.project, _write(tmp_path, SMALL))
+    smaller = yaml.safe_load(yaml.safe_dump(SMALL))
+    del smaller["products"][1]  # team
+    del smaller["products"][0]["prices"][1]  # pro-yearly
+    path = _write(tmp_path, smaller, "smaller.yaml")
+
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+    assert Product.objects.get(key="team").active is True
+
+    output = _sync(tenant_a.project, path, "--archive-missing")
+    assert "archive product team" in output
+    assert "archive price pro-yearly" in output
+    team, yearly = Product.objects.get(key="team"), Price.objects.get(key="pro-yearly")
+    assert (team.active, yearly.active) == (False, False)
+    sdk = stripe_sdk()
+    assert sdk.v1.products.retrieve(team.stripe_product_id).active is False
+    assert sdk.v1.prices.retrieve(yearly.stripe_price_id).active is False
+    assert Price.objects.get(key="pro-monthly").active is True
+    assert _sync(tenant_a.project, path, "--archive-missing").strip() == "alpha: no changes."
+
+
+def test_sync_completes_what_a_stripe_outage_left_unsynced(
+    tmp_path, tenant_a, stripe_emulator, stripe_sdk, settings
+):
+    path = _write(tmp_path, SMALL)
+
+    class Unreachable(EmulatorHTTPClient):
+        """A network that refuses every connection: Stripe unreachable, a process boundary we do not own."""
+
+        def request(self, *args, **kwargs):
+            raise stripe.APIConnectionError("connection refused")
+
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    gateway.install_http_client(Unreachable(stripe_emulator))
+    with pytest.raises(CommandError, match="run the command again"):
+        _sync(tenant_a.project, path)
+    assert Feature.objects.filter(key="sso").exists()
+    assert Product.objects.get(key="pro").stripe_product_id == ""
+    gateway.install_http_client(EmulatorHTTPClient(stripe_emulator))
+
+    output = _sync(tenant_a.project, path)
+    assert "sync product pro (not yet at Stripe)" in output
+    assert Product.objects.exclude(stripe_product_id="").count() == 2
+    assert Price.objects.exclude(stripe_price_id="").count() == 2
+    products, prices, _ = _stripe_state(stripe_sdk())
+    assert (len(products), len(prices)) == (2, 2)
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+
+
+def test_drift_at_stripe_is_repaired(tmp_path, tenant_a, stripe_sdk):
+    path = _write(tmp_path, SMALL)
+    _sync(tenant_a.project, path)
+    price = Price.objects.get(key="pro-monthly")
+    sdk = stripe_sdk()
+    sdk.v1.prices.update(price.stripe_price_id, {"active": False})  # someone archived it in the Dashboard
+    sdk.v1.products.update(price.product.stripe_product_id, {"name": "Renamed by hand"})
+
+    output = _sync(tenant_a.project, path)
+    assert "sync product pro (Stripe differs)" in output
+    assert "sync price pro-monthly (Stripe differs)" in output
+    assert sdk.v1.prices.retrieve(price.stripe_price_id).active is True
+    assert sdk.v1.products.retrieve(price.product.stripe_product_id).name == "Pro"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["features"][0].update(type="quota"), "features[0].type"),
+        (lambda d: d["products"][0]["features"].update(nope=True), "products[0].features.nope"),
+        (lambda d: d["products"][0]["features"].update(sso=3), "products[0].features.sso"),
+        (lambda d: d["products"][0]["prices"][0].pop("interval"), "products[0].prices[0].interval"),
+        (lambda d: d["products"][0]["prices"][0].update(unit_amount=-1), "products[0].prices[0].unit_amount"),
+        (lambda d: d["products"][0]["prices"][0].update(product="team"), "products[0].prices[0].product"),
+        (lambda d: d["products"][1].update(key="pro"), "products: 'pro' is declared twice"),
+        (lambda d: d.update(plans=[]), "plans: unknown key"),
+        (lambda d: d.update(default_product="gold"), "default_product: no product 'gold'"),
+    ],
+)
+def test_an_invalid_file_is_refused_whole_and_writes_nothing(tmp_path, tenant_a, stripe_sdk, mutate, message):
+    document = yaml.safe_load(yaml.safe_dump(SMALL))
+    mutate(document)
+    with pytest.raises(CommandError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        _sync(tenant_a.project, _write(tmp_path, document))
+    assert _local_state() == ([], [], [], 0)
+    assert _stripe_state(stripe_sdk()) == ([], [], [])
+
+
+def test_immutable_price_terms_are_refused_before_anything_changes(tmp_path, tenant_a):
+    _sync(tenant_a.project, _write(tmp_path, SMALL))
+    changed = yaml.safe_load(yaml.safe_dump(SMALL))
+    changed["products"][0]["name"] = "Renamed"
+    changed["products"][0]["prices"][0]["interval"] = "week"
+    with pytest.raises(CommandError, match="interval of price 'pro-monthly' cannot change"):
+        _sync(tenant_a.project, _write(tmp_path, changed, "changed.yaml"))
+    assert Product.objects.get(key="pro").name == "Pro"
+
+
+def test_unknown_project_and_unreadable_file(tmp_path, tenant_a):
+    with pytest.raises(CommandError, match="No such project"):
+        call_command("sync_catalog", "nope", str(EXAMPLE), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="Cannot read"):
+        _sync(tenant_a.project, tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("features: [\n")
+    with pytest.raises(CommandError, match="not valid YAML"):
+        _sync(tenant_a.project, broken)
+
+
+def test_projects_are_synced_independently(tmp_path, tenant_a, tenant_b, stripe_sdk):
+    path = _write(tmp_path, SMALL)
+    _sync(tenant_a.project, path)
+    output = _sync(tenant_b.project, path)
+    assert "create price pro-monthly" in output
+    assert Project.objects.count() == 2
+    lookup_keys = {p.lookup_key for p in stripe_sdk().v1.prices.list({"limit": 100}).data}
+    assert lookup_keys == {"alpha:pro-monthly", "alpha:pro-yearly", "bravo:pro-monthly", "bravo:pro-yearly"}
