@@ -234,6 +234,8 @@ LOGGING: dict[str, Any] = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.server": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # The SDK logs every request at INFO; our gateway logs what matters (failures) itself.
+        "stripe": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 APPEND_SLASH = False

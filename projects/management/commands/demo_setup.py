@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import F
 
 from billing.models import Price
 from core.actors import Actor
@@ -136,7 +137,8 @@ class Command(BaseCommand):
         price = (
             Price.objects.filter(project=project, type=Price.Type.RECURRING, active=True, unit_amount__gt=0)
             .exclude(usage_type=Price.UsageType.METERED)
-            .order_by("unit_amount")
+            # A price without a trial first: the demo shows a paid subscription (a trial pays nothing now).
+            .order_by(F("trial_days").asc(nulls_first=True), "unit_amount")
             .first()
         )
         if price is None:
