@@ -1,10 +1,14 @@
-"""A small catalog for checkout, payment and subscription tests, created in the emulator through the official SDK and
-mirrored locally the way the catalog service stores it (Stripe ids on our rows)."""
+"""A small catalog for checkout, payment and subscription tests, created through the catalog services (so the
+Stripe products and prices in the emulator carry the same lookup keys and metadata as in production)."""
 
 from dataclasses import dataclass
 from typing import Any
 
+from billing import catalog as catalog_services
 from billing.models import Price, Product
+from core.actors import Actor
+
+ACTOR = Actor.system("tests")
 
 
 @dataclass
@@ -19,46 +23,36 @@ class Catalog:
     gbp_pack: Price
 
 
-def product_create(sdk: Any, project: Any, key: str, name: str) -> Product:
-    stripe_product = sdk.v1.products.create({"name": name, "metadata": {"tollgate_project": project.pk}})
-    return Product.objects.create(project=project, key=key, name=name, stripe_product_id=stripe_product.id)
+def product_create(project: Any, key: str, name: str) -> Product:
+    return catalog_services.product_create(project=project, actor=ACTOR, key=key, name=name)
 
 
 def price_create(
-    sdk: Any, product: Product, key: str, amount: int, currency: str = "usd", interval: str = "", **extra: Any
+    product: Product, key: str, amount: int, currency: str = "usd", interval: str = "", **extra: Any
 ) -> Price:
-    params: dict[str, Any] = {
-        "product": product.stripe_product_id,
-        "unit_amount": amount,
-        "currency": currency,
-        "lookup_key": f"{product.project.slug}:{key}",
-    }
-    if interval:
-        params["recurring"] = {"interval": interval}
-    stripe_price = sdk.v1.prices.create(params)
-    return Price.objects.create(
+    return catalog_services.price_create(
         project=product.project,
-        product=product,
+        actor=ACTOR,
         key=key,
+        product=product,
         currency=currency,
         unit_amount=amount,
         type=Price.Type.RECURRING if interval else Price.Type.ONE_TIME,
-        interval=interval,
-        stripe_price_id=stripe_price.id,
+        interval=interval or None,
         **extra,
     )
 
 
-def make_catalog(sdk: Any, project: Any) -> Catalog:
-    pro = product_create(sdk, project, "pro", "Professional")
-    credits = product_create(sdk, project, "credits", "Credit pack")
+def make_catalog(project: Any) -> Catalog:
+    pro = product_create(project, "pro", "Professional")
+    credits = product_create(project, "credits", "Credit pack")
     return Catalog(
         project=project,
         pro=pro,
-        pro_monthly=price_create(sdk, pro, "pro-monthly", 3000, interval="month"),
-        pro_monthly_eur=price_create(sdk, pro, "pro-monthly-eur", 2800, currency="eur", interval="month"),
+        pro_monthly=price_create(pro, "pro-monthly", 3000, interval="month"),
+        pro_monthly_eur=price_create(pro, "pro-monthly-eur", 2800, currency="eur", interval="month"),
         credits=credits,
-        credit_pack=price_create(sdk, credits, "credits-1000", 1500),
-        sticker=price_create(sdk, credits, "sticker", 200),
-        gbp_pack=price_create(sdk, credits, "credits-gbp", 1300, currency="gbp"),
+        credit_pack=price_create(credits, "credits-1000", 1500),
+        sticker=price_create(credits, "sticker", 200),
+        gbp_pack=price_create(credits, "credits-gbp", 1300, currency="gbp"),
     )

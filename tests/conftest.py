@@ -214,11 +214,11 @@ def on_postgres() -> bool:
 
 
 @pytest.fixture
-def catalog(tenant_a: Tenant, stripe_sdk: Any) -> Catalog:
+def catalog(tenant_a: Tenant, stripe_emulator: Emulator) -> Catalog:
     """Project A's small catalog (Stripe products and prices in the emulator, mirrored locally)."""
-    return make_catalog(stripe_sdk(), tenant_a.project)
+    return make_catalog(tenant_a.project)
 
 
 @pytest.fixture
-def catalog_b(tenant_b: Tenant, stripe_sdk: Any) -> Catalog:
-    return make_catalog(stripe_sdk(), tenant_b.project)
+def catalog_b(tenant_b: Tenant, stripe_emulator: Emulator) -> Catalog:
+    return make_catalog(tenant_b.project)

@@ -102,7 +102,7 @@ def test_webhook_processed_and_delivered_by_a_real_worker(
     api, tenant_a, stripe_sdk, stripe_emulator, stripe_webhooks, real_worker
 ):
     assert not settings.CELERY_TASK_ALWAYS_EAGER or celery_app.conf.task_always_eager is False
-    make_catalog(stripe_sdk(), tenant_a.project)
+    make_catalog(tenant_a.project)
     receiver = Receiver().start()
     try:
         endpoint = api.post(

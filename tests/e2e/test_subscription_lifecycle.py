@@ -112,7 +112,7 @@ def test_upgrade_half_way_with_always_invoice_arrives_as_a_1500_invoice(
 ):
     from tests.catalog import price_create
 
-    pro_plus = price_create(stripe_sdk(), catalog.pro, "pro-plus-monthly", 6000, interval="month")
+    pro_plus = price_create(catalog.pro, "pro-plus-monthly", 6000, interval="month")
     _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     subscription = Subscription.objects.get()
     half = (subscription.current_period_end - subscription.current_period_start).total_seconds() / 2
@@ -203,3 +203,25 @@ def test_any_arrival_order_and_duplicates_converge(
     assert payments == [("succeeded", 3000, "checkout"), ("succeeded", 3000, "invoice")]
     assert events.count("subscription.created") == 1
     assert events.count("payment.succeeded") == 2
+
+
+def test_price_amount_change_keeps_existing_subscribers_on_their_price(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
+    old_stripe_price = catalog.pro_monthly.stripe_price_id
+    response = api.patch("/api/v1/prices/pro-monthly", {"unit_amount": 3500}, key=tenant_a.key)
+    assert response.status_code == 200, response.content
+    new_stripe_price = response.json()["stripe_price_id"]
+    assert new_stripe_price != old_stripe_price
+    # The early subscriber still pays 3000 at renewal; a new subscriber pays 3500.
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="late")
+    stripe_emulator.advance(31 * 86400)
+    stripe_webhooks.deliver()
+    early = Subscription.objects.get(customer__external_id="early")
+    late = Subscription.objects.get(customer__external_id="late")
+    assert (early.stripe_price_id, early.price_id) == (old_stripe_price, catalog.pro_monthly.pk)
+    assert late.stripe_price_id == new_stripe_price
+    renewals = dict(Payment.objects.filter(source="invoice").values_list("customer__external_id", "amount"))
+    assert renewals == {"early": 3000, "late": 3500}
+    assert stripe_sdk().v1.prices.retrieve(old_stripe_price).active is True
