@@ -222,6 +222,8 @@ class Payment(models.Model):
     stripe_invoice_id = models.CharField(max_length=255, blank=True)
     last_error_code = models.CharField(max_length=100, blank=True)
     decline_code = models.CharField(max_length=100, blank=True)
+    # Stripe's dispute status while one is open or after it closed (`needs_response`, `won`, `lost` …).
+    dispute_status = models.CharField(max_length=30, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -64,6 +64,9 @@ class PaymentOutput(serializers.Serializer):
     publishable_key = serializers.SerializerMethodField()
     last_error_code = serializers.CharField(allow_null=True)
     decline_code = serializers.CharField(allow_null=True)
+    dispute_status = serializers.CharField(
+        allow_null=True, help_text="Stripe's dispute status, when disputed."
+    )
     stripe_checkout_session_id = serializers.CharField(allow_null=True)
     stripe_payment_intent_id = serializers.CharField(allow_null=True)
     stripe_subscription_id = serializers.CharField(allow_null=True)
@@ -93,6 +96,7 @@ class PaymentOutput(serializers.Serializer):
             "client_secret",
             "last_error_code",
             "decline_code",
+            "dispute_status",
             "stripe_checkout_session_id",
             "stripe_payment_intent_id",
             "stripe_subscription_id",

@@ -19,6 +19,7 @@ from billing.payments import (
     payment_apply_checkout,
     payment_apply_intent,
     payment_apply_refunded,
+    payment_transition,
 )
 from projects.models import Project
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
@@ -80,9 +81,7 @@ def checkout_session(event: StripeEvent) -> None:
         logger.info("Checkout session %s is not ours; ignored.", session.get("id"))
         return
     if event.type == "checkout.session.async_payment_failed":
-        Payment.objects.filter(pk=payment.pk, status__in=Payment.OPEN_STATUSES).update(
-            status=Payment.Status.FAILED
-        )
+        payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, status=Payment.Status.FAILED)
         return
     if not payment.stripe_checkout_session_id:
         Payment.objects.filter(pk=payment.pk, stripe_checkout_session_id="").update(
@@ -120,15 +119,37 @@ def charge_refunded(event: StripeEvent) -> None:
     payment_apply_refunded(payment=payment, amount_refunded=refunded)
 
 
-@handles("charge.dispute.created")
-def dispute_created(event: StripeEvent) -> None:
-    dispute = event.data_object
-    payment = _payment_for(event, intent=_id(dispute.get("payment_intent")))
+@handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+def dispute(event: StripeEvent) -> None:
+    """A dispute flags the payment (access is kept meanwhile) and its outcome is recorded. A lost dispute ends
+    what the payment granted; a won one returns the payment to its paid status."""
+    stripe_dispute = event.data_object
+    payment = _payment_for(event, intent=_id(stripe_dispute.get("payment_intent")))
     if payment is None:
         return
-    Payment.objects.filter(pk=payment.pk, status__in=Payment.PAID_STATUSES).update(
-        status=Payment.Status.DISPUTED
+    outcome = str(stripe_dispute.get("status") or "")
+    if event.type == "charge.dispute.closed" and outcome == "won":
+        restored = Payment.Status.PARTIALLY_REFUNDED if payment.amount_refunded else Payment.Status.SUCCEEDED
+        payment_transition(
+            payment=payment, allowed_from=(Payment.Status.DISPUTED,), status=restored, dispute_status=outcome
+        )
+        return
+    payment = payment_transition(
+        payment=payment,
+        allowed_from=Payment.PAID_STATUSES,
+        status=Payment.Status.DISPUTED,
+        dispute_status=outcome,
     )
+    if event.type == "charge.dispute.closed" and outcome == "lost":
+        _entitlements_purchase_revoke(payment, reason="dispute lost")
+
+
+def _entitlements_purchase_revoke(payment: Payment, *, reason: str) -> None:
+    from entitlements import services as entitlement_services
+
+    revoke = getattr(entitlement_services, "purchase_revoke", None)
+    if revoke is not None:
+        revoke(payment=payment, reason=reason)
 
 
 def _projects(event: StripeEvent) -> Any:

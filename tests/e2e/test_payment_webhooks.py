@@ -122,3 +122,56 @@ def test_refund_made_at_stripe_reaches_the_payment(api, tenant_a, catalog, strip
     assert (payment.status, payment.amount_refunded) == ("partially_refunded", 500)
     refunded = Event.objects.get(project=tenant_a.project, type="payment.refunded")
     assert json.loads(json.dumps(refunded.data))["object"]["amount_refunded"] == 500
+
+
+def test_dispute_flags_the_payment_and_records_the_outcome(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    created = api.post(
+        "/api/v1/payments",
+        {"customer": "user-1", "price": "credits-1000", "flow": "intent"},
+        key=tenant_a.key,
+    ).json()
+    stripe_sdk().v1.payment_intents.confirm(
+        created["stripe_payment_intent_id"], {"payment_method": "pm_card_createDispute"}
+    )
+    stripe_webhooks.deliver()
+    payment = Payment.objects.get(pk=created["id"])
+    assert (payment.status, payment.dispute_status) == ("disputed", "needs_response")
+    dispute_id = stripe_sdk().v1.disputes.list().data[0].id
+    stripe_emulator.handle(
+        "POST",
+        f"/_emulator/disputes/{dispute_id}/resolve",
+        query="",
+        body=b"outcome=lost",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    stripe_webhooks.deliver()
+    payment.refresh_from_db()
+    assert (payment.status, payment.dispute_status) == ("disputed", "lost")
+    assert api.get(f"/api/v1/payments/{payment.pk}", key=tenant_a.key).json()["dispute_status"] == "lost"
+
+
+def test_won_dispute_returns_the_payment_to_paid(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    created = api.post(
+        "/api/v1/payments",
+        {"customer": "user-1", "price": "credits-1000", "flow": "intent"},
+        key=tenant_a.key,
+    ).json()
+    stripe_sdk().v1.payment_intents.confirm(
+        created["stripe_payment_intent_id"], {"payment_method": "pm_card_createDispute"}
+    )
+    stripe_webhooks.deliver()
+    dispute_id = stripe_sdk().v1.disputes.list().data[0].id
+    stripe_emulator.handle(
+        "POST",
+        f"/_emulator/disputes/{dispute_id}/resolve",
+        query="",
+        body=b"outcome=won",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    stripe_webhooks.deliver()
+    payment = Payment.objects.get(pk=created["id"])
+    assert (payment.status, payment.dispute_status) == ("succeeded", "won")
