@@ -1,1 +1,6 @@
-"""Apis of the billing app (see ARCHITECTURE.md, 'Inside an app')."""
+"""The billing API, split by area (each module one screen of purpose):
+
+- `catalog_apis`: features, products, prices;
+- `payment_apis`: customers, checkout, carts, payments, portal;
+- `subscription_apis`: subscriptions and invoices.
+"""

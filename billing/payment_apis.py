@@ -132,7 +132,6 @@ class CheckoutSubscriptionApi(BaseApi):
             )
         payment, _ = payments.payment_create(
             project=project,
-            actor=actor_from_request(request),
             request=PaymentRequest(
                 customer=data["customer"],
                 type=Payment.Type.SUBSCRIPTION,
@@ -167,7 +166,6 @@ class CheckoutItemApi(BaseApi):
             )
         payment, _ = payments.payment_create(
             project=project,
-            actor=actor_from_request(request),
             request=PaymentRequest(
                 customer=data["customer"],
                 type=Payment.Type.ONE_TIME,
@@ -230,7 +228,6 @@ class CheckoutCartApi(BaseApi):
             )
         payment, _ = payments.payment_create(
             project=project,
-            actor=actor_from_request(request),
             request=PaymentRequest(
                 customer=data["customer"],
                 type=Payment.Type.CART,
@@ -430,7 +427,6 @@ class PaymentListCreateApi(BaseApi):
                     )
         payment, created = payments.payment_create(
             project=project,
-            actor=actor_from_request(request),
             reference=data.get("reference"),
             request=PaymentRequest(
                 customer=data["customer"],

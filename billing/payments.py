@@ -169,7 +169,7 @@ def payment_type_infer(lines: list[Line], explicit: str | None) -> str:
 
 
 def payment_create(
-    *, project: Project, actor: Actor, request: PaymentRequest, reference: str | None = None
+    *, project: Project, request: PaymentRequest, reference: str | None = None
 ) -> tuple[Payment, bool]:
     """Creates (or, for a known reference, returns) a payment and starts it at Stripe. Returns (payment, created)."""
     if reference:
