@@ -291,6 +291,14 @@ class StripeGateway:
             yield item.to_dict()
 
 
+# Stripe accounts are named "platform" (the platform's own) or by the id of a project with its own Stripe key.
+PLATFORM_ACCOUNT = "platform"
+
+
+def stripe_account_of(project: Any) -> str:
+    return str(project.pk) if project.stripe_secret_key else PLATFORM_ACCOUNT
+
+
 def platform_gateway() -> StripeGateway:
     return StripeGateway(
         secret_key=settings.STRIPE_SECRET_KEY, publishable_key=settings.STRIPE_PUBLISHABLE_KEY

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.gateway import StripeGateway, gateway_for, idempotency_key
+from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of
 from billing.models import Customer, Invoice, Payment, Price, Subscription
 from billing.payments import payment_transition
 from core.errors import Conflict, InvalidRequest, RateLimited
@@ -43,24 +43,24 @@ def stripe_read_allowed(account: str) -> None:
 
 
 def customer_for_stripe(
-    *, projects: Any, stripe_customer_id: str, metadata: dict[str, Any] | None = None
+    *, account: str, stripe_customer_id: str, metadata: dict[str, Any] | None = None
 ) -> Customer | None:
-    """Routes by the Stripe customer id we hold, then by our metadata (a customer Checkout created)."""
-    customer = (
-        Customer.objects.select_related("project")
-        .filter(project__in=projects, stripe_customer_id=stripe_customer_id)
-        .first()
+    """Routes by the Stripe customer id we hold (indexed), then by our metadata (a customer Checkout created);
+    only customers of projects billed through this Stripe `account` qualify."""
+    candidates = (
+        list(Customer.objects.select_related("project").filter(stripe_customer_id=stripe_customer_id))
+        if stripe_customer_id
+        else []
     )
+    customer = next((c for c in candidates if stripe_account_of(c.project) == account), None)
     if customer is None and metadata and metadata.get("tollgate_customer"):
-        customer = (
-            Customer.objects.select_related("project")
-            .filter(project__in=projects, pk=metadata["tollgate_customer"])
-            .first()
-        )
-        if customer is not None and not customer.stripe_customer_id:
-            Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
-                stripe_customer_id=stripe_customer_id
-            )
+        linked = Customer.objects.select_related("project").filter(pk=metadata["tollgate_customer"]).first()
+        if linked is not None and stripe_account_of(linked.project) == account:
+            customer = linked
+            if not customer.stripe_customer_id:
+                Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
+                    stripe_customer_id=stripe_customer_id
+                )
     return customer
 
 
@@ -126,12 +126,12 @@ class Ambiguous(Exception):
 
 
 def subscription_apply(
-    *, projects: Any, stripe_subscription: dict[str, Any], event_created: int, force: bool = False
+    *, account: str, stripe_subscription: dict[str, Any], event_created: int, force: bool = False
 ) -> Subscription | None:
     """Applies Stripe's subscription to its mirror (created on first sight). Returns None for objects not ours.
     Raises Ambiguous when the event is as old as the last applied one and says something else."""
     customer = customer_for_stripe(
-        projects=projects,
+        account=account,
         stripe_customer_id=_id(stripe_subscription.get("customer")),
         metadata=stripe_subscription.get("metadata"),
     )
@@ -182,7 +182,7 @@ def subscription_apply(
             return subscription
     except IntegrityError:  # created concurrently by another event of the same subscription: apply again
         return subscription_apply(
-            projects=projects,
+            account=account,
             stripe_subscription=stripe_subscription,
             event_created=event_created,
             force=force,
@@ -227,12 +227,12 @@ def _entitlements_changed(customer: Customer) -> None:
 
 
 def subscription_refetch_and_apply(
-    *, projects: Any, account: str, gateway: StripeGateway, stripe_subscription_id: str, event_created: int
+    *, account: str, gateway: StripeGateway, stripe_subscription_id: str, event_created: int
 ) -> Subscription | None:
     stripe_read_allowed(account)
     fresh = gateway.call(lambda c: c.v1.subscriptions.retrieve(stripe_subscription_id)).to_dict()
     return subscription_apply(
-        projects=projects, stripe_subscription=fresh, event_created=event_created, force=True
+        account=account, stripe_subscription=fresh, event_created=event_created, force=True
     )
 
 
@@ -296,8 +296,8 @@ def _invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
     return _id(details.get("subscription")) or _id(stripe_invoice.get("subscription"))
 
 
-def invoice_apply(*, projects: Any, stripe_invoice: dict[str, Any], event_created: int) -> Invoice | None:
-    customer = customer_for_stripe(projects=projects, stripe_customer_id=_id(stripe_invoice.get("customer")))
+def invoice_apply(*, account: str, stripe_invoice: dict[str, Any], event_created: int) -> Invoice | None:
+    customer = customer_for_stripe(account=account, stripe_customer_id=_id(stripe_invoice.get("customer")))
     if customer is None:
         return None
     subscription = Subscription.objects.filter(
@@ -441,7 +441,7 @@ def _gateway(subscription: Subscription) -> StripeGateway:
 def _apply_now(subscription: Subscription, stripe_subscription: dict[str, Any]) -> Subscription:
     """Applies Stripe's answer at once (the webhooks that follow converge on the same state)."""
     applied = subscription_apply(
-        projects=[subscription.project],
+        account=stripe_account_of(subscription.project),
         stripe_subscription=stripe_subscription,
         event_created=subscription.stripe_event_created,
         force=True,

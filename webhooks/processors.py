@@ -21,7 +21,6 @@ from billing.payments import (
     payment_apply_refunded,
     payment_transition,
 )
-from projects.models import Project
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -152,13 +151,6 @@ def _entitlements_purchase_revoke(payment: Payment, *, reason: str) -> None:
         revoke(payment=payment, reason=reason)
 
 
-def _projects(event: StripeEvent) -> Any:
-    """The projects an event of this Stripe account can belong to."""
-    if event.account == PLATFORM_ACCOUNT:
-        return Project.objects.filter(stripe_secret_key="")
-    return Project.objects.filter(pk=event.account)
-
-
 def _gateway(event: StripeEvent) -> StripeGateway:
     return gateway_for(event.project) if event.project is not None else platform_gateway()
 
@@ -172,14 +164,12 @@ def _gateway(event: StripeEvent) -> StripeGateway:
     "customer.subscription.resumed",
 )
 def subscription(event: StripeEvent) -> None:
-    projects = _projects(event)
     try:
         subscriptions.subscription_apply(
-            projects=projects, stripe_subscription=event.data_object, event_created=event.stripe_created
+            account=event.account, stripe_subscription=event.data_object, event_created=event.stripe_created
         )
     except subscriptions.Ambiguous:
         subscriptions.subscription_refetch_and_apply(
-            projects=projects,
             account=event.account,
             gateway=_gateway(event),
             stripe_subscription_id=event.data_object["id"],
@@ -214,7 +204,7 @@ def _invoice_payment_intent(event: StripeEvent, invoice_id: str) -> str:
 def invoice(event: StripeEvent) -> None:
     stripe_invoice = event.data_object
     local = subscriptions.invoice_apply(
-        projects=_projects(event), stripe_invoice=stripe_invoice, event_created=event.stripe_created
+        account=event.account, stripe_invoice=stripe_invoice, event_created=event.stripe_created
     )
     if local is None:
         return
