@@ -1,5 +1,5 @@
+from billing import metrics_apis, subscription_apis
 from billing import payment_apis as apis
-from billing import subscription_apis
 from core.urls import route
 
 urlpatterns = [
@@ -40,4 +40,16 @@ urlpatterns += [
     ),
     *route("invoices", subscription_apis.InvoiceListApi.as_view(), "invoices"),
     *route("invoices/<str:invoice_id>", subscription_apis.InvoiceDetailApi.as_view(), "invoice-detail"),
+    *route("metrics/subscriptions", metrics_apis.SubscriptionMetricsApi.as_view(), "metrics-subscriptions"),
+    *route("metrics/revenue", metrics_apis.RevenueMetricsApi.as_view(), "metrics-revenue"),
+    *route(
+        "projects/<str:project_id>/metrics/subscriptions",
+        metrics_apis.ProjectSubscriptionMetricsApi.as_view(),
+        "project-metrics-subscriptions",
+    ),
+    *route(
+        "projects/<str:project_id>/metrics/revenue",
+        metrics_apis.ProjectRevenueMetricsApi.as_view(),
+        "project-metrics-revenue",
+    ),
 ]
