@@ -8,9 +8,12 @@ from billing.models import (
     CartItem,
     CheckoutSession,
     Customer,
+    Drift,
+    Invoice,
     Payment,
     Price,
     Product,
+    ReconciliationRun,
     Refund,
     Subscription,
 )
@@ -142,3 +145,79 @@ class RefundAdmin(admin.ModelAdmin):
     search_fields = ["id", "stripe_refund_id", "payment__id"]
     list_select_related = ["project", "payment"]
     readonly_fields = [field.name for field in Refund._meta.fields]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "project",
+        "customer",
+        "status",
+        "total",
+        "amount_paid",
+        "currency",
+        "period_end",
+    ]
+    list_filter = ["project", "status", "currency"]
+    search_fields = ["number", "stripe_invoice_id", "customer__external_id"]
+    list_select_related = ["project", "customer"]
+    readonly_fields = [field.name for field in Invoice._meta.fields]
+
+
+class DriftInline(admin.TabularInline):
+    model = Drift
+    extra = 0
+    can_delete = False
+    readonly_fields = [
+        "project",
+        "kind",
+        "object_type",
+        "stripe_id",
+        "local_id",
+        "field",
+        "local_value",
+        "stripe_value",
+        "fixed",
+    ]
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "status",
+        "fix",
+        "checked",
+        "drift_count",
+        "fixed_count",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "project", "fix"]
+    list_select_related = ["project"]
+    readonly_fields = [field.name for field in ReconciliationRun._meta.fields]
+    inlines = [DriftInline]
+
+
+@admin.register(Drift)
+class DriftAdmin(admin.ModelAdmin):
+    list_display = [
+        "run",
+        "project",
+        "kind",
+        "object_type",
+        "stripe_id",
+        "field",
+        "local_value",
+        "stripe_value",
+        "fixed",
+    ]
+    list_filter = ["kind", "object_type", "fixed", "project"]
+    search_fields = ["stripe_id", "local_id"]
+    list_select_related = ["run", "project"]
+    readonly_fields = [field.name for field in Drift._meta.fields]

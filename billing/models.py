@@ -409,3 +409,55 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of local state with Stripe (and, with fix, its repair)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    id = PublicIdField(prefix="recon")
+    project = models.ForeignKey(
+        "projects.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    fix = models.BooleanField(default=False)
+    dry_run = models.BooleanField(default=False)
+    checked = models.PositiveIntegerField(default=0)
+    drift_count = models.PositiveIntegerField(default=0)
+    fixed_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Drift(models.Model):
+    """A difference between a local row and Stripe found by a reconciliation run."""
+
+    class Kind(models.TextChoices):
+        MISSING_LOCALLY = "missing_locally"
+        MISSING_IN_STRIPE = "missing_in_stripe"
+        MISMATCH = "mismatch"
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="drifts")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    object_type = models.CharField(max_length=40)
+    stripe_id = models.CharField(max_length=255)
+    local_id = models.CharField(max_length=40, blank=True)
+    field = models.CharField(max_length=60, blank=True)
+    local_value = models.CharField(max_length=255, blank=True)
+    stripe_value = models.CharField(max_length=255, blank=True)
+    fixed = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_type} {self.stripe_id} {self.field}"

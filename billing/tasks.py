@@ -14,3 +14,13 @@ def customer_sync_to_stripe(customer_id: str) -> None:
 def payments_expire_due() -> int:
     """Beat: expires payments still pending after their project's payment_ttl_seconds."""
     return payments.payments_expire_due()
+
+
+@shared_task(acks_late=True)
+def reconcile_all() -> str:
+    """Beat: nightly reconciliation of every project with Stripe (applying Stripe's state when configured)."""
+    from django.conf import settings
+
+    from billing.reconciliation import reconcile
+
+    return reconcile(fix=settings.RECONCILE_AUTOFIX).pk

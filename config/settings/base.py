@@ -122,6 +122,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.deliveries_sweep",
         "schedule": 15.0,
     },
+    "reconcile-with-stripe": {
+        "task": "billing.tasks.reconcile_all",
+        "schedule": crontab(hour=3, minute=41),
+    },
     "expire-due-payments": {
         "task": "billing.tasks.payments_expire_due",
         "schedule": 60.0,
@@ -243,6 +247,8 @@ LOGGING: dict[str, Any] = {
 }
 APPEND_SLASH = False
 STRIPE_API_VERSION = "2026-10-28.endive"
+# The nightly reconciliation applies Stripe's state where local rows drifted (Stripe is the source of truth).
+RECONCILE_AUTOFIX = env.bool("RECONCILE_AUTOFIX", default=True)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 

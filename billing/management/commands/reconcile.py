@@ -1,0 +1,54 @@
+"""`manage.py reconcile [--project slug] [--since ISO] [--fix] [--dry-run]`.
+
+Exits non-zero when drift remains unfixed, so a scheduler or CI notices.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from billing.reconciliation import reconcile
+from projects.models import Project
+
+
+class Command(BaseCommand):
+    help = "Compare local state with Stripe, record drift, and with --fix apply Stripe's state."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--project", help="A project slug (default: every project).")
+        parser.add_argument("--since", help="Only Stripe objects created since this ISO 8601 time.")
+        parser.add_argument("--fix", action="store_true", help="Apply Stripe's state where it differs.")
+        parser.add_argument("--dry-run", action="store_true", help="Report only, even with --fix.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = None
+        if options["project"]:
+            project = Project.objects.filter(slug=options["project"]).first()
+            if project is None:
+                raise CommandError(f"No project {options['project']!r}.")
+        since = None
+        if options["since"]:
+            try:
+                since = datetime.fromisoformat(options["since"])
+            except ValueError as exc:
+                raise CommandError("--since must be an ISO 8601 time.") from exc
+            if timezone.is_naive(since):
+                since = timezone.make_aware(since, UTC)
+        run = reconcile(project=project, fix=options["fix"], dry_run=options["dry_run"], since=since)
+        for drift in run.drifts.order_by("id"):
+            state = "fixed" if drift.fixed else "open"
+            detail = (
+                f" {drift.field}: local={drift.local_value!r} stripe={drift.stripe_value!r}"
+                if drift.field
+                else ""
+            )
+            self.stdout.write(f"[{state}] {drift.kind} {drift.object_type} {drift.stripe_id}{detail}")
+        self.stdout.write(
+            f"Run {run.pk}: {run.status}, {run.checked} checked, {run.drift_count} drift, {run.fixed_count} fixed."
+        )
+        if run.status == run.Status.FAILED:
+            raise CommandError(f"Reconciliation failed: {run.error}")
+        if run.drift_count > run.fixed_count:
+            raise CommandError(f"{run.drift_count - run.fixed_count} drift item(s) remain unfixed.")
