@@ -68,7 +68,8 @@ def test_subscription_changed_at_stripe_is_detected_then_fixed(
     assert Subscription.objects.get().cancel_at_period_end is True
     assert ReconciliationRun.objects.latest("started_at").fixed_count == 1
     out, error = _reconcile("--project", tenant_a.project.slug)
-    assert error is None and ReconciliationRun.objects.latest("started_at").drift_count == 0
+    assert error is None
+    assert ReconciliationRun.objects.latest("started_at").drift_count == 0
 
 
 def test_missed_renewal_invoice_and_payment_are_repaired(
