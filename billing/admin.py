@@ -1,8 +1,15 @@
 """Billing records in the back office. Stripe-mirrored and money fields are read-only: changes go through
 services (operator actions arrive with the back-office work)."""
 
-from django.contrib import admin
+from typing import Any
 
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from billing import payments, subscriptions
 from billing.models import (
     Cart,
     CartItem,
@@ -17,6 +24,8 @@ from billing.models import (
     Refund,
     Subscription,
 )
+from core.actors import Actor
+from core.admin_actions import ReasonForm, has_perm, reason_action
 
 
 @admin.register(Customer)
@@ -109,6 +118,16 @@ class PaymentAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in Payment._meta.fields if field.name != "client_secret"]
     exclude = ["client_secret"]
     date_hierarchy = "created_at"
+    actions = ["refund"]
+
+    @admin.action(description="Refund (full or partial)", permissions=["refund"])
+    def refund(self, request: HttpRequest, queryset: QuerySet[Payment]) -> TemplateResponse | None:
+        return reason_action(
+            self, request, queryset, title="Refund payments", perform=_refund, form_class=RefundForm
+        )
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, "billing.refund_payment")
 
 
 @admin.register(CheckoutSession)
@@ -136,6 +155,20 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ["id", "stripe_subscription_id", "customer__external_id"]
     list_select_related = ["project", "customer", "product", "price"]
     readonly_fields = [field.name for field in Subscription._meta.fields]
+    actions = ["cancel", "resume"]
+
+    @admin.action(description="Cancel (at period end or now)", permissions=["manage"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> TemplateResponse | None:
+        return reason_action(
+            self, request, queryset, title="Cancel subscriptions", perform=_cancel, form_class=CancelForm
+        )
+
+    @admin.action(description="Resume (undo a scheduled cancellation, or unpause)", permissions=["manage"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> TemplateResponse | None:
+        return reason_action(self, request, queryset, title="Resume subscriptions", perform=_resume)
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, "billing.manage_subscription")
 
 
 @admin.register(Refund)
@@ -221,3 +254,35 @@ class DriftAdmin(admin.ModelAdmin):
     search_fields = ["stripe_id", "local_id"]
     list_select_related = ["run", "project"]
     readonly_fields = [field.name for field in Drift._meta.fields]
+
+
+class RefundForm(ReasonForm):
+    amount = forms.IntegerField(
+        min_value=1, required=False, help_text="Minor units (2500 = 25.00). Empty: refund all that is left."
+    )
+
+
+def _refund(payment: Payment, data: dict[str, Any], actor: Actor) -> str:
+    refunded = payments.payment_refund(
+        payment=payment, amount=data.get("amount"), reason=data["reason"], actor=actor
+    )
+    return f"refunded {refunded.amount_refunded} of {refunded.amount} {refunded.currency.upper()}"
+
+
+class CancelForm(ReasonForm):
+    at_period_end = forms.BooleanField(required=False, initial=True, help_text="Off: cancel now.")
+
+
+def _cancel(subscription: Subscription, data: dict[str, Any], actor: Actor) -> str:
+    result = subscriptions.subscription_cancel(
+        subscription=subscription,
+        at_period_end=data.get("at_period_end", False),
+        actor=actor,
+        reason=data["reason"],
+    )
+    return f"status {result.status}, cancel at period end: {result.cancel_at_period_end}"
+
+
+def _resume(subscription: Subscription, data: dict[str, Any], actor: Actor) -> str:
+    result = subscriptions.subscription_resume(subscription=subscription, actor=actor, reason=data["reason"])
+    return f"status {result.status}"

@@ -230,6 +230,9 @@ class Payment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [
+            ("refund_payment", "Can refund payments"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "reference"],
@@ -338,6 +341,9 @@ class Subscription(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [
+            ("manage_subscription", "Can cancel and resume subscriptions"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "stripe_subscription_id"], name="subscription_stripe_id_unique"
@@ -434,6 +440,9 @@ class ReconciliationRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [
+            ("run_reconciliation", "Can run a reconciliation with Stripe"),
+        ]
         ordering = ["-started_at"]
 
     def __str__(self) -> str:

@@ -19,7 +19,9 @@ from billing import subscriptions
 from billing.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_account_of
 from billing.models import Drift, Invoice, Payment, ReconciliationRun, Subscription
 from billing.payments import payment_apply_checkout, payment_apply_intent
+from core.actors import Actor
 from core.errors import ApiError, RateLimited
+from core.services import audit_record
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -306,7 +308,13 @@ def _ts(value: Any) -> datetime | None:
 
 
 def reconcile(
-    *, project: Project | None = None, fix: bool = False, dry_run: bool = False, since: datetime | None = None
+    *,
+    project: Project | None = None,
+    fix: bool = False,
+    dry_run: bool = False,
+    since: datetime | None = None,
+    actor: Actor | None = None,
+    reason: str = "",
 ) -> ReconciliationRun:
     """Runs one reconciliation (of one project, or of all) and returns its record."""
     run = ReconciliationRun.objects.create(project=project, fix=fix, dry_run=dry_run)
@@ -330,4 +338,18 @@ def reconcile(
     run.finished_at = timezone.now()
     with transaction.atomic():
         run.save()
+        if actor is not None:
+            audit_record(
+                actor=actor,
+                action="reconciliation.run",
+                target=run,
+                project=project,
+                reason=reason,
+                after={
+                    "fix": run.fix,
+                    "drift": run.drift_count,
+                    "fixed": run.fixed_count,
+                    "status": run.status,
+                },
+            )
     return run

@@ -16,8 +16,10 @@ from django.utils import timezone
 from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of
 from billing.models import Customer, Invoice, Payment, Price, Subscription
 from billing.payments import payment_transition
+from core.actors import Actor
 from core.errors import Conflict, InvalidRequest, RateLimited
 from core.ratelimit import hit
+from core.services import audit_record
 from projects.models import Project
 from webhooks.outbound import event_record
 
@@ -504,7 +506,26 @@ def subscription_change(
     return _apply_now(subscription, updated)
 
 
-def subscription_cancel(*, subscription: Subscription, at_period_end: bool = True) -> Subscription:
+def _audit(
+    subscription: Subscription, action: str, actor: Actor | None, reason: str, before: dict[str, Any]
+) -> None:
+    if actor is None:
+        return
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=action,
+            target=subscription,
+            project=subscription.project,
+            reason=reason,
+            before=before,
+            after={"status": subscription.status, "cancel_at_period_end": subscription.cancel_at_period_end},
+        )
+
+
+def subscription_cancel(
+    *, subscription: Subscription, at_period_end: bool = True, actor: Actor | None = None, reason: str = ""
+) -> Subscription:
     if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
         raise Conflict("This subscription has already ended.", code="subscription_ended")
     gateway = _gateway(subscription)
@@ -527,10 +548,21 @@ def subscription_cancel(*, subscription: Subscription, at_period_end: bool = Tru
         updated = gateway.call(
             lambda c: c.v1.subscriptions.cancel(subscription.stripe_subscription_id)
         ).to_dict()
-    return _apply_now(subscription, updated)
+    before = {"status": subscription.status, "cancel_at_period_end": subscription.cancel_at_period_end}
+    result = _apply_now(subscription, updated)
+    _audit(
+        result,
+        "subscription.cancel_scheduled" if at_period_end else "subscription.canceled",
+        actor,
+        reason,
+        before,
+    )
+    return result
 
 
-def subscription_resume(*, subscription: Subscription) -> Subscription:
+def subscription_resume(
+    *, subscription: Subscription, actor: Actor | None = None, reason: str = ""
+) -> Subscription:
     """Undoes a scheduled cancellation, or resumes a paused subscription."""
     gateway = _gateway(subscription)
     if subscription.status == Subscription.Status.PAUSED:
@@ -556,4 +588,7 @@ def subscription_resume(*, subscription: Subscription) -> Subscription:
             "Nothing to resume: the subscription is neither paused nor scheduled to cancel.",
             code="nothing_to_resume",
         )
-    return _apply_now(subscription, updated)
+    before = {"status": subscription.status, "cancel_at_period_end": subscription.cancel_at_period_end}
+    result = _apply_now(subscription, updated)
+    _audit(result, "subscription.resumed", actor, reason, before)
+    return result

@@ -45,6 +45,10 @@ class Project(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [
+            ("manage_project_keys", "Can rotate and revoke project API keys"),
+            ("suspend_project", "Can suspend and reactivate projects"),
+        ]
         ordering = ["slug"]
 
     def __str__(self) -> str:

@@ -1,9 +1,14 @@
 """Stripe events in the back office: see, filter, and replay them."""
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
+from core.actors import Actor
+from core.admin_actions import has_perm, reason_action
 from webhooks import outbound, services
 from webhooks.models import (
     Delivery,
@@ -30,11 +35,16 @@ class StripeEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Replay the selected events")
-    def replay(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
-        for event in queryset:
-            services.stripe_event_replay(event=event)
-        self.message_user(request, f"Queued {queryset.count()} event(s) for processing.", messages.SUCCESS)
+    @admin.action(description="Replay the selected events", permissions=["replay"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> TemplateResponse | None:
+        return reason_action(self, request, queryset, title="Replay Stripe events", perform=_replay)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, "webhooks.replay_stripeevent")
+
+
+def _replay(event: StripeEvent, data: dict[str, Any], actor: Actor) -> None:
+    services.stripe_event_replay(event=event, actor=actor, reason=data["reason"])
 
 
 @admin.register(StripeWebhookEndpoint)

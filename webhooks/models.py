@@ -41,6 +41,9 @@ class StripeEvent(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [
+            ("replay_stripeevent", "Can replay Stripe events"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["account", "stripe_event_id"], name="stripe_event_unique_per_account"

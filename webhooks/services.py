@@ -16,7 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, webhook_verify
+from core.actors import Actor
 from core.errors import InvalidRequest
+from core.services import audit_record
 from projects.models import Project
 from webhooks import processors
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent, StripeWebhookEndpoint
@@ -173,8 +175,18 @@ def _finish(event: StripeEvent, status: str, error: str = "") -> None:
         )
 
 
-def stripe_event_replay(*, event: StripeEvent) -> None:
+def stripe_event_replay(*, event: StripeEvent, actor: Actor | None = None, reason: str = "") -> None:
     """Runs a stored event through the processors again (operators, `replay_webhooks`)."""
+    if actor is not None:
+        with transaction.atomic():
+            audit_record(
+                actor=actor,
+                action="stripe_event.replayed",
+                target=event,
+                project=event.project,
+                reason=reason,
+                before={"status": event.status, "attempts": event.attempts},
+            )
     StripeEvent.objects.filter(pk=event.pk).exclude(status=StripeEvent.Status.PROCESSING).update(
         status=StripeEvent.Status.RECEIVED, updated_at=timezone.now()
     )

@@ -1,0 +1,35 @@
+"""The operator roles (support, finance, admin) as groups with their permissions."""
+
+from typing import Any
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+
+def forwards(apps: Any, schema_editor: Any) -> None:
+    # Permissions are normally created after all migrations; the groups need them now.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    from core.roles import roles_sync
+
+    roles_sync(apps)
+
+
+def backwards(apps: Any, schema_editor: Any) -> None:
+    apps.get_model("auth", "Group").objects.filter(name__in=["support", "finance", "admin"]).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("core", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("billing", "0007_operator_permissions"),
+        ("projects", "0003_operator_permissions"),
+        ("webhooks", "0003_operator_permissions"),
+        ("entitlements", "0001_initial"),
+    ]
+
+    operations = [migrations.RunPython(forwards, backwards)]

@@ -1,0 +1,41 @@
+"""Operator roles of the back office, as Django groups (created by a migration, kept in step by `roles_sync`).
+
+- `support`: reads everything, replays Stripe events (and grants/revokes entitlements);
+- `finance`: support, plus refunds;
+- `admin`: every permission of Tollgate's apps and of user management.
+"""
+
+from typing import Any
+
+OUR_APPS = ("core", "projects", "billing", "entitlements", "webhooks")
+SUPPORT_EXTRA = (
+    "webhooks.replay_stripeevent",
+    "entitlements.grant_entitlement",
+    "entitlements.revoke_entitlement",
+)
+FINANCE_EXTRA = ("billing.refund_payment",)
+
+
+def roles_sync(apps: Any) -> None:
+    """Creates or updates the three groups from the permissions that exist (safe to run again)."""
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    ours = permission_model.objects.filter(content_type__app_label__in=OUR_APPS)
+
+    def by_name(names: tuple[str, ...]) -> list[Any]:
+        found = []
+        for name in names:
+            app_label, codename = name.split(".")
+            found.extend(ours.filter(content_type__app_label=app_label, codename=codename))
+        return found
+
+    views = list(ours.filter(codename__startswith="view_"))
+    support, _ = group_model.objects.get_or_create(name="support")
+    support.permissions.set([*views, *by_name(SUPPORT_EXTRA)])
+    finance, _ = group_model.objects.get_or_create(name="finance")
+    finance.permissions.set([*views, *by_name(SUPPORT_EXTRA), *by_name(FINANCE_EXTRA)])
+    admin, _ = group_model.objects.get_or_create(name="admin")
+    admin.permissions.set(
+        list(ours)
+        + list(permission_model.objects.filter(content_type__app_label__in=("auth", "admin", "sessions")))
+    )
