@@ -29,7 +29,9 @@ class Feature(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "key"], name="feature_key_unique_per_project")]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="feature_key_unique_per_project")
+        ]
         ordering = ["key"]
 
     def __str__(self) -> str:
