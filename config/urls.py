@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from core import health
+from core.dashboard import dashboard
 from core.errors import api_route_not_found
 
 _public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
@@ -27,6 +28,7 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("live", health.live, name="live"),
     path("ready", health.ready, name="ready"),
+    path("admin/dashboard/", dashboard, name="admin-dashboard"),
     path("admin/", admin.site.urls),
 ]
 

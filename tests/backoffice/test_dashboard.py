@@ -1,0 +1,41 @@
+"""The operators' dashboard renders per-project and total figures and a server-side SVG revenue chart."""
+
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.utils import timezone
+
+from billing.models import Subscription
+from tests.billing.payment_factories import CustomerFactory, PaymentFactory
+
+
+def test_dashboard_shows_projects_totals_and_chart(tenant_a, tenant_b, catalog):
+    Subscription.objects.create(
+        project=tenant_a.project,
+        customer=CustomerFactory(project=tenant_a.project),
+        price=catalog.pro_monthly,
+        product=catalog.pro,
+        quantity=2,
+        status="active",
+        stripe_subscription_id="sub_dash",
+    )
+    PaymentFactory(project=tenant_a.project, amount=12345, status="succeeded", succeeded_at=timezone.now())
+    user = User.objects.create_user("support-op", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="support"))
+    client = Client()
+    client.force_login(user)
+    page = client.get("/admin/dashboard/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "alpha" in html
+    assert "bravo" in html
+    assert "60.00 USD" in html  # MRR: 2 × 30.00
+    assert "<svg" in html
+    assert "123.45 USD" in html
+    assert "cdn" not in html.lower()
+    assert client.get("/admin/").status_code == 200
+
+
+def test_dashboard_needs_staff(client, db):
+    response = client.get("/admin/dashboard/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
