@@ -4,10 +4,12 @@ services (operator actions arrive with the back-office work)."""
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
 from billing import payments, subscriptions
 from billing.models import (
@@ -28,8 +30,81 @@ from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 
 
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SubscriptionInline(_ReadOnlyInline):
+    model = Subscription
+    fields = ["id", "product", "price", "quantity", "status", "current_period_end", "cancel_at_period_end"]
+    readonly_fields = [
+        "id",
+        "product",
+        "price",
+        "quantity",
+        "status",
+        "current_period_end",
+        "cancel_at_period_end",
+    ]
+
+
+class PaymentInline(_ReadOnlyInline):
+    model = Payment
+    fields = [
+        "id",
+        "type",
+        "source",
+        "status",
+        "amount",
+        "amount_refunded",
+        "currency",
+        "reference",
+        "created_at",
+    ]
+    readonly_fields = [
+        "id",
+        "type",
+        "source",
+        "status",
+        "amount",
+        "amount_refunded",
+        "currency",
+        "reference",
+        "created_at",
+    ]
+
+
+class InvoiceInline(_ReadOnlyInline):
+    model = Invoice
+    fields = ["number", "status", "total", "amount_paid", "currency", "period_end"]
+    readonly_fields = ["number", "status", "total", "amount_paid", "currency", "period_end"]
+
+
+def stripe_dashboard_link(kind: str, stripe_id: str) -> str:
+    """A link to the object in Stripe's dashboard (test-mode path for test keys)."""
+    if not stripe_id:
+        return "—"
+    mode = "" if settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_")) else "test/"
+    return format_html(
+        '<a href="https://dashboard.stripe.com/{}{}/{}" rel="noopener" target="_blank">{}</a>',
+        mode,
+        kind,
+        stripe_id,
+        stripe_id,
+    )
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    inlines = [SubscriptionInline, PaymentInline, InvoiceInline]
     list_display = ["external_id", "project", "email", "currency", "stripe_customer_id", "created_at"]
     list_filter = ["project", "currency"]
     search_fields = ["external_id", "email", "stripe_customer_id", "id"]
@@ -40,9 +115,14 @@ class CustomerAdmin(admin.ModelAdmin):
         "external_id",
         "currency",
         "stripe_customer_id",
+        "in_stripe",
         "created_at",
         "updated_at",
     ]
+
+    @admin.display(description="Stripe")
+    def in_stripe(self, customer: Customer) -> str:
+        return stripe_dashboard_link("customers", customer.stripe_customer_id)
 
 
 @admin.register(Product)

@@ -39,3 +39,22 @@ def test_dashboard_needs_staff(client, db):
     response = client.get("/admin/dashboard/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_customer_page_shows_subscriptions_payments_invoices_and_a_stripe_link(tenant_a, catalog):
+    customer = CustomerFactory(project=tenant_a.project, stripe_customer_id="cus_dash")
+    Subscription.objects.create(
+        project=tenant_a.project,
+        customer=customer,
+        price=catalog.pro_monthly,
+        product=catalog.pro,
+        status="active",
+        stripe_subscription_id="sub_page",
+    )
+    PaymentFactory(project=tenant_a.project, customer=customer, amount=777, reference="order-777")
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    html = client.get(f"/admin/billing/customer/{customer.pk}/change/").content.decode()
+    assert "pro-monthly" in html  # the subscription inline
+    assert "order-777" in html
+    assert "https://dashboard.stripe.com/test/customers/cus_dash" in html
