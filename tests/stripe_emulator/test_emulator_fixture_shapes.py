@@ -13,14 +13,15 @@ import pytest
 
 from stripe_emulator import Emulator, Shape
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
+# Stripe's example objects (vendored beside this test; see fixtures/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fixtures3.json"
 SHAPES = Emulator(webhook_mode="manual").registry.shapes
 
 
 @pytest.fixture(scope="module")
 def fixtures() -> dict[str, Any]:
     # Fail rather than skip: a silently skipped shape check would let fields go missing unnoticed.
-    assert FIXTURES.exists(), f"Stripe fixtures not found at {FIXTURES} (shared/ must sit beside the repo)"
+    assert FIXTURES.exists(), f"Stripe fixtures not found at {FIXTURES}"
     return json.loads(FIXTURES.read_text())["resources"]
 
 
