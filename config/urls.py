@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from core import health
 from core.dashboard import dashboard
 from core.errors import api_route_not_found
+from core.prometheus import metrics_view
 
 _public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
 
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="swagger-ui"),
     path("", include("webhooks.inbound_urls")),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("health", health.health, name="health"),
     path("live", health.live, name="live"),
     path("ready", health.ready, name="ready"),
