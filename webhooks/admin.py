@@ -2,13 +2,16 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
+from core.errors import ApiError
 from webhooks import outbound, services
 from webhooks.models import (
     Delivery,
@@ -109,19 +112,76 @@ class EventAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "project", "type", "sequence", "data", "previous_attributes", "created_at"]
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["project", "url", "events", "description", "enabled"]
+
+    def clean_url(self) -> str:
+        try:
+            return outbound.endpoint_url_validate(self.cleaned_data["url"])
+        except ApiError as exc:
+            raise ValidationError(exc.message) from exc
+
+    def clean_events(self) -> list[str]:
+        events = self.cleaned_data["events"]
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise ValidationError('A JSON list of event types, e.g. ["*"] or ["payment.succeeded"].')
+        try:
+            return outbound.events_validate(events)
+        except ApiError as exc:
+            raise ValidationError(exc.message) from exc
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints are created, changed and deleted through the outbound services: a new endpoint's signing
+    secret is generated there and shown once to the operator."""
+
+    form = WebhookEndpointForm
     list_display = ["url", "project", "enabled", "failing_since", "disabled_reason", "created_at"]
     list_filter = ["enabled", "project"]
     search_fields = ["url", "id"]
     list_select_related = ["project"]
-    exclude = ["secret", "previous_secret"]
-    readonly_fields = [
-        "id",
+    fields = [
         "project",
+        "url",
+        "events",
+        "description",
+        "enabled",
         "failing_since",
         "disabled_reason",
-        "previous_secret_expires_at",
         "created_at",
-        "updated_at",
     ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> list[str]:
+        fixed = ["failing_since", "disabled_reason", "created_at"]
+        return [*fixed, "project"] if obj is not None else fixed
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
+        # The form validated url and events with the services' own rules.
+        actor = Actor.user(request.user)
+        if change:
+            editable = ("url", "events", "description", "enabled")
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
+            outbound.endpoint_update(endpoint=WebhookEndpoint.objects.get(pk=obj.pk), actor=actor, **changes)
+            return
+        endpoint, secret = outbound.endpoint_create(
+            project=form.cleaned_data["project"],
+            actor=actor,
+            url=form.cleaned_data["url"],
+            events=form.cleaned_data["events"],
+            description=form.cleaned_data.get("description") or "",
+            enabled=form.cleaned_data.get("enabled", True),
+        )
+        obj.pk = endpoint.pk
+        self.message_user(request, f"Signing secret (shown once, copy it now): {secret}", messages.WARNING)
+
+    def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
+        outbound.endpoint_delete(endpoint=obj, actor=Actor.user(request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            outbound.endpoint_delete(endpoint=endpoint, actor=Actor.user(request.user))
