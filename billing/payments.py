@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,6 +22,7 @@ from billing.gateway import StripeGateway, gateway_for, idempotency_key
 from billing.models import Cart, CheckoutSession, Customer, Payment, Price, Refund
 from billing.services import customer_ensure_stripe, customer_for_purchase
 from core.actors import Actor
+from core.cache import cache_add
 from core.errors import ApiError, Conflict, InvalidRequest
 from core.services import audit_record
 from projects.models import Project
@@ -531,7 +531,8 @@ def payment_refresh(*, payment: Payment, force: bool = False) -> Payment:
     """Pulls Stripe's state of an open payment, at most every couple of seconds per payment (read rate limits)."""
     if not payment.is_open or not (payment.stripe_checkout_session_id or payment.stripe_payment_intent_id):
         return payment
-    if not force and not cache.add(f"payment-refresh:{payment.pk}", 1, timeout=REFRESH_INTERVAL_SECONDS):
+    # False: refreshed by someone within the interval. None (cache down): refresh anyway, a GET must not fail.
+    if not force and cache_add(f"payment-refresh:{payment.pk}", 1, timeout=REFRESH_INTERVAL_SECONDS) is False:
         return payment
     gateway = gateway_for(payment.project)
     try:

@@ -38,8 +38,13 @@ def _id(value: Any) -> str:
 
 
 def stripe_read_allowed(account: str) -> None:
-    """Counts one Stripe read for the account; raises RateLimited (retry later) past the read limit."""
-    count, _ = hit(f"stripe-read:{account}", 1)
+    """Counts one Stripe read for the account; raises RateLimited (retry later) past the read limit.
+    With the cache down the read goes ahead: Stripe's own 429 then stops a runaway, and the caller retries."""
+    try:
+        count, _ = hit(f"stripe-read:{account}", 1)
+    except Exception:  # the counter lives in Redis; its outage must not stop webhook processing
+        logger.warning("Stripe read limiter unavailable; reading without it.")
+        return
     if count > STRIPE_READS_PER_SECOND:
         raise RateLimited("Stripe read rate limit reached; retry shortly.", code="provider_rate_limited")
 
