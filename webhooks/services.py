@@ -117,13 +117,16 @@ def queue_processing(event_id: str) -> None:
 
 def stripe_event_claim(*, event_id: str) -> StripeEvent | None:
     """Takes the event for this worker: one compare-and-set UPDATE … RETURNING (a single round trip and commit),
-    matching a `received` event or one whose previous claim went stale (its worker died)."""
+    matching a `received` event or one whose previous claim went stale (its worker died). It runs once per
+    event on every worker's hot path, so the row is read back without the ORM's query machinery."""
     now = timezone.now()
-    table = StripeEvent._meta.db_table
-    claimed = list(
-        StripeEvent.objects.raw(
-            f"UPDATE {table} SET status = %s, attempts = attempts + 1, processing_started_at = %s, updated_at = %s "  # noqa: S608 (table name from the model)
-            "WHERE id = %s AND (status = %s OR (status = %s AND processing_started_at < %s)) RETURNING *",
+    fields = StripeEvent._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields if field.column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {StripeEvent._meta.db_table} SET status = %s, attempts = attempts + 1, "  # noqa: S608 (names from the model)
+            "processing_started_at = %s, updated_at = %s "
+            f"WHERE id = %s AND (status = %s OR (status = %s AND processing_started_at < %s)) RETURNING {columns}",
             [
                 StripeEvent.Status.PROCESSING,
                 now,
@@ -134,8 +137,14 @@ def stripe_event_claim(*, event_id: str) -> StripeEvent | None:
                 now - STALE_CLAIM,
             ],
         )
-    )
-    return claimed[0] if claimed else None
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, row, strict=True)
+    ]
+    return StripeEvent.from_db(connection.alias, [field.attname for field in fields], values)
 
 
 def stripe_event_process(*, event_id: str, final_attempt: bool = True) -> str | None:
