@@ -226,11 +226,9 @@ def _subscription_events(
 
 def _entitlements_changed(customer: Customer) -> None:
     """The entitlements hook: what this customer may use has (possibly) changed."""
-    from entitlements import services as entitlement_services
+    from entitlements.services import entitlements_recompute
 
-    recompute = getattr(entitlement_services, "entitlements_recompute", None)
-    if recompute is not None:
-        recompute(customer=customer)
+    entitlements_recompute(customer=customer)
 
 
 def subscription_refetch_and_apply(

@@ -21,6 +21,7 @@ from billing.payments import (
     payment_apply_refunded,
     payment_transition,
 )
+from entitlements.services import entitlements_recompute
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -139,16 +140,9 @@ def dispute(event: StripeEvent) -> None:
         status=Payment.Status.DISPUTED,
         dispute_status=outcome,
     )
-    if event.type == "charge.dispute.closed" and outcome == "lost":
-        _entitlements_purchase_revoke(payment, reason="dispute lost")
-
-
-def _entitlements_purchase_revoke(payment: Payment, *, reason: str) -> None:
-    from entitlements import services as entitlement_services
-
-    revoke = getattr(entitlement_services, "purchase_revoke", None)
-    if revoke is not None:
-        revoke(payment=payment, reason=reason)
+    if event.type == "charge.dispute.closed":
+        # A lost dispute ends what the payment granted; the entitlements hook re-reads the payment's state.
+        entitlements_recompute(customer=payment.customer)
 
 
 def _gateway(event: StripeEvent) -> StripeGateway:

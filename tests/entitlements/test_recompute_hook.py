@@ -1,0 +1,61 @@
+"""The entitlements hook: every change of what a customer may use bumps the customer's version on commit."""
+
+from django.core.cache import cache
+from django.db import transaction
+
+from billing.models import Customer, Payment
+from entitlements.services import entitlements_recompute, version_key
+
+OK = "https://app.example.com/ok"
+
+
+def test_version_changes_only_when_the_change_commits(tenant_a, django_capture_on_commit_callbacks):
+    customer = Customer.objects.create(project=tenant_a.project, external_id="u")
+    assert cache.get(version_key(customer.pk)) is None
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        entitlements_recompute(customer=customer)
+        assert cache.get(version_key(customer.pk)) is None  # not before the commit
+    first = cache.get(version_key(customer.pk))
+    assert first is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        entitlements_recompute(customer=customer)
+    assert cache.get(version_key(customer.pk)) not in (None, first)
+
+
+def test_rolled_back_change_does_not_bump(tenant_a, django_capture_on_commit_callbacks):
+    customer = Customer.objects.create(project=tenant_a.project, external_id="u")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        try:
+            with transaction.atomic():
+                entitlements_recompute(customer=customer)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+    assert callbacks == []
+    assert cache.get(version_key(customer.pk)) is None
+
+
+def test_payment_and_subscription_changes_call_the_hook(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {"customer": "user-1", "price": "pro-monthly", "success_url": OK, "cancel_url": OK},
+        key=tenant_a.key,
+    ).json()
+    customer = Customer.objects.get(external_id="user-1")
+    assert cache.get(version_key(customer.pk)) is None  # a pending checkout grants nothing
+    stripe_emulator.handle(
+        "POST",
+        f"/_emulator/checkout/sessions/{created['stripe_session_id']}/complete",
+        query="",
+        body=b"card=4242424242424242",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    stripe_webhooks.deliver()
+    assert Payment.objects.get(pk=created["payment"]).status == "succeeded"
+    paid_version = cache.get(version_key(customer.pk))
+    assert paid_version is not None
+    stripe_emulator.advance(31 * 86400)  # a renewal
+    stripe_webhooks.deliver()
+    assert cache.get(version_key(customer.pk)) != paid_version
