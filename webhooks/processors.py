@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 
 from billing import subscriptions
 from billing.gateway import StripeGateway, gateway_for, platform_gateway
-from billing.models import Payment
+from billing.models import Customer, Payment
 from billing.payments import (
     payment_apply_checkout,
     payment_apply_intent,
@@ -212,4 +212,20 @@ def invoice(event: StripeEvent) -> None:
         )
         subscriptions.invoice_payment_apply(
             invoice=local, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid
+        )
+
+
+@handles("customer.updated", "customer.deleted")
+def customer(event: StripeEvent) -> None:
+    """Links a Stripe customer created outside our API (e.g. by Checkout) to the tenant's customer through our
+    metadata; a customer deleted at Stripe is unlinked, so the next purchase creates a new one."""
+    stripe_customer = event.data_object
+    local = subscriptions.customer_for_stripe(
+        account=event.account,
+        stripe_customer_id=stripe_customer.get("id", ""),
+        metadata=stripe_customer.get("metadata"),
+    )
+    if local is not None and event.type == "customer.deleted":
+        Customer.objects.filter(pk=local.pk, stripe_customer_id=stripe_customer["id"]).update(
+            stripe_customer_id=""
         )

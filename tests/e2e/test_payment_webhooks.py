@@ -175,3 +175,30 @@ def test_won_dispute_returns_the_payment_to_paid(
     stripe_webhooks.deliver()
     payment = Payment.objects.get(pk=created["id"])
     assert (payment.status, payment.dispute_status) == ("succeeded", "won")
+
+
+def test_cart_checkout_paid_settles_by_webhook(api, tenant_a, catalog, stripe_emulator, stripe_webhooks):
+    cart = api.post("/api/v1/carts", {"customer": "user-1"}, key=tenant_a.key).json()
+    api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "sticker", "quantity": 3}, key=tenant_a.key)
+    created = api.post(
+        "/api/v1/checkout/cart",
+        {"customer": "user-1", "cart": cart["id"], "success_url": OK, "cancel_url": CANCEL},
+        key=tenant_a.key,
+    ).json()
+    _complete(stripe_emulator, created["stripe_session_id"])
+    stripe_webhooks.deliver()
+    payment = Payment.objects.get(pk=created["payment"])
+    assert (payment.type, payment.status, payment.amount) == ("cart", "succeeded", 600)
+
+
+def test_customer_deleted_at_stripe_is_unlinked(api, tenant_a, catalog, stripe_sdk, stripe_webhooks):
+    from billing.models import Customer
+
+    api.post(
+        "/api/v1/payments", {"customer": "user-1", "price": "sticker", "flow": "intent"}, key=tenant_a.key
+    )
+    customer = Customer.objects.get(external_id="user-1")
+    stripe_sdk().v1.customers.delete(customer.stripe_customer_id)
+    stripe_webhooks.deliver()
+    assert Customer.objects.get(pk=customer.pk).stripe_customer_id == ""
+    assert StripeEvent.objects.get(type="customer.deleted").status == "processed"

@@ -1,6 +1,6 @@
 """Subscriptions from Checkout to renewal, dunning and changes: Stripe's events applied to the local mirrors."""
 
-from billing.models import Invoice, Payment, Subscription
+from billing.models import Customer, Invoice, Payment, Subscription
 from webhooks.models import Event, StripeEvent
 
 OK = "https://app.example.com/ok"
@@ -225,3 +225,102 @@ def test_price_amount_change_keeps_existing_subscribers_on_their_price(
     renewals = dict(Payment.objects.filter(source="invoice").values_list("customer__external_id", "amount"))
     assert renewals == {"early": 3000, "late": 3500}
     assert stripe_sdk().v1.prices.retrieve(old_stripe_price).active is True
+
+
+def _held_deliveries(stripe_emulator):
+    held = []
+    sender = stripe_emulator.webhooks.sender
+    stripe_emulator.webhooks.sender = lambda url, body, headers: (
+        held.append((url, body, dict(headers))) or 200
+    )
+    stripe_emulator.flush_webhooks()
+    stripe_emulator.webhooks.sender = sender
+    return held
+
+
+def _send(stripe_webhooks, deliveries):
+    for url, body, headers in deliveries:
+        assert stripe_webhooks.send(url, body, headers) == 200
+
+
+def _event_type(delivery):
+    import json
+
+    return json.loads(delivery[1])["type"]
+
+
+def test_updated_before_created_and_deleted_before_updated_end_as_in_order(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    sdk = stripe_sdk()
+    api.post(
+        "/api/v1/payments", {"customer": "user-1", "price": "sticker", "flow": "intent"}, key=tenant_a.key
+    ).json()
+    stripe_customer = Customer.objects.get(external_id="user-1").stripe_customer_id
+    card = sdk.v1.payment_methods.create(
+        {
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    sdk.v1.payment_methods.attach(card.id, {"customer": stripe_customer})
+    _send(stripe_webhooks, _held_deliveries(stripe_emulator))
+    stripe_subscription = sdk.v1.subscriptions.create(
+        {
+            "customer": stripe_customer,
+            "items": [{"price": catalog.pro_monthly.stripe_price_id}],
+            "default_payment_method": card.id,
+        }
+    )
+    sdk.v1.subscriptions.update(stripe_subscription.id, {"cancel_at_period_end": True})
+    sdk.v1.subscriptions.cancel(stripe_subscription.id)
+    held = [
+        d for d in _held_deliveries(stripe_emulator) if _event_type(d).startswith("customer.subscription.")
+    ]
+    order = [_event_type(d) for d in held]
+    assert order[0] == "customer.subscription.created"
+    assert order[-1] == "customer.subscription.deleted"
+    _send(stripe_webhooks, list(reversed(held)))  # deleted first, created last
+    subscription = Subscription.objects.get(stripe_subscription_id=stripe_subscription.id)
+    assert subscription.status == "canceled"
+    assert subscription.stripe_event_created > 0
+
+
+def test_failed_upgrade_with_pending_if_incomplete_changes_nothing(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    from tests.catalog import price_create
+
+    premium = price_create(catalog.pro, "pro-premium", 9000, interval="month")
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {"customer": "user-1", "price": "pro-monthly", "success_url": OK, "cancel_url": OK},
+        key=tenant_a.key,
+    ).json()
+    _complete(stripe_emulator, created["stripe_session_id"])
+    stripe_webhooks.deliver()
+    subscription = Subscription.objects.get()
+    sdk = stripe_sdk()
+    failing = sdk.v1.payment_methods.create(
+        {
+            "type": "card",
+            "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    sdk.v1.payment_methods.attach(failing.id, {"customer": subscription.customer.stripe_customer_id})
+    sdk.v1.subscriptions.update(subscription.stripe_subscription_id, {"default_payment_method": failing.id})
+    stripe_webhooks.deliver()
+    response = api.patch(
+        f"/api/v1/subscriptions/{subscription.pk}",
+        {"price": premium.key, "proration_behavior": "always_invoice"},
+        key=tenant_a.key,
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["price"] == "pro-monthly"  # the upgrade waits for a payment that failed
+    stripe_webhooks.deliver()
+    subscription.refresh_from_db()
+    assert (subscription.price_id, subscription.status) == (catalog.pro_monthly.pk, "active")
+    assert (
+        sdk.v1.subscriptions.retrieve(subscription.stripe_subscription_id)["items"]["data"][0]["price"]["id"]
+        == catalog.pro_monthly.stripe_price_id
+    )
