@@ -226,3 +226,18 @@ def test_fetch_missing_stores_events_never_delivered(api, tenant_a, stripe_sdk, 
     # Later delivery of the same event by Stripe is a duplicate, not a second row.
     stripe_webhooks.deliver()
     assert StripeEvent.objects.filter(type="customer.created").count() == 1
+
+
+@pytest.mark.postgres
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+def test_database_unable_to_store_is_a_5xx_never_a_200(db):
+    """The event table is gone (inside this test's transaction, rolled back afterwards): the intake cannot store
+    the event, so Stripe must not be told it was received — it will retry."""
+    from django.db import connection
+
+    with connection.schema_editor() as editor:
+        editor.delete_model(StripeEvent)
+    client = Client(raise_request_exception=False)
+    response = _post(client, _event("evt_lost"))
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "api_error"
