@@ -17,7 +17,7 @@ SECRET = "whsec_test_platform_secret"
 ROTATED = "whsec_test_previous_secret"
 
 
-def _event(event_id="evt_1", event_type="customer.updated", created=1_800_000_000):
+def _event(event_id="evt_1", event_type="balance.available", created=1_800_000_000):
     return json.dumps(
         {
             "id": event_id,
@@ -59,10 +59,10 @@ def test_valid_event_is_stored_once_and_processed(client_on_commit):
     assert (event.account, event.stripe_event_id, event.type, event.stripe_created) == (
         "platform",
         "evt_1",
-        "customer.updated",
+        "balance.available",
         1_800_000_000,
     )
-    assert event.status == "ignored"  # no processor for customer.updated yet: stored, marked, replayable
+    assert event.status == "ignored"  # a type Tollgate does not handle: stored, marked, replayable
     assert event.attempts == 1
 
 
@@ -98,7 +98,7 @@ def test_rejections_are_400_and_store_nothing(client_on_commit, case):
         kwargs["timestamp"] = int(time.time()) + 600
     elif case == "tampered":
         kwargs["header"] = stripe.WebhookSignature.generate_signature_header(body, SECRET)
-        body = body.replace("customer.updated", "customer.deleted")
+        body = body.replace("balance.available", "balance.pending")
     elif case == "no_header":
         kwargs["header"] = ""
     elif case == "garbage_header":
