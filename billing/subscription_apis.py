@@ -83,8 +83,8 @@ def _subscription(request: Request, subscription_id: str) -> Subscription:
 
 
 def _rendered(subscription: Subscription) -> dict[str, Any]:
-    fresh = Subscription.objects.select_related("customer", "price", "product").get(pk=subscription.pk)
-    return subscriptions.subscription_representation(fresh)
+    """Stripe's answer to the change (the local mirror follows with Stripe's events)."""
+    return subscriptions.subscription_representation(subscription)
 
 
 class SubscriptionListApi(BaseApi):

@@ -444,14 +444,23 @@ def _gateway(subscription: Subscription) -> StripeGateway:
 
 
 def _apply_now(subscription: Subscription, stripe_subscription: dict[str, Any]) -> Subscription:
-    """Applies Stripe's answer at once (the webhooks that follow converge on the same state)."""
-    applied = subscription_apply(
-        account=stripe_account_of(subscription.project),
-        stripe_subscription=stripe_subscription,
-        event_created=subscription.stripe_event_created,
-        force=True,
+    """The subscription as Stripe's answer says it is now — NOT saved. The mirror changes only through Stripe's
+    events, applied in their order: saving the answer here would let events older than it (still in flight)
+    be applied after it and revert it. The caller renders this copy, so the response already shows Stripe's
+    answer, and the webhooks that follow bring the mirror to the same state."""
+    items = (stripe_subscription.get("items") or {}).get("data") or [{}]
+    price = (
+        price_for_stripe(project=subscription.project, stripe_price_id=_id(items[0].get("price")))
+        or subscription.price
     )
-    return applied or subscription
+    answer = Subscription.objects.select_related("customer", "price", "product", "project").get(
+        pk=subscription.pk
+    )
+    for name, value in _subscription_fields(stripe_subscription, price).items():
+        setattr(answer, name, value)
+    answer.price = price
+    answer.product = price.product
+    return answer
 
 
 def subscription_change(
@@ -566,15 +575,19 @@ def subscription_cancel(
 def subscription_resume(
     *, subscription: Subscription, actor: Actor | None = None, reason: str = ""
 ) -> Subscription:
-    """Undoes a scheduled cancellation, or resumes a paused subscription."""
+    """Undoes a scheduled cancellation, or resumes a paused subscription (decided on Stripe's current state:
+    the mirror may not have caught up with a change made a moment ago)."""
     gateway = _gateway(subscription)
-    if subscription.status == Subscription.Status.PAUSED:
+    current = gateway.call(
+        lambda c: c.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+    ).to_dict()
+    if current.get("status") == Subscription.Status.PAUSED:
         updated = gateway.call(
             lambda c: c.v1.subscriptions.resume(
                 subscription.stripe_subscription_id, {"billing_cycle_anchor": "now"}
             )
         ).to_dict()
-    elif subscription.cancel_at_period_end:
+    elif current.get("cancel_at_period_end"):
         updated = gateway.call(
             lambda c: c.v1.subscriptions.update(
                 subscription.stripe_subscription_id,

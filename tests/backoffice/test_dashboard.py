@@ -54,7 +54,9 @@ def test_customer_page_shows_subscriptions_payments_invoices_and_a_stripe_link(t
     PaymentFactory(project=tenant_a.project, customer=customer, amount=777, reference="order-777")
     client = Client()
     client.force_login(User.objects.create_superuser("root", password="pw"))
-    html = client.get(f"/admin/billing/customer/{customer.pk}/change/").content.decode()
+    page = client.get(f"/admin/billing/customer/{customer.pk}/change/")
+    assert page.status_code == 200, (page.status_code, page.get("Location"))
+    html = page.content.decode()
     assert "pro-monthly" in html  # the subscription inline
     assert "order-777" in html
     assert "https://dashboard.stripe.com/test/customers/cus_dash" in html

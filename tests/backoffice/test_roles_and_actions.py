@@ -152,10 +152,12 @@ def test_admin_cancels_a_subscription_at_period_end(api, tenant_a, catalog, stri
         reason="customer left",
         at_period_end="on",
     )
+    stripe_webhooks.deliver()  # the mirror follows Stripe's events
     assert Subscription.objects.get().cancel_at_period_end is True
     entry = AuditLogEntry.objects.get(action="subscription.cancel_scheduled")
     assert entry.reason == "customer left"
     _action(client, "/admin/billing/subscription/", "resume", [subscription.pk], reason="came back")
+    stripe_webhooks.deliver()
     assert Subscription.objects.get().cancel_at_period_end is False
 
 
