@@ -57,15 +57,22 @@ def test_ready_is_503_naming_the_broker(api, unreachable_broker):
     assert response.json()["failed"] == ["broker"]
 
 
-@pytest.mark.django_db
-def test_ready_is_503_naming_the_database(client, monkeypatch):
-    """A database outage is a process boundary we do not own; the check's own failure path is what is tested."""
-    from core import health
+@pytest.mark.postgres  # SQLite's in-memory test database cannot be disconnected
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_503_naming_the_database(client):
+    """The database really unreachable: the connection is pointed at a port where nothing listens."""
+    from django.db import connection
 
-    def database_down() -> None:
-        raise health.DatabaseError("connection refused")
-
-    monkeypatch.setitem(health.CHECKS, "database", database_down)
-    response = client.get("/ready")
+    settings_dict = connection.settings_dict
+    saved = dict(settings_dict)
+    connection.close()
+    settings_dict.update(HOST="127.0.0.1", PORT="1")
+    try:
+        response = client.get("/ready")
+    finally:
+        connection.close()
+        settings_dict.clear()
+        settings_dict.update(saved)
     assert response.status_code == 503
     assert response.json()["failed"] == ["database"]
+    assert response.json()["checks"]["cache"] == "ok"
