@@ -14,28 +14,14 @@ import hmac
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+
+from tollgate_client.types import Event
+
+__all__ = ["Event", "SignatureVerificationError", "construct_event", "verify_signature"]
 
 
 class SignatureVerificationError(Exception):
     """The delivery is not from Tollgate with this secret, or is too old."""
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    type: str
-    created: str
-    project: str
-    sequence: int
-    data: dict[str, Any]
-    previous_attributes: dict[str, Any] | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def object(self) -> dict[str, Any]:
-        return dict(self.data.get("object") or {})
 
 
 def _parse_header(header: str) -> tuple[int, list[str]]:
@@ -73,16 +59,6 @@ def verify_signature(
 def construct_event(
     payload: bytes | str, header: str, secret: str | Iterable[str], tolerance: int = 300
 ) -> Event:
-    """Verifies the delivery and returns the event it carries."""
+    """Verifies the delivery and returns the event it carries (`event.type`, `event.object`, …)."""
     verify_signature(payload, header, secret, tolerance)
-    data = json.loads(payload)
-    return Event(
-        id=data["id"],
-        type=data["type"],
-        created=data["created"],
-        project=data["project"],
-        sequence=int(data["sequence"]),
-        data=data.get("data") or {},
-        previous_attributes=data.get("previous_attributes"),
-        raw=data,
-    )
+    return Event.from_dict(json.loads(payload))

@@ -1,0 +1,53 @@
+"""One page of a list endpoint, and the iterator that follows `starting_after` through all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from tollgate_client._objects import TollgateObject
+
+T = TypeVar("T", bound=TollgateObject)
+
+
+class Page(Generic[T]):
+    """`{"object": "list", "data": [...], "has_more": bool}`, typed.
+
+    Iterating a page (or `len()`) covers this page only; `auto_paging_iter()` goes on through the following
+    pages, one request each, as the loop needs them.
+    """
+
+    def __init__(
+        self,
+        *,
+        data: list[T],
+        has_more: bool,
+        raw: dict[str, Any],
+        fetch: Callable[[str], Page[T]],
+    ) -> None:
+        self.data = data
+        self.has_more = has_more
+        self.raw = raw
+        self._fetch = fetch
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        return f"<Page of {len(self.data)} has_more={self.has_more}>"
+
+    def next_page(self) -> Page[T] | None:
+        """The page after this one, or None when this is the last."""
+        if not self.has_more or not self.data:
+            return None
+        return self._fetch(str(self.data[-1].raw["id"]))
+
+    def auto_paging_iter(self) -> Iterator[T]:
+        """Every object from this page on, fetching the next page (same filters and `limit`) when needed."""
+        page: Page[T] | None = self
+        while page is not None:
+            yield from page.data
+            page = page.next_page()

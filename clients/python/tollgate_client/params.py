@@ -1,0 +1,34 @@
+"""Shapes of the structured request parameters (plain dicts, typed for the editor and mypy)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypedDict
+
+__all__ = ["LineItem", "UsageEventParams"]
+
+
+class _LineItemRequired(TypedDict):
+    price: str
+    """The price's `key` or `id`."""
+
+
+class LineItem(_LineItemRequired, total=False):
+    """One line of a cart checkout or a payment: `{"price": "credits-1000", "quantity": 2}`."""
+
+    quantity: int
+
+
+class _UsageEventRequired(TypedDict):
+    id: str
+    """Your idempotency id for the event: the same id again is counted once."""
+    customer: str
+    feature: str
+    quantity: int
+
+
+class UsageEventParams(_UsageEventRequired, total=False):
+    """One event of `usage.record_batch`."""
+
+    timestamp: str | datetime
+    properties: dict[str, Any]

@@ -1,0 +1,1 @@
+"""The resource namespaces of `Tollgate`, one per section of the API."""

@@ -1,0 +1,164 @@
+"""The catalog: features, products (what each gives every feature) and prices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tollgate_client.pagination import Page
+from tollgate_client.resources._base import Resource, compact, path
+from tollgate_client.types import Feature, Price, Product
+
+
+class Features(Resource):
+    def create(
+        self,
+        *,
+        key: str,
+        name: str,
+        type: str,
+        unit: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Feature:
+        """`type`: `boolean`, `metered`, `credits`, `allocation` or `static`."""
+        body = compact(key=key, name=name, type=type, unit=unit)
+        return self._post(Feature, "/features", body, idempotency_key=idempotency_key)
+
+    def retrieve(self, feature: str) -> Feature:
+        return self._get(Feature, path("/features/{}", feature))
+
+    def update(
+        self,
+        feature: str,
+        *,
+        name: str | None = None,
+        unit: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Feature:
+        body = compact(name=name, unit=unit)
+        return self._patch(Feature, path("/features/{}", feature), body, idempotency_key=idempotency_key)
+
+    def list(
+        self, *, type: str | None = None, limit: int | None = None, starting_after: str | None = None
+    ) -> Page[Feature]:
+        return self._list(
+            Feature, "/features", {"type": type, "limit": limit, "starting_after": starting_after}
+        )
+
+
+class Products(Resource):
+    def create(
+        self,
+        *,
+        key: str,
+        name: str,
+        description: str | None = None,
+        active: bool | None = None,
+        features: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Product:
+        """`features`: `{"<feature key>": true | limit | null (unlimited) | {"per_unit": n} | JSON value}`."""
+        body = compact(key=key, name=name, description=description, active=active, features=features)
+        return self._post(Product, "/products", body, idempotency_key=idempotency_key)
+
+    def retrieve(self, product: str) -> Product:
+        """`product`: its key or id."""
+        return self._get(Product, path("/products/{}", product))
+
+    def update(
+        self,
+        product: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        active: bool | None = None,
+        features: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Product:
+        """`features` replaces the product's whole feature map."""
+        body = compact(name=name, description=description, active=active, features=features)
+        return self._patch(Product, path("/products/{}", product), body, idempotency_key=idempotency_key)
+
+    def list(
+        self, *, active: bool | None = None, limit: int | None = None, starting_after: str | None = None
+    ) -> Page[Product]:
+        params = {"active": active, "limit": limit, "starting_after": starting_after}
+        return self._list(Product, "/products", params)
+
+
+class Prices(Resource):
+    def create(
+        self,
+        *,
+        key: str,
+        product: str,
+        currency: str,
+        unit_amount: int,
+        type: str,
+        interval: str | None = None,
+        interval_count: int | None = None,
+        trial_days: int | None = None,
+        usage_type: str | None = None,
+        meter: str | None = None,
+        tax_behavior: str | None = None,
+        active: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> Price:
+        """`type`: `recurring` (needs `interval`) or `one_time`; `unit_amount` in minor units."""
+        body = compact(
+            key=key,
+            product=product,
+            currency=currency,
+            unit_amount=unit_amount,
+            type=type,
+            interval=interval,
+            interval_count=interval_count,
+            trial_days=trial_days,
+            usage_type=usage_type,
+            meter=meter,
+            tax_behavior=tax_behavior,
+            active=active,
+        )
+        return self._post(Price, "/prices", body, idempotency_key=idempotency_key)
+
+    def retrieve(self, price: str) -> Price:
+        """`price`: its key or id."""
+        return self._get(Price, path("/prices/{}", price))
+
+    def update(
+        self,
+        price: str,
+        *,
+        unit_amount: int | None = None,
+        currency: str | None = None,
+        tax_behavior: str | None = None,
+        trial_days: int | None = None,
+        active: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> Price:
+        """A new `unit_amount`, `currency` or `tax_behavior` creates a new Stripe price for new checkouts."""
+        body = compact(
+            unit_amount=unit_amount,
+            currency=currency,
+            tax_behavior=tax_behavior,
+            trial_days=trial_days,
+            active=active,
+        )
+        return self._patch(Price, path("/prices/{}", price), body, idempotency_key=idempotency_key)
+
+    def list(
+        self,
+        *,
+        active: bool | None = None,
+        product: str | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> Page[Price]:
+        params = {
+            "active": active,
+            "product": product,
+            "type": type,
+            "limit": limit,
+            "starting_after": starting_after,
+        }
+        return self._list(Price, "/prices", params)

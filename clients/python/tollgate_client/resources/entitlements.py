@@ -1,0 +1,147 @@
+"""Usage, entitlements (checks, atomic consumption, grants and revocations) and credit balances."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from tollgate_client._transport import Transport
+from tollgate_client.params import UsageEventParams
+from tollgate_client.resources._base import Resource, compact, path
+from tollgate_client.types import (
+    CreditBalance,
+    CustomerEntitlements,
+    EntitlementCheck,
+    Grant,
+    Revocation,
+    UsageBatchResult,
+    UsageEvent,
+)
+
+
+class Usage(Resource):
+    def record(
+        self,
+        *,
+        id: str,
+        customer: str,
+        feature: str,
+        quantity: int,
+        timestamp: str | datetime | None = None,
+        properties: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> UsageEvent:
+        """Records usage of a `metered` (or `credits`) feature. `id` is yours and makes the event idempotent:
+        the same id again is counted once and answers the stored event."""
+        body = compact(
+            id=id,
+            customer=customer,
+            feature=feature,
+            quantity=quantity,
+            timestamp=timestamp,
+            properties=properties,
+        )
+        return self._post(UsageEvent, "/usage", body, idempotency_key=idempotency_key)
+
+    def record_batch(
+        self, *, events: Sequence[UsageEventParams], idempotency_key: str | None = None
+    ) -> UsageBatchResult:
+        """Up to 1000 events at once, all or none: one invalid event rejects the batch (`param` names it)."""
+        body = compact(events=[dict(event) for event in events])
+        return self._post(UsageBatchResult, "/usage/batch", body, idempotency_key=idempotency_key)
+
+
+class Grants(Resource):
+    def create(
+        self,
+        *,
+        customer: str,
+        feature: str,
+        reason: str,
+        value: Any = None,
+        expires_at: str | datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Grant:
+        """On a `metered` or `credits` feature `value` adds to what purchases give (a top-up); on a
+        `boolean` or `static` one it sets the value."""
+        body = compact(customer=customer, feature=feature, reason=reason, value=value, expires_at=expires_at)
+        return self._post(Grant, "/entitlements/grants", body, idempotency_key=idempotency_key)
+
+    def delete(self, grant_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> None:
+        """`reason` goes to the audit log."""
+        url = path("/entitlements/grants/{}", grant_id)
+        self._delete(url, compact(reason=reason), idempotency_key=idempotency_key)
+
+
+class Revocations(Resource):
+    def create(
+        self,
+        *,
+        customer: str,
+        feature: str,
+        reason: str,
+        expires_at: str | datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Revocation:
+        """Takes the feature away whatever the customer bought or was granted, until `expires_at` (or for good)."""
+        body = compact(customer=customer, feature=feature, reason=reason, expires_at=expires_at)
+        return self._post(Revocation, "/entitlements/revocations", body, idempotency_key=idempotency_key)
+
+    def delete(
+        self, revocation_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> None:
+        url = path("/entitlements/revocations/{}", revocation_id)
+        self._delete(url, compact(reason=reason), idempotency_key=idempotency_key)
+
+
+class Entitlements(Resource):
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.grants = Grants(transport)
+        self.revocations = Revocations(transport)
+
+    def check(self, *, customer: str, feature: str, quantity: int | None = None) -> EntitlementCheck:
+        """May the customer use `quantity` (default 1) of the feature now? Records nothing.
+
+        A customer Tollgate has never seen gets the project's default product's answer.
+        """
+        params = {"customer": customer, "feature": feature, "quantity": quantity}
+        return self._get(EntitlementCheck, "/entitlements/check", params)
+
+    def list(self, *, customer: str) -> CustomerEntitlements:
+        """Everything the customer is entitled to, with usage, limits and balances."""
+        return self._get(CustomerEntitlements, "/entitlements", {"customer": customer})
+
+    def consume(
+        self,
+        *,
+        id: str,
+        customer: str,
+        feature: str,
+        quantity: int = 1,
+        idempotency_key: str | None = None,
+    ) -> EntitlementCheck:
+        """Checks and records the usage atomically. Not allowed → `allowed` is False and nothing is recorded
+        (not an exception: being at the limit is an answer). `id` is your idempotency id for the usage."""
+        body = {"id": id, "customer": customer, "feature": feature, "quantity": quantity}
+        return self._post(EntitlementCheck, "/entitlements/consume", body, idempotency_key=idempotency_key)
+
+    def release(
+        self,
+        *,
+        id: str,
+        customer: str,
+        feature: str,
+        quantity: int = 1,
+        idempotency_key: str | None = None,
+    ) -> EntitlementCheck:
+        """Gives back units of an `allocation` feature (a seat freed)."""
+        body = {"id": id, "customer": customer, "feature": feature, "quantity": quantity}
+        return self._post(EntitlementCheck, "/entitlements/release", body, idempotency_key=idempotency_key)
+
+
+class Credits(Resource):
+    def retrieve(self, *, customer: str, feature: str | None = None) -> CreditBalance:
+        """The customer's balance of a `credits` feature, with its ledger."""
+        return self._get(CreditBalance, "/credits", {"customer": customer, "feature": feature})

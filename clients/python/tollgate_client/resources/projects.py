@@ -1,0 +1,135 @@
+"""The caller's project (project key), all projects (platform key), and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tollgate_client._transport import Transport
+from tollgate_client.pagination import Page
+from tollgate_client.resources._base import Resource, compact, path
+from tollgate_client.types import ApiKey, Project, RevenueMetrics, SubscriptionMetrics
+
+
+class OwnApiKeys(Resource):
+    """Rotating the project's keys: create a new one, deploy it, revoke the old one."""
+
+    def create(self, *, name: str | None = None, idempotency_key: str | None = None) -> ApiKey:
+        """The answer's `api_key` is the secret, shown this once."""
+        return self._post(ApiKey, "/project/api_keys", compact(name=name), idempotency_key=idempotency_key)
+
+    def list(self, *, limit: int | None = None, starting_after: str | None = None) -> Page[ApiKey]:
+        return self._list(ApiKey, "/project/api_keys", {"limit": limit, "starting_after": starting_after})
+
+    def revoke(self, key_id: str, *, idempotency_key: str | None = None) -> None:
+        self._delete(path("/project/api_keys/{}", key_id), idempotency_key=idempotency_key)
+
+
+class CurrentProject(Resource):
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.api_keys = OwnApiKeys(transport)
+
+    def retrieve(self) -> Project:
+        """The caller's project and its settings (never its secrets)."""
+        return self._get(Project, "/project")
+
+
+class ProjectApiKeys(Resource):
+    def create(self, project: str, *, name: str | None = None, idempotency_key: str | None = None) -> ApiKey:
+        url = path("/projects/{}/api_keys", project)
+        return self._post(ApiKey, url, compact(name=name), idempotency_key=idempotency_key)
+
+    def list(
+        self, project: str, *, limit: int | None = None, starting_after: str | None = None
+    ) -> Page[ApiKey]:
+        url = path("/projects/{}/api_keys", project)
+        return self._list(ApiKey, url, {"limit": limit, "starting_after": starting_after})
+
+    def revoke(self, project: str, key_id: str, *, idempotency_key: str | None = None) -> None:
+        self._delete(path("/projects/{}/api_keys/{}", project, key_id), idempotency_key=idempotency_key)
+
+
+class Projects(Resource):
+    """Operators' automation, with a platform key: a project key gets `PermissionDeniedError`."""
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.api_keys = ProjectApiKeys(transport)
+
+    def create(
+        self,
+        *,
+        slug: str,
+        name: str,
+        default_currency: str | None = None,
+        allowed_redirect_hosts: Sequence[str] | None = None,
+        payment_ttl_seconds: int | None = None,
+        default_flow: str | None = None,
+        default_product: str | None = None,
+        stripe_secret_key: str | None = None,
+        stripe_publishable_key: str | None = None,
+        stripe_webhook_secret: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Project:
+        """The answer's `api_key` is the project's first secret key, shown this once."""
+        body = compact(
+            slug=slug,
+            name=name,
+            default_currency=default_currency,
+            allowed_redirect_hosts=list(allowed_redirect_hosts)
+            if allowed_redirect_hosts is not None
+            else None,
+            payment_ttl_seconds=payment_ttl_seconds,
+            default_flow=default_flow,
+            default_product=default_product,
+            stripe_secret_key=stripe_secret_key,
+            stripe_publishable_key=stripe_publishable_key,
+            stripe_webhook_secret=stripe_webhook_secret,
+        )
+        return self._post(Project, "/projects", body, idempotency_key=idempotency_key)
+
+    def retrieve(self, project: str) -> Project:
+        """`project`: its id or slug."""
+        return self._get(Project, path("/projects/{}", project))
+
+    def update(
+        self,
+        project: str,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        default_currency: str | None = None,
+        allowed_redirect_hosts: Sequence[str] | None = None,
+        payment_ttl_seconds: int | None = None,
+        default_flow: str | None = None,
+        default_product: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Project:
+        """`status`: `active` or `suspended`."""
+        body = compact(
+            name=name,
+            status=status,
+            default_currency=default_currency,
+            allowed_redirect_hosts=list(allowed_redirect_hosts)
+            if allowed_redirect_hosts is not None
+            else None,
+            payment_ttl_seconds=payment_ttl_seconds,
+            default_flow=default_flow,
+            default_product=default_product,
+        )
+        return self._patch(Project, path("/projects/{}", project), body, idempotency_key=idempotency_key)
+
+    def list(self, *, limit: int | None = None, starting_after: str | None = None) -> Page[Project]:
+        return self._list(Project, "/projects", {"limit": limit, "starting_after": starting_after})
+
+
+class Metrics(Resource):
+    def subscriptions(self) -> SubscriptionMetrics:
+        """Subscription counts by status and by product."""
+        return self._get(SubscriptionMetrics, "/metrics/subscriptions")
+
+    def revenue(
+        self, *, start: str | None = None, end: str | None = None, interval: str | None = None
+    ) -> RevenueMetrics:
+        """Revenue, refunds and net per period and currency, and MRR (`?from=&to=&interval=month|day`)."""
+        return self._get(RevenueMetrics, "/metrics/revenue", {"from": start, "to": end, "interval": interval})

@@ -1,0 +1,64 @@
+"""Fixtures for the client's tests: a live Tollgate server on a free port (pytest-django's `live_server`, on
+the test database, with the in-process Stripe emulator behind the gateway), clients for the two tenants, and a
+misbehaving proxy in front of the server.
+
+Tests that use the live server need `@pytest.mark.django_db(transaction=True)`: the server's thread reads
+committed data only.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+from tollgate_client import Tollgate
+
+from tests.clients.proxy import FlakyProxy
+from tests.webhooks.receiver import Receiver
+
+OK = "https://app.example.com/ok"
+CANCEL = "https://app.example.com/cancel"
+
+
+def complete_checkout(stripe_emulator, session_id: str, card: str = "4242424242424242"):
+    """The customer pays on the emulator's hosted checkout page."""
+    return stripe_emulator.handle(
+        "POST",
+        f"/_emulator/checkout/sessions/{session_id}/complete",
+        query="",
+        body=f"card={card}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+@pytest.fixture
+def tollgate(live_server, tenant_a) -> Iterator[Tollgate]:
+    """Tenant A's client on the live server."""
+    with Tollgate(tenant_a.key, live_server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def tollgate_b(live_server, tenant_b) -> Iterator[Tollgate]:
+    with Tollgate(tenant_b.key, live_server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def proxy(live_server) -> Iterator[FlakyProxy]:
+    flaky = FlakyProxy(upstream=live_server.url).start()
+    yield flaky
+    flaky.stop()
+
+
+@pytest.fixture
+def via_proxy(proxy, tenant_a) -> Iterator[Tollgate]:
+    """Tenant A's client talking to the server through the proxy."""
+    with Tollgate(tenant_a.key, proxy.url, timeout=10, max_retries=2) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """The tenant's own webhook receiver, a real HTTP server on a loopback port."""
+    started = Receiver().start()
+    yield started
+    started.stop()
