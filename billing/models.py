@@ -209,6 +209,9 @@ class Payment(models.Model):
     reference = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # A hash of the creating request's meaningful fields: the same reference with another body is a conflict.
     request_fingerprint = models.CharField(max_length=64, blank=True)
+    # The caller's Idempotency-Key of the creating request: a retry after a Stripe failure (whose 5xx answer is
+    # not replayed) resumes this payment instead of creating a second one.
+    idempotency_key = models.CharField(max_length=255, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # What was bought: [{"price": id, "price_key", "product": id, "quantity", "unit_amount"}], frozen at creation.
     items = models.JSONField(default=list, blank=True)
@@ -238,6 +241,11 @@ class Payment(models.Model):
                 fields=["project", "reference"],
                 condition=Q(reference__isnull=False),
                 name="payment_reference_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="payment_idempotency_key_unique",
             ),
             # One payment per Stripe invoice: checkout completion, invoice.paid and reconciliation converge on it.
             models.UniqueConstraint(

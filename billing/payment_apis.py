@@ -132,6 +132,7 @@ class CheckoutSubscriptionApi(BaseApi):
             )
         payment, _ = payments.payment_create(
             project=project,
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
             request=PaymentRequest(
                 customer=data["customer"],
                 type=Payment.Type.SUBSCRIPTION,
@@ -166,6 +167,7 @@ class CheckoutItemApi(BaseApi):
             )
         payment, _ = payments.payment_create(
             project=project,
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
             request=PaymentRequest(
                 customer=data["customer"],
                 type=Payment.Type.ONE_TIME,
@@ -228,6 +230,7 @@ class CheckoutCartApi(BaseApi):
             )
         payment, _ = payments.payment_create(
             project=project,
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
             request=PaymentRequest(
                 customer=data["customer"],
                 type=Payment.Type.CART,
@@ -427,6 +430,7 @@ class PaymentListCreateApi(BaseApi):
                     )
         payment, created = payments.payment_create(
             project=project,
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
             reference=data.get("reference"),
             request=PaymentRequest(
                 customer=data["customer"],

@@ -169,26 +169,51 @@ def payment_type_infer(lines: list[Line], explicit: str | None) -> str:
 
 
 def payment_create(
-    *, project: Project, request: PaymentRequest, reference: str | None = None
+    *, project: Project, request: PaymentRequest, reference: str | None = None, idempotency_key: str = ""
 ) -> tuple[Payment, bool]:
-    """Creates (or, for a known reference, returns) a payment and starts it at Stripe. Returns (payment, created)."""
+    """Creates (or, for a known reference or Idempotency-Key, returns) a payment and starts it at Stripe.
+    Returns (payment, created)."""
     if reference:
         existing = selectors.payment_by_reference(project=project, reference=reference)
         if existing is not None:
             return _existing_for_reference(existing, request), False
+    if idempotency_key:
+        existing = Payment.objects.filter(project=project, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _existing_for_idempotency_key(existing, request), False
     if request.flow == Payment.Flow.CHECKOUT:
         redirect_urls_validate(
             project=project, success_url=request.success_url, cancel_url=request.cancel_url
         )
     customer = customer_for_purchase(project=project, external_id=request.customer)
     try:
-        payment = _payment_prepare(project=project, customer=customer, request=request, reference=reference)
-    except IntegrityError:
-        existing = selectors.payment_by_reference(project=project, reference=reference or "")
+        payment = _payment_prepare(
+            project=project,
+            customer=customer,
+            request=request,
+            reference=reference,
+            idempotency_key=idempotency_key,
+        )
+    except IntegrityError:  # a concurrent request with the same reference or key won
+        existing = selectors.payment_by_reference(project=project, reference=reference or "") or (
+            Payment.objects.filter(project=project, idempotency_key=idempotency_key).first()
+            if idempotency_key
+            else None
+        )
         if existing is None:
             raise
         return _existing_for_reference(existing, request), False
     return payment_start(payment=payment), True
+
+
+def _existing_for_idempotency_key(existing: Payment, request: PaymentRequest) -> Payment:
+    if existing.request_fingerprint != request.fingerprint():
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request.",
+            code="idempotency_key_reused",
+            param="Idempotency-Key",
+        )
+    return _existing_for_reference(existing, request)
 
 
 def _existing_for_reference(existing: Payment, request: PaymentRequest) -> Payment:
@@ -205,7 +230,12 @@ def _existing_for_reference(existing: Payment, request: PaymentRequest) -> Payme
 
 @transaction.atomic
 def _payment_prepare(
-    *, project: Project, customer: Customer, request: PaymentRequest, reference: str | None
+    *,
+    project: Project,
+    customer: Customer,
+    request: PaymentRequest,
+    reference: str | None,
+    idempotency_key: str = "",
 ) -> Payment:
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.currency and customer.currency != request.currency:
@@ -256,6 +286,7 @@ def _payment_prepare(
         currency=request.currency,
         description=request.description,
         reference=reference,
+        idempotency_key=idempotency_key,
         request_fingerprint=request.fingerprint(),
         metadata=dict(request.metadata),
         items=[line.snapshot() for line in request.lines],

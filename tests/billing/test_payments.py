@@ -293,3 +293,41 @@ def test_stripe_unavailable_is_503_and_nothing_claims_success(
     assert retry.json()["id"] == payment.pk
     assert retry.json()["stripe_payment_intent_id"].startswith("pi_")
     assert len(stripe_sdk().v1.payment_intents.list().data) == 1
+
+
+def test_retry_with_the_same_idempotency_key_after_a_stripe_failure_resumes_the_payment(
+    api, tenant_a, catalog, stripe_emulator, stripe_sdk
+):
+    """The 503 is not replayed (the key stays free), but the payment it left behind is resumed, not duplicated."""
+    from stripe_emulator.sdk import EmulatorHTTPClient
+
+    class Unreachable(stripe.HTTPClient):
+        """A network that drops every connection: the process boundary we do not own."""
+
+        name = "unreachable"
+
+        def request(self, method, url, headers, post_data=None, **kwargs):
+            raise stripe.APIConnectionError("connection refused")
+
+        def request_with_retries(
+            self, method, url, headers, post_data=None, max_network_retries=None, **kwargs
+        ):
+            raise stripe.APIConnectionError("connection refused")
+
+        def close(self):
+            pass
+
+    headers = {"Idempotency-Key": "pay-once-please"}
+    body = {"customer": "user-1", "price": "sticker", "flow": "intent"}
+    gateway.install_http_client(Unreachable())
+    assert api.post("/api/v1/payments", body, key=tenant_a.key, headers=headers).status_code == 503
+    gateway.install_http_client(EmulatorHTTPClient(stripe_emulator))
+    retry = api.post("/api/v1/payments", body, key=tenant_a.key, headers=headers)
+    assert retry.status_code == 200
+    assert Payment.objects.count() == 1
+    assert retry.json()["stripe_payment_intent_id"].startswith("pi_")
+    assert len(stripe_sdk().v1.payment_intents.list().data) == 1
+    # The same key with another body is refused, and creates nothing.
+    other = api.post("/api/v1/payments", {**body, "price": "credits-1000"}, key=tenant_a.key, headers=headers)
+    assert other.status_code == 409
+    assert Payment.objects.count() == 1
