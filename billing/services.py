@@ -14,8 +14,6 @@ from billing.models import Customer
 from core.errors import Conflict
 from projects.models import Project
 
-_UNSET: Any = object()
-
 
 def customer_upsert(
     *,
