@@ -1,4 +1,8 @@
-"""Features and the values products give them. Grants, revocations, usage and credit ledgers come with #6."""
+"""Features and the values products give them; grants, revocations, purchases, usage counters and credit lots.
+
+Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
+used + n WHERE used + n <= limit`, row locks on lots), so limits and balances hold under concurrency.
+"""
 
 from django.db import models
 
@@ -54,3 +58,279 @@ class ProductFeature(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}:{self.feature_id}"
+
+
+class EntitlementSettings(models.Model):
+    """A project's entitlement settings (one row per project, created on first need with the defaults)."""
+
+    project = models.OneToOneField(
+        "projects.Project", on_delete=models.CASCADE, primary_key=True, related_name="entitlement_settings"
+    )
+    # A `past_due` subscription keeps giving access for this long after its current period started
+    # (when the renewal payment failed), then stops.
+    past_due_grace_seconds = models.PositiveIntegerField(default=3 * 86_400)
+    # Usage events may arrive this long after the end of the period they belong to.
+    usage_grace_seconds = models.PositiveIntegerField(default=3_600)
+    # `credits.low` fires when a consume takes a balance to or below this share of the credits still valid.
+    credits_low_percent = models.PositiveSmallIntegerField(default=20)
+
+    def __str__(self) -> str:
+        return f"entitlement settings of {self.project_id}"
+
+
+class ProductAccess(models.Model):
+    """How long a one-time purchase of a product lasts. Without a row (or with no duration) it is lifetime."""
+
+    product = models.OneToOneField(
+        "billing.Product", on_delete=models.CASCADE, primary_key=True, related_name="access"
+    )
+    duration_days = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.duration_days or 'lifetime'}"
+
+
+class Grant(models.Model):
+    """An operator's manual grant. On metered/credits/allocation it tops up; on boolean/static it sets the value."""
+
+    id = PublicIdField(prefix="grant")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="grants")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="grants")
+    value = models.JSONField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "feature"])]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Revocation(models.Model):
+    """Takes a feature away from a customer whatever their purchases say, until it expires or is deleted."""
+
+    id = PublicIdField(prefix="revk")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="revocations")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="revocations")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "feature"])]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Purchase(models.Model):
+    """One one-time line of a succeeded payment: the product's features for life or for a duration."""
+
+    id = PublicIdField(prefix="purch")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="purchases")
+    payment = models.ForeignKey("billing.Payment", on_delete=models.PROTECT, related_name="purchases")
+    line = models.PositiveIntegerField()  # index of the item in the payment's `items`
+    product = models.ForeignKey("billing.Product", on_delete=models.PROTECT, related_name="+")
+    price = models.ForeignKey(
+        "billing.Price", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    quantity = models.PositiveIntegerField(default=1)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)  # null: lifetime
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # The fulfilment key: a payment's line is recorded once, however often its success is reported.
+            models.UniqueConstraint(fields=["payment", "line"], name="purchase_fulfilment_unique")
+        ]
+        indexes = [models.Index(fields=["customer", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class UsageEvent(models.Model):
+    """A usage event, consume or release, idempotent by the tenant's `event_id` within the project."""
+
+    class Kind(models.TextChoices):
+        USAGE = "usage"
+        CONSUME = "consume"
+        RELEASE = "release"
+
+    class MeterStatus(models.TextChoices):
+        NONE = "", "not billed by a Stripe meter"
+        PENDING = "pending"
+        REPORTED = "reported"
+        SKIPPED = "skipped"  # no Stripe customer to bill
+        FAILED = "failed"  # gave up after the last attempt
+
+    # The busiest table: it carries only the indexes its queries use (the unique (project, event_id), the
+    # composite (customer, feature, -timestamp), feature for cascades, and the pending meter reports). Django's
+    # default single-column and `varchar_pattern_ops` indexes on the ids would double the cost of an insert.
+    id = PublicIdField(prefix="uev")
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(
+        "billing.Customer", on_delete=models.CASCADE, related_name="usage_events", db_index=False
+    )
+    feature = models.ForeignKey(
+        Feature, on_delete=models.CASCADE, related_name="usage_events", db_index=False
+    )
+    event_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.USAGE)
+    quantity = models.BigIntegerField()
+    timestamp = models.DateTimeField()
+    period_start = models.DateTimeField(null=True, blank=True)  # the metered period it was counted in
+    properties = models.JSONField(default=dict, blank=True)
+    meter_status = models.CharField(max_length=10, choices=MeterStatus.choices, default="", blank=True)
+    meter_attempts = models.PositiveSmallIntegerField(default=0)
+    meter_next_attempt_at = models.DateTimeField(null=True, blank=True)
+    meter_reported_at = models.DateTimeField(null=True, blank=True)
+    meter_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "event_id"], name="usage_event_id_unique"),
+            models.CheckConstraint(condition=models.Q(quantity__gte=0), name="usage_quantity_not_negative"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["meter_next_attempt_at"],
+                name="usage_meter_pending",
+                condition=models.Q(meter_status="pending"),
+            ),
+            models.Index(fields=["customer", "feature", "-timestamp"]),
+            models.Index(fields=["feature"], name="usage_event_feature"),
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id
+
+
+class UsageCounter(models.Model):
+    """How much of a metered feature a customer used in one period; updated only with atomic SQL."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    used = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "feature", "period_start"], name="usage_counter_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(used__gte=0), name="usage_counter_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.feature_id}:{self.period_start:%Y-%m-%d}"
+
+
+class AllocationCounter(models.Model):
+    """How many units of an allocation feature (seats) a customer holds now; never resets."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
+    in_use = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "feature"], name="allocation_counter_unique"),
+            models.CheckConstraint(condition=models.Q(in_use__gte=0), name="allocation_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.feature_id}"
+
+
+class CreditLot(models.Model):
+    """Credits granted at once (a purchase or a grant), spent oldest-expiring first; `remaining` never < 0."""
+
+    class Source(models.TextChoices):
+        PURCHASE = "purchase"
+        GRANT = "grant"
+
+    id = PublicIdField(prefix="lot")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="credit_lots")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    purchase = models.ForeignKey(
+        Purchase, null=True, blank=True, on_delete=models.CASCADE, related_name="lots"
+    )
+    grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.CASCADE, related_name="lots")
+    amount = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(
+        null=True, blank=True
+    )  # taken back (refund, lost dispute, grant deleted)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(remaining__gte=0, remaining__lte=models.F("amount")),
+                name="credit_lot_remaining_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "feature", "voided_at"])]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class CreditLedgerEntry(models.Model):
+    """One movement of a customer's credits: granted, consumed, or taken back."""
+
+    class Type(models.TextChoices):
+        GRANT = "grant"
+        CONSUME = "consume"
+        REVOKE = "revoke"
+
+    id = PublicIdField(prefix="cle")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
+    lot = models.ForeignKey(CreditLot, on_delete=models.CASCADE, related_name="entries")
+    type = models.CharField(max_length=10, choices=Type.choices)
+    amount = models.BigIntegerField()  # signed: + granted, - consumed or taken back
+    reference = models.CharField(max_length=255, blank=True)  # the consume id, purchase or grant
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "feature", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class EntitlementState(models.Model):
+    """The digest of a customer's last announced entitlements: `entitlements.updated` fires when it changes."""
+
+    customer = models.OneToOneField(
+        "billing.Customer", on_delete=models.CASCADE, primary_key=True, related_name="entitlement_state"
+    )
+    digest = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.digest[:12]}"

@@ -11,15 +11,15 @@ OK = "https://app.example.com/ok"
 
 def test_version_changes_only_when_the_change_commits(tenant_a, django_capture_on_commit_callbacks):
     customer = Customer.objects.create(project=tenant_a.project, external_id="u")
-    assert cache.get(version_key(customer.pk)) is None
+    assert cache.get(version_key(customer)) is None
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         entitlements_recompute(customer=customer)
-        assert cache.get(version_key(customer.pk)) is None  # not before the commit
-    first = cache.get(version_key(customer.pk))
+        assert cache.get(version_key(customer)) is None  # not before the commit
+    first = cache.get(version_key(customer))
     assert first is not None
     with django_capture_on_commit_callbacks(execute=True):
         entitlements_recompute(customer=customer)
-    assert cache.get(version_key(customer.pk)) not in (None, first)
+    assert cache.get(version_key(customer)) not in (None, first)
 
 
 def test_rolled_back_change_does_not_bump(tenant_a, django_capture_on_commit_callbacks):
@@ -32,7 +32,7 @@ def test_rolled_back_change_does_not_bump(tenant_a, django_capture_on_commit_cal
         except RuntimeError:
             pass
     assert callbacks == []
-    assert cache.get(version_key(customer.pk)) is None
+    assert cache.get(version_key(customer)) is None
 
 
 def test_payment_and_subscription_changes_call_the_hook(
@@ -44,7 +44,7 @@ def test_payment_and_subscription_changes_call_the_hook(
         key=tenant_a.key,
     ).json()
     customer = Customer.objects.get(external_id="user-1")
-    assert cache.get(version_key(customer.pk)) is None  # a pending checkout grants nothing
+    assert cache.get(version_key(customer)) is None  # a pending checkout grants nothing
     stripe_emulator.handle(
         "POST",
         f"/_emulator/checkout/sessions/{created['stripe_session_id']}/complete",
@@ -54,8 +54,8 @@ def test_payment_and_subscription_changes_call_the_hook(
     )
     stripe_webhooks.deliver()
     assert Payment.objects.get(pk=created["payment"]).status == "succeeded"
-    paid_version = cache.get(version_key(customer.pk))
+    paid_version = cache.get(version_key(customer))
     assert paid_version is not None
     stripe_emulator.advance(31 * 86400)  # a renewal
     stripe_webhooks.deliver()
-    assert cache.get(version_key(customer.pk)) != paid_version
+    assert cache.get(version_key(customer)) != paid_version

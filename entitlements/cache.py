@@ -1,0 +1,287 @@
+"""The entitlement snapshot cache: a warm check is one `MGET` and no SQL.
+
+Keys (one customer = the tenant's external id, hashed so any id makes a valid key):
+
+    ent:pv:<project>                 project version (catalog or default product changed)
+    ent:sv:<project>:<customer>      structure version (subscription, purchase, grant, revocation, refund …)
+    ent:s:<project>:<customer>       structure snapshot, tagged "<pv>:<sv>" it was computed under
+    ent:uv:<project>:<customer>      usage version (usage, consume, release, credit movements)
+    ent:u:<project>:<customer>       usage snapshot, tagged with <uv> and the structure snapshot's `gen`
+
+All five are read with one `MGET`. A snapshot is served only when its tag equals the current versions and its
+`valid_until` (the next expiry, trial or grace end, or period rollover) has not passed, so answers change on
+time without any write. Every write bumps a version to a new random token *on commit*: the version is read
+before the database is, so a snapshot computed concurrently with a change carries the old tag and is never
+served after the change. Versions are random rather than incremented so a lost key cannot bring an old tag
+back. With the cache unreachable, answers are computed from the database, logged and counted
+(`tollgate_entitlement_cache_fallbacks_total`), never a 500.
+"""
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
+from prometheus_client import Counter
+
+from billing.models import Customer
+from core.ids import random_token
+from entitlements import resolver
+from projects.models import Project
+
+logger = logging.getLogger(__name__)
+
+VERSION_TTL_SECONDS = 7 * 86_400
+SNAPSHOT_TTL_SECONDS = resolver.MAX_SNAPSHOT_AGE_SECONDS
+
+FALLBACKS = Counter(
+    "tollgate_entitlement_cache_fallbacks",
+    "Entitlement answers computed from the database because the cache was unreachable.",
+)
+_last_warned = [-60.0]
+
+
+def _customer_part(external_id: str) -> str:
+    return hashlib.blake2b(external_id.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class Keys:
+    project: str
+    structure_version: str
+    structure: str
+    usage_version: str
+    usage: str
+
+    @classmethod
+    def of(cls, project_id: str, external_id: str) -> "Keys":
+        part = f"{project_id}:{_customer_part(external_id)}"
+        return cls(
+            f"ent:pv:{project_id}", f"ent:sv:{part}", f"ent:s:{part}", f"ent:uv:{part}", f"ent:u:{part}"
+        )
+
+    def all(self) -> list[str]:
+        return [self.project, self.structure_version, self.structure, self.usage_version, self.usage]
+
+
+class _Store:
+    """The shared cache, reached with as few round trips as possible: with Redis, one reused client (Django's
+    backend builds a new client object per call, which costs more than the call on the hot path), `MGET` for
+    reads and one pipeline for the version bumps of a commit. Any other backend goes through Django's API."""
+
+    _lock = threading.Lock()
+    _clients: dict[int, tuple[Any, Any]] = {}
+
+    def _redis(self) -> tuple[Any, Any] | None:
+        backend = caches["default"]
+        if not isinstance(backend, RedisCache):
+            return None
+        entry = self._clients.get(id(backend))
+        if entry is None or entry[0] is not backend:
+            entry = (backend, backend._cache.get_client(None, write=True))
+            with self._lock:
+                self._clients[id(backend)] = entry
+        return entry
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        redis = self._redis()
+        if redis is None:
+            return dict(cache.get_many(keys))
+        backend, client = redis
+        loads = backend._cache._serializer.loads
+        values = client.mget([backend.make_key(key) for key in keys])
+        return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
+
+    def set_many(self, items: dict[str, Any], timeout: float) -> None:
+        redis = self._redis()
+        if redis is None:
+            cache.set_many(items, timeout)
+            return
+        backend, client = redis
+        dumps = backend._cache._serializer.dumps
+        pipe = client.pipeline(transaction=False)
+        for key, value in items.items():
+            pipe.set(backend.make_key(key), dumps(value), ex=int(timeout))
+        pipe.execute()
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        redis = self._redis()
+        if redis is None:
+            return bool(cache.add(key, value, timeout))
+        backend, client = redis
+        return bool(
+            client.set(
+                backend.make_key(key), backend._cache._serializer.dumps(value), ex=int(timeout), nx=True
+            )
+        )
+
+
+_store = _Store()
+
+
+def _unavailable(operation: str, exc: Exception) -> None:
+    FALLBACKS.inc()
+    now = time.monotonic()
+    if now - _last_warned[0] >= 60.0:
+        _last_warned[0] = now
+        logger.warning(
+            "Entitlement cache unreachable during %s (%s); answering from the database.",
+            operation,
+            exc.__class__.__name__,
+        )
+
+
+def _read(keys: list[str]) -> dict[str, Any] | None:
+    """One MGET; None when the cache is unreachable (logged at most once a minute, always counted)."""
+    try:
+        return _store.get_many(keys)
+    except Exception as exc:  # any backend error: ConnectionError, TimeoutError, OSError …
+        _unavailable("read", exc)
+        return None
+
+
+def _write(items: dict[str, Any], timeout: float) -> None:
+    try:
+        _store.set_many(items, timeout)
+    except Exception as exc:
+        _unavailable("write", exc)
+
+
+def _version_ensure(key: str, current: Any) -> str:
+    """The current version token of `key`, creating one when there is none yet."""
+    if current:
+        return str(current)
+    token = random_token(12)
+    try:
+        if _store.add(key, token, VERSION_TTL_SECONDS):
+            return token
+        existing = _store.get_many([key]).get(key)
+    except Exception as exc:
+        _unavailable("version", exc)
+        return token
+    return str(existing) if existing else token
+
+
+def bump_on_commit(keys: list[str]) -> None:
+    """Gives each version key a new token once the current transaction commits (at once outside one), in one
+    pipeline. A bump lost to a cache outage is bounded by MAX_SNAPSHOT_AGE_SECONDS."""
+
+    def bump() -> None:
+        _write({key: random_token(12) for key in keys}, VERSION_TTL_SECONDS)
+
+    transaction.on_commit(bump)
+
+
+def structure_changed(*, project_id: str, external_id: str) -> None:
+    bump_on_commit([Keys.of(project_id, external_id).structure_version])
+
+
+def usage_changed(*, project_id: str, external_ids: list[str]) -> None:
+    bump_on_commit([Keys.of(project_id, external_id).usage_version for external_id in external_ids])
+
+
+def project_changed(*, project_id: str) -> None:
+    bump_on_commit([f"ent:pv:{project_id}"])
+
+
+@dataclass
+class Snapshot:
+    structure: dict[str, Any]
+    usage: dict[str, Any]
+    cached: bool  # served from the cache without any SQL
+
+
+def _customer(project: Project, external_id: str) -> tuple[str | None, Customer | None]:
+    customer = Customer.objects.filter(project=project, external_id=external_id).first()
+    return (customer.pk if customer else None), customer
+
+
+def snapshot_get(*, project: Project, external_id: str, with_usage: bool = True) -> Snapshot:
+    """The customer's structure and usage snapshots: from the cache when current, else from the database.
+    `with_usage=False` (consume and usage ingestion, which count in SQL anyway) reads the structure only."""
+    return snapshots_get(project=project, external_ids=[external_id], with_usage=with_usage)[external_id]
+
+
+def snapshots_get(
+    *, project: Project, external_ids: list[str], with_usage: bool = True
+) -> dict[str, Snapshot]:
+    """`snapshot_get` for several customers with one MGET (a usage batch names up to 1,000)."""
+    all_keys = {external_id: Keys.of(project.pk, external_id) for external_id in external_ids}
+    wanted = [key for keys in all_keys.values() for key in (keys.all() if with_usage else keys.all()[:3])]
+    got = _read(wanted)
+    now_ts = time.time()
+    now = datetime.fromtimestamp(now_ts, UTC)
+    if got is None:
+        answers = {}
+        for external_id in external_ids:
+            customer_id, customer = _customer(project, external_id)
+            computed = resolver.resolve_structure(project=project, customer=customer, now=now)
+            usage = (
+                resolver.resolve_usage(customer_id=customer_id, structure=computed, now=now)
+                if with_usage
+                else {}
+            )
+            answers[external_id] = Snapshot(computed, usage, cached=False)
+        return answers
+    return {
+        external_id: _snapshot(project, external_id, keys, got, now_ts, now, with_usage)
+        for external_id, keys in all_keys.items()
+    }
+
+
+def _snapshot(
+    project: Project,
+    external_id: str,
+    keys: Keys,
+    got: dict[str, Any],
+    now_ts: float,
+    now: datetime,
+    with_usage: bool,
+) -> Snapshot:
+    structure = got.get(keys.structure)
+    usage = got.get(keys.usage)
+    cached = True
+    project_version = got.get(keys.project)
+    structure_version = got.get(keys.structure_version)
+    if not (
+        structure is not None
+        and project_version
+        and structure_version
+        and structure.get("tag") == f"{project_version}:{structure_version}"
+        and now_ts < structure["valid_until"]
+    ):
+        cached = False
+        # The versions are read before the database: a change committed meanwhile bumps them past this tag.
+        tag = (
+            f"{_version_ensure(keys.project, project_version)}:"
+            f"{_version_ensure(keys.structure_version, structure_version)}"
+        )
+        _, customer = _customer(project, external_id)
+        structure = resolver.resolve_structure(project=project, customer=customer, now=now)
+        structure["tag"] = tag
+        structure["gen"] = random_token(8)
+        _write({keys.structure: structure}, SNAPSHOT_TTL_SECONDS)
+    if not with_usage:
+        return Snapshot(structure, {}, cached=cached)
+    usage_version = got.get(keys.usage_version)
+    if not (
+        usage is not None
+        and usage_version
+        and usage.get("tag") == usage_version
+        and usage.get("gen") == structure["gen"]
+        and (usage["valid_until"] is None or now_ts < usage["valid_until"])
+    ):
+        cached = False
+        usage_version = _version_ensure(keys.usage_version, usage_version)
+        customer_id, _ = _customer(project, external_id)
+        usage = resolver.resolve_usage(customer_id=customer_id, structure=structure, now=now)
+        usage["tag"] = usage_version
+        usage["gen"] = structure["gen"]
+        _write({keys.usage: usage}, SNAPSHOT_TTL_SECONDS)
+    return Snapshot(structure, usage, cached=cached)

@@ -1,0 +1,453 @@
+"""The resolver: what a customer is entitled to, computed from PostgreSQL (the cache in `entitlements.cache`
+holds its result).
+
+Two parts, cached separately because they change at very different rates:
+
+- the *structure* (`resolve_structure`): for every feature of the project, whether it is on, its value or limit,
+  the metered period and where each part came from (`sources`), plus `valid_until`, the next instant at which
+  the answer changes without any write (a grant or purchase expiring, a trial or grace period ending, a period
+  rolling over). Sources: live subscriptions, one-time purchases, manual grants, the project's default product,
+  and revocations, which win. Several plan or purchase limits: the largest wins (`None` = unlimited); grants on
+  metered, credits and allocation features add to it (top-ups), on boolean and static features they set it.
+- the *usage* (`resolve_usage`): what was used of each metered feature in the structure's period, the units of
+  each allocation in use, and each credit balance (lots not voided and not expired).
+
+Times are epoch seconds (floats) inside snapshots: they are compared on every check.
+"""
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db.models import Min, Q, Sum
+
+from billing.models import Customer, Payment, Product, Subscription
+from entitlements.models import (
+    AllocationCounter,
+    CreditLot,
+    EntitlementSettings,
+    Feature,
+    Grant,
+    ProductFeature,
+    Purchase,
+    Revocation,
+    UsageCounter,
+)
+from projects.models import Project
+
+# A snapshot is recomputed at least this often, whatever its valid_until says: it bounds how long a change that
+# forgot to bump a version (or a bump lost while the cache was down) can be served.
+MAX_SNAPSHOT_AGE_SECONDS = 300.0
+
+# Sources that give a feature's plan value, in precedence order for static values (first wins).
+_PLAN_KINDS = ("subscription", "purchase", "default_product")
+COUNTED = (Feature.Type.METERED, Feature.Type.ALLOCATION)
+
+
+def settings_for(project: Project) -> EntitlementSettings:
+    """The project's entitlement settings (defaults when the project never changed them)."""
+    found = EntitlementSettings.objects.filter(project=project).first()
+    return found if found is not None else EntitlementSettings(project=project)
+
+
+# --- periods ------------------------------------------------------------------------------------------------
+
+
+def add_interval(moment: datetime, interval: str, count: int) -> datetime:
+    """`moment` plus `count` intervals; months and years keep the day of month, clamped (Jan 31 + 1 month =
+    Feb 28/29), as Stripe does."""
+    if interval == "day":
+        return moment + timedelta(days=count)
+    if interval == "week":
+        return moment + timedelta(weeks=count)
+    months = count * (12 if interval == "year" else 1)
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def month_period(now: datetime) -> tuple[datetime, datetime]:
+    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return start, add_interval(start, "month", 1)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A metered period and how to step to its neighbours: a subscription's billing cycle, or calendar months."""
+
+    start: datetime
+    end: datetime
+    interval: str = "month"
+    count: int = 1
+
+    def previous(self) -> "Period":
+        return Period(
+            add_interval(self.start, self.interval, -self.count), self.start, self.interval, self.count
+        )
+
+
+def subscription_period(subscription: Subscription, now: datetime) -> Period:
+    """The subscription's current period at `now`, rolled forward when Stripe's renewal is not mirrored yet."""
+    start, end = subscription.current_period_start, subscription.current_period_end
+    interval = subscription.price.interval or "month"
+    count = subscription.price.interval_count or 1
+    if start is None or end is None or end <= start:
+        month_start, month_end = month_period(now)
+        return Period(month_start, month_end)
+    while end <= now:
+        start, end = end, add_interval(end, interval, count)
+    return Period(start, end, interval, count)
+
+
+def period_from_snapshot(entry: dict[str, Any]) -> Period:
+    return Period(
+        datetime.fromtimestamp(entry["period_start"], UTC),
+        datetime.fromtimestamp(entry["period_end"], UTC),
+        entry.get("interval", "month"),
+        entry.get("interval_count", 1),
+    )
+
+
+# --- structure ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    kind: str
+    id: str
+    product: str
+    quantity: int
+    values: dict[str, tuple[Any, bool]]  # feature id → (value, per_unit)
+    period: Period | None = None
+    ends_at: datetime | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+
+    def value_for(self, feature: Feature) -> tuple[bool, Any]:
+        if feature.pk not in self.values:
+            return False, None
+        value, per_unit = self.values[feature.pk]
+        if per_unit and isinstance(value, int):
+            value = value * self.quantity
+        return True, value
+
+    def describe(self, value: Any) -> dict[str, Any]:
+        described: dict[str, Any] = {
+            "type": self.kind,
+            "id": self.id,
+            "product": self.product,
+            "value": value,
+        }
+        if self.kind != "default_product":
+            described["quantity"] = self.quantity
+        if self.ends_at is not None:
+            described["ends_at"] = self.ends_at.isoformat()
+        described.update(self.flags)
+        return described
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def _subscription_on(
+    subscription: Subscription, now: datetime, grace: timedelta
+) -> tuple[bool, datetime | None]:
+    """Whether a subscription gives access at `now`, and when that changes by itself (None: not by time)."""
+    status = subscription.status
+    end = subscription.current_period_end
+    if status == Subscription.Status.ACTIVE:
+        if subscription.cancel_at_period_end and end is not None:
+            return now < end, end if now < end else None
+        return True, None
+    if status == Subscription.Status.TRIALING:
+        trial_end = subscription.trial_end
+        if trial_end is None or now < trial_end:
+            return True, trial_end
+        # Trial over but Stripe's verdict on the first payment is not mirrored yet: grace, as past_due.
+        return now < trial_end + grace, trial_end + grace if now < trial_end + grace else None
+    if status == Subscription.Status.PAST_DUE:
+        since = subscription.current_period_start or subscription.updated_at
+        grace_end = since + grace
+        return now < grace_end, grace_end if now < grace_end else None
+    return False, None  # unpaid, paused, incomplete, incomplete_expired, canceled
+
+
+def _product_values(product_ids: set[str]) -> dict[str, dict[str, tuple[Any, bool]]]:
+    values: dict[str, dict[str, tuple[Any, bool]]] = {pid: {} for pid in product_ids}
+    if product_ids:
+        for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
+            "product_id", "feature_id", "value", "per_unit"
+        ):
+            values[row[0]][row[1]] = (row[2], row[3])
+    return values
+
+
+def _plan_sources(
+    project: Project, customer: Customer | None, now: datetime, grace: timedelta
+) -> tuple[list[_Source], list[datetime]]:
+    """The live subscriptions, purchases and default product of a customer, and the instants they change."""
+    changes: list[datetime] = []
+    pending: list[tuple[str, str, str, int, Period | None, datetime | None, dict[str, Any]]] = []
+    if customer is not None:
+        subscriptions = Subscription.objects.filter(
+            customer=customer,
+            status__in=(
+                Subscription.Status.ACTIVE,
+                Subscription.Status.TRIALING,
+                Subscription.Status.PAST_DUE,
+            ),
+        ).select_related("price", "product")
+        for subscription in subscriptions:
+            on, change_at = _subscription_on(subscription, now, grace)
+            if change_at is not None:
+                changes.append(change_at)
+            if not on:
+                continue
+            flags: dict[str, Any] = {"status": subscription.status}
+            pending.append(
+                (
+                    "subscription",
+                    subscription.pk,
+                    subscription.product_id,
+                    subscription.quantity,
+                    subscription_period(subscription, now),
+                    None,
+                    flags,
+                )
+            )
+        purchases = (
+            Purchase.objects.filter(customer=customer, revoked_at__isnull=True, starts_at__lte=now)
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+            .values_list(
+                "pk", "product_id", "quantity", "ends_at", "payment__status", "payment__dispute_status"
+            )
+        )
+        for pk, product_id, quantity, ends_at, payment_status, dispute_status in purchases:
+            if ends_at is not None:
+                changes.append(ends_at)
+            flags = {}
+            if payment_status == Payment.Status.DISPUTED or dispute_status:
+                flags["disputed"] = True  # access kept while the dispute is open; a lost one ends it
+            pending.append(("purchase", pk, product_id, quantity, None, ends_at, flags))
+    default_product = None
+    if project.default_product:
+        default_product = (
+            Product.objects.filter(project=project, key=project.default_product)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    if default_product is not None:
+        pending.append(("default_product", default_product, default_product, 1, None, None, {}))
+    product_ids = {row[2] for row in pending}
+    values = _product_values(product_ids)
+    keys = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "key")) if product_ids else {}
+    sources = [
+        _Source(
+            kind, pk, keys.get(product_id, product_id), quantity, values[product_id], period, ends_at, flags
+        )
+        for kind, pk, product_id, quantity, period, ends_at, flags in pending
+    ]
+    return sources, changes
+
+
+def _larger(current: Any, candidate: Any) -> Any:
+    """The larger of two limits, `None` meaning unlimited."""
+    if current is None or candidate is None:
+        return None
+    return max(current, candidate)
+
+
+def resolve_structure(*, project: Project, customer: Customer | None, now: datetime) -> dict[str, Any]:
+    """The structure part of a customer's entitlements (see the module docstring)."""
+    settings = settings_for(project)
+    grace = timedelta(seconds=settings.past_due_grace_seconds)
+    features = list(Feature.objects.filter(project=project).order_by("key"))
+    sources, changes = _plan_sources(project, customer, now, grace)
+    grants: list[Grant] = []
+    revocations: list[Revocation] = []
+    if customer is not None:
+        grants = list(
+            Grant.objects.filter(customer=customer, deleted_at__isnull=True)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .order_by("created_at", "pk")
+        )
+        revocations = list(
+            Revocation.objects.filter(customer=customer, deleted_at__isnull=True).filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+            )
+        )
+    changes += [g.expires_at for g in grants if g.expires_at is not None]
+    changes += [r.expires_at for r in revocations if r.expires_at is not None]
+
+    entries: dict[str, dict[str, Any]] = {}
+    for feature in features:
+        entry = _feature_entry(feature, sources, grants, revocations, now)
+        if feature.type == Feature.Type.METERED:
+            changes.append(datetime.fromtimestamp(entry["period_end"], UTC))
+        entries[feature.key] = entry
+    horizon = now + timedelta(seconds=MAX_SNAPSHOT_AGE_SECONDS)
+    valid_until = min([c for c in changes if c > now] + [horizon])
+    return {
+        "customer_id": customer.pk if customer is not None else None,
+        "features": entries,
+        "valid_until": valid_until.timestamp(),
+        "usage_grace_seconds": settings.usage_grace_seconds,
+        "credits_low_percent": settings.credits_low_percent,
+    }
+
+
+def _feature_entry(
+    feature: Feature,
+    sources: list[_Source],
+    grants: list[Grant],
+    revocations: list[Revocation],
+    now: datetime,
+) -> dict[str, Any]:
+    described: list[dict[str, Any]] = []
+    given: list[tuple[_Source, Any]] = []
+    for source in sources:
+        has, given_value = source.value_for(feature)
+        if has:
+            given.append((source, given_value))
+            described.append(source.describe(given_value))
+    kind = feature.type
+    value: Any = None
+    limit: Any = None
+    has_any = bool(given)
+    if kind == Feature.Type.BOOLEAN:
+        value = any(v is True for _, v in given)
+    elif kind == Feature.Type.STATIC:
+        ranked = sorted(given, key=lambda pair: _PLAN_KINDS.index(pair[0].kind))
+        value = ranked[0][1] if ranked else None
+    elif kind in COUNTED or kind == Feature.Type.CREDITS:
+        limit = 0
+        for index, (_, v) in enumerate(given):
+            limit = v if index == 0 else _larger(limit, v)
+    own = [g for g in grants if g.feature_id == feature.pk]
+    for grant in own:
+        has_any = True
+        described.append(
+            {
+                "type": "grant",
+                "id": grant.pk,
+                "value": grant.value,
+                "reason": grant.reason,
+                "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+            }
+        )
+        if kind == Feature.Type.BOOLEAN:
+            value = True if grant.value is None else bool(grant.value)
+        elif kind == Feature.Type.STATIC:
+            value = grant.value
+        elif kind in COUNTED:
+            limit = None if limit is None or grant.value is None else limit + int(grant.value)
+    revoked = [r for r in revocations if r.feature_id == feature.pk]
+    for revocation in revoked:
+        described.append(
+            {
+                "type": "revocation",
+                "id": revocation.pk,
+                "reason": revocation.reason,
+                "expires_at": revocation.expires_at.isoformat() if revocation.expires_at else None,
+            }
+        )
+    if kind in COUNTED:
+        enabled = has_any and (limit is None or limit > 0)
+        value = limit
+    elif kind == Feature.Type.CREDITS:
+        enabled = True  # decided by the balance at answer time
+        value = None
+        limit = None
+    elif kind == Feature.Type.BOOLEAN:
+        enabled = bool(value)
+    else:
+        enabled = value is not None
+    if revoked:
+        enabled = False
+        value = False if kind == Feature.Type.BOOLEAN else None
+        limit = 0 if kind in COUNTED else None
+    entry: dict[str, Any] = {
+        "id": feature.pk,
+        "type": kind,
+        "enabled": enabled,
+        "revoked": bool(revoked),
+        "value": value,
+        "limit": limit,
+        "sources": described,
+        "meter": bool(feature.stripe_meter_event_name),
+    }
+    if kind == Feature.Type.METERED:
+        period = _metered_period(feature, given, now)
+        entry.update(
+            period_start=period.start.timestamp(),
+            period_end=period.end.timestamp(),
+            interval=period.interval,
+            interval_count=period.count,
+        )
+    return entry
+
+
+def _metered_period(feature: Feature, given: list[tuple[_Source, Any]], now: datetime) -> Period:
+    """The period of the subscription that gives the largest allowance; else calendar months (UTC)."""
+    candidates = [(source, value) for source, value in given if source.period is not None]
+    if candidates:
+        unlimited = [pair for pair in candidates if pair[1] is None]
+        chosen = unlimited[0] if unlimited else max(candidates, key=lambda pair: int(pair[1] or 0))
+        if chosen[0].period is not None:
+            return chosen[0].period
+    start, end = month_period(now)
+    return Period(start, end)
+
+
+# --- usage --------------------------------------------------------------------------------------------------
+
+
+def resolve_usage(*, customer_id: str | None, structure: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The usage part: used per metered feature in the structure's period, allocations in use, credit balances."""
+    used: dict[str, int] = {}
+    in_use: dict[str, int] = {}
+    balance: dict[str, int] = {}
+    valid_until: float | None = None
+    features = structure["features"]
+    by_id = {entry["id"]: key for key, entry in features.items()}
+    metered = {key: entry for key, entry in features.items() if entry["type"] == Feature.Type.METERED}
+    if customer_id is not None:
+        if metered:
+            starts = {datetime.fromtimestamp(e["period_start"], UTC) for e in metered.values()}
+            rows = UsageCounter.objects.filter(
+                customer_id=customer_id,
+                feature_id__in=[e["id"] for e in metered.values()],
+                period_start__in=starts,
+            ).values_list("feature_id", "period_start", "used")
+            for feature_id, period_start, amount in rows:
+                key = by_id[feature_id]
+                if period_start.timestamp() == metered[key]["period_start"]:
+                    used[key] = amount
+        if any(e["type"] == Feature.Type.ALLOCATION for e in features.values()):
+            for feature_id, amount in AllocationCounter.objects.filter(customer_id=customer_id).values_list(
+                "feature_id", "in_use"
+            ):
+                if feature_id in by_id:
+                    in_use[by_id[feature_id]] = amount
+        if any(e["type"] == Feature.Type.CREDITS for e in features.values()):
+            lots = (
+                CreditLot.objects.filter(customer_id=customer_id, voided_at__isnull=True, remaining__gt=0)
+                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+                .values("feature_id")
+                .annotate(total=Sum("remaining"), next_expiry=Min("expires_at"))
+            )
+            for row in lots:
+                if row["feature_id"] in by_id:
+                    balance[by_id[row["feature_id"]]] = int(row["total"])
+                    if row["next_expiry"] is not None:
+                        expiry = row["next_expiry"].timestamp()
+                        valid_until = expiry if valid_until is None else min(valid_until, expiry)
+    return {
+        "customer_id": customer_id,
+        "used": used,
+        "in_use": in_use,
+        "balance": balance,
+        "valid_until": valid_until,
+    }

@@ -1,0 +1,99 @@
+"""Building blocks of the entitlement tests: features, products with feature values, subscriptions and
+payments as the ORM stores them (the billing engineer's hooks call ours with exactly such rows)."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from billing.models import Customer, Payment, Price, Product, Subscription
+from entitlements.models import Feature, ProductAccess, ProductFeature
+from tests.billing.factories import PriceFactory, ProductFactory
+from tests.billing.payment_factories import CustomerFactory, PaymentFactory, SubscriptionFactory
+from tests.entitlements.factories import FeatureFactory
+
+
+def feature(project: Any, key: str, type: str = Feature.Type.BOOLEAN) -> Feature:
+    return FeatureFactory(project=project, key=key, type=type)
+
+
+def product(project: Any, key: str, values: dict[Feature, Any], duration_days: int | None = None) -> Product:
+    """A product giving `values` ({feature: value | {"per_unit": n}})."""
+    made = ProductFactory(project=project, key=key)
+    for feat, value in values.items():
+        per_unit = isinstance(value, dict) and set(value) == {"per_unit"}
+        ProductFeature.objects.create(
+            product=made, feature=feat, value=value["per_unit"] if per_unit else value, per_unit=per_unit
+        )
+    if duration_days is not None:
+        ProductAccess.objects.create(product=made, duration_days=duration_days)
+    return made
+
+
+def customer(project: Any, external_id: str = "user-1") -> Customer:
+    return Customer.objects.filter(project=project, external_id=external_id).first() or CustomerFactory(
+        project=project, external_id=external_id
+    )
+
+
+def subscribe(
+    cust: Customer,
+    prod: Product,
+    *,
+    status: str = Subscription.Status.ACTIVE,
+    quantity: int = 1,
+    start: datetime | None = None,
+    days: int = 30,
+    interval: str = "month",
+    **fields: Any,
+) -> Subscription:
+    start = start or timezone.now() - timedelta(days=1)
+    price = PriceFactory(
+        project=cust.project, product=prod, type=Price.Type.RECURRING, interval=interval, unit_amount=1000
+    )
+    return SubscriptionFactory(
+        project=cust.project,
+        customer=cust,
+        price=price,
+        product=prod,
+        status=status,
+        quantity=quantity,
+        current_period_start=start,
+        current_period_end=start + timedelta(days=days),
+        **fields,
+    )
+
+
+def paid_payment(cust: Customer, prod: Product, quantity: int = 1, **fields: Any) -> Payment:
+    """A succeeded one-time payment for `quantity` × `prod`."""
+    price = PriceFactory(project=cust.project, product=prod, type=Price.Type.ONE_TIME)
+    defaults: dict[str, Any] = {
+        "status": Payment.Status.SUCCEEDED,
+        "succeeded_at": timezone.now(),
+        "items": [
+            {
+                "price": price.pk,
+                "price_key": price.key,
+                "product": prod.pk,
+                "quantity": quantity,
+                "unit_amount": price.unit_amount,
+            }
+        ],
+    }
+    defaults.update(fields)
+    return PaymentFactory(project=cust.project, customer=cust, **defaults)
+
+
+def check(api: Any, key: str, customer: str, feature: str, quantity: int | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"customer": customer, "feature": feature}
+    if quantity is not None:
+        params["quantity"] = quantity
+    response = api.get("/api/v1/entitlements/check", key=key, json_body=params)
+    assert response.status_code == 200, response.json()
+    return dict(response.json())
+
+
+def listed(api: Any, key: str, customer: str) -> dict[str, dict[str, Any]]:
+    response = api.get("/api/v1/entitlements", key=key, json_body={"customer": customer})
+    assert response.status_code == 200, response.json()
+    return {row["feature"]: row for row in response.json()["entitlements"]}

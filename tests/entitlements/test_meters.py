@@ -1,0 +1,117 @@
+"""Usage of a feature sold with a metered price is reported to Stripe's billing meter (the emulator) by a
+batched task: our event id is Stripe's `identifier`, so a re-send is harmless; failures are retried from the
+database; which events were reported is visible on the event."""
+
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from billing.services import customer_ensure_stripe
+from entitlements import tasks
+from entitlements.models import Feature, UsageEvent
+from entitlements.services import _Pacer, meter_events_report
+from tests.catalog import price_create, product_create
+from tests.entitlements.helpers import customer, feature
+
+
+@pytest.fixture
+def metered(tenant_a, stripe_emulator):
+    calls = feature(tenant_a.project, "api_calls", Feature.Type.METERED)
+    usage_product = product_create(tenant_a.project, "usage", "Usage")
+    price_create(usage_product, "calls", 2, interval="month", usage_type="metered", meter="api_calls")
+    calls.refresh_from_db()
+    assert calls.stripe_meter_event_name == "tg_alpha_api_calls"
+    return calls
+
+
+def _summary(stripe_sdk, feature, stripe_customer):
+    now = int(time.time())
+    summaries = stripe_sdk().v1.billing.meters.event_summaries.list(
+        feature.stripe_meter_id,
+        {"customer": stripe_customer, "start_time": now - 86400, "end_time": now + 86400},
+    )
+    return sum(float(s.aggregated_value) for s in summaries.data)
+
+
+def test_usage_is_reported_to_the_stripe_meter_once(api, tenant_a, metered, stripe_sdk):
+    cust = customer(tenant_a.project, "u1")
+    stripe_customer = customer_ensure_stripe(customer=cust)
+    events = [{"id": f"e{i}", "customer": "u1", "feature": "api_calls", "quantity": i + 1} for i in range(3)]
+    response = api.post("/api/v1/usage/batch", {"events": events}, key=tenant_a.key)
+    assert response.json() == {"accepted": 3, "duplicates": 0}
+    stored = list(UsageEvent.objects.order_by("event_id"))
+    assert {e.meter_status for e in stored} == {"reported"}
+    assert all(e.meter_reported_at for e in stored)
+    assert _summary(stripe_sdk, metered, stripe_customer) == 6
+    shown = api.post("/api/v1/usage", events[0], key=tenant_a.key).json()
+    assert shown["stripe_meter"]["status"] == "reported"
+    # A re-send (a worker that died after Stripe answered) is refused by Stripe as a duplicate: still reported.
+    UsageEvent.objects.filter(event_id="e0").update(
+        meter_status="pending", meter_next_attempt_at=timezone.now()
+    )
+    assert meter_events_report(project_id=tenant_a.project.pk) == 1
+    assert UsageEvent.objects.get(event_id="e0").meter_status == "reported"
+    assert _summary(stripe_sdk, metered, stripe_customer) == 6
+
+
+def test_failures_are_retried_with_backoff_from_the_database(api, tenant_a, metered, stripe_sdk):
+    cust = customer(tenant_a.project, "u1")
+    stripe_customer = customer_ensure_stripe(customer=cust)
+    sdk = stripe_sdk()
+    sdk.v1.billing.meters.deactivate(metered.stripe_meter_id)
+    api.post(
+        "/api/v1/usage",
+        {"id": "e1", "customer": "u1", "feature": "api_calls", "quantity": 4},
+        key=tenant_a.key,
+    )
+    event = UsageEvent.objects.get()
+    assert (event.meter_status, event.meter_attempts) == ("pending", 1)
+    assert "No active meter" in event.meter_error
+    assert event.meter_next_attempt_at > timezone.now()
+    assert tasks.usage_report_sweep() == 0  # not due yet
+    sdk.v1.billing.meters.reactivate(metered.stripe_meter_id)
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        assert tasks.usage_report_sweep() == 1
+    event.refresh_from_db()
+    assert (event.meter_status, event.meter_attempts, event.meter_error) == ("reported", 2, "")
+    assert _summary(stripe_sdk, metered, stripe_customer) == 4
+
+
+def test_usage_of_a_customer_without_a_stripe_customer_is_skipped(api, tenant_a, metered):
+    api.post(
+        "/api/v1/usage",
+        {"id": "e1", "customer": "free-user", "feature": "api_calls", "quantity": 1},
+        key=tenant_a.key,
+    )
+    event = UsageEvent.objects.get()
+    assert event.meter_status == "skipped"
+
+
+def test_features_without_a_meter_are_not_reported(api, tenant_a):
+    feature(tenant_a.project, "exports", Feature.Type.METERED)
+    api.post(
+        "/api/v1/usage", {"id": "e1", "customer": "u1", "feature": "exports", "quantity": 1}, key=tenant_a.key
+    )
+    assert UsageEvent.objects.get().meter_status == ""
+
+
+def test_the_pacer_keeps_under_the_rate():
+    pacer = _Pacer(1000)
+    started = time.monotonic()
+    for _ in range(101):
+        pacer.wait()
+    assert time.monotonic() - started >= 0.099
+
+
+def test_consume_of_a_metered_feature_is_reported_too(api, tenant_a, metered, stripe_sdk):
+    cust = customer(tenant_a.project, "u1")
+    stripe_customer = customer_ensure_stripe(customer=cust)
+    grant = {"customer": "u1", "feature": "api_calls", "value": 10, "reason": "test"}
+    assert api.post("/api/v1/entitlements/grants", grant, key=tenant_a.key).status_code == 201
+    body = {"id": "c1", "customer": "u1", "feature": "api_calls", "quantity": 3}
+    assert api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()["allowed"] is True
+    assert UsageEvent.objects.get().meter_status == "reported"
+    assert _summary(stripe_sdk, metered, stripe_customer) == 3
