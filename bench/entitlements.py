@@ -1,0 +1,404 @@
+"""The entitlements hot path against gunicorn + PostgreSQL + Redis, each scenario beside its baseline, measured in
+the same run on the same server and worker settings (issue #6):
+
+- `GET /entitlements/check` warm vs a trivial authenticated DRF JSON view (`GET /bench/trivial`: the same
+  authentication, permission and rate-limit classes, body `{"ok": true}`): throughput and p50/p99;
+- `POST /usage/batch` of 1,000 events end to end vs a raw psycopg `COPY` of the same rows into the same table,
+  then the same batch again (must add nothing);
+- `POST /entitlements/consume` on one hot customer vs the trivial view; the counter must end exactly at the limit.
+
+Needs DATABASE_URL=postgres://… (as for `make bench`) and Redis (BENCH_ENTITLEMENTS_REDIS_URL, default
+redis://127.0.0.1:6379/11, flushed). The load generator is an asyncio HTTP/1.1 client on loopback, bounded in
+requests and seconds.
+"""
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 2
+CONCURRENCY = 8
+REQUESTS = 3000
+MAX_SECONDS = 30.0
+BATCHES = 8
+BATCH_SIZE = 1000
+HOT_LIMIT = REQUESTS * 3 // 4
+LAGO_EVENTS_PER_SECOND = 10_000  # Lago's published figure for its PostgreSQL-only setup
+
+
+def wsgi_application() -> Any:
+    """gunicorn's app factory: Tollgate, plus the trivial authenticated view the benchmark compares with."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.wsgi import get_wsgi_application
+    from django.urls import include, path
+    from drf_spectacular.utils import extend_schema
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+
+    from core.apis import BaseApi
+
+    class TrivialApi(BaseApi):
+        @extend_schema(exclude=True)
+        def get(self, request: Request) -> Response:
+            return Response({"ok": True})
+
+    class BenchUrls:  # a URLconf object (Django accepts any object with `urlpatterns`)
+        urlpatterns = [path("bench/trivial", TrivialApi.as_view()), path("", include("config.urls"))]
+
+    settings.ROOT_URLCONF = BenchUrls
+    return get_wsgi_application()
+
+
+# --- a small load generator ---------------------------------------------------------------------------------
+
+
+async def _request(port: int, raw: bytes) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def _raw(method: str, path: str, key: str, body: bytes = b"") -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Authorization: Bearer {key}",
+        "Connection: close",
+    ]
+    if body:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _closed_loop(
+    port: int, make: Any, total: int
+) -> tuple[float, list[float], list[tuple[int, bytes]]]:
+    """`total` requests (or MAX_SECONDS) from CONCURRENCY connections in a closed loop: (req/s, latencies, answers)."""
+    latencies: list[float] = []
+    answers: list[tuple[int, bytes]] = []
+    counter = iter(range(total))
+    deadline = time.perf_counter() + MAX_SECONDS
+
+    async def worker() -> None:
+        for index in counter:
+            if time.perf_counter() > deadline:
+                return
+            started = time.perf_counter()
+            answers.append(await _request(port, make(index)))
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return len(latencies) / (time.perf_counter() - started), latencies, answers
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- the scenarios ------------------------------------------------------------------------------------------
+
+
+def _setup() -> dict[str, Any]:
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from billing.models import Customer, Price, Product, Subscription
+    from core.actors import Actor
+    from core.ids import random_token
+    from entitlements.models import Feature, ProductFeature
+    from projects import services as project_services
+
+    slug = f"bench-ent-{random_token(6).lower()}"
+    project, _, secret = project_services.project_create(actor=Actor.system("bench"), slug=slug, name="Bench")
+    now = timezone.now()
+    with transaction.atomic():
+        calls = Feature.objects.create(project=project, key="api_calls", name="API calls", type="metered")
+        sso = Feature.objects.create(project=project, key="sso", name="SSO", type="boolean")
+        free = Product.objects.create(project=project, key="free", name="Free")
+        ProductFeature.objects.create(product=free, feature=calls, value=0)
+        project.default_product = free.key
+        project.save(update_fields=["default_product"])
+        for key, limit in (("big", 10**12), ("hot", HOT_LIMIT)):
+            plan = Product.objects.create(project=project, key=key, name=key)
+            ProductFeature.objects.create(product=plan, feature=calls, value=limit)
+            ProductFeature.objects.create(product=plan, feature=sso, value=True)
+            price = Price.objects.create(
+                project=project,
+                key=f"{key}-monthly",
+                product=plan,
+                currency="usd",
+                unit_amount=100,
+                type="recurring",
+                interval="month",
+            )
+            Subscription.objects.create(
+                project=project,
+                customer=Customer.objects.create(
+                    project=project, external_id="reader" if key == "big" else "hot"
+                ),
+                price=price,
+                product=plan,
+                status="active",
+                current_period_start=now - timedelta(days=1),
+                current_period_end=now + timedelta(days=29),
+                stripe_subscription_id=f"sub_bench_{slug}_{key}",
+            )
+    return {"project": project, "secret": secret, "calls": calls}
+
+
+def _copy_rate(project: Any, feature: Any, customer_id: str) -> tuple[float, list[float]]:
+    """Raw psycopg COPY of BATCH_SIZE usage-event rows into the same table, BATCHES times: (events/s, latencies)."""
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+
+    from core.ids import new_id
+    from entitlements.models import UsageEvent
+
+    db = settings.DATABASES["default"]
+    conninfo = psycopg.conninfo.make_conninfo(
+        dbname=db["NAME"],
+        user=db["USER"],
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        password=db["PASSWORD"] or None,
+    )
+    table = UsageEvent._meta.db_table
+    columns = "id, project_id, customer_id, feature_id, event_id, kind, quantity, timestamp, period_start, properties, meter_status, meter_attempts, meter_error, created_at"
+    latencies = []
+    with psycopg.connect(conninfo) as conn:
+        for batch in range(BATCHES):
+            now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
+            rows = [
+                (
+                    new_id("uev"),
+                    project.pk,
+                    customer_id,
+                    feature.pk,
+                    f"copy-{batch}-{i}-{time.time_ns()}",
+                    "usage",
+                    1,
+                    now,
+                    None,
+                    json.dumps({"path": "/v1/things"}),
+                    "",
+                    0,
+                    "",
+                    now,
+                )
+                for i in range(BATCH_SIZE)
+            ]
+            started = time.perf_counter()
+            with conn.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+            latencies.append(time.perf_counter() - started)
+    connection.close()
+    return BATCH_SIZE * BATCHES / sum(latencies), latencies
+
+
+def run() -> None:
+    import redis
+    from django.conf import settings
+
+    from bench.setup import report
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("BENCH_ENTITLEMENTS_REDIS_URL", "redis://127.0.0.1:6379/11")
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        print(
+            "\nEntitlements benchmark skipped: run `make bench` with DATABASE_URL=postgres://… (and Redis)."
+        )
+        return
+    redis.Redis.from_url(redis_url).flushdb()
+    data = _setup()
+    secret, project = data["secret"], data["project"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": "memory://",
+        "API_RATE_LIMIT_PER_MINUTE": str(
+            10**9
+        ),  # the limiter's round trip stays in, its limit out of the way
+        "LOG_LEVEL": "ERROR",
+    }
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bench.entitlements:wsgi_application()",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        results = asyncio.run(_scenarios(port, secret, project, data))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    _print(results, report)
+
+
+async def _scenarios(port: int, secret: str, project: Any, data: dict[str, Any]) -> dict[str, Any]:
+    from asgiref.sync import sync_to_async
+
+    from entitlements.models import UsageCounter
+
+    trivial = _raw("GET", "/bench/trivial", secret)
+    check = _raw("GET", "/api/v1/entitlements/check?customer=reader&feature=api_calls", secret)
+    for raw in (trivial, check):  # warm the key, the snapshot and every worker
+        for _ in range(WORKERS * 4):
+            status, body = await _request(port, raw)
+            assert status == 200, body
+    results: dict[str, Any] = {}
+    results["trivial"] = await _closed_loop(port, lambda i: trivial, REQUESTS)
+    results["check"] = await _closed_loop(port, lambda i: check, REQUESTS)
+    results["trivial2"] = await _closed_loop(port, lambda i: trivial, REQUESTS)
+    assert all(status == 200 for status, _ in results["check"][2])
+    assert json.loads(results["check"][2][0][1])["allowed"] is True
+
+    # Consume on one hot customer: a limit below the number of requests, so the last ones are refused.
+    limit = HOT_LIMIT
+
+    def consume(i: int) -> bytes:
+        body = json.dumps(
+            {"id": f"hot-{i}", "customer": "hot", "feature": "api_calls", "quantity": 1}
+        ).encode()
+        return _raw("POST", "/api/v1/entitlements/consume", secret, body)
+
+    results["consume"] = await _closed_loop(port, consume, REQUESTS)
+    answers = [json.loads(body) for status, body in results["consume"][2] if status == 200]
+    used = await sync_to_async(
+        lambda: UsageCounter.objects.get(customer__project=project, customer__external_id="hot").used
+    )()
+    results["consume_check"] = (sum(a["allowed"] for a in answers), used, limit, len(results["consume"][2]))
+
+    # Usage batches end to end, then the first batch again.
+    batches = []
+    for b in range(BATCHES):
+        events = [
+            {
+                "id": f"batch-{b}-{i}",
+                "customer": f"user-{i % 50}",
+                "feature": "api_calls",
+                "quantity": 1,
+                "properties": {"path": "/v1/things"},
+            }
+            for i in range(BATCH_SIZE)
+        ]
+        batches.append(_raw("POST", "/api/v1/usage/batch", secret, json.dumps({"events": events}).encode()))
+    warm_up = [
+        {"id": f"warm-{i}", "customer": f"user-{i}", "feature": "api_calls", "quantity": 1} for i in range(50)
+    ]
+    for round_ in range(2):  # creates the customers, then caches their snapshots (steady state)
+        events = [dict(event, id=f"{event['id']}-{round_}") for event in warm_up]
+        await _request(
+            port, _raw("POST", "/api/v1/usage/batch", secret, json.dumps({"events": events}).encode())
+        )
+    latencies = []
+    for raw in batches:
+        started = time.perf_counter()
+        status, body = await _request(port, raw)
+        latencies.append(time.perf_counter() - started)
+        assert status == 200, body
+        assert json.loads(body) == {"accepted": BATCH_SIZE, "duplicates": 0}, body
+    status, body = await _request(port, batches[0])
+    results["resend"] = json.loads(body)
+    results["batch"] = (BATCH_SIZE * BATCHES / sum(latencies), latencies)
+    customer_id = await sync_to_async(_customer_id)(project)
+    results["copy"] = await sync_to_async(_copy_rate)(project, data["calls"], customer_id)
+    return results
+
+
+def _customer_id(project: Any) -> str:
+    from billing.models import Customer
+
+    return str(Customer.objects.get(project=project, external_id="user-0").pk)
+
+
+def _print(results: dict[str, Any], report: Any) -> None:
+    trivial_rate = statistics.mean([results["trivial"][0], results["trivial2"][0]])
+    trivial_latency = results["trivial"][1] + results["trivial2"][1]
+    check_rate, check_latency, _ = results["check"]
+    consume_rate, consume_latency, _ = results["consume"]
+    batch_rate, batch_latency = results["batch"]
+    copy_rate, copy_latency = results["copy"]
+    allowed, used, limit, sent = results["consume_check"]
+    rows = [
+        ("check, warm", trivial_rate, check_rate, "req/s", trivial_latency, check_latency),
+        ("consume, one hot customer", trivial_rate, consume_rate, "req/s", trivial_latency, consume_latency),
+        ("usage batch of 1,000 (vs COPY)", copy_rate, batch_rate, "events/s", copy_latency, batch_latency),
+    ]
+    print(
+        f"\nEntitlements on gunicorn ({WORKERS} sync workers), PostgreSQL + Redis, {CONCURRENCY} connections"
+    )
+    print(
+        f"{'scenario':<34}{'baseline':>12}{'ours':>12}  {'unit':<9}{'ratio':>7}  "
+        f"{'baseline p50/p99 ms':>20}  {'ours p50/p99 ms':>18}"
+    )
+    for name, base, ours, unit, base_lat, our_lat in rows:
+        print(
+            f"{name:<34}{base:>12.0f}{ours:>12.0f}  {unit:<9}{ours / base:>7.2f}  "
+            f"{_pct(base_lat, 0.5):>9.1f}/{_pct(base_lat, 0.99):<10.1f}  {_pct(our_lat, 0.5):>8.1f}/{_pct(our_lat, 0.99):<9.1f}"
+        )
+    print(
+        f"check p99 / trivial p99: {_pct(check_latency, 0.99) / _pct(trivial_latency, 0.99):.2f}; "
+        f"usage batch: {batch_rate:.0f} events/s (Lago publishes {LAGO_EVENTS_PER_SECOND:,} events/s "
+        "for its PostgreSQL-only setup)"
+    )
+    print(
+        f"consume: {sent} requests, {allowed} allowed, counter {used} (limit {limit}): "
+        f"{'never over the limit' if used <= limit and allowed == used else 'OVER THE LIMIT'}; "
+        f"same batch again: {results['resend']}"
+    )
+    report(
+        "Entitlements (ratios to the baselines above) — higher is better",
+        [
+            ("check, warm (req/s)", check_rate, "req/s"),
+            ("consume, hot customer (req/s)", consume_rate, "req/s"),
+        ],
+        trivial_rate,
+    )
