@@ -37,6 +37,7 @@ from core.actors import Actor
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.services import audit_record
 from entitlements.models import Feature, ProductFeature
+from entitlements.services import entitlements_project_changed
 from projects.models import Project
 
 _UNSET: Any = object()
@@ -269,6 +270,7 @@ def feature_create(
     try:
         with transaction.atomic():
             feature.save(force_insert=True)
+            entitlements_project_changed(project=project)  # every answer lists every feature
             audit_record(
                 actor=actor,
                 action="feature.created",
@@ -311,6 +313,7 @@ def feature_update(
         after = _feature_snapshot(locked)
         if after != before:
             locked.save()
+            entitlements_project_changed(project=locked.project)
             audit_record(
                 actor=actor,
                 action="feature.updated",
@@ -371,6 +374,8 @@ def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature,
         ProductFeature.objects.update_or_create(
             product=product, feature=feature, defaults={"value": value, "per_unit": per_unit}
         )
+    # What the product gives changed for everyone holding it (or for everyone, if it is the default product).
+    entitlements_project_changed(project=product.project)
 
 
 def _product_fetch(pk: str) -> Product:

@@ -463,11 +463,11 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
             setattr(locked, name, value)
         locked.save(update_fields=[*changed, "updated_at"])
         event_type = _EVENT_FOR_STATUS.get(locked.status)
-        if "status" in changed:
-            # Paid, refunded, disputed: what the payment grants may have changed.
-            from entitlements.services import entitlements_recompute
+        if "status" in changed or "dispute_status" in changed:
+            # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
+            from entitlements.services import payment_entitlements_apply
 
-            entitlements_recompute(customer=locked.customer)
+            payment_entitlements_apply(payment=locked)
         if "status" in changed and event_type:
             event_record(
                 project=locked.project,

@@ -8,6 +8,8 @@ Hooks other apps call (billing, the Stripe processors):
   Idempotent: the fulfilment key is (payment, line).
 - `purchase_revoke(payment=, reason=)` — a full refund or a lost dispute ends what the payment granted and takes
   back its unspent credits. Idempotent.
+- `payment_entitlements_apply(payment=)` — a payment's status or dispute changed: billing's one call, which picks
+  among the two above and a plain recompute.
 
 Limits hold under concurrency because counters change only through one conditional SQL statement
 (`UPDATE … SET used = used + n WHERE … AND used + n <= limit RETURNING used`) and credit lots are spent under
@@ -62,6 +64,7 @@ logger = logging.getLogger(__name__)
 MAX_FUTURE_SECONDS = 300  # clock skew tolerated on usage timestamps
 THRESHOLDS = (0.8, 1.0)
 FULFILLABLE = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.DISPUTED)
+DISPUTE_LOST = "lost"  # Stripe's dispute status once the bank sided with the cardholder
 
 
 def version_key(customer: Customer) -> str:
@@ -116,15 +119,29 @@ def entitlements_project_changed(*, project: Project) -> None:
 # --- purchases ----------------------------------------------------------------------------------------------
 
 
-def purchase_record(*, payment: Payment) -> None:
+def payment_entitlements_apply(*, payment: Payment) -> None:
+    """A payment's status or dispute outcome changed (called by billing in the same transaction): a paid one-time
+    purchase is recorded, a full refund or a lost dispute takes back what it granted, and anything else (a
+    subscription's invoice paid, a dispute opened — access is kept, flagged) only recomputes."""
+    if payment.status == Payment.Status.REFUNDED or payment.dispute_status == DISPUTE_LOST:
+        reason = "lost dispute" if payment.dispute_status == DISPUTE_LOST else "refunded in full"
+        changed = purchase_revoke(payment=payment, reason=reason)
+    else:
+        changed = purchase_record(payment=payment)
+    if not changed:
+        entitlements_recompute(customer=payment.customer)
+
+
+def purchase_record(*, payment: Payment) -> bool:
     """Records the one-time lines of a succeeded payment as purchases, grants the credits they carry
-    (feature value × quantity, as lots expiring with the purchase), and recomputes. Idempotent per payment."""
+    (feature value × quantity, as lots expiring with the purchase), and recomputes. Idempotent per payment;
+    returns whether anything was recorded."""
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("customer").get(pk=payment.pk)
         if locked.status not in FULFILLABLE or Purchase.objects.filter(payment=locked).exists():
-            return
-        if locked.dispute_status == "lost":
-            return
+            return False
+        if locked.dispute_status == DISPUTE_LOST:
+            return False
         starts_at = locked.succeeded_at or timezone.now()
         price_ids = [item.get("price") for item in locked.items if item.get("price")]
         prices = {
@@ -172,16 +189,18 @@ def purchase_record(*, payment: Payment) -> None:
                     )
         if recorded:
             entitlements_recompute(customer=locked.customer)
+        return recorded
 
 
-def purchase_revoke(*, payment: Payment, reason: str) -> None:
-    """Ends what `payment`'s purchases granted and takes back their unspent credits (a full refund or a lost
-    dispute). A subscription's payment has no purchases: its subscription is left alone. Idempotent."""
+def purchase_revoke(*, payment: Payment, reason: str) -> bool:
+    """Ends what `payment`'s purchases granted and takes back their unspent credits (a full refund, a lost
+    dispute, or an operator's decision after a partial refund). A subscription's payment has no purchases: its
+    subscription is left alone. Idempotent; returns whether anything was taken back."""
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("customer").get(pk=payment.pk)
         purchases = list(Purchase.objects.select_for_update().filter(payment=locked, revoked_at__isnull=True))
         if not purchases:
-            return
+            return False
         now = timezone.now()
         for purchase in purchases:
             purchase.revoked_at = now
@@ -198,6 +217,7 @@ def purchase_revoke(*, payment: Payment, reason: str) -> None:
             )
         _lots_take_back(CreditLot.objects.filter(purchase__in=purchases), now=now, reference=locked.pk)
         entitlements_recompute(customer=locked.customer)
+        return True
 
 
 def _lot_create(

@@ -124,6 +124,11 @@ def project_update(*, actor: Actor, project: Project, reason: str = "", **change
                 after=after,
             )
             _invalidate_project_keys_on_commit(locked)
+            if before.get("default_product") != after.get("default_product"):
+                # A local import: entitlements imports projects.
+                from entitlements.services import entitlements_project_changed
+
+                entitlements_project_changed(project=locked)
     return locked
 
 

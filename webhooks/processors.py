@@ -21,7 +21,6 @@ from billing.payments import (
     payment_apply_refunded,
     payment_transition,
 )
-from entitlements.services import entitlements_recompute
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -134,15 +133,13 @@ def dispute(event: StripeEvent) -> None:
             payment=payment, allowed_from=(Payment.Status.DISPUTED,), status=restored, dispute_status=outcome
         )
         return
-    payment = payment_transition(
+    # A lost dispute ends what the payment granted: the transition hands the new dispute status to entitlements.
+    payment_transition(
         payment=payment,
         allowed_from=Payment.PAID_STATUSES,
         status=Payment.Status.DISPUTED,
         dispute_status=outcome,
     )
-    if event.type == "charge.dispute.closed":
-        # A lost dispute ends what the payment granted; the entitlements hook re-reads the payment's state.
-        entitlements_recompute(customer=payment.customer)
 
 
 def _gateway(event: StripeEvent) -> StripeGateway:

@@ -133,6 +133,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.payments_expire_due",
         "schedule": 60.0,
     },
+    # Usage of features sold with a metered price: failed reports whose backoff passed, and any never queued.
+    "report-usage-to-stripe-meters": {
+        "task": "entitlements.tasks.usage_report_sweep",
+        "schedule": 30.0,
+    },
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------
