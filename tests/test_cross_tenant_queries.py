@@ -95,3 +95,49 @@ def test_another_projects_cart_in_a_body_is_404(api, tenant_a, tenant_b, catalog
     assert response.json()["error"]["param"] == "cart"
     assert Cart.objects.get(pk=cart["id"]).status == "open"
     assert Payment.objects.count() == 0
+
+
+def _features(api, tenant):
+    for key, kind in (("sso", "boolean"), ("ai_credits", "credits"), ("exports", "metered")):
+        created = api.post("/api/v1/features", {"key": key, "name": key, "type": kind}, key=tenant.key)
+        assert created.status_code == 201
+
+
+def test_entitlements_of_another_projects_customer_answer_only_from_the_callers_project(
+    api, tenant_a, tenant_b
+):
+    """The same user id and feature keys in two projects: project A never sees B's grants, credits or usage."""
+    _features(api, tenant_a)
+    _features(api, tenant_b)
+    for body in (
+        {"customer": "shared-user", "feature": "sso", "reason": "b's vip"},
+        {"customer": "shared-user", "feature": "ai_credits", "value": 500, "reason": "b's top-up"},
+        {"customer": "shared-user", "feature": "exports", "value": 10, "reason": "b's allowance"},
+    ):
+        assert api.post("/api/v1/entitlements/grants", body, key=tenant_b.key).status_code == 201
+    usage = {"id": "evt-1", "customer": "shared-user", "feature": "exports", "quantity": 4}
+    assert api.post("/api/v1/usage", usage, key=tenant_b.key).status_code == 201
+
+    check = api.get("/api/v1/entitlements/check?customer=shared-user&feature=sso", key=tenant_a.key).json()
+    assert check["allowed"] is False
+    listed = api.get("/api/v1/entitlements?customer=shared-user", key=tenant_a.key).json()
+    assert {
+        e["feature"]: (e["enabled"], e["used"], e["balance"], e["sources"]) for e in listed["entitlements"]
+    } == {
+        "ai_credits": (False, None, 0, []),
+        "exports": (False, 0, None, []),
+        "sso": (False, None, None, []),
+    }
+    assert (
+        api.get("/api/v1/credits?customer=shared-user&feature=ai_credits", key=tenant_a.key).json()["balance"]
+        == 0
+    )
+    spend = {"id": "spend-1", "customer": "shared-user", "feature": "ai_credits", "quantity": 1}
+    assert api.post("/api/v1/entitlements/consume", spend, key=tenant_a.key).json()["allowed"] is False
+    # The same usage id in project A is A's own first event, not a duplicate of B's.
+    assert api.post("/api/v1/usage", {**usage, "quantity": 1}, key=tenant_a.key).status_code == 201
+
+    b_credits = api.get("/api/v1/credits?customer=shared-user&feature=ai_credits", key=tenant_b.key).json()
+    assert b_credits["balance"] == 500
+    b_exports = api.get("/api/v1/entitlements/check?customer=shared-user&feature=exports", key=tenant_b.key)
+    assert (b_exports.json()["used"], b_exports.json()["limit"]) == (4, 10)
