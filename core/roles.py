@@ -1,8 +1,13 @@
 """Operator roles of the back office, as Django groups (created by a migration, kept in step by `roles_sync`).
 
-- `support`: reads everything, replays Stripe events (and grants/revokes entitlements);
+- `support`: reads everything, replays Stripe events, grants and revokes entitlements
+  (`entitlements.grant_entitlement`: grant, lift a revocation; `entitlements.revoke_entitlement`: revoke, end a
+  grant, end what a payment bought);
 - `finance`: support, plus refunds;
 - `admin`: every permission of Tollgate's apps and of user management.
+
+A permission named here must exist when `roles_sync` runs: a new one needs its model's migration and then a core
+migration that runs `roles_sync` again (as `core/migrations/0003_operator_roles_entitlements.py` does).
 """
 
 from typing import Any

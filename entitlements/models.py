@@ -105,6 +105,12 @@ class Grant(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["customer", "feature"])]
+        # The operators' entitlement permissions (the `support` role has both): granting gives access (a grant,
+        # lifting a revocation); revoking takes it away (a revocation, ending a grant or a purchase).
+        permissions = [
+            ("grant_entitlement", "Can grant entitlements and lift revocations"),
+            ("revoke_entitlement", "Can revoke entitlements and end grants or purchases"),
+        ]
 
     def __str__(self) -> str:
         return self.id
