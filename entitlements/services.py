@@ -1328,7 +1328,7 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
         return 0
     project = Project.objects.get(pk=project_id)
     gateway = gateway_for(project)
-    pacer = _Pacer(getattr(settings, "STRIPE_METER_EVENTS_PER_SECOND", 1000))
+    pacer = _Pacer(settings.STRIPE_METER_EVENTS_PER_SECOND)
     reported: list[str] = []
     skipped: list[str] = []
     events = UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature")

@@ -262,6 +262,8 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 RECONCILE_AUTOFIX = env.bool("RECONCILE_AUTOFIX", default=True)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Usage reported to Stripe billing meters is paced under Stripe's limit of 1,000 meter events per second.
+STRIPE_METER_EVENTS_PER_SECOND = env.int("STRIPE_METER_EVENTS_PER_SECOND", default=1000)
 
 # --- Outbound webhooks (events to tenant endpoints) -----------------------------------------------------------
 OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = env.float("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
