@@ -36,7 +36,7 @@ from billing.selectors import price_list, product_list
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.services import audit_record
-from entitlements.models import Feature, ProductFeature
+from entitlements.models import Feature, ProductAccess, ProductFeature
 from entitlements.services import entitlements_project_changed
 from projects.models import Project
 
@@ -215,6 +215,14 @@ def _feature_snapshot(feature: Feature) -> dict[str, Any]:
     return {"key": feature.key, "name": feature.name, "type": feature.type, "unit": feature.unit}
 
 
+def product_access_days(product: Product) -> int | None:
+    """How many days a one-time purchase of the product grants its features (None: for life)."""
+    try:
+        return product.access.duration_days
+    except ProductAccess.DoesNotExist:
+        return None
+
+
 def _product_snapshot(product: Product) -> dict[str, Any]:
     return {
         "key": product.key,
@@ -222,6 +230,7 @@ def _product_snapshot(product: Product) -> dict[str, Any]:
         "description": product.description,
         "active": product.active,
         "features": product_features(product),
+        "access_days": product_access_days(product),
     }
 
 
@@ -366,6 +375,15 @@ def feature_meter_ensure(*, feature: Feature) -> Feature:
 # --- products ---------------------------------------------------------------------------------------------------
 
 
+def _product_access_set(product: Product, days: int | None) -> None:
+    """Purchases recorded from now on last `days` (None: for life); earlier purchases keep their end."""
+    if days is None:
+        ProductAccess.objects.filter(product=product).delete()
+    else:
+        ProductAccess.objects.update_or_create(product=product, defaults={"duration_days": days})
+    product._state.fields_cache.pop("access", None)  # the reverse one-to-one is cached on the instance
+
+
 def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature, Any, bool]]) -> None:
     ProductFeature.objects.filter(product=product).exclude(
         feature__in=[feature for feature, _, _ in resolved.values()]
@@ -391,8 +409,10 @@ def product_create(
     description: str | None = None,
     active: bool = True,
     features: dict[str, Any] | None = None,
+    access_days: int | None = None,
 ) -> Product:
-    """Creates a product with its feature values, then its Stripe product.
+    """Creates a product with its feature values (and, for one-time purchases, how many days they last), then
+    its Stripe product.
 
     If a product with this key exists but was never synced to Stripe (an earlier attempt failed there) and the
     request matches it, this completes that attempt instead of refusing the key.
@@ -407,6 +427,7 @@ def product_create(
             "description": description or "",
             "active": active,
             "features": _features_normalized(resolved),
+            "access_days": access_days,
         }
         if existing.stripe_product_id or _product_snapshot(existing) != wanted:
             raise Conflict(f"A product with key {key!r} already exists.", code="key_taken", param="key")
@@ -416,6 +437,7 @@ def product_create(
         with transaction.atomic():
             product.save(force_insert=True)
             _product_values_replace(product, resolved)
+            _product_access_set(product, access_days)
             audit_record(
                 actor=actor,
                 action="product.created",
@@ -437,8 +459,10 @@ def product_update(
     description: str | None = None,
     active: bool | None = None,
     features: dict[str, Any] | None = None,
+    access_days: int | None = _UNSET,
 ) -> Product:
-    """Changes a product; `features` replaces the whole map. Deactivating it archives it at Stripe and
+    """Changes a product; `features` replaces the whole map; `access_days` (None: for life) applies to purchases
+    recorded from now on. Deactivating it archives it at Stripe and
     deactivates its prices (reactivating it leaves them inactive: reactivate the ones to sell again)."""
     if key is not None and key != product.key:
         raise InvalidRequest("key: a product's key cannot be changed.", code="immutable_field", param="key")
@@ -453,6 +477,8 @@ def product_update(
                 setattr(locked, field_name, value)
         if resolved is not None:
             _product_values_replace(locked, resolved)
+        if access_days is not _UNSET:
+            _product_access_set(locked, access_days)
         if was_active and not locked.active:
             for price in Price.objects.select_for_update().filter(product=locked, active=True).order_by("pk"):
                 price_before = _price_snapshot(price)
@@ -847,6 +873,7 @@ class ProductSpec:
     active: bool = True
     features: dict[str, Any] = field(default_factory=dict)
     prices: tuple[PriceSpec, ...] = ()
+    access_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -952,10 +979,11 @@ def catalog_plan(
                 "description": pspec.description,
                 "active": pspec.active,
                 "features": wanted_features,
+                "access_days": pspec.access_days,
             }
             diff = {
                 name: (current_state[name], wanted_state[name])
-                for name in ("name", "description", "active", "features")
+                for name in ("name", "description", "active", "features", "access_days")
                 if current_state[name] != wanted_state[name]
             }
             if diff:
@@ -1108,6 +1136,7 @@ def catalog_apply(
                     description=pspec.description,
                     active=pspec.active,
                     features=pspec.features,
+                    access_days=pspec.access_days,
                 )
             else:
                 product = _product_by_key(project, change.key)
@@ -1120,6 +1149,7 @@ def catalog_apply(
                         description=pspec.description,
                         active=pspec.active,
                         features=pspec.features,
+                        access_days=pspec.access_days,
                     )
                 elif change.action == "archive":
                     product_update(actor=actor, product=product, active=False)

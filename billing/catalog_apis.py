@@ -141,6 +141,12 @@ class FeatureDetailApi(BaseApi):
 # --- products ---------------------------------------------------------------------------------------------------
 
 
+ACCESS_DAYS_HELP = (
+    "One-time purchases of the product grant its features for this many days from payment; null: for life "
+    "(subscriptions grant them while live). A change applies to purchases made from then on."
+)
+
+
 class ProductOutput(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
@@ -149,6 +155,7 @@ class ProductOutput(serializers.Serializer):
     description = serializers.CharField(allow_null=True)
     active = serializers.BooleanField()
     features = serializers.SerializerMethodField(help_text=FEATURE_VALUE_HELP)
+    access_days = serializers.SerializerMethodField(help_text=ACCESS_DAYS_HELP)
     stripe_product_id = serializers.CharField(
         allow_null=True, help_text="Null until the product exists at Stripe (a failed sync is retried)."
     )
@@ -157,6 +164,9 @@ class ProductOutput(serializers.Serializer):
 
     def get_object(self, obj: Product) -> str:
         return "product"
+
+    def get_access_days(self, obj: Product) -> int | None:
+        return catalog.product_access_days(obj)
 
     @extend_schema_field(serializers.DictField(child=serializers.JSONField(allow_null=True)))
     def get_features(self, obj: Product) -> dict[str, Any]:
@@ -180,11 +190,16 @@ class ProductInput(StrictSerializer):
     features = serializers.DictField(
         child=serializers.JSONField(allow_null=True), required=False, help_text=FEATURE_VALUE_HELP
     )
+    access_days = serializers.IntegerField(
+        min_value=1, max_value=36_500, allow_null=True, required=False, help_text=ACCESS_DAYS_HELP
+    )
 
 
 def _products(request: Request) -> QuerySet[Product]:
-    return selectors.product_list(project=request_project(request)).prefetch_related(
-        "feature_values__feature"
+    return (
+        selectors.product_list(project=request_project(request))
+        .select_related("access")
+        .prefetch_related("feature_values__feature")
     )
 
 

@@ -56,6 +56,7 @@ def test_create_with_every_kind_of_feature_value(api, tenant_a, features, stripe
         "description": "For teams",
         "active": True,
         "features": values,
+        "access_days": None,
         "stripe_product_id": product.pk,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
@@ -177,6 +178,8 @@ def test_duplicate_key_is_409_and_creates_nothing_at_stripe(api, tenant_a, strip
         ({"name": None}, "name", "parameter_missing"),
         ({"active": "maybe"}, "active", "invalid_parameter"),
         ({"default_price": "x"}, "default_price", "unknown_parameter"),
+        ({"access_days": 0}, "access_days", "invalid_parameter"),
+        ({"access_days": 1.5}, "access_days", "invalid_parameter"),
     ],
 )
 def test_bad_create_is_400_and_writes_nothing(api, tenant_a, features, stripe_sdk, body, param, code):
@@ -195,6 +198,7 @@ def test_bad_update_is_400_and_changes_nothing(api, tenant_a, features, stripe_s
         ({"features": {"sso": True, "api_calls": -5}}, "features.api_calls"),
         ({"key": "renamed"}, "key"),
         ({"name": ""}, "name"),
+        ({"access_days": -1}, "access_days"),
     ]:
         response = api.patch("/api/v1/products/pro", {"name": "Changed", **body}, key=tenant_a.key)
         assert response.status_code == 400
@@ -223,3 +227,18 @@ def test_another_projects_feature_key_in_the_body_is_unknown(api, tenant_a, tena
     assert response.json()["error"]["code"] == "unknown_feature"
     assert not Product.objects.exists()
     assert _stripe_products(stripe_sdk()) == []
+
+
+def test_access_days_is_set_changed_and_cleared(api, tenant_a, features):
+    created = _create(api, tenant_a, features={"sso": True}, access_days=30)
+    assert created.status_code == 201, created.content
+    assert created.json()["access_days"] == 30
+    assert api.patch("/api/v1/products/pro", {"access_days": 7}, key=tenant_a.key).json()["access_days"] == 7
+    assert api.patch("/api/v1/products/pro", {"name": "Pro"}, key=tenant_a.key).json()["access_days"] == 7
+    cleared = api.patch("/api/v1/products/pro", {"access_days": None}, key=tenant_a.key).json()
+    assert cleared["access_days"] is None
+    changes = [
+        (entry.before["access_days"], entry.after["access_days"])
+        for entry in AuditLogEntry.objects.filter(action="product.updated").order_by("created_at")
+    ]
+    assert changes == [(30, 7), (7, 7), (7, None)]

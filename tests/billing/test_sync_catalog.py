@@ -276,3 +276,15 @@ def test_projects_are_synced_independently(tmp_path, tenant_a, tenant_b, stripe_
     assert Project.objects.count() == 2
     lookup_keys = {p.lookup_key for p in stripe_sdk().v1.prices.list({"limit": 100}).data}
     assert lookup_keys == {"alpha:pro-monthly", "alpha:pro-yearly", "bravo:pro-monthly", "bravo:pro-yearly"}
+
+
+def test_access_days_of_a_one_time_product_are_applied_and_idempotent(tmp_path, tenant_a, stripe_sdk):
+    _sync(tenant_a.project, _write(tmp_path, SMALL))
+    changed = yaml.safe_load(yaml.safe_dump(SMALL))
+    changed["products"][0]["access_days"] = 30
+    path = _write(tmp_path, changed, "changed.yaml")
+    assert "update product pro (access_days: null → 30)" in _sync(tenant_a.project, path, "--dry-run")
+    assert not Product.objects.filter(key="pro", access__isnull=False).exists()  # a dry run writes nothing
+    _sync(tenant_a.project, path)
+    assert Product.objects.get(project=tenant_a.project, key="pro").access.duration_days == 30
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."

@@ -2,8 +2,12 @@
 (value × quantity), a full refund or a lost dispute takes them back, a partial refund and an open dispute do not.
 Catalog and default-product changes reach cached answers at once."""
 
+from datetime import timedelta
+
 import pytest
 import stripe
+import time_machine
+from django.utils import timezone
 
 from billing.models import Payment
 from entitlements.models import CreditLedgerEntry, CreditLot, Purchase
@@ -167,3 +171,17 @@ def test_catalog_and_default_product_changes_reach_cached_answers(api, tenant_a,
     assert created.status_code == 201
     listed = api.get("/api/v1/entitlements?customer=user-1", key=tenant_a.key).json()
     assert [e["feature"] for e in listed["entitlements"]] == ["ai_credits", "beta", "priority"]
+
+
+def test_a_purchase_of_a_product_sold_for_thirty_days_ends_on_time(
+    api, tenant_a, shop, stripe_sdk, stripe_webhooks
+):
+    assert api.patch("/api/v1/products/credits", {"access_days": 30}, key=tenant_a.key).status_code == 200
+    payment = _pay(api, tenant_a, stripe_sdk, stripe_webhooks)
+    purchase = Purchase.objects.get(payment=payment)
+    assert purchase.ends_at == payment.succeeded_at + timedelta(days=30)
+    assert (_priority(api, tenant_a)["allowed"], _credits(api, tenant_a)["balance"]) == (True, 1000)
+    with time_machine.travel(timezone.now() + timedelta(days=29)):
+        assert _priority(api, tenant_a)["allowed"] is True
+    with time_machine.travel(purchase.ends_at + timedelta(seconds=1)):  # no write: the snapshot's valid_until
+        assert (_priority(api, tenant_a)["allowed"], _credits(api, tenant_a)["balance"]) == (False, 0)

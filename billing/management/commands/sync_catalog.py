@@ -87,6 +87,7 @@ def parse_catalog(document: Any) -> CatalogSpec:
                 active=data.get("active", True),
                 features=dict(data.get("features") or {}),
                 prices=tuple(prices),
+                access_days=data.get("access_days"),
             )
         )
     default_product = document.get("default_product")
