@@ -13,7 +13,15 @@ from django.utils import timezone
 from billing.models import Customer
 from core.errors import NotFound
 from entitlements.cache import Snapshot, snapshot_get
-from entitlements.models import CreditLedgerEntry, CreditLot, Feature, Grant, Revocation
+from entitlements.models import (
+    CreditLedgerEntry,
+    CreditLot,
+    EntitlementSettings,
+    Feature,
+    Grant,
+    Revocation,
+)
+from entitlements.resolver import settings_for
 from projects.models import Project
 
 
@@ -149,3 +157,8 @@ def credit_ledger(
             "-created_at", "-pk"
         )[:limit]
     )
+
+
+def entitlement_settings_get(*, project: Project) -> EntitlementSettings:
+    """The project's entitlement settings (the defaults when it never changed them)."""
+    return settings_for(project)

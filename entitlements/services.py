@@ -45,6 +45,7 @@ from entitlements.models import (
     AllocationCounter,
     CreditLedgerEntry,
     CreditLot,
+    EntitlementSettings,
     EntitlementState,
     Feature,
     Grant,
@@ -114,6 +115,39 @@ def entitlements_recompute(*, customer: Customer) -> None:
 def entitlements_project_changed(*, project: Project) -> None:
     """The project's catalog values or default product changed: every cached answer of the project is stale."""
     ent_cache.project_changed(project_id=project.pk)
+
+
+SETTINGS_FIELDS = ("past_due_grace_seconds", "usage_grace_seconds", "credits_low_percent")
+
+
+def entitlement_settings_update(
+    *, project: Project, actor: Actor, reason: str = "", **changes: int
+) -> EntitlementSettings:
+    """Changes a project's entitlement settings (grace periods, the `credits.low` mark), audited; every cached
+    answer of the project is recomputed with them."""
+    unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise InvalidRequest(f"{unknown[0]}: Unknown parameter.", code="unknown_parameter", param=unknown[0])
+    with transaction.atomic():
+        EntitlementSettings.objects.get_or_create(project=project)
+        locked = EntitlementSettings.objects.select_for_update().get(project=project)
+        before = {name: getattr(locked, name) for name in SETTINGS_FIELDS}
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        after = {name: getattr(locked, name) for name in SETTINGS_FIELDS}
+        if after != before:
+            locked.save()
+            audit_record(
+                actor=actor,
+                action="entitlement_settings.updated",
+                target=locked,
+                project=project,
+                reason=reason,
+                before=before,
+                after=after,
+            )
+            entitlements_project_changed(project=project)
+    return locked
 
 
 # --- purchases ----------------------------------------------------------------------------------------------

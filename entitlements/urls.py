@@ -17,4 +17,9 @@ urlpatterns = [
     *route("usage", apis.UsageCreateApi.as_view(), "usage"),
     *route("usage/batch", apis.UsageBatchApi.as_view(), "usage-batch"),
     *route("credits", apis.CreditsApi.as_view(), "credits"),
+    *route(
+        "projects/<str:project_id>/entitlement_settings",
+        apis.EntitlementSettingsApi.as_view(),
+        "project-entitlement-settings",
+    ),
 ]
