@@ -1,14 +1,22 @@
 """Billing records in the back office. Stripe-mirrored and money fields are read-only: changes go through
-services (operator actions arrive with the back-office work)."""
+services, as audited actions that ask for a reason (`core.admin_actions`). The customer page gathers what an
+operator needs: billing and entitlement inlines, "explain entitlements", and grant/revoke."""
 
+import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from billing import payments, subscriptions
@@ -28,6 +36,21 @@ from billing.models import (
 )
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from entitlements.admin import (
+    CUSTOMER_INLINES,
+    GRANT_PERMISSION,
+    REVOKE_PERMISSION,
+    EntitlementPermissions,
+    FeatureForm,
+    GrantForm,
+    RevokeForm,
+    entitlement_grant,
+    entitlement_revoke,
+    feature_form,
+    features_of,
+)
+from entitlements.explain import duration_text, entitlements_explain
+from entitlements.models import Feature
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -103,9 +126,20 @@ def stripe_dashboard_link(kind: str, stripe_id: str) -> str:
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
-    inlines = [SubscriptionInline, PaymentInline, InvoiceInline]
-    list_display = ["external_id", "project", "email", "currency", "stripe_customer_id", "created_at"]
+class CustomerAdmin(EntitlementPermissions, admin.ModelAdmin):
+    """A customer with everything an operator needs: billing and entitlement inlines, the "explain
+    entitlements" page (what the API answers per feature, and why), and grant/revoke with a reason."""
+
+    inlines = [SubscriptionInline, PaymentInline, InvoiceInline, *CUSTOMER_INLINES]
+    list_display = [
+        "external_id",
+        "project",
+        "email",
+        "currency",
+        "stripe_customer_id",
+        "created_at",
+        "entitlements_link",
+    ]
     list_filter = ["project", "currency"]
     search_fields = ["external_id", "email", "stripe_customer_id", "id"]
     list_select_related = ["project"]
@@ -116,13 +150,179 @@ class CustomerAdmin(admin.ModelAdmin):
         "currency",
         "stripe_customer_id",
         "in_stripe",
+        "usage_events",
         "created_at",
         "updated_at",
     ]
+    actions = ["grant_entitlement", "revoke_entitlement"]
 
     @admin.display(description="Stripe")
     def in_stripe(self, customer: Customer) -> str:
         return stripe_dashboard_link("customers", customer.stripe_customer_id)
+
+    @admin.display(description="Entitlements")
+    def entitlements_link(self, customer: Customer) -> str:
+        return format_html('<a href="{}">explain</a>', _explain_url(customer.pk))
+
+    @admin.display(description="Usage events")
+    def usage_events(self, customer: Customer) -> str:
+        url = reverse("admin:entitlements_usageevent_changelist") + "?" + urlencode({"customer": customer.pk})
+        return format_html('<a href="{}">all usage events of this customer</a>', url)
+
+    @admin.action(description="Grant an entitlement", permissions=["grant_entitlement"])
+    def grant_entitlement(
+        self, request: HttpRequest, queryset: QuerySet[Customer]
+    ) -> TemplateResponse | None:
+        form_class = feature_form(GrantForm, features_of(queryset))
+        return reason_action(
+            self,
+            request,
+            queryset.select_related("project"),
+            title="Grant an entitlement",
+            perform=entitlement_grant,
+            form_class=form_class,
+        )
+
+    @admin.action(description="Revoke an entitlement", permissions=["revoke_entitlement"])
+    def revoke_entitlement(
+        self, request: HttpRequest, queryset: QuerySet[Customer]
+    ) -> TemplateResponse | None:
+        form_class = feature_form(RevokeForm, features_of(queryset))
+        return reason_action(
+            self,
+            request,
+            queryset.select_related("project"),
+            title="Revoke an entitlement",
+            perform=entitlement_revoke,
+            form_class=form_class,
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/entitlements/",
+                wrap(self.entitlements_view),
+                name="billing_customer_entitlements",
+            ),
+            path(
+                "<path:object_id>/entitlements/grant/",
+                wrap(self.entitlement_grant_view),
+                name="billing_customer_entitlement_grant",
+            ),
+            path(
+                "<path:object_id>/entitlements/revoke/",
+                wrap(self.entitlement_revoke_view),
+                name="billing_customer_entitlement_revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _customer(self, request: HttpRequest, object_id: str) -> Customer:
+        customer = self.get_object(request, object_id)
+        if customer is None:
+            raise Http404("No such customer.")
+        if not self.has_view_permission(request, customer):
+            raise PermissionDenied
+        return customer
+
+    def entitlements_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Explain entitlements: per feature, the API's answer now and every source with its effect and why."""
+        customer = self._customer(request, object_id)
+        explanation = entitlements_explain(project=customer.project, customer=customer)
+        can_grant = self.has_grant_entitlement_permission(request)
+        can_revoke = self.has_revoke_entitlement_permission(request)
+        features = []
+        for feature in explanation.features:
+            query = urlencode({"feature": feature.key})
+            features.append(
+                {
+                    "explained": feature,
+                    "answer": [
+                        (name, json.dumps(value))
+                        for name, value in feature.answer.items()
+                        if name != "sources"
+                    ],
+                    "sources": [
+                        {
+                            "source": source,
+                            "url": _source_url(source.kind, source.id),
+                            "value": "" if source.kind == "revocation" else json.dumps(source.value),
+                        }
+                        for source in feature.sources
+                    ],
+                    "grant_url": f"{_action_url('grant', customer.pk)}?{query}" if can_grant else "",
+                    "revoke_url": f"{_action_url('revoke', customer.pk)}?{query}" if can_revoke else "",
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Entitlements of {customer.external_id}",
+            "opts": self.opts,
+            "original": customer,
+            "customer": customer,
+            "explanation": explanation,
+            "grace": duration_text(explanation.past_due_grace),
+            "features": features,
+        }
+        return TemplateResponse(request, "admin/billing/customer/entitlements.html", context)
+
+    def entitlement_grant_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._entitlement_change(
+            request, object_id, GRANT_PERMISSION, GrantForm, "Grant an entitlement", entitlement_grant
+        )
+
+    def entitlement_revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._entitlement_change(
+            request, object_id, REVOKE_PERMISSION, RevokeForm, "Revoke an entitlement", entitlement_revoke
+        )
+
+    def _entitlement_change(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        permission: str,
+        base: type[FeatureForm],
+        title: str,
+        perform: Callable[[Customer, dict[str, Any], Actor], str | None],
+    ) -> HttpResponse:
+        """The customer's own grant/revoke page: the same form, service and audit row as the list action."""
+        customer = self._customer(request, object_id)
+        if not has_perm(request, permission):
+            raise PermissionDenied
+        features = Feature.objects.filter(project_id=customer.project_id).order_by("key")
+        form_class = feature_form(base, features, initial=request.GET.get("feature", ""))
+        response = reason_action(
+            self,
+            request,
+            Customer.objects.filter(pk=customer.pk).select_related("project"),
+            title=title,
+            perform=perform,
+            form_class=form_class,
+        )
+        return response if response is not None else redirect(_explain_url(customer.pk))
+
+
+def _explain_url(customer_id: str) -> str:
+    return reverse("admin:billing_customer_entitlements", args=[quote(customer_id)])
+
+
+def _action_url(kind: str, customer_id: str) -> str:
+    return reverse(f"admin:billing_customer_entitlement_{kind}", args=[quote(customer_id)])
+
+
+_SOURCE_PAGES = {
+    "subscription": "billing_subscription",
+    "purchase": "entitlements_purchase",
+    "grant": "entitlements_grant",
+    "revocation": "entitlements_revocation",
+    "default_product": "billing_product",
+    "credit_lot": "entitlements_creditlot",
+}
+
+
+def _source_url(kind: str, object_id: str) -> str:
+    return reverse(f"admin:{_SOURCE_PAGES[kind]}_change", args=[quote(object_id)])
 
 
 @admin.register(Product)

@@ -1,29 +1,219 @@
-"""The entitlements back office: grants, revocations, purchases, usage (with its Stripe meter status), credits.
+"""The entitlements back office: grants, revocations, purchases, usage (with its Stripe meter status), credits;
+the forms and actions that grant and revoke entitlements (used on the customer page too); the customer inlines.
 
 Rows are read-only here; changes go through the services (the same ones the API calls), each audited with the
-operator and a reason. #7 builds richer screens on these services.
+operator and a reason. Giving access (a grant, lifting a revocation) needs `entitlements.grant_entitlement`;
+taking it away (a revocation, ending a grant or a purchase) needs `entitlements.revoke_entitlement`.
 """
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from billing.models import Customer
 from core.actors import Actor
-from core.admin_actions import reason_action
+from core.admin_actions import ReasonForm, has_perm, reason_action
 from entitlements import services
 from entitlements.models import (
+    AllocationCounter,
     CreditLedgerEntry,
     CreditLot,
     EntitlementSettings,
+    Feature,
     Grant,
     ProductAccess,
     Purchase,
     Revocation,
+    UsageCounter,
     UsageEvent,
 )
+from entitlements.selectors import feature_get
+
+GRANT_PERMISSION = "entitlements.grant_entitlement"
+REVOKE_PERMISSION = "entitlements.revoke_entitlement"
+
+
+class EntitlementPermissions:
+    """`permissions=["grant_entitlement"]` / `["revoke_entitlement"]` on an admin action checks these."""
+
+    def has_grant_entitlement_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, GRANT_PERMISSION)
+
+    def has_revoke_entitlement_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, REVOKE_PERMISSION)
+
+
+# --- granting and revoking (customer changelist actions and the customer's entitlements page) ---------------
+
+
+class FeatureForm(ReasonForm):
+    """A feature of the customer's project, an optional expiry, and the reason."""
+
+    feature = forms.ChoiceField()
+    expires_at = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="UTC. Empty: until someone ends it.",
+    )
+    feature_choices: list[tuple[str, str]] = []
+    initial_feature = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["feature"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = self.feature_choices
+        field.initial = self.initial_feature
+
+
+class GrantForm(FeatureForm):
+    field_order = ["feature", "value", "expires_at", "reason"]
+    value = forms.CharField(
+        required=False,
+        help_text=(
+            "JSON. Boolean: true/false (empty: true). Metered or allocation: a number added to the limit "
+            "(empty or null: unlimited). Credits: the number of credits. Static: the value."
+        ),
+    )
+
+    def clean_value(self) -> tuple[bool, Any]:
+        raw = self.cleaned_data["value"].strip()
+        if not raw:
+            return False, None
+        try:
+            return True, json.loads(raw)
+        except ValueError:
+            raise forms.ValidationError('Not JSON: write true, 100, null or "text" (with quotes).') from None
+
+
+class RevokeForm(FeatureForm):
+    field_order = ["feature", "expires_at", "reason"]
+
+
+def feature_form(
+    base: type[FeatureForm], features: Iterable[Feature], initial: str = ""
+) -> type[FeatureForm]:
+    """`base` offering `features` (by key; the customer's project decides which one a key names)."""
+    choices = {f.key: f"{f.key} — {f.name} ({f.type})" for f in features}
+
+    class Form(base):  # type: ignore[valid-type,misc]
+        feature_choices = sorted(choices.items())
+        initial_feature = initial
+
+    return Form
+
+
+def features_of(customers: QuerySet[Customer]) -> QuerySet[Feature]:
+    return Feature.objects.filter(project_id__in=customers.values("project_id")).order_by("key")
+
+
+def entitlement_grant(customer: Customer, data: dict[str, Any], actor: Actor) -> str:
+    feature = feature_get(project=customer.project, key=data["feature"])
+    value_given, value = data["value"]
+    grant = services.grant_create(
+        project=customer.project,
+        actor=actor,
+        external_id=customer.external_id,
+        feature=feature,
+        reason=data["reason"],
+        value=value,
+        value_given=value_given,
+        expires_at=data.get("expires_at"),
+    )
+    return f"granted {feature.key} ({grant.pk})"
+
+
+def entitlement_revoke(customer: Customer, data: dict[str, Any], actor: Actor) -> str:
+    feature = feature_get(project=customer.project, key=data["feature"])
+    revocation = services.revocation_create(
+        project=customer.project,
+        actor=actor,
+        external_id=customer.external_id,
+        feature=feature,
+        reason=data["reason"],
+        expires_at=data.get("expires_at"),
+    )
+    return f"revoked {feature.key} ({revocation.pk})"
+
+
+# --- the customer page's inlines ----------------------------------------------------------------------------
+
+
+class _CustomerInline(admin.TabularInline):
+    """Read-only rows of the customer, with the related rows they show fetched in the same query."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    select_related: tuple[str, ...] = ("feature",)
+    ordering_by: tuple[str, ...] = ("-created_at",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [name for name in self.fields or [] if isinstance(name, str)]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related(*self.select_related).order_by(*self.ordering_by)
+
+
+class GrantInline(_CustomerInline):
+    model = Grant
+    fields = ["id", "feature", "value", "expires_at", "reason", "deleted_at", "created_at"]
+
+
+class RevocationInline(_CustomerInline):
+    model = Revocation
+    fields = ["id", "feature", "expires_at", "reason", "deleted_at", "created_at"]
+
+
+class PurchaseInline(_CustomerInline):
+    model = Purchase
+    fields = ["id", "product", "quantity", "payment", "starts_at", "ends_at", "revoked_at", "revoke_reason"]
+    select_related = ("product", "payment")
+
+
+class CreditLotInline(_CustomerInline):
+    model = CreditLot
+    fields = ["id", "feature", "source", "amount", "remaining", "expires_at", "voided_at"]
+
+
+class UsageCounterInline(_CustomerInline):
+    """Usage per metered feature and period (the events themselves: the usage events page, by customer)."""
+
+    model = UsageCounter
+    fields = ["feature", "period_start", "period_end", "used"]
+    ordering_by = ("-period_start", "feature__key")
+    show_change_link = False
+    verbose_name_plural = "usage per period (metered features)"
+
+
+class AllocationCounterInline(_CustomerInline):
+    model = AllocationCounter
+    fields = ["feature", "in_use", "updated_at"]
+    ordering_by = ("feature__key",)
+    show_change_link = False
+    verbose_name_plural = "allocations in use"
+
+
+CUSTOMER_INLINES = [
+    GrantInline,
+    RevocationInline,
+    PurchaseInline,
+    CreditLotInline,
+    UsageCounterInline,
+    AllocationCounterInline,
+]
 
 
 class _ReadOnly(admin.ModelAdmin):
@@ -54,40 +244,45 @@ def _purchase_revoke(purchase: Purchase, data: dict[str, Any], actor: Actor) -> 
 
 
 @admin.register(Grant)
-class GrantAdmin(_ReadOnly):
+class GrantAdmin(EntitlementPermissions, _ReadOnly):
     list_display = ["id", "project", "customer", "feature", "value", "expires_at", "deleted_at", "created_at"]
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "feature__key", "reason"]
     list_select_related = ["project", "customer", "feature"]
     actions = ["end"]
 
-    @admin.action(description="End the grant (takes back unspent credits)")
+    @admin.action(
+        description="End the grant (takes back unspent credits)", permissions=["revoke_entitlement"]
+    )
     def end(self, request: HttpRequest, queryset: QuerySet[Grant]) -> TemplateResponse | None:
         return reason_action(self, request, queryset, title="End grants", perform=_grant_delete)
 
 
 @admin.register(Revocation)
-class RevocationAdmin(_ReadOnly):
+class RevocationAdmin(EntitlementPermissions, _ReadOnly):
     list_display = ["id", "project", "customer", "feature", "expires_at", "deleted_at", "created_at"]
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "feature__key", "reason"]
     list_select_related = ["project", "customer", "feature"]
     actions = ["lift"]
 
-    @admin.action(description="Lift the revocation")
+    @admin.action(description="Lift the revocation", permissions=["grant_entitlement"])
     def lift(self, request: HttpRequest, queryset: QuerySet[Revocation]) -> TemplateResponse | None:
         return reason_action(self, request, queryset, title="Lift revocations", perform=_revocation_delete)
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(_ReadOnly):
+class PurchaseAdmin(EntitlementPermissions, _ReadOnly):
     list_display = ["id", "project", "customer", "product", "quantity", "starts_at", "ends_at", "revoked_at"]
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "payment__id"]
     list_select_related = ["project", "customer", "product"]
     actions = ["revoke"]
 
-    @admin.action(description="Revoke what the payment granted (e.g. after a partial refund)")
+    @admin.action(
+        description="Revoke what the payment granted (e.g. after a partial refund)",
+        permissions=["revoke_entitlement"],
+    )
     def revoke(self, request: HttpRequest, queryset: QuerySet[Purchase]) -> TemplateResponse | None:
         return reason_action(self, request, queryset, title="Revoke purchases", perform=_purchase_revoke)
 

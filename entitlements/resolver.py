@@ -125,12 +125,7 @@ class _Source:
     flags: dict[str, Any] = field(default_factory=dict)
 
     def value_for(self, feature: Feature) -> tuple[bool, Any]:
-        if feature.pk not in self.values:
-            return False, None
-        value, per_unit = self.values[feature.pk]
-        if per_unit and isinstance(value, int):
-            value = value * self.quantity
-        return True, value
+        return product_value(self.values, feature, self.quantity)
 
     def describe(self, value: Any) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -147,11 +142,34 @@ class _Source:
         return described
 
 
+def product_value(values: dict[str, tuple[Any, bool]], feature: Feature, quantity: int) -> tuple[bool, Any]:
+    """Whether a product (its `values`, from `product_values`) gives `feature`, and the value `quantity` units
+    of it give (`per_unit` values are multiplied)."""
+    if feature.pk not in values:
+        return False, None
+    value, per_unit = values[feature.pk]
+    if per_unit and isinstance(value, int):
+        value = value * quantity
+    return True, value
+
+
+def purchase_in_force(
+    *, revoked_at: datetime | None, starts_at: datetime, ends_at: datetime | None, now: datetime
+) -> bool:
+    """Whether a purchase gives access at `now`: the rule `_plan_sources` applies in SQL, for one row."""
+    return revoked_at is None and starts_at <= now and (ends_at is None or ends_at > now)
+
+
+def override_in_force(*, deleted_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
+    """Whether a grant or revocation applies at `now`: the rule `resolve_structure` applies in SQL, for one row."""
+    return deleted_at is None and (expires_at is None or expires_at > now)
+
+
 def _ts(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
 
 
-def _subscription_on(
+def subscription_on(
     subscription: Subscription, now: datetime, grace: timedelta
 ) -> tuple[bool, datetime | None]:
     """Whether a subscription gives access at `now`, and when that changes by itself (None: not by time)."""
@@ -174,7 +192,7 @@ def _subscription_on(
     return False, None  # unpaid, paused, incomplete, incomplete_expired, canceled
 
 
-def _product_values(product_ids: set[str]) -> dict[str, dict[str, tuple[Any, bool]]]:
+def product_values(product_ids: set[str]) -> dict[str, dict[str, tuple[Any, bool]]]:
     values: dict[str, dict[str, tuple[Any, bool]]] = {pid: {} for pid in product_ids}
     if product_ids:
         for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
@@ -200,7 +218,7 @@ def _plan_sources(
             ),
         ).select_related("price", "product")
         for subscription in subscriptions:
-            on, change_at = _subscription_on(subscription, now, grace)
+            on, change_at = subscription_on(subscription, now, grace)
             if change_at is not None:
                 changes.append(change_at)
             if not on:
@@ -241,7 +259,7 @@ def _plan_sources(
     if default_product is not None:
         pending.append(("default_product", default_product, default_product, 1, None, None, {}))
     product_ids = {row[2] for row in pending}
-    values = _product_values(product_ids)
+    values = product_values(product_ids)
     keys = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "key")) if product_ids else {}
     sources = [
         _Source(

@@ -1,0 +1,365 @@
+"""Why a customer may or may not use each feature: the operators' "explain entitlements" read.
+
+For every feature of the project: the answer the API gives now (`GET /api/v1/entitlements?customer=`, from the
+same snapshot) and every source that gives it, blocks it, or could have given it but does not — subscriptions in
+any status (past due beyond the grace period, unpaid, canceled … with why), purchases (also expired, not started
+or ended by a refund), grants and revocations (also expired or ended), the project's default product and, for
+credits, the credit lots. Which sources are in force is decided by the resolver's own rules
+(`resolver.subscription_on`, `purchase_in_force`, `override_in_force`, `product_value`), so the explanation and
+the answer cannot disagree.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from billing.models import Customer, Product, Subscription
+from entitlements import resolver
+from entitlements.cache import snapshot_get
+from entitlements.models import CreditLot, Feature, Grant, Purchase, Revocation
+from entitlements.selectors import feature_answer
+from projects.models import Project
+
+GIVES = "gives"
+BLOCKS = "blocks"
+NONE = "none"  # does not give it now (or does not include it): the reason says which
+
+_EFFECT_ORDER = {BLOCKS: 0, GIVES: 1, NONE: 2}
+
+
+@dataclass(frozen=True)
+class SourceExplanation:
+    """One thing that gives, blocks, or does not (any longer) give a feature, and why, in words."""
+
+    kind: str  # subscription | purchase | grant | revocation | default_product | credit_lot
+    id: str
+    effect: str  # gives | blocks | none
+    why: str
+    value: Any = None  # what it gives the feature (for `gives`, and what it would give otherwise)
+    product: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureExplanation:
+    key: str
+    name: str
+    type: str
+    allowed: bool  # what `GET /api/v1/entitlements/check` answers for a quantity of 1
+    verdict: str  # the answer in one sentence
+    answer: dict[str, Any]  # the feature's row of `GET /api/v1/entitlements?customer=`, as the API gives it
+    sources: list[SourceExplanation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    customer: str  # the tenant's id of the customer
+    now: datetime
+    next_change: (
+        datetime | None
+    )  # the answer changes by itself then (an expiry, a grace or trial end, a reset)
+    past_due_grace: timedelta
+    features: list[FeatureExplanation]
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def duration_text(delta: timedelta) -> str:
+    """`3 days`, `12 hours`, `90 seconds`: how operators read a setting."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _value_text(kind: str, value: Any) -> str:
+    if kind in resolver.COUNTED or kind == Feature.Type.CREDITS:
+        return "unlimited" if value is None else str(value)
+    if kind == Feature.Type.BOOLEAN:
+        return "on" if value is True else ("off" if value is False else repr(value))
+    return repr(value)
+
+
+def _subscription_why(subscription: Subscription, on: bool, now: datetime, grace: timedelta) -> str:
+    """Why a subscription gives access or not — the words for `resolver.subscription_on`'s decision."""
+    status = subscription.status
+    grace_text = duration_text(grace)
+    end = subscription.current_period_end
+    statuses = Subscription.Status
+    if status == statuses.ACTIVE:
+        if subscription.cancel_at_period_end and end is not None:
+            if on:
+                return f"active; cancels at the end of the period, {_when(end)}"
+            return f"was set to cancel at the end of the period, {_when(end)}, which has passed"
+        return f"active; current period ends {_when(end)}"
+    if status == statuses.TRIALING:
+        trial_end = subscription.trial_end
+        if trial_end is None:
+            return "trialing"
+        if now < trial_end:
+            return f"trialing until {_when(trial_end)}"
+        if on:
+            return (
+                f"trial ended {_when(trial_end)}; the first payment is not confirmed yet, so access is kept "
+                f"for the grace period ({grace_text}), until {_when(trial_end + grace)}"
+            )
+        return (
+            f"trial ended {_when(trial_end)} and the grace period ({grace_text}) ended "
+            f"{_when(trial_end + grace)} without a confirmed payment"
+        )
+    if status == statuses.PAST_DUE:
+        since = subscription.current_period_start or subscription.updated_at
+        if on:
+            return (
+                f"past due: the renewal payment failed; access is kept for the grace period ({grace_text}) "
+                f"from {_when(since)}, until {_when(since + grace)}"
+            )
+        return (
+            f"past due beyond the grace period: the renewal payment failed and the grace period "
+            f"({grace_text}) ended {_when(since + grace)}"
+        )
+    if status == statuses.UNPAID:
+        return "unpaid: Stripe stopped retrying the renewal payment; no access until an invoice is paid"
+    if status == statuses.CANCELED:
+        return f"canceled {_when(subscription.canceled_at)}: no access"
+    if status == statuses.PAUSED:
+        return "paused: no access until it is resumed"
+    if status == statuses.INCOMPLETE:
+        return "incomplete: the first payment has not succeeded yet"
+    if status == statuses.INCOMPLETE_EXPIRED:
+        return "incomplete_expired: the first payment never succeeded"
+    return f"{status}: no access"
+
+
+def _purchase_why(purchase: Purchase, on: bool, now: datetime) -> str:
+    payment = purchase.payment
+    if purchase.revoked_at is not None:
+        return (
+            f"ended {_when(purchase.revoked_at)}: {purchase.revoke_reason or 'revoked'} "
+            f"(payment {payment.pk} is {payment.status})"
+        )
+    if purchase.starts_at > now:
+        return f"starts {_when(purchase.starts_at)}"
+    if not on:
+        return f"bought {_when(purchase.starts_at)}, expired {_when(purchase.ends_at)}"
+    lasts = "for life" if purchase.ends_at is None else f"until {_when(purchase.ends_at)}"
+    if payment.status == payment.Status.DISPUTED or payment.dispute_status:
+        return f"bought {_when(purchase.starts_at)}, {lasts}; payment disputed: access kept while it is open"
+    return f"bought {_when(purchase.starts_at)}, {lasts}"
+
+
+def _override_why(
+    deleted_at: datetime | None, expires_at: datetime | None, reason: str, on: bool, ended: str
+) -> str:
+    if deleted_at is not None:
+        return f"{ended} {_when(deleted_at)} — was: {reason}"
+    if not on:
+        return f"expired {_when(expires_at)} — was: {reason}"
+    lasts = "no expiry" if expires_at is None else f"until {_when(expires_at)}"
+    return f"{reason} ({lasts})"
+
+
+def _lot_why(lot: CreditLot, on: bool) -> str:
+    origin = f"from purchase {lot.purchase_id}" if lot.purchase_id else f"from grant {lot.grant_id}"
+    if lot.voided_at is not None:
+        return f"{lot.amount} credits {origin}, taken back {_when(lot.voided_at)}"
+    if lot.expires_at is not None and not on and lot.remaining > 0:
+        return f"{lot.amount} credits {origin}, expired {_when(lot.expires_at)} with {lot.remaining} unspent"
+    if lot.remaining == 0:
+        return f"{lot.amount} credits {origin}, all spent"
+    lasts = "no expiry" if lot.expires_at is None else f"expire {_when(lot.expires_at)}"
+    return f"{lot.remaining} of {lot.amount} credits left {origin}; {lasts}"
+
+
+def _verdict(feature: Feature, entry: dict[str, Any], answer: dict[str, Any], allowed: bool) -> str:
+    kind = feature.type
+    revoked = entry["revoked"]
+    if revoked:
+        return "Not allowed: revoked (see the revocation below)."
+    if kind == Feature.Type.CREDITS:
+        balance = answer["balance"] or 0
+        return f"Allowed: {balance} credits left." if allowed else "Not allowed: no credits left."
+    if kind in resolver.COUNTED:
+        used, limit = answer["used"], answer["limit"]
+        if not answer["enabled"]:
+            if limit == 0 and entry["sources"]:
+                return "Not allowed: the limit is 0."
+            return "Not allowed: nothing gives this feature now (see why below)."
+        counted = "used this period" if kind == Feature.Type.METERED else "in use"
+        if limit is None:
+            return f"Allowed: unlimited ({used} {counted})."
+        if allowed:
+            return f"Allowed: {used} of {limit} {counted}."
+        if kind == Feature.Type.METERED:
+            return f"Not allowed: the limit is used up ({used} of {limit}; resets {answer['resets_at']})."
+        return f"Not allowed: all {limit} are in use."
+    if allowed:
+        return f"Allowed: {_value_text(kind, answer['value'])}."
+    if entry["sources"]:
+        return f"Not allowed: what gives it says {_value_text(kind, answer['value'])}."
+    return "Not allowed: nothing gives this feature now (see why below)."
+
+
+def entitlements_explain(*, project: Project, customer: Customer) -> Explanation:
+    """Every feature of `project` for `customer`: the API's answer now and each source with its effect and why."""
+    snapshot = snapshot_get(project=project, external_id=customer.external_id)
+    now = timezone.now()
+    grace = timedelta(seconds=resolver.settings_for(project).past_due_grace_seconds)
+    features = list(Feature.objects.filter(project=project).order_by("key"))
+
+    subscriptions = list(
+        Subscription.objects.filter(project=project, customer=customer)
+        .select_related("product")
+        .order_by("-created_at", "pk")
+    )
+    purchases = list(
+        Purchase.objects.filter(project=project, customer=customer)
+        .select_related("product", "payment")
+        .order_by("-created_at", "pk")
+    )
+    grants = list(Grant.objects.filter(project=project, customer=customer).order_by("-created_at", "pk"))
+    revocations = list(
+        Revocation.objects.filter(project=project, customer=customer).order_by("-created_at", "pk")
+    )
+    lots = list(CreditLot.objects.filter(project=project, customer=customer).order_by("-created_at", "pk"))
+    default_product = (
+        Product.objects.filter(project=project, key=project.default_product).first()
+        if project.default_product
+        else None
+    )
+    product_ids = {s.product_id for s in subscriptions} | {p.product_id for p in purchases}
+    if default_product is not None:
+        product_ids.add(default_product.pk)
+    values = resolver.product_values(product_ids)
+
+    changes: list[datetime | None] = []
+    plans: list[tuple[str, str, str, int, bool, str]] = []  # kind, id, product id, quantity, on, why
+    for subscription in subscriptions:
+        on, change_at = resolver.subscription_on(subscription, now, grace)
+        changes.append(change_at)
+        plans.append(
+            (
+                "subscription",
+                subscription.pk,
+                subscription.product_id,
+                subscription.quantity,
+                on,
+                _subscription_why(subscription, on, now, grace),
+            )
+        )
+    for purchase in purchases:
+        on = resolver.purchase_in_force(
+            revoked_at=purchase.revoked_at, starts_at=purchase.starts_at, ends_at=purchase.ends_at, now=now
+        )
+        if purchase.revoked_at is None:
+            changes += [purchase.starts_at, purchase.ends_at]
+        plans.append(
+            (
+                "purchase",
+                purchase.pk,
+                purchase.product_id,
+                purchase.quantity,
+                on,
+                _purchase_why(purchase, on, now),
+            )
+        )
+    if default_product is not None:
+        plans.append(
+            (
+                "default_product",
+                default_product.pk,
+                default_product.pk,
+                1,
+                True,
+                "the project's default product",
+            )
+        )
+    product_keys = {s.product_id: s.product.key for s in subscriptions}
+    product_keys.update({p.product_id: p.product.key for p in purchases})
+    if default_product is not None:
+        product_keys[default_product.pk] = default_product.key
+
+    explained = []
+    for feature in features:
+        entry = snapshot.structure["features"].get(feature.key)
+        if entry is None:  # created after the snapshot was taken: the next read has it
+            continue
+        answer = feature_answer(feature.key, entry, snapshot.usage)
+        allowed = bool(answer.pop("allowed"))
+        sources: list[SourceExplanation] = []
+        not_included: list[SourceExplanation] = []
+        for kind, pk, product_id, quantity, on, why in plans:
+            product = product_keys.get(product_id, product_id)
+            has, value = resolver.product_value(values[product_id], feature, quantity)
+            if has:
+                sources.append(
+                    SourceExplanation(kind, pk, GIVES if on else NONE, why, value=value, product=product)
+                )
+            elif on and kind != "default_product":
+                not_included.append(
+                    SourceExplanation(
+                        kind,
+                        pk,
+                        NONE,
+                        f"{why}; but product {product!r} does not include this feature",
+                        product=product,
+                    )
+                )
+        if not entry["revoked"] and not any(source.effect == GIVES for source in sources):
+            # "I pay for a plan, why can't I use this?": the plans in force do not include it.
+            sources += not_included
+        for grant in (g for g in grants if g.feature_id == feature.pk):
+            on = resolver.override_in_force(deleted_at=grant.deleted_at, expires_at=grant.expires_at, now=now)
+            why = _override_why(grant.deleted_at, grant.expires_at, grant.reason, on, "ended")
+            changes.append(grant.expires_at if on else None)
+            sources.append(
+                SourceExplanation("grant", grant.pk, GIVES if on else NONE, why, value=grant.value)
+            )
+        for revocation in (r for r in revocations if r.feature_id == feature.pk):
+            on = resolver.override_in_force(
+                deleted_at=revocation.deleted_at, expires_at=revocation.expires_at, now=now
+            )
+            why = _override_why(revocation.deleted_at, revocation.expires_at, revocation.reason, on, "lifted")
+            changes.append(revocation.expires_at if on else None)
+            sources.append(SourceExplanation("revocation", revocation.pk, BLOCKS if on else NONE, why))
+        for lot in (lot for lot in lots if lot.feature_id == feature.pk):
+            on = lot.voided_at is None and (lot.expires_at is None or lot.expires_at > now)
+            changes.append(lot.expires_at if on and lot.remaining > 0 else None)
+            sources.append(
+                SourceExplanation(
+                    "credit_lot",
+                    lot.pk,
+                    GIVES if on and lot.remaining > 0 else NONE,
+                    _lot_why(lot, on),
+                    value=lot.remaining,
+                )
+            )
+        sources.sort(key=lambda source: _EFFECT_ORDER[source.effect])
+        if feature.type == Feature.Type.METERED:
+            changes.append(datetime.fromtimestamp(entry["period_end"], UTC))
+        explained.append(
+            FeatureExplanation(
+                key=feature.key,
+                name=feature.name,
+                type=feature.type,
+                allowed=allowed,
+                verdict=_verdict(feature, entry, answer, allowed),
+                answer=answer,
+                sources=sources,
+            )
+        )
+    upcoming = [moment for moment in changes if moment is not None and moment > now]
+    return Explanation(
+        customer=customer.external_id,
+        now=now,
+        next_change=min(upcoming) if upcoming else None,
+        past_due_grace=grace,
+        features=explained,
+    )
