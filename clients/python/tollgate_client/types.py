@@ -1,8 +1,9 @@
 """The typed results of the API, one frozen dataclass per object of API.md.
 
 Money is an integer in minor units next to a lowercase `currency`; times are ISO 8601 UTC strings, as on the
-wire (`datetime.fromisoformat(value)` parses them). Fields the server may leave out or send as null default to
-None. Every object keeps its full JSON in `raw` and the fields this client does not know yet in `extra`.
+wire (`datetime.fromisoformat(value)` parses them on Python 3.11+; 3.10 needs the `Z` replaced by `+00:00`).
+Fields the server may leave out or send as null default to None. Every object keeps its full JSON in `raw` and
+the fields this client does not know yet in `extra`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ __all__ = [
     "CheckoutSession",
     "CreditBalance",
     "CreditLedgerEntry",
+    "CreditLot",
     "Customer",
     "CustomerEntitlements",
     "Entitlement",
     "EntitlementCheck",
+    "EntitlementSource",
     "Event",
     "EventDelivery",
     "Feature",
@@ -44,6 +47,7 @@ __all__ = [
     "TollgateObject",
     "UsageBatchResult",
     "UsageEvent",
+    "UsageMeterStatus",
     "WebhookEndpoint",
 ]
 
@@ -317,34 +321,76 @@ class Invoice(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UsageMeterStatus(TollgateObject):
+    """How a usage event fared at Stripe's billing meter (features sold with a metered price)."""
+
+    status: str | None = None
+    """None (not billed by a meter), `pending`, `reported`, `skipped` (no Stripe customer) or `failed`."""
+    reported_at: str | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class UsageEvent(TollgateObject):
     id: str
+    """Your idempotency id for the event."""
     object: str = "usage_event"
     customer: str = ""
     feature: str = ""
     quantity: int = 0
     timestamp: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    period_start: str | None = None
+    """The start of the metered period the event counts in."""
+    stripe_meter: UsageMeterStatus | None = None
+    created_at: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class UsageBatchResult(TollgateObject):
     accepted: int = 0
+    """Events recorded now."""
     duplicates: int = 0
+    """Events whose id was recorded before, or repeated within the batch: counted once."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class EntitlementCheck(TollgateObject):
-    """The answer of `entitlements.check`, `consume` and `release`."""
+    """The answer of `entitlements.check`, `consume` and `release`.
+
+    `limit` None is unlimited (or a feature that is not counted); `used` is set for `metered` (this period)
+    and `allocation` (units in use); `balance` for `credits`.
+    """
 
     allowed: bool
     feature: str = ""
     type: str = ""
+    enabled: bool = False
     value: Any = None
     limit: int | None = None
     used: int | None = None
     remaining: int | None = None
     balance: int | None = None
+    duplicate: bool = False
+    """`consume`/`release` only: this id was recorded before, nothing was recorded again."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntitlementSource(TollgateObject):
+    """Where part of an entitlement comes from (the fields that apply to its `type`)."""
+
+    type: str
+    """`subscription`, `purchase`, `grant`, `default_product` or `revocation`."""
+    id: str | None = None
+    product: str | None = None
+    value: Any = None
+    quantity: int | None = None
+    status: str | None = None
+    ends_at: str | None = None
+    expires_at: str | None = None
+    reason: str | None = None
+    disputed: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -358,7 +404,8 @@ class Entitlement(TollgateObject):
     remaining: int | None = None
     balance: int | None = None
     resets_at: str | None = None
-    sources: list[Any] = field(default_factory=list)
+    """`metered`: the end of the current period, when `used` starts again from 0."""
+    sources: list[EntitlementSource] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -374,41 +421,63 @@ class CustomerEntitlements(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class Grant(TollgateObject):
     id: str
-    object: str = "grant"
+    object: str = "entitlement_grant"
     customer: str = ""
     feature: str = ""
     value: Any = None
     expires_at: str | None = None
     reason: str = ""
+    deleted: bool = False
     created_at: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Revocation(TollgateObject):
     id: str
-    object: str = "revocation"
+    object: str = "entitlement_revocation"
     customer: str = ""
     feature: str = ""
     expires_at: str | None = None
     reason: str = ""
+    deleted: bool = False
+    created_at: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditLot(TollgateObject):
+    """Credits granted together (a purchase or a grant), spent oldest-expiring first."""
+
+    id: str
+    source: str = ""
+    amount: int = 0
+    remaining: int = 0
+    expires_at: str | None = None
+    voided: bool = False
     created_at: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreditLedgerEntry(TollgateObject):
-    id: str | None = None
+    id: str
+    type: str = ""
+    """`grant`, `consume` or `revoke`."""
     amount: int = 0
-    balance: int | None = None
-    reason: str | None = None
+    """Positive when granted, negative when consumed or taken back."""
+    lot: str | None = None
+    reference: str = ""
+    """What moved the credits: the consume's id, the grant's or the payment's id."""
     created_at: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreditBalance(TollgateObject):
     balance: int
-    customer: str | None = None
-    feature: str | None = None
+    object: str = "credit_balance"
+    customer: str = ""
+    feature: str = ""
+    lots: list[CreditLot] = field(default_factory=list)
     ledger: list[CreditLedgerEntry] = field(default_factory=list)
+    """Newest first, the latest 100 movements."""
 
 
 # Outbound events

@@ -63,6 +63,13 @@ class Resource:
     ) -> None:
         self._transport.request("DELETE", url, body=body or None, idempotency_key=idempotency_key)
 
+    def _delete_returning(
+        self, cls: type[T], url: str, body: Mapping[str, Any] | None = None, *, idempotency_key: str | None
+    ) -> T:
+        """A DELETE that answers the object as it ends (a grant or revocation, `deleted: true`)."""
+        answer = self._transport.request("DELETE", url, body=body or None, idempotency_key=idempotency_key)
+        return _build(cls, answer)
+
     def _list(self, cls: type[T], url: str, params: Mapping[str, Any]) -> Page[T]:
         answer = self._transport.request("GET", url, params=params)
         if not isinstance(answer, Mapping) or not isinstance(answer.get("data"), list):

@@ -32,8 +32,11 @@ class Usage(Resource):
         properties: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> UsageEvent:
-        """Records usage of a `metered` (or `credits`) feature. `id` is yours and makes the event idempotent:
-        the same id again is counted once and answers the stored event."""
+        """Records usage of a `metered` feature (what happened: never refused for being over the limit; use
+        `entitlements.consume` to enforce it). `id` is yours and makes the event idempotent: the same id again
+        is counted once and answers the stored event. `timestamp` defaults to now; a late event counts in
+        its period until the project's grace window has passed (older → `InvalidRequestError`
+        `timestamp_too_old`)."""
         body = compact(
             id=id,
             customer=customer,
@@ -47,7 +50,9 @@ class Usage(Resource):
     def record_batch(
         self, *, events: Sequence[UsageEventParams], idempotency_key: str | None = None
     ) -> UsageBatchResult:
-        """Up to 1000 events at once, all or none: one invalid event rejects the batch (`param` names it)."""
+        """Up to 1000 events at once, all or none: one invalid event rejects the whole batch with an
+        `InvalidRequestError` whose `param` names it (`events[3].quantity`). Ids recorded before, or repeated
+        within the batch, are counted once (`duplicates`): a batch whose answer was lost can be sent again."""
         body = compact(events=[dict(event) for event in events])
         return self._post(UsageBatchResult, "/usage/batch", body, idempotency_key=idempotency_key)
 
@@ -63,15 +68,19 @@ class Grants(Resource):
         expires_at: str | datetime | None = None,
         idempotency_key: str | None = None,
     ) -> Grant:
-        """On a `metered` or `credits` feature `value` adds to what purchases give (a top-up); on a
-        `boolean` or `static` one it sets the value."""
+        """On a `metered` or `allocation` feature `value` adds units to the limit (None: unlimited); on a
+        `credits` one it grants that many credits (required); on a `boolean` or `static` one it sets the value
+        (`boolean` defaults to True)."""
         body = compact(customer=customer, feature=feature, reason=reason, value=value, expires_at=expires_at)
         return self._post(Grant, "/entitlements/grants", body, idempotency_key=idempotency_key)
 
-    def delete(self, grant_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> None:
-        """`reason` goes to the audit log."""
+    def delete(
+        self, grant_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Grant:
+        """Ends the grant now (the unspent credits of a credits grant are taken back); the grant as it ended,
+        `deleted` True. `reason` goes to the audit log."""
         url = path("/entitlements/grants/{}", grant_id)
-        self._delete(url, compact(reason=reason), idempotency_key=idempotency_key)
+        return self._delete_returning(Grant, url, compact(reason=reason), idempotency_key=idempotency_key)
 
 
 class Revocations(Resource):
@@ -90,9 +99,12 @@ class Revocations(Resource):
 
     def delete(
         self, revocation_id: str, *, reason: str | None = None, idempotency_key: str | None = None
-    ) -> None:
+    ) -> Revocation:
+        """Ends the revocation now; the revocation as it ended, `deleted` True. `reason` goes to the audit log."""
         url = path("/entitlements/revocations/{}", revocation_id)
-        self._delete(url, compact(reason=reason), idempotency_key=idempotency_key)
+        return self._delete_returning(
+            Revocation, url, compact(reason=reason), idempotency_key=idempotency_key
+        )
 
 
 class Entitlements(Resource):
@@ -122,8 +134,11 @@ class Entitlements(Resource):
         quantity: int = 1,
         idempotency_key: str | None = None,
     ) -> EntitlementCheck:
-        """Checks and records the usage atomically. Not allowed → `allowed` is False and nothing is recorded
-        (not an exception: being at the limit is an answer). `id` is your idempotency id for the usage."""
+        """Checks and records the usage atomically (`metered`, `allocation` or `credits` features). Not
+        allowed → `allowed` is False and nothing is recorded (not an exception: being at the limit is an
+        answer). `id` is your idempotency id for the usage: the same id again records nothing and answers the
+        current state with `duplicate` True (`ConflictError` `idempotency_id_reused` if it named another
+        customer, feature or quantity)."""
         body = {"id": id, "customer": customer, "feature": feature, "quantity": quantity}
         return self._post(EntitlementCheck, "/entitlements/consume", body, idempotency_key=idempotency_key)
 
@@ -134,14 +149,18 @@ class Entitlements(Resource):
         customer: str,
         feature: str,
         quantity: int = 1,
+        reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> EntitlementCheck:
-        """Gives back units of an `allocation` feature (a seat freed)."""
-        body = {"id": id, "customer": customer, "feature": feature, "quantity": quantity}
+        """Gives back units of an `allocation` feature (a seat freed); `reason` goes to the audit log. `id` is
+        your idempotency id for the release. Releasing more than is held → `InvalidRequestError`
+        `release_exceeds_allocation`."""
+        body = compact(id=id, customer=customer, feature=feature, quantity=quantity, reason=reason)
         return self._post(EntitlementCheck, "/entitlements/release", body, idempotency_key=idempotency_key)
 
 
 class Credits(Resource):
-    def retrieve(self, *, customer: str, feature: str | None = None) -> CreditBalance:
-        """The customer's balance of a `credits` feature, with its ledger."""
+    def retrieve(self, *, customer: str, feature: str) -> CreditBalance:
+        """The customer's balance of a `credits` feature, with its lots and ledger (newest first). A customer
+        Tollgate has never seen has a balance of 0."""
         return self._get(CreditBalance, "/credits", {"customer": customer, "feature": feature})
