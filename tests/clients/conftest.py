@@ -62,3 +62,18 @@ def receiver() -> Iterator[Receiver]:
     started = Receiver().start()
     yield started
     started.stop()
+
+
+@pytest.fixture
+def plans(tollgate: Tollgate, live_server, tenant_a, platform_key) -> None:
+    """One feature of each type; the project's default product (the Free tier) gives some of them."""
+    tollgate.features.create(key="exports", name="Exports", type="metered", unit="export")
+    tollgate.features.create(key="seats", name="Seats", type="allocation")
+    tollgate.features.create(key="ai_credits", name="AI credits", type="credits")
+    tollgate.features.create(key="sso", name="SSO", type="boolean")
+    tollgate.features.create(key="tier", name="Tier", type="static")
+    tollgate.products.create(
+        key="free", name="Free", features={"exports": 3, "seats": 2, "sso": True, "tier": {"name": "free"}}
+    )
+    with Tollgate(platform_key, live_server.url, timeout=10) as platform:
+        platform.projects.update(tenant_a.project.pk, default_product="free")

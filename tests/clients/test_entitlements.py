@@ -1,0 +1,387 @@
+"""The client's usage, entitlements and credits methods on the live server, with exact answers: recording usage
+(once per id, batches all or nothing), checks and lists for a user never seen, consume until denied, allocation
+consume and release, credits granted, spent and taken back, revocations and grants ended with a reason."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tollgate_client import ConflictError, InvalidRequestError, NotFoundError
+from tollgate_client.types import (
+    CreditBalance,
+    CustomerEntitlements,
+    Entitlement,
+    EntitlementCheck,
+    EntitlementSource,
+    Grant,
+    Revocation,
+    UsageBatchResult,
+    UsageEvent,
+)
+
+from billing.models import Customer
+from core.models import AuditLogEntry
+from entitlements.models import UsageEvent as UsageEventRow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _events() -> int:
+    return UsageEventRow.objects.count()
+
+
+# --- usage --------------------------------------------------------------------------------------------------
+
+
+def test_record_counts_a_repeated_id_once(tollgate, plans):
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    first = tollgate.usage.record(
+        id="export-1",
+        customer="user-1",
+        feature="exports",
+        quantity=2,
+        timestamp=at,
+        properties={"fmt": "csv"},
+    )
+    assert isinstance(first, UsageEvent)
+    assert (first.id, first.object, first.customer, first.feature, first.quantity, first.properties) == (
+        "export-1",
+        "usage_event",
+        "user-1",
+        "exports",
+        2,
+        {"fmt": "csv"},
+    )
+    assert datetime.fromisoformat(first.timestamp) == at
+    assert first.period_start is not None
+    assert first.stripe_meter is not None
+    assert (first.stripe_meter.status, first.stripe_meter.attempts) == (None, 0)  # no metered price
+
+    again = tollgate.usage.record(id="export-1", customer="user-1", feature="exports", quantity=2)
+    assert again.raw == first.raw  # the stored event, not a second one
+    assert tollgate.entitlements.check(customer="user-1", feature="exports").used == 2
+    assert _events() == 1
+
+
+def test_record_of_a_feature_that_is_not_metered_is_refused(tollgate, plans):
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.usage.record(id="seat-1", customer="user-1", feature="seats", quantity=1)
+    assert (caught.value.status, caught.value.code, caught.value.param) == (
+        400,
+        "feature_not_metered",
+        "feature",
+    )
+    assert _events() == 0
+
+
+def test_record_batch_counts_duplicates_once(tollgate, plans):
+    tollgate.usage.record(id="e-0", customer="user-1", feature="exports", quantity=1)
+    result = tollgate.usage.record_batch(
+        events=[
+            {"id": "e-1", "customer": "user-1", "feature": "exports", "quantity": 1},
+            {"id": "e-2", "customer": "user-2", "feature": "exports", "quantity": 2, "properties": {"a": 1}},
+            {"id": "e-1", "customer": "user-1", "feature": "exports", "quantity": 1},  # repeated in the batch
+            {"id": "e-0", "customer": "user-1", "feature": "exports", "quantity": 1},  # recorded before
+            {
+                "id": "e-3",
+                "customer": "user-1",
+                "feature": "exports",
+                "quantity": 1,
+                "timestamp": datetime.now(UTC) - timedelta(seconds=5),
+            },
+        ]
+    )
+    assert isinstance(result, UsageBatchResult)
+    assert (result.accepted, result.duplicates) == (3, 2)
+    assert tollgate.entitlements.check(customer="user-1", feature="exports").used == 3
+    assert tollgate.entitlements.check(customer="user-2", feature="exports").used == 2
+
+    # The whole batch again (its answer was lost): nothing counted twice.
+    again = tollgate.usage.record_batch(
+        events=[
+            {"id": f"e-{n}", "customer": "user-1", "feature": "exports", "quantity": 1} for n in (0, 1, 3)
+        ]
+    )
+    assert (again.accepted, again.duplicates) == (0, 3)
+    assert _events() == 4
+
+
+@pytest.mark.parametrize(
+    ("bad", "param", "code"),
+    [
+        (
+            {"id": "x-2", "customer": "user-1", "feature": "exports", "quantity": -1},
+            "events[1].quantity",
+            None,
+        ),
+        ({"id": "x-2", "customer": "user-1", "feature": "nope", "quantity": 1}, "events[1].feature", None),
+        (
+            {"id": "x-2", "customer": "user-1", "feature": "exports"},
+            "events[1].quantity",
+            "parameter_missing",
+        ),
+        (
+            {"id": "x-2", "customer": "user-1", "feature": "exports", "quantity": 1, "extra": True},
+            "events[1].extra",
+            "unknown_parameter",
+        ),
+    ],
+)
+def test_record_batch_with_an_invalid_event_writes_nothing(tollgate, plans, bad, param, code):
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.usage.record_batch(
+            events=[{"id": "x-1", "customer": "user-1", "feature": "exports", "quantity": 1}, bad]
+        )
+    error = caught.value
+    assert (error.status, error.type, error.param) == (400, "invalid_request_error", param)
+    if code is not None:
+        assert error.code == code
+    assert error.request_id
+    assert _events() == 0
+    assert not Customer.objects.filter(external_id="user-1").exists()
+
+
+# --- checks and lists ---------------------------------------------------------------------------------------
+
+
+def test_check_for_a_user_never_seen_answers_the_default_product(tollgate, plans):
+    check = tollgate.entitlements.check(customer="never-seen", feature="exports")
+    assert isinstance(check, EntitlementCheck)
+    assert check == EntitlementCheck(
+        allowed=True,
+        feature="exports",
+        type="metered",
+        enabled=True,
+        value=3,
+        limit=3,
+        used=0,
+        remaining=3,
+        balance=None,
+    )
+    assert tollgate.entitlements.check(customer="never-seen", feature="exports", quantity=4).allowed is False
+    assert tollgate.entitlements.check(customer="never-seen", feature="sso").allowed is True
+    credits = tollgate.entitlements.check(customer="never-seen", feature="ai_credits")
+    assert (credits.allowed, credits.enabled, credits.balance) == (False, False, 0)
+    tier = tollgate.entitlements.check(customer="never-seen", feature="tier")
+    assert (tier.allowed, tier.value) == (True, {"name": "free"})
+    assert not Customer.objects.exists()  # reading creates nobody
+
+    with pytest.raises(NotFoundError) as caught:
+        tollgate.entitlements.check(customer="never-seen", feature="nope")
+    assert (caught.value.status, caught.value.param) == (404, "feature")
+
+
+def test_list_for_a_user_never_seen_answers_the_default_product(tollgate, plans, tenant_a):
+    listed = tollgate.entitlements.list(customer="never-seen")
+    assert isinstance(listed, CustomerEntitlements)
+    assert listed.customer == "never-seen"
+    assert sorted(e.feature for e in listed.entitlements) == ["ai_credits", "exports", "seats", "sso", "tier"]
+    exports = listed.get("exports")
+    assert isinstance(exports, Entitlement)
+    assert (exports.type, exports.enabled, exports.limit, exports.used, exports.remaining) == (
+        "metered",
+        True,
+        3,
+        0,
+        3,
+    )
+    assert exports.resets_at is not None
+    assert datetime.fromisoformat(exports.resets_at) > datetime.now(UTC)
+    free_id = tenant_a.project.products.get(key="free").pk
+    assert exports.sources == [EntitlementSource(type="default_product", id=free_id, product="free", value=3)]
+    seats = listed.get("seats")
+    assert seats is not None
+    assert (seats.type, seats.limit, seats.used, seats.resets_at) == ("allocation", 2, 0, None)
+    credits = listed.get("ai_credits")
+    assert credits is not None
+    assert (credits.enabled, credits.balance, credits.sources) == (False, 0, [])
+    assert not Customer.objects.exists()
+
+
+# --- consume and release ------------------------------------------------------------------------------------
+
+
+def test_consume_until_denied(tollgate, plans):
+    answers = [
+        tollgate.entitlements.consume(id=f"export-{n}", customer="user-1", feature="exports")
+        for n in (1, 2, 3)
+    ]
+    assert [(a.allowed, a.used, a.remaining) for a in answers] == [(True, 1, 2), (True, 2, 1), (True, 3, 0)]
+    denied = tollgate.entitlements.consume(id="export-4", customer="user-1", feature="exports")
+    assert (denied.allowed, denied.used, denied.remaining, denied.limit, denied.duplicate) == (
+        False,
+        3,
+        0,
+        3,
+        False,
+    )
+    assert _events() == 3  # the denied one recorded nothing
+
+    # A retry of an allowed consume with the same id: the current state, nothing more recorded.
+    replay = tollgate.entitlements.consume(id="export-3", customer="user-1", feature="exports")
+    assert (replay.allowed, replay.duplicate, replay.used) == (True, True, 3)
+    with pytest.raises(ConflictError) as caught:
+        tollgate.entitlements.consume(id="export-3", customer="user-1", feature="exports", quantity=2)
+    assert (caught.value.code, caught.value.param) == ("idempotency_id_reused", "id")
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.entitlements.consume(id="sso-1", customer="user-1", feature="sso")
+    assert (caught.value.code, caught.value.param) == ("feature_not_consumable", "feature")
+    assert _events() == 3
+    assert tollgate.entitlements.check(customer="user-1", feature="exports").used == 3
+
+
+def test_allocation_consume_and_release(tollgate, plans, tenant_a):
+    taken = tollgate.entitlements.consume(id="seat-a", customer="team-1", feature="seats", quantity=2)
+    assert (taken.allowed, taken.type, taken.limit, taken.used, taken.remaining) == (
+        True,
+        "allocation",
+        2,
+        2,
+        0,
+    )
+    full = tollgate.entitlements.consume(id="seat-b", customer="team-1", feature="seats")
+    assert (full.allowed, full.used) == (False, 2)
+
+    freed = tollgate.entitlements.release(
+        id="free-1", customer="team-1", feature="seats", quantity=1, reason="ada left"
+    )
+    assert isinstance(freed, EntitlementCheck)
+    assert (freed.allowed, freed.used, freed.remaining, freed.duplicate) == (True, 1, 1, False)
+    again = tollgate.entitlements.release(id="free-1", customer="team-1", feature="seats", quantity=1)
+    assert (again.duplicate, again.used) == (True, 1)
+    entry = AuditLogEntry.objects.get(project=tenant_a.project, action="entitlement.released")
+    assert (entry.reason, entry.before, entry.after["in_use"]) == ("ada left", {"in_use": 2}, 1)
+
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.entitlements.release(id="free-2", customer="team-1", feature="seats", quantity=5)
+    assert (caught.value.code, caught.value.param) == ("release_exceeds_allocation", "quantity")
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.entitlements.release(id="free-3", customer="team-1", feature="exports")
+    assert caught.value.code == "feature_not_releasable"
+    assert tollgate.entitlements.check(customer="team-1", feature="seats").used == 1
+    assert tollgate.entitlements.consume(id="seat-c", customer="team-1", feature="seats").allowed is True
+
+
+# --- credits ------------------------------------------------------------------------------------------------
+
+
+def test_credits_granted_consumed_and_taken_back_with_the_ledger(tollgate, plans, tenant_a):
+    empty = tollgate.credits.retrieve(customer="user-1", feature="ai_credits")
+    assert (empty.balance, empty.lots, empty.ledger) == (0, [], [])
+
+    grant = tollgate.entitlements.grants.create(
+        customer="user-1", feature="ai_credits", value=100, reason="welcome credits"
+    )
+    assert isinstance(grant, Grant)
+    assert (grant.object, grant.customer, grant.feature, grant.value, grant.reason, grant.deleted) == (
+        "entitlement_grant",
+        "user-1",
+        "ai_credits",
+        100,
+        "welcome credits",
+        False,
+    )
+    spent = tollgate.entitlements.consume(id="gen-1", customer="user-1", feature="ai_credits", quantity=30)
+    assert (spent.allowed, spent.balance, spent.remaining) == (True, 70, 70)
+    short = tollgate.entitlements.consume(id="gen-2", customer="user-1", feature="ai_credits", quantity=80)
+    assert (short.allowed, short.balance) == (False, 70)
+
+    credits = tollgate.credits.retrieve(customer="user-1", feature="ai_credits")
+    assert isinstance(credits, CreditBalance)
+    assert (credits.object, credits.customer, credits.feature, credits.balance) == (
+        "credit_balance",
+        "user-1",
+        "ai_credits",
+        70,
+    )
+    (lot,) = credits.lots
+    assert (lot.source, lot.amount, lot.remaining, lot.voided, lot.expires_at) == (
+        "grant",
+        100,
+        70,
+        False,
+        None,
+    )
+    assert [(e.type, e.amount, e.lot, e.reference) for e in credits.ledger] == [
+        ("consume", -30, lot.id, "gen-1"),
+        ("grant", 100, lot.id, grant.id),
+    ]
+
+    # Ending the grant takes back what is left of it.
+    ended = tollgate.entitlements.grants.delete(grant.id, reason="promotion over")
+    assert (ended.id, ended.deleted) == (grant.id, True)
+    after = tollgate.credits.retrieve(customer="user-1", feature="ai_credits")
+    assert after.balance == 0
+    assert [(e.type, e.amount) for e in after.ledger] == [("revoke", -70), ("consume", -30), ("grant", 100)]
+    assert after.lots[0].remaining == 0
+    assert tollgate.entitlements.check(customer="user-1", feature="ai_credits").allowed is False
+
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.credits.retrieve(customer="user-1", feature="exports")
+    assert (caught.value.code, caught.value.param) == ("feature_not_credits", "feature")
+
+
+# --- grants and revocations ---------------------------------------------------------------------------------
+
+
+def test_a_top_up_grant_ended_with_a_reason(tollgate, tollgate_b, plans, tenant_a):
+    for n in (1, 2, 3):
+        tollgate.entitlements.consume(id=f"export-{n}", customer="user-1", feature="exports")
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=7)
+    grant = tollgate.entitlements.grants.create(
+        customer="user-1", feature="exports", value=2, expires_at=expires, reason="support ticket 12"
+    )
+    assert (grant.value, datetime.fromisoformat(grant.expires_at)) == (2, expires)
+    check = tollgate.entitlements.check(customer="user-1", feature="exports", quantity=2)
+    assert (check.allowed, check.limit, check.remaining) == (True, 5, 2)
+    sources = tollgate.entitlements.list(customer="user-1").get("exports").sources
+    assert [(s.type, s.id, s.value, s.reason) for s in sources] == [
+        ("default_product", tenant_a.project.products.get(key="free").pk, 3, None),
+        ("grant", grant.id, 2, "support ticket 12"),
+    ]
+
+    # Another project cannot see or end it.
+    with pytest.raises(NotFoundError):
+        tollgate_b.entitlements.grants.delete(grant.id, reason="not mine")
+
+    ended = tollgate.entitlements.grants.delete(grant.id, reason="ticket closed")
+    assert (ended.id, ended.deleted, ended.reason) == (grant.id, True, "support ticket 12")
+    assert tollgate.entitlements.check(customer="user-1", feature="exports").allowed is False
+    entry = AuditLogEntry.objects.get(action="entitlement_grant.deleted", target_id=grant.id)
+    assert (entry.reason, entry.project_id, entry.actor_type) == (
+        "ticket closed",
+        tenant_a.project.pk,
+        "api_key",
+    )
+    with pytest.raises(NotFoundError):
+        tollgate.entitlements.grants.delete(grant.id)  # already ended
+
+
+def test_revocation_created_and_deleted(tollgate, plans, tenant_a):
+    assert tollgate.entitlements.check(customer="user-1", feature="sso").allowed is True
+    revocation = tollgate.entitlements.revocations.create(customer="user-1", feature="sso", reason="abuse")
+    assert isinstance(revocation, Revocation)
+    assert (revocation.object, revocation.customer, revocation.feature, revocation.reason) == (
+        "entitlement_revocation",
+        "user-1",
+        "sso",
+        "abuse",
+    )
+    assert (revocation.expires_at, revocation.deleted) == (None, False)
+    check = tollgate.entitlements.check(customer="user-1", feature="sso")
+    assert (check.allowed, check.enabled, check.value) == (False, False, False)
+    sso = tollgate.entitlements.list(customer="user-1").get("sso")
+    assert sso is not None
+    assert [(s.type, s.reason) for s in sso.sources] == [("default_product", None), ("revocation", "abuse")]
+
+    ended = tollgate.entitlements.revocations.delete(revocation.id, reason="appeal accepted")
+    assert (ended.id, ended.deleted) == (revocation.id, True)
+    assert tollgate.entitlements.check(customer="user-1", feature="sso").allowed is True
+    entry = AuditLogEntry.objects.get(action="entitlement_revocation.deleted", target_id=revocation.id)
+    assert entry.reason == "appeal accepted"
+
+    # Without a reason the DELETE has no body, and that is fine too.
+    second = tollgate.entitlements.revocations.create(customer="user-1", feature="sso", reason="again")
+    assert tollgate.entitlements.revocations.delete(second.id).deleted is True
+    assert (
+        AuditLogEntry.objects.get(action="entitlement_revocation.deleted", target_id=second.id).reason == ""
+    )
