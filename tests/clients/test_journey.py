@@ -1,23 +1,15 @@
 """A tenant's whole journey through the client, on a live server with the Stripe emulator: catalog, customer,
-checkout, payment at "Stripe", the settled payment and subscription, and the signed events the tenant's
-endpoint receives, verified with `construct_event`."""
+checkout, payment at "Stripe", the settled payment and subscription, the entitlements it gives used up to the
+limit, and the signed events the tenant's endpoint receives (payment, entitlements changed, threshold
+reached), verified with `construct_event`."""
 
 import pytest
-from django.urls import Resolver404, resolve
 from tollgate_client import Tollgate
 from tollgate_client.webhooks import construct_event
 
 from tests.clients.conftest import CANCEL, OK, complete_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _routed(path: str) -> bool:
-    """Whether a view answers `path` (the API's catch-all for unknown routes has no name)."""
-    try:
-        return resolve(path).url_name is not None
-    except Resolver404:
-        return False
 
 
 def _define_catalog(tollgate: Tollgate) -> None:
@@ -107,16 +99,19 @@ def test_from_catalog_to_a_paid_subscription_and_its_verified_events(
     assert tollgate.subscriptions.resume(subscription.id).cancel_at_period_end is False
 
 
-@pytest.mark.skipif(
-    not _routed("/api/v1/entitlements/check"),
-    reason="the usage/entitlements/credits routes (API.md 'Usage, entitlements, credits', issue #6) do not exist yet",
-)
 def test_the_paid_plan_entitles_until_the_limit(tollgate, stripe_emulator, stripe_webhooks, receiver):
     endpoint = tollgate.webhook_endpoints.create(url=receiver.url, events=["*"])
     _define_catalog(tollgate)
     before = tollgate.entitlements.check(customer="user-42", feature="exports")
-    assert before.allowed is False
+    assert (before.allowed, before.enabled, before.limit) == (False, False, 0)
     _subscribe_and_pay(tollgate, stripe_emulator, stripe_webhooks)
+
+    # The tenant's endpoint heard that user-42's entitlements changed, signed.
+    (updated,) = [e for e in _delivered(receiver, endpoint.secret) if e.type == "entitlements.updated"]
+    assert updated.object["customer"] == "user-42"
+    (exports_now,) = [e for e in updated.object["entitlements"] if e["feature"] == "exports"]
+    assert (exports_now["enabled"], exports_now["limit"], exports_now["used"]) == (True, 3, 0)
+    assert [s["type"] for s in exports_now["sources"]] == ["subscription"]
 
     check = tollgate.entitlements.check(customer="user-42", feature="exports")
     assert (check.allowed, check.limit, check.used, check.remaining) == (True, 3, 0, 3)
@@ -127,22 +122,47 @@ def test_the_paid_plan_entitles_until_the_limit(tollgate, stripe_emulator, strip
     consumed = tollgate.entitlements.consume(id="export-2", customer="user-42", feature="exports", quantity=2)
     assert (consumed.allowed, consumed.used, consumed.remaining) == (True, 3, 0)
     denied = tollgate.entitlements.consume(id="export-3", customer="user-42", feature="exports")
-    assert denied.allowed is False
+    assert (denied.allowed, denied.used, denied.remaining) == (False, 3, 0)
     assert tollgate.entitlements.check(customer="user-42", feature="exports").used == 3  # nothing recorded
     listed = tollgate.entitlements.list(customer="user-42")
     exports = listed.get("exports")
     assert exports is not None
     assert (exports.limit, exports.used, exports.remaining) == (3, 3, 0)
+    (source,) = exports.sources
+    assert (source.type, source.product, source.value) == ("subscription", "starter", 3)
+    assert exports.resets_at == tollgate.subscriptions.list(customer="user-42").data[0].current_period_end
+
+    # Reaching the limit (80 % and 100 % crossed by the one consume) was announced, signed.
+    reached = [e for e in _delivered(receiver, endpoint.secret) if e.type == "usage.threshold_reached"]
+    assert sorted(
+        (
+            e.object["customer"],
+            e.object["feature"],
+            e.object["threshold"],
+            e.object["limit"],
+            e.object["used"],
+        )
+        for e in reached
+    ) == [("user-42", "exports", 0.8, 3, 3), ("user-42", "exports", 1.0, 3, 3)]
 
     # A top-up grant, then its removal.
     grant = tollgate.entitlements.grants.create(
         customer="user-42", feature="exports", value=2, reason="support"
     )
     assert tollgate.entitlements.check(customer="user-42", feature="exports", quantity=2).allowed is True
-    tollgate.entitlements.grants.delete(grant.id, reason="goodwill over")
+    assert tollgate.entitlements.grants.delete(grant.id, reason="goodwill over").deleted is True
     assert tollgate.entitlements.check(customer="user-42", feature="exports").allowed is False
 
-    delivered = [
-        construct_event(r.body, r.headers["Tollgate-Signature"], endpoint.secret) for r in receiver.received
-    ]
+    delivered = _delivered(receiver, endpoint.secret)
     assert "payment.succeeded" in {e.type for e in delivered}
+    limits = [
+        next(f["limit"] for f in e.object["entitlements"] if f["feature"] == "exports")
+        for e in sorted(delivered, key=lambda e: e.sequence)
+        if e.type == "entitlements.updated"
+    ]
+    assert limits == [3, 5, 3]  # paid, topped up, top-up ended
+
+
+def _delivered(receiver, secret: str):
+    """Every delivery the tenant's endpoint received, verified with the endpoint's secret."""
+    return [construct_event(r.body, r.headers["Tollgate-Signature"], secret) for r in receiver.received]
