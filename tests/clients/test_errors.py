@@ -20,6 +20,7 @@ from tollgate_client import (
 
 from billing import gateway
 from billing.models import Payment, Product
+from entitlements.models import UsageEvent
 from projects.models import Project
 from stripe_emulator.sdk import EmulatorHTTPClient
 from tests.catalog import price_create
@@ -235,3 +236,34 @@ def test_a_body_that_is_not_the_envelope_still_gives_the_class(live_server, tena
     assert caught.value.status == 502
     assert caught.value.code is None
     assert caught.value.message.startswith("upstream trouble")
+
+
+def test_the_entitlement_routes_raise_the_same_classes(live_server, tenant_a, platform_key, plans):
+    with (
+        Tollgate("tg_sk_not_a_real_key", live_server.url) as stranger,
+        pytest.raises(AuthenticationError) as caught,
+    ):
+        stranger.entitlements.check(customer="user-1", feature="exports")
+    assert (caught.value.status, caught.value.code) == (401, "invalid_api_key")
+    assert caught.value.request_id
+    with Tollgate(platform_key, live_server.url) as platform, pytest.raises(PermissionDeniedError) as denied:
+        platform.entitlements.consume(id="e-1", customer="user-1", feature="exports")
+    assert denied.value.status == 403
+    with Tollgate(tenant_a.key, live_server.url, max_retries=0) as client:
+        with pytest.raises(NotFoundError) as missing:
+            client.entitlements.revocations.delete("erv_doesnotexist", reason="tidy up")
+        fresh = client.project.api_keys.create(name="rate limited").api_key  # its own, unused, allowance
+    assert (missing.value.status, missing.value.type) == (404, "not_found")
+    assert fresh
+    with (
+        override_settings(API_RATE_LIMIT_PER_MINUTE=1),
+        Tollgate(fresh, live_server.url, max_retries=0) as client,
+    ):
+        client.entitlements.check(customer="user-1", feature="exports")
+        with pytest.raises(RateLimitError) as limited:
+            client.entitlements.check(customer="user-1", feature="exports")
+        with pytest.raises(RateLimitError):
+            client.usage.record(id="e-1", customer="user-1", feature="exports", quantity=1)
+    assert limited.value.retry_after is not None
+    assert 0 < limited.value.retry_after <= 60
+    assert not UsageEvent.objects.exists()

@@ -14,6 +14,8 @@ from tollgate_client import (
 )
 
 from billing.models import Customer, Payment
+from core.models import AuditLogEntry
+from entitlements.models import Grant, Revocation, UsageEvent
 from tests.clients.conftest import CANCEL, OK
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -163,3 +165,77 @@ def test_an_unreachable_server_is_a_connection_error(tenant_a):
         client.customers.create(external_id="user-1")
     assert caught.value.status is None
     assert not isinstance(caught.value, APITimeoutError)
+
+
+# --- the usage, entitlements and credits calls ----------------------------------------------------------------
+
+
+def test_a_lost_consume_answer_is_replayed_and_counted_once(via_proxy, proxy, plans):
+    proxy.fail("POST", 503, forward=True)
+    answer = via_proxy.entitlements.consume(id="export-1", customer="user-1", feature="exports")
+    assert (answer.allowed, answer.used, answer.duplicate) == (True, 1, False)  # the first answer, replayed
+    posts = proxy.requests("POST")
+    assert [(p.path, p.status, p.replayed) for p in posts] == [
+        ("/api/v1/entitlements/consume", 503, False),
+        ("/api/v1/entitlements/consume", 200, True),
+    ]
+    _one_key(posts)
+    assert UsageEvent.objects.filter(event_id="export-1").count() == 1
+    assert via_proxy.entitlements.check(customer="user-1", feature="exports").used == 1
+
+
+def test_a_dropped_batch_is_retried_with_the_same_key(via_proxy, proxy, plans):
+    proxy.fail("POST", drop=True)
+    events = [{"id": f"e-{n}", "customer": "user-1", "feature": "exports", "quantity": 1} for n in (1, 2)]
+    result = via_proxy.usage.record_batch(events=events)
+    assert (result.accepted, result.duplicates) == (2, 0)  # the first answer, not "2 duplicates"
+    posts = proxy.requests("POST")
+    assert [(p.status, p.replayed) for p in posts] == [(None, False), (200, True)]
+    _one_key(posts)
+    assert UsageEvent.objects.count() == 2
+
+
+def test_a_usage_record_retried_after_a_429_uses_the_same_key(via_proxy, proxy, plans):
+    proxy.fail("POST", 429, retry_after="0")
+    via_proxy.usage.record(id="e-1", customer="user-1", feature="exports", quantity=2)
+    posts = proxy.requests("POST")
+    assert [p.status for p in posts] == [429, 201]
+    _one_key(posts)
+
+
+def test_grants_and_revocations_are_retried_with_the_same_key(via_proxy, proxy, plans, tenant_a):
+    proxy.fail("POST", 502)
+    grant = via_proxy.entitlements.grants.create(
+        customer="user-1", feature="exports", value=2, reason="support"
+    )
+    _one_key(proxy.requests("POST"))
+    assert Grant.objects.filter(project=tenant_a.project).count() == 1
+
+    # The DELETE and its reason body went through; the answer was lost: the retry replays it.
+    proxy.fail("DELETE", 500, forward=True)
+    ended = via_proxy.entitlements.grants.delete(grant.id, reason="ticket closed")
+    assert ended.deleted is True
+    deletes = proxy.requests("DELETE")
+    assert [(d.status, d.replayed) for d in deletes] == [(500, False), (200, True)]
+    _one_key(deletes)
+    assert AuditLogEntry.objects.filter(action="entitlement_grant.deleted", target_id=grant.id).count() == 1
+
+    proxy.fail("POST", drop=True)
+    revocation = via_proxy.entitlements.revocations.create(customer="user-1", feature="sso", reason="abuse")
+    assert [p.replayed for p in proxy.requests("POST")[-2:]] == [False, True]
+    assert Revocation.objects.filter(project=tenant_a.project).count() == 1
+    proxy.fail("DELETE", 503)
+    assert via_proxy.entitlements.revocations.delete(revocation.id, reason="appeal").deleted is True
+    _one_key(proxy.requests("DELETE")[-2:])
+
+
+def test_a_release_retried_after_a_timeout_frees_one_seat(proxy, tenant_a, plans):
+    with Tollgate(tenant_a.key, proxy.url, timeout=0.5, max_retries=1) as client:
+        client.entitlements.consume(id="seat-1", customer="team-1", feature="seats", quantity=2)
+        proxy.fail("POST", delay=1.5)
+        freed = client.entitlements.release(id="free-1", customer="team-1", feature="seats", reason="left")
+    assert (freed.used, freed.duplicate) == (1, False)
+    posts = proxy.requests("POST")[-2:]
+    assert [p.replayed for p in posts] == [False, True]
+    _one_key(posts)
+    assert AuditLogEntry.objects.filter(action="entitlement.released").count() == 1
