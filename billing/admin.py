@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.utils import quote
+from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -67,6 +67,10 @@ class _ReadOnlyInline(admin.TabularInline):
 
 class SubscriptionInline(_ReadOnlyInline):
     model = Subscription
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
+        return super().get_queryset(request).select_related("product", "price")
+
     fields = ["id", "product", "price", "quantity", "status", "current_period_end", "cancel_at_period_end"]
     readonly_fields = [
         "id",
@@ -219,7 +223,7 @@ class CustomerAdmin(EntitlementPermissions, admin.ModelAdmin):
         ]
 
     def _customer(self, request: HttpRequest, object_id: str) -> Customer:
-        customer = self.get_object(request, object_id)
+        customer = self.get_object(request, unquote(object_id))
         if customer is None:
             raise Http404("No such customer.")
         if not self.has_view_permission(request, customer):
