@@ -137,7 +137,7 @@ class _Source:
         if self.kind != "default_product":
             described["quantity"] = self.quantity
         if self.ends_at is not None:
-            described["ends_at"] = self.ends_at.isoformat()
+            described["ends_at"] = iso(self.ends_at)
         described.update(self.flags)
         return described
 
@@ -165,8 +165,9 @@ def override_in_force(*, deleted_at: datetime | None, expires_at: datetime | Non
     return deleted_at is None and (expires_at is None or expires_at > now)
 
 
-def _ts(moment: datetime | None) -> float | None:
-    return moment.timestamp() if moment is not None else None
+def iso(moment: datetime | None) -> str | None:
+    """An API time: ISO 8601 in UTC with a `Z`, as every other answer writes it."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
 def subscription_on(
@@ -352,7 +353,7 @@ def _feature_entry(
                 "id": grant.pk,
                 "value": grant.value,
                 "reason": grant.reason,
-                "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+                "expires_at": iso(grant.expires_at),
             }
         )
         if kind == Feature.Type.BOOLEAN:
@@ -368,7 +369,7 @@ def _feature_entry(
                 "type": "revocation",
                 "id": revocation.pk,
                 "reason": revocation.reason,
-                "expires_at": revocation.expires_at.isoformat() if revocation.expires_at else None,
+                "expires_at": iso(revocation.expires_at),
             }
         )
     if kind in COUNTED:

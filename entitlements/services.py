@@ -953,7 +953,7 @@ def _thresholds(
 
 
 def _iso(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch is not None else None
+    return resolver.iso(datetime.fromtimestamp(epoch, UTC)) if epoch is not None else None
 
 
 # --- consume and release ------------------------------------------------------------------------------------
