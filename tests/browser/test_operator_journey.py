@@ -1,0 +1,172 @@
+"""An operator who has never seen Tollgate, in a real browser: logs in, finds a customer, sees why the customer
+cannot use a feature, fixes it with an audited grant, refunds a payment, and finds both in the audit log.
+
+Playwright (sync API) drives Debian's `chromium` against pytest-django's `live_server`; the in-process Stripe
+emulator is installed process-wide (tests/conftest.py), so the refund made in the server's thread reaches it.
+"""
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group, User
+from django.db import connections
+from django.utils import timezone
+from playwright.sync_api import Page, expect, sync_playwright
+
+from billing.models import Payment
+from core.models import AuditLogEntry
+from core.roles import roles_sync
+from entitlements.models import Grant
+from tests.entitlements.helpers import check, customer, feature, product, subscribe
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # the server's thread reads committed rows only
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"Debian's chromium is not installed at {CHROMIUM} (`apt-get install -y chromium`; .ci/run does it)",
+    ),
+]
+
+
+@pytest.fixture
+def page(live_server, monkeypatch) -> Iterator[Page]:
+    # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a thread with a
+    # running loop unless told that this (test-only) use is deliberate.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(base_url=live_server.url)
+            tab.set_default_timeout(20_000)
+            yield tab
+        finally:
+            browser.close()
+            # ORM calls made while Playwright's loop runs open a connection of their own (Django keeps them per
+            # context): close it, or the test database cannot be dropped at the end of the session.
+            connections.close_all()
+
+
+def _paid_payment(api, tenant, stripe_sdk) -> Payment:
+    created = api.post(
+        "/api/v1/payments",
+        {"customer": "user-1", "price": "credits-1000", "quantity": 2, "flow": "intent"},
+        key=tenant.key,
+    ).json()
+    stripe_sdk().v1.payment_intents.confirm(
+        created["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"}
+    )
+    api.get(f"/api/v1/payments/{created['id']}", key=tenant.key)  # settles it
+    return Payment.objects.get(pk=created["id"])
+
+
+def test_an_operator_explains_grants_refunds_and_sees_the_audit_log(page, api, tenant_a, catalog, stripe_sdk):
+    roles_sync(apps)  # a transactional test before this one flushed the groups the migration made
+    operator = User.objects.create_user("ops-anna", password="correct horse battery", is_staff=True)
+    operator.groups.add(Group.objects.get(name="finance"))
+    payment = _paid_payment(api, tenant_a, stripe_sdk)
+    reports = feature(tenant_a.project, "reports")
+    team = product(tenant_a.project, "team", {reports: True})
+    subscribe(
+        customer(tenant_a.project, "user-1"),
+        team,
+        status="canceled",
+        start=timezone.now() - timedelta(days=60),
+        canceled_at=timezone.now() - timedelta(days=20),
+    )
+    assert check(api, tenant_a.key, "user-1", "reports")["allowed"] is False
+
+    # log in
+    page.goto("/admin/")
+    page.fill("#id_username", "ops-anna")
+    page.fill("#id_password", "correct horse battery")
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text("ops-anna")
+
+    # find the customer
+    page.goto("/admin/billing/customer/")
+    page.fill("#searchbar", "user-1")
+    page.press("#searchbar", "Enter")
+    page.click("#result_list th.field-external_id a:text-is('user-1')")
+    page.click("text=Explain entitlements")
+
+    # why can't user-1 use reports?
+    reports_box = page.locator("[data-feature=reports]")
+    expect(reports_box).to_have_attribute("data-allowed", "false")
+    expect(reports_box.locator(".tg-verdict")).to_have_text(
+        "Not allowed: nothing gives this feature now (see why below)."
+    )
+    expect(reports_box.locator("tr[data-kind=subscription][data-effect=none]")).to_contain_text("canceled")
+
+    # fix it: an audited grant with an expiry
+    reports_box.locator("a.button", has_text="Grant reports").click()
+    expect(page.locator("select[name=feature]")).to_have_value("reports")
+    page.fill("input[name=expires_at]", "2031-01-02T03:04")
+    page.fill("textarea[name=reason]", "ticket 42: renewal paid by wire")
+    page.click("input[name=apply]")
+    # (the admin's style capitalises messages)
+    expect(page.locator("ul.messagelist")).to_contain_text("user-1: granted reports", ignore_case=True)
+    reports_box = page.locator("[data-feature=reports]")
+    expect(reports_box).to_have_attribute("data-allowed", "true")
+    expect(reports_box.locator("tr[data-kind=grant][data-effect=gives]")).to_contain_text(
+        "ticket 42: renewal paid by wire (until 2031-01-02 03:04 UTC)"
+    )
+
+    # refund part of the customer's payment
+    page.goto("/admin/billing/payment/")
+    page.fill("#searchbar", "user-1")
+    page.press("#searchbar", "Enter")
+    page.check(f"input[name=_selected_action][value={payment.pk}]")
+    page.select_option("select[name=action]", "refund")
+    page.click("button[name=index]")
+    page.fill("input[name=amount]", "1000")
+    page.fill("textarea[name=reason]", "customer asked")
+    page.click("input[name=apply]")
+    expect(page.locator("ul.messagelist")).to_contain_text(
+        f"{payment.pk}: refunded 1000 of 3000 USD", ignore_case=True
+    )
+
+    # and both are in the audit log, with the operator and the reasons
+    page.goto("/admin/")
+    page.click("text=Audit log")
+    rows = page.locator("#result_list tbody tr")
+    grant_row = rows.filter(has_text="entitlement_grant.created")
+    expect(grant_row).to_contain_text("ops-anna")
+    expect(grant_row).to_contain_text("ticket 42: renewal paid by wire")
+    refund_row = rows.filter(has_text="payment.refund_requested")
+    expect(refund_row).to_contain_text("ops-anna")
+    expect(refund_row).to_contain_text("customer asked")
+
+    # what the browser showed is what happened
+    grant = Grant.objects.get()
+    assert (grant.customer.external_id, grant.feature.key, grant.value, grant.expires_at, grant.reason) == (
+        "user-1",
+        "reports",
+        True,
+        datetime(2031, 1, 2, 3, 4, tzinfo=UTC),
+        "ticket 42: renewal paid by wire",
+    )
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == ("partially_refunded", 1000)
+    assert sorted(
+        AuditLogEntry.objects.filter(actor_type="user").values_list("action", "actor_repr", "reason")
+    ) == [
+        ("entitlement_grant.created", "ops-anna", "ticket 42: renewal paid by wire"),
+        ("payment.refund_requested", "ops-anna", "customer asked"),
+    ]
+    assert check(api, tenant_a.key, "user-1", "reports")["allowed"] is True
+    assert re.search(r"/admin/core/auditlogentry/", page.url)
