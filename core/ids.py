@@ -1,6 +1,6 @@
 """Public object ids: a type prefix and an unguessable random part (`proj_3hK…`)."""
 
-import secrets
+import os
 import string
 from typing import Any
 
@@ -8,14 +8,31 @@ from django.db import models
 
 _ALPHABET = string.ascii_letters + string.digits
 _RANDOM_LENGTH = 24  # ~143 bits of entropy
+_UNBIASED = 248  # 4 × 62: bytes below it map onto the alphabet evenly
+
+
+def _random_characters(count: int) -> str:
+    """`count` characters drawn uniformly from the alphabet, from the OS's random source in one read (drawing
+    them one by one with `secrets.choice` costs more than the rest of a hot request)."""
+    chosen: list[str] = []
+    while len(chosen) < count:
+        need = count - len(chosen)
+        chosen.extend(_ALPHABET[b % 62] for b in os.urandom(need + need // 8 + 4) if b < _UNBIASED)
+    return "".join(chosen[:count])
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{''.join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_LENGTH))}"
+    return f"{prefix}_{_random_characters(_RANDOM_LENGTH)}"
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids at once (a usage batch of 1,000 events)."""
+    pool = _random_characters(_RANDOM_LENGTH * count)
+    return [f"{prefix}_{pool[i : i + _RANDOM_LENGTH]}" for i in range(0, len(pool), _RANDOM_LENGTH)]
 
 
 def random_token(length: int) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    return _random_characters(length)
 
 
 class PublicIdField(models.CharField):

@@ -3,7 +3,8 @@
 import time
 
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
+
+from core.cache import redis_client
 
 
 def hit(bucket: str, window_seconds: int) -> tuple[int, int]:
@@ -12,19 +13,20 @@ def hit(bucket: str, window_seconds: int) -> tuple[int, int]:
     window = now // window_seconds
     reset_in = (window + 1) * window_seconds - now
     key = f"ratelimit:{bucket}:{window}"
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        client = backend._cache.get_client(key, write=True)
+    redis = redis_client()
+    if redis is not None:
+        backend, client = redis
         full_key = backend.make_and_validate_key(key)
         pipe = client.pipeline(transaction=False)
         pipe.incr(full_key)
         pipe.expire(full_key, window_seconds + 1, nx=True)
         count, _ = pipe.execute()
         return int(count), reset_in
-    if backend.add(key, 1, timeout=window_seconds + 1):
+    other = caches["default"]
+    if other.add(key, 1, timeout=window_seconds + 1):
         return 1, reset_in
     try:
-        return backend.incr(key), reset_in
+        return other.incr(key), reset_in
     except ValueError:  # expired between add and incr
-        backend.add(key, 1, timeout=window_seconds + 1)
+        other.add(key, 1, timeout=window_seconds + 1)
         return 1, reset_in

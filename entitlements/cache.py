@@ -19,18 +19,17 @@ back. With the cache unreachable, answers are computed from the database, logged
 
 import hashlib
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 from django.db import transaction
 from prometheus_client import Counter
 
 from billing.models import Customer
+from core.cache import redis_client
 from core.ids import random_token
 from entitlements import resolver
 from projects.models import Project
@@ -71,26 +70,12 @@ class Keys:
 
 
 class _Store:
-    """The shared cache, reached with as few round trips as possible: with Redis, one reused client (Django's
-    backend builds a new client object per call, which costs more than the call on the hot path), `MGET` for
-    reads and one pipeline for the version bumps of a commit. Any other backend goes through Django's API."""
-
-    _lock = threading.Lock()
-    _clients: dict[int, tuple[Any, Any]] = {}
-
-    def _redis(self) -> tuple[Any, Any] | None:
-        backend = caches["default"]
-        if not isinstance(backend, RedisCache):
-            return None
-        entry = self._clients.get(id(backend))
-        if entry is None or entry[0] is not backend:
-            entry = (backend, backend._cache.get_client(None, write=True))
-            with self._lock:
-                self._clients[id(backend)] = entry
-        return entry
+    """The shared cache, reached with as few round trips as possible: with Redis, the reused client of
+    `core.cache.redis_client`, `MGET` for reads and one pipeline for the version bumps of a commit. Any other
+    backend goes through Django's API."""
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
-        redis = self._redis()
+        redis = redis_client()
         if redis is None:
             return dict(cache.get_many(keys))
         backend, client = redis
@@ -99,7 +84,7 @@ class _Store:
         return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
 
     def set_many(self, items: dict[str, Any], timeout: float) -> None:
-        redis = self._redis()
+        redis = redis_client()
         if redis is None:
             cache.set_many(items, timeout)
             return
@@ -111,7 +96,7 @@ class _Store:
         pipe.execute()
 
     def add(self, key: str, value: Any, timeout: float) -> bool:
-        redis = self._redis()
+        redis = redis_client()
         if redis is None:
             return bool(cache.add(key, value, timeout))
         backend, client = redis

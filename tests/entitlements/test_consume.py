@@ -224,6 +224,32 @@ def test_fifty_concurrent_consumers_never_exceed_the_limit(tenant_a, plan):
     assert sum(r["allowed"] for r in results) == 20
     assert UsageCounter.objects.get(customer__external_id="hot").used == 20
     assert UsageEvent.objects.filter(kind="consume").count() == 20
+    # The consumes that crossed 80 % and 100 % took the transactional path: each threshold announced once.
+    reached = Event.objects.filter(type="usage.threshold_reached").order_by("sequence")
+    assert [(e.data["object"]["threshold"], e.data["object"]["used"]) for e in reached] == [
+        (0.8, 16),
+        (1.0, 20),
+    ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_retries_of_one_consume_count_it_once(tenant_a, plan):
+    pro = product(tenant_a.project, "pro", {plan["exports"]: 100})
+    subscribe(customer(tenant_a.project, "hot"), pro)
+    results = _concurrently(
+        20,
+        lambda i, client: _post(
+            client,
+            tenant_a.key,
+            "/api/v1/entitlements/consume",
+            {"id": "the-same-job", "customer": "hot", "feature": "exports", "quantity": 5},
+        ),
+    )
+    assert all(r["allowed"] for r in results)
+    assert sum(not r.get("duplicate") for r in results) == 1
+    assert UsageCounter.objects.get(customer__external_id="hot").used == 5
+    assert UsageEvent.objects.filter(kind="consume").count() == 1
 
 
 @pytest.mark.postgres
