@@ -18,12 +18,18 @@ from typing import Any, TypeVar
 
 import stripe
 from django.conf import settings
+from prometheus_client import Counter
 
 from core.db import in_transaction
 from core.errors import ApiError, CardError, ProviderError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Counted in process (django-prometheus' registry; set PROMETHEUS_MULTIPROC_DIR to sum gunicorn's workers).
+STRIPE_ERRORS = Counter(
+    "tollgate_stripe_api_errors", "Stripe API calls that failed, by the SDK's error class.", ["error"]
+)
 
 # Tests install the emulator's in-process HTTP client here (stripe_emulator.sdk.EmulatorHTTPClient).
 _http_client: stripe.HTTPClient | None = None
@@ -135,6 +141,7 @@ class StripeGateway:
             return operation(self.client)
         except stripe.StripeError as exc:
             logger.warning("Stripe call failed: %s (%s)", exc.__class__.__name__, getattr(exc, "code", None))
+            STRIPE_ERRORS.labels(error=exc.__class__.__name__).inc()
             raise translate_error(exc) from exc
 
     # --- products and prices -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from prometheus_client import Counter
 
 from billing.models import Customer
 from core.errors import NotFound
@@ -77,10 +78,20 @@ def snapshot_entry(snapshot: Snapshot, feature_key: str, *, param: str = "featur
     return dict(entry)
 
 
+# Counted in process (django-prometheus' registry; set PROMETHEUS_MULTIPROC_DIR to sum gunicorn's workers): the
+# hit ratio is hit / (hit + miss).
+CHECKS = Counter(
+    "tollgate_entitlement_checks",
+    "Entitlement checks, by whether the answer came from the cached snapshot without SQL.",
+    ["cache"],
+)
+
+
 def entitlement_check(
     *, project: Project, external_id: str, feature_key: str, quantity: int = 1
 ) -> dict[str, Any]:
     snapshot = snapshot_get(project=project, external_id=external_id)
+    CHECKS.labels(cache="hit" if snapshot.cached else "miss").inc()
     entry = snapshot_entry(snapshot, feature_key)
     answer = feature_answer(feature_key, entry, snapshot.usage, quantity)
     del answer["sources"], answer["resets_at"]

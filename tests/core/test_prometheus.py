@@ -23,3 +23,33 @@ def test_metrics_token_is_required_when_configured(client, db, settings):
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
     assert client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
+
+
+def _sample(text, name):
+    lines = [line for line in text.splitlines() if line.startswith(name + " ")]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
+def test_entitlement_checks_by_cache_outcome_and_stripe_errors_are_counted(
+    client, api, tenant_a, stripe_emulator
+):
+    from billing.gateway import platform_gateway
+    from core.errors import ApiError
+
+    before = client.get("/metrics").content.decode()
+    api.post("/api/v1/features", {"key": "sso", "name": "SSO", "type": "boolean"}, key=tenant_a.key)
+    for _ in range(3):  # the first computes the snapshot, the next two are served from it
+        assert (
+            api.get("/api/v1/entitlements/check?customer=u1&feature=sso", key=tenant_a.key).status_code == 200
+        )
+    try:
+        platform_gateway().call(lambda c: c.v1.customers.retrieve("cus_missing"))
+    except ApiError:
+        pass
+    after = client.get("/metrics").content.decode()
+    for name, grew in (
+        ('tollgate_entitlement_checks_total{cache="miss"}', 1.0),
+        ('tollgate_entitlement_checks_total{cache="hit"}', 2.0),
+        ('tollgate_stripe_api_errors_total{error="InvalidRequestError"}', 1.0),
+    ):
+        assert _sample(after, name) - _sample(before, name) == grew, name
