@@ -239,7 +239,7 @@ def _revocation_delete(revocation: Revocation, data: dict[str, Any], actor: Acto
 
 
 def _purchase_revoke(purchase: Purchase, data: dict[str, Any], actor: Actor) -> str | None:
-    services.purchase_revoke(payment=purchase.payment, reason=data["reason"])
+    services.purchase_revoke(payment=purchase.payment, reason=data["reason"], actor=actor)
     return None
 
 

@@ -224,7 +224,7 @@ def purchase_record(*, payment: Payment) -> bool:
         return recorded
 
 
-def purchase_revoke(*, payment: Payment, reason: str) -> bool:
+def purchase_revoke(*, payment: Payment, reason: str, actor: Actor | None = None) -> bool:
     """Ends what `payment`'s purchases granted and takes back their unspent credits (a full refund, a lost
     dispute, or an operator's decision after a partial refund). A subscription's payment has no purchases: its
     subscription is left alone. Idempotent; returns whether anything was taken back."""
@@ -239,7 +239,7 @@ def purchase_revoke(*, payment: Payment, reason: str) -> bool:
             purchase.revoke_reason = reason[:500]
             purchase.save(update_fields=["revoked_at", "revoke_reason"])
             audit_record(
-                actor=Actor.system("purchase_revoke"),
+                actor=actor or Actor.system("purchase_revoke"),
                 action="purchase.revoked",
                 target=purchase,
                 project=locked.project,

@@ -10,9 +10,10 @@ from django.test import Client
 
 from core.models import AuditLogEntry
 from core.roles import FINANCE_EXTRA, SUPPORT_EXTRA
-from entitlements.models import Feature, Grant, Revocation
+from entitlements.models import Feature, Grant, Purchase, Revocation
+from entitlements.services import purchase_record
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
-from tests.entitlements.helpers import check, customer, feature, product, subscribe
+from tests.entitlements.helpers import check, customer, feature, paid_payment, product, subscribe
 
 CUSTOMERS = "/admin/billing/customer/"
 EXPIRY = datetime(2031, 1, 2, 3, 4, tzinfo=UTC)
@@ -305,3 +306,28 @@ def test_a_feature_of_another_project_is_not_granted(tenant_a, tenant_b):
     ]
     assert list(Grant.objects.values_list("customer_id", flat=True)) == [a.pk]
     assert AuditLogEntry.objects.filter(action="entitlement_grant.created").count() == 1
+
+
+def test_revoking_a_purchase_after_a_partial_refund_is_audited_as_the_operator(
+    tenant_a, django_capture_on_commit_callbacks
+):
+    """A partial refund changes nothing by itself; an operator who decides otherwise revokes the purchase."""
+    reports = feature(tenant_a.project, "reports")
+    payment = paid_payment(
+        customer(tenant_a.project, "user-1"), product(tenant_a.project, "pack", {reports: True})
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        purchase_record(payment=payment)
+        purchase = Purchase.objects.get(payment=payment)
+        _action(
+            _login("support"),
+            "/admin/entitlements/purchase/",
+            "revoke",
+            [purchase.pk],
+            reason="chargeback risk",
+        )
+    purchase.refresh_from_db()
+    assert (purchase.revoked_at is not None, purchase.revoke_reason) == (True, "chargeback risk")
+    assert list(
+        AuditLogEntry.objects.filter(action="purchase.revoked").values_list("actor_repr", "reason")
+    ) == [("support-op", "chargeback risk")]
