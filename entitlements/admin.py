@@ -327,8 +327,13 @@ class EntitlementSettingsAdmin(admin.ModelAdmin):
     list_select_related = ["project"]
 
     def save_model(self, request: HttpRequest, obj: EntitlementSettings, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        services.entitlements_project_changed(project=obj.project)  # cached answers carry the old settings
+        # Through the service (as the platform API): audited, and the project's cached answers are recomputed.
+        services.entitlement_settings_update(
+            project=obj.project,
+            actor=Actor.user(request.user),
+            reason="changed in the admin",
+            **{name: getattr(obj, name) for name in services.SETTINGS_FIELDS},
+        )
 
 
 @admin.register(ProductAccess)

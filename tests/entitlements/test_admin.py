@@ -62,3 +62,33 @@ def test_ending_a_grant_in_admin_is_audited_with_the_operator(operator, django_c
     assert Grant.objects.get(pk=grant.pk).deleted_at is not None
     entry = AuditLogEntry.objects.get(action="entitlement_grant.deleted")
     assert (entry.actor_type, entry.actor_repr, entry.reason) == ("user", "root", "customer left")
+
+
+def test_settings_saved_in_the_admin_go_through_the_audited_service(
+    operator, tenant_a, django_capture_on_commit_callbacks
+):
+    from entitlements.models import EntitlementSettings
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.post(
+            "/admin/entitlements/entitlementsettings/add/",
+            {
+                "project": tenant_a.project.pk,
+                "past_due_grace_seconds": 7200,
+                "usage_grace_seconds": 3600,
+                "credits_low_percent": 20,
+            },
+        )
+    assert response.status_code == 302, response.content
+    saved = EntitlementSettings.objects.get(project=tenant_a.project)
+    assert saved.past_due_grace_seconds == 7200
+    entry = AuditLogEntry.objects.get(action="entitlement_settings.updated")
+    assert (
+        entry.actor_repr,
+        entry.before["past_due_grace_seconds"],
+        entry.after["past_due_grace_seconds"],
+    ) == (
+        "root",
+        259200,
+        7200,
+    )
