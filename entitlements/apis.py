@@ -22,6 +22,7 @@ from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
 from entitlements import selectors, services
 from entitlements.models import CreditLot, Feature, Grant, Revocation, UsageEvent
+from entitlements.resolver import iso
 from projects import selectors as project_selectors
 from projects.authentication import request_project
 from projects.permissions import IsPlatformKey
@@ -215,10 +216,6 @@ class EntitlementReleaseApi(BaseApi):
 
 
 # --- grants and revocations ---------------------------------------------------------------------------------
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
 class GrantOutput(serializers.Serializer):
@@ -447,16 +444,16 @@ def usage_event_body(event: UsageEvent) -> dict[str, Any]:
         "customer": event.customer.external_id,
         "feature": event.feature.key,
         "quantity": event.quantity,
-        "timestamp": _iso(event.timestamp),
+        "timestamp": iso(event.timestamp),
         "properties": event.properties,
-        "period_start": _iso(event.period_start),
+        "period_start": iso(event.period_start),
         "stripe_meter": {
             "status": event.meter_status or None,
-            "reported_at": _iso(event.meter_reported_at),
+            "reported_at": iso(event.meter_reported_at),
             "attempts": event.meter_attempts,
             "error": event.meter_error or None,
         },
-        "created_at": _iso(event.created_at),
+        "created_at": iso(event.created_at),
     }
 
 
@@ -588,9 +585,9 @@ class CreditsApi(BaseApi):
                     "source": lot.source,
                     "amount": lot.amount,
                     "remaining": lot.remaining,
-                    "expires_at": _iso(lot.expires_at),
+                    "expires_at": iso(lot.expires_at),
                     "voided": lot.voided_at is not None,
-                    "created_at": _iso(lot.created_at),
+                    "created_at": iso(lot.created_at),
                 }
                 for lot in selectors.credit_lots(project=project, customer=customer, feature=feature)
             ]
@@ -601,7 +598,7 @@ class CreditsApi(BaseApi):
                     "amount": entry.amount,
                     "lot": entry.lot_id,
                     "reference": entry.reference,
-                    "created_at": _iso(entry.created_at),
+                    "created_at": iso(entry.created_at),
                 }
                 for entry in selectors.credit_ledger(project=project, customer=customer, feature=feature)
             ]

@@ -170,6 +170,11 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
+def iso_epoch(epoch: float | None) -> str | None:
+    """`iso` of a snapshot time (epoch seconds)."""
+    return iso(datetime.fromtimestamp(epoch, UTC)) if epoch is not None else None
+
+
 def subscription_on(
     subscription: Subscription, now: datetime, grace: timedelta
 ) -> tuple[bool, datetime | None]:

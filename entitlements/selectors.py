@@ -4,7 +4,6 @@
 when warm. A customer the project has never seen gets the default product's answer.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -22,14 +21,8 @@ from entitlements.models import (
     Grant,
     Revocation,
 )
-from entitlements.resolver import settings_for
+from entitlements.resolver import iso_epoch, settings_for
 from projects.models import Project
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def feature_answer(
@@ -48,7 +41,7 @@ def feature_answer(
         remaining = None if limit is None else max(limit - used, 0)
         allowed = enabled and (limit is None or used + quantity <= limit)
         if kind == Feature.Type.METERED:
-            resets_at = _iso(entry["period_end"])
+            resets_at = iso_epoch(entry["period_end"])
     elif kind == Feature.Type.CREDITS:
         balance = usage["balance"].get(key, 0)
         remaining = balance

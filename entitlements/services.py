@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -928,14 +928,10 @@ def _thresholds(
                     "threshold": threshold,
                     "limit": limit,
                     "used": after,
-                    "period_start": _iso(entry.get("period_start")),
-                    "period_end": _iso(entry.get("period_end")),
+                    "period_start": resolver.iso_epoch(entry.get("period_start")),
+                    "period_end": resolver.iso_epoch(entry.get("period_end")),
                 },
             )
-
-
-def _iso(epoch: float | None) -> str | None:
-    return resolver.iso(datetime.fromtimestamp(epoch, UTC)) if epoch is not None else None
 
 
 # --- consume and release ------------------------------------------------------------------------------------
