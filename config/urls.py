@@ -13,9 +13,9 @@ from core.prometheus import metrics_view
 _public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", include("entitlements.urls")),
     path("", include("projects.urls")),
     path("", include("billing.urls")),
-    path("", include("entitlements.urls")),
     path("", include("webhooks.urls")),
     # Unknown API routes answer in the error envelope even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^.*$", api_route_not_found),
