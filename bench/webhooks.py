@@ -138,13 +138,13 @@ def _drain(redis_url: str, deadline_seconds: float = 120) -> None:
 def run() -> None:
     import redis
     import requests
-    from django.conf import settings
+    from django.db import connection
 
     from bench.setup import report
 
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         print(
             "\nWebhooks benchmark skipped: run `make bench` with DATABASE_URL=postgres://… (it needs PostgreSQL and Redis)."
         )
