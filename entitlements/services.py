@@ -13,7 +13,8 @@ Hooks other apps call (billing, the Stripe processors):
 
 Limits hold under concurrency because counters change only through one conditional SQL statement
 (`UPDATE … SET used = used + n WHERE … AND used + n <= limit RETURNING used`) and credit lots are spent under
-row locks. A denied consume rolls back, so it records nothing.
+row locks. A denied consume rolls back, so it records nothing. On PostgreSQL a metered consume is one call of
+`tollgate_metered_consume` (migration 0005), which takes its own event back when it refuses.
 """
 
 import hashlib
@@ -665,60 +666,39 @@ def _counter_take(
     return int(row[0]) if row is not None else None
 
 
+_CONSUME_CALL = (
+    "SELECT o_outcome, o_used FROM tollgate_metered_consume(%s, %s, %s, %s, %s, %s::bigint, %s::timestamptz, "
+    "%s::timestamptz, %s::timestamptz, %s::boolean, %s::bigint, %s::double precision[])"
+)
+
+
 def _metered_consume_pg(
     row: dict[str, Any], period: resolver.Period, quantity: int, limit: int | None
-) -> tuple[bool, int | None, int]:
-    """PostgreSQL: records a consume event and adds it to its period counter within the limit, in one statement.
-    Returns (event inserted, new `used` or None when the limit refused it — the caller then rolls back, `used`
-    as the statement found it)."""
-    events = connection.ops.quote_name(UsageEvent._meta.db_table)
-    counters = connection.ops.quote_name(UsageCounter._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
-    placeholders = ", ".join("%s::jsonb" if c == "properties" else "%s" for c in _EVENT_COLUMNS)
-    within_new = "" if limit is None else " AND %s <= %s"
-    within = "" if limit is None else f" WHERE {counters}.used + excluded.used <= %s"
-    now = timezone.now()
-    params: list[Any] = [
+) -> tuple[str, int]:
+    """PostgreSQL: records a metered consume and adds it to its period counter within the limit, in one round
+    trip (`tollgate_metered_consume`, migration 0005): no BEGIN or COMMIT of its own outside a transaction.
+    Returns (outcome, used): `consumed` (used = the new count), `duplicate`, `denied` (used = the count that
+    refused it), or `threshold` — it would cross 80 % or 100 % of the limit, so nothing was written and the
+    caller records it in a transaction together with `usage.threshold_reached`."""
+    marks = sorted(limit * threshold for threshold in THRESHOLDS) if limit else []
+    params = [
         row["id"],
         row["project_id"],
         row["customer_id"],
         row["feature_id"],
         row["event_id"],
-        row["kind"],
-        row["quantity"],
+        quantity,
         row["timestamp"],
-        row["period_start"],
-        json.dumps(row["properties"]),
-        row["meter_status"],
-        0,
-        row["meter_next_attempt_at"],
-        "",
-        row["created_at"],
-        row["project_id"],
-        row["customer_id"],
-        row["feature_id"],
         period.start,
         period.end,
-        quantity,
-        now,
+        bool(row["meter_status"]),
+        limit,
+        marks,
     ]
-    if limit is not None:
-        params += [quantity, limit, limit]
-    sql = (
-        f"WITH ev AS (INSERT INTO {events} ({columns}) VALUES ({placeholders}) "  # noqa: S608
-        "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING 1), "
-        f"up AS (INSERT INTO {counters} (project_id, customer_id, feature_id, period_start, period_end, used, "
-        f"updated_at) SELECT %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM ev){within_new} "
-        "ON CONFLICT (customer_id, feature_id, period_start) DO UPDATE "
-        f"SET used = {counters}.used + excluded.used, updated_at = excluded.updated_at{within} RETURNING used) "
-        "SELECT (SELECT count(*) FROM ev), (SELECT used FROM up), "
-        f"(SELECT used FROM {counters} WHERE customer_id = %s AND feature_id = %s AND period_start = %s)"
-    )
-    params += [row["customer_id"], row["feature_id"], period.start]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        inserted, used, before = cursor.fetchone()
-    return bool(inserted), (int(used) if used is not None else None), int(before or 0)
+        cursor.execute(_CONSUME_CALL, params)
+        outcome, used = cursor.fetchone()
+    return str(outcome), int(used or 0)
 
 
 def _allocation_move(
@@ -938,11 +918,7 @@ def _thresholds(
 
 
 class _Denied(Exception):
-    """Rolls back a consume that the limit or balance refused; `used` is the counter as the refusal saw it."""
-
-    def __init__(self, used: int | None = None) -> None:
-        super().__init__()
-        self.used = used
+    """Rolls back a consume that the limit or balance refused."""
 
 
 def _event_row(
@@ -1021,9 +997,7 @@ def entitlement_consume(
         if (
             refused or kind == Feature.Type.CREDITS
         ):  # an unknown user has no credits: refused, nothing written
-            answer = _public(feature_answer(feature_key, entry, usage, quantity))
-            answer["allowed"] = False
-            return answer
+            return _answer(feature_key, entry, usage, quantity, allowed=False)
         customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
     row = _event_row(
         project=project,
@@ -1034,25 +1008,30 @@ def entitlement_consume(
         quantity=quantity,
         period_start=period.start if period else None,
     )
+    if period is not None and not refused and connection.vendor == "postgresql":
+        # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
+        outcome, used = _metered_consume_pg(row, period, quantity, entry["limit"])
+        if outcome == "consumed":
+            ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
+            if entry["meter"]:
+                transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
+            usage["used"][feature_key] = used
+            return _answer(feature_key, entry, usage, 0, allowed=True)
+        if outcome == "denied":  # the statement saw the counter that refused it: no second query
+            usage["used"][feature_key] = used
+            return _answer(feature_key, entry, usage, quantity, allowed=False)
+        if outcome == "duplicate":
+            _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME)
+            return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
+        # "threshold": this use crosses 80 % or 100 % of the limit; recorded below, with its event.
     try:
         with transaction.atomic():
-            if period is not None and not refused and connection.vendor == "postgresql":
-                # The hot path: the event and the counter in one statement (one round trip).
-                inserted_one, used_now, used_before = _metered_consume_pg(
-                    row, period, quantity, entry["limit"]
-                )
-                if not inserted_one:
-                    raise _Duplicate
-                if used_now is None:
-                    raise _Denied(used_before)
-                _thresholds(project, external_id, feature_key, entry, used_now - quantity, used_now)
-                usage["used"][feature_key] = used_now
-            elif not _events_insert([row]):
+            if not _events_insert([row]):
                 raise _Duplicate
-            elif refused:
+            if refused:
                 raise _Denied
-            elif period is not None:
-                used = _counter_take(
+            if period is not None:
+                taken = _counter_take(
                     project_id=project.pk,
                     customer_id=customer_id,
                     feature_id=entry["id"],
@@ -1060,10 +1039,10 @@ def entitlement_consume(
                     quantity=quantity,
                     limit=entry["limit"],
                 )
-                if used is None:
+                if taken is None:
                     raise _Denied
-                _thresholds(project, external_id, feature_key, entry, used - quantity, used)
-                usage["used"][feature_key] = used
+                _thresholds(project, external_id, feature_key, entry, taken - quantity, taken)
+                usage["used"][feature_key] = taken
             elif kind == Feature.Type.ALLOCATION:
                 in_use = _allocation_move(
                     project_id=project.pk,
@@ -1088,19 +1067,12 @@ def entitlement_consume(
             ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
             if period is not None and entry["meter"]:
                 transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
-    except _Denied as denied:
-        if denied.used is not None:  # the refusing statement saw the counter: no second query
-            usage["used"][feature_key] = denied.used
-            answer = _public(feature_answer(feature_key, entry, usage, quantity))
-            answer["allowed"] = False
-            return answer
+    except _Denied:
         return _answer_now(structure, customer_id, feature_key, quantity, allowed=False)
     except _Duplicate:
         _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME)
         return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
-    answer = _public(feature_answer(feature_key, entry, usage, 0))
-    answer["allowed"] = True
-    return answer
+    return _answer(feature_key, entry, usage, 0, allowed=True)
 
 
 class _Duplicate(Exception):
@@ -1111,6 +1083,15 @@ def _public(answer: dict[str, Any]) -> dict[str, Any]:
     answer = dict(answer)
     answer.pop("sources", None)
     answer.pop("resets_at", None)
+    return answer
+
+
+def _answer(
+    feature_key: str, entry: dict[str, Any], usage: dict[str, Any], quantity: int, *, allowed: bool
+) -> dict[str, Any]:
+    """A consume or release answer from usage the statement returned (no further query)."""
+    answer = _public(feature_answer(feature_key, entry, usage, quantity))
+    answer["allowed"] = allowed
     return answer
 
 
@@ -1125,8 +1106,7 @@ def _answer_now(
 ) -> dict[str, Any]:
     """The answer with usage read from the database now (after a denial or a replay)."""
     usage = resolver.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
-    answer = _public(feature_answer(feature_key, structure["features"][feature_key], usage, quantity))
-    answer["allowed"] = allowed
+    answer = _answer(feature_key, structure["features"][feature_key], usage, quantity, allowed=allowed)
     if duplicate:
         answer["duplicate"] = True
     return answer

@@ -81,6 +81,46 @@ def test_the_same_consume_id_is_recorded_once(api, tenant_a, plan):
     assert reused.status_code == 409
 
 
+def test_a_first_use_over_the_limit_records_nothing_not_even_a_counter(api, tenant_a, plan):
+    denied = consume(api, tenant_a.key, "big", "exports", 4)
+    assert (denied["allowed"], denied["used"], denied["remaining"]) == (False, 0, 3)
+    assert not UsageEvent.objects.exists()
+    assert not UsageCounter.objects.exists()
+    assert not Event.objects.filter(type="usage.threshold_reached").exists()
+    # The refused id was not kept: the same id may be used for a use that fits.
+    again = consume(api, tenant_a.key, "big", "exports", 1)
+    assert (again["allowed"], again["used"], again.get("duplicate")) == (True, 1, None)
+    assert UsageEvent.objects.get().quantity == 1
+
+
+def test_a_use_crossing_both_thresholds_at_once_announces_each_once(api, tenant_a, plan):
+    # The one-statement path steps aside for a use that crosses 80 % or 100 %: the transactional path counts it
+    # and records the announcements with it.
+    assert consume(api, tenant_a.key, "x1", "exports", 3)["used"] == 3
+    reached = Event.objects.filter(type="usage.threshold_reached").order_by("sequence")
+    assert [(e.data["object"]["threshold"], e.data["object"]["used"]) for e in reached] == [
+        (0.8, 3),
+        (1.0, 3),
+    ]
+    assert UsageCounter.objects.get().used == 3
+    assert list(UsageEvent.objects.values_list("event_id", "quantity")) == [("x1", 3)]
+
+
+def test_uses_below_the_marks_announce_nothing_and_the_crossing_one_does(api, tenant_a, plan):
+    pro = product(tenant_a.project, "pro", {plan["exports"]: 10})
+    subscribe(customer(tenant_a.project, "u2"), pro)
+    for index in range(7):
+        assert consume(api, tenant_a.key, f"y{index}", "exports", customer="u2")["used"] == index + 1
+    assert not Event.objects.filter(type="usage.threshold_reached").exists()
+    assert consume(api, tenant_a.key, "y7", "exports", 2, customer="u2")["used"] == 9  # 7 → 9 crosses 8
+    reached = Event.objects.get(type="usage.threshold_reached")
+    assert (reached.data["object"]["threshold"], reached.data["object"]["used"]) == (0.8, 9)
+    denied = consume(api, tenant_a.key, "y8", "exports", 2, customer="u2")
+    assert (denied["allowed"], denied["used"]) == (False, 9)
+    assert UsageEvent.objects.filter(customer__external_id="u2").count() == 8
+    assert UsageCounter.objects.get(customer__external_id="u2").used == 9
+
+
 def test_boolean_features_are_not_consumable(api, tenant_a, plan):
     response = api.post(
         "/api/v1/entitlements/consume", {"id": "x", "customer": "u1", "feature": "sso"}, key=tenant_a.key
