@@ -1,5 +1,6 @@
 """The base class of every API view: JSON only, the error envelope, and Idempotency-Key on unsafe methods."""
 
+from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
 from rest_framework.request import Request
@@ -30,6 +31,14 @@ class BaseApi(APIView):
     tenant_lookup: dict[str, type] = {}
 
     _idempotency_record: IdempotencyKey | None = None
+
+    # Cache values the rate limiter read in its round trip, for the keys `read_ahead_keys` named (absent → None).
+    read_ahead: dict[str, Any] | None = None
+
+    def read_ahead_keys(self, request: Request) -> Sequence[str]:
+        """Cache keys this request will read first, so the rate limiter fetches them in its own round trip (a
+        hot view's one cache read then costs nothing more). Called after authentication; must not raise."""
+        return ()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttling

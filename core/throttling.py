@@ -7,7 +7,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from core.ratelimit import hit
+from core.ratelimit import hit_and_read
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +15,10 @@ WINDOW_SECONDS = 60
 
 
 class ApiKeyRateThrottle(BaseThrottle):
-    """API_RATE_LIMIT_PER_MINUTE requests per key per minute, counted in the shared cache."""
+    """API_RATE_LIMIT_PER_MINUTE requests per key per minute, counted in the shared cache.
+
+    A view that names the cache keys it reads first (`BaseApi.read_ahead_keys`) gets their values in the
+    limiter's round trip, as `view.read_ahead`."""
 
     def __init__(self) -> None:
         self._wait: int | None = None
@@ -25,11 +28,15 @@ class ApiKeyRateThrottle(BaseThrottle):
         principal: Any = request.auth
         if not limit or principal is None:
             return True
+        read_ahead_keys = getattr(view, "read_ahead_keys", None)
+        keys = read_ahead_keys(request) if read_ahead_keys is not None else ()
         try:
-            count, reset_in = hit(f"key:{principal.key_id}", WINDOW_SECONDS)
+            count, reset_in, values = hit_and_read(f"key:{principal.key_id}", WINDOW_SECONDS, keys)
         except Exception as exc:  # the limiter fails open: a cache outage must not take the API down
             logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
             return True
+        if values is not None:
+            view.read_ahead = values
         if count > limit:
             self._wait = reset_in
             return False

@@ -191,19 +191,42 @@ def _customer(project: Project, external_id: str) -> tuple[str | None, Customer 
     return (customer.pk if customer else None), customer
 
 
-def snapshot_get(*, project: Project, external_id: str, with_usage: bool = True) -> Snapshot:
+def snapshot_keys(*, project_id: str, external_id: str, with_usage: bool = True) -> list[str]:
+    """The keys `snapshot_get` reads: the three versions and the snapshots (the structure alone without usage)."""
+    keys = Keys.of(project_id, external_id).all()
+    return keys if with_usage else keys[:3]
+
+
+def snapshot_get(
+    *,
+    project: Project,
+    external_id: str,
+    with_usage: bool = True,
+    read_ahead: dict[str, Any] | None = None,
+) -> Snapshot:
     """The customer's structure and usage snapshots: from the cache when current, else from the database.
-    `with_usage=False` (consume and usage ingestion, which count in SQL anyway) reads the structure only."""
-    return snapshots_get(project=project, external_ids=[external_id], with_usage=with_usage)[external_id]
+    `with_usage=False` (consume and usage ingestion, which count in SQL anyway) reads the structure only.
+    `read_ahead`: values of `snapshot_keys` already fetched this request (the rate limiter's round trip), used
+    instead of a read of its own when it holds every key."""
+    return snapshots_get(
+        project=project, external_ids=[external_id], with_usage=with_usage, read_ahead=read_ahead
+    )[external_id]
 
 
 def snapshots_get(
-    *, project: Project, external_ids: list[str], with_usage: bool = True
+    *,
+    project: Project,
+    external_ids: list[str],
+    with_usage: bool = True,
+    read_ahead: dict[str, Any] | None = None,
 ) -> dict[str, Snapshot]:
     """`snapshot_get` for several customers with one MGET (a usage batch names up to 1,000)."""
     all_keys = {external_id: Keys.of(project.pk, external_id) for external_id in external_ids}
     wanted = [key for keys in all_keys.values() for key in (keys.all() if with_usage else keys.all()[:3])]
-    got = _read(wanted)
+    if read_ahead is not None and all(key in read_ahead for key in wanted):
+        got: dict[str, Any] | None = read_ahead
+    else:
+        got = _read(wanted)
     now_ts = time.time()
     now = datetime.fromtimestamp(now_ts, UTC)
     if got is None:

@@ -81,9 +81,14 @@ CHECKS = Counter(
 
 
 def entitlement_check(
-    *, project: Project, external_id: str, feature_key: str, quantity: int = 1
+    *,
+    project: Project,
+    external_id: str,
+    feature_key: str,
+    quantity: int = 1,
+    read_ahead: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    snapshot = snapshot_get(project=project, external_id=external_id)
+    snapshot = snapshot_get(project=project, external_id=external_id, read_ahead=read_ahead)
     CHECKS.labels(cache="hit" if snapshot.cached else "miss").inc()
     entry = snapshot_entry(snapshot, feature_key)
     answer = feature_answer(feature_key, entry, snapshot.usage, quantity)

@@ -966,22 +966,31 @@ def _replay(
 
 
 def _structure_for_consume(
-    project: Project, external_id: str, feature_key: str
+    project: Project, external_id: str, feature_key: str, read_ahead: dict[str, Any] | None
 ) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
     """(structure, customer id or None for a user the project has never seen, the feature's entry) for a
     consume or release: from the cache when warm."""
-    snapshot = ent_cache.snapshot_get(project=project, external_id=external_id, with_usage=False)
+    snapshot = ent_cache.snapshot_get(
+        project=project, external_id=external_id, with_usage=False, read_ahead=read_ahead
+    )
     entry = snapshot_entry(snapshot, feature_key)
     entry["credits_low_percent"] = snapshot.structure["credits_low_percent"]
     return snapshot.structure, snapshot.structure["customer_id"], entry
 
 
 def entitlement_consume(
-    *, project: Project, event_id: str, external_id: str, feature_key: str, quantity: int
+    *,
+    project: Project,
+    event_id: str,
+    external_id: str,
+    feature_key: str,
+    quantity: int,
+    read_ahead: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Checks and records usage atomically. Denied → nothing recorded, `allowed: false`. The same id again is
-    answered with the current state and `duplicate: true`, and records nothing more."""
-    structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key)
+    answered with the current state and `duplicate: true`, and records nothing more. `read_ahead`: the
+    customer's cached structure as the request already fetched it (`cache.snapshot_get`)."""
+    structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
     kind = entry["type"]
     if kind not in (Feature.Type.METERED, Feature.Type.CREDITS, Feature.Type.ALLOCATION):
         raise InvalidRequest(
@@ -1185,10 +1194,11 @@ def entitlement_release(
     feature_key: str,
     quantity: int,
     reason: str = "",
+    read_ahead: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Gives back allocation units (a seat freed), audited with the actor. The same id again changes nothing;
     giving back more than is held → 400."""
-    structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key)
+    structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
     if entry["type"] != Feature.Type.ALLOCATION:
         raise InvalidRequest(
             f"feature: {feature_key!r} is a {entry['type']} feature; only allocation features are released.",

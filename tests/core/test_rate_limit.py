@@ -26,3 +26,44 @@ def test_rate_limited_write_does_nothing_and_is_not_stored(api, tenant_a):
     from core.models import IdempotencyKey
 
     assert not IdempotencyKey.objects.filter(key="rl").exists()
+
+
+@override_settings(API_RATE_LIMIT_PER_MINUTE=2)
+def test_a_consume_over_the_limit_is_429_and_records_nothing(api, tenant_a):
+    # Consume reads the customer's snapshot in the limiter's round trip; the limit still comes first.
+    from entitlements.models import Feature, UsageEvent
+    from tests.entitlements.helpers import feature, product
+
+    calls = feature(tenant_a.project, "calls", Feature.Type.METERED)
+    product(tenant_a.project, "free", {calls: 10})
+    tenant_a.project.default_product = "free"
+    tenant_a.project.save()
+    statuses = [
+        api.post(
+            "/api/v1/entitlements/consume",
+            {"id": f"c{i}", "customer": "u1", "feature": "calls"},
+            key=tenant_a.key,
+        ).status_code
+        for i in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    assert sorted(UsageEvent.objects.values_list("event_id", flat=True)) == ["c0", "c1"]
+
+
+def test_hit_and_read_counts_and_reads_in_one_pipeline():
+    from django.core.cache import cache
+
+    from core.cache import redis_client
+    from core.ratelimit import hit_and_read
+
+    cache.set("ra:present", {"a": 1}, 60)
+    cache.delete("ra:absent")
+    count, reset_in, values = hit_and_read("test-read-ahead", 60, ["ra:present", "ra:absent"])
+    again, _, none_read = hit_and_read("test-read-ahead", 60, [])
+    assert 1 <= reset_in <= 60
+    assert again == count + 1
+    assert none_read is None
+    if redis_client() is not None:  # Redis: read in the limiter's round trip
+        assert values == {"ra:present": {"a": 1}, "ra:absent": None}
+    else:  # another cache backend: nothing read ahead, the caller reads for itself
+        assert values is None

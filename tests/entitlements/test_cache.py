@@ -1,5 +1,6 @@
-"""The entitlement cache: a warm check costs no SQL and at most two Redis round trips (the rate limiter's and
-one MGET); a change is visible to the very next check; `valid_until` changes answers on time without any
+"""The entitlement cache: a warm check costs no SQL and one Redis round trip (the rate limiter's pipeline, which
+reads the snapshot too); a warm consume one SQL statement and two round trips; a change is visible to the very
+next check; `valid_until` changes answers on time without any
 write; with Redis unreachable answers come from the database, never a 500."""
 
 import os
@@ -38,19 +39,19 @@ def test_warm_check_runs_no_sql(api, tenant_a, plan, django_assert_num_queries):
     assert answer["limit"] == 100
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="counts Redis round trips; set REDIS_URL=redis://… to run it")
-def test_warm_check_is_at_most_two_redis_round_trips_and_no_sql(
-    api, tenant_a, plan, django_assert_num_queries
-):
-    caches = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "tollgate-test-roundtrips",
-            "OPTIONS": {"connection_class": redis_counting.CountingConnection},
-        }
+COUNTING_CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "tollgate-test-roundtrips",
+        "OPTIONS": {"connection_class": redis_counting.CountingConnection},
     }
-    with override_settings(CACHES=caches):
+}
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="counts Redis round trips; set REDIS_URL=redis://… to run it")
+def test_warm_check_is_one_redis_round_trip_and_no_sql(api, tenant_a, plan, django_assert_num_queries):
+    with override_settings(CACHES=COUNTING_CACHES):
         cache.clear()
         check(api, tenant_a.key, "u1", "api_calls")
         check(api, tenant_a.key, "u1", "api_calls")
@@ -62,8 +63,37 @@ def test_warm_check_is_at_most_two_redis_round_trips_and_no_sql(
         round_trips = redis_counting.sent[0] - before
         cache.clear()
     assert answer["limit"] == 100
-    assert round_trips <= 2, round_trips
-    assert round_trips >= 1  # the check really went to Redis (rate limit + snapshot)
+    assert round_trips == 1  # the rate limiter's pipeline, which also read the snapshot
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not REDIS_URL, reason="counts Redis round trips; set REDIS_URL=redis://… to run it")
+def test_warm_consume_is_two_redis_round_trips_and_one_statement(
+    api, tenant_a, plan, django_assert_num_queries
+):
+    def consume(event_id: str) -> dict:
+        response = api.post(
+            "/api/v1/entitlements/consume",
+            {"id": event_id, "customer": "u1", "feature": "api_calls"},
+            key=tenant_a.key,
+        )
+        assert response.status_code == 200, response.json()
+        return dict(response.json())
+
+    with override_settings(CACHES=COUNTING_CACHES):
+        cache.clear()
+        consume("warm-1")
+        consume("warm-2")
+        before = redis_counting.sent[0]
+        with django_assert_num_queries(1):  # tollgate_metered_consume, in its own transaction
+            answer = consume("hot")
+        round_trips = redis_counting.sent[0] - before
+        after = check(api, tenant_a.key, "u1", "api_calls")
+        cache.clear()
+    assert (answer["allowed"], answer["used"]) == (True, 3)
+    # The limiter's pipeline read the structure; after the statement, one SET bumped the usage version.
+    assert round_trips == 2
+    assert after["used"] == 3  # and the next check sees it
 
 
 def test_a_change_is_visible_to_the_next_check(api, tenant_a, plan, recompute):

@@ -121,6 +121,20 @@ def test_uses_below_the_marks_announce_nothing_and_the_crossing_one_does(api, te
     assert UsageCounter.objects.get(customer__external_id="u2").used == 9
 
 
+@pytest.mark.parametrize("path", ["/api/v1/entitlements/consume", "/api/v1/entitlements/release"])
+def test_a_malformed_body_is_400_and_records_nothing(api, tenant_a, plan, path):
+    # The rate limiter peeks at the body for the customer whose snapshot it reads ahead; a body it cannot read
+    # still reaches DRF's parser and its error.
+    response = api.request("POST", path, data='{"id": "x1", "customer": "u1", ', key=tenant_a.key)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "malformed_body"
+    assert error["message"].startswith("Malformed request body: JSON parse error")
+    assert not UsageEvent.objects.exists()
+    assert not UsageCounter.objects.exists()
+    assert not AllocationCounter.objects.exists()
+
+
 def test_boolean_features_are_not_consumable(api, tenant_a, plan):
     response = api.post(
         "/api/v1/entitlements/consume", {"id": "x", "customer": "u1", "feature": "sso"}, key=tenant_a.key
