@@ -7,7 +7,6 @@ read ahead the same way.
 The other views follow the house pattern (nested Input serializers, services for writes).
 """
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -160,16 +160,26 @@ def _snapshot_keys(request: Request, customer: Any, *, with_usage: bool) -> Sequ
     return cache.snapshot_keys(project_id=project.pk, external_id=customer, with_usage=with_usage)
 
 
-def _body_customer(request: Request) -> Any:
-    """The `customer` of a JSON body, peeked at without DRF's parser (whose failure would be remembered as an
-    empty body rather than raised again when the view reads `request.data`)."""
-    if request.content_type.split(";")[0].strip() != "application/json":
-        return None
-    try:
-        raw = json.loads(request._request.body)
-    except ValueError:
-        return None
-    return raw.get("customer") if isinstance(raw, dict) else None
+class _ConsumeBaseApi(BaseApi):
+    """Consume and release: the rate limiter reads the customer's structure ahead, which means reading the body
+    during throttling. DRF remembers a body it could not parse as empty, so the parse error is kept here and
+    raised when the view asks for the body, as it would have been."""
+
+    _body_error: APIException | None = None
+
+    def read_ahead_keys(self, request: Request) -> Sequence[str]:
+        try:
+            data = request.data
+        except APIException as exc:
+            self._body_error = exc
+            return ()
+        customer = data.get("customer") if isinstance(data, dict) else None
+        return _snapshot_keys(request, customer, with_usage=False)
+
+    def body(self, request: Request) -> Any:
+        if self._body_error is not None:
+            raise self._body_error
+        return request.data
 
 
 def consume_parse(raw: Any, *, fields: frozenset[str]) -> dict[str, Any]:
@@ -201,7 +211,7 @@ def consume_parse(raw: Any, *, fields: frozenset[str]) -> dict[str, Any]:
     return data
 
 
-class EntitlementConsumeApi(BaseApi):
+class EntitlementConsumeApi(_ConsumeBaseApi):
     class InputSerializer(StrictSerializer):
         id = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="Your idempotency id for this use.")
         customer = serializers.CharField(max_length=MAX_ID_LENGTH)
@@ -210,7 +220,7 @@ class EntitlementConsumeApi(BaseApi):
 
     @extend_schema(operation_id="entitlements_consume", request=InputSerializer, responses=ConsumeOutput)
     def post(self, request: Request) -> Response:
-        data = consume_parse(request.data, fields=_CONSUME_FIELDS)  # by hand: this is a hot path
+        data = consume_parse(self.body(request), fields=_CONSUME_FIELDS)  # by hand: this is a hot path
         answer = services.entitlement_consume(
             project=request_project(request),
             event_id=data["id"],
@@ -221,11 +231,8 @@ class EntitlementConsumeApi(BaseApi):
         )
         return Response(answer)
 
-    def read_ahead_keys(self, request: Request) -> Sequence[str]:
-        return _snapshot_keys(request, _body_customer(request), with_usage=False)
 
-
-class EntitlementReleaseApi(BaseApi):
+class EntitlementReleaseApi(_ConsumeBaseApi):
     class InputSerializer(StrictSerializer):
         id = serializers.CharField(
             max_length=MAX_ID_LENGTH, help_text="Your idempotency id for this release."
@@ -237,7 +244,7 @@ class EntitlementReleaseApi(BaseApi):
 
     @extend_schema(operation_id="entitlements_release", request=InputSerializer, responses=ConsumeOutput)
     def post(self, request: Request) -> Response:
-        data = consume_parse(request.data, fields=_CONSUME_FIELDS | {"reason"})
+        data = consume_parse(self.body(request), fields=_CONSUME_FIELDS | {"reason"})
         answer = services.entitlement_release(
             project=request_project(request),
             actor=actor_from_request(request),
@@ -249,9 +256,6 @@ class EntitlementReleaseApi(BaseApi):
             read_ahead=self.read_ahead,
         )
         return Response(answer)
-
-    def read_ahead_keys(self, request: Request) -> Sequence[str]:
-        return _snapshot_keys(request, _body_customer(request), with_usage=False)
 
 
 # --- grants and revocations ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The entitlement snapshot cache: a warm check is one `MGET` and no SQL.
+"""The entitlement snapshot cache: a warm check is one `MGET` and no SQL — read in the rate limiter's round trip
+when the API asks for it (`snapshot_keys`, `read_ahead`).
 
 Keys (one customer = the tenant's external id, hashed so any id makes a valid key):
 

@@ -123,8 +123,8 @@ def test_uses_below_the_marks_announce_nothing_and_the_crossing_one_does(api, te
 
 @pytest.mark.parametrize("path", ["/api/v1/entitlements/consume", "/api/v1/entitlements/release"])
 def test_a_malformed_body_is_400_and_records_nothing(api, tenant_a, plan, path):
-    # The rate limiter peeks at the body for the customer whose snapshot it reads ahead; a body it cannot read
-    # still reaches DRF's parser and its error.
+    # The rate limiter reads the body for the customer whose structure it reads ahead; a body that cannot be
+    # parsed still answers DRF's error, not an empty body's.
     response = api.request("POST", path, data='{"id": "x1", "customer": "u1", ', key=tenant_a.key)
     assert response.status_code == 400
     error = response.json()["error"]
@@ -133,6 +133,12 @@ def test_a_malformed_body_is_400_and_records_nothing(api, tenant_a, plan, path):
     assert not UsageEvent.objects.exists()
     assert not UsageCounter.objects.exists()
     assert not AllocationCounter.objects.exists()
+    other_type = api.request(
+        "POST", path, data="id=x1&customer=u1&feature=exports", content_type="text/plain", key=tenant_a.key
+    )
+    assert other_type.status_code == 415
+    assert other_type.json()["error"]["type"] == "invalid_request_error"
+    assert not UsageEvent.objects.exists()
 
 
 def test_boolean_features_are_not_consumable(api, tenant_a, plan):
