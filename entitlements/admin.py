@@ -337,7 +337,15 @@ class EntitlementSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProductAccess)
-class ProductAccessAdmin(admin.ModelAdmin):
+class ProductAccessAdmin(_ReadOnly):
+    """Read-only: a product's `access_days` changes through the products API or `sync_catalog`
+    (`billing.catalog.product_update`, audited and told to Stripe), which the admin's transaction cannot call."""
+
     list_display = ["product", "duration_days"]
     list_select_related = ["product"]
-    raw_id_fields = ["product"]  # the duration applies to purchases recorded from now on
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -331,3 +331,28 @@ def test_revoking_a_purchase_after_a_partial_refund_is_audited_as_the_operator(
     assert list(
         AuditLogEntry.objects.filter(action="purchase.revoked").values_list("actor_repr", "reason")
     ) == [("support-op", "chargeback risk")]
+
+
+def test_purchase_durations_are_read_only_in_the_admin(tenant_a):
+    # access_days changes through billing.catalog.product_update (audited, told to Stripe), not the admin.
+    from entitlements.models import ProductAccess
+
+    access = ProductAccess.objects.create(product=product(tenant_a.project, "pass", {}), duration_days=30)
+    admin_user = User.objects.create_superuser("root-op", password="pw")
+    client = Client()
+    client.force_login(admin_user)
+    url = f"/admin/entitlements/productaccess/{quote(access.pk)}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    assert client.post(url, {"product": access.product_id, "duration_days": 1}).status_code == 403
+    assert (
+        client.post(
+            f"/admin/entitlements/productaccess/{quote(access.pk)}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert client.get("/admin/entitlements/productaccess/add/").status_code == 403
+    access.refresh_from_db()
+    assert access.duration_days == 30
+    assert not AuditLogEntry.objects.exists()
