@@ -66,3 +66,35 @@ def test_inside_a_transaction_it_asks_the_server():
         assert _server_view(pid)[1] == "SELECT 1"
     finally:
         connection.connection.execute("ROLLBACK")
+
+
+def test_a_connection_on_a_high_descriptor_is_checked_without_a_round_trip():
+    # select() cannot watch descriptors ≥ 1024; a busy process reaches them, and the check must still work.
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip("the descriptor limit is below 1100")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+    placeholders = []
+    connection.close()
+    try:
+        while True:  # fill the low descriptors, so the next connection's socket lands above 1024
+            fd = os.open(os.devnull, os.O_RDONLY)
+            placeholders.append(fd)
+            if fd >= 1030:
+                break
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid() AS high")
+            pid = cursor.fetchone()[0]
+        assert connection.connection.fileno() >= 1024
+        _new_request()
+        connection.close_if_health_check_failed()
+        assert connection.connection is not None
+        assert _server_view(pid) == ("idle", "SELECT pg_backend_pid() AS high")
+    finally:
+        connection.close()
+        for fd in placeholders:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

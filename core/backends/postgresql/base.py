@@ -25,9 +25,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if connection is None or connection.closed or connection.broken:
             return False
         try:
-            waiting, _, _ = select.select([connection.fileno()], [], [], 0)
-        except (OSError, ValueError):
-            return False
+            # poll, not select: select cannot watch a descriptor numbered 1024 or above.
+            watch = select.poll()
+            watch.register(connection.fileno(), select.POLLIN)
+            waiting = watch.poll(0)
+        except (OSError, ValueError):  # no usable descriptor: let Django's check decide
+            waiting = [True]
         if not waiting and connection.info.transaction_status == pq.TransactionStatus.IDLE:
             return True
         return bool(super().is_usable())
