@@ -28,9 +28,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
             # poll, not select: select cannot watch a descriptor numbered 1024 or above.
             watch = select.poll()
             watch.register(connection.fileno(), select.POLLIN)
-            waiting = watch.poll(0)
+            waiting = bool(watch.poll(0))
         except (OSError, ValueError):  # no usable descriptor: let Django's check decide
-            waiting = [True]
+            waiting = True
         if not waiting and connection.info.transaction_status == pq.TransactionStatus.IDLE:
             return True
         return bool(super().is_usable())
