@@ -1021,17 +1021,14 @@ def entitlement_consume(
         # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
         outcome, used = _metered_consume_pg(row, period, quantity, entry["limit"])
         if outcome == "consumed":
-            ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
-            if entry["meter"]:
-                transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
+            _usage_recorded(project, external_id, entry, metered=True)
             usage["used"][feature_key] = used
             return _answer(feature_key, entry, usage, 0, allowed=True)
         if outcome == "denied":  # the statement saw the counter that refused it: no second query
             usage["used"][feature_key] = used
             return _answer(feature_key, entry, usage, quantity, allowed=False)
         if outcome == "duplicate":
-            _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME)
-            return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
+            return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
         # "threshold": this use crosses 80 % or 100 % of the limit; recorded below, with its event.
     try:
         with transaction.atomic():
@@ -1073,15 +1070,33 @@ def entitlement_consume(
                     quantity=quantity,
                     reference=event_id,
                 )
-            ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
-            if period is not None and entry["meter"]:
-                transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
+            _usage_recorded(project, external_id, entry, metered=period is not None)
     except _Denied:
         return _answer_now(structure, customer_id, feature_key, quantity, allowed=False)
     except _Duplicate:
-        _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME)
-        return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
+        return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
     return _answer(feature_key, entry, usage, 0, allowed=True)
+
+
+def _usage_recorded(project: Project, external_id: str, entry: dict[str, Any], *, metered: bool) -> None:
+    """After a consume: the customer's cached usage is stale on commit, and metered usage is reported to Stripe."""
+    ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
+    if metered and entry["meter"]:
+        transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
+
+
+def _duplicate_answer(
+    project: Project,
+    event_id: str,
+    structure: dict[str, Any],
+    customer_id: str,
+    feature_key: str,
+    entry: dict[str, Any],
+    quantity: int,
+) -> dict[str, Any]:
+    """A consume id seen before: 409 if it named something else, else the current state, recording nothing."""
+    _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME)
+    return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
 
 
 class _Duplicate(Exception):
