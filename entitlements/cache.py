@@ -69,6 +69,10 @@ class Keys:
     def all(self) -> list[str]:
         return [self.project, self.structure_version, self.structure, self.usage_version, self.usage]
 
+    def read(self, with_usage: bool) -> list[str]:
+        """What a snapshot read fetches: all five, or the structure's three."""
+        return self.all() if with_usage else self.all()[:3]
+
 
 class _Store:
     """The shared cache, reached with as few round trips as possible: with Redis, the reused client of
@@ -194,8 +198,7 @@ def _customer(project: Project, external_id: str) -> tuple[str | None, Customer 
 
 def snapshot_keys(*, project_id: str, external_id: str, with_usage: bool = True) -> list[str]:
     """The keys `snapshot_get` reads: the three versions and the snapshots (the structure alone without usage)."""
-    keys = Keys.of(project_id, external_id).all()
-    return keys if with_usage else keys[:3]
+    return Keys.of(project_id, external_id).read(with_usage)
 
 
 def snapshot_get(
@@ -223,7 +226,7 @@ def snapshots_get(
 ) -> dict[str, Snapshot]:
     """`snapshot_get` for several customers with one MGET (a usage batch names up to 1,000)."""
     all_keys = {external_id: Keys.of(project.pk, external_id) for external_id in external_ids}
-    wanted = [key for keys in all_keys.values() for key in (keys.all() if with_usage else keys.all()[:3])]
+    wanted = [key for keys in all_keys.values() for key in keys.read(with_usage)]
     if read_ahead is not None and all(key in read_ahead for key in wanted):
         got: dict[str, Any] | None = read_ahead
     else:
