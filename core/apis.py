@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,10 +36,23 @@ class BaseApi(APIView):
     # Cache values the rate limiter read in its round trip, for the keys `read_ahead_keys` named (absent → None).
     read_ahead: dict[str, Any] | None = None
 
+    _body_error: APIException | None = None
+
     def read_ahead_keys(self, request: Request) -> Sequence[str]:
         """Cache keys this request will read first, so the rate limiter fetches them in its own round trip (a
-        hot view's one cache read then costs nothing more). Called after authentication; must not raise."""
+        hot view's one cache read then costs nothing more). Called after authentication, during throttling;
+        must not raise. To look at the body here, use `body`."""
         return ()
+
+    def body(self, request: Request) -> Any:
+        """`request.data`, safe to ask for before the view runs: DRF remembers a body it could not parse as an
+        empty one, so the parse error (400, 415) is kept and raised again each time the body is asked for."""
+        if self._body_error is None:
+            try:
+                return request.data
+            except APIException as exc:
+                self._body_error = exc
+        raise self._body_error
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttling

@@ -161,25 +161,15 @@ def _snapshot_keys(request: Request, customer: Any, *, with_usage: bool) -> Sequ
 
 
 class _ConsumeBaseApi(BaseApi):
-    """Consume and release: the rate limiter reads the customer's structure ahead, which means reading the body
-    during throttling. DRF remembers a body it could not parse as empty, so the parse error is kept here and
-    raised when the view asks for the body, as it would have been."""
-
-    _body_error: APIException | None = None
+    """Consume and release: the rate limiter reads the customer's structure ahead, from the body's `customer`."""
 
     def read_ahead_keys(self, request: Request) -> Sequence[str]:
         try:
-            data = request.data
-        except APIException as exc:
-            self._body_error = exc
+            data = self.body(request)
+        except APIException:  # raised again when the view asks for the body
             return ()
         customer = data.get("customer") if isinstance(data, dict) else None
         return _snapshot_keys(request, customer, with_usage=False)
-
-    def body(self, request: Request) -> Any:
-        if self._body_error is not None:
-            raise self._body_error
-        return request.data
 
 
 def consume_parse(raw: Any, *, fields: frozenset[str]) -> dict[str, Any]:
