@@ -159,14 +159,18 @@ class StripeGateway:
         if description:
             params["description"] = description
         if stripe_product_id:
-            return self.call(lambda c: c.v1.products.update(stripe_product_id, params)).to_dict()
-        return self.call(lambda c: c.v1.products.create(params, {"idempotency_key": idem})).to_dict()
+            return self.call(lambda c: c.v1.products.update(stripe_product_id, params)).to_dict(for_json=True)
+        return self.call(lambda c: c.v1.products.create(params, {"idempotency_key": idem})).to_dict(
+            for_json=True
+        )
 
     def price_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.prices.create(params, {"idempotency_key": idem})).to_dict()
+        return self.call(lambda c: c.v1.prices.create(params, {"idempotency_key": idem})).to_dict(
+            for_json=True
+        )
 
     def price_update(self, stripe_price_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.prices.update(stripe_price_id, params)).to_dict()
+        return self.call(lambda c: c.v1.prices.update(stripe_price_id, params)).to_dict(for_json=True)
 
     def meter_create(self, *, display_name: str, event_name: str, idem: str) -> dict[str, Any]:
         params = {
@@ -176,11 +180,17 @@ class StripeGateway:
             "customer_mapping": {"type": "by_id", "event_payload_key": "stripe_customer_id"},
             "value_settings": {"event_payload_key": "value"},
         }
-        return self.call(lambda c: c.v1.billing.meters.create(params, {"idempotency_key": idem})).to_dict()
+        return self.call(lambda c: c.v1.billing.meters.create(params, {"idempotency_key": idem})).to_dict(
+            for_json=True
+        )
 
     def meters_by_event_name(self, event_name: str) -> list[dict[str, Any]]:
         result = self.call(lambda c: c.v1.billing.meters.list({"limit": 100}))
-        return [m.to_dict() for m in result.auto_paging_iter() if m.to_dict().get("event_name") == event_name]
+        return [
+            m.to_dict(for_json=True)
+            for m in result.auto_paging_iter()
+            if m.to_dict(for_json=True).get("event_name") == event_name
+        ]
 
     # --- catalog sync (billing.catalog) ----------------------------------------------------------------
     def product_ensure(self, *, product_id: str, params: dict[str, Any], idem: str) -> dict[str, Any]:
@@ -194,7 +204,7 @@ class StripeGateway:
         try:
             return self.call(
                 lambda c: c.v1.products.create({**create_params, "id": product_id}, {"idempotency_key": idem})
-            ).to_dict()
+            ).to_dict(for_json=True)
         except ProviderError as exc:
             cause = exc.__cause__
             if not (
@@ -204,18 +214,18 @@ class StripeGateway:
         return self.product_update(product_id, params)
 
     def product_update(self, stripe_product_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.products.update(stripe_product_id, params)).to_dict()
+        return self.call(lambda c: c.v1.products.update(stripe_product_id, params)).to_dict(for_json=True)
 
     def product_retrieve(self, stripe_product_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.products.retrieve(stripe_product_id)).to_dict()
+        return self.call(lambda c: c.v1.products.retrieve(stripe_product_id)).to_dict(for_json=True)
 
     def price_retrieve(self, stripe_price_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.prices.retrieve(stripe_price_id)).to_dict()
+        return self.call(lambda c: c.v1.prices.retrieve(stripe_price_id)).to_dict(for_json=True)
 
     def prices_by_lookup_key(self, lookup_key: str) -> list[dict[str, Any]]:
         """The price holding `lookup_key` (at most one: Stripe keeps lookup keys unique per account)."""
         result = self.call(lambda c: c.v1.prices.list({"lookup_keys": [lookup_key], "limit": 10}))
-        return [price.to_dict() for price in result.data]
+        return [price.to_dict(for_json=True) for price in result.data]
 
     # --- customers -----------------------------------------------------------------------------------
     def customer_create(
@@ -226,35 +236,41 @@ class StripeGateway:
             params["email"] = email
         if name:
             params["name"] = name
-        return self.call(lambda c: c.v1.customers.create(params, {"idempotency_key": idem})).to_dict()
+        return self.call(lambda c: c.v1.customers.create(params, {"idempotency_key": idem})).to_dict(
+            for_json=True
+        )
 
     def customer_update(self, stripe_customer_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.customers.update(stripe_customer_id, params)).to_dict()
+        return self.call(lambda c: c.v1.customers.update(stripe_customer_id, params)).to_dict(for_json=True)
 
     # --- checkout, payment intents, refunds ----------------------------------------------------------
     def checkout_session_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.checkout.sessions.create(params, {"idempotency_key": idem})).to_dict()
+        return self.call(lambda c: c.v1.checkout.sessions.create(params, {"idempotency_key": idem})).to_dict(
+            for_json=True
+        )
 
     def checkout_session_retrieve(self, session_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.checkout.sessions.retrieve(session_id)).to_dict()
+        return self.call(lambda c: c.v1.checkout.sessions.retrieve(session_id)).to_dict(for_json=True)
 
     def checkout_session_expire(self, session_id: str, *, idem: str) -> dict[str, Any]:
         return self.call(
             lambda c: c.v1.checkout.sessions.expire(session_id, options={"idempotency_key": idem})
-        ).to_dict()
+        ).to_dict(for_json=True)
 
     def payment_intent_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.payment_intents.create(params, {"idempotency_key": idem})).to_dict()
+        return self.call(lambda c: c.v1.payment_intents.create(params, {"idempotency_key": idem})).to_dict(
+            for_json=True
+        )
 
     def payment_intent_retrieve(self, payment_intent_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.payment_intents.retrieve(payment_intent_id)).to_dict()
+        return self.call(lambda c: c.v1.payment_intents.retrieve(payment_intent_id)).to_dict(for_json=True)
 
     def payment_intent_cancel(self, payment_intent_id: str, *, idem: str) -> dict[str, Any]:
         return self.call(
             lambda c: c.v1.payment_intents.cancel(
                 payment_intent_id, {"cancellation_reason": "abandoned"}, {"idempotency_key": idem}
             )
-        ).to_dict()
+        ).to_dict(for_json=True)
 
     def refund_create(
         self,
@@ -270,7 +286,9 @@ class StripeGateway:
             params["amount"] = amount
         if reason:
             params["reason"] = reason
-        return self.call(lambda c: c.v1.refunds.create(params, {"idempotency_key": idem})).to_dict()
+        return self.call(lambda c: c.v1.refunds.create(params, {"idempotency_key": idem})).to_dict(
+            for_json=True
+        )
 
     # --- portal --------------------------------------------------------------------------------------
     def portal_configuration_upsert(
@@ -279,14 +297,27 @@ class StripeGateway:
         if configuration_id:
             return self.call(
                 lambda c: c.v1.billing_portal.configurations.update(configuration_id, params)
-            ).to_dict()
+            ).to_dict(for_json=True)
         return self.call(
             lambda c: c.v1.billing_portal.configurations.create(params, {"idempotency_key": idem})
-        ).to_dict()
+        ).to_dict(for_json=True)
 
     def portal_session_create(self, *, customer: str, return_url: str, configuration: str) -> dict[str, Any]:
         params = {"customer": customer, "return_url": return_url, "configuration": configuration}
-        return self.call(lambda c: c.v1.billing_portal.sessions.create(params)).to_dict()
+        return self.call(lambda c: c.v1.billing_portal.sessions.create(params)).to_dict(for_json=True)
+
+    def invoice_payments_list(self, *, invoice: str = "", payment_intent: str = "") -> list[dict[str, Any]]:
+        """The payment attempts of an invoice, or the invoice payment of a PaymentIntent (newest first)."""
+        params: dict[str, Any] = {"limit": 10}
+        if invoice:
+            params["invoice"] = invoice
+        if payment_intent:
+            params["payment"] = {"type": "payment_intent", "payment_intent": payment_intent}
+        listed = self.call(lambda c: c.v1.invoice_payments.list(params))
+        return [record.to_dict(for_json=True) for record in listed.data]
+
+    def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.subscriptions.retrieve(subscription_id)).to_dict(for_json=True)
 
     # --- generic reads (reconciliation, webhook re-fetch) --------------------------------------------
     def list_all(self, resource: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -295,7 +326,7 @@ class StripeGateway:
             service = getattr(service, part)
         page = self.call(lambda c: service.list(params or {"limit": 100}))
         for item in page.auto_paging_iter():
-            yield item.to_dict()
+            yield item.to_dict(for_json=True)
 
 
 # Stripe accounts are named "platform" (the platform's own) or by the id of a project with its own Stripe key.
@@ -363,4 +394,4 @@ def webhook_endpoint_ensure(
             params, {"idempotency_key": idempotency_key("webhook-endpoint", url)}
         )
     )
-    return created.to_dict(), True
+    return created.to_dict(for_json=True), True

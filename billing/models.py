@@ -372,6 +372,12 @@ class Invoice(models.Model):
         Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
     )
     stripe_invoice_id = models.CharField(max_length=255)
+    # Stripe's subscription of the invoice, kept even while the subscription's own event has not arrived yet
+    # (its first invoice's events come before `customer.subscription.created`), so the link is filled then.
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # The PaymentIntent of the invoice's latest payment attempt (from `invoice_payment.*` or a read of
+    # /v1/invoice_payments): Stripe's invoices no longer name it themselves.
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
     number = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=30)
     billing_reason = models.CharField(max_length=50, blank=True)

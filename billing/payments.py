@@ -724,17 +724,76 @@ def payment_refund(*, payment: Payment, amount: int | None, reason: str, actor: 
 
 def payment_apply_refunded(*, payment: Payment, amount_refunded: int) -> Payment:
     """Records how much of a paid payment is refunded (only ever growing), and its refund status."""
-    amount_refunded = max(amount_refunded, payment.amount_refunded)
-    status = payment.status
-    if status != Payment.Status.DISPUTED:
-        status = (
-            Payment.Status.REFUNDED
-            if amount_refunded >= payment.amount
-            else (Payment.Status.PARTIALLY_REFUNDED if amount_refunded else Payment.Status.SUCCEEDED)
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        amount_refunded = min(max(amount_refunded, locked.amount_refunded), locked.amount)
+        status = locked.status
+        if status != Payment.Status.DISPUTED:
+            status = (
+                Payment.Status.REFUNDED
+                if amount_refunded >= locked.amount
+                else (Payment.Status.PARTIALLY_REFUNDED if amount_refunded else Payment.Status.SUCCEEDED)
+            )
+        return payment_transition(
+            payment=locked, allowed_from=Payment.PAID_STATUSES, amount_refunded=amount_refunded, status=status
         )
-    return payment_transition(
-        payment=payment, allowed_from=Payment.PAID_STATUSES, amount_refunded=amount_refunded, status=status
-    )
+
+
+def payment_apply_charge(*, payment: Payment, charge: dict[str, Any]) -> Payment:
+    """Applies a Stripe charge's money state (a refund event carries it whole): a charge that succeeded settles
+    a payment still open here (its success event late or lost), then its refunded amount is recorded — so any
+    order of payment and refund events ends refunded."""
+    with transaction.atomic():
+        if payment.is_open and charge.get("status") == "succeeded":
+            payment = payment_transition(
+                payment=payment, allowed_from=Payment.OPEN_STATUSES, status=Payment.Status.SUCCEEDED
+            )
+        refunded = min(int(charge.get("amount_refunded") or 0), payment.amount)
+        return payment_apply_refunded(payment=payment, amount_refunded=refunded)
+
+
+# A dispute only moves forward: opened (warnings, needs_response) → under review → won | lost.
+DISPUTE_RANK = {
+    "warning_needs_response": 1,
+    "needs_response": 1,
+    "warning_under_review": 2,
+    "under_review": 2,
+    "warning_closed": 3,
+    "won": 3,
+    "lost": 3,
+}
+
+
+def payment_apply_dispute(*, payment: Payment, dispute: dict[str, Any]) -> Payment:
+    """Applies a Stripe dispute's status. An open dispute flags the payment (access is kept meanwhile); a lost
+    one ends what the payment granted (the transition hands the dispute status to entitlements); a won one
+    returns the payment to its paid status. An older dispute state than the one held is ignored."""
+    outcome = str(dispute.get("status") or "")
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if DISPUTE_RANK.get(outcome, 0) < DISPUTE_RANK.get(locked.dispute_status, 0):
+            return locked
+        if locked.is_open:  # a dispute proves the charge succeeded (its success event late or lost)
+            locked = payment_transition(
+                payment=locked, allowed_from=Payment.OPEN_STATUSES, status=Payment.Status.SUCCEEDED
+            )
+        if outcome in ("won", "warning_closed"):
+            restored = (
+                Payment.Status.REFUNDED
+                if locked.amount_refunded >= locked.amount
+                else Payment.Status.PARTIALLY_REFUNDED
+                if locked.amount_refunded
+                else Payment.Status.SUCCEEDED
+            )
+            return payment_transition(
+                payment=locked, allowed_from=Payment.PAID_STATUSES, status=restored, dispute_status=outcome
+            )
+        return payment_transition(
+            payment=locked,
+            allowed_from=Payment.PAID_STATUSES,
+            status=Payment.Status.DISPUTED,
+            dispute_status=outcome,
+        )
 
 
 def refund_apply(*, refund_id: str, stripe_refund: dict[str, Any]) -> Payment:

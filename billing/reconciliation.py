@@ -51,7 +51,7 @@ class _Reader:
 
     def retrieve(self, call: Any) -> dict[str, Any]:
         self.pace()
-        result: dict[str, Any] = self.gateway.call(call).to_dict()
+        result: dict[str, Any] = self.gateway.call(call).to_dict(for_json=True)
         return result
 
 

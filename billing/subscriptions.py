@@ -169,6 +169,7 @@ def subscription_apply(
                     stripe_event_created=event_created,
                     **fields,
                 )
+                _link_invoices(subscription)
                 _subscription_events(subscription, None, {})
                 return subscription
             if not force:
@@ -194,6 +195,21 @@ def subscription_apply(
             event_created=event_created,
             force=force,
         )
+
+
+def _link_invoices(subscription: Subscription) -> None:
+    """The subscription's first invoice (and its payment) usually arrive before the subscription itself:
+    they are linked now."""
+    Invoice.objects.filter(
+        project=subscription.project_id,
+        stripe_subscription_id=subscription.stripe_subscription_id,
+        subscription__isnull=True,
+    ).update(subscription=subscription)
+    Payment.objects.filter(
+        project=subscription.project_id,
+        stripe_subscription_id="",
+        stripe_invoice_id__in=Invoice.objects.filter(subscription=subscription).values("stripe_invoice_id"),
+    ).update(stripe_subscription_id=subscription.stripe_subscription_id)
 
 
 def _subscription_events(
@@ -235,7 +251,7 @@ def subscription_refetch_and_apply(
     *, account: str, gateway: StripeGateway, stripe_subscription_id: str, event_created: int
 ) -> Subscription | None:
     stripe_read_allowed(account)
-    fresh = gateway.call(lambda c: c.v1.subscriptions.retrieve(stripe_subscription_id)).to_dict()
+    fresh = gateway.call(lambda c: c.v1.subscriptions.retrieve(stripe_subscription_id)).to_dict(for_json=True)
     return subscription_apply(
         account=account, stripe_subscription=fresh, event_created=event_created, force=True
     )
@@ -301,17 +317,28 @@ def _invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
     return _id(details.get("subscription")) or _id(stripe_invoice.get("subscription"))
 
 
+# An invoice only moves forward: draft → open → uncollectible → paid | void. A lower rank is always an older
+# state, whatever the event's second says; an equal rank is applied when not older (amounts, attempts).
+INVOICE_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
+
+
 def invoice_apply(*, account: str, stripe_invoice: dict[str, Any], event_created: int) -> Invoice | None:
     customer = customer_for_stripe(account=account, stripe_customer_id=_id(stripe_invoice.get("customer")))
     if customer is None:
         return None
-    subscription = Subscription.objects.filter(
-        project=customer.project, stripe_subscription_id=_invoice_subscription_id(stripe_invoice)
-    ).first()
+    stripe_subscription_id = _invoice_subscription_id(stripe_invoice)
+    subscription = (
+        Subscription.objects.filter(
+            project=customer.project, stripe_subscription_id=stripe_subscription_id
+        ).first()
+        if stripe_subscription_id
+        else None
+    )
     taxes = sum(int(t.get("amount") or 0) for t in stripe_invoice.get("total_taxes") or [])
     fields = {
         "customer": customer,
         "subscription": subscription,
+        "stripe_subscription_id": stripe_subscription_id,
         "number": stripe_invoice.get("number") or "",
         "status": stripe_invoice.get("status") or "draft",
         "billing_reason": stripe_invoice.get("billing_reason") or "",
@@ -334,19 +361,44 @@ def invoice_apply(*, account: str, stripe_invoice: dict[str, Any], event_created
             stripe_invoice_id=stripe_invoice["id"],
             defaults={**fields, "stripe_event_created": event_created},
         )
-        if not created:
-            # An invoice only moves forward (draft → open → paid | void | uncollectible); an older event
-            # never takes a paid invoice back to open.
-            final = invoice.status in ("paid", "void", "uncollectible")
-            if event_created < invoice.stripe_event_created or (
-                final and fields["status"] not in ("paid", "void", "uncollectible")
-            ):
-                return invoice
+        status_before = None if created else invoice.status
+        if not created and invoice_is_newer(invoice, stripe_invoice, event_created):
+            if invoice.subscription is not None and subscription is None:
+                fields["subscription"] = invoice.subscription
             for name, value in fields.items():
                 setattr(invoice, name, value)
             invoice.stripe_event_created = max(event_created, invoice.stripe_event_created)
             invoice.save()
+        if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
+            event_record(
+                project=customer.project,
+                type="invoice.paid",
+                data_object=invoice_representation(
+                    Invoice.objects.select_related("customer").get(pk=invoice.pk)
+                ),
+            )
     return invoice
+
+
+def invoice_is_newer(invoice: Invoice, stripe_invoice: dict[str, Any], event_created: int) -> bool:
+    """Whether Stripe's invoice (as of `event_created`) is at least as new as the mirror."""
+    incoming = INVOICE_RANK.get(str(stripe_invoice.get("status") or "draft"), 0)
+    held = INVOICE_RANK.get(invoice.status, 0)
+    if incoming != held:
+        return incoming > held
+    return event_created >= invoice.stripe_event_created
+
+
+def invoice_link_payment_intent(*, invoice: Invoice, payment_intent_id: str) -> None:
+    """Records the PaymentIntent of the invoice's payment attempt, on the invoice and on its payment."""
+    if not payment_intent_id:
+        return
+    Invoice.objects.filter(pk=invoice.pk).exclude(stripe_payment_intent_id=payment_intent_id).update(
+        stripe_payment_intent_id=payment_intent_id
+    )
+    Payment.objects.filter(
+        project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id, stripe_payment_intent_id=""
+    ).update(stripe_payment_intent_id=payment_intent_id)
 
 
 def invoice_payment_apply(
@@ -408,8 +460,11 @@ def invoice_payment_apply(
         links: dict[str, Any] = {}
         if payment_intent_id and not payment.stripe_payment_intent_id:
             links["stripe_payment_intent_id"] = payment_intent_id
+        if invoice.subscription is not None and not payment.stripe_subscription_id:
+            links["stripe_subscription_id"] = invoice.subscription.stripe_subscription_id
         status = Payment.Status.SUCCEEDED if paid else Payment.Status.REQUIRES_PAYMENT_METHOD
-        if paid and invoice.amount_paid == 0:
+        # Stripe's invoice decides, never a local row that may be older: a paid invoice's amount_paid is final.
+        if paid and int(stripe_invoice.get("amount_paid") or 0) == 0:
             status = Payment.Status.NO_PAYMENT_REQUIRED
         if (
             payment.source == Payment.Source.INVOICE
@@ -419,14 +474,14 @@ def invoice_payment_apply(
             links["amount"] = invoice.amount_due
         if links:
             payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
-        settled_before = (
-            payment.status in Payment.PAID_STATUSES or payment.status == Payment.Status.NO_PAYMENT_REQUIRED
-        )
+        status_before = payment.status
         payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, status=status)
-        if not paid or not settled_before:  # a paid invoice is announced once, however often Stripe says so
+        # A failure is announced once, when the payment turns failed (`invoice.paid` is announced by
+        # invoice_apply when the invoice turns paid: once per invoice, whichever event says so first).
+        if not paid and payment.status != status_before:
             event_record(
                 project=invoice.project,
-                type="invoice.paid" if paid else "invoice.payment_failed",
+                type="invoice.payment_failed",
                 data_object=invoice_representation(
                     Invoice.objects.select_related("customer").get(pk=invoice.pk)
                 ),
@@ -485,7 +540,7 @@ def subscription_change(
     gateway = _gateway(subscription)
     stripe_subscription = gateway.call(
         lambda c: c.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
-    ).to_dict()
+    ).to_dict(for_json=True)
     item = stripe_subscription["items"]["data"][0]
     item_change: dict[str, Any] = {"id": item["id"]}
     if price is not None:
@@ -514,7 +569,7 @@ def subscription_change(
         lambda c: c.v1.subscriptions.update(
             subscription.stripe_subscription_id, params, {"idempotency_key": key}
         )
-    ).to_dict()
+    ).to_dict(for_json=True)
     return _apply_now(subscription, updated)
 
 
@@ -555,11 +610,11 @@ def subscription_cancel(
                     )
                 },
             )
-        ).to_dict()
+        ).to_dict(for_json=True)
     else:
         updated = gateway.call(
             lambda c: c.v1.subscriptions.cancel(subscription.stripe_subscription_id)
-        ).to_dict()
+        ).to_dict(for_json=True)
     before = {"status": subscription.status, "cancel_at_period_end": subscription.cancel_at_period_end}
     result = _apply_now(subscription, updated)
     _audit(
@@ -580,13 +635,13 @@ def subscription_resume(
     gateway = _gateway(subscription)
     current = gateway.call(
         lambda c: c.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
-    ).to_dict()
+    ).to_dict(for_json=True)
     if current.get("status") == Subscription.Status.PAUSED:
         updated = gateway.call(
             lambda c: c.v1.subscriptions.resume(
                 subscription.stripe_subscription_id, {"billing_cycle_anchor": "now"}
             )
-        ).to_dict()
+        ).to_dict(for_json=True)
     elif current.get("cancel_at_period_end"):
         updated = gateway.call(
             lambda c: c.v1.subscriptions.update(
@@ -598,7 +653,7 @@ def subscription_resume(
                     )
                 },
             )
-        ).to_dict()
+        ).to_dict(for_json=True)
     else:
         raise Conflict(
             "Nothing to resume: the subscription is neither paused nor scheduled to cancel.",

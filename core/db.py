@@ -1,6 +1,6 @@
 """Database helpers shared by the services."""
 
-from django.db import transaction
+from django.db import connections, transaction
 
 
 def in_transaction() -> bool:
@@ -11,3 +11,20 @@ def in_transaction() -> bool:
     """
     connection = transaction.get_connection()
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+def connections_check() -> None:
+    """Before a worker's task: drops database connections that broke since the last task (a database restart
+    leaves them dead) or outlived CONN_MAX_AGE, so the task opens a fresh one instead of failing. Celery's own
+    check runs only every CELERY_DB_REUSE_MAX tasks."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
+
+
+def connections_close() -> None:
+    for conn in connections.all(initialized_only=True):
+        try:
+            conn.close()
+        except Exception:  # closing a broken connection may itself fail; it is discarded either way
+            conn.connection = None

@@ -32,8 +32,14 @@ class StripeEvent(models.Model):
         help_text="Stripe's `created` (Unix seconds): orders events of one object."
     )
     payload = models.JSONField()
+    # Events of one key (the Stripe customer, else the object) are applied one at a time, in Stripe's order.
+    ordering_key = models.CharField(max_length=300, default="")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
+    # A failed attempt waits until then (retries are scheduled here, not as broker countdowns).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Deadlocks and serialization failures met while applying it, each retried at once.
+    conflicts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processing_started_at = models.DateTimeField(null=True, blank=True)
@@ -49,7 +55,11 @@ class StripeEvent(models.Model):
                 fields=["account", "stripe_event_id"], name="stripe_event_unique_per_account"
             )
         ]
-        indexes = [models.Index(fields=["status", "updated_at"])]
+        indexes = [
+            models.Index(fields=["status", "updated_at"]),
+            # The claim (the due events of one key, oldest first), and the events an object's key names.
+            models.Index(fields=["ordering_key", "status", "stripe_created"], name="stripe_event_by_key"),
+        ]
         ordering = ["-received_at"]
 
     def __str__(self) -> str:

@@ -14,11 +14,12 @@ from django.db.models import Q, QuerySet
 
 from billing import subscriptions
 from billing.gateway import StripeGateway, gateway_for, platform_gateway
-from billing.models import Customer, Payment
+from billing.models import Customer, Invoice, Payment
 from billing.payments import (
+    payment_apply_charge,
     payment_apply_checkout,
+    payment_apply_dispute,
     payment_apply_intent,
-    payment_apply_refunded,
     payment_transition,
 )
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
@@ -52,9 +53,24 @@ def _id(value: Any) -> str:
     return str(value or "")
 
 
+def _invoices(event: StripeEvent) -> QuerySet[Invoice]:
+    queryset = Invoice.objects.select_related("project")
+    if event.account == PLATFORM_ACCOUNT:
+        return queryset.filter(project__stripe_secret_key="")
+    return queryset.filter(project_id=event.account)
+
+
 def _payment_for(
-    event: StripeEvent, *, session: str = "", intent: str = "", metadata: dict[str, Any] | None = None
+    event: StripeEvent,
+    *,
+    session: str = "",
+    intent: str = "",
+    metadata: dict[str, Any] | None = None,
+    ask_stripe: bool = False,
 ) -> Payment | None:
+    """The payment an event is about: by the Stripe ids we hold, then our metadata, then (an invoice's intent,
+    which carries neither) the invoice that the intent paid — known locally, or, with `ask_stripe`, read from
+    Stripe's /v1/invoice_payments. The link found is recorded on the payment."""
     payments = _payments(event)
     conditions = Q()
     if session:
@@ -64,6 +80,39 @@ def _payment_for(
     payment = payments.filter(conditions).first() if conditions else None
     if payment is None and metadata and metadata.get("tollgate_payment"):
         payment = payments.filter(pk=metadata["tollgate_payment"]).first()
+    if payment is None and intent:
+        invoice = _invoices(event).filter(stripe_payment_intent_id=intent).first()
+        if invoice is None and ask_stripe:
+            invoice_id = _intent_invoice(event, intent)
+            invoice = _invoices(event).filter(stripe_invoice_id=invoice_id).first() if invoice_id else None
+            if invoice is not None:
+                subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+        if invoice is not None:
+            payment = payments.filter(
+                project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
+            ).first()
+    if payment is not None and intent and not payment.stripe_payment_intent_id:
+        Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
+            stripe_payment_intent_id=intent
+        )
+        payment.stripe_payment_intent_id = intent
+    return payment
+
+
+def _intent_invoice(event: StripeEvent, intent: str) -> str:
+    """The invoice a PaymentIntent paid (or tried to), read from Stripe."""
+    subscriptions.stripe_read_allowed(event.account)
+    listed = _gateway(event).invoice_payments_list(payment_intent=intent)
+    return next((_id(record.get("invoice")) for record in listed if record.get("invoice")), "")
+
+
+def _settle_if_charged(payment: Payment, charge_or_intent_paid: bool) -> Payment:
+    """A refund or dispute proves the charge succeeded: an open payment (its success event late or lost)
+    is settled first, so what it grants is granted — and then taken back by the refund."""
+    if payment.is_open and charge_or_intent_paid:
+        payment = payment_transition(
+            payment=payment, allowed_from=Payment.OPEN_STATUSES, status=Payment.Status.SUCCEEDED
+        )
     return payment
 
 
@@ -97,25 +146,26 @@ def checkout_session(event: StripeEvent) -> None:
     "payment_intent.processing",
 )
 def payment_intent(event: StripeEvent) -> None:
+    # An invoice's intent that we cannot place locally is left alone (no Stripe read): the invoice's own
+    # events settle its payment, and reconciliation links it if they are lost.
     intent = event.data_object
     payment = _payment_for(event, intent=intent.get("id", ""), metadata=intent.get("metadata"))
     if payment is None:
         return
-    if not payment.stripe_payment_intent_id:
-        Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
-            stripe_payment_intent_id=intent["id"]
-        )
     payment_apply_intent(payment=payment, intent=intent)
 
 
-@handles("charge.refunded")
+@handles("charge.refunded", "charge.refund.updated")
 def charge_refunded(event: StripeEvent) -> None:
     charge = event.data_object
-    payment = _payment_for(event, intent=_id(charge.get("payment_intent")), metadata=charge.get("metadata"))
+    if charge.get("object") != "charge":
+        return
+    payment = _payment_for(
+        event, intent=_id(charge.get("payment_intent")), metadata=charge.get("metadata"), ask_stripe=True
+    )
     if payment is None:
         return
-    refunded = min(int(charge.get("amount_refunded") or 0), payment.amount)
-    payment_apply_refunded(payment=payment, amount_refunded=refunded)
+    payment_apply_charge(payment=payment, charge=charge)
 
 
 @handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
@@ -123,23 +173,10 @@ def dispute(event: StripeEvent) -> None:
     """A dispute flags the payment (access is kept meanwhile) and its outcome is recorded. A lost dispute ends
     what the payment granted; a won one returns the payment to its paid status."""
     stripe_dispute = event.data_object
-    payment = _payment_for(event, intent=_id(stripe_dispute.get("payment_intent")))
+    payment = _payment_for(event, intent=_id(stripe_dispute.get("payment_intent")), ask_stripe=True)
     if payment is None:
         return
-    outcome = str(stripe_dispute.get("status") or "")
-    if event.type == "charge.dispute.closed" and outcome == "won":
-        restored = Payment.Status.PARTIALLY_REFUNDED if payment.amount_refunded else Payment.Status.SUCCEEDED
-        payment_transition(
-            payment=payment, allowed_from=(Payment.Status.DISPUTED,), status=restored, dispute_status=outcome
-        )
-        return
-    # A lost dispute ends what the payment granted: the transition hands the new dispute status to entitlements.
-    payment_transition(
-        payment=payment,
-        allowed_from=Payment.PAID_STATUSES,
-        status=Payment.Status.DISPUTED,
-        dispute_status=outcome,
-    )
+    payment_apply_dispute(payment=payment, dispute=stripe_dispute)
 
 
 def _gateway(event: StripeEvent) -> StripeGateway:
@@ -168,24 +205,36 @@ def subscription(event: StripeEvent) -> None:
         )
 
 
-def _invoice_payment_intent(event: StripeEvent, invoice_id: str) -> str:
-    """The PaymentIntent that paid an invoice (invoices are paid through invoice_payments)."""
-    subscriptions.stripe_read_allowed(event.account)
-    payments = (
-        _gateway(event)
-        .call(lambda c: c.v1.invoice_payments.list({"invoice": invoice_id, "limit": 10}))
-        .to_dict()
+def _invoice_payment_intent(event: StripeEvent, invoice: Invoice) -> str:
+    """The PaymentIntent of an invoice's payment (invoices are paid through invoice_payments): known from an
+    `invoice_payment.*` event already stored, else read from Stripe."""
+    if invoice.stripe_payment_intent_id:
+        return invoice.stripe_payment_intent_id
+    stored = (
+        StripeEvent.objects.filter(
+            ordering_key=f"{event.account}:{invoice.stripe_invoice_id}", type__startswith="invoice_payment."
+        )
+        .order_by("-stripe_created")
+        .values_list("payload", flat=True)
+        .first()
     )
-    for invoice_payment in payments.get("data") or []:
-        payment = invoice_payment.get("payment") or {}
-        if payment.get("payment_intent"):
-            return _id(payment["payment_intent"])
-    return ""
+    intent = _id(
+        ((stored or {}).get("data", {}).get("object") or {}).get("payment", {}).get("payment_intent")
+    )
+    if not intent:
+        subscriptions.stripe_read_allowed(event.account)
+        for record in _gateway(event).invoice_payments_list(invoice=invoice.stripe_invoice_id):
+            intent = _id((record.get("payment") or {}).get("payment_intent"))
+            if intent:
+                break
+    subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+    return intent
 
 
 @handles(
     "invoice.created",
     "invoice.finalized",
+    "invoice.updated",
     "invoice.paid",
     "invoice.payment_succeeded",
     "invoice.payment_failed",
@@ -193,23 +242,34 @@ def _invoice_payment_intent(event: StripeEvent, invoice_id: str) -> str:
     "invoice.marked_uncollectible",
 )
 def invoice(event: StripeEvent) -> None:
+    """Mirrors the invoice; a paid one (whichever event says so: `invoice.paid` may be lost while
+    `invoice.payment_succeeded` arrives) settles its payment, a failed attempt records it."""
     stripe_invoice = event.data_object
     local = subscriptions.invoice_apply(
         account=event.account, stripe_invoice=stripe_invoice, event_created=event.stripe_created
     )
     if local is None:
         return
-    # `invoice.payment_succeeded` accompanies `invoice.paid`: the payment is settled on the latter only.
-    if event.type in ("invoice.paid", "invoice.payment_failed"):
-        paid = event.type != "invoice.payment_failed"
+    paid = stripe_invoice.get("status") == "paid"
+    if paid or event.type == "invoice.payment_failed":
         intent = (
-            _invoice_payment_intent(event, stripe_invoice["id"])
-            if stripe_invoice.get("amount_paid") or not paid
+            _invoice_payment_intent(event, local)
+            if int(stripe_invoice.get("amount_paid") or 0) or not paid
             else ""
         )
         subscriptions.invoice_payment_apply(
             invoice=local, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid
         )
+
+
+@handles("invoice_payment.paid")
+def invoice_payment(event: StripeEvent) -> None:
+    """Links an invoice's payment to the PaymentIntent that paid it (no Stripe read needed later)."""
+    record = event.data_object
+    intent = _id((record.get("payment") or {}).get("payment_intent"))
+    local = _invoices(event).filter(stripe_invoice_id=_id(record.get("invoice"))).first()
+    if local is not None and intent:
+        subscriptions.invoice_link_payment_intent(invoice=local, payment_intent_id=intent)
 
 
 @handles("customer.updated", "customer.deleted")

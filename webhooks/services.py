@@ -7,17 +7,20 @@ compare-and-set so no two workers run it, dispatch by type, record status, attem
 
 import json
 import logging
+import random
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, webhook_verify
 from core.actors import Actor
 from core.errors import InvalidRequest
+from core.locks import lock_release, lock_try
 from core.services import audit_record
 from projects.models import Project
 from webhooks import processors
@@ -25,12 +28,8 @@ from webhooks.models import PLATFORM_ACCOUNT, StripeEvent, StripeWebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this belongs to a worker that died: another may take the event over.
-STALE_CLAIM = timedelta(minutes=5)
-
-
-class ProcessingFailed(Exception):
-    """A processor raised; the event is queued again (or marked failed after the last attempt)."""
+# An event not yet taken this long after it was stored (or put back) lost its task: the sweep queues it again.
+QUEUE_SETTLE = timedelta(seconds=30)
 
 
 def _secrets(account: str, project: Project | None) -> list[str]:
@@ -83,8 +82,9 @@ def stripe_event_store(
                 api_version=str(body.get("api_version") or "")[:50],
                 stripe_created=int(body.get("created") or 0),
                 payload=body,
+                ordering_key=ordering_key(account, body),
             )
-            transaction.on_commit(lambda: queue_processing(event.pk))
+            transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key))
             return event, True
     except IntegrityError:
         return StripeEvent.objects.get(account=account, stripe_event_id=body["id"]), False
@@ -104,74 +104,215 @@ def stripe_events_fetch_missing(*, project: Project | None, since: datetime) -> 
     return missing
 
 
-def queue_processing(event_id: str) -> None:
+def ordering_key(account: str, body: dict[str, Any]) -> str:
+    """The key whose events are applied one at a time: the Stripe customer the event is about (every object
+    a customer's money touches carries it), else the payment intent, subscription, invoice or charge it names
+    (a dispute names no customer), else the object itself."""
+    obj = (body.get("data") or {}).get("object") or {}
+    customer = _ident(obj.get("id")) if obj.get("object") == "customer" else _ident(obj.get("customer"))
+    if customer:
+        return f"{account}:{customer}"[:300]
+    for field in ("payment_intent", "subscription", "invoice", "charge"):
+        if _ident(obj.get(field)):
+            return f"{account}:{_ident(obj.get(field))}"[:300]
+    return f"{account}:{_ident(obj.get('id')) or body.get('id', '')}"[:300]
+
+
+def _ident(value: Any) -> str:
+    return str(value.get("id") or "") if isinstance(value, dict) else str(value or "")
+
+
+def queue_processing(event_id: str, key: str = "") -> None:
     """Queues processing. A broker outage (or, in eager mode, a processing failure) must not fail the caller:
     the event is stored, its status says what happened, and the beat sweep queues it again."""
     from webhooks.tasks import process_stripe_event
 
     try:
-        process_stripe_event.delay(event_id)
+        process_stripe_event.delay(event_id, key)
     except Exception:
         logger.exception("Could not queue Stripe event %s; the sweep will retry it.", event_id)
 
 
-def stripe_event_claim(*, event_id: str) -> StripeEvent | None:
-    """Takes the event for this worker: one compare-and-set UPDATE … RETURNING (a single round trip and commit),
-    matching a `received` event or one whose previous claim went stale (its worker died). It runs once per
-    event on every worker's hot path, so the row is read back without the ORM's query machinery."""
+# --- processing -----------------------------------------------------------------------------------------------
+#
+# A worker takes the key's lock (core.locks: a PostgreSQL advisory lock, released by PostgreSQL if the worker
+# dies), claims every due event of the key in one UPDATE … RETURNING, applies them one at a time in Stripe's
+# order, and releases the lock. Events of other keys run in parallel on other workers. Holding the key's lock
+# proves that no live worker is applying that key, so events of the key left `processing` (their worker died)
+# are taken back at once: recovery needs no lease to run out.
+
+MAX_ATTEMPTS = 6  # the first try and five retries
+CLAIM_BATCH = 50
+CONFLICT_RETRIES = 5
+# A task keeps applying the events that keep arriving for its key for at most this long, then hands over.
+DRAIN_SECONDS = 30.0
+# PostgreSQL's deadlock_detected and serialization_failure: another transaction won; running again succeeds.
+CONFLICT_SQLSTATES = {"40P01", "40001"}
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """After the n-th failed attempt: 5 s, 10 s, 20 s, 40 s, 80 s … capped at 10 minutes."""
+    return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 600))
+
+
+def is_conflict(exc: BaseException) -> bool:
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) in CONFLICT_SQLSTATES or getattr(exc, "pgcode", None) in (
+            CONFLICT_SQLSTATES
+        ):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
+def _lock_name(key: str) -> str:
+    return f"stripe-events:{key}"
+
+
+def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
+    """Applies every due event of `key`, oldest first, unless another worker is applying the key (then that
+    worker picks up these events too). Returns how many events this call applied. `eager`: failed attempts are
+    retried in place at once (embedded mode has no broker to schedule a retry on)."""
+    applied = 0
+    started = time.monotonic()
+    while True:
+        if not lock_try(_lock_name(key)):
+            return applied
+        try:
+            _release_orphans(key)
+            while time.monotonic() - started < DRAIN_SECONDS:
+                batch = _claim(key)
+                if not batch:
+                    break
+                for event in batch:
+                    _apply(event, eager=eager)
+                    applied += 1
+        finally:
+            lock_release(_lock_name(key))
+        # An event stored while we held the lock had its task turned away by the lock: take it now.
+        if time.monotonic() - started >= DRAIN_SECONDS:
+            if _due_exists(key):
+                queue_processing("", key)
+            return applied
+        if not _due_exists(key):
+            return applied
+
+
+def _due_filter(now: datetime) -> Q:
+    return Q(status=StripeEvent.Status.RECEIVED) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def _due_exists(key: str) -> bool:
+    return StripeEvent.objects.filter(_due_filter(timezone.now()), ordering_key=key).exists()
+
+
+def _release_orphans(key: str) -> None:
+    """Under the key's lock no live worker applies the key: a `processing` event of it lost its worker."""
+    StripeEvent.objects.filter(ordering_key=key, status=StripeEvent.Status.PROCESSING).update(
+        status=StripeEvent.Status.RECEIVED, next_attempt_at=None, updated_at=timezone.now()
+    )
+
+
+def _claim(key: str) -> list[StripeEvent]:
+    """Claims up to CLAIM_BATCH due events of the key in one round trip, oldest first (by Stripe's `created`,
+    then arrival). The compare-and-set on `received` keeps "one event, one worker" even against a sweep."""
     now = timezone.now()
+    table = StripeEvent._meta.db_table
     fields = StripeEvent._meta.concrete_fields
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields if field.column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {StripeEvent._meta.db_table} SET status = %s, attempts = attempts + 1, "  # noqa: S608 (names from the model)
-            "processing_started_at = %s, updated_at = %s "
-            f"WHERE id = %s AND (status = %s OR (status = %s AND processing_started_at < %s)) RETURNING {columns}",
+            f"UPDATE {table} SET status = %s, attempts = attempts + 1, processing_started_at = %s, "  # noqa: S608 (names from the model)
+            f"updated_at = %s WHERE status = %s AND id IN (SELECT id FROM {table} WHERE ordering_key = %s "
+            "AND status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
+            f"ORDER BY stripe_created, received_at, id LIMIT %s) RETURNING {columns}",
             [
                 StripeEvent.Status.PROCESSING,
                 now,
                 now,
-                event_id,
                 StripeEvent.Status.RECEIVED,
-                StripeEvent.Status.PROCESSING,
-                now - STALE_CLAIM,
+                key,
+                StripeEvent.Status.RECEIVED,
+                now,
+                CLAIM_BATCH,
             ],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(fields, row, strict=True)
-    ]
-    return StripeEvent.from_db(connection.alias, [field.attname for field in fields], values)
+        rows = cursor.fetchall()
+    events = []
+    for row in rows:
+        values = [
+            field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+            for field, value in zip(fields, row, strict=True)
+        ]
+        events.append(StripeEvent.from_db(connection.alias, [field.attname for field in fields], values))
+    events.sort(key=lambda e: (e.stripe_created, e.received_at, e.pk))
+    return events
 
 
-def stripe_event_process(*, event_id: str, final_attempt: bool = True) -> str | None:
-    """Processes a stored event once. Returns its final status, or None when another worker has it."""
-    event = stripe_event_claim(event_id=event_id)
-    if event is None:
-        return None
+def _apply(event: StripeEvent, *, eager: bool) -> str:
+    """Runs the event's processor. A conflict (deadlock, serialization failure) is retried at once after a
+    few jittered milliseconds; any other error schedules the next attempt (or, after the last, fails it)."""
     handler = processors.PROCESSORS.get(event.type)
     if handler is None:
         _finish(event, StripeEvent.Status.IGNORED)
         return StripeEvent.Status.IGNORED
-    try:
-        handler(event)
-    except Exception as exc:
-        logger.warning(
-            "Processing %s %s failed: %s", event.type, event.stripe_event_id, exc.__class__.__name__
-        )
-        status = StripeEvent.Status.FAILED if final_attempt else StripeEvent.Status.RECEIVED
-        _finish(event, status, error=f"{exc.__class__.__name__}: {exc}"[:2000])
-        if final_attempt:
-            return StripeEvent.Status.FAILED  # visible in admin, replayable; nothing left to retry
-        raise ProcessingFailed(str(exc)) from exc
+    conflicts = 0
+    while True:
+        try:
+            handler(event)
+            break
+        except Exception as exc:
+            if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
+                conflicts += 1
+                _count_conflict(event)
+                time.sleep(random.uniform(0.005, 0.02) * 2**conflicts)  # noqa: S311 (jitter, not secrecy)
+                continue
+            if _connection_lost(exc):
+                raise  # the task retries once the database is back; the event is taken back as an orphan
+            return _failed(event, exc, eager=eager)
     _finish(event, StripeEvent.Status.PROCESSED)
     return StripeEvent.Status.PROCESSED
 
 
-def _finish(event: StripeEvent, status: str, error: str = "") -> None:
+def _connection_lost(exc: BaseException) -> bool:
+    if isinstance(exc, InterfaceError):
+        return True
+    return isinstance(exc, OperationalError) and not connection.is_usable()
+
+
+def _count_conflict(event: StripeEvent) -> None:
+    StripeEvent.objects.filter(pk=event.pk).update(conflicts=F("conflicts") + 1)
+    logger.info("Stripe event %s met a database conflict; retrying at once.", event.stripe_event_id)
+
+
+def _failed(event: StripeEvent, exc: Exception, *, eager: bool) -> str:
+    logger.warning("Processing %s %s failed: %s", event.type, event.stripe_event_id, exc.__class__.__name__)
+    error = f"{exc.__class__.__name__}: {exc}"[:2000]
+    if event.attempts >= MAX_ATTEMPTS:
+        _finish(event, StripeEvent.Status.FAILED, error=error)  # visible in admin, replayable
+        return StripeEvent.Status.FAILED
+    delay = timedelta(0) if eager else retry_delay(event.attempts)
+    _finish(event, StripeEvent.Status.RECEIVED, error=error, next_attempt_at=timezone.now() + delay)
+    if not eager and delay <= timedelta(minutes=1):
+        # A short wait rides on the broker; longer ones are queued by the beat sweep when due.
+        _queue_later(event, delay)
+    return StripeEvent.Status.RECEIVED
+
+
+def _queue_later(event: StripeEvent, delay: timedelta) -> None:
+    from webhooks.tasks import process_stripe_event
+
+    try:
+        process_stripe_event.apply_async((event.pk, event.ordering_key), countdown=delay.total_seconds())
+    except Exception:
+        logger.exception("Could not queue the retry of Stripe event %s; the sweep will.", event.pk)
+
+
+def _finish(
+    event: StripeEvent, status: str, error: str = "", next_attempt_at: datetime | None = None
+) -> None:
     """Records the outcome of a claimed event (one plain UPDATE: this runs once per event on the hot path
     of every worker, so it skips the ORM's query building)."""
     now = timezone.now()
@@ -179,9 +320,19 @@ def _finish(event: StripeEvent, status: str, error: str = "") -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {StripeEvent._meta.db_table} SET status = %s, last_error = %s, updated_at = %s, "  # noqa: S608 (table name from the model)
-            "processed_at = COALESCE(%s, processed_at) WHERE id = %s AND status = %s",
-            [status, error, now, done, event.pk, StripeEvent.Status.PROCESSING],
+            "next_attempt_at = %s, processed_at = COALESCE(%s, processed_at) WHERE id = %s AND status = %s",
+            [status, error, now, next_attempt_at, done, event.pk, StripeEvent.Status.PROCESSING],
         )
+
+
+def stripe_event_process(*, event_id: str, eager: bool = False) -> str | None:
+    """Applies a stored event (and the other due events of its key). Returns the event's status afterwards,
+    or None when another worker is applying its key."""
+    key = StripeEvent.objects.filter(pk=event_id).values_list("ordering_key", flat=True).first()
+    if key is None:
+        return None
+    stripe_events_process_key(key=key, eager=eager)
+    return StripeEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
 
 
 def stripe_event_replay(*, event: StripeEvent, actor: Actor | None = None, reason: str = "") -> None:
@@ -197,20 +348,28 @@ def stripe_event_replay(*, event: StripeEvent, actor: Actor | None = None, reaso
                 before={"status": event.status, "attempts": event.attempts},
             )
     StripeEvent.objects.filter(pk=event.pk).exclude(status=StripeEvent.Status.PROCESSING).update(
-        status=StripeEvent.Status.RECEIVED, updated_at=timezone.now()
+        status=StripeEvent.Status.RECEIVED, attempts=0, next_attempt_at=None, updated_at=timezone.now()
     )
-    queue_processing(event.pk)
+    queue_processing(event.pk, event.ordering_key)
 
 
-def stripe_events_requeue_stuck(*, older_than: timedelta = timedelta(minutes=10)) -> int:
-    """Beat: queues again events left `received` (a lost task) or `processing` (a dead worker)."""
-    cutoff = timezone.now() - older_than
-    stuck = list(
+def stripe_events_requeue_due(*, limit: int = 1000) -> int:
+    """Beat: queues every key that has a due event nobody is applying — a task lost with the broker, a retry
+    whose time came, an event whose worker died (taken back by the next holder of the key's lock). Keys whose
+    worker is alive turn the task away at once. Returns how many keys were queued."""
+    now = timezone.now()
+    settle = now - QUEUE_SETTLE
+    keys = list(
         StripeEvent.objects.filter(
-            Q(status=StripeEvent.Status.RECEIVED, updated_at__lt=cutoff)
-            | Q(status=StripeEvent.Status.PROCESSING, processing_started_at__lt=cutoff)
-        ).values_list("pk", flat=True)[:1000]
+            (
+                _due_filter(now)
+                & (Q(updated_at__lt=settle) | Q(next_attempt_at__isnull=False, next_attempt_at__lte=now))
+            )
+            | Q(status=StripeEvent.Status.PROCESSING, processing_started_at__lt=settle)
+        )
+        .values_list("ordering_key", flat=True)
+        .distinct()[:limit]
     )
-    for event_id in stuck:
-        queue_processing(event_id)
-    return len(stuck)
+    for key in keys:
+        queue_processing("", key)
+    return len(keys)

@@ -1,38 +1,47 @@
 """Stripe event processing tasks: an event id in, one service call, idempotent (acks_late)."""
 
-from celery import shared_task
+import random
 
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from core.db import connections_check, connections_close
 from webhooks import services
 
-MAX_RETRIES = 5
+# A database that is down (restarting, failing over) is waited for: the task retries with backoff, and the
+# beat sweep queues whatever is still due once it is back.
+DATABASE_RETRIES = 30
 
 
-def backoff_seconds(retries: int) -> int:
-    """5 s, 10 s, 20 s, 40 s, 80 s … capped at 10 minutes."""
-    return int(min(5 * 2**retries, 600))
+def database_backoff_seconds(retries: int) -> float:
+    """1 s, 2 s, 4 s … capped at a minute, with jitter so workers do not reconnect in step."""
+    return float(min(2**retries, 60)) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
-def process_stripe_event(self, event_id: str) -> str | None:  # type: ignore[no-untyped-def]
-    if self.request.is_eager:
-        # Embedded mode has no broker to schedule a retry on: retry in place, without waiting.
-        for attempt in range(MAX_RETRIES + 1):
-            try:
-                return services.stripe_event_process(event_id=event_id, final_attempt=attempt == MAX_RETRIES)
-            except services.ProcessingFailed:
-                continue
-        return None
+@shared_task(bind=True, acks_late=True, max_retries=DATABASE_RETRIES)
+def process_stripe_event(self, event_id: str, key: str = "") -> str | None:  # type: ignore[no-untyped-def]
+    """Applies the due events of one ordering key (the event's, or `key`); see webhooks.services."""
+    eager = bool(self.request.is_eager)
+    if not eager:
+        connections_check()
     try:
-        return services.stripe_event_process(
-            event_id=event_id, final_attempt=self.request.retries >= self.max_retries
-        )
-    except services.ProcessingFailed as exc:
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        if key:
+            services.stripe_events_process_key(key=key, eager=eager)
+            return None
+        return services.stripe_event_process(event_id=event_id, eager=eager)
+    except (InterfaceError, OperationalError) as exc:
+        if eager:
+            raise
+        # The connection died under the task (a database restart): drop it, and try again when it is back.
+        connections_close()
+        raise self.retry(exc=exc, countdown=database_backoff_seconds(self.request.retries)) from exc
 
 
 @shared_task(acks_late=True)
 def requeue_stuck_stripe_events() -> int:
-    return services.stripe_events_requeue_stuck()
+    """Beat (every 30 s): due events whose task was lost, retries whose time came, events of dead workers."""
+    connections_check()
+    return services.stripe_events_requeue_due()
 
 
 @shared_task(acks_late=True)

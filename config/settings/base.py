@@ -122,7 +122,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requeue-stuck-stripe-events": {
         "task": "webhooks.tasks.requeue_stuck_stripe_events",
-        "schedule": 300.0,
+        "schedule": 30.0,
     },
     "sweep-webhook-deliveries": {
         "task": "webhooks.tasks.deliveries_sweep",

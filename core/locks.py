@@ -1,0 +1,55 @@
+"""Named locks held by one worker across several transactions (and the Stripe calls between them).
+
+On PostgreSQL a name is a session-level advisory lock: held by this process's database connection until it is
+released, and released by PostgreSQL itself when the connection ends — so a worker that dies (killed, out of
+memory, its host gone) never leaves a name locked. Names are hashed to PostgreSQL's (int, int) lock space;
+two names that collide only wait for each other, they never share a holder.
+
+Without PostgreSQL (the embedded SQLite mode) there is one process, so a set in memory does the same.
+
+Session-level locks need a session per client: behind a pooler in transaction mode (PgBouncer) they would be
+shared between clients. Point workers at PostgreSQL directly (or at a session-mode pool).
+"""
+
+import threading
+
+from django.db import connection
+
+# The first half of the (int, int) advisory lock space, so Tollgate's names never meet other users' locks
+# (migrate_locked uses a single bigint key).
+NAMESPACE = 0x54474C4B  # "TGLK"
+
+_held_locally: set[str] = set()
+_local_guard = threading.Lock()
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def lock_try(name: str) -> bool:
+    """Takes the named lock if no one holds it; never waits."""
+    if not _postgres():
+        with _local_guard:
+            if name in _held_locally:
+                return False
+            _held_locally.add(name)
+            return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [NAMESPACE, name])
+        return bool(cursor.fetchone()[0])
+
+
+def lock_release(name: str) -> None:
+    """Releases a lock taken with lock_try. A connection that broke meanwhile has released it already."""
+    if not _postgres():
+        with _local_guard:
+            _held_locally.discard(name)
+        return
+    if connection.connection is None:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [NAMESPACE, name])
+    except Exception:  # the session is gone, and with it the lock
+        connection.close()
