@@ -255,6 +255,7 @@ def _apply(event: StripeEvent, *, eager: bool) -> str:
     """Runs the event's processor. A conflict (deadlock, serialization failure) is retried at once after a
     few jittered milliseconds; any other error schedules the next attempt (or, after the last, fails it)."""
     handler = processors.PROCESSORS.get(event.type)
+    event.processing_started_at = timezone.now()  # recorded with the outcome: when it was really applied
     if handler is None:
         _finish(event, StripeEvent.Status.IGNORED)
         return StripeEvent.Status.IGNORED
@@ -320,8 +321,18 @@ def _finish(
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {StripeEvent._meta.db_table} SET status = %s, last_error = %s, updated_at = %s, "  # noqa: S608 (table name from the model)
-            "next_attempt_at = %s, processed_at = COALESCE(%s, processed_at) WHERE id = %s AND status = %s",
-            [status, error, now, next_attempt_at, done, event.pk, StripeEvent.Status.PROCESSING],
+            "next_attempt_at = %s, processing_started_at = %s, processed_at = COALESCE(%s, processed_at) "
+            "WHERE id = %s AND status = %s",
+            [
+                status,
+                error,
+                now,
+                next_attempt_at,
+                event.processing_started_at,
+                done,
+                event.pk,
+                StripeEvent.Status.PROCESSING,
+            ],
         )
 
 
