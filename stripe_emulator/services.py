@@ -2,6 +2,7 @@
 appends its ``SERVICE`` to."""
 
 from stripe_emulator import (
+    accounts,
     checkout,
     controls,
     customers,
@@ -16,6 +17,7 @@ from stripe_emulator.core.service import Service
 
 SERVICES: list[Service] = [
     controls.SERVICE,
+    accounts.SERVICE,
     customers.SERVICE,
     products.SERVICE,
     events.SERVICE,

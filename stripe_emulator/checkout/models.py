@@ -298,6 +298,10 @@ class CheckoutBackend(BaseBackend):
 
     def checkout_session_line_items(self, session_id: str) -> list[StripeObject]:
         self.checkout_session_require(session_id)
+        return self.line_items_of(session_id)
+
+    def line_items_of(self, session_id: str) -> list[StripeObject]:
+        """The session's ``item`` objects in the order they were given (no expiry check: for rendering)."""
         return self.store.newest_first("item", lambda item: item.get("_session") == session_id)
 
     def checkout_session_list(

@@ -13,7 +13,7 @@ from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, R
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.render import render
 from stripe_emulator.core.routing import Request, Response
-from stripe_emulator.core.store import StripeObject
+from stripe_emulator.core.store import StripeObject, clone
 
 HTML = "text/html; charset=utf-8"
 INTERVALS = ("day", "week", "month", "year")
@@ -227,6 +227,32 @@ def checkout_session_line_items(req: Request) -> Response:
 def checkout_session_expire(req: Request) -> Response:
     req.params.only()
     return req.respond(req.backend(CheckoutBackend).checkout_session_expire(req.path_params["id"]))
+
+
+# -- fields rendered only when expanded ------------------------------------------------------------------
+
+INCLUDED_LINE_ITEMS = 10  # like a list's default page; the rest through ``GET …/line_items``
+
+
+def include_line_items(account: Account, session: StripeObject) -> dict[str, Any]:
+    """``expand[]=line_items``: the first page of ``GET /v1/checkout/sessions/{id}/line_items``."""
+    items = account.backend(CheckoutBackend).line_items_of(session["id"])
+    return {
+        "object": "list",
+        "data": [clone(item) for item in items[:INCLUDED_LINE_ITEMS]],
+        "has_more": len(items) > INCLUDED_LINE_ITEMS,
+        "url": f"/v1/checkout/sessions/{session['id']}/line_items",
+    }
+
+
+def include_total_breakdown(account: Account, total_details: StripeObject) -> dict[str, Any]:
+    """``expand[]=total_details.breakdown``: no discounts or taxes are emulated, so both are empty."""
+    return {"discounts": [], "taxes": []}
+
+
+def include_no_amounts(account: Account, item: StripeObject) -> list[Any]:
+    """``expand[]=line_items.data.discounts`` / ``….taxes`` on a Checkout line item: always empty."""
+    return []
 
 
 # -- hosted page and completion controls (no API key) ----------------------------------------------------

@@ -31,12 +31,15 @@ class Account:
         api_key: str,
         *,
         account_id: str | None = None,
+        created: int | None = None,
         store: Store | None = None,
         idempotency: IdempotencyCache | None = None,
     ) -> None:
         self.emulator = emulator
         self.api_key = api_key
         self.id = account_id or ids.id_for("account")
+        # When the key was first used: the ``created`` of ``GET /v1/account``.
+        self.created = created if created is not None else emulator.clock.now()
         # Re-entrant: a handler may call another backend that takes the lock again. Never held while a webhook
         # is sent (see core.webhooks), so receivers may call back into the emulator.
         self.lock = threading.RLock()
@@ -100,7 +103,12 @@ class Account:
     # -- persistence ---------------------------------------------------------------------------------------
 
     def dump(self) -> dict[str, Any]:
-        return {"id": self.id, "store": self.store.dump(), "idempotency": self.idempotency.dump()}
+        return {
+            "id": self.id,
+            "created": self.created,
+            "store": self.store.dump(),
+            "idempotency": self.idempotency.dump(),
+        }
 
     @classmethod
     def load(cls, emulator: Emulator, api_key: str, data: dict[str, Any]) -> Account:
@@ -108,6 +116,7 @@ class Account:
             emulator,
             api_key,
             account_id=data.get("id"),
+            created=data.get("created"),  # absent from state saved before accounts had one: now
             store=Store.load(data.get("store", {})),
             idempotency=IdempotencyCache.load(data.get("idempotency", {})),
         )

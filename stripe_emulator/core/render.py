@@ -37,22 +37,33 @@ def render(account: Account, obj: StripeObject, expand: Sequence[str] = ()) -> S
     return rendered
 
 
-def _expand(account: Account, node: Any, parts: list[str], path: str) -> None:
+def _expand(
+    account: Account, node: Any, parts: list[str], path: str, owner: Any = None, trail: str = ""
+) -> None:
+    """``owner`` is the object type of the nearest enclosing object and ``trail`` the hash fields walked
+    from it, so includers can be registered for nested fields (``("checkout.session",
+    "total_details.breakdown")``) as well as top-level ones (``("customer", "sources")``)."""
     if isinstance(node, list):
         for item in node:
-            _expand(account, item, parts, path)
+            _expand(account, item, parts, path, owner, trail)
         return
     if not isinstance(node, dict):
         return
+    if "object" in node:
+        owner, trail = node["object"], ""
     field, rest = parts[0], parts[1:]
-    includer = account.emulator.registry.includes.get((str(node.get("object")), field))
+    key = f"{trail}.{field}" if trail else field
+    includer = account.emulator.registry.includes.get((str(owner), key))
     if includer is not None:
-        node[field] = includer(account, node)
+        # Includable fields are never stored, so one already here was included by an earlier path of this
+        # request (``expand[]=line_items.data.discounts&expand[]=line_items.data.taxes``): keep its expansions.
+        if field not in node:
+            node[field] = includer(account, node)
     elif field in ("id", "object") or field not in node:
         raise InvalidRequestError(f"This property cannot be expanded ({field}).", param="expand")
     node[field] = _resolve(account, node[field], field)
     if rest:
-        _expand(account, node[field], rest, path)
+        _expand(account, node[field], rest, path, owner, key)
 
 
 def _resolve(account: Account, value: Any, field: str) -> Any:

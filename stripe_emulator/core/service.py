@@ -22,7 +22,9 @@ AdvanceHook = Callable[["Account", int, int], None]
 payment expiry …). Runs under the account's lock; events it emits are delivered like any others."""
 
 Includer = Callable[["Account", StripeObject], Any]
-"""Builds a field that only exists when expanded (``expand[]=subscriptions`` on a customer)."""
+"""Builds a field that only exists when expanded (``expand[]=subscriptions`` on a customer), from the hash
+that holds it. Registered as ``(object type, field)``; a field nested in hashes of an object is named by its
+dotted path from the object: ``("checkout.session", "total_details.breakdown")``."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from stripe_emulator.core.render import render
 from stripe_emulator.core.service import Service, Shape
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.customers.models import CustomersBackend
+from stripe_emulator.customers.responses import include_customer_sources
 from stripe_emulator.customers.urls import ROUTES
 
 
@@ -24,6 +25,7 @@ SERVICE = Service(
         Shape("customer", "customer", _example),
         Shape("deleted_customer", "deleted_customer", _deleted_example),
     ],
+    includes={("customer", "sources"): include_customer_sources},
 )
 
 __all__ = ["SERVICE", "CustomersBackend"]

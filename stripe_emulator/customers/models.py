@@ -102,6 +102,14 @@ class CustomersBackend(BaseBackend):
         self.store.replace(tombstone)
         return tombstone
 
+    def customer_sources(self, customer_id: str, *, object_type: str | None = None) -> list[StripeObject]:
+        """The customer's payment sources (legacy cards, bank accounts, Sources), newest first, of one
+        ``object`` type if given. The emulator has none to offer: its payment methods (``payments``) are what
+        replaced them. 404 for an unknown customer."""
+        self.customer_require(customer_id, param="customer")
+        sources: list[StripeObject] = []
+        return [s for s in sources if object_type is None or s["object"] == object_type]
+
     def customer_list(
         self, *, email: str | None = None, created: dict[str, int] | None = None
     ) -> list[StripeObject]:

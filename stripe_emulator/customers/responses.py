@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.routing import Request, Response
+from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.customers.models import CustomersBackend
+
+if TYPE_CHECKING:
+    from stripe_emulator.core.account import Account
 
 ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 TAX_EXEMPT = ("none", "exempt", "reverse")
@@ -166,3 +170,27 @@ def customer_list(req: Request) -> Response:
         email=p.string("email"), created=p.range_filter("created")
     )
     return req.respond_list(customers, url="/v1/customers", object_type="customer")
+
+
+def customer_source_list(req: Request) -> Response:
+    """``GET /v1/customers/{customer}/sources``."""
+    p = req.params
+    p.only("object", "limit", "starting_after", "ending_before")
+    customer_id = req.path_params["customer"]
+    sources = req.backend(CustomersBackend).customer_sources(customer_id, object_type=p.string("object"))
+    return req.respond_list(sources, url=f"/v1/customers/{customer_id}/sources", object_type="source")
+
+
+def include_customer_sources(account: Account, customer: StripeObject) -> dict[str, Any]:
+    """``expand[]=sources``: not rendered by default since API version 2020-08-27. An embedded list, so it
+    carries ``total_count`` like Stripe's (``subscription.items`` …)."""
+    if customer.get("deleted"):  # a tombstone has no lists
+        raise InvalidRequestError("This property cannot be expanded (sources).", param="expand")
+    sources = account.backend(CustomersBackend).customer_sources(customer["id"])
+    return {
+        "object": "list",
+        "data": [clone(s) for s in sources],
+        "has_more": False,
+        "total_count": len(sources),
+        "url": f"/v1/customers/{customer['id']}/sources",
+    }

@@ -9,4 +9,5 @@ ROUTES = [
     Route("GET", "/v1/customers/{id}", responses.customer_retrieve),
     Route("POST", "/v1/customers/{id}", responses.customer_update),
     Route("DELETE", "/v1/customers/{id}", responses.customer_delete),
+    Route("GET", "/v1/customers/{customer}/sources", responses.customer_source_list),
 ]

@@ -94,6 +94,12 @@ class ProductsBackend(BaseBackend):
         self.store.remove(product_id)
         return {"id": product_id, "object": "product", "deleted": True}
 
+    def product_features(self, product_id: str) -> list[StripeObject]:
+        """The product's ``product_feature`` attachments, newest first. Entitlement features are not
+        emulated, so no product has any; 404 for an unknown or deleted product."""
+        self.product_require(product_id, param="product")
+        return self.store.newest_first("product_feature", lambda f: f.get("_product") == product_id)
+
     def product_list(
         self,
         *,

@@ -105,6 +105,17 @@ def product_list(req: Request) -> Response:
     return req.respond_list(products, url="/v1/products", object_type="product")
 
 
+def product_feature_list(req: Request) -> Response:
+    """``GET /v1/products/{product}/features``."""
+    p = req.params
+    p.only("limit", "starting_after", "ending_before")
+    product_id = req.path_params["product"]
+    features = req.backend(ProductsBackend).product_features(product_id)
+    return req.respond_list(
+        features, url=f"/v1/products/{product_id}/features", object_type="product_feature"
+    )
+
+
 # -- prices --------------------------------------------------------------------------------------------------
 
 

@@ -48,3 +48,27 @@ def test_registry_covers_the_phase_one_resources() -> None:
         "webhook_endpoint",
         "deleted_webhook_endpoint",
     }
+
+
+def test_registry_covers_what_other_clients_read() -> None:
+    # dj-stripe and the like read the account behind the key and Checkout's line items.
+    assert {s.fixture for s in SHAPES} >= {"account", "checkout.session", "item"}
+
+
+def test_includable_fields_are_left_out_by_default(fixtures: dict[str, Any]) -> None:
+    """Fields Stripe renders only on ``expand[]`` are absent from its fixtures and from the emulator's objects."""
+    emulator = Emulator(webhook_mode="manual")
+    account = emulator.account("sk_test_shapes")
+    by_name = {s.name: s for s in SHAPES}
+    customer = by_name["customer"].example(account)
+    session = by_name["checkout.session"].example(account)
+    item = by_name["item"].example(account)
+    assert "sources" not in customer
+    assert "sources" not in fixtures["customer"]
+    assert "line_items" not in session
+    assert "line_items" not in fixtures["checkout.session"]
+    assert "breakdown" not in session["total_details"]
+    assert "breakdown" not in fixtures["checkout.session"]["total_details"]
+    for field in ("discounts", "taxes"):
+        assert field not in item
+        assert field not in fixtures["item"]
