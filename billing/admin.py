@@ -495,7 +495,8 @@ class DriftInline(admin.TabularInline):
         "field",
         "local_value",
         "stripe_value",
-        "fixed",
+        "status",
+        "detail",
     ]
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
@@ -532,9 +533,9 @@ class DriftAdmin(admin.ModelAdmin):
         "field",
         "local_value",
         "stripe_value",
-        "fixed",
+        "status",
     ]
-    list_filter = ["kind", "object_type", "fixed", "project"]
+    list_filter = ["status", "kind", "object_type", "project"]
     search_fields = ["stripe_id", "local_id"]
     list_select_related = ["run", "project"]
     readonly_fields = [field.name for field in Drift._meta.fields]

@@ -478,9 +478,22 @@ class Drift(models.Model):
     stripe_id = models.CharField(max_length=255)
     local_id = models.CharField(max_length=40, blank=True)
     field = models.CharField(max_length=60, blank=True)
+
+    class Status(models.TextChoices):
+        OPEN = "open"  # found, not repaired (a dry run, or a run without --fix)
+        FIXED = "fixed"  # repaired, and the rows re-read afterwards match Stripe
+        FAILED = "failed"  # a repair was applied but the rows still differ (see `detail`)
+        RESOLVED = "resolved"  # a later complete run no longer found it (repaired by events or another run)
+
     local_value = models.CharField(max_length=255, blank=True)
     stripe_value = models.CharField(max_length=255, blank=True)
-    fixed = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN, db_index=True)
+    detail = models.TextField(blank=True, help_text="What still differed after a failed repair.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_type} {self.stripe_id} {self.field}"
+
+    @property
+    def fixed(self) -> bool:
+        return self.status == self.Status.FIXED

@@ -419,7 +419,7 @@ def _intent_start(payment: Payment, gateway: StripeGateway, stripe_customer: str
 # --- Stripe state --------------------------------------------------------------------------------------------
 
 
-def _intent_status(intent: dict[str, Any]) -> str:
+def intent_status(intent: dict[str, Any]) -> str:
     status = intent["status"]
     if status == "succeeded":
         return Payment.Status.SUCCEEDED
@@ -512,7 +512,7 @@ def _checkout_transition(*, payment: Payment, to: str) -> None:
 
 def payment_apply_intent(*, payment: Payment, intent: dict[str, Any]) -> Payment:
     """Applies a PaymentIntent's state to an open payment (settled payments only change through refunds)."""
-    status = _intent_status(intent)
+    status = intent_status(intent)
     declined = status == Payment.Status.REQUIRES_PAYMENT_METHOD
     error = intent.get("last_payment_error") or {}
     return payment_transition(

@@ -1,14 +1,21 @@
 """Reconciliation: compare local mirrors with Stripe, record drift, and with `fix` apply Stripe's state through
-the same functions the webhook processors use.
+the same functions the webhook processors use — then re-read the rows and record the drift `fixed` only if they
+now match Stripe, else `failed` with what still differs.
 
 Pages through each Stripe account Tollgate uses (the platform's, and projects' own), within Stripe's read rate
-limit. Checked: subscriptions (status, price, quantity, cancellation, period), invoices (status and amounts) and
-their payments, and every open payment's Checkout Session or PaymentIntent.
+limit. Checked: subscriptions (status, price, quantity, cancellation, period), invoices (status, amounts, the
+subscription they belong to) and every payment attempt Stripe has for them (`invoice_payments`: paid ones are
+settled and linked to their PaymentIntent, failed ones recorded), every charge's refunded amount and every
+dispute, and every open payment's Checkout Session or PaymentIntent.
+
+Time is Stripe's, never ours: a repair marks the mirror with the `created` of the newest event Stripe had when
+the run started (its clock may be ahead of ours, as with test clocks), so events older than the state read are
+not applied over it, and newer ones are.
 """
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,14 +24,29 @@ from django.utils import timezone
 
 from billing import subscriptions
 from billing.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_account_of
-from billing.models import Drift, Invoice, Payment, ReconciliationRun, Subscription
-from billing.payments import payment_apply_checkout, payment_apply_intent
+from billing.models import Customer, Drift, Invoice, Payment, ReconciliationRun, Subscription
+from billing.payments import (
+    DISPUTE_RANK,
+    intent_status,
+    payment_apply_charge,
+    payment_apply_checkout,
+    payment_apply_dispute,
+    payment_apply_intent,
+)
 from core.actors import Actor
 from core.errors import ApiError, RateLimited
 from core.services import audit_record
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
+
+
+def _id(value: Any) -> str:
+    return value if isinstance(value, str) else str((value or {}).get("id") or "")
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
 
 
 class _Reader:
@@ -42,7 +64,7 @@ class _Reader:
             except RateLimited:
                 time.sleep(0.05)
 
-    def list(self, resource: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def each(self, resource: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         self.pace()  # the first page; the SDK pages on, each page one more read
         for count, item in enumerate(self.gateway.list_all(resource, {"limit": 100, **params}), start=1):
             if count % 100 == 0:
@@ -54,12 +76,86 @@ class _Reader:
         result: dict[str, Any] = self.gateway.call(call).to_dict(for_json=True)
         return result
 
+    def invoice_payments(self, **query: str) -> list[dict[str, Any]]:
+        self.pace()
+        return self.gateway.invoice_payments_list(**query)
+
+    def stripe_now(self) -> int:
+        """Stripe's clock: the `created` of the newest event of the account (0 when it has none)."""
+        self.pace()
+        newest = next(iter(self.gateway.list_all("events", {"limit": 1})), None)
+        return int((newest or {}).get("created") or 0)
+
+
+Expected = dict[str, tuple[Any, Any]]  # field → (local, stripe)
+
+
+def _differences(pairs: Expected) -> Expected:
+    return {name: pair for name, pair in pairs.items() if pair[0] != pair[1]}
+
 
 class _Run:
     def __init__(self, run: ReconciliationRun, *, fix: bool, since: datetime | None) -> None:
         self.run = run
         self.fix = fix and not run.dry_run
         self.since = since
+        self.marker = 0  # Stripe's `created` as of this account's read (see the module docstring)
+
+    # --- recording ---------------------------------------------------------------------------------------
+
+    def check(
+        self,
+        project: Project,
+        object_type: str,
+        stripe_id: str,
+        *,
+        local_id: str,
+        compare: Callable[[], Expected | None],
+        repair: Callable[[], None],
+    ) -> None:
+        """Compares one object (None from `compare`: missing locally); with fix, repairs it, compares again
+        against the same Stripe state, and records each drift fixed or failed."""
+        before = compare()
+        if before is not None and not _differences(before):
+            return
+        drifts = self._record(project, object_type, stripe_id, local_id, before)
+        if not self.fix:
+            return
+        try:
+            repair()
+        except ApiError as exc:
+            self._settle(drifts, failed=f"repair failed: {exc.code}: {exc.message}")
+            return
+        after = compare()
+        remaining = _differences(after) if after is not None else {"": ("missing", "present")}
+        self._settle(
+            drifts,
+            failed="; ".join(
+                f"{name or object_type}: local={pair[0]!r} stripe={pair[1]!r}"
+                for name, pair in remaining.items()
+            )
+            if remaining
+            else "",
+        )
+
+    def _record(
+        self, project: Project, object_type: str, stripe_id: str, local_id: str, before: Expected | None
+    ) -> list[Drift]:
+        if before is None:
+            return [self.drift(project, Drift.Kind.MISSING_LOCALLY, object_type, stripe_id)]
+        return [
+            self.drift(
+                project,
+                Drift.Kind.MISMATCH,
+                object_type,
+                stripe_id,
+                local_id=local_id,
+                field=name,
+                local=pair[0],
+                stripe=pair[1],
+            )
+            for name, pair in _differences(before).items()
+        ]
 
     def drift(
         self,
@@ -86,18 +182,23 @@ class _Run:
             stripe_value=str(stripe)[:255],
         )
 
-    def fixed(self, drifts: list[Drift]) -> None:
+    def _settle(self, drifts: list[Drift], *, failed: str) -> None:
         for drift in drifts:
-            drift.fixed = True
-            drift.save(update_fields=["fixed"])
-            self.run.fixed_count += 1
+            drift.status = Drift.Status.FAILED if failed else Drift.Status.FIXED
+            drift.detail = failed
+            drift.resolved_at = None if failed else timezone.now()
+            drift.save(update_fields=["status", "detail", "resolved_at"])
+            if not failed:
+                self.run.fixed_count += 1
+
+    def _created(self) -> dict[str, Any]:
+        return {"created": {"gte": int(self.since.timestamp())}} if self.since else {}
 
     # --- subscriptions --------------------------------------------------------------------------------------
 
     def subscriptions(self, reader: _Reader, projects: list[Project]) -> None:
-        created = {"created": {"gte": int(self.since.timestamp())}} if self.since else {}
         seen: set[str] = set()
-        for stripe_subscription in reader.list("subscriptions", {"status": "all", **created}):
+        for stripe_subscription in reader.each("subscriptions", {"status": "all", **self._created()}):
             self.run.checked += 1
             seen.add(stripe_subscription["id"])
             customer = subscriptions.customer_for_stripe(
@@ -107,26 +208,20 @@ class _Run:
             )
             if customer is None or customer.project not in projects:
                 continue  # not ours, or another project than the one asked for
-            local = (
-                Subscription.objects.filter(
-                    project=customer.project, stripe_subscription_id=stripe_subscription["id"]
-                )
-                .select_related("price")
-                .first()
+            self.check(
+                customer.project,
+                "subscription",
+                stripe_subscription["id"],
+                local_id=self._local_subscription_id(customer, stripe_subscription["id"]),
+                compare=lambda c=customer, s=stripe_subscription: self._subscription_pairs(c, s),
+                repair=lambda s=stripe_subscription: self._subscription_repair(reader, s),
             )
-            drifts = self._subscription_drifts(customer.project, local, stripe_subscription)
-            if drifts and self.fix:
-                subscriptions.subscription_apply(
-                    account=reader.account,
-                    stripe_subscription=stripe_subscription,
-                    event_created=int(time.time()),
-                    force=True,
-                )
-                self.fixed(drifts)
+        if self.since is not None:
+            return
         for local in Subscription.objects.filter(project__in=projects).exclude(
             stripe_subscription_id__in=seen
         ):
-            if self.since is None and stripe_account_of(local.project) == reader.account:
+            if stripe_account_of(local.project) == reader.account:
                 self.drift(
                     local.project,
                     Drift.Kind.MISSING_IN_STRIPE,
@@ -135,113 +230,274 @@ class _Run:
                     local_id=local.pk,
                 )
 
-    def _subscription_drifts(
-        self, project: Project, local: Subscription | None, stripe_subscription: dict[str, Any]
-    ) -> list[Drift]:
-        if local is None:
-            return [
-                self.drift(project, Drift.Kind.MISSING_LOCALLY, "subscription", stripe_subscription["id"])
-            ]
-        items = (stripe_subscription.get("items") or {}).get("data") or [{}]
-        item = items[0]
-        expected = {
-            "status": stripe_subscription.get("status"),
-            "cancel_at_period_end": bool(stripe_subscription.get("cancel_at_period_end")),
-            "quantity": int(item.get("quantity") or 1),
-            "stripe_price_id": _id(item.get("price")),
-            "current_period_end": _ts(item.get("current_period_end")),
-        }
-        return [
-            self.drift(
-                project,
-                Drift.Kind.MISMATCH,
-                "subscription",
-                stripe_subscription["id"],
-                local_id=local.pk,
-                field=name,
-                local=getattr(local, name),
-                stripe=value,
-            )
-            for name, value in expected.items()
-            if getattr(local, name) != value
-        ]
+    @staticmethod
+    def _local_subscription_id(customer: Customer, stripe_id: str) -> str:
+        return (
+            Subscription.objects.filter(project=customer.project, stripe_subscription_id=stripe_id)
+            .values_list("pk", flat=True)
+            .first()
+            or ""
+        )
 
-    # --- invoices -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _subscription_pairs(customer: Customer, stripe_subscription: dict[str, Any]) -> Expected | None:
+        local = Subscription.objects.filter(
+            project=customer.project, stripe_subscription_id=stripe_subscription["id"]
+        ).first()
+        if local is None:
+            return None
+        item = ((stripe_subscription.get("items") or {}).get("data") or [{}])[0]
+        return {
+            "status": (local.status, stripe_subscription.get("status")),
+            "cancel_at_period_end": (
+                local.cancel_at_period_end,
+                bool(stripe_subscription.get("cancel_at_period_end")),
+            ),
+            "quantity": (local.quantity, int(item.get("quantity") or 1)),
+            "stripe_price_id": (local.stripe_price_id, _id(item.get("price"))),
+            "current_period_start": (local.current_period_start, _ts(item.get("current_period_start"))),
+            "current_period_end": (local.current_period_end, _ts(item.get("current_period_end"))),
+            "trial_end": (local.trial_end, _ts(stripe_subscription.get("trial_end"))),
+            "canceled_at": (local.canceled_at, _ts(stripe_subscription.get("canceled_at"))),
+        }
+
+    def _subscription_repair(self, reader: _Reader, stripe_subscription: dict[str, Any]) -> None:
+        subscriptions.subscription_apply(
+            account=reader.account,
+            stripe_subscription=stripe_subscription,
+            event_created=self.marker,
+            force=True,
+        )
+
+    # --- invoices and their payment attempts ----------------------------------------------------------------
 
     def invoices(self, reader: _Reader, projects: list[Project]) -> None:
-        created = {"created": {"gte": int(self.since.timestamp())}} if self.since else {}
-        for stripe_invoice in reader.list("invoices", created):
+        for stripe_invoice in reader.each("invoices", self._created()):
             self.run.checked += 1
             customer = subscriptions.customer_for_stripe(
                 account=reader.account, stripe_customer_id=_id(stripe_invoice.get("customer"))
             )
             if customer is None or customer.project not in projects:
                 continue
-            local = Invoice.objects.filter(
-                project=customer.project, stripe_invoice_id=stripe_invoice["id"]
-            ).first()
-            drifts: list[Drift] = []
-            if local is None:
-                drifts.append(
-                    self.drift(customer.project, Drift.Kind.MISSING_LOCALLY, "invoice", stripe_invoice["id"])
+            local_id = (
+                Invoice.objects.filter(project=customer.project, stripe_invoice_id=stripe_invoice["id"])
+                .values_list("pk", flat=True)
+                .first()
+                or ""
+            )
+            self.check(
+                customer.project,
+                "invoice",
+                stripe_invoice["id"],
+                local_id=local_id,
+                compare=lambda c=customer, i=stripe_invoice: self._invoice_pairs(c, i),
+                repair=lambda i=stripe_invoice: self._invoice_repair(reader, i),
+            )
+            attempts = self._attempts(reader, customer, stripe_invoice)
+            if attempts is None:
+                continue
+            self.check(
+                customer.project,
+                "payment",
+                stripe_invoice["id"],
+                local_id=Payment.objects.filter(
+                    project=customer.project, stripe_invoice_id=stripe_invoice["id"]
                 )
-            else:
-                for name in ("status", "total", "amount_paid", "amount_due"):
-                    if str(getattr(local, name)) != str(stripe_invoice.get(name)):
-                        drifts.append(
-                            self.drift(
-                                customer.project,
-                                Drift.Kind.MISMATCH,
-                                "invoice",
-                                stripe_invoice["id"],
-                                local_id=local.pk,
-                                field=name,
-                                local=getattr(local, name),
-                                stripe=stripe_invoice.get(name),
-                            )
-                        )
-            paid = stripe_invoice.get("status") == "paid"
-            payment = Payment.objects.filter(
-                project=customer.project, stripe_invoice_id=stripe_invoice["id"]
-            ).first()
-            if paid and (
-                payment is None
-                or payment.status not in (*Payment.PAID_STATUSES, Payment.Status.NO_PAYMENT_REQUIRED)
-            ):
-                drifts.append(
-                    self.drift(
-                        customer.project,
-                        Drift.Kind.MISSING_LOCALLY if payment is None else Drift.Kind.MISMATCH,
-                        "payment",
-                        stripe_invoice["id"],
-                        local_id=payment.pk if payment else "",
-                        field="status",
-                        local=payment.status if payment else "",
-                        stripe="succeeded",
-                    )
-                )
-            if drifts and self.fix:
-                invoice = subscriptions.invoice_apply(
-                    account=reader.account, stripe_invoice=stripe_invoice, event_created=int(time.time())
-                )
-                if invoice is not None and paid:
-                    intent = (
-                        self._invoice_intent(reader, stripe_invoice["id"])
-                        if stripe_invoice.get("amount_paid")
-                        else ""
-                    )
-                    subscriptions.invoice_payment_apply(
-                        invoice=invoice, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=True
-                    )
-                self.fixed(drifts)
+                .values_list("pk", flat=True)
+                .first()
+                or "",
+                compare=lambda c=customer, i=stripe_invoice, a=attempts: self._payment_pairs(c, i, a),
+                repair=lambda i=stripe_invoice, a=attempts: self._payment_repair(reader, i, a),
+            )
 
-    def _invoice_intent(self, reader: _Reader, invoice_id: str) -> str:
-        payments = reader.retrieve(lambda c: c.v1.invoice_payments.list({"invoice": invoice_id, "limit": 10}))
-        for invoice_payment in payments.get("data") or []:
-            intent = (invoice_payment.get("payment") or {}).get("payment_intent")
+    @staticmethod
+    def _invoice_pairs(customer: Customer, stripe_invoice: dict[str, Any]) -> Expected | None:
+        local = (
+            Invoice.objects.filter(project=customer.project, stripe_invoice_id=stripe_invoice["id"])
+            .select_related("subscription")
+            .first()
+        )
+        if local is None:
+            return None
+        stripe_subscription = subscriptions.invoice_subscription_id(stripe_invoice)
+        pairs: Expected = {
+            name: (getattr(local, name), int(stripe_invoice.get(name) or 0))
+            for name in ("subtotal", "total", "amount_due", "amount_paid", "amount_remaining")
+        }
+        pairs["status"] = (local.status, stripe_invoice.get("status"))
+        pairs["number"] = (local.number, stripe_invoice.get("number") or "")
+        if (
+            stripe_subscription
+            and Subscription.objects.filter(
+                project=customer.project, stripe_subscription_id=stripe_subscription
+            ).exists()
+        ):
+            pairs["subscription"] = (
+                local.subscription.stripe_subscription_id if local.subscription else "",
+                stripe_subscription,
+            )
+        return pairs
+
+    def _invoice_repair(self, reader: _Reader, stripe_invoice: dict[str, Any]) -> None:
+        subscriptions.invoice_apply(
+            account=reader.account, stripe_invoice=stripe_invoice, event_created=self.marker, force=True
+        )
+
+    def _attempts(
+        self, reader: _Reader, customer: Customer, stripe_invoice: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """Stripe's payment attempts of the invoice when there is one to mirror (a paid invoice, or an open
+        one that was attempted), read only when the local payment does not already match; None: nothing to
+        mirror."""
+        status = stripe_invoice.get("status")
+        attempted = int(stripe_invoice.get("attempt_count") or 0) > 0
+        if not (status == "paid" or (status in ("open", "uncollectible") and attempted)):
+            return None
+        payment = Payment.objects.filter(
+            project=customer.project, stripe_invoice_id=stripe_invoice["id"]
+        ).first()
+        paid_amount = int(stripe_invoice.get("amount_paid") or 0)
+        if payment is not None and status == "paid":
+            settled = payment.status in (*Payment.PAID_STATUSES, Payment.Status.NO_PAYMENT_REQUIRED)
+            if settled and (payment.stripe_payment_intent_id or not paid_amount):
+                return []  # matches without a read
+        if (
+            payment is not None
+            and status != "paid"
+            and payment.stripe_payment_intent_id
+            and payment.status == Payment.Status.REQUIRES_PAYMENT_METHOD
+        ):
+            return []
+        return reader.invoice_payments(invoice=stripe_invoice["id"])
+
+    @staticmethod
+    def _intent_of(attempts: list[dict[str, Any]]) -> str:
+        for record in attempts:  # newest first: the latest attempt's intent
+            intent = _id((record.get("payment") or {}).get("payment_intent"))
             if intent:
-                return _id(intent)
+                return intent
         return ""
+
+    def _payment_pairs(
+        self, customer: Customer, stripe_invoice: dict[str, Any], attempts: list[dict[str, Any]]
+    ) -> Expected | None:
+        payment = Payment.objects.filter(
+            project=customer.project, stripe_invoice_id=stripe_invoice["id"]
+        ).first()
+        if payment is None:
+            return None
+        paid = stripe_invoice.get("status") == "paid"
+        pairs: Expected = {}
+        if paid:
+            expected = (
+                Payment.Status.NO_PAYMENT_REQUIRED
+                if not int(stripe_invoice.get("amount_paid") or 0)
+                else Payment.Status.SUCCEEDED
+            )
+            settled = (
+                payment.status
+                if payment.status not in (*Payment.PAID_STATUSES, Payment.Status.NO_PAYMENT_REQUIRED)
+                else expected
+            )
+            pairs["status"] = (settled, expected)
+        else:
+            failed = (Payment.Status.REQUIRES_PAYMENT_METHOD, Payment.Status.FAILED)
+            pairs["status"] = ("failed" if payment.status in failed else payment.status, "failed")
+        intent = self._intent_of(attempts)
+        if intent:
+            pairs["stripe_payment_intent_id"] = (payment.stripe_payment_intent_id, intent)
+        return pairs
+
+    def _payment_repair(
+        self, reader: _Reader, stripe_invoice: dict[str, Any], attempts: list[dict[str, Any]]
+    ) -> None:
+        invoice = subscriptions.invoice_apply(
+            account=reader.account, stripe_invoice=stripe_invoice, event_created=self.marker
+        )
+        if invoice is None:
+            return
+        intent = self._intent_of(attempts)
+        subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+        subscriptions.invoice_payment_apply(
+            invoice=invoice,
+            stripe_invoice=stripe_invoice,
+            payment_intent_id=intent,
+            paid=stripe_invoice.get("status") == "paid",
+        )
+
+    # --- charges (refunds) and disputes -----------------------------------------------------------------------
+
+    def charges(self, reader: _Reader, projects: list[Project]) -> None:
+        for charge in reader.each("charges", self._created()):
+            intent = _id(charge.get("payment_intent"))
+            if not intent:
+                continue
+            self.run.checked += 1
+            payment = self._payment_of_intent(reader.account, projects, intent)
+            if payment is None:
+                continue
+            self.check(
+                payment.project,
+                "charge",
+                charge["id"],
+                local_id=payment.pk,
+                compare=lambda p=payment, c=charge: self._charge_pairs(p, c),
+                repair=lambda p=payment, c=charge: self._charge_repair(p, c),
+            )
+
+    @staticmethod
+    def _payment_of_intent(account: str, projects: list[Project], intent: str) -> Payment | None:
+        payment = (
+            Payment.objects.filter(project__in=projects, stripe_payment_intent_id=intent)
+            .select_related("project", "customer")
+            .first()
+        )
+        if payment is None or stripe_account_of(payment.project) != account:
+            return None
+        return payment
+
+    @staticmethod
+    def _charge_pairs(payment: Payment, charge: dict[str, Any]) -> Expected:
+        local = Payment.objects.get(pk=payment.pk)
+        refunded = min(int(charge.get("amount_refunded") or 0), local.amount)
+        pairs: Expected = {"amount_refunded": (local.amount_refunded, refunded)}
+        if charge.get("status") == "succeeded":
+            pairs["paid"] = (local.status in Payment.PAID_STATUSES, True)
+        return pairs
+
+    @staticmethod
+    def _charge_repair(payment: Payment, charge: dict[str, Any]) -> None:
+        payment_apply_charge(payment=Payment.objects.get(pk=payment.pk), charge=charge)
+
+    def disputes(self, reader: _Reader, projects: list[Project]) -> None:
+        for dispute in reader.each("disputes", self._created()):
+            intent = _id(dispute.get("payment_intent"))
+            self.run.checked += 1
+            payment = self._payment_of_intent(reader.account, projects, intent) if intent else None
+            if payment is None:
+                continue
+            self.check(
+                payment.project,
+                "dispute",
+                dispute["id"],
+                local_id=payment.pk,
+                compare=lambda p=payment, d=dispute: self._dispute_pairs(p, d),
+                repair=lambda p=payment, d=dispute: self._dispute_repair(p, d),
+            )
+
+    @staticmethod
+    def _dispute_pairs(payment: Payment, dispute: dict[str, Any]) -> Expected:
+        local = Payment.objects.get(pk=payment.pk)
+        outcome = str(dispute.get("status") or "")
+        held = local.dispute_status
+        # A payment held at a later dispute state than this dispute's (a second dispute) is not drift.
+        if DISPUTE_RANK.get(held, 0) > DISPUTE_RANK.get(outcome, 0):
+            held = outcome
+        return {"dispute_status": (held, outcome)}
+
+    @staticmethod
+    def _dispute_repair(payment: Payment, dispute: dict[str, Any]) -> None:
+        payment_apply_dispute(payment=Payment.objects.get(pk=payment.pk), dispute=dispute)
 
     # --- open payments --------------------------------------------------------------------------------------
 
@@ -252,25 +508,27 @@ class _Run:
         for payment in open_payments:
             if stripe_account_of(payment.project) != reader.account:
                 continue
+            if payment.source == Payment.Source.INVOICE:
+                continue  # an invoice's payment follows its invoice (checked above)
             self.run.checked += 1
             if payment.stripe_checkout_session_id:
                 session = reader.retrieve(
                     lambda c, sid=payment.stripe_checkout_session_id: c.v1.checkout.sessions.retrieve(sid)
                 )
                 if session["status"] != "open":
-                    drift = self.drift(
+                    self.check(
                         payment.project,
-                        Drift.Kind.MISMATCH,
                         "checkout_session",
                         session["id"],
                         local_id=payment.pk,
-                        field="status",
-                        local=payment.status,
-                        stripe=f"{session['status']}/{session.get('payment_status')}",
+                        compare=lambda p=payment, s=session: {
+                            "status": (
+                                Payment.objects.get(pk=p.pk).is_open,
+                                False,
+                            )
+                        },
+                        repair=lambda p=payment, s=session: self._checkout_repair(p, s),
                     )
-                    if self.fix:
-                        payment_apply_checkout(payment=payment, stripe_session=session)
-                        self.fixed([drift])
             elif payment.stripe_payment_intent_id:
                 intent = reader.retrieve(
                     lambda c, pid=payment.stripe_payment_intent_id: c.v1.payment_intents.retrieve(pid)
@@ -281,30 +539,50 @@ class _Run:
                     "processing",
                     "requires_action",
                 ) or intent.get("last_payment_error"):
-                    before = payment.status
-                    if self.fix:
-                        payment = payment_apply_intent(payment=payment, intent=intent)
-                    if payment.status != before or not self.fix:
-                        drift = self.drift(
-                            payment.project,
-                            Drift.Kind.MISMATCH,
-                            "payment_intent",
-                            intent["id"],
-                            local_id=payment.pk,
-                            field="status",
-                            local=before,
-                            stripe=intent["status"],
-                        )
-                        if self.fix:
-                            self.fixed([drift])
+                    self.check(
+                        payment.project,
+                        "payment_intent",
+                        intent["id"],
+                        local_id=payment.pk,
+                        compare=lambda p=payment, i=intent: {
+                            "status": (
+                                Payment.objects.get(pk=p.pk).status,
+                                intent_status(i),
+                            )
+                        },
+                        repair=lambda p=payment, i=intent: self._intent_repair(p, i),
+                    )
 
+    @staticmethod
+    def _checkout_repair(payment: Payment, session: dict[str, Any]) -> None:
+        payment_apply_checkout(payment=Payment.objects.get(pk=payment.pk), stripe_session=session)
 
-def _id(value: Any) -> str:
-    return value if isinstance(value, str) else str((value or {}).get("id") or "")
+    @staticmethod
+    def _intent_repair(payment: Payment, intent: dict[str, Any]) -> None:
+        payment_apply_intent(payment=Payment.objects.get(pk=payment.pk), intent=intent)
 
+    # --- closing --------------------------------------------------------------------------------------------
 
-def _ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+    def supersede(self, projects: list[Project]) -> None:
+        """A complete run is the truth now: drift that earlier runs left open (a dry run's, or repaired since
+        by events or by this run) and that this run does not leave open is resolved."""
+        if self.since is not None:
+            return
+        found = {
+            (d.object_type, d.stripe_id, d.field)
+            for d in Drift.objects.filter(
+                run=self.run, status__in=(Drift.Status.OPEN, Drift.Status.FAILED)
+            ).only("object_type", "stripe_id", "field")
+        }
+        stale = Drift.objects.filter(
+            project__in=projects, status__in=(Drift.Status.OPEN, Drift.Status.FAILED)
+        ).exclude(run=self.run)
+        now = timezone.now()
+        for drift in stale:
+            if (drift.object_type, drift.stripe_id, drift.field) not in found:
+                drift.status = Drift.Status.RESOLVED
+                drift.resolved_at = now
+                drift.save(update_fields=["status", "resolved_at"])
 
 
 def reconcile(
@@ -328,10 +606,14 @@ def reconcile(
     try:
         for account, (gateway, members) in accounts.items():
             reader = _Reader(account, gateway)
+            state.marker = reader.stripe_now()
             state.subscriptions(reader, members)
             state.invoices(reader, members)
             state.open_payments(reader, members)
+            state.charges(reader, members)
+            state.disputes(reader, members)
         run.status = ReconciliationRun.Status.COMPLETED
+        state.supersede(projects)
     except ApiError as exc:  # Stripe unavailable: the run is recorded as failed, the next one starts over
         run.status = ReconciliationRun.Status.FAILED
         run.error = f"{exc.code}: {exc.message}"

@@ -311,7 +311,7 @@ def _invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
     return lines
 
 
-def _invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
+def invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
     parent = stripe_invoice.get("parent") or {}
     details = parent.get("subscription_details") or {}
     return _id(details.get("subscription")) or _id(stripe_invoice.get("subscription"))
@@ -322,11 +322,15 @@ def _invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
 INVOICE_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
 
 
-def invoice_apply(*, account: str, stripe_invoice: dict[str, Any], event_created: int) -> Invoice | None:
+def invoice_apply(
+    *, account: str, stripe_invoice: dict[str, Any], event_created: int, force: bool = False
+) -> Invoice | None:
+    """Applies Stripe's invoice to its mirror (created on first sight) when it is at least as new as the
+    mirror (`force`: a fresh read from Stripe, applied whatever it says). Returns None for invoices not ours."""
     customer = customer_for_stripe(account=account, stripe_customer_id=_id(stripe_invoice.get("customer")))
     if customer is None:
         return None
-    stripe_subscription_id = _invoice_subscription_id(stripe_invoice)
+    stripe_subscription_id = invoice_subscription_id(stripe_invoice)
     subscription = (
         Subscription.objects.filter(
             project=customer.project, stripe_subscription_id=stripe_subscription_id
@@ -362,7 +366,7 @@ def invoice_apply(*, account: str, stripe_invoice: dict[str, Any], event_created
             defaults={**fields, "stripe_event_created": event_created},
         )
         status_before = None if created else invoice.status
-        if not created and invoice_is_newer(invoice, stripe_invoice, event_created):
+        if not created and (force or invoice_is_newer(invoice, stripe_invoice, event_created)):
             if invoice.subscription is not None and subscription is None:
                 fields["subscription"] = invoice.subscription
             for name, value in fields.items():

@@ -73,7 +73,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "failed_events": StripeEvent.objects.filter(
                 project=project, status=StripeEvent.Status.FAILED
             ).count(),
-            "open_drift": Drift.objects.filter(project=project, fixed=False).count(),
+            "open_drift": Drift.objects.filter(
+                project=project, status__in=(Drift.Status.OPEN, Drift.Status.FAILED)
+            ).count(),
             "expiring": Payment.objects.filter(
                 project=project, status__in=Payment.OPEN_STATUSES, expires_at__lt=now + timedelta(hours=1)
             ).count(),

@@ -67,7 +67,9 @@ class TollgateCollector(Collector):
         drift = GaugeMetricFamily(
             "tollgate_reconciliation_drift_open", "Drift found by reconciliation and not fixed."
         )
-        drift.add_metric([], Drift.objects.filter(fixed=False).count())
+        drift.add_metric(
+            [], Drift.objects.filter(status__in=(Drift.Status.OPEN, Drift.Status.FAILED)).count()
+        )
         yield drift
 
         payments = GaugeMetricFamily("tollgate_payments", "Payments by status.", labels=["status"])

@@ -87,6 +87,10 @@ def _payment_for(
             invoice = _invoices(event).filter(stripe_invoice_id=invoice_id).first() if invoice_id else None
             if invoice is not None:
                 subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+            elif invoice_id and _ours(event):
+                # Stripe's invoice of one of our customers, whose own events are still on their way: apply
+                # this one after them (a retry), rather than lose what it says.
+                raise NotYetMirrored(f"Invoice {invoice_id} is not mirrored yet.")
         if invoice is not None:
             payment = payments.filter(
                 project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
@@ -97,6 +101,39 @@ def _payment_for(
         )
         payment.stripe_payment_intent_id = intent
     return payment
+
+
+class NotYetMirrored(Exception):
+    """The event is about an object of ours whose mirror does not exist yet: it is retried later."""
+
+
+def _ours(event: StripeEvent) -> bool:
+    """Whether the event's object belongs to one of our customers (objects without a customer: assumed)."""
+    customer = _id(event.data_object.get("customer"))
+    if not customer:
+        return True
+    return subscriptions.customer_for_stripe(account=event.account, stripe_customer_id=customer) is not None
+
+
+def _link_invoice_intent(event: StripeEvent, invoice_id: str) -> None:
+    """Records the PaymentIntent of an invoice on its mirror and payment when an `invoice_payment.*` event
+    already told it (no Stripe read): that event may have arrived before the invoice or its payment existed."""
+    invoice = _invoices(event).filter(stripe_invoice_id=invoice_id).first()
+    intent = invoice.stripe_payment_intent_id if invoice is not None else ""
+    if not intent:
+        stored = (
+            StripeEvent.objects.filter(
+                ordering_key=f"{event.account}:{invoice_id}", type__startswith="invoice_payment."
+            )
+            .order_by("-stripe_created")
+            .values_list("payload", flat=True)
+            .first()
+        )
+        intent = _id(
+            ((stored or {}).get("data", {}).get("object") or {}).get("payment", {}).get("payment_intent")
+        )
+    if invoice is not None and intent:
+        subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
 
 
 def _intent_invoice(event: StripeEvent, intent: str) -> str:
@@ -135,7 +172,9 @@ def checkout_session(event: StripeEvent) -> None:
         Payment.objects.filter(pk=payment.pk, stripe_checkout_session_id="").update(
             stripe_checkout_session_id=session["id"]
         )
-    payment_apply_checkout(payment=payment, stripe_session=session)
+    payment = payment_apply_checkout(payment=payment, stripe_session=session)
+    if payment.stripe_invoice_id and not payment.stripe_payment_intent_id:
+        _link_invoice_intent(event, payment.stripe_invoice_id)
 
 
 @handles(
@@ -250,6 +289,8 @@ def invoice(event: StripeEvent) -> None:
     )
     if local is None:
         return
+    if not local.stripe_payment_intent_id and int(stripe_invoice.get("attempt_count") or 0):
+        _link_invoice_intent(event, local.stripe_invoice_id)
     paid = stripe_invoice.get("status") == "paid"
     if paid or event.type == "invoice.payment_failed":
         intent = (

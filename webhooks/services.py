@@ -98,7 +98,9 @@ def stripe_events_fetch_missing(*, project: Project | None, since: datetime) -> 
     account = project.pk if project is not None else PLATFORM_ACCOUNT
     gateway = gateway_for(project) if project is not None else platform_gateway()
     missing = 0
-    for body in gateway.list_all("events", {"created": {"gte": int(since.timestamp())}, "limit": 100}):
+    # Stripe lists newest first; stored oldest first, so they are applied in the order they happened.
+    listed = list(gateway.list_all("events", {"created": {"gte": int(since.timestamp())}, "limit": 100}))
+    for body in reversed(listed):
         _, created = stripe_event_store(account=account, project=project, body=body)
         missing += int(created)
     return missing
@@ -359,7 +361,7 @@ def stripe_event_replay(*, event: StripeEvent, actor: Actor | None = None, reaso
                 before={"status": event.status, "attempts": event.attempts},
             )
     StripeEvent.objects.filter(pk=event.pk).exclude(status=StripeEvent.Status.PROCESSING).update(
-        status=StripeEvent.Status.RECEIVED, attempts=0, next_attempt_at=None, updated_at=timezone.now()
+        status=StripeEvent.Status.RECEIVED, next_attempt_at=None, updated_at=timezone.now()
     )
     queue_processing(event.pk, event.ordering_key)
 

@@ -2,6 +2,7 @@
 and with --fix repaired through the same functions the webhook processors use."""
 
 import io
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
@@ -52,21 +53,30 @@ def test_subscription_changed_at_stripe_is_detected_then_fixed(
     subscription = _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     stripe_sdk().v1.subscriptions.update(subscription.stripe_subscription_id, {"cancel_at_period_end": True})
     out, error = _reconcile("--project", tenant_a.project.slug)
-    assert error == "1 drift item(s) remain unfixed."
-    drift = Drift.objects.get()
-    assert (drift.kind, drift.object_type, drift.field, drift.local_value, drift.stripe_value) == (
-        "mismatch",
-        "subscription",
-        "cancel_at_period_end",
-        "False",
-        "True",
+    # Stripe stamps `canceled_at` with the time of the request that scheduled the cancellation.
+    assert error == "2 drift item(s) remain unfixed."
+    stripe_subscription = stripe_sdk().v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+    canceled_at = datetime.fromtimestamp(stripe_subscription.canceled_at, tz=UTC)
+    drifts = list(
+        Drift.objects.order_by("field").values_list(
+            "kind", "object_type", "field", "local_value", "stripe_value", "status"
+        )
     )
+    assert drifts == [
+        ("mismatch", "subscription", "cancel_at_period_end", "False", "True", "open"),
+        ("mismatch", "subscription", "canceled_at", "None", str(canceled_at), "open"),
+    ]
     assert Subscription.objects.get().cancel_at_period_end is False  # detection changes nothing
 
     out, error = _reconcile("--project", tenant_a.project.slug, "--fix")
     assert error is None, out
-    assert Subscription.objects.get().cancel_at_period_end is True
-    assert ReconciliationRun.objects.latest("started_at").fixed_count == 1
+    assert (Subscription.objects.get().cancel_at_period_end, Subscription.objects.get().canceled_at) == (
+        True,
+        canceled_at,
+    )
+    assert ReconciliationRun.objects.latest("started_at").fixed_count == 2
+    # The dry run's drift was repaired by the fix run: nothing stays open for /metrics and the dashboard.
+    assert sorted(Drift.objects.values_list("status", flat=True)) == ["fixed", "fixed", "resolved", "resolved"]
     out, error = _reconcile("--project", tenant_a.project.slug)
     assert error is None
     assert ReconciliationRun.objects.latest("started_at").drift_count == 0

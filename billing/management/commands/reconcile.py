@@ -38,13 +38,15 @@ class Command(BaseCommand):
                 since = timezone.make_aware(since, UTC)
         run = reconcile(project=project, fix=options["fix"], dry_run=options["dry_run"], since=since)
         for drift in run.drifts.order_by("id"):
-            state = "fixed" if drift.fixed else "open"
             detail = (
                 f" {drift.field}: local={drift.local_value!r} stripe={drift.stripe_value!r}"
                 if drift.field
                 else ""
             )
-            self.stdout.write(f"[{state}] {drift.kind} {drift.object_type} {drift.stripe_id}{detail}")
+            still = f" (still differs: {drift.detail})" if drift.detail else ""
+            self.stdout.write(
+                f"[{drift.status}] {drift.kind} {drift.object_type} {drift.stripe_id}{detail}{still}"
+            )
         self.stdout.write(
             f"Run {run.pk}: {run.status}, {run.checked} checked, {run.drift_count} drift, {run.fixed_count} fixed."
         )
