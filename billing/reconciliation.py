@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -213,8 +214,8 @@ class _Run:
                 "subscription",
                 stripe_subscription["id"],
                 local_id=self._local_subscription_id(customer, stripe_subscription["id"]),
-                compare=lambda c=customer, s=stripe_subscription: self._subscription_pairs(c, s),
-                repair=lambda s=stripe_subscription: self._subscription_repair(reader, s),
+                compare=partial(self._subscription_pairs, customer, stripe_subscription),
+                repair=partial(self._subscription_repair, reader, stripe_subscription),
             )
         if self.since is not None:
             return
@@ -290,8 +291,8 @@ class _Run:
                 "invoice",
                 stripe_invoice["id"],
                 local_id=local_id,
-                compare=lambda c=customer, i=stripe_invoice: self._invoice_pairs(c, i),
-                repair=lambda i=stripe_invoice: self._invoice_repair(reader, i),
+                compare=partial(self._invoice_pairs, customer, stripe_invoice),
+                repair=partial(self._invoice_repair, reader, stripe_invoice),
             )
             attempts = self._attempts(reader, customer, stripe_invoice)
             if attempts is None:
@@ -306,8 +307,8 @@ class _Run:
                 .values_list("pk", flat=True)
                 .first()
                 or "",
-                compare=lambda c=customer, i=stripe_invoice, a=attempts: self._payment_pairs(c, i, a),
-                repair=lambda i=stripe_invoice, a=attempts: self._payment_repair(reader, i, a),
+                compare=partial(self._payment_pairs, customer, stripe_invoice, attempts),
+                repair=partial(self._payment_repair, reader, stripe_invoice, attempts),
             )
 
     @staticmethod
@@ -441,8 +442,8 @@ class _Run:
                 "charge",
                 charge["id"],
                 local_id=payment.pk,
-                compare=lambda p=payment, c=charge: self._charge_pairs(p, c),
-                repair=lambda p=payment, c=charge: self._charge_repair(p, c),
+                compare=partial(self._charge_pairs, payment, charge),
+                repair=partial(self._charge_repair, payment, charge),
             )
 
     @staticmethod
@@ -481,8 +482,8 @@ class _Run:
                 "dispute",
                 dispute["id"],
                 local_id=payment.pk,
-                compare=lambda p=payment, d=dispute: self._dispute_pairs(p, d),
-                repair=lambda p=payment, d=dispute: self._dispute_repair(p, d),
+                compare=partial(self._dispute_pairs, payment, dispute),
+                repair=partial(self._dispute_repair, payment, dispute),
             )
 
     @staticmethod
@@ -521,13 +522,8 @@ class _Run:
                         "checkout_session",
                         session["id"],
                         local_id=payment.pk,
-                        compare=lambda p=payment, s=session: {
-                            "status": (
-                                Payment.objects.get(pk=p.pk).is_open,
-                                False,
-                            )
-                        },
-                        repair=lambda p=payment, s=session: self._checkout_repair(p, s),
+                        compare=partial(self._checkout_pairs, payment),
+                        repair=partial(self._checkout_repair, payment, session),
                     )
             elif payment.stripe_payment_intent_id:
                 intent = reader.retrieve(
@@ -544,14 +540,17 @@ class _Run:
                         "payment_intent",
                         intent["id"],
                         local_id=payment.pk,
-                        compare=lambda p=payment, i=intent: {
-                            "status": (
-                                Payment.objects.get(pk=p.pk).status,
-                                intent_status(i),
-                            )
-                        },
-                        repair=lambda p=payment, i=intent: self._intent_repair(p, i),
+                        compare=partial(self._intent_pairs, payment, intent),
+                        repair=partial(self._intent_repair, payment, intent),
                     )
+
+    @staticmethod
+    def _checkout_pairs(payment: Payment) -> Expected:
+        return {"open": (Payment.objects.get(pk=payment.pk).is_open, False)}
+
+    @staticmethod
+    def _intent_pairs(payment: Payment, intent: dict[str, Any]) -> Expected:
+        return {"status": (Payment.objects.get(pk=payment.pk).status, intent_status(intent))}
 
     @staticmethod
     def _checkout_repair(payment: Payment, session: dict[str, Any]) -> None:

@@ -9,19 +9,21 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Count, F
+from django.db.models import Avg, Count, F, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django_prometheus.exports import ExportToDjangoView
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 WINDOW = timedelta(hours=1)
+_COUNTERS = {"tollgate_stripe_event_conflicts"}  # exposed with the `_total` suffix
 
 
 _METRICS = [
     ("tollgate_stripe_events", "Stored Stripe events by status."),
     ("tollgate_stripe_event_processing_seconds", "Mean time from receipt to processed, over the last hour."),
+    ("tollgate_stripe_event_conflicts", "Deadlocks and serialization failures met applying Stripe events."),
     ("tollgate_webhook_deliveries", "Outbound deliveries by status."),
     ("tollgate_reconciliation_drift_open", "Drift found by reconciliation and not fixed."),
     ("tollgate_payments", "Payments by status."),
@@ -30,12 +32,15 @@ _METRICS = [
 
 
 class TollgateCollector(Collector):
-    def describe(self) -> Iterator[GaugeMetricFamily]:
+    def describe(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """The metric names, without touching the database (registration happens at start-up)."""
         for name, documentation in _METRICS:
-            yield GaugeMetricFamily(name, documentation)
+            if name in _COUNTERS:
+                yield CounterMetricFamily(name, documentation)
+            else:
+                yield GaugeMetricFamily(name, documentation)
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         from billing.models import Drift, Payment, Subscription
         from webhooks.models import Delivery, StripeEvent
 
@@ -56,6 +61,14 @@ class TollgateCollector(Collector):
         )
         processing.add_metric([], latency.total_seconds() if latency else 0.0)
         yield processing
+
+        # Each conflict was retried at once (webhooks.services); a steady rise means a lock order to fix.
+        conflicts = CounterMetricFamily(
+            "tollgate_stripe_event_conflicts",
+            "Deadlocks and serialization failures met applying Stripe events (each retried at once).",
+        )
+        conflicts.add_metric([], StripeEvent.objects.aggregate(n=Sum("conflicts"))["n"] or 0)
+        yield conflicts
 
         deliveries = GaugeMetricFamily(
             "tollgate_webhook_deliveries", "Outbound deliveries by status.", labels=["status"]

@@ -11,12 +11,16 @@ def test_metrics_expose_tollgate_figures(client, tenant_a):
     StripeEvent.objects.create(
         account="platform", stripe_event_id="evt_m1", type="x", stripe_created=1, payload={}, status="failed"
     )
+    StripeEvent.objects.create(
+        account="platform", stripe_event_id="evt_m2", type="x", stripe_created=1, payload={}, conflicts=2
+    )
     response = client.get("/metrics")
     assert response.status_code == 200
     text = response.content.decode()
     assert 'tollgate_payments{status="succeeded"} 1.0' in text
     assert 'tollgate_stripe_events{status="failed"} 1.0' in text
     assert "tollgate_reconciliation_drift_open 0.0" in text
+    assert "tollgate_stripe_event_conflicts_total 2.0" in text
     assert "django_http_requests_total_by_method_total" in text
 
 
