@@ -226,6 +226,8 @@ def _subscription_events(
     if previous.get("price"):
         old = Price.objects.filter(pk=previous["price"]).first()
         previous["price"] = old.key if old else previous["price"]
+    # Entitlements first: the project's event sequence (locked by event_record until commit) is held briefly.
+    _entitlements_changed(subscription.customer)
     if previous_status is None:
         event_record(project=subscription.project, type="subscription.created", data_object=data)
     else:
@@ -237,7 +239,6 @@ def _subscription_events(
         event_record(
             project=subscription.project, type=event_type, data_object=data, previous_attributes=previous
         )
-    _entitlements_changed(subscription.customer)
 
 
 def _entitlements_changed(customer: Customer) -> None:
@@ -366,9 +367,10 @@ def invoice_apply(
             defaults={**fields, "stripe_event_created": event_created},
         )
         status_before = None if created else invoice.status
+        invoice.project = customer.project  # already loaded: no lazy query for what follows
         if not created and (force or invoice_is_newer(invoice, stripe_invoice, event_created)):
-            if invoice.subscription is not None and subscription is None:
-                fields["subscription"] = invoice.subscription
+            if invoice.subscription_id is not None and subscription is None:
+                del fields["subscription"]  # a link made when the subscription arrived stays
             for name, value in fields.items():
                 setattr(invoice, name, value)
             invoice.stripe_event_created = max(event_created, invoice.stripe_event_created)
@@ -413,6 +415,17 @@ def invoice_payment_apply(
     subscription_metadata = ((stripe_invoice.get("parent") or {}).get("subscription_details") or {}).get(
         "metadata"
     ) or {}
+    settled = (
+        Payment.objects.filter(project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id)
+        .exclude(status__in=Payment.OPEN_STATUSES)
+        .first()
+    )
+    if (
+        settled is not None
+        and (settled.stripe_payment_intent_id or not payment_intent_id)
+        and (settled.stripe_subscription_id or invoice.subscription_id is None)
+    ):
+        return settled  # a settled payment changes only through refunds and disputes: Stripe said it already
     with transaction.atomic():
         payment = (
             Payment.objects.select_for_update()
@@ -476,10 +489,13 @@ def invoice_payment_apply(
             and payment.is_open
         ):
             links["amount"] = invoice.amount_due
-        if links:
-            payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
         status_before = payment.status
-        payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, status=status)
+        if payment.is_open:  # links and status in one transition
+            payment = payment_transition(
+                payment=payment, allowed_from=Payment.OPEN_STATUSES, status=status, **links
+            )
+        elif links:  # a settled payment keeps its status; ids Stripe told us are recorded
+            payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
         # A failure is announced once, when the payment turns failed (`invoice.paid` is announced by
         # invoice_apply when the invoice turns paid: once per invoice, whichever event says so first).
         if not paid and payment.status != status_before:
@@ -490,8 +506,7 @@ def invoice_payment_apply(
                     Invoice.objects.select_related("customer").get(pk=invoice.pk)
                 ),
             )
-    if paid:
-        _entitlements_changed(invoice.customer)
+    # What the payment grants follows its status changes (payment_transition's entitlements hook).
     return payment
 
 

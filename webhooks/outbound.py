@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -196,19 +196,32 @@ def event_record(
         raise ValueError(f"Unknown event type {type!r}")
     if not in_transaction():
         raise RuntimeError("event_record must run inside the transaction of the change it records.")
-    EventSequence.objects.get_or_create(project=project)
-    counter = EventSequence.objects.select_for_update().get(project=project)
-    counter.last += 1
-    counter.save(update_fields=["last"])
     event = Event.objects.create(
         project=project,
         type=type,
-        sequence=counter.last,
+        sequence=_next_sequence(project.pk),
         data={"object": data_object},
         previous_attributes=previous_attributes,
     )
     _deliveries_create(event)
     return event
+
+
+def _next_sequence(project_id: str) -> int:
+    """The project's next event number: one UPDATE … RETURNING (the row stays locked until the caller's
+    transaction ends, so numbers follow commit order); the row is created on the project's first event."""
+    table = EventSequence._meta.db_table
+    for _ in range(2):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET last = last + 1 WHERE project_id = %s RETURNING last",  # noqa: S608 (table name from the model)
+                [project_id],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            return int(row[0])
+        EventSequence.objects.get_or_create(project_id=project_id)
+    raise RuntimeError(f"No event sequence for project {project_id}.")
 
 
 def _deliveries_create(event: Event, endpoints: list[WebhookEndpoint] | None = None) -> list[Delivery]:

@@ -181,14 +181,13 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
         if not lock_try(_lock_name(key)):
             return applied
         try:
-            _release_orphans(key)
             while time.monotonic() - started < DRAIN_SECONDS:
                 batch = _claim(key)
-                if not batch:
-                    break
                 for event in batch:
                     _apply(event, eager=eager)
                     applied += 1
+                if len(batch) < CLAIM_BATCH and not (eager and _due_exists(key)):
+                    break  # all that was due is applied (eager: a failed attempt is due again at once)
         finally:
             lock_release(_lock_name(key))
         # An event stored while we held the lock had its task turned away by the lock: take it now.
@@ -210,16 +209,11 @@ def _due_exists(key: str) -> bool:
     return StripeEvent.objects.filter(_due_filter(timezone.now()), ordering_key=key).exists()
 
 
-def _release_orphans(key: str) -> None:
-    """Under the key's lock no live worker applies the key: a `processing` event of it lost its worker."""
-    StripeEvent.objects.filter(ordering_key=key, status=StripeEvent.Status.PROCESSING).update(
-        status=StripeEvent.Status.RECEIVED, next_attempt_at=None, updated_at=timezone.now()
-    )
-
-
 def _claim(key: str) -> list[StripeEvent]:
     """Claims up to CLAIM_BATCH due events of the key in one round trip, oldest first (by Stripe's `created`,
-    then arrival). The compare-and-set on `received` keeps "one event, one worker" even against a sweep."""
+    then arrival). Called under the key's lock, so the key's `processing` events are orphans of a worker that
+    died: they are taken back in the same statement. The compare-and-set on the status keeps "one event, one
+    worker"."""
     now = timezone.now()
     table = StripeEvent._meta.db_table
     fields = StripeEvent._meta.concrete_fields
@@ -227,17 +221,19 @@ def _claim(key: str) -> list[StripeEvent]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET status = %s, attempts = attempts + 1, processing_started_at = %s, "  # noqa: S608 (names from the model)
-            f"updated_at = %s WHERE status = %s AND id IN (SELECT id FROM {table} WHERE ordering_key = %s "
-            "AND status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
-            f"ORDER BY stripe_created, received_at, id LIMIT %s) RETURNING {columns}",
+            f"updated_at = %s WHERE status IN (%s, %s) AND id IN (SELECT id FROM {table} "
+            "WHERE ordering_key = %s AND ((status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) "
+            f"OR status = %s) ORDER BY stripe_created, received_at, id LIMIT %s) RETURNING {columns}",
             [
                 StripeEvent.Status.PROCESSING,
                 now,
                 now,
                 StripeEvent.Status.RECEIVED,
+                StripeEvent.Status.PROCESSING,
                 key,
                 StripeEvent.Status.RECEIVED,
                 now,
+                StripeEvent.Status.PROCESSING,
                 CLAIM_BATCH,
             ],
         )
