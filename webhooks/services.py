@@ -377,6 +377,7 @@ def stripe_events_requeue_due(*, limit: int = 1000) -> int:
             | Q(status=StripeEvent.Status.PROCESSING, processing_started_at__lt=settle)
         )
         .values_list("ordering_key", flat=True)
+        .order_by()  # the model's ordering (received_at) would make DISTINCT one row per event, not per key
         .distinct()[:limit]
     )
     for key in keys:
