@@ -47,5 +47,12 @@ typecheck: install
 bench: install
 	$(BIN)/python -m bench
 
+## make prod-check: a fresh venv from requirements/prod.txt alone (what the Docker image installs) running
+## migrations, gunicorn, a Celery worker and beat under production settings, and one Stripe event processed end to
+## end, on the local PostgreSQL and Redis (database tollgate_prodcheck, Redis databases 12 and 13).
+.PHONY: prod-check
+prod-check:
+	PYTHON=$(PYTHON) .ci/prod-install-check
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
