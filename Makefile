@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMULATOR_PORT ?= 12111
 
-.PHONY: install demo test lint format typecheck bench run clean
+.PHONY: install demo test lint format typecheck bench bench-burst run clean
 
 $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ typecheck: install
 
 bench: install
 	$(BIN)/python -m bench
+
+## make bench-burst: only the Stripe burst (needs DATABASE_URL=postgres://… and Redis; ~11 minutes with N=100).
+bench-burst: install
+	$(BIN)/python -m bench.burst
 
 ## make prod-check: a fresh venv from requirements/prod.txt alone (what the Docker image installs) running
 ## migrations, gunicorn, a Celery worker and beat under production settings, and one Stripe event processed end to

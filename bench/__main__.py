@@ -7,10 +7,11 @@ from bench.setup import django_setup
 
 django_setup()
 
-from bench import auth, deliveries, entitlements, webhooks  # noqa: E402  (Django must be set up first)
+from bench import auth, burst, deliveries, entitlements, webhooks  # noqa: E402  (Django must be set up first)
 
 if __name__ == "__main__":
     auth.run()
     deliveries.run()
     webhooks.run()
     entitlements.run()
+    burst.run()
