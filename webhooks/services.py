@@ -184,6 +184,16 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
             while time.monotonic() - started < DRAIN_SECONDS:
                 batch = _claim(key)
                 for event in batch:
+                    if event.attempts > MAX_ATTEMPTS:
+                        # Taken back from workers that died applying it, again and again (it kills them, or
+                        # outlives the task's time limit): give up instead of crash-looping the key.
+                        StripeEvent.objects.filter(pk=event.pk).update(
+                            status=StripeEvent.Status.FAILED,
+                            attempts=F("attempts") - 1,  # this claim applied nothing
+                            last_error=f"Its worker died while applying it ({event.attempts - 1} attempts).",
+                            updated_at=timezone.now(),
+                        )
+                        continue
                     _apply(event, eager=eager)
                     applied += 1
                 if len(batch) < CLAIM_BATCH and not (eager and _due_exists(key)):

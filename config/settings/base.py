@@ -115,6 +115,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # PostgreSQL per task would cost more than most tasks do.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = "UTC"
+# Celery's own root-logger setup would drop the `celery` logger's handlers: task outcomes and retries would never
+# reach the log, and errors would skip the JSON format and redaction. Django's LOGGING stays in charge.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
         "task": "core.tasks.idempotency_keys_purge",

@@ -17,4 +17,5 @@ ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # Tests drive the in-process emulator (tests/conftest.py installs its HTTP client into the gateway).
 STRIPE_SECRET_KEY = "sk_test_tollgate_platform"
 STRIPE_PUBLISHABLE_KEY = "pk_test_tollgate_platform"
-STRIPE_API_BASE = "http://stripe-emulator.invalid"
+# A worker subprocess started by a test reaches the test's emulator served over HTTP.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://stripe-emulator.invalid")
