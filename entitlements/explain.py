@@ -4,7 +4,8 @@ For every feature of the project: the answer the API gives now (`GET /api/v1/ent
 same snapshot) and every source that gives it, blocks it, or could have given it but does not — subscriptions in
 any status (past due beyond the grace period, unpaid, canceled … with why), purchases (also expired, not started
 or ended by a refund), grants and revocations (also expired or ended), the project's default product and, for
-credits, the credit lots. Which sources are in force is decided by the resolver's own rules
+credits, the credit lots — each with where it came from (a purchase, a subscription's paid period, a grant), so
+the lots that give sum to the balance the API answers. Which sources are in force is decided by the resolver's own rules
 (`resolver.subscription_on`, `purchase_in_force`, `override_in_force`, `product_value`), so the explanation and
 the answer cannot disagree.
 """
@@ -166,8 +167,21 @@ def _override_why(
     return f"{reason} ({lasts})"
 
 
+def _lot_origin(lot: CreditLot) -> str:
+    if lot.plan_period_id is not None and lot.plan_period is not None:
+        period = lot.plan_period
+        invoice = period.invoice.number or period.invoice_id
+        return (
+            f"from subscription invoice {invoice} for the period {_when(period.period_start)} – "
+            f"{_when(period.period_end)}"
+        )
+    if lot.purchase_id:
+        return f"from purchase {lot.purchase_id}"
+    return f"from grant {lot.grant_id}"
+
+
 def _lot_why(lot: CreditLot, on: bool) -> str:
-    origin = f"from purchase {lot.purchase_id}" if lot.purchase_id else f"from grant {lot.grant_id}"
+    origin = _lot_origin(lot)
     if lot.voided_at is not None:
         return f"{lot.amount} credits {origin}, taken back {_when(lot.voided_at)}"
     if lot.expires_at is not None and not on and lot.remaining > 0:
@@ -228,7 +242,11 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
     revocations = list(
         Revocation.objects.filter(project=project, customer=customer).order_by("-created_at", "pk")
     )
-    lots = list(CreditLot.objects.filter(project=project, customer=customer).order_by("-created_at", "pk"))
+    lots = list(
+        CreditLot.objects.filter(project=project, customer=customer)
+        .select_related("plan_period__invoice")
+        .order_by("-created_at", "pk")
+    )
     default_product = (
         Product.objects.filter(project=project, key=project.default_product).first()
         if project.default_product
@@ -298,6 +316,9 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
         for kind, pk, product_id, quantity, on, why in plans:
             product = product_keys.get(product_id, product_id)
             has, value = resolver.product_value(values[product_id], feature, quantity)
+            if has and kind == "subscription" and feature.type == Feature.Type.CREDITS:
+                # The balance is the lots': a subscription's credits arrive as one lot per paid period.
+                why = f"{why}; each paid period grants {_value_text(feature.type, value)} credits, expiring at its end"
             if has:
                 sources.append(
                     SourceExplanation(kind, pk, GIVES if on else NONE, why, value=value, product=product)

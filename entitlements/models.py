@@ -1,4 +1,5 @@
-"""Features and the values products give them; grants, revocations, purchases, usage counters and credit lots.
+"""Features and the values products give them; grants, revocations, purchases, paid plan periods, usage counters
+and credit lots.
 
 Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
 used + n WHERE used + n <= limit`, row locks on lots), so limits and balances hold under concurrency.
@@ -267,11 +268,42 @@ class AllocationCounter(models.Model):
         return f"{self.customer_id}:{self.feature_id}"
 
 
+class PlanPeriod(models.Model):
+    """A subscription period paid by one invoice: the fulfilment record of the plan's credits.
+
+    One row per paid `subscription_create` or `subscription_cycle` invoice, keyed by the invoice's payment, whether
+    or not the product carries credits: the invoice is settled once however often (and in whatever order) its
+    payment is reported, and the recompute hook's catch-up never looks at it again. Its lots (source `plan`)
+    expire at `period_end`; a full refund or a lost dispute of the payment takes them back (`revoked_at`).
+    """
+
+    id = PublicIdField(prefix="plper")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="plan_periods")
+    payment = models.OneToOneField("billing.Payment", on_delete=models.PROTECT, related_name="plan_period")
+    invoice = models.ForeignKey("billing.Invoice", on_delete=models.PROTECT, related_name="+")
+    # The plan the invoice billed (its licensed subscription line); null when no line names a catalog price.
+    product = models.ForeignKey(
+        "billing.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    quantity = models.PositiveIntegerField(default=1)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.id
+
+
 class CreditLot(models.Model):
-    """Credits granted at once (a purchase or a grant), spent oldest-expiring first; `remaining` never < 0."""
+    """Credits granted at once (a purchase, a paid plan period or a grant), spent oldest-expiring first;
+    `remaining` never < 0."""
 
     class Source(models.TextChoices):
         PURCHASE = "purchase"
+        PLAN = "plan"  # a subscription's paid period (`plan_period`), expiring at the period end
         GRANT = "grant"
 
     id = PublicIdField(prefix="lot")
@@ -283,6 +315,9 @@ class CreditLot(models.Model):
         Purchase, null=True, blank=True, on_delete=models.CASCADE, related_name="lots"
     )
     grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.CASCADE, related_name="lots")
+    plan_period = models.ForeignKey(
+        PlanPeriod, null=True, blank=True, on_delete=models.CASCADE, related_name="lots"
+    )
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -296,6 +331,12 @@ class CreditLot(models.Model):
             models.CheckConstraint(
                 condition=models.Q(remaining__gte=0, remaining__lte=models.F("amount")),
                 name="credit_lot_remaining_within_amount",
+            ),
+            # The fulfilment key of plan credits: one lot per feature per paid period.
+            models.UniqueConstraint(
+                fields=["plan_period", "feature"],
+                condition=models.Q(plan_period__isnull=False),
+                name="credit_lot_plan_period_unique",
             ),
         ]
         indexes = [models.Index(fields=["customer", "feature", "voided_at"])]
@@ -319,7 +360,7 @@ class CreditLedgerEntry(models.Model):
     lot = models.ForeignKey(CreditLot, on_delete=models.CASCADE, related_name="entries")
     type = models.CharField(max_length=10, choices=Type.choices)
     amount = models.BigIntegerField()  # signed: + granted, - consumed or taken back
-    reference = models.CharField(max_length=255, blank=True)  # the consume id, purchase or grant
+    reference = models.CharField(max_length=255, blank=True)  # the consume id, purchase, payment or grant
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

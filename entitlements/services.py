@@ -8,8 +8,11 @@ Hooks other apps call (billing, the Stripe processors):
   Idempotent: the fulfilment key is (payment, line).
 - `purchase_revoke(payment=, reason=)` — a full refund or a lost dispute ends what the payment granted and takes
   back its unspent credits. Idempotent.
+- `plan_credits_grant(payment=)` / `plan_credits_revoke(payment=, reason=)` — the same for a subscription's
+  paid period: the invoice's payment grants the plan's credits for the period (a `PlanPeriod` and its lots,
+  keyed by the payment), and a full refund or a lost dispute takes back what is unspent. Idempotent.
 - `payment_entitlements_apply(payment=)` — a payment's status or dispute changed: billing's one call, which picks
-  among the two above and a plain recompute.
+  among the above and a plain recompute.
 
 Limits hold under concurrency because counters change only through one conditional SQL statement
 (`UPDATE … SET used = used + n WHERE … AND used + n <= limit RETURNING used`) and credit lots are spent under
@@ -24,15 +27,15 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from billing.models import Customer, Payment, Price
+from billing.models import Customer, Invoice, Payment, Price, Product
 from core.actors import Actor
 from core.db import in_transaction
 from core.errors import ApiError, Conflict, InvalidRequest
@@ -48,6 +51,7 @@ from entitlements.models import (
     EntitlementState,
     Feature,
     Grant,
+    PlanPeriod,
     ProductAccess,
     ProductFeature,
     Purchase,
@@ -65,6 +69,13 @@ MAX_FUTURE_SECONDS = 300  # clock skew tolerated on usage timestamps
 THRESHOLDS = (0.8, 1.0)
 FULFILLABLE = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.DISPUTED)
 DISPUTE_LOST = "lost"  # Stripe's dispute status once the bank sided with the cardholder
+# A subscription's period is paid by these too: a trial's first invoice (or one a coupon zeroes) is paid with 0.
+PLAN_PAID = (*FULFILLABLE, Payment.Status.NO_PAYMENT_REQUIRED)
+# The invoices that bill a whole period in advance, and so grant the plan's credits for it. A plan change in the
+# middle of a period (`subscription_update`, prorations) grants nothing: the new plan's credits come with the next
+# period's invoice.
+PLAN_CREDIT_REASONS = ("subscription_create", "subscription_cycle")
+INVOICE_FINALIZED = ("open", "paid")  # a draft's lines may still change; a void invoice bills nothing
 
 
 def version_key(customer: Customer) -> str:
@@ -88,6 +99,7 @@ def entitlements_recompute(*, customer: Customer) -> None:
     """What `customer` may use has (possibly) changed: announce it if it did, and invalidate cached answers on
     commit. Runs in the caller's transaction, or in its own."""
     with transaction.atomic():
+        _plan_credits_catch_up(customer)
         project = Project.objects.get(pk=customer.project_id)
         now = timezone.now()
         structure = resolver.resolve_structure(project=project, customer=customer, now=now)
@@ -154,13 +166,16 @@ def entitlement_settings_update(
 
 def payment_entitlements_apply(*, payment: Payment) -> None:
     """A payment's status or dispute outcome changed (called by billing in the same transaction): a paid one-time
-    purchase is recorded, a full refund or a lost dispute takes back what it granted, and anything else (a
-    subscription's invoice paid, a dispute opened — access is kept, flagged) only recomputes."""
+    purchase is recorded, a paid subscription invoice grants its period's plan credits, a full refund or a lost
+    dispute takes back what either granted, and anything else (a dispute opened — access is kept, flagged) only
+    recomputes."""
     if payment.status == Payment.Status.REFUNDED or payment.dispute_status == DISPUTE_LOST:
         reason = "lost dispute" if payment.dispute_status == DISPUTE_LOST else "refunded in full"
         changed = purchase_revoke(payment=payment, reason=reason)
+        changed = plan_credits_revoke(payment=payment, reason=reason) or changed
     else:
         changed = purchase_record(payment=payment)
+        changed = plan_credits_grant(payment=payment) or changed
     if not changed:
         entitlements_recompute(customer=payment.customer)
 
@@ -253,6 +268,193 @@ def purchase_revoke(*, payment: Payment, reason: str, actor: Actor | None = None
         return True
 
 
+# --- plan credits -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PlanLine:
+    """What a period invoice billed: the plan, how many units, and the period it pays for."""
+
+    product: Product
+    quantity: int
+    period_start: datetime
+    period_end: datetime
+
+
+def plan_credits_grant(*, payment: Payment) -> bool:
+    """A subscription invoice's payment is paid (a trial's first invoice too, with 0): grants the plan's credits
+    for the period the invoice bills — one lot per `credits` feature of the product (the value, × the quantity
+    where it is `per_unit`), expiring at the period end (no rollover). Only `subscription_create` and
+    `subscription_cycle` invoices grant. Idempotent per payment; an invoice not mirrored yet is granted by the
+    recompute hook or by this call once it is: billing may call it whenever it learns of an invoice's payment
+    (a period already settled costs one indexed read, no lock). Returns whether credits were granted."""
+    if not payment.stripe_invoice_id or PlanPeriod.objects.filter(payment_id=payment.pk).exists():
+        return False
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update(of=("self",)).select_related("customer").get(pk=payment.pk)
+        period = _plan_period_record(locked)
+        if period is None or not period.lots.exists():
+            return False
+        entitlements_recompute(customer=locked.customer)
+        return True
+
+
+def plan_credits_revoke(*, payment: Payment, reason: str, actor: Actor | None = None) -> bool:
+    """A subscription invoice's payment was refunded in full or lost a dispute: takes back the unspent credits its
+    period granted (the subscription itself is left alone). Idempotent; returns whether anything was taken
+    back."""
+    if not payment.stripe_invoice_id:
+        return False
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update(of=("self",)).select_related("customer").get(pk=payment.pk)
+        period = (
+            PlanPeriod.objects.select_for_update().filter(payment=locked, revoked_at__isnull=True).first()
+        )
+        if period is None:
+            return False
+        now = timezone.now()
+        period.revoked_at = now
+        period.revoke_reason = reason[:500]
+        period.save(update_fields=["revoked_at", "revoke_reason"])
+        audit_record(
+            actor=actor or Actor.system("plan_credits_revoke"),
+            action="plan_period.revoked",
+            target=period,
+            project=Project.objects.get(pk=locked.project_id),
+            reason=reason,
+            before={"revoked_at": None},
+            after={"revoked_at": now.isoformat(), "payment": locked.pk, "invoice": period.invoice_id},
+        )
+        _lots_take_back(CreditLot.objects.filter(plan_period=period), now=now, reference=locked.pk)
+        entitlements_recompute(customer=locked.customer)
+        return True
+
+
+def _plan_period_record(locked: Payment) -> PlanPeriod | None:
+    """Records the paid period of `locked` (a payment under its row lock) and grants its plan credits; None when
+    the payment is not a paid period invoice's, is settled already, or its invoice is not mirrored (finalized)
+    yet. The fulfilment keys — one period per payment, one lot per period and feature — make a race that slips
+    past the lock fail instead of granting twice."""
+    if (
+        not locked.stripe_invoice_id
+        or locked.status not in PLAN_PAID
+        or locked.dispute_status == DISPUTE_LOST
+        or PlanPeriod.objects.filter(payment=locked).exists()
+    ):
+        return None
+    invoice = Invoice.objects.filter(
+        project_id=locked.project_id, stripe_invoice_id=locked.stripe_invoice_id
+    ).first()
+    if (
+        invoice is None
+        or invoice.billing_reason not in PLAN_CREDIT_REASONS
+        or invoice.status not in INVOICE_FINALIZED
+    ):
+        return None
+    line = _plan_line(invoice)
+    period = PlanPeriod.objects.create(
+        project_id=locked.project_id,
+        customer=locked.customer,
+        payment=locked,
+        invoice=invoice,
+        product=line.product if line else None,
+        quantity=line.quantity if line else 1,
+        period_start=line.period_start if line else None,
+        period_end=line.period_end if line else None,
+    )
+    if line is None:
+        logger.warning(
+            "Invoice %s of payment %s has no subscription line with a catalog price: no plan credits.",
+            invoice.stripe_invoice_id,
+            locked.pk,
+        )
+        return period
+    values = ProductFeature.objects.filter(
+        product=line.product, feature__type=Feature.Type.CREDITS
+    ).select_related("feature")
+    for row in values.order_by("feature__key"):
+        _, amount = resolver.product_value(
+            {row.feature_id: (row.value, row.per_unit)}, row.feature, line.quantity
+        )
+        if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
+            _lot_create(
+                customer=locked.customer,
+                feature=row.feature,
+                amount=amount,
+                expires_at=line.period_end,
+                plan_period=period,
+                reference=invoice.pk,
+            )
+    return period
+
+
+def _plan_line(invoice: Invoice) -> _PlanLine | None:
+    """The invoice's licensed subscription line (not a proration, not metered usage billed in arrears): its
+    period is the one paid for — a renewal invoice's own `period_start`/`period_end` are the period that ended."""
+    for line in invoice.lines or []:
+        stripe_price_id = line.get("stripe_price_id")
+        start, end = line.get("period_start"), line.get("period_end")
+        if line.get("proration") or not stripe_price_id or not start or not end or int(end) <= int(start):
+            continue
+        price = _catalog_price(invoice.project_id, stripe_price_id)
+        if (
+            price is None
+            or price.type != Price.Type.RECURRING
+            or price.usage_type != Price.UsageType.LICENSED
+        ):
+            continue
+        quantity = line.get("quantity")
+        return _PlanLine(
+            product=price.product,
+            quantity=int(quantity) if quantity is not None else 1,
+            period_start=datetime.fromtimestamp(int(start), UTC),
+            period_end=datetime.fromtimestamp(int(end), UTC),
+        )
+    return None
+
+
+def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:
+    """Our price for a Stripe price id: the current one, or one an amount change replaced (its history)."""
+    prices = Price.objects.select_related("product").filter(project_id=project_id)
+    price = prices.filter(stripe_price_id=stripe_price_id).first()
+    if price is None:
+        price = next(
+            (p for p in prices.exclude(stripe_price_history=[]) if stripe_price_id in p.stripe_price_history),
+            None,
+        )
+    return price
+
+
+def _plan_credits_catch_up(customer: Customer) -> None:
+    """Grants the plan credits of the customer's paid period invoices that were paid before their invoice was
+    mirrored (Checkout's completion may arrive before `invoice.paid`): the invoice's arrival ends in this
+    recompute. A payment another transaction holds is skipped — that transaction settles it. Payments already
+    settled have a `PlanPeriod` and are not looked at again."""
+    invoices = Invoice.objects.filter(
+        project_id=OuterRef("project_id"),
+        stripe_invoice_id=OuterRef("stripe_invoice_id"),
+        billing_reason__in=PLAN_CREDIT_REASONS,
+        status__in=INVOICE_FINALIZED,
+    )
+    due = list(
+        Payment.objects.filter(customer_id=customer.pk, status__in=PLAN_PAID, plan_period__isnull=True)
+        .exclude(stripe_invoice_id="")
+        .exclude(dispute_status=DISPUTE_LOST)
+        .filter(Exists(invoices))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    for pk in due:
+        locked = (
+            Payment.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("customer")
+            .filter(pk=pk)
+            .first()
+        )
+        if locked is not None:
+            _plan_period_record(locked)
+
+
 def _lot_create(
     *,
     customer: Customer,
@@ -261,14 +463,21 @@ def _lot_create(
     expires_at: datetime | None,
     reference: str,
     purchase: Purchase | None = None,
+    plan_period: PlanPeriod | None = None,
     grant: Grant | None = None,
 ) -> CreditLot:
+    source = CreditLot.Source.GRANT
+    if purchase is not None:
+        source = CreditLot.Source.PURCHASE
+    elif plan_period is not None:
+        source = CreditLot.Source.PLAN
     lot = CreditLot.objects.create(
         project_id=customer.project_id,
         customer=customer,
         feature=feature,
-        source=CreditLot.Source.PURCHASE if purchase is not None else CreditLot.Source.GRANT,
+        source=source,
         purchase=purchase,
+        plan_period=plan_period,
         grant=grant,
         amount=amount,
         remaining=amount,
