@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMULATOR_PORT ?= 12111
 
-.PHONY: install demo test lint format typecheck bench bench-burst run clean
+.PHONY: install demo test soak lint format typecheck bench bench-burst run clean
 
 $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ demo: install
 ## make test: install and run the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 test: install
 	$(BIN)/pytest
+
+## make soak: the convergence property test (tests/e2e/test_convergence.py) over 500 seeds instead of CI's 20,
+## against DATABASE_URL (PostgreSQL) and REDIS_URL; each seed's report goes to var/soak/.
+soak: install
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make soak needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
+	TOLLGATE_CONVERGENCE_SEEDS=$${TOLLGATE_CONVERGENCE_SEEDS:-500} TOLLGATE_CONVERGENCE_REPORT_DIR=var/soak \
+		$(BIN)/pytest tests/e2e/test_convergence.py -p no:cacheprovider -q
 
 lint: install
 	$(BIN)/ruff check .
