@@ -20,6 +20,7 @@ from core.actors import Actor
 from core.errors import Conflict, InvalidRequest, RateLimited
 from core.ratelimit import hit
 from core.services import audit_record
+from entitlements.services import plan_credits_grant
 from projects.models import Project
 from webhooks.outbound import event_record
 
@@ -425,7 +426,11 @@ def invoice_payment_apply(
         and (settled.stripe_payment_intent_id or not payment_intent_id)
         and (settled.stripe_subscription_id or invoice.subscription_id is None)
     ):
-        return settled  # a settled payment changes only through refunds and disputes: Stripe said it already
+        # A settled payment changes only through refunds and disputes: Stripe said it already. The period it
+        # paid may still lack its plan credits (Checkout settled it before the invoice was mirrored).
+        if paid:
+            plan_credits_grant(payment=settled)
+        return settled
     with transaction.atomic():
         payment = (
             Payment.objects.select_for_update()
@@ -506,7 +511,10 @@ def invoice_payment_apply(
                     Invoice.objects.select_related("customer").get(pk=invoice.pk)
                 ),
             )
-    # What the payment grants follows its status changes (payment_transition's entitlements hook).
+    # What the payment grants follows its status changes (payment_transition's entitlements hook); a payment
+    # that was settled before its invoice was mirrored gets its period's plan credits now (idempotent).
+    if paid:
+        plan_credits_grant(payment=payment)
     return payment
 
 

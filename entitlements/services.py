@@ -168,7 +168,7 @@ def payment_entitlements_apply(*, payment: Payment) -> None:
     """A payment's status or dispute outcome changed (called by billing in the same transaction): a paid one-time
     purchase is recorded, a paid subscription invoice grants its period's plan credits, a full refund or a lost
     dispute takes back what either granted, and anything else (a dispute opened — access is kept, flagged) only
-    recomputes."""
+    recomputes a purchase's answer."""
     if payment.status == Payment.Status.REFUNDED or payment.dispute_status == DISPUTE_LOST:
         reason = "lost dispute" if payment.dispute_status == DISPUTE_LOST else "refunded in full"
         changed = purchase_revoke(payment=payment, reason=reason)
@@ -176,7 +176,9 @@ def payment_entitlements_apply(*, payment: Payment) -> None:
     else:
         changed = purchase_record(payment=payment)
         changed = plan_credits_grant(payment=payment) or changed
-    if not changed:
+    # Only purchases take a payment's status into account (a disputed purchase is flagged): a subscription's
+    # payment that granted or took back nothing changes no answer, so nothing is recomputed for it.
+    if not changed and Purchase.objects.filter(payment_id=payment.pk).exists():
         entitlements_recompute(customer=payment.customer)
 
 

@@ -183,8 +183,8 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
         try:
             while time.monotonic() - started < DRAIN_SECONDS:
                 batch = _claim(key)
-                for event in batch:
-                    if event.attempts > MAX_ATTEMPTS:
+                for event, orphan in batch:
+                    if orphan and event.attempts > MAX_ATTEMPTS:
                         # Taken back from workers that died applying it, again and again (it kills them, or
                         # outlives the task's time limit): give up instead of crash-looping the key.
                         StripeEvent.objects.filter(pk=event.pk).update(
@@ -219,44 +219,62 @@ def _due_exists(key: str) -> bool:
     return StripeEvent.objects.filter(_due_filter(timezone.now()), ordering_key=key).exists()
 
 
-def _claim(key: str) -> list[StripeEvent]:
+def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     """Claims up to CLAIM_BATCH due events of the key in one round trip, oldest first (by Stripe's `created`,
-    then arrival). Called under the key's lock, so the key's `processing` events are orphans of a worker that
-    died: they are taken back in the same statement. The compare-and-set on the status keeps "one event, one
-    worker"."""
+    then arrival), each with whether it was an orphan. Called under the key's lock, so the key's `processing`
+    events are orphans of a worker that died: they are taken back in the same statement. The compare-and-set on
+    the status keeps "one event, one worker"."""
     now = timezone.now()
     table = StripeEvent._meta.db_table
     fields = StripeEvent._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields if field.column)
+    columns = ", ".join(f"{table}.{connection.ops.quote_name(f.column)}" for f in fields if f.column)
+    due = (
+        f"SELECT id, status AS was FROM {table} WHERE ordering_key = %s "  # noqa: S608 (names from the model)
+        "AND ((status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) OR status = %s) "
+        "ORDER BY stripe_created, received_at, id LIMIT %s"
+    )
+    due_params = [
+        key,
+        StripeEvent.Status.RECEIVED,
+        now,
+        StripeEvent.Status.PROCESSING,
+        CLAIM_BATCH,
+    ]
+    claim = (
+        f"UPDATE {table} SET status = %s, attempts = {table}.attempts + 1, processing_started_at = %s, "  # noqa: S608 (names from the model)
+        f"updated_at = %s"
+    )
+    claim_params = [StripeEvent.Status.PROCESSING, now, now]
+    cas = [StripeEvent.Status.RECEIVED, StripeEvent.Status.PROCESSING]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET status = %s, attempts = attempts + 1, processing_started_at = %s, "  # noqa: S608 (names from the model)
-            f"updated_at = %s WHERE status IN (%s, %s) AND id IN (SELECT id FROM {table} "
-            "WHERE ordering_key = %s AND ((status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) "
-            f"OR status = %s) ORDER BY stripe_created, received_at, id LIMIT %s) RETURNING {columns}",
-            [
-                StripeEvent.Status.PROCESSING,
-                now,
-                now,
-                StripeEvent.Status.RECEIVED,
-                StripeEvent.Status.PROCESSING,
-                key,
-                StripeEvent.Status.RECEIVED,
-                now,
-                StripeEvent.Status.PROCESSING,
-                CLAIM_BATCH,
-            ],
-        )
-        rows = cursor.fetchall()
-    events = []
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"{claim} FROM ({due}) AS due WHERE {table}.id = due.id AND {table}.status IN (%s, %s) "
+                f"RETURNING {columns}, due.was",
+                [*claim_params, *due_params, *cas],
+            )
+            rows = cursor.fetchall()
+        else:  # one process (embedded mode): the same in two statements
+            cursor.execute(due, due_params)
+            was = dict(cursor.fetchall())
+            if not was:
+                return []
+            marks = ", ".join(["%s"] * len(was))
+            cursor.execute(
+                f"{claim} WHERE id IN ({marks}) AND status IN (%s, %s) RETURNING {columns}",
+                [*claim_params, *was, *cas],
+            )
+            rows = [(*row, was[row[0]]) for row in cursor.fetchall()]
+    claimed = []
     for row in rows:
         values = [
             field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-            for field, value in zip(fields, row, strict=True)
+            for field, value in zip(fields, row[:-1], strict=True)
         ]
-        events.append(StripeEvent.from_db(connection.alias, [field.attname for field in fields], values))
-    events.sort(key=lambda e: (e.stripe_created, e.received_at, e.pk))
-    return events
+        event = StripeEvent.from_db(connection.alias, [field.attname for field in fields], values)
+        claimed.append((event, row[-1] == StripeEvent.Status.PROCESSING))
+    claimed.sort(key=lambda pair: (pair[0].stripe_created, pair[0].received_at, pair[0].pk))
+    return claimed
 
 
 def _apply(event: StripeEvent, *, eager: bool) -> str:

@@ -199,14 +199,6 @@ def test_every_event_delivered_twice_and_shuffled_grants_each_period_once(
     assert CreditLedgerEntry.objects.filter(type="grant").count() == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "needs billing's hook: since invoice_payment_apply returns early for an already settled payment (and no "
-        "longer recomputes on invoice.paid), nothing in entitlements runs once the invoice is mirrored; billing "
-        "should call entitlements.services.plan_credits_grant(payment=) there (idempotent, one read when settled)"
-    ),
-)
 def test_checkout_completion_before_the_invoice_is_mirrored_still_grants_once(
     api, tenant_a, plans, stripe_emulator, stripe_webhooks
 ):
