@@ -773,11 +773,13 @@ def _report(capture: Capture, results: list[Replay]) -> None:
             (f"end to end ≥ {TARGET_E2E:.0f} events/s: {r.name}, pool {r.workers}", f"{r.e2e_rate:.1f}", ok)
         )
     for r in ran:
+        # The measure: web + worker CPU per event (PostgreSQL's backends are shown apart, above).
+        app_ms = r.app_cpu * 1000 / r.events
         rows.append(
             (
-                f"CPU ≤ {TARGET_CPU_MS:.0f} ms/event: {r.name}, pool {r.workers}",
-                f"{r.cpu_ms:.1f}",
-                r.cpu_ms <= TARGET_CPU_MS,
+                f"web + worker CPU ≤ {TARGET_CPU_MS:.0f} ms/event: {r.name}, pool {r.workers}",
+                f"{app_ms:.1f}",
+                app_ms <= TARGET_CPU_MS,
             )
         )
     for order in ("(a)", "(b)"):

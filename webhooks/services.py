@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, webhook_verify
 from core.actors import Actor
+from core.cache import cache_add, cache_delete_many
 from core.errors import InvalidRequest
 from core.locks import lock_release, lock_try
 from core.services import audit_record
@@ -126,13 +127,37 @@ def _ident(value: Any) -> str:
 
 def queue_processing(event_id: str, key: str = "") -> None:
     """Queues processing. A broker outage (or, in eager mode, a processing failure) must not fail the caller:
-    the event is stored, its status says what happened, and the beat sweep queues it again."""
+    the event is stored, its status says what happened, and the beat sweep queues it again.
+
+    A key with a task queued and not yet started gets no second one (a checkout's ten events arrive together:
+    one task claims them all). The mark is cleared when the task starts, so an event stored later queues a
+    task of its own; a mark whose task was lost expires, and the sweep queues the key meanwhile."""
     from webhooks.tasks import process_stripe_event
 
+    if (
+        key
+        and not settings.CELERY_TASK_ALWAYS_EAGER
+        and cache_add(_queued_mark(key), 1, QUEUED_MARK_SECONDS) is False
+    ):
+        return
     try:
         process_stripe_event.delay(event_id, key)
     except Exception:
+        cache_delete_many([_queued_mark(key)])
         logger.exception("Could not queue Stripe event %s; the sweep will retry it.", event_id)
+
+
+QUEUED_MARK_SECONDS = 60
+
+
+def _queued_mark(key: str) -> str:
+    return f"stripe-events-queued:{key}"
+
+
+def processing_started(key: str) -> None:
+    """A task for `key` starts: events stored from now on queue a task again."""
+    if key:
+        cache_delete_many([_queued_mark(key)])
 
 
 # --- processing -----------------------------------------------------------------------------------------------
@@ -233,7 +258,7 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
         "AND ((status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) OR status = %s) "
         "ORDER BY stripe_created, received_at, id LIMIT %s"
     )
-    due_params = [
+    due_params: list[Any] = [
         key,
         StripeEvent.Status.RECEIVED,
         now,
@@ -244,8 +269,8 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
         f"UPDATE {table} SET status = %s, attempts = {table}.attempts + 1, processing_started_at = %s, "  # noqa: S608 (names from the model)
         f"updated_at = %s"
     )
-    claim_params = [StripeEvent.Status.PROCESSING, now, now]
-    cas = [StripeEvent.Status.RECEIVED, StripeEvent.Status.PROCESSING]
+    claim_params: list[Any] = [StripeEvent.Status.PROCESSING, now, now]
+    cas: list[Any] = [StripeEvent.Status.RECEIVED, StripeEvent.Status.PROCESSING]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
