@@ -316,6 +316,12 @@ class StripeGateway:
         listed = self.call(lambda c: c.v1.invoice_payments.list(params))
         return [record.to_dict(for_json=True) for record in listed.data]
 
+    def clock(self) -> int:
+        """Stripe's clock for this account: the `created` of its newest event (0 when it has none). Not the
+        `Date` header: with test clocks, Stripe's objects live in the clock's time, not the wall's."""
+        page = self.call(lambda c: c.v1.events.list({"limit": 1}))
+        return int(page.data[0].created) if page.data else 0
+
     def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]:
         return self.call(lambda c: c.v1.subscriptions.retrieve(subscription_id)).to_dict(for_json=True)
 

@@ -84,8 +84,7 @@ class _Reader:
     def stripe_now(self) -> int:
         """Stripe's clock: the `created` of the newest event of the account (0 when it has none)."""
         self.pace()
-        newest = next(iter(self.gateway.list_all("events", {"limit": 1})), None)
-        return int((newest or {}).get("created") or 0)
+        return self.gateway.clock()
 
 
 Expected = dict[str, tuple[Any, Any]]  # field → (local, stripe)

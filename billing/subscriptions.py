@@ -252,10 +252,14 @@ def _entitlements_changed(customer: Customer) -> None:
 def subscription_refetch_and_apply(
     *, account: str, gateway: StripeGateway, stripe_subscription_id: str, event_created: int
 ) -> Subscription | None:
+    """Applies Stripe's current state of the subscription, stamped with Stripe's clock as of the read (read
+    first): an event older than that, arriving later, describes an older state and is not applied over it."""
     stripe_read_allowed(account)
-    fresh = gateway.call(lambda c: c.v1.subscriptions.retrieve(stripe_subscription_id)).to_dict(for_json=True)
+    as_of = gateway.clock()
+    stripe_read_allowed(account)
+    fresh = gateway.subscription_retrieve(stripe_subscription_id)
     return subscription_apply(
-        account=account, stripe_subscription=fresh, event_created=event_created, force=True
+        account=account, stripe_subscription=fresh, event_created=max(event_created, as_of), force=True
     )
 
 

@@ -76,7 +76,12 @@ def test_subscription_changed_at_stripe_is_detected_then_fixed(
     )
     assert ReconciliationRun.objects.latest("started_at").fixed_count == 2
     # The dry run's drift was repaired by the fix run: nothing stays open for /metrics and the dashboard.
-    assert sorted(Drift.objects.values_list("status", flat=True)) == ["fixed", "fixed", "resolved", "resolved"]
+    assert sorted(Drift.objects.values_list("status", flat=True)) == [
+        "fixed",
+        "fixed",
+        "resolved",
+        "resolved",
+    ]
     out, error = _reconcile("--project", tenant_a.project.slug)
     assert error is None
     assert ReconciliationRun.objects.latest("started_at").drift_count == 0
