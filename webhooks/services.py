@@ -409,10 +409,12 @@ def stripe_event_replay(*, event: StripeEvent, actor: Actor | None = None, reaso
                 reason=reason,
                 before={"status": event.status, "attempts": event.attempts},
             )
+    # An event stored before ordering keys existed gets its key now.
+    key = event.ordering_key or ordering_key(event.account, event.payload)
     StripeEvent.objects.filter(pk=event.pk).exclude(status=StripeEvent.Status.PROCESSING).update(
-        status=StripeEvent.Status.RECEIVED, next_attempt_at=None, updated_at=timezone.now()
+        status=StripeEvent.Status.RECEIVED, next_attempt_at=None, ordering_key=key, updated_at=timezone.now()
     )
-    queue_processing(event.pk, event.ordering_key)
+    queue_processing(event.pk, key)
 
 
 def stripe_events_requeue_due(*, limit: int = 1000) -> int:
