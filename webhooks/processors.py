@@ -143,16 +143,6 @@ def _intent_invoice(event: StripeEvent, intent: str) -> str:
     return next((_id(record.get("invoice")) for record in listed if record.get("invoice")), "")
 
 
-def _settle_if_charged(payment: Payment, charge_or_intent_paid: bool) -> Payment:
-    """A refund or dispute proves the charge succeeded: an open payment (its success event late or lost)
-    is settled first, so what it grants is granted — and then taken back by the refund."""
-    if payment.is_open and charge_or_intent_paid:
-        payment = payment_transition(
-            payment=payment, allowed_from=Payment.OPEN_STATUSES, status=Payment.Status.SUCCEEDED
-        )
-    return payment
-
-
 @handles(
     "checkout.session.completed",
     "checkout.session.expired",
@@ -289,18 +279,19 @@ def invoice(event: StripeEvent) -> None:
     )
     if local is None:
         return
-    if not local.stripe_payment_intent_id and int(stripe_invoice.get("attempt_count") or 0):
-        _link_invoice_intent(event, local.stripe_invoice_id)
     paid = stripe_invoice.get("status") == "paid"
-    if paid or event.type == "invoice.payment_failed":
-        intent = (
-            _invoice_payment_intent(event, local)
-            if int(stripe_invoice.get("amount_paid") or 0) or not paid
-            else ""
-        )
-        subscriptions.invoice_payment_apply(
-            invoice=local, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid
-        )
+    if not (paid or event.type == "invoice.payment_failed"):
+        if not local.stripe_payment_intent_id and int(stripe_invoice.get("attempt_count") or 0):
+            _link_invoice_intent(event, local.stripe_invoice_id)  # no read: a stored invoice_payment event
+        return
+    intent = (
+        _invoice_payment_intent(event, local)
+        if int(stripe_invoice.get("amount_paid") or 0) or not paid
+        else ""
+    )
+    subscriptions.invoice_payment_apply(
+        invoice=local, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid
+    )
 
 
 @handles("invoice_payment.paid")
