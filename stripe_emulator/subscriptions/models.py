@@ -29,7 +29,9 @@ from stripe_emulator.core.errors import CardError, InvalidRequestError, Paramete
 from stripe_emulator.core.store import Store, StripeObject, clone
 from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.products.models import ProductsBackend
-from stripe_emulator.subscriptions.invoices import InvoicesBackend, payment_error, payments_backend
+from stripe_emulator.subscriptions.invoices import InvoicesBackend
+from stripe_emulator.subscriptions.invoices.base import payments_backend
+from stripe_emulator.subscriptions.invoices.collection import payment_error
 from stripe_emulator.subscriptions.periods import DAY, next_boundary, prorate
 from stripe_emulator.subscriptions.settings import billing_settings
 

@@ -8,8 +8,8 @@ from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid
 from stripe_emulator.core.params import Params, in_range, merge_metadata, parse_metadata
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
-from stripe_emulator.subscriptions.invoices import STATUSES as INVOICE_STATUSES
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
+from stripe_emulator.subscriptions.invoices.base import STATUSES as INVOICE_STATUSES
 from stripe_emulator.subscriptions.models import (
     PAYMENT_BEHAVIORS,
     PRORATION_BEHAVIORS,
