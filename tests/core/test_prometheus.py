@@ -1,9 +1,14 @@
 """`GET /metrics`: Prometheus exposition with request metrics and Tollgate's own figures."""
 
-import pytest
+from datetime import timedelta
 
-from tests.billing.payment_factories import PaymentFactory
-from webhooks.models import StripeEvent
+import pytest
+from django.utils import timezone
+
+from billing.models import Drift, ReconciliationRun
+from tests.billing.payment_factories import PaymentFactory, SubscriptionFactory
+from tests.webhooks.factories import EventFactory, WebhookEndpointFactory
+from webhooks.models import Delivery, StripeEvent
 
 
 def test_metrics_expose_tollgate_figures(client, tenant_a):
@@ -22,6 +27,117 @@ def test_metrics_expose_tollgate_figures(client, tenant_a):
     assert "tollgate_reconciliation_drift_open 0.0" in text
     assert "tollgate_stripe_event_conflicts_total 2.0" in text
     assert "django_http_requests_total_by_method_total" in text
+
+
+_DATABASE_FIGURES = (
+    "tollgate_stripe_event",
+    "tollgate_webhook_",
+    "tollgate_reconciliation_",
+    "tollgate_payments",
+    "tollgate_subscriptions",
+)
+
+
+def _families(text):
+    """The exposition's `tollgate_*` families read at scrape time: name → its HELP, TYPE and sample lines."""
+    families: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        name = line.split()[2] if line.startswith("#") else line.split("{")[0].split(" ")[0]
+        if name.startswith(_DATABASE_FIGURES):
+            families.setdefault(name.removesuffix("_total"), []).append(line)
+    # HELP and TYPE first, then the samples sorted: the database groups rows in any order.
+    return {name: sorted(lines, key=_sample_order) for name, lines in families.items()}
+
+
+def _sample_order(line):
+    return (False, "") if line.startswith("#") else (True, line)
+
+
+def test_metrics_expose_every_database_figure_exactly(client, tenant_a, tenant_b):
+    for status in ("succeeded", "succeeded", "failed"):
+        PaymentFactory(project=tenant_a.project, status=status)
+    SubscriptionFactory(project=tenant_b.project, status="active")
+    now = timezone.now()
+    for n, (status, conflicts, took) in enumerate(
+        [("processed", 1, 2.0), ("processed", 0, 3.0), ("failed", 2, None), ("received", 0, None)]
+    ):
+        event = StripeEvent.objects.create(
+            account="platform",
+            stripe_event_id=f"evt_x{n}",
+            type="x",
+            stripe_created=1,
+            payload={},
+            status=status,
+            conflicts=conflicts,
+        )
+        if took is not None:
+            StripeEvent.objects.filter(pk=event.pk).update(
+                received_at=now - timedelta(seconds=took), processed_at=now
+            )
+    endpoint = WebhookEndpointFactory(project=tenant_a.project)
+    for status in ("pending", "failed", "failed"):
+        Delivery.objects.create(
+            project=tenant_a.project,
+            event=EventFactory(project=tenant_a.project),
+            endpoint=endpoint,
+            status=status,
+        )
+    run = ReconciliationRun.objects.create(project=tenant_a.project)
+    for status in ("open", "failed", "fixed"):
+        Drift.objects.create(
+            run=run,
+            project=tenant_a.project,
+            kind="missing_locally",
+            object_type="x",
+            stripe_id=f"x_{status}",
+            status=status,
+        )
+
+    families = _families(client.get("/metrics").content.decode())
+
+    assert families == {
+        "tollgate_stripe_events": [
+            "# HELP tollgate_stripe_events Stored Stripe events by status.",
+            "# TYPE tollgate_stripe_events gauge",
+            'tollgate_stripe_events{status="failed"} 1.0',
+            'tollgate_stripe_events{status="processed"} 2.0',
+            'tollgate_stripe_events{status="received"} 1.0',
+        ],
+        "tollgate_stripe_event_processing_seconds": [
+            "# HELP tollgate_stripe_event_processing_seconds Mean time from receipt to processed, over events "
+            "processed in the last hour.",
+            "# TYPE tollgate_stripe_event_processing_seconds gauge",
+            "tollgate_stripe_event_processing_seconds 2.5",
+        ],
+        "tollgate_stripe_event_conflicts": [
+            "# HELP tollgate_stripe_event_conflicts_total Deadlocks and serialization failures met applying Stripe "
+            "events (each retried at once).",
+            "# TYPE tollgate_stripe_event_conflicts_total counter",
+            "tollgate_stripe_event_conflicts_total 3.0",
+        ],
+        "tollgate_webhook_deliveries": [
+            "# HELP tollgate_webhook_deliveries Outbound deliveries by status.",
+            "# TYPE tollgate_webhook_deliveries gauge",
+            'tollgate_webhook_deliveries{status="failed"} 2.0',
+            'tollgate_webhook_deliveries{status="pending"} 1.0',
+        ],
+        "tollgate_reconciliation_drift_open": [
+            "# HELP tollgate_reconciliation_drift_open Drift found by reconciliation and not fixed.",
+            "# TYPE tollgate_reconciliation_drift_open gauge",
+            "tollgate_reconciliation_drift_open 2.0",
+        ],
+        "tollgate_payments": [
+            "# HELP tollgate_payments Payments by status.",
+            "# TYPE tollgate_payments gauge",
+            'tollgate_payments{status="failed"} 1.0',
+            'tollgate_payments{status="succeeded"} 2.0',
+        ],
+        "tollgate_subscriptions": [
+            "# HELP tollgate_subscriptions Subscriptions by status.",
+            "# TYPE tollgate_subscriptions gauge",
+            'tollgate_subscriptions{status="active"} 1.0',
+        ],
+    }
 
 
 def test_metrics_token_is_required_when_configured(client, db, settings):
