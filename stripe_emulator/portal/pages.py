@@ -24,7 +24,8 @@ from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing, St
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
-from stripe_emulator.subscriptions.models import SubscriptionsBackend, money
+from stripe_emulator.subscriptions.models import SubscriptionsBackend
+from stripe_emulator.subscriptions.models.base import money
 
 e = html.escape
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from stripe_emulator.core.errors import ResourceMissing
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
-from stripe_emulator.subscriptions.models import money
+from stripe_emulator.subscriptions.models.base import money
 
 
 def _invoice(req: Request) -> StripeObject:

@@ -10,11 +10,8 @@ from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
 from stripe_emulator.subscriptions.invoices.base import STATUSES as INVOICE_STATUSES
-from stripe_emulator.subscriptions.models import (
-    PAYMENT_BEHAVIORS,
-    PRORATION_BEHAVIORS,
-    SubscriptionsBackend,
-)
+from stripe_emulator.subscriptions.models import SubscriptionsBackend
+from stripe_emulator.subscriptions.models.base import PAYMENT_BEHAVIORS, PRORATION_BEHAVIORS
 from stripe_emulator.subscriptions.settings import billing_settings
 
 SUBSCRIPTION_STATUSES = (

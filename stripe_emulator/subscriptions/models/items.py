@@ -1,0 +1,239 @@
+"""Subscription items and what they bill: listing subscriptions and items, creating and swapping item rows,
+the invoice lines for a period (licensed items in advance, metered usage in arrears), starting a paid period
+(trial end, resume) and the final invoice of a cancellation."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from stripe_emulator.core import ids
+from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.subscriptions.models.base import (
+    ENDED_STATUSES,
+    SubscriptionsBase,
+    day_label,
+    is_metered,
+    line_amount,
+    money,
+    plan_of,
+)
+from stripe_emulator.subscriptions.periods import next_boundary
+
+
+class SubscriptionItems(SubscriptionsBase):
+    # -- list / retrieve -----------------------------------------------------------------------------------
+
+    def subscription_list(
+        self,
+        *,
+        customer: str | None = None,
+        price: str | None = None,
+        status: str | None = None,
+        collection_method: str | None = None,
+    ) -> list[StripeObject]:
+        def keep(sub: StripeObject) -> bool:
+            if status is None and sub["status"] in ENDED_STATUSES:
+                return False  # Stripe lists ended subscriptions only with status=canceled/ended/all
+            if status == "ended" and sub["status"] not in ENDED_STATUSES:
+                return False
+            if status not in (None, "all", "ended") and sub["status"] != status:
+                return False
+            if price is not None and not any(i["price"]["id"] == price for i in sub["items"]["data"]):
+                return False
+            return (customer is None or sub["customer"] == customer) and (
+                collection_method is None or sub["collection_method"] == collection_method
+            )
+
+        return self.store.newest_first("subscription", keep)
+
+    def item_list(self, subscription_id: str) -> list[StripeObject]:
+        self.subscription_require(subscription_id, param="subscription")
+        return self.store.newest_first(
+            "subscription_item", lambda i: i.get("subscription") == subscription_id
+        )
+
+    # -- items ---------------------------------------------------------------------------------------------
+
+    def _new_item(
+        self,
+        sub: StripeObject,
+        price: StripeObject,
+        quantity: int | None,
+        metadata: dict[str, str] | None,
+        period_start: int,
+        period_end: int,
+    ) -> StripeObject:
+        item: StripeObject = {
+            "id": ids.id_for("subscription_item"),
+            "object": "subscription_item",
+            "billing_thresholds": None,
+            "created": self.now(),
+            "current_period_end": period_end,
+            "current_period_start": period_start,
+            "discounts": [],
+            "metadata": metadata or {},
+            "plan": plan_of(price),
+            "price": clone(price),
+            "quantity": None if is_metered(price) else (1 if quantity is None else quantity),
+            "subscription": sub["id"],
+            "tax_rates": [],
+        }
+        self.store.insert(item)
+        return item
+
+    def _swap_items(self, sub: StripeObject, plan: list[dict[str, Any]], start: int, end: int) -> None:
+        keep = {e["item"]["id"] for e in plan if e["item"] is not None}
+        for item in self.items_of(sub):
+            if item["id"] not in keep:
+                self.store.replace(
+                    {
+                        "id": item["id"],
+                        "object": "subscription_item",
+                        "deleted": True,
+                        "_subscription": sub["id"],
+                    }
+                )
+        for entry in plan:
+            item = entry["item"]
+            if item is None:
+                item = self._new_item(sub, entry["price"], entry["quantity"], entry["metadata"], start, end)
+                entry["item"] = item
+                continue
+            item["price"] = clone(entry["price"])
+            item["plan"] = plan_of(entry["price"])
+            item["quantity"] = entry["quantity"]
+            if entry["metadata"] is not None:
+                item["metadata"] = entry["metadata"]
+        self._sync_items(sub)
+
+    def _item_line(
+        self, sub: StripeObject, item: StripeObject, start: int, end: int, *, trial: bool = False
+    ) -> dict[str, Any] | None:
+        """The line billing a licensed item for [start, end) in advance (metered items bill in arrears)."""
+        price = item["price"]
+        if is_metered(price):
+            return None
+        quantity = int(item["quantity"] or 0)
+        name = self._product_name(price)
+        recurring = price["recurring"]
+        per = (
+            recurring["interval"]
+            if recurring["interval_count"] == 1
+            else f"every {recurring['interval_count']} {recurring['interval']}s"
+        )
+        if trial:
+            description, amount = f"Trial period for {name}", 0
+        else:
+            description = f"{quantity} × {name} (at {money(Decimal(price['unit_amount_decimal']), price['currency'])} / {per})"
+            amount = line_amount(price, quantity)
+        return {
+            "amount": amount,
+            "description": description,
+            "price": price,
+            "quantity": quantity,
+            "period_start": start,
+            "period_end": end,
+            "subscription_item": item["id"],
+        }
+
+    def _usage_line(
+        self, sub: StripeObject, item: StripeObject, start: int, end: int
+    ) -> dict[str, Any] | None:
+        price = item["price"]
+        meter_id = price["recurring"].get("meter")
+        if not meter_id:
+            return None
+        from stripe_emulator.meters.models import MetersBackend
+
+        usage = self.account.backend(MetersBackend).meter_usage(meter_id, sub["customer"], start, end)
+        quantity = int(usage.to_integral_value(rounding=ROUND_HALF_UP))
+        name = self._product_name(price)
+        unit = money(Decimal(price["unit_amount_decimal"]), price["currency"])
+        return {
+            "amount": line_amount(price, usage),
+            "description": f"{quantity} × {name} (at {unit} / unit, usage {day_label(start)} – {day_label(end)})",
+            "price": price,
+            "quantity": quantity,
+            "period_start": start,
+            "period_end": end,
+            "subscription_item": item["id"],
+        }
+
+    # -- periods -------------------------------------------------------------------------------------------
+
+    def _start_paid_period(
+        self,
+        sub: StripeObject,
+        at: int,
+        billing_reason: str,
+        payment_behavior: str,
+        off_session: bool,
+        *,
+        resume: bool = False,
+        collect: bool = True,
+    ) -> StripeObject:
+        """End a trial (or a pause) at ``at``: a new period from ``at`` billed in advance, collected now
+        (or by the caller, when ``collect`` is false)."""
+        interval, count = self._interval(sub)
+        if sub["status"] == "trialing" or not resume:
+            sub["billing_cycle_anchor"] = at
+        if sub["trial_end"] is not None and sub["trial_end"] > at:
+            sub["trial_end"] = at
+        end = next_boundary(sub["billing_cycle_anchor"], interval, count, at)
+        for item in self.items_of(sub):
+            item["current_period_start"] = at
+            item["current_period_end"] = end
+        if sub["cancel_at_period_end"]:
+            sub["cancel_at"] = end
+        self._sync_items(sub)
+        lines = [
+            line for item in self.items_of(sub) for line in [self._item_line(sub, item, at, end)] if line
+        ]
+        invoice = self.invoices.invoice_create(
+            customer_id=sub["customer"],
+            currency=sub["currency"],
+            billing_reason=billing_reason,
+            subscription=sub,
+            lines=lines,
+            pending_items=self.invoices.pending_items(sub["id"]),
+            period_start=at,
+            period_end=at,
+            created=at,
+            collection_method=sub["collection_method"],
+            days_until_due=sub["days_until_due"],
+        )
+        sub["latest_invoice"] = invoice["id"]
+        sub["status"] = "active"
+        invoice["_attempt_at"] = at
+        if collect:
+            self._collect(sub, invoice, payment_behavior, off_session)
+        return invoice
+
+    def _final_invoice(self, sub: StripeObject, now: int) -> None:
+        start, _ = self._period(sub)
+        lines = [
+            line
+            for item in self.items_of(sub)
+            if is_metered(item["price"])
+            for line in [self._usage_line(sub, item, start, now)]
+            if line is not None
+        ]
+        pending = self.invoices.pending_items(sub["id"])
+        if not lines and not pending:
+            return
+        invoice = self.invoices.invoice_create(
+            customer_id=sub["customer"],
+            currency=sub["currency"],
+            billing_reason="subscription_cycle",
+            subscription=sub,
+            lines=lines,
+            pending_items=pending,
+            period_start=start,
+            period_end=now,
+            collection_method=sub["collection_method"],
+        )
+        sub["latest_invoice"] = invoice["id"]
+        self.invoices.invoice_finalize(invoice["id"])
+        if invoice["status"] == "open" and sub["collection_method"] == "charge_automatically":
+            self.invoices.invoice_attempt(invoice["id"])
