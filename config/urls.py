@@ -5,8 +5,8 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from billing.dashboard import dashboard
 from core import health
-from core.dashboard import dashboard
 from core.errors import api_route_not_found
 from core.prometheus import metrics_view
 
