@@ -434,6 +434,10 @@ def _capture(admin_url: str, database_url: str, redis_url: str, procs: Processes
                 obj["status"] = "disabled"
     path = LOGS / "emulator-captured.json"
     path.write_text(json.dumps(state))
+    # For profiling a replay by hand (bench/burst_profile.py): the deliveries and the endpoint's secret.
+    (LOGS / "deliveries.json").write_text(
+        json.dumps({"secret": secret, "bodies": [body.decode() for _, _, body in deliveries]})
+    )
     return Capture(deliveries, secret, path, time.perf_counter() - started, CHECKOUTS, renewals)
 
 
@@ -458,6 +462,7 @@ class Replay:
     deadlock_log: list[str] = field(default_factory=list)
     worker_failures: dict[str, int] = field(default_factory=dict)
     app_cpu: float = 0.0
+    web_cpu: float = 0.0
     pg_cpu: float = 0.0
     emulator_cpu: float = 0.0
     stored: int = 0
@@ -621,6 +626,28 @@ def _replay(
     worker_log = LOGS / f"replay-{tag}-worker.log"
     worker = _start_worker(procs, env, concurrency, redis_url, worker_log)
     _warm_up(base)
+    if os.environ.get(
+        "BENCH_BURST_PYSPY"
+    ):  # py-spy's collapsed stacks of the worker tree, for profiling by hand
+        procs.start(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--nonblocking",
+                "-o",
+                str(LOGS / f"pyspy-{tag}-worker.txt"),
+                "--pid",
+                str(worker.pid),
+            ],
+            dict(os.environ),
+            LOGS / f"pyspy-{tag}.log",
+        )
+        time.sleep(1)
     _progress(begun, "servers up and warm; sending")
     children = [int(c) for c in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
     result.pool_processes = len(children)
@@ -631,7 +658,7 @@ def _replay(
         )
         log_offset = _pg_log_offset()
         backends = BackendCpu(conn, replay_db)
-        app_before = _tree_cpu(gunicorn.pid) + _tree_cpu(worker.pid)
+        web_before, worker_before = _tree_cpu(gunicorn.pid), _tree_cpu(worker.pid)
         emulator_before = _tree_cpu(emulator.pid)
         stop = threading.Event()
         sent: dict[str, Any] = {}
@@ -659,7 +686,8 @@ def _replay(
                 stop.set()
                 break
             time.sleep(0.2)
-        result.app_cpu = _tree_cpu(gunicorn.pid) + _tree_cpu(worker.pid) - app_before
+        result.web_cpu = _tree_cpu(gunicorn.pid) - web_before
+        result.app_cpu = result.web_cpu + _tree_cpu(worker.pid) - worker_before
         result.emulator_cpu = _tree_cpu(emulator.pid) - emulator_before
         result.pg_cpu = backends.seconds()
         sending.join(timeout=60)
@@ -726,7 +754,7 @@ def _report(capture: Capture, results: list[Replay]) -> None:
     )
     header = (
         f"{'case':<30}{'pool':>5}{'intake':>10}{'p50/p99 ms':>16}{'applied':>9}{'e2e s':>8}{'events/s':>10}"
-        f"{'deadlk':>8}{'failed':>8}{'lost':>6}{'CPU ms/ev':>11}{'(app+pg)':>14}{'stripe':>8}"
+        f"{'deadlk':>8}{'failed':>8}{'lost':>6}{'CPU ms/ev':>11}{'(web+worker+pg)':>18}{'stripe':>8}"
     )
     print(header)
     for r in results:
@@ -737,7 +765,7 @@ def _report(capture: Capture, results: list[Replay]) -> None:
         print(
             f"{r.name:<30}{r.pool_processes:>5}{r.intake_rate:>10.1f}{f'{r.p50_ms:.0f}/{r.p99_ms:.0f}':>16}"
             f"{r.applied:>9}{r.e2e_seconds:>8.1f}{r.e2e_rate:>10.1f}{r.deadlocks:>8}{r.failed:>8}{r.lost:>6}"
-            f"{r.cpu_ms:>11.1f}{f'{r.app_cpu * 1000 / r.events:.1f}+{r.pg_cpu * 1000 / r.events:.1f}':>14}"
+            f"{r.cpu_ms:>11.1f}{f'{r.web_cpu * 1000 / r.events:.1f}+{(r.app_cpu - r.web_cpu) * 1000 / r.events:.1f}+{r.pg_cpu * 1000 / r.events:.1f}':>18}"
             f"{r.emulator_cpu * 1000 / r.events:>8.1f}{timed}"
         )
         if r.timed_out or r.intake_errors:
@@ -849,8 +877,11 @@ def run() -> None:
         capture_order = list(range(len(capture.deliveries)))
         shuffled = capture_order[:]
         random.Random(SHUFFLE_SEED).shuffle(shuffled)
+        cases = os.environ.get("BENCH_BURST_CASES", "")  # e.g. "a:4,b:default" — profiling one case by hand
         for concurrency in (None, 4):
             for name, order in (("(a) capture order", capture_order), ("(b) shuffled", shuffled)):
+                if cases and f"{name[1]}:{concurrency or 'default'}" not in cases.split(","):
+                    continue
                 print(f"  replaying {name}, worker concurrency {concurrency or 'default'} …", flush=True)
                 try:
                     results.append(
