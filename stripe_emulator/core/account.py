@@ -1,9 +1,10 @@
 """One emulated Stripe account (one secret key): its store, lock, idempotency cache and backends, and the
 event emission every state change goes through.
 
-Backends (:class:`BaseBackend` subclasses, one per service, in ``<service>/models.py``) are stateless views
-over ``account.store``; they are created lazily per account by ``account.backend(SomeBackend)``, which is
-also how one service reaches another (prices ask ``ProductsBackend`` for their product).
+Backends (:class:`BaseBackend` subclasses, one per service, in ``<service>/models.py`` or a ``models/``
+package) are stateless views over ``account.store``; they are created lazily per account by
+``account.backend(SomeBackend)``, which is also how one service reaches another (prices ask
+``ProductsBackend`` for their product).
 """
 
 from __future__ import annotations

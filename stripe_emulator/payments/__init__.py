@@ -5,7 +5,8 @@ from stripe_emulator.core.account import Account
 from stripe_emulator.core.render import render
 from stripe_emulator.core.service import Service, Shape
 from stripe_emulator.core.store import StripeObject
-from stripe_emulator.payments.models import PaymentDeclined, PaymentsBackend
+from stripe_emulator.payments.models import PaymentsBackend
+from stripe_emulator.payments.models.payment_intents import PaymentDeclined
 from stripe_emulator.payments.urls import ROUTES
 
 

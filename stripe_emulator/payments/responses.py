@@ -1,5 +1,5 @@
 """Payments, wire side: payment methods, payment intents, charges, refunds, disputes, and the
-``/_emulator`` controls for 3-D Secure and dispute outcomes. Behaviour lives in ``models.py``."""
+``/_emulator`` controls for 3-D Secure and dispute outcomes. Behaviour lives in the ``models`` package."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.customers.responses import ADDRESS_FIELDS, parse_address
 from stripe_emulator.payments import cards
-from stripe_emulator.payments.models import EVIDENCE_FIELDS, OPEN_STATUSES, PaymentsBackend
+from stripe_emulator.payments.models import PaymentsBackend
+from stripe_emulator.payments.models.disputes import EVIDENCE_FIELDS
+from stripe_emulator.payments.models.payment_intents import OPEN_STATUSES
 
 CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
