@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from billing import metrics
 from billing.models import Drift, Payment, Subscription
+from core.money import money_format
 from projects.models import Project
 from webhooks.models import StripeEvent
 
@@ -22,10 +23,8 @@ CHART_HEIGHT = 160
 
 
 def _money(amounts: dict[str, int]) -> str:
-    return (
-        ", ".join(f"{amount / 100:,.2f} {currency.upper()}" for currency, amount in sorted(amounts.items()))
-        or "—"
-    )
+    """Amounts of several currencies in one cell: "$60.00, ¥500"."""
+    return ", ".join(money_format(amount, currency) for currency, amount in sorted(amounts.items())) or "—"
 
 
 def _revenue_chart(series: dict[str, int], currency: str) -> dict[str, Any]:
@@ -43,7 +42,7 @@ def _revenue_chart(series: dict[str, int], currency: str) -> dict[str, Any]:
                 "width": max(round(width - 8), 2),
                 "height": height,
                 "label": month[:7],
-                "amount": f"{series[month] / 100:,.2f} {currency.upper()}",
+                "amount": money_format(series[month], currency),
             }
         )
     return {"currency": currency, "bars": bars, "width": CHART_WIDTH, "height": CHART_HEIGHT}

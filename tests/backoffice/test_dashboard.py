@@ -1,11 +1,15 @@
 """The operators' dashboard renders per-project and total figures and a server-side SVG revenue chart."""
 
+from datetime import UTC, datetime
+
+import time_machine
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
 from billing.models import Subscription
-from tests.billing.payment_factories import CustomerFactory, PaymentFactory
+from tests.billing.factories import PriceFactory
+from tests.billing.payment_factories import CustomerFactory, PaymentFactory, SubscriptionFactory
 
 
 def test_dashboard_shows_projects_totals_and_chart(tenant_a, tenant_b, catalog):
@@ -18,19 +22,37 @@ def test_dashboard_shows_projects_totals_and_chart(tenant_a, tenant_b, catalog):
         status="active",
         stripe_subscription_id="sub_dash",
     )
-    PaymentFactory(project=tenant_a.project, amount=12345, status="succeeded", succeeded_at=timezone.now())
+    yen_monthly = PriceFactory(
+        project=tenant_b.project, currency="jpy", unit_amount=500, type="recurring", interval="month"
+    )
+    SubscriptionFactory(project=tenant_b.project, price=yen_monthly, quantity=3)
     user = User.objects.create_user("support-op", password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name="support"))
     client = Client()
     client.force_login(user)
-    page = client.get("/admin/dashboard/")
+    with time_machine.travel(datetime(2026, 5, 20, 10, tzinfo=UTC), tick=False):
+        PaymentFactory(
+            project=tenant_a.project, amount=12345, status="succeeded", succeeded_at=timezone.now()
+        )
+        PaymentFactory(
+            project=tenant_b.project,
+            amount=500,
+            currency="jpy",
+            status="succeeded",
+            succeeded_at=timezone.now(),
+        )
+        page = client.get("/admin/dashboard/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "alpha" in html
     assert "bravo" in html
-    assert "60.00 USD" in html  # MRR: 2 × 30.00
+    # MRR by the currency's minor unit: 2 × $30.00, and 3 × ¥500 (yen have no decimals).
+    assert "<td>$60.00</td>" in html
+    assert "<td>¥1,500</td>" in html
+    assert "<th>¥1,500, $60.00</th>" in html
     assert "<svg" in html
-    assert "123.45 USD" in html
+    assert "<title>2026-05: $123.45</title>" in html
+    assert "<title>2026-05: ¥500</title>" in html
     assert "cdn" not in html.lower()
     assert client.get("/admin/").status_code == 200
 
