@@ -192,7 +192,7 @@ class StripeGateway:
             if m.to_dict(for_json=True).get("event_name") == event_name
         ]
 
-    # --- catalog sync (billing.catalog) ----------------------------------------------------------------
+    # --- catalog sync (billing.catalog.stripe_sync) ----------------------------------------------------
     def product_ensure(self, *, product_id: str, params: dict[str, Any], idem: str) -> dict[str, Any]:
         """Creates the Stripe product under our own id (`id=product_id`), or updates it if it exists already.
 

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("billing.catalog_urls")),
+    path("", include("billing.catalog.urls")),
     path("", include("billing.payment_urls")),
 ]

@@ -339,7 +339,8 @@ class EntitlementSettingsAdmin(admin.ModelAdmin):
 @admin.register(ProductAccess)
 class ProductAccessAdmin(_ReadOnly):
     """Read-only: a product's `access_days` changes through the products API or `sync_catalog`
-    (`billing.catalog.product_update`, audited and told to Stripe), which the admin's transaction cannot call."""
+    (`billing.catalog.products.product_update`, audited and told to Stripe), which the admin's transaction
+    cannot call."""
 
     list_display = ["product", "duration_days"]
     list_select_related = ["product"]

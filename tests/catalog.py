@@ -4,7 +4,7 @@ Stripe products and prices in the emulator carry the same lookup keys and metada
 from dataclasses import dataclass
 from typing import Any
 
-from billing import catalog as catalog_services
+from billing.catalog import prices, products
 from billing.models import Price, Product
 from core.actors import Actor
 
@@ -24,13 +24,13 @@ class Catalog:
 
 
 def product_create(project: Any, key: str, name: str) -> Product:
-    return catalog_services.product_create(project=project, actor=ACTOR, key=key, name=name)
+    return products.product_create(project=project, actor=ACTOR, key=key, name=name)
 
 
 def price_create(
     product: Product, key: str, amount: int, currency: str = "usd", interval: str = "", **extra: Any
 ) -> Price:
-    return catalog_services.price_create(
+    return prices.price_create(
         project=product.project,
         actor=ACTOR,
         key=key,

@@ -14,7 +14,12 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import catalog, selectors
+from billing import selectors
+from billing.catalog.features import feature_create, feature_update
+from billing.catalog.prices import price_create, price_update
+from billing.catalog.products import product_create, product_update
+from billing.catalog.rules import MAX_TRIAL_DAYS, MAX_UNIT_AMOUNT
+from billing.catalog.selectors import feature_get, feature_list, product_access_days, product_features
 from billing.models import Price, Product
 from core.actors import actor_from_request
 from core.apis import BaseApi
@@ -101,7 +106,7 @@ class FeatureListCreateApi(BaseApi):
         responses=list_serializer(FeatureOutput, "FeatureList"),
     )
     def get(self, request: Request) -> Response:
-        queryset = catalog.feature_list(project=request_project(request))
+        queryset = feature_list(project=request_project(request))
         if feature_type := _choice_param(request, "type", list(Feature.Type.values)):
             queryset = queryset.filter(type=feature_type)
         rows, has_more = paginate_queryset(queryset, request)
@@ -111,7 +116,7 @@ class FeatureListCreateApi(BaseApi):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        feature = catalog.feature_create(
+        feature = feature_create(
             project=request_project(request), actor=actor_from_request(request), **serializer.validated_data
         )
         return Response(self.OutputSerializer(feature).data, status=status.HTTP_201_CREATED)
@@ -124,15 +129,15 @@ class FeatureDetailApi(BaseApi):
 
     @extend_schema(operation_id="features_retrieve", responses=FeatureOutput)
     def get(self, request: Request, feature: str) -> Response:
-        found = catalog.feature_get(project=request_project(request), key_or_id=feature)
+        found = feature_get(project=request_project(request), key_or_id=feature)
         return Response(self.OutputSerializer(found).data)
 
     @extend_schema(operation_id="features_update", request=FeatureInput, responses=FeatureOutput)
     def patch(self, request: Request, feature: str) -> Response:
-        found = catalog.feature_get(project=request_project(request), key_or_id=feature)
+        found = feature_get(project=request_project(request), key_or_id=feature)
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        updated = catalog.feature_update(
+        updated = feature_update(
             actor=actor_from_request(request), feature=found, **serializer.validated_data
         )
         return Response(self.OutputSerializer(updated).data)
@@ -166,11 +171,11 @@ class ProductOutput(serializers.Serializer):
         return "product"
 
     def get_access_days(self, obj: Product) -> int | None:
-        return catalog.product_access_days(obj)
+        return product_access_days(obj)
 
     @extend_schema_field(serializers.DictField(child=serializers.JSONField(allow_null=True)))
     def get_features(self, obj: Product) -> dict[str, Any]:
-        return catalog.product_features(obj)
+        return product_features(obj)
 
     def to_representation(self, instance: Product) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -228,7 +233,7 @@ class ProductListCreateApi(BaseApi):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        product = catalog.product_create(
+        product = product_create(
             project=request_project(request), actor=actor_from_request(request), **serializer.validated_data
         )
         return Response(
@@ -250,7 +255,7 @@ class ProductDetailApi(BaseApi):
         found = _product_get(request, product)
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        updated = catalog.product_update(
+        updated = product_update(
             actor=actor_from_request(request), product=found, **serializer.validated_data
         )
         return Response(self.OutputSerializer(_product_get(request, updated.pk)).data)
@@ -304,16 +309,14 @@ class PriceInput(StrictSerializer):
     key = serializers.SlugField(max_length=100, help_text="Immutable.")
     product = serializers.CharField(max_length=100, help_text="The product's key or id. Immutable.")
     currency = CurrencyField()
-    unit_amount = serializers.IntegerField(
-        min_value=0, max_value=catalog.MAX_UNIT_AMOUNT, help_text="Minor units."
-    )
+    unit_amount = serializers.IntegerField(min_value=0, max_value=MAX_UNIT_AMOUNT, help_text="Minor units.")
     type = serializers.ChoiceField(choices=Price.Type.choices, help_text="Immutable.")
     interval = serializers.ChoiceField(
         choices=Price.Interval.choices, required=False, allow_null=True, help_text="Required when recurring."
     )
     interval_count = serializers.IntegerField(min_value=1, required=False)
     trial_days = serializers.IntegerField(
-        min_value=1, max_value=catalog.MAX_TRIAL_DAYS, required=False, allow_null=True
+        min_value=1, max_value=MAX_TRIAL_DAYS, required=False, allow_null=True
     )
     usage_type = serializers.ChoiceField(choices=Price.UsageType.choices, required=False)
     meter = serializers.CharField(
@@ -358,9 +361,7 @@ class PriceListCreateApi(BaseApi):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         product = selectors.product_get(project=project, key_or_id=data.pop("product"), param="product")
-        price = catalog.price_create(
-            project=project, actor=actor_from_request(request), product=product, **data
-        )
+        price = price_create(project=project, actor=actor_from_request(request), product=product, **data)
         return Response(self.OutputSerializer(price).data, status=status.HTTP_201_CREATED)
 
 
@@ -385,5 +386,5 @@ class PriceDetailApi(BaseApi):
             data["product"] = selectors.product_get(
                 project=project, key_or_id=data["product"], param="product"
             )
-        updated = catalog.price_update(actor=actor_from_request(request), price=found, **data)
+        updated = price_update(actor=actor_from_request(request), price=found, **data)
         return Response(self.OutputSerializer(updated).data)

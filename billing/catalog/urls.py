@@ -1,4 +1,6 @@
-from billing import catalog_apis as apis
+"""Routes of the catalog API (`apis`): features, products, prices."""
+
+from billing.catalog import apis
 from core.urls import route
 
 urlpatterns = [

@@ -334,7 +334,7 @@ def test_revoking_a_purchase_after_a_partial_refund_is_audited_as_the_operator(
 
 
 def test_purchase_durations_are_read_only_in_the_admin(tenant_a):
-    # access_days changes through billing.catalog.product_update (audited, told to Stripe), not the admin.
+    # access_days changes through billing.catalog.products.product_update (audited, told to Stripe), not the admin.
     from entitlements.models import ProductAccess
 
     access = ProductAccess.objects.create(product=product(tenant_a.project, "pass", {}), duration_days=30)

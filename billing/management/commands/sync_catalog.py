@@ -2,7 +2,7 @@
 
 The file declares features, products (with their feature values and prices) and optionally the project's default
 product; `docs/catalog.example.yaml` shows every field. Each entry is validated by the API's own input
-serializers, the whole file is planned (`billing.catalog.catalog_plan`) before anything changes, and the plan is
+serializers, the whole file is planned (`billing.catalog.sync.catalog_plan`) before anything changes, and the plan is
 applied through the catalog services, so the file and the API obey the same rules. Idempotent: a second run
 prints "no changes". Products and prices missing from the file are archived only with `--archive-missing`.
 """
@@ -14,7 +14,8 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework import serializers
 
-from billing.catalog import (
+from billing.catalog.apis import FeatureInput, PriceInput, ProductInput
+from billing.catalog.sync import (
     CatalogChange,
     CatalogSpec,
     FeatureSpec,
@@ -23,7 +24,6 @@ from billing.catalog import (
     catalog_apply,
     catalog_plan,
 )
-from billing.catalog_apis import FeatureInput, PriceInput, ProductInput
 from core.actors import Actor
 from core.errors import ApiError, translate
 from projects.models import Project
