@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -36,6 +36,7 @@ from billing.models import (
 )
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.money import money_format
 from entitlements.admin import (
     CUSTOMER_INLINES,
     GRANT_PERMISSION,
@@ -51,6 +52,32 @@ from entitlements.admin import (
 )
 from entitlements.explain import duration_text, entitlements_explain
 from entitlements.models import Feature
+
+
+def money_column(field: str) -> Callable[[Any], str]:
+    """A list or detail column showing the money field `field` of a row with a `currency` as "$49.00", sorted by
+    the stored minor units. It keeps the field's name and label, so it takes the raw field's place."""
+
+    @admin.display(description=field.replace("_", " ").capitalize(), ordering=field)
+    def column(obj: Any) -> str:
+        return money_format(getattr(obj, field), obj.currency)
+
+    column.__name__ = field
+    return column
+
+
+def read_only_page(
+    model: type[Model], *, money: tuple[str, ...], hidden: tuple[str, ...] = ()
+) -> tuple[list[Any], list[str]]:
+    """`readonly_fields, exclude` of a detail page showing every field of `model` read-only, the `money` fields as
+    money, the `hidden` ones not at all. The raw money fields are excluded from the form: a field neither
+    read-only nor excluded would be editable."""
+    readonly = [
+        money_column(field.name) if field.name in money else field.name
+        for field in model._meta.fields
+        if field.name not in hidden
+    ]
+    return readonly, [*hidden, *money]
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -90,8 +117,8 @@ class PaymentInline(_ReadOnlyInline):
         "type",
         "source",
         "status",
-        "amount",
-        "amount_refunded",
+        "amount_money",
+        "amount_refunded_money",
         "currency",
         "reference",
         "created_at",
@@ -101,18 +128,22 @@ class PaymentInline(_ReadOnlyInline):
         "type",
         "source",
         "status",
-        "amount",
-        "amount_refunded",
+        "amount_money",
+        "amount_refunded_money",
         "currency",
         "reference",
         "created_at",
     ]
+    amount_money = staticmethod(money_column("amount"))
+    amount_refunded_money = staticmethod(money_column("amount_refunded"))
 
 
 class InvoiceInline(_ReadOnlyInline):
     model = Invoice
-    fields = ["number", "status", "total", "amount_paid", "currency", "period_end"]
-    readonly_fields = ["number", "status", "total", "amount_paid", "currency", "period_end"]
+    fields = ["number", "status", "total_money", "amount_paid_money", "currency", "period_end"]
+    readonly_fields = ["number", "status", "total_money", "amount_paid_money", "currency", "period_end"]
+    total_money = staticmethod(money_column("total"))
+    amount_paid_money = staticmethod(money_column("amount_paid"))
 
 
 def stripe_dashboard_link(kind: str, stripe_id: str) -> str:
@@ -344,7 +375,7 @@ class PriceAdmin(admin.ModelAdmin):
         "key",
         "project",
         "product",
-        "unit_amount",
+        money_column("unit_amount"),
         "currency",
         "type",
         "interval",
@@ -354,7 +385,7 @@ class PriceAdmin(admin.ModelAdmin):
     list_filter = ["project", "active", "type", "currency"]
     search_fields = ["key", "stripe_price_id", "id"]
     list_select_related = ["project", "product"]
-    readonly_fields = [field.name for field in Price._meta.fields]
+    readonly_fields, exclude = read_only_page(Price, money=("unit_amount",))
 
 
 class CartItemInline(admin.TabularInline):
@@ -383,8 +414,8 @@ class PaymentAdmin(admin.ModelAdmin):
         "type",
         "flow",
         "status",
-        "amount",
-        "amount_refunded",
+        money_column("amount"),
+        money_column("amount_refunded"),
         "currency",
         "reference",
         "created_at",
@@ -399,8 +430,9 @@ class PaymentAdmin(admin.ModelAdmin):
         "stripe_invoice_id",
     ]
     list_select_related = ["project", "customer"]
-    readonly_fields = [field.name for field in Payment._meta.fields if field.name != "client_secret"]
-    exclude = ["client_secret"]
+    readonly_fields, exclude = read_only_page(
+        Payment, money=("amount", "amount_refunded"), hidden=("client_secret",)
+    )
     date_hierarchy = "created_at"
     actions = ["refund"]
 
@@ -457,11 +489,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "payment", "amount", "currency", "status", "created_at"]
+    list_display = ["id", "project", "payment", money_column("amount"), "currency", "status", "created_at"]
     list_filter = ["project", "status"]
     search_fields = ["id", "stripe_refund_id", "payment__id"]
     list_select_related = ["project", "payment"]
-    readonly_fields = [field.name for field in Refund._meta.fields]
+    readonly_fields, exclude = read_only_page(Refund, money=("amount",))
 
 
 @admin.register(Invoice)
@@ -471,15 +503,17 @@ class InvoiceAdmin(admin.ModelAdmin):
         "project",
         "customer",
         "status",
-        "total",
-        "amount_paid",
+        money_column("total"),
+        money_column("amount_paid"),
         "currency",
         "period_end",
     ]
     list_filter = ["project", "status", "currency"]
     search_fields = ["number", "stripe_invoice_id", "customer__external_id"]
     list_select_related = ["project", "customer"]
-    readonly_fields = [field.name for field in Invoice._meta.fields]
+    readonly_fields, exclude = read_only_page(
+        Invoice, money=("subtotal", "tax", "total", "amount_due", "amount_paid", "amount_remaining")
+    )
 
 
 class DriftInline(admin.TabularInline):
@@ -551,7 +585,10 @@ def _refund(payment: Payment, data: dict[str, Any], actor: Actor) -> str:
     refunded = payments.payment_refund(
         payment=payment, amount=data.get("amount"), reason=data["reason"], actor=actor
     )
-    return f"refunded {refunded.amount_refunded} of {refunded.amount} {refunded.currency.upper()}"
+    return (
+        f"refunded {money_format(refunded.amount_refunded, refunded.currency)}"
+        f" of {money_format(refunded.amount, refunded.currency)}"
+    )
 
 
 class CancelForm(ReasonForm):

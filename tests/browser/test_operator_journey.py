@@ -137,7 +137,7 @@ def test_an_operator_explains_grants_refunds_and_sees_the_audit_log(page, api, t
     page.fill("textarea[name=reason]", "customer asked")
     page.click("input[name=apply]")
     expect(page.locator("ul.messagelist")).to_contain_text(
-        f"{payment.pk}: refunded 1000 of 3000 USD", ignore_case=True
+        f"{payment.pk}: refunded $10.00 of $30.00", ignore_case=True
     )
 
     # and both are in the audit log, with the operator and the reasons

@@ -1,0 +1,103 @@
+"""The back office shows money as people read it, by each currency's minor unit: "$49.00", "¥500", "12.500 KWD"."""
+
+import re
+
+from django.contrib.auth.models import User
+from django.test import Client
+
+from billing.models import Refund
+from tests.billing.factories import PriceFactory
+from tests.billing.payment_factories import CustomerFactory, InvoiceFactory, PaymentFactory
+
+
+def _root() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    return client
+
+
+def _shown(client, url):
+    """The detail page's read-only values by label, and the names of its form inputs (none may be money)."""
+    html = re.sub(r"\s+", " ", client.get(url).content.decode())
+    values = dict(re.findall(r'<label>([^<]+):</label> <div class="readonly">([^<]*)</div>', html))
+    inputs = set(re.findall(r'<(?:input|select|textarea)[^>]* name="([a-z_]+)"', html))
+    return values, inputs - {"csrfmiddlewaretoken", "_save", "_continue", "_addanother"}
+
+
+def test_payment_list_and_page_show_formatted_amounts(tenant_a):
+    dollars = PaymentFactory(project=tenant_a.project, amount=4900, amount_refunded=1250, currency="usd")
+    yen = PaymentFactory(project=tenant_a.project, amount=500, currency="jpy")
+    client = _root()
+
+    listing = client.get("/admin/billing/payment/").content.decode()
+    assert '<td class="field-amount">$49.00</td><td class="field-amount_refunded">$12.50</td>' in listing
+    assert '<td class="field-amount">¥500</td><td class="field-amount_refunded">¥0</td>' in listing
+    assert ">4900<" not in listing
+
+    values, inputs = _shown(client, f"/admin/billing/payment/{dollars.pk}/change/")
+    assert (values["Amount"], values["Amount refunded"], values["Currency"]) == ("$49.00", "$12.50", "usd")
+    assert inputs == set()  # read-only, as before
+    values, inputs = _shown(client, f"/admin/billing/payment/{yen.pk}/change/")
+    assert (values["Amount"], values["Amount refunded"], inputs) == ("¥500", "¥0", set())
+
+
+def test_money_columns_sort_by_the_stored_amount(tenant_a):
+    for amount in (900, 10000, 4900):
+        PaymentFactory(project=tenant_a.project, amount=amount)
+    listing = _root().get("/admin/billing/payment/?o=7").content.decode()  # the seventh column: amount
+    assert listing.index("$9.00") < listing.index("$49.00") < listing.index("$100.00")
+
+
+def test_price_invoice_and_refund_lists_show_formatted_amounts(tenant_a):
+    PriceFactory(project=tenant_a.project, key="dinar-monthly", currency="kwd", unit_amount=12500)
+    InvoiceFactory(project=tenant_a.project, currency="jpy", total=3000, amount_paid=3000)
+    payment = PaymentFactory(project=tenant_a.project, amount=4900, amount_refunded=4900, status="refunded")
+    Refund.objects.create(
+        project=tenant_a.project, payment=payment, amount=4900, currency="usd", status="succeeded"
+    )
+    client = _root()
+
+    prices = client.get("/admin/billing/price/").content.decode()
+    assert '<td class="field-unit_amount">12.500 KWD</td>' in prices
+    invoices = client.get("/admin/billing/invoice/").content.decode()
+    assert '<td class="field-total">¥3,000</td><td class="field-amount_paid">¥3,000</td>' in invoices
+    refunds = client.get("/admin/billing/refund/").content.decode()
+    assert '<td class="field-amount">$49.00</td>' in refunds
+
+
+def test_price_invoice_and_refund_pages_show_formatted_amounts_read_only(tenant_a):
+    price = PriceFactory(project=tenant_a.project, currency="kwd", unit_amount=12500)
+    invoice = InvoiceFactory(
+        project=tenant_a.project,
+        currency="usd",
+        subtotal=5000,
+        tax=950,
+        total=5950,
+        amount_due=5950,
+        amount_paid=2000,
+        amount_remaining=3950,
+    )
+    payment = PaymentFactory(project=tenant_a.project, amount=500, amount_refunded=500, currency="jpy")
+    refund = Refund.objects.create(
+        project=tenant_a.project, payment=payment, amount=500, currency="jpy", status="succeeded"
+    )
+    client = _root()
+
+    values, inputs = _shown(client, f"/admin/billing/price/{price.pk}/change/")
+    assert (values["Unit amount"], inputs) == ("12.500 KWD", set())
+    values, inputs = _shown(client, f"/admin/billing/invoice/{invoice.pk}/change/")
+    money = ["Subtotal", "Tax", "Total", "Amount due", "Amount paid", "Amount remaining"]
+    assert [values[label] for label in money] == ["$50.00", "$9.50", "$59.50", "$59.50", "$20.00", "$39.50"]
+    assert inputs == set()
+    values, inputs = _shown(client, f"/admin/billing/refund/{refund.pk}/change/")
+    assert (values["Amount"], inputs) == ("¥500", set())
+
+
+def test_customer_page_inlines_show_formatted_amounts(tenant_a):
+    customer = CustomerFactory(project=tenant_a.project)
+    PaymentFactory(project=tenant_a.project, customer=customer, amount=123456, currency="eur")
+    InvoiceFactory(project=tenant_a.project, customer=customer, currency="kwd", total=1500, amount_paid=0)
+    page = _root().get(f"/admin/billing/customer/{customer.pk}/change/").content.decode()
+    assert "<p>€1,234.56</p>" in page
+    assert "<p>1.500 KWD</p>" in page
+    assert "<p>0.000 KWD</p>" in page
