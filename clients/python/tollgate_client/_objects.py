@@ -1,8 +1,9 @@
 """The base of every result: a frozen dataclass built from the server's JSON, tolerant of fields it does not know.
 
 Known fields become typed attributes (nested objects and lists of objects are built too, following the type
-hints). The whole JSON stays in `raw`, and the fields this version of the client does not know are in `extra`,
-so a newer server never breaks an older client.
+hints); a field missing from the JSON gets its default, or None (an empty list for a list) when it has none.
+The whole JSON stays in `raw`, and the fields this version of the client does not know are in `extra`, so a
+newer server never breaks an older client.
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ class TollgateObject:
         hints = _hints(cls)
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
-            if field.name == "raw" or not field.init or field.name not in data:
+            if field.name == "raw" or not field.init:
                 continue
-            values[field.name] = _convert(hints[field.name], data[field.name])
+            if field.name in data:
+                values[field.name] = _convert(hints[field.name], data[field.name])
+            elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                # A field the schema says is always sent, missing (an older server, a hand-written test
+                # payload): None, or an empty list, rather than a TypeError out of the client.
+                values[field.name] = _missing(hints[field.name])
         return cls(raw=dict(data), **values)
 
     @property
@@ -67,6 +73,10 @@ def _convert(hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, TollgateObject) and isinstance(value, Mapping):
         return hint.from_dict(value)
     return value
+
+
+def _missing(hint: Any) -> Any:
+    return [] if typing.get_origin(hint) is list else None
 
 
 def _wants_object(hint: Any) -> bool:
