@@ -1,15 +1,21 @@
 """The typed results of the API, one frozen dataclass per object of API.md.
 
-Money is an integer in minor units next to a lowercase `currency`; times are ISO 8601 UTC strings, as on the
-wire (`datetime.fromisoformat(value)` parses them on Python 3.11+; 3.10 needs the `Z` replaced by `+00:00`).
-Fields the server may leave out or send as null default to None. Every object keeps its full JSON in `raw` and
-the fields this client does not know yet in `extra`.
+Generated from the OpenAPI schema (`/api/schema/`) by `clients/python/generate_types.py`: do not edit it by
+hand; change the server (or the generator's tables) and run `.venv/bin/python clients/python/generate_types.py`.
+
+A field the server always sends is typed without None; one it may leave out or send as null is `… | None`
+and defaults to None (a list defaults to empty). `from_dict` never fails on a missing field: it becomes None
+(or an empty list). Enum fields are `Literal` aliases (`PaymentStatus`, …); a value added by a newer server
+still comes through as the string it is. Money is an integer in minor units next to a lowercase `currency`;
+times are ISO 8601 UTC strings, as on the wire (`datetime.fromisoformat(value)` parses them on Python 3.11+;
+3.10 needs the `Z` replaced by `+00:00`). Every object keeps its full JSON in `raw` and the fields this client
+does not know yet in `extra`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tollgate_client._objects import TollgateObject
 
@@ -17,38 +23,128 @@ __all__ = [
     "ApiKey",
     "Cart",
     "CartItem",
+    "CartStatus",
     "CheckoutSession",
+    "CheckoutSessionMode",
+    "CheckoutSessionStatus",
     "CreditBalance",
     "CreditLedgerEntry",
+    "CreditLedgerEntryType",
     "CreditLot",
+    "CreditLotSource",
     "Customer",
     "CustomerEntitlements",
     "Entitlement",
     "EntitlementCheck",
     "EntitlementSource",
+    "EntitlementSourceType",
     "Event",
     "EventDelivery",
+    "EventDeliveryStatus",
+    "EventType",
     "Feature",
+    "FeatureType",
     "Grant",
     "Invoice",
     "InvoiceLine",
+    "InvoiceStatus",
+    "MeterReportStatus",
     "Payment",
+    "PaymentFlow",
     "PaymentItem",
+    "PaymentSource",
+    "PaymentStatus",
+    "PaymentType",
     "PortalEligibility",
+    "PortalIneligibilityReason",
     "PortalSession",
     "Price",
+    "PriceInterval",
+    "PriceTaxBehavior",
+    "PriceType",
+    "PriceUsageType",
     "Product",
     "Project",
+    "ProjectStatus",
+    "RevenueInterval",
     "RevenueMetrics",
     "RevenuePeriod",
     "Revocation",
     "Subscription",
     "SubscriptionMetrics",
+    "SubscriptionStatus",
     "TollgateObject",
     "UsageBatchResult",
     "UsageEvent",
     "UsageMeterStatus",
     "WebhookEndpoint",
+]
+
+
+# Enums: the values each enum field may have (a newer server may send others)
+
+CartStatus = Literal["open", "checked_out", "deleted"]
+CheckoutSessionMode = Literal["subscription", "payment"]
+CheckoutSessionStatus = Literal["open", "complete", "expired"]
+CreditLedgerEntryType = Literal["grant", "consume", "revoke"]
+CreditLotSource = Literal["purchase", "plan", "grant"]
+EntitlementSourceType = Literal["subscription", "purchase", "default_product", "grant", "revocation"]
+EventDeliveryStatus = Literal["pending", "succeeded", "failed"]
+EventType = Literal[
+    "payment.succeeded",
+    "payment.failed",
+    "payment.requires_action",
+    "payment.expired",
+    "payment.refunded",
+    "checkout.completed",
+    "checkout.expired",
+    "subscription.created",
+    "subscription.updated",
+    "subscription.canceled",
+    "subscription.past_due",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "entitlements.updated",
+    "usage.threshold_reached",
+    "credits.low",
+    "webhook_endpoint.disabled",
+]
+FeatureType = Literal["boolean", "metered", "credits", "allocation", "static"]
+InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
+MeterReportStatus = Literal["pending", "reported", "skipped", "failed"]
+PaymentFlow = Literal["checkout", "intent"]
+PaymentSource = Literal["checkout", "intent", "invoice"]
+PaymentStatus = Literal[
+    "pending",
+    "requires_payment_method",
+    "requires_action",
+    "processing",
+    "succeeded",
+    "no_payment_required",
+    "failed",
+    "canceled",
+    "expired",
+    "refunded",
+    "partially_refunded",
+    "disputed",
+]
+PaymentType = Literal["subscription", "one_time", "cart"]
+PortalIneligibilityReason = Literal["unknown_customer", "no_billing_account"]
+PriceInterval = Literal["day", "week", "month", "year"]
+PriceTaxBehavior = Literal["unspecified", "inclusive", "exclusive"]
+PriceType = Literal["recurring", "one_time"]
+PriceUsageType = Literal["licensed", "metered"]
+ProjectStatus = Literal["active", "suspended"]
+RevenueInterval = Literal["month", "day"]
+SubscriptionStatus = Literal[
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "unpaid",
+    "paused",
+    "canceled",
 ]
 
 
@@ -58,21 +154,21 @@ __all__ = [
 @dataclass(frozen=True, kw_only=True)
 class Project(TollgateObject):
     id: str
-    object: str = "project"
-    slug: str = ""
-    name: str = ""
-    status: str | None = None
+    object: str
+    slug: str
+    name: str
+    status: ProjectStatus | None = None
     default_currency: str | None = None
     allowed_redirect_hosts: list[str] = field(default_factory=list)
     payment_ttl_seconds: int | None = None
-    default_flow: str | None = None
+    default_flow: PaymentFlow | None = None
     default_product: str | None = None
     stripe_publishable_key: str | None = None
     refund_late_payments: bool | None = None
-    has_stripe_secret_key: bool = False
-    has_stripe_webhook_secret: bool = False
-    created_at: str | None = None
-    updated_at: str | None = None
+    has_stripe_secret_key: bool
+    has_stripe_webhook_secret: bool
+    created_at: str
+    updated_at: str
     api_key: str | None = None
     """The project's first secret key: only in the answer to `projects.create`."""
 
@@ -80,11 +176,11 @@ class Project(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class ApiKey(TollgateObject):
     id: str
-    object: str = "api_key"
-    project: str | None = None
-    name: str = ""
-    prefix: str = ""
-    created_at: str | None = None
+    object: str
+    project: str
+    name: str | None = None
+    prefix: str
+    created_at: str
     last_used_at: str | None = None
     revoked_at: str | None = None
     api_key: str | None = None
@@ -97,51 +193,62 @@ class ApiKey(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class Feature(TollgateObject):
     id: str
+    object: str
     key: str
-    object: str = "feature"
-    name: str = ""
-    type: str = ""
-    unit: str | None = None
-    stripe_meter_id: str | None = None
-    stripe_meter_event_name: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    name: str
+    type: FeatureType
+    unit: str | None
+    stripe_meter_id: str | None
+    """The Stripe billing meter of a metered feature billed by a metered price."""
+    stripe_meter_event_name: str | None
+    created_at: str
+    updated_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Product(TollgateObject):
     id: str
+    object: str
     key: str
-    object: str = "product"
-    name: str = ""
-    description: str | None = None
-    active: bool = True
-    features: dict[str, Any] = field(default_factory=dict)
-    stripe_product_id: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    name: str
+    description: str | None
+    active: bool
+    features: dict[str, Any]
+    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static)."""
+    access_days: int | None
+    """One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on."""
+    stripe_product_id: str | None
+    """Null until the product exists at Stripe (a failed sync is retried)."""
+    created_at: str
+    updated_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Price(TollgateObject):
     id: str
+    object: str
     key: str
-    object: str = "price"
-    product: str = ""
-    currency: str = ""
-    unit_amount: int = 0
-    type: str = ""
-    interval: str | None = None
-    interval_count: int | None = None
-    trial_days: int | None = None
-    usage_type: str | None = None
-    meter: str | None = None
-    tax_behavior: str | None = None
-    active: bool = True
-    stripe_product_id: str | None = None
-    stripe_price_id: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    product: str
+    """The product's key."""
+    currency: str
+    unit_amount: int
+    """Minor units."""
+    type: PriceType
+    interval: PriceInterval | None
+    """Recurring prices only."""
+    interval_count: int | None
+    trial_days: int | None
+    usage_type: PriceUsageType | None
+    """Recurring prices only."""
+    meter: str | None
+    """The key of the metered feature it bills."""
+    tax_behavior: PriceTaxBehavior
+    active: bool
+    stripe_product_id: str | None
+    stripe_price_id: str | None
+    """The current Stripe price; null until it exists (after an amount change, until the new one does)."""
+    created_at: str
+    updated_at: str
 
 
 # Customers, checkout, carts, payments, portal
@@ -150,102 +257,104 @@ class Price(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class Customer(TollgateObject):
     id: str
+    object: str
     external_id: str
-    object: str = "customer"
-    email: str = ""
-    name: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    currency: str | None = None
-    stripe_customer_id: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
+    email: str
+    name: str
+    metadata: dict[str, Any]
+    currency: str | None
+    """Fixed by the first purchase; null before it."""
+    stripe_customer_id: str | None
+    created_at: str
+    updated_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class CheckoutSession(TollgateObject):
     id: str
-    object: str = "checkout_session"
-    mode: str = ""
-    status: str = ""
-    url: str | None = None
-    expires_at: str | None = None
-    payment: str | None = None
-    customer: str | None = None
-    amount_total: int | None = None
-    currency: str | None = None
-    success_url: str | None = None
-    cancel_url: str | None = None
-    stripe_session_id: str | None = None
-    created_at: str | None = None
+    object: str
+    mode: CheckoutSessionMode
+    status: CheckoutSessionStatus
+    url: str | None
+    expires_at: str
+    payment: str
+    customer: str
+    amount_total: int
+    currency: str
+    success_url: str
+    cancel_url: str
+    stripe_session_id: str | None
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class CartItem(TollgateObject):
     id: str
-    object: str = "cart_item"
-    price: str = ""
-    product: str | None = None
-    quantity: int = 1
-    unit_amount: int = 0
-    amount: int = 0
-    currency: str = ""
+    object: str
+    price: str
+    product: str
+    quantity: int
+    unit_amount: int
+    amount: int
+    currency: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Cart(TollgateObject):
     id: str
-    object: str = "cart"
-    customer: str = ""
-    status: str = ""
-    currency: str | None = None
-    items: list[CartItem] = field(default_factory=list)
-    amount_total: int = 0
-    created_at: str | None = None
+    object: str
+    customer: str
+    status: CartStatus
+    currency: str | None
+    items: list[CartItem]
+    amount_total: int
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentItem(TollgateObject):
-    price: str | None = None
-    price_key: str | None = None
-    product: str | None = None
-    quantity: int = 1
-    unit_amount: int = 0
-    currency: str = ""
-    description: str = ""
+    price: str | None
+    price_key: str | None
+    product: str | None
+    quantity: int
+    unit_amount: int
+    currency: str
+    description: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Payment(TollgateObject):
     id: str
-    object: str = "payment"
-    customer: str = ""
-    type: str = ""
-    flow: str = ""
-    source: str | None = None
-    status: str = ""
-    amount: int = 0
-    amount_refunded: int = 0
-    currency: str = ""
-    description: str = ""
-    reference: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    items: list[PaymentItem] = field(default_factory=list)
-    checkout_session: str | None = None
-    checkout_url: str | None = None
+    object: str
+    customer: str
+    type: PaymentType
+    flow: PaymentFlow
+    source: PaymentSource
+    status: PaymentStatus
+    amount: int
+    amount_refunded: int
+    currency: str
+    description: str
+    reference: str | None
+    metadata: dict[str, Any]
+    items: list[PaymentItem]
+    checkout_session: str | None
+    checkout_url: str | None
     """Checkout flow: where to send the customer."""
-    client_secret: str | None = None
+    client_secret: str | None
     """Intent flow: confirm it with Stripe.js or a mobile SDK, with `publishable_key`."""
-    publishable_key: str | None = None
-    last_error_code: str | None = None
-    decline_code: str | None = None
-    dispute_status: str | None = None
-    stripe_checkout_session_id: str | None = None
-    stripe_payment_intent_id: str | None = None
-    stripe_subscription_id: str | None = None
-    stripe_invoice_id: str | None = None
-    expires_at: str | None = None
-    succeeded_at: str | None = None
-    created_at: str | None = None
+    publishable_key: str | None
+    last_error_code: str | None
+    decline_code: str | None
+    dispute_status: str | None
+    """Stripe's dispute status, when disputed."""
+    stripe_checkout_session_id: str | None
+    stripe_payment_intent_id: str | None
+    stripe_subscription_id: str | None
+    stripe_invoice_id: str | None
+    expires_at: str | None
+    succeeded_at: str | None
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,7 +365,7 @@ class PortalSession(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class PortalEligibility(TollgateObject):
     eligible: bool
-    reason: str | None = None
+    reason: PortalIneligibilityReason | None
 
 
 # Subscriptions and invoices
@@ -266,55 +375,55 @@ class PortalEligibility(TollgateObject):
 class Subscription(TollgateObject):
     id: str
     object: str = "subscription"
-    customer: str = ""
-    status: str = ""
-    price: str = ""
-    product: str = ""
-    quantity: int = 1
-    current_period_start: str | None = None
-    current_period_end: str | None = None
-    cancel_at_period_end: bool = False
-    trial_end: str | None = None
-    canceled_at: str | None = None
-    stripe_subscription_id: str | None = None
-    created_at: str | None = None
+    customer: str
+    status: SubscriptionStatus
+    price: str
+    product: str
+    quantity: int
+    current_period_start: str | None
+    current_period_end: str | None
+    cancel_at_period_end: bool
+    trial_end: str | None
+    canceled_at: str | None
+    stripe_subscription_id: str
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class InvoiceLine(TollgateObject):
-    description: str = ""
-    amount: int = 0
-    currency: str = ""
-    quantity: int | None = None
-    proration: bool = False
-    stripe_price_id: str | None = None
-    period_start: int | None = None
-    period_end: int | None = None
+    description: str
+    amount: int
+    currency: str
+    quantity: int | None
+    proration: bool
+    stripe_price_id: str | None
+    period_start: int | None
+    period_end: int | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Invoice(TollgateObject):
     id: str
     object: str = "invoice"
-    customer: str = ""
-    subscription: str | None = None
-    number: str | None = None
-    status: str = ""
-    billing_reason: str | None = None
-    subtotal: int = 0
-    tax: int = 0
-    total: int = 0
-    amount_due: int = 0
-    amount_paid: int = 0
-    amount_remaining: int = 0
-    currency: str = ""
-    period_start: str | None = None
-    period_end: str | None = None
-    hosted_invoice_url: str | None = None
-    invoice_pdf: str | None = None
-    lines: list[InvoiceLine] = field(default_factory=list)
-    stripe_invoice_id: str | None = None
-    created_at: str | None = None
+    customer: str
+    subscription: str | None
+    number: str | None
+    status: InvoiceStatus
+    billing_reason: str | None
+    subtotal: int
+    tax: int
+    total: int
+    amount_due: int
+    amount_paid: int
+    amount_remaining: int
+    currency: str
+    period_start: str | None
+    period_end: str | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+    lines: list[InvoiceLine]
+    stripe_invoice_id: str
+    created_at: str
 
 
 # Usage, entitlements, credits
@@ -324,11 +433,11 @@ class Invoice(TollgateObject):
 class UsageMeterStatus(TollgateObject):
     """How a usage event fared at Stripe's billing meter (features sold with a metered price)."""
 
-    status: str | None = None
-    """None (not billed by a meter), `pending`, `reported`, `skipped` (no Stripe customer) or `failed`."""
-    reported_at: str | None = None
-    attempts: int = 0
-    error: str | None = None
+    status: MeterReportStatus | None
+    """None: the feature is not billed by a meter."""
+    reported_at: str | None
+    attempts: int
+    error: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -336,22 +445,22 @@ class UsageEvent(TollgateObject):
     id: str
     """Your idempotency id for the event."""
     object: str = "usage_event"
-    customer: str = ""
-    feature: str = ""
-    quantity: int = 0
-    timestamp: str | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
-    period_start: str | None = None
+    customer: str
+    feature: str
+    quantity: int
+    timestamp: str
+    properties: dict[str, Any]
+    period_start: str | None
     """The start of the metered period the event counts in."""
-    stripe_meter: UsageMeterStatus | None = None
-    created_at: str | None = None
+    stripe_meter: UsageMeterStatus
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class UsageBatchResult(TollgateObject):
-    accepted: int = 0
+    accepted: int
     """Events recorded now."""
-    duplicates: int = 0
+    duplicates: int
     """Events whose id was recorded before, or repeated within the batch: counted once."""
 
 
@@ -364,14 +473,16 @@ class EntitlementCheck(TollgateObject):
     """
 
     allowed: bool
-    feature: str = ""
-    type: str = ""
-    enabled: bool = False
-    value: Any = None
-    limit: int | None = None
-    used: int | None = None
-    remaining: int | None = None
-    balance: int | None = None
+    feature: str
+    type: FeatureType
+    enabled: bool
+    value: Any
+    limit: int | None
+    """null: unlimited (or not a counted feature)."""
+    used: int | None
+    remaining: int | None
+    balance: int | None
+    """credits features: the spendable balance."""
     duplicate: bool = False
     """`consume`/`release` only: this id was recorded before, nothing was recorded again."""
 
@@ -380,13 +491,12 @@ class EntitlementCheck(TollgateObject):
 class EntitlementSource(TollgateObject):
     """Where part of an entitlement comes from (the fields that apply to its `type`)."""
 
-    type: str
-    """`subscription`, `purchase`, `grant`, `default_product` or `revocation`."""
+    type: EntitlementSourceType
     id: str | None = None
     product: str | None = None
     value: Any = None
     quantity: int | None = None
-    status: str | None = None
+    status: SubscriptionStatus | None = None
     ends_at: str | None = None
     expires_at: str | None = None
     reason: str | None = None
@@ -396,22 +506,23 @@ class EntitlementSource(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class Entitlement(TollgateObject):
     feature: str
-    type: str = ""
-    enabled: bool = False
-    value: Any = None
-    limit: int | None = None
-    used: int | None = None
-    remaining: int | None = None
-    balance: int | None = None
-    resets_at: str | None = None
+    type: FeatureType
+    enabled: bool
+    value: Any
+    limit: int | None
+    used: int | None
+    remaining: int | None
+    balance: int | None
+    resets_at: str | None
     """`metered`: the end of the current period, when `used` starts again from 0."""
-    sources: list[EntitlementSource] = field(default_factory=list)
+    sources: list[EntitlementSource]
+    """Where each part came from."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class CustomerEntitlements(TollgateObject):
     customer: str
-    entitlements: list[Entitlement] = field(default_factory=list)
+    entitlements: list[Entitlement]
 
     def get(self, feature: str) -> Entitlement | None:
         """The entitlement to `feature`, or None when the customer's answer does not mention it."""
@@ -422,62 +533,61 @@ class CustomerEntitlements(TollgateObject):
 class Grant(TollgateObject):
     id: str
     object: str = "entitlement_grant"
-    customer: str = ""
-    feature: str = ""
-    value: Any = None
-    expires_at: str | None = None
-    reason: str = ""
-    deleted: bool = False
-    created_at: str | None = None
+    customer: str
+    feature: str
+    value: Any
+    expires_at: str | None
+    reason: str
+    deleted: bool
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Revocation(TollgateObject):
     id: str
     object: str = "entitlement_revocation"
-    customer: str = ""
-    feature: str = ""
-    expires_at: str | None = None
-    reason: str = ""
-    deleted: bool = False
-    created_at: str | None = None
+    customer: str
+    feature: str
+    expires_at: str | None
+    reason: str
+    deleted: bool
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreditLot(TollgateObject):
-    """Credits granted together (a purchase or a grant), spent oldest-expiring first."""
+    """Credits granted together (a purchase, a paid plan period or a grant), spent oldest-expiring first."""
 
     id: str
-    source: str = ""
-    amount: int = 0
-    remaining: int = 0
-    expires_at: str | None = None
-    voided: bool = False
-    created_at: str | None = None
+    source: CreditLotSource
+    amount: int
+    remaining: int
+    expires_at: str | None
+    voided: bool
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreditLedgerEntry(TollgateObject):
     id: str
-    type: str = ""
-    """`grant`, `consume` or `revoke`."""
-    amount: int = 0
+    type: CreditLedgerEntryType
+    amount: int
     """Positive when granted, negative when consumed or taken back."""
-    lot: str | None = None
-    reference: str = ""
+    lot: str
+    reference: str
     """What moved the credits: the consume's id, the grant's or the payment's id."""
-    created_at: str | None = None
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreditBalance(TollgateObject):
-    balance: int
     object: str = "credit_balance"
-    customer: str = ""
-    feature: str = ""
-    lots: list[CreditLot] = field(default_factory=list)
-    ledger: list[CreditLedgerEntry] = field(default_factory=list)
-    """Newest first, the latest 100 movements."""
+    customer: str
+    feature: str
+    balance: int
+    lots: list[CreditLot]
+    ledger: list[CreditLedgerEntry]
+    """Newest first (the latest 100 movements)."""
 
 
 # Outbound events
@@ -487,13 +597,13 @@ class CreditBalance(TollgateObject):
 class WebhookEndpoint(TollgateObject):
     id: str
     object: str = "webhook_endpoint"
-    url: str = ""
-    events: list[str] = field(default_factory=list)
-    description: str = ""
-    enabled: bool = True
-    disabled_reason: str | None = None
-    failing_since: str | None = None
-    created_at: str | None = None
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: str | None
+    created_at: str
     secret: str | None = None
     """The signing secret: only in the answers to create and roll_secret. Keep it; it is not shown again."""
 
@@ -501,27 +611,29 @@ class WebhookEndpoint(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class EventDelivery(TollgateObject):
     id: str
-    endpoint: str = ""
-    status: str = ""
-    attempts: int = 0
-    next_attempt_at: str | None = None
-    last_attempt_at: str | None = None
+    endpoint: str
+    status: EventDeliveryStatus
+    attempts: int
+    next_attempt_at: str | None
+    last_attempt_at: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Event(TollgateObject):
     """An outbound event, from `events.retrieve`/`list` or from a verified delivery (`construct_event`).
 
-    `object` is the object the event is about (`data["object"]`): the payment, subscription, … as it was when
-    the event happened. `previous_attributes` holds the fields that changed, with their old values.
+    `object` is the object the event is about (`data["object"]`): the payment, subscription, … as it was
+    when the event happened. `previous_attributes` holds the fields that changed, with their old values.
     """
 
     id: str
-    type: str
+    type: EventType
     created: str
     project: str
     sequence: int
-    data: dict[str, Any] = field(default_factory=dict)
+    """Per project, strictly increasing."""
+    data: dict[str, Any]
+    """{'object': the API representation of the object}"""
     previous_attributes: dict[str, Any] | None = None
     deliveries: list[EventDelivery] = field(default_factory=list)
     """Only in API answers (`events.retrieve`, `events.list`): where the event went and how it fared."""
@@ -536,22 +648,25 @@ class Event(TollgateObject):
 
 @dataclass(frozen=True, kw_only=True)
 class SubscriptionMetrics(TollgateObject):
-    total: int = 0
-    by_status: dict[str, Any] = field(default_factory=dict)
-    by_product: dict[str, Any] = field(default_factory=dict)
+    object: str = "subscription_metrics"
+    total: int
+    by_status: dict[str, int]
+    by_product: dict[str, dict[str, int]]
 
 
 @dataclass(frozen=True, kw_only=True)
 class RevenuePeriod(TollgateObject):
     period_start: str
     currency: str
-    revenue: int = 0
-    refunds: int = 0
-    net: int = 0
+    revenue: int
+    refunds: int
+    net: int
 
 
 @dataclass(frozen=True, kw_only=True)
 class RevenueMetrics(TollgateObject):
-    interval: str = "month"
-    data: list[RevenuePeriod] = field(default_factory=list)
-    mrr: dict[str, Any] = field(default_factory=dict)
+    object: str = "revenue_metrics"
+    interval: RevenueInterval
+    data: list[RevenuePeriod]
+    mrr: dict[str, int]
+    """Monthly recurring revenue per currency."""
