@@ -125,17 +125,20 @@ def _ident(value: Any) -> str:
     return str(value.get("id") or "") if isinstance(value, dict) else str(value or "")
 
 
-def queue_processing(event_id: str, key: str = "") -> None:
+def queue_processing(event_id: str, key: str = "", *, force: bool = False) -> None:
     """Queues processing. A broker outage (or, in eager mode, a processing failure) must not fail the caller:
     the event is stored, its status says what happened, and the beat sweep queues it again.
 
-    A key with a task queued and not yet started gets no second one (a checkout's ten events arrive together:
-    one task claims them all). The mark is cleared when the task starts, so an event stored later queues a
-    task of its own; a mark whose task was lost expires, and the sweep queues the key meanwhile."""
+    A key with a task queued or running gets no second one: a checkout's ten events arrive together, and one
+    task applies them all, since the task drains its key before it ends. The mark is cleared by the task that
+    drained the key, after it let go of the key and before its last look for due events, so an event stored
+    from then on queues a task of its own; a mark whose task was lost expires. The sweep (`force`) queues
+    whatever the marks say."""
     from webhooks.tasks import process_stripe_event
 
     if (
         key
+        and not force
         and not settings.CELERY_TASK_ALWAYS_EAGER
         and cache_add(_queued_mark(key), 1, QUEUED_MARK_SECONDS) is False
     ):
@@ -143,7 +146,8 @@ def queue_processing(event_id: str, key: str = "") -> None:
     try:
         process_stripe_event.delay(event_id, key)
     except Exception:
-        cache_delete_many([_queued_mark(key)])
+        if key:
+            cache_delete_many([_queued_mark(key)])
         logger.exception("Could not queue Stripe event %s; the sweep will retry it.", event_id)
 
 
@@ -152,12 +156,6 @@ QUEUED_MARK_SECONDS = 60
 
 def _queued_mark(key: str) -> str:
     return f"stripe-events-queued:{key}"
-
-
-def processing_started(key: str) -> None:
-    """A task for `key` starts: events stored from now on queue a task again."""
-    if key:
-        cache_delete_many([_queued_mark(key)])
 
 
 # --- processing -----------------------------------------------------------------------------------------------
@@ -225,7 +223,10 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
                     break  # all that was due is applied (eager: a failed attempt is due again at once)
         finally:
             lock_release(_lock_name(key))
-        # An event stored while we held the lock had its task turned away by the lock: take it now.
+        if not eager:
+            # Events stored from now on queue a task again; one stored before this line is seen just below.
+            cache_delete_many([_queued_mark(key)])
+        # An event stored while we held the lock had its task turned away by the lock (or queued none): take it now.
         if time.monotonic() - started >= DRAIN_SECONDS:
             if _due_exists(key):
                 queue_processing("", key)
@@ -436,5 +437,5 @@ def stripe_events_requeue_due(*, limit: int = 1000) -> int:
         .distinct()[:limit]
     )
     for key in keys:
-        queue_processing("", key)
+        queue_processing("", key, force=True)
     return len(keys)

@@ -23,7 +23,6 @@ def process_stripe_event(self, event_id: str, key: str = "") -> str | None:  # t
     """Applies the due events of one ordering key (the event's, or `key`); see webhooks.services."""
     eager = bool(self.request.is_eager)
     if not eager:
-        services.processing_started(key)
         connections_check()
     try:
         if key:

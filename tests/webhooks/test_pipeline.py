@@ -720,6 +720,75 @@ def test_a_key_being_applied_turns_others_away_and_its_holder_applies_what_arriv
     assert set(StripeEvent.objects.values_list("status", "attempts")) == {("processed", 1)}
 
 
+def _queued_tasks() -> list[list]:
+    """The task messages waiting on the (in-memory) broker: each one's arguments."""
+    from config.celery import app
+
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue("celery")
+        messages = []
+        while queue.qsize():
+            message = queue.get(block=False)
+            messages.append(message.headers["argsrepr"])
+            message.ack()
+        queue.close()
+    return messages
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_key_gets_one_queued_task_until_a_worker_has_drained_it(monkeypatch, settings):
+    """A checkout's events arrive together: the first queues a task for its customer, the others queue none
+    while that task is waiting or running (it applies them all), and once it has drained the key, the next
+    event queues a task again."""
+    from config.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    _queued_tasks()  # an empty broker
+    entered, release = threading.Event(), threading.Event()
+    calls = []
+
+    def blocking(event):
+        calls.append(event.stripe_event_id)
+        if event.stripe_event_id == "evt_one":
+            entered.set()
+            assert release.wait(10)
+
+    monkeypatch.setitem(processors.PROCESSORS, "tollgate.test.block", blocking)
+    body = _stored("evt_template", "tollgate.test.block").payload
+    StripeEvent.objects.filter(stripe_event_id="evt_template").delete()
+
+    def store(event_id, created):
+        event, stored = stripe_event_store(
+            account=PLATFORM_ACCOUNT, project=None, body={**body, "id": event_id, "created": created}
+        )
+        assert stored
+        return event
+
+    key = store("evt_one", 1_800_000_001).ordering_key
+    store("evt_two", 1_800_000_002)
+    assert _queued_tasks() == [f"('{StripeEvent.objects.get(stripe_event_id='evt_one').pk}', '{key}')"]
+
+    # The worker runs the task; an event stored meanwhile queues nothing: the running task applies it.
+    from webhooks.tasks import process_stripe_event
+
+    worker = threading.Thread(target=lambda: (process_stripe_event("", key), connection.close()))
+    worker.start()
+    try:
+        assert entered.wait(10)
+        store("evt_three", 1_800_000_003)
+        assert _queued_tasks() == []
+    finally:
+        release.set()
+        worker.join(10)
+    assert calls == ["evt_one", "evt_two", "evt_three"]
+    assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
+    # The key is drained and its mark gone: the next event queues a task of its own.
+    four = store("evt_four", 1_800_000_004)
+    assert _queued_tasks() == [f"('{four.pk}', '{key}')"]
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_an_event_left_processing_by_a_dead_worker_is_taken_back_and_applied_once(monkeypatch):
