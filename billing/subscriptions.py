@@ -171,7 +171,7 @@ def subscription_apply(
                     **fields,
                 )
                 _link_invoices(subscription)
-                _subscription_events(subscription, None, {})
+                _subscription_events(_with_relations(subscription, customer, price), None, {})
                 return subscription
             if not force:
                 if event_created < subscription.stripe_event_created:
@@ -187,7 +187,9 @@ def subscription_apply(
             subscription.save()
             changed = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
             if changed:
-                _subscription_events(subscription, before["status"], changed)
+                _subscription_events(
+                    _with_relations(subscription, customer, price), before["status"], changed
+                )
             return subscription
     except IntegrityError:  # created concurrently by another event of the same subscription: apply again
         return subscription_apply(
@@ -213,12 +215,23 @@ def _link_invoices(subscription: Subscription) -> None:
     ).update(stripe_subscription_id=subscription.stripe_subscription_id)
 
 
+def _with_relations(subscription: Subscription, customer: Customer, price: Price) -> Subscription:
+    """The mirror with the customer, project, price and product it was just routed to (already loaded), so
+    its representation reads nothing again."""
+    if subscription.customer_id != customer.pk or subscription.price_id != price.pk:
+        return Subscription.objects.select_related("customer", "price", "product", "project").get(
+            pk=subscription.pk
+        )
+    subscription.customer = customer
+    subscription.project = customer.project
+    subscription.price = price
+    subscription.product = price.product
+    return subscription
+
+
 def _subscription_events(
     subscription: Subscription, previous_status: str | None, changed: dict[str, Any]
 ) -> None:
-    subscription = Subscription.objects.select_related("customer", "price", "product", "project").get(
-        pk=subscription.pk
-    )
     data = subscription_representation(subscription)
     previous = {
         ("price" if k == "price_id" else k): (v.isoformat() if isinstance(v, datetime) else v)

@@ -100,17 +100,11 @@ def entitlements_recompute(*, customer: Customer) -> None:
     commit. Runs in the caller's transaction, or in its own."""
     with transaction.atomic():
         _plan_credits_catch_up(customer)
-        project = Project.objects.get(pk=customer.project_id)
+        project = customer.project  # loaded with the customer on every hot path
         now = timezone.now()
         structure = resolver.resolve_structure(project=project, customer=customer, now=now)
         digest = _answer_digest(structure)
-        state = EntitlementState.objects.select_for_update().filter(customer_id=customer.pk).first()
-        if state is None:
-            baseline = _answer_digest(resolver.resolve_structure(project=project, customer=None, now=now))
-            state, _ = EntitlementState.objects.get_or_create(
-                customer_id=customer.pk, defaults={"digest": baseline}
-            )
-            state = EntitlementState.objects.select_for_update().get(pk=state.pk)
+        state = _state_locked(customer, project, now)
         if state.digest != digest:
             state.digest = digest
             state.save(update_fields=["digest", "updated_at"])
@@ -121,6 +115,20 @@ def entitlements_recompute(*, customer: Customer) -> None:
                 data_object=entitlements_body(customer.external_id, structure, usage),
             )
         ent_cache.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
+
+
+def _state_locked(customer: Customer, project: Project, now: datetime) -> EntitlementState:
+    """The customer's last announced answer, under its row lock. A customer seen for the first time starts
+    from what anyone gets without a customer record (the project's default product), so a customer whose
+    first recompute changes nothing announces nothing."""
+    state = EntitlementState.objects.select_for_update().filter(customer_id=customer.pk).first()
+    if state is not None:
+        return state
+    baseline = _answer_digest(resolver.resolve_structure(project=project, customer=None, now=now))
+    EntitlementState.objects.bulk_create(
+        [EntitlementState(customer_id=customer.pk, digest=baseline)], ignore_conflicts=True
+    )
+    return EntitlementState.objects.select_for_update().get(customer_id=customer.pk)
 
 
 def entitlements_project_changed(*, project: Project) -> None:
@@ -186,6 +194,19 @@ def purchase_record(*, payment: Payment) -> bool:
     """Records the one-time lines of a succeeded payment as purchases, grants the credits they carry
     (feature value × quantity, as lots expiring with the purchase), and recomputes. Idempotent per payment;
     returns whether anything was recorded."""
+    if payment.status not in FULFILLABLE:
+        return False
+    # A payment's lines never change: one without a one-time price (a subscription's) records nothing, and
+    # needs no lock to know it.
+    price_ids = [item.get("price") for item in payment.items if item.get("price")]
+    prices = {
+        p.pk: p
+        for p in Price.objects.filter(
+            project_id=payment.project_id, pk__in=price_ids, type=Price.Type.ONE_TIME
+        ).select_related("product")
+    }
+    if not prices:
+        return False
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("customer").get(pk=payment.pk)
         if locked.status not in FULFILLABLE or Purchase.objects.filter(payment=locked).exists():
@@ -193,13 +214,6 @@ def purchase_record(*, payment: Payment) -> bool:
         if locked.dispute_status == DISPUTE_LOST:
             return False
         starts_at = locked.succeeded_at or timezone.now()
-        price_ids = [item.get("price") for item in locked.items if item.get("price")]
-        prices = {
-            p.pk: p
-            for p in Price.objects.filter(project_id=locked.project_id, pk__in=price_ids).select_related(
-                "product"
-            )
-        }
         recorded = False
         for line, item in enumerate(locked.items):
             price = prices.get(item.get("price") or "")
@@ -297,7 +311,9 @@ def plan_credits_grant(*, payment: Payment) -> bool:
         period = _plan_period_record(locked)
         if period is None or not period.lots.exists():
             return False
-        entitlements_recompute(customer=locked.customer)
+        # Lots change balances, which the announced answer leaves out (see _answer_digest): cached answers are
+        # invalidated, and there is nothing to announce.
+        ent_cache.structure_changed(project_id=locked.project_id, external_id=locked.customer.external_id)
         return True
 
 
