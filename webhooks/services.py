@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, webhook_verify
@@ -33,15 +35,39 @@ logger = logging.getLogger(__name__)
 QUEUE_SETTLE = timedelta(seconds=30)
 
 
-def _secrets(account: str, project: Project | None) -> list[str]:
+# The signing secret of Tollgate's endpoint at a Stripe account (stored by `stripe_setup_webhooks`, encrypted),
+# kept by each web process for ENDPOINT_SECRET_SECONDS instead of read and decrypted on every delivery. A
+# delivery that no kept secret verifies is checked again against the database, so a secret stored a moment ago
+# is never refused; a secret replaced in the database is refused by every process within that time (at once in
+# the process that replaced it).
+ENDPOINT_SECRET_SECONDS = 30.0
+_endpoint_secrets: dict[str, tuple[float, str]] = {}
+
+
+def _endpoint_secret(account: str, *, fresh: bool) -> str:
+    now = time.monotonic()
+    kept = _endpoint_secrets.get(account)
+    if kept is not None and not fresh and kept[0] > now:
+        return kept[1]
+    secret = StripeWebhookEndpoint.objects.filter(account=account).values_list("secret", flat=True).first()
+    _endpoint_secrets[account] = (now + ENDPOINT_SECRET_SECONDS, secret or "")
+    return secret or ""
+
+
+@receiver([post_save, post_delete], sender=StripeWebhookEndpoint)
+def _endpoint_secret_forget(**_: Any) -> None:
+    _endpoint_secrets.clear()
+
+
+def _secrets(account: str, project: Project | None, *, fresh: bool = False) -> list[str]:
     secrets: list[str] = []
     if project is not None:
         secrets += [s.strip() for s in project.stripe_webhook_secret.split(",") if s.strip()]
     elif settings.STRIPE_WEBHOOK_SECRET:
         secrets += [s.strip() for s in settings.STRIPE_WEBHOOK_SECRET.split(",") if s.strip()]
-    stored = StripeWebhookEndpoint.objects.filter(account=account).first()
-    if stored is not None and stored.secret:
-        secrets.append(stored.secret)
+    stored = _endpoint_secret(account, fresh=fresh)
+    if stored:
+        secrets.append(stored)
     return secrets
 
 
@@ -57,7 +83,10 @@ def stripe_event_receive(
             raise InvalidRequest("Unknown project.", code="unknown_project")
         account = project.pk
     try:
-        webhook_verify(payload=payload, header=signature, secrets=_secrets(account, project))
+        try:
+            webhook_verify(payload=payload, header=signature, secrets=_secrets(account, project))
+        except WebhookSignatureInvalid:
+            webhook_verify(payload=payload, header=signature, secrets=_secrets(account, project, fresh=True))
     except WebhookSignatureInvalid as exc:
         raise InvalidRequest(f"Invalid Stripe signature: {exc}.", code="invalid_signature") from exc
     try:
@@ -72,23 +101,31 @@ def stripe_event_receive(
 def stripe_event_store(
     *, account: str, project: Project | None, body: dict[str, Any]
 ) -> tuple[StripeEvent, bool]:
-    """Stores an event once per (account, event id) — race-safe — and queues its processing on commit."""
+    """Stores an event once per (account, event id) — race-safe — and queues its processing once stored. The
+    INSERT commits on its own (the intake's one write), or with the caller's transaction."""
+
+    def insert() -> StripeEvent:
+        return StripeEvent.objects.create(
+            account=account,
+            project=project,
+            stripe_event_id=body["id"],
+            type=str(body["type"])[:100],
+            api_version=str(body.get("api_version") or "")[:50],
+            stripe_created=int(body.get("created") or 0),
+            payload=body,
+            ordering_key=ordering_key(account, body),
+        )
+
     try:
-        with transaction.atomic():
-            event = StripeEvent.objects.create(
-                account=account,
-                project=project,
-                stripe_event_id=body["id"],
-                type=str(body["type"])[:100],
-                api_version=str(body.get("api_version") or "")[:50],
-                stripe_created=int(body.get("created") or 0),
-                payload=body,
-                ordering_key=ordering_key(account, body),
-            )
-            transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key))
-            return event, True
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint: a duplicate must not break the caller's transaction
+                event = insert()
+        else:
+            event = insert()  # autocommit: the INSERT is a transaction of its own
     except IntegrityError:
         return StripeEvent.objects.get(account=account, stripe_event_id=body["id"]), False
+    transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key))
+    return event, True
 
 
 def stripe_events_fetch_missing(*, project: Project | None, since: datetime) -> int:
