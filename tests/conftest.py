@@ -24,6 +24,7 @@ from stripe_emulator import Emulator
 from stripe_emulator.sdk import EmulatorHTTPClient, make_client
 from tests.catalog import Catalog, make_catalog
 from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory, ProjectFactory
+from webhooks.services import _endpoint_secrets as endpoint_secrets
 
 _skipped_postgres: list[str] = []
 
@@ -124,8 +125,10 @@ def stripe_webhooks(
 def _fresh_caches() -> Iterator[None]:
     cache.clear()
     local_cache.clear()
+    endpoint_secrets.clear()
     yield
     local_cache.clear()
+    endpoint_secrets.clear()
 
 
 @dataclass

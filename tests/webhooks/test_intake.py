@@ -8,10 +8,11 @@ import pytest
 import stripe
 from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from tests.projects.factories import ProjectFactory
 from webhooks import processors
-from webhooks.models import StripeEvent
+from webhooks.models import StripeEvent, StripeWebhookEndpoint
 
 SECRET = "whsec_test_platform_secret"
 ROTATED = "whsec_test_previous_secret"
@@ -241,3 +242,35 @@ def test_database_unable_to_store_is_a_5xx_never_a_200(db):
     response = _post(client, _event("evt_lost"))
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "api_error"
+
+
+def test_the_stored_endpoint_secret_is_kept_per_process_and_a_replaced_one_refused_at_once(client_on_commit):
+    """The secret `stripe_setup_webhooks` stored is read once, not on every delivery; replacing it refuses the
+    old one at once in the process that replaced it, and a secret stored by another process is accepted at once
+    (a delivery no kept secret verifies is checked against the database again)."""
+    endpoint = StripeWebhookEndpoint.objects.create(
+        account="platform",
+        stripe_endpoint_id="we_1",
+        url="https://tollgate.example/webhooks/stripe",
+        secret="whsec_one",
+    )
+    assert client_on_commit(_event("evt_a"), secret="whsec_one").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client_on_commit(_event("evt_b"), secret="whsec_one").status_code == 200
+    assert not [q for q in queries if "webhooks_stripewebhookendpoint" in q["sql"]]
+
+    endpoint.secret = "whsec_two"
+    endpoint.save()
+    assert client_on_commit(_event("evt_c"), secret="whsec_one").status_code == 400
+    assert client_on_commit(_event("evt_d"), secret="whsec_two").status_code == 200
+
+    StripeWebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        secret="whsec_three"
+    )  # no signal: another process
+    assert client_on_commit(_event("evt_e"), secret="whsec_three").status_code == 200
+    assert sorted(StripeEvent.objects.values_list("stripe_event_id", flat=True)) == [
+        "evt_a",
+        "evt_b",
+        "evt_d",
+        "evt_e",
+    ]
