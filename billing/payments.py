@@ -450,7 +450,12 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
     tenant-visible event of a status change in the same transaction. Re-applying the same state is a no-op,
     so duplicate and late Stripe events converge."""
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        # The project and customer come along (not locked): the tenant event and entitlements need them.
+        locked = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("project", "customer")
+            .get(pk=payment.pk)
+        )
         if locked.status not in allowed_from:
             return locked
         changed = {name: value for name, value in fields.items() if getattr(locked, name) != value}
@@ -479,10 +484,10 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
 
 
 def _payment_representation(payment: Payment) -> dict[str, Any]:
+    """`payment` as saved in this transaction, with its project and customer loaded."""
     from billing.representations import PaymentOutput
 
-    fresh = Payment.objects.select_related("project", "customer").get(pk=payment.pk)
-    return dict(PaymentOutput(fresh).data)
+    return dict(PaymentOutput(payment).data)
 
 
 def _checkout_transition(*, payment: Payment, to: str) -> None:

@@ -386,6 +386,8 @@ def invoice_apply(
         )
         status_before = None if created else invoice.status
         invoice.project = customer.project  # already loaded: no lazy query for what follows
+        if invoice.customer_id == customer.pk:
+            invoice.customer = customer
         if not created and (force or invoice_is_newer(invoice, stripe_invoice, event_created)):
             if invoice.subscription_id is not None and subscription is None:
                 del fields["subscription"]  # a link made when the subscription arrived stays
@@ -398,7 +400,9 @@ def invoice_apply(
                 project=customer.project,
                 type="invoice.paid",
                 data_object=invoice_representation(
-                    Invoice.objects.select_related("customer").get(pk=invoice.pk)
+                    invoice
+                    if invoice.customer_id == customer.pk
+                    else Invoice.objects.select_related("customer").get(pk=invoice.pk)
                 ),
             )
     return invoice
