@@ -243,6 +243,32 @@ def _stat(pid: int) -> tuple[int, int, int] | None:
     return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
 
 
+def _switches(root: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of `root` and its children (the pool processes)."""
+    pids = [root] + [int(c) for c in Path(f"/proc/{root}/task/{root}/children").read_text().split()]
+    voluntary = involuntary = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches"):
+                    voluntary += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches"):
+                    involuntary += int(line.split()[1])
+    return voluntary, involuntary
+
+
+def _tasks_run(redis_url: str) -> int:
+    """How many `process_stripe_event` tasks the worker ran (Celery's remote control `stats`)."""
+    from celery import Celery
+
+    probe = Celery("bench-burst-stats", broker=redis_url)
+    stats = probe.control.inspect(timeout=3).stats() or {}
+    return sum(
+        int((worker.get("total") or {}).get("webhooks.tasks.process_stripe_event", 0))
+        for worker in stats.values()
+    )
+
+
 def _tree_cpu(root: int) -> float:
     """CPU seconds of `root` and every descendant, including the children they reaped."""
     children: dict[int, list[int]] = {}
@@ -469,6 +495,8 @@ class Replay:
     distinct: int = 0
     missing: int = 0
     pool_processes: int = 0
+    tasks: int = 0  # process_stripe_event tasks the worker ran
+    switches: tuple[int, int] = (0, 0)  # the worker tree's voluntary, involuntary context switches
     error: str = ""
 
     @property
@@ -687,6 +715,8 @@ def _replay(
                 break
             time.sleep(0.2)
         result.web_cpu = _tree_cpu(gunicorn.pid) - web_before
+        result.tasks = _tasks_run(redis_url)
+        result.switches = _switches(worker.pid)
         result.app_cpu = result.web_cpu + _tree_cpu(worker.pid) - worker_before
         result.emulator_cpu = _tree_cpu(emulator.pid) - emulator_before
         result.pg_cpu = backends.seconds()
@@ -767,6 +797,10 @@ def _report(capture: Capture, results: list[Replay]) -> None:
             f"{r.applied:>9}{r.e2e_seconds:>8.1f}{r.e2e_rate:>10.1f}{r.deadlocks:>8}{r.failed:>8}{r.lost:>6}"
             f"{r.cpu_ms:>11.1f}{f'{r.web_cpu * 1000 / r.events:.1f}+{(r.app_cpu - r.web_cpu) * 1000 / r.events:.1f}+{r.pg_cpu * 1000 / r.events:.1f}':>18}"
             f"{r.emulator_cpu * 1000 / r.events:>8.1f}{timed}"
+        )
+        print(
+            f"{'':<30}{r.tasks} tasks ({r.tasks / r.events:.2f} per event); worker context switches "
+            f"{r.switches[0]} voluntary, {r.switches[1]} involuntary"
         )
         if r.timed_out or r.intake_errors:
             left = {k: v for k, v in r.statuses.items() if k in ("received", "processing")}
