@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -22,6 +23,17 @@ from prometheus_client import Counter
 
 from core.db import in_transaction
 from core.errors import ApiError, CardError, ProviderError
+
+
+def stripe_id(value: Any) -> str:
+    """The id of a Stripe reference, expanded (an object with an `id`) or not (the id itself); "" for none."""
+    return str(value.get("id") or "") if isinstance(value, dict) else str(value or "")
+
+
+def from_timestamp(value: Any) -> datetime | None:
+    """A Stripe timestamp (Unix seconds) as an aware UTC datetime; None for none."""
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

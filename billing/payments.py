@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import selectors
-from billing.gateway import StripeGateway, gateway_for, idempotency_key
+from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_id
 from billing.models import Cart, CheckoutSession, Customer, Payment, Price, Refund
 from billing.services import customer_ensure_stripe, customer_for_purchase
 from core.actors import Actor
@@ -529,15 +529,11 @@ def payment_apply_intent(*, payment: Payment, intent: dict[str, Any]) -> Payment
     )
 
 
-def _stripe_id(value: Any) -> str:
-    return value if isinstance(value, str) else str((value or {}).get("id") or "")
-
-
 def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) -> Payment:
     """Applies a Checkout Session's state to an open payment and its local session."""
     status = stripe_session["status"]
     links = {
-        name: _stripe_id(stripe_session.get(key))
+        name: stripe_id(stripe_session.get(key))
         for name, key in (
             ("stripe_payment_intent_id", "payment_intent"),
             ("stripe_subscription_id", "subscription"),

@@ -16,7 +16,7 @@ not applied over it, and newer ones are.
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -24,7 +24,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import subscriptions
-from billing.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_account_of
+from billing.gateway import (
+    PLATFORM_ACCOUNT,
+    StripeGateway,
+    from_timestamp,
+    gateway_for,
+    platform_gateway,
+    stripe_account_of,
+    stripe_id,
+)
 from billing.models import Customer, Drift, Invoice, Payment, ReconciliationRun, Subscription
 from billing.payments import (
     DISPUTE_RANK,
@@ -40,14 +48,6 @@ from core.services import audit_record
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
-
-
-def _id(value: Any) -> str:
-    return value if isinstance(value, str) else str((value or {}).get("id") or "")
-
-
-def _ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
 
 
 class _Reader:
@@ -203,7 +203,7 @@ class _Run:
             seen.add(stripe_subscription["id"])
             customer = subscriptions.customer_for_stripe(
                 account=reader.account,
-                stripe_customer_id=_id(stripe_subscription.get("customer")),
+                stripe_customer_id=stripe_id(stripe_subscription.get("customer")),
                 metadata=stripe_subscription.get("metadata"),
             )
             if customer is None or customer.project not in projects:
@@ -254,11 +254,14 @@ class _Run:
                 bool(stripe_subscription.get("cancel_at_period_end")),
             ),
             "quantity": (local.quantity, int(item.get("quantity") or 1)),
-            "stripe_price_id": (local.stripe_price_id, _id(item.get("price"))),
-            "current_period_start": (local.current_period_start, _ts(item.get("current_period_start"))),
-            "current_period_end": (local.current_period_end, _ts(item.get("current_period_end"))),
-            "trial_end": (local.trial_end, _ts(stripe_subscription.get("trial_end"))),
-            "canceled_at": (local.canceled_at, _ts(stripe_subscription.get("canceled_at"))),
+            "stripe_price_id": (local.stripe_price_id, stripe_id(item.get("price"))),
+            "current_period_start": (
+                local.current_period_start,
+                from_timestamp(item.get("current_period_start")),
+            ),
+            "current_period_end": (local.current_period_end, from_timestamp(item.get("current_period_end"))),
+            "trial_end": (local.trial_end, from_timestamp(stripe_subscription.get("trial_end"))),
+            "canceled_at": (local.canceled_at, from_timestamp(stripe_subscription.get("canceled_at"))),
         }
 
     def _subscription_repair(self, reader: _Reader, stripe_subscription: dict[str, Any]) -> None:
@@ -275,7 +278,7 @@ class _Run:
         for stripe_invoice in reader.each("invoices", self._created()):
             self.run.checked += 1
             customer = subscriptions.customer_for_stripe(
-                account=reader.account, stripe_customer_id=_id(stripe_invoice.get("customer"))
+                account=reader.account, stripe_customer_id=stripe_id(stripe_invoice.get("customer"))
             )
             if customer is None or customer.project not in projects:
                 continue
@@ -373,7 +376,7 @@ class _Run:
     @staticmethod
     def _intent_of(attempts: list[dict[str, Any]]) -> str:
         for record in attempts:  # newest first: the latest attempt's intent
-            intent = _id((record.get("payment") or {}).get("payment_intent"))
+            intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
             if intent:
                 return intent
         return ""
@@ -429,7 +432,7 @@ class _Run:
 
     def charges(self, reader: _Reader, projects: list[Project]) -> None:
         for charge in reader.each("charges", self._created()):
-            intent = _id(charge.get("payment_intent"))
+            intent = stripe_id(charge.get("payment_intent"))
             if not intent:
                 continue
             self.run.checked += 1
@@ -471,7 +474,7 @@ class _Run:
 
     def disputes(self, reader: _Reader, projects: list[Project]) -> None:
         for dispute in reader.each("disputes", self._created()):
-            intent = _id(dispute.get("payment_intent"))
+            intent = stripe_id(dispute.get("payment_intent"))
             self.run.checked += 1
             payment = self._payment_of_intent(reader.account, projects, intent) if intent else None
             if payment is None:

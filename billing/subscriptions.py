@@ -7,13 +7,20 @@ arrival order therefore ends in the same local state.
 """
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of
+from billing.gateway import (
+    StripeGateway,
+    from_timestamp,
+    gateway_for,
+    idempotency_key,
+    stripe_account_of,
+    stripe_id,
+)
 from billing.models import Customer, Invoice, Payment, Price, Subscription
 from billing.payments import payment_transition
 from core.actors import Actor
@@ -28,14 +35,6 @@ logger = logging.getLogger(__name__)
 
 # Stripe allows 25 reads/s in test mode (100 live); stay under the stricter one per account.
 STRIPE_READS_PER_SECOND = 20
-
-
-def _ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
-
-
-def _id(value: Any) -> str:
-    return value if isinstance(value, str) else str((value or {}).get("id") or "")
 
 
 def stripe_read_allowed(account: str) -> None:
@@ -119,13 +118,13 @@ def _subscription_fields(stripe_subscription: dict[str, Any], price: Price) -> d
         "status": stripe_subscription["status"],
         "price_id": price.pk,
         "product_id": price.product_id,
-        "stripe_price_id": _id(item.get("price")),
+        "stripe_price_id": stripe_id(item.get("price")),
         "quantity": int(item.get("quantity") or 1),
-        "current_period_start": _ts(item.get("current_period_start")),
-        "current_period_end": _ts(item.get("current_period_end")),
+        "current_period_start": from_timestamp(item.get("current_period_start")),
+        "current_period_end": from_timestamp(item.get("current_period_end")),
         "cancel_at_period_end": bool(stripe_subscription.get("cancel_at_period_end")),
-        "trial_end": _ts(stripe_subscription.get("trial_end")),
-        "canceled_at": _ts(stripe_subscription.get("canceled_at")),
+        "trial_end": from_timestamp(stripe_subscription.get("trial_end")),
+        "canceled_at": from_timestamp(stripe_subscription.get("canceled_at")),
     }
 
 
@@ -140,14 +139,14 @@ def subscription_apply(
     Raises Ambiguous when the event is as old as the last applied one and says something else."""
     customer = customer_for_stripe(
         account=account,
-        stripe_customer_id=_id(stripe_subscription.get("customer")),
+        stripe_customer_id=stripe_id(stripe_subscription.get("customer")),
         metadata=stripe_subscription.get("metadata"),
     )
     if customer is None:
         return None
     items = (stripe_subscription.get("items") or {}).get("data") or []
     price = price_for_stripe(
-        project=customer.project, stripe_price_id=_id(items[0].get("price")) if items else ""
+        project=customer.project, stripe_price_id=stripe_id(items[0].get("price")) if items else ""
     )
     if price is None:
         logger.warning(
@@ -322,7 +321,7 @@ def _invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
                 "currency": line.get("currency"),
                 "quantity": line.get("quantity"),
                 "proration": bool(details.get("proration")),
-                "stripe_price_id": _id(price_details.get("price")) or None,
+                "stripe_price_id": stripe_id(price_details.get("price")) or None,
                 "period_start": (line.get("period") or {}).get("start"),
                 "period_end": (line.get("period") or {}).get("end"),
             }
@@ -333,7 +332,7 @@ def _invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
 def invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
     parent = stripe_invoice.get("parent") or {}
     details = parent.get("subscription_details") or {}
-    return _id(details.get("subscription")) or _id(stripe_invoice.get("subscription"))
+    return stripe_id(details.get("subscription")) or stripe_id(stripe_invoice.get("subscription"))
 
 
 # An invoice only moves forward: draft → open → uncollectible → paid | void. A lower rank is always an older
@@ -346,7 +345,9 @@ def invoice_apply(
 ) -> Invoice | None:
     """Applies Stripe's invoice to its mirror (created on first sight) when it is at least as new as the
     mirror (`force`: a fresh read from Stripe, applied whatever it says). Returns None for invoices not ours."""
-    customer = customer_for_stripe(account=account, stripe_customer_id=_id(stripe_invoice.get("customer")))
+    customer = customer_for_stripe(
+        account=account, stripe_customer_id=stripe_id(stripe_invoice.get("customer"))
+    )
     if customer is None:
         return None
     stripe_subscription_id = invoice_subscription_id(stripe_invoice)
@@ -372,8 +373,8 @@ def invoice_apply(
         "amount_due": int(stripe_invoice.get("amount_due") or 0),
         "amount_paid": int(stripe_invoice.get("amount_paid") or 0),
         "amount_remaining": int(stripe_invoice.get("amount_remaining") or 0),
-        "period_start": _ts(stripe_invoice.get("period_start")),
-        "period_end": _ts(stripe_invoice.get("period_end")),
+        "period_start": from_timestamp(stripe_invoice.get("period_start")),
+        "period_end": from_timestamp(stripe_invoice.get("period_end")),
         "hosted_invoice_url": stripe_invoice.get("hosted_invoice_url") or "",
         "invoice_pdf": stripe_invoice.get("invoice_pdf") or "",
         "lines": _invoice_lines(stripe_invoice),
@@ -553,7 +554,7 @@ def _apply_now(subscription: Subscription, stripe_subscription: dict[str, Any]) 
     answer, and the webhooks that follow bring the mirror to the same state."""
     items = (stripe_subscription.get("items") or {}).get("data") or [{}]
     price = (
-        price_for_stripe(project=subscription.project, stripe_price_id=_id(items[0].get("price")))
+        price_for_stripe(project=subscription.project, stripe_price_id=stripe_id(items[0].get("price")))
         or subscription.price
     )
     answer = Subscription.objects.select_related("customer", "price", "product", "project").get(

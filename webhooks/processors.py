@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from billing import subscriptions
-from billing.gateway import StripeGateway, gateway_for, platform_gateway
+from billing.gateway import StripeGateway, gateway_for, platform_gateway, stripe_id
 from billing.models import Customer, Invoice, Payment
 from billing.payments import (
     payment_apply_charge,
@@ -45,12 +45,6 @@ def _payments(event: StripeEvent) -> QuerySet[Payment]:
     if event.account == PLATFORM_ACCOUNT:
         return queryset.filter(project__stripe_secret_key="")
     return queryset.filter(project_id=event.account)
-
-
-def _id(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("id") or "")
-    return str(value or "")
 
 
 def _invoices(event: StripeEvent) -> QuerySet[Invoice]:
@@ -109,7 +103,7 @@ class NotYetMirrored(Exception):
 
 def _ours(event: StripeEvent) -> bool:
     """Whether the event's object belongs to one of our customers (objects without a customer: assumed)."""
-    customer = _id(event.data_object.get("customer"))
+    customer = stripe_id(event.data_object.get("customer"))
     if not customer:
         return True
     return subscriptions.customer_for_stripe(account=event.account, stripe_customer_id=customer) is not None
@@ -129,7 +123,7 @@ def _link_invoice_intent(event: StripeEvent, invoice_id: str) -> None:
             .values_list("payload", flat=True)
             .first()
         )
-        intent = _id(
+        intent = stripe_id(
             ((stored or {}).get("data", {}).get("object") or {}).get("payment", {}).get("payment_intent")
         )
     if invoice is not None and intent:
@@ -140,7 +134,7 @@ def _intent_invoice(event: StripeEvent, intent: str) -> str:
     """The invoice a PaymentIntent paid (or tried to), read from Stripe."""
     subscriptions.stripe_read_allowed(event.account)
     listed = _gateway(event).invoice_payments_list(payment_intent=intent)
-    return next((_id(record.get("invoice")) for record in listed if record.get("invoice")), "")
+    return next((stripe_id(record.get("invoice")) for record in listed if record.get("invoice")), "")
 
 
 @handles(
@@ -190,7 +184,10 @@ def charge_refunded(event: StripeEvent) -> None:
     if charge.get("object") != "charge":
         return
     payment = _payment_for(
-        event, intent=_id(charge.get("payment_intent")), metadata=charge.get("metadata"), ask_stripe=True
+        event,
+        intent=stripe_id(charge.get("payment_intent")),
+        metadata=charge.get("metadata"),
+        ask_stripe=True,
     )
     if payment is None:
         return
@@ -202,7 +199,7 @@ def dispute(event: StripeEvent) -> None:
     """A dispute flags the payment (access is kept meanwhile) and its outcome is recorded. A lost dispute ends
     what the payment granted; a won one returns the payment to its paid status."""
     stripe_dispute = event.data_object
-    payment = _payment_for(event, intent=_id(stripe_dispute.get("payment_intent")), ask_stripe=True)
+    payment = _payment_for(event, intent=stripe_id(stripe_dispute.get("payment_intent")), ask_stripe=True)
     if payment is None:
         return
     payment_apply_dispute(payment=payment, dispute=stripe_dispute)
@@ -247,13 +244,13 @@ def _invoice_payment_intent(event: StripeEvent, invoice: Invoice) -> str:
         .values_list("payload", flat=True)
         .first()
     )
-    intent = _id(
+    intent = stripe_id(
         ((stored or {}).get("data", {}).get("object") or {}).get("payment", {}).get("payment_intent")
     )
     if not intent:
         subscriptions.stripe_read_allowed(event.account)
         for record in _gateway(event).invoice_payments_list(invoice=invoice.stripe_invoice_id):
-            intent = _id((record.get("payment") or {}).get("payment_intent"))
+            intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
             if intent:
                 break
     subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
@@ -298,8 +295,8 @@ def invoice(event: StripeEvent) -> None:
 def invoice_payment(event: StripeEvent) -> None:
     """Links an invoice's payment to the PaymentIntent that paid it (no Stripe read needed later)."""
     record = event.data_object
-    intent = _id((record.get("payment") or {}).get("payment_intent"))
-    local = _invoices(event).filter(stripe_invoice_id=_id(record.get("invoice"))).first()
+    intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
+    local = _invoices(event).filter(stripe_invoice_id=stripe_id(record.get("invoice"))).first()
     if local is not None and intent:
         subscriptions.invoice_link_payment_intent(invoice=local, payment_intent_id=intent)
 

@@ -19,7 +19,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from billing.gateway import WebhookSignatureInvalid, webhook_verify
+from billing.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
 from core.actors import Actor
 from core.cache import cache_add, cache_delete_many
 from core.errors import InvalidRequest
@@ -149,17 +149,13 @@ def ordering_key(account: str, body: dict[str, Any]) -> str:
     a customer's money touches carries it), else the payment intent, subscription, invoice or charge it names
     (a dispute names no customer), else the object itself."""
     obj = (body.get("data") or {}).get("object") or {}
-    customer = _ident(obj.get("id")) if obj.get("object") == "customer" else _ident(obj.get("customer"))
+    customer = stripe_id(obj.get("id")) if obj.get("object") == "customer" else stripe_id(obj.get("customer"))
     if customer:
         return f"{account}:{customer}"[:300]
     for field in ("payment_intent", "subscription", "invoice", "charge"):
-        if _ident(obj.get(field)):
-            return f"{account}:{_ident(obj.get(field))}"[:300]
-    return f"{account}:{_ident(obj.get('id')) or body.get('id', '')}"[:300]
-
-
-def _ident(value: Any) -> str:
-    return str(value.get("id") or "") if isinstance(value, dict) else str(value or "")
+        if stripe_id(obj.get(field)):
+            return f"{account}:{stripe_id(obj.get(field))}"[:300]
+    return f"{account}:{stripe_id(obj.get('id')) or body.get('id', '')}"[:300]
 
 
 def queue_processing(event_id: str, key: str = "", *, force: bool = False) -> None:
