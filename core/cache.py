@@ -66,3 +66,50 @@ def redis_client() -> tuple[Any, Any] | None:
         with _redis_lock:
             _redis_clients[id(backend)] = entry
     return entry
+
+
+LOCAL_MAX_ENTRIES = 10_000  # a process-local cache past this is emptied, never grown
+
+
+class LocalCache:
+    """A tiny TTL cache in process memory: saves the shared-cache (or database) round trip on hot keys. What it
+    holds may be stale for its TTL in other processes: callers that cannot accept that check again on a miss."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Any]] = {}
+        self._touched: dict[str, float] = {}
+
+    def get(self, key: str) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def set(self, key: str, value: Any, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= LOCAL_MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + ttl, value)
+
+    def discard(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
+
+    def should_touch(self, key_id: str, interval: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._touched.get(key_id, 0.0) > now - interval:
+                return False
+            if len(self._touched) >= LOCAL_MAX_ENTRIES:
+                self._touched.clear()
+            self._touched[key_id] = now
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._touched.clear()

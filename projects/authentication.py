@@ -6,10 +6,8 @@ sees the change within that local TTL (one second by default). `last_used_at` is
 API_KEY_TOUCH_INTERVAL_SECONDS per key.
 """
 
-import threading
-import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from django.conf import settings
 from django.utils import timezone
@@ -19,14 +17,13 @@ from rest_framework.request import Request
 
 from core import context
 from core.actors import Actor
-from core.cache import cache_add, cache_delete_many, cache_get, cache_set
+from core.cache import LocalCache, cache_add, cache_delete_many, cache_get, cache_set
 from core.models import AuditLogEntry
 from projects.keys import hash_secret
 from projects.models import ApiKey, PlatformKey, Project
 
 _CACHE_PREFIX = "auth:v1:"
 _INVALID = "invalid"
-_LOCAL_MAX_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -64,50 +61,7 @@ def request_project(request: Request) -> Project:
     return project
 
 
-class _LocalCache:
-    """A tiny TTL cache in process memory: saves the shared-cache round trip on hot keys."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, Any]] = {}
-        self._touched: dict[str, float] = {}
-
-    def get(self, key: str) -> Any:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def set(self, key: str, value: Any, ttl: float) -> None:
-        if ttl <= 0:
-            return
-        with self._lock:
-            if len(self._entries) >= _LOCAL_MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + ttl, value)
-
-    def discard(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._entries.pop(key, None)
-
-    def should_touch(self, key_id: str, interval: float) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if self._touched.get(key_id, 0.0) > now - interval:
-                return False
-            if len(self._touched) >= _LOCAL_MAX_ENTRIES:
-                self._touched.clear()
-            self._touched[key_id] = now
-            return True
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._touched.clear()
-
-
-local_cache = _LocalCache()
+local_cache = LocalCache()
 
 
 def _cache_key(key_hash: str) -> str:

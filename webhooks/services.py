@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
 from core.actors import Actor
-from core.cache import cache_add, cache_delete_many
+from core.cache import LocalCache, cache_add, cache_delete_many
 from core.errors import InvalidRequest
 from core.locks import lock_release, lock_try
 from core.services import audit_record
@@ -41,17 +41,18 @@ QUEUE_SETTLE = timedelta(seconds=30)
 # is never refused; a secret replaced in the database is refused by every process within that time (at once in
 # the process that replaced it).
 ENDPOINT_SECRET_SECONDS = 30.0
-_endpoint_secrets: dict[str, tuple[float, str]] = {}
+_endpoint_secrets = LocalCache()
 
 
 def _endpoint_secret(account: str, *, fresh: bool) -> str:
-    now = time.monotonic()
-    kept = _endpoint_secrets.get(account)
-    if kept is not None and not fresh and kept[0] > now:
-        return kept[1]
-    secret = StripeWebhookEndpoint.objects.filter(account=account).values_list("secret", flat=True).first()
-    _endpoint_secrets[account] = (now + ENDPOINT_SECRET_SECONDS, secret or "")
-    return secret or ""
+    kept = None if fresh else _endpoint_secrets.get(account)
+    if kept is not None:
+        return str(kept)
+    secret = (
+        StripeWebhookEndpoint.objects.filter(account=account).values_list("secret", flat=True).first() or ""
+    )
+    _endpoint_secrets.set(account, secret, ENDPOINT_SECRET_SECONDS)
+    return secret
 
 
 @receiver([post_save, post_delete], sender=StripeWebhookEndpoint)

@@ -5,9 +5,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from core.actors import Actor
+from core.cache import LocalCache
 from core.models import AuditLogEntry
 from projects import services
-from projects.authentication import _LocalCache
 from projects.models import ApiKey, Project
 from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory
 
@@ -122,7 +122,7 @@ def test_revocation_reaches_other_processes_through_the_shared_cache(api, tenant
     services.api_key_revoke(actor=Actor.system(), api_key=tenant_a.api_key)
     # The revocation ran in the test transaction; run its on_commit invalidation as a commit would.
     authentication.auth_cache_invalidate([tenant_a.api_key.key_hash])
-    other_process = _LocalCache()
+    other_process = LocalCache()
     original, authentication.local_cache = authentication.local_cache, other_process
     try:
         assert authentication.principal_for_secret(tenant_a.key) is None
