@@ -10,29 +10,10 @@ from __future__ import annotations
 from html import escape
 
 from stripe_emulator.core.account import Account
+from stripe_emulator.core.currencies import ZERO_DECIMAL
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.payments import cards
 
-ZERO_DECIMAL = frozenset(
-    {
-        "bif",
-        "clp",
-        "djf",
-        "gnf",
-        "jpy",
-        "kmf",
-        "krw",
-        "mga",
-        "pyg",
-        "rwf",
-        "ugx",
-        "vnd",
-        "vuv",
-        "xaf",
-        "xof",
-        "xpf",
-    }
-)
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 INTERVALS = {"day": "day", "week": "week", "month": "month", "year": "year"}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_emulator.core import ids
+from stripe_emulator.core.currencies import ZERO_DECIMAL
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.params import in_range
 from stripe_emulator.core.store import StripeObject, clone
@@ -153,30 +154,8 @@ class Refunds(Disputes):
 
 
 def _money(amount: int, currency: str) -> str:
-    if currency in _ZERO_DECIMAL:
+    if currency in ZERO_DECIMAL:
         return f"{amount} {currency.upper()}"
     if currency == "usd":
         return f"${amount / 100:.2f}"
     return f"{amount / 100:.2f} {currency.upper()}"
-
-
-_ZERO_DECIMAL = frozenset(
-    {
-        "bif",
-        "clp",
-        "djf",
-        "gnf",
-        "jpy",
-        "kmf",
-        "krw",
-        "mga",
-        "pyg",
-        "rwf",
-        "ugx",
-        "vnd",
-        "vuv",
-        "xaf",
-        "xof",
-        "xpf",
-    }
-)
