@@ -269,6 +269,12 @@ def _tasks_run(redis_url: str) -> int:
     )
 
 
+def _own_cpu(pid: int) -> float:
+    """CPU seconds of one process alone (without its children)."""
+    stat = _stat(pid)
+    return (stat[1] + stat[2]) / _TICK if stat is not None else 0.0
+
+
 def _tree_cpu(root: int) -> float:
     """CPU seconds of `root` and every descendant, including the children they reaped."""
     children: dict[int, list[int]] = {}
@@ -497,6 +503,7 @@ class Replay:
     pool_processes: int = 0
     tasks: int = 0  # process_stripe_event tasks the worker ran
     switches: tuple[int, int] = (0, 0)  # the worker tree's voluntary, involuntary context switches
+    worker_main_cpu: float = 0.0  # of the worker's CPU, what its main process (consumer, pool manager) spent
     error: str = ""
 
     @property
@@ -687,6 +694,7 @@ def _replay(
         log_offset = _pg_log_offset()
         backends = BackendCpu(conn, replay_db)
         web_before, worker_before = _tree_cpu(gunicorn.pid), _tree_cpu(worker.pid)
+        worker_main_before = _own_cpu(worker.pid)
         emulator_before = _tree_cpu(emulator.pid)
         stop = threading.Event()
         sent: dict[str, Any] = {}
@@ -717,6 +725,7 @@ def _replay(
         result.web_cpu = _tree_cpu(gunicorn.pid) - web_before
         result.tasks = _tasks_run(redis_url)
         result.switches = _switches(worker.pid)
+        result.worker_main_cpu = _own_cpu(worker.pid) - worker_main_before
         result.app_cpu = result.web_cpu + _tree_cpu(worker.pid) - worker_before
         result.emulator_cpu = _tree_cpu(emulator.pid) - emulator_before
         result.pg_cpu = backends.seconds()
@@ -800,7 +809,8 @@ def _report(capture: Capture, results: list[Replay]) -> None:
         )
         print(
             f"{'':<30}{r.tasks} tasks ({r.tasks / r.events:.2f} per event); worker context switches "
-            f"{r.switches[0]} voluntary, {r.switches[1]} involuntary"
+            f"{r.switches[0]} voluntary, {r.switches[1]} involuntary; worker main process "
+            f"{r.worker_main_cpu * 1000 / r.events:.1f} ms/event"
         )
         if r.timed_out or r.intake_errors:
             left = {k: v for k, v in r.statuses.items() if k in ("received", "processing")}
@@ -844,6 +854,7 @@ def _report(capture: Capture, results: list[Replay]) -> None:
                 app_ms <= TARGET_CPU_MS,
             )
         )
+    notes: list[str] = []
     for order in ("(a)", "(b)"):
         two, four = by.get((order, "default")), by.get((order, "4"))
         if two and four:
@@ -853,6 +864,14 @@ def _report(capture: Capture, results: list[Replay]) -> None:
                     f"{four.e2e_rate:.1f} vs {two.e2e_rate:.1f}",
                     four.e2e_rate >= two.e2e_rate,
                 )
+            )
+            web = (four.web_cpu / four.events) / (two.web_cpu / two.events) if two.web_cpu else 0.0
+            worker = ((four.app_cpu - four.web_cpu) / four.events) / (
+                (two.app_cpu - two.web_cpu) / two.events
+            )
+            notes.append(
+                f"{order} CPU per event with pool 4 / pool default: worker ×{worker:.2f}, web ×{web:.2f} (the web's "
+                "work is the same in both: its change is the machine's, more runnable processes than cores)"
             )
     for r in ran:
         nothing_lost = r.lost == 0 and r.failed == 0 and not r.intake_errors
@@ -866,6 +885,8 @@ def _report(capture: Capture, results: list[Replay]) -> None:
     print(f"\n{'target':<64}{'measured':>22}  verdict")
     for label, value, ok in rows:
         print(f"{label:<64}{value:>22}  {_verdict(ok)}")
+    for note in notes:
+        print(note)
 
     for r in ran:
         if r.worker_failures:
