@@ -14,8 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import stripe
 from django.conf import settings
@@ -70,6 +69,22 @@ def idempotency_key(*parts: str) -> str:
     """A deterministic Stripe idempotency key from our ids and the operation (`payment:pay_x:session`)."""
     raw = ":".join(parts)
     return raw if len(raw) <= 200 else hashlib.sha256(raw.encode()).hexdigest()
+
+
+class Written(NamedTuple):
+    """Stripe's answer to a write, and whether Stripe replayed it: an answer saved for the same idempotency key
+    and request, so this request changed nothing."""
+
+    object: dict[str, Any]
+    replayed: bool
+
+
+def _written(answer: Any) -> Written:
+    response = getattr(answer, "last_response", None)
+    headers = getattr(response, "headers", None) or {}
+    return Written(
+        answer.to_dict(for_json=True), str(headers.get("Idempotent-Replayed", "")).lower() == "true"
+    )
 
 
 def client_for(secret_key: str) -> stripe.StripeClient:
@@ -334,8 +349,43 @@ class StripeGateway:
         page = self.call(lambda c: c.v1.events.list({"limit": 1}))
         return int(page.data[0].created) if page.data else 0
 
+    # --- subscriptions -----------------------------------------------------------------------------------
     def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]:
         return self.call(lambda c: c.v1.subscriptions.retrieve(subscription_id)).to_dict(for_json=True)
+
+    def subscription_update(self, subscription_id: str, *, params: dict[str, Any], idem: str) -> Written:
+        return _written(
+            self.call(lambda c: c.v1.subscriptions.update(subscription_id, params, {"idempotency_key": idem}))
+        )
+
+    def subscription_cancel(self, subscription_id: str) -> dict[str, Any]:
+        """`DELETE /v1/subscriptions/{id}`: Stripe ignores idempotency keys on a DELETE (it takes them on POSTs
+        only); the caller checks Stripe's state first, so a retry finds the subscription already canceled."""
+        return self.call(lambda c: c.v1.subscriptions.cancel(subscription_id)).to_dict(for_json=True)
+
+    def subscription_resume(self, subscription_id: str, *, params: dict[str, Any], idem: str) -> Written:
+        return _written(
+            self.call(lambda c: c.v1.subscriptions.resume(subscription_id, params, {"idempotency_key": idem}))
+        )
+
+    # --- usage ---------------------------------------------------------------------------------------------
+    def meter_event_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        return self.call(
+            lambda c: c.v1.billing.meter_events.create(params, {"idempotency_key": idem})
+        ).to_dict(for_json=True)
+
+    # --- webhook endpoints -------------------------------------------------------------------------------
+    def webhook_endpoint_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        return self.call(lambda c: c.v1.webhook_endpoints.create(params, {"idempotency_key": idem})).to_dict(
+            for_json=True
+        )
+
+    def webhook_endpoint_update(
+        self, endpoint_id: str, *, params: dict[str, Any], idem: str
+    ) -> dict[str, Any]:
+        return self.call(
+            lambda c: c.v1.webhook_endpoints.update(endpoint_id, params, {"idempotency_key": idem})
+        ).to_dict(for_json=True)
 
     # --- generic reads (reconciliation, webhook re-fetch) --------------------------------------------
     def list_all(self, resource: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -392,10 +442,6 @@ def webhook_verify(*, payload: bytes, header: str, secrets: list[str]) -> None:
     raise WebhookSignatureInvalid("signature mismatch or timestamp outside the tolerance")
 
 
-def _endpoint_events_update(endpoint_id: str, events: list[str], client: Any) -> Any:
-    return client.v1.webhook_endpoints.update(endpoint_id, {"enabled_events": events})
-
-
 def webhook_endpoint_ensure(
     gateway: StripeGateway, *, url: str, events: list[str], description: str
 ) -> tuple[dict[str, Any], bool]:
@@ -404,12 +450,12 @@ def webhook_endpoint_ensure(
     for endpoint in gateway.list_all("webhook_endpoints"):
         if endpoint.get("url") == url:
             if sorted(endpoint.get("enabled_events") or []) != sorted(events):
-                gateway.call(partial(_endpoint_events_update, endpoint["id"], events))
+                wanted = sorted(events)
+                gateway.webhook_endpoint_update(
+                    endpoint["id"],
+                    params={"enabled_events": wanted},
+                    idem=idempotency_key("webhook-endpoint", endpoint["id"], "events", *wanted),
+                )
             return endpoint, False
     params = {"url": url, "enabled_events": events, "description": description}
-    created = gateway.call(
-        lambda c: c.v1.webhook_endpoints.create(
-            params, {"idempotency_key": idempotency_key("webhook-endpoint", url)}
-        )
-    )
-    return created.to_dict(for_json=True), True
+    return gateway.webhook_endpoint_create(params=params, idem=idempotency_key("webhook-endpoint", url)), True

@@ -72,10 +72,13 @@ class _Reader:
                 self.pace()
             yield item
 
-    def retrieve(self, call: Any) -> dict[str, Any]:
+    def checkout_session(self, session_id: str) -> dict[str, Any]:
         self.pace()
-        result: dict[str, Any] = self.gateway.call(call).to_dict(for_json=True)
-        return result
+        return self.gateway.checkout_session_retrieve(session_id)
+
+    def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        self.pace()
+        return self.gateway.payment_intent_retrieve(payment_intent_id)
 
     def invoice_payments(self, **query: str) -> list[dict[str, Any]]:
         self.pace()
@@ -515,9 +518,7 @@ class _Run:
                 continue  # an invoice's payment follows its invoice (checked above)
             self.run.checked += 1
             if payment.stripe_checkout_session_id:
-                session = reader.retrieve(
-                    lambda c, sid=payment.stripe_checkout_session_id: c.v1.checkout.sessions.retrieve(sid)
-                )
+                session = reader.checkout_session(payment.stripe_checkout_session_id)
                 if session["status"] != "open":
                     self.check(
                         payment.project,
@@ -528,9 +529,7 @@ class _Run:
                         repair=partial(self._checkout_repair, payment, session),
                     )
             elif payment.stripe_payment_intent_id:
-                intent = reader.retrieve(
-                    lambda c, pid=payment.stripe_payment_intent_id: c.v1.payment_intents.retrieve(pid)
-                )
+                intent = reader.payment_intent(payment.stripe_payment_intent_id)
                 if intent["status"] in (
                     "succeeded",
                     "canceled",

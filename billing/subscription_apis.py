@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from billing import selectors, subscriptions
 from billing.models import Invoice, Subscription
+from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest, NotFound
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
@@ -158,6 +159,7 @@ class SubscriptionDetailApi(BaseApi):
         )
         updated = subscriptions.subscription_change(
             subscription=subscription,
+            actor=actor_from_request(request),
             price=price,
             quantity=data.get("quantity"),
             proration_behavior=data["proration_behavior"],
@@ -178,7 +180,9 @@ class SubscriptionCancelApi(BaseApi):
         serializer = self.InputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         updated = subscriptions.subscription_cancel(
-            subscription=subscription, at_period_end=serializer.validated_data["at_period_end"]
+            subscription=subscription,
+            actor=actor_from_request(request),
+            at_period_end=serializer.validated_data["at_period_end"],
         )
         return Response(_rendered(updated))
 
@@ -188,9 +192,10 @@ class SubscriptionResumeApi(BaseApi):
 
     @extend_schema(operation_id="subscriptions_resume", request=None, responses=SubscriptionOutput)
     def post(self, request: Request, subscription_id: str) -> Response:
-        return Response(
-            _rendered(subscriptions.subscription_resume(subscription=_subscription(request, subscription_id)))
+        resumed = subscriptions.subscription_resume(
+            subscription=_subscription(request, subscription_id), actor=actor_from_request(request)
         )
+        return Response(_rendered(resumed))
 
 
 def _invoices(request: Request) -> Any:

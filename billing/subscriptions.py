@@ -6,15 +6,19 @@ object is re-fetched from Stripe (within its read rate limit) and Stripe's curre
 arrival order therefore ends in the same local state.
 """
 
+import hashlib
+import json
 import logging
+import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from billing.gateway import (
     StripeGateway,
+    Written,
     from_timestamp,
     gateway_for,
     idempotency_key,
@@ -567,16 +571,80 @@ def _apply_now(subscription: Subscription, stripe_subscription: dict[str, Any]) 
     return answer
 
 
+def _stripe_state(stripe_subscription: dict[str, Any]) -> dict[str, Any]:
+    """What a tenant's change is decided on at Stripe: status, scheduled end, pause, items, pending update."""
+    items = (stripe_subscription.get("items") or {}).get("data") or []
+    pending = (stripe_subscription.get("pending_update") or {}).get("subscription_items") or []
+    return {
+        "status": stripe_subscription.get("status"),
+        "cancel_at_period_end": bool(stripe_subscription.get("cancel_at_period_end")),
+        "paused": bool(stripe_subscription.get("pause_collection")),
+        "items": [[i.get("id"), stripe_id(i.get("price")), i.get("quantity")] for i in items],
+        "pending": [[i.get("id"), stripe_id(i.get("price")), i.get("quantity")] for i in pending],
+    }
+
+
+def _write_key(
+    subscription: Subscription, operation: str, params: dict[str, Any], state: dict[str, Any]
+) -> str:
+    """The Stripe idempotency key of a tenant's write: our subscription, the operation, the request and the
+    Stripe state it was decided on. A retry of the same request on the same state (the first one never reached
+    Stripe, or its answer was lost on the way) carries the same key, so Stripe applies it once."""
+    digest = hashlib.sha256(json.dumps([params, state], sort_keys=True).encode()).hexdigest()[:32]
+    return idempotency_key("subscription", subscription.pk, operation, digest)
+
+
+def _write(send: Callable[[str], Written], key: str) -> dict[str, Any]:
+    """Sends a write that Stripe's state says is still to be made. A replayed answer then means that the same
+    request on the same state was made before and has since been undone (3 → 1 → 3 seats): Stripe would only
+    repeat its old answer, so this request is sent again under a key of its own."""
+    written = send(key)
+    if written.replayed:
+        written = send(f"{key}:{uuid.uuid4().hex}")
+    return written.object
+
+
+def _audited(
+    subscription: Subscription,
+    action: str,
+    actor: Actor,
+    reason: str,
+    before: Subscription,
+    after: Subscription,
+) -> None:
+    def state(s: Subscription) -> dict[str, Any]:
+        return {
+            "price": s.price.key,
+            "quantity": s.quantity,
+            "status": s.status,
+            "cancel_at_period_end": s.cancel_at_period_end,
+        }
+
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action=action,
+            target=subscription,
+            project=subscription.project,
+            reason=reason,
+            before=state(before),
+            after=state(after),
+        )
+
+
 def subscription_change(
     *,
     subscription: Subscription,
+    actor: Actor,
     price: Price | None = None,
     quantity: int | None = None,
     proration_behavior: str = "create_prorations",
     payment_behavior: str | None = None,
+    reason: str = "",
 ) -> Subscription:
-    """Changes price and/or quantity at Stripe. Upgrades default to `pending_if_incomplete`: a failed upgrade
-    payment changes nothing."""
+    """Changes price and/or quantity at Stripe (the quantity not given is kept: Stripe is always sent both).
+    Upgrades default to `pending_if_incomplete`: a failed upgrade payment changes nothing. A change Stripe
+    already has (a retry whose first answer was lost) is not sent again. Audited."""
     if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
         raise Conflict("This subscription has ended.", code="subscription_ended")
     if price is not None:
@@ -587,128 +655,90 @@ def subscription_change(
         if price.currency != subscription.price.currency:
             raise Conflict("The new price is in another currency.", code="currency_mismatch", param="price")
     gateway = _gateway(subscription)
-    stripe_subscription = gateway.call(
-        lambda c: c.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
-    ).to_dict(for_json=True)
-    item = stripe_subscription["items"]["data"][0]
-    item_change: dict[str, Any] = {"id": item["id"]}
-    if price is not None:
-        item_change["price"] = price.stripe_price_id
-    if quantity is not None:
-        item_change["quantity"] = quantity
-    upgrade = (
-        price is not None
-        and price.unit_amount * (quantity or subscription.quantity)
-        > subscription.price.unit_amount * subscription.quantity
-    )
-    params: dict[str, Any] = {
-        "items": [item_change],
-        "proration_behavior": proration_behavior,
-        "payment_behavior": payment_behavior or ("pending_if_incomplete" if upgrade else "allow_incomplete"),
-    }
-    key = idempotency_key(
-        "subscription",
-        subscription.pk,
-        "change",
-        str(price.pk if price else ""),
-        str(quantity or ""),
-        str(timezone.now().timestamp()),
-    )
-    updated = gateway.call(
-        lambda c: c.v1.subscriptions.update(
-            subscription.stripe_subscription_id, params, {"idempotency_key": key}
-        )
-    ).to_dict(for_json=True)
-    return _apply_now(subscription, updated)
-
-
-def _audit(
-    subscription: Subscription, action: str, actor: Actor | None, reason: str, before: dict[str, Any]
-) -> None:
-    if actor is None:
-        return
-    with transaction.atomic():
-        audit_record(
-            actor=actor,
-            action=action,
-            target=subscription,
-            project=subscription.project,
-            reason=reason,
-            before=before,
-            after={"status": subscription.status, "cancel_at_period_end": subscription.cancel_at_period_end},
-        )
-
-
-def subscription_cancel(
-    *, subscription: Subscription, at_period_end: bool = True, actor: Actor | None = None, reason: str = ""
-) -> Subscription:
-    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
-        raise Conflict("This subscription has already ended.", code="subscription_ended")
-    gateway = _gateway(subscription)
-    if at_period_end:
-        updated = gateway.call(
-            lambda c: c.v1.subscriptions.update(
-                subscription.stripe_subscription_id,
-                {"cancel_at_period_end": True},
-                {
-                    "idempotency_key": idempotency_key(
-                        "subscription",
-                        subscription.pk,
-                        "cancel-at-period-end",
-                        str(timezone.now().timestamp()),
-                    )
-                },
-            )
-        ).to_dict(for_json=True)
+    live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    state = _stripe_state(live)
+    item_id, live_price, live_quantity = state["items"][0]
+    target = [item_id, price.stripe_price_id if price else live_price, quantity or live_quantity or 1]
+    if target in (state["items"][0], *state["pending"]):
+        answer = live  # Stripe already has it (or holds it as the pending update of an unpaid upgrade)
     else:
-        updated = gateway.call(
-            lambda c: c.v1.subscriptions.cancel(subscription.stripe_subscription_id)
-        ).to_dict(for_json=True)
-    before = {"status": subscription.status, "cancel_at_period_end": subscription.cancel_at_period_end}
-    result = _apply_now(subscription, updated)
-    _audit(
-        result,
-        "subscription.cancel_scheduled" if at_period_end else "subscription.canceled",
-        actor,
-        reason,
-        before,
-    )
+        upgrade = (
+            price is not None
+            and price.unit_amount * (quantity or subscription.quantity)
+            > subscription.price.unit_amount * subscription.quantity
+        )
+        params: dict[str, Any] = {
+            "items": [{"id": item_id, "price": target[1], "quantity": target[2]}],
+            "proration_behavior": proration_behavior,
+            "payment_behavior": payment_behavior
+            or ("pending_if_incomplete" if upgrade else "allow_incomplete"),
+        }
+        answer = _write(
+            lambda key: gateway.subscription_update(
+                subscription.stripe_subscription_id, params=params, idem=key
+            ),
+            _write_key(subscription, "change", params, state),
+        )
+    result = _apply_now(subscription, answer)
+    _audited(result, "subscription.changed", actor, reason, _apply_now(subscription, live), result)
     return result
 
 
-def subscription_resume(
-    *, subscription: Subscription, actor: Actor | None = None, reason: str = ""
+def subscription_cancel(
+    *, subscription: Subscription, actor: Actor, at_period_end: bool = True, reason: str = ""
 ) -> Subscription:
+    """Cancels now or at the period's end, at Stripe; a cancellation Stripe already has is not sent again."""
+    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+        raise Conflict("This subscription has already ended.", code="subscription_ended")
+    gateway = _gateway(subscription)
+    live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    state = _stripe_state(live)
+    ended = state["status"] in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
+    if ended or (at_period_end and state["cancel_at_period_end"]):
+        answer = live
+    elif at_period_end:
+        params = {"cancel_at_period_end": True}
+        answer = _write(
+            lambda key: gateway.subscription_update(
+                subscription.stripe_subscription_id, params=params, idem=key
+            ),
+            _write_key(subscription, "cancel-at-period-end", params, state),
+        )
+    else:
+        answer = gateway.subscription_cancel(subscription.stripe_subscription_id)
+    result = _apply_now(subscription, answer)
+    action = "subscription.cancel_scheduled" if at_period_end else "subscription.canceled"
+    _audited(result, action, actor, reason, _apply_now(subscription, live), result)
+    return result
+
+
+def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str = "") -> Subscription:
     """Undoes a scheduled cancellation, or resumes a paused subscription (decided on Stripe's current state:
     the mirror may not have caught up with a change made a moment ago)."""
     gateway = _gateway(subscription)
-    current = gateway.call(
-        lambda c: c.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
-    ).to_dict(for_json=True)
-    if current.get("status") == Subscription.Status.PAUSED:
-        updated = gateway.call(
-            lambda c: c.v1.subscriptions.resume(
-                subscription.stripe_subscription_id, {"billing_cycle_anchor": "now"}
-            )
-        ).to_dict(for_json=True)
-    elif current.get("cancel_at_period_end"):
-        updated = gateway.call(
-            lambda c: c.v1.subscriptions.update(
-                subscription.stripe_subscription_id,
-                {"cancel_at_period_end": False},
-                {
-                    "idempotency_key": idempotency_key(
-                        "subscription", subscription.pk, "resume", str(timezone.now().timestamp())
-                    )
-                },
-            )
-        ).to_dict(for_json=True)
+    live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    state = _stripe_state(live)
+    if state["status"] == Subscription.Status.PAUSED:
+        params: dict[str, Any] = {"billing_cycle_anchor": "now"}
+        answer = _write(
+            lambda key: gateway.subscription_resume(
+                subscription.stripe_subscription_id, params=params, idem=key
+            ),
+            _write_key(subscription, "resume", params, state),
+        )
+    elif state["cancel_at_period_end"]:
+        params = {"cancel_at_period_end": False}
+        answer = _write(
+            lambda key: gateway.subscription_update(
+                subscription.stripe_subscription_id, params=params, idem=key
+            ),
+            _write_key(subscription, "resume", params, state),
+        )
     else:
         raise Conflict(
             "Nothing to resume: the subscription is neither paused nor scheduled to cancel.",
             code="nothing_to_resume",
         )
-    before = {"status": subscription.status, "cancel_at_period_end": subscription.cancel_at_period_end}
-    result = _apply_now(subscription, updated)
-    _audit(result, "subscription.resumed", actor, reason, before)
+    result = _apply_now(subscription, answer)
+    _audited(result, "subscription.resumed", actor, reason, _apply_now(subscription, live), result)
     return result

@@ -1537,13 +1537,6 @@ class _Pacer:
         self.next_at = max(self.next_at, now) + self.interval
 
 
-def _meter_event_sender(params: dict[str, Any], idempotency_key: str) -> Any:
-    def send(client: Any) -> Any:
-        return client.v1.billing.meter_events.create(params, {"idempotency_key": idempotency_key})
-
-    return send
-
-
 def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
     """Reports up to `batch` due meter events of a project to Stripe, our event id as Stripe's `identifier`
     (a re-send is refused by Stripe as a duplicate, which counts as reported). Failures are retried with
@@ -1591,7 +1584,7 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
         }
         pacer.wait()
         try:
-            gateway.call(_meter_event_sender(params, f"meter_event:{event.pk}"))
+            gateway.meter_event_create(params=params, idem=f"meter_event:{event.pk}")
         except ApiError as exc:
             if "already exists" in exc.message:
                 reported.append(event.pk)
