@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from billing.reconciliation import reconcile
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
 from projects import services
@@ -94,8 +95,6 @@ def _set_status(status: str) -> Callable[[Project, dict[str, Any], Actor], str]:
 
 
 def _reconcile(project: Project, data: dict[str, Any], actor: Actor) -> str:
-    from billing.reconciliation import reconcile
-
     run = reconcile(project=project, fix=True, actor=actor, reason=data["reason"])
     return f"{run.status}: {run.checked} checked, {run.drift_count} drift, {run.fixed_count} fixed"
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
 from core.services import audit_record
+from entitlements.services import entitlements_project_changed
 from projects import keys
 from projects.authentication import auth_cache_invalidate
 from projects.models import ApiKey, PlatformKey, Project
@@ -125,9 +126,6 @@ def project_update(*, actor: Actor, project: Project, reason: str = "", **change
             )
             _invalidate_project_keys_on_commit(locked)
             if before.get("default_product") != after.get("default_product"):
-                # A local import: entitlements imports projects.
-                from entitlements.services import entitlements_project_changed
-
                 entitlements_project_changed(project=locked)
     return locked
 

@@ -249,7 +249,7 @@ def _deliveries_create(event: Event, endpoints: list[WebhookEndpoint] | None = N
 
 
 def _queue(delivery_ids: list[str]) -> None:
-    from webhooks.tasks import deliver_event
+    from webhooks.outbound_tasks import deliver_event  # the tasks module imports this one
 
     for delivery_id in delivery_ids:
         try:

@@ -1,4 +1,7 @@
-"""Stripe event processing tasks: an event id in, one service call, idempotent (acks_late)."""
+"""Stripe event processing tasks (inbound): an event id in, one service call, idempotent (acks_late).
+
+The delivery tasks of tenant events live in `webhooks.outbound_tasks` (registered under their old names,
+`webhooks.tasks.deliver_event` and `webhooks.tasks.deliveries_sweep`, so queued tasks and beat keep working)."""
 
 import random
 
@@ -42,21 +45,3 @@ def requeue_stuck_stripe_events() -> int:
     """Beat (every 30 s): due events whose task was lost, retries whose time came, events of dead workers."""
     connections_check()
     return services.stripe_events_requeue_due()
-
-
-@shared_task(acks_late=True)
-def deliver_event(delivery_id: str) -> str | None:
-    from webhooks.outbound import delivery_send
-
-    return delivery_send(delivery_id=delivery_id)
-
-
-@shared_task(acks_late=True)
-def deliveries_sweep() -> int:
-    """Beat: queues every delivery whose next attempt is due (retries live in the database, not the broker)."""
-    from webhooks.outbound import deliveries_due
-
-    due = deliveries_due()
-    for delivery_id in due:
-        deliver_event.delay(delivery_id)
-    return len(due)

@@ -115,6 +115,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # PostgreSQL per task would cost more than most tasks do.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = "UTC"
+# Task modules that autodiscovery (which looks for `<app>.tasks`) does not find.
+CELERY_IMPORTS = ["webhooks.outbound_tasks"]
 # Celery's own root-logger setup would drop the `celery` logger's handlers: task outcomes and retries would never
 # reach the log, and errors would skip the JSON format and redaction. Django's LOGGING stays in charge.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

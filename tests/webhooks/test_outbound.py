@@ -14,7 +14,7 @@ from tollgate_client.webhooks import SignatureVerificationError, construct_event
 from tests.webhooks.receiver import Receiver
 from webhooks import outbound
 from webhooks.models import Delivery, Event, WebhookEndpoint
-from webhooks.tasks import deliveries_sweep
+from webhooks.outbound_tasks import deliveries_sweep
 
 
 @pytest.fixture

@@ -1,1 +1,0 @@
-"""Selectors of the webhooks app (see ARCHITECTURE.md, 'Inside an app')."""
