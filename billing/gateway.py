@@ -12,6 +12,7 @@ rolled-back transaction cannot take back what Stripe already did.
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
@@ -431,6 +432,11 @@ def webhook_verify(*, payload: bytes, header: str, secrets: list[str]) -> None:
     """Verifies Stripe's signature against each secret (several during a rotation)."""
     if not secrets:
         raise WebhookSignatureInvalid("no webhook signing secret is configured")
+    # The SDK refuses a timestamp older than the tolerance only; one as far in the future is refused here too
+    # (a replayed capture signed ahead of time, or a sender's clock gone wrong).
+    stamps = [part[2:] for part in header.split(",") if part.startswith("t=")]
+    if stamps and stamps[0].isdigit() and int(stamps[0]) > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+        raise WebhookSignatureInvalid("timestamp more than 5 minutes in the future")
     for secret in secrets:
         try:
             stripe.WebhookSignature.verify_header(

@@ -1,4 +1,4 @@
-"""Middleware: the request id and logging context, and the request body size limit."""
+"""Middleware: the request id and logging context, the request body size limit, and no NUL in the URL."""
 
 import logging
 import re
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from core import context
-from core.errors import body_too_large, json_error
+from core.errors import InvalidRequest, body_too_large, json_error
 from core.ids import random_token
 
 logger = logging.getLogger("tollgate.request")
@@ -69,4 +69,28 @@ class BodySizeLimitMiddleware:
             length = 0
         if length > settings.API_MAX_BODY_BYTES and not request.path.startswith("/admin/"):
             return json_error(body_too_large())
+        return self.get_response(request)
+
+
+class NulCharactersMiddleware:
+    """Answers 400 to a NUL character (`%00`) in the path or the query string, before any view looks it up:
+    PostgreSQL's text cannot hold one, so the lookup would fail with a 500."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path:
+            return json_error(
+                InvalidRequest("The path must not contain NUL characters (%00).", code="invalid_characters")
+            )
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return json_error(
+                    InvalidRequest(
+                        f"Query parameter {name.replace(chr(0), '%00')!r} must not contain NUL characters (%00).",
+                        code="invalid_characters",
+                        param=name.replace("\x00", "%00"),
+                    )
+                )
         return self.get_response(request)

@@ -1,0 +1,62 @@
+"""Input that PostgreSQL or Python's JSON decoder would fail on is refused with a clear 400 before any view runs,
+and nothing is written."""
+
+import json
+
+import pytest
+
+from billing.models import Customer
+from core.parsers import MAX_JSON_DEPTH, json_depth
+
+pytestmark = pytest.mark.django_db
+
+
+def _error(response):
+    return response.status_code, response.json()["error"]["code"], response.json()["error"]["param"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/customers/cus%00x",
+        "/api/v1/payments/pay_%00",
+        "/api/v1/subscriptions/subs%00",
+        "/api/v1/entitlements/check%00",
+    ],
+)
+def test_a_nul_in_the_path_is_400(api, tenant_a, path):
+    response = api.get(path, key=tenant_a.key)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_characters")
+
+
+def test_a_nul_in_a_query_value_is_400_naming_the_parameter(api, tenant_a):
+    response = api.request("GET", "/api/v1/payments?customer=a%00b", key=tenant_a.key)
+    assert _error(response) == (400, "invalid_characters", "customer")
+
+
+def test_a_nul_in_a_json_string_is_400_and_writes_nothing(api, tenant_a):
+    response = api.post(
+        "/api/v1/customers", {"external_id": "user-1", "metadata": {"a\x00": "b"}}, key=tenant_a.key
+    )
+    assert _error(response) == (400, "malformed_body", None)
+    assert "NUL" in response.json()["error"]["message"]
+    assert Customer.objects.count() == 0
+
+
+def test_json_nested_5000_levels_is_400_and_writes_nothing(client, tenant_a):
+    body = '{"external_id": "user-1", "metadata": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client.post(
+        "/api/v1/customers",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {tenant_a.key}",
+    )
+    assert _error(response) == (400, "malformed_body", None)
+    assert f"deeper than {MAX_JSON_DEPTH}" in response.json()["error"]["message"]
+    assert Customer.objects.count() == 0
+
+
+def test_json_depth_ignores_brackets_inside_strings():
+    assert json_depth(json.dumps({"a": "[[[[{{{{", "b": [[1], {"c": ['\\"]]]']}]}).encode()) == 4
+    assert json_depth(b"[]") == 1
+    assert json_depth(b'"plain"') == 0
