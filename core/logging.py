@@ -26,6 +26,11 @@ _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 # Not part of a longer number: no digit or decimal point before it, no digit or decimal fraction after it.
 _CARD_CANDIDATE = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d|\.\d)")
 _SENSITIVE_KEYS = re.compile(r"(?i)(secret|password|api_key|apikey|authorization|token|card_number|cvc)")
+# The value of a query parameter whose name says it carries a credential, in any URL (a request's repr, a
+# redirect target): `?api_key=…`, `&client_secret=…`, `?token=…`. Keeps the name, drops the value.
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&;][^=&\s'\"#]*(?:secret|passw|token|api_?key|\bkey|authorization|signature)[^=&\s'\"#]*=)[^&;\s'\"#]+"
+)
 
 REDACTED = "[REDACTED]"
 
@@ -51,6 +56,7 @@ def _mask_card(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _QUERY_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(REDACTED, text)
     return _CARD_CANDIDATE.sub(_mask_card, text)
@@ -65,7 +71,10 @@ def redact_value(value: Any, key: str = "") -> Any:
         return {k: redact_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_value(v) for v in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Anything else is logged by its str(): Django's `request` (its repr holds the full URL), exceptions, ids.
+    return redact(str(value))
 
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {

@@ -120,3 +120,41 @@ def test_decimal_numbers_are_not_taken_for_cards(text):
 
 def test_card_at_the_end_of_a_sentence_is_still_masked():
     assert redact("paid with 4242424242424242.") == "paid with [CARD ****4242]."
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("GET /api/v1/payments?api_key=hunter2hunter2&customer=u1", "?api_key=[REDACTED]&customer=u1"),
+        ("<WSGIRequest: GET '/x?client_secret=abc123'>", "?client_secret=[REDACTED]'>"),
+        ("/cb?token=t0k3n#frag", "?token=[REDACTED]#frag"),
+        ("/x?customer=u1&key=k3y", "&key=[REDACTED]"),
+        ("/x?password=p4ss;sig=1", "?password=[REDACTED];sig=1"),
+    ],
+)
+def test_query_parameters_carrying_secrets_are_redacted(text, kept):
+    assert kept in redact(text)
+
+
+def test_a_refused_request_logs_no_secret_of_its_query_string(api, tenant_a):
+    """Django logs a 4xx with the request, whose repr holds the whole URL."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestContextFilter())
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    previous_level = logger.level
+    logger.setLevel(logging.WARNING)  # the test settings log Django's errors only
+    try:
+        response = api.request(
+            "GET", "/api/v1/payments?access_token=hunter2hunter2&customer=a%00", key=tenant_a.key
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+    assert response.status_code == 400
+    line = stream.getvalue()
+    assert "access_token=[REDACTED]" in line
+    assert "hunter2hunter2" not in line
