@@ -1,0 +1,207 @@
+"""The hot path: `GET /entitlements/check` parses its three query parameters by hand and renders a plain
+dict, and the rate limiter reads the customer's snapshot in its own round trip (`read_ahead_keys`), so that a
+warm answer costs no SQL and one Redis round trip in all. Consume and release read ahead the same way. Also
+`GET /entitlements` and the output shapes these views document.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.actors import actor_from_request
+from core.apis import BaseApi
+from core.errors import InvalidRequest
+from core.serializers import StrictSerializer
+from entitlements import cache, selectors, services
+from entitlements.apis.params import (
+    CUSTOMER_PARAMETER,
+    FEATURE_PARAMETER,
+    MAX_ID_LENGTH,
+    MAX_QUANTITY,
+    _quantity_param,
+    _required,
+)
+from projects.authentication import request_project
+
+# --- output shapes (documentation; the views render plain dicts) ---------------------------------------------
+
+
+class CheckOutput(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    feature = serializers.CharField()
+    type = serializers.CharField(help_text="boolean, metered, credits, allocation or static.")
+    enabled = serializers.BooleanField()
+    value = serializers.JSONField(allow_null=True)
+    limit = serializers.IntegerField(allow_null=True, help_text="null: unlimited (or not a counted feature).")
+    used = serializers.IntegerField(allow_null=True)
+    remaining = serializers.IntegerField(allow_null=True)
+    balance = serializers.IntegerField(allow_null=True, help_text="credits features: the spendable balance.")
+
+
+class ConsumeOutput(CheckOutput):
+    duplicate = serializers.BooleanField(required=False, help_text="true when this id was recorded before.")
+
+
+class EntitlementOutput(serializers.Serializer):
+    feature = serializers.CharField()
+    type = serializers.CharField(help_text="boolean, metered, credits, allocation or static.")
+    enabled = serializers.BooleanField()
+    value = serializers.JSONField(allow_null=True)
+    limit = serializers.IntegerField(allow_null=True)
+    used = serializers.IntegerField(allow_null=True)
+    remaining = serializers.IntegerField(allow_null=True)
+    balance = serializers.IntegerField(allow_null=True)
+    resets_at = serializers.DateTimeField(
+        allow_null=True, help_text="metered: the end of the current period."
+    )
+    sources = serializers.ListField(child=serializers.DictField(), help_text="Where each part came from.")
+
+
+class EntitlementsOutput(serializers.Serializer):
+    customer = serializers.CharField()
+    entitlements = EntitlementOutput(many=True)
+
+
+# --- entitlements -------------------------------------------------------------------------------------------
+
+
+class EntitlementCheckApi(BaseApi):
+    @extend_schema(
+        operation_id="entitlements_check",
+        parameters=[
+            CUSTOMER_PARAMETER,
+            FEATURE_PARAMETER,
+            OpenApiParameter("quantity", OpenApiTypes.INT, description="Units wanted (default 1)."),
+        ],
+        responses=CheckOutput,
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        answer = selectors.entitlement_check(
+            project=request_project(request),
+            external_id=_required(params, "customer"),
+            feature_key=_required(params, "feature"),
+            quantity=_quantity_param(params),
+            read_ahead=self.read_ahead,
+        )
+        return Response(answer)
+
+    def read_ahead_keys(self, request: Request) -> Sequence[str]:
+        return _snapshot_keys(request, request.query_params.get("customer"), with_usage=True)
+
+
+class EntitlementListApi(BaseApi):
+    @extend_schema(
+        operation_id="entitlements_list", parameters=[CUSTOMER_PARAMETER], responses=EntitlementsOutput
+    )
+    def get(self, request: Request) -> Response:
+        customer = _required(request.query_params, "customer")
+        return Response(selectors.entitlements_list(project=request_project(request), external_id=customer))
+
+
+_CONSUME_FIELDS = frozenset({"id", "customer", "feature", "quantity"})
+
+
+def _snapshot_keys(request: Request, customer: Any, *, with_usage: bool) -> Sequence[str]:
+    """The cache keys of the customer's snapshot, for the rate limiter to read in its round trip (nothing when
+    the customer is missing or invalid: the view then answers 400 as usual)."""
+    if not isinstance(customer, str) or not customer or len(customer) > MAX_ID_LENGTH:
+        return ()
+    project = getattr(request.auth, "project", None)
+    if project is None:
+        return ()
+    return cache.snapshot_keys(project_id=project.pk, external_id=customer, with_usage=with_usage)
+
+
+class _ConsumeBaseApi(BaseApi):
+    """Consume and release: the rate limiter reads the customer's structure ahead, from the body's `customer`."""
+
+    def read_ahead_keys(self, request: Request) -> Sequence[str]:
+        try:
+            data = self.body(request)
+        except APIException:  # raised again when the view asks for the body
+            return ()
+        customer = data.get("customer") if isinstance(data, dict) else None
+        return _snapshot_keys(request, customer, with_usage=False)
+
+
+def consume_parse(raw: Any, *, fields: frozenset[str]) -> dict[str, Any]:
+    """Validates a consume or release body by hand (what its InputSerializer documents, without DRF's field
+    machinery on the hot path)."""
+    if not isinstance(raw, dict):
+        raise InvalidRequest("The body must be a JSON object.", code="invalid_parameter")
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise InvalidRequest(f"{unknown[0]}: Unknown parameter.", code="unknown_parameter", param=unknown[0])
+    data: dict[str, Any] = {}
+    for name, longest in (("id", MAX_ID_LENGTH), ("customer", MAX_ID_LENGTH), ("feature", 100)):
+        value = raw.get(name)
+        if value is None or value == "":
+            raise InvalidRequest(f"{name}: This field is required.", code="parameter_missing", param=name)
+        if not isinstance(value, str) or len(value) > longest:
+            raise InvalidRequest(
+                f"{name}: a string of at most {longest} characters.", code="invalid_parameter", param=name
+            )
+        data[name] = value
+    quantity = raw.get("quantity", 1)
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidRequest("quantity: an integer ≥ 1.", code="invalid_parameter", param="quantity")
+    data["quantity"] = quantity
+    reason = raw.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise InvalidRequest("reason: at most 500 characters.", code="invalid_parameter", param="reason")
+    data["reason"] = reason
+    return data
+
+
+class EntitlementConsumeApi(_ConsumeBaseApi):
+    class InputSerializer(StrictSerializer):
+        id = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="Your idempotency id for this use.")
+        customer = serializers.CharField(max_length=MAX_ID_LENGTH)
+        feature = serializers.CharField(max_length=100)
+        quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+
+    @extend_schema(operation_id="entitlements_consume", request=InputSerializer, responses=ConsumeOutput)
+    def post(self, request: Request) -> Response:
+        data = consume_parse(self.body(request), fields=_CONSUME_FIELDS)  # by hand: this is a hot path
+        answer = services.entitlement_consume(
+            project=request_project(request),
+            event_id=data["id"],
+            external_id=data["customer"],
+            feature_key=data["feature"],
+            quantity=data["quantity"],
+            read_ahead=self.read_ahead,
+        )
+        return Response(answer)
+
+
+class EntitlementReleaseApi(_ConsumeBaseApi):
+    class InputSerializer(StrictSerializer):
+        id = serializers.CharField(
+            max_length=MAX_ID_LENGTH, help_text="Your idempotency id for this release."
+        )
+        customer = serializers.CharField(max_length=MAX_ID_LENGTH)
+        feature = serializers.CharField(max_length=100)
+        quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    @extend_schema(operation_id="entitlements_release", request=InputSerializer, responses=ConsumeOutput)
+    def post(self, request: Request) -> Response:
+        data = consume_parse(self.body(request), fields=_CONSUME_FIELDS | {"reason"})
+        answer = services.entitlement_release(
+            project=request_project(request),
+            actor=actor_from_request(request),
+            event_id=data["id"],
+            external_id=data["customer"],
+            feature_key=data["feature"],
+            quantity=data["quantity"],
+            reason=data.get("reason", ""),
+            read_ahead=self.read_ahead,
+        )
+        return Response(answer)

@@ -1,0 +1,100 @@
+"""Credits: `GET /credits`, a customer's balance of a credits feature, its lots and its latest ledger
+movements.
+"""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing.models import Customer
+from core.apis import BaseApi
+from core.errors import InvalidRequest
+from entitlements import selectors
+from entitlements.apis.params import CUSTOMER_PARAMETER, FEATURE_PARAMETER, _required
+from entitlements.models import CreditLot, Feature
+from entitlements.resolver import iso
+from projects.authentication import request_project
+
+
+class CreditLotOutput(serializers.Serializer):
+    id = serializers.CharField()
+    source = serializers.ChoiceField(choices=CreditLot.Source.choices)  # type: ignore[assignment]
+    amount = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    voided = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class CreditLedgerOutput(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField(help_text="grant, consume or revoke.")
+    amount = serializers.IntegerField(help_text="+ granted, − consumed or taken back.")
+    lot = serializers.CharField()
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CreditsOutput(serializers.Serializer):
+    object = serializers.CharField(default="credit_balance")
+    customer = serializers.CharField()
+    feature = serializers.CharField()
+    balance = serializers.IntegerField()
+    lots = CreditLotOutput(many=True)
+    ledger = CreditLedgerOutput(many=True, help_text="Newest first (the latest 100 movements).")
+
+
+class CreditsApi(BaseApi):
+    @extend_schema(
+        operation_id="credits_retrieve",
+        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER],
+        responses=CreditsOutput,
+    )
+    def get(self, request: Request) -> Response:
+        project = request_project(request)
+        external_id = _required(request.query_params, "customer")
+        feature = selectors.feature_get(project=project, key=_required(request.query_params, "feature"))
+        if feature.type != Feature.Type.CREDITS:
+            raise InvalidRequest(
+                f"feature: {feature.key!r} is a {feature.type} feature, not a credits feature.",
+                code="feature_not_credits",
+                param="feature",
+            )
+        customer: Customer | None = selectors.customer_find(project=project, external_id=external_id)
+        body: dict[str, Any] = {
+            "object": "credit_balance",
+            "customer": external_id,
+            "feature": feature.key,
+            "balance": 0,
+            "lots": [],
+            "ledger": [],
+        }
+        if customer is not None:
+            body["balance"] = selectors.credit_balance(project=project, customer=customer, feature=feature)
+            body["lots"] = [
+                {
+                    "id": lot.pk,
+                    "source": lot.source,
+                    "amount": lot.amount,
+                    "remaining": lot.remaining,
+                    "expires_at": iso(lot.expires_at),
+                    "voided": lot.voided_at is not None,
+                    "created_at": iso(lot.created_at),
+                }
+                for lot in selectors.credit_lots(project=project, customer=customer, feature=feature)
+            ]
+            body["ledger"] = [
+                {
+                    "id": entry.pk,
+                    "type": entry.type,
+                    "amount": entry.amount,
+                    "lot": entry.lot_id,
+                    "reference": entry.reference,
+                    "created_at": iso(entry.created_at),
+                }
+                for entry in selectors.credit_ledger(project=project, customer=customer, feature=feature)
+            ]
+        return Response(body)

@@ -1,0 +1,143 @@
+"""Grants and revocations: `POST /entitlements/grants` and `/entitlements/revocations`, and their
+`DELETE` by id, each with a reason for the audit log.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.actors import actor_from_request
+from core.apis import BaseApi
+from core.serializers import StrictSerializer
+from entitlements import selectors, services
+from entitlements.apis.params import MAX_ID_LENGTH
+from entitlements.models import Grant, Revocation
+from projects.authentication import request_project
+
+
+class GrantOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="entitlement_grant")
+    customer = serializers.CharField(source="customer.external_id")
+    feature = serializers.CharField(source="feature.key")
+    value = serializers.JSONField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+    deleted = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_deleted(self, grant: Grant) -> bool:
+        return grant.deleted_at is not None
+
+
+class RevocationOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="entitlement_revocation")
+    customer = serializers.CharField(source="customer.external_id")
+    feature = serializers.CharField(source="feature.key")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+    deleted = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_deleted(self, revocation: Revocation) -> bool:
+        return revocation.deleted_at is not None
+
+
+class ReasonInput(StrictSerializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+def _reason(request: Request) -> str:
+    serializer = ReasonInput(data=request.data if isinstance(request.data, dict) else {})
+    serializer.is_valid(raise_exception=True)
+    return str(serializer.validated_data.get("reason", ""))
+
+
+class GrantCreateApi(BaseApi):
+    class InputSerializer(StrictSerializer):
+        customer = serializers.CharField(max_length=MAX_ID_LENGTH)
+        feature = serializers.CharField(max_length=100)
+        value = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            help_text="metered/allocation: units added to the limit (null: unlimited, the default); credits: "
+            "credits granted (required); boolean: true/false (default true); static: the value (required).",
+        )
+        expires_at = serializers.DateTimeField(required=False, allow_null=True)
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(
+        operation_id="entitlements_grants_create", request=InputSerializer, responses={201: GrantOutput}
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = request_project(request)
+        grant = services.grant_create(
+            project=project,
+            actor=actor_from_request(request),
+            external_id=data["customer"],
+            feature=selectors.feature_get(project=project, key=data["feature"]),
+            reason=data["reason"],
+            value=data.get("value"),
+            value_given="value" in data,
+            expires_at=data.get("expires_at"),
+        )
+        return Response(GrantOutput(grant).data, status=status.HTTP_201_CREATED)
+
+
+class GrantDeleteApi(BaseApi):
+    tenant_lookup = {"grant_id": Grant}
+
+    @extend_schema(operation_id="entitlements_grants_delete", request=ReasonInput, responses=GrantOutput)
+    def delete(self, request: Request, grant_id: str) -> Response:
+        grant = selectors.grant_get(project=request_project(request), grant_id=grant_id)
+        deleted = services.grant_delete(
+            grant=grant, actor=actor_from_request(request), reason=_reason(request)
+        )
+        return Response(GrantOutput(deleted).data)
+
+
+class RevocationCreateApi(BaseApi):
+    class InputSerializer(StrictSerializer):
+        customer = serializers.CharField(max_length=MAX_ID_LENGTH)
+        feature = serializers.CharField(max_length=100)
+        expires_at = serializers.DateTimeField(required=False, allow_null=True)
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(
+        operation_id="entitlements_revocations_create",
+        request=InputSerializer,
+        responses={201: RevocationOutput},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = request_project(request)
+        revocation = services.revocation_create(
+            project=project,
+            actor=actor_from_request(request),
+            external_id=data["customer"],
+            feature=selectors.feature_get(project=project, key=data["feature"]),
+            reason=data["reason"],
+            expires_at=data.get("expires_at"),
+        )
+        return Response(RevocationOutput(revocation).data, status=status.HTTP_201_CREATED)
+
+
+class RevocationDeleteApi(BaseApi):
+    tenant_lookup = {"revocation_id": Revocation}
+
+    @extend_schema(
+        operation_id="entitlements_revocations_delete", request=ReasonInput, responses=RevocationOutput
+    )
+    def delete(self, request: Request, revocation_id: str) -> Response:
+        revocation = selectors.revocation_get(project=request_project(request), revocation_id=revocation_id)
+        deleted = services.revocation_delete(
+            revocation=revocation, actor=actor_from_request(request), reason=_reason(request)
+        )
+        return Response(RevocationOutput(deleted).data)

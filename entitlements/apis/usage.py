@@ -1,0 +1,196 @@
+"""Usage: `POST /usage` (one event) and `POST /usage/batch` (all or nothing), the parsing of a usage event
+into `services.UsageInput`, and how a stored event is rendered.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.apis import BaseApi
+from core.errors import InvalidRequest
+from core.serializers import StrictSerializer
+from entitlements import services
+from entitlements.apis.params import MAX_ID_LENGTH, MAX_QUANTITY
+from entitlements.models import UsageEvent
+from entitlements.resolver import iso
+from projects.authentication import request_project
+
+MAX_BATCH = 1000
+
+
+class UsageEventInput(StrictSerializer):
+    id = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="Your idempotency id for this event.")
+    customer = serializers.CharField(max_length=MAX_ID_LENGTH)
+    feature = serializers.CharField(max_length=100, help_text="A metered feature's key.")
+    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+    timestamp = serializers.DateTimeField(required=False, help_text="When it happened (default: now).")
+    properties = serializers.DictField(required=False)
+
+
+_USAGE_FIELDS = frozenset({"id", "customer", "feature", "quantity", "timestamp", "properties"})
+
+
+def usage_event_parse(raw: Any, param: str = "") -> services.UsageInput:
+    """Validates one usage event by hand (a batch holds up to 1,000: DRF field machinery would dominate).
+    `param` prefixes the names of invalid fields (`events[3]`)."""
+
+    def at(name: str) -> str:
+        return f"{param}.{name}" if param else name
+
+    if not isinstance(raw, dict):
+        raise InvalidRequest(
+            f"{param or 'event'}: an event is an object.", code="invalid_parameter", param=param or None
+        )
+    unknown = sorted(set(raw) - _USAGE_FIELDS)
+    if unknown:
+        raise InvalidRequest(
+            f"{at(unknown[0])}: Unknown parameter.",
+            code="unknown_parameter",
+            param=at(unknown[0]),
+        )
+    values: dict[str, str] = {}
+    for name in ("id", "customer", "feature"):
+        value = raw.get(name)
+        if value is None or value == "":
+            raise InvalidRequest(
+                f"{at(name)}: This field is required.", code="parameter_missing", param=at(name)
+            )
+        if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
+            raise InvalidRequest(
+                f"{at(name)}: a string of at most {MAX_ID_LENGTH} characters.",
+                code="invalid_parameter",
+                param=at(name),
+            )
+        values[name] = value
+    quantity = raw.get("quantity")
+    if quantity is None:
+        raise InvalidRequest(
+            f"{at('quantity')}: This field is required.", code="parameter_missing", param=at("quantity")
+        )
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 <= quantity <= MAX_QUANTITY:
+        raise InvalidRequest(
+            f"{at('quantity')}: an integer ≥ 0.", code="invalid_parameter", param=at("quantity")
+        )
+    timestamp = None
+    if raw.get("timestamp") is not None:
+        timestamp = _timestamp_parse(raw["timestamp"], at("timestamp"))
+    properties = raw.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        raise InvalidRequest(
+            f"{at('properties')}: an object.", code="invalid_parameter", param=at("properties")
+        )
+    return services.UsageInput(
+        id=values["id"],
+        customer=values["customer"],
+        feature=values["feature"],
+        quantity=quantity,
+        timestamp=timestamp,
+        properties=properties,
+    )
+
+
+def _timestamp_parse(raw: Any, param: str) -> datetime:
+    parsed: datetime | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        parsed = datetime.fromtimestamp(raw, UTC)
+    elif isinstance(raw, str):
+        try:
+            parsed = parse_datetime(raw)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+    if parsed is None:
+        raise InvalidRequest(
+            f"{param}: an ISO 8601 time (or Unix seconds).", code="invalid_parameter", param=param
+        )
+    return parsed
+
+
+def usage_event_body(event: UsageEvent) -> dict[str, Any]:
+    return {
+        "id": event.event_id,
+        "object": "usage_event",
+        "customer": event.customer.external_id,
+        "feature": event.feature.key,
+        "quantity": event.quantity,
+        "timestamp": iso(event.timestamp),
+        "properties": event.properties,
+        "period_start": iso(event.period_start),
+        "stripe_meter": {
+            "status": event.meter_status or None,
+            "reported_at": iso(event.meter_reported_at),
+            "attempts": event.meter_attempts,
+            "error": event.meter_error or None,
+        },
+        "created_at": iso(event.created_at),
+    }
+
+
+class UsageEventOutput(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="usage_event")
+    customer = serializers.CharField()
+    feature = serializers.CharField()
+    quantity = serializers.IntegerField()
+    timestamp = serializers.DateTimeField()
+    properties = serializers.DictField()
+    period_start = serializers.DateTimeField(allow_null=True)
+    stripe_meter = serializers.DictField(
+        help_text="Reporting to Stripe's billing meter: status null (not billed by a meter), pending, reported, "
+        "skipped or failed."
+    )
+    created_at = serializers.DateTimeField()
+
+
+class UsageCreateApi(BaseApi):
+    @extend_schema(
+        operation_id="usage_create",
+        request=UsageEventInput,
+        responses={200: UsageEventOutput, 201: UsageEventOutput},
+    )
+    def post(self, request: Request) -> Response:
+        event = usage_event_parse(request.data)
+        stored, created = services.usage_record(project=request_project(request), event=event)
+        return Response(
+            usage_event_body(stored), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class UsageBatchInput(StrictSerializer):
+    events = UsageEventInput(many=True)
+
+
+class UsageBatchOutput(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+
+
+class UsageBatchApi(BaseApi):
+    @extend_schema(operation_id="usage_batch", request=UsageBatchInput, responses=UsageBatchOutput)
+    def post(self, request: Request) -> Response:
+        data = request.data
+        if not isinstance(data, dict) or set(data) - {"events"}:
+            extra = sorted(set(data) - {"events"}) if isinstance(data, dict) else []
+            raise InvalidRequest(
+                f"{extra[0]}: Unknown parameter." if extra else 'The body is {"events": [...]}.',
+                code="unknown_parameter" if extra else "invalid_parameter",
+                param=extra[0] if extra else None,
+            )
+        raw_events = data.get("events")
+        if not isinstance(raw_events, list) or not raw_events:
+            raise InvalidRequest(
+                "events: a non-empty list of usage events.", code="parameter_missing", param="events"
+            )
+        if len(raw_events) > MAX_BATCH:
+            raise InvalidRequest(
+                f"events: at most {MAX_BATCH} events per batch.", code="batch_too_large", param="events"
+            )
+        events = [usage_event_parse(raw, f"events[{index}]") for index, raw in enumerate(raw_events)]
+        accepted, duplicates, _ = services.usage_record_batch(project=request_project(request), events=events)
+        return Response({"accepted": accepted, "duplicates": duplicates})

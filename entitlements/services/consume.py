@@ -1,0 +1,390 @@
+"""Consume and release: `entitlement_consume` checks and records usage atomically (period counters,
+allocations, or credit lots spent under row locks); a denied consume rolls back, so it records nothing, and the
+same id again is answered with the current state. `entitlement_release` gives back allocation units, audited.
+"""
+
+import math
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core.actors import Actor
+from core.errors import Conflict, InvalidRequest
+from core.ids import new_id
+from core.services import audit_record
+from entitlements import cache as ent_cache
+from entitlements import resolver
+from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Feature, UsageEvent
+from entitlements.selectors import feature_answer, snapshot_entry
+from entitlements.services.counters import (
+    _allocation_move,
+    _counter_take,
+    _events_insert,
+    _metered_consume_pg,
+)
+from entitlements.services.customers import customers_ensure
+from entitlements.services.meters import meter_report_queue
+from entitlements.services.usage import _thresholds
+from projects.models import Project
+from webhooks.outbound import event_record
+
+
+class _Denied(Exception):
+    """Rolls back a consume that the limit or balance refused."""
+
+
+def _event_row(
+    *,
+    project: Project,
+    customer_id: str,
+    feature: dict[str, Any],
+    event_id: str,
+    kind: str,
+    quantity: int,
+    period_start: datetime | None,
+) -> dict[str, Any]:
+    now = timezone.now()
+    meter = kind == UsageEvent.Kind.CONSUME and feature["type"] == Feature.Type.METERED and feature["meter"]
+    return {
+        "id": new_id("uev"),
+        "project_id": project.pk,
+        "customer_id": customer_id,
+        "feature_id": feature["id"],
+        "event_id": event_id,
+        "kind": kind,
+        "quantity": quantity,
+        "timestamp": now,
+        "period_start": period_start,
+        "properties": {},
+        "meter_status": UsageEvent.MeterStatus.PENDING if meter else "",
+        "meter_next_attempt_at": now if meter else None,
+        "created_at": now,
+    }
+
+
+def _replay(
+    project: Project, event_id: str, customer_id: str, feature_id: str, quantity: int, kind: str
+) -> None:
+    """The same id again: fine if it named the same thing (the first answer stands), else 409."""
+    stored = (
+        UsageEvent.objects.filter(project=project, event_id=event_id)
+        .values_list("customer_id", "feature_id", "quantity", "kind")
+        .first()
+    )
+    if stored is not None and stored != (customer_id, feature_id, quantity, kind):
+        raise Conflict(
+            f"id {event_id!r} was already used for another event.", code="idempotency_id_reused", param="id"
+        )
+
+
+def _structure_for_consume(
+    project: Project, external_id: str, feature_key: str, read_ahead: dict[str, Any] | None
+) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
+    """(structure, customer id or None for a user the project has never seen, the feature's entry) for a
+    consume or release: from the cache when warm."""
+    snapshot = ent_cache.snapshot_get(
+        project=project, external_id=external_id, with_usage=False, read_ahead=read_ahead
+    )
+    entry = snapshot_entry(snapshot, feature_key)
+    entry["credits_low_percent"] = snapshot.structure["credits_low_percent"]
+    return snapshot.structure, snapshot.structure["customer_id"], entry
+
+
+def entitlement_consume(
+    *,
+    project: Project,
+    event_id: str,
+    external_id: str,
+    feature_key: str,
+    quantity: int,
+    read_ahead: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Checks and records usage atomically. Denied → nothing recorded, `allowed: false`. The same id again is
+    answered with the current state and `duplicate: true`, and records nothing more. `read_ahead`: the
+    customer's cached structure as the request already fetched it (`cache.snapshot_get`)."""
+    structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
+    kind = entry["type"]
+    if kind not in (Feature.Type.METERED, Feature.Type.CREDITS, Feature.Type.ALLOCATION):
+        raise InvalidRequest(
+            f"feature: {feature_key!r} is a {kind} feature; only metered, credits and allocation features are "
+            "consumed.",
+            code="feature_not_consumable",
+            param="feature",
+        )
+    period = resolver.period_from_snapshot(entry) if kind == Feature.Type.METERED else None
+    usage: dict[str, Any] = {"used": {}, "in_use": {}, "balance": {}}
+    refused = (not entry["enabled"] and kind != Feature.Type.CREDITS) or entry["revoked"]
+    if customer_id is None:
+        if (
+            refused or kind == Feature.Type.CREDITS
+        ):  # an unknown user has no credits: refused, nothing written
+            return _answer(feature_key, entry, usage, quantity, allowed=False)
+        customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
+    row = _event_row(
+        project=project,
+        customer_id=customer_id,
+        feature=entry,
+        event_id=event_id,
+        kind=UsageEvent.Kind.CONSUME,
+        quantity=quantity,
+        period_start=period.start if period else None,
+    )
+    if period is not None and not refused and connection.vendor == "postgresql":
+        # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
+        outcome, used = _metered_consume_pg(row, period, quantity, entry["limit"])
+        if outcome == "consumed":
+            _usage_recorded(project, external_id, entry, metered=True)
+            usage["used"][feature_key] = used
+            return _answer(feature_key, entry, usage, 0, allowed=True)
+        if outcome == "denied":  # the statement saw the counter that refused it: no second query
+            usage["used"][feature_key] = used
+            return _answer(feature_key, entry, usage, quantity, allowed=False)
+        if outcome == "duplicate":
+            return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
+        # "threshold": this use crosses 80 % or 100 % of the limit; recorded below, with its event.
+    try:
+        with transaction.atomic():
+            if not _events_insert([row]):
+                raise _Duplicate
+            if refused:
+                raise _Denied
+            if period is not None:
+                taken = _counter_take(
+                    project_id=project.pk,
+                    customer_id=customer_id,
+                    feature_id=entry["id"],
+                    period=period,
+                    quantity=quantity,
+                    limit=entry["limit"],
+                )
+                if taken is None:
+                    raise _Denied
+                _thresholds(project, external_id, feature_key, entry, taken - quantity, taken)
+                usage["used"][feature_key] = taken
+            elif kind == Feature.Type.ALLOCATION:
+                in_use = _allocation_move(
+                    project_id=project.pk,
+                    customer_id=customer_id,
+                    feature_id=entry["id"],
+                    delta=quantity,
+                    limit=entry["limit"],
+                )
+                if in_use is None:
+                    raise _Denied
+                usage["in_use"][feature_key] = in_use
+            else:
+                usage["balance"][feature_key] = _credits_spend(
+                    project=project,
+                    customer_id=customer_id,
+                    external_id=external_id,
+                    feature_key=feature_key,
+                    entry=entry,
+                    quantity=quantity,
+                    reference=event_id,
+                )
+            _usage_recorded(project, external_id, entry, metered=period is not None)
+    except _Denied:
+        return _answer_now(structure, customer_id, feature_key, quantity, allowed=False)
+    except _Duplicate:
+        return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
+    return _answer(feature_key, entry, usage, 0, allowed=True)
+
+
+def _usage_recorded(project: Project, external_id: str, entry: dict[str, Any], *, metered: bool) -> None:
+    """After a consume: the customer's cached usage is stale on commit, and metered usage is reported to Stripe."""
+    ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
+    if metered and entry["meter"]:
+        transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
+
+
+def _duplicate_answer(
+    project: Project,
+    event_id: str,
+    structure: dict[str, Any],
+    customer_id: str,
+    feature_key: str,
+    entry: dict[str, Any],
+    quantity: int,
+) -> dict[str, Any]:
+    """A consume id seen before: 409 if it named something else, else the current state, recording nothing."""
+    _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME)
+    return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
+
+
+class _Duplicate(Exception):
+    """The event id was recorded before (a retry): roll back and answer with the current state."""
+
+
+def _public(answer: dict[str, Any]) -> dict[str, Any]:
+    answer = dict(answer)
+    answer.pop("sources", None)
+    answer.pop("resets_at", None)
+    return answer
+
+
+def _answer(
+    feature_key: str, entry: dict[str, Any], usage: dict[str, Any], quantity: int, *, allowed: bool
+) -> dict[str, Any]:
+    """A consume or release answer from usage the statement returned (no further query)."""
+    answer = _public(feature_answer(feature_key, entry, usage, quantity))
+    answer["allowed"] = allowed
+    return answer
+
+
+def _answer_now(
+    structure: dict[str, Any],
+    customer_id: str,
+    feature_key: str,
+    quantity: int,
+    *,
+    allowed: bool,
+    duplicate: bool = False,
+) -> dict[str, Any]:
+    """The answer with usage read from the database now (after a denial or a replay)."""
+    usage = resolver.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
+    answer = _answer(feature_key, structure["features"][feature_key], usage, quantity, allowed=allowed)
+    if duplicate:
+        answer["duplicate"] = True
+    return answer
+
+
+def _credits_spend(
+    *,
+    project: Project,
+    customer_id: str,
+    external_id: str,
+    feature_key: str,
+    entry: dict[str, Any],
+    quantity: int,
+    reference: str,
+) -> int:
+    """Spends credits from the customer's valid lots, oldest-expiring first, under row locks; the balance left.
+    Raises _Denied when the balance is short."""
+    now = timezone.now()
+    lots = list(
+        CreditLot.objects.select_for_update()
+        .filter(customer_id=customer_id, feature_id=entry["id"], voided_at__isnull=True, remaining__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by(F("expires_at").asc(nulls_last=True), "created_at", "pk")
+    )
+    before = sum(lot.remaining for lot in lots)
+    if before < max(quantity, 1):
+        raise _Denied
+    left = quantity
+    entries = []
+    for lot in lots:
+        if left <= 0:
+            break
+        take = min(lot.remaining, left)
+        left -= take
+        CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+        entries.append(
+            CreditLedgerEntry(
+                project_id=project.pk,
+                customer_id=customer_id,
+                feature_id=entry["id"],
+                lot=lot,
+                type=CreditLedgerEntry.Type.CONSUME,
+                amount=-take,
+                reference=reference,
+            )
+        )
+    CreditLedgerEntry.objects.bulk_create(entries)
+    after = before - quantity
+    total = sum(lot.amount for lot in lots)
+    mark = math.floor(total * entry_low_percent(entry) / 100)
+    if before > mark >= after or (after == 0 < before):
+        event_record(
+            project=project,
+            type="credits.low",
+            data_object={
+                "customer": external_id,
+                "feature": feature_key,
+                "balance": after,
+                "low_balance_mark": mark,
+                "empty": after == 0,
+            },
+        )
+    return after
+
+
+def entry_low_percent(entry: dict[str, Any]) -> int:
+    return int(entry.get("credits_low_percent", 20))
+
+
+def entitlement_release(
+    *,
+    project: Project,
+    actor: Actor,
+    event_id: str,
+    external_id: str,
+    feature_key: str,
+    quantity: int,
+    reason: str = "",
+    read_ahead: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Gives back allocation units (a seat freed), audited with the actor. The same id again changes nothing;
+    giving back more than is held → 400."""
+    structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
+    if entry["type"] != Feature.Type.ALLOCATION:
+        raise InvalidRequest(
+            f"feature: {feature_key!r} is a {entry['type']} feature; only allocation features are released.",
+            code="feature_not_releasable",
+            param="feature",
+        )
+    if customer_id is None:
+        raise InvalidRequest(
+            f"quantity: the customer holds no units of {feature_key!r}.",
+            code="release_exceeds_allocation",
+            param="quantity",
+        )
+    try:
+        with transaction.atomic():
+            inserted = _events_insert(
+                [
+                    _event_row(
+                        project=project,
+                        customer_id=customer_id,
+                        feature=entry,
+                        event_id=event_id,
+                        kind=UsageEvent.Kind.RELEASE,
+                        quantity=quantity,
+                        period_start=None,
+                    )
+                ]
+            )
+            if not inserted:
+                raise _Duplicate
+            in_use = _allocation_move(
+                project_id=project.pk,
+                customer_id=customer_id,
+                feature_id=entry["id"],
+                delta=-quantity,
+                limit=None,
+            )
+            if in_use is None:
+                raise _Denied
+            counter = AllocationCounter.objects.get(customer_id=customer_id, feature_id=entry["id"])
+            audit_record(
+                actor=actor,
+                action="entitlement.released",
+                target=counter,
+                project=project,
+                reason=reason,
+                before={"in_use": in_use + quantity},
+                after={"in_use": in_use, "id": event_id, "feature": feature_key, "customer": external_id},
+            )
+            ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
+    except _Duplicate:
+        _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.RELEASE)
+        return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
+    except _Denied:
+        raise InvalidRequest(
+            f"quantity: the customer holds fewer than {quantity} units of {feature_key!r}.",
+            code="release_exceeds_allocation",
+            param="quantity",
+        ) from None
+    return _answer_now(structure, customer_id, feature_key, 0, allowed=True)

@@ -1,0 +1,190 @@
+"""Grants and revocations: a customer's own overrides, made by an operator or a platform key. A grant tops up a
+metered, credits or allocation feature or sets a boolean or static one (granted credits become a lot); a
+revocation takes a feature away, whatever grants it, until it expires or is deleted. Each is validated, audited,
+and followed by the recompute hook, and so is its deletion.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.actors import Actor
+from core.errors import InvalidRequest
+from core.services import audit_record
+from entitlements.models import CreditLot, Feature, Grant, Revocation
+from entitlements.services.customers import _customer_for
+from entitlements.services.plan_credits import _lot_create, _lots_take_back
+from entitlements.services.recompute import entitlements_recompute
+from projects.models import Project
+
+
+def _future(expires_at: datetime | None, param: str = "expires_at") -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidRequest(f"{param} must be in the future.", code="invalid_parameter", param=param)
+
+
+def grant_value_parse(*, feature: Feature, value: Any, given: bool) -> Any:
+    """Checks a grant's value against the feature type: boolean → true/false (default true); static → any JSON
+    (required); metered/allocation → integer ≥ 0 added to the limit, or null for unlimited (default);
+    credits → integer ≥ 1 (required), granted as a lot."""
+    kind = feature.type
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if kind == Feature.Type.BOOLEAN:
+        if not given:
+            return True
+        if not isinstance(value, bool):
+            raise InvalidRequest(
+                "value: a boolean feature takes true or false.", code="invalid_parameter", param="value"
+            )
+        return value
+    if kind == Feature.Type.STATIC:
+        if not given:
+            raise InvalidRequest(
+                "value: a static feature needs a value.", code="parameter_missing", param="value"
+            )
+        return value
+    if kind == Feature.Type.CREDITS:
+        if not is_int or value < 1:
+            raise InvalidRequest(
+                "value: a credits grant is an integer number of credits ≥ 1.",
+                code="parameter_missing" if not given else "invalid_parameter",
+                param="value",
+            )
+        return value
+    if value is None:
+        return None
+    if not is_int or value < 0:
+        raise InvalidRequest(
+            f"value: a {kind} grant is an integer ≥ 0 added to the limit, or null for unlimited.",
+            code="invalid_parameter",
+            param="value",
+        )
+    return value
+
+
+def grant_create(
+    *,
+    project: Project,
+    actor: Actor,
+    external_id: str,
+    feature: Feature,
+    reason: str,
+    value: Any = None,
+    value_given: bool = False,
+    expires_at: datetime | None = None,
+) -> Grant:
+    """Grants a feature to a customer (a top-up on metered, credits and allocation; sets boolean/static)."""
+    value = grant_value_parse(feature=feature, value=value, given=value_given)
+    _future(expires_at)
+    customer = _customer_for(project, external_id)
+    with transaction.atomic():
+        grant = Grant.objects.create(
+            project=project,
+            customer=customer,
+            feature=feature,
+            value=value,
+            expires_at=expires_at,
+            reason=reason,
+        )
+        if feature.type == Feature.Type.CREDITS:
+            _lot_create(
+                customer=customer,
+                feature=feature,
+                amount=value,
+                expires_at=expires_at,
+                grant=grant,
+                reference=grant.pk,
+            )
+        audit_record(
+            actor=actor,
+            action="entitlement_grant.created",
+            target=grant,
+            project=project,
+            reason=reason,
+            after=_grant_audit(grant),
+        )
+        entitlements_recompute(customer=customer)
+    return grant
+
+
+def _grant_audit(grant: Grant) -> dict[str, Any]:
+    return {
+        "customer": grant.customer.external_id,
+        "feature": grant.feature.key,
+        "value": grant.value,
+        "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+    }
+
+
+def grant_delete(*, grant: Grant, actor: Actor, reason: str = "") -> Grant:
+    """Ends a grant now; the unspent credits of a credits grant are taken back. Idempotent."""
+    with transaction.atomic():
+        now = timezone.now()
+        if not Grant.objects.filter(pk=grant.pk, deleted_at__isnull=True).update(deleted_at=now):
+            return Grant.objects.get(pk=grant.pk)
+        locked = Grant.objects.select_related("customer", "feature", "project").get(pk=grant.pk)
+        _lots_take_back(CreditLot.objects.filter(grant=locked), now=now, reference=locked.pk)
+        audit_record(
+            actor=actor,
+            action="entitlement_grant.deleted",
+            target=locked,
+            project=locked.project,
+            reason=reason,
+            before=_grant_audit(locked),
+            after={"deleted_at": now.isoformat()},
+        )
+        entitlements_recompute(customer=locked.customer)
+    return locked
+
+
+def revocation_create(
+    *,
+    project: Project,
+    actor: Actor,
+    external_id: str,
+    feature: Feature,
+    reason: str,
+    expires_at: datetime | None = None,
+) -> Revocation:
+    """Takes a feature away from a customer, whatever grants the customer it, until it expires or is deleted."""
+    _future(expires_at)
+    customer = _customer_for(project, external_id)
+    with transaction.atomic():
+        revocation = Revocation.objects.create(
+            project=project, customer=customer, feature=feature, expires_at=expires_at, reason=reason
+        )
+        audit_record(
+            actor=actor,
+            action="entitlement_revocation.created",
+            target=revocation,
+            project=project,
+            reason=reason,
+            after={
+                "customer": external_id,
+                "feature": feature.key,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
+        entitlements_recompute(customer=customer)
+    return revocation
+
+
+def revocation_delete(*, revocation: Revocation, actor: Actor, reason: str = "") -> Revocation:
+    with transaction.atomic():
+        now = timezone.now()
+        if not Revocation.objects.filter(pk=revocation.pk, deleted_at__isnull=True).update(deleted_at=now):
+            return Revocation.objects.get(pk=revocation.pk)
+        locked = Revocation.objects.select_related("customer", "feature", "project").get(pk=revocation.pk)
+        audit_record(
+            actor=actor,
+            action="entitlement_revocation.deleted",
+            target=locked,
+            project=locked.project,
+            reason=reason,
+            before={"customer": locked.customer.external_id, "feature": locked.feature.key},
+            after={"deleted_at": now.isoformat()},
+        )
+        entitlements_recompute(customer=locked.customer)
+    return locked

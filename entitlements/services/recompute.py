@@ -1,0 +1,114 @@
+"""The recompute hook and a project's entitlement settings: `entitlements_recompute` announces
+`entitlements.updated` when what a customer may use changed and invalidates the customer's cached answers on
+commit, `entitlements_project_changed` invalidates a whole project's, and `entitlement_settings_update` changes a
+project's grace periods and `credits.low` mark (audited). `version_key` names the cache key every change bumps.
+"""
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Customer
+from core.actors import Actor
+from core.errors import InvalidRequest
+from core.services import audit_record
+from entitlements import cache as ent_cache
+from entitlements import resolver
+from entitlements.models import EntitlementSettings, EntitlementState
+from entitlements.selectors import entitlements_body
+from projects.models import Project
+from webhooks.outbound import event_record
+
+
+def version_key(customer: Customer) -> str:
+    """The cache key of the customer's structure version (what every entitlement change bumps)."""
+    return ent_cache.Keys.of(customer.project_id, customer.external_id).structure_version
+
+
+def _answer_digest(structure: dict[str, Any]) -> str:
+    """What the customer may use, without usage, sources or timing: the part `entitlements.updated` announces."""
+    shape = {
+        key: [entry["type"], entry["enabled"], entry["value"], entry["limit"], entry["revoked"]]
+        for key, entry in structure["features"].items()
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def entitlements_recompute(*, customer: Customer) -> None:
+    """What `customer` may use has (possibly) changed: announce it if it did, and invalidate cached answers on
+    commit. Runs in the caller's transaction, or in its own."""
+    from entitlements.services.plan_credits import _plan_credits_catch_up  # plan_credits imports this module
+
+    with transaction.atomic():
+        _plan_credits_catch_up(customer)
+        project = customer.project  # loaded with the customer on every hot path
+        now = timezone.now()
+        structure = resolver.resolve_structure(project=project, customer=customer, now=now)
+        digest = _answer_digest(structure)
+        state = _state_locked(customer, project, now)
+        if state.digest != digest:
+            state.digest = digest
+            state.save(update_fields=["digest", "updated_at"])
+            usage = resolver.resolve_usage(customer_id=customer.pk, structure=structure, now=now)
+            event_record(
+                project=project,
+                type="entitlements.updated",
+                data_object=entitlements_body(customer.external_id, structure, usage),
+            )
+        ent_cache.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
+
+
+def _state_locked(customer: Customer, project: Project, now: datetime) -> EntitlementState:
+    """The customer's last announced answer, under its row lock. A customer seen for the first time starts
+    from what anyone gets without a customer record (the project's default product), so a customer whose
+    first recompute changes nothing announces nothing."""
+    state = EntitlementState.objects.select_for_update().filter(customer_id=customer.pk).first()
+    if state is not None:
+        return state
+    baseline = _answer_digest(resolver.resolve_structure(project=project, customer=None, now=now))
+    EntitlementState.objects.bulk_create(
+        [EntitlementState(customer_id=customer.pk, digest=baseline)], ignore_conflicts=True
+    )
+    return EntitlementState.objects.select_for_update().get(customer_id=customer.pk)
+
+
+def entitlements_project_changed(*, project: Project) -> None:
+    """The project's catalog values or default product changed: every cached answer of the project is stale."""
+    ent_cache.project_changed(project_id=project.pk)
+
+
+SETTINGS_FIELDS = ("past_due_grace_seconds", "usage_grace_seconds", "credits_low_percent")
+
+
+def entitlement_settings_update(
+    *, project: Project, actor: Actor, reason: str = "", **changes: int
+) -> EntitlementSettings:
+    """Changes a project's entitlement settings (grace periods, the `credits.low` mark), audited; every cached
+    answer of the project is recomputed with them."""
+    unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise InvalidRequest(f"{unknown[0]}: Unknown parameter.", code="unknown_parameter", param=unknown[0])
+    with transaction.atomic():
+        EntitlementSettings.objects.get_or_create(project=project)
+        locked = EntitlementSettings.objects.select_for_update().get(project=project)
+        before = {name: getattr(locked, name) for name in SETTINGS_FIELDS}
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        after = {name: getattr(locked, name) for name in SETTINGS_FIELDS}
+        if after != before:
+            locked.save()
+            audit_record(
+                actor=actor,
+                action="entitlement_settings.updated",
+                target=locked,
+                project=project,
+                reason=reason,
+                before=before,
+                after=after,
+            )
+            entitlements_project_changed(project=project)
+    return locked

@@ -1,0 +1,205 @@
+"""Usage events: `usage_record_batch` and `usage_record` store reported usage all or nothing and
+idempotently (a tenant's event id counts once), add it to the metered period counters, and record
+`usage.threshold_reached` as a counter passes 80% and 100% of its limit.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import InvalidRequest
+from core.ids import new_ids
+from entitlements import cache as ent_cache
+from entitlements import resolver
+from entitlements.models import Feature, UsageEvent
+from entitlements.services.counters import THRESHOLDS, _counters_add, _events_insert
+from entitlements.services.customers import customers_ensure
+from entitlements.services.meters import meter_report_queue
+from projects.models import Project
+from webhooks.outbound import event_record
+
+MAX_FUTURE_SECONDS = 300  # clock skew tolerated on usage timestamps
+
+
+@dataclass(frozen=True)
+class UsageInput:
+    """One usage event as the tenant sent it (validated for shape by the API)."""
+
+    id: str
+    customer: str
+    feature: str
+    quantity: int
+    timestamp: datetime | None = None
+    properties: dict[str, Any] | None = None
+
+
+def _period_for(
+    entry: dict[str, Any], timestamp: datetime, now: datetime, grace_seconds: int, param: str
+) -> resolver.Period:
+    """The metered period an event at `timestamp` counts in, or 400 when it is too late (or in the future)."""
+    if timestamp > now + timedelta(seconds=MAX_FUTURE_SECONDS):
+        raise InvalidRequest(
+            f"{param}: {timestamp.isoformat()} is in the future.", code="timestamp_in_future", param=param
+        )
+    period = resolver.period_from_snapshot(entry)
+    if timestamp >= period.start:
+        return period
+    previous = period.previous()
+    grace_end = period.start + timedelta(seconds=grace_seconds)
+    if timestamp >= previous.start and now < grace_end:
+        return previous
+    raise InvalidRequest(
+        f"{param}: {timestamp.isoformat()} is too old. Usage is accepted for the current period (since "
+        f"{period.start.isoformat()}) and for the previous one until {grace_seconds} seconds after it ended "
+        f"({grace_end.isoformat()}).",
+        code="timestamp_too_old",
+        param=param,
+    )
+
+
+def usage_record_batch(
+    *, project: Project, events: list[UsageInput], single: bool = False
+) -> tuple[int, int, set[str]]:
+    """Records usage events all or nothing; returns (accepted, duplicates, ids accepted). A duplicate id (within
+    the batch, or recorded before) is counted once. Invalid input → 400 naming the event's index (`events[3]`),
+    or just the field for a `single` event."""
+
+    def at(index: int, name: str) -> str:
+        return name if single else f"events[{index}].{name}"
+
+    now = timezone.now()
+    feature_keys = {e.feature for e in events}
+    features = {f.key: f for f in Feature.objects.filter(project=project, key__in=feature_keys)}
+    for index, event in enumerate(events):
+        feature = features.get(event.feature)
+        if feature is None:
+            raise InvalidRequest(
+                f"{at(index, 'feature')}: no such feature {event.feature!r}.",
+                code="unknown_feature",
+                param=at(index, "feature"),
+            )
+        if feature.type != Feature.Type.METERED:
+            raise InvalidRequest(
+                f"{at(index, 'feature')}: {event.feature!r} is a {feature.type} feature; usage events "
+                "count metered features (use /entitlements/consume for credits and allocations).",
+                code="feature_not_metered",
+                param=at(index, "feature"),
+            )
+    structures = {
+        external_id: ent_cache.snapshot_get(
+            project=project, external_id=external_id, with_usage=False
+        ).structure
+        for external_id in {e.customer for e in events}
+    }
+    seen: set[str] = set()
+    planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
+    current: dict[tuple[str, str], resolver.Period] = {}
+    duplicates = 0
+    for index, event in enumerate(events):
+        structure = structures[event.customer]
+        entry = structure["features"][event.feature]
+        if event.timestamp is None and (event.customer, event.feature) in current:
+            period, timestamp = current[(event.customer, event.feature)], now
+        else:
+            timestamp = event.timestamp or now
+            period = _period_for(
+                entry, timestamp, now, structure["usage_grace_seconds"], at(index, "timestamp")
+            )
+            if event.timestamp is None:
+                current[(event.customer, event.feature)] = period
+        if event.id in seen:
+            duplicates += 1
+            continue
+        seen.add(event.id)
+        planned.append((event, timestamp, period))
+    customers = {ext: s["customer_id"] for ext, s in structures.items() if s["customer_id"]}
+    if len(customers) < len(structures):
+        customers.update(customers_ensure(project=project, external_ids=set(structures) - set(customers)))
+    ids = new_ids("uev", len(planned))
+    rows = [
+        {
+            "id": ids[index],
+            "project_id": project.pk,
+            "customer_id": customers[event.customer],
+            "feature_id": features[event.feature].pk,
+            "event_id": event.id,
+            "kind": UsageEvent.Kind.USAGE,
+            "quantity": event.quantity,
+            "timestamp": timestamp,
+            "period_start": period.start,
+            "properties": event.properties or {},
+            "meter_status": UsageEvent.MeterStatus.PENDING
+            if features[event.feature].stripe_meter_event_name
+            else "",
+            "meter_next_attempt_at": now if features[event.feature].stripe_meter_event_name else None,
+            "created_at": now,
+        }
+        for index, (event, timestamp, period) in enumerate(planned)
+    ]
+    with transaction.atomic():
+        inserted = _events_insert(rows)
+        additions: dict[tuple[str, str, datetime], tuple[datetime, int]] = {}
+        metered_pending = False
+        touched: set[str] = set()
+        for event, _, period in planned:
+            if event.id not in inserted:
+                continue
+            key = (customers[event.customer], features[event.feature].pk, period.start)
+            end, amount = additions.get(key, (period.end, 0))
+            additions[key] = (end, amount + event.quantity)
+            touched.add(event.customer)
+            metered_pending = metered_pending or bool(features[event.feature].stripe_meter_event_name)
+        totals = _counters_add(project.pk, additions)
+        by_customer_id = {pk: external_id for external_id, pk in customers.items()}
+        key_of = {f.pk: f.key for f in features.values()}
+        for (customer_id, feature_id, start), used in totals.items():
+            external_id = by_customer_id[customer_id]
+            entry = structures[external_id]["features"][key_of[feature_id]]
+            if start.timestamp() == entry["period_start"]:
+                _thresholds(
+                    project,
+                    external_id,
+                    key_of[feature_id],
+                    entry,
+                    used - additions[(customer_id, feature_id, start)][1],
+                    used,
+                )
+        ent_cache.usage_changed(project_id=project.pk, external_ids=sorted(touched))
+        if metered_pending:
+            transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
+    accepted = len(inserted)
+    return accepted, len(events) - accepted, inserted
+
+
+def usage_record(*, project: Project, event: UsageInput) -> tuple[UsageEvent, bool]:
+    """Records one usage event; returns it and whether it was new (the same id again is the stored event)."""
+    _, _, inserted = usage_record_batch(project=project, events=[event], single=True)
+    stored = UsageEvent.objects.select_related("customer", "feature").get(project=project, event_id=event.id)
+    return stored, event.id in inserted
+
+
+def _thresholds(
+    project: Project, external_id: str, feature_key: str, entry: dict[str, Any], before: int, after: int
+) -> None:
+    limit = entry["limit"]
+    if limit is None or limit <= 0:
+        return
+    for threshold in THRESHOLDS:
+        mark = limit * threshold
+        if before < mark <= after:
+            event_record(
+                project=project,
+                type="usage.threshold_reached",
+                data_object={
+                    "customer": external_id,
+                    "feature": feature_key,
+                    "threshold": threshold,
+                    "limit": limit,
+                    "used": after,
+                    "period_start": resolver.iso_epoch(entry.get("period_start")),
+                    "period_end": resolver.iso_epoch(entry.get("period_end")),
+                },
+            )
