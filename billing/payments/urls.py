@@ -1,5 +1,6 @@
-from billing import metrics_apis, subscription_apis
-from billing import payment_apis as apis
+"""Routes of customers, checkout, carts, payments and portal (`billing.payments.apis`)."""
+
+from billing.payments import apis
 from core.urls import route
 
 urlpatterns = [
@@ -19,37 +20,4 @@ urlpatterns = [
     *route("payments/<str:payment_id>/cancel", apis.PaymentCancelApi.as_view(), "payment-cancel"),
     *route("portal", apis.PortalApi.as_view(), "portal"),
     *route("portal/eligibility", apis.PortalEligibilityApi.as_view(), "portal-eligibility"),
-]
-
-urlpatterns += [
-    *route("subscriptions", subscription_apis.SubscriptionListApi.as_view(), "subscriptions"),
-    *route(
-        "subscriptions/<str:subscription_id>",
-        subscription_apis.SubscriptionDetailApi.as_view(),
-        "subscription-detail",
-    ),
-    *route(
-        "subscriptions/<str:subscription_id>/cancel",
-        subscription_apis.SubscriptionCancelApi.as_view(),
-        "subscription-cancel",
-    ),
-    *route(
-        "subscriptions/<str:subscription_id>/resume",
-        subscription_apis.SubscriptionResumeApi.as_view(),
-        "subscription-resume",
-    ),
-    *route("invoices", subscription_apis.InvoiceListApi.as_view(), "invoices"),
-    *route("invoices/<str:invoice_id>", subscription_apis.InvoiceDetailApi.as_view(), "invoice-detail"),
-    *route("metrics/subscriptions", metrics_apis.SubscriptionMetricsApi.as_view(), "metrics-subscriptions"),
-    *route("metrics/revenue", metrics_apis.RevenueMetricsApi.as_view(), "metrics-revenue"),
-    *route(
-        "projects/<str:project_id>/metrics/subscriptions",
-        metrics_apis.ProjectSubscriptionMetricsApi.as_view(),
-        "project-metrics-subscriptions",
-    ),
-    *route(
-        "projects/<str:project_id>/metrics/revenue",
-        metrics_apis.ProjectRevenueMetricsApi.as_view(),
-        "project-metrics-revenue",
-    ),
 ]

@@ -8,9 +8,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import carts, payments, portal, selectors, services
+from billing import payments, portal, selectors, services
 from billing.models import Cart, CartItem, CheckoutSession, Customer, Payment
-from billing.payments import Line, PaymentRequest, lines_for_prices, payment_type_infer
+from billing.payments import Line, PaymentRequest, carts, lines_for_prices, payment_type_infer
 from billing.representations import CartOutput, CheckoutSessionOutput, CustomerOutput, PaymentOutput
 from core.actors import actor_from_request
 from core.apis import BaseApi

@@ -1,0 +1,88 @@
+"""Subscriptions and invoices in the back office, read-only; cancelling and resuming a subscription are
+audited actions that ask for a reason, sent to Stripe through the same services as the tenant API.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from billing import subscriptions
+from billing.admin.display import money_column, read_only_page
+from billing.models import Invoice, Subscription
+from core.actors import Actor
+from core.admin_actions import ReasonForm, has_perm, reason_action
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "customer",
+        "product",
+        "price",
+        "status",
+        "current_period_end",
+        "cancel_at_period_end",
+    ]
+    list_filter = ["project", "status", "cancel_at_period_end"]
+    search_fields = ["id", "stripe_subscription_id", "customer__external_id"]
+    list_select_related = ["project", "customer", "product", "price"]
+    readonly_fields = [field.name for field in Subscription._meta.fields]
+    actions = ["cancel", "resume"]
+
+    @admin.action(description="Cancel (at period end or now)", permissions=["manage"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> TemplateResponse | None:
+        return reason_action(
+            self, request, queryset, title="Cancel subscriptions", perform=_cancel, form_class=CancelForm
+        )
+
+    @admin.action(description="Resume (undo a scheduled cancellation, or unpause)", permissions=["manage"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> TemplateResponse | None:
+        return reason_action(self, request, queryset, title="Resume subscriptions", perform=_resume)
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, "billing.manage_subscription")
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "project",
+        "customer",
+        "status",
+        money_column("total"),
+        money_column("amount_paid"),
+        "currency",
+        "period_end",
+    ]
+    list_filter = ["project", "status", "currency"]
+    search_fields = ["number", "stripe_invoice_id", "customer__external_id"]
+    list_select_related = ["project", "customer"]
+    readonly_fields, exclude = read_only_page(
+        Invoice, money=("subtotal", "tax", "total", "amount_due", "amount_paid", "amount_remaining")
+    )
+
+
+class CancelForm(ReasonForm):
+    at_period_end = forms.BooleanField(required=False, initial=True, help_text="Off: cancel now.")
+
+
+def _cancel(subscription: Subscription, data: dict[str, Any], actor: Actor) -> str:
+    result = subscriptions.subscription_cancel(
+        subscription=subscription,
+        at_period_end=data.get("at_period_end", False),
+        actor=actor,
+        reason=data["reason"],
+    )
+    return f"status {result.status}, cancel at period end: {result.cancel_at_period_end}"
+
+
+def _resume(subscription: Subscription, data: dict[str, Any], actor: Actor) -> str:
+    result = subscriptions.subscription_resume(subscription=subscription, actor=actor, reason=data["reason"])
+    return f"status {result.status}"

@@ -1,0 +1,145 @@
+"""What a payment request is: its lines (catalog prices or custom amounts), the redirect URLs checked against
+the project's allowed hosts, the payment type inferred from the lines, and the request's fingerprint that makes
+the same reference (or Idempotency-Key) with another request a conflict.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from billing import selectors
+from billing.models import Payment, Price
+from core.errors import InvalidRequest
+from projects.models import Project
+
+
+@dataclass(frozen=True)
+class Line:
+    """One thing to pay for: a catalog price, or a custom amount."""
+
+    quantity: int
+    unit_amount: int
+    currency: str
+    price: Price | None = None
+    description: str = ""
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "price": self.price.pk if self.price else None,
+            "price_key": self.price.key if self.price else None,
+            "product": self.price.product_id if self.price else None,
+            "quantity": self.quantity,
+            "unit_amount": self.unit_amount,
+            "currency": self.currency,
+            "description": self.description,
+        }
+
+
+def lines_for_prices(*, project: Project, items: list[tuple[str, int]], param: str = "items") -> list[Line]:
+    lines = []
+    for index, (price_ref, quantity) in enumerate(items):
+        where = f"{param}[{index}].price" if param == "items" else param
+        price = selectors.price_get(project=project, key_or_id=price_ref, param=where)
+        if not price.active:
+            raise InvalidRequest(f"Price {price.key!r} is not active.", code="price_inactive", param=where)
+        if not price.stripe_price_id:
+            raise InvalidRequest(
+                f"Price {price.key!r} is not synced to Stripe yet.", code="price_not_synced", param=where
+            )
+        if price.usage_type == Price.UsageType.METERED:
+            raise InvalidRequest(
+                "Metered prices are billed by usage and cannot be bought directly.",
+                code="price_metered",
+                param=where,
+            )
+        lines.append(
+            Line(price=price, quantity=quantity, unit_amount=price.unit_amount, currency=price.currency)
+        )
+    if len({line.currency for line in lines}) > 1:
+        raise InvalidRequest("All items must be in one currency.", code="currency_mixed", param=param)
+    return lines
+
+
+def redirect_urls_validate(*, project: Project, **urls: str) -> None:
+    allowed = {host.lower() for host in project.allowed_redirect_hosts}
+    for name, url in urls.items():
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise InvalidRequest(f"{name} must be an absolute http(s) URL.", code="invalid_url", param=name)
+        host = parts.hostname.lower() + (f":{parts.port}" if parts.port else "")
+        if host not in allowed and parts.hostname.lower() not in allowed:
+            raise InvalidRequest(
+                f"{name} host {host!r} is not in the project's allowed_redirect_hosts.",
+                code="redirect_not_allowed",
+                param=name,
+            )
+
+
+def _fingerprint(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """Everything that defines a payment; the same reference with another request is a conflict."""
+
+    customer: str
+    type: str
+    flow: str
+    lines: tuple[Line, ...]
+    success_url: str = ""
+    cancel_url: str = ""
+    description: str = ""
+    metadata: tuple[tuple[str, str], ...] = ()
+    trial_days: int | None = None
+    cart_id: str | None = None
+
+    def fingerprint(self) -> str:
+        return _fingerprint(
+            {
+                "customer": self.customer,
+                "type": self.type,
+                "flow": self.flow,
+                "lines": [line.snapshot() for line in self.lines],
+                "success_url": self.success_url,
+                "cancel_url": self.cancel_url,
+                "description": self.description,
+                "metadata": dict(self.metadata),
+                "trial_days": self.trial_days,
+                "cart": self.cart_id,
+            }
+        )
+
+    @property
+    def amount(self) -> int:
+        return sum(line.unit_amount * line.quantity for line in self.lines)
+
+    @property
+    def currency(self) -> str:
+        return self.lines[0].currency
+
+
+def payment_type_infer(lines: list[Line], explicit: str | None) -> str:
+    recurring = [line for line in lines if line.price is not None and line.price.is_recurring]
+    inferred: str = (
+        Payment.Type.SUBSCRIPTION
+        if recurring
+        else (Payment.Type.ONE_TIME if len(lines) == 1 else Payment.Type.CART)
+    )
+    if explicit and explicit != inferred:
+        if not (explicit == Payment.Type.CART and not recurring):
+            raise InvalidRequest(
+                f"type {explicit!r} does not match the items (they make a {inferred!r}).",
+                code="type_mismatch",
+                param="type",
+            )
+        inferred = explicit
+    if inferred == Payment.Type.SUBSCRIPTION and (len(lines) != 1 or len(recurring) != 1):
+        raise InvalidRequest(
+            "A subscription is bought with exactly one recurring price.",
+            code="subscription_items",
+            param="items",
+        )
+    return inferred

@@ -1,0 +1,189 @@
+"""Stripe's state applied to payments: `payment_transition` changes a payment under its row lock (with its
+tenant-visible event and entitlements hook), and the PaymentIntent and Checkout Session states are applied
+through it, whether they come from webhooks, reconciliation or a `payment_refresh` read.
+"""
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.gateway import gateway_for, stripe_id
+from billing.models import CheckoutSession, Payment
+from core.cache import cache_add
+from core.errors import ApiError
+from webhooks.outbound import event_record
+
+logger = logging.getLogger(__name__)
+
+
+REFRESH_INTERVAL_SECONDS = 2
+
+
+def intent_status(intent: dict[str, Any]) -> str:
+    status = intent["status"]
+    if status == "succeeded":
+        return Payment.Status.SUCCEEDED
+    if status == "requires_action":
+        return Payment.Status.REQUIRES_ACTION
+    if status == "processing":
+        return Payment.Status.PROCESSING
+    if status == "canceled":
+        return Payment.Status.CANCELED
+    if status == "requires_payment_method" and intent.get("last_payment_error"):
+        return Payment.Status.REQUIRES_PAYMENT_METHOD
+    return Payment.Status.PENDING
+
+
+_EVENT_FOR_STATUS: dict[str, str] = {
+    Payment.Status.SUCCEEDED: "payment.succeeded",
+    Payment.Status.REQUIRES_PAYMENT_METHOD: "payment.failed",
+    Payment.Status.FAILED: "payment.failed",
+    Payment.Status.REQUIRES_ACTION: "payment.requires_action",
+    Payment.Status.EXPIRED: "payment.expired",
+    Payment.Status.REFUNDED: "payment.refunded",
+    Payment.Status.PARTIALLY_REFUNDED: "payment.refunded",
+}
+
+
+def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fields: Any) -> Payment:
+    """Changes a payment under its row lock if its status is still one of `allowed_from`, and records the
+    tenant-visible event of a status change in the same transaction. Re-applying the same state is a no-op,
+    so duplicate and late Stripe events converge."""
+    with transaction.atomic():
+        # The project and customer come along (not locked): the tenant event and entitlements need them.
+        locked = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("project", "customer")
+            .get(pk=payment.pk)
+        )
+        if locked.status not in allowed_from:
+            return locked
+        changed = {name: value for name, value in fields.items() if getattr(locked, name) != value}
+        if not changed:
+            return locked
+        previous_status = locked.status
+        if changed.get("status") == Payment.Status.SUCCEEDED and not locked.succeeded_at:
+            changed["succeeded_at"] = timezone.now()
+        for name, value in changed.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*changed, "updated_at"])
+        event_type = _EVENT_FOR_STATUS.get(locked.status)
+        if "status" in changed or "dispute_status" in changed:
+            # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
+            from entitlements.services import payment_entitlements_apply
+
+            payment_entitlements_apply(payment=locked)
+        if "status" in changed and event_type:
+            event_record(
+                project=locked.project,
+                type=event_type,
+                data_object=_payment_representation(locked),
+                previous_attributes={"status": previous_status},
+            )
+    return locked
+
+
+def _payment_representation(payment: Payment) -> dict[str, Any]:
+    """`payment` as saved in this transaction, with its project and customer loaded."""
+    from billing.representations import PaymentOutput
+
+    return dict(PaymentOutput(payment).data)
+
+
+def _checkout_transition(*, payment: Payment, to: str) -> None:
+    """Open → complete | expired for the local checkout session, with its tenant-visible event."""
+    from billing.representations import CheckoutSessionOutput
+
+    session = (
+        CheckoutSession.objects.select_for_update()
+        .filter(payment=payment, status=CheckoutSession.Status.OPEN)
+        .first()
+    )
+    if session is None:
+        return
+    session.status = to
+    session.save(update_fields=["status", "updated_at"])
+    event_record(
+        project=payment.project,
+        type="checkout.completed" if to == CheckoutSession.Status.COMPLETE else "checkout.expired",
+        data_object=dict(
+            CheckoutSessionOutput(
+                CheckoutSession.objects.select_related("payment", "customer").get(pk=session.pk)
+            ).data
+        ),
+        previous_attributes={"status": CheckoutSession.Status.OPEN},
+    )
+
+
+def payment_apply_intent(*, payment: Payment, intent: dict[str, Any]) -> Payment:
+    """Applies a PaymentIntent's state to an open payment (settled payments only change through refunds)."""
+    status = intent_status(intent)
+    declined = status == Payment.Status.REQUIRES_PAYMENT_METHOD
+    error = intent.get("last_payment_error") or {}
+    return payment_transition(
+        payment=payment,
+        allowed_from=Payment.OPEN_STATUSES,
+        status=status,
+        last_error_code=(error.get("code") or "") if declined else "",
+        decline_code=(error.get("decline_code") or "") if declined else "",
+    )
+
+
+def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) -> Payment:
+    """Applies a Checkout Session's state to an open payment and its local session."""
+    status = stripe_session["status"]
+    links = {
+        name: stripe_id(stripe_session.get(key))
+        for name, key in (
+            ("stripe_payment_intent_id", "payment_intent"),
+            ("stripe_subscription_id", "subscription"),
+            ("stripe_invoice_id", "invoice"),
+        )
+        if stripe_session.get(key)
+    }
+    fields: dict[str, Any] = dict(links)
+    if status == "complete":
+        paid = str(stripe_session.get("payment_status") or "")
+        fields["status"] = {
+            "no_payment_required": Payment.Status.NO_PAYMENT_REQUIRED,
+            "paid": Payment.Status.SUCCEEDED,
+        }.get(paid, Payment.Status.PROCESSING)
+    elif status == "expired":
+        fields["status"] = Payment.Status.EXPIRED
+    with transaction.atomic():
+        if links:  # ids Stripe created meanwhile are recorded whatever the payment's status
+            payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
+        payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, **fields)
+        if status in ("complete", "expired"):
+            _checkout_transition(
+                payment=payment,
+                to=CheckoutSession.Status.COMPLETE
+                if status == "complete"
+                else CheckoutSession.Status.EXPIRED,
+            )
+    return payment
+
+
+def payment_refresh(*, payment: Payment, force: bool = False) -> Payment:
+    """Pulls Stripe's state of an open payment, at most every couple of seconds per payment (read rate limits)."""
+    if not payment.is_open or not (payment.stripe_checkout_session_id or payment.stripe_payment_intent_id):
+        return payment
+    # False: refreshed by someone within the interval. None (cache down): refresh anyway, a GET must not fail.
+    if not force and cache_add(f"payment-refresh:{payment.pk}", 1, timeout=REFRESH_INTERVAL_SECONDS) is False:
+        return payment
+    gateway = gateway_for(payment.project)
+    try:
+        if payment.stripe_checkout_session_id:
+            return payment_apply_checkout(
+                payment=payment,
+                stripe_session=gateway.checkout_session_retrieve(payment.stripe_checkout_session_id),
+            )
+        return payment_apply_intent(
+            payment=payment, intent=gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+        )
+    except ApiError as exc:
+        # A read for freshness: Stripe being down must not fail the caller's GET; they see the stored state.
+        logger.warning("Could not refresh payment %s from Stripe: %s", payment.pk, exc.code)
+        return payment

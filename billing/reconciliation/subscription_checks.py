@@ -1,0 +1,94 @@
+"""Reconciliation of subscriptions: every Stripe subscription of the account compared with its local mirror
+(status, price, quantity, cancellation, period), repaired through `subscription_apply`, and local subscriptions
+Stripe no longer has recorded as missing in Stripe.
+"""
+
+from functools import partial
+from typing import Any
+
+from billing import subscriptions
+from billing.gateway import from_timestamp, stripe_account_of, stripe_id
+from billing.models import Customer, Drift, Subscription
+from billing.reconciliation.reader import _Reader
+from billing.reconciliation.recording import Expected, _Recording
+from projects.models import Project
+
+
+class _SubscriptionChecks(_Recording):
+    """Subscriptions (see the module docstring)."""
+
+    def subscriptions(self, reader: _Reader, projects: list[Project]) -> None:
+        seen: set[str] = set()
+        for stripe_subscription in reader.each("subscriptions", {"status": "all", **self._created()}):
+            self.run.checked += 1
+            seen.add(stripe_subscription["id"])
+            customer = subscriptions.customer_for_stripe(
+                account=reader.account,
+                stripe_customer_id=stripe_id(stripe_subscription.get("customer")),
+                metadata=stripe_subscription.get("metadata"),
+            )
+            if customer is None or customer.project not in projects:
+                continue  # not ours, or another project than the one asked for
+            self.check(
+                customer.project,
+                "subscription",
+                stripe_subscription["id"],
+                local_id=self._local_subscription_id(customer, stripe_subscription["id"]),
+                compare=partial(self._subscription_pairs, customer, stripe_subscription),
+                repair=partial(self._subscription_repair, reader, stripe_subscription),
+            )
+        if self.since is not None:
+            return
+        for local in Subscription.objects.filter(project__in=projects).exclude(
+            stripe_subscription_id__in=seen
+        ):
+            if stripe_account_of(local.project) == reader.account:
+                self.drift(
+                    local.project,
+                    Drift.Kind.MISSING_IN_STRIPE,
+                    "subscription",
+                    local.stripe_subscription_id,
+                    local_id=local.pk,
+                )
+
+    @staticmethod
+    def _local_subscription_id(customer: Customer, stripe_id: str) -> str:
+        return (
+            Subscription.objects.filter(project=customer.project, stripe_subscription_id=stripe_id)
+            .values_list("pk", flat=True)
+            .first()
+            or ""
+        )
+
+    @staticmethod
+    def _subscription_pairs(customer: Customer, stripe_subscription: dict[str, Any]) -> Expected | None:
+        local = Subscription.objects.filter(
+            project=customer.project, stripe_subscription_id=stripe_subscription["id"]
+        ).first()
+        if local is None:
+            return None
+        item = ((stripe_subscription.get("items") or {}).get("data") or [{}])[0]
+        return {
+            "status": (local.status, stripe_subscription.get("status")),
+            "cancel_at_period_end": (
+                local.cancel_at_period_end,
+                bool(stripe_subscription.get("cancel_at_period_end")),
+            ),
+            "quantity": (local.quantity, int(item.get("quantity") or 1)),
+            "stripe_price_id": (local.stripe_price_id, stripe_id(item.get("price"))),
+            "current_period_start": (
+                local.current_period_start,
+                from_timestamp(item.get("current_period_start")),
+            ),
+            "current_period_end": (local.current_period_end, from_timestamp(item.get("current_period_end"))),
+            "trial_end": (local.trial_end, from_timestamp(stripe_subscription.get("trial_end"))),
+            "canceled_at": (local.canceled_at, from_timestamp(stripe_subscription.get("canceled_at"))),
+        }
+
+    def _subscription_repair(self, reader: _Reader, stripe_subscription: dict[str, Any]) -> None:
+        subscriptions.subscription_apply(
+            account=reader.account,
+            stripe_subscription=stripe_subscription,
+            event_created=self.marker,
+            force=True,
+        )

@@ -1,0 +1,48 @@
+"""Subscriptions and invoices: mirrors of Stripe kept by webhooks, and the changes tenants ask for.
+
+Stripe is the source of truth. An event's object is applied only when the event is at least as new as the
+last one applied to that object (`stripe_event_created`); two events of the same second are ambiguous, so the
+object is re-fetched from Stripe (within its read rate limit) and Stripe's current state is applied. Any
+arrival order therefore ends in the same local state.
+
+- `mirror`: Stripe subscriptions applied (`subscription_apply`), routing by Stripe ids, the read rate limit;
+- `invoices`: Stripe invoices and their payments applied (`invoice_apply`, `invoice_payment_apply`);
+- `changes`: the tenant-requested change, cancel and resume;
+- `apis`: `/subscriptions`, `/invoices`.
+
+The names other modules use are re-exported here: `from billing import subscriptions; subscriptions.X`.
+"""
+
+from billing.subscriptions.changes import subscription_cancel, subscription_change, subscription_resume
+from billing.subscriptions.invoices import (
+    invoice_apply,
+    invoice_link_payment_intent,
+    invoice_payment_apply,
+    invoice_representation,
+    invoice_subscription_id,
+)
+from billing.subscriptions.mirror import (
+    Ambiguous,
+    customer_for_stripe,
+    stripe_read_allowed,
+    subscription_apply,
+    subscription_refetch_and_apply,
+    subscription_representation,
+)
+
+__all__ = [
+    "Ambiguous",
+    "customer_for_stripe",
+    "invoice_apply",
+    "invoice_link_payment_intent",
+    "invoice_payment_apply",
+    "invoice_representation",
+    "invoice_subscription_id",
+    "stripe_read_allowed",
+    "subscription_apply",
+    "subscription_cancel",
+    "subscription_change",
+    "subscription_refetch_and_apply",
+    "subscription_representation",
+    "subscription_resume",
+]

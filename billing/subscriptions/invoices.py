@@ -1,0 +1,278 @@
+"""The invoice mirror: Stripe invoices applied in Stripe's order (`invoice_apply`), their link to the
+PaymentIntent that pays them, the local payment of an invoice and its settlement (`invoice_payment_apply`), and
+the tenant-visible representation of an invoice.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from billing.gateway import from_timestamp, stripe_id
+from billing.models import Invoice, Payment, Subscription
+from billing.payments import payment_transition
+from billing.subscriptions.mirror import customer_for_stripe
+from entitlements.services import plan_credits_grant
+from webhooks.outbound import event_record
+
+
+def invoice_representation(invoice: Invoice) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": invoice.pk,
+        "object": "invoice",
+        "customer": invoice.customer.external_id,
+        "subscription": invoice.subscription_id,
+        "number": invoice.number or None,
+        "status": invoice.status,
+        "billing_reason": invoice.billing_reason or None,
+        "subtotal": invoice.subtotal,
+        "tax": invoice.tax,
+        "total": invoice.total,
+        "amount_due": invoice.amount_due,
+        "amount_paid": invoice.amount_paid,
+        "amount_remaining": invoice.amount_remaining,
+        "currency": invoice.currency,
+        "period_start": iso(invoice.period_start),
+        "period_end": iso(invoice.period_end),
+        "hosted_invoice_url": invoice.hosted_invoice_url or None,
+        "invoice_pdf": invoice.invoice_pdf or None,
+        "lines": invoice.lines,
+        "stripe_invoice_id": invoice.stripe_invoice_id,
+        "created_at": iso(invoice.created_at),
+    }
+
+
+def _invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
+    lines = []
+    for line in (stripe_invoice.get("lines") or {}).get("data") or []:
+        parent = line.get("parent") or {}
+        details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+        pricing = line.get("pricing") or {}
+        price_details = pricing.get("price_details") or {}
+        lines.append(
+            {
+                "description": line.get("description") or "",
+                "amount": int(line.get("amount") or 0),
+                "currency": line.get("currency"),
+                "quantity": line.get("quantity"),
+                "proration": bool(details.get("proration")),
+                "stripe_price_id": stripe_id(price_details.get("price")) or None,
+                "period_start": (line.get("period") or {}).get("start"),
+                "period_end": (line.get("period") or {}).get("end"),
+            }
+        )
+    return lines
+
+
+def invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
+    parent = stripe_invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return stripe_id(details.get("subscription")) or stripe_id(stripe_invoice.get("subscription"))
+
+
+# An invoice only moves forward: draft → open → uncollectible → paid | void. A lower rank is always an older
+# state, whatever the event's second says; an equal rank is applied when not older (amounts, attempts).
+INVOICE_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
+
+
+def invoice_apply(
+    *, account: str, stripe_invoice: dict[str, Any], event_created: int, force: bool = False
+) -> Invoice | None:
+    """Applies Stripe's invoice to its mirror (created on first sight) when it is at least as new as the
+    mirror (`force`: a fresh read from Stripe, applied whatever it says). Returns None for invoices not ours."""
+    customer = customer_for_stripe(
+        account=account, stripe_customer_id=stripe_id(stripe_invoice.get("customer"))
+    )
+    if customer is None:
+        return None
+    stripe_subscription_id = invoice_subscription_id(stripe_invoice)
+    subscription = (
+        Subscription.objects.filter(
+            project=customer.project, stripe_subscription_id=stripe_subscription_id
+        ).first()
+        if stripe_subscription_id
+        else None
+    )
+    taxes = sum(int(t.get("amount") or 0) for t in stripe_invoice.get("total_taxes") or [])
+    fields = {
+        "customer": customer,
+        "subscription": subscription,
+        "stripe_subscription_id": stripe_subscription_id,
+        "number": stripe_invoice.get("number") or "",
+        "status": stripe_invoice.get("status") or "draft",
+        "billing_reason": stripe_invoice.get("billing_reason") or "",
+        "currency": stripe_invoice.get("currency") or customer.currency,
+        "subtotal": int(stripe_invoice.get("subtotal") or 0),
+        "tax": taxes,
+        "total": int(stripe_invoice.get("total") or 0),
+        "amount_due": int(stripe_invoice.get("amount_due") or 0),
+        "amount_paid": int(stripe_invoice.get("amount_paid") or 0),
+        "amount_remaining": int(stripe_invoice.get("amount_remaining") or 0),
+        "period_start": from_timestamp(stripe_invoice.get("period_start")),
+        "period_end": from_timestamp(stripe_invoice.get("period_end")),
+        "hosted_invoice_url": stripe_invoice.get("hosted_invoice_url") or "",
+        "invoice_pdf": stripe_invoice.get("invoice_pdf") or "",
+        "lines": _invoice_lines(stripe_invoice),
+    }
+    with transaction.atomic():
+        invoice, created = Invoice.objects.select_for_update().get_or_create(
+            project=customer.project,
+            stripe_invoice_id=stripe_invoice["id"],
+            defaults={**fields, "stripe_event_created": event_created},
+        )
+        status_before = None if created else invoice.status
+        invoice.project = customer.project  # already loaded: no lazy query for what follows
+        if invoice.customer_id == customer.pk:
+            invoice.customer = customer
+        if not created and (force or invoice_is_newer(invoice, stripe_invoice, event_created)):
+            if invoice.subscription_id is not None and subscription is None:
+                del fields["subscription"]  # a link made when the subscription arrived stays
+            for name, value in fields.items():
+                setattr(invoice, name, value)
+            invoice.stripe_event_created = max(event_created, invoice.stripe_event_created)
+            invoice.save()
+        if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
+            event_record(
+                project=customer.project,
+                type="invoice.paid",
+                data_object=invoice_representation(
+                    invoice
+                    if invoice.customer_id == customer.pk
+                    else Invoice.objects.select_related("customer").get(pk=invoice.pk)
+                ),
+            )
+    return invoice
+
+
+def invoice_is_newer(invoice: Invoice, stripe_invoice: dict[str, Any], event_created: int) -> bool:
+    """Whether Stripe's invoice (as of `event_created`) is at least as new as the mirror."""
+    incoming = INVOICE_RANK.get(str(stripe_invoice.get("status") or "draft"), 0)
+    held = INVOICE_RANK.get(invoice.status, 0)
+    if incoming != held:
+        return incoming > held
+    return event_created >= invoice.stripe_event_created
+
+
+def invoice_link_payment_intent(*, invoice: Invoice, payment_intent_id: str) -> None:
+    """Records the PaymentIntent of the invoice's payment attempt, on the invoice and on its payment."""
+    if not payment_intent_id:
+        return
+    Invoice.objects.filter(pk=invoice.pk).exclude(stripe_payment_intent_id=payment_intent_id).update(
+        stripe_payment_intent_id=payment_intent_id
+    )
+    Payment.objects.filter(
+        project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id, stripe_payment_intent_id=""
+    ).update(stripe_payment_intent_id=payment_intent_id)
+
+
+def invoice_payment_apply(
+    *, invoice: Invoice, stripe_invoice: dict[str, Any], payment_intent_id: str, paid: bool
+) -> Payment:
+    """The one payment of an invoice: the checkout's payment for a first invoice, else a `source: invoice`
+    payment (renewals, prorations). Unique per invoice, so every path that learns of it applies it once."""
+    subscription_metadata = ((stripe_invoice.get("parent") or {}).get("subscription_details") or {}).get(
+        "metadata"
+    ) or {}
+    settled = (
+        Payment.objects.filter(project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id)
+        .exclude(status__in=Payment.OPEN_STATUSES)
+        .first()
+    )
+    if (
+        settled is not None
+        and (settled.stripe_payment_intent_id or not payment_intent_id)
+        and (settled.stripe_subscription_id or invoice.subscription_id is None)
+    ):
+        # A settled payment changes only through refunds and disputes: Stripe said it already. The period it
+        # paid may still lack its plan credits (Checkout settled it before the invoice was mirrored).
+        if paid:
+            plan_credits_grant(payment=settled)
+        return settled
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update()
+            .filter(project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id)
+            .first()
+        )
+        if payment is None and invoice.billing_reason == "subscription_create":
+            payment = (
+                Payment.objects.select_for_update()
+                .filter(project=invoice.project, stripe_invoice_id="")
+                .filter(pk=subscription_metadata.get("tollgate_payment") or "-")
+                .first()
+            )
+            if payment is None and invoice.subscription is not None:
+                payment = (
+                    Payment.objects.select_for_update()
+                    .filter(
+                        project=invoice.project,
+                        stripe_invoice_id="",
+                        stripe_subscription_id=invoice.subscription.stripe_subscription_id,
+                    )
+                    .first()
+                )
+            if payment is not None:
+                payment.stripe_invoice_id = invoice.stripe_invoice_id
+                payment.save(update_fields=["stripe_invoice_id", "updated_at"])
+        if payment is None:
+            try:
+                with transaction.atomic():
+                    payment = Payment.objects.create(
+                        project=invoice.project,
+                        customer=invoice.customer,
+                        type=Payment.Type.SUBSCRIPTION,
+                        flow=Payment.Flow.INTENT,
+                        source=Payment.Source.INVOICE,
+                        amount=invoice.amount_due,
+                        currency=invoice.currency,
+                        description=f"Invoice {invoice.number}".strip(),
+                        stripe_invoice_id=invoice.stripe_invoice_id,
+                        stripe_subscription_id=invoice.subscription.stripe_subscription_id
+                        if invoice.subscription
+                        else "",
+                        stripe_payment_intent_id=payment_intent_id,
+                    )
+            except IntegrityError:  # another event created it meanwhile
+                payment = Payment.objects.get(
+                    project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
+                )
+        links: dict[str, Any] = {}
+        if payment_intent_id and not payment.stripe_payment_intent_id:
+            links["stripe_payment_intent_id"] = payment_intent_id
+        if invoice.subscription is not None and not payment.stripe_subscription_id:
+            links["stripe_subscription_id"] = invoice.subscription.stripe_subscription_id
+        status = Payment.Status.SUCCEEDED if paid else Payment.Status.REQUIRES_PAYMENT_METHOD
+        # Stripe's invoice decides, never a local row that may be older: a paid invoice's amount_paid is final.
+        if paid and int(stripe_invoice.get("amount_paid") or 0) == 0:
+            status = Payment.Status.NO_PAYMENT_REQUIRED
+        if (
+            payment.source == Payment.Source.INVOICE
+            and payment.amount != invoice.amount_due
+            and payment.is_open
+        ):
+            links["amount"] = invoice.amount_due
+        status_before = payment.status
+        if payment.is_open:  # links and status in one transition
+            payment = payment_transition(
+                payment=payment, allowed_from=Payment.OPEN_STATUSES, status=status, **links
+            )
+        elif links:  # a settled payment keeps its status; ids Stripe told us are recorded
+            payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
+        # A failure is announced once, when the payment turns failed (`invoice.paid` is announced by
+        # invoice_apply when the invoice turns paid: once per invoice, whichever event says so first).
+        if not paid and payment.status != status_before:
+            event_record(
+                project=invoice.project,
+                type="invoice.payment_failed",
+                data_object=invoice_representation(
+                    Invoice.objects.select_related("customer").get(pk=invoice.pk)
+                ),
+            )
+    # What the payment grants follows its status changes (payment_transition's entitlements hook); a payment
+    # that was settled before its invoice was mirrored gets its period's plan credits now (idempotent).
+    if paid:
+        plan_credits_grant(payment=payment)
+    return payment

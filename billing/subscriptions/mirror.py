@@ -1,0 +1,261 @@
+"""The subscription mirror: Stripe subscriptions applied by webhooks (and reconciliation) in Stripe's order,
+routed to our customers and prices by Stripe id, with the Stripe read rate limit their re-fetches stay under, the
+tenant-visible events and the entitlements hook of each change.
+"""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from billing.gateway import StripeGateway, from_timestamp, stripe_account_of, stripe_id
+from billing.models import Customer, Invoice, Payment, Price, Subscription
+from core.errors import RateLimited
+from core.ratelimit import hit
+from projects.models import Project
+from webhooks.outbound import event_record
+
+logger = logging.getLogger(__name__)
+
+
+# Stripe allows 25 reads/s in test mode (100 live); stay under the stricter one per account.
+STRIPE_READS_PER_SECOND = 20
+
+
+def stripe_read_allowed(account: str) -> None:
+    """Counts one Stripe read for the account; raises RateLimited (retry later) past the read limit.
+    With the cache down the read goes ahead: Stripe's own 429 then stops a runaway, and the caller retries."""
+    try:
+        count, _ = hit(f"stripe-read:{account}", 1)
+    except Exception:  # the counter lives in Redis; its outage must not stop webhook processing
+        logger.warning("Stripe read limiter unavailable; reading without it.")
+        return
+    if count > STRIPE_READS_PER_SECOND:
+        raise RateLimited("Stripe read rate limit reached; retry shortly.", code="provider_rate_limited")
+
+
+def customer_for_stripe(
+    *, account: str, stripe_customer_id: str, metadata: dict[str, Any] | None = None
+) -> Customer | None:
+    """Routes by the Stripe customer id we hold (indexed), then by our metadata (a customer Checkout created);
+    only customers of projects billed through this Stripe `account` qualify."""
+    candidates = (
+        list(Customer.objects.select_related("project").filter(stripe_customer_id=stripe_customer_id))
+        if stripe_customer_id
+        else []
+    )
+    customer = next((c for c in candidates if stripe_account_of(c.project) == account), None)
+    if customer is None and metadata and metadata.get("tollgate_customer"):
+        linked = Customer.objects.select_related("project").filter(pk=metadata["tollgate_customer"]).first()
+        if linked is not None and stripe_account_of(linked.project) == account:
+            customer = linked
+            if not customer.stripe_customer_id:
+                Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
+                    stripe_customer_id=stripe_customer_id
+                )
+    return customer
+
+
+def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
+    price = (
+        Price.objects.select_related("product")
+        .filter(project=project, stripe_price_id=stripe_price_id)
+        .first()
+    )
+    if price is None:  # an older Stripe price of ours that a later amount change replaced
+        for candidate in (
+            Price.objects.select_related("product").filter(project=project).exclude(stripe_price_history=[])
+        ):
+            if stripe_price_id in candidate.stripe_price_history:
+                return candidate
+    return price
+
+
+def subscription_representation(subscription: Subscription) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": subscription.pk,
+        "object": "subscription",
+        "customer": subscription.customer.external_id,
+        "status": subscription.status,
+        "price": subscription.price.key,
+        "product": subscription.product.key,
+        "quantity": subscription.quantity,
+        "current_period_start": iso(subscription.current_period_start),
+        "current_period_end": iso(subscription.current_period_end),
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "trial_end": iso(subscription.trial_end),
+        "canceled_at": iso(subscription.canceled_at),
+        "stripe_subscription_id": subscription.stripe_subscription_id,
+        "created_at": iso(subscription.created_at),
+    }
+
+
+_TRACKED = ("status", "price_id", "quantity", "cancel_at_period_end", "current_period_end", "trial_end")
+
+
+def _subscription_fields(stripe_subscription: dict[str, Any], price: Price) -> dict[str, Any]:
+    items = (stripe_subscription.get("items") or {}).get("data") or [{}]
+    item = items[0]
+    return {
+        "status": stripe_subscription["status"],
+        "price_id": price.pk,
+        "product_id": price.product_id,
+        "stripe_price_id": stripe_id(item.get("price")),
+        "quantity": int(item.get("quantity") or 1),
+        "current_period_start": from_timestamp(item.get("current_period_start")),
+        "current_period_end": from_timestamp(item.get("current_period_end")),
+        "cancel_at_period_end": bool(stripe_subscription.get("cancel_at_period_end")),
+        "trial_end": from_timestamp(stripe_subscription.get("trial_end")),
+        "canceled_at": from_timestamp(stripe_subscription.get("canceled_at")),
+    }
+
+
+class Ambiguous(Exception):
+    """Two events of one object in the same second: only Stripe knows which state is current."""
+
+
+def subscription_apply(
+    *, account: str, stripe_subscription: dict[str, Any], event_created: int, force: bool = False
+) -> Subscription | None:
+    """Applies Stripe's subscription to its mirror (created on first sight). Returns None for objects not ours.
+    Raises Ambiguous when the event is as old as the last applied one and says something else."""
+    customer = customer_for_stripe(
+        account=account,
+        stripe_customer_id=stripe_id(stripe_subscription.get("customer")),
+        metadata=stripe_subscription.get("metadata"),
+    )
+    if customer is None:
+        return None
+    items = (stripe_subscription.get("items") or {}).get("data") or []
+    price = price_for_stripe(
+        project=customer.project, stripe_price_id=stripe_id(items[0].get("price")) if items else ""
+    )
+    if price is None:
+        logger.warning(
+            "Subscription %s has a price that is not in the catalog.", stripe_subscription.get("id")
+        )
+        return None
+    fields = _subscription_fields(stripe_subscription, price)
+    try:
+        with transaction.atomic():
+            subscription = (
+                Subscription.objects.select_for_update()
+                .filter(project=customer.project, stripe_subscription_id=stripe_subscription["id"])
+                .first()
+            )
+            if subscription is None:
+                subscription = Subscription.objects.create(
+                    project=customer.project,
+                    customer=customer,
+                    stripe_subscription_id=stripe_subscription["id"],
+                    stripe_event_created=event_created,
+                    **fields,
+                )
+                _link_invoices(subscription)
+                _subscription_events(_with_relations(subscription, customer, price), None, {})
+                return subscription
+            if not force:
+                if event_created < subscription.stripe_event_created:
+                    return subscription  # an older event: Stripe has moved on
+                if event_created == subscription.stripe_event_created and any(
+                    getattr(subscription, k) != v for k, v in fields.items()
+                ):
+                    raise Ambiguous(stripe_subscription["id"])
+            before = {k: getattr(subscription, k) for k in fields}
+            for name, value in fields.items():
+                setattr(subscription, name, value)
+            subscription.stripe_event_created = max(event_created, subscription.stripe_event_created)
+            subscription.save()
+            changed = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
+            if changed:
+                _subscription_events(
+                    _with_relations(subscription, customer, price), before["status"], changed
+                )
+            return subscription
+    except IntegrityError:  # created concurrently by another event of the same subscription: apply again
+        return subscription_apply(
+            account=account,
+            stripe_subscription=stripe_subscription,
+            event_created=event_created,
+            force=force,
+        )
+
+
+def _link_invoices(subscription: Subscription) -> None:
+    """The subscription's first invoice (and its payment) usually arrive before the subscription itself:
+    they are linked now."""
+    Invoice.objects.filter(
+        project=subscription.project_id,
+        stripe_subscription_id=subscription.stripe_subscription_id,
+        subscription__isnull=True,
+    ).update(subscription=subscription)
+    Payment.objects.filter(
+        project=subscription.project_id,
+        stripe_subscription_id="",
+        stripe_invoice_id__in=Invoice.objects.filter(subscription=subscription).values("stripe_invoice_id"),
+    ).update(stripe_subscription_id=subscription.stripe_subscription_id)
+
+
+def _with_relations(subscription: Subscription, customer: Customer, price: Price) -> Subscription:
+    """The mirror with the customer, project, price and product it was just routed to (already loaded), so
+    its representation reads nothing again."""
+    if subscription.customer_id != customer.pk or subscription.price_id != price.pk:
+        return Subscription.objects.select_related("customer", "price", "product", "project").get(
+            pk=subscription.pk
+        )
+    subscription.customer = customer
+    subscription.project = customer.project
+    subscription.price = price
+    subscription.product = price.product
+    return subscription
+
+
+def _subscription_events(
+    subscription: Subscription, previous_status: str | None, changed: dict[str, Any]
+) -> None:
+    data = subscription_representation(subscription)
+    previous = {
+        ("price" if k == "price_id" else k): (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in changed.items()
+    }
+    if previous.get("price"):
+        old = Price.objects.filter(pk=previous["price"]).first()
+        previous["price"] = old.key if old else previous["price"]
+    # Entitlements first: the project's event sequence (locked by event_record until commit) is held briefly.
+    _entitlements_changed(subscription.customer)
+    if previous_status is None:
+        event_record(project=subscription.project, type="subscription.created", data_object=data)
+    else:
+        event_type = "subscription.updated"
+        if "status" in changed and subscription.status == Subscription.Status.CANCELED:
+            event_type = "subscription.canceled"
+        elif "status" in changed and subscription.status == Subscription.Status.PAST_DUE:
+            event_type = "subscription.past_due"
+        event_record(
+            project=subscription.project, type=event_type, data_object=data, previous_attributes=previous
+        )
+
+
+def _entitlements_changed(customer: Customer) -> None:
+    """The entitlements hook: what this customer may use has (possibly) changed."""
+    from entitlements.services import entitlements_recompute
+
+    entitlements_recompute(customer=customer)
+
+
+def subscription_refetch_and_apply(
+    *, account: str, gateway: StripeGateway, stripe_subscription_id: str, event_created: int
+) -> Subscription | None:
+    """Applies Stripe's current state of the subscription, stamped with Stripe's clock as of the read (read
+    first): an event older than that, arriving later, describes an older state and is not applied over it."""
+    stripe_read_allowed(account)
+    as_of = gateway.clock()
+    stripe_read_allowed(account)
+    fresh = gateway.subscription_retrieve(stripe_subscription_id)
+    return subscription_apply(
+        account=account, stripe_subscription=fresh, event_created=max(event_created, as_of), force=True
+    )
