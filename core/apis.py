@@ -3,11 +3,14 @@
 from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import InvalidRequest
 from core.idempotency import (
     UNSAFE_METHODS,
     IdempotentReplay,
@@ -15,6 +18,40 @@ from core.idempotency import (
     idempotency_finish,
 )
 from core.models import IdempotencyKey
+
+_DECLARED: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def declared_query_parameters(view: APIView, method: str) -> frozenset[str]:
+    """The query parameters an operation declares in its OpenAPI schema (`@extend_schema(parameters=…)`: each
+    `OpenApiParameter` in the query, or the fields of a serializer given there), read through the same schema
+    inspector drf-spectacular uses, once per view and method. The schema is the one list: a parameter it does
+    not name is refused, so a typo (`?custmer=`) cannot silently widen a list."""
+    key = (f"{type(view).__module__}.{type(view).__qualname__}", method)
+    if (known := _DECLARED.get(key)) is None:
+        known = _DECLARED[key] = _declared(view, method)
+    return known
+
+
+def _declared(view: APIView, method: str) -> frozenset[str]:
+    handler = getattr(view, method.lower(), None)
+    inspector_class = getattr(handler, "kwargs", {}).get("schema")
+    if inspector_class is None:
+        return frozenset()
+    inspector = inspector_class()
+    inspector.view = view
+    inspector.method = method.upper()
+    names: set[str] = set()
+    for parameter in inspector.get_override_parameters():
+        if isinstance(parameter, OpenApiParameter):
+            if parameter.location == OpenApiParameter.QUERY:
+                names.add(parameter.name)
+        elif isinstance(parameter, serializers.Serializer) or (
+            isinstance(parameter, type) and issubclass(parameter, serializers.Serializer)
+        ):
+            instance = parameter() if isinstance(parameter, type) else parameter
+            names.update(instance.fields)
+    return frozenset(names)
 
 
 class Caller(Protocol):
@@ -56,6 +93,16 @@ class BaseApi(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttling
+        if request.query_params:
+            declared = declared_query_parameters(self, request.method or "GET")
+            for name in request.query_params:
+                if name not in declared:
+                    known = ", ".join(sorted(declared)) or "none"
+                    raise InvalidRequest(
+                        f"Unknown query parameter {name!r} (this operation takes: {known}).",
+                        code="unknown_parameter",
+                        param=name,
+                    )
         key = request.headers.get("Idempotency-Key")
         if request.method in UNSAFE_METHODS and key is not None:
             self._idempotency_record = idempotency_begin(

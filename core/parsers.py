@@ -48,4 +48,3 @@ class JSONParser(parsers.JSONParser):
         if has_nul(data):
             raise ParseError("Strings must not contain NUL characters (\\u0000).")
         return data
-

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.urls import include, path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,6 +17,7 @@ CALLS: list[str] = []
 class FailingApi(BaseApi):
     """Counts its calls, then fails as asked: `?fail=500` (an unexpected exception), `503`, `409`."""
 
+    @extend_schema(parameters=[OpenApiParameter("fail", str)])
     def post(self, request: Request) -> Response:
         CALLS.append(request.query_params.get("fail", ""))
         fail = request.query_params.get("fail")
