@@ -13,6 +13,7 @@ from billing.gateway import gateway_for, stripe_id
 from billing.models import CheckoutSession, Payment
 from core.cache import cache_add
 from core.errors import ApiError
+from entitlements.services import payment_entitlements_apply
 from webhooks.outbound import event_record
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,6 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
         event_type = _EVENT_FOR_STATUS.get(locked.status)
         if "status" in changed or "dispute_status" in changed:
             # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
-            from entitlements.services import payment_entitlements_apply
-
             payment_entitlements_apply(payment=locked)
         if "status" in changed and event_type:
             event_record(

@@ -13,6 +13,7 @@ from billing.gateway import StripeGateway, from_timestamp, stripe_account_of, st
 from billing.models import Customer, Invoice, Payment, Price, Subscription
 from core.errors import RateLimited
 from core.ratelimit import hit
+from entitlements.services import entitlements_recompute
 from projects.models import Project
 from webhooks.outbound import event_record
 
@@ -242,8 +243,6 @@ def _subscription_events(
 
 def _entitlements_changed(customer: Customer) -> None:
     """The entitlements hook: what this customer may use has (possibly) changed."""
-    from entitlements.services import entitlements_recompute
-
     entitlements_recompute(customer=customer)
 
 

@@ -59,3 +59,32 @@ def test_payment_and_subscription_changes_call_the_hook(
     stripe_emulator.advance(31 * 86400)  # a renewal
     stripe_webhooks.deliver()
     assert cache.get(version_key(customer)) != paid_version
+
+
+def test_a_renewal_recomputes_the_customers_entitlements_once(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    """A renewal's events (invoice created, finalized, paid; payment succeeded; subscription's new period) are one
+    transition for what the customer may use: recomputed once (the subscription's new period), not again for the
+    invoice's payment, whose plan credits only invalidate the cached answer."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {"customer": "user-1", "price": "pro-monthly", "success_url": OK, "cancel_url": OK},
+        key=tenant_a.key,
+    ).json()
+    stripe_emulator.handle(
+        "POST",
+        f"/_emulator/checkout/sessions/{created['stripe_session_id']}/complete",
+        query="",
+        body=b"card=4242424242424242",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    stripe_webhooks.deliver()
+    stripe_emulator.advance(31 * 86400)
+    with CaptureQueriesContext(connection) as queries:
+        stripe_webhooks.deliver()
+    recomputes = [q["sql"] for q in queries if 'FROM "entitlements_entitlementstate"' in q["sql"]]
+    assert len(recomputes) == 1, recomputes
