@@ -1,5 +1,6 @@
 """OpenAPI generation tweaks shared by every app."""
 
+import inspect
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
@@ -19,3 +20,180 @@ class AutoSchema(SpectacularAutoSchema):
             return owner.replace(".", "") + name.removesuffix("Serializer")
         default: str = super().get_serializer_name(serializer, direction)
         return default
+
+    def get_description(self) -> str:  # type: ignore[override]
+        """The operation's own docstring (its method's, else its view class's own), never BaseApi's."""
+        handler = getattr(self.view, self.method.lower(), None)
+        return _own_doc(handler) or _own_doc(type(self.view))
+
+
+def _own_doc(obj: Any) -> str:
+    """A class's or function's own docstring, never one it inherits (every view inherits BaseApi's, which
+    describes how views are written, not what the operation does)."""
+    doc = obj.__dict__.get("__doc__") if isinstance(obj, type) else getattr(obj, "__doc__", None)
+    return inspect.cleandoc(doc) if doc else ""
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "code", "message", "param"],
+            "properties": {
+                "type": {
+                    "type": "string",
+                    "enum": [
+                        "invalid_request_error",
+                        "authentication_error",
+                        "card_error",
+                        "permission_error",
+                        "not_found",
+                        "conflict",
+                        "rate_limit_error",
+                        "payment_provider_error",
+                        "api_error",
+                    ],
+                },
+                "code": {"type": "string", "description": "Stable; branch on it (docs/integration.md)."},
+                "message": {"type": "string", "description": "For people; never branch on it."},
+                "param": {"type": "string", "nullable": True, "description": "The parameter at fault."},
+                "decline_code": {
+                    "type": "string",
+                    "description": "Card errors only: why the card was declined.",
+                },
+            },
+        }
+    },
+}
+
+# status → (when, which operations): "all", "body" (operations that take a request body), "unsafe" (POST, PATCH,
+# PUT, DELETE: Idempotency-Key conflicts).
+ERROR_RESPONSES: dict[str, tuple[str, str]] = {
+    "400": (
+        "Invalid request: a bad or unknown parameter, a malformed body (`param` names the field).",
+        "all",
+    ),
+    "401": ("No API key, or an unknown or revoked one.", "all"),
+    "403": ("The wrong kind of key for this route, or a suspended project.", "all"),
+    "404": ("No such object, or one of another project (indistinguishable).", "all"),
+    "409": (
+        "Conflicts with the current state (`code` says which), or the Idempotency-Key is in use or was used "
+        "with another request.",
+        "unsafe",
+    ),
+    "413": ("The request body is larger than the server accepts.", "body"),
+    "415": ("The request body is not JSON.", "body"),
+    "429": ("Too many requests for this key: retry after `Retry-After` seconds.", "all"),
+}
+UNSAFE = {"post", "put", "patch", "delete"}
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": (
+        "Any unique string per logical operation (e.g. a UUID). For 24 hours the same key with the same request "
+        "replays the first answer (`Idempotent-Replayed: true`) and does nothing again."
+    ),
+}
+
+
+def error_responses_and_headers(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """Postprocessing hook: every operation documents the errors it can answer (the error envelope) and, when it
+    changes something, the `Idempotency-Key` header it accepts."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            has_body = "requestBody" in operation
+            responses = operation.setdefault("responses", {})
+            for status, (description, scope) in ERROR_RESPONSES.items():
+                applies = (
+                    scope == "all"
+                    or (scope == "unsafe" and method in UNSAFE)
+                    or (scope == "body" and has_body)
+                )
+                if applies and status not in responses:
+                    responses[status] = {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    }
+            if method in UNSAFE:
+                parameters = operation.setdefault("parameters", [])
+                if not any(p.get("name") == "Idempotency-Key" for p in parameters):
+                    parameters.append(dict(IDEMPOTENCY_KEY))
+    return result
+
+
+def _plain_json(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+    }
+
+
+PROBE_PATHS: dict[str, Any] = {
+    "/health": {
+        "get": {
+            "operationId": "health",
+            "tags": ["probes"],
+            "security": [],
+            "description": "The process is up (no dependency is checked).",
+            "responses": {"200": _plain_json("Up.", {"status": "ok"})},
+        }
+    },
+    "/live": {
+        "get": {
+            "operationId": "live",
+            "tags": ["probes"],
+            "security": [],
+            "description": "Liveness: the process answers (no dependency is checked).",
+            "responses": {"200": _plain_json("Alive.", {"status": "ok"})},
+        }
+    },
+    "/ready": {
+        "get": {
+            "operationId": "ready",
+            "tags": ["probes"],
+            "security": [],
+            "description": "Readiness: PostgreSQL, the cache and the broker answer; 503 names what failed.",
+            "responses": {
+                "200": _plain_json("Ready.", {"status": "ok", "checks": {"database": "ok"}, "failed": []}),
+                "503": _plain_json(
+                    "A dependency is unavailable.",
+                    {"status": "unavailable", "checks": {"database": "unavailable"}, "failed": ["database"]},
+                ),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "operationId": "metrics",
+            "tags": ["probes"],
+            "security": [],
+            "description": (
+                "Prometheus metrics (text exposition format). With `METRICS_TOKEN` set, send "
+                "`Authorization: Bearer <METRICS_TOKEN>`."
+            ),
+            "responses": {
+                "200": {
+                    "description": "The metrics.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "403": {
+                    "description": "Wrong or missing token.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+            },
+        }
+    },
+}
+
+
+def probe_paths(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """Postprocessing hook: the probes and `/metrics`, plain Django views outside `/api/v1`."""
+    result.setdefault("paths", {}).update(PROBE_PATHS)
+    return result

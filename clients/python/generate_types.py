@@ -113,6 +113,7 @@ CLASSES: tuple[Cls, ...] = (
 # Response objects of the API that the client has no method for yet, so no class.
 UNMAPPED: Mapping[str, str] = {
     "EntitlementSettingsApiOutput": "GET|PATCH /projects/{id}/entitlement_settings has no client method yet",
+    "Error": "the error envelope: the client raises it as a TollgateError subclass (errors.py), not an object",
 }
 
 # Objects the schema types only as `{"type": "object"}`: their fields, from the server code named (an enum

@@ -192,6 +192,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "PREPROCESSING_HOOKS": ["core.urls.schema_without_slash_variants"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema.error_responses_and_headers",
+        "core.schema.probe_paths",
+        "webhooks.schema.stripe_intake_paths",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentFlowEnum": "projects.models.Project.Flow",
         "DeliveryStatusEnum": "webhooks.models.Delivery.Status",

@@ -27,3 +27,88 @@ def test_schema_and_docs_are_served(client, db):
     assert (
         b"cdn." not in docs.content
     )  # assets are vendored (drf-spectacular-sidecar), the demo works offline
+
+
+def _schema(tmp_path):
+    target = tmp_path / "schema.json"
+    call_command("spectacular", "--format", "openapi-json", "--file", str(target))
+    return json.loads(target.read_text())
+
+
+def _operations(schema, prefix="/api/v1"):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if path.startswith(prefix) and method in {"get", "post", "patch", "put", "delete"}:
+                yield path, method, operation
+
+
+def test_every_operation_documents_its_errors_in_the_envelope(tmp_path):
+    schema = _schema(tmp_path)
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    missing = []
+    for path, method, operation in _operations(schema):
+        expected = {"400", "401", "403", "404", "429"}
+        if method != "get":
+            expected.add("409")
+        if "requestBody" in operation:
+            expected |= {"413", "415"}
+        for status in sorted(expected):
+            if operation["responses"].get(status, {}).get("content") != error:
+                missing.append(f"{method.upper()} {path} {status}")
+    assert missing == []
+    assert set(schema["components"]["schemas"]["Error"]["properties"]["error"]["required"]) == {
+        "type",
+        "code",
+        "message",
+        "param",
+    }
+
+
+def test_every_write_documents_the_idempotency_key_header_and_no_read_does(tmp_path):
+    for path, method, operation in _operations(_schema(tmp_path)):
+        headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert headers == (["Idempotency-Key"] if method != "get" else []), (method, path)
+
+
+def test_no_operation_is_described_by_the_base_views_internal_docstring(tmp_path):
+    leaked = [
+        f"{method} {path}"
+        for path, method, operation in _operations(_schema(tmp_path))
+        if "Thin views" in operation.get("description", "")
+    ]
+    assert leaked == []
+
+
+def test_the_routes_outside_the_api_are_documented(tmp_path):
+    paths = _schema(tmp_path)["paths"]
+    assert sorted(p for p in paths if not p.startswith("/api/v1")) == [
+        "/health",
+        "/live",
+        "/metrics",
+        "/ready",
+        "/webhooks/stripe",
+        "/webhooks/stripe/{project_id}",
+    ]
+    assert set(paths["/ready"]["get"]["responses"]) == {"200", "503"}
+    intake = paths["/webhooks/stripe"]["post"]
+    assert [p["name"] for p in intake["parameters"]] == ["Stripe-Signature"]
+    assert set(intake["responses"]) == {"200", "400", "413"}
+
+
+def test_a_real_error_answer_matches_the_documented_envelope(tmp_path, api, tenant_a):
+    import jsonschema
+
+    def as_json_schema(node):  # OpenAPI 3.0's `nullable` is JSON Schema's type union
+        if isinstance(node, dict):
+            node = {k: as_json_schema(v) for k, v in node.items()}
+            if node.pop("nullable", False):
+                node["type"] = [node["type"], "null"]
+        return node
+
+    schema = as_json_schema(_schema(tmp_path)["components"]["schemas"]["Error"])
+    for response in (
+        api.get("/api/v1/payments/pay_missing", key=tenant_a.key),
+        api.request("GET", "/api/v1/payments?custmer=x", key=tenant_a.key),
+        api.get("/api/v1/payments", key="tg_sk_unknown"),
+    ):
+        jsonschema.validate(response.json(), schema)

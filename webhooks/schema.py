@@ -1,0 +1,68 @@
+"""The Stripe webhook intake in the OpenAPI schema: a plain Django view outside `/api/v1` (the raw body must reach
+signature verification byte for byte), so drf-spectacular does not see it; a postprocessing hook adds it."""
+
+from typing import Any
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+_INTAKE = {
+    "post": {
+        "operationId": "stripe_webhook_receive",
+        "tags": ["stripe"],
+        "security": [],
+        "description": (
+            "Stripe's webhook deliveries: verified with the endpoint's signing secret (`Stripe-Signature`, "
+            "5 minutes of tolerance either way), stored once per Stripe event id, processed by the worker. "
+            "`/webhooks/stripe/{project_id}` takes the deliveries of a project with its own Stripe account."
+        ),
+        "parameters": [
+            {
+                "in": "header",
+                "name": "Stripe-Signature",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": '`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`, as Stripe signs.',
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "description": "A Stripe event."}}},
+        },
+        "responses": {
+            "200": {
+                "description": "Stored (or already stored: `duplicate`).",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["received", "id", "duplicate"],
+                            "properties": {
+                                "received": {"type": "boolean"},
+                                "id": {"type": "string"},
+                                "duplicate": {"type": "boolean"},
+                            },
+                        }
+                    }
+                },
+            },
+            "400": {
+                "description": "Bad signature, stale or future timestamp, not an event, unknown project.",
+                "content": _ERROR,
+            },
+            "413": {"description": "Body too large.", "content": _ERROR},
+        },
+    }
+}
+
+
+def stripe_intake_paths(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """Postprocessing hook (settings `SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]`)."""
+    paths = result.setdefault("paths", {})
+    paths["/webhooks/stripe"] = _INTAKE
+    with_project = {"post": {**_INTAKE["post"], "operationId": "stripe_webhook_receive_for_project"}}
+    with_project["post"]["parameters"] = [
+        *_INTAKE["post"]["parameters"],
+        {"in": "path", "name": "project_id", "required": True, "schema": {"type": "string"}},
+    ]
+    paths["/webhooks/stripe/{project_id}"] = with_project
+    return result
