@@ -172,6 +172,10 @@ class StripeGateway:
             STRIPE_ERRORS.labels(error=exc.__class__.__name__).inc()
             raise translate_error(exc) from exc
 
+    def call_dict(self, operation: Callable[[Any], stripe.StripeObject]) -> dict[str, Any]:
+        """`call` an operation answering one Stripe object, and answer that object as plain JSON-ready data."""
+        return self.call(operation).to_dict(for_json=True)
+
     # --- products and prices -------------------------------------------------------------------------
     def product_upsert(
         self,
@@ -187,18 +191,14 @@ class StripeGateway:
         if description:
             params["description"] = description
         if stripe_product_id:
-            return self.call(lambda c: c.v1.products.update(stripe_product_id, params)).to_dict(for_json=True)
-        return self.call(lambda c: c.v1.products.create(params, {"idempotency_key": idem})).to_dict(
-            for_json=True
-        )
+            return self.call_dict(lambda c: c.v1.products.update(stripe_product_id, params))
+        return self.call_dict(lambda c: c.v1.products.create(params, {"idempotency_key": idem}))
 
     def price_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.prices.create(params, {"idempotency_key": idem})).to_dict(
-            for_json=True
-        )
+        return self.call_dict(lambda c: c.v1.prices.create(params, {"idempotency_key": idem}))
 
     def price_update(self, stripe_price_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.prices.update(stripe_price_id, params)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.prices.update(stripe_price_id, params))
 
     def meter_create(self, *, display_name: str, event_name: str, idem: str) -> dict[str, Any]:
         params = {
@@ -208,9 +208,7 @@ class StripeGateway:
             "customer_mapping": {"type": "by_id", "event_payload_key": "stripe_customer_id"},
             "value_settings": {"event_payload_key": "value"},
         }
-        return self.call(lambda c: c.v1.billing.meters.create(params, {"idempotency_key": idem})).to_dict(
-            for_json=True
-        )
+        return self.call_dict(lambda c: c.v1.billing.meters.create(params, {"idempotency_key": idem}))
 
     def meters_by_event_name(self, event_name: str) -> list[dict[str, Any]]:
         result = self.call(lambda c: c.v1.billing.meters.list({"limit": 100}))
@@ -230,9 +228,9 @@ class StripeGateway:
         # Stripe refuses empty strings on create (they mean "unset", which only an update can do).
         create_params = {k: v for k, v in params.items() if v != ""}
         try:
-            return self.call(
+            return self.call_dict(
                 lambda c: c.v1.products.create({**create_params, "id": product_id}, {"idempotency_key": idem})
-            ).to_dict(for_json=True)
+            )
         except ProviderError as exc:
             cause = exc.__cause__
             if not (
@@ -242,13 +240,13 @@ class StripeGateway:
         return self.product_update(product_id, params)
 
     def product_update(self, stripe_product_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.products.update(stripe_product_id, params)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.products.update(stripe_product_id, params))
 
     def product_retrieve(self, stripe_product_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.products.retrieve(stripe_product_id)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.products.retrieve(stripe_product_id))
 
     def price_retrieve(self, stripe_price_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.prices.retrieve(stripe_price_id)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.prices.retrieve(stripe_price_id))
 
     def prices_by_lookup_key(self, lookup_key: str) -> list[dict[str, Any]]:
         """The price holding `lookup_key` (at most one: Stripe keeps lookup keys unique per account)."""
@@ -264,41 +262,35 @@ class StripeGateway:
             params["email"] = email
         if name:
             params["name"] = name
-        return self.call(lambda c: c.v1.customers.create(params, {"idempotency_key": idem})).to_dict(
-            for_json=True
-        )
+        return self.call_dict(lambda c: c.v1.customers.create(params, {"idempotency_key": idem}))
 
     def customer_update(self, stripe_customer_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.customers.update(stripe_customer_id, params)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.customers.update(stripe_customer_id, params))
 
     # --- checkout, payment intents, refunds ----------------------------------------------------------
     def checkout_session_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.checkout.sessions.create(params, {"idempotency_key": idem})).to_dict(
-            for_json=True
-        )
+        return self.call_dict(lambda c: c.v1.checkout.sessions.create(params, {"idempotency_key": idem}))
 
     def checkout_session_retrieve(self, session_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.checkout.sessions.retrieve(session_id)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.checkout.sessions.retrieve(session_id))
 
     def checkout_session_expire(self, session_id: str, *, idem: str) -> dict[str, Any]:
-        return self.call(
+        return self.call_dict(
             lambda c: c.v1.checkout.sessions.expire(session_id, options={"idempotency_key": idem})
-        ).to_dict(for_json=True)
-
-    def payment_intent_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.payment_intents.create(params, {"idempotency_key": idem})).to_dict(
-            for_json=True
         )
 
+    def payment_intent_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        return self.call_dict(lambda c: c.v1.payment_intents.create(params, {"idempotency_key": idem}))
+
     def payment_intent_retrieve(self, payment_intent_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.payment_intents.retrieve(payment_intent_id)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.payment_intents.retrieve(payment_intent_id))
 
     def payment_intent_cancel(self, payment_intent_id: str, *, idem: str) -> dict[str, Any]:
-        return self.call(
+        return self.call_dict(
             lambda c: c.v1.payment_intents.cancel(
                 payment_intent_id, {"cancellation_reason": "abandoned"}, {"idempotency_key": idem}
             )
-        ).to_dict(for_json=True)
+        )
 
     def refund_create(
         self,
@@ -314,25 +306,23 @@ class StripeGateway:
             params["amount"] = amount
         if reason:
             params["reason"] = reason
-        return self.call(lambda c: c.v1.refunds.create(params, {"idempotency_key": idem})).to_dict(
-            for_json=True
-        )
+        return self.call_dict(lambda c: c.v1.refunds.create(params, {"idempotency_key": idem}))
 
     # --- portal --------------------------------------------------------------------------------------
     def portal_configuration_upsert(
         self, *, configuration_id: str, params: dict[str, Any], idem: str
     ) -> dict[str, Any]:
         if configuration_id:
-            return self.call(
+            return self.call_dict(
                 lambda c: c.v1.billing_portal.configurations.update(configuration_id, params)
-            ).to_dict(for_json=True)
-        return self.call(
+            )
+        return self.call_dict(
             lambda c: c.v1.billing_portal.configurations.create(params, {"idempotency_key": idem})
-        ).to_dict(for_json=True)
+        )
 
     def portal_session_create(self, *, customer: str, return_url: str, configuration: str) -> dict[str, Any]:
         params = {"customer": customer, "return_url": return_url, "configuration": configuration}
-        return self.call(lambda c: c.v1.billing_portal.sessions.create(params)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.billing_portal.sessions.create(params))
 
     def invoice_payments_list(self, *, invoice: str = "", payment_intent: str = "") -> list[dict[str, Any]]:
         """The payment attempts of an invoice, or the invoice payment of a PaymentIntent (newest first)."""
@@ -352,7 +342,7 @@ class StripeGateway:
 
     # --- subscriptions -----------------------------------------------------------------------------------
     def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.subscriptions.retrieve(subscription_id)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.subscriptions.retrieve(subscription_id))
 
     def subscription_update(self, subscription_id: str, *, params: dict[str, Any], idem: str) -> Written:
         return _written(
@@ -362,7 +352,7 @@ class StripeGateway:
     def subscription_cancel(self, subscription_id: str) -> dict[str, Any]:
         """`DELETE /v1/subscriptions/{id}`: Stripe ignores idempotency keys on a DELETE (it takes them on POSTs
         only); the caller checks Stripe's state first, so a retry finds the subscription already canceled."""
-        return self.call(lambda c: c.v1.subscriptions.cancel(subscription_id)).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.subscriptions.cancel(subscription_id))
 
     def subscription_resume(self, subscription_id: str, *, params: dict[str, Any], idem: str) -> Written:
         return _written(
@@ -371,22 +361,18 @@ class StripeGateway:
 
     # --- usage ---------------------------------------------------------------------------------------------
     def meter_event_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call(
-            lambda c: c.v1.billing.meter_events.create(params, {"idempotency_key": idem})
-        ).to_dict(for_json=True)
+        return self.call_dict(lambda c: c.v1.billing.meter_events.create(params, {"idempotency_key": idem}))
 
     # --- webhook endpoints -------------------------------------------------------------------------------
     def webhook_endpoint_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call(lambda c: c.v1.webhook_endpoints.create(params, {"idempotency_key": idem})).to_dict(
-            for_json=True
-        )
+        return self.call_dict(lambda c: c.v1.webhook_endpoints.create(params, {"idempotency_key": idem}))
 
     def webhook_endpoint_update(
         self, endpoint_id: str, *, params: dict[str, Any], idem: str
     ) -> dict[str, Any]:
-        return self.call(
+        return self.call_dict(
             lambda c: c.v1.webhook_endpoints.update(endpoint_id, params, {"idempotency_key": idem})
-        ).to_dict(for_json=True)
+        )
 
     # --- generic reads (reconciliation, webhook re-fetch) --------------------------------------------
     def list_all(self, resource: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:

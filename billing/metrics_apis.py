@@ -2,6 +2,7 @@
 `/projects/{id}/metrics/`."""
 
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -19,14 +20,14 @@ from projects.models import Project
 from projects.permissions import IsPlatformKey
 
 
-class SubscriptionMetricsOutput(serializers.Serializer):
+class SubscriptionMetricsOutput(serializers.Serializer[Any]):
     object = serializers.CharField(default="subscription_metrics")
     total = serializers.IntegerField()
     by_status = serializers.DictField(child=serializers.IntegerField())
     by_product = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
 
 
-class RevenuePeriodOutput(serializers.Serializer):
+class RevenuePeriodOutput(serializers.Serializer[Any]):
     period_start = serializers.DateField()
     currency = serializers.CharField()
     revenue = serializers.IntegerField()
@@ -34,7 +35,7 @@ class RevenuePeriodOutput(serializers.Serializer):
     net = serializers.IntegerField()
 
 
-class RevenueMetricsOutput(serializers.Serializer):
+class RevenueMetricsOutput(serializers.Serializer[Any]):
     object = serializers.CharField(default="revenue_metrics")
     interval = serializers.ChoiceField(choices=["month", "day"])
     data = RevenuePeriodOutput(many=True)  # type: ignore[assignment]  # a field named like Serializer.data

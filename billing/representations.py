@@ -7,7 +7,7 @@ from rest_framework import serializers
 from billing.models import Cart, CheckoutSession, Customer, Payment
 
 
-class CustomerOutput(serializers.Serializer):
+class CustomerOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
     external_id = serializers.CharField()
@@ -31,7 +31,7 @@ class CustomerOutput(serializers.Serializer):
         return data
 
 
-class PaymentItemOutput(serializers.Serializer):
+class PaymentItemOutput(serializers.Serializer[Any]):
     price = serializers.CharField(allow_null=True)
     price_key = serializers.CharField(allow_null=True)
     product = serializers.CharField(allow_null=True)
@@ -41,7 +41,7 @@ class PaymentItemOutput(serializers.Serializer):
     description = serializers.CharField()
 
 
-class PaymentOutput(serializers.Serializer):
+class PaymentOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
     customer = serializers.CharField(source="customer.external_id")
@@ -112,7 +112,7 @@ class PaymentOutput(serializers.Serializer):
         return data
 
 
-class CheckoutSessionOutput(serializers.Serializer):
+class CheckoutSessionOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
     mode = serializers.CharField()
@@ -138,7 +138,7 @@ class CheckoutSessionOutput(serializers.Serializer):
         return data
 
 
-class CartItemOutput(serializers.Serializer):
+class CartItemOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
     price = serializers.CharField(source="price.key")
@@ -155,7 +155,7 @@ class CartItemOutput(serializers.Serializer):
         return int(obj.price.unit_amount * obj.quantity)
 
 
-class CartOutput(serializers.Serializer):
+class CartOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
     customer = serializers.CharField(source="customer.external_id")

@@ -27,7 +27,7 @@ class ReasonForm(forms.Form):
 
 
 def reason_action(
-    modeladmin: admin.ModelAdmin,
+    modeladmin: "admin.ModelAdmin[Any]",
     request: HttpRequest,
     queryset: QuerySet[M],
     *,

@@ -1,7 +1,7 @@
 """Secrets at rest: MultiFernet encryption keyed by FIELD_ENCRYPTION_KEYS (first key encrypts, all decrypt)."""
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -36,7 +36,14 @@ def rotate(token: str) -> str:
     return fernet().rotate(token.encode()).decode()
 
 
-class EncryptedTextField(models.TextField):
+if TYPE_CHECKING:
+    # django-stubs makes fields generic in the values they take and give; Django's cannot be subscripted.
+    _TextField = models.TextField[str, str]
+else:
+    _TextField = models.TextField
+
+
+class EncryptedTextField(_TextField):
     """A text column holding a Fernet token; Python code only ever sees the plaintext.
 
     Empty values are stored as empty strings, unencrypted, so "no secret" stays queryable.

@@ -2,7 +2,7 @@
 
 import os
 import string
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
@@ -35,7 +35,14 @@ def random_token(length: int) -> str:
     return _random_characters(length)
 
 
-class PublicIdField(models.CharField):
+if TYPE_CHECKING:
+    # django-stubs makes fields generic in the values they take and give; Django's cannot be subscripted.
+    _CharField = models.CharField[str, str]
+else:
+    _CharField = models.CharField
+
+
+class PublicIdField(_CharField):
     """Primary key holding a prefixed public id, generated on first save."""
 
     def __init__(self, *args: Any, prefix: str = "", **kwargs: Any) -> None:

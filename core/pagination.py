@@ -56,7 +56,7 @@ def list_body(data: Any, has_more: bool) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more}
 
 
-def list_serializer(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
+def list_serializer(item: type[serializers.Serializer[Any]], name: str) -> serializers.Serializer[Any]:
     """An OpenAPI description of the list envelope around `item`."""
     return inline_serializer(
         name=name,

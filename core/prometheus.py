@@ -31,4 +31,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given, token):
             return HttpResponse("Forbidden", status=403, content_type="text/plain")
-    return ExportToDjangoView(request)
+    # django_prometheus has no type hints: its view answers the exposition as an HttpResponse.
+    response: HttpResponse = ExportToDjangoView(request)
+    return response

@@ -11,7 +11,7 @@ _HOST = re.compile(
 )
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer[Any]):
     """Rejects parameters it does not know, as Stripe does: a typo must not be silently ignored."""
 
     def to_internal_value(self, data: Any) -> Any:

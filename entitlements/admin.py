@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from billing.models import Customer
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_generics import ModelAdmin, TabularInline
 from entitlements import services
 from entitlements.models import (
     AllocationCounter,
@@ -145,7 +146,7 @@ def entitlement_revoke(customer: Customer, data: dict[str, Any], actor: Actor) -
 # --- the customer page's inlines ----------------------------------------------------------------------------
 
 
-class _CustomerInline(admin.TabularInline):
+class _CustomerInline(TabularInline[Any, Customer]):
     """Read-only rows of the customer, with the related rows they show fetched in the same query."""
 
     extra = 0
@@ -216,7 +217,7 @@ CUSTOMER_INLINES = [
 ]
 
 
-class _ReadOnly(admin.ModelAdmin):
+class _ReadOnly(ModelAdmin[Any]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -322,7 +323,7 @@ class CreditLedgerEntryAdmin(_ReadOnly):
 
 
 @admin.register(EntitlementSettings)
-class EntitlementSettingsAdmin(admin.ModelAdmin):
+class EntitlementSettingsAdmin(ModelAdmin[EntitlementSettings]):
     list_display = ["project", "past_due_grace_seconds", "usage_grace_seconds", "credits_low_percent"]
     list_select_related = ["project"]
 

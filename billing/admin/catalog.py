@@ -6,10 +6,11 @@ from django.contrib import admin
 
 from billing.admin.display import money_column, read_only_page
 from billing.models import Price, Product
+from core.admin_generics import ModelAdmin
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ModelAdmin[Product]):
     list_display = ["key", "project", "name", "active", "stripe_product_id"]
     list_filter = ["project", "active"]
     search_fields = ["key", "name", "stripe_product_id", "id"]
@@ -18,7 +19,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(ModelAdmin[Price]):
     list_display = [
         "key",
         "project",

@@ -22,6 +22,7 @@ from billing.admin.display import money_column, stripe_dashboard_link
 from billing.models import Customer, Invoice, Payment, Subscription
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
+from core.admin_generics import ModelAdmin, TabularInline
 from entitlements.admin import (
     CUSTOMER_INLINES,
     GRANT_PERMISSION,
@@ -39,7 +40,7 @@ from entitlements.explain import duration_text, entitlements_explain
 from entitlements.models import Feature
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(TabularInline[Any, Customer]):
     extra = 0
     can_delete = False
     show_change_link = True
@@ -106,7 +107,7 @@ class InvoiceInline(_ReadOnlyInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(EntitlementPermissions, admin.ModelAdmin):
+class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
     """A customer with everything an operator needs: billing and entitlement inlines, the "explain
     entitlements" page (what the API answers per feature, and why), and grant/revoke with a reason."""
 

@@ -15,10 +15,11 @@ from billing.admin.display import money_column, read_only_page
 from billing.models import Cart, CartItem, CheckoutSession, Payment, Refund
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_generics import ModelAdmin, TabularInline
 from core.money import money_format
 
 
-class CartItemInline(admin.TabularInline):
+class CartItemInline(TabularInline[CartItem, Cart]):
     model = CartItem
     extra = 0
     readonly_fields = ["id", "price", "quantity", "created_at"]
@@ -26,7 +27,7 @@ class CartItemInline(admin.TabularInline):
 
 
 @admin.register(Cart)
-class CartAdmin(admin.ModelAdmin):
+class CartAdmin(ModelAdmin[Cart]):
     list_display = ["id", "project", "customer", "currency", "status", "created_at"]
     list_filter = ["project", "status"]
     search_fields = ["id", "customer__external_id"]
@@ -36,7 +37,7 @@ class CartAdmin(admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ModelAdmin[Payment]):
     list_display = [
         "id",
         "project",
@@ -77,7 +78,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(CheckoutSession)
-class CheckoutSessionAdmin(admin.ModelAdmin):
+class CheckoutSessionAdmin(ModelAdmin[CheckoutSession]):
     list_display = ["id", "project", "customer", "mode", "status", "expires_at", "stripe_session_id"]
     list_filter = ["project", "mode", "status"]
     search_fields = ["id", "stripe_session_id", "customer__external_id"]
@@ -86,7 +87,7 @@ class CheckoutSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(ModelAdmin[Refund]):
     list_display = ["id", "project", "payment", money_column("amount"), "currency", "status", "created_at"]
     list_filter = ["project", "status"]
     search_fields = ["id", "stripe_refund_id", "payment__id"]

@@ -5,9 +5,10 @@ the `reconcile` command).
 from django.contrib import admin
 
 from billing.models import Drift, ReconciliationRun
+from core.admin_generics import ModelAdmin, TabularInline
 
 
-class DriftInline(admin.TabularInline):
+class DriftInline(TabularInline[Drift, ReconciliationRun]):
     model = Drift
     extra = 0
     can_delete = False
@@ -29,7 +30,7 @@ class DriftInline(admin.TabularInline):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(admin.ModelAdmin):
+class ReconciliationRunAdmin(ModelAdmin[ReconciliationRun]):
     list_display = [
         "id",
         "project",
@@ -48,7 +49,7 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Drift)
-class DriftAdmin(admin.ModelAdmin):
+class DriftAdmin(ModelAdmin[Drift]):
     list_display = [
         "run",
         "project",

@@ -15,10 +15,11 @@ from billing.admin.display import money_column, read_only_page
 from billing.models import Invoice, Subscription
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_generics import ModelAdmin
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ModelAdmin[Subscription]):
     list_display = [
         "id",
         "project",
@@ -50,7 +51,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(ModelAdmin[Invoice]):
     list_display = [
         "number",
         "project",

@@ -58,7 +58,7 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str | None
 # --- features ---------------------------------------------------------------------------------------------------
 
 
-class FeatureOutput(serializers.Serializer):
+class FeatureOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
     key = serializers.CharField()
@@ -152,7 +152,7 @@ ACCESS_DAYS_HELP = (
 )
 
 
-class ProductOutput(serializers.Serializer):
+class ProductOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
     key = serializers.CharField()
@@ -264,7 +264,7 @@ class ProductDetailApi(BaseApi):
 # --- prices -----------------------------------------------------------------------------------------------------
 
 
-class PriceOutput(serializers.Serializer):
+class PriceOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
     key = serializers.CharField()

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -18,7 +19,7 @@ from core.serializers import StrictSerializer
 from projects.authentication import request_project
 
 
-class SubscriptionOutput(serializers.Serializer):
+class SubscriptionOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="subscription")
     customer = serializers.CharField()
@@ -35,7 +36,7 @@ class SubscriptionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class InvoiceLineOutput(serializers.Serializer):
+class InvoiceLineOutput(serializers.Serializer[Any]):
     description = serializers.CharField()
     amount = serializers.IntegerField()
     currency = serializers.CharField()
@@ -46,7 +47,7 @@ class InvoiceLineOutput(serializers.Serializer):
     period_end = serializers.IntegerField(allow_null=True)
 
 
-class InvoiceOutput(serializers.Serializer):
+class InvoiceOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="invoice")
     customer = serializers.CharField()
@@ -70,7 +71,7 @@ class InvoiceOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _subscriptions(request: Request) -> Any:
+def _subscriptions(request: Request) -> QuerySet[Subscription]:
     return Subscription.objects.filter(project=request_project(request)).select_related(
         "customer", "price", "product", "project"
     )

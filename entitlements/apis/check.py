@@ -32,7 +32,7 @@ from projects.authentication import request_project
 # --- output shapes (documentation; the views render plain dicts) ---------------------------------------------
 
 
-class CheckOutput(serializers.Serializer):
+class CheckOutput(serializers.Serializer[Any]):
     allowed = serializers.BooleanField()
     feature = serializers.CharField()
     type = serializers.CharField(help_text="boolean, metered, credits, allocation or static.")
@@ -48,7 +48,7 @@ class ConsumeOutput(CheckOutput):
     duplicate = serializers.BooleanField(required=False, help_text="true when this id was recorded before.")
 
 
-class EntitlementOutput(serializers.Serializer):
+class EntitlementOutput(serializers.Serializer[Any]):
     feature = serializers.CharField()
     type = serializers.CharField(help_text="boolean, metered, credits, allocation or static.")
     enabled = serializers.BooleanField()
@@ -63,7 +63,7 @@ class EntitlementOutput(serializers.Serializer):
     sources = serializers.ListField(child=serializers.DictField(), help_text="Where each part came from.")
 
 
-class EntitlementsOutput(serializers.Serializer):
+class EntitlementsOutput(serializers.Serializer[Any]):
     customer = serializers.CharField()
     entitlements = EntitlementOutput(many=True)
 

@@ -19,7 +19,7 @@ from entitlements.resolver import iso
 from projects.authentication import request_project
 
 
-class CreditLotOutput(serializers.Serializer):
+class CreditLotOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     source = serializers.ChoiceField(choices=CreditLot.Source.choices)  # type: ignore[assignment]
     amount = serializers.IntegerField()
@@ -29,7 +29,7 @@ class CreditLotOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class CreditLedgerOutput(serializers.Serializer):
+class CreditLedgerOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     type = serializers.CharField(help_text="grant, consume or revoke.")
     amount = serializers.IntegerField(help_text="+ granted, − consumed or taken back.")
@@ -38,7 +38,7 @@ class CreditLedgerOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class CreditsOutput(serializers.Serializer):
+class CreditsOutput(serializers.Serializer[Any]):
     object = serializers.CharField(default="credit_balance")
     customer = serializers.CharField()
     feature = serializers.CharField()

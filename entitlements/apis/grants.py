@@ -2,6 +2,8 @@
 `DELETE` by id, each with a reason for the audit log.
 """
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -16,7 +18,7 @@ from entitlements.models import Grant, Revocation
 from projects.authentication import request_project
 
 
-class GrantOutput(serializers.Serializer):
+class GrantOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="entitlement_grant")
     customer = serializers.CharField(source="customer.external_id")
@@ -31,7 +33,7 @@ class GrantOutput(serializers.Serializer):
         return grant.deleted_at is not None
 
 
-class RevocationOutput(serializers.Serializer):
+class RevocationOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="entitlement_revocation")
     customer = serializers.CharField(source="customer.external_id")

@@ -2,6 +2,8 @@
 the grace periods and the `credits.low` mark.
 """
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -43,7 +45,7 @@ class EntitlementSettingsApi(BaseApi):
             max_length=500, required=False, allow_blank=True, help_text="Recorded in the audit log."
         )
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         object = serializers.CharField(default="entitlement_settings")
         project = serializers.CharField(source="project_id")
         past_due_grace_seconds = serializers.IntegerField()

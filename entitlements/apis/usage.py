@@ -132,7 +132,7 @@ def usage_event_body(event: UsageEvent) -> dict[str, Any]:
     }
 
 
-class UsageEventOutput(serializers.Serializer):
+class UsageEventOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="usage_event")
     customer = serializers.CharField()
@@ -166,7 +166,7 @@ class UsageBatchInput(StrictSerializer):
     events = UsageEventInput(many=True)
 
 
-class UsageBatchOutput(serializers.Serializer):
+class UsageBatchOutput(serializers.Serializer[Any]):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
 

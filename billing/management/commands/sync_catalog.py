@@ -31,7 +31,7 @@ from projects.models import Project
 TOP_LEVEL_KEYS = {"features", "products", "default_product"}
 
 
-def _validated(serializer_class: type[serializers.Serializer], data: Any, path: str) -> dict[str, Any]:
+def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any, path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CommandError(f"{path}: expected a mapping.")
     serializer = serializer_class(data=data)
