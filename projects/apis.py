@@ -216,7 +216,7 @@ class ProjectApiKeyRevokeApi(BaseApi):
     @extend_schema(
         operation_id="projects_api_keys_revoke",
         request=RevokeInputSerializer,
-        responses=ApiKeyOutputSerializer,
+        responses={200: ApiKeyOutputSerializer},
     )
     def delete(self, request: Request, project_id: str, key_id: str) -> Response:
         project = selectors.project_get(id_or_slug=project_id)
@@ -274,7 +274,7 @@ class CurrentProjectApiKeyRevokeApi(BaseApi):
     @extend_schema(
         operation_id="project_api_keys_revoke",
         request=RevokeInputSerializer,
-        responses=ApiKeyOutputSerializer,
+        responses={200: ApiKeyOutputSerializer},
     )
     def delete(self, request: Request, key_id: str) -> Response:
         api_key = selectors.api_key_get(project=request_project(request), key_id=key_id)

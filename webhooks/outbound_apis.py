@@ -131,7 +131,9 @@ class WebhookEndpointDetailApi(BaseApi):
         )
         return Response(endpoint_representation(endpoint))
 
-    @extend_schema(operation_id="webhook_endpoints_delete", request=None, responses=EndpointOutput)
+    @extend_schema(
+        operation_id="webhook_endpoints_delete", request=None, responses={200: EndpointOutput}
+    )
     def delete(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id)
         body = {**endpoint_representation(endpoint), "deleted": True}

@@ -282,7 +282,7 @@ class CartDetailApi(BaseApi):
             CartOutput(selectors.cart_get(project=request_project(request), cart_id=cart_id)).data
         )
 
-    @extend_schema(operation_id="carts_delete", request=None, responses=CartOutput)
+    @extend_schema(operation_id="carts_delete", request=None, responses={200: CartOutput})
     def delete(self, request: Request, cart_id: str) -> Response:
         cart = carts.cart_delete(cart=selectors.cart_get(project=request_project(request), cart_id=cart_id))
         return Response(CartOutput(cart).data)
@@ -322,7 +322,7 @@ class CartItemDetailApi(BaseApi):
         carts.cart_item_update(cart=cart, item_id=item_id, quantity=serializer.validated_data["quantity"])
         return Response(CartOutput(cart).data)
 
-    @extend_schema(operation_id="carts_items_delete", request=None, responses=CartOutput)
+    @extend_schema(operation_id="carts_items_delete", request=None, responses={200: CartOutput})
     def delete(self, request: Request, cart_id: str, item_id: str) -> Response:
         cart = selectors.cart_get(project=request_project(request), cart_id=cart_id)
         carts.cart_item_delete(cart=cart, item_id=item_id)

@@ -94,7 +94,9 @@ class GrantCreateApi(BaseApi):
 class GrantDeleteApi(BaseApi):
     tenant_lookup = {"grant_id": Grant}
 
-    @extend_schema(operation_id="entitlements_grants_delete", request=ReasonInput, responses=GrantOutput)
+    @extend_schema(
+        operation_id="entitlements_grants_delete", request=ReasonInput, responses={200: GrantOutput}
+    )
     def delete(self, request: Request, grant_id: str) -> Response:
         grant = selectors.grant_get(project=request_project(request), grant_id=grant_id)
         deleted = services.grant_delete(
@@ -135,7 +137,7 @@ class RevocationDeleteApi(BaseApi):
     tenant_lookup = {"revocation_id": Revocation}
 
     @extend_schema(
-        operation_id="entitlements_revocations_delete", request=ReasonInput, responses=RevocationOutput
+        operation_id="entitlements_revocations_delete", request=ReasonInput, responses={200: RevocationOutput}
     )
     def delete(self, request: Request, revocation_id: str) -> Response:
         revocation = selectors.revocation_get(project=request_project(request), revocation_id=revocation_id)

@@ -112,3 +112,70 @@ def test_a_real_error_answer_matches_the_documented_envelope(tmp_path, api, tena
         api.get("/api/v1/payments", key="tg_sk_unknown"),
     ):
         jsonschema.validate(response.json(), schema)
+
+
+def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, tenant_a, catalog, platform_key):
+    """Each DELETE, on a real object, answers 200 with the object as it now is; the schema says so (not 204)."""
+    paths = _schema(tmp_path)["paths"]
+    api.post("/api/v1/features", {"key": "sso", "name": "SSO", "type": "boolean"}, key=tenant_a.key)
+    cart = api.post("/api/v1/carts", {"customer": "u1"}, key=tenant_a.key).json()
+    item = api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "sticker"}, key=tenant_a.key).json()
+    grant = api.post(
+        "/api/v1/entitlements/grants",
+        {"customer": "u1", "feature": "sso", "reason": "trial"},
+        key=tenant_a.key,
+    ).json()
+    revocation = api.post(
+        "/api/v1/entitlements/revocations",
+        {"customer": "u1", "feature": "sso", "reason": "abuse"},
+        key=tenant_a.key,
+    ).json()
+    endpoint = api.post(
+        "/api/v1/webhook_endpoints", {"url": "https://hooks.example.com/x", "events": ["*"]}, key=tenant_a.key
+    ).json()
+    own_key = api.post("/api/v1/project/api_keys", {"name": "rotation"}, key=tenant_a.key).json()
+    platform_made = api.post(
+        f"/api/v1/projects/{tenant_a.project.pk}/api_keys", {"name": "ops"}, key=platform_key
+    ).json()
+    deletes = [
+        (
+            "/api/v1/carts/{cart_id}/items/{item_id}",
+            f"/api/v1/carts/{cart['id']}/items/{item['items'][0]['id']}",
+            {},
+            tenant_a.key,
+        ),
+        ("/api/v1/carts/{cart_id}", f"/api/v1/carts/{cart['id']}", {}, tenant_a.key),
+        (
+            "/api/v1/entitlements/grants/{grant_id}",
+            f"/api/v1/entitlements/grants/{grant['id']}",
+            {"reason": "done"},
+            tenant_a.key,
+        ),
+        (
+            "/api/v1/entitlements/revocations/{revocation_id}",
+            f"/api/v1/entitlements/revocations/{revocation['id']}",
+            {"reason": "done"},
+            tenant_a.key,
+        ),
+        (
+            "/api/v1/webhook_endpoints/{endpoint_id}",
+            f"/api/v1/webhook_endpoints/{endpoint['id']}",
+            {},
+            tenant_a.key,
+        ),
+        ("/api/v1/project/api_keys/{key_id}", f"/api/v1/project/api_keys/{own_key['id']}", {}, tenant_a.key),
+        (
+            "/api/v1/projects/{project_id}/api_keys/{key_id}",
+            f"/api/v1/projects/{tenant_a.project.pk}/api_keys/{platform_made['id']}",
+            {},
+            platform_key,
+        ),
+    ]
+    assert sorted(template for template, *_ in deletes) == sorted(p for p in paths if "delete" in paths[p])
+    answered = {template: api.delete(url, body, key=key).status_code for template, url, body, key in deletes}
+    documented = {
+        template: sorted(s for s in paths[template]["delete"]["responses"] if s.startswith("2"))
+        for template in answered
+    }
+    assert answered == dict.fromkeys(answered, 200)
+    assert documented == {template: ["200"] for template in answered}
