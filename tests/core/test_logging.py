@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+from contextlib import contextmanager
 
 import pytest
 
@@ -85,21 +86,28 @@ def test_request_id_is_echoed_or_generated(api, tenant_a):
     assert hostile["X-Request-Id"].startswith("req_")
 
 
-def test_request_log_line_has_context_and_no_key(api, tenant_a):
+@contextmanager
+def _logged(name: str, level: int):
+    """What logger `name` writes at `level` and above, through the production filters and JSON formatter."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(RequestContextFilter())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("tollgate.request")
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     previous_level = logger.level
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     try:
-        api.get("/api/v1/project", key=tenant_a.key, headers={"X-Request-Id": "trace-1"})
+        yield stream
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+def test_request_log_line_has_context_and_no_key(api, tenant_a):
+    with _logged("tollgate.request", logging.INFO) as stream:
+        api.get("/api/v1/project", key=tenant_a.key, headers={"X-Request-Id": "trace-1"})
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
     payload = json.loads(lines[0])
@@ -137,23 +145,12 @@ def test_query_parameters_carrying_secrets_are_redacted(text, kept):
 
 
 def test_a_refused_request_logs_no_secret_of_its_query_string(api, tenant_a):
-    """Django logs a 4xx with the request, whose repr holds the whole URL."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestContextFilter())
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("django.request")
-    logger.addHandler(handler)
-    previous_level = logger.level
-    logger.setLevel(logging.WARNING)  # the test settings log Django's errors only
-    try:
+    """Django logs a 4xx with the request, whose repr holds the whole URL (the test settings log Django's errors
+    only, so the logger is opened to warnings here)."""
+    with _logged("django.request", logging.WARNING) as stream:
         response = api.request(
             "GET", "/api/v1/payments?access_token=hunter2hunter2&customer=a%00", key=tenant_a.key
         )
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
     assert response.status_code == 400
     line = stream.getvalue()
     assert "access_token=[REDACTED]" in line

@@ -70,19 +70,9 @@ def test_a_renewal_recomputes_the_customers_entitlements_once(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    created = api.post(
-        "/api/v1/checkout/subscription",
-        {"customer": "user-1", "price": "pro-monthly", "success_url": OK, "cancel_url": OK},
-        key=tenant_a.key,
-    ).json()
-    stripe_emulator.handle(
-        "POST",
-        f"/_emulator/checkout/sessions/{created['stripe_session_id']}/complete",
-        query="",
-        body=b"card=4242424242424242",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    stripe_webhooks.deliver()
+    from tests.e2e.test_subscription_lifecycle import _subscribe
+
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     stripe_emulator.advance(31 * 86400)
     with CaptureQueriesContext(connection) as queries:
         stripe_webhooks.deliver()
