@@ -2,17 +2,30 @@
 
 from django.db.models import Q, QuerySet
 
-from billing.models import Cart, CheckoutSession, Customer, Payment, Price, Product, Subscription
+from billing.models import Cart, CheckoutSession, Customer, Invoice, Payment, Price, Product, Subscription
 from core.errors import NotFound
 from projects.models import Project
 
 
-def customer_list(*, project: Project) -> QuerySet[Customer]:
-    return Customer.objects.filter(project=project)
+def customer_list(*, project: Project, email: str | None = None) -> QuerySet[Customer]:
+    customers = Customer.objects.filter(project=project)
+    if email:
+        customers = customers.filter(email__iexact=email)
+    return customers
 
 
 def customer_find(*, project: Project, external_id: str) -> Customer | None:
     return Customer.objects.filter(project=project, external_id=external_id).first()
+
+
+def customer_lookup(*, project: Project, customer_id: str) -> Customer:
+    """A customer by the tenant's external id, or else by our id."""
+    customer = customer_find(project=project, external_id=customer_id)
+    if customer is None:
+        customer = customer_list(project=project).filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound(f"No such customer: {customer_id!r}.")
+    return customer
 
 
 def customer_get(*, project: Project, external_id: str, param: str | None = None) -> Customer:
@@ -67,8 +80,30 @@ def checkout_session_get(*, project: Project, session_id: str) -> CheckoutSessio
     return session
 
 
+def checkout_session_for_payment(*, project: Project, payment: Payment) -> CheckoutSession:
+    return (
+        CheckoutSession.objects.select_related("payment", "customer")
+        .filter(project=project)
+        .get(payment=payment)
+    )
+
+
 def payment_list(*, project: Project) -> QuerySet[Payment]:
     return Payment.objects.filter(project=project).select_related("customer")
+
+
+def payment_search(
+    *, project: Project, customer: str | None = None, status: str | None = None, reference: str | None = None
+) -> QuerySet[Payment]:
+    """The payments the API lists, by the customer's external id, status and reference (all optional)."""
+    payments = payment_list(project=project).select_related("project", "checkout_session")
+    if customer:
+        payments = payments.filter(customer__external_id=customer)
+    if status:
+        payments = payments.filter(status=status)
+    if reference:
+        payments = payments.filter(reference=reference)
+    return payments
 
 
 def payment_get(*, project: Project, payment_id: str) -> Payment:
@@ -89,3 +124,46 @@ def live_subscription_to(*, customer: Customer, product: Product) -> Subscriptio
         product=product,
         status__in=Subscription.LIVE_STATUSES,
     ).first()
+
+
+def subscription_list(
+    *, project: Project, customer: str | None = None, status: str | None = None, product: str | None = None
+) -> QuerySet[Subscription]:
+    """Subscriptions by the customer's external id, status and product (key or id; unknown: 404 on `product`)."""
+    subscriptions = Subscription.objects.filter(project=project).select_related(
+        "customer", "price", "product", "project"
+    )
+    if customer:
+        subscriptions = subscriptions.filter(customer__external_id=customer)
+    if status:
+        subscriptions = subscriptions.filter(status=status)
+    if product:
+        subscriptions = subscriptions.filter(
+            product=product_get(project=project, key_or_id=product, param="product")
+        )
+    return subscriptions
+
+
+def subscription_get(*, project: Project, subscription_id: str) -> Subscription:
+    subscription = subscription_list(project=project).filter(pk=subscription_id).first()
+    if subscription is None:
+        raise NotFound(f"No such subscription: {subscription_id!r}.")
+    return subscription
+
+
+def invoice_list(
+    *, project: Project, customer: str | None = None, status: str | None = None
+) -> QuerySet[Invoice]:
+    invoices = Invoice.objects.filter(project=project).select_related("customer")
+    if customer:
+        invoices = invoices.filter(customer__external_id=customer)
+    if status:
+        invoices = invoices.filter(status=status)
+    return invoices
+
+
+def invoice_get(*, project: Project, invoice_id: str) -> Invoice:
+    invoice = invoice_list(project=project).filter(pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound(f"No such invoice: {invoice_id!r}.")
+    return invoice

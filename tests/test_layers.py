@@ -2,10 +2,11 @@
 own layer or the layers below it, at the top of the file or inside a function alike.
 
 From the top: the interfaces (API views, admin, URLs, management commands, app configs, /metrics collectors,
-the dashboard and the portal); the intake of Stripe's events (`webhooks.services`, `.processors`, `.tasks`);
-billing; project settings (`projects.services`); entitlements; tenant events (`webhooks.outbound`,
-`.outbound_tasks`, `.representations`); the data (models, the tenancy of `projects`, the Stripe gateway);
-`core`. An app's Celery tasks sit in its layer: its services queue them, they call its services. So Stripe's events flow webhooks.inbound → billing → entitlements →
+the dashboard, the portal and the OpenAPI hook of the Stripe intake); the intake of Stripe's events
+(`webhooks.services`, `.processors`, `.tasks`); billing; project settings (`projects.services`); entitlements;
+tenant events (`webhooks.outbound`, `.outbound_tasks`, `.representations`, `.selectors`); the data (models, the
+tenancy of `projects`, the Stripe gateway); `core`. An app's Celery tasks sit in its layer: its services queue
+them, they call its services. So Stripe's events flow webhooks.inbound → billing → entitlements →
 events.outbound, and nothing below calls back up.
 
 A module that fits no layer fails the test: place it (below) when you add it.
@@ -36,6 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "*.management.*",
             "*.apps",
             "*.prometheus",
+            "webhooks.schema",
             "billing.dashboard",
             "billing.metrics",
             "billing.portal",
@@ -45,7 +47,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("billing", ("billing", "billing.*")),
     ("project settings", ("projects.services",)),
     ("entitlements", ("entitlements", "entitlements.*")),
-    ("events outbound", ("webhooks.outbound", "webhooks.outbound_tasks", "webhooks.representations")),
+    (
+        "events outbound",
+        ("webhooks.outbound", "webhooks.outbound_tasks", "webhooks.representations", "webhooks.selectors"),
+    ),
     (
         "data",
         (

@@ -10,11 +10,11 @@ from rest_framework.response import Response
 
 from core.actors import actor_from_request
 from core.apis import BaseApi
-from core.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import StrictSerializer
 from projects.authentication import request_project
-from webhooks import outbound
+from webhooks import outbound, selectors
 from webhooks.models import Delivery, Event, WebhookEndpoint
 from webhooks.representations import endpoint_representation, event_representation
 
@@ -57,17 +57,11 @@ class EventOutput(serializers.Serializer):
 
 
 def _endpoint(request: Request, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.filter(project=request_project(request), pk=endpoint_id).first()
-    if endpoint is None:
-        raise NotFound(f"No such webhook endpoint: {endpoint_id!r}.")
-    return endpoint
+    return selectors.endpoint_get(project=request_project(request), endpoint_id=endpoint_id)
 
 
 def _event(request: Request, event_id: str) -> Event:
-    event = Event.objects.filter(project=request_project(request), pk=event_id).first()
-    if event is None:
-        raise NotFound(f"No such event: {event_id!r}.")
-    return event
+    return selectors.event_get(project=request_project(request), event_id=event_id)
 
 
 class _EndpointFields(StrictSerializer):
@@ -87,9 +81,7 @@ class WebhookEndpointListCreateApi(BaseApi):
         responses=list_serializer(EndpointOutput, "WebhookEndpointList"),
     )
     def get(self, request: Request) -> Response:
-        rows, has_more = paginate_queryset(
-            WebhookEndpoint.objects.filter(project=request_project(request)), request
-        )
+        rows, has_more = paginate_queryset(selectors.endpoint_list(project=request_project(request)), request)
         return Response(list_body([endpoint_representation(e) for e in rows], has_more))
 
     @extend_schema(
@@ -131,9 +123,7 @@ class WebhookEndpointDetailApi(BaseApi):
         )
         return Response(endpoint_representation(endpoint))
 
-    @extend_schema(
-        operation_id="webhook_endpoints_delete", request=None, responses={200: EndpointOutput}
-    )
+    @extend_schema(operation_id="webhook_endpoints_delete", request=None, responses={200: EndpointOutput})
     def delete(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id)
         body = {**endpoint_representation(endpoint), "deleted": True}
@@ -171,13 +161,11 @@ class EventListApi(BaseApi):
         responses=list_serializer(EventOutput, "EventList"),
     )
     def get(self, request: Request) -> Response:
-        queryset = Event.objects.filter(project=request_project(request))
-        if event_type := request.query_params.get("type"):
-            if event_type not in outbound.EVENT_TYPES:
-                raise InvalidRequest(
-                    f"Unknown event type {event_type!r}.", code="unknown_event_type", param="type"
-                )
-            queryset = queryset.filter(type=event_type)
+        if (event_type := request.query_params.get("type")) and event_type not in outbound.EVENT_TYPES:
+            raise InvalidRequest(
+                f"Unknown event type {event_type!r}.", code="unknown_event_type", param="type"
+            )
+        queryset = selectors.event_list(project=request_project(request), event_type=event_type)
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body([event_representation(e) for e in rows], has_more))
 

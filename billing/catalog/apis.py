@@ -7,7 +7,6 @@ descriptions) so that each choice set is declared once in the schema, on its inp
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -19,7 +18,15 @@ from billing.catalog.features import feature_create, feature_update
 from billing.catalog.prices import price_create, price_update
 from billing.catalog.products import product_create, product_update
 from billing.catalog.rules import MAX_TRIAL_DAYS, MAX_UNIT_AMOUNT
-from billing.catalog.selectors import feature_get, feature_list, product_access_days, product_features
+from billing.catalog.selectors import (
+    feature_get,
+    feature_list,
+    price_search,
+    product_access_days,
+    product_features,
+    product_get_detailed,
+    product_list_detailed,
+)
 from billing.models import Price, Product
 from core.actors import actor_from_request
 from core.apis import BaseApi
@@ -106,9 +113,10 @@ class FeatureListCreateApi(BaseApi):
         responses=list_serializer(FeatureOutput, "FeatureList"),
     )
     def get(self, request: Request) -> Response:
-        queryset = feature_list(project=request_project(request))
-        if feature_type := _choice_param(request, "type", list(Feature.Type.values)):
-            queryset = queryset.filter(type=feature_type)
+        queryset = feature_list(
+            project=request_project(request),
+            feature_type=_choice_param(request, "type", list(Feature.Type.values)),
+        )
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
 
@@ -200,17 +208,8 @@ class ProductInput(StrictSerializer):
     )
 
 
-def _products(request: Request) -> QuerySet[Product]:
-    return (
-        selectors.product_list(project=request_project(request))
-        .select_related("access")
-        .prefetch_related("feature_values__feature")
-    )
-
-
 def _product_get(request: Request, key_or_id: str, param: str | None = None) -> Product:
-    product = selectors.product_get(project=request_project(request), key_or_id=key_or_id, param=param)
-    return _products(request).get(pk=product.pk)
+    return product_get_detailed(project=request_project(request), key_or_id=key_or_id, param=param)
 
 
 class ProductListCreateApi(BaseApi):
@@ -223,9 +222,9 @@ class ProductListCreateApi(BaseApi):
         responses=list_serializer(ProductOutput, "ProductList"),
     )
     def get(self, request: Request) -> Response:
-        queryset = _products(request)
-        if (active := _bool_param(request, "active")) is not None:
-            queryset = queryset.filter(active=active)
+        queryset = product_list_detailed(
+            project=request_project(request), active=_bool_param(request, "active")
+        )
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
 
@@ -344,13 +343,12 @@ class PriceListCreateApi(BaseApi):
         responses=list_serializer(PriceOutput, "PriceList"),
     )
     def get(self, request: Request) -> Response:
-        queryset = selectors.price_list(project=request_project(request))
-        if (active := _bool_param(request, "active")) is not None:
-            queryset = queryset.filter(active=active)
-        if product := request.query_params.get("product"):
-            queryset = queryset.filter(Q(product__key=product) | Q(product_id=product))
-        if price_type := _choice_param(request, "type", list(Price.Type.values)):
-            queryset = queryset.filter(type=price_type)
+        queryset = price_search(
+            project=request_project(request),
+            active=_bool_param(request, "active"),
+            product=request.query_params.get("product"),
+            price_type=_choice_param(request, "type", list(Price.Type.values)),
+        )
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
 

@@ -1,20 +1,25 @@
 """Reads of the catalog: features (every selector takes the project), what a product gives, and the re-reads the
 services make of a product or price they already hold (with the relations their snapshots and Stripe sync use).
 
-Products and prices of a project are `billing.selectors.product_list` / `price_list`."""
+Products and prices of a project are `billing.selectors.product_list` / `price_list`; the catalog API lists and
+renders them through `product_list_detailed` / `product_get_detailed` / `price_search`."""
 
 from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from billing import selectors
 from billing.models import Price, Product
 from core.errors import NotFound
 from entitlements.models import Feature, ProductAccess
 from projects.models import Project
 
 
-def feature_list(*, project: Project) -> QuerySet[Feature]:
-    return Feature.objects.filter(project=project)
+def feature_list(*, project: Project, feature_type: str | None = None) -> QuerySet[Feature]:
+    features = Feature.objects.filter(project=project)
+    if feature_type:
+        features = features.filter(type=feature_type)
+    return features
 
 
 def feature_get(*, project: Project, key_or_id: str, param: str | None = None) -> Feature:
@@ -22,6 +27,37 @@ def feature_get(*, project: Project, key_or_id: str, param: str | None = None) -
     if feature is None:
         raise NotFound(f"No such feature: {key_or_id!r}.", param=param)
     return feature
+
+
+def product_list_detailed(*, project: Project, active: bool | None = None) -> QuerySet[Product]:
+    """Products with what the API renders of them: their access and feature values."""
+    products = (
+        selectors.product_list(project=project)
+        .select_related("access")
+        .prefetch_related("feature_values__feature")
+    )
+    if active is not None:
+        products = products.filter(active=active)
+    return products
+
+
+def product_get_detailed(*, project: Project, key_or_id: str, param: str | None = None) -> Product:
+    product = selectors.product_get(project=project, key_or_id=key_or_id, param=param)
+    return product_list_detailed(project=project).get(pk=product.pk)
+
+
+def price_search(
+    *, project: Project, active: bool | None = None, product: str | None = None, price_type: str | None = None
+) -> QuerySet[Price]:
+    """Prices by active flag, product (key or id) and type (all optional)."""
+    prices = selectors.price_list(project=project)
+    if active is not None:
+        prices = prices.filter(active=active)
+    if product:
+        prices = prices.filter(Q(product__key=product) | Q(product_id=product))
+    if price_type:
+        prices = prices.filter(type=price_type)
+    return prices
 
 
 def product_features(product: Product) -> dict[str, Any]:

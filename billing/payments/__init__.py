@@ -7,6 +7,8 @@ a retry (same `reference`, or the expiry sweep) resumes or closes it without a s
 
 - `requests`: a payment request, its lines, redirect URLs and type;
 - `create`: creating a payment and starting it at Stripe (Checkout Session or PaymentIntent);
+- `checkout`: the API's purchases — a checkout (`checkout_start`) or a `/payments` request (`payment_submit`) —
+  checked and turned into a payment request;
 - `transitions`: `payment_transition` and Stripe's PaymentIntent and Checkout Session states applied through it;
 - `closing`: cancel and expiry;
 - `refunds`: refunds, charges' refunded amounts and disputes;
@@ -16,6 +18,7 @@ a retry (same `reference`, or the expiry sweep) resumes or closes it without a s
 The names other modules use are re-exported here: `from billing.payments import payment_transition`.
 """
 
+from billing.payments.checkout import checkout_start, payment_submit
 from billing.payments.closing import payment_cancel, payments_expire_due
 from billing.payments.create import payment_create
 from billing.payments.refunds import DISPUTE_RANK, payment_apply_charge, payment_apply_dispute, payment_refund
@@ -38,6 +41,7 @@ __all__ = [
     "DISPUTE_RANK",
     "Line",
     "PaymentRequest",
+    "checkout_start",
     "intent_status",
     "lines_for_prices",
     "payment_apply_charge",
@@ -48,6 +52,7 @@ __all__ = [
     "payment_create",
     "payment_refresh",
     "payment_refund",
+    "payment_submit",
     "payment_transition",
     "payment_type_infer",
     "payments_expire_due",

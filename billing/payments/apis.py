@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from billing import payments, portal, selectors, services
 from billing.models import Cart, CartItem, CheckoutSession, Customer, Payment
-from billing.payments import Line, PaymentRequest, carts, lines_for_prices, payment_type_infer
+from billing.payments import carts
 from billing.representations import CartOutput, CheckoutSessionOutput, CustomerOutput, PaymentOutput
 from core.actors import actor_from_request
 from core.apis import BaseApi
@@ -20,19 +20,6 @@ from core.serializers import CurrencyField, StrictSerializer
 from projects.authentication import request_project
 
 MAX_QUANTITY = 10_000
-
-
-def _customer_lookup(request: Request, customer_id: str) -> Customer:
-    """A customer by the tenant's external id (or our id)."""
-    project = request_project(request)
-    customer = selectors.customer_find(project=project, external_id=customer_id)
-    if customer is None:
-        customer = selectors.customer_list(project=project).filter(pk=customer_id).first()
-    if customer is None:
-        from core.errors import NotFound
-
-        raise NotFound(f"No such customer: {customer_id!r}.")
-    return customer
 
 
 # --- customers ----------------------------------------------------------------------------------------------
@@ -53,9 +40,9 @@ class CustomerListCreateApi(BaseApi):
         responses=list_serializer(CustomerOutput, "CustomerList"),
     )
     def get(self, request: Request) -> Response:
-        queryset = selectors.customer_list(project=request_project(request))
-        if email := request.query_params.get("email"):
-            queryset = queryset.filter(email__iexact=email)
+        queryset = selectors.customer_list(
+            project=request_project(request), email=request.query_params.get("email")
+        )
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body(CustomerOutput(rows, many=True).data, has_more))
 
@@ -85,7 +72,11 @@ class CustomerDetailApi(BaseApi):
 
     @extend_schema(operation_id="customers_retrieve", responses=CustomerOutput)
     def get(self, request: Request, customer_id: str) -> Response:
-        return Response(CustomerOutput(_customer_lookup(request, customer_id)).data)
+        return Response(
+            CustomerOutput(
+                selectors.customer_lookup(project=request_project(request), customer_id=customer_id)
+            ).data
+        )
 
 
 # --- checkout -----------------------------------------------------------------------------------------------
@@ -100,15 +91,20 @@ class _CheckoutBase(StrictSerializer):
     )
 
 
-def _metadata(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((str(k), str(v)) for k, v in (data.get("metadata") or {}).items()))
-
-
-def _checkout_response(payment: Payment, created: bool = True) -> Response:
-    session = CheckoutSession.objects.select_related("payment", "customer").get(payment=payment)
-    return Response(
-        CheckoutSessionOutput(session).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+def _checkout(request: Request, data: dict[str, Any], **purchase: Any) -> Response:
+    """Starts the checkout `purchase` describes and renders its session (201)."""
+    project = request_project(request)
+    payment = payments.checkout_start(
+        project=project,
+        customer=data["customer"],
+        success_url=data["success_url"],
+        cancel_url=data["cancel_url"],
+        metadata=data.get("metadata"),
+        idempotency_key=request.headers.get("Idempotency-Key", ""),
+        **purchase,
     )
+    session = selectors.checkout_session_for_payment(project=project, payment=payment)
+    return Response(CheckoutSessionOutput(session).data, status=status.HTTP_201_CREATED)
 
 
 class CheckoutSubscriptionApi(BaseApi):
@@ -124,27 +120,13 @@ class CheckoutSubscriptionApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        project = request_project(request)
-        lines = lines_for_prices(project=project, items=[(data["price"], data["quantity"])], param="price")
-        if not lines[0].price or not lines[0].price.is_recurring:
-            raise InvalidRequest(
-                "A subscription checkout needs a recurring price.", code="price_not_recurring", param="price"
-            )
-        payment, _ = payments.payment_create(
-            project=project,
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
-            request=PaymentRequest(
-                customer=data["customer"],
-                type=Payment.Type.SUBSCRIPTION,
-                flow=Payment.Flow.CHECKOUT,
-                lines=tuple(lines),
-                success_url=data["success_url"],
-                cancel_url=data["cancel_url"],
-                metadata=_metadata(data),
-                trial_days=data.get("trial_days"),
-            ),
+        return _checkout(
+            request,
+            data,
+            kind=Payment.Type.SUBSCRIPTION,
+            items=[(data["price"], data["quantity"])],
+            trial_days=data.get("trial_days"),
         )
-        return _checkout_response(payment)
 
 
 class CheckoutItemApi(BaseApi):
@@ -159,26 +141,7 @@ class CheckoutItemApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        project = request_project(request)
-        lines = lines_for_prices(project=project, items=[(data["price"], data["quantity"])], param="price")
-        if lines[0].price and lines[0].price.is_recurring:
-            raise InvalidRequest(
-                "An item checkout needs a one-time price.", code="price_not_one_time", param="price"
-            )
-        payment, _ = payments.payment_create(
-            project=project,
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
-            request=PaymentRequest(
-                customer=data["customer"],
-                type=Payment.Type.ONE_TIME,
-                flow=Payment.Flow.CHECKOUT,
-                lines=tuple(lines),
-                success_url=data["success_url"],
-                cancel_url=data["cancel_url"],
-                metadata=_metadata(data),
-            ),
-        )
-        return _checkout_response(payment)
+        return _checkout(request, data, kind=Payment.Type.ONE_TIME, items=[(data["price"], data["quantity"])])
 
 
 class _ItemSerializer(StrictSerializer):
@@ -198,51 +161,13 @@ class CheckoutCartApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        project = request_project(request)
-        cart = None
-        if data.get("cart") and data.get("items"):
-            raise InvalidRequest(
-                "Give either cart or items, not both.", code="parameter_conflict", param="items"
-            )
-        if data.get("cart"):
-            cart = selectors.cart_get(project=project, cart_id=data["cart"], param="cart")
-            if cart.customer.external_id != data["customer"]:
-                raise InvalidRequest(
-                    "This cart belongs to another customer.", code="cart_customer_mismatch", param="cart"
-                )
-            if cart.status != Cart.Status.OPEN:
-                from core.errors import Conflict
-
-                raise Conflict("This cart was already checked out.", code="cart_checked_out", param="cart")
-            items = carts.cart_lines(cart)
-            if not items:
-                raise InvalidRequest("The cart is empty.", code="cart_empty", param="cart")
-            lines = lines_for_prices(project=project, items=items, param="cart")
-        elif data.get("items"):
-            lines = lines_for_prices(
-                project=project, items=[(i["price"], i["quantity"]) for i in data["items"]]
-            )
-        else:
-            raise InvalidRequest("Give a cart or items.", code="parameter_missing", param="items")
-        if any(line.price and line.price.is_recurring for line in lines):
-            raise InvalidRequest(
-                "A cart holds one-time prices only.", code="price_not_one_time", param="items"
-            )
-        payment, _ = payments.payment_create(
-            project=project,
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
-            request=PaymentRequest(
-                customer=data["customer"],
-                type=Payment.Type.CART,
-                flow=Payment.Flow.CHECKOUT,
-                lines=tuple(lines),
-                success_url=data["success_url"],
-                cancel_url=data["cancel_url"],
-                metadata=_metadata(data),
-                cart_id=cart.pk if cart else None,
-            ),
+        return _checkout(
+            request,
+            data,
+            kind=Payment.Type.CART,
+            cart_id=data.get("cart"),
+            items=[(item["price"], item["quantity"]) for item in data.get("items") or []],
         )
-        return _checkout_response(payment)
 
 
 class CheckoutDetailApi(BaseApi):
@@ -364,19 +289,17 @@ class PaymentListCreateApi(BaseApi):
         responses=list_serializer(PaymentOutput, "PaymentList"),
     )
     def get(self, request: Request) -> Response:
-        project = request_project(request)
-        queryset = selectors.payment_list(project=project).select_related("project", "checkout_session")
         params = request.query_params
-        if customer := params.get("customer"):
-            queryset = queryset.filter(customer__external_id=customer)
-        if status_filter := params.get("status"):
-            if status_filter not in Payment.Status.values:
-                raise InvalidRequest(
-                    f"Unknown status {status_filter!r}.", code="invalid_parameter", param="status"
-                )
-            queryset = queryset.filter(status=status_filter)
-        if reference := params.get("reference"):
-            queryset = queryset.filter(reference=reference)
+        if (status_filter := params.get("status")) and status_filter not in Payment.Status.values:
+            raise InvalidRequest(
+                f"Unknown status {status_filter!r}.", code="invalid_parameter", param="status"
+            )
+        queryset = selectors.payment_search(
+            project=request_project(request),
+            customer=params.get("customer"),
+            status=status_filter,
+            reference=params.get("reference"),
+        )
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body(PaymentOutput(rows, many=True).data, has_more))
 
@@ -389,60 +312,23 @@ class PaymentListCreateApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        project = request_project(request)
-        sources = [name for name in ("price", "items", "amount") if data.get(name) is not None]
-        if len(sources) != 1:
-            raise InvalidRequest(
-                "Give exactly one of price, items, or amount + currency.",
-                code="parameter_conflict",
-                param="price",
-            )
-        if data.get("amount") is not None:
-            if not data.get("currency"):
-                raise InvalidRequest(
-                    "currency is required with amount.", code="parameter_missing", param="currency"
-                )
-            lines = [
-                Line(
-                    quantity=1,
-                    unit_amount=data["amount"],
-                    currency=data["currency"],
-                    description=data.get("description", ""),
-                )
-            ]
-        elif data.get("price") is not None:
-            lines = lines_for_prices(
-                project=project, items=[(data["price"], data["quantity"])], param="price"
-            )
-        else:
-            if not data["items"]:
-                raise InvalidRequest("items must not be empty.", code="parameter_missing", param="items")
-            lines = lines_for_prices(
-                project=project, items=[(i["price"], i["quantity"]) for i in data["items"]]
-            )
-        payment_type = payment_type_infer(lines, data.get("type"))
-        flow = data.get("flow") or project.default_flow
-        if flow == Payment.Flow.CHECKOUT:
-            for name in ("success_url", "cancel_url"):
-                if not data.get(name):
-                    raise InvalidRequest(
-                        f"{name} is required for the checkout flow.", code="parameter_missing", param=name
-                    )
-        payment, created = payments.payment_create(
-            project=project,
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
+        payment, created = payments.payment_submit(
+            project=request_project(request),
+            customer=data["customer"],
+            price=data.get("price"),
+            quantity=data["quantity"],
+            items=[(item["price"], item["quantity"]) for item in data["items"]] if "items" in data else None,
+            amount=data.get("amount"),
+            currency=data.get("currency"),
+            description=data.get("description", ""),
+            payment_type=data.get("type"),
+            flow=data.get("flow"),
             reference=data.get("reference"),
-            request=PaymentRequest(
-                customer=data["customer"],
-                type=payment_type,
-                flow=flow,
-                lines=tuple(lines),
-                success_url=data.get("success_url", ""),
-                cancel_url=data.get("cancel_url", ""),
-                description=data.get("description", ""),
-                metadata=_metadata(data),
-                trial_days=data.get("trial_days"),
-            ),
+            success_url=data.get("success_url", ""),
+            cancel_url=data.get("cancel_url", ""),
+            metadata=data.get("metadata"),
+            trial_days=data.get("trial_days"),
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
         )
         return Response(
             PaymentOutput(payment).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK

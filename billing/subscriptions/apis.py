@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -13,7 +12,7 @@ from billing import selectors, subscriptions
 from billing.models import Invoice, Subscription
 from core.actors import actor_from_request
 from core.apis import BaseApi
-from core.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import StrictSerializer
 from projects.authentication import request_project
@@ -71,17 +70,8 @@ class InvoiceOutput(serializers.Serializer[Any]):
     created_at = serializers.DateTimeField()
 
 
-def _subscriptions(request: Request) -> QuerySet[Subscription]:
-    return Subscription.objects.filter(project=request_project(request)).select_related(
-        "customer", "price", "product", "project"
-    )
-
-
 def _subscription(request: Request, subscription_id: str) -> Subscription:
-    subscription = _subscriptions(request).filter(pk=subscription_id).first()
-    if subscription is None:
-        raise NotFound(f"No such subscription: {subscription_id!r}.")
-    return subscription
+    return selectors.subscription_get(project=request_project(request), subscription_id=subscription_id)
 
 
 def _rendered(subscription: Subscription) -> dict[str, Any]:
@@ -101,20 +91,15 @@ class SubscriptionListApi(BaseApi):
         responses=list_serializer(SubscriptionOutput, "SubscriptionList"),
     )
     def get(self, request: Request) -> Response:
-        queryset = _subscriptions(request)
         params = request.query_params
-        if customer := params.get("customer"):
-            queryset = queryset.filter(customer__external_id=customer)
-        if status := params.get("status"):
-            if status not in Subscription.Status.values:
-                raise InvalidRequest(f"Unknown status {status!r}.", code="invalid_parameter", param="status")
-            queryset = queryset.filter(status=status)
-        if product := params.get("product"):
-            queryset = queryset.filter(
-                product=selectors.product_get(
-                    project=request_project(request), key_or_id=product, param="product"
-                )
-            )
+        if (status := params.get("status")) and status not in Subscription.Status.values:
+            raise InvalidRequest(f"Unknown status {status!r}.", code="invalid_parameter", param="status")
+        queryset = selectors.subscription_list(
+            project=request_project(request),
+            customer=params.get("customer"),
+            status=status,
+            product=params.get("product"),
+        )
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body([subscriptions.subscription_representation(s) for s in rows], has_more))
 
@@ -199,10 +184,6 @@ class SubscriptionResumeApi(BaseApi):
         return Response(_rendered(resumed))
 
 
-def _invoices(request: Request) -> Any:
-    return Invoice.objects.filter(project=request_project(request)).select_related("customer")
-
-
 class InvoiceListApi(BaseApi):
     @extend_schema(
         operation_id="invoices_list",
@@ -214,11 +195,11 @@ class InvoiceListApi(BaseApi):
         responses=list_serializer(InvoiceOutput, "InvoiceList"),
     )
     def get(self, request: Request) -> Response:
-        queryset = _invoices(request)
-        if customer := request.query_params.get("customer"):
-            queryset = queryset.filter(customer__external_id=customer)
-        if status := request.query_params.get("status"):
-            queryset = queryset.filter(status=status)
+        queryset = selectors.invoice_list(
+            project=request_project(request),
+            customer=request.query_params.get("customer"),
+            status=request.query_params.get("status"),
+        )
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body([subscriptions.invoice_representation(i) for i in rows], has_more))
 
@@ -228,7 +209,5 @@ class InvoiceDetailApi(BaseApi):
 
     @extend_schema(operation_id="invoices_retrieve", responses=InvoiceOutput)
     def get(self, request: Request, invoice_id: str) -> Response:
-        invoice = _invoices(request).filter(pk=invoice_id).first()
-        if invoice is None:
-            raise NotFound(f"No such invoice: {invoice_id!r}.")
+        invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)
         return Response(subscriptions.invoice_representation(invoice))

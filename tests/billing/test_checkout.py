@@ -3,6 +3,8 @@
 import pytest
 
 from billing.models import Cart, CheckoutSession, Customer, Payment, Subscription
+from billing.payments import checkout_start
+from core.errors import InvalidRequest
 from tests.billing.payment_factories import CustomerFactory
 
 OK = "https://app.example.com/ok"
@@ -184,3 +186,31 @@ def test_get_checkout_and_another_projects_is_404(api, tenant_a, tenant_b, catal
     created = _subscribe(api, tenant_a).json()
     assert api.get(f"/api/v1/checkout/{created['id']}", key=tenant_a.key).json()["id"] == created["id"]
     assert api.get(f"/api/v1/checkout/{created['id']}", key=tenant_b.key).status_code == 404
+
+
+def test_the_checkout_service_refuses_a_recurring_price_for_an_item_and_writes_nothing(
+    api, tenant_a, catalog, stripe_sdk
+):
+    with pytest.raises(InvalidRequest) as refused:
+        checkout_start(
+            project=tenant_a.project,
+            kind=Payment.Type.ONE_TIME,
+            customer="user-1",
+            items=[("pro-monthly", 1)],
+            success_url=OK,
+            cancel_url=CANCEL,
+        )
+    assert (refused.value.code, refused.value.param) == ("price_not_one_time", "price")
+    assert not Payment.objects.exists()
+    assert not Customer.objects.filter(project=tenant_a.project, external_id="user-1").exists()
+    _nothing_written(stripe_sdk)
+
+    response = api.post(
+        "/api/v1/checkout/item",
+        {"customer": "user-1", "price": "pro-monthly", "success_url": OK, "cancel_url": CANCEL},
+        key=tenant_a.key,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == refused.value.code
+    assert response.json()["error"]["param"] == refused.value.param
+    assert response.json()["error"]["message"] == refused.value.message
