@@ -3,6 +3,7 @@
 import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
@@ -51,4 +52,47 @@ class HostField(serializers.CharField):
         value = super().to_internal_value(data).strip().lower()
         if not _HOST.match(value):
             self.fail("invalid")
+        return value
+
+
+# Stripe's own limits: at most 100 line items on a Checkout Session or invoice; metadata of at most 50 keys, keys of
+# at most 40 characters without square brackets, values of at most 500.
+MAX_LINE_ITEMS = 100
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": MAX_METADATA_KEYS,
+        "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
+    }
+)
+class MetadataField(serializers.DictField):
+    """Key-value metadata within Stripe's limits (it is passed on to Stripe), so a request Stripe would refuse is a
+    clear 400 here, before anything is written."""
+
+    default_error_messages = {
+        "too_many": f"At most {MAX_METADATA_KEYS} keys.",
+        "bad_key": f"Keys are 1 to {MAX_METADATA_KEY_LENGTH} characters, without square brackets.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "child", serializers.CharField(allow_blank=True, max_length=MAX_METADATA_VALUE_LENGTH)
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict):
+            if len(data) > MAX_METADATA_KEYS:
+                self.fail("too_many")
+            if any(
+                not isinstance(k, str) or not 0 < len(k) <= MAX_METADATA_KEY_LENGTH or "[" in k or "]" in k
+                for k in data
+            ):
+                self.fail("bad_key")
+        value: dict[str, Any] = super().to_internal_value(data)
         return value

@@ -16,7 +16,7 @@ from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
-from core.serializers import CurrencyField, StrictSerializer
+from core.serializers import MAX_LINE_ITEMS, CurrencyField, MetadataField, StrictSerializer
 from projects.authentication import request_project
 
 MAX_QUANTITY = 10_000
@@ -30,9 +30,7 @@ class CustomerListCreateApi(BaseApi):
         external_id = serializers.CharField(max_length=255)
         email = serializers.EmailField(required=False, allow_blank=True)
         name = serializers.CharField(max_length=255, required=False, allow_blank=True)
-        metadata = serializers.DictField(
-            child=serializers.CharField(allow_blank=True, max_length=500), required=False
-        )
+        metadata = MetadataField(required=False)
 
     @extend_schema(
         operation_id="customers_list",
@@ -86,9 +84,7 @@ class _CheckoutBase(StrictSerializer):
     customer = serializers.CharField(max_length=255, help_text="Your user id (the customer's external_id).")
     success_url = serializers.URLField(max_length=2000)
     cancel_url = serializers.URLField(max_length=2000)
-    metadata = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=500), required=False
-    )
+    metadata = MetadataField(required=False)
 
 
 def _checkout(request: Request, data: dict[str, Any], **purchase: Any) -> Response:
@@ -152,7 +148,9 @@ class _ItemSerializer(StrictSerializer):
 class CheckoutCartApi(BaseApi):
     class InputSerializer(_CheckoutBase):
         cart = serializers.CharField(required=False, help_text="A cart id; or give `items`.")
-        items = _ItemSerializer(many=True, required=False)
+        items: serializers.ListSerializer[Any] = serializers.ListSerializer(
+            child=_ItemSerializer(), required=False, max_length=MAX_LINE_ITEMS
+        )
 
     @extend_schema(
         operation_id="checkout_cart", request=InputSerializer, responses={201: CheckoutSessionOutput}
@@ -262,7 +260,9 @@ class PaymentListCreateApi(BaseApi):
         customer = serializers.CharField(max_length=255)
         price = serializers.CharField(required=False)
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
-        items = _ItemSerializer(many=True, required=False)
+        items: serializers.ListSerializer[Any] = serializers.ListSerializer(
+            child=_ItemSerializer(), required=False, max_length=MAX_LINE_ITEMS
+        )
         amount = serializers.IntegerField(
             min_value=1, required=False, help_text="Minor units (with currency)."
         )
@@ -273,9 +273,7 @@ class PaymentListCreateApi(BaseApi):
         reference = serializers.CharField(max_length=255, required=False)
         success_url = serializers.URLField(max_length=2000, required=False)
         cancel_url = serializers.URLField(max_length=2000, required=False)
-        metadata = serializers.DictField(
-            child=serializers.CharField(allow_blank=True, max_length=500), required=False
-        )
+        metadata = MetadataField(required=False)
         trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False)
 
     @extend_schema(

@@ -6,6 +6,7 @@ from django.db.models import F
 from billing.models import Cart, CartItem, Customer, Price
 from billing.services import customer_for_purchase
 from core.errors import Conflict, InvalidRequest, NotFound
+from core.serializers import MAX_LINE_ITEMS
 from projects.models import Project
 
 
@@ -49,6 +50,12 @@ def cart_item_add(*, cart: Cart, price: Price, quantity: int) -> CartItem:
         cart.save(update_fields=["currency", "updated_at"])
     item = CartItem.objects.filter(cart=cart, price=price).first()
     if item is None:
+        if CartItem.objects.filter(cart=cart).count() >= MAX_LINE_ITEMS:
+            raise Conflict(
+                f"A cart holds at most {MAX_LINE_ITEMS} prices (Stripe's limit of line items per checkout).",
+                code="cart_full",
+                param="price",
+            )
         return CartItem.objects.create(project=cart.project, cart=cart, price=price, quantity=quantity)
     CartItem.objects.filter(pk=item.pk).update(quantity=F("quantity") + quantity)
     item.refresh_from_db()

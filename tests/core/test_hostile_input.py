@@ -60,3 +60,53 @@ def test_json_depth_ignores_brackets_inside_strings():
     assert json_depth(json.dumps({"a": "[[[[{{{{", "b": [[1], {"c": ['\\"]]]']}]}).encode()) == 4
     assert json_depth(b"[]") == 1
     assert json_depth(b'"plain"') == 0
+
+
+def test_more_than_100_items_is_400_and_writes_nothing(api, tenant_a, catalog):
+    from billing.models import Payment
+
+    body = {
+        "customer": "user-1",
+        "items": [{"price": "sticker", "quantity": 1}] * 101,
+        "success_url": "https://app.example.com/ok",
+        "cancel_url": "https://app.example.com/no",
+    }
+    response = api.post("/api/v1/checkout/cart", body, key=tenant_a.key)
+    assert _error(response)[:2] == (400, "invalid_parameter")
+    assert response.json()["error"]["param"].startswith("items")
+    assert (Payment.objects.count(), Customer.objects.count()) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "why"),
+    [
+        ({f"k{i}": "v" for i in range(51)}, "At most 50 keys"),
+        ({"a[b]": "v"}, "square brackets"),
+        ({"k" * 41: "v"}, "1 to 40 characters"),
+        ({"k": "v" * 501}, "500"),
+    ],
+)
+def test_metadata_beyond_stripes_limits_is_400_and_writes_nothing(api, tenant_a, metadata, why):
+    response = api.post(
+        "/api/v1/customers", {"external_id": "user-1", "metadata": metadata}, key=tenant_a.key
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"].startswith("metadata")
+    assert why in response.json()["error"]["message"]
+    assert Customer.objects.count() == 0
+
+
+def test_a_cart_holds_at_most_100_prices(api, tenant_a, catalog):
+    from billing.models import CartItem
+    from tests.catalog import price_create
+
+    cart = api.post("/api/v1/carts", {"customer": "user-1"}, key=tenant_a.key).json()
+    for i in range(100):
+        price = price_create(catalog.credits, f"pack-{i}", 100 + i)
+        added = api.post(f"/api/v1/carts/{cart['id']}/items", {"price": price.key}, key=tenant_a.key)
+        assert added.status_code == 201, added.content
+    full = api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "sticker"}, key=tenant_a.key)
+    assert _error(full) == (409, "cart_full", "price")
+    assert CartItem.objects.filter(cart_id=cart["id"]).count() == 100
+    again = api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "pack-7"}, key=tenant_a.key)
+    assert again.status_code == 201  # more of a price already in the cart is not a new line
