@@ -46,6 +46,8 @@ MIDDLEWARE = [
     "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.NulCharactersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin CSS, the API docs' assets) from STATIC_ROOT, compressed and cached, by every web process.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -25,3 +25,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Tenant endpoints must be public https URLs: no deliveries to private or loopback addresses (SSRF).
 OUTBOUND_WEBHOOK_REQUIRE_HTTPS = env.bool("OUTBOUND_WEBHOOK_REQUIRE_HTTPS", default=True)
 OUTBOUND_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+
+# collectstatic (at image build) writes hashed, compressed copies that WhiteNoise serves with far-future caching.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
