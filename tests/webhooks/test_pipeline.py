@@ -6,7 +6,9 @@ database, with Stripe's events produced by the emulator for real checkouts made 
 """
 
 import json
+import signal
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise, zip_longest
 
@@ -843,3 +845,39 @@ def test_an_event_whose_worker_died_at_its_last_attempt_is_failed_not_applied_ag
     orphan.refresh_from_db()
     assert (orphan.status, orphan.attempts, calls) == ("failed", MAX_ATTEMPTS, [])
     assert orphan.last_error == f"Its worker died while applying it ({MAX_ATTEMPTS} attempts)."
+
+
+# --- graceful shutdown (#12) ----------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_lets_the_running_event_finish_before_the_worker_exits(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks, workers
+):
+    """A deploy stops the worker with SIGTERM while it waits for Stripe in the middle of `invoice.paid`: Celery's
+    warm shutdown takes no new task, lets the running one finish (applied once, acknowledged), then exits 0."""
+    worker = workers.start("w1", ready=False)
+    created = _subscribe(api, tenant_a, stripe_emulator, "user-1")
+    held, others = _split(_capture(stripe_emulator), "invoice.paid", "invoice_payment.paid")
+    before = [d for d in others if _type(d) in ("customer.updated", "invoice.created", "invoice.finalized")]
+    worker.wait_ready()
+    client = Client()
+    for delivery in before:
+        deliver(client, delivery)
+    assert wait_for(_all_processed(3), timeout=30), _unprocessed()
+
+    workers.stripe.hold(INVOICE_PAYMENTS)
+    deliver(client, held["invoice.paid"])
+    assert workers.stripe.arrived.wait(30), worker.output()[-3000:]
+    worker.process.send_signal(signal.SIGTERM)  # to the main process, as a container runtime does
+    time.sleep(0.5)
+    assert worker.process.poll() is None  # still finishing the event it holds
+    workers.stripe.release()
+
+    assert worker.process.wait(timeout=30) == 0, worker.output()[-3000:]
+    event = StripeEvent.objects.get(type="invoice.paid")
+    assert (event.status, event.attempts, event.last_error) == ("processed", 1, "")
+    assert Payment.objects.get(pk=created["payment"]).status == "succeeded"
+    assert (_outbound("invoice.paid"), _outbound("payment.succeeded")) == (1, 1)
+    assert "Warm shutdown" in worker.output()
