@@ -109,6 +109,8 @@ class RequestContextFilter(logging.Filter):
         record.request_id = context.request_id.get()
         record.project = context.project_slug.get()
         record.key_prefix = context.key_prefix.get()
+        if (stripe_event := context.stripe_event.get()) != "-":
+            record.stripe_event = stripe_event  # a worker's lines while it applies a Stripe event
         return True
 
 

@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
+from core import context
 from core.actors import Actor
 from core.cache import LocalCache, cache_add, cache_delete_many
 from core.errors import InvalidRequest
@@ -338,6 +339,34 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
 
 
 def _apply(event: StripeEvent, *, eager: bool) -> str:
+    """Applies one claimed event (`_apply_event`) with the event in the logging context, and writes one line for
+    it: Stripe's event id and type, the outcome, the Tollgate payment its object names (Stripe metadata), and
+    how long it took."""
+    token = context.stripe_event.set(event.stripe_event_id)
+    started = time.monotonic()
+    try:
+        status = _apply_event(event, eager=eager)
+    finally:
+        context.stripe_event.reset(token)
+    metadata = event.data_object.get("metadata") or {}
+    logger.info(
+        "Stripe event %s (%s): %s",
+        event.stripe_event_id,
+        event.type,
+        status,
+        extra={
+            "stripe_event": event.stripe_event_id,
+            "event_type": event.type,
+            "status": status,
+            "payment": metadata.get("tollgate_payment", "") if isinstance(metadata, dict) else "",
+            "attempt": event.attempts,
+            "duration_ms": round((time.monotonic() - started) * 1000, 2),
+        },
+    )
+    return status
+
+
+def _apply_event(event: StripeEvent, *, eager: bool) -> str:
     """Runs the event's processor. A conflict (deadlock, serialization failure) is retried at once after a
     few jittered milliseconds; any other error schedules the next attempt (or, after the last, fails it)."""
     handler = processors.PROCESSORS.get(event.type)

@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise, zip_longest
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -881,3 +882,76 @@ def test_sigterm_lets_the_running_event_finish_before_the_worker_exits(
     assert Payment.objects.get(pk=created["payment"]).status == "succeeded"
     assert (_outbound("invoice.paid"), _outbound("payment.succeeded")) == (1, 1)
     assert "Warm shutdown" in worker.output()
+
+
+# --- logs: one line per event, under the request id that queued it (#12) ----------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_logs_each_event_once_under_the_request_id_that_queued_it(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks, workers
+):
+    worker = workers.start("w1", ready=False)
+    _subscribe(api, tenant_a, stripe_emulator, "user-1")
+    url, body, headers = next(
+        d for d in _capture(stripe_emulator) if _type(d) == "checkout.session.completed"
+    )
+    worker.wait_ready()
+    response = Client().post(
+        urlsplit(url).path,
+        data=body,
+        content_type="application/json",
+        headers={"Stripe-Signature": headers["Stripe-Signature"], "X-Request-Id": "trace-corr-1"},
+    )
+    assert response.status_code == 200
+    assert wait_for(_all_processed(1), timeout=30), _unprocessed()
+    event = StripeEvent.objects.get()
+    assert wait_for(lambda: f"{MARK} task webhooks.tasks.process_stripe_event" in worker.output(), timeout=10)
+    lines = [
+        line for line in worker.output().splitlines() if f"Stripe event {event.stripe_event_id} " in line
+    ]
+    assert len(lines) == 1, worker.output()[-3000:]
+    assert "[trace-corr-1]" in lines[0]
+    assert f"Stripe event {event.stripe_event_id} (checkout.session.completed): processed" in lines[0]
+    # Celery's own line for the task carries the same correlation id.
+    assert any("[trace-corr-1]" in line and "succeeded" in line for line in worker.output().splitlines())
+
+
+def test_the_events_json_line_names_the_stripe_event_and_the_payment(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    import io
+    import logging
+
+    from core.logging import JsonFormatter, RedactingFilter, RequestContextFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestContextFilter())
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("webhooks.services")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        created = _subscribe(api, tenant_a, stripe_emulator, "user-1")
+        stripe_webhooks.deliver()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    completed = next(line for line in lines if line.get("event_type") == "checkout.session.completed")
+    event = StripeEvent.objects.get(type="checkout.session.completed")
+    assert (completed["stripe_event"], completed["status"], completed["payment"]) == (
+        event.stripe_event_id,
+        "processed",
+        created["payment"],
+    )
+    assert (
+        len(
+            [line for line in lines if line.get("stripe_event") == event.stripe_event_id and "status" in line]
+        )
+        == 1
+    )
