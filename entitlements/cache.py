@@ -23,7 +23,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import cache
 from django.db import transaction
@@ -33,6 +33,7 @@ from billing.models import Customer
 from core.cache import redis_client
 from core.ids import random_token
 from entitlements import resolver
+from entitlements.snapshot import StructureSnapshot, UsageSnapshot
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -186,9 +187,15 @@ def project_changed(*, project_id: str) -> None:
 
 @dataclass
 class Snapshot:
-    structure: dict[str, Any]
-    usage: dict[str, Any]
+    structure: StructureSnapshot
+    usage: UsageSnapshot  # an empty dict when read `with_usage=False` (never read then)
     cached: bool  # served from the cache without any SQL
+
+
+def _no_usage() -> UsageSnapshot:
+    """The usage of a snapshot read `with_usage=False`: an empty dict, as before, that no caller reads (consume and
+    usage ingestion count in SQL); the one cast that is not a cache boundary."""
+    return cast(UsageSnapshot, {})
 
 
 def _customer(project: Project, external_id: str) -> tuple[str | None, Customer | None]:
@@ -241,7 +248,7 @@ def snapshots_get(
             usage = (
                 resolver.resolve_usage(customer_id=customer_id, structure=computed, now=now)
                 if with_usage
-                else {}
+                else _no_usage()
             )
             answers[external_id] = Snapshot(computed, usage, cached=False)
         return answers
@@ -260,8 +267,10 @@ def _snapshot(
     now: datetime,
     with_usage: bool,
 ) -> Snapshot:
-    structure = got.get(keys.structure)
-    usage = got.get(keys.usage)
+    # Where the JSON read back from the cache enters the program: typed as what `resolver` wrote (the tag and
+    # `valid_until` checks below decide whether it is served; a stale shape is never, its tag being old).
+    structure = cast(StructureSnapshot | None, got.get(keys.structure))
+    usage = cast(UsageSnapshot | None, got.get(keys.usage))
     cached = True
     project_version = got.get(keys.project)
     structure_version = got.get(keys.structure_version)
@@ -284,7 +293,7 @@ def _snapshot(
         structure["gen"] = random_token(8)
         _write({keys.structure: structure}, SNAPSHOT_TTL_SECONDS)
     if not with_usage:
-        return Snapshot(structure, {}, cached=cached)
+        return Snapshot(structure, _no_usage(), cached=cached)
     usage_version = got.get(keys.usage_version)
     if not (
         usage is not None

@@ -21,6 +21,7 @@ from entitlements import resolver
 from entitlements.cache import snapshot_get
 from entitlements.models import CreditLot, Feature, Grant, Purchase, Revocation
 from entitlements.selectors import feature_answer
+from entitlements.snapshot import FeatureEntry
 from projects.models import Project
 
 GIVES = "gives"
@@ -192,7 +193,7 @@ def _lot_why(lot: CreditLot, on: bool) -> str:
     return f"{lot.remaining} of {lot.amount} credits left {origin}; {lasts}"
 
 
-def _verdict(feature: Feature, entry: dict[str, Any], answer: dict[str, Any], allowed: bool) -> str:
+def _verdict(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allowed: bool) -> str:
     kind = feature.type
     revoked = entry["revoked"]
     if revoked:

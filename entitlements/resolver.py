@@ -18,7 +18,7 @@ Times are epoch seconds (floats) inside snapshots: they are compared on every ch
 import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import Min, Q, Sum
 
@@ -34,6 +34,7 @@ from entitlements.models import (
     Revocation,
     UsageCounter,
 )
+from entitlements.snapshot import FeatureEntry, SourceEntry, StructureSnapshot, UsageSnapshot
 from projects.models import Project
 
 # A snapshot is recomputed at least this often, whatever its valid_until says: it bounds how long a change that
@@ -101,7 +102,7 @@ def subscription_period(subscription: Subscription, now: datetime) -> Period:
     return Period(start, end, interval, count)
 
 
-def period_from_snapshot(entry: dict[str, Any]) -> Period:
+def period_from_snapshot(entry: FeatureEntry) -> Period:
     return Period(
         datetime.fromtimestamp(entry["period_start"], UTC),
         datetime.fromtimestamp(entry["period_end"], UTC),
@@ -113,6 +114,13 @@ def period_from_snapshot(entry: dict[str, Any]) -> Period:
 # --- structure ----------------------------------------------------------------------------------------------
 
 
+class _SourceFlags(TypedDict, total=False):
+    """What `_Source.describe` adds last: a subscription's `status`, a purchase's `disputed`."""
+
+    status: str
+    disputed: bool
+
+
 @dataclass
 class _Source:
     kind: str
@@ -122,13 +130,13 @@ class _Source:
     values: dict[str, tuple[Any, bool]]  # feature id → (value, per_unit)
     period: Period | None = None
     ends_at: datetime | None = None
-    flags: dict[str, Any] = field(default_factory=dict)
+    flags: _SourceFlags = field(default_factory=lambda: _SourceFlags())
 
     def value_for(self, feature: Feature) -> tuple[bool, Any]:
         return product_value(self.values, feature, self.quantity)
 
-    def describe(self, value: Any) -> dict[str, Any]:
-        described: dict[str, Any] = {
+    def describe(self, value: Any) -> SourceEntry:
+        described: SourceEntry = {
             "type": self.kind,
             "id": self.id,
             "product": self.product,
@@ -138,7 +146,10 @@ class _Source:
             described["quantity"] = self.quantity
         if self.ends_at is not None:
             described["ends_at"] = iso(self.ends_at)
-        described.update(self.flags)
+        if "status" in self.flags:
+            described["status"] = self.flags["status"]
+        if "disputed" in self.flags:
+            described["disputed"] = self.flags["disputed"]
         return described
 
 
@@ -213,7 +224,7 @@ def _plan_sources(
 ) -> tuple[list[_Source], list[datetime]]:
     """The live subscriptions, purchases and default product of a customer, and the instants they change."""
     changes: list[datetime] = []
-    pending: list[tuple[str, str, str, int, Period | None, datetime | None, dict[str, Any]]] = []
+    pending: list[tuple[str, str, str, int, Period | None, datetime | None, _SourceFlags]] = []
     if customer is not None:
         subscriptions = Subscription.objects.filter(
             customer=customer,
@@ -229,7 +240,7 @@ def _plan_sources(
                 changes.append(change_at)
             if not on:
                 continue
-            flags: dict[str, Any] = {"status": subscription.status}
+            flags: _SourceFlags = {"status": subscription.status}
             pending.append(
                 (
                     "subscription",
@@ -251,7 +262,7 @@ def _plan_sources(
         for pk, product_id, quantity, ends_at, payment_status, dispute_status in purchases:
             if ends_at is not None:
                 changes.append(ends_at)
-            flags = {}
+            flags = _SourceFlags()
             if payment_status == Payment.Status.DISPUTED or dispute_status:
                 flags["disputed"] = True  # access kept while the dispute is open; a lost one ends it
             pending.append(("purchase", pk, product_id, quantity, None, ends_at, flags))
@@ -263,7 +274,7 @@ def _plan_sources(
             .first()
         )
     if default_product is not None:
-        pending.append(("default_product", default_product, default_product, 1, None, None, {}))
+        pending.append(("default_product", default_product, default_product, 1, None, None, _SourceFlags()))
     product_ids = {row[2] for row in pending}
     values = product_values(product_ids)
     keys = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "key")) if product_ids else {}
@@ -283,7 +294,7 @@ def _larger(current: Any, candidate: Any) -> Any:
     return max(current, candidate)
 
 
-def resolve_structure(*, project: Project, customer: Customer | None, now: datetime) -> dict[str, Any]:
+def resolve_structure(*, project: Project, customer: Customer | None, now: datetime) -> StructureSnapshot:
     """The structure part of a customer's entitlements (see the module docstring)."""
     settings = settings_for(project)
     grace = timedelta(seconds=settings.past_due_grace_seconds)
@@ -305,7 +316,7 @@ def resolve_structure(*, project: Project, customer: Customer | None, now: datet
     changes += [g.expires_at for g in grants if g.expires_at is not None]
     changes += [r.expires_at for r in revocations if r.expires_at is not None]
 
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, FeatureEntry] = {}
     for feature in features:
         entry = _feature_entry(feature, sources, grants, revocations, now)
         if feature.type == Feature.Type.METERED:
@@ -328,8 +339,8 @@ def _feature_entry(
     grants: list[Grant],
     revocations: list[Revocation],
     now: datetime,
-) -> dict[str, Any]:
-    described: list[dict[str, Any]] = []
+) -> FeatureEntry:
+    described: list[SourceEntry] = []
     given: list[tuple[_Source, Any]] = []
     for source in sources:
         has, given_value = source.value_for(feature)
@@ -392,7 +403,7 @@ def _feature_entry(
         enabled = False
         value = False if kind == Feature.Type.BOOLEAN else None
         limit = 0 if kind in COUNTED else None
-    entry: dict[str, Any] = {
+    entry: FeatureEntry = {
         "id": feature.pk,
         "type": kind,
         "enabled": enabled,
@@ -404,12 +415,10 @@ def _feature_entry(
     }
     if kind == Feature.Type.METERED:
         period = _metered_period(feature, given, now)
-        entry.update(
-            period_start=period.start.timestamp(),
-            period_end=period.end.timestamp(),
-            interval=period.interval,
-            interval_count=period.count,
-        )
+        entry["period_start"] = period.start.timestamp()
+        entry["period_end"] = period.end.timestamp()
+        entry["interval"] = period.interval
+        entry["interval_count"] = period.count
     return entry
 
 
@@ -428,7 +437,7 @@ def _metered_period(feature: Feature, given: list[tuple[_Source, Any]], now: dat
 # --- usage --------------------------------------------------------------------------------------------------
 
 
-def resolve_usage(*, customer_id: str | None, structure: dict[str, Any], now: datetime) -> dict[str, Any]:
+def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now: datetime) -> UsageSnapshot:
     """The usage part: used per metered feature in the structure's period, allocations in use, credit balances."""
     used: dict[str, int] = {}
     in_use: dict[str, int] = {}

@@ -22,12 +22,11 @@ from entitlements.models import (
     Revocation,
 )
 from entitlements.resolver import iso_epoch, settings_for
+from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
 from projects.models import Project
 
 
-def feature_answer(
-    key: str, entry: dict[str, Any], usage: dict[str, Any], quantity: int = 1
-) -> dict[str, Any]:
+def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: int = 1) -> dict[str, Any]:
     """One feature's answer: `{allowed, feature, type, enabled, value, limit, used, remaining, balance, …}`."""
     kind = entry["type"]
     enabled = entry["enabled"]
@@ -64,11 +63,11 @@ def feature_answer(
     }
 
 
-def snapshot_entry(snapshot: Snapshot, feature_key: str, *, param: str = "feature") -> dict[str, Any]:
+def snapshot_entry(snapshot: Snapshot, feature_key: str, *, param: str = "feature") -> FeatureEntry:
     entry = snapshot.structure["features"].get(feature_key)
     if entry is None:
         raise NotFound(f"No such feature: {feature_key!r}.", param=param)
-    return dict(entry)
+    return entry.copy()  # a shallow copy, as dict(entry) was: the caller may add to it
 
 
 # Counted in process (django-prometheus' registry; set PROMETHEUS_MULTIPROC_DIR to sum gunicorn's workers): the
@@ -101,7 +100,7 @@ def entitlements_list(*, project: Project, external_id: str) -> dict[str, Any]:
     return entitlements_body(external_id, snapshot.structure, snapshot.usage)
 
 
-def entitlements_body(external_id: str, structure: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+def entitlements_body(external_id: str, structure: StructureSnapshot, usage: UsageCounts) -> dict[str, Any]:
     rows = []
     for key, entry in structure["features"].items():
         answer = feature_answer(key, entry, usage)

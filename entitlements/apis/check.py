@@ -7,8 +7,7 @@ warm answer costs no SQL and one Redis round trip in all. Consume and release re
 from collections.abc import Sequence
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -20,12 +19,14 @@ from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
 from entitlements import cache, selectors, services
 from entitlements.apis.params import (
+    CUSTOMER,
     CUSTOMER_PARAMETER,
+    FEATURE,
     FEATURE_PARAMETER,
     MAX_ID_LENGTH,
     MAX_QUANTITY,
-    _quantity_param,
-    _required,
+    QUANTITY,
+    QUANTITY_PARAMETER,
 )
 from projects.authentication import request_project
 
@@ -74,20 +75,16 @@ class EntitlementsOutput(serializers.Serializer[Any]):
 class EntitlementCheckApi(BaseApi):
     @extend_schema(
         operation_id="entitlements_check",
-        parameters=[
-            CUSTOMER_PARAMETER,
-            FEATURE_PARAMETER,
-            OpenApiParameter("quantity", OpenApiTypes.INT, description="Units wanted (default 1)."),
-        ],
+        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER, QUANTITY_PARAMETER],
         responses=CheckOutput,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
         answer = selectors.entitlement_check(
             project=request_project(request),
-            external_id=_required(params, "customer"),
-            feature_key=_required(params, "feature"),
-            quantity=_quantity_param(params),
+            external_id=CUSTOMER.parse(params),
+            feature_key=FEATURE.parse(params),
+            quantity=QUANTITY.parse(params),
             read_ahead=self.read_ahead,
         )
         return Response(answer)
@@ -101,7 +98,7 @@ class EntitlementListApi(BaseApi):
         operation_id="entitlements_list", parameters=[CUSTOMER_PARAMETER], responses=EntitlementsOutput
     )
     def get(self, request: Request) -> Response:
-        customer = _required(request.query_params, "customer")
+        customer = CUSTOMER.parse(request.query_params)
         return Response(selectors.entitlements_list(project=request_project(request), external_id=customer))
 
 

@@ -13,7 +13,7 @@ from billing.models import Customer
 from core.apis import BaseApi
 from core.errors import InvalidRequest
 from entitlements import selectors
-from entitlements.apis.params import CUSTOMER_PARAMETER, FEATURE_PARAMETER, _required
+from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, FEATURE, FEATURE_PARAMETER
 from entitlements.models import CreditLot, Feature
 from entitlements.resolver import iso
 from projects.authentication import request_project
@@ -55,8 +55,8 @@ class CreditsApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         project = request_project(request)
-        external_id = _required(request.query_params, "customer")
-        feature = selectors.feature_get(project=project, key=_required(request.query_params, "feature"))
+        external_id = CUSTOMER.parse(request.query_params)
+        feature = selectors.feature_get(project=project, key=FEATURE.parse(request.query_params))
         if feature.type != Feature.Type.CREDITS:
             raise InvalidRequest(
                 f"feature: {feature.key!r} is a {feature.type} feature, not a credits feature.",

@@ -1,7 +1,12 @@
 """What the entitlement views share: the limits on ids and quantities, and the query parameters the GET
-views parse by hand (`customer`, `feature`, `quantity`) with their OpenAPI descriptions.
+views parse by hand (`customer`, `feature`, `quantity`).
+
+Each parameter is declared once (`IdParam`, `QuantityParam`: name, type, whether required, limits,
+description); its parser (`.parse(params)`, a few dict lookups: `GET /entitlements/check` is the hot path) and
+its OpenAPI description (`.openapi()`) both come from that declaration, so they cannot drift.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -13,33 +18,79 @@ MAX_ID_LENGTH = 255
 MAX_QUANTITY = 10**12
 
 
-def _required(params: Any, name: str) -> str:
-    value = params.get(name)
-    if not value:
-        raise InvalidRequest(f"{name}: this parameter is required.", code="parameter_missing", param=name)
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidRequest(
-            f"{name}: at most {MAX_ID_LENGTH} characters.", code="invalid_parameter", param=name
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    """One hand-parsed query parameter: what `.openapi()` documents and `.parse()` enforces."""
+
+    name: str
+    description: str
+    required: bool
+
+    def openapi_type(self) -> OpenApiTypes:
+        raise NotImplementedError
+
+    def openapi(self) -> OpenApiParameter:
+        return OpenApiParameter(
+            self.name, self.openapi_type(), required=self.required, description=self.description
         )
-    return str(value)
 
 
-def _quantity_param(params: Any) -> int:
-    raw = params.get("quantity")
-    if raw in (None, ""):
-        return 1
-    try:
-        quantity = int(raw)
-    except ValueError:
-        quantity = -1
-    if not 0 <= quantity <= MAX_QUANTITY:
-        raise InvalidRequest("quantity: an integer ≥ 0.", code="invalid_parameter", param="quantity")
-    return quantity
+@dataclass(frozen=True, slots=True)
+class IdParam(QueryParam):
+    """A required id or key: a non-empty string of at most `max_length` characters."""
+
+    required: bool = True
+    max_length: int = MAX_ID_LENGTH
+
+    def openapi_type(self) -> OpenApiTypes:
+        return OpenApiTypes.STR
+
+    def parse(self, params: Any) -> str:
+        value = params.get(self.name)
+        if not value:
+            raise InvalidRequest(
+                f"{self.name}: this parameter is required.", code="parameter_missing", param=self.name
+            )
+        if len(value) > self.max_length:
+            raise InvalidRequest(
+                f"{self.name}: at most {self.max_length} characters.",
+                code="invalid_parameter",
+                param=self.name,
+            )
+        return str(value)
 
 
-CUSTOMER_PARAMETER = OpenApiParameter(
-    "customer", OpenApiTypes.STR, required=True, description="The tenant's own user id (`external_id`)."
-)
-FEATURE_PARAMETER = OpenApiParameter(
-    "feature", OpenApiTypes.STR, required=True, description="The feature key."
-)
+@dataclass(frozen=True, slots=True)
+class QuantityParam(QueryParam):
+    """An optional count: an integer from `minimum` to `maximum`, `default` when absent or empty."""
+
+    required: bool = False
+    default: int = 1
+    minimum: int = 0
+    maximum: int = MAX_QUANTITY
+
+    def openapi_type(self) -> OpenApiTypes:
+        return OpenApiTypes.INT
+
+    def parse(self, params: Any) -> int:
+        raw = params.get(self.name)
+        if raw in (None, ""):
+            return self.default
+        try:
+            quantity = int(raw)
+        except ValueError:
+            quantity = self.minimum - 1
+        if not self.minimum <= quantity <= self.maximum:
+            raise InvalidRequest(
+                f"{self.name}: an integer ≥ {self.minimum}.", code="invalid_parameter", param=self.name
+            )
+        return quantity
+
+
+CUSTOMER = IdParam("customer", "The tenant's own user id (`external_id`).")
+FEATURE = IdParam("feature", "The feature key.")
+QUANTITY = QuantityParam("quantity", "Units wanted (default 1).")
+
+CUSTOMER_PARAMETER = CUSTOMER.openapi()
+FEATURE_PARAMETER = FEATURE.openapi()
+QUANTITY_PARAMETER = QUANTITY.openapi()

@@ -28,6 +28,7 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.services.usage import _thresholds
+from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
 from projects.models import Project
 from webhooks.outbound import event_record
 
@@ -40,7 +41,7 @@ def _event_row(
     *,
     project: Project,
     customer_id: str,
-    feature: dict[str, Any],
+    feature: FeatureEntry,
     event_id: str,
     kind: str,
     quantity: int,
@@ -82,7 +83,7 @@ def _replay(
 
 def _structure_for_consume(
     project: Project, external_id: str, feature_key: str, read_ahead: dict[str, Any] | None
-) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
+) -> tuple[StructureSnapshot, str | None, FeatureEntry]:
     """(structure, customer id or None for a user the project has never seen, the feature's entry) for a
     consume or release: from the cache when warm."""
     snapshot = ent_cache.snapshot_get(
@@ -115,7 +116,7 @@ def entitlement_consume(
             param="feature",
         )
     period = resolver.period_from_snapshot(entry) if kind == Feature.Type.METERED else None
-    usage: dict[str, Any] = {"used": {}, "in_use": {}, "balance": {}}
+    usage: UsageCounts = {"used": {}, "in_use": {}, "balance": {}}
     refused = (not entry["enabled"] and kind != Feature.Type.CREDITS) or entry["revoked"]
     if customer_id is None:
         if (
@@ -193,7 +194,7 @@ def entitlement_consume(
     return _answer(feature_key, entry, usage, 0, allowed=True)
 
 
-def _usage_recorded(project: Project, external_id: str, entry: dict[str, Any], *, metered: bool) -> None:
+def _usage_recorded(project: Project, external_id: str, entry: FeatureEntry, *, metered: bool) -> None:
     """After a consume: the customer's cached usage is stale on commit, and metered usage is reported to Stripe."""
     ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
     if metered and entry["meter"]:
@@ -203,10 +204,10 @@ def _usage_recorded(project: Project, external_id: str, entry: dict[str, Any], *
 def _duplicate_answer(
     project: Project,
     event_id: str,
-    structure: dict[str, Any],
+    structure: StructureSnapshot,
     customer_id: str,
     feature_key: str,
-    entry: dict[str, Any],
+    entry: FeatureEntry,
     quantity: int,
 ) -> dict[str, Any]:
     """A consume id seen before: 409 if it named something else, else the current state, recording nothing."""
@@ -226,7 +227,7 @@ def _public(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def _answer(
-    feature_key: str, entry: dict[str, Any], usage: dict[str, Any], quantity: int, *, allowed: bool
+    feature_key: str, entry: FeatureEntry, usage: UsageCounts, quantity: int, *, allowed: bool
 ) -> dict[str, Any]:
     """A consume or release answer from usage the statement returned (no further query)."""
     answer = _public(feature_answer(feature_key, entry, usage, quantity))
@@ -235,7 +236,7 @@ def _answer(
 
 
 def _answer_now(
-    structure: dict[str, Any],
+    structure: StructureSnapshot,
     customer_id: str,
     feature_key: str,
     quantity: int,
@@ -257,7 +258,7 @@ def _credits_spend(
     customer_id: str,
     external_id: str,
     feature_key: str,
-    entry: dict[str, Any],
+    entry: FeatureEntry,
     quantity: int,
     reference: str,
 ) -> int:
@@ -311,7 +312,7 @@ def _credits_spend(
     return after
 
 
-def entry_low_percent(entry: dict[str, Any]) -> int:
+def entry_low_percent(entry: FeatureEntry) -> int:
     return int(entry.get("credits_low_percent", 20))
 
 

@@ -7,7 +7,6 @@ project's grace periods and `credits.low` mark (audited). `version_key` names th
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +19,7 @@ from entitlements import cache as ent_cache
 from entitlements import resolver
 from entitlements.models import EntitlementSettings, EntitlementState
 from entitlements.selectors import entitlements_body
+from entitlements.snapshot import StructureSnapshot
 from projects.models import Project
 from webhooks.outbound import event_record
 
@@ -29,7 +29,7 @@ def version_key(customer: Customer) -> str:
     return ent_cache.Keys.of(customer.project_id, customer.external_id).structure_version
 
 
-def _answer_digest(structure: dict[str, Any]) -> str:
+def _answer_digest(structure: StructureSnapshot) -> str:
     """What the customer may use, without usage, sources or timing: the part `entitlements.updated` announces."""
     shape = {
         key: [entry["type"], entry["enabled"], entry["value"], entry["limit"], entry["revoked"]]

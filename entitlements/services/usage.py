@@ -18,6 +18,7 @@ from entitlements.models import Feature, UsageEvent
 from entitlements.services.counters import THRESHOLDS, _counters_add, _events_insert
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
+from entitlements.snapshot import FeatureEntry
 from projects.models import Project
 from webhooks.outbound import event_record
 
@@ -37,7 +38,7 @@ class UsageInput:
 
 
 def _period_for(
-    entry: dict[str, Any], timestamp: datetime, now: datetime, grace_seconds: int, param: str
+    entry: FeatureEntry, timestamp: datetime, now: datetime, grace_seconds: int, param: str
 ) -> resolver.Period:
     """The metered period an event at `timestamp` counts in, or 400 when it is too late (or in the future)."""
     if timestamp > now + timedelta(seconds=MAX_FUTURE_SECONDS):
@@ -182,7 +183,7 @@ def usage_record(*, project: Project, event: UsageInput) -> tuple[UsageEvent, bo
 
 
 def _thresholds(
-    project: Project, external_id: str, feature_key: str, entry: dict[str, Any], before: int, after: int
+    project: Project, external_id: str, feature_key: str, entry: FeatureEntry, before: int, after: int
 ) -> None:
     limit = entry["limit"]
     if limit is None or limit <= 0:

@@ -1,0 +1,77 @@
+"""The shapes of an entitlement snapshot (`entitlements.resolver` computes it, `entitlements.cache` stores it as
+JSON in Redis): `TypedDict`s, so a misspelt key is a mypy error while the value stays a plain dict at run time —
+the cache format, the API answers and the cost of a check are those of the dicts they describe.
+
+- `StructureSnapshot`: what a customer is entitled to, one `FeatureEntry` per feature key;
+- `FeatureEntry`: one feature (on, value or limit, metered period, `SourceEntry` list of where it came from);
+- `UsageSnapshot`: what was used (`UsageCounts`: metered use, allocations in use, credit balances).
+
+Times are epoch seconds (floats), as the resolver writes them.
+"""
+
+from typing import Any, NotRequired, TypedDict
+
+
+class SourceEntry(TypedDict):
+    """Where part of a feature's answer came from: a subscription, purchase or the default product (`product`,
+    `value`, `quantity` but for the default product, `ends_at` when it ends, `status` of a subscription, `disputed`
+    of a purchase), a grant (`value`, `reason`, `expires_at`) or a revocation (`reason`, `expires_at`)."""
+
+    type: str
+    id: str
+    product: NotRequired[str]
+    value: NotRequired[Any]
+    quantity: NotRequired[int]
+    ends_at: NotRequired[str | None]
+    status: NotRequired[str]
+    disputed: NotRequired[bool]
+    reason: NotRequired[str]
+    expires_at: NotRequired[str | None]
+
+
+class FeatureEntry(TypedDict):
+    """One feature of a `StructureSnapshot`. The period keys are there for metered features only;
+    `credits_low_percent` only on the copy a consume works on (`services.consume._structure_for_consume`)."""
+
+    id: str
+    type: str
+    enabled: bool
+    revoked: bool
+    value: Any
+    limit: int | None
+    sources: list[SourceEntry]
+    meter: bool
+    period_start: NotRequired[float]
+    period_end: NotRequired[float]
+    interval: NotRequired[str]
+    interval_count: NotRequired[int]
+    credits_low_percent: NotRequired[int]
+
+
+class StructureSnapshot(TypedDict):
+    """`resolver.resolve_structure`; `tag` and `gen` are set by the cache when it stores it."""
+
+    customer_id: str | None
+    features: dict[str, FeatureEntry]
+    valid_until: float
+    usage_grace_seconds: int
+    credits_low_percent: int
+    tag: NotRequired[str]
+    gen: NotRequired[str]
+
+
+class UsageCounts(TypedDict):
+    """What an answer needs of usage, per feature key: metered use, allocation units in use, credit balances."""
+
+    used: dict[str, int]
+    in_use: dict[str, int]
+    balance: dict[str, int]
+
+
+class UsageSnapshot(UsageCounts):
+    """`resolver.resolve_usage`; `tag` and `gen` (the structure's it was computed from) are set by the cache."""
+
+    customer_id: str | None
+    valid_until: float | None
+    tag: NotRequired[str]
+    gen: NotRequired[str]
