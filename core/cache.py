@@ -46,7 +46,61 @@ def cache_add(key: str, value: Any, timeout: float) -> bool | None:
 
 
 def cache_delete_many(keys: list[str]) -> None:
+    """Best effort: for keys whose staleness is harmless (marks, throttles). Use `cache_invalidate` for answers."""
     _guard("delete_many", lambda: cache.delete_many(keys), None)
+
+
+def cache_invalidate(keys: list[str]) -> None:
+    """Deletes cached answers that a committed change made wrong; if the cache cannot be reached, every cached
+    answer of an older epoch stops being trusted instead (`cache_epoch_bump`)."""
+    try:
+        cache.delete_many(keys)
+    except Exception as exc:
+        cache_epoch_bump(f"invalidation failed ({exc.__class__.__name__})")
+
+
+# --- the cache epoch (core.models.CacheEpoch) -----------------------------------------------------------------
+
+_EPOCH_KEY = "cache-epoch"
+
+
+def cache_epoch() -> int:
+    """The current epoch, read from the database at most once per CACHE_EPOCH_CHECK_SECONDS per process: the
+    longest an answer cached before a failed invalidation can still be served by a process."""
+    from django.conf import settings
+
+    from core.models import CacheEpoch
+
+    value = _epoch_local.get(_EPOCH_KEY)
+    if value is None:
+        value = CacheEpoch.objects.filter(pk=1).values_list("value", flat=True).first() or 0
+        _epoch_local.set(_EPOCH_KEY, value, settings.CACHE_EPOCH_CHECK_SECONDS)
+    return int(value)
+
+
+def cache_epoch_bump(reason: str) -> None:
+    """Distrusts every answer cached so far (they are recomputed from the database as they are asked for)."""
+    from django.db.models import F
+
+    from core.models import CacheEpoch
+
+    if not CacheEpoch.objects.filter(pk=1).update(value=F("value") + 1):
+        _, created = CacheEpoch.objects.get_or_create(pk=1, defaults={"value": 1})
+        if not created:
+            CacheEpoch.objects.filter(pk=1).update(value=F("value") + 1)
+    _epoch_local.discard([_EPOCH_KEY])
+    logger.warning("Cache epoch bumped: %s; cached answers of earlier epochs are ignored.", reason)
+
+
+def epoch_stamped(value: Any) -> tuple[int, Any]:
+    return (cache_epoch(), value)
+
+
+def epoch_current(stamped: Any) -> Any:
+    """The value of a stamped cache entry if it was cached under the current epoch, else None (a miss)."""
+    if isinstance(stamped, tuple | list) and len(stamped) == 2 and stamped[0] == cache_epoch():
+        return stamped[1]
+    return None
 
 
 _redis_lock = threading.Lock()
@@ -113,3 +167,6 @@ class LocalCache:
         with self._lock:
             self._entries.clear()
             self._touched.clear()
+
+
+_epoch_local = LocalCache()

@@ -68,3 +68,17 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} {self.key}"
+
+
+class CacheEpoch(models.Model):
+    """One row: the generation of everything cached in the shared cache that must never outlive a change (who
+    a key is, what a customer is entitled to). An invalidation that cannot reach the cache (Redis down or
+    frozen) bumps it, in the database, which is up since the change just committed there; cached answers are
+    stamped with the epoch they were computed under, and one of an older epoch is a miss. So a change made
+    during a cache outage is not undone when the cache comes back with its old answers."""
+
+    value = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"cache epoch {self.value}"

@@ -2,7 +2,9 @@
 
 Lookups are cached in the shared cache (Redis in production) and, for at most AUTH_LOCAL_CACHE_SECONDS, in
 process memory. Revoking a key or changing a project deletes the shared entries on commit, so every process
-sees the change within that local TTL (one second by default). `last_used_at` is written at most once per
+sees the change within that local TTL (one second by default). Shared entries carry the cache epoch they were
+computed under (`core.cache.cache_epoch`): when the deletion cannot reach Redis (down, frozen, partitioned), the
+epoch is bumped in the database instead, so an answer Redis still holds when it returns is not served again. `last_used_at` is written at most once per
 API_KEY_TOUCH_INTERVAL_SECONDS per key.
 """
 
@@ -17,7 +19,15 @@ from rest_framework.request import Request
 
 from core import context
 from core.actors import Actor
-from core.cache import LocalCache, cache_add, cache_delete_many, cache_get, cache_set
+from core.cache import (
+    LocalCache,
+    cache_add,
+    cache_get,
+    cache_invalidate,
+    cache_set,
+    epoch_current,
+    epoch_stamped,
+)
 from core.models import AuditLogEntry
 from projects.keys import hash_secret
 from projects.models import ApiKey, PlatformKey, Project
@@ -87,11 +97,11 @@ def principal_for_secret(secret: str) -> Principal | None:
     cache_key = _cache_key(key_hash)
     cached = local_cache.get(cache_key)
     if cached is None:
-        cached = cache_get(cache_key)
+        cached = epoch_current(cache_get(cache_key))  # an answer of an older epoch is a miss
         if cached is None:
             principal = _load(key_hash)
             cached = principal if principal is not None else _INVALID
-            cache_set(cache_key, cached, settings.AUTH_CACHE_SECONDS)
+            cache_set(cache_key, epoch_stamped(cached), settings.AUTH_CACHE_SECONDS)
         local_cache.set(cache_key, cached, settings.AUTH_LOCAL_CACHE_SECONDS)
     return cached if isinstance(cached, Principal) else None
 
@@ -101,7 +111,7 @@ def auth_cache_invalidate(key_hashes: list[str]) -> None:
     keys = [_cache_key(key_hash) for key_hash in key_hashes]
     local_cache.discard(keys)
     if keys:
-        cache_delete_many(keys)
+        cache_invalidate(keys)
 
 
 def _touch(principal: Principal) -> None:

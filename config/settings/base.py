@@ -123,7 +123,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": BROKER_TIMEOUT_SECONDS,
     "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
 }
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 # Celery closes Django's database connections around every task unless told to reuse them; reconnecting to
 # PostgreSQL per task would cost more than most tasks do.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
@@ -238,6 +243,9 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_S
 # Authenticated keys are cached in the shared cache and, for at most AUTH_LOCAL_CACHE_SECONDS, in-process.
 AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=300)
 AUTH_LOCAL_CACHE_SECONDS = env.float("AUTH_LOCAL_CACHE_SECONDS", default=1.0)
+# How often a process re-reads the cache epoch (core.models.CacheEpoch) from the database: after an invalidation
+# that could not reach Redis, answers cached before it are served by a process for at most this long.
+CACHE_EPOCH_CHECK_SECONDS = env.float("CACHE_EPOCH_CHECK_SECONDS", default=1.0)
 API_KEY_TOUCH_INTERVAL_SECONDS = env.int("API_KEY_TOUCH_INTERVAL_SECONDS", default=60)
 
 # `GET /metrics` (Prometheus) requires `Authorization: Bearer <METRICS_TOKEN>` when set.

@@ -28,17 +28,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def frozen_broker():
-    """A private redis-server as the Celery broker, frozen with SIGSTOP (thawed and stopped after)."""
+def _private_redis(port: int | None = None, data_dir: str | None = None):
+    """A redis-server of the test's own; with `data_dir`, persisting every write (AOF, fsync always), so that a
+    restart brings back what it held, as a production Redis with persistence does."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    from config.celery import app as celery_app
-
-    port = _free_port()
+    port = port or _free_port()
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "always", "--dir", data_dir]
+        if data_dir
+        else ["--appendonly", "no"]
+    )
     server = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+        [binary, "--port", str(port), "--save", "", *persistence, "--bind", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -47,12 +50,20 @@ def frozen_broker():
     while True:
         try:
             redis.Redis.from_url(url).ping()
-            break
+            return server, url
         except redis.ConnectionError:
             if time.monotonic() > deadline:
                 server.kill()
                 raise
             time.sleep(0.05)
+
+
+@pytest.fixture
+def frozen_broker():
+    """A private redis-server as the Celery broker, frozen with SIGSTOP (thawed and stopped after)."""
+    from config.celery import app as celery_app
+
+    server, url = _private_redis()
     previous = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
     celery_app.conf.task_always_eager = False
     celery_app.conf.broker_url = url
@@ -94,3 +105,73 @@ def test_the_stripe_intake_answers_and_stores_while_the_broker_is_frozen(frozen_
     assert not sender.is_alive(), "the intake hung on the frozen broker"
     assert answers == [200]
     assert StripeEvent.objects.get(stripe_event_id="evt_frozen").status == StripeEvent.Status.RECEIVED
+
+
+@pytest.fixture
+def private_cache(settings, tmp_path):
+    """The shared cache on a private, persisting redis-server (frozen, thawed or restarted by the test), every
+    process-local cache off (1 s by default) so what is asserted is the shared cache's answer."""
+    from django.core.cache import caches
+
+    from projects.authentication import local_cache
+
+    server, url = _private_redis(data_dir=str(tmp_path))
+    holder = {"server": server, "url": url, "dir": str(tmp_path)}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    settings.AUTH_LOCAL_CACHE_SECONDS = 0
+    settings.CACHE_EPOCH_CHECK_SECONDS = 0
+    local_cache.clear()
+    try:
+        yield holder
+    finally:
+        server = holder["server"]
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGCONT)
+            server.terminate()
+            server.wait(10)
+        caches["default"].close()
+
+
+def test_a_key_revoked_while_redis_is_frozen_stays_revoked_when_redis_returns(private_cache, api, tenant_a):
+    """Redis frozen (SIGSTOP): the invalidation times out, so the epoch is bumped. (The DEL itself may still be
+    applied when Redis wakes up and reads its socket; the epoch does not count on that.)"""
+    from core.actors import Actor
+    from core.models import CacheEpoch
+    from projects.services import api_key_revoke
+
+    server = private_cache["server"]
+    assert api.get("/api/v1/project", key=tenant_a.key).status_code == 200  # now cached in Redis
+    os.kill(server.pid, signal.SIGSTOP)
+    api_key_revoke(actor=Actor.system("test"), api_key=tenant_a.api_key, reason="leaked")
+    os.kill(server.pid, signal.SIGCONT)
+
+    assert api.get("/api/v1/project", key=tenant_a.key).status_code == 401
+    assert CacheEpoch.objects.get().value == 1
+
+
+def test_a_key_revoked_while_redis_is_down_stays_revoked_when_redis_restarts_with_its_data(
+    private_cache, api, tenant_a
+):
+    """Redis stopped (a restart, a failover): the invalidation is refused and lost, and Redis comes back from its
+    persisted data with the cached "valid" answer in it. The epoch bumped in the database turns that answer down."""
+    from core.actors import Actor
+    from core.models import CacheEpoch
+    from projects.services import api_key_revoke
+
+    assert api.get("/api/v1/project", key=tenant_a.key).status_code == 200
+    server = private_cache["server"]
+    server.terminate()
+    server.wait(10)
+    api_key_revoke(actor=Actor.system("test"), api_key=tenant_a.api_key, reason="leaked")
+    port = int(private_cache["url"].rsplit(":", 1)[1].split("/")[0])
+    private_cache["server"], _ = _private_redis(port=port, data_dir=private_cache["dir"])
+    assert len(redis.Redis.from_url(private_cache["url"]).keys("*auth:v1:*")) == 1  # the stale answer is back
+
+    assert api.get("/api/v1/project", key=tenant_a.key).status_code == 401
+    assert CacheEpoch.objects.get().value == 1
