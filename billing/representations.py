@@ -1,10 +1,11 @@
-"""The API representation of billing objects, shared by the REST API and (later) outbound events."""
+"""The API representation of billing objects: one output serializer per object renders the REST API answers,
+the OpenAPI schema and the `data.object` of tenant events alike, so the three cannot drift."""
 
 from typing import Any
 
 from rest_framework import serializers
 
-from billing.models import Cart, CheckoutSession, Customer, Payment
+from billing.models import Cart, CheckoutSession, Customer, Invoice, Payment, Subscription
 
 
 class CustomerOutput(serializers.Serializer[Any]):
@@ -180,4 +181,69 @@ class CartOutput(serializers.Serializer[Any]):
     def to_representation(self, instance: Cart) -> dict[str, Any]:
         data = super().to_representation(instance)
         data["currency"] = data["currency"] or None
+        return data
+
+
+class SubscriptionOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    object = serializers.CharField(default="subscription")
+    customer = serializers.CharField(source="customer.external_id")
+    status = serializers.ChoiceField(choices=Subscription.Status.choices)
+    price = serializers.CharField(source="price.key")
+    product = serializers.CharField(source="product.key")
+    quantity = serializers.IntegerField()
+    current_period_start = serializers.DateTimeField(allow_null=True)
+    current_period_end = serializers.DateTimeField(allow_null=True)
+    cancel_at_period_end = serializers.BooleanField()
+    trial_end = serializers.DateTimeField(allow_null=True)
+    canceled_at = serializers.DateTimeField(allow_null=True)
+    stripe_subscription_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance: Subscription) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["object"] = "subscription"
+        return data
+
+
+# One of `Invoice.lines`, as the invoice mirror stores it (billing.subscriptions.invoices._invoice_lines).
+class InvoiceLineOutput(serializers.Serializer[Any]):
+    description = serializers.CharField()
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    quantity = serializers.IntegerField(allow_null=True)
+    proration = serializers.BooleanField()
+    stripe_price_id = serializers.CharField(allow_null=True)
+    period_start = serializers.IntegerField(allow_null=True)
+    period_end = serializers.IntegerField(allow_null=True)
+
+
+class InvoiceOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    object = serializers.CharField(default="invoice")
+    customer = serializers.CharField(source="customer.external_id")
+    subscription = serializers.CharField(source="subscription_id", allow_null=True)
+    number = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    billing_reason = serializers.CharField(allow_null=True)
+    subtotal = serializers.IntegerField()
+    tax = serializers.IntegerField()
+    total = serializers.IntegerField()
+    amount_due = serializers.IntegerField()
+    amount_paid = serializers.IntegerField()
+    amount_remaining = serializers.IntegerField()
+    currency = serializers.CharField()
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    hosted_invoice_url = serializers.URLField(allow_null=True)
+    invoice_pdf = serializers.URLField(allow_null=True)
+    lines = InvoiceLineOutput(many=True)
+    stripe_invoice_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance: Invoice) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["object"] = "invoice"
+        for field in ("number", "billing_reason", "hosted_invoice_url", "invoice_pdf"):
+            data[field] = data[field] or None
         return data

@@ -265,18 +265,11 @@ def event_redeliver(*, event: Event) -> list[Delivery]:
 
 
 def event_payload(event: Event) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "id": event.pk,
-        "object": "event",
-        "type": event.type,
-        "created": event.created_at.isoformat().replace("+00:00", "Z"),
-        "project": event.project_id,
-        "sequence": event.sequence,
-        "data": event.data,
-    }
-    if event.previous_attributes is not None:
-        payload["previous_attributes"] = event.previous_attributes
-    return payload
+    """The event as delivered (signed) to endpoints: its API representation."""
+    from webhooks.representations import EventOutput
+
+    # to_representation, as `EventOutput.data` is its event's `data` field to the type checker.
+    return EventOutput().to_representation(event)
 
 
 # --- delivery -----------------------------------------------------------------------------------------------
@@ -415,12 +408,12 @@ def _endpoint_failed(endpoint_id: str, now: Any) -> None:
             before={"enabled": True},
             after={"enabled": False},
         )
-        from webhooks.representations import endpoint_representation
+        from webhooks.representations import EndpointOutput
 
         event_record(
             project=endpoint.project,
             type="webhook_endpoint.disabled",
-            data_object=endpoint_representation(endpoint),
+            data_object=dict(EndpointOutput(endpoint).data),
         )
 
 

@@ -1,7 +1,5 @@
 """`/webhook_endpoints` and `/events` (API.md "Outbound events")."""
 
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -15,45 +13,8 @@ from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, p
 from core.serializers import StrictSerializer
 from projects.authentication import request_project
 from webhooks import outbound, selectors
-from webhooks.models import Delivery, Event, WebhookEndpoint
-from webhooks.representations import endpoint_representation, event_representation
-
-
-class EndpointOutput(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(default="webhook_endpoint")
-    url = serializers.URLField()
-    events = serializers.ListField(child=serializers.CharField())
-    description = serializers.CharField()
-    enabled = serializers.BooleanField()
-    disabled_reason = serializers.CharField(allow_null=True)
-    failing_since = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-
-
-class EndpointWithSecretOutput(EndpointOutput):
-    secret = serializers.CharField(help_text="The signing secret. Shown this once.")
-
-
-class DeliveryOutput(serializers.Serializer):
-    id = serializers.CharField()
-    endpoint = serializers.CharField()
-    status = serializers.ChoiceField(choices=Delivery.Status.choices)
-    attempts = serializers.IntegerField()
-    next_attempt_at = serializers.DateTimeField(allow_null=True)
-    last_attempt_at = serializers.DateTimeField(allow_null=True)
-
-
-class EventOutput(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(default="event")
-    type = serializers.CharField()
-    created = serializers.DateTimeField()
-    project = serializers.CharField()
-    sequence = serializers.IntegerField(help_text="Per project, strictly increasing.")
-    data = serializers.DictField(help_text="{'object': the API representation of the object}")  # type: ignore[assignment]
-    previous_attributes = serializers.DictField(required=False)
-    deliveries = DeliveryOutput(many=True, required=False)
+from webhooks.models import Event, WebhookEndpoint
+from webhooks.representations import EndpointOutput, EndpointWithSecretOutput, EventOutput
 
 
 def _endpoint(request: Request, endpoint_id: str) -> WebhookEndpoint:
@@ -82,7 +43,7 @@ class WebhookEndpointListCreateApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         rows, has_more = paginate_queryset(selectors.endpoint_list(project=request_project(request)), request)
-        return Response(list_body([endpoint_representation(e) for e in rows], has_more))
+        return Response(list_body(EndpointOutput(rows, many=True).data, has_more))
 
     @extend_schema(
         operation_id="webhook_endpoints_create",
@@ -96,7 +57,8 @@ class WebhookEndpointListCreateApi(BaseApi):
             project=request_project(request), actor=actor_from_request(request), **serializer.validated_data
         )
         return Response(
-            {**endpoint_representation(endpoint), "secret": secret}, status=status.HTTP_201_CREATED
+            EndpointWithSecretOutput(endpoint, context={"secret": secret}).data,
+            status=status.HTTP_201_CREATED,
         )
 
 
@@ -111,7 +73,7 @@ class WebhookEndpointDetailApi(BaseApi):
 
     @extend_schema(operation_id="webhook_endpoints_retrieve", responses=EndpointOutput)
     def get(self, request: Request, endpoint_id: str) -> Response:
-        return Response(endpoint_representation(_endpoint(request, endpoint_id)))
+        return Response(EndpointOutput(_endpoint(request, endpoint_id)).data)
 
     @extend_schema(operation_id="webhook_endpoints_update", request=InputSerializer, responses=EndpointOutput)
     def patch(self, request: Request, endpoint_id: str) -> Response:
@@ -121,12 +83,12 @@ class WebhookEndpointDetailApi(BaseApi):
         endpoint = outbound.endpoint_update(
             endpoint=endpoint, actor=actor_from_request(request), **serializer.validated_data
         )
-        return Response(endpoint_representation(endpoint))
+        return Response(EndpointOutput(endpoint).data)
 
     @extend_schema(operation_id="webhook_endpoints_delete", request=None, responses={200: EndpointOutput})
     def delete(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id)
-        body = {**endpoint_representation(endpoint), "deleted": True}
+        body = {**EndpointOutput(endpoint).data, "deleted": True}
         outbound.endpoint_delete(endpoint=endpoint, actor=actor_from_request(request))
         return Response(body)
 
@@ -151,7 +113,7 @@ class WebhookEndpointRollSecretApi(BaseApi):
             actor=actor_from_request(request),
             overlap_seconds=serializer.validated_data.get("overlap_seconds"),
         )
-        return Response({**endpoint_representation(endpoint), "secret": secret})
+        return Response(EndpointWithSecretOutput(endpoint, context={"secret": secret}).data)
 
 
 class EventListApi(BaseApi):
@@ -167,7 +129,7 @@ class EventListApi(BaseApi):
             )
         queryset = selectors.event_list(project=request_project(request), event_type=event_type)
         rows, has_more = paginate_queryset(queryset, request)
-        return Response(list_body([event_representation(e) for e in rows], has_more))
+        return Response(list_body(EventOutput(rows, many=True).data, has_more))
 
 
 class EventDetailApi(BaseApi):
@@ -175,7 +137,7 @@ class EventDetailApi(BaseApi):
 
     @extend_schema(operation_id="events_retrieve", responses=EventOutput)
     def get(self, request: Request, event_id: str) -> Response:
-        return Response(event_representation(_event(request, event_id), with_deliveries=True))
+        return Response(EventOutput(_event(request, event_id), context={"with_deliveries": True}).data)
 
 
 class EventRedeliverApi(BaseApi):
@@ -185,5 +147,6 @@ class EventRedeliverApi(BaseApi):
     def post(self, request: Request, event_id: str) -> Response:
         event = _event(request, event_id)
         outbound.event_redeliver(event=event)
-        data: dict[str, Any] = event_representation(event, with_deliveries=True)
-        return Response(data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            EventOutput(event, context={"with_deliveries": True}).data, status=status.HTTP_202_ACCEPTED
+        )

@@ -1,39 +1,84 @@
-"""API representations of endpoints, events and deliveries (also the payload of `webhook_endpoint.*` events)."""
+"""The API representation of webhook endpoints, events and deliveries: one output serializer per object renders the
+REST API answers, the OpenAPI schema, the signed payload of a delivery (`outbound.event_payload`) and the
+`data.object` of `webhook_endpoint.*` events alike."""
 
+from datetime import datetime
 from typing import Any
+
+from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from webhooks.models import Delivery, Event, WebhookEndpoint
 
 
-def endpoint_representation(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return {
-        "id": endpoint.pk,
-        "object": "webhook_endpoint",
-        "url": endpoint.url,
-        "events": endpoint.events,
-        "description": endpoint.description,
-        "enabled": endpoint.enabled,
-        "disabled_reason": endpoint.disabled_reason or None,
-        "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None,
-        "created_at": endpoint.created_at.isoformat(),
-    }
+class OffsetDateTimeField(serializers.DateTimeField):
+    """Endpoints and deliveries have always written their times with the `+00:00` offset, not `Z` (unlike the
+    billing objects and events): kept, so what tenants parse does not change."""
+
+    def to_representation(self, value: datetime | None) -> str | None:  # type: ignore[override]
+        return value.isoformat() if value else None
 
 
-def delivery_representation(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "id": delivery.pk,
-        "endpoint": delivery.endpoint_id,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "next_attempt_at": delivery.next_attempt_at.isoformat() if delivery.next_attempt_at else None,
-        "last_attempt_at": delivery.last_attempt_at.isoformat() if delivery.last_attempt_at else None,
-    }
+class EndpointOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    object = serializers.CharField(default="webhook_endpoint")
+    url = serializers.URLField()
+    events = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField()
+    enabled = serializers.BooleanField()
+    disabled_reason = serializers.CharField(allow_null=True)
+    failing_since = OffsetDateTimeField(allow_null=True)
+    created_at = OffsetDateTimeField()
+
+    def to_representation(self, instance: WebhookEndpoint) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["object"] = "webhook_endpoint"
+        data["disabled_reason"] = instance.disabled_reason or None
+        return data
 
 
-def event_representation(event: Event, *, with_deliveries: bool = False) -> dict[str, Any]:
-    from webhooks.outbound import event_payload
+# The endpoint with the signing secret just made (`context={"secret": ...}`): shown on create and roll only.
+# (Comments, not docstrings, on the output serializers: a docstring would become the schema's description.)
+class EndpointWithSecretOutput(EndpointOutput):
+    secret = serializers.CharField(help_text="The signing secret. Shown this once.")
 
-    data = event_payload(event)
-    if with_deliveries:
-        data["deliveries"] = [delivery_representation(d) for d in event.deliveries.order_by("created_at")]
-    return data
+    def to_representation(self, instance: WebhookEndpoint) -> dict[str, Any]:
+        return {**EndpointOutput(instance).data, "secret": self.context["secret"]}
+
+
+class DeliveryOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    endpoint = serializers.CharField(source="endpoint_id")
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    attempts = serializers.IntegerField()
+    next_attempt_at = OffsetDateTimeField(allow_null=True)
+    last_attempt_at = OffsetDateTimeField(allow_null=True)
+
+
+class _DeliveriesInOrder(serializers.ListSerializer[Any]):
+    """An event's deliveries, oldest first; only where the API shows them (`context={"with_deliveries": True}`)."""
+
+    def get_attribute(self, instance: Event) -> Any:
+        if not self.context.get("with_deliveries"):
+            raise SkipField
+        return instance.deliveries.order_by("created_at")
+
+
+# An event as delivered; with `context={"with_deliveries": True}` (the API's event detail) also its deliveries.
+class EventOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    object = serializers.CharField(default="event")
+    type = serializers.CharField()
+    created = serializers.DateTimeField(source="created_at")
+    project = serializers.CharField(source="project_id")
+    sequence = serializers.IntegerField(help_text="Per project, strictly increasing.")
+    data = serializers.DictField(help_text="{'object': the API representation of the object}")  # type: ignore[assignment]
+    previous_attributes = serializers.DictField(required=False)
+    deliveries = _DeliveriesInOrder(child=DeliveryOutput(), required=False)
+
+    def to_representation(self, instance: Event) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["object"] = "event"
+        if instance.previous_attributes is None:
+            data.pop("previous_attributes")
+        return data

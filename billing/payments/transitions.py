@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from billing.gateway import gateway_for, stripe_id
 from billing.models import CheckoutSession, Payment
+from billing.representations import CheckoutSessionOutput, PaymentOutput
 from core.cache import cache_add
 from core.errors import ApiError
 from entitlements.services import payment_entitlements_apply
@@ -78,23 +79,14 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
             event_record(
                 project=locked.project,
                 type=event_type,
-                data_object=_payment_representation(locked),
+                data_object=dict(PaymentOutput(locked).data),
                 previous_attributes={"status": previous_status},
             )
     return locked
 
 
-def _payment_representation(payment: Payment) -> dict[str, Any]:
-    """`payment` as saved in this transaction, with its project and customer loaded."""
-    from billing.representations import PaymentOutput
-
-    return dict(PaymentOutput(payment).data)
-
-
 def _checkout_transition(*, payment: Payment, to: str) -> None:
     """Open → complete | expired for the local checkout session, with its tenant-visible event."""
-    from billing.representations import CheckoutSessionOutput
-
     session = (
         CheckoutSession.objects.select_for_update()
         .filter(payment=payment, status=CheckoutSession.Status.OPEN)

@@ -18,7 +18,6 @@ from billing.subscriptions.invoices import (
     invoice_apply,
     invoice_link_payment_intent,
     invoice_payment_apply,
-    invoice_representation,
     invoice_subscription_id,
 )
 from billing.subscriptions.mirror import (
@@ -27,7 +26,6 @@ from billing.subscriptions.mirror import (
     stripe_read_allowed,
     subscription_apply,
     subscription_refetch_and_apply,
-    subscription_representation,
 )
 
 __all__ = [
@@ -36,13 +34,11 @@ __all__ = [
     "invoice_apply",
     "invoice_link_payment_intent",
     "invoice_payment_apply",
-    "invoice_representation",
     "invoice_subscription_id",
     "stripe_read_allowed",
     "subscription_apply",
     "subscription_cancel",
     "subscription_change",
     "subscription_refetch_and_apply",
-    "subscription_representation",
     "subscription_resume",
 ]

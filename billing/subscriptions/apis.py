@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from billing import selectors, subscriptions
 from billing.models import Invoice, Subscription
+from billing.representations import InvoiceOutput, SubscriptionOutput
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
@@ -18,65 +19,13 @@ from core.serializers import StrictSerializer
 from projects.authentication import request_project
 
 
-class SubscriptionOutput(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    object = serializers.CharField(default="subscription")
-    customer = serializers.CharField()
-    status = serializers.ChoiceField(choices=Subscription.Status.choices)
-    price = serializers.CharField()
-    product = serializers.CharField()
-    quantity = serializers.IntegerField()
-    current_period_start = serializers.DateTimeField(allow_null=True)
-    current_period_end = serializers.DateTimeField(allow_null=True)
-    cancel_at_period_end = serializers.BooleanField()
-    trial_end = serializers.DateTimeField(allow_null=True)
-    canceled_at = serializers.DateTimeField(allow_null=True)
-    stripe_subscription_id = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class InvoiceLineOutput(serializers.Serializer[Any]):
-    description = serializers.CharField()
-    amount = serializers.IntegerField()
-    currency = serializers.CharField()
-    quantity = serializers.IntegerField(allow_null=True)
-    proration = serializers.BooleanField()
-    stripe_price_id = serializers.CharField(allow_null=True)
-    period_start = serializers.IntegerField(allow_null=True)
-    period_end = serializers.IntegerField(allow_null=True)
-
-
-class InvoiceOutput(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    object = serializers.CharField(default="invoice")
-    customer = serializers.CharField()
-    subscription = serializers.CharField(allow_null=True)
-    number = serializers.CharField(allow_null=True)
-    status = serializers.CharField()
-    billing_reason = serializers.CharField(allow_null=True)
-    subtotal = serializers.IntegerField()
-    tax = serializers.IntegerField()
-    total = serializers.IntegerField()
-    amount_due = serializers.IntegerField()
-    amount_paid = serializers.IntegerField()
-    amount_remaining = serializers.IntegerField()
-    currency = serializers.CharField()
-    period_start = serializers.DateTimeField(allow_null=True)
-    period_end = serializers.DateTimeField(allow_null=True)
-    hosted_invoice_url = serializers.URLField(allow_null=True)
-    invoice_pdf = serializers.URLField(allow_null=True)
-    lines = InvoiceLineOutput(many=True)
-    stripe_invoice_id = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
 def _subscription(request: Request, subscription_id: str) -> Subscription:
     return selectors.subscription_get(project=request_project(request), subscription_id=subscription_id)
 
 
 def _rendered(subscription: Subscription) -> dict[str, Any]:
     """Stripe's answer to the change (the local mirror follows with Stripe's events)."""
-    return subscriptions.subscription_representation(subscription)
+    return dict(SubscriptionOutput(subscription).data)
 
 
 class SubscriptionListApi(BaseApi):
@@ -101,7 +50,7 @@ class SubscriptionListApi(BaseApi):
             product=params.get("product"),
         )
         rows, has_more = paginate_queryset(queryset, request)
-        return Response(list_body([subscriptions.subscription_representation(s) for s in rows], has_more))
+        return Response(list_body(SubscriptionOutput(rows, many=True).data, has_more))
 
 
 class SubscriptionDetailApi(BaseApi):
@@ -126,7 +75,7 @@ class SubscriptionDetailApi(BaseApi):
 
     @extend_schema(operation_id="subscriptions_retrieve", responses=SubscriptionOutput)
     def get(self, request: Request, subscription_id: str) -> Response:
-        return Response(subscriptions.subscription_representation(_subscription(request, subscription_id)))
+        return Response(SubscriptionOutput(_subscription(request, subscription_id)).data)
 
     @extend_schema(operation_id="subscriptions_update", request=InputSerializer, responses=SubscriptionOutput)
     def patch(self, request: Request, subscription_id: str) -> Response:
@@ -201,7 +150,7 @@ class InvoiceListApi(BaseApi):
             status=request.query_params.get("status"),
         )
         rows, has_more = paginate_queryset(queryset, request)
-        return Response(list_body([subscriptions.invoice_representation(i) for i in rows], has_more))
+        return Response(list_body(InvoiceOutput(rows, many=True).data, has_more))
 
 
 class InvoiceDetailApi(BaseApi):
@@ -210,4 +159,4 @@ class InvoiceDetailApi(BaseApi):
     @extend_schema(operation_id="invoices_retrieve", responses=InvoiceOutput)
     def get(self, request: Request, invoice_id: str) -> Response:
         invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)
-        return Response(subscriptions.invoice_representation(invoice))
+        return Response(InvoiceOutput(invoice).data)

@@ -1,9 +1,8 @@
 """The invoice mirror: Stripe invoices applied in Stripe's order (`invoice_apply`), their link to the
 PaymentIntent that pays them, the local payment of an invoice and its settlement (`invoice_payment_apply`), and
-the tenant-visible representation of an invoice.
+the tenant events of an invoice (rendered by billing.representations.InvoiceOutput).
 """
 
-from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -11,38 +10,15 @@ from django.db import IntegrityError, transaction
 from billing.gateway import from_timestamp, stripe_id
 from billing.models import Invoice, Payment, Subscription
 from billing.payments import payment_transition
+from billing.representations import InvoiceOutput
 from billing.subscriptions.mirror import customer_for_stripe
 from entitlements.services import plan_credits_grant
 from webhooks.outbound import event_record
 
 
-def invoice_representation(invoice: Invoice) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
-
-    return {
-        "id": invoice.pk,
-        "object": "invoice",
-        "customer": invoice.customer.external_id,
-        "subscription": invoice.subscription_id,
-        "number": invoice.number or None,
-        "status": invoice.status,
-        "billing_reason": invoice.billing_reason or None,
-        "subtotal": invoice.subtotal,
-        "tax": invoice.tax,
-        "total": invoice.total,
-        "amount_due": invoice.amount_due,
-        "amount_paid": invoice.amount_paid,
-        "amount_remaining": invoice.amount_remaining,
-        "currency": invoice.currency,
-        "period_start": iso(invoice.period_start),
-        "period_end": iso(invoice.period_end),
-        "hosted_invoice_url": invoice.hosted_invoice_url or None,
-        "invoice_pdf": invoice.invoice_pdf or None,
-        "lines": invoice.lines,
-        "stripe_invoice_id": invoice.stripe_invoice_id,
-        "created_at": iso(invoice.created_at),
-    }
+def _invoice_object(invoice: Invoice) -> dict[str, Any]:
+    """The `data.object` of an invoice event: the API representation of `invoice` (customer loaded)."""
+    return dict(InvoiceOutput(invoice).data)
 
 
 def _invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
@@ -138,7 +114,7 @@ def invoice_apply(
             event_record(
                 project=customer.project,
                 type="invoice.paid",
-                data_object=invoice_representation(
+                data_object=_invoice_object(
                     invoice
                     if invoice.customer_id == customer.pk
                     else Invoice.objects.select_related("customer").get(pk=invoice.pk)
@@ -267,9 +243,7 @@ def invoice_payment_apply(
             event_record(
                 project=invoice.project,
                 type="invoice.payment_failed",
-                data_object=invoice_representation(
-                    Invoice.objects.select_related("customer").get(pk=invoice.pk)
-                ),
+                data_object=_invoice_object(Invoice.objects.select_related("customer").get(pk=invoice.pk)),
             )
     # What the payment grants follows its status changes (payment_transition's entitlements hook); a payment
     # that was settled before its invoice was mirrored gets its period's plan credits now (idempotent).

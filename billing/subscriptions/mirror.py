@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from billing.gateway import StripeGateway, from_timestamp, stripe_account_of, stripe_id
 from billing.models import Customer, Invoice, Payment, Price, Subscription
+from billing.representations import SubscriptionOutput
 from core.errors import RateLimited
 from core.ratelimit import hit
 from entitlements.services import entitlements_recompute
@@ -71,28 +72,6 @@ def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
             if stripe_price_id in candidate.stripe_price_history:
                 return candidate
     return price
-
-
-def subscription_representation(subscription: Subscription) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
-
-    return {
-        "id": subscription.pk,
-        "object": "subscription",
-        "customer": subscription.customer.external_id,
-        "status": subscription.status,
-        "price": subscription.price.key,
-        "product": subscription.product.key,
-        "quantity": subscription.quantity,
-        "current_period_start": iso(subscription.current_period_start),
-        "current_period_end": iso(subscription.current_period_end),
-        "cancel_at_period_end": subscription.cancel_at_period_end,
-        "trial_end": iso(subscription.trial_end),
-        "canceled_at": iso(subscription.canceled_at),
-        "stripe_subscription_id": subscription.stripe_subscription_id,
-        "created_at": iso(subscription.created_at),
-    }
 
 
 _TRACKED = ("status", "price_id", "quantity", "cancel_at_period_end", "current_period_end", "trial_end")
@@ -218,7 +197,7 @@ def _with_relations(subscription: Subscription, customer: Customer, price: Price
 def _subscription_events(
     subscription: Subscription, previous_status: str | None, changed: dict[str, Any]
 ) -> None:
-    data = subscription_representation(subscription)
+    data = dict(SubscriptionOutput(subscription).data)
     previous = {
         ("price" if k == "price_id" else k): (v.isoformat() if isinstance(v, datetime) else v)
         for k, v in changed.items()
