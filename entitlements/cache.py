@@ -30,7 +30,7 @@ from django.db import transaction
 from prometheus_client import Counter
 
 from billing.models import Customer
-from core.cache import redis_client
+from core.cache import cache_epoch, cache_epoch_bump, redis_client
 from core.ids import random_token
 from entitlements import resolver
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot
@@ -165,10 +165,15 @@ def _version_ensure(key: str, current: Any) -> str:
 
 def bump_on_commit(keys: list[str]) -> None:
     """Gives each version key a new token once the current transaction commits (at once outside one), in one
-    pipeline. A bump lost to a cache outage is bounded by MAX_SNAPSHOT_AGE_SECONDS."""
+    pipeline. A bump that cannot reach the cache bumps the cache epoch in the database instead, and snapshot tags
+    carry the epoch, so no answer cached before it is served again when the cache returns."""
 
     def bump() -> None:
-        _write({key: random_token(12) for key in keys}, VERSION_TTL_SECONDS)
+        try:
+            _store.set_many({key: random_token(12) for key in keys}, VERSION_TTL_SECONDS)
+        except Exception as exc:  # the versions could not move: no cached answer of this epoch is trusted now
+            _unavailable("version bump", exc)
+            cache_epoch_bump(f"entitlement version bump failed ({exc.__class__.__name__})")
 
     transaction.on_commit(bump)
 
@@ -252,8 +257,9 @@ def snapshots_get(
             )
             answers[external_id] = Snapshot(computed, usage, cached=False)
         return answers
+    epoch = cache_epoch()
     return {
-        external_id: _snapshot(project, external_id, keys, got, now_ts, now, with_usage)
+        external_id: _snapshot(project, external_id, keys, got, now_ts, now, with_usage, epoch)
         for external_id, keys in all_keys.items()
     }
 
@@ -266,6 +272,7 @@ def _snapshot(
     now_ts: float,
     now: datetime,
     with_usage: bool,
+    epoch: int,
 ) -> Snapshot:
     # Where the JSON read back from the cache enters the program: typed as what `resolver` wrote (the tag and
     # `valid_until` checks below decide whether it is served; a stale shape is never, its tag being old).
@@ -278,13 +285,13 @@ def _snapshot(
         structure is not None
         and project_version
         and structure_version
-        and structure.get("tag") == f"{project_version}:{structure_version}"
+        and structure.get("tag") == f"{epoch}:{project_version}:{structure_version}"
         and now_ts < structure["valid_until"]
     ):
         cached = False
         # The versions are read before the database: a change committed meanwhile bumps them past this tag.
         tag = (
-            f"{_version_ensure(keys.project, project_version)}:"
+            f"{epoch}:{_version_ensure(keys.project, project_version)}:"
             f"{_version_ensure(keys.structure_version, structure_version)}"
         )
         _, customer = _customer(project, external_id)
@@ -298,7 +305,7 @@ def _snapshot(
     if not (
         usage is not None
         and usage_version
-        and usage.get("tag") == usage_version
+        and usage.get("tag") == f"{epoch}:{usage_version}"
         and usage.get("gen") == structure["gen"]
         and (usage["valid_until"] is None or now_ts < usage["valid_until"])
     ):
@@ -306,7 +313,7 @@ def _snapshot(
         usage_version = _version_ensure(keys.usage_version, usage_version)
         customer_id, _ = _customer(project, external_id)
         usage = resolver.resolve_usage(customer_id=customer_id, structure=structure, now=now)
-        usage["tag"] = usage_version
+        usage["tag"] = f"{epoch}:{usage_version}"
         usage["gen"] = structure["gen"]
         _write({keys.usage: usage}, SNAPSHOT_TTL_SECONDS)
     return Snapshot(structure, usage, cached=cached)

@@ -175,3 +175,32 @@ def test_a_key_revoked_while_redis_is_down_stays_revoked_when_redis_restarts_wit
 
     assert api.get("/api/v1/project", key=tenant_a.key).status_code == 401
     assert CacheEpoch.objects.get().value == 1
+
+
+def test_a_grant_ended_while_redis_is_down_is_not_answered_again_when_redis_returns(
+    private_cache, api, tenant_a
+):
+    """The entitlement answer is cached under version keys that a change bumps on commit. With Redis down the
+    bump is lost, and Redis comes back with the old versions and the old answer: the epoch turns it down."""
+    from core.actors import Actor
+    from entitlements.models import Grant
+    from entitlements.services import grant_delete
+
+    api.post("/api/v1/features", {"key": "sso", "name": "SSO", "type": "boolean"}, key=tenant_a.key)
+    api.post(
+        "/api/v1/entitlements/grants",
+        {"customer": "u1", "feature": "sso", "reason": "trial"},
+        key=tenant_a.key,
+    )
+    check = "/api/v1/entitlements/check?customer=u1&feature=sso"
+    assert api.request("GET", check, key=tenant_a.key).json()["allowed"] is True  # now cached in Redis
+    assert api.request("GET", check, key=tenant_a.key).json()["allowed"] is True  # and served from it
+    server = private_cache["server"]
+    server.terminate()
+    server.wait(10)
+    grant_delete(grant=Grant.objects.get(), actor=Actor.system("test"), reason="ended")
+    port = int(private_cache["url"].rsplit(":", 1)[1].split("/")[0])
+    private_cache["server"], _ = _private_redis(port=port, data_dir=private_cache["dir"])
+
+    answer = api.request("GET", check, key=tenant_a.key).json()
+    assert answer["allowed"] is False, answer
