@@ -10,9 +10,11 @@ rolled-back transaction cannot take back what Stripe already did.
 """
 
 import hashlib
+import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
@@ -176,6 +178,21 @@ class StripeGateway:
         """`call` an operation answering one Stripe object, and answer that object as plain JSON-ready data."""
         return self.call(operation).to_dict(for_json=True)
 
+    def state_update(
+        self, operation: Callable[[Any, dict[str, str]], Any], *, object_id: str, params: Any
+    ) -> dict[str, Any]:
+        """An update that sets a Stripe object to absolute values (a name, `active`, metadata). Its idempotency key
+        comes from the object and the values, so retries of one update are one write. Sending the same values
+        again later is safe, and needed if the object changed in between (A → B → A): a replayed answer
+        (`Idempotent-Replayed`) is therefore sent again under a key of its own."""
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        key = idempotency_key("update", object_id, digest)
+        written = _written(self.call(lambda c: operation(c, {"idempotency_key": key})))
+        if written.replayed:
+            fresh = f"{key}:{uuid.uuid4().hex}"
+            written = _written(self.call(lambda c: operation(c, {"idempotency_key": fresh})))
+        return written.object
+
     # --- products and prices -------------------------------------------------------------------------
     def product_upsert(
         self,
@@ -191,14 +208,18 @@ class StripeGateway:
         if description:
             params["description"] = description
         if stripe_product_id:
-            return self.call_dict(lambda c: c.v1.products.update(stripe_product_id, params))
+            return self.product_update(stripe_product_id, params)
         return self.call_dict(lambda c: c.v1.products.create(params, {"idempotency_key": idem}))
 
     def price_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.prices.create(params, {"idempotency_key": idem}))
 
     def price_update(self, stripe_price_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call_dict(lambda c: c.v1.prices.update(stripe_price_id, params))
+        return self.state_update(
+            lambda c, options: c.v1.prices.update(stripe_price_id, params, options),
+            object_id=stripe_price_id,
+            params=params,
+        )
 
     def meter_create(self, *, display_name: str, event_name: str, idem: str) -> dict[str, Any]:
         params = {
@@ -240,7 +261,11 @@ class StripeGateway:
         return self.product_update(product_id, params)
 
     def product_update(self, stripe_product_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call_dict(lambda c: c.v1.products.update(stripe_product_id, params))
+        return self.state_update(
+            lambda c, options: c.v1.products.update(stripe_product_id, params, options),
+            object_id=stripe_product_id,
+            params=params,
+        )
 
     def product_retrieve(self, stripe_product_id: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.products.retrieve(stripe_product_id))
@@ -265,7 +290,11 @@ class StripeGateway:
         return self.call_dict(lambda c: c.v1.customers.create(params, {"idempotency_key": idem}))
 
     def customer_update(self, stripe_customer_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.call_dict(lambda c: c.v1.customers.update(stripe_customer_id, params))
+        return self.state_update(
+            lambda c, options: c.v1.customers.update(stripe_customer_id, params, options),
+            object_id=stripe_customer_id,
+            params=params,
+        )
 
     # --- checkout, payment intents, refunds ----------------------------------------------------------
     def checkout_session_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
@@ -313,8 +342,12 @@ class StripeGateway:
         self, *, configuration_id: str, params: dict[str, Any], idem: str
     ) -> dict[str, Any]:
         if configuration_id:
-            return self.call_dict(
-                lambda c: c.v1.billing_portal.configurations.update(configuration_id, params)
+            return self.state_update(
+                lambda c, options: c.v1.billing_portal.configurations.update(
+                    configuration_id, params, options
+                ),
+                object_id=configuration_id,
+                params=params,
             )
         return self.call_dict(
             lambda c: c.v1.billing_portal.configurations.create(params, {"idempotency_key": idem})
@@ -322,7 +355,11 @@ class StripeGateway:
 
     def portal_session_create(self, *, customer: str, return_url: str, configuration: str) -> dict[str, Any]:
         params = {"customer": customer, "return_url": return_url, "configuration": configuration}
-        return self.call_dict(lambda c: c.v1.billing_portal.sessions.create(params))
+        # Each call is a new session (a link for one visit): the key only makes the SDK's own retries one create.
+        idem = idempotency_key("portal-session", customer, uuid.uuid4().hex)
+        return self.call_dict(
+            lambda c: c.v1.billing_portal.sessions.create(params, {"idempotency_key": idem})
+        )
 
     def invoice_payments_list(self, *, invoice: str = "", payment_intent: str = "") -> list[dict[str, Any]]:
         """The payment attempts of an invoice, or the invoice payment of a PaymentIntent (newest first)."""
@@ -367,11 +404,11 @@ class StripeGateway:
     def webhook_endpoint_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.webhook_endpoints.create(params, {"idempotency_key": idem}))
 
-    def webhook_endpoint_update(
-        self, endpoint_id: str, *, params: dict[str, Any], idem: str
-    ) -> dict[str, Any]:
-        return self.call_dict(
-            lambda c: c.v1.webhook_endpoints.update(endpoint_id, params, {"idempotency_key": idem})
+    def webhook_endpoint_update(self, endpoint_id: str, *, params: dict[str, Any]) -> dict[str, Any]:
+        return self.state_update(
+            lambda c, options: c.v1.webhook_endpoints.update(endpoint_id, params, options),
+            object_id=endpoint_id,
+            params=params,
         )
 
     # --- generic reads (reconciliation, webhook re-fetch) --------------------------------------------
@@ -443,11 +480,7 @@ def webhook_endpoint_ensure(
         if endpoint.get("url") == url:
             if sorted(endpoint.get("enabled_events") or []) != sorted(events):
                 wanted = sorted(events)
-                gateway.webhook_endpoint_update(
-                    endpoint["id"],
-                    params={"enabled_events": wanted},
-                    idem=idempotency_key("webhook-endpoint", endpoint["id"], "events", *wanted),
-                )
+                gateway.webhook_endpoint_update(endpoint["id"], params={"enabled_events": wanted})
             return endpoint, False
     params = {"url": url, "enabled_events": events, "description": description}
     return gateway.webhook_endpoint_create(params=params, idem=idempotency_key("webhook-endpoint", url)), True

@@ -242,3 +242,14 @@ def test_access_days_is_set_changed_and_cleared(api, tenant_a, features):
         for entry in AuditLogEntry.objects.filter(action="product.updated").order_by("created_at")
     ]
     assert changes == [(30, 7), (7, 7), (7, None)]
+
+
+def test_a_name_changed_back_and_forth_ends_as_the_last_one_at_stripe(api, tenant_a, catalog, stripe_sdk):
+    """Product updates carry an idempotency key from the product and the values sent: the third rename sends
+    what the first did, Stripe replays the first answer without applying it, and the gateway sends it again under
+    a key of its own (A → B → A → B ends as B, not A)."""
+    for name in ("Pro B", "Pro A", "Pro B"):
+        response = api.patch("/api/v1/products/pro", {"name": name}, key=tenant_a.key)
+        assert (response.status_code, response.json()["name"]) == (200, name)
+    catalog.pro.refresh_from_db()
+    assert stripe_sdk().v1.products.retrieve(catalog.pro.stripe_product_id).name == "Pro B"
