@@ -294,7 +294,7 @@ def test_the_page_shows_each_feature_and_links_to_grant_for_those_allowed_to(wor
     cust = world["customer"]
     support = User.objects.create_user("support-op", password="pw", is_staff=True)
     support.groups.add(Group.objects.get(name="support"))
-    page = _client(support).get(f"/admin/billing/customer/{cust.pk}/entitlements/")
+    page = _client(support).get(f"/admin/billing/customer/{quote(cust.pk)}/entitlements/")
     assert page.status_code == 200
     text = page.content.decode()
     assert 'data-feature="reports" data-allowed="false"' in text
@@ -303,14 +303,14 @@ def test_the_page_shows_each_feature_and_links_to_grant_for_those_allowed_to(wor
     assert f'href="/admin/billing/customer/{quote(cust.pk)}/entitlements/grant/?feature=reports"' in text
     assert f'href="/admin/billing/subscription/{quote(world["s"]["team_unpaid"].pk)}/change/"' in text
     # the customer page links to it
-    change = _client(support).get(f"/admin/billing/customer/{cust.pk}/change/")
+    change = _client(support).get(f"/admin/billing/customer/{quote(cust.pk)}/change/")
     assert f'href="/admin/billing/customer/{quote(cust.pk)}/entitlements/"' in change.content.decode()
 
 
 def test_a_reader_without_the_entitlement_permissions_sees_no_grant_link(world):
     reader = User.objects.create_user("reader", password="pw", is_staff=True)
     reader.user_permissions.add(Permission.objects.get(codename="view_customer"))
-    page = _client(reader).get(f"/admin/billing/customer/{world['customer'].pk}/entitlements/")
+    page = _client(reader).get(f"/admin/billing/customer/{quote(world['customer'].pk)}/entitlements/")
     assert page.status_code == 200
     text = page.content.decode()
     assert 'data-feature="reports" data-allowed="false"' in text
@@ -320,5 +320,5 @@ def test_a_reader_without_the_entitlement_permissions_sees_no_grant_link(world):
 
 def test_staff_without_view_permission_cannot_open_it(world):
     nobody = User.objects.create_user("nobody", password="pw", is_staff=True)
-    page = _client(nobody).get(f"/admin/billing/customer/{world['customer'].pk}/entitlements/")
+    page = _client(nobody).get(f"/admin/billing/customer/{quote(world['customer'].pk)}/entitlements/")
     assert page.status_code == 403

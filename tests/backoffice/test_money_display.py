@@ -2,6 +2,7 @@
 
 import re
 
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -34,10 +35,10 @@ def test_payment_list_and_page_show_formatted_amounts(tenant_a):
     assert '<td class="field-amount">¥500</td><td class="field-amount_refunded">¥0</td>' in listing
     assert ">4900<" not in listing
 
-    values, inputs = _shown(client, f"/admin/billing/payment/{dollars.pk}/change/")
+    values, inputs = _shown(client, f"/admin/billing/payment/{quote(dollars.pk)}/change/")
     assert (values["Amount"], values["Amount refunded"], values["Currency"]) == ("$49.00", "$12.50", "usd")
     assert inputs == set()  # read-only, as before
-    values, inputs = _shown(client, f"/admin/billing/payment/{yen.pk}/change/")
+    values, inputs = _shown(client, f"/admin/billing/payment/{quote(yen.pk)}/change/")
     assert (values["Amount"], values["Amount refunded"], inputs) == ("¥500", "¥0", set())
 
 
@@ -83,13 +84,13 @@ def test_price_invoice_and_refund_pages_show_formatted_amounts_read_only(tenant_
     )
     client = _root()
 
-    values, inputs = _shown(client, f"/admin/billing/price/{price.pk}/change/")
+    values, inputs = _shown(client, f"/admin/billing/price/{quote(price.pk)}/change/")
     assert (values["Unit amount"], inputs) == ("12.500 KWD", set())
-    values, inputs = _shown(client, f"/admin/billing/invoice/{invoice.pk}/change/")
+    values, inputs = _shown(client, f"/admin/billing/invoice/{quote(invoice.pk)}/change/")
     money = ["Subtotal", "Tax", "Total", "Amount due", "Amount paid", "Amount remaining"]
     assert [values[label] for label in money] == ["$50.00", "$9.50", "$59.50", "$59.50", "$20.00", "$39.50"]
     assert inputs == set()
-    values, inputs = _shown(client, f"/admin/billing/refund/{refund.pk}/change/")
+    values, inputs = _shown(client, f"/admin/billing/refund/{quote(refund.pk)}/change/")
     assert (values["Amount"], inputs) == ("¥500", set())
 
 
@@ -97,7 +98,7 @@ def test_customer_page_inlines_show_formatted_amounts(tenant_a):
     customer = CustomerFactory(project=tenant_a.project)
     PaymentFactory(project=tenant_a.project, customer=customer, amount=123456, currency="eur")
     InvoiceFactory(project=tenant_a.project, customer=customer, currency="kwd", total=1500, amount_paid=0)
-    page = _root().get(f"/admin/billing/customer/{customer.pk}/change/").content.decode()
+    page = _root().get(f"/admin/billing/customer/{quote(customer.pk)}/change/").content.decode()
     assert "<p>€1,234.56</p>" in page
     assert "<p>1.500 KWD</p>" in page
     assert "<p>0.000 KWD</p>" in page
