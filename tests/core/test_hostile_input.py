@@ -110,3 +110,16 @@ def test_a_cart_holds_at_most_100_prices(api, tenant_a, catalog):
     assert CartItem.objects.filter(cart_id=cart["id"]).count() == 100
     again = api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "pack-7"}, key=tenant_a.key)
     assert again.status_code == 201  # more of a price already in the cart is not a new line
+
+
+def test_brackets_inside_strings_neither_refuse_a_flat_body_nor_hide_a_deep_one(client, tenant_a):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {tenant_a.key}"}
+    flat = '{"external_id": "user-1", "metadata": {"note": "' + "[" * 40 + '"}}'
+    accepted = client.post("/api/v1/customers", flat, content_type="application/json", **headers)
+    assert accepted.status_code in (200, 201)
+    assert Customer.objects.get().metadata == {"note": "[" * 40}
+
+    hidden = '{"external_id": "user-2", "x": "' + "]" * 5000 + '", "y": ' + "[" * 5000 + "]" * 5000 + "}"
+    refused = client.post("/api/v1/customers", hidden, content_type="application/json", **headers)
+    assert _error(refused) == (400, "malformed_body", None)
+    assert Customer.objects.count() == 1
