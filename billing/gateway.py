@@ -178,20 +178,25 @@ class StripeGateway:
         """`call` an operation answering one Stripe object, and answer that object as plain JSON-ready data."""
         return self.call(operation).to_dict(for_json=True)
 
-    def state_update(
-        self, operation: Callable[[Any, dict[str, str]], Any], *, object_id: str, params: Any
-    ) -> dict[str, Any]:
-        """An update that sets a Stripe object to absolute values (a name, `active`, metadata). Its idempotency key
-        comes from the object and the values, so retries of one update are one write. Sending the same values
-        again later is safe, and needed if the object changed in between (A → B → A): a replayed answer
-        (`Idempotent-Replayed`) is therefore sent again under a key of its own."""
-        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
-        key = idempotency_key("update", object_id, digest)
+    def sent_once(self, operation: Callable[[Any, dict[str, str]], Any], *, key: str) -> dict[str, Any]:
+        """Sends a write under the idempotency key `key` (`operation(client, request_options)`). Callers send only
+        what Stripe does not have yet, so a replayed answer (`Idempotent-Replayed`: the same request under the
+        same key, made before) means that what it did was undone since (A → B → A): it is sent again under a key
+        of its own rather than taken for done."""
         written = _written(self.call(lambda c: operation(c, {"idempotency_key": key})))
         if written.replayed:
             fresh = f"{key}:{uuid.uuid4().hex}"
             written = _written(self.call(lambda c: operation(c, {"idempotency_key": fresh})))
         return written.object
+
+    def state_update(
+        self, operation: Callable[[Any, dict[str, str]], Any], *, object_id: str, params: Any
+    ) -> dict[str, Any]:
+        """An update that sets a Stripe object to absolute values (a name, `active`, metadata), keyed by the
+        object and the values: retries of one update are one write, and sending the same values again later
+        is safe (`sent_once`)."""
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        return self.sent_once(operation, key=idempotency_key("update", object_id, digest))
 
     # --- products and prices -------------------------------------------------------------------------
     def product_upsert(
@@ -381,9 +386,11 @@ class StripeGateway:
     def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.subscriptions.retrieve(subscription_id))
 
-    def subscription_update(self, subscription_id: str, *, params: dict[str, Any], idem: str) -> Written:
-        return _written(
-            self.call(lambda c: c.v1.subscriptions.update(subscription_id, params, {"idempotency_key": idem}))
+    def subscription_update(
+        self, subscription_id: str, *, params: dict[str, Any], idem: str
+    ) -> dict[str, Any]:
+        return self.sent_once(
+            lambda c, options: c.v1.subscriptions.update(subscription_id, params, options), key=idem
         )
 
     def subscription_cancel(self, subscription_id: str) -> dict[str, Any]:
@@ -391,9 +398,11 @@ class StripeGateway:
         only); the caller checks Stripe's state first, so a retry finds the subscription already canceled."""
         return self.call_dict(lambda c: c.v1.subscriptions.cancel(subscription_id))
 
-    def subscription_resume(self, subscription_id: str, *, params: dict[str, Any], idem: str) -> Written:
-        return _written(
-            self.call(lambda c: c.v1.subscriptions.resume(subscription_id, params, {"idempotency_key": idem}))
+    def subscription_resume(
+        self, subscription_id: str, *, params: dict[str, Any], idem: str
+    ) -> dict[str, Any]:
+        return self.sent_once(
+            lambda c, options: c.v1.subscriptions.resume(subscription_id, params, options), key=idem
         )
 
     # --- usage ---------------------------------------------------------------------------------------------

@@ -5,13 +5,11 @@ itself only changes through Stripe's events; the answer is rendered from Stripe'
 
 import hashlib
 import json
-import uuid
-from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
 
-from billing.gateway import StripeGateway, Written, gateway_for, idempotency_key, stripe_id
+from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_id
 from billing.models import Price, Subscription
 from billing.subscriptions.mirror import _subscription_fields, price_for_stripe
 from core.actors import Actor
@@ -64,16 +62,6 @@ def _write_key(
     Stripe, or its answer was lost on the way) carries the same key, so Stripe applies it once."""
     digest = hashlib.sha256(json.dumps([params, state], sort_keys=True).encode()).hexdigest()[:32]
     return idempotency_key("subscription", subscription.pk, operation, digest)
-
-
-def _write(send: Callable[[str], Written], key: str) -> dict[str, Any]:
-    """Sends a write that Stripe's state says is still to be made. A replayed answer then means that the same
-    request on the same state was made before and has since been undone (3 → 1 → 3 seats): Stripe would only
-    repeat its old answer, so this request is sent again under a key of its own."""
-    written = send(key)
-    if written.replayed:
-        written = send(f"{key}:{uuid.uuid4().hex}")
-    return written.object
 
 
 def _audited(
@@ -145,11 +133,10 @@ def subscription_change(
             "payment_behavior": payment_behavior
             or ("pending_if_incomplete" if upgrade else "allow_incomplete"),
         }
-        answer = _write(
-            lambda key: gateway.subscription_update(
-                subscription.stripe_subscription_id, params=params, idem=key
-            ),
-            _write_key(subscription, "change", params, state),
+        answer = gateway.subscription_update(
+            subscription.stripe_subscription_id,
+            params=params,
+            idem=_write_key(subscription, "change", params, state),
         )
     result = _apply_now(subscription, answer)
     _audited(result, "subscription.changed", actor, reason, _apply_now(subscription, live), result)
@@ -170,11 +157,10 @@ def subscription_cancel(
         answer = live
     elif at_period_end:
         params = {"cancel_at_period_end": True}
-        answer = _write(
-            lambda key: gateway.subscription_update(
-                subscription.stripe_subscription_id, params=params, idem=key
-            ),
-            _write_key(subscription, "cancel-at-period-end", params, state),
+        answer = gateway.subscription_update(
+            subscription.stripe_subscription_id,
+            params=params,
+            idem=_write_key(subscription, "cancel-at-period-end", params, state),
         )
     else:
         answer = gateway.subscription_cancel(subscription.stripe_subscription_id)
@@ -192,19 +178,17 @@ def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str
     state = _stripe_state(live)
     if state["status"] == Subscription.Status.PAUSED:
         params: dict[str, Any] = {"billing_cycle_anchor": "now"}
-        answer = _write(
-            lambda key: gateway.subscription_resume(
-                subscription.stripe_subscription_id, params=params, idem=key
-            ),
-            _write_key(subscription, "resume", params, state),
+        answer = gateway.subscription_resume(
+            subscription.stripe_subscription_id,
+            params=params,
+            idem=_write_key(subscription, "resume", params, state),
         )
     elif state["cancel_at_period_end"]:
         params = {"cancel_at_period_end": False}
-        answer = _write(
-            lambda key: gateway.subscription_update(
-                subscription.stripe_subscription_id, params=params, idem=key
-            ),
-            _write_key(subscription, "resume", params, state),
+        answer = gateway.subscription_update(
+            subscription.stripe_subscription_id,
+            params=params,
+            idem=_write_key(subscription, "resume", params, state),
         )
     else:
         raise Conflict(
