@@ -14,7 +14,12 @@ from core.serializers import StrictSerializer
 from projects.authentication import request_project
 from webhooks import outbound, selectors
 from webhooks.models import Event, WebhookEndpoint
-from webhooks.representations import EndpointOutput, EndpointWithSecretOutput, EventOutput
+from webhooks.representations import (
+    EndpointDeletedOutput,
+    EndpointOutput,
+    EndpointWithSecretOutput,
+    EventOutput,
+)
 
 
 def _endpoint(request: Request, endpoint_id: str) -> WebhookEndpoint:
@@ -85,10 +90,12 @@ class WebhookEndpointDetailApi(BaseApi):
         )
         return Response(EndpointOutput(endpoint).data)
 
-    @extend_schema(operation_id="webhook_endpoints_delete", request=None, responses={200: EndpointOutput})
+    @extend_schema(
+        operation_id="webhook_endpoints_delete", request=None, responses={200: EndpointDeletedOutput}
+    )
     def delete(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id)
-        body = {**EndpointOutput(endpoint).data, "deleted": True}
+        body = EndpointDeletedOutput(endpoint).data
         outbound.endpoint_delete(endpoint=endpoint, actor=actor_from_request(request))
         return Response(body)
 

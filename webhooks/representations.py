@@ -46,6 +46,14 @@ class EndpointWithSecretOutput(EndpointOutput):
         return {**EndpointOutput(instance).data, "secret": self.context["secret"]}
 
 
+# The endpoint as it was, in the answer to its deletion.
+class EndpointDeletedOutput(EndpointOutput):
+    deleted = serializers.BooleanField(help_text="Always true: the endpoint is gone.")
+
+    def to_representation(self, instance: WebhookEndpoint) -> dict[str, Any]:
+        return {**EndpointOutput(instance).data, "deleted": True}
+
+
 class DeliveryOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     endpoint = serializers.CharField(source="endpoint_id")

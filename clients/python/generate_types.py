@@ -101,7 +101,11 @@ CLASSES: tuple[Cls, ...] = (
     Cls("CreditLot", ("CreditLotOutput",)),
     Cls("CreditLedgerEntry", ("CreditLedgerOutput",)),
     Cls("CreditBalance", ("CreditsOutput",)),
-    Cls("WebhookEndpoint", ("EndpointOutput", "EndpointWithSecretOutput"), section="Outbound events"),
+    Cls(
+        "WebhookEndpoint",
+        ("EndpointOutput", "EndpointWithSecretOutput", "EndpointDeletedOutput"),
+        section="Outbound events",
+    ),
     Cls("EventDelivery", ("DeliveryOutput",)),
     # `object` is the event's subject (`data["object"]`), a property: the envelope's "event" stays in `raw`.
     Cls("Event", ("EventOutput",), exclude=("object",)),

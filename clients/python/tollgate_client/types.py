@@ -606,6 +606,8 @@ class WebhookEndpoint(TollgateObject):
     created_at: str
     secret: str | None = None
     """The signing secret: only in the answers to create and roll_secret. Keep it; it is not shown again."""
+    deleted: bool | None = None
+    """Always true: the endpoint is gone."""
 
 
 @dataclass(frozen=True, kw_only=True)
