@@ -7,7 +7,7 @@ its OpenAPI description (`.openapi()`) both come from that declaration, so they 
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -22,16 +22,14 @@ MAX_QUANTITY = 10**12
 class QueryParam:
     """One hand-parsed query parameter: what `.openapi()` documents and `.parse()` enforces."""
 
+    openapi_type: ClassVar[OpenApiTypes]  # each kind of parameter names its type
     name: str
     description: str
     required: bool
 
-    def openapi_type(self) -> OpenApiTypes:
-        raise NotImplementedError
-
     def openapi(self) -> OpenApiParameter:
         return OpenApiParameter(
-            self.name, self.openapi_type(), required=self.required, description=self.description
+            self.name, self.openapi_type, required=self.required, description=self.description
         )
 
 
@@ -39,11 +37,9 @@ class QueryParam:
 class IdParam(QueryParam):
     """A required id or key: a non-empty string of at most `max_length` characters."""
 
+    openapi_type: ClassVar[OpenApiTypes] = OpenApiTypes.STR
     required: bool = True
     max_length: int = MAX_ID_LENGTH
-
-    def openapi_type(self) -> OpenApiTypes:
-        return OpenApiTypes.STR
 
     def parse(self, params: Any) -> str:
         value = params.get(self.name)
@@ -68,9 +64,7 @@ class QuantityParam(QueryParam):
     default: int = 1
     minimum: int = 0
     maximum: int = MAX_QUANTITY
-
-    def openapi_type(self) -> OpenApiTypes:
-        return OpenApiTypes.INT
+    openapi_type: ClassVar[OpenApiTypes] = OpenApiTypes.INT
 
     def parse(self, params: Any) -> int:
         raw = params.get(self.name)
