@@ -42,7 +42,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -51,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from bench.setup import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "var" / "bench-burst"
@@ -72,12 +73,6 @@ TARGET_ORDER_RATIO = 0.9
 
 
 # --- processes ------------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server_env(database_url: str, redis_url: str, stripe_base: str) -> dict[str, str]:
@@ -173,7 +168,7 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 def _start_gunicorn(
     procs: Processes, env: dict[str, str], workers: int, log: Path
 ) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     proc = procs.start(
         [
             sys.executable,
@@ -648,7 +643,7 @@ def _replay(
     redis.Redis.from_url(redis_url).flushdb()
     state = LOGS / f"emulator-{tag}.json"
     shutil.copyfile(capture.emulator_state, state)
-    emulator_port = _free_port()
+    emulator_port = free_port()
     emulator = procs.start(
         [sys.executable, "-m", "stripe_emulator", "--port", str(emulator_port), "--data", str(state)],
         dict(os.environ),

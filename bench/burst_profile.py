@@ -31,7 +31,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.burst import LOGS, _admin_sql, _database_urls, _drop, _free_port, _server_env, _wait_http
+from bench.burst import LOGS, _admin_sql, _database_urls, _drop, _server_env, _wait_http
+from bench.setup import free_port
 
 
 def _signature(secret: str, body: bytes) -> str:
@@ -69,7 +70,7 @@ def run() -> None:
     _admin_sql(admin_url, f'CREATE DATABASE "{profile_db}" TEMPLATE "{capture_db}"')
     state = LOGS / "emulator-profile.json"
     shutil.copyfile(LOGS / "emulator-captured.json", state)
-    port = _free_port()
+    port = free_port()
     emulator = subprocess.Popen(
         [sys.executable, "-m", "stripe_emulator", "--port", str(port), "--data", str(state)],
         stdout=subprocess.DEVNULL,

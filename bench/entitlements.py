@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.setup import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 CONCURRENCY = 8
@@ -113,12 +115,6 @@ async def _closed_loop(
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the scenarios ------------------------------------------------------------------------------------------
@@ -251,7 +247,7 @@ def run() -> None:
         ),  # the limiter's round trip stays in, its limit out of the way
         "LOG_LEVEL": "ERROR",
     }
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,

@@ -1,6 +1,7 @@
 """Shared set-up of the benchmarks: Django on DATABASE_URL / REDIS_URL when set, else a throwaway SQLite file."""
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -29,3 +30,10 @@ def report(title: str, rows: list[tuple[str, float, str]], baseline: float) -> N
     print(f"{'case':<52}{'value':>12}  {'unit':<10}{'× baseline':>11}")
     for name, value, unit in rows:
         print(f"{name:<52}{value:>12.1f}  {unit:<10}{value / baseline:>11.2f}")
+
+
+def free_port() -> int:
+    """A TCP port on the loopback nobody listens on right now (for a server a benchmark starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

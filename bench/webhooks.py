@@ -13,7 +13,6 @@ redis://127.0.0.1:6379/9, flushed by the benchmark). Loopback only; every loop i
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.setup import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_bench_intake"
 CLOSED_LOOP_REQUESTS = 1500
@@ -29,12 +30,6 @@ CONCURRENCY = 8
 OPEN_LOOP_RATE = 200
 OPEN_LOOP_SECONDS = 5
 PROCESSING_EVENTS = 400
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -151,7 +146,7 @@ def run() -> None:
         return
     redis.Redis.from_url(redis_url).flushdb()
     env = _env(database_url, redis_url)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,

@@ -5,7 +5,6 @@ event once Redis is back. A real redis-server of the test's own is frozen; nothi
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,16 +15,11 @@ import stripe
 from django.db import connection
 from django.test import Client, override_settings
 
+from tests.webhooks.workers import free_port
 from webhooks.models import StripeEvent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 SECRET = "whsec_test_frozen_redis"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _private_redis(port: int | None = None, data_dir: str | None = None):
@@ -34,7 +28,7 @@ def _private_redis(port: int | None = None, data_dir: str | None = None):
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = port or _free_port()
+    port = port or free_port()
     persistence = (
         ["--appendonly", "yes", "--appendfsync", "always", "--dir", data_dir]
         if data_dir

@@ -4,7 +4,6 @@ served over HTTP, holds its answer to the Checkout Session create (a slow Stripe
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,16 +17,10 @@ import pytest
 from django.db import connection
 
 from billing.models import Payment
-from tests.webhooks.workers import SlowStripe, wait_for
+from tests.webhooks.workers import SlowStripe, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = "/v1/checkout/sessions"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.postgres
@@ -35,7 +28,7 @@ def _free_port() -> int:
 def test_sigterm_lets_the_request_in_flight_finish_before_gunicorn_exits(tenant_a, catalog, stripe_emulator):
     stripe = SlowStripe(stripe_emulator).start()
     settings_dict = connection.settings_dict
-    port = _free_port()
+    port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="tollgate-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     env = {
         **os.environ,

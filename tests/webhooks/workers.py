@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,13 @@ def broker_url() -> str:
     if not base:
         pytest.skip("needs Redis as the broker: set REDIS_URL (CI does)")
     return base.rsplit("/", 1)[0] + "/" + os.environ.get("TOLLGATE_TEST_BROKER_DB", "10")
+
+
+def free_port() -> int:
+    """A TCP port on the loopback nobody listens on right now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05) -> bool:
