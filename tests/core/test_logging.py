@@ -1,13 +1,12 @@
 """Structured JSON logs carry the request id, project and key prefix; secrets and card numbers never appear."""
 
-import io
 import json
 import logging
-from contextlib import contextmanager
 
 import pytest
 
 from core.logging import JsonFormatter, RedactingFilter, RequestContextFilter, redact
+from tests.logs import logged
 
 
 @pytest.mark.parametrize(
@@ -86,27 +85,8 @@ def test_request_id_is_echoed_or_generated(api, tenant_a):
     assert hostile["X-Request-Id"].startswith("req_")
 
 
-@contextmanager
-def _logged(name: str, level: int):
-    """What logger `name` writes at `level` and above, through the production filters and JSON formatter."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestContextFilter())
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger(name)
-    logger.addHandler(handler)
-    previous_level = logger.level
-    logger.setLevel(level)
-    try:
-        yield stream
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
-
-
 def test_request_log_line_has_context_and_no_key(api, tenant_a):
-    with _logged("tollgate.request", logging.INFO) as stream:
+    with logged("tollgate.request", logging.INFO) as stream:
         api.get("/api/v1/project", key=tenant_a.key, headers={"X-Request-Id": "trace-1"})
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
@@ -147,7 +127,7 @@ def test_query_parameters_carrying_secrets_are_redacted(text, kept):
 def test_a_refused_request_logs_no_secret_of_its_query_string(api, tenant_a):
     """Django logs a 4xx with the request, whose repr holds the whole URL (the test settings log Django's errors
     only, so the logger is opened to warnings here)."""
-    with _logged("django.request", logging.WARNING) as stream:
+    with logged("django.request", logging.WARNING) as stream:
         response = api.request(
             "GET", "/api/v1/payments?access_token=hunter2hunter2&customer=a%00", key=tenant_a.key
         )

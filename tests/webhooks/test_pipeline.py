@@ -921,26 +921,13 @@ def test_the_worker_logs_each_event_once_under_the_request_id_that_queued_it(
 def test_the_events_json_line_names_the_stripe_event_and_the_payment(
     api, tenant_a, catalog, stripe_emulator, stripe_webhooks
 ):
-    import io
     import logging
 
-    from core.logging import JsonFormatter, RedactingFilter, RequestContextFilter
+    from tests.logs import logged
 
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestContextFilter())
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("webhooks.services")
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with logged("webhooks.services", logging.INFO) as stream:
         created = _subscribe(api, tenant_a, stripe_emulator, "user-1")
         stripe_webhooks.deliver()
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     completed = next(line for line in lines if line.get("event_type") == "checkout.session.completed")
     event = StripeEvent.objects.get(type="checkout.session.completed")
