@@ -9,10 +9,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def django_setup() -> None:
-    import warnings
-
-    # WhiteNoise warns that STATIC_ROOT is missing: benchmarks never run collectstatic.
-    warnings.filterwarnings("ignore", message="No directory at: ")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
     (ROOT / "var").mkdir(exist_ok=True)

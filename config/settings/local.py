@@ -1,7 +1,5 @@
 """Development and `make demo`: debug on, embedded defaults, a fixed development encryption key."""
 
-import warnings
-
 from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
@@ -18,6 +16,6 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:12111")
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_tollgate_local_demo")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_tollgate_local_demo")
 
-# Development serves static files from the apps (WhiteNoise's finders, DEBUG on) without collectstatic: WhiteNoise's warning about a missing STATIC_ROOT (which in production says collectstatic did not run)
-# is noise here.
-warnings.filterwarnings("ignore", message="No directory at: ")
+# Development serves static files from the apps (WhiteNoise's finders, DEBUG on): no collectstatic, so no
+# STATIC_ROOT unless one is asked for (WhiteNoise warns about a configured one that does not exist).
+STATIC_ROOT = env("STATIC_ROOT", default=None)

@@ -19,3 +19,5 @@ STRIPE_SECRET_KEY = "sk_test_tollgate_platform"
 STRIPE_PUBLISHABLE_KEY = "pk_test_tollgate_platform"
 # A worker subprocess started by a test reaches the test's emulator served over HTTP.
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://stripe-emulator.invalid")
+# Tests never run collectstatic (the one test of static files sets its own STATIC_ROOT).
+STATIC_ROOT = env("STATIC_ROOT", default=None)
