@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 import stripe
 
-from stripe_emulator.core.emulator import Emulator
+from stripe_emulator.core.emulator import DEFAULT_BASE_URL, Emulator
 
-BASE_URL = "http://stripe-emulator.invalid"
+# Where the in-process SDK client "sends" requests: no socket is opened, so any address does.
+BASE_URL = DEFAULT_BASE_URL
 
 
 class CaseInsensitiveHeaders(MutableMapping[str, str]):

@@ -1,5 +1,8 @@
 """The emulator over HTTP: a ``ThreadingHTTPServer`` whose handler passes every request to
-:meth:`Emulator.handle` and writes back its status, headers and body. Loopback only by default."""
+:meth:`Emulator.handle` and writes back its status, headers and body. Loopback only by default.
+
+Serving sets the emulator's public URL (the base of every hosted URL it renders) to the address it listens
+on, unless the emulator already has one or ``public_url`` is given (behind a proxy, in a container)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,18 @@ class EmulatorServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def reachable_url(self) -> str:
+        """:attr:`url`, with a wildcard bind (``0.0.0.0``, ``::``) named as loopback, which a browser can open."""
+        host, port = str(self.server_address[0]), self.server_address[1]
+        if host in ("0.0.0.0", ""):  # noqa: S104 -- naming a wildcard bind, not binding one
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "[::1]"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,15 +71,25 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    emulator: Emulator, host: str = "127.0.0.1", port: int = 12111, *, verbose: bool = False
+    emulator: Emulator,
+    host: str = "127.0.0.1",
+    port: int = 12111,
+    *,
+    verbose: bool = False,
+    public_url: str | None = None,
 ) -> EmulatorServer:
-    """A bound server (``port=0`` picks a free port); call ``serve_forever()`` on it."""
-    return EmulatorServer(emulator, (host, port), verbose=verbose)
+    """A bound server (``port=0`` picks a free port); call ``serve_forever()`` on it. Hosted URLs use
+    ``public_url``, else the emulator's own, else the address bound."""
+    server = EmulatorServer(emulator, (host, port), verbose=verbose)
+    emulator.set_public_url(public_url or emulator.public_url or server.reachable_url)
+    return server
 
 
-def serve_in_thread(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
+def serve_in_thread(
+    emulator: Emulator, host: str = "127.0.0.1", port: int = 0, *, public_url: str | None = None
+) -> EmulatorServer:
     """Start a server on a daemon thread (tests, demos); stop it with ``server.shutdown()``."""
-    server = make_server(emulator, host, port)
+    server = make_server(emulator, host, port, public_url=public_url)
     # A short poll interval keeps ``shutdown()`` (test teardown) fast.
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="stripe-emulator-http", daemon=True

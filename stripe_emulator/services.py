@@ -5,6 +5,7 @@ from stripe_emulator import (
     accounts,
     checkout,
     controls,
+    coupons,
     customers,
     events,
     meters,
@@ -12,6 +13,7 @@ from stripe_emulator import (
     portal,
     products,
     subscriptions,
+    testclocks,
 )
 from stripe_emulator.core.service import Service
 
@@ -26,4 +28,6 @@ SERVICES: list[Service] = [
     subscriptions.SERVICE,
     meters.SERVICE,
     portal.SERVICE,
+    testclocks.SERVICE,
+    coupons.SERVICE,
 ]

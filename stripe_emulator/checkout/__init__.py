@@ -1,7 +1,12 @@
 """Checkout Sessions (``/v1/checkout/sessions``) and the hosted payment page (``/checkout/pay/{id}``)."""
 
 from stripe_emulator.checkout.models import CheckoutBackend, expire_sessions
-from stripe_emulator.checkout.responses import include_line_items, include_no_amounts, include_total_breakdown
+from stripe_emulator.checkout.responses import (
+    include_item_taxes,
+    include_line_items,
+    include_no_amounts,
+    include_total_breakdown,
+)
 from stripe_emulator.checkout.urls import ROUTES
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.render import render
@@ -41,7 +46,7 @@ SERVICE = Service(
         ("checkout.session", "line_items"): include_line_items,
         ("checkout.session", "total_details.breakdown"): include_total_breakdown,
         ("item", "discounts"): include_no_amounts,
-        ("item", "taxes"): include_no_amounts,
+        ("item", "taxes"): include_item_taxes,
     },
 )
 

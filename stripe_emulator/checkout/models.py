@@ -16,19 +16,34 @@ from stripe_emulator.core.account import BaseBackend
 from stripe_emulator.core.errors import CardError, InvalidRequestError
 from stripe_emulator.core.params import in_range
 from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.coupons.discounts import DiscountLine, discount_amounts
+from stripe_emulator.coupons.models import CouponsBackend, DiscountSpec
 from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.payments import cards
 from stripe_emulator.payments.models import PaymentsBackend
 from stripe_emulator.products.models import ProductsBackend
+from stripe_emulator.tax import (
+    automatic_tax_field,
+    customer_location,
+    require_tax_behavior,
+    session_taxes_apply,
+    tax_location,
+)
 
 if TYPE_CHECKING:
     from stripe_emulator.core.account import Account
 
-DEFAULT_BASE_URL = "http://stripe-emulator.invalid"
 DEFAULT_LIFETIME = 24 * 3600
+MAX_RECURRING_LINE_ITEMS = 20  # per Checkout Session in `subscription` mode (and 20 one-time ones)
 MIN_LIFETIME = 30 * 60
 DEFAULT_EMAIL = "customer@example.com"
 TEMPLATE = "{CHECKOUT_SESSION_ID}"
+
+
+def is_metered(price: StripeObject) -> bool:
+    """A metered price (`recurring[usage_type]=metered`): billed in arrears from its meter, bought without a
+    quantity."""
+    return bool(price.get("recurring") and price["recurring"].get("usage_type") == "metered")
 
 
 def success_redirect(session: StripeObject) -> str | None:
@@ -42,7 +57,6 @@ class CheckoutBackend(BaseBackend):
         *,
         mode: str,
         line_items: list[dict[str, Any]],
-        base_url: str = DEFAULT_BASE_URL,
         customer: str | None = None,
         customer_email: str | None = None,
         customer_creation: str | None = None,
@@ -54,8 +68,14 @@ class CheckoutBackend(BaseBackend):
         subscription_data: dict[str, Any] | None = None,
         payment_intent_data: dict[str, Any] | None = None,
         locale: str | None = None,
+        automatic_tax: bool = False,
+        billing_address_collection: str | None = None,
+        customer_update: dict[str, str] | None = None,
+        discounts: list[dict[str, str | None]] | None = None,
+        allow_promotion_codes: bool | None = None,
     ) -> StripeObject:
-        """``line_items``: ``{"price": id}`` or ``{"price_data": {currency, unit_amount, product |
+        """``discounts``: ``[{coupon} | {promotion_code}]`` (one at most, as Stripe allows), or
+        ``allow_promotion_codes`` for a code field on the hosted page. ``line_items``: ``{"price": id}`` or ``{"price_data": {currency, unit_amount, product |
         product_data, recurring}}``, each with ``quantity``. Everything is validated before anything is
         stored."""
         now = self.now()
@@ -122,12 +142,46 @@ class CheckoutBackend(BaseBackend):
                 "The emulator supports only recurring prices in `subscription` mode.",
                 param=f"line_items[{recurring.index(False)}]",
             )
+        for index, (price, item) in enumerate(resolved):
+            metered = price is not None and is_metered(price)
+            if metered and item.get("quantity") is not None:
+                raise InvalidRequestError(
+                    "Quantity should not be specified where usage_type is `metered`. Remove quantity from "
+                    f"`line_items[{index}]`.",
+                    param=f"line_items[{index}][quantity]",
+                )
+            if not metered and item.get("quantity") is None:
+                raise InvalidRequestError(
+                    f"Quantity is required. Add `quantity` to `line_items[{index}]`.",
+                    code="parameter_missing",
+                    param=f"line_items[{index}][quantity]",
+                )
+        if mode == "subscription" and sum(recurring) > MAX_RECURRING_LINE_ITEMS:
+            raise InvalidRequestError(
+                f"You can only have up to {MAX_RECURRING_LINE_ITEMS} line items with recurring prices in "
+                "`subscription` mode.",
+                param="line_items",
+            )
         intervals = {self._interval(price, item) for price, item in resolved} - {None}
         if len(intervals) > 1:
             raise InvalidRequestError(
                 "Checkout does not support multiple prices with different billing intervals.",
                 param="line_items",
             )
+        if automatic_tax:
+            self._check_automatic_tax(resolved, customer, customer_update or {})
+        if discounts and allow_promotion_codes:
+            raise InvalidRequestError(
+                "You may only specify one of these parameters: allow_promotion_codes, discounts.",
+                param="discounts",
+            )
+        if discounts and len(discounts) > 1:
+            raise InvalidRequestError(
+                "You may only specify one discount on a Checkout Session.", param="discounts"
+            )
+        specs = self.account.backend(CouponsBackend).discount_specs(
+            discounts or [], param="discounts", customer=customer, currency=next(iter(currencies), None)
+        )
         # -- valid: create inline prices, then the session ---------------------------------------------------
         prices = [self._materialize(price, item, active=mode == "subscription") for price, item in resolved]
         session_id = ids.id_for("checkout.session") + ids.random_token(34)
@@ -135,7 +189,12 @@ class CheckoutBackend(BaseBackend):
         items: list[StripeObject] = []
         for price, item in zip(prices, line_items, strict=True):
             product = self.store.get("product", price["product"])
-            subtotal = (price["unit_amount"] or 0) * item["quantity"]
+            # A metered price is billed in arrears from its meter: nothing is due for it now.
+            subtotal = (
+                0
+                if is_metered(price)
+                else self.account.backend(ProductsBackend).price_amount(price, item["quantity"])
+            )
             items.append(
                 {
                     "id": ids.new_id("li"),
@@ -165,11 +224,11 @@ class CheckoutBackend(BaseBackend):
             "object": "checkout.session",
             "adaptive_pricing": {"enabled": False},
             "after_expiration": None,
-            "allow_promotion_codes": None,
+            "allow_promotion_codes": allow_promotion_codes,
             "amount_subtotal": total,
             "amount_total": total,
-            "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
-            "billing_address_collection": None,
+            "automatic_tax": automatic_tax_field(enabled=automatic_tax, status="requires_location_inputs"),
+            "billing_address_collection": billing_address_collection,
             "cancel_url": cancel_url,
             "client_reference_id": client_reference_id,
             "client_secret": None,
@@ -222,14 +281,115 @@ class CheckoutBackend(BaseBackend):
             "subscription": None,
             "success_url": success_url,
             "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-            "ui_mode": "hosted",
-            "url": f"{base_url.rstrip('/')}/checkout/pay/{session_id}",
+            "ui_mode": "hosted_page",
+            "url": self.account.emulator.url_for(f"/checkout/pay/{session_id}"),
             "wallet_options": None,
             "_subscription_data": subscription_data or {},
             "_payment_intent_data": payment_intent_data or {},
+            "_customer_update": customer_update or {},
         }
+        self._apply_discounts(session, items, discounts or [], specs)
+        session_taxes_apply(self.account, session, items)  # on the amounts after discounts
         self.store.insert(session)
         return session
+
+    def _check_automatic_tax(
+        self,
+        resolved: list[tuple[StripeObject | None, dict[str, Any]]],
+        customer: str | None,
+        customer_update: dict[str, str],
+    ) -> None:
+        """Automatic tax: every price has a tax behavior, and an existing customer either has an address or
+        lets Checkout save the one it collects (``customer_update[address]=auto``)."""
+        for i, (price, item) in enumerate(resolved):
+            if price is not None:
+                require_tax_behavior(price, param=f"line_items[{i}][price]")
+            elif item["price_data"].get("tax_behavior") not in ("inclusive", "exclusive"):
+                raise InvalidRequestError(
+                    "Automatic tax needs `tax_behavior` (`inclusive` or `exclusive`) on every price.",
+                    param=f"line_items[{i}][price_data][tax_behavior]",
+                )
+        if (
+            customer is not None
+            and customer_location(self.account, customer) is None
+            and customer_update.get("address") != "auto"
+            and customer_update.get("shipping") != "auto"
+        ):
+            raise InvalidRequestError(
+                "Automatic tax calculation in Checkout requires a valid address on the Customer. Add a valid "
+                "address to the Customer or set either `customer_update[address]` or "
+                "`customer_update[shipping]` to 'auto' to save the address entered in Checkout to the Customer.",
+                param="customer_update[address]",
+            )
+
+    # -- discounts -------------------------------------------------------------------------------------------
+
+    def _apply_discounts(
+        self,
+        session: StripeObject,
+        items: list[StripeObject],
+        entries: list[dict[str, str | None]],
+        specs: list[DiscountSpec],
+    ) -> None:
+        """Each line item's ``amount_discount`` (by :func:`discount_amounts`, before tax), the session's
+        ``amount_total``, ``total_details.amount_discount`` and ``discounts`` as sent."""
+        lines = [DiscountLine(amount=i["amount_subtotal"], product=i["price"]["product"]) for i in items]
+        amounts = discount_amounts(lines, [s.coupon for s in specs], currency=session["currency"] or "")
+        for index, item in enumerate(items):
+            item["amount_discount"] = sum(per_coupon[index] for per_coupon in amounts)
+            item["amount_total"] = item["amount_subtotal"] - item["amount_discount"]
+            stored = self.store.get("item", item["id"])
+            if stored is not None and stored is not item:
+                stored.update(amount_discount=item["amount_discount"], amount_total=item["amount_total"])
+        discount = sum(i["amount_discount"] for i in items)
+        session["amount_total"] = session["amount_subtotal"] - discount
+        session["total_details"]["amount_discount"] = discount
+        session["discounts"] = [
+            {"coupon": e.get("coupon"), "promotion_code": e.get("promotion_code")} for e in entries
+        ]
+        session["_discount_entries"] = [dict(e) for e in entries]
+
+    def checkout_session_apply_promotion_code(self, session_id: str, code: str) -> StripeObject:
+        """The customer types a promotion code on the hosted page (sessions with
+        ``allow_promotion_codes``)."""
+        session = self.checkout_session_require(session_id)
+        if session["status"] != "open":
+            raise InvalidRequestError(
+                f"This Checkout Session is no longer active (status {session['status']})."
+            )
+        if not session["allow_promotion_codes"]:
+            raise InvalidRequestError(
+                "This Checkout Session does not accept promotion codes.", param="promotion_code"
+            )
+        coupons = self.account.backend(CouponsBackend)
+        found = coupons.promotion_code_list(code=code)
+        promo = next((p for p in found if p["active"]), found[0] if found else None)
+        if promo is None:
+            raise InvalidRequestError("This code is invalid.", param="promotion_code")
+        entries: list[dict[str, str | None]] = [{"coupon": None, "promotion_code": promo["id"]}]
+        items = self.line_items_of(session_id)
+        specs = coupons.discount_specs(
+            entries,
+            param="discounts",
+            customer=session["customer"],
+            currency=session["currency"],
+            amount=session["amount_subtotal"],
+        )
+        self._apply_discounts(session, items, entries, specs)
+        session_taxes_apply(self.account, session, items)  # taxed again, on the discounted amounts
+        return session
+
+    def _redeem(self, session: StripeObject, customer: str | None) -> None:
+        """Payment mode: the session's discount is redeemed when it completes (subscription mode redeems
+        it on the subscription it creates)."""
+        coupons = self.account.backend(CouponsBackend)
+        for entry in session.get("_discount_entries") or []:
+            promo = self.store.get("promotion_code", entry.get("promotion_code") or "")
+            coupon_id = promo["promotion"]["coupon"] if promo else entry.get("coupon")
+            coupon = self.store.get("coupon", coupon_id or "")
+            if coupon is not None:
+                spec = DiscountSpec(coupon=coupon, promotion_code=promo)
+                coupons.discount_create(spec, customer=customer, checkout_session=session["id"])
 
     def _resolve_item(self, index: int, item: dict[str, Any]) -> tuple[StripeObject | None, dict[str, Any]]:
         products = self.account.backend(ProductsBackend)
@@ -238,11 +398,6 @@ class CheckoutBackend(BaseBackend):
             if not price["active"]:
                 raise InvalidRequestError(
                     f"The price specified ({price['id']}) is inactive. This field only accepts active prices.",
-                    param=f"line_items[{index}][price]",
-                )
-            if price["unit_amount"] is None:
-                raise InvalidRequestError(
-                    "The emulator supports only prices with a unit_amount in Checkout.",
                     param=f"line_items[{index}][price]",
                 )
             return price, item
@@ -284,6 +439,7 @@ class CheckoutBackend(BaseBackend):
             unit_amount=data.get("unit_amount"),
             unit_amount_decimal=data.get("unit_amount_decimal"),
             recurring=data.get("recurring"),
+            tax_behavior=data.get("tax_behavior"),
             active=active,
         )
 
@@ -353,13 +509,22 @@ class CheckoutBackend(BaseBackend):
 
     def expire_due(self, now: int) -> None:
         for session in self.store.iter_type("checkout.session"):
-            if session["status"] == "open" and session["expires_at"] <= now:
+            if (
+                session["status"] == "open"
+                and session["expires_at"] <= now
+                and self.account.on_current_clock(session["customer"])
+            ):
                 self.checkout_session_expire(session["id"])
 
     # -- completion ------------------------------------------------------------------------------------------
 
     def checkout_session_complete(
-        self, session_id: str, *, card_number: str = "4242424242424242", email: str | None = None
+        self,
+        session_id: str,
+        *,
+        card_number: str = "4242424242424242",
+        email: str | None = None,
+        address: dict[str, Any] | None = None,
     ) -> StripeObject:
         """The customer pays on the hosted page. Returns the session: ``complete``, or still ``open`` when
         a 3-D Secure challenge is pending (``payment_intent`` then ``requires_action``). Raises
@@ -370,13 +535,49 @@ class CheckoutBackend(BaseBackend):
                 f"This Checkout Session is no longer active (status {session['status']})."
             )
         card = cards.lookup(card_number)
-        email = email or session["customer_email"] or self._customer_email(session) or DEFAULT_EMAIL
+        if session.get("_discount_entries") and session["status"] == "open":
+            # The discount must still be redeemable when the customer pays (a code may have run out since).
+            self.account.backend(CouponsBackend).discount_specs(
+                session["_discount_entries"],
+                param="discounts",
+                customer=session["customer"],
+                currency=session["currency"],
+            )
+        self._collect_address(session, address)
+        # An existing customer's email is shown and cannot be changed on Stripe's page; otherwise the customer
+        # types one (prefilled from ``customer_email``).
+        email = self._customer_email(session) or email or session["customer_email"] or DEFAULT_EMAIL
         session["_email"] = email
+        if session["customer"] is not None and not self._customer_email(session):
+            # Stripe: "If the Customer does not have a valid email, Checkout will set the email entered during
+            # the session on the Customer" — before paying, so the first invoice is addressed to it too.
+            # (Customers Checkout creates are created with it.)
+            self.account.backend(CustomersBackend).customer_update(session["customer"], {"email": email})
         if session["mode"] == "payment":
             self._pay(session, card, email)
         else:
             self._subscribe(session, card, email)
         return session
+
+    def _collect_address(self, session: StripeObject, address: dict[str, Any] | None) -> None:
+        """The billing address the page collects (required with automatic tax or
+        ``billing_address_collection=required``; an existing customer's address is prefilled): it taxes the
+        session, and goes onto the customer when ``customer_update[address]=auto`` or when Checkout creates
+        the customer."""
+        customer = self.store.get("customer", session["customer"]) if session["customer"] else None
+        if address is None and customer is not None and tax_location(customer.get("address")):
+            address = dict(customer["address"])
+        needed = session["automatic_tax"]["enabled"] or session["billing_address_collection"] == "required"
+        if address is None and needed:
+            raise InvalidRequestError("Enter a billing address: its country is required.", param="address")
+        if address is None:
+            return
+        session["_address"] = address
+        session["_tax_country"] = tax_location(address)
+        auto = session["_customer_update"].get("address") == "auto"
+        if customer is not None and auto and customer.get("address") != address:
+            self.account.backend(CustomersBackend).customer_update(customer["id"], {"address": address})
+        session_taxes_apply(self.account, session, self.line_items_of(session["id"]))
 
     def checkout_session_authenticate(self, session_id: str, *, succeed: bool) -> StripeObject:
         """Answer the 3-D Secure challenge pending on the session's payment."""
@@ -400,17 +601,24 @@ class CheckoutBackend(BaseBackend):
         return pi["id"] if pi is not None and pi["status"] == "requires_action" else None
 
     def _customer_email(self, session: StripeObject) -> str | None:
+        """The email of the session's existing customer, if it has one."""
         if session["customer"] is None:
             return None
         customer = self.store.get("customer", session["customer"])
-        return customer.get("email") if customer else None
+        return (customer.get("email") or None) if customer else None
+
+    def customer_email_of(self, session: StripeObject) -> str | None:
+        """What the hosted page shows, read-only, in its email field (see :meth:`_customer_email`)."""
+        return self._customer_email(session)
 
     def _ensure_customer(self, session: StripeObject, email: str) -> str:
         if session["customer"] is not None:
             return str(session["customer"])
         created = session.get("_created_customer")
         if created is None:
-            created = self.account.backend(CustomersBackend).customer_create(email=email)["id"]
+            created = self.account.backend(CustomersBackend).customer_create(
+                email=email, address=session.get("_address")
+            )["id"]
             session["_created_customer"] = created
         return str(created)
 
@@ -485,6 +693,8 @@ class CheckoutBackend(BaseBackend):
             metadata=dict(sub_data.get("metadata") or {}),
             payment_behavior="allow_incomplete",
             off_session=False,
+            automatic_tax=session["automatic_tax"]["enabled"],
+            discounts=session.get("_discount_entries") or None,
         )
         # Checkout sets the card up for the subscription's later off-session renewals.
         pm["_setup"] = True
@@ -516,6 +726,7 @@ class CheckoutBackend(BaseBackend):
         if session["mode"] == "payment":
             pi = self.store.get("payment_intent", session["payment_intent"] or "")
             customer = session["customer"] or (pi["customer"] if pi else None)
+            self._redeem(session, customer)
         else:
             session["subscription"] = session.get("_pending_subscription")
             session["invoice"] = session.get("_pending_invoice")
@@ -524,7 +735,8 @@ class CheckoutBackend(BaseBackend):
             payment_status="paid" if paid else "no_payment_required",
             customer=customer,
             customer_details={
-                "address": dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state")),
+                "address": dict(session.get("_address") or {})
+                or dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state")),
                 "business_name": None,
                 "email": email,
                 "individual_name": None,

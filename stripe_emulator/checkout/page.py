@@ -1,64 +1,62 @@
-"""The hosted Checkout page (``GET /checkout/pay/{id}``): plain server-rendered HTML, no JavaScript.
+"""The hosted Checkout page (``GET /checkout/pay/{id}``): plain server-rendered HTML, no JavaScript, in the
+layout every hosted page shares (:mod:`stripe_emulator.core.html`).
 
-The Pay form posts to ``/_emulator/checkout/sessions/{id}/complete`` with ``ui=html``, which answers with a
-303 to the session's ``success_url`` on success and this page again (with the error) otherwise. A card that
+The form posts to ``/_emulator/checkout/sessions/{id}/complete`` with ``ui=html``, which answers with a 303
+to the session's ``success_url`` on success and this page again (with the error) otherwise. A card that
 needs 3-D Secure shows an "Authenticate" step posting to ``…/authenticate``. Every value is escaped.
+
+A subscription with a free trial reads as Stripe's does: nothing is due today (``$0.00``), the button starts
+the trial, and the page says what will be charged and from when.
 """
 
 from __future__ import annotations
 
 from html import escape
 
+from stripe_emulator.checkout.models import CheckoutBackend
 from stripe_emulator.core.account import Account
-from stripe_emulator.core.currencies import ZERO_DECIMAL
+from stripe_emulator.core.html import format_amount, format_date, page, per_interval, per_interval_words
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.payments import cards
 
-SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
-INTERVALS = {"day": "day", "week": "week", "month": "month", "year": "year"}
-
-STYLE = """
-body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1a1f36}
-table{border-collapse:collapse;width:100%}td,th{padding:.35rem .5rem;border-bottom:1px solid #e3e8ee;text-align:left}
-.num{text-align:right}.error{background:#fde8e8;color:#9b1c1c;padding:.6rem;border-radius:4px}
-.notice{background:#e8f5fd;padding:.6rem;border-radius:4px}label{display:block;margin:.6rem 0 .2rem}
-input[type=text],input[type=email]{width:100%;padding:.4rem;font-size:1rem}
-button{margin-top:1rem;padding:.5rem 1.4rem;font-size:1rem}small{color:#697386}
-"""
+DAY = 86_400
 
 
-def format_amount(amount: int | None, currency: str | None) -> str:
-    """``1234, "usd"`` → ``$12.34``; zero-decimal currencies have no minor unit (``500, "jpy"`` → ``¥500``)."""
-    if amount is None or currency is None:
-        return "—"
-    code = currency.lower()
-    value = f"{amount:,}" if code in ZERO_DECIMAL else f"{amount / 100:,.2f}"
-    symbol = SYMBOLS.get(code)
-    return f"{symbol}{value}" if symbol else f"{value} {code.upper()}"
-
-
-def _line_rows(account: Account, session: StripeObject) -> str:
+def _line_rows(items: list[StripeObject], trial_days: int | None) -> str:
     rows = []
-    items = account.store.newest_first("item", lambda item: item.get("_session") == session["id"])
     for item in items:
         price = item["price"]
-        recurring = price.get("recurring")
-        every = ""
-        if recurring:
-            count = recurring.get("interval_count") or 1
-            unit = INTERVALS.get(recurring["interval"], recurring["interval"])
-            every = f" / {unit}" if count == 1 else f" every {count} {unit}s"
+        every = per_interval(price.get("recurring"))
+        detail = f"Qty {item['quantity']}" if item["quantity"] is not None else "Billed by usage"
+        if item["quantity"] is None:
+            pass
+        elif price["billing_scheme"] == "tiered":
+            detail += f" · {price['tiers_mode']} tiers"
+        elif item["quantity"] != 1:
+            detail += f" · {format_amount(price['unit_amount'], price['currency'])}{every} each"
+        if trial_days:
+            amount = f"{trial_days} days free"
+            detail += f" · {format_amount(item['amount_total'], item['currency'])}{every} after"
+        else:
+            amount = format_amount(item["amount_total"], item["currency"]) + every
         rows.append(
-            "<tr><td>{desc}</td><td class=num>{qty}</td><td class=num>{unit}{every}</td>"
-            "<td class=num>{total}</td></tr>".format(
-                desc=escape(str(item["description"] or price["id"])),
-                qty=escape(str(item["quantity"])),
-                unit=escape(format_amount(price["unit_amount"], price["currency"])),
-                every=escape(every),
-                total=escape(format_amount(item["amount_total"], item["currency"])),
+            '<tr><td><span class="name">{name}</span><span class="sub">{detail}</span></td>'
+            '<td class="num">{amount}</td></tr>'.format(
+                name=escape(str(item["description"] or price["id"])),
+                detail=escape(detail),
+                amount=escape(amount),
             )
         )
-    return "\n".join(rows)
+    return f'<table class="lines">{"".join(rows)}</table>'
+
+
+def _totals(rows: list[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<div{' class=grand' if index == len(rows) - 1 else ''}><dt>{escape(label)}</dt>"
+        f"<dd>{escape(value)}</dd></div>"
+        for index, (label, value) in enumerate(rows)
+    )
+    return f'<dl class="totals">{body}</dl>'
 
 
 def _test_cards() -> str:
@@ -78,56 +76,166 @@ def render_page(
     pending_payment_intent: str | None = None,
     card_number: str = "4242 4242 4242 4242",
     email: str | None = None,
+    customer_email: str | None = None,
 ) -> str:
+    """``customer_email``: the email of the session's existing customer, shown and not editable (Stripe's
+    Checkout does not let the customer change it)."""
     sid = escape(session["id"])
-    complete_url = escape(f"/_emulator/checkout/sessions/{session['id']}/complete")
-    auth_url = escape(f"/_emulator/checkout/sessions/{session['id']}/authenticate")
-    parts = [
-        "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        f"<title>Checkout {sid}</title><style>{STYLE}</style></head><body>",
-        "<h1>Stripe emulator — Checkout</h1>",
-        f"<p><small>Session <code>{sid}</code> · mode {escape(session['mode'])}</small></p>",
-        "<table><thead><tr><th>Item</th><th class=num>Qty</th><th class=num>Price</th>"
-        "<th class=num>Amount</th></tr></thead><tbody>",
-        _line_rows(account, session),
-        "</tbody><tfoot><tr><th colspan=3>Total</th>"
-        f"<th class=num>{escape(format_amount(session['amount_total'], session['currency']))}</th></tr>"
-        "</tfoot></table>",
-    ]
+    currency = session["currency"]
+    total = session["amount_total"]
+    items = account.backend(CheckoutBackend).line_items_of(session["id"])
+    recurring = next((i["price"].get("recurring") for i in items if i["price"].get("recurring")), None)
+    every = per_interval(recurring)
     trial = (session.get("_subscription_data") or {}).get("trial_period_days")
+    trial_ends = account.now() + int(trial) * DAY if trial else None
+    name = str(items[0]["description"] or "") if len(items) == 1 else ""
+
+    summary: list[str] = []
     if trial:
-        parts.append(f"<p class=notice>Free trial: {escape(str(trial))} days, nothing is charged today.</p>")
+        summary += [
+            f'<p class="eyebrow">Try {escape(name or "your subscription")}</p>',
+            f'<p class="amount">{escape(str(trial))} days free</p>',
+            f'<p class="then">Then {escape(format_amount(total, currency) + every)} starting '
+            f"{escape(format_date(trial_ends))}</p>",
+        ]
+    elif session["mode"] == "subscription":
+        summary += [
+            f'<p class="eyebrow">Subscribe to {escape(name or "your subscription")}</p>',
+            f'<p class="amount">{escape(format_amount(total, currency))} '
+            f"<small>{escape(per_interval_words(recurring))}</small></p>",
+        ]
+    else:
+        summary += [
+            f'<p class="eyebrow">Pay {escape(name or "Stripe emulator")}</p>',
+            f'<p class="amount">{escape(format_amount(total, currency))}</p>',
+        ]
+    summary.append(_line_rows(items, trial))
+    if trial:
+        summary.append(
+            _totals(
+                [
+                    ("Subtotal", format_amount(session["amount_subtotal"], currency)),
+                    ("Total after trial", format_amount(total, currency) + every),
+                    ("Total due today", format_amount(0, currency)),
+                ]
+            )
+        )
+    else:
+        summary.append(
+            _totals(
+                [
+                    ("Subtotal", format_amount(session["amount_subtotal"], currency)),
+                    *_tax_row(session, currency),
+                    *(
+                        [
+                            (
+                                "Discount",
+                                "−" + format_amount(session["total_details"]["amount_discount"], currency),
+                            )
+                        ]
+                        if session["total_details"]["amount_discount"]
+                        else []
+                    ),
+                    ("Total due today", format_amount(total, currency)),
+                ]
+            )
+        )
+    summary.append(
+        f'<p class="muted"><small>Session <code>{sid}</code> · {escape(currency.upper())}</small></p>'
+    )
+
+    panel: list[str] = []
     if error:
-        parts.append(f"<p class=error role=alert>{escape(error)}</p>")
+        panel.append(f'<p class="error" role="alert">{escape(error)}</p>')
     status = session["status"]
     if status == "complete":
-        parts.append("<p class=notice>This Checkout Session is complete. Thank you!</p>")
+        panel.append(
+            '<div class="success"><div class="tick">✓</div><h2>Thanks for your order</h2>'
+            '<p class="muted">This Checkout Session is complete.</p></div>'
+        )
         success = session["success_url"]
         if success:
             target = success.replace("{CHECKOUT_SESSION_ID}", session["id"])
-            parts.append(f'<p><a href="{escape(target)}">Continue</a></p>')
+            panel.append(f'<a class="button" href="{escape(target)}">Continue</a>')
     elif status == "expired":
-        parts.append("<p class=error>This Checkout Session has expired.</p>")
+        panel.append('<p class="error">This Checkout Session has expired.</p>')
     elif pending_payment_intent is not None:
-        parts.append(
+        auth_url = escape(f"/_emulator/checkout/sessions/{session['id']}/authenticate")
+        panel.append(
             "<h2>Authenticate</h2><p>Your bank asks you to confirm this payment (3-D Secure test "
             f"challenge for <code>{escape(pending_payment_intent)}</code>).</p>"
-            f'<form method=post action="{auth_url}"><input type=hidden name=ui value=html>'
-            "<button name=outcome value=succeed type=submit>Complete authentication</button> "
-            "<button name=outcome value=fail type=submit>Fail authentication</button></form>"
+            f'<form method="post" action="{auth_url}"><input type="hidden" name="ui" value="html">'
+            '<div class="buttons"><button class="button" name="outcome" value="succeed" type="submit">'
+            "Complete authentication</button>"
+            '<button class="button secondary" name="outcome" value="fail" type="submit">Fail authentication'
+            "</button></div></form>"
         )
     else:
-        default_email = email or session["customer_email"] or ""
-        parts.append(
-            f'<form method=post action="{complete_url}"><input type=hidden name=ui value=html>'
-            f'<label for=email>Email</label><input type=email id=email name=email value="{escape(default_email)}">'
-            f'<label for=card>Card number</label><input type=text id=card name=card value="{escape(card_number)}" '
-            "autocomplete=off><small>Any future expiry date and any CVC are accepted.</small><br>"
-            f"<button type=submit>Pay {escape(format_amount(session['amount_total'], session['currency']))}"
-            "</button></form>"
+        complete_url = escape(f"/_emulator/checkout/sessions/{session['id']}/complete")
+        if customer_email:
+            email_field = (
+                f'<input type="email" id="email" name="email" value="{escape(customer_email)}" readonly>'
+            )
+        else:
+            email_field = (
+                f'<input type="email" id="email" name="email" value="{escape(email or session["customer_email"] or "")}"'
+                ' placeholder="you@example.com" autocomplete="email" required>'
+            )
+        if trial:
+            button = "Start trial"
+            note = (
+                f"{format_amount(total, currency)}{every} after the trial ends on {format_date(trial_ends)}. "
+                "Nothing is charged today."
+            )
+        elif session["mode"] == "subscription":
+            button = "Subscribe"
+            note = f"You will be charged {format_amount(total, currency)} now, then {format_amount(total, currency)}{every}."
+        else:
+            button = f"Pay {format_amount(total, currency)}"
+            note = ""
+        panel.append(
+            "<h2>Contact information</h2>"
+            f'<form method="post" action="{complete_url}"><input type="hidden" name="ui" value="html">'
+            f'<label for="email">Email</label>{email_field}'
+            + _address_field(account, session)
+            + '<label for="card">Card number</label>'
+            f'<input type="text" id="card" name="card" value="{escape(card_number)}" inputmode="numeric" '
+            'autocomplete="off"><span class="hint">Any future expiry date and any CVC are accepted.</span>'
+            + (
+                '<label for="promotion_code">Promotion code</label>'
+                '<input type="text" id="promotion_code" name="promotion_code" autocomplete="off">'
+                if session["allow_promotion_codes"] and not session["discounts"]
+                else ""
+            )
+            + f'<button class="button" type="submit">{escape(button)}</button>'
+            + (f'<p class="note">{escape(note)}</p>' if note else "")
+            + "</form>"
         )
-        parts.append(_test_cards())
+        panel.append(_test_cards())
     if status == "open" and session["cancel_url"]:
-        parts.append(f'<p><a href="{escape(session["cancel_url"])}">Cancel and return</a></p>')
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        panel.append(f'<p class="note"><a href="{escape(session["cancel_url"])}">← Cancel and return</a></p>')
+    return page(title=f"Checkout {session['id']}", summary="\n".join(summary), panel="\n".join(panel))
+
+
+def _tax_row(session: StripeObject, currency: str) -> list[tuple[str, str]]:
+    """Automatic tax: the tax once an address is known (inclusive tax is inside the prices)."""
+    tax = session["automatic_tax"]
+    if not tax["enabled"]:
+        return []
+    if tax["status"] != "complete":
+        return [("Tax", "Calculated from your address")]
+    return [("Tax", format_amount(session["total_details"]["amount_tax"], currency))]
+
+
+def _address_field(account: Account, session: StripeObject) -> str:
+    """The billing country, asked with automatic tax or ``billing_address_collection=required`` (prefilled
+    from the customer's address)."""
+    if not (session["automatic_tax"]["enabled"] or session["billing_address_collection"] == "required"):
+        return ""
+    customer = account.store.get("customer", session["customer"]) if session["customer"] else None
+    country = ((customer or {}).get("address") or {}).get("country") or ""
+    return (
+        '<label for="country">Billing country</label>'
+        f'<input type="text" id="country" name="address[country]" value="{escape(country)}" maxlength="2" '
+        'placeholder="DE" autocomplete="country" required>'
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from stripe_emulator.checkout.models import DEFAULT_BASE_URL, CheckoutBackend, success_redirect
+from stripe_emulator.checkout.models import CheckoutBackend, success_redirect
 from stripe_emulator.checkout.page import render_page
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceMissing, StripeError
@@ -14,18 +14,18 @@ from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.render import render
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.coupons.responses import discounts_param
+from stripe_emulator.tax import automatic_tax_param, session_tax_breakdown
+
+ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
 
 HTML = "text/html; charset=utf-8"
 INTERVALS = ("day", "week", "month", "year")
+MAX_LINE_ITEMS = 100  # Stripe's limit per Checkout Session
 
-
-def base_url(req: Request) -> str:
-    """Where the request came in (``Host`` header over HTTP); in-process the SDK sends no ``Host``."""
-    host = req.headers.get("host")
-    if not host:
-        return DEFAULT_BASE_URL
-    scheme = req.headers.get("x-forwarded-proto", "http")
-    return f"{scheme}://{host}"
+# Checkout's UI modes at the pinned API version (the older `hosted`/`embedded`/`custom` are refused like any
+# unknown value).
+UI_MODES = ("elements", "embedded_page", "form", "hosted_page")
 
 
 def _price_data(item: Params) -> dict[str, Any] | None:
@@ -48,6 +48,7 @@ def _price_data(item: Params) -> dict[str, Any] | None:
         "product": data.string("product"),
         "product_data": None,
         "recurring": None,
+        "tax_behavior": data.enum("tax_behavior", ("exclusive", "inclusive", "unspecified")),
     }
     if values["unit_amount"] is None and values["unit_amount_decimal"] is None:
         raise InvalidRequestError(
@@ -83,6 +84,10 @@ def _price_data(item: Params) -> dict[str, Any] | None:
 
 def _line_items(p: Params) -> list[dict[str, Any]]:
     items = p.hashes("line_items") or []
+    if len(items) > MAX_LINE_ITEMS:
+        raise InvalidRequestError(
+            f"Invalid array: line_items must contain at most {MAX_LINE_ITEMS} items.", param="line_items"
+        )
     parsed = []
     for item in items:
         item.only("price", "price_data", "quantity")
@@ -97,7 +102,8 @@ def _line_items(p: Params) -> list[dict[str, Any]]:
             {
                 "price": price,
                 "price_data": price_data,
-                "quantity": item.integer("quantity", required=True, minimum=1, maximum=999_999),
+                # Required but for a metered price (which takes none): checked once the price is known.
+                "quantity": item.integer("quantity", minimum=1, maximum=999_999),
             }
         )
     return parsed
@@ -106,11 +112,16 @@ def _line_items(p: Params) -> list[dict[str, Any]]:
 def checkout_session_create(req: Request) -> Response:
     p = req.params
     p.only(
+        "allow_promotion_codes",
+        "automatic_tax",
+        "billing_address_collection",
         "cancel_url",
         "client_reference_id",
+        "discounts",
         "customer",
         "customer_creation",
         "customer_email",
+        "customer_update",
         "expires_at",
         "line_items",
         "locale",
@@ -127,7 +138,11 @@ def checkout_session_create(req: Request) -> Response:
         raise ParameterInvalid(
             "The emulator supports Checkout in payment and subscription mode only.", param="mode"
         )
-    p.enum("ui_mode", ("hosted",))
+    ui_mode = p.enum("ui_mode", UI_MODES)
+    if ui_mode not in (None, "hosted_page"):
+        raise ParameterInvalid(
+            "The emulator supports Checkout's hosted page only (ui_mode=hosted_page).", param="ui_mode"
+        )
     for i, value in enumerate(p.strings("payment_method_types") or []):
         if value != "card":
             raise ParameterInvalid(
@@ -156,7 +171,6 @@ def checkout_session_create(req: Request) -> Response:
     session = req.backend(CheckoutBackend).checkout_session_create(
         mode=mode,
         line_items=_line_items(p),
-        base_url=base_url(req),
         customer=p.string("customer"),
         customer_email=p.string("customer_email", max_length=512),
         customer_creation=p.enum("customer_creation", ("always", "if_required")),
@@ -168,8 +182,26 @@ def checkout_session_create(req: Request) -> Response:
         subscription_data=subscription_data,
         payment_intent_data=payment_intent_data,
         locale=p.string("locale"),
+        automatic_tax=bool(automatic_tax_param(p)),
+        billing_address_collection=p.enum("billing_address_collection", ("auto", "required")),
+        customer_update=_customer_update(p),
+        discounts=discounts_param(p),
+        allow_promotion_codes=p.boolean("allow_promotion_codes"),
     )
     return req.respond(session)
+
+
+def _customer_update(p: Params) -> dict[str, str] | None:
+    update = p.sub("customer_update")
+    if update is None:
+        return None
+    update.only("address", "name", "shipping")
+    if p.string("customer") is None:
+        raise InvalidRequestError(
+            "`customer_update` can only be used with `customer`.", param="customer_update"
+        )
+    values = {key: update.enum(key, ("auto", "never")) for key in ("address", "name", "shipping")}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def checkout_session_retrieve(req: Request) -> Response:
@@ -245,9 +277,17 @@ def include_line_items(account: Account, session: StripeObject) -> dict[str, Any
     }
 
 
-def include_total_breakdown(account: Account, total_details: StripeObject) -> dict[str, Any]:
-    """``expand[]=total_details.breakdown``: no discounts or taxes are emulated, so both are empty."""
-    return {"discounts": [], "taxes": []}
+def include_total_breakdown(account: Account, session: StripeObject) -> dict[str, Any]:
+    """``expand[]=total_details.breakdown`` (given the session): no discounts are emulated; taxes per rate
+    (automatic tax)."""
+    items = account.backend(CheckoutBackend).line_items_of(session["id"])
+    return {"discounts": [], "taxes": session_tax_breakdown(items)}
+
+
+def include_item_taxes(account: Account, item: StripeObject) -> list[Any]:
+    """``expand[]=line_items.data.taxes``: the item's automatic tax (empty without it)."""
+    stored = account.store.get("item", item["id"])
+    return clone((stored or {}).get("_taxes") or [])
 
 
 def include_no_amounts(account: Account, item: StripeObject) -> list[Any]:
@@ -286,8 +326,19 @@ def checkout_page(req: Request) -> Response:
     with account.lock:
         backend = account.backend(CheckoutBackend)
         session = backend.checkout_session_require(session_id)
-        pending = backend.pending_payment_intent(session)
-        return _html(render_page(account, session, pending_payment_intent=pending))
+        return _html(_page(account, backend, session))
+
+
+def _page(account: Account, backend: CheckoutBackend, session: StripeObject, **form: Any) -> str:
+    """The hosted page of a session as it stands (its pending PaymentIntent, the customer's email if Stripe has
+    one), with what the form sent back after a refusal (`form`: error, card_number, email)."""
+    return render_page(
+        account,
+        session,
+        pending_payment_intent=backend.pending_payment_intent(session),
+        customer_email=backend.customer_email_of(session),
+        **form,
+    )
 
 
 def _finish(
@@ -303,11 +354,11 @@ def _finish(
             if not html:
                 raise
             session = backend.checkout_session_require(session_id)
-            page = render_page(
+            page = _page(
                 account,
+                backend,
                 session,
                 error=exc.message,
-                pending_payment_intent=backend.pending_payment_intent(session),
                 card_number=req.params.string("card") or "4242 4242 4242 4242",
                 email=req.params.string("email"),
             )
@@ -317,25 +368,35 @@ def _finish(
         target = success_redirect(session) if session["status"] == "complete" else None
         if target:
             return _redirect(target)
-        pending = backend.pending_payment_intent(session)
-        return _html(render_page(account, session, pending_payment_intent=pending))
+        return _html(_page(account, backend, session))
 
 
 def checkout_session_complete_control(req: Request) -> Response:
-    """``POST /_emulator/checkout/sessions/{id}/complete`` ``card=<number>`` ``email=<address>``."""
+    """``POST /_emulator/checkout/sessions/{id}/complete`` ``card=<number>`` ``email=<address>``
+    ``address[country, postal_code, state, city, line1, line2]`` (the billing address the page collects)."""
     p = req.params
-    p.only("card", "email", "ui")
+    p.only("card", "email", "ui", "address", "promotion_code")
     p.enum("ui", ("html", "json"))
     card = p.string("card") or "4242424242424242"
     email = p.string("email", max_length=512)
+    code = p.string("promotion_code")
+    address = None
+    given = p.sub("address")
+    if given is not None:
+        given.only(*ADDRESS_KEYS)
+        address = {key: given.string(key) or None for key in ADDRESS_KEYS}
+        if not address["country"]:
+            address = None
     session_id = req.path_params["id"]
     account, _ = _locate(session_id)(req)
-    return _finish(
-        req,
-        account,
-        session_id,
-        lambda backend: backend.checkout_session_complete(session_id, card_number=card, email=email),
-    )
+
+    def complete(backend: CheckoutBackend) -> StripeObject:
+        # The page's promotion-code field: the code applies first, then the customer pays the new total.
+        if code:
+            backend.checkout_session_apply_promotion_code(session_id, code)
+        return backend.checkout_session_complete(session_id, card_number=card, email=email, address=address)
+
+    return _finish(req, account, session_id, complete)
 
 
 def checkout_session_authenticate_control(req: Request) -> Response:

@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from stripe_emulator.core import ids
-from stripe_emulator.core.context import current_request
+from stripe_emulator.core.context import current_request, current_test_clock
 from stripe_emulator.core.idempotency import IdempotencyCache
 from stripe_emulator.core.store import Store, StripeObject, clone
 from stripe_emulator.core.version import API_VERSION
@@ -57,7 +57,21 @@ class Account:
         return backend
 
     def now(self) -> int:
-        return self.emulator.clock.now()
+        """The emulator's clock, or the frozen time of the test clock in force (see core.context)."""
+        scope = current_test_clock()
+        return scope.now if scope is not None else self.emulator.clock.now()
+
+    def test_clock_of(self, customer_id: str | None) -> str | None:
+        """The test clock a customer was created on (``None``: it follows the emulator's clock)."""
+        customer = self.store.get("customer", customer_id) if customer_id else None
+        return customer.get("test_clock") if customer is not None else None
+
+    def on_current_clock(self, customer_id: str | None) -> bool:
+        """Whether a customer's objects move with the clock in force: time-driven hooks skip the others, so
+        the emulator's ``advance`` leaves test-clock customers alone and a test clock's advance touches only
+        its own customers."""
+        scope = current_test_clock()
+        return self.test_clock_of(customer_id) == (scope.clock_id if scope is not None else None)
 
     # -- events --------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import Any
 from stripe_emulator.core import ids
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.clock import Clock
-from stripe_emulator.core.context import RequestContext, request_scope
+from stripe_emulator.core.context import RequestContext, request_scope, test_clock_scope
 from stripe_emulator.core.errors import APIError, AuthenticationError, StripeError
 from stripe_emulator.core.idempotency import SavedResponse, fingerprint
 from stripe_emulator.core.params import Params, decode_body, decode_form
@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 
 _KEY_RE = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
 STATE_VERSION = 1
+# The base of hosted URLs when nobody can open them: an in-process emulator not served over HTTP.
+DEFAULT_BASE_URL = "http://stripe-emulator.invalid"
+# The paths the emulator renders absolute URLs for (hosted pages, 3-D Secure challenges); only strings under
+# these are rebased when the public URL changes, never a tenant's own URLs.
+HOSTED_PATHS = ("/checkout/pay/", "/invoices/", "/portal/", "/_emulator/")
 
 
 class Emulator:
@@ -51,6 +56,10 @@ class Emulator:
     ``clock`` is a callable returning Unix seconds (default: ``time.time`` read at call time);
     ``advance(seconds)`` adds to it. Webhook options are documented on
     :class:`~stripe_emulator.core.webhooks.WebhookDispatcher`.
+
+    ``public_url`` is the base of every URL the emulator renders (Checkout ``url``, ``hosted_invoice_url``,
+    ``invoice_pdf``, portal ``url``, 3-D Secure ``redirect_to_url.url``); serving it over HTTP sets it to the
+    address it listens on unless one was given. Without it: ``http://stripe-emulator.invalid``.
     """
 
     def __init__(
@@ -66,6 +75,7 @@ class Emulator:
         webhook_seed: int | None = None,
         webhook_signature_clock: Callable[[], float] | None = None,
         data_path: str | None = None,
+        public_url: str | None = None,
     ) -> None:
         if services is None:
             from stripe_emulator.services import SERVICES  # the default set; imported late to avoid a cycle
@@ -86,6 +96,9 @@ class Emulator:
         )
         self._advance_hooks: list[AdvanceHook] = list(self.registry.advance_hooks)
         self._lock = threading.RLock()
+        self._public_url = public_url.rstrip("/") if public_url else None
+        # The base the stored objects' URLs were rendered with (state files remember theirs).
+        self._rendered_base = self.base_url
         self.data_path = data_path
         if data_path and os.path.exists(data_path):
             self.load(data_path)
@@ -115,6 +128,52 @@ class Emulator:
                 return account, obj
         return None
 
+    # -- public URLs ---------------------------------------------------------------------------------------
+
+    @property
+    def public_url(self) -> str | None:
+        return self._public_url
+
+    @property
+    def base_url(self) -> str:
+        return self._public_url or DEFAULT_BASE_URL
+
+    def url_for(self, path: str) -> str:
+        """The absolute URL of one of the emulator's own pages: ``/invoices/in_1`` → ``{base}/invoices/in_1``."""
+        return f"{self.base_url}{path}"
+
+    def set_public_url(self, url: str) -> None:
+        """Serve hosted pages from ``url`` from now on; URLs already stored (an earlier run's ``--data``, objects
+        created before the server started) are rebased onto it, so every resource shows the same base."""
+        with self._lock:
+            self._public_url = url.rstrip("/")
+        self._rebase()
+
+    def _rebase(self) -> None:
+        old, new = self._rendered_base, self.base_url
+        if old == new:
+            return
+        prefixes = tuple(old + path for path in HOSTED_PATHS)
+
+        def rewrite(value: Any) -> Any:
+            if isinstance(value, str):
+                return new + value[len(old) :] if value.startswith(prefixes) else value
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    value[key] = rewrite(item)
+            elif isinstance(value, list):
+                value[:] = [rewrite(item) for item in value]
+            return value
+
+        with self._lock:
+            accounts = list(self.accounts.values())
+        for account in accounts:
+            with account.lock:
+                for obj in account.store.objects():
+                    rewrite(obj)
+        self._rendered_base = new
+        self._save_if_persistent()
+
     # -- extension points ----------------------------------------------------------------------------------
 
     def add_route(self, route: Route) -> None:
@@ -134,11 +193,16 @@ class Emulator:
             accounts = list(self.accounts.values())
         for account in accounts:
             with self._collect_deliveries() as context, account.lock:
-                for hook in self._advance_hooks:
-                    hook(account, previous, now)
+                self.run_advance_hooks(account, previous, now)
             self.webhooks.enqueue(context.outbox)
         self._save_if_persistent()
         return now
+
+    def run_advance_hooks(self, account: Account, previous: int, now: int) -> None:
+        """Every advance hook for one account, the caller holding its lock: the emulator's ``advance``, and a
+        test clock's advance (under that clock's scope, so only its customers' objects move)."""
+        for hook in self._advance_hooks:
+            hook(account, previous, now)
 
     def reset(self) -> None:
         """Forget every account, object, event, endpoint and queued delivery, and the clock offset."""
@@ -267,7 +331,12 @@ class Emulator:
         for key, account in accounts.items():
             with account.lock:
                 dumped[key] = json.loads(json.dumps(account.dump()))  # a copy, consistent under the lock
-        return {"version": STATE_VERSION, "clock_offset": offset, "accounts": dumped}
+        return {
+            "version": STATE_VERSION,
+            "clock_offset": offset,
+            "base_url": self._rendered_base,
+            "accounts": dumped,
+        }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         with self._lock:
@@ -275,6 +344,9 @@ class Emulator:
                 key: Account.load(self, key, data) for key, data in state.get("accounts", {}).items()
             }
             self.clock.set_offset(float(state.get("clock_offset", 0.0)))
+            # State saved before the base was recorded holds the in-process default.
+            self._rendered_base = str(state.get("base_url") or DEFAULT_BASE_URL)
+        self._rebase()
 
     def save(self, path: str) -> None:
         state = self.dump()
@@ -295,6 +367,12 @@ class Emulator:
 
 
 def _run(route: Route, request: Request) -> Response:
+    # Under the account lock, so a clock's frozen time cannot move while a request about its customer runs.
+    for resolver in request.emulator.registry.clock_resolvers:
+        scope = resolver(request)
+        if scope is not None:
+            with test_clock_scope(scope):
+                return route.handler(request)
     return route.handler(request)
 
 

@@ -28,6 +28,7 @@ PREFIXES: dict[str, str] = {
     "setup_intent": "seti",
     "subscription": "sub",
     "subscription_item": "si",
+    "test_helpers.test_clock": "clock",
     "webhook_endpoint": "we",
     "billing.meter": "mtr",
     "billing.meter_event": "mtrevt",

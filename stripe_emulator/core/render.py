@@ -38,19 +38,26 @@ def render(account: Account, obj: StripeObject, expand: Sequence[str] = ()) -> S
 
 
 def _expand(
-    account: Account, node: Any, parts: list[str], path: str, owner: Any = None, trail: str = ""
+    account: Account,
+    node: Any,
+    parts: list[str],
+    path: str,
+    owner: Any = None,
+    trail: str = "",
+    owner_node: Any = None,
 ) -> None:
-    """``owner`` is the object type of the nearest enclosing object and ``trail`` the hash fields walked
-    from it, so includers can be registered for nested fields (``("checkout.session",
-    "total_details.breakdown")``) as well as top-level ones (``("customer", "sources")``)."""
+    """``owner`` is the object type of the nearest enclosing object (``owner_node``) and ``trail`` the hash
+    fields walked from it, so includers can be registered for nested fields (``("checkout.session",
+    "total_details.breakdown")``; called with the enclosing object) as well as top-level ones (``("customer",
+    "sources")``; called with the object)."""
     if isinstance(node, list):
         for item in node:
-            _expand(account, item, parts, path, owner, trail)
+            _expand(account, item, parts, path, owner, trail, owner_node)
         return
     if not isinstance(node, dict):
         return
     if "object" in node:
-        owner, trail = node["object"], ""
+        owner, trail, owner_node = node["object"], "", node
     field, rest = parts[0], parts[1:]
     key = f"{trail}.{field}" if trail else field
     includer = account.emulator.registry.includes.get((str(owner), key))
@@ -58,12 +65,12 @@ def _expand(
         # Includable fields are never stored, so one already here was included by an earlier path of this
         # request (``expand[]=line_items.data.discounts&expand[]=line_items.data.taxes``): keep its expansions.
         if field not in node:
-            node[field] = includer(account, node)
+            node[field] = includer(account, owner_node if trail else node)
     elif field in ("id", "object") or field not in node:
         raise InvalidRequestError(f"This property cannot be expanded ({field}).", param="expand")
     node[field] = _resolve(account, node[field], field)
     if rest:
-        _expand(account, node[field], rest, path, owner, key)
+        _expand(account, node[field], rest, path, owner, key, owner_node)
 
 
 def _resolve(account: Account, value: Any, field: str) -> Any:

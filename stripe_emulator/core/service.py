@@ -16,10 +16,16 @@ from stripe_emulator.core.store import StripeObject
 
 if TYPE_CHECKING:
     from stripe_emulator.core.account import Account
+    from stripe_emulator.core.context import TestClockScope
+    from stripe_emulator.core.routing import Request
 
 AdvanceHook = Callable[["Account", int, int], None]
 """``hook(account, previous_now, now)``: runs for every account after the clock moves (renewals, trial ends,
 payment expiry …). Runs under the account's lock; events it emits are delivered like any others."""
+
+ClockResolver = Callable[["Request"], "TestClockScope | None"]
+"""The test clock an authenticated request acts under (its customer's), or ``None``: the request then reads
+the emulator's clock. The first resolver with an answer wins."""
 
 Includer = Callable[["Account", StripeObject], Any]
 """Builds a field that only exists when expanded (``expand[]=subscriptions`` on a customer), from the hash
@@ -44,6 +50,7 @@ class Service:
     shapes: Sequence[Shape] = ()
     advance_hooks: Sequence[AdvanceHook] = ()
     includes: Mapping[tuple[str, str], Includer] = field(default_factory=dict)
+    clock_resolvers: Sequence[ClockResolver] = ()
 
 
 class Registry:
@@ -53,6 +60,9 @@ class Registry:
         self.shapes: list[Shape] = [shape for service in services for shape in service.shapes]
         self.advance_hooks: list[AdvanceHook] = [
             hook for service in services for hook in service.advance_hooks
+        ]
+        self.clock_resolvers: list[ClockResolver] = [
+            resolver for service in services for resolver in service.clock_resolvers
         ]
         self.includes: dict[tuple[str, str], Includer] = {}
         for service in services:

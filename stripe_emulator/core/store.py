@@ -85,6 +85,10 @@ class Store:
         """All objects of a type including tombstones, oldest first."""
         return iter(list(self._by_type.get(object_type, {}).values()))
 
+    def objects(self) -> list[StripeObject]:
+        """Every stored object of every type, tombstones included."""
+        return list(self._by_id.values())
+
     def __len__(self) -> int:
         return len(self._by_id)
 

@@ -42,7 +42,13 @@ class CustomersBackend(BaseBackend):
         invoice_settings: dict[str, Any] | None = None,
         invoice_prefix: str | None = None,
         next_invoice_sequence: int = 1,
+        test_clock: str | None = None,
     ) -> StripeObject:
+        if test_clock is not None:
+            # Objects on a clock are created at its frozen time (see core.context); a deleted clock is gone.
+            clock = self.store.get("test_helpers.test_clock", test_clock)
+            if clock is None or clock.get("deleted"):
+                raise ResourceMissing("test_clock", test_clock, param="test_clock")
         customer: StripeObject = {
             "id": ids.id_for("customer"),
             "object": "customer",
@@ -65,7 +71,7 @@ class CustomersBackend(BaseBackend):
             "preferred_locales": preferred_locales or [],
             "shipping": shipping,
             "tax_exempt": tax_exempt,
-            "test_clock": None,
+            "test_clock": test_clock,
         }
         self.store.insert(customer)
         self.emit("customer.created", customer)
@@ -111,9 +117,17 @@ class CustomersBackend(BaseBackend):
         return [s for s in sources if object_type is None or s["object"] == object_type]
 
     def customer_list(
-        self, *, email: str | None = None, created: dict[str, int] | None = None
+        self,
+        *,
+        email: str | None = None,
+        created: dict[str, int] | None = None,
+        test_clock: str | None = None,
     ) -> list[StripeObject]:
         return self.store.newest_first(
             "customer",
-            lambda c: (email is None or c["email"] == email) and in_range(c["created"], created),
+            lambda c: (
+                (email is None or c["email"] == email)
+                and in_range(c["created"], created)
+                and (test_clock is None or c.get("test_clock") == test_clock)
+            ),
         )

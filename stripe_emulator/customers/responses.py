@@ -133,10 +133,11 @@ def _check_default_payment_method(req: Request, customer_id: str | None, values:
 
 def customer_create(req: Request) -> Response:
     p = req.params
-    p.only(*FIELDS)
+    p.only(*FIELDS, "test_clock")
     values = _fields(p)
     _check_default_payment_method(req, None, values)
     values["metadata"] = merge_metadata({}, p)
+    values["test_clock"] = p.string("test_clock")
     customer = req.backend(CustomersBackend).customer_create(**values)
     return req.respond(customer)
 
@@ -167,7 +168,7 @@ def customer_list(req: Request) -> Response:
     p = req.params
     p.only("email", "created", "limit", "starting_after", "ending_before", "test_clock")
     customers = req.backend(CustomersBackend).customer_list(
-        email=p.string("email"), created=p.range_filter("created")
+        email=p.string("email"), created=p.range_filter("created"), test_clock=p.string("test_clock")
     )
     return req.respond_list(customers, url="/v1/customers", object_type="customer")
 

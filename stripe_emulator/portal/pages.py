@@ -1,12 +1,13 @@
-"""The hosted customer portal: ``GET /portal/{session}`` (server-rendered HTML, every value escaped) and its
-form posts, each answered with a 303 back to the page:
+"""The hosted customer portal: ``GET /portal/{session}`` (server-rendered HTML in the layout every hosted page
+shares, :mod:`stripe_emulator.core.html`; every value escaped) and its form posts, each answered with a 303 back to the page:
 
 * ``POST /portal/{session}/subscriptions/{sub}/cancel`` — cancel per the configuration's
   ``subscription_cancel.mode`` (``at_period_end`` sets ``cancel_at_period_end``; ``immediately`` cancels,
   with prorations if its ``proration_behavior`` is ``create_prorations``);
 * ``POST /portal/{session}/subscriptions/{sub}/renew`` — undo a scheduled cancellation;
 * ``POST /portal/{session}/subscriptions/{sub}/update`` with ``price=<id>`` — switch a one-item
-  subscription to another price the configuration allows, with its ``proration_behavior``.
+  subscription to another price the configuration allows (another interval too: the period restarts and is
+  invoiced at once), with its ``proration_behavior``; a switch whose payment is declined changes nothing.
 
 Each action calls the same backend methods as the API, so the same events fire. No API key: the session id
 is the capability, as with Stripe's portal links.
@@ -15,17 +16,17 @@ is the capability, as with Stripe's portal links.
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing, StripeError
+from stripe_emulator.core.html import format_amount, format_date, page, per_interval, pill
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
 from stripe_emulator.subscriptions.models import SubscriptionsBackend
-from stripe_emulator.subscriptions.models.base import money
+from stripe_emulator.tax import tax_labels
 
 e = html.escape
 
@@ -35,10 +36,6 @@ def _session(req: Request) -> tuple[Account, StripeObject]:
     if found is None or found[1].get("object") != "billing_portal.session":
         raise ResourceMissing("billing_portal.session", req.path_params["id"])
     return found
-
-
-def _date(ts: int | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") if ts else "—"
 
 
 def _allowed_prices(config: StripeObject) -> list[str]:
@@ -51,9 +48,15 @@ def _allowed_prices(config: StripeObject) -> list[str]:
 def _price_label(account: Account, price: StripeObject) -> str:
     product = account.store.get("product", price["product"])
     name = product["name"] if product else price["product"]
-    recurring = price["recurring"] or {}
-    amount = money(int(price["unit_amount"] or 0), price["currency"])
-    return f"{name} — {amount} / {recurring.get('interval', 'once')}"
+    every = per_interval(price["recurring"]) or " once"
+    if price["billing_scheme"] == "tiered":
+        return f"{name} — {price['tiers_mode']} tiers{every}"
+    return f"{name} — {format_amount(int(price['unit_amount'] or 0), price['currency'])}{every}"
+
+
+def _interval(price: StripeObject) -> tuple[str, int] | None:
+    recurring = price.get("recurring")
+    return (recurring["interval"], int(recurring.get("interval_count") or 1)) if recurring else None
 
 
 def portal_page(req: Request) -> Response:
@@ -70,32 +73,42 @@ def _render(account: Account, session: StripeObject, message: str | None) -> str
     base = f"/portal/{quote(session['id'])}"
     subs = account.backend(SubscriptionsBackend).subscription_list(customer=session["customer"])
     allowed = _allowed_prices(config)
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Billing portal</title></head><body>",
-        f"<h1>{e(config['business_profile']['headline'] or 'Manage your subscription')}</h1>",
-        f"<p class='customer'>{e(str(customer.get('email') or customer.get('name') or session['customer']))}</p>",
+    who = str(customer.get("email") or customer.get("name") or session["customer"])
+    summary = [
+        f'<p class="eyebrow">{e(config["business_profile"]["headline"] or "Manage your subscription")}</p>',
+        '<p class="amount title">Billing</p>',
+        f'<p class="then customer">Signed in as {e(who)}</p>',
+        f'<a class="button secondary return" href="{e(session["return_url"])}">← Return</a>',
     ]
+    panel = []
     if message:
-        parts.append(f"<p class='message' role='alert'>{e(message)}</p>")
-    parts.append("<h2>Subscriptions</h2>")
+        panel.append(f'<p class="notice message" role="alert">{e(message)}</p>')
+    panel.append("<section><h2>Current subscriptions</h2>")
     if not subs:
-        parts.append("<p>No active subscriptions.</p>")
+        panel.append('<p class="muted">No active subscriptions.</p>')
     for sub in subs:
-        parts.append(_render_subscription(account, sub, features, allowed, base))
+        panel.append(_render_subscription(account, sub, features, allowed, base))
+    panel.append("</section>")
     if features["invoice_history"]["enabled"]:
-        parts.append("<h2>Invoices</h2><ul class='invoices'>")
+        panel.append('<section><h2>Invoice history</h2><ul class="list invoices">')
         invoices = account.backend(InvoicesBackend).invoice_list(customer=session["customer"])
+        shown = 0
         for invoice in invoices:
             if invoice["status"] == "draft":
                 continue
-            amount = money(invoice["total"], invoice["currency"])
-            parts.append(
-                f"<li><a href='{e(str(invoice['hosted_invoice_url']))}'>{e(str(invoice['number']))}</a> "
-                f"{e(_date(invoice['created']))} {e(amount)} <span class='status'>{e(invoice['status'])}</span></li>"
+            shown += 1
+            amount = format_amount(invoice["total"], invoice["currency"])
+            panel.append(
+                f'<li class="row"><span><a href="{e(str(invoice["hosted_invoice_url"]))}">'
+                f"{e(format_date(invoice['created']))}</a> "
+                f'<span class="muted">{e(str(invoice["number"]))}</span></span>'
+                f"<span>{e(amount)}{_tax_note(account, invoice)} {pill(invoice['status'])}</span></li>"
             )
-        parts.append("</ul>")
-    parts.append(f"<p><a class='return' href='{e(session['return_url'])}'>Return</a></p></body></html>")
-    return "".join(parts)
+        panel.append("</ul>")
+        if not shown:
+            panel.append('<p class="muted">No invoices yet.</p>')
+        panel.append("</section>")
+    return page(title="Billing portal", summary="".join(summary), panel="".join(panel))
 
 
 def _render_subscription(
@@ -105,42 +118,57 @@ def _render_subscription(
     items = sub["items"]["data"]
     _, end = account.backend(SubscriptionsBackend)._period(sub)
     lines = "".join(
-        f"<li>{e(_price_label(account, i['price']))} × {e(str(i['quantity'] or 1))}</li>" for i in items
+        f"<li>{e(_price_label(account, i['price']))}"
+        + (f" × {e(str(i['quantity']))}" if (i["quantity"] or 1) != 1 else "")
+        + "</li>"
+        for i in items
     )
     parts = [
-        f"<section class='subscription' id='{sid}'>",
-        f"<ul>{lines}</ul>",
-        f"<p>Status: <strong class='status'>{e(sub['status'])}</strong></p>",
+        f'<div class="card subscription" id="{sid}">',
+        f'<div class="row"><ul class="list plain">{lines}</ul>{pill(sub["status"])}</div>',
     ]
+    if sub["status"] == "trialing" and sub.get("trial_end"):
+        parts.append(f'<p class="muted trial-end">Trial ends on {e(format_date(sub["trial_end"]))}</p>')
     if sub["cancel_at_period_end"]:
-        parts.append(f"<p class='cancel-at'>Cancels on {e(_date(sub['cancel_at'] or end))}</p>")
-    else:
-        parts.append(f"<p class='period-end'>Renews on {e(_date(end))}</p>")
+        parts.append(f'<p class="muted cancel-at">Cancels on {e(format_date(sub["cancel_at"] or end))}</p>')
+    elif sub["status"] not in ("canceled", "incomplete_expired"):
+        parts.append(f'<p class="muted period-end">Renews on {e(format_date(end))}</p>')
     action = f"{base}/subscriptions/{quote(sub['id'])}"
     live = sub["status"] not in ("canceled", "incomplete_expired")
+    buttons = []
+    if live and allowed and len(items) == 1:
+        current = items[0]["price"]
+        # Only prices the subscription can switch to: Stripe's portal hides other currencies. Another interval
+        # (monthly ↔ yearly) is offered: switching restarts the billing period and is charged at once.
+        options = "".join(
+            f'<option value="{e(price_id)}">{e(_price_label(account, price))}'
+            f"{' (billed now, new period starts today)' if _interval(price) != _interval(current) else ''}"
+            "</option>"
+            for price_id in allowed
+            if price_id != current["id"]
+            for price in [account.store.get("price", price_id)]
+            if price is not None and price["active"] and price["currency"] == current["currency"]
+        )
+        if options:
+            parts.append(
+                f'<form method="post" action="{e(action)}/update"><label for="price-{sid}">Change plan</label>'
+                f'<select id="price-{sid}" name="price">{options}</select>'
+                '<button class="button secondary" type="submit">Switch plan</button></form>'
+            )
     if live and sub["cancel_at_period_end"]:
-        parts.append(
-            f"<form method='post' action='{e(action)}/renew'><button>Renew subscription</button></form>"
+        buttons.append(
+            f'<form method="post" action="{e(action)}/renew"><button class="button" type="submit">'
+            "Renew subscription</button></form>"
         )
     elif live and features["subscription_cancel"]["enabled"]:
         mode = features["subscription_cancel"]["mode"]
         label = "Cancel immediately" if mode == "immediately" else "Cancel at period end"
-        parts.append(f"<form method='post' action='{e(action)}/cancel'><button>{e(label)}</button></form>")
-    if live and allowed and len(items) == 1:
-        current = items[0]["price"]["id"]
-        options = "".join(
-            f"<option value='{e(price_id)}'>{e(_price_label(account, price))}</option>"
-            for price_id in allowed
-            if price_id != current
-            for price in [account.store.get("price", price_id)]
-            if price is not None and price["active"]
+        buttons.append(
+            f'<form method="post" action="{e(action)}/cancel"><button class="button danger" type="submit">'
+            f"{e(label)}</button></form>"
         )
-        if options:
-            parts.append(
-                f"<form method='post' action='{e(action)}/update'><select name='price'>{options}</select>"
-                "<button>Switch plan</button></form>"
-            )
-    parts.append("</section>")
+    parts.extend(buttons)
+    parts.append("</div>")
     return "".join(parts)
 
 
@@ -177,10 +205,13 @@ def _act(req: Request, verb: str) -> Response:
                 items = sub["items"]["data"]
                 if len(items) != 1:
                     raise InvalidRequestError("Only single-item subscriptions can switch plans here.")
+                # A switch that is charged now (another interval, or `always_invoice`) applies only once
+                # paid: a declined card leaves the plan as it was and the page shows the card's error.
                 backend.subscription_update(
                     sub_id,
                     items=[{"id": items[0]["id"], "price": price}],
                     proration_behavior=features["subscription_update"]["proration_behavior"],
+                    payment_behavior="error_if_incomplete",
                 )
                 message = "Your plan has been updated."
         except StripeError as exc:
@@ -199,3 +230,13 @@ def portal_renew(req: Request) -> Response:
 
 def portal_update(req: Request) -> Response:
     return _act(req, "update")
+
+
+def _tax_note(account: Account, invoice: StripeObject) -> str:
+    """`` (incl. VAT (19%) €3.61)`` after an invoice's total when it is taxed."""
+    notes = [
+        f"{label} {format_amount(value, invoice['currency'])}"
+        for label, value in tax_labels(account, invoice)
+        if value
+    ]
+    return f' <span class="muted tax">incl. {html.escape(", ".join(notes))}</span>' if notes else ""

@@ -5,6 +5,7 @@ from stripe_emulator.core.render import render
 from stripe_emulator.core.service import Service, Shape
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.products.models import ProductsBackend
+from stripe_emulator.products.responses import include_tiers
 from stripe_emulator.products.urls import ROUTES
 
 
@@ -36,6 +37,7 @@ SERVICE = Service(
         Shape("deleted_product", "deleted_product", _deleted_product),
         Shape("price", "price", _price),
     ],
+    includes={("price", "tiers"): include_tiers},
 )
 
 __all__ = ["SERVICE", "ProductsBackend"]

@@ -4,7 +4,7 @@ cannot be deleted."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from stripe_emulator.core import ids
@@ -138,8 +138,23 @@ class ProductsBackend(BaseBackend):
         metadata: dict[str, str] | None = None,
         active: bool = True,
         transform_quantity: dict[str, Any] | None = None,
+        billing_scheme: str = "per_unit",
+        tiers_mode: str | None = None,
+        tiers: list[dict[str, Any]] | None = None,
     ) -> StripeObject:
-        amount, amount_decimal = _amounts(unit_amount, unit_amount_decimal)
+        """``tiers``: for ``billing_scheme="tiered"``, ``[{up_to: int | "inf", unit_amount?,
+        unit_amount_decimal?, flat_amount?, flat_amount_decimal?}]`` as sent."""
+        if billing_scheme == "tiered":
+            amount, amount_decimal = None, None
+            stored_tiers = _tiers(unit_amount, unit_amount_decimal, tiers_mode, tiers, transform_quantity)
+        else:
+            for param, value in (("tiers_mode", tiers_mode), ("tiers", tiers)):
+                if value is not None:
+                    raise InvalidRequestError(
+                        f"You may only specify `{param}` when `billing_scheme` is `tiered`.", param=param
+                    )
+            amount, amount_decimal = _amounts(unit_amount, unit_amount_decimal)
+            stored_tiers = None
         if recurring is not None:
             recurring = _validate_recurring(recurring)
             if recurring["meter"] is not None:  # a metered price must name one of this account's meters
@@ -160,7 +175,7 @@ class ProductsBackend(BaseBackend):
             "id": ids.id_for("price"),
             "object": "price",
             "active": active,
-            "billing_scheme": "per_unit",
+            "billing_scheme": billing_scheme,
             "created": self.now(),
             "currency": currency,
             "custom_unit_amount": None,
@@ -171,11 +186,13 @@ class ProductsBackend(BaseBackend):
             "product": product["id"],
             "recurring": recurring,
             "tax_behavior": tax_behavior or "unspecified",
-            "tiers_mode": None,
+            "tiers_mode": tiers_mode if billing_scheme == "tiered" else None,
             "transform_quantity": transform_quantity,
             "type": "recurring" if recurring is not None else "one_time",
             "unit_amount": amount,
             "unit_amount_decimal": amount_decimal,
+            # Rendered only under ``expand[]=tiers``, as Stripe does (see ``include_tiers``).
+            "_tiers": stored_tiers,
         }
         self.store.insert(price)
         self.emit("price.created", price)
@@ -183,6 +200,11 @@ class ProductsBackend(BaseBackend):
 
     def price_require(self, price_id: str, *, param: str | None = "id") -> StripeObject:
         return self.store.require("price", price_id, param=param)
+
+    def price_amount(self, price: StripeObject, quantity: int | Decimal) -> int:
+        """What ``quantity`` units of ``price`` (the stored price or a rendered copy of it) cost."""
+        stored = self.store.find(price["id"])
+        return price_amount(price, quantity, stored.get("_tiers") if stored is not None else None)
 
     def price_update(
         self, price_id: str, changes: dict[str, Any], *, transfer_lookup_key: bool = False
@@ -253,6 +275,123 @@ class ProductsBackend(BaseBackend):
         before = clone(holder)
         holder["lookup_key"] = None
         self.emit_update("price.updated", holder, before)
+
+
+def price_amount(price: StripeObject, quantity: int | Decimal, tiers: list[dict[str, Any]] | None) -> int:
+    """What ``quantity`` units of ``price`` cost in minor units, rounded half up once at the end, as Stripe
+    does. A tiered price: graduated — each tier's units at its unit amount plus the flat amount of every tier
+    the quantity reaches; volume — every unit at the tier the whole quantity falls in, plus its flat amount."""
+    quantity = Decimal(quantity)
+    if price["billing_scheme"] != "tiered":
+        total = Decimal(str(price["unit_amount_decimal"])) * quantity
+    else:
+        tiers = tiers or []
+        total = Decimal(0)
+        if price["tiers_mode"] == "volume":
+            tier = next(t for t in tiers if t["up_to"] is None or quantity <= t["up_to"])
+            total = _tier_unit(tier) * quantity + _tier_flat(tier)
+        else:
+            below = Decimal(0)
+            for tier in tiers:
+                if quantity <= below:
+                    break
+                top = quantity if tier["up_to"] is None else min(quantity, Decimal(tier["up_to"]))
+                total += _tier_unit(tier) * (top - below) + _tier_flat(tier)
+                if tier["up_to"] is None:
+                    break
+                below = Decimal(tier["up_to"])
+    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _tier_unit(tier: dict[str, Any]) -> Decimal:
+    return Decimal(tier["unit_amount_decimal"] or 0)
+
+
+def _tier_flat(tier: dict[str, Any]) -> Decimal:
+    return Decimal(tier["flat_amount_decimal"] or 0)
+
+
+def _tiers(
+    unit_amount: int | None,
+    unit_amount_decimal: str | None,
+    tiers_mode: str | None,
+    tiers: list[dict[str, Any]] | None,
+    transform_quantity: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """Stripe's checks on a tiered price; its tiers as Stripe renders them (``up_to`` null for "inf")."""
+    if unit_amount is not None or unit_amount_decimal is not None:
+        param = "unit_amount" if unit_amount is not None else "unit_amount_decimal"
+        raise InvalidRequestError(
+            f"You may not specify `{param}` when `billing_scheme` is `tiered`; set amounts on the tiers.",
+            param=param,
+        )
+    if transform_quantity is not None:
+        raise InvalidRequestError(
+            "You may not specify `transform_quantity` when `billing_scheme` is `tiered`.",
+            param="transform_quantity",
+        )
+    if tiers_mode is None:
+        raise InvalidRequestError(
+            "Missing required param: tiers_mode.", code="parameter_missing", param="tiers_mode"
+        )
+    if not tiers:
+        raise InvalidRequestError("Missing required param: tiers.", code="parameter_missing", param="tiers")
+    rendered: list[dict[str, Any]] = []
+    previous = 0
+    for index, tier in enumerate(tiers):
+        up_to = tier.get("up_to")
+        last = index == len(tiers) - 1
+        if up_to == "inf":
+            if not last:
+                raise InvalidRequestError(
+                    "Only the last tier may have `up_to` set to `inf`.", param=f"tiers[{index}][up_to]"
+                )
+        elif up_to is None:
+            raise InvalidRequestError(
+                f"Missing required param: tiers[{index}][up_to].",
+                code="parameter_missing",
+                param=f"tiers[{index}][up_to]",
+            )
+        elif last:
+            raise InvalidRequestError(
+                "The last tier must have `up_to` set to `inf`.", param=f"tiers[{index}][up_to]"
+            )
+        elif up_to <= previous:
+            raise InvalidRequestError(
+                "Tiers must be sorted in ascending order of `up_to`, each greater than the one before.",
+                param=f"tiers[{index}][up_to]",
+            )
+        else:
+            previous = up_to
+        unit, unit_decimal = _tier_amount(tier, "unit_amount", index)
+        flat, flat_decimal = _tier_amount(tier, "flat_amount", index)
+        if unit_decimal is None and flat_decimal is None:
+            raise InvalidRequestError(
+                f"Each tier must have at least one of `unit_amount`, `unit_amount_decimal`, `flat_amount` "
+                f"or `flat_amount_decimal` (tiers[{index}]).",
+                param=f"tiers[{index}]",
+            )
+        rendered.append(
+            {
+                "flat_amount": flat,
+                "flat_amount_decimal": flat_decimal,
+                "unit_amount": unit,
+                "unit_amount_decimal": unit_decimal,
+                "up_to": None if up_to == "inf" else up_to,
+            }
+        )
+    return rendered
+
+
+def _tier_amount(tier: dict[str, Any], name: str, index: int) -> tuple[int | None, str | None]:
+    whole, decimal = tier.get(name), tier.get(f"{name}_decimal")
+    if whole is None and decimal is None:
+        return None, None
+    try:
+        return _amounts(whole, decimal)
+    except InvalidRequestError as exc:
+        exc.param = f"tiers[{index}][{str(exc.param).replace('unit_amount', name)}]"
+        raise
 
 
 def _amounts(unit_amount: int | None, unit_amount_decimal: str | None) -> tuple[int | None, str]:

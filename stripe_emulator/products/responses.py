@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from stripe_emulator.core.account import Account
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.routing import Request, Response
+from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.products.models import ProductsBackend
 
 TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
@@ -163,6 +165,33 @@ def _transform_quantity(p: Params) -> dict[str, Any] | None:
     }
 
 
+def _tiers(p: Params) -> list[dict[str, Any]] | None:
+    tiers = p.hashes("tiers")
+    if tiers is None:
+        return None
+    parsed = []
+    for tier in tiers:
+        tier.only("flat_amount", "flat_amount_decimal", "unit_amount", "unit_amount_decimal", "up_to")
+        up_to: int | str | None = "inf" if tier.raw("up_to") == "inf" else tier.integer("up_to", minimum=1)
+        parsed.append(
+            {
+                "up_to": up_to,
+                "unit_amount": tier.integer("unit_amount", minimum=0),
+                "unit_amount_decimal": tier.string("unit_amount_decimal"),
+                "flat_amount": tier.integer("flat_amount", minimum=0),
+                "flat_amount_decimal": tier.string("flat_amount_decimal"),
+            }
+        )
+    return parsed
+
+
+def include_tiers(account: Account, price: StripeObject) -> list[dict[str, Any]] | None:
+    """``expand[]=tiers``: Stripe renders a price's tiers only when asked (null for a per-unit price)."""
+    stored = account.store.find(price["id"])
+    tiers = stored.get("_tiers") if stored is not None else None
+    return clone(tiers) if tiers is not None else None
+
+
 def price_create(req: Request) -> Response:
     p = req.params
     p.only(
@@ -176,13 +205,13 @@ def price_create(req: Request) -> Response:
         "product_data",
         "recurring",
         "tax_behavior",
+        "tiers",
+        "tiers_mode",
         "transfer_lookup_key",
         "transform_quantity",
         "unit_amount",
         "unit_amount_decimal",
     )
-    # Tiered and customer-chosen amounts are not emulated yet; refuse them rather than price wrongly.
-    p.enum("billing_scheme", ("per_unit",))
     if p.has("product") and p.has("product_data"):
         raise InvalidRequestError(
             "You may only specify one of these parameters: product, product_data.", param="product_data"
@@ -202,6 +231,9 @@ def price_create(req: Request) -> Response:
         metadata=merge_metadata({}, p),
         active=True if active is None else active,
         transform_quantity=_transform_quantity(p),
+        billing_scheme=p.enum("billing_scheme", ("per_unit", "tiered")) or "per_unit",
+        tiers_mode=p.enum("tiers_mode", ("graduated", "volume")),
+        tiers=_tiers(p),
     )
     return req.respond(price)
 

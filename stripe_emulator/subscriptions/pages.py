@@ -1,16 +1,25 @@
-"""Hosted invoice page (``GET /invoices/{id}``, HTML) and invoice PDF (``GET /invoices/{id}/pdf``, a real
+"""Hosted invoice page (``GET /invoices/{id}``, HTML in the layout every hosted page shares,
+:mod:`stripe_emulator.core.html`) and invoice PDF (``GET /invoices/{id}/pdf``, a real
 one-page ``application/pdf`` listing the invoice's lines and totals). No API key: the invoice id is the
 capability, as with Stripe's hosted URLs. Every value is HTML-escaped."""
 
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 
 from stripe_emulator.core.errors import ResourceMissing
+from stripe_emulator.core.html import format_amount, format_date, page, pill
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
-from stripe_emulator.subscriptions.models.base import money
+from stripe_emulator.tax import tax_labels
+
+
+def _taxes(req: Request, invoice: StripeObject) -> list[tuple[str, int]]:
+    found = req.emulator.locate(invoice["id"])
+    if found is None:
+        return []
+    with found[0].lock:
+        return tax_labels(found[0], invoice)
 
 
 def _invoice(req: Request) -> StripeObject:
@@ -24,34 +33,50 @@ def _invoice(req: Request) -> StripeObject:
         return dict(invoice)
 
 
-def _date(ts: int | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") if ts else "—"
-
-
 def invoice_page(req: Request) -> Response:
     invoice = _invoice(req)
     e = html.escape
     cur = invoice["currency"]
+
+    def amount(value: int) -> str:
+        return e(format_amount(value, cur))
+
+    status = invoice["status"]
+    if status == "paid":
+        headline = f"Paid on {format_date(invoice['status_transitions']['paid_at'] or invoice['created'])}"
+    elif invoice["due_date"]:
+        headline = f"Due {format_date(invoice['due_date'])}"
+    else:
+        headline = f"Issued {format_date(invoice['effective_at'] or invoice['created'])}"
+    big = invoice["amount_paid"] if status == "paid" else invoice["amount_remaining"]
+    summary = f"""<p class="eyebrow">Invoice {e(str(invoice["number"]))}</p>
+<p class="amount">{amount(big)}</p>
+<p class="then">{e(headline)} {pill(status)}</p>
+<a class="button secondary" href="{e(str(invoice["invoice_pdf"]))}">Download invoice (PDF)</a>
+<dl class="totals spaced">
+<div><dt>Invoice number</dt><dd>{e(str(invoice["number"]))}</dd></div>
+<div><dt>Date</dt><dd>{e(format_date(invoice["effective_at"] or invoice["created"]))}</dd></div>
+<div><dt>Billed to</dt><dd>{e(str(invoice["customer_email"] or invoice["customer_name"] or invoice["customer"]))}</dd></div>
+<div><dt>Currency</dt><dd>{e(cur.upper())}</dd></div>
+</dl>"""
     rows = "".join(
-        f"<tr><td>{e(str(line['description']))}</td><td>{e(str(line['quantity']))}</td>"
-        f"<td>{e(money(line['amount'], cur))}</td></tr>"
+        f'<tr><td><span class="name">{e(str(line["description"]))}</span>'
+        f'<span class="sub">Qty {e(str(line["quantity"]))}</span></td>'
+        f'<td class="num">{amount(line["amount"])}</td></tr>'
         for line in invoice["lines"]["data"]
     )
-    body = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Invoice {e(str(invoice["number"]))}</title></head>
-<body>
-<h1>Invoice {e(str(invoice["number"]))}</h1>
-<p>Status: <strong class="status">{e(invoice["status"])}</strong></p>
-<p>Billed to: {e(str(invoice["customer_email"] or invoice["customer_name"] or invoice["customer"]))}</p>
-<p>Date: {e(_date(invoice["effective_at"] or invoice["created"]))}</p>
-<table><thead><tr><th>Description</th><th>Qty</th><th>Amount</th></tr></thead><tbody>{rows}</tbody></table>
-<p>Subtotal: {e(money(invoice["subtotal"], cur))}</p>
-<p>Total: {e(money(invoice["total"], cur))}</p>
-<p>Amount due: {e(money(invoice["amount_due"], cur))}</p>
-<p>Amount paid: {e(money(invoice["amount_paid"], cur))}</p>
-<p>Amount remaining: {e(money(invoice["amount_remaining"], cur))}</p>
-<p><a href="{e(str(invoice["invoice_pdf"]))}">Download PDF</a></p>
-</body></html>"""
+    totals = [("Subtotal", invoice["subtotal"]), *_taxes(req, invoice), ("Total", invoice["total"])]
+    if invoice["total"] != invoice["amount_due"]:
+        totals.append(("Amount due", invoice["amount_due"]))
+    totals += [("Amount paid", invoice["amount_paid"]), ("Amount remaining", invoice["amount_remaining"])]
+    dl = "".join(
+        f"<div{' class=grand' if label == 'Amount remaining' else ''}><dt>{e(label)}</dt><dd>{amount(value)}</dd></div>"
+        for label, value in totals
+    )
+    panel = f"""<h2>Summary</h2>
+<table class="lines">{rows}</table>
+<dl class="totals">{dl}</dl>"""
+    body = page(title=f"Invoice {invoice['number']}", summary=summary, panel=panel)
     return Response(200, body.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
 
@@ -62,16 +87,20 @@ def invoice_pdf(req: Request) -> Response:
         f"Invoice {invoice['number']}",
         f"Status: {invoice['status']}",
         f"Customer: {invoice['customer_email'] or invoice['customer']}",
-        f"Date: {_date(invoice['effective_at'] or invoice['created'])}",
+        f"Date: {format_date(invoice['effective_at'] or invoice['created'])}",
         "",
     ]
-    text += [f"{line['description']}    {money(line['amount'], cur)}" for line in invoice["lines"]["data"]]
+    text += [
+        f"{line['description']}    {format_amount(line['amount'], cur)}" for line in invoice["lines"]["data"]
+    ]
     text += [
         "",
-        f"Total: {money(invoice['total'], cur)}",
-        f"Amount due: {money(invoice['amount_due'], cur)}",
-        f"Amount paid: {money(invoice['amount_paid'], cur)}",
-        f"Amount remaining: {money(invoice['amount_remaining'], cur)}",
+        f"Subtotal: {format_amount(invoice['subtotal'], cur)}",
+        *(f"{label}: {format_amount(value, cur)}" for label, value in _taxes(req, invoice)),
+        f"Total: {format_amount(invoice['total'], cur)}",
+        f"Amount due: {format_amount(invoice['amount_due'], cur)}",
+        f"Amount paid: {format_amount(invoice['amount_paid'], cur)}",
+        f"Amount remaining: {format_amount(invoice['amount_remaining'], cur)}",
     ]
     headers = {
         "Content-Type": "application/pdf",

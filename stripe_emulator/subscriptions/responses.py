@@ -8,11 +8,13 @@ from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid
 from stripe_emulator.core.params import Params, in_range, merge_metadata, parse_metadata
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
+from stripe_emulator.coupons.responses import discounts_param
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
 from stripe_emulator.subscriptions.invoices.base import STATUSES as INVOICE_STATUSES
 from stripe_emulator.subscriptions.models import SubscriptionsBackend
 from stripe_emulator.subscriptions.models.base import PAYMENT_BEHAVIORS, PRORATION_BEHAVIORS
 from stripe_emulator.subscriptions.settings import billing_settings
+from stripe_emulator.tax import automatic_tax_param, check_taxable, subscription_automatic_tax
 
 SUBSCRIPTION_STATUSES = (
     "active",
@@ -135,6 +137,8 @@ def subscription_create(req: Request) -> Response:
         "description",
         "off_session",
         "payment_settings",
+        "automatic_tax",
+        "discounts",
     )
     _ignore_payment_settings(p)
     p.enum("proration_behavior", PRORATION_BEHAVIORS)
@@ -162,6 +166,8 @@ def subscription_create(req: Request) -> Response:
         collection_method=collection_method,
         days_until_due=days_until_due,
         description=p.string("description"),
+        automatic_tax=bool(automatic_tax_param(p)),
+        discounts=discounts_param(p),
     )
     return req.respond(sub)
 
@@ -188,11 +194,18 @@ def subscription_update(req: Request) -> Response:
         "description",
         "off_session",
         "payment_settings",
+        "automatic_tax",
+        "discounts",
     )
     _ignore_payment_settings(p)
     backend = req.backend(SubscriptionsBackend)
     sub = backend.subscription_require(req.path_params["id"])
     changes: dict[str, Any] = {}
+    automatic_tax = automatic_tax_param(p)
+    if automatic_tax is not None:
+        if automatic_tax:
+            _check_taxable_update(req, sub, _items(p, update=True) or [])
+        changes["automatic_tax"] = subscription_automatic_tax(automatic_tax)
     if p.has("metadata"):
         changes["metadata"] = merge_metadata(sub["metadata"], p)
     if p.has("cancel_at_period_end"):
@@ -226,8 +239,24 @@ def subscription_update(req: Request) -> Response:
         trial_end=_trial_end(p),
         default_payment_method=p.string("default_payment_method"),
         off_session=bool(p.boolean("off_session")),
+        discounts=discounts_param(p),
     )
     return req.respond(updated)
+
+
+def _check_taxable_update(req: Request, sub: StripeObject, items: list[dict[str, Any]]) -> None:
+    """Turning automatic tax on: the customer's location and the tax behavior of every price the subscription
+    will hold (its items' and the update's)."""
+    prices: list[tuple[StripeObject, str | None]] = [
+        (req.account.store.require("price", item["price"]["id"], param=None), None)
+        for item in req.backend(SubscriptionsBackend).items_of(sub)
+    ]
+    for i, item in enumerate(items):
+        if item.get("price"):
+            prices.append(
+                (req.account.store.require("price", item["price"], param=None), f"items[{i}][price]")
+            )
+    check_taxable(req.account, customer_id=sub["customer"], prices=prices)
 
 
 def subscription_cancel(req: Request) -> Response:
@@ -245,9 +274,16 @@ def subscription_cancel(req: Request) -> Response:
 def subscription_resume(req: Request) -> Response:
     p = req.params
     p.only("billing_cycle_anchor", "proration_behavior", "proration_date")
+    # At this API version the anchor is a hash, `billing_cycle_anchor[type]=now|unchanged`; the older bare
+    # string is refused as Stripe refuses a scalar where it expects a hash.
+    anchor = p.sub("billing_cycle_anchor")
+    anchor_type = "now"
+    if anchor is not None:
+        anchor.only("type")
+        anchor_type = anchor.enum("type", ("now", "unchanged"), required=True) or "now"
     sub = req.backend(SubscriptionsBackend).subscription_resume(
         req.path_params["id"],
-        billing_cycle_anchor=p.enum("billing_cycle_anchor", ("now", "unchanged")) or "now",
+        billing_cycle_anchor=anchor_type,
         proration_behavior=p.enum("proration_behavior", PRORATION_BEHAVIORS) or "create_prorations",
     )
     return req.respond(sub)
@@ -361,6 +397,7 @@ def invoice_create(req: Request) -> Response:
         "pending_invoice_items_behavior",
         "default_payment_method",
         "currency",
+        "automatic_tax",
     )
     backend = req.backend(InvoicesBackend)
     customer = p.string("customer", required=True) or ""
@@ -381,8 +418,40 @@ def invoice_create(req: Request) -> Response:
         metadata=_metadata(p),
         default_payment_method=p.string("default_payment_method"),
         auto_advance=p.boolean("auto_advance"),
+        automatic_tax=automatic_tax_param(p),
     )
     return req.respond(invoice)
+
+
+def invoice_create_preview(req: Request) -> Response:
+    """The invoice a subscription change would create (see :mod:`..models.preview`); creates nothing."""
+    p = req.params
+    p.only("customer", "subscription", "subscription_details")
+    details = p.sub("subscription_details")
+    items = None
+    proration_behavior = "create_prorations"
+    proration_date = None
+    if details is not None:
+        details.only("items", "proration_behavior", "proration_date")
+        items = _items(details, update=True)
+        proration_behavior = details.enum("proration_behavior", PRORATION_BEHAVIORS) or proration_behavior
+        proration_date = details.timestamp("proration_date")
+    subscription = p.string("subscription")
+    if subscription is None:
+        raise InvalidRequestError(
+            "Missing required param: subscription. Previews of new subscriptions, schedules and invoice items "
+            "are not emulated.",
+            code="parameter_missing",
+            param="subscription",
+        )
+    preview = req.backend(SubscriptionsBackend).invoice_preview(
+        subscription=subscription,
+        customer=p.string("customer"),
+        items=items,
+        proration_behavior=proration_behavior,
+        proration_date=proration_date,
+    )
+    return Response.json(preview)
 
 
 def invoice_retrieve(req: Request) -> Response:

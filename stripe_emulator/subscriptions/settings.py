@@ -12,11 +12,9 @@ them. Change them with ``POST /_emulator/billing/settings`` (authenticated: it a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from stripe_emulator.core.account import Account
-from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
 
 SETTINGS_ID = "emulator_billing_settings"
@@ -25,7 +23,6 @@ DEFAULTS: dict[str, Any] = {
     "after_final_failure": "canceled",
     "incomplete_expiry_hours": 23,
 }
-DEFAULT_BASE_URL = "http://stripe-emulator.invalid"
 
 
 def billing_settings(account: Account) -> StripeObject:
@@ -38,28 +35,6 @@ def billing_settings(account: Account) -> StripeObject:
 
 
 def public_url(account: Account, path: str) -> str:
-    """``{base}{path}`` for hosted pages (invoice page and PDF, customer portal). The base is the
-    scheme and host the account's last billing request came in on (its ``Host`` header), else
-    ``http://stripe-emulator.invalid`` (the in-process SDK client sends no ``Host``)."""
-    base = billing_settings(account).get("_base_url") or DEFAULT_BASE_URL
-    return f"{str(base).rstrip('/')}{path}"
-
-
-def remember_base_url(req: Request) -> None:
-    """Record the scheme and host a request came in on as this account's base for hosted URLs (the
-    in-process SDK client sends no ``Host``, so the default stays)."""
-    host = req.headers.get("host")
-    if host and req.account_or_none is not None:
-        billing_settings(req.account)["_base_url"] = f"http://{host}"
-
-
-def tracked(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
-    """Wrap an API handler so it records the request's base URL first (see :func:`remember_base_url`)."""
-
-    def wrapper(req: Request) -> Response:
-        remember_base_url(req)
-        return handler(req)
-
-    wrapper.__name__ = handler.__name__
-    wrapper.__doc__ = handler.__doc__
-    return wrapper
+    """``{base}{path}`` for hosted pages (invoice page and PDF, customer portal): the emulator's public URL
+    (see :attr:`Emulator.base_url <stripe_emulator.core.emulator.Emulator.base_url>`)."""
+    return account.emulator.url_for(path)

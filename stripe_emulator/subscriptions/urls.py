@@ -1,12 +1,10 @@
 """Subscription, subscription item, invoice and invoice payment routes, the hosted invoice page and PDF,
-and the billing settings test control. Every handler records the base URL the request came in on, so hosted
-URLs made later (renewals run by ``advance``) point where the client can reach."""
+and the billing settings test control."""
 
 from __future__ import annotations
 
 from stripe_emulator.core.routing import Route
 from stripe_emulator.subscriptions import pages, responses
-from stripe_emulator.subscriptions.settings import tracked
 
 _API = [
     ("POST", "/v1/subscriptions", responses.subscription_create),
@@ -21,6 +19,8 @@ _API = [
     ("POST", "/v1/subscription_items/{id}", responses.subscription_item_update),
     ("DELETE", "/v1/subscription_items/{id}", responses.subscription_item_delete),
     ("POST", "/v1/invoices", responses.invoice_create),
+    # Before ``/v1/invoices/{id}``, which would otherwise take ``create_preview`` for an id.
+    ("POST", "/v1/invoices/create_preview", responses.invoice_create_preview),
     ("GET", "/v1/invoices", responses.invoice_list),
     ("GET", "/v1/invoices/{id}", responses.invoice_retrieve),
     ("POST", "/v1/invoices/{id}", responses.invoice_update),
@@ -35,7 +35,7 @@ _API = [
     ("POST", "/_emulator/billing/settings", responses.billing_settings_update),
 ]
 
-ROUTES = [Route(method, path, tracked(handler)) for method, path, handler in _API] + [
+ROUTES = [Route(method, path, handler) for method, path, handler in _API] + [
     Route("GET", "/invoices/{id}", pages.invoice_page, auth=False),
     Route("GET", "/invoices/{id}/pdf", pages.invoice_pdf, auth=False),
 ]

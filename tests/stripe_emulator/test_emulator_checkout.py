@@ -486,3 +486,121 @@ def test_another_card_instead_of_authenticating(emulator: Emulator, client: stri
     assert paid["status"] == "complete"
     assert paid["payment_intent"] == pending["payment_intent"]
     assert len(client.v1.payment_intents.list().data) == 1
+
+
+# -- the email typed at checkout ---------------------------------------------------------------------------
+
+
+def _subscription_session(client: stripe.StripeClient, customer: str) -> stripe.checkout.Session:
+    return client.v1.checkout.sessions.create(
+        {
+            "mode": "subscription",
+            "customer": customer,
+            "line_items": [{"price": _monthly(client).id, "quantity": 1}],
+            "success_url": SUCCESS,
+        }
+    )
+
+
+def test_typed_email_is_set_on_an_existing_customer_without_one(
+    emulator: Emulator, client: stripe.StripeClient
+) -> None:
+    customer = client.v1.customers.create({"name": "Ada"})
+    session = _subscription_session(client, customer.id)
+    page = emulator.handle("GET", f"/checkout/pay/{session.id}").body.decode()
+    assert 'name="email" value=""' in page
+    assert "readonly>" not in page
+
+    done = _complete(emulator, session.id, email="ada@example.com").data()
+    assert done["customer_details"]["email"] == "ada@example.com"
+    assert client.v1.customers.retrieve(customer.id).email == "ada@example.com"
+    assert client.v1.invoices.retrieve(done["invoice"]).customer_email == "ada@example.com"
+    updated = [e for e in events_of(client, "customer.updated") if "email" in e.data.previous_attributes]
+    assert [(e.data.object.email, e.data.previous_attributes["email"]) for e in updated] == [
+        ("ada@example.com", None)
+    ]
+    types = event_types(client)
+    assert types.index("customer.updated") < types.index("checkout.session.completed")
+
+
+def test_an_existing_customers_email_is_kept_and_not_editable(
+    emulator: Emulator, client: stripe.StripeClient
+) -> None:
+    customer = client.v1.customers.create({"email": "kept@example.com"})
+    session = _subscription_session(client, customer.id)
+    page = emulator.handle("GET", f"/checkout/pay/{session.id}").body.decode()
+    assert '<input type="email" id="email" name="email" value="kept@example.com" readonly>' in page
+
+    done = _complete(emulator, session.id, email="typed@example.com").data()
+    assert done["customer_details"]["email"] == "kept@example.com"
+    assert client.v1.customers.retrieve(customer.id).email == "kept@example.com"
+    assert not [e for e in events_of(client, "customer.updated") if "email" in e.data.previous_attributes]
+
+
+def test_a_customer_created_by_checkout_carries_the_typed_email(
+    emulator: Emulator, client: stripe.StripeClient
+) -> None:
+    session = _payment_session(client, customer_creation="always")
+    done = _complete(emulator, session.id, email="new@example.com").data()
+    assert done["customer_details"]["email"] == "new@example.com"
+    assert client.v1.customers.retrieve(done["customer"]).email == "new@example.com"
+
+
+def test_ui_mode_is_hosted_page_by_default_and_when_asked(client: stripe.StripeClient) -> None:
+    assert _payment_session(client).ui_mode == "hosted_page"
+    asked = _payment_session(client, ui_mode="hosted_page")
+    assert (asked.ui_mode, asked.url is not None) == ("hosted_page", True)
+
+
+@pytest.mark.parametrize(
+    ("ui_mode", "message"),
+    [
+        ("hosted", "Invalid ui_mode: must be one of elements, embedded_page, form, or hosted_page"),
+        ("embedded", "Invalid ui_mode: must be one of elements, embedded_page, form, or hosted_page"),
+        ("custom", "Invalid ui_mode: must be one of elements, embedded_page, form, or hosted_page"),
+        ("embedded_page", "The emulator supports Checkout's hosted page only (ui_mode=hosted_page)."),
+    ],
+)
+def test_ui_mode_values_other_than_this_versions_are_refused(
+    client: stripe.StripeClient, ui_mode: str, message: str
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        _payment_session(client, ui_mode=ui_mode)
+    assert (err.value.http_status, err.value.error.type, err.value.error.param, err.value.error.message) == (
+        400,
+        "invalid_request_error",
+        "ui_mode",
+        message,
+    )
+    assert client.v1.checkout.sessions.list().data == []
+
+
+def test_at_most_100_line_items(client: stripe.StripeClient) -> None:
+    price = _one_time(client)
+
+    def create(count: int) -> stripe.checkout.Session:
+        return client.v1.checkout.sessions.create(
+            {
+                "mode": "payment",
+                "line_items": [{"price": price.id, "quantity": 1}] * count,
+                "success_url": SUCCESS,
+            }
+        )
+
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        create(101)
+    assert (err.value.http_status, err.value.error.type, err.value.error.param, err.value.error.message) == (
+        400,
+        "invalid_request_error",
+        "line_items",
+        "Invalid array: line_items must contain at most 100 items.",
+    )
+    assert client.v1.checkout.sessions.list().data == []
+    session = create(100)
+    assert (
+        session.amount_total,
+        len(client.v1.checkout.sessions.line_items.list(session.id, {"limit": 100}).data),
+    ) == (
+        150_000,
+        100,
+    )

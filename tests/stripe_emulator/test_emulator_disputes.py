@@ -20,6 +20,8 @@ def _disputed(client: stripe.StripeClient) -> tuple[stripe.PaymentIntent, stripe
 def test_dispute_card_opens_a_dispute(client: stripe.StripeClient) -> None:
     pi, dispute = _disputed(client)
     assert (dispute.status, dispute.reason, dispute.amount) == ("needs_response", "fraudulent", 2000)
+    assert as_dict(dispute.evidence_details)["submission_method"] == "not_submitted"
+    assert (dispute.intended_submission_method, dispute.network_reason_code) == (None, "10.4")
     assert dispute.charge == pi.latest_charge
     assert client.v1.charges.retrieve(pi.latest_charge).disputed is True
     types = event_types(client)
@@ -41,10 +43,16 @@ def test_evidence_submission_then_lost(emulator: Emulator, client: stripe.Stripe
     )
     assert saved.status == "needs_response"
     assert saved.evidence.customer_name == "Jo"
-    assert saved.evidence_details.has_evidence is True
+    assert (saved.evidence_details.has_evidence, saved.evidence_details.submission_method) == (
+        True,
+        "not_submitted",
+    )
     submitted = client.v1.disputes.update(dispute.id, {"submit": True})
     assert submitted.status == "under_review"
-    assert submitted.evidence_details.submission_count == 1
+    assert (submitted.evidence_details.submission_count, submitted.evidence_details.submission_method) == (
+        1,
+        "manual",
+    )
     assert as_dict(events_of(client, "charge.dispute.updated")[-1].data.object) == as_dict(
         client.v1.disputes.retrieve(dispute.id)
     )

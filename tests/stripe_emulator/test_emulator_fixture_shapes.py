@@ -25,13 +25,20 @@ def fixtures() -> dict[str, Any]:
     return json.loads(FIXTURES.read_text())["resources"]
 
 
+# Fields the vendored fixtures still carry but Stripe removed at the pinned API version (the installed SDK's
+# types, generated from the same version's OpenAPI spec, no longer declare them): the emulator must not render them.
+REMOVED_AT_VERSION = {"invoice": {"subscription"}}
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
 def test_object_has_every_fixture_field(shape: Shape, fixtures: dict[str, Any]) -> None:
     assert shape.fixture in fixtures, f"no fixture named {shape.fixture}"
     emulator = Emulator(webhook_mode="manual")
     obj = shape.example(emulator.account("sk_test_shapes"))
     expected = fixtures[shape.fixture]
-    missing = sorted(set(expected) - set(obj))
+    removed = REMOVED_AT_VERSION.get(shape.fixture, set())
+    assert not removed & set(obj), f"{shape.name} renders {sorted(removed & set(obj))}, gone at this version"
+    missing = sorted(set(expected) - removed - set(obj))
     assert not missing, f"{shape.name} lacks {missing}"
     assert obj["object"] == expected["object"]
     assert not [k for k in obj if k.startswith("_")], "private fields leaked"

@@ -107,3 +107,47 @@ def test_cli_serves_and_persists(tmp_path: object) -> None:
         state = json.load(handle)
     stored = state["accounts"]["sk_test_cli"]["store"]["objects"]
     assert any(o["id"] == customer.id for o in stored)
+
+
+def test_public_url_is_the_base_of_hosted_page_urls() -> None:
+    """Tollgate calls the emulator at one address (`http://stripe-emulator:12111` in a Docker network), browsers
+    open its pages at another (`http://localhost:12111`): `--public-url` sets only the base of rendered URLs."""
+    import threading
+
+    from stripe_emulator.server import make_server
+
+    emu = Emulator()
+    server = make_server(emu, "127.0.0.1", 0, public_url="http://localhost:12111/")
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        client = stripe.StripeClient("sk_test_public", base_addresses={"api": server.url})
+        session = client.v1.checkout.sessions.create(
+            {
+                "mode": "payment",
+                "line_items": [
+                    {
+                        "price_data": {
+                            "currency": "usd",
+                            "unit_amount": 500,
+                            "product_data": {"name": "Pack"},
+                        },
+                        "quantity": 1,
+                    }
+                ],
+                "success_url": "https://shop.example/ok",
+                "cancel_url": "https://shop.example/cart",
+            }
+        )
+        assert session.url == f"http://localhost:12111/checkout/pay/{session.id}"
+        customer = client.v1.customers.create({})
+        portal = client.v1.billing_portal.sessions.create(
+            {"customer": customer.id, "return_url": "https://shop.example/account"}
+        )
+        assert portal.url == f"http://localhost:12111/portal/{portal.id}"
+        # The page itself is still served at the address the request came in on.
+        with urllib.request.urlopen(f"{server.url}/checkout/pay/{session.id}") as page:
+            assert page.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        emu.close()

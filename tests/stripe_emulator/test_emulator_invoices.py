@@ -51,6 +51,9 @@ def test_line_shape_and_list_pagination(client: stripe.StripeClient) -> None:
     invoice = client.v1.invoices.retrieve(sub.latest_invoice)
     assert invoice.total == 2000
     assert invoice.parent.subscription_details.subscription == sub.id
+    # Gone from the top level at this version: only `parent.subscription_details` names the subscription.
+    assert "subscription" not in plain(invoice)
+    assert [i.id for i in client.v1.invoices.list({"subscription": sub.id}).data] == [invoice.id]
     first = client.v1.invoices.line_items.list(invoice.id, {"limit": 1})
     assert first.has_more
     assert len(first.data) == 1

@@ -134,12 +134,12 @@ def test_hosted_portal_switch_cancel_and_renew(
     assert "Tollgate &lt;billing&gt;" in page
     assert "<billing>" not in page
     assert "Cancel at period end" in page
-    assert f"value='{premium.id}'" in page
+    assert f'value="{premium.id}"' in page
     assert "active" in page
     invoice = client.v1.invoices.retrieve(sub.latest_invoice)
     assert invoice.hosted_invoice_url in page
     assert invoice.number in page
-    assert "href='https://tollgate.example/account?a=1&amp;b=2'" in page
+    assert 'href="https://tollgate.example/account?a=1&amp;b=2"' in page
 
     base = f"/portal/{session.id}/subscriptions/{sub.id}"
     status, headers = _post(server.url, f"{base}/update", {"price": premium.id})

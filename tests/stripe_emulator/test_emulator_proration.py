@@ -12,6 +12,7 @@ from .billing_fixtures import (
     attach_card,
     customer_with_card,
     item_period,
+    plain,
     recurring_price,
     subscribe,
     types,
@@ -191,7 +192,12 @@ def test_pending_if_incomplete_failed_upgrade_changes_nothing(
     assert updated["items"].data[0].price.id == basic.id  # nothing applied
     assert item_period(updated) == item_period(before)
     assert updated.pending_update is not None
-    assert updated.pending_update.subscription_items[0].price == premium.id
+    pending = plain(updated.pending_update.subscription_items[0])
+    current = plain(before["items"].data[0])
+    # A full subscription item as it will be, not a partial dict: every field of the current one, the new price.
+    assert set(pending) == set(current)
+    assert pending == {**current, "price": plain(premium), "plan": pending["plan"]}
+    assert (pending["plan"]["id"], pending["plan"]["amount"]) == (premium.id, 6000)
     assert updated.latest_invoice.status == "open"
     assert updated.latest_invoice.amount_remaining == 1500
     # Paying the invoice with a good card applies the pending update.
@@ -243,3 +249,37 @@ def test_changes_during_a_trial_are_not_prorated(client: stripe.StripeClient, cl
     assert updated.status == "trialing"
     assert updated.latest_invoice == sub.latest_invoice
     assert "invoiceitem.created" not in types(client)
+
+
+def test_a_pending_update_shows_an_added_item_under_the_id_it_gets(
+    client: stripe.StripeClient, clock: FakeClock, emulator: Emulator
+) -> None:
+    customer, _ = customer_with_card(client)
+    basic = recurring_price(client, 3000, name="Basic")
+    addon = recurring_price(client, 1000, name="Add-on")
+    sub = subscribe(client, customer, basic.id)
+    failing = attach_card(client, customer, "pm_card_chargeCustomerFail")
+    client.v1.subscriptions.update(sub.id, {"default_payment_method": failing})
+    updated = client.v1.subscriptions.update(
+        sub.id,
+        {
+            "items": [{"id": sub["items"].data[0].id}, {"price": addon.id, "quantity": 2}],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+        },
+    )
+    kept, added = (plain(i) for i in updated.pending_update.subscription_items)
+    assert kept == plain(sub["items"].data[0])
+    assert (added["object"], added["subscription"], added["price"]["id"], added["quantity"]) == (
+        "subscription_item",
+        sub.id,
+        addon.id,
+        2,
+    )
+    assert (added["current_period_start"], added["current_period_end"]) == item_period(sub)
+    assert [i.id for i in updated["items"].data] == [kept["id"]]  # nothing applied yet
+    good = attach_card(client, customer, "pm_card_visa")
+    client.v1.invoices.pay(updated.latest_invoice, {"payment_method": good})
+    applied = client.v1.subscriptions.retrieve(sub.id)
+    assert sorted(i.id for i in applied["items"].data) == sorted([kept["id"], added["id"]])
+    assert plain(client.v1.subscription_items.retrieve(added["id"])) == added

@@ -187,9 +187,22 @@ def test_trial_without_payment_method_pauses_then_resumes(
         trial_period_days=7,
         trial_settings={"end_behavior": {"missing_payment_method": "pause"}},
     )
+    trial_end = sub.trial_end
     emulator.advance(7 * DAY)
     paused = client.v1.subscriptions.retrieve(sub.id)
     assert paused.status == "paused"
+    assert plain(paused)["status_details"] == {
+        "paused": {
+            "subscription": {"type": "trial_end_without_payment_method"},
+            "transitioned_at": trial_end,
+            "type": "subscription",
+        }
+    }
+    assert (
+        plain(events(client, "customer.subscription.paused")[0].data.object)["status_details"]
+        == plain(paused)["status_details"]
+    )
+    assert (plain(sub)["status_details"], plain(sub)["presentment_details"]) == (None, None)
     assert "customer.subscription.paused" in types(client)
     emulator.advance(60 * DAY)  # paused subscriptions do not renew
     assert len(client.v1.invoices.list({"subscription": sub.id}).data) == 1
@@ -197,8 +210,63 @@ def test_trial_without_payment_method_pauses_then_resumes(
     client.v1.subscriptions.update(sub.id, {"default_payment_method": pm})
     resumed = client.v1.subscriptions.resume(sub.id, {"expand": ["latest_invoice"]})
     assert resumed.status == "active"
+    assert plain(resumed)["status_details"] is None
     assert resumed.latest_invoice.status == "paid"
     assert types(client, "customer.subscription")[-1] == "customer.subscription.resumed"
+
+
+def _paused(client: stripe.StripeClient, emulator: Emulator) -> tuple[str, str]:
+    customer = client.v1.customers.create({"email": "nocard@example.com"}).id
+    price = recurring_price(client, 3000)
+    sub = subscribe(
+        client,
+        customer,
+        price.id,
+        trial_period_days=7,
+        trial_settings={"end_behavior": {"missing_payment_method": "pause"}},
+    )
+    emulator.advance(7 * DAY)
+    pm = client.v1.payment_methods.attach("pm_card_visa", {"customer": customer}).id
+    client.v1.subscriptions.update(sub.id, {"default_payment_method": pm})
+    return sub.id, customer
+
+
+def test_resume_takes_billing_cycle_anchor_as_a_hash_with_type(
+    client: stripe.StripeClient, emulator: Emulator
+) -> None:
+    sub_id, _ = _paused(client, emulator)
+    now = int(emulator.advance(3 * DAY))
+    resumed = client.v1.subscriptions.resume(sub_id, {"billing_cycle_anchor": {"type": "now"}})
+    assert (resumed.status, resumed.billing_cycle_anchor) == ("active", now)
+    assert item_period(resumed)[0] == now
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "message"),
+    [
+        (
+            {"billing_cycle_anchor": "now"},
+            "billing_cycle_anchor",
+            "Invalid object: billing_cycle_anchor must be a hash of parameters.",
+        ),
+        (
+            {"billing_cycle_anchor": {"type": "later"}},
+            "billing_cycle_anchor[type]",
+            "Invalid type: must be one of now, or unchanged",
+        ),
+    ],
+)
+def test_resume_refuses_the_old_string_anchor_and_unknown_types(
+    client: stripe.StripeClient, emulator: Emulator, params: dict, param: str, message: str
+) -> None:
+    sub_id, _ = _paused(client, emulator)
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.subscriptions.resume(sub_id, params)
+    assert exc.value.http_status == 400
+    assert exc.value.error.type == "invalid_request_error"
+    assert exc.value.error.param == param
+    assert exc.value.error.message == message
+    assert client.v1.subscriptions.retrieve(sub_id).status == "paused"
 
 
 def test_trial_without_payment_method_can_cancel(client: stripe.StripeClient, emulator: Emulator) -> None:

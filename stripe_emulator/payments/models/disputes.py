@@ -67,10 +67,13 @@ class Disputes(PaymentsBase):
                 "has_evidence": False,
                 "past_due": False,
                 "submission_count": 0,
+                "submission_method": "not_submitted",
             },
+            "intended_submission_method": None,
             "is_charge_refundable": False,
             "livemode": False,
             "metadata": {},
+            "network_reason_code": "10.4" if pm_card["brand"] == "visa" else "4837",
             "payment_intent": charge["payment_intent"],
             "payment_method_details": {
                 "card": {
@@ -117,6 +120,7 @@ class Disputes(PaymentsBase):
                 "under_review" if dispute["status"] == "needs_response" else "warning_under_review"
             )
             dispute["evidence_details"]["submission_count"] += 1
+            dispute["evidence_details"]["submission_method"] = "manual"
         self.emit_update("charge.dispute.updated", dispute, before)
         return dispute
 

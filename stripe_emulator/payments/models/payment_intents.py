@@ -290,7 +290,7 @@ class PaymentIntents(PaymentMethods, Charges, Disputes):
         return card.three_d_secure == "unless_setup" and not pm.get("_setup")
 
     def _three_d_secure_action(self, pi: StripeObject) -> dict[str, Any]:
-        challenge = f"/_emulator/payment_intents/{pi['id']}/authenticate"
+        challenge = self.account.emulator.url_for(f"/_emulator/payment_intents/{pi['id']}/authenticate")
         if pi.get("_return_url"):
             return {
                 "type": "redirect_to_url",

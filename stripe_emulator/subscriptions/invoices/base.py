@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from stripe_emulator.core.account import Account, BaseBackend
 from stripe_emulator.core.store import StripeObject
+from stripe_emulator.tax import invoice_taxes_apply
 
 if TYPE_CHECKING:
     from stripe_emulator.payments.models import PaymentsBackend
@@ -48,7 +49,7 @@ class InvoicesBase(BaseBackend):
             "invoice",
             lambda i: (
                 (customer is None or i["customer"] == customer)
-                and (subscription is None or i["subscription"] == subscription)
+                and (subscription is None or i["_subscription"] == subscription)
                 and (status is None or i["status"] == status)
                 and (collection_method is None or i["collection_method"] == collection_method)
             ),
@@ -78,9 +79,14 @@ class InvoicesBase(BaseBackend):
     # -- totals --------------------------------------------------------------------------------------------
 
     def _recompute(self, invoice: StripeObject) -> None:
-        total = sum(line["amount"] for line in invoice["lines"]["data"])
-        invoice["subtotal"] = invoice["subtotal_excluding_tax"] = total
+        from stripe_emulator.coupons.invoicing import apply_to_invoice  # the coupons service
+
+        subtotal = sum(line["amount"] for line in invoice["lines"]["data"])
+        invoice["subtotal"] = invoice["subtotal_excluding_tax"] = subtotal
+        # Discounts come off the subtotal before tax.
+        total = subtotal - apply_to_invoice(self.account, invoice)
         invoice["total"] = invoice["total_excluding_tax"] = total
+        invoice_taxes_apply(self.account, invoice)  # automatic tax, on the totals after discounts
         if invoice["status"] == "draft":
-            invoice["amount_due"] = max(0, total)
+            invoice["amount_due"] = max(0, invoice["total"])
             invoice["amount_remaining"] = invoice["amount_due"] - invoice["amount_paid"]

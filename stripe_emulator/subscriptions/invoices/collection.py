@@ -13,6 +13,7 @@ from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.subscriptions.invoices.base import InvoicesBase, payments_backend
 from stripe_emulator.subscriptions.periods import DAY
 from stripe_emulator.subscriptions.settings import billing_settings, public_url
+from stripe_emulator.tax import require_location
 
 
 class InvoiceCollection(InvoicesBase):
@@ -30,6 +31,8 @@ class InvoiceCollection(InvoicesBase):
         customer = customers.customer_require(invoice["customer"], param=None)
         now = self.now()
         self._recompute(invoice)
+        if invoice["automatic_tax"]["status"] == "requires_location_inputs":
+            self._untaxable(invoice)
         starting = int(customer["balance"])
         due = max(0, invoice["total"] + starting)
         ending = invoice["total"] + starting - due
@@ -60,14 +63,28 @@ class InvoiceCollection(InvoicesBase):
             self._mark_paid(invoice, None)
         return invoice
 
+    def _untaxable(self, invoice: StripeObject) -> None:
+        """Finalizing an automatic-tax invoice without a tax location: a subscription's invoice is finalized
+        without tax, automatic tax disabled on it (``finalization_requires_location_inputs``) and on the
+        subscription (``requires_location_inputs``), as Stripe does; a manual invoice is refused (it stays a
+        draft)."""
+        subscription = self.store.get("subscription", invoice["_subscription"] or "")
+        if subscription is None:
+            require_location(None, param=None)
+            return
+        subscription["automatic_tax"].update(enabled=False, disabled_reason="requires_location_inputs")
+        invoice["automatic_tax"].update(
+            enabled=False, status=None, disabled_reason="finalization_requires_location_inputs"
+        )
+
     # -- collection ----------------------------------------------------------------------------------------
 
     def default_payment_method(self, invoice: StripeObject) -> str | None:
         """Stripe's order: the invoice's, then its subscription's, then the customer's default."""
         if invoice["default_payment_method"]:
             return str(invoice["default_payment_method"])
-        if invoice["subscription"]:
-            sub = self.store.get("subscription", invoice["subscription"])
+        if invoice["_subscription"]:
+            sub = self.store.get("subscription", invoice["_subscription"])
             if sub is not None and sub["default_payment_method"]:
                 return str(sub["default_payment_method"])
         customer = self.store.get("customer", invoice["customer"])
@@ -199,7 +216,7 @@ class InvoiceCollection(InvoicesBase):
                     self.emit("invoice_payment.paid", record)
         self.emit("invoice.paid", invoice)
         self.emit("invoice.payment_succeeded", invoice)
-        if invoice["subscription"]:
+        if invoice["_subscription"]:
             from stripe_emulator.subscriptions.models import SubscriptionsBackend
 
             self.account.backend(SubscriptionsBackend).on_invoice_paid(invoice)
@@ -225,7 +242,7 @@ class InvoiceCollection(InvoicesBase):
         self.emit("invoice.payment_failed", invoice)
         if action_required:
             self.emit("invoice.payment_action_required", invoice)
-        if invoice["subscription"]:
+        if invoice["_subscription"]:
             from stripe_emulator.subscriptions.models import SubscriptionsBackend
 
             self.account.backend(SubscriptionsBackend).on_invoice_payment_failed(invoice, final=final)
@@ -300,6 +317,7 @@ class InvoiceCollection(InvoicesBase):
             if i.get("status") == "open"
             and i.get("next_payment_attempt") is not None
             and i["next_payment_attempt"] <= now
+            and self.account.on_current_clock(i["customer"])
         ]
 
     def retry(self, invoice: StripeObject, at: int) -> None:

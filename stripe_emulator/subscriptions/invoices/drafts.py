@@ -10,6 +10,7 @@ from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.subscriptions.invoices.base import InvoicesBase, price_details
 from stripe_emulator.subscriptions.periods import DAY
+from stripe_emulator.tax import automatic_tax_field
 
 
 class InvoiceDrafts(InvoicesBase):
@@ -33,9 +34,14 @@ class InvoiceDrafts(InvoicesBase):
         metadata: dict[str, str] | None = None,
         default_payment_method: str | None = None,
         auto_advance: bool | None = None,
+        automatic_tax: bool | None = None,
+        discounts: list[str] | None = None,
     ) -> StripeObject:
         """A draft invoice with ``lines`` (specs for :meth:`_add_line`) and the given pending invoice items
-        pulled onto it; emits ``invoice.created``."""
+        pulled onto it; emits ``invoice.created``. ``automatic_tax`` defaults to the subscription's;
+        ``discounts`` (discount ids) to the subscription's discounts that still apply."""
+        from stripe_emulator.coupons.invoicing import subscription_discounts_for  # the coupons service
+
         customer = self.account.backend(CustomersBackend).customer_require(customer_id, param="customer")
         now = created if created is not None else self.now()
         invoice_id = ids.id_for("invoice")
@@ -56,13 +62,15 @@ class InvoiceDrafts(InvoicesBase):
             "auto_advance": (collection_method == "charge_automatically")
             if auto_advance is None
             else auto_advance,
-            "automatic_tax": {
-                "disabled_reason": None,
-                "enabled": False,
-                "liability": None,
-                "provider": None,
-                "status": None,
-            },
+            "automatic_tax": automatic_tax_field(
+                enabled=bool(
+                    automatic_tax
+                    if automatic_tax is not None
+                    else subscription is not None and subscription["automatic_tax"]["enabled"]
+                ),
+                status="complete",
+                invoice=True,
+            ),
             "automatically_finalizes_at": None,
             "billing_reason": billing_reason,
             "collection_method": collection_method,
@@ -129,7 +137,6 @@ class InvoiceDrafts(InvoicesBase):
                 "paid_at": None,
                 "voided_at": None,
             },
-            "subscription": subscription["id"] if subscription else None,
             "subtotal": 0,
             "subtotal_excluding_tax": 0,
             "test_clock": None,
@@ -141,7 +148,13 @@ class InvoiceDrafts(InvoicesBase):
             "webhooks_delivered_at": None,
             "_first_failed_at": None,
             "_payment_intent": None,
+            # Stripe dropped the top-level `subscription` at this version (it is
+            # `parent.subscription_details.subscription`); kept privately for lookups.
+            "_subscription": subscription["id"] if subscription else None,
         }
+        if discounts is None and subscription is not None:
+            discounts = subscription_discounts_for(self.account, subscription, invoice_id, now)
+        invoice["discounts"] = list(discounts or [])
         if subscription is not None:
             invoice["parent"] = {
                 "quote_details": None,
@@ -175,7 +188,7 @@ class InvoiceDrafts(InvoicesBase):
         proration: bool = False,
     ) -> StripeObject:
         if subscription_item is not None or (
-            invoice["subscription"] is not None and invoice_item is not None
+            invoice["_subscription"] is not None and invoice_item is not None
         ):
             parent: dict[str, Any] = {
                 "invoice_item_details": None,
@@ -183,7 +196,7 @@ class InvoiceDrafts(InvoicesBase):
                     "invoice_item": invoice_item,
                     "proration": proration,
                     "proration_details": {"credited_items": None},
-                    "subscription": invoice["subscription"],
+                    "subscription": invoice["_subscription"],
                     "subscription_item": subscription_item,
                 },
                 "type": "subscription_item_details",
@@ -194,7 +207,7 @@ class InvoiceDrafts(InvoicesBase):
                     "invoice_item": invoice_item,
                     "proration": proration,
                     "proration_details": {"credited_items": None},
-                    "subscription": invoice["subscription"],
+                    "subscription": invoice["_subscription"],
                 },
                 "subscription_item_details": None,
                 "type": "invoice_item_details",
@@ -217,7 +230,7 @@ class InvoiceDrafts(InvoicesBase):
             "pricing": price_details(price),
             "quantity": quantity,
             "quantity_decimal": str(quantity),
-            "subscription": invoice["subscription"],
+            "subscription": invoice["_subscription"],
             "subtotal": amount,
             "taxes": [],
         }

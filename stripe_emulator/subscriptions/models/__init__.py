@@ -20,7 +20,8 @@ The backend is composed from one class per concern, as moto composes ``EC2Backen
 * :mod:`.items` — listing, item rows, the lines they bill, starting a paid period, the final invoice;
 * :mod:`.proration` — item changes, prorations, pending updates;
 * :mod:`.create`, :mod:`.updates` — ``POST /v1/subscriptions`` and ``POST /v1/subscriptions/{id}``;
-* :mod:`.lifecycle` — cancel/resume, invoice outcomes, the time-driven steps.
+* :mod:`.lifecycle` — cancel/resume, invoice outcomes, the time-driven steps;
+* :mod:`.preview` — ``invoices/create_preview``: a change's invoice by a dry run of the change.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ from stripe_emulator.core.store import StripeObject
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
 from stripe_emulator.subscriptions.models.create import SubscriptionCreate
 from stripe_emulator.subscriptions.models.lifecycle import SubscriptionLifecycle
+from stripe_emulator.subscriptions.models.preview import SubscriptionPreview
 from stripe_emulator.subscriptions.models.updates import SubscriptionUpdates
 
 
-class SubscriptionsBackend(SubscriptionCreate, SubscriptionUpdates, SubscriptionLifecycle):
+class SubscriptionsBackend(
+    SubscriptionCreate, SubscriptionUpdates, SubscriptionLifecycle, SubscriptionPreview
+):
     """Subscriptions and subscription items on one account."""
 
 

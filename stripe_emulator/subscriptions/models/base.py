@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from stripe_emulator.core.account import BaseBackend
 from stripe_emulator.core.context import current_request
@@ -39,9 +39,11 @@ def day_label(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%d %b %Y")
 
 
-def line_amount(price: StripeObject, quantity: int | Decimal) -> int:
-    unit = Decimal(str(price["unit_amount_decimal"]))
-    return int((unit * Decimal(quantity)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def unit_label(price: StripeObject) -> str:
+    """How an invoice line describes a price's rate: "at $5.00", or its tiers mode for a tiered price."""
+    if price["billing_scheme"] == "tiered":
+        return f"{price['tiers_mode']} tiers"
+    return f"at {money(Decimal(price['unit_amount_decimal']), price['currency'])}"
 
 
 def plan_of(price: StripeObject) -> StripeObject:
@@ -77,6 +79,10 @@ class SubscriptionsBase(BaseBackend):
     @property
     def invoices(self) -> InvoicesBackend:
         return self.account.backend(InvoicesBackend)
+
+    def line_amount(self, price: StripeObject, quantity: int | Decimal) -> int:
+        """What an invoice line charges for ``quantity`` of ``price`` (per unit or tiered, as Stripe)."""
+        return self.account.backend(ProductsBackend).price_amount(price, quantity)
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -195,6 +201,8 @@ class SubscriptionsBase(BaseBackend):
             yield
         finally:
             sub.pop("_quiet", None)
+        if sub["status"] != "paused":
+            sub["status_details"] = None  # it only says when and why the subscription was paused
         self._sync_items(sub)
         if created:
             self.emit("customer.subscription.created", sub)

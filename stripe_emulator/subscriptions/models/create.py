@@ -8,11 +8,13 @@ from typing import Any
 from stripe_emulator.core import ids
 from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid
 from stripe_emulator.core.store import StripeObject
+from stripe_emulator.coupons.models import CouponsBackend, DiscountSpec
 from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.subscriptions.invoices.collection import payment_error
 from stripe_emulator.subscriptions.models.base import PAYMENT_BEHAVIORS
 from stripe_emulator.subscriptions.models.items import SubscriptionItems
 from stripe_emulator.subscriptions.periods import DAY, next_boundary
+from stripe_emulator.tax import check_taxable, subscription_automatic_tax
 
 
 class SubscriptionCreate(SubscriptionItems):
@@ -33,10 +35,13 @@ class SubscriptionCreate(SubscriptionItems):
         collection_method: str = "charge_automatically",
         days_until_due: int | None = None,
         description: str | None = None,
+        automatic_tax: bool = False,
+        discounts: list[dict[str, str | None]] | None = None,
     ) -> StripeObject:
         """Create a subscription and its first invoice (finalized; paid with the default payment method, or
         $0 during a trial) and return the subscription with ``latest_invoice`` set. ``items`` is
-        ``[{"price": id, "quantity": n, "metadata": {...}}]``. Used by ``POST /v1/subscriptions`` and by
+        ``[{"price": id, "quantity": n, "metadata": {...}}]``; ``discounts``: ``[{coupon} | {promotion_code}]``,
+        redeemed on the subscription (its first invoice and, per the coupon's duration, later ones). Used by ``POST /v1/subscriptions`` and by
         Checkout (subscription mode)."""
         cust = self.account.backend(CustomersBackend).customer_require(customer, param="customer")
         if not items:
@@ -54,6 +59,8 @@ class SubscriptionCreate(SubscriptionItems):
                 )
             prices.append((price, f"items[{i}][price]"))
         self._check_compatible(prices)
+        if automatic_tax:
+            check_taxable(self.account, customer_id=customer, prices=prices)
         currency = prices[0][0]["currency"]
         if cust["currency"] not in (None, currency):
             raise InvalidRequestError(
@@ -62,6 +69,9 @@ class SubscriptionCreate(SubscriptionItems):
                 f"{cust['currency']}.",
                 param="currency",
             )
+        specs = self.account.backend(CouponsBackend).discount_specs(
+            discounts or [], param="discounts", customer=customer, currency=currency
+        )
         now = self.now()
         trial_until = self._trial_end(trial_end, trial_period_days, trial_from_plan, prices, now)
         pm = self._payment_method(default_payment_method, customer, "default_payment_method")
@@ -82,10 +92,13 @@ class SubscriptionCreate(SubscriptionItems):
                     days_until_due,
                     description,
                     now,
+                    specs,
+                    automatic_tax=automatic_tax,
                 )
         return self._create(
             cust, items, prices, pm, trial_until, metadata, payment_behavior, off_session, trial_settings,
-            cancel_at_period_end, collection_method, days_until_due, description, now,
+            cancel_at_period_end, collection_method, days_until_due, description, now, specs,
+            automatic_tax=automatic_tax,
         )  # fmt: skip
 
     def _trial_end(
@@ -127,6 +140,9 @@ class SubscriptionCreate(SubscriptionItems):
         days_until_due: int | None,
         description: str | None,
         now: int,
+        specs: list[DiscountSpec] | None = None,
+        *,
+        automatic_tax: bool = False,
     ) -> StripeObject:
         currency = prices[0][0]["currency"]
         if cust["currency"] is None:
@@ -142,7 +158,7 @@ class SubscriptionCreate(SubscriptionItems):
             "object": "subscription",
             "application": None,
             "application_fee_percent": None,
-            "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+            "automatic_tax": subscription_automatic_tax(automatic_tax),
             "billing_cycle_anchor": anchor,
             "billing_cycle_anchor_config": None,
             "billing_mode": {"flexible": None, "type": "classic"},
@@ -185,9 +201,11 @@ class SubscriptionCreate(SubscriptionItems):
             "pending_invoice_item_interval": None,
             "pending_setup_intent": None,
             "pending_update": None,
+            "presentment_details": None,
             "schedule": None,
             "start_date": now,
             "status": "incomplete",
+            "status_details": None,
             "test_clock": None,
             "transfer_data": None,
             "trial_end": trial_until,
@@ -205,6 +223,11 @@ class SubscriptionCreate(SubscriptionItems):
         for spec, (price, _) in zip(items, prices, strict=True):
             self._new_item(sub, price, spec.get("quantity"), spec.get("metadata"), now, period_end)
         self._sync_items(sub)
+        coupons = self.account.backend(CouponsBackend)
+        sub["discounts"] = [
+            coupons.discount_create(spec, customer=cust["id"], subscription=sub_id)["id"]
+            for spec in specs or []
+        ]
         sub.pop("_quiet")
         with self._operation(sub, created=True):
             lines = [

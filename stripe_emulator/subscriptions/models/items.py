@@ -4,7 +4,7 @@ the invoice lines for a period (licensed items in advance, metered usage in arre
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP
 from typing import Any
 
 from stripe_emulator.core import ids
@@ -14,9 +14,8 @@ from stripe_emulator.subscriptions.models.base import (
     SubscriptionsBase,
     day_label,
     is_metered,
-    line_amount,
-    money,
     plan_of,
+    unit_label,
 )
 from stripe_emulator.subscriptions.periods import next_boundary
 
@@ -64,7 +63,21 @@ class SubscriptionItems(SubscriptionsBase):
         period_start: int,
         period_end: int,
     ) -> StripeObject:
-        item: StripeObject = {
+        item = self._item_object(sub, price, quantity, metadata, period_start, period_end)
+        self.store.insert(item)
+        return item
+
+    def _item_object(
+        self,
+        sub: StripeObject,
+        price: StripeObject,
+        quantity: int | None,
+        metadata: dict[str, str] | None,
+        period_start: int,
+        period_end: int,
+    ) -> StripeObject:
+        """A subscription item as Stripe renders it, not yet stored (a pending update shows items to come)."""
+        return {
             "id": ids.id_for("subscription_item"),
             "object": "subscription_item",
             "billing_thresholds": None,
@@ -79,8 +92,6 @@ class SubscriptionItems(SubscriptionsBase):
             "subscription": sub["id"],
             "tax_rates": [],
         }
-        self.store.insert(item)
-        return item
 
     def _swap_items(self, sub: StripeObject, plan: list[dict[str, Any]], start: int, end: int) -> None:
         keep = {e["item"]["id"] for e in plan if e["item"] is not None}
@@ -125,8 +136,8 @@ class SubscriptionItems(SubscriptionsBase):
         if trial:
             description, amount = f"Trial period for {name}", 0
         else:
-            description = f"{quantity} × {name} (at {money(Decimal(price['unit_amount_decimal']), price['currency'])} / {per})"
-            amount = line_amount(price, quantity)
+            description = f"{quantity} × {name} ({unit_label(price)} / {per})"
+            amount = self.line_amount(price, quantity)
         return {
             "amount": amount,
             "description": description,
@@ -149,16 +160,49 @@ class SubscriptionItems(SubscriptionsBase):
         usage = self.account.backend(MetersBackend).meter_usage(meter_id, sub["customer"], start, end)
         quantity = int(usage.to_integral_value(rounding=ROUND_HALF_UP))
         name = self._product_name(price)
-        unit = money(Decimal(price["unit_amount_decimal"]), price["currency"])
         return {
-            "amount": line_amount(price, usage),
-            "description": f"{quantity} × {name} (at {unit} / unit, usage {day_label(start)} – {day_label(end)})",
+            "amount": self.line_amount(price, usage),
+            "description": f"{quantity} × {name} ({unit_label(price)} / unit, usage {day_label(start)} – {day_label(end)})",
             "price": price,
             "quantity": quantity,
             "period_start": start,
             "period_end": end,
             "subscription_item": item["id"],
         }
+
+    def _cycle_lines(self, sub: StripeObject, *, at: int, new_end: int) -> list[dict[str, Any]]:
+        """The lines of a period boundary at `at`: licensed items for the period to `new_end` in advance, the
+        metered usage of the period ending in arrears (a renewal, and a preview of the next one)."""
+        start, end = self._period(sub)
+        lines: list[dict[str, Any]] = []
+        for item in self.items_of(sub):
+            line = (
+                self._usage_line(sub, item, start, end)
+                if is_metered(item["price"])
+                else self._item_line(sub, item, at, new_end)
+            )
+            if line is not None:
+                lines.append(line)
+        return lines
+
+    def _cycle_invoice(
+        self, sub: StripeObject, lines: list[dict[str, Any]], *, period: tuple[int, int], created: int
+    ) -> StripeObject:
+        """The draft `subscription_cycle` invoice of those lines and the subscription's pending invoice items,
+        for the period that ends (`period`, read before the items move on)."""
+        return self.invoices.invoice_create(
+            customer_id=sub["customer"],
+            currency=sub["currency"],
+            billing_reason="subscription_cycle",
+            subscription=sub,
+            lines=lines,
+            pending_items=self.invoices.pending_items(sub["id"]),
+            period_start=period[0],
+            period_end=period[1],
+            created=created,
+            collection_method=sub["collection_method"],
+            days_until_due=sub["days_until_due"],
+        )
 
     # -- periods -------------------------------------------------------------------------------------------
 

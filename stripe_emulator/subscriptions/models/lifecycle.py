@@ -8,7 +8,7 @@ from typing import Any
 
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.store import StripeObject
-from stripe_emulator.subscriptions.models.base import ENDED_STATUSES, TRIAL_WILL_END_NOTICE, is_metered
+from stripe_emulator.subscriptions.models.base import ENDED_STATUSES, TRIAL_WILL_END_NOTICE
 from stripe_emulator.subscriptions.models.proration import SubscriptionProrations
 from stripe_emulator.subscriptions.periods import next_boundary
 from stripe_emulator.subscriptions.settings import billing_settings
@@ -18,7 +18,7 @@ class SubscriptionLifecycle(SubscriptionProrations):
     # -- invoice outcomes (called by InvoicesBackend) ------------------------------------------------------
 
     def on_invoice_paid(self, invoice: StripeObject) -> None:
-        sub = self.store.get("subscription", invoice["subscription"])
+        sub = self.store.get("subscription", invoice["_subscription"])
         if sub is None or sub["status"] in ENDED_STATUSES:
             return
         with self._operation(sub):
@@ -35,7 +35,7 @@ class SubscriptionLifecycle(SubscriptionProrations):
                     sub["status"] = "trialing" if trialing else "active"
 
     def on_invoice_payment_failed(self, invoice: StripeObject, *, final: bool) -> None:
-        sub = self.store.get("subscription", invoice["subscription"])
+        sub = self.store.get("subscription", invoice["_subscription"])
         if sub is None or sub["status"] in ENDED_STATUSES:
             return
         if sub.get("_pending_invoice") == invoice["id"]:
@@ -107,6 +107,8 @@ class SubscriptionLifecycle(SubscriptionProrations):
         tasks: list[tuple[int, int, str, StripeObject]] = []
         expiry = int(billing_settings(self.account)["incomplete_expiry_hours"] * 3600)
         for sub in self.store.iter_type("subscription"):
+            if not self.account.on_current_clock(sub["customer"]):
+                continue  # another clock's (a test clock's, or the emulator's) subscription
             status = sub["status"]
             if status == "incomplete":
                 if sub["created"] + expiry <= now:
@@ -168,6 +170,13 @@ class SubscriptionLifecycle(SubscriptionProrations):
             if self._default_pm(sub) is None and sub["collection_method"] == "charge_automatically":
                 if behavior == "pause":
                     sub["status"] = "paused"
+                    sub["status_details"] = {
+                        "paused": {
+                            "subscription": {"type": "trial_end_without_payment_method"},
+                            "transitioned_at": at,
+                            "type": "subscription",
+                        }
+                    }
                     return
                 if behavior == "cancel":
                     self._end(sub, at, reason=None)
@@ -186,36 +195,15 @@ class SubscriptionLifecycle(SubscriptionProrations):
             if sub["cancel_at_period_end"]:
                 self._end(sub, at, reason="cancellation_requested")
                 return
-            start, end = self._period(sub)
+            period = self._period(sub)
             interval, count = self._interval(sub)
             new_end = next_boundary(sub["billing_cycle_anchor"], interval, count, at)
-            items = self.items_of(sub)
-            lines: list[dict[str, Any]] = []
-            for item in items:
-                line = (
-                    self._usage_line(sub, item, start, end)
-                    if is_metered(item["price"])
-                    else self._item_line(sub, item, at, new_end)
-                )
-                if line is not None:
-                    lines.append(line)
-            for item in items:
+            lines = self._cycle_lines(sub, at=at, new_end=new_end)
+            for item in self.items_of(sub):
                 item["current_period_start"] = at
                 item["current_period_end"] = new_end
             self._sync_items(sub)
-            invoice = self.invoices.invoice_create(
-                customer_id=sub["customer"],
-                currency=sub["currency"],
-                billing_reason="subscription_cycle",
-                subscription=sub,
-                lines=lines,
-                pending_items=self.invoices.pending_items(sub["id"]),
-                period_start=start,
-                period_end=end,
-                created=at,
-                collection_method=sub["collection_method"],
-                days_until_due=sub["days_until_due"],
-            )
+            invoice = self._cycle_invoice(sub, lines, period=period, created=at)
             sub["latest_invoice"] = invoice["id"]
             pause = sub["pause_collection"]
             if pause is not None:

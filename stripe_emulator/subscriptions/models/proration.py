@@ -8,10 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_emulator.core.errors import InvalidRequestError
-from stripe_emulator.core.store import StripeObject
-from stripe_emulator.subscriptions.models.base import PENDING_UPDATE_HOURS, day_label, is_metered, line_amount
+from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.subscriptions.models.base import (
+    PENDING_UPDATE_HOURS,
+    day_label,
+    is_metered,
+    plan_of,
+)
 from stripe_emulator.subscriptions.models.items import SubscriptionItems
-from stripe_emulator.subscriptions.periods import prorate
+from stripe_emulator.subscriptions.periods import add_interval, prorate
 
 
 class SubscriptionProrations(SubscriptionItems):
@@ -92,16 +97,31 @@ class SubscriptionProrations(SubscriptionItems):
         new = plan[0]["price"]
         if new["currency"] != old["currency"]:
             raise InvalidRequestError("The currency of a subscription cannot be changed.", param=param)
-        if (new["recurring"]["interval"], new["recurring"]["interval_count"]) != (
-            old["recurring"]["interval"],
-            old["recurring"]["interval_count"],
-        ):
-            raise InvalidRequestError(
-                "Changing the billing interval of a subscription is not emulated; cancel and create a new "
-                "subscription instead.",
-                param=param,
-            )
+        # A new interval for every item is allowed (the period restarts, see `_interval_invoice`); a mix of
+        # intervals among the items was refused by `_check_compatible` above.
         return plan
+
+    def _changes_interval(self, sub: StripeObject, plan: list[dict[str, Any]]) -> bool:
+        """Whether ``plan`` bills at another interval (or interval count) than the subscription does now."""
+        recurring = plan[0]["price"]["recurring"]
+        return (recurring["interval"], int(recurring["interval_count"])) != self._interval(sub)
+
+    def _pending_entries(
+        self, sub: StripeObject, plan: list[dict[str, Any]], start: int, end: int
+    ) -> list[dict[str, Any]]:
+        return [
+            {
+                "item": e["item"]["id"] if e["item"] else None,
+                "price": e["price"]["id"],
+                "quantity": e["quantity"],
+                "metadata": e["metadata"],
+                # An item the update adds is shown in `pending_update` under the id it will get.
+                "new_item": None
+                if e["item"]
+                else self._item_object(sub, e["price"], e["quantity"], e["metadata"], start, end),
+            }
+            for e in plan
+        ]
 
     def _apply_plan(
         self,
@@ -121,15 +141,7 @@ class SubscriptionProrations(SubscriptionItems):
             specs = self._prorations(sub, plan, start, end, at)
         deferred = proration_behavior == "always_invoice" and payment_behavior == "pending_if_incomplete"
         if deferred and specs:
-            sub["_pending_plan"] = [
-                {
-                    "item": e["item"]["id"] if e["item"] else None,
-                    "price": e["price"]["id"],
-                    "quantity": e["quantity"],
-                    "metadata": e["metadata"],
-                }
-                for e in plan
-            ]
+            sub["_pending_plan"] = self._pending_entries(sub, plan, start, end)
             return specs
         self._swap_items(sub, plan, start, end)
         if proration_behavior == "create_prorations":
@@ -138,13 +150,89 @@ class SubscriptionProrations(SubscriptionItems):
             return []
         return specs if proration_behavior == "always_invoice" else []
 
+    def _interval_invoice(
+        self,
+        sub: StripeObject,
+        plan: list[dict[str, Any]],
+        proration_behavior: str,
+        proration_date: int | None,
+        payment_behavior: str,
+        now: int,
+    ) -> StripeObject:
+        """A change to another billing interval, as Stripe makes it: the billing cycle anchor resets to now,
+        every item's period becomes [now, now + the new interval), and a ``subscription_update`` invoice is
+        drafted at once with the new period in full, the unused time on the old prices as proration credits
+        (none with ``proration_behavior=none``) and the metered usage of the cut-short period in arrears —
+        whatever the proration behavior. With ``pending_if_incomplete`` nothing moves until it is paid (the
+        plan and the new period wait in ``pending_update``). Returns the draft (the caller collects it)."""
+        start, end = self._period(sub)
+        at = proration_date if proration_date is not None else now
+        recurring = plan[0]["price"]["recurring"]
+        new_end = add_interval(now, recurring["interval"], int(recurring["interval_count"]))
+        credits = (
+            [] if proration_behavior == "none" else self._prorations(sub, plan, start, end, at, charges=False)
+        )
+        usage = [
+            line
+            for item in self.items_of(sub)
+            if is_metered(item["price"])
+            for line in [self._usage_line(sub, clone(item), start, now)]
+            if line is not None
+        ]
+        if payment_behavior == "pending_if_incomplete":
+            sub["_pending_plan"] = self._pending_entries(sub, plan, now, new_end)
+            sub["_pending_period"] = [now, new_end]
+            billed = [
+                {"id": e["item"] or e["new_item"]["id"], "price": price, "quantity": e["quantity"]}
+                for e, price in zip(sub["_pending_plan"], (p["price"] for p in plan), strict=True)
+            ]
+        else:
+            self._swap_items(sub, plan, now, new_end)
+            self._restart_period(sub, now, new_end)
+            billed = [{"id": e["item"]["id"], "price": e["price"], "quantity": e["quantity"]} for e in plan]
+        charges = [
+            line for item in billed for line in [self._item_line(sub, item, now, new_end)] if line is not None
+        ]
+        for spec in credits:
+            self._pending_item(sub, spec)
+        return self.invoices.invoice_create(
+            customer_id=sub["customer"],
+            currency=sub["currency"],
+            billing_reason="subscription_update",
+            subscription=sub,
+            lines=usage + charges,
+            pending_items=self.invoices.pending_items(sub["id"]),
+            period_start=now,
+            period_end=now,
+            collection_method=sub["collection_method"],
+            days_until_due=sub["days_until_due"],
+        )
+
+    def _restart_period(self, sub: StripeObject, start: int, end: int) -> None:
+        """The billing cycle anchor reset to ``start``: every item's period is [start, end)."""
+        sub["billing_cycle_anchor"] = start
+        for item in self.items_of(sub):
+            item["current_period_start"] = start
+            item["current_period_end"] = end
+        if sub["cancel_at_period_end"]:
+            sub["cancel_at"] = end
+        self._sync_items(sub)
+
     # -- prorations ----------------------------------------------------------------------------------------
 
     def _prorations(
-        self, sub: StripeObject, plan: list[dict[str, Any]], start: int, end: int, at: int
+        self,
+        sub: StripeObject,
+        plan: list[dict[str, Any]],
+        start: int,
+        end: int,
+        at: int,
+        *,
+        charges: bool = True,
     ) -> list[dict[str, Any]]:
         """Stripe's proration lines: credit for unused time on each changed or removed item, charge for the
-        remaining time on each changed or added item, both prorated by the second over the period."""
+        remaining time on each changed or added item (unless ``charges`` is false: an interval change bills
+        the new period in full instead), both prorated by the second over the period."""
         remaining, length = max(0, end - at), end - start
         old = {i["id"]: i for i in self.items_of(sub)}
         kept = {e["item"]["id"]: e for e in plan if e["item"] is not None}
@@ -152,7 +240,7 @@ class SubscriptionProrations(SubscriptionItems):
         label = day_label(at)
 
         def spec(price: StripeObject, quantity: int, item_id: str | None, credit: bool) -> dict[str, Any]:
-            full = line_amount(price, quantity)
+            full = self.line_amount(price, quantity)
             name = self._product_name(price)
             amount = prorate(-full if credit else full, remaining, length)
             prefix = "Unused time on" if credit else "Remaining time on"
@@ -177,7 +265,7 @@ class SubscriptionProrations(SubscriptionItems):
             ):
                 continue
             specs.append(spec(item["price"], int(item["quantity"] or 0), item_id, credit=True))
-        for entry in plan:
+        for entry in plan if charges else []:
             if is_metered(entry["price"]):
                 continue
             item = entry["item"]
@@ -216,6 +304,35 @@ class SubscriptionProrations(SubscriptionItems):
         now: int,
     ) -> None:
         """``always_invoice``: the prorations (and other pending items) invoiced and collected now."""
+        invoice = self._proration_invoice(sub, specs, plan, now)
+        self._collect_update(sub, invoice, payment_behavior, off_session, now)
+
+    def _collect_update(
+        self, sub: StripeObject, invoice: StripeObject, payment_behavior: str, off_session: bool, now: int
+    ) -> None:
+        """The invoice of an update collected now; with a pending plan it is the pending update's invoice."""
+        sub["latest_invoice"] = invoice["id"]
+        if "_pending_plan" in sub:
+            period = sub.get("_pending_period")
+            sub["_pending_invoice"] = invoice["id"]
+            sub["pending_update"] = {
+                # The anchor the update sets once paid (an interval change restarts the period).
+                "billing_cycle_anchor": period[0] if period else None,
+                "expires_at": now + PENDING_UPDATE_HOURS * 3600,
+                "subscription_items": [self._pending_item_object(e) for e in sub["_pending_plan"]],
+                "trial_end": None,
+                "trial_from_plan": None,
+            }
+            if period:
+                for item in sub["pending_update"]["subscription_items"]:
+                    item["current_period_start"], item["current_period_end"] = period
+        self._collect(sub, invoice, payment_behavior, off_session)
+
+    def _proration_invoice(
+        self, sub: StripeObject, specs: list[dict[str, Any]], plan: list[dict[str, Any]] | None, now: int
+    ) -> StripeObject:
+        """The draft ``subscription_update`` invoice of an ``always_invoice`` change (also what
+        ``invoices/create_preview`` shows for one)."""
         for spec in specs:
             if spec["subscription_item"] is None and plan is not None:
                 spec["subscription_item"] = next(
@@ -238,43 +355,50 @@ class SubscriptionProrations(SubscriptionItems):
             collection_method=sub["collection_method"],
             days_until_due=sub["days_until_due"],
         )
-        sub["latest_invoice"] = invoice["id"]
-        pending = "_pending_plan" in sub
-        if pending:
-            sub["_pending_invoice"] = invoice["id"]
-            sub["pending_update"] = {
-                "billing_cycle_anchor": None,
-                "expires_at": now + PENDING_UPDATE_HOURS * 3600,
-                "subscription_items": [
-                    {"id": e["item"], "price": e["price"], "quantity": e["quantity"]}
-                    for e in sub["_pending_plan"]
-                ],
-                "trial_end": None,
-                "trial_from_plan": None,
-            }
-        self._collect(sub, invoice, payment_behavior, off_session)
+        return invoice
 
     # -- pending updates -----------------------------------------------------------------------------------
+
+    def _pending_item_object(self, entry: dict[str, Any]) -> StripeObject:
+        """A full subscription item as it will be once the pending update applies (Stripe renders these in
+        ``pending_update.subscription_items``, not partial dicts)."""
+        if entry["new_item"] is not None:
+            return clone(entry["new_item"])
+        item = clone(self.store.require("subscription_item", entry["item"], param=None))
+        price = self.store.require("price", entry["price"], param=None)
+        item["price"] = clone(price)
+        item["plan"] = plan_of(price)
+        item["quantity"] = entry["quantity"]
+        if entry["metadata"] is not None:
+            item["metadata"] = entry["metadata"]
+        return item
 
     def _apply_pending(self, sub: StripeObject) -> None:
         entries = sub.pop("_pending_plan")
         plan = []
         for e in entries:
+            if e["new_item"] is not None:
+                self.store.insert(clone(e["new_item"]))
+            item_id = e["item"] or (e["new_item"] or {}).get("id")
             plan.append(
                 {
-                    "item": self.store.get("subscription_item", e["item"]) if e["item"] else None,
+                    "item": self.store.get("subscription_item", item_id) if item_id else None,
                     "price": self.store.require("price", e["price"], param=None),
                     "quantity": e["quantity"],
                     "metadata": e["metadata"],
                 }
             )
-        start, end = self._period(sub)
+        period = sub.pop("_pending_period", None)
+        start, end = period or self._period(sub)
         self._swap_items(sub, plan, start, end)
+        if period:
+            self._restart_period(sub, start, end)
         sub["pending_update"] = None
         sub.pop("_pending_invoice", None)
 
     def _drop_pending(self, sub: StripeObject) -> None:
         sub.pop("_pending_plan", None)
+        sub.pop("_pending_period", None)
         invoice_id = sub.pop("_pending_invoice", None)
         sub["pending_update"] = None
         if invoice_id:

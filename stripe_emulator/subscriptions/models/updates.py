@@ -7,6 +7,7 @@ from typing import Any
 
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.store import StripeObject
+from stripe_emulator.coupons.models import CouponsBackend
 from stripe_emulator.subscriptions.models.base import ENDED_STATUSES
 from stripe_emulator.subscriptions.models.proration import SubscriptionProrations
 
@@ -25,12 +26,16 @@ class SubscriptionUpdates(SubscriptionProrations):
         default_payment_method: str | None = None,
         off_session: bool = True,
         item_param: str = "items",
+        discounts: list[dict[str, str | None]] | None = None,
     ) -> StripeObject:
         """Apply an update. ``items``: ``[{"id"?, "price"?, "quantity"?, "deleted"?, "metadata"?}]``;
         ``changes``: plain fields already validated (``metadata`` merged, ``cancel_at_period_end``,
-        ``pause_collection``, ``description``, ``cancel_at``)."""
+        ``pause_collection``, ``description``, ``cancel_at``); ``discounts`` (``[{coupon} |
+        {promotion_code}]``, ``[]`` clears) replace the subscription's discounts."""
         sub = self.subscription_require(sub_id)
         changes = dict(changes or {})
+        if discounts is not None:
+            changes["discounts"] = self._replace_discounts(sub, discounts)
         ended = sub["status"] in ENDED_STATUSES
         if ended and (
             set(changes) - {"metadata"} or items or trial_end is not None or default_payment_method
@@ -83,7 +88,13 @@ class SubscriptionUpdates(SubscriptionProrations):
             if isinstance(trial_end, int) and sub["status"] == "trialing":
                 self._move_trial(sub, trial_end, now)
             invoice_now: list[dict[str, Any]] = []
-            if plan is not None:
+            if plan is not None and sub["status"] != "trialing" and self._changes_interval(sub, plan):
+                # Another interval restarts the period and invoices it now, whatever the proration behavior.
+                invoice = self._interval_invoice(
+                    sub, plan, proration_behavior, proration_date, payment_behavior, now
+                )
+                self._collect_update(sub, invoice, payment_behavior, off_session, now)
+            elif plan is not None:
                 invoice_now = self._apply_plan(
                     sub, plan, proration_behavior, proration_date, payment_behavior, now
                 )
@@ -93,6 +104,46 @@ class SubscriptionUpdates(SubscriptionProrations):
             elif invoice_now:
                 self._invoice_prorations(sub, invoice_now, plan, payment_behavior, off_session, now)
         return sub
+
+    def _replace_discounts(self, sub: StripeObject, entries: list[dict[str, str | None]]) -> list[str]:
+        """The discount ids the subscription will hold: a discount it already has from the same coupon and
+        promotion code is kept (not redeemed again); new ones are validated, then redeemed."""
+        coupons = self.account.backend(CouponsBackend)
+        current = [self.store.get("discount", d) for d in sub.get("discounts") or []]
+        keep: dict[int, str] = {}
+        fresh: list[tuple[int, dict[str, str | None]]] = []
+        for n, entry in enumerate(entries):
+            same = next(
+                (
+                    d
+                    for d in current
+                    if d is not None
+                    and (
+                        (entry.get("promotion_code") and d["promotion_code"] == entry["promotion_code"])
+                        or (
+                            entry.get("coupon")
+                            and not d["promotion_code"]
+                            and d["source"]["coupon"] == entry["coupon"]
+                        )
+                    )
+                ),
+                None,
+            )
+            if same is not None:
+                keep[n] = same["id"]
+            else:
+                fresh.append((n, entry))
+        specs = coupons.discount_specs(
+            [entry for _, entry in fresh],
+            param="discounts",
+            customer=sub["customer"],
+            currency=sub["currency"],
+        )
+        created = {
+            n: coupons.discount_create(spec, customer=sub["customer"], subscription=sub["id"])["id"]
+            for (n, _), spec in zip(fresh, specs, strict=True)
+        }
+        return [keep.get(n) or created[n] for n in range(len(entries))]
 
     def _schedule_cancel(self, sub: StripeObject, flag: bool, now: int) -> None:
         sub["cancel_at_period_end"] = flag

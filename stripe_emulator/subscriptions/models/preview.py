@@ -1,0 +1,93 @@
+"""``POST /v1/invoices/create_preview`` for an existing subscription: the invoice a change would create,
+computed by the very code the change runs (plan, prorations, invoice drafting) on the account's state, which
+is then put back as it was — nothing is created, no event is sent.
+
+With ``proration_behavior=always_invoice``, and for a change of billing interval whatever the proration
+behavior, the preview is the ``subscription_update`` invoice the change invoices at once; otherwise it is the subscription's next renewal invoice (the next period in advance, plus
+pending invoice items, the change's prorations among them), as Stripe previews it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from stripe_emulator.core import ids
+from stripe_emulator.core.context import current_request
+from stripe_emulator.core.errors import InvalidRequestError
+from stripe_emulator.core.render import render
+from stripe_emulator.core.store import Store, StripeObject
+from stripe_emulator.subscriptions.models.base import ENDED_STATUSES
+from stripe_emulator.subscriptions.models.proration import SubscriptionProrations
+from stripe_emulator.subscriptions.periods import next_boundary
+
+
+class SubscriptionPreview(SubscriptionProrations):
+    def invoice_preview(
+        self,
+        *,
+        subscription: str,
+        customer: str | None = None,
+        items: list[dict[str, Any]] | None = None,
+        proration_behavior: str = "create_prorations",
+        proration_date: int | None = None,
+    ) -> StripeObject:
+        """The rendered preview invoice (an ``upcoming_in_…`` id, as Stripe's previews carry)."""
+        sub = self.subscription_require(subscription, param="subscription")
+        if customer is not None and customer != sub["customer"]:
+            raise InvalidRequestError(
+                f"The subscription {subscription} does not belong to the customer {customer}.",
+                param="customer",
+            )
+        if sub["status"] in ENDED_STATUSES:
+            raise InvalidRequestError(
+                f"No upcoming invoices for a canceled subscription: {subscription}", param="subscription"
+            )
+        snapshot = json.loads(json.dumps(self.store.dump()))
+        request = current_request()
+        outbox = len(request.outbox) if request is not None else 0
+        try:
+            invoice = self._preview_draft(sub, items, proration_behavior, proration_date)
+            preview = render(self.account, invoice)
+        finally:
+            # Everything the dry run wrote (items, invoice items, the draft, events) is forgotten.
+            self.account.store = Store.load(snapshot)
+            if request is not None:
+                del request.outbox[outbox:]
+        return _as_preview(preview)
+
+    def _preview_draft(
+        self,
+        sub: StripeObject,
+        items: list[dict[str, Any]] | None,
+        proration_behavior: str,
+        proration_date: int | None,
+    ) -> StripeObject:
+        now = self.now()
+        param = "subscription_details[items]"
+        if items:
+            plan = self._plan_items(sub, items, param)
+            if sub["status"] != "trialing" and self._changes_interval(sub, plan):
+                return self._interval_invoice(
+                    sub, plan, proration_behavior, proration_date, "allow_incomplete", now
+                )
+            specs = self._apply_plan(sub, plan, proration_behavior, proration_date, "allow_incomplete", now)
+            if proration_behavior == "always_invoice":
+                return self._proration_invoice(sub, specs, plan, now)
+        period = self._period(sub)
+        interval, count = self._interval(sub)
+        new_end = next_boundary(sub["billing_cycle_anchor"], interval, count, period[1])
+        lines = self._cycle_lines(sub, at=period[1], new_end=new_end)
+        return self._cycle_invoice(sub, lines, period=period, created=period[1])
+
+
+def _as_preview(invoice: StripeObject) -> StripeObject:
+    """A draft renamed as Stripe names previews: ``upcoming_in_…``, lines pointing at it."""
+    old = invoice["id"]
+    new = ids.new_id("upcoming_in")
+    invoice["id"] = new
+    invoice["lines"]["url"] = f"/v1/invoices/{new}/lines"
+    for line in invoice["lines"]["data"]:
+        if line.get("invoice") == old:
+            line["invoice"] = new
+    return invoice
