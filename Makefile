@@ -18,14 +18,17 @@ $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 
 install: $(STAMP)
 
-## make demo: install, migrate, start the Stripe emulator, seed the demo project and catalog, print keys and
-## curls, serve on 127.0.0.1:8000. Ctrl-C stops both servers.
+## make demo [HOST=…] [PORT=…]: install, migrate, start the Stripe emulator, seed the demo project and catalog,
+## print keys and curls, serve on $(HOST):$(PORT) (127.0.0.1:8000). A re-run keeps the keys and the admin password
+## (var/demo-credentials.json, mode 0600); the redirect hosts and printed URLs follow HOST and PORT.
+## Ctrl-C stops both servers.
 demo: install
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python -m stripe_emulator --host 127.0.0.1 --port $(EMULATOR_PORT) --data var/stripe-emulator.json & \
 	emulator=$$!; trap 'kill $$emulator 2>/dev/null' EXIT INT TERM; \
 	export STRIPE_API_BASE=http://127.0.0.1:$(EMULATOR_PORT); \
+	export ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost,[::1],$(HOST)}; \
 	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT) --wait-for-stripe && \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
@@ -64,6 +67,12 @@ bench-burst: install
 .PHONY: prod-check
 prod-check:
 	PYTHON=$(PYTHON) .ci/prod-install-check
+
+## make compose-check: docker-compose.yml end to end under Docker (skipped without a Docker daemon); the same
+## start-up sequence runs without Docker in tests/deploy/test_compose_sequence.py.
+.PHONY: compose-check
+compose-check:
+	.ci/compose-check
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

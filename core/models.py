@@ -33,9 +33,9 @@ class AuditLogEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "audit log entry"
-        verbose_name_plural = "audit log"
         indexes = [models.Index(fields=["target_type", "target_id", "-created_at"])]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log entries"
 
     def __str__(self) -> str:
         return f"{self.actor_repr or self.actor_type} {self.action} {self.target_type} {self.target_id}"
@@ -65,6 +65,8 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_unique_per_owner")
         ]
+        verbose_name = "idempotency key"
+        verbose_name_plural = "idempotency keys"
 
     def __str__(self) -> str:
         return f"{self.owner} {self.key}"
@@ -79,6 +81,10 @@ class CacheEpoch(models.Model):
 
     value = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "cache epoch"
+        verbose_name_plural = "cache epochs"
 
     def __str__(self) -> str:
         return f"cache epoch {self.value}"

@@ -3,7 +3,7 @@
 Amounts are stored in the currency's smallest unit, as Stripe takes them. How many of those make a major unit
 follows Stripe's rules (https://docs.stripe.com/currencies#minor-units): zero-decimal currencies count whole
 units, five currencies count thousandths, every other currency hundredths. Only display lives here: the digits
-come from integer arithmetic, never a float.
+come from integer arithmetic, never a float. `money_parse` reads what a person typed back into minor units.
 
 Format: USD, EUR, GBP and JPY show their symbol before the number ("$1,234.50", "-€12.50", "¥500"); every other
 currency shows its upper-case ISO code after it ("49.00 CHF", "-1.250 KWD"). Thousands are grouped with commas.
@@ -53,3 +53,23 @@ def money_format(amount: int, currency: str) -> str:
     if symbol:
         return f"{sign}{symbol}{number}"
     return f"{sign}{number} {currency.upper()}"
+
+
+def money_parse(text: str, currency: str) -> int:
+    """An amount typed in major units of `currency` → minor units: `money_parse("25.50", "usd") == 2550`,
+    `money_parse("1,000", "jpy") == 1000`. Raises ValueError for anything else: a sign, letters, or more decimal
+    places than the currency has (¥ has none: "10.5" yen is not an amount)."""
+    cleaned = text.strip().replace(",", "")
+    whole, dot, fraction = cleaned.partition(".")
+    if (
+        not whole.isdigit()
+        or (dot and not fraction.isdigit())
+        or not whole.isascii()
+        or not fraction.isascii()
+    ):
+        raise ValueError(f"{text.strip()!r} is not an amount such as 25.00.")
+    exponent = minor_unit_exponent(currency)
+    if len(fraction) > exponent:
+        places = f"{exponent} decimal places" if exponent else "no decimal places"
+        raise ValueError(f"{currency.upper()} has {places}: {text.strip()!r} is not an amount of it.")
+    return int(whole) * 10**exponent + (int(fraction.ljust(exponent, "0")) if exponent else 0)

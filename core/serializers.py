@@ -1,6 +1,7 @@
 """Serializer building blocks shared by every app's API."""
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -10,6 +11,12 @@ _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _HOST = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$"
 )
+
+
+def api_time(moment: datetime | None) -> str | None:
+    """A time as every API answer and event writes it: ISO 8601 in UTC, ending in `Z` (as DRF's DateTimeField
+    renders it), for the answers built by hand."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
 class StrictSerializer(serializers.Serializer[Any]):

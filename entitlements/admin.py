@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from billing.models import Customer
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_display import NoAddOrDelete, column
 from core.admin_generics import ModelAdmin, TabularInline
 from entitlements import services
 from entitlements.models import (
@@ -217,9 +218,8 @@ CUSTOMER_INLINES = [
 ]
 
 
-class _ReadOnly(ModelAdmin[Any]):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+class _ReadOnly(NoAddOrDelete, ModelAdmin[Any]):
+    """Rows only services write (ending a grant or revoking a purchase is an audited action, not a delete)."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields]
@@ -246,7 +246,16 @@ def _purchase_revoke(purchase: Purchase, data: dict[str, Any], actor: Actor) -> 
 
 @admin.register(Grant)
 class GrantAdmin(EntitlementPermissions, _ReadOnly):
-    list_display = ["id", "project", "customer", "feature", "value", "expires_at", "deleted_at", "created_at"]
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "feature",
+        "value",
+        column("expires_at", "Expires"),
+        column("deleted_at", "Ended"),
+        column("created_at", "Created"),
+    ]
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "feature__key", "reason"]
     list_select_related = ["project", "customer", "feature"]
@@ -261,7 +270,15 @@ class GrantAdmin(EntitlementPermissions, _ReadOnly):
 
 @admin.register(Revocation)
 class RevocationAdmin(EntitlementPermissions, _ReadOnly):
-    list_display = ["id", "project", "customer", "feature", "expires_at", "deleted_at", "created_at"]
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "feature",
+        column("expires_at", "Expires"),
+        column("deleted_at", "Lifted"),
+        column("created_at", "Created"),
+    ]
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "feature__key", "reason"]
     list_select_related = ["project", "customer", "feature"]
@@ -274,7 +291,16 @@ class RevocationAdmin(EntitlementPermissions, _ReadOnly):
 
 @admin.register(Purchase)
 class PurchaseAdmin(EntitlementPermissions, _ReadOnly):
-    list_display = ["id", "project", "customer", "product", "quantity", "starts_at", "ends_at", "revoked_at"]
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "product",
+        "quantity",
+        column("starts_at", "Starts"),
+        column("ends_at", "Ends"),
+        column("revoked_at", "Revoked"),
+    ]
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "payment__id"]
     list_select_related = ["project", "customer", "product"]
@@ -291,15 +317,15 @@ class PurchaseAdmin(EntitlementPermissions, _ReadOnly):
 @admin.register(UsageEvent)
 class UsageEventAdmin(_ReadOnly):
     list_display = [
-        "event_id",
+        column("event_id", "Event ID"),
         "project",
         "customer",
         "feature",
         "kind",
         "quantity",
         "timestamp",
-        "meter_status",
-        "meter_reported_at",
+        column("meter_status", "Stripe meter"),
+        column("meter_reported_at", "Reported to Stripe"),
     ]
     list_filter = ["project", "kind", "meter_status"]
     search_fields = ["event_id", "customer__external_id"]
@@ -308,7 +334,16 @@ class UsageEventAdmin(_ReadOnly):
 
 @admin.register(CreditLot)
 class CreditLotAdmin(_ReadOnly):
-    list_display = ["id", "project", "customer", "feature", "source", "amount", "remaining", "expires_at"]
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "feature",
+        "source",
+        column("amount", "Credits"),
+        "remaining",
+        column("expires_at", "Expires"),
+    ]
     list_filter = ["project", "source"]
     search_fields = ["id", "customer__external_id"]
     list_select_related = ["project", "customer", "feature"]
@@ -316,7 +351,16 @@ class CreditLotAdmin(_ReadOnly):
 
 @admin.register(CreditLedgerEntry)
 class CreditLedgerEntryAdmin(_ReadOnly):
-    list_display = ["id", "project", "customer", "feature", "type", "amount", "reference", "created_at"]
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "feature",
+        "type",
+        column("amount", "Credits"),
+        "reference",
+        column("created_at", "When"),
+    ]
     list_filter = ["project", "type"]
     search_fields = ["id", "customer__external_id", "reference"]
     list_select_related = ["project", "customer", "feature"]
@@ -324,7 +368,12 @@ class CreditLedgerEntryAdmin(_ReadOnly):
 
 @admin.register(EntitlementSettings)
 class EntitlementSettingsAdmin(ModelAdmin[EntitlementSettings]):
-    list_display = ["project", "past_due_grace_seconds", "usage_grace_seconds", "credits_low_percent"]
+    list_display = [
+        "project",
+        column("past_due_grace_seconds", "Past-due grace (seconds)"),
+        column("usage_grace_seconds", "Late usage accepted for (seconds)"),
+        column("credits_low_percent", "Credits low at (%)"),
+    ]
     list_select_related = ["project"]
 
     def save_model(self, request: HttpRequest, obj: EntitlementSettings, form: Any, change: bool) -> None:
@@ -343,7 +392,7 @@ class ProductAccessAdmin(_ReadOnly):
     (`billing.catalog.products.product_update`, audited and told to Stripe), which the admin's transaction
     cannot call."""
 
-    list_display = ["product", "duration_days"]
+    list_display = ["product", column("duration_days", "Access (days; empty: for life)")]
     list_select_related = ["product"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

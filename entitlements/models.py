@@ -38,6 +38,8 @@ class Feature(models.Model):
             models.UniqueConstraint(fields=["project", "key"], name="feature_key_unique_per_project")
         ]
         ordering = ["key"]
+        verbose_name = "feature"
+        verbose_name_plural = "features"
 
     def __str__(self) -> str:
         return self.key
@@ -56,6 +58,8 @@ class ProductFeature(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "feature"], name="product_feature_unique")]
+        verbose_name = "product feature value"
+        verbose_name_plural = "product feature values"
 
     def __str__(self) -> str:
         return f"{self.product_id}:{self.feature_id}"
@@ -75,6 +79,10 @@ class EntitlementSettings(models.Model):
     # `credits.low` fires when a consume takes a balance to or below this share of the credits still valid.
     credits_low_percent = models.PositiveSmallIntegerField(default=20)
 
+    class Meta:
+        verbose_name = "entitlement settings"
+        verbose_name_plural = "entitlement settings"
+
     def __str__(self) -> str:
         return f"entitlement settings of {self.project_id}"
 
@@ -86,6 +94,10 @@ class ProductAccess(models.Model):
         "billing.Product", on_delete=models.CASCADE, primary_key=True, related_name="access"
     )
     duration_days = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "product access duration"
+        verbose_name_plural = "product access durations"
 
     def __str__(self) -> str:
         return f"{self.product_id}: {self.duration_days or 'lifetime'}"
@@ -112,6 +124,8 @@ class Grant(models.Model):
             ("grant_entitlement", "Can grant entitlements and lift revocations"),
             ("revoke_entitlement", "Can revoke entitlements and end grants or purchases"),
         ]
+        verbose_name = "grant"
+        verbose_name_plural = "grants"
 
     def __str__(self) -> str:
         return self.id
@@ -131,6 +145,8 @@ class Revocation(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["customer", "feature"])]
+        verbose_name = "revocation"
+        verbose_name_plural = "revocations"
 
     def __str__(self) -> str:
         return self.id
@@ -161,6 +177,8 @@ class Purchase(models.Model):
             models.UniqueConstraint(fields=["payment", "line"], name="purchase_fulfilment_unique")
         ]
         indexes = [models.Index(fields=["customer", "revoked_at"])]
+        verbose_name = "purchase"
+        verbose_name_plural = "purchases"
 
     def __str__(self) -> str:
         return self.id
@@ -221,6 +239,8 @@ class UsageEvent(models.Model):
             models.Index(fields=["customer", "feature", "-timestamp"]),
             models.Index(fields=["feature"], name="usage_event_feature"),
         ]
+        verbose_name = "usage event"
+        verbose_name_plural = "usage events"
 
     def __str__(self) -> str:
         return self.event_id
@@ -244,6 +264,8 @@ class UsageCounter(models.Model):
             ),
             models.CheckConstraint(condition=models.Q(used__gte=0), name="usage_counter_not_negative"),
         ]
+        verbose_name = "usage counter"
+        verbose_name_plural = "usage counters"
 
     def __str__(self) -> str:
         return f"{self.customer_id}:{self.feature_id}:{self.period_start:%Y-%m-%d}"
@@ -263,6 +285,8 @@ class AllocationCounter(models.Model):
             models.UniqueConstraint(fields=["customer", "feature"], name="allocation_counter_unique"),
             models.CheckConstraint(condition=models.Q(in_use__gte=0), name="allocation_not_negative"),
         ]
+        verbose_name = "allocation counter"
+        verbose_name_plural = "allocation counters"
 
     def __str__(self) -> str:
         return f"{self.customer_id}:{self.feature_id}"
@@ -292,6 +316,10 @@ class PlanPeriod(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoke_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "plan period"
+        verbose_name_plural = "plan periods"
 
     def __str__(self) -> str:
         return self.id
@@ -340,6 +368,8 @@ class CreditLot(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["customer", "feature", "voided_at"])]
+        verbose_name = "credit lot"
+        verbose_name_plural = "credit lots"
 
     def __str__(self) -> str:
         return self.id
@@ -365,6 +395,8 @@ class CreditLedgerEntry(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["customer", "feature", "-created_at"])]
+        verbose_name = "credit ledger entry"
+        verbose_name_plural = "credit ledger entries"
 
     def __str__(self) -> str:
         return self.id
@@ -378,6 +410,10 @@ class EntitlementState(models.Model):
     )
     digest = models.CharField(max_length=64)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "entitlement state"
+        verbose_name_plural = "entitlement states"
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.digest[:12]}"

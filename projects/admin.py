@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from billing.reconciliation import reconcile
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
+from core.admin_display import column, status_column
 from projects import services
 from projects.models import ApiKey, PlatformKey, Project
 
@@ -28,13 +29,23 @@ class ApiKeyInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "status", "default_currency", "default_flow", "created_at"]
+    list_display = [
+        "slug",
+        "name",
+        status_column(),
+        column("default_currency", "Currency"),
+        column("default_flow", "Payment flow"),
+        column("created_at", "Created"),
+    ]
     list_filter = ["status", "default_flow", "default_currency"]
     search_fields = ["slug", "name", "id"]
     readonly_fields = ["id", "slug", "status", "created_at", "updated_at"]
     exclude = ["stripe_secret_key", "stripe_webhook_secret"]
     inlines = [ApiKeyInline]
     actions = ["suspend", "reactivate", "reconcile"]
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # it would take every customer, payment and subscription with it: suspend it instead
 
     @admin.action(description="Suspend (its keys stop working within a second)", permissions=["suspend"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Project]) -> TemplateResponse | None:
@@ -61,7 +72,14 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "project", "name", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "prefix",
+        "project",
+        "name",
+        column("created_at", "Created"),
+        column("last_used_at", "Last used"),
+        column("revoked_at", "Revoked"),
+    ]
     list_filter = ["project", "revoked_at"]
     search_fields = ["prefix", "id", "project__slug"]
     list_select_related = ["project"]
@@ -71,6 +89,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # a key is revoked (audited), never deleted
 
     @admin.action(
         description="Rotate (a new key is shown once; this one is revoked)", permissions=["manage_keys"]
@@ -114,7 +135,13 @@ def _revoke(api_key: ApiKey, data: dict[str, Any], actor: Actor) -> None:
 
 @admin.register(PlatformKey)
 class PlatformKeyAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "name", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "prefix",
+        "name",
+        column("created_at", "Created"),
+        column("last_used_at", "Last used"),
+        column("revoked_at", "Revoked"),
+    ]
     search_fields = ["prefix", "id", "name"]
     readonly_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
     exclude = ["key_hash"]

@@ -50,6 +50,8 @@ class Project(models.Model):
             ("suspend_project", "Can suspend and reactivate projects"),
         ]
         ordering = ["slug"]
+        verbose_name = "project"
+        verbose_name_plural = "projects"
 
     def __str__(self) -> str:
         return self.slug
@@ -89,6 +91,7 @@ class ApiKey(BaseKey):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "project API key"
+        verbose_name_plural = "project API keys"
 
 
 class PlatformKey(BaseKey):
@@ -98,3 +101,5 @@ class PlatformKey(BaseKey):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "platform key"
+        verbose_name_plural = "platform keys"

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
+from core.admin_display import NoAddOrDelete, column, status_column
 from core.errors import ApiError
 from webhooks import outbound, services
 from webhooks.models import (
@@ -24,8 +25,16 @@ from webhooks.models import (
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
-    list_display = ["stripe_event_id", "type", "account", "status", "attempts", "received_at", "processed_at"]
+class StripeEventAdmin(NoAddOrDelete, admin.ModelAdmin):
+    list_display = [
+        column("stripe_event_id", "Stripe event"),
+        "type",
+        "account",
+        status_column(),
+        "attempts",
+        column("received_at", "Received"),
+        column("processed_at", "Processed"),
+    ]
     list_filter = ["status", "type", "account", "received_at"]
     search_fields = ["stripe_event_id", "type", "last_error"]
     list_select_related = ["project"]
@@ -34,9 +43,6 @@ class StripeEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: StripeEvent | None = None) -> list[str]:
         return [field.name for field in StripeEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
     @admin.action(description="Replay the selected events", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> TemplateResponse | None:
@@ -51,8 +57,13 @@ def _replay(event: StripeEvent, data: dict[str, Any], actor: Actor) -> None:
 
 
 @admin.register(StripeWebhookEndpoint)
-class StripeWebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ["account", "url", "stripe_endpoint_id", "created_at"]
+class StripeWebhookEndpointAdmin(NoAddOrDelete, admin.ModelAdmin):
+    list_display = [
+        "account",
+        "url",
+        column("stripe_endpoint_id", "Stripe endpoint"),
+        column("created_at", "Created"),
+    ]
     exclude = ["secret"]
     readonly_fields = ["account", "project", "url", "stripe_endpoint_id", "created_at", "updated_at"]
 
@@ -68,16 +79,16 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(NoAddOrDelete, admin.ModelAdmin):
     list_display = [
-        "id",
+        column("id", "ID"),
         "project",
         "event",
         "endpoint",
-        "status",
+        status_column(),
         "attempts",
-        "last_attempt_at",
-        "next_attempt_at",
+        column("last_attempt_at", "Last attempt"),
+        column("next_attempt_at", "Next attempt"),
     ]
     list_filter = ["status", "project"]
     search_fields = ["id", "event__id", "endpoint__url"]
@@ -104,8 +115,8 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "type", "sequence", "created_at"]
+class EventAdmin(NoAddOrDelete, admin.ModelAdmin):
+    list_display = [column("id", "ID"), "project", "type", "sequence", column("created_at", "Created")]
     list_filter = ["type", "project"]
     search_fields = ["id", "type"]
     list_select_related = ["project"]
@@ -141,7 +152,14 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     secret is generated there and shown once to the operator."""
 
     form = WebhookEndpointForm
-    list_display = ["url", "project", "enabled", "failing_since", "disabled_reason", "created_at"]
+    list_display = [
+        "url",
+        "project",
+        column("enabled", "Enabled", boolean=True),
+        column("failing_since", "Failing since"),
+        column("disabled_reason", "Why disabled"),
+        column("created_at", "Created"),
+    ]
     list_filter = ["enabled", "project"]
     search_fields = ["url", "id"]
     list_select_related = ["project"]

@@ -61,6 +61,8 @@ class StripeEvent(models.Model):
             models.Index(fields=["ordering_key", "status", "stripe_created"], name="stripe_event_by_key"),
         ]
         ordering = ["-received_at"]
+        verbose_name = "Stripe event"
+        verbose_name_plural = "Stripe events"
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_event_id}"
@@ -83,6 +85,10 @@ class StripeWebhookEndpoint(models.Model):
     secret = EncryptedTextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Stripe webhook endpoint"
+        verbose_name_plural = "Stripe webhook endpoints"
 
     def __str__(self) -> str:
         return f"{self.account} → {self.url}"
@@ -111,6 +117,8 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "webhook endpoint"
+        verbose_name_plural = "webhook endpoints"
 
     def __str__(self) -> str:
         return self.url
@@ -126,6 +134,10 @@ class EventSequence(models.Model):
         "projects.Project", on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     last = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "event sequence"
+        verbose_name_plural = "event sequences"
 
     def __str__(self) -> str:
         return f"{self.project_id}: {self.last}"
@@ -145,6 +157,8 @@ class Event(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "sequence"], name="event_sequence_unique")]
         ordering = ["-created_at"]
+        verbose_name = "outbound event"
+        verbose_name_plural = "outbound events"
 
     def __str__(self) -> str:
         return f"{self.type} #{self.sequence}"
@@ -173,6 +187,8 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_unique_per_endpoint")
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        verbose_name = "delivery"
+        verbose_name_plural = "deliveries"
 
     def __str__(self) -> str:
         return self.id
@@ -188,6 +204,8 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["-attempted_at"]
+        verbose_name = "delivery attempt"
+        verbose_name_plural = "delivery attempts"
 
     def __str__(self) -> str:
         return f"{self.delivery_id} @ {self.attempted_at:%Y-%m-%d %H:%M:%S}"

@@ -22,6 +22,7 @@ from billing.admin.display import money_column, stripe_dashboard_link
 from billing.models import Customer, Invoice, Payment, Subscription
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
+from core.admin_display import column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from entitlements.admin import (
     CUSTOMER_INLINES,
@@ -58,52 +59,40 @@ class SubscriptionInline(_ReadOnlyInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
         return super().get_queryset(request).select_related("product", "price")
 
-    fields = ["id", "product", "price", "quantity", "status", "current_period_end", "cancel_at_period_end"]
-    readonly_fields = [
-        "id",
-        "product",
-        "price",
-        "quantity",
-        "status",
-        "current_period_end",
-        "cancel_at_period_end",
-    ]
+    readonly_fields = ("id", "product", "price", "quantity", "status_badge", "period_ends", "cancels_then")
+    fields = readonly_fields
+    status_badge = staticmethod(status_column())
+    period_ends = staticmethod(column("current_period_end", "Period ends"))
+    cancels_then = staticmethod(column("cancel_at_period_end", "Cancels at period end", boolean=True))
 
 
 class PaymentInline(_ReadOnlyInline):
     model = Payment
-    fields = [
+    readonly_fields = (
         "id",
         "type",
         "source",
-        "status",
+        "status_badge",
         "amount_money",
         "amount_refunded_money",
-        "currency",
         "reference",
-        "created_at",
-    ]
-    readonly_fields = [
-        "id",
-        "type",
-        "source",
-        "status",
-        "amount_money",
-        "amount_refunded_money",
-        "currency",
-        "reference",
-        "created_at",
-    ]
+        "created",
+    )
+    fields = readonly_fields
+    status_badge = staticmethod(status_column())
     amount_money = staticmethod(money_column("amount"))
-    amount_refunded_money = staticmethod(money_column("amount_refunded"))
+    amount_refunded_money = staticmethod(money_column("amount_refunded", "Refunded"))
+    created = staticmethod(column("created_at", "Created"))
 
 
 class InvoiceInline(_ReadOnlyInline):
     model = Invoice
-    fields = ["number", "status", "total_money", "amount_paid_money", "currency", "period_end"]
-    readonly_fields = ["number", "status", "total_money", "amount_paid_money", "currency", "period_end"]
+    readonly_fields = ("number", "status_badge", "total_money", "amount_paid_money", "period_ends")
+    fields = readonly_fields
+    status_badge = staticmethod(status_column())
     total_money = staticmethod(money_column("total"))
-    amount_paid_money = staticmethod(money_column("amount_paid"))
+    amount_paid_money = staticmethod(money_column("amount_paid", "Paid"))
+    period_ends = staticmethod(column("period_end", "Period ends"))
 
 
 @admin.register(Customer)
@@ -113,12 +102,12 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
 
     inlines = [SubscriptionInline, PaymentInline, InvoiceInline, *CUSTOMER_INLINES]
     list_display = [
-        "external_id",
+        column("external_id", "Tenant's user ID"),
         "project",
         "email",
         "currency",
-        "stripe_customer_id",
-        "created_at",
+        column("stripe_customer_id", "Stripe customer"),
+        column("created_at", "Created"),
         "entitlements_link",
     ]
     list_filter = ["project", "currency"]
@@ -136,6 +125,16 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
         "updated_at",
     ]
     actions = ["grant_entitlement", "revoke_entitlement"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Customers are created by the API (and at Stripe with their first purchase).
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Customer | None = None) -> bool:
+        # Money is attached to a customer with a live subscription: it is cancelled first, through Stripe.
+        if obj is not None and obj.subscriptions.filter(status__in=Subscription.LIVE_STATUSES).exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.display(description="Stripe")
     def in_stripe(self, customer: Customer) -> str:

@@ -11,12 +11,14 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing import payments
-from billing.admin.display import money_column, read_only_page
+from billing.admin.display import money_column, payment_items, read_only_page
 from billing.models import Cart, CartItem, CheckoutSession, Payment, Refund
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_display import NoAddOrDelete, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
-from core.money import money_format
+from core.errors import InvalidRequest
+from core.money import money_format, money_parse
 
 
 class CartItemInline(TabularInline[CartItem, Cart]):
@@ -27,8 +29,15 @@ class CartItemInline(TabularInline[CartItem, Cart]):
 
 
 @admin.register(Cart)
-class CartAdmin(ModelAdmin[Cart]):
-    list_display = ["id", "project", "customer", "currency", "status", "created_at"]
+class CartAdmin(NoAddOrDelete, ModelAdmin[Cart]):
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "currency",
+        status_column(),
+        column("created_at", "Created"),
+    ]
     list_filter = ["project", "status"]
     search_fields = ["id", "customer__external_id"]
     list_select_related = ["project", "customer"]
@@ -37,19 +46,18 @@ class CartAdmin(ModelAdmin[Cart]):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ModelAdmin[Payment]):
+class PaymentAdmin(NoAddOrDelete, ModelAdmin[Payment]):
     list_display = [
-        "id",
+        column("id", "ID"),
         "project",
         "customer",
         "type",
         "flow",
-        "status",
+        status_column(),
         money_column("amount"),
-        money_column("amount_refunded"),
-        "currency",
+        money_column("amount_refunded", "Refunded"),
         "reference",
-        "created_at",
+        column("created_at", "Created"),
     ]
     list_filter = ["project", "status", "type", "flow", "source", "created_at"]
     search_fields = [
@@ -62,7 +70,10 @@ class PaymentAdmin(ModelAdmin[Payment]):
     ]
     list_select_related = ["project", "customer"]
     readonly_fields, exclude = read_only_page(
-        Payment, money=("amount", "amount_refunded"), hidden=("client_secret",)
+        Payment,
+        money=("amount", "amount_refunded"),
+        hidden=("client_secret",),
+        shown_as={"items": admin.display(description="Items")(payment_items)},
     )
     date_hierarchy = "created_at"
     actions = ["refund"]
@@ -78,8 +89,16 @@ class PaymentAdmin(ModelAdmin[Payment]):
 
 
 @admin.register(CheckoutSession)
-class CheckoutSessionAdmin(ModelAdmin[CheckoutSession]):
-    list_display = ["id", "project", "customer", "mode", "status", "expires_at", "stripe_session_id"]
+class CheckoutSessionAdmin(NoAddOrDelete, ModelAdmin[CheckoutSession]):
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "mode",
+        status_column(),
+        column("expires_at", "Expires"),
+        column("stripe_session_id", "Stripe session"),
+    ]
     list_filter = ["project", "mode", "status"]
     search_fields = ["id", "stripe_session_id", "customer__external_id"]
     list_select_related = ["project", "customer"]
@@ -87,8 +106,15 @@ class CheckoutSessionAdmin(ModelAdmin[CheckoutSession]):
 
 
 @admin.register(Refund)
-class RefundAdmin(ModelAdmin[Refund]):
-    list_display = ["id", "project", "payment", money_column("amount"), "currency", "status", "created_at"]
+class RefundAdmin(NoAddOrDelete, ModelAdmin[Refund]):
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "payment",
+        money_column("amount"),
+        status_column(),
+        column("created_at", "Created"),
+    ]
     list_filter = ["project", "status"]
     search_fields = ["id", "stripe_refund_id", "payment__id"]
     list_select_related = ["project", "payment"]
@@ -96,15 +122,35 @@ class RefundAdmin(ModelAdmin[Refund]):
 
 
 class RefundForm(ReasonForm):
-    amount = forms.IntegerField(
-        min_value=1, required=False, help_text="Minor units (2500 = 25.00). Empty: refund all that is left."
+    amount = forms.CharField(
+        required=False,
+        max_length=30,
+        help_text="In the payment's currency, as on its page: 25.00 refunds $25.00 (¥ has no decimals). "
+        "Empty: refund all that is left.",
     )
+
+    def clean_amount(self) -> str:
+        amount: str = self.cleaned_data["amount"].strip()
+        if amount:
+            try:
+                money_parse(
+                    amount, "kwd"
+                )  # the form, for any currency; the payment's decimals are checked next
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return amount
 
 
 def _refund(payment: Payment, data: dict[str, Any], actor: Actor) -> str:
-    refunded = payments.payment_refund(
-        payment=payment, amount=data.get("amount"), reason=data["reason"], actor=actor
-    )
+    amount = None
+    if data.get("amount"):
+        try:
+            amount = money_parse(data["amount"], payment.currency)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="amount") from exc
+        if amount == 0:
+            raise InvalidRequest("A refund of nothing: leave the amount empty to refund all that is left.")
+    refunded = payments.payment_refund(payment=payment, amount=amount, reason=data["reason"], actor=actor)
     return (
         f"refunded {money_format(refunded.amount_refunded, refunded.currency)}"
         f" of {money_format(refunded.amount, refunded.currency)}"

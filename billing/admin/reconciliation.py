@@ -2,10 +2,51 @@
 the `reconcile` command).
 """
 
-from django.contrib import admin
+from typing import Any
 
-from billing.models import Drift, ReconciliationRun
+from django.contrib import admin
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+
+from billing.models import Drift, Invoice, Payment, ReconciliationRun
+from core.admin_display import NoAddOrDelete, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
+from core.money import money_format
+
+# The fields a reconciliation compares that are money (minor units of the local row's currency).
+MONEY_FIELDS = frozenset(
+    {"amount_refunded", "subtotal", "total", "amount_due", "amount_paid", "amount_remaining"}
+)
+
+
+def _with_currency(queryset: QuerySet[Drift]) -> QuerySet[Drift]:
+    """Each drift with the currency of the local payment or invoice it is about (one query for any number)."""
+    return queryset.annotate(
+        money_currency=Coalesce(
+            Subquery(Payment.objects.filter(pk=OuterRef("local_id")).values("currency")[:1]),
+            Subquery(Invoice.objects.filter(pk=OuterRef("local_id")).values("currency")[:1]),
+        )
+    )
+
+
+def _drift_value(field: str, label: str) -> Any:
+    """A drift's local or Stripe value, as money when the compared field is (e.g. "$10.00", not "1000")."""
+
+    @admin.display(description=label)
+    def value(drift: Drift) -> str:
+        raw: str = getattr(drift, field)
+        currency = getattr(drift, "money_currency", None)
+        if drift.field in MONEY_FIELDS and currency and raw.lstrip("-").isdigit():
+            return money_format(int(raw), currency)
+        return raw
+
+    value.__name__ = f"{field}_shown"
+    return value
+
+
+here = _drift_value("local_value", "Here")
+at_stripe = _drift_value("stripe_value", "At Stripe")
 
 
 class DriftInline(TabularInline[Drift, ReconciliationRun]):
@@ -19,28 +60,32 @@ class DriftInline(TabularInline[Drift, ReconciliationRun]):
         "stripe_id",
         "local_id",
         "field",
-        "local_value",
-        "stripe_value",
+        here,
+        at_stripe,
         "status",
         "detail",
     ]
+    exclude = ["local_value", "stripe_value"]
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Drift]:
+        return _with_currency(super().get_queryset(request))
+
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ModelAdmin[ReconciliationRun]):
+class ReconciliationRunAdmin(NoAddOrDelete, ModelAdmin[ReconciliationRun]):
     list_display = [
-        "id",
+        column("id", "ID"),
         "project",
-        "status",
-        "fix",
+        status_column(),
+        column("fix", "Fix", boolean=True),
         "checked",
-        "drift_count",
-        "fixed_count",
-        "started_at",
-        "finished_at",
+        column("drift_count", "Drift"),
+        column("fixed_count", "Fixed"),
+        column("started_at", "Started"),
+        column("finished_at", "Finished"),
     ]
     list_filter = ["status", "project", "fix"]
     list_select_related = ["project"]
@@ -49,19 +94,27 @@ class ReconciliationRunAdmin(ModelAdmin[ReconciliationRun]):
 
 
 @admin.register(Drift)
-class DriftAdmin(ModelAdmin[Drift]):
+class DriftAdmin(NoAddOrDelete, ModelAdmin[Drift]):
     list_display = [
         "run",
         "project",
         "kind",
-        "object_type",
-        "stripe_id",
+        column("object_type", "Object"),
+        column("stripe_id", "Stripe ID"),
         "field",
-        "local_value",
-        "stripe_value",
-        "status",
+        here,
+        at_stripe,
+        status_column(),
     ]
     list_filter = ["status", "kind", "object_type", "project"]
     search_fields = ["stripe_id", "local_id"]
     list_select_related = ["run", "project"]
-    readonly_fields = [field.name for field in Drift._meta.fields]
+    readonly_fields = [
+        *(field.name for field in Drift._meta.fields if field.name not in ("local_value", "stripe_value")),
+        here,
+        at_stripe,
+    ]
+    exclude = ["local_value", "stripe_value"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Drift]:
+        return _with_currency(super().get_queryset(request))

@@ -11,24 +11,25 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing import subscriptions
-from billing.admin.display import money_column, read_only_page
+from billing.admin.display import invoice_lines, money_column, read_only_page
 from billing.models import Invoice, Subscription
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_display import NoAddOrDelete, column, status_column
 from core.admin_generics import ModelAdmin
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ModelAdmin[Subscription]):
+class SubscriptionAdmin(NoAddOrDelete, ModelAdmin[Subscription]):
     list_display = [
-        "id",
+        column("id", "ID"),
         "project",
         "customer",
         "product",
         "price",
-        "status",
-        "current_period_end",
-        "cancel_at_period_end",
+        status_column(),
+        column("current_period_end", "Period ends"),
+        column("cancel_at_period_end", "Cancels then", boolean=True),
     ]
     list_filter = ["project", "status", "cancel_at_period_end"]
     search_fields = ["id", "stripe_subscription_id", "customer__external_id"]
@@ -51,22 +52,23 @@ class SubscriptionAdmin(ModelAdmin[Subscription]):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ModelAdmin[Invoice]):
+class InvoiceAdmin(NoAddOrDelete, ModelAdmin[Invoice]):
     list_display = [
         "number",
         "project",
         "customer",
-        "status",
+        status_column(),
         money_column("total"),
-        money_column("amount_paid"),
-        "currency",
-        "period_end",
+        money_column("amount_paid", "Paid"),
+        column("period_end", "Period ends"),
     ]
     list_filter = ["project", "status", "currency"]
     search_fields = ["number", "stripe_invoice_id", "customer__external_id"]
     list_select_related = ["project", "customer"]
     readonly_fields, exclude = read_only_page(
-        Invoice, money=("subtotal", "tax", "total", "amount_due", "amount_paid", "amount_remaining")
+        Invoice,
+        money=("subtotal", "tax", "total", "amount_due", "amount_paid", "amount_remaining"),
+        shown_as={"lines": admin.display(description="Lines")(invoice_lines)},
     )
 
 

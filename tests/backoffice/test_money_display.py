@@ -102,3 +102,92 @@ def test_customer_page_inlines_show_formatted_amounts(tenant_a):
     assert "<p>€1,234.56</p>" in page
     assert "<p>1.500 KWD</p>" in page
     assert "<p>0.000 KWD</p>" in page
+
+
+def test_payment_items_and_invoice_lines_show_money_not_minor_units(tenant_a):
+    payment = PaymentFactory(
+        project=tenant_a.project,
+        amount=3200,
+        currency="eur",
+        items=[
+            {
+                "price": "prc_1",
+                "price_key": "credits-1000",
+                "product": "prd_1",
+                "quantity": 2,
+                "unit_amount": 1250,
+            },
+            {"price": "prc_2", "price_key": "sticker", "product": "prd_2", "quantity": 1, "unit_amount": 700},
+        ],
+    )
+    invoice = InvoiceFactory(
+        project=tenant_a.project,
+        currency="jpy",
+        total=1000,
+        lines=[
+            {"description": "Pro × 2", "amount": 1000, "currency": "jpy", "quantity": 2, "proration": False},
+            {
+                "description": "Unused time",
+                "amount": -300,
+                "currency": "jpy",
+                "quantity": 1,
+                "proration": True,
+            },
+        ],
+    )
+    client = _root()
+    html = re.sub(
+        r"\s+", " ", client.get(f"/admin/billing/payment/{quote(payment.pk)}/change/").content.decode()
+    )
+    assert (
+        '<div class="readonly">2 × credits-1000 at €12.50 = €25.00<br>1 × sticker at €7.00 = €7.00</div>'
+        in html
+    )
+    assert "1250" not in html
+    assert _shown(client, f"/admin/billing/payment/{quote(payment.pk)}/change/")[1] == set()
+    html = re.sub(
+        r"\s+", " ", client.get(f"/admin/billing/invoice/{quote(invoice.pk)}/change/").content.decode()
+    )
+    assert '<div class="readonly">Pro × 2 (× 2): ¥1,000<br>Unused time (× 1): -¥300</div>' in html
+
+
+def test_drift_on_a_money_field_shows_money_in_the_local_rows_currency(tenant_a):
+    from billing.models import Drift, ReconciliationRun
+
+    yen = PaymentFactory(project=tenant_a.project, amount=500, amount_refunded=0, currency="jpy")
+    run = ReconciliationRun.objects.create(project=tenant_a.project)
+    refunded = Drift.objects.create(
+        run=run,
+        project=tenant_a.project,
+        kind=Drift.Kind.MISMATCH,
+        object_type="payment",
+        stripe_id="ch_1",
+        local_id=yen.pk,
+        field="amount_refunded",
+        local_value="0",
+        stripe_value="500",
+    )
+    status = Drift.objects.create(
+        run=run,
+        project=tenant_a.project,
+        kind=Drift.Kind.MISMATCH,
+        object_type="payment",
+        stripe_id="ch_1",
+        local_id=yen.pk,
+        field="status",
+        local_value="succeeded",
+        stripe_value="refunded",
+    )
+    client = _root()
+    listing = re.sub(r"\s+", " ", client.get("/admin/billing/drift/").content.decode())
+    assert (
+        '<td class="field-local_value_shown">¥0</td><td class="field-stripe_value_shown">¥500</td>' in listing
+    )
+    assert (
+        '<td class="field-local_value_shown">succeeded</td><td class="field-stripe_value_shown">refunded</td>'
+        in listing
+    )
+    values, inputs = _shown(client, f"/admin/billing/drift/{quote(refunded.pk)}/change/")
+    assert (values["Here"], values["At Stripe"], inputs) == ("¥0", "¥500", set())
+    values, _ = _shown(client, f"/admin/billing/drift/{quote(status.pk)}/change/")
+    assert (values["Here"], values["At Stripe"]) == ("succeeded", "refunded")

@@ -58,10 +58,21 @@ def test_finance_refunds_with_a_reason_and_it_is_audited(api, tenant_a, catalog,
     form = client.post(url, {"action": "refund", "_selected_action": [payment.pk]})
     assert form.status_code == 200
     assert b"reason" in form.content  # the intermediate page asks for it
-    no_reason = _action(client, url, "refund", [payment.pk], amount="1000")
+    no_reason = _action(client, url, "refund", [payment.pk], amount="10.00")
     assert no_reason.status_code == 200  # re-rendered with the error; nothing refunded
     assert Payment.objects.get(pk=payment.pk).amount_refunded == 0
-    done = _action(client, url, "refund", [payment.pk], amount="1000", reason="customer asked")
+    # The amount is typed in major units, as the page shows money: not a number, or a tenth of a cent, is refused.
+    not_money = _action(client, url, "refund", [payment.pk], amount="ten", reason="customer asked")
+    assert not_money.status_code == 200
+    assert b"&#x27;ten&#x27; is not an amount such as 25.00." in not_money.content
+    too_precise = _action(client, url, "refund", [payment.pk], amount="10.001", reason="customer asked")
+    assert (
+        "USD has 2 decimal places: &#x27;10.001&#x27; is not an amount of it."
+        in client.get(too_precise["Location"]).content.decode()
+    )
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 0
+    assert not AuditLogEntry.objects.filter(action="payment.refund_requested").exists()
+    done = _action(client, url, "refund", [payment.pk], amount="10.00", reason="customer asked")
     assert done.status_code == 302
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded) == ("partially_refunded", 1000)

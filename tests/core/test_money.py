@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.money import minor_unit_exponent, money_format
+from core.money import minor_unit_exponent, money_format, money_parse
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,40 @@ def test_exponents_follow_stripes_lists():
     assert {code: minor_unit_exponent(code) for code in zero} == dict.fromkeys(zero, 0)
     assert {code: minor_unit_exponent(code.lower()) for code in three} == dict.fromkeys(three, 3)
     assert [minor_unit_exponent(code) for code in ("usd", "eur", "gbp", "chf", "huf", "isk")] == [2] * 6
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "amount"),
+    [
+        ("25.00", "usd", 2500),
+        ("25", "usd", 2500),
+        ("25.5", "eur", 2550),
+        (" 1,234.56 ", "usd", 123456),
+        ("500", "jpy", 500),
+        ("1,000", "jpy", 1000),
+        ("1.250", "kwd", 1250),
+        ("0.01", "usd", 1),
+    ],
+)
+def test_a_typed_amount_in_major_units_becomes_minor_units(text, currency, amount):
+    assert money_parse(text, currency) == amount
+    assert money_parse(money_format(amount, currency).strip("$€¥£").split(" ")[0], currency) == amount
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "message"),
+    [
+        ("10.5", "jpy", "JPY has no decimal places: '10.5' is not an amount of it."),
+        ("10.001", "usd", "USD has 2 decimal places: '10.001' is not an amount of it."),
+        ("-5", "usd", "'-5' is not an amount such as 25.00."),
+        ("ten", "usd", "'ten' is not an amount such as 25.00."),
+        ("1e3", "usd", "'1e3' is not an amount such as 25.00."),
+        ("10.", "usd", "'10.' is not an amount such as 25.00."),
+        ("", "usd", "'' is not an amount such as 25.00."),
+        ("١٠", "usd", "'١٠' is not an amount such as 25.00."),
+    ],
+)
+def test_anything_else_is_refused_with_what_is_wrong(text, currency, message):
+    with pytest.raises(ValueError, match="amount") as refused:
+        money_parse(text, currency)
+    assert str(refused.value) == message

@@ -1,0 +1,134 @@
+"""The dashboard's month-by-month charts: revenue and MRR per currency, active subscriptions, churn and failed
+payments, with exact values from seeded subscriptions and payments; one heading, the admin's own branding."""
+
+import re
+from datetime import UTC, datetime
+
+import time_machine
+from django.contrib.auth.models import User
+from django.test import Client
+
+from billing.models import Subscription
+from tests.billing.factories import PriceFactory
+from tests.billing.payment_factories import PaymentFactory, SubscriptionFactory
+
+MONTHS = [f"2025-{m:02d}" for m in range(6, 13)] + [f"2026-{m:02d}" for m in range(1, 6)]
+
+
+def _at(year, month, day):
+    return datetime(year, month, day, 12, tzinfo=UTC)
+
+
+def _subscription(project, price, *, created, quantity=1, status="active", canceled=None, trial_end=None):
+    subscription = SubscriptionFactory(project=project, price=price, quantity=quantity, status=status)
+    Subscription.objects.filter(pk=subscription.pk).update(
+        created_at=created, canceled_at=canceled, trial_end=trial_end
+    )
+
+
+def _charts(html):
+    """{chart title: {month: (value, tooltip)}} for every month that is not zero, and the axis labels."""
+    charts = {}
+    for title, body in re.findall(r'<figure class="tg-chart">\s*<h3>([^<]+)</h3>(.*?)</figure>', html, re.S):
+        bars = re.findall(
+            r'<g class="tg-month" data-month="([\d-]+)" data-value="(-?\d+)"><title>([^<]+)</title>', body
+        )
+        assert [month for month, _, _ in bars] == MONTHS, title
+        ticks = re.findall(r'<text class="tg-tick"[^>]*>([^<]+)</text>', body)
+        charts[title] = (
+            {month: (int(value), tip) for month, value, tip in bars if value != "0"},
+            ticks,
+        )
+    return charts
+
+
+def test_the_dashboard_charts_each_month_per_currency(tenant_a, tenant_b, catalog):
+    yen_monthly = PriceFactory(
+        project=tenant_b.project, currency="jpy", unit_amount=500, type="recurring", interval="month"
+    )
+    project = tenant_a.project
+    _subscription(project, catalog.pro_monthly, created=_at(2026, 1, 10), quantity=2)
+    _subscription(
+        project, catalog.pro_monthly, created=_at(2026, 2, 5), status="canceled", canceled=_at(2026, 4, 15)
+    )
+    _subscription(project, catalog.pro_monthly, created=_at(2026, 3, 1), trial_end=_at(2026, 4, 10))
+    _subscription(project, catalog.pro_monthly, created=_at(2026, 3, 2), status="incomplete_expired")
+    _subscription(tenant_b.project, yen_monthly, created=_at(2026, 4, 2), quantity=3)
+    for when, amount, currency, status, owner in [
+        (_at(2026, 3, 3), 4900, "usd", "succeeded", project),
+        (_at(2026, 5, 2), 500, "jpy", "succeeded", tenant_b.project),
+        (_at(2026, 4, 1), 1500, "usd", "failed", project),
+        (_at(2026, 4, 30), 1500, "usd", "failed", project),
+        (_at(2026, 5, 19), 500, "jpy", "failed", tenant_b.project),
+    ]:
+        with time_machine.travel(when, tick=False):
+            PaymentFactory(
+                project=owner,
+                amount=amount,
+                currency=currency,
+                status=status,
+                succeeded_at=when if status == "succeeded" else None,
+            )
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    with time_machine.travel(datetime(2026, 5, 20, 10, tzinfo=UTC), tick=False):
+        html = client.get("/admin/dashboard/").content.decode()
+
+    charts = _charts(html)
+    assert charts == {
+        "Net revenue per month (JPY)": ({"2026-05": (500, "2026-05: ¥500")}, ["¥0", "¥300", "¥600"]),
+        "Net revenue per month (USD)": (
+            {"2026-03": (4900, "2026-03: $49.00")},
+            ["$0.00", "$30.00", "$60.00"],
+        ),
+        "MRR at the end of each month (JPY)": (
+            {"2026-04": (1500, "2026-04: ¥1,500"), "2026-05": (1500, "2026-05: ¥1,500")},
+            ["¥0", "¥1,000", "¥2,000"],
+        ),
+        "MRR at the end of each month (USD)": (
+            {
+                "2026-01": (6000, "2026-01: $60.00"),
+                "2026-02": (9000, "2026-02: $90.00"),
+                "2026-03": (9000, "2026-03: $90.00"),
+                "2026-04": (9000, "2026-04: $90.00"),
+                "2026-05": (9000, "2026-05: $90.00"),
+            },
+            ["$0.00", "$50.00", "$100.00"],
+        ),
+        "Active subscriptions at the end of each month": (
+            {
+                "2026-01": (1, "2026-01: 1"),
+                "2026-02": (2, "2026-02: 2"),
+                "2026-03": (2, "2026-03: 2"),
+                "2026-04": (3, "2026-04: 3"),
+                "2026-05": (3, "2026-05: 3"),
+            },
+            ["0", "2", "4"],
+        ),
+        "Subscriptions cancelled per month": ({"2026-04": (1, "2026-04: 1")}, ["0", "1"]),
+        "Failed payments per month": (
+            {"2026-04": (2, "2026-04: 2"), "2026-05": (1, "2026-05: 1")},
+            ["0", "1", "2"],
+        ),
+    }
+    # axes: the months under the bars, a value axis; one heading and the admin's branding
+    assert re.findall(r'text-anchor="middle">(\w+)</text>', html)[:12] == [
+        "Jun",
+        "Jul",
+        "Aug",
+        "Sep",
+        "Oct",
+        "Nov",
+        "Dec",
+        "Jan",
+        "Feb",
+        "Mar",
+        "Apr",
+        "May",
+    ]
+    assert re.findall(r"<h1[^>]*>([^<]*)</h1>", html) == ["Dashboard"]
+    assert '<div id="site-name"><a href="/admin/">Tollgate back office</a></div>' in html
+    assert "<title>Dashboard | Tollgate back office</title>" in html
+    assert 'href="/api/docs/">View site</a>' in html
+    assert "cdn" not in html.lower()
+    assert '<script src="http' not in html

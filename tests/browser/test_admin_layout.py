@@ -1,0 +1,277 @@
+"""The back office on a 1366×768 screen, in a real browser: every list fits (no column pushed off the page, such
+as the customers' "explain" link), status labels are readable (WCAG AA contrast, computed from the colours the
+browser actually paints), "View site" leads somewhere real, and the dashboard's charts show a value on hover.
+
+Screenshots of the dashboard, the payments list and a customer's page are written to $TOLLGATE_SCREENSHOTS (when
+set) for people to look at.
+"""
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.contrib.auth.models import User
+from django.db import connections
+from django.utils import timezone
+from playwright.sync_api import Page, sync_playwright
+
+from billing.models import Drift, Invoice, ReconciliationRun, Refund, Subscription
+from core.models import AuditLogEntry
+from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, ProductAccess, UsageEvent
+from tests.billing.payment_factories import (
+    CartFactory,
+    CheckoutSessionFactory,
+    CustomerFactory,
+    PaymentFactory,
+)
+from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
+from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
+from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
+from tests.webhooks.factories import EventFactory, WebhookEndpointFactory
+from webhooks.models import Delivery, StripeEvent, StripeWebhookEndpoint
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"Debian's chromium is not installed at {CHROMIUM}"
+    ),
+]
+
+
+@pytest.fixture
+def page(live_server, monkeypatch) -> Iterator[Page]:
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(base_url=live_server.url, viewport={"width": 1366, "height": 768})
+            tab.set_default_timeout(20_000)
+            yield tab
+        finally:
+            browser.close()
+            connections.close_all()
+
+
+def _log_in(page: Page) -> None:
+    User.objects.create_superuser("root-op", password="correct horse battery")
+    page.goto("/admin/login/")
+    page.fill("#id_username", "root-op")
+    page.fill("#id_password", "correct horse battery")
+    page.click("input[type=submit]")
+
+
+def _shoot(page: Page, name: str) -> None:
+    folder = os.environ.get("TOLLGATE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)
+
+
+def _seed(tenant, catalog) -> dict[str, str]:
+    """A row, with long realistic values, in every list of the back office."""
+    project = tenant.project
+    customer = CustomerFactory(
+        project=project,
+        external_id="user-4f1c2a9e-7b3d-4e8a-9c61-2d5f0b7a8e13",
+        email="a.very.long.address.for.testing@customer-domain.example.com",
+        currency="usd",
+        stripe_customer_id="cus_QxR7aLm2Pz9KfT4uWv",
+    )
+    payment = PaymentFactory(
+        project=project,
+        customer=customer,
+        amount=4900,
+        status="requires_payment_method",
+        reference="order-2026-05-000123456",
+        stripe_payment_intent_id="pi_3PQxR7aLm2Pz9KfT1a2b3c4d",
+    )
+    PaymentFactory(
+        project=project,
+        customer=customer,
+        amount=123456,
+        status="succeeded",
+        type="subscription",
+        succeeded_at=timezone.now(),
+    )
+    PaymentFactory(project=project, customer=customer, amount=1500, status="failed")
+    subscription = Subscription.objects.create(
+        project=project,
+        customer=customer,
+        price=catalog.pro_monthly,
+        product=catalog.pro,
+        status="past_due",
+        current_period_end=timezone.now() + timedelta(days=20),
+        stripe_subscription_id="sub_1PQxR7aLm2Pz9KfTabcdefgh",
+    )
+    Invoice.objects.create(
+        project=project,
+        customer=customer,
+        subscription=subscription,
+        stripe_invoice_id="in_1PQxR7aLm2Pz9KfTabcdefgh",
+        number="A1B2C3D4-0001",
+        status="paid",
+        currency="usd",
+        total=3000,
+        amount_paid=3000,
+        period_end=timezone.now(),
+    )
+    Refund.objects.create(project=project, payment=payment, amount=900, currency="usd", status="succeeded")
+    CheckoutSessionFactory(
+        project=project, payment=payment, customer=customer, stripe_session_id="cs_test_" + "a1" * 30
+    )
+    CartFactory(project=project, customer=customer)
+    run = ReconciliationRun.objects.create(project=project, status="completed", checked=120, drift_count=1)
+    Drift.objects.create(
+        run=run,
+        project=project,
+        kind="mismatch",
+        object_type="subscription",
+        stripe_id="sub_1PQxR7aLm2Pz9KfTabcdefgh",
+        local_id=subscription.pk,
+        field="current_period_end",
+        local_value="2026-05-20T10:00:00+00:00",
+        stripe_value="2026-06-20T10:00:00+00:00",
+    )
+    seats = FeatureFactory(
+        project=project, key="seats-per-workspace", name="Seats per workspace", type="allocation"
+    )
+    ProductFeatureFactory(product=catalog.pro, feature=seats, value=25)
+    GrantFactory(project=project, customer=customer, feature=seats, value=5, reason="ticket 4711: goodwill")
+    RevocationFactory(project=project, customer=customer, feature=seats, reason="chargeback under review")
+    UsageEvent.objects.create(
+        project=project,
+        customer=customer,
+        feature=seats,
+        event_id="evt-2026-05-20-user-4f1c2a9e-000001",
+        quantity=3,
+        timestamp=timezone.now(),
+        meter_status="pending",
+    )
+    lot = CreditLot.objects.create(
+        project=project, customer=customer, feature=seats, source="grant", amount=1000, remaining=250
+    )
+    CreditLedgerEntry.objects.create(
+        project=project,
+        customer=customer,
+        feature=seats,
+        lot=lot,
+        type="consume",
+        amount=-750,
+        reference="consume-2026-05-20-000001",
+    )
+    EntitlementSettings.objects.create(project=project)
+    ProductAccess.objects.create(product=catalog.credits, duration_days=365)
+    StripeEvent.objects.create(
+        account=project.pk,
+        project=project,
+        stripe_event_id="evt_1PQxR7aLm2Pz9KfTabcdefgh",
+        type="customer.subscription.updated",
+        payload={},
+        status="failed",
+        attempts=5,
+        stripe_created=int(timezone.now().timestamp()),
+    )
+    StripeWebhookEndpoint.objects.create(
+        account="platform",
+        url="https://billing.example.com/stripe/webhook",
+        stripe_endpoint_id="we_1PQxR7aLm2Pz9K",
+    )
+    endpoint = WebhookEndpointFactory(
+        project=project, url="https://hooks.customer-domain.example.com/tollgate/events"
+    )
+    event = EventFactory(project=project, type="entitlements.updated")
+    Delivery.objects.create(project=project, event=event, endpoint=endpoint, status="failed", attempts=3)
+    AuditLogEntry.objects.create(
+        project=project,
+        actor_type="user",
+        actor_repr="ops-anna@company.example.com",
+        action="entitlement.granted",
+        target_type="grant",
+        target_id="grant_01HZX4Q8Y7N3K2M1P0R9S8T7V6",
+        reason="ticket 4711: the customer paid by wire transfer, access until the invoice clears",
+    )
+    return {"customer": customer.pk, "payment": payment.pk}
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(one: str, two: str) -> float:
+    a, b = (_luminance(tuple(int(v) for v in re.findall(r"\d+", color)[:3])) for color in (one, two))  # type: ignore[arg-type]
+    light, dark = max(a, b), min(a, b)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a, catalog):
+    _seed(tenant_a, catalog)
+    _log_in(page)
+    overflowing = []
+    badges = {}
+    for model in admin.site._registry:
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        page.goto(url)
+        if not page.locator("#result_list").count():
+            continue  # no rows (Django's own users and groups: one user, no group)
+        sizes = page.evaluate(
+            """() => {
+                const table = document.querySelector('#result_list');
+                const box = table.closest('.results');
+                return {table: table.scrollWidth, box: box.clientWidth, page: document.documentElement.scrollWidth,
+                        view: window.innerWidth};
+            }"""
+        )
+        if sizes["table"] > sizes["box"] or sizes["page"] > sizes["view"]:
+            overflowing.append(f"{url}: {sizes}")
+        for badge in page.locator("#result_list .tg-status").all():
+            colors = badge.evaluate(
+                "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor, el.dataset.status]"
+            )
+            badges[colors[2]] = round(_contrast(colors[0], colors[1]), 2)
+        if model._meta.model_name == "payment":
+            _shoot(page, "payments")
+        if model._meta.model_name == "grant":
+            _shoot(page, "grants")
+    assert "\n".join(overflowing) == ""
+    assert set(badges) >= {"requires_payment_method", "succeeded", "failed", "past_due", "paid", "completed"}
+    assert {status: ratio for status, ratio in badges.items() if ratio < 4.5} == {}
+
+
+def test_view_site_customer_page_and_dashboard_tooltips(page, tenant_a, catalog):
+    ids = _seed(tenant_a, catalog)
+    _log_in(page)
+    page.goto("/admin/")
+    assert page.locator("#site-name a").inner_text() == "Tollgate back office"
+    page.click("text=View site")
+    page.wait_for_url("**/api/docs/")
+    assert page.title() != ""
+    page.goto("/admin/billing/customer/")
+    explain = page.locator("#result_list td.field-entitlements_link a")
+    box = explain.bounding_box()
+    assert box is not None
+    assert box["x"] + box["width"] <= 1366
+    page.goto(f"/admin/billing/customer/{quote(ids['customer'])}/change/")
+    _shoot(page, "customer")
+    page.locator("#payments-group").scroll_into_view_if_needed()
+    _shoot(page, "customer-payments")
+    inline = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert inline[0] <= inline[1]
+    page.goto("/admin/dashboard/")
+    assert page.locator("h1").all_inner_texts() == ["Dashboard"]
+    bar = page.locator('figure:has(h3:text-is("Net revenue per month (USD)")) g.tg-month').last
+    assert (
+        bar.locator("title").text_content() == f"{timezone.now():%Y-%m}: $1,225.56"
+    )  # $1,234.56 paid, $9.00 refunded
+    sizes = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert sizes[0] <= sizes[1]
+    _shoot(page, "dashboard")

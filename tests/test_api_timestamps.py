@@ -1,0 +1,131 @@
+"""Every timestamp in every API answer is ISO 8601 in UTC ending in `Z`: one sweep over every GET operation of the
+OpenAPI schema, on a project that has a catalog, a renewed subscription, grants, credits, a cart, a webhook
+endpoint with deliveries and events with `previous_attributes`. Times written by hand (metrics windows,
+`previous_attributes`) and by serializers alike are walked, at any depth."""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+
+from billing.models import Invoice, Subscription
+from tests.e2e.test_subscription_lifecycle import _subscribe
+from tests.webhooks.receiver import Receiver
+from webhooks.models import Delivery, Event, WebhookEndpoint
+
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def _timestamps(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, value) of every string in `value` that is a timestamp; list indexes are written `[]`."""
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _timestamps(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [found for item in value for found in _timestamps(item, f"{path}[]")]
+    if isinstance(value, str) and TIMESTAMP.fullmatch(value):
+        return [(path, value)]
+    return []
+
+
+def _get_operations() -> list[tuple[str, set[str]]]:
+    """Every GET path of the schema, with the query parameters it takes."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return sorted(
+        (path, {p["name"] for p in operations["get"].get("parameters", []) if p["in"] == "query"})
+        for path, operations in schema["paths"].items()
+        if "get" in operations
+    )
+
+
+def test_every_timestamp_of_every_answer_ends_in_z(
+    api, tenant_a, platform_key, catalog, stripe_emulator, stripe_webhooks, receiver
+):
+    key = tenant_a.key
+    assert (
+        api.post("/api/v1/webhook_endpoints", {"url": receiver.url, "events": ["*"]}, key=key).status_code
+        == 201
+    )
+    api.post("/api/v1/features", {"key": "ai_credits", "name": "AI credits", "type": "credits"}, key=key)
+    api.post("/api/v1/features", {"key": "api_calls", "name": "API calls", "type": "metered"}, key=key)
+    expires = (timezone.now() + timedelta(days=30)).isoformat()
+    coupon = {"key": "launch", "percent_off": "25", "duration": "once", "redeem_by": expires}
+    assert api.post("/api/v1/coupons", coupon, key=key).status_code == 201
+    promotion = {"code": "LAUNCH25", "coupon": "launch", "expires_at": expires}
+    assert api.post("/api/v1/promotion_codes", promotion, key=key).status_code == 201
+    grant = {
+        "customer": "user-1",
+        "feature": "ai_credits",
+        "value": 50,
+        "reason": "goodwill",
+        "expires_at": expires,
+    }
+    assert api.post("/api/v1/entitlements/grants", grant, key=key).status_code == 201
+    cart = api.post("/api/v1/carts", {"customer": "user-1"}, key=key).json()
+    checkout = _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    # A renewal: the subscription's period moves, so its `subscription.updated` names the old period's times.
+    stripe_emulator.advance(32 * 86400)
+    stripe_webhooks.deliver()
+    assert Invoice.objects.count() == 2
+    subscription = Subscription.objects.get()
+    event = Event.objects.filter(project=tenant_a.project, previous_attributes__has_key="current_period_end")
+    assert event.exists()
+    assert Delivery.objects.filter(last_attempt_at__isnull=False).exists()
+    endpoint = WebhookEndpoint.objects.get()
+
+    ids = {
+        "cart_id": cart["id"],
+        "session_id": checkout["id"],
+        "customer_id": "user-1",
+        "event_id": event.first().pk,  # type: ignore[union-attr]
+        "feature": "ai_credits",
+        "invoice_id": Invoice.objects.first().pk,  # type: ignore[union-attr]
+        "payment_id": checkout["payment"],
+        "price": "pro-monthly",
+        "product": "pro",
+        "project_id": tenant_a.project.pk,
+        "subscription_id": subscription.pk,
+        "endpoint_id": endpoint.pk,
+        "slug": tenant_a.project.slug,  # the keyless pricing-page plans
+        "coupon": "launch",
+    }
+    query = {"customer": "user-1", "feature": "ai_credits"}
+    usage_query = {**query, "feature": "api_calls"}  # usage is of a metered feature
+    seen: dict[str, set[str]] = {}
+    for template, takes in _get_operations():
+        path = template.format(**ids)
+        platform = path.startswith("/api/v1/projects")
+        given = usage_query if template == "/api/v1/usage" else query
+        params = {name: value for name, value in given.items() if name in takes}
+        response = api.get(path, key=platform_key if platform else key, json_body=params or None)
+        assert response.status_code == 200, (path, response.content)
+        if not response["Content-Type"].startswith("application/json"):
+            continue
+        for field, value in _timestamps(response.json()):
+            seen.setdefault(f"{template} {field}", set()).add(value)
+
+    offenders = {field: values for field, values in seen.items() if not all(v.endswith("Z") for v in values)}
+    assert offenders == {}
+    # The sweep reached the times that once had an offset, and the hand-written ones.
+    for expected in (
+        "/api/v1/webhook_endpoints/{endpoint_id} .created_at",
+        "/api/v1/events/{event_id} .deliveries[].last_attempt_at",
+        "/api/v1/events/{event_id} .previous_attributes.current_period_end",
+        "/api/v1/metrics/revenue .from",
+        "/api/v1/credits .lots[].expires_at",
+        "/api/v1/entitlements .entitlements[].sources[].expires_at",
+        "/api/v1/subscriptions .data[].current_period_end",
+        "/api/v1/coupons/{coupon} .redeem_by",
+        "/api/v1/promotion_codes .data[].expires_at",
+        "/api/v1/usage .period_end",
+    ):
+        assert expected in seen, sorted(seen)
