@@ -15,8 +15,10 @@ RUN pip install -r requirements/prod.txt
 COPY . .
 # collectstatic needs settings that load; these build-time values never reach a running container.
 RUN SECRET_KEY=build-only FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1rZXktbmV2ZXItdXNlZC1hdC1ydW4= \
-    python manage.py collectstatic --noinput -v0 && mkdir -p var && chown -R tollgate var
+    python manage.py collectstatic --noinput -v0 && mkdir -p var /data && chown -R tollgate var /data
+# /data holds the Stripe emulator's state (compose mounts a named volume there, which starts with this directory's
+# owner, so the unprivileged user can write it).
 
 USER tollgate
-EXPOSE 8000
+EXPOSE 8000 12111
 CMD ["sh", "-c", "python manage.py migrate_locked && exec gunicorn config.wsgi --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-4} --access-logfile -"]

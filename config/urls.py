@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from billing.dashboard import dashboard
+from billing.demo import demo_return
 from core import health
 from core.errors import api_route_not_found
 from core.prometheus import metrics_view
@@ -31,6 +32,8 @@ urlpatterns = [
     path("live", health.live, name="live"),
     path("ready", health.ready, name="ready"),
     path("admin/dashboard/", dashboard, name="admin-dashboard"),
+    # 404 unless settings.DEMO_PAGES (make demo); routed always, so the setting decides at request time.
+    path("demo/return", demo_return, name="demo-return"),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,11 +1,16 @@
 """The correlation id across the broker: a task queued while a request is handled carries that request's id in a
-message header, and every log line the task writes (Celery's own included) shows it as `request_id`. A task queued
-by beat or by another task without one logs under `task_<task id>`.
+message header, and every log line the task writes (Celery's own included) shows it as `request_id`. Each run of
+a beat-scheduled task gets an id of its own, `beat-<task>-<uuid>` (`BeatScheduler`), which the tasks it queues
+carry on in turn, so one sweep's lines share one id. A task queued without any (a shell, a script) logs under
+`task_<task id>`.
 
-Connected by `config/celery.py`; Celery signals, so it covers every task without touching them."""
+Connected by `config/celery.py` (Celery signals, so it covers every task without touching them) and by
+`CELERY_BEAT_SCHEDULER`."""
 
+import uuid
 from typing import Any
 
+from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
 from core import context
@@ -36,3 +41,21 @@ def _leave(task_id: str = "", **_: Any) -> None:
     token = _tokens.pop(task_id, None)
     if token is not None:
         context.request_id.reset(token)
+
+
+def beat_correlation_id(task: str) -> str:
+    """`beat-<task's own name>-<uuid>`: the task named without its module, so the id reads in a log line."""
+    return f"beat-{task.rpartition('.')[2]}-{uuid.uuid4().hex}"
+
+
+class BeatScheduler(PersistentScheduler):
+    """Celery's default scheduler (the schedule's state in `--schedule`'s file), queueing each run of a task
+    under a correlation id of its own: the publish signal above carries it in the message's header, and beat's
+    own "Sending due task" line shows it too."""
+
+    def apply_entry(self, entry: ScheduleEntry, producer: Any = None) -> None:
+        token = context.request_id.set(beat_correlation_id(str(entry.task)))
+        try:
+            super().apply_entry(entry, producer)
+        finally:
+            context.request_id.reset(token)

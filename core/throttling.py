@@ -28,10 +28,14 @@ class ApiKeyRateThrottle(BaseThrottle):
         principal: Any = request.auth
         if not limit or principal is None:
             return True
+        return self._count(f"key:{principal.key_id}", limit, request, view)
+
+    def _count(self, counter: str, limit: int, request: Request, view: Any) -> bool:
+        """One more request on `counter` this window, and the view's read-ahead values in the same round trip."""
         read_ahead_keys = getattr(view, "read_ahead_keys", None)
         keys = read_ahead_keys(request) if read_ahead_keys is not None else ()
         try:
-            count, reset_in, values = hit_and_read(f"key:{principal.key_id}", WINDOW_SECONDS, keys)
+            count, reset_in, values = hit_and_read(counter, WINDOW_SECONDS, keys)
         except Exception as exc:  # the limiter fails open: a cache outage must not take the API down
             logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
             return True
@@ -44,3 +48,17 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
+
+
+class PublicRateThrottle(ApiKeyRateThrottle):
+    """For endpoints read without a key: PUBLIC_RATE_LIMIT_PER_MINUTE requests per client address per minute.
+
+    The address is the connection's (REMOTE_ADDR): a forwarded header is the client's to invent. Behind a proxy
+    that rewrites REMOTE_ADDR, the limit is the proxy's."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        limit = settings.PUBLIC_RATE_LIMIT_PER_MINUTE
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        if not limit:
+            return True
+        return self._count(f"public:{address}", limit, request, view)

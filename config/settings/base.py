@@ -19,6 +19,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env("SECRET_KEY", default="")
 DEBUG = env.bool("DEBUG", default=False)
+# The demo's pages (/demo/return, where `make demo`'s checkout lands): they show the demo project without a key.
+DEMO_PAGES = env.bool("DEMO_PAGES", default=DEBUG)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -138,6 +140,8 @@ CELERY_IMPORTS = ["webhooks.outbound_tasks"]
 # Celery's own root-logger setup would drop the `celery` logger's handlers: task outcomes and retries would never
 # reach the log, and errors would skip the JSON format and redaction. Django's LOGGING stays in charge.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Each beat run of a task gets its own correlation id in the logs (core/task_context.py).
+CELERY_BEAT_SCHEDULER = "core.task_context:BeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
         "task": "core.tasks.idempotency_keys_purge",
@@ -237,6 +241,8 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # Requests per key per minute; 0 disables rate limiting.
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1200)
+# Requests per client address per minute to the endpoints read without a key (the public plans); 0 disables.
+PUBLIC_RATE_LIMIT_PER_MINUTE = env.int("PUBLIC_RATE_LIMIT_PER_MINUTE", default=300)
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
 # A request that claimed a key and never finished (a killed process) frees it after this long.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=300))

@@ -4,6 +4,7 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import env
 
 DEBUG = env.bool("DEBUG", default=True)
+DEMO_PAGES = env.bool("DEMO_PAGES", default=DEBUG)
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-development-only")
 # A fixed key so local data stays readable across restarts; never used by production settings.
 FIELD_ENCRYPTION_KEYS = env.list(

@@ -9,6 +9,8 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in production.")
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production.")
+# The demo's pages show a project's customers without a key: never in production, whatever the environment says.
+DEMO_PAGES = False
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured(
         "FIELD_ENCRYPTION_KEYS must be set in production (Fernet keys, comma-separated)."
