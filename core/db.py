@@ -1,6 +1,12 @@
 """Database helpers shared by the services."""
 
-from django.db import connections, transaction
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection, connections, transaction
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
 
 
 def in_transaction() -> bool:
@@ -28,3 +34,22 @@ def connections_close() -> None:
             conn.close()
         except Exception:  # closing a broken connection may itself fail; it is discarded either way
             conn.connection = None
+
+
+def select_columns(model: type[Model], alias: str) -> str:
+    """The model's concrete columns as `alias."column", …`, in field order: the select list of a hand-written
+    query whose rows `instance_from_row` turns back into instances."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(str(field.column))}" for field in model._meta.concrete_fields)
+
+
+def instance_from_row(model: type[M], row: Sequence[Any]) -> M:
+    """An instance from the values of `select_columns(model, …)`, converted as the ORM converts them (decrypted,
+    JSON decoded): for the few reads on a worker's hot path, where building the query would cost more than
+    running it."""
+    fields = model._meta.concrete_fields
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, row, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in fields], values)

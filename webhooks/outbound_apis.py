@@ -43,6 +43,8 @@ class WebhookEndpointListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="webhook_endpoints_list",
+        summary="List webhook endpoints",
+        description="The project's endpoints receiving Tollgate's events, without their secrets.",
         parameters=PAGINATION_PARAMETERS,
         responses=list_serializer(EndpointOutput, "WebhookEndpointList"),
     )
@@ -52,6 +54,12 @@ class WebhookEndpointListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="webhook_endpoints_create",
+        summary="Create a webhook endpoint",
+        description=(
+            'Registers an HTTPS URL to receive the given event types (`["*"]` for all), signed '
+            "with `Tollgate-Signature`. The signing `secret` is in this answer only: store it. "
+            "Errors: 400 `https_required`, `invalid_url`, `unknown_event_type`."
+        ),
         request=InputSerializer,
         responses={201: EndpointWithSecretOutput},
     )
@@ -76,11 +84,25 @@ class WebhookEndpointDetailApi(BaseApi):
             child=serializers.CharField(max_length=100), max_length=100, required=False
         )
 
-    @extend_schema(operation_id="webhook_endpoints_retrieve", responses=EndpointOutput)
+    @extend_schema(
+        operation_id="webhook_endpoints_retrieve",
+        summary="Retrieve a webhook endpoint",
+        description="One endpoint: its URL, event types and whether it is enabled; never its secret.",
+        responses=EndpointOutput,
+    )
     def get(self, request: Request, endpoint_id: str) -> Response:
         return Response(EndpointOutput(_endpoint(request, endpoint_id)).data)
 
-    @extend_schema(operation_id="webhook_endpoints_update", request=InputSerializer, responses=EndpointOutput)
+    @extend_schema(
+        operation_id="webhook_endpoints_update",
+        summary="Update a webhook endpoint",
+        description=(
+            "Changes an endpoint's URL, event types, description or `enabled`; deliveries from "
+            "then on follow the change. Same validation errors as create."
+        ),
+        request=InputSerializer,
+        responses=EndpointOutput,
+    )
     def patch(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id)
         serializer = self.InputSerializer(data=request.data)
@@ -91,7 +113,13 @@ class WebhookEndpointDetailApi(BaseApi):
         return Response(EndpointOutput(endpoint).data)
 
     @extend_schema(
-        operation_id="webhook_endpoints_delete", request=None, responses={200: EndpointDeletedOutput}
+        operation_id="webhook_endpoints_delete",
+        summary="Delete a webhook endpoint",
+        description=(
+            "Deletes an endpoint and answers it with `deleted: true`; no event is sent to it from then on."
+        ),
+        request=None,
+        responses={200: EndpointDeletedOutput},
     )
     def delete(self, request: Request, endpoint_id: str) -> Response:
         endpoint = _endpoint(request, endpoint_id)
@@ -108,6 +136,12 @@ class WebhookEndpointRollSecretApi(BaseApi):
 
     @extend_schema(
         operation_id="webhook_endpoints_roll_secret",
+        summary="Roll an endpoint's secret",
+        description=(
+            "A new signing secret, answered this once; the old one stays valid for "
+            "`overlap_seconds` (default a day; 0 ends it now), during which deliveries carry both "
+            "signatures."
+        ),
         request=InputSerializer,
         responses=EndpointWithSecretOutput,
     )
@@ -126,6 +160,11 @@ class WebhookEndpointRollSecretApi(BaseApi):
 class EventListApi(BaseApi):
     @extend_schema(
         operation_id="events_list",
+        summary="List events",
+        description=(
+            "The project's events (what its webhook endpoints receive), newest first, optionally "
+            "of one `type`; each has a per-project, strictly increasing `sequence` to order them."
+        ),
         parameters=[*PAGINATION_PARAMETERS, OpenApiParameter("type", OpenApiTypes.STR)],
         responses=list_serializer(EventOutput, "EventList"),
     )
@@ -142,7 +181,12 @@ class EventListApi(BaseApi):
 class EventDetailApi(BaseApi):
     tenant_lookup = {"event_id": Event}
 
-    @extend_schema(operation_id="events_retrieve", responses=EventOutput)
+    @extend_schema(
+        operation_id="events_retrieve",
+        summary="Retrieve an event",
+        description="One event with the object it carried, as it was delivered.",
+        responses=EventOutput,
+    )
     def get(self, request: Request, event_id: str) -> Response:
         return Response(EventOutput(_event(request, event_id), context={"with_deliveries": True}).data)
 
@@ -150,7 +194,16 @@ class EventDetailApi(BaseApi):
 class EventRedeliverApi(BaseApi):
     tenant_lookup = {"event_id": Event}
 
-    @extend_schema(operation_id="events_redeliver", request=None, responses={202: EventOutput})
+    @extend_schema(
+        operation_id="events_redeliver",
+        summary="Redeliver an event",
+        description=(
+            "Queues the event again for every enabled endpoint that wants its type and answers "
+            "202 at once; use it after fixing a receiver."
+        ),
+        request=None,
+        responses={202: EventOutput},
+    )
     def post(self, request: Request, event_id: str) -> Response:
         event = _event(request, event_id)
         outbound.event_redeliver(event=event)

@@ -22,6 +22,7 @@ from billing.payments import (
     payment_apply_intent,
     payment_transition,
 )
+from core.context import subjects_note
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,13 @@ def _payment_for(
             stripe_payment_intent_id=intent
         )
         payment.stripe_payment_intent_id = intent
+    if payment is not None:
+        subjects_note(
+            project=payment.project.slug,
+            customer=payment.customer.external_id,
+            payment=payment.pk,
+            reference=payment.reference,
+        )
     return payment
 
 

@@ -2,21 +2,12 @@
 REST API answers, the OpenAPI schema, the signed payload of a delivery (`outbound.event_payload`) and the
 `data.object` of `webhook_endpoint.*` events alike."""
 
-from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
 from webhooks.models import Delivery, Event, WebhookEndpoint
-
-
-class OffsetDateTimeField(serializers.DateTimeField):
-    """Endpoints and deliveries have always written their times with the `+00:00` offset, not `Z` (unlike the
-    billing objects and events): kept, so what tenants parse does not change."""
-
-    def to_representation(self, value: datetime | None) -> str | None:  # type: ignore[override]
-        return value.isoformat() if value else None
 
 
 class EndpointOutput(serializers.Serializer[Any]):
@@ -27,8 +18,8 @@ class EndpointOutput(serializers.Serializer[Any]):
     description = serializers.CharField()
     enabled = serializers.BooleanField()
     disabled_reason = serializers.CharField(allow_null=True)
-    failing_since = OffsetDateTimeField(allow_null=True)
-    created_at = OffsetDateTimeField()
+    failing_since = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
 
     def to_representation(self, instance: WebhookEndpoint) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -59,8 +50,8 @@ class DeliveryOutput(serializers.Serializer[Any]):
     endpoint = serializers.CharField(source="endpoint_id")
     status = serializers.ChoiceField(choices=Delivery.Status.choices)
     attempts = serializers.IntegerField()
-    next_attempt_at = OffsetDateTimeField(allow_null=True)
-    last_attempt_at = OffsetDateTimeField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
 
 
 class _DeliveriesInOrder(serializers.ListSerializer[Any]):

@@ -10,10 +10,13 @@ _INTAKE = {
         "operationId": "stripe_webhook_receive",
         "tags": ["stripe"],
         "security": [],
+        "summary": "Receive Stripe events (platform account)",
         "description": (
-            "Stripe's webhook deliveries: verified with the endpoint's signing secret (`Stripe-Signature`, "
-            "5 minutes of tolerance either way), stored once per Stripe event id, processed by the worker. "
-            "`/webhooks/stripe/{project_id}` takes the deliveries of a project with its own Stripe account."
+            "For Stripe, not for tenants: the deliveries of the platform's Stripe account, which serves every "
+            "project without Stripe credentials of its own. Verified with the endpoint's signing secret "
+            "(`Stripe-Signature`, 5 minutes of tolerance either way; 400 and nothing stored on failure), stored "
+            "once per Stripe event id (a redelivery answers `duplicate: true`), answered at once and applied "
+            "by a worker, in Stripe's order per customer. Registered by `manage.py stripe_setup_webhooks`."
         ),
         "parameters": [
             {
@@ -59,7 +62,20 @@ def stripe_intake_paths(result: dict[str, Any], **_: Any) -> dict[str, Any]:
     """Postprocessing hook (settings `SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]`)."""
     paths = result.setdefault("paths", {})
     paths["/webhooks/stripe"] = _INTAKE
-    with_project = {"post": {**_INTAKE["post"], "operationId": "stripe_webhook_receive_for_project"}}
+    with_project = {
+        "post": {
+            **_INTAKE["post"],
+            "operationId": "stripe_webhook_receive_for_project",
+            "summary": "Receive Stripe events (a project's own account)",
+            "description": (
+                "For Stripe, not for tenants: the deliveries of a project that brings its own Stripe account "
+                "(`project_id`), verified with that project's webhook signing secret (`Stripe-Signature`, 5 "
+                "minutes of tolerance; 400 `unknown_project` or a bad signature, nothing stored). Stored once "
+                "per Stripe event id, answered at once, applied by a worker. Registered by `manage.py "
+                "stripe_setup_webhooks --project <slug>`."
+            ),
+        }
+    }
     with_project["post"]["parameters"] = [
         *_INTAKE["post"]["parameters"],
         {"in": "path", "name": "project_id", "required": True, "schema": {"type": "string"}},

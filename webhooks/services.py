@@ -13,16 +13,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
+from billing.subscriptions import routing_batch
 from core import context
 from core.actors import Actor
 from core.cache import LocalCache, cache_add, cache_delete_many
+from core.db import instance_from_row, select_columns
 from core.errors import InvalidRequest
 from core.locks import lock_release, lock_try
 from core.services import audit_record
@@ -206,6 +208,9 @@ CLAIM_BATCH = 50
 CONFLICT_RETRIES = 5
 # A task keeps applying the events that keep arriving for its key for at most this long, then hands over.
 DRAIN_SECONDS = 30.0
+FINAL_STATUSES = frozenset(
+    {StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED, StripeEvent.Status.FAILED}
+)
 # PostgreSQL's deadlock_detected and serialization_failure: another transaction won; running again succeeds.
 CONFLICT_SQLSTATES = {"40P01", "40001"}
 
@@ -241,19 +246,7 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
         try:
             while time.monotonic() - started < DRAIN_SECONDS:
                 batch = _claim(key)
-                for event, orphan in batch:
-                    if orphan and event.attempts > MAX_ATTEMPTS:
-                        # Taken back from workers that died applying it, again and again (it kills them, or
-                        # outlives the task's time limit): give up instead of crash-looping the key.
-                        StripeEvent.objects.filter(pk=event.pk).update(
-                            status=StripeEvent.Status.FAILED,
-                            attempts=F("attempts") - 1,  # this claim applied nothing
-                            last_error=f"Its worker died while applying it ({event.attempts - 1} attempts).",
-                            updated_at=timezone.now(),
-                        )
-                        continue
-                    _apply(event, eager=eager)
-                    applied += 1
+                applied += _apply_batch(batch, eager=eager)
                 if len(batch) < CLAIM_BATCH and not (eager and _due_exists(key)):
                     break  # all that was due is applied (eager: a failed attempt is due again at once)
         finally:
@@ -268,6 +261,32 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
             return applied
         if not _due_exists(key):
             return applied
+
+
+def _apply_batch(batch: list[tuple[StripeEvent, bool]], *, eager: bool) -> int:
+    """Applies a claimed batch of one key's events in order; returns how many it applied. Their outcomes are
+    recorded together at the end (`_finish_done`), and a Stripe customer found to be nobody's is read once for
+    the batch (`routing_batch`)."""
+    done: list[tuple[StripeEvent, str]] = []
+    applied = 0
+    try:
+        with routing_batch():
+            for event, orphan in batch:
+                if orphan and event.attempts > MAX_ATTEMPTS:
+                    # Taken back from workers that died applying it, again and again (it kills them, or
+                    # outlives the task's time limit): give up instead of crash-looping the key.
+                    StripeEvent.objects.filter(pk=event.pk).update(
+                        status=StripeEvent.Status.FAILED,
+                        attempts=F("attempts") - 1,  # this claim applied nothing
+                        last_error=f"Its worker died while applying it ({event.attempts - 1} attempts).",
+                        updated_at=timezone.now(),
+                    )
+                    continue
+                _apply(event, eager=eager, done=done)
+                applied += 1
+    finally:
+        _finish_done(done)
+    return applied
 
 
 def _due_filter(now: datetime) -> Q:
@@ -287,8 +306,7 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     the status keeps "one event, one worker"."""
     now = timezone.now()
     table = StripeEvent._meta.db_table
-    fields = StripeEvent._meta.concrete_fields
-    columns = ", ".join(f"{table}.{connection.ops.quote_name(f.column)}" for f in fields if f.column)
+    columns = select_columns(StripeEvent, table)
     due = (
         f"SELECT id, status AS was FROM {table} WHERE ordering_key = %s "  # noqa: S608 (names from the model)
         "AND ((status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) OR status = %s) "
@@ -310,7 +328,8 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"{claim} FROM ({due}) AS due WHERE {table}.id = due.id AND {table}.status IN (%s, %s) "
+                f"{claim} FROM ({due}) AS due{_without_flush()} "
+                f"WHERE {table}.id = due.id AND {table}.status IN (%s, %s) "
                 f"RETURNING {columns}, due.was",
                 [*claim_params, *due_params, *cas],
             )
@@ -326,53 +345,66 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
                 [*claim_params, *was, *cas],
             )
             rows = [(*row, was[row[0]]) for row in cursor.fetchall()]
-    claimed = []
-    for row in rows:
-        values = [
-            field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-            for field, value in zip(fields, row[:-1], strict=True)
-        ]
-        event = StripeEvent.from_db(connection.alias, [field.attname for field in fields], values)
-        claimed.append((event, row[-1] == StripeEvent.Status.PROCESSING))
+    claimed = [
+        (instance_from_row(StripeEvent, row[:-1]), row[-1] == StripeEvent.Status.PROCESSING) for row in rows
+    ]
     claimed.sort(key=lambda pair: (pair[0].stripe_created, pair[0].received_at, pair[0].pk))
     return claimed
 
 
-def _apply(event: StripeEvent, *, eager: bool) -> str:
+def _apply(event: StripeEvent, *, eager: bool, done: list[tuple[StripeEvent, str]]) -> str:
     """Applies one claimed event (`_apply_event`) with the event in the logging context, and writes one line for
-    it: Stripe's event id and type, the outcome, the Tollgate payment its object names (Stripe metadata), and
-    how long it took."""
+    it: Stripe's event id and type, the outcome, how long it took, and whom it concerns: the project's slug, the
+    tenant's own id of the customer and the Tollgate payment with its `reference`, as the processor's routing
+    found them (`core.context.subjects_note`: no read of its own)."""
     token = context.stripe_event.set(event.stripe_event_id)
+    subjects: dict[str, str] = {}
+    subjects_token = context.stripe_event_subjects.set(subjects)
     started = time.monotonic()
     try:
-        status = _apply_event(event, eager=eager)
+        status = _apply_event(event, eager=eager, done=done)
     finally:
         context.stripe_event.reset(token)
-    metadata = event.data_object.get("metadata") or {}
-    logger.info(
-        "Stripe event %s (%s): %s",
-        event.stripe_event_id,
-        event.type,
-        status,
-        extra={
-            "stripe_event": event.stripe_event_id,
-            "event_type": event.type,
-            "status": status,
-            "payment": metadata.get("tollgate_payment", "") if isinstance(metadata, dict) else "",
-            "attempt": event.attempts,
-            "duration_ms": round((time.monotonic() - started) * 1000, 2),
-        },
-    )
+        context.stripe_event_subjects.reset(subjects_token)
+    duration_ms = round((time.monotonic() - started) * 1000, 2)
+    if not subjects.get("project") and event.project_id:
+        # From a project's own Stripe account, about nothing of ours: the line still names the project.
+        slug = Project.objects.filter(pk=event.project_id).values_list("slug", flat=True).first()
+        subjects["project"] = slug or ""
+    # The worker has no project of its own in the context: the line names the event's.
+    project = context.project_slug.set(subjects["project"]) if subjects.get("project") else None
+    try:
+        logger.info(
+            "Stripe event %s (%s): %s",
+            event.stripe_event_id,
+            event.type,
+            status,
+            extra={
+                "stripe_event": event.stripe_event_id,
+                "event_type": event.type,
+                "status": status,
+                "payment": subjects.get("payment", ""),
+                "reference": subjects.get("reference", ""),
+                "customer": subjects.get("customer", ""),
+                "attempt": event.attempts,
+                "duration_ms": duration_ms,
+            },
+        )
+    finally:
+        if project is not None:
+            context.project_slug.reset(project)
     return status
 
 
-def _apply_event(event: StripeEvent, *, eager: bool) -> str:
+def _apply_event(event: StripeEvent, *, eager: bool, done: list[tuple[StripeEvent, str]]) -> str:
     """Runs the event's processor. A conflict (deadlock, serialization failure) is retried at once after a
-    few jittered milliseconds; any other error schedules the next attempt (or, after the last, fails it)."""
+    few jittered milliseconds; any other error schedules the next attempt (or, after the last, fails it).
+    A success joins `done`, recorded with the rest of its batch (`_finish_done`)."""
     handler = processors.PROCESSORS.get(event.type)
     event.processing_started_at = timezone.now()  # recorded with the outcome: when it was really applied
     if handler is None:
-        _finish(event, StripeEvent.Status.IGNORED)
+        event.processed_at = timezone.now()
+        done.append((event, StripeEvent.Status.IGNORED))
         return StripeEvent.Status.IGNORED
     conflicts = 0
     while True:
@@ -388,7 +420,8 @@ def _apply_event(event: StripeEvent, *, eager: bool) -> str:
             if _connection_lost(exc):
                 raise  # the task retries once the database is back; the event is taken back as an orphan
             return _failed(event, exc, eager=eager)
-    _finish(event, StripeEvent.Status.PROCESSED)
+    event.processed_at = timezone.now()  # its own end, recorded with the batch's
+    done.append((event, StripeEvent.Status.PROCESSED))
     return StripeEvent.Status.PROCESSED
 
 
@@ -426,18 +459,37 @@ def _queue_later(event: StripeEvent, delay: timedelta) -> None:
         logger.exception("Could not queue the retry of Stripe event %s; the sweep will.", event.pk)
 
 
+def _without_flush() -> str:
+    """A FROM item (empty, or starting with a comma) that makes the statement's own transaction commit without waiting for the WAL flush
+    (`synchronous_commit = off` for that transaction only), for the pipeline's bookkeeping: the claim and the
+    outcome of an event. Losing one in a database crash loses nothing: the stored event (committed durably at
+    intake) is what Tollgate owes Stripe, the effects of applying it commit durably in their own transactions,
+    and PostgreSQL's WAL is flushed in order, so a crash can only drop the newest bookkeeping. A lost claim
+    leaves the event `received`; a lost outcome leaves it `processing`, taken back and applied again, which
+    applies nothing twice (processors are idempotent). What it saves is a disk flush per event, the largest
+    cost of a commit here. Only when the statement is its own transaction: inside an atomic block the setting
+    would reach the block's other writes."""
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        return ""
+    return ", (SELECT set_config('synchronous_commit', 'off', true)) AS without_flush"
+
+
 def _finish(
     event: StripeEvent, status: str, error: str = "", next_attempt_at: datetime | None = None
 ) -> None:
     """Records the outcome of a claimed event (one plain UPDATE: this runs once per event on the hot path
-    of every worker, so it skips the ORM's query building)."""
+    of every worker, so it skips the ORM's query building; committed without waiting for the flush,
+    `_without_flush`)."""
     now = timezone.now()
     done = now if status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED) else None
+    table = StripeEvent._meta.db_table
+    # `FROM (one row)` only to carry the FROM item; it joins nothing.
+    without_flush = f" FROM (SELECT 1) AS one_row{_without_flush()}" if _without_flush() else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {StripeEvent._meta.db_table} SET status = %s, last_error = %s, updated_at = %s, "  # noqa: S608 (table name from the model)
-            "next_attempt_at = %s, processing_started_at = %s, processed_at = COALESCE(%s, processed_at) "
-            "WHERE id = %s AND status = %s",
+            f"UPDATE {table} SET status = %s, last_error = %s, updated_at = %s, "  # noqa: S608 (table name from the model)
+            "next_attempt_at = %s, processing_started_at = %s, processed_at = COALESCE(%s, processed_at)"
+            f"{without_flush} WHERE {table}.id = %s AND {table}.status = %s",
             [
                 status,
                 error,
@@ -451,12 +503,57 @@ def _finish(
         )
 
 
+def _finish_done(done: list[tuple[StripeEvent, str]]) -> None:
+    """Records the outcomes of a batch's applied events in one statement (committed without waiting for the
+    flush, `_without_flush`), instead of a round trip per event. Until it runs they read `processing`: a
+    worker that dies first leaves them to be taken back and applied again, which applies nothing twice.
+    Called in a `finally`: a batch cut short by an error still records what it applied."""
+    if not done:
+        return
+    if connection.vendor != "postgresql":
+        for event, status in done:
+            _finish(event, status)
+        return
+    now = timezone.now()
+    table = StripeEvent._meta.db_table
+    rows = ", ".join(["(%s, %s, %s::timestamptz, %s::timestamptz)"] * len(done))
+    params: list[Any] = [now]
+    for event, status in done:
+        params += [event.pk, status, event.processing_started_at, event.processed_at]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET status = done.status, last_error = '', updated_at = %s, "  # noqa: S608 (table name from the model)
+                "next_attempt_at = NULL, processing_started_at = done.started, processed_at = done.finished "
+                f"FROM (VALUES {rows}) AS done (id, status, started, finished){_without_flush()} "
+                f"WHERE {table}.id = done.id AND {table}.status = %s",
+                [*params, StripeEvent.Status.PROCESSING],
+            )
+    except DatabaseError:
+        # The connection died under the batch: its events are taken back and applied again (idempotently).
+        logger.warning(
+            "Could not record the outcome of %d Stripe events; they will be applied again.", len(done)
+        )
+
+
 def stripe_event_process(*, event_id: str, eager: bool = False) -> str | None:
     """Applies a stored event (and the other due events of its key). Returns the event's status afterwards,
     or None when another worker is applying its key."""
-    key = StripeEvent.objects.filter(pk=event_id).values_list("ordering_key", flat=True).first()
-    if key is None:
+    with connection.cursor() as cursor:
+        # A plain read: on a burst, most tasks end here (see below), so the ORM's query building would be most
+        # of what they cost.
+        cursor.execute(
+            f"SELECT ordering_key, status FROM {StripeEvent._meta.db_table} WHERE id = %s",  # noqa: S608 (table name from the model)
+            [event_id],
+        )
+        found = cursor.fetchone()
+    if found is None:
         return None
+    key, status = found
+    if status in FINAL_STATUSES:
+        # Applied already, most often by the task of an earlier event of its key, which drains the key: one
+        # query, not a turn of the key's lock. Other due events of the key have tasks (or the sweep) of their own.
+        return status
     stripe_events_process_key(key=key, eager=eager)
     return StripeEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
 

@@ -52,7 +52,12 @@ INVOICE_PAYMENTS = "/v1/invoice_payments"
 
 
 def _subscribe(api, tenant, stripe_emulator, customer):
-    """A subscription checkout through Tollgate's API, paid on Stripe's hosted page."""
+    """A subscription checkout through Tollgate's API, paid on Stripe's hosted page, for a customer whose email
+    the tenant gave (Checkout then updates no customer: a checkout's nine events, as these tests count them)."""
+    upserted = api.post(
+        "/api/v1/customers", {"external_id": customer, "email": f"{customer}@example.com"}, key=tenant.key
+    )
+    assert upserted.status_code in (200, 201), upserted.content
     created = api.post(
         "/api/v1/checkout/subscription",
         {"customer": customer, "price": "pro-monthly", "success_url": OK, "cancel_url": OK},
@@ -811,6 +816,73 @@ def test_an_event_left_processing_by_a_dead_worker_is_taken_back_and_applied_onc
     assert calls == [orphan.pk]
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_task_for_an_event_its_key_already_applied_answers_with_one_query(monkeypatch):
+    """The first task of a customer's burst applies every due event of the key; the tasks queued for the others
+    find their event applied and end with one read, without taking the key's lock."""
+    from django.test.utils import CaptureQueriesContext
+
+    from webhooks.services import stripe_event_process
+
+    calls = []
+    monkeypatch.setitem(
+        processors.PROCESSORS, "tollgate.test.count", lambda event: calls.append(event.stripe_event_id)
+    )
+    first = _stored("evt_first", "tollgate.test.count")
+    second = _stored("evt_second", "tollgate.test.count")
+    assert stripe_event_process(event_id=first.pk) == "processed"
+    assert calls == ["evt_first", "evt_second"]
+    with CaptureQueriesContext(connection) as queries:
+        assert stripe_event_process(event_id=second.pk) == "processed"
+    assert len(queries.captured_queries) == 1
+    assert "advisory" not in queries.captured_queries[0]["sql"]
+    assert calls == ["evt_first", "evt_second"]
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == ("processed", 1)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_claim_and_the_outcome_commit_without_a_flush_and_nothing_else_does(monkeypatch):
+    """The pipeline's bookkeeping (claim, outcome) is replayable, so its statements commit with
+    synchronous_commit off; a processor's writes are the money state and commit durably, and so does an
+    outcome recorded inside someone else's transaction (eager processing within a request)."""
+    from django.test.utils import CaptureQueriesContext
+
+    written = []
+
+    def processor(event):
+        with transaction.atomic():
+            Customer.objects.filter(pk="cus_none").update(email="x@example.com")
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('synchronous_commit')")
+                written.append(cursor.fetchone()[0])
+
+    monkeypatch.setitem(processors.PROCESSORS, "tollgate.test.write", processor)
+    event = _stored("evt_durable", "tollgate.test.write")
+    with CaptureQueriesContext(connection) as queries:
+        assert stripe_events_process_key(key=event.ordering_key) == 1
+    assert written == ["on"]
+    bookkeeping = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE webhooks_stripeevent")
+    ]
+    assert len(bookkeeping) == 2  # the claim and the outcome
+    assert all("set_config('synchronous_commit', 'off', true)" in sql for sql in bookkeeping)
+
+    again = _stored("evt_inside", "tollgate.test.write")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert stripe_events_process_key(key=again.ordering_key) == 1
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('synchronous_commit')")
+            assert cursor.fetchone()[0] == "on"
+    inside = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE webhooks_stripeevent")
+    ]
+    assert len(inside) == 2
+    assert not any("synchronous_commit" in sql for sql in inside)
+
+
 @pytest.mark.django_db
 def test_the_sweep_queues_each_stuck_key_once(monkeypatch):
     """Three stuck events of one customer and one of another: two keys, each queued once (the task applies
@@ -942,3 +1014,56 @@ def test_the_events_json_line_names_the_stripe_event_and_the_payment(
         )
         == 1
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_reads_a_customer_that_is_nobodys_once_and_records_its_outcomes_in_one_statement():
+    """Stripe accounts carry customers that are not ours: a batch of one such customer's events routes it with
+    one read, not one per event; and the batch's outcomes are written together, each with its own times."""
+    from django.test.utils import CaptureQueriesContext
+
+    events = [_stored(f"evt_{n}", "customer.updated", customer="cus_nobody") for n in range(3)]
+
+    with CaptureQueriesContext(connection) as queries:
+        assert stripe_events_process_key(key=events[0].ordering_key) == 3
+
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert len([s for s in sql if Customer._meta.db_table in s]) == 1
+    table = StripeEvent._meta.db_table
+    updates = [s for s in sql if s.replace('"', "").startswith(f"UPDATE {table} ")]
+    assert len(updates) == 2  # the claim, the outcomes
+    applied = list(StripeEvent.objects.order_by("processing_started_at"))
+    assert [(e.stripe_event_id, e.status, e.attempts) for e in applied] == [
+        ("evt_0", "processed", 1),
+        ("evt_1", "processed", 1),
+        ("evt_2", "processed", 1),
+    ]
+    for earlier, later in pairwise(applied):
+        assert earlier.processing_started_at <= earlier.processed_at <= later.processing_started_at
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_linked_during_a_batch_is_found_by_its_later_events():
+    """Nobody's at the batch's first event, linked by our metadata at its second (a customer Checkout created):
+    the third event finds it (here: a deletion at Stripe unlinks it), and nothing of "nobody's" outlives a batch."""
+    customer = CustomerFactory()
+    events = [
+        _stored("evt_a", "customer.updated", customer="cus_new"),
+        _stored("evt_b", "customer.updated", customer="cus_new"),
+        _stored("evt_c", "customer.deleted", customer="cus_new"),
+    ]
+    linking = events[1].payload
+    linking["data"]["object"]["metadata"] = {"tollgate_customer": customer.pk}
+    StripeEvent.objects.filter(pk=events[1].pk).update(payload=linking)
+
+    assert stripe_events_process_key(key=events[0].ordering_key) == 3
+
+    assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
+    customer.refresh_from_db()
+    assert customer.stripe_customer_id == ""  # linked by evt_b, unlinked by evt_c
+    CustomerFactory(project=customer.project, external_id="other", stripe_customer_id="cus_later")
+    later = _stored("evt_d", "customer.deleted", customer="cus_later")
+    assert stripe_events_process_key(key=later.ordering_key) == 1
+    assert Customer.objects.get(external_id="other").stripe_customer_id == ""

@@ -72,6 +72,10 @@ class SlowStripe:
         self.requests: list[tuple[str, str]] = []
         self.server: Any = None
 
+    def __getattr__(self, name: str) -> Any:
+        # Everything else is the emulator's (its public URL, which serving sets, above all).
+        return getattr(self.emulator, name)
+
     def handle(self, method: str, path: str, **kwargs: Any) -> Any:
         self.requests.append((method, path))
         if self.held_path and path.startswith(self.held_path) and not self.released.is_set():
