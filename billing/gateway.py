@@ -24,7 +24,7 @@ from django.conf import settings
 from prometheus_client import Counter
 
 from core.db import in_transaction
-from core.errors import ApiError, CardError, ProviderError
+from core.errors import ApiError, CardError, InvalidRequest, ProviderError
 
 
 def stripe_id(value: Any) -> str:
@@ -145,6 +145,13 @@ def translate_error(exc: stripe.StripeError) -> ApiError:
     if isinstance(exc, stripe.InvalidRequestError):
         if exc.code == "resource_missing":
             return StripeObjectMissing(str(exc.user_message or exc))
+        if exc.code == "customer_tax_location_invalid":
+            return InvalidRequest(
+                "Stripe has no address for this customer to compute tax from; a checkout with "
+                "automatic_tax collects it.",
+                code="customer_tax_location_invalid",
+                param="automatic_tax",
+            )
         return ProviderError(
             f"The payment provider refused the request: {exc.user_message or exc}",
             code="provider_invalid_request",
@@ -279,9 +286,57 @@ class StripeGateway:
         return self.call_dict(lambda c: c.v1.prices.retrieve(stripe_price_id))
 
     def prices_by_lookup_key(self, lookup_key: str) -> list[dict[str, Any]]:
-        """The price holding `lookup_key` (at most one: Stripe keeps lookup keys unique per account)."""
-        result = self.call(lambda c: c.v1.prices.list({"lookup_keys": [lookup_key], "limit": 10}))
+        """The price holding `lookup_key` (at most one: Stripe keeps lookup keys unique per account), with its
+        tiers (Stripe returns a price's `tiers` only when expanded)."""
+        result = self.call(
+            lambda c: c.v1.prices.list({"lookup_keys": [lookup_key], "limit": 10, "expand": ["data.tiers"]})
+        )
         return [price.to_dict(for_json=True) for price in result.data]
+
+    # --- coupons and promotion codes (billing.discounts) ---------------------------------------------------
+    def coupon_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        """Creates the Stripe coupon under our own id (`params["id"]`); one that exists already (an earlier
+        attempt whose answer was lost) is adopted."""
+        try:
+            return self.call_dict(lambda c: c.v1.coupons.create(params, {"idempotency_key": idem}))
+        except ProviderError as exc:
+            cause = exc.__cause__
+            if not (
+                isinstance(cause, stripe.InvalidRequestError) and cause.code == "resource_already_exists"
+            ):
+                raise
+        return self.call_dict(lambda c: c.v1.coupons.retrieve(params["id"]))
+
+    def coupon_delete(self, stripe_coupon_id: str) -> None:
+        """Stripe ignores idempotency keys on DELETE; a coupon already gone is what we wanted."""
+        try:
+            self.call(lambda c: c.v1.coupons.delete(stripe_coupon_id))
+        except StripeObjectMissing:
+            return
+
+    def promotion_code_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        return self.call_dict(lambda c: c.v1.promotion_codes.create(params, {"idempotency_key": idem}))
+
+    def promotion_code_retrieve(self, stripe_promotion_code_id: str) -> dict[str, Any]:
+        return self.call_dict(
+            lambda c: c.v1.promotion_codes.retrieve(
+                stripe_promotion_code_id, {"expand": ["promotion.coupon"]}
+            )
+        )
+
+    def promotion_code_update(self, stripe_promotion_code_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.state_update(
+            lambda c, options: c.v1.promotion_codes.update(stripe_promotion_code_id, params, options),
+            object_id=stripe_promotion_code_id,
+            params=params,
+        )
+
+    def subscription_discounts(self, subscription_id: str) -> list[dict[str, Any]]:
+        """The subscription's current discounts, expanded (events carry only their ids)."""
+        subscription = self.call_dict(
+            lambda c: c.v1.subscriptions.retrieve(subscription_id, {"expand": ["discounts"]})
+        )
+        return [d for d in subscription.get("discounts") or [] if isinstance(d, dict)]
 
     # --- customers -----------------------------------------------------------------------------------
     def customer_create(
@@ -293,6 +348,9 @@ class StripeGateway:
         if name:
             params["name"] = name
         return self.call_dict(lambda c: c.v1.customers.create(params, {"idempotency_key": idem}))
+
+    def customer_retrieve(self, stripe_customer_id: str) -> dict[str, Any]:
+        return self.call_dict(lambda c: c.v1.customers.retrieve(stripe_customer_id))
 
     def customer_update(self, stripe_customer_id: str, params: dict[str, Any]) -> dict[str, Any]:
         return self.state_update(
@@ -386,12 +444,22 @@ class StripeGateway:
     def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.subscriptions.retrieve(subscription_id))
 
+    def subscription_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        """`POST /v1/subscriptions`: under a key derived from our ids, so a retry whose answer was lost gets
+        Stripe's replay of the same subscription instead of a second one."""
+        return self.call_dict(lambda c: c.v1.subscriptions.create(params, {"idempotency_key": idem}))
+
     def subscription_update(
         self, subscription_id: str, *, params: dict[str, Any], idem: str
     ) -> dict[str, Any]:
         return self.sent_once(
             lambda c, options: c.v1.subscriptions.update(subscription_id, params, options), key=idem
         )
+
+    def invoice_preview(self, *, params: dict[str, Any]) -> dict[str, Any]:
+        """`POST /v1/invoices/create_preview`: the invoice a subscription change would create. A read (Stripe
+        creates nothing), so no idempotency key."""
+        return self.call_dict(lambda c: c.v1.invoices.create_preview(params))
 
     def subscription_cancel(self, subscription_id: str) -> dict[str, Any]:
         """`DELETE /v1/subscriptions/{id}`: Stripe ignores idempotency keys on a DELETE (it takes them on POSTs

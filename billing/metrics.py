@@ -12,7 +12,9 @@ from typing import Any
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDay, TruncMonth
 
+from billing.catalog.pricing import price_amount
 from billing.models import Payment, Price, Refund, Subscription
+from core.serializers import api_time
 from projects.models import Project
 
 # Subscriptions that bring in recurring revenue (a trial does not yet; past_due still counts until it ends).
@@ -47,7 +49,7 @@ def subscription_metrics(*, project: Project) -> dict[str, Any]:
 
 def monthly_amount(price: Price, quantity: int) -> Decimal:
     months = _MONTHS_PER_INTERVAL[Price.Interval(price.interval)] * price.interval_count
-    return Decimal(price.unit_amount * quantity) / months
+    return Decimal(price_amount(price, quantity)) / months
 
 
 def mrr(*, project: Project) -> dict[str, int]:
@@ -101,8 +103,8 @@ def revenue_metrics(*, project: Project, start: datetime, end: datetime, interva
     ]
     return {
         "object": "revenue_metrics",
-        "from": start.isoformat(),
-        "to": end.isoformat(),
+        "from": api_time(start),
+        "to": api_time(end),
         "interval": interval,
         "data": data,
         "mrr": mrr(project=project),

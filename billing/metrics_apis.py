@@ -79,14 +79,26 @@ def _revenue(request: Request, project: Project) -> Response:
 
 
 class SubscriptionMetricsApi(BaseApi):
-    @extend_schema(operation_id="metrics_subscriptions", responses=SubscriptionMetricsOutput)
+    @extend_schema(
+        operation_id="metrics_subscriptions",
+        summary="Subscription counts",
+        description="The calling project's subscriptions counted by status and by product.",
+        responses=SubscriptionMetricsOutput,
+    )
     def get(self, request: Request) -> Response:
         return Response(metrics.subscription_metrics(project=request_project(request)))
 
 
 class RevenueMetricsApi(BaseApi):
     @extend_schema(
-        operation_id="metrics_revenue", parameters=REVENUE_PARAMETERS, responses=RevenueMetricsOutput
+        operation_id="metrics_revenue",
+        summary="Revenue",
+        description=(
+            "The calling project's revenue, refunds and MRR per currency (minor units) between "
+            "`from` and `to`, by `interval`."
+        ),
+        parameters=REVENUE_PARAMETERS,
+        responses=RevenueMetricsOutput,
     )
     def get(self, request: Request) -> Response:
         return _revenue(request, request_project(request))
@@ -95,7 +107,14 @@ class RevenueMetricsApi(BaseApi):
 class ProjectSubscriptionMetricsApi(BaseApi):
     permission_classes = [IsPlatformKey]
 
-    @extend_schema(operation_id="projects_metrics_subscriptions", responses=SubscriptionMetricsOutput)
+    @extend_schema(
+        operation_id="projects_metrics_subscriptions",
+        summary="A project's subscription counts (platform)",
+        description=(
+            "Platform key: the subscription counts by status and product of any project, named by id or slug."
+        ),
+        responses=SubscriptionMetricsOutput,
+    )
     def get(self, request: Request, project_id: str) -> Response:
         return Response(
             metrics.subscription_metrics(project=project_selectors.project_get(id_or_slug=project_id))
@@ -106,7 +125,14 @@ class ProjectRevenueMetricsApi(BaseApi):
     permission_classes = [IsPlatformKey]
 
     @extend_schema(
-        operation_id="projects_metrics_revenue", parameters=REVENUE_PARAMETERS, responses=RevenueMetricsOutput
+        operation_id="projects_metrics_revenue",
+        summary="A project's revenue (platform)",
+        description=(
+            "Platform key: revenue, refunds and MRR per currency of any project, named by id or "
+            "slug, between `from` and `to`."
+        ),
+        parameters=REVENUE_PARAMETERS,
+        responses=RevenueMetricsOutput,
     )
     def get(self, request: Request, project_id: str) -> Response:
         return _revenue(request, project_selectors.project_get(id_or_slug=project_id))

@@ -4,8 +4,13 @@ Money is always an integer number of minor units (`*_amount`, `amount`) next to 
 Rows mirrored from Stripe keep the Stripe id they correspond to, unique per project.
 """
 
+import hashlib
+import hmac
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from core.crypto import EncryptedTextField
 from core.ids import PublicIdField
@@ -37,6 +42,8 @@ class Customer(models.Model):
         ]
         # Webhooks route by Stripe's customer id before they know the project.
         indexes = [models.Index(fields=["stripe_customer_id"])]
+        verbose_name = "customer"
+        verbose_name_plural = "customers"
 
     def __str__(self) -> str:
         return self.external_id
@@ -49,6 +56,8 @@ class Product(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     active = models.BooleanField(default=True)
+    # Listed by the unauthenticated pricing-page endpoint (`billing.catalog.public`); off until the tenant opts in.
+    public = models.BooleanField(default=False)
     stripe_product_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -57,6 +66,8 @@ class Product(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "key"], name="product_key_unique_per_project")
         ]
+        verbose_name = "product"
+        verbose_name_plural = "products"
 
     def __str__(self) -> str:
         return self.key
@@ -82,12 +93,27 @@ class Price(models.Model):
         INCLUSIVE = "inclusive"
         EXCLUSIVE = "exclusive"
 
+    class BillingScheme(models.TextChoices):
+        PER_UNIT = "per_unit"
+        TIERED = "tiered"
+
+    class TiersMode(models.TextChoices):
+        GRADUATED = "graduated"
+        VOLUME = "volume"
+
     id = PublicIdField(prefix="prc")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prices")
     key = models.SlugField(max_length=100)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
     currency = models.CharField(max_length=3)
-    unit_amount = models.BigIntegerField()
+    # Null exactly when the price is tiered: its amounts are in `tiers` (see billing/catalog/pricing.py).
+    unit_amount = models.BigIntegerField(null=True, blank=True)
+    billing_scheme = models.CharField(
+        max_length=20, choices=BillingScheme.choices, default=BillingScheme.PER_UNIT
+    )
+    tiers_mode = models.CharField(max_length=20, choices=TiersMode.choices, blank=True)
+    # [{"up_to": int | "inf", "unit_amount": int | None, "flat_amount": int | None}], ascending, last "inf".
+    tiers = models.JSONField(default=list, blank=True)
     type = models.CharField(max_length=20, choices=Type.choices)
     interval = models.CharField(max_length=10, choices=Interval.choices, blank=True)
     interval_count = models.PositiveIntegerField(default=1)
@@ -111,7 +137,16 @@ class Price(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "key"], name="price_key_unique_per_project"),
             models.CheckConstraint(condition=Q(unit_amount__gte=0), name="price_unit_amount_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(billing_scheme="per_unit", unit_amount__isnull=False, tiers_mode=""))
+                | Q(
+                    billing_scheme="tiered", unit_amount__isnull=True, tiers_mode__in=["graduated", "volume"]
+                ),
+                name="price_amount_matches_billing_scheme",
+            ),
         ]
+        verbose_name = "price"
+        verbose_name_plural = "prices"
 
     def __str__(self) -> str:
         return self.key
@@ -135,6 +170,10 @@ class Cart(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = "cart"
+        verbose_name_plural = "carts"
+
     def __str__(self) -> str:
         return self.id
 
@@ -150,6 +189,8 @@ class CartItem(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["cart", "price"], name="cart_item_one_line_per_price")]
         ordering = ["created_at", "id"]
+        verbose_name = "cart item"
+        verbose_name_plural = "cart items"
 
     def __str__(self) -> str:
         return self.id
@@ -203,6 +244,12 @@ class Payment(models.Model):
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.PENDING)
     amount = models.BigIntegerField()
     amount_refunded = models.BigIntegerField(default=0)
+    # The tax in `amount` (Stripe Tax, `automatic_tax`): the session's total_details.amount_tax or the invoice's taxes.
+    amount_tax = models.BigIntegerField(default=0)
+    # What discounts took off before `amount` (a promotion code): the session's total_details.amount_discount
+    # or the invoice's total_discount_amounts.
+    amount_discount = models.BigIntegerField(default=0)
+    automatic_tax = models.BooleanField(default=False)  # asked for at creation (Checkout with Stripe Tax)
     currency = models.CharField(max_length=3)
     description = models.CharField(max_length=500, blank=True)
     # NULL, not "": unique per project only when the tenant gives one.
@@ -217,6 +264,11 @@ class Payment(models.Model):
     items = models.JSONField(default=list, blank=True)
     trial_days = models.PositiveIntegerField(null=True, blank=True)
     cart = models.ForeignKey(Cart, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments")
+    # The tenant's `promotion_code` applied at checkout; or `allow_promotion_codes`: Stripe's page asks for one.
+    promotion_code = models.ForeignKey(
+        "PromotionCode", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    allow_promotion_codes = models.BooleanField(default=False)
     checkout_url = models.URLField(max_length=2000, blank=True)
     client_secret = EncryptedTextField(blank=True, default="")
     stripe_checkout_session_id = models.CharField(max_length=255, blank=True)
@@ -265,6 +317,8 @@ class Payment(models.Model):
             models.Index(fields=["stripe_checkout_session_id"]),
             models.Index(fields=["stripe_invoice_id"]),
         ]
+        verbose_name = "payment"
+        verbose_name_plural = "payments"
 
     def __str__(self) -> str:
         return self.id
@@ -301,6 +355,10 @@ class CheckoutSession(models.Model):
     stripe_session_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "checkout session"
+        verbose_name_plural = "checkout sessions"
 
     def __str__(self) -> str:
         return self.id
@@ -343,6 +401,9 @@ class Subscription(models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True)
     stripe_subscription_id = models.CharField(max_length=255)
     stripe_price_id = models.CharField(max_length=255, blank=True)
+    # The discount in force (billing.discounts.mirror): {stripe_discount_id, coupon, promotion_code,
+    # percent_off | amount_off + currency, duration, end}, or null.
+    discount = models.JSONField(null=True, blank=True)
     # `created` of the newest Stripe event applied: an older event is not applied again.
     stripe_event_created = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -357,6 +418,51 @@ class Subscription(models.Model):
                 fields=["project", "stripe_subscription_id"], name="subscription_stripe_id_unique"
             )
         ]
+        verbose_name = "subscription"
+        verbose_name_plural = "subscriptions"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def subscription_item_id(project_id: str, stripe_item_id: str) -> str:
+    """The public id of the item of a project mirroring Stripe's item `stripe_item_id`: derived (keyed by the
+    secret key, so unguessable), so an answer rendered from Stripe before the mirror has the row shows the id
+    the row then gets."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"{project_id}:{stripe_item_id}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"si_{digest[:24]}"
+
+
+class SubscriptionItem(models.Model):
+    """One price of a subscription (a base plan, an add-on, a metered price), mirrored from the Stripe
+    subscription's `items` with it. `Subscription.price/product/quantity` repeat the primary item."""
+
+    id = PublicIdField(prefix="si")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="items")
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="subscription_items")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscription_items")
+    # Null for a metered item: it is billed in arrears from the usage reported to its meter.
+    quantity = models.PositiveIntegerField(null=True, blank=True)
+    usage_type = models.CharField(max_length=20, choices=Price.UsageType.choices)
+    stripe_item_id = models.CharField(max_length=255)
+    stripe_price_id = models.CharField(max_length=255, blank=True)
+    # Its place in Stripe's list of the subscription's items (the API shows them in that order).
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "stripe_item_id"], name="subscription_item_stripe_id_unique"
+            )
+        ]
+        ordering = ["position", "created_at", "id"]
+        verbose_name = "subscription item"
+        verbose_name_plural = "subscription items"
 
     def __str__(self) -> str:
         return self.id
@@ -383,6 +489,8 @@ class Invoice(models.Model):
     billing_reason = models.CharField(max_length=50, blank=True)
     currency = models.CharField(max_length=3)
     subtotal = models.BigIntegerField(default=0)
+    # What discounts took off the subtotal (Stripe's `total_discount_amounts`), before tax.
+    discount = models.BigIntegerField(default=0)
     tax = models.BigIntegerField(default=0)
     total = models.BigIntegerField(default=0)
     amount_due = models.BigIntegerField(default=0)
@@ -401,6 +509,8 @@ class Invoice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "stripe_invoice_id"], name="invoice_stripe_id_unique")
         ]
+        verbose_name = "invoice"
+        verbose_name_plural = "invoices"
 
     def __str__(self) -> str:
         return self.number or self.id
@@ -426,6 +536,8 @@ class Refund(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+        verbose_name = "refund"
+        verbose_name_plural = "refunds"
 
     def __str__(self) -> str:
         return self.id
@@ -458,6 +570,8 @@ class ReconciliationRun(models.Model):
             ("run_reconciliation", "Can run a reconciliation with Stripe"),
         ]
         ordering = ["-started_at"]
+        verbose_name = "reconciliation run"
+        verbose_name_plural = "reconciliation runs"
 
     def __str__(self) -> str:
         return self.id
@@ -491,9 +605,90 @@ class Drift(models.Model):
     detail = models.TextField(blank=True, help_text="What still differed after a failed repair.")
     resolved_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = "reconciliation drift"
+        verbose_name_plural = "reconciliation drifts"
+
     def __str__(self) -> str:
         return f"{self.kind} {self.object_type} {self.stripe_id} {self.field}"
 
     @property
     def fixed(self) -> bool:
         return self.status == self.Status.FIXED
+
+
+class Coupon(models.Model):
+    """A discount a project offers (API.md "Discounts and tax"), mirrored by a Stripe coupon of the same id.
+    Only its name could change at Stripe, so the terms here are fixed once created; a deleted coupon keeps its
+    row (promotion codes and discounts refer to it) but is gone from the API."""
+
+    class Duration(models.TextChoices):
+        ONCE = "once"
+        REPEATING = "repeating"
+        FOREVER = "forever"
+
+    id = PublicIdField(prefix="cpn")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="coupons")
+    key = models.CharField(max_length=100)
+    name = models.CharField(max_length=40, blank=True)
+    # Exactly one of: a percentage (0 < p ≤ 100, two decimals, as Stripe takes it) or an amount in `currency`.
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    amount_off = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    duration = models.CharField(max_length=20, choices=Duration.choices)
+    duration_in_months = models.PositiveIntegerField(null=True, blank=True)
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True)
+    redeem_by = models.DateTimeField(null=True, blank=True)
+    # Ids of the project's products the coupon is limited to ([] = every product).
+    applies_to = models.JSONField(default=list, blank=True)
+    stripe_coupon_id = models.CharField(max_length=100, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "key"],
+                condition=Q(deleted_at__isnull=True),
+                name="coupon_key_unique_per_project",
+            ),
+            models.CheckConstraint(
+                condition=(Q(percent_off__isnull=False, amount_off__isnull=True, currency=""))
+                | (Q(percent_off__isnull=True, amount_off__gt=0) & ~Q(currency="")),
+                name="coupon_percent_or_amount",
+            ),
+        ]
+        verbose_name = "coupon"
+        verbose_name_plural = "coupons"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class PromotionCode(models.Model):
+    """A code customers type (or a tenant passes as `promotion_code`) for one coupon, mirrored by a Stripe
+    promotion code. Codes are unique per project whatever their case, as Stripe compares them."""
+
+    id = PublicIdField(prefix="pcode")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="promotion_codes")
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="promotion_codes")
+    code = models.CharField(max_length=100)
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    first_time_transaction = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    stripe_promotion_code_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("code"), "project", name="promotion_code_unique_per_project_any_case"
+            )
+        ]
+        verbose_name = "promotion code"
+        verbose_name_plural = "promotion codes"
+
+    def __str__(self) -> str:
+        return self.code

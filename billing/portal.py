@@ -20,6 +20,9 @@ def portal_eligibility(*, project: Project, customer_external_id: str) -> tuple[
 
 
 def _configuration_params(project: Project) -> dict[str, Any]:
+    """Every active licensed recurring price per product, both intervals included: a customer switches plan or
+    monthly ↔ yearly in the portal (Stripe hides other currencies; another interval restarts the period and is
+    charged at once, with the unused time credited)."""
     prices: dict[str, list[str]] = defaultdict(list)
     for price in Price.objects.filter(
         project=project, active=True, type=Price.Type.RECURRING, usage_type=Price.UsageType.LICENSED

@@ -3,9 +3,13 @@ the OpenAPI schema and the `data.object` of tenant events alike, so the three ca
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.models import Cart, CheckoutSession, Customer, Invoice, Payment, Subscription
+from billing.catalog.pricing import price_amount
+from billing.gateway import from_timestamp
+from billing.models import Cart, CheckoutSession, Customer, Invoice, Payment, Price, Subscription
+from core.serializers import api_time
 
 
 class CustomerOutput(serializers.Serializer[Any]):
@@ -36,8 +40,8 @@ class PaymentItemOutput(serializers.Serializer[Any]):
     price = serializers.CharField(allow_null=True)
     price_key = serializers.CharField(allow_null=True)
     product = serializers.CharField(allow_null=True)
-    quantity = serializers.IntegerField()
-    unit_amount = serializers.IntegerField()
+    quantity = serializers.IntegerField(allow_null=True, help_text="Null for a metered price.")
+    unit_amount = serializers.IntegerField(allow_null=True, help_text="Null for a tiered price.")
     currency = serializers.CharField()
     description = serializers.CharField()
 
@@ -52,6 +56,15 @@ class PaymentOutput(serializers.Serializer[Any]):
     status = serializers.CharField()
     amount = serializers.IntegerField()
     amount_refunded = serializers.IntegerField()
+    amount_tax = serializers.IntegerField(
+        help_text="The tax included in `amount` (automatic tax; 0 without it), in minor units."
+    )
+    amount_discount = serializers.IntegerField(
+        help_text="What a promotion code's discount took off before `amount` (0 without one), in minor units."
+    )
+    promotion_code = serializers.CharField(
+        source="promotion_code.code", allow_null=True, default=None, help_text="The code redeemed, if any."
+    )
     currency = serializers.CharField()
     description = serializers.CharField()
     reference = serializers.CharField(allow_null=True)
@@ -113,6 +126,14 @@ class PaymentOutput(serializers.Serializer[Any]):
         return data
 
 
+class PaymentStatusOutput(serializers.Serializer[Any]):
+    """The light read for pollers: no Stripe call, no relations."""
+
+    id = serializers.CharField()
+    status = serializers.CharField()
+    amount_refunded = serializers.IntegerField()
+
+
 class CheckoutSessionOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
@@ -145,7 +166,9 @@ class CartItemOutput(serializers.Serializer[Any]):
     price = serializers.CharField(source="price.key")
     product = serializers.CharField(source="price.product.key")
     quantity = serializers.IntegerField()
-    unit_amount = serializers.IntegerField(source="price.unit_amount")
+    unit_amount = serializers.IntegerField(
+        source="price.unit_amount", allow_null=True, help_text="Null for a tiered price."
+    )
     amount = serializers.SerializerMethodField()
     currency = serializers.CharField(source="price.currency")
 
@@ -153,7 +176,7 @@ class CartItemOutput(serializers.Serializer[Any]):
         return "cart_item"
 
     def get_amount(self, obj: Any) -> int:
-        return int(obj.price.unit_amount * obj.quantity)
+        return price_amount(obj.price, obj.quantity)
 
 
 class CartOutput(serializers.Serializer[Any]):
@@ -176,12 +199,35 @@ class CartOutput(serializers.Serializer[Any]):
         return [dict(item) for item in CartItemOutput(self._items(obj), many=True).data]
 
     def get_amount_total(self, obj: Cart) -> int:
-        return sum(int(item.price.unit_amount * item.quantity) for item in self._items(obj))
+        return sum(price_amount(item.price, item.quantity) for item in self._items(obj))
 
     def to_representation(self, instance: Cart) -> dict[str, Any]:
         data = super().to_representation(instance)
         data["currency"] = data["currency"] or None
         return data
+
+
+class SubscriptionDiscountOutput(serializers.Serializer[Any]):
+    """The discount a subscription carries (billing.discounts.mirror)."""
+
+    coupon = serializers.CharField(allow_null=True, help_text="The coupon's key.")
+    promotion_code = serializers.CharField(allow_null=True, help_text="The code redeemed, if any.")
+    percent_off = serializers.FloatField(allow_null=True)
+    amount_off = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField(allow_null=True)
+    duration = serializers.CharField(allow_null=True, help_text="once | repeating | forever")
+    end = serializers.DateTimeField(allow_null=True, help_text="When a repeating discount ends.")
+
+
+DISCOUNT_FIELDS = ("coupon", "promotion_code", "percent_off", "amount_off", "currency", "duration")
+
+
+class SubscriptionItemOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    price = serializers.CharField(source="price.key")
+    product = serializers.CharField(source="product.key")
+    quantity = serializers.IntegerField(allow_null=True, help_text="Null for a metered price.")
+    usage_type = serializers.ChoiceField(choices=Price.UsageType.choices)
 
 
 class SubscriptionOutput(serializers.Serializer[Any]):
@@ -192,6 +238,12 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     price = serializers.CharField(source="price.key")
     product = serializers.CharField(source="product.key")
     quantity = serializers.IntegerField()
+    items = serializers.SerializerMethodField(
+        help_text=(
+            "Every price of the subscription. `price`, `product` and `quantity` above repeat its primary "
+            "item (the first licensed one)."
+        )
+    )
     current_period_start = serializers.DateTimeField(allow_null=True)
     current_period_end = serializers.DateTimeField(allow_null=True)
     cancel_at_period_end = serializers.BooleanField()
@@ -200,13 +252,42 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     stripe_subscription_id = serializers.CharField()
     created_at = serializers.DateTimeField()
 
+    discount = serializers.SerializerMethodField(
+        help_text="The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null."
+    )
+
+    @extend_schema_field(SubscriptionDiscountOutput(allow_null=True))
+    def get_discount(self, obj: Subscription) -> dict[str, Any] | None:
+        if not obj.discount:
+            return None
+        end = from_timestamp(obj.discount.get("end"))
+        return {
+            **{name: obj.discount.get(name) for name in DISCOUNT_FIELDS},
+            "end": api_time(end),
+        }
+
+    @staticmethod
+    def items_of(subscription: Subscription) -> list[dict[str, Any]]:
+        """The items as rendered: those of Stripe's answer when the subscription carries one
+        (`items_answer`, not saved), else the mirrored rows."""
+        rows = getattr(subscription, "items_answer", None)
+        if rows is None:
+            prefetched = "items" in getattr(subscription, "_prefetched_objects_cache", {})
+            items = subscription.items.all()
+            rows = list(items if prefetched else items.select_related("price", "product"))
+        return [dict(row) for row in SubscriptionItemOutput(rows, many=True).data]
+
+    @extend_schema_field(SubscriptionItemOutput(many=True))
+    def get_items(self, obj: Subscription) -> list[dict[str, Any]]:
+        return self.items_of(obj)
+
     def to_representation(self, instance: Subscription) -> dict[str, Any]:
         data = super().to_representation(instance)
         data["object"] = "subscription"
         return data
 
 
-# One of `Invoice.lines`, as the invoice mirror stores it (billing.subscriptions.invoices._invoice_lines).
+# One of `Invoice.lines`, as the invoice mirror stores it (billing.subscriptions.invoices.invoice_lines).
 class InvoiceLineOutput(serializers.Serializer[Any]):
     description = serializers.CharField()
     amount = serializers.IntegerField()
@@ -227,6 +308,7 @@ class InvoiceOutput(serializers.Serializer[Any]):
     status = serializers.CharField()
     billing_reason = serializers.CharField(allow_null=True)
     subtotal = serializers.IntegerField()
+    discount = serializers.IntegerField(help_text="What discounts took off the subtotal (before tax).")
     tax = serializers.IntegerField()
     total = serializers.IntegerField()
     amount_due = serializers.IntegerField()

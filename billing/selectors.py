@@ -1,9 +1,26 @@
 """Reads of billing records for the API, admin, commands and other apps. Every selector takes the project."""
 
-from django.db.models import Q, QuerySet
+from datetime import UTC, datetime
+from typing import Any
 
-from billing.models import Cart, CheckoutSession, Customer, Invoice, Payment, Price, Product, Subscription
-from core.errors import NotFound
+from django.db.models import Prefetch, Q, QuerySet, Sum
+
+from billing.catalog.pricing import price_amount
+from billing.models import (
+    Cart,
+    CheckoutSession,
+    Customer,
+    Invoice,
+    Payment,
+    Price,
+    Product,
+    Subscription,
+    SubscriptionItem,
+)
+from core.errors import InvalidRequest, NotFound
+from entitlements.cache import snapshot_get
+from entitlements.models import Feature, UsageEvent
+from entitlements.selectors import feature_get, snapshot_entry
 from projects.models import Project
 
 
@@ -89,7 +106,7 @@ def checkout_session_for_payment(*, project: Project, payment: Payment) -> Check
 
 
 def payment_list(*, project: Project) -> QuerySet[Payment]:
-    return Payment.objects.filter(project=project).select_related("customer")
+    return Payment.objects.filter(project=project).select_related("customer", "promotion_code")
 
 
 def payment_search(
@@ -118,28 +135,39 @@ def payment_by_reference(*, project: Project, reference: str) -> Payment | None:
 
 
 def live_subscription_to(*, customer: Customer, product: Product) -> Subscription | None:
-    return Subscription.objects.filter(
-        project_id=customer.project_id,
-        customer=customer,
-        product=product,
-        status__in=Subscription.LIVE_STATUSES,
-    ).first()
+    """The customer's live subscription that has `product` (as its primary product or on any item)."""
+    return (
+        Subscription.objects.filter(
+            project_id=customer.project_id, customer=customer, status__in=Subscription.LIVE_STATUSES
+        )
+        .filter(
+            Q(product=product)
+            | Q(pk__in=SubscriptionItem.objects.filter(product=product).values("subscription"))
+        )
+        .first()
+    )
 
 
 def subscription_list(
     *, project: Project, customer: str | None = None, status: str | None = None, product: str | None = None
 ) -> QuerySet[Subscription]:
     """Subscriptions by the customer's external id, status and product (key or id; unknown: 404 on `product`)."""
-    subscriptions = Subscription.objects.filter(project=project).select_related(
-        "customer", "price", "product", "project"
+    subscriptions = (
+        Subscription.objects.filter(project=project)
+        .select_related("customer", "price", "product", "project")
+        .prefetch_related(
+            Prefetch("items", queryset=SubscriptionItem.objects.select_related("price", "product"))
+        )
     )
     if customer:
         subscriptions = subscriptions.filter(customer__external_id=customer)
     if status:
         subscriptions = subscriptions.filter(status=status)
     if product:
+        wanted = product_get(project=project, key_or_id=product, param="product")
         subscriptions = subscriptions.filter(
-            product=product_get(project=project, key_or_id=product, param="product")
+            Q(product=wanted)
+            | Q(pk__in=SubscriptionItem.objects.filter(product=wanted).values("subscription"))
         )
     return subscriptions
 
@@ -167,3 +195,73 @@ def invoice_get(*, project: Project, invoice_id: str) -> Invoice:
     if invoice is None:
         raise NotFound(f"No such invoice: {invoice_id!r}.")
     return invoice
+
+
+def checkout_session_by_stripe_id(*, project: Project, stripe_session_id: str) -> CheckoutSession | None:
+    """Our checkout session for Stripe's `cs_…` id (what Stripe puts in a success URL's `{CHECKOUT_SESSION_ID}`)."""
+    return (
+        CheckoutSession.objects.filter(project=project, stripe_session_id=stripe_session_id)
+        .select_related("payment", "customer")
+        .first()
+    )
+
+
+def metered_price_of(*, customer: Customer, feature_id: str) -> Price | None:
+    """The metered price that bills `feature`'s Stripe meter on an item of one of the customer's live
+    subscriptions (the newest), or None: then the usage is counted but billed to nobody."""
+    item = (
+        SubscriptionItem.objects.filter(
+            project_id=customer.project_id,
+            subscription__customer=customer,
+            subscription__status__in=Subscription.LIVE_STATUSES,
+            usage_type=Price.UsageType.METERED,
+            price__meter_id=feature_id,
+        )
+        .select_related("price")
+        .order_by("-subscription__created_at")
+        .first()
+    )
+    return item.price if item is not None else None
+
+
+def usage_summary(*, project: Project, external_id: str, feature_key: str) -> dict[str, Any]:
+    """`GET /usage`: a metered feature's usage in the customer's current period as Tollgate counted it, how much
+    of it Stripe's meter has (`billed_quantity`) or is still to get (`pending_quantity`), and what the metered
+    price they subscribe to would invoice for the counted quantity (0 without one: usage nobody is billed for)."""
+    feature = feature_get(project=project, key=feature_key)
+    if feature.type != Feature.Type.METERED:
+        raise InvalidRequest(
+            f"feature: {feature.key!r} is a {feature.type} feature; usage is counted for metered features.",
+            code="feature_not_metered",
+            param="feature",
+        )
+    snapshot = snapshot_get(project=project, external_id=external_id)
+    entry = snapshot_entry(snapshot, feature.key)
+    start = datetime.fromtimestamp(entry["period_start"], UTC)
+    end = datetime.fromtimestamp(entry["period_end"], UTC)
+    quantity = snapshot.usage["used"].get(feature.key, 0)
+    customer = customer_find(project=project, external_id=external_id)
+    reported: dict[str, int] = {}
+    price: Price | None = None
+    if customer is not None:
+        reported = dict(
+            UsageEvent.objects.filter(project=project, customer=customer, feature=feature, period_start=start)
+            .exclude(meter_status=UsageEvent.MeterStatus.NONE)
+            .values("meter_status")
+            .annotate(total=Sum("quantity"))
+            .values_list("meter_status", "total")
+        )
+        price = metered_price_of(customer=customer, feature_id=feature.pk)
+    return {
+        "object": "usage_summary",
+        "customer": external_id,
+        "feature": feature.key,
+        "period_start": start,
+        "period_end": end,
+        "quantity": quantity,
+        "billed_quantity": int(reported.get(UsageEvent.MeterStatus.REPORTED, 0)),
+        "pending_quantity": int(reported.get(UsageEvent.MeterStatus.PENDING, 0)),
+        "price": price.key if price is not None else None,
+        "currency": price.currency if price is not None else None,
+        "amount_due_estimate": price_amount(price, quantity) if price is not None else 0,
+    }

@@ -52,6 +52,12 @@ def _customer_part(external_id: str) -> str:
     return hashlib.blake2b(external_id.encode(), digest_size=12).hexdigest()
 
 
+def project_version_key(project_id: str) -> str:
+    """The project's catalog version: bumped on commit of any change to its catalog or default product (and
+    read by the public plans cache, `billing.catalog.public`, too)."""
+    return f"ent:pv:{project_id}"
+
+
 @dataclass(frozen=True)
 class Keys:
     project: str
@@ -64,7 +70,11 @@ class Keys:
     def of(cls, project_id: str, external_id: str) -> "Keys":
         part = f"{project_id}:{_customer_part(external_id)}"
         return cls(
-            f"ent:pv:{project_id}", f"ent:sv:{part}", f"ent:s:{part}", f"ent:uv:{part}", f"ent:u:{part}"
+            project_version_key(project_id),
+            f"ent:sv:{part}",
+            f"ent:s:{part}",
+            f"ent:uv:{part}",
+            f"ent:u:{part}",
         )
 
     def all(self) -> list[str]:
@@ -187,7 +197,7 @@ def usage_changed(*, project_id: str, external_ids: list[str]) -> None:
 
 
 def project_changed(*, project_id: str) -> None:
-    bump_on_commit([f"ent:pv:{project_id}"])
+    bump_on_commit([project_version_key(project_id)])
 
 
 @dataclass

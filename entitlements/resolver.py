@@ -7,8 +7,10 @@ Two parts, cached separately because they change at very different rates:
   the metered period and where each part came from (`sources`), plus `valid_until`, the next instant at which
   the answer changes without any write (a grant or purchase expiring, a trial or grace period ending, a period
   rolling over). Sources: live subscriptions, one-time purchases, manual grants, the project's default product,
-  and revocations, which win. Several plan or purchase limits: the largest wins (`None` = unlimited); grants on
-  metered, credits and allocation features add to it (top-ups), on boolean and static features they set it.
+  and revocations, which win. A subscription gives what each of its items gives (per unit where declared; a
+  metered item counts once), its items' limits added up. Several plan or purchase limits: the largest wins
+  (`None` = unlimited); grants on metered, credits and allocation features add to it (top-ups), on boolean and
+  static features they set it.
 - the *usage* (`resolve_usage`): what was used of each metered feature in the structure's period, the units of
   each allocation in use, and each credit balance (lots not voided and not expired).
 
@@ -22,7 +24,8 @@ from typing import Any, TypedDict
 
 from django.db.models import Min, Q, Sum
 
-from billing.models import Customer, Payment, Product, Subscription
+from billing.models import Customer, Payment, Price, Product, Subscription
+from core.serializers import api_time
 from entitlements.models import (
     AllocationCounter,
     CreditLot,
@@ -131,6 +134,7 @@ class _Source:
     period: Period | None = None
     ends_at: datetime | None = None
     flags: _SourceFlags = field(default_factory=lambda: _SourceFlags())
+    group: str = ""  # the items of one subscription share it: their counted values add up
 
     def value_for(self, feature: Feature) -> tuple[bool, Any]:
         return product_value(self.values, feature, self.quantity)
@@ -178,7 +182,7 @@ def override_in_force(*, deleted_at: datetime | None, expires_at: datetime | Non
 
 def iso(moment: datetime | None) -> str | None:
     """An API time: ISO 8601 in UTC with a `Z`, as every other answer writes it."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else None
+    return api_time(moment)
 
 
 def iso_epoch(epoch: float | None) -> str | None:
@@ -209,6 +213,35 @@ def subscription_on(
     return False, None  # unpaid, paused, incomplete, incomplete_expired, canceled
 
 
+def subscription_units(subscription: Subscription) -> list[tuple[str, int]]:
+    """(product id, quantity) of each item of a subscription — a metered item counts once — or, for a mirror
+    that has no item rows (mirrored before items were), its primary price's."""
+    items = list(subscription.items.all())
+    if not items:
+        return [(subscription.product_id, subscription.quantity)]
+    return [
+        (item.product_id, 1 if item.usage_type == Price.UsageType.METERED else int(item.quantity or 1))
+        for item in items
+    ]
+
+
+def _added_by_group(given: list[tuple[_Source, Any]]) -> list[tuple[_Source, Any]]:
+    """Counted values of sources of one group (the items of one subscription) added up (`None`, unlimited,
+    stays unlimited), one pair per group, the first source of the group standing for it."""
+    grouped: dict[str, tuple[_Source, Any]] = {}
+    for source, value in given:
+        key = source.group or f"{source.kind}:{source.id}"
+        if key not in grouped:
+            grouped[key] = (source, value)
+            continue
+        first, total = grouped[key]
+        if total is None or value is None:
+            grouped[key] = (first, None)
+        elif isinstance(total, int) and isinstance(value, int):
+            grouped[key] = (first, total + value)
+    return list(grouped.values())
+
+
 def product_values(product_ids: set[str]) -> dict[str, dict[str, tuple[Any, bool]]]:
     values: dict[str, dict[str, tuple[Any, bool]]] = {pid: {} for pid in product_ids}
     if product_ids:
@@ -224,16 +257,22 @@ def _plan_sources(
 ) -> tuple[list[_Source], list[datetime]]:
     """The live subscriptions, purchases and default product of a customer, and the instants they change."""
     changes: list[datetime] = []
-    pending: list[tuple[str, str, str, int, Period | None, datetime | None, _SourceFlags]] = []
+    # (kind, id, product, quantity, period, ends_at, flags, group): sources of one group (the items of one
+    # subscription) add their counted values up; across groups the largest wins.
+    pending: list[tuple[str, str, str, int, Period | None, datetime | None, _SourceFlags, str]] = []
     if customer is not None:
-        subscriptions = Subscription.objects.filter(
-            customer=customer,
-            status__in=(
-                Subscription.Status.ACTIVE,
-                Subscription.Status.TRIALING,
-                Subscription.Status.PAST_DUE,
-            ),
-        ).select_related("price", "product")
+        subscriptions = (
+            Subscription.objects.filter(
+                customer=customer,
+                status__in=(
+                    Subscription.Status.ACTIVE,
+                    Subscription.Status.TRIALING,
+                    Subscription.Status.PAST_DUE,
+                ),
+            )
+            .select_related("price", "product")
+            .prefetch_related("items")
+        )
         for subscription in subscriptions:
             on, change_at = subscription_on(subscription, now, grace)
             if change_at is not None:
@@ -241,17 +280,20 @@ def _plan_sources(
             if not on:
                 continue
             flags: _SourceFlags = {"status": subscription.status}
-            pending.append(
-                (
-                    "subscription",
-                    subscription.pk,
-                    subscription.product_id,
-                    subscription.quantity,
-                    subscription_period(subscription, now),
-                    None,
-                    flags,
+            period = subscription_period(subscription, now)
+            for product_id, quantity in subscription_units(subscription):
+                pending.append(
+                    (
+                        "subscription",
+                        subscription.pk,
+                        product_id,
+                        quantity,
+                        period,
+                        None,
+                        flags,
+                        subscription.pk,
+                    )
                 )
-            )
         purchases = (
             Purchase.objects.filter(customer=customer, revoked_at__isnull=True, starts_at__lte=now)
             .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
@@ -265,7 +307,7 @@ def _plan_sources(
             flags = _SourceFlags()
             if payment_status == Payment.Status.DISPUTED or dispute_status:
                 flags["disputed"] = True  # access kept while the dispute is open; a lost one ends it
-            pending.append(("purchase", pk, product_id, quantity, None, ends_at, flags))
+            pending.append(("purchase", pk, product_id, quantity, None, ends_at, flags, pk))
     default_product = None
     if project.default_product:
         default_product = (
@@ -274,15 +316,34 @@ def _plan_sources(
             .first()
         )
     if default_product is not None:
-        pending.append(("default_product", default_product, default_product, 1, None, None, _SourceFlags()))
+        pending.append(
+            (
+                "default_product",
+                default_product,
+                default_product,
+                1,
+                None,
+                None,
+                _SourceFlags(),
+                default_product,
+            )
+        )
     product_ids = {row[2] for row in pending}
     values = product_values(product_ids)
     keys = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "key")) if product_ids else {}
     sources = [
         _Source(
-            kind, pk, keys.get(product_id, product_id), quantity, values[product_id], period, ends_at, flags
+            kind,
+            pk,
+            keys.get(product_id, product_id),
+            quantity,
+            values[product_id],
+            period,
+            ends_at,
+            flags,
+            group,
         )
-        for kind, pk, product_id, quantity, period, ends_at, flags in pending
+        for kind, pk, product_id, quantity, period, ends_at, flags, group in pending
     ]
     return sources, changes
 
@@ -358,6 +419,7 @@ def _feature_entry(
         value = ranked[0][1] if ranked else None
     elif kind in COUNTED or kind == Feature.Type.CREDITS:
         limit = 0
+        given = _added_by_group(given)
         for index, (_, v) in enumerate(given):
             limit = v if index == 0 else _larger(limit, v)
     own = [g for g in grants if g.feature_id == feature.pk]

@@ -14,7 +14,7 @@ urlpatterns = [
         apis.RevocationDeleteApi.as_view(),
         "entitlements-revocation-detail",
     ),
-    *route("usage", apis.UsageCreateApi.as_view(), "usage"),
+    *route("usage", apis.UsageApi.as_view(), "usage"),
     *route("usage/batch", apis.UsageBatchApi.as_view(), "usage-batch"),
     *route("credits", apis.CreditsApi.as_view(), "credits"),
     *route(

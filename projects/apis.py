@@ -118,6 +118,8 @@ class ProjectListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="projects_list",
+        summary="List projects (platform)",
+        description="Platform key: every tenant project, newest first.",
         parameters=PAGINATION_PARAMETERS,
         responses=list_serializer(ProjectOutputSerializer, "ProjectList"),
     )
@@ -127,6 +129,12 @@ class ProjectListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="projects_create",
+        summary="Create a project (platform)",
+        description=(
+            "Platform key: a tenant project and its first API key (the secret `api_key` is in "
+            "this answer only). Own Stripe credentials are optional (else the platform's Stripe "
+            "account is used); they are stored encrypted and never echoed. 409 `slug_taken`."
+        ),
         request=InputSerializer,
         responses={201: ProjectCreatedSerializer},
     )
@@ -152,12 +160,23 @@ class ProjectDetailApi(BaseApi):
             required=False, allow_blank=True, help_text="Recorded in the audit log."
         )
 
-    @extend_schema(operation_id="projects_retrieve", responses=ProjectOutputSerializer)
+    @extend_schema(
+        operation_id="projects_retrieve",
+        summary="Retrieve a project (platform)",
+        description="Platform key: one project by id or slug, without secrets.",
+        responses=ProjectOutputSerializer,
+    )
     def get(self, request: Request, project_id: str) -> Response:
         return Response(_render_project(selectors.project_get(id_or_slug=project_id)))
 
     @extend_schema(
         operation_id="projects_update",
+        summary="Update a project (platform)",
+        description=(
+            "Platform key: changes a project's settings or `status`; a suspension takes effect on "
+            "every server within a second (its keys then get 403). `slug` cannot change (400 "
+            "`immutable_field`)."
+        ),
         request=InputSerializer,
         responses=ProjectOutputSerializer,
     )
@@ -181,6 +200,8 @@ class ProjectApiKeyListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="projects_api_keys_list",
+        summary="List a project's API keys (platform)",
+        description="Platform key: a project's keys with prefixes and revocation; never a secret.",
         parameters=PAGINATION_PARAMETERS,
         responses=list_serializer(ApiKeyOutputSerializer, "ApiKeyList"),
     )
@@ -191,6 +212,8 @@ class ProjectApiKeyListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="projects_api_keys_create",
+        summary="Create a project API key (platform)",
+        description="Platform key: a new key for a project; the secret `api_key` is in this answer only.",
         request=InputSerializer,
         responses={201: ApiKeyCreatedSerializer},
     )
@@ -215,6 +238,11 @@ class ProjectApiKeyRevokeApi(BaseApi):
 
     @extend_schema(
         operation_id="projects_api_keys_revoke",
+        summary="Revoke a project API key (platform)",
+        description=(
+            "Platform key: revokes one of a project's keys, refused everywhere within a second; "
+            "repeating it changes nothing."
+        ),
         request=RevokeInputSerializer,
         responses={200: ApiKeyOutputSerializer},
     )
@@ -232,7 +260,15 @@ class ProjectApiKeyRevokeApi(BaseApi):
 class CurrentProjectApi(BaseApi):
     """The calling project's own settings, without secrets."""
 
-    @extend_schema(operation_id="project_retrieve", responses=ProjectOutputSerializer)
+    @extend_schema(
+        operation_id="project_retrieve",
+        summary="Retrieve your project",
+        description=(
+            "The calling project's own settings, without any secret (only whether Stripe "
+            "credentials are set)."
+        ),
+        responses=ProjectOutputSerializer,
+    )
     def get(self, request: Request) -> Response:
         return Response(_render_project(request_project(request)))
 
@@ -245,6 +281,11 @@ class CurrentProjectApiKeyListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="project_api_keys_list",
+        summary="List your API keys",
+        description=(
+            "The calling project's keys with their prefixes, creation and last use, and "
+            "revocation; never a secret."
+        ),
         parameters=PAGINATION_PARAMETERS,
         responses=list_serializer(ApiKeyOutputSerializer, "OwnApiKeyList"),
     )
@@ -254,6 +295,11 @@ class CurrentProjectApiKeyListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="project_api_keys_create",
+        summary="Create an API key",
+        description=(
+            "A new key for the calling project, for rotation: create one, switch over, revoke the "
+            "old one. The secret `api_key` is in this answer only."
+        ),
         request=InputSerializer,
         responses={201: ApiKeyCreatedSerializer},
     )
@@ -273,6 +319,11 @@ class CurrentProjectApiKeyRevokeApi(BaseApi):
 
     @extend_schema(
         operation_id="project_api_keys_revoke",
+        summary="Revoke an API key",
+        description=(
+            "Revokes one of the calling project's keys; every server refuses it within a second "
+            "(401). Repeating it changes nothing."
+        ),
         request=RevokeInputSerializer,
         responses={200: ApiKeyOutputSerializer},
     )

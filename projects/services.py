@@ -125,7 +125,8 @@ def project_update(*, actor: Actor, project: Project, reason: str = "", **change
                 after=after,
             )
             _invalidate_project_keys_on_commit(locked)
-            if before.get("default_product") != after.get("default_product"):
+            # The status too: the public plans page (cached under the project's catalog version) must 404 at once.
+            if before["default_product"] != after["default_product"] or before["status"] != after["status"]:
                 entitlements_project_changed(project=locked)
     return locked
 

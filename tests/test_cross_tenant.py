@@ -38,6 +38,8 @@ def tenant_routes() -> list[tuple[str, type[BaseApi]]]:
             continue
         if not issubclass(view_class, BaseApi) or IsPlatformKey in view_class.permission_classes:
             continue
+        if not view_class.authentication_classes:  # public by design (the plans page): no tenant to cross
+            continue
         routes.setdefault(route.rstrip("/"), view_class)
     return sorted(routes.items())
 

@@ -2,7 +2,7 @@
 own layer or the layers below it, at the top of the file or inside a function alike.
 
 From the top: the interfaces (API views, admin, URLs, management commands, app configs, /metrics collectors,
-the dashboard, the portal and the OpenAPI hook of the Stripe intake); the intake of Stripe's events
+the dashboard, the demo's pages, the portal and the OpenAPI hook of the Stripe intake); the intake of Stripe's events
 (`webhooks.services`, `.processors`, `.tasks`); billing; project settings (`projects.services`); entitlements;
 tenant events (`webhooks.outbound`, `.outbound_tasks`, `.representations`, `.selectors`); the data (models, the
 tenancy of `projects`, the Stripe gateway); `core`. An app's Celery tasks sit in its layer: its services queue
@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "billing.dashboard",
             "billing.metrics",
             "billing.portal",
+            "billing.demo",
         ),
     ),
     ("stripe inbound", ("webhooks.services", "webhooks.processors", "webhooks.tasks")),

@@ -106,6 +106,11 @@ class FeatureListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="features_list",
+        summary="List features",
+        description=(
+            "The project's features, newest first, optionally only those of one `type`. Reads "
+            "Tollgate only; nothing at Stripe."
+        ),
         parameters=[
             *PAGINATION_PARAMETERS,
             OpenApiParameter("type", OpenApiTypes.STR, enum=Feature.Type.values),
@@ -120,7 +125,20 @@ class FeatureListCreateApi(BaseApi):
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
 
-    @extend_schema(operation_id="features_create", request=FeatureInput, responses={201: FeatureOutput})
+    @extend_schema(
+        operation_id="features_create",
+        summary="Create a feature",
+        description=(
+            "Declares something a customer can be entitled to: `boolean` (on or off), `metered` "
+            "(an allowance per billing period that resets), `credits` (a prepaid balance), "
+            "`allocation` (units in use, such as seats) or `static` (a configuration value). "
+            "Nothing is created at Stripe (a Stripe meter is made when a metered price bills the "
+            "feature). Errors: 409 `key_taken` when the project already has a feature with this "
+            "`key`."
+        ),
+        request=FeatureInput,
+        responses={201: FeatureOutput},
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -135,12 +153,27 @@ class FeatureDetailApi(BaseApi):
     InputSerializer = FeatureInput
     OutputSerializer = FeatureOutput
 
-    @extend_schema(operation_id="features_retrieve", responses=FeatureOutput)
+    @extend_schema(
+        operation_id="features_retrieve",
+        summary="Retrieve a feature",
+        description="One feature by its `key` or `id`; 404 when the project has no such feature.",
+        responses=FeatureOutput,
+    )
     def get(self, request: Request, feature: str) -> Response:
         found = feature_get(project=request_project(request), key_or_id=feature)
         return Response(self.OutputSerializer(found).data)
 
-    @extend_schema(operation_id="features_update", request=FeatureInput, responses=FeatureOutput)
+    @extend_schema(
+        operation_id="features_update",
+        summary="Update a feature",
+        description=(
+            "Renames a feature or changes its `unit`; its `type` only while no product or price "
+            "uses it (409 `feature_in_use`), its `key` never (400 `immutable_field`). Cached "
+            "entitlement answers of the project are cleared. Nothing changes at Stripe."
+        ),
+        request=FeatureInput,
+        responses=FeatureOutput,
+    )
     def patch(self, request: Request, feature: str) -> Response:
         found = feature_get(project=request_project(request), key_or_id=feature)
         serializer = self.InputSerializer(data=request.data, partial=True)
@@ -159,6 +192,11 @@ ACCESS_DAYS_HELP = (
     "(subscriptions grant them while live). A change applies to purchases made from then on."
 )
 
+PUBLIC_HELP = (
+    "Listed, while active, by the unauthenticated pricing-page endpoint `GET /public/{project slug}/plans` "
+    "with its active prices and feature values. Default false."
+)
+
 
 class ProductOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
@@ -167,6 +205,7 @@ class ProductOutput(serializers.Serializer[Any]):
     name = serializers.CharField()
     description = serializers.CharField(allow_null=True)
     active = serializers.BooleanField()
+    public = serializers.BooleanField(help_text=PUBLIC_HELP)
     features = serializers.SerializerMethodField(help_text=FEATURE_VALUE_HELP)
     access_days = serializers.SerializerMethodField(help_text=ACCESS_DAYS_HELP)
     stripe_product_id = serializers.CharField(
@@ -200,6 +239,7 @@ class ProductInput(StrictSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     active = serializers.BooleanField(required=False, default=True)
+    public = serializers.BooleanField(required=False, help_text=PUBLIC_HELP)
     features = serializers.DictField(
         child=serializers.JSONField(allow_null=True), required=False, help_text=FEATURE_VALUE_HELP
     )
@@ -218,6 +258,11 @@ class ProductListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="products_list",
+        summary="List products",
+        description=(
+            "The project's products with their feature values, newest first; `active` filters on "
+            "whether they are still sold."
+        ),
         parameters=[*PAGINATION_PARAMETERS, OpenApiParameter("active", OpenApiTypes.BOOL)],
         responses=list_serializer(ProductOutput, "ProductList"),
     )
@@ -228,7 +273,18 @@ class ProductListCreateApi(BaseApi):
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
 
-    @extend_schema(operation_id="products_create", request=ProductInput, responses={201: ProductOutput})
+    @extend_schema(
+        operation_id="products_create",
+        summary="Create a product",
+        description=(
+            "Creates a product, its feature values (what buying it entitles to) and, at once, the "
+            "matching Stripe Product (`stripe_product_id`; null while Stripe is unreachable, and "
+            "synced later). Errors: 409 `key_taken`; 400 `unknown_feature` or "
+            "`invalid_feature_value` for a bad `features` map."
+        ),
+        request=ProductInput,
+        responses={201: ProductOutput},
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -245,11 +301,27 @@ class ProductDetailApi(BaseApi):
     InputSerializer = ProductInput
     OutputSerializer = ProductOutput
 
-    @extend_schema(operation_id="products_retrieve", responses=ProductOutput)
+    @extend_schema(
+        operation_id="products_retrieve",
+        summary="Retrieve a product",
+        description="One product by its `key` or `id`, with its feature values and `access_days`.",
+        responses=ProductOutput,
+    )
     def get(self, request: Request, product: str) -> Response:
         return Response(self.OutputSerializer(_product_get(request, product)).data)
 
-    @extend_schema(operation_id="products_update", request=ProductInput, responses=ProductOutput)
+    @extend_schema(
+        operation_id="products_update",
+        summary="Update a product",
+        description=(
+            "Changes a product; `features` replaces its whole feature map and customers' "
+            "entitlements are recomputed. The Stripe Product is updated to match; deactivating "
+            "the product archives it at Stripe and deactivates its prices (reactivating it leaves "
+            "them inactive). `key` cannot change (400 `immutable_field`)."
+        ),
+        request=ProductInput,
+        responses=ProductOutput,
+    )
     def patch(self, request: Request, product: str) -> Response:
         found = _product_get(request, product)
         serializer = self.InputSerializer(data=request.data, partial=True)
@@ -263,18 +335,45 @@ class ProductDetailApi(BaseApi):
 # --- prices -----------------------------------------------------------------------------------------------------
 
 
-class PriceOutput(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    object = serializers.SerializerMethodField()
-    key = serializers.CharField()
-    product = serializers.CharField(source="product.key", help_text="The product's key.")
+class PriceTierOutput(serializers.Serializer[Any]):
+    up_to = serializers.JSONField(help_text='An integer, or "inf" on the last tier.')
+    unit_amount = serializers.IntegerField(allow_null=True, help_text="Minor units per unit in this tier.")
+    flat_amount = serializers.IntegerField(allow_null=True, help_text="Minor units for reaching this tier.")
+
+
+class PriceTermsOutput(serializers.Serializer[Any]):
+    """What a price charges, as the catalog API and the public plans both show it."""
+
     currency = serializers.CharField()
-    unit_amount = serializers.IntegerField(help_text="Minor units.")
+    unit_amount = serializers.IntegerField(allow_null=True, help_text="Minor units; null for a tiered price.")
+    billing_scheme = serializers.CharField(help_text="per_unit | tiered")
+    tiers_mode = serializers.CharField(allow_null=True, help_text="graduated | volume (tiered only)")
+    tiers = PriceTierOutput(
+        many=True, allow_null=True, help_text='Ascending; the last is up to "inf" (tiered only).'
+    )
     type = serializers.CharField(help_text="recurring | one_time")
     interval = serializers.CharField(allow_null=True, help_text="day | week | month | year (recurring only)")
     interval_count = serializers.IntegerField(allow_null=True)
     trial_days = serializers.IntegerField(allow_null=True)
     usage_type = serializers.CharField(allow_null=True, help_text="licensed | metered (recurring only)")
+
+    def to_representation(self, instance: Price) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        recurring = instance.type == Price.Type.RECURRING
+        data["interval"] = instance.interval if recurring else None
+        data["interval_count"] = instance.interval_count if recurring else None
+        data["usage_type"] = instance.usage_type if recurring else None
+        tiered = instance.billing_scheme == Price.BillingScheme.TIERED
+        data["tiers_mode"] = instance.tiers_mode if tiered else None
+        data["tiers"] = data["tiers"] if tiered else None
+        return data
+
+
+class PriceOutput(PriceTermsOutput):
+    id = serializers.CharField()
+    object = serializers.SerializerMethodField()
+    key = serializers.CharField()
+    product = serializers.CharField(source="product.key", help_text="The product's key.")
     meter = serializers.CharField(allow_null=True, help_text="The key of the metered feature it bills.")
     tax_behavior = serializers.CharField(help_text="unspecified | inclusive | exclusive")
     active = serializers.BooleanField()
@@ -289,12 +388,14 @@ class PriceOutput(serializers.Serializer[Any]):
     def get_object(self, obj: Price) -> str:
         return "price"
 
+    def get_fields(self) -> dict[str, Any]:
+        # The price's identity first, then its terms (declared on the base class, so DRF lists them first).
+        fields = super().get_fields()
+        lead = ("id", "object", "key", "product")
+        return {**{name: fields[name] for name in lead}, **{k: v for k, v in fields.items() if k not in lead}}
+
     def to_representation(self, instance: Price) -> dict[str, Any]:
         data = super().to_representation(instance)
-        recurring = instance.type == Price.Type.RECURRING
-        data["interval"] = instance.interval if recurring else None
-        data["interval_count"] = instance.interval_count if recurring else None
-        data["usage_type"] = instance.usage_type if recurring else None
         data["meter"] = instance.meter.key if instance.meter else None
         data["stripe_product_id"] = data["stripe_product_id"] or None
         data["stripe_price_id"] = data["stripe_price_id"] or None
@@ -308,7 +409,23 @@ class PriceInput(StrictSerializer):
     key = serializers.SlugField(max_length=100, help_text="Immutable.")
     product = serializers.CharField(max_length=100, help_text="The product's key or id. Immutable.")
     currency = CurrencyField()
-    unit_amount = serializers.IntegerField(min_value=0, max_value=MAX_UNIT_AMOUNT, help_text="Minor units.")
+    unit_amount = serializers.IntegerField(
+        min_value=0, max_value=MAX_UNIT_AMOUNT, required=False, help_text="Minor units; per_unit prices only."
+    )
+    billing_scheme = serializers.ChoiceField(
+        choices=Price.BillingScheme.choices,
+        required=False,
+        help_text="per_unit (default) or tiered. Immutable.",
+    )
+    tiers_mode = serializers.ChoiceField(
+        choices=Price.TiersMode.choices,
+        required=False,
+        help_text="Tiered prices: graduated or volume. Immutable.",
+    )
+    tiers = serializers.JSONField(
+        required=False,
+        help_text='Tiered prices: [{"up_to": n | "inf", "unit_amount"?, "flat_amount"?}], ascending, the last "inf".',
+    )
     type = serializers.ChoiceField(choices=Price.Type.choices, help_text="Immutable.")
     interval = serializers.ChoiceField(
         choices=Price.Interval.choices, required=False, allow_null=True, help_text="Required when recurring."
@@ -334,6 +451,11 @@ class PriceListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="prices_list",
+        summary="List prices",
+        description=(
+            "The project's prices, newest first, filtered by `active`, `product` (key or id) and "
+            "`type` (`recurring` or `one_time`)."
+        ),
         parameters=[
             *PAGINATION_PARAMETERS,
             OpenApiParameter("active", OpenApiTypes.BOOL),
@@ -352,7 +474,18 @@ class PriceListCreateApi(BaseApi):
         rows, has_more = paginate_queryset(queryset, request)
         return Response(list_body(self.OutputSerializer(rows, many=True).data, has_more))
 
-    @extend_schema(operation_id="prices_create", request=PriceInput, responses={201: PriceOutput})
+    @extend_schema(
+        operation_id="prices_create",
+        summary="Create a price",
+        description=(
+            "Creates a price of a product and the Stripe Price carrying its `key` as lookup key "
+            "(a metered price also gets the Stripe billing meter of its feature). Amounts are "
+            "integer minor units. Errors: 409 `key_taken`, `product_inactive`; 400 "
+            "`invalid_meter`; 404 for an unknown `product`."
+        ),
+        request=PriceInput,
+        responses={201: PriceOutput},
+    )
     def post(self, request: Request) -> Response:
         project = request_project(request)
         serializer = self.InputSerializer(data=request.data)
@@ -368,12 +501,29 @@ class PriceDetailApi(BaseApi):
     InputSerializer = PriceInput
     OutputSerializer = PriceOutput
 
-    @extend_schema(operation_id="prices_retrieve", responses=PriceOutput)
+    @extend_schema(
+        operation_id="prices_retrieve",
+        summary="Retrieve a price",
+        description="One price by its `key` or `id`, with its current Stripe Price id.",
+        responses=PriceOutput,
+    )
     def get(self, request: Request, price: str) -> Response:
         found = selectors.price_get(project=request_project(request), key_or_id=price)
         return Response(self.OutputSerializer(found).data)
 
-    @extend_schema(operation_id="prices_update", request=PriceInput, responses=PriceOutput)
+    @extend_schema(
+        operation_id="prices_update",
+        summary="Update a price",
+        description=(
+            "Stripe prices cannot change amount, currency or tax behavior: changing "
+            "`unit_amount`, `currency` or `tax_behavior` creates a new Stripe Price that takes "
+            "over the lookup key, while existing subscribers keep the old one until their "
+            "subscription changes. `trial_days` and `active` change in place. The other fields "
+            "only accept their current value (400 `immutable_field`)."
+        ),
+        request=PriceInput,
+        responses=PriceOutput,
+    )
     def patch(self, request: Request, price: str) -> Response:
         project = request_project(request)
         found = selectors.price_get(project=project, key_or_id=price)

@@ -5,7 +5,14 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from billing.catalog.rules import PRICE_REPRICING_FIELDS, UNSET, price_terms_check
+from billing.catalog.public import public_plans_changed
+from billing.catalog.rules import (
+    PRICE_REPRICING_FIELDS,
+    UNSET,
+    price_amounts_check,
+    price_terms_check,
+    tiers_parse,
+)
 from billing.catalog.selectors import feature_list, price_fetch
 from billing.catalog.snapshots import price_snapshot
 from billing.catalog.stripe_sync import meter_event_name_check, price_stripe_sync
@@ -32,8 +39,11 @@ def price_create(
     key: str,
     product: Product,
     currency: str,
-    unit_amount: int,
     type: str,
+    unit_amount: int | None = None,
+    billing_scheme: str | None = None,
+    tiers_mode: str | None = None,
+    tiers: Any = None,
     interval: str | None = None,
     interval_count: int | None = None,
     trial_days: int | None = None,
@@ -51,6 +61,9 @@ def price_create(
     if product.project_id != project.pk:
         raise NotFound(f"No such product: {product.pk!r}.", param="product")
     meter_feature, meter_type = _meter_type(project, meter)
+    amounts = price_amounts_check(
+        billing_scheme=billing_scheme, unit_amount=unit_amount, tiers_mode=tiers_mode, tiers=tiers
+    )
     terms = price_terms_check(
         type=type,
         interval=interval,
@@ -74,7 +87,10 @@ def price_create(
         "key": key,
         "product": product.pk,
         "currency": currency,
-        "unit_amount": unit_amount,
+        "unit_amount": amounts.unit_amount,
+        "billing_scheme": amounts.billing_scheme,
+        "tiers_mode": amounts.tiers_mode,
+        "tiers": amounts.tiers,
         "type": terms.type,
         "interval": terms.interval,
         "interval_count": terms.interval_count,
@@ -95,7 +111,10 @@ def price_create(
         key=key,
         product=product,
         currency=currency,
-        unit_amount=unit_amount,
+        unit_amount=amounts.unit_amount,
+        billing_scheme=amounts.billing_scheme,
+        tiers_mode=amounts.tiers_mode,
+        tiers=amounts.tiers,
         type=terms.type,
         interval=terms.interval,
         interval_count=terms.interval_count,
@@ -108,6 +127,7 @@ def price_create(
     try:
         with transaction.atomic():
             price.save(force_insert=True)
+            public_plans_changed(project=project)
             audit_record(
                 actor=actor,
                 action="price.created",
@@ -128,6 +148,9 @@ def price_update(
     product: Product | None = None,
     currency: str | None = None,
     unit_amount: int | None = None,
+    billing_scheme: str | None = None,
+    tiers_mode: str | None = None,
+    tiers: Any = None,
     type: str | None = None,
     interval: str | None = UNSET,
     interval_count: int | None = None,
@@ -159,6 +182,10 @@ def price_update(
         given["usage_type"] = usage_type
     if meter is not UNSET:
         given["meter"] = meter or None
+    if billing_scheme is not None:
+        given["billing_scheme"] = billing_scheme
+    if tiers_mode is not None:
+        given["tiers_mode"] = tiers_mode
     for name, value in given.items():
         if value != current[name]:
             raise InvalidRequest(
@@ -166,6 +193,20 @@ def price_update(
                 code="immutable_field",
                 param=name,
             )
+    tiered = price.billing_scheme == Price.BillingScheme.TIERED
+    if unit_amount is not None and tiered:
+        raise InvalidRequest(
+            "unit_amount: a tiered price has no unit_amount; change its tiers instead.",
+            code="invalid_parameter",
+            param="unit_amount",
+        )
+    if tiers is not None and not tiered:
+        raise InvalidRequest(
+            'tiers: only a tiered price (billing_scheme "tiered") takes tiers.',
+            code="invalid_parameter",
+            param="tiers",
+        )
+    new_tiers = tiers_parse(tiers) if tiers is not None else None
     if trial_days is not UNSET and trial_days is not None and price.type != Price.Type.RECURRING:
         raise InvalidRequest(
             "trial_days: a one_time price takes no trial_days.", code="invalid_parameter", param="trial_days"
@@ -184,6 +225,8 @@ def price_update(
             locked.currency = currency.lower()
         if unit_amount is not None:
             locked.unit_amount = unit_amount
+        if new_tiers is not None:
+            locked.tiers = new_tiers
         if tax_behavior is not None:
             locked.tax_behavior = tax_behavior
         if trial_days is not UNSET:
@@ -198,6 +241,7 @@ def price_update(
         after = price_snapshot(locked)
         if after != before:
             locked.save()
+            public_plans_changed(project=locked.project)
             action = "price.updated"
             if before["active"] != after["active"]:
                 action = "price.reactivated" if locked.active else "price.deactivated"

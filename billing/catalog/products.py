@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from billing.catalog.public import public_plans_changed
 from billing.catalog.rules import UNSET, feature_value_parse
 from billing.catalog.selectors import feature_list, product_fetch
 from billing.catalog.snapshots import price_snapshot, product_snapshot
@@ -65,6 +66,7 @@ def product_create(
     name: str,
     description: str | None = None,
     active: bool = True,
+    public: bool = False,
     features: dict[str, Any] | None = None,
     access_days: int | None = None,
 ) -> Product:
@@ -83,16 +85,20 @@ def product_create(
             "name": name,
             "description": description or "",
             "active": active,
+            "public": public,
             "features": _features_normalized(resolved),
             "access_days": access_days,
         }
         if existing.stripe_product_id or product_snapshot(existing) != wanted:
             raise Conflict(f"A product with key {key!r} already exists.", code="key_taken", param="key")
         return product_stripe_sync(product=existing)
-    product = Product(project=project, key=key, name=name, description=description or "", active=active)
+    product = Product(
+        project=project, key=key, name=name, description=description or "", active=active, public=public
+    )
     try:
         with transaction.atomic():
             product.save(force_insert=True)
+            public_plans_changed(project=project)
             _product_values_replace(product, resolved)
             _product_access_set(product, access_days)
             audit_record(
@@ -115,6 +121,7 @@ def product_update(
     name: str | None = None,
     description: str | None = None,
     active: bool | None = None,
+    public: bool | None = None,
     features: dict[str, Any] | None = None,
     access_days: int | None = UNSET,
 ) -> Product:
@@ -129,7 +136,12 @@ def product_update(
         locked = product_fetch(locked.pk)
         before = product_snapshot(locked)
         was_active = locked.active
-        for field_name, value in (("name", name), ("description", description), ("active", active)):
+        for field_name, value in (
+            ("name", name),
+            ("description", description),
+            ("active", active),
+            ("public", public),
+        ):
             if value is not None:
                 setattr(locked, field_name, value)
         if resolved is not None:
@@ -151,11 +163,13 @@ def product_update(
                     after=price_snapshot(price),
                 )
         current = product_fetch(locked.pk)  # fresh feature values
-        current.name, current.description, current.active = locked.name, locked.description, locked.active
+        current.name, current.description = locked.name, locked.description
+        current.active, current.public = locked.active, locked.public
         locked = current
         after = product_snapshot(locked)
         if after != before:
-            locked.save(update_fields=["name", "description", "active", "updated_at"])
+            locked.save(update_fields=["name", "description", "active", "public", "updated_at"])
+            public_plans_changed(project=locked.project)
             action = "product.updated"
             if was_active != locked.active:
                 action = "product.deactivated" if was_active else "product.reactivated"

@@ -18,6 +18,7 @@ def product_snapshot(product: Product) -> dict[str, Any]:
         "name": product.name,
         "description": product.description,
         "active": product.active,
+        "public": product.public,
         "features": product_features(product),
         "access_days": product_access_days(product),
     }
@@ -29,6 +30,9 @@ def price_snapshot(price: Price) -> dict[str, Any]:
         "product": price.product_id,
         "currency": price.currency,
         "unit_amount": price.unit_amount,
+        "billing_scheme": price.billing_scheme,
+        "tiers_mode": price.tiers_mode,
+        "tiers": price.tiers,
         "type": price.type,
         "interval": price.interval,
         "interval_count": price.interval_count,

@@ -134,6 +134,35 @@ def price_stripe_differs(price: Price, stripe_price: dict[str, Any]) -> bool:
     )
 
 
+def _stripe_tiers(price: Price) -> list[dict[str, Any]]:
+    """The price's tiers as Stripe takes them in `prices.create` (only the amounts that are set)."""
+    return [
+        {
+            "up_to": tier["up_to"],
+            **{k: tier[k] for k in ("unit_amount", "flat_amount") if tier.get(k) is not None},
+        }
+        for tier in price.tiers
+    ]
+
+
+def _stripe_tiers_match(price: Price, stripe_price: dict[str, Any]) -> bool:
+    """Whether a Stripe price (listed with `expand[]=data.tiers`: Stripe returns tiers only when expanded)
+    charges what `price` does."""
+    if price.billing_scheme != Price.BillingScheme.TIERED:
+        return bool(stripe_price.get("billing_scheme", "per_unit") == "per_unit")
+    if stripe_price.get("billing_scheme") != "tiered" or stripe_price.get("tiers_mode") != price.tiers_mode:
+        return False
+    theirs = [
+        {
+            "up_to": "inf" if tier.get("up_to") is None else tier["up_to"],
+            "unit_amount": tier.get("unit_amount"),
+            "flat_amount": tier.get("flat_amount"),
+        }
+        for tier in stripe_price.get("tiers") or []
+    ]
+    return bool(theirs == price.tiers)
+
+
 def _price_stripe_create(gateway: StripeGateway, price: Price, meter_id: str) -> dict[str, Any]:
     lookup_key = price_lookup_key(price)
     transfer = False
@@ -144,6 +173,7 @@ def _price_stripe_create(gateway: StripeGateway, price: Price, meter_id: str) ->
             and holder["id"] not in price.stripe_price_history
             and holder.get("currency") == price.currency
             and holder.get("unit_amount") == price.unit_amount
+            and _stripe_tiers_match(price, holder)
             and holder.get("tax_behavior") == price.tax_behavior
         ):
             return holder  # an earlier attempt created it and its answer was lost
@@ -151,13 +181,16 @@ def _price_stripe_create(gateway: StripeGateway, price: Price, meter_id: str) ->
     params: dict[str, Any] = {
         "product": price.product.stripe_product_id,
         "currency": price.currency,
-        "unit_amount": price.unit_amount,
         "lookup_key": lookup_key,
         "nickname": price.key,
         "tax_behavior": price.tax_behavior,
         "active": price.active,
         "metadata": _price_stripe_metadata(price),
     }
+    if price.billing_scheme == Price.BillingScheme.TIERED:
+        params.update(billing_scheme="tiered", tiers_mode=price.tiers_mode, tiers=_stripe_tiers(price))
+    else:
+        params["unit_amount"] = price.unit_amount
     if price.type == Price.Type.RECURRING:
         recurring: dict[str, Any] = {
             "interval": price.interval,
@@ -195,6 +228,7 @@ def price_stripe_sync(*, price: Price) -> Price:
             stripe_price_id="",
             currency=price.currency,
             unit_amount=price.unit_amount,
+            tiers=price.tiers,
             tax_behavior=price.tax_behavior,
         ).update(stripe_price_id=stripe_price["id"])
         return price_fetch(price.pk)

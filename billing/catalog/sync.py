@@ -14,6 +14,7 @@ from billing.catalog.rules import (
     PRICE_IMMUTABLE_FIELDS,
     PRICE_REPRICING_FIELDS,
     feature_value_parse,
+    price_amounts_check,
     price_terms_check,
 )
 from billing.catalog.selectors import feature_get, feature_list
@@ -44,8 +45,11 @@ class FeatureSpec:
 class PriceSpec:
     key: str
     currency: str
-    unit_amount: int
     type: str
+    unit_amount: int | None = None
+    billing_scheme: str | None = None
+    tiers_mode: str | None = None
+    tiers: list[dict[str, Any]] | None = None
     interval: str | None = None
     interval_count: int | None = None
     trial_days: int | None = None
@@ -61,6 +65,7 @@ class ProductSpec:
     name: str
     description: str = ""
     active: bool = True
+    public: bool = False
     features: dict[str, Any] = field(default_factory=dict)
     prices: tuple[PriceSpec, ...] = ()
     access_days: int | None = None
@@ -168,12 +173,13 @@ def catalog_plan(
                 "name": pspec.name,
                 "description": pspec.description,
                 "active": pspec.active,
+                "public": pspec.public,
                 "features": wanted_features,
                 "access_days": pspec.access_days,
             }
             diff = {
                 name: (current_state[name], wanted_state[name])
-                for name in ("name", "description", "active", "features", "access_days")
+                for name in ("name", "description", "active", "public", "features", "access_days")
                 if current_state[name] != wanted_state[name]
             }
             if diff:
@@ -186,6 +192,12 @@ def catalog_plan(
         for r_index, rspec in enumerate(pspec.prices):
             prefix = f"products[{p_index}].prices[{r_index}]"
             try:
+                amounts = price_amounts_check(
+                    billing_scheme=rspec.billing_scheme,
+                    unit_amount=rspec.unit_amount,
+                    tiers_mode=rspec.tiers_mode,
+                    tiers=rspec.tiers,
+                )
                 terms = price_terms_check(
                     type=rspec.type,
                     interval=rspec.interval,
@@ -203,7 +215,10 @@ def catalog_plan(
             wanted_price = {
                 "product": pspec.key,
                 "currency": rspec.currency.lower(),
-                "unit_amount": rspec.unit_amount,
+                "unit_amount": amounts.unit_amount,
+                "billing_scheme": amounts.billing_scheme,
+                "tiers_mode": amounts.tiers_mode,
+                "tiers": amounts.tiers,
                 "type": terms.type,
                 "interval": terms.interval,
                 "interval_count": terms.interval_count,
@@ -325,6 +340,7 @@ def catalog_apply(
                     name=pspec.name,
                     description=pspec.description,
                     active=pspec.active,
+                    public=pspec.public,
                     features=pspec.features,
                     access_days=pspec.access_days,
                 )
@@ -338,6 +354,7 @@ def catalog_apply(
                         name=pspec.name,
                         description=pspec.description,
                         active=pspec.active,
+                        public=pspec.public,
                         features=pspec.features,
                         access_days=pspec.access_days,
                     )

@@ -1,6 +1,6 @@
-"""Routes of the catalog API (`apis`): features, products, prices."""
+"""Routes of the catalog API (`apis`): features, products, prices; the public plans (`public_apis`)."""
 
-from billing.catalog import apis
+from billing.catalog import apis, public_apis
 from core.urls import route
 
 urlpatterns = [
@@ -10,4 +10,5 @@ urlpatterns = [
     *route("products/<str:product>", apis.ProductDetailApi.as_view(), "product-detail"),
     *route("prices", apis.PriceListCreateApi.as_view(), "prices"),
     *route("prices/<str:price>", apis.PriceDetailApi.as_view(), "price-detail"),
+    *route("public/<str:slug>/plans", public_apis.PublicPlansApi.as_view(), "public-plans"),
 ]

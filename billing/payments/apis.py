@@ -11,7 +11,13 @@ from rest_framework.response import Response
 from billing import payments, portal, selectors, services
 from billing.models import Cart, CartItem, CheckoutSession, Customer, Payment
 from billing.payments import carts
-from billing.representations import CartOutput, CheckoutSessionOutput, CustomerOutput, PaymentOutput
+from billing.representations import (
+    CartOutput,
+    CheckoutSessionOutput,
+    CustomerOutput,
+    PaymentOutput,
+    PaymentStatusOutput,
+)
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
@@ -34,6 +40,8 @@ class CustomerListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="customers_list",
+        summary="List customers",
+        description="The project's customers, newest first, optionally only those with one `email`.",
         parameters=[*PAGINATION_PARAMETERS, OpenApiParameter("email", OpenApiTypes.STR)],
         responses=list_serializer(CustomerOutput, "CustomerList"),
     )
@@ -46,6 +54,13 @@ class CustomerListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="customers_upsert",
+        summary="Create or update a customer",
+        description=(
+            "Upsert by `external_id` (your own user id, used as `customer` everywhere): 201 when "
+            "created, 200 when it existed and the given fields were updated. A customer already "
+            "known to Stripe has a changed `email` or `name` copied to its Stripe Customer in the "
+            "background. Safe to repeat: the same body changes nothing the second time."
+        ),
         request=InputSerializer,
         responses={200: CustomerOutput, 201: CustomerOutput},
     )
@@ -68,7 +83,12 @@ class CustomerListCreateApi(BaseApi):
 class CustomerDetailApi(BaseApi):
     tenant_lookup = {"customer_id": Customer}
 
-    @extend_schema(operation_id="customers_retrieve", responses=CustomerOutput)
+    @extend_schema(
+        operation_id="customers_retrieve",
+        summary="Retrieve a customer",
+        description="One customer by your `external_id`; 404 when the project has never seen it.",
+        responses=CustomerOutput,
+    )
     def get(self, request: Request, customer_id: str) -> Response:
         return Response(
             CustomerOutput(
@@ -85,6 +105,19 @@ class _CheckoutBase(StrictSerializer):
     success_url = serializers.URLField(max_length=2000)
     cancel_url = serializers.URLField(max_length=2000)
     metadata = MetadataField(required=False)
+    automatic_tax = serializers.BooleanField(
+        default=False,
+        help_text="Turn on Stripe Tax: Checkout collects the billing address and adds (or, for inclusive "
+        "prices, shows) the tax. Every price needs a `tax_behavior`.",
+    )
+    promotion_code = serializers.CharField(
+        max_length=100,
+        required=False,
+        help_text="A promotion code of the project to redeem (400 `promotion_code_invalid` if it cannot be).",
+    )
+    allow_promotion_codes = serializers.BooleanField(
+        required=False, default=False, help_text="Stripe's page asks the customer for a code."
+    )
 
 
 def _checkout(request: Request, data: dict[str, Any], **purchase: Any) -> Response:
@@ -96,31 +129,88 @@ def _checkout(request: Request, data: dict[str, Any], **purchase: Any) -> Respon
         success_url=data["success_url"],
         cancel_url=data["cancel_url"],
         metadata=data.get("metadata"),
+        automatic_tax=data["automatic_tax"],
         idempotency_key=request.headers.get("Idempotency-Key", ""),
+        promotion_code=data.get("promotion_code"),
+        allow_promotion_codes=data["allow_promotion_codes"],
         **purchase,
     )
     session = selectors.checkout_session_for_payment(project=project, payment=payment)
     return Response(CheckoutSessionOutput(session).data, status=status.HTTP_201_CREATED)
 
 
+class SubscriptionItemInput(StrictSerializer):
+    price = serializers.CharField(help_text="A recurring price: its key or id.")
+    quantity = serializers.IntegerField(
+        min_value=1, max_value=MAX_QUANTITY, required=False, help_text="Default 1; none for a metered price."
+    )
+
+
+def subscription_items_input(data: dict[str, Any]) -> list[tuple[str, int | None]] | None:
+    """`items` of a subscription request as (price, quantity or None), or None when the request gives `price`:
+    exactly one of them, and `quantity` only with `price`."""
+    if ("price" in data) == ("items" in data):
+        raise InvalidRequest(
+            "Give exactly one of price or items.",
+            code="parameter_conflict" if "price" in data else "parameter_missing",
+            param="price",
+        )
+    if "items" not in data:
+        return None
+    if "quantity" in data:
+        raise InvalidRequest(
+            "quantity goes with price; give each item's quantity in items.",
+            code="parameter_conflict",
+            param="quantity",
+        )
+    return [(item["price"], item.get("quantity")) for item in data["items"]]
+
+
 class CheckoutSubscriptionApi(BaseApi):
     class InputSerializer(_CheckoutBase):
-        price = serializers.CharField(help_text="A recurring price: its key or id.")
-        quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+        price = serializers.CharField(required=False, help_text="A recurring price: its key or id.")
+        quantity = serializers.IntegerField(
+            min_value=1, max_value=MAX_QUANTITY, required=False, help_text="With `price`; default 1."
+        )
+        items: serializers.ListSerializer[Any] = serializers.ListSerializer(
+            child=SubscriptionItemInput(),
+            required=False,
+            max_length=MAX_LINE_ITEMS,
+            help_text=(
+                "Instead of `price`: several recurring prices of one currency and interval on one "
+                "subscription (at most 20; a metered price takes no quantity)."
+            ),
+        )
         trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False)
 
     @extend_schema(
-        operation_id="checkout_subscription", request=InputSerializer, responses={201: CheckoutSessionOutput}
+        operation_id="checkout_subscription",
+        summary="Start a subscription checkout",
+        description=(
+            "Creates a Stripe Checkout Session in subscription mode for one recurring price (or "
+            "several `items` of one currency and interval) and a pending payment; redirect the "
+            "customer to `url`. The subscription and its entitlements exist once Stripe reports "
+            "the completed checkout. Errors: 400 `redirect_not_allowed` (URLs off the project's "
+            "`allowed_redirect_hosts`), `price_not_recurring`, `parameter_conflict` (both or "
+            "neither of `price` and `items`); for `items` (with `param` naming the index) "
+            "`currency_mixed`, `interval_mismatch`, `duplicate_price`, `quantity_not_allowed` (a "
+            "metered price), `too_many_items` (over 20); 409 `already_subscribed` (the customer "
+            "has a live subscription with one of the products), `currency_mismatch`."
+        ),
+        request=InputSerializer,
+        responses={201: CheckoutSessionOutput},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        items = subscription_items_input(data)
         return _checkout(
             request,
             data,
             kind=Payment.Type.SUBSCRIPTION,
-            items=[(data["price"], data["quantity"])],
+            items=[(data["price"], data.get("quantity", 1))] if items is None else (),
+            subscription_items=items,
             trial_days=data.get("trial_days"),
         )
 
@@ -131,7 +221,16 @@ class CheckoutItemApi(BaseApi):
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
 
     @extend_schema(
-        operation_id="checkout_item", request=InputSerializer, responses={201: CheckoutSessionOutput}
+        operation_id="checkout_item",
+        summary="Start a one-time purchase checkout",
+        description=(
+            "Creates a Stripe Checkout Session in payment mode for a quantity of one one-time "
+            "price, and a pending payment. Errors: 400 `price_not_one_time`, `price_inactive`, "
+            "`redirect_not_allowed`; 409 `currency_mismatch` when the customer already pays in "
+            "another currency."
+        ),
+        request=InputSerializer,
+        responses={201: CheckoutSessionOutput},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -153,7 +252,16 @@ class CheckoutCartApi(BaseApi):
         )
 
     @extend_schema(
-        operation_id="checkout_cart", request=InputSerializer, responses={201: CheckoutSessionOutput}
+        operation_id="checkout_cart",
+        summary="Check out a cart",
+        description=(
+            "Creates a Stripe Checkout Session in payment mode for a cart (`cart`) or for `items` "
+            "given inline, with a pending payment; a checked-out cart cannot change any more. "
+            "Errors: 400 `cart_empty`, `cart_customer_mismatch`, `parameter_conflict` (both "
+            "`cart` and `items`); 409 `cart_checked_out`."
+        ),
+        request=InputSerializer,
+        responses={201: CheckoutSessionOutput},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -171,7 +279,15 @@ class CheckoutCartApi(BaseApi):
 class CheckoutDetailApi(BaseApi):
     tenant_lookup = {"session_id": CheckoutSession}
 
-    @extend_schema(operation_id="checkout_retrieve", responses=CheckoutSessionOutput)
+    @extend_schema(
+        operation_id="checkout_retrieve",
+        summary="Retrieve a checkout session",
+        description=(
+            "A checkout session's mode, status (`open`, `complete`, `expired`), hosted `url` and "
+            "payment, as Tollgate last heard from Stripe."
+        ),
+        responses=CheckoutSessionOutput,
+    )
     def get(self, request: Request, session_id: str) -> Response:
         session = selectors.checkout_session_get(project=request_project(request), session_id=session_id)
         payments.payment_refresh(payment=session.payment)
@@ -186,7 +302,16 @@ class CartCreateApi(BaseApi):
     class InputSerializer(StrictSerializer):
         customer = serializers.CharField(max_length=255)
 
-    @extend_schema(operation_id="carts_create", request=InputSerializer, responses={201: CartOutput})
+    @extend_schema(
+        operation_id="carts_create",
+        summary="Create a cart",
+        description=(
+            "An empty cart for a customer (created if new). Carts live in Tollgate only until "
+            "they are checked out; nothing is created at Stripe."
+        ),
+        request=InputSerializer,
+        responses={201: CartOutput},
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -199,13 +324,27 @@ class CartCreateApi(BaseApi):
 class CartDetailApi(BaseApi):
     tenant_lookup = {"cart_id": Cart}
 
-    @extend_schema(operation_id="carts_retrieve", responses=CartOutput)
+    @extend_schema(
+        operation_id="carts_retrieve",
+        summary="Retrieve a cart",
+        description="A cart with its lines and `amount_total` in minor units of its single currency.",
+        responses=CartOutput,
+    )
     def get(self, request: Request, cart_id: str) -> Response:
         return Response(
             CartOutput(selectors.cart_get(project=request_project(request), cart_id=cart_id)).data
         )
 
-    @extend_schema(operation_id="carts_delete", request=None, responses={200: CartOutput})
+    @extend_schema(
+        operation_id="carts_delete",
+        summary="Delete a cart",
+        description=(
+            "Marks an open cart deleted and answers it; 409 `cart_checked_out` once it was "
+            "checked out. Nothing at Stripe."
+        ),
+        request=None,
+        responses={200: CartOutput},
+    )
     def delete(self, request: Request, cart_id: str) -> Response:
         cart = carts.cart_delete(cart=selectors.cart_get(project=request_project(request), cart_id=cart_id))
         return Response(CartOutput(cart).data)
@@ -218,7 +357,17 @@ class CartItemCreateApi(BaseApi):
         price = serializers.CharField()
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
 
-    @extend_schema(operation_id="carts_items_add", request=InputSerializer, responses={201: CartOutput})
+    @extend_schema(
+        operation_id="carts_items_add",
+        summary="Add a line to a cart",
+        description=(
+            "Adds a quantity of a one-time price to an open cart (201 with the whole cart). "
+            "Errors: 400 `price_not_one_time`, `price_inactive`; 409 `currency_mismatch` (one "
+            "currency per cart), `cart_full`, `cart_checked_out`."
+        ),
+        request=InputSerializer,
+        responses={201: CartOutput},
+    )
     def post(self, request: Request, cart_id: str) -> Response:
         project = request_project(request)
         cart = selectors.cart_get(project=project, cart_id=cart_id)
@@ -237,7 +386,16 @@ class CartItemDetailApi(BaseApi):
     class InputSerializer(StrictSerializer):
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
-    @extend_schema(operation_id="carts_items_update", request=InputSerializer, responses=CartOutput)
+    @extend_schema(
+        operation_id="carts_items_update",
+        summary="Change a cart line's quantity",
+        description=(
+            "Sets the quantity of one line of an open cart and answers the whole cart; 409 "
+            "`cart_checked_out` once checked out."
+        ),
+        request=InputSerializer,
+        responses=CartOutput,
+    )
     def patch(self, request: Request, cart_id: str, item_id: str) -> Response:
         cart = selectors.cart_get(project=request_project(request), cart_id=cart_id)
         serializer = self.InputSerializer(data=request.data)
@@ -245,7 +403,16 @@ class CartItemDetailApi(BaseApi):
         carts.cart_item_update(cart=cart, item_id=item_id, quantity=serializer.validated_data["quantity"])
         return Response(CartOutput(cart).data)
 
-    @extend_schema(operation_id="carts_items_delete", request=None, responses={200: CartOutput})
+    @extend_schema(
+        operation_id="carts_items_delete",
+        summary="Remove a line from a cart",
+        description=(
+            "Removes one line from an open cart and answers the cart (an emptied cart takes any "
+            "currency again); 404 for a line the cart does not have."
+        ),
+        request=None,
+        responses={200: CartOutput},
+    )
     def delete(self, request: Request, cart_id: str, item_id: str) -> Response:
         cart = selectors.cart_get(project=request_project(request), cart_id=cart_id)
         carts.cart_item_delete(cart=cart, item_id=item_id)
@@ -275,9 +442,25 @@ class PaymentListCreateApi(BaseApi):
         cancel_url = serializers.URLField(max_length=2000, required=False)
         metadata = MetadataField(required=False)
         trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False)
+        automatic_tax = serializers.BooleanField(
+            default=False,
+            help_text="Checkout flow only: Stripe Tax as in the checkouts (a PaymentIntent has no automatic "
+            "tax: 400 `automatic_tax_not_supported` with `flow: intent`).",
+        )
+        promotion_code = serializers.CharField(
+            max_length=100, required=False, help_text="A promotion code to redeem (checkout flow only)."
+        )
+        allow_promotion_codes = serializers.BooleanField(
+            required=False, default=False, help_text="Stripe's page asks for a code (checkout flow only)."
+        )
 
     @extend_schema(
         operation_id="payments_list",
+        summary="List payments",
+        description=(
+            "The project's payments, newest first, filtered by `customer`, `status` or "
+            "`reference`. Renewal invoices of subscriptions are payments too (`source: invoice`)."
+        ),
         parameters=[
             *PAGINATION_PARAMETERS,
             OpenApiParameter("customer", OpenApiTypes.STR),
@@ -303,6 +486,18 @@ class PaymentListCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="payments_create",
+        summary="Create a payment",
+        description=(
+            "The universal purchase: a price, several `items`, or a custom `amount` and "
+            "`currency`, through Stripe Checkout (`flow: checkout`, answers `checkout_url`) or a "
+            "PaymentIntent your page confirms (`flow: intent`, answers `client_secret` and "
+            "`publishable_key`). The payment is created before its Stripe object; a retry with "
+            "the same Idempotency-Key resumes it. `reference` (your order id) makes the call safe "
+            "across keys: the same reference answers the same payment (200), whatever its status. "
+            "Errors: 409 `reference_conflict` (same reference, different body), "
+            "`already_subscribed`, `currency_mismatch`; 400 `redirect_not_allowed`, "
+            "`currency_mixed`."
+        ),
         request=InputSerializer,
         responses={200: PaymentOutput, 201: PaymentOutput},
     )
@@ -326,7 +521,10 @@ class PaymentListCreateApi(BaseApi):
             cancel_url=data.get("cancel_url", ""),
             metadata=data.get("metadata"),
             trial_days=data.get("trial_days"),
+            automatic_tax=data["automatic_tax"],
             idempotency_key=request.headers.get("Idempotency-Key", ""),
+            promotion_code=data.get("promotion_code"),
+            allow_promotion_codes=data["allow_promotion_codes"],
         )
         return Response(
             PaymentOutput(payment).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -336,10 +534,36 @@ class PaymentListCreateApi(BaseApi):
 class PaymentDetailApi(BaseApi):
     tenant_lookup = {"payment_id": Payment}
 
-    @extend_schema(operation_id="payments_retrieve", responses=PaymentOutput)
+    @extend_schema(
+        operation_id="payments_retrieve",
+        summary="Retrieve a payment",
+        description=(
+            "One payment with its status, amounts (minor units), refunded amount and the Stripe "
+            "ids behind it."
+        ),
+        responses=PaymentOutput,
+    )
     def get(self, request: Request, payment_id: str) -> Response:
         payment = selectors.payment_get(project=request_project(request), payment_id=payment_id)
         return Response(PaymentOutput(payments.payment_refresh(payment=payment)).data)
+
+
+class PaymentStatusApi(BaseApi):
+    tenant_lookup = {"payment_id": Payment}
+
+    @extend_schema(
+        operation_id="payments_status",
+        summary="Read a payment's status",
+        description=(
+            "The light status read for pollers: `{id, status, amount_refunded}` as Tollgate holds "
+            "them (kept current by Stripe's events), without asking Stripe. 404 for a payment of "
+            "another project or an unknown id."
+        ),
+        responses=PaymentStatusOutput,
+    )
+    def get(self, request: Request, payment_id: str) -> Response:
+        payment = selectors.payment_get(project=request_project(request), payment_id=payment_id)
+        return Response(PaymentStatusOutput(payment).data)
 
 
 class PaymentRefundApi(BaseApi):
@@ -351,7 +575,17 @@ class PaymentRefundApi(BaseApi):
         )
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
-    @extend_schema(operation_id="payments_refund", request=InputSerializer, responses=PaymentOutput)
+    @extend_schema(
+        operation_id="payments_refund",
+        summary="Refund a payment",
+        description=(
+            "Refunds all of a paid payment, or `amount` of it, at Stripe, and records the refund "
+            "(`refunded` or `partially_refunded`). Errors: 409 `payment_not_refundable` when it "
+            "is not paid; 400 `invalid_amount` for more than what is left."
+        ),
+        request=InputSerializer,
+        responses=PaymentOutput,
+    )
     def post(self, request: Request, payment_id: str) -> Response:
         payment = selectors.payment_get(project=request_project(request), payment_id=payment_id)
         serializer = self.InputSerializer(data=request.data)
@@ -368,7 +602,18 @@ class PaymentRefundApi(BaseApi):
 class PaymentCancelApi(BaseApi):
     tenant_lookup = {"payment_id": Payment}
 
-    @extend_schema(operation_id="payments_cancel", request=None, responses=PaymentOutput)
+    @extend_schema(
+        operation_id="payments_cancel",
+        summary="Cancel a payment",
+        description=(
+            "Cancels an open payment: its Checkout Session is expired (or its PaymentIntent "
+            "canceled) at Stripe first; if Stripe says it was paid meanwhile, the payment is "
+            "answered `succeeded` instead. 409 `payment_not_open` for a payment that is no longer "
+            "open."
+        ),
+        request=None,
+        responses=PaymentOutput,
+    )
     def post(self, request: Request, payment_id: str) -> Response:
         payment = selectors.payment_get(project=request_project(request), payment_id=payment_id)
         return Response(
@@ -386,6 +631,13 @@ class PortalApi(BaseApi):
 
     @extend_schema(
         operation_id="portal_create",
+        summary="Open the customer portal",
+        description=(
+            "Creates a Stripe Billing Portal session (the project's portal configuration is kept "
+            "in step with its catalog) and answers its one-time `url`; send the customer there. "
+            "409 `no_billing_account` for a customer without any purchase yet; 404 for an unknown "
+            "customer."
+        ),
         request=InputSerializer,
         responses=inline_serializer("PortalSession", {"url": serializers.CharField()}),
     )
@@ -405,6 +657,11 @@ class PortalApi(BaseApi):
 class PortalEligibilityApi(BaseApi):
     @extend_schema(
         operation_id="portal_eligibility",
+        summary="Check portal eligibility",
+        description=(
+            "Whether `customer` can open the portal now, and if not why (`unknown_customer`, "
+            "`no_billing_account`), so you can hide the button. Reads Tollgate only."
+        ),
         parameters=[OpenApiParameter("customer", OpenApiTypes.STR, required=True)],
         responses=inline_serializer(
             "PortalEligibility",

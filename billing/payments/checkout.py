@@ -11,7 +11,14 @@ from billing import selectors
 from billing.models import Cart, Payment
 from billing.payments.carts import cart_lines
 from billing.payments.create import payment_create
-from billing.payments.requests import Line, PaymentRequest, lines_for_prices, payment_type_infer
+from billing.payments.requests import (
+    Line,
+    PaymentRequest,
+    automatic_tax_validate,
+    lines_for_prices,
+    payment_type_infer,
+)
+from billing.subscriptions.items import subscription_items_parse
 from core.errors import Conflict, InvalidRequest
 from projects.models import Project
 
@@ -38,6 +45,34 @@ def _single_price_lines(*, project: Project, kind: str, items: Sequence[tuple[st
             "An item checkout needs a one-time price.", code="price_not_one_time", param="price"
         )
     return lines
+
+
+def _subscription_items_lines(
+    *, project: Project, customer_id: str, items: Sequence[tuple[str, int | None]]
+) -> list[Line]:
+    """A subscription checkout of several `items` (a base plan, add-ons, metered prices): see
+    `billing.subscriptions.items`. A metered item has no quantity and costs nothing now."""
+    specs = subscription_items_parse(project=project, items=items)
+    # Refused here already so that `param` names the item (checked again under the customer's lock).
+    customer = selectors.customer_find(project=project, external_id=customer_id)
+    if customer is not None:
+        for index, spec in enumerate(specs):
+            live = selectors.live_subscription_to(customer=customer, product=spec.price.product)
+            if live is not None:
+                raise Conflict(
+                    f"The customer already has a live subscription to {spec.price.product.key!r} ({live.pk}).",
+                    code="already_subscribed",
+                    param=f"items[{index}].price",
+                )
+    return [
+        Line(
+            price=spec.price,
+            quantity=spec.quantity or 1,
+            unit_amount=spec.price.unit_amount,
+            currency=spec.price.currency,
+        )
+        for spec in specs
+    ]
 
 
 def _cart_lines(
@@ -76,23 +111,32 @@ def checkout_start(
     success_url: str,
     cancel_url: str,
     items: Sequence[tuple[str, int]] = (),
+    subscription_items: Sequence[tuple[str, int | None]] | None = None,
     cart_id: str | None = None,
     metadata: Mapping[str, str] | None = None,
     trial_days: int | None = None,
+    automatic_tax: bool = False,
     idempotency_key: str = "",
+    promotion_code: str | None = None,
+    allow_promotion_codes: bool = False,
 ) -> Payment:
     """Starts a Stripe Checkout for `customer` (their external id) and returns its payment.
 
-    `kind` is the payment type: `subscription` (one recurring price in `items`, with optional `trial_days`),
-    `one_time` (one one-time price in `items`) or `cart` (an open cart by `cart_id`, or `items`; not both).
+    `kind` is the payment type: `subscription` (one recurring price in `items`, or several in
+    `subscription_items`, with optional `trial_days`), `one_time` (one one-time price in `items`) or `cart` (an
+    open cart by `cart_id`, or `items`; not both).
     """
     if kind not in CHECKOUT_KINDS:
         raise ValueError(f"Unknown checkout kind {kind!r}.")
     cart = None
     if kind == Payment.Type.CART:
         lines, cart = _cart_lines(project=project, customer=customer, cart_id=cart_id, items=items)
+    elif kind == Payment.Type.SUBSCRIPTION and subscription_items is not None:
+        lines = _subscription_items_lines(project=project, customer_id=customer, items=subscription_items)
     else:
         lines = _single_price_lines(project=project, kind=kind, items=items)
+    if automatic_tax:
+        automatic_tax_validate(lines=lines, flow=Payment.Flow.CHECKOUT)
     payment, _ = payment_create(
         project=project,
         idempotency_key=idempotency_key,
@@ -106,6 +150,9 @@ def checkout_start(
             metadata=_metadata(metadata),
             trial_days=trial_days if kind == Payment.Type.SUBSCRIPTION else None,
             cart_id=cart.pk if cart else None,
+            automatic_tax=automatic_tax,
+            promotion_code=promotion_code or "",
+            allow_promotion_codes=allow_promotion_codes,
         ),
     )
     return payment
@@ -128,7 +175,10 @@ def payment_submit(
     cancel_url: str = "",
     metadata: Mapping[str, str] | None = None,
     trial_days: int | None = None,
+    automatic_tax: bool = False,
     idempotency_key: str = "",
+    promotion_code: str | None = None,
+    allow_promotion_codes: bool = False,
 ) -> tuple[Payment, bool]:
     """`POST /payments`: a payment of exactly one of a `price` (× `quantity`), `items`, or `amount` + `currency`,
     by the project's default flow unless `flow` is given; the type is inferred from the lines unless `payment_type`
@@ -161,6 +211,8 @@ def payment_submit(
                 raise InvalidRequest(
                     f"{name} is required for the checkout flow.", code="parameter_missing", param=name
                 )
+    if automatic_tax:
+        automatic_tax_validate(lines=lines, flow=flow)
     return payment_create(
         project=project,
         idempotency_key=idempotency_key,
@@ -175,5 +227,8 @@ def payment_submit(
             description=description,
             metadata=_metadata(metadata),
             trial_days=trial_days,
+            automatic_tax=automatic_tax,
+            promotion_code=promotion_code or "",
+            allow_promotion_codes=allow_promotion_codes,
         ),
     )

@@ -11,8 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import selectors
+from billing.discounts.services import checkout_discount_params, purchase_promotion_code
 from billing.gateway import StripeGateway, gateway_for, idempotency_key
-from billing.models import Cart, CheckoutSession, Customer, Payment, Price
+from billing.models import Cart, CheckoutSession, Customer, Payment, Price, PromotionCode
 from billing.payments.requests import PaymentRequest, redirect_urls_validate
 from billing.services import customer_ensure_stripe, customer_for_purchase
 from core.errors import Conflict, InvalidRequest
@@ -39,6 +40,7 @@ def payment_create(
         redirect_urls_validate(
             project=project, success_url=request.success_url, cancel_url=request.cancel_url
         )
+    promotion_code = purchase_promotion_code(project=project, request=request)
     customer = customer_for_purchase(project=project, external_id=request.customer)
     try:
         payment = _payment_prepare(
@@ -47,6 +49,7 @@ def payment_create(
             request=request,
             reference=reference,
             idempotency_key=idempotency_key,
+            promotion_code=promotion_code,
         )
     except IntegrityError:  # a concurrent request with the same reference or key won
         existing = selectors.payment_by_reference(project=project, reference=reference or "") or (
@@ -90,6 +93,7 @@ def _payment_prepare(
     request: PaymentRequest,
     reference: str | None,
     idempotency_key: str = "",
+    promotion_code: PromotionCode | None = None,
 ) -> Payment:
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.currency and customer.currency != request.currency:
@@ -99,15 +103,17 @@ def _payment_prepare(
             param="currency",
         )
     if request.type == Payment.Type.SUBSCRIPTION:
-        price = request.lines[0].price
-        assert price is not None
-        live = selectors.live_subscription_to(customer=customer, product=price.product)
-        if live is not None:
-            raise Conflict(
-                f"The customer already has a live subscription to {price.product.key!r} ({live.pk}).",
-                code="already_subscribed",
-                param="price",
-            )
+        several = len(request.lines) > 1
+        for index, line in enumerate(request.lines):
+            price = line.price
+            assert price is not None
+            live = selectors.live_subscription_to(customer=customer, product=price.product)
+            if live is not None:
+                raise Conflict(
+                    f"The customer already has a live subscription to {price.product.key!r} ({live.pk}).",
+                    code="already_subscribed",
+                    param=f"items[{index}].price" if several else "price",
+                )
     if not customer.currency:
         customer.currency = request.currency
         customer.save(update_fields=["currency", "updated_at"])
@@ -120,13 +126,13 @@ def _payment_prepare(
         cart.status = Cart.Status.CHECKED_OUT
         cart.save(update_fields=["status", "updated_at"])
 
+    # A subscription's default trial is its primary price's (the first licensed one).
+    primary = next((line for line in request.lines if not line.metered), request.lines[0])
     trial = (
         request.trial_days
         if request.trial_days is not None
         else (
-            request.lines[0].price.trial_days
-            if request.type == Payment.Type.SUBSCRIPTION and request.lines[0].price
-            else None
+            primary.price.trial_days if request.type == Payment.Type.SUBSCRIPTION and primary.price else None
         )
     )
     now = timezone.now()
@@ -145,8 +151,11 @@ def _payment_prepare(
         metadata=dict(request.metadata),
         items=[line.snapshot() for line in request.lines],
         trial_days=trial or None,
+        automatic_tax=request.automatic_tax,
         cart=cart,
         expires_at=now + timedelta(seconds=project.payment_ttl_seconds),
+        promotion_code=promotion_code,
+        allow_promotion_codes=request.allow_promotion_codes,
     )
     if request.flow == Payment.Flow.CHECKOUT:
         CheckoutSession.objects.create(
@@ -188,9 +197,11 @@ def _stripe_line_items(payment: Payment) -> list[dict[str, Any]]:
         price.pk: price
         for price in Price.objects.filter(pk__in=[i["price"] for i in payment.items if i["price"]])
     }
-    items = []
+    items: list[dict[str, Any]] = []
     for item in payment.items:
-        if item["price"]:
+        if item["price"] and item["quantity"] is None:  # a metered price: Stripe takes no quantity for it
+            items.append({"price": prices[item["price"]].stripe_price_id})
+        elif item["price"]:
             items.append({"price": prices[item["price"]].stripe_price_id, "quantity": item["quantity"]})
         else:
             items.append(
@@ -222,6 +233,13 @@ def _checkout_start(payment: Payment, gateway: StripeGateway, stripe_customer: s
         "cancel_url": session.cancel_url,
         "expires_at": int(stripe_expires.timestamp()),
     }
+    if payment.automatic_tax:
+        # Stripe Tax needs the customer's location: Checkout collects the billing address and saves it on the
+        # (existing) Stripe customer, which Stripe requires for automatic tax without a known address.
+        params["automatic_tax"] = {"enabled": True}
+        params["billing_address_collection"] = "required"
+        params["customer_update"] = {"address": "auto"}
+    params.update(checkout_discount_params(payment))
     if session.mode == CheckoutSession.Mode.SUBSCRIPTION:
         params["subscription_data"] = {"metadata": metadata}
         if payment.trial_days:
@@ -240,6 +258,12 @@ def _checkout_start(payment: Payment, gateway: StripeGateway, stripe_customer: s
         Payment.objects.filter(pk=payment.pk, stripe_checkout_session_id="").update(
             stripe_checkout_session_id=stripe_session["id"], checkout_url=stripe_session["url"] or ""
         )
+        if payment.promotion_code_id and not payment.trial_days:
+            # What the customer is charged is Stripe's discounted total (billing.discounts computes nothing).
+            Payment.objects.filter(pk=payment.pk).update(
+                amount=int(stripe_session["amount_total"] or 0),
+                amount_discount=int((stripe_session.get("total_details") or {}).get("amount_discount") or 0),
+            )
     payment.refresh_from_db()
     return payment
 

@@ -5,39 +5,65 @@ the same reference (or Idempotency-Key) with another request a conflict.
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from billing import selectors
+from billing.catalog.pricing import price_amount
 from billing.models import Payment, Price
 from core.errors import InvalidRequest
+from core.serializers import MAX_LINE_ITEMS
 from projects.models import Project
 
 
 @dataclass(frozen=True)
 class Line:
-    """One thing to pay for: a catalog price, or a custom amount."""
+    """One thing to pay for: a catalog price, or a custom amount. A tiered price has no unit amount."""
 
     quantity: int
-    unit_amount: int
+    unit_amount: int | None
     currency: str
     price: Price | None = None
     description: str = ""
+
+    @property
+    def metered(self) -> bool:
+        """A metered price (an item of a subscription): billed in arrears from usage, bought without quantity."""
+        return self.price is not None and self.price.usage_type == Price.UsageType.METERED
+
+    @property
+    def amount(self) -> int:
+        if self.metered:
+            return 0  # nothing is due for it now
+        if self.price is not None:
+            return price_amount(self.price, self.quantity)
+        return int(self.unit_amount or 0) * self.quantity
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "price": self.price.pk if self.price else None,
             "price_key": self.price.key if self.price else None,
             "product": self.price.product_id if self.price else None,
-            "quantity": self.quantity,
+            "quantity": None if self.metered else self.quantity,
             "unit_amount": self.unit_amount,
+            "amount": self.amount,
             "currency": self.currency,
             "description": self.description,
         }
 
 
 def lines_for_prices(*, project: Project, items: list[tuple[str, int]], param: str = "items") -> list[Line]:
+    # Each price is one Stripe line item; Stripe refuses a Checkout Session with more than 100. Checked here too
+    # (not only on the request body) because a cart is expanded into its lines here, before anything is written.
+    if len(items) > MAX_LINE_ITEMS:
+        raise InvalidRequest(
+            f"At most {MAX_LINE_ITEMS} line items can be paid at once (Stripe's limit per checkout); "
+            f"this has {len(items)}.",
+            code="too_many_line_items",
+            param=param,
+        )
     lines = []
     for index, (price_ref, quantity) in enumerate(items):
         where = f"{param}[{index}].price" if param == "items" else param
@@ -95,10 +121,18 @@ class PaymentRequest:
     metadata: tuple[tuple[str, str], ...] = ()
     trial_days: int | None = None
     cart_id: str | None = None
+    automatic_tax: bool = False
+    # The tenant's promotion code to redeem, or a code field on Stripe's page (checkout flow only).
+    promotion_code: str = ""
+    allow_promotion_codes: bool = False
 
     def fingerprint(self) -> str:
+        discount = {"promotion_code": self.promotion_code} if self.promotion_code else {}
+        if self.allow_promotion_codes:
+            discount["allow_promotion_codes"] = "true"
         return _fingerprint(
             {
+                **discount,
                 "customer": self.customer,
                 "type": self.type,
                 "flow": self.flow,
@@ -109,16 +143,36 @@ class PaymentRequest:
                 "metadata": dict(self.metadata),
                 "trial_days": self.trial_days,
                 "cart": self.cart_id,
+                **({"automatic_tax": True} if self.automatic_tax else {}),
             }
         )
 
     @property
     def amount(self) -> int:
-        return sum(line.unit_amount * line.quantity for line in self.lines)
+        return sum(line.amount for line in self.lines)
 
     @property
     def currency(self) -> str:
         return self.lines[0].currency
+
+
+def automatic_tax_validate(*, lines: Sequence[Line], flow: str) -> None:
+    """Stripe Tax needs Checkout (a PaymentIntent has no automatic tax) and a tax behavior on every price;
+    refused before anything is written."""
+    if flow != Payment.Flow.CHECKOUT:
+        raise InvalidRequest(
+            "automatic_tax needs the checkout flow: a PaymentIntent has no automatic tax at Stripe.",
+            code="automatic_tax_not_supported",
+            param="automatic_tax",
+        )
+    for line in lines:
+        if line.price is None or line.price.tax_behavior == Price.TaxBehavior.UNSPECIFIED:
+            name = repr(line.price.key) if line.price else "A custom amount"
+            raise InvalidRequest(
+                f"{name} has no tax_behavior: automatic tax needs `inclusive` or `exclusive` on every price.",
+                code="tax_behavior_unspecified",
+                param="automatic_tax",
+            )
 
 
 def payment_type_infer(lines: list[Line], explicit: str | None) -> str:

@@ -6,11 +6,13 @@ through it, whether they come from webhooks, reconciliation or a `payment_refres
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
 from billing.gateway import gateway_for, stripe_id
-from billing.models import CheckoutSession, Payment
+from billing.models import CheckoutSession, Customer, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
 from core.cache import cache_add
 from core.errors import ApiError
@@ -135,6 +137,8 @@ def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) 
         if stripe_session.get(key)
     }
     fields: dict[str, Any] = dict(links)
+    # Stripe's figures, whatever the payment's status (the intent's success may have been applied first).
+    settled = dict(links, **_checkout_totals(payment, stripe_session)) if status == "complete" else links
     if status == "complete":
         paid = str(stripe_session.get("payment_status") or "")
         fields["status"] = {
@@ -144,9 +148,16 @@ def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) 
     elif status == "expired":
         fields["status"] = Payment.Status.EXPIRED
     with transaction.atomic():
-        if links:  # ids Stripe created meanwhile are recorded whatever the payment's status
-            payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
+        if settled:  # ids (and tax) Stripe created meanwhile are recorded whatever the payment's status
+            payment = payment_transition(
+                payment=payment, allowed_from=tuple(Payment.Status.values), **settled
+            )
         payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, **fields)
+        if status == "complete":
+            customer_adopt_checkout_email(
+                customer_id=payment.customer_id,
+                email=str((stripe_session.get("customer_details") or {}).get("email") or ""),
+            )
         if status in ("complete", "expired"):
             _checkout_transition(
                 payment=payment,
@@ -155,6 +166,38 @@ def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) 
                 else CheckoutSession.Status.EXPIRED,
             )
     return payment
+
+
+def _checkout_totals(payment: Payment, stripe_session: dict[str, Any]) -> dict[str, Any]:
+    """Stripe Tax and discounts: the tax Stripe computed once the customer gave an address, what a promotion
+    code took off (also one the customer typed on Stripe's page), and the total Stripe charged after both (a
+    trial's payment stays 0: its session's total is the first period's, charged later by invoice)."""
+    totals = stripe_session.get("total_details") or {}
+    taxed = bool((stripe_session.get("automatic_tax") or {}).get("enabled"))
+    discount = int(totals.get("amount_discount") or 0)
+    fields: dict[str, Any] = {}
+    if taxed:
+        fields["amount_tax"] = int(totals.get("amount_tax") or 0)
+    if discount or payment.amount_discount:
+        fields["amount_discount"] = discount
+    if (taxed or discount) and payment.amount and stripe_session.get("payment_status") == "paid":
+        fields["amount"] = int(stripe_session.get("amount_total") or 0)
+    return fields
+
+
+def customer_adopt_checkout_email(*, customer_id: str, email: str) -> bool:
+    """Stores the email the customer typed at Checkout on a customer the tenant sent none for (compare-and-set:
+    an email the tenant sent, even concurrently, is never overwritten). Stripe has it already: no sync back."""
+    email = email.strip()
+    if len(email) > Customer._meta.get_field("email").max_length:  # type: ignore[operator]
+        return False
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return bool(
+        Customer.objects.filter(pk=customer_id, email="").update(email=email, updated_at=timezone.now())
+    )
 
 
 def payment_refresh(*, payment: Payment, force: bool = False) -> Payment:

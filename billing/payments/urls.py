@@ -16,6 +16,7 @@ urlpatterns = [
     *route("carts/<str:cart_id>/items/<str:item_id>", apis.CartItemDetailApi.as_view(), "cart-item-detail"),
     *route("payments", apis.PaymentListCreateApi.as_view(), "payments"),
     *route("payments/<str:payment_id>", apis.PaymentDetailApi.as_view(), "payment-detail"),
+    *route("payments/<str:payment_id>/status", apis.PaymentStatusApi.as_view(), "payment-status"),
     *route("payments/<str:payment_id>/refund", apis.PaymentRefundApi.as_view(), "payment-refund"),
     *route("payments/<str:payment_id>/cancel", apis.PaymentCancelApi.as_view(), "payment-cancel"),
     *route("portal", apis.PortalApi.as_view(), "portal"),

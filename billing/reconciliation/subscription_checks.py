@@ -1,5 +1,5 @@
 """Reconciliation of subscriptions: every Stripe subscription of the account compared with its local mirror
-(status, price, quantity, cancellation, period), repaired through `subscription_apply`, and local subscriptions
+(status, price, quantity, cancellation, period, and every item's price and quantity), repaired through `subscription_apply`, and local subscriptions
 Stripe no longer has recorded as missing in Stripe.
 """
 
@@ -67,8 +67,16 @@ class _SubscriptionChecks(_Recording):
         ).first()
         if local is None:
             return None
-        item = ((stripe_subscription.get("items") or {}).get("data") or [{}])[0]
-        return {
+        resolved = subscriptions.subscription_items_resolve(
+            project=customer.project, stripe_subscription=stripe_subscription
+        )
+        # The primary item, as the mirror picks it; Stripe's first when none of the prices is in the catalog.
+        item = (
+            subscriptions.primary_item(resolved)[0]
+            if resolved
+            else ((stripe_subscription.get("items") or {}).get("data") or [{}])[0]
+        )
+        pairs: Expected = {
             "status": (local.status, stripe_subscription.get("status")),
             "cancel_at_period_end": (
                 local.cancel_at_period_end,
@@ -84,6 +92,22 @@ class _SubscriptionChecks(_Recording):
             "trial_end": (local.trial_end, from_timestamp(stripe_subscription.get("trial_end"))),
             "canceled_at": (local.canceled_at, from_timestamp(stripe_subscription.get("canceled_at"))),
         }
+        # Items field by field, keyed by Stripe's item id (those of prices outside the catalog are not mirrored).
+        stored = {row.stripe_item_id: row for row in local.items.all()}
+        for stripe_item, price in resolved:
+            row = stored.pop(stripe_item["id"], None)
+            metered = price.usage_type == price.UsageType.METERED
+            pairs[f"item {stripe_item['id']} stripe_price_id"] = (
+                row.stripe_price_id if row else None,
+                stripe_id(stripe_item.get("price")),
+            )
+            pairs[f"item {stripe_item['id']} quantity"] = (
+                row.quantity if row else None,
+                None if metered else int(stripe_item.get("quantity") or 1),
+            )
+        for stripe_item_id, row in stored.items():  # an item Stripe no longer has
+            pairs[f"item {stripe_item_id} stripe_price_id"] = (row.stripe_price_id, None)
+        return pairs
 
     def _subscription_repair(self, reader: _Reader, stripe_subscription: dict[str, Any]) -> None:
         subscriptions.subscription_apply(

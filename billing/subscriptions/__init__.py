@@ -7,13 +7,22 @@ arrival order therefore ends in the same local state.
 
 - `mirror`: Stripe subscriptions applied (`subscription_apply`), routing by Stripe ids, the read rate limit;
 - `invoices`: Stripe invoices and their payments applied (`invoice_apply`, `invoice_payment_apply`);
-- `changes`: the tenant-requested change, cancel and resume;
+- `items`: the items a tenant asks for, checked (`subscription_items_parse`);
+- `create`: a subscription created server-side on the saved payment method (`subscription_create`);
+- `changes`: the tenant-requested change (and its preview), cancel and resume;
 - `apis`: `/subscriptions`, `/invoices`.
 
 The names other modules use are re-exported here: `from billing import subscriptions; subscriptions.X`.
 """
 
-from billing.subscriptions.changes import subscription_cancel, subscription_change, subscription_resume
+from billing.subscriptions.changes import (
+    subscription_automatic_tax_set,
+    subscription_cancel,
+    subscription_change,
+    subscription_preview,
+    subscription_resume,
+)
+from billing.subscriptions.create import subscription_create
 from billing.subscriptions.invoices import (
     invoice_apply,
     invoice_link_payment_intent,
@@ -23,8 +32,11 @@ from billing.subscriptions.invoices import (
 from billing.subscriptions.mirror import (
     Ambiguous,
     customer_for_stripe,
+    primary_item,
+    routing_batch,
     stripe_read_allowed,
     subscription_apply,
+    subscription_items_resolve,
     subscription_refetch_and_apply,
 )
 
@@ -35,10 +47,16 @@ __all__ = [
     "invoice_link_payment_intent",
     "invoice_payment_apply",
     "invoice_subscription_id",
+    "primary_item",
+    "routing_batch",
     "stripe_read_allowed",
     "subscription_apply",
+    "subscription_automatic_tax_set",
     "subscription_cancel",
     "subscription_change",
+    "subscription_create",
+    "subscription_items_resolve",
+    "subscription_preview",
     "subscription_refetch_and_apply",
     "subscription_resume",
 ]

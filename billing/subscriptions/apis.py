@@ -4,18 +4,20 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import selectors, subscriptions
-from billing.models import Invoice, Subscription
+from billing.models import Invoice, Price, Subscription
+from billing.payments.apis import MAX_QUANTITY, SubscriptionItemInput, subscription_items_input
 from billing.representations import InvoiceOutput, SubscriptionOutput
+from billing.subscriptions.items import ItemSpec, subscription_items_parse
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
-from core.serializers import StrictSerializer
+from core.serializers import MAX_LINE_ITEMS, StrictSerializer
 from projects.authentication import request_project
 
 
@@ -28,9 +30,118 @@ def _rendered(subscription: Subscription) -> dict[str, Any]:
     return dict(SubscriptionOutput(subscription).data)
 
 
+def _change_input(
+    request: Request, data: dict[str, Any]
+) -> tuple[Price | None, int | None, list[ItemSpec] | None]:
+    """The price and quantity of a change (or its preview): at least one, the price the project's; or instead
+    the full list of `items` wanted, checked as a checkout's."""
+    if "items" in data:
+        if "price" in data or "quantity" in data:
+            raise InvalidRequest(
+                "Give items, or price and quantity, not both.",
+                code="parameter_conflict",
+                param="price" if "price" in data else "quantity",
+            )
+        items = [(item["price"], item.get("quantity")) for item in data["items"]]
+        return None, None, subscription_items_parse(project=request_project(request), items=items)
+    if "price" not in data and "quantity" not in data and not data.get("promotion_code"):
+        raise InvalidRequest(
+            "Give a price, a quantity, items or a promotion_code to change.",
+            code="parameter_missing",
+            param="price",
+        )
+    price = (
+        selectors.price_get(project=request_project(request), key_or_id=data["price"], param="price")
+        if "price" in data
+        else None
+    )
+    return price, data.get("quantity"), None
+
+
 class SubscriptionListApi(BaseApi):
+    class InputSerializer(StrictSerializer):
+        customer = serializers.CharField(
+            max_length=255, help_text="Your user id (the customer's external_id)."
+        )
+        price = serializers.CharField(required=False, help_text="A recurring price: its key or id.")
+        quantity = serializers.IntegerField(
+            min_value=1, max_value=MAX_QUANTITY, required=False, help_text="With `price`; default 1."
+        )
+        items: serializers.ListSerializer[Any] = serializers.ListSerializer(
+            child=SubscriptionItemInput(),
+            required=False,
+            max_length=MAX_LINE_ITEMS,
+            help_text=(
+                "Instead of `price`: several recurring prices of one currency and interval (at most 20; a "
+                "metered price takes no quantity)."
+            ),
+        )
+        trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False)
+        proration_behavior = serializers.ChoiceField(
+            choices=["create_prorations", "none", "always_invoice"], required=False
+        )
+        promotion_code = serializers.CharField(
+            max_length=100,
+            required=False,
+            help_text="A promotion code to redeem (400 `promotion_code_invalid` if it cannot be).",
+        )
+
+    @extend_schema(
+        operation_id="subscriptions_create",
+        summary="Create a subscription",
+        description=(
+            "Creates a subscription at Stripe server-side, without Checkout, paid with the customer's "
+            "saved default payment method (`payment_behavior=error_if_incomplete`): a declined first "
+            "payment is 402 `card_error` with `decline_code`, and nothing is left behind, at Stripe or "
+            "here. 201 with the subscription as mirrored from Stripe's answer. Errors: 400 "
+            "`no_payment_method` (no Stripe customer or no saved default card), `parameter_conflict`, "
+            "the item checks of a checkout (`currency_mixed`, `interval_mismatch`, `duplicate_price`, "
+            "`quantity_not_allowed`, `too_many_items`, `price_not_recurring`), "
+            "`promotion_code_invalid`; 404 an unknown customer or price; 409 `already_subscribed`, "
+            "`currency_mismatch`."
+        ),
+        request=InputSerializer,
+        responses={201: SubscriptionOutput},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = request_project(request)
+        items = subscription_items_input(data)
+        if items is None:
+            price = selectors.price_get(project=project, key_or_id=data["price"], param="price")
+            if not price.is_recurring or not price.active or not price.stripe_price_id:
+                raise InvalidRequest(
+                    "price must be an active recurring price.", code="price_not_recurring", param="price"
+                )
+            metered = price.usage_type == Price.UsageType.METERED
+            if metered and "quantity" in data:
+                raise InvalidRequest(
+                    "A metered price takes no quantity.", code="quantity_not_allowed", param="quantity"
+                )
+            specs = [ItemSpec(price=price, quantity=None if metered else data.get("quantity", 1))]
+        else:
+            specs = subscription_items_parse(project=project, items=items)
+        created = subscriptions.subscription_create(
+            project=project,
+            actor=actor_from_request(request),
+            customer=data["customer"],
+            items=specs,
+            several=items is not None,
+            trial_days=data.get("trial_days"),
+            proration_behavior=data.get("proration_behavior"),
+            promotion_code=data.get("promotion_code"),
+        )
+        return Response(SubscriptionOutput(created).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(
         operation_id="subscriptions_list",
+        summary="List subscriptions",
+        description=(
+            "The project's subscriptions mirrored from Stripe, newest first, filtered by "
+            "`customer`, `status` (Stripe's) or `product`."
+        ),
         parameters=[
             *PAGINATION_PARAMETERS,
             OpenApiParameter("customer", OpenApiTypes.STR),
@@ -59,6 +170,16 @@ class SubscriptionDetailApi(BaseApi):
     class InputSerializer(StrictSerializer):
         price = serializers.CharField(required=False, help_text="The new recurring price (key or id).")
         quantity = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+        items: serializers.ListSerializer[Any] = serializers.ListSerializer(
+            child=SubscriptionItemInput(),
+            required=False,
+            max_length=MAX_LINE_ITEMS,
+            help_text=(
+                "Instead of price/quantity: the full list of items wanted. An item whose price (or product) "
+                "stays keeps its place (a new price of the same product replaces it), a quantity not given "
+                "is kept, items left out are removed, new ones added."
+            ),
+        )
         proration_behavior = serializers.ChoiceField(
             choices=["create_prorations", "none", "always_invoice"], default="create_prorations"
         )
@@ -72,35 +193,130 @@ class SubscriptionDetailApi(BaseApi):
             required=False,
             help_text="Upgrades default to pending_if_incomplete: a failed upgrade payment changes nothing.",
         )
+        automatic_tax = serializers.BooleanField(
+            required=False,
+            help_text="Turn Stripe Tax on (or off) for the next invoices; the price needs a `tax_behavior` "
+            "and Stripe the customer's address (from a checkout with automatic tax).",
+        )
+        promotion_code = serializers.CharField(
+            max_length=100,
+            required=False,
+            help_text="A promotion code to apply from now on (400 `promotion_code_invalid` if it cannot be).",
+        )
 
-    @extend_schema(operation_id="subscriptions_retrieve", responses=SubscriptionOutput)
+    @extend_schema(
+        operation_id="subscriptions_retrieve",
+        summary="Retrieve a subscription",
+        description=(
+            "One subscription with its items, period and cancellation state, as last mirrored from Stripe."
+        ),
+        responses=SubscriptionOutput,
+    )
     def get(self, request: Request, subscription_id: str) -> Response:
         return Response(SubscriptionOutput(_subscription(request, subscription_id)).data)
 
-    @extend_schema(operation_id="subscriptions_update", request=InputSerializer, responses=SubscriptionOutput)
+    @extend_schema(
+        operation_id="subscriptions_update",
+        summary="Change a subscription",
+        description=(
+            "Changes the price (including monthly ↔ yearly) or the quantity of a subscription at "
+            "Stripe, or its whole list of `items` (kept, replaced within a product, added, removed), "
+            "with `proration_behavior`; a quantity not given is kept. Another billing interval "
+            "restarts the period at the change and invoices it now, with the unused time credited (unless "
+            "`proration_behavior` is `none`). Upgrades and interval changes default to "
+            "`pending_if_incomplete`: a failed payment changes nothing. `promotion_code` applies a "
+            "discount (its coupon's duration counts from now). Errors: 400 `parameter_missing` (neither "
+            "price nor quantity), `parameter_conflict` (items with price or quantity), "
+            "`price_not_recurring`, `promotion_code_invalid`, and for `items` the checks of a checkout "
+            "(`param` naming the index); 409 `subscription_ended`, `currency_mismatch`; 402 when the "
+            "card is declined. `automatic_tax` turns Stripe Tax on or off (alone or with a change; 400 "
+            "`tax_behavior_unspecified`, `customer_tax_location_invalid`)."
+        ),
+        request=InputSerializer,
+        responses=SubscriptionOutput,
+    )
     def patch(self, request: Request, subscription_id: str) -> Response:
         subscription = _subscription(request, subscription_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if "price" not in data and "quantity" not in data:
-            raise InvalidRequest(
-                "Give a price or a quantity to change.", code="parameter_missing", param="price"
+        if "automatic_tax" in data and not (
+            {"price", "quantity", "items"} & set(data) or data.get("promotion_code")
+        ):
+            updated = subscriptions.subscription_automatic_tax_set(
+                subscription=subscription, actor=actor_from_request(request), enabled=data["automatic_tax"]
             )
-        price = (
-            selectors.price_get(project=request_project(request), key_or_id=data["price"], param="price")
-            if "price" in data
-            else None
-        )
+            return Response(_rendered(updated))
+        price, quantity, items = _change_input(request, data)
+        if "automatic_tax" in data:  # tax first: the change's invoice is taxed (or not) as asked
+            subscription = subscriptions.subscription_automatic_tax_set(
+                subscription=subscription, actor=actor_from_request(request), enabled=data["automatic_tax"]
+            )
         updated = subscriptions.subscription_change(
             subscription=subscription,
             actor=actor_from_request(request),
             price=price,
-            quantity=data.get("quantity"),
+            quantity=quantity,
+            items=items,
             proration_behavior=data["proration_behavior"],
             payment_behavior=data.get("payment_behavior"),
+            promotion_code=data.get("promotion_code"),
         )
         return Response(_rendered(updated))
+
+
+class SubscriptionPreviewLineOutput(serializers.Serializer[Any]):
+    description = serializers.CharField()
+    amount = serializers.IntegerField()
+    quantity = serializers.IntegerField(allow_null=True)
+    proration = serializers.BooleanField()
+    period_start = serializers.IntegerField(allow_null=True)
+    period_end = serializers.IntegerField(allow_null=True)
+
+
+class SubscriptionPreviewOutput(serializers.Serializer[Any]):
+    amount_due = serializers.IntegerField()
+    currency = serializers.CharField()
+    lines = SubscriptionPreviewLineOutput(many=True)
+
+
+class SubscriptionPreviewApi(BaseApi):
+    tenant_lookup = {"subscription_id": Subscription}
+
+    class InputSerializer(SubscriptionDetailApi.InputSerializer):
+        payment_behavior = None  # type: ignore[assignment]  # DRF drops a field set to None: a preview pays nothing
+        automatic_tax = None  # type: ignore[assignment]  # the preview does not turn tax on
+        promotion_code = None  # type: ignore[assignment]  # nor apply a discount
+
+    @extend_schema(
+        operation_id="subscriptions_preview",
+        summary="Preview a subscription change",
+        description=(
+            "What `PATCH /subscriptions/{id}` with the same `price`, `quantity` (or `items`) and "
+            "`proration_behavior` would invoice, from Stripe's invoice preview: with `always_invoice` "
+            "the prorations invoiced now, otherwise the next renewal invoice with them; for a change of "
+            "billing interval, the invoice made at once (the new period in full, the unused time "
+            "credited). Amounts in minor "
+            "units; period bounds are Unix seconds. Changes nothing, at Stripe or here. Errors as for "
+            "the change: 400 `parameter_missing`, `price_not_recurring`; 409 `subscription_ended`, "
+            "`currency_mismatch`."
+        ),
+        request=InputSerializer,
+        responses=SubscriptionPreviewOutput,
+    )
+    def post(self, request: Request, subscription_id: str) -> Response:
+        subscription = _subscription(request, subscription_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        price, quantity, items = _change_input(request, serializer.validated_data)
+        preview = subscriptions.subscription_preview(
+            subscription=subscription,
+            price=price,
+            quantity=quantity,
+            items=items,
+            proration_behavior=serializer.validated_data["proration_behavior"],
+        )
+        return Response(SubscriptionPreviewOutput(preview).data)
 
 
 class SubscriptionCancelApi(BaseApi):
@@ -109,7 +325,17 @@ class SubscriptionCancelApi(BaseApi):
     class InputSerializer(StrictSerializer):
         at_period_end = serializers.BooleanField(default=True)
 
-    @extend_schema(operation_id="subscriptions_cancel", request=InputSerializer, responses=SubscriptionOutput)
+    @extend_schema(
+        operation_id="subscriptions_cancel",
+        summary="Cancel a subscription",
+        description=(
+            "Cancels at Stripe, at the end of the current period by default (`at_period_end: "
+            "false` ends it now). A cancellation Stripe already has is not sent again, so "
+            "repeating is harmless. 409 `subscription_ended` for one that already ended."
+        ),
+        request=InputSerializer,
+        responses=SubscriptionOutput,
+    )
     def post(self, request: Request, subscription_id: str) -> Response:
         subscription = _subscription(request, subscription_id)
         serializer = self.InputSerializer(data=request.data or {})
@@ -125,7 +351,16 @@ class SubscriptionCancelApi(BaseApi):
 class SubscriptionResumeApi(BaseApi):
     tenant_lookup = {"subscription_id": Subscription}
 
-    @extend_schema(operation_id="subscriptions_resume", request=None, responses=SubscriptionOutput)
+    @extend_schema(
+        operation_id="subscriptions_resume",
+        summary="Resume a subscription",
+        description=(
+            "Undoes a scheduled cancellation, or resumes a paused subscription, at Stripe "
+            "(decided on Stripe's current state). 409 `nothing_to_resume` when it is neither."
+        ),
+        request=None,
+        responses=SubscriptionOutput,
+    )
     def post(self, request: Request, subscription_id: str) -> Response:
         resumed = subscriptions.subscription_resume(
             subscription=_subscription(request, subscription_id), actor=actor_from_request(request)
@@ -136,6 +371,10 @@ class SubscriptionResumeApi(BaseApi):
 class InvoiceListApi(BaseApi):
     @extend_schema(
         operation_id="invoices_list",
+        summary="List invoices",
+        description=(
+            "The project's Stripe invoices as mirrored, newest first, filtered by `customer` or `status`."
+        ),
         parameters=[
             *PAGINATION_PARAMETERS,
             OpenApiParameter("customer", OpenApiTypes.STR),
@@ -156,7 +395,14 @@ class InvoiceListApi(BaseApi):
 class InvoiceDetailApi(BaseApi):
     tenant_lookup = {"invoice_id": Invoice}
 
-    @extend_schema(operation_id="invoices_retrieve", responses=InvoiceOutput)
+    @extend_schema(
+        operation_id="invoices_retrieve",
+        summary="Retrieve an invoice",
+        description=(
+            "One invoice with its totals in minor units, lines, and Stripe's hosted page and PDF links."
+        ),
+        responses=InvoiceOutput,
+    )
     def get(self, request: Request, invoice_id: str) -> Response:
         invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)
         return Response(InvoiceOutput(invoice).data)

@@ -9,9 +9,20 @@ from typing import Any
 
 from django.db import transaction
 
-from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_id
+from billing.catalog.pricing import price_amount
+from billing.discounts.mirror import subscription_discount
+from billing.discounts.services import subscription_discount_params
+from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of, stripe_id
 from billing.models import Price, Subscription
-from billing.subscriptions.mirror import _subscription_fields, price_for_stripe
+from billing.representations import SubscriptionOutput
+from billing.subscriptions.invoices import invoice_lines
+from billing.subscriptions.items import ItemSpec
+from billing.subscriptions.mirror import (
+    _subscription_fields,
+    primary_item,
+    subscription_items_resolve,
+    subscription_items_unsaved,
+)
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
 from core.services import audit_record
@@ -24,20 +35,27 @@ def _gateway(subscription: Subscription) -> StripeGateway:
 def _apply_now(subscription: Subscription, stripe_subscription: dict[str, Any]) -> Subscription:
     """The subscription as Stripe's answer says it is now — NOT saved. The mirror changes only through Stripe's
     events, applied in their order: saving the answer here would let events older than it (still in flight)
-    be applied after it and revert it. The caller renders this copy, so the response already shows Stripe's
-    answer, and the webhooks that follow bring the mirror to the same state."""
-    items = (stripe_subscription.get("items") or {}).get("data") or [{}]
-    price = (
-        price_for_stripe(project=subscription.project, stripe_price_id=stripe_id(items[0].get("price")))
-        or subscription.price
-    )
+    be applied after it and revert it. The caller renders this copy (its items as `items_answer`), so the
+    response already shows Stripe's answer, and the webhooks that follow bring the mirror to the same state."""
+    items = subscription_items_resolve(project=subscription.project, stripe_subscription=stripe_subscription)
     answer = Subscription.objects.select_related("customer", "price", "product", "project").get(
         pk=subscription.pk
     )
-    for name, value in _subscription_fields(stripe_subscription, price).items():
+    if not items:  # none of Stripe's prices is in the catalog: the mirror's own state is all there is
+        answer.items_answer = list(answer.items.select_related("price", "product"))  # type: ignore[attr-defined]
+        return answer
+    item, price = primary_item(items)
+    for name, value in _subscription_fields(stripe_subscription, price, item).items():
         setattr(answer, name, value)
     answer.price = price
     answer.product = price.product
+    answer.discount = subscription_discount(
+        project=subscription.project,
+        account=stripe_account_of(subscription.project),
+        stripe_subscription=stripe_subscription,
+        current=answer.discount,
+    )
+    answer.items_answer = subscription_items_unsaved(answer, items)  # type: ignore[attr-defined]
     return answer
 
 
@@ -54,6 +72,15 @@ def _stripe_state(stripe_subscription: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _primary_state(subscription: Subscription, live: dict[str, Any]) -> list[Any]:
+    """[Stripe item id, Stripe price id, quantity] of the item a `price`/`quantity` change is about: the primary
+    one (the first licensed item of the catalog; Stripe's first when none is ours)."""
+    resolved = subscription_items_resolve(project=subscription.project, stripe_subscription=live)
+    items = (live.get("items") or {}).get("data") or [{}]
+    item = primary_item(resolved)[0] if resolved else items[0]
+    return [item.get("id"), stripe_id(item.get("price")), item.get("quantity")]
+
+
 def _write_key(
     subscription: Subscription, operation: str, params: dict[str, Any], state: dict[str, Any]
 ) -> str:
@@ -64,6 +91,17 @@ def _write_key(
     return idempotency_key("subscription", subscription.pk, operation, digest)
 
 
+def audit_state(subscription: Subscription) -> dict[str, Any]:
+    """What an audit row records of a subscription (as Stripe's answer has it when it carries one)."""
+    return {
+        "price": subscription.price.key,
+        "quantity": subscription.quantity,
+        "items": [[item["price"], item["quantity"]] for item in SubscriptionOutput.items_of(subscription)],
+        "status": subscription.status,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+    }
+
+
 def _audited(
     subscription: Subscription,
     action: str,
@@ -72,14 +110,7 @@ def _audited(
     before: Subscription,
     after: Subscription,
 ) -> None:
-    def state(s: Subscription) -> dict[str, Any]:
-        return {
-            "price": s.price.key,
-            "quantity": s.quantity,
-            "status": s.status,
-            "cancel_at_period_end": s.cancel_at_period_end,
-        }
-
+    state = audit_state
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -92,19 +123,7 @@ def _audited(
         )
 
 
-def subscription_change(
-    *,
-    subscription: Subscription,
-    actor: Actor,
-    price: Price | None = None,
-    quantity: int | None = None,
-    proration_behavior: str = "create_prorations",
-    payment_behavior: str | None = None,
-    reason: str = "",
-) -> Subscription:
-    """Changes price and/or quantity at Stripe (the quantity not given is kept: Stripe is always sent both).
-    Upgrades default to `pending_if_incomplete`: a failed upgrade payment changes nothing. A change Stripe
-    already has (a retry whose first answer was lost) is not sent again. Audited."""
+def _check_change(subscription: Subscription, price: Price | None) -> None:
     if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
         raise Conflict("This subscription has ended.", code="subscription_ended")
     if price is not None:
@@ -114,29 +133,273 @@ def subscription_change(
             )
         if price.currency != subscription.price.currency:
             raise Conflict("The new price is in another currency.", code="currency_mismatch", param="price")
+
+
+def _changes_interval(subscription: Subscription, price: Price | None) -> bool:
+    """Whether the change bills at another interval (monthly ↔ yearly, or another interval count)."""
+    current = subscription.price
+    return price is not None and (price.interval, price.interval_count) != (
+        current.interval,
+        current.interval_count,
+    )
+
+
+def _charged_now(subscription: Subscription, price: Price | None, quantity: int | None) -> bool:
+    """Whether a change is an upgrade whose payment must succeed before it applies (`pending_if_incomplete`):
+    a dearer price at the same interval, or any change of billing interval — Stripe restarts the period at the
+    change and charges the new one in full at once (yearly → monthly too: amounts per different intervals are
+    not compared)."""
+    if price is None:
+        return False
+    if _changes_interval(subscription, price):
+        return True
+    return price_amount(price, quantity or subscription.quantity) > price_amount(
+        subscription.price, subscription.quantity
+    )
+
+
+def _check_items(subscription: Subscription, items: list[ItemSpec]) -> None:
+    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+        raise Conflict("This subscription has ended.", code="subscription_ended")
+    if items[0].price.currency != subscription.price.currency:
+        raise Conflict(
+            "The new items are in another currency.", code="currency_mismatch", param="items[0].price"
+        )
+
+
+def _items_update(
+    subscription: Subscription, live: dict[str, Any], items: list[ItemSpec]
+) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    """Stripe's `items` update that turns the live subscription's items into `items` (the full list wanted),
+    and the items (price, quantity) it leaves. A live item whose price is wanted keeps its Stripe item; else
+    one of the same product takes the new price (a replace on the same item); the others wanted are added, the
+    rest deleted. The quantity is always sent (the live one kept when not given); never for a metered price."""
+    live_items = (live.get("items") or {}).get("data") or []
+    catalog = {
+        item["id"]: price
+        for item, price in subscription_items_resolve(project=subscription.project, stripe_subscription=live)
+    }
+    unmatched = list(live_items)
+    matched: dict[int, dict[str, Any]] = {}
+
+    def same_price(item: dict[str, Any], spec: ItemSpec) -> bool:
+        return catalog.get(item["id"]) is not None and catalog[item["id"]].pk == spec.price.pk
+
+    def same_product(item: dict[str, Any], spec: ItemSpec) -> bool:
+        return catalog.get(item["id"]) is not None and catalog[item["id"]].product_id == spec.price.product_id
+
+    for same in (same_price, same_product):
+        for index, spec in enumerate(items):
+            if index in matched:
+                continue
+            found = next((item for item in unmatched if same(item, spec)), None)
+            if found is not None:
+                matched[index] = found
+                unmatched.remove(found)
+    update: list[dict[str, Any]] = []
+    result: list[list[Any]] = []
+    for index, spec in enumerate(items):
+        item = matched.get(index)
+        entry: dict[str, Any] = {"price": spec.price.stripe_price_id}
+        if item is not None:
+            entry = {"id": item["id"], **entry}
+        if not spec.metered:
+            kept = item.get("quantity") if item is not None else None
+            entry["quantity"] = spec.quantity or kept or 1
+        update.append(entry)
+        result.append([spec.price.stripe_price_id, entry.get("quantity")])
+    update += [{"id": item["id"], "deleted": True} for item in unmatched]
+    return update, result
+
+
+def _licensed_total(pairs: list[tuple[Price, int]]) -> int:
+    return sum(
+        price_amount(price, quantity)
+        for price, quantity in pairs
+        if price.usage_type != Price.UsageType.METERED
+    )
+
+
+def subscription_preview(
+    *,
+    subscription: Subscription,
+    price: Price | None = None,
+    quantity: int | None = None,
+    items: list[ItemSpec] | None = None,
+    proration_behavior: str = "create_prorations",
+) -> dict[str, Any]:
+    """What `subscription_change` with the same input would invoice, from Stripe's invoice preview of that very
+    update (its prorations, or the next renewal with them): `{amount_due, currency, lines}`. Reads only —
+    nothing is written at Stripe or here, so nothing is audited."""
+    if items is not None:
+        _check_items(subscription, items)
+    else:
+        _check_change(subscription, price)
+    gateway = _gateway(subscription)
+    live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    if items is not None:
+        update, _ = _items_update(subscription, live, items)
+    else:
+        item_id, live_price, live_quantity = _primary_state(subscription, live)
+        update = [
+            {
+                "id": item_id,
+                "price": price.stripe_price_id if price else live_price,
+                "quantity": quantity or live_quantity or 1,
+            }
+        ]
+    preview = gateway.invoice_preview(
+        params={
+            "customer": stripe_id(live.get("customer")),
+            "subscription": subscription.stripe_subscription_id,
+            "subscription_details": {"items": update, "proration_behavior": proration_behavior},
+        }
+    )
+    # The lines as an invoice shows them; the preview's output renders the fields it declares.
+    return {
+        "amount_due": preview["amount_due"],
+        "currency": preview["currency"],
+        "lines": invoice_lines(preview),
+    }
+
+
+def subscription_change(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    price: Price | None = None,
+    quantity: int | None = None,
+    items: list[ItemSpec] | None = None,
+    proration_behavior: str = "create_prorations",
+    payment_behavior: str | None = None,
+    reason: str = "",
+    promotion_code: str | None = None,
+) -> Subscription:
+    """Changes price and/or quantity at Stripe (the quantity not given is kept: Stripe is always sent both),
+    or, with `items`, the whole list of items (see `_items_update`), and/or applies a `promotion_code` (checked
+    first: 400 `promotion_code_invalid`). Upgrades, and every change of billing interval (Stripe restarts the
+    period and invoices it now), default to `pending_if_incomplete`: a failed payment changes nothing. A change
+    Stripe already has (a retry whose first answer was lost) is not sent again. Audited."""
+    if items is not None:
+        return _items_change(
+            subscription=subscription,
+            actor=actor,
+            items=items,
+            proration_behavior=proration_behavior,
+            payment_behavior=payment_behavior,
+            reason=reason,
+            promotion_code=promotion_code,
+        )
+    _check_change(subscription, price)
+    discount = subscription_discount_params(
+        project=subscription.project,
+        promotion_code=promotion_code,
+        customer_external_id=subscription.customer.external_id,
+        currency=subscription.price.currency,
+    )
     gateway = _gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
     state = _stripe_state(live)
-    item_id, live_price, live_quantity = state["items"][0]
+    item_id, live_price, live_quantity = _primary_state(subscription, live)
     target = [item_id, price.stripe_price_id if price else live_price, quantity or live_quantity or 1]
-    if target in (state["items"][0], *state["pending"]):
+    if not discount and target in ([item_id, live_price, live_quantity], *state["pending"]):
         answer = live  # Stripe already has it (or holds it as the pending update of an unpaid upgrade)
     else:
-        upgrade = (
-            price is not None
-            and price.unit_amount * (quantity or subscription.quantity)
-            > subscription.price.unit_amount * subscription.quantity
-        )
+        upgrade = _charged_now(subscription, price, quantity)
         params: dict[str, Any] = {
             "items": [{"id": item_id, "price": target[1], "quantity": target[2]}],
             "proration_behavior": proration_behavior,
             "payment_behavior": payment_behavior
             or ("pending_if_incomplete" if upgrade else "allow_incomplete"),
+            **discount,
         }
         answer = gateway.subscription_update(
             subscription.stripe_subscription_id,
             params=params,
             idem=_write_key(subscription, "change", params, state),
+        )
+    result = _apply_now(subscription, answer)
+    _audited(result, "subscription.changed", actor, reason, _apply_now(subscription, live), result)
+    return result
+
+
+def subscription_automatic_tax_set(
+    *, subscription: Subscription, actor: Actor, enabled: bool, reason: str = ""
+) -> Subscription:
+    """Turns Stripe Tax on or off for a subscription's next invoices (`automatic_tax[enabled]`). Its prices need
+    a tax behavior and Stripe a customer address (a 400 from Stripe otherwise: nothing changes). Audited."""
+    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+        raise Conflict("This subscription has ended.", code="subscription_ended")
+    if enabled and subscription.price.tax_behavior == Price.TaxBehavior.UNSPECIFIED:
+        raise InvalidRequest(
+            f"{subscription.price.key!r} has no tax_behavior: automatic tax needs `inclusive` or `exclusive`.",
+            code="tax_behavior_unspecified",
+            param="automatic_tax",
+        )
+    gateway = _gateway(subscription)
+    live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    if bool((live.get("automatic_tax") or {}).get("enabled")) == enabled:
+        answer = live
+    else:
+        params: dict[str, Any] = {"automatic_tax": {"enabled": enabled}}
+        answer = gateway.subscription_update(
+            subscription.stripe_subscription_id,
+            params=params,
+            idem=_write_key(subscription, "automatic-tax", params, _stripe_state(live)),
+        )
+    result = _apply_now(subscription, answer)
+    _audited(result, "subscription.changed", actor, reason, _apply_now(subscription, live), result)
+    return result
+
+
+def _items_change(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    items: list[ItemSpec],
+    proration_behavior: str,
+    payment_behavior: str | None,
+    reason: str,
+    promotion_code: str | None,
+) -> Subscription:
+    _check_items(subscription, items)
+    discount = subscription_discount_params(
+        project=subscription.project,
+        promotion_code=promotion_code,
+        customer_external_id=subscription.customer.external_id,
+        currency=subscription.price.currency,
+    )
+    gateway = _gateway(subscription)
+    live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    state = _stripe_state(live)
+    update, target = _items_update(subscription, live, items)
+    have = sorted([price, quantity] for _, price, quantity in state["items"])
+    pending = sorted([price, quantity] for _, price, quantity in state["pending"])
+    if not discount and sorted(target) in (have, pending):
+        answer = live  # Stripe already has it (or holds it as the pending update of an unpaid upgrade)
+    else:
+        before = [
+            (price, int(item.get("quantity") or 0))
+            for item, price in subscription_items_resolve(
+                project=subscription.project, stripe_subscription=live
+            )
+        ]
+        after = [(spec.price, int(quantity or 0)) for spec, (_, quantity) in zip(items, target, strict=True)]
+        # Dearer, or at another interval (Stripe restarts the period and charges it now): paid before it applies.
+        upgrade = _licensed_total(after) > _licensed_total(before) or _changes_interval(
+            subscription, items[0].price
+        )
+        params: dict[str, Any] = {
+            "items": update,
+            "proration_behavior": proration_behavior,
+            "payment_behavior": payment_behavior
+            or ("pending_if_incomplete" if upgrade else "allow_incomplete"),
+            **discount,
+        }
+        answer = gateway.subscription_update(
+            subscription.stripe_subscription_id,
+            params=params,
+            idem=_write_key(subscription, "items", params, state),
         )
     result = _apply_now(subscription, answer)
     _audited(result, "subscription.changed", actor, reason, _apply_now(subscription, live), result)
@@ -177,7 +440,7 @@ def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
     state = _stripe_state(live)
     if state["status"] == Subscription.Status.PAUSED:
-        params: dict[str, Any] = {"billing_cycle_anchor": "now"}
+        params: dict[str, Any] = {"billing_cycle_anchor": {"type": "now"}}
         answer = gateway.subscription_resume(
             subscription.stripe_subscription_id,
             params=params,

@@ -21,7 +21,8 @@ def _invoice_object(invoice: Invoice) -> dict[str, Any]:
     return dict(InvoiceOutput(invoice).data)
 
 
-def _invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
+def invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Stripe invoice's lines as Tollgate shows them (`Invoice.lines`, a preview's lines)."""
     lines = []
     for line in (stripe_invoice.get("lines") or {}).get("data") or []:
         parent = line.get("parent") or {}
@@ -46,7 +47,7 @@ def _invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
 def invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
     parent = stripe_invoice.get("parent") or {}
     details = parent.get("subscription_details") or {}
-    return stripe_id(details.get("subscription")) or stripe_id(stripe_invoice.get("subscription"))
+    return stripe_id(details.get("subscription"))
 
 
 # An invoice only moves forward: draft → open → uncollectible → paid | void. A lower rank is always an older
@@ -82,6 +83,9 @@ def invoice_apply(
         "billing_reason": stripe_invoice.get("billing_reason") or "",
         "currency": stripe_invoice.get("currency") or customer.currency,
         "subtotal": int(stripe_invoice.get("subtotal") or 0),
+        "discount": sum(
+            int(d.get("amount") or 0) for d in stripe_invoice.get("total_discount_amounts") or []
+        ),
         "tax": taxes,
         "total": int(stripe_invoice.get("total") or 0),
         "amount_due": int(stripe_invoice.get("amount_due") or 0),
@@ -91,7 +95,7 @@ def invoice_apply(
         "period_end": from_timestamp(stripe_invoice.get("period_end")),
         "hosted_invoice_url": stripe_invoice.get("hosted_invoice_url") or "",
         "invoice_pdf": stripe_invoice.get("invoice_pdf") or "",
-        "lines": _invoice_lines(stripe_invoice),
+        "lines": invoice_lines(stripe_invoice),
     }
     with transaction.atomic():
         invoice, created = Invoice.objects.select_for_update().get_or_create(
@@ -230,6 +234,12 @@ def invoice_payment_apply(
             and payment.is_open
         ):
             links["amount"] = invoice.amount_due
+        if payment.amount_tax != invoice.tax and (payment.source == Payment.Source.INVOICE or invoice.tax):
+            links["amount_tax"] = invoice.tax  # Stripe Tax: the invoice's taxes are the payment's
+        if payment.amount_discount != invoice.discount and (
+            payment.source == Payment.Source.INVOICE or invoice.discount
+        ):
+            links["amount_discount"] = invoice.discount  # what the invoice's discounts took off
         status_before = payment.status
         if payment.is_open:  # links and status in one transition
             payment = payment_transition(

@@ -4,16 +4,31 @@ tenant-visible events and the entitlements hook of each change.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
+from billing.discounts.mirror import subscription_discount
 from billing.gateway import StripeGateway, from_timestamp, stripe_account_of, stripe_id
-from billing.models import Customer, Invoice, Payment, Price, Subscription
+from billing.models import (
+    Customer,
+    Invoice,
+    Payment,
+    Price,
+    Subscription,
+    SubscriptionItem,
+    subscription_item_id,
+)
 from billing.representations import SubscriptionOutput
+from core.context import subjects_note
+from core.db import instance_from_row, select_columns
 from core.errors import RateLimited
 from core.ratelimit import hit
+from core.serializers import api_time
 from entitlements.services import entitlements_recompute
 from projects.models import Project
 from webhooks.outbound import event_record
@@ -42,12 +57,14 @@ def customer_for_stripe(
 ) -> Customer | None:
     """Routes by the Stripe customer id we hold (indexed), then by our metadata (a customer Checkout created);
     only customers of projects billed through this Stripe `account` qualify."""
+    nobodys = _nobodys.get()
+    known_nobodys = nobodys is not None and (account, stripe_customer_id) in nobodys
     candidates = (
-        list(Customer.objects.select_related("project").filter(stripe_customer_id=stripe_customer_id))
-        if stripe_customer_id
-        else []
+        _customers_with_stripe_id(stripe_customer_id) if stripe_customer_id and not known_nobodys else []
     )
     customer = next((c for c in candidates if stripe_account_of(c.project) == account), None)
+    if customer is None and nobodys is not None and stripe_customer_id:
+        nobodys.add((account, stripe_customer_id))
     if customer is None and metadata and metadata.get("tollgate_customer"):
         linked = Customer.objects.select_related("project").filter(pk=metadata["tollgate_customer"]).first()
         if linked is not None and stripe_account_of(linked.project) == account:
@@ -56,7 +73,49 @@ def customer_for_stripe(
                 Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
                     stripe_customer_id=stripe_customer_id
                 )
+    if customer is not None:
+        if nobodys is not None:
+            nobodys.discard((account, stripe_customer_id))  # linked just now by our metadata
+        subjects_note(project=customer.project.slug, customer=customer.external_id)
     return customer
+
+
+# Stripe customers found to be nobody's (not ours, or not yet linked) while one claimed batch of one key's events
+# is applied (`routing_batch`, around each batch of the Stripe event pipeline): the batch's other events of that
+# customer skip the read. Only for that batch, whose events were all stored before it began, and only "nobody's":
+# a customer our metadata links is found by the metadata route as before, and a found customer is read afresh by
+# every event (its row may change between them). Outside a batch (reconciliation, the API), nothing is kept.
+_nobodys: ContextVar[set[tuple[str, str]] | None] = ContextVar("stripe_customers_nobodys", default=None)
+
+
+@contextmanager
+def routing_batch() -> Iterator[None]:
+    token = _nobodys.set(set())
+    try:
+        yield
+    finally:
+        _nobodys.reset(token)
+
+
+def _customers_with_stripe_id(stripe_customer_id: str) -> list[Customer]:
+    """The customers (with their projects) holding a Stripe customer id: one indexed read that every Stripe
+    event of a customer makes, written out by hand because the ORM's building of this join cost more than the
+    read itself."""
+    customers, projects = Customer._meta.db_table, Project._meta.db_table
+    width = len(Customer._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {select_columns(Customer, 'c')}, {select_columns(Project, 'p')} "  # noqa: S608 (names from the models)
+            f"FROM {customers} c JOIN {projects} p ON p.id = c.project_id WHERE c.stripe_customer_id = %s",
+            [stripe_customer_id],
+        )
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        customer = instance_from_row(Customer, row[:width])
+        customer.project = instance_from_row(Project, row[width:])
+        found.append(customer)
+    return found
 
 
 def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
@@ -74,12 +133,121 @@ def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
     return price
 
 
-_TRACKED = ("status", "price_id", "quantity", "cancel_at_period_end", "current_period_end", "trial_end")
+_TRACKED = (
+    "status",
+    "price_id",
+    "quantity",
+    "cancel_at_period_end",
+    "current_period_end",
+    "trial_end",
+    "discount",
+)
 
 
-def _subscription_fields(stripe_subscription: dict[str, Any], price: Price) -> dict[str, Any]:
-    items = (stripe_subscription.get("items") or {}).get("data") or [{}]
-    item = items[0]
+def subscription_items_resolve(
+    *, project: Project, stripe_subscription: dict[str, Any]
+) -> list[tuple[dict[str, Any], Price]]:
+    """The Stripe subscription's items with the catalog price each one is of, in Stripe's order. An item whose
+    price is not in the catalog is logged and left out (the others still mirror)."""
+    resolved = []
+    for item in (stripe_subscription.get("items") or {}).get("data") or []:
+        price = price_for_stripe(project=project, stripe_price_id=stripe_id(item.get("price")))
+        if price is None:
+            logger.warning(
+                "Subscription %s has an item %s whose price is not in the catalog; it is not mirrored.",
+                stripe_subscription.get("id"),
+                item.get("id"),
+            )
+            continue
+        resolved.append((item, price))
+    return resolved
+
+
+def primary_item(items: list[tuple[dict[str, Any], Price]]) -> tuple[dict[str, Any], Price]:
+    """The item `Subscription.price/product/quantity` repeat: the first licensed one, else the first."""
+    return next((entry for entry in items if entry[1].usage_type != Price.UsageType.METERED), items[0])
+
+
+def _item_fields(item: dict[str, Any], price: Price) -> dict[str, Any]:
+    metered = price.usage_type == Price.UsageType.METERED
+    return {
+        "price_id": price.pk,
+        "product_id": price.product_id,
+        "stripe_price_id": stripe_id(item.get("price")),
+        "quantity": None if metered else int(item.get("quantity") or 1),
+        "usage_type": price.usage_type,
+    }
+
+
+def _items_state(items: list[tuple[dict[str, Any], Price]]) -> list[tuple[Any, ...]]:
+    """The items as comparable tuples (Stripe item id, price, quantity), in Stripe's order."""
+    return [
+        (item["id"], fields["price_id"], fields["quantity"])
+        for item, price in items
+        for fields in [_item_fields(item, price)]
+    ]
+
+
+def _stored_items_state(subscription: Subscription) -> list[tuple[Any, ...]]:
+    return sorted(
+        subscription.items.values_list("stripe_item_id", "price_id", "quantity"),
+        key=lambda row: row[0],
+    )
+
+
+def subscription_items_sync(subscription: Subscription, items: list[tuple[dict[str, Any], Price]]) -> None:
+    """Brings the subscription's item rows to Stripe's `items` (by Stripe item id): new ones created, changed
+    ones updated, those Stripe no longer has deleted. Runs in the caller's transaction."""
+    wanted = {
+        item["id"]: {**_item_fields(item, price), "position": position}
+        for position, (item, price) in enumerate(items)
+    }
+    subscription.items.exclude(stripe_item_id__in=list(wanted)).delete()
+    stored = {row.stripe_item_id: row for row in subscription.items.all()}
+    for stripe_item_id, fields in wanted.items():
+        row = stored.get(stripe_item_id)
+        if row is None:
+            SubscriptionItem.objects.create(
+                id=subscription_item_id(subscription.project_id, stripe_item_id),
+                project_id=subscription.project_id,
+                subscription=subscription,
+                stripe_item_id=stripe_item_id,
+                **fields,
+            )
+        elif any(getattr(row, name) != value for name, value in fields.items()):
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.save()
+
+
+def subscription_items_unsaved(
+    subscription: Subscription, items: list[tuple[dict[str, Any], Price]]
+) -> list[SubscriptionItem]:
+    """Stripe's items as rows of `subscription`, NOT saved (an answer rendered before its events arrive), with
+    the ids the mirror has given (or will give) them."""
+    known = dict(subscription.items.values_list("stripe_item_id", "pk"))
+    return [
+        SubscriptionItem(
+            id=known.get(item["id"]) or subscription_item_id(subscription.project_id, item["id"]),
+            project_id=subscription.project_id,
+            subscription=subscription,
+            stripe_item_id=item["id"],
+            price=price,
+            product=price.product,
+            position=position,
+            **{k: v for k, v in _item_fields(item, price).items() if k not in ("price_id", "product_id")},
+        )
+        for position, (item, price) in enumerate(items)
+    ]
+
+
+def _subscription_fields(
+    stripe_subscription: dict[str, Any], price: Price, item: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The subscription's own fields, with price, product and quantity of its primary `item` (by default the
+    first of Stripe's items)."""
+    if item is None:
+        item = ((stripe_subscription.get("items") or {}).get("data") or [{}])[0]
     return {
         "status": stripe_subscription["status"],
         "price_id": price.pk,
@@ -101,7 +269,8 @@ class Ambiguous(Exception):
 def subscription_apply(
     *, account: str, stripe_subscription: dict[str, Any], event_created: int, force: bool = False
 ) -> Subscription | None:
-    """Applies Stripe's subscription to its mirror (created on first sight). Returns None for objects not ours.
+    """Applies Stripe's subscription to its mirror (created on first sight), its items with it. Returns None
+    for objects not ours (or whose prices are none of them in the catalog).
     Raises Ambiguous when the event is as old as the last applied one and says something else."""
     customer = customer_for_stripe(
         account=account,
@@ -110,16 +279,23 @@ def subscription_apply(
     )
     if customer is None:
         return None
-    items = (stripe_subscription.get("items") or {}).get("data") or []
-    price = price_for_stripe(
-        project=customer.project, stripe_price_id=stripe_id(items[0].get("price")) if items else ""
-    )
-    if price is None:
-        logger.warning(
-            "Subscription %s has a price that is not in the catalog.", stripe_subscription.get("id")
-        )
+    items = subscription_items_resolve(project=customer.project, stripe_subscription=stripe_subscription)
+    if not items:
+        logger.warning("Subscription %s has no price that is in the catalog.", stripe_subscription.get("id"))
         return None
-    fields = _subscription_fields(stripe_subscription, price)
+    item, price = primary_item(items)
+    fields = _subscription_fields(stripe_subscription, price, item)
+    fields["discount"] = subscription_discount(
+        project=customer.project,
+        account=account,
+        stripe_subscription=stripe_subscription,
+        current=Subscription.objects.filter(
+            project=customer.project, stripe_subscription_id=stripe_subscription["id"]
+        )
+        .values_list("discount", flat=True)
+        .first(),
+    )
+    items_state = sorted(_items_state(items), key=lambda row: row[0])
     try:
         with transaction.atomic():
             subscription = (
@@ -135,22 +311,29 @@ def subscription_apply(
                     stripe_event_created=event_created,
                     **fields,
                 )
+                subscription_items_sync(subscription, items)
                 _link_invoices(subscription)
                 _subscription_events(_with_relations(subscription, customer, price), None, {})
                 return subscription
+            stored_items = _stored_items_state(subscription)
             if not force:
                 if event_created < subscription.stripe_event_created:
                     return subscription  # an older event: Stripe has moved on
-                if event_created == subscription.stripe_event_created and any(
-                    getattr(subscription, k) != v for k, v in fields.items()
+                if event_created == subscription.stripe_event_created and (
+                    any(getattr(subscription, k) != v for k, v in fields.items())
+                    or stored_items != items_state
                 ):
                     raise Ambiguous(stripe_subscription["id"])
             before = {k: getattr(subscription, k) for k in fields}
+            previous_items = SubscriptionOutput.items_of(subscription)
             for name, value in fields.items():
                 setattr(subscription, name, value)
             subscription.stripe_event_created = max(event_created, subscription.stripe_event_created)
             subscription.save()
-            changed = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
+            subscription_items_sync(subscription, items)
+            changed: dict[str, Any] = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
+            if stored_items != items_state:
+                changed["items"] = previous_items
             if changed:
                 _subscription_events(
                     _with_relations(subscription, customer, price), before["status"], changed
@@ -199,7 +382,7 @@ def _subscription_events(
 ) -> None:
     data = dict(SubscriptionOutput(subscription).data)
     previous = {
-        ("price" if k == "price_id" else k): (v.isoformat() if isinstance(v, datetime) else v)
+        ("price" if k == "price_id" else k): (api_time(v) if isinstance(v, datetime) else v)
         for k, v in changed.items()
     }
     if previous.get("price"):

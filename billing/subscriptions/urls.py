@@ -16,6 +16,11 @@ urlpatterns = [
         "subscription-cancel",
     ),
     *route(
+        "subscriptions/<str:subscription_id>/preview",
+        apis.SubscriptionPreviewApi.as_view(),
+        "subscription-preview",
+    ),
+    *route(
         "subscriptions/<str:subscription_id>/resume",
         apis.SubscriptionResumeApi.as_view(),
         "subscription-resume",

@@ -77,6 +77,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("ApiKey", ("ApiKeyOutput", "ApiKeyCreated")),
     Cls("Feature", ("FeatureOutput",), section="Catalog"),
     Cls("Product", ("ProductOutput",)),
+    Cls("PriceTier", ("PriceTierOutput",)),
     Cls("Price", ("PriceOutput",)),
     Cls("Customer", ("CustomerOutput",), section="Customers, checkout, carts, payments, portal"),
     Cls("CheckoutSession", ("CheckoutSessionOutput",)),
@@ -86,12 +87,17 @@ CLASSES: tuple[Cls, ...] = (
     Cls("Payment", ("PaymentOutput",)),
     Cls("PortalSession", ("PortalSession",)),
     Cls("PortalEligibility", ("PortalEligibility",)),
-    Cls("Subscription", ("SubscriptionOutput",), section="Subscriptions and invoices"),
+    Cls("Coupon", ("CouponOutput",), section="Discounts"),
+    Cls("PromotionCode", ("PromotionCodeOutput",)),
+    Cls("SubscriptionDiscount", ("SubscriptionDiscountOutput",), section="Subscriptions and invoices"),
+    Cls("SubscriptionItem", ("SubscriptionItemOutput",)),
+    Cls("Subscription", ("SubscriptionOutput",)),
     Cls("InvoiceLine", ("InvoiceLineOutput",)),
     Cls("Invoice", ("InvoiceOutput",)),
     Cls("UsageMeterStatus", (), section="Usage, entitlements, credits"),
     Cls("UsageEvent", ("UsageEventOutput",)),
     Cls("UsageBatchResult", ("UsageBatchOutput",)),
+    Cls("UsageSummary", ("UsageSummaryOutput",)),
     Cls("EntitlementCheck", ("CheckOutput", "ConsumeOutput")),
     Cls("EntitlementSource", ()),
     Cls("Entitlement", ("EntitlementOutput",)),
@@ -117,6 +123,9 @@ CLASSES: tuple[Cls, ...] = (
 # Response objects of the API that the client has no method for yet, so no class.
 UNMAPPED: Mapping[str, str] = {
     "EntitlementSettingsApiOutput": "GET|PATCH /projects/{id}/entitlement_settings has no client method yet",
+    "PaymentStatusOutput": "GET /payments/{id}/status (the light read for pollers) has no client method yet",
+    "SubscriptionPreviewOutput": "POST /subscriptions/{id}/preview has no client method yet",
+    "PublicProductOutput": "GET /public/{slug}/plans is keyless, for a pricing page's browser code: no client method",
     "Error": "the error envelope: the client raises it as a TollgateError subclass (errors.py), not an object",
 }
 
@@ -197,6 +206,8 @@ ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
     ("Payment", "flow"): "billing.models.Payment.Flow",
     ("Payment", "source"): "billing.models.Payment.Source",
     ("Payment", "status"): "billing.models.Payment.Status",
+    ("Coupon", "duration"): "billing.models.Coupon.Duration",
+    ("SubscriptionDiscount", "duration"): "billing.models.Coupon.Duration",
     # billing/portal.py portal_eligibility (the model has no choices for it).
     ("PortalEligibility", "reason"): ("unknown_customer", "no_billing_account"),
     # Stripe's invoice statuses, mirrored as they come (the model field has no choices).

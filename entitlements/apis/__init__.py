@@ -20,7 +20,7 @@ from entitlements.apis.check import (
 from entitlements.apis.credits import CreditsApi
 from entitlements.apis.grants import GrantCreateApi, GrantDeleteApi, RevocationCreateApi, RevocationDeleteApi
 from entitlements.apis.settings import EntitlementSettingsApi
-from entitlements.apis.usage import UsageBatchApi, UsageCreateApi
+from entitlements.apis.usage import UsageApi, UsageBatchApi
 
 __all__ = [
     "CreditsApi",
@@ -33,6 +33,6 @@ __all__ = [
     "GrantDeleteApi",
     "RevocationCreateApi",
     "RevocationDeleteApi",
+    "UsageApi",
     "UsageBatchApi",
-    "UsageCreateApi",
 ]

@@ -75,6 +75,12 @@ class EntitlementsOutput(serializers.Serializer[Any]):
 class EntitlementCheckApi(BaseApi):
     @extend_schema(
         operation_id="entitlements_check",
+        summary="Check one entitlement",
+        description=(
+            "Whether `customer` may use `quantity` of `feature` now. Records nothing. A customer "
+            "the project has never seen gets the default product's answer (200, not 404); an "
+            "unknown feature is 404."
+        ),
         parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER, QUANTITY_PARAMETER],
         responses=CheckOutput,
     )
@@ -95,7 +101,15 @@ class EntitlementCheckApi(BaseApi):
 
 class EntitlementListApi(BaseApi):
     @extend_schema(
-        operation_id="entitlements_list", parameters=[CUSTOMER_PARAMETER], responses=EntitlementsOutput
+        operation_id="entitlements_list",
+        summary="List a customer's entitlements",
+        description=(
+            "Every feature of the project as it applies to `customer` now: enabled, value, limit, "
+            "used, remaining, balance, when it resets, and which purchases, grants or revocations "
+            "it comes from. Records nothing."
+        ),
+        parameters=[CUSTOMER_PARAMETER],
+        responses=EntitlementsOutput,
     )
     def get(self, request: Request) -> Response:
         customer = CUSTOMER.parse(request.query_params)
@@ -164,7 +178,19 @@ class EntitlementConsumeApi(_ConsumeBaseApi):
         feature = serializers.CharField(max_length=100)
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
 
-    @extend_schema(operation_id="entitlements_consume", request=InputSerializer, responses=ConsumeOutput)
+    @extend_schema(
+        operation_id="entitlements_consume",
+        summary="Consume an entitlement",
+        description=(
+            "Checks and records usage in one atomic step (`metered`, `allocation`, `credits`): "
+            "limits hold under concurrency. When not allowed nothing is recorded and the answer "
+            "is still 200 with `allowed: false`. `id` is yours: the same id again records nothing "
+            "and answers `duplicate: true`; 409 `idempotency_id_reused` for the same id with "
+            "another body. 400 `feature_not_consumable`."
+        ),
+        request=InputSerializer,
+        responses=ConsumeOutput,
+    )
     def post(self, request: Request) -> Response:
         data = consume_parse(self.body(request), fields=_CONSUME_FIELDS)  # by hand: this is a hot path
         answer = services.entitlement_consume(
@@ -188,7 +214,17 @@ class EntitlementReleaseApi(_ConsumeBaseApi):
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
-    @extend_schema(operation_id="entitlements_release", request=InputSerializer, responses=ConsumeOutput)
+    @extend_schema(
+        operation_id="entitlements_release",
+        summary="Release allocation units",
+        description=(
+            "Gives back units of an `allocation` feature (a seat freed), audited. The same `id` "
+            "again changes nothing. Errors: 400 `release_exceeds_allocation` (more than is held), "
+            "`feature_not_releasable`."
+        ),
+        request=InputSerializer,
+        responses=ConsumeOutput,
+    )
     def post(self, request: Request) -> Response:
         data = consume_parse(self.body(request), fields=_CONSUME_FIELDS | {"reason"})
         answer = services.entitlement_release(

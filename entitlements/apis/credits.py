@@ -50,6 +50,12 @@ class CreditsOutput(serializers.Serializer[Any]):
 class CreditsApi(BaseApi):
     @extend_schema(
         operation_id="credits_retrieve",
+        summary="Retrieve a credit balance",
+        description=(
+            "A customer's balance of a `credits` feature and its ledger (grants, purchases, "
+            "consumption, expiries), newest first. 400 `feature_not_credits` for another feature "
+            "type."
+        ),
         parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER],
         responses=CreditsOutput,
     )

@@ -71,7 +71,16 @@ class GrantCreateApi(BaseApi):
         reason = serializers.CharField(max_length=500)
 
     @extend_schema(
-        operation_id="entitlements_grants_create", request=InputSerializer, responses={201: GrantOutput}
+        operation_id="entitlements_grants_create",
+        summary="Grant a feature",
+        description=(
+            "A support grant to one customer, with a `reason` for the audit log: on `metered`, "
+            "`credits` and `allocation` features it tops up what purchases give, on "
+            "`boolean`/`static` it sets the value; optionally until `expires_at`. Nothing at "
+            "Stripe."
+        ),
+        request=InputSerializer,
+        responses={201: GrantOutput},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -95,7 +104,15 @@ class GrantDeleteApi(BaseApi):
     tenant_lookup = {"grant_id": Grant}
 
     @extend_schema(
-        operation_id="entitlements_grants_delete", request=ReasonInput, responses={200: GrantOutput}
+        operation_id="entitlements_grants_delete",
+        summary="End a grant",
+        description=(
+            "Ends a grant now (unspent credits of a credits grant are taken back) and answers it "
+            "with `deleted: true`; an optional `reason` goes to the audit log. Repeating it "
+            "changes nothing."
+        ),
+        request=ReasonInput,
+        responses={200: GrantOutput},
     )
     def delete(self, request: Request, grant_id: str) -> Response:
         grant = selectors.grant_get(project=request_project(request), grant_id=grant_id)
@@ -114,6 +131,11 @@ class RevocationCreateApi(BaseApi):
 
     @extend_schema(
         operation_id="entitlements_revocations_create",
+        summary="Revoke a feature",
+        description=(
+            "Takes a feature away from one customer whatever their purchases and grants give (a "
+            "revocation wins), optionally until `expires_at`, with a `reason` for the audit log."
+        ),
         request=InputSerializer,
         responses={201: RevocationOutput},
     )
@@ -137,7 +159,14 @@ class RevocationDeleteApi(BaseApi):
     tenant_lookup = {"revocation_id": Revocation}
 
     @extend_schema(
-        operation_id="entitlements_revocations_delete", request=ReasonInput, responses={200: RevocationOutput}
+        operation_id="entitlements_revocations_delete",
+        summary="End a revocation",
+        description=(
+            "Lifts a revocation now, answers it with `deleted: true`, and gives the customer back "
+            "what their purchases and grants give; an optional `reason` goes to the audit log."
+        ),
+        request=ReasonInput,
+        responses={200: RevocationOutput},
     )
     def delete(self, request: Request, revocation_id: str) -> Response:
         revocation = selectors.revocation_get(project=request_project(request), revocation_id=revocation_id)

@@ -52,13 +52,26 @@ class EntitlementSettingsApi(BaseApi):
         usage_grace_seconds = serializers.IntegerField()
         credits_low_percent = serializers.IntegerField()
 
-    @extend_schema(operation_id="projects_entitlement_settings_retrieve", responses=OutputSerializer)
+    @extend_schema(
+        operation_id="projects_entitlement_settings_retrieve",
+        summary="Retrieve entitlement settings (platform)",
+        description=(
+            "Platform key: a project's grace periods (past-due access, late usage) and its "
+            "`credits.low` mark."
+        ),
+        responses=OutputSerializer,
+    )
     def get(self, request: Request, project_id: str) -> Response:
         project = project_selectors.project_get(id_or_slug=project_id)
         return Response(self.OutputSerializer(selectors.entitlement_settings_get(project=project)).data)
 
     @extend_schema(
         operation_id="projects_entitlement_settings_update",
+        summary="Update entitlement settings (platform)",
+        description=(
+            "Platform key: changes a project's grace periods or `credits.low` mark, audited with "
+            "`reason`; every cached entitlement answer of the project is recomputed with them."
+        ),
         request=InputSerializer,
         responses=OutputSerializer,
     )

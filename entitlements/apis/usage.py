@@ -1,5 +1,5 @@
-"""Usage: `POST /usage` (one event) and `POST /usage/batch` (all or nothing), the parsing of a usage event
-into `services.UsageInput`, and how a stored event is rendered.
+"""Usage: `GET /usage` (a period's summary), `POST /usage` (one event) and `POST /usage/batch` (all or nothing),
+the parsing of a usage event into `services.UsageInput`, and how a stored event is rendered.
 """
 
 from datetime import UTC, datetime
@@ -11,11 +11,20 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing import selectors as billing_selectors
 from core.apis import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
 from entitlements import services
-from entitlements.apis.params import MAX_ID_LENGTH, MAX_QUANTITY
+from entitlements.apis.params import (
+    CUSTOMER,
+    CUSTOMER_PARAMETER,
+    FEATURE,
+    FEATURE_PARAMETER,
+    MAX_ID_LENGTH,
+    MAX_QUANTITY,
+    IdParam,
+)
 from entitlements.models import UsageEvent
 from entitlements.resolver import iso
 from projects.authentication import request_project
@@ -148,9 +157,67 @@ class UsageEventOutput(serializers.Serializer[Any]):
     created_at = serializers.DateTimeField()
 
 
-class UsageCreateApi(BaseApi):
+class UsageSummaryOutput(serializers.Serializer[Any]):
+    object = serializers.CharField(default="usage_summary")
+    customer = serializers.CharField()
+    feature = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    quantity = serializers.IntegerField(help_text="Usage counted by Tollgate in the period.")
+    billed_quantity = serializers.IntegerField(help_text="Of it, what Stripe's meter has been sent.")
+    pending_quantity = serializers.IntegerField(help_text="Of it, what is still to be sent to the meter.")
+    price = serializers.CharField(
+        allow_null=True, help_text="The metered price the customer subscribes to, or null: nobody is billed."
+    )
+    currency = serializers.CharField(allow_null=True)
+    amount_due_estimate = serializers.IntegerField(
+        help_text="What the metered price invoices for `quantity` at the period's end, in minor units (tiers "
+        "applied). Before discounts and tax."
+    )
+
+
+PERIOD = IdParam("period", "Which period: `current` (the only one for now).", required=False, max_length=20)
+
+
+class UsageApi(BaseApi):
+    """`GET /usage` (a period's usage summary) and `POST /usage` (record one event)."""
+
+    @extend_schema(
+        operation_id="usage_retrieve",
+        summary="Retrieve a period's usage",
+        description=(
+            "A metered feature's usage in the customer's current period: counted by Tollgate "
+            "(`quantity`), reported to the Stripe meter (`billed_quantity`) or still to be "
+            "(`pending_quantity`), and `amount_due_estimate`, what the metered price the "
+            "customer subscribes to will invoice for it. A customer Tollgate has not seen has "
+            "zero usage. Errors: 400 `feature_not_metered`; 404 for an unknown feature."
+        ),
+        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER, PERIOD.openapi()],
+        responses=UsageSummaryOutput,
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        if params.get("period", "current") != "current":
+            raise InvalidRequest(
+                "period: only `current` is supported.", code="invalid_parameter", param="period"
+            )
+        summary = billing_selectors.usage_summary(
+            project=request_project(request),
+            external_id=CUSTOMER.parse(params),
+            feature_key=FEATURE.parse(params),
+        )
+        return Response(UsageSummaryOutput(summary).data)
+
     @extend_schema(
         operation_id="usage_create",
+        summary="Record usage",
+        description=(
+            "Records usage that happened (never refused for being over a limit). `id` is yours: "
+            "the same id again is counted once and answered 200 with the stored event (201 the "
+            "first time). Usage of a feature sold with a metered price is reported to its Stripe "
+            "meter in the background. Errors: 400 `timestamp_too_old` (past the project's grace "
+            "window), `timestamp_in_future`, `feature_not_metered`, `unknown_feature`."
+        ),
         request=UsageEventInput,
         responses={200: UsageEventOutput, 201: UsageEventOutput},
     )
@@ -172,7 +239,18 @@ class UsageBatchOutput(serializers.Serializer[Any]):
 
 
 class UsageBatchApi(BaseApi):
-    @extend_schema(operation_id="usage_batch", request=UsageBatchInput, responses=UsageBatchOutput)
+    @extend_schema(
+        operation_id="usage_batch",
+        summary="Record usage in bulk",
+        description=(
+            "Up to 1,000 usage events at once, each deduplicated by its `id` like a single one; "
+            "answers how many were `accepted` and how many were `duplicates`. All or nothing: one "
+            "invalid event rejects the batch (400, `param` names its index) and nothing is "
+            "recorded."
+        ),
+        request=UsageBatchInput,
+        responses=UsageBatchOutput,
+    )
     def post(self, request: Request) -> Response:
         data = request.data
         if not isinstance(data, dict) or set(data) - {"events"}:

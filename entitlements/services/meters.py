@@ -1,6 +1,7 @@
 """Stripe meter reporting: metered usage events are reported to Stripe in batches by a Celery task
 (`entitlements.tasks`), our event id as Stripe's `identifier`, paced under Stripe's rate limit, retried with
-backoff from the database, and picked up by the periodic sweep when never queued.
+backoff from the database, and picked up by the periodic sweep when never queued. Only the usage of customers with
+a live subscription item on a metered price of the meter is reported (anyone else's would bill nobody: skipped).
 """
 
 import logging
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from billing.models import Price, Subscription, SubscriptionItem
 from core.db import in_transaction
 from core.errors import ApiError
 from entitlements.models import UsageEvent
@@ -84,10 +86,15 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
     pacer = _Pacer(settings.STRIPE_METER_EVENTS_PER_SECOND)
     reported: list[str] = []
     skipped: list[str] = []
-    events = UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature")
+    unbilled: list[str] = []
+    events = list(UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature"))
+    billable = _metered_items_of(events)
     for event in events:
         if not event.customer.stripe_customer_id:
             skipped.append(event.pk)
+            continue
+        if (event.customer_id, event.feature_id) not in billable:
+            unbilled.append(event.pk)
             continue
         params = {
             "event_name": event.feature.stripe_meter_event_name,
@@ -133,7 +140,25 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
             meter_error="The customer has no Stripe customer to bill.",
             meter_next_attempt_at=None,
         )
+    if unbilled:
+        UsageEvent.objects.filter(pk__in=unbilled).update(
+            meter_status=UsageEvent.MeterStatus.SKIPPED,
+            meter_error="The customer has no live subscription item on a metered price of this meter.",
+            meter_next_attempt_at=None,
+        )
     return len(ids)
+
+
+def _metered_items_of(events: list[UsageEvent]) -> set[tuple[str, str]]:
+    """(customer, feature) pairs among `events` that Stripe bills: the customer has a live subscription with a
+    metered item whose price bills that feature's meter. Usage of anyone else would be reported to bill nobody."""
+    pairs = SubscriptionItem.objects.filter(
+        subscription__customer_id__in={event.customer_id for event in events},
+        subscription__status__in=Subscription.LIVE_STATUSES,
+        usage_type=Price.UsageType.METERED,
+        price__meter_id__in={event.feature_id for event in events},
+    ).values_list("subscription__customer_id", "price__meter_id")
+    return {(customer_id, feature_id) for customer_id, feature_id in pairs if feature_id is not None}
 
 
 def meter_projects_due() -> list[str]:

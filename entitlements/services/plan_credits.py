@@ -125,7 +125,8 @@ def _plan_period_record(locked: Payment) -> PlanPeriod | None:
         or invoice.status not in INVOICE_FINALIZED
     ):
         return None
-    line = _plan_line(invoice)
+    lines = _plan_lines(invoice)
+    line = lines[0] if lines else None
     period = PlanPeriod.objects.create(
         project_id=locked.project_id,
         customer=locked.customer,
@@ -143,28 +144,37 @@ def _plan_period_record(locked: Payment) -> PlanPeriod | None:
             locked.pk,
         )
         return period
-    values = ProductFeature.objects.filter(
-        product=line.product, feature__type=Feature.Type.CREDITS
-    ).select_related("feature")
-    for row in values.order_by("feature__key"):
-        _, amount = resolver.product_value(
-            {row.feature_id: (row.value, row.per_unit)}, row.feature, line.quantity
-        )
-        if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
-            _lot_create(
-                customer=locked.customer,
-                feature=row.feature,
-                amount=amount,
-                expires_at=line.period_end,
-                plan_period=period,
-                reference=invoice.pk,
+    # Every item of the subscription billed for the period gives its credits; items giving the same feature add
+    # up into the period's one lot of it.
+    totals: dict[str, tuple[Feature, int]] = {}
+    for plan_line in lines:
+        values = ProductFeature.objects.filter(
+            product=plan_line.product, feature__type=Feature.Type.CREDITS
+        ).select_related("feature")
+        for row in values:
+            _, amount = resolver.product_value(
+                {row.feature_id: (row.value, row.per_unit)}, row.feature, plan_line.quantity
             )
+            if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
+                total = totals.get(row.feature_id, (row.feature, 0))[1] + amount
+                totals[row.feature_id] = (row.feature, total)
+    for feature, amount in sorted(totals.values(), key=lambda pair: pair[0].key):
+        _lot_create(
+            customer=locked.customer,
+            feature=feature,
+            amount=amount,
+            expires_at=line.period_end,
+            plan_period=period,
+            reference=invoice.pk,
+        )
     return period
 
 
-def _plan_line(invoice: Invoice) -> _PlanLine | None:
-    """The invoice's licensed subscription line (not a proration, not metered usage billed in arrears): its
-    period is the one paid for — a renewal invoice's own `period_start`/`period_end` are the period that ended."""
+def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
+    """The invoice's licensed subscription lines (not prorations, not metered usage billed in arrears), one per
+    item of the subscription: their period is the one paid for — a renewal invoice's own
+    `period_start`/`period_end` are the period that ended."""
+    found: list[_PlanLine] = []
     for line in invoice.lines or []:
         stripe_price_id = line.get("stripe_price_id")
         start, end = line.get("period_start"), line.get("period_end")
@@ -178,13 +188,15 @@ def _plan_line(invoice: Invoice) -> _PlanLine | None:
         ):
             continue
         quantity = line.get("quantity")
-        return _PlanLine(
-            product=price.product,
-            quantity=int(quantity) if quantity is not None else 1,
-            period_start=datetime.fromtimestamp(int(start), UTC),
-            period_end=datetime.fromtimestamp(int(end), UTC),
+        found.append(
+            _PlanLine(
+                product=price.product,
+                quantity=int(quantity) if quantity is not None else 1,
+                period_start=datetime.fromtimestamp(int(start), UTC),
+                period_end=datetime.fromtimestamp(int(end), UTC),
+            )
         )
-    return None
+    return found
 
 
 def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:

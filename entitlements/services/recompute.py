@@ -7,6 +7,7 @@ project's grace periods and `credits.low` mark (audited). `version_key` names th
 import hashlib
 import json
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,9 +18,9 @@ from core.errors import InvalidRequest
 from core.services import audit_record
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.models import EntitlementSettings, EntitlementState
+from entitlements.models import EntitlementSettings, EntitlementState, Feature
 from entitlements.selectors import entitlements_body
-from entitlements.snapshot import StructureSnapshot
+from entitlements.snapshot import FeatureEntry, StructureSnapshot
 from projects.models import Project
 from webhooks.outbound import event_record
 
@@ -29,12 +30,20 @@ def version_key(customer: Customer) -> str:
     return ent_cache.Keys.of(customer.project_id, customer.external_id).structure_version
 
 
+def _feature_shape(entry: FeatureEntry) -> list[Any]:
+    """What the customer may use of one feature. A credits feature answers by its balance, so its value and limit
+    never move: what changes is a source of credits appearing or ending (a grant, a purchase, a plan), so its
+    sources are part of it (spending credits changes no source). Only credits features carry them, so the digests
+    stored for the other features stay valid."""
+    shape = [entry["type"], entry["enabled"], entry["value"], entry["limit"], entry["revoked"]]
+    if entry["type"] == Feature.Type.CREDITS:
+        shape.append(sorted((source["type"], source["id"]) for source in entry["sources"]))
+    return shape
+
+
 def _answer_digest(structure: StructureSnapshot) -> str:
-    """What the customer may use, without usage, sources or timing: the part `entitlements.updated` announces."""
-    shape = {
-        key: [entry["type"], entry["enabled"], entry["value"], entry["limit"], entry["revoked"]]
-        for key, entry in structure["features"].items()
-    }
+    """What the customer may use, without usage or timing: the part `entitlements.updated` announces."""
+    shape = {key: _feature_shape(entry) for key, entry in structure["features"].items()}
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -3,7 +3,7 @@
 
 import factory
 
-from billing.models import Price, Product
+from billing.models import Coupon, Price, Product, PromotionCode
 
 
 class ProductFactory(factory.django.DjangoModelFactory):
@@ -25,3 +25,24 @@ class PriceFactory(factory.django.DjangoModelFactory):
     currency = "usd"
     unit_amount = 1500
     type = Price.Type.ONE_TIME
+
+
+class CouponFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Coupon
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    key = factory.Sequence(lambda n: f"coupon-{n}")
+    percent_off = 10
+    duration = Coupon.Duration.ONCE
+    stripe_coupon_id = factory.Sequence(lambda n: f"cpn_stripe_{n}")
+
+
+class PromotionCodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PromotionCode
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    coupon = factory.SubFactory(CouponFactory, project=factory.SelfAttribute("..project"))
+    code = factory.Sequence(lambda n: f"CODE{n}")
+    stripe_promotion_code_id = factory.Sequence(lambda n: f"promo_stripe_{n}")

@@ -55,6 +55,7 @@ def test_create_with_every_kind_of_feature_value(api, tenant_a, features, stripe
         "name": "Professional",
         "description": "For teams",
         "active": True,
+        "public": False,
         "features": values,
         "access_days": None,
         "stripe_product_id": product.pk,

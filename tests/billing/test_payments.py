@@ -331,3 +331,40 @@ def test_retry_with_the_same_idempotency_key_after_a_stripe_failure_resumes_the_
     other = api.post("/api/v1/payments", {**body, "price": "credits-1000"}, key=tenant_a.key, headers=headers)
     assert other.status_code == 409
     assert Payment.objects.count() == 1
+
+
+def test_status_is_the_light_read_for_pollers(api, tenant_a, catalog, stripe_sdk, stripe_emulator):
+    paid = _paid(api, tenant_a, stripe_sdk)
+    assert (
+        api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 1000}, key=tenant_a.key).status_code
+        == 200
+    )
+    events_before = len(stripe_sdk().v1.events.list({"limit": 100}).data)
+
+    response = api.get(f"/api/v1/payments/{paid['id']}/status", key=tenant_a.key)
+
+    assert response.status_code == 200
+    assert response.json() == {"id": paid["id"], "status": "partially_refunded", "amount_refunded": 1000}
+    # Read from Tollgate's own record: nothing asked of, or changed at, Stripe.
+    assert len(stripe_sdk().v1.events.list({"limit": 100}).data) == events_before
+
+
+def test_status_of_another_projects_or_an_unknown_payment_is_404(
+    api, tenant_a, tenant_b, catalog, stripe_sdk
+):
+    created = _intent(api, tenant_a, price="sticker")
+    other = api.get(f"/api/v1/payments/{created['id']}/status", key=tenant_b.key)
+    unknown = api.get("/api/v1/payments/pay_doesnotexist/status", key=tenant_a.key)
+    assert (other.status_code, other.json()["error"]["code"]) == (404, "resource_missing")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "resource_missing")
+    assert api.get(f"/api/v1/payments/{created['id']}/status", key=tenant_a.key).json() == {
+        "id": created["id"],
+        "status": "pending",
+        "amount_refunded": 0,
+    }
+
+
+@pytest.mark.parametrize("bad_id", ["pay_%00", "pay%00x"])
+def test_status_with_a_nul_in_the_id_is_400(api, tenant_a, bad_id):
+    response = api.get(f"/api/v1/payments/{bad_id}/status", key=tenant_a.key)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_characters")

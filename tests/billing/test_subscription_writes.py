@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import stripe
+import time_machine
+from django.utils import timezone
 
 from billing.gateway import install_http_client
 from billing.models import Subscription
@@ -62,6 +64,7 @@ def _state(price="pro-monthly", quantity=1, status="active", cancel_at_period_en
     return {
         "price": price,
         "quantity": quantity,
+        "items": [[price, quantity]],
         "status": status,
         "cancel_at_period_end": cancel_at_period_end,
     }
@@ -200,3 +203,43 @@ def test_a_bad_change_is_refused_before_stripe(api, tenant_a, subscribed, record
     assert response.json()["error"]["param"] == "quantity"
     assert recorder.writes == []
     assert _audit_rows() == []
+
+
+def test_resuming_a_paused_subscription_sends_the_anchor_as_stripe_takes_it(
+    api, tenant_a, catalog, stripe_emulator, stripe_sdk, stripe_webhooks
+):
+    """A trial that ended without a payment method pauses at Stripe; the tenant's resume reaches Stripe in the
+    shape this API version takes (`billing_cycle_anchor[type]`) and the subscription bills again."""
+    from billing.models import Customer
+    from billing.services import customer_ensure_stripe
+
+    api.post("/api/v1/customers", {"external_id": "user-9"}, key=tenant_a.key)
+    stripe_customer = customer_ensure_stripe(customer=Customer.objects.get(external_id="user-9"))
+    sdk = stripe_sdk()
+    created = sdk.v1.subscriptions.create(
+        {
+            "customer": stripe_customer,
+            "items": [{"price": catalog.pro_monthly.stripe_price_id}],
+            "trial_period_days": 7,
+            "trial_settings": {"end_behavior": {"missing_payment_method": "pause"}},
+        }
+    )
+    now = stripe_emulator.advance(7 * 86400)
+    stripe_webhooks.deliver()
+    subscription = Subscription.objects.get(stripe_subscription_id=created.id)
+    assert subscription.status == "paused"
+    pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": stripe_customer}).id
+    sdk.v1.subscriptions.update(created.id, {"default_payment_method": pm})
+
+    # Frozen wall clock: the emulator reads it plus its offset, so the resume happens exactly at `resumed_at`
+    # however long the steps above took.
+    with time_machine.travel(timezone.now(), tick=False):
+        resumed_at = stripe_emulator.clock.now()
+        resumed = api.post(f"/api/v1/subscriptions/{subscription.pk}/resume", key=tenant_a.key)
+
+    assert (resumed.status_code, resumed.json()["status"]) == (200, "active")
+    live = sdk.v1.subscriptions.retrieve(created.id, {"expand": ["latest_invoice"]})
+    assert resumed_at >= now
+    assert (live.status, live.billing_cycle_anchor) == ("active", resumed_at)
+    assert (live.latest_invoice.status, live.latest_invoice.amount_paid) == ("paid", 3000)
+    assert [row[0] for row in _audit_rows()] == ["subscription.resumed"]

@@ -86,8 +86,8 @@ def test_the_example_catalog_applies_and_a_second_run_changes_nothing(api, tenan
     output = _sync(tenant_a.project, EXAMPLE)
 
     assert "create feature api_calls" in output
-    assert "create price pro-api-calls-overage" in output
-    assert output.strip().endswith("alpha: applied 20 change(s).")
+    assert "create price pro-api-overage-monthly" in output
+    assert output.strip().endswith("alpha: applied 22 change(s).")
     assert Feature.objects.filter(project=tenant_a.project).count() == 6
     products = {p["key"]: p for p in api.get("/api/v1/products?limit=100", key=tenant_a.key).json()["data"]}
     assert set(products) == {"free", "starter", "professional", "enterprise", "ai-credit-pack"}
@@ -95,13 +95,25 @@ def test_the_example_catalog_applies_and_a_second_run_changes_nothing(api, tenan
     assert products["starter"]["features"]["seats"] == {"per_unit": 1}
     assert products["ai-credit-pack"]["features"] == {"ai_credits": {"per_unit": 1000}}
     prices = {p["key"]: p for p in api.get("/api/v1/prices?limit=100", key=tenant_a.key).json()["data"]}
-    assert len(prices) == 8
+    assert len(prices) == 10
     assert prices["starter-monthly"]["trial_days"] == 14
-    assert (prices["pro-api-calls-overage"]["usage_type"], prices["pro-api-calls-overage"]["meter"]) == (
+    overage = prices["pro-api-overage-monthly"]
+    assert (overage["usage_type"], overage["meter"], overage["tiers"][0]["up_to"]) == (
         "metered",
         "api_calls",
+        500000,
     )
     assert prices["ai-credits-1000"]["type"] == "one_time"
+    seats = prices["pro-seats-monthly"]
+    assert (seats["billing_scheme"], seats["tiers_mode"], seats["unit_amount"]) == (
+        "tiered",
+        "graduated",
+        None,
+    )
+    assert seats["tiers"] == [
+        {"up_to": 10, "unit_amount": 1200, "flat_amount": None},
+        {"up_to": "inf", "unit_amount": 900, "flat_amount": 2000},
+    ]
     assert all(p["stripe_price_id"] for p in prices.values())
     tenant_a.project.refresh_from_db()
     assert tenant_a.project.default_product == "free"
@@ -123,7 +135,7 @@ def test_the_example_catalog_applies_and_a_second_run_changes_nothing(api, tenan
 def test_dry_run_prints_the_plan_and_changes_nothing(tenant_a, stripe_sdk):
     output = _sync(tenant_a.project, EXAMPLE, "--dry-run")
 
-    assert "dry run, 20 change(s) planned; nothing was changed" in output
+    assert "dry run, 22 change(s) planned; nothing was changed" in output
     assert "  create product enterprise" in output
     assert '  update project alpha (default_product: "" → "free")' in output
     assert _local_state() == ([], [], [], 0)

@@ -16,6 +16,7 @@ from tollgate_client.types import (
     Revocation,
     UsageBatchResult,
     UsageEvent,
+    UsageSummary,
 )
 
 from billing.models import Customer
@@ -60,6 +61,25 @@ def test_record_counts_a_repeated_id_once(tollgate, plans):
     assert again.raw == first.raw  # the stored event, not a second one
     assert tollgate.entitlements.check(customer="user-1", feature="exports").used == 2
     assert _events() == 1
+
+
+def test_summary_shows_the_periods_usage(tollgate, plans):
+    tollgate.usage.record(id="export-1", customer="user-1", feature="exports", quantity=2)
+    tollgate.usage.record(id="export-2", customer="user-1", feature="exports", quantity=3)
+
+    summary = tollgate.usage.summary(customer="user-1", feature="exports")
+
+    assert isinstance(summary, UsageSummary)
+    # No metered price sells exports: counted, never sent to a meter, billed to nobody.
+    assert (summary.object, summary.customer, summary.feature, summary.quantity) == (
+        "usage_summary",
+        "user-1",
+        "exports",
+        5,
+    )
+    billed = (summary.billed_quantity, summary.pending_quantity, summary.price, summary.amount_due_estimate)
+    assert billed == (0, 0, None, 0)
+    assert summary.period_start < summary.period_end
 
 
 def test_record_of_a_feature_that_is_not_metered_is_refused(tollgate, plans):

@@ -59,20 +59,22 @@ def test_a_new_field_or_enum_value_on_the_server_changes_the_file(schema):
 
 def test_an_answer_that_no_class_covers_is_an_error(schema):
     changed = copy.deepcopy(schema)
-    changed["components"]["schemas"]["CouponOutput"] = {
+    changed["components"]["schemas"]["VoucherOutput"] = {
         "type": "object",
         "properties": {"id": {"type": "string"}},
     }
-    changed["paths"]["/api/v1/coupons"] = {
+    changed["paths"]["/api/v1/vouchers"] = {
         "post": {
             "responses": {
                 "201": {
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CouponOutput"}}}
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/VoucherOutput"}}
+                    }
                 }
             }
         }
     }
-    with pytest.raises(generate_types.SchemaError, match=r"POST /api/v1/coupons answers CouponOutput"):
+    with pytest.raises(generate_types.SchemaError, match=r"POST /api/v1/vouchers answers VoucherOutput"):
         generate_types.render(changed)
 
 

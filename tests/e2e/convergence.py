@@ -789,7 +789,7 @@ def invoice_intent(sdk: Any, invoice_id: str) -> str:
 
 def _invoice_subscription(invoice: dict[str, Any]) -> str:
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
-    return _sid(details.get("subscription")) or _sid(invoice.get("subscription"))
+    return _sid(details.get("subscription"))
 
 
 @dataclass(frozen=True)

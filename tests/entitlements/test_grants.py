@@ -1,13 +1,17 @@
 """Grants and revocations through the API: validated by feature type, audited with actor and reason in the
 same transaction, announced with `entitlements.updated`, and deleted with an optional reason."""
 
+import hashlib
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from core.models import AuditLogEntry
-from entitlements.models import Feature, Grant
+from entitlements.models import EntitlementState, Feature, Grant
+from entitlements.resolver import resolve_structure
+from entitlements.services.recompute import _answer_digest
 from tests.entitlements.helpers import check, feature
 from webhooks.models import Event
 
@@ -111,3 +115,63 @@ def test_idempotency_key_replays_a_grant(api, tenant_a, features):
     assert first.json() == second.json()
     assert second["Idempotent-Replayed"] == "true"
     assert Grant.objects.count() == 1
+
+
+def test_a_credits_grant_is_announced_like_a_boolean_grant(api, tenant_a, features):
+    """A credits grant changes no limit or value (credits answer by balance), yet what the customer may use
+    changed: it is announced with the new balance, and so is its deletion."""
+    response = grant(api, tenant_a.key, feature="ai_credits", value=500)
+    assert response.status_code == 201
+    updated = Event.objects.get(type="entitlements.updated")
+    rows = {row["feature"]: row for row in updated.data["object"]["entitlements"]}
+    assert updated.data["object"]["customer"] == "u1"
+    assert sorted(rows) == ["ai_credits", "api_calls", "sso", "tier"]
+    assert rows["ai_credits"] == {
+        "feature": "ai_credits",
+        "type": "credits",
+        "enabled": True,
+        "value": None,
+        "limit": None,
+        "used": None,
+        "remaining": 500,
+        "balance": 500,
+        "resets_at": None,
+        "sources": [
+            {"type": "grant", "id": response.json()["id"], "value": 500, "reason": "deal", "expires_at": None}
+        ],
+    }
+    deleted = api.delete(f"/api/v1/entitlements/grants/{response.json()['id']}", key=tenant_a.key)
+    assert deleted.status_code == 200
+    ended = Event.objects.filter(type="entitlements.updated").exclude(pk=updated.pk).get()
+    rows = {row["feature"]: row for row in ended.data["object"]["entitlements"]}
+    assert (rows["ai_credits"]["balance"], rows["ai_credits"]["sources"]) == (0, [])
+
+
+def test_spending_credits_announces_nothing(api, tenant_a, features):
+    grant(api, tenant_a.key, feature="ai_credits", value=5)
+    consumed = api.post(
+        "/api/v1/entitlements/consume",
+        {"id": "c-1", "customer": "u1", "feature": "ai_credits", "quantity": 2},
+        key=tenant_a.key,
+    )
+    assert (consumed.status_code, consumed.json()["balance"]) == (200, 3)
+    assert Event.objects.filter(type="entitlements.updated").count() == 1
+
+
+def test_digests_stored_before_credits_had_sources_stay_valid(api, tenant_a, features):
+    """Only credits features carry their sources in the digest: a customer without credits keeps the digest stored
+    under the earlier shape, so a deploy announces nothing for them."""
+    grant(api, tenant_a.key, feature="sso")
+    state = EntitlementState.objects.get()
+    structure = resolve_structure(project=tenant_a.project, customer=state.customer, now=timezone.now())
+    earlier = {
+        key: [entry["type"], entry["enabled"], entry["value"], entry["limit"], entry["revoked"]]
+        for key, entry in structure["features"].items()
+        if entry["type"] != Feature.Type.CREDITS
+    }
+    structure["features"] = {
+        k: v for k, v in structure["features"].items() if v["type"] != Feature.Type.CREDITS
+    }
+    assert (
+        _answer_digest(structure) == hashlib.sha256(json.dumps(earlier, sort_keys=True).encode()).hexdigest()
+    )

@@ -9,10 +9,12 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from billing.models import Price, Subscription, SubscriptionItem
 from billing.services import customer_ensure_stripe
 from entitlements import tasks
 from entitlements.models import Feature, UsageEvent
 from entitlements.services import _Pacer, meter_events_report
+from tests.billing.payment_factories import SubscriptionFactory
 from tests.catalog import price_create, product_create
 from tests.entitlements.helpers import customer, feature
 
@@ -27,6 +29,23 @@ def metered(tenant_a, stripe_emulator):
     return calls
 
 
+def billed(cust, status=Subscription.Status.ACTIVE):
+    """The customer with a subscription holding the metered `calls` item (as the mirror stores it): only such
+    customers' usage is reported to the meter."""
+    price = Price.objects.get(project=cust.project, key="calls")
+    subscription = SubscriptionFactory(project=cust.project, customer=cust, price=price, status=status)
+    SubscriptionItem.objects.create(
+        project=cust.project,
+        subscription=subscription,
+        price=price,
+        product=price.product,
+        quantity=None,
+        usage_type=Price.UsageType.METERED,
+        stripe_item_id=f"si_for_{subscription.pk}",
+    )
+    return cust
+
+
 def _summary(stripe_sdk, feature, stripe_customer):
     now = int(time.time())
     summaries = stripe_sdk().v1.billing.meters.event_summaries.list(
@@ -37,7 +56,7 @@ def _summary(stripe_sdk, feature, stripe_customer):
 
 
 def test_usage_is_reported_to_the_stripe_meter_once(api, tenant_a, metered, stripe_sdk):
-    cust = customer(tenant_a.project, "u1")
+    cust = billed(customer(tenant_a.project, "u1"))
     stripe_customer = customer_ensure_stripe(customer=cust)
     events = [{"id": f"e{i}", "customer": "u1", "feature": "api_calls", "quantity": i + 1} for i in range(3)]
     response = api.post("/api/v1/usage/batch", {"events": events}, key=tenant_a.key)
@@ -58,7 +77,7 @@ def test_usage_is_reported_to_the_stripe_meter_once(api, tenant_a, metered, stri
 
 
 def test_failures_are_retried_with_backoff_from_the_database(api, tenant_a, metered, stripe_sdk):
-    cust = customer(tenant_a.project, "u1")
+    cust = billed(customer(tenant_a.project, "u1"))
     stripe_customer = customer_ensure_stripe(customer=cust)
     sdk = stripe_sdk()
     sdk.v1.billing.meters.deactivate(metered.stripe_meter_id)
@@ -90,6 +109,28 @@ def test_usage_of_a_customer_without_a_stripe_customer_is_skipped(api, tenant_a,
     assert event.meter_status == "skipped"
 
 
+@pytest.mark.parametrize("subscription", [None, Subscription.Status.CANCELED])
+def test_usage_of_a_customer_without_a_live_metered_item_is_skipped(
+    api, tenant_a, metered, stripe_sdk, subscription
+):
+    """Reported, it would bill nobody: no subscription, or only an ended one, carries the metered price."""
+    cust = customer(tenant_a.project, "u1")
+    if subscription is not None:
+        billed(cust, status=subscription)
+    stripe_customer = customer_ensure_stripe(customer=cust)
+    api.post(
+        "/api/v1/usage",
+        {"id": "e1", "customer": "u1", "feature": "api_calls", "quantity": 4},
+        key=tenant_a.key,
+    )
+    event = UsageEvent.objects.get()
+    assert (event.meter_status, event.meter_error) == (
+        "skipped",
+        "The customer has no live subscription item on a metered price of this meter.",
+    )
+    assert _summary(stripe_sdk, metered, stripe_customer) == 0
+
+
 def test_features_without_a_meter_are_not_reported(api, tenant_a):
     feature(tenant_a.project, "exports", Feature.Type.METERED)
     api.post(
@@ -107,7 +148,7 @@ def test_the_pacer_keeps_under_the_rate():
 
 
 def test_consume_of_a_metered_feature_is_reported_too(api, tenant_a, metered, stripe_sdk):
-    cust = customer(tenant_a.project, "u1")
+    cust = billed(customer(tenant_a.project, "u1"))
     stripe_customer = customer_ensure_stripe(customer=cust)
     grant = {"customer": "u1", "feature": "api_calls", "value": 10, "reason": "test"}
     assert api.post("/api/v1/entitlements/grants", grant, key=tenant_a.key).status_code == 201

@@ -154,3 +154,15 @@ def test_recompute_announces_entitlements_updated_only_when_the_answer_changed(
     recompute(cust)
     assert Event.objects.filter(type="entitlements.updated").count() == 1
     assert EntitlementState.objects.filter(customer=cust).exists()
+
+
+def test_a_credit_pack_purchase_is_announced(tenant_a, shop, committed):
+    """A pack gives only credits (no limit or value moves), and is announced all the same, with the balance."""
+    cust = customer(tenant_a.project, "u1")
+    committed(purchase_record, payment=paid_payment(cust, shop["pack"], quantity=2))
+    event = Event.objects.get(type="entitlements.updated")
+    rows = {row["feature"]: row for row in event.data["object"]["entitlements"]}
+    assert (rows["ai_credits"]["balance"], [s["type"] for s in rows["ai_credits"]["sources"]]) == (
+        2000,
+        ["purchase"],
+    )

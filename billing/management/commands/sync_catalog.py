@@ -85,6 +85,7 @@ def parse_catalog(document: Any) -> CatalogSpec:
                 name=data["name"],
                 description=data.get("description", ""),
                 active=data.get("active", True),
+                public=data.get("public", False),
                 features=dict(data.get("features") or {}),
                 prices=tuple(prices),
                 access_days=data.get("access_days"),

@@ -14,7 +14,7 @@ class _LineItemRequired(TypedDict):
 
 
 class LineItem(_LineItemRequired, total=False):
-    """One line of a cart checkout or a payment: `{"price": "credits-1000", "quantity": 2}`."""
+    """One line of a cart checkout, a payment or a subscription's `items`: `{"price": "credits-1000", "quantity": 2}`."""
 
     quantity: int
 

@@ -27,6 +27,8 @@ __all__ = [
     "CheckoutSession",
     "CheckoutSessionMode",
     "CheckoutSessionStatus",
+    "Coupon",
+    "CouponDuration",
     "CreditBalance",
     "CreditLedgerEntry",
     "CreditLedgerEntryType",
@@ -61,22 +63,29 @@ __all__ = [
     "Price",
     "PriceInterval",
     "PriceTaxBehavior",
+    "PriceTier",
     "PriceType",
     "PriceUsageType",
     "Product",
     "Project",
     "ProjectStatus",
+    "PromotionCode",
     "RevenueInterval",
     "RevenueMetrics",
     "RevenuePeriod",
     "Revocation",
     "Subscription",
+    "SubscriptionDiscount",
+    "SubscriptionDiscountDuration",
+    "SubscriptionItem",
+    "SubscriptionItemUsageType",
     "SubscriptionMetrics",
     "SubscriptionStatus",
     "TollgateObject",
     "UsageBatchResult",
     "UsageEvent",
     "UsageMeterStatus",
+    "UsageSummary",
     "WebhookEndpoint",
 ]
 
@@ -86,6 +95,7 @@ __all__ = [
 CartStatus = Literal["open", "checked_out", "deleted"]
 CheckoutSessionMode = Literal["subscription", "payment"]
 CheckoutSessionStatus = Literal["open", "complete", "expired"]
+CouponDuration = Literal["once", "repeating", "forever"]
 CreditLedgerEntryType = Literal["grant", "consume", "revoke"]
 CreditLotSource = Literal["purchase", "plan", "grant"]
 EntitlementSourceType = Literal["subscription", "purchase", "default_product", "grant", "revocation"]
@@ -136,6 +146,8 @@ PriceType = Literal["recurring", "one_time"]
 PriceUsageType = Literal["licensed", "metered"]
 ProjectStatus = Literal["active", "suspended"]
 RevenueInterval = Literal["month", "day"]
+SubscriptionDiscountDuration = Literal["once", "repeating", "forever"]
+SubscriptionItemUsageType = Literal["licensed", "metered"]
 SubscriptionStatus = Literal[
     "incomplete",
     "incomplete_expired",
@@ -213,6 +225,8 @@ class Product(TollgateObject):
     name: str
     description: str | None
     active: bool
+    public: bool
+    """Listed, while active, by the unauthenticated pricing-page endpoint `GET /public/{project slug}/plans` with its active prices and feature values. Default false."""
     features: dict[str, Any]
     """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static)."""
     access_days: int | None
@@ -224,6 +238,16 @@ class Product(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PriceTier(TollgateObject):
+    up_to: Any
+    """An integer, or "inf" on the last tier."""
+    unit_amount: int | None
+    """Minor units per unit in this tier."""
+    flat_amount: int | None
+    """Minor units for reaching this tier."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Price(TollgateObject):
     id: str
     object: str
@@ -231,8 +255,14 @@ class Price(TollgateObject):
     product: str
     """The product's key."""
     currency: str
-    unit_amount: int
-    """Minor units."""
+    unit_amount: int | None
+    """Minor units; null for a tiered price."""
+    billing_scheme: str
+    """per_unit | tiered"""
+    tiers_mode: str | None
+    """graduated | volume (tiered only)"""
+    tiers: list[PriceTier] | None
+    """Ascending; the last is up to "inf" (tiered only)."""
     type: PriceType
     interval: PriceInterval | None
     """Recurring prices only."""
@@ -316,8 +346,10 @@ class PaymentItem(TollgateObject):
     price: str | None
     price_key: str | None
     product: str | None
-    quantity: int
-    unit_amount: int
+    quantity: int | None
+    """Null for a metered price."""
+    unit_amount: int | None
+    """Null for a tiered price."""
     currency: str
     description: str
 
@@ -333,6 +365,12 @@ class Payment(TollgateObject):
     status: PaymentStatus
     amount: int
     amount_refunded: int
+    amount_tax: int
+    """The tax included in `amount` (automatic tax; 0 without it), in minor units."""
+    amount_discount: int
+    """What a promotion code's discount took off before `amount` (0 without one), in minor units."""
+    promotion_code: str | None = None
+    """The code redeemed, if any."""
     currency: str
     description: str
     reference: str | None
@@ -368,7 +406,72 @@ class PortalEligibility(TollgateObject):
     reason: PortalIneligibilityReason | None
 
 
+# Discounts
+
+
+@dataclass(frozen=True, kw_only=True)
+class Coupon(TollgateObject):
+    id: str
+    object: str
+    key: str
+    name: str | None
+    percent_off: float | None
+    """0 < percent_off ≤ 100, two decimals."""
+    amount_off: int | None
+    """Minor units of `currency`."""
+    currency: str | None
+    duration: CouponDuration
+    """once | repeating | forever"""
+    duration_in_months: int | None
+    max_redemptions: int | None
+    redeem_by: str | None
+    applies_to: list[str]
+    """Keys of the products it discounts; [] for every product."""
+    stripe_coupon_id: str
+    created_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromotionCode(TollgateObject):
+    id: str
+    object: str
+    code: str
+    coupon: str
+    """The coupon's key."""
+    max_redemptions: int | None
+    expires_at: str | None
+    first_time_transaction: bool
+    active: bool
+    stripe_promotion_code_id: str
+    created_at: str
+
+
 # Subscriptions and invoices
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionDiscount(TollgateObject):
+    coupon: str | None
+    """The coupon's key."""
+    promotion_code: str | None
+    """The code redeemed, if any."""
+    percent_off: float | None
+    amount_off: int | None
+    currency: str | None
+    duration: SubscriptionDiscountDuration | None
+    """once | repeating | forever"""
+    end: str | None
+    """When a repeating discount ends."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionItem(TollgateObject):
+    id: str
+    price: str
+    product: str
+    quantity: int | None
+    """Null for a metered price."""
+    usage_type: SubscriptionItemUsageType
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -380,6 +483,8 @@ class Subscription(TollgateObject):
     price: str
     product: str
     quantity: int
+    items: list[SubscriptionItem]
+    """Every price of the subscription. `price`, `product` and `quantity` above repeat its primary item (the first licensed one)."""
     current_period_start: str | None
     current_period_end: str | None
     cancel_at_period_end: bool
@@ -387,6 +492,8 @@ class Subscription(TollgateObject):
     canceled_at: str | None
     stripe_subscription_id: str
     created_at: str
+    discount: SubscriptionDiscount | None
+    """The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -411,6 +518,8 @@ class Invoice(TollgateObject):
     status: InvoiceStatus
     billing_reason: str | None
     subtotal: int
+    discount: int
+    """What discounts took off the subtotal (before tax)."""
     tax: int
     total: int
     amount_due: int
@@ -462,6 +571,26 @@ class UsageBatchResult(TollgateObject):
     """Events recorded now."""
     duplicates: int
     """Events whose id was recorded before, or repeated within the batch: counted once."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageSummary(TollgateObject):
+    object: str = "usage_summary"
+    customer: str
+    feature: str
+    period_start: str
+    period_end: str
+    quantity: int
+    """Usage counted by Tollgate in the period."""
+    billed_quantity: int
+    """Of it, what Stripe's meter has been sent."""
+    pending_quantity: int
+    """Of it, what is still to be sent to the meter."""
+    price: str | None
+    """The metered price the customer subscribes to, or null: nobody is billed."""
+    currency: str | None
+    amount_due_estimate: int
+    """What the metered price invoices for `quantity` at the period's end, in minor units (tiers applied). Before discounts and tax."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,29 +14,36 @@ from tollgate_client.types import Cart, CheckoutSession
 class Checkout(Resource):
     """Each method answers a `CheckoutSession`: redirect the customer's browser to its `url`.
 
-    `success_url` and `cancel_url` must be on the project's allowed redirect hosts.
+    `success_url` and `cancel_url` must be on the project's allowed redirect hosts. `automatic_tax=True` turns
+    on Stripe Tax: Checkout collects the billing address; every price needs a `tax_behavior`.
     """
 
     def subscription(
         self,
         *,
         customer: str,
-        price: str,
         success_url: str,
         cancel_url: str,
+        price: str | None = None,
+        items: Sequence[LineItem] | None = None,
         quantity: int | None = None,
         trial_days: int | None = None,
         metadata: dict[str, Any] | None = None,
+        automatic_tax: bool | None = None,
         idempotency_key: str | None = None,
     ) -> CheckoutSession:
+        """One recurring `price` (× `quantity`), or several `items` of one currency and interval on one
+        subscription (a metered price in `items` takes no quantity)."""
         body = compact(
             customer=customer,
             price=price,
+            items=list(items) if items is not None else None,
             success_url=success_url,
             cancel_url=cancel_url,
             quantity=quantity,
             trial_days=trial_days,
             metadata=metadata,
+            automatic_tax=automatic_tax,
         )
         return self._post(CheckoutSession, "/checkout/subscription", body, idempotency_key=idempotency_key)
 
@@ -49,6 +56,7 @@ class Checkout(Resource):
         cancel_url: str,
         quantity: int | None = None,
         metadata: dict[str, Any] | None = None,
+        automatic_tax: bool | None = None,
         idempotency_key: str | None = None,
     ) -> CheckoutSession:
         """One one-time price."""
@@ -59,6 +67,7 @@ class Checkout(Resource):
             cancel_url=cancel_url,
             quantity=quantity,
             metadata=metadata,
+            automatic_tax=automatic_tax,
         )
         return self._post(CheckoutSession, "/checkout/item", body, idempotency_key=idempotency_key)
 
@@ -71,6 +80,7 @@ class Checkout(Resource):
         cart: str | None = None,
         items: Sequence[LineItem] | None = None,
         metadata: dict[str, Any] | None = None,
+        automatic_tax: bool | None = None,
         idempotency_key: str | None = None,
     ) -> CheckoutSession:
         """A cart by id (`cart=`), or its lines given here (`items=[{"price": …, "quantity": …}]`)."""
@@ -81,6 +91,7 @@ class Checkout(Resource):
             cart=cart,
             items=list(items) if items is not None else None,
             metadata=metadata,
+            automatic_tax=automatic_tax,
         )
         return self._post(CheckoutSession, "/checkout/cart", body, idempotency_key=idempotency_key)
 

@@ -17,6 +17,7 @@ from tollgate_client.types import (
     Revocation,
     UsageBatchResult,
     UsageEvent,
+    UsageSummary,
 )
 
 
@@ -55,6 +56,12 @@ class Usage(Resource):
         within the batch, are counted once (`duplicates`): a batch whose answer was lost can be sent again."""
         body = compact(events=[dict(event) for event in events])
         return self._post(UsageBatchResult, "/usage/batch", body, idempotency_key=idempotency_key)
+
+    def summary(self, *, customer: str, feature: str) -> UsageSummary:
+        """The current period's usage of a `metered` feature: counted (`quantity`), sent to Stripe's meter
+        (`billed_quantity`) or still to be (`pending_quantity`), and `amount_due_estimate`, what the customer's
+        metered price will invoice for it at the period's end (0 when no subscription carries one)."""
+        return self._get(UsageSummary, "/usage", {"customer": customer, "feature": feature})
 
 
 class Grants(Resource):

@@ -29,6 +29,7 @@ class Payments(Resource):
         cancel_url: str | None = None,
         trial_days: int | None = None,
         metadata: dict[str, Any] | None = None,
+        automatic_tax: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Payment:
         """One price, several `items`, or an `amount` + `currency` (+ `description`).
@@ -52,6 +53,7 @@ class Payments(Resource):
             cancel_url=cancel_url,
             trial_days=trial_days,
             metadata=metadata,
+            automatic_tax=automatic_tax,
         )
         return self._post(Payment, "/payments", body, idempotency_key=idempotency_key)
 

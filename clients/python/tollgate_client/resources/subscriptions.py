@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tollgate_client.pagination import Page
+from tollgate_client.params import LineItem
 from tollgate_client.resources._base import Resource, compact, path
 from tollgate_client.types import Invoice, Subscription
 
@@ -29,26 +32,62 @@ class Subscriptions(Resource):
         }
         return self._list(Subscription, "/subscriptions", params)
 
+    def create(
+        self,
+        *,
+        customer: str,
+        price: str | None = None,
+        items: Sequence[LineItem] | None = None,
+        quantity: int | None = None,
+        trial_days: int | None = None,
+        proration_behavior: str | None = None,
+        promotion_code: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Subscription:
+        """Subscribe server-side on the customer's saved default card (no Checkout): one `price`, or several
+        `items`, optionally with a `promotion_code`. A declined card raises `CardError` and nothing is created;
+        no saved card is `no_payment_method`."""
+        body = compact(
+            customer=customer,
+            price=price,
+            items=list(items) if items is not None else None,
+            quantity=quantity,
+            trial_days=trial_days,
+            proration_behavior=proration_behavior,
+            promotion_code=promotion_code,
+        )
+        return self._post(Subscription, "/subscriptions", body, idempotency_key=idempotency_key)
+
     def update(
         self,
         subscription_id: str,
         *,
         price: str | None = None,
+        items: Sequence[LineItem] | None = None,
         quantity: int | None = None,
         proration_behavior: str | None = None,
         payment_behavior: str | None = None,
+        automatic_tax: bool | None = None,
+        promotion_code: str | None = None,
         idempotency_key: str | None = None,
     ) -> Subscription:
-        """Change plan or quantity. `proration_behavior`: `create_prorations` | `none` | `always_invoice`.
+        """Change plan or quantity, or give the full list of `items` wanted (kept, replaced, added, removed),
+        apply a `promotion_code`, or turn Stripe Tax on or off (`automatic_tax`). `proration_behavior`: `create_prorations` | `none` |
+        `always_invoice`.
 
-        Upgrades default to `payment_behavior="pending_if_incomplete"` (a failed payment changes nothing);
+        A price of another interval (monthly ↔ yearly) restarts the period and is invoiced at once.
+        Upgrades and interval changes default to `payment_behavior="pending_if_incomplete"` (a failed
+        payment changes nothing);
         with `error_if_incomplete` a declined card raises `CardError`.
         """
         body = compact(
             price=price,
+            items=list(items) if items is not None else None,
             quantity=quantity,
             proration_behavior=proration_behavior,
             payment_behavior=payment_behavior,
+            automatic_tax=automatic_tax,
+            promotion_code=promotion_code,
         )
         url = path("/subscriptions/{}", subscription_id)
         return self._patch(Subscription, url, body, idempotency_key=idempotency_key)

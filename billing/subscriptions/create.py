@@ -1,0 +1,132 @@
+"""A subscription created server-side (`POST /subscriptions`): on the customer's saved default payment method,
+with `payment_behavior=error_if_incomplete`, so a declined first payment leaves nothing at Stripe (402) and
+nothing here. The created subscription is mirrored from Stripe's answer at once, and audited.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+from django.db import transaction
+
+from billing import selectors
+from billing.discounts.services import subscription_discount_params
+from billing.gateway import gateway_for, idempotency_key, stripe_account_of, stripe_id
+from billing.models import Customer, Subscription
+from billing.subscriptions.changes import audit_state
+from billing.subscriptions.items import ItemSpec, primary_spec
+from billing.subscriptions.mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
+from core.actors import Actor
+from core.errors import Conflict, InvalidRequest
+from core.services import audit_record
+from projects.models import Project
+
+
+def _no_payment_method() -> InvalidRequest:
+    return InvalidRequest(
+        "The customer has no saved default payment method: subscribe them through Checkout instead.",
+        code="no_payment_method",
+        param="customer",
+    )
+
+
+def _create_key(customer: Customer, params: dict[str, Any]) -> str:
+    """The Stripe idempotency key of the creation: our customer, the request, and the customer's subscriptions
+    known here. A retry whose answer was lost (nothing mirrored yet) carries the same key and gets Stripe's
+    replay; once a subscription is mirrored (even if since canceled), a new request is a new key."""
+    known = sorted(Subscription.objects.filter(customer=customer).values_list("pk", flat=True))
+    digest = hashlib.sha256(json.dumps([params, known], sort_keys=True).encode()).hexdigest()[:32]
+    return idempotency_key("subscription", "create", customer.pk, digest)
+
+
+def subscription_create(
+    *,
+    project: Project,
+    actor: Actor,
+    customer: str,
+    items: list[ItemSpec],
+    several: bool,
+    trial_days: int | None = None,
+    proration_behavior: str | None = None,
+    promotion_code: str | None = None,
+    reason: str = "",
+) -> Subscription:
+    """Creates the subscription at Stripe for `customer` (their external id) and returns its mirror. `several`:
+    the request gave `items` (refusals name `items[i]`), not `price`. Refused before any write: 404 an unknown
+    customer, 409 `currency_mismatch`, 409 `already_subscribed` (a live subscription has one of the products),
+    400 `no_payment_method`, 400 `promotion_code_invalid`; a decline is Stripe's 402, with nothing created."""
+    owner = selectors.customer_get(project=project, external_id=customer, param="customer")
+    currency = items[0].price.currency
+    if owner.currency and owner.currency != currency:
+        raise Conflict(
+            f"This customer pays in {owner.currency.upper()}; the request is in {currency.upper()}.",
+            code="currency_mismatch",
+            param="items[0].price" if several else "price",
+        )
+    for index, spec in enumerate(items):
+        live = selectors.live_subscription_to(customer=owner, product=spec.price.product)
+        if live is not None:
+            raise Conflict(
+                f"The customer already has a live subscription to {spec.price.product.key!r} ({live.pk}).",
+                code="already_subscribed",
+                param=f"items[{index}].price" if several else "price",
+            )
+    discount = subscription_discount_params(
+        project=project, promotion_code=promotion_code, customer_external_id=customer, currency=currency
+    )
+    if not owner.stripe_customer_id:
+        raise _no_payment_method()
+    gateway = gateway_for(project)
+    stripe_customer = gateway.customer_retrieve(owner.stripe_customer_id)
+    if not stripe_id((stripe_customer.get("invoice_settings") or {}).get("default_payment_method")):
+        raise _no_payment_method()
+
+    trial = trial_days if trial_days is not None else primary_spec(items).price.trial_days
+    params: dict[str, Any] = {
+        "customer": owner.stripe_customer_id,
+        "items": [
+            {"price": spec.price.stripe_price_id}
+            if spec.metered
+            else {"price": spec.price.stripe_price_id, "quantity": spec.quantity or 1}
+            for spec in items
+        ],
+        "payment_behavior": "error_if_incomplete",
+        "metadata": {"tollgate_project": project.pk, "tollgate_customer": owner.pk},
+        **discount,
+    }
+    if trial:
+        params["trial_period_days"] = trial
+    if proration_behavior:
+        params["proration_behavior"] = proration_behavior
+    answer = gateway.subscription_create(params=params, idem=_create_key(owner, params))
+
+    account = stripe_account_of(project)
+    try:
+        mirrored = subscription_apply(
+            account=account, stripe_subscription=answer, event_created=int(answer["created"])
+        )
+    except Ambiguous:  # its own events, applied meanwhile, said otherwise in the same second
+        mirrored = subscription_refetch_and_apply(
+            account=account,
+            gateway=gateway,
+            stripe_subscription_id=answer["id"],
+            event_created=int(answer["created"]),
+        )
+    if mirrored is None:
+        raise RuntimeError(f"Subscription {answer['id']} was created but could not be mirrored.")
+    subscription = Subscription.objects.select_related("customer", "price", "product", "project").get(
+        pk=mirrored.pk
+    )
+    with transaction.atomic():
+        if not owner.currency:
+            Customer.objects.filter(pk=owner.pk, currency="").update(currency=currency)
+        audit_record(
+            actor=actor,
+            action="subscription.created",
+            target=subscription,
+            project=project,
+            reason=reason,
+            before=None,
+            after=audit_state(subscription),
+        )
+    return subscription

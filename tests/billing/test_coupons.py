@@ -1,0 +1,346 @@
+"""Coupons and promotion codes through the API, synced to the emulator, and redeemed end to end: a checkout
+with a code, the completed session's webhooks, the discounted invoice and payment, the subscription's
+`discount`, a full-price renewal after a `once` coupon, and every refusal leaving nothing behind."""
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from django.utils import timezone
+
+from billing.models import CheckoutSession, Coupon, Invoice, Payment, PromotionCode, Subscription
+from core.models import AuditLogEntry as CoreAudit
+
+OK = "https://app.example.com/ok"
+CANCEL = "https://app.example.com/cancel"
+
+
+def _coupon(api, tenant, **body):
+    return api.post("/api/v1/coupons", {"key": "welcome", "duration": "once", **body}, key=tenant.key)
+
+
+def _code(api, tenant, **body):
+    return api.post(
+        "/api/v1/promotion_codes", {"code": "WELCOME25", "coupon": "welcome", **body}, key=tenant.key
+    )
+
+
+def _complete(stripe_emulator, session_id, **form):
+    done = stripe_emulator.handle(
+        "POST",
+        f"/_emulator/checkout/sessions/{session_id}/complete",
+        body=urlencode({"card": "4242424242424242", **form}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status == 200, done.body
+    return done.data()
+
+
+def _subscribe(api, tenant, **extra):
+    return api.post(
+        "/api/v1/checkout/subscription",
+        {"customer": "user-1", "price": "pro-monthly", "success_url": OK, "cancel_url": CANCEL, **extra},
+        key=tenant.key,
+    )
+
+
+def test_coupon_and_promotion_code_are_created_here_and_at_stripe(api, tenant_a, catalog, stripe_sdk):
+    response = _coupon(
+        api, tenant_a, percent_off="25", name="Welcome", max_redemptions=10, applies_to=["pro"]
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["object"] == "coupon"
+    assert (body["key"], body["percent_off"], body["amount_off"], body["currency"]) == (
+        "welcome",
+        25.0,
+        None,
+        None,
+    )
+    assert (body["duration"], body["max_redemptions"], body["applies_to"]) == ("once", 10, ["pro"])
+    stripe_coupon = stripe_sdk().v1.coupons.retrieve(body["stripe_coupon_id"])
+    assert (stripe_coupon.id, stripe_coupon.percent_off, stripe_coupon.duration) == (body["id"], 25, "once")
+    assert stripe_coupon.applies_to.products == [catalog.pro_monthly.product.stripe_product_id]
+
+    code = _code(api, tenant_a, max_redemptions=5)
+    assert code.status_code == 201, code.content
+    promo = code.json()
+    assert (promo["object"], promo["code"], promo["coupon"], promo["active"]) == (
+        "promotion_code",
+        "WELCOME25",
+        "welcome",
+        True,
+    )
+    stripe_promo = stripe_sdk().v1.promotion_codes.retrieve(promo["stripe_promotion_code_id"])
+    assert (stripe_promo.code, stripe_promo.promotion.coupon, stripe_promo.max_redemptions) == (
+        "WELCOME25",
+        body["id"],
+        5,
+    )
+    assert [c["key"] for c in api.get("/api/v1/coupons", key=tenant_a.key).json()["data"]] == ["welcome"]
+    assert api.get("/api/v1/coupons/welcome", key=tenant_a.key).json()["id"] == body["id"]
+    listed = api.get("/api/v1/promotion_codes?coupon=welcome", key=tenant_a.key).json()["data"]
+    assert [p["id"] for p in listed] == [promo["id"]]
+    actions = set(CoreAudit.objects.filter(project=tenant_a.project).values_list("action", flat=True))
+    assert {"coupon.created", "promotion_code.created"} <= actions
+
+    off = api.patch(f"/api/v1/promotion_codes/{promo['id']}", {"active": False}, key=tenant_a.key)
+    assert off.status_code == 200
+    assert off.json()["active"] is False
+    assert stripe_sdk().v1.promotion_codes.retrieve(promo["stripe_promotion_code_id"]).active is False
+
+    deleted = api.delete("/api/v1/coupons/welcome", key=tenant_a.key)
+    assert deleted.status_code == 200
+    assert api.get("/api/v1/coupons/welcome", key=tenant_a.key).status_code == 404
+    assert Coupon.objects.get(pk=body["id"]).deleted_at is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"percent_off": "10", "amount_off": 500, "currency": "usd"}, "percent_off"),
+        ({}, "percent_off"),
+        ({"percent_off": "150"}, "percent_off"),
+        ({"amount_off": 500}, "currency"),
+        ({"percent_off": "10", "duration": "repeating"}, "duration_in_months"),
+        ({"percent_off": "10", "duration_in_months": 3}, "duration_in_months"),
+        ({"percent_off": "10", "duration": "weekly"}, "duration"),
+        ({"percent_off": "10", "redeem_by": "2001-01-01T00:00:00Z"}, "redeem_by"),
+        ({"percent_off": "10", "applies_to": ["no-such-product"]}, "applies_to[0]"),
+    ],
+)
+def test_a_bad_coupon_is_refused_and_nothing_is_written(api, tenant_a, catalog, stripe_sdk, body, param):
+    response = _coupon(api, tenant_a, **body)
+    assert response.status_code in (400, 404), response.content
+    assert response.json()["error"]["param"] == param
+    assert not Coupon.objects.exists()
+    assert stripe_sdk().v1.coupons.list().data == []
+
+
+def test_a_taken_key_or_code_is_refused(api, tenant_a, catalog, stripe_sdk):
+    assert _coupon(api, tenant_a, percent_off="10").status_code == 201
+    again = _coupon(api, tenant_a, percent_off="20")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "key_taken")
+    assert len(stripe_sdk().v1.coupons.list().data) == 1
+    assert _code(api, tenant_a).status_code == 201
+    same = _code(api, tenant_a, code="welcome25")
+    assert (same.status_code, same.json()["error"]["code"]) == (409, "code_taken")
+    assert PromotionCode.objects.count() == 1
+    assert len(stripe_sdk().v1.promotion_codes.list().data) == 1
+    bad = _code(api, tenant_a, code="HAS SPACE")
+    assert (bad.status_code, bad.json()["error"]["param"]) == (400, "code")
+    unknown = _code(api, tenant_a, code="OTHER", coupon="nope")
+    assert unknown.status_code == 404
+    assert PromotionCode.objects.count() == 1
+
+
+def test_another_projects_coupons_and_codes_are_not_found(api, tenant_a, tenant_b, catalog):
+    _coupon(api, tenant_a, percent_off="10")
+    promo = _code(api, tenant_a).json()
+    assert api.get("/api/v1/coupons/welcome", key=tenant_b.key).status_code == 404
+    assert api.delete("/api/v1/coupons/welcome", key=tenant_b.key).status_code == 404
+    assert (
+        api.patch(f"/api/v1/promotion_codes/{promo['id']}", {"active": False}, key=tenant_b.key).status_code
+        == 404
+    )
+    assert api.get("/api/v1/promotion_codes", key=tenant_b.key).json()["data"] == []
+    assert PromotionCode.objects.get(pk=promo["id"]).active is True
+    # A code of another project is unknown to this one's checkout.
+    response = api.post(
+        "/api/v1/checkout/item",
+        {
+            "customer": "u",
+            "price": "credits-1000",
+            "success_url": OK,
+            "cancel_url": CANCEL,
+            "promotion_code": "WELCOME25",
+        },
+        key=tenant_b.key,
+    )
+    assert response.status_code in (400, 404)
+
+
+def test_a_subscription_checkout_with_a_code_end_to_end(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    _coupon(api, tenant_a, percent_off="25")
+    _code(api, tenant_a)
+    response = _subscribe(api, tenant_a, promotion_code="welcome25")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["amount_total"] == 2250
+    payment = Payment.objects.get(pk=body["payment"])
+    assert payment.amount == 2250
+    session = stripe_sdk().v1.checkout.sessions.retrieve(body["stripe_session_id"])
+    assert (session.amount_subtotal, session.amount_total, session.total_details.amount_discount) == (
+        3000,
+        2250,
+        750,
+    )
+
+    completed = _complete(stripe_emulator, body["stripe_session_id"])
+    stripe_webhooks.deliver()
+    invoice = Invoice.objects.get(stripe_invoice_id=completed["invoice"])
+    assert (invoice.subtotal, invoice.discount, invoice.total, invoice.amount_paid) == (3000, 750, 2250, 2250)
+    shown = api.get(f"/api/v1/invoices/{invoice.pk}", key=tenant_a.key).json()
+    assert (shown["subtotal"], shown["discount"], shown["total"]) == (3000, 750, 2250)
+    assert [line["amount"] for line in shown["lines"]] == [3000]
+    paid = api.get(f"/api/v1/payments/{payment.pk}", key=tenant_a.key).json()
+    assert (paid["status"], paid["amount"], paid["amount_discount"], paid["promotion_code"]) == (
+        "succeeded",
+        2250,
+        750,
+        "WELCOME25",
+    )
+    subscription = Subscription.objects.get(stripe_subscription_id=completed["subscription"])
+    represented = api.get(f"/api/v1/subscriptions/{subscription.pk}", key=tenant_a.key).json()
+    assert represented["discount"] == {
+        "coupon": "welcome",
+        "promotion_code": "WELCOME25",
+        "percent_off": 25.0,
+        "amount_off": None,
+        "currency": None,
+        "duration": "once",
+        "end": None,
+    }
+
+    # The renewal after a `once` coupon is charged in full, and the discount leaves the subscription.
+    stripe_emulator.advance(32 * 86400)
+    stripe_webhooks.deliver()
+    renewal = Invoice.objects.filter(subscription=subscription, billing_reason="subscription_cycle").get()
+    assert (renewal.subtotal, renewal.discount, renewal.total, renewal.amount_paid) == (3000, 0, 3000, 3000)
+    renewal_payment = Payment.objects.get(stripe_invoice_id=renewal.stripe_invoice_id)
+    assert (renewal_payment.amount, renewal_payment.amount_discount) == (3000, 0)
+    assert api.get(f"/api/v1/subscriptions/{subscription.pk}", key=tenant_a.key).json()["discount"] is None
+
+
+def test_a_used_up_code_is_refused_with_nothing_written(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    _coupon(api, tenant_a, amount_off=1000, currency="usd")
+    _code(api, tenant_a, max_redemptions=1)
+    first = _subscribe(api, tenant_a, promotion_code="WELCOME25").json()
+    _complete(stripe_emulator, first["stripe_session_id"])
+    stripe_webhooks.deliver()
+    payments_before = Payment.objects.count()
+    sessions_before = len(stripe_sdk().v1.checkout.sessions.list().data)
+    refused = api.post(
+        "/api/v1/checkout/item",
+        {
+            "customer": "user-2",
+            "price": "credits-1000",
+            "success_url": OK,
+            "cancel_url": CANCEL,
+            "promotion_code": "WELCOME25",
+        },
+        key=tenant_a.key,
+    )
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["error"]["code"] == "promotion_code_invalid"
+    assert refused.json()["error"]["param"] == "promotion_code"
+    assert Payment.objects.count() == payments_before
+    assert not CheckoutSession.objects.filter(customer__external_id="user-2").exists()
+    assert len(stripe_sdk().v1.checkout.sessions.list().data) == sessions_before
+
+
+@pytest.mark.parametrize("case", ["unknown", "inactive", "expired", "deleted_coupon"])
+def test_an_unusable_code_is_refused_everywhere_with_nothing_written(
+    api, tenant_a, catalog, stripe_sdk, case
+):
+    _coupon(api, tenant_a, percent_off="10")
+    promo = _code(api, tenant_a).json()
+    if case == "inactive":
+        api.patch(f"/api/v1/promotion_codes/{promo['id']}", {"active": False}, key=tenant_a.key)
+    elif case == "expired":
+        PromotionCode.objects.filter(pk=promo["id"]).update(expires_at=timezone.now() - timedelta(minutes=1))
+    elif case == "deleted_coupon":
+        api.delete("/api/v1/coupons/welcome", key=tenant_a.key)
+    code = "NOPE" if case == "unknown" else "WELCOME25"
+    for path, body in [
+        ("/api/v1/checkout/subscription", {"price": "pro-monthly"}),
+        ("/api/v1/checkout/item", {"price": "credits-1000"}),
+        ("/api/v1/checkout/cart", {"items": [{"price": "credits-1000", "quantity": 1}]}),
+        ("/api/v1/payments", {"price": "credits-1000", "flow": "checkout"}),
+    ]:
+        response = api.post(
+            path,
+            {"customer": "user-1", "success_url": OK, "cancel_url": CANCEL, "promotion_code": code, **body},
+            key=tenant_a.key,
+        )
+        assert response.status_code == 400, (path, response.content)
+        assert (response.json()["error"]["code"], response.json()["error"]["param"]) == (
+            "promotion_code_invalid",
+            "promotion_code",
+        )
+    assert not Payment.objects.exists()
+    assert stripe_sdk().v1.checkout.sessions.list().data == []
+
+
+def test_promotion_codes_are_refused_on_the_intent_flow_and_with_allow_promotion_codes(
+    api, tenant_a, catalog, stripe_sdk
+):
+    _coupon(api, tenant_a, percent_off="10")
+    _code(api, tenant_a)
+    intent = api.post(
+        "/api/v1/payments",
+        {"customer": "user-1", "price": "credits-1000", "flow": "intent", "promotion_code": "WELCOME25"},
+        key=tenant_a.key,
+    )
+    assert (intent.status_code, intent.json()["error"]["param"]) == (400, "promotion_code")
+    both = _subscribe(api, tenant_a, promotion_code="WELCOME25", allow_promotion_codes=True)
+    assert (both.status_code, both.json()["error"]["code"]) == (400, "parameter_conflict")
+    assert not Payment.objects.exists()
+    assert stripe_sdk().v1.payment_intents.list().data == []
+
+
+def test_allow_promotion_codes_passes_through_to_stripe(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    _coupon(api, tenant_a, amount_off=500, currency="usd", duration="forever")
+    _code(api, tenant_a)
+    body = _subscribe(api, tenant_a, allow_promotion_codes=True).json()
+    session = stripe_sdk().v1.checkout.sessions.retrieve(body["stripe_session_id"])
+    assert session.allow_promotion_codes is True
+    completed = _complete(stripe_emulator, body["stripe_session_id"], promotion_code="WELCOME25")
+    stripe_webhooks.deliver()
+    invoice = Invoice.objects.get(stripe_invoice_id=completed["invoice"])
+    assert (invoice.discount, invoice.total) == (500, 2500)
+    # The code the customer typed on Stripe's page: the payment shows what it took off and what was charged.
+    paid = api.get(f"/api/v1/payments/{body['payment']}", key=tenant_a.key).json()
+    assert (paid["amount"], paid["amount_discount"]) == (2500, 500)
+    subscription = Subscription.objects.get(stripe_subscription_id=completed["subscription"])
+    assert subscription.discount["coupon"] == "welcome"
+    assert subscription.discount["duration"] == "forever"
+
+
+def test_patch_subscription_applies_a_promotion_code(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    body = _subscribe(api, tenant_a).json()
+    completed = _complete(stripe_emulator, body["stripe_session_id"])
+    stripe_webhooks.deliver()
+    subscription = Subscription.objects.get(stripe_subscription_id=completed["subscription"])
+    _coupon(api, tenant_a, amount_off=1000, currency="usd", duration="repeating", duration_in_months=2)
+    _code(api, tenant_a)
+
+    refused = api.patch(
+        f"/api/v1/subscriptions/{subscription.pk}", {"promotion_code": "NOPE"}, key=tenant_a.key
+    )
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "promotion_code_invalid")
+    assert stripe_sdk().v1.subscriptions.retrieve(subscription.stripe_subscription_id).discounts == []
+
+    changed = api.patch(
+        f"/api/v1/subscriptions/{subscription.pk}", {"promotion_code": "WELCOME25"}, key=tenant_a.key
+    )
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["discount"]["coupon"] == "welcome"
+    assert changed.json()["discount"]["duration"] == "repeating"
+    assert changed.json()["discount"]["end"] is not None
+    stripe_webhooks.deliver()
+    subscription.refresh_from_db()
+    assert subscription.discount["promotion_code"] == "WELCOME25"
+    stripe_emulator.advance(32 * 86400)
+    stripe_webhooks.deliver()
+    renewal = Invoice.objects.filter(subscription=subscription, billing_reason="subscription_cycle").get()
+    assert (renewal.subtotal, renewal.discount, renewal.total) == (3000, 1000, 2000)
+    assert Payment.objects.get(stripe_invoice_id=renewal.stripe_invoice_id).amount == 2000
