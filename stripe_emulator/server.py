@@ -54,7 +54,10 @@ class _Handler(BaseHTTPRequestHandler):
         response = self.server.emulator.handle(
             self.command, parts.path, query=parts.query, body=body, headers=dict(self.headers.items())
         )
-        self.send_response(response.status)
+        # The emulator's answer carries its own `Date` (Stripe's clock), so not the one send_response would add.
+        self.log_request(response.status)
+        self.send_response_only(response.status)
+        self.send_header("Server", self.version_string())
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))

@@ -9,6 +9,7 @@ from typing import Any
 from stripe_emulator.checkout.models import CheckoutBackend, success_redirect
 from stripe_emulator.checkout.page import render_page
 from stripe_emulator.core.account import Account
+from stripe_emulator.core.context import test_clock_scope
 from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceMissing, StripeError
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.render import render
@@ -16,6 +17,7 @@ from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.coupons.responses import discounts_param
 from stripe_emulator.tax import automatic_tax_param, session_tax_breakdown
+from stripe_emulator.testclocks.models import customer_clock_scope
 
 ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
 
@@ -346,7 +348,9 @@ def _finish(
 ) -> Response:
     """Run ``action`` under the account lock; answer JSON (API form) or HTML/redirect (``ui=html``)."""
     html = req.params.string("ui") == "html"
-    with account.lock:
+    customer = (account.store.get("checkout.session", session_id) or {}).get("customer")
+    # A test-clock customer pays at its clock's frozen time, as its API requests do.
+    with account.lock, test_clock_scope(customer_clock_scope(account, customer)):
         backend = account.backend(CheckoutBackend)
         try:
             session = action(backend)

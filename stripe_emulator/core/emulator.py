@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from email.utils import formatdate
 from typing import Any
 
 from stripe_emulator.core import ids
@@ -264,6 +265,8 @@ class Emulator:
         # Deliveries are released only now, when the response exists (see core.context).
         self.webhooks.enqueue(context.outbox)
         response.headers.setdefault("Request-Id", request_id)
+        # Stripe's own time (the emulator's clock, which tests and demos move), as every Stripe answer carries it.
+        response.headers["Date"] = formatdate(self.clock.now(), usegmt=True)
         response.headers.setdefault("Content-Type", "application/json")  # HTML for hosted pages
         response.headers["Stripe-Version"] = lowered.get("stripe-version", API_VERSION)
         if idempotency_key:

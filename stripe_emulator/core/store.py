@@ -74,9 +74,11 @@ class Store:
     def newest_first(
         self, object_type: str, predicate: Callable[[StripeObject], bool] | None = None
     ) -> list[StripeObject]:
-        """Live objects of a type, newest first as Stripe lists them; tombstones are never listed."""
+        """Live objects of a type, newest first as Stripe lists them (by `created`, which a test clock's
+        objects take from the clock; the later stored first within one second); tombstones are never listed."""
         objects = [o for o in self._by_type.get(object_type, {}).values() if not o.get("deleted")]
         objects.reverse()
+        objects.sort(key=lambda o: int(o.get("created") or 0), reverse=True)  # stable: ties stay newest first
         if predicate is not None:
             objects = [o for o in objects if predicate(o)]
         return objects

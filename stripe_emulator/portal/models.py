@@ -32,6 +32,14 @@ def default_features() -> dict[str, Any]:
             "mode": "at_period_end",
             "proration_behavior": "none",
         },
+        # Stripe's default: pausing off, one one-month option (``duration[type]=interval_options``).
+        "subscription_pause": {
+            "duration": {
+                "interval_options": [{"interval": "month", "interval_count": 1}],
+                "type": "interval_options",
+            },
+            "enabled": False,
+        },
         "subscription_update": {
             "billing_cycle_anchor": None,
             "default_allowed_updates": [],

@@ -7,7 +7,8 @@ shares, :mod:`stripe_emulator.core.html`; every value escaped) and its form post
 * ``POST /portal/{session}/subscriptions/{sub}/renew`` — undo a scheduled cancellation;
 * ``POST /portal/{session}/subscriptions/{sub}/update`` with ``price=<id>`` — switch a one-item
   subscription to another price the configuration allows (another interval too: the period restarts and is
-  invoiced at once), with its ``proration_behavior``; a switch whose payment is declined changes nothing.
+  invoiced at once), with its ``proration_behavior`` and the item's quantity kept; a switch whose payment is
+  declined changes nothing.
 
 Each action calls the same backend methods as the API, so the same events fire. No API key: the session id
 is the capability, as with Stripe's portal links.
@@ -20,13 +21,16 @@ from typing import Any
 from urllib.parse import quote
 
 from stripe_emulator.core.account import Account
+from stripe_emulator.core.context import test_clock_scope
 from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing, StripeError
 from stripe_emulator.core.html import format_amount, format_date, page, per_interval, pill
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
 from stripe_emulator.subscriptions.models import SubscriptionsBackend
+from stripe_emulator.subscriptions.models.base import is_metered
 from stripe_emulator.tax import tax_labels
+from stripe_emulator.testclocks.models import customer_clock_scope
 
 e = html.escape
 
@@ -176,7 +180,8 @@ def _act(req: Request, verb: str) -> Response:
     account, session = _session(req)
     sub_id = req.path_params["sub"]
     message = None
-    with account.lock:
+    # A customer on a test clock acts at the clock's frozen time, as its API requests do.
+    with account.lock, test_clock_scope(customer_clock_scope(account, session["customer"])):
         config = account.store.require("billing_portal.configuration", session["configuration"])
         features = config["features"]
         backend = account.backend(SubscriptionsBackend)
@@ -205,11 +210,18 @@ def _act(req: Request, verb: str) -> Response:
                 items = sub["items"]["data"]
                 if len(items) != 1:
                     raise InvalidRequestError("Only single-item subscriptions can switch plans here.")
+                # Stripe's portal keeps the quantity across a plan switch (3 seats stay 3 seats); the API
+                # would reset an item whose price changes without a quantity to 1, so it is always sent
+                # (never for a metered price, which takes none).
+                switch: dict[str, Any] = {"id": items[0]["id"], "price": price}
+                target = account.store.get("price", price)
+                if items[0]["quantity"] is not None and target is not None and not is_metered(target):
+                    switch["quantity"] = items[0]["quantity"]
                 # A switch that is charged now (another interval, or `always_invoice`) applies only once
                 # paid: a declined card leaves the plan as it was and the page shows the card's error.
                 backend.subscription_update(
                     sub_id,
-                    items=[{"id": items[0]["id"], "price": price}],
+                    items=[switch],
                     proration_behavior=features["subscription_update"]["proration_behavior"],
                     payment_behavior="error_if_incomplete",
                 )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from stripe_emulator.core.errors import InvalidRequestError, ParameterMissing
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.portal.models import UPDATABLE, PortalBackend
 
 PRORATIONS = ("always_invoice", "create_prorations", "none")
 CUSTOMER_UPDATES = ("address", "email", "name", "phone", "shipping", "tax_id")
+# A pause lasts at most three years, in each of the units a portal option can use.
+PAUSE_INTERVALS_MAX = {"day": 1095, "week": 156, "month": 36, "year": 3}
 
 
 def _enabled(sub: Params) -> dict[str, Any]:
@@ -25,6 +28,7 @@ def _features(p: Params) -> dict[str, Any]:
         "invoice_history",
         "payment_method_update",
         "subscription_cancel",
+        "subscription_pause",
         "subscription_update",
     )
     parsed: dict[str, Any] = {}
@@ -59,6 +63,12 @@ def _features(p: Params) -> dict[str, Any]:
                 "options": reason.strings("options") or [],
             }
         parsed["subscription_cancel"] = values
+    if (f := features.sub("subscription_pause")) is not None:
+        f.only("enabled", "duration")
+        values = _enabled(f)
+        if (duration := f.sub("duration")) is not None:
+            values["duration"] = _pause_duration(duration)
+        parsed["subscription_pause"] = values
     if (f := features.sub("subscription_update")) is not None:
         f.only(
             "enabled",
@@ -97,6 +107,32 @@ def _features(p: Params) -> dict[str, Any]:
             )
         parsed["subscription_update"] = values
     return parsed
+
+
+def _pause_duration(duration: Params) -> dict[str, Any]:
+    """``features[subscription_pause][duration]``: ``type`` (``interval_options``, which needs at least one
+    option, or ``indefinite``, which takes none) and the options, each ``interval`` × ``interval_count``
+    (default 1) of at most three years."""
+    duration.only("type", "interval_options")
+    kind = duration.enum("type", ("indefinite", "interval_options"), required=True)
+    options = []
+    for option in duration.hashes("interval_options") or []:
+        option.only("interval", "interval_count")
+        interval = option.enum("interval", tuple(PAUSE_INTERVALS_MAX), required=True) or "month"
+        count = option.integer("interval_count", minimum=1)
+        if count is not None and count > PAUSE_INTERVALS_MAX[interval]:
+            raise InvalidRequestError(
+                "The maximum pause duration is three years.", param=option.name("interval_count")
+            )
+        options.append({"interval": interval, "interval_count": 1 if count is None else count})
+    if kind == "interval_options" and not options:
+        raise ParameterMissing(duration.name("interval_options"))
+    if kind == "indefinite" and options:
+        raise InvalidRequestError(
+            "interval_options can only be set when the duration type is `interval_options`.",
+            param=duration.name("interval_options"),
+        )
+    return {"interval_options": options, "type": kind}
 
 
 def _business_profile(p: Params) -> dict[str, Any] | None:

@@ -329,6 +329,7 @@ def subscription_item_create(req: Request) -> Response:
     sub = backend.subscription_require(p.string("subscription", required=True) or "", param="subscription")
     price = p.string("price", required=True) or ""
     spec = {"price": price, "quantity": p.integer("quantity", minimum=0), "metadata": _metadata(p)}
+    backend._check_metered_quantity(backend._price(price, "price"), spec, "quantity")
     backend.subscription_update(sub["id"], items=[spec], item_param="items", **_item_update_args(p))
     item = next(i for i in backend.items_of(sub) if i["price"]["id"] == price)
     return req.respond(item)
@@ -358,6 +359,8 @@ def subscription_item_update(req: Request) -> Response:
         "quantity": p.integer("quantity", minimum=0),
     }
     spec["metadata"] = merge_metadata(item["metadata"], p) if p.has("metadata") else None
+    price = backend._price(spec["price"], "price") if spec["price"] else item["price"]
+    backend._check_metered_quantity(price, spec, "quantity")
     backend.subscription_update(item["subscription"], items=[spec], **_item_update_args(p))
     return req.respond(backend.item_require(item["id"]))
 
@@ -424,9 +427,11 @@ def invoice_create(req: Request) -> Response:
 
 
 def invoice_create_preview(req: Request) -> Response:
-    """The invoice a subscription change would create (see :mod:`..models.preview`); creates nothing."""
+    """The invoice a subscription change would create (see :mod:`..models.preview`); creates nothing.
+    ``discounts`` (``[{coupon} | {promotion_code}]``; ``""`` inherits none) stand for the subscription's on the
+    preview; ``automatic_tax[enabled]`` turns Stripe Tax on or off for it (else the subscription's setting)."""
     p = req.params
-    p.only("customer", "subscription", "subscription_details")
+    p.only("customer", "subscription", "subscription_details", "discounts", "automatic_tax")
     details = p.sub("subscription_details")
     items = None
     proration_behavior = "create_prorations"
@@ -450,6 +455,8 @@ def invoice_create_preview(req: Request) -> Response:
         items=items,
         proration_behavior=proration_behavior,
         proration_date=proration_date,
+        discounts=discounts_param(p),
+        automatic_tax=automatic_tax_param(p),
     )
     return Response.json(preview)
 

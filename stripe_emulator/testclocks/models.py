@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from stripe_emulator.core import ids
-from stripe_emulator.core.account import BaseBackend
+from stripe_emulator.core.account import Account, BaseBackend
 from stripe_emulator.core.context import TestClockScope, test_clock_scope
 from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing
 from stripe_emulator.core.store import StripeObject, clone
@@ -30,7 +30,26 @@ OBJECT = "test_helpers.test_clock"
 LIFETIME = 30 * 86_400
 
 
+def customer_clock_scope(account: Account, customer_id: str | None) -> TestClockScope | None:
+    """The scope a change to this customer's objects runs in: its test clock's frozen time (None: the
+    emulator's clock). For the hosted pages (portal, Checkout), which have no API request to resolve."""
+    clock_id = account.test_clock_of(customer_id)
+    clock = account.store.get(OBJECT, clock_id) if clock_id else None
+    if clock is None or clock.get("deleted"):
+        return None
+    return TestClockScope(str(clock["id"]), int(clock["frozen_time"]))
+
+
 class TestClocksBackend(BaseBackend):
+    __test__ = False  # not a pytest test class, whatever its name
+
+    def _lifecycle(self, event_type: str, clock: StripeObject) -> None:
+        """An event about the clock itself (created, advancing, ready, internal_failure, deleted): the clock is
+        an object of the account, made and advanced in real time (its `created` is the wall's), so its own
+        events are too — only what belongs to the clock (its customers' objects) lives at its frozen time."""
+        with test_clock_scope(None):
+            self.emit(event_type, clock)
+
     def clock_create(self, *, frozen_time: int, name: str | None) -> StripeObject:
         created = self.account.emulator.clock.now()
         clock: StripeObject = {
@@ -45,7 +64,7 @@ class TestClocksBackend(BaseBackend):
             "status_details": {},
         }
         self.store.insert(clock)
-        self.emit("test_helpers.test_clock.created", clock)
+        self._lifecycle("test_helpers.test_clock.created", clock)
         return clock
 
     def clock_require(self, clock_id: str, *, param: str | None = "id") -> StripeObject:
@@ -112,7 +131,7 @@ class TestClocksBackend(BaseBackend):
             )
         clock["status"] = "advancing"
         clock["status_details"] = {"advancing": {"target_frozen_time": frozen_time}}
-        self.emit("test_helpers.test_clock.advancing", clock)
+        self._lifecycle("test_helpers.test_clock.advancing", clock)
         answer = clone(clock)
         with test_clock_scope(TestClockScope(clock_id, frozen_time)):
             try:
@@ -121,12 +140,12 @@ class TestClocksBackend(BaseBackend):
                 logger.exception("test clock %s failed to advance", clock_id)
                 clock["status"] = "internal_failure"
                 clock["status_details"] = {}
-                self.emit("test_helpers.test_clock.internal_failure", clock)
+                self._lifecycle("test_helpers.test_clock.internal_failure", clock)
                 return answer
             clock["frozen_time"] = frozen_time
             clock["status"] = "ready"
             clock["status_details"] = {}
-            self.emit("test_helpers.test_clock.ready", clock)
+            self._lifecycle("test_helpers.test_clock.ready", clock)
         return answer
 
     def clock_delete(self, clock_id: str) -> StripeObject:
@@ -139,7 +158,7 @@ class TestClocksBackend(BaseBackend):
                 subscriptions.subscription_cancel(sub["id"])
             for customer in self.customers_on(clock_id):
                 customers.customer_delete(customer["id"])
-        self.emit("test_helpers.test_clock.deleted", clock)
+        self._lifecycle("test_helpers.test_clock.deleted", clock)
         tombstone: StripeObject = {"id": clock_id, "object": OBJECT, "deleted": True}
         self.store.replace(tombstone)
         return tombstone

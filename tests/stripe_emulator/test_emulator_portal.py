@@ -4,15 +4,18 @@ server."""
 from __future__ import annotations
 
 import http.client
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 import stripe
+from stripe.billing_portal import Configuration
 
 from stripe_emulator import Emulator
 from stripe_emulator.server import EmulatorServer
 
-from .billing_fixtures import customer_with_card, recurring_price, subscribe
+from .billing_fixtures import customer_with_card, events, item_period, plain, recurring_price, subscribe
+from .conftest import FakeClock
 
 
 def _get(url: str) -> tuple[int, str, dict[str, str]]:
@@ -189,3 +192,189 @@ def test_hosted_portal_cancel_immediately(
     theirs = subscribe(client, other, basic.id)
     assert _post(server.url, f"/portal/{session.id}/subscriptions/{theirs.id}/cancel")[0] == 404
     assert client.v1.subscriptions.retrieve(theirs.id).status == "active"
+
+
+def _portal_post(emulator: Emulator, path: str, form: dict[str, str]) -> int:
+    """A form post of the hosted portal page, in process (no API key: the session id is the capability)."""
+    response = emulator.handle(
+        "POST",
+        path,
+        body=urlencode(form).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    return response.status
+
+
+def test_a_plan_switch_in_the_portal_keeps_the_quantity(
+    client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
+) -> None:
+    """3 seats of Basic (3000 each) switched to Premium (6000 each) half-way through the month, invoiced at
+    once (`always_invoice`): 3 seats stay 3 seats, the unused 3 × 3000 is credited for half the period and the
+    remaining 3 × 6000 charged for it."""
+    customer, _ = customer_with_card(client)
+    basic = recurring_price(client, 3000, name="Basic")
+    premium = recurring_price(client, 6000, product=basic.product)
+    sub = client.v1.subscriptions.create(
+        {"customer": customer, "items": [{"price": basic.id, "quantity": 3}]}
+    )
+    start, end = item_period(sub)
+    config = _config(client, [basic.id, premium.id], basic.product)
+    session = client.v1.billing_portal.sessions.create({"customer": customer, "configuration": config.id})
+    clock.now = start + (end - start) / 2
+
+    status = _portal_post(
+        emulator, f"/portal/{session.id}/subscriptions/{sub.id}/update", {"price": premium.id}
+    )
+
+    assert status == 303
+    switched = client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
+    item = switched["items"].data[0]
+    assert (item.id, item.price.id, item.quantity) == (sub["items"].data[0].id, premium.id, 3)
+    assert item_period(switched) == (start, end)
+    invoice = switched.latest_invoice
+    assert invoice.billing_reason == "subscription_update"
+    assert sorted((line.amount, line.quantity) for line in invoice.lines.data) == [(-4500, 3), (9000, 3)]
+    assert (invoice.total, invoice.amount_paid, invoice.status) == (4500, 4500, "paid")
+    updated = events(client, "customer.subscription.updated")[-1]
+    assert updated.data.object["items"]["data"][0]["quantity"] == 3
+
+
+def test_a_portal_switch_to_a_metered_price_sends_no_quantity(
+    client: stripe.StripeClient, emulator: Emulator
+) -> None:
+    customer, _ = customer_with_card(client)
+    basic = recurring_price(client, 3000, name="Basic")
+    meter = client.v1.billing.meters.create(
+        {
+            "display_name": "API calls",
+            "event_name": "api_calls",
+            "default_aggregation": {"formula": "sum"},
+            "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+    )
+    usage = recurring_price(client, 3, product=basic.product, meter=meter.id)
+    sub = client.v1.subscriptions.create(
+        {"customer": customer, "items": [{"price": basic.id, "quantity": 2}]}
+    )
+    config = _config(client, [basic.id, usage.id], basic.product)
+    session = client.v1.billing_portal.sessions.create({"customer": customer, "configuration": config.id})
+    path = f"/portal/{session.id}/subscriptions/{sub.id}/update"
+    assert _portal_post(emulator, path, {"price": usage.id}) == 303
+    item = client.v1.subscriptions.retrieve(sub.id)["items"].data[0]
+    assert (item.price.id, item.quantity) == (usage.id, None)
+
+
+PAUSE_DEFAULT = {
+    "duration": {
+        "interval_options": [{"interval": "month", "interval_count": 1}],
+        "type": "interval_options",
+    },
+    "enabled": False,
+}
+
+
+def test_subscription_pause_feature_shape_create_and_update(client: stripe.StripeClient) -> None:
+    default = client.v1.billing_portal.configurations.create(
+        {"features": {"invoice_history": {"enabled": True}}}
+    )
+    assert plain(default.features.subscription_pause) == PAUSE_DEFAULT
+    assert isinstance(default.features.subscription_pause, Configuration.Features.SubscriptionPause)
+
+    options = client.v1.billing_portal.configurations.create(
+        {
+            "features": {
+                "subscription_pause": {
+                    "enabled": True,
+                    "duration": {
+                        "type": "interval_options",
+                        "interval_options": [
+                            {"interval": "week", "interval_count": 2},
+                            {"interval": "month"},
+                        ],
+                    },
+                }
+            }
+        }
+    )
+    assert plain(options.features.subscription_pause) == {
+        "duration": {
+            "interval_options": [
+                {"interval": "week", "interval_count": 2},
+                {"interval": "month", "interval_count": 1},
+            ],
+            "type": "interval_options",
+        },
+        "enabled": True,
+    }
+    indefinite = client.v1.billing_portal.configurations.update(
+        options.id, {"features": {"subscription_pause": {"duration": {"type": "indefinite"}}}}
+    )
+    assert plain(indefinite.features.subscription_pause) == {
+        "duration": {"interval_options": [], "type": "indefinite"},
+        "enabled": True,
+    }
+    off = client.v1.billing_portal.configurations.update(
+        options.id, {"features": {"subscription_pause": {"enabled": False}}}
+    )
+    assert plain(off.features.subscription_pause) == {
+        "duration": {"interval_options": [], "type": "indefinite"},
+        "enabled": False,
+    }
+    updated = events(client, "billing_portal.configuration.updated")
+    assert plain(updated[-1].data.previous_attributes) == {
+        "features": {"subscription_pause": {"enabled": True}}
+    }
+
+
+@pytest.mark.parametrize(
+    ("pause", "param", "message"),
+    [
+        (
+            {"duration": {"type": "interval_options"}},
+            "features[subscription_pause][duration][interval_options]",
+            "Missing required param: features[subscription_pause][duration][interval_options].",
+        ),
+        (
+            {"duration": {"interval_options": [{"interval": "month"}]}},
+            "features[subscription_pause][duration][type]",
+            "Missing required param: features[subscription_pause][duration][type].",
+        ),
+        (
+            {"duration": {"type": "indefinite", "interval_options": [{"interval": "month"}]}},
+            "features[subscription_pause][duration][interval_options]",
+            "interval_options can only be set when the duration type is `interval_options`.",
+        ),
+        (
+            {
+                "duration": {
+                    "type": "interval_options",
+                    "interval_options": [{"interval": "month", "interval_count": 37}],
+                }
+            },
+            "features[subscription_pause][duration][interval_options][0][interval_count]",
+            "The maximum pause duration is three years.",
+        ),
+        (
+            {"duration": {"type": "interval_options", "interval_options": [{"interval": "fortnight"}]}},
+            "features[subscription_pause][duration][interval_options][0][interval]",
+            "Invalid interval: must be one of day, week, month, or year",
+        ),
+        (
+            {"paused": True},
+            "features[subscription_pause][paused]",
+            "Received unknown parameter: features[subscription_pause][paused]",
+        ),
+    ],
+)
+def test_subscription_pause_refusals(
+    client: stripe.StripeClient, pause: dict[str, Any], param: str, message: str
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.billing_portal.configurations.create({"features": {"subscription_pause": pause}})  # type: ignore[typeddict-item]
+    assert (refused.value.http_status, refused.value.param, refused.value.user_message) == (
+        400,
+        param,
+        message,
+    )
+    assert client.v1.billing_portal.configurations.list().data == []

@@ -501,3 +501,113 @@ def test_state_survives_persistence(tmp_path: Path, clock: FakeClock) -> None:
     assert len(again.v1.invoices.list({"subscription": sub.id}).data) == 2
     assert again.v1.subscriptions.retrieve(sub.id).status == "active"
     second.close()
+
+
+def test_a_price_change_without_quantity_sets_it_to_1_as_stripe_documents(
+    client: stripe.StripeClient,
+) -> None:
+    """Stripe's reference (`items[][price]` on update, `price` on a subscription item): "When changing a
+    subscription item's price, `quantity` is set to 1 unless a `quantity` parameter is provided." The same
+    price again, or no price, keeps the quantity."""
+    customer, _ = customer_with_card(client)
+    basic = recurring_price(client, 1000, name="Seats")
+    premium = recurring_price(client, 2000, product=basic.product)
+    sub = client.v1.subscriptions.create(
+        {"customer": customer, "items": [{"price": basic.id, "quantity": 3}]}
+    )
+    item = sub["items"].data[0]
+    same = client.v1.subscriptions.update(
+        sub.id, {"items": [{"id": item.id, "price": basic.id}], "proration_behavior": "none"}
+    )
+    assert same["items"].data[0].quantity == 3
+    kept = client.v1.subscriptions.update(
+        sub.id, {"items": [{"id": item.id, "price": premium.id, "quantity": 3}], "proration_behavior": "none"}
+    )
+    assert (kept["items"].data[0].price.id, kept["items"].data[0].quantity) == (premium.id, 3)
+    reset = client.v1.subscriptions.update(
+        sub.id, {"items": [{"id": item.id, "price": basic.id}], "proration_behavior": "none"}
+    )
+    assert (reset["items"].data[0].price.id, reset["items"].data[0].quantity) == (basic.id, 1)
+    client.v1.subscription_items.update(item.id, {"quantity": 4, "proration_behavior": "none"})
+    by_item = client.v1.subscription_items.update(
+        item.id, {"price": premium.id, "proration_behavior": "none"}
+    )
+    assert (by_item.price.id, by_item.quantity) == (premium.id, 1)
+
+
+def _metered(client: stripe.StripeClient) -> stripe.Price:
+    meter = client.v1.billing.meters.create(
+        {
+            "display_name": "API calls",
+            "event_name": "api_calls",
+            "default_aggregation": {"formula": "sum"},
+            "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+    )
+    return recurring_price(client, 3, name="Calls", meter=meter.id)
+
+
+def test_a_quantity_for_a_metered_price_is_refused_not_dropped(client: stripe.StripeClient) -> None:
+    customer, _ = customer_with_card(client)
+    base = recurring_price(client, 2000, name="Base")
+    calls = _metered(client)
+    with pytest.raises(stripe.InvalidRequestError) as on_create:
+        client.v1.subscriptions.create(
+            {"customer": customer, "items": [{"price": base.id}, {"price": calls.id, "quantity": 5}]}
+        )
+    error = on_create.value
+    assert (error.http_status, error.code, error.param, error.user_message) == (
+        400,
+        None,
+        "items[1][quantity]",
+        "You cannot set the quantity for metered plans.",
+    )
+    assert error.error is not None
+    assert error.error.type == "invalid_request_error"
+    # Nothing was created: no subscription, no invoice, no event.
+    assert client.v1.subscriptions.list({"customer": customer, "status": "all"}).data == []
+    assert client.v1.invoices.list({"customer": customer}).data == []
+    assert [t for t in types(client) if t.startswith(("customer.subscription", "invoice"))] == []
+
+    sub = client.v1.subscriptions.create(
+        {"customer": customer, "items": [{"price": base.id}, {"price": calls.id}]}
+    )
+    metered_item = next(i for i in sub["items"].data if i.price.id == calls.id)
+    assert metered_item.quantity is None
+    before = plain(client.v1.subscriptions.retrieve(sub.id))
+    with pytest.raises(stripe.InvalidRequestError) as on_update:
+        client.v1.subscriptions.update(sub.id, {"items": [{"id": metered_item.id, "quantity": 2}]})
+    assert (on_update.value.param, on_update.value.user_message) == (
+        "items[0][quantity]",
+        "You cannot set the quantity for metered plans.",
+    )
+    with pytest.raises(stripe.InvalidRequestError) as on_item:
+        client.v1.subscription_items.update(metered_item.id, {"quantity": 2})
+    assert (on_item.value.param, on_item.value.user_message) == (
+        "quantity",
+        "You cannot set the quantity for metered plans.",
+    )
+    other = _other_metered(client)
+    with pytest.raises(stripe.InvalidRequestError) as on_new_item:
+        client.v1.subscription_items.create({"subscription": sub.id, "price": other.id, "quantity": 1})
+    assert on_new_item.value.param == "quantity"
+    with pytest.raises(stripe.InvalidRequestError) as on_added:
+        client.v1.subscriptions.update(
+            sub.id, {"items": [{"price": other.id, "quantity": 1}], "proration_behavior": "none"}
+        )
+    assert on_added.value.param == "items[0][quantity]"
+    assert plain(client.v1.subscriptions.retrieve(sub.id)) == before
+
+
+def _other_metered(client: stripe.StripeClient) -> stripe.Price:
+    meter = client.v1.billing.meters.create(
+        {
+            "display_name": "Storage",
+            "event_name": "storage_gb",
+            "default_aggregation": {"formula": "sum"},
+            "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+    )
+    return recurring_price(client, 10, name="Storage", meter=meter.id)

@@ -9,7 +9,7 @@ import stripe
 
 from stripe_emulator import Emulator
 
-from .billing_fixtures import DAY, plain, recurring_price, types
+from .billing_fixtures import DAY, customer_with_card, events, plain, recurring_price, types
 from .conftest import FakeClock
 
 # 2024-01-15T00:00:00Z: a clock far from the emulator's own time (1_800_000_000 is in 2027).
@@ -110,20 +110,30 @@ def test_advance_renews_like_the_emulator_advance(
     new_events = [
         e for e in client.v1.events.list({"limit": 100}).auto_paging_iter() if e.id not in events_before
     ]
-    assert [e.type for e in reversed(new_events)] == [
-        "test_helpers.test_clock.advancing",
-        "invoice.created",
-        "customer.subscription.updated",
-        "invoice.finalized",
-        "payment_intent.created",
-        "charge.succeeded",
-        "payment_intent.succeeded",
-        "invoice_payment.paid",
-        "invoice.paid",
-        "invoice.payment_succeeded",
-        "test_helpers.test_clock.ready",
+    # Oldest first by `created`, as Stripe lists events: the renewal's at the clock's time (the advance's target, February 2024), the
+    # clock's own events at the account's real time (the clock is the account's object, its `created` real).
+    assert [(e.type, e.created) for e in reversed(new_events)] == [
+        ("invoice.created", FEB_15 + 60),
+        ("customer.subscription.updated", FEB_15 + 60),
+        ("invoice.finalized", FEB_15 + 60),
+        ("payment_intent.created", FEB_15 + 60),
+        ("charge.succeeded", FEB_15 + 60),
+        ("payment_intent.succeeded", FEB_15 + 60),
+        ("invoice_payment.paid", FEB_15 + 60),
+        ("invoice.paid", FEB_15 + 60),
+        ("invoice.payment_succeeded", FEB_15 + 60),
+        ("test_helpers.test_clock.advancing", 1_800_000_000),
+        ("test_helpers.test_clock.ready", 1_800_000_000),
     ]
-    assert new_events[0].created == FEB_15 + 60
+    by_type = {e.type: e for e in new_events}
+    advancing = by_type["test_helpers.test_clock.advancing"].data.object
+    ready = by_type["test_helpers.test_clock.ready"].data.object
+    assert (advancing.status, advancing.frozen_time, plain(advancing.status_details)) == (
+        "advancing",
+        FROZEN,
+        {"advancing": {"target_frozen_time": FEB_15 + 60}},
+    )
+    assert (ready.status, ready.frozen_time, plain(ready.status_details)) == ("ready", FEB_15 + 60, {})
     # The subscription on the emulator's own clock did not move, and the emulator's advance leaves the test
     # clock's subscription alone.
     assert client.v1.subscriptions.retrieve(real.id).latest_invoice == real.latest_invoice
@@ -179,3 +189,110 @@ def test_deleting_a_clock_deletes_its_customers(client: stripe.StripeClient) -> 
         client.v1.customers.create({"test_clock": "clock_unknown"})
     assert unknown.value.http_status == 404
     assert [c.id for c in client.v1.customers.list().data] == []
+
+
+def test_objects_of_a_clock_customer_name_the_clock(client: stripe.StripeClient) -> None:
+    """Stripe gives `test_clock` to customers, subscriptions, invoices and invoice items (and to schedules,
+    quotes and credit grants, which the emulator does not emulate): the clock of the customer, else null."""
+    clock_ = client.v1.test_helpers.test_clocks.create({"frozen_time": FROZEN})
+    customer = _clock_customer(client, clock_.id)
+    real, _ = customer_with_card(client, email="real@example.com")
+    basic = recurring_price(client, 1500)
+    premium = recurring_price(client, 3000, product=basic.product)
+
+    for who, expected in ((customer, clock_.id), (real, None)):
+        sub = client.v1.subscriptions.create({"customer": who, "items": [{"price": basic.id}]})
+        assert sub.test_clock == expected
+        assert client.v1.subscriptions.retrieve(sub.id).test_clock == expected
+        assert client.v1.invoices.retrieve(sub.latest_invoice).test_clock == expected
+        changed = client.v1.subscriptions.update(
+            sub.id,
+            {
+                "items": [{"id": sub["items"].data[0].id, "price": premium.id}],
+                "proration_behavior": "create_prorations",
+            },
+        )
+        assert changed.test_clock == expected
+        prorations = client.v1.invoices.create_preview({"subscription": sub.id})
+        assert prorations.test_clock == expected
+        items = [
+            e.data.object for e in events(client, "invoiceitem.created") if e.data.object.customer == who
+        ]
+        assert [i.test_clock for i in items] == [expected, expected]
+        for event in events(client):
+            obj = event.data.object.to_dict()
+            if obj["object"] in ("subscription", "invoice", "invoiceitem") and obj.get("customer") == who:
+                assert obj["test_clock"] == expected, event.type
+
+
+def test_the_portal_acts_at_the_clock_time(client: stripe.StripeClient, emulator: Emulator) -> None:
+    clock_ = client.v1.test_helpers.test_clocks.create({"frozen_time": FROZEN})
+    customer = _clock_customer(client, clock_.id)
+    basic = recurring_price(client, 1500)
+    premium = recurring_price(client, 3000, product=basic.product)
+    sub = client.v1.subscriptions.create(
+        {"customer": customer, "items": [{"price": basic.id, "quantity": 2}]}
+    )
+    client.v1.test_helpers.test_clocks.advance(clock_.id, {"frozen_time": FROZEN + 15 * DAY})
+    config = client.v1.billing_portal.configurations.create(
+        {
+            "features": {
+                "subscription_update": {
+                    "enabled": True,
+                    "default_allowed_updates": ["price"],
+                    "proration_behavior": "always_invoice",
+                    "products": [{"product": basic.product, "prices": [basic.id, premium.id]}],
+                }
+            }
+        }
+    )
+    session = client.v1.billing_portal.sessions.create(
+        {"customer": customer, "configuration": config.id, "return_url": "https://example.com"}
+    )
+    response = emulator.handle(
+        "POST",
+        f"/portal/{session.id}/subscriptions/{sub.id}/update",
+        body=f"price={premium.id}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status == 303
+    switched = client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
+    invoice = switched.latest_invoice
+    # 15 of the period's 31 days were used: the other 16 are credited at 2 × 1500 and charged at 2 × 3000.
+    assert (invoice.created, invoice.test_clock, switched["items"].data[0].quantity) == (
+        FROZEN + 15 * DAY,
+        clock_.id,
+        2,
+    )
+    assert sorted(line.amount for line in invoice.lines.data) == [-1548, 3097]
+
+
+def test_a_checkout_of_a_clock_customer_runs_at_the_clock_time(
+    client: stripe.StripeClient, emulator: Emulator
+) -> None:
+    clock_ = client.v1.test_helpers.test_clocks.create({"frozen_time": FROZEN})
+    customer = client.v1.customers.create({"email": "clock@example.com", "test_clock": clock_.id})
+    price = recurring_price(client, 1500)
+    session = client.v1.checkout.sessions.create(
+        {
+            "mode": "subscription",
+            "customer": customer.id,
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "success_url": "https://example.com/ok",
+        }
+    )
+    response = emulator.handle(
+        "POST",
+        f"/_emulator/checkout/sessions/{session.id}/complete",
+        body=b"card=4242424242424242",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status == 200
+    sub = client.v1.subscriptions.retrieve(client.v1.checkout.sessions.retrieve(session.id).subscription)
+    invoice = client.v1.invoices.retrieve(sub.latest_invoice)
+    assert (sub.test_clock, sub.created, sub["items"].data[0].current_period_end) == (
+        clock_.id,
+        FROZEN,
+        FEB_15,
+    )
+    assert (invoice.test_clock, invoice.created, invoice.amount_paid) == (clock_.id, FROZEN, 1500)

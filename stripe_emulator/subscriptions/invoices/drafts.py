@@ -139,7 +139,8 @@ class InvoiceDrafts(InvoicesBase):
             },
             "subtotal": 0,
             "subtotal_excluding_tax": 0,
-            "test_clock": None,
+            # Invoices (and invoice items) live on their customer's test clock, as Stripe shows.
+            "test_clock": customer.get("test_clock"),
             "total": 0,
             "total_discount_amounts": [],
             "total_excluding_tax": 0,
@@ -297,7 +298,7 @@ class InvoiceDrafts(InvoicesBase):
             "quantity": quantity,
             "quantity_decimal": str(quantity),
             "tax_rates": [],
-            "test_clock": None,
+            "test_clock": self.account.test_clock_of(customer_id),
             "_subscription": subscription["id"] if subscription is not None else None,
             "_subscription_item": subscription_item,
         }

@@ -53,6 +53,7 @@ class SubscriptionCreate(SubscriptionItems):
         prices: list[tuple[StripeObject, str]] = []
         for i, spec in enumerate(items):
             price = self._price(str(spec.get("price")), f"items[{i}][price]")
+            self._check_metered_quantity(price, spec, f"items[{i}][quantity]")
             if any(price["id"] == p["id"] for p, _ in prices):
                 raise InvalidRequestError(
                     "Cannot add multiple subscription items with the same price.", param=f"items[{i}][price]"
@@ -206,7 +207,8 @@ class SubscriptionCreate(SubscriptionItems):
             "start_date": now,
             "status": "incomplete",
             "status_details": None,
-            "test_clock": None,
+            # The customer's clock: a subscription lives on its customer's test clock.
+            "test_clock": cust.get("test_clock"),
             "transfer_data": None,
             "trial_end": trial_until,
             "trial_settings": {

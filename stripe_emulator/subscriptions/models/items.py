@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_UP
 from typing import Any
 
 from stripe_emulator.core import ids
+from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.subscriptions.models.base import (
     ENDED_STATUSES,
@@ -53,6 +54,16 @@ class SubscriptionItems(SubscriptionsBase):
         )
 
     # -- items ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_metered_quantity(price: StripeObject, spec: dict[str, Any], param: str | None = None) -> None:
+        """Stripe refuses a quantity for a metered price (usage, not a count of units, is billed) rather than
+        dropping it."""
+        if is_metered(price) and spec.get("quantity") is not None:
+            raise InvalidRequestError(
+                "You cannot set the quantity for metered plans.",
+                param=param or f"{spec['_param']}[quantity]",
+            )
 
     def _new_item(
         self,

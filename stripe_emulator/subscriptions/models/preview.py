@@ -3,14 +3,19 @@ computed by the very code the change runs (plan, prorations, invoice drafting) o
 is then put back as it was — nothing is created, no event is sent.
 
 With ``proration_behavior=always_invoice``, and for a change of billing interval whatever the proration
-behavior, the preview is the ``subscription_update`` invoice the change invoices at once; otherwise it is the subscription's next renewal invoice (the next period in advance, plus
-pending invoice items, the change's prorations among them), as Stripe previews it.
+behavior, the preview is the ``subscription_update`` invoice the change invoices at once; otherwise it is the
+subscription's next renewal invoice (the next period in advance, plus pending invoice items, the change's
+prorations among them), as Stripe previews it.
+
+``discounts`` replace the discounts the preview inherits from the subscription (validated and redeemed as an
+update's are, within the dry run; ``[]`` inherits none), and ``automatic_tax`` turns Stripe Tax on or off for
+it (turning it on needs the customer's location and a tax behavior on every price, as an update does).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stripe_emulator.core import ids
 from stripe_emulator.core.context import current_request
@@ -20,9 +25,17 @@ from stripe_emulator.core.store import Store, StripeObject
 from stripe_emulator.subscriptions.models.base import ENDED_STATUSES
 from stripe_emulator.subscriptions.models.proration import SubscriptionProrations
 from stripe_emulator.subscriptions.periods import next_boundary
+from stripe_emulator.tax import check_taxable, subscription_automatic_tax
 
 
 class SubscriptionPreview(SubscriptionProrations):
+    if TYPE_CHECKING:
+        # From the sibling mixin `SubscriptionUpdates`, which `SubscriptionsBackend` composes with this one: the
+        # preview replaces the subscription's discounts exactly as an update does (inside its dry run).
+        def _replace_discounts(
+            self, sub: StripeObject, entries: list[dict[str, str | None]]
+        ) -> list[str]: ...
+
     def invoice_preview(
         self,
         *,
@@ -31,6 +44,8 @@ class SubscriptionPreview(SubscriptionProrations):
         items: list[dict[str, Any]] | None = None,
         proration_behavior: str = "create_prorations",
         proration_date: int | None = None,
+        discounts: list[dict[str, str | None]] | None = None,
+        automatic_tax: bool | None = None,
     ) -> StripeObject:
         """The rendered preview invoice (an ``upcoming_in_…`` id, as Stripe's previews carry)."""
         sub = self.subscription_require(subscription, param="subscription")
@@ -47,6 +62,12 @@ class SubscriptionPreview(SubscriptionProrations):
         request = current_request()
         outbox = len(request.outbox) if request is not None else 0
         try:
+            if automatic_tax:
+                self._preview_taxable(sub, items or [])
+            if automatic_tax is not None:
+                sub["automatic_tax"] = subscription_automatic_tax(automatic_tax)
+            if discounts is not None:
+                sub["discounts"] = self._replace_discounts(sub, discounts)
             invoice = self._preview_draft(sub, items, proration_behavior, proration_date)
             preview = render(self.account, invoice)
         finally:
@@ -55,6 +76,16 @@ class SubscriptionPreview(SubscriptionProrations):
             if request is not None:
                 del request.outbox[outbox:]
         return _as_preview(preview)
+
+    def _preview_taxable(self, sub: StripeObject, items: list[dict[str, Any]]) -> None:
+        """Automatic tax asked for the preview: the customer's location and the tax behavior of every price the
+        invoice would bill (the subscription's items and the change's)."""
+        prices: list[tuple[StripeObject, str | None]] = [(item["price"], None) for item in self.items_of(sub)]
+        for n, item in enumerate(items):
+            if item.get("price"):
+                param = f"subscription_details[items][{n}][price]"
+                prices.append((self._price(item["price"], param), param))
+        check_taxable(self.account, customer_id=sub["customer"], prices=prices)
 
     def _preview_draft(
         self,

@@ -60,14 +60,18 @@ class SubscriptionProrations(SubscriptionItems):
             price = (
                 self._price(spec["price"], f"{spec['_param']}[price]") if spec.get("price") else item["price"]
             )
+            self._check_metered_quantity(price, spec)
             quantity = spec.get("quantity")
             if quantity is None:
+                # Stripe: "When changing a subscription item's price, `quantity` is set to 1 unless a
+                # `quantity` parameter is provided" (a caller that means to keep it sends it).
                 quantity = item["quantity"] if price["id"] == item["price"]["id"] else 1
             plan.append(
                 {"item": item, "price": price, "quantity": quantity, "metadata": spec.get("metadata")}
             )
         for spec in added:
             price = self._price(spec["price"], f"{spec['_param']}[price]")
+            self._check_metered_quantity(price, spec)
             quantity = spec.get("quantity")
             plan.append(
                 {
@@ -85,7 +89,7 @@ class SubscriptionProrations(SubscriptionItems):
             )
         for entry in plan:
             if is_metered(entry["price"]):
-                entry["quantity"] = None
+                entry["quantity"] = None  # an item moving to a metered price drops its quantity
         prices = [(e["price"], param) for e in plan]
         ids_ = [e["price"]["id"] for e in plan]
         if len(ids_) != len(set(ids_)):
