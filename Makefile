@@ -61,6 +61,12 @@ bench: install
 bench-burst: install
 	$(BIN)/python -m bench.burst
 
+## make bench-burst-pools: the Stripe burst in 4 rounds (pool order alternating), to tell 4 worker processes from 2
+## past run-to-run noise (~45 minutes).
+.PHONY: bench-burst-pools
+bench-burst-pools: install
+	BENCH_BURST_ROUNDS=$${BENCH_BURST_ROUNDS:-4} $(BIN)/python -m bench.burst
+
 ## make prod-check: a fresh venv from requirements/prod.txt alone (what the Docker image installs) running
 ## migrations, gunicorn, a Celery worker and beat under production settings, and one Stripe event processed end to
 ## end, on the local PostgreSQL and Redis (database tollgate_prodcheck, Redis databases 12 and 13).

@@ -57,6 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "var" / "bench-burst"
 CHECKOUTS = int(os.environ.get("BENCH_BURST_CHECKOUTS", "100"))
 REPLAY_TIMEOUT = float(os.environ.get("BENCH_BURST_TIMEOUT", "150"))
+# Rounds of the four replays (`make bench` runs one; `make bench-burst-pools` four, to tell pool 4 from pool 2).
+ROUNDS = max(1, int(os.environ.get("BENCH_BURST_ROUNDS", "1")))
 SENDERS = 8
 GUNICORN_WORKERS = 4
 SHUFFLE_SEED = 20261123
@@ -499,6 +501,7 @@ class Replay:
     tasks: int = 0  # process_stripe_event tasks the worker ran
     switches: tuple[int, int] = (0, 0)  # the worker tree's voluntary, involuntary context switches
     worker_main_cpu: float = 0.0  # of the worker's CPU, what its main process (consumer, pool manager) spent
+    round: int = 1  # of BENCH_BURST_ROUNDS
     error: str = ""
 
     @property
@@ -773,6 +776,22 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _of_medians(replays: list[Replay]) -> str:
+    return f", medians of {len(replays)}" if len(replays) > 1 else ""
+
+
+def _case(r: Replay) -> str:
+    return f"{r.name}, pool {r.workers}" + (f", round {r.round}" if ROUNDS > 1 else "")
+
+
 def _report(capture: Capture, results: list[Replay]) -> None:
     kinds: dict[str, int] = {}
     for _, kind, _ in capture.deliveries:
@@ -796,8 +815,9 @@ def _report(capture: Capture, results: list[Replay]) -> None:
             print(f"{r.name:<30}{r.workers:>5}  did not run: {r.error}")
             continue
         timed = " (timed out)" if r.timed_out else ""
+        label = f"r{r.round} {r.name}" if ROUNDS > 1 else r.name
         print(
-            f"{r.name:<30}{r.pool_processes:>5}{r.intake_rate:>10.1f}{f'{r.p50_ms:.0f}/{r.p99_ms:.0f}':>16}"
+            f"{label:<30}{r.pool_processes:>5}{r.intake_rate:>10.1f}{f'{r.p50_ms:.0f}/{r.p99_ms:.0f}':>16}"
             f"{r.applied:>9}{r.e2e_seconds:>8.1f}{r.e2e_rate:>10.1f}{r.deadlocks:>8}{r.failed:>8}{r.lost:>6}"
             f"{r.cpu_ms:>11.1f}{f'{r.web_cpu * 1000 / r.events:.1f}+{(r.app_cpu - r.web_cpu) * 1000 / r.events:.1f}+{r.pg_cpu * 1000 / r.events:.1f}':>18}"
             f"{r.emulator_cpu * 1000 / r.events:>8.1f}{timed}"
@@ -817,7 +837,9 @@ def _report(capture: Capture, results: list[Replay]) -> None:
     )
 
     ran = [r for r in results if not r.error]
-    by = {(r.name[:3], r.workers): r for r in ran}
+    by: dict[tuple[str, str], list[Replay]] = {}
+    for r in ran:
+        by.setdefault((r.name[:3], r.workers), []).append(r)
     rows: list[tuple[str, str, bool]] = []
     total_deadlocks = sum(r.deadlocks for r in ran)
     rows.append(
@@ -825,54 +847,72 @@ def _report(capture: Capture, results: list[Replay]) -> None:
     )
     for workers in sorted({r.workers for r in ran}):
         a, b = by.get(("(a)", workers)), by.get(("(b)", workers))
-        if a and b and b.e2e_rate:
-            ratio = a.e2e_rate / b.e2e_rate
+        if a and b:
+            ratio = _median([r.e2e_rate for r in a]) / (_median([r.e2e_rate for r in b]) or 1.0)
             rows.append(
                 (
-                    f"burst / shuffled events/s ≥ {TARGET_ORDER_RATIO} (pool {workers})",
+                    f"burst / shuffled events/s ≥ {TARGET_ORDER_RATIO} (pool {workers}{_of_medians(a)})",
                     f"{ratio:.2f}",
                     ratio >= TARGET_ORDER_RATIO,
                 )
             )
     for r in ran:
         ok = r.e2e_rate >= TARGET_E2E and not r.timed_out
-        rows.append(
-            (f"end to end ≥ {TARGET_E2E:.0f} events/s: {r.name}, pool {r.workers}", f"{r.e2e_rate:.1f}", ok)
-        )
+        rows.append((f"end to end ≥ {TARGET_E2E:.0f} events/s: {_case(r)}", f"{r.e2e_rate:.1f}", ok))
     for r in ran:
         # The measure: web + worker CPU per event (PostgreSQL's backends are shown apart, above).
         app_ms = r.app_cpu * 1000 / r.events
         rows.append(
             (
-                f"web + worker CPU ≤ {TARGET_CPU_MS:.0f} ms/event: {r.name}, pool {r.workers}",
+                f"web + worker CPU ≤ {TARGET_CPU_MS:.0f} ms/event: {_case(r)}",
                 f"{app_ms:.1f}",
                 app_ms <= TARGET_CPU_MS,
             )
         )
     notes: list[str] = []
     for order in ("(a)", "(b)"):
-        two, four = by.get((order, "default")), by.get((order, "4"))
-        if two and four:
+        two, four = by.get((order, "default"), []), by.get((order, "4"), [])
+        if not (two and four):
+            continue
+        if len(two) == 1 or len(four) == 1:
             rows.append(
                 (
-                    f"pool 4 ≥ pool default events/s {order}",
-                    f"{four.e2e_rate:.1f} vs {two.e2e_rate:.1f}",
-                    four.e2e_rate >= two.e2e_rate,
+                    f"pool 4 ≥ pool default events/s {order} (one sample each)",
+                    f"{four[0].e2e_rate:.1f} vs {two[0].e2e_rate:.1f}",
+                    four[0].e2e_rate >= two[0].e2e_rate,
                 )
             )
-            web = (four.web_cpu / four.events) / (two.web_cpu / two.events) if two.web_cpu else 0.0
-            worker = ((four.app_cpu - four.web_cpu) / four.events) / (
-                (two.app_cpu - two.web_cpu) / two.events
+        else:
+            # Paired by round (each round ran both pools, in alternating order); the noise is how far a pool-2
+            # run strays from the pool-2 median by itself.
+            paired = {r.round: r.e2e_rate for r in two}
+            ratios = [r.e2e_rate / paired[r.round] for r in four if paired.get(r.round)]
+            middle = _median([r.e2e_rate for r in two])
+            noise = max(abs(r.e2e_rate - middle) for r in two) / middle
+            ratio = _median(ratios)
+            rows.append(
+                (
+                    f"pool 4 / pool default events/s {order}, median of {len(ratios)} rounds ≥ 1 − noise "
+                    f"({noise:.2f})",
+                    f"{ratio:.2f} ({min(ratios):.2f}–{max(ratios):.2f})",
+                    ratio >= 1 - noise,
+                )
             )
-            notes.append(
-                f"{order} CPU per event with pool 4 / pool default: worker ×{worker:.2f}, web ×{web:.2f} (the web's "
-                "work is the same in both: its change is the machine's, more runnable processes than cores)"
-            )
+        web = _median([x.web_cpu / x.events for x in four]) / (
+            _median([x.web_cpu / x.events for x in two]) or 1
+        )
+        worker = _median([(x.app_cpu - x.web_cpu) / x.events for x in four]) / (
+            _median([(x.app_cpu - x.web_cpu) / x.events for x in two]) or 1
+        )
+        notes.append(
+            f"{order} CPU per event with pool 4 / pool default: worker ×{worker:.2f}, web ×{web:.2f} (the web's "
+            "work is the same in both: its change is the machine's, more runnable processes than cores)"
+        )
     for r in ran:
         nothing_lost = r.lost == 0 and r.failed == 0 and not r.intake_errors
         rows.append(
             (
-                f"nothing lost or failed: {r.name}, pool {r.workers}",
+                f"nothing lost or failed: {_case(r)}",
                 f"{r.lost} lost, {r.failed} failed",
                 nothing_lost,
             )
@@ -928,14 +968,20 @@ def run() -> None:
         shuffled = capture_order[:]
         random.Random(SHUFFLE_SEED).shuffle(shuffled)
         cases = os.environ.get("BENCH_BURST_CASES", "")  # e.g. "a:4,b:default" — profiling one case by hand
-        for concurrency in (None, 4):
-            for name, order in (("(a) capture order", capture_order), ("(b) shuffled", shuffled)):
-                if cases and f"{name[1]}:{concurrency or 'default'}" not in cases.split(","):
-                    continue
-                print(f"  replaying {name}, worker concurrency {concurrency or 'default'} …", flush=True)
-                try:
-                    results.append(
-                        _replay(
+        for round_ in range(1, ROUNDS + 1):
+            # ABBA: the pool that runs first alternates by round, so a machine that drifts (caches, other load)
+            # favours neither.
+            pools: tuple[int | None, ...] = (None, 4) if round_ % 2 else (4, None)
+            for concurrency in pools:
+                for name, order in (("(a) capture order", capture_order), ("(b) shuffled", shuffled)):
+                    if cases and f"{name[1]}:{concurrency or 'default'}" not in cases.split(","):
+                        continue
+                    print(
+                        f"  round {round_}/{ROUNDS}: replaying {name}, worker concurrency {concurrency or 'default'} …",
+                        flush=True,
+                    )
+                    try:
+                        replay = _replay(
                             capture,
                             name,
                             order,
@@ -947,18 +993,20 @@ def run() -> None:
                             redis_url,
                             procs,
                         )
-                    )
-                except Exception as exc:  # one broken run must not hide the others
-                    results.append(
-                        Replay(
-                            name=name,
-                            workers=str(concurrency or "default"),
-                            events=len(order),
-                            error=f"{type(exc).__name__}: {exc}",
+                        replay.round = round_
+                        results.append(replay)
+                    except Exception as exc:  # one broken run must not hide the others
+                        results.append(
+                            Replay(
+                                name=name,
+                                workers=str(concurrency or "default"),
+                                events=len(order),
+                                round=round_,
+                                error=f"{type(exc).__name__}: {exc}",
+                            )
                         )
-                    )
-                finally:
-                    procs.stop_all()
+                    finally:
+                        procs.stop_all()
     finally:
         procs.stop_all()
         if os.environ.get("BENCH_BURST_KEEP") != "1":

@@ -105,6 +105,31 @@ def _payment_for(
     return payment
 
 
+def stripe_customer_of(*, account: str, stripe_object_id: str) -> str:
+    """The Stripe id of the customer that one of our invoices (`in_…`) or payment intents (`pi_…`) belongs to,
+    as the mirror knows it; "" when it is not ours, not mirrored yet, or a guest's. Routes the events whose
+    body names no customer (an invoice's payment record, a dispute) to their customer's ordering key."""
+    scope = Q(project__stripe_secret_key="") if account == PLATFORM_ACCOUNT else Q(project_id=account)
+    found: str | None = None
+    if stripe_object_id.startswith("in_"):
+        found = (
+            Invoice.objects.filter(scope, stripe_invoice_id=stripe_object_id)
+            .values_list("customer__stripe_customer_id", flat=True)
+            .first()
+        )
+    elif stripe_object_id.startswith("pi_"):
+        found = (
+            Payment.objects.filter(scope, stripe_payment_intent_id=stripe_object_id)
+            .values_list("customer__stripe_customer_id", flat=True)
+            .first()
+        ) or (
+            Invoice.objects.filter(scope, stripe_payment_intent_id=stripe_object_id)
+            .values_list("customer__stripe_customer_id", flat=True)
+            .first()
+        )
+    return found or ""
+
+
 class NotYetMirrored(Exception):
     """The event is about an object of ours whose mirror does not exist yet: it is retried later."""
 
@@ -125,7 +150,10 @@ def _link_invoice_intent(event: StripeEvent, invoice_id: str) -> None:
     if not intent:
         stored = (
             StripeEvent.objects.filter(
-                ordering_key=f"{event.account}:{invoice_id}", type__startswith="invoice_payment."
+                # Keyed by the invoice when stored, by its customer (this event's own key) once handed over.
+                ordering_key__in=[f"{event.account}:{invoice_id}", event.ordering_key],
+                type__startswith="invoice_payment.",
+                payload__data__object__invoice=invoice_id,
             )
             .order_by("-stripe_created")
             .values_list("payload", flat=True)
@@ -246,7 +274,10 @@ def _invoice_payment_intent(event: StripeEvent, invoice: Invoice) -> str:
         return invoice.stripe_payment_intent_id
     stored = (
         StripeEvent.objects.filter(
-            ordering_key=f"{event.account}:{invoice.stripe_invoice_id}", type__startswith="invoice_payment."
+            # Keyed by the invoice when stored, by its customer (the invoice event's own key) once handed over.
+            ordering_key__in=[f"{event.account}:{invoice.stripe_invoice_id}", event.ordering_key],
+            type__startswith="invoice_payment.",
+            payload__data__object__invoice=invoice.stripe_invoice_id,
         )
         .order_by("-stripe_created")
         .values_list("payload", flat=True)

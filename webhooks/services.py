@@ -13,14 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from billing.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
-from billing.subscriptions import routing_batch
 from core import context
 from core.actors import Actor
 from core.cache import LocalCache, cache_add, cache_delete_many
@@ -264,29 +263,63 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
 
 
 def _apply_batch(batch: list[tuple[StripeEvent, bool]], *, eager: bool) -> int:
-    """Applies a claimed batch of one key's events in order; returns how many it applied. Their outcomes are
-    recorded together at the end (`_finish_done`), and a Stripe customer found to be nobody's is read once for
-    the batch (`routing_batch`)."""
-    done: list[tuple[StripeEvent, str]] = []
+    """Applies a claimed batch of one key's events in order, each outcome recorded as soon as it is known (so a
+    worker that dies leaves at most the event it was applying to be taken back and applied again); returns how
+    many it applied. An event claimed under a key other than its customer's whose customer is known by now is
+    handed over to the customer's key instead (`_customer_key`)."""
     applied = 0
-    try:
-        with routing_batch():
-            for event, orphan in batch:
-                if orphan and event.attempts > MAX_ATTEMPTS:
-                    # Taken back from workers that died applying it, again and again (it kills them, or
-                    # outlives the task's time limit): give up instead of crash-looping the key.
-                    StripeEvent.objects.filter(pk=event.pk).update(
-                        status=StripeEvent.Status.FAILED,
-                        attempts=F("attempts") - 1,  # this claim applied nothing
-                        last_error=f"Its worker died while applying it ({event.attempts - 1} attempts).",
-                        updated_at=timezone.now(),
-                    )
-                    continue
-                _apply(event, eager=eager, done=done)
-                applied += 1
-    finally:
-        _finish_done(done)
+    handed: set[str] = set()
+    for event, orphan in batch:
+        if orphan and event.attempts > MAX_ATTEMPTS:
+            # Taken back from workers that died applying it, again and again (it kills them, or outlives the
+            # task's time limit): give up instead of crash-looping the key.
+            StripeEvent.objects.filter(pk=event.pk).update(
+                status=StripeEvent.Status.FAILED,
+                attempts=F("attempts") - 1,  # this claim applied nothing
+                last_error=f"Its worker died while applying it ({event.attempts - 1} attempts).",
+                updated_at=timezone.now(),
+            )
+            continue
+        customer_key = _customer_key(event)
+        if customer_key is not None:
+            _hand_over(event, customer_key)
+            handed.add(customer_key)
+            continue
+        _apply(event, eager=eager)
+        applied += 1
+    for key in handed:
+        if eager:
+            applied += stripe_events_process_key(key=key, eager=True)
+        else:
+            queue_processing("", key)
     return applied
+
+
+def _customer_key(event: StripeEvent) -> str | None:
+    """The ordering key of the Stripe customer an event is about, when the event was keyed by another object
+    (its body names no customer: an invoice's payment record, a dispute, a guest-looking charge) and the
+    customer is known here by now; else None. Keys of customers are `<account>:cus_…`."""
+    account, _, ident = event.ordering_key.partition(":")
+    if ident.startswith("cus_"):
+        return None
+    stripe_customer = processors.stripe_customer_of(account=account, stripe_object_id=ident)
+    if not stripe_customer:
+        return None
+    key = f"{account}:{stripe_customer}"[:300]
+    return key if key != event.ordering_key else None
+
+
+def _hand_over(event: StripeEvent, key: str) -> None:
+    """Moves a claimed event to its customer's key, due at once, without counting the claim as an attempt: the
+    holder of that key applies it in the customer's order, one event at a time with the customer's others."""
+    StripeEvent.objects.filter(pk=event.pk, status=StripeEvent.Status.PROCESSING).update(
+        ordering_key=key,
+        status=StripeEvent.Status.RECEIVED,
+        attempts=F("attempts") - 1,
+        next_attempt_at=None,
+        updated_at=timezone.now(),
+    )
+    logger.info("Stripe event %s handed over to its customer's key.", event.stripe_event_id)
 
 
 def _due_filter(now: datetime) -> Q:
@@ -352,7 +385,7 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     return claimed
 
 
-def _apply(event: StripeEvent, *, eager: bool, done: list[tuple[StripeEvent, str]]) -> str:
+def _apply(event: StripeEvent, *, eager: bool) -> str:
     """Applies one claimed event (`_apply_event`) with the event in the logging context, and writes one line for
     it: Stripe's event id and type, the outcome, how long it took, and whom it concerns: the project's slug, the
     tenant's own id of the customer and the Tollgate payment with its `reference`, as the processor's routing
@@ -362,7 +395,7 @@ def _apply(event: StripeEvent, *, eager: bool, done: list[tuple[StripeEvent, str
     subjects_token = context.stripe_event_subjects.set(subjects)
     started = time.monotonic()
     try:
-        status = _apply_event(event, eager=eager, done=done)
+        status = _apply_event(event, eager=eager)
     finally:
         context.stripe_event.reset(token)
         context.stripe_event_subjects.reset(subjects_token)
@@ -396,15 +429,13 @@ def _apply(event: StripeEvent, *, eager: bool, done: list[tuple[StripeEvent, str
     return status
 
 
-def _apply_event(event: StripeEvent, *, eager: bool, done: list[tuple[StripeEvent, str]]) -> str:
+def _apply_event(event: StripeEvent, *, eager: bool) -> str:
     """Runs the event's processor. A conflict (deadlock, serialization failure) is retried at once after a
-    few jittered milliseconds; any other error schedules the next attempt (or, after the last, fails it).
-    A success joins `done`, recorded with the rest of its batch (`_finish_done`)."""
+    few jittered milliseconds; any other error schedules the next attempt (or, after the last, fails it)."""
     handler = processors.PROCESSORS.get(event.type)
     event.processing_started_at = timezone.now()  # recorded with the outcome: when it was really applied
     if handler is None:
-        event.processed_at = timezone.now()
-        done.append((event, StripeEvent.Status.IGNORED))
+        _finish(event, StripeEvent.Status.IGNORED)
         return StripeEvent.Status.IGNORED
     conflicts = 0
     while True:
@@ -420,8 +451,7 @@ def _apply_event(event: StripeEvent, *, eager: bool, done: list[tuple[StripeEven
             if _connection_lost(exc):
                 raise  # the task retries once the database is back; the event is taken back as an orphan
             return _failed(event, exc, eager=eager)
-    event.processed_at = timezone.now()  # its own end, recorded with the batch's
-    done.append((event, StripeEvent.Status.PROCESSED))
+    _finish(event, StripeEvent.Status.PROCESSED)
     return StripeEvent.Status.PROCESSED
 
 
@@ -500,39 +530,6 @@ def _finish(
                 event.pk,
                 StripeEvent.Status.PROCESSING,
             ],
-        )
-
-
-def _finish_done(done: list[tuple[StripeEvent, str]]) -> None:
-    """Records the outcomes of a batch's applied events in one statement (committed without waiting for the
-    flush, `_without_flush`), instead of a round trip per event. Until it runs they read `processing`: a
-    worker that dies first leaves them to be taken back and applied again, which applies nothing twice.
-    Called in a `finally`: a batch cut short by an error still records what it applied."""
-    if not done:
-        return
-    if connection.vendor != "postgresql":
-        for event, status in done:
-            _finish(event, status)
-        return
-    now = timezone.now()
-    table = StripeEvent._meta.db_table
-    rows = ", ".join(["(%s, %s, %s::timestamptz, %s::timestamptz)"] * len(done))
-    params: list[Any] = [now]
-    for event, status in done:
-        params += [event.pk, status, event.processing_started_at, event.processed_at]
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET status = done.status, last_error = '', updated_at = %s, "  # noqa: S608 (table name from the model)
-                "next_attempt_at = NULL, processing_started_at = done.started, processed_at = done.finished "
-                f"FROM (VALUES {rows}) AS done (id, status, started, finished){_without_flush()} "
-                f"WHERE {table}.id = done.id AND {table}.status = %s",
-                [*params, StripeEvent.Status.PROCESSING],
-            )
-    except DatabaseError:
-        # The connection died under the batch: its events are taken back and applied again (idempotently).
-        logger.warning(
-            "Could not record the outcome of %d Stripe events; they will be applied again.", len(done)
         )
 
 

@@ -12,6 +12,7 @@ from billing.models import Invoice, Payment, Subscription
 from billing.payments import payment_transition
 from billing.representations import InvoiceOutput
 from billing.subscriptions.mirror import customer_for_stripe
+from core.context import subjects_note
 from entitlements.services import plan_credits_grant
 from webhooks.outbound import event_record
 
@@ -170,6 +171,7 @@ def invoice_payment_apply(
         # paid may still lack its plan credits (Checkout settled it before the invoice was mirrored).
         if paid:
             plan_credits_grant(payment=settled)
+        subjects_note(payment=settled.pk, reference=settled.reference)  # the event's log line names it
         return settled
     with transaction.atomic():
         payment = (
@@ -259,4 +261,5 @@ def invoice_payment_apply(
     # that was settled before its invoice was mirrored gets its period's plan credits now (idempotent).
     if paid:
         plan_credits_grant(payment=payment)
+    subjects_note(payment=payment.pk, reference=payment.reference)  # the event's log line names it
     return payment

@@ -4,9 +4,6 @@ tenant-visible events and the entitlements hook of each change.
 """
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -57,14 +54,8 @@ def customer_for_stripe(
 ) -> Customer | None:
     """Routes by the Stripe customer id we hold (indexed), then by our metadata (a customer Checkout created);
     only customers of projects billed through this Stripe `account` qualify."""
-    nobodys = _nobodys.get()
-    known_nobodys = nobodys is not None and (account, stripe_customer_id) in nobodys
-    candidates = (
-        _customers_with_stripe_id(stripe_customer_id) if stripe_customer_id and not known_nobodys else []
-    )
+    candidates = _customers_with_stripe_id(stripe_customer_id) if stripe_customer_id else []
     customer = next((c for c in candidates if stripe_account_of(c.project) == account), None)
-    if customer is None and nobodys is not None and stripe_customer_id:
-        nobodys.add((account, stripe_customer_id))
     if customer is None and metadata and metadata.get("tollgate_customer"):
         linked = Customer.objects.select_related("project").filter(pk=metadata["tollgate_customer"]).first()
         if linked is not None and stripe_account_of(linked.project) == account:
@@ -74,27 +65,8 @@ def customer_for_stripe(
                     stripe_customer_id=stripe_customer_id
                 )
     if customer is not None:
-        if nobodys is not None:
-            nobodys.discard((account, stripe_customer_id))  # linked just now by our metadata
         subjects_note(project=customer.project.slug, customer=customer.external_id)
     return customer
-
-
-# Stripe customers found to be nobody's (not ours, or not yet linked) while one claimed batch of one key's events
-# is applied (`routing_batch`, around each batch of the Stripe event pipeline): the batch's other events of that
-# customer skip the read. Only for that batch, whose events were all stored before it began, and only "nobody's":
-# a customer our metadata links is found by the metadata route as before, and a found customer is read afresh by
-# every event (its row may change between them). Outside a batch (reconciliation, the API), nothing is kept.
-_nobodys: ContextVar[set[tuple[str, str]] | None] = ContextVar("stripe_customers_nobodys", default=None)
-
-
-@contextmanager
-def routing_batch() -> Iterator[None]:
-    token = _nobodys.set(set())
-    try:
-        yield
-    finally:
-        _nobodys.reset(token)
 
 
 def _customers_with_stripe_id(stripe_customer_id: str) -> list[Customer]:
@@ -141,6 +113,11 @@ _TRACKED = (
     "current_period_end",
     "trial_end",
     "discount",
+)
+# What a subscription gives depends on its status, items (price, product, quantity), period, trial and whether it
+# ends with its period: a change of anything else (a discount) is announced but recomputes nothing.
+ENTITLEMENT_FIELDS = frozenset(
+    {"status", "price_id", "quantity", "current_period_end", "trial_end", "cancel_at_period_end", "items"}
 )
 
 
@@ -389,7 +366,8 @@ def _subscription_events(
         old = Price.objects.filter(pk=previous["price"]).first()
         previous["price"] = old.key if old else previous["price"]
     # Entitlements first: the project's event sequence (locked by event_record until commit) is held briefly.
-    _entitlements_changed(subscription.customer)
+    if previous_status is None or ENTITLEMENT_FIELDS & changed.keys():
+        _entitlements_changed(subscription.customer)
     if previous_status is None:
         event_record(project=subscription.project, type="subscription.created", data_object=data)
     else:

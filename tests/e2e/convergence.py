@@ -36,6 +36,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import models
 from django.test import Client
+from django.utils import timezone
 
 from billing.models import Customer, Invoice, Payment, Subscription
 from entitlements.models import CreditLedgerEntry, CreditLot
@@ -735,6 +736,28 @@ def redeliver(
         (delivery.label(), times + int(index < delivered_before))
         for index, (delivery, times) in enumerate(plan)
     ]
+
+
+def lose_outcomes(scenario: Scenario, settle: Callable[[str], None]) -> int:
+    """Events whose effects committed but whose outcome was lost — their worker died before recording it, or a
+    database crash dropped the newest bookkeeping (committed without a flush) — read `processing` again; the
+    sweep hands them to the workers, which apply them a second time after everything that came later. A third
+    of the applied events, chosen by the seed. Returns how many."""
+    from webhooks.services import stripe_events_requeue_due
+
+    rng = random.Random(scenario.seed * 104_729 + 3)
+    applied = list(
+        StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSED)
+        .order_by("stripe_created", "received_at")
+        .values_list("pk", flat=True)
+    )
+    lost = [pk for pk in applied if rng.random() < 1 / 3]
+    StripeEvent.objects.filter(pk__in=lost).update(
+        status=StripeEvent.Status.PROCESSING, processing_started_at=timezone.now() - timedelta(minutes=10)
+    )
+    stripe_events_requeue_due()
+    settle("after applying events whose outcome was lost")
+    return len(lost)
 
 
 def repair(*, since: datetime, settle: Callable[[str], None]) -> str:

@@ -1,5 +1,6 @@
 """The convergence property (issue #14): whatever Stripe's webhooks do — arrive late, twice, three times, out of
-order, or never — Tollgate's workers plus the repair tools of docs/operations.md ("After an outage") end with
+order, or never; and whatever a worker that dies or a database crash leaves (an event applied whose outcome
+was lost, applied again after later ones) — Tollgate's workers plus the repair tools of docs/operations.md ("After an outage") end with
 every subscription, invoice, payment, credit balance and entitlement equal to what Stripe holds, and with no
 tenant event or credit grant made twice.
 
@@ -153,6 +154,8 @@ class Harness:
             )
             self.settle("after the shuffled redelivery")
             self.phase("redelivery")
+            lost = cv.lose_outcomes(scenario, self.settle)
+            self.phase(f"{lost} lost outcomes applied again")
             if not os.environ.get("TOLLGATE_CONVERGENCE_SKIP_REPAIR"):  # to see what webhooks alone leave
                 repaired = cv.repair(since=since, settle=self.settle)
                 self.phase("repair")
