@@ -21,15 +21,28 @@ class Customer(models.Model):
 
     id = PublicIdField(prefix="cust")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="customers")
-    external_id = models.CharField(max_length=255)
+    external_id = models.CharField(max_length=255, verbose_name="tenant's user ID")
     email = models.EmailField(blank=True)
     name = models.CharField(max_length=255, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Fixed by the first purchase; every later purchase must be in it.
     currency = models.CharField(max_length=3, blank=True)
-    stripe_customer_id = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_customer_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe customer")
+    # An email or name change Stripe has not heard of yet: set in the change's transaction, cleared once Stripe
+    # holds those values. The task queued on commit sends it; beat's sweep sends what a lost task left.
+    stripe_sync_pending = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+    # The Stripe test clock its Stripe customer was created on (test mode only, `billing.testclocks`): set
+    # before the Stripe customer exists, never changed after (Stripe cannot move a customer onto a clock).
+    test_clock = models.ForeignKey(
+        "billing.TestClock",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
+        verbose_name="Stripe test clock",
+    )
 
     class Meta:
         constraints = [
@@ -41,12 +54,58 @@ class Customer(models.Model):
             ),
         ]
         # Webhooks route by Stripe's customer id before they know the project.
-        indexes = [models.Index(fields=["stripe_customer_id"])]
+        indexes = [
+            models.Index(fields=["stripe_customer_id"]),
+            # The sweep's look-up: only the few customers with a change pending are in it.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(stripe_sync_pending=True),
+                name="customer_stripe_sync_pending",
+            ),
+        ]
         verbose_name = "customer"
         verbose_name_plural = "customers"
 
     def __str__(self) -> str:
         return self.external_id
+
+
+class TestClock(models.Model):
+    """A Stripe test clock of a project whose Stripe key is a test key: the customers created on it, with their
+    subscriptions and invoices, live at its frozen time, which the tenant moves forward to simulate renewals.
+    Stripe's clock is the truth; this row mirrors what Stripe last answered (`billing.testclocks`)."""
+
+    __test__ = False  # a model, not a pytest test class, whatever its name
+
+    class Status(models.TextChoices):
+        READY = "ready"
+        ADVANCING = "advancing"
+        INTERNAL_FAILURE = "internal_failure"
+
+    id = PublicIdField(prefix="tclk")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="test_clocks")
+    name = models.CharField(max_length=300, blank=True)
+    frozen_time = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.READY)
+    # While advancing: the frozen time Stripe is moving the clock to.
+    advancing_to = models.DateTimeField(null=True, blank=True)
+    # Stripe deletes a clock, and its customers, by then.
+    deletes_after = models.DateTimeField()
+    stripe_test_clock_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "stripe_test_clock_id"], name="test_clock_stripe_id_unique"
+            ),
+        ]
+        verbose_name = "test clock"
+        verbose_name_plural = "test clocks"
+
+    def __str__(self) -> str:
+        return self.name or self.pk
 
 
 class Product(models.Model):
@@ -58,9 +117,9 @@ class Product(models.Model):
     active = models.BooleanField(default=True)
     # Listed by the unauthenticated pricing-page endpoint (`billing.catalog.public`); off until the tenant opts in.
     public = models.BooleanField(default=False)
-    stripe_product_id = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_product_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe product")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         constraints = [
@@ -107,31 +166,44 @@ class Price(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
     currency = models.CharField(max_length=3)
     # Null exactly when the price is tiered: its amounts are in `tiers` (see billing/catalog/pricing.py).
-    unit_amount = models.BigIntegerField(null=True, blank=True)
+    unit_amount = models.BigIntegerField(null=True, blank=True, verbose_name="unit price")
     billing_scheme = models.CharField(
-        max_length=20, choices=BillingScheme.choices, default=BillingScheme.PER_UNIT
+        max_length=20,
+        choices=BillingScheme.choices,
+        default=BillingScheme.PER_UNIT,
+        verbose_name="how it charges",
     )
-    tiers_mode = models.CharField(max_length=20, choices=TiersMode.choices, blank=True)
+    tiers_mode = models.CharField(
+        max_length=20, choices=TiersMode.choices, blank=True, verbose_name="how tiers apply"
+    )
     # [{"up_to": int | "inf", "unit_amount": int | None, "flat_amount": int | None}], ascending, last "inf".
     tiers = models.JSONField(default=list, blank=True)
     type = models.CharField(max_length=20, choices=Type.choices)
     interval = models.CharField(max_length=10, choices=Interval.choices, blank=True)
-    interval_count = models.PositiveIntegerField(default=1)
-    trial_days = models.PositiveIntegerField(null=True, blank=True)
-    usage_type = models.CharField(max_length=20, choices=UsageType.choices, default=UsageType.LICENSED)
+    interval_count = models.PositiveIntegerField(default=1, verbose_name="intervals per period")
+    trial_days = models.PositiveIntegerField(null=True, blank=True, verbose_name="trial (days)")
+    usage_type = models.CharField(
+        max_length=20,
+        choices=UsageType.choices,
+        default=UsageType.LICENSED,
+        verbose_name="licensed or metered",
+    )
     meter = models.ForeignKey(
         "entitlements.Feature", null=True, blank=True, on_delete=models.PROTECT, related_name="prices"
     )
     tax_behavior = models.CharField(
-        max_length=20, choices=TaxBehavior.choices, default=TaxBehavior.UNSPECIFIED
+        max_length=20,
+        choices=TaxBehavior.choices,
+        default=TaxBehavior.UNSPECIFIED,
+        verbose_name="tax on top or included",
     )
     active = models.BooleanField(default=True)
     # The current Stripe price. An amount or currency change creates a new one that takes over the lookup key;
     # subscriptions created earlier keep pointing at the old one (kept in `stripe_price_history`).
-    stripe_price_id = models.CharField(max_length=100, blank=True)
-    stripe_price_history = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_price_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe price")
+    stripe_price_history = models.JSONField(default=list, blank=True, verbose_name="earlier Stripe prices")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         constraints = [
@@ -167,8 +239,8 @@ class Cart(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="carts")
     currency = models.CharField(max_length=3, blank=True)  # set by the first item; one currency per cart
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         verbose_name = "cart"
@@ -184,7 +256,7 @@ class CartItem(models.Model):
     cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
     price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="added")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["cart", "price"], name="cart_item_one_line_per_price")]
@@ -243,46 +315,63 @@ class Payment(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices)
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.PENDING)
     amount = models.BigIntegerField()
-    amount_refunded = models.BigIntegerField(default=0)
+    amount_refunded = models.BigIntegerField(default=0, verbose_name="refunded")
     # The tax in `amount` (Stripe Tax, `automatic_tax`): the session's total_details.amount_tax or the invoice's taxes.
-    amount_tax = models.BigIntegerField(default=0)
+    amount_tax = models.BigIntegerField(default=0, verbose_name="tax (included)")
     # What discounts took off before `amount` (a promotion code): the session's total_details.amount_discount
     # or the invoice's total_discount_amounts.
-    amount_discount = models.BigIntegerField(default=0)
-    automatic_tax = models.BooleanField(default=False)  # asked for at creation (Checkout with Stripe Tax)
+    amount_discount = models.BigIntegerField(default=0, verbose_name="discount (taken off)")
+    automatic_tax = models.BooleanField(
+        default=False, verbose_name="automatic tax (Stripe Tax)"
+    )  # asked for at creation (Checkout with Stripe Tax)
     currency = models.CharField(max_length=3)
     description = models.CharField(max_length=500, blank=True)
     # NULL, not "": unique per project only when the tenant gives one.
     reference = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # A hash of the creating request's meaningful fields: the same reference with another body is a conflict.
-    request_fingerprint = models.CharField(max_length=64, blank=True)
+    request_fingerprint = models.CharField(
+        max_length=64, blank=True, verbose_name="fingerprint of the creating request"
+    )
     # The caller's Idempotency-Key of the creating request: a retry after a Stripe failure (whose 5xx answer is
     # not replayed) resumes this payment instead of creating a second one.
-    idempotency_key = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(
+        max_length=255, blank=True, verbose_name="Idempotency-Key of the creating request"
+    )
     metadata = models.JSONField(default=dict, blank=True)
     # What was bought: [{"price": id, "price_key", "product": id, "quantity", "unit_amount"}], frozen at creation.
     items = models.JSONField(default=list, blank=True)
-    trial_days = models.PositiveIntegerField(null=True, blank=True)
+    trial_days = models.PositiveIntegerField(null=True, blank=True, verbose_name="trial (days)")
     cart = models.ForeignKey(Cart, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments")
     # The tenant's `promotion_code` applied at checkout; or `allow_promotion_codes`: Stripe's page asks for one.
     promotion_code = models.ForeignKey(
-        "PromotionCode", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+        "PromotionCode",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name="promotion code applied",
     )
-    allow_promotion_codes = models.BooleanField(default=False)
-    checkout_url = models.URLField(max_length=2000, blank=True)
+    allow_promotion_codes = models.BooleanField(
+        default=False, verbose_name="customer may enter a promotion code"
+    )
+    checkout_url = models.URLField(max_length=2000, blank=True, verbose_name="checkout link")
     client_secret = EncryptedTextField(blank=True, default="")
-    stripe_checkout_session_id = models.CharField(max_length=255, blank=True)
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
-    stripe_subscription_id = models.CharField(max_length=255, blank=True)
-    stripe_invoice_id = models.CharField(max_length=255, blank=True)
-    last_error_code = models.CharField(max_length=100, blank=True)
-    decline_code = models.CharField(max_length=100, blank=True)
+    stripe_checkout_session_id = models.CharField(
+        max_length=255, blank=True, verbose_name="Stripe checkout session"
+    )
+    stripe_payment_intent_id = models.CharField(
+        max_length=255, blank=True, verbose_name="Stripe payment intent"
+    )
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe subscription")
+    stripe_invoice_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe invoice")
+    last_error_code = models.CharField(max_length=100, blank=True, verbose_name="last error (Stripe's code)")
+    decline_code = models.CharField(max_length=100, blank=True, verbose_name="decline reason (Stripe's code)")
     # Stripe's dispute status while one is open or after it closed (`needs_response`, `won`, `lost` …).
-    dispute_status = models.CharField(max_length=30, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    succeeded_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    dispute_status = models.CharField(max_length=30, blank=True, verbose_name="dispute")
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
+    succeeded_at = models.DateTimeField(null=True, blank=True, verbose_name="succeeded")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         permissions = [
@@ -348,13 +437,13 @@ class CheckoutSession(models.Model):
     payment = models.OneToOneField(Payment, on_delete=models.CASCADE, related_name="checkout_session")
     mode = models.CharField(max_length=20, choices=Mode.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
-    success_url = models.URLField(max_length=2000)
-    cancel_url = models.URLField(max_length=2000)
-    url = models.URLField(max_length=2000, blank=True)
-    expires_at = models.DateTimeField()
-    stripe_session_id = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    success_url = models.URLField(max_length=2000, verbose_name="return link after payment")
+    cancel_url = models.URLField(max_length=2000, verbose_name="return link if canceled")
+    url = models.URLField(max_length=2000, blank=True, verbose_name="checkout link")
+    expires_at = models.DateTimeField(verbose_name="expires")
+    stripe_session_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe checkout session")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         verbose_name = "checkout session"
@@ -394,20 +483,22 @@ class Subscription(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscriptions")
     quantity = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=30, choices=Status.choices)
-    current_period_start = models.DateTimeField(null=True, blank=True)
-    current_period_end = models.DateTimeField(null=True, blank=True)
-    cancel_at_period_end = models.BooleanField(default=False)
-    trial_end = models.DateTimeField(null=True, blank=True)
-    canceled_at = models.DateTimeField(null=True, blank=True)
-    stripe_subscription_id = models.CharField(max_length=255)
-    stripe_price_id = models.CharField(max_length=255, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True, verbose_name="period started")
+    current_period_end = models.DateTimeField(null=True, blank=True, verbose_name="period ends")
+    cancel_at_period_end = models.BooleanField(default=False, verbose_name="cancels at period end")
+    trial_end = models.DateTimeField(null=True, blank=True, verbose_name="trial ends")
+    canceled_at = models.DateTimeField(null=True, blank=True, verbose_name="canceled")
+    stripe_subscription_id = models.CharField(max_length=255, verbose_name="Stripe subscription")
+    stripe_price_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe price")
     # The discount in force (billing.discounts.mirror): {stripe_discount_id, coupon, promotion_code,
     # percent_off | amount_off + currency, duration, end}, or null.
     discount = models.JSONField(null=True, blank=True)
     # `created` of the newest Stripe event applied: an older event is not applied again.
-    stripe_event_created = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_event_created = models.BigIntegerField(
+        default=0, verbose_name="newest Stripe event applied (Unix time)"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         permissions = [
@@ -477,33 +568,39 @@ class Invoice(models.Model):
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
     )
-    stripe_invoice_id = models.CharField(max_length=255)
+    stripe_invoice_id = models.CharField(max_length=255, verbose_name="Stripe invoice")
     # Stripe's subscription of the invoice, kept even while the subscription's own event has not arrived yet
     # (its first invoice's events come before `customer.subscription.created`), so the link is filled then.
-    stripe_subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_subscription_id = models.CharField(
+        max_length=255, blank=True, db_index=True, verbose_name="Stripe subscription"
+    )
     # The PaymentIntent of the invoice's latest payment attempt (from `invoice_payment.*` or a read of
     # /v1/invoice_payments): Stripe's invoices no longer name it themselves.
-    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_payment_intent_id = models.CharField(
+        max_length=255, blank=True, db_index=True, verbose_name="Stripe payment intent"
+    )
     number = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=30)
-    billing_reason = models.CharField(max_length=50, blank=True)
+    billing_reason = models.CharField(max_length=50, blank=True, verbose_name="why billed")
     currency = models.CharField(max_length=3)
     subtotal = models.BigIntegerField(default=0)
     # What discounts took off the subtotal (Stripe's `total_discount_amounts`), before tax.
     discount = models.BigIntegerField(default=0)
     tax = models.BigIntegerField(default=0)
     total = models.BigIntegerField(default=0)
-    amount_due = models.BigIntegerField(default=0)
-    amount_paid = models.BigIntegerField(default=0)
-    amount_remaining = models.BigIntegerField(default=0)
-    period_start = models.DateTimeField(null=True, blank=True)
-    period_end = models.DateTimeField(null=True, blank=True)
-    hosted_invoice_url = models.URLField(max_length=2000, blank=True)
-    invoice_pdf = models.URLField(max_length=2000, blank=True)
+    amount_due = models.BigIntegerField(default=0, verbose_name="due")
+    amount_paid = models.BigIntegerField(default=0, verbose_name="paid")
+    amount_remaining = models.BigIntegerField(default=0, verbose_name="remaining")
+    period_start = models.DateTimeField(null=True, blank=True, verbose_name="period from")
+    period_end = models.DateTimeField(null=True, blank=True, verbose_name="period until")
+    hosted_invoice_url = models.URLField(max_length=2000, blank=True, verbose_name="invoice page")
+    invoice_pdf = models.URLField(max_length=2000, blank=True, verbose_name="invoice PDF")
     lines = models.JSONField(default=list, blank=True)
-    stripe_event_created = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_event_created = models.BigIntegerField(
+        default=0, verbose_name="newest Stripe event applied (Unix time)"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         constraints = [
@@ -530,9 +627,9 @@ class Refund(models.Model):
     currency = models.CharField(max_length=3)
     reason = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    stripe_refund_id = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_refund_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe refund")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
@@ -557,13 +654,13 @@ class ReconciliationRun(models.Model):
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
     fix = models.BooleanField(default=False)
-    dry_run = models.BooleanField(default=False)
+    dry_run = models.BooleanField(default=False, verbose_name="dry run (nothing written)")
     checked = models.PositiveIntegerField(default=0)
-    drift_count = models.PositiveIntegerField(default=0)
-    fixed_count = models.PositiveIntegerField(default=0)
+    drift_count = models.PositiveIntegerField(default=0, verbose_name="drift found")
+    fixed_count = models.PositiveIntegerField(default=0, verbose_name="repaired")
     error = models.TextField(blank=True)
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True, verbose_name="started")
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name="finished")
 
     class Meta:
         permissions = [
@@ -588,9 +685,9 @@ class Drift(models.Model):
     run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="drifts")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=30, choices=Kind.choices)
-    object_type = models.CharField(max_length=40)
-    stripe_id = models.CharField(max_length=255)
-    local_id = models.CharField(max_length=40, blank=True)
+    object_type = models.CharField(max_length=40, verbose_name="object")
+    stripe_id = models.CharField(max_length=255, verbose_name="Stripe ID")
+    local_id = models.CharField(max_length=40, blank=True, verbose_name="ID here")
     field = models.CharField(max_length=60, blank=True)
 
     class Status(models.TextChoices):
@@ -599,11 +696,11 @@ class Drift(models.Model):
         FAILED = "failed"  # a repair was applied but the rows still differ (see `detail`)
         RESOLVED = "resolved"  # a later complete run no longer found it (repaired by events or another run)
 
-    local_value = models.CharField(max_length=255, blank=True)
-    stripe_value = models.CharField(max_length=255, blank=True)
+    local_value = models.CharField(max_length=255, blank=True, verbose_name="value here")
+    stripe_value = models.CharField(max_length=255, blank=True, verbose_name="value at Stripe")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN, db_index=True)
     detail = models.TextField(blank=True, help_text="What still differed after a failed repair.")
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name="resolved")
 
     class Meta:
         verbose_name = "reconciliation drift"

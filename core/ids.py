@@ -50,11 +50,16 @@ class PublicIdField(_CharField):
         kwargs.setdefault("max_length", 40)
         kwargs.setdefault("primary_key", True)
         kwargs.setdefault("editable", False)
+        kwargs.setdefault(
+            "verbose_name", "ID"
+        )  # as Django labels its own primary keys ("Id" reads like code)
         super().__init__(*args, **kwargs)
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
         kwargs["prefix"] = self.prefix
+        if kwargs.get("verbose_name") == "ID":
+            del kwargs["verbose_name"]  # the field's own default: nothing for a migration to record
         return name, path, args, kwargs
 
     def get_default(self) -> str:

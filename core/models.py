@@ -15,21 +15,21 @@ class AuditLogEntry(models.Model):
         SYSTEM = "system", "System"
 
     id = PublicIdField(prefix="audit")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="when")
     project = models.ForeignKey(
         "projects.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
     )
-    actor_type = models.CharField(max_length=20, choices=ActorType.choices)
-    actor_id = models.CharField(max_length=64, blank=True)
-    actor_repr = models.CharField(max_length=255, blank=True)
+    actor_type = models.CharField(max_length=20, choices=ActorType.choices, verbose_name="kind of actor")
+    actor_id = models.CharField(max_length=64, blank=True, verbose_name="actor ID")
+    actor_repr = models.CharField(max_length=255, blank=True, verbose_name="actor")
     action = models.CharField(max_length=64, db_index=True)
-    target_type = models.CharField(max_length=64)
-    target_id = models.CharField(max_length=64, db_index=True)
-    target_repr = models.CharField(max_length=255, blank=True)
+    target_type = models.CharField(max_length=64, verbose_name="target")
+    target_id = models.CharField(max_length=64, db_index=True, verbose_name="target ID")
+    target_repr = models.CharField(max_length=255, blank=True, verbose_name="target name")
     reason = models.TextField(blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
-    request_id = models.CharField(max_length=128, blank=True)
+    request_id = models.CharField(max_length=128, blank=True, verbose_name="request ID")
 
     class Meta:
         ordering = ["-created_at"]

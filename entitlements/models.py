@@ -28,10 +28,10 @@ class Feature(models.Model):
     unit = models.CharField(max_length=50, blank=True)
     # Metered features are billed through a Stripe meter; event names are unique per Stripe account, so
     # they are namespaced by project (`tg_<project slug>_<feature key>`).
-    stripe_meter_id = models.CharField(max_length=100, blank=True)
-    stripe_meter_event_name = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_meter_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe meter")
+    stripe_meter_event_name = models.CharField(max_length=100, blank=True, verbose_name="Stripe meter event")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         constraints = [
@@ -54,7 +54,7 @@ class ProductFeature(models.Model):
     product = models.ForeignKey("billing.Product", on_delete=models.CASCADE, related_name="feature_values")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="product_values")
     value = models.JSONField(null=True, blank=True)
-    per_unit = models.BooleanField(default=False)
+    per_unit = models.BooleanField(default=False, verbose_name="per unit bought")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["product", "feature"], name="product_feature_unique")]
@@ -73,11 +73,15 @@ class EntitlementSettings(models.Model):
     )
     # A `past_due` subscription keeps giving access for this long after its current period started
     # (when the renewal payment failed), then stops.
-    past_due_grace_seconds = models.PositiveIntegerField(default=3 * 86_400)
+    past_due_grace_seconds = models.PositiveIntegerField(
+        default=3 * 86_400, verbose_name="past-due grace (seconds)"
+    )
     # Usage events may arrive this long after the end of the period they belong to.
-    usage_grace_seconds = models.PositiveIntegerField(default=3_600)
+    usage_grace_seconds = models.PositiveIntegerField(
+        default=3_600, verbose_name="late usage accepted for (seconds)"
+    )
     # `credits.low` fires when a consume takes a balance to or below this share of the credits still valid.
-    credits_low_percent = models.PositiveSmallIntegerField(default=20)
+    credits_low_percent = models.PositiveSmallIntegerField(default=20, verbose_name="credits low at (%)")
 
     class Meta:
         verbose_name = "entitlement settings"
@@ -93,7 +97,9 @@ class ProductAccess(models.Model):
     product = models.OneToOneField(
         "billing.Product", on_delete=models.CASCADE, primary_key=True, related_name="access"
     )
-    duration_days = models.PositiveIntegerField(null=True, blank=True)
+    duration_days = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name="access (days; empty: for life)"
+    )
 
     class Meta:
         verbose_name = "product access duration"
@@ -111,10 +117,10 @@ class Grant(models.Model):
     customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="grants")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="grants")
     value = models.JSONField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     reason = models.CharField(max_length=500)
-    deleted_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
 
     class Meta:
         indexes = [models.Index(fields=["customer", "feature"])]
@@ -138,10 +144,10 @@ class Revocation(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="revocations")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="revocations")
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     reason = models.CharField(max_length=500)
-    deleted_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, verbose_name="lifted")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
 
     class Meta:
         indexes = [models.Index(fields=["customer", "feature"])]
@@ -165,11 +171,11 @@ class Purchase(models.Model):
         "billing.Price", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     quantity = models.PositiveIntegerField(default=1)
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField(null=True, blank=True)  # null: lifetime
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoke_reason = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    starts_at = models.DateTimeField(verbose_name="starts")
+    ends_at = models.DateTimeField(null=True, blank=True, verbose_name="ends")  # null: lifetime
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name="revoked")
+    revoke_reason = models.CharField(max_length=500, blank=True, verbose_name="why revoked")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
 
     class Meta:
         constraints = [
@@ -212,18 +218,22 @@ class UsageEvent(models.Model):
     feature = models.ForeignKey(
         Feature, on_delete=models.CASCADE, related_name="usage_events", db_index=False
     )
-    event_id = models.CharField(max_length=255)
+    event_id = models.CharField(max_length=255, verbose_name="event ID (the tenant's)")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.USAGE)
     quantity = models.BigIntegerField()
     timestamp = models.DateTimeField()
-    period_start = models.DateTimeField(null=True, blank=True)  # the metered period it was counted in
+    period_start = models.DateTimeField(
+        null=True, blank=True, verbose_name="counted in the period from"
+    )  # the metered period it was counted in
     properties = models.JSONField(default=dict, blank=True)
-    meter_status = models.CharField(max_length=10, choices=MeterStatus.choices, default="", blank=True)
-    meter_attempts = models.PositiveSmallIntegerField(default=0)
-    meter_next_attempt_at = models.DateTimeField(null=True, blank=True)
-    meter_reported_at = models.DateTimeField(null=True, blank=True)
-    meter_error = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    meter_status = models.CharField(
+        max_length=10, choices=MeterStatus.choices, default="", blank=True, verbose_name="Stripe meter"
+    )
+    meter_attempts = models.PositiveSmallIntegerField(default=0, verbose_name="reports tried")
+    meter_next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="next report attempt")
+    meter_reported_at = models.DateTimeField(null=True, blank=True, verbose_name="reported to Stripe")
+    meter_error = models.CharField(max_length=500, blank=True, verbose_name="Stripe meter error")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="received")
 
     class Meta:
         constraints = [
@@ -252,10 +262,10 @@ class UsageCounter(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
-    period_start = models.DateTimeField()
-    period_end = models.DateTimeField()
+    period_start = models.DateTimeField(verbose_name="period from")
+    period_end = models.DateTimeField(verbose_name="period until")
     used = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         constraints = [
@@ -277,8 +287,8 @@ class AllocationCounter(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
-    in_use = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    in_use = models.BigIntegerField(default=0, verbose_name="units in use")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         constraints = [
@@ -344,15 +354,20 @@ class CreditLot(models.Model):
     )
     grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.CASCADE, related_name="lots")
     plan_period = models.ForeignKey(
-        PlanPeriod, null=True, blank=True, on_delete=models.CASCADE, related_name="lots"
+        PlanPeriod,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="lots",
+        verbose_name="paid plan period",
     )
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     voided_at = models.DateTimeField(
-        null=True, blank=True
+        null=True, blank=True, verbose_name="taken back"
     )  # taken back (refund, lost dispute, grant deleted)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
 
     class Meta:
         constraints = [
@@ -391,7 +406,7 @@ class CreditLedgerEntry(models.Model):
     type = models.CharField(max_length=10, choices=Type.choices)
     amount = models.BigIntegerField()  # signed: + granted, - consumed or taken back
     reference = models.CharField(max_length=255, blank=True)  # the consume id, purchase, payment or grant
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="when")
 
     class Meta:
         indexes = [models.Index(fields=["customer", "feature", "-created_at"])]

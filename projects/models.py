@@ -24,25 +24,38 @@ class Project(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    default_currency = models.CharField(max_length=3, default="usd")
-    allowed_redirect_hosts = models.JSONField(default=list, blank=True)
+    default_currency = models.CharField(max_length=3, default="usd", verbose_name="currency by default")
+    allowed_redirect_hosts = models.JSONField(
+        default=list, blank=True, verbose_name="hosts allowed in redirect URLs"
+    )
     payment_ttl_seconds = models.PositiveIntegerField(
         default=MAX_PAYMENT_TTL_SECONDS,
         validators=[MinValueValidator(60), MaxValueValidator(MAX_PAYMENT_TTL_SECONDS)],
+        verbose_name="open payments expire after (seconds)",
     )
-    default_flow = models.CharField(max_length=20, choices=Flow.choices, default=Flow.CHECKOUT)
+    default_flow = models.CharField(
+        max_length=20, choices=Flow.choices, default=Flow.CHECKOUT, verbose_name="payment flow by default"
+    )
     # The catalog key of the product everyone gets without a purchase (the Free tier); resolved by the catalog.
-    default_product = models.CharField(max_length=100, blank=True)
+    default_product = models.CharField(
+        max_length=100, blank=True, verbose_name="product everyone has (catalog key)"
+    )
     # Own Stripe account (optional; else the platform's). Secrets are encrypted at rest and never echoed.
     stripe_secret_key = EncryptedTextField(blank=True, default="")
-    stripe_publishable_key = models.CharField(max_length=255, blank=True, default="")
+    stripe_publishable_key = models.CharField(
+        max_length=255, blank=True, default="", verbose_name="publishable key for Stripe.js"
+    )
     stripe_webhook_secret = EncryptedTextField(blank=True, default="")
     # A payment that Stripe reports as paid after we expired it is refunded automatically when this is on.
-    refund_late_payments = models.BooleanField(default=False)
+    refund_late_payments = models.BooleanField(
+        default=False, verbose_name="refund payments that succeed after they expired"
+    )
     # The project's billing portal configuration at Stripe (offers only this project's prices).
-    stripe_portal_configuration_id = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    stripe_portal_configuration_id = models.CharField(
+        max_length=100, blank=True, verbose_name="Stripe portal configuration"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         permissions = [
@@ -67,9 +80,9 @@ class BaseKey(models.Model):
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=20, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name="last used")
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name="revoked")
 
     class Meta:
         abstract = True

@@ -25,26 +25,27 @@ class StripeEvent(models.Model):
     project = models.ForeignKey(
         "projects.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="stripe_events"
     )
-    stripe_event_id = models.CharField(max_length=255)
+    stripe_event_id = models.CharField(max_length=255, verbose_name="Stripe event")
     type = models.CharField(max_length=100, db_index=True)
-    api_version = models.CharField(max_length=50, blank=True)
+    api_version = models.CharField(max_length=50, blank=True, verbose_name="Stripe API version")
     stripe_created = models.BigIntegerField(
-        help_text="Stripe's `created` (Unix seconds): orders events of one object."
+        help_text="Stripe's `created` (Unix seconds): orders events of one object.",
+        verbose_name="created at Stripe (Unix time)",
     )
     payload = models.JSONField()
     # Events of one key (the Stripe customer, else the object) are applied one at a time, in Stripe's order.
-    ordering_key = models.CharField(max_length=300, default="")
+    ordering_key = models.CharField(max_length=300, default="", verbose_name="applied in turn with")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
     # A failed attempt waits until then (retries are scheduled here, not as broker countdowns).
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="next attempt")
     # Deadlocks and serialization failures met while applying it, each retried at once.
     conflicts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    processing_started_at = models.DateTimeField(null=True, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    last_error = models.TextField(blank=True, verbose_name="error of the last attempt")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="received")
+    processing_started_at = models.DateTimeField(null=True, blank=True, verbose_name="processing started")
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name="processed")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         permissions = [
@@ -80,11 +81,11 @@ class StripeWebhookEndpoint(models.Model):
     project = models.ForeignKey(
         "projects.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    stripe_endpoint_id = models.CharField(max_length=255)
-    url = models.URLField(max_length=2000)
+    stripe_endpoint_id = models.CharField(max_length=255, verbose_name="Stripe endpoint")
+    url = models.URLField(max_length=2000, verbose_name="URL")
     secret = EncryptedTextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         verbose_name = "Stripe webhook endpoint"
@@ -101,7 +102,7 @@ class WebhookEndpoint(models.Model):
     project = models.ForeignKey(
         "projects.Project", on_delete=models.CASCADE, related_name="webhook_endpoints"
     )
-    url = models.URLField(max_length=2000)
+    url = models.URLField(max_length=2000, verbose_name="URL")
     events = models.JSONField(default=list, help_text='["*"] or a list of event types.')
     description = models.CharField(max_length=500, blank=True)
     enabled = models.BooleanField(default=True)
@@ -110,10 +111,12 @@ class WebhookEndpoint(models.Model):
     previous_secret = EncryptedTextField(blank=True, default="")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     # Set on the first failure after a success; an endpoint failing for a day is disabled.
-    failing_since = models.DateTimeField(null=True, blank=True)
-    disabled_reason = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    failing_since = models.DateTimeField(
+        null=True, blank=True, verbose_name="failing since (first failure after a success)"
+    )
+    disabled_reason = models.CharField(max_length=200, blank=True, verbose_name="why disabled")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         ordering = ["-created_at"]
@@ -151,8 +154,10 @@ class Event(models.Model):
     type = models.CharField(max_length=100, db_index=True)
     sequence = models.BigIntegerField()
     data = models.JSONField(help_text="{'object': <API representation>}")
-    previous_attributes = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    previous_attributes = models.JSONField(
+        null=True, blank=True, verbose_name="previous values of the changed fields"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="created")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "sequence"], name="event_sequence_unique")]
@@ -178,9 +183,9 @@ class Delivery(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="next attempt")
+    last_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="last attempt")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
 
     class Meta:
         constraints = [
@@ -196,10 +201,12 @@ class Delivery(models.Model):
 
 class DeliveryAttempt(models.Model):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
-    attempted_at = models.DateTimeField()
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(default=0)
-    response_body = models.TextField(blank=True, help_text="The first 2 KB, never interpreted.")
+    attempted_at = models.DateTimeField(verbose_name="when")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name="HTTP status")
+    latency_ms = models.PositiveIntegerField(default=0, verbose_name="latency (ms)")
+    response_body = models.TextField(
+        blank=True, help_text="The first 2 KB, never interpreted.", verbose_name="response (first 2 KB)"
+    )
     error = models.CharField(max_length=500, blank=True)
 
     class Meta:
