@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple, TypeVar
 
 import stripe
@@ -340,13 +341,16 @@ class StripeGateway:
 
     # --- customers -----------------------------------------------------------------------------------
     def customer_create(
-        self, *, email: str, name: str, metadata: dict[str, str], idem: str
+        self, *, email: str, name: str, metadata: dict[str, str], idem: str, test_clock: str = ""
     ) -> dict[str, Any]:
+        """`test_clock`: the Stripe test clock the customer lives on (set only at creation, as Stripe allows)."""
         params: dict[str, Any] = {"metadata": metadata}
         if email:
             params["email"] = email
         if name:
             params["name"] = name
+        if test_clock:
+            params["test_clock"] = test_clock
         return self.call_dict(lambda c: c.v1.customers.create(params, {"idempotency_key": idem}))
 
     def customer_retrieve(self, stripe_customer_id: str) -> dict[str, Any]:
@@ -434,11 +438,74 @@ class StripeGateway:
         listed = self.call(lambda c: c.v1.invoice_payments.list(params))
         return [record.to_dict(for_json=True) for record in listed.data]
 
-    def clock(self) -> int:
-        """Stripe's clock for this account: the `created` of its newest event (0 when it has none). Not the
-        `Date` header: with test clocks, Stripe's objects live in the clock's time, not the wall's."""
+    def clock(self, test_clock: str = "") -> int:
+        """Stripe's time for the objects of a customer on `test_clock` (that clock's `frozen_time`), or for every
+        other object of the account (the `Date` Stripe answers with). A state read after this is at least as new
+        as it: events created up to it are not newer than that state. Never the newest event's `created`: an
+        account's events of a test clock that runs ahead carry the clock's time, which other customers' objects
+        never reach."""
+        if test_clock:
+            return int(self.call(lambda c: c.v1.test_helpers.test_clocks.retrieve(test_clock)).frozen_time)
         page = self.call(lambda c: c.v1.events.list({"limit": 1}))
-        return int(page.data[0].created) if page.data else 0
+        response = getattr(page, "last_response", None)
+        stamped = str((getattr(response, "headers", None) or {}).get("Date", ""))
+        if stamped:
+            return int(parsedate_to_datetime(stamped).timestamp())
+        return int(page.data[0].created) if page.data else 0  # a Stripe without `Date` (never seen)
+
+    def test_clocks_now(self) -> dict[str, int]:
+        """Every test clock of the account with its `frozen_time` (test mode; {} in live mode, which has none)."""
+        if not self.test_mode:
+            return {}
+        listed = self.list_all("test_helpers.test_clocks", {"limit": 100})
+        return {str(clock["id"]): int(clock["frozen_time"]) for clock in listed}
+
+    # --- test clocks (test mode only: billing.testclocks) ------------------------------------------------
+    @property
+    def test_mode(self) -> bool:
+        """Whether this account's key is a test-mode key: only test mode has test clocks."""
+        return self.secret_key.startswith(("sk_test_", "rk_test_"))
+
+    def test_clock_create(self, *, frozen_time: int, name: str, idem: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"frozen_time": frozen_time}
+        if name:
+            params["name"] = name
+        return self.call_dict(
+            lambda c: c.v1.test_helpers.test_clocks.create(params, {"idempotency_key": idem})
+        )
+
+    def test_clock_retrieve(self, test_clock_id: str) -> dict[str, Any]:
+        """The clock, or Stripe's `{"id", "deleted": true}` once Stripe deleted it (30 days after creation)."""
+        return self.call_dict(lambda c: c.v1.test_helpers.test_clocks.retrieve(test_clock_id))
+
+    def test_clock_advance(self, test_clock_id: str, *, frozen_time: int, idem: str) -> dict[str, Any]:
+        """Starts the advance (Stripe answers `advancing` and finishes on its own). Stripe's refusal of the
+        target time (not after the clock's, or past two intervals of its shortest subscription) is the
+        caller's 400 on `frozen_time`, with Stripe's reason."""
+        params = {"frozen_time": frozen_time}
+        try:
+            return self.call_dict(
+                lambda c: c.v1.test_helpers.test_clocks.advance(
+                    test_clock_id, params, {"idempotency_key": idem}
+                )
+            )
+        except ProviderError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, stripe.InvalidRequestError) and cause.param == "frozen_time":
+                raise InvalidRequest(
+                    f"Stripe refused to advance the clock: {cause.user_message}",
+                    code="test_clock_advance_refused",
+                    param="frozen_time",
+                ) from exc
+            raise
+
+    def test_clock_delete(self, test_clock_id: str) -> None:
+        """Deletes the clock and, at Stripe, every customer on it. Stripe ignores idempotency keys on DELETE;
+        a clock already gone is what we wanted."""
+        try:
+            self.call(lambda c: c.v1.test_helpers.test_clocks.delete(test_clock_id))
+        except StripeObjectMissing:
+            return
 
     # --- subscriptions -----------------------------------------------------------------------------------
     def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]:

@@ -23,6 +23,11 @@ class CustomerOutput(serializers.Serializer[Any]):
         allow_null=True, help_text="Fixed by the first purchase; null before it."
     )
     stripe_customer_id = serializers.CharField(allow_null=True)
+    test_clock = serializers.CharField(
+        source="test_clock_id",
+        allow_null=True,
+        help_text="The test clock (test mode) the customer's Stripe customer lives on; null for none.",
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

@@ -134,18 +134,19 @@ def payment_by_reference(*, project: Project, reference: str) -> Payment | None:
     return payment_list(project=project).filter(reference=reference).first()
 
 
-def live_subscription_to(*, customer: Customer, product: Product) -> Subscription | None:
-    """The customer's live subscription that has `product` (as its primary product or on any item)."""
-    return (
-        Subscription.objects.filter(
-            project_id=customer.project_id, customer=customer, status__in=Subscription.LIVE_STATUSES
-        )
-        .filter(
-            Q(product=product)
-            | Q(pk__in=SubscriptionItem.objects.filter(product=product).values("subscription"))
-        )
-        .first()
+def live_subscription_to(
+    *, customer: Customer, product: Product, exclude: Subscription | None = None
+) -> Subscription | None:
+    """The customer's live subscription that has `product` (as its primary product or on any item), other
+    than `exclude`."""
+    subscriptions = Subscription.objects.filter(
+        project_id=customer.project_id, customer=customer, status__in=Subscription.LIVE_STATUSES
     )
+    if exclude is not None:
+        subscriptions = subscriptions.exclude(pk=exclude.pk)
+    return subscriptions.filter(
+        Q(product=product) | Q(pk__in=SubscriptionItem.objects.filter(product=product).values("subscription"))
+    ).first()
 
 
 def subscription_list(

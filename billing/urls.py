@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("billing.payments.urls")),
     path("", include("billing.subscriptions.urls")),
     path("", include("billing.discounts.urls")),
+    path("", include("billing.testclocks.urls")),
     *route("metrics/subscriptions", metrics_apis.SubscriptionMetricsApi.as_view(), "metrics-subscriptions"),
     *route("metrics/revenue", metrics_apis.RevenueMetricsApi.as_view(), "metrics-revenue"),
     *route(

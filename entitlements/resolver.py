@@ -7,10 +7,11 @@ Two parts, cached separately because they change at very different rates:
   the metered period and where each part came from (`sources`), plus `valid_until`, the next instant at which
   the answer changes without any write (a grant or purchase expiring, a trial or grace period ending, a period
   rolling over). Sources: live subscriptions, one-time purchases, manual grants, the project's default product,
-  and revocations, which win. A subscription gives what each of its items gives (per unit where declared; a
-  metered item counts once), its items' limits added up. Several plan or purchase limits: the largest wins
-  (`None` = unlimited); grants on metered, credits and allocation features add to it (top-ups), on boolean and
-  static features they set it.
+  and revocations, which win. A subscription gives what each of its products gives (per unit where declared:
+  the product's licensed quantities added up; a product held only through metered items counts once, and a
+  metered item adds nothing to a product a licensed item gives), its products' limits added up. Several plan
+  or purchase limits: the largest wins (`None` = unlimited); grants on metered, credits and allocation features
+  add to it (top-ups), on boolean and static features they set it.
 - the *usage* (`resolve_usage`): what was used of each metered feature in the structure's period, the units of
   each allocation in use, and each credit balance (lots not voided and not expired).
 
@@ -214,15 +215,32 @@ def subscription_on(
 
 
 def subscription_units(subscription: Subscription) -> list[tuple[str, int]]:
-    """(product id, quantity) of each item of a subscription — a metered item counts once — or, for a mirror
-    that has no item rows (mirrored before items were), its primary price's."""
+    """(product id, units) of each product a subscription holds, in the order of its items, or, for a mirror
+    that has no item rows (mirrored before items were), its primary price's. See `product_units`."""
     items = list(subscription.items.all())
     if not items:
         return [(subscription.product_id, subscription.quantity)]
-    return [
-        (item.product_id, 1 if item.usage_type == Price.UsageType.METERED else int(item.quantity or 1))
-        for item in items
-    ]
+    return product_units(
+        [
+            (item.product_id, item.usage_type == Price.UsageType.METERED, int(item.quantity or 1))
+            for item in items
+        ]
+    )
+
+
+def product_units(items: list[tuple[str, bool, int]]) -> list[tuple[str, int]]:
+    """The units of each product among one subscription's `items` ((product id, metered, quantity)), in the
+    order the products first appear: the licensed items' quantities added up; a product held only through
+    metered items counts once; a metered item adds nothing to a product a licensed item also gives (a base
+    price and its metered overage are one plan, not two)."""
+    licensed: dict[str, int] = {}
+    order: list[str] = []
+    for product_id, metered, quantity in items:
+        if product_id not in order:
+            order.append(product_id)
+        if not metered:
+            licensed[product_id] = licensed.get(product_id, 0) + quantity
+    return [(product_id, licensed.get(product_id, 1)) for product_id in order]
 
 
 def _added_by_group(given: list[tuple[_Source, Any]]) -> list[tuple[_Source, Any]]:

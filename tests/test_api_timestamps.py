@@ -71,6 +71,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
     }
     assert api.post("/api/v1/entitlements/grants", grant, key=key).status_code == 201
     cart = api.post("/api/v1/carts", {"customer": "user-1"}, key=key).json()
+    clock = api.post("/api/v1/test_clocks", {"frozen_time": "2026-01-15T00:00:00Z"}, key=key).json()
     checkout = _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     # A renewal: the subscription's period moves, so its `subscription.updated` names the old period's times.
     stripe_emulator.advance(32 * 86400)
@@ -97,6 +98,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "endpoint_id": endpoint.pk,
         "slug": tenant_a.project.slug,  # the keyless pricing-page plans
         "coupon": "launch",
+        "test_clock": clock["id"],
     }
     query = {"customer": "user-1", "feature": "ai_credits"}
     usage_query = {**query, "feature": "api_calls"}  # usage is of a metered feature
@@ -127,5 +129,6 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "/api/v1/coupons/{coupon} .redeem_by",
         "/api/v1/promotion_codes .data[].expires_at",
         "/api/v1/usage .period_end",
+        "/api/v1/test_clocks/{test_clock} .frozen_time",
     ):
         assert expected in seen, sorted(seen)

@@ -20,6 +20,7 @@ from billing.selectors import product_get
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest, ProviderError
 from core.ids import new_id
+from core.serializers import api_time
 from core.services import audit_record
 from projects.models import Project
 
@@ -40,7 +41,7 @@ def coupon_snapshot(coupon: Coupon) -> dict[str, Any]:
         "duration": coupon.duration,
         "duration_in_months": coupon.duration_in_months,
         "max_redemptions": coupon.max_redemptions,
-        "redeem_by": coupon.redeem_by.isoformat() if coupon.redeem_by else None,
+        "redeem_by": api_time(coupon.redeem_by),
         "applies_to": list(coupon.applies_to),
     }
 
@@ -50,7 +51,7 @@ def promotion_code_snapshot(promo: PromotionCode) -> dict[str, Any]:
         "code": promo.code,
         "coupon": promo.coupon_id,
         "max_redemptions": promo.max_redemptions,
-        "expires_at": promo.expires_at.isoformat() if promo.expires_at else None,
+        "expires_at": api_time(promo.expires_at),
         "first_time_transaction": promo.first_time_transaction,
         "active": promo.active,
     }

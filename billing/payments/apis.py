@@ -37,6 +37,12 @@ class CustomerListCreateApi(BaseApi):
         email = serializers.EmailField(required=False, allow_blank=True)
         name = serializers.CharField(max_length=255, required=False, allow_blank=True)
         metadata = MetadataField(required=False)
+        test_clock = serializers.CharField(
+            max_length=40,
+            required=False,
+            help_text="Test mode: a test clock of the project to create the Stripe customer on (a new customer, "
+            "or one not yet at Stripe).",
+        )
 
     @extend_schema(
         operation_id="customers_list",
@@ -59,7 +65,10 @@ class CustomerListCreateApi(BaseApi):
             "Upsert by `external_id` (your own user id, used as `customer` everywhere): 201 when "
             "created, 200 when it existed and the given fields were updated. A customer already "
             "known to Stripe has a changed `email` or `name` copied to its Stripe Customer in the "
-            "background. Safe to repeat: the same body changes nothing the second time."
+            "background. Safe to repeat: the same body changes nothing the second time. With "
+            "`test_clock` (projects on a Stripe test key; else 403) the Stripe customer is created on that "
+            "test clock at once; a customer already at Stripe cannot move onto one (409 "
+            "`test_clock_immutable`)."
         ),
         request=InputSerializer,
         responses={200: CustomerOutput, 201: CustomerOutput},
@@ -74,6 +83,7 @@ class CustomerListCreateApi(BaseApi):
             email=data.get("email"),
             name=data.get("name"),
             metadata=data.get("metadata"),
+            test_clock=data.get("test_clock"),
         )
         return Response(
             CustomerOutput(customer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK

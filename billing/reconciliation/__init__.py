@@ -8,9 +8,11 @@ subscription they belong to) and every payment attempt Stripe has for them (`inv
 settled and linked to their PaymentIntent, failed ones recorded), every charge's refunded amount and every
 dispute, and every open payment's Checkout Session or PaymentIntent.
 
-Time is Stripe's, never ours: a repair marks the mirror with the `created` of the newest event Stripe had when
-the run started (its clock may be ahead of ours, as with test clocks), so events older than the state read are
-not applied over it, and newer ones are.
+Time is Stripe's, never ours: a repair marks the mirror with Stripe's time when the run started (the `Date` it
+answers with, which may be ahead of ours), or, for an object whose customer is on a test clock, that clock's time
+read then (`_Recording.as_of`): events older than the state read are not applied over it, and newer ones are. Not
+the account's newest event: a clock that runs ahead stamps its events with its own time, which the other
+customers' objects never reach.
 
 - `reader`: Stripe reads of one account, paced under its read rate limit;
 - `recording`: compare, record drift, repair, settle (what every check shares);

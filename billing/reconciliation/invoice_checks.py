@@ -86,7 +86,10 @@ class _InvoiceChecks(_Recording):
 
     def _invoice_repair(self, reader: _Reader, stripe_invoice: dict[str, Any]) -> None:
         subscriptions.invoice_apply(
-            account=reader.account, stripe_invoice=stripe_invoice, event_created=self.marker, force=True
+            account=reader.account,
+            stripe_invoice=stripe_invoice,
+            event_created=self.as_of(stripe_invoice),
+            force=True,
         )
 
     def _attempts(
@@ -158,7 +161,7 @@ class _InvoiceChecks(_Recording):
         self, reader: _Reader, stripe_invoice: dict[str, Any], attempts: list[dict[str, Any]]
     ) -> None:
         invoice = subscriptions.invoice_apply(
-            account=reader.account, stripe_invoice=stripe_invoice, event_created=self.marker
+            account=reader.account, stripe_invoice=stripe_invoice, event_created=self.as_of(stripe_invoice)
         )
         if invoice is None:
             return

@@ -46,6 +46,11 @@ class _Reader:
         return self.gateway.invoice_payments_list(**query)
 
     def stripe_now(self) -> int:
-        """Stripe's clock: the `created` of the newest event of the account (0 when it has none)."""
+        """Stripe's time for the account's objects that are on no test clock."""
         self.pace()
         return self.gateway.clock()
+
+    def test_clocks_now(self) -> dict[str, int]:
+        """Each of the account's test clocks with its time (test mode)."""
+        self.pace()
+        return self.gateway.test_clocks_now()

@@ -27,7 +27,19 @@ class _Recording:
         self.run = run
         self.fix = fix and not run.dry_run
         self.since = since
-        self.marker = 0  # Stripe's `created` as of this account's read (see the package docstring)
+        self.marker = 0  # Stripe's time as of this account's read (see the package docstring)
+        self.clock_times: dict[str, int] = {}  # and each of its test clocks' time, read with it
+
+    def as_of(self, stripe_object: dict[str, Any]) -> int:
+        """Stripe's time as of this account's read for one object read after it: its customer's test clock's
+        (read with the marker), the account's otherwise. An object of a clock made since carries no earlier
+        read: 0, so no later event of it is taken for older."""
+        test_clock = stripe_object.get("test_clock")
+        if isinstance(test_clock, dict):
+            test_clock = test_clock.get("id")
+        if not test_clock:
+            return self.marker
+        return self.clock_times.get(str(test_clock), 0)
 
     def check(
         self,

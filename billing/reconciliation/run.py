@@ -70,6 +70,7 @@ def reconcile(
         for account, (gateway, members) in accounts.items():
             reader = _Reader(account, gateway)
             state.marker = reader.stripe_now()
+            state.clock_times = reader.test_clocks_now()
             state.subscriptions(reader, members)
             state.invoices(reader, members)
             state.open_payments(reader, members)

@@ -113,6 +113,6 @@ class _SubscriptionChecks(_Recording):
         subscriptions.subscription_apply(
             account=reader.account,
             stripe_subscription=stripe_subscription,
-            event_created=self.marker,
+            event_created=self.as_of(stripe_subscription),
             force=True,
         )

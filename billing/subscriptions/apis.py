@@ -44,9 +44,14 @@ def _change_input(
             )
         items = [(item["price"], item.get("quantity")) for item in data["items"]]
         return None, None, subscription_items_parse(project=request_project(request), items=items)
-    if "price" not in data and "quantity" not in data and not data.get("promotion_code"):
+    if (
+        "price" not in data
+        and "quantity" not in data
+        and not data.get("promotion_code")
+        and "automatic_tax" not in data
+    ):
         raise InvalidRequest(
-            "Give a price, a quantity, items or a promotion_code to change.",
+            "Give a price, a quantity, items, a promotion_code or automatic_tax to change.",
             code="parameter_missing",
             param="price",
         )
@@ -85,6 +90,12 @@ class SubscriptionListApi(BaseApi):
             required=False,
             help_text="A promotion code to redeem (400 `promotion_code_invalid` if it cannot be).",
         )
+        automatic_tax = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Stripe Tax on the subscription's invoices: every price needs a `tax_behavior`, and "
+            "Stripe the customer's address (saved by a checkout with automatic tax).",
+        )
 
     @extend_schema(
         operation_id="subscriptions_create",
@@ -97,8 +108,12 @@ class SubscriptionListApi(BaseApi):
             "`no_payment_method` (no Stripe customer or no saved default card), `parameter_conflict`, "
             "the item checks of a checkout (`currency_mixed`, `interval_mismatch`, `duplicate_price`, "
             "`quantity_not_allowed`, `too_many_items`, `price_not_recurring`), "
-            "`promotion_code_invalid`; 404 an unknown customer or price; 409 `already_subscribed`, "
-            "`currency_mismatch`."
+            "`promotion_code_invalid`, `tax_behavior_unspecified` and Stripe's "
+            "`customer_tax_location_invalid` (with `automatic_tax`: the first invoice and its payment then "
+            "carry the tax); 404 an unknown customer or price; 409 `already_subscribed` (decided while the "
+            "customer's other subscription writes wait: two requests for one product at once make one "
+            "subscription), `currency_mismatch`; 429 `subscription_change_in_progress` when another one "
+            "of the customer's takes more than 30 s."
         ),
         request=InputSerializer,
         responses={201: SubscriptionOutput},
@@ -132,6 +147,7 @@ class SubscriptionListApi(BaseApi):
             trial_days=data.get("trial_days"),
             proration_behavior=data.get("proration_behavior"),
             promotion_code=data.get("promotion_code"),
+            automatic_tax=data["automatic_tax"],
         )
         return Response(SubscriptionOutput(created).data, status=status.HTTP_201_CREATED)
 
@@ -227,9 +243,13 @@ class SubscriptionDetailApi(BaseApi):
             "`pending_if_incomplete`: a failed payment changes nothing. `promotion_code` applies a "
             "discount (its coupon's duration counts from now). Errors: 400 `parameter_missing` (neither "
             "price nor quantity), `parameter_conflict` (items with price or quantity), "
-            "`price_not_recurring`, `promotion_code_invalid`, and for `items` the checks of a checkout "
-            "(`param` naming the index); 409 `subscription_ended`, `currency_mismatch`; 402 when the "
-            "card is declined. `automatic_tax` turns Stripe Tax on or off (alone or with a change; 400 "
+            "`price_not_recurring`, `interval_mismatch` (a `price` of another interval while the "
+            "subscription's other items, a metered one say, stay on theirs: Stripe bills every item on one "
+            "interval, so change them all at once with `items`), `promotion_code_invalid`, and for `items` "
+            "the checks of a checkout "
+            "(`param` naming the index); 409 `subscription_ended`, `currency_mismatch`, "
+            "`already_subscribed` (an item or price adds a product another live subscription of the "
+            "customer has); 402 when the card is declined. `automatic_tax` turns Stripe Tax on or off (alone or with a change; 400 "
             "`tax_behavior_unspecified`, `customer_tax_location_invalid`)."
         ),
         request=InputSerializer,
@@ -248,10 +268,6 @@ class SubscriptionDetailApi(BaseApi):
             )
             return Response(_rendered(updated))
         price, quantity, items = _change_input(request, data)
-        if "automatic_tax" in data:  # tax first: the change's invoice is taxed (or not) as asked
-            subscription = subscriptions.subscription_automatic_tax_set(
-                subscription=subscription, actor=actor_from_request(request), enabled=data["automatic_tax"]
-            )
         updated = subscriptions.subscription_change(
             subscription=subscription,
             actor=actor_from_request(request),
@@ -261,6 +277,7 @@ class SubscriptionDetailApi(BaseApi):
             proration_behavior=data["proration_behavior"],
             payment_behavior=data.get("payment_behavior"),
             promotion_code=data.get("promotion_code"),
+            automatic_tax=data.get("automatic_tax"),
         )
         return Response(_rendered(updated))
 
@@ -277,29 +294,32 @@ class SubscriptionPreviewLineOutput(serializers.Serializer[Any]):
 class SubscriptionPreviewOutput(serializers.Serializer[Any]):
     amount_due = serializers.IntegerField()
     currency = serializers.CharField()
+    subtotal = serializers.IntegerField(help_text="The lines added up, before discounts and tax.")
+    discount = serializers.IntegerField(help_text="What the discounts take off the subtotal.")
+    tax = serializers.IntegerField(help_text="Stripe Tax's amount (0 without automatic tax).")
+    total = serializers.IntegerField(help_text="subtotal − discount + exclusive tax.")
     lines = SubscriptionPreviewLineOutput(many=True)
 
 
 class SubscriptionPreviewApi(BaseApi):
     tenant_lookup = {"subscription_id": Subscription}
 
-    class InputSerializer(SubscriptionDetailApi.InputSerializer):
-        payment_behavior = None  # type: ignore[assignment]  # DRF drops a field set to None: a preview pays nothing
-        automatic_tax = None  # type: ignore[assignment]  # the preview does not turn tax on
-        promotion_code = None  # type: ignore[assignment]  # nor apply a discount
+    # The same body as the change (`payment_behavior` is accepted and changes nothing: a preview pays nothing).
+    InputSerializer = SubscriptionDetailApi.InputSerializer
 
     @extend_schema(
         operation_id="subscriptions_preview",
         summary="Preview a subscription change",
         description=(
-            "What `PATCH /subscriptions/{id}` with the same `price`, `quantity` (or `items`) and "
-            "`proration_behavior` would invoice, from Stripe's invoice preview: with `always_invoice` "
-            "the prorations invoiced now, otherwise the next renewal invoice with them; for a change of "
-            "billing interval, the invoice made at once (the new period in full, the unused time "
-            "credited). Amounts in minor "
-            "units; period bounds are Unix seconds. Changes nothing, at Stripe or here. Errors as for "
-            "the change: 400 `parameter_missing`, `price_not_recurring`; 409 `subscription_ended`, "
-            "`currency_mismatch`."
+            "What `PATCH /subscriptions/{id}` with the same body would invoice, from Stripe's invoice "
+            "preview: with `always_invoice` the prorations invoiced now, otherwise the next renewal invoice "
+            "with them; for a change of billing interval, the invoice made at once (the new period in full, "
+            "the unused time credited). A `promotion_code` shows its discount (nothing is redeemed) and "
+            "`automatic_tax` the tax with Stripe Tax on or off (nothing is turned on). Amounts in minor "
+            "units; period bounds are Unix seconds. Changes nothing, at Stripe or here. Errors as for the "
+            "change: 400 `parameter_missing`, `price_not_recurring`, `interval_mismatch`, "
+            "`promotion_code_invalid`, `tax_behavior_unspecified`, `customer_tax_location_invalid`; 409 "
+            "`subscription_ended`, `currency_mismatch`, `already_subscribed`."
         ),
         request=InputSerializer,
         responses=SubscriptionPreviewOutput,
@@ -308,13 +328,16 @@ class SubscriptionPreviewApi(BaseApi):
         subscription = _subscription(request, subscription_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        price, quantity, items = _change_input(request, serializer.validated_data)
+        data = serializer.validated_data
+        price, quantity, items = _change_input(request, data)
         preview = subscriptions.subscription_preview(
             subscription=subscription,
             price=price,
             quantity=quantity,
             items=items,
-            proration_behavior=serializer.validated_data["proration_behavior"],
+            proration_behavior=data["proration_behavior"],
+            promotion_code=data.get("promotion_code"),
+            automatic_tax=data.get("automatic_tax"),
         )
         return Response(SubscriptionPreviewOutput(preview).data)
 

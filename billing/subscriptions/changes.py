@@ -5,6 +5,8 @@ itself only changes through Stripe's events; the answer is rendered from Stripe'
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
@@ -16,7 +18,7 @@ from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_
 from billing.models import Price, Subscription
 from billing.representations import SubscriptionOutput
 from billing.subscriptions.invoices import invoice_lines
-from billing.subscriptions.items import ItemSpec
+from billing.subscriptions.items import ItemSpec, already_subscribed_check, customer_subscribing
 from billing.subscriptions.mirror import (
     _subscription_fields,
     primary_item,
@@ -135,6 +137,55 @@ def _check_change(subscription: Subscription, price: Price | None) -> None:
             raise Conflict("The new price is in another currency.", code="currency_mismatch", param="price")
 
 
+def _interval_mismatch(price: Price, others: list[str]) -> InvalidRequest:
+    return InvalidRequest(
+        f"Stripe bills every item of a subscription on one interval, and this subscription also has "
+        f"{', '.join(others)} on its current one: `price` changes only its main item. Change every item at "
+        f"once with `items` (for a yearly switch, the yearly price of each).",
+        code="interval_mismatch",
+        param="price",
+    )
+
+
+def _check_one_interval(subscription: Subscription, price: Price | None) -> None:
+    """A `price` change replaces the primary item only; the subscription's other items keep their interval, and
+    Stripe refuses a subscription of mixed intervals. Refused from the mirror before any Stripe call."""
+    if price is None:
+        return
+    rows = list(subscription.items.select_related("price"))
+    if not rows:
+        return
+    primary = next((row for row in rows if row.usage_type != Price.UsageType.METERED), rows[0])
+    others = [
+        row.price.key
+        for row in rows
+        if row.pk != primary.pk
+        and (row.price.interval, row.price.interval_count) != (price.interval, price.interval_count)
+    ]
+    if others:
+        raise _interval_mismatch(price, others)
+
+
+def _check_one_interval_live(live: dict[str, Any], item_id: str, price: Price | None) -> None:
+    """The same check on Stripe's items (the mirror may lag a change made at Stripe), before any write: every
+    item but the one the change replaces, whether its price is in the catalog or not."""
+    if price is None:
+        return
+    others = []
+    for item in (live.get("items") or {}).get("data") or []:
+        recurring = (item.get("price") or {}).get("recurring") or {}
+        if item.get("id") == item_id or not recurring:
+            continue
+        if (recurring.get("interval"), int(recurring.get("interval_count") or 1)) != (
+            price.interval,
+            price.interval_count or 1,
+        ):
+            found = item.get("price") or {}
+            others.append(str(found.get("lookup_key") or found.get("id")))
+    if others:
+        raise _interval_mismatch(price, others)
+
+
 def _changes_interval(subscription: Subscription, price: Price | None) -> bool:
     """Whether the change bills at another interval (monthly ↔ yearly, or another interval count)."""
     current = subscription.price
@@ -156,6 +207,36 @@ def _charged_now(subscription: Subscription, price: Price | None, quantity: int 
     return price_amount(price, quantity or subscription.quantity) > price_amount(
         subscription.price, subscription.quantity
     )
+
+
+def _new_products_check(subscription: Subscription, specs: list[ItemSpec], params: list[str]) -> bool:
+    """409 `already_subscribed` when a product the change adds (one the subscription does not hold yet) is on
+    another live subscription of the customer. Returns whether the change adds a product."""
+    held = {subscription.product_id, *subscription.items.values_list("product_id", flat=True)}
+    added = [
+        (spec, param) for spec, param in zip(specs, params, strict=True) if spec.price.product_id not in held
+    ]
+    if added:
+        already_subscribed_check(
+            customer=subscription.customer,
+            specs=[spec for spec, _ in added],
+            params=[param for _, param in added],
+            exclude=subscription,
+        )
+    return bool(added)
+
+
+@contextmanager
+def _adding_products(subscription: Subscription, specs: list[ItemSpec], params: list[str]) -> Iterator[None]:
+    """Around a change's Stripe write: when it adds a product, `already_subscribed` is checked, then checked
+    again and the write made while the customer's subscription writes are serialized (`customer_subscribing`),
+    as `POST /subscriptions` does."""
+    if not _new_products_check(subscription, specs, params):
+        yield
+        return
+    with customer_subscribing(subscription.customer):
+        _new_products_check(subscription, specs, params)
+        yield
 
 
 def _check_items(subscription: Subscription, items: list[ItemSpec]) -> None:
@@ -227,20 +308,37 @@ def subscription_preview(
     quantity: int | None = None,
     items: list[ItemSpec] | None = None,
     proration_behavior: str = "create_prorations",
+    promotion_code: str | None = None,
+    automatic_tax: bool | None = None,
 ) -> dict[str, Any]:
     """What `subscription_change` with the same input would invoice, from Stripe's invoice preview of that very
-    update (its prorations, or the next renewal with them): `{amount_due, currency, lines}`. Reads only —
-    nothing is written at Stripe or here, so nothing is audited."""
+    update (its prorations, or the next renewal with them), with the discount of `promotion_code` (checked as
+    the change checks it) and Stripe Tax on or off as `automatic_tax` asks: `{amount_due, currency, subtotal,
+    discount, tax, total, lines}`. Reads only — nothing is written or redeemed at Stripe or here, so nothing is
+    audited."""
     if items is not None:
         _check_items(subscription, items)
+        _new_products_check(subscription, items, [f"items[{index}].price" for index in range(len(items))])
     else:
         _check_change(subscription, price)
+        _check_one_interval(subscription, price)
+        if price is not None:
+            _new_products_check(subscription, [ItemSpec(price=price, quantity=quantity)], ["price"])
+    if automatic_tax:
+        _check_taxable(subscription, price, items)
+    discount = subscription_discount_params(
+        project=subscription.project,
+        promotion_code=promotion_code,
+        customer_external_id=subscription.customer.external_id,
+        currency=subscription.price.currency,
+    )
     gateway = _gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
     if items is not None:
         update, _ = _items_update(subscription, live, items)
     else:
         item_id, live_price, live_quantity = _primary_state(subscription, live)
+        _check_one_interval_live(live, item_id, price)
         update = [
             {
                 "id": item_id,
@@ -248,19 +346,44 @@ def subscription_preview(
                 "quantity": quantity or live_quantity or 1,
             }
         ]
-    preview = gateway.invoice_preview(
-        params={
-            "customer": stripe_id(live.get("customer")),
-            "subscription": subscription.stripe_subscription_id,
-            "subscription_details": {"items": update, "proration_behavior": proration_behavior},
-        }
-    )
+    params: dict[str, Any] = {
+        "customer": stripe_id(live.get("customer")),
+        "subscription": subscription.stripe_subscription_id,
+        "subscription_details": {"items": update, "proration_behavior": proration_behavior},
+        **discount,
+    }
+    if automatic_tax is not None:
+        params["automatic_tax"] = {"enabled": automatic_tax}
+    preview = gateway.invoice_preview(params=params)
     # The lines as an invoice shows them; the preview's output renders the fields it declares.
     return {
         "amount_due": preview["amount_due"],
         "currency": preview["currency"],
+        "subtotal": int(preview.get("subtotal") or 0),
+        "discount": sum(int(d.get("amount") or 0) for d in preview.get("total_discount_amounts") or []),
+        "tax": sum(int(t.get("amount") or 0) for t in preview.get("total_taxes") or []),
+        "total": int(preview.get("total") or 0),
         "lines": invoice_lines(preview),
     }
+
+
+def _check_taxable(subscription: Subscription, price: Price | None, items: list[ItemSpec] | None) -> None:
+    """Stripe Tax needs a tax behavior on every price the subscription will bill — the items wanted, or its
+    items with `price` in place of the main one — refused before any Stripe call."""
+    if items is not None:
+        billed = [spec.price for spec in items]
+    else:
+        rows = list(subscription.items.select_related("price"))
+        primary = next((row for row in rows if row.usage_type != Price.UsageType.METERED), None)
+        billed = [row.price for row in rows if price is None or primary is None or row.pk != primary.pk]
+        billed += [price] if price is not None else ([] if rows else [subscription.price])
+    for billed_price in billed:
+        if billed_price.tax_behavior == Price.TaxBehavior.UNSPECIFIED:
+            raise InvalidRequest(
+                f"{billed_price.key!r} has no tax_behavior: automatic tax needs `inclusive` or `exclusive`.",
+                code="tax_behavior_unspecified",
+                param="automatic_tax",
+            )
 
 
 def subscription_change(
@@ -274,12 +397,14 @@ def subscription_change(
     payment_behavior: str | None = None,
     reason: str = "",
     promotion_code: str | None = None,
+    automatic_tax: bool | None = None,
 ) -> Subscription:
     """Changes price and/or quantity at Stripe (the quantity not given is kept: Stripe is always sent both),
     or, with `items`, the whole list of items (see `_items_update`), and/or applies a `promotion_code` (checked
     first: 400 `promotion_code_invalid`). Upgrades, and every change of billing interval (Stripe restarts the
     period and invoices it now), default to `pending_if_incomplete`: a failed payment changes nothing. A change
-    Stripe already has (a retry whose first answer was lost) is not sent again. Audited."""
+    Stripe already has (a retry whose first answer was lost) is not sent again. `automatic_tax` turns Stripe
+    Tax on or off first (the change's invoice is taxed as asked), once everything is checked. Audited."""
     if items is not None:
         return _items_change(
             subscription=subscription,
@@ -289,8 +414,39 @@ def subscription_change(
             payment_behavior=payment_behavior,
             reason=reason,
             promotion_code=promotion_code,
+            automatic_tax=automatic_tax,
         )
     _check_change(subscription, price)
+    _check_one_interval(subscription, price)
+    if automatic_tax:
+        _check_taxable(subscription, price, None)
+    specs = [ItemSpec(price=price, quantity=quantity)] if price is not None else []
+    with _adding_products(subscription, specs, ["price"] * len(specs)):
+        return _price_change(
+            subscription=subscription,
+            actor=actor,
+            price=price,
+            quantity=quantity,
+            proration_behavior=proration_behavior,
+            payment_behavior=payment_behavior,
+            reason=reason,
+            promotion_code=promotion_code,
+            automatic_tax=automatic_tax,
+        )
+
+
+def _price_change(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    price: Price | None,
+    quantity: int | None,
+    proration_behavior: str,
+    payment_behavior: str | None,
+    reason: str,
+    promotion_code: str | None,
+    automatic_tax: bool | None,
+) -> Subscription:
     discount = subscription_discount_params(
         project=subscription.project,
         promotion_code=promotion_code,
@@ -301,6 +457,9 @@ def subscription_change(
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
     state = _stripe_state(live)
     item_id, live_price, live_quantity = _primary_state(subscription, live)
+    _check_one_interval_live(live, item_id, price)
+    if automatic_tax is not None:
+        subscription = _automatic_tax_write(subscription, actor, automatic_tax, reason, live)
     target = [item_id, price.stripe_price_id if price else live_price, quantity or live_quantity or 1]
     if not discount and target in ([item_id, live_price, live_quantity], *state["pending"]):
         answer = live  # Stripe already has it (or holds it as the pending update of an unpaid upgrade)
@@ -330,19 +489,22 @@ def subscription_automatic_tax_set(
     a tax behavior and Stripe a customer address (a 400 from Stripe otherwise: nothing changes). Audited."""
     if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
         raise Conflict("This subscription has ended.", code="subscription_ended")
-    if enabled and subscription.price.tax_behavior == Price.TaxBehavior.UNSPECIFIED:
-        raise InvalidRequest(
-            f"{subscription.price.key!r} has no tax_behavior: automatic tax needs `inclusive` or `exclusive`.",
-            code="tax_behavior_unspecified",
-            param="automatic_tax",
-        )
-    gateway = _gateway(subscription)
-    live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    if enabled:
+        _check_taxable(subscription, None, None)
+    live = _gateway(subscription).subscription_retrieve(subscription.stripe_subscription_id)
+    return _automatic_tax_write(subscription, actor, enabled, reason, live)
+
+
+def _automatic_tax_write(
+    subscription: Subscription, actor: Actor, enabled: bool, reason: str, live: dict[str, Any]
+) -> Subscription:
+    """Sends `automatic_tax[enabled]` unless Stripe's subscription (`live`) has it already; audited. A write of
+    its own, never with an item change: Stripe's pending updates (`pending_if_incomplete`) take items only."""
     if bool((live.get("automatic_tax") or {}).get("enabled")) == enabled:
         answer = live
     else:
         params: dict[str, Any] = {"automatic_tax": {"enabled": enabled}}
-        answer = gateway.subscription_update(
+        answer = _gateway(subscription).subscription_update(
             subscription.stripe_subscription_id,
             params=params,
             idem=_write_key(subscription, "automatic-tax", params, _stripe_state(live)),
@@ -361,8 +523,35 @@ def _items_change(
     payment_behavior: str | None,
     reason: str,
     promotion_code: str | None,
+    automatic_tax: bool | None,
 ) -> Subscription:
     _check_items(subscription, items)
+    if automatic_tax:
+        _check_taxable(subscription, None, items)
+    with _adding_products(subscription, items, [f"items[{index}].price" for index in range(len(items))]):
+        return _items_write(
+            subscription=subscription,
+            actor=actor,
+            items=items,
+            proration_behavior=proration_behavior,
+            payment_behavior=payment_behavior,
+            reason=reason,
+            promotion_code=promotion_code,
+            automatic_tax=automatic_tax,
+        )
+
+
+def _items_write(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    items: list[ItemSpec],
+    proration_behavior: str,
+    payment_behavior: str | None,
+    reason: str,
+    promotion_code: str | None,
+    automatic_tax: bool | None,
+) -> Subscription:
     discount = subscription_discount_params(
         project=subscription.project,
         promotion_code=promotion_code,
@@ -372,6 +561,8 @@ def _items_change(
     gateway = _gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
     state = _stripe_state(live)
+    if automatic_tax is not None:
+        subscription = _automatic_tax_write(subscription, actor, automatic_tax, reason, live)
     update, target = _items_update(subscription, live, items)
     have = sorted([price, quantity] for _, price, quantity in state["items"])
     pending = sorted([price, quantity] for _, price, quantity in state["pending"])

@@ -12,9 +12,14 @@ from django.db import transaction
 from billing import selectors
 from billing.discounts.services import subscription_discount_params
 from billing.gateway import gateway_for, idempotency_key, stripe_account_of, stripe_id
-from billing.models import Customer, Subscription
+from billing.models import Customer, Price, Subscription
 from billing.subscriptions.changes import audit_state
-from billing.subscriptions.items import ItemSpec, primary_spec
+from billing.subscriptions.items import (
+    ItemSpec,
+    already_subscribed_check,
+    customer_subscribing,
+    primary_spec,
+)
 from billing.subscriptions.mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
@@ -49,12 +54,24 @@ def subscription_create(
     trial_days: int | None = None,
     proration_behavior: str | None = None,
     promotion_code: str | None = None,
+    automatic_tax: bool = False,
     reason: str = "",
 ) -> Subscription:
     """Creates the subscription at Stripe for `customer` (their external id) and returns its mirror. `several`:
-    the request gave `items` (refusals name `items[i]`), not `price`. Refused before any write: 404 an unknown
-    customer, 409 `currency_mismatch`, 409 `already_subscribed` (a live subscription has one of the products),
-    400 `no_payment_method`, 400 `promotion_code_invalid`; a decline is Stripe's 402, with nothing created."""
+    the request gave `items` (refusals name `items[i]`), not `price`. `automatic_tax`: Stripe Tax on its
+    invoices (every price needs a tax behavior, Stripe the customer's address). Refused before any write: 404
+    an unknown customer, 409 `currency_mismatch`, 409 `already_subscribed` (a live subscription has one of the
+    products), 400 `tax_behavior_unspecified`, `no_payment_method`, `promotion_code_invalid`; Stripe's 400
+    `customer_tax_location_invalid` and a decline (402) leave nothing created."""
+    if automatic_tax:
+        for spec in items:
+            if spec.price.tax_behavior == Price.TaxBehavior.UNSPECIFIED:
+                raise InvalidRequest(
+                    f"{spec.price.key!r} has no tax_behavior: automatic tax needs `inclusive` or `exclusive` "
+                    "on every price.",
+                    code="tax_behavior_unspecified",
+                    param="automatic_tax",
+                )
     owner = selectors.customer_get(project=project, external_id=customer, param="customer")
     currency = items[0].price.currency
     if owner.currency and owner.currency != currency:
@@ -63,19 +80,50 @@ def subscription_create(
             code="currency_mismatch",
             param="items[0].price" if several else "price",
         )
-    for index, spec in enumerate(items):
-        live = selectors.live_subscription_to(customer=owner, product=spec.price.product)
-        if live is not None:
-            raise Conflict(
-                f"The customer already has a live subscription to {spec.price.product.key!r} ({live.pk}).",
-                code="already_subscribed",
-                param=f"items[{index}].price" if several else "price",
-            )
+    params = [f"items[{index}].price" if several else "price" for index in range(len(items))]
+    already_subscribed_check(customer=owner, specs=items, params=params)  # at once, and again under the lock
     discount = subscription_discount_params(
         project=project, promotion_code=promotion_code, customer_external_id=customer, currency=currency
     )
     if not owner.stripe_customer_id:
         raise _no_payment_method()
+    with customer_subscribing(owner):
+        already_subscribed_check(customer=owner, specs=items, params=params)
+        subscription = _create_at_stripe(
+            project=project,
+            owner=owner,
+            items=items,
+            trial_days=trial_days,
+            proration_behavior=proration_behavior,
+            automatic_tax=automatic_tax,
+            discount=discount,
+        )
+    with transaction.atomic():
+        if not owner.currency:
+            Customer.objects.filter(pk=owner.pk, currency="").update(currency=currency)
+        audit_record(
+            actor=actor,
+            action="subscription.created",
+            target=subscription,
+            project=project,
+            reason=reason,
+            before=None,
+            after=audit_state(subscription),
+        )
+    return subscription
+
+
+def _create_at_stripe(
+    *,
+    project: Project,
+    owner: Customer,
+    items: list[ItemSpec],
+    trial_days: int | None,
+    proration_behavior: str | None,
+    automatic_tax: bool,
+    discount: dict[str, Any],
+) -> Subscription:
+    """The Stripe subscription created on the saved default card, and its mirror (applied from the answer)."""
     gateway = gateway_for(project)
     stripe_customer = gateway.customer_retrieve(owner.stripe_customer_id)
     if not stripe_id((stripe_customer.get("invoice_settings") or {}).get("default_payment_method")):
@@ -96,6 +144,8 @@ def subscription_create(
     }
     if trial:
         params["trial_period_days"] = trial
+    if automatic_tax:
+        params["automatic_tax"] = {"enabled": True}
     if proration_behavior:
         params["proration_behavior"] = proration_behavior
     answer = gateway.subscription_create(params=params, idem=_create_key(owner, params))
@@ -114,19 +164,4 @@ def subscription_create(
         )
     if mirrored is None:
         raise RuntimeError(f"Subscription {answer['id']} was created but could not be mirrored.")
-    subscription = Subscription.objects.select_related("customer", "price", "product", "project").get(
-        pk=mirrored.pk
-    )
-    with transaction.atomic():
-        if not owner.currency:
-            Customer.objects.filter(pk=owner.pk, currency="").update(currency=currency)
-        audit_record(
-            actor=actor,
-            action="subscription.created",
-            target=subscription,
-            project=project,
-            reason=reason,
-            before=None,
-            after=audit_state(subscription),
-        )
-    return subscription
+    return Subscription.objects.select_related("customer", "price", "product", "project").get(pk=mirrored.pk)

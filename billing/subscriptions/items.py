@@ -1,15 +1,27 @@
 """The items of a subscription a tenant asks for (`items: [{price, quantity?}]` of a checkout, a created or a
 changed subscription), checked before anything is written: recurring, active prices synced to Stripe, of one
-currency and one billing interval, each price once, no quantity on a metered price, at most Stripe's 20.
+currency and one billing interval, each price once, no quantity on a metered price, at most Stripe's 20. And
+`already_subscribed`, per product, decided while the customer's subscription writes are serialized
+(`customer_subscribing`).
 """
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.db import transaction
+
 from billing import selectors
-from billing.models import Price
-from core.errors import InvalidRequest
+from billing.models import Customer, Price, Subscription
+from core.errors import Conflict, InvalidRequest, RateLimited
+from core.locks import lock_release, lock_try
 from projects.models import Project
+
+# How long a subscription write waits for another one of the same customer (a Stripe call and its mirror take
+# well under a second; Stripe's own timeout bounds a slow one).
+SUBSCRIBING_WAIT_SECONDS = 30.0
+_SUBSCRIBING_POLL_SECONDS = 0.02
 
 # Stripe's limit of items per subscription, and of recurring line items per Checkout Session in subscription mode.
 MAX_SUBSCRIPTION_ITEMS = 20
@@ -80,3 +92,51 @@ def primary_spec(specs: Sequence[ItemSpec]) -> ItemSpec:
     """The item the subscription's own price, product and quantity repeat: the first licensed one, else the
     first (as the mirror decides it)."""
     return next((spec for spec in specs if not spec.metered), specs[0])
+
+
+@contextmanager
+def customer_subscribing(customer: Customer) -> Iterator[None]:
+    """Serializes the writes that may give `customer` a product by subscription (`POST /subscriptions`, an
+    item change adding a product): held from the `already_subscribed` check through the Stripe call to the
+    mirror of Stripe's answer, so a concurrent request checks only once the first one's subscription is
+    mirrored. A named lock (`core.locks`: a PostgreSQL advisory lock of this connection, outside any
+    transaction, as a Stripe call must be); a request that waits longer than SUBSCRIBING_WAIT_SECONDS is told
+    to retry (429), nothing written."""
+    name = f"subscribing:{customer.pk}"
+    deadline = time.monotonic() + SUBSCRIBING_WAIT_SECONDS
+    while not lock_try(name):
+        if time.monotonic() >= deadline:
+            raise RateLimited(
+                "Another subscription change of this customer is still running; retry shortly.",
+                code="subscription_change_in_progress",
+                headers={"Retry-After": "1"},
+            )
+        time.sleep(_SUBSCRIBING_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        lock_release(name)
+
+
+def already_subscribed_check(
+    *,
+    customer: Customer,
+    specs: Sequence[ItemSpec],
+    params: Sequence[str],
+    exclude: Subscription | None = None,
+) -> None:
+    """409 `already_subscribed` when one of the products of `specs` is on a live subscription of the customer
+    (other than `exclude`, the one being changed); `params[i]` names the offending item. Read under the
+    customer's row lock, as checkout's purchases read it (`billing.payments.create`)."""
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        for spec, param in zip(specs, params, strict=True):
+            live = selectors.live_subscription_to(
+                customer=customer, product=spec.price.product, exclude=exclude
+            )
+            if live is not None:
+                raise Conflict(
+                    f"The customer already has a live subscription to {spec.price.product.key!r} ({live.pk}).",
+                    code="already_subscribed",
+                    param=param,
+                )

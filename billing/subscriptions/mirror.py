@@ -26,7 +26,7 @@ from core.db import instance_from_row, select_columns
 from core.errors import RateLimited
 from core.ratelimit import hit
 from core.serializers import api_time
-from entitlements.services import entitlements_recompute
+from entitlements.services import entitlements_recompute, meter_events_unskip
 from projects.models import Project
 from webhooks.outbound import event_record
 
@@ -174,11 +174,14 @@ def _stored_items_state(subscription: Subscription) -> list[tuple[Any, ...]]:
 
 def subscription_items_sync(subscription: Subscription, items: list[tuple[dict[str, Any], Price]]) -> None:
     """Brings the subscription's item rows to Stripe's `items` (by Stripe item id): new ones created, changed
-    ones updated, those Stripe no longer has deleted. Runs in the caller's transaction."""
+    ones updated, those Stripe no longer has deleted. A meter the subscription bills from now on takes back the
+    customer's usage of it that was skipped in the item's period (`_meters_added`). Runs in the caller's
+    transaction."""
     wanted = {
         item["id"]: {**_item_fields(item, price), "position": position}
         for position, (item, price) in enumerate(items)
     }
+    _meters_added(subscription, items)
     subscription.items.exclude(stripe_item_id__in=list(wanted)).delete()
     stored = {row.stripe_item_id: row for row in subscription.items.all()}
     for stripe_item_id, fields in wanted.items():
@@ -195,6 +198,32 @@ def subscription_items_sync(subscription: Subscription, items: list[tuple[dict[s
             for name, value in fields.items():
                 setattr(row, name, value)
             row.save()
+
+
+def _meters_added(subscription: Subscription, items: list[tuple[dict[str, Any], Price]]) -> None:
+    """Usage of a meter recorded after Stripe started billing it on this subscription but before the item was
+    mirrored here was skipped (nothing billed it, as far as Tollgate knew): it is reported now, so the renewal
+    invoice bills it. Called before the rows change, to compare with the meters they bill."""
+    billed = set(
+        subscription.items.filter(usage_type=Price.UsageType.METERED).values_list(
+            "price__meter_id", flat=True
+        )
+    )
+    for item, price in items:
+        if price.usage_type != Price.UsageType.METERED or not price.meter_id or price.meter_id in billed:
+            continue
+        billed.add(price.meter_id)
+        start, end = (
+            from_timestamp(item.get("current_period_start")),
+            from_timestamp(item.get("current_period_end")),
+        )
+        if start is not None and end is not None:
+            meter_events_unskip(
+                customer_id=subscription.customer_id,
+                feature_id=price.meter_id,
+                period_start=start,
+                period_end=end,
+            )
 
 
 def subscription_items_unsaved(
@@ -391,8 +420,19 @@ def subscription_refetch_and_apply(
 ) -> Subscription | None:
     """Applies Stripe's current state of the subscription, stamped with Stripe's clock as of the read (read
     first): an event older than that, arriving later, describes an older state and is not applied over it."""
+    # Stripe's time for this subscription's customer: a test clock's own, when the customer is on one.
+    mirrored = list(
+        Subscription.objects.filter(stripe_subscription_id=stripe_subscription_id).values_list(
+            "customer__test_clock__stripe_test_clock_id", flat=True
+        )[:1]
+    )
+    if mirrored:
+        test_clock = mirrored[0] or ""
+    else:  # not mirrored yet: Stripe's object names its clock
+        stripe_read_allowed(account)
+        test_clock = stripe_id(gateway.subscription_retrieve(stripe_subscription_id).get("test_clock"))
     stripe_read_allowed(account)
-    as_of = gateway.clock()
+    as_of = gateway.clock(test_clock)
     stripe_read_allowed(account)
     fresh = gateway.subscription_retrieve(stripe_subscription_id)
     return subscription_apply(

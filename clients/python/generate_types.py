@@ -79,12 +79,16 @@ CLASSES: tuple[Cls, ...] = (
     Cls("Product", ("ProductOutput",)),
     Cls("PriceTier", ("PriceTierOutput",)),
     Cls("Price", ("PriceOutput",)),
+    Cls("PublicPlanPrice", ("PublicPriceOutput",)),
+    Cls("PublicPlanFeature", ("PublicFeatureOutput",)),
+    Cls("PublicPlan", ("PublicProductOutput",)),
     Cls("Customer", ("CustomerOutput",), section="Customers, checkout, carts, payments, portal"),
     Cls("CheckoutSession", ("CheckoutSessionOutput",)),
     Cls("CartItem", ()),
     Cls("Cart", ("CartOutput",)),
     Cls("PaymentItem", ("PaymentItemOutput",)),
     Cls("Payment", ("PaymentOutput",)),
+    Cls("PaymentStatusSummary", ("PaymentStatusOutput",)),
     Cls("PortalSession", ("PortalSession",)),
     Cls("PortalEligibility", ("PortalEligibility",)),
     Cls("Coupon", ("CouponOutput",), section="Discounts"),
@@ -92,6 +96,8 @@ CLASSES: tuple[Cls, ...] = (
     Cls("SubscriptionDiscount", ("SubscriptionDiscountOutput",), section="Subscriptions and invoices"),
     Cls("SubscriptionItem", ("SubscriptionItemOutput",)),
     Cls("Subscription", ("SubscriptionOutput",)),
+    Cls("SubscriptionPreviewLine", ("SubscriptionPreviewLineOutput",)),
+    Cls("SubscriptionPreview", ("SubscriptionPreviewOutput",)),
     Cls("InvoiceLine", ("InvoiceLineOutput",)),
     Cls("Invoice", ("InvoiceOutput",)),
     Cls("UsageMeterStatus", (), section="Usage, entitlements, credits"),
@@ -123,9 +129,8 @@ CLASSES: tuple[Cls, ...] = (
 # Response objects of the API that the client has no method for yet, so no class.
 UNMAPPED: Mapping[str, str] = {
     "EntitlementSettingsApiOutput": "GET|PATCH /projects/{id}/entitlement_settings has no client method yet",
-    "PaymentStatusOutput": "GET /payments/{id}/status (the light read for pollers) has no client method yet",
-    "SubscriptionPreviewOutput": "POST /subscriptions/{id}/preview has no client method yet",
-    "PublicProductOutput": "GET /public/{slug}/plans is keyless, for a pricing page's browser code: no client method",
+    "TestClockOutput": "the /test_clocks routes (test mode's renewal simulation) have no client method yet",
+    "TestClockDeletedOutput": "DELETE /test_clocks/{id} has no client method yet",
     "Error": "the error envelope: the client raises it as a TollgateError subclass (errors.py), not an object",
 }
 
@@ -184,6 +189,8 @@ DEFAULTS: Mapping[tuple[str, str], str] = {
 ENUM_NAMES: Mapping[tuple[str, str], str] = {
     ("Project", "default_flow"): "PaymentFlow",
     ("Entitlement", "type"): "FeatureType",
+    ("PublicPlanFeature", "type"): "FeatureType",
+    ("PaymentStatusSummary", "status"): "PaymentStatus",
     ("EntitlementCheck", "type"): "FeatureType",
     ("UsageMeterStatus", "status"): "MeterReportStatus",
     ("EntitlementSource", "status"): "SubscriptionStatus",
@@ -206,6 +213,8 @@ ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
     ("Payment", "flow"): "billing.models.Payment.Flow",
     ("Payment", "source"): "billing.models.Payment.Source",
     ("Payment", "status"): "billing.models.Payment.Status",
+    ("PaymentStatusSummary", "status"): "billing.models.Payment.Status",
+    ("PublicPlanFeature", "type"): "entitlements.models.Feature.Type",
     ("Coupon", "duration"): "billing.models.Coupon.Duration",
     ("SubscriptionDiscount", "duration"): "billing.models.Coupon.Duration",
     # billing/portal.py portal_eligibility (the model has no choices for it).

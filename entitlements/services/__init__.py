@@ -32,6 +32,7 @@ from entitlements.services.meters import (
     METER_BATCH,
     _Pacer,
     meter_events_report,
+    meter_events_unskip,
     meter_projects_due,
     meter_report_queue,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "grant_create",
     "grant_delete",
     "meter_events_report",
+    "meter_events_unskip",
     "meter_projects_due",
     "meter_report_queue",
     "payment_entitlements_apply",

@@ -2,18 +2,22 @@
 (`entitlements.tasks`), our event id as Stripe's `identifier`, paced under Stripe's rate limit, retried with
 backoff from the database, and picked up by the periodic sweep when never queued. Only the usage of customers with
 a live subscription item on a metered price of the meter is reported (anyone else's would bill nobody: skipped).
+A subscription item on the meter mirrored later (the subscription started at Stripe a moment before Tollgate saw
+it, or the item was added) takes back the customer's skipped usage of its current period
+(`meter_events_unskip`), so that usage is billed.
 """
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import Price, Subscription, SubscriptionItem
+from billing.models import Customer, Price, Subscription, SubscriptionItem
 from core.db import in_transaction
 from core.errors import ApiError
 from entitlements.models import UsageEvent
@@ -25,6 +29,9 @@ logger = logging.getLogger(__name__)
 METER_BATCH = 1000
 METER_MAX_ATTEMPTS = 8
 METER_CLAIM_SECONDS = 120
+# Stripe takes meter events up to 35 days old; skipped usage older than this (less an hour for the report to
+# run) is left skipped: Stripe would refuse it.
+METER_EVENT_MAX_AGE = timedelta(days=35) - timedelta(hours=1)
 
 
 def meter_report_queue(*, project_id: str) -> None:
@@ -147,6 +154,32 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
             meter_next_attempt_at=None,
         )
     return len(ids)
+
+
+def meter_events_unskip(
+    *, customer_id: str, feature_id: str, period_start: datetime, period_end: datetime
+) -> int:
+    """A subscription item billing `feature_id`'s meter was mirrored for the customer: their usage of the
+    meter in the item's current period [`period_start`, `period_end`) that was skipped (recorded before the item
+    was known here) is pending again, and its report queued on commit. Runs in the caller's transaction (the
+    mirror's). Returns how many events were taken back."""
+    now = timezone.now()
+    start = max(period_start, now - METER_EVENT_MAX_AGE)
+    taken = UsageEvent.objects.filter(
+        customer_id=customer_id,
+        feature_id=feature_id,
+        timestamp__gte=start,
+        timestamp__lt=period_end,
+        meter_status=UsageEvent.MeterStatus.SKIPPED,
+    ).update(
+        meter_status=UsageEvent.MeterStatus.PENDING,
+        meter_error="",
+        meter_next_attempt_at=now,
+    )
+    if taken:
+        project_id = Customer.objects.filter(pk=customer_id).values_list("project_id", flat=True).get()
+        transaction.on_commit(partial(meter_report_queue, project_id=project_id))
+    return taken
 
 
 def _metered_items_of(events: list[UsageEvent]) -> set[tuple[str, str]]:

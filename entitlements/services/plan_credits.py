@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from billing.models import Customer, Invoice, Payment, Price, Product
+from billing.models import Customer, Invoice, Payment, Price, Product, Subscription
 from core.actors import Actor
+from core.serializers import api_time
 from core.services import audit_record
 from entitlements import cache as ent_cache
 from entitlements import resolver
@@ -97,7 +98,7 @@ def plan_credits_revoke(*, payment: Payment, reason: str, actor: Actor | None = 
             project=Project.objects.get(pk=locked.project_id),
             reason=reason,
             before={"revoked_at": None},
-            after={"revoked_at": now.isoformat(), "payment": locked.pk, "invoice": period.invoice_id},
+            after={"revoked_at": api_time(now), "payment": locked.pk, "invoice": period.invoice_id},
         )
         _lots_take_back(CreditLot.objects.filter(plan_period=period), now=now, reference=locked.pk)
         entitlements_recompute(customer=locked.customer)
@@ -171,32 +172,72 @@ def _plan_period_record(locked: Payment) -> PlanPeriod | None:
 
 
 def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
-    """The invoice's licensed subscription lines (not prorations, not metered usage billed in arrears), one per
-    item of the subscription: their period is the one paid for — a renewal invoice's own
-    `period_start`/`period_end` are the period that ended."""
-    found: list[_PlanLine] = []
+    """What the invoice pays for, one line per product of the subscription, counted as the resolver counts a
+    subscription's products (`resolver.product_units`): a product's licensed lines (not prorations, not metered
+    usage billed in arrears) add up their quantities; a product the subscription holds only through metered
+    items counts once; a metered item adds nothing to a product a licensed line bills. Their period is the one
+    the licensed lines pay for — a renewal invoice's own `period_start`/`period_end` are the period that ended.
+    An invoice with no licensed line bills no period in advance (a final usage invoice): none."""
+    licensed: list[tuple[Price, int, datetime, datetime]] = []
+    usage: list[Price] = []
     for line in invoice.lines or []:
         stripe_price_id = line.get("stripe_price_id")
-        start, end = line.get("period_start"), line.get("period_end")
-        if line.get("proration") or not stripe_price_id or not start or not end or int(end) <= int(start):
+        if line.get("proration") or not stripe_price_id:
             continue
         price = _catalog_price(invoice.project_id, stripe_price_id)
-        if (
-            price is None
-            or price.type != Price.Type.RECURRING
-            or price.usage_type != Price.UsageType.LICENSED
-        ):
+        if price is None or price.type != Price.Type.RECURRING:
+            continue
+        if price.usage_type == Price.UsageType.METERED:
+            usage.append(price)
+            continue
+        start, end = line.get("period_start"), line.get("period_end")
+        if not start or not end or int(end) <= int(start):
             continue
         quantity = line.get("quantity")
-        found.append(
-            _PlanLine(
-                product=price.product,
-                quantity=int(quantity) if quantity is not None else 1,
-                period_start=datetime.fromtimestamp(int(start), UTC),
-                period_end=datetime.fromtimestamp(int(end), UTC),
+        licensed.append(
+            (
+                price,
+                int(quantity) if quantity is not None else 1,
+                datetime.fromtimestamp(int(start), UTC),
+                datetime.fromtimestamp(int(end), UTC),
             )
         )
-    return found
+    if not licensed:
+        return []
+    metered = _metered_prices_of(invoice) if invoice.stripe_subscription_id else None
+    units = resolver.product_units(
+        [(price.product_id, False, quantity) for price, quantity, _, _ in licensed]
+        + [(price.product_id, True, 1) for price in (usage if metered is None else metered)]
+    )
+    products = {price.product_id: price.product for price, *_ in licensed}
+    products.update({price.product_id: price.product for price in [*usage, *(metered or [])]})
+    periods = {price.product_id: (start, end) for price, _, start, end in reversed(licensed)}
+    first = (licensed[0][2], licensed[0][3])
+    return [
+        _PlanLine(
+            product=products[product_id],
+            quantity=quantity,
+            period_start=periods.get(product_id, first)[0],
+            period_end=periods.get(product_id, first)[1],
+        )
+        for product_id, quantity in units
+    ]
+
+
+def _metered_prices_of(invoice: Invoice) -> list[Price] | None:
+    """The metered prices of the invoice's subscription as mirrored (a first invoice has no line for them:
+    they bill in arrears), or None while the subscription is not mirrored (then the invoice's usage lines
+    stand for them)."""
+    subscription = (
+        Subscription.objects.filter(
+            project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
+        )
+        .prefetch_related("items__price__product")
+        .first()
+    )
+    if subscription is None:
+        return None
+    return [item.price for item in subscription.items.all() if item.usage_type == Price.UsageType.METERED]
 
 
 def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:

@@ -210,3 +210,135 @@ def test_another_projects_subscription_is_404(
     )
 
     assert response.status_code == 404
+
+
+def _saved_card_in(api, tenant, stripe_emulator, stripe_sdk, stripe_webhooks, country):
+    """user-1 with a saved default card at Stripe; with `country`, also the address a taxed checkout saves."""
+    from billing.models import Customer
+    from billing.services import customer_ensure_stripe
+
+    if country:
+        _complete(stripe_emulator, _checkout(api, tenant, "item", price="pack")["stripe_session_id"], country)
+        stripe_webhooks.deliver()
+    else:
+        api.post("/api/v1/customers", {"external_id": "user-1"}, key=tenant.key)
+    stripe_customer = customer_ensure_stripe(customer=Customer.objects.get(external_id="user-1"))
+    sdk = stripe_sdk()
+    pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": stripe_customer}).id
+    sdk.v1.customers.update(stripe_customer, {"invoice_settings": {"default_payment_method": pm}})
+    return stripe_customer
+
+
+def test_a_subscription_created_with_automatic_tax_is_taxed_from_its_first_invoice(
+    api, tenant_a, catalog, stripe_emulator, stripe_sdk, stripe_webhooks
+):
+    _saved_card_in(api, tenant_a, stripe_emulator, stripe_sdk, stripe_webhooks, "DE")
+
+    created = api.post(
+        "/api/v1/subscriptions",
+        {"customer": "user-1", "price": "pro-monthly", "quantity": 2, "automatic_tax": True},
+        key=tenant_a.key,
+    )
+
+    assert created.status_code == 201, created.content
+    live = stripe_sdk().v1.subscriptions.retrieve(created.json()["stripe_subscription_id"])
+    assert live.automatic_tax.enabled is True
+    first = stripe_sdk().v1.invoices.retrieve(live.latest_invoice)
+    # 2 × 19.00 = 38.00, 19 % VAT: 7.22
+    assert (first.subtotal, sum(t.amount for t in first.total_taxes), first.total, first.amount_paid) == (
+        3800,
+        722,
+        4522,
+        4522,
+    )
+    stripe_webhooks.deliver()
+    invoice = api.get("/api/v1/invoices?customer=user-1", key=tenant_a.key).json()["data"][0]
+    assert (invoice["subtotal"], invoice["tax"], invoice["total"], invoice["amount_paid"]) == (
+        3800,
+        722,
+        4522,
+        4522,
+    )
+    payment = Payment.objects.get(stripe_invoice_id=first.id)
+    shown = api.get(f"/api/v1/payments/{payment.pk}", key=tenant_a.key).json()
+    assert (shown["source"], shown["status"], shown["amount"], shown["amount_tax"]) == (
+        "invoice",
+        "succeeded",
+        4522,
+        722,
+    )
+    assert stripe_sdk().v1.payment_intents.retrieve(payment.stripe_payment_intent_id).amount == 4522
+
+
+@pytest.mark.parametrize("case", ["untaxed_price", "no_address"])
+def test_a_subscription_that_cannot_be_taxed_is_refused_with_nothing_created(
+    api, tenant_a, catalog, stripe_emulator, stripe_sdk, stripe_webhooks, case
+):
+    from billing.models import Subscription
+    from core.models import AuditLogEntry
+
+    response = api.post(
+        "/api/v1/prices",
+        {"key": "pro-untaxed", "product": "pro", "currency": "eur", "unit_amount": 1900, "type": "recurring",
+         "interval": "month"},
+        key=tenant_a.key,
+    )  # fmt: skip
+    assert response.status_code == 201
+    stripe_customer = _saved_card_in(
+        api, tenant_a, stripe_emulator, stripe_sdk, stripe_webhooks, "DE" if case == "untaxed_price" else None
+    )
+    price = "pro-untaxed" if case == "untaxed_price" else "pro-monthly"
+    invoices = [i.id for i in stripe_sdk().v1.invoices.list({"customer": stripe_customer}).data]
+
+    refused = api.post(
+        "/api/v1/subscriptions",
+        {"customer": "user-1", "price": price, "automatic_tax": True},
+        key=tenant_a.key,
+    )
+
+    assert refused.status_code == 400, refused.content
+    expected = ("tax_behavior_unspecified", "automatic_tax")
+    if case == "no_address":
+        expected = ("customer_tax_location_invalid", "automatic_tax")
+    assert (refused.json()["error"]["code"], refused.json()["error"]["param"]) == expected
+    assert stripe_sdk().v1.subscriptions.list({"customer": stripe_customer, "status": "all"}).data == []
+    assert [i.id for i in stripe_sdk().v1.invoices.list({"customer": stripe_customer}).data] == invoices
+    stripe_webhooks.deliver()
+    assert not Subscription.objects.exists()
+    assert not AuditLogEntry.objects.filter(action="subscription.created").exists()
+
+
+def test_a_refused_change_does_not_turn_tax_on(
+    api, tenant_a, catalog, stripe_emulator, stripe_sdk, stripe_webhooks
+):
+    """`automatic_tax` with a change is written only once the whole change is checked: a bad promotion code or
+    an untaxed price refuses the request with Stripe Tax still off."""
+    _complete(stripe_emulator, _checkout(api, tenant_a, "item", price="pack")["stripe_session_id"], "FR")
+    body = _checkout(api, tenant_a, "subscription", price="pro-monthly", automatic_tax=False)
+    _complete(stripe_emulator, body["stripe_session_id"], "FR")
+    stripe_webhooks.deliver()
+    subscription = api.get("/api/v1/subscriptions?customer=user-1", key=tenant_a.key).json()["data"][0]
+    untaxed = {
+        "key": "pro-untaxed",
+        "product": "pro",
+        "currency": "eur",
+        "unit_amount": 900,
+        "type": "recurring",
+    }
+    assert api.post("/api/v1/prices", {**untaxed, "interval": "month"}, key=tenant_a.key).status_code == 201
+    path = f"/api/v1/subscriptions/{subscription['id']}"
+    before = stripe_sdk().v1.subscriptions.retrieve(subscription["stripe_subscription_id"]).to_dict()
+
+    for change, code in (
+        ({"quantity": 2, "promotion_code": "NOPE"}, "promotion_code_invalid"),
+        ({"price": "pro-untaxed"}, "tax_behavior_unspecified"),
+        ({"items": [{"price": "pro-untaxed"}]}, "tax_behavior_unspecified"),
+    ):
+        refused = api.patch(path, {**change, "automatic_tax": True}, key=tenant_a.key)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, code), refused.content
+
+    assert stripe_sdk().v1.subscriptions.retrieve(subscription["stripe_subscription_id"]).to_dict() == before
+    changed = api.patch(path, {"quantity": 2, "automatic_tax": True}, key=tenant_a.key)
+    assert changed.status_code == 200, changed.content
+    live = stripe_sdk().v1.subscriptions.retrieve(subscription["stripe_subscription_id"])
+    assert (live.automatic_tax.enabled, live["items"].data[0].quantity) == (True, 2)

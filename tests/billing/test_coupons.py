@@ -96,23 +96,30 @@ def test_coupon_and_promotion_code_are_created_here_and_at_stripe(api, tenant_a,
 
 
 @pytest.mark.parametrize(
-    ("body", "param"),
+    ("body", "status", "code", "param"),
     [
-        ({"percent_off": "10", "amount_off": 500, "currency": "usd"}, "percent_off"),
-        ({}, "percent_off"),
-        ({"percent_off": "150"}, "percent_off"),
-        ({"amount_off": 500}, "currency"),
-        ({"percent_off": "10", "duration": "repeating"}, "duration_in_months"),
-        ({"percent_off": "10", "duration_in_months": 3}, "duration_in_months"),
-        ({"percent_off": "10", "duration": "weekly"}, "duration"),
-        ({"percent_off": "10", "redeem_by": "2001-01-01T00:00:00Z"}, "redeem_by"),
-        ({"percent_off": "10", "applies_to": ["no-such-product"]}, "applies_to[0]"),
+        (
+            {"percent_off": "10", "amount_off": 500, "currency": "usd"},
+            400,
+            "parameter_conflict",
+            "percent_off",
+        ),
+        ({}, 400, "parameter_conflict", "percent_off"),
+        ({"percent_off": "150"}, 400, "invalid_parameter", "percent_off"),
+        ({"amount_off": 500}, 400, "parameter_missing", "currency"),
+        ({"percent_off": "10", "duration": "repeating"}, 400, "parameter_missing", "duration_in_months"),
+        ({"percent_off": "10", "duration_in_months": 3}, 400, "parameter_conflict", "duration_in_months"),
+        ({"percent_off": "10", "duration": "weekly"}, 400, "invalid_parameter", "duration"),
+        ({"percent_off": "10", "redeem_by": "2001-01-01T00:00:00Z"}, 400, "invalid_parameter", "redeem_by"),
+        ({"percent_off": "10", "applies_to": ["no-such-product"]}, 404, "resource_missing", "applies_to[0]"),
     ],
 )
-def test_a_bad_coupon_is_refused_and_nothing_is_written(api, tenant_a, catalog, stripe_sdk, body, param):
+def test_a_bad_coupon_is_refused_and_nothing_is_written(
+    api, tenant_a, catalog, stripe_sdk, body, status, code, param
+):
     response = _coupon(api, tenant_a, **body)
-    assert response.status_code in (400, 404), response.content
-    assert response.json()["error"]["param"] == param
+    error = response.json()["error"]
+    assert (response.status_code, error["code"], error["param"]) == (status, code, param), response.content
     assert not Coupon.objects.exists()
     assert stripe_sdk().v1.coupons.list().data == []
 
@@ -134,7 +141,7 @@ def test_a_taken_key_or_code_is_refused(api, tenant_a, catalog, stripe_sdk):
     assert PromotionCode.objects.count() == 1
 
 
-def test_another_projects_coupons_and_codes_are_not_found(api, tenant_a, tenant_b, catalog):
+def test_another_projects_coupons_and_codes_are_not_found(api, tenant_a, tenant_b, catalog, catalog_b):
     _coupon(api, tenant_a, percent_off="10")
     promo = _code(api, tenant_a).json()
     assert api.get("/api/v1/coupons/welcome", key=tenant_b.key).status_code == 404
@@ -157,7 +164,13 @@ def test_another_projects_coupons_and_codes_are_not_found(api, tenant_a, tenant_
         },
         key=tenant_b.key,
     )
-    assert response.status_code in (400, 404)
+    error = response.json()["error"]
+    assert (response.status_code, error["code"], error["param"]) == (
+        400,
+        "promotion_code_invalid",
+        "promotion_code",
+    )
+    assert not Payment.objects.exists()
 
 
 def test_a_subscription_checkout_with_a_code_end_to_end(
@@ -344,3 +357,97 @@ def test_patch_subscription_applies_a_promotion_code(
     renewal = Invoice.objects.filter(subscription=subscription, billing_reason="subscription_cycle").get()
     assert (renewal.subtotal, renewal.discount, renewal.total) == (3000, 1000, 2000)
     assert Payment.objects.get(stripe_invoice_id=renewal.stripe_invoice_id).amount == 2000
+
+
+def test_a_one_time_payment_with_a_promotion_code_is_charged_the_discounted_amount(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """`POST /payments` of a one-time price (15.00) with a 25 %-off code: the payment and Stripe's Checkout
+    Session and PaymentIntent all say 11.25, 3.75 off."""
+    _coupon(api, tenant_a, percent_off="25")
+    _code(api, tenant_a, max_redemptions=1)
+
+    created = api.post(
+        "/api/v1/payments",
+        {"customer": "user-1", "price": "credits-1000", "flow": "checkout", "promotion_code": "welcome25",
+         "success_url": OK, "cancel_url": CANCEL},
+        key=tenant_a.key,
+    )  # fmt: skip
+
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert (body["type"], body["status"], body["amount"], body["currency"]) == (
+        "one_time",
+        "pending",
+        1125,
+        "usd",
+    )
+    payment = Payment.objects.get(pk=body["id"])
+    assert (payment.amount, payment.amount_discount, payment.promotion_code.code) == (1125, 375, "WELCOME25")
+    session = stripe_sdk().v1.checkout.sessions.retrieve(payment.stripe_checkout_session_id)
+    assert (session.amount_subtotal, session.total_details.amount_discount, session.amount_total) == (
+        1500,
+        375,
+        1125,
+    )
+    assert [d.promotion_code for d in session.discounts] == [
+        PromotionCode.objects.get(code="WELCOME25").stripe_promotion_code_id
+    ]
+
+    completed = _complete(stripe_emulator, payment.stripe_checkout_session_id)
+    stripe_webhooks.deliver()
+
+    assert stripe_sdk().v1.payment_intents.retrieve(completed["payment_intent"]).amount == 1125
+    paid = api.get(f"/api/v1/payments/{body['id']}", key=tenant_a.key).json()
+    assert (paid["status"], paid["amount"], paid["amount_discount"], paid["promotion_code"]) == (
+        "succeeded",
+        1125,
+        375,
+        "WELCOME25",
+    )
+    # The code was redeemed once at Stripe: it cannot be used again.
+    again = api.post(
+        "/api/v1/payments",
+        {"customer": "user-2", "price": "credits-1000", "flow": "checkout", "promotion_code": "WELCOME25",
+         "success_url": OK, "cancel_url": CANCEL},
+        key=tenant_a.key,
+    )  # fmt: skip
+    assert (again.status_code, again.json()["error"]["code"]) == (400, "promotion_code_invalid")
+    assert Payment.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "param"),
+    [
+        ({"active": "maybe"}, "invalid_parameter", "active"),
+        ({}, "parameter_missing", "active"),
+        ({"active": None}, "parameter_missing", "active"),
+        ({"active": False, "code": "OTHER"}, "unknown_parameter", "code"),
+        ({"active": False, "max_redemptions": 3}, "unknown_parameter", "max_redemptions"),
+    ],
+)
+def test_a_bad_promotion_code_update_changes_nothing(api, tenant_a, catalog, stripe_sdk, body, code, param):
+    _coupon(api, tenant_a, percent_off="10")
+    promo = _code(api, tenant_a, max_redemptions=5).json()
+    before = (
+        list(PromotionCode.objects.values_list("code", "active", "max_redemptions", "updated_at")),
+        CoreAudit.objects.filter(action__startswith="promotion_code.").count(),
+        stripe_sdk().v1.promotion_codes.retrieve(promo["stripe_promotion_code_id"]).to_dict(),
+    )
+
+    response = api.patch(f"/api/v1/promotion_codes/{promo['id']}", body, key=tenant_a.key)
+
+    error = response.json()["error"]
+    assert (response.status_code, error["type"], error["code"], error["param"]) == (
+        400,
+        "invalid_request_error",
+        code,
+        param,
+    )
+    assert before == (
+        list(PromotionCode.objects.values_list("code", "active", "max_redemptions", "updated_at")),
+        CoreAudit.objects.filter(action__startswith="promotion_code.").count(),
+        stripe_sdk().v1.promotion_codes.retrieve(promo["stripe_promotion_code_id"]).to_dict(),
+    )
+    unknown = api.patch("/api/v1/promotion_codes/promo_nope", {"active": False}, key=tenant_a.key)
+    assert (unknown.status_code, unknown.json()["error"]["type"]) == (404, "not_found")

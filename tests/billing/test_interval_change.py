@@ -16,7 +16,7 @@ from billing.models import Invoice, Payment, Subscription
 from core.models import AuditLogEntry
 from entitlements.models import Feature
 from tests.catalog import price_create
-from tests.e2e.test_subscription_lifecycle import _subscribe
+from tests.e2e.test_subscription_lifecycle import _complete, _subscribe
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 
 pytestmark = pytest.mark.django_db
@@ -237,6 +237,10 @@ def test_preview_shows_the_interval_change_invoice_and_writes_nothing(
     assert preview.json() == {
         "amount_due": 27968,
         "currency": "usd",
+        "subtotal": 27968,
+        "discount": 0,
+        "tax": 0,
+        "total": 27968,
         "lines": [
             {
                 "description": "Unused time on 1 × Professional after 25 Jan 2027",
@@ -322,3 +326,172 @@ def test_the_portal_switches_monthly_to_yearly(
         (30000, False, yearly.stripe_price_id, CHANGE, YEAR_END),
     ]
     assert "Renews on Jan 25, 2028" in stripe_emulator.handle("GET", page).body.decode()
+
+
+# --- A subscription with a metered item: every item changes interval at once ---------------------------------
+
+
+@pytest.fixture
+def metered(catalog, allowance):
+    """Per-call prices of the same product, on the `api_calls` meter: one monthly, one yearly."""
+    return (
+        price_create(
+            catalog.pro, "pro-calls-monthly", 2, interval="month", usage_type="metered", meter="api_calls"
+        ),
+        price_create(
+            catalog.pro, "pro-calls-yearly", 2, interval="year", usage_type="metered", meter="api_calls"
+        ),
+    )
+
+
+def _subscribe_with_calls(api, tenant, stripe_emulator, stripe_webhooks):
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {
+            "customer": "user-1",
+            "items": [{"price": "pro-monthly"}, {"price": "pro-calls-monthly"}],
+            "success_url": "https://app.example.com/ok",
+            "cancel_url": "https://app.example.com/ok",
+        },
+        key=tenant.key,
+    )
+    assert created.status_code == 201, created.content
+    _complete(stripe_emulator, created.json()["stripe_session_id"])
+    stripe_webhooks.deliver()
+    return Subscription.objects.get()
+
+
+def _everything(stripe_sdk, subscription: Subscription):
+    """What a refused change must leave alone: Stripe's subscription, invoices and events; ours and the audit."""
+    client = stripe_sdk()
+    live = client.v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+    return (
+        [(i.price.id, i.quantity, i.current_period_start, i.current_period_end) for i in live["items"].data],
+        live.billing_cycle_anchor,
+        [i.id for i in client.v1.invoices.list({"limit": 100}).auto_paging_iter()],
+        [e.id for e in client.v1.events.list({"limit": 100}).auto_paging_iter()],
+        list(Subscription.objects.values_list("pk", "price_id", "current_period_end", "updated_at")),
+        sorted(subscription.items.values_list("stripe_item_id", "price_id", "quantity")),
+        Invoice.objects.count(),
+        AuditLogEntry.objects.filter(action="subscription.changed").count(),
+    )
+
+
+def test_a_price_change_that_would_mix_intervals_is_refused_before_stripe(
+    api, tenant_a, catalog, yearly, metered, clock, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """`price` replaces the main item only: the metered monthly item would stay monthly, which Stripe refuses.
+    Tollgate says so (400 `interval_mismatch`, `param: price`) instead of a 502, and nothing changes."""
+    subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    clock.shift(timedelta(days=10))
+    path = f"/api/v1/subscriptions/{subscription.pk}"
+    before = _everything(stripe_sdk, subscription)
+
+    for response in (
+        api.patch(path, {"price": "pro-yearly"}, key=tenant_a.key),
+        api.post(f"{path}/preview", {"price": "pro-yearly"}, key=tenant_a.key),
+        api.patch(
+            path, {"price": "pro-yearly", "quantity": 2, "proration_behavior": "none"}, key=tenant_a.key
+        ),
+    ):
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert (error["type"], error["code"], error["param"]) == (
+            "invalid_request_error",
+            "interval_mismatch",
+            "price",
+        )
+        assert "pro-calls-monthly" in error["message"]
+        assert "`items`" in error["message"]
+    # An `items` list that would still mix intervals is refused on the item that does.
+    mixed = api.patch(
+        path, {"items": [{"price": "pro-yearly"}, {"price": "pro-calls-monthly"}]}, key=tenant_a.key
+    )
+    assert mixed.status_code == 400, mixed.content
+    assert (mixed.json()["error"]["code"], mixed.json()["error"]["param"]) == (
+        "interval_mismatch",
+        "items[1].price",
+    )
+
+    stripe_webhooks.deliver()
+    assert _everything(stripe_sdk, subscription) == before
+
+
+def test_a_price_change_is_refused_when_stripe_has_an_item_the_mirror_lacks(
+    api, tenant_a, catalog, yearly, metered, clock, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """The metered item was added at Stripe a moment ago and its event is not applied yet: Stripe's own items
+    are checked before anything is written."""
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    subscription = Subscription.objects.get()
+    stripe_sdk().v1.subscriptions.update(
+        subscription.stripe_subscription_id,
+        {"items": [{"price": metered[0].stripe_price_id}], "proration_behavior": "none"},
+    )
+    clock.shift(timedelta(days=10))
+    before = _everything(stripe_sdk, subscription)
+
+    response = api.patch(
+        f"/api/v1/subscriptions/{subscription.pk}", {"price": "pro-yearly"}, key=tenant_a.key
+    )
+
+    assert response.status_code == 400, response.content
+    assert (response.json()["error"]["code"], response.json()["error"]["param"]) == (
+        "interval_mismatch",
+        "price",
+    )
+    assert _everything(stripe_sdk, subscription) == before
+
+
+def test_every_item_switched_to_yearly_through_items_is_invoiced_at_once(
+    api, tenant_a, catalog, yearly, metered, clock, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """Base and metered items switched together: the period restarts at the change, the month's unused base
+    time is credited (2032, see the module docstring), the year is charged in full, and the usage of the cut-short
+    month (40 calls × 0.02) is billed in arrears on the same invoice."""
+    subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    clock.shift(timedelta(days=1))
+    usage = {"id": "u-1", "customer": "user-1", "feature": "api_calls", "quantity": 40}
+    assert api.post("/api/v1/usage", usage, key=tenant_a.key).status_code == 201
+    clock.shift(timedelta(days=9))
+    path = f"/api/v1/subscriptions/{subscription.pk}"
+    body = {"items": [{"price": "pro-yearly"}, {"price": "pro-calls-yearly"}]}
+
+    preview = api.post(f"{path}/preview", body, key=tenant_a.key)
+    response = api.patch(path, body, key=tenant_a.key)
+
+    assert response.status_code == 200, response.content
+    shown = response.json()
+    assert [(i["price"], i["quantity"]) for i in shown["items"]] == [
+        ("pro-yearly", 1),
+        ("pro-calls-yearly", None),
+    ]
+    assert (shown["current_period_start"], shown["current_period_end"]) == (_iso(CHANGE), _iso(YEAR_END))
+    live = stripe_sdk().v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+    assert [(i.price.id, i.current_period_start, i.current_period_end) for i in live["items"].data] == [
+        (yearly.stripe_price_id, CHANGE, YEAR_END),
+        (metered[1].stripe_price_id, CHANGE, YEAR_END),
+    ]
+    stripe_webhooks.deliver()
+    change = Invoice.objects.get(billing_reason="subscription_update")
+    assert sorted(_lines(change)) == sorted(
+        [
+            (-2032, True, catalog.pro_monthly.stripe_price_id, CHANGE, MONTH_END),
+            (80, False, metered[0].stripe_price_id, T0, CHANGE),
+            (30000, False, yearly.stripe_price_id, CHANGE, YEAR_END),
+        ]
+    )
+    assert (change.status, change.subtotal, change.total, change.amount_paid) == ("paid", 28048, 28048, 28048)
+    assert Payment.objects.get(stripe_invoice_id=change.stripe_invoice_id).amount == 28048
+    assert preview.status_code == 200, preview.content
+    assert preview.json()["amount_due"] == 28048
+    assert sorted(line["amount"] for line in preview.json()["lines"]) == [-2032, 80, 30000]
+    subscription.refresh_from_db()
+    assert sorted(subscription.items.values_list("price__key", "quantity")) == [
+        ("pro-calls-yearly", None),
+        ("pro-yearly", 1),
+    ]
+    assert (subscription.current_period_start, subscription.current_period_end) == (
+        _at(CHANGE),
+        _at(YEAR_END),
+    )

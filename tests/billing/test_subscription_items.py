@@ -1172,3 +1172,120 @@ def test_a_created_subscription_redeems_a_promotion_code_and_a_bad_one_writes_no
     assert (subscription["discount"]["coupon"], subscription["discount"]["percent_off"]) == ("launch", 25.0)
     invoice = api.get("/api/v1/invoices?customer=user-1", key=tenant_a.key).json()["data"][0]
     assert (invoice["subtotal"], invoice["discount"], invoice["total"]) == (4000, 1000, 3000)
+
+
+# --- 8. already_subscribed, per product, under concurrency ----------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_of_one_product_make_one_subscription(api, tenant_a, plans, stripe_sdk):
+    """Two `POST /subscriptions` of the same product (its monthly and its yearly price) at once, on real
+    threads: the customer's subscription writes are serialized, so the second sees the first's subscription —
+    one 201, one 409 `already_subscribed`, one subscription at Stripe and here."""
+    import json
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    sdk = stripe_sdk()
+    stripe_customer = _stripe_customer(api, tenant_a, sdk)
+    bodies = [
+        {"customer": "user-1", "price": "base-monthly", "quantity": 2},
+        {"customer": "user-1", "items": [{"price": "base-yearly"}]},
+    ]
+    barrier = threading.Barrier(len(bodies))
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def create(body: dict[str, Any]) -> None:
+        try:
+            barrier.wait()
+            response = Client().post(
+                "/api/v1/subscriptions",
+                data=json.dumps(body),
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {tenant_a.key}"},
+            )
+            answers.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(status for status, _ in answers) == [201, 409], answers
+    refused = next(body for status, body in answers if status == 409)["error"]
+    assert refused["code"] == "already_subscribed"
+    assert refused["param"] in ("price", "items[0].price")
+    created = next(body for status, body in answers if status == 201)
+    assert [s.id for s in sdk.v1.subscriptions.list({"customer": stripe_customer, "status": "all"}).data] == [
+        created["stripe_subscription_id"]
+    ]
+    assert list(Subscription.objects.values_list("pk", flat=True)) == [created["id"]]
+
+
+def test_an_items_change_cannot_add_a_product_another_subscription_has(
+    api, tenant_a, plans, stripe_sdk, stripe_webhooks
+):
+    """The add-on is on a second subscription of the customer: adding it to the first (as an item, or as the
+    main price) is 409 `already_subscribed` naming the item, and its preview says so too; nothing changes. A
+    change that adds no product goes through."""
+    from core.models import AuditLogEntry
+
+    sdk = stripe_sdk()
+    _stripe_customer(api, tenant_a, sdk)
+    first = _create(
+        api, tenant_a, {"customer": "user-1", "items": [{"price": "base-monthly"}, {"price": "calls"}]}
+    ).json()
+    second = _create(api, tenant_a, {"customer": "user-1", "price": "addon-monthly"})
+    assert second.status_code == 201, second.json()
+    stripe_webhooks.deliver()
+    path = f"/api/v1/subscriptions/{first['id']}"
+    before = (
+        sdk.v1.subscriptions.retrieve(first["stripe_subscription_id"]).to_dict(),
+        len(sdk.v1.invoices.list({"limit": 100}).data),
+        _items_body(Subscription.objects.get(pk=first["id"])),
+        AuditLogEntry.objects.filter(action="subscription.changed").count(),
+    )
+
+    for body, param in (
+        (
+            {"items": [{"price": "base-monthly"}, {"price": "calls"}, {"price": "addon-monthly"}]},
+            "items[2].price",
+        ),
+        ({"price": "addon-monthly"}, "price"),
+    ):
+        for operation in ("patch", "preview"):
+            response = (
+                api.patch(path, body, key=tenant_a.key)
+                if operation == "patch"
+                else api.post(f"{path}/preview", body, key=tenant_a.key)
+            )
+            error = response.json()["error"]
+            assert (response.status_code, error["code"], error["param"]) == (409, "already_subscribed", param)
+            assert second.json()["id"] in error["message"]
+
+    stripe_webhooks.deliver()
+    assert before == (
+        sdk.v1.subscriptions.retrieve(first["stripe_subscription_id"]).to_dict(),
+        len(sdk.v1.invoices.list({"limit": 100}).data),
+        _items_body(Subscription.objects.get(pk=first["id"])),
+        AuditLogEntry.objects.filter(action="subscription.changed").count(),
+    )
+    kept = api.patch(
+        path,
+        {
+            "items": [{"price": "base-monthly", "quantity": 3}, {"price": "calls"}],
+            "proration_behavior": "none",
+        },
+        key=tenant_a.key,
+    )
+    assert kept.status_code == 200, kept.json()
+    assert [(i["price"], i["quantity"]) for i in kept.json()["items"]] == [
+        ("base-monthly", 3),
+        ("calls", None),
+    ]

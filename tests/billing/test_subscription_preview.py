@@ -59,6 +59,10 @@ def test_upgrade_preview_equals_what_the_change_then_invoices(
         assert preview.json() == {
             "amount_due": credit + charge,
             "currency": catalog.pro_monthly.currency,
+            "subtotal": credit + charge,
+            "discount": 0,
+            "tax": 0,
+            "total": credit + charge,
             "lines": [
                 {
                     "description": f"Unused time on 1 × {name} after {day}",
@@ -98,7 +102,10 @@ def test_bad_input_is_refused_and_nothing_written(api, tenant_a, subscribed, str
         ({}, "parameter_missing"),
         ({"quantity": 0}, None),
         ({"quantity": 2, "proration_behavior": "sometimes"}, None),
-        ({"quantity": 2, "payment_behavior": "allow_incomplete"}, None),
+        ({"quantity": 2, "payment_behavior": "sometimes"}, None),
+        ({"quantity": 2, "automatic_tax": "maybe"}, None),
+        ({"quantity": 2, "promotion_code": "NOPE"}, "promotion_code_invalid"),
+        ({"quantity": 2, "unknown": 1}, "unknown_parameter"),
     ):
         refused = api.post(path, body, key=tenant_a.key)
         assert refused.status_code == 400, (body, refused.content)
@@ -113,4 +120,118 @@ def test_another_projects_subscription_and_unknown_ids_are_404(api, tenant_b, su
     theirs = api.post(f"/api/v1/subscriptions/{subscribed.pk}/preview", {"quantity": 3}, key=tenant_b.key)
     unknown = api.post("/api/v1/subscriptions/sub_unknown/preview", {"quantity": 3}, key=tenant_b.key)
     assert (theirs.status_code, unknown.status_code) == (404, 404)
+    assert _written(stripe_sdk) == before
+
+
+# --- The same body as the change: a promotion code and automatic tax ---------------------------------------
+
+
+@pytest.fixture
+def taxed(api, tenant_a, stripe_emulator, stripe_webhooks):
+    """A customer in Germany (19 % VAT; the address saved by a taxed checkout) subscribed to one seat of an
+    exclusive-tax EUR price (19.00 a month) without tax, and a 25 %-off promotion code usable once."""
+    assert api.post("/api/v1/products", {"key": "team", "name": "Team"}, key=tenant_a.key).status_code == 201
+    for price in (
+        {"key": "team-monthly", "unit_amount": 1900, "type": "recurring", "interval": "month"},
+        {"key": "setup", "unit_amount": 500, "type": "one_time"},
+    ):
+        body = {"product": "team", "currency": "eur", "tax_behavior": "exclusive", **price}
+        assert api.post("/api/v1/prices", body, key=tenant_a.key).status_code == 201
+    coupon = {"key": "quarter", "percent_off": "25", "duration": "forever"}
+    assert api.post("/api/v1/coupons", coupon, key=tenant_a.key).status_code == 201
+    promo = {"code": "QUARTER", "coupon": "quarter", "max_redemptions": 1}
+    assert api.post("/api/v1/promotion_codes", promo, key=tenant_a.key).status_code == 201
+    ok = "https://app.example.com/ok"
+    for path, body in (
+        ("item", {"price": "setup", "automatic_tax": True}),
+        ("subscription", {"price": "team-monthly"}),
+    ):
+        created = api.post(
+            f"/api/v1/checkout/{path}",
+            {"customer": "user-1", "success_url": ok, "cancel_url": ok, **body},
+            key=tenant_a.key,
+        )
+        assert created.status_code == 201, created.content
+        done = stripe_emulator.handle(
+            "POST",
+            f"/_emulator/checkout/sessions/{created.json()['stripe_session_id']}/complete",
+            body=b"card=4242424242424242&address[country]=DE",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert done.status == 200, done.body
+    stripe_webhooks.deliver()
+    return Subscription.objects.get()
+
+
+def test_a_preview_with_a_promotion_code_and_tax_is_what_the_change_then_invoices(
+    api, tenant_a, taxed, stripe_emulator, stripe_sdk, stripe_webhooks
+):
+    """Three seats, no prorations, 25 % off, Stripe Tax on: the next renewal bills 3 × 19.00 = 57.00, less
+    14.25, plus 19 % of 42.75 (8.1225 → 8.12): 50.87. The preview redeems and turns on nothing; the change with
+    the same body does, and its renewal invoice is the preview."""
+    path = f"/api/v1/subscriptions/{taxed.pk}"
+    body = {"quantity": 3, "proration_behavior": "none", "promotion_code": "quarter", "automatic_tax": True}
+    promo_id = api.get("/api/v1/promotion_codes", key=tenant_a.key).json()["data"][0][
+        "stripe_promotion_code_id"
+    ]
+    before = _written(stripe_sdk)
+
+    preview = api.post(f"{path}/preview", body, key=tenant_a.key)
+
+    assert preview.status_code == 200, preview.content
+    shown = preview.json()
+    assert {k: v for k, v in shown.items() if k != "lines"} == {
+        "amount_due": 5087,
+        "currency": "eur",
+        "subtotal": 5700,
+        "discount": 1425,
+        "tax": 812,
+        "total": 5087,
+    }
+    assert [(line["amount"], line["quantity"], line["proration"]) for line in shown["lines"]] == [
+        (5700, 3, False)
+    ]
+    assert _written(stripe_sdk) == before
+    assert stripe_sdk().v1.promotion_codes.retrieve(promo_id).times_redeemed == 0
+    live = stripe_sdk().v1.subscriptions.retrieve(taxed.stripe_subscription_id)
+    assert (live.discounts, live.automatic_tax.enabled, live["items"].data[0].quantity) == ([], False, 1)
+
+    changed = api.patch(path, body, key=tenant_a.key)
+    assert changed.status_code == 200, changed.content
+    stripe_webhooks.deliver()
+    assert stripe_sdk().v1.promotion_codes.retrieve(promo_id).times_redeemed == 1
+    stripe_emulator.advance(32 * 86_400)
+    stripe_webhooks.deliver()
+    renewal = Invoice.objects.get(billing_reason="subscription_cycle")
+    assert (renewal.subtotal, renewal.discount, renewal.tax, renewal.total, renewal.amount_paid) == (
+        5700,
+        1425,
+        812,
+        5087,
+        5087,
+    )
+
+
+def test_a_preview_refuses_what_the_change_refuses_and_writes_nothing(
+    api, tenant_a, taxed, catalog, stripe_sdk
+):
+    path = f"/api/v1/subscriptions/{taxed.pk}/preview"
+    untaxed = api.post("/api/v1/prices", {"key": "team-untaxed", "product": "team", "currency": "eur",
+                                          "unit_amount": 900, "type": "recurring", "interval": "month"},
+                       key=tenant_a.key)  # fmt: skip
+    assert untaxed.status_code == 201
+    before = _written(stripe_sdk)
+    body = {"quantity": 2}
+    for extra, status, code in (
+        ({"promotion_code": "NOPE"}, 400, "promotion_code_invalid"),
+        ({"automatic_tax": True, "price": "pro-monthly"}, 409, "currency_mismatch"),
+    ):
+        refused = api.post(path, {**body, **extra}, key=tenant_a.key)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (status, code), refused.content
+    refused = api.post(path, {"price": "team-untaxed", "automatic_tax": True}, key=tenant_a.key)
+    assert (refused.status_code, refused.json()["error"]["code"], refused.json()["error"]["param"]) == (
+        400,
+        "tax_behavior_unspecified",
+        "automatic_tax",
+    )
     assert _written(stripe_sdk) == before

@@ -141,7 +141,9 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
     platform_made = api.post(
         f"/api/v1/projects/{tenant_a.project.pk}/api_keys", {"name": "ops"}, key=platform_key
     ).json()
+    clock = api.post("/api/v1/test_clocks", {"frozen_time": "2026-01-01T00:00:00Z"}, key=tenant_a.key).json()
     deletes = [
+        ("/api/v1/test_clocks/{test_clock}", f"/api/v1/test_clocks/{clock['id']}", {}, tenant_a.key),
         (
             "/api/v1/carts/{cart_id}/items/{item_id}",
             f"/api/v1/carts/{cart['id']}/items/{item['items'][0]['id']}",

@@ -156,3 +156,104 @@ def test_consume_of_a_metered_feature_is_reported_too(api, tenant_a, metered, st
     assert api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()["allowed"] is True
     assert UsageEvent.objects.get().meter_status == "reported"
     assert _summary(stripe_sdk, metered, stripe_customer) == 3
+
+
+# --- usage recorded before Tollgate mirrored the metered item ----------------------------------------------
+
+
+def _with_card(api, tenant, sdk, external_id="user-1"):
+    api.post("/api/v1/customers", {"external_id": external_id}, key=tenant.key)
+    from billing.models import Customer
+
+    stripe_customer = customer_ensure_stripe(customer=Customer.objects.get(external_id=external_id))
+    pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": stripe_customer}).id
+    sdk.v1.customers.update(stripe_customer, {"invoice_settings": {"default_payment_method": pm}})
+    return stripe_customer
+
+
+def _usage(api, tenant, event_id, quantity, **extra):
+    body = {"id": event_id, "customer": "user-1", "feature": "api_calls", "quantity": quantity, **extra}
+    response = api.post("/api/v1/usage", body, key=tenant.key)
+    assert response.status_code == 201, response.json()
+
+
+def _renewal_usage_lines(stripe_emulator, sdk, stripe_subscription_id, stripe_webhooks):
+    from billing.models import Invoice
+
+    live = sdk.v1.subscriptions.retrieve(stripe_subscription_id)
+    stripe_emulator.advance(live["items"].data[0].current_period_end - stripe_emulator.clock.now() + 60)
+    stripe_webhooks.deliver()
+    renewal = Invoice.objects.get(billing_reason="subscription_cycle")
+    calls = Price.objects.get(key="calls").stripe_price_id
+    return [(line["quantity"], line["amount"]) for line in renewal.lines if line["stripe_price_id"] == calls]
+
+
+def test_usage_recorded_before_the_subscription_was_mirrored_is_billed_at_renewal(
+    api, tenant_a, metered, stripe_emulator, stripe_sdk, stripe_webhooks
+):
+    """The subscription with the metered item starts at Stripe; before its events reach Tollgate the customer
+    uses 40 calls (skipped: Tollgate knows no item that bills them). The mirror takes them back and reports
+    them; the renewal invoice bills exactly 40 × 0.02. Usage of another meter-less customer stays skipped."""
+    sdk = stripe_sdk()
+    stripe_customer = _with_card(api, tenant_a, sdk)
+    calls = Price.objects.get(key="calls")
+    created = sdk.v1.subscriptions.create(
+        {"customer": stripe_customer, "items": [{"price": calls.stripe_price_id}]}
+    )
+    _usage(api, tenant_a, "early-1", 30)
+    _usage(api, tenant_a, "early-2", 10)
+    _usage(api, tenant_a, "other-1", 5, customer="user-2")
+    assert dict(UsageEvent.objects.values_list("event_id", "meter_status")) == {
+        "early-1": "skipped",
+        "early-2": "skipped",
+        "other-1": "skipped",
+    }
+
+    stripe_webhooks.deliver()
+
+    assert dict(UsageEvent.objects.values_list("event_id", "meter_status")) == {
+        "early-1": "reported",
+        "early-2": "reported",
+        "other-1": "skipped",
+    }
+    assert _summary(stripe_sdk, metered, stripe_customer) == 40
+    usage = api.get("/api/v1/usage?customer=user-1&feature=api_calls", key=tenant_a.key).json()
+    assert (usage["quantity"], usage["billed_quantity"], usage["pending_quantity"]) == (40, 40, 0)
+    assert _renewal_usage_lines(stripe_emulator, sdk, created.id, stripe_webhooks) == [(40, 80)]
+
+
+def test_usage_of_the_period_before_a_metered_item_was_added_is_billed_and_older_usage_is_not(
+    api, tenant_a, metered, stripe_emulator, stripe_sdk, stripe_webhooks
+):
+    """A base subscription is mirrored; a week later the metered item is added at Stripe, and 7 calls are
+    recorded before that reaches Tollgate. The item's period is the subscription's: those 7 calls and the 3
+    recorded earlier in the period are reported and billed; 100 calls of the day before the period began stay
+    skipped."""
+    sdk = stripe_sdk()
+    stripe_customer = _with_card(api, tenant_a, sdk)
+    base = price_create(
+        product_create(tenant_a.project, "base", "Base"), "base-monthly", 1000, interval="month"
+    )
+    _usage(api, tenant_a, "older", 100)
+    with time_machine.travel(timezone.now() + timedelta(days=1), tick=False) as clock:
+        created = sdk.v1.subscriptions.create(
+            {"customer": stripe_customer, "items": [{"price": base.stripe_price_id}]}
+        )
+        stripe_webhooks.deliver()
+        _usage(api, tenant_a, "in-period", 3)
+        clock.shift(timedelta(days=7))
+        calls = Price.objects.get(key="calls")
+        sdk.v1.subscriptions.update(
+            created.id, {"items": [{"price": calls.stripe_price_id}], "proration_behavior": "none"}
+        )
+        _usage(api, tenant_a, "late", 7)
+        assert set(UsageEvent.objects.values_list("meter_status", flat=True)) == {"skipped"}
+
+        stripe_webhooks.deliver()
+
+        assert dict(UsageEvent.objects.values_list("event_id", "meter_status")) == {
+            "older": "skipped",
+            "in-period": "reported",
+            "late": "reported",
+        }
+        assert _renewal_usage_lines(stripe_emulator, sdk, created.id, stripe_webhooks) == [(10, 20)]

@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 
 from tollgate_client._transport import Transport
-from tollgate_client.resources.catalog import Features, Prices, Products
+from tollgate_client.resources.catalog import Features, Plans, Prices, Products
 from tollgate_client.resources.checkout import Carts, Checkout
 from tollgate_client.resources.customers import Customers
+from tollgate_client.resources.discounts import Coupons, PromotionCodes
 from tollgate_client.resources.entitlements import Credits, Entitlements, Usage
 from tollgate_client.resources.events import Events, WebhookEndpoints
 from tollgate_client.resources.payments import Payments, Portal
@@ -75,6 +76,9 @@ class Tollgate:
         self.features = Features(transport)
         self.products = Products(transport)
         self.prices = Prices(transport)
+        self.plans = Plans(transport)
+        self.coupons = Coupons(transport)
+        self.promotion_codes = PromotionCodes(transport)
         self.project = CurrentProject(transport)
         self.metrics = Metrics(transport)
         self.projects = Projects(transport)

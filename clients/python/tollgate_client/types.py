@@ -56,6 +56,7 @@ __all__ = [
     "PaymentItem",
     "PaymentSource",
     "PaymentStatus",
+    "PaymentStatusSummary",
     "PaymentType",
     "PortalEligibility",
     "PortalIneligibilityReason",
@@ -70,6 +71,9 @@ __all__ = [
     "Project",
     "ProjectStatus",
     "PromotionCode",
+    "PublicPlan",
+    "PublicPlanFeature",
+    "PublicPlanPrice",
     "RevenueInterval",
     "RevenueMetrics",
     "RevenuePeriod",
@@ -80,6 +84,8 @@ __all__ = [
     "SubscriptionItem",
     "SubscriptionItemUsageType",
     "SubscriptionMetrics",
+    "SubscriptionPreview",
+    "SubscriptionPreviewLine",
     "SubscriptionStatus",
     "TollgateObject",
     "UsageBatchResult",
@@ -281,6 +287,49 @@ class Price(TollgateObject):
     updated_at: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class PublicPlanPrice(TollgateObject):
+    currency: str
+    unit_amount: int | None
+    """Minor units; null for a tiered price."""
+    billing_scheme: str
+    """per_unit | tiered"""
+    tiers_mode: str | None
+    """graduated | volume (tiered only)"""
+    tiers: list[PriceTier] | None
+    """Ascending; the last is up to "inf" (tiered only)."""
+    type: str
+    """recurring | one_time"""
+    interval: str | None
+    """day | week | month | year (recurring only)"""
+    interval_count: int | None
+    trial_days: int | None
+    usage_type: str | None
+    """licensed | metered (recurring only)"""
+    key: str
+    """The price's key: what a checkout is started with."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublicPlanFeature(TollgateObject):
+    key: str
+    name: str
+    type: FeatureType
+    """boolean | metered | credits | allocation | static"""
+    value: Any
+    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublicPlan(TollgateObject):
+    key: str
+    name: str
+    description: str | None
+    prices: list[PublicPlanPrice]
+    """Its active prices, by currency, cheapest first."""
+    features: list[PublicPlanFeature]
+
+
 # Customers, checkout, carts, payments, portal
 
 
@@ -295,6 +344,8 @@ class Customer(TollgateObject):
     currency: str | None
     """Fixed by the first purchase; null before it."""
     stripe_customer_id: str | None
+    test_clock: str | None
+    """The test clock (test mode) the customer's Stripe customer lives on; null for none."""
     created_at: str
     updated_at: str
 
@@ -396,6 +447,13 @@ class Payment(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PaymentStatusSummary(TollgateObject):
+    id: str
+    status: PaymentStatus
+    amount_refunded: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class PortalSession(TollgateObject):
     url: str
 
@@ -494,6 +552,31 @@ class Subscription(TollgateObject):
     created_at: str
     discount: SubscriptionDiscount | None
     """The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionPreviewLine(TollgateObject):
+    description: str
+    amount: int
+    quantity: int | None
+    proration: bool
+    period_start: int | None
+    period_end: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionPreview(TollgateObject):
+    amount_due: int
+    currency: str
+    subtotal: int
+    """The lines added up, before discounts and tax."""
+    discount: int
+    """What the discounts take off the subtotal."""
+    tax: int
+    """Stripe Tax's amount (0 without automatic tax)."""
+    total: int
+    """subtotal − discount + exclusive tax."""
+    lines: list[SubscriptionPreviewLine]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from tollgate_client.pagination import Page
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import Feature, Price, Product
+from tollgate_client.types import Feature, Price, Product, PublicPlan
 
 
 class Features(Resource):
@@ -54,10 +54,14 @@ class Products(Resource):
         description: str | None = None,
         active: bool | None = None,
         features: dict[str, Any] | None = None,
+        public: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Product:
-        """`features`: `{"<feature key>": true | limit | null (unlimited) | {"per_unit": n} | JSON value}`."""
-        body = compact(key=key, name=name, description=description, active=active, features=features)
+        """`features`: `{"<feature key>": true | limit | null (unlimited) | {"per_unit": n} | JSON value}`.
+        `public=True` lists it (while active) in the pricing page's `plans.list`."""
+        body = compact(
+            key=key, name=name, description=description, active=active, features=features, public=public
+        )
         return self._post(Product, "/products", body, idempotency_key=idempotency_key)
 
     def retrieve(self, product: str) -> Product:
@@ -72,10 +76,11 @@ class Products(Resource):
         description: str | None = None,
         active: bool | None = None,
         features: dict[str, Any] | None = None,
+        public: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Product:
         """`features` replaces the product's whole feature map."""
-        body = compact(name=name, description=description, active=active, features=features)
+        body = compact(name=name, description=description, active=active, features=features, public=public)
         return self._patch(Product, path("/products/{}", product), body, idempotency_key=idempotency_key)
 
     def list(
@@ -162,3 +167,11 @@ class Prices(Resource):
             "starting_after": starting_after,
         }
         return self._list(Price, "/prices", params)
+
+
+class Plans(Resource):
+    def list(self, *, project: str) -> Page[PublicPlan]:
+        """What a pricing page shows: the project's (by slug) active products marked `public`, cheapest first,
+        with their active prices and feature values. The endpoint needs no key (the client's is ignored), so
+        any project's public plans can be read; it is rate-limited per address and cached for 60 seconds."""
+        return self._list(PublicPlan, path("/public/{}/plans", project), {})

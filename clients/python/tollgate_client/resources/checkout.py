@@ -15,7 +15,9 @@ class Checkout(Resource):
     """Each method answers a `CheckoutSession`: redirect the customer's browser to its `url`.
 
     `success_url` and `cancel_url` must be on the project's allowed redirect hosts. `automatic_tax=True` turns
-    on Stripe Tax: Checkout collects the billing address; every price needs a `tax_behavior`.
+    on Stripe Tax: Checkout collects the billing address; every price needs a `tax_behavior`. A
+    `promotion_code` is redeemed (an unknown, expired or used-up one is `promotion_code_invalid`), or
+    `allow_promotion_codes=True` shows the code field on Stripe's page; not both.
     """
 
     def subscription(
@@ -30,6 +32,8 @@ class Checkout(Resource):
         trial_days: int | None = None,
         metadata: dict[str, Any] | None = None,
         automatic_tax: bool | None = None,
+        promotion_code: str | None = None,
+        allow_promotion_codes: bool | None = None,
         idempotency_key: str | None = None,
     ) -> CheckoutSession:
         """One recurring `price` (× `quantity`), or several `items` of one currency and interval on one
@@ -44,6 +48,8 @@ class Checkout(Resource):
             trial_days=trial_days,
             metadata=metadata,
             automatic_tax=automatic_tax,
+            promotion_code=promotion_code,
+            allow_promotion_codes=allow_promotion_codes,
         )
         return self._post(CheckoutSession, "/checkout/subscription", body, idempotency_key=idempotency_key)
 
@@ -57,6 +63,8 @@ class Checkout(Resource):
         quantity: int | None = None,
         metadata: dict[str, Any] | None = None,
         automatic_tax: bool | None = None,
+        promotion_code: str | None = None,
+        allow_promotion_codes: bool | None = None,
         idempotency_key: str | None = None,
     ) -> CheckoutSession:
         """One one-time price."""
@@ -68,6 +76,8 @@ class Checkout(Resource):
             quantity=quantity,
             metadata=metadata,
             automatic_tax=automatic_tax,
+            promotion_code=promotion_code,
+            allow_promotion_codes=allow_promotion_codes,
         )
         return self._post(CheckoutSession, "/checkout/item", body, idempotency_key=idempotency_key)
 
@@ -81,6 +91,8 @@ class Checkout(Resource):
         items: Sequence[LineItem] | None = None,
         metadata: dict[str, Any] | None = None,
         automatic_tax: bool | None = None,
+        promotion_code: str | None = None,
+        allow_promotion_codes: bool | None = None,
         idempotency_key: str | None = None,
     ) -> CheckoutSession:
         """A cart by id (`cart=`), or its lines given here (`items=[{"price": …, "quantity": …}]`)."""
@@ -92,6 +104,8 @@ class Checkout(Resource):
             items=list(items) if items is not None else None,
             metadata=metadata,
             automatic_tax=automatic_tax,
+            promotion_code=promotion_code,
+            allow_promotion_codes=allow_promotion_codes,
         )
         return self._post(CheckoutSession, "/checkout/cart", body, idempotency_key=idempotency_key)
 

@@ -8,7 +8,7 @@ from typing import Any
 from tollgate_client.pagination import Page
 from tollgate_client.params import LineItem
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import Payment, PortalEligibility, PortalSession
+from tollgate_client.types import Payment, PaymentStatusSummary, PortalEligibility, PortalSession
 
 
 class Payments(Resource):
@@ -30,13 +30,17 @@ class Payments(Resource):
         trial_days: int | None = None,
         metadata: dict[str, Any] | None = None,
         automatic_tax: bool | None = None,
+        promotion_code: str | None = None,
+        allow_promotion_codes: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Payment:
         """One price, several `items`, or an `amount` + `currency` (+ `description`).
 
         `flow="checkout"` answers a `checkout_url`; `flow="intent"` a `client_secret` and `publishable_key`.
         `reference` is your own order id: the same reference again returns the same payment, whatever its
-        status; with a different body it is a `ConflictError` (`reference_conflict`).
+        status; with a different body it is a `ConflictError` (`reference_conflict`). A `promotion_code` (or
+        `allow_promotion_codes=True`, the field on Stripe's page) needs the checkout flow: `amount` is then the
+        discounted total and `amount_discount` what the code took off.
         """
         body = compact(
             customer=customer,
@@ -54,11 +58,18 @@ class Payments(Resource):
             trial_days=trial_days,
             metadata=metadata,
             automatic_tax=automatic_tax,
+            promotion_code=promotion_code,
+            allow_promotion_codes=allow_promotion_codes,
         )
         return self._post(Payment, "/payments", body, idempotency_key=idempotency_key)
 
     def retrieve(self, payment_id: str) -> Payment:
         return self._get(Payment, path("/payments/{}", payment_id))
+
+    def status(self, payment_id: str) -> PaymentStatusSummary:
+        """The light read for pollers: Tollgate's record (`status`, `amount_refunded`), kept current by Stripe's
+        events, without a call to Stripe (`retrieve` pulls an open payment's state from Stripe first)."""
+        return self._get(PaymentStatusSummary, path("/payments/{}/status", payment_id))
 
     def list(
         self,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from tollgate_client.pagination import Page
 from tollgate_client.params import LineItem
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import Invoice, Subscription
+from tollgate_client.types import Invoice, Subscription, SubscriptionPreview
 
 
 class Subscriptions(Resource):
@@ -42,11 +42,14 @@ class Subscriptions(Resource):
         trial_days: int | None = None,
         proration_behavior: str | None = None,
         promotion_code: str | None = None,
+        automatic_tax: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Subscription:
         """Subscribe server-side on the customer's saved default card (no Checkout): one `price`, or several
-        `items`, optionally with a `promotion_code`. A declined card raises `CardError` and nothing is created;
-        no saved card is `no_payment_method`."""
+        `items`, optionally with a `promotion_code`, and Stripe Tax with `automatic_tax=True` (every price needs
+        a `tax_behavior`, Stripe the customer's address). A declined card raises `CardError` and nothing is
+        created; no saved card is `no_payment_method`; a product the customer already subscribes to is a
+        `ConflictError` (`already_subscribed`)."""
         body = compact(
             customer=customer,
             price=price,
@@ -55,6 +58,7 @@ class Subscriptions(Resource):
             trial_days=trial_days,
             proration_behavior=proration_behavior,
             promotion_code=promotion_code,
+            automatic_tax=automatic_tax,
         )
         return self._post(Subscription, "/subscriptions", body, idempotency_key=idempotency_key)
 
@@ -75,7 +79,9 @@ class Subscriptions(Resource):
         apply a `promotion_code`, or turn Stripe Tax on or off (`automatic_tax`). `proration_behavior`: `create_prorations` | `none` |
         `always_invoice`.
 
-        A price of another interval (monthly ↔ yearly) restarts the period and is invoiced at once.
+        A price of another interval (monthly ↔ yearly) restarts the period and is invoiced at once; with a
+        metered item (or any other item) on the subscription, switch every item with `items` (a `price` alone
+        is `interval_mismatch`).
         Upgrades and interval changes default to `payment_behavior="pending_if_incomplete"` (a failed
         payment changes nothing);
         with `error_if_incomplete` a declined card raises `CardError`.
@@ -91,6 +97,33 @@ class Subscriptions(Resource):
         )
         url = path("/subscriptions/{}", subscription_id)
         return self._patch(Subscription, url, body, idempotency_key=idempotency_key)
+
+    def preview(
+        self,
+        subscription_id: str,
+        *,
+        price: str | None = None,
+        items: Sequence[LineItem] | None = None,
+        quantity: int | None = None,
+        proration_behavior: str | None = None,
+        payment_behavior: str | None = None,
+        automatic_tax: bool | None = None,
+        promotion_code: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SubscriptionPreview:
+        """What `update` with the same arguments would invoice (`amount_due`, `subtotal`, `discount`, `tax`,
+        `total` and the `lines`), from Stripe's invoice preview: nothing is changed, redeemed or charged."""
+        body = compact(
+            price=price,
+            items=list(items) if items is not None else None,
+            quantity=quantity,
+            proration_behavior=proration_behavior,
+            payment_behavior=payment_behavior,
+            automatic_tax=automatic_tax,
+            promotion_code=promotion_code,
+        )
+        url = path("/subscriptions/{}/preview", subscription_id)
+        return self._post(SubscriptionPreview, url, body, idempotency_key=idempotency_key)
 
     def cancel(
         self, subscription_id: str, *, at_period_end: bool | None = None, idempotency_key: str | None = None
