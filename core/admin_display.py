@@ -1,5 +1,6 @@
-"""What every back-office page shares: list columns under a human header, and the rule that rows mirrored from
-Stripe (or with money attached) are neither added nor deleted in the admin.
+"""What every back-office page shares: list columns under a human header, status badges and filters that name a
+status the same way, and the rules that rows mirrored from Stripe (or with money attached) are neither added nor
+deleted in the admin, and that pages nobody may edit are views, without a Save button.
 
 A column header Django derives from a field name reads like code ("Stripe product id", "Actor repr");
 `column("stripe_product_id", "Stripe product")` takes the field's place in `list_display` with a header written
@@ -38,6 +39,15 @@ class NoAddOrDelete:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ViewOnly(NoAddOrDelete):
+    """Rows nobody edits in the admin (what Stripe mirrors, what only services write): the detail page is "View
+    payment", every field read-only and no Save button. Actions (refund, cancel, replay …) still work: they call
+    services, with their own permissions."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -86,6 +96,25 @@ _TONE_OF_STATUS = {
 }
 
 
+def status_label(field: Any, value: Any) -> str:
+    """How a status value reads wherever it is shown (its badge, the list's filter): the label of its choice, or
+    for a field without choices (an invoice's status is Stripe's word) the value in words: "past_due" → "Past due"."""
+    label = dict(field.flatchoices).get(value, value) if field.choices else value
+    return capfirst(str(label).replace("_", " "))
+
+
+class StatusFilter(admin.AllValuesFieldListFilter):
+    """A list filter on a status field without choices, offering each value as its badge names it ("Paid", not
+    "paid"). Fields with choices need none: Django's filter shows their labels, as the badges do."""
+
+    def choices(self, changelist: Any) -> Any:
+        values = {str(value) for value in self.lookup_choices if value is not None}
+        for choice in super().choices(changelist):
+            if choice["display"] in values:
+                choice = {**choice, "display": status_label(self.field, choice["display"])}
+            yield choice
+
+
 def status_badge(value: str, label: str) -> str:
     text, background = STATUS_TONES[_TONE_OF_STATUS.get(value, "neutral")]
     return format_html(
@@ -106,8 +135,7 @@ def status_column(name: str = "status", description: str = "Status") -> Callable
         value = getattr(obj, name)
         if not value:
             return "-"
-        label = display_for_field(value, obj._meta.get_field(name), "-")
-        return status_badge(value, capfirst(str(label).replace("_", " ")))
+        return status_badge(value, status_label(obj._meta.get_field(name), value))
 
     render.__name__ = name
     return render

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from billing.models import Customer
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
-from core.admin_display import NoAddOrDelete, column
+from core.admin_display import ViewOnly, column
 from core.admin_generics import ModelAdmin, TabularInline
 from entitlements import services
 from entitlements.models import (
@@ -218,8 +218,9 @@ CUSTOMER_INLINES = [
 ]
 
 
-class _ReadOnly(NoAddOrDelete, ModelAdmin[Any]):
-    """Rows only services write (ending a grant or revoking a purchase is an audited action, not a delete)."""
+class _ReadOnly(ViewOnly, ModelAdmin[Any]):
+    """Rows only services write (ending a grant or revoking a purchase is an audited action, not a delete): view
+    pages."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields]
@@ -394,9 +395,3 @@ class ProductAccessAdmin(_ReadOnly):
 
     list_display = ["product", column("duration_days", "Access (days; empty: for life)")]
     list_select_related = ["product"]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

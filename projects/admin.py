@@ -1,17 +1,21 @@
-"""Projects and keys in the back office. Keys are never editable: their secrets are not stored."""
+"""Projects and keys in the back office. Projects are created and changed through `projects.services` (audited);
+keys are never edited (their secrets are not stored): they are created, rotated and revoked by actions."""
 
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from rest_framework import serializers
 
 from billing.reconciliation import reconcile
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
-from core.admin_display import column, status_column
+from core.admin_display import ViewOnly, column, status_column
+from core.serializers import CurrencyField, HostField
 from projects import services
 from projects.models import ApiKey, PlatformKey, Project
 
@@ -27,8 +31,61 @@ class ApiKeyInline(admin.TabularInline):
         return False
 
 
+# What an operator sets on a project (its Stripe secrets go through the platform API only: never shown here).
+_SETTINGS = (
+    "name",
+    "default_currency",
+    "allowed_redirect_hosts",
+    "payment_ttl_seconds",
+    "default_flow",
+    "default_product",
+    "stripe_publishable_key",
+    "refund_late_payments",
+)
+
+
+class ProjectForm(forms.ModelForm):
+    """The settings the platform API takes, checked by its rules (hosts, currency)."""
+
+    class Meta:
+        model = Project
+        fields = [
+            "slug",
+            "name",
+            "default_currency",
+            "allowed_redirect_hosts",
+            "payment_ttl_seconds",
+            "default_flow",
+            "default_product",
+            "stripe_publishable_key",
+            "refund_late_payments",
+        ]
+
+    def clean_default_currency(self) -> str:
+        return str(_api_value(CurrencyField(), self.cleaned_data["default_currency"]))
+
+    def clean_allowed_redirect_hosts(self) -> list[str]:
+        hosts = self.cleaned_data["allowed_redirect_hosts"] or []
+        if not isinstance(hosts, list) or len(hosts) > 100:
+            raise forms.ValidationError('A JSON list of at most 100 hosts, e.g. ["app.example.com"].')
+        return [str(_api_value(HostField(), host, name=repr(host))) for host in hosts]
+
+
+def _api_value(field: Any, value: Any, name: str = "") -> Any:
+    """`value` as the platform API's serializer field takes it, or the API's message as the form's error."""
+    try:
+        return field.run_validation(value)
+    except serializers.ValidationError as exc:
+        errors = exc.detail if isinstance(exc.detail, list) else [exc.detail]
+        raise forms.ValidationError([f"{name}: {e}" if name else str(e) for e in errors]) from exc
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    """Projects are created and changed through `projects.services`, as the platform API does: audited with the
+    operator, the project's keys and cached answers refreshed. A new project's first key is shown once."""
+
+    form = ProjectForm
     list_display = [
         "slug",
         "name",
@@ -39,13 +96,52 @@ class ProjectAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "default_flow", "default_currency"]
     search_fields = ["slug", "name", "id"]
-    readonly_fields = ["id", "slug", "status", "created_at", "updated_at"]
-    exclude = ["stripe_secret_key", "stripe_webhook_secret"]
     inlines = [ApiKeyInline]
     actions = ["suspend", "reactivate", "reconcile"]
 
+    def get_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
+        if obj is None:  # create's settings (refund_late_payments is set by a change)
+            return ("slug", *(name for name in _SETTINGS if name != "refund_late_payments"))
+        return (
+            "id",
+            "slug",
+            *_SETTINGS,
+            "status",
+            "stripe_portal_configuration_id",
+            "created_at",
+            "updated_at",
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["id", "slug", "status", "stripe_portal_configuration_id", "created_at", "updated_at"]
+
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False  # it would take every customer, payment and subscription with it: suspend it instead
+
+    def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
+        actor = Actor.user(request.user)
+        data = form.cleaned_data
+        if change:
+            changes = {name: data[name] for name in form.changed_data if name in _SETTINGS}
+            if changes:
+                services.project_update(
+                    actor=actor,
+                    project=Project.objects.get(pk=obj.pk),
+                    reason="changed in the admin",
+                    **changes,
+                )
+            return
+        project, api_key, secret = services.project_create(
+            actor=actor, slug=data["slug"], **{name: data[name] for name in _SETTINGS if name in data}
+        )
+        obj.pk = project.pk
+        self.message_user(
+            request,
+            f"Project key {api_key.prefix}… (shown once, copy it now): {secret}",
+            messages.WARNING,
+        )
 
     @admin.action(description="Suspend (its keys stop working within a second)", permissions=["suspend"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Project]) -> TemplateResponse | None:
@@ -71,7 +167,9 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ViewOnly, admin.ModelAdmin):
+    """Keys are created, rotated and revoked through `projects.services` (audited): never edited."""
+
     list_display = [
         "prefix",
         "project",
@@ -83,15 +181,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["project", "revoked_at"]
     search_fields = ["prefix", "id", "project__slug"]
     list_select_related = ["project"]
-    readonly_fields = ["id", "project", "prefix", "created_at", "last_used_at", "revoked_at"]
-    exclude = ["key_hash"]
+    fields = readonly_fields = ("id", "project", "name", "prefix", "created_at", "last_used_at", "revoked_at")
     actions = ["rotate", "revoke"]
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False  # a key is revoked (audited), never deleted
 
     @admin.action(
         description="Rotate (a new key is shown once; this one is revoked)", permissions=["manage_keys"]
@@ -134,7 +225,7 @@ def _revoke(api_key: ApiKey, data: dict[str, Any], actor: Actor) -> None:
 
 
 @admin.register(PlatformKey)
-class PlatformKeyAdmin(admin.ModelAdmin):
+class PlatformKeyAdmin(ViewOnly, admin.ModelAdmin):
     list_display = [
         "prefix",
         "name",
@@ -143,8 +234,4 @@ class PlatformKeyAdmin(admin.ModelAdmin):
         column("revoked_at", "Revoked"),
     ]
     search_fields = ["prefix", "id", "name"]
-    readonly_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
-    exclude = ["key_hash"]
-
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
+    fields = readonly_fields = ("id", "name", "prefix", "created_at", "last_used_at", "revoked_at")

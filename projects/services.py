@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
+from core.serializers import api_time
 from core.services import audit_record
 from entitlements.services import entitlements_project_changed
 from projects import keys
@@ -166,7 +167,7 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey, reason: str = "") -> ApiKey
                 project=locked.project,
                 reason=reason,
                 before={"revoked_at": None},
-                after={"revoked_at": locked.revoked_at.isoformat()},
+                after={"revoked_at": api_time(locked.revoked_at)},
             )
             key_hash = locked.key_hash
             transaction.on_commit(lambda: auth_cache_invalidate([key_hash]))
@@ -200,7 +201,7 @@ def platform_key_revoke(*, actor: Actor, platform_key: PlatformKey, reason: str 
                 target=locked,
                 reason=reason,
                 before={"revoked_at": None},
-                after={"revoked_at": locked.revoked_at.isoformat()},
+                after={"revoked_at": api_time(locked.revoked_at)},
             )
             key_hash = locked.key_hash
             transaction.on_commit(lambda: auth_cache_invalidate([key_hash]))

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
-from core.admin_display import NoAddOrDelete, column, status_column
+from core.admin_display import ViewOnly, column, status_column
 from core.errors import ApiError
 from webhooks import outbound, services
 from webhooks.models import (
@@ -25,7 +25,7 @@ from webhooks.models import (
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(NoAddOrDelete, admin.ModelAdmin):
+class StripeEventAdmin(ViewOnly, admin.ModelAdmin):
     list_display = [
         column("stripe_event_id", "Stripe event"),
         "type",
@@ -57,7 +57,7 @@ def _replay(event: StripeEvent, data: dict[str, Any], actor: Actor) -> None:
 
 
 @admin.register(StripeWebhookEndpoint)
-class StripeWebhookEndpointAdmin(NoAddOrDelete, admin.ModelAdmin):
+class StripeWebhookEndpointAdmin(ViewOnly, admin.ModelAdmin):
     list_display = [
         "account",
         "url",
@@ -79,7 +79,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(NoAddOrDelete, admin.ModelAdmin):
+class DeliveryAdmin(ViewOnly, admin.ModelAdmin):
     list_display = [
         column("id", "ID"),
         "project",
@@ -115,7 +115,7 @@ class DeliveryAdmin(NoAddOrDelete, admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(NoAddOrDelete, admin.ModelAdmin):
+class EventAdmin(ViewOnly, admin.ModelAdmin):
     list_display = [column("id", "ID"), "project", "type", "sequence", column("created_at", "Created")]
     list_filter = ["type", "project"]
     search_fields = ["id", "type"]
@@ -124,7 +124,7 @@ class EventAdmin(NoAddOrDelete, admin.ModelAdmin):
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    url = forms.URLField(max_length=2000, assume_scheme="https")
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
 
     class Meta:
         model = WebhookEndpoint

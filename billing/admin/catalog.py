@@ -15,13 +15,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from billing.admin.display import money_column, read_only_page, stripe_dashboard_link
+from billing.admin.display import money_column, price_tiers, read_only_page, stripe_dashboard_link
 from billing.catalog.features import feature_create, feature_in_use, feature_update
 from billing.catalog.products import product_update
 from billing.catalog.rules import feature_value_parse
 from billing.models import Price, Product
 from core.actors import Actor
-from core.admin_display import NoAddOrDelete, column
+from core.admin_display import NoAddOrDelete, ViewOnly, column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.errors import ApiError, InvalidRequest
 from entitlements.models import Feature, ProductFeature
@@ -115,8 +115,13 @@ class ProductAdmin(_ServiceWrites, NoAddOrDelete, ModelAdmin[Product]):
 _PRODUCT_FIELDS = ("name", "description", "active")
 
 
+def _earlier_stripe_prices(price: Price) -> str:
+    """The Stripe prices this price had before (an amount change creates a new one)."""
+    return ", ".join(price.stripe_price_history) or "-"
+
+
 @admin.register(Price)
-class PriceAdmin(NoAddOrDelete, ModelAdmin[Price]):
+class PriceAdmin(ViewOnly, ModelAdmin[Price]):
     list_display = [
         "key",
         "project",
@@ -130,7 +135,11 @@ class PriceAdmin(NoAddOrDelete, ModelAdmin[Price]):
     list_filter = ["project", "active", "type", "currency"]
     search_fields = ["key", "stripe_price_id", "id"]
     list_select_related = ["project", "product"]
-    readonly_fields, exclude = read_only_page(Price, money=("unit_amount",))
+    readonly_fields, exclude = read_only_page(
+        Price,
+        money=("unit_amount",),
+        shown_as={"tiers": price_tiers, "stripe_price_history": _earlier_stripe_prices},
+    )
 
 
 class FeatureForm(forms.ModelForm):  # type: ignore[type-arg]

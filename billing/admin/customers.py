@@ -20,6 +20,7 @@ from django.utils.html import format_html
 
 from billing.admin.display import money_column, stripe_dashboard_link
 from billing.models import Customer, Invoice, Payment, Subscription
+from billing.services import customer_update
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
 from core.admin_display import column, status_column
@@ -113,13 +114,30 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
     list_filter = ["project", "currency"]
     search_fields = ["external_id", "email", "stripe_customer_id", "id"]
     list_select_related = ["project"]
+    # Email, name and metadata are edited here, through the API's upsert (`save_model`); the rest is read-only.
+    fields = [
+        "id",
+        "project",
+        "external_id",
+        "email",
+        "name",
+        "metadata",
+        "currency",
+        "in_stripe",
+        "stripe_pending",
+        "test_clock",
+        "usage_events",
+        "created_at",
+        "updated_at",
+    ]
     readonly_fields = [
         "id",
         "project",
         "external_id",
         "currency",
-        "stripe_customer_id",
         "in_stripe",
+        "stripe_pending",
+        "test_clock",
         "usage_events",
         "created_at",
         "updated_at",
@@ -131,12 +149,30 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Customer | None = None) -> bool:
-        # Money is attached to a customer with a live subscription: it is cancelled first, through Stripe.
-        if obj is not None and obj.subscriptions.filter(status__in=Subscription.LIVE_STATUSES).exists():
+        # Only a customer nothing hangs on: money (a subscription, a payment, an invoice) keeps it, and its
+        # history with it. The list offers no bulk delete (`get_actions`): one page at a time, where it is known.
+        if obj is not None and (obj.subscriptions.exists() or obj.payments.exists() or obj.invoices.exists()):
             return False
         return super().has_delete_permission(request, obj)
 
-    @admin.display(description="Stripe")
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        """Through the API's upsert (Stripe told of an email or name change), audited with the operator."""
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
+        if changes:
+            customer_update(
+                actor=Actor.user(request.user), customer=obj, reason="changed in the admin", **changes
+            )
+
+    @admin.display(description="Change not at Stripe yet", boolean=True)
+    def stripe_pending(self, customer: Customer) -> bool:
+        return bool(customer.stripe_sync_pending)
+
+    @admin.display(description="Stripe customer")
     def in_stripe(self, customer: Customer) -> str:
         return stripe_dashboard_link("customers", customer.stripe_customer_id)
 
@@ -281,6 +317,9 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
             form_class=form_class,
         )
         return response if response is not None else redirect(_explain_url(customer.pk))
+
+
+_EDITABLE = ("email", "name", "metadata")
 
 
 def _explain_url(customer_id: str) -> str:

@@ -1,8 +1,10 @@
 """Display helpers shared by the billing admin pages: money columns ("$49.00", sorted by the stored minor
-units), read-only detail pages that show money as money, and links to an object in Stripe's dashboard.
+units), read-only detail pages that show money as money (a price's tiers, a subscription's discount included),
+and links to an object in Stripe's dashboard.
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +12,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 
 from core.money import money_format
 
@@ -22,7 +25,9 @@ def money_column(field: str, description: str = "") -> Callable[[Any], str]:
     @admin.display(description=description or field.replace("_", " ").capitalize(), ordering=field)
     def column(obj: Any) -> str:
         value = getattr(obj, field)
-        return "-" if value is None else money_format(value, obj.currency)  # None: a tiered price
+        if value is None:  # a tiered price: its amounts are in its tiers
+            return f"tiered ({obj.tiers_mode})" if getattr(obj, "tiers_mode", "") else "-"
+        return money_format(value, obj.currency)
 
     column.__name__ = field
     return column
@@ -37,15 +42,31 @@ def read_only_page(
 ) -> tuple[list[Any], list[str]]:
     """`readonly_fields, exclude` of a detail page showing every field of `model` read-only, the `money` fields as
     money, the `hidden` ones not at all, and the fields of `shown_as` through their display function (money
-    inside JSON, such as a payment's items). The raw fields shown otherwise are excluded from the form: a field
-    neither read-only nor excluded would be editable."""
+    inside JSON, such as a payment's items). Each keeps its field's label. The raw fields shown otherwise are
+    excluded from the form: a field neither read-only nor excluded would be editable."""
     shown_as = shown_as or {}
-    readonly = [
-        money_column(field.name) if field.name in money else shown_as.get(field.name, field.name)
-        for field in model._meta.fields
-        if field.name not in hidden
-    ]
+
+    def shown(field: Any) -> Any:
+        label = capfirst(field.verbose_name)
+        if field.name in money:
+            return money_column(field.name, label)
+        if field.name in shown_as:
+            return _labelled(shown_as[field.name], field.name, label)
+        return field.name
+
+    readonly = [shown(field) for field in model._meta.fields if field.name not in hidden]
     return readonly, [*hidden, *money, *shown_as]
+
+
+def _labelled(display: Callable[[Any], str], name: str, label: str) -> Callable[[Any], str]:
+    """`display` as the detail-page row of field `name`, under `label` (a new function: `display` is shared)."""
+
+    @admin.display(description=label)
+    def render(obj: Any) -> str:
+        return display(obj)
+
+    render.__name__ = name
+    return render
 
 
 def payment_items(payment: Any) -> str:
@@ -92,6 +113,55 @@ def invoice_lines(invoice: Any) -> str:
         )
         or "-"
     )
+
+
+def price_tiers(price: Any) -> str:
+    """A tiered price's tiers as a small table, one row per tier: "1–10 | $12.00 each", "11 and up | $9.00 each +
+    $20.00 flat" (graduated: each tier's units at its rate; volume: every unit at the rate of the quantity's tier)."""
+    if not price.tiers:
+        return "-"
+    rows = []
+    first = 1
+    for tier in price.tiers:
+        up_to = tier.get("up_to")
+        units = f"{first} and up" if up_to in (None, "inf") else f"{first}–{up_to}"
+        charges = []
+        if tier.get("unit_amount") is not None:
+            charges.append(f"{money_format(int(tier['unit_amount']), price.currency)} each")
+        if tier.get("flat_amount") is not None:
+            charges.append(f"{money_format(int(tier['flat_amount']), price.currency)} flat")
+        rows.append((units, " + ".join(charges) or "-"))
+        if up_to not in (None, "inf"):
+            first = int(up_to) + 1
+    return format_html(
+        '<table class="tg-tiers"><thead><tr><th>Units</th><th>Price</th></tr></thead><tbody>{}</tbody></table>',
+        format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", rows),
+    )
+
+
+def subscription_discount(subscription: Any) -> str:
+    """The discount in force, in words: "25% off, repeating until 2026-12-24 (coupon launch, code LAUNCH25)"."""
+    discount = subscription.discount
+    if not discount:
+        return "-"
+    if discount.get("percent_off") is not None:
+        off = f"{discount['percent_off']:g}% off"
+    elif discount.get("amount_off") is not None:
+        currency = discount.get("currency") or subscription.price.currency
+        off = f"{money_format(int(discount['amount_off']), currency)} off"
+    else:
+        off = "a discount"
+    terms = [off]
+    if discount.get("duration"):
+        terms.append(str(discount["duration"]))
+    if discount.get("end"):
+        terms[-1] += f" until {datetime.fromtimestamp(int(discount['end']), tz=UTC):%Y-%m-%d %H:%M} UTC"
+    sources = [
+        f"{name} {discount[key]}"
+        for name, key in (("coupon", "coupon"), ("code", "promotion_code"))
+        if discount.get(key)
+    ]
+    return ", ".join(terms) + (f" ({', '.join(sources)})" if sources else "")
 
 
 def stripe_dashboard_link(kind: str, stripe_id: str) -> str:

@@ -15,7 +15,7 @@ from billing.admin.display import money_column, payment_items, read_only_page
 from billing.models import Cart, CartItem, CheckoutSession, Payment, Refund
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
-from core.admin_display import NoAddOrDelete, column, status_column
+from core.admin_display import ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.errors import InvalidRequest
 from core.money import money_format, money_parse
@@ -24,12 +24,12 @@ from core.money import money_format, money_parse
 class CartItemInline(TabularInline[CartItem, Cart]):
     model = CartItem
     extra = 0
-    readonly_fields = ["id", "price", "quantity", "created_at"]
+    fields = readonly_fields = ("id", "price", "quantity", "created_at")
     can_delete = False
 
 
 @admin.register(Cart)
-class CartAdmin(NoAddOrDelete, ModelAdmin[Cart]):
+class CartAdmin(ViewOnly, ModelAdmin[Cart]):
     list_display = [
         column("id", "ID"),
         "project",
@@ -46,7 +46,7 @@ class CartAdmin(NoAddOrDelete, ModelAdmin[Cart]):
 
 
 @admin.register(Payment)
-class PaymentAdmin(NoAddOrDelete, ModelAdmin[Payment]):
+class PaymentAdmin(ViewOnly, ModelAdmin[Payment]):
     list_display = [
         column("id", "ID"),
         "project",
@@ -71,9 +71,9 @@ class PaymentAdmin(NoAddOrDelete, ModelAdmin[Payment]):
     list_select_related = ["project", "customer"]
     readonly_fields, exclude = read_only_page(
         Payment,
-        money=("amount", "amount_refunded"),
+        money=("amount", "amount_refunded", "amount_tax", "amount_discount"),
         hidden=("client_secret",),
-        shown_as={"items": admin.display(description="Items")(payment_items)},
+        shown_as={"items": payment_items},
     )
     date_hierarchy = "created_at"
     actions = ["refund"]
@@ -89,7 +89,7 @@ class PaymentAdmin(NoAddOrDelete, ModelAdmin[Payment]):
 
 
 @admin.register(CheckoutSession)
-class CheckoutSessionAdmin(NoAddOrDelete, ModelAdmin[CheckoutSession]):
+class CheckoutSessionAdmin(ViewOnly, ModelAdmin[CheckoutSession]):
     list_display = [
         column("id", "ID"),
         "project",
@@ -106,7 +106,7 @@ class CheckoutSessionAdmin(NoAddOrDelete, ModelAdmin[CheckoutSession]):
 
 
 @admin.register(Refund)
-class RefundAdmin(NoAddOrDelete, ModelAdmin[Refund]):
+class RefundAdmin(ViewOnly, ModelAdmin[Refund]):
     list_display = [
         column("id", "ID"),
         "project",

@@ -2,6 +2,8 @@
 the `reconcile` command).
 """
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin
@@ -10,7 +12,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from billing.models import Drift, Invoice, Payment, ReconciliationRun
-from core.admin_display import NoAddOrDelete, column, status_column
+from core.admin_display import ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.money import money_format
 
@@ -30,8 +32,25 @@ def _with_currency(queryset: QuerySet[Drift]) -> QuerySet[Drift]:
     )
 
 
+def _as_time(raw: str) -> str | None:
+    """A compared time ("2026-05-20 10:00:00+00:00", as recorded) in UTC to the second, or None for another value."""
+    if not _TIME.match(raw):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
+
+
 def _drift_value(field: str, label: str) -> Any:
-    """A drift's local or Stripe value, as money when the compared field is (e.g. "$10.00", not "1000")."""
+    """A drift's local or Stripe value, as money when the compared field is (e.g. "$10.00", not "1000"), and a time
+    in UTC to the second ("2026-05-20 10:00:00 UTC": seconds matter when two times differ)."""
 
     @admin.display(description=label)
     def value(drift: Drift) -> str:
@@ -39,7 +58,7 @@ def _drift_value(field: str, label: str) -> Any:
         currency = getattr(drift, "money_currency", None)
         if drift.field in MONEY_FIELDS and currency and raw.lstrip("-").isdigit():
             return money_format(int(raw), currency)
-        return raw
+        return _as_time(raw) or raw
 
     value.__name__ = f"{field}_shown"
     return value
@@ -75,7 +94,7 @@ class DriftInline(TabularInline[Drift, ReconciliationRun]):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(NoAddOrDelete, ModelAdmin[ReconciliationRun]):
+class ReconciliationRunAdmin(ViewOnly, ModelAdmin[ReconciliationRun]):
     list_display = [
         column("id", "ID"),
         "project",
@@ -94,7 +113,7 @@ class ReconciliationRunAdmin(NoAddOrDelete, ModelAdmin[ReconciliationRun]):
 
 
 @admin.register(Drift)
-class DriftAdmin(NoAddOrDelete, ModelAdmin[Drift]):
+class DriftAdmin(ViewOnly, ModelAdmin[Drift]):
     list_display = [
         "run",
         "project",

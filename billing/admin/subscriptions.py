@@ -11,16 +11,16 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing import subscriptions
-from billing.admin.display import invoice_lines, money_column, read_only_page
+from billing.admin.display import invoice_lines, money_column, read_only_page, subscription_discount
 from billing.models import Invoice, Subscription
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
-from core.admin_display import NoAddOrDelete, column, status_column
+from core.admin_display import StatusFilter, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(NoAddOrDelete, ModelAdmin[Subscription]):
+class SubscriptionAdmin(ViewOnly, ModelAdmin[Subscription]):
     list_display = [
         column("id", "ID"),
         "project",
@@ -34,7 +34,9 @@ class SubscriptionAdmin(NoAddOrDelete, ModelAdmin[Subscription]):
     list_filter = ["project", "status", "cancel_at_period_end"]
     search_fields = ["id", "stripe_subscription_id", "customer__external_id"]
     list_select_related = ["project", "customer", "product", "price"]
-    readonly_fields = [field.name for field in Subscription._meta.fields]
+    readonly_fields, exclude = read_only_page(
+        Subscription, money=(), shown_as={"discount": subscription_discount}
+    )
     actions = ["cancel", "resume"]
 
     @admin.action(description="Cancel (at period end or now)", permissions=["manage"])
@@ -52,7 +54,7 @@ class SubscriptionAdmin(NoAddOrDelete, ModelAdmin[Subscription]):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(NoAddOrDelete, ModelAdmin[Invoice]):
+class InvoiceAdmin(ViewOnly, ModelAdmin[Invoice]):
     list_display = [
         "number",
         "project",
@@ -62,13 +64,14 @@ class InvoiceAdmin(NoAddOrDelete, ModelAdmin[Invoice]):
         money_column("amount_paid", "Paid"),
         column("period_end", "Period ends"),
     ]
-    list_filter = ["project", "status", "currency"]
+    # An invoice's status is Stripe's word (no choices): the filter names it as the badge does ("Paid").
+    list_filter = ["project", ("status", StatusFilter), "currency"]
     search_fields = ["number", "stripe_invoice_id", "customer__external_id"]
     list_select_related = ["project", "customer"]
     readonly_fields, exclude = read_only_page(
         Invoice,
-        money=("subtotal", "tax", "total", "amount_due", "amount_paid", "amount_remaining"),
-        shown_as={"lines": admin.display(description="Lines")(invoice_lines)},
+        money=("subtotal", "discount", "tax", "total", "amount_due", "amount_paid", "amount_remaining"),
+        shown_as={"lines": invoice_lines},
     )
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import InvalidRequest
+from core.serializers import api_time
 from core.services import audit_record
 from entitlements.models import CreditLot, Feature, Grant, Revocation
 from entitlements.services.customers import _customer_for
@@ -114,7 +115,7 @@ def _grant_audit(grant: Grant) -> dict[str, Any]:
         "customer": grant.customer.external_id,
         "feature": grant.feature.key,
         "value": grant.value,
-        "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+        "expires_at": api_time(grant.expires_at),
     }
 
 
@@ -133,7 +134,7 @@ def grant_delete(*, grant: Grant, actor: Actor, reason: str = "") -> Grant:
             project=locked.project,
             reason=reason,
             before=_grant_audit(locked),
-            after={"deleted_at": now.isoformat()},
+            after={"deleted_at": api_time(now)},
         )
         entitlements_recompute(customer=locked.customer)
     return locked
@@ -164,7 +165,7 @@ def revocation_create(
             after={
                 "customer": external_id,
                 "feature": feature.key,
-                "expires_at": expires_at.isoformat() if expires_at else None,
+                "expires_at": api_time(expires_at),
             },
         )
         entitlements_recompute(customer=customer)
@@ -184,7 +185,7 @@ def revocation_delete(*, revocation: Revocation, actor: Actor, reason: str = "")
             project=locked.project,
             reason=reason,
             before={"customer": locked.customer.external_id, "feature": locked.feature.key},
-            after={"deleted_at": now.isoformat()},
+            after={"deleted_at": api_time(now)},
         )
         entitlements_recompute(customer=locked.customer)
     return locked

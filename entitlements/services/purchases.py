@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from billing.models import Payment, Price
 from core.actors import Actor
+from core.serializers import api_time
 from core.services import audit_record
 from entitlements.models import CreditLot, Feature, ProductAccess, ProductFeature, Purchase
 from entitlements.services.plan_credits import (
@@ -130,7 +131,7 @@ def purchase_revoke(*, payment: Payment, reason: str, actor: Actor | None = None
                 project=locked.project,
                 reason=reason,
                 before={"revoked_at": None},
-                after={"revoked_at": now.isoformat(), "payment": locked.pk},
+                after={"revoked_at": api_time(now), "payment": locked.pk},
             )
         _lots_take_back(CreditLot.objects.filter(purchase__in=purchases), now=now, reference=locked.pk)
         entitlements_recompute(customer=locked.customer)

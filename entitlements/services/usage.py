@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.errors import InvalidRequest
 from core.ids import new_ids
+from core.serializers import api_time
 from entitlements import cache as ent_cache
 from entitlements import resolver
 from entitlements.models import Feature, UsageEvent
@@ -43,7 +44,7 @@ def _period_for(
     """The metered period an event at `timestamp` counts in, or 400 when it is too late (or in the future)."""
     if timestamp > now + timedelta(seconds=MAX_FUTURE_SECONDS):
         raise InvalidRequest(
-            f"{param}: {timestamp.isoformat()} is in the future.", code="timestamp_in_future", param=param
+            f"{param}: {api_time(timestamp)} is in the future.", code="timestamp_in_future", param=param
         )
     period = resolver.period_from_snapshot(entry)
     if timestamp >= period.start:
@@ -53,9 +54,9 @@ def _period_for(
     if timestamp >= previous.start and now < grace_end:
         return previous
     raise InvalidRequest(
-        f"{param}: {timestamp.isoformat()} is too old. Usage is accepted for the current period (since "
-        f"{period.start.isoformat()}) and for the previous one until {grace_seconds} seconds after it ended "
-        f"({grace_end.isoformat()}).",
+        f"{param}: {api_time(timestamp)} is too old. Usage is accepted for the current period (since "
+        f"{api_time(period.start)}) and for the previous one until {grace_seconds} seconds after it ended "
+        f"({api_time(grace_end)}).",
         code="timestamp_too_old",
         param=param,
     )

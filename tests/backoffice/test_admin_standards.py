@@ -2,24 +2,30 @@
 add or delete on what Stripe mirrors or money hangs on; catalog edits go through the catalog services."""
 
 import re
+from html import unescape
 
 import pytest
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import result_headers
-from django.contrib.admin.utils import quote
+from django.contrib.admin.utils import flatten_fieldsets, label_for_field, quote
 from django.contrib.auth.models import User
 from django.core.exceptions import FieldDoesNotExist
+from django.forms.utils import pretty_name
 from django.test import Client, RequestFactory
+from django.utils.text import capfirst
 
 from billing.models import Customer, Invoice, Payment, Price, Product, Subscription
+from billing.services import customer_ensure_stripe
 from core.models import AuditLogEntry
 from entitlements.models import Feature, ProductFeature
+from projects.models import ApiKey, Project
 from tests.billing.payment_factories import (
     CustomerFactory,
     InvoiceFactory,
     PaymentFactory,
     SubscriptionFactory,
 )
+from tests.projects.factories import ProjectFactory
 
 
 def _root() -> tuple[User, Client]:
@@ -30,13 +36,15 @@ def _root() -> tuple[User, Client]:
 
 
 def _bad_name(text: str, *, plural: bool = False) -> str | None:
-    """Why `text` (a `plural` of a model's name, or else a header) is not a name for people, or None."""
+    """Why `text` (a `plural` of a model's name, or else a header or label) is not a name for people, or None."""
     if "_" in text:
         return "an identifier"
     if "repr" in text.lower():
         return "an identifier"
     if re.search(r"\bid$", text) or text == "Id":
         return "an id spelt like a field name"
+    if re.search(r"\b(url|pdf)$", text) or text in ("Url", "Pdf"):
+        return "an abbreviation spelt like a field name"
     if not plural:
         return None
     if re.search(r"[^aeiou]ys$", text):
@@ -335,3 +343,398 @@ def test_a_boolean_feature_refuses_a_number(tenant_a, catalog):
     assert "a boolean feature takes true or false" in response.content.decode()
     assert not ProductFeature.objects.exists()
     assert AuditLogEntry.objects.count() == audited
+
+
+def _detail_labels(model_admin, request, obj) -> list[tuple[str, str]]:
+    """`(field, label)` of every row of the detail page of `obj` and every column of its inlines, each label as
+    Django renders it (a form field's label, else `label_for_field`: the model field's verbose name, or a
+    display function's description)."""
+    readonly = set(model_admin.get_readonly_fields(request, obj))
+    form = model_admin.get_form(request, obj, fields=None)
+    labels = []
+    for name in flatten_fieldsets(model_admin.get_fieldsets(request, obj)):
+        if isinstance(name, str) and name in form.base_fields and name not in readonly:
+            label = form.base_fields[name].label or pretty_name(name)
+        else:
+            label = label_for_field(name, model_admin.model, model_admin, form=form)
+        labels.append((getattr(name, "__name__", name), str(label)))
+    for inline in model_admin.get_inline_instances(request, obj):
+        for name in flatten_fieldsets(inline.get_fieldsets(request, obj)):
+            if name == inline.fk_name or (
+                inline.fk_name is None and name in ("customer", "cart", "run", "delivery")
+            ):
+                continue  # the inline's link to the page's object is not shown
+            label = label_for_field(name, inline.model, inline)
+            labels.append((f"{inline.model._meta.model_name}.{getattr(name, '__name__', name)}", str(label)))
+    return labels
+
+
+def test_every_detail_page_labels_its_fields_in_words(db):
+    """No label reads like code ("Actor repr", "Target id", "Checkout url", "Invoice pdf") or is a field name
+    with its underscores replaced (nobody wrote it): every field shown on a detail page has a label in words."""
+    request = RequestFactory().get("/")
+    request.user = User(is_superuser=True, is_staff=True, is_active=True)
+    problems = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label == "auth":
+            continue  # Django's own user and group pages
+        for name, label in _detail_labels(model_admin, request, model()):
+            field = name.rpartition(".")[2]
+            if why := _bad_name(label):
+                problems.append(f"{model._meta.label} {name}: {label!r} is {why}")
+            elif (
+                "_" in field
+                and _is_own_field(_model_of(model_admin, name), field)
+                and label == capfirst(field.replace("_", " "))
+            ):
+                problems.append(f"{model._meta.label} {name}: {label!r} is the field name, not a label")
+    assert "\n".join(problems) == ""
+
+
+def test_detail_pages_show_the_labels_people_read(tenant_a, catalog):
+    entry = AuditLogEntry.objects.create(
+        project=tenant_a.project,
+        actor_type="user",
+        actor_id="7",
+        actor_repr="ops-anna",
+        action="grant.created",
+        target_type="entitlements.grant",
+        target_id="grant_1",
+        target_repr="grant_1",
+        reason="ticket 1",
+        request_id="req_1",
+    )
+    customer = CustomerFactory(project=tenant_a.project, stripe_customer_id="cus_1")
+    payment = PaymentFactory(
+        project=tenant_a.project, customer=customer, checkout_url="https://pay.example/1"
+    )
+    invoice = InvoiceFactory(
+        project=tenant_a.project,
+        customer=customer,
+        hosted_invoice_url="https://pay.example/in_1",
+        invoice_pdf="https://pay.example/in_1/pdf",
+    )
+    _, client = _root()
+
+    def labels(url: str) -> list[str]:
+        html = client.get(url).content.decode()
+        return [unescape(label) for label in re.findall(r"<label(?: [^>]*)?>([^<]+):</label>", html)]
+
+    audit = labels(f"/admin/core/auditlogentry/{quote(entry.pk)}/change/")
+    assert audit == [
+        "ID",
+        "When",
+        "Project",
+        "Kind of actor",
+        "Actor ID",
+        "Actor",
+        "Action",
+        "Target",
+        "Target ID",
+        "Target name",
+        "Reason",
+        "Before",
+        "After",
+        "Request ID",
+    ]
+    shown = {
+        *labels(f"/admin/billing/customer/{quote(customer.pk)}/change/"),
+        *labels(f"/admin/billing/payment/{quote(payment.pk)}/change/"),
+        *labels(f"/admin/billing/invoice/{quote(invoice.pk)}/change/"),
+    }
+    assert {
+        "ID",
+        "Tenant's user ID",
+        "Stripe customer",
+        "Checkout link",
+        "Invoice page",
+        "Invoice PDF",
+    } <= shown
+    seen_in_the_audit = {
+        "Actor repr",
+        "Target id",
+        "Request id",
+        "Id",
+        "External id",
+        "Stripe customer id",
+        "Checkout url",
+        "Hosted invoice url",
+        "Invoice pdf",
+    }
+    assert shown.isdisjoint(seen_in_the_audit)
+
+
+def _is_own_field(model, name: str) -> bool:
+    """Whether `name` is a column of `model` (not a display function, nor a relation's other end)."""
+    return _is_field(model, name) and bool(getattr(model._meta.get_field(name), "concrete", False))
+
+
+def _model_of(model_admin, name: str):
+    """The model whose field `name` ("payment.amount" for an inline's column) is."""
+    if "." not in name:
+        return model_admin.model
+    inline = name.partition(".")[0]
+    return next(i.model for i in model_admin.inlines if i.model._meta.model_name == inline)
+
+
+def _view_only_admins():
+    return [
+        (model, model_admin)
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label != "auth" and not model_admin.has_change_permission(_superuser_request())
+    ]
+
+
+def _superuser_request():
+    request = RequestFactory().get("/")
+    request.user = User(is_superuser=True, is_staff=True, is_active=True)
+    return request
+
+
+def test_read_only_pages_are_views_without_a_save_button(tenant_a, catalog):
+    """What nobody edits in the admin (Stripe's mirrors, what only services write) opens as "View …", with no
+    Save button, and a forged save changes nothing."""
+    viewed = {model._meta.model_name for model, _ in _view_only_admins()}
+    assert viewed >= {
+        "payment",
+        "invoice",
+        "subscription",
+        "price",
+        "refund",
+        "checkoutsession",
+        "cart",
+        "reconciliationrun",
+        "drift",
+        "auditlogentry",
+        "grant",
+        "revocation",
+        "purchase",
+        "usageevent",
+        "creditlot",
+        "creditledgerentry",
+        "productaccess",
+        "stripeevent",
+        "stripewebhookendpoint",
+        "delivery",
+        "event",
+        "apikey",
+        "platformkey",
+    }
+    payment = PaymentFactory(project=tenant_a.project, amount=4900, reference="order-1")
+    _, client = _root()
+    url = f"/admin/billing/payment/{quote(payment.pk)}/change/"
+    html = client.get(url).content.decode()
+    assert "<h1>View payment</h1>" in html
+    assert "Change payment" not in html
+    assert 'name="_save"' not in html
+    assert 'name="_continue"' not in html
+    before, audited = list(Payment.objects.values()), AuditLogEntry.objects.count()
+    response = client.post(url, {"reference": "forged", "amount": "1", "_save": "Save"})
+    assert response.status_code == 403
+    assert list(Payment.objects.values()) == before
+    assert AuditLogEntry.objects.count() == audited
+    listing = client.get("/admin/billing/payment/").content.decode()
+    assert "Select payment to view" in listing
+
+
+def test_the_customer_list_offers_no_bulk_delete(tenant_a, catalog):
+    paying = CustomerFactory(project=tenant_a.project)
+    PaymentFactory(project=tenant_a.project, customer=paying)
+    _, client = _root()
+    listing = client.get("/admin/billing/customer/").content.decode()
+    assert 'value="delete_selected"' not in listing
+    response = client.post(
+        "/admin/billing/customer/",
+        {"action": "delete_selected", "_selected_action": [paying.pk], "post": "yes"},
+    )
+    assert response.status_code in (200, 302)  # the list again: there is no such action
+    assert Customer.objects.filter(pk=paying.pk).exists()
+    # A customer money hangs on (a payment, not only a live subscription) has no delete link, and no delete page.
+    page = client.get(f"/admin/billing/customer/{quote(paying.pk)}/change/").content.decode()
+    assert 'class="deletelink"' not in page
+    assert (
+        client.post(f"/admin/billing/customer/{quote(paying.pk)}/delete/", {"post": "yes"}).status_code == 403
+    )
+    assert Customer.objects.filter(pk=paying.pk).exists()
+
+
+def test_a_customer_edit_goes_through_the_upsert_with_an_audit_row(
+    tenant_a, stripe_sdk, django_capture_on_commit_callbacks
+):
+    customer = CustomerFactory(
+        project=tenant_a.project, email="old@example.com", name="Ada", metadata={"plan": "gold", "team": "x"}
+    )
+    stripe_id = customer_ensure_stripe(customer=customer)
+    _, client = _root()
+    url = f"/admin/billing/customer/{quote(customer.pk)}/change/"
+    form = client.get(url).content.decode()
+    assert 'name="email"' in form
+    assert 'name="external_id"' not in form
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url,
+            {
+                **_inline_forms(form),
+                "email": "ada@example.com",
+                "name": "Ada Lovelace",
+                "metadata": '{"plan": "platinum"}',
+                "_save": "Save",
+            },
+        )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    customer.refresh_from_db()
+    assert (customer.email, customer.name, customer.metadata) == (
+        "ada@example.com",
+        "Ada Lovelace",
+        {"plan": "platinum"},
+    )
+    entry = AuditLogEntry.objects.get(action="customer.updated")
+    assert (entry.actor_type, entry.actor_repr, entry.target_id, entry.project_id) == (
+        "user",
+        "root",
+        customer.pk,
+        tenant_a.project.pk,
+    )
+    assert entry.before == {
+        "email": "old@example.com",
+        "name": "Ada",
+        "metadata": {"plan": "gold", "team": "x"},
+    }
+    assert entry.after == {
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "metadata": {"plan": "platinum"},
+    }
+    at_stripe = stripe_sdk().v1.customers.retrieve(stripe_id)
+    assert (at_stripe.email, at_stripe.name) == ("ada@example.com", "Ada Lovelace")
+
+
+def test_a_customer_edit_refused_by_the_form_changes_nothing(tenant_a, stripe_sdk):
+    customer = CustomerFactory(project=tenant_a.project, email="old@example.com", name="Ada")
+    stripe_id = customer_ensure_stripe(customer=customer)
+    _, client = _root()
+    url = f"/admin/billing/customer/{quote(customer.pk)}/change/"
+    form = client.get(url).content.decode()
+    response = client.post(
+        url, {**_inline_forms(form), "email": "not an address", "name": "Eve", "metadata": "{}"}
+    )
+    assert response.status_code == 200
+    assert "Enter a valid email address." in response.content.decode()
+    customer.refresh_from_db()
+    assert (customer.email, customer.name) == ("old@example.com", "Ada")
+    assert not AuditLogEntry.objects.exists()
+    assert stripe_sdk().v1.customers.retrieve(stripe_id).email == "old@example.com"
+
+
+def _inline_forms(form_html: str) -> dict[str, str]:
+    """What a browser posts for a change page's read-only inlines: their hidden inputs (management forms, ids)."""
+    hidden = re.findall(r'<input type="hidden" name="([\w-]+-[\w-]+)" (?:value="([^"]*)" )?id=', form_html)
+    return {name: unescape(value) for name, value in hidden}
+
+
+def test_a_project_is_created_and_changed_through_the_project_services(db):
+    _, client = _root()
+    add = client.get("/admin/projects/project/add/").content.decode()
+    response = client.post(
+        "/admin/projects/project/add/",
+        {
+            **_inline_forms(add),
+            "slug": "gamma",
+            "name": "Gamma",
+            "default_currency": "EUR",
+            "allowed_redirect_hosts": '["app.gamma.example"]',
+            "payment_ttl_seconds": "3600",
+            "default_flow": "checkout",
+            "default_product": "",
+            "stripe_publishable_key": "",
+            "_save": "Save",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    project = Project.objects.get(slug="gamma")
+    assert (project.default_currency, project.allowed_redirect_hosts, project.payment_ttl_seconds) == (
+        "eur",
+        ["app.gamma.example"],
+        3600,
+    )
+    key = ApiKey.objects.get(project=project)
+    shown = [str(message) for message in response.context["messages"]]
+    assert any(key.prefix in message and "shown once" in message for message in shown), shown
+    assert list(AuditLogEntry.objects.order_by("created_at").values_list("action", "actor_repr")) == [
+        ("project.created", "root"),
+        ("api_key.created", "root"),
+    ]
+
+    url = f"/admin/projects/project/{quote(project.pk)}/change/"
+    change = client.get(url).content.decode()
+    assert 'name="slug"' not in change  # a slug never changes
+    response = client.post(
+        url,
+        {
+            **_inline_forms(change),
+            "name": "Gamma (EU)",
+            "default_currency": "eur",
+            "allowed_redirect_hosts": '["app.gamma.example", "localhost:8000"]',
+            "payment_ttl_seconds": "3600",
+            "default_flow": "checkout",
+            "default_product": "",
+            "stripe_publishable_key": "",
+            "refund_late_payments": "on",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    entry = AuditLogEntry.objects.get(action="project.updated")
+    assert entry.actor_repr == "root"
+    changed = {k for k in entry.after if entry.after[k] != entry.before[k]}
+    assert changed == {"name", "allowed_redirect_hosts", "refund_late_payments"}
+    assert (entry.before["name"], entry.after["name"]) == ("Gamma", "Gamma (EU)")
+    assert entry.after["allowed_redirect_hosts"] == ["app.gamma.example", "localhost:8000"]
+
+
+def test_a_project_form_refuses_what_the_api_refuses(db):
+    project = ProjectFactory(slug="delta", name="Delta", allowed_redirect_hosts=["app.delta.example"])
+    _, client = _root()
+    url = f"/admin/projects/project/{quote(project.pk)}/change/"
+    change = client.get(url).content.decode()
+    response = client.post(
+        url,
+        {
+            **_inline_forms(change),
+            "name": "Delta",
+            "default_currency": "us$",
+            "allowed_redirect_hosts": '["https://app.delta.example/path"]',
+            "payment_ttl_seconds": "3600",
+            "default_flow": "checkout",
+            "default_product": "",
+            "stripe_publishable_key": "",
+        },
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Must be a three-letter ISO currency code." in html
+    assert "&#x27;https://app.delta.example/path&#x27;: Must be a host name such as app.example.com" in html
+    project.refresh_from_db()
+    assert (project.default_currency, project.allowed_redirect_hosts) == ("usd", ["app.delta.example"])
+    assert not AuditLogEntry.objects.exists()
+
+
+def test_status_filters_name_statuses_as_the_badges_do(tenant_a, catalog):
+    """An invoice's status has no choices (it is Stripe's word): its filter said "paid" next to a "Paid" badge."""
+    InvoiceFactory(project=tenant_a.project, status="paid")
+    InvoiceFactory(project=tenant_a.project, status="uncollectible")
+    PaymentFactory(project=tenant_a.project, status="requires_payment_method")
+    SubscriptionFactory(project=tenant_a.project, price=catalog.pro_monthly, status="past_due")
+    _, client = _root()
+    for url in ("/admin/billing/invoice/", "/admin/billing/payment/", "/admin/billing/subscription/"):
+        html = client.get(url).content.decode()
+        badges = set(re.findall(r'<span class="tg-status"[^>]*>([^<]+)</span>', html))
+        filters = re.search(r'<details data-filter-title="status".*?</details>', html, re.S)
+        assert filters is not None, url
+        offered = set(re.findall(r"<a href=\"[^\"]*\">([^<]+)</a>", filters.group(0)))
+        assert badges, url
+        assert badges <= offered, (url, badges, offered)
+    invoices = client.get("/admin/billing/invoice/").content.decode()
+    status_filter = re.search(r'<details data-filter-title="status".*?</details>', invoices, re.S).group(0)
+    assert re.findall(r"<a href=\"[^\"]*\">([^<]+)</a>", status_filter) == ["All", "Paid", "Uncollectible"]

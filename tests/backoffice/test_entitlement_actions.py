@@ -102,7 +102,7 @@ def test_each_role_grants_with_a_reason_and_an_expiry(
         "customer": "user-1",
         "feature": "reports",
         "value": True,
-        "expires_at": "2031-01-02T03:04:00+00:00",
+        "expires_at": "2031-01-02T03:04:00Z",
     }
     assert check(api, tenant_a.key, "user-1", "reports")["allowed"] is True
 

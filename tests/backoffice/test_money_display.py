@@ -8,7 +8,12 @@ from django.test import Client
 
 from billing.models import Refund
 from tests.billing.factories import PriceFactory
-from tests.billing.payment_factories import CustomerFactory, InvoiceFactory, PaymentFactory
+from tests.billing.payment_factories import (
+    CustomerFactory,
+    InvoiceFactory,
+    PaymentFactory,
+    SubscriptionFactory,
+)
 
 
 def _root() -> Client:
@@ -36,10 +41,10 @@ def test_payment_list_and_page_show_formatted_amounts(tenant_a):
     assert ">4900<" not in listing
 
     values, inputs = _shown(client, f"/admin/billing/payment/{quote(dollars.pk)}/change/")
-    assert (values["Amount"], values["Amount refunded"], values["Currency"]) == ("$49.00", "$12.50", "usd")
+    assert (values["Amount"], values["Refunded"], values["Currency"]) == ("$49.00", "$12.50", "usd")
     assert inputs == set()  # read-only, as before
     values, inputs = _shown(client, f"/admin/billing/payment/{quote(yen.pk)}/change/")
-    assert (values["Amount"], values["Amount refunded"], inputs) == ("¥500", "¥0", set())
+    assert (values["Amount"], values["Refunded"], inputs) == ("¥500", "¥0", set())
 
 
 def test_money_columns_sort_by_the_stored_amount(tenant_a):
@@ -85,10 +90,18 @@ def test_price_invoice_and_refund_pages_show_formatted_amounts_read_only(tenant_
     client = _root()
 
     values, inputs = _shown(client, f"/admin/billing/price/{quote(price.pk)}/change/")
-    assert (values["Unit amount"], inputs) == ("12.500 KWD", set())
+    assert (values["Unit price"], inputs) == ("12.500 KWD", set())
     values, inputs = _shown(client, f"/admin/billing/invoice/{quote(invoice.pk)}/change/")
-    money = ["Subtotal", "Tax", "Total", "Amount due", "Amount paid", "Amount remaining"]
-    assert [values[label] for label in money] == ["$50.00", "$9.50", "$59.50", "$59.50", "$20.00", "$39.50"]
+    money = ["Subtotal", "Discount", "Tax", "Total", "Due", "Paid", "Remaining"]
+    assert [values[label] for label in money] == [
+        "$50.00",
+        "$0.00",
+        "$9.50",
+        "$59.50",
+        "$59.50",
+        "$20.00",
+        "$39.50",
+    ]
     assert inputs == set()
     values, inputs = _shown(client, f"/admin/billing/refund/{quote(refund.pk)}/change/")
     assert (values["Amount"], inputs) == ("¥500", set())
@@ -191,3 +204,106 @@ def test_drift_on_a_money_field_shows_money_in_the_local_rows_currency(tenant_a)
     assert (values["Here"], values["At Stripe"], inputs) == ("¥0", "¥500", set())
     values, _ = _shown(client, f"/admin/billing/drift/{quote(status.pk)}/change/")
     assert (values["Here"], values["At Stripe"]) == ("succeeded", "refunded")
+
+
+def test_tax_and_discount_of_payments_and_invoices_show_money(tenant_a):
+    payment = PaymentFactory(
+        project=tenant_a.project, amount=2761, amount_tax=361, amount_discount=500, currency="usd"
+    )
+    invoice = InvoiceFactory(
+        project=tenant_a.project,
+        currency="eur",
+        subtotal=1900,
+        discount=475,
+        tax=271,
+        total=1696,
+        amount_due=1696,
+        amount_paid=1696,
+        amount_remaining=0,
+    )
+    client = _root()
+    values, inputs = _shown(client, f"/admin/billing/payment/{quote(payment.pk)}/change/")
+    assert (values["Tax (included)"], values["Discount (taken off)"], inputs) == ("$3.61", "$5.00", set())
+    values, _ = _shown(client, f"/admin/billing/invoice/{quote(invoice.pk)}/change/")
+    assert (values["Subtotal"], values["Discount"], values["Tax"], values["Total"]) == (
+        "€19.00",
+        "€4.75",
+        "€2.71",
+        "€16.96",
+    )
+    for url in (
+        f"/admin/billing/payment/{quote(payment.pk)}/change/",
+        f"/admin/billing/invoice/{quote(invoice.pk)}/change/",
+    ):
+        html = client.get(url).content.decode()
+        assert not re.search(r'<div class="readonly">(361|500|475|271)</div>', html)
+
+
+def test_a_tiered_price_shows_its_tiers_as_money(tenant_a, catalog):
+    tiered = PriceFactory(
+        project=tenant_a.project,
+        product=catalog.pro,
+        key="seats-monthly",
+        currency="usd",
+        type="recurring",
+        interval="month",
+        unit_amount=None,
+        billing_scheme="tiered",
+        tiers_mode="graduated",
+        tiers=[
+            {"up_to": 10, "unit_amount": 1200, "flat_amount": None},
+            {"up_to": "inf", "unit_amount": 900, "flat_amount": 2000},
+        ],
+    )
+    client = _root()
+    prices = client.get("/admin/billing/price/").content.decode()
+    assert '<td class="field-unit_amount">tiered (graduated)</td>' in prices
+    html = re.sub(
+        r"\s+", " ", client.get(f"/admin/billing/price/{quote(tiered.pk)}/change/").content.decode()
+    )
+    values, inputs = _shown(client, f"/admin/billing/price/{quote(tiered.pk)}/change/")
+    assert (values["Unit price"], inputs) == ("tiered (graduated)", set())
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td></tr>", html)
+    assert rows == [("1–10", "$12.00 each"), ("11 and up", "$9.00 each + $20.00 flat")]
+    assert "1200" not in html
+    assert "flat_amount" not in html
+
+
+def test_a_subscriptions_discount_reads_as_words_and_money(tenant_a, catalog):
+    percent = SubscriptionFactory(
+        project=tenant_a.project,
+        price=catalog.pro_monthly,
+        discount={
+            "stripe_discount_id": "di_1",
+            "coupon": "launch",
+            "promotion_code": "LAUNCH25",
+            "percent_off": 25.0,
+            "amount_off": None,
+            "currency": None,
+            "duration": "repeating",
+            "end": 1798076894,
+        },
+    )
+    amount = SubscriptionFactory(
+        project=tenant_a.project,
+        price=catalog.pro_monthly,
+        discount={
+            "stripe_discount_id": "di_2",
+            "coupon": "five-off",
+            "promotion_code": None,
+            "percent_off": None,
+            "amount_off": 500,
+            "currency": "usd",
+            "duration": "once",
+            "end": None,
+        },
+    )
+    client = _root()
+    values, inputs = _shown(client, f"/admin/billing/subscription/{quote(percent.pk)}/change/")
+    discount = values["Discount"]
+    assert discount == "25% off, repeating until 2026-12-24 01:48 UTC (coupon launch, code LAUNCH25)"
+    assert inputs == set()
+    values, _ = _shown(client, f"/admin/billing/subscription/{quote(amount.pk)}/change/")
+    assert values["Discount"] == "$5.00 off, once (coupon five-off)"
+    html = client.get(f"/admin/billing/subscription/{quote(percent.pk)}/change/").content.decode()
+    assert "stripe_discount_id" not in html

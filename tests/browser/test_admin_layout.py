@@ -1,6 +1,7 @@
 """The back office on a 1366×768 screen, in a real browser: every list fits (no column pushed off the page, such
-as the customers' "explain" link), status labels are readable (WCAG AA contrast, computed from the colours the
-browser actually paints), "View site" leads somewhere real, and the dashboard's charts show a value on hover.
+as the customers' "explain" link) without breaking a word in the middle, status labels are readable (WCAG AA
+contrast, computed from the colours the browser actually paints), "View site" leads somewhere real, the
+dashboard's charts show a value on hover, and detail pages read as words and money.
 
 Screenshots of the dashboard, the payments list and a customer's page are written to $TOLLGATE_SCREENSHOTS (when
 set) for people to look at.
@@ -20,7 +21,7 @@ from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import Page, sync_playwright
 
-from billing.models import Drift, Invoice, ReconciliationRun, Refund, Subscription
+from billing.models import Drift, Invoice, Payment, Price, ReconciliationRun, Refund, Subscription
 from core.models import AuditLogEntry
 from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, ProductAccess, UsageEvent
 from tests.billing.payment_factories import (
@@ -198,6 +199,25 @@ def _seed(tenant, catalog) -> dict[str, str]:
     return {"customer": customer.pk, "payment": payment.pk}
 
 
+# The words (runs of letters and digits) of the list's cells that the browser laid out over two lines.
+_WORDS_BROKEN_ACROSS_LINES = """() => {
+    const broken = [];
+    for (const cell of document.querySelectorAll('#result_list td, #result_list tbody th')) {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const match of node.data.matchAll(/[A-Za-z0-9]+/g)) {
+                const range = document.createRange();
+                range.setStart(node, match.index);
+                range.setEnd(node, match.index + match[0].length);
+                const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+                if (lines.size > 1) broken.push(match[0]);
+            }
+        }
+    }
+    return broken;
+}"""
+
+
 def _luminance(rgb: tuple[int, int, int]) -> float:
     def channel(value: int) -> float:
         c = value / 255
@@ -217,6 +237,7 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
     _seed(tenant_a, catalog)
     _log_in(page)
     overflowing = []
+    broken_words: list[str] = []
     badges = {}
     for model in admin.site._registry:
         url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
@@ -233,6 +254,7 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
         )
         if sizes["table"] > sizes["box"] or sizes["page"] > sizes["view"]:
             overflowing.append(f"{url}: {sizes}")
+        broken_words += [f"{url}: {word}" for word in page.evaluate(_WORDS_BROKEN_ACROSS_LINES)]
         for badge in page.locator("#result_list .tg-status").all():
             colors = badge.evaluate(
                 "el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor, el.dataset.status]"
@@ -243,6 +265,9 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
         if model._meta.model_name == "grant":
             _shoot(page, "grants")
     assert "\n".join(overflowing) == ""
+    # Cells wrap between words, and long identifiers at their dots and underscores ("entitlement." / "granted"),
+    # never inside a word ("entitlement.gr" / "anted", "Subscripti" / "on").
+    assert "\n".join(broken_words) == ""
     assert set(badges) >= {"requires_payment_method", "succeeded", "failed", "past_due", "paid", "completed"}
     assert {status: ratio for status, ratio in badges.items() if ratio < 4.5} == {}
 
@@ -275,3 +300,63 @@ def test_view_site_customer_page_and_dashboard_tooltips(page, tenant_a, catalog)
     sizes = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert sizes[0] <= sizes[1]
     _shoot(page, "dashboard")
+
+
+def test_detail_pages_are_views_in_words_and_money(page, tenant_a, catalog):
+    """What an operator reads on a payment, a tiered price and the invoices: a view (no Save), labels in words,
+    money in major units, the status filter naming statuses as the badges do."""
+    ids = _seed(tenant_a, catalog)
+    Payment.objects.filter(pk=ids["payment"]).update(amount_tax=361, amount_discount=500)
+    tiered = Price.objects.create(
+        project=tenant_a.project,
+        key="seats-monthly",
+        product=catalog.pro,
+        currency="usd",
+        unit_amount=None,
+        billing_scheme="tiered",
+        tiers_mode="graduated",
+        tiers=[
+            {"up_to": 10, "unit_amount": 1200, "flat_amount": None},
+            {"up_to": "inf", "unit_amount": 900, "flat_amount": 2000},
+        ],
+        type="recurring",
+        interval="month",
+    )
+    _log_in(page)
+
+    page.goto(f"/admin/billing/payment/{quote(ids['payment'])}/change/")
+    assert page.locator("#content h1").inner_text() == "View payment"
+    assert page.locator("input[name=_save], input[name=_continue]").count() == 0
+    rows = dict(
+        zip(
+            page.locator(".form-row label").all_inner_texts(),
+            page.locator(".form-row .readonly").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert (rows["Amount:"], rows["Tax (included):"], rows["Discount (taken off):"]) == (
+        "$49.00",
+        "$3.61",
+        "$5.00",
+    )
+    assert rows["Stripe payment intent:"] == "pi_3PQxR7aLm2Pz9KfT1a2b3c4d"
+    assert not any(re.search(r"\b(id|url|repr)\W*$", label) for label in rows)
+    _shoot(page, "payment-detail")
+
+    page.goto(f"/admin/billing/price/{quote(tiered.pk)}/change/")
+    tiers = page.locator(".field-tiers table.tg-tiers tbody tr")
+    assert [row.locator("td").all_inner_texts() for row in tiers.all()] == [
+        ["1–10", "$12.00 each"],
+        ["11 and up", "$9.00 each + $20.00 flat"],
+    ]
+    page.goto("/admin/billing/price/")
+    assert page.locator(f"#result_list tr:has-text('{tiered.key}') td.field-unit_amount").inner_text() == (
+        "tiered (graduated)"
+    )
+    _shoot(page, "prices")
+
+    page.goto("/admin/billing/invoice/")
+    status_filter = page.locator('details[data-filter-title="status"] li a').all_inner_texts()
+    badges = page.locator("#result_list .tg-status").all_inner_texts()
+    assert status_filter == ["All", "Paid"]
+    assert badges == ["Paid"]

@@ -1,9 +1,14 @@
 """Every shell example of docs/integration.md runs as written against `make demo`: the examples are read from the
-guide, run by bash in order (they share its variables), with curl, against a live server seeded exactly as `make
-demo` seeds it, and each must answer the status its `# → NNN` line documents (and the `object` it names).
+guide, run by bash in order (the variables one sets hold for the next), with curl, against a live server seeded
+exactly as `make demo` seeds it, and each command must answer what its `# → NNN {…}` lines document: the status,
+and the JSON, compared value by value with the demo's answer. A `…` there stands for what the guide leaves out —
+more fields, more items, any value, or the random part of an id or a time ("pay_…", "…Z") — so ids and times are
+excepted, and everything else the guide shows must be what the demo answers.
 
-Only the placeholders change: the key (`tg_sk_…`) becomes the demo's key, and `make demo`'s address
-(127.0.0.1:8000) the live server's.
+Only the placeholders change: the key (`tg_sk_…`) becomes the demo's key, a payment id (`PAYMENT=pay_…`) the
+payment of the latest checkout, `make demo`'s address (127.0.0.1:8000) the live server's and its Stripe
+emulator's (127.0.0.1:12111) the test's. Where an example says the user paid ("# after paying on the checkout
+page above, from Germany (DE)"), the test pays that checkout on the emulator's page first.
 
 The Python examples run as written too, in the guide's order and in one namespace (each builds on the previous
 ones: the client, the customer, the payment, the endpoint's secret), with `TOLLGATE_API_KEY` and `TOLLGATE_URL`
@@ -19,9 +24,10 @@ import shutil
 import subprocess
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -67,40 +73,230 @@ def _documented_value(example: str) -> tuple[str, Any] | None:
     return (documented.group(1), ast.literal_eval(documented.group(2))) if documented else None
 
 
+def _documented_answers(example: str) -> list[tuple[int, str]]:
+    """`(status, answer)` of each `# → NNN answer` of an example, in order; an answer goes on over the comment
+    lines that follow it (`#     "prices": …`)."""
+    answers: list[tuple[int, str]] = []
+    for line in example.splitlines():
+        mark = re.match(r"# → (\d{3})\s?(.*)$", line)
+        if mark:
+            answers.append((int(mark.group(1)), mark.group(2)))
+        elif answers and line.startswith("#  ") and not line.startswith("# → "):
+            status, text = answers[-1]
+            answers[-1] = (status, f"{text} {line[1:].strip()}")
+        elif answers and not line.startswith("#"):
+            answers.append((0, ""))  # a command after an answer: its own answer follows
+    return [answer for answer in answers if answer[0]]
+
+
+# --- the documented answers: JSON with "…" for what is left out, compared with what the demo answers ------------
+
+
+@dataclass(frozen=True)
+class _Object:
+    fields: dict[str, Any]
+    more: bool  # "…": other fields may follow
+
+
+@dataclass(frozen=True)
+class _List:
+    items: list[Any]
+    more: bool  # "…" (or "[...]"): more items may follow the documented ones
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A string with "…" in it: "pay_…" (an id), "…Z" (a time), "http://…/cs_test_…" (a URL)."""
+
+    pattern: re.Pattern[str]
+
+
+_ANY = object()  # "…" as a value: any value
+_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\.\.\.|…|-?\d+(?:\.\d+)?|true|false|null|[{}\[\]:,])')
+
+
+def _documented(text: str) -> Any:
+    """The pattern of a documented answer (trailing prose, such as "(200 when user-42 was known)", is ignored)."""
+    tokens = []
+    position = 0
+    while match := _TOKEN.match(text, position):
+        tokens.append(match.group(1))
+        position = match.end()
+    pattern, _ = _value(tokens, 0)
+    return pattern
+
+
+def _value(tokens: list[str], at: int) -> tuple[Any, int]:
+    token = tokens[at]
+    if token in ("…", "..."):
+        return _ANY, at + 1
+    if token == "{":
+        fields: dict[str, Any] = {}
+        more, at = False, at + 1
+        while tokens[at] != "}":
+            if tokens[at] in ("…", "..."):
+                more, at = True, at + 1
+            else:
+                key = json.loads(tokens[at])
+                assert tokens[at + 1] == ":", tokens[at : at + 3]
+                fields[key], at = _value(tokens, at + 2)
+            if tokens[at] == ",":
+                at += 1
+        return _Object(fields, more), at + 1
+    if token == "[":
+        items: list[Any] = []
+        more, at = False, at + 1
+        while tokens[at] != "]":
+            if tokens[at] in ("…", "..."):
+                more, at = True, at + 1
+            else:
+                item, at = _value(tokens, at)
+                items.append(item)
+            if tokens[at] == ",":
+                at += 1
+        return _List(items, more), at + 1
+    value = json.loads(token)
+    if isinstance(value, str) and "…" in value:
+        return _Text(re.compile(".*".join(re.escape(part) for part in value.split("…")), re.DOTALL)), at + 1
+    return value, at + 1
+
+
+def _differences(pattern: Any, actual: Any, path: str = "answer") -> list[str]:
+    """Where `actual` (the demo's answer) differs from the documented `pattern`."""
+    if pattern is _ANY:
+        return []
+    if isinstance(pattern, _Object):
+        return _object_differences(pattern, actual, path)
+    if isinstance(pattern, _List):
+        return _list_differences(pattern, actual, path)
+    if isinstance(pattern, _Text):
+        matches = isinstance(actual, str) and pattern.pattern.fullmatch(actual)
+        return [] if matches else [f"{path}: {actual!r}"]
+    same_type = type(pattern) is type(actual) or {type(pattern), type(actual)} <= {int, float}
+    return [] if same_type and pattern == actual else [f"{path}: {actual!r}, documented {pattern!r}"]
+
+
+def _object_differences(pattern: _Object, actual: Any, path: str) -> list[str]:
+    if not isinstance(actual, dict):
+        return [f"{path}: {actual!r} is not an object"]
+    found = []
+    if not pattern.more and set(actual) != set(pattern.fields):
+        found.append(f"{path}: fields {sorted(actual)}")
+    for key, value in pattern.fields.items():
+        if key not in actual:
+            found.append(f"{path}.{key}: missing")
+        else:
+            found += _differences(value, actual[key], f"{path}.{key}")
+    return found
+
+
+def _list_differences(pattern: _List, actual: Any, path: str) -> list[str]:
+    if not isinstance(actual, list):
+        return [f"{path}: {actual!r} is not a list"]
+    documented = len(pattern.items)
+    if len(actual) < documented or (not pattern.more and len(actual) != documented):
+        return [f"{path}: {len(actual)} items, documented {documented}{' or more' * pattern.more}"]
+    found = []
+    for index, item in enumerate(pattern.items):
+        found += _differences(item, actual[index], f"{path}[{index}]")
+    return found
+
+
+def test_the_documented_answers_are_read_as_written():
+    answer = _documented(
+        '{"id": "pay_…", "amount": 2261, "lines": [{"x": 1}, …], "url": "http://h/…/cs_…", "more": …, …} (prose)'
+    )
+    demo = {
+        "id": "pay_1",
+        "amount": 2261,
+        "lines": [{"x": 1}, {"x": 2}],
+        "url": "http://h/a/cs_1",
+        "more": [],
+    }
+    assert _differences(answer, {**demo, "n": 1}) == []
+    drifted = {"id": "pi_1", "amount": 2262, "lines": [], "url": "http://h/cs_1", "more": 1}
+    assert _differences(answer, drifted) == [
+        "answer.id: 'pi_1'",
+        "answer.amount: 2262, documented 2261",
+        "answer.lines: 0 items, documented 1 or more",
+        "answer.url: 'http://h/cs_1'",
+    ]
+    closed = _documented('{"id": "pay_…", "status": "pending", "tags": []}')
+    assert _differences(closed, {"id": "pay_1", "status": "pending", "tags": [], "extra": True}) == [
+        "answer: fields ['extra', 'id', 'status', 'tags']"
+    ]
+    assert _differences(closed, {"id": "pay_1", "status": "pending", "tags": ["a"]}) == [
+        "answer.tags: 1 items, documented 0"
+    ]
+
+
 def test_the_guide_has_its_shell_examples():
     examples = _shell_examples()
-    assert len(examples) == 7
-    assert all(len(re.findall(r"^# → \d{3}", example, re.MULTILINE)) == 1 for example in examples)
+    assert len(examples) == 11
+    for example in examples:  # one documented answer per command
+        assert len(_documented_answers(example)) == len(re.findall(r"^curl ", example, re.MULTILINE)), example
 
 
-def test_every_shell_example_answers_its_documented_status(live_server, seed_demo):
+# The emulator `make demo` starts (Makefile: EMULATOR_PORT), whose pages the demo's checkout URLs name.
+DEMO_STRIPE = "http://127.0.0.1:12111"
+PAID_FROM = re.compile(r"^# after paying on the checkout page above, from [\w ]+ \((\w\w)\)", re.MULTILINE)
+
+
+def test_every_shell_example_answers_what_it_documents(
+    live_server, seed_demo, emulator_over_http, stripe_emulator, stripe_webhooks
+):
+    """Each example runs as written (its own bash, with the variables the earlier ones set), and each command
+    answers the status and the JSON its `# →` line documents, ids and times excepted ("pay_…", "…Z")."""
     demo = seed_demo()
     examples = _shell_examples()
-    # Each curl also prints its status; uuidgen, where the system lacks it, is stood in for by Python's.
-    script = [f"curl() {{ command curl -w '\\n{STATUS_MARK}%{{http_code}}\\n' \"$@\"; }}"]
-    if shutil.which("uuidgen") is None:
-        script.append("uuidgen() { python3 -c 'import uuid; print(uuid.uuid4())'; }")
-    for index, example in enumerate(examples):
-        script += [f"echo '@@example {index}'", example]
-    text = "\n".join(script).replace("tg_sk_…", demo["api_key"]).replace(DEMO_ADDRESS, live_server.url)
     assert DEMO_ADDRESS in "\n".join(examples)  # the address really is make demo's
+    # Each curl also prints its status; uuidgen, where the system lacks it, is stood in for by Python's.
+    prelude = [f"curl() {{ command curl -w '\\n{STATUS_MARK}%{{http_code}}\\n' \"$@\"; }}"]
+    if shutil.which("uuidgen") is None:
+        prelude.append("uuidgen() { python3 -c 'import uuid; print(uuid.uuid4())'; }")
+    answered: list[dict[str, Any]] = []
+    for example in examples:
+        if paid := PAID_FROM.search(example):
+            session = next(a["stripe_session_id"] for a in reversed(answered) if "stripe_session_id" in a)
+            _pay(stripe_emulator, session, country=paid.group(1))
+            stripe_webhooks.deliver()
+        filled = _placeholders(example, demo, answered)
+        script = "\n".join([*prelude, filled]).replace(DEMO_ADDRESS, live_server.url)
+        run = subprocess.run(["bash", "-eu", "-c", script], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, (example, run.stderr)
+        outputs = re.findall(rf"(.*?)\n{STATUS_MARK}(\d{{3}})\n", run.stdout, re.DOTALL)
+        documented = _documented_answers(example)
+        assert len(outputs) == len(documented), (example, run.stdout)
+        for (body, status), (documented_status, text) in zip(outputs, documented, strict=True):
+            answer = json.loads(body)
+            assert int(status) == documented_status, (example, answer)
+            pattern = _documented(text.replace(DEMO_STRIPE, emulator_over_http))
+            assert _differences(pattern, answer) == [], (example, answer)
+            answered.append(answer)
+        # The variables an example sets (TOLLGATE=…, KEY=…) hold for the later ones, as in one shell session.
+        prelude += [line for line in filled.splitlines() if re.match(r"[A-Z_]+=", line)]
 
-    run = subprocess.run(["bash", "-eu", "-c", text], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    outputs = run.stdout.split("@@example ")[1:]
-    assert len(outputs) == len(examples)
-    for example, output in zip(examples, outputs, strict=True):
-        body, _, status = output.split("\n", 1)[1].rpartition(STATUS_MARK)
-        documented = re.search(r"^# → (\d{3})(.*)$", example, re.MULTILINE)
-        assert documented is not None
-        assert int(status) == int(documented.group(1)), (example, body)
-        answer = json.loads(body)
-        named = re.search(r'"object": "(\w+)"', documented.group(2))
-        if named:
-            assert answer["object"] == named.group(1), (example, answer)
-        assert set(re.findall(r'"(\w+)":', documented.group(2))) <= set(answer), (example, answer)
-        for field, prefix in re.findall(r'"(\w+)": "(\w+_)…"', documented.group(2)):
-            assert str(answer[field]).startswith(prefix), (example, answer)
+
+def _placeholders(example: str, demo: dict[str, Any], answered: list[dict[str, Any]]) -> str:
+    """The example with its placeholders filled in: the key `make demo` printed (`KEY=tg_sk_…`), and a payment id
+    (`PAYMENT=pay_…`: the payment of the latest checkout answered)."""
+    text = example.replace("tg_sk_…", demo["api_key"])
+    if "=pay_…" in text:
+        payments = [a["payment"] for a in answered if str(a.get("payment", "")).startswith("pay_")]
+        text = text.replace("=pay_…", f"={payments[-1]}")
+    return text
+
+
+def _pay(stripe_emulator, session_id: str, *, country: str) -> None:
+    """The user pays on the emulator's Checkout page with a card, giving `country` as the billing address."""
+    response = stripe_emulator.handle(
+        "POST",
+        f"/_emulator/checkout/sessions/{session_id}/complete",
+        query="",
+        body=urlencode({"card": "4242424242424242", "address[country]": country}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status == 200, response
 
 
 def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
