@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from billing import selectors
 from billing.models import CheckoutSession, Payment, Price, Subscription
 from billing.payments.transitions import payment_refresh
-from core.errors import NotFound
+from core.errors import NotFound, plain_view
 from core.money import money_format
 from entitlements.selectors import entitlements_list
 from projects.models import Project
@@ -77,6 +77,7 @@ def _session_for(project: Project, payment: Payment) -> CheckoutSession | None:
         return None
 
 
+@plain_view("GET")  # a page Stripe redirects the browser to: other methods 405 in the envelope, no CSRF page
 def demo_return(request: HttpRequest) -> HttpResponse:
     if not settings.DEMO_PAGES:
         raise Http404("Demo pages are off.")

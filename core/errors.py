@@ -3,12 +3,15 @@
 `{"error": {"type", "code", "message", "param"}}` — JSON only, never an HTML page or a stack trace.
 """
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -213,6 +216,42 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Json
     return json_error(NotFound("No such route." if exception is not None else None, code="route_not_found"))
 
 
+def method_not_allowed(request: HttpRequest, allowed: list[str]) -> JsonResponse:
+    """405 in the envelope, with the `Allow` header HTTP requires (DRF's wording, as on every API route)."""
+    return json_error(
+        InvalidRequest(
+            f'Method "{request.method}" not allowed.',
+            code="method_not_allowed",
+            status_code=405,
+            headers={"Allow": ", ".join(allowed)},
+        )
+    )
+
+
+_View = TypeVar("_View", bound=Callable[..., HttpResponse])
+
+
+def plain_view(*methods: str) -> Callable[[_View], _View]:
+    """For the plain Django views outside DRF that machines call (probes, `/metrics`, Stripe's intake): only
+    `methods` (GET brings HEAD), any other method answers 405 in the envelope, and no CSRF check. None of them
+    reads a cookie or a session (they take no credentials, a bearer token or a signature), so a CSRF check
+    protects nothing there and would answer Django's HTML 403 page to every POST, PUT, PATCH and DELETE."""
+    allowed = [*methods, "HEAD"] if "GET" in methods and "HEAD" not in methods else list(methods)
+
+    def decorate(view: _View) -> _View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed:
+                return method_not_allowed(request, allowed)
+            return view(request, *args, **kwargs)
+
+        exempt: _View = csrf_exempt(wrapper)  # type: ignore[assignment]
+        return exempt
+
+    return decorate
+
+
+@csrf_exempt  # an unknown route answers 404 on every method; the CSRF check would answer an HTML 403 first
 def api_route_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     return json_error(NotFound(f"No such route: {request.method} {request.path}.", code="route_not_found"))
 

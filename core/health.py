@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
 
+from core.errors import plain_view
 from core.ids import random_token
 
 logger = logging.getLogger(__name__)
@@ -44,17 +44,17 @@ CHECKS: dict[str, Callable[[], None]] = {
 }
 
 
-@require_GET
+@plain_view("GET")
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
+@plain_view("GET")
 def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
+@plain_view("GET")
 def ready(request: HttpRequest) -> JsonResponse:
     results: dict[str, str] = {}
     for name, check in CHECKS.items():

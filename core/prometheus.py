@@ -15,6 +15,8 @@ from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import REGISTRY
 from prometheus_client.registry import Collector
 
+from core.errors import plain_view
+
 
 def collector_register(collector: Collector) -> None:
     """Adds a collector to what `/metrics` exports. Its `describe()` must not touch the database: it runs now, at
@@ -23,6 +25,7 @@ def collector_register(collector: Collector) -> None:
         REGISTRY.register(collector)
 
 
+@plain_view("GET")
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """`GET /metrics`. With METRICS_TOKEN set, the scraper must send `Authorization: Bearer <token>`: the figures
     are business data, not for the public internet."""

@@ -5,15 +5,12 @@ a hot path. Errors use the API's error envelope.
 """
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
-from core.errors import ApiError, json_error
+from core.errors import ApiError, json_error, plain_view
 from webhooks import services
 
 
-@csrf_exempt
-@require_POST
+@plain_view("POST")  # Stripe signs its deliveries: no cookie, no CSRF check; other methods 405
 def stripe_webhook(request: HttpRequest, project_id: str | None = None) -> JsonResponse:
     try:
         event, created = services.stripe_event_receive(
