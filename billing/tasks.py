@@ -11,6 +11,13 @@ def customer_sync_to_stripe(customer_id: str) -> None:
 
 
 @shared_task(acks_late=True)
+def customers_sync_to_stripe_sweep() -> int:
+    """Beat: sends to Stripe the customer changes still pending (a task lost to a broker outage, or out of
+    retries)."""
+    return services.customers_stripe_sync_due()
+
+
+@shared_task(acks_late=True)
 def payments_expire_due() -> int:
     """Beat: expires payments still pending after their project's payment_ttl_seconds."""
     return payments.payments_expire_due()

@@ -163,6 +163,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.payments_expire_due",
         "schedule": 60.0,
     },
+    # Customer email and name changes whose Stripe update was never queued (a broker outage) or ran out of retries.
+    "sync-customers-to-stripe": {
+        "task": "billing.tasks.customers_sync_to_stripe_sweep",
+        "schedule": 60.0,
+    },
     # Usage of features sold with a metered price: failed reports whose backoff passed, and any never queued.
     "report-usage-to-stripe-meters": {
         "task": "entitlements.tasks.usage_report_sweep",
