@@ -21,4 +21,5 @@ RUN SECRET_KEY=build-only FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1rZXktbmV2ZXItdXNl
 
 USER tollgate
 EXPOSE 8000 12111
-CMD ["sh", "-c", "python manage.py migrate_locked && exec gunicorn config.wsgi --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-4} --access-logfile -"]
+# --timeout and --graceful-timeout as docker-compose.yml's web explains (a request may wait on Stripe 3 × 20 s).
+CMD ["sh", "-c", "python manage.py migrate_locked && exec gunicorn config.wsgi --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-4} --timeout 90 --graceful-timeout 90 --access-logfile -"]

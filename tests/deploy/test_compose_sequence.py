@@ -76,6 +76,20 @@ def interpolate(value: Any, variables: Mapping[str, str]) -> Any:
     return _VARIABLE.sub(one, value)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
+
+
+def stop_grace_seconds(service: Mapping[str, Any]) -> float:
+    """How long compose waits after SIGTERM before SIGKILL: the service's `stop_grace_period` (compose's duration
+    format: `100s`, `1m30s`, `500ms`), 10 s when unset."""
+    duration = str(service.get("stop_grace_period", "10s"))
+    parts = _DURATION.findall(duration)
+    assert parts, duration
+    assert "".join(value + unit for value, unit in parts) == duration, duration
+    return sum(float(value) * _UNIT_SECONDS[unit] for value, unit in parts)
+
+
 def start_order(services: Mapping[str, Any]) -> list[list[str]]:
     """The services in stages: each one's depends_on all in earlier stages (what `docker compose up` waits for)."""
     remaining = dict(services)
@@ -228,13 +242,13 @@ class Stack:
                 self.start(name)
 
     def stop(self, name: str) -> None:
-        """`docker compose stop`: SIGTERM to the process group, SIGKILL after 15 s."""
+        """`docker compose stop`: SIGTERM to the process group, SIGKILL after the service's stop_grace_period."""
         process = self.processes.pop(name, None)
         if process is None or process.poll() is not None:
             return
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=stop_grace_seconds(self.services[name]))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
@@ -466,3 +480,50 @@ def test_compose_start_up_sequence_runs_without_docker(stack: Stack) -> None:
     assert f"{web}/webhooks/stripe is already registered ({endpoints[0]['id']})" in stack.output("web")
     # The stored signing secret still verifies the reloaded emulator's deliveries.
     _pay_and_complete(stack, web, api_key, "order-2")
+
+
+def _option(command: str, flag: str) -> int:
+    found = re.findall(rf"{flag} (\d+)\b", command)
+    assert len(found) == 1, (flag, command)
+    return int(found[0])
+
+
+def test_stop_grace_periods_let_requests_and_tasks_in_flight_finish() -> None:
+    """SIGTERM drains (tests/deploy/test_graceful_web.py, tests/webhooks/test_pipeline.py::test_sigterm_…) only
+    if Docker waits for the drain: its default of 10 s would kill a request waiting on Stripe or a running task.
+    The file's figures follow from the code's own timeouts, the image's command serves like compose's web, and
+    the runbook states them."""
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    web = " ".join(services["web"]["command"])
+    request_limit, graceful = _option(web, "--timeout"), _option(web, "--graceful-timeout")
+    # One Stripe call: STRIPE_TIMEOUT_SECONDS per try, 1 + STRIPE_MAX_NETWORK_RETRIES tries.
+    stripe_call = settings.STRIPE_TIMEOUT_SECONDS * (1 + settings.STRIPE_MAX_NETWORK_RETRIES)
+    assert (stripe_call, request_limit, graceful) == (60, 90, 90)
+    assert request_limit > stripe_call  # gunicorn does not kill a worker still waiting on Stripe
+    assert graceful >= request_limit  # on SIGTERM, a request in flight gets as long as any request may take
+    assert stop_grace_seconds(services["web"]) == 100 > graceful
+    # A task runs CELERY_TASK_TIME_LIMIT at most (Celery kills it then); the worker's warm shutdown waits for it.
+    assert settings.CELERY_TASK_TIME_LIMIT == 300
+    assert stop_grace_seconds(services["worker"]) == 330 > settings.CELERY_TASK_TIME_LIMIT
+
+    dockerfile_cmd = next(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
+    )
+    assert (_option(dockerfile_cmd, "--timeout"), _option(dockerfile_cmd, "--graceful-timeout")) == (90, 90)
+
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    for text in (
+        "`stop_grace_period: 100s`",
+        "`stop_grace_period: 330s`",
+        "`--graceful-timeout 90`",
+        "`--timeout 90`",
+    ):
+        assert text in runbook, text
+
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"), [("100s", 100.0), ("1m30s", 90.0), ("500ms", 0.5), ("1h", 3600.0)]
+)
+def test_stop_grace_seconds_reads_compose_durations(duration: str, seconds: float) -> None:
+    assert stop_grace_seconds({"stop_grace_period": duration}) == seconds
+    assert stop_grace_seconds({}) == 10.0
