@@ -1,7 +1,10 @@
 """`make bench`: every benchmark, each reported as a ratio to a baseline measured in the same run.
+`python -m bench entitlements webhooks` runs only those named.
 
 Uses DATABASE_URL / REDIS_URL when set, else a throwaway SQLite file under var/.
 """
+
+import sys
 
 from bench.setup import django_setup
 
@@ -9,9 +12,18 @@ django_setup()
 
 from bench import auth, burst, deliveries, entitlements, webhooks  # noqa: E402  (Django must be set up first)
 
+BENCHMARKS = {
+    "auth": auth,
+    "deliveries": deliveries,
+    "webhooks": webhooks,
+    "entitlements": entitlements,
+    "burst": burst,
+}
+
 if __name__ == "__main__":
-    auth.run()
-    deliveries.run()
-    webhooks.run()
-    entitlements.run()
-    burst.run()
+    names = sys.argv[1:] or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        sys.exit(f"Unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}.")
+    for name in names:
+        BENCHMARKS[name].run()

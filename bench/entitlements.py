@@ -2,16 +2,19 @@
 the same run on the same server and worker settings (issue #6):
 
 - `GET /entitlements/check` warm vs a trivial authenticated DRF JSON view (`GET /bench/trivial`: the same
-  authentication, permission and rate-limit classes, body `{"ok": true}`): throughput and p50/p99;
+  authentication, permission and rate-limit classes, body `{"ok": true}`), and vs a plain Django view, the `/live`
+  probe (no DRF, no key; issue #16 asks for ≥ 0.6× of it): throughput and p50/p99;
 - `POST /usage/batch` of 1,000 events end to end vs a raw psycopg `COPY` of the same rows into the same table,
   then the same batch again (must add nothing);
 - `POST /entitlements/consume` on one hot customer vs the trivial view; the counter must end exactly at the limit.
 
-Each scenario's baseline is the trivial view measured just before and just after it, in the same run.
+Each scenario's baseline is measured just before and just after it, in the same run (for the check: `/live`, the
+trivial view, the check, the trivial view, `/live`).
 
 Needs DATABASE_URL=postgres://… (as for `make bench`) and Redis (BENCH_ENTITLEMENTS_REDIS_URL, default
-redis://127.0.0.1:6379/11, flushed). The load generator is an asyncio HTTP/1.1 client on loopback, bounded in
-requests and seconds.
+redis://127.0.0.1:6379/11, flushed); gunicorn listens on BENCH_ENTITLEMENTS_PORT (default: a free port). The load
+generator is an asyncio HTTP/1.1 client on loopback, bounded in requests and seconds. Alone:
+`python -m bench.entitlements`.
 """
 
 import asyncio
@@ -247,7 +250,7 @@ def run() -> None:
         ),  # the limiter's round trip stays in, its limit out of the way
         "LOG_LEVEL": "ERROR",
     }
-    port = free_port()
+    port = int(os.environ.get("BENCH_ENTITLEMENTS_PORT") or 0) or free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -284,15 +287,19 @@ async def _scenarios(port: int, secret: str, project: Any, data: dict[str, Any])
     from entitlements.models import UsageCounter
 
     trivial = _raw("GET", "/bench/trivial", secret)
+    live = _raw("GET", "/live", secret)
     check = _raw("GET", "/api/v1/entitlements/check?customer=reader&feature=api_calls", secret)
-    for raw in (trivial, check):  # warm the key, the snapshot and every worker
+    for raw in (live, trivial, check):  # warm the key, the snapshot and every worker
         for _ in range(WORKERS * 4):
             status, body = await _request(port, raw)
             assert status == 200, body
     results: dict[str, Any] = {}
+    results["live"] = await _closed_loop(port, lambda i: live, REQUESTS)
     results["trivial"] = await _closed_loop(port, lambda i: trivial, REQUESTS)
     results["check"] = await _closed_loop(port, lambda i: check, REQUESTS)
     results["trivial2"] = await _closed_loop(port, lambda i: trivial, REQUESTS)
+    results["live2"] = await _closed_loop(port, lambda i: live, REQUESTS)
+    assert all(status == 200 for status, _ in results["live"][2] + results["live2"][2])
     assert all(status == 200 for status, _ in results["check"][2])
     assert json.loads(results["check"][2][0][1])["allowed"] is True
 
@@ -364,6 +371,7 @@ def _baseline(results: dict[str, Any], *runs: str) -> tuple[float, list[float]]:
 
 def _print(results: dict[str, Any]) -> None:
     trivial_rate, trivial_latency = _baseline(results, "trivial", "trivial2")
+    live_rate, live_latency = _baseline(results, "live", "live2")
     around_consume_rate, around_consume_latency = _baseline(results, "trivial2", "trivial3")
     check_rate, check_latency, _ = results["check"]
     consume_rate, consume_latency, _ = results["consume"]
@@ -372,6 +380,7 @@ def _print(results: dict[str, Any]) -> None:
     allowed, used, limit, sent = results["consume_check"]
     rows = [
         ("check, warm", trivial_rate, check_rate, "req/s", trivial_latency, check_latency),
+        ("check, warm (vs /live)", live_rate, check_rate, "req/s", live_latency, check_latency),
         (
             "consume, one hot customer",
             around_consume_rate,
@@ -396,6 +405,7 @@ def _print(results: dict[str, Any]) -> None:
         )
     print(
         f"check p99 / trivial p99: {_pct(check_latency, 0.99) / _pct(trivial_latency, 0.99):.2f}; "
+        f"check / /live: {check_rate / live_rate:.2f}× (issue #16 asks ≥ 0.60×); "
         f"usage batch: {batch_rate:.0f} events/s (Lago publishes {LAGO_EVENTS_PER_SECOND:,} events/s "
         "for its PostgreSQL-only setup)"
     )
@@ -404,3 +414,10 @@ def _print(results: dict[str, Any]) -> None:
         f"{'never over the limit' if used <= limit and allowed == used else 'OVER THE LIMIT'}; "
         f"same batch again: {results['resend']}"
     )
+
+
+if __name__ == "__main__":
+    from bench.setup import django_setup
+
+    django_setup()
+    run()

@@ -6,8 +6,10 @@ from typing import Any, Protocol, cast
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from core.errors import InvalidRequest
@@ -20,6 +22,8 @@ from core.idempotency import (
 from core.models import IdempotencyKey
 
 _DECLARED: dict[tuple[str, str], frozenset[str]] = {}
+# Accept headers for which DRF's negotiation picks the JSON renderer as plain `application/json`.
+_PLAIN_JSON_ACCEPTS = frozenset({"*/*", "application/json"})
 
 
 def declared_query_parameters(view: APIView, method: str) -> frozenset[str]:
@@ -90,6 +94,22 @@ class BaseApi(APIView):
             except APIException as exc:
                 self._body_error = exc
         raise self._body_error
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
+        """DRF's choice, made at once in the case nearly every request is: the API renders JSON only, so a request
+        that names no format (no `?format=`, no format suffix) and accepts anything or JSON gets the JSON renderer
+        as `application/json`, exactly what DRF's negotiation would pick after parsing the header. Anything else
+        (another type, media type parameters, a 406) goes through DRF's negotiation unchanged."""
+        if (
+            request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_JSON_ACCEPTS
+            and self.format_kwarg is None
+            and api_settings.URL_FORMAT_OVERRIDE not in request.query_params
+        ):
+            renderers = self.get_renderers()
+            if len(renderers) == 1 and type(renderers[0]) is JSONRenderer:
+                return renderers[0], JSONRenderer.media_type
+        negotiated: tuple[Any, str] = super().perform_content_negotiation(request, force)
+        return negotiated
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttling

@@ -67,3 +67,48 @@ def test_hit_and_read_counts_and_reads_in_one_pipeline():
         assert values == {"ra:present": {"a": 1}, "ra:absent": None}
     else:  # another cache backend: nothing read ahead, the caller reads for itself
         assert values is None
+
+
+def _redis_or_skip():
+    import pytest
+
+    from core.cache import redis_client
+
+    redis = redis_client()
+    if redis is None:
+        pytest.skip("the limiter's own pipeline runs only with Redis as the cache (REDIS_URL)")
+    return redis
+
+
+def test_a_window_gets_its_expiry_on_its_first_hit_and_keeps_it():
+    from core.ratelimit import hit_and_read
+
+    backend, client = _redis_or_skip()
+    count, _, _ = hit_and_read("test-expiry", 60, [])
+    window_key = next(iter(client.keys(backend.make_key("ratelimit:test-expiry:*"))))
+    first_ttl = client.ttl(window_key)
+    assert 0 < first_ttl <= 61
+    client.expire(window_key, 30)  # later hits must not push the window's end back
+    assert hit_and_read("test-expiry", 60, [])[0] == count + 1
+    assert 0 < client.ttl(window_key) <= 30
+
+
+def test_an_error_reply_closes_the_connection_so_no_later_call_reads_its_leftover_replies():
+    """The counter key holding a non-integer makes INCR fail: the call raises, and the replies still unread on its
+    connection (EXPIRE's, MGET's) must not be read by the next call on that connection as its own."""
+    import pytest
+    from django.core.cache import cache
+    from redis.exceptions import ResponseError
+
+    from core.ratelimit import hit_and_read
+
+    backend, client = _redis_or_skip()
+    cache.set("ra:value", {"a": 1}, 60)
+    client.set(
+        backend.make_key("ratelimit:test-broken:0"), "not a number"
+    )  # window 0 of 10^10-second windows
+    with pytest.raises(ResponseError):
+        hit_and_read("test-broken", 10**10, ["ra:value"])
+    for attempt in range(1, 4):
+        count, _, values = hit_and_read("test-fine", 60, ["ra:value"])
+        assert (count, values) == (attempt, {"ra:value": {"a": 1}})
