@@ -25,6 +25,7 @@ from core.actors import Actor
 from core.cache import LocalCache, cache_add, cache_delete_many
 from core.db import instance_from_row, select_columns
 from core.errors import InvalidRequest
+from core.host_slots import host_cpus, host_slot
 from core.locks import lock_release, lock_try
 from core.services import audit_record
 from projects.models import Project
@@ -237,6 +238,20 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
     """Applies every due event of `key`, oldest first, unless another worker is applying the key (then that
     worker picks up these events too). Returns how many events this call applied. `eager`: failed attempts are
     retried in place at once (embedded mode has no broker to schedule a retry on)."""
+    if not _pending_exists(key):
+        # Drained already, most often by the task of an earlier event of the key (a burst's tasks outnumber its
+        # keys): one read, not a turn of the key's lock. Events left `processing` count as pending, so a task
+        # queued for a dead worker's events takes the lock and takes them back.
+        return 0
+    if eager:
+        return _process_key(key, eager=True)
+    # Applying events is CPU-bound: no more of it at once than the host has CPUs (core.host_slots).
+    slots = settings.STRIPE_EVENT_APPLIERS_PER_HOST
+    with host_slot("stripe-events", host_cpus() if slots is None else slots):
+        return _process_key(key, eager=False)
+
+
+def _process_key(key: str, *, eager: bool) -> int:
     applied = 0
     started = time.monotonic()
     while True:
@@ -326,6 +341,18 @@ def _due_filter(now: datetime) -> Q:
     return Q(status=StripeEvent.Status.RECEIVED) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
+
+
+def _pending_exists(key: str) -> bool:
+    """Whether the key has an event due or being applied (one indexed read, written out by hand: on a burst
+    most tasks end with it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {StripeEvent._meta.db_table} WHERE ordering_key = %s AND (status = %s "  # noqa: S608 (table name from the model)
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) OR status = %s) LIMIT 1",
+            [key, StripeEvent.Status.RECEIVED, timezone.now(), StripeEvent.Status.PROCESSING],
+        )
+        return cursor.fetchone() is not None
 
 
 def _due_exists(key: str) -> bool:

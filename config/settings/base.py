@@ -257,6 +257,11 @@ AUTH_LOCAL_CACHE_SECONDS = env.float("AUTH_LOCAL_CACHE_SECONDS", default=1.0)
 # How often a process re-reads the cache epoch (core.models.CacheEpoch) from the database: after an invalidation
 # that could not reach Redis, answers cached before it are served by a process for at most this long.
 CACHE_EPOCH_CHECK_SECONDS = env.float("CACHE_EPOCH_CHECK_SECONDS", default=1.0)
+# How many processes of one host apply Stripe events at once (core/host_slots.py): CPU-bound work, so by default
+# the CPUs the process may use; a worker pool sized above that for I/O-bound tasks (deliveries) does not make
+# event application slower. 0: no limit. The slots are lock files in HOST_SLOTS_DIR (per host or container).
+STRIPE_EVENT_APPLIERS_PER_HOST = env.int("STRIPE_EVENT_APPLIERS_PER_HOST", default=None)
+HOST_SLOTS_DIR = env("HOST_SLOTS_DIR", default="")
 API_KEY_TOUCH_INTERVAL_SECONDS = env.int("API_KEY_TOUCH_INTERVAL_SECONDS", default=60)
 
 # `GET /metrics` (Prometheus) requires `Authorization: Bearer <METRICS_TOKEN>` when set.

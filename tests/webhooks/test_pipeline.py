@@ -910,6 +910,35 @@ def test_a_task_for_an_event_its_key_already_applied_answers_with_one_query(monk
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_keys_task_that_finds_it_drained_ends_with_one_read_and_a_dead_workers_event_is_taken_back(
+    monkeypatch,
+):
+    """A burst queues more tasks than keys: a task whose key an earlier one drained ends with one read, without
+    the key's lock; an event left `processing` (its worker died) still sends the task to the lock."""
+    from django.test.utils import CaptureQueriesContext
+
+    calls = []
+    monkeypatch.setitem(processors.PROCESSORS, "tollgate.test.count", lambda event: calls.append(event.pk))
+    first = _stored("evt_first", "tollgate.test.count")
+    assert stripe_events_process_key(key=first.ordering_key) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert stripe_events_process_key(key=first.ordering_key) == 0
+    assert len(queries.captured_queries) == 1
+    assert "advisory" not in queries.captured_queries[0]["sql"]
+
+    orphan = _stored(
+        "evt_orphan",
+        "tollgate.test.count",
+        status=StripeEvent.Status.PROCESSING,
+        attempts=1,
+        processing_started_at=timezone.now() - timedelta(minutes=5),
+    )
+    assert stripe_events_process_key(key=orphan.ordering_key) == 1
+    assert calls == [first.pk, orphan.pk]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_the_claim_and_the_outcome_commit_without_a_flush_and_nothing_else_does(monkeypatch):
     """The pipeline's bookkeeping (claim, outcome) is replayable, so its statements commit with
     synchronous_commit off; a processor's writes are the money state and commit durably, and so does an
