@@ -502,6 +502,7 @@ class Replay:
     switches: tuple[int, int] = (0, 0)  # the worker tree's voluntary, involuntary context switches
     worker_main_cpu: float = 0.0  # of the worker's CPU, what its main process (consumer, pool manager) spent
     round: int = 1  # of BENCH_BURST_ROUNDS
+    transactions: int = 0  # the replay database's committed and rolled back transactions (web and worker)
     error: str = ""
 
     @property
@@ -689,6 +690,9 @@ def _replay(
         deadlocks_before = _scalar(
             conn, "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [replay_db]
         )
+        transactions_before = _scalar(
+            conn, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [replay_db]
+        )
         log_offset = _pg_log_offset()
         backends = BackendCpu(conn, replay_db)
         web_before, worker_before = _tree_cpu(gunicorn.pid), _tree_cpu(worker.pid)
@@ -757,7 +761,11 @@ def _replay(
         deadlocks_after = _scalar(
             conn, "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [replay_db]
         )
+        transactions_after = _scalar(
+            conn, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [replay_db]
+        )
     result.deadlocks = int(deadlocks_after - deadlocks_before)
+    result.transactions = int(transactions_after - transactions_before)
     result.deadlock_log = _pg_log_deadlocks(log_offset, replay_db)
     failures: dict[str, int] = {}
     for line in worker_log.read_text(errors="replace").splitlines():
@@ -823,7 +831,8 @@ def _report(capture: Capture, results: list[Replay]) -> None:
             f"{r.emulator_cpu * 1000 / r.events:>8.1f}{timed}"
         )
         print(
-            f"{'':<30}{r.tasks} tasks ({r.tasks / r.events:.2f} per event); worker context switches "
+            f"{'':<30}{r.tasks} tasks ({r.tasks / r.events:.2f} per event); {r.transactions / r.events:.1f} "
+            f"database transactions per event; worker context switches "
             f"{r.switches[0]} voluntary, {r.switches[1]} involuntary; worker main process "
             f"{r.worker_main_cpu * 1000 / r.events:.1f} ms/event"
         )

@@ -3,8 +3,11 @@ same run:
 
 - intake: signed deliveries to `POST /webhooks/stripe` on gunicorn, closed-loop throughput vs a trivial Django
   view (`GET /health`) on the same server, and latency p50/p99 at an open-loop 200 deliveries/s;
-- processing: stored events processed per second by one worker (solo pool) vs a no-op Celery task on the same
-  broker.
+- processing: stored events applied per second by one worker (solo pool) vs a no-op Celery task on the same
+  broker. The events are stored as the intake stores them (`stripe_event_store`: each with its customer's
+  ordering key, a task queued per key that has none queued), 8 `customer.subscription.updated` events for each of
+  50 Stripe customers that are not Tollgate's: what every event costs (claim, route, record) without a
+  processor's own writes. Timed from the first task taken to the last event's outcome.
 
 Needs PostgreSQL (DATABASE_URL, as for the whole `make bench`) and Redis as the broker (BENCH_REDIS_URL, default
 redis://127.0.0.1:6379/9, flushed by the benchmark). Loopback only; every loop is bounded in count and time.
@@ -30,6 +33,7 @@ CONCURRENCY = 8
 OPEN_LOOP_RATE = 200
 OPEN_LOOP_SECONDS = 5
 PROCESSING_EVENTS = 400
+PROCESSING_CUSTOMERS = 50
 
 
 def _env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -45,12 +49,12 @@ def _env(database_url: str, redis_url: str) -> dict[str, str]:
     }
 
 
-def _signed(index: int) -> tuple[bytes, str]:
+def _signed(index: int, customer: str = "cus_unknown", prefix: str = "evt_bench_") -> tuple[bytes, str]:
     import stripe
 
     body = json.dumps(
         {
-            "id": f"evt_bench_{time.time_ns()}_{index}",
+            "id": f"{prefix}{time.time_ns()}_{index}",
             "object": "event",
             "type": "customer.subscription.updated",
             "created": int(time.time()),
@@ -58,7 +62,7 @@ def _signed(index: int) -> tuple[bytes, str]:
                 "object": {
                     "id": f"sub_bench_{index}",
                     "object": "subscription",
-                    "customer": "cus_unknown",
+                    "customer": customer,
                     "status": "active",
                 }
             },
@@ -216,8 +220,16 @@ def run() -> None:
     _processing(env, redis_url, database_url)
 
 
-def _worker_rate(env: dict[str, str], redis_url: str, enqueue: Any, count: int) -> float:
+def _worker_rate(
+    env: dict[str, str], redis_url: str, enqueue: Any, count: int, done: Any = None
+) -> tuple[float, int]:
+    """(units per second, tasks queued): `enqueue(count)` queues the work, one solo worker takes it; timed from
+    its first task taken until the queue is empty and `done()` (when given) says all the work is finished."""
+    import redis
+
     enqueue(count)
+    client = redis.Redis.from_url(redis_url)
+    queued = int(client.llen("celery"))
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -236,15 +248,14 @@ def _worker_rate(env: dict[str, str], redis_url: str, enqueue: Any, count: int) 
         env=env,
     )
     try:
-        import redis
-
-        client = redis.Redis.from_url(redis_url)
         deadline = time.monotonic() + 60
-        while client.llen("celery") == count and time.monotonic() < deadline:
-            time.sleep(0.01)  # the worker has started consuming
+        while client.llen("celery") == queued and time.monotonic() < deadline:
+            time.sleep(0.005)  # the worker has started consuming
         started = time.perf_counter()
         _drain(redis_url)
-        return count / (time.perf_counter() - started)
+        while done is not None and not done() and time.perf_counter() - started < 120:
+            time.sleep(0.005)
+        return count / (time.perf_counter() - started), queued
     finally:
         worker.terminate()
         worker.wait(timeout=20)
@@ -255,43 +266,69 @@ def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
     from config.celery import app
     from core.tasks import ping
     from webhooks.models import StripeEvent
-    from webhooks.tasks import process_stripe_event
 
     app.conf.broker_url = redis_url
     app.conf.task_always_eager = False
     app._after_fork()
+
+    run = time.time_ns()
 
     def enqueue_ping(count: int) -> None:
         for _ in range(count):
             ping.delay()
 
     def enqueue_events(count: int) -> None:
+        from django.test.utils import override_settings
+
+        from webhooks.models import PLATFORM_ACCOUNT
+        from webhooks.services import stripe_event_store
+
+        # As the intake does it once a delivery is verified (queueing on, as in production, not eager).
+        with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+            for i in range(count):
+                customer = f"cus_bench_{run}_a{i % PROCESSING_CUSTOMERS}"  # keys of this run only
+                body, _ = _signed(200_000 + i, customer=customer, prefix="evt_benchp_")
+                stripe_event_store(account=PLATFORM_ACCOUNT, project=None, body=json.loads(body))
+
+    def enqueue_events_one_task_each(count: int) -> None:
+        """The worst case, as this benchmark measured before: a task for every event (no queue marks)."""
+        from webhooks.models import PLATFORM_ACCOUNT
+        from webhooks.services import ordering_key
+        from webhooks.tasks import process_stripe_event
+
         events = []
         for i in range(count):
-            body, _ = _signed(200_000 + i)
-            payload = json.loads(body)
+            customer = f"cus_bench_{run}_b{i % PROCESSING_CUSTOMERS}"
+            body = json.loads(_signed(400_000 + i, customer=customer, prefix="evt_benchp_")[0])
             events.append(
                 StripeEvent(
-                    account="platform",
-                    stripe_event_id=payload["id"],
-                    type=payload["type"],
-                    stripe_created=payload["created"],
-                    payload=payload,
+                    account=PLATFORM_ACCOUNT,
+                    stripe_event_id=body["id"],
+                    type=body["type"],
+                    stripe_created=body["created"],
+                    payload=body,
+                    ordering_key=ordering_key(PLATFORM_ACCOUNT, body),
                 )
             )
-        StripeEvent.objects.bulk_create(events)
-        for event in StripeEvent.objects.filter(
-            stripe_event_id__startswith="evt_bench_", status="received"
-        ).values_list("pk", flat=True)[:count]:
-            process_stripe_event.delay(event)
+        for event in StripeEvent.objects.bulk_create(events):
+            process_stripe_event.delay(event.pk, event.ordering_key)
 
-    noop_rate = _worker_rate(env, redis_url, enqueue_ping, PROCESSING_EVENTS)
-    event_rate = _worker_rate(env, redis_url, enqueue_events, PROCESSING_EVENTS)
+    def applied() -> bool:
+        return not StripeEvent.objects.filter(
+            stripe_event_id__startswith="evt_benchp_", status__in=("received", "processing")
+        ).exists()
+
+    noop_rate, _ = _worker_rate(env, redis_url, enqueue_ping, PROCESSING_EVENTS)
+    event_rate, event_tasks = _worker_rate(env, redis_url, enqueue_events, PROCESSING_EVENTS, applied)
+    each_rate, each_tasks = _worker_rate(
+        env, redis_url, enqueue_events_one_task_each, PROCESSING_EVENTS, applied
+    )
     report(
         "Stripe event processing, one worker (solo pool), Redis broker — higher is better",
         [
             ("no-op task (baseline)", noop_rate, "tasks/s"),
-            ("process_stripe_event (claim, route, record)", event_rate, "events/s"),
+            (f"Stripe events (claim, route, record; {event_tasks} tasks)", event_rate, "events/s"),
+            (f"  the same, one task per event ({each_tasks} tasks)", each_rate, "events/s"),
         ],
         noop_rate,
     )
