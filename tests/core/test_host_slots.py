@@ -48,7 +48,8 @@ def test_four_processes_on_two_slots_run_two_at_a_time(slots_dir):
 
     assert [process.exitcode for process in processes] == [0, 0, 0, 0]
     assert _most_at_once(intervals) == 2
-    # Two rounds of 0.3 s, not four (nobody waited for a slot that was free) nor one (the limit held).
+    # At least two rounds of 0.3 s (the limit held), and fewer than four: the slots were used side by side (a
+    # waiter sleeps on its own slot, so with an unlucky spread of pids one round more than two is possible).
     span = max(end for _, end in intervals) - min(start for start, _ in intervals)
     assert 0.6 <= span < 1.2
     assert sorted(path.name for path in slots_dir.iterdir()) == ["events.0", "events.1"]
