@@ -748,6 +748,17 @@ def _stored(event_id, event_type, customer="cus_pipeline", **fields):
     )
 
 
+def _orphaned(event_id, attempts=1):
+    """An event a worker claimed five minutes ago and died applying (its status still `processing`)."""
+    return _stored(
+        event_id,
+        "tollgate.test.count",
+        status=StripeEvent.Status.PROCESSING,
+        attempts=attempts,
+        processing_started_at=timezone.now() - timedelta(minutes=5),
+    )
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_key_being_applied_turns_others_away_and_its_holder_applies_what_arrived_meanwhile(monkeypatch):
@@ -868,13 +879,7 @@ def test_a_key_gets_one_queued_task_until_a_worker_has_drained_it(monkeypatch, s
 def test_an_event_left_processing_by_a_dead_worker_is_taken_back_and_applied_once(monkeypatch):
     calls = []
     monkeypatch.setitem(processors.PROCESSORS, "tollgate.test.count", lambda event: calls.append(event.pk))
-    orphan = _stored(
-        "evt_orphan",
-        "tollgate.test.count",
-        status=StripeEvent.Status.PROCESSING,
-        attempts=1,
-        processing_started_at=timezone.now() - timedelta(minutes=5),
-    )
+    orphan = _orphaned("evt_orphan")
     assert stripe_events_process_key(key=orphan.ordering_key) == 1
     assert stripe_events_process_key(key=orphan.ordering_key) == 0
     orphan.refresh_from_db()
@@ -926,13 +931,7 @@ def test_a_keys_task_that_finds_it_drained_ends_with_one_read_and_a_dead_workers
     assert len(queries.captured_queries) == 1
     assert "advisory" not in queries.captured_queries[0]["sql"]
 
-    orphan = _stored(
-        "evt_orphan",
-        "tollgate.test.count",
-        status=StripeEvent.Status.PROCESSING,
-        attempts=1,
-        processing_started_at=timezone.now() - timedelta(minutes=5),
-    )
+    orphan = _orphaned("evt_orphan")
     assert stripe_events_process_key(key=orphan.ordering_key) == 1
     assert calls == [first.pk, orphan.pk]
 
@@ -1002,13 +1001,7 @@ def test_the_sweep_queues_each_stuck_key_once(monkeypatch):
 def test_an_event_whose_worker_died_at_its_last_attempt_is_failed_not_applied_again(monkeypatch):
     calls = []
     monkeypatch.setitem(processors.PROCESSORS, "tollgate.test.count", lambda event: calls.append(event.pk))
-    orphan = _stored(
-        "evt_poison",
-        "tollgate.test.count",
-        status=StripeEvent.Status.PROCESSING,
-        attempts=MAX_ATTEMPTS,
-        processing_started_at=timezone.now() - timedelta(minutes=5),
-    )
+    orphan = _orphaned("evt_poison", attempts=MAX_ATTEMPTS)
     stripe_events_process_key(key=orphan.ordering_key)
     orphan.refresh_from_db()
     assert (orphan.status, orphan.attempts, calls) == ("failed", MAX_ATTEMPTS, [])
