@@ -240,9 +240,16 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
     retried in place at once (embedded mode has no broker to schedule a retry on)."""
     if not _pending_exists(key):
         # Drained already, most often by the task of an earlier event of the key (a burst's tasks outnumber its
-        # keys): one read, not a turn of the key's lock. Events left `processing` count as pending, so a task
+        # keys): a read, not a turn of the key's lock. Events left `processing` count as pending, so a task
         # queued for a dead worker's events takes the lock and takes them back.
-        return 0
+        if eager:
+            return 0
+        # The key's mark may be this task's own, set after the drainer cleared it (the intake's queueing lagged
+        # behind a worker that applied its event at once): clear it, or the key's next events would queue no
+        # task until it expired. Then look once more, as a drainer does, for an event whose task it turned away.
+        cache_delete_many([_queued_mark(key)])
+        if not _pending_exists(key):
+            return 0
     if eager:
         return _process_key(key, eager=True)
     # Applying events is CPU-bound: no more of it at once than the host has CPUs (core.host_slots).

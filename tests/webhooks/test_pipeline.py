@@ -38,6 +38,7 @@ from webhooks.models import PLATFORM_ACCOUNT, Event, StripeEvent
 from webhooks.services import (
     MAX_ATTEMPTS,
     ordering_key,
+    queue_processing,
     stripe_event_store,
     stripe_events_process_key,
     stripe_events_requeue_due,
@@ -915,11 +916,41 @@ def test_a_task_for_an_event_its_key_already_applied_answers_with_one_query(monk
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_keys_task_that_finds_it_drained_ends_with_one_read_and_a_dead_workers_event_is_taken_back(
+def test_a_task_that_finds_its_key_drained_clears_the_keys_mark(monkeypatch, settings):
+    """The intake queues an event's task after its commit; a worker already draining the key may apply the event
+    and clear the key's mark before that, so the mark is set again for a task that finds nothing to do. That
+    task clears it: the key's next event queues a task at once, instead of waiting for the mark to expire."""
+    from config.celery import app
+    from webhooks.tasks import process_stripe_event
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    _queued_tasks()  # an empty broker
+    calls = []
+    monkeypatch.setitem(processors.PROCESSORS, "tollgate.test.count", lambda event: calls.append(event.pk))
+    first = _stored("evt_first", "tollgate.test.count")
+    key = first.ordering_key
+    assert stripe_events_process_key(key=key) == 1  # the drainer applied it and cleared the mark …
+    queue_processing(first.pk, key)  # … before the intake's queueing set it again
+    assert _queued_tasks() == [f"('{first.pk}', '{key}')"]
+
+    process_stripe_event(first.pk, key)
+
+    body = {**first.payload, "id": "evt_second", "created": 1_800_000_001}
+    second, stored = stripe_event_store(account=PLATFORM_ACCOUNT, project=None, body=body)
+    assert stored
+    assert _queued_tasks() == [f"('{second.pk}', '{key}')"]
+    assert calls == [first.pk]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_keys_task_that_finds_it_drained_ends_with_two_reads_and_a_dead_workers_event_is_taken_back(
     monkeypatch,
 ):
-    """A burst queues more tasks than keys: a task whose key an earlier one drained ends with one read, without
-    the key's lock; an event left `processing` (its worker died) still sends the task to the lock."""
+    """A burst queues more tasks than keys: a task whose key an earlier one drained ends with two reads (before
+    and after clearing the key's mark), without the key's lock; an event left `processing` (its worker died)
+    still sends the task to the lock."""
     from django.test.utils import CaptureQueriesContext
 
     calls = []
@@ -928,8 +959,8 @@ def test_a_keys_task_that_finds_it_drained_ends_with_one_read_and_a_dead_workers
     assert stripe_events_process_key(key=first.ordering_key) == 1
     with CaptureQueriesContext(connection) as queries:
         assert stripe_events_process_key(key=first.ordering_key) == 0
-    assert len(queries.captured_queries) == 1
-    assert "advisory" not in queries.captured_queries[0]["sql"]
+    assert len(queries.captured_queries) == 2
+    assert not [query for query in queries.captured_queries if "advisory" in query["sql"]]
 
     orphan = _orphaned("evt_orphan")
     assert stripe_events_process_key(key=orphan.ordering_key) == 1
