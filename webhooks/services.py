@@ -22,7 +22,7 @@ from django.utils import timezone
 from billing.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
 from core import context
 from core.actors import Actor
-from core.cache import LocalCache, cache_add, cache_delete_many
+from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many
 from core.db import instance_from_row, select_columns
 from core.errors import InvalidRequest
 from core.host_slots import host_cpus, host_slot
@@ -246,9 +246,9 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
             return 0
         # The key's mark may be this task's own, set after the drainer cleared it (the intake's queueing lagged
         # behind a worker that applied its event at once): clear it, or the key's next events would queue no
-        # task until it expired. Then look once more, as a drainer does, for an event whose task it turned away.
-        cache_delete_many([_queued_mark(key)])
-        if not _pending_exists(key):
+        # task until it expired. If there was one, look once more, as a drainer does, for an event stored since
+        # the first look whose task the mark held off. (No mark: each such event has a task of its own.)
+        if not cache_delete(_queued_mark(key)) or not _pending_exists(key):
             return 0
     if eager:
         return _process_key(key, eager=True)
