@@ -49,17 +49,7 @@ class ProjectForm(forms.ModelForm):
 
     class Meta:
         model = Project
-        fields = [
-            "slug",
-            "name",
-            "default_currency",
-            "allowed_redirect_hosts",
-            "payment_ttl_seconds",
-            "default_flow",
-            "default_product",
-            "stripe_publishable_key",
-            "refund_late_payments",
-        ]
+        fields = ["slug", *_SETTINGS]
 
     def clean_default_currency(self) -> str:
         return str(_api_value(CurrencyField(), self.cleaned_data["default_currency"]))
