@@ -93,7 +93,7 @@ def render_list(
     object_type: str,
 ) -> dict[str, Any]:
     """One page of ``objects`` (already filtered, newest first), honouring ``limit``, ``starting_after``,
-    ``ending_before`` and ``expand[]=data.…``. Cursors resolve by position in creation order, so a cursor
+    ``ending_before`` and ``expand[]=data.…``. Cursors resolve by position in the list's order, so a cursor
     object that the filters exclude still works, as in Stripe."""
     limit = params.integer("limit", minimum=1, maximum=MAX_LIMIT) or DEFAULT_LIMIT
     starting_after = params.string("starting_after")
@@ -104,12 +104,12 @@ def render_list(
             param="ending_before",
         )
     if starting_after:
-        seq = _cursor_seq(account, starting_after, object_type, "starting_after")
-        older = [o for o in objects if o["_seq"] < seq]
+        cursor = _cursor_position(account, starting_after, object_type, "starting_after")
+        older = [o for o in objects if _position(o) < cursor]
         page, has_more = older[:limit], len(older) > limit
     elif ending_before:
-        seq = _cursor_seq(account, ending_before, object_type, "ending_before")
-        newer = [o for o in objects if o["_seq"] > seq]
+        cursor = _cursor_position(account, ending_before, object_type, "ending_before")
+        newer = [o for o in objects if _position(o) > cursor]
         page, has_more = newer[-limit:], len(newer) > limit
     else:
         page, has_more = list(objects[:limit]), len(objects) > limit
@@ -122,8 +122,14 @@ def render_list(
     }
 
 
-def _cursor_seq(account: Account, object_id: str, object_type: str, param: str) -> int:
+def _position(obj: StripeObject) -> tuple[int, int]:
+    """Where an object stands in a list, oldest lowest: by `created` (a test clock's objects take it from the
+    clock, so it need not follow the order of creation), then by creation (Store.newest_first's order)."""
+    return int(obj.get("created") or 0), int(obj["_seq"])
+
+
+def _cursor_position(account: Account, object_id: str, object_type: str, param: str) -> tuple[int, int]:
     cursor = account.store.find(object_id)
     if cursor is None or cursor["object"] != object_type:
         raise ResourceMissing(object_type, object_id, param=param)
-    return int(cursor["_seq"])
+    return _position(cursor)

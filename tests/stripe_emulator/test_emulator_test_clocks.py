@@ -75,6 +75,28 @@ def test_customer_and_subscription_live_at_the_frozen_time(client: stripe.Stripe
     assert [c.id for c in client.v1.customers.list({"test_clock": clock_.id}).data] == [customer]
 
 
+def test_pages_of_a_list_hold_a_clock_customer_listed_by_its_created(client: stripe.StripeClient) -> None:
+    """A clock's customer takes `created` from the clock (here long before the others), and a list shows it in
+    that order: every page cursor follows the same order, so paging one at a time meets every customer once."""
+    first = client.v1.customers.create({"email": "a@example.com"}).id
+    clock_ = client.v1.test_helpers.test_clocks.create({"frozen_time": FROZEN})
+    on_clock = client.v1.customers.create({"email": "b@example.com", "test_clock": clock_.id}).id
+    last = client.v1.customers.create({"email": "c@example.com"}).id
+    assert [c.id for c in client.v1.customers.list().data] == [last, first, on_clock]
+
+    paged, after = [], None
+    for _ in range(5):
+        page = client.v1.customers.list({"limit": 1, **({"starting_after": after} if after else {})})
+        paged += [c.id for c in page.data]
+        if not page.has_more:
+            break
+        after = page.data[-1].id
+    assert paged == [last, first, on_clock]
+
+    before = client.v1.customers.list({"limit": 2, "ending_before": on_clock})
+    assert [c.id for c in before.data] == [last, first]
+
+
 def test_advance_renews_like_the_emulator_advance(
     client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
 ) -> None:
