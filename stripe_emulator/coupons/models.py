@@ -288,11 +288,13 @@ class CouponsBackend(BaseBackend):
         customer: str | None,
         currency: str | None,
         amount: int | None = None,
+        indexes: list[int] | None = None,
     ) -> list[DiscountSpec]:
         """Validate ``discounts`` entries (``{coupon}`` or ``{promotion_code}``) for a redemption now by
-        ``customer`` in ``currency``; raises Stripe's errors naming ``{param}[n][...]``."""
+        ``customer`` in ``currency``; raises Stripe's errors naming ``{param}[n][...]``, ``n`` the entry's
+        place in the request (``indexes``, when only some of the request's entries are given)."""
         specs: list[DiscountSpec] = []
-        for n, entry in enumerate(entries):
+        for n, entry in zip(indexes or range(len(entries)), entries, strict=True):
             coupon_id, promo_id = entry.get("coupon"), entry.get("promotion_code")
             if coupon_id and promo_id:
                 raise InvalidRequestError(

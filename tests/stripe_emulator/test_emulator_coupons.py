@@ -296,6 +296,26 @@ def test_subscription_update_applies_and_clears_discounts(
     assert plain(cleared)["discounts"] == []
 
 
+def test_a_refused_subscription_update_redeems_nothing_and_names_the_entry(client: stripe.StripeClient) -> None:
+    customer, _ = customer_with_card(client)
+    price = recurring_price(client, 2000)
+    sub = client.v1.subscriptions.create({"customer": customer, "items": [{"price": price.id}]})
+    kept = _coupon(client, percent_off=10, duration="forever")
+    client.v1.subscriptions.update(sub.id, {"discounts": [{"coupon": kept.id}]})
+
+    # The discount it holds is kept; the error names the request's second entry, not the first new one.
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.subscriptions.update(sub.id, {"discounts": [{"coupon": kept.id}, {"coupon": "nope"}]})
+    assert missing.value.param == "discounts[1][coupon]"
+
+    fresh = _coupon(client, amount_off=100, currency="usd", duration="once")
+    client.v1.subscriptions.cancel(sub.id)
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.update(sub.id, {"discounts": [{"coupon": fresh.id}]})
+    assert client.v1.coupons.retrieve(fresh.id).times_redeemed == 0
+    assert client.v1.coupons.retrieve(kept.id).times_redeemed == 1
+
+
 def test_checkout_subscription_with_a_promotion_code(client: stripe.StripeClient, emulator: Emulator) -> None:
     price = recurring_price(client, 2000)
     coupon = _coupon(client, percent_off=50, duration="once")

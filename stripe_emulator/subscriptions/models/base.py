@@ -6,7 +6,7 @@ collecting an invoice and ending the subscription."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -216,19 +216,28 @@ class SubscriptionsBase(BaseBackend):
         elif before["status"] == "paused" and sub["status"] != "paused":
             self.emit("customer.subscription.resumed", sub)
 
+    def _undo_point(self) -> Callable[[], None]:
+        """What puts the account back as it is now: its objects, events and the request's queued deliveries."""
+        snapshot = json.loads(json.dumps(self.store.dump()))
+        request = current_request()
+        outbox = len(request.outbox) if request is not None else 0
+
+        def undo() -> None:
+            self.account.store = Store.load(snapshot)
+            if request is not None:
+                del request.outbox[outbox:]
+
+        return undo
+
     @contextmanager
     def _all_or_nothing(self) -> Iterator[None]:
         """Undo every change (objects, events, queued deliveries) if the block raises — for
         ``error_if_incomplete``, where a failed payment means the request never happened."""
-        snapshot = json.loads(json.dumps(self.store.dump()))
-        request = current_request()
-        outbox = len(request.outbox) if request is not None else 0
+        undo = self._undo_point()
         try:
             yield
         except CardError:
-            self.account.store = Store.load(snapshot)
-            if request is not None:
-                del request.outbox[outbox:]
+            undo()
             raise
 
     # -- collect / end -------------------------------------------------------------------------------------

@@ -14,14 +14,13 @@ it (turning it on needs the customer's location and a tax behavior on every pric
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stripe_emulator.core import ids
-from stripe_emulator.core.context import current_request
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.render import render
-from stripe_emulator.core.store import Store, StripeObject
+from stripe_emulator.core.store import StripeObject
 from stripe_emulator.subscriptions.models.base import ENDED_STATUSES
 from stripe_emulator.subscriptions.models.proration import SubscriptionProrations
 from stripe_emulator.subscriptions.periods import next_boundary
@@ -32,9 +31,9 @@ class SubscriptionPreview(SubscriptionProrations):
     if TYPE_CHECKING:
         # From the sibling mixin `SubscriptionUpdates`, which `SubscriptionsBackend` composes with this one: the
         # preview replaces the subscription's discounts exactly as an update does (inside its dry run).
-        def _replace_discounts(
+        def _discounts_check(
             self, sub: StripeObject, entries: list[dict[str, str | None]]
-        ) -> list[str]: ...
+        ) -> Callable[[], list[str]]: ...
 
     def invoice_preview(
         self,
@@ -58,23 +57,18 @@ class SubscriptionPreview(SubscriptionProrations):
             raise InvalidRequestError(
                 f"No upcoming invoices for a canceled subscription: {subscription}", param="subscription"
             )
-        snapshot = json.loads(json.dumps(self.store.dump()))
-        request = current_request()
-        outbox = len(request.outbox) if request is not None else 0
+        undo = self._undo_point()
         try:
             if automatic_tax:
                 self._preview_taxable(sub, items or [])
             if automatic_tax is not None:
                 sub["automatic_tax"] = subscription_automatic_tax(automatic_tax)
             if discounts is not None:
-                sub["discounts"] = self._replace_discounts(sub, discounts)
+                sub["discounts"] = self._discounts_check(sub, discounts)()
             invoice = self._preview_draft(sub, items, proration_behavior, proration_date)
             preview = render(self.account, invoice)
         finally:
-            # Everything the dry run wrote (items, invoice items, the draft, events) is forgotten.
-            self.account.store = Store.load(snapshot)
-            if request is not None:
-                del request.outbox[outbox:]
+            undo()  # everything the dry run wrote (items, invoice items, the draft, events) is forgotten
         return _as_preview(preview)
 
     def _preview_taxable(self, sub: StripeObject, items: list[dict[str, Any]]) -> None:

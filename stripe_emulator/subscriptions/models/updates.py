@@ -3,6 +3,7 @@ or ending the trial, and item changes (validated and prorated by :mod:`.proratio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from stripe_emulator.core.errors import InvalidRequestError
@@ -34,11 +35,14 @@ class SubscriptionUpdates(SubscriptionProrations):
         {promotion_code}]``, ``[]`` clears) replace the subscription's discounts."""
         sub = self.subscription_require(sub_id)
         changes = dict(changes or {})
-        if discounts is not None:
-            changes["discounts"] = self._replace_discounts(sub, discounts)
+        redeem = self._discounts_check(sub, discounts) if discounts is not None else None
         ended = sub["status"] in ENDED_STATUSES
         if ended and (
-            set(changes) - {"metadata"} or items or trial_end is not None or default_payment_method
+            set(changes) - {"metadata"}
+            or items
+            or trial_end is not None
+            or default_payment_method
+            or discounts is not None
         ):
             raise InvalidRequestError(
                 "A canceled subscription can only update its cancellation_details and metadata.",
@@ -51,10 +55,17 @@ class SubscriptionUpdates(SubscriptionProrations):
             )
         plan = self._plan_items(sub, items or [], item_param) if items else None
         pm = self._payment_method(default_payment_method, sub["customer"], "default_payment_method")
+
+        def update() -> StripeObject:
+            # New discounts are redeemed only once everything is checked (a refused update redeems nothing).
+            if redeem is not None:
+                changes["discounts"] = redeem()
+            return self._update(sub, plan, proration_behavior, proration_date, payment_behavior, changes, trial_end, pm, off_session, default_payment_method is not None)  # fmt: skip
+
         if payment_behavior == "error_if_incomplete":
             with self._all_or_nothing():
-                return self._update(sub, plan, proration_behavior, proration_date, payment_behavior, changes, trial_end, pm, off_session, default_payment_method is not None)  # fmt: skip
-        return self._update(sub, plan, proration_behavior, proration_date, payment_behavior, changes, trial_end, pm, off_session, default_payment_method is not None)  # fmt: skip
+                return update()
+        return update()
 
     def _update(
         self,
@@ -105,9 +116,12 @@ class SubscriptionUpdates(SubscriptionProrations):
                 self._invoice_prorations(sub, invoice_now, plan, payment_behavior, off_session, now)
         return sub
 
-    def _replace_discounts(self, sub: StripeObject, entries: list[dict[str, str | None]]) -> list[str]:
-        """The discount ids the subscription will hold: a discount it already has from the same coupon and
-        promotion code is kept (not redeemed again); new ones are validated, then redeemed."""
+    def _discounts_check(
+        self, sub: StripeObject, entries: list[dict[str, str | None]]
+    ) -> Callable[[], list[str]]:
+        """Validates ``discounts`` for the subscription and returns what redeems them: the discount ids the
+        subscription will hold. A discount it already has from the same coupon and promotion code is kept (not
+        redeemed again); new ones are validated now, each named by its place in the request."""
         coupons = self.account.backend(CouponsBackend)
         current = [self.store.get("discount", d) for d in sub.get("discounts") or []]
         keep: dict[int, str] = {}
@@ -138,12 +152,17 @@ class SubscriptionUpdates(SubscriptionProrations):
             param="discounts",
             customer=sub["customer"],
             currency=sub["currency"],
+            indexes=[n for n, _ in fresh],
         )
-        created = {
-            n: coupons.discount_create(spec, customer=sub["customer"], subscription=sub["id"])["id"]
-            for (n, _), spec in zip(fresh, specs, strict=True)
-        }
-        return [keep.get(n) or created[n] for n in range(len(entries))]
+
+        def redeem() -> list[str]:
+            created = {
+                n: coupons.discount_create(spec, customer=sub["customer"], subscription=sub["id"])["id"]
+                for (n, _), spec in zip(fresh, specs, strict=True)
+            }
+            return [keep.get(n) or created[n] for n in range(len(entries))]
+
+        return redeem
 
     def _schedule_cancel(self, sub: StripeObject, flag: bool, now: int) -> None:
         sub["cancel_at_period_end"] = flag
