@@ -23,7 +23,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from billing import metrics
-from billing.models import Drift, Payment, Price, Subscription
+from billing.models import Drift, Payment, Subscription
 from core.money import money_format
 from projects.models import Project
 from webhooks.models import StripeEvent
@@ -147,6 +147,7 @@ def history(now: datetime) -> dict[str, Any]:
         Subscription.objects.filter(created_at__lt=end)
         .filter(Q(canceled_at__isnull=True) | Q(canceled_at__gte=start))
         .select_related("price")
+        .prefetch_related("items__price")
     )
     for subscription in subscriptions:
         cancelled_in = _month_index(months, subscription.canceled_at)
@@ -156,9 +157,7 @@ def history(now: datetime) -> dict[str, Any]:
             if not _live_at(subscription, month_end, current=index == len(months) - 1):
                 continue
             active[index] += 1
-            price = subscription.price
-            if price.usage_type != Price.UsageType.METERED:
-                mrr[price.currency][index] += metrics.monthly_amount(price, subscription.quantity)
+            mrr[subscription.price.currency][index] += metrics.subscription_monthly_amount(subscription)
 
     failed = [0] * len(months)
     for created_at in Payment.objects.filter(

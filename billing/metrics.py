@@ -52,14 +52,31 @@ def monthly_amount(price: Price, quantity: int) -> Decimal:
     return Decimal(price_amount(price, quantity)) / months
 
 
+def subscription_monthly_amount(subscription: Subscription) -> Decimal:
+    """What a subscription bills by the month, in its currency: every licensed item (the base plan and its
+    add-ons; a metered item bills usage, not by the month). One mirrored before its items were: by its price.
+    Prefetch `items__price` when summing many."""
+    pairs = [(item.price, item.quantity or 0) for item in subscription.items.all()] or [
+        (subscription.price, subscription.quantity)
+    ]
+    return sum(
+        (
+            monthly_amount(price, quantity)
+            for price, quantity in pairs
+            if price.usage_type != Price.UsageType.METERED
+        ),
+        Decimal(0),
+    )
+
+
 def mrr(*, project: Project) -> dict[str, int]:
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for subscription in Subscription.objects.filter(project=project, status__in=MRR_STATUSES).select_related(
-        "price"
+    for subscription in (
+        Subscription.objects.filter(project=project, status__in=MRR_STATUSES)
+        .select_related("price")
+        .prefetch_related("items__price")
     ):
-        if subscription.price.usage_type == Price.UsageType.METERED:
-            continue  # usage-based: not recurring by the month
-        totals[subscription.price.currency] += monthly_amount(subscription.price, subscription.quantity)
+        totals[subscription.price.currency] += subscription_monthly_amount(subscription)
     return {
         currency: int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
         for currency, amount in sorted(totals.items())

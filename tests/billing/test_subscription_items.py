@@ -743,6 +743,22 @@ def _created_with_items(api, tenant, sdk):
     return Subscription.objects.get()
 
 
+def test_mrr_counts_every_licensed_item_of_a_subscription(api, tenant_a, plans, stripe_sdk, stripe_webhooks):
+    """The base plan (2 × 20.00) and the add-on (5.00) recur by the month; the metered price bills usage."""
+    from django.utils import timezone
+
+    from billing import dashboard
+
+    _created_with_items(api, tenant_a, stripe_sdk())
+    stripe_webhooks.deliver()
+
+    assert api.get("/api/v1/metrics/revenue", key=tenant_a.key).json()["mrr"] == {"usd": 4500}
+    chart = dashboard.history(timezone.now())["mrr"]
+    assert [(c["title"], c["bars"][-1]["value"]) for c in chart] == [
+        ("MRR at the end of each month (USD)", 4500)
+    ]
+
+
 def test_items_change_replaces_removes_and_adds_with_exact_prorations(
     api, tenant_a, plans, stripe_sdk, stripe_webhooks
 ):
