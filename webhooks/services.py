@@ -45,6 +45,9 @@ QUEUE_SETTLE = timedelta(seconds=30)
 # the process that replaced it).
 ENDPOINT_SECRET_SECONDS = 30.0
 _endpoint_secrets = LocalCache()
+# Projects' slugs for the per-event log line (a slug changes rarely; a stale one only names a log line).
+_project_slugs = LocalCache()
+PROJECT_SLUG_SECONDS = 60.0
 
 
 def _endpoint_secret(account: str, *, fresh: bool) -> str:
@@ -291,6 +294,8 @@ def _apply_batch(batch: list[tuple[StripeEvent, bool]], *, eager: bool) -> int:
     handed over to the customer's key instead (`_customer_key`)."""
     applied = 0
     handed: set[str] = set()
+    # The batch is one key's: once its customer is known, it is every event's (no lookup per event).
+    known: str | None = None
     for event, orphan in batch:
         if orphan and event.attempts > MAX_ATTEMPTS:
             # Taken back from workers that died applying it, again and again (it kills them, or outlives the
@@ -302,8 +307,9 @@ def _apply_batch(batch: list[tuple[StripeEvent, bool]], *, eager: bool) -> int:
                 updated_at=timezone.now(),
             )
             continue
-        customer_key = _customer_key(event)
+        customer_key = known or _customer_key(event)
         if customer_key is not None:
+            known = customer_key
             _hand_over(event, customer_key)
             handed.add(customer_key)
             continue
@@ -350,14 +356,21 @@ def _due_filter(now: datetime) -> Q:
     )
 
 
+# An event of a key that a holder of the key's lock claims: due, or left `processing` (`_pending_exists`, `_claim`).
+_PENDING_SQL = "((status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) OR status = %s)"
+
+
+def _pending_params(now: datetime) -> list[Any]:
+    return [StripeEvent.Status.RECEIVED, now, StripeEvent.Status.PROCESSING]
+
+
 def _pending_exists(key: str) -> bool:
     """Whether the key has an event due or being applied (one indexed read, written out by hand: on a burst
-    most tasks end with it)."""
+    many tasks end with it)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT 1 FROM {StripeEvent._meta.db_table} WHERE ordering_key = %s AND (status = %s "  # noqa: S608 (table name from the model)
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) OR status = %s) LIMIT 1",
-            [key, StripeEvent.Status.RECEIVED, timezone.now(), StripeEvent.Status.PROCESSING],
+            f"SELECT 1 FROM {StripeEvent._meta.db_table} WHERE ordering_key = %s AND {_PENDING_SQL} LIMIT 1",  # noqa: S608 (names from the model)
+            [key, *_pending_params(timezone.now())],
         )
         return cursor.fetchone() is not None
 
@@ -375,17 +388,10 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     table = StripeEvent._meta.db_table
     columns = select_columns(StripeEvent, table)
     due = (
-        f"SELECT id, status AS was FROM {table} WHERE ordering_key = %s "  # noqa: S608 (names from the model)
-        "AND ((status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) OR status = %s) "
+        f"SELECT id, status AS was FROM {table} WHERE ordering_key = %s AND {_PENDING_SQL} "  # noqa: S608 (names from the model)
         "ORDER BY stripe_created, received_at, id LIMIT %s"
     )
-    due_params: list[Any] = [
-        key,
-        StripeEvent.Status.RECEIVED,
-        now,
-        StripeEvent.Status.PROCESSING,
-        CLAIM_BATCH,
-    ]
+    due_params: list[Any] = [key, *_pending_params(now), CLAIM_BATCH]
     claim = (
         f"UPDATE {table} SET status = %s, attempts = {table}.attempts + 1, processing_started_at = %s, "  # noqa: S608 (names from the model)
         f"updated_at = %s"
@@ -436,8 +442,11 @@ def _apply(event: StripeEvent, *, eager: bool) -> str:
     duration_ms = round((time.monotonic() - started) * 1000, 2)
     if not subjects.get("project") and event.project_id:
         # From a project's own Stripe account, about nothing of ours: the line still names the project.
-        slug = Project.objects.filter(pk=event.project_id).values_list("slug", flat=True).first()
-        subjects["project"] = slug or ""
+        slug = _project_slugs.get(event.project_id)
+        if slug is None:
+            slug = Project.objects.filter(pk=event.project_id).values_list("slug", flat=True).first() or ""
+            _project_slugs.set(event.project_id, slug, PROJECT_SLUG_SECONDS)
+        subjects["project"] = slug
     # The worker has no project of its own in the context: the line names the event's.
     project = context.project_slug.set(subjects["project"]) if subjects.get("project") else None
     try:
