@@ -6,10 +6,12 @@ concurrent or retried calls converge on one Stripe customer.
 """
 
 import logging
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from billing.gateway import gateway_for, idempotency_key
 from billing.models import Customer, TestClock
@@ -212,14 +214,19 @@ def customer_sync_to_stripe(*, customer_id: str) -> None:
 
 
 CUSTOMER_SYNC_BATCH = 500
+# A change's own task (with its retries: about 30 s of backoff) sends it; the sweep takes what is older.
+CUSTOMER_SYNC_SETTLE = timedelta(seconds=60)
 
 
 def customers_stripe_sync_due(*, batch: int = CUSTOMER_SYNC_BATCH) -> int:
     """Beat: sends to Stripe the customer changes still pending (their task was never queued, or ran out of
-    retries), oldest first, up to `batch` per run. A customer Stripe refuses stays pending for the next run and
-    does not hold up the others. Returns how many were sent."""
+    retries) once their own task had its time (CUSTOMER_SYNC_SETTLE), oldest first, up to `batch` per run. A
+    customer Stripe refuses stays pending for the next run and does not hold up the others. Returns how many
+    were sent."""
     pending = list(
-        Customer.objects.filter(stripe_sync_pending=True)
+        Customer.objects.filter(
+            stripe_sync_pending=True, updated_at__lt=timezone.now() - CUSTOMER_SYNC_SETTLE
+        )
         .exclude(stripe_customer_id="")
         .order_by("updated_at")
         .values_list("pk", flat=True)[:batch]
