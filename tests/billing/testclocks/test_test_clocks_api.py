@@ -318,6 +318,41 @@ def test_advance_moves_the_clock_and_refusals_change_nothing(api, tenant_a, stri
     )
 
 
+def test_an_advance_whose_progress_cannot_be_read_answers_the_clock_advancing(api, tenant_a, stripe_emulator):
+    """The advance is made and audited; the look at its progress that follows fails on the network (Stripe's
+    side of the wire, the one boundary a test may cut): the tenant gets the clock as Stripe answered the advance,
+    not an error, and reads `ready` later."""
+    import stripe
+
+    class ReadsFail(EmulatorHTTPClient):
+        def __init__(self, emulator: Any) -> None:
+            super().__init__(emulator)
+            self.failing = False
+
+        def request(self, method: str, url: str, headers: Any, post_data: Any = None, **kwargs: Any) -> Any:
+            if self.failing and method.lower() == "get":
+                raise stripe.APIConnectionError("connection refused", should_retry=False)
+            answer = super().request(method, url, headers, post_data, **kwargs)
+            if method.lower() == "post" and urlsplit(url).path.endswith("/advance"):
+                self.failing = True
+            return answer
+
+    clock = _create(api, tenant_a).json()
+    transport = ReadsFail(stripe_emulator)
+    install_http_client(transport)
+
+    advanced = api.post(
+        f"/api/v1/test_clocks/{clock['id']}/advance", {"frozen_time": _z(FEB_15_TS)}, key=tenant_a.key
+    )
+
+    assert advanced.status_code == 200, advanced.json()
+    assert (advanced.json()["status"], advanced.json()["advancing_to"]) == ("advancing", _z(FEB_15_TS))
+    assert AuditLogEntry.objects.filter(action="test_clock.advanced").count() == 1
+    transport.failing = False
+    retrieved = api.get(f"/api/v1/test_clocks/{clock['id']}", key=tenant_a.key).json()
+    assert (retrieved["status"], retrieved["frozen_time"]) == ("ready", _z(FEB_15_TS))
+
+
 def test_an_advance_in_progress_is_read_from_stripe_until_ready(api, tenant_a, stripe_sdk):
     """Stripe answers an advance with `advancing` and finishes later: the clock is re-read while so."""
     clock = _create(api, tenant_a).json()
