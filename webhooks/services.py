@@ -578,21 +578,15 @@ def _finish(
 
 def stripe_event_process(*, event_id: str, eager: bool = False) -> str | None:
     """Applies a stored event (and the other due events of its key). Returns the event's status afterwards,
-    or None when another worker is applying its key."""
-    with connection.cursor() as cursor:
-        # A plain read: on a burst, most tasks end here (see below), so the ORM's query building would be most
-        # of what they cost.
-        cursor.execute(
-            f"SELECT ordering_key, status FROM {StripeEvent._meta.db_table} WHERE id = %s",  # noqa: S608 (table name from the model)
-            [event_id],
-        )
-        found = cursor.fetchone()
+    or None when another worker is applying its key. For a task queued without a key (one stored before keys
+    existed); every delivery now queues its key's task (`stripe_events_process_key`)."""
+    found = StripeEvent.objects.filter(pk=event_id).values_list("ordering_key", "status").first()
     if found is None:
         return None
     key, status = found
     if status in FINAL_STATUSES:
-        # Applied already, most often by the task of an earlier event of its key, which drains the key: one
-        # query, not a turn of the key's lock. Other due events of the key have tasks (or the sweep) of their own.
+        # Applied already, by a task that drained its key: one query, not a turn of the key's lock. Other due
+        # events of the key have tasks (or the sweep) of their own.
         return status
     stripe_events_process_key(key=key, eager=eager)
     return StripeEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
