@@ -338,9 +338,6 @@ class CheckoutBackend(BaseBackend):
         for index, item in enumerate(items):
             item["amount_discount"] = sum(per_coupon[index] for per_coupon in amounts)
             item["amount_total"] = item["amount_subtotal"] - item["amount_discount"]
-            stored = self.store.get("item", item["id"])
-            if stored is not None and stored is not item:
-                stored.update(amount_discount=item["amount_discount"], amount_total=item["amount_total"])
         discount = sum(i["amount_discount"] for i in items)
         session["amount_total"] = session["amount_subtotal"] - discount
         session["total_details"]["amount_discount"] = discount

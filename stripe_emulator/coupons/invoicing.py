@@ -16,18 +16,16 @@ def subscription_discounts_for(account: Account, sub: StripeObject, invoice_id: 
     leave the subscription, as at Stripe."""
     backend = account.backend(CouponsBackend)
     applied: list[str] = []
-    kept: list[str] = []
     for discount_id in sub.get("discounts") or []:
         discount = account.store.get("discount", discount_id)
         if discount is None:
             continue
         if backend.discount_applies(discount, invoice_id=invoice_id, at=at):
             applied.append(discount_id)
-            kept.append(discount_id)
             if backend.coupon_of(discount).get("duration") == "once":
                 discount["_used_by"] = invoice_id
-    if kept != list(sub.get("discounts") or []):
-        sub["discounts"] = kept
+    if applied != list(sub.get("discounts") or []):
+        sub["discounts"] = list(applied)
     return applied
 
 
