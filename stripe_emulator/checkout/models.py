@@ -21,7 +21,7 @@ from stripe_emulator.coupons.models import CouponsBackend, DiscountSpec
 from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.payments import cards
 from stripe_emulator.payments.models import PaymentsBackend
-from stripe_emulator.products.models import ProductsBackend
+from stripe_emulator.products.models import ProductsBackend, is_metered
 from stripe_emulator.tax import (
     automatic_tax_field,
     customer_location,
@@ -38,12 +38,6 @@ MAX_RECURRING_LINE_ITEMS = 20  # per Checkout Session in `subscription` mode (an
 MIN_LIFETIME = 30 * 60
 DEFAULT_EMAIL = "customer@example.com"
 TEMPLATE = "{CHECKOUT_SESSION_ID}"
-
-
-def is_metered(price: StripeObject) -> bool:
-    """A metered price (`recurring[usage_type]=metered`): billed in arrears from its meter, bought without a
-    quantity."""
-    return bool(price.get("recurring") and price["recurring"].get("usage_type") == "metered")
 
 
 def success_redirect(session: StripeObject) -> str | None:

@@ -26,9 +26,9 @@ from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing, St
 from stripe_emulator.core.html import format_amount, format_date, page, per_interval, pill
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
+from stripe_emulator.products.models import is_metered
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
 from stripe_emulator.subscriptions.models import SubscriptionsBackend
-from stripe_emulator.subscriptions.models.base import is_metered
 from stripe_emulator.tax import tax_labels
 from stripe_emulator.testclocks.models import customer_clock_scope
 

@@ -277,6 +277,12 @@ class ProductsBackend(BaseBackend):
         self.emit_update("price.updated", holder, before)
 
 
+def is_metered(price: StripeObject) -> bool:
+    """A metered price (`recurring[usage_type]=metered`): billed in arrears from its meter, bought without a
+    quantity."""
+    return bool(price.get("recurring") and price["recurring"].get("usage_type") == "metered")
+
+
 def price_amount(price: StripeObject, quantity: int | Decimal, tiers: list[dict[str, Any]] | None) -> int:
     """What ``quantity`` units of ``price`` cost in minor units, rounded half up once at the end, as Stripe
     does. A tiered price: graduated — each tier's units at its unit amount plus the flat amount of every tier

@@ -71,10 +71,6 @@ def plan_of(price: StripeObject) -> StripeObject:
     }
 
 
-def is_metered(price: StripeObject) -> bool:
-    return bool(price["recurring"] and price["recurring"].get("usage_type") == "metered")
-
-
 class SubscriptionsBase(BaseBackend):
     @property
     def invoices(self) -> InvoicesBackend:

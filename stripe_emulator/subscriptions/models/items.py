@@ -10,11 +10,11 @@ from typing import Any
 from stripe_emulator.core import ids
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.products.models import is_metered
 from stripe_emulator.subscriptions.models.base import (
     ENDED_STATUSES,
     SubscriptionsBase,
     day_label,
-    is_metered,
     plan_of,
     unit_label,
 )

@@ -9,10 +9,10 @@ from typing import Any
 
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.products.models import is_metered
 from stripe_emulator.subscriptions.models.base import (
     PENDING_UPDATE_HOURS,
     day_label,
-    is_metered,
     plan_of,
 )
 from stripe_emulator.subscriptions.models.items import SubscriptionItems
