@@ -8,6 +8,8 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, datetime
 
+from stripe_emulator.core.currencies import round_half_away
+
 DAY = 86_400
 WEEK = 7 * DAY
 
@@ -53,6 +55,4 @@ def prorate(amount: int, remaining: int, period: int) -> int:
     the minor unit."""
     if period <= 0:
         return 0
-    numerator = abs(amount) * remaining
-    value = (2 * numerator + period) // (2 * period)
-    return value if amount >= 0 else -value
+    return round_half_away(amount * remaining, period)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stripe_emulator.core import ids
+from stripe_emulator.core.currencies import round_half_away
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.params import Params
 from stripe_emulator.core.store import StripeObject, clone
@@ -100,17 +101,10 @@ def automatic_tax_field(*, enabled: bool, status: str | None, invoice: bool = Fa
     return field
 
 
-def _round_half_away(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` rounded to the nearest integer, halves away from zero (exact integers)."""
-    sign = -1 if (numerator < 0) != (denominator < 0) else 1
-    n, d = abs(numerator), abs(denominator)
-    return sign * ((2 * n + d) // (2 * d))
-
-
 def tax_amount(taxable: int, *, percentage: int, inclusive: bool) -> int:
     if inclusive:
-        return taxable - _round_half_away(taxable * 100, 100 + percentage)
-    return _round_half_away(taxable * percentage, 100)
+        return taxable - round_half_away(taxable * 100, 100 + percentage)
+    return round_half_away(taxable * percentage, 100)
 
 
 def tax_rate(account: Account, country: str, *, inclusive: bool) -> StripeObject:
