@@ -157,19 +157,26 @@ def _item_fields(item: dict[str, Any], price: Price) -> dict[str, Any]:
 
 
 def _items_state(items: list[tuple[dict[str, Any], Price]]) -> list[tuple[Any, ...]]:
-    """The items as comparable tuples (Stripe item id, price, quantity), in Stripe's order."""
-    return [
-        (item["id"], fields["price_id"], fields["quantity"])
-        for item, price in items
+    """The items as comparable tuples (Stripe item id, price, quantity, then what else a row stores: Stripe's
+    price id and the item's place), by Stripe item id."""
+    return sorted(
+        (item["id"], fields["price_id"], fields["quantity"], fields["stripe_price_id"], position)
+        for position, (item, price) in enumerate(items)
         for fields in [_item_fields(item, price)]
-    ]
+    )
 
 
 def _stored_items_state(subscription: Subscription) -> list[tuple[Any, ...]]:
     return sorted(
-        subscription.items.values_list("stripe_item_id", "price_id", "quantity"),
-        key=lambda row: row[0],
+        subscription.items.values_list(
+            "stripe_item_id", "price_id", "quantity", "stripe_price_id", "position"
+        )
     )
+
+
+def _items_shown(state: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """What of the items a tenant sees change (item, price, quantity)."""
+    return [row[:3] for row in state]
 
 
 def subscription_items_sync(subscription: Subscription, items: list[tuple[dict[str, Any], Price]]) -> None:
@@ -299,9 +306,11 @@ def subscription_apply(
             project=customer.project, stripe_subscription_id=stripe_subscription["id"]
         )
         .values_list("discount", flat=True)
-        .first(),
+        .first()
+        if stripe_subscription.get("discounts")
+        else None,  # no discount: nothing to compare with
     )
-    items_state = sorted(_items_state(items), key=lambda row: row[0])
+    items_state = _items_state(items)
     try:
         with transaction.atomic():
             subscription = (
@@ -327,18 +336,20 @@ def subscription_apply(
                     return subscription  # an older event: Stripe has moved on
                 if event_created == subscription.stripe_event_created and (
                     any(getattr(subscription, k) != v for k, v in fields.items())
-                    or stored_items != items_state
+                    or _items_shown(stored_items) != _items_shown(items_state)
                 ):
                     raise Ambiguous(stripe_subscription["id"])
             before = {k: getattr(subscription, k) for k in fields}
-            previous_items = SubscriptionOutput.items_of(subscription)
+            items_shown_changed = _items_shown(stored_items) != _items_shown(items_state)
+            previous_items = SubscriptionOutput.items_of(subscription) if items_shown_changed else None
             for name, value in fields.items():
                 setattr(subscription, name, value)
             subscription.stripe_event_created = max(event_created, subscription.stripe_event_created)
             subscription.save()
-            subscription_items_sync(subscription, items)
+            if stored_items != items_state:  # most events of a subscription leave its items as they are
+                subscription_items_sync(subscription, items)
             changed: dict[str, Any] = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
-            if stored_items != items_state:
+            if items_shown_changed:
                 changed["items"] = previous_items
             if changed:
                 _subscription_events(
