@@ -471,6 +471,8 @@ def _price_change(
             "payment_behavior": payment_behavior
             or ("pending_if_incomplete" if upgrade else "allow_incomplete"),
             **discount,
+            # The new discount comes back whole: the mirror needs no second read of Stripe to learn its coupon.
+            **({"expand": ["discounts"]} if discount else {}),
         }
         answer = gateway.subscription_update(
             subscription.stripe_subscription_id,
@@ -586,6 +588,8 @@ def _items_write(
             "payment_behavior": payment_behavior
             or ("pending_if_incomplete" if upgrade else "allow_incomplete"),
             **discount,
+            # The new discount comes back whole: the mirror needs no second read of Stripe to learn its coupon.
+            **({"expand": ["discounts"]} if discount else {}),
         }
         answer = gateway.subscription_update(
             subscription.stripe_subscription_id,

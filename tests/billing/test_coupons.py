@@ -3,6 +3,7 @@ with a code, the completed session's webhooks, the discounted invoice and paymen
 `discount`, a full-price renewal after a `once` coupon, and every refusal leaving nothing behind."""
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -357,6 +358,46 @@ def test_patch_subscription_applies_a_promotion_code(
     renewal = Invoice.objects.filter(subscription=subscription, billing_reason="subscription_cycle").get()
     assert (renewal.subtotal, renewal.discount, renewal.total) == (3000, 1000, 2000)
     assert Payment.objects.get(stripe_invoice_id=renewal.stripe_invoice_id).amount == 2000
+
+
+def test_a_promotion_code_change_reads_the_subscription_from_stripe_once(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    """The change asks Stripe for the new discount whole (`expand[]=discounts`): the mirror learns its coupon
+    from the answer, with no second read of the subscription (one that the read limit could refuse after Stripe
+    had applied the change). Reads counted on the wire."""
+    from urllib.parse import urlsplit
+
+    from billing.gateway import install_http_client
+    from stripe_emulator.sdk import EmulatorHTTPClient
+
+    class CountsReads(EmulatorHTTPClient):
+        def __init__(self, emulator: Any) -> None:
+            super().__init__(emulator)
+            self.reads: list[str] = []
+
+        def request(self, method: str, url: str, headers: Any, post_data: Any = None, **kwargs: Any) -> Any:
+            if method.lower() == "get":
+                self.reads.append(urlsplit(url).path)
+            return super().request(method, url, headers, post_data, **kwargs)
+
+    body = _subscribe(api, tenant_a).json()
+    completed = _complete(stripe_emulator, body["stripe_session_id"])
+    stripe_webhooks.deliver()
+    subscription = Subscription.objects.get(stripe_subscription_id=completed["subscription"])
+    _coupon(api, tenant_a, amount_off=1000, currency="usd", duration="forever")
+    _code(api, tenant_a)
+    transport = CountsReads(stripe_emulator)
+    install_http_client(transport)
+
+    changed = api.patch(
+        f"/api/v1/subscriptions/{subscription.pk}", {"promotion_code": "WELCOME25"}, key=tenant_a.key
+    )
+
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["discount"]["coupon"] == "welcome"
+    reads = [path for path in transport.reads if path.startswith("/v1/subscriptions/")]
+    assert reads == [f"/v1/subscriptions/{subscription.stripe_subscription_id}"]  # the change's own look first
 
 
 def test_a_one_time_payment_with_a_promotion_code_is_charged_the_discounted_amount(
