@@ -142,26 +142,31 @@ def _ours(event: StripeEvent) -> bool:
     return subscriptions.customer_for_stripe(account=event.account, stripe_customer_id=customer) is not None
 
 
+def _stored_invoice_payment_intent(event: StripeEvent, invoice_id: str) -> str:
+    """The PaymentIntent that the newest stored `invoice_payment.*` event of the invoice names, or ""."""
+    stored = (
+        StripeEvent.objects.filter(
+            # Keyed by the invoice when stored, by its customer (this event's own key) once handed over.
+            ordering_key__in=[f"{event.account}:{invoice_id}", event.ordering_key],
+            type__startswith="invoice_payment.",
+            payload__data__object__invoice=invoice_id,
+        )
+        .order_by("-stripe_created")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    return stripe_id(
+        ((stored or {}).get("data", {}).get("object") or {}).get("payment", {}).get("payment_intent")
+    )
+
+
 def _link_invoice_intent(event: StripeEvent, invoice_id: str) -> None:
     """Records the PaymentIntent of an invoice on its mirror and payment when an `invoice_payment.*` event
     already told it (no Stripe read): that event may have arrived before the invoice or its payment existed."""
     invoice = _invoices(event).filter(stripe_invoice_id=invoice_id).first()
     intent = invoice.stripe_payment_intent_id if invoice is not None else ""
     if not intent:
-        stored = (
-            StripeEvent.objects.filter(
-                # Keyed by the invoice when stored, by its customer (this event's own key) once handed over.
-                ordering_key__in=[f"{event.account}:{invoice_id}", event.ordering_key],
-                type__startswith="invoice_payment.",
-                payload__data__object__invoice=invoice_id,
-            )
-            .order_by("-stripe_created")
-            .values_list("payload", flat=True)
-            .first()
-        )
-        intent = stripe_id(
-            ((stored or {}).get("data", {}).get("object") or {}).get("payment", {}).get("payment_intent")
-        )
+        intent = _stored_invoice_payment_intent(event, invoice_id)
     if invoice is not None and intent:
         subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
 
@@ -272,20 +277,7 @@ def _invoice_payment_intent(event: StripeEvent, invoice: Invoice) -> str:
     `invoice_payment.*` event already stored, else read from Stripe."""
     if invoice.stripe_payment_intent_id:
         return invoice.stripe_payment_intent_id
-    stored = (
-        StripeEvent.objects.filter(
-            # Keyed by the invoice when stored, by its customer (the invoice event's own key) once handed over.
-            ordering_key__in=[f"{event.account}:{invoice.stripe_invoice_id}", event.ordering_key],
-            type__startswith="invoice_payment.",
-            payload__data__object__invoice=invoice.stripe_invoice_id,
-        )
-        .order_by("-stripe_created")
-        .values_list("payload", flat=True)
-        .first()
-    )
-    intent = stripe_id(
-        ((stored or {}).get("data", {}).get("object") or {}).get("payment", {}).get("payment_intent")
-    )
+    intent = _stored_invoice_payment_intent(event, invoice.stripe_invoice_id)
     if not intent:
         subscriptions.stripe_read_allowed(event.account)
         for record in _gateway(event).invoice_payments_list(invoice=invoice.stripe_invoice_id):
