@@ -397,7 +397,9 @@ def test_a_promotion_code_change_reads_the_subscription_from_stripe_once(
     assert changed.status_code == 200, changed.content
     assert changed.json()["discount"]["coupon"] == "welcome"
     reads = [path for path in transport.reads if path.startswith("/v1/subscriptions/")]
-    assert reads == [f"/v1/subscriptions/{subscription.stripe_subscription_id}"]  # the change's own look first
+    assert reads == [
+        f"/v1/subscriptions/{subscription.stripe_subscription_id}"
+    ]  # the change's own look first
 
 
 def test_a_one_time_payment_with_a_promotion_code_is_charged_the_discounted_amount(

@@ -296,7 +296,9 @@ def test_subscription_update_applies_and_clears_discounts(
     assert plain(cleared)["discounts"] == []
 
 
-def test_a_refused_subscription_update_redeems_nothing_and_names_the_entry(client: stripe.StripeClient) -> None:
+def test_a_refused_subscription_update_redeems_nothing_and_names_the_entry(
+    client: stripe.StripeClient,
+) -> None:
     customer, _ = customer_with_card(client)
     price = recurring_price(client, 2000)
     sub = client.v1.subscriptions.create({"customer": customer, "items": [{"price": price.id}]})
