@@ -5,7 +5,7 @@ from stripe_emulator.core.account import Account
 from stripe_emulator.core.render import render
 from stripe_emulator.core.service import Service, Shape
 from stripe_emulator.core.store import StripeObject
-from stripe_emulator.payments.models import PaymentsBackend
+from stripe_emulator.payments.models import PaymentsBackend, settle_refunds
 from stripe_emulator.payments.models.payment_intents import PaymentDeclined
 from stripe_emulator.payments.urls import ROUTES
 
@@ -36,6 +36,24 @@ def _refund(account: Account) -> StripeObject:
     return render(account, backend.refund_create(payment_intent=_succeeded_intent(account)["id"], amount=100))
 
 
+def _refund_of(account: Account, payment_method: str) -> StripeObject:
+    backend = account.backend(PaymentsBackend)
+    pi = backend.payment_intent_create(
+        amount=1000, currency="usd", payment_method=payment_method, confirm=True
+    )
+    return backend.refund_create(payment_intent=pi["id"], amount=100)
+
+
+def _pending_refund(account: Account) -> StripeObject:
+    return render(account, _refund_of(account, "pm_card_pendingRefund"))
+
+
+def _failed_refund(account: Account) -> StripeObject:
+    backend = account.backend(PaymentsBackend)
+    refund = _refund_of(account, "pm_card_refundFail")
+    return render(account, backend.refund_settle(refund["id"], succeed=False))
+
+
 def _dispute(account: Account) -> StripeObject:
     backend = account.backend(PaymentsBackend)
     pi = backend.payment_intent_create(
@@ -52,8 +70,11 @@ SERVICE = Service(
         Shape("payment_intent", "payment_intent", _payment_intent),
         Shape("charge", "charge", _charge),
         Shape("refund", "refund", _refund),
+        Shape("refund_pending", "refund", _pending_refund),
+        Shape("refund_failed", "refund", _failed_refund),
         Shape("dispute", "dispute", _dispute),
     ],
+    advance_hooks=[settle_refunds],
 )
 
 __all__ = ["SERVICE", "PaymentDeclined", "PaymentsBackend"]

@@ -46,6 +46,9 @@ class TestCard:
     attach_ok: bool = True  # False: attaching to a customer is refused with ``decline`` too
     three_d_secure: str | None = None  # "always" | "unless_setup"
     dispute: bool = False  # the payment succeeds, then a fraudulent dispute opens
+    # What a refund of a payment with this card does later (see payments/models/refunds.py): None settles at
+    # once as ``succeeded``; "succeed" starts ``pending`` and succeeds; "fail" starts ``succeeded`` and fails.
+    refund: str | None = None
     funding: str = "credit"
     country: str = "US"
 
@@ -67,6 +70,8 @@ CARDS: dict[str, TestCard] = {
             "4000002500003155", "3-D Secure required unless set up for reuse", three_d_secure="unless_setup"
         ),
         TestCard("4000000000000259", "Succeeds, then is disputed (fraudulent)", dispute=True),
+        TestCard("4000000000007726", "Succeeds; refunds start pending, then succeed", refund="succeed"),
+        TestCard("4000000000005126", "Succeeds; refunds start succeeded, then fail", refund="fail"),
     )
 }
 
@@ -83,6 +88,8 @@ TOKENS: dict[str, str] = {
     "pm_card_authenticationRequiredOnSetup": "4000002500003155",
     "pm_card_chargeCustomerFail": "4000000000000341",
     "pm_card_createDispute": "4000000000000259",
+    "pm_card_pendingRefund": "4000000000007726",
+    "pm_card_refundFail": "4000000000005126",
 }
 
 _BRANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (

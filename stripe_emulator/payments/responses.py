@@ -1,9 +1,9 @@
 """Payments, wire side: payment methods, payment intents, charges, refunds, disputes, and the
-``/_emulator`` controls for 3-D Secure and dispute outcomes. Behaviour lives in the ``models`` package."""
+``/_emulator`` controls for 3-D Secure, dispute and refund outcomes. Behaviour lives in the ``models`` package."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceMissing
@@ -16,6 +16,7 @@ from stripe_emulator.payments import cards
 from stripe_emulator.payments.models import PaymentsBackend
 from stripe_emulator.payments.models.disputes import EVIDENCE_FIELDS
 from stripe_emulator.payments.models.payment_intents import OPEN_STATUSES
+from stripe_emulator.payments.models.refunds import FAILURE_REASONS
 
 CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -363,15 +364,22 @@ def payment_intent_authenticate_control(req: Request) -> Response:
 # -- charges ---------------------------------------------------------------------------------------------
 
 
+def _settled(req: Request) -> PaymentsBackend:
+    """The backend, once the refund outcomes due by now have happened (they change charges too)."""
+    backend = req.backend(PaymentsBackend)
+    backend.refunds_settle_before_read()
+    return backend
+
+
 def charge_retrieve(req: Request) -> Response:
     req.params.only()
-    return req.respond(req.backend(PaymentsBackend).charge_require(req.path_params["id"]))
+    return req.respond(_settled(req).charge_require(req.path_params["id"]))
 
 
 def charge_update(req: Request) -> Response:
     p = req.params
     p.only("metadata", "description", "receipt_email")
-    backend = req.backend(PaymentsBackend)
+    backend = _settled(req)
     charge = backend.charge_require(req.path_params["id"])
     changes: dict[str, Any] = {}
     for key in ("description", "receipt_email"):
@@ -385,7 +393,7 @@ def charge_update(req: Request) -> Response:
 def charge_list(req: Request) -> Response:
     p = req.params
     p.only("customer", "payment_intent", "created", "limit", "starting_after", "ending_before")
-    charges = req.backend(PaymentsBackend).charge_list(
+    charges = _settled(req).charge_list(
         customer=p.string("customer"),
         payment_intent=p.string("payment_intent"),
         created=p.range_filter("created"),
@@ -396,7 +404,7 @@ def charge_list(req: Request) -> Response:
 def charge_refund_list(req: Request) -> Response:
     p = req.params
     p.only("limit", "starting_after", "ending_before")
-    backend = req.backend(PaymentsBackend)
+    backend = _settled(req)
     charge = backend.charge_require(req.path_params["id"])
     refunds = backend.refund_list(charge=charge["id"])
     return req.respond_list(refunds, url=f"/v1/charges/{charge['id']}/refunds", object_type="refund")
@@ -409,7 +417,7 @@ def refund_create(req: Request) -> Response:
     p = req.params
     p.only("amount", "charge", "payment_intent", "reason", "metadata", "instructions_email")
     p.string("instructions_email")
-    refund = req.backend(PaymentsBackend).refund_create(
+    refund = _settled(req).refund_create(
         charge=p.string("charge"),
         payment_intent=p.string("payment_intent"),
         amount=p.integer("amount", minimum=1),
@@ -421,13 +429,13 @@ def refund_create(req: Request) -> Response:
 
 def refund_retrieve(req: Request) -> Response:
     req.params.only()
-    return req.respond(req.backend(PaymentsBackend).refund_require(req.path_params["id"]))
+    return req.respond(_settled(req).refund_require(req.path_params["id"]))
 
 
 def refund_update(req: Request) -> Response:
     p = req.params
     p.only("metadata")
-    backend = req.backend(PaymentsBackend)
+    backend = _settled(req)
     refund = backend.refund_require(req.path_params["id"])
     changes: dict[str, Any] = {}
     if p.has("metadata"):
@@ -438,12 +446,55 @@ def refund_update(req: Request) -> Response:
 def refund_list(req: Request) -> Response:
     p = req.params
     p.only("charge", "payment_intent", "created", "limit", "starting_after", "ending_before")
-    refunds = req.backend(PaymentsBackend).refund_list(
+    refunds = _settled(req).refund_list(
         charge=p.string("charge"),
         payment_intent=p.string("payment_intent"),
         created=p.range_filter("created"),
     )
     return req.respond_list(refunds, url="/v1/refunds", object_type="refund")
+
+
+def _refuse_unless_requires_action(req: Request, verb: str) -> NoReturn:
+    # Only refunds to payment methods without native refunds (bank transfers, Konbini …) wait in
+    # ``requires_action``; card refunds never do, and Stripe cancels card refunds in the Dashboard only.
+    refund = _settled(req).refund_require(req.path_params["id"])
+    raise InvalidRequestError(
+        f"Refund {refund['id']} has a status of {refund['status']}. Only a refund with a status of "
+        f"requires_action can be {verb}.",
+    )
+
+
+def refund_cancel(req: Request) -> Response:
+    """``POST /v1/refunds/{id}/cancel``: refused, as every emulated refund is a card refund."""
+    req.params.only()
+    return _refuse_unless_requires_action(req, "canceled")
+
+
+def refund_expire(req: Request) -> Response:
+    """``POST /v1/test_helpers/refunds/{id}/expire``: refused, as for ``cancel``."""
+    req.params.only()
+    return _refuse_unless_requires_action(req, "expired")
+
+
+def refund_settle_control(req: Request) -> Response:
+    """``POST /_emulator/refunds/{id}/settle`` ``outcome=succeed|fail`` [``failure_reason=…``]: the refund's
+    asynchronous outcome now (emulator-only; Stripe offers no such helper)."""
+    p = req.params
+    p.only("outcome", "failure_reason")
+    outcome = p.enum("outcome", ("succeed", "fail"), required=True)
+    failure_reason = p.enum("failure_reason", FAILURE_REASONS)
+    if failure_reason is not None and outcome == "succeed":
+        raise InvalidRequestError("failure_reason is only valid with outcome=fail.", param="failure_reason")
+    account, refund = _locate(req, "refund")
+    with account.lock:
+        backend = account.backend(PaymentsBackend)
+        backend.refunds_settle_before_read()
+        refund = backend.refund_settle(
+            refund["id"],
+            succeed=outcome == "succeed",
+            failure_reason=failure_reason or "expired_or_canceled_card",
+        )
+        return Response.json(render(account, refund))
 
 
 # -- disputes --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Payment routes: payment methods, payment intents, charges, refunds, disputes, and two test controls."""
+"""Payment routes: payment methods, payment intents, charges, refunds, disputes, and three test controls."""
 
 from stripe_emulator.core.routing import Route
 from stripe_emulator.payments import responses
@@ -26,6 +26,8 @@ ROUTES = [
     Route("GET", "/v1/refunds", responses.refund_list),
     Route("GET", "/v1/refunds/{id}", responses.refund_retrieve),
     Route("POST", "/v1/refunds/{id}", responses.refund_update),
+    Route("POST", "/v1/refunds/{id}/cancel", responses.refund_cancel),
+    Route("POST", "/v1/test_helpers/refunds/{id}/expire", responses.refund_expire),
     Route("GET", "/v1/disputes", responses.dispute_list),
     Route("GET", "/v1/disputes/{id}", responses.dispute_retrieve),
     Route("POST", "/v1/disputes/{id}", responses.dispute_update),
@@ -37,4 +39,5 @@ ROUTES = [
         auth=False,
     ),
     Route("POST", "/_emulator/disputes/{id}/resolve", responses.dispute_resolve_control, auth=False),
+    Route("POST", "/_emulator/refunds/{id}/settle", responses.refund_settle_control, auth=False),
 ]

@@ -17,6 +17,7 @@ The backend is composed from one class per resource, as moto composes ``EC2Backe
 
 from __future__ import annotations
 
+from stripe_emulator.core.account import Account
 from stripe_emulator.payments.models.payment_intents import PaymentIntents
 from stripe_emulator.payments.models.refunds import Refunds
 
@@ -25,4 +26,10 @@ class PaymentsBackend(PaymentIntents, Refunds):
     """Payment methods, payment intents, charges, refunds and disputes on one account."""
 
 
-__all__ = ["PaymentsBackend"]
+def settle_refunds(account: Account, previous_now: int, now: int) -> None:
+    """The advance hook: asynchronous refund outcomes (test cards ``pm_card_pendingRefund`` and
+    ``pm_card_refundFail``) due by ``now`` happen."""
+    account.backend(PaymentsBackend).refunds_settle_due(now)
+
+
+__all__ = ["PaymentsBackend", "settle_refunds"]
