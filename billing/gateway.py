@@ -75,6 +75,17 @@ def idempotency_key(*parts: str) -> str:
     return raw if len(raw) <= 200 else hashlib.sha256(raw.encode()).hexdigest()
 
 
+def outcome_unknown(exc: ApiError) -> bool:
+    """Whether Stripe may have acted on a write that failed with `exc`: its answer was lost on the way (no
+    connection, a timeout, past the SDK's retries) or Stripe failed while executing it (5xx; Stripe keeps the
+    result of a request that began executing under its idempotency key). A refusal (a card declined, an
+    invalid request, authentication, a rate limit or a concurrent request on the same key) did nothing."""
+    cause = exc.__cause__
+    if isinstance(cause, stripe.APIConnectionError | stripe.APIError):
+        return True
+    return isinstance(cause, stripe.StripeError) and (cause.http_status or 0) >= 500
+
+
 class Written(NamedTuple):
     """Stripe's answer to a write, and whether Stripe replayed it: an answer saved for the same idempotency key
     and request, so this request changed nothing."""
@@ -404,6 +415,17 @@ class StripeGateway:
             params["reason"] = reason
         return self.call_dict(lambda c: c.v1.refunds.create(params, {"idempotency_key": idem}))
 
+    def refunds_of(self, payment_intent: str) -> list[dict[str, Any]]:
+        """Every refund of a PaymentIntent at Stripe (newest first), whoever made it."""
+        params: dict[str, Any] = {"payment_intent": payment_intent, "limit": 100}
+        refunds: list[dict[str, Any]] = []
+        while True:
+            page = self.call(lambda c: c.v1.refunds.list(dict(params)))
+            refunds += [refund.to_dict(for_json=True) for refund in page.data]
+            if not page.has_more or not page.data:
+                return refunds
+            params["starting_after"] = refunds[-1]["id"]
+
     # --- portal --------------------------------------------------------------------------------------
     def portal_configuration_upsert(
         self, *, configuration_id: str, params: dict[str, Any], idem: str
@@ -517,8 +539,14 @@ class StripeGateway:
         return self.call_dict(lambda c: c.v1.subscriptions.create(params, {"idempotency_key": idem}))
 
     def subscription_update(
-        self, subscription_id: str, *, params: dict[str, Any], idem: str
+        self, subscription_id: str, *, params: dict[str, Any], idem: str, operation: bool = False
     ) -> dict[str, Any]:
+        """`operation`: `idem` is a tenant operation's own key, so Stripe's replay is that operation's first
+        attempt answered again (done), not a state undone since (`sent_once`)."""
+        if operation:
+            return self.call_dict(
+                lambda c: c.v1.subscriptions.update(subscription_id, params, {"idempotency_key": idem})
+            )
         return self.sent_once(
             lambda c, options: c.v1.subscriptions.update(subscription_id, params, options), key=idem
         )
@@ -530,12 +558,24 @@ class StripeGateway:
 
     def subscription_cancel(self, subscription_id: str) -> dict[str, Any]:
         """`DELETE /v1/subscriptions/{id}`: Stripe ignores idempotency keys on a DELETE (it takes them on POSTs
-        only); the caller checks Stripe's state first, so a retry finds the subscription already canceled."""
-        return self.call_dict(lambda c: c.v1.subscriptions.cancel(subscription_id))
+        only), and refuses to cancel a canceled subscription (`resource_missing`) — which is what a retry of a
+        cancel whose answer was lost meets, the SDK's own retries included. So a refusal is answered by
+        reading the subscription: canceled (by that first attempt, or anyone) is what was asked."""
+        try:
+            return self.call_dict(lambda c: c.v1.subscriptions.cancel(subscription_id))
+        except StripeObjectMissing:
+            live = self.subscription_retrieve(subscription_id)
+            if live.get("status") not in ("canceled", "incomplete_expired"):
+                raise
+            return live
 
     def subscription_resume(
-        self, subscription_id: str, *, params: dict[str, Any], idem: str
+        self, subscription_id: str, *, params: dict[str, Any], idem: str, operation: bool = False
     ) -> dict[str, Any]:
+        if operation:  # as `subscription_update`
+            return self.call_dict(
+                lambda c: c.v1.subscriptions.resume(subscription_id, params, {"idempotency_key": idem})
+            )
         return self.sent_once(
             lambda c, options: c.v1.subscriptions.resume(subscription_id, params, options), key=idem
         )

@@ -96,9 +96,12 @@ def revenue_metrics(*, project: Project, start: datetime, end: datetime, interva
         .annotate(total=Sum("amount"))
     )
     refunded = (
+        # As Stripe counts them in a charge's amount_refunded: pending ones too (the money is on its way
+        # back), not failed or canceled ones, nor ours that Stripe never made.
         Refund.objects.filter(
-            project=project, status=Refund.Status.SUCCEEDED, created_at__gte=start, created_at__lt=end
+            project=project, status__in=Refund.COUNTED_STATUSES, created_at__gte=start, created_at__lt=end
         )
+        .exclude(stripe_refund_id="")
         .annotate(period=trunc("created_at"))
         .values("period", "currency")
         .annotate(total=Sum("amount"))

@@ -614,11 +614,23 @@ class Invoice(models.Model):
 
 
 class Refund(models.Model):
+    """A refund of a payment, as Stripe has it: asked through Tollgate (its row is written before Stripe is
+    called) or made at Stripe directly (mirrored from its events, the settle sweep or reconciliation)."""
+
     class Status(models.TextChoices):
+        # Stripe's statuses of a refund: pending and requires_action hold the money back from the customer;
+        # a succeeded refund may still fail later (`refund.failed`), which gives the money back.
         PENDING = "pending"
+        REQUIRES_ACTION = "requires_action"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         CANCELED = "canceled"
+        # Ours: asked, and Stripe's answer was lost. A retry of the same operation or the settle sweep reads
+        # Stripe (`metadata.tollgate_refund`) and records what Stripe did.
+        UNKNOWN = "unknown"
+
+    # Counted in the payment's refunded amount, as Stripe counts them in the charge's `amount_refunded`.
+    COUNTED_STATUSES = (Status.PENDING, Status.REQUIRES_ACTION, Status.SUCCEEDED)
 
     id = PublicIdField(prefix="rfd")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="refunds")
@@ -628,11 +640,35 @@ class Refund(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     stripe_refund_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe refund")
+    failure_reason = models.CharField(max_length=100, blank=True, verbose_name="failure reason")
+    # The operation that asked for it (a tenant's Idempotency-Key, the late-payment refund of a payment, an
+    # operator's form): its retries find this row and send Stripe the same idempotency key. Blank: made at
+    # Stripe, or asked without a key (each such request is a refund of its own).
+    operation = models.CharField(max_length=100, blank=True, verbose_name="operation")
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.UniqueConstraint(
+                fields=["project", "operation"],
+                condition=~Q(operation=""),
+                name="refund_operation_unique_per_project",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "stripe_refund_id"],
+                condition=~Q(stripe_refund_id=""),
+                name="refund_stripe_id_unique_per_project",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "updated_at"],
+                condition=Q(status__in=["pending", "requires_action", "unknown"]),
+                name="refund_unsettled",
+            )
+        ]
         verbose_name = "refund"
         verbose_name_plural = "refunds"
 

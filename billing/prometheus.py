@@ -10,7 +10,7 @@ from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from billing.models import Drift, Payment, Subscription
+from billing.models import Drift, Payment, Refund, Subscription
 
 
 class BillingCollector(Collector):
@@ -21,6 +21,7 @@ class BillingCollector(Collector):
         )
         yield GaugeMetricFamily("tollgate_payments", "Payments by status.")
         yield GaugeMetricFamily("tollgate_subscriptions", "Subscriptions by status.")
+        yield GaugeMetricFamily("tollgate_refunds", "Refunds by status, as Stripe has them.")
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         drift = GaugeMetricFamily(
@@ -42,3 +43,12 @@ class BillingCollector(Collector):
         for row in Subscription.objects.values("status").annotate(n=Count("id")):
             subscriptions.add_metric([row["status"]], row["n"])
         yield subscriptions
+
+        # `unknown`: asked, Stripe's answer lost and not yet read back (the settle sweep reads it within
+        # minutes); a count that stays above 0 means Stripe cannot be read.
+        refunds = GaugeMetricFamily(
+            "tollgate_refunds", "Refunds by status, as Stripe has them.", labels=["status"]
+        )
+        for row in Refund.objects.values("status").annotate(n=Count("id")):
+            refunds.add_metric([row["status"]], row["n"])
+        yield refunds

@@ -31,3 +31,10 @@ def reconcile_all() -> str:
     from billing.reconciliation import reconcile
 
     return reconcile(fix=settings.RECONCILE_AUTOFIX).pk
+
+
+@shared_task(acks_late=True)
+def refunds_settle_sweep() -> int:
+    """Beat: settles refunds whose outcome is not known here (an answer lost, a process killed after Stripe
+    acted) and refunds long pending at Stripe, by reading Stripe."""
+    return payments.refunds_settle_sweep()

@@ -2,7 +2,11 @@
 
 Same caller + key + same request within the TTL → the first response is replayed (`Idempotent-Replayed: true`).
 Same key with another request → 409 `idempotency_key_reused`; while the first is still running → 409
-`idempotency_key_in_use`. Answers of 5xx, 409 in-use and 429 are not stored: the key is freed for a retry.
+`idempotency_key_in_use`. Answers of 5xx, 409 in-use and 429 are not stored: the key is left `failed`, free for
+a retry, and the retry *continues the same operation*: the key's `Operation` (its identity and whether an
+earlier attempt began) is handed to the services, which derive every Stripe idempotency key from it and, on a
+resumed operation, finish what the first attempt started instead of judging the request against the state that
+attempt left (Brandur Leach's "recovery points", Stripe's own keys keeping the result of a request that began).
 The claim is an INSERT on a unique constraint, so two concurrent requests with one key cannot both proceed.
 """
 
@@ -34,6 +38,33 @@ class StoredResponse:
         return response
 
 
+@dataclass(frozen=True)
+class Operation:
+    """One caller's operation across every attempt of its Idempotency-Key within the TTL.
+
+    `identity` is stable from the first attempt on (caller, key, and when the key was first claimed, so a key
+    reused after the TTL is another operation); `resumed` says an earlier attempt of it began, and so may have
+    acted at Stripe before its answer was lost, its database failed or its process died."""
+
+    identity: str
+    resumed: bool
+
+    def stripe_key(self, *parts: str) -> str:
+        """The Stripe idempotency key of one write of this operation (`parts` name the write within it)."""
+        return ":".join(("op", self.identity, *parts))
+
+
+def operation_of(request: HttpRequest) -> Operation | None:
+    """The operation the request's Idempotency-Key names (None: the request sent no key)."""
+    operation: Operation | None = getattr(request, "tollgate_operation", None)
+    return operation
+
+
+def _operation(record: IdempotencyKey, *, resumed: bool) -> Operation:
+    raw = "\0".join((record.owner, record.key, record.created_at.isoformat()))
+    return Operation(identity=hashlib.sha256(raw.encode()).hexdigest()[:32], resumed=resumed)
+
+
 class IdempotentReplay(Exception):
     """Raised from the view's `initial()` to short-circuit it with the stored response."""
 
@@ -57,7 +88,8 @@ def request_fingerprint(request: HttpRequest) -> str:
 
 
 def idempotency_begin(*, owner: str, key: str, request: HttpRequest) -> IdempotencyKey:
-    """Claims `key` for this request, or raises IdempotentReplay / Conflict."""
+    """Claims `key` for this request, or raises IdempotentReplay / Conflict. The request's `Operation` is
+    attached to it (`operation_of`)."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidRequest(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
@@ -68,7 +100,7 @@ def idempotency_begin(*, owner: str, key: str, request: HttpRequest) -> Idempote
     now = timezone.now()
     try:
         with transaction.atomic():
-            return IdempotencyKey.objects.create(
+            record = IdempotencyKey.objects.create(
                 owner=owner,
                 key=key,
                 method=request.method or "",
@@ -79,19 +111,17 @@ def idempotency_begin(*, owner: str, key: str, request: HttpRequest) -> Idempote
             )
     except IntegrityError:
         pass
+    else:
+        request.tollgate_operation = _operation(record, resumed=False)  # type: ignore[attr-defined]
+        return record
 
     existing = IdempotencyKey.objects.filter(owner=owner, key=key).first()
     if existing is None:  # purged between our INSERT and SELECT: one more try settles it
         return idempotency_begin(owner=owner, key=key, request=request)
 
-    expired = existing.created_at < now - settings.IDEMPOTENCY_KEY_TTL
-    abandoned = (
-        existing.status == IdempotencyKey.Status.IN_PROGRESS
-        and existing.locked_at is not None
-        and existing.locked_at < now - settings.IDEMPOTENCY_LOCK_TIMEOUT
-    )
-    if expired or abandoned:
-        # Compare-and-set on the row we read, so only one of several racing requests takes the key over.
+    if existing.created_at < now - settings.IDEMPOTENCY_KEY_TTL:
+        # Expired: the key starts another operation (a new identity). Compare-and-set on the row we read, so
+        # only one of several racing requests takes the key over.
         taken = IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).update(
             method=request.method or "",
             path=request.path[:500],
@@ -103,10 +133,11 @@ def idempotency_begin(*, owner: str, key: str, request: HttpRequest) -> Idempote
             created_at=now,
             locked_at=now,
         )
-        if taken:
-            existing.refresh_from_db()
-            return existing
-        raise _in_use()
+        if not taken:
+            raise _in_use()
+        existing.refresh_from_db()
+        request.tollgate_operation = _operation(existing, resumed=False)  # type: ignore[attr-defined]
+        return existing
 
     if existing.fingerprint != fingerprint:
         raise Conflict(
@@ -114,6 +145,22 @@ def idempotency_begin(*, owner: str, key: str, request: HttpRequest) -> Idempote
             code="idempotency_key_reused",
             param="Idempotency-Key",
         )
+    abandoned = (
+        existing.status == IdempotencyKey.Status.IN_PROGRESS
+        and existing.locked_at is not None
+        and existing.locked_at < now - settings.IDEMPOTENCY_LOCK_TIMEOUT
+    )
+    if existing.status == IdempotencyKey.Status.FAILED or abandoned:
+        # A retry of an attempt that ended without a storable answer (5xx, 429) or whose process died: it
+        # continues that attempt's operation (same identity, `resumed`).
+        taken = IdempotencyKey.objects.filter(
+            pk=existing.pk, status=existing.status, locked_at=existing.locked_at
+        ).update(status=IdempotencyKey.Status.IN_PROGRESS, locked_at=now)
+        if not taken:
+            raise _in_use()
+        existing.refresh_from_db()
+        request.tollgate_operation = _operation(existing, resumed=True)  # type: ignore[attr-defined]
+        return existing
     if existing.status == IdempotencyKey.Status.IN_PROGRESS:
         raise _in_use()
     raise IdempotentReplay(
@@ -140,11 +187,22 @@ def is_storable(status: int, body: bytes) -> bool:
 
 
 def idempotency_finish(*, record: IdempotencyKey, status: int, body: bytes, content_type: str) -> None:
-    """Stores the response for replay, or frees the key when the answer must not be replayed."""
+    """Stores the response for replay, or leaves the key `failed` (free for a retry, which continues the
+    operation) when the answer must not be replayed. An attempt whose claim was taken over meanwhile (it ran
+    past the lock timeout) changes nothing."""
+    mine = IdempotencyKey.objects.filter(
+        pk=record.pk, created_at=record.created_at, locked_at=record.locked_at
+    )
     if not is_storable(status, body):
-        IdempotencyKey.objects.filter(pk=record.pk, created_at=record.created_at).delete()
+        mine.update(
+            status=IdempotencyKey.Status.FAILED,
+            response_status=None,
+            response_body=None,
+            response_content_type="",
+            locked_at=None,
+        )
         return
-    IdempotencyKey.objects.filter(pk=record.pk, created_at=record.created_at).update(
+    mine.update(
         status=IdempotencyKey.Status.COMPLETED,
         response_status=status,
         response_body=body,

@@ -47,6 +47,8 @@ class IdempotencyKey(models.Model):
     class Status(models.TextChoices):
         IN_PROGRESS = "in_progress"
         COMPLETED = "completed"
+        # The last attempt ended without a storable answer (5xx, 429): a retry continues its operation.
+        FAILED = "failed"
 
     # "project:<id>" or "platform:<key id>": keys are scoped to the caller that sent them.
     owner = models.CharField(max_length=80)

@@ -21,6 +21,7 @@ from billing.payments import (
     payment_apply_dispute,
     payment_apply_intent,
     payment_transition,
+    refund_mirror,
 )
 from core.context import subjects_note
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
@@ -219,7 +220,7 @@ def payment_intent(event: StripeEvent) -> None:
     payment_apply_intent(payment=payment, intent=intent)
 
 
-@handles("charge.refunded", "charge.refund.updated")
+@handles("charge.refunded")
 def charge_refunded(event: StripeEvent) -> None:
     charge = event.data_object
     if charge.get("object") != "charge":
@@ -233,6 +234,23 @@ def charge_refunded(event: StripeEvent) -> None:
     if payment is None:
         return
     payment_apply_charge(payment=payment, charge=charge)
+
+
+@handles("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
+def refund(event: StripeEvent) -> None:
+    """A refund's own state (its status may be older than what we hold: only forward moves apply)."""
+    stripe_refund = event.data_object
+    if stripe_refund.get("object") != "refund":
+        return
+    payment = _payment_for(
+        event,
+        intent=stripe_id(stripe_refund.get("payment_intent")),
+        metadata=stripe_refund.get("metadata"),
+        ask_stripe=True,
+    )
+    if payment is None:
+        return
+    refund_mirror(payment=payment, stripe_refund=stripe_refund)
 
 
 @handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")

@@ -11,7 +11,8 @@ a retry (same `reference`, or the expiry sweep) resumes or closes it without a s
   checked and turned into a payment request;
 - `transitions`: `payment_transition` and Stripe's PaymentIntent and Checkout Session states applied through it;
 - `closing`: cancel and expiry;
-- `refunds`: refunds, charges' refunded amounts and disputes;
+- `refunds`: refunds sent once and settled on Stripe's status (events, retries, the sweep), charges' refunded
+  amounts and disputes;
 - `carts`: carts of one-time prices;
 - `apis`, `urls`: `/customers`, `/checkout`, `/carts`, `/payments`, `/portal`.
 
@@ -21,7 +22,15 @@ The names other modules use are re-exported here: `from billing.payments import 
 from billing.payments.checkout import checkout_start, payment_submit
 from billing.payments.closing import payment_cancel, payments_expire_due
 from billing.payments.create import payment_create
-from billing.payments.refunds import DISPUTE_RANK, payment_apply_charge, payment_apply_dispute, payment_refund
+from billing.payments.refunds import (
+    DISPUTE_RANK,
+    payment_apply_charge,
+    payment_apply_dispute,
+    payment_refund,
+    payment_refunds_sync,
+    refund_mirror,
+    refunds_settle_sweep,
+)
 from billing.payments.requests import (
     Line,
     PaymentRequest,
@@ -52,9 +61,12 @@ __all__ = [
     "payment_create",
     "payment_refresh",
     "payment_refund",
+    "payment_refunds_sync",
     "payment_submit",
     "payment_transition",
     "payment_type_infer",
     "payments_expire_due",
     "redirect_urls_validate",
+    "refund_mirror",
+    "refunds_settle_sweep",
 ]

@@ -21,6 +21,7 @@ from billing.representations import (
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
+from core.idempotency import operation_of
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import MAX_LINE_ITEMS, CurrencyField, MetadataField, StrictSerializer
 from projects.authentication import request_project
@@ -590,8 +591,11 @@ class PaymentRefundApi(BaseApi):
         summary="Refund a payment",
         description=(
             "Refunds all of a paid payment, or `amount` of it, at Stripe, and records the refund "
-            "(`refunded` or `partially_refunded`). Errors: 409 `payment_not_refundable` when it "
-            "is not paid; 400 `invalid_amount` for more than what is left."
+            "(`refunded` or `partially_refunded`). Send an `Idempotency-Key`: a retry with the same key "
+            "after any failure (a 5xx, a lost answer) continues the same refund — Stripe makes it once — "
+            "and answers the payment as it now is; without a key every request is a refund of its own. "
+            "Errors: 409 `payment_not_refundable` when it is not paid; 400 `invalid_amount` for more "
+            "than what is left."
         ),
         request=InputSerializer,
         responses=PaymentOutput,
@@ -600,11 +604,13 @@ class PaymentRefundApi(BaseApi):
         payment = selectors.payment_get(project=request_project(request), payment_id=payment_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        operation = operation_of(request)
         payment = payments.payment_refund(
             payment=payment,
             amount=serializer.validated_data.get("amount"),
             reason=serializer.validated_data.get("reason", ""),
             actor=actor_from_request(request),
+            operation=f"api:{operation.identity}" if operation else "",
         )
         return Response(PaymentOutput(payment).data)
 

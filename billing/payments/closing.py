@@ -85,6 +85,8 @@ def payment_expire(*, payment: Payment) -> Payment:
             amount=None,
             reason="Paid after the payment had expired.",
             actor=Actor.system("payment expiry"),
+            # One late-payment refund per payment, whichever sweep or retry sends it.
+            operation=f"late-payment:{payment.pk}",
         )
     return payment
 

@@ -16,6 +16,7 @@ from billing.subscriptions.items import ItemSpec, subscription_items_parse
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
+from core.idempotency import operation_of
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import MAX_LINE_ITEMS, StrictSerializer
 from projects.authentication import request_project
@@ -148,6 +149,7 @@ class SubscriptionListApi(BaseApi):
             proration_behavior=data.get("proration_behavior"),
             promotion_code=data.get("promotion_code"),
             automatic_tax=data["automatic_tax"],
+            operation=operation_of(request),
         )
         return Response(SubscriptionOutput(created).data, status=status.HTTP_201_CREATED)
 
@@ -367,6 +369,7 @@ class SubscriptionCancelApi(BaseApi):
             subscription=subscription,
             actor=actor_from_request(request),
             at_period_end=serializer.validated_data["at_period_end"],
+            operation=operation_of(request),
         )
         return Response(_rendered(updated))
 
@@ -386,7 +389,9 @@ class SubscriptionResumeApi(BaseApi):
     )
     def post(self, request: Request, subscription_id: str) -> Response:
         resumed = subscriptions.subscription_resume(
-            subscription=_subscription(request, subscription_id), actor=actor_from_request(request)
+            subscription=_subscription(request, subscription_id),
+            actor=actor_from_request(request),
+            operation=operation_of(request),
         )
         return Response(_rendered(resumed))
 

@@ -27,6 +27,7 @@ from billing.subscriptions.mirror import (
 )
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
+from core.idempotency import Operation
 from core.services import audit_record
 
 
@@ -602,10 +603,18 @@ def _items_write(
 
 
 def subscription_cancel(
-    *, subscription: Subscription, actor: Actor, at_period_end: bool = True, reason: str = ""
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    at_period_end: bool = True,
+    reason: str = "",
+    operation: Operation | None = None,
 ) -> Subscription:
-    """Cancels now or at the period's end, at Stripe; a cancellation Stripe already has is not sent again."""
-    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+    """Cancels now or at the period's end, at Stripe; a cancellation Stripe already has is not sent again. A
+    resumed `operation` (a retry of a tenant's key) answers the subscription as Stripe has it, also when its
+    first attempt ended it."""
+    ended_here = subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
+    if ended_here and not (operation and operation.resumed):
         raise Conflict("This subscription has already ended.", code="subscription_ended")
     gateway = _gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
@@ -618,7 +627,10 @@ def subscription_cancel(
         answer = gateway.subscription_update(
             subscription.stripe_subscription_id,
             params=params,
-            idem=_write_key(subscription, "cancel-at-period-end", params, state),
+            idem=operation.stripe_key("cancel-at-period-end")
+            if operation
+            else _write_key(subscription, "cancel-at-period-end", params, state),
+            operation=operation is not None,
         )
     else:
         answer = gateway.subscription_cancel(subscription.stripe_subscription_id)
@@ -628,9 +640,12 @@ def subscription_cancel(
     return result
 
 
-def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str = "") -> Subscription:
+def subscription_resume(
+    *, subscription: Subscription, actor: Actor, reason: str = "", operation: Operation | None = None
+) -> Subscription:
     """Undoes a scheduled cancellation, or resumes a paused subscription (decided on Stripe's current state:
-    the mirror may not have caught up with a change made a moment ago)."""
+    the mirror may not have caught up with a change made a moment ago). A resumed `operation` whose first
+    attempt already resumed it answers the subscription as Stripe has it."""
     gateway = _gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
     state = _stripe_state(live)
@@ -639,15 +654,23 @@ def subscription_resume(*, subscription: Subscription, actor: Actor, reason: str
         answer = gateway.subscription_resume(
             subscription.stripe_subscription_id,
             params=params,
-            idem=_write_key(subscription, "resume", params, state),
+            idem=operation.stripe_key("resume")
+            if operation
+            else _write_key(subscription, "resume", params, state),
+            operation=operation is not None,
         )
     elif state["cancel_at_period_end"]:
         params = {"cancel_at_period_end": False}
         answer = gateway.subscription_update(
             subscription.stripe_subscription_id,
             params=params,
-            idem=_write_key(subscription, "resume", params, state),
+            idem=operation.stripe_key("resume")
+            if operation
+            else _write_key(subscription, "resume", params, state),
+            operation=operation is not None,
         )
+    elif operation and operation.resumed:
+        answer = live  # this operation's first attempt resumed it (its answer was lost)
     else:
         raise Conflict(
             "Nothing to resume: the subscription is neither paused nor scheduled to cancel.",

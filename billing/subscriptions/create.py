@@ -23,6 +23,7 @@ from billing.subscriptions.items import (
 from billing.subscriptions.mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
+from core.idempotency import Operation
 from core.services import audit_record
 from projects.models import Project
 
@@ -56,13 +57,16 @@ def subscription_create(
     promotion_code: str | None = None,
     automatic_tax: bool = False,
     reason: str = "",
+    operation: Operation | None = None,
 ) -> Subscription:
     """Creates the subscription at Stripe for `customer` (their external id) and returns its mirror. `several`:
     the request gave `items` (refusals name `items[i]`), not `price`. `automatic_tax`: Stripe Tax on its
     invoices (every price needs a tax behavior, Stripe the customer's address). Refused before any write: 404
     an unknown customer, 409 `currency_mismatch`, 409 `already_subscribed` (a live subscription has one of the
     products), 400 `tax_behavior_unspecified`, `no_payment_method`, `promotion_code_invalid`; Stripe's 400
-    `customer_tax_location_invalid` and a decline (402) leave nothing created."""
+    `customer_tax_location_invalid` and a decline (402) leave nothing created. `operation` (a tenant's
+    Idempotency-Key) keys the creation at Stripe; when it is resumed and its first attempt created the
+    subscription (its answer lost), that subscription is answered, not refused as `already_subscribed`."""
     if automatic_tax:
         for spec in items:
             if spec.price.tax_behavior == Price.TaxBehavior.UNSPECIFIED:
@@ -80,6 +84,10 @@ def subscription_create(
             code="currency_mismatch",
             param="items[0].price" if several else "price",
         )
+    if operation is not None and operation.resumed and owner.stripe_customer_id:
+        made = _made_by(project=project, owner=owner, operation=operation)
+        if made is not None:
+            return _audited_creation(project, owner, made, currency, actor, reason)
     params = [f"items[{index}].price" if several else "price" for index in range(len(items))]
     already_subscribed_check(customer=owner, specs=items, params=params)  # at once, and again under the lock
     discount = subscription_discount_params(
@@ -97,7 +105,14 @@ def subscription_create(
             proration_behavior=proration_behavior,
             automatic_tax=automatic_tax,
             discount=discount,
+            operation=operation,
         )
+    return _audited_creation(project, owner, subscription, currency, actor, reason)
+
+
+def _audited_creation(
+    project: Project, owner: Customer, subscription: Subscription, currency: str, actor: Actor, reason: str
+) -> Subscription:
     with transaction.atomic():
         if not owner.currency:
             Customer.objects.filter(pk=owner.pk, currency="").update(currency=currency)
@@ -122,6 +137,7 @@ def _create_at_stripe(
     proration_behavior: str | None,
     automatic_tax: bool,
     discount: dict[str, Any],
+    operation: Operation | None,
 ) -> Subscription:
     """The Stripe subscription created on the saved default card, and its mirror (applied from the answer)."""
     gateway = gateway_for(project)
@@ -139,7 +155,11 @@ def _create_at_stripe(
             for spec in items
         ],
         "payment_behavior": "error_if_incomplete",
-        "metadata": {"tollgate_project": project.pk, "tollgate_customer": owner.pk},
+        "metadata": {
+            "tollgate_project": project.pk,
+            "tollgate_customer": owner.pk,
+            **({"tollgate_operation": operation.identity} if operation else {}),
+        },
         **discount,
     }
     if trial:
@@ -148,8 +168,23 @@ def _create_at_stripe(
         params["automatic_tax"] = {"enabled": True}
     if proration_behavior:
         params["proration_behavior"] = proration_behavior
-    answer = gateway.subscription_create(params=params, idem=_create_key(owner, params))
+    idem = operation.stripe_key("subscription-create") if operation else _create_key(owner, params)
+    return _mirrored(project, gateway.subscription_create(params=params, idem=idem))
 
+
+def _made_by(*, project: Project, owner: Customer, operation: Operation) -> Subscription | None:
+    """The subscription this operation's first attempt created at Stripe (`metadata.tollgate_operation`),
+    mirrored; None when that attempt created none. Read from Stripe: the mirror may not know it yet."""
+    for candidate in gateway_for(project).list_all(
+        "subscriptions", {"customer": owner.stripe_customer_id, "status": "all", "limit": 100}
+    ):
+        if (candidate.get("metadata") or {}).get("tollgate_operation") == operation.identity:
+            return _mirrored(project, candidate)
+    return None
+
+
+def _mirrored(project: Project, answer: dict[str, Any]) -> Subscription:
+    gateway = gateway_for(project)
     account = stripe_account_of(project)
     try:
         mirrored = subscription_apply(

@@ -159,6 +159,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_all",
         "schedule": crontab(hour=3, minute=41),
     },
+    # Refunds asked whose answer never came, and refunds pending at Stripe for a while: read from Stripe.
+    "settle-refunds": {
+        "task": "billing.tasks.refunds_settle_sweep",
+        "schedule": 120.0,
+    },
     "expire-due-payments": {
         "task": "billing.tasks.payments_expire_due",
         "schedule": 60.0,

@@ -53,9 +53,22 @@ def book(tenant_a, catalog):
         project=tenant_a.project, amount=2500, status="succeeded", succeeded_at=now - timedelta(days=400)
     )
     PaymentFactory(project=tenant_a.project, amount=999, status="pending")
-    Refund.objects.create(
-        project=tenant_a.project, payment=paid, amount=1000, currency="usd", status="succeeded"
-    )
+    # Counted as Stripe counts them in amount_refunded: succeeded and pending; not a failed one, nor one whose
+    # answer was lost and that Stripe may never have made.
+    for amount, status, stripe_id in (
+        (1000, "succeeded", "re_m1"),
+        (200, "pending", "re_m2"),
+        (300, "failed", "re_m3"),
+        (400, "unknown", ""),
+    ):
+        Refund.objects.create(
+            project=tenant_a.project,
+            payment=paid,
+            amount=amount,
+            currency="usd",
+            status=status,
+            stripe_refund_id=stripe_id,
+        )
     return yearly
 
 
@@ -71,7 +84,7 @@ def test_revenue_refunds_and_mrr(api, tenant_a, book):
     body = api.get("/api/v1/metrics/revenue", key=tenant_a.key).json()
     this_month = timezone.now().date().replace(day=1).isoformat()
     assert body["data"] == [
-        {"period_start": this_month, "currency": "usd", "revenue": 8000, "refunds": 1000, "net": 7000}
+        {"period_start": this_month, "currency": "usd", "revenue": 8000, "refunds": 1200, "net": 6800}
     ]
     # MRR: 2 × 3000 (monthly) + 30000 / 12 (yearly) in usd; the past_due eur subscription still counts; trials do not.
     assert body["mrr"] == {"eur": 2800, "usd": 8500}

@@ -93,23 +93,41 @@ def test_key_in_use_is_409_and_not_stored(api, platform_key):
     assert IdempotencyKey.objects.get(owner=owner, key="busy").status == "in_progress"
 
 
-def test_abandoned_claim_is_taken_over(api, platform_key):
+def _abandoned(platform_key, body):
+    """A claim of `body` whose process died ten minutes ago (past the lock timeout)."""
     from projects.authentication import principal_for_secret
 
     owner = principal_for_secret(platform_key).idempotency_owner
     long_ago = timezone.now() - timedelta(minutes=10)
-    IdempotencyKey.objects.create(
+    request = RequestFactory().post("/api/v1/projects", data=body, content_type="application/json")
+    return IdempotencyKey.objects.create(
         owner=owner,
         key="dead",
         method="POST",
         path="/api/v1/projects",
-        fingerprint="x",
+        fingerprint=request_fingerprint(request),
         created_at=long_ago,
         locked_at=long_ago,
     )
+
+
+def test_abandoned_claim_is_taken_over_by_its_retry(api, platform_key):
+    claim = _abandoned(platform_key, '{"slug": "alive", "name": "Alive"}')
     response = _create(api, platform_key, {"slug": "alive", "name": "Alive"}, key="dead")
     assert response.status_code == 201
-    assert IdempotencyKey.objects.get(owner=owner, key="dead").status == "completed"
+    taken = IdempotencyKey.objects.get(pk=claim.pk)
+    assert taken.status == "completed"
+    # The same operation: its first claim's time (its identity) is kept.
+    assert taken.created_at == claim.created_at
+
+
+def test_abandoned_claim_of_another_request_is_409_reused(api, platform_key):
+    claim = _abandoned(platform_key, '{"slug": "first", "name": "First"}')
+    response = _create(api, platform_key, {"slug": "other", "name": "Other"}, key="dead")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert not Project.objects.filter(slug__in=["first", "other"]).exists()
+    assert IdempotencyKey.objects.get(pk=claim.pk).status == "in_progress"
 
 
 def test_4xx_answers_are_stored_and_replayed(api, platform_key):
@@ -126,7 +144,9 @@ def test_5xx_answers_are_not_stored_so_a_retry_runs_again(api, tenant_a, fail):
     headers = {"Idempotency-Key": f"retry-{fail}"}
     first = api.post(f"/api/v1/_test/fail?fail={fail}", {}, key=tenant_a.key, headers=headers)
     assert first.status_code == int(fail)
-    assert not IdempotencyKey.objects.filter(key=f"retry-{fail}").exists()
+    # Kept as `failed` with no answer: free for a retry, which continues the same operation.
+    record = IdempotencyKey.objects.get(key=f"retry-{fail}")
+    assert (record.status, record.response_status, record.locked_at) == ("failed", None, None)
     retry = api.post(f"/api/v1/_test/fail?fail={fail}", {}, key=tenant_a.key, headers=headers)
     assert retry.status_code == int(fail)
     assert "Idempotent-Replayed" not in retry
