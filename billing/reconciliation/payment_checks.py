@@ -1,13 +1,16 @@
 """Reconciliation of payments: every charge's refunded amount and every dispute's status compared with the
-payment of their PaymentIntent, and every open payment with its Checkout Session or PaymentIntent; repaired
-through the same `payment_apply_*` functions the webhook processors use.
+payment of their PaymentIntent, every refund both ways (Stripe's refunds we lack or hold otherwise, ours that
+Stripe lacks), and every open payment with its Checkout Session or PaymentIntent; repaired through the same
+functions the webhook processors and the refund settle sweep use.
 """
 
 from functools import partial
 from typing import Any
 
+from django.utils import timezone
+
 from billing.gateway import stripe_account_of, stripe_id
-from billing.models import Payment
+from billing.models import Payment, Refund
 from billing.payments import (
     DISPUTE_RANK,
     intent_status,
@@ -15,7 +18,10 @@ from billing.payments import (
     payment_apply_checkout,
     payment_apply_dispute,
     payment_apply_intent,
+    payment_refunds_sync,
+    refund_mirror,
 )
+from billing.payments.refunds import UNSENT_AFTER
 from billing.reconciliation.reader import _Reader
 from billing.reconciliation.recording import Expected, _Recording
 from projects.models import Project
@@ -95,6 +101,92 @@ class _PaymentChecks(_Recording):
     @staticmethod
     def _dispute_repair(payment: Payment, dispute: dict[str, Any]) -> None:
         payment_apply_dispute(payment=Payment.objects.get(pk=payment.pk), dispute=dispute)
+
+    # --- refunds --------------------------------------------------------------------------------------------
+
+    def refunds(self, reader: _Reader, projects: list[Project]) -> None:
+        """Stripe's refunds against ours (missing here, or another status or amount), then ours that Stripe
+        does not have: one with a Stripe id Stripe no longer lists, or one asked and never answered that is
+        past any attempt still in flight (its repair reads the payment's refunds: settled, or `failed`)."""
+        seen: set[str] = set()
+        for stripe_refund in reader.each("refunds", self._created()):
+            intent = stripe_id(stripe_refund.get("payment_intent"))
+            self.run.checked += 1
+            payment = self._payment_of_intent(reader.account, projects, intent) if intent else None
+            if payment is None:
+                continue
+            seen.add(stripe_refund["id"])
+            if ours := str((stripe_refund.get("metadata") or {}).get("tollgate_refund") or ""):
+                seen.add(ours)
+            self.check(
+                payment.project,
+                "refund",
+                stripe_refund["id"],
+                local_id=payment.pk,
+                compare=partial(self._refund_pairs, payment, stripe_refund),
+                repair=partial(self._refund_repair, payment, stripe_refund),
+            )
+        ours = (
+            Refund.objects.filter(project__in=projects)
+            .exclude(payment__stripe_payment_intent_id="")
+            .exclude(stripe_refund_id="", status__in=(Refund.Status.FAILED, Refund.Status.CANCELED))
+            .select_related("project", "payment")
+        )
+        if self.since is not None:
+            ours = ours.filter(created_at__gte=self.since)
+        for refund in ours:
+            if stripe_account_of(refund.project) != reader.account:
+                continue
+            if refund.stripe_refund_id in seen or refund.pk in seen:
+                continue
+            self.run.checked += 1
+            self.check(
+                refund.project,
+                "refund",
+                refund.stripe_refund_id or refund.pk,
+                local_id=refund.pk,
+                compare=partial(self._unknown_refund_pairs, refund),
+                repair=partial(self._unknown_refund_repair, refund),
+            )
+
+    @staticmethod
+    def _refund_of(payment: Payment, stripe_refund: dict[str, Any]) -> Refund | None:
+        refunds = Refund.objects.filter(project=payment.project_id)
+        found = refunds.filter(stripe_refund_id=stripe_refund["id"]).first()
+        ours = str((stripe_refund.get("metadata") or {}).get("tollgate_refund") or "")
+        if found is None and ours:
+            found = refunds.filter(pk=ours).first()
+        return found
+
+    @classmethod
+    def _refund_pairs(cls, payment: Payment, stripe_refund: dict[str, Any]) -> Expected | None:
+        local = cls._refund_of(payment, stripe_refund)
+        if local is None:
+            return None
+        return {
+            "stripe_refund_id": (local.stripe_refund_id, stripe_refund["id"]),
+            "status": (local.status, str(stripe_refund.get("status") or "")),
+            "amount": (local.amount, int(stripe_refund["amount"])),
+        }
+
+    @staticmethod
+    def _refund_repair(payment: Payment, stripe_refund: dict[str, Any]) -> None:
+        refund_mirror(payment=Payment.objects.get(pk=payment.pk), stripe_refund=stripe_refund)
+
+    @staticmethod
+    def _unknown_refund_pairs(refund: Refund) -> Expected:
+        local = Refund.objects.get(pk=refund.pk)
+        if local.stripe_refund_id:
+            return {"at_stripe": (True, False)}
+        if local.status in (Refund.Status.FAILED, Refund.Status.CANCELED):
+            return {}
+        if local.updated_at > timezone.now() - UNSENT_AFTER:
+            return {}  # its attempt may still be in flight
+        return {"status": (local.status, Refund.Status.FAILED.value)}
+
+    @staticmethod
+    def _unknown_refund_repair(refund: Refund) -> None:
+        payment_refunds_sync(payment=Payment.objects.select_related("project").get(pk=refund.payment_id))
 
     # --- open payments --------------------------------------------------------------------------------------
 

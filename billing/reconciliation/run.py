@@ -75,6 +75,7 @@ def reconcile(
             state.invoices(reader, members)
             state.open_payments(reader, members)
             state.charges(reader, members)
+            state.refunds(reader, members)
             state.disputes(reader, members)
         run.status = ReconciliationRun.Status.COMPLETED
         state.supersede(projects)

@@ -26,7 +26,7 @@ from core.models import IdempotencyKey
 from stripe_emulator.sdk import EmulatorHTTPClient
 
 
-class ProcessKilled(BaseException):  # noqa: N818 - what happened, not an error we handle
+class ProcessKilled(BaseException):
     """The web process died (SIGKILL) right after Stripe acted: no `except`, no `finally` of ours runs."""
 
 

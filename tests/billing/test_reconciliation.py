@@ -125,3 +125,73 @@ def test_bad_arguments_fail_cleanly(db, args):
     with pytest.raises(CommandError):
         call_command("reconcile", *args, stdout=io.StringIO())
     assert ReconciliationRun.objects.count() == 0
+
+
+def _paid(api, tenant, sdk):
+    created = api.post(
+        "/api/v1/payments",
+        {"customer": "user-1", "flow": "intent", "price": "credits-1000", "quantity": 2},
+        key=tenant.key,
+    ).json()
+    sdk.v1.payment_intents.confirm(created["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"})
+    return Payment.objects.get(pk=created["id"])
+
+
+def _refund_drifts():
+    return sorted(
+        (d.field, d.local_value, d.stripe_value, d.status) for d in Drift.objects.filter(object_type="refund")
+    )
+
+
+def test_refunds_are_compared_both_ways_and_fixed(api, tenant_a, catalog, stripe_sdk, stripe_emulator):
+    """A refund made at Stripe whose events were lost, one of ours whose answer was lost (Stripe made it), and
+    one of ours that never reached Stripe: reconcile sees all three, --fix makes them Stripe's."""
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from billing.models import Refund
+
+    sdk = stripe_sdk()
+    payment = _paid(api, tenant_a, sdk)
+    intent = payment.stripe_payment_intent_id
+    at_stripe = sdk.v1.refunds.create({"payment_intent": intent, "amount": 300})
+    lost = Refund.objects.create(
+        project=tenant_a.project,
+        payment=payment,
+        amount=400,
+        currency="usd",
+        status="unknown",
+        operation="op-a",
+    )
+    sdk.v1.refunds.create(
+        {"payment_intent": intent, "amount": 400, "metadata": {"tollgate_refund": lost.pk}},
+        {"idempotency_key": "refund:op-a"},
+    )
+    never = Refund.objects.create(
+        project=tenant_a.project, payment=payment, amount=500, currency="usd", operation="op-b"
+    )
+    stripe_emulator.webhooks.sender = lambda *args: 200  # every event lost
+    stripe_emulator.flush_webhooks()
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        out, error = _reconcile("--project", tenant_a.project.slug)
+        assert error is not None  # drift found
+        assert Drift.objects.filter(object_type="refund", stripe_id=at_stripe.id).exists()
+        assert ("status", "unknown", "succeeded", "open") in _refund_drifts()
+        assert ("status", "pending", "failed", "open") in _refund_drifts()
+        assert Payment.objects.get(pk=payment.pk).amount_refunded == 0
+
+        out, error = _reconcile("--project", tenant_a.project.slug, "--fix")
+
+    assert sorted(Refund.objects.values_list("amount", "status")) == [
+        (300, "succeeded"),
+        (400, "succeeded"),
+        (500, "failed"),
+    ]
+    assert Refund.objects.get(pk=never.pk).failure_reason == "not_sent"
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == ("partially_refunded", 700)
+    out, error = _reconcile("--project", tenant_a.project.slug)
+    assert error is None, out
