@@ -442,10 +442,13 @@ class StripeGateway:
             lambda c: c.v1.billing_portal.configurations.create(params, {"idempotency_key": idem})
         )
 
-    def portal_session_create(self, *, customer: str, return_url: str, configuration: str) -> dict[str, Any]:
+    def portal_session_create(
+        self, *, customer: str, return_url: str, configuration: str, idem: str = ""
+    ) -> dict[str, Any]:
         params = {"customer": customer, "return_url": return_url, "configuration": configuration}
-        # Each call is a new session (a link for one visit): the key only makes the SDK's own retries one create.
-        idem = idempotency_key("portal-session", customer, uuid.uuid4().hex)
+        # Each call is a new session (a link for one visit): without an operation's key, a fresh key only makes
+        # the SDK's own retries one create.
+        idem = idem or idempotency_key("portal-session", customer, uuid.uuid4().hex)
         return self.call_dict(
             lambda c: c.v1.billing_portal.sessions.create(params, {"idempotency_key": idem})
         )

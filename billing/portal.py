@@ -7,6 +7,7 @@ from billing import selectors
 from billing.gateway import gateway_for, idempotency_key
 from billing.models import Price
 from core.errors import Conflict
+from core.idempotency import Operation
 from projects.models import Project
 
 
@@ -64,7 +65,11 @@ def portal_configuration_sync(*, project: Project) -> str:
     return str(configuration["id"])
 
 
-def portal_session_create(*, project: Project, customer_external_id: str, return_url: str) -> str:
+def portal_session_create(
+    *, project: Project, customer_external_id: str, return_url: str, operation: Operation | None = None
+) -> str:
+    """The one-time URL of a portal session for the customer; a retry of the same `operation` (a tenant's
+    Idempotency-Key) gets the session its first attempt made."""
     eligible, reason = portal_eligibility(project=project, customer_external_id=customer_external_id)
     if not eligible:
         if reason == "unknown_customer":
@@ -77,6 +82,9 @@ def portal_session_create(*, project: Project, customer_external_id: str, return
     customer = selectors.customer_get(project=project, external_id=customer_external_id, param="customer")
     configuration = portal_configuration_sync(project=project)
     session = gateway_for(project).portal_session_create(
-        customer=customer.stripe_customer_id, return_url=return_url, configuration=configuration
+        customer=customer.stripe_customer_id,
+        return_url=return_url,
+        configuration=configuration,
+        idem=operation.stripe_key("portal-session") if operation else "",
     )
     return str(session["url"])

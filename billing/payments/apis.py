@@ -666,6 +666,7 @@ class PortalApi(BaseApi):
             project=project,
             customer_external_id=serializer.validated_data["customer"],
             return_url=serializer.validated_data["return_url"],
+            operation=operation_of(request),
         )
         return Response({"url": url})
 

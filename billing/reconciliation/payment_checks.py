@@ -116,8 +116,8 @@ class _PaymentChecks(_Recording):
             if payment is None:
                 continue
             seen.add(stripe_refund["id"])
-            if ours := str((stripe_refund.get("metadata") or {}).get("tollgate_refund") or ""):
-                seen.add(ours)
+            if asked := str((stripe_refund.get("metadata") or {}).get("tollgate_refund") or ""):
+                seen.add(asked)
             self.check(
                 payment.project,
                 "refund",
