@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidRequest
+from core.ids import derived_id
 from core.models import IdempotencyKey
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -52,6 +53,11 @@ class Operation:
     def stripe_key(self, *parts: str) -> str:
         """The Stripe idempotency key of one write of this operation (`parts` name the write within it)."""
         return ":".join(("op", self.identity, *parts))
+
+    def object_id(self, prefix: str) -> str:
+        """The public id of the object this operation creates, the same on every attempt (so a retry finds
+        the object, or sends Stripe the same request): a prefixed, unguessable id like `new_id`'s."""
+        return derived_id(prefix, self.identity)
 
 
 def operation_of(request: HttpRequest) -> Operation | None:

@@ -1,5 +1,6 @@
 """Public object ids: a type prefix and an unguessable random part (`proj_3hK…`)."""
 
+import hashlib
 import os
 import string
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,16 @@ def _random_characters(count: int) -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{_random_characters(_RANDOM_LENGTH)}"
+
+
+def derived_id(prefix: str, secret: str) -> str:
+    """An id of `new_id`'s shape derived from `secret` (itself unguessable): the same secret, the same id."""
+    number = int.from_bytes(hashlib.sha256(f"{prefix}\0{secret}".encode()).digest(), "big")
+    characters = []
+    for _ in range(_RANDOM_LENGTH):
+        number, index = divmod(number, 62)
+        characters.append(_ALPHABET[index])
+    return f"{prefix}_{''.join(characters)}"
 
 
 def new_ids(prefix: str, count: int) -> list[str]:

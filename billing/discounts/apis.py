@@ -26,6 +26,7 @@ from billing.models import Coupon, PromotionCode
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
+from core.idempotency import operation_of
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import CurrencyField, StrictSerializer
 from projects.authentication import request_project
@@ -115,7 +116,10 @@ class CouponListCreateApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         coupon = coupon_create(
-            project=request_project(request), actor=actor_from_request(request), **serializer.validated_data
+            project=request_project(request),
+            actor=actor_from_request(request),
+            operation=operation_of(request),
+            **serializer.validated_data,
         )
         return Response(self.OutputSerializer(coupon).data, status=status.HTTP_201_CREATED)
 
@@ -232,7 +236,11 @@ class PromotionCodeListCreateApi(BaseApi):
         data = dict(serializer.validated_data)
         coupon = coupon_get(project=project, key_or_id=data.pop("coupon"), param="coupon")
         promo = promotion_code_create(
-            project=project, actor=actor_from_request(request), coupon=coupon, **data
+            project=project,
+            actor=actor_from_request(request),
+            coupon=coupon,
+            operation=operation_of(request),
+            **data,
         )
         return Response(self.OutputSerializer(promo).data, status=status.HTTP_201_CREATED)
 

@@ -19,6 +19,7 @@ from billing.models import Coupon, Customer, Payment, PromotionCode
 from billing.selectors import product_get
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest, ProviderError
+from core.idempotency import Operation
 from core.ids import new_id
 from core.serializers import api_time
 from core.services import audit_record
@@ -124,9 +125,14 @@ def coupon_create(
     max_redemptions: int | None = None,
     redeem_by: datetime | None = None,
     applies_to: list[str] | None = None,
+    operation: Operation | None = None,
 ) -> Coupon:
     """Creates the coupon at Stripe (under our id), then ours. `applies_to`: keys or ids of the project's
-    products (each synced to Stripe)."""
+    products (each synced to Stripe). A retry of the same `operation` (a tenant's Idempotency-Key) sends the
+    same id and key, and answers the coupon its first attempt saved."""
+    coupon_id = operation.object_id("cpn") if operation else new_id("cpn")
+    if operation and (done := Coupon.objects.filter(pk=coupon_id, project=project).first()) is not None:
+        return done
     currency = (currency or "").lower()
     _coupon_terms_check(
         percent_off=percent_off,
@@ -149,7 +155,7 @@ def coupon_create(
     if Coupon.objects.filter(project=project, key=key, deleted_at__isnull=True).exists():
         raise Conflict(f"A coupon with key {key!r} already exists.", code="key_taken", param="key")
     coupon = Coupon(
-        id=new_id("cpn"),
+        id=coupon_id,
         project=project,
         key=key,
         name=name,
@@ -232,9 +238,15 @@ def promotion_code_create(
     expires_at: datetime | None = None,
     first_time_transaction: bool = False,
     active: bool = True,
+    operation: Operation | None = None,
 ) -> PromotionCode:
     """Creates the promotion code at Stripe, then ours. Codes are unique per project in any case; on a Stripe
-    account shared by several projects, Stripe also refuses a code another project holds active."""
+    account shared by several projects, Stripe also refuses a code another project holds active. A retry of
+    the same `operation` sends Stripe the same request under the same key (Stripe answers its first code
+    again instead of refusing it as taken) and answers the code its first attempt saved."""
+    promo_id = operation.object_id("pcode") if operation else new_id("pcode")
+    if operation and (done := PromotionCode.objects.filter(pk=promo_id, project=project).first()) is not None:
+        return done
     if coupon.project_id != project.pk or coupon.deleted_at is not None:
         raise InvalidRequest(f"No such coupon: {coupon.pk!r}.", code="resource_missing", param="coupon")
     if promotion_code_by_code(project=project, code=code) is not None:
@@ -257,7 +269,7 @@ def promotion_code_create(
             param="max_redemptions",
         )
     promo = PromotionCode(
-        id=new_id("pcode"),
+        id=promo_id,
         project=project,
         coupon=coupon,
         code=code,

@@ -13,6 +13,7 @@ from billing.models import TestClock
 from billing.testclocks import selectors, services
 from core.actors import actor_from_request
 from core.apis import BaseApi
+from core.idempotency import operation_of
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import StrictSerializer
 from projects.authentication import request_project
@@ -103,7 +104,10 @@ class TestClockListCreateApi(BaseApi):
         serializer = TestClockCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         clock = services.clock_create(
-            project=request_project(request), actor=actor_from_request(request), **serializer.validated_data
+            project=request_project(request),
+            actor=actor_from_request(request),
+            operation=operation_of(request),
+            **serializer.validated_data,
         )
         return Response(TestClockOutput(clock).data, status=status.HTTP_201_CREATED)
 

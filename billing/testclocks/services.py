@@ -21,6 +21,7 @@ from billing.models import TestClock
 from billing.testclocks.selectors import clock_customer_ids, clock_get
 from core.actors import Actor
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ProviderError, RateLimited
+from core.idempotency import Operation
 from core.ids import new_id
 from core.serializers import api_time
 from core.services import audit_record
@@ -79,15 +80,25 @@ def clock_for_customer(*, project: Project, test_clock_id: str) -> TestClock:
     return clock
 
 
-def clock_create(*, project: Project, actor: Actor, frozen_time: datetime, name: str = "") -> TestClock:
+def clock_create(
+    *,
+    project: Project,
+    actor: Actor,
+    frozen_time: datetime,
+    name: str = "",
+    operation: Operation | None = None,
+) -> TestClock:
     """Creates the Stripe test clock at `frozen_time` (the past or the future, as Stripe allows), then its
-    row. Customers created on it (`customer_upsert(test_clock=…)`) live at its time."""
+    row. Customers created on it (`customer_upsert(test_clock=…)`) live at its time. A retry of the same
+    `operation` sends the same key (one clock at Stripe) and answers the clock its first attempt saved."""
     gateway = _test_mode_gateway(project)
     if frozen_time.timestamp() < 0:
         raise InvalidRequest(
             "frozen_time must be after 1970-01-01T00:00:00Z.", code="invalid_parameter", param="frozen_time"
         )
-    clock_id = new_id("tclk")
+    clock_id = operation.object_id("tclk") if operation else new_id("tclk")
+    if operation and (done := TestClock.objects.filter(pk=clock_id, project=project).first()) is not None:
+        return done
     stripe_clock = gateway.test_clock_create(
         frozen_time=_timestamp(frozen_time), name=name, idem=idempotency_key("test-clock", clock_id, "create")
     )

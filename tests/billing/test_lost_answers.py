@@ -397,3 +397,41 @@ def test_an_idempotency_key_reused_after_its_ttl_is_a_new_operation(api, tenant_
     assert "Idempotent-Replayed" not in later
     assert _stripe_refunds(sdk, paid["stripe_payment_intent_id"]) == [100, 100]
     assert IdempotencyKey.objects.get(key="daily").status == "completed"
+
+
+# --- catalog-side writes: coupons, promotion codes, test clocks ---------------------------------------------
+
+
+def _post(api, tenant, path, body, key):
+    return api.post(path, body, key=tenant.key, headers={"Idempotency-Key": key})
+
+
+def test_coupon_and_promotion_code_retried_after_three_lost_answers_are_made_once(
+    api, tenant_a, catalog, stripe_sdk, wire
+):
+    sdk = stripe_sdk()
+    wire.lose("POST", "/v1/coupons", times=3)
+    coupon = {"key": "launch", "duration": "once", "percent_off": "20"}
+    assert _post(api, tenant_a, "/api/v1/coupons", coupon, "c-1").status_code == 503
+    made = _post(api, tenant_a, "/api/v1/coupons", coupon, "c-1")
+    assert made.status_code == 201, made.content
+    assert [c.id for c in sdk.v1.coupons.list().data] == [made.json()["id"]]
+
+    wire.lose("POST", "/v1/promotion_codes", times=3)
+    promo = {"coupon": "launch", "code": "LAUNCH20"}
+    assert _post(api, tenant_a, "/api/v1/promotion_codes", promo, "p-1").status_code == 503
+    created = _post(api, tenant_a, "/api/v1/promotion_codes", promo, "p-1")
+    # Not 409 `code_taken` by its own first attempt's code at Stripe.
+    assert created.status_code == 201, created.content
+    assert created.json()["code"] == "LAUNCH20"
+    assert [p.code for p in sdk.v1.promotion_codes.list().data] == ["LAUNCH20"]
+
+
+def test_a_test_clock_retried_after_three_lost_answers_is_made_once(api, tenant_a, stripe_sdk, wire):
+    sdk = stripe_sdk()
+    wire.lose("POST", "/v1/test_helpers/test_clocks", times=3)
+    body = {"frozen_time": "2027-01-01T00:00:00Z", "name": "renewals"}
+    assert _post(api, tenant_a, "/api/v1/test_clocks", body, "t-1").status_code == 503
+    made = _post(api, tenant_a, "/api/v1/test_clocks", body, "t-1")
+    assert made.status_code == 201, made.content
+    assert [c.id for c in sdk.v1.test_helpers.test_clocks.list().data] == [made.json()["stripe_test_clock_id"]]
