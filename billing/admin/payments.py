@@ -18,6 +18,7 @@ from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_display import ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.errors import InvalidRequest
+from core.ids import random_token
 from core.money import money_format, money_parse
 
 
@@ -122,6 +123,11 @@ class RefundAdmin(ViewOnly, ModelAdmin[Refund]):
 
 
 class RefundForm(ReasonForm):
+    # Drawn when the form is shown: submitting the same page again (a double click, a retry after an error)
+    # continues the same refunds instead of refunding twice.
+    operation = forms.RegexField(
+        regex=r"^[A-Za-z0-9]{24}$", required=False, widget=forms.HiddenInput, initial=lambda: random_token(24)
+    )
     amount = forms.CharField(
         required=False,
         max_length=30,
@@ -150,7 +156,13 @@ def _refund(payment: Payment, data: dict[str, Any], actor: Actor) -> str:
             raise InvalidRequest(str(exc), param="amount") from exc
         if amount == 0:
             raise InvalidRequest("A refund of nothing: leave the amount empty to refund all that is left.")
-    refunded = payments.payment_refund(payment=payment, amount=amount, reason=data["reason"], actor=actor)
+    refunded = payments.payment_refund(
+        payment=payment,
+        amount=amount,
+        reason=data["reason"],
+        actor=actor,
+        operation=f"admin:{data['operation']}:{payment.pk}" if data.get("operation") else "",
+    )
     return (
         f"refunded {money_format(refunded.amount_refunded, refunded.currency)}"
         f" of {money_format(refunded.amount, refunded.currency)}"

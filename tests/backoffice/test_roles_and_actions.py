@@ -188,3 +188,27 @@ def test_admin_cancels_a_subscription_at_period_end(api, tenant_a, catalog, stri
 def test_every_role_can_read(db, path):
     for role in ("support", "finance", "admin"):
         assert _login(role).get(path).status_code == 200
+
+
+def test_the_same_refund_form_submitted_twice_refunds_once(api, tenant_a, catalog, stripe_sdk):
+    """The form carries an operation drawn when it is shown: a second submit (a double click, a retry after an
+    error page) continues the first refund."""
+    import re
+
+    payment = _paid_payment(api, tenant_a, stripe_sdk)
+    client = _login("finance")
+    url = "/admin/billing/payment/"
+    form = client.post(url, {"action": "refund", "_selected_action": [payment.pk]}).content.decode()
+    operation = re.search(r'name="operation" value="([A-Za-z0-9]{24})"', form).group(1)
+    for _ in range(2):
+        done = _action(client, url, "refund", [payment.pk], amount="10.00", reason="asked", operation=operation)
+        assert done.status_code == 302
+    refunds = stripe_sdk().v1.refunds.list({"payment_intent": payment.stripe_payment_intent_id}).data
+    assert [r.amount for r in refunds] == [1000]
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 1000
+    # A newly shown form is a new operation: another refund.
+    again = client.post(url, {"action": "refund", "_selected_action": [payment.pk]}).content.decode()
+    other = re.search(r'name="operation" value="([A-Za-z0-9]{24})"', again).group(1)
+    assert other != operation
+    _action(client, url, "refund", [payment.pk], amount="5.00", reason="more", operation=other)
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 1500
