@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FERNET_KEY = "dGVzdC1zdWl0ZS1vbmx5LWtleS1uZXZlci1pbi11c2U="
 REFUSAL = "SECRET_KEY must be set in production."
+WORKER = ["worker", "--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle"]
 
 pytestmark = pytest.mark.skipif(
     (ROOT / ".env").exists(), reason="a .env at the repository root would configure the processes under test"
@@ -41,10 +42,12 @@ def secrets_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """What an operator must set: the two secrets and a database (a throwaway SQLite file here)."""
     return clean_env(
         tmp_path,
-        SECRET_KEY="s" * 50,
-        FIELD_ENCRYPTION_KEYS=FERNET_KEY,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        **extra,
+        **{
+            "SECRET_KEY": "s" * 50,
+            "FIELD_ENCRYPTION_KEYS": FERNET_KEY,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            **extra,
+        },
     )
 
 
@@ -98,7 +101,7 @@ def test_gunicorn_refuses_to_start_without_a_secret_key(tmp_path):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["worker", "--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        WORKER,
         ["beat", "--schedule", "{tmp}/celerybeat-schedule"],
     ],
     ids=["worker", "beat"],
@@ -174,17 +177,8 @@ def test_gunicorn_serves_with_production_settings(tmp_path, started):
     assert missing.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize(
-    ("argv", "ready"),
-    [
-        (["worker", "--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle"], "ready."),
-        (["beat", "--schedule", "{tmp}/celerybeat-schedule"], "beat: Starting"),
-    ],
-    ids=["worker", "beat"],
-)
-def test_celery_starts_with_its_secrets(tmp_path, started, argv, ready):
-    argv = [part.replace("{tmp}", str(tmp_path)) for part in argv]
-    env = secrets_env(tmp_path, CELERY_BROKER_URL="memory://", LOG_LEVEL="INFO")
+def _celery_started(tmp_path: Path, started: list[Started], argv: list[str], ready: str, **env: str) -> None:
+    env = secrets_env(tmp_path, CELERY_BROKER_URL="memory://", LOG_LEVEL="INFO", **env)
     process = Started([str(BIN / "celery"), "-A", "config", *argv], env, tmp_path / "celery.log")
     started.append(process)
 
@@ -193,6 +187,32 @@ def test_celery_starts_with_its_secrets(tmp_path, started, argv, ready):
     # Production's log format (JSON lines), not local's text.
     line = next(line for line in process.output().splitlines() if ready in line)
     assert json.loads(line)["level"] == "INFO", line
+
+
+def test_celery_beat_starts_with_its_secrets(tmp_path, started):
+    _celery_started(
+        tmp_path, started, ["beat", "--schedule", str(tmp_path / "celerybeat-schedule")], "beat: Starting"
+    )
+
+
+@pytest.mark.postgres
+def test_a_celery_worker_starts_with_its_secrets_on_postgresql(tmp_path, started):
+    from django.db import connection
+
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+    _celery_started(tmp_path, started, WORKER, "ready.", DATABASE_URL=url)
+
+
+def test_a_celery_worker_refuses_sqlite(tmp_path):
+    """On SQLite the named locks of core/locks.py are per process: a worker beside the web process would apply work
+    with no lock between them, so it stops before consuming anything, and says why."""
+    env = secrets_env(tmp_path, CELERY_BROKER_URL="memory://")
+    result = run([str(BIN / "celery"), "-A", "config", *WORKER], env)
+
+    assert result.returncode == 1
+    assert "A Celery worker needs PostgreSQL (DATABASE_URL=postgres://…)" in result.stderr
+    assert "ready." not in result.stderr
 
 
 # --- manage.py: the developer's default --------------------------------------------------------------------------
