@@ -11,7 +11,7 @@ check. With the cache unreachable, answers are computed from the database.
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db.models import Min, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Min, Prefetch, Q, QuerySet
 
 from billing.models import Price, Product
 from billing.selectors import product_list
@@ -41,16 +41,30 @@ def public_project_get(*, slug: str) -> Project:
 
 
 def public_products(*, project: Project) -> QuerySet[Product]:
-    """The project's public, active products with their active prices (cheapest first, by currency) and feature
-    values. Products come cheapest first (by their lowest active price, in any currency) so that a catalog of
-    Free, Pro and Enterprise reads in that order; products without an active price come last."""
-    active_prices = Price.objects.filter(active=True).order_by("currency", "unit_amount", "key")
+    """The project's public, active products with their active prices and feature values, in the order a pricing
+    page reads them, the same on PostgreSQL and SQLite (which sort NULL at opposite ends unless told):
+
+    - products cheapest first, by their lowest active price in any currency (Free, Pro, Enterprise); a product
+      whose active prices are all tiered (no unit amount) after those, and products without an active price
+      ("contact us") last; ties by creation, then key;
+    - a product's prices by currency, then cheapest first, tiered prices (no unit amount) after those of their
+      currency, then by key.
+    """
+    active_prices = Price.objects.filter(active=True).order_by(
+        "currency", F("unit_amount").asc(nulls_last=True), "key"
+    )
+    active = Q(prices__active=True)
     return (
         product_list(project=project)
         .filter(active=True, public=True)
-        .annotate(lowest=Min("prices__unit_amount", filter=Q(prices__active=True)))
+        .annotate(lowest=Min("prices__unit_amount", filter=active), priced=Count("prices", filter=active))
         .prefetch_related(Prefetch("prices", queryset=active_prices), "feature_values__feature")
-        .order_by("lowest", "created_at", "key")
+        .order_by(
+            ExpressionWrapper(Q(priced=0), output_field=BooleanField()).asc(),
+            F("lowest").asc(nulls_last=True),
+            "created_at",
+            "key",
+        )
     )
 
 

@@ -86,6 +86,19 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that needs no round trip while the connection is quiet.
     DATABASES["default"]["ENGINE"] = "core.backends.postgresql"
+# SQLite (the embedded default, or any DATABASE_URL=sqlite:///…) must hold the demo's real concurrency: API requests
+# written while a webhook is handled in the same server. WAL lets readers go on beside the one writer; IMMEDIATE
+# takes the write lock when a transaction begins (a deferred one that reads and then writes cannot wait for it:
+# SQLite fails it at once with "database is locked"); the busy timeout is how long a writer waits for its turn.
+# Options given in DATABASE_URL's query string win over these.
+SQLITE_BUSY_TIMEOUT_SECONDS = env.float("SQLITE_BUSY_TIMEOUT_SECONDS", default=30.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------------------

@@ -417,3 +417,26 @@ def test_a_tiered_price_shows_its_tiers(api, tenant_a, seeded):
             {"up_to": "inf", "unit_amount": 400, "flat_amount": 1000},
         ],
     }
+
+
+def test_tiered_prices_and_unpriced_products_keep_a_pricing_pages_order(api, tenant_a, seeded):
+    """The same order on PostgreSQL and SQLite (which sort NULL at opposite ends unless told): a price without a
+    unit amount (tiered) after the fixed ones of its currency; a product priced only by tiers after the products
+    with a fixed price and before those without any price ("contact us")."""
+    tiers = [{"up_to": 10, "unit_amount": 500}, {"up_to": "inf", "unit_amount": 400}]
+    tiered = {"currency": "usd", "billing_scheme": "tiered", "tiers_mode": "graduated", "tiers": tiers}
+    _post(api, tenant_a, "/api/v1/products", {"key": "team", "name": "Team", "public": True})
+    for key, product in [("team-seats", "team"), ("pro-seats", "pro")]:
+        body = {"key": key, "product": product, **tiered, "type": "recurring", "interval": "month"}
+        _post(api, tenant_a, "/api/v1/prices", body)
+
+    data = api.get(URL).json()["data"]
+
+    assert [product["key"] for product in data] == ["free", "pro", "team", "enterprise"]
+    assert [price["key"] for price in data[1]["prices"]] == [
+        "pro-monthly-eur",
+        "pro-monthly",
+        "pro-setup",
+        "pro-yearly",
+        "pro-seats",
+    ]

@@ -1,5 +1,6 @@
 """Production settings refuse to start without their secrets; the embedded defaults need none."""
 
+import json
 import os
 import subprocess
 import sys
@@ -52,3 +53,52 @@ def test_atomic_requests_are_off():
     from django.conf import settings
 
     assert settings.DATABASES["default"]["ATOMIC_REQUESTS"] is False
+
+
+SQLITE_PROBE = (
+    "import json, django; django.setup(); from django.conf import settings; from django.db import connection; "
+    "options = settings.DATABASES['default'].get('OPTIONS', {}); "
+    "probe = {} if connection.vendor != 'sqlite' or 'PROBE' not in __import__('os').environ else {"
+    "'journal_mode': connection.cursor().execute('PRAGMA journal_mode').fetchone()[0], "
+    "'busy_timeout': connection.cursor().execute('PRAGMA busy_timeout').fetchone()[0], "
+    "'begin': connection.transaction_mode}; "
+    "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'], 'options': options, **probe}))"
+)
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30.0,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+}
+
+
+def _probe(tmp_path, **env: str) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SQLITE_BUSY_TIMEOUT_SECONDS"}}
+    clean.update(env, DJANGO_SETTINGS_MODULE="config.settings.local")
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_default_sqlite_database_is_wal_with_a_busy_timeout_and_immediate_transactions(tmp_path):
+    # No DATABASE_URL: the embedded default (not opened here: it is the developer's var/ file).
+    assert _probe(tmp_path) == {"engine": "django.db.backends.sqlite3", "options": SQLITE_OPTIONS}
+    # DATABASE_URL=sqlite:///…: the same, and an opened connection has them.
+    opened = _probe(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PROBE="1")
+    assert opened == {
+        "engine": "django.db.backends.sqlite3",
+        "options": SQLITE_OPTIONS,
+        "journal_mode": "wal",
+        "busy_timeout": 30000,
+        "begin": "IMMEDIATE",
+    }
+    # An option in the URL wins; PostgreSQL gets none of them.
+    assert _probe(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}?timeout=5")["options"] == {
+        **SQLITE_OPTIONS,
+        "timeout": 5,
+    }
+    assert _probe(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate") == {
+        "engine": "core.backends.postgresql",
+        "options": {},
+    }
