@@ -1088,6 +1088,11 @@ def refunds_settle_sweep() -> Callable[[], Any] | None:
 # --- the checks ----------------------------------------------------------------------------------------------------
 
 
+class Effect(cv.Mismatch):
+    def row(self) -> str:
+        return f"  {self.object:<44} {self.field:<26} at Stripe={self.local!r:<24} intended={self.stripe!r}"
+
+
 class Checks:
     """(a) effects at Stripe, (b) local rows, (c) entitlements, (d) revenue; mismatches as rows."""
 
@@ -1103,6 +1108,12 @@ class Checks:
         self.checked[obj.split(" ", 1)[0]] += 1
         if local != stripe:
             self.mismatches.append(cv.Mismatch(obj, name, local, stripe))
+
+    def effect(self, obj: str, name: str, at_stripe: Any, intended: Any) -> None:
+        """(a) What Stripe holds against what the writes intended."""
+        self.checked["stripe-effect"] += 1
+        if at_stripe != intended:
+            self.mismatches.append(Effect(obj, name, at_stripe, intended))
 
     def run(self) -> None:
         self.stripe_effects()
@@ -1123,7 +1134,7 @@ class Checks:
                 for r in self._stripe_refunds(pack.intent)
                 if r["status"] in ("succeeded", "pending")
             )
-            self.differ(
+            self.effect(
                 f"stripe refunds of pack#{index} {pack.intent}",
                 "amounts",
                 made,
@@ -1140,18 +1151,18 @@ class Checks:
                 key=lambda s: (s["created"], s["id"]),
             )
             intended = self.sequence.subscriptions.get(customer, [])
-            self.differ(f"stripe subscriptions of {customer}", "count", len(found), len(intended))
+            self.effect(f"stripe subscriptions of {customer}", "count", len(found), len(intended))
             for number, (stripe_sub, model) in enumerate(zip(found, intended, strict=False)):
                 name = f"stripe subscription {stripe_sub['id']} ({customer} #{number + 1})"
-                self.differ(name, "status", stripe_sub["status"], "canceled" if model.canceled else "active")
+                self.effect(name, "status", stripe_sub["status"], "canceled" if model.canceled else "active")
                 if not model.canceled:
-                    self.differ(
+                    self.effect(
                         name,
                         "cancel_at_period_end",
                         bool(stripe_sub.get("cancel_at_period_end")),
                         model.cancel_at_period_end,
                     )
-                self.differ(
+                self.effect(
                     name, "quantity", int(stripe_sub["items"]["data"][0].get("quantity") or 1), model.quantity
                 )
 

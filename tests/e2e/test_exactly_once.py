@@ -16,7 +16,9 @@ behind a fault-injecting proxy; nothing of ours is mocked.
 
 `TOLLGATE_EXACTLY_ONCE_SEEDS` (default 20: seeds 0…19; `make soak-writes` runs 500; "7,12" runs those two),
 `TOLLGATE_EXACTLY_ONCE_FAULTS` (`none`: the same writes without faults — the harness's own check; or a
-comma-separated list of fault names), `TOLLGATE_EXACTLY_ONCE_REPORT_DIR` (write every seed's report there),
+comma-separated list of fault names), `TOLLGATE_EXACTLY_ONCE_BACK_TO_BACK=1` (the next write does not wait for
+the workers to apply the last one's webhooks: also exposes the mirror's race with a write made right after
+another), `TOLLGATE_EXACTLY_ONCE_REPORT_DIR` (write every seed's report there),
 `TOLLGATE_CONVERGENCE_WORKERS` / `TOLLGATE_CONVERGENCE_WAIT` (as for the convergence test),
 `TOLLGATE_TEST_BROKER_DB` (the broker's Redis database, default 10), `TOLLGATE_TEST_PORTS` (e.g.
 "18400-18499": the ports the web process and the proxies may take). Needs PostgreSQL (DATABASE_URL) and Redis
