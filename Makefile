@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMULATOR_PORT ?= 12111
 
-.PHONY: install demo test soak lint format typecheck bench bench-burst run clean
+.PHONY: install demo test soak soak-writes lint format typecheck bench bench-burst run clean
 
 $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ soak: install
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make soak needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
 	TOLLGATE_CONVERGENCE_SEEDS=$${TOLLGATE_CONVERGENCE_SEEDS:-500} TOLLGATE_CONVERGENCE_REPORT_DIR=var/soak \
 		$(BIN)/pytest tests/e2e/test_convergence.py -p no:cacheprovider -q
+
+soak-writes: install
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make soak-writes needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
+	TOLLGATE_EXACTLY_ONCE_SEEDS=$${TOLLGATE_EXACTLY_ONCE_SEEDS:-500} TOLLGATE_EXACTLY_ONCE_REPORT_DIR=var/soak-writes \
+		$(BIN)/pytest tests/e2e/test_exactly_once.py -p no:cacheprovider -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -191,6 +191,24 @@ def worker_main() -> None:
     app.worker_main(sys.argv[1:])
 
 
+def configure_features(api: Any, key: str) -> None:
+    """The features the comparison reads (`ai_credits`, `pro_access`, `seats`) and what `pro` and `credits`
+    give of them, through the tenant API."""
+    for feature, kind in (
+        (CREDITS_FEATURE, "credits"),
+        (ACCESS_FEATURE, "boolean"),
+        (SEATS_FEATURE, "allocation"),
+    ):
+        created = api.post("/api/v1/features", {"key": feature, "name": feature, "type": kind}, key=key)
+        assert created.status_code == 201, created.content
+    for product, features in (
+        ("pro", {CREDITS_FEATURE: PLAN_CREDITS, ACCESS_FEATURE: True, SEATS_FEATURE: {"per_unit": 1}}),
+        ("credits", {CREDITS_FEATURE: PACK_CREDITS}),
+    ):
+        changed = api.patch(f"/api/v1/products/{product}", {"features": features}, key=key)
+        assert changed.status_code == 200, changed.content
+
+
 # --- the workers -----------------------------------------------------------------------------------------------
 
 _BOOTSTRAP = "import django; django.setup(); from tests.e2e.convergence import worker_main; worker_main()"

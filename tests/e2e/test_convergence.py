@@ -216,26 +216,7 @@ def harness(
     try:
         call_command("stripe_setup_webhooks", "--url", "http://testserver", stdout=io.StringIO())
         price_create(catalog.pro, "pro-plus-monthly", 6000, interval="month")
-        for key, kind in (
-            (cv.CREDITS_FEATURE, "credits"),
-            (cv.ACCESS_FEATURE, "boolean"),
-            (cv.SEATS_FEATURE, "allocation"),
-        ):
-            created = api.post("/api/v1/features", {"key": key, "name": key, "type": kind}, key=tenant_a.key)
-            assert created.status_code == 201, created.content
-        for product, features in (
-            (
-                "pro",
-                {
-                    cv.CREDITS_FEATURE: cv.PLAN_CREDITS,
-                    cv.ACCESS_FEATURE: True,
-                    cv.SEATS_FEATURE: {"per_unit": 1},
-                },
-            ),
-            ("credits", {cv.CREDITS_FEATURE: cv.PACK_CREDITS}),
-        ):
-            changed = api.patch(f"/api/v1/products/{product}", {"features": features}, key=tenant_a.key)
-            assert changed.status_code == 200, changed.content
+        cv.configure_features(api, tenant_a.key)
         yield made
     finally:
         with contextlib.suppress(AssertionError):  # the database is emptied next: let the workers finish
