@@ -31,6 +31,11 @@ def column(name: str, description: str, *, boolean: bool = False) -> Callable[[A
     return render
 
 
+# The order of every list of things that happen (payments, invoices, events …): the newest first. Django's own
+# default, the primary key descending, is random here (ids are random).
+NEWEST_FIRST = ("-created_at",)
+
+
 class NoAddOrDelete:
     """Rows that Stripe mirrors, that money hangs on, or that only services write: the admin neither adds nor
     deletes them (the add and delete pages answer 403, and the bulk delete action is gone)."""

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
-from core.admin_display import ViewOnly, column, status_column
+from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
 from core.errors import ApiError
 from webhooks import outbound, services
 from webhooks.models import (
@@ -26,6 +26,8 @@ from webhooks.models import (
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ViewOnly, admin.ModelAdmin):
+    # Newest first, and among events received together, Stripe's newest first.
+    ordering = ("-received_at", "-stripe_created")
     list_display = [
         column("stripe_event_id", "Stripe event"),
         "type",
@@ -80,6 +82,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ViewOnly, admin.ModelAdmin):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",

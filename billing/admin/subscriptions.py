@@ -15,12 +15,13 @@ from billing.admin.display import invoice_lines, money_column, read_only_page, s
 from billing.models import Invoice, Subscription
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
-from core.admin_display import StatusFilter, ViewOnly, column, status_column
+from core.admin_display import NEWEST_FIRST, StatusFilter, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin
 
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ViewOnly, ModelAdmin[Subscription]):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -55,6 +56,7 @@ class SubscriptionAdmin(ViewOnly, ModelAdmin[Subscription]):
 
 @admin.register(Invoice)
 class InvoiceAdmin(ViewOnly, ModelAdmin[Invoice]):
+    ordering = NEWEST_FIRST
     list_display = [
         "number",
         "project",

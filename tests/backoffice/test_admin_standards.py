@@ -2,19 +2,21 @@
 add or delete on what Stripe mirrors or money hangs on; catalog edits go through the catalog services."""
 
 import re
+from datetime import timedelta
 from html import unescape
 
 import pytest
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import result_headers
-from django.contrib.admin.utils import flatten_fieldsets, label_for_field, quote
+from django.contrib.admin.utils import flatten_fieldsets, label_for_field, quote, unquote
 from django.contrib.auth.models import User
 from django.core.exceptions import FieldDoesNotExist
 from django.forms.utils import pretty_name
 from django.test import Client, RequestFactory
+from django.utils import timezone
 from django.utils.text import capfirst
 
-from billing.models import Customer, Invoice, Payment, Price, Product, Subscription
+from billing.models import Customer, Invoice, Payment, Price, Product, Refund, Subscription
 from billing.services import customer_ensure_stripe
 from core.models import AuditLogEntry
 from entitlements.models import Feature, ProductFeature
@@ -26,6 +28,7 @@ from tests.billing.payment_factories import (
     SubscriptionFactory,
 )
 from tests.projects.factories import ProjectFactory
+from webhooks.models import StripeEvent
 
 
 def _root() -> tuple[User, Client]:
@@ -738,3 +741,93 @@ def test_status_filters_name_statuses_as_the_badges_do(tenant_a, catalog):
     invoices = client.get("/admin/billing/invoice/").content.decode()
     status_filter = re.search(r'<details data-filter-title="status".*?</details>', invoices, re.S).group(0)
     assert re.findall(r"<a href=\"[^\"]*\">([^<]+)</a>", status_filter) == ["All", "Paid", "Uncollectible"]
+
+
+# --- lists of what happens read newest first ----------------------------------------------------------------
+
+# Lists of configuration, in their own order (a key, a slug, a name); every other list is of things that happen.
+_NOT_A_HISTORY = {
+    "auth.User",
+    "auth.Group",
+    "projects.Project",
+    "billing.Product",
+    "billing.Price",
+    "entitlements.Feature",
+    "entitlements.ProductFeature",
+    "entitlements.EntitlementSettings",
+    "entitlements.ProductAccess",
+    "webhooks.StripeWebhookEndpoint",
+}
+
+
+def _stripe_event(project, stripe_created: int) -> StripeEvent:
+    return StripeEvent.objects.create(
+        account="platform",
+        project=project,
+        stripe_event_id=f"evt_{stripe_created}",
+        type="invoice.paid",
+        stripe_created=stripe_created,
+        payload={},
+    )
+
+
+def _refund(project) -> Refund:
+    payment = PaymentFactory(project=project, status="succeeded")
+    return Refund.objects.create(project=project, payment=payment, amount=100, currency="usd")
+
+
+_HISTORIES = {
+    Payment: lambda project: PaymentFactory(project=project),
+    Invoice: lambda project: InvoiceFactory(project=project),
+    Customer: lambda project: CustomerFactory(project=project),
+    Subscription: lambda project: SubscriptionFactory(project=project),
+    Refund: _refund,
+}
+
+
+def _listed_ids(client: Client, model) -> list[str]:
+    base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+    html = client.get(base).content.decode()
+    return [unquote(pk) for pk in re.findall(rf'<a href="{base}([^"/]+)/change/', html)]
+
+
+@pytest.mark.parametrize("model", list(_HISTORIES), ids=lambda model: model.__name__)
+def test_the_money_lists_show_the_newest_first(tenant_a, model):
+    # Ids sort the opposite way of time (Django's default order, the primary key descending, would show the
+    # oldest first here; with random ids it shows them in no order at all).
+    now = timezone.now()
+    rows = []
+    for age, suffix in ((3, "c"), (2, "b"), (1, "a")):
+        row = _HISTORIES[model](tenant_a.project)
+        sortable = f"{row.pk.split('_')[0]}_{suffix}"  # pay_c, pay_b, pay_a
+        model.objects.filter(pk=row.pk).update(id=sortable, created_at=now - timedelta(days=age))
+        rows.append(sortable)
+    _, client = _root()
+    assert [pk for pk in _listed_ids(client, model) if pk in rows] == rows[::-1]
+
+
+def test_stripe_events_received_together_list_stripes_newest_first(tenant_a):
+    older, newer = (
+        _stripe_event(tenant_a.project, 1_790_000_000),
+        _stripe_event(tenant_a.project, 1_790_000_060),
+    )
+    received = timezone.now()
+    StripeEvent.objects.filter(pk=older.pk).update(id="sevt_b", received_at=received)
+    StripeEvent.objects.filter(pk=newer.pk).update(id="sevt_a", received_at=received)
+    _, client = _root()
+    assert _listed_ids(client, StripeEvent) == ["sevt_a", "sevt_b"]
+
+
+def test_every_list_of_what_happens_is_newest_first(db):
+    user, _ = _root()
+    request = RequestFactory().get("/")
+    request.user = user
+    problems = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.label in _NOT_A_HISTORY:
+            continue
+        changelist = model_admin.get_changelist_instance(request)
+        first = changelist.get_ordering(request, changelist.root_queryset)[0]
+        if not (isinstance(first, str) and first.startswith("-") and first.endswith("_at")):
+            problems.append(f"{model._meta.label}: ordered by {first!r} first")
+    assert problems == []
