@@ -183,6 +183,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
+# Files served at the site's root by WhiteNoise, as browsers ask for them there (/favicon.ico).
+WHITENOISE_ROOT = str(BASE_DIR / "core" / "public")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
