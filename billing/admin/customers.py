@@ -23,7 +23,7 @@ from billing.models import Customer, Invoice, Payment, Subscription
 from billing.services import customer_update
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
-from core.admin_display import NEWEST_FIRST, column, status_column
+from core.admin_display import NEWEST_FIRST, STATUS_TONES, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from entitlements.admin import (
     CUSTOMER_INLINES,
@@ -282,6 +282,7 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
             "explanation": explanation,
             "grace": duration_text(explanation.past_due_grace),
             "features": features,
+            "tones": STATUS_TONES,
         }
         return TemplateResponse(request, "admin/billing/customer/entitlements.html", context)
 
