@@ -178,6 +178,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Internationalisation and time ----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Moments in the back office as "2026-11-23 16:02:42Z" (config/formats).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -2,7 +2,7 @@
 add or delete on what Stripe mirrors or money hangs on; catalog edits go through the catalog services."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -831,3 +831,118 @@ def test_every_list_of_what_happens_is_newest_first(db):
         if not (isinstance(first, str) and first.startswith("-") and first.endswith("_at")):
             problems.append(f"{model._meta.label}: ordered by {first!r} first")
     assert problems == []
+
+
+# --- labels and moments, never raw values -------------------------------------------------------------------
+
+# A raw enum value: lowercase words joined by underscores ("past_due", "subscription_create"); dotted names are
+# Stripe's and Tollgate's event types ("invoice.paid"), which operators search for as written.
+_RAW_ENUM = re.compile(r"(?<![\w./:#@-])[a-z]+(?:_[a-z]+)+(?![\w./@-])")
+_UNIX_TIME = re.compile(r"(?<![\w.-])1\d{9}(?![\w.-])")
+_CELL = re.compile(
+    r'<(?:td|th)[^>]*class="[^"]*field-[^"]*"[^>]*>(.*?)</(?:td|th)>|<div class="readonly">(.*?)</div>',
+    re.DOTALL,
+)
+
+
+def _cells(html: str) -> list[str]:
+    """The text of every list cell and every read-only value of a page."""
+    return [unescape(re.sub(r"<[^>]+>", " ", a or b)).strip() for a, b in _CELL.findall(html)]
+
+
+def _a_paid_subscription_with_a_refund_and_a_grant(api, tenant, stripe_emulator, stripe_webhooks) -> None:
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {
+            "customer": "user-1",
+            "price": "pro-monthly",
+            "success_url": "https://app.example.com/ok",
+            "cancel_url": "https://app.example.com/ok",
+        },
+        key=tenant.key,
+    ).json()
+    stripe_emulator.handle(
+        "POST",
+        f"/_emulator/checkout/sessions/{created['stripe_session_id']}/complete",
+        query="",
+        body=b"card=4242424242424242",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    stripe_webhooks.deliver()
+    refund = api.post(f"/api/v1/payments/{created['payment']}/refund", {"amount": 1000}, key=tenant.key)
+    assert refund.status_code == 200, refund.json()
+    stripe_webhooks.deliver()
+    Feature.objects.create(project=tenant.project, key="reports", name="Reports", type=Feature.Type.BOOLEAN)
+    grant = api.post(
+        "/api/v1/entitlements/grants",
+        {"customer": "user-1", "feature": "reports", "reason": "goodwill"},
+        key=tenant.key,
+    )
+    assert grant.status_code == 201, grant.json()
+
+
+def test_no_page_shows_a_raw_enum_value_or_a_unix_time(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    """Every list and every detail page (of up to three rows per list) after a paid subscription, a partial refund
+    and a grant: each status and type reads as its label, each moment as a moment ("2026-11-23 16:02:42Z"), and
+    Stripe's payloads show their times so too."""
+    _a_paid_subscription_with_a_refund_and_a_grant(api, tenant_a, stripe_emulator, stripe_webhooks)
+    keys = set(Feature.objects.values_list("key", flat=True))  # a tenant's own names, spelt as chosen
+    _, client = _root()
+    problems = []
+    seen = set()
+    for model in admin.site._registry:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        pages = {base: client.get(base).content.decode()}
+        for pk in model.objects.values_list("pk", flat=True)[:3]:
+            url = f"{base}{quote(pk)}/change/"
+            pages[url] = client.get(url).content.decode()
+        for url, html in pages.items():
+            for cell in _cells(html):
+                if cell.startswith(("{", "[")):  # JSON as the API sends it: its keys are field names
+                    enums: set[str] = set()
+                else:
+                    enums = set(_RAW_ENUM.findall(cell)) - keys
+                times = _UNIX_TIME.findall(cell)
+                if enums or times:
+                    problems.append(f"{url}: {sorted(enums)} {times} in {cell[:80]!r}")
+            seen.add(model._meta.label)
+    assert "\n".join(problems) == ""
+    # the pages that had them
+    assert {"billing.Invoice", "billing.Subscription", "webhooks.StripeEvent"} <= seen
+    assert StripeEvent.objects.exists()
+
+
+def test_stripe_times_read_as_moments(tenant_a):
+    event = _stripe_event(tenant_a.project, 1_795_507_514)
+    StripeEvent.objects.filter(pk=event.pk).update(
+        payload={
+            "created": 1_795_507_514,
+            "data": {"object": {"current_period_end": 1_798_185_914, "amount": 4900}},
+        }
+    )
+    invoice = InvoiceFactory(
+        project=tenant_a.project, billing_reason="subscription_cycle", stripe_event_created=1
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(stripe_event_created=1_795_507_514)
+    _, client = _root()
+    page = client.get(f"/admin/webhooks/stripeevent/{quote(event.pk)}/change/").content.decode()
+    assert "<label>Created at Stripe:</label>" in page
+    assert '<div class="readonly">2026-11-24 08:05:14Z</div>' in page
+    assert "&quot;created&quot;: &quot;2026-11-24 08:05:14Z&quot;" in page
+    assert "&quot;current_period_end&quot;: &quot;2026-12-25 08:05:14Z&quot;" in page
+    assert "&quot;amount&quot;: 4900" in page
+    cells = _cells(client.get(f"/admin/billing/invoice/{quote(invoice.pk)}/change/").content.decode())
+    assert {"Renewal", "Paid", "2026-11-24 08:05:14Z"} <= set(cells)
+
+
+def test_every_moment_reads_the_same_way(tenant_a):
+    """Django's "Nov. 24, 2026, 8:05 a.m." hides the seconds and the time zone: a moment reads as the API's do."""
+    payment = PaymentFactory(project=tenant_a.project)
+    Payment.objects.filter(pk=payment.pk).update(created_at=datetime(2026, 11, 24, 8, 5, 14, tzinfo=UTC))
+    _, client = _root()
+    listed = _cells(client.get("/admin/billing/payment/").content.decode())
+    shown = _cells(client.get(f"/admin/billing/payment/{quote(payment.pk)}/change/").content.decode())
+    assert "2026-11-24 08:05:14Z" in listed
+    assert "2026-11-24 08:05:14Z" in shown
