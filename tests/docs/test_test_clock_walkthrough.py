@@ -86,7 +86,9 @@ def test_the_walk_through_runs_as_written(live_server, seed_demo, stripe_sdk, st
             status, text = documented.split(" ", 1)
             assert response.status_code == int(status), (path, answer)
             # "(or already "ready")": Stripe may finish the advance before it answers
-            text = re.sub(r'"status": "advancing", "advancing_to": "[^"]+"', '"status": …, "advancing_to": …', text)
+            text = re.sub(
+                r'"status": "advancing", "advancing_to": "[^"]+"', '"status": …, "advancing_to": …', text
+            )
             pattern = _documented(text)
             assert _differences(pattern, answer) == [], (path, answer)
         stripe_webhooks.deliver()

@@ -29,7 +29,8 @@ def test_a_clock_customer_checks_out_and_renews_at_the_clocks_time(
     session = stripe_sdk().v1.checkout.sessions.retrieve(checkout.json()["stripe_session_id"])
     start = int(datetime.fromisoformat(frozen_time).timestamp())
     ttl = tenant_a.project.payment_ttl_seconds
-    assert start + ttl - 60 < session.expires_at <= start + ttl  # the clock's time, plus the payment's lifetime
+    # the clock's time, plus the payment's lifetime
+    assert start + ttl - 60 < session.expires_at <= start + ttl
     complete_checkout(stripe_emulator, session.id)
     stripe_webhooks.deliver()
     subscription = Subscription.objects.get(customer__external_id="user-9")
