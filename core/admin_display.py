@@ -7,12 +7,15 @@ A column header Django derives from a field name reads like code ("Stripe produc
 for people, renders the value exactly as Django renders the field, and sorts by it.
 """
 
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import display_for_field
 from django.http import HttpRequest
+from django.utils import formats
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
@@ -29,6 +32,11 @@ def column(name: str, description: str, *, boolean: bool = False) -> Callable[[A
 
     render.__name__ = name
     return render
+
+
+# The order of every list of things that happen (payments, invoices, events …): the newest first. Django's own
+# default, the primary key descending, is random here (ids are random).
+NEWEST_FIRST = ("-created_at",)
 
 
 class NoAddOrDelete:
@@ -136,6 +144,66 @@ def status_column(name: str = "status", description: str = "Status") -> Callable
         if not value:
             return "-"
         return status_badge(value, status_label(obj._meta.get_field(name), value))
+
+    render.__name__ = name
+    return render
+
+
+# --- Stripe's Unix times, written as the back office writes moments ------------------------------------------
+
+# Keys under which Stripe's objects carry a Unix time (besides every `*_at`, `*period_start` and `*period_end`).
+_STRIPE_TIME_KEYS = frozenset(
+    {
+        "created",
+        "start",
+        "end",
+        "date",
+        "start_date",
+        "due_date",
+        "trial_start",
+        "trial_end",
+        "billing_cycle_anchor",
+        "frozen_time",
+        "available_on",
+        "next_payment_attempt",
+        "webhooks_delivered_at",
+    }
+)
+
+
+def unix_time_text(value: int | None) -> str:
+    """A Unix time (Stripe's seconds) as every moment in the back office reads: "2026-11-23 16:02:42Z"."""
+    if not value:
+        return "-"
+    return str(formats.localize(datetime.fromtimestamp(int(value), tz=UTC)))
+
+
+def _is_stripe_time(key: str, value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int) or not 10**9 <= value < 10**10:
+        return False
+    return key in _STRIPE_TIME_KEYS or key.endswith(("_at", "period_start", "period_end"))
+
+
+def _times_readable(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {name: _times_readable(item, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_times_readable(item, key) for item in value]
+    return unix_time_text(value) if _is_stripe_time(key, value) else value
+
+
+def stripe_json(value: Any) -> str:
+    """A Stripe payload to read: indented, its Unix times written as moments ("created": "2026-11-23 16:02:42Z")."""
+    text = json.dumps(_times_readable(value), indent=2, ensure_ascii=False, sort_keys=False)
+    return format_html('<pre class="tg-json">{}</pre>', text)
+
+
+def unix_time_column(name: str, description: str) -> Callable[[Any], str]:
+    """The Unix-time field `name` (Stripe's seconds) as a moment, under `description`, sorted by the number."""
+
+    @admin.display(description=description, ordering=name)
+    def render(obj: Any) -> str:
+        return unix_time_text(getattr(obj, name))
 
     render.__name__ = name
     return render

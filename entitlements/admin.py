@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from billing.models import Customer
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
-from core.admin_display import ViewOnly, column
+from core.admin_display import NEWEST_FIRST, ViewOnly, column
 from core.admin_generics import ModelAdmin, TabularInline
 from entitlements import services
 from entitlements.models import (
@@ -247,6 +247,7 @@ def _purchase_revoke(purchase: Purchase, data: dict[str, Any], actor: Actor) -> 
 
 @admin.register(Grant)
 class GrantAdmin(EntitlementPermissions, _ReadOnly):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -271,6 +272,7 @@ class GrantAdmin(EntitlementPermissions, _ReadOnly):
 
 @admin.register(Revocation)
 class RevocationAdmin(EntitlementPermissions, _ReadOnly):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -292,6 +294,7 @@ class RevocationAdmin(EntitlementPermissions, _ReadOnly):
 
 @admin.register(Purchase)
 class PurchaseAdmin(EntitlementPermissions, _ReadOnly):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -317,6 +320,7 @@ class PurchaseAdmin(EntitlementPermissions, _ReadOnly):
 
 @admin.register(UsageEvent)
 class UsageEventAdmin(_ReadOnly):
+    ordering = NEWEST_FIRST
     list_display = [
         column("event_id", "Event ID"),
         "project",
@@ -335,6 +339,7 @@ class UsageEventAdmin(_ReadOnly):
 
 @admin.register(CreditLot)
 class CreditLotAdmin(_ReadOnly):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -352,6 +357,7 @@ class CreditLotAdmin(_ReadOnly):
 
 @admin.register(CreditLedgerEntry)
 class CreditLedgerEntryAdmin(_ReadOnly):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",

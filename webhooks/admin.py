@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
-from core.admin_display import ViewOnly, column, status_column
+from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column, stripe_json, unix_time_text
 from core.errors import ApiError
 from webhooks import outbound, services
 from webhooks.models import (
@@ -26,6 +26,8 @@ from webhooks.models import (
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ViewOnly, admin.ModelAdmin):
+    # Newest first, and among events received together, Stripe's newest first.
+    ordering = ("-received_at", "-stripe_created")
     list_display = [
         column("stripe_event_id", "Stripe event"),
         "type",
@@ -41,8 +43,20 @@ class StripeEventAdmin(ViewOnly, admin.ModelAdmin):
     date_hierarchy = "received_at"
     actions = ["replay"]
 
+    # Stripe's Unix times as moments: the event's own, and those inside its payload (the raw fields excluded).
+    _SHOWN_AS = {"stripe_created": "created_at_stripe", "payload": "payload_readable"}
+    exclude = list(_SHOWN_AS)
+
     def get_readonly_fields(self, request: HttpRequest, obj: StripeEvent | None = None) -> list[str]:
-        return [field.name for field in StripeEvent._meta.fields]
+        return [self._SHOWN_AS.get(field.name, field.name) for field in StripeEvent._meta.fields]
+
+    @admin.display(description="Created at Stripe", ordering="stripe_created")
+    def created_at_stripe(self, event: StripeEvent) -> str:
+        return unix_time_text(event.stripe_created)
+
+    @admin.display(description="Payload")
+    def payload_readable(self, event: StripeEvent) -> str:
+        return stripe_json(event.payload)
 
     @admin.action(description="Replay the selected events", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> TemplateResponse | None:
@@ -80,6 +94,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ViewOnly, admin.ModelAdmin):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",

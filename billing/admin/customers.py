@@ -23,7 +23,7 @@ from billing.models import Customer, Invoice, Payment, Subscription
 from billing.services import customer_update
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
-from core.admin_display import column, status_column
+from core.admin_display import NEWEST_FIRST, STATUS_TONES, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from entitlements.admin import (
     CUSTOMER_INLINES,
@@ -46,6 +46,7 @@ class _ReadOnlyInline(TabularInline[Any, Customer]):
     extra = 0
     can_delete = False
     show_change_link = True
+    ordering = NEWEST_FIRST
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -102,6 +103,7 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
     entitlements" page (what the API answers per feature, and why), and grant/revoke with a reason."""
 
     inlines = [SubscriptionInline, PaymentInline, InvoiceInline, *CUSTOMER_INLINES]
+    ordering = NEWEST_FIRST
     list_display = [
         column("external_id", "Tenant's user ID"),
         "project",
@@ -280,6 +282,7 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
             "explanation": explanation,
             "grace": duration_text(explanation.past_due_grace),
             "features": features,
+            "tones": STATUS_TONES,
         }
         return TemplateResponse(request, "admin/billing/customer/entitlements.html", context)
 

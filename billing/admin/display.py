@@ -39,15 +39,18 @@ def read_only_page(
     money: tuple[str, ...],
     hidden: tuple[str, ...] = (),
     shown_as: dict[str, Callable[[Any], str]] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> tuple[list[Any], list[str]]:
     """`readonly_fields, exclude` of a detail page showing every field of `model` read-only, the `money` fields as
     money, the `hidden` ones not at all, and the fields of `shown_as` through their display function (money
-    inside JSON, such as a payment's items). Each keeps its field's label. The raw fields shown otherwise are
-    excluded from the form: a field neither read-only nor excluded would be editable."""
+    inside JSON, such as a payment's items; a Unix time as a moment). Each keeps its field's label, or the one
+    `labels` gives it. The raw fields shown otherwise are excluded from the form: a field neither read-only nor
+    excluded would be editable."""
     shown_as = shown_as or {}
+    labels = labels or {}
 
     def shown(field: Any) -> Any:
-        label = capfirst(field.verbose_name)
+        label = labels.get(field.name) or capfirst(field.verbose_name)
         if field.name in money:
             return money_column(field.name, label)
         if field.name in shown_as:
@@ -162,6 +165,27 @@ def subscription_discount(subscription: Any) -> str:
         if discount.get(key)
     ]
     return ", ".join(terms) + (f" ({', '.join(sources)})" if sources else "")
+
+
+# Why Stripe made an invoice (`billing_reason`), in words.
+_BILLING_REASONS = {
+    "subscription_create": "First invoice of a subscription",
+    "subscription_cycle": "Renewal",
+    "subscription_update": "Subscription change",
+    "subscription_threshold": "Usage threshold reached",
+    "subscription": "Subscription",
+    "manual": "Created by hand",
+    "upcoming": "Upcoming invoice",
+    "quote_accept": "Quote accepted",
+    "automatic_pending_invoice_item_invoice": "Pending invoice items",
+}
+
+
+def billing_reason_text(invoice: Any) -> str:
+    reason = invoice.billing_reason
+    if not reason:
+        return "-"
+    return _BILLING_REASONS.get(reason) or capfirst(reason.replace("_", " "))
 
 
 def stripe_dashboard_link(kind: str, stripe_id: str) -> str:

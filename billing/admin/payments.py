@@ -15,7 +15,7 @@ from billing.admin.display import money_column, payment_items, read_only_page
 from billing.models import Cart, CartItem, CheckoutSession, Payment, Refund
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
-from core.admin_display import ViewOnly, column, status_column
+from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.errors import InvalidRequest
 from core.ids import random_token
@@ -31,6 +31,7 @@ class CartItemInline(TabularInline[CartItem, Cart]):
 
 @admin.register(Cart)
 class CartAdmin(ViewOnly, ModelAdmin[Cart]):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -48,6 +49,7 @@ class CartAdmin(ViewOnly, ModelAdmin[Cart]):
 
 @admin.register(Payment)
 class PaymentAdmin(ViewOnly, ModelAdmin[Payment]):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -91,6 +93,7 @@ class PaymentAdmin(ViewOnly, ModelAdmin[Payment]):
 
 @admin.register(CheckoutSession)
 class CheckoutSessionAdmin(ViewOnly, ModelAdmin[CheckoutSession]):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -108,6 +111,7 @@ class CheckoutSessionAdmin(ViewOnly, ModelAdmin[CheckoutSession]):
 
 @admin.register(Refund)
 class RefundAdmin(ViewOnly, ModelAdmin[Refund]):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",

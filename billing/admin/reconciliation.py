@@ -114,6 +114,7 @@ class ReconciliationRunAdmin(ViewOnly, ModelAdmin[ReconciliationRun]):
 
 @admin.register(Drift)
 class DriftAdmin(ViewOnly, ModelAdmin[Drift]):
+    ordering = ("-run__started_at", "-pk")  # a drift has no time of its own: its run's
     list_display = [
         "run",
         "project",

@@ -11,16 +11,42 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing import subscriptions
-from billing.admin.display import invoice_lines, money_column, read_only_page, subscription_discount
+from billing.admin.display import (
+    billing_reason_text,
+    invoice_lines,
+    money_column,
+    read_only_page,
+    subscription_discount,
+)
 from billing.models import Invoice, Subscription
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
-from core.admin_display import StatusFilter, ViewOnly, column, status_column
+from core.admin_display import (
+    NEWEST_FIRST,
+    StatusFilter,
+    ViewOnly,
+    column,
+    status_badge,
+    status_column,
+    status_label,
+    unix_time_text,
+)
 from core.admin_generics import ModelAdmin
+
+_NEWEST_EVENT_LABEL = {"stripe_event_created": "Newest Stripe event applied"}
+
+
+def _newest_event(row: Subscription | Invoice) -> str:
+    return unix_time_text(row.stripe_event_created)
+
+
+def _invoice_status(invoice: Invoice) -> str:
+    return status_badge(invoice.status, status_label(Invoice._meta.get_field("status"), invoice.status))
 
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ViewOnly, ModelAdmin[Subscription]):
+    ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
         "project",
@@ -35,7 +61,10 @@ class SubscriptionAdmin(ViewOnly, ModelAdmin[Subscription]):
     search_fields = ["id", "stripe_subscription_id", "customer__external_id"]
     list_select_related = ["project", "customer", "product", "price"]
     readonly_fields, exclude = read_only_page(
-        Subscription, money=(), shown_as={"discount": subscription_discount}
+        Subscription,
+        money=(),
+        shown_as={"discount": subscription_discount, "stripe_event_created": _newest_event},
+        labels=_NEWEST_EVENT_LABEL,
     )
     actions = ["cancel", "resume"]
 
@@ -55,6 +84,7 @@ class SubscriptionAdmin(ViewOnly, ModelAdmin[Subscription]):
 
 @admin.register(Invoice)
 class InvoiceAdmin(ViewOnly, ModelAdmin[Invoice]):
+    ordering = NEWEST_FIRST
     list_display = [
         "number",
         "project",
@@ -71,7 +101,13 @@ class InvoiceAdmin(ViewOnly, ModelAdmin[Invoice]):
     readonly_fields, exclude = read_only_page(
         Invoice,
         money=("subtotal", "discount", "tax", "total", "amount_due", "amount_paid", "amount_remaining"),
-        shown_as={"lines": invoice_lines},
+        shown_as={
+            "lines": invoice_lines,
+            "status": _invoice_status,
+            "billing_reason": billing_reason_text,
+            "stripe_event_created": _newest_event,
+        },
+        labels=_NEWEST_EVENT_LABEL,
     )
 
 

@@ -4,7 +4,7 @@ stored by compare-and-set. A known reference or Idempotency-Key returns the exis
 earlier attempt never reached Stripe.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -217,12 +217,23 @@ def _stripe_line_items(payment: Payment) -> list[dict[str, Any]]:
     return items
 
 
+def _stripe_expiry(session: CheckoutSession, customer: Customer) -> datetime:
+    """The session's `expires_at` at Stripe: its lifetime here (at least Stripe's minimum), from the moment Stripe
+    creates it — for a customer on a test clock, the clock's time, from which Stripe measures it (a clock in the
+    past or the future would otherwise have it refused as out of range)."""
+    lifetime = max(
+        session.expires_at - session.created_at, timedelta(seconds=STRIPE_CHECKOUT_MIN_SECONDS + 60)
+    )
+    clock = customer.test_clock
+    if clock is None:
+        return session.created_at + lifetime
+    return max(clock.frozen_time, clock.advancing_to or clock.frozen_time) + lifetime
+
+
 def _checkout_start(payment: Payment, gateway: StripeGateway, stripe_customer: str) -> Payment:
     session = CheckoutSession.objects.get(payment=payment)
     metadata = {**_stripe_metadata(payment), "tollgate_checkout": session.pk}
-    stripe_expires = max(
-        session.expires_at, session.created_at + timedelta(seconds=STRIPE_CHECKOUT_MIN_SECONDS + 60)
-    )
+    stripe_expires = _stripe_expiry(session, payment.customer)
     params: dict[str, Any] = {
         "mode": session.mode,
         "customer": stripe_customer,

@@ -196,11 +196,15 @@ CELERY_BEAT_SCHEDULE = {
 # --- Internationalisation and time ----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Moments in the back office as "2026-11-23 16:02:42Z" (config/formats).
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
+# Files served at the site's root by WhiteNoise, as browsers ask for them there (/favicon.ico).
+WHITENOISE_ROOT = str(BASE_DIR / "core" / "public")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

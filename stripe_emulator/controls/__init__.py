@@ -1,12 +1,14 @@
 """Test controls under ``/_emulator`` (no API key: they act on the whole emulator, like a test fixture).
 
 ``POST /_emulator/reset``, ``POST /_emulator/advance`` (``seconds=<n>``), ``GET /_emulator/clock``,
-``POST /_emulator/webhooks/flush``, ``GET /_emulator/webhooks/attempts``. Later phases add theirs (e.g.
+``POST /_emulator/webhooks/flush``, ``GET /_emulator/webhooks/attempts``; and ``GET /favicon.ico``, the hosted
+pages' icon (browsers ask every site for it). Later phases add theirs (e.g.
 ``/_emulator/checkout/sessions/{id}/complete``) to their own service with ``Route(..., auth=False)`` when the
 control acts on the whole emulator, or a normal authenticated route when it acts on one account's object.
 """
 
 from dataclasses import asdict
+from pathlib import Path
 
 from stripe_emulator.core.routing import Request, Response, Route
 from stripe_emulator.core.service import Service
@@ -41,6 +43,13 @@ def attempts(req: Request) -> Response:
     return Response.json({"object": "list", "data": [asdict(a) for a in req.emulator.webhooks.attempts]})
 
 
+_FAVICON = (Path(__file__).resolve().parent.parent / "core" / "favicon.ico").read_bytes()
+
+
+def favicon(req: Request) -> Response:
+    return Response(200, _FAVICON, {"Content-Type": "image/x-icon", "Cache-Control": "public, max-age=86400"})
+
+
 SERVICE = Service(
     name="controls",
     routes=[
@@ -49,5 +58,6 @@ SERVICE = Service(
         Route("GET", "/_emulator/clock", clock, auth=False),
         Route("POST", "/_emulator/webhooks/flush", flush, auth=False),
         Route("GET", "/_emulator/webhooks/attempts", attempts, auth=False),
+        Route("GET", "/favicon.ico", favicon, auth=False),
     ],
 )

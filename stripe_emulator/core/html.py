@@ -140,6 +140,7 @@ def page(*, title: str, summary: str, panel: str) -> str:
             "<!doctype html>",
             '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width,initial-scale=1">',
+            '<link rel="icon" href="/favicon.ico" type="image/x-icon">',
             f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
             '<div class="layout">',
             '<aside class="summary"><div class="inner">',

@@ -63,6 +63,19 @@ def _interval(price: StripeObject) -> tuple[str, int] | None:
     return (recurring["interval"], int(recurring.get("interval_count") or 1)) if recurring else None
 
 
+def _offered(account: Account, price_id: str, current: StripeObject) -> StripeObject | None:
+    """The configured price `price_id` if the subscription on `current` can switch to it, else None: an active
+    recurring price, of an active product, in the subscription's currency (Stripe's portal hides the others, so
+    a plan whose prices are all archived or in another currency is not offered)."""
+    price = account.store.get("price", price_id)
+    if price is None or not price["active"] or not price.get("recurring"):
+        return None
+    product = account.store.get("product", price["product"])
+    if product is None or not product.get("active", True) or price["currency"] != current["currency"]:
+        return None
+    return price
+
+
 def portal_page(req: Request) -> Response:
     account, session = _session(req)
     with account.lock:
@@ -150,8 +163,8 @@ def _render_subscription(
             "</option>"
             for price_id in allowed
             if price_id != current["id"]
-            for price in [account.store.get("price", price_id)]
-            if price is not None and price["active"] and price["currency"] == current["currency"]
+            for price in [_offered(account, price_id, current)]
+            if price is not None
         )
         if options:
             parts.append(
@@ -205,9 +218,12 @@ def _act(req: Request, verb: str) -> Response:
                 message = "Your subscription has been renewed."
             else:
                 price = req.params.string("price", required=True) or ""
-                if price not in _allowed_prices(config):
-                    raise InvalidRequestError("That plan is not available in this portal.", param="price")
                 items = sub["items"]["data"]
+                if (
+                    price not in _allowed_prices(config)
+                    or _offered(account, price, items[0]["price"]) is None
+                ):
+                    raise InvalidRequestError("That plan is not available in this portal.", param="price")
                 if len(items) != 1:
                     raise InvalidRequestError("Only single-item subscriptions can switch plans here.")
                 # Stripe's portal keeps the quantity across a plan switch (3 seats stay 3 seats); the API

@@ -2,19 +2,21 @@
 add or delete on what Stripe mirrors or money hangs on; catalog edits go through the catalog services."""
 
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
 from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import result_headers
-from django.contrib.admin.utils import flatten_fieldsets, label_for_field, quote
+from django.contrib.admin.utils import flatten_fieldsets, label_for_field, quote, unquote
 from django.contrib.auth.models import User
 from django.core.exceptions import FieldDoesNotExist
 from django.forms.utils import pretty_name
 from django.test import Client, RequestFactory
+from django.utils import timezone
 from django.utils.text import capfirst
 
-from billing.models import Customer, Invoice, Payment, Price, Product, Subscription
+from billing.models import Customer, Invoice, Payment, Price, Product, Refund, Subscription
 from billing.services import customer_ensure_stripe
 from core.models import AuditLogEntry
 from entitlements.models import Feature, ProductFeature
@@ -26,6 +28,7 @@ from tests.billing.payment_factories import (
     SubscriptionFactory,
 )
 from tests.projects.factories import ProjectFactory
+from webhooks.models import StripeEvent
 
 
 def _root() -> tuple[User, Client]:
@@ -738,3 +741,208 @@ def test_status_filters_name_statuses_as_the_badges_do(tenant_a, catalog):
     invoices = client.get("/admin/billing/invoice/").content.decode()
     status_filter = re.search(r'<details data-filter-title="status".*?</details>', invoices, re.S).group(0)
     assert re.findall(r"<a href=\"[^\"]*\">([^<]+)</a>", status_filter) == ["All", "Paid", "Uncollectible"]
+
+
+# --- lists of what happens read newest first ----------------------------------------------------------------
+
+# Lists of configuration, in their own order (a key, a slug, a name); every other list is of things that happen.
+_NOT_A_HISTORY = {
+    "auth.User",
+    "auth.Group",
+    "projects.Project",
+    "billing.Product",
+    "billing.Price",
+    "entitlements.Feature",
+    "entitlements.ProductFeature",
+    "entitlements.EntitlementSettings",
+    "entitlements.ProductAccess",
+    "webhooks.StripeWebhookEndpoint",
+}
+
+
+def _stripe_event(project, stripe_created: int) -> StripeEvent:
+    return StripeEvent.objects.create(
+        account="platform",
+        project=project,
+        stripe_event_id=f"evt_{stripe_created}",
+        type="invoice.paid",
+        stripe_created=stripe_created,
+        payload={},
+    )
+
+
+def _refund(project) -> Refund:
+    payment = PaymentFactory(project=project, status="succeeded")
+    return Refund.objects.create(project=project, payment=payment, amount=100, currency="usd")
+
+
+_HISTORIES = {
+    Payment: lambda project: PaymentFactory(project=project),
+    Invoice: lambda project: InvoiceFactory(project=project),
+    Customer: lambda project: CustomerFactory(project=project),
+    Subscription: lambda project: SubscriptionFactory(project=project),
+    Refund: _refund,
+}
+
+
+def _listed_ids(client: Client, model) -> list[str]:
+    base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+    html = client.get(base).content.decode()
+    return [unquote(pk) for pk in re.findall(rf'<a href="{base}([^"/]+)/change/', html)]
+
+
+@pytest.mark.parametrize("model", list(_HISTORIES), ids=lambda model: model.__name__)
+def test_the_money_lists_show_the_newest_first(tenant_a, model):
+    # Ids sort the opposite way of time (Django's default order, the primary key descending, would show the
+    # oldest first here; with random ids it shows them in no order at all).
+    now = timezone.now()
+    rows = []
+    for age, suffix in ((3, "c"), (2, "b"), (1, "a")):
+        row = _HISTORIES[model](tenant_a.project)
+        sortable = f"{row.pk.split('_')[0]}_{suffix}"  # pay_c, pay_b, pay_a
+        model.objects.filter(pk=row.pk).update(id=sortable, created_at=now - timedelta(days=age))
+        rows.append(sortable)
+    _, client = _root()
+    assert [pk for pk in _listed_ids(client, model) if pk in rows] == rows[::-1]
+
+
+def test_stripe_events_received_together_list_stripes_newest_first(tenant_a):
+    older, newer = (
+        _stripe_event(tenant_a.project, 1_790_000_000),
+        _stripe_event(tenant_a.project, 1_790_000_060),
+    )
+    received = timezone.now()
+    StripeEvent.objects.filter(pk=older.pk).update(id="sevt_b", received_at=received)
+    StripeEvent.objects.filter(pk=newer.pk).update(id="sevt_a", received_at=received)
+    _, client = _root()
+    assert _listed_ids(client, StripeEvent) == ["sevt_a", "sevt_b"]
+
+
+def test_every_list_of_what_happens_is_newest_first(db):
+    user, _ = _root()
+    request = RequestFactory().get("/")
+    request.user = user
+    problems = []
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.label in _NOT_A_HISTORY:
+            continue
+        changelist = model_admin.get_changelist_instance(request)
+        first = changelist.get_ordering(request, changelist.root_queryset)[0]
+        if not (isinstance(first, str) and first.startswith("-") and first.endswith("_at")):
+            problems.append(f"{model._meta.label}: ordered by {first!r} first")
+    assert problems == []
+
+
+# --- labels and moments, never raw values -------------------------------------------------------------------
+
+# A raw enum value: lowercase words joined by underscores ("past_due", "subscription_create"); dotted names are
+# Stripe's and Tollgate's event types ("invoice.paid"), which operators search for as written.
+_RAW_ENUM = re.compile(r"(?<![\w./:#@-])[a-z]+(?:_[a-z]+)+(?![\w./@-])")
+_UNIX_TIME = re.compile(r"(?<![\w.-])1\d{9}(?![\w.-])")
+_CELL = re.compile(
+    r'<(?:td|th)[^>]*class="[^"]*field-[^"]*"[^>]*>(.*?)</(?:td|th)>|<div class="readonly">(.*?)</div>',
+    re.DOTALL,
+)
+
+
+def _cells(html: str) -> list[str]:
+    """The text of every list cell and every read-only value of a page."""
+    return [unescape(re.sub(r"<[^>]+>", " ", a or b)).strip() for a, b in _CELL.findall(html)]
+
+
+def _a_paid_subscription_with_a_refund_and_a_grant(api, tenant, stripe_emulator, stripe_webhooks) -> None:
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {
+            "customer": "user-1",
+            "price": "pro-monthly",
+            "success_url": "https://app.example.com/ok",
+            "cancel_url": "https://app.example.com/ok",
+        },
+        key=tenant.key,
+    ).json()
+    stripe_emulator.handle(
+        "POST",
+        f"/_emulator/checkout/sessions/{created['stripe_session_id']}/complete",
+        query="",
+        body=b"card=4242424242424242",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    stripe_webhooks.deliver()
+    refund = api.post(f"/api/v1/payments/{created['payment']}/refund", {"amount": 1000}, key=tenant.key)
+    assert refund.status_code == 200, refund.json()
+    stripe_webhooks.deliver()
+    Feature.objects.create(project=tenant.project, key="reports", name="Reports", type=Feature.Type.BOOLEAN)
+    grant = api.post(
+        "/api/v1/entitlements/grants",
+        {"customer": "user-1", "feature": "reports", "reason": "goodwill"},
+        key=tenant.key,
+    )
+    assert grant.status_code == 201, grant.json()
+
+
+def test_no_page_shows_a_raw_enum_value_or_a_unix_time(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    """Every list and every detail page (of up to three rows per list) after a paid subscription, a partial refund
+    and a grant: each status and type reads as its label, each moment as a moment ("2026-11-23 16:02:42Z"), and
+    Stripe's payloads show their times so too."""
+    _a_paid_subscription_with_a_refund_and_a_grant(api, tenant_a, stripe_emulator, stripe_webhooks)
+    keys = set(Feature.objects.values_list("key", flat=True))  # a tenant's own names, spelt as chosen
+    _, client = _root()
+    problems = []
+    seen = set()
+    for model in admin.site._registry:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        pages = {base: client.get(base).content.decode()}
+        for pk in model.objects.values_list("pk", flat=True)[:3]:
+            url = f"{base}{quote(pk)}/change/"
+            pages[url] = client.get(url).content.decode()
+        for url, html in pages.items():
+            for cell in _cells(html):
+                if cell.startswith(("{", "[")):  # JSON as the API sends it: its keys are field names
+                    enums: set[str] = set()
+                else:
+                    enums = set(_RAW_ENUM.findall(cell)) - keys
+                times = _UNIX_TIME.findall(cell)
+                if enums or times:
+                    problems.append(f"{url}: {sorted(enums)} {times} in {cell[:80]!r}")
+            seen.add(model._meta.label)
+    assert "\n".join(problems) == ""
+    # the pages that had them
+    assert {"billing.Invoice", "billing.Subscription", "webhooks.StripeEvent"} <= seen
+    assert StripeEvent.objects.exists()
+
+
+def test_stripe_times_read_as_moments(tenant_a):
+    event = _stripe_event(tenant_a.project, 1_795_507_514)
+    StripeEvent.objects.filter(pk=event.pk).update(
+        payload={
+            "created": 1_795_507_514,
+            "data": {"object": {"current_period_end": 1_798_185_914, "amount": 4900}},
+        }
+    )
+    invoice = InvoiceFactory(
+        project=tenant_a.project, billing_reason="subscription_cycle", stripe_event_created=1
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(stripe_event_created=1_795_507_514)
+    _, client = _root()
+    page = client.get(f"/admin/webhooks/stripeevent/{quote(event.pk)}/change/").content.decode()
+    assert "<label>Created at Stripe:</label>" in page
+    assert '<div class="readonly">2026-11-24 08:05:14Z</div>' in page
+    assert "&quot;created&quot;: &quot;2026-11-24 08:05:14Z&quot;" in page
+    assert "&quot;current_period_end&quot;: &quot;2026-12-25 08:05:14Z&quot;" in page
+    assert "&quot;amount&quot;: 4900" in page
+    cells = _cells(client.get(f"/admin/billing/invoice/{quote(invoice.pk)}/change/").content.decode())
+    assert {"Renewal", "Paid", "2026-11-24 08:05:14Z"} <= set(cells)
+
+
+def test_every_moment_reads_the_same_way(tenant_a):
+    """Django's "Nov. 24, 2026, 8:05 a.m." hides the seconds and the time zone: a moment reads as the API's do."""
+    payment = PaymentFactory(project=tenant_a.project)
+    Payment.objects.filter(pk=payment.pk).update(created_at=datetime(2026, 11, 24, 8, 5, 14, tzinfo=UTC))
+    _, client = _root()
+    listed = _cells(client.get("/admin/billing/payment/").content.decode())
+    shown = _cells(client.get(f"/admin/billing/payment/{quote(payment.pk)}/change/").content.decode())
+    assert "2026-11-24 08:05:14Z" in listed
+    assert "2026-11-24 08:05:14Z" in shown

@@ -356,3 +356,20 @@ def test_purchase_durations_are_read_only_in_the_admin(tenant_a):
     access.refresh_from_db()
     assert access.duration_days == 30
     assert not AuditLogEntry.objects.exists()
+
+
+def test_the_messages_spell_ids_as_they_are(tenant_a):
+    """Django's admin capitalises every message; ours begin with an id ("grant_…", "user-a"), which must read as
+    spelt: an operator copies it into a search."""
+    feature(tenant_a.project, "reports")
+    cust = customer(tenant_a.project, "user-a")
+    ended = GrantFactory(project=tenant_a.project, customer=cust, deleted_at=EXPIRY)
+    client = _login("support")
+    _action(client, CUSTOMERS, "grant_entitlement", [cust.pk], feature="reports", reason="promo")
+    _action(client, "/admin/entitlements/grant/", "end", [ended.pk], reason="done")
+    page = client.get(CUSTOMERS).content.decode()
+    granted = Grant.objects.exclude(pk=ended.pk).get()
+    assert f'<li class="info">user-a: granted reports ({granted.pk})</li>' in page
+    assert f'<li class="info">{ended.pk}: already ended</li>' in page
+    assert "User-a" not in page
+    assert ended.pk.capitalize() not in page

@@ -2,6 +2,7 @@
 (any longer) give it — each kind of source, with the operator's words for why."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -322,3 +323,54 @@ def test_staff_without_view_permission_cannot_open_it(world):
     nobody = User.objects.create_user("nobody", password="pw", is_staff=True)
     page = _client(nobody).get(f"/admin/billing/customer/{quote(world['customer'].pk)}/entitlements/")
     assert page.status_code == 403
+
+
+# What the verdict and the effects sit on where their rule sets no background of their own: the module header
+# (Django admin's --primary, light theme) and the table's rows (white).
+_BACKGROUND_BELOW = {
+    "tg-yes": "#79aec8",
+    "tg-no": "#79aec8",
+    "tg-effect-gives": "#ffffff",
+    "tg-effect-blocks": "#ffffff",
+}
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = ((c / 12.92) if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(text: str, background: str) -> float:
+    lighter, darker = sorted((_luminance(text), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _colours(css: str, name: str) -> tuple[str, str]:
+    """The text and background colours the page's style rules give the class `name` (the last rule wins)."""
+    colour = background = None
+    for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        if not re.search(rf"\.{name}(?![\w-])", selectors):
+            continue
+        if found := re.search(r"(?<![\w-])color:\s*(#[0-9a-fA-F]{6})", body):
+            colour = found.group(1)
+        if found := re.search(r"background(?:-color)?:\s*(#[0-9a-fA-F]{6})", body):
+            background = found.group(1)
+    assert colour is not None, name
+    return colour, background or _BACKGROUND_BELOW[name]
+
+
+def test_the_verdict_and_the_effects_are_readable(world):
+    """WCAG AA: text and its background at least 4.5:1, computed from the colours the page uses."""
+    cust = world["customer"]
+    html = _client(User.objects.create_superuser("root", password="pw")).get(
+        f"/admin/billing/customer/{quote(cust.pk)}/entitlements/"
+    )
+    text = html.content.decode()
+    css = "".join(re.findall(r"<style>(.*?)</style>", text, re.DOTALL))
+    assert '<span class="tg-yes">allowed</span>' in text
+    assert '<span class="tg-no">not allowed</span>' in text
+    assert '<span class="tg-effect-gives">gives</span>' in text
+    assert '<span class="tg-effect-blocks">blocks</span>' in text
+    ratios = {name: round(_contrast(*_colours(css, name)), 2) for name in _BACKGROUND_BELOW}
+    assert {name: ratio for name, ratio in ratios.items() if ratio < 4.5} == {}

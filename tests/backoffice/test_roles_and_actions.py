@@ -3,7 +3,6 @@
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
-from django.utils.text import capfirst
 
 from billing.models import Payment, Subscription
 from core.models import AuditLogEntry
@@ -76,8 +75,8 @@ def test_finance_refunds_with_a_reason_and_it_is_audited(api, tenant_a, catalog,
     assert done.status_code == 302
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded) == ("partially_refunded", 1000)
-    # The admin capitalises messages; the amounts are money, not minor units.
-    message = f'<li class="info">{capfirst(payment.pk)}: refunded $10.00 of $30.00</li>'
+    # The payment's id as it is spelt (Django's admin would capitalise it); the amounts are money, not minor units.
+    message = f'<li class="info">{payment.pk}: refunded $10.00 of $30.00</li>'
     assert message in client.get(done["Location"]).content.decode()
     entry = AuditLogEntry.objects.get(action="payment.refund_requested")
     assert (entry.actor_type, entry.actor_repr, entry.reason) == ("user", "finance-op", "customer asked")

@@ -77,3 +77,35 @@ def test_portal_refusals_write_nothing(
     other = api.post("/api/v1/portal", {"customer": "user-1", "return_url": RETURN}, key=tenant_b.key)
     assert other.status_code == 404
     assert Customer.objects.filter(project=tenant_b.project).count() == 0
+
+
+def test_the_portal_configuration_names_no_product_without_a_price(
+    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """A product with no price, or whose prices were all deactivated, is not in the configuration: Stripe's portal
+    would offer it with nothing to switch to."""
+    api.post("/api/v1/products", {"key": "bare", "name": "Bare"}, key=tenant_a.key)
+    api.post(
+        "/api/v1/prices",
+        {
+            "key": "gone-monthly",
+            "product": "bare",
+            "currency": "usd",
+            "unit_amount": 900,
+            "type": "recurring",
+            "interval": "month",
+        },
+        key=tenant_a.key,
+    )
+    assert api.patch("/api/v1/prices/gone-monthly", {"active": False}, key=tenant_a.key).status_code == 200
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    assert (
+        api.post("/api/v1/portal", {"customer": "user-1", "return_url": RETURN}, key=tenant_a.key).status_code
+        == 200
+    )
+    configuration = stripe_sdk().v1.billing_portal.configurations.retrieve(
+        Project.objects.get(pk=tenant_a.project.pk).stripe_portal_configuration_id
+    )
+    products = configuration.features.subscription_update.products
+    assert all(product.prices for product in products)
+    assert {product.product for product in products} == {catalog.pro_monthly.product.stripe_product_id}

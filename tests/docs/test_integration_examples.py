@@ -5,9 +5,9 @@ and the JSON, compared value by value with the demo's answer. A `…` there stan
 more fields, more items, any value, or the random part of an id or a time ("pay_…", "…Z") — so ids and times are
 excepted, and everything else the guide shows must be what the demo answers.
 
-Only the placeholders change: the key (`tg_sk_…`) becomes the demo's key, a payment id (`PAYMENT=pay_…`) the
-payment of the latest checkout, `make demo`'s address (127.0.0.1:8000) the live server's and its Stripe
-emulator's (127.0.0.1:12111) the test's. Where an example says the user paid ("# after paying on the checkout
+Only the placeholders change: the key (`tg_sk_…`) becomes the demo's key, `make demo`'s address (127.0.0.1:8000)
+the live server's and its Stripe emulator's (127.0.0.1:12111) the test's. Every other value a command needs (a
+payment's id) it takes from an answer, as a reader's shell would (`PAYMENT=$(curl … | python3 -c …)`). Where an example says the user paid ("# after paying on the checkout
 page above, from Germany (DE)"), the test pays that checkout on the emulator's page first.
 
 The Python examples run as written too, in the guide's order and in one namespace (each builds on the previous
@@ -22,6 +22,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -250,8 +251,12 @@ def test_every_shell_example_answers_what_it_documents(
     demo = seed_demo()
     examples = _shell_examples()
     assert DEMO_ADDRESS in "\n".join(examples)  # the address really is make demo's
-    # Each curl also prints its status; uuidgen, where the system lacks it, is stood in for by Python's.
-    prelude = [f"curl() {{ command curl -w '\\n{STATUS_MARK}%{{http_code}}\\n' \"$@\"; }}"]
+    # Each curl the example shows also prints its status (not one whose answer goes into a pipe, such as
+    # `PAYMENT=$(curl … | python3 …)`); uuidgen, where the system lacks it, is stood in for by Python's.
+    prelude = [
+        f'curl() {{ if [ -p /dev/stdout ]; then command curl "$@"; '
+        f"else command curl -w '\\n{STATUS_MARK}%{{http_code}}\\n' \"$@\"; fi; }}"
+    ]
     if shutil.which("uuidgen") is None:
         prelude.append("uuidgen() { python3 -c 'import uuid; print(uuid.uuid4())'; }")
     answered: list[dict[str, Any]] = []
@@ -260,31 +265,46 @@ def test_every_shell_example_answers_what_it_documents(
             session = next(a["stripe_session_id"] for a in reversed(answered) if "stripe_session_id" in a)
             _pay(stripe_emulator, session, country=paid.group(1))
             stripe_webhooks.deliver()
-        filled = _placeholders(example, demo, answered)
+        filled = _placeholders(example, demo)
         script = "\n".join([*prelude, filled]).replace(DEMO_ADDRESS, live_server.url)
-        run = subprocess.run(["bash", "-eu", "-c", script], capture_output=True, text=True, timeout=60)
+        with tempfile.TemporaryFile(
+            "w+"
+        ) as stdout:  # a file, not a pipe: the examples' own pipes are told apart
+            run = subprocess.run(
+                ["bash", "-eu", "-o", "pipefail", "-c", script],
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+            )
+            stdout.seek(0)
+            printed = stdout.read()
         assert run.returncode == 0, (example, run.stderr)
-        outputs = re.findall(rf"(.*?)\n{STATUS_MARK}(\d{{3}})\n", run.stdout, re.DOTALL)
+        outputs = re.findall(rf"(.*?)\n{STATUS_MARK}(\d{{3}})\n", printed, re.DOTALL)
         documented = _documented_answers(example)
-        assert len(outputs) == len(documented), (example, run.stdout)
+        assert len(outputs) == len(documented), (example, printed)
         for (body, status), (documented_status, text) in zip(outputs, documented, strict=True):
             answer = json.loads(body)
             assert int(status) == documented_status, (example, answer)
             pattern = _documented(text.replace(DEMO_STRIPE, emulator_over_http))
             assert _differences(pattern, answer) == [], (example, answer)
             answered.append(answer)
-        # The variables an example sets (TOLLGATE=…, KEY=…) hold for the later ones, as in one shell session.
-        prelude += [line for line in filled.splitlines() if re.match(r"[A-Z_]+=", line)]
+        # The variables an example sets (TOLLGATE=…, KEY=…) hold for the later ones, as in one shell session (one
+        # taken from an answer, `PAYMENT=$(curl …)`, is for its own example).
+        prelude += [line for line in filled.splitlines() if re.match(r"[A-Z_]+=(?!\$\()", line)]
 
 
-def _placeholders(example: str, demo: dict[str, Any], answered: list[dict[str, Any]]) -> str:
-    """The example with its placeholders filled in: the key `make demo` printed (`KEY=tg_sk_…`), and a payment id
-    (`PAYMENT=pay_…`: the payment of the latest checkout answered)."""
-    text = example.replace("tg_sk_…", demo["api_key"])
-    if "=pay_…" in text:
-        payments = [a["payment"] for a in answered if str(a.get("payment", "")).startswith("pay_")]
-        text = text.replace("=pay_…", f"={payments[-1]}")
-    return text
+def _placeholders(example: str, demo: dict[str, Any]) -> str:
+    """The example with its one placeholder filled in: the key `make demo` printed (`KEY=tg_sk_…`)."""
+    return example.replace("tg_sk_…", demo["api_key"])
+
+
+def test_the_shell_examples_leave_nothing_to_fill_in_but_the_key():
+    """A reader runs them as written: no "pay_…" or "sub_…" to replace by hand; the ids come from the answers."""
+    for example in _shell_examples():
+        commands = [line for line in example.splitlines() if not line.lstrip().startswith("#")]
+        code = "\n".join(line.split("  #")[0] for line in commands)  # a comment after a command is prose
+        assert "…" not in code.replace("KEY=tg_sk_…", ""), example
 
 
 def _pay(stripe_emulator, session_id: str, *, country: str) -> None:

@@ -4,6 +4,7 @@ server."""
 from __future__ import annotations
 
 import http.client
+import re
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -378,3 +379,56 @@ def test_subscription_pause_refusals(
         message,
     )
     assert client.v1.billing_portal.configurations.list().data == []
+
+
+def test_the_portal_offers_only_plans_with_a_price_the_subscription_can_take(
+    http_emulator: tuple[Emulator, EmulatorServer], http_client: stripe.StripeClient
+) -> None:
+    """A configured plan whose product was archived, or whose price is one-time, or only in another currency,
+    has no price for the subscription: it is neither listed nor accepted by the switch."""
+    client = http_client
+    customer, _ = customer_with_card(client)
+    basic = recurring_price(client, 3000, name="Basic")
+    premium = recurring_price(client, 6000, name="Premium")
+    retired = recurring_price(client, 9000, name="Retired")
+    client.v1.products.update(retired.product, {"active": False})
+    once = client.v1.prices.create({"currency": "usd", "unit_amount": 500, "product_data": {"name": "Pack"}})
+    euros = client.v1.prices.create(
+        {
+            "currency": "eur",
+            "unit_amount": 2500,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "EU"},
+        }
+    )
+    sub = subscribe(client, customer, basic.id)
+    products = [
+        {"product": price.product, "prices": [price.id]} for price in (basic, premium, retired, once, euros)
+    ]
+    config = client.v1.billing_portal.configurations.create(
+        {
+            "features": {
+                "subscription_update": {
+                    "enabled": True,
+                    "default_allowed_updates": ["price"],
+                    "proration_behavior": "create_prorations",
+                    "products": products,
+                }
+            }
+        }
+    )
+    session = client.v1.billing_portal.sessions.create(
+        {"customer": customer, "configuration": config.id, "return_url": "https://example.com"}
+    )
+    _, page, _ = _get(session.url)
+    offered = re.findall(r'<option value="([^"]+)">([^<]*)</option>', page)
+    assert offered == [(premium.id, "Premium — $60.00/month")]
+
+    status, headers = _post(
+        session.url.rsplit("/portal/", 1)[0],
+        f"/portal/{session.id}/subscriptions/{sub.id}/update",
+        {"price": retired.id},
+    )
+    assert status == 303
+    assert "not%20available" in headers["Location"]
+    assert client.v1.subscriptions.retrieve(sub.id)["items"].data[0].price.id == basic.id
