@@ -89,6 +89,7 @@ def subscription_create(
         if made is not None:
             return _audited_creation(project, owner, made, currency, actor, reason)
     params = [f"items[{index}].price" if several else "price" for index in range(len(items))]
+    _ended_blockers_refresh(project=project, owner=owner, items=items)
     already_subscribed_check(customer=owner, specs=items, params=params)  # at once, and again under the lock
     discount = subscription_discount_params(
         project=project, promotion_code=promotion_code, customer_external_id=customer, currency=currency
@@ -108,6 +109,25 @@ def subscription_create(
             operation=operation,
         )
     return _audited_creation(project, owner, subscription, currency, actor, reason)
+
+
+def _ended_blockers_refresh(*, project: Project, owner: Customer, items: list[ItemSpec]) -> None:
+    """Reads from Stripe the subscriptions the mirror says block this one: a subscription canceled a moment ago
+    (its cancel answered, its events still on the way) is mirrored as ended first, so the tenant's next request
+    is not refused `already_subscribed` by it. One read per blocking subscription, only when one blocks."""
+    blocking = {
+        live.stripe_subscription_id
+        for spec in items
+        if (live := selectors.live_subscription_to(customer=owner, product=spec.price.product)) is not None
+        and live.stripe_subscription_id
+    }
+    for stripe_subscription_id in sorted(blocking):
+        subscription_refetch_and_apply(
+            account=stripe_account_of(project),
+            gateway=gateway_for(project),
+            stripe_subscription_id=stripe_subscription_id,
+            event_created=0,
+        )
 
 
 def _audited_creation(

@@ -435,3 +435,28 @@ def test_a_test_clock_retried_after_three_lost_answers_is_made_once(api, tenant_
     made = _post(api, tenant_a, "/api/v1/test_clocks", body, "t-1")
     assert made.status_code == 201, made.content
     assert [c.id for c in sdk.v1.test_helpers.test_clocks.list().data] == [made.json()["stripe_test_clock_id"]]
+
+
+def test_subscribing_again_right_after_a_cancel_now_is_not_refused_by_the_canceled_one(
+    api, tenant_a, catalog, stripe_sdk, stripe_webhooks
+):
+    """The cancel answered, its events not applied yet: the mirror still says active. The next subscription is
+    decided on Stripe's state of the one blocking it, read once."""
+    sdk = stripe_sdk()
+    subscription, stripe_customer = _subscribed(api, tenant_a, sdk, stripe_webhooks)
+    canceled = api.post(
+        f"/api/v1/subscriptions/{subscription['id']}/cancel", {"at_period_end": False}, key=tenant_a.key
+    )
+    assert canceled.json()["status"] == "canceled"
+    assert Subscription.objects.get(pk=subscription["id"]).status == "active"  # events still on the way
+
+    again = _create(api, tenant_a, "sub-again")
+
+    assert again.status_code == 201, again.content
+    assert Subscription.objects.get(pk=subscription["id"]).status == "canceled"
+    assert len(_stripe_subscriptions(sdk, stripe_customer)) == 2
+    # A live one still refuses, and creates nothing.
+    refused = _create(api, tenant_a, "sub-third")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "already_subscribed"
+    assert len(_stripe_subscriptions(sdk, stripe_customer)) == 2
