@@ -86,6 +86,15 @@ def outcome_unknown(exc: ApiError) -> bool:
     return isinstance(cause, stripe.StripeError) and (cause.http_status or 0) >= 500
 
 
+def refusal_code(exc: ApiError) -> str:
+    """Stripe's own error code of a request it refused (`amount_too_large`, `charge_already_refunded` …), "" for
+    anything else."""
+    cause = exc.__cause__
+    if isinstance(cause, stripe.InvalidRequestError):
+        return str(cause.code or "")
+    return ""
+
+
 class Written(NamedTuple):
     """Stripe's answer to a write, and whether Stripe replayed it: an answer saved for the same idempotency key
     and request, so this request changed nothing."""

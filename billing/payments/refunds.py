@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from billing.gateway import from_timestamp, gateway_for, idempotency_key, outcome_unknown
+from billing.gateway import from_timestamp, gateway_for, idempotency_key, outcome_unknown, refusal_code
 from billing.models import Payment, Refund
 from billing.payments.transitions import payment_transition
 from core.actors import Actor
@@ -30,6 +30,8 @@ from core.services import audit_record
 logger = logging.getLogger(__name__)
 
 REFUNDABLE_STATUSES = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.DISPUTED)
+# Stripe's refusals that mean our view of the charge is behind (refunds or a dispute made meanwhile).
+_STALE_REFUSALS = ("amount_too_large", "charge_already_refunded", "charge_disputed")
 # How old a refund without a Stripe id must be before the sweep takes Stripe's silence for "never made": past
 # any attempt still in flight (the SDK's timeouts and retries, the Idempotency-Key lock).
 UNSENT_AFTER = timedelta(minutes=10)
@@ -128,9 +130,22 @@ def refund_send(*, refund: Refund) -> Payment:
         unknown = outcome_unknown(exc)
         Refund.objects.filter(pk=refund.pk, stripe_refund_id="").update(
             status=Refund.Status.UNKNOWN if unknown else Refund.Status.FAILED,
-            failure_reason="" if unknown else exc.code[:100],
+            failure_reason="" if unknown else (refusal_code(exc) or exc.code)[:100],
             updated_at=timezone.now(),
         )
+        refused = refusal_code(exc)
+        if refused in _STALE_REFUSALS:
+            # Stripe knows refunds or a dispute that we do not yet: learn them, and answer what retrying cannot
+            # change as a 4xx (a 5xx would have the tenant retry in vain).
+            payment = payment_refunds_sync(payment=payment)
+            left = payment.amount - payment.amount_refunded
+            if refused == "amount_too_large" and left > 0:
+                raise InvalidRequest(
+                    f"amount must be between 1 and {left}.", code="invalid_amount", param="amount"
+                ) from exc
+            raise Conflict(
+                f"Stripe refused the refund: {exc.message}", code="payment_not_refundable"
+            ) from exc
         raise
     return refund_apply(refund_id=refund.pk, stripe_refund=stripe_refund)
 

@@ -434,7 +434,9 @@ def test_a_test_clock_retried_after_three_lost_answers_is_made_once(api, tenant_
     assert _post(api, tenant_a, "/api/v1/test_clocks", body, "t-1").status_code == 503
     made = _post(api, tenant_a, "/api/v1/test_clocks", body, "t-1")
     assert made.status_code == 201, made.content
-    assert [c.id for c in sdk.v1.test_helpers.test_clocks.list().data] == [made.json()["stripe_test_clock_id"]]
+    assert [c.id for c in sdk.v1.test_helpers.test_clocks.list().data] == [
+        made.json()["stripe_test_clock_id"]
+    ]
 
 
 def test_subscribing_again_right_after_a_cancel_now_is_not_refused_by_the_canceled_one(

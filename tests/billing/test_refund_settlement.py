@@ -29,7 +29,7 @@ def _revenue_refunds(api, tenant):
 
 def _state(payment_id):
     payment = Payment.objects.get(pk=payment_id)
-    refunds = list(Refund.objects.filter(payment=payment).values_list("amount", "status", "failure_reason"))
+    refunds = sorted(Refund.objects.filter(payment=payment).values_list("amount", "status", "failure_reason"))
     return payment.status, payment.amount_refunded, refunds
 
 
@@ -124,3 +124,36 @@ def test_refund_events_in_any_order_end_as_stripe_has_them(
     captured.deliver(indexes[::-1] if order == "reversed" else indexes + indexes[:2])
 
     assert _state(paid["id"]) == ("succeeded", 0, [(900, "failed", "expired_or_canceled_card")])
+
+
+def test_a_refund_stripe_refuses_because_we_were_behind_is_a_4xx_and_we_catch_up(
+    api, tenant_a, catalog, stripe_sdk, stripe_webhooks
+):
+    """Stripe has a refund we have not heard of yet: our check lets 1,000 through, Stripe refuses it as more
+    than is left. A 5xx would have the tenant retry in vain; the answer is what is really left."""
+    sdk = stripe_sdk()
+    paid = _paid(api, tenant_a, sdk, "pm_card_visa")
+    stripe_webhooks.deliver()
+    stripe_webhooks.emulator.webhooks.sender = lambda *args: 200  # its events lost
+    sdk.v1.refunds.create({"payment_intent": paid["stripe_payment_intent_id"], "amount": 2500})
+
+    refused = api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 1000}, key=tenant_a.key)
+
+    assert refused.status_code == 400, refused.content
+    assert (refused.json()["error"]["code"], refused.json()["error"]["message"]) == (
+        "invalid_amount",
+        "amount must be between 1 and 500.",
+    )
+    assert _state(paid["id"]) == (
+        "partially_refunded",
+        2500,
+        [(1000, "failed", "amount_too_large"), (2500, "succeeded", "")],
+    )
+    rest = api.post(f"/api/v1/payments/{paid['id']}/refund", {}, key=tenant_a.key)
+    assert (rest.json()["status"], rest.json()["amount_refunded"]) == ("refunded", 3000)
+    assert sorted(
+        r.amount for r in sdk.v1.refunds.list({"payment_intent": paid["stripe_payment_intent_id"]})
+    ) == [
+        500,
+        2500,
+    ]
