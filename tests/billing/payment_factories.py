@@ -87,3 +87,16 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     stripe_invoice_id = factory.Sequence(lambda n: f"in_factory_{n}")
     status = "paid"
     currency = "usd"
+
+
+def paid_credit_packs(api, tenant, sdk, card="pm_card_visa"):
+    """Two `credits-1000` packs (30.00) bought by user-1 through `POST /payments` (intent flow) and paid at Stripe
+    with `card` (a PaymentMethod token: Stripe's test cards decide what later refunds do); its API answer."""
+    created = api.post(
+        "/api/v1/payments",
+        {"customer": "user-1", "flow": "intent", "price": "credits-1000", "quantity": 2},
+        key=tenant.key,
+    ).json()
+    sdk.v1.payment_intents.confirm(created["stripe_payment_intent_id"], {"payment_method": card})
+    assert api.get(f"/api/v1/payments/{created['id']}", key=tenant.key).json()["status"] == "succeeded"
+    return created

@@ -24,6 +24,7 @@ from billing.services import customer_ensure_stripe
 from billing.tasks import refunds_settle_sweep
 from core.models import IdempotencyKey
 from stripe_emulator.sdk import EmulatorHTTPClient
+from tests.billing.payment_factories import paid_credit_packs
 
 
 class ProcessKilled(BaseException):
@@ -78,17 +79,6 @@ def wire(stripe_emulator, settings):
     return made
 
 
-def _paid(api, tenant, sdk):
-    created = api.post(
-        "/api/v1/payments",
-        {"customer": "user-1", "flow": "intent", "price": "credits-1000", "quantity": 2},
-        key=tenant.key,
-    ).json()
-    sdk.v1.payment_intents.confirm(created["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"})
-    assert api.get(f"/api/v1/payments/{created['id']}", key=tenant.key).json()["status"] == "succeeded"
-    return created
-
-
 def _refund(api, tenant, payment_id, body, key):
     return api.post(
         f"/api/v1/payments/{payment_id}/refund", body, key=tenant.key, headers={"Idempotency-Key": key}
@@ -106,7 +96,7 @@ def test_a_refund_retried_after_three_lost_answers_refunds_once(
     api, tenant_a, catalog, stripe_sdk, wire, body, amount, status
 ):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk)
+    paid = paid_credit_packs(api, tenant_a, sdk)
     wire.lose("POST", "/v1/refunds", times=3)
 
     first = _refund(api, tenant_a, paid["id"], body, "refund-1")
@@ -141,7 +131,7 @@ def test_a_refund_retry_with_another_amount_under_the_same_key_is_409_and_refund
     api, tenant_a, catalog, stripe_sdk, wire
 ):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk)
+    paid = paid_credit_packs(api, tenant_a, sdk)
     wire.lose("POST", "/v1/refunds", times=3)
     assert _refund(api, tenant_a, paid["id"], {"amount": 1000}, "refund-1").status_code == 503
 
@@ -155,7 +145,7 @@ def test_a_refund_retry_with_another_amount_under_the_same_key_is_409_and_refund
 
 def test_refunds_without_a_key_are_each_their_own(api, tenant_a, catalog, stripe_sdk, wire):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk)
+    paid = paid_credit_packs(api, tenant_a, sdk)
     for _ in range(2):
         response = api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 500}, key=tenant_a.key)
         assert response.status_code == 200
@@ -167,7 +157,7 @@ def test_a_process_killed_after_stripe_refunded_is_settled_by_its_retry(
     api, tenant_a, catalog, stripe_sdk, wire, settings
 ):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk)
+    paid = paid_credit_packs(api, tenant_a, sdk)
     wire.die("POST", "/v1/refunds")
     with pytest.raises(ProcessKilled):
         _refund(api, tenant_a, paid["id"], {"amount": 700}, "refund-k")
@@ -190,7 +180,7 @@ def test_a_process_killed_after_stripe_refunded_is_settled_by_the_sweep(
     api, tenant_a, catalog, stripe_sdk, wire
 ):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk)
+    paid = paid_credit_packs(api, tenant_a, sdk)
     wire.die("POST", "/v1/refunds")
     with pytest.raises(ProcessKilled):
         _refund(api, tenant_a, paid["id"], {"amount": 700}, "refund-k")
@@ -213,7 +203,7 @@ def test_a_refund_that_never_reached_stripe_is_failed_by_the_sweep_and_sent_by_i
     api, tenant_a, catalog, stripe_sdk, wire
 ):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk)
+    paid = paid_credit_packs(api, tenant_a, sdk)
     # The process died before its request left: the row is there, Stripe has nothing.
     Refund.objects.create(
         project=tenant_a.project,
@@ -235,7 +225,7 @@ def test_a_refund_made_at_stripe_directly_is_mirrored_by_the_sweep_of_a_lost_one
 ):
     """The sweep reads every refund of the payment: one an operator made in Stripe's dashboard comes along."""
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk)
+    paid = paid_credit_packs(api, tenant_a, sdk)
     wire.lose("POST", "/v1/refunds", times=3)
     assert _refund(api, tenant_a, paid["id"], {"amount": 300}, "r").status_code == 503
     sdk.v1.refunds.create({"payment_intent": paid["stripe_payment_intent_id"], "amount": 200})
@@ -389,7 +379,7 @@ def test_resume_retried_after_three_lost_answers_answers_the_resumed_subscriptio
 
 def test_an_idempotency_key_reused_after_its_ttl_is_a_new_operation(api, tenant_a, catalog, stripe_sdk, wire):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk)
+    paid = paid_credit_packs(api, tenant_a, sdk)
     assert _refund(api, tenant_a, paid["id"], {"amount": 100}, "daily").status_code == 200
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
         later = _refund(api, tenant_a, paid["id"], {"amount": 100}, "daily")

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from billing.models import Drift, Invoice, Payment, ReconciliationRun, Subscription
+from tests.billing.payment_factories import paid_credit_packs
 
 OK = "https://app.example.com/ok"
 
@@ -127,16 +128,6 @@ def test_bad_arguments_fail_cleanly(db, args):
     assert ReconciliationRun.objects.count() == 0
 
 
-def _paid(api, tenant, sdk):
-    created = api.post(
-        "/api/v1/payments",
-        {"customer": "user-1", "flow": "intent", "price": "credits-1000", "quantity": 2},
-        key=tenant.key,
-    ).json()
-    sdk.v1.payment_intents.confirm(created["stripe_payment_intent_id"], {"payment_method": "pm_card_visa"})
-    return Payment.objects.get(pk=created["id"])
-
-
 def _refund_drifts():
     return sorted(
         (d.field, d.local_value, d.stripe_value, d.status) for d in Drift.objects.filter(object_type="refund")
@@ -154,7 +145,7 @@ def test_refunds_are_compared_both_ways_and_fixed(api, tenant_a, catalog, stripe
     from billing.models import Refund
 
     sdk = stripe_sdk()
-    payment = _paid(api, tenant_a, sdk)
+    payment = Payment.objects.get(pk=paid_credit_packs(api, tenant_a, sdk)["id"])
     intent = payment.stripe_payment_intent_id
     at_stripe = sdk.v1.refunds.create({"payment_intent": intent, "amount": 300})
     lost = Refund.objects.create(

@@ -10,17 +10,7 @@ from typing import Any
 import pytest
 
 from billing.models import Payment, Refund
-
-
-def _paid(api, tenant, sdk, card):
-    created = api.post(
-        "/api/v1/payments",
-        {"customer": "user-1", "flow": "intent", "price": "credits-1000", "quantity": 2},
-        key=tenant.key,
-    ).json()
-    sdk.v1.payment_intents.confirm(created["stripe_payment_intent_id"], {"payment_method": card})
-    assert api.get(f"/api/v1/payments/{created['id']}", key=tenant.key).json()["status"] == "succeeded"
-    return created
+from tests.billing.payment_factories import paid_credit_packs
 
 
 def _revenue_refunds(api, tenant):
@@ -37,7 +27,7 @@ def test_a_refund_that_fails_later_gives_the_money_back(
     api, tenant_a, catalog, stripe_sdk, stripe_webhooks, stripe_emulator
 ):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk, "pm_card_refundFail")
+    paid = paid_credit_packs(api, tenant_a, sdk, "pm_card_refundFail")
     response = api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 1200}, key=tenant_a.key)
     assert response.status_code == 200
     stripe_webhooks.deliver()
@@ -61,7 +51,7 @@ def test_a_pending_refund_counts_at_once_and_settles_on_its_event(
     api, tenant_a, catalog, stripe_sdk, stripe_webhooks, stripe_emulator
 ):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk, "pm_card_pendingRefund")
+    paid = paid_credit_packs(api, tenant_a, sdk, "pm_card_pendingRefund")
     response = api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 500}, key=tenant_a.key)
     assert (response.json()["status"], response.json()["amount_refunded"]) == ("partially_refunded", 500)
     assert _state(paid["id"]) == ("partially_refunded", 500, [(500, "pending", "")])
@@ -75,7 +65,7 @@ def test_a_pending_refund_counts_at_once_and_settles_on_its_event(
 
 def test_a_refund_made_at_stripe_directly_is_mirrored(api, tenant_a, catalog, stripe_sdk, stripe_webhooks):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk, "pm_card_visa")
+    paid = paid_credit_packs(api, tenant_a, sdk, "pm_card_visa")
     stripe_refund = sdk.v1.refunds.create({"payment_intent": paid["stripe_payment_intent_id"], "amount": 800})
 
     stripe_webhooks.deliver()
@@ -110,7 +100,7 @@ def test_refund_events_in_any_order_end_as_stripe_has_them(
     api, tenant_a, catalog, stripe_sdk, stripe_webhooks, stripe_emulator, order
 ):
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk, "pm_card_refundFail")
+    paid = paid_credit_packs(api, tenant_a, sdk, "pm_card_refundFail")
     stripe_webhooks.deliver()
     captured = Captured(stripe_webhooks)
     # Made at Stripe, so only its events tell Tollgate about it: created (succeeded), then failed.
@@ -132,7 +122,7 @@ def test_a_refund_stripe_refuses_because_we_were_behind_is_a_4xx_and_we_catch_up
     """Stripe has a refund we have not heard of yet: our check lets 1,000 through, Stripe refuses it as more
     than is left. A 5xx would have the tenant retry in vain; the answer is what is really left."""
     sdk = stripe_sdk()
-    paid = _paid(api, tenant_a, sdk, "pm_card_visa")
+    paid = paid_credit_packs(api, tenant_a, sdk, "pm_card_visa")
     stripe_webhooks.deliver()
     stripe_webhooks.emulator.webhooks.sender = lambda *args: 200  # its events lost
     sdk.v1.refunds.create({"payment_intent": paid["stripe_payment_intent_id"], "amount": 2500})
