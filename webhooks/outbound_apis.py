@@ -37,7 +37,7 @@ class EventTypeField(serializers.CharField):
 
 class _EndpointFields(StrictSerializer):
     url = HttpsUrlField()
-    events = serializers.ListField(child=EventTypeField(), min_length=1, max_length=100)
+    events = serializers.ListField(child=EventTypeField(), allow_empty=False, min_length=1, max_length=100)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False)
 
@@ -85,7 +85,9 @@ class WebhookEndpointDetailApi(BaseApi):
 
     class InputSerializer(_EndpointFields):
         url = HttpsUrlField(required=False)
-        events = serializers.ListField(child=EventTypeField(), min_length=1, max_length=100, required=False)
+        events = serializers.ListField(
+            child=EventTypeField(), allow_empty=False, min_length=1, max_length=100, required=False
+        )
 
     @extend_schema(
         operation_id="webhook_endpoints_retrieve",
