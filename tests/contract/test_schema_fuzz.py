@@ -4,11 +4,14 @@ Stripe's intake. Three promises are checked:
 (a) no generated request, valid or not, gets a server error, and every answer is one the operation documents;
 (b) a request the schema calls valid (schemathesis' positive generation) is never refused as invalid: a 400, 413
     or 415 is a failure unless its `code` is one of `REFUSALS_THE_SCHEMA_CANNOT_STATE`, each of which depends
-    on the state of the data (not on the request's shape) and says why;
+    on the state of the data (not on the request's shape) and says why, or is listed (operation and code) in
+    `RULES_BETWEEN_PARAMETERS` (rules OpenAPI 3.0 cannot state) or `NOT_YET_DECLARED` (gaps still open);
 (c) every method a path does not declare answers 405 in the error envelope, with `Allow` naming what it does.
 
-Budget: `POSITIVE` + `NEGATIVE` examples per operation, derandomized (the same cases on every run); the count is
-asserted so a change to the schema that loses operations shows. The Stripe behind it is the test's emulator
+Budget: `POSITIVE` + `NEGATIVE` examples per operation, derandomized, no shrinking (the same cases on every run:
+1,520 over 99 operations, about 100 s on SQLite, 45 s on PostgreSQL); the operation count is asserted so a
+change to the schema that loses operations shows. NUL characters are not generated (refused everywhere, see
+`_served`). The Stripe behind it is the test's emulator
 (autouse fixture). Driven with Hypothesis directly (one `@given` per operation) rather than schemathesis' pytest
 plugin, whose subtests do not run under this pytest."""
 
