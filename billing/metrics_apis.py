@@ -1,7 +1,7 @@
 """`/metrics/subscriptions` and `/metrics/revenue` (project key), and the platform-key variants under
 `/projects/{id}/metrics/`."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
@@ -63,7 +63,15 @@ def _parse_time(request: Request, name: str) -> datetime | None:
         raise InvalidRequest(
             f"{name} must be an ISO 8601 date or time.", code="invalid_parameter", param=name
         ) from exc
-    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.get_current_timezone())
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_current_timezone())
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 (and Python) allow up to ±23:59.
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # year 1 or 9999 moved across midnight
+        raise InvalidRequest(
+            f"{name} must be an ISO 8601 date or time.", code="invalid_parameter", param=name
+        ) from exc
 
 
 def _revenue(request: Request, project: Project) -> Response:

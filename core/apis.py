@@ -5,7 +5,7 @@ from typing import Any, Protocol, cast
 
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -113,6 +113,7 @@ class BaseApi(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttling
+        self.refuse_undeclared_method(request)
         if request.query_params:
             declared = declared_query_parameters(self, request.method or "GET")
             for name in request.query_params:
@@ -128,6 +129,15 @@ class BaseApi(APIView):
             self._idempotency_record = idempotency_begin(
                 owner=cast(Caller, request.auth).idempotency_owner, key=key, request=request._request
             )
+
+    def refuse_undeclared_method(self, request: Request) -> None:
+        """405 (with `Allow`, set on every answer by DRF) for a method the view has no handler for, before
+        anything looks at the request as if it were one: DRF only finds out in `dispatch`, after `initial`, so
+        until then the query parameters would be checked against an operation that does not exist (400) and an
+        `Idempotency-Key` taken for it (409 `idempotency_key_reused` on the key's next use, its 405 stored)."""
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise MethodNotAllowed(request.method or "")
 
     def handle_exception(self, exc: Exception) -> Any:
         if isinstance(exc, IdempotentReplay):

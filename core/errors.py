@@ -138,6 +138,7 @@ _DRF_CODES = {
     "required": "parameter_missing",
     "null": "parameter_missing",
     "blank": "parameter_missing",
+    "empty": "parameter_missing",  # a list that must not be empty (`allow_empty=False`), sent empty
     "unknown_parameter": "unknown_parameter",
 }
 

@@ -69,7 +69,11 @@ def list_serializer(item: type[serializers.Serializer[Any]], name: str) -> seria
 
 
 PAGINATION_PARAMETERS = [
-    OpenApiParameter("limit", OpenApiTypes.INT, description="1 to 100, default 20."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}.",
+    ),
     OpenApiParameter(
         "starting_after", OpenApiTypes.STR, description="The id of the last object of the previous page."
     ),

@@ -20,6 +20,37 @@ class AutoSchema(SpectacularAutoSchema):
         default: str = super().get_serializer_name(serializer, direction)
         return default
 
+    def _map_serializer(self, serializer: Any, direction: Any, bypass_extensions: bool = False) -> Any:
+        """A `StrictSerializer` refuses a parameter it does not know (400 `unknown_parameter`): its request body
+        says so (`additionalProperties: false`), so a client generated from the schema knows it too."""
+        from core.serializers import StrictSerializer
+
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(serializer, StrictSerializer)
+            and schema.get("type") == "object"
+        ):
+            schema["additionalProperties"] = False
+        return schema
+
+    def _map_serializer_field(self, field: Any, direction: Any, bypass_extensions: bool = False) -> Any:
+        """A required-text field trims its value and refuses what is left blank ("This field may not be blank"):
+        so its schema asks for a character that is not whitespace, where nothing stricter is said already."""
+        from rest_framework.fields import CharField
+
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and type(field) is CharField
+            and not field.allow_blank
+            and field.trim_whitespace
+            and schema.get("type") == "string"
+            and not {"pattern", "enum", "format"} & set(schema)
+        ):
+            schema["pattern"] = r"\S"
+        return schema
+
     def get_description(self) -> str:  # type: ignore[override]
         """Nothing of the view's: docstrings are written for Tollgate's developers (how the view works), the
         schema for tenant developers. Each operation states its own `summary` and `description` in its

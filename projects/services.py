@@ -57,6 +57,7 @@ def project_create(
     stripe_secret_key: str = "",
     stripe_publishable_key: str = "",
     stripe_webhook_secret: str = "",
+    refund_late_payments: bool | None = None,
 ) -> tuple[Project, ApiKey, str]:
     """Creates a project and its first API key; returns the key's secret, which is never shown again."""
     project = Project(
@@ -72,6 +73,8 @@ def project_create(
     )
     if payment_ttl_seconds is not None:
         project.payment_ttl_seconds = payment_ttl_seconds
+    if refund_late_payments is not None:
+        project.refund_late_payments = refund_late_payments
     try:
         with transaction.atomic():
             project.save(force_insert=True)

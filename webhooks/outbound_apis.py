@@ -1,7 +1,6 @@
 """`/webhook_endpoints` and `/events` (API.md "Outbound events")."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,7 +9,7 @@ from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
-from core.serializers import StrictSerializer
+from core.serializers import HttpsUrlField, StrictSerializer
 from projects.authentication import request_project
 from webhooks import outbound, selectors
 from webhooks.models import Event, WebhookEndpoint
@@ -30,9 +29,15 @@ def _event(request: Request, event_id: str) -> Event:
     return selectors.event_get(project=request_project(request), event_id=event_id)
 
 
+@extend_schema_field({"type": "string", "enum": ["*", *outbound.EVENT_TYPES]})
+class EventTypeField(serializers.CharField):
+    """An event type or `*`: the schema lists them; `outbound.events_validate` refuses the others (400
+    `unknown_event_type`)."""
+
+
 class _EndpointFields(StrictSerializer):
-    url = serializers.URLField(max_length=2000)
-    events = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100)
+    url = HttpsUrlField()
+    events = serializers.ListField(child=EventTypeField(), allow_empty=False, min_length=1, max_length=100)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False)
 
@@ -79,9 +84,9 @@ class WebhookEndpointDetailApi(BaseApi):
     tenant_lookup = {"endpoint_id": WebhookEndpoint}
 
     class InputSerializer(_EndpointFields):
-        url = serializers.URLField(max_length=2000, required=False)
+        url = HttpsUrlField(required=False)
         events = serializers.ListField(
-            child=serializers.CharField(max_length=100), max_length=100, required=False
+            child=EventTypeField(), allow_empty=False, min_length=1, max_length=100, required=False
         )
 
     @extend_schema(
@@ -165,7 +170,10 @@ class EventListApi(BaseApi):
             "The project's events (what its webhook endpoints receive), newest first, optionally "
             "of one `type`; each has a per-project, strictly increasing `sequence` to order them."
         ),
-        parameters=[*PAGINATION_PARAMETERS, OpenApiParameter("type", OpenApiTypes.STR)],
+        parameters=[
+            *PAGINATION_PARAMETERS,
+            OpenApiParameter("type", {"type": "string", "enum": list(outbound.EVENT_TYPES)}),
+        ],
         responses=list_serializer(EventOutput, "EventList"),
     )
     def get(self, request: Request) -> Response:

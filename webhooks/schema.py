@@ -29,7 +29,26 @@ _INTAKE = {
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object", "description": "A Stripe event."}}},
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": (
+                            "A Stripe event, as `services.stripe_event_parse` accepts it: an object within the "
+                            "API's nesting limit, no NUL character."
+                        ),
+                        "required": ["id", "type"],
+                        "properties": {
+                            "id": {"type": "string", "pattern": "^evt_", "minLength": 5, "maxLength": 255},
+                            "object": {"type": "string", "enum": ["event"]},
+                            "type": {"type": "string", "minLength": 1, "maxLength": 100},
+                            "created": {"type": "integer", "minimum": 0, "maximum": 2**53},
+                            "api_version": {"type": "string", "nullable": True},
+                            "data": {"type": "object", "nullable": True},
+                        },
+                    }
+                }
+            },
         },
         "responses": {
             "200": {

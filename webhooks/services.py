@@ -27,6 +27,7 @@ from core.db import instance_from_row, select_columns
 from core.errors import InvalidRequest
 from core.host_slots import host_cpus, host_slot
 from core.locks import lock_release, lock_try
+from core.parsers import MAX_JSON_DEPTH, has_nul, json_depth, json_depth_bound
 from core.services import audit_record
 from projects.models import Project
 from webhooks import processors
@@ -90,19 +91,53 @@ def stripe_event_receive(
             raise InvalidRequest("Unknown project.", code="unknown_project")
         account = project.pk
     try:
+        text = payload.decode("utf-8")  # what Stripe signs and sends; the SDK would fail on anything else
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("The body is not UTF-8.", code="invalid_payload") from exc
+    try:
         try:
             webhook_verify(payload=payload, header=signature, secrets=_secrets(account, project))
         except WebhookSignatureInvalid:
             webhook_verify(payload=payload, header=signature, secrets=_secrets(account, project, fresh=True))
     except WebhookSignatureInvalid as exc:
         raise InvalidRequest(f"Invalid Stripe signature: {exc}.", code="invalid_signature") from exc
+    return stripe_event_store(account=account, project=project, body=stripe_event_parse(text))
+
+
+_MAX_CREATED = 2**53  # a Unix time a JSON number carries exactly, far within a BigIntegerField
+
+
+def stripe_event_parse(text: str) -> dict[str, Any]:
+    """The event a signed body holds, refused (400 `invalid_payload`) unless it can be stored as it is: a JSON
+    object within the API's nesting limit and without NUL characters (PostgreSQL's jsonb cannot hold one), with
+    an `evt_` id and a `type` that fit their columns, and a `created` that is a whole number of seconds."""
+    raw = text.encode()
+    if json_depth_bound(raw) > MAX_JSON_DEPTH and json_depth(raw) > MAX_JSON_DEPTH:
+        raise InvalidRequest(
+            f"The body is nested deeper than {MAX_JSON_DEPTH} levels.", code="invalid_payload"
+        )
     try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise InvalidRequest("The body is not JSON.", code="invalid_payload") from exc
-    if not isinstance(body, dict) or not str(body.get("id", "")).startswith("evt_") or not body.get("type"):
+    if "\\u0000" in text and has_nul(body):
+        raise InvalidRequest("The body holds a NUL character (\\u0000).", code="invalid_payload")
+    created = body.get("created", 0) if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("id"), str)
+        or not body["id"].startswith("evt_")
+        or len(body["id"]) > 255
+        or not isinstance(body.get("type"), str)
+        or not 1 <= len(body["type"]) <= 100
+        or not isinstance(body.get("api_version") or "", str)
+        or not isinstance(body.get("data") or {}, dict)
+        or isinstance(created, bool)
+        or not isinstance(created, int | None)
+        or not 0 <= (created or 0) <= _MAX_CREATED
+    ):
         raise InvalidRequest("The body is not a Stripe event.", code="invalid_payload")
-    return stripe_event_store(account=account, project=project, body=body)
+    return body
 
 
 def stripe_event_store(

@@ -23,7 +23,7 @@ from core.apis import BaseApi
 from core.errors import InvalidRequest
 from core.idempotency import operation_of
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
-from core.serializers import MAX_LINE_ITEMS, CurrencyField, MetadataField, StrictSerializer
+from core.serializers import MAX_LINE_ITEMS, CurrencyField, MetadataField, StrictSerializer, WebUrlField
 from projects.authentication import request_project
 
 MAX_QUANTITY = 10_000
@@ -113,8 +113,8 @@ class CustomerDetailApi(BaseApi):
 
 class _CheckoutBase(StrictSerializer):
     customer = serializers.CharField(max_length=255, help_text="Your user id (the customer's external_id).")
-    success_url = serializers.URLField(max_length=2000)
-    cancel_url = serializers.URLField(max_length=2000)
+    success_url = WebUrlField()
+    cancel_url = WebUrlField()
     metadata = MetadataField(required=False)
     automatic_tax = serializers.BooleanField(
         default=False,
@@ -449,8 +449,8 @@ class PaymentListCreateApi(BaseApi):
         type = serializers.ChoiceField(choices=Payment.Type.choices, required=False)
         flow = serializers.ChoiceField(choices=Payment.Flow.choices, required=False)
         reference = serializers.CharField(max_length=255, required=False)
-        success_url = serializers.URLField(max_length=2000, required=False)
-        cancel_url = serializers.URLField(max_length=2000, required=False)
+        success_url = WebUrlField(required=False)
+        cancel_url = WebUrlField(required=False)
         metadata = MetadataField(required=False)
         trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False)
         automatic_tax = serializers.BooleanField(
@@ -475,7 +475,7 @@ class PaymentListCreateApi(BaseApi):
         parameters=[
             *PAGINATION_PARAMETERS,
             OpenApiParameter("customer", OpenApiTypes.STR),
-            OpenApiParameter("status", OpenApiTypes.STR),
+            OpenApiParameter("status", {"type": "string", "enum": list(Payment.Status.values)}),
             OpenApiParameter("reference", OpenApiTypes.STR),
         ],
         responses=list_serializer(PaymentOutput, "PaymentList"),
@@ -643,7 +643,7 @@ class PaymentCancelApi(BaseApi):
 class PortalApi(BaseApi):
     class InputSerializer(StrictSerializer):
         customer = serializers.CharField(max_length=255)
-        return_url = serializers.URLField(max_length=2000)
+        return_url = WebUrlField()
 
     @extend_schema(
         operation_id="portal_create",

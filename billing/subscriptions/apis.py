@@ -163,7 +163,7 @@ class SubscriptionListApi(BaseApi):
         parameters=[
             *PAGINATION_PARAMETERS,
             OpenApiParameter("customer", OpenApiTypes.STR),
-            OpenApiParameter("status", OpenApiTypes.STR),
+            OpenApiParameter("status", {"type": "string", "enum": list(Subscription.Status.values)}),
             OpenApiParameter("product", OpenApiTypes.STR),
         ],
         responses=list_serializer(SubscriptionOutput, "SubscriptionList"),

@@ -29,8 +29,12 @@ class QueryParam:
 
     def openapi(self) -> OpenApiParameter:
         return OpenApiParameter(
-            self.name, self.openapi_type, required=self.required, description=self.description
+            self.name, self.schema(), required=self.required, description=self.description
         )
+
+    def schema(self) -> dict[str, Any]:
+        """The type and the limits `parse` enforces, for the OpenAPI schema."""
+        return {"type": "string" if self.openapi_type == OpenApiTypes.STR else "integer"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,9 @@ class IdParam(QueryParam):
     openapi_type: ClassVar[OpenApiTypes] = OpenApiTypes.STR
     required: bool = True
     max_length: int = MAX_ID_LENGTH
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length}
 
     def parse(self, params: Any) -> str:
         value = params.get(self.name)
@@ -65,6 +72,9 @@ class QuantityParam(QueryParam):
     minimum: int = 0
     maximum: int = MAX_QUANTITY
     openapi_type: ClassVar[OpenApiTypes] = OpenApiTypes.INT
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum, "default": self.default}
 
     def parse(self, params: Any) -> int:
         raw = params.get(self.name)

@@ -230,7 +230,7 @@ class UsageApi(BaseApi):
 
 
 class UsageBatchInput(StrictSerializer):
-    events = UsageEventInput(many=True)
+    events = serializers.ListField(child=UsageEventInput(), min_length=1, max_length=MAX_BATCH)
 
 
 class UsageBatchOutput(serializers.Serializer[Any]):

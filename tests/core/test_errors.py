@@ -91,6 +91,37 @@ def test_wrong_method_is_405(api, tenant_a):
     }
 
 
+def test_an_undeclared_method_with_an_idempotency_key_is_405_and_takes_no_key(api, tenant_a):
+    """The method is refused before the key is looked at: the 405 is neither a 409 for a key used before nor
+    stored under the key, which stays free for the request it was meant for."""
+    from core.models import IdempotencyKey
+
+    headers = {"Idempotency-Key": "k-1"}
+    for method in ("PUT", "PATCH", "DELETE", "PUT"):
+        response = api.request(method, "/api/v1/customers", data=b"{}", key=tenant_a.key, headers=headers)
+        assert response.status_code == 405, (method, response.content)
+        assert response.json() == _method_not_allowed(method)
+        assert response["Allow"] == "GET, POST, HEAD, OPTIONS"
+    assert IdempotencyKey.objects.count() == 0
+    created = api.post("/api/v1/customers", {"external_id": "user-1"}, key=tenant_a.key, headers=headers)
+    assert created.status_code == 201, created.content
+
+
+def test_an_undeclared_method_with_a_query_parameter_is_405_not_an_unknown_parameter(api, tenant_a):
+    response = api.request("PUT", "/api/v1/customers?anything=1", data=b"{}", key=tenant_a.key)
+    assert response.status_code == 405
+    assert response.json() == _method_not_allowed("PUT")
+
+
+def test_an_undeclared_method_on_a_keyless_route_is_405_not_a_server_error(api, tenant_a):
+    response = api.request(
+        "POST", "/api/v1/public/alpha/plans", data=b"{}", headers={"Idempotency-Key": "k-1"}
+    )
+    assert response.status_code == 405, response.content
+    assert response.json() == _method_not_allowed("POST")
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+
+
 @override_settings(API_MAX_BODY_BYTES=100)
 def test_oversized_body_is_413_and_creates_nothing(api, platform_key):
     body = {"slug": "big", "name": "x" * 200}

@@ -1,5 +1,7 @@
 """Stripe webhook intake: verify, store once, queue, 200 — and every rejection stores nothing."""
 
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -112,6 +114,126 @@ def test_rejections_are_400_and_store_nothing(client_on_commit, case):
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert StripeEvent.objects.count() == 0
+
+
+def _signed(body: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
+    """Stripe's v1 signature (HMAC-SHA256 of `t.body`) over the raw bytes, which the SDK's helper cannot make for a
+    body that is not UTF-8 (it signs text)."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def test_the_raw_signature_is_stripes():
+    body = _event()
+    stamp = int(time.time())
+    assert _signed(body.encode(), timestamp=stamp) == stripe.WebhookSignature.generate_signature_header(
+        body, SECRET, timestamp=stamp
+    )
+
+
+NOT_UTF8 = b'{"id": "evt_1", "type": "balance.available", "x": "\xff\xfe"}'
+_EVENT = json.loads(_event())
+
+
+def _without(*names: str) -> bytes:
+    return json.dumps({k: v for k, v in _EVENT.items() if k not in names}).encode()
+
+
+def _with(**fields: object) -> bytes:
+    return json.dumps({**_EVENT, **fields}).encode()
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+@pytest.mark.parametrize(
+    ("body", "header", "code"),
+    [
+        pytest.param(NOT_UTF8, "t=abc,v1=zzz", "invalid_payload", id="not_utf8_garbage_signature"),
+        pytest.param(NOT_UTF8, None, "invalid_payload", id="not_utf8_valid_signature"),
+        pytest.param(b"\xef\xbb\xbf" + _event().encode(), None, "invalid_payload", id="utf8_bom"),
+        pytest.param(b"this is not json", None, "invalid_payload", id="not_json_valid_signature"),
+        pytest.param(b"", None, "invalid_payload", id="empty_valid_signature"),
+        pytest.param(b"[]", None, "invalid_payload", id="array"),
+        pytest.param(b'"evt_1"', None, "invalid_payload", id="string"),
+        pytest.param(b"42", None, "invalid_payload", id="number"),
+        pytest.param(b"null", None, "invalid_payload", id="null"),
+        pytest.param(_without("id"), None, "invalid_payload", id="no_id"),
+        pytest.param(_without("type"), None, "invalid_payload", id="no_type"),
+        pytest.param(_without("id", "type"), None, "invalid_payload", id="no_id_no_type"),
+        pytest.param(_with(id=""), None, "invalid_payload", id="empty_id"),
+        pytest.param(_with(id="cus_1"), None, "invalid_payload", id="id_not_an_event"),
+        pytest.param(_with(id=["evt_1"]), None, "invalid_payload", id="id_not_a_string"),
+        pytest.param(_with(id="evt_" + "x" * 300), None, "invalid_payload", id="id_too_long"),
+        pytest.param(_with(type=""), None, "invalid_payload", id="empty_type"),
+        pytest.param(_with(type={"a": 1}), None, "invalid_payload", id="type_not_a_string"),
+        pytest.param(_with(type="x" * 101), None, "invalid_payload", id="type_too_long"),
+        pytest.param(_with(created="soon"), None, "invalid_payload", id="created_not_a_number"),
+        pytest.param(_with(created=[1]), None, "invalid_payload", id="created_a_list"),
+        pytest.param(_with(created=10**30), None, "invalid_payload", id="created_out_of_range"),
+        pytest.param(_with(api_version=["x"]), None, "invalid_payload", id="api_version_not_a_string"),
+        pytest.param(_with(data={"object": {"id": "a\x00b"}}), None, "invalid_payload", id="nul_in_a_string"),
+        pytest.param(_with(data="x"), None, "invalid_payload", id="data_not_an_object"),
+        pytest.param(
+            _event()[:-1].encode() + b', "deep": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            None,
+            "invalid_payload",
+            id="nested_5000_levels",
+        ),
+        pytest.param(
+            _event().encode(),
+            "t=1,v1=" + "0" * 64 + ",v1=" + "1" * 64,
+            "invalid_signature",
+            id="v1s_none_valid",
+        ),
+        pytest.param(_event().encode(), "t=1,v1=\u00e9\u00e9", "invalid_signature", id="v1_not_ascii"),
+        pytest.param(
+            _event().encode(), "t=\u00b2,v1=" + "0" * 64, "invalid_signature", id="t_superscript_digit"
+        ),
+        pytest.param(
+            _event().encode(), "t=" + "9" * 5000 + ",v1=" + "0" * 64, "invalid_signature", id="t_5000_digits"
+        ),
+        pytest.param(_event().encode(), "t=,v1=,=,,", "invalid_signature", id="empty_parts"),
+    ],
+)
+def test_hostile_deliveries_are_400_and_store_nothing(client_on_commit, body, header, code):
+    response = client_on_commit(body, header=_signed(body) if header is None else header)
+    assert (response.status_code, response.json()["error"]["type"], response.json()["error"]["code"]) == (
+        400,
+        "invalid_request_error",
+        code,
+    ), response.content
+    assert response.json()["error"]["param"] is None
+    assert StripeEvent.objects.count() == 0
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+def test_a_signature_far_in_the_future_is_refused_however_many_digits(client_on_commit):
+    body = _event().encode()
+    stamp = 10**13  # a 14-digit timestamp, valid signature
+    response = client_on_commit(body, header=_signed(body, timestamp=stamp))
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_signature")
+    assert "future" in response.json()["error"]["message"]
+    assert StripeEvent.objects.count() == 0
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET, API_MAX_BODY_BYTES=1000)
+def test_an_oversized_delivery_is_413_and_stores_nothing(client_on_commit):
+    body = _with(data={"object": {"id": "cus_x", "object": "customer", "note": "x" * 1000}})
+    response = client_on_commit(body, header=_signed(body))
+    assert (response.status_code, response.json()["error"]["code"]) == (413, "request_too_large")
+    assert StripeEvent.objects.count() == 0
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
+def test_one_valid_v1_among_several_is_accepted_as_stripe_sends_during_a_secret_roll(client_on_commit):
+    """Stripe signs with every secret of an endpoint being rolled, one `v1=` each; any one that verifies will do
+    (and a header of only wrong ones is refused above)."""
+    body = _event().encode()
+    header = _signed(body)
+    stamp, good = header.split(",")
+    response = client_on_commit(body, header=f"{stamp},v1={'0' * 64},{good},v0=abc")
+    assert response.status_code == 200, response.content
+    assert StripeEvent.objects.count() == 1
 
 
 @override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
