@@ -50,12 +50,15 @@ class CurrencyField(serializers.CharField):
     default_error_messages = {"invalid": "Must be a three-letter ISO currency code."}
 
 
-# The web addresses a caller sends us (redirects, webhook endpoints): http(s), a host name with a top-level domain,
-# an optional port, then printable ASCII. Narrower than Django's URLValidator (which the field applies too), so
-# that every address the schema's pattern allows is one the server accepts.
+# The web addresses a caller sends us (redirects, webhook endpoints): http(s), a host — a name with a top-level
+# domain, `localhost` or an IPv4 address (a development setup's, like `make demo`'s 127.0.0.1) — an optional port,
+# then printable ASCII. Narrower than Django's URLValidator (which the field applies too), so that every address
+# the schema's pattern allows is one the server accepts; which hosts a project redirects to is its own setting.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 WEB_URL_PATTERN = (
-    r"^https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}"
-    r"(:[1-9][0-9]{0,3})?([/?#][!-~]*)?$"
+    r"^https?://(localhost|" + _OCTET + r"(\." + _OCTET + r"){3}|"
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63})"
+    r"(:[1-9][0-9]{0,4})?([/?#][!-~]*)?$"
 )
 
 
