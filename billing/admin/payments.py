@@ -109,6 +109,22 @@ class CheckoutSessionAdmin(ViewOnly, ModelAdmin[CheckoutSession]):
     readonly_fields = [field.name for field in CheckoutSession._meta.fields]
 
 
+# Stripe's reasons a refund failed (and ours for one that never reached Stripe), in words.
+_FAILURE_REASONS = {
+    "lost_or_stolen_card": "The card was reported lost or stolen",
+    "expired_or_canceled_card": "The card has expired or was canceled",
+    "charge_for_pending_refund_disputed": "The charge was disputed while the refund was pending",
+    "insufficient_funds": "Insufficient funds on the account it was sent back from",
+    "declined": "Declined by the customer's bank",
+    "merchant_request": "Canceled at the merchant's request",
+    "unknown": "Unknown (Stripe gave no reason)",
+    "not_sent": "Never reached Stripe (nothing was refunded)",
+    "amount_too_large": "Stripe refused it: more than was left to refund",
+    "charge_already_refunded": "Stripe refused it: the charge was already refunded",
+    "charge_disputed": "Stripe refused it: the charge was disputed",
+}
+
+
 @admin.register(Refund)
 class RefundAdmin(ViewOnly, ModelAdmin[Refund]):
     ordering = NEWEST_FIRST
@@ -123,7 +139,15 @@ class RefundAdmin(ViewOnly, ModelAdmin[Refund]):
     list_filter = ["project", "status"]
     search_fields = ["id", "stripe_refund_id", "payment__id"]
     list_select_related = ["project", "payment"]
-    readonly_fields, exclude = read_only_page(Refund, money=("amount",))
+    readonly_fields, exclude = read_only_page(
+        Refund,
+        money=("amount",),
+        shown_as={
+            "failure_reason": lambda r: _FAILURE_REASONS.get(r.failure_reason, r.failure_reason) or "-"
+        },
+        hidden=("operation",),  # an internal key (its retries find the refund by it); nothing to read
+        labels={"failure_reason": "Why it failed"},
+    )
 
 
 class RefundForm(ReasonForm):

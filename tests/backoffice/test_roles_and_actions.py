@@ -211,3 +211,24 @@ def test_the_same_refund_form_submitted_twice_refunds_once(api, tenant_a, catalo
     assert other != operation
     _action(client, url, "refund", [payment.pk], amount="5.00", reason="more", operation=other)
     assert Payment.objects.get(pk=payment.pk).amount_refunded == 1500
+
+
+def test_a_failed_refund_says_why_in_words(api, tenant_a, catalog, stripe_sdk):
+    from billing.models import Refund
+
+    payment = _paid_payment(api, tenant_a, stripe_sdk)
+    refund = Refund.objects.create(
+        project=tenant_a.project,
+        payment=payment,
+        amount=400,
+        currency="usd",
+        status="failed",
+        stripe_refund_id="re_failed",
+        failure_reason="expired_or_canceled_card",
+        operation="api:internal",
+    )
+    page = _login("support").get(f"/admin/billing/refund/{refund.pk}/change/").content.decode()
+    assert "Why it failed" in page
+    assert "The card has expired or was canceled" in page
+    assert "expired_or_canceled_card" not in page
+    assert "api:internal" not in page  # the operation is an internal key
