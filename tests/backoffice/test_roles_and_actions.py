@@ -200,7 +200,9 @@ def test_the_same_refund_form_submitted_twice_refunds_once(api, tenant_a, catalo
     form = client.post(url, {"action": "refund", "_selected_action": [payment.pk]}).content.decode()
     operation = re.search(r'name="operation" value="([A-Za-z0-9]{24})"', form).group(1)
     for _ in range(2):
-        done = _action(client, url, "refund", [payment.pk], amount="10.00", reason="asked", operation=operation)
+        done = _action(
+            client, url, "refund", [payment.pk], amount="10.00", reason="asked", operation=operation
+        )
         assert done.status_code == 302
     refunds = stripe_sdk().v1.refunds.list({"payment_intent": payment.stripe_payment_intent_id}).data
     assert [r.amount for r in refunds] == [1000]
