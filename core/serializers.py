@@ -92,6 +92,7 @@ class HttpsUrlField(serializers.URLField):
         super().__init__(**kwargs)
 
 
+@extend_schema_field({"type": "string", "pattern": _HOST.pattern, "maxLength": 253})
 class HostField(serializers.CharField):
     """A host name with an optional port, lowercased (used for allowed redirect hosts)."""
 
@@ -119,6 +120,9 @@ MAX_METADATA_VALUE_LENGTH = 500
         "type": "object",
         "maxProperties": MAX_METADATA_KEYS,
         "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
+        # OpenAPI 3.0 has no `propertyNames`: the rule on keys is stated in words.
+        "description": f"At most {MAX_METADATA_KEYS} keys of 1 to {MAX_METADATA_KEY_LENGTH} characters without "
+        f"square brackets, values of at most {MAX_METADATA_VALUE_LENGTH} characters (Stripe's limits).",
     }
 )
 class MetadataField(serializers.DictField):

@@ -438,8 +438,13 @@ class PaymentListCreateApi(BaseApi):
         customer = serializers.CharField(max_length=255)
         price = serializers.CharField(required=False)
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
-        items: serializers.ListSerializer[Any] = serializers.ListSerializer(
-            child=_ItemSerializer(), required=False, max_length=MAX_LINE_ITEMS
+        # Not empty: `minItems` in the schema (a ListField states it; a ListSerializer's min_length is not read).
+        items = serializers.ListField(
+            child=_ItemSerializer(),
+            required=False,
+            allow_empty=False,
+            min_length=1,
+            max_length=MAX_LINE_ITEMS,
         )
         amount = serializers.IntegerField(
             min_value=1, required=False, help_text="Minor units (with currency)."
@@ -679,7 +684,9 @@ class PortalEligibilityApi(BaseApi):
             "Whether `customer` can open the portal now, and if not why (`unknown_customer`, "
             "`no_billing_account`), so you can hide the button. Reads Tollgate only."
         ),
-        parameters=[OpenApiParameter("customer", OpenApiTypes.STR, required=True)],
+        parameters=[
+            OpenApiParameter("customer", {"type": "string", "minLength": 1, "maxLength": 255}, required=True)
+        ],
         responses=inline_serializer(
             "PortalEligibility",
             {"eligible": serializers.BooleanField(), "reason": serializers.CharField(allow_null=True)},

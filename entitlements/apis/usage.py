@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -192,7 +192,17 @@ class UsageApi(BaseApi):
             "customer subscribes to will invoice for it. A customer Tollgate has not seen has "
             "zero usage. Errors: 400 `feature_not_metered`; 404 for an unknown feature."
         ),
-        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER, PERIOD.openapi()],
+        parameters=[
+            CUSTOMER_PARAMETER,
+            FEATURE_PARAMETER,
+            # The only value the server takes, stated as such (it is parsed by hand below).
+            OpenApiParameter(
+                "period",
+                {"type": "string", "enum": ["current"]},
+                required=False,
+                description=PERIOD.description,
+            ),
+        ],
         responses=UsageSummaryOutput,
     )
     def get(self, request: Request) -> Response:
