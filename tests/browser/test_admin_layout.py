@@ -121,7 +121,14 @@ def _seed(tenant, catalog) -> dict[str, str]:
         amount_paid=3000,
         period_end=timezone.now(),
     )
-    Refund.objects.create(project=project, payment=payment, amount=900, currency="usd", status="succeeded")
+    Refund.objects.create(
+        project=project,
+        payment=payment,
+        amount=900,
+        currency="usd",
+        status="succeeded",
+        stripe_refund_id="re_layout",
+    )
     CheckoutSessionFactory(
         project=project, payment=payment, customer=customer, stripe_session_id="cs_test_" + "a1" * 30
     )
