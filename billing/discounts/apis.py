@@ -4,7 +4,7 @@
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -63,10 +63,20 @@ class CouponOutput(serializers.Serializer[Any]):
         return data
 
 
+# More than 0 and at most 100, with at most two decimals, as a string ("12.5"): what the server takes, stated as a
+# pattern (a decimal sent as a string has no `minimum`/`maximum` in the schema).
+PERCENT_OFF_PATTERN = r"^(100(\.00?)?|[1-9][0-9]?(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": PERCENT_OFF_PATTERN})
+class PercentOffField(serializers.DecimalField):
+    pass
+
+
 class CouponInput(StrictSerializer):
     key = serializers.SlugField(max_length=100, help_text="Unique in the project.")
     name = serializers.CharField(max_length=40, required=False, allow_blank=True)
-    percent_off = serializers.DecimalField(
+    percent_off = PercentOffField(
         max_digits=5, decimal_places=2, required=False, help_text="Either this or amount_off + currency."
     )
     amount_off = serializers.IntegerField(min_value=1, required=False, help_text="Minor units of `currency`.")
