@@ -180,6 +180,13 @@ def translate_error(exc: stripe.StripeError) -> ApiError:
     return ProviderError("The payment provider failed; retry shortly.", code="provider_error")
 
 
+def _failed(exc: stripe.StripeError) -> ApiError:
+    """A failed Stripe call, logged and counted, as the domain error the API reports."""
+    logger.warning("Stripe call failed: %s (%s)", exc.__class__.__name__, getattr(exc, "code", None))
+    STRIPE_ERRORS.labels(error=exc.__class__.__name__).inc()
+    return translate_error(exc)
+
+
 class StripeGateway:
     """Calls to one Stripe account. Methods take and return plain data; Stripe objects stay inside."""
 
@@ -198,9 +205,7 @@ class StripeGateway:
         try:
             return operation(self.client)
         except stripe.StripeError as exc:
-            logger.warning("Stripe call failed: %s (%s)", exc.__class__.__name__, getattr(exc, "code", None))
-            STRIPE_ERRORS.labels(error=exc.__class__.__name__).inc()
-            raise translate_error(exc) from exc
+            raise _failed(exc) from exc
 
     def call_dict(self, operation: Callable[[Any], stripe.StripeObject]) -> dict[str, Any]:
         """`call` an operation answering one Stripe object, and answer that object as plain JSON-ready data."""
@@ -426,14 +431,7 @@ class StripeGateway:
 
     def refunds_of(self, payment_intent: str) -> list[dict[str, Any]]:
         """Every refund of a PaymentIntent at Stripe (newest first), whoever made it."""
-        params: dict[str, Any] = {"payment_intent": payment_intent, "limit": 100}
-        refunds: list[dict[str, Any]] = []
-        while True:
-            page = self.call(lambda c: c.v1.refunds.list(dict(params)))
-            refunds += [refund.to_dict(for_json=True) for refund in page.data]
-            if not page.has_more or not page.data:
-                return refunds
-            params["starting_after"] = refunds[-1]["id"]
+        return list(self.list_all("refunds", {"payment_intent": payment_intent, "limit": 100}))
 
     # --- portal --------------------------------------------------------------------------------------
     def portal_configuration_upsert(
@@ -613,7 +611,14 @@ class StripeGateway:
         for part in resource.split("."):
             service = getattr(service, part)
         page = self.call(lambda c: service.list(params or {"limit": 100}))
-        for item in page.auto_paging_iter():
+        items = page.auto_paging_iter()
+        while True:  # every page after the first is a call too: its failure is a domain error as well
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            except stripe.StripeError as exc:
+                raise _failed(exc) from exc
             yield item.to_dict(for_json=True)
 
 

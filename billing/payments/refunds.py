@@ -258,14 +258,22 @@ def refund_apply(*, refund_id: str, stripe_refund: dict[str, Any]) -> Payment:
         return payment_refunded_recompute(payment=Payment.objects.get(pk=refund.payment_id))
 
 
+def refund_of_stripe(*, payment: Payment, stripe_refund: dict[str, Any]) -> Refund | None:
+    """Our refund that is Stripe's `stripe_refund`: by its Stripe id, else by the `metadata.tollgate_refund` we
+    sent (one whose answer never came); None for a refund made at Stripe that we have not mirrored."""
+    refunds = Refund.objects.filter(project=payment.project_id)
+    found = refunds.filter(stripe_refund_id=stripe_refund["id"]).first()
+    ours = str((stripe_refund.get("metadata") or {}).get("tollgate_refund") or "")
+    if found is None and ours:
+        found = refunds.filter(pk=ours, payment=payment, stripe_refund_id="").first()
+    return found
+
+
 def refund_mirror(*, payment: Payment, stripe_refund: dict[str, Any]) -> Payment:
     """Applies one of Stripe's refunds of `payment`: to our row (by its Stripe id, else the
     `metadata.tollgate_refund` we sent), or to a new row for a refund made at Stripe directly."""
     refunds = Refund.objects.filter(project=payment.project_id)
-    refund = refunds.filter(stripe_refund_id=stripe_refund["id"]).first()
-    ours = str((stripe_refund.get("metadata") or {}).get("tollgate_refund") or "")
-    if refund is None and ours:
-        refund = refunds.filter(pk=ours, payment=payment, stripe_refund_id="").first()
+    refund = refund_of_stripe(payment=payment, stripe_refund=stripe_refund)
     if refund is None:
         try:
             with transaction.atomic():

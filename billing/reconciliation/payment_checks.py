@@ -21,7 +21,7 @@ from billing.payments import (
     payment_refunds_sync,
     refund_mirror,
 )
-from billing.payments.refunds import UNSENT_AFTER
+from billing.payments.refunds import UNSENT_AFTER, refund_of_stripe
 from billing.reconciliation.reader import _Reader
 from billing.reconciliation.recording import Expected, _Recording
 from projects.models import Project
@@ -150,17 +150,8 @@ class _PaymentChecks(_Recording):
             )
 
     @staticmethod
-    def _refund_of(payment: Payment, stripe_refund: dict[str, Any]) -> Refund | None:
-        refunds = Refund.objects.filter(project=payment.project_id)
-        found = refunds.filter(stripe_refund_id=stripe_refund["id"]).first()
-        ours = str((stripe_refund.get("metadata") or {}).get("tollgate_refund") or "")
-        if found is None and ours:
-            found = refunds.filter(pk=ours).first()
-        return found
-
-    @classmethod
-    def _refund_pairs(cls, payment: Payment, stripe_refund: dict[str, Any]) -> Expected | None:
-        local = cls._refund_of(payment, stripe_refund)
+    def _refund_pairs(payment: Payment, stripe_refund: dict[str, Any]) -> Expected | None:
+        local = refund_of_stripe(payment=payment, stripe_refund=stripe_refund)
         if local is None:
             return None
         return {

@@ -30,6 +30,7 @@ charges and refunds; and (e) every write answered what the completed operation a
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import html.parser
 import io
@@ -283,7 +284,7 @@ class _Server(ThreadingHTTPServer):
         pass  # a caller that went away (its process killed) makes the late write fail; that is the point
 
 
-class _Proxy:
+class _Proxy(abc.ABC):
     """A threaded HTTP proxy to `upstream`: subclasses decide per request whether to forward and answer."""
 
     def __init__(self, *, upstream: str, port: int) -> None:
@@ -301,8 +302,9 @@ class _Proxy:
         kept = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
         return self.client.request(method, path, content=body, headers=kept)
 
+    @abc.abstractmethod
     def handle(self, handler: BaseHTTPRequestHandler, method: str, body: bytes) -> httpx.Response | None:
-        raise NotImplementedError
+        """Forward (or not) and answer (or not): the response to pass back, None when nothing is answered."""
 
     def start(self) -> _Proxy:
         proxy = self
