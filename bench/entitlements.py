@@ -129,10 +129,11 @@ def _setup() -> dict[str, Any]:
     from django.db import transaction
     from django.utils import timezone
 
-    from billing.models import Customer, Price, Product, Subscription
+    from billing.models import Subscription
+    from catalog.models import Feature, Price, Product, ProductFeature
     from core.actors import Actor
     from core.ids import random_token
-    from entitlements.models import Feature, ProductFeature
+    from customers.models import Customer
     from projects import services as project_services
 
     slug = f"bench-ent-{random_token(6).lower()}"
@@ -358,7 +359,7 @@ async def _scenarios(port: int, secret: str, project: Any, data: dict[str, Any])
 
 
 def _customer_id(project: Any) -> str:
-    from billing.models import Customer
+    from customers.models import Customer
 
     return str(Customer.objects.get(project=project, external_id="user-0").pk)
 

@@ -1,4 +1,4 @@
-"""Billing records: customers, the catalog, carts, checkout sessions, payments, subscriptions and refunds.
+"""Billing records: carts, checkout sessions, payments, subscriptions and refunds.
 
 Money is always an integer number of minor units (`*_amount`, `amount`) next to a lowercase ISO `currency`.
 Rows mirrored from Stripe keep the Stripe id they correspond to, unique per project.
@@ -12,220 +12,9 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from catalog.models import Price
 from core.crypto import EncryptedTextField
 from core.ids import PublicIdField
-
-
-class Customer(models.Model):
-    """One end user of one project (the same person in two projects is two customers)."""
-
-    id = PublicIdField(prefix="cust")
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="customers")
-    external_id = models.CharField(max_length=255, verbose_name="tenant's user ID")
-    email = models.EmailField(blank=True)
-    name = models.CharField(max_length=255, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
-    # Fixed by the first purchase; every later purchase must be in it.
-    currency = models.CharField(max_length=3, blank=True)
-    stripe_customer_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe customer")
-    # An email or name change Stripe has not heard of yet: set in the change's transaction, cleared once Stripe
-    # holds those values. The task queued on commit sends it; beat's sweep sends what a lost task left.
-    stripe_sync_pending = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
-    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
-    # The Stripe test clock its Stripe customer was created on (test mode only, `billing.testclocks`): set
-    # before the Stripe customer exists, never changed after (Stripe cannot move a customer onto a clock).
-    test_clock = models.ForeignKey(
-        "billing.TestClock",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="customers",
-        verbose_name="Stripe test clock",
-    )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["project", "external_id"], name="customer_external_id_unique"),
-            models.UniqueConstraint(
-                fields=["project", "stripe_customer_id"],
-                condition=~Q(stripe_customer_id=""),
-                name="customer_stripe_id_unique",
-            ),
-        ]
-        # Webhooks route by Stripe's customer id before they know the project.
-        indexes = [
-            models.Index(fields=["stripe_customer_id"]),
-            # The sweep's look-up: only the few customers with a change pending are in it.
-            models.Index(
-                fields=["updated_at"],
-                condition=Q(stripe_sync_pending=True),
-                name="customer_stripe_sync_pending",
-            ),
-        ]
-        verbose_name = "customer"
-        verbose_name_plural = "customers"
-
-    def __str__(self) -> str:
-        return self.external_id
-
-
-class TestClock(models.Model):
-    """A Stripe test clock of a project whose Stripe key is a test key: the customers created on it, with their
-    subscriptions and invoices, live at its frozen time, which the tenant moves forward to simulate renewals.
-    Stripe's clock is the truth; this row mirrors what Stripe last answered (`billing.testclocks`)."""
-
-    __test__ = False  # a model, not a pytest test class, whatever its name
-
-    class Status(models.TextChoices):
-        READY = "ready"
-        ADVANCING = "advancing"
-        INTERNAL_FAILURE = "internal_failure"
-
-    id = PublicIdField(prefix="tclk")
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="test_clocks")
-    name = models.CharField(max_length=300, blank=True)
-    frozen_time = models.DateTimeField()
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.READY)
-    # While advancing: the frozen time Stripe is moving the clock to.
-    advancing_to = models.DateTimeField(null=True, blank=True)
-    # Stripe deletes a clock, and its customers, by then.
-    deletes_after = models.DateTimeField()
-    stripe_test_clock_id = models.CharField(max_length=100)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "stripe_test_clock_id"], name="test_clock_stripe_id_unique"
-            ),
-        ]
-        verbose_name = "test clock"
-        verbose_name_plural = "test clocks"
-
-    def __str__(self) -> str:
-        return self.name or self.pk
-
-
-class Product(models.Model):
-    id = PublicIdField(prefix="prd")
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="products")
-    key = models.SlugField(max_length=100)
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    active = models.BooleanField(default=True)
-    # Listed by the unauthenticated pricing-page endpoint (`billing.catalog.public`); off until the tenant opts in.
-    public = models.BooleanField(default=False)
-    stripe_product_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe product")
-    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
-    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["project", "key"], name="product_key_unique_per_project")
-        ]
-        verbose_name = "product"
-        verbose_name_plural = "products"
-
-    def __str__(self) -> str:
-        return self.key
-
-
-class Price(models.Model):
-    class Type(models.TextChoices):
-        RECURRING = "recurring"
-        ONE_TIME = "one_time"
-
-    class Interval(models.TextChoices):
-        DAY = "day"
-        WEEK = "week"
-        MONTH = "month"
-        YEAR = "year"
-
-    class UsageType(models.TextChoices):
-        LICENSED = "licensed"
-        METERED = "metered"
-
-    class TaxBehavior(models.TextChoices):
-        UNSPECIFIED = "unspecified"
-        INCLUSIVE = "inclusive"
-        EXCLUSIVE = "exclusive"
-
-    class BillingScheme(models.TextChoices):
-        PER_UNIT = "per_unit"
-        TIERED = "tiered"
-
-    class TiersMode(models.TextChoices):
-        GRADUATED = "graduated"
-        VOLUME = "volume"
-
-    id = PublicIdField(prefix="prc")
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prices")
-    key = models.SlugField(max_length=100)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
-    currency = models.CharField(max_length=3)
-    # Null exactly when the price is tiered: its amounts are in `tiers` (see billing/catalog/pricing.py).
-    unit_amount = models.BigIntegerField(null=True, blank=True, verbose_name="unit price")
-    billing_scheme = models.CharField(
-        max_length=20,
-        choices=BillingScheme.choices,
-        default=BillingScheme.PER_UNIT,
-        verbose_name="how it charges",
-    )
-    tiers_mode = models.CharField(
-        max_length=20, choices=TiersMode.choices, blank=True, verbose_name="how tiers apply"
-    )
-    # [{"up_to": int | "inf", "unit_amount": int | None, "flat_amount": int | None}], ascending, last "inf".
-    tiers = models.JSONField(default=list, blank=True)
-    type = models.CharField(max_length=20, choices=Type.choices)
-    interval = models.CharField(max_length=10, choices=Interval.choices, blank=True)
-    interval_count = models.PositiveIntegerField(default=1, verbose_name="intervals per period")
-    trial_days = models.PositiveIntegerField(null=True, blank=True, verbose_name="trial (days)")
-    usage_type = models.CharField(
-        max_length=20,
-        choices=UsageType.choices,
-        default=UsageType.LICENSED,
-        verbose_name="licensed or metered",
-    )
-    meter = models.ForeignKey(
-        "entitlements.Feature", null=True, blank=True, on_delete=models.PROTECT, related_name="prices"
-    )
-    tax_behavior = models.CharField(
-        max_length=20,
-        choices=TaxBehavior.choices,
-        default=TaxBehavior.UNSPECIFIED,
-        verbose_name="tax on top or included",
-    )
-    active = models.BooleanField(default=True)
-    # The current Stripe price. An amount or currency change creates a new one that takes over the lookup key;
-    # subscriptions created earlier keep pointing at the old one (kept in `stripe_price_history`).
-    stripe_price_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe price")
-    stripe_price_history = models.JSONField(default=list, blank=True, verbose_name="earlier Stripe prices")
-    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
-    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["project", "key"], name="price_key_unique_per_project"),
-            models.CheckConstraint(condition=Q(unit_amount__gte=0), name="price_unit_amount_not_negative"),
-            models.CheckConstraint(
-                condition=(Q(billing_scheme="per_unit", unit_amount__isnull=False, tiers_mode=""))
-                | Q(
-                    billing_scheme="tiered", unit_amount__isnull=True, tiers_mode__in=["graduated", "volume"]
-                ),
-                name="price_amount_matches_billing_scheme",
-            ),
-        ]
-        verbose_name = "price"
-        verbose_name_plural = "prices"
-
-    def __str__(self) -> str:
-        return self.key
-
-    @property
-    def is_recurring(self) -> bool:
-        return self.type == self.Type.RECURRING
 
 
 class Cart(models.Model):
@@ -236,7 +25,7 @@ class Cart(models.Model):
 
     id = PublicIdField(prefix="cart")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="carts")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="carts")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="carts")
     currency = models.CharField(max_length=3, blank=True)  # set by the first item; one currency per cart
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
@@ -254,7 +43,7 @@ class CartItem(models.Model):
     id = PublicIdField(prefix="citem")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
-    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="+")
+    price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="added")
 
@@ -309,7 +98,7 @@ class Payment(models.Model):
 
     id = PublicIdField(prefix="pay")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="payments")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="payments")
     type = models.CharField(max_length=20, choices=Type.choices)
     flow = models.CharField(max_length=20, choices=Flow.choices)
     source = models.CharField(max_length=20, choices=Source.choices)
@@ -433,7 +222,9 @@ class CheckoutSession(models.Model):
     project = models.ForeignKey(
         "projects.Project", on_delete=models.CASCADE, related_name="checkout_sessions"
     )
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="checkout_sessions")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="checkout_sessions"
+    )
     payment = models.OneToOneField(Payment, on_delete=models.CASCADE, related_name="checkout_session")
     mode = models.CharField(max_length=20, choices=Mode.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
@@ -478,9 +269,9 @@ class Subscription(models.Model):
 
     id = PublicIdField(prefix="subs")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="subscriptions")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
-    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="subscriptions")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscriptions")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="subscriptions")
+    price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="subscriptions")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="subscriptions")
     quantity = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=30, choices=Status.choices)
     current_period_start = models.DateTimeField(null=True, blank=True, verbose_name="period started")
@@ -533,8 +324,10 @@ class SubscriptionItem(models.Model):
     id = PublicIdField(prefix="si")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="items")
-    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="subscription_items")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscription_items")
+    price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="subscription_items")
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.PROTECT, related_name="subscription_items"
+    )
     # Null for a metered item: it is billed in arrears from the usage reported to its meter.
     quantity = models.PositiveIntegerField(null=True, blank=True)
     usage_type = models.CharField(max_length=20, choices=Price.UsageType.choices)
@@ -564,7 +357,7 @@ class Invoice(models.Model):
 
     id = PublicIdField(prefix="inv")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="invoices")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
     )

@@ -3,16 +3,16 @@
 from collections import defaultdict
 from typing import Any
 
-from billing import selectors
-from billing.gateway import gateway_for, idempotency_key
-from billing.models import Price
+from catalog.models import Price
 from core.errors import Conflict
 from core.idempotency import Operation
+from customers import selectors as customer_selectors
 from projects.models import Project
+from stripe_gateway.gateway import gateway_for, idempotency_key
 
 
 def portal_eligibility(*, project: Project, customer_external_id: str) -> tuple[bool, str | None]:
-    customer = selectors.customer_find(project=project, external_id=customer_external_id)
+    customer = customer_selectors.customer_find(project=project, external_id=customer_external_id)
     if customer is None:
         return False, "unknown_customer"
     if not customer.stripe_customer_id:
@@ -73,13 +73,17 @@ def portal_session_create(
     eligible, reason = portal_eligibility(project=project, customer_external_id=customer_external_id)
     if not eligible:
         if reason == "unknown_customer":
-            selectors.customer_get(project=project, external_id=customer_external_id, param="customer")
+            customer_selectors.customer_get(
+                project=project, external_id=customer_external_id, param="customer"
+            )
         raise Conflict(
             "This customer has nothing to manage yet (no purchase).",
             code=reason or "not_eligible",
             param="customer",
         )
-    customer = selectors.customer_get(project=project, external_id=customer_external_id, param="customer")
+    customer = customer_selectors.customer_get(
+        project=project, external_id=customer_external_id, param="customer"
+    )
     configuration = portal_configuration_sync(project=project)
     session = gateway_for(project).portal_session_create(
         customer=customer.stripe_customer_id,

@@ -6,39 +6,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.catalog.pricing import price_amount
-from billing.gateway import from_timestamp
-from billing.models import Cart, CheckoutSession, Customer, Invoice, Payment, Price, Subscription
+from billing.models import Cart, CheckoutSession, Invoice, Payment, Subscription
+from catalog.models import Price
+from catalog.pricing import price_amount
 from core.serializers import api_time
-
-
-class CustomerOutput(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    object = serializers.SerializerMethodField()
-    external_id = serializers.CharField()
-    email = serializers.CharField()
-    name = serializers.CharField()
-    metadata = serializers.DictField()
-    currency = serializers.CharField(
-        allow_null=True, help_text="Fixed by the first purchase; null before it."
-    )
-    stripe_customer_id = serializers.CharField(allow_null=True)
-    test_clock = serializers.CharField(
-        source="test_clock_id",
-        allow_null=True,
-        help_text="The test clock (test mode) the customer's Stripe customer lives on; null for none.",
-    )
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-    def get_object(self, obj: Customer) -> str:
-        return "customer"
-
-    def to_representation(self, instance: Customer) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        data["currency"] = instance.currency or None
-        data["stripe_customer_id"] = instance.stripe_customer_id or None
-        return data
+from stripe_gateway.gateway import from_timestamp
 
 
 class PaymentItemOutput(serializers.Serializer[Any]):

@@ -5,73 +5,17 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet, Sum
 
-from billing.catalog.pricing import price_amount
-from billing.models import (
-    Cart,
-    CheckoutSession,
-    Customer,
-    Invoice,
-    Payment,
-    Price,
-    Product,
-    Subscription,
-    SubscriptionItem,
-)
+from billing.models import Cart, CheckoutSession, Invoice, Payment, Subscription, SubscriptionItem
+from catalog.models import Feature, Price, Product
+from catalog.pricing import price_amount
+from catalog.selectors import product_get
 from core.errors import InvalidRequest, NotFound
+from customers.models import Customer
+from customers.selectors import customer_find
 from entitlements.cache import snapshot_get
-from entitlements.models import Feature, UsageEvent
+from entitlements.models import UsageEvent
 from entitlements.selectors import feature_get, snapshot_entry
 from projects.models import Project
-
-
-def customer_list(*, project: Project, email: str | None = None) -> QuerySet[Customer]:
-    customers = Customer.objects.filter(project=project)
-    if email:
-        customers = customers.filter(email__iexact=email)
-    return customers
-
-
-def customer_find(*, project: Project, external_id: str) -> Customer | None:
-    return Customer.objects.filter(project=project, external_id=external_id).first()
-
-
-def customer_lookup(*, project: Project, customer_id: str) -> Customer:
-    """A customer by the tenant's external id, or else by our id."""
-    customer = customer_find(project=project, external_id=customer_id)
-    if customer is None:
-        customer = customer_list(project=project).filter(pk=customer_id).first()
-    if customer is None:
-        raise NotFound(f"No such customer: {customer_id!r}.")
-    return customer
-
-
-def customer_get(*, project: Project, external_id: str, param: str | None = None) -> Customer:
-    customer = customer_find(project=project, external_id=external_id)
-    if customer is None:
-        raise NotFound(f"No such customer: {external_id!r}.", param=param)
-    return customer
-
-
-def product_list(*, project: Project) -> QuerySet[Product]:
-    return Product.objects.filter(project=project)
-
-
-def product_get(*, project: Project, key_or_id: str, param: str | None = None) -> Product:
-    product = Product.objects.filter(Q(key=key_or_id) | Q(pk=key_or_id), project=project).first()
-    if product is None:
-        raise NotFound(f"No such product: {key_or_id!r}.", param=param)
-    return product
-
-
-def price_list(*, project: Project) -> QuerySet[Price]:
-    return Price.objects.filter(project=project).select_related("product", "meter")
-
-
-def price_get(*, project: Project, key_or_id: str, param: str | None = None) -> Price:
-    price = price_list(project=project).filter(Q(key=key_or_id) | Q(pk=key_or_id)).first()
-    if price is None:
-        raise NotFound(f"No such price: {key_or_id!r}.", param=param)
-    return price
 
 
 def cart_get(*, project: Project, cart_id: str, param: str | None = None) -> Cart:

@@ -5,8 +5,8 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from billing.dashboard import dashboard
-from billing.demo import demo_return
+from backoffice.dashboard import dashboard
+from backoffice.demo import demo_return
 from core import health
 from core.errors import api_route_not_found
 from core.prometheus import metrics_view
@@ -16,7 +16,10 @@ _public = {"authentication_classes": [], "permission_classes": [AllowAny], "thro
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("entitlements.urls")),
     path("", include("projects.urls")),
+    path("", include("catalog.urls")),
     path("", include("billing.urls")),
+    path("", include("customers.urls")),
+    path("", include("backoffice.urls")),
     path("", include("webhooks.urls")),
     # Unknown API routes answer in the error envelope even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^.*$", api_route_not_found),

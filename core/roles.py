@@ -12,7 +12,16 @@ migration that runs `roles_sync` again (as `core/migrations/0003_operator_roles_
 
 from typing import Any
 
-OUR_APPS = ("core", "projects", "billing", "entitlements", "webhooks")
+OUR_APPS = (
+    "core",
+    "projects",
+    "customers",
+    "catalog",
+    "entitlements",
+    "billing",
+    "webhooks",
+    "backoffice",
+)
 SUPPORT_EXTRA = (
     "webhooks.replay_stripeevent",
     "entitlements.grant_entitlement",

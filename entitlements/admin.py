@@ -16,26 +16,27 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from billing.models import Customer
+from catalog.models import Feature, ProductAccess
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_display import NEWEST_FIRST, ViewOnly, column
 from core.admin_generics import ModelAdmin, TabularInline
-from entitlements import services
+from customers.models import Customer
 from entitlements.models import (
     AllocationCounter,
     CreditLedgerEntry,
     CreditLot,
     EntitlementSettings,
-    Feature,
     Grant,
-    ProductAccess,
     Purchase,
     Revocation,
     UsageCounter,
     UsageEvent,
 )
 from entitlements.selectors import feature_get
+from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
+from entitlements.services.purchases import purchase_revoke
+from entitlements.services.recompute import SETTINGS_FIELDS, entitlement_settings_update
 
 GRANT_PERMISSION = "entitlements.grant_entitlement"
 REVOKE_PERMISSION = "entitlements.revoke_entitlement"
@@ -118,7 +119,7 @@ def features_of(customers: QuerySet[Customer]) -> QuerySet[Feature]:
 def entitlement_grant(customer: Customer, data: dict[str, Any], actor: Actor) -> str:
     feature = feature_get(project=customer.project, key=data["feature"])
     value_given, value = data["value"]
-    grant = services.grant_create(
+    grant = grant_create(
         project=customer.project,
         actor=actor,
         external_id=customer.external_id,
@@ -133,7 +134,7 @@ def entitlement_grant(customer: Customer, data: dict[str, Any], actor: Actor) ->
 
 def entitlement_revoke(customer: Customer, data: dict[str, Any], actor: Actor) -> str:
     feature = feature_get(project=customer.project, key=data["feature"])
-    revocation = services.revocation_create(
+    revocation = revocation_create(
         project=customer.project,
         actor=actor,
         external_id=customer.external_id,
@@ -229,19 +230,19 @@ class _ReadOnly(ViewOnly, ModelAdmin[Any]):
 def _grant_delete(grant: Grant, data: dict[str, Any], actor: Actor) -> str | None:
     if grant.deleted_at is not None:
         return "already ended"
-    services.grant_delete(grant=grant, actor=actor, reason=data["reason"])
+    grant_delete(grant=grant, actor=actor, reason=data["reason"])
     return None
 
 
 def _revocation_delete(revocation: Revocation, data: dict[str, Any], actor: Actor) -> str | None:
     if revocation.deleted_at is not None:
         return "already lifted"
-    services.revocation_delete(revocation=revocation, actor=actor, reason=data["reason"])
+    revocation_delete(revocation=revocation, actor=actor, reason=data["reason"])
     return None
 
 
 def _purchase_revoke(purchase: Purchase, data: dict[str, Any], actor: Actor) -> str | None:
-    services.purchase_revoke(payment=purchase.payment, reason=data["reason"], actor=actor)
+    purchase_revoke(payment=purchase.payment, reason=data["reason"], actor=actor)
     return None
 
 
@@ -385,18 +386,18 @@ class EntitlementSettingsAdmin(ModelAdmin[EntitlementSettings]):
 
     def save_model(self, request: HttpRequest, obj: EntitlementSettings, form: Any, change: bool) -> None:
         # Through the service (as the platform API): audited, and the project's cached answers are recomputed.
-        services.entitlement_settings_update(
+        entitlement_settings_update(
             project=obj.project,
             actor=Actor.user(request.user),
             reason="changed in the admin",
-            **{name: getattr(obj, name) for name in services.SETTINGS_FIELDS},
+            **{name: getattr(obj, name) for name in SETTINGS_FIELDS},
         )
 
 
 @admin.register(ProductAccess)
 class ProductAccessAdmin(_ReadOnly):
     """Read-only: a product's `access_days` changes through the products API or `sync_catalog`
-    (`billing.catalog.products.product_update`, audited and told to Stripe), which the admin's transaction
+    (`catalog.services.products.product_update`, audited and told to Stripe), which the admin's transaction
     cannot call."""
 
     list_display = ["product", column("duration_days", "Access (days; empty: for life)")]

@@ -29,16 +29,16 @@ from django.core.cache import cache
 from django.db import transaction
 from prometheus_client import Counter
 
-from billing.models import Customer
 from core.cache import cache_epoch, cache_epoch_bump, redis_client
 from core.ids import random_token
+from customers.models import Customer
 from entitlements import resolver
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot
 from projects.models import Project
+from projects.versions import VERSION_TTL_SECONDS, project_version_key
 
 logger = logging.getLogger(__name__)
 
-VERSION_TTL_SECONDS = 7 * 86_400
 SNAPSHOT_TTL_SECONDS = resolver.MAX_SNAPSHOT_AGE_SECONDS
 
 FALLBACKS = Counter(
@@ -50,12 +50,6 @@ _last_warned = [-60.0]
 
 def _customer_part(external_id: str) -> str:
     return hashlib.blake2b(external_id.encode(), digest_size=12).hexdigest()
-
-
-def project_version_key(project_id: str) -> str:
-    """The project's catalog version: bumped on commit of any change to its catalog or default product (and
-    read by the public plans cache, `billing.catalog.public`, too)."""
-    return f"ent:pv:{project_id}"
 
 
 @dataclass(frozen=True)
@@ -194,10 +188,6 @@ def structure_changed(*, project_id: str, external_id: str) -> None:
 
 def usage_changed(*, project_id: str, external_ids: list[str]) -> None:
     bump_on_commit([Keys.of(project_id, external_id).usage_version for external_id in external_ids])
-
-
-def project_changed(*, project_id: str) -> None:
-    bump_on_commit([project_version_key(project_id)])
 
 
 @dataclass

@@ -16,10 +16,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from billing.models import Customer, Product, Subscription
+from billing.models import Subscription
+from catalog.models import Feature, Product
+from customers.models import Customer
 from entitlements import resolver
 from entitlements.cache import snapshot_get
-from entitlements.models import CreditLot, Feature, Grant, Purchase, Revocation
+from entitlements.models import CreditLot, Grant, Purchase, Revocation
 from entitlements.selectors import feature_answer
 from entitlements.snapshot import FeatureEntry
 from projects.models import Project

@@ -1,4 +1,4 @@
-"""Features and the values products give them; grants, revocations, purchases, paid plan periods, usage counters
+"""Grants, revocations, purchases, paid plan periods, usage counters
 and credit lots.
 
 Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
@@ -8,61 +8,6 @@ used + n WHERE used + n <= limit`, row locks on lots), so limits and balances ho
 from django.db import models
 
 from core.ids import PublicIdField
-
-
-class Feature(models.Model):
-    """Something a customer may be entitled to: a flag, an allowance, a balance, an allocation or a value."""
-
-    class Type(models.TextChoices):
-        BOOLEAN = "boolean"
-        METERED = "metered"  # an allowance per billing period that resets
-        CREDITS = "credits"  # a prepaid balance that does not reset
-        ALLOCATION = "allocation"  # a count in use that goes up and down (seats)
-        STATIC = "static"  # a configuration value
-
-    id = PublicIdField(prefix="feat")
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="features")
-    key = models.SlugField(max_length=100)
-    name = models.CharField(max_length=200)
-    type = models.CharField(max_length=20, choices=Type.choices)
-    unit = models.CharField(max_length=50, blank=True)
-    # Metered features are billed through a Stripe meter; event names are unique per Stripe account, so
-    # they are namespaced by project (`tg_<project slug>_<feature key>`).
-    stripe_meter_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe meter")
-    stripe_meter_event_name = models.CharField(max_length=100, blank=True, verbose_name="Stripe meter event")
-    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
-    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["project", "key"], name="feature_key_unique_per_project")
-        ]
-        ordering = ["key"]
-        verbose_name = "feature"
-        verbose_name_plural = "features"
-
-    def __str__(self) -> str:
-        return self.key
-
-
-class ProductFeature(models.Model):
-    """The value a product gives a feature: `true`, a limit (`null` = unlimited), an amount, or a JSON value.
-
-    `per_unit` values are multiplied by the quantity bought or subscribed (5 seats per licence × 3 = 15).
-    """
-
-    product = models.ForeignKey("billing.Product", on_delete=models.CASCADE, related_name="feature_values")
-    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="product_values")
-    value = models.JSONField(null=True, blank=True)
-    per_unit = models.BooleanField(default=False, verbose_name="per unit bought")
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["product", "feature"], name="product_feature_unique")]
-        verbose_name = "product feature value"
-        verbose_name_plural = "product feature values"
-
-    def __str__(self) -> str:
-        return f"{self.product_id}:{self.feature_id}"
 
 
 class EntitlementSettings(models.Model):
@@ -91,31 +36,13 @@ class EntitlementSettings(models.Model):
         return f"entitlement settings of {self.project_id}"
 
 
-class ProductAccess(models.Model):
-    """How long a one-time purchase of a product lasts. Without a row (or with no duration) it is lifetime."""
-
-    product = models.OneToOneField(
-        "billing.Product", on_delete=models.CASCADE, primary_key=True, related_name="access"
-    )
-    duration_days = models.PositiveIntegerField(
-        null=True, blank=True, verbose_name="access (days; empty: for life)"
-    )
-
-    class Meta:
-        verbose_name = "product access duration"
-        verbose_name_plural = "product access durations"
-
-    def __str__(self) -> str:
-        return f"{self.product_id}: {self.duration_days or 'lifetime'}"
-
-
 class Grant(models.Model):
     """An operator's manual grant. On metered/credits/allocation it tops up; on boolean/static it sets the value."""
 
     id = PublicIdField(prefix="grant")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="grants")
-    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="grants")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="grants")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="grants")
     value = models.JSONField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     reason = models.CharField(max_length=500)
@@ -142,8 +69,8 @@ class Revocation(models.Model):
 
     id = PublicIdField(prefix="revk")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="revocations")
-    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="revocations")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="revocations")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="revocations")
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     reason = models.CharField(max_length=500)
     deleted_at = models.DateTimeField(null=True, blank=True, verbose_name="lifted")
@@ -163,12 +90,12 @@ class Purchase(models.Model):
 
     id = PublicIdField(prefix="purch")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="purchases")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="purchases")
     payment = models.ForeignKey("billing.Payment", on_delete=models.PROTECT, related_name="purchases")
     line = models.PositiveIntegerField()  # index of the item in the payment's `items`
-    product = models.ForeignKey("billing.Product", on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
     price = models.ForeignKey(
-        "billing.Price", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "catalog.Price", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     quantity = models.PositiveIntegerField(default=1)
     starts_at = models.DateTimeField(verbose_name="starts")
@@ -213,10 +140,10 @@ class UsageEvent(models.Model):
         "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     customer = models.ForeignKey(
-        "billing.Customer", on_delete=models.CASCADE, related_name="usage_events", db_index=False
+        "customers.Customer", on_delete=models.CASCADE, related_name="usage_events", db_index=False
     )
     feature = models.ForeignKey(
-        Feature, on_delete=models.CASCADE, related_name="usage_events", db_index=False
+        "catalog.Feature", on_delete=models.CASCADE, related_name="usage_events", db_index=False
     )
     event_id = models.CharField(max_length=255, verbose_name="event ID (the tenant's)")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.USAGE)
@@ -260,8 +187,8 @@ class UsageCounter(models.Model):
     """How much of a metered feature a customer used in one period; updated only with atomic SQL."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
-    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
     period_start = models.DateTimeField(verbose_name="period from")
     period_end = models.DateTimeField(verbose_name="period until")
     used = models.BigIntegerField(default=0)
@@ -285,8 +212,8 @@ class AllocationCounter(models.Model):
     """How many units of an allocation feature (seats) a customer holds now; never resets."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
-    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
     in_use = models.BigIntegerField(default=0, verbose_name="units in use")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
@@ -313,12 +240,12 @@ class PlanPeriod(models.Model):
 
     id = PublicIdField(prefix="plper")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="plan_periods")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="plan_periods")
     payment = models.OneToOneField("billing.Payment", on_delete=models.PROTECT, related_name="plan_period")
     invoice = models.ForeignKey("billing.Invoice", on_delete=models.PROTECT, related_name="+")
     # The plan the invoice billed (its licensed subscription line); null when no line names a catalog price.
     product = models.ForeignKey(
-        "billing.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "catalog.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     quantity = models.PositiveIntegerField(default=1)
     period_start = models.DateTimeField(null=True, blank=True)
@@ -346,8 +273,8 @@ class CreditLot(models.Model):
 
     id = PublicIdField(prefix="lot")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="credit_lots")
-    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="credit_lots")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
     source = models.CharField(max_length=20, choices=Source.choices)
     purchase = models.ForeignKey(
         Purchase, null=True, blank=True, on_delete=models.CASCADE, related_name="lots"
@@ -400,8 +327,8 @@ class CreditLedgerEntry(models.Model):
 
     id = PublicIdField(prefix="cle")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
-    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
     lot = models.ForeignKey(CreditLot, on_delete=models.CASCADE, related_name="entries")
     type = models.CharField(max_length=10, choices=Type.choices)
     amount = models.BigIntegerField()  # signed: + granted, - consumed or taken back
@@ -421,7 +348,7 @@ class EntitlementState(models.Model):
     """The digest of a customer's last announced entitlements: `entitlements.updated` fires when it changes."""
 
     customer = models.OneToOneField(
-        "billing.Customer", on_delete=models.CASCADE, primary_key=True, related_name="entitlement_state"
+        "customers.Customer", on_delete=models.CASCADE, primary_key=True, related_name="entitlement_state"
     )
     digest = models.CharField(max_length=64)
     updated_at = models.DateTimeField(auto_now=True)

@@ -25,15 +25,15 @@ from typing import Any, TypedDict
 
 from django.db.models import Min, Q, Sum
 
-from billing.models import Customer, Payment, Price, Product, Subscription
+from billing.models import Payment, Subscription
+from catalog.models import Feature, Price, Product, ProductFeature
 from core.serializers import api_time
+from customers.models import Customer
 from entitlements.models import (
     AllocationCounter,
     CreditLot,
     EntitlementSettings,
-    Feature,
     Grant,
-    ProductFeature,
     Purchase,
     Revocation,
     UsageCounter,

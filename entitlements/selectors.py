@@ -10,17 +10,11 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from prometheus_client import Counter
 
-from billing.models import Customer
+from catalog.models import Feature
 from core.errors import NotFound
+from customers.models import Customer
 from entitlements.cache import Snapshot, snapshot_get
-from entitlements.models import (
-    CreditLedgerEntry,
-    CreditLot,
-    EntitlementSettings,
-    Feature,
-    Grant,
-    Revocation,
-)
+from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, Grant, Revocation
 from entitlements.resolver import iso_epoch, settings_for
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
 from projects.models import Project

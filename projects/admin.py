@@ -11,7 +11,6 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from rest_framework import serializers
 
-from billing.reconciliation import reconcile
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
 from core.admin_display import ViewOnly, column, status_column
@@ -87,7 +86,7 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ["status", "default_flow", "default_currency"]
     search_fields = ["slug", "name", "id"]
     inlines = [ApiKeyInline]
-    actions = ["suspend", "reactivate", "reconcile"]
+    actions = ["suspend", "reactivate"]
 
     def get_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
         if obj is None:  # create's settings (refund_late_payments is set by a change)
@@ -145,15 +144,8 @@ class ProjectAdmin(admin.ModelAdmin):
             self, request, queryset, title="Reactivate projects", perform=_set_status(Project.Status.ACTIVE)
         )
 
-    @admin.action(description="Re-run reconciliation with Stripe (and fix)", permissions=["reconcile"])
-    def reconcile(self, request: HttpRequest, queryset: QuerySet[Project]) -> TemplateResponse | None:
-        return reason_action(self, request, queryset, title="Reconcile with Stripe", perform=_reconcile)
-
     def has_suspend_permission(self, request: HttpRequest) -> bool:
         return has_perm(request, "projects.suspend_project")
-
-    def has_reconcile_permission(self, request: HttpRequest) -> bool:
-        return has_perm(request, "billing.run_reconciliation")
 
 
 @admin.register(ApiKey)
@@ -194,11 +186,6 @@ def _set_status(status: str) -> Callable[[Project, dict[str, Any], Actor], str]:
         return f"now {updated.status}"
 
     return perform
-
-
-def _reconcile(project: Project, data: dict[str, Any], actor: Actor) -> str:
-    run = reconcile(project=project, fix=True, actor=actor, reason=data["reason"])
-    return f"{run.status}: {run.checked} checked, {run.drift_count} drift, {run.fixed_count} fixed"
 
 
 def _rotate(api_key: ApiKey, data: dict[str, Any], actor: Actor) -> str:

@@ -9,10 +9,10 @@ from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
 from core.serializers import api_time
 from core.services import audit_record
-from entitlements.services import entitlements_project_changed
 from projects import keys
 from projects.authentication import auth_cache_invalidate
 from projects.models import ApiKey, PlatformKey, Project
+from projects.versions import project_version_bump
 
 # Fields whose values never reach the audit log: only whether they are set.
 _SECRET_FIELDS = ("stripe_secret_key", "stripe_webhook_secret")
@@ -131,7 +131,7 @@ def project_update(*, actor: Actor, project: Project, reason: str = "", **change
             _invalidate_project_keys_on_commit(locked)
             # The status too: the public plans page (cached under the project's catalog version) must 404 at once.
             if before["default_product"] != after["default_product"] or before["status"] != after["status"]:
-                entitlements_project_changed(project=locked)
+                project_version_bump(project_id=locked.pk)
     return locked
 
 

@@ -4,8 +4,8 @@ Stripe products and prices in the emulator carry the same lookup keys and metada
 from dataclasses import dataclass
 from typing import Any
 
-from billing.catalog import prices, products
-from billing.models import Price, Product
+from catalog.models import Price, Product
+from catalog.services import prices, products
 from core.actors import Actor
 
 ACTOR = Actor.system("tests")

@@ -18,10 +18,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from billing.gateway import install_http_client
 from projects.authentication import local_cache
 from stripe_emulator import Emulator
 from stripe_emulator.sdk import EmulatorHTTPClient, make_client
+from stripe_gateway.client import install_http_client
 from tests.catalog import Catalog, make_catalog
 from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory, ProjectFactory
 from webhooks.services import _endpoint_secrets as endpoint_secrets

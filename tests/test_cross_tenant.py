@@ -16,6 +16,7 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
 import tests
+from config.settings.base import TOLLGATE_APPS
 from core.apis import BaseApi
 from projects.permissions import IsPlatformKey
 
@@ -64,7 +65,7 @@ def _snapshot() -> dict[str, list[dict[str, Any]]]:
     return {
         model._meta.label: sorted(model.objects.values(), key=lambda row: str(row.get("id", row)))
         for model in apps.get_models()
-        if model._meta.app_label in {"core", "projects", "billing", "entitlements", "webhooks"}
+        if model._meta.app_label in TOLLGATE_APPS
     }
 
 

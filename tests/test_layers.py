@@ -38,10 +38,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "*.apps",
             "*.prometheus",
             "webhooks.schema",
-            "billing.dashboard",
-            "billing.metrics",
+            "backoffice.dashboard",
+            "backoffice.metrics",
             "billing.portal",
-            "billing.demo",
+            "backoffice.demo",
         ),
     ),
     ("stripe inbound", ("webhooks.services", "webhooks.processors", "webhooks.tasks")),
@@ -56,7 +56,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "data",
         (
             "billing.models",
-            "billing.gateway",
+            "stripe_gateway.gateway",
             "entitlements.models",
             "webhooks.models",
             "webhooks.signing",
@@ -68,7 +68,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("core", "core.*")),
 ]
 # Data modules that billing's own patterns would take first.
-DATA_FIRST = ("billing.models", "billing.gateway", "entitlements.models")
+DATA_FIRST = ("billing.models", "stripe_gateway.gateway", "entitlements.models")
 
 
 def layer_of(module: str) -> int | None:

@@ -4,9 +4,9 @@ from typing import Any
 
 from django.db import models
 
-from billing.gateway import PLATFORM_ACCOUNT  # noqa: F401  (re-exported: the inbox names accounts the same way)
 from core.crypto import EncryptedTextField
 from core.ids import PublicIdField
+from stripe_gateway.gateway import PLATFORM_ACCOUNT  # noqa: F401  (re-exported: the inbox names accounts the same way)
 
 
 class StripeEvent(models.Model):

@@ -12,18 +12,20 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from billing import subscriptions
-from billing.gateway import StripeGateway, gateway_for, platform_gateway, stripe_id
-from billing.models import Customer, Invoice, Payment
-from billing.payments import (
-    payment_apply_charge,
-    payment_apply_checkout,
-    payment_apply_dispute,
-    payment_apply_intent,
-    payment_transition,
-    refund_mirror,
+from billing.models import Invoice, Payment
+from billing.payments.refunds import payment_apply_charge, payment_apply_dispute, refund_mirror
+from billing.payments.transitions import payment_apply_checkout, payment_apply_intent, payment_transition
+from billing.subscriptions.invoices import invoice_apply, invoice_link_payment_intent, invoice_payment_apply
+from billing.subscriptions.mirror import (
+    Ambiguous,
+    customer_for_stripe,
+    stripe_read_allowed,
+    subscription_apply,
+    subscription_refetch_and_apply,
 )
 from core.context import subjects_note
+from customers.models import Customer
+from stripe_gateway.gateway import StripeGateway, gateway_for, platform_gateway, stripe_id
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def _payment_for(
             invoice_id = _intent_invoice(event, intent)
             invoice = _invoices(event).filter(stripe_invoice_id=invoice_id).first() if invoice_id else None
             if invoice is not None:
-                subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+                invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
             elif invoice_id and _ours(event):
                 # Stripe's invoice of one of our customers, whose own events are still on their way: apply
                 # this one after them (a retry), rather than lose what it says.
@@ -140,7 +142,7 @@ def _ours(event: StripeEvent) -> bool:
     customer = stripe_id(event.data_object.get("customer"))
     if not customer:
         return True
-    return subscriptions.customer_for_stripe(account=event.account, stripe_customer_id=customer) is not None
+    return customer_for_stripe(account=event.account, stripe_customer_id=customer) is not None
 
 
 def _stored_invoice_payment_intent(event: StripeEvent, invoice_id: str) -> str:
@@ -169,12 +171,12 @@ def _link_invoice_intent(event: StripeEvent, invoice_id: str) -> None:
     if not intent:
         intent = _stored_invoice_payment_intent(event, invoice_id)
     if invoice is not None and intent:
-        subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+        invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
 
 
 def _intent_invoice(event: StripeEvent, intent: str) -> str:
     """The invoice a PaymentIntent paid (or tried to), read from Stripe."""
-    subscriptions.stripe_read_allowed(event.account)
+    stripe_read_allowed(event.account)
     listed = _gateway(event).invoice_payments_list(payment_intent=intent)
     return next((stripe_id(record.get("invoice")) for record in listed if record.get("invoice")), "")
 
@@ -278,11 +280,11 @@ def _gateway(event: StripeEvent) -> StripeGateway:
 )
 def subscription(event: StripeEvent) -> None:
     try:
-        subscriptions.subscription_apply(
+        subscription_apply(
             account=event.account, stripe_subscription=event.data_object, event_created=event.stripe_created
         )
-    except subscriptions.Ambiguous:
-        subscriptions.subscription_refetch_and_apply(
+    except Ambiguous:
+        subscription_refetch_and_apply(
             account=event.account,
             gateway=_gateway(event),
             stripe_subscription_id=event.data_object["id"],
@@ -297,12 +299,12 @@ def _invoice_payment_intent(event: StripeEvent, invoice: Invoice) -> str:
         return invoice.stripe_payment_intent_id
     intent = _stored_invoice_payment_intent(event, invoice.stripe_invoice_id)
     if not intent:
-        subscriptions.stripe_read_allowed(event.account)
+        stripe_read_allowed(event.account)
         for record in _gateway(event).invoice_payments_list(invoice=invoice.stripe_invoice_id):
             intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
             if intent:
                 break
-    subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+    invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
     return intent
 
 
@@ -320,7 +322,7 @@ def invoice(event: StripeEvent) -> None:
     """Mirrors the invoice; a paid one (whichever event says so: `invoice.paid` may be lost while
     `invoice.payment_succeeded` arrives) settles its payment, a failed attempt records it."""
     stripe_invoice = event.data_object
-    local = subscriptions.invoice_apply(
+    local = invoice_apply(
         account=event.account, stripe_invoice=stripe_invoice, event_created=event.stripe_created
     )
     if local is None:
@@ -335,9 +337,7 @@ def invoice(event: StripeEvent) -> None:
         if int(stripe_invoice.get("amount_paid") or 0) or not paid
         else ""
     )
-    subscriptions.invoice_payment_apply(
-        invoice=local, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid
-    )
+    invoice_payment_apply(invoice=local, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid)
 
 
 @handles("invoice_payment.paid")
@@ -347,7 +347,7 @@ def invoice_payment(event: StripeEvent) -> None:
     intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
     local = _invoices(event).filter(stripe_invoice_id=stripe_id(record.get("invoice"))).first()
     if local is not None and intent:
-        subscriptions.invoice_link_payment_intent(invoice=local, payment_intent_id=intent)
+        invoice_link_payment_intent(invoice=local, payment_intent_id=intent)
 
 
 @handles("customer.updated", "customer.deleted")
@@ -355,7 +355,7 @@ def customer(event: StripeEvent) -> None:
     """Links a Stripe customer created outside our API (e.g. by Checkout) to the tenant's customer through our
     metadata; a customer deleted at Stripe is unlinked, so the next purchase creates a new one."""
     stripe_customer = event.data_object
-    local = subscriptions.customer_for_stripe(
+    local = customer_for_stripe(
         account=event.account,
         stripe_customer_id=stripe_customer.get("id", ""),
         metadata=stripe_customer.get("metadata"),

@@ -19,7 +19,6 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from billing.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
 from core import context
 from core.actors import Actor
 from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many
@@ -30,6 +29,7 @@ from core.locks import lock_release, lock_try
 from core.parsers import MAX_JSON_DEPTH, has_nul, json_depth, json_depth_bound
 from core.services import audit_record
 from projects.models import Project
+from stripe_gateway.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
 from webhooks import processors
 from webhooks.models import PLATFORM_ACCOUNT, StripeEvent, StripeWebhookEndpoint
 
@@ -173,7 +173,7 @@ def stripe_event_store(
 def stripe_events_fetch_missing(*, project: Project | None, since: datetime) -> int:
     """Fetches the account's events since `since` from Stripe's /v1/events and stores those we never received
     (a delivery lost while Tollgate was down). Returns how many were missing."""
-    from billing.gateway import gateway_for, platform_gateway
+    from stripe_gateway.gateway import gateway_for, platform_gateway
 
     account = project.pk if project is not None else PLATFORM_ACCOUNT
     gateway = gateway_for(project) if project is not None else platform_gateway()

@@ -10,11 +10,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from billing import payments
-from billing.admin.display import money_column, payment_items, read_only_page
 from billing.models import Cart, CartItem, CheckoutSession, Payment, Refund
+from billing.payments.refunds import payment_refund
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_columns import money_column, payment_items, read_only_page
 from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.errors import InvalidRequest
@@ -184,7 +184,7 @@ def _refund(payment: Payment, data: dict[str, Any], actor: Actor) -> str:
             raise InvalidRequest(str(exc), param="amount") from exc
         if amount == 0:
             raise InvalidRequest("A refund of nothing: leave the amount empty to refund all that is left.")
-    refunded = payments.payment_refund(
+    refunded = payment_refund(
         payment=payment,
         amount=amount,
         reason=data["reason"],

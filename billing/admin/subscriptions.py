@@ -10,17 +10,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from billing import subscriptions
-from billing.admin.display import (
+from billing.models import Invoice, Subscription
+from billing.subscriptions.changes import subscription_cancel, subscription_resume
+from core.actors import Actor
+from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_columns import (
     billing_reason_text,
     invoice_lines,
     money_column,
     read_only_page,
     subscription_discount,
 )
-from billing.models import Invoice, Subscription
-from core.actors import Actor
-from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_display import (
     NEWEST_FIRST,
     StatusFilter,
@@ -116,7 +116,7 @@ class CancelForm(ReasonForm):
 
 
 def _cancel(subscription: Subscription, data: dict[str, Any], actor: Actor) -> str:
-    result = subscriptions.subscription_cancel(
+    result = subscription_cancel(
         subscription=subscription,
         at_period_end=data.get("at_period_end", False),
         actor=actor,
@@ -126,5 +126,5 @@ def _cancel(subscription: Subscription, data: dict[str, Any], actor: Actor) -> s
 
 
 def _resume(subscription: Subscription, data: dict[str, Any], actor: Actor) -> str:
-    result = subscriptions.subscription_resume(subscription=subscription, actor=actor, reason=data["reason"])
+    result = subscription_resume(subscription=subscription, actor=actor, reason=data["reason"])
     return f"status {result.status}"

@@ -8,9 +8,9 @@ the newer event that removed it brings that change itself.
 
 from typing import Any
 
-from billing.gateway import gateway_for, stripe_id
 from billing.models import Coupon, PromotionCode
 from projects.models import Project
+from stripe_gateway.gateway import gateway_for, stripe_id
 
 
 def subscription_discount(

@@ -2,7 +2,8 @@
 
 from django.db.models import Q, QuerySet
 
-from billing.models import Coupon, Product, PromotionCode
+from billing.models import Coupon, PromotionCode
+from catalog.models import Product
 from core.errors import NotFound
 from projects.models import Project
 

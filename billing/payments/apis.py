@@ -8,16 +8,21 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import payments, portal, selectors, services
-from billing.models import Cart, CartItem, CheckoutSession, Customer, Payment
+from billing import portal, selectors
+from billing.models import Cart, CartItem, CheckoutSession, Payment
 from billing.payments import carts
+from billing.payments.checkout import checkout_start, payment_submit
+from billing.payments.closing import payment_cancel
+from billing.payments.refunds import payment_refund
+from billing.payments.requests import redirect_urls_validate
+from billing.payments.transitions import payment_refresh
 from billing.representations import (
     CartOutput,
     CheckoutSessionOutput,
-    CustomerOutput,
     PaymentOutput,
     PaymentStatusOutput,
 )
+from catalog import selectors as catalog_selectors
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
@@ -30,85 +35,6 @@ MAX_QUANTITY = 10_000
 
 
 # --- customers ----------------------------------------------------------------------------------------------
-
-
-class CustomerListCreateApi(BaseApi):
-    class InputSerializer(StrictSerializer):
-        external_id = serializers.CharField(max_length=255)
-        email = serializers.EmailField(required=False, allow_blank=True)
-        name = serializers.CharField(max_length=255, required=False, allow_blank=True)
-        metadata = MetadataField(required=False)
-        test_clock = serializers.CharField(
-            max_length=40,
-            required=False,
-            help_text="Test mode: a test clock of the project to create the Stripe customer on (a new customer, "
-            "or one not yet at Stripe).",
-        )
-
-    @extend_schema(
-        operation_id="customers_list",
-        summary="List customers",
-        description="The project's customers, newest first, optionally only those with one `email`.",
-        parameters=[*PAGINATION_PARAMETERS, OpenApiParameter("email", OpenApiTypes.STR)],
-        responses=list_serializer(CustomerOutput, "CustomerList"),
-    )
-    def get(self, request: Request) -> Response:
-        queryset = selectors.customer_list(
-            project=request_project(request), email=request.query_params.get("email")
-        )
-        rows, has_more = paginate_queryset(queryset, request)
-        return Response(list_body(CustomerOutput(rows, many=True).data, has_more))
-
-    @extend_schema(
-        operation_id="customers_upsert",
-        summary="Create or update a customer",
-        description=(
-            "Upsert by `external_id` (your own user id, used as `customer` everywhere): 201 when "
-            "created, 200 when it existed and the given fields were updated. A customer already "
-            "known to Stripe has a changed `email` or `name` copied to its Stripe Customer in the "
-            "background. Safe to repeat: the same body changes nothing the second time. With "
-            "`test_clock` (projects on a Stripe test key; else 403) the Stripe customer is created on that "
-            "test clock at once; a customer already at Stripe cannot move onto one (409 "
-            "`test_clock_immutable`)."
-        ),
-        request=InputSerializer,
-        responses={200: CustomerOutput, 201: CustomerOutput},
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        customer, created = services.customer_upsert(
-            project=request_project(request),
-            external_id=data["external_id"],
-            email=data.get("email"),
-            name=data.get("name"),
-            metadata=data.get("metadata"),
-            test_clock=data.get("test_clock"),
-        )
-        return Response(
-            CustomerOutput(customer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
-
-
-class CustomerDetailApi(BaseApi):
-    tenant_lookup = {"customer_id": Customer}
-
-    @extend_schema(
-        operation_id="customers_retrieve",
-        summary="Retrieve a customer",
-        description="One customer by your `external_id`; 404 when the project has never seen it.",
-        responses=CustomerOutput,
-    )
-    def get(self, request: Request, customer_id: str) -> Response:
-        return Response(
-            CustomerOutput(
-                selectors.customer_lookup(project=request_project(request), customer_id=customer_id)
-            ).data
-        )
-
-
-# --- checkout -----------------------------------------------------------------------------------------------
 
 
 class _CheckoutBase(StrictSerializer):
@@ -134,7 +60,7 @@ class _CheckoutBase(StrictSerializer):
 def _checkout(request: Request, data: dict[str, Any], **purchase: Any) -> Response:
     """Starts the checkout `purchase` describes and renders its session (201)."""
     project = request_project(request)
-    payment = payments.checkout_start(
+    payment = checkout_start(
         project=project,
         customer=data["customer"],
         success_url=data["success_url"],
@@ -301,7 +227,7 @@ class CheckoutDetailApi(BaseApi):
     )
     def get(self, request: Request, session_id: str) -> Response:
         session = selectors.checkout_session_get(project=request_project(request), session_id=session_id)
-        payments.payment_refresh(payment=session.payment)
+        payment_refresh(payment=session.payment)
         session.refresh_from_db()
         return Response(CheckoutSessionOutput(session).data)
 
@@ -384,7 +310,7 @@ class CartItemCreateApi(BaseApi):
         cart = selectors.cart_get(project=project, cart_id=cart_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        price = selectors.price_get(
+        price = catalog_selectors.price_get(
             project=project, key_or_id=serializer.validated_data["price"], param="price"
         )
         carts.cart_item_add(cart=cart, price=price, quantity=serializer.validated_data["quantity"])
@@ -521,7 +447,7 @@ class PaymentListCreateApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        payment, created = payments.payment_submit(
+        payment, created = payment_submit(
             project=request_project(request),
             customer=data["customer"],
             price=data.get("price"),
@@ -561,7 +487,7 @@ class PaymentDetailApi(BaseApi):
     )
     def get(self, request: Request, payment_id: str) -> Response:
         payment = selectors.payment_get(project=request_project(request), payment_id=payment_id)
-        return Response(PaymentOutput(payments.payment_refresh(payment=payment)).data)
+        return Response(PaymentOutput(payment_refresh(payment=payment)).data)
 
 
 class PaymentStatusApi(BaseApi):
@@ -610,7 +536,7 @@ class PaymentRefundApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         operation = operation_of(request)
-        payment = payments.payment_refund(
+        payment = payment_refund(
             payment=payment,
             amount=serializer.validated_data.get("amount"),
             reason=serializer.validated_data.get("reason", ""),
@@ -638,7 +564,7 @@ class PaymentCancelApi(BaseApi):
     def post(self, request: Request, payment_id: str) -> Response:
         payment = selectors.payment_get(project=request_project(request), payment_id=payment_id)
         return Response(
-            PaymentOutput(payments.payment_cancel(payment=payment, actor=actor_from_request(request))).data
+            PaymentOutput(payment_cancel(payment=payment, actor=actor_from_request(request))).data
         )
 
 
@@ -666,7 +592,7 @@ class PortalApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         project = request_project(request)
-        payments.redirect_urls_validate(project=project, return_url=serializer.validated_data["return_url"])
+        redirect_urls_validate(project=project, return_url=serializer.validated_data["return_url"])
         url = portal.portal_session_create(
             project=project,
             customer_external_id=serializer.validated_data["customer"],

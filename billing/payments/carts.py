@@ -3,10 +3,12 @@
 from django.db import transaction
 from django.db.models import F
 
-from billing.models import Cart, CartItem, Customer, Price
-from billing.services import customer_for_purchase
+from billing.models import Cart, CartItem
+from catalog.models import Price
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.serializers import MAX_LINE_ITEMS
+from customers.models import Customer
+from customers.services.customers import customer_for_purchase
 from projects.models import Project
 
 

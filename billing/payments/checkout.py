@@ -20,6 +20,7 @@ from billing.payments.requests import (
 )
 from billing.subscriptions.items import subscription_items_parse
 from core.errors import Conflict, InvalidRequest
+from customers import selectors as customer_selectors
 from projects.models import Project
 
 # A checkout's kind is the payment type it creates.
@@ -54,7 +55,7 @@ def _subscription_items_lines(
     `billing.subscriptions.items`. A metered item has no quantity and costs nothing now."""
     specs = subscription_items_parse(project=project, items=items)
     # Refused here already so that `param` names the item (checked again under the customer's lock).
-    customer = selectors.customer_find(project=project, external_id=customer_id)
+    customer = customer_selectors.customer_find(project=project, external_id=customer_id)
     if customer is not None:
         for index, spec in enumerate(specs):
             live = selectors.live_subscription_to(customer=customer, product=spec.price.product)

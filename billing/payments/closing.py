@@ -9,7 +9,6 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from billing.gateway import gateway_for, idempotency_key
 from billing.models import CheckoutSession, Payment
 from billing.payments.refunds import payment_refund
 from billing.payments.transitions import (
@@ -21,6 +20,7 @@ from billing.payments.transitions import (
 from core.actors import Actor
 from core.errors import ApiError, Conflict
 from core.services import audit_record
+from stripe_gateway.gateway import gateway_for, idempotency_key
 
 logger = logging.getLogger(__name__)
 

@@ -12,12 +12,14 @@ from django.utils import timezone
 
 from billing import selectors
 from billing.discounts.services import checkout_discount_params, purchase_promotion_code
-from billing.gateway import StripeGateway, gateway_for, idempotency_key
-from billing.models import Cart, CheckoutSession, Customer, Payment, Price, PromotionCode
+from billing.models import Cart, CheckoutSession, Payment, PromotionCode
 from billing.payments.requests import PaymentRequest, redirect_urls_validate
-from billing.services import customer_ensure_stripe, customer_for_purchase
+from catalog.models import Price
 from core.errors import Conflict, InvalidRequest
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe, customer_for_purchase
 from projects.models import Project
+from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key
 
 # Stripe Checkout sessions live between 30 minutes and 24 hours; shorter project TTLs are enforced by our sweep.
 STRIPE_CHECKOUT_MIN_SECONDS = 1800

@@ -20,12 +20,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from billing.gateway import from_timestamp, gateway_for, idempotency_key, outcome_unknown, refusal_code
 from billing.models import Payment, Refund
 from billing.payments.transitions import payment_transition
 from core.actors import Actor
 from core.errors import ApiError, Conflict, InvalidRequest
 from core.services import audit_record
+from stripe_gateway.errors import outcome_unknown, refusal_code
+from stripe_gateway.gateway import from_timestamp, gateway_for, idempotency_key
 
 logger = logging.getLogger(__name__)
 

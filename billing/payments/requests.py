@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from billing import selectors
-from billing.catalog.pricing import price_amount
-from billing.models import Payment, Price
+from billing.models import Payment
+from catalog import selectors as catalog_selectors
+from catalog.models import Price
+from catalog.pricing import price_amount
 from core.errors import InvalidRequest
 from core.serializers import MAX_LINE_ITEMS
 from projects.models import Project
@@ -67,7 +68,7 @@ def lines_for_prices(*, project: Project, items: list[tuple[str, int]], param: s
     lines = []
     for index, (price_ref, quantity) in enumerate(items):
         where = f"{param}[{index}].price" if param == "items" else param
-        price = selectors.price_get(project=project, key_or_id=price_ref, param=where)
+        price = catalog_selectors.price_get(project=project, key_or_id=price_ref, param=where)
         if not price.active:
             raise InvalidRequest(f"Price {price.key!r} is not active.", code="price_inactive", param=where)
         if not price.stripe_price_id:

@@ -11,12 +11,13 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from billing.gateway import gateway_for, stripe_id
-from billing.models import CheckoutSession, Customer, Payment
+from billing.models import CheckoutSession, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
 from core.cache import cache_add
 from core.errors import ApiError
-from entitlements.services import payment_entitlements_apply
+from customers.models import Customer
+from entitlements.services.purchases import payment_entitlements_apply
+from stripe_gateway.gateway import gateway_for, stripe_id
 from webhooks.outbound import event_record
 
 logger = logging.getLogger(__name__)

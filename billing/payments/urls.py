@@ -1,11 +1,9 @@
-"""Routes of customers, checkout, carts, payments and portal (`billing.payments.apis`)."""
+"""Routes of checkout, carts, payments and portal (`billing.payments.apis`)."""
 
 from billing.payments import apis
 from core.urls import route
 
 urlpatterns = [
-    *route("customers", apis.CustomerListCreateApi.as_view(), "customers"),
-    *route("customers/<str:customer_id>", apis.CustomerDetailApi.as_view(), "customer-detail"),
     *route("checkout/subscription", apis.CheckoutSubscriptionApi.as_view(), "checkout-subscription"),
     *route("checkout/item", apis.CheckoutItemApi.as_view(), "checkout-item"),
     *route("checkout/cart", apis.CheckoutCartApi.as_view(), "checkout-cart"),

@@ -19,7 +19,3 @@ customers' objects never reach.
 - `subscription_checks`, `invoice_checks`, `payment_checks`: the checks per resource;
 - `run`: `reconcile`, one run over every account.
 """
-
-from billing.reconciliation.run import reconcile
-
-__all__ = ["reconcile"]

@@ -6,12 +6,19 @@ amounts, the subscription it belongs to), and the payment of a paid or attempted
 from functools import partial
 from typing import Any
 
-from billing import subscriptions
-from billing.gateway import stripe_id
-from billing.models import Customer, Invoice, Payment, Subscription
+from billing.models import Invoice, Payment, Subscription
 from billing.reconciliation.reader import _Reader
 from billing.reconciliation.recording import Expected, _Recording
+from billing.subscriptions.invoices import (
+    invoice_apply,
+    invoice_link_payment_intent,
+    invoice_payment_apply,
+    invoice_subscription_id,
+)
+from billing.subscriptions.mirror import customer_for_stripe
+from customers.models import Customer
 from projects.models import Project
+from stripe_gateway.gateway import stripe_id
 
 
 class _InvoiceChecks(_Recording):
@@ -20,7 +27,7 @@ class _InvoiceChecks(_Recording):
     def invoices(self, reader: _Reader, projects: list[Project]) -> None:
         for stripe_invoice in reader.each("invoices", self._created()):
             self.run.checked += 1
-            customer = subscriptions.customer_for_stripe(
+            customer = customer_for_stripe(
                 account=reader.account, stripe_customer_id=stripe_id(stripe_invoice.get("customer"))
             )
             if customer is None or customer.project not in projects:
@@ -65,7 +72,7 @@ class _InvoiceChecks(_Recording):
         )
         if local is None:
             return None
-        stripe_subscription = subscriptions.invoice_subscription_id(stripe_invoice)
+        stripe_subscription = invoice_subscription_id(stripe_invoice)
         pairs: Expected = {
             name: (getattr(local, name), int(stripe_invoice.get(name) or 0))
             for name in ("subtotal", "total", "amount_due", "amount_paid", "amount_remaining")
@@ -85,7 +92,7 @@ class _InvoiceChecks(_Recording):
         return pairs
 
     def _invoice_repair(self, reader: _Reader, stripe_invoice: dict[str, Any]) -> None:
-        subscriptions.invoice_apply(
+        invoice_apply(
             account=reader.account,
             stripe_invoice=stripe_invoice,
             event_created=self.as_of(stripe_invoice),
@@ -160,14 +167,14 @@ class _InvoiceChecks(_Recording):
     def _payment_repair(
         self, reader: _Reader, stripe_invoice: dict[str, Any], attempts: list[dict[str, Any]]
     ) -> None:
-        invoice = subscriptions.invoice_apply(
+        invoice = invoice_apply(
             account=reader.account, stripe_invoice=stripe_invoice, event_created=self.as_of(stripe_invoice)
         )
         if invoice is None:
             return
         intent = self._intent_of(attempts)
-        subscriptions.invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
-        subscriptions.invoice_payment_apply(
+        invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+        invoice_payment_apply(
             invoice=invoice,
             stripe_invoice=stripe_invoice,
             payment_intent_id=intent,

@@ -9,22 +9,21 @@ from typing import Any
 
 from django.utils import timezone
 
-from billing.gateway import stripe_account_of, stripe_id
 from billing.models import Payment, Refund
-from billing.payments import (
+from billing.payments.refunds import (
     DISPUTE_RANK,
-    intent_status,
+    UNSENT_AFTER,
     payment_apply_charge,
-    payment_apply_checkout,
     payment_apply_dispute,
-    payment_apply_intent,
     payment_refunds_sync,
     refund_mirror,
+    refund_of_stripe,
 )
-from billing.payments.refunds import UNSENT_AFTER, refund_of_stripe
+from billing.payments.transitions import intent_status, payment_apply_checkout, payment_apply_intent
 from billing.reconciliation.reader import _Reader
 from billing.reconciliation.recording import Expected, _Recording
 from projects.models import Project
+from stripe_gateway.gateway import stripe_account_of, stripe_id
 
 
 class _PaymentChecks(_Recording):

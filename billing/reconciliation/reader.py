@@ -1,14 +1,14 @@
 """Stripe reads of one account for a reconciliation run: listing pages and single objects, each read paced under
-the account's read rate limit (`subscriptions.stripe_read_allowed`), and Stripe's clock as of the read.
+the account's read rate limit (`stripe_read_allowed`), and Stripe's clock as of the read.
 """
 
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from billing import subscriptions
-from billing.gateway import StripeGateway
+from billing.subscriptions.mirror import stripe_read_allowed
 from core.errors import RateLimited
+from stripe_gateway.gateway import StripeGateway
 
 
 class _Reader:
@@ -21,7 +21,7 @@ class _Reader:
     def pace(self) -> None:
         while True:
             try:
-                subscriptions.stripe_read_allowed(self.account)
+                stripe_read_allowed(self.account)
                 return
             except RateLimited:
                 time.sleep(0.05)

@@ -9,7 +9,6 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from billing.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_account_of
 from billing.models import Drift, ReconciliationRun
 from billing.reconciliation.invoice_checks import _InvoiceChecks
 from billing.reconciliation.payment_checks import _PaymentChecks
@@ -19,6 +18,13 @@ from core.actors import Actor
 from core.errors import ApiError
 from core.services import audit_record
 from projects.models import Project
+from stripe_gateway.gateway import (
+    PLATFORM_ACCOUNT,
+    StripeGateway,
+    gateway_for,
+    platform_gateway,
+    stripe_account_of,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,18 @@ Stripe no longer has recorded as missing in Stripe.
 from functools import partial
 from typing import Any
 
-from billing import subscriptions
-from billing.gateway import from_timestamp, stripe_account_of, stripe_id
-from billing.models import Customer, Drift, Subscription
+from billing.models import Drift, Subscription
 from billing.reconciliation.reader import _Reader
 from billing.reconciliation.recording import Expected, _Recording
+from billing.subscriptions.mirror import (
+    customer_for_stripe,
+    primary_item,
+    subscription_apply,
+    subscription_items_resolve,
+)
+from customers.models import Customer
 from projects.models import Project
+from stripe_gateway.gateway import from_timestamp, stripe_account_of, stripe_id
 
 
 class _SubscriptionChecks(_Recording):
@@ -22,7 +28,7 @@ class _SubscriptionChecks(_Recording):
         for stripe_subscription in reader.each("subscriptions", {"status": "all", **self._created()}):
             self.run.checked += 1
             seen.add(stripe_subscription["id"])
-            customer = subscriptions.customer_for_stripe(
+            customer = customer_for_stripe(
                 account=reader.account,
                 stripe_customer_id=stripe_id(stripe_subscription.get("customer")),
                 metadata=stripe_subscription.get("metadata"),
@@ -67,12 +73,12 @@ class _SubscriptionChecks(_Recording):
         ).first()
         if local is None:
             return None
-        resolved = subscriptions.subscription_items_resolve(
+        resolved = subscription_items_resolve(
             project=customer.project, stripe_subscription=stripe_subscription
         )
         # The primary item, as the mirror picks it; Stripe's first when none of the prices is in the catalog.
         item = (
-            subscriptions.primary_item(resolved)[0]
+            primary_item(resolved)[0]
             if resolved
             else ((stripe_subscription.get("items") or {}).get("data") or [{}])[0]
         )
@@ -110,7 +116,7 @@ class _SubscriptionChecks(_Recording):
         return pairs
 
     def _subscription_repair(self, reader: _Reader, stripe_subscription: dict[str, Any]) -> None:
-        subscriptions.subscription_apply(
+        subscription_apply(
             account=reader.account,
             stripe_subscription=stripe_subscription,
             event_created=self.as_of(stripe_subscription),

@@ -8,11 +8,21 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import selectors, subscriptions
-from billing.models import Invoice, Price, Subscription
+from billing import selectors
+from billing.models import Invoice, Subscription
 from billing.payments.apis import MAX_QUANTITY, SubscriptionItemInput, subscription_items_input
 from billing.representations import InvoiceOutput, SubscriptionOutput
+from billing.subscriptions.changes import (
+    subscription_automatic_tax_set,
+    subscription_cancel,
+    subscription_change,
+    subscription_preview,
+    subscription_resume,
+)
+from billing.subscriptions.create import subscription_create
 from billing.subscriptions.items import ItemSpec, subscription_items_parse
+from catalog import selectors as catalog_selectors
+from catalog.models import Price
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
@@ -57,7 +67,7 @@ def _change_input(
             param="price",
         )
     price = (
-        selectors.price_get(project=request_project(request), key_or_id=data["price"], param="price")
+        catalog_selectors.price_get(project=request_project(request), key_or_id=data["price"], param="price")
         if "price" in data
         else None
     )
@@ -126,7 +136,7 @@ class SubscriptionListApi(BaseApi):
         project = request_project(request)
         items = subscription_items_input(data)
         if items is None:
-            price = selectors.price_get(project=project, key_or_id=data["price"], param="price")
+            price = catalog_selectors.price_get(project=project, key_or_id=data["price"], param="price")
             if not price.is_recurring or not price.active or not price.stripe_price_id:
                 raise InvalidRequest(
                     "price must be an active recurring price.", code="price_not_recurring", param="price"
@@ -139,7 +149,7 @@ class SubscriptionListApi(BaseApi):
             specs = [ItemSpec(price=price, quantity=None if metered else data.get("quantity", 1))]
         else:
             specs = subscription_items_parse(project=project, items=items)
-        created = subscriptions.subscription_create(
+        created = subscription_create(
             project=project,
             actor=actor_from_request(request),
             customer=data["customer"],
@@ -265,12 +275,12 @@ class SubscriptionDetailApi(BaseApi):
         if "automatic_tax" in data and not (
             {"price", "quantity", "items"} & set(data) or data.get("promotion_code")
         ):
-            updated = subscriptions.subscription_automatic_tax_set(
+            updated = subscription_automatic_tax_set(
                 subscription=subscription, actor=actor_from_request(request), enabled=data["automatic_tax"]
             )
             return Response(_rendered(updated))
         price, quantity, items = _change_input(request, data)
-        updated = subscriptions.subscription_change(
+        updated = subscription_change(
             subscription=subscription,
             actor=actor_from_request(request),
             price=price,
@@ -332,7 +342,7 @@ class SubscriptionPreviewApi(BaseApi):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         price, quantity, items = _change_input(request, data)
-        preview = subscriptions.subscription_preview(
+        preview = subscription_preview(
             subscription=subscription,
             price=price,
             quantity=quantity,
@@ -365,7 +375,7 @@ class SubscriptionCancelApi(BaseApi):
         subscription = _subscription(request, subscription_id)
         serializer = self.InputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
-        updated = subscriptions.subscription_cancel(
+        updated = subscription_cancel(
             subscription=subscription,
             actor=actor_from_request(request),
             at_period_end=serializer.validated_data["at_period_end"],
@@ -388,7 +398,7 @@ class SubscriptionResumeApi(BaseApi):
         responses=SubscriptionOutput,
     )
     def post(self, request: Request, subscription_id: str) -> Response:
-        resumed = subscriptions.subscription_resume(
+        resumed = subscription_resume(
             subscription=_subscription(request, subscription_id),
             actor=actor_from_request(request),
             operation=operation_of(request),

@@ -11,11 +11,9 @@ from typing import Any
 
 from django.db import transaction
 
-from billing.catalog.pricing import price_amount
 from billing.discounts.mirror import subscription_discount
 from billing.discounts.services import subscription_discount_params
-from billing.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of, stripe_id
-from billing.models import Price, Subscription
+from billing.models import Subscription
 from billing.representations import SubscriptionOutput
 from billing.subscriptions.invoices import invoice_lines
 from billing.subscriptions.items import ItemSpec, already_subscribed_check, customer_subscribing
@@ -25,10 +23,13 @@ from billing.subscriptions.mirror import (
     subscription_items_resolve,
     subscription_items_unsaved,
 )
+from catalog.models import Price
+from catalog.pricing import price_amount
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
 from core.idempotency import Operation
 from core.services import audit_record
+from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of, stripe_id
 
 
 def _gateway(subscription: Subscription) -> StripeGateway:

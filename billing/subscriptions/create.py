@@ -11,8 +11,7 @@ from django.db import transaction
 
 from billing import selectors
 from billing.discounts.services import subscription_discount_params
-from billing.gateway import gateway_for, idempotency_key, stripe_account_of, stripe_id
-from billing.models import Customer, Price, Subscription
+from billing.models import Subscription
 from billing.subscriptions.changes import audit_state
 from billing.subscriptions.items import (
     ItemSpec,
@@ -21,11 +20,15 @@ from billing.subscriptions.items import (
     primary_spec,
 )
 from billing.subscriptions.mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
+from catalog.models import Price
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
 from core.idempotency import Operation
 from core.services import audit_record
+from customers import selectors as customer_selectors
+from customers.models import Customer
 from projects.models import Project
+from stripe_gateway.gateway import gateway_for, idempotency_key, stripe_account_of, stripe_id
 
 
 def _no_payment_method() -> InvalidRequest:
@@ -76,7 +79,7 @@ def subscription_create(
                     code="tax_behavior_unspecified",
                     param="automatic_tax",
                 )
-    owner = selectors.customer_get(project=project, external_id=customer, param="customer")
+    owner = customer_selectors.customer_get(project=project, external_id=customer, param="customer")
     currency = items[0].price.currency
     if owner.currency and owner.currency != currency:
         raise Conflict(

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from billing import selectors
-from billing.models import Customer, Price, Subscription
+from billing.models import Subscription
+from catalog import selectors as catalog_selectors
+from catalog.models import Price
 from core.errors import Conflict, InvalidRequest, RateLimited
 from core.locks import lock_release, lock_try
+from customers.models import Customer
 from projects.models import Project
 
 # How long a subscription write waits for another one of the same customer (a Stripe call and its mirror take
@@ -54,7 +57,7 @@ def subscription_items_parse(
     specs: list[ItemSpec] = []
     for index, (price_ref, quantity) in enumerate(items):
         where = f"{param}[{index}].price"
-        price = selectors.price_get(project=project, key_or_id=price_ref, param=where)
+        price = catalog_selectors.price_get(project=project, key_or_id=price_ref, param=where)
         if not price.is_recurring:
             raise InvalidRequest(
                 f"Price {price.key!r} is not recurring: a subscription takes recurring prices only.",

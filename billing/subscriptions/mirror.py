@@ -10,24 +10,19 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from billing.discounts.mirror import subscription_discount
-from billing.gateway import StripeGateway, from_timestamp, stripe_account_of, stripe_id
-from billing.models import (
-    Customer,
-    Invoice,
-    Payment,
-    Price,
-    Subscription,
-    SubscriptionItem,
-    subscription_item_id,
-)
+from billing.models import Invoice, Payment, Subscription, SubscriptionItem, subscription_item_id
 from billing.representations import SubscriptionOutput
+from catalog.models import Price
 from core.context import subjects_note
 from core.db import instance_from_row, select_columns
 from core.errors import RateLimited
 from core.ratelimit import hit
 from core.serializers import api_time
-from entitlements.services import entitlements_recompute, meter_events_unskip
+from customers.models import Customer
+from entitlements.services.meters import meter_events_unskip
+from entitlements.services.recompute import entitlements_recompute
 from projects.models import Project
+from stripe_gateway.gateway import StripeGateway, from_timestamp, stripe_account_of, stripe_id
 from webhooks.outbound import event_record
 
 logger = logging.getLogger(__name__)

@@ -201,11 +201,11 @@ ENUM_NAMES: Mapping[tuple[str, str], str] = {
 # The values of enum fields the schema types as a plain string: a dotted path to the server's choices (a
 # TextChoices class or a tuple of strings; a blank choice is sent as null, so it is left out), or the values.
 ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
-    ("Feature", "type"): "entitlements.models.Feature.Type",
-    ("Price", "type"): "billing.models.Price.Type",
-    ("Price", "interval"): "billing.models.Price.Interval",
-    ("Price", "usage_type"): "billing.models.Price.UsageType",
-    ("Price", "tax_behavior"): "billing.models.Price.TaxBehavior",
+    ("Feature", "type"): "catalog.models.Feature.Type",
+    ("Price", "type"): "catalog.models.Price.Type",
+    ("Price", "interval"): "catalog.models.Price.Interval",
+    ("Price", "usage_type"): "catalog.models.Price.UsageType",
+    ("Price", "tax_behavior"): "catalog.models.Price.TaxBehavior",
     ("CheckoutSession", "mode"): "billing.models.CheckoutSession.Mode",
     ("CheckoutSession", "status"): "billing.models.CheckoutSession.Status",
     ("Cart", "status"): "billing.models.Cart.Status",
@@ -214,7 +214,7 @@ ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
     ("Payment", "source"): "billing.models.Payment.Source",
     ("Payment", "status"): "billing.models.Payment.Status",
     ("PaymentStatusSummary", "status"): "billing.models.Payment.Status",
-    ("PublicPlanFeature", "type"): "entitlements.models.Feature.Type",
+    ("PublicPlanFeature", "type"): "catalog.models.Feature.Type",
     ("Coupon", "duration"): "billing.models.Coupon.Duration",
     ("SubscriptionDiscount", "duration"): "billing.models.Coupon.Duration",
     # billing/portal.py portal_eligibility (the model has no choices for it).
@@ -222,10 +222,10 @@ ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
     # Stripe's invoice statuses, mirrored as they come (the model field has no choices).
     ("Invoice", "status"): ("draft", "open", "paid", "uncollectible", "void"),
     ("UsageMeterStatus", "status"): "entitlements.models.UsageEvent.MeterStatus",
-    ("EntitlementCheck", "type"): "entitlements.models.Feature.Type",
+    ("EntitlementCheck", "type"): "catalog.models.Feature.Type",
     ("EntitlementSource", "type"): ("subscription", "purchase", "default_product", "grant", "revocation"),
     ("EntitlementSource", "status"): "billing.models.Subscription.Status",
-    ("Entitlement", "type"): "entitlements.models.Feature.Type",
+    ("Entitlement", "type"): "catalog.models.Feature.Type",
     ("CreditLedgerEntry", "type"): "entitlements.models.CreditLedgerEntry.Type",
     ("Event", "type"): "webhooks.outbound.EVENT_TYPES",
 }

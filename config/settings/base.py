@@ -24,6 +24,20 @@ DEMO_PAGES = env.bool("DEMO_PAGES", default=DEBUG)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# Tollgate's apps, bottom to top (docs/architecture.md, "Floor plan"): each imports, and points foreign keys, only
+# at apps before it in this list (tests/test_floor_plan.py holds it).
+TOLLGATE_APPS = [
+    "core",
+    "projects",
+    "stripe_gateway",
+    "customers",
+    "catalog",
+    "entitlements",
+    "billing",
+    "webhooks",
+    "backoffice",
+]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -35,11 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
-    "core",
-    "projects",
-    "billing",
-    "entitlements",
-    "webhooks",
+    *TOLLGATE_APPS,
 ]
 
 MIDDLEWARE = [

@@ -8,31 +8,5 @@ The other views follow the house pattern (nested Input serializers, services for
 
 The package holds one module per part: `check` (the hot path: check, list, consume, release), `grants` (and
 revocations), `usage`, `credits` and `settings` (a project's entitlement settings), with what they share in
-`params`. This module re-exports the views `entitlements.urls` routes.
+`params`.
 """
-
-from entitlements.apis.check import (
-    EntitlementCheckApi,
-    EntitlementConsumeApi,
-    EntitlementListApi,
-    EntitlementReleaseApi,
-)
-from entitlements.apis.credits import CreditsApi
-from entitlements.apis.grants import GrantCreateApi, GrantDeleteApi, RevocationCreateApi, RevocationDeleteApi
-from entitlements.apis.settings import EntitlementSettingsApi
-from entitlements.apis.usage import UsageApi, UsageBatchApi
-
-__all__ = [
-    "CreditsApi",
-    "EntitlementCheckApi",
-    "EntitlementConsumeApi",
-    "EntitlementListApi",
-    "EntitlementReleaseApi",
-    "EntitlementSettingsApi",
-    "GrantCreateApi",
-    "GrantDeleteApi",
-    "RevocationCreateApi",
-    "RevocationDeleteApi",
-    "UsageApi",
-    "UsageBatchApi",
-]

@@ -17,7 +17,7 @@ from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
-from entitlements import cache, selectors, services
+from entitlements import cache, selectors
 from entitlements.apis.params import (
     CUSTOMER,
     CUSTOMER_PARAMETER,
@@ -28,6 +28,7 @@ from entitlements.apis.params import (
     QUANTITY,
     QUANTITY_PARAMETER,
 )
+from entitlements.services.consume import entitlement_consume, entitlement_release
 from projects.authentication import request_project
 
 # --- output shapes (documentation; the views render plain dicts) ---------------------------------------------
@@ -193,7 +194,7 @@ class EntitlementConsumeApi(_ConsumeBaseApi):
     )
     def post(self, request: Request) -> Response:
         data = consume_parse(self.body(request), fields=_CONSUME_FIELDS)  # by hand: this is a hot path
-        answer = services.entitlement_consume(
+        answer = entitlement_consume(
             project=request_project(request),
             event_id=data["id"],
             external_id=data["customer"],
@@ -227,7 +228,7 @@ class EntitlementReleaseApi(_ConsumeBaseApi):
     )
     def post(self, request: Request) -> Response:
         data = consume_parse(self.body(request), fields=_CONSUME_FIELDS | {"reason"})
-        answer = services.entitlement_release(
+        answer = entitlement_release(
             project=request_project(request),
             actor=actor_from_request(request),
             event_id=data["id"],

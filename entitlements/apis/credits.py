@@ -9,12 +9,13 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.models import Customer
+from catalog.models import Feature
 from core.apis import BaseApi
 from core.errors import InvalidRequest
+from customers.models import Customer
 from entitlements import selectors
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, FEATURE, FEATURE_PARAMETER
-from entitlements.models import CreditLot, Feature
+from entitlements.models import CreditLot
 from entitlements.resolver import iso
 from projects.authentication import request_project
 

@@ -12,9 +12,10 @@ from rest_framework.response import Response
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.serializers import StrictSerializer
-from entitlements import selectors, services
+from entitlements import selectors
 from entitlements.apis.params import MAX_ID_LENGTH
 from entitlements.models import Grant, Revocation
+from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
 from projects.authentication import request_project
 
 
@@ -87,7 +88,7 @@ class GrantCreateApi(BaseApi):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = request_project(request)
-        grant = services.grant_create(
+        grant = grant_create(
             project=project,
             actor=actor_from_request(request),
             external_id=data["customer"],
@@ -116,9 +117,7 @@ class GrantDeleteApi(BaseApi):
     )
     def delete(self, request: Request, grant_id: str) -> Response:
         grant = selectors.grant_get(project=request_project(request), grant_id=grant_id)
-        deleted = services.grant_delete(
-            grant=grant, actor=actor_from_request(request), reason=_reason(request)
-        )
+        deleted = grant_delete(grant=grant, actor=actor_from_request(request), reason=_reason(request))
         return Response(GrantOutput(deleted).data)
 
 
@@ -144,7 +143,7 @@ class RevocationCreateApi(BaseApi):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         project = request_project(request)
-        revocation = services.revocation_create(
+        revocation = revocation_create(
             project=project,
             actor=actor_from_request(request),
             external_id=data["customer"],
@@ -170,7 +169,7 @@ class RevocationDeleteApi(BaseApi):
     )
     def delete(self, request: Request, revocation_id: str) -> Response:
         revocation = selectors.revocation_get(project=request_project(request), revocation_id=revocation_id)
-        deleted = services.revocation_delete(
+        deleted = revocation_delete(
             revocation=revocation, actor=actor_from_request(request), reason=_reason(request)
         )
         return Response(RevocationOutput(deleted).data)

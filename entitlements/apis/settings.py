@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from core.actors import actor_from_request
 from core.apis import BaseApi
 from core.serializers import StrictSerializer
-from entitlements import selectors, services
+from entitlements import selectors
+from entitlements.services.recompute import entitlement_settings_update
 from projects import selectors as project_selectors
 from projects.permissions import IsPlatformKey
 
@@ -81,7 +82,7 @@ class EntitlementSettingsApi(BaseApi):
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         reason = changes.pop("reason", "")
-        updated = services.entitlement_settings_update(
+        updated = entitlement_settings_update(
             project=project, actor=actor_from_request(request), reason=reason, **changes
         )
         return Response(self.OutputSerializer(updated).data)

@@ -1,5 +1,5 @@
 """Usage: `GET /usage` (a period's summary), `POST /usage` (one event) and `POST /usage/batch` (all or nothing),
-the parsing of a usage event into `services.UsageInput`, and how a stored event is rendered.
+the parsing of a usage event into `UsageInput`, and how a stored event is rendered.
 """
 
 from datetime import UTC, datetime
@@ -15,7 +15,6 @@ from billing import selectors as billing_selectors
 from core.apis import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
-from entitlements import services
 from entitlements.apis.params import (
     CUSTOMER,
     CUSTOMER_PARAMETER,
@@ -27,6 +26,7 @@ from entitlements.apis.params import (
 )
 from entitlements.models import UsageEvent
 from entitlements.resolver import iso
+from entitlements.services.usage import UsageInput, usage_record, usage_record_batch
 from projects.authentication import request_project
 
 MAX_BATCH = 1000
@@ -44,7 +44,7 @@ class UsageEventInput(StrictSerializer):
 _USAGE_FIELDS = frozenset({"id", "customer", "feature", "quantity", "timestamp", "properties"})
 
 
-def usage_event_parse(raw: Any, param: str = "") -> services.UsageInput:
+def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
     """Validates one usage event by hand (a batch holds up to 1,000: DRF field machinery would dominate).
     `param` prefixes the names of invalid fields (`events[3]`)."""
 
@@ -93,7 +93,7 @@ def usage_event_parse(raw: Any, param: str = "") -> services.UsageInput:
         raise InvalidRequest(
             f"{at('properties')}: an object.", code="invalid_parameter", param=at("properties")
         )
-    return services.UsageInput(
+    return UsageInput(
         id=values["id"],
         customer=values["customer"],
         feature=values["feature"],
@@ -233,7 +233,7 @@ class UsageApi(BaseApi):
     )
     def post(self, request: Request) -> Response:
         event = usage_event_parse(request.data)
-        stored, created = services.usage_record(project=request_project(request), event=event)
+        stored, created = usage_record(project=request_project(request), event=event)
         return Response(
             usage_event_body(stored), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -280,5 +280,5 @@ class UsageBatchApi(BaseApi):
                 f"events: at most {MAX_BATCH} events per batch.", code="batch_too_large", param="events"
             )
         events = [usage_event_parse(raw, f"events[{index}]") for index, raw in enumerate(raw_events)]
-        accepted, duplicates, _ = services.usage_record_batch(project=request_project(request), events=events)
+        accepted, duplicates, _ = usage_record_batch(project=request_project(request), events=events)
         return Response({"accepted": accepted, "duplicates": duplicates})

@@ -19,58 +19,7 @@ Limits hold under concurrency because counters change only through one condition
 row locks. A denied consume rolls back, so it records nothing. On PostgreSQL a metered consume is one call of
 `tollgate_metered_consume` (migration 0005), which takes its own event back when it refuses.
 
-The package holds one module per sub-domain: `recompute` (the hook, a project's settings), `purchases`,
+One module per sub-domain, imported by full path: `recompute` (the hook, a project's settings), `purchases`,
 `plan_credits` (and the credit lot helpers), `customers` (customers on first sight), `grants` (and
-revocations), `counters` (atomic SQL on events and counters), `usage`, `consume` (and release) and `meters`
-(Stripe meter reporting). This module re-exports what other apps, the API, the admin, the tasks and the tests
-use, so `from entitlements.services import X` and `services.X` keep working.
+revocations), `counters` (atomic SQL on events and counters), `usage`, `consume` (and release) and `meters`.
 """
-
-from entitlements.services.consume import entitlement_consume, entitlement_release
-from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
-from entitlements.services.meters import (
-    METER_BATCH,
-    _Pacer,
-    meter_events_report,
-    meter_events_unskip,
-    meter_projects_due,
-    meter_report_queue,
-)
-from entitlements.services.plan_credits import plan_credits_grant, plan_credits_revoke
-from entitlements.services.purchases import payment_entitlements_apply, purchase_record, purchase_revoke
-from entitlements.services.recompute import (
-    SETTINGS_FIELDS,
-    entitlement_settings_update,
-    entitlements_project_changed,
-    entitlements_recompute,
-    version_key,
-)
-from entitlements.services.usage import UsageInput, usage_record, usage_record_batch
-
-__all__ = [
-    "METER_BATCH",
-    "SETTINGS_FIELDS",
-    "UsageInput",
-    "_Pacer",
-    "entitlement_consume",
-    "entitlement_release",
-    "entitlement_settings_update",
-    "entitlements_project_changed",
-    "entitlements_recompute",
-    "grant_create",
-    "grant_delete",
-    "meter_events_report",
-    "meter_events_unskip",
-    "meter_projects_due",
-    "meter_report_queue",
-    "payment_entitlements_apply",
-    "plan_credits_grant",
-    "plan_credits_revoke",
-    "purchase_record",
-    "purchase_revoke",
-    "revocation_create",
-    "revocation_delete",
-    "usage_record",
-    "usage_record_batch",
-    "version_key",
-]

@@ -11,13 +11,14 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from catalog.models import Feature
 from core.actors import Actor
 from core.errors import Conflict, InvalidRequest
 from core.ids import new_id
 from core.services import audit_record
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Feature, UsageEvent
+from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.counters import (
     _allocation_move,

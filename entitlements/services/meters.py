@@ -17,9 +17,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import Customer, Price, Subscription, SubscriptionItem
+from billing.models import Subscription, SubscriptionItem
+from catalog.models import Price
 from core.db import in_transaction
 from core.errors import ApiError
+from customers.models import Customer
 from entitlements.models import UsageEvent
 from projects.models import Project
 
@@ -67,7 +69,7 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
     (a re-send is refused by Stripe as a duplicate, which counts as reported). Failures are retried with
     backoff from the database (`meter_next_attempt_at`); after METER_MAX_ATTEMPTS an event is `failed`.
     Returns how many were claimed."""
-    from billing.gateway import gateway_for
+    from stripe_gateway.gateway import gateway_for
 
     if in_transaction():
         raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")

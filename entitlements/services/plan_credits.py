@@ -13,21 +13,15 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from billing.models import Customer, Invoice, Payment, Price, Product, Subscription
+from billing.models import Invoice, Payment, Subscription
+from catalog.models import Feature, Price, Product, ProductFeature
 from core.actors import Actor
 from core.serializers import api_time
 from core.services import audit_record
+from customers.models import Customer
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.models import (
-    CreditLedgerEntry,
-    CreditLot,
-    Feature,
-    Grant,
-    PlanPeriod,
-    ProductFeature,
-    Purchase,
-)
+from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanPeriod, Purchase
 from entitlements.services.recompute import entitlements_recompute
 from projects.models import Project
 

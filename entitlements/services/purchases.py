@@ -10,11 +10,12 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Payment, Price
+from billing.models import Payment
+from catalog.models import Feature, Price, ProductAccess, ProductFeature
 from core.actors import Actor
 from core.serializers import api_time
 from core.services import audit_record
-from entitlements.models import CreditLot, Feature, ProductAccess, ProductFeature, Purchase
+from entitlements.models import CreditLot, Purchase
 from entitlements.services.plan_credits import (
     DISPUTE_LOST,
     FULFILLABLE,

@@ -1,6 +1,6 @@
 """The recompute hook and a project's entitlement settings: `entitlements_recompute` announces
 `entitlements.updated` when what a customer may use changed and invalidates the customer's cached answers on
-commit, `entitlements_project_changed` invalidates a whole project's, and `entitlement_settings_update` changes a
+commit, `projects.versions.project_version_bump` invalidates a whole project's, and `entitlement_settings_update` changes a
 project's grace periods and `credits.low` mark (audited). `version_key` names the cache key every change bumps.
 """
 
@@ -12,16 +12,18 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Customer
+from catalog.models import Feature
 from core.actors import Actor
 from core.errors import InvalidRequest
 from core.services import audit_record
+from customers.models import Customer
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.models import EntitlementSettings, EntitlementState, Feature
+from entitlements.models import EntitlementSettings, EntitlementState
 from entitlements.selectors import entitlements_body
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
 from projects.models import Project
+from projects.versions import project_version_bump
 from webhooks.outbound import event_record
 
 
@@ -85,11 +87,6 @@ def _state_locked(customer: Customer, project: Project, now: datetime) -> Entitl
     return EntitlementState.objects.select_for_update().get(customer_id=customer.pk)
 
 
-def entitlements_project_changed(*, project: Project) -> None:
-    """The project's catalog values or default product changed: every cached answer of the project is stale."""
-    ent_cache.project_changed(project_id=project.pk)
-
-
 SETTINGS_FIELDS = ("past_due_grace_seconds", "usage_grace_seconds", "credits_low_percent")
 
 
@@ -119,5 +116,5 @@ def entitlement_settings_update(
                 before=before,
                 after=after,
             )
-            entitlements_project_changed(project=project)
+            project_version_bump(project_id=project.pk)
     return locked

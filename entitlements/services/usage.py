@@ -10,12 +10,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.models import Feature
 from core.errors import InvalidRequest
 from core.ids import new_ids
 from core.serializers import api_time
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.models import Feature, UsageEvent
+from entitlements.models import UsageEvent
 from entitlements.services.counters import THRESHOLDS, _counters_add, _events_insert
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue

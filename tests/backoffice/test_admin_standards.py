@@ -16,10 +16,12 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from billing.models import Customer, Invoice, Payment, Price, Product, Refund, Subscription
-from billing.services import customer_ensure_stripe
+from billing.models import Invoice, Payment, Refund, Subscription
+from catalog.models import Feature, Price, Product, ProductFeature
+from config.settings.base import TOLLGATE_APPS
 from core.models import AuditLogEntry
-from entitlements.models import Feature, ProductFeature
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from projects.models import ApiKey, Project
 from tests.billing.payment_factories import (
     CustomerFactory,
@@ -70,7 +72,7 @@ def test_every_model_has_a_name_and_a_plural_in_words(db):
 
     problems = []
     for model in apps.get_models():
-        if model._meta.app_label not in ("core", "projects", "billing", "entitlements", "webhooks"):
+        if model._meta.app_label not in TOLLGATE_APPS:
             continue
         singular, plural = str(model._meta.verbose_name), str(model._meta.verbose_name_plural)
         for text, is_plural in ((singular, False), (plural, True)):
@@ -158,7 +160,7 @@ def test_audit_log_headers_read_as_words(tenant_a):
 def test_no_add_or_delete_of_what_stripe_mirrors(tenant_a, model, factory):
     row = factory(tenant_a.project)
     _, client = _root()
-    base = f"/admin/billing/{model._meta.model_name}/"
+    base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
     before = list(model.objects.values())
     assert client.get(f"{base}add/").status_code == 403
     assert client.post(f"{base}add/", {"project": tenant_a.project.pk}).status_code == 403
@@ -178,7 +180,7 @@ def test_no_add_or_delete_of_what_stripe_mirrors(tenant_a, model, factory):
 def test_no_add_of_catalog_rows_or_customers(tenant_a, catalog, model):
     count = model.objects.count()
     _, client = _root()
-    url = f"/admin/billing/{model._meta.model_name}/add/"
+    url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/add/"
     assert client.get(url).status_code == 403
     assert client.post(url, {"project": tenant_a.project.pk, "key": "x", "name": "X"}).status_code == 403
     assert model.objects.count() == count
@@ -190,18 +192,18 @@ def test_a_customer_with_a_live_subscription_cannot_be_deleted(tenant_a, catalog
         project=tenant_a.project, customer=customer, price=catalog.pro_monthly, status="active"
     )
     _, client = _root()
-    url = f"/admin/billing/customer/{quote(customer.pk)}/delete/"
+    url = f"/admin/customers/customer/{quote(customer.pk)}/delete/"
     assert client.get(url).status_code == 403
     assert client.post(url, {"post": "yes"}).status_code == 403
     assert Customer.objects.filter(pk=customer.pk).exists()
-    page = client.get(f"/admin/billing/customer/{quote(customer.pk)}/change/").content.decode()
+    page = client.get(f"/admin/customers/customer/{quote(customer.pk)}/change/").content.decode()
     assert 'class="deletelink"' not in page
 
 
 def test_a_customer_without_money_can_still_be_deleted(tenant_a):
     customer = CustomerFactory(project=tenant_a.project)
     _, client = _root()
-    response = client.post(f"/admin/billing/customer/{quote(customer.pk)}/delete/", {"post": "yes"})
+    response = client.post(f"/admin/customers/customer/{quote(customer.pk)}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Customer.objects.filter(pk=customer.pk).exists()
 
@@ -209,7 +211,7 @@ def test_a_customer_without_money_can_still_be_deleted(tenant_a):
 def test_a_product_edit_goes_through_the_catalog_service(tenant_a, catalog, stripe_sdk):
     _, client = _root()
     product = catalog.pro
-    url = f"/admin/billing/product/{quote(product.pk)}/change/"
+    url = f"/admin/catalog/product/{quote(product.pk)}/change/"
     assert client.get(url).status_code == 200
     response = client.post(
         url,
@@ -241,7 +243,7 @@ def test_product_key_and_stripe_id_cannot_be_changed_in_the_form(tenant_a, catal
     _, client = _root()
     product = catalog.pro
     client.post(
-        f"/admin/billing/product/{quote(product.pk)}/change/",
+        f"/admin/catalog/product/{quote(product.pk)}/change/",
         {
             "key": "hacked",
             "stripe_product_id": "prod_other",
@@ -259,7 +261,7 @@ def test_product_key_and_stripe_id_cannot_be_changed_in_the_form(tenant_a, catal
 def test_features_are_created_and_renamed_through_the_catalog_service(tenant_a):
     _, client = _root()
     response = client.post(
-        "/admin/entitlements/feature/add/",
+        "/admin/catalog/feature/add/",
         {
             "project": tenant_a.project.pk,
             "key": "seats",
@@ -272,7 +274,7 @@ def test_features_are_created_and_renamed_through_the_catalog_service(tenant_a):
     feature = Feature.objects.get(project=tenant_a.project, key="seats")
     assert (feature.name, feature.type, feature.unit) == ("Seats", "allocation", "seat")
     response = client.post(
-        f"/admin/entitlements/feature/{quote(feature.pk)}/change/",
+        f"/admin/catalog/feature/{quote(feature.pk)}/change/",
         {"name": "Team seats", "type": "allocation", "unit": "seat"},
     )
     assert response.status_code == 302
@@ -282,7 +284,7 @@ def test_features_are_created_and_renamed_through_the_catalog_service(tenant_a):
         ("feature.created", "root"),
         ("feature.updated", "root"),
     ]
-    assert client.get(f"/admin/entitlements/feature/{quote(feature.pk)}/delete/").status_code == 403
+    assert client.get(f"/admin/catalog/feature/{quote(feature.pk)}/delete/").status_code == 403
 
 
 def test_a_used_features_type_cannot_change(tenant_a, catalog):
@@ -291,7 +293,7 @@ def test_a_used_features_type_cannot_change(tenant_a, catalog):
     feature = Feature.objects.create(project=tenant_a.project, key="sso", name="SSO", type="boolean")
     ProductFeature.objects.create(product=catalog.pro, feature=feature, value=True)
     response = client.post(
-        f"/admin/entitlements/feature/{quote(feature.pk)}/change/",
+        f"/admin/catalog/feature/{quote(feature.pk)}/change/",
         {"name": "SSO", "type": "static", "unit": ""},
     )
     assert response.status_code == 200
@@ -308,7 +310,7 @@ def test_product_feature_values_change_through_the_product_service(tenant_a, cat
     ProductFeature.objects.create(product=catalog.pro, feature=sso, value=True)
 
     response = client.post(
-        "/admin/entitlements/productfeature/add/",
+        "/admin/catalog/productfeature/add/",
         {"product": catalog.pro.pk, "feature": seats.pk, "value": "5", "per_unit": "on"},
     )
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -321,12 +323,12 @@ def test_product_feature_values_change_through_the_product_service(tenant_a, cat
 
     value = ProductFeature.objects.get(product=catalog.pro, feature=seats)
     response = client.post(
-        f"/admin/entitlements/productfeature/{quote(value.pk)}/change/", {"value": "nine", "per_unit": ""}
+        f"/admin/catalog/productfeature/{quote(value.pk)}/change/", {"value": "nine", "per_unit": ""}
     )
     assert response.status_code == 200
     assert "Not JSON" in response.content.decode()
 
-    response = client.post(f"/admin/entitlements/productfeature/{quote(value.pk)}/delete/", {"post": "yes"})
+    response = client.post(f"/admin/catalog/productfeature/{quote(value.pk)}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert list(
         ProductFeature.objects.filter(product=catalog.pro).values_list("feature__key", flat=True)
@@ -339,7 +341,7 @@ def test_a_boolean_feature_refuses_a_number(tenant_a, catalog):
     audited = AuditLogEntry.objects.count()
     sso = Feature.objects.create(project=tenant_a.project, key="sso", name="SSO", type="boolean")
     response = client.post(
-        "/admin/entitlements/productfeature/add/",
+        "/admin/catalog/productfeature/add/",
         {"product": catalog.pro.pk, "feature": sso.pk, "value": "3"},
     )
     assert response.status_code == 200
@@ -441,7 +443,7 @@ def test_detail_pages_show_the_labels_people_read(tenant_a, catalog):
         "Request ID",
     ]
     shown = {
-        *labels(f"/admin/billing/customer/{quote(customer.pk)}/change/"),
+        *labels(f"/admin/customers/customer/{quote(customer.pk)}/change/"),
         *labels(f"/admin/billing/payment/{quote(payment.pk)}/change/"),
         *labels(f"/admin/billing/invoice/{quote(invoice.pk)}/change/"),
     }
@@ -544,19 +546,20 @@ def test_the_customer_list_offers_no_bulk_delete(tenant_a, catalog):
     paying = CustomerFactory(project=tenant_a.project)
     PaymentFactory(project=tenant_a.project, customer=paying)
     _, client = _root()
-    listing = client.get("/admin/billing/customer/").content.decode()
+    listing = client.get("/admin/customers/customer/").content.decode()
     assert 'value="delete_selected"' not in listing
     response = client.post(
-        "/admin/billing/customer/",
+        "/admin/customers/customer/",
         {"action": "delete_selected", "_selected_action": [paying.pk], "post": "yes"},
     )
     assert response.status_code in (200, 302)  # the list again: there is no such action
     assert Customer.objects.filter(pk=paying.pk).exists()
     # A customer money hangs on (a payment, not only a live subscription) has no delete link, and no delete page.
-    page = client.get(f"/admin/billing/customer/{quote(paying.pk)}/change/").content.decode()
+    page = client.get(f"/admin/customers/customer/{quote(paying.pk)}/change/").content.decode()
     assert 'class="deletelink"' not in page
     assert (
-        client.post(f"/admin/billing/customer/{quote(paying.pk)}/delete/", {"post": "yes"}).status_code == 403
+        client.post(f"/admin/customers/customer/{quote(paying.pk)}/delete/", {"post": "yes"}).status_code
+        == 403
     )
     assert Customer.objects.filter(pk=paying.pk).exists()
 
@@ -569,7 +572,7 @@ def test_a_customer_edit_goes_through_the_upsert_with_an_audit_row(
     )
     stripe_id = customer_ensure_stripe(customer=customer)
     _, client = _root()
-    url = f"/admin/billing/customer/{quote(customer.pk)}/change/"
+    url = f"/admin/customers/customer/{quote(customer.pk)}/change/"
     form = client.get(url).content.decode()
     assert 'name="email"' in form
     assert 'name="external_id"' not in form
@@ -616,7 +619,7 @@ def test_a_customer_edit_refused_by_the_form_changes_nothing(tenant_a, stripe_sd
     customer = CustomerFactory(project=tenant_a.project, email="old@example.com", name="Ada")
     stripe_id = customer_ensure_stripe(customer=customer)
     _, client = _root()
-    url = f"/admin/billing/customer/{quote(customer.pk)}/change/"
+    url = f"/admin/customers/customer/{quote(customer.pk)}/change/"
     form = client.get(url).content.decode()
     response = client.post(
         url, {**_inline_forms(form), "email": "not an address", "name": "Eve", "metadata": "{}"}
@@ -750,12 +753,12 @@ _NOT_A_HISTORY = {
     "auth.User",
     "auth.Group",
     "projects.Project",
-    "billing.Product",
-    "billing.Price",
-    "entitlements.Feature",
-    "entitlements.ProductFeature",
+    "catalog.Product",
+    "catalog.Price",
+    "catalog.Feature",
+    "catalog.ProductFeature",
     "entitlements.EntitlementSettings",
-    "entitlements.ProductAccess",
+    "catalog.ProductAccess",
     "webhooks.StripeWebhookEndpoint",
 }
 

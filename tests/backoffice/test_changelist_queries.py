@@ -11,15 +11,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from catalog.models import Feature, ProductAccess, ProductFeature
 from core.models import AuditLogEntry
 from entitlements.models import (
     AllocationCounter,
     CreditLedgerEntry,
     CreditLot,
     EntitlementSettings,
-    Feature,
-    ProductAccess,
-    ProductFeature,
     Purchase,
     UsageCounter,
     UsageEvent,
@@ -46,11 +44,11 @@ def _audit(project):
 
 CASES = {
     "/admin/billing/payment/": PaymentFactory,
-    "/admin/billing/customer/": CustomerFactory,
+    "/admin/customers/customer/": CustomerFactory,
     "/admin/billing/subscription/": SubscriptionFactory,
     "/admin/billing/invoice/": InvoiceFactory,
     "/admin/billing/cart/": CartFactory,
-    "/admin/billing/price/": PriceFactory,
+    "/admin/catalog/price/": PriceFactory,
     "/admin/projects/apikey/": ApiKeyFactory,
     "/admin/webhooks/event/": EventFactory,
     "/admin/webhooks/webhookendpoint/": WebhookEndpointFactory,
@@ -145,7 +143,7 @@ ENTITLEMENT_CASES = {
     "/admin/entitlements/entitlementsettings/": lambda project: EntitlementSettings.objects.create(
         project=project
     ),
-    "/admin/entitlements/productaccess/": lambda project: ProductAccess.objects.create(
+    "/admin/catalog/productaccess/": lambda project: ProductAccess.objects.create(
         product=ProductFactory(project=project), duration_days=30
     ),
 }
@@ -206,9 +204,9 @@ def test_the_customer_pages_do_not_grow_queries_with_rows(db, page, settings):
         cust = CustomerFactory(project=project)
         _customer_with(rows, cust, project)
         cache.clear()
-        client.get(f"/admin/billing/customer/{quote(cust.pk)}/{page}")  # warms per-process caches
+        client.get(f"/admin/customers/customer/{quote(cust.pk)}/{page}")  # warms per-process caches
         cache.clear()
         with CaptureQueriesContext(connection) as queries:
-            assert client.get(f"/admin/billing/customer/{quote(cust.pk)}/{page}").status_code == 200
+            assert client.get(f"/admin/customers/customer/{quote(cust.pk)}/{page}").status_code == 200
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1]

@@ -80,7 +80,7 @@ def test_customer_page_shows_subscriptions_payments_invoices_and_a_stripe_link(t
     PaymentFactory(project=tenant_a.project, customer=customer, amount=777, reference="order-777")
     client = Client()
     client.force_login(User.objects.create_superuser("root", password="pw"))
-    page = client.get(f"/admin/billing/customer/{quote(customer.pk)}/change/")
+    page = client.get(f"/admin/customers/customer/{quote(customer.pk)}/change/")
     assert page.status_code == 200, (page.status_code, page.get("Location"))
     html = page.content.decode()
     assert "pro-monthly" in html  # the subscription inline

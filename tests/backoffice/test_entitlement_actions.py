@@ -8,14 +8,15 @@ from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
+from catalog.models import Feature
 from core.models import AuditLogEntry
 from core.roles import FINANCE_EXTRA, SUPPORT_EXTRA
-from entitlements.models import Feature, Grant, Purchase, Revocation
-from entitlements.services import purchase_record
+from entitlements.models import Grant, Purchase, Revocation
+from entitlements.services.purchases import purchase_record
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
 from tests.entitlements.helpers import check, customer, feature, paid_payment, product, subscribe
 
-CUSTOMERS = "/admin/billing/customer/"
+CUSTOMERS = "/admin/customers/customer/"
 EXPIRY = datetime(2031, 1, 2, 3, 4, tzinfo=UTC)
 
 
@@ -334,25 +335,23 @@ def test_revoking_a_purchase_after_a_partial_refund_is_audited_as_the_operator(
 
 
 def test_purchase_durations_are_read_only_in_the_admin(tenant_a):
-    # access_days changes through billing.catalog.products.product_update (audited, told to Stripe), not the admin.
-    from entitlements.models import ProductAccess
+    # access_days changes through catalog.services.products.product_update (audited, told to Stripe), not the admin.
+    from catalog.models import ProductAccess
 
     access = ProductAccess.objects.create(product=product(tenant_a.project, "pass", {}), duration_days=30)
     admin_user = User.objects.create_superuser("root-op", password="pw")
     client = Client()
     client.force_login(admin_user)
-    url = f"/admin/entitlements/productaccess/{quote(access.pk)}/change/"
+    url = f"/admin/catalog/productaccess/{quote(access.pk)}/change/"
     page = client.get(url)
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
     assert client.post(url, {"product": access.product_id, "duration_days": 1}).status_code == 403
     assert (
-        client.post(
-            f"/admin/entitlements/productaccess/{quote(access.pk)}/delete/", {"post": "yes"}
-        ).status_code
+        client.post(f"/admin/catalog/productaccess/{quote(access.pk)}/delete/", {"post": "yes"}).status_code
         == 403
     )
-    assert client.get("/admin/entitlements/productaccess/add/").status_code == 403
+    assert client.get("/admin/catalog/productaccess/add/").status_code == 403
     access.refresh_from_db()
     assert access.duration_days == 30
     assert not AuditLogEntry.objects.exists()

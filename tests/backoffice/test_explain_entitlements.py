@@ -12,11 +12,13 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
 from billing.models import Payment, Subscription
+from catalog.models import Feature
 from core.actors import Actor
-from entitlements import services
 from entitlements.explain import entitlements_explain
-from entitlements.models import EntitlementSettings, Feature, Purchase, UsageCounter
+from entitlements.models import EntitlementSettings, Purchase, UsageCounter
 from entitlements.resolver import subscription_period
+from entitlements.services.grants import grant_create
+from entitlements.services.purchases import purchase_record, purchase_revoke
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
 from tests.entitlements.helpers import customer, feature, paid_payment, product, subscribe
 
@@ -70,12 +72,12 @@ def world(tenant_a, frozen):
         "refunded": paid_payment(cust, credit_pack),
     }
     for payment in pay.values():
-        services.purchase_record(payment=payment)
+        purchase_record(payment=payment)
     Payment.objects.filter(pk=pay["refunded"].pk).update(status=Payment.Status.REFUNDED)
-    services.purchase_revoke(payment=Payment.objects.get(pk=pay["refunded"].pk), reason="refunded in full")
+    purchase_revoke(payment=Payment.objects.get(pk=pay["refunded"].pk), reason="refunded in full")
     p = {name: Purchase.objects.get(payment=payment) for name, payment in pay.items()}
     g = {
-        "calls": services.grant_create(
+        "calls": grant_create(
             project=project,
             actor=actor,
             external_id="user-1",
@@ -295,23 +297,23 @@ def test_the_page_shows_each_feature_and_links_to_grant_for_those_allowed_to(wor
     cust = world["customer"]
     support = User.objects.create_user("support-op", password="pw", is_staff=True)
     support.groups.add(Group.objects.get(name="support"))
-    page = _client(support).get(f"/admin/billing/customer/{quote(cust.pk)}/entitlements/")
+    page = _client(support).get(f"/admin/customers/customer/{quote(cust.pk)}/entitlements/")
     assert page.status_code == 200
     text = page.content.decode()
     assert 'data-feature="reports" data-allowed="false"' in text
     assert 'data-feature="export" data-allowed="true"' in text
     assert "past due beyond the grace period" in text
-    assert f'href="/admin/billing/customer/{quote(cust.pk)}/entitlements/grant/?feature=reports"' in text
+    assert f'href="/admin/customers/customer/{quote(cust.pk)}/entitlements/grant/?feature=reports"' in text
     assert f'href="/admin/billing/subscription/{quote(world["s"]["team_unpaid"].pk)}/change/"' in text
     # the customer page links to it
-    change = _client(support).get(f"/admin/billing/customer/{quote(cust.pk)}/change/")
-    assert f'href="/admin/billing/customer/{quote(cust.pk)}/entitlements/"' in change.content.decode()
+    change = _client(support).get(f"/admin/customers/customer/{quote(cust.pk)}/change/")
+    assert f'href="/admin/customers/customer/{quote(cust.pk)}/entitlements/"' in change.content.decode()
 
 
 def test_a_reader_without_the_entitlement_permissions_sees_no_grant_link(world):
     reader = User.objects.create_user("reader", password="pw", is_staff=True)
     reader.user_permissions.add(Permission.objects.get(codename="view_customer"))
-    page = _client(reader).get(f"/admin/billing/customer/{quote(world['customer'].pk)}/entitlements/")
+    page = _client(reader).get(f"/admin/customers/customer/{quote(world['customer'].pk)}/entitlements/")
     assert page.status_code == 200
     text = page.content.decode()
     assert 'data-feature="reports" data-allowed="false"' in text
@@ -321,7 +323,7 @@ def test_a_reader_without_the_entitlement_permissions_sees_no_grant_link(world):
 
 def test_staff_without_view_permission_cannot_open_it(world):
     nobody = User.objects.create_user("nobody", password="pw", is_staff=True)
-    page = _client(nobody).get(f"/admin/billing/customer/{quote(world['customer'].pk)}/entitlements/")
+    page = _client(nobody).get(f"/admin/customers/customer/{quote(world['customer'].pk)}/entitlements/")
     assert page.status_code == 403
 
 
@@ -364,7 +366,7 @@ def test_the_verdict_and_the_effects_are_readable(world):
     """WCAG AA: text and its background at least 4.5:1, computed from the colours the page uses."""
     cust = world["customer"]
     html = _client(User.objects.create_superuser("root", password="pw")).get(
-        f"/admin/billing/customer/{quote(cust.pk)}/entitlements/"
+        f"/admin/customers/customer/{quote(cust.pk)}/entitlements/"
     )
     text = html.content.decode()
     css = "".join(re.findall(r"<style>(.*?)</style>", text, re.DOTALL))

@@ -63,7 +63,7 @@ def test_price_invoice_and_refund_lists_show_formatted_amounts(tenant_a):
     )
     client = _root()
 
-    prices = client.get("/admin/billing/price/").content.decode()
+    prices = client.get("/admin/catalog/price/").content.decode()
     assert '<td class="field-unit_amount">12.500 KWD</td>' in prices
     invoices = client.get("/admin/billing/invoice/").content.decode()
     assert '<td class="field-total">¥3,000</td><td class="field-amount_paid">¥3,000</td>' in invoices
@@ -89,7 +89,7 @@ def test_price_invoice_and_refund_pages_show_formatted_amounts_read_only(tenant_
     )
     client = _root()
 
-    values, inputs = _shown(client, f"/admin/billing/price/{quote(price.pk)}/change/")
+    values, inputs = _shown(client, f"/admin/catalog/price/{quote(price.pk)}/change/")
     assert (values["Unit price"], inputs) == ("12.500 KWD", set())
     values, inputs = _shown(client, f"/admin/billing/invoice/{quote(invoice.pk)}/change/")
     money = ["Subtotal", "Discount", "Tax", "Total", "Due", "Paid", "Remaining"]
@@ -111,7 +111,7 @@ def test_customer_page_inlines_show_formatted_amounts(tenant_a):
     customer = CustomerFactory(project=tenant_a.project)
     PaymentFactory(project=tenant_a.project, customer=customer, amount=123456, currency="eur")
     InvoiceFactory(project=tenant_a.project, customer=customer, currency="kwd", total=1500, amount_paid=0)
-    page = _root().get(f"/admin/billing/customer/{quote(customer.pk)}/change/").content.decode()
+    page = _root().get(f"/admin/customers/customer/{quote(customer.pk)}/change/").content.decode()
     assert "<p>€1,234.56</p>" in page
     assert "<p>1.500 KWD</p>" in page
     assert "<p>0.000 KWD</p>" in page
@@ -256,12 +256,12 @@ def test_a_tiered_price_shows_its_tiers_as_money(tenant_a, catalog):
         ],
     )
     client = _root()
-    prices = client.get("/admin/billing/price/").content.decode()
+    prices = client.get("/admin/catalog/price/").content.decode()
     assert '<td class="field-unit_amount">tiered (graduated)</td>' in prices
     html = re.sub(
-        r"\s+", " ", client.get(f"/admin/billing/price/{quote(tiered.pk)}/change/").content.decode()
+        r"\s+", " ", client.get(f"/admin/catalog/price/{quote(tiered.pk)}/change/").content.decode()
     )
-    values, inputs = _shown(client, f"/admin/billing/price/{quote(tiered.pk)}/change/")
+    values, inputs = _shown(client, f"/admin/catalog/price/{quote(tiered.pk)}/change/")
     assert (values["Unit price"], inputs) == ("tiered (graduated)", set())
     rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td></tr>", html)
     assert rows == [("1–10", "$12.00 each"), ("11 and up", "$9.00 each + $20.00 flat")]

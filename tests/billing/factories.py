@@ -3,7 +3,8 @@
 
 import factory
 
-from billing.models import Coupon, Price, Product, PromotionCode
+from billing.models import Coupon, PromotionCode
+from catalog.models import Price, Product
 
 
 class ProductFactory(factory.django.DjangoModelFactory):

@@ -5,7 +5,8 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from billing.models import Cart, CartItem, CheckoutSession, Customer, Invoice, Payment, Subscription
+from billing.models import Cart, CartItem, CheckoutSession, Invoice, Payment, Subscription
+from customers.models import Customer
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):

@@ -214,8 +214,8 @@ def test_another_projects_subscription_is_404(
 
 def _saved_card_in(api, tenant, stripe_emulator, stripe_sdk, stripe_webhooks, country):
     """user-1 with a saved default card at Stripe; with `country`, also the address a taxed checkout saves."""
-    from billing.models import Customer
-    from billing.services import customer_ensure_stripe
+    from customers.models import Customer
+    from customers.services.customers import customer_ensure_stripe
 
     if country:
         _complete(stripe_emulator, _checkout(api, tenant, "item", price="pack")["stripe_session_id"], country)

@@ -2,8 +2,8 @@
 
 import pytest
 
+from catalog.models import Feature
 from core.models import AuditLogEntry
-from entitlements.models import Feature
 from tests.billing.factories import ProductFactory
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 

@@ -4,12 +4,11 @@ create a new Stripe price, archiving, replayed requests, Stripe failures, bad in
 import pytest
 import stripe
 
-from billing import gateway
-from billing.models import Price, Product
+from catalog.models import Feature, Price, Product
 from core.models import AuditLogEntry
-from entitlements.models import Feature
 from projects.models import Project
 from stripe_emulator.sdk import EmulatorHTTPClient
+from stripe_gateway import client
 from tests.billing.factories import PriceFactory, ProductFactory
 from tests.entitlements.factories import FeatureFactory
 from tests.projects.factories import ProjectFactory
@@ -69,7 +68,7 @@ class Network(EmulatorHTTPClient):
 def network(stripe_emulator, settings):
     settings.STRIPE_MAX_NETWORK_RETRIES = 0  # our own retry is what is tested, not the SDK's
     net = Network(stripe_emulator)
-    gateway.install_http_client(net)
+    client.install_http_client(net)
     return net
 
 

@@ -3,9 +3,8 @@ on the emulator), deactivation, replayed requests, bad input and other projects'
 
 import pytest
 
-from billing.models import Price, Product
+from catalog.models import Price, Product, ProductFeature
 from core.models import AuditLogEntry
-from entitlements.models import ProductFeature
 from tests.billing.factories import ProductFactory
 from tests.entitlements.factories import FeatureFactory
 

@@ -2,9 +2,10 @@
 
 import pytest
 
-from billing.models import Cart, CheckoutSession, Customer, Payment, Subscription
-from billing.payments import checkout_start
+from billing.models import Cart, CheckoutSession, Payment, Subscription
+from billing.payments.checkout import checkout_start
 from core.errors import InvalidRequest
+from customers.models import Customer
 from tests.billing.payment_factories import CustomerFactory
 
 OK = "https://app.example.com/ok"

@@ -3,7 +3,7 @@ replaces one the tenant sent — end to end: the API, the emulator's hosted chec
 
 from urllib.parse import urlencode
 
-from billing.models import Customer
+from customers.models import Customer
 
 OK = "https://app.example.com/ok"
 CANCEL = "https://app.example.com/cancel"

@@ -368,8 +368,8 @@ def test_a_promotion_code_change_reads_the_subscription_from_stripe_once(
     had applied the change). Reads counted on the wire."""
     from urllib.parse import urlsplit
 
-    from billing.gateway import install_http_client
     from stripe_emulator.sdk import EmulatorHTTPClient
+    from stripe_gateway.client import install_http_client
 
     class CountsReads(EmulatorHTTPClient):
         def __init__(self, emulator: Any) -> None:

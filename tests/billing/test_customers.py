@@ -2,8 +2,8 @@
 
 import pytest
 
-from billing.models import Customer
-from billing.services import customer_ensure_stripe
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 
 
 def test_create_then_update_by_external_id(api, tenant_a):

@@ -13,8 +13,8 @@ import pytest
 import time_machine
 
 from billing.models import Invoice, Payment, Subscription
+from catalog.models import Feature
 from core.models import AuditLogEntry
-from entitlements.models import Feature
 from tests.catalog import price_create
 from tests.e2e.test_subscription_lifecycle import _complete, _subscribe
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory

@@ -3,7 +3,8 @@ a cart checkout with more is a 400 (no customer, payment, session or cart change
 
 import pytest
 
-from billing.models import Cart, CartItem, CheckoutSession, Customer, Payment
+from billing.models import Cart, CartItem, CheckoutSession, Payment
+from customers.models import Customer
 from tests.billing.factories import PriceFactory
 
 OK = "https://app.example.com/ok"

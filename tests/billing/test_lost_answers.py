@@ -18,12 +18,13 @@ import stripe
 import time_machine
 from django.utils import timezone
 
-from billing.gateway import install_http_client
-from billing.models import Customer, Payment, Refund, Subscription
-from billing.services import customer_ensure_stripe
+from billing.models import Payment, Refund, Subscription
 from billing.tasks import refunds_settle_sweep
 from core.models import IdempotencyKey
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from stripe_emulator.sdk import EmulatorHTTPClient
+from stripe_gateway.client import install_http_client
 from tests.billing.payment_factories import paid_credit_packs
 
 

@@ -8,10 +8,10 @@ import stripe
 import time_machine
 from django.utils import timezone
 
-from billing import gateway
 from billing.models import CheckoutSession, Payment, Refund
 from billing.tasks import payments_expire_due
 from projects.models import Project
+from stripe_gateway import client
 
 OK = "https://app.example.com/ok"
 CANCEL = "https://app.example.com/cancel"
@@ -275,7 +275,7 @@ def test_stripe_unavailable_is_503_and_nothing_claims_success(
         def close(self):
             pass
 
-    gateway.install_http_client(Unreachable())
+    client.install_http_client(Unreachable())
     response = _pay(api, tenant_a, price="sticker", flow="intent", reference="order-9")
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "payment_provider_error"
@@ -287,7 +287,7 @@ def test_stripe_unavailable_is_503_and_nothing_claims_success(
     # Stripe is back: the same reference resumes the payment with one Stripe object, not a second payment.
     from stripe_emulator.sdk import EmulatorHTTPClient
 
-    gateway.install_http_client(EmulatorHTTPClient(stripe_emulator))
+    client.install_http_client(EmulatorHTTPClient(stripe_emulator))
     retry = _pay(api, tenant_a, price="sticker", flow="intent", reference="order-9")
     assert retry.status_code == 200
     assert retry.json()["id"] == payment.pk
@@ -319,9 +319,9 @@ def test_retry_with_the_same_idempotency_key_after_a_stripe_failure_resumes_the_
 
     headers = {"Idempotency-Key": "pay-once-please"}
     body = {"customer": "user-1", "price": "sticker", "flow": "intent"}
-    gateway.install_http_client(Unreachable())
+    client.install_http_client(Unreachable())
     assert api.post("/api/v1/payments", body, key=tenant_a.key, headers=headers).status_code == 503
-    gateway.install_http_client(EmulatorHTTPClient(stripe_emulator))
+    client.install_http_client(EmulatorHTTPClient(stripe_emulator))
     retry = api.post("/api/v1/payments", body, key=tenant_a.key, headers=headers)
     assert retry.status_code == 200
     assert Payment.objects.count() == 1

@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from billing.models import Customer
+from customers.models import Customer
 from projects.models import Project
 
 RETURN = "https://app.example.com/account"

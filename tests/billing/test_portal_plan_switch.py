@@ -4,8 +4,8 @@ exactly, and Tollgate's mirror follows from Stripe's events."""
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from billing.models import Customer
-from billing.services import customer_ensure_stripe
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from tests.catalog import price_create
 
 RETURN = "https://app.example.com/account"

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import Product
+from catalog.models import Product
 from core.actors import Actor
 from core.models import AuditLogEntry
 from projects.models import Project

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from billing import subscriptions
-from billing.catalog import products
-from billing.models import Customer, Price, Product, Subscription, SubscriptionItem
-from billing.services import customer_ensure_stripe
-from entitlements.models import Feature
+from billing.models import Subscription, SubscriptionItem
+from billing.subscriptions.mirror import subscription_apply
+from catalog.models import Feature, Price, Product
+from catalog.services import products
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from tests.catalog import ACTOR, price_create
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +157,7 @@ def test_every_item_of_a_stripe_subscription_is_mirrored_and_kept_in_step(
 
     # An older state arriving late changes nothing.
     older = {**stale, "items": created["items"].to_dict()}
-    subscriptions.subscription_apply(
+    subscription_apply(
         account="platform",
         stripe_subscription=older,
         event_created=subscription.stripe_event_created - 1,
@@ -682,8 +683,8 @@ def test_a_create_whose_answer_was_lost_is_replayed_by_stripe_not_repeated(
 
     import stripe
 
-    from billing.gateway import install_http_client
     from stripe_emulator.sdk import EmulatorHTTPClient
+    from stripe_gateway.client import install_http_client
 
     class LosesAnswers(EmulatorHTTPClient):
         def __init__(self, emulator: Any) -> None:
@@ -747,7 +748,7 @@ def test_mrr_counts_every_licensed_item_of_a_subscription(api, tenant_a, plans, 
     """The base plan (2 × 20.00) and the add-on (5.00) recur by the month; the metered price bills usage."""
     from django.utils import timezone
 
-    from billing import dashboard
+    from backoffice import dashboard
 
     _created_with_items(api, tenant_a, stripe_sdk())
     stripe_webhooks.deliver()
@@ -1022,7 +1023,7 @@ def test_a_price_or_quantity_change_is_about_the_primary_item(
 
 
 def test_plan_credits_of_every_item_add_up_for_the_period(api, tenant_a, plans, stripe_sdk, stripe_webhooks):
-    from entitlements.models import ProductFeature
+    from catalog.models import ProductFeature
 
     tokens = Feature.objects.create(
         project=tenant_a.project, key="tokens", name="tokens", type=Feature.Type.CREDITS

@@ -12,10 +12,10 @@ import stripe
 import time_machine
 from django.utils import timezone
 
-from billing.gateway import install_http_client
 from billing.models import Subscription
 from core.models import AuditLogEntry
 from stripe_emulator.sdk import EmulatorHTTPClient
+from stripe_gateway.client import install_http_client
 from tests.e2e.test_subscription_lifecycle import _subscribe
 
 pytestmark = pytest.mark.django_db
@@ -210,8 +210,8 @@ def test_resuming_a_paused_subscription_sends_the_anchor_as_stripe_takes_it(
 ):
     """A trial that ended without a payment method pauses at Stripe; the tenant's resume reaches Stripe in the
     shape this API version takes (`billing_cycle_anchor[type]`) and the subscription bills again."""
-    from billing.models import Customer
-    from billing.services import customer_ensure_stripe
+    from customers.models import Customer
+    from customers.services.customers import customer_ensure_stripe
 
     api.post("/api/v1/customers", {"external_id": "user-9"}, key=tenant_a.key)
     stripe_customer = customer_ensure_stripe(customer=Customer.objects.get(external_id="user-9"))

@@ -11,12 +11,11 @@ import yaml
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from billing import gateway
-from billing.models import Price, Product
+from catalog.models import Feature, Price, Product, ProductFeature
 from core.models import AuditLogEntry
-from entitlements.models import Feature, ProductFeature
 from projects.models import Project
 from stripe_emulator.sdk import EmulatorHTTPClient
+from stripe_gateway import client
 
 EXAMPLE = Path(settings.BASE_DIR) / "docs" / "catalog.example.yaml"
 
@@ -205,12 +204,12 @@ def test_sync_completes_what_a_stripe_outage_left_unsynced(
             raise stripe.APIConnectionError("connection refused")
 
     settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    gateway.install_http_client(Unreachable(stripe_emulator))
+    client.install_http_client(Unreachable(stripe_emulator))
     with pytest.raises(CommandError, match="run the command again"):
         _sync(tenant_a.project, path)
     assert Feature.objects.filter(key="sso").exists()
     assert Product.objects.get(key="pro").stripe_product_id == ""
-    gateway.install_http_client(EmulatorHTTPClient(stripe_emulator))
+    client.install_http_client(EmulatorHTTPClient(stripe_emulator))
 
     output = _sync(tenant_a.project, path)
     assert "sync product pro (not yet at Stripe)" in output

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from billing.catalog.pricing import price_amount
-from billing.models import Payment, Price
+from billing.models import Payment
+from catalog.models import Price
+from catalog.pricing import price_amount
 from core.models import AuditLogEntry
 
 OK = "https://app.example.com/ok"

@@ -21,9 +21,10 @@ from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import Page, sync_playwright
 
-from billing.models import Drift, Invoice, Payment, Price, ReconciliationRun, Refund, Subscription
+from billing.models import Drift, Invoice, Payment, ReconciliationRun, Refund, Subscription
+from catalog.models import Price, ProductAccess
 from core.models import AuditLogEntry
-from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, ProductAccess, UsageEvent
+from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, UsageEvent
 from tests.billing.payment_factories import (
     CartFactory,
     CheckoutSessionFactory,
@@ -287,12 +288,12 @@ def test_view_site_customer_page_and_dashboard_tooltips(page, tenant_a, catalog)
     page.click("text=View site")
     page.wait_for_url("**/api/docs/")
     assert page.title() != ""
-    page.goto("/admin/billing/customer/")
+    page.goto("/admin/customers/customer/")
     explain = page.locator("#result_list td.field-entitlements_link a")
     box = explain.bounding_box()
     assert box is not None
     assert box["x"] + box["width"] <= 1366
-    page.goto(f"/admin/billing/customer/{quote(ids['customer'])}/change/")
+    page.goto(f"/admin/customers/customer/{quote(ids['customer'])}/change/")
     _shoot(page, "customer")
     page.locator("#payments-group").scroll_into_view_if_needed()
     _shoot(page, "customer-payments")
@@ -350,13 +351,13 @@ def test_detail_pages_are_views_in_words_and_money(page, tenant_a, catalog):
     assert not any(re.search(r"\b(id|url|repr)\W*$", label) for label in rows)
     _shoot(page, "payment-detail")
 
-    page.goto(f"/admin/billing/price/{quote(tiered.pk)}/change/")
+    page.goto(f"/admin/catalog/price/{quote(tiered.pk)}/change/")
     tiers = page.locator(".field-tiers table.tg-tiers tbody tr")
     assert [row.locator("td").all_inner_texts() for row in tiers.all()] == [
         ["1–10", "$12.00 each"],
         ["11 and up", "$9.00 each + $20.00 flat"],
     ]
-    page.goto("/admin/billing/price/")
+    page.goto("/admin/catalog/price/")
     assert page.locator(f"#result_list tr:has-text('{tiered.key}') td.field-unit_amount").inner_text() == (
         "tiered (graduated)"
     )

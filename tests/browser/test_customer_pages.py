@@ -17,11 +17,11 @@ import pytest
 from django.db import connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from billing.gateway import install_http_client
-from billing.models import Customer
+from customers.models import Customer
 from stripe_emulator import Emulator
 from stripe_emulator.core.html import STYLE, format_date
 from stripe_emulator.server import serve_in_thread
+from stripe_gateway.client import install_http_client
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 
 OK = "https://app.example.com/ok"

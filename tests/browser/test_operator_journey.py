@@ -98,7 +98,7 @@ def test_an_operator_explains_grants_refunds_and_sees_the_audit_log(page, api, t
     expect(page.locator("#user-tools")).to_contain_text("ops-anna")
 
     # find the customer
-    page.goto("/admin/billing/customer/")
+    page.goto("/admin/customers/customer/")
     page.fill("#searchbar", "user-1")
     page.press("#searchbar", "Enter")
     page.click("#result_list th.field-external_id a:text-is('user-1')")

@@ -19,8 +19,8 @@ from tollgate_client.types import (
     UsageSummary,
 )
 
-from billing.models import Customer
 from core.models import AuditLogEntry
+from customers.models import Customer
 from entitlements.models import UsageEvent as UsageEventRow
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -18,11 +18,12 @@ from tollgate_client import (
     TollgateError,
 )
 
-from billing import gateway
-from billing.models import Payment, Product
+from billing.models import Payment
+from catalog.models import Product
 from entitlements.models import UsageEvent
 from projects.models import Project
 from stripe_emulator.sdk import EmulatorHTTPClient
+from stripe_gateway import client as stripe_client
 from tests.catalog import price_create
 from tests.clients.conftest import CANCEL, OK, complete_checkout
 
@@ -200,7 +201,7 @@ class _Unreachable(stripe.HTTPClient):
 def test_503_stripe_unreachable_then_the_same_reference_completes_once(
     tollgate, tenant_a, catalog, stripe_emulator
 ):
-    gateway.install_http_client(_Unreachable())
+    stripe_client.install_http_client(_Unreachable())
     client = tollgate.with_options(max_retries=0)
     with pytest.raises(ProviderError) as caught:
         client.payments.create(customer="user-1", price="sticker", flow="intent", reference="order-9")
@@ -208,7 +209,7 @@ def test_503_stripe_unreachable_then_the_same_reference_completes_once(
 
     # Stripe is back: the payment's `reference` (not the idempotency key: a 5xx answer is not stored) makes
     # the retry resume the same payment.
-    gateway.install_http_client(EmulatorHTTPClient(stripe_emulator))
+    stripe_client.install_http_client(EmulatorHTTPClient(stripe_emulator))
     payment = client.payments.create(customer="user-1", price="sticker", flow="intent", reference="order-9")
     assert payment.client_secret
     assert list(Payment.objects.filter(project=tenant_a.project).values_list("pk", flat=True)) == [payment.id]

@@ -15,10 +15,10 @@ from tollgate_client.types import (
 )
 
 from billing.models import Coupon as CouponRow
-from billing.models import Customer
 from billing.models import PromotionCode as PromotionCodeRow
 from billing.models import Subscription as SubscriptionRow
-from billing.services import customer_ensure_stripe
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from tests.clients.conftest import CANCEL, OK, complete_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,9 @@ from tollgate_client import (
     Tollgate,
 )
 
-from billing.models import Customer, Payment
+from billing.models import Payment
 from core.models import AuditLogEntry
+from customers.models import Customer
 from entitlements.models import Grant, Revocation, UsageEvent
 from tests.clients.conftest import CANCEL, OK
 

@@ -131,9 +131,9 @@ def test_a_customer_email_change_answers_200_while_the_broker_is_frozen_and_the_
     """The change commits, then queueing its Stripe update fails on the frozen broker: the tenant still gets its
     200 (the change is stored), the failure is logged without the broker's address, and beat's sweep sends the
     pending change to Stripe."""
-    from billing.models import Customer
-    from billing.services import CUSTOMER_SYNC_SETTLE, customer_ensure_stripe, customer_upsert
-    from billing.tasks import customers_sync_to_stripe_sweep
+    from customers.models import Customer
+    from customers.services.customers import CUSTOMER_SYNC_SETTLE, customer_ensure_stripe, customer_upsert
+    from customers.tasks import customers_sync_to_stripe_sweep
 
     customer, _ = customer_upsert(
         project=tenant_a.project, external_id="user-1", email="old@example.com", name="Ada"
@@ -152,7 +152,7 @@ def test_a_customer_email_change_answers_200_while_the_broker_is_frozen_and_the_
         answers.append((response.status_code, response.json()["email"]))
         connection.close()  # this thread's own session
 
-    with caplog.at_level(logging.WARNING, logger="billing.services"):
+    with caplog.at_level(logging.WARNING, logger="customers.services.customers"):
         sender = threading.Thread(target=post)
         sender.start()
         sender.join(15)  # a hang, not a speed measure
@@ -161,7 +161,7 @@ def test_a_customer_email_change_answers_200_while_the_broker_is_frozen_and_the_
     stored = Customer.objects.get(pk=customer.pk)
     assert (stored.email, stored.name, stored.stripe_sync_pending) == ("new@example.com", "Ada", True)
     assert sdk.v1.customers.retrieve(stripe_id).email == "old@example.com"  # nothing reached Stripe yet
-    warnings = [r.getMessage() for r in caplog.records if r.name == "billing.services"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "customers.services.customers"]
     assert len(warnings) == 1
     assert warnings[0].startswith(f"Could not queue the Stripe update of customer {customer.pk} (")
     assert "127.0.0.1" not in warnings[0]
@@ -184,7 +184,8 @@ def test_a_grant_answers_201_while_the_broker_is_frozen_and_its_webhook_delivery
     201, and its delivery is left pending and due, which is what beat's `deliveries_sweep` sends."""
     from django.utils import timezone
 
-    from entitlements.models import Feature, Grant
+    from catalog.models import Feature
+    from entitlements.models import Grant
     from webhooks.models import Delivery
     from webhooks.outbound import deliveries_due
 
@@ -299,7 +300,7 @@ def test_a_grant_ended_while_redis_is_down_is_not_answered_again_when_redis_retu
     bump is lost, and Redis comes back with the old versions and the old answer: the epoch turns it down."""
     from core.actors import Actor
     from entitlements.models import Grant
-    from entitlements.services import grant_delete
+    from entitlements.services.grants import grant_delete
 
     api.post("/api/v1/features", {"key": "sso", "name": "SSO", "type": "boolean"}, key=tenant_a.key)
     api.post(
@@ -341,7 +342,7 @@ def test_a_grant_ended_while_redis_is_frozen_is_not_answered_again_when_redis_re
     from core.actors import Actor
     from core.models import CacheEpoch
     from entitlements.models import Grant
-    from entitlements.services import grant_delete
+    from entitlements.services.grants import grant_delete
 
     check = _sso_granted_and_cached(api, tenant_a)
     server = private_cache["server"]
@@ -358,9 +359,9 @@ def test_a_grant_ended_while_redis_is_frozen_is_not_answered_again_when_redis_re
 
 def test_a_grant_given_while_redis_is_frozen_is_answered_when_redis_returns(private_cache, api, tenant_a):
     """The other direction: "not allowed" cached, a grant given while Redis is frozen, allowed once it returns."""
+    from catalog.models import Feature
     from core.actors import Actor
-    from entitlements.models import Feature
-    from entitlements.services import grant_create
+    from entitlements.services.grants import grant_create
 
     api.post("/api/v1/features", {"key": "sso", "name": "SSO", "type": "boolean"}, key=tenant_a.key)
     check = "/api/v1/entitlements/check?customer=u1&feature=sso"

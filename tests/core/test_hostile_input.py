@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from billing.models import Customer
 from core.parsers import MAX_JSON_DEPTH, json_depth
+from customers.models import Customer
 
 pytestmark = pytest.mark.django_db
 

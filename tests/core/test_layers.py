@@ -4,8 +4,9 @@ import ast
 from pathlib import Path
 
 import core
+from config.settings.base import TOLLGATE_APPS
 
-DOMAIN_APPS = {"projects", "billing", "entitlements", "webhooks"}
+DOMAIN_APPS = set(TOLLGATE_APPS) - {"core"}
 
 
 def _imported(path: Path) -> set[str]:

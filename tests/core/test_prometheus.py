@@ -155,8 +155,8 @@ def _sample(text, name):
 def test_entitlement_checks_by_cache_outcome_and_stripe_errors_are_counted(
     client, api, tenant_a, stripe_emulator
 ):
-    from billing.gateway import platform_gateway
     from core.errors import ApiError
+    from stripe_gateway.gateway import platform_gateway
 
     before = client.get("/metrics").content.decode()
     api.post("/api/v1/features", {"key": "sso", "name": "SSO", "type": "boolean"}, key=tenant_a.key)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing.models import Customer
+from customers.models import Customer
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,8 @@ def test_rate_limited_write_does_nothing_and_is_not_stored(api, tenant_a):
 @override_settings(API_RATE_LIMIT_PER_MINUTE=2)
 def test_a_consume_over_the_limit_is_429_and_records_nothing(api, tenant_a):
     # Consume reads the customer's snapshot in the limiter's round trip; the limit still comes first.
-    from entitlements.models import Feature, UsageEvent
+    from catalog.models import Feature
+    from entitlements.models import UsageEvent
     from tests.entitlements.helpers import feature, product
 
     calls = feature(tenant_a.project, "calls", Feature.Type.METERED)

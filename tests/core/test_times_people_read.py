@@ -10,10 +10,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from billing.models import Drift, ReconciliationRun
+from catalog.models import Feature
 from core.actors import Actor
 from core.models import AuditLogEntry
-from entitlements.models import Feature, UsageEvent
-from entitlements.services import grant_create, grant_delete
+from entitlements.models import UsageEvent
+from entitlements.services.grants import grant_create, grant_delete
 from projects.services import api_key_revoke
 from tests.entitlements.helpers import customer, feature, product
 

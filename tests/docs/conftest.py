@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from billing.gateway import install_http_client
 from stripe_emulator.server import serve_in_thread
+from stripe_gateway.client import install_http_client
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from billing.models import Price, Subscription
+from billing.models import Subscription
+from catalog.models import Price
 from tests.clients.conftest import complete_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the live server's thread reads committed rows only

@@ -32,8 +32,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from billing.models import Price
-from entitlements.models import Feature
+from catalog.models import Feature, Price
 from projects.models import Project
 from tests.clients.conftest import complete_checkout
 from webhooks.models import Event

@@ -38,7 +38,8 @@ from django.db import models
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import Customer, Invoice, Payment, Subscription
+from billing.models import Invoice, Payment, Subscription
+from customers.models import Customer
 from entitlements.models import CreditLedgerEntry, CreditLot
 from stripe_emulator.core.clock import Clock
 from stripe_emulator.core.webhooks import signature_header

@@ -826,8 +826,8 @@ class Runner:
     # -- setup --
 
     def setup(self, sequence: Sequence) -> None:
-        from billing.models import Customer
-        from billing.services import customer_ensure_stripe
+        from customers.models import Customer
+        from customers.services.customers import customer_ensure_stripe
 
         for customer in sequence.customers:
             made = self.tenant.write(
@@ -1142,7 +1142,7 @@ class Checks:
                 made,
                 sorted(self.sequence.refunds.get(index, [])),
             )
-        from billing.models import Customer
+        from customers.models import Customer
 
         for customer in self.sequence.customers:
             stripe_customer = Customer.objects.get(
@@ -1238,7 +1238,7 @@ class Checks:
     def mirrors(self) -> None:
         """(b, c) The convergence test's field-by-field comparison: subscriptions, invoices, payments, credits and
         entitlements per customer, nothing granted or announced twice, no failed Stripe event."""
-        from billing.models import Customer
+        from customers.models import Customer
 
         plans = {
             customer: cv.Plan(

@@ -192,7 +192,7 @@ def test_cart_checkout_paid_settles_by_webhook(api, tenant_a, catalog, stripe_em
 
 
 def test_customer_deleted_at_stripe_is_unlinked(api, tenant_a, catalog, stripe_sdk, stripe_webhooks):
-    from billing.models import Customer
+    from customers.models import Customer
 
     api.post(
         "/api/v1/payments", {"customer": "user-1", "price": "sticker", "flow": "intent"}, key=tenant_a.key

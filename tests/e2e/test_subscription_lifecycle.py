@@ -1,6 +1,7 @@
 """Subscriptions from Checkout to renewal, dunning and changes: Stripe's events applied to the local mirrors."""
 
-from billing.models import Customer, Invoice, Payment, Subscription
+from billing.models import Invoice, Payment, Subscription
+from customers.models import Customer
 from webhooks.models import Event, StripeEvent
 
 OK = "https://app.example.com/ok"

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from entitlements.services import entitlements_recompute
+from entitlements.services.recompute import entitlements_recompute
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import factory
 
-from entitlements.models import Feature, ProductFeature
+from catalog.models import Feature, ProductFeature
 
 
 class FeatureFactory(factory.django.DjangoModelFactory):

@@ -6,8 +6,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from billing.models import Customer, Payment, Price, Product, Subscription
-from entitlements.models import Feature, ProductAccess, ProductFeature
+from billing.models import Payment, Subscription
+from catalog.models import Feature, Price, Product, ProductAccess, ProductFeature
+from customers.models import Customer
 from tests.billing.factories import PriceFactory, ProductFactory
 from tests.billing.payment_factories import CustomerFactory, PaymentFactory, SubscriptionFactory
 from tests.entitlements.factories import FeatureFactory

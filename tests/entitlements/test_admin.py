@@ -44,7 +44,7 @@ def test_changelists_do_not_grow_queries_with_rows(operator, path, make):
         "/admin/entitlements/creditlot/",
         "/admin/entitlements/creditledgerentry/",
         "/admin/entitlements/entitlementsettings/",
-        "/admin/entitlements/productaccess/",
+        "/admin/catalog/productaccess/",
     ],
 )
 def test_other_pages_load(operator, path):

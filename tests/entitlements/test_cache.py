@@ -12,8 +12,8 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 
+from catalog.models import Feature
 from entitlements import cache as ent_cache
-from entitlements.models import Feature
 from projects.authentication import local_cache
 from tests.entitlements import redis_counting
 from tests.entitlements.helpers import check, customer, feature, product, subscribe

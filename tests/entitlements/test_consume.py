@@ -10,15 +10,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from catalog.models import Feature
 from core.models import AuditLogEntry
-from entitlements.models import (
-    AllocationCounter,
-    CreditLedgerEntry,
-    CreditLot,
-    Feature,
-    UsageCounter,
-    UsageEvent,
-)
+from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, UsageCounter, UsageEvent
 from tests.entitlements.helpers import check, customer, feature, product, subscribe
 from webhooks.models import Event
 
@@ -364,7 +358,7 @@ def test_concurrent_seat_takes_and_releases_stay_within_bounds(tenant_a, plan):
 
 
 def test_a_refused_consume_for_an_unknown_user_writes_nothing(api, tenant_a, plan):
-    from billing.models import Customer
+    from customers.models import Customer
 
     denied = consume(api, tenant_a.key, "c1", "ai_credits", 1, customer="stranger")
     assert (denied["allowed"], denied["balance"]) == (False, 0)

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from catalog.models import Feature
 from core.models import AuditLogEntry
-from entitlements.models import EntitlementState, Feature, Grant
+from entitlements.models import EntitlementState, Grant
 from entitlements.resolver import resolve_structure
 from entitlements.services.recompute import _answer_digest
 from tests.entitlements.helpers import check, feature

@@ -9,11 +9,12 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from billing.models import Price, Subscription, SubscriptionItem
-from billing.services import customer_ensure_stripe
+from billing.models import Subscription, SubscriptionItem
+from catalog.models import Feature, Price
+from customers.services.customers import customer_ensure_stripe
 from entitlements import tasks
-from entitlements.models import Feature, UsageEvent
-from entitlements.services import _Pacer, meter_events_report
+from entitlements.models import UsageEvent
+from entitlements.services.meters import _Pacer, meter_events_report
 from tests.billing.payment_factories import SubscriptionFactory
 from tests.catalog import price_create, product_create
 from tests.entitlements.helpers import customer, feature
@@ -163,7 +164,7 @@ def test_consume_of_a_metered_feature_is_reported_too(api, tenant_a, metered, st
 
 def _with_card(api, tenant, sdk, external_id="user-1"):
     api.post("/api/v1/customers", {"external_id": external_id}, key=tenant.key)
-    from billing.models import Customer
+    from customers.models import Customer
 
     stripe_customer = customer_ensure_stripe(customer=Customer.objects.get(external_id=external_id))
     pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": stripe_customer}).id

@@ -13,12 +13,13 @@ import time_machine
 from django.db import connection
 from django.test import Client
 
-from billing.models import Invoice, Payment, Product, Subscription
-from billing.payments import payment_transition
+from billing.models import Invoice, Payment, Subscription
+from billing.payments.transitions import payment_transition
+from catalog.models import Product
 from core.models import AuditLogEntry
 from entitlements.explain import entitlements_explain
 from entitlements.models import CreditLedgerEntry, CreditLot, PlanPeriod, UsageEvent
-from entitlements.services import payment_entitlements_apply
+from entitlements.services.purchases import payment_entitlements_apply
 from tests.catalog import price_create
 from webhooks.models import StripeEvent
 

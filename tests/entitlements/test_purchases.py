@@ -8,9 +8,10 @@ import time_machine
 from django.utils import timezone
 
 from billing.models import Payment, Subscription
+from catalog.models import Feature
 from core.models import AuditLogEntry
-from entitlements.models import CreditLot, EntitlementState, Feature, Purchase
-from entitlements.services import purchase_record, purchase_revoke
+from entitlements.models import CreditLot, EntitlementState, Purchase
+from entitlements.services.purchases import purchase_record, purchase_revoke
 from tests.entitlements.helpers import check, customer, feature, listed, paid_payment, product, subscribe
 from webhooks.models import Event
 

@@ -3,8 +3,9 @@
 from django.core.cache import cache
 from django.db import transaction
 
-from billing.models import Customer, Payment
-from entitlements.services import entitlements_recompute, version_key
+from billing.models import Payment
+from customers.models import Customer
+from entitlements.services.recompute import entitlements_recompute, version_key
 
 OK = "https://app.example.com/ok"
 

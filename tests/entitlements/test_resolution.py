@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Subscription
-from entitlements.models import Feature, Grant, Revocation
+from catalog.models import Feature
+from entitlements.models import Grant, Revocation
 from tests.entitlements.helpers import check, customer, feature, listed, product, subscribe
 
 M, C, A, S, B = (

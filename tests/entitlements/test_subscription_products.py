@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import time_machine
 
-from billing.catalog import products
-from billing.models import Customer, Invoice, Subscription
-from billing.services import customer_ensure_stripe
-from entitlements.models import CreditLot, Feature
+from billing.models import Invoice, Subscription
+from catalog.models import Feature
+from catalog.services import products
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
+from entitlements.models import CreditLot
 from tests.catalog import ACTOR, price_create
 
 pytestmark = pytest.mark.django_db

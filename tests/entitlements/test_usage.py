@@ -7,7 +7,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from entitlements.models import EntitlementSettings, Feature, UsageCounter, UsageEvent
+from catalog.models import Feature
+from entitlements.models import EntitlementSettings, UsageCounter, UsageEvent
 from tests.entitlements.helpers import check, customer, feature, product, subscribe
 from webhooks.models import Event
 

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.models import Customer, Subscription
-from billing.services import customer_ensure_stripe
+from billing.models import Subscription
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from entitlements.models import UsageEvent
 
 DAY = 86400

@@ -22,7 +22,8 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from billing.models import Customer, Invoice, Payment, Subscription
+from billing.models import Invoice, Payment, Subscription
+from customers.models import Customer
 from tests.billing.payment_factories import CustomerFactory
 from tests.webhooks.workers import (
     MARK,

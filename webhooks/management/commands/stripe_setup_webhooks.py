@@ -9,9 +9,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.gateway import gateway_for, platform_gateway, webhook_endpoint_ensure
 from core.errors import ApiError
 from projects.models import Project
+from stripe_gateway.gateway import gateway_for, platform_gateway, webhook_endpoint_ensure
 from webhooks.models import PLATFORM_ACCOUNT, StripeWebhookEndpoint
 from webhooks.processors import PROCESSORS
 

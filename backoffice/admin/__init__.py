@@ -1,0 +1,10 @@
+"""The back office's pages that gather several domains. Django's admin discovery imports this package; importing
+the modules below registers their ModelAdmins:
+
+- `customers`: the customer page (billing and entitlement inlines, "explain entitlements", grant and revoke);
+- `projects`: the project page with its reconciliation action.
+"""
+
+from backoffice.admin import customers, projects
+
+__all__ = ["customers", "projects"]

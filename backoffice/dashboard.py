@@ -1,0 +1,241 @@
+"""The operators' dashboard: per project and in total, what needs attention and how the business goes.
+
+Over the last twelve months, month by month: net revenue and MRR per currency, active subscriptions, churn
+(subscriptions cancelled) and failed payments. Server-rendered: each chart is inline SVG with axes, labels and a
+tooltip (`<title>`) per bar; no script, no CDN.
+
+Stripe's history of a subscription's status is not kept, so a past month's MRR and active subscriptions are
+reconstructed from when each subscription started, when its trial ended and when it was cancelled; the current
+month counts what is live now (`metrics.MRR_STATUSES`), as the metrics API does.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from backoffice import metrics
+from billing.models import Drift, Payment, Subscription
+from core.money import money_format
+from projects.models import Project
+from webhooks.models import StripeEvent
+
+CHART_WIDTH = 640
+CHART_HEIGHT = 200
+# Room for the value axis' labels on the left and the months under the bars.
+AXIS_LEFT = 84
+AXIS_BOTTOM = 26
+PLOT_TOP = 10
+NEVER_PAYING = (Subscription.Status.INCOMPLETE, Subscription.Status.INCOMPLETE_EXPIRED)
+
+
+def _money(amounts: dict[str, int]) -> str:
+    """Amounts of several currencies in one cell: "$60.00, ¥500"."""
+    return ", ".join(money_format(amount, currency) for currency, amount in sorted(amounts.items())) or "—"
+
+
+def _nice_ceiling(value: int) -> int:
+    """The top of a readable axis: the smallest of 1, 2, 4, 6, 8 × 10ⁿ at or above `value` (at least 1), so
+    that half of it is a whole number too (above 1)."""
+    if value <= 1:
+        return 1
+    magnitude = int(10 ** (len(str(value)) - 1))
+    return next(step * magnitude for step in (1, 2, 4, 6, 8, 10) if step * magnitude >= value)
+
+
+def _months(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Each month of the window [start, end) as [its first instant, the next month's first instant or `end`)."""
+    months = []
+    first = start
+    while first < end:
+        following = (first + timedelta(days=32)).replace(day=1)
+        months.append((first, min(following, end)))
+        first = following
+    return months
+
+
+def bar_chart(
+    *, title: str, months: list[tuple[datetime, datetime]], values: list[int], fmt: Callable[[int], str]
+) -> dict[str, Any]:
+    """A bar per month, scaled to the chart, with a value axis (0, half, top) and a tooltip per bar."""
+    top = _nice_ceiling(max(values, default=0))
+    plot_height = CHART_HEIGHT - AXIS_BOTTOM - PLOT_TOP
+    plot_width = CHART_WIDTH - AXIS_LEFT - 8
+    slot = plot_width / max(len(months), 1)
+    bars = []
+    for index, ((first, _), value) in enumerate(zip(months, values, strict=True)):
+        height = round(max(value, 0) / top * plot_height)
+        x = round(AXIS_LEFT + index * slot + slot * 0.15)
+        bars.append(
+            {
+                "x": x,
+                "y": PLOT_TOP + plot_height - height,
+                "width": max(round(slot * 0.7), 2),
+                "height": height,
+                "label_x": round(AXIS_LEFT + index * slot + slot / 2),
+                "label": first.strftime("%b"),
+                "month": first.strftime("%Y-%m"),
+                "value": value,
+                "text": fmt(value),
+            }
+        )
+    ticks = [
+        {"y": round(PLOT_TOP + plot_height - fraction * plot_height), "text": fmt(round(top * fraction))}
+        for fraction in ((0, 1) if top == 1 else (0, 0.5, 1))
+    ]
+    return {
+        "title": title,
+        "bars": bars,
+        "ticks": ticks,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "axis_x": AXIS_LEFT,
+        "plot_top": PLOT_TOP,
+        "plot_height": plot_height,
+        "axis_y": PLOT_TOP + plot_height,
+        "axis_right": CHART_WIDTH - 8,
+        "label_y": CHART_HEIGHT - 8,
+        "first_month": months[0][0].strftime("%b %Y") if months else "",
+        "last_month": months[-1][0].strftime("%b %Y") if months else "",
+    }
+
+
+def _month_index(months: list[tuple[datetime, datetime]], when: datetime | None) -> int | None:
+    if when is None:
+        return None
+    for index, (first, following) in enumerate(months):
+        if first <= when < following:
+            return index
+    return None
+
+
+def _live_at(subscription: Subscription, when: datetime, *, current: bool) -> bool:
+    """Whether the subscription brought in recurring revenue at `when` (the end of a month, or now)."""
+    if current:
+        return subscription.status in metrics.MRR_STATUSES
+    if subscription.status in NEVER_PAYING or subscription.created_at >= when:
+        return False
+    if subscription.canceled_at is not None and subscription.canceled_at < when:
+        return False
+    return not (subscription.trial_end is not None and subscription.trial_end >= when)
+
+
+def history(now: datetime) -> dict[str, Any]:
+    """Month by month over the last twelve months: revenue and MRR per currency, active subscriptions, churn
+    and failed payments, over every project."""
+    start, end = metrics.default_window(now)
+    months = _months(start, end)
+    revenue: dict[str, list[int]] = defaultdict(lambda: [0] * len(months))
+    for project in Project.objects.order_by("slug"):
+        window = metrics.revenue_metrics(project=project, start=start, end=end, interval="month")
+        for period in window["data"]:
+            index = [first.date().isoformat() for first, _ in months].index(period["period_start"])
+            revenue[period["currency"]][index] += period["net"]
+
+    mrr: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * len(months))
+    active = [0] * len(months)
+    churn = [0] * len(months)
+    subscriptions = (
+        Subscription.objects.filter(created_at__lt=end)
+        .filter(Q(canceled_at__isnull=True) | Q(canceled_at__gte=start))
+        .select_related("price")
+        .prefetch_related("items__price")
+    )
+    for subscription in subscriptions:
+        cancelled_in = _month_index(months, subscription.canceled_at)
+        if cancelled_in is not None:
+            churn[cancelled_in] += 1
+        for index, (_, month_end) in enumerate(months):
+            if not _live_at(subscription, month_end, current=index == len(months) - 1):
+                continue
+            active[index] += 1
+            mrr[subscription.price.currency][index] += metrics.subscription_monthly_amount(subscription)
+
+    failed = [0] * len(months)
+    for created_at in Payment.objects.filter(
+        status=Payment.Status.FAILED, created_at__gte=start, created_at__lt=end
+    ).values_list("created_at", flat=True):
+        month = _month_index(months, created_at)
+        if month is not None:
+            failed[month] += 1
+
+    def money_charts(title: str, series: dict[str, list[int]]) -> list[dict[str, Any]]:
+        return [
+            bar_chart(
+                title=f"{title} ({currency.upper()})",
+                months=months,
+                values=values,
+                fmt=lambda amount, currency=currency: money_format(amount, currency),  # type: ignore[misc]
+            )
+            for currency, values in sorted(series.items())
+        ]
+
+    rounded = {
+        currency: [int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP)) for amount in amounts]
+        for currency, amounts in mrr.items()
+    }
+    return {
+        "revenue": money_charts("Net revenue per month", dict(revenue)),
+        "mrr": money_charts("MRR at the end of each month", rounded),
+        "active": bar_chart(
+            title="Active subscriptions at the end of each month", months=months, values=active, fmt=str
+        ),
+        "churn": bar_chart(title="Subscriptions cancelled per month", months=months, values=churn, fmt=str),
+        "failed": bar_chart(title="Failed payments per month", months=months, values=failed, fmt=str),
+    }
+
+
+@staff_member_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    start, end = metrics.default_window(now)
+    rows = []
+    totals: dict[str, Any] = {
+        "active": 0,
+        "mrr": defaultdict(int),
+        "failed_events": 0,
+        "open_drift": 0,
+        "expiring": 0,
+    }
+    for project in Project.objects.order_by("slug"):
+        row: dict[str, Any] = {
+            "project": project,
+            "active": Subscription.objects.filter(project=project, status__in=metrics.MRR_STATUSES).count(),
+            "mrr": metrics.mrr(project=project),
+            "failed_events": StripeEvent.objects.filter(
+                project=project, status=StripeEvent.Status.FAILED
+            ).count(),
+            "open_drift": Drift.objects.filter(
+                project=project, status__in=(Drift.Status.OPEN, Drift.Status.FAILED)
+            ).count(),
+            "expiring": Payment.objects.filter(
+                project=project, status__in=Payment.OPEN_STATUSES, expires_at__lt=now + timedelta(hours=1)
+            ).count(),
+        }
+        row["mrr_text"] = _money(row["mrr"])
+        rows.append(row)
+        totals["active"] += row["active"]
+        for currency, amount in row["mrr"].items():
+            totals["mrr"][currency] += amount
+        totals["open_drift"] += row["open_drift"]
+        totals["expiring"] += row["expiring"]
+    # Events of the platform account that reached no project are counted in the total too.
+    totals["failed_events"] = StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).count()
+    totals["mrr_text"] = _money(dict(totals["mrr"]))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Dashboard",
+        "rows": rows,
+        "totals": totals,
+        "history": history(now),
+        "window": f"{start:%B %Y} to {end:%B %Y}",
+    }
+    return TemplateResponse(request, "admin/dashboard.html", context)

@@ -1,0 +1,201 @@
+"""The catalog: products and their prices, features, the values products give features, and how long a one-time
+purchase of a product lasts."""
+
+from django.db import models
+from django.db.models import Q
+
+from core.ids import PublicIdField
+
+
+class Feature(models.Model):
+    """Something a customer may be entitled to: a flag, an allowance, a balance, an allocation or a value."""
+
+    class Type(models.TextChoices):
+        BOOLEAN = "boolean"
+        METERED = "metered"  # an allowance per billing period that resets
+        CREDITS = "credits"  # a prepaid balance that does not reset
+        ALLOCATION = "allocation"  # a count in use that goes up and down (seats)
+        STATIC = "static"  # a configuration value
+
+    id = PublicIdField(prefix="feat")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="features")
+    key = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=20, choices=Type.choices)
+    unit = models.CharField(max_length=50, blank=True)
+    # Metered features are billed through a Stripe meter; event names are unique per Stripe account, so
+    # they are namespaced by project (`tg_<project slug>_<feature key>`).
+    stripe_meter_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe meter")
+    stripe_meter_event_name = models.CharField(max_length=100, blank=True, verbose_name="Stripe meter event")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+
+    class Meta:
+        db_table = "entitlements_feature"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="feature_key_unique_per_project")
+        ]
+        ordering = ["key"]
+        verbose_name = "feature"
+        verbose_name_plural = "features"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Product(models.Model):
+    id = PublicIdField(prefix="prd")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="products")
+    key = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    # Listed by the unauthenticated pricing-page endpoint (`catalog.public`); off until the tenant opts in.
+    public = models.BooleanField(default=False)
+    stripe_product_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe product")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+
+    class Meta:
+        db_table = "billing_product"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="product_key_unique_per_project")
+        ]
+        verbose_name = "product"
+        verbose_name_plural = "products"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Price(models.Model):
+    class Type(models.TextChoices):
+        RECURRING = "recurring"
+        ONE_TIME = "one_time"
+
+    class Interval(models.TextChoices):
+        DAY = "day"
+        WEEK = "week"
+        MONTH = "month"
+        YEAR = "year"
+
+    class UsageType(models.TextChoices):
+        LICENSED = "licensed"
+        METERED = "metered"
+
+    class TaxBehavior(models.TextChoices):
+        UNSPECIFIED = "unspecified"
+        INCLUSIVE = "inclusive"
+        EXCLUSIVE = "exclusive"
+
+    class BillingScheme(models.TextChoices):
+        PER_UNIT = "per_unit"
+        TIERED = "tiered"
+
+    class TiersMode(models.TextChoices):
+        GRADUATED = "graduated"
+        VOLUME = "volume"
+
+    id = PublicIdField(prefix="prc")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="prices")
+    key = models.SlugField(max_length=100)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
+    currency = models.CharField(max_length=3)
+    # Null exactly when the price is tiered: its amounts are in `tiers` (see billing/catalog/pricing.py).
+    unit_amount = models.BigIntegerField(null=True, blank=True, verbose_name="unit price")
+    billing_scheme = models.CharField(
+        max_length=20,
+        choices=BillingScheme.choices,
+        default=BillingScheme.PER_UNIT,
+        verbose_name="how it charges",
+    )
+    tiers_mode = models.CharField(
+        max_length=20, choices=TiersMode.choices, blank=True, verbose_name="how tiers apply"
+    )
+    # [{"up_to": int | "inf", "unit_amount": int | None, "flat_amount": int | None}], ascending, last "inf".
+    tiers = models.JSONField(default=list, blank=True)
+    type = models.CharField(max_length=20, choices=Type.choices)
+    interval = models.CharField(max_length=10, choices=Interval.choices, blank=True)
+    interval_count = models.PositiveIntegerField(default=1, verbose_name="intervals per period")
+    trial_days = models.PositiveIntegerField(null=True, blank=True, verbose_name="trial (days)")
+    usage_type = models.CharField(
+        max_length=20,
+        choices=UsageType.choices,
+        default=UsageType.LICENSED,
+        verbose_name="licensed or metered",
+    )
+    meter = models.ForeignKey(Feature, null=True, blank=True, on_delete=models.PROTECT, related_name="prices")
+    tax_behavior = models.CharField(
+        max_length=20,
+        choices=TaxBehavior.choices,
+        default=TaxBehavior.UNSPECIFIED,
+        verbose_name="tax on top or included",
+    )
+    active = models.BooleanField(default=True)
+    # The current Stripe price. An amount or currency change creates a new one that takes over the lookup key;
+    # subscriptions created earlier keep pointing at the old one (kept in `stripe_price_history`).
+    stripe_price_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe price")
+    stripe_price_history = models.JSONField(default=list, blank=True, verbose_name="earlier Stripe prices")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+
+    class Meta:
+        db_table = "billing_price"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="price_key_unique_per_project"),
+            models.CheckConstraint(condition=Q(unit_amount__gte=0), name="price_unit_amount_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(billing_scheme="per_unit", unit_amount__isnull=False, tiers_mode=""))
+                | Q(
+                    billing_scheme="tiered", unit_amount__isnull=True, tiers_mode__in=["graduated", "volume"]
+                ),
+                name="price_amount_matches_billing_scheme",
+            ),
+        ]
+        verbose_name = "price"
+        verbose_name_plural = "prices"
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def is_recurring(self) -> bool:
+        return self.type == self.Type.RECURRING
+
+
+class ProductFeature(models.Model):
+    """The value a product gives a feature: `true`, a limit (`null` = unlimited), an amount, or a JSON value.
+
+    `per_unit` values are multiplied by the quantity bought or subscribed (5 seats per licence × 3 = 15).
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="feature_values")
+    feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="product_values")
+    value = models.JSONField(null=True, blank=True)
+    per_unit = models.BooleanField(default=False, verbose_name="per unit bought")
+
+    class Meta:
+        db_table = "entitlements_productfeature"
+        constraints = [models.UniqueConstraint(fields=["product", "feature"], name="product_feature_unique")]
+        verbose_name = "product feature value"
+        verbose_name_plural = "product feature values"
+
+    def __str__(self) -> str:
+        return f"{self.product_id}:{self.feature_id}"
+
+
+class ProductAccess(models.Model):
+    """How long a one-time purchase of a product lasts. Without a row (or with no duration) it is lifetime."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="access")
+    duration_days = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name="access (days; empty: for life)"
+    )
+
+    class Meta:
+        db_table = "entitlements_productaccess"
+        verbose_name = "product access duration"
+        verbose_name_plural = "product access durations"
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.duration_days or 'lifetime'}"

@@ -1,0 +1,246 @@
+"""What a valid catalog entry is: Stripe's limits, the value a feature of each type takes, a price's terms, and
+which price fields never change. Shared by the services, the API's serializers and `sync_catalog`."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from catalog.models import Feature, Price
+from core.errors import InvalidRequest
+
+# A keyword argument that was not given, where None is a value (no unit, for life, no trial, no meter).
+UNSET: Any = object()
+
+# Stripe caps a price's billing period at three years.
+MAX_INTERVAL_COUNT = {"day": 1095, "week": 156, "month": 36, "year": 3}
+MAX_TRIAL_DAYS = 730  # Stripe's limit for a trial period
+MAX_UNIT_AMOUNT = 99_999_999  # Stripe's limit for a price's unit_amount (8 digits)
+MAX_FEATURE_AMOUNT = 10**15
+COUNTED_TYPES = (Feature.Type.METERED, Feature.Type.CREDITS, Feature.Type.ALLOCATION)
+
+# Fields a price keeps for life (they define what is sold; Stripe keeps them too): create another price instead.
+PRICE_IMMUTABLE_FIELDS = (
+    "key",
+    "product",
+    "type",
+    "interval",
+    "interval_count",
+    "usage_type",
+    "meter",
+    "billing_scheme",
+    "tiers_mode",
+)
+# Fields Stripe keeps for life but we may change: the change creates a new Stripe price.
+PRICE_REPRICING_FIELDS = ("currency", "unit_amount", "tiers", "tax_behavior")
+
+
+def _is_amount(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_FEATURE_AMOUNT
+
+
+def feature_value_parse(*, feature_type: str, value: Any, param: str) -> tuple[Any, bool]:
+    """Checks that `value` fits a feature of `feature_type`; returns (stored value, per_unit)."""
+    if feature_type == Feature.Type.BOOLEAN:
+        if not isinstance(value, bool):
+            raise InvalidRequest(
+                f"{param}: a boolean feature takes true or false.", code="invalid_feature_value", param=param
+            )
+        return value, False
+    if feature_type in COUNTED_TYPES:
+        if value is None:
+            return None, False  # unlimited
+        if isinstance(value, dict):
+            if set(value) != {"per_unit"} or not _is_amount(value["per_unit"]):
+                raise InvalidRequest(
+                    f'{param}: a per-unit value is {{"per_unit": <integer ≥ 0>}}.',
+                    code="invalid_feature_value",
+                    param=param,
+                )
+            return value["per_unit"], True
+        if not _is_amount(value):
+            raise InvalidRequest(
+                f'{param}: a {feature_type} feature takes an integer ≥ 0, null (unlimited) or {{"per_unit": n}}.',
+                code="invalid_feature_value",
+                param=param,
+            )
+        return value, False
+    return value, False  # static: any JSON value
+
+
+@dataclass(frozen=True)
+class PriceTerms:
+    """A price's billing terms, normalised (a one-time price has no interval, trial or usage type)."""
+
+    type: str
+    interval: str
+    interval_count: int
+    trial_days: int | None
+    usage_type: str
+    meter_key: str | None
+
+
+def price_terms_check(
+    *,
+    type: str,
+    interval: str | None,
+    interval_count: int | None,
+    trial_days: int | None,
+    usage_type: str | None,
+    meter_key: str | None,
+    meter_type: str | None,
+) -> PriceTerms:
+    """Validates a price's terms; `meter_type` is the type of the feature `meter_key` names (None: no such one)."""
+    if type == Price.Type.ONE_TIME:
+        for param, value, allowed in (
+            ("interval", interval, ("", None)),
+            ("interval_count", interval_count, (1, None)),
+            ("trial_days", trial_days, (None,)),
+            ("usage_type", usage_type, (Price.UsageType.LICENSED, None)),
+            ("meter", meter_key, ("", None)),
+        ):
+            if value not in allowed:
+                raise InvalidRequest(
+                    f"{param}: a one_time price takes no {param}.", code="invalid_parameter", param=param
+                )
+        return PriceTerms(Price.Type.ONE_TIME, "", 1, None, Price.UsageType.LICENSED, None)
+    if not interval:
+        raise InvalidRequest(
+            "interval: a recurring price needs an interval (day, week, month or year).",
+            code="parameter_missing",
+            param="interval",
+        )
+    count = interval_count or 1
+    if count > MAX_INTERVAL_COUNT[interval]:
+        raise InvalidRequest(
+            f"interval_count: at most {MAX_INTERVAL_COUNT[interval]} for interval={interval} "
+            "(the longest billing period is three years).",
+            code="invalid_parameter",
+            param="interval_count",
+        )
+    usage = usage_type or Price.UsageType.LICENSED
+    if usage == Price.UsageType.METERED:
+        if not meter_key:
+            raise InvalidRequest(
+                "meter: a metered price needs the key of the metered feature it bills.",
+                code="parameter_missing",
+                param="meter",
+            )
+        if meter_type != Feature.Type.METERED:
+            raise InvalidRequest(
+                f"meter: {meter_key!r} is not a metered feature of this project.",
+                code="invalid_meter",
+                param="meter",
+            )
+    elif meter_key:
+        raise InvalidRequest(
+            "meter: only a metered price (usage_type=metered) takes a meter.",
+            code="invalid_parameter",
+            param="meter",
+        )
+    return PriceTerms(Price.Type.RECURRING, interval, count, trial_days, usage, meter_key or None)
+
+
+MAX_TIERS = 250  # Stripe's limit for a tiered price
+TIER_KEYS = ("up_to", "unit_amount", "flat_amount")
+
+
+def _is_minor_units(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_UNIT_AMOUNT
+
+
+def _tiers_error(message: str, param: str = "tiers") -> InvalidRequest:
+    return InvalidRequest(f"{param}: {message}", code="invalid_tiers", param=param)
+
+
+def tiers_parse(value: Any) -> list[dict[str, Any]]:
+    """Checks a tiered price's `tiers` and returns them normalised: every tier has `up_to` (an integer ≥ 1, or
+    "inf" on the last one only), `unit_amount` and `flat_amount` (integer minor units or None, not both None)."""
+    if not isinstance(value, list) or not value:
+        raise _tiers_error(
+            'a tiered price needs a list of tiers [{"up_to": n | "inf", "unit_amount"?, "flat_amount"?}].'
+        )
+    if len(value) > MAX_TIERS:
+        raise _tiers_error(f"at most {MAX_TIERS} tiers.")
+    tiers: list[dict[str, Any]] = []
+    previous = 0
+    for index, tier in enumerate(value):
+        param = f"tiers[{index}]"
+        if not isinstance(tier, dict):
+            raise _tiers_error('a tier is {"up_to": n | "inf", "unit_amount"?, "flat_amount"?}.', param)
+        unknown = sorted(set(tier) - set(TIER_KEYS))
+        if unknown:
+            raise _tiers_error(
+                f"unknown field {unknown[0]!r}; a tier takes up_to, unit_amount, flat_amount.", param
+            )
+        last = index == len(value) - 1
+        up_to = tier.get("up_to")
+        if up_to == "inf":
+            if not last:
+                raise _tiers_error('only the last tier may be up to "inf".', f"{param}[up_to]")
+        elif not (isinstance(up_to, int) and not isinstance(up_to, bool)) or up_to < 1:
+            raise _tiers_error('up_to is an integer ≥ 1, or "inf" on the last tier.', f"{param}[up_to]")
+        elif last:
+            raise _tiers_error('the last tier must be up to "inf".', f"{param}[up_to]")
+        elif up_to <= previous:
+            raise _tiers_error("tiers must be in ascending order of up_to.", f"{param}[up_to]")
+        else:
+            previous = up_to
+        amounts = {name: tier.get(name) for name in ("unit_amount", "flat_amount")}
+        if all(amount is None for amount in amounts.values()):
+            raise _tiers_error("a tier needs a unit_amount, a flat_amount or both.", param)
+        for name, amount in amounts.items():
+            if amount is not None and not _is_minor_units(amount):
+                raise _tiers_error(
+                    f"{name} is an integer amount in minor units, 0 to {MAX_UNIT_AMOUNT}.", f"{param}[{name}]"
+                )
+        tiers.append({"up_to": up_to, **amounts})
+    return tiers
+
+
+@dataclass(frozen=True)
+class PriceAmounts:
+    """How a price charges, normalised: per_unit with a unit_amount, or tiered with a mode and tiers."""
+
+    billing_scheme: str
+    unit_amount: int | None
+    tiers_mode: str
+    tiers: list[dict[str, Any]]
+
+
+def price_amounts_check(
+    *, billing_scheme: str | None, unit_amount: int | None, tiers_mode: str | None, tiers: Any
+) -> PriceAmounts:
+    """Validates how a new price charges: a per-unit price has a unit_amount and no tiers; a tiered one has a
+    tiers_mode and tiers and no unit_amount."""
+    scheme = billing_scheme or Price.BillingScheme.PER_UNIT
+    if scheme not in Price.BillingScheme.values:
+        raise InvalidRequest(
+            "billing_scheme: per_unit or tiered.", code="invalid_parameter", param="billing_scheme"
+        )
+    if scheme == Price.BillingScheme.TIERED:
+        if unit_amount is not None:
+            raise InvalidRequest(
+                "unit_amount: a tiered price has no unit_amount; its amounts are in tiers.",
+                code="invalid_parameter",
+                param="unit_amount",
+            )
+        if tiers_mode not in Price.TiersMode.values:
+            raise InvalidRequest(
+                "tiers_mode: a tiered price needs tiers_mode graduated or volume.",
+                code="parameter_missing" if tiers_mode is None else "invalid_parameter",
+                param="tiers_mode",
+            )
+        return PriceAmounts(scheme, None, str(tiers_mode), tiers_parse(tiers))
+    for param, given in (("tiers_mode", tiers_mode), ("tiers", tiers)):
+        if given not in (None, "", []):  # empty is how a per-unit price's own snapshot says "none"
+            raise InvalidRequest(
+                f'{param}: only a tiered price (billing_scheme "tiered") takes {param}.',
+                code="invalid_parameter",
+                param=param,
+            )
+    if unit_amount is None:
+        raise InvalidRequest(
+            "unit_amount: a per_unit price needs a unit_amount.",
+            code="parameter_missing",
+            param="unit_amount",
+        )
+    return PriceAmounts(scheme, unit_amount, "", [])

@@ -1,0 +1,85 @@
+"""Feature writes: create, and update (name and unit; the type only while no product or price uses the feature;
+never the key). A metered feature's Stripe meter is `stripe_sync.feature_meter_ensure`."""
+
+from django.db import IntegrityError, transaction
+
+from catalog.models import Feature, Price, ProductFeature
+from catalog.rules import UNSET
+from catalog.selectors import feature_list
+from catalog.snapshots import feature_snapshot
+from core.actors import Actor
+from core.errors import Conflict, InvalidRequest
+from core.services import audit_record
+from projects.models import Project
+from projects.versions import project_version_bump
+
+
+def feature_in_use(feature: Feature) -> bool:
+    return (
+        ProductFeature.objects.filter(feature=feature).exists()
+        or Price.objects.filter(meter=feature).exists()
+    )
+
+
+def feature_create(
+    *, project: Project, actor: Actor, key: str, name: str, type: str, unit: str | None = None
+) -> Feature:
+    if feature_list(project=project).filter(key=key).exists():
+        raise Conflict(f"A feature with key {key!r} already exists.", code="key_taken", param="key")
+    feature = Feature(project=project, key=key, name=name, type=type, unit=unit or "")
+    try:
+        with transaction.atomic():
+            feature.save(force_insert=True)
+            project_version_bump(project_id=project.pk)  # every answer lists every feature
+            audit_record(
+                actor=actor,
+                action="feature.created",
+                target=feature,
+                project=project,
+                after=feature_snapshot(feature),
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"A feature with key {key!r} already exists.", code="key_taken", param="key") from exc
+    return feature
+
+
+def feature_update(
+    *,
+    actor: Actor,
+    feature: Feature,
+    key: str | None = None,
+    name: str | None = None,
+    type: str | None = None,
+    unit: str | None = UNSET,
+) -> Feature:
+    """Renames a feature or changes its unit; its type only while no product or price uses it. The key is fixed."""
+    if key is not None and key != feature.key:
+        raise InvalidRequest("key: a feature's key cannot be changed.", code="immutable_field", param="key")
+    with transaction.atomic():
+        locked = Feature.objects.select_for_update().get(pk=feature.pk)
+        before = feature_snapshot(locked)
+        if type is not None and type != locked.type:
+            if feature_in_use(locked):
+                raise Conflict(
+                    "type: the feature is used by a product or price; its type can no longer change.",
+                    code="feature_in_use",
+                    param="type",
+                )
+            locked.type = type
+        if name is not None:
+            locked.name = name
+        if unit is not UNSET:
+            locked.unit = unit or ""
+        after = feature_snapshot(locked)
+        if after != before:
+            locked.save()
+            project_version_bump(project_id=locked.project.pk)
+            audit_record(
+                actor=actor,
+                action="feature.updated",
+                target=locked,
+                project=locked.project,
+                before=before,
+                after=after,
+            )
+    return locked

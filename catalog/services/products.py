@@ -1,0 +1,182 @@
+"""Product writes: create and update, with the feature values a product gives and how long a one-time purchase
+grants them; deactivating a product deactivates its prices. Each write then tells Stripe (`stripe_sync`)."""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from catalog.models import Feature, Price, Product, ProductAccess, ProductFeature
+from catalog.public import public_plans_changed
+from catalog.rules import UNSET, feature_value_parse
+from catalog.selectors import feature_list, price_list, product_fetch, product_list
+from catalog.services.stripe_sync import price_stripe_sync, product_stripe_sync
+from catalog.snapshots import price_snapshot, product_snapshot
+from core.actors import Actor
+from core.errors import Conflict, InvalidRequest
+from core.services import audit_record
+from projects.models import Project
+from projects.versions import project_version_bump
+
+
+def _features_resolve(*, project: Project, features: dict[str, Any]) -> dict[str, tuple[Feature, Any, bool]]:
+    found = {f.key: f for f in feature_list(project=project).filter(key__in=list(features))}
+    resolved: dict[str, tuple[Feature, Any, bool]] = {}
+    for key in sorted(features):
+        param = f"features.{key}"
+        feature = found.get(key)
+        if feature is None:
+            raise InvalidRequest(f"{param}: no such feature.", code="unknown_feature", param=param)
+        value, per_unit = feature_value_parse(feature_type=feature.type, value=features[key], param=param)
+        resolved[key] = (feature, value, per_unit)
+    return resolved
+
+
+def _features_normalized(resolved: dict[str, tuple[Feature, Any, bool]]) -> dict[str, Any]:
+    return {key: {"per_unit": value} if per_unit else value for key, (_, value, per_unit) in resolved.items()}
+
+
+def _product_access_set(product: Product, days: int | None) -> None:
+    """Purchases recorded from now on last `days` (None: for life); earlier purchases keep their end."""
+    if days is None:
+        ProductAccess.objects.filter(product=product).delete()
+    else:
+        ProductAccess.objects.update_or_create(product=product, defaults={"duration_days": days})
+    product._state.fields_cache.pop("access", None)  # the reverse one-to-one is cached on the instance
+
+
+def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature, Any, bool]]) -> None:
+    ProductFeature.objects.filter(product=product).exclude(
+        feature__in=[feature for feature, _, _ in resolved.values()]
+    ).delete()
+    for feature, value, per_unit in resolved.values():
+        ProductFeature.objects.update_or_create(
+            product=product, feature=feature, defaults={"value": value, "per_unit": per_unit}
+        )
+    # What the product gives changed for everyone holding it (or for everyone, if it is the default product).
+    project_version_bump(project_id=product.project.pk)
+
+
+def product_create(
+    *,
+    project: Project,
+    actor: Actor,
+    key: str,
+    name: str,
+    description: str | None = None,
+    active: bool = True,
+    public: bool = False,
+    features: dict[str, Any] | None = None,
+    access_days: int | None = None,
+) -> Product:
+    """Creates a product with its feature values (and, for one-time purchases, how many days they last), then
+    its Stripe product.
+
+    If a product with this key exists but was never synced to Stripe (an earlier attempt failed there) and the
+    request matches it, this completes that attempt instead of refusing the key.
+    """
+    resolved = _features_resolve(project=project, features=features or {})
+    existing = product_list(project=project).filter(key=key).first()
+    if existing is not None:
+        existing = product_fetch(existing.pk)
+        wanted = {
+            "key": key,
+            "name": name,
+            "description": description or "",
+            "active": active,
+            "public": public,
+            "features": _features_normalized(resolved),
+            "access_days": access_days,
+        }
+        if existing.stripe_product_id or product_snapshot(existing) != wanted:
+            raise Conflict(f"A product with key {key!r} already exists.", code="key_taken", param="key")
+        return product_stripe_sync(product=existing)
+    product = Product(
+        project=project, key=key, name=name, description=description or "", active=active, public=public
+    )
+    try:
+        with transaction.atomic():
+            product.save(force_insert=True)
+            public_plans_changed(project=project)
+            _product_values_replace(product, resolved)
+            _product_access_set(product, access_days)
+            audit_record(
+                actor=actor,
+                action="product.created",
+                target=product,
+                project=project,
+                after=product_snapshot(product_fetch(product.pk)),
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"A product with key {key!r} already exists.", code="key_taken", param="key") from exc
+    return product_stripe_sync(product=product)
+
+
+def product_update(
+    *,
+    actor: Actor,
+    product: Product,
+    key: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    active: bool | None = None,
+    public: bool | None = None,
+    features: dict[str, Any] | None = None,
+    access_days: int | None = UNSET,
+) -> Product:
+    """Changes a product; `features` replaces the whole map; `access_days` (None: for life) applies to purchases
+    recorded from now on. Deactivating it archives it at Stripe and
+    deactivates its prices (reactivating it leaves them inactive: reactivate the ones to sell again)."""
+    if key is not None and key != product.key:
+        raise InvalidRequest("key: a product's key cannot be changed.", code="immutable_field", param="key")
+    resolved = _features_resolve(project=product.project, features=features) if features is not None else None
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        locked = product_fetch(locked.pk)
+        before = product_snapshot(locked)
+        was_active = locked.active
+        for field_name, value in (
+            ("name", name),
+            ("description", description),
+            ("active", active),
+            ("public", public),
+        ):
+            if value is not None:
+                setattr(locked, field_name, value)
+        if resolved is not None:
+            _product_values_replace(locked, resolved)
+        if access_days is not UNSET:
+            _product_access_set(locked, access_days)
+        if was_active and not locked.active:
+            for price in Price.objects.select_for_update().filter(product=locked, active=True).order_by("pk"):
+                price_before = price_snapshot(price)
+                price.active = False
+                price.save(update_fields=["active", "updated_at"])
+                audit_record(
+                    actor=actor,
+                    action="price.deactivated",
+                    target=price,
+                    project=locked.project,
+                    reason="its product was deactivated",
+                    before=price_before,
+                    after=price_snapshot(price),
+                )
+        current = product_fetch(locked.pk)  # fresh feature values
+        current.name, current.description = locked.name, locked.description
+        current.active, current.public = locked.active, locked.public
+        locked = current
+        after = product_snapshot(locked)
+        if after != before:
+            locked.save(update_fields=["name", "description", "active", "public", "updated_at"])
+            public_plans_changed(project=locked.project)
+            action = "product.updated"
+            if was_active != locked.active:
+                action = "product.deactivated" if was_active else "product.reactivated"
+            audit_record(
+                actor=actor, action=action, target=locked, project=locked.project, before=before, after=after
+            )
+    # Stripe is told the whole state every time, so a retry after a Stripe failure converges.
+    locked = product_stripe_sync(product=locked)
+    if active is False:
+        for price in price_list(project=locked.project).filter(product=locked).exclude(stripe_price_id=""):
+            price_stripe_sync(price=price)
+    return locked

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class StripeGatewayConfig(AppConfig):
+    name = "stripe_gateway"
