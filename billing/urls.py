@@ -1,9 +1,53 @@
-"""Routes of billing: checkout, carts, payments, the portal, subscriptions, invoices and discounts."""
+"""Routes of billing: checkout, carts, payments, the portal, subscriptions, invoices, coupons and promotion codes."""
 
-from django.urls import include, path
+from billing.apis import carts, checkout, discounts, invoices, payments, portal, subscriptions
+from core.urls import route
 
 urlpatterns = [
-    path("", include("billing.payments.urls")),
-    path("", include("billing.subscriptions.urls")),
-    path("", include("billing.discounts.urls")),
+    *route("checkout/subscription", checkout.CheckoutSubscriptionApi.as_view(), "checkout-subscription"),
+    *route("checkout/item", checkout.CheckoutItemApi.as_view(), "checkout-item"),
+    *route("checkout/cart", checkout.CheckoutCartApi.as_view(), "checkout-cart"),
+    *route("checkout/<str:session_id>", checkout.CheckoutDetailApi.as_view(), "checkout-detail"),
+    *route("carts", carts.CartCreateApi.as_view(), "carts"),
+    *route("carts/<str:cart_id>", carts.CartDetailApi.as_view(), "cart-detail"),
+    *route("carts/<str:cart_id>/items", carts.CartItemCreateApi.as_view(), "cart-items"),
+    *route("carts/<str:cart_id>/items/<str:item_id>", carts.CartItemDetailApi.as_view(), "cart-item-detail"),
+    *route("payments", payments.PaymentListCreateApi.as_view(), "payments"),
+    *route("payments/<str:payment_id>", payments.PaymentDetailApi.as_view(), "payment-detail"),
+    *route("payments/<str:payment_id>/status", payments.PaymentStatusApi.as_view(), "payment-status"),
+    *route("payments/<str:payment_id>/refund", payments.PaymentRefundApi.as_view(), "payment-refund"),
+    *route("payments/<str:payment_id>/cancel", payments.PaymentCancelApi.as_view(), "payment-cancel"),
+    *route("portal", portal.PortalApi.as_view(), "portal"),
+    *route("portal/eligibility", portal.PortalEligibilityApi.as_view(), "portal-eligibility"),
+    *route("subscriptions", subscriptions.SubscriptionListApi.as_view(), "subscriptions"),
+    *route(
+        "subscriptions/<str:subscription_id>",
+        subscriptions.SubscriptionDetailApi.as_view(),
+        "subscription-detail",
+    ),
+    *route(
+        "subscriptions/<str:subscription_id>/cancel",
+        subscriptions.SubscriptionCancelApi.as_view(),
+        "subscription-cancel",
+    ),
+    *route(
+        "subscriptions/<str:subscription_id>/preview",
+        subscriptions.SubscriptionPreviewApi.as_view(),
+        "subscription-preview",
+    ),
+    *route(
+        "subscriptions/<str:subscription_id>/resume",
+        subscriptions.SubscriptionResumeApi.as_view(),
+        "subscription-resume",
+    ),
+    *route("invoices", invoices.InvoiceListApi.as_view(), "invoices"),
+    *route("invoices/<str:invoice_id>", invoices.InvoiceDetailApi.as_view(), "invoice-detail"),
+    *route("coupons", discounts.CouponListCreateApi.as_view(), "coupons"),
+    *route("coupons/<str:coupon>", discounts.CouponDetailApi.as_view(), "coupon-detail"),
+    *route("promotion_codes", discounts.PromotionCodeListCreateApi.as_view(), "promotion-codes"),
+    *route(
+        "promotion_codes/<str:promotion_code>",
+        discounts.PromotionCodeDetailApi.as_view(),
+        "promotion-code-detail",
+    ),
 ]

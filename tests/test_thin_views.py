@@ -58,8 +58,8 @@ def queries_in(path: Path, root: Path = ROOT) -> list[str]:
 def test_the_view_modules_are_found():
     names = {str(path.relative_to(ROOT)) for path in view_modules()}
     assert {
-        "billing/payments/apis.py",
-        "billing/subscriptions/apis.py",
+        "billing/apis/payments.py",
+        "billing/apis/subscriptions.py",
         "catalog/apis/catalog.py",
         "customers/apis/customers.py",
         "backoffice/apis/metrics.py",

@@ -1,4 +1,4 @@
-"""Subscriptions and invoices API (API.md "Subscriptions and invoices")."""
+"""Subscriptions API (API.md "Subscriptions and invoices"); invoices are `billing.apis.invoices`."""
 
 from typing import Any
 
@@ -9,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import selectors
-from billing.models import Invoice, Subscription
-from billing.payments.apis import MAX_QUANTITY, SubscriptionItemInput, subscription_items_input
-from billing.representations import InvoiceOutput, SubscriptionOutput
+from billing.apis.checkout import MAX_QUANTITY, SubscriptionItemInput, subscription_items_input
+from billing.models import Subscription
+from billing.representations import SubscriptionOutput
 from billing.subscriptions.changes import (
     subscription_automatic_tax_set,
     subscription_cancel,
@@ -404,43 +404,3 @@ class SubscriptionResumeApi(BaseApi):
             operation=operation_of(request),
         )
         return Response(_rendered(resumed))
-
-
-class InvoiceListApi(BaseApi):
-    @extend_schema(
-        operation_id="invoices_list",
-        summary="List invoices",
-        description=(
-            "The project's Stripe invoices as mirrored, newest first, filtered by `customer` or `status`."
-        ),
-        parameters=[
-            *PAGINATION_PARAMETERS,
-            OpenApiParameter("customer", OpenApiTypes.STR),
-            OpenApiParameter("status", OpenApiTypes.STR),
-        ],
-        responses=list_serializer(InvoiceOutput, "InvoiceList"),
-    )
-    def get(self, request: Request) -> Response:
-        queryset = selectors.invoice_list(
-            project=request_project(request),
-            customer=request.query_params.get("customer"),
-            status=request.query_params.get("status"),
-        )
-        rows, has_more = paginate_queryset(queryset, request)
-        return Response(list_body(InvoiceOutput(rows, many=True).data, has_more))
-
-
-class InvoiceDetailApi(BaseApi):
-    tenant_lookup = {"invoice_id": Invoice}
-
-    @extend_schema(
-        operation_id="invoices_retrieve",
-        summary="Retrieve an invoice",
-        description=(
-            "One invoice with its totals in minor units, lines, and Stripe's hosted page and PDF links."
-        ),
-        responses=InvoiceOutput,
-    )
-    def get(self, request: Request, invoice_id: str) -> Response:
-        invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)
-        return Response(InvoiceOutput(invoice).data)
