@@ -36,8 +36,8 @@ def run() -> None:
     from bench.setup import report
     from core.actors import Actor
     from core.ids import random_token
-    from projects import services
     from projects.authentication import local_cache
+    from projects.services import projects as services
 
     slug = f"bench-{random_token(8).lower()}"
     _, _, secret = services.project_create(actor=Actor.system("bench"), slug=slug, name="Bench")

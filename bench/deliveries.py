@@ -34,7 +34,7 @@ def run() -> None:
     from bench.setup import report
     from core.actors import Actor
     from core.ids import random_token
-    from projects import services as project_services
+    from projects.services import projects as project_services
     from webhooks import outbound
     from webhooks.models import Delivery, WebhookEndpoint
 

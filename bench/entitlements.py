@@ -54,7 +54,7 @@ def wsgi_application() -> Any:
     from rest_framework.request import Request
     from rest_framework.response import Response
 
-    from core.apis import BaseApi
+    from core.base_api import BaseApi
 
     class TrivialApi(BaseApi):
         @extend_schema(exclude=True)
@@ -134,7 +134,7 @@ def _setup() -> dict[str, Any]:
     from core.actors import Actor
     from core.ids import random_token
     from customers.models import Customer
-    from projects import services as project_services
+    from projects.services import projects as project_services
 
     slug = f"bench-ent-{random_token(6).lower()}"
     project, _, secret = project_services.project_create(actor=Actor.system("bench"), slug=slug, name="Bench")

@@ -215,3 +215,10 @@ def idempotency_finish(*, record: IdempotencyKey, status: int, body: bytes, cont
         response_content_type=content_type,
         locked_at=None,
     )
+
+
+def idempotency_keys_purge() -> int:
+    """Deletes idempotency keys older than IDEMPOTENCY_KEY_TTL; returns how many."""
+    cutoff = timezone.now() - settings.IDEMPOTENCY_KEY_TTL
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

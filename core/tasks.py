@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from core.services import idempotency_keys_purge as _purge
+from core.idempotency import idempotency_keys_purge as _purge
 
 
 @shared_task(acks_late=True)

@@ -1,4 +1,4 @@
-"""Projects and keys in the back office. Projects are created and changed through `projects.services` (audited);
+"""Projects and keys in the back office. Projects are created and changed through `projects.services.projects` (audited);
 keys are never edited (their secrets are not stored): they are created, rotated and revoked by actions."""
 
 from collections.abc import Callable
@@ -15,8 +15,9 @@ from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
 from core.admin_display import ViewOnly, column, status_column
 from core.serializers import CurrencyField, HostField
-from projects import services
 from projects.models import ApiKey, PlatformKey, Project
+from projects.services import keys as key_services
+from projects.services import projects as services
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -71,7 +72,7 @@ def _api_value(field: Any, value: Any, name: str = "") -> Any:
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    """Projects are created and changed through `projects.services`, as the platform API does: audited with the
+    """Projects are created and changed through `projects.services.projects`, as the platform API does: audited with the
     operator, the project's keys and cached answers refreshed. A new project's first key is shown once."""
 
     form = ProjectForm
@@ -150,7 +151,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(ViewOnly, admin.ModelAdmin):
-    """Keys are created, rotated and revoked through `projects.services` (audited): never edited."""
+    """Keys are created, rotated and revoked through `projects.services.projects` (audited): never edited."""
 
     list_display = [
         "prefix",
@@ -189,16 +190,16 @@ def _set_status(status: str) -> Callable[[Project, dict[str, Any], Actor], str]:
 
 
 def _rotate(api_key: ApiKey, data: dict[str, Any], actor: Actor) -> str:
-    new_key, secret = services.api_key_create(
+    new_key, secret = key_services.api_key_create(
         actor=actor, project=api_key.project, name=f"rotated from {api_key.prefix}"
     )
-    services.api_key_revoke(actor=actor, api_key=api_key, reason=data["reason"])
+    key_services.api_key_revoke(actor=actor, api_key=api_key, reason=data["reason"])
     # Shown once, to this operator only: the secret is not stored.
     return f"new key {new_key.prefix}… — copy it now, it will not be shown again: {secret}"
 
 
 def _revoke(api_key: ApiKey, data: dict[str, Any], actor: Actor) -> None:
-    services.api_key_revoke(actor=actor, api_key=api_key, reason=data["reason"])
+    key_services.api_key_revoke(actor=actor, api_key=api_key, reason=data["reason"])
 
 
 @admin.register(PlatformKey)

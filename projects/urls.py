@@ -1,5 +1,5 @@
 from core.urls import route
-from projects import apis
+from projects.apis import projects as apis
 
 urlpatterns = [
     *route("projects", apis.ProjectListCreateApi.as_view(), "projects"),

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 import tests
 from config.settings.base import TOLLGATE_APPS
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from projects.permissions import IsPlatformKey
 
 

@@ -3,7 +3,7 @@ own layer or the layers below it, at the top of the file or inside a function al
 
 From the top: the interfaces (API views, admin, URLs, management commands, app configs, /metrics collectors,
 the dashboard, the demo's pages, the portal and the OpenAPI hook of the Stripe intake); the intake of Stripe's events
-(`webhooks.services`, `.processors`, `.tasks`); billing; project settings (`projects.services`); entitlements;
+(`webhooks.services`, `.processors`, `.tasks`); billing; project settings (`projects.services.projects`); entitlements;
 tenant events (`webhooks.outbound`, `.outbound_tasks`, `.representations`, `.selectors`); the data (models, the
 tenancy of `projects`, the Stripe gateway); `core`. An app's Celery tasks sit in its layer: its services queue
 them, they call its services. So Stripe's events flow webhooks.inbound → billing → entitlements →
@@ -46,7 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("stripe inbound", ("webhooks.services", "webhooks.processors", "webhooks.tasks")),
     ("billing", ("billing", "billing.*")),
-    ("project settings", ("projects.services",)),
+    ("project settings", ("projects.services.projects",)),
     ("entitlements", ("entitlements", "entitlements.*")),
     (
         "events outbound",

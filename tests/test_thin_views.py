@@ -65,7 +65,7 @@ def test_the_view_modules_are_found():
         "backoffice/apis/metrics.py",
         "entitlements/apis/grants.py",
         "webhooks/outbound_apis.py",
-        "projects/apis.py",
+        "projects/apis/projects.py",
     } <= names
 
 

@@ -23,10 +23,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.actors import Actor
+from core.audit import audit_record
 from core.db import in_transaction
 from core.errors import InvalidRequest
 from core.ids import random_token
-from core.services import audit_record
 from projects.models import Project
 from webhooks.models import Delivery, DeliveryAttempt, Event, EventSequence, WebhookEndpoint
 from webhooks.signing import signature_header

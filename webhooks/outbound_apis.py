@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.actors import actor_from_request
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import HttpsUrlField, StrictSerializer

@@ -21,13 +21,13 @@ from django.utils import timezone
 
 from core import context
 from core.actors import Actor
+from core.audit import audit_record
 from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many
 from core.db import instance_from_row, select_columns
 from core.errors import InvalidRequest
 from core.host_slots import host_cpus, host_slot
 from core.locks import lock_release, lock_try
 from core.parsers import MAX_JSON_DEPTH, has_nul, json_depth, json_depth_bound
-from core.services import audit_record
 from projects.models import Project
 from stripe_gateway.gateway import WebhookSignatureInvalid, stripe_id, webhook_verify
 from webhooks import processors

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backoffice import metrics
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from projects import selectors as project_selectors
 from projects.authentication import request_project

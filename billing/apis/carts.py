@@ -13,7 +13,7 @@ from billing.representations import (
     CartOutput,
 )
 from catalog import selectors as catalog_selectors
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.serializers import StrictSerializer
 from projects.authentication import request_project
 

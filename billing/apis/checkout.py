@@ -14,7 +14,7 @@ from billing.payments.transitions import payment_refresh
 from billing.representations import (
     CheckoutSessionOutput,
 )
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import MAX_LINE_ITEMS, MetadataField, StrictSerializer, WebUrlField
 from projects.authentication import request_project

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from billing import selectors
 from billing.models import Invoice
 from billing.representations import InvoiceOutput
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from projects.authentication import request_project
 

@@ -18,7 +18,7 @@ from billing.representations import (
     PaymentStatusOutput,
 )
 from core.actors import actor_from_request
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.idempotency import operation_of
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset

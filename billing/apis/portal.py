@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from billing import portal
 from billing.payments.requests import redirect_urls_validate
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.idempotency import operation_of
 from core.serializers import StrictSerializer, WebUrlField

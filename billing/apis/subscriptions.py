@@ -24,7 +24,7 @@ from billing.subscriptions.items import ItemSpec, subscription_items_parse
 from catalog import selectors as catalog_selectors
 from catalog.models import Price
 from core.actors import actor_from_request
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.idempotency import operation_of
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset

@@ -17,11 +17,11 @@ from billing.discounts.selectors import promotion_code_by_code
 from billing.models import Coupon, Payment, PromotionCode
 from catalog.selectors import product_get
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, ProviderError
 from core.idempotency import Operation
 from core.ids import new_id
 from core.serializers import api_time
-from core.services import audit_record
 from customers.models import Customer
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for, idempotency_key

@@ -18,8 +18,8 @@ from billing.payments.transitions import (
     payment_transition,
 )
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import ApiError, Conflict
-from core.services import audit_record
 from stripe_gateway.gateway import gateway_for, idempotency_key
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from django.utils import timezone
 from billing.models import Payment, Refund
 from billing.payments.transitions import payment_transition
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import ApiError, Conflict, InvalidRequest
-from core.services import audit_record
 from stripe_gateway.errors import outcome_unknown, refusal_code
 from stripe_gateway.gateway import from_timestamp, gateway_for, idempotency_key
 

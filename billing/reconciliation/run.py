@@ -15,8 +15,8 @@ from billing.reconciliation.payment_checks import _PaymentChecks
 from billing.reconciliation.reader import _Reader
 from billing.reconciliation.subscription_checks import _SubscriptionChecks
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import ApiError
-from core.services import audit_record
 from projects.models import Project
 from stripe_gateway.gateway import (
     PLATFORM_ACCOUNT,

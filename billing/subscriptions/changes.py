@@ -26,9 +26,9 @@ from billing.subscriptions.mirror import (
 from catalog.models import Price
 from catalog.pricing import price_amount
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
 from core.idempotency import Operation
-from core.services import audit_record
 from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of, stripe_id
 
 

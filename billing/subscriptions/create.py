@@ -22,9 +22,9 @@ from billing.subscriptions.items import (
 from billing.subscriptions.mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
 from catalog.models import Price
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
 from core.idempotency import Operation
-from core.services import audit_record
 from customers import selectors as customer_selectors
 from customers.models import Customer
 from projects.models import Project

@@ -29,7 +29,7 @@ from catalog.services.features import feature_create, feature_update
 from catalog.services.prices import price_create, price_update
 from catalog.services.products import product_create, product_update
 from core.actors import actor_from_request
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import CurrencyField, StrictSerializer

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from catalog.apis.catalog import FEATURE_VALUE_HELP, PriceTermsOutput
 from catalog.models import Product, ProductFeature
 from catalog.public import public_plans_get, public_plans_keys
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.pagination import list_body, list_serializer
 from core.throttling import PublicRateThrottle
 

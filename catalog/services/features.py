@@ -8,8 +8,8 @@ from catalog.rules import UNSET
 from catalog.selectors import feature_list
 from catalog.snapshots import feature_snapshot
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
-from core.services import audit_record
 from projects.models import Project
 from projects.versions import project_version_bump
 

@@ -12,8 +12,8 @@ from catalog.selectors import feature_list, price_fetch, price_list
 from catalog.services.stripe_sync import meter_event_name_check, price_stripe_sync
 from catalog.snapshots import price_snapshot
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, NotFound
-from core.services import audit_record
 from projects.models import Project
 
 

@@ -12,8 +12,8 @@ from catalog.selectors import feature_list, price_list, product_fetch, product_l
 from catalog.services.stripe_sync import price_stripe_sync, product_stripe_sync
 from catalog.snapshots import price_snapshot, product_snapshot
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
-from core.services import audit_record
 from projects.models import Project
 from projects.versions import project_version_bump
 

@@ -306,7 +306,9 @@ def catalog_apply(
 
     A failure (e.g. Stripe unreachable) stops it; what was applied stays applied, and running the sync again
     plans and completes the rest (every step is idempotent)."""
-    from projects.services import project_update  # the project's default product is a project setting
+    from projects.services.projects import (
+        project_update,  # the project's default product is a project setting
+    )
 
     applied: list[CatalogChange] = []
     for change in plan:

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import MetadataField, StrictSerializer
 from customers import selectors as customer_selectors

@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict
-from core.services import audit_record
 from customers.models import Customer, TestClock
 from customers.services.test_clocks import clock_for_customer
 from projects.models import Project

@@ -17,11 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ProviderError, RateLimited
 from core.idempotency import Operation
 from core.ids import new_id
 from core.serializers import api_time
-from core.services import audit_record
 from customers.models import TestClock
 from customers.selectors import clock_customer_ids, clock_get
 from projects.models import Project

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.models import Feature
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from customers.models import Customer
 from entitlements import selectors

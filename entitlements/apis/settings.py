@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.actors import actor_from_request
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.serializers import StrictSerializer
 from entitlements import selectors
 from entitlements.services.recompute import entitlement_settings_update

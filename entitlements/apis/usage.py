@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import selectors as billing_selectors
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
 from entitlements.apis.params import (

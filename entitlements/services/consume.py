@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from catalog.models import Feature
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
 from core.ids import new_id
-from core.services import audit_record
 from entitlements import cache as ent_cache
 from entitlements import resolver
 from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, UsageEvent

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from catalog.models import Feature
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import InvalidRequest
 from core.serializers import api_time
-from core.services import audit_record
 from entitlements.models import CreditLot, Grant, Revocation
 from entitlements.services.customers import _customer_for
 from entitlements.services.plan_credits import _lot_create, _lots_take_back

@@ -16,8 +16,8 @@ from django.utils import timezone
 from billing.models import Invoice, Payment, Subscription
 from catalog.models import Feature, Price, Product, ProductFeature
 from core.actors import Actor
+from core.audit import audit_record
 from core.serializers import api_time
-from core.services import audit_record
 from customers.models import Customer
 from entitlements import cache as ent_cache
 from entitlements import resolver

@@ -13,8 +13,8 @@ from django.utils import timezone
 from billing.models import Payment
 from catalog.models import Feature, Price, ProductAccess, ProductFeature
 from core.actors import Actor
+from core.audit import audit_record
 from core.serializers import api_time
-from core.services import audit_record
 from entitlements.models import CreditLot, Purchase
 from entitlements.services.plan_credits import (
     DISPUTE_LOST,

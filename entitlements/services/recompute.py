@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from catalog.models import Feature
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import InvalidRequest
-from core.services import audit_record
 from customers.models import Customer
 from entitlements import cache as ent_cache
 from entitlements import resolver

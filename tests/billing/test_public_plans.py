@@ -13,7 +13,7 @@ from catalog.models import Product
 from core.actors import Actor
 from core.models import AuditLogEntry
 from projects.models import Project
-from projects.services import project_update
+from projects.services.projects import project_update
 
 URL = "/api/v1/public/alpha/plans"
 ACTOR = Actor.system("tests")

@@ -4,8 +4,8 @@ import pytest
 from django.db import transaction
 
 from core.actors import Actor
+from core.audit import audit_record
 from core.models import AuditLogEntry
-from core.services import audit_record
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 
-from core.apis import BaseApi
+from core.base_api import BaseApi
 
 ACCEPTS = [
     None,

@@ -15,7 +15,7 @@ from core.actors import Actor
 from core.models import AuditLogEntry
 from entitlements.models import UsageEvent
 from entitlements.services.grants import grant_create, grant_delete
-from projects.services import api_key_revoke
+from projects.services.keys import api_key_revoke
 from tests.entitlements.helpers import customer, feature, product
 
 NOW = datetime(2026, 4, 1, 1, 0, 1, tzinfo=UTC)

@@ -7,9 +7,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.actors import actor_from_request
-from core.apis import BaseApi
+from core.audit import audit_record
+from core.base_api import BaseApi
 from core.errors import Conflict
-from core.services import audit_record
 
 CALLS: list[str] = []
 

@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from core.actors import Actor
 from core.cache import LocalCache
 from core.models import AuditLogEntry
-from projects import services
 from projects.models import ApiKey, Project
+from projects.services import keys as key_services
 from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory
 
 TENANT_ROUTE = "/api/v1/project"
@@ -119,7 +119,7 @@ def test_revocation_reaches_other_processes_through_the_shared_cache(api, tenant
     from projects import authentication
 
     assert api.get(TENANT_ROUTE, key=tenant_a.key).status_code == 200
-    services.api_key_revoke(actor=Actor.system(), api_key=tenant_a.api_key)
+    key_services.api_key_revoke(actor=Actor.system(), api_key=tenant_a.api_key)
     # The revocation ran in the test transaction; run its on_commit invalidation as a commit would.
     authentication.auth_cache_invalidate([tenant_a.api_key.key_hash])
     other_process = LocalCache()
@@ -165,6 +165,6 @@ def test_cache_outage_falls_back_to_the_database(api, tenant_a, platform_key):
     with override_settings(CACHES=unreachable, AUTH_LOCAL_CACHE_SECONDS=0, API_RATE_LIMIT_PER_MINUTE=5):
         assert api.get(TENANT_ROUTE, key=tenant_a.key).status_code == 200
         api_key = ApiKeyFactory(project=tenant_a.project)
-        services.api_key_revoke(actor=Actor.system(), api_key=api_key)
+        key_services.api_key_revoke(actor=Actor.system(), api_key=api_key)
         assert api.get(TENANT_ROUTE, key=api_key.secret).status_code == 401
         assert api.get(PLATFORM_ROUTE, key=platform_key).status_code == 200

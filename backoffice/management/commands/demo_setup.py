@@ -30,9 +30,10 @@ from catalog.models import Price
 from core.actors import Actor
 from core.ids import random_token
 from core.money import money_format
-from projects import services
 from projects.keys import hash_secret
 from projects.models import ApiKey, PlatformKey, Project
+from projects.services import keys as key_services
+from projects.services import projects as services
 
 DEMO_KEY_NAME = "make demo"
 # A local demo login; its random password is kept with the keys.
@@ -114,10 +115,10 @@ class Command(BaseCommand):
                 ApiKey.objects.filter(pk=api_key.pk).update(name=DEMO_KEY_NAME)
         elif not self._project_key_verifies(project, secret):
             for old in ApiKey.objects.filter(project=project, name=DEMO_KEY_NAME, revoked_at__isnull=True):
-                services.api_key_revoke(
+                key_services.api_key_revoke(
                     actor=actor, api_key=old, reason="replaced by make demo: key not verified"
                 )
-            _, secret = services.api_key_create(actor=actor, project=project, name=DEMO_KEY_NAME)
+            _, secret = key_services.api_key_create(actor=actor, project=project, name=DEMO_KEY_NAME)
             rotated.append("project key")
         if project.allowed_redirect_hosts != redirect_hosts_for(base):
             project = services.project_update(
@@ -130,8 +131,8 @@ class Command(BaseCommand):
         platform_secret = stored.get("platform_key", "")
         if not self._platform_key_verifies(platform_secret):
             for old_platform in PlatformKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True):
-                services.platform_key_revoke(actor=actor, platform_key=old_platform, reason="superseded")
-            _, platform_secret = services.platform_key_create(actor=actor, name=DEMO_KEY_NAME)
+                key_services.platform_key_revoke(actor=actor, platform_key=old_platform, reason="superseded")
+            _, platform_secret = key_services.platform_key_create(actor=actor, name=DEMO_KEY_NAME)
             rotated.append("platform key")
 
         admin_password = stored.get("admin_password", "")

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from core.actors import Actor
-from projects import services
+from projects.services import keys as key_services
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON line {id, api_key}.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        platform_key, secret = services.platform_key_create(
+        platform_key, secret = key_services.platform_key_create(
             actor=Actor.system("manage.py create_platform_key"), name=options["name"]
         )
         if options["json"]:

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.actors import Actor
 from core.errors import ApiError
-from projects import services
+from projects.services import projects as services
 
 
 class Command(BaseCommand):

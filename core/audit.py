@@ -1,15 +1,13 @@
-"""Cross-cutting writes: the audit log and the purge of expired idempotency keys."""
+"""The audit log: who did what, to what, when and why, written in the same transaction as the change."""
 
 from typing import Any
 
-from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 from core import context
 from core.actors import Actor
 from core.db import in_transaction
-from core.models import AuditLogEntry, IdempotencyKey
+from core.models import AuditLogEntry
 
 
 def audit_record(
@@ -40,10 +38,3 @@ def audit_record(
         after=after,
         request_id="" if request_id == "-" else request_id,
     )
-
-
-def idempotency_keys_purge() -> int:
-    """Deletes idempotency keys older than IDEMPOTENCY_KEY_TTL; returns how many."""
-    cutoff = timezone.now() - settings.IDEMPOTENCY_KEY_TTL
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
-    return deleted

@@ -8,13 +8,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.actors import actor_from_request
-from core.apis import BaseApi
+from core.base_api import BaseApi
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
 from core.serializers import CurrencyField, HostField, StrictSerializer
-from projects import selectors, services
+from projects import selectors
 from projects.authentication import request_project
 from projects.models import MAX_PAYMENT_TTL_SECONDS, ApiKey, Project
 from projects.permissions import IsPlatformKey
+from projects.services import keys as key_services
+from projects.services import projects as services
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -221,7 +223,7 @@ class ProjectApiKeyListCreateApi(BaseApi):
         project = selectors.project_get(id_or_slug=project_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        api_key, secret = services.api_key_create(
+        api_key, secret = key_services.api_key_create(
             actor=actor_from_request(request), project=project, **serializer.validated_data
         )
         return Response(
@@ -251,7 +253,7 @@ class ProjectApiKeyRevokeApi(BaseApi):
         api_key = selectors.api_key_get(project=project, key_id=key_id)
         serializer = RevokeInputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
-        api_key = services.api_key_revoke(
+        api_key = key_services.api_key_revoke(
             actor=actor_from_request(request), api_key=api_key, **serializer.validated_data
         )
         return Response(ApiKeyOutputSerializer(api_key).data)
@@ -306,7 +308,7 @@ class CurrentProjectApiKeyListCreateApi(BaseApi):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        api_key, secret = services.api_key_create(
+        api_key, secret = key_services.api_key_create(
             actor=actor_from_request(request), project=request_project(request), **serializer.validated_data
         )
         return Response(
@@ -331,7 +333,7 @@ class CurrentProjectApiKeyRevokeApi(BaseApi):
         api_key = selectors.api_key_get(project=request_project(request), key_id=key_id)
         serializer = RevokeInputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
-        api_key = services.api_key_revoke(
+        api_key = key_services.api_key_revoke(
             actor=actor_from_request(request), api_key=api_key, **serializer.validated_data
         )
         return Response(ApiKeyOutputSerializer(api_key).data)
