@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from stripe_emulator.checkout.models import CheckoutBackend, success_redirect
+from stripe_emulator.checkout.models import CheckoutBackend
+from stripe_emulator.checkout.models.base import success_redirect
 from stripe_emulator.checkout.page import render_page
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.context import test_clock_scope
