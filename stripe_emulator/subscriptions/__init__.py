@@ -10,12 +10,9 @@ from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.payments.models import PaymentsBackend
 from stripe_emulator.products.models import ProductsBackend
 from stripe_emulator.subscriptions.invoices import InvoicesBackend, on_payment_intent_status
+from stripe_emulator.subscriptions.invoices.responses import include_confirmation_secret, include_payments
 from stripe_emulator.subscriptions.models import SubscriptionsBackend, run_billing
-from stripe_emulator.subscriptions.responses import (
-    include_confirmation_secret,
-    include_customer_subscriptions,
-    include_payments,
-)
+from stripe_emulator.subscriptions.responses import include_customer_subscriptions
 from stripe_emulator.subscriptions.urls import ROUTES
 
 if on_payment_intent_status not in PaymentsBackend.status_listeners:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from stripe_emulator.core.routing import Route
 from stripe_emulator.subscriptions import pages, responses
+from stripe_emulator.subscriptions.invoices import responses as invoice_responses
 
 _API = [
     ("POST", "/v1/subscriptions", responses.subscription_create),
@@ -18,20 +19,20 @@ _API = [
     ("GET", "/v1/subscription_items/{id}", responses.subscription_item_retrieve),
     ("POST", "/v1/subscription_items/{id}", responses.subscription_item_update),
     ("DELETE", "/v1/subscription_items/{id}", responses.subscription_item_delete),
-    ("POST", "/v1/invoices", responses.invoice_create),
+    ("POST", "/v1/invoices", invoice_responses.invoice_create),
     # Before ``/v1/invoices/{id}``, which would otherwise take ``create_preview`` for an id.
     ("POST", "/v1/invoices/create_preview", responses.invoice_create_preview),
-    ("GET", "/v1/invoices", responses.invoice_list),
-    ("GET", "/v1/invoices/{id}", responses.invoice_retrieve),
-    ("POST", "/v1/invoices/{id}", responses.invoice_update),
-    ("DELETE", "/v1/invoices/{id}", responses.invoice_delete),
-    ("POST", "/v1/invoices/{id}/finalize", responses.invoice_finalize),
-    ("POST", "/v1/invoices/{id}/pay", responses.invoice_pay),
-    ("POST", "/v1/invoices/{id}/void", responses.invoice_void),
-    ("POST", "/v1/invoices/{id}/mark_uncollectible", responses.invoice_mark_uncollectible),
-    ("GET", "/v1/invoices/{id}/lines", responses.invoice_lines),
-    ("GET", "/v1/invoice_payments", responses.invoice_payment_list),
-    ("GET", "/v1/invoice_payments/{id}", responses.invoice_payment_retrieve),
+    ("GET", "/v1/invoices", invoice_responses.invoice_list),
+    ("GET", "/v1/invoices/{id}", invoice_responses.invoice_retrieve),
+    ("POST", "/v1/invoices/{id}", invoice_responses.invoice_update),
+    ("DELETE", "/v1/invoices/{id}", invoice_responses.invoice_delete),
+    ("POST", "/v1/invoices/{id}/finalize", invoice_responses.invoice_finalize),
+    ("POST", "/v1/invoices/{id}/pay", invoice_responses.invoice_pay),
+    ("POST", "/v1/invoices/{id}/void", invoice_responses.invoice_void),
+    ("POST", "/v1/invoices/{id}/mark_uncollectible", invoice_responses.invoice_mark_uncollectible),
+    ("GET", "/v1/invoices/{id}/lines", invoice_responses.invoice_lines),
+    ("GET", "/v1/invoice_payments", invoice_responses.invoice_payment_list),
+    ("GET", "/v1/invoice_payments/{id}", invoice_responses.invoice_payment_retrieve),
     ("POST", "/_emulator/billing/settings", responses.billing_settings_update),
 ]
 
