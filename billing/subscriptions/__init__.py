@@ -9,6 +9,9 @@ arrival order therefore ends in the same local state.
 - `invoices`: Stripe invoices and their payments applied (`invoice_apply`, `invoice_payment_apply`);
 - `items`: the items a tenant asks for, checked (`subscription_items_parse`);
 - `create`: a subscription created server-side on the saved payment method (`subscription_create`);
-- `changes`: the tenant-requested change (and its preview), cancel and resume;
+- `changes`: the tenant-requested change (`subscription_change`, `subscription_automatic_tax_set`), checked by
+  `change_checks` and previewed by `preview` (`subscription_preview`); `stripe_writes`: how those writes reach
+  Stripe (the state decided on, the idempotency key, the answer, the audit);
+- `cancel`: cancel and resume (`subscription_cancel`, `subscription_resume`);
 - `apis`: `/subscriptions`, `/invoices`.
 """

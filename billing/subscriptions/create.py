@@ -12,7 +12,6 @@ from django.db import transaction
 from billing import selectors
 from billing.discounts.services import subscription_discount_params
 from billing.models import Subscription
-from billing.subscriptions.changes import audit_state
 from billing.subscriptions.items import (
     ItemSpec,
     already_subscribed_check,
@@ -20,6 +19,7 @@ from billing.subscriptions.items import (
     primary_spec,
 )
 from billing.subscriptions.mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
+from billing.subscriptions.stripe_writes import audit_state
 from catalog.models import Price
 from core.actors import Actor
 from core.audit import audit_record

@@ -1,0 +1,88 @@
+"""The invoice a tenant's change would create, from Stripe's invoice preview of that very update: checked as
+the change is checked, and nothing written or redeemed at Stripe or here.
+"""
+
+from typing import Any
+
+from billing.discounts.services import subscription_discount_params
+from billing.models import Subscription
+from billing.subscriptions.change_checks import (
+    check_change,
+    check_items,
+    check_one_interval,
+    check_one_interval_live,
+    check_taxable,
+    new_products_check,
+)
+from billing.subscriptions.changes import items_update
+from billing.subscriptions.invoices import invoice_lines
+from billing.subscriptions.items import ItemSpec
+from billing.subscriptions.stripe_writes import primary_state, subscription_gateway
+from catalog.models import Price
+from stripe_gateway.gateway import stripe_id
+
+
+def subscription_preview(
+    *,
+    subscription: Subscription,
+    price: Price | None = None,
+    quantity: int | None = None,
+    items: list[ItemSpec] | None = None,
+    proration_behavior: str = "create_prorations",
+    promotion_code: str | None = None,
+    automatic_tax: bool | None = None,
+) -> dict[str, Any]:
+    """What `subscription_change` with the same input would invoice, from Stripe's invoice preview of that very
+    update (its prorations, or the next renewal with them), with the discount of `promotion_code` (checked as
+    the change checks it) and Stripe Tax on or off as `automatic_tax` asks: `{amount_due, currency, subtotal,
+    discount, tax, total, lines}`. Reads only — nothing is written or redeemed at Stripe or here, so nothing is
+    audited."""
+    if items is not None:
+        check_items(subscription, items)
+        new_products_check(subscription, items, [f"items[{index}].price" for index in range(len(items))])
+    else:
+        check_change(subscription, price)
+        check_one_interval(subscription, price)
+        if price is not None:
+            new_products_check(subscription, [ItemSpec(price=price, quantity=quantity)], ["price"])
+    if automatic_tax:
+        check_taxable(subscription, price, items)
+    discount = subscription_discount_params(
+        project=subscription.project,
+        promotion_code=promotion_code,
+        customer_external_id=subscription.customer.external_id,
+        currency=subscription.price.currency,
+    )
+    gateway = subscription_gateway(subscription)
+    live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    if items is not None:
+        update, _ = items_update(subscription, live, items)
+    else:
+        item_id, live_price, live_quantity = primary_state(subscription, live)
+        check_one_interval_live(live, item_id, price)
+        update = [
+            {
+                "id": item_id,
+                "price": price.stripe_price_id if price else live_price,
+                "quantity": quantity or live_quantity or 1,
+            }
+        ]
+    params: dict[str, Any] = {
+        "customer": stripe_id(live.get("customer")),
+        "subscription": subscription.stripe_subscription_id,
+        "subscription_details": {"items": update, "proration_behavior": proration_behavior},
+        **discount,
+    }
+    if automatic_tax is not None:
+        params["automatic_tax"] = {"enabled": automatic_tax}
+    preview = gateway.invoice_preview(params=params)
+    # The lines as an invoice shows them; the preview's output renders the fields it declares.
+    return {
+        "amount_due": preview["amount_due"],
+        "currency": preview["currency"],
+        "subtotal": int(preview.get("subtotal") or 0),
+        "discount": sum(int(d.get("amount") or 0) for d in preview.get("total_discount_amounts") or []),
+        "tax": sum(int(t.get("amount") or 0) for t in preview.get("total_taxes") or []),
+        "total": int(preview.get("total") or 0),
+        "lines": invoice_lines(preview),
+    }
