@@ -17,6 +17,9 @@ GENERATOR_PATH = Path(__file__).resolve().parents[2] / "clients" / "python" / "g
 
 
 def _load_generator() -> ModuleType:
+    # As when it runs as a script: its tables (generate_types_tables.py) are imported from beside it.
+    if str(GENERATOR_PATH.parent) not in sys.path:
+        sys.path.insert(0, str(GENERATOR_PATH.parent))
     spec = importlib.util.spec_from_file_location("generate_types", GENERATOR_PATH)
     assert spec is not None
     assert spec.loader is not None

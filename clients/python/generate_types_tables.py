@@ -1,0 +1,274 @@
+"""The tables of `generate_types.py`: what the OpenAPI schema does not say about the SDK's result classes, and
+the header of the module it writes (`tollgate_client/types.py`). Each entry is checked against the schema by the
+generator; see its docstring for what each table is for."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+COMMAND = ".venv/bin/python clients/python/generate_types.py"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cls:
+    name: str
+    components: tuple[str, ...]
+    """Schema components, merged in order: a field missing from one of them may be left out by the server."""
+    section: str | None = None
+    exclude: tuple[str, ...] = ()
+    """Schema fields with no attribute (the name is taken by a method or property of the class)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ManualField:
+    name: str
+    annotation: str
+    required: bool = False
+    nullable: bool = False
+
+
+# In the order of the module. `components=()` marks a class the schema has no component for (MANUAL_CLASSES).
+CLASSES: tuple[Cls, ...] = (
+    Cls("Project", ("ProjectOutput", "ProjectCreated"), section="Projects and keys"),
+    Cls("ApiKey", ("ApiKeyOutput", "ApiKeyCreated")),
+    Cls("Feature", ("FeatureOutput",), section="Catalog"),
+    Cls("Product", ("ProductOutput",)),
+    Cls("PriceTier", ("PriceTierOutput",)),
+    Cls("Price", ("PriceOutput",)),
+    Cls("PublicPlanPrice", ("PublicPriceOutput",)),
+    Cls("PublicPlanFeature", ("PublicFeatureOutput",)),
+    Cls("PublicPlan", ("PublicProductOutput",)),
+    Cls("Customer", ("CustomerOutput",), section="Customers, checkout, carts, payments, portal"),
+    Cls("CheckoutSession", ("CheckoutSessionOutput",)),
+    Cls("CartItem", ()),
+    Cls("Cart", ("CartOutput",)),
+    Cls("PaymentItem", ("PaymentItemOutput",)),
+    Cls("Payment", ("PaymentOutput",)),
+    Cls("PaymentStatusSummary", ("PaymentStatusOutput",)),
+    Cls("PortalSession", ("PortalSession",)),
+    Cls("PortalEligibility", ("PortalEligibility",)),
+    Cls("Coupon", ("CouponOutput",), section="Discounts"),
+    Cls("PromotionCode", ("PromotionCodeOutput",)),
+    Cls("SubscriptionDiscount", ("SubscriptionDiscountOutput",), section="Subscriptions and invoices"),
+    Cls("SubscriptionItem", ("SubscriptionItemOutput",)),
+    Cls("Subscription", ("SubscriptionOutput",)),
+    Cls("SubscriptionPreviewLine", ("SubscriptionPreviewLineOutput",)),
+    Cls("SubscriptionPreview", ("SubscriptionPreviewOutput",)),
+    Cls("InvoiceLine", ("InvoiceLineOutput",)),
+    Cls("Invoice", ("InvoiceOutput",)),
+    Cls("UsageMeterStatus", (), section="Usage, entitlements, credits"),
+    Cls("UsageEvent", ("UsageEventOutput",)),
+    Cls("UsageBatchResult", ("UsageBatchOutput",)),
+    Cls("UsageSummary", ("UsageSummaryOutput",)),
+    Cls("EntitlementCheck", ("CheckOutput", "ConsumeOutput")),
+    Cls("EntitlementSource", ()),
+    Cls("Entitlement", ("EntitlementOutput",)),
+    Cls("CustomerEntitlements", ("EntitlementsOutput",)),
+    Cls("Grant", ("GrantOutput",)),
+    Cls("Revocation", ("RevocationOutput",)),
+    Cls("CreditLot", ("CreditLotOutput",)),
+    Cls("CreditLedgerEntry", ("CreditLedgerOutput",)),
+    Cls("CreditBalance", ("CreditsOutput",)),
+    Cls(
+        "WebhookEndpoint",
+        ("EndpointOutput", "EndpointWithSecretOutput", "EndpointDeletedOutput"),
+        section="Outbound events",
+    ),
+    Cls("EventDelivery", ("DeliveryOutput",)),
+    # `object` is the event's subject (`data["object"]`), a property: the envelope's "event" stays in `raw`.
+    Cls("Event", ("EventOutput",), exclude=("object",)),
+    Cls("SubscriptionMetrics", ("SubscriptionMetricsOutput",), section="Metrics"),
+    Cls("RevenuePeriod", ("RevenuePeriodOutput",)),
+    Cls("RevenueMetrics", ("RevenueMetricsOutput",)),
+)
+
+# Response objects of the API that the client has no method for yet, so no class.
+UNMAPPED: Mapping[str, str] = {
+    "EntitlementSettingsApiOutput": "GET|PATCH /projects/{id}/entitlement_settings has no client method yet",
+    "TestClockOutput": "the /test_clocks routes (test mode's renewal simulation) have no client method yet",
+    "TestClockDeletedOutput": "DELETE /test_clocks/{id} has no client method yet",
+    "Error": "the error envelope: the client raises it as a TollgateError subclass (errors.py), not an object",
+}
+
+# Objects the schema types only as `{"type": "object"}`: their fields, from the server code named (an enum
+# field's values are in ENUM_VALUES).
+MANUAL_CLASSES: Mapping[str, tuple[ManualField, ...]] = {
+    # billing/representations.py CartItemOutput (CartOutput.items is a SerializerMethodField).
+    "CartItem": (
+        ManualField("id", "str", required=True),
+        ManualField("object", "str", required=True),
+        ManualField("price", "str", required=True),
+        ManualField("product", "str", required=True),
+        ManualField("quantity", "int", required=True),
+        ManualField("unit_amount", "int", required=True),
+        ManualField("amount", "int", required=True),
+        ManualField("currency", "str", required=True),
+    ),
+    # entitlements/apis.py usage_event_body (UsageEventOutput.stripe_meter is a DictField).
+    "UsageMeterStatus": (
+        ManualField("status", "str", required=True, nullable=True),
+        ManualField("reported_at", "str", required=True, nullable=True),
+        ManualField("attempts", "int", required=True),
+        ManualField("error", "str", required=True, nullable=True),
+    ),
+    # entitlements/resolver.py: what `_Source.describe` and the grant and revocation sources carry; the fields
+    # depend on the source's type, so only `type` is always there.
+    "EntitlementSource": (
+        ManualField("type", "str", required=True),
+        ManualField("id", "str", nullable=True),
+        ManualField("product", "str", nullable=True),
+        ManualField("value", "Any"),
+        ManualField("quantity", "int", nullable=True),
+        ManualField("status", "str", nullable=True),
+        ManualField("ends_at", "str", nullable=True),
+        ManualField("expires_at", "str", nullable=True),
+        ManualField("reason", "str", nullable=True),
+        ManualField("disputed", "bool", nullable=True),
+    ),
+}
+
+# Fields the schema types too loosely (an untyped object or list, or `{}`): their annotation here.
+TYPE_OVERRIDES: Mapping[tuple[str, str], str] = {
+    ("Project", "allowed_redirect_hosts"): "list[str]",
+    ("Cart", "items"): "list[CartItem]",
+    ("UsageEvent", "stripe_meter"): "UsageMeterStatus",
+    ("Entitlement", "sources"): "list[EntitlementSource]",
+}
+
+# What a field the server may leave out means when it does, where the schema gives no default.
+DEFAULTS: Mapping[tuple[str, str], str] = {
+    ("EntitlementCheck", "duplicate"): "False",  # sent only when true, and not by `check`
+}
+
+# The Literal alias of each enum field, when it is not `<Class><Field>` (`PaymentStatus`): fields with the same
+# values share one alias (the generator checks that they are the same).
+ENUM_NAMES: Mapping[tuple[str, str], str] = {
+    ("Project", "default_flow"): "PaymentFlow",
+    ("Entitlement", "type"): "FeatureType",
+    ("PublicPlanFeature", "type"): "FeatureType",
+    ("PaymentStatusSummary", "status"): "PaymentStatus",
+    ("EntitlementCheck", "type"): "FeatureType",
+    ("UsageMeterStatus", "status"): "MeterReportStatus",
+    ("EntitlementSource", "status"): "SubscriptionStatus",
+    ("RevenueMetrics", "interval"): "RevenueInterval",
+    ("PortalEligibility", "reason"): "PortalIneligibilityReason",
+}
+
+# The values of enum fields the schema types as a plain string: a dotted path to the server's choices (a
+# TextChoices class or a tuple of strings; a blank choice is sent as null, so it is left out), or the values.
+ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
+    ("Feature", "type"): "catalog.models.Feature.Type",
+    ("Price", "type"): "catalog.models.Price.Type",
+    ("Price", "interval"): "catalog.models.Price.Interval",
+    ("Price", "usage_type"): "catalog.models.Price.UsageType",
+    ("Price", "tax_behavior"): "catalog.models.Price.TaxBehavior",
+    ("CheckoutSession", "mode"): "billing.models.CheckoutSession.Mode",
+    ("CheckoutSession", "status"): "billing.models.CheckoutSession.Status",
+    ("Cart", "status"): "billing.models.Cart.Status",
+    ("Payment", "type"): "billing.models.Payment.Type",
+    ("Payment", "flow"): "billing.models.Payment.Flow",
+    ("Payment", "source"): "billing.models.Payment.Source",
+    ("Payment", "status"): "billing.models.Payment.Status",
+    ("PaymentStatusSummary", "status"): "billing.models.Payment.Status",
+    ("PublicPlanFeature", "type"): "catalog.models.Feature.Type",
+    ("Coupon", "duration"): "billing.models.Coupon.Duration",
+    ("SubscriptionDiscount", "duration"): "billing.models.Coupon.Duration",
+    # billing/portal.py portal_eligibility (the model has no choices for it).
+    ("PortalEligibility", "reason"): ("unknown_customer", "no_billing_account"),
+    # Stripe's invoice statuses, mirrored as they come (the model field has no choices).
+    ("Invoice", "status"): ("draft", "open", "paid", "uncollectible", "void"),
+    ("UsageMeterStatus", "status"): "entitlements.models.UsageEvent.MeterStatus",
+    ("EntitlementCheck", "type"): "catalog.models.Feature.Type",
+    ("EntitlementSource", "type"): ("subscription", "purchase", "default_product", "grant", "revocation"),
+    ("EntitlementSource", "status"): "billing.models.Subscription.Status",
+    ("Entitlement", "type"): "catalog.models.Feature.Type",
+    ("CreditLedgerEntry", "type"): "entitlements.models.CreditLedgerEntry.Type",
+    ("Event", "type"): "webhooks.outbound.EVENT_TYPES",
+}
+
+CLASS_DOCS: Mapping[str, str] = {
+    "UsageMeterStatus": "How a usage event fared at Stripe's billing meter (features sold with a metered price).",
+    "EntitlementCheck": (
+        "The answer of `entitlements.check`, `consume` and `release`.\n\n"
+        "`limit` None is unlimited (or a feature that is not counted); `used` is set for `metered` (this period)\n"
+        "and `allocation` (units in use); `balance` for `credits`."
+    ),
+    "EntitlementSource": "Where part of an entitlement comes from (the fields that apply to its `type`).",
+    "CreditLot": "Credits granted together (a purchase, a paid plan period or a grant), spent oldest-expiring first.",
+    "Event": (
+        "An outbound event, from `events.retrieve`/`list` or from a verified delivery (`construct_event`).\n\n"
+        '`object` is the object the event is about (`data["object"]`): the payment, subscription, … as it was\n'
+        "when the event happened. `previous_attributes` holds the fields that changed, with their old values."
+    ),
+}
+
+# Docstrings for the SDK's user; they replace the schema's description of the field ("" drops it).
+FIELD_DOCS: Mapping[tuple[str, str], str] = {
+    ("Project", "api_key"): "The project's first secret key: only in the answer to `projects.create`.",
+    ("ApiKey", "api_key"): "The secret itself: only in the answer to a create, shown this once.",
+    ("Payment", "checkout_url"): "Checkout flow: where to send the customer.",
+    ("Payment", "client_secret"): (
+        "Intent flow: confirm it with Stripe.js or a mobile SDK, with `publishable_key`."
+    ),
+    ("UsageMeterStatus", "status"): "None: the feature is not billed by a meter.",
+    ("UsageEvent", "id"): "Your idempotency id for the event.",
+    ("UsageEvent", "period_start"): "The start of the metered period the event counts in.",
+    ("UsageEvent", "stripe_meter"): "",
+    ("UsageBatchResult", "accepted"): "Events recorded now.",
+    ("UsageBatchResult", "duplicates"): (
+        "Events whose id was recorded before, or repeated within the batch: counted once."
+    ),
+    ("EntitlementCheck", "type"): "",
+    ("EntitlementCheck", "duplicate"): (
+        "`consume`/`release` only: this id was recorded before, nothing was recorded again."
+    ),
+    ("Entitlement", "type"): "",
+    ("Entitlement", "resets_at"): (
+        "`metered`: the end of the current period, when `used` starts again from 0."
+    ),
+    ("CreditLedgerEntry", "type"): "",
+    ("CreditLedgerEntry", "amount"): "Positive when granted, negative when consumed or taken back.",
+    ("CreditLedgerEntry", "reference"): (
+        "What moved the credits: the consume's id, the grant's or the payment's id."
+    ),
+    ("WebhookEndpoint", "secret"): (
+        "The signing secret: only in the answers to create and roll_secret. Keep it; it is not shown again."
+    ),
+    ("Event", "deliveries"): (
+        "Only in API answers (`events.retrieve`, `events.list`): where the event went and how it fared."
+    ),
+    ("Feature", "type"): "",
+    ("Price", "type"): "",
+    ("Price", "interval"): "Recurring prices only.",
+    ("Price", "usage_type"): "Recurring prices only.",
+    ("Price", "tax_behavior"): "",
+}
+
+CLASS_BODIES: Mapping[str, str] = {
+    "CustomerEntitlements": '''
+    def get(self, feature: str) -> Entitlement | None:
+        """The entitlement to `feature`, or None when the customer's answer does not mention it."""
+        return next((e for e in self.entitlements if e.feature == feature), None)
+''',
+    "Event": """
+    @property
+    def object(self) -> dict[str, Any]:
+        return dict(self.data.get("object") or {})
+""",
+}
+
+MODULE_DOC = f'''"""The typed results of the API, one frozen dataclass per object of API.md.
+
+Generated from the OpenAPI schema (`/api/schema/`) by `clients/python/generate_types.py`: do not edit it by
+hand; change the server (or the generator's tables) and run `{COMMAND}`.
+
+A field the server always sends is typed without None; one it may leave out or send as null is `… | None`
+and defaults to None (a list defaults to empty). `from_dict` never fails on a missing field: it becomes None
+(or an empty list). Enum fields are `Literal` aliases (`PaymentStatus`, …); a value added by a newer server
+still comes through as the string it is. Money is an integer in minor units next to a lowercase `currency`;
+times are ISO 8601 UTC strings, as on the wire (`datetime.fromisoformat(value)` parses them on Python 3.11+;
+3.10 needs the `Z` replaced by `+00:00`). Every object keeps its full JSON in `raw` and the fields this client
+does not know yet in `extra`.
+"""
+'''
