@@ -1,4 +1,4 @@
-"""The floor plan (docs/architecture.md, "Layout"): apps are domains, ordered bottom to top in `APPS`.
+"""The floor plan (docs/architecture.md, "Floor plan"): apps are domains, ordered bottom to top in `APPS`.
 
 - **Down only.** A module of an app imports only from its own app or an app below it — at the top of the file,
   inside a function or under `TYPE_CHECKING` alike, as `import x.y` or `from x import y` (relative imports
@@ -16,7 +16,8 @@
   module beside or instead of the `services/` package, never an `apis.py` module instead of the `apis/`
   package. No re-export faces: an app's `__init__.py`, and those of its `services/` and `apis/` packages, hold
   at most a docstring, so callers import each module by its full path.
-- **Nothing off the plan.** Every Django app of the repository is one of `APPS`.
+- **Nothing off the plan.** Every Django app of the repository is one of `APPS`, and `settings.TOLLGATE_APPS`
+  lists them in the same order.
 """
 
 import ast
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.apps import apps as django_apps
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,6 +151,9 @@ def test_every_django_app_is_on_the_plan():
     }
     wrong = [f"{app}: a Django app off the floor plan" for app in sorted(local - set(APPS))]
     wrong += [f"{app}: on the floor plan, not an installed app" for app in APPS if app not in local]
+    listed = tuple(getattr(settings, "TOLLGATE_APPS", ()))
+    if listed != APPS:
+        wrong.append(f"settings.TOLLGATE_APPS is {listed}, not the floor plan in its order")
     assert not wrong, "\n".join(wrong)
 
 
