@@ -25,7 +25,7 @@ def audit_record(
         raise RuntimeError("audit_record must be called inside the transaction of the change it records.")
     request_id = context.request_id.get()
     return AuditLogEntry.objects.create(
-        project=project,
+        project_id=getattr(project, "pk", ""),
         actor_type=actor.type,
         actor_id=actor.id,
         actor_repr=actor.repr[:255],

@@ -16,8 +16,10 @@ class AuditLogEntry(models.Model):
 
     id = PublicIdField(prefix="audit")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="when")
-    project = models.ForeignKey(
-        "projects.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
+    # The project's id as a value ("" for the platform's own actions): core sits below projects on the floor plan,
+    # so no foreign key points up.
+    project_id = models.CharField(
+        max_length=40, blank=True, default="", db_index=True, verbose_name="project ID"
     )
     actor_type = models.CharField(max_length=20, choices=ActorType.choices, verbose_name="kind of actor")
     actor_id = models.CharField(max_length=64, blank=True, verbose_name="actor ID")

@@ -125,7 +125,7 @@ def test_every_changelist_has_human_headers_and_plurals(tenant_a):
 
 def test_audit_log_headers_read_as_words(tenant_a):
     AuditLogEntry.objects.create(
-        project=tenant_a.project,
+        project_id=tenant_a.project.pk,
         actor_type="user",
         actor_repr="ops-anna",
         action="grant.created",
@@ -398,7 +398,7 @@ def test_every_detail_page_labels_its_fields_in_words(db):
 
 def test_detail_pages_show_the_labels_people_read(tenant_a, catalog):
     entry = AuditLogEntry.objects.create(
-        project=tenant_a.project,
+        project_id=tenant_a.project.pk,
         actor_type="user",
         actor_id="7",
         actor_repr="ops-anna",

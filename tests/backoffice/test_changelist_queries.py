@@ -38,7 +38,7 @@ from tests.webhooks.factories import EventFactory, WebhookEndpointFactory
 
 def _audit(project):
     return AuditLogEntry.objects.create(
-        project=project, actor_type="system", action="x", target_type="t", target_id="1"
+        project_id=project.pk, actor_type="system", action="x", target_type="t", target_id="1"
     )
 
 

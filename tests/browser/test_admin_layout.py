@@ -196,7 +196,7 @@ def _seed(tenant, catalog) -> dict[str, str]:
     event = EventFactory(project=project, type="entitlements.updated")
     Delivery.objects.create(project=project, event=event, endpoint=endpoint, status="failed", attempts=3)
     AuditLogEntry.objects.create(
-        project=project,
+        project_id=project.pk,
         actor_type="user",
         actor_repr="ops-anna@company.example.com",
         action="entitlement.granted",

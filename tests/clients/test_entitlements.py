@@ -268,7 +268,7 @@ def test_allocation_consume_and_release(tollgate, plans, tenant_a):
     assert (freed.allowed, freed.used, freed.remaining, freed.duplicate) == (True, 1, 1, False)
     again = tollgate.entitlements.release(id="free-1", customer="team-1", feature="seats", quantity=1)
     assert (again.duplicate, again.used) == (True, 1)
-    entry = AuditLogEntry.objects.get(project=tenant_a.project, action="entitlement.released")
+    entry = AuditLogEntry.objects.get(project_id=tenant_a.project.pk, action="entitlement.released")
     assert (entry.reason, entry.before, entry.after["in_use"]) == ("ada left", {"in_use": 2}, 1)
 
     with pytest.raises(InvalidRequestError) as caught:
