@@ -4,15 +4,20 @@ Hooks other apps call (billing, the Stripe processors):
 
 - `entitlements_recompute(customer=)` — something that may change what a customer may use happened. Records
   `entitlements.updated` when the answer changed and bumps the customer's cache version on commit.
-- `purchase_record(payment=)` — a succeeded payment's one-time lines become purchases (and credit lots).
-  Idempotent: the fulfilment key is (payment, line).
-- `purchase_revoke(payment=, reason=)` — a full refund or a lost dispute ends what the payment granted and takes
-  back its unspent credits. Idempotent.
-- `plan_credits_grant(payment=)` / `plan_credits_revoke(payment=, reason=)` — the same for a subscription's
-  paid period: the invoice's payment grants the plan's credits for the period (a `PlanPeriod` and its lots,
-  keyed by the payment), and a full refund or a lost dispute takes back what is unspent. Idempotent.
-- `payment_entitlements_apply(payment=)` — a payment's status or dispute changed: billing's one call, which picks
-  among the above and a plain recompute.
+- `subscription_source_put(facts=)` — what a subscription holds and its state, as billing's mirror has it now
+  (`sources`: the facts billing hands; entitlements never reads billing's tables).
+- `purchase_record(customer=, payment=)` — a succeeded payment's one-time lines become purchases (and credit
+  lots). Idempotent: the fulfilment key is (payment, line).
+- `purchase_revoke(customer=, payment_id=, reason=)` — a full refund or a lost dispute ends what the payment
+  granted and takes back its unspent credits. Idempotent.
+- `plan_period_record(customer=, facts=)` / `plan_credits_revoke(customer=, payment_id=, reason=)` — the same for
+  a subscription's paid period: what the invoice billed grants the plan's credits for the period (a
+  `PlanPeriod` and its lots, keyed by the payment), and a full refund or a lost dispute takes back what is
+  unspent. Idempotent.
+- `payment_entitlements_apply(customer=, payment=, plan_period=)` — a payment's status or dispute changed:
+  billing's one call, with the payment's facts, which picks among the above and a plain recompute.
+- `meter_events_unskip(...)` — a subscription item on a meter was mirrored: the customer's skipped usage of it
+  is reportable again.
 
 Limits hold under concurrency because counters change only through one conditional SQL statement
 (`UPDATE … SET used = used + n WHERE … AND used + n <= limit RETURNING used`) and credit lots are spent under
@@ -20,23 +25,16 @@ row locks. A denied consume rolls back, so it records nothing. On PostgreSQL a m
 `tollgate_metered_consume` (migration 0005), which takes its own event back when it refuses.
 
 The package holds one module per sub-domain: `recompute` (the hook, a project's settings), `purchases`,
-`plan_credits` (and the credit lot helpers), `customers` (customers on first sight), `grants` (and
-revocations), `counters` (atomic SQL on events and counters), `usage`, `consume` (and release) and `meters`
-(Stripe meter reporting). This module re-exports what other apps, the API, the admin, the tasks and the tests
+`plan_credits` (and the credit lot helpers), `sources` (the facts billing hands), `customers` (customers on first
+sight), `grants` (and revocations), `counters` (atomic SQL on events and counters), `usage`, `consume` (and
+release) and `meters` (usage marked reportable; billing's `meter_reports` reports it to Stripe). This module re-exports what other apps, the API, the admin, the tasks and the tests
 use, so `from entitlements.services import X` and `services.X` keep working.
 """
 
 from entitlements.services.consume import entitlement_consume, entitlement_release
 from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
-from entitlements.services.meters import (
-    METER_BATCH,
-    _Pacer,
-    meter_events_report,
-    meter_events_unskip,
-    meter_projects_due,
-    meter_report_queue,
-)
-from entitlements.services.plan_credits import plan_credits_grant, plan_credits_revoke
+from entitlements.services.meters import meter_events_unskip, meter_report_queue
+from entitlements.services.plan_credits import plan_credits_revoke, plan_period_record, plan_period_recorded
 from entitlements.services.purchases import payment_entitlements_apply, purchase_record, purchase_revoke
 from entitlements.services.recompute import (
     SETTINGS_FIELDS,
@@ -45,13 +43,12 @@ from entitlements.services.recompute import (
     entitlements_recompute,
     version_key,
 )
+from entitlements.services.sources import subscription_source_put
 from entitlements.services.usage import UsageInput, usage_record, usage_record_batch
 
 __all__ = [
-    "METER_BATCH",
     "SETTINGS_FIELDS",
     "UsageInput",
-    "_Pacer",
     "entitlement_consume",
     "entitlement_release",
     "entitlement_settings_update",
@@ -59,17 +56,17 @@ __all__ = [
     "entitlements_recompute",
     "grant_create",
     "grant_delete",
-    "meter_events_report",
     "meter_events_unskip",
-    "meter_projects_due",
     "meter_report_queue",
     "payment_entitlements_apply",
-    "plan_credits_grant",
     "plan_credits_revoke",
+    "plan_period_record",
+    "plan_period_recorded",
     "purchase_record",
     "purchase_revoke",
     "revocation_create",
     "revocation_delete",
+    "subscription_source_put",
     "usage_record",
     "usage_record_batch",
     "version_key",
