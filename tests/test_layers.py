@@ -57,6 +57,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "billing.models",
             "billing.gateway",
+            "billing.catalog.pricing",  # what a price charges: moves to catalog/, below entitlements
             "entitlements.models",
             "webhooks.models",
             "webhooks.signing",
@@ -68,7 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("core", "core.*")),
 ]
 # Data modules that billing's own patterns would take first.
-DATA_FIRST = ("billing.models", "billing.gateway", "entitlements.models")
+DATA_FIRST = ("billing.models", "billing.gateway", "billing.catalog.pricing", "entitlements.models")
 
 
 def layer_of(module: str) -> int | None:
