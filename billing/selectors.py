@@ -1,20 +1,12 @@
 """Reads of billing records for the API, admin, commands and other apps. Every selector takes the project."""
 
-from datetime import UTC, datetime
-from typing import Any
-
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import Prefetch, Q, QuerySet
 
 from billing.models import Cart, CheckoutSession, Invoice, Payment, Subscription, SubscriptionItem
-from catalog.models import Feature, Price, Product
-from catalog.pricing import price_amount
+from catalog.models import Product
 from catalog.selectors import product_get
-from core.errors import InvalidRequest, NotFound
+from core.errors import NotFound
 from customers.models import Customer
-from customers.selectors import customer_find
-from entitlements.cache import snapshot_get
-from entitlements.models import UsageEvent
-from entitlements.selectors import feature_get, snapshot_entry
 from projects.models import Project
 
 
@@ -149,64 +141,3 @@ def checkout_session_by_stripe_id(*, project: Project, stripe_session_id: str) -
         .select_related("payment", "customer")
         .first()
     )
-
-
-def metered_price_of(*, customer: Customer, feature_id: str) -> Price | None:
-    """The metered price that bills `feature`'s Stripe meter on an item of one of the customer's live
-    subscriptions (the newest), or None: then the usage is counted but billed to nobody."""
-    item = (
-        SubscriptionItem.objects.filter(
-            project_id=customer.project_id,
-            subscription__customer=customer,
-            subscription__status__in=Subscription.LIVE_STATUSES,
-            usage_type=Price.UsageType.METERED,
-            price__meter_id=feature_id,
-        )
-        .select_related("price")
-        .order_by("-subscription__created_at")
-        .first()
-    )
-    return item.price if item is not None else None
-
-
-def usage_summary(*, project: Project, external_id: str, feature_key: str) -> dict[str, Any]:
-    """`GET /usage`: a metered feature's usage in the customer's current period as Tollgate counted it, how much
-    of it Stripe's meter has (`billed_quantity`) or is still to get (`pending_quantity`), and what the metered
-    price they subscribe to would invoice for the counted quantity (0 without one: usage nobody is billed for)."""
-    feature = feature_get(project=project, key=feature_key)
-    if feature.type != Feature.Type.METERED:
-        raise InvalidRequest(
-            f"feature: {feature.key!r} is a {feature.type} feature; usage is counted for metered features.",
-            code="feature_not_metered",
-            param="feature",
-        )
-    snapshot = snapshot_get(project=project, external_id=external_id)
-    entry = snapshot_entry(snapshot, feature.key)
-    start = datetime.fromtimestamp(entry["period_start"], UTC)
-    end = datetime.fromtimestamp(entry["period_end"], UTC)
-    quantity = snapshot.usage["used"].get(feature.key, 0)
-    customer = customer_find(project=project, external_id=external_id)
-    reported: dict[str, int] = {}
-    price: Price | None = None
-    if customer is not None:
-        reported = dict(
-            UsageEvent.objects.filter(project=project, customer=customer, feature=feature, period_start=start)
-            .exclude(meter_status=UsageEvent.MeterStatus.NONE)
-            .values("meter_status")
-            .annotate(total=Sum("quantity"))
-            .values_list("meter_status", "total")
-        )
-        price = metered_price_of(customer=customer, feature_id=feature.pk)
-    return {
-        "object": "usage_summary",
-        "customer": external_id,
-        "feature": feature.key,
-        "period_start": start,
-        "period_end": end,
-        "quantity": quantity,
-        "billed_quantity": int(reported.get(UsageEvent.MeterStatus.REPORTED, 0)),
-        "pending_quantity": int(reported.get(UsageEvent.MeterStatus.PENDING, 0)),
-        "price": price.key if price is not None else None,
-        "currency": price.currency if price is not None else None,
-        "amount_due_estimate": price_amount(price, quantity) if price is not None else 0,
-    }

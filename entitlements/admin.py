@@ -12,9 +12,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from catalog.models import Feature, ProductAccess
 from core.actors import Actor
@@ -180,10 +183,20 @@ class RevocationInline(_CustomerInline):
     fields = ["id", "feature", "expires_at", "reason", "deleted_at", "created_at"]
 
 
+def payment_link(purchase: Purchase) -> str:
+    """The purchase's payment (billing's, named by its id), linked to its page."""
+    url = reverse("admin:billing_payment_change", args=[quote(purchase.payment_id)])
+    return format_html('<a href="{}">{}</a>', url, purchase.payment_id)
+
+
 class PurchaseInline(_CustomerInline):
     model = Purchase
     fields = ["id", "product", "quantity", "payment", "starts_at", "ends_at", "revoked_at", "revoke_reason"]
-    select_related = ("product", "payment")
+    select_related = ("product",)
+
+    @admin.display(description="payment")
+    def payment(self, purchase: Purchase) -> str:
+        return payment_link(purchase)
 
 
 class CreditLotInline(_CustomerInline):
@@ -242,7 +255,9 @@ def _revocation_delete(revocation: Revocation, data: dict[str, Any], actor: Acto
 
 
 def _purchase_revoke(purchase: Purchase, data: dict[str, Any], actor: Actor) -> str | None:
-    purchase_revoke(payment=purchase.payment, reason=data["reason"], actor=actor)
+    purchase_revoke(
+        customer=purchase.customer, payment_id=purchase.payment_id, reason=data["reason"], actor=actor
+    )
     return None
 
 
@@ -307,7 +322,7 @@ class PurchaseAdmin(EntitlementPermissions, _ReadOnly):
         column("revoked_at", "Revoked"),
     ]
     list_filter = ["project"]
-    search_fields = ["id", "customer__external_id", "payment__id"]
+    search_fields = ["id", "customer__external_id", "payment_id"]
     list_select_related = ["project", "customer", "product"]
     actions = ["revoke"]
 

@@ -16,12 +16,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from billing.models import Subscription
 from catalog.models import Feature, Product
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.cache import snapshot_get
-from entitlements.models import CreditLot, Grant, Purchase, Revocation
+from entitlements.models import CreditLot, Grant, Purchase, Revocation, SubscriptionSource
 from entitlements.selectors import feature_answer
 from entitlements.snapshot import FeatureEntry
 from projects.models import Project
@@ -91,12 +90,12 @@ def _value_text(kind: str, value: Any) -> str:
     return repr(value)
 
 
-def _subscription_why(subscription: Subscription, on: bool, now: datetime, grace: timedelta) -> str:
+def _subscription_why(subscription: SubscriptionSource, on: bool, now: datetime, grace: timedelta) -> str:
     """Why a subscription gives access or not — the words for `resolver.subscription_on`'s decision."""
     status = subscription.status
     grace_text = duration_text(grace)
     end = subscription.current_period_end
-    statuses = Subscription.Status
+    statuses = SubscriptionSource.Status
     if status == statuses.ACTIVE:
         if subscription.cancel_at_period_end and end is not None:
             if on:
@@ -143,18 +142,17 @@ def _subscription_why(subscription: Subscription, on: bool, now: datetime, grace
 
 
 def _purchase_why(purchase: Purchase, on: bool, now: datetime) -> str:
-    payment = purchase.payment
     if purchase.revoked_at is not None:
         return (
             f"ended {_when(purchase.revoked_at)}: {purchase.revoke_reason or 'revoked'} "
-            f"(payment {payment.pk} is {payment.status})"
+            f"(payment {purchase.payment_id} is {purchase.payment_status})"
         )
     if purchase.starts_at > now:
         return f"starts {_when(purchase.starts_at)}"
     if not on:
         return f"bought {_when(purchase.starts_at)}, expired {_when(purchase.ends_at)}"
     lasts = "for life" if purchase.ends_at is None else f"until {_when(purchase.ends_at)}"
-    if payment.status == payment.Status.DISPUTED or payment.dispute_status:
+    if purchase.disputed:
         return f"bought {_when(purchase.starts_at)}, {lasts}; payment disputed: access kept while it is open"
     return f"bought {_when(purchase.starts_at)}, {lasts}"
 
@@ -173,7 +171,7 @@ def _override_why(
 def _lot_origin(lot: CreditLot) -> str:
     if lot.plan_period_id is not None and lot.plan_period is not None:
         period = lot.plan_period
-        invoice = period.invoice.number or period.invoice_id
+        invoice = period.invoice_number or period.invoice_id
         return (
             f"from subscription invoice {invoice} for the period {_when(period.period_start)} – "
             f"{_when(period.period_end)}"
@@ -232,13 +230,13 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
     features = list(Feature.objects.filter(project=project).order_by("key"))
 
     subscriptions = list(
-        Subscription.objects.filter(project=project, customer=customer)
+        SubscriptionSource.objects.filter(project=project, customer=customer)
         .select_related("product")
         .order_by("-created_at", "pk")
     )
     purchases = list(
         Purchase.objects.filter(project=project, customer=customer)
-        .select_related("product", "payment")
+        .select_related("product")
         .order_by("-created_at", "pk")
     )
     grants = list(Grant.objects.filter(project=project, customer=customer).order_by("-created_at", "pk"))
@@ -247,7 +245,7 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
     )
     lots = list(
         CreditLot.objects.filter(project=project, customer=customer)
-        .select_related("plan_period__invoice")
+        .select_related("plan_period")
         .order_by("-created_at", "pk")
     )
     default_product = (

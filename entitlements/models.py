@@ -85,13 +85,76 @@ class Revocation(models.Model):
         return self.id
 
 
+class SubscriptionSource(models.Model):
+    """A subscription as billing hands it (`entitlements.services.sources.subscription_source_put`, in the
+    mirror's transaction): whose it is, which products it holds in what quantity, and the raw facts the
+    resolver's rules read (status, period, trial, cancellation). Its id is the subscription's id, a value: no
+    foreign key points into billing."""
+
+    class Status(models.TextChoices):
+        # Stripe's subscription statuses, as billing mirrors them.
+        INCOMPLETE = "incomplete"
+        INCOMPLETE_EXPIRED = "incomplete_expired"
+        TRIALING = "trialing"
+        ACTIVE = "active"
+        PAST_DUE = "past_due"
+        UNPAID = "unpaid"
+        PAUSED = "paused"
+        CANCELED = "canceled"
+
+    # Statuses in which a customer "has" the subscription (billing's `Subscription.LIVE_STATUSES`).
+    LIVE_STATUSES = (
+        Status.INCOMPLETE,
+        Status.TRIALING,
+        Status.ACTIVE,
+        Status.PAST_DUE,
+        Status.UNPAID,
+        Status.PAUSED,
+    )
+
+    id = models.CharField(primary_key=True, max_length=40, verbose_name="subscription")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="subscription_sources"
+    )
+    # The primary item's product and quantity (the subscription's own), and every item in Stripe's order:
+    # [{"product", "price", "metered", "quantity"}].
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(default=1)
+    items = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=30, choices=Status.choices)
+    current_period_start = models.DateTimeField(null=True, blank=True, verbose_name="period started")
+    current_period_end = models.DateTimeField(null=True, blank=True, verbose_name="period ends")
+    interval = models.CharField(max_length=10, default="month")
+    interval_count = models.PositiveIntegerField(default=1)
+    cancel_at_period_end = models.BooleanField(default=False, verbose_name="cancels at period end")
+    trial_end = models.DateTimeField(null=True, blank=True, verbose_name="trial ends")
+    canceled_at = models.DateTimeField(null=True, blank=True, verbose_name="canceled")
+    # The subscription's own creation and last change: the newest subscription wins where one must, and a
+    # past-due subscription without a period counts its grace from its last change.
+    created_at = models.DateTimeField(verbose_name="created")
+    updated_at = models.DateTimeField(verbose_name="updated")
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "status"], name="subscription_source_customer")]
+        verbose_name = "subscription source"
+        verbose_name_plural = "subscription sources"
+
+    def __str__(self) -> str:
+        return self.id
+
+
 class Purchase(models.Model):
-    """One one-time line of a succeeded payment: the product's features for life or for a duration."""
+    """One one-time line of a succeeded payment: the product's features for life or for a duration. The payment
+    is billing's: its id and status are values billing hands (`payment_entitlements_apply`)."""
 
     id = PublicIdField(prefix="purch")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="purchases")
-    payment = models.ForeignKey("billing.Payment", on_delete=models.PROTECT, related_name="purchases")
+    payment_id = models.CharField(max_length=40, db_index=True, verbose_name="payment")
+    # The payment's status and dispute outcome as billing last handed them: an open dispute flags the purchase.
+    payment_status = models.CharField(max_length=30, blank=True)
+    dispute_status = models.CharField(max_length=30, blank=True, verbose_name="dispute")
     line = models.PositiveIntegerField()  # index of the item in the payment's `items`
     product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
     price = models.ForeignKey(
@@ -107,7 +170,7 @@ class Purchase(models.Model):
     class Meta:
         constraints = [
             # The fulfilment key: a payment's line is recorded once, however often its success is reported.
-            models.UniqueConstraint(fields=["payment", "line"], name="purchase_fulfilment_unique")
+            models.UniqueConstraint(fields=["payment_id", "line"], name="purchase_fulfilment_unique")
         ]
         indexes = [models.Index(fields=["customer", "revoked_at"])]
         verbose_name = "purchase"
@@ -115,6 +178,16 @@ class Purchase(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def disputed(self) -> bool:
+        return payment_disputed(payment_status=self.payment_status, dispute_status=self.dispute_status)
+
+
+def payment_disputed(*, payment_status: str, dispute_status: str) -> bool:
+    """Whether a purchase's payment is or was disputed: access is kept while the dispute is open, flagged; a lost
+    one ends it."""
+    return payment_status == "disputed" or bool(dispute_status)
 
 
 class UsageEvent(models.Model):
@@ -232,7 +305,8 @@ class AllocationCounter(models.Model):
 class PlanPeriod(models.Model):
     """A subscription period paid by one invoice: the fulfilment record of the plan's credits.
 
-    One row per paid `subscription_create` or `subscription_cycle` invoice, keyed by the invoice's payment, whether
+    One row per paid `subscription_create` or `subscription_cycle` invoice (billing hands what it billed:
+    `plan_period_record`), keyed by the invoice's payment, whether
     or not the product carries credits: the invoice is settled once however often (and in whatever order) its
     payment is reported, and the recompute hook's catch-up never looks at it again. Its lots (source `plan`)
     expire at `period_end`; a full refund or a lost dispute of the payment takes them back (`revoked_at`).
@@ -241,8 +315,10 @@ class PlanPeriod(models.Model):
     id = PublicIdField(prefix="plper")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="plan_periods")
-    payment = models.OneToOneField("billing.Payment", on_delete=models.PROTECT, related_name="plan_period")
-    invoice = models.ForeignKey("billing.Invoice", on_delete=models.PROTECT, related_name="+")
+    # The invoice's payment and the invoice: billing's, named by value.
+    payment_id = models.CharField(max_length=40, unique=True, verbose_name="payment")
+    invoice_id = models.CharField(max_length=40, db_index=True, verbose_name="invoice")
+    invoice_number = models.CharField(max_length=100, blank=True)
     # The plan the invoice billed (its licensed subscription line); null when no line names a catalog price.
     product = models.ForeignKey(
         "catalog.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

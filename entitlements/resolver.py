@@ -25,8 +25,7 @@ from typing import Any, TypedDict
 
 from django.db.models import Min, Q, Sum
 
-from billing.models import Payment, Subscription
-from catalog.models import Feature, Price, Product, ProductFeature
+from catalog.models import Feature, Product, ProductFeature
 from core.serializers import api_time
 from customers.models import Customer
 from entitlements.models import (
@@ -36,7 +35,9 @@ from entitlements.models import (
     Grant,
     Purchase,
     Revocation,
+    SubscriptionSource,
     UsageCounter,
+    payment_disputed,
 )
 from entitlements.snapshot import FeatureEntry, SourceEntry, StructureSnapshot, UsageSnapshot
 from projects.models import Project
@@ -93,11 +94,11 @@ class Period:
         )
 
 
-def subscription_period(subscription: Subscription, now: datetime) -> Period:
+def subscription_period(subscription: SubscriptionSource, now: datetime) -> Period:
     """The subscription's current period at `now`, rolled forward when Stripe's renewal is not mirrored yet."""
     start, end = subscription.current_period_start, subscription.current_period_end
-    interval = subscription.price.interval or "month"
-    count = subscription.price.interval_count or 1
+    interval = subscription.interval or "month"
+    count = subscription.interval_count or 1
     if start is None or end is None or end <= start:
         month_start, month_end = month_period(now)
         return Period(month_start, month_end)
@@ -192,39 +193,37 @@ def iso_epoch(epoch: float | None) -> str | None:
 
 
 def subscription_on(
-    subscription: Subscription, now: datetime, grace: timedelta
+    subscription: SubscriptionSource, now: datetime, grace: timedelta
 ) -> tuple[bool, datetime | None]:
     """Whether a subscription gives access at `now`, and when that changes by itself (None: not by time)."""
     status = subscription.status
     end = subscription.current_period_end
-    if status == Subscription.Status.ACTIVE:
+    statuses = SubscriptionSource.Status
+    if status == statuses.ACTIVE:
         if subscription.cancel_at_period_end and end is not None:
             return now < end, end if now < end else None
         return True, None
-    if status == Subscription.Status.TRIALING:
+    if status == statuses.TRIALING:
         trial_end = subscription.trial_end
         if trial_end is None or now < trial_end:
             return True, trial_end
         # Trial over but Stripe's verdict on the first payment is not mirrored yet: grace, as past_due.
         return now < trial_end + grace, trial_end + grace if now < trial_end + grace else None
-    if status == Subscription.Status.PAST_DUE:
+    if status == statuses.PAST_DUE:
         since = subscription.current_period_start or subscription.updated_at
         grace_end = since + grace
         return now < grace_end, grace_end if now < grace_end else None
     return False, None  # unpaid, paused, incomplete, incomplete_expired, canceled
 
 
-def subscription_units(subscription: Subscription) -> list[tuple[str, int]]:
+def subscription_units(subscription: SubscriptionSource) -> list[tuple[str, int]]:
     """(product id, units) of each product a subscription holds, in the order of its items, or, for a mirror
-    that has no item rows (mirrored before items were), its primary price's. See `product_units`."""
-    items = list(subscription.items.all())
+    that has no items (mirrored before items were), its primary price's. See `product_units`."""
+    items = subscription.items
     if not items:
         return [(subscription.product_id, subscription.quantity)]
     return product_units(
-        [
-            (item.product_id, item.usage_type == Price.UsageType.METERED, int(item.quantity or 1))
-            for item in items
-        ]
+        [(item["product"], bool(item["metered"]), int(item["quantity"] or 1)) for item in items]
     )
 
 
@@ -279,18 +278,10 @@ def _plan_sources(
     # subscription) add their counted values up; across groups the largest wins.
     pending: list[tuple[str, str, str, int, Period | None, datetime | None, _SourceFlags, str]] = []
     if customer is not None:
-        subscriptions = (
-            Subscription.objects.filter(
-                customer=customer,
-                status__in=(
-                    Subscription.Status.ACTIVE,
-                    Subscription.Status.TRIALING,
-                    Subscription.Status.PAST_DUE,
-                ),
-            )
-            .select_related("price", "product")
-            .prefetch_related("items")
-        )
+        statuses = SubscriptionSource.Status
+        subscriptions = SubscriptionSource.objects.filter(
+            customer=customer, status__in=(statuses.ACTIVE, statuses.TRIALING, statuses.PAST_DUE)
+        ).order_by("created_at", "pk")
         for subscription in subscriptions:
             on, change_at = subscription_on(subscription, now, grace)
             if change_at is not None:
@@ -315,15 +306,13 @@ def _plan_sources(
         purchases = (
             Purchase.objects.filter(customer=customer, revoked_at__isnull=True, starts_at__lte=now)
             .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-            .values_list(
-                "pk", "product_id", "quantity", "ends_at", "payment__status", "payment__dispute_status"
-            )
+            .values_list("pk", "product_id", "quantity", "ends_at", "payment_status", "dispute_status")
         )
         for pk, product_id, quantity, ends_at, payment_status, dispute_status in purchases:
             if ends_at is not None:
                 changes.append(ends_at)
             flags = _SourceFlags()
-            if payment_status == Payment.Status.DISPUTED or dispute_status:
+            if payment_disputed(payment_status=payment_status, dispute_status=dispute_status):
                 flags["disputed"] = True  # access kept while the dispute is open; a lost one ends it
             pending.append(("purchase", pk, product_id, quantity, None, ends_at, flags, pk))
     default_product = None

@@ -4,17 +4,27 @@
 when warm. A customer the project has never seen gets the default product's answer.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from prometheus_client import Counter
 
-from catalog.models import Feature
-from core.errors import NotFound
+from catalog.models import Feature, Price
+from catalog.pricing import price_amount
+from core.errors import InvalidRequest, NotFound
 from customers.models import Customer
 from entitlements.cache import Snapshot, snapshot_get
-from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, Grant, Revocation
+from entitlements.models import (
+    CreditLedgerEntry,
+    CreditLot,
+    EntitlementSettings,
+    Grant,
+    Revocation,
+    SubscriptionSource,
+    UsageEvent,
+)
 from entitlements.resolver import iso_epoch, settings_for
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
 from projects.models import Project
@@ -164,3 +174,73 @@ def credit_ledger(
 def entitlement_settings_get(*, project: Project) -> EntitlementSettings:
     """The project's entitlement settings (the defaults when it never changed them)."""
     return settings_for(project)
+
+
+def metered_price_of(*, customer: Customer, feature_id: str) -> Price | None:
+    """The metered price that bills `feature`'s Stripe meter on an item of one of the customer's live
+    subscriptions (the newest), or None: then the usage is counted but billed to nobody."""
+    held = [
+        item["price"]
+        for items in SubscriptionSource.objects.filter(
+            customer=customer, status__in=SubscriptionSource.LIVE_STATUSES
+        )
+        .order_by("-created_at", "pk")
+        .values_list("items", flat=True)
+        for item in items
+        if item["metered"]
+    ]
+    if not held:
+        return None
+    prices = {
+        price.pk: price
+        for price in Price.objects.filter(
+            project_id=customer.project_id,
+            pk__in=held,
+            usage_type=Price.UsageType.METERED,
+            meter_id=feature_id,
+        )
+    }
+    return next((prices[pk] for pk in held if pk in prices), None)
+
+
+def usage_summary(*, project: Project, external_id: str, feature_key: str) -> dict[str, Any]:
+    """`GET /usage`: a metered feature's usage in the customer's current period as Tollgate counted it, how much
+    of it Stripe's meter has (`billed_quantity`) or is still to get (`pending_quantity`), and what the metered
+    price they subscribe to would invoice for the counted quantity (0 without one: usage nobody is billed for)."""
+    feature = feature_get(project=project, key=feature_key)
+    if feature.type != Feature.Type.METERED:
+        raise InvalidRequest(
+            f"feature: {feature.key!r} is a {feature.type} feature; usage is counted for metered features.",
+            code="feature_not_metered",
+            param="feature",
+        )
+    snapshot = snapshot_get(project=project, external_id=external_id)
+    entry = snapshot_entry(snapshot, feature.key)
+    start = datetime.fromtimestamp(entry["period_start"], UTC)
+    end = datetime.fromtimestamp(entry["period_end"], UTC)
+    quantity = snapshot.usage["used"].get(feature.key, 0)
+    customer = customer_find(project=project, external_id=external_id)
+    reported: dict[str, int] = {}
+    price: Price | None = None
+    if customer is not None:
+        reported = dict(
+            UsageEvent.objects.filter(project=project, customer=customer, feature=feature, period_start=start)
+            .exclude(meter_status=UsageEvent.MeterStatus.NONE)
+            .values("meter_status")
+            .annotate(total=Sum("quantity"))
+            .values_list("meter_status", "total")
+        )
+        price = metered_price_of(customer=customer, feature_id=feature.pk)
+    return {
+        "object": "usage_summary",
+        "customer": external_id,
+        "feature": feature.key,
+        "period_start": start,
+        "period_end": end,
+        "quantity": quantity,
+        "billed_quantity": int(reported.get(UsageEvent.MeterStatus.REPORTED, 0)),
+        "pending_quantity": int(reported.get(UsageEvent.MeterStatus.PENDING, 0)),
+        "price": price.key if price is not None else None,
+        "currency": price.currency if price is not None else None,
+        "amount_due_estimate": price_amount(price, quantity) if price is not None else 0,
+    }

@@ -48,14 +48,10 @@ class AuditLogEntryAdmin(ModelAdmin[AuditLogEntry]):
     def project(self, entry: AuditLogEntry) -> str:
         return getattr(entry, "project_slug", None) or "-"
 
-    def get_fields(self, request: HttpRequest, obj: AuditLogEntry | None = None) -> list[str]:
-        """Every field, the project shown by its slug where the entry holds its id."""
-        return [
-            "project" if field.name == "project_id" else field.name for field in AuditLogEntry._meta.fields
-        ]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: AuditLogEntry | None = None) -> list[str]:
-        return self.get_fields(request, obj)
+    # Every field, the project shown by its slug where the entry holds its id.
+    fields = readonly_fields = tuple(
+        "project" if field.name == "project_id" else field.name for field in AuditLogEntry._meta.fields
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

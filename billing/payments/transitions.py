@@ -11,12 +11,12 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from billing.entitlement_facts import payment_facts_hand
 from billing.models import CheckoutSession, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
 from core.cache import cache_add
 from core.errors import ApiError
 from customers.models import Customer
-from entitlements.services.purchases import payment_entitlements_apply
 from stripe_gateway.gateway import gateway_for, stripe_id
 from webhooks.outbound import event_record
 
@@ -77,7 +77,7 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
         event_type = _EVENT_FOR_STATUS.get(locked.status)
         if "status" in changed or "dispute_status" in changed:
             # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
-            payment_entitlements_apply(payment=locked)
+            payment_facts_hand(payment=locked)
         if "status" in changed and event_type:
             event_record(
                 project=locked.project,

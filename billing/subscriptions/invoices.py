@@ -7,12 +7,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from billing.entitlement_facts import plan_credits_grant
 from billing.models import Invoice, Payment, Subscription
 from billing.payments.transitions import payment_transition
 from billing.representations import InvoiceOutput
 from billing.subscriptions.mirror import customer_for_stripe
 from core.context import subjects_note
-from entitlements.services.plan_credits import plan_credits_grant
 from stripe_gateway.gateway import from_timestamp, stripe_id
 from webhooks.outbound import event_record
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from billing.discounts.mirror import subscription_discount
+from billing.entitlement_facts import plan_credits_catch_up, subscription_facts_hand
 from billing.models import Invoice, Payment, Subscription, SubscriptionItem, subscription_item_id
 from billing.representations import SubscriptionOutput
 from catalog.models import Price
@@ -322,6 +323,7 @@ def subscription_apply(
                     **fields,
                 )
                 subscription_items_sync(subscription, items)
+                subscription_facts_hand(subscription=subscription, price=price, items=items)
                 _link_invoices(subscription)
                 _subscription_events(_with_relations(subscription, customer, price), None, {})
                 return subscription
@@ -343,6 +345,7 @@ def subscription_apply(
             subscription.save()
             if stored_items != items_state:  # most events of a subscription leave its items as they are
                 subscription_items_sync(subscription, items)
+            subscription_facts_hand(subscription=subscription, price=price, items=items)
             changed: dict[str, Any] = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
             if items_shown_changed:
                 changed["items"] = previous_items
@@ -417,7 +420,9 @@ def _subscription_events(
 
 
 def _entitlements_changed(customer: Customer) -> None:
-    """The entitlements hook: what this customer may use has (possibly) changed."""
+    """The entitlements hook: what this customer may use has (possibly) changed (and a period invoice paid before
+    it was mirrored may be settled by now)."""
+    plan_credits_catch_up(customer=customer)
     entitlements_recompute(customer=customer)
 
 

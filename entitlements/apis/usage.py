@@ -11,10 +11,10 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import selectors as billing_selectors
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
+from entitlements import selectors
 from entitlements.apis.params import (
     CUSTOMER,
     CUSTOMER_PARAMETER,
@@ -211,7 +211,7 @@ class UsageApi(BaseApi):
             raise InvalidRequest(
                 "period: only `current` is supported.", code="invalid_parameter", param="period"
             )
-        summary = billing_selectors.usage_summary(
+        summary = selectors.usage_summary(
             project=request_project(request),
             external_id=CUSTOMER.parse(params),
             feature_key=FEATURE.parse(params),

@@ -52,10 +52,7 @@ def _answer_digest(structure: StructureSnapshot) -> str:
 def entitlements_recompute(*, customer: Customer) -> None:
     """What `customer` may use has (possibly) changed: announce it if it did, and invalidate cached answers on
     commit. Runs in the caller's transaction, or in its own."""
-    from entitlements.services.plan_credits import _plan_credits_catch_up  # plan_credits imports this module
-
     with transaction.atomic():
-        _plan_credits_catch_up(customer)
         project = customer.project  # loaded with the customer on every hot path
         now = timezone.now()
         structure = resolver.resolve_structure(project=project, customer=customer, now=now)

@@ -32,6 +32,7 @@ from tests.billing.payment_factories import (
 )
 from tests.entitlements.factories import FeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
+from tests.entitlements.helpers import hand_subscription
 from tests.projects.factories import ApiKeyFactory, ProjectFactory
 from tests.webhooks.factories import EventFactory, WebhookEndpointFactory
 
@@ -92,7 +93,7 @@ def _purchase(project):
     return Purchase.objects.create(
         project=project,
         customer=payment.customer,
-        payment=payment,
+        payment_id=payment.pk,
         line=0,
         product=ProductFactory(project=project),
         starts_at=timezone.now(),
@@ -159,13 +160,13 @@ def _customer_with(count: int, cust, project) -> None:
     calls = FeatureFactory(project=project, type=Feature.Type.METERED)
     for n in range(count):
         price = PriceFactory(project=project)
-        SubscriptionFactory(project=project, customer=cust, price=price)
+        hand_subscription(SubscriptionFactory(project=project, customer=cust, price=price))
         payment = PaymentFactory(project=project, customer=cust)
         InvoiceFactory(project=project, customer=cust)
         Purchase.objects.create(
             project=project,
             customer=cust,
-            payment=payment,
+            payment_id=payment.pk,
             line=0,
             product=price.product,
             starts_at=timezone.now(),

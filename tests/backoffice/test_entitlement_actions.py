@@ -12,9 +12,8 @@ from catalog.models import Feature
 from core.models import AuditLogEntry
 from core.roles import FINANCE_EXTRA, SUPPORT_EXTRA
 from entitlements.models import Grant, Purchase, Revocation
-from entitlements.services.purchases import purchase_record
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
-from tests.entitlements.helpers import check, customer, feature, paid_payment, product, subscribe
+from tests.entitlements.helpers import check, customer, feature, hand, paid_payment, product, subscribe
 
 CUSTOMERS = "/admin/customers/customer/"
 EXPIRY = datetime(2031, 1, 2, 3, 4, tzinfo=UTC)
@@ -318,8 +317,8 @@ def test_revoking_a_purchase_after_a_partial_refund_is_audited_as_the_operator(
         customer(tenant_a.project, "user-1"), product(tenant_a.project, "pack", {reports: True})
     )
     with django_capture_on_commit_callbacks(execute=True):
-        purchase_record(payment=payment)
-        purchase = Purchase.objects.get(payment=payment)
+        hand(payment=payment)
+        purchase = Purchase.objects.get(payment_id=payment.pk)
         _action(
             _login("support"),
             "/admin/entitlements/purchase/",

@@ -11,16 +11,15 @@ from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
-from billing.models import Payment, Subscription
+from billing.models import Payment
 from catalog.models import Feature
 from core.actors import Actor
 from entitlements.explain import entitlements_explain
-from entitlements.models import EntitlementSettings, Purchase, UsageCounter
+from entitlements.models import EntitlementSettings, Purchase, SubscriptionSource, UsageCounter
 from entitlements.resolver import subscription_period
 from entitlements.services.grants import grant_create
-from entitlements.services.purchases import purchase_record, purchase_revoke
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
-from tests.entitlements.helpers import customer, feature, paid_payment, product, subscribe
+from tests.entitlements.helpers import customer, feature, hand, paid_payment, product, subscribe
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -72,10 +71,10 @@ def world(tenant_a, frozen):
         "refunded": paid_payment(cust, credit_pack),
     }
     for payment in pay.values():
-        purchase_record(payment=payment)
+        hand(payment=payment)
     Payment.objects.filter(pk=pay["refunded"].pk).update(status=Payment.Status.REFUNDED)
-    purchase_revoke(payment=Payment.objects.get(pk=pay["refunded"].pk), reason="refunded in full")
-    p = {name: Purchase.objects.get(payment=payment) for name, payment in pay.items()}
+    hand(payment=pay["refunded"])
+    p = {name: Purchase.objects.get(payment_id=payment.pk) for name, payment in pay.items()}
     g = {
         "calls": grant_create(
             project=project,
@@ -271,7 +270,7 @@ def test_a_used_up_limit_is_the_reason(tenant_a, frozen):
     calls = feature(project, "calls", Feature.Type.METERED)
     cust = customer(project, "user-1")
     subscribe(cust, product(project, "plus", {calls: 2}), start=NOW - DAY)
-    period = subscription_period(Subscription.objects.get(), NOW)
+    period = subscription_period(SubscriptionSource.objects.get(), NOW)
     UsageCounter.objects.create(
         project=project,
         customer=cust,

@@ -1,11 +1,13 @@
 """Building blocks of the entitlement tests: features, products with feature values, subscriptions and
-payments as the ORM stores them (the billing engineer's hooks call ours with exactly such rows)."""
+payments as the ORM stores them, and billing's hand-off of their facts to entitlements (`hand_subscription`,
+`hand`: what billing's mirror and payment transition call with exactly such rows)."""
 
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 
+from billing.entitlement_facts import payment_facts_hand, subscription_facts_hand
 from billing.models import Payment, Subscription
 from catalog.models import Feature, Price, Product, ProductAccess, ProductFeature
 from customers.models import Customer
@@ -52,7 +54,7 @@ def subscribe(
     price = PriceFactory(
         project=cust.project, product=prod, type=Price.Type.RECURRING, interval=interval, unit_amount=1000
     )
-    return SubscriptionFactory(
+    subscription = SubscriptionFactory(
         project=cust.project,
         customer=cust,
         price=price,
@@ -63,6 +65,21 @@ def subscribe(
         current_period_end=start + timedelta(days=days),
         **fields,
     )
+    hand_subscription(subscription)
+    return subscription
+
+
+def hand_subscription(subscription: Subscription) -> None:
+    """Billing's mirror handing entitlements the subscription as stored (its items from their rows)."""
+    subscription = Subscription.objects.select_related("price").get(pk=subscription.pk)
+    items = [({"quantity": item.quantity}, item.price) for item in subscription.items.select_related("price")]
+    subscription_facts_hand(subscription=subscription, price=subscription.price, items=items)
+
+
+def hand(*, payment: Payment) -> None:
+    """Billing's payment transition handing entitlements the payment's facts, as stored, after its status or
+    dispute changed."""
+    payment_facts_hand(payment=Payment.objects.select_related("customer").get(pk=payment.pk))
 
 
 def paid_payment(cust: Customer, prod: Product, quantity: int = 1, **fields: Any) -> Payment:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from billing.models import Subscription
 from catalog.models import Feature
 from entitlements.models import Grant, Revocation
-from tests.entitlements.helpers import check, customer, feature, listed, product, subscribe
+from tests.entitlements.helpers import check, customer, feature, hand_subscription, listed, product, subscribe
 
 M, C, A, S, B = (
     Feature.Type.METERED,
@@ -144,6 +144,7 @@ def test_past_due_keeps_access_within_the_grace_period_then_not(api, tenant_a, f
     subscribe(cust, pro, status=Subscription.Status.PAST_DUE, start=timezone.now() - timedelta(days=2))
     assert check(api, tenant_a.key, "u1", "sso")["allowed"] is True  # default grace: 3 days
     Subscription.objects.filter(customer=cust).update(current_period_start=timezone.now() - timedelta(days=4))
+    hand_subscription(Subscription.objects.get(customer=cust))  # what billing's mirror hands with the change
     recompute(cust)
     assert check(api, tenant_a.key, "u1", "sso")["allowed"] is False
 

@@ -1,5 +1,5 @@
-"""Usage of a feature sold with a metered price is reported to Stripe's billing meter (the emulator) by a
-batched task: our event id is Stripe's `identifier`, so a re-send is harmless; failures are retried from the
+"""Usage of a feature sold with a metered price, marked reportable by entitlements, is reported to Stripe's
+billing meter (the emulator) by billing's batched task: our event id is Stripe's `identifier`, so a re-send is harmless; failures are retried from the
 database; which events were reported is visible on the event."""
 
 import time
@@ -9,15 +9,15 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from billing import tasks
+from billing.meter_reports import _Pacer, meter_events_report
 from billing.models import Subscription, SubscriptionItem
 from catalog.models import Feature, Price
 from customers.services.customers import customer_ensure_stripe
-from entitlements import tasks
 from entitlements.models import UsageEvent
-from entitlements.services.meters import _Pacer, meter_events_report
 from tests.billing.payment_factories import SubscriptionFactory
 from tests.catalog import price_create, product_create
-from tests.entitlements.helpers import customer, feature
+from tests.entitlements.helpers import customer, feature, hand_subscription
 
 
 @pytest.fixture
@@ -44,6 +44,7 @@ def billed(cust, status=Subscription.Status.ACTIVE):
         usage_type=Price.UsageType.METERED,
         stripe_item_id=f"si_for_{subscription.pk}",
     )
+    hand_subscription(subscription)
     return cust
 
 

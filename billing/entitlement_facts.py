@@ -1,0 +1,285 @@
+"""What billing hands entitlements, one place per kind of fact, in the transaction that changes billing's row:
+a subscription's state and items (`subscription_facts_hand`, from the mirror), a payment's status, dispute and
+lines (`payment_facts_hand`, from the payment transition), and what a paid period invoice billed
+(`plan_credits_grant`, `plan_credits_catch_up`: the invoice's plan lines, read here because they are billing's).
+Entitlements decides from these facts alone; it never reads billing's tables.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from billing.models import Invoice, Payment, Subscription
+from catalog.models import Price, Product
+from customers.models import Customer
+from entitlements.models import PlanPeriod
+from entitlements.resolver import product_units
+from entitlements.services.plan_credits import plan_period_record, plan_period_recorded
+from entitlements.services.purchases import payment_entitlements_apply
+from entitlements.services.sources import (
+    PaymentFacts,
+    PaymentLineFact,
+    PlanLineFact,
+    PlanPeriodFacts,
+    SubscriptionFacts,
+    SubscriptionItemFact,
+    subscription_source_put,
+)
+
+DISPUTE_LOST = "lost"  # Stripe's dispute status once the bank sided with the cardholder
+FULFILLABLE = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.DISPUTED)
+# A subscription's period is paid by these too: a trial's first invoice (or one a coupon zeroes) is paid with 0.
+PLAN_PAID = (*FULFILLABLE, Payment.Status.NO_PAYMENT_REQUIRED)
+# The invoices that bill a whole period in advance, and so grant the plan's credits for it. A plan change in the
+# middle of a period (`subscription_update`, prorations) grants nothing: the new plan's credits come with the next
+# period's invoice.
+PLAN_CREDIT_REASONS = ("subscription_create", "subscription_cycle")
+INVOICE_FINALIZED = ("open", "paid")  # a draft's lines may still change; a void invoice bills nothing
+
+
+# --- subscriptions ------------------------------------------------------------------------------------------
+
+
+def subscription_facts_hand(
+    *, subscription: Subscription, price: Price, items: list[tuple[dict[str, Any], Price]]
+) -> None:
+    """Hands entitlements what the subscription is now (called by the mirror after it saved the subscription and
+    its items, under the subscription's row lock): its primary `price`'s product, quantity and interval, and
+    Stripe's `items` with their catalog prices, in order."""
+    subscription_source_put(
+        facts=SubscriptionFacts(
+            id=subscription.pk,
+            project_id=subscription.project_id,
+            customer_id=subscription.customer_id,
+            product_id=subscription.product_id,
+            quantity=subscription.quantity,
+            items=[
+                SubscriptionItemFact(
+                    product_id=item_price.product_id,
+                    price_id=item_price.pk,
+                    metered=item_price.usage_type == Price.UsageType.METERED,
+                    quantity=None
+                    if item_price.usage_type == Price.UsageType.METERED
+                    else int(item.get("quantity") or 1),
+                )
+                for item, item_price in items
+            ],
+            status=subscription.status,
+            current_period_start=subscription.current_period_start,
+            current_period_end=subscription.current_period_end,
+            interval=price.interval or "month",
+            interval_count=price.interval_count or 1,
+            cancel_at_period_end=subscription.cancel_at_period_end,
+            trial_end=subscription.trial_end,
+            canceled_at=subscription.canceled_at,
+            created_at=subscription.created_at,
+            updated_at=subscription.updated_at,
+        )
+    )
+
+
+# --- payments -----------------------------------------------------------------------------------------------
+
+
+def payment_facts_hand(*, payment: Payment) -> None:
+    """A payment's status or dispute outcome changed (called by the payment transition under the payment's row
+    lock, `customer` loaded): hands entitlements its facts, and, for a paid period invoice not settled yet, what
+    the invoice billed."""
+    facts = PaymentFacts(
+        id=payment.pk,
+        project_id=payment.project_id,
+        customer_id=payment.customer_id,
+        status=payment.status,
+        dispute_status=payment.dispute_status,
+        succeeded_at=payment.succeeded_at,
+        lines=[
+            PaymentLineFact(price_id=item.get("price") or "", quantity=int(item.get("quantity") or 1))
+            for item in payment.items
+        ],
+    )
+    plan_period = None
+    if _plan_period_due(payment) and not plan_period_recorded(payment_id=payment.pk):
+        plan_period = _plan_period_facts(payment)
+    payment_entitlements_apply(customer=payment.customer, payment=facts, plan_period=plan_period)
+
+
+# --- plan credits -------------------------------------------------------------------------------------------
+
+
+def plan_credits_grant(*, payment: Payment) -> bool:
+    """Billing learned of a subscription invoice's payment being paid: hands entitlements what the invoice
+    billed, so it grants the plan's credits for the period. Idempotent per payment; an invoice not mirrored yet
+    is granted by `plan_credits_catch_up` or by this call once it is: billing may call it whenever it learns of an
+    invoice's payment (a period already settled costs one indexed read, no lock). Returns whether credits were
+    granted."""
+    if not payment.stripe_invoice_id or plan_period_recorded(payment_id=payment.pk):
+        return False
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update(of=("self",)).select_related("customer").get(pk=payment.pk)
+        facts = _plan_period_facts(locked) if _plan_period_due(locked) else None
+        if facts is None:
+            return False
+        return plan_period_record(customer=locked.customer, facts=facts)
+
+
+def plan_credits_catch_up(*, customer: Customer) -> None:
+    """Grants the plan credits of the customer's paid period invoices that were paid before their invoice was
+    mirrored (Checkout's completion may arrive before `invoice.paid`): called before the subscription mirror's
+    recompute. A payment another transaction holds is skipped — that transaction settles it. Payments already
+    settled have a `PlanPeriod` and are not looked at again."""
+    invoices = Invoice.objects.filter(
+        project_id=OuterRef("project_id"),
+        stripe_invoice_id=OuterRef("stripe_invoice_id"),
+        billing_reason__in=PLAN_CREDIT_REASONS,
+        status__in=INVOICE_FINALIZED,
+    )
+    with transaction.atomic():
+        due = list(
+            Payment.objects.filter(customer_id=customer.pk, status__in=PLAN_PAID)
+            .exclude(stripe_invoice_id="")
+            .exclude(dispute_status=DISPUTE_LOST)
+            .exclude(pk__in=PlanPeriod.objects.filter(customer_id=customer.pk).values("payment_id"))
+            .filter(Exists(invoices))
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)
+        )
+        for pk in due:
+            locked = (
+                Payment.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("customer")
+                .filter(pk=pk)
+                .first()
+            )
+            if locked is not None and _plan_period_due(locked):
+                facts = _plan_period_facts(locked)
+                if facts is not None:
+                    plan_period_record(customer=locked.customer, facts=facts)
+
+
+def _plan_period_due(payment: Payment) -> bool:
+    """Whether the payment, as it is, pays a subscription invoice's period (the invoice still to be checked)."""
+    return bool(
+        payment.stripe_invoice_id and payment.status in PLAN_PAID and payment.dispute_status != DISPUTE_LOST
+    )
+
+
+@dataclass(frozen=True)
+class _PlanLine:
+    """What a period invoice billed: the plan, how many units, and the period it pays for."""
+
+    product: Product
+    quantity: int
+    period_start: datetime
+    period_end: datetime
+
+
+def _plan_period_facts(locked: Payment) -> PlanPeriodFacts | None:
+    """What the paid period invoice of `locked` (a payment under its row lock) billed, or None when its invoice
+    is not mirrored (finalized) yet or is not a period invoice."""
+    invoice = Invoice.objects.filter(
+        project_id=locked.project_id, stripe_invoice_id=locked.stripe_invoice_id
+    ).first()
+    if (
+        invoice is None
+        or invoice.billing_reason not in PLAN_CREDIT_REASONS
+        or invoice.status not in INVOICE_FINALIZED
+    ):
+        return None
+    return PlanPeriodFacts(
+        payment_id=locked.pk,
+        invoice_id=invoice.pk,
+        invoice_number=invoice.number,
+        lines=[
+            PlanLineFact(
+                product_id=line.product.pk,
+                quantity=line.quantity,
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+            for line in _plan_lines(invoice)
+        ],
+    )
+
+
+def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
+    """What the invoice pays for, one line per product of the subscription, counted as the resolver counts a
+    subscription's products (`resolver.product_units`): a product's licensed lines (not prorations, not metered
+    usage billed in arrears) add up their quantities; a product the subscription holds only through metered
+    items counts once; a metered item adds nothing to a product a licensed line bills. Their period is the one
+    the licensed lines pay for — a renewal invoice's own `period_start`/`period_end` are the period that ended.
+    An invoice with no licensed line bills no period in advance (a final usage invoice): none."""
+    licensed: list[tuple[Price, int, datetime, datetime]] = []
+    usage: list[Price] = []
+    for line in invoice.lines or []:
+        stripe_price_id = line.get("stripe_price_id")
+        if line.get("proration") or not stripe_price_id:
+            continue
+        price = _catalog_price(invoice.project_id, stripe_price_id)
+        if price is None or price.type != Price.Type.RECURRING:
+            continue
+        if price.usage_type == Price.UsageType.METERED:
+            usage.append(price)
+            continue
+        start, end = line.get("period_start"), line.get("period_end")
+        if not start or not end or int(end) <= int(start):
+            continue
+        quantity = line.get("quantity")
+        licensed.append(
+            (
+                price,
+                int(quantity) if quantity is not None else 1,
+                datetime.fromtimestamp(int(start), UTC),
+                datetime.fromtimestamp(int(end), UTC),
+            )
+        )
+    if not licensed:
+        return []
+    metered = _metered_prices_of(invoice) if invoice.stripe_subscription_id else None
+    units = product_units(
+        [(price.product_id, False, quantity) for price, quantity, _, _ in licensed]
+        + [(price.product_id, True, 1) for price in (usage if metered is None else metered)]
+    )
+    products = {price.product_id: price.product for price, *_ in licensed}
+    products.update({price.product_id: price.product for price in [*usage, *(metered or [])]})
+    periods = {price.product_id: (start, end) for price, _, start, end in reversed(licensed)}
+    first = (licensed[0][2], licensed[0][3])
+    return [
+        _PlanLine(
+            product=products[product_id],
+            quantity=quantity,
+            period_start=periods.get(product_id, first)[0],
+            period_end=periods.get(product_id, first)[1],
+        )
+        for product_id, quantity in units
+    ]
+
+
+def _metered_prices_of(invoice: Invoice) -> list[Price] | None:
+    """The metered prices of the invoice's subscription as mirrored (a first invoice has no line for them:
+    they bill in arrears), or None while the subscription is not mirrored (then the invoice's usage lines
+    stand for them)."""
+    subscription = (
+        Subscription.objects.filter(
+            project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
+        )
+        .prefetch_related("items__price__product")
+        .first()
+    )
+    if subscription is None:
+        return None
+    return [item.price for item in subscription.items.all() if item.usage_type == Price.UsageType.METERED]
+
+
+def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:
+    """Our price for a Stripe price id: the current one, or one an amount change replaced (its history)."""
+    prices = Price.objects.select_related("product").filter(project_id=project_id)
+    price = prices.filter(stripe_price_id=stripe_price_id).first()
+    if price is None:
+        price = next(
+            (p for p in prices.exclude(stripe_price_history=[]) if stripe_price_id in p.stripe_price_history),
+            None,
+        )
+    return price

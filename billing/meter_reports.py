@@ -1,0 +1,175 @@
+"""The Stripe-meter reporter: usage events entitlements marked reportable (`meter_status` pending) are reported to
+Stripe in batches by a Celery task (`billing.tasks.usage_report_to_stripe`, queued by entitlements under its name
+when it records them), our event id as Stripe's `identifier`, paced under Stripe's rate limit, retried with backoff
+from the database, and picked up by the periodic sweep when never queued. Only the usage of customers with a live
+subscription item on a metered price of the meter is reported (anyone else's would bill nobody: skipped). A
+subscription item on the meter mirrored later takes back the customer's skipped usage of its current period
+(`entitlements.services.meters.meter_events_unskip`, called by the subscription mirror), so that usage is billed.
+"""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.models import Subscription, SubscriptionItem
+from catalog.models import Price
+from core.db import in_transaction
+from core.errors import ApiError
+from entitlements.models import UsageEvent
+from projects.models import Project
+from stripe_gateway.gateway import gateway_for
+
+logger = logging.getLogger(__name__)
+
+
+METER_BATCH = 1000
+METER_MAX_ATTEMPTS = 8
+METER_CLAIM_SECONDS = 120
+
+
+def meter_report_queue(*, project_id: str) -> None:
+    """Queues the batched report of the project's pending meter events (called on commit)."""
+    from billing.tasks import usage_report_to_stripe  # the task calls this module
+
+    try:
+        usage_report_to_stripe.delay(project_id)
+    except Exception:  # the broker is down: the sweep reports them later
+        logger.exception("Could not queue the meter report of %s; the sweep will send it.", project_id)
+
+
+def _meter_backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 6 * 3600))
+
+
+class _Pacer:
+    """Keeps calls under `rate` per second in this process (Stripe's meter event limit is 1,000/s)."""
+
+    def __init__(self, rate: int) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self.next_at > now:
+            time.sleep(self.next_at - now)
+        self.next_at = max(self.next_at, now) + self.interval
+
+
+def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
+    """Reports up to `batch` due meter events of a project to Stripe, our event id as Stripe's `identifier`
+    (a re-send is refused by Stripe as a duplicate, which counts as reported). Failures are retried with
+    backoff from the database (`meter_next_attempt_at`); after METER_MAX_ATTEMPTS an event is `failed`.
+    Returns how many were claimed."""
+    if in_transaction():
+        raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            UsageEvent.objects.select_for_update(skip_locked=True)
+            .filter(
+                project_id=project_id,
+                meter_status=UsageEvent.MeterStatus.PENDING,
+                meter_next_attempt_at__lte=now,
+            )
+            .order_by("meter_next_attempt_at")
+            .values_list("pk", flat=True)[:batch]
+        )
+        UsageEvent.objects.filter(pk__in=ids).update(
+            meter_next_attempt_at=now + timedelta(seconds=METER_CLAIM_SECONDS)
+        )
+    if not ids:
+        return 0
+    project = Project.objects.get(pk=project_id)
+    gateway = gateway_for(project)
+    pacer = _Pacer(settings.STRIPE_METER_EVENTS_PER_SECOND)
+    reported: list[str] = []
+    skipped: list[str] = []
+    unbilled: list[str] = []
+    events = list(UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature"))
+    billable = _metered_items_of(events)
+    for event in events:
+        if not event.customer.stripe_customer_id:
+            skipped.append(event.pk)
+            continue
+        if (event.customer_id, event.feature_id) not in billable:
+            unbilled.append(event.pk)
+            continue
+        params = {
+            "event_name": event.feature.stripe_meter_event_name,
+            "payload": {
+                "stripe_customer_id": event.customer.stripe_customer_id,
+                "value": str(event.quantity),
+            },
+            "identifier": event.pk,
+            "timestamp": int(event.timestamp.timestamp()),
+        }
+        pacer.wait()
+        try:
+            gateway.meter_event_create(params=params, idem=f"meter_event:{event.pk}")
+        except ApiError as exc:
+            if "already exists" in exc.message:
+                reported.append(event.pk)
+                continue
+            attempts = event.meter_attempts + 1
+            UsageEvent.objects.filter(pk=event.pk).update(
+                meter_attempts=attempts,
+                meter_error=exc.message[:500],
+                meter_status=(
+                    UsageEvent.MeterStatus.FAILED
+                    if attempts >= METER_MAX_ATTEMPTS
+                    else UsageEvent.MeterStatus.PENDING
+                ),
+                meter_next_attempt_at=timezone.now() + _meter_backoff(attempts),
+            )
+            continue
+        reported.append(event.pk)
+    done = timezone.now()
+    if reported:
+        UsageEvent.objects.filter(pk__in=reported).update(
+            meter_status=UsageEvent.MeterStatus.REPORTED,
+            meter_reported_at=done,
+            meter_attempts=F("meter_attempts") + 1,
+            meter_error="",
+            meter_next_attempt_at=None,
+        )
+    if skipped:
+        UsageEvent.objects.filter(pk__in=skipped).update(
+            meter_status=UsageEvent.MeterStatus.SKIPPED,
+            meter_error="The customer has no Stripe customer to bill.",
+            meter_next_attempt_at=None,
+        )
+    if unbilled:
+        UsageEvent.objects.filter(pk__in=unbilled).update(
+            meter_status=UsageEvent.MeterStatus.SKIPPED,
+            meter_error="The customer has no live subscription item on a metered price of this meter.",
+            meter_next_attempt_at=None,
+        )
+    return len(ids)
+
+
+def _metered_items_of(events: list[UsageEvent]) -> set[tuple[str, str]]:
+    """(customer, feature) pairs among `events` that Stripe bills: the customer has a live subscription with a
+    metered item whose price bills that feature's meter. Usage of anyone else would be reported to bill nobody."""
+    pairs = SubscriptionItem.objects.filter(
+        subscription__customer_id__in={event.customer_id for event in events},
+        subscription__status__in=Subscription.LIVE_STATUSES,
+        usage_type=Price.UsageType.METERED,
+        price__meter_id__in={event.feature_id for event in events},
+    ).values_list("subscription__customer_id", "price__meter_id")
+    return {(customer_id, feature_id) for customer_id, feature_id in pairs if feature_id is not None}
+
+
+def meter_projects_due() -> list[str]:
+    """Projects with meter events due for (another) report: what the periodic sweep visits."""
+    return list(
+        UsageEvent.objects.filter(
+            meter_status=UsageEvent.MeterStatus.PENDING, meter_next_attempt_at__lte=timezone.now()
+        )
+        .values_list("project_id", flat=True)
+        .distinct()
+    )

@@ -1,0 +1,121 @@
+"""The facts billing hands entitlements: what a subscription holds and its state (`subscription_source_put`), what
+a payment bought and its status (`PaymentFacts`, taken by `payment_entitlements_apply`) and what a paid period
+invoice billed (`PlanPeriodFacts`, taken by `plan_period_record`). Entitlements decides from them alone what a
+customer may use; it never reads billing's tables. Billing hands each fact from one place, in the transaction that
+changes its own row.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from entitlements.models import SubscriptionSource
+
+
+@dataclass(frozen=True)
+class SubscriptionItemFact:
+    product_id: str
+    price_id: str
+    metered: bool
+    quantity: int | None  # None for a metered item (billed in arrears)
+
+
+@dataclass(frozen=True)
+class SubscriptionFacts:
+    """A subscription as billing mirrors it: the primary item's product and quantity, every item in order, and
+    the state the resolver's rules read."""
+
+    id: str
+    project_id: str
+    customer_id: str
+    product_id: str
+    quantity: int
+    items: list[SubscriptionItemFact]
+    status: str
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    interval: str
+    interval_count: int
+    cancel_at_period_end: bool
+    trial_end: datetime | None
+    canceled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PaymentLineFact:
+    price_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PaymentFacts:
+    """A payment whose status or dispute changed: whose it is, what it bought (its lines: price and quantity, in
+    order), when it succeeded, and its status and dispute outcome."""
+
+    id: str
+    project_id: str
+    customer_id: str
+    status: str
+    dispute_status: str
+    succeeded_at: datetime | None
+    lines: list[PaymentLineFact] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanLineFact:
+    """What a period invoice billed of one product: how many units, for which period."""
+
+    product_id: str
+    quantity: int
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True)
+class PlanPeriodFacts:
+    """A paid `subscription_create` or `subscription_cycle` invoice: its payment, the invoice, and what it billed
+    (one line per product of the subscription, counted as the resolver counts them; empty when no line names a
+    catalog price)."""
+
+    payment_id: str
+    invoice_id: str
+    invoice_number: str
+    lines: list[PlanLineFact]
+
+
+def _source_fields(facts: SubscriptionFacts) -> dict[str, Any]:
+    return {
+        "project_id": facts.project_id,
+        "customer_id": facts.customer_id,
+        "product_id": facts.product_id,
+        "quantity": facts.quantity,
+        "items": [
+            {
+                "product": item.product_id,
+                "price": item.price_id,
+                "metered": item.metered,
+                "quantity": item.quantity,
+            }
+            for item in facts.items
+        ],
+        "status": facts.status,
+        "current_period_start": facts.current_period_start,
+        "current_period_end": facts.current_period_end,
+        "interval": facts.interval,
+        "interval_count": facts.interval_count,
+        "cancel_at_period_end": facts.cancel_at_period_end,
+        "trial_end": facts.trial_end,
+        "canceled_at": facts.canceled_at,
+        "created_at": facts.created_at,
+        "updated_at": facts.updated_at,
+    }
+
+
+def subscription_source_put(*, facts: SubscriptionFacts) -> None:
+    """Records what billing's subscription is now (created on first sight). Runs in the caller's transaction
+    (billing's mirror, which holds the subscription's row lock); announcing what changed is the recompute's."""
+    fields = _source_fields(facts)
+    if not SubscriptionSource.objects.filter(pk=facts.id).update(**fields):
+        SubscriptionSource.objects.create(id=facts.id, **fields)
