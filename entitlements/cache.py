@@ -208,6 +208,14 @@ def _customer(project: Project, external_id: str) -> tuple[str | None, Customer 
     return (customer.pk if customer else None), customer
 
 
+def structure_fresh(*, project: Project, external_id: str) -> StructureSnapshot:
+    """The customer's structure computed from the database, whatever the cache holds: for a writer that found the
+    cached one older than the catalog it checked (a feature created a moment ago, whose version bump is still on
+    its way), so that it never acts on an answer that lacks it."""
+    _, customer = _customer(project, external_id)
+    return resolver.resolve_structure(project=project, customer=customer, now=datetime.now(UTC))
+
+
 def snapshot_keys(*, project_id: str, external_id: str, with_usage: bool = True) -> list[str]:
     """The keys `snapshot_get` reads: the three versions and the snapshots (the structure alone without usage)."""
     return Keys.of(project_id, external_id).read(with_usage)

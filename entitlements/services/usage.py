@@ -97,6 +97,9 @@ def usage_record_batch(
         ).structure
         for external_id in {e.customer for e in events}
     }
+    for event in events:  # a feature the cached structure does not list yet: read it from the database
+        if event.feature not in structures[event.customer]["features"]:
+            structures[event.customer] = ent_cache.structure_fresh(project=project, external_id=event.customer)
     seen: set[str] = set()
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}

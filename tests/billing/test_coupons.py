@@ -82,7 +82,7 @@ def test_coupon_and_promotion_code_are_created_here_and_at_stripe(api, tenant_a,
     assert api.get("/api/v1/coupons/welcome", key=tenant_a.key).json()["id"] == body["id"]
     listed = api.get("/api/v1/promotion_codes?coupon=welcome", key=tenant_a.key).json()["data"]
     assert [p["id"] for p in listed] == [promo["id"]]
-    actions = set(CoreAudit.objects.filter(project=tenant_a.project).values_list("action", flat=True))
+    actions = set(CoreAudit.objects.filter(project_id=tenant_a.project.pk).values_list("action", flat=True))
     assert {"coupon.created", "promotion_code.created"} <= actions
 
     off = api.patch(f"/api/v1/promotion_codes/{promo['id']}", {"active": False}, key=tenant_a.key)

@@ -52,6 +52,16 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE: dict[str, str] = {
     "unknown_price": "a price key or id that is not in this project's catalog",
     "unknown_product": "a product key or id that is not in this project's catalog",
     "unknown_project": "the intake's project id names no project",
+    "timestamp_in_future": "a usage event's time after the server's clock",
+    "timestamp_too_old": "a usage event's time before its period's grace window, by the server's clock",
+}
+# Rules of the server's clock, which no schema can state (a date-time is valid or not depending on when it is
+# sent): (operation, parameter) → the rule, for a 400 `invalid_parameter` naming that parameter.
+RULES_OF_THE_CLOCK: dict[tuple[str, str], str] = {
+    ("POST /api/v1/coupons", "redeem_by"): "in the future, at most five years ahead (Stripe's rule)",
+    ("POST /api/v1/promotion_codes", "expires_at"): "in the future",
+    ("POST /api/v1/entitlements/grants", "expires_at"): "in the future",
+    ("POST /api/v1/entitlements/revocations", "expires_at"): "in the future",
 }
 # Rules between parameters, which OpenAPI 3.0 as drf-spectacular writes it does not state: (operation, code) → the
 # rule. Not a promise of the schema; listed so that any other refusal fails, and so that they are known.
@@ -119,9 +129,11 @@ def _refused_for_no_stated_reason(operation: str, response: Any) -> str | None:
         return None
     try:
         body = response.json() if callable(response.json) else response.json  # schemathesis' or werkzeug's
-        code = body["error"]["code"]
+        code, param = body["error"]["code"], body["error"].get("param")
     except (ValueError, KeyError, TypeError):
         return f"{response.status_code} without the error envelope"
+    if code == "invalid_parameter" and (operation, param) in RULES_OF_THE_CLOCK:
+        return None
     known = (operation, code) in RULES_BETWEEN_PARAMETERS or (operation, code) in NOT_YET_DECLARED
     if code in REFUSALS_THE_SCHEMA_CANNOT_STATE or known:
         return None

@@ -25,10 +25,10 @@ def calls(tenant_a):
     return api_calls
 
 
-def usage(api, key, event_id, quantity=1, customer="u1", **extra):
+def usage(api, key, event_id, quantity=1, customer="u1", feature="api_calls", **extra):
     return api.post(
         "/api/v1/usage",
-        {"id": event_id, "customer": customer, "feature": "api_calls", "quantity": quantity, **extra},
+        {"id": event_id, "customer": customer, "feature": feature, "quantity": quantity, **extra},
         key=key,
     )
 
@@ -47,6 +47,19 @@ def test_usage_event_is_counted_once(api, tenant_a, calls):
     assert again.json() == body
     assert check(api, tenant_a.key, "u1", "api_calls")["used"] == 5
     assert UsageEvent.objects.count() == 1
+
+
+def test_usage_of_a_feature_newer_than_the_cached_answer_is_recorded(api, tenant_a, calls):
+    """The customer's structure is cached before a metered feature exists; the feature is then created without
+    its version bump reaching the cache (the bump runs on commit, which this test's transaction never does, as a
+    request racing the commit would see): the event is counted against the new feature, not a 500."""
+    assert check(api, tenant_a.key, "u1", "api_calls")["used"] == 0  # the structure is cached now
+    feature(tenant_a.project, "exports", Feature.Type.METERED)
+    response = usage(api, tenant_a.key, "evt-new", 3, feature="exports")
+    assert response.status_code == 201, response.json()
+    assert list(UsageEvent.objects.values_list("event_id", "feature__key", "quantity")) == [
+        ("evt-new", "exports", 3)
+    ]
 
 
 def test_usage_validation(api, tenant_a, calls):
