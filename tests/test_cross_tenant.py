@@ -64,7 +64,7 @@ def _snapshot() -> dict[str, list[dict[str, Any]]]:
     return {
         model._meta.label: sorted(model.objects.values(), key=lambda row: str(row.get("id", row)))
         for model in apps.get_models()
-        if model._meta.app_label in {"core", "projects", "billing", "entitlements", "webhooks"}
+        if model._meta.app_label in {"core", "projects", "billing", "entitlements", "events", "stripe_inbox"}
     }
 
 

@@ -2,12 +2,12 @@
 own layer or the layers below it, at the top of the file or inside a function alike.
 
 From the top: the interfaces (API views, admin, URLs, management commands, app configs, /metrics collectors,
-the dashboard, the demo's pages, the portal and the OpenAPI hook of the Stripe intake); the intake of Stripe's events
-(`webhooks.services`, `.processors`, `.tasks`); billing; project settings (`projects.services`); entitlements;
-tenant events (`webhooks.outbound`, `.outbound_tasks`, `.representations`, `.selectors`); the data (models, the
-tenancy of `projects`, the Stripe gateway); `core`. An app's Celery tasks sit in its layer: its services queue
-them, they call its services. So Stripe's events flow webhooks.inbound → billing → entitlements →
-events.outbound, and nothing below calls back up.
+the dashboard, the demo's pages, the portal and the OpenAPI hook of the Stripe intake); the Stripe inbox
+(`stripe_inbox.services`, `.tasks`); billing (with Stripe's event handlers, `billing.handlers`); project settings
+(`projects.services`); entitlements; tenant events (`events.services`, `.tasks`, `.representations`,
+`.selectors`); the data (models, the tenancy of `projects`, the Stripe gateway); `core`. An app's Celery tasks sit
+in its layer: its services queue them, they call its services. So Stripe's events flow stripe_inbox → billing →
+entitlements → events, and nothing below calls back up.
 
 A module that fits no layer fails the test: place it (below) when you add it.
 """
@@ -17,7 +17,16 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("core", "projects", "billing", "entitlements", "webhooks")
+APPS = (
+    "core",
+    "projects",
+    "billing",
+    "entitlements",
+    "events",
+    "stripe_inbox",
+    "stripe_gateway",
+    "backoffice",
+)
 
 # (layer, patterns), top first; a module takes the first layer one of whose patterns matches its dotted name.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
@@ -37,20 +46,22 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "*.management.*",
             "*.apps",
             "*.prometheus",
-            "webhooks.schema",
+            "stripe_inbox.schema",
+            "backoffice",
+            "backoffice.*",
             "billing.dashboard",
             "billing.metrics",
             "billing.portal",
             "billing.demo",
         ),
     ),
-    ("stripe inbound", ("webhooks.services", "webhooks.processors", "webhooks.tasks")),
+    ("stripe inbound", ("stripe_inbox", "stripe_inbox.*")),
     ("billing", ("billing", "billing.*")),
     ("project settings", ("projects.services",)),
     ("entitlements", ("entitlements", "entitlements.*")),
     (
         "events outbound",
-        ("webhooks.outbound", "webhooks.outbound_tasks", "webhooks.representations", "webhooks.selectors"),
+        ("events", "events.*"),
     ),
     (
         "data",
@@ -58,9 +69,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "billing.models",
             "billing.gateway",
             "entitlements.models",
-            "webhooks.models",
-            "webhooks.signing",
-            "webhooks",
+            "events.models",
+            "events.signing",
+            "stripe_inbox.models",
+            "stripe_gateway",
+            "stripe_gateway.*",
             "projects",
             "projects.*",
         ),
@@ -68,7 +81,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("core", "core.*")),
 ]
 # Data modules that billing's own patterns would take first.
-DATA_FIRST = ("billing.models", "billing.gateway", "entitlements.models")
+DATA_FIRST = (
+    "billing.models",
+    "billing.gateway",
+    "entitlements.models",
+    "events.models",
+    "events.signing",
+    "stripe_inbox.models",
+)
 
 
 def layer_of(module: str) -> int | None:

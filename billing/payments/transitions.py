@@ -17,7 +17,7 @@ from billing.representations import CheckoutSessionOutput, PaymentOutput
 from core.cache import cache_add
 from core.errors import ApiError
 from entitlements.services import payment_entitlements_apply
-from webhooks.outbound import event_record
+from events.services.record import event_record
 
 logger = logging.getLogger(__name__)
 

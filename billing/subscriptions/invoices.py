@@ -14,7 +14,7 @@ from billing.representations import InvoiceOutput
 from billing.subscriptions.mirror import customer_for_stripe
 from core.context import subjects_note
 from entitlements.services import plan_credits_grant
-from webhooks.outbound import event_record
+from events.services.record import event_record
 
 
 def _invoice_object(invoice: Invoice) -> dict[str, Any]:

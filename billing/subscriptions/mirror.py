@@ -27,8 +27,8 @@ from core.errors import RateLimited
 from core.ratelimit import hit
 from core.serializers import api_time
 from entitlements.services import entitlements_recompute, meter_events_unskip
+from events.services.record import event_record
 from projects.models import Project
-from webhooks.outbound import event_record
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from entitlements import resolver
 from entitlements.models import EntitlementSettings, EntitlementState, Feature
 from entitlements.selectors import entitlements_body
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
+from events.services.record import event_record
 from projects.models import Project
-from webhooks.outbound import event_record
 
 
 def version_key(customer: Customer) -> str:

@@ -20,8 +20,8 @@ from entitlements.services.counters import THRESHOLDS, _counters_add, _events_in
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.snapshot import FeatureEntry
+from events.services.record import event_record
 from projects.models import Project
-from webhooks.outbound import event_record
 
 MAX_FUTURE_SECONDS = 300  # clock skew tolerated on usage timestamps
 

@@ -21,6 +21,7 @@ from billing.services import customer_ensure_stripe
 from core.models import AuditLogEntry
 from entitlements.models import Feature, ProductFeature
 from projects.models import ApiKey, Project
+from stripe_inbox.models import StripeEvent
 from tests.billing.payment_factories import (
     CustomerFactory,
     InvoiceFactory,
@@ -28,7 +29,6 @@ from tests.billing.payment_factories import (
     SubscriptionFactory,
 )
 from tests.projects.factories import ProjectFactory
-from webhooks.models import StripeEvent
 
 
 def _root() -> tuple[User, Client]:
@@ -70,7 +70,14 @@ def test_every_model_has_a_name_and_a_plural_in_words(db):
 
     problems = []
     for model in apps.get_models():
-        if model._meta.app_label not in ("core", "projects", "billing", "entitlements", "webhooks"):
+        if model._meta.app_label not in (
+            "core",
+            "projects",
+            "billing",
+            "entitlements",
+            "events",
+            "stripe_inbox",
+        ):
             continue
         singular, plural = str(model._meta.verbose_name), str(model._meta.verbose_name_plural)
         for text, is_plural in ((singular, False), (plural, True)):
@@ -756,7 +763,7 @@ _NOT_A_HISTORY = {
     "entitlements.ProductFeature",
     "entitlements.EntitlementSettings",
     "entitlements.ProductAccess",
-    "webhooks.StripeWebhookEndpoint",
+    "stripe_inbox.StripeWebhookEndpoint",
 }
 
 
@@ -910,7 +917,7 @@ def test_no_page_shows_a_raw_enum_value_or_a_unix_time(
             seen.add(model._meta.label)
     assert "\n".join(problems) == ""
     # the pages that had them
-    assert {"billing.Invoice", "billing.Subscription", "webhooks.StripeEvent"} <= seen
+    assert {"billing.Invoice", "billing.Subscription", "stripe_inbox.StripeEvent"} <= seen
     assert StripeEvent.objects.exists()
 
 
@@ -927,7 +934,7 @@ def test_stripe_times_read_as_moments(tenant_a):
     )
     Invoice.objects.filter(pk=invoice.pk).update(stripe_event_created=1_795_507_514)
     _, client = _root()
-    page = client.get(f"/admin/webhooks/stripeevent/{quote(event.pk)}/change/").content.decode()
+    page = client.get(f"/admin/stripe_inbox/stripeevent/{quote(event.pk)}/change/").content.decode()
     assert "<label>Created at Stripe:</label>" in page
     assert '<div class="readonly">2026-11-24 08:05:14Z</div>' in page
     assert "&quot;created&quot;: &quot;2026-11-24 08:05:14Z&quot;" in page

@@ -24,6 +24,8 @@ from playwright.sync_api import Page, sync_playwright
 from billing.models import Drift, Invoice, Payment, Price, ReconciliationRun, Refund, Subscription
 from core.models import AuditLogEntry
 from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, ProductAccess, UsageEvent
+from events.models import Delivery
+from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
 from tests.billing.payment_factories import (
     CartFactory,
     CheckoutSessionFactory,
@@ -33,8 +35,7 @@ from tests.billing.payment_factories import (
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
-from tests.webhooks.factories import EventFactory, WebhookEndpointFactory
-from webhooks.models import Delivery, StripeEvent, StripeWebhookEndpoint
+from tests.events.factories import EventFactory, WebhookEndpointFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -17,7 +17,18 @@ from pathlib import Path
 from config.settings import base
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION_PACKAGES = ["config", "core", "projects", "billing", "entitlements", "webhooks", "stripe_emulator"]
+PRODUCTION_PACKAGES = [
+    "config",
+    "core",
+    "projects",
+    "billing",
+    "entitlements",
+    "events",
+    "stripe_inbox",
+    "stripe_gateway",
+    "backoffice",
+    "stripe_emulator",
+]
 FIRST_PARTY = {path.parent.name for path in ROOT.glob("*/__init__.py")}
 REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==[A-Za-z0-9.!+_-]+$")
 

@@ -21,8 +21,8 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from tests.webhooks.workers import free_port
-from webhooks.models import StripeEvent
+from stripe_inbox.models import StripeEvent
+from tests.stripe_inbox.workers import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 SECRET = "whsec_test_frozen_redis"
@@ -180,13 +180,13 @@ def test_a_customer_email_change_answers_200_while_the_broker_is_frozen_and_the_
 def test_a_grant_answers_201_while_the_broker_is_frozen_and_its_webhook_delivery_waits_for_the_sweep(
     frozen_broker, tenant_a
 ):
-    """A write whose outbound event cannot be queued (`webhooks.outbound._queue`): the grant is stored, answered
+    """A write whose outbound event cannot be queued (`events.services.record._queue`): the grant is stored, answered
     201, and its delivery is left pending and due, which is what beat's `deliveries_sweep` sends."""
     from django.utils import timezone
 
     from entitlements.models import Feature, Grant
-    from webhooks.models import Delivery
-    from webhooks.outbound import deliveries_due
+    from events.models import Delivery
+    from events.services.deliver import deliveries_due
 
     Feature.objects.create(project=tenant_a.project, key="sso", name="SSO", type="boolean")
     client = Client(enforce_csrf_checks=True)

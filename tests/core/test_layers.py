@@ -5,7 +5,15 @@ from pathlib import Path
 
 import core
 
-DOMAIN_APPS = {"projects", "billing", "entitlements", "webhooks"}
+DOMAIN_APPS = {
+    "projects",
+    "billing",
+    "entitlements",
+    "events",
+    "stripe_inbox",
+    "stripe_gateway",
+    "backoffice",
+}
 
 
 def _imported(path: Path) -> set[str]:

@@ -1,7 +1,8 @@
 """Subscriptions from Checkout to renewal, dunning and changes: Stripe's events applied to the local mirrors."""
 
 from billing.models import Customer, Invoice, Payment, Subscription
-from webhooks.models import Event, StripeEvent
+from events.models import Event
+from stripe_inbox.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 

@@ -19,8 +19,8 @@ from entitlements.models import (
     UsageCounter,
     UsageEvent,
 )
+from events.models import Event
 from tests.entitlements.helpers import check, customer, feature, product, subscribe
-from webhooks.models import Event
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from billing.models import Payment, Subscription
 from core.models import AuditLogEntry
 from entitlements.models import CreditLot, EntitlementState, Feature, Purchase
 from entitlements.services import purchase_record, purchase_revoke
+from events.models import Event
 from tests.entitlements.helpers import check, customer, feature, listed, paid_payment, product, subscribe
-from webhooks.models import Event
 
 
 @pytest.fixture

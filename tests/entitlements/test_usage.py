@@ -8,8 +8,8 @@ import time_machine
 from django.utils import timezone
 
 from entitlements.models import EntitlementSettings, Feature, UsageCounter, UsageEvent
+from events.models import Event
 from tests.entitlements.helpers import check, customer, feature, product, subscribe
-from webhooks.models import Event
 
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -1,0 +1,14 @@
+"""Stripe's `invoice_payment.paid`: which PaymentIntent paid an invoice (no Stripe read needed later)."""
+
+from billing import subscriptions
+from billing.gateway import stripe_id
+from billing.handlers.event import StripeEventIn
+from billing.handlers.lookups import invoices_of_account
+
+
+def invoice_payment_paid(event: StripeEventIn) -> None:
+    record = event.data_object
+    intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
+    local = invoices_of_account(event).filter(stripe_invoice_id=stripe_id(record.get("invoice"))).first()
+    if local is not None and intent:
+        subscriptions.invoice_link_payment_intent(invoice=local, payment_intent_id=intent)
