@@ -51,7 +51,7 @@ class WebhooksCollector(Collector):
         processing.add_metric([], latency.total_seconds() if latency else 0.0)
         yield processing
 
-        # Each conflict was retried at once (webhooks.services); a steady rise means a lock order to fix.
+        # Each conflict was retried at once (stripe_inbox.services.process); a steady rise means a lock order to fix.
         conflicts = CounterMetricFamily(
             "tollgate_stripe_event_conflicts",
             "Deadlocks and serialization failures met applying Stripe events (each retried at once).",
