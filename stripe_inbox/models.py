@@ -75,7 +75,7 @@ class StripeEvent(models.Model):
 
     def told_payment_intent(self, invoice_id: str) -> str:
         """The PaymentIntent that the newest stored `invoice_payment.*` event of the invoice names, or "" (what
-        billing's handlers ask of the inbox: `billing.handlers.event.StripeEventIn`)."""
+        billing's handlers ask of the inbox: `billing.handlers.event.StripeEventIn.told_payment_intent`)."""
         stored = (
             StripeEvent.objects.filter(
                 # Keyed by the invoice when stored, by its customer (this event's own key) once handed over.

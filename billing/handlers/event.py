@@ -1,29 +1,21 @@
-"""What billing's handlers are told of one Stripe event. The inbox's stored event answers it (its rows stay the
-inbox's): billing reads no table above it."""
+"""What billing's handlers are told of one Stripe event: facts, handed down by the inbox, whose stored rows stay
+its own (billing reads no table above it)."""
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from projects.models import Project
 
-
-class StripeEventIn(Protocol):
-    @property
-    def account(self) -> str:
-        """`platform`, or the id of the project whose own Stripe account sent the event."""
-
-    @property
-    def project(self) -> Project | None: ...
-
-    @property
-    def type(self) -> str: ...
-
-    @property
-    def stripe_created(self) -> int:
-        """Stripe's `created` (Unix seconds): orders the events of one object."""
-
-    @property
-    def data_object(self) -> dict[str, Any]: ...
-
-    def told_payment_intent(self, invoice_id: str) -> str:
-        """The PaymentIntent that an `invoice_payment.*` event of the invoice, stored already, names; or ""."""
-        ...
+@dataclass(frozen=True)
+class StripeEventIn:
+    stripe_event_id: str
+    type: str
+    # `platform`, or the id of the project whose own Stripe account sent the event.
+    account: str
+    project_id: str | None
+    # Stripe's `created` (Unix seconds): orders the events of one object.
+    stripe_created: int
+    data_object: dict[str, Any]
+    # The PaymentIntent that an `invoice_payment.*` event of the invoice, stored already, names; or "". Asked
+    # only when billing does not know an invoice's PaymentIntent (the inbox answers from its stored events).
+    told_payment_intent: Callable[[str], str]

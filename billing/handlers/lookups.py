@@ -14,6 +14,7 @@ from billing.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platfo
 from billing.handlers.event import StripeEventIn
 from billing.models import Invoice, Payment
 from core.context import subjects_note
+from projects.models import Project
 
 
 def payments_of_account(event: StripeEventIn) -> QuerySet[Payment]:
@@ -141,7 +142,10 @@ def _intent_invoice(event: StripeEventIn, intent: str) -> str:
 
 
 def gateway_of(event: StripeEventIn) -> StripeGateway:
-    return gateway_for(event.project) if event.project is not None else platform_gateway()
+    """The gateway of the Stripe account the event came from."""
+    if event.project_id is None:
+        return platform_gateway()
+    return gateway_for(Project.objects.get(pk=event.project_id))
 
 
 def invoice_payment_intent(event: StripeEventIn, invoice: Invoice) -> str:

@@ -13,6 +13,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
+from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import stripe_customer_of
 from billing.handlers.registry import HANDLERS
 from core import context
@@ -309,7 +310,7 @@ def _apply_event(event: StripeEvent, *, eager: bool) -> str:
     conflicts = 0
     while True:
         try:
-            handler(event)
+            handler(_facts(event))
             break
         except Exception as exc:
             if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
@@ -322,6 +323,19 @@ def _apply_event(event: StripeEvent, *, eager: bool) -> str:
             return _failed(event, exc, eager=eager)
     _finish(event, StripeEvent.Status.PROCESSED)
     return StripeEvent.Status.PROCESSED
+
+
+def _facts(event: StripeEvent) -> StripeEventIn:
+    """What billing's handler is told of the event (a fresh copy per attempt)."""
+    return StripeEventIn(
+        stripe_event_id=event.stripe_event_id,
+        type=event.type,
+        account=event.account,
+        project_id=event.project_id,
+        stripe_created=event.stripe_created,
+        data_object=event.data_object,
+        told_payment_intent=event.told_payment_intent,
+    )
 
 
 def _connection_lost(exc: BaseException) -> bool:

@@ -308,7 +308,9 @@ def test_processor_error_retries_then_fails_then_replay_succeeds(client_on_commi
 @override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
 def test_twenty_concurrent_deliveries_store_and_process_once(monkeypatch):
     calls = []
-    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.pk))
+    monkeypatch.setitem(
+        registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.stripe_event_id)
+    )
     body = _event("evt_race", "tollgate.test.count")
     header = stripe.WebhookSignature.generate_signature_header(body, SECRET)
     barrier = threading.Barrier(20)

@@ -876,13 +876,15 @@ def test_a_key_gets_one_queued_task_until_a_worker_has_drained_it(monkeypatch, s
 @pytest.mark.django_db(transaction=True)
 def test_an_event_left_processing_by_a_dead_worker_is_taken_back_and_applied_once(monkeypatch):
     calls = []
-    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.pk))
+    monkeypatch.setitem(
+        registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.stripe_event_id)
+    )
     orphan = _orphaned("evt_orphan")
     assert stripe_events_process_key(key=orphan.ordering_key) == 1
     assert stripe_events_process_key(key=orphan.ordering_key) == 0
     orphan.refresh_from_db()
     assert (orphan.status, orphan.attempts, orphan.last_error) == ("processed", 2, "")
-    assert calls == [orphan.pk]
+    assert calls == [orphan.stripe_event_id]
 
 
 @pytest.mark.postgres
@@ -926,7 +928,9 @@ def test_a_task_that_finds_its_key_drained_clears_the_keys_mark(monkeypatch, set
     monkeypatch.setitem(app.conf, "task_always_eager", False)
     _queued_tasks()  # an empty broker
     calls = []
-    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.pk))
+    monkeypatch.setitem(
+        registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.stripe_event_id)
+    )
     first = _stored("evt_first", "tollgate.test.count")
     key = first.ordering_key
     assert stripe_events_process_key(key=key) == 1  # the drainer applied it and cleared the mark …
@@ -943,7 +947,7 @@ def test_a_task_that_finds_its_key_drained_clears_the_keys_mark(monkeypatch, set
     second, stored = stripe_event_store(account=PLATFORM_ACCOUNT, project=None, body=body)
     assert stored
     assert _queued_tasks() == [f"('{second.pk}', '{key}')"]
-    assert calls == [first.pk]
+    assert calls == [first.stripe_event_id]
 
 
 @pytest.mark.postgres
@@ -957,7 +961,9 @@ def test_a_keys_task_that_finds_it_drained_ends_with_one_read_and_a_dead_workers
     from django.test.utils import CaptureQueriesContext
 
     calls = []
-    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.pk))
+    monkeypatch.setitem(
+        registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.stripe_event_id)
+    )
     first = _stored("evt_first", "tollgate.test.count")
     assert stripe_events_process_key(key=first.ordering_key) == 1
     with CaptureQueriesContext(connection) as queries:
@@ -967,7 +973,7 @@ def test_a_keys_task_that_finds_it_drained_ends_with_one_read_and_a_dead_workers
 
     orphan = _orphaned("evt_orphan")
     assert stripe_events_process_key(key=orphan.ordering_key) == 1
-    assert calls == [first.pk, orphan.pk]
+    assert calls == [first.stripe_event_id, orphan.stripe_event_id]
 
 
 @pytest.mark.postgres
@@ -1034,7 +1040,9 @@ def test_the_sweep_queues_each_stuck_key_once(monkeypatch):
 @pytest.mark.django_db
 def test_an_event_whose_worker_died_at_its_last_attempt_is_failed_not_applied_again(monkeypatch):
     calls = []
-    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.pk))
+    monkeypatch.setitem(
+        registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.stripe_event_id)
+    )
     orphan = _orphaned("evt_poison", attempts=MAX_ATTEMPTS)
     stripe_events_process_key(key=orphan.ordering_key)
     orphan.refresh_from_db()

@@ -5,7 +5,7 @@ database. It reaches Stripe through the test's emulator served over HTTP (`SlowS
 answers back: Stripe is a process boundary we do not own, so a slow or hanging Stripe is a real condition
 to test under, and it is how a test catches a worker in the middle of an event.
 
-Run as `python -m tests.webhooks.workers <celery worker options>`: the test settings with `STRIPE_API_BASE`
+Run as `python -m tests.stripe_inbox.workers <celery worker options>`: the test settings with `STRIPE_API_BASE`
 taken from the environment (the test settings pin the in-process emulator's address, which another process
 cannot reach).
 """
@@ -138,7 +138,7 @@ class Worker:
             [
                 sys.executable,
                 "-m",
-                "tests.webhooks.workers",
+                "tests.stripe_inbox.workers",
                 "--pool=prefork",
                 "--concurrency=1",
                 f"--hostname={name}@%h",
