@@ -184,6 +184,7 @@ def _hand_over(event: StripeEvent, key: str) -> None:
     logger.info("Stripe event %s handed over to its customer's key.", event.stripe_event_id)
 
 
+# An event of a key that a holder of the key's lock claims: due, or left `processing` (`_pending_exists`, `_claim`).
 _PENDING_SQL = "((status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) OR status = %s)"
 
 
@@ -255,7 +256,7 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
 def _apply(event: StripeEvent, *, eager: bool) -> str:
     """Applies one claimed event (`_apply_event`) with the event in the logging context, and writes one line for
     it: Stripe's event id and type, the outcome, how long it took, and whom it concerns: the project's slug, the
-    tenant's own id of the customer and the Tollgate payment with its `reference`, as the processor's routing
+    tenant's own id of the customer and the Tollgate payment with its `reference`, as the handler's routing
     found them (`core.context.subjects_note`: no read of its own)."""
     token = context.stripe_event.set(event.stripe_event_id)
     subjects: dict[str, str] = {}
@@ -300,7 +301,7 @@ def _apply(event: StripeEvent, *, eager: bool) -> str:
 
 
 def _apply_event(event: StripeEvent, *, eager: bool) -> str:
-    """Runs the event's processor. A conflict (deadlock, serialization failure) is retried at once after a
+    """Runs the event's handler (`billing.handlers.registry`). A conflict (deadlock, serialization failure) is retried at once after a
     few jittered milliseconds; any other error schedules the next attempt (or, after the last, fails it)."""
     handler = HANDLERS.get(event.type)
     event.processing_started_at = timezone.now()  # recorded with the outcome: when it was really applied
@@ -379,7 +380,7 @@ def _without_flush() -> str:
     intake) is what Tollgate owes Stripe, the effects of applying it commit durably in their own transactions,
     and PostgreSQL's WAL is flushed in order, so a crash can only drop the newest bookkeeping. A lost claim
     leaves the event `received`; a lost outcome leaves it `processing`, taken back and applied again, which
-    applies nothing twice (processors are idempotent). What it saves is a disk flush per event, the largest
+    applies nothing twice (handlers are idempotent). What it saves is a disk flush per event, the largest
     cost of a commit here. Only when the statement is its own transaction: inside an atomic block the setting
     would reach the block's other writes."""
     if connection.vendor != "postgresql" or not connection.get_autocommit():

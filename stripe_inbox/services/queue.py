@@ -56,9 +56,6 @@ def due_filter(now: datetime) -> Q:
     )
 
 
-# An event of a key that a holder of the key's lock claims: due, or left `processing` (`_pending_exists`, `_claim`).
-
-
 def stripe_events_requeue_due(*, limit: int = 1000) -> int:
     """Beat: queues every key that has a due event nobody is applying — a task lost with the broker, a retry
     whose time came, an event whose worker died (taken back by the next holder of the key's lock). Keys whose

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from billing.gateway import PLATFORM_ACCOUNT
+from billing.gateway import PLATFORM_ACCOUNT, gateway_for, platform_gateway
 from core.actors import Actor
 from core.services import audit_record
 from projects.models import Project
@@ -16,7 +16,7 @@ from stripe_inbox.services.receive import ordering_key, stripe_event_store
 
 
 def stripe_event_replay(*, event: StripeEvent, actor: Actor | None = None, reason: str = "") -> None:
-    """Runs a stored event through the processors again (operators, `replay_webhooks`)."""
+    """Runs a stored event through billing's handlers again (operators, `replay_webhooks`)."""
     if actor is not None:
         with transaction.atomic():
             audit_record(
@@ -38,8 +38,6 @@ def stripe_event_replay(*, event: StripeEvent, actor: Actor | None = None, reaso
 def stripe_events_fetch_missing(*, project: Project | None, since: datetime) -> int:
     """Fetches the account's events since `since` from Stripe's /v1/events and stores those we never received
     (a delivery lost while Tollgate was down). Returns how many were missing."""
-    from billing.gateway import gateway_for, platform_gateway
-
     account = project.pk if project is not None else PLATFORM_ACCOUNT
     gateway = gateway_for(project) if project is not None else platform_gateway()
     missing = 0
