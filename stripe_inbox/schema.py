@@ -34,7 +34,7 @@ _INTAKE = {
                     "schema": {
                         "type": "object",
                         "description": (
-                            "A Stripe event, as `stripe_inbox.services.receive.stripe_event_parse` accepts it: an object within the "
+                            "A Stripe event, as `services.stripe_event_parse` accepts it: an object within the "
                             "API's nesting limit, no NUL character."
                         ),
                         "required": ["id", "type"],
