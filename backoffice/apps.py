@@ -6,6 +6,8 @@ class BackofficeConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.prometheus.billing import BillingCollector
+        from backoffice.prometheus.events import WebhooksCollector
         from core.prometheus import collector_register
 
         collector_register(BillingCollector())
+        collector_register(WebhooksCollector())

@@ -26,7 +26,7 @@ from backoffice import metrics
 from billing.models import Drift, Payment, Subscription
 from core.money import money_format
 from projects.models import Project
-from webhooks.models import StripeEvent
+from stripe_inbox.models import StripeEvent
 
 CHART_WIDTH = 640
 CHART_HEIGHT = 200

@@ -34,9 +34,10 @@ def run() -> None:
     from bench.setup import report
     from core.actors import Actor
     from core.ids import random_token
-    from projects.services import projects as project_services
-    from webhooks import outbound
-    from webhooks.models import Delivery, WebhookEndpoint
+    from events.models import Delivery, WebhookEndpoint
+    from events.services.deliver import delivery_send
+    from events.services.record import event_record
+    from projects.services.projects import projects as project_services
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -47,7 +48,7 @@ def run() -> None:
         )
         with transaction.atomic():
             events = [
-                outbound.event_record(
+                event_record(
                     project=project,
                     type="payment.succeeded",
                     data_object={"id": "pay_bench", "object": "payment"},
@@ -75,7 +76,7 @@ def run() -> None:
 
         started = time.perf_counter()
         for delivery_id in ids:
-            assert outbound.delivery_send(delivery_id=delivery_id) == Delivery.Status.SUCCEEDED
+            assert delivery_send(delivery_id=delivery_id) == Delivery.Status.SUCCEEDED
         measured = len(ids) / (time.perf_counter() - started)
     finally:
         server.shutdown()

@@ -265,7 +265,7 @@ def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
     from bench.setup import report
     from config.celery import app
     from core.tasks import ping
-    from webhooks.models import StripeEvent
+    from stripe_inbox.models import StripeEvent
 
     app.conf.broker_url = redis_url
     app.conf.task_always_eager = False
@@ -280,8 +280,8 @@ def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
     def enqueue_events(count: int) -> None:
         from django.test.utils import override_settings
 
-        from webhooks.models import PLATFORM_ACCOUNT
-        from webhooks.services import stripe_event_store
+        from stripe_gateway.gateway import PLATFORM_ACCOUNT
+        from stripe_inbox.services.receive import stripe_event_store
 
         # As the intake does it once a delivery is verified (queueing on, as in production, not eager).
         with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
@@ -292,9 +292,9 @@ def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
 
     def enqueue_events_one_task_each(count: int) -> None:
         """The worst case, as this benchmark measured before: a task for every event (no queue marks)."""
-        from webhooks.models import PLATFORM_ACCOUNT
-        from webhooks.services import ordering_key
-        from webhooks.tasks import process_stripe_event
+        from stripe_gateway.gateway import PLATFORM_ACCOUNT
+        from stripe_inbox.services.receive import ordering_key
+        from stripe_inbox.tasks import process_stripe_event
 
         events = []
         for i in range(count):

@@ -1,13 +1,8 @@
-"""Billing records: carts, checkout sessions, payments, subscriptions and refunds.
+"""Billing records: carts, checkout sessions, payments, subscriptions, invoices, refunds, reconciliation, discounts.
 
 Money is always an integer number of minor units (`*_amount`, `amount`) next to a lowercase ISO `currency`.
-Rows mirrored from Stripe keep the Stripe id they correspond to, unique per project.
-"""
+Rows mirrored from Stripe keep the Stripe id they correspond to, unique per project."""
 
-import hashlib
-import hmac
-
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -110,9 +105,8 @@ class Payment(models.Model):
     # What discounts took off before `amount` (a promotion code): the session's total_details.amount_discount
     # or the invoice's total_discount_amounts.
     amount_discount = models.BigIntegerField(default=0, verbose_name="discount (taken off)")
-    automatic_tax = models.BooleanField(
-        default=False, verbose_name="automatic tax (Stripe Tax)"
-    )  # asked for at creation (Checkout with Stripe Tax)
+    # Asked for at creation (Checkout with Stripe Tax).
+    automatic_tax = models.BooleanField(default=False, verbose_name="automatic tax (Stripe Tax)")
     currency = models.CharField(max_length=3)
     description = models.CharField(max_length=500, blank=True)
     # NULL, not "": unique per project only when the tenant gives one.
@@ -305,16 +299,6 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return self.id
-
-
-def subscription_item_id(project_id: str, stripe_item_id: str) -> str:
-    """The public id of the item of a project mirroring Stripe's item `stripe_item_id`: derived (keyed by the
-    secret key, so unguessable), so an answer rendered from Stripe before the mirror has the row shows the id
-    the row then gets."""
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"{project_id}:{stripe_item_id}".encode(), hashlib.sha256
-    ).hexdigest()
-    return f"si_{digest[:24]}"
 
 
 class SubscriptionItem(models.Model):
@@ -537,10 +521,6 @@ class Drift(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_type} {self.stripe_id} {self.field}"
-
-    @property
-    def fixed(self) -> bool:
-        return self.status == self.Status.FIXED
 
 
 class Coupon(models.Model):

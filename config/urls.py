@@ -19,8 +19,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("catalog.urls")),
     path("", include("billing.urls")),
     path("", include("customers.urls")),
+    path("", include("events.urls")),
     path("", include("backoffice.urls")),
-    path("", include("webhooks.urls")),
     # Unknown API routes answer in the error envelope even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^.*$", api_route_not_found),
 ]
@@ -29,7 +29,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="swagger-ui"),
-    path("", include("webhooks.inbound_urls")),
+    path("", include("stripe_inbox.urls")),
     path("metrics", metrics_view, name="prometheus-metrics"),
     path("health", health.health, name="health"),
     path("live", health.live, name="live"),

@@ -2,8 +2,8 @@
 
 Request metrics come from django-prometheus. Tollgate's own figures are read from the database at scrape time
 rather than counted in process memory, so every web process reports the same figures (gunicorn runs several) and
-nothing is lost on a restart: each app owns the collector of its figures (`backoffice.prometheus.billing`,
-`webhooks.prometheus`) and registers it from its `AppConfig.ready()` with `collector_register`.
+nothing is lost on a restart: the back office owns the collectors of these figures (`backoffice.prometheus.billing`,
+`backoffice.prometheus.events`) and registers them from its `AppConfig.ready()` with `collector_register`.
 """
 
 import contextlib

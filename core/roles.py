@@ -17,13 +17,14 @@ OUR_APPS = (
     "projects",
     "customers",
     "catalog",
+    "events",
     "entitlements",
     "billing",
-    "webhooks",
+    "stripe_inbox",
     "backoffice",
 )
 SUPPORT_EXTRA = (
-    "webhooks.replay_stripeevent",
+    "stripe_inbox.replay_stripeevent",
     "entitlements.grant_entitlement",
     "entitlements.revoke_entitlement",
 )
@@ -53,3 +54,28 @@ def roles_sync(apps: Any) -> None:
         list(ours)
         + list(permission_model.objects.filter(content_type__app_label__in=("auth", "admin", "sessions")))
     )
+
+
+def roles_extend(apps: Any, app_labels: tuple[str, ...]) -> None:
+    """Gives the roles the permissions of apps whose models arrived after the roles were made, as `roles_sync`
+    would have, without touching what the roles hold of the other apps."""
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    theirs = permission_model.objects.filter(content_type__app_label__in=app_labels)
+    extra = [
+        permission
+        for name in SUPPORT_EXTRA
+        if name.split(".")[0] in app_labels
+        for permission in theirs.filter(
+            content_type__app_label=name.split(".")[0], codename=name.split(".")[1]
+        )
+    ]
+    views = list(theirs.filter(codename__startswith="view_"))
+    for role, permissions in (
+        ("support", [*views, *extra]),
+        ("finance", [*views, *extra]),
+        ("admin", list(theirs)),
+    ):
+        group = group_model.objects.filter(name=role).first()
+        if group is not None:
+            group.permissions.add(*permissions)

@@ -12,9 +12,9 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from billing.models import Invoice, Subscription
+from events.models import Delivery, Event, WebhookEndpoint
 from tests.e2e.test_subscription_lifecycle import _subscribe
-from tests.webhooks.receiver import Receiver
-from webhooks.models import Delivery, Event, WebhookEndpoint
+from tests.events.receiver import Receiver
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from billing.models import Invoice, Payment, Subscription
+from events.models import Delivery, Event, WebhookEndpoint
 from tests.e2e.test_subscription_lifecycle import _subscribe
-from tests.webhooks.receiver import Receiver
-from webhooks.models import Delivery, Event, WebhookEndpoint
+from tests.events.receiver import Receiver
 
 
 @pytest.fixture

@@ -64,7 +64,9 @@ def test_the_view_modules_are_found():
         "customers/apis/customers.py",
         "backoffice/apis/metrics.py",
         "entitlements/apis/grants.py",
-        "webhooks/outbound_apis.py",
+        "events/apis/endpoints.py",
+        "events/apis/events.py",
+        "stripe_inbox/apis/intake.py",
         "projects/apis/projects.py",
     } <= names
 

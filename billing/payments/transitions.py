@@ -17,8 +17,8 @@ from billing.representations import CheckoutSessionOutput, PaymentOutput
 from core.cache import cache_add
 from core.errors import ApiError
 from customers.models import Customer
+from events.services.record import event_record
 from stripe_gateway.gateway import gateway_for, stripe_id
-from webhooks.outbound import event_record
 
 logger = logging.getLogger(__name__)
 

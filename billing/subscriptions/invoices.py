@@ -13,8 +13,8 @@ from billing.payments.transitions import payment_transition
 from billing.representations import InvoiceOutput
 from billing.subscriptions.mirror import customer_for_stripe
 from core.context import subjects_note
+from events.services.record import event_record
 from stripe_gateway.gateway import from_timestamp, stripe_id
-from webhooks.outbound import event_record
 
 
 def _invoice_object(invoice: Invoice) -> dict[str, Any]:

@@ -184,7 +184,7 @@ ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
     ("EntitlementSource", "status"): "billing.models.Subscription.Status",
     ("Entitlement", "type"): "catalog.models.Feature.Type",
     ("CreditLedgerEntry", "type"): "entitlements.models.CreditLedgerEntry.Type",
-    ("Event", "type"): "webhooks.outbound.EVENT_TYPES",
+    ("Event", "type"): "events.types.EVENT_TYPES",
 }
 
 CLASS_DOCS: Mapping[str, str] = {

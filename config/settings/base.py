@@ -32,9 +32,10 @@ TOLLGATE_APPS = [
     "stripe_gateway",
     "customers",
     "catalog",
+    "events",
     "entitlements",
     "billing",
-    "webhooks",
+    "stripe_inbox",
     "backoffice",
 ]
 
@@ -158,8 +159,6 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # PostgreSQL per task would cost more than most tasks do.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TIMEZONE = "UTC"
-# Task modules that autodiscovery (which looks for `<app>.tasks`) does not find.
-CELERY_IMPORTS = ["webhooks.outbound_tasks"]
 # Celery's own root-logger setup would drop the `celery` logger's handlers: task outcomes and retries would never
 # reach the log, and errors would skip the JSON format and redaction. Django's LOGGING stays in charge.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -254,11 +253,11 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.error_responses_and_headers",
         "core.schema.probe_paths",
-        "webhooks.schema.stripe_intake_paths",
+        "stripe_inbox.schema.stripe_intake_paths",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentFlowEnum": "projects.models.Project.Flow",
-        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
+        "DeliveryStatusEnum": "events.models.Delivery.Status",
         "ProjectStatusEnum": "projects.models.Project.Status",
     },
     "COMPONENT_SPLIT_REQUEST": True,

@@ -1,4 +1,7 @@
-"""The operator roles (support, finance, admin) as groups with their permissions."""
+"""The operator roles (support, finance, admin) as groups with their permissions.
+
+It named the `webhooks` app once; that app's models now live in `events` and `stripe_inbox`, whose own migrations
+give the roles their permissions (`core.roles.roles_extend`)."""
 
 from typing import Any
 
@@ -28,7 +31,6 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
         ("billing", "0007_operator_permissions"),
         ("projects", "0003_operator_permissions"),
-        ("webhooks", "0003_operator_permissions"),
         ("entitlements", "0001_initial"),
     ]
 

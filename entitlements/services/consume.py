@@ -30,8 +30,8 @@ from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.services.usage import _thresholds
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
+from events.services.record import event_record
 from projects.models import Project
-from webhooks.outbound import event_record
 
 
 class _Denied(Exception):

@@ -22,9 +22,9 @@ from entitlements import resolver
 from entitlements.models import EntitlementSettings, EntitlementState
 from entitlements.selectors import entitlements_body
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
+from events.services.record import event_record
 from projects.models import Project
 from projects.versions import project_version_bump
-from webhooks.outbound import event_record
 
 
 def version_key(customer: Customer) -> str:

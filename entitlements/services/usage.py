@@ -21,8 +21,8 @@ from entitlements.services.counters import THRESHOLDS, _counters_add, _events_in
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.snapshot import FeatureEntry
+from events.services.record import event_record
 from projects.models import Project
-from webhooks.outbound import event_record
 
 MAX_FUTURE_SECONDS = 300  # clock skew tolerated on usage timestamps
 
@@ -99,7 +99,9 @@ def usage_record_batch(
     }
     for event in events:  # a feature the cached structure does not list yet: read it from the database
         if event.feature not in structures[event.customer]["features"]:
-            structures[event.customer] = ent_cache.structure_fresh(project=project, external_id=event.customer)
+            structures[event.customer] = ent_cache.structure_fresh(
+                project=project, external_id=event.customer
+            )
     seen: set[str] = set()
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}

@@ -33,8 +33,8 @@ from tests.billing.payment_factories import (
 from tests.entitlements.factories import FeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
 from tests.entitlements.helpers import hand_subscription
+from tests.events.factories import EventFactory, WebhookEndpointFactory
 from tests.projects.factories import ApiKeyFactory, ProjectFactory
-from tests.webhooks.factories import EventFactory, WebhookEndpointFactory
 
 
 def _audit(project):
@@ -51,8 +51,8 @@ CASES = {
     "/admin/billing/cart/": CartFactory,
     "/admin/catalog/price/": PriceFactory,
     "/admin/projects/apikey/": ApiKeyFactory,
-    "/admin/webhooks/event/": EventFactory,
-    "/admin/webhooks/webhookendpoint/": WebhookEndpointFactory,
+    "/admin/events/event/": EventFactory,
+    "/admin/events/webhookendpoint/": WebhookEndpointFactory,
     "/admin/core/auditlogentry/": _audit,
 }
 

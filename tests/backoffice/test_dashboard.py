@@ -90,12 +90,12 @@ def test_customer_page_shows_subscriptions_payments_invoices_and_a_stripe_link(t
 
 def test_operator_creates_an_endpoint_in_admin_and_sees_the_secret_once(tenant_a):
     from core.models import AuditLogEntry
-    from webhooks.models import WebhookEndpoint
+    from events.models import WebhookEndpoint
 
     client = Client()
     client.force_login(User.objects.create_superuser("root", password="pw"))
     bad = client.post(
-        "/admin/webhooks/webhookendpoint/add/",
+        "/admin/events/webhookendpoint/add/",
         {
             "project": tenant_a.project.pk,
             "url": "http://example.com/hook",
@@ -107,7 +107,7 @@ def test_operator_creates_an_endpoint_in_admin_and_sees_the_secret_once(tenant_a
     assert bad.status_code == 200  # re-rendered: http is only for localhost
     assert WebhookEndpoint.objects.count() == 0
     response = client.post(
-        "/admin/webhooks/webhookendpoint/add/",
+        "/admin/events/webhookendpoint/add/",
         {
             "project": tenant_a.project.pk,
             "url": "https://hooks.example.com/t",
@@ -121,7 +121,7 @@ def test_operator_creates_an_endpoint_in_admin_and_sees_the_secret_once(tenant_a
     assert endpoint.events == ["payment.succeeded"]
     assert f"copy it now): {endpoint.secret}" in response.content.decode()
     assert AuditLogEntry.objects.get(action="webhook_endpoint.created").actor_repr == "root"
-    client.post(f"/admin/webhooks/webhookendpoint/{quote(endpoint.pk)}/delete/", {"post": "yes"})
+    client.post(f"/admin/events/webhookendpoint/{quote(endpoint.pk)}/delete/", {"post": "yes"})
     assert WebhookEndpoint.objects.count() == 0
     assert AuditLogEntry.objects.filter(action="webhook_endpoint.deleted").count() == 1
 

@@ -25,6 +25,8 @@ from billing.models import Drift, Invoice, Payment, ReconciliationRun, Refund, S
 from catalog.models import Price, ProductAccess
 from core.models import AuditLogEntry
 from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, UsageEvent
+from events.models import Delivery
+from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
 from tests.billing.payment_factories import (
     CartFactory,
     CheckoutSessionFactory,
@@ -34,8 +36,7 @@ from tests.billing.payment_factories import (
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
-from tests.webhooks.factories import EventFactory, WebhookEndpointFactory
-from webhooks.models import Delivery, StripeEvent, StripeWebhookEndpoint
+from tests.events.factories import EventFactory, WebhookEndpointFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

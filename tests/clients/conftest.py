@@ -12,7 +12,7 @@ import pytest
 from tollgate_client import Tollgate
 
 from tests.clients.proxy import FlakyProxy
-from tests.webhooks.receiver import Receiver
+from tests.events.receiver import Receiver
 
 OK = "https://app.example.com/ok"
 CANCEL = "https://app.example.com/cancel"

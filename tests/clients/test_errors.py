@@ -225,7 +225,7 @@ def test_other_statuses_by_class(via_proxy, proxy, status, cls):
 
 def test_a_body_that_is_not_the_envelope_still_gives_the_class(live_server, tenant_a):
     # An HTML error page from something between the client and Tollgate.
-    from tests.webhooks.receiver import Receiver
+    from tests.events.receiver import Receiver
 
     html = Receiver(default_status=502).start()
     try:

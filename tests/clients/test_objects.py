@@ -17,7 +17,7 @@ from tollgate_client.errors import error_from_response, parse_retry_after
 from tollgate_client.types import CustomerEntitlements, Event, Invoice, Payment
 from tollgate_client.webhooks import construct_event
 
-from webhooks.signing import signature_header
+from events.signing import signature_header
 
 
 def test_unknown_fields_are_kept_not_fatal():

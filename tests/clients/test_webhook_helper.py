@@ -5,7 +5,7 @@ import time
 import pytest
 from tollgate_client.webhooks import SignatureVerificationError, construct_event
 
-from webhooks.signing import signature_header
+from events.signing import signature_header
 
 BODY = b'{"id":"evt_1","object":"event","type":"payment.succeeded","created":"2026-11-22T10:00:00Z","project":"proj_1","sequence":7,"data":{"object":{"id":"pay_1"}}}'
 

@@ -21,8 +21,8 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from tests.webhooks.workers import free_port
-from webhooks.models import StripeEvent
+from stripe_inbox.models import StripeEvent
+from tests.stripe_inbox.workers import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 SECRET = "whsec_test_frozen_redis"
@@ -180,14 +180,14 @@ def test_a_customer_email_change_answers_200_while_the_broker_is_frozen_and_the_
 def test_a_grant_answers_201_while_the_broker_is_frozen_and_its_webhook_delivery_waits_for_the_sweep(
     frozen_broker, tenant_a
 ):
-    """A write whose outbound event cannot be queued (`webhooks.outbound._queue`): the grant is stored, answered
+    """A write whose outbound event cannot be queued (`events.services.record._queue`): the grant is stored, answered
     201, and its delivery is left pending and due, which is what beat's `deliveries_sweep` sends."""
     from django.utils import timezone
 
     from catalog.models import Feature
     from entitlements.models import Grant
-    from webhooks.models import Delivery
-    from webhooks.outbound import deliveries_due
+    from events.models import Delivery
+    from events.services.deliver import deliveries_due
 
     Feature.objects.create(project=tenant_a.project, key="sso", name="SSO", type="boolean")
     client = Client(enforce_csrf_checks=True)
@@ -259,7 +259,7 @@ def test_a_key_revoked_while_redis_is_frozen_stays_revoked_when_redis_returns(pr
     applied when Redis wakes up and reads its socket; the epoch does not count on that.)"""
     from core.actors import Actor
     from core.models import CacheEpoch
-    from projects.services.keys import api_key_revoke
+    from projects.services.projects.keys import api_key_revoke
 
     server = private_cache["server"]
     assert api.get("/api/v1/project", key=tenant_a.key).status_code == 200  # now cached in Redis
@@ -278,7 +278,7 @@ def test_a_key_revoked_while_redis_is_down_stays_revoked_when_redis_restarts_wit
     persisted data with the cached "valid" answer in it. The epoch bumped in the database turns that answer down."""
     from core.actors import Actor
     from core.models import CacheEpoch
-    from projects.services.keys import api_key_revoke
+    from projects.services.projects.keys import api_key_revoke
 
     assert api.get("/api/v1/project", key=tenant_a.key).status_code == 200
     server = private_cache["server"]
@@ -384,7 +384,7 @@ def test_a_grant_given_while_redis_is_frozen_is_answered_when_redis_returns(priv
 def _project_suspend(tenant) -> None:
     from core.actors import Actor
     from projects.models import Project
-    from projects.services.projects import project_update
+    from projects.services.projects.projects import project_update
 
     project_update(
         actor=Actor.system("test"), project=tenant.project, status=Project.Status.SUSPENDED, reason="unpaid"

@@ -6,9 +6,10 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Drift, ReconciliationRun
+from events.models import Delivery
+from stripe_inbox.models import StripeEvent
 from tests.billing.payment_factories import PaymentFactory, SubscriptionFactory
-from tests.webhooks.factories import EventFactory, WebhookEndpointFactory
-from webhooks.models import Delivery, StripeEvent
+from tests.events.factories import EventFactory, WebhookEndpointFactory
 
 
 def test_metrics_expose_tollgate_figures(client, tenant_a):

@@ -33,11 +33,11 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from catalog.models import Feature, Price
+from events.models import Event
+from events.representations import event_payload
+from events.signing import signature_header
 from projects.models import Project
 from tests.clients.conftest import complete_checkout
-from webhooks.models import Event
-from webhooks.outbound import event_payload
-from webhooks.signing import signature_header
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integration.md"
 FENCE = re.compile(r"^[ ]*```(\w+)\n(.*?)^[ ]*```$", re.MULTILINE | re.DOTALL)

@@ -1046,7 +1046,7 @@ class Runner:
             return
         except AssertionError:
             pass
-        from webhooks.services import stripe_events_requeue_due
+        from stripe_inbox.services.queue import stripe_events_requeue_due
 
         with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=True):
             queued = stripe_events_requeue_due()
@@ -1288,7 +1288,7 @@ class Checks:
         """Nothing announced twice: per subscription, one `subscription.created`, one `subscription.canceled`
         when it was canceled, and one `subscription.updated` moving `cancel_at_period_end` per write that
         scheduled or undid a cancellation."""
-        from webhooks.models import Event
+        from events.models import Event
 
         counted: Counter[tuple[str, str]] = Counter()
         for event in Event.objects.filter(project=self.runner.project):

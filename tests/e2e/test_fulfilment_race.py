@@ -9,7 +9,8 @@ from django.db import connection
 from django.test import Client
 
 from billing.models import Payment
-from webhooks.models import Event, StripeEvent
+from events.models import Event
+from stripe_inbox.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 

@@ -17,7 +17,8 @@ from django.test import Client
 from django.utils import timezone
 
 from billing.models import Drift, Invoice, Payment, Subscription
-from webhooks.models import Event, StripeEvent
+from events.models import Event
+from stripe_inbox.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 

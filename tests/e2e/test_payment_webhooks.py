@@ -7,8 +7,9 @@ import pytest
 from tollgate_client.webhooks import construct_event
 
 from billing.models import CheckoutSession, Payment
-from tests.webhooks.receiver import Receiver
-from webhooks.models import Event, StripeEvent
+from events.models import Event
+from stripe_inbox.models import StripeEvent
+from tests.events.receiver import Receiver
 
 OK = "https://app.example.com/ok"
 CANCEL = "https://app.example.com/cancel"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing.models import Payment
 from entitlements.models import CreditLedgerEntry, CreditLot, Purchase
-from webhooks.models import Event
+from events.models import Event
 
 OK = "https://app.example.com/ok"
 CANCEL = "https://app.example.com/cancel"

@@ -18,9 +18,9 @@ from tollgate_client.webhooks import construct_event
 
 from billing.models import Payment
 from config.celery import app as celery_app
+from stripe_inbox.models import StripeEvent
 from tests.catalog import make_catalog
-from tests.webhooks.receiver import Receiver
-from webhooks.models import StripeEvent
+from tests.events.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 OK = "https://app.example.com/ok"

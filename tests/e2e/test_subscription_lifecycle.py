@@ -2,7 +2,8 @@
 
 from billing.models import Invoice, Payment, Subscription
 from customers.models import Customer
-from webhooks.models import Event, StripeEvent
+from events.models import Event
+from stripe_inbox.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 

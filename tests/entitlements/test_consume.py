@@ -13,8 +13,8 @@ from django.utils import timezone
 from catalog.models import Feature
 from core.models import AuditLogEntry
 from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, UsageCounter, UsageEvent
+from events.models import Event
 from tests.entitlements.helpers import check, customer, feature, product, subscribe
-from webhooks.models import Event
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from core.models import AuditLogEntry
 from entitlements.models import EntitlementState, Grant
 from entitlements.resolver import resolve_structure
 from entitlements.services.recompute import _answer_digest
+from events.models import Event
 from tests.entitlements.helpers import check, feature
-from webhooks.models import Event
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from catalog.models import Feature
 from core.models import AuditLogEntry
 from entitlements.models import CreditLot, EntitlementState, Purchase
 from entitlements.services.purchases import purchase_revoke
+from events.models import Event
 from tests.entitlements.helpers import (
     check,
     customer,
@@ -22,7 +23,6 @@ from tests.entitlements.helpers import (
     product,
     subscribe,
 )
-from webhooks.models import Event
 
 
 @pytest.fixture

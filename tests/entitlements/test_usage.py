@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from catalog.models import Feature
 from entitlements.models import EntitlementSettings, UsageCounter, UsageEvent
+from events.models import Event
 from tests.entitlements.helpers import check, customer, feature, product, subscribe
-from webhooks.models import Event
 
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

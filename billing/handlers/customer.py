@@ -1,0 +1,31 @@
+"""Stripe's `customer.updated` and `customer.deleted`: the link between a Stripe customer and the tenant's."""
+
+from billing.handlers.event import StripeEventIn
+from billing.subscriptions.mirror import customer_for_stripe
+from customers.models import Customer
+
+
+def customer_updated(event: StripeEventIn) -> None:
+    """Links a Stripe customer created outside our API (e.g. by Checkout) to the tenant's customer through our
+    metadata."""
+    stripe_customer = event.data_object
+    customer_for_stripe(
+        account=event.account,
+        stripe_customer_id=stripe_customer.get("id", ""),
+        metadata=stripe_customer.get("metadata"),
+    )
+
+
+def customer_deleted(event: StripeEventIn) -> None:
+    """A customer deleted at Stripe is unlinked (once linked through our metadata), so the next purchase
+    creates a new one."""
+    stripe_customer = event.data_object
+    local = customer_for_stripe(
+        account=event.account,
+        stripe_customer_id=stripe_customer.get("id", ""),
+        metadata=stripe_customer.get("metadata"),
+    )
+    if local is not None:
+        Customer.objects.filter(pk=local.pk, stripe_customer_id=stripe_customer["id"]).update(
+            stripe_customer_id=""
+        )

@@ -1,0 +1,165 @@
+"""What a Stripe event is about, among billing's rows: the payment, the invoice, the customer.
+
+Events are routed by the Stripe ids we already hold (checkout session, payment intent, charge), and only then
+by our metadata: renewal invoices and their payments carry none of it. Shared by the handlers of
+`billing.handlers`; `stripe_customer_of` also routes the inbox's events to their customer's ordering key.
+"""
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from billing.handlers.event import StripeEventIn
+from billing.models import Invoice, Payment
+from billing.subscriptions.invoices import invoice_link_payment_intent
+from billing.subscriptions.mirror import customer_for_stripe, stripe_read_allowed
+from core.context import subjects_note
+from projects.models import Project
+from stripe_gateway.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_id
+
+
+def payments_of_account(event: StripeEventIn) -> QuerySet[Payment]:
+    """Payments that can belong to the account the event came from."""
+    queryset = Payment.objects.select_related("project", "customer")
+    if event.account == PLATFORM_ACCOUNT:
+        return queryset.filter(project__stripe_secret_key="")
+    return queryset.filter(project_id=event.account)
+
+
+def invoices_of_account(event: StripeEventIn) -> QuerySet[Invoice]:
+    queryset = Invoice.objects.select_related("project")
+    if event.account == PLATFORM_ACCOUNT:
+        return queryset.filter(project__stripe_secret_key="")
+    return queryset.filter(project_id=event.account)
+
+
+def payment_for(
+    event: StripeEventIn,
+    *,
+    session: str = "",
+    intent: str = "",
+    metadata: dict[str, Any] | None = None,
+    ask_stripe: bool = False,
+) -> Payment | None:
+    """The payment an event is about: by the Stripe ids we hold, then our metadata, then (an invoice's intent,
+    which carries neither) the invoice that the intent paid — known locally, or, with `ask_stripe`, read from
+    Stripe's /v1/invoice_payments. The link found is recorded on the payment."""
+    payments = payments_of_account(event)
+    conditions = Q()
+    if session:
+        conditions |= Q(stripe_checkout_session_id=session)
+    if intent:
+        conditions |= Q(stripe_payment_intent_id=intent)
+    payment = payments.filter(conditions).first() if conditions else None
+    if payment is None and metadata and metadata.get("tollgate_payment"):
+        payment = payments.filter(pk=metadata["tollgate_payment"]).first()
+    if payment is None and intent:
+        invoice = invoices_of_account(event).filter(stripe_payment_intent_id=intent).first()
+        if invoice is None and ask_stripe:
+            invoice_id = _intent_invoice(event, intent)
+            invoice = (
+                invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
+                if invoice_id
+                else None
+            )
+            if invoice is not None:
+                invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+            elif invoice_id and _ours(event):
+                # Stripe's invoice of one of our customers, whose own events are still on their way: apply
+                # this one after them (a retry), rather than lose what it says.
+                raise NotYetMirrored(f"Invoice {invoice_id} is not mirrored yet.")
+        if invoice is not None:
+            payment = payments.filter(
+                project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
+            ).first()
+    if payment is not None and intent and not payment.stripe_payment_intent_id:
+        Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
+            stripe_payment_intent_id=intent
+        )
+        payment.stripe_payment_intent_id = intent
+    if payment is not None:
+        subjects_note(
+            project=payment.project.slug,
+            customer=payment.customer.external_id,
+            payment=payment.pk,
+            reference=payment.reference,
+        )
+    return payment
+
+
+def stripe_customer_of(*, account: str, stripe_object_id: str) -> str:
+    """The Stripe id of the customer that one of our invoices (`in_…`) or payment intents (`pi_…`) belongs to,
+    as the mirror knows it; "" when it is not ours, not mirrored yet, or a guest's. Routes the events whose
+    body names no customer (an invoice's payment record, a dispute) to their customer's ordering key."""
+    scope = Q(project__stripe_secret_key="") if account == PLATFORM_ACCOUNT else Q(project_id=account)
+    found: str | None = None
+    if stripe_object_id.startswith("in_"):
+        found = (
+            Invoice.objects.filter(scope, stripe_invoice_id=stripe_object_id)
+            .values_list("customer__stripe_customer_id", flat=True)
+            .first()
+        )
+    elif stripe_object_id.startswith("pi_"):
+        found = (
+            Payment.objects.filter(scope, stripe_payment_intent_id=stripe_object_id)
+            .values_list("customer__stripe_customer_id", flat=True)
+            .first()
+        ) or (
+            Invoice.objects.filter(scope, stripe_payment_intent_id=stripe_object_id)
+            .values_list("customer__stripe_customer_id", flat=True)
+            .first()
+        )
+    return found or ""
+
+
+class NotYetMirrored(Exception):
+    """The event is about an object of ours whose mirror does not exist yet: it is retried later."""
+
+
+def _ours(event: StripeEventIn) -> bool:
+    """Whether the event's object belongs to one of our customers (objects without a customer: assumed)."""
+    customer = stripe_id(event.data_object.get("customer"))
+    if not customer:
+        return True
+    return customer_for_stripe(account=event.account, stripe_customer_id=customer) is not None
+
+
+def invoice_intent_link_told(event: StripeEventIn, invoice_id: str) -> None:
+    """Records the PaymentIntent of an invoice on its mirror and payment when an `invoice_payment.*` event
+    already told it (no Stripe read): that event may have arrived before the invoice or its payment existed."""
+    invoice = invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
+    intent = invoice.stripe_payment_intent_id if invoice is not None else ""
+    if not intent:
+        intent = event.told_payment_intent(invoice_id)
+    if invoice is not None and intent:
+        invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+
+
+def _intent_invoice(event: StripeEventIn, intent: str) -> str:
+    """The invoice a PaymentIntent paid (or tried to), read from Stripe."""
+    stripe_read_allowed(event.account)
+    listed = gateway_of(event).invoice_payments_list(payment_intent=intent)
+    return next((stripe_id(record.get("invoice")) for record in listed if record.get("invoice")), "")
+
+
+def gateway_of(event: StripeEventIn) -> StripeGateway:
+    """The gateway of the Stripe account the event came from."""
+    if event.project_id is None:
+        return platform_gateway()
+    return gateway_for(Project.objects.get(pk=event.project_id))
+
+
+def invoice_payment_intent(event: StripeEventIn, invoice: Invoice) -> str:
+    """The PaymentIntent of an invoice's payment (invoices are paid through invoice_payments): known from an
+    `invoice_payment.*` event already stored, else read from Stripe."""
+    if invoice.stripe_payment_intent_id:
+        return invoice.stripe_payment_intent_id
+    intent = event.told_payment_intent(invoice.stripe_invoice_id)
+    if not intent:
+        stripe_read_allowed(event.account)
+        for record in gateway_of(event).invoice_payments_list(invoice=invoice.stripe_invoice_id):
+            intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
+            if intent:
+                break
+    invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+    return intent

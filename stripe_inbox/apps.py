@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class StripeInboxConfig(AppConfig):
+    name = "stripe_inbox"
+    verbose_name = "Stripe inbox"

@@ -1,0 +1,50 @@
+"""Stripe event processing tasks: an event id in, one service call, idempotent (acks_late).
+
+Registered under the names they had in the app they came from (`webhooks.tasks.*`): tasks already queued and
+beat's schedule name them so."""
+
+import random
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from core.db import connections_check, connections_close
+from stripe_inbox.services.process import stripe_event_process, stripe_events_process_key
+from stripe_inbox.services.queue import stripe_events_requeue_due
+
+# A database that is down (restarting, failing over) is waited for: the task retries with backoff, and the
+# beat sweep queues whatever is still due once it is back.
+DATABASE_RETRIES = 30
+
+
+def database_backoff_seconds(retries: int) -> float:
+    """1 s, 2 s, 4 s … capped at a minute, with jitter so workers do not reconnect in step."""
+    return float(min(2**retries, 60)) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter)
+
+
+@shared_task(
+    name="webhooks.tasks.process_stripe_event", bind=True, acks_late=True, max_retries=DATABASE_RETRIES
+)
+def process_stripe_event(self, event_id: str, key: str = "") -> str | None:  # type: ignore[no-untyped-def]
+    """Applies the due events of one ordering key (the event's, or `key`); see stripe_inbox.services.process."""
+    eager = bool(self.request.is_eager)
+    if not eager:
+        connections_check()
+    try:
+        if key:
+            stripe_events_process_key(key=key, eager=eager)
+            return None
+        return stripe_event_process(event_id=event_id, eager=eager)
+    except (InterfaceError, OperationalError) as exc:
+        if eager:
+            raise
+        # The connection died under the task (a database restart): drop it, and try again when it is back.
+        connections_close()
+        raise self.retry(exc=exc, countdown=database_backoff_seconds(self.request.retries)) from exc
+
+
+@shared_task(name="webhooks.tasks.requeue_stuck_stripe_events", acks_late=True)
+def requeue_stuck_stripe_events() -> int:
+    """Beat (every 30 s): due events whose task was lost, retries whose time came, events of dead workers."""
+    connections_check()
+    return stripe_events_requeue_due()
