@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 
 from billing import selectors
 from billing.models import CheckoutSession, Payment, Subscription
-from billing.payments.transitions import payment_refresh
+from billing.services.payment_transitions import payment_refresh
 from catalog.models import Price
 from core.errors import NotFound, plain_view
 from core.money import money_format

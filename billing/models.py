@@ -275,7 +275,7 @@ class Subscription(models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True, verbose_name="canceled")
     stripe_subscription_id = models.CharField(max_length=255, verbose_name="Stripe subscription")
     stripe_price_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe price")
-    # The discount in force (billing.discounts.mirror): {stripe_discount_id, coupon, promotion_code,
+    # The discount in force (billing.services.discount_mirror): {stripe_discount_id, coupon, promotion_code,
     # percent_off | amount_off + currency, duration, end}, or null.
     discount = models.JSONField(null=True, blank=True)
     # `created` of the newest Stripe event applied: an older event is not applied again.

@@ -185,7 +185,7 @@ class CartOutput(serializers.Serializer[Any]):
 
 
 class SubscriptionDiscountOutput(serializers.Serializer[Any]):
-    """The discount a subscription carries (billing.discounts.mirror)."""
+    """The discount a subscription carries (billing.services.discount_mirror)."""
 
     coupon = serializers.CharField(allow_null=True, help_text="The coupon's key.")
     promotion_code = serializers.CharField(allow_null=True, help_text="The code redeemed, if any.")
@@ -264,7 +264,7 @@ class SubscriptionOutput(serializers.Serializer[Any]):
         return data
 
 
-# One of `Invoice.lines`, as the invoice mirror stores it (billing.subscriptions.invoices.invoice_lines).
+# One of `Invoice.lines`, as the invoice mirror stores it (billing.services.invoices.invoice_lines).
 class InvoiceLineOutput(serializers.Serializer[Any]):
     description = serializers.CharField()
     amount = serializers.IntegerField()

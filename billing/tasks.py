@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from billing import meter_reports
-from billing.payments import closing, refunds
+from billing.services import meter_reports, refunds
+from billing.services import payment_closing as closing
 
 
 @shared_task(acks_late=True)
@@ -17,7 +17,7 @@ def reconcile_all() -> str:
     """Beat: nightly reconciliation of every project with Stripe (applying Stripe's state when configured)."""
     from django.conf import settings
 
-    from billing.reconciliation.run import reconcile
+    from billing.services.reconcile import reconcile
 
     return reconcile(fix=settings.RECONCILE_AUTOFIX).pk
 

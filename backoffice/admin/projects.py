@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from billing.reconciliation.run import reconcile
+from billing.services.reconcile import reconcile
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
 from projects import admin as projects_admin

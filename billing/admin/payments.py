@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing.models import Cart, CartItem, CheckoutSession, Payment, Refund
-from billing.payments.refunds import payment_refund
+from billing.services.refunds import payment_refund
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_columns import money_column, payment_items, read_only_page

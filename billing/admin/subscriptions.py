@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing.models import Invoice, Subscription
-from billing.subscriptions.cancel import subscription_cancel, subscription_resume
+from billing.services.subscription_cancel import subscription_cancel, subscription_resume
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_columns import (

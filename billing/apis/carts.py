@@ -8,10 +8,10 @@ from rest_framework.response import Response
 from billing import selectors
 from billing.apis.checkout import MAX_QUANTITY
 from billing.models import Cart, CartItem
-from billing.payments import carts
 from billing.representations import (
     CartOutput,
 )
+from billing.services import carts
 from catalog import selectors as catalog_selectors
 from core.base_api import BaseApi
 from core.serializers import StrictSerializer

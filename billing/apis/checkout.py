@@ -9,11 +9,11 @@ from rest_framework.response import Response
 
 from billing import selectors
 from billing.models import CheckoutSession, Payment
-from billing.payments.checkout import checkout_start
-from billing.payments.transitions import payment_refresh
 from billing.representations import (
     CheckoutSessionOutput,
 )
+from billing.services.checkout import checkout_start
+from billing.services.payment_transitions import payment_refresh
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import MAX_LINE_ITEMS, MetadataField, StrictSerializer, WebUrlField

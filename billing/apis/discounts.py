@@ -9,20 +9,20 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.discounts.selectors import (
+from billing.models import Coupon, PromotionCode
+from billing.selectors import (
     coupon_get,
     coupon_list,
     coupon_product_keys,
     promotion_code_get,
     promotion_code_list,
 )
-from billing.discounts.services import (
+from billing.services.discounts import (
     coupon_create,
     coupon_delete,
     promotion_code_create,
     promotion_code_update,
 )
-from billing.models import Coupon, PromotionCode
 from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.errors import InvalidRequest

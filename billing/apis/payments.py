@@ -9,14 +9,14 @@ from rest_framework.response import Response
 from billing import selectors
 from billing.apis.checkout import MAX_QUANTITY, _ItemSerializer
 from billing.models import Payment
-from billing.payments.checkout import payment_submit
-from billing.payments.closing import payment_cancel
-from billing.payments.refunds import payment_refund
-from billing.payments.transitions import payment_refresh
 from billing.representations import (
     PaymentOutput,
     PaymentStatusOutput,
 )
+from billing.services.checkout import payment_submit
+from billing.services.payment_closing import payment_cancel
+from billing.services.payment_transitions import payment_refresh
+from billing.services.refunds import payment_refund
 from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.errors import InvalidRequest

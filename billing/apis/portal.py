@@ -5,8 +5,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import portal
-from billing.payments.requests import redirect_urls_validate
+from billing.services import portal
+from billing.services.payment_requests import redirect_urls_validate
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.idempotency import operation_of

@@ -12,11 +12,11 @@ from billing import selectors
 from billing.apis.checkout import MAX_QUANTITY, SubscriptionItemInput, subscription_items_input
 from billing.models import Subscription
 from billing.representations import SubscriptionOutput
-from billing.subscriptions.cancel import subscription_cancel, subscription_resume
-from billing.subscriptions.changes import subscription_automatic_tax_set, subscription_change
-from billing.subscriptions.create import subscription_create
-from billing.subscriptions.items import ItemSpec, subscription_items_parse
-from billing.subscriptions.preview import subscription_preview
+from billing.services.subscription_cancel import subscription_cancel, subscription_resume
+from billing.services.subscription_changes import subscription_automatic_tax_set, subscription_change
+from billing.services.subscription_create import subscription_create
+from billing.services.subscription_items import ItemSpec, subscription_items_parse
+from billing.services.subscription_preview import subscription_preview
 from catalog import selectors as catalog_selectors
 from catalog.models import Price
 from core.actors import actor_from_request

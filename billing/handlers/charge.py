@@ -2,7 +2,7 @@
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import payment_for
-from billing.payments.refunds import payment_apply_charge
+from billing.services.refunds import payment_apply_charge
 from stripe_gateway.gateway import stripe_id
 
 

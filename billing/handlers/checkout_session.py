@@ -6,7 +6,7 @@ import logging
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import invoice_intent_link_told, payment_for
 from billing.models import Payment
-from billing.payments.transitions import payment_apply_checkout, payment_transition
+from billing.services.payment_transitions import payment_apply_checkout, payment_transition
 
 logger = logging.getLogger(__name__)
 

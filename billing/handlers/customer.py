@@ -1,7 +1,7 @@
 """Stripe's `customer.updated` and `customer.deleted`: the link between a Stripe customer and the tenant's."""
 
 from billing.handlers.event import StripeEventIn
-from billing.subscriptions.mirror import customer_for_stripe
+from billing.services.subscription_mirror import customer_for_stripe
 from customers.models import Customer
 
 

@@ -2,7 +2,7 @@
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import payment_for
-from billing.payments.refunds import payment_apply_dispute
+from billing.services.refunds import payment_apply_dispute
 from stripe_gateway.gateway import stripe_id
 
 

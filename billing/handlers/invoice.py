@@ -3,7 +3,7 @@ payment."""
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import invoice_intent_link_told, invoice_payment_intent
-from billing.subscriptions.invoices import invoice_apply, invoice_payment_apply
+from billing.services.invoices import invoice_apply, invoice_payment_apply
 
 
 def invoice_changed(event: StripeEventIn) -> None:

@@ -2,7 +2,7 @@
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import invoices_of_account
-from billing.subscriptions.invoices import invoice_link_payment_intent
+from billing.services.invoices import invoice_link_payment_intent
 from stripe_gateway.gateway import stripe_id
 
 

@@ -2,7 +2,7 @@
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import payment_for
-from billing.payments.transitions import payment_apply_intent
+from billing.services.payment_transitions import payment_apply_intent
 
 
 def payment_intent_changed(event: StripeEventIn) -> None:

@@ -2,7 +2,7 @@
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import payment_for
-from billing.payments.refunds import refund_mirror
+from billing.services.refunds import refund_mirror
 from stripe_gateway.gateway import stripe_id
 
 

@@ -2,7 +2,7 @@
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import gateway_of
-from billing.subscriptions.mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
+from billing.services.subscription_mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
 
 
 def subscription_changed(event: StripeEventIn) -> None:

@@ -1,5 +1,5 @@
 """Usage marked reportable to a Stripe meter: entitlements records metered usage as `pending` and says so by
-queueing the report under its task name (`meter_report_queue`); billing's reporter (`billing.meter_reports`,
+queueing the report under its task name (`meter_report_queue`); billing's reporter (`billing.services.meter_reports`,
 registered under that name) sweeps what is pending and reports it to Stripe. A subscription item on the meter
 mirrored later (the subscription started at Stripe a moment before Tollgate saw it, or the item was added) takes
 back the customer's skipped usage of its current period (`meter_events_unskip`, called by billing's mirror), so

@@ -3,7 +3,7 @@
 import pytest
 
 from billing.models import Cart, CheckoutSession, Payment, Subscription
-from billing.payments.checkout import checkout_start
+from billing.services.checkout import checkout_start
 from core.errors import InvalidRequest
 from customers.models import Customer
 from tests.billing.payment_factories import CustomerFactory

@@ -10,8 +10,8 @@ import time_machine
 from django.utils import timezone
 
 from billing import tasks
-from billing.meter_reports import _Pacer, meter_events_report
 from billing.models import Subscription, SubscriptionItem
+from billing.services.meter_reports import _Pacer, meter_events_report
 from catalog.models import Feature, Price
 from customers.services.customers import customer_ensure_stripe
 from entitlements.models import UsageEvent

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from billing.models import Subscription, SubscriptionItem
-from billing.subscriptions.mirror import subscription_apply
+from billing.services.subscription_mirror import subscription_apply
 from catalog.models import Feature, Price, Product
 from catalog.services import products
 from customers.models import Customer

@@ -135,7 +135,7 @@ def test_a_clock_ahead_of_real_time_does_not_make_other_customers_events_look_ol
     customer's subscription (reconcile --fix after a lost webhook) is stamped with Stripe's time for that
     customer — the wall's — not the account's newest event, so that customer's next events still apply."""
     from billing.models import Subscription
-    from billing.reconciliation.run import reconcile
+    from billing.services.reconcile import reconcile
 
     sdk = stripe_sdk()
     api.post("/api/v1/customers", {"external_id": "user-2"}, key=tenant_a.key)

@@ -1061,7 +1061,7 @@ class Runner:
             output.write(f"{sweep.__module__}.refunds_settle_sweep: {sweep()!r}\n")
             self.settle("after the refund settle sweep")
         else:
-            output.write("no refunds_settle_sweep in the product (billing.tasks, billing.payments.refunds)\n")
+            output.write("no refunds_settle_sweep in the product (billing.tasks, billing.services.refunds)\n")
         try:
             call_command("reconcile", "--fix", stdout=output, stderr=output)
         except CommandError as exc:  # drift left unfixed: the checks say which
@@ -1076,7 +1076,7 @@ def refunds_settle_sweep() -> Callable[[], Any] | None:
 
     for module, name in (
         ("billing.tasks", "refunds_settle_sweep"),
-        ("billing.payments.refunds", "refunds_settle_sweep"),
+        ("billing.services.refunds", "refunds_settle_sweep"),
     ):
         try:
             found = getattr(importlib.import_module(module), name, None)

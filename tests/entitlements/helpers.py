@@ -7,8 +7,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from billing.entitlement_facts import payment_facts_hand, subscription_facts_hand
 from billing.models import Payment, Subscription
+from billing.services.entitlement_facts import payment_facts_hand, subscription_facts_hand
 from catalog.models import Feature, Price, Product, ProductAccess, ProductFeature
 from customers.models import Customer
 from tests.billing.factories import PriceFactory, ProductFactory

@@ -13,9 +13,9 @@ import time_machine
 from django.db import connection
 from django.test import Client
 
-from billing.entitlement_facts import payment_facts_hand
 from billing.models import Invoice, Payment, Subscription
-from billing.payments.transitions import payment_transition
+from billing.services.entitlement_facts import payment_facts_hand
+from billing.services.payment_transitions import payment_transition
 from catalog.models import Product
 from core.models import AuditLogEntry
 from entitlements.explain import entitlements_explain

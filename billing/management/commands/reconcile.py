@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from billing.reconciliation.run import reconcile
+from billing.services.reconcile import reconcile
 from projects.models import Project
 
 

@@ -1,11 +1,11 @@
 """A tenant's cancellation (now or at the period's end) and its undoing (resume), decided on Stripe's current
-state, sent with idempotency keys and audited (`billing.subscriptions.stripe_writes`).
+state, sent with idempotency keys and audited (`billing.services.subscription_stripe_writes`).
 """
 
 from typing import Any
 
 from billing.models import Subscription
-from billing.subscriptions.stripe_writes import (
+from billing.services.subscription_stripe_writes import (
     apply_now,
     audited,
     stripe_state,

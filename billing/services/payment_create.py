@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import selectors
-from billing.discounts.services import checkout_discount_params, purchase_promotion_code
 from billing.models import Cart, CheckoutSession, Payment, PromotionCode
-from billing.payments.requests import PaymentRequest, redirect_urls_validate
+from billing.services.discounts import checkout_discount_params, purchase_promotion_code
+from billing.services.payment_requests import PaymentRequest, redirect_urls_validate
 from catalog.models import Price
 from core.errors import Conflict, InvalidRequest
 from customers.models import Customer

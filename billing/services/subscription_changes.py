@@ -1,15 +1,15 @@
 """Tenant-requested changes: price or quantity, the whole list of items, Stripe Tax on or off, sent to Stripe
 with idempotency keys derived from the subscription, the request and the Stripe state they were decided on,
-and audited (`billing.subscriptions.stripe_writes`). Upgrades and changes of billing interval are paid
-before they apply. Checked first by `billing.subscriptions.change_checks`; previewed by
-`billing.subscriptions.preview`; cancel and resume are `billing.subscriptions.cancel`.
+and audited (`billing.services.subscription_stripe_writes`). Upgrades and changes of billing interval are paid
+before they apply. Checked first by `billing.services.subscription_change_checks`; previewed by
+`billing.services.subscription_preview`; cancel and resume are `billing.services.subscription_cancel`.
 """
 
 from typing import Any
 
-from billing.discounts.services import subscription_discount_params
 from billing.models import Subscription
-from billing.subscriptions.change_checks import (
+from billing.services.discounts import subscription_discount_params
+from billing.services.subscription_change_checks import (
     adding_products,
     check_change,
     check_items,
@@ -17,9 +17,9 @@ from billing.subscriptions.change_checks import (
     check_one_interval_live,
     check_taxable,
 )
-from billing.subscriptions.items import ItemSpec
-from billing.subscriptions.mirror import subscription_items_resolve
-from billing.subscriptions.stripe_writes import (
+from billing.services.subscription_items import ItemSpec
+from billing.services.subscription_mirror import subscription_items_resolve
+from billing.services.subscription_stripe_writes import (
     apply_now,
     audited,
     primary_state,

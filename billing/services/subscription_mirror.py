@@ -12,10 +12,10 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from billing.discounts.mirror import subscription_discount
-from billing.entitlement_facts import plan_credits_catch_up, subscription_facts_hand
 from billing.models import Invoice, Payment, Subscription, SubscriptionItem
 from billing.representations import SubscriptionOutput
+from billing.services.discount_mirror import subscription_discount
+from billing.services.entitlement_facts import plan_credits_catch_up, subscription_facts_hand
 from catalog.models import Price
 from core.context import subjects_note
 from core.db import instance_from_row, select_columns

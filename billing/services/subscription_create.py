@@ -10,16 +10,16 @@ from typing import Any
 from django.db import transaction
 
 from billing import selectors
-from billing.discounts.services import subscription_discount_params
 from billing.models import Subscription
-from billing.subscriptions.items import (
+from billing.services.discounts import subscription_discount_params
+from billing.services.subscription_items import (
     ItemSpec,
     already_subscribed_check,
     customer_subscribing,
     primary_spec,
 )
-from billing.subscriptions.mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
-from billing.subscriptions.stripe_writes import audit_state
+from billing.services.subscription_mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
+from billing.services.subscription_stripe_writes import audit_state
 from catalog.models import Price
 from core.actors import Actor
 from core.audit import audit_record

@@ -7,15 +7,15 @@ from functools import partial
 from typing import Any
 
 from billing.models import Invoice, Payment, Subscription
-from billing.reconciliation.reader import _Reader
-from billing.reconciliation.recording import Expected, _Recording
-from billing.subscriptions.invoices import (
+from billing.services.invoices import (
     invoice_apply,
     invoice_link_payment_intent,
     invoice_payment_apply,
     invoice_subscription_id,
 )
-from billing.subscriptions.mirror import customer_for_stripe
+from billing.services.reconciliation_reader import _Reader
+from billing.services.reconciliation_recording import Expected, _Recording
+from billing.services.subscription_mirror import customer_for_stripe
 from customers.models import Customer
 from projects.models import Project
 from stripe_gateway.gateway import stripe_id

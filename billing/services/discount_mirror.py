@@ -17,7 +17,7 @@ def subscription_discount(
     *, project: Project, account: str, stripe_subscription: dict[str, Any], current: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     """The mirror's `discount` for this state of the Stripe subscription (never inside a transaction)."""
-    from billing.subscriptions.mirror import stripe_read_allowed
+    from billing.services.subscription_mirror import stripe_read_allowed
 
     references = stripe_subscription.get("discounts") or []
     if not references:

@@ -11,9 +11,9 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from billing.entitlement_facts import payment_facts_hand
 from billing.models import CheckoutSession, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
+from billing.services.entitlement_facts import payment_facts_hand
 from core.cache import cache_add
 from core.errors import ApiError
 from customers.models import Customer

@@ -10,7 +10,10 @@ from typing import Any
 from django.utils import timezone
 
 from billing.models import Payment, Refund
-from billing.payments.refunds import (
+from billing.services.payment_transitions import intent_status, payment_apply_checkout, payment_apply_intent
+from billing.services.reconciliation_reader import _Reader
+from billing.services.reconciliation_recording import Expected, _Recording
+from billing.services.refunds import (
     DISPUTE_RANK,
     UNSENT_AFTER,
     payment_apply_charge,
@@ -19,9 +22,6 @@ from billing.payments.refunds import (
     refund_mirror,
     refund_of_stripe,
 )
-from billing.payments.transitions import intent_status, payment_apply_checkout, payment_apply_intent
-from billing.reconciliation.reader import _Reader
-from billing.reconciliation.recording import Expected, _Recording
 from projects.models import Project
 from stripe_gateway.gateway import stripe_account_of, stripe_id
 

@@ -10,10 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Drift, ReconciliationRun
-from billing.reconciliation.invoice_checks import _InvoiceChecks
-from billing.reconciliation.payment_checks import _PaymentChecks
-from billing.reconciliation.reader import _Reader
-from billing.reconciliation.subscription_checks import _SubscriptionChecks
+from billing.services.reconciliation_invoices import _InvoiceChecks
+from billing.services.reconciliation_payments import _PaymentChecks
+from billing.services.reconciliation_reader import _Reader
+from billing.services.reconciliation_subscriptions import _SubscriptionChecks
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import ApiError

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.discounts.selectors import promotion_code_by_code
 from billing.models import Coupon, Payment, PromotionCode
+from billing.selectors import promotion_code_by_code
 from catalog.selectors import product_get
 from core.actors import Actor
 from core.audit import audit_record
@@ -27,7 +27,7 @@ from projects.models import Project
 from stripe_gateway.gateway import gateway_for, idempotency_key
 
 if TYPE_CHECKING:
-    from billing.payments.requests import PaymentRequest
+    from billing.services.payment_requests import PaymentRequest
 
 # Stripe: a coupon's redeem_by is at most five years ahead.
 MAX_REDEEM_AHEAD = timedelta(days=5 * 365)

@@ -10,13 +10,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import CheckoutSession, Payment
-from billing.payments.refunds import payment_refund
-from billing.payments.transitions import (
+from billing.services.payment_transitions import (
     _checkout_transition,
     payment_apply_checkout,
     payment_apply_intent,
     payment_transition,
 )
+from billing.services.refunds import payment_refund
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import ApiError, Conflict

@@ -21,7 +21,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing.models import Payment, Refund
-from billing.payments.transitions import payment_transition
+from billing.services.payment_transitions import payment_transition
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import ApiError, Conflict, InvalidRequest

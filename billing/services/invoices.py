@@ -7,11 +7,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from billing.entitlement_facts import plan_credits_grant
 from billing.models import Invoice, Payment, Subscription
-from billing.payments.transitions import payment_transition
 from billing.representations import InvoiceOutput
-from billing.subscriptions.mirror import customer_for_stripe
+from billing.services.entitlement_facts import plan_credits_grant
+from billing.services.payment_transitions import payment_transition
+from billing.services.subscription_mirror import customer_for_stripe
 from core.context import subjects_note
 from events.services.record import event_record
 from stripe_gateway.gateway import from_timestamp, stripe_id

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from billing.models import Subscription
-from billing.subscriptions.items import ItemSpec, already_subscribed_check, customer_subscribing
+from billing.services.subscription_items import ItemSpec, already_subscribed_check, customer_subscribing
 from catalog.models import Price
 from core.errors import Conflict, InvalidRequest
 

@@ -7,9 +7,9 @@ from functools import partial
 from typing import Any
 
 from billing.models import Drift, Subscription
-from billing.reconciliation.reader import _Reader
-from billing.reconciliation.recording import Expected, _Recording
-from billing.subscriptions.mirror import (
+from billing.services.reconciliation_reader import _Reader
+from billing.services.reconciliation_recording import Expected, _Recording
+from billing.services.subscription_mirror import (
     customer_for_stripe,
     primary_item,
     subscription_apply,

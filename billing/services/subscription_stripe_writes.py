@@ -10,10 +10,10 @@ from typing import Any
 
 from django.db import transaction
 
-from billing.discounts.mirror import subscription_discount
 from billing.models import Subscription
 from billing.representations import SubscriptionOutput
-from billing.subscriptions.mirror import (
+from billing.services.discount_mirror import subscription_discount
+from billing.services.subscription_mirror import (
     _subscription_fields,
     primary_item,
     subscription_items_resolve,

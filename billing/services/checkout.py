@@ -9,16 +9,16 @@ from collections.abc import Mapping, Sequence
 
 from billing import selectors
 from billing.models import Cart, Payment
-from billing.payments.carts import cart_lines
-from billing.payments.create import payment_create
-from billing.payments.requests import (
+from billing.services.carts import cart_lines
+from billing.services.payment_create import payment_create
+from billing.services.payment_requests import (
     Line,
     PaymentRequest,
     automatic_tax_validate,
     lines_for_prices,
     payment_type_infer,
 )
-from billing.subscriptions.items import subscription_items_parse
+from billing.services.subscription_items import subscription_items_parse
 from core.errors import Conflict, InvalidRequest
 from customers import selectors as customer_selectors
 from projects.models import Project
@@ -52,7 +52,7 @@ def _subscription_items_lines(
     *, project: Project, customer_id: str, items: Sequence[tuple[str, int | None]]
 ) -> list[Line]:
     """A subscription checkout of several `items` (a base plan, add-ons, metered prices): see
-    `billing.subscriptions.items`. A metered item has no quantity and costs nothing now."""
+    `billing.services.subscription_items`. A metered item has no quantity and costs nothing now."""
     specs = subscription_items_parse(project=project, items=items)
     # Refused here already so that `param` names the item (checked again under the customer's lock).
     customer = customer_selectors.customer_find(project=project, external_id=customer_id)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from billing.subscriptions.mirror import stripe_read_allowed
+from billing.services.subscription_mirror import stripe_read_allowed
 from core.errors import RateLimited
 from stripe_gateway.gateway import StripeGateway
 

@@ -130,7 +130,7 @@ def already_subscribed_check(
 ) -> None:
     """409 `already_subscribed` when one of the products of `specs` is on a live subscription of the customer
     (other than `exclude`, the one being changed); `params[i]` names the offending item. Read under the
-    customer's row lock, as checkout's purchases read it (`billing.payments.create`)."""
+    customer's row lock, as checkout's purchases read it (`billing.services.payment_create`)."""
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=customer.pk).first()
         for spec, param in zip(specs, params, strict=True):

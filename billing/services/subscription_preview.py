@@ -4,9 +4,10 @@ the change is checked, and nothing written or redeemed at Stripe or here.
 
 from typing import Any
 
-from billing.discounts.services import subscription_discount_params
 from billing.models import Subscription
-from billing.subscriptions.change_checks import (
+from billing.services.discounts import subscription_discount_params
+from billing.services.invoices import invoice_lines
+from billing.services.subscription_change_checks import (
     check_change,
     check_items,
     check_one_interval,
@@ -14,10 +15,9 @@ from billing.subscriptions.change_checks import (
     check_taxable,
     new_products_check,
 )
-from billing.subscriptions.changes import items_update
-from billing.subscriptions.invoices import invoice_lines
-from billing.subscriptions.items import ItemSpec
-from billing.subscriptions.stripe_writes import primary_state, subscription_gateway
+from billing.services.subscription_changes import items_update
+from billing.services.subscription_items import ItemSpec
+from billing.services.subscription_stripe_writes import primary_state, subscription_gateway
 from catalog.models import Price
 from stripe_gateway.gateway import stripe_id
 
