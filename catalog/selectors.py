@@ -100,3 +100,18 @@ def price_get(*, project: Project, key_or_id: str, param: str | None = None) -> 
     if price is None:
         raise NotFound(f"No such price: {key_or_id!r}.", param=param)
     return price
+
+
+def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
+    price = (
+        Price.objects.select_related("product")
+        .filter(project=project, stripe_price_id=stripe_price_id)
+        .first()
+    )
+    if price is None:  # an older Stripe price of ours that a later amount change replaced
+        for candidate in (
+            Price.objects.select_related("product").filter(project=project).exclude(stripe_price_history=[])
+        ):
+            if stripe_price_id in candidate.stripe_price_history:
+                return candidate
+    return price

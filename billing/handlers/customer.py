@@ -1,8 +1,7 @@
 """Stripe's `customer.updated` and `customer.deleted`: the link between a Stripe customer and the tenant's."""
 
 from billing.handlers.event import StripeEventIn
-from billing.services.subscription_mirror import customer_for_stripe
-from customers.models import Customer
+from customers.services.customers import customer_for_stripe, customer_stripe_unlink
 
 
 def customer_updated(event: StripeEventIn) -> None:
@@ -26,6 +25,4 @@ def customer_deleted(event: StripeEventIn) -> None:
         metadata=stripe_customer.get("metadata"),
     )
     if local is not None:
-        Customer.objects.filter(pk=local.pk, stripe_customer_id=stripe_customer["id"]).update(
-            stripe_customer_id=""
-        )
+        customer_stripe_unlink(customer=local, stripe_customer_id=stripe_customer["id"])

@@ -12,8 +12,9 @@ from django.db.models import Q, QuerySet
 from billing.handlers.event import StripeEventIn
 from billing.models import Invoice, Payment
 from billing.services.invoices import invoice_link_payment_intent
-from billing.services.subscription_mirror import customer_for_stripe, stripe_read_allowed
+from billing.services.subscription_mirror import stripe_read_allowed
 from core.context import subjects_note
+from customers.services.customers import customer_for_stripe
 from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_id
 

@@ -11,8 +11,8 @@ from billing.models import Invoice, Payment, Subscription
 from billing.representations import InvoiceOutput
 from billing.services.entitlement_facts import plan_credits_grant
 from billing.services.payment_transitions import payment_transition
-from billing.services.subscription_mirror import customer_for_stripe
 from core.context import subjects_note
+from customers.services.customers import customer_for_stripe
 from events.services.record import event_record
 from stripe_gateway.gateway import from_timestamp, stripe_id
 

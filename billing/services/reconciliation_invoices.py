@@ -15,8 +15,8 @@ from billing.services.invoices import (
 )
 from billing.services.reconciliation_reader import _Reader
 from billing.services.reconciliation_recording import Expected, _Recording
-from billing.services.subscription_mirror import customer_for_stripe
 from customers.models import Customer
+from customers.services.customers import customer_for_stripe
 from projects.models import Project
 from stripe_gateway.gateway import stripe_id
 

@@ -9,13 +9,9 @@ from typing import Any
 from billing.models import Drift, Subscription
 from billing.services.reconciliation_reader import _Reader
 from billing.services.reconciliation_recording import Expected, _Recording
-from billing.services.subscription_mirror import (
-    customer_for_stripe,
-    primary_item,
-    subscription_apply,
-    subscription_items_resolve,
-)
+from billing.services.subscription_mirror import primary_item, subscription_apply, subscription_items_resolve
 from customers.models import Customer
+from customers.services.customers import customer_for_stripe
 from projects.models import Project
 from stripe_gateway.gateway import from_timestamp, stripe_account_of, stripe_id
 

@@ -10,24 +10,24 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from billing.models import Invoice, Payment, Subscription, SubscriptionItem
 from billing.representations import SubscriptionOutput
 from billing.services.discount_mirror import subscription_discount
 from billing.services.entitlement_facts import plan_credits_catch_up, subscription_facts_hand
 from catalog.models import Price
-from core.context import subjects_note
-from core.db import instance_from_row, select_columns
+from catalog.selectors import price_for_stripe
 from core.errors import RateLimited
 from core.ratelimit import hit
 from core.serializers import api_time
 from customers.models import Customer
+from customers.services.customers import customer_for_stripe
 from entitlements.services.meters import meter_events_unskip
 from entitlements.services.recompute import entitlements_recompute
 from events.services.record import event_record
 from projects.models import Project
-from stripe_gateway.gateway import StripeGateway, from_timestamp, stripe_account_of, stripe_id
+from stripe_gateway.gateway import StripeGateway, from_timestamp, stripe_id
 
 logger = logging.getLogger(__name__)
 
@@ -56,62 +56,6 @@ def stripe_read_allowed(account: str) -> None:
         return
     if count > STRIPE_READS_PER_SECOND:
         raise RateLimited("Stripe read rate limit reached; retry shortly.", code="provider_rate_limited")
-
-
-def customer_for_stripe(
-    *, account: str, stripe_customer_id: str, metadata: dict[str, Any] | None = None
-) -> Customer | None:
-    """Routes by the Stripe customer id we hold (indexed), then by our metadata (a customer Checkout created);
-    only customers of projects billed through this Stripe `account` qualify."""
-    candidates = _customers_with_stripe_id(stripe_customer_id) if stripe_customer_id else []
-    customer = next((c for c in candidates if stripe_account_of(c.project) == account), None)
-    if customer is None and metadata and metadata.get("tollgate_customer"):
-        linked = Customer.objects.select_related("project").filter(pk=metadata["tollgate_customer"]).first()
-        if linked is not None and stripe_account_of(linked.project) == account:
-            customer = linked
-            if not customer.stripe_customer_id:
-                Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
-                    stripe_customer_id=stripe_customer_id
-                )
-    if customer is not None:
-        subjects_note(project=customer.project.slug, customer=customer.external_id)
-    return customer
-
-
-def _customers_with_stripe_id(stripe_customer_id: str) -> list[Customer]:
-    """The customers (with their projects) holding a Stripe customer id: one indexed read that every Stripe
-    event of a customer makes, written out by hand because the ORM's building of this join cost more than the
-    read itself."""
-    customers, projects = Customer._meta.db_table, Project._meta.db_table
-    width = len(Customer._meta.concrete_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {select_columns(Customer, 'c')}, {select_columns(Project, 'p')} "  # noqa: S608 (names from the models)
-            f"FROM {customers} c JOIN {projects} p ON p.id = c.project_id WHERE c.stripe_customer_id = %s",
-            [stripe_customer_id],
-        )
-        rows = cursor.fetchall()
-    found = []
-    for row in rows:
-        customer = instance_from_row(Customer, row[:width])
-        customer.project = instance_from_row(Project, row[width:])
-        found.append(customer)
-    return found
-
-
-def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
-    price = (
-        Price.objects.select_related("product")
-        .filter(project=project, stripe_price_id=stripe_price_id)
-        .first()
-    )
-    if price is None:  # an older Stripe price of ours that a later amount change replaced
-        for candidate in (
-            Price.objects.select_related("product").filter(project=project).exclude(stripe_price_history=[])
-        ):
-            if stripe_price_id in candidate.stripe_price_history:
-                return candidate
-    return price
 
 
 _TRACKED = (

@@ -11,16 +11,18 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.actors import Actor
 from core.audit import audit_record
+from core.context import subjects_note
+from core.db import instance_from_row, select_columns
 from core.errors import Conflict
 from customers.models import Customer, TestClock
 from customers.services.test_clocks import clock_for_customer
 from projects.models import Project
-from stripe_gateway.gateway import gateway_for, idempotency_key
+from stripe_gateway.gateway import gateway_for, idempotency_key, stripe_account_of
 
 logger = logging.getLogger(__name__)
 
@@ -264,3 +266,52 @@ def customers_stripe_sync_due(*, batch: int = CUSTOMER_SYNC_BATCH) -> int:
             continue
         sent += 1
     return sent
+
+
+def customer_for_stripe(
+    *, account: str, stripe_customer_id: str, metadata: dict[str, Any] | None = None
+) -> Customer | None:
+    """Routes by the Stripe customer id we hold (indexed), then by our metadata (a customer Checkout created);
+    only customers of projects billed through this Stripe `account` qualify."""
+    candidates = _customers_with_stripe_id(stripe_customer_id) if stripe_customer_id else []
+    customer = next((c for c in candidates if stripe_account_of(c.project) == account), None)
+    if customer is None and metadata and metadata.get("tollgate_customer"):
+        linked = Customer.objects.select_related("project").filter(pk=metadata["tollgate_customer"]).first()
+        if linked is not None and stripe_account_of(linked.project) == account:
+            customer = linked
+            if not customer.stripe_customer_id:
+                Customer.objects.filter(pk=customer.pk, stripe_customer_id="").update(
+                    stripe_customer_id=stripe_customer_id
+                )
+    if customer is not None:
+        subjects_note(project=customer.project.slug, customer=customer.external_id)
+    return customer
+
+
+def _customers_with_stripe_id(stripe_customer_id: str) -> list[Customer]:
+    """The customers (with their projects) holding a Stripe customer id: one indexed read that every Stripe
+    event of a customer makes, written out by hand because the ORM's building of this join cost more than the
+    read itself."""
+    customers, projects = Customer._meta.db_table, Project._meta.db_table
+    width = len(Customer._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {select_columns(Customer, 'c')}, {select_columns(Project, 'p')} "  # noqa: S608 (names from the models)
+            f"FROM {customers} c JOIN {projects} p ON p.id = c.project_id WHERE c.stripe_customer_id = %s",
+            [stripe_customer_id],
+        )
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        customer = instance_from_row(Customer, row[:width])
+        customer.project = instance_from_row(Project, row[width:])
+        found.append(customer)
+    return found
+
+
+def customer_stripe_unlink(*, customer: Customer, stripe_customer_id: str) -> None:
+    """A Stripe customer was deleted at Stripe: the tenant's customer no longer holds it (if it still held that
+    one), so the next purchase creates a new one."""
+    Customer.objects.filter(pk=customer.pk, stripe_customer_id=stripe_customer_id).update(
+        stripe_customer_id=""
+    )
