@@ -20,6 +20,14 @@ def feature_list(*, project: Project, feature_type: str | None = None) -> QueryS
     return features
 
 
+def feature_by_key(*, project: Project, key: str, param: str = "feature") -> Feature:
+    """The feature a tenant names by its key (the entitlement API's `feature`); 404 for any other."""
+    feature = Feature.objects.filter(project=project, key=key).first()
+    if feature is None:
+        raise NotFound(f"No such feature: {key!r}.", param=param)
+    return feature
+
+
 def feature_get(*, project: Project, key_or_id: str, param: str | None = None) -> Feature:
     feature = feature_list(project=project).filter(Q(key=key_or_id) | Q(pk=key_or_id)).first()
     if feature is None:

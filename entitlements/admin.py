@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from catalog.models import Feature, ProductAccess
+from catalog.selectors import feature_by_key
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_display import NEWEST_FIRST, ViewOnly, column
@@ -36,7 +37,6 @@ from entitlements.models import (
     UsageCounter,
     UsageEvent,
 )
-from entitlements.selectors import feature_get
 from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
 from entitlements.services.purchases import purchase_revoke
 from entitlements.services.recompute import SETTINGS_FIELDS, entitlement_settings_update
@@ -120,7 +120,7 @@ def features_of(customers: QuerySet[Customer]) -> QuerySet[Feature]:
 
 
 def entitlement_grant(customer: Customer, data: dict[str, Any], actor: Actor) -> str:
-    feature = feature_get(project=customer.project, key=data["feature"])
+    feature = feature_by_key(project=customer.project, key=data["feature"])
     value_given, value = data["value"]
     grant = grant_create(
         project=customer.project,
@@ -136,7 +136,7 @@ def entitlement_grant(customer: Customer, data: dict[str, Any], actor: Actor) ->
 
 
 def entitlement_revoke(customer: Customer, data: dict[str, Any], actor: Actor) -> str:
-    feature = feature_get(project=customer.project, key=data["feature"])
+    feature = feature_by_key(project=customer.project, key=data["feature"])
     revocation = revocation_create(
         project=customer.project,
         actor=actor,

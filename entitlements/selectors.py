@@ -13,8 +13,10 @@ from prometheus_client import Counter
 
 from catalog.models import Feature, Price
 from catalog.pricing import price_amount
+from catalog.selectors import feature_by_key
 from core.errors import InvalidRequest, NotFound
 from customers.models import Customer
+from customers.selectors import customer_find
 from entitlements.cache import Snapshot, snapshot_get
 from entitlements.models import (
     CreditLedgerEntry,
@@ -113,17 +115,6 @@ def entitlements_body(external_id: str, structure: StructureSnapshot, usage: Usa
     return {"customer": external_id, "entitlements": rows}
 
 
-def customer_find(*, project: Project, external_id: str) -> Customer | None:
-    return Customer.objects.filter(project=project, external_id=external_id).first()
-
-
-def feature_get(*, project: Project, key: str, param: str = "feature") -> Feature:
-    feature = Feature.objects.filter(project=project, key=key).first()
-    if feature is None:
-        raise NotFound(f"No such feature: {key!r}.", param=param)
-    return feature
-
-
 def grant_get(*, project: Project, grant_id: str) -> Grant:
     grant = (
         Grant.objects.filter(project=project, pk=grant_id, deleted_at__isnull=True)
@@ -207,7 +198,7 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
     """`GET /usage`: a metered feature's usage in the customer's current period as Tollgate counted it, how much
     of it Stripe's meter has (`billed_quantity`) or is still to get (`pending_quantity`), and what the metered
     price they subscribe to would invoice for the counted quantity (0 without one: usage nobody is billed for)."""
-    feature = feature_get(project=project, key=feature_key)
+    feature = feature_by_key(project=project, key=feature_key)
     if feature.type != Feature.Type.METERED:
         raise InvalidRequest(
             f"feature: {feature.key!r} is a {feature.type} feature; usage is counted for metered features.",

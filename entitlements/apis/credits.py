@@ -10,9 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.models import Feature
+from catalog.selectors import feature_by_key
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from customers.models import Customer
+from customers.selectors import customer_find
 from entitlements import selectors
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, FEATURE, FEATURE_PARAMETER
 from entitlements.models import CreditLot
@@ -63,14 +65,14 @@ class CreditsApi(BaseApi):
     def get(self, request: Request) -> Response:
         project = request_project(request)
         external_id = CUSTOMER.parse(request.query_params)
-        feature = selectors.feature_get(project=project, key=FEATURE.parse(request.query_params))
+        feature = feature_by_key(project=project, key=FEATURE.parse(request.query_params))
         if feature.type != Feature.Type.CREDITS:
             raise InvalidRequest(
                 f"feature: {feature.key!r} is a {feature.type} feature, not a credits feature.",
                 code="feature_not_credits",
                 param="feature",
             )
-        customer: Customer | None = selectors.customer_find(project=project, external_id=external_id)
+        customer: Customer | None = customer_find(project=project, external_id=external_id)
         body: dict[str, Any] = {
             "object": "credit_balance",
             "customer": external_id,

@@ -9,6 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.selectors import feature_by_key
 from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.serializers import StrictSerializer
@@ -92,7 +93,7 @@ class GrantCreateApi(BaseApi):
             project=project,
             actor=actor_from_request(request),
             external_id=data["customer"],
-            feature=selectors.feature_get(project=project, key=data["feature"]),
+            feature=feature_by_key(project=project, key=data["feature"]),
             reason=data["reason"],
             value=data.get("value"),
             value_given="value" in data,
@@ -147,7 +148,7 @@ class RevocationCreateApi(BaseApi):
             project=project,
             actor=actor_from_request(request),
             external_id=data["customer"],
-            feature=selectors.feature_get(project=project, key=data["feature"]),
+            feature=feature_by_key(project=project, key=data["feature"]),
             reason=data["reason"],
             expires_at=data.get("expires_at"),
         )
