@@ -2,6 +2,9 @@
 billing meter (the emulator) by billing's batched task: our event id is Stripe's `identifier`, so a re-send is harmless; failures are retried from the
 database; which events were reported is visible on the event."""
 
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -259,3 +262,23 @@ def test_usage_of_the_period_before_a_metered_item_was_added_is_billed_and_older
             "late": "reported",
         }
         assert _renewal_usage_lines(stripe_emulator, sdk, created.id, stripe_webhooks) == [(10, 20)]
+
+
+def test_the_report_task_is_registered_in_a_process_that_never_imported_billing_tasks():
+    """Entitlements queues the report by its task name; an eager process (`make demo`, a web process) runs it only
+    if the task is registered there. A fresh interpreter that only set Django up must know it."""
+    code = (
+        "import django; django.setup(); from celery import current_app; "
+        "print(sorted(n for n in current_app.tasks if n.startswith('entitlements.tasks.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+    ).stdout
+    assert (
+        out.strip()
+        == "['entitlements.tasks.usage_report_sweep', 'entitlements.tasks.usage_report_to_stripe']"
+    )
