@@ -37,7 +37,7 @@ def run() -> None:
     from events.models import Delivery, WebhookEndpoint
     from events.services.deliver import delivery_send
     from events.services.record import event_record
-    from projects.services.projects import projects as project_services
+    from projects.services import projects as project_services
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

@@ -259,7 +259,7 @@ def test_a_key_revoked_while_redis_is_frozen_stays_revoked_when_redis_returns(pr
     applied when Redis wakes up and reads its socket; the epoch does not count on that.)"""
     from core.actors import Actor
     from core.models import CacheEpoch
-    from projects.services.projects.keys import api_key_revoke
+    from projects.services.keys import api_key_revoke
 
     server = private_cache["server"]
     assert api.get("/api/v1/project", key=tenant_a.key).status_code == 200  # now cached in Redis
@@ -278,7 +278,7 @@ def test_a_key_revoked_while_redis_is_down_stays_revoked_when_redis_restarts_wit
     persisted data with the cached "valid" answer in it. The epoch bumped in the database turns that answer down."""
     from core.actors import Actor
     from core.models import CacheEpoch
-    from projects.services.projects.keys import api_key_revoke
+    from projects.services.keys import api_key_revoke
 
     assert api.get("/api/v1/project", key=tenant_a.key).status_code == 200
     server = private_cache["server"]
@@ -384,7 +384,7 @@ def test_a_grant_given_while_redis_is_frozen_is_answered_when_redis_returns(priv
 def _project_suspend(tenant) -> None:
     from core.actors import Actor
     from projects.models import Project
-    from projects.services.projects.projects import project_update
+    from projects.services.projects import project_update
 
     project_update(
         actor=Actor.system("test"), project=tenant.project, status=Project.Status.SUSPENDED, reason="unpaid"
