@@ -62,12 +62,14 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
 
 def _payment_locked(payment: Payment) -> Payment:
     """The payment under its row lock, with its project and customer (not locked): the tenant event and
-    entitlements need them. The customer's project is the payment's (one project row, not read twice)."""
-    locked = (
-        Payment.objects.select_for_update(of=("self",))
-        .select_related("project", "customer")
-        .get(pk=payment.pk)
-    )
+    entitlements need them. The project the caller holds is used as it is (a payment never changes project,
+    and a project row read again would be decrypted again); the customer is read with the lock, and its
+    project is the payment's."""
+    project_held = Payment.project.is_cached(payment)
+    related = ("customer",) if project_held else ("project", "customer")
+    locked = Payment.objects.select_for_update(of=("self",)).select_related(*related).get(pk=payment.pk)
+    if project_held:
+        locked.project = payment.project
     if locked.customer.project_id == locked.project_id:
         locked.customer.project = locked.project
     return locked
