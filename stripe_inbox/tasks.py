@@ -9,8 +9,11 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from core.db import connections_check, connections_close
-from stripe_inbox.services.process import stripe_event_process, stripe_events_process_key
-from stripe_inbox.services.queue import stripe_events_requeue_due
+from stripe_inbox.services.process import (
+    stripe_event_process,
+    stripe_events_process_key,
+    stripe_events_requeue_due,
+)
 
 # A database that is down (restarting, failing over) is waited for: the task retries with backoff, and the
 # beat sweep queues whatever is still due once it is back.

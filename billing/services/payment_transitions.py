@@ -57,34 +57,48 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
     tenant-visible event of a status change in the same transaction. Re-applying the same state is a no-op,
     so duplicate and late Stripe events converge."""
     with transaction.atomic():
-        # The project and customer come along (not locked): the tenant event and entitlements need them.
-        locked = (
-            Payment.objects.select_for_update(of=("self",))
-            .select_related("project", "customer")
-            .get(pk=payment.pk)
+        return _transition_locked(locked=_payment_locked(payment), allowed_from=allowed_from, **fields)
+
+
+def _payment_locked(payment: Payment) -> Payment:
+    """The payment under its row lock, with its project and customer (not locked): the tenant event and
+    entitlements need them. The project the caller holds is used as it is (a payment never changes project,
+    and a project row read again would be decrypted again); the customer is read with the lock, and its
+    project is the payment's."""
+    project_held = Payment.project.is_cached(payment)
+    related = ("customer",) if project_held else ("project", "customer")
+    locked = Payment.objects.select_for_update(of=("self",)).select_related(*related).get(pk=payment.pk)
+    if project_held:
+        locked.project = payment.project
+    if locked.customer.project_id == locked.project_id:
+        locked.customer.project = locked.project
+    return locked
+
+
+def _transition_locked(*, locked: Payment, allowed_from: tuple[str, ...], **fields: Any) -> Payment:
+    """`payment_transition` on a payment already locked by the caller's transaction (`_payment_locked`)."""
+    if locked.status not in allowed_from:
+        return locked
+    changed = {name: value for name, value in fields.items() if getattr(locked, name) != value}
+    if not changed:
+        return locked
+    previous_status = locked.status
+    if changed.get("status") == Payment.Status.SUCCEEDED and not locked.succeeded_at:
+        changed["succeeded_at"] = timezone.now()
+    for name, value in changed.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=[*changed, "updated_at"])
+    event_type = _EVENT_FOR_STATUS.get(locked.status)
+    if "status" in changed or "dispute_status" in changed:
+        # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
+        payment_facts_hand(payment=locked)
+    if "status" in changed and event_type:
+        event_record(
+            project=locked.project,
+            type=event_type,
+            data_object=dict(PaymentOutput(locked).data),
+            previous_attributes={"status": previous_status},
         )
-        if locked.status not in allowed_from:
-            return locked
-        changed = {name: value for name, value in fields.items() if getattr(locked, name) != value}
-        if not changed:
-            return locked
-        previous_status = locked.status
-        if changed.get("status") == Payment.Status.SUCCEEDED and not locked.succeeded_at:
-            changed["succeeded_at"] = timezone.now()
-        for name, value in changed.items():
-            setattr(locked, name, value)
-        locked.save(update_fields=[*changed, "updated_at"])
-        event_type = _EVENT_FOR_STATUS.get(locked.status)
-        if "status" in changed or "dispute_status" in changed:
-            # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
-            payment_facts_hand(payment=locked)
-        if "status" in changed and event_type:
-            event_record(
-                project=locked.project,
-                type=event_type,
-                data_object=dict(PaymentOutput(locked).data),
-                previous_attributes={"status": previous_status},
-            )
     return locked
 
 
@@ -102,13 +116,19 @@ def _checkout_transition(*, payment: Payment, to: str) -> None:
     event_record(
         project=payment.project,
         type="checkout.completed" if to == CheckoutSession.Status.COMPLETE else "checkout.expired",
-        data_object=dict(
-            CheckoutSessionOutput(
-                CheckoutSession.objects.select_related("payment", "customer").get(pk=session.pk)
-            ).data
-        ),
+        data_object=dict(CheckoutSessionOutput(_with_payment(session, payment)).data),
         previous_attributes={"status": CheckoutSession.Status.OPEN},
     )
+
+
+def _with_payment(session: CheckoutSession, payment: Payment) -> CheckoutSession:
+    """The session with its payment and customer as this transaction holds them (read again only if the session
+    is another customer's)."""
+    if session.customer_id != payment.customer_id:
+        return CheckoutSession.objects.select_related("payment", "customer").get(pk=session.pk)
+    session.payment = payment
+    session.customer = payment.customer
+    return session
 
 
 def payment_apply_intent(*, payment: Payment, intent: dict[str, Any]) -> Payment:
@@ -149,11 +169,10 @@ def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) 
     elif status == "expired":
         fields["status"] = Payment.Status.EXPIRED
     with transaction.atomic():
+        payment = _payment_locked(payment)  # one row lock for both steps
         if settled:  # ids (and tax) Stripe created meanwhile are recorded whatever the payment's status
-            payment = payment_transition(
-                payment=payment, allowed_from=tuple(Payment.Status.values), **settled
-            )
-        payment = payment_transition(payment=payment, allowed_from=Payment.OPEN_STATUSES, **fields)
+            payment = _transition_locked(locked=payment, allowed_from=tuple(Payment.Status.values), **settled)
+        payment = _transition_locked(locked=payment, allowed_from=Payment.OPEN_STATUSES, **fields)
         if status == "complete":
             customer_adopt_checkout_email(
                 customer_id=payment.customer_id,

@@ -36,11 +36,14 @@ def payment_entitlements_apply(
     payment's row lock): a paid one-time purchase is recorded, a paid subscription invoice (`plan_period`: what
     it billed) grants its period's plan credits, a full refund or a lost dispute takes back what either granted,
     and anything else (a dispute opened — access is kept, flagged) only recomputes a purchase's answer."""
-    # The purchases' copy of the payment's status: what the resolver flags and the explanation says.
-    held = Purchase.objects.filter(payment_id=payment.id).exclude(
-        payment_status=payment.status, dispute_status=payment.dispute_status
-    )
-    held.update(payment_status=payment.status, dispute_status=payment.dispute_status)
+    # Purchases of a payment are only recorded under its row lock (which the caller holds), so whether it has
+    # any is read once: most payments (a subscription's) have none, and then there is no copy to update.
+    has_purchases = Purchase.objects.filter(payment_id=payment.id).exists()
+    if has_purchases:
+        # The purchases' copy of the payment's status: what the resolver flags and the explanation says.
+        Purchase.objects.filter(payment_id=payment.id).exclude(
+            payment_status=payment.status, dispute_status=payment.dispute_status
+        ).update(payment_status=payment.status, dispute_status=payment.dispute_status)
     if payment.status == REFUNDED or payment.dispute_status == DISPUTE_LOST:
         reason = "lost dispute" if payment.dispute_status == DISPUTE_LOST else "refunded in full"
         changed = purchase_revoke(customer=customer, payment_id=payment.id, reason=reason)
@@ -50,8 +53,9 @@ def payment_entitlements_apply(
         if plan_period is not None:
             changed = plan_period_record(customer=customer, facts=plan_period) or changed
     # Only purchases take a payment's status into account (a disputed purchase is flagged): a subscription's
-    # payment that granted or took back nothing changes no answer, so nothing is recomputed for it.
-    if not changed and Purchase.objects.filter(payment_id=payment.id).exists():
+    # payment that granted or took back nothing changes no answer, so nothing is recomputed for it. (Purchases
+    # recorded just now changed the answer: `changed`.)
+    if not changed and has_purchases:
         entitlements_recompute(customer=customer)
 
 

@@ -17,7 +17,7 @@ from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, stripe_id
 from stripe_gateway.signatures import WebhookSignatureInvalid, webhook_verify
 from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
-from stripe_inbox.services.queue import queue_processing
+from stripe_inbox.services.process import queue_processing
 
 logger = logging.getLogger(__name__)
 

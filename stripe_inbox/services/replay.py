@@ -11,7 +11,7 @@ from core.audit import audit_record
 from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, gateway_for, platform_gateway
 from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.queue import queue_processing
+from stripe_inbox.services.process import queue_processing
 from stripe_inbox.services.receive import ordering_key, stripe_event_store
 
 

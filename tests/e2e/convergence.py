@@ -312,7 +312,7 @@ def settle_as_in_production(workers: Workers, timeout: float, what: str) -> bool
         return False
     except AssertionError:
         pass
-    from stripe_inbox.services.queue import stripe_events_requeue_due
+    from stripe_inbox.services.process import stripe_events_requeue_due
 
     with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=True):
         stripe_events_requeue_due()
@@ -783,7 +783,7 @@ def lose_outcomes(scenario: Scenario, settle: Callable[[str], None]) -> int:
     database crash dropped the newest bookkeeping (committed without a flush) — read `processing` again; the
     sweep hands them to the workers, which apply them a second time after everything that came later. A third
     of the applied events, chosen by the seed. Returns how many."""
-    from stripe_inbox.services.queue import stripe_events_requeue_due
+    from stripe_inbox.services.process import stripe_events_requeue_due
 
     rng = random.Random(scenario.seed * 104_729 + 3)
     applied = list(

@@ -28,8 +28,12 @@ from customers.models import Customer
 from events.models import Event
 from stripe_gateway.gateway import PLATFORM_ACCOUNT
 from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.process import MAX_ATTEMPTS, stripe_events_process_key
-from stripe_inbox.services.queue import queue_processing, stripe_events_requeue_due
+from stripe_inbox.services.process import (
+    MAX_ATTEMPTS,
+    queue_processing,
+    stripe_events_process_key,
+    stripe_events_requeue_due,
+)
 from stripe_inbox.services.receive import ordering_key, stripe_event_store
 from tests.billing.payment_factories import CustomerFactory
 from tests.stripe_inbox.workers import (
