@@ -130,6 +130,7 @@ def _setup() -> dict[str, Any]:
     from django.utils import timezone
 
     from billing.models import Subscription
+    from billing.services.entitlement_facts import subscription_facts_hand
     from catalog.models import Feature, Price, Product, ProductFeature
     from core.actors import Actor
     from core.ids import random_token
@@ -159,7 +160,7 @@ def _setup() -> dict[str, Any]:
                 type="recurring",
                 interval="month",
             )
-            Subscription.objects.create(
+            subscription = Subscription.objects.create(
                 project=project,
                 customer=Customer.objects.create(
                     project=project, external_id="reader" if key == "big" else "hot"
@@ -171,6 +172,8 @@ def _setup() -> dict[str, Any]:
                 current_period_end=now + timedelta(days=29),
                 stripe_subscription_id=f"sub_bench_{slug}_{key}",
             )
+            # What billing's mirror does after saving a subscription: hand entitlements its facts.
+            subscription_facts_hand(subscription=subscription, price=price, items=[])
     return {"project": project, "secret": secret, "calls": calls}
 
 
