@@ -15,11 +15,11 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, F, Min, Pre
 
 from catalog.models import Price, Product
 from catalog.selectors import product_list
-from core.cache import cache_add, cache_epoch, cache_get, cache_set
+from core.cache import VERSION_TTL_SECONDS, cache_add, cache_epoch, cache_get, cache_set
 from core.errors import NotFound
 from core.ids import random_token
 from projects.models import Project
-from projects.versions import VERSION_TTL_SECONDS, project_version_bump, project_version_key
+from projects.versions import project_version_bump, project_version_key
 
 # Correctness comes from the tag, not the TTL: this only bounds how long an unread answer occupies the cache.
 PLANS_CACHE_SECONDS = 3_600

@@ -1,4 +1,5 @@
-"""Cache access that degrades instead of failing: with Redis down, callers fall back to the database.
+"""Cache access that degrades instead of failing: with Redis down, callers fall back to the database; and the
+versions of cached answers, bumped on commit.
 
 A cache outage must cost latency, never a 500 (ARCHITECTURE.md). Failures are logged at most once a minute
 per operation so an outage does not flood the logs.
@@ -12,6 +13,10 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
+from prometheus_client import Counter
+
+from core.ids import random_token
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -176,3 +181,88 @@ class LocalCache:
 
 
 _epoch_local = LocalCache()
+
+
+# --- versions of cached answers, bumped on commit (the entitlement snapshots, the project's answers version) ---
+
+# A version key lives a week; a missing one is made anew, and every answer tagged with the old one stops being served.
+VERSION_TTL_SECONDS = 7 * 86_400
+
+FALLBACKS = Counter(
+    "tollgate_entitlement_cache_fallbacks",
+    "Entitlement answers computed from the database because the cache was unreachable.",
+)
+_answers_last_warned = [-60.0]
+
+
+class VersionStore:
+    """The shared cache, reached with as few round trips as possible: with Redis, the reused client of
+    `core.cache.redis_client`, `MGET` for reads and one SET or pipeline for the version bumps of a commit. Any other
+    backend goes through Django's API."""
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        redis = redis_client()
+        if redis is None:
+            return dict(cache.get_many(keys))
+        backend, client = redis
+        loads = backend._cache._serializer.loads
+        values = client.mget([backend.make_key(key) for key in keys])
+        return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
+
+    def set_many(self, items: dict[str, Any], timeout: float) -> None:
+        redis = redis_client()
+        if redis is None:
+            cache.set_many(items, timeout)
+            return
+        backend, client = redis
+        dumps = backend._cache._serializer.dumps
+        if len(items) == 1:  # a consume's one bump: a plain SET costs less than a pipeline of one
+            ((key, value),) = items.items()
+            client.set(backend.make_key(key), dumps(value), ex=int(timeout))
+            return
+        pipe = client.pipeline(transaction=False)
+        for key, value in items.items():
+            pipe.set(backend.make_key(key), dumps(value), ex=int(timeout))
+        pipe.execute()
+
+    def add(self, key: str, value: Any, timeout: float) -> bool:
+        redis = redis_client()
+        if redis is None:
+            return bool(cache.add(key, value, timeout))
+        backend, client = redis
+        return bool(
+            client.set(
+                backend.make_key(key), backend._cache._serializer.dumps(value), ex=int(timeout), nx=True
+            )
+        )
+
+
+version_store = VersionStore()
+
+
+def cache_unavailable(operation: str, exc: Exception) -> None:
+    FALLBACKS.inc()
+    now = time.monotonic()
+    if now - _answers_last_warned[0] >= 60.0:
+        _answers_last_warned[0] = now
+        logger.warning(
+            "Entitlement cache unreachable during %s (%s); answering from the database.",
+            operation,
+            exc.__class__.__name__,
+        )
+
+
+def bump_on_commit(keys: list[str]) -> None:
+    """Gives each version key a new token once the current transaction commits (at once outside one), in one
+    pipeline. A bump that cannot reach the cache bumps the cache epoch in the database instead, and snapshot tags
+    carry the epoch, so no answer cached before it is served again when the cache returns. Both the entitlement snapshots' versions
+    (`entitlements.cache`) and the project's answers version (`projects.versions`) move through it."""
+
+    def bump() -> None:
+        try:
+            version_store.set_many({key: random_token(12) for key in keys}, VERSION_TTL_SECONDS)
+        except Exception as exc:  # the versions could not move: no cached answer of this epoch is trusted now
+            cache_unavailable("version bump", exc)
+            cache_epoch_bump(f"version bump failed ({exc.__class__.__name__})")
+
+    transaction.on_commit(bump)

@@ -25,27 +25,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from django.core.cache import cache
-from django.db import transaction
-from prometheus_client import Counter
-
-from core.cache import cache_epoch, cache_epoch_bump, redis_client
+from core.cache import (
+    VERSION_TTL_SECONDS,
+    bump_on_commit,
+    cache_epoch,
+    cache_unavailable,
+    version_store,
+)
 from core.ids import random_token
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot
 from projects.models import Project
-from projects.versions import VERSION_TTL_SECONDS, project_version_key
+from projects.versions import project_version_key
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_TTL_SECONDS = resolver.MAX_SNAPSHOT_AGE_SECONDS
-
-FALLBACKS = Counter(
-    "tollgate_entitlement_cache_fallbacks",
-    "Entitlement answers computed from the database because the cache was unreachable.",
-)
-_last_warned = [-60.0]
 
 
 def _customer_part(external_id: str) -> str:
@@ -79,77 +75,20 @@ class Keys:
         return self.all() if with_usage else self.all()[:3]
 
 
-class _Store:
-    """The shared cache, reached with as few round trips as possible: with Redis, the reused client of
-    `core.cache.redis_client`, `MGET` for reads and one SET or pipeline for the version bumps of a commit. Any other
-    backend goes through Django's API."""
-
-    def get_many(self, keys: list[str]) -> dict[str, Any]:
-        redis = redis_client()
-        if redis is None:
-            return dict(cache.get_many(keys))
-        backend, client = redis
-        loads = backend._cache._serializer.loads
-        values = client.mget([backend.make_key(key) for key in keys])
-        return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
-
-    def set_many(self, items: dict[str, Any], timeout: float) -> None:
-        redis = redis_client()
-        if redis is None:
-            cache.set_many(items, timeout)
-            return
-        backend, client = redis
-        dumps = backend._cache._serializer.dumps
-        if len(items) == 1:  # a consume's one bump: a plain SET costs less than a pipeline of one
-            ((key, value),) = items.items()
-            client.set(backend.make_key(key), dumps(value), ex=int(timeout))
-            return
-        pipe = client.pipeline(transaction=False)
-        for key, value in items.items():
-            pipe.set(backend.make_key(key), dumps(value), ex=int(timeout))
-        pipe.execute()
-
-    def add(self, key: str, value: Any, timeout: float) -> bool:
-        redis = redis_client()
-        if redis is None:
-            return bool(cache.add(key, value, timeout))
-        backend, client = redis
-        return bool(
-            client.set(
-                backend.make_key(key), backend._cache._serializer.dumps(value), ex=int(timeout), nx=True
-            )
-        )
-
-
-_store = _Store()
-
-
-def _unavailable(operation: str, exc: Exception) -> None:
-    FALLBACKS.inc()
-    now = time.monotonic()
-    if now - _last_warned[0] >= 60.0:
-        _last_warned[0] = now
-        logger.warning(
-            "Entitlement cache unreachable during %s (%s); answering from the database.",
-            operation,
-            exc.__class__.__name__,
-        )
-
-
 def _read(keys: list[str]) -> dict[str, Any] | None:
     """One MGET; None when the cache is unreachable (logged at most once a minute, always counted)."""
     try:
-        return _store.get_many(keys)
+        return version_store.get_many(keys)
     except Exception as exc:  # any backend error: ConnectionError, TimeoutError, OSError …
-        _unavailable("read", exc)
+        cache_unavailable("read", exc)
         return None
 
 
 def _write(items: dict[str, Any], timeout: float) -> None:
     try:
-        _store.set_many(items, timeout)
+        version_store.set_many(items, timeout)
     except Exception as exc:
-        _unavailable("write", exc)
+        cache_unavailable("write", exc)
 
 
 def _version_ensure(key: str, current: Any) -> str:
@@ -158,28 +97,13 @@ def _version_ensure(key: str, current: Any) -> str:
         return str(current)
     token = random_token(12)
     try:
-        if _store.add(key, token, VERSION_TTL_SECONDS):
+        if version_store.add(key, token, VERSION_TTL_SECONDS):
             return token
-        existing = _store.get_many([key]).get(key)
+        existing = version_store.get_many([key]).get(key)
     except Exception as exc:
-        _unavailable("version", exc)
+        cache_unavailable("version", exc)
         return token
     return str(existing) if existing else token
-
-
-def bump_on_commit(keys: list[str]) -> None:
-    """Gives each version key a new token once the current transaction commits (at once outside one), in one
-    pipeline. A bump that cannot reach the cache bumps the cache epoch in the database instead, and snapshot tags
-    carry the epoch, so no answer cached before it is served again when the cache returns."""
-
-    def bump() -> None:
-        try:
-            _store.set_many({key: random_token(12) for key in keys}, VERSION_TTL_SECONDS)
-        except Exception as exc:  # the versions could not move: no cached answer of this epoch is trusted now
-            _unavailable("version bump", exc)
-            cache_epoch_bump(f"entitlement version bump failed ({exc.__class__.__name__})")
-
-    transaction.on_commit(bump)
 
 
 def structure_changed(*, project_id: str, external_id: str) -> None:

@@ -9,17 +9,7 @@ cache bumps the cache epoch in the database instead (`core.cache.cache_epoch_bum
 tagged with too.
 """
 
-import logging
-
-from django.core.cache import cache
-from django.db import transaction
-
-from core.cache import cache_epoch_bump
-from core.ids import random_token
-
-logger = logging.getLogger(__name__)
-
-VERSION_TTL_SECONDS = 7 * 86_400
+from core.cache import bump_on_commit
 
 
 def project_version_key(project_id: str) -> str:
@@ -28,13 +18,4 @@ def project_version_key(project_id: str) -> str:
 
 def project_version_bump(*, project_id: str) -> None:
     """Every cached answer of the project is stale once the current transaction commits (at once outside one)."""
-    key = project_version_key(project_id)
-
-    def bump() -> None:
-        try:
-            cache.set(key, random_token(12), VERSION_TTL_SECONDS)
-        except Exception as exc:  # the version could not move: no cached answer of this epoch is trusted now
-            logger.warning("Project version bump failed (%s).", exc.__class__.__name__)
-            cache_epoch_bump(f"project version bump failed ({exc.__class__.__name__})")
-
-    transaction.on_commit(bump)
+    bump_on_commit([project_version_key(project_id)])

@@ -5,6 +5,7 @@ that named no customer row.
 
 from collections.abc import Iterable
 
+from core.cache import bump_on_commit
 from customers.models import Customer
 from customers.services import customers as customer_services
 from entitlements import cache as ent_cache
@@ -16,7 +17,7 @@ def customers_ensure(*, project: Project, external_ids: Iterable[str]) -> dict[s
     found, created = customer_services.customers_ensure(project=project, external_ids=external_ids)
     if created:
         # Cached snapshots of an unknown customer name no customer row: recompute them.
-        ent_cache.bump_on_commit([ent_cache.Keys.of(project.pk, e).structure_version for e in created])
+        bump_on_commit([ent_cache.Keys.of(project.pk, e).structure_version for e in created])
     return found
 
 
