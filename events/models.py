@@ -8,6 +8,11 @@ from core.ids import PublicIdField
 from stripe_gateway.gateway import PLATFORM_ACCOUNT  # noqa: F401  (re-exported: the inbox names accounts the same way)
 
 
+def subscribed(events: list[str], event_type: str) -> bool:
+    """Whether an endpoint subscribed to `events` ("*" for all) wants an event of `event_type`."""
+    return "*" in events or event_type in events
+
+
 class WebhookEndpoint(models.Model):
     """A tenant's URL that receives Tollgate's events, signed with a secret shown once."""
 
@@ -41,7 +46,7 @@ class WebhookEndpoint(models.Model):
         return self.url
 
     def wants(self, event_type: str) -> bool:
-        return "*" in self.events or event_type in self.events
+        return subscribed(self.events, event_type)
 
 
 class EventSequence(models.Model):

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.db import in_transaction
-from events.models import Delivery, Event, EventSequence, WebhookEndpoint
+from events.models import Delivery, Event, EventSequence, WebhookEndpoint, subscribed
 from events.types import EVENT_TYPES
 from projects.models import Project
 
@@ -31,27 +31,47 @@ def event_record(
         raise ValueError(f"Unknown event type {type!r}")
     if not in_transaction():
         raise RuntimeError("event_record must run inside the transaction of the change it records.")
-    event = Event.objects.create(
-        project=project,
-        type=type,
-        sequence=_next_sequence(project.pk),
-        data={"object": data_object},
-        previous_attributes=previous_attributes,
+    event = Event(
+        project=project, type=type, data={"object": data_object}, previous_attributes=previous_attributes
     )
-    _deliveries_create(event)
+    if connection.vendor == "postgresql":
+        _insert_numbered(event)
+    else:
+        event.sequence = _next_sequence(project.pk)
+        event.save(force_insert=True)
+    _deliveries_create(event, new=True)
     return event
 
 
+def _insert_numbered(event: Event) -> None:
+    """Numbers and inserts the event in one statement: the sequence row's UPDATE … RETURNING feeds the INSERT."""
+    event.created_at = timezone.now()
+    fields = [f for f in Event._meta.concrete_fields if f.attname != "sequence"]
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    event.sequence = _numbered(
+        event.project_id,
+        f"WITH s AS ({_NEXT}) INSERT INTO {Event._meta.db_table} ({', '.join(f.attname for f in fields)}, "  # noqa: S608 (names from the model)
+        f"sequence) SELECT {', '.join(['%s'] * len(fields))}, s.last FROM s RETURNING sequence",
+        [event.project_id, *values],
+    )
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+_NEXT = f"UPDATE {EventSequence._meta.db_table} SET last = last + 1 WHERE project_id = %s RETURNING last"  # noqa: S608
+
+
 def _next_sequence(project_id: str) -> int:
-    """The project's next event number: one UPDATE … RETURNING (the row stays locked until the caller's
-    transaction ends, so numbers follow commit order); the row is created on the project's first event."""
-    table = EventSequence._meta.db_table
+    return _numbered(project_id, _NEXT, [project_id])
+
+
+def _numbered(project_id: str, sql: str, params: list[Any]) -> int:
+    """Runs a statement that takes the project's next event number (`_NEXT`) and returns it. The sequence row stays
+    locked until the caller's transaction ends, so numbers follow commit order; it is created on the project's
+    first event."""
     for _ in range(2):
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET last = last + 1 WHERE project_id = %s RETURNING last",  # noqa: S608 (table name from the model)
-                [project_id],
-            )
+            cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is not None:
             return int(row[0])
@@ -59,18 +79,29 @@ def _next_sequence(project_id: str) -> int:
     raise RuntimeError(f"No event sequence for project {project_id}.")
 
 
-def _deliveries_create(event: Event, endpoints: list[WebhookEndpoint] | None = None) -> list[Delivery]:
-    if endpoints is None:
-        endpoints = [
-            e
-            for e in WebhookEndpoint.objects.filter(project=event.project, enabled=True)
-            if e.wants(event.type)
-        ]
+def _deliveries_create(event: Event, *, new: bool = False) -> list[Delivery]:
+    """One delivery per enabled endpoint that wants the event: made anew for a new event (none can exist yet),
+    else made or set pending again."""
+    endpoint_ids = [
+        pk
+        for pk, events in WebhookEndpoint.objects.filter(
+            project_id=event.project_id, enabled=True
+        ).values_list("pk", "events")
+        if subscribed(events, event.type)
+    ]
     now = timezone.now()
-    deliveries = []
-    for endpoint in endpoints:
+    deliveries: list[Delivery] = []
+    if new:
+        deliveries = Delivery.objects.bulk_create(
+            [
+                Delivery(event=event, endpoint_id=pk, project_id=event.project_id, next_attempt_at=now)
+                for pk in endpoint_ids
+            ]
+        )
+        endpoint_ids = []
+    for pk in endpoint_ids:
         delivery, created = Delivery.objects.get_or_create(
-            event=event, endpoint=endpoint, defaults={"project": event.project, "next_attempt_at": now}
+            event=event, endpoint_id=pk, defaults={"project_id": event.project_id, "next_attempt_at": now}
         )
         if not created:
             Delivery.objects.filter(pk=delivery.pk).update(
