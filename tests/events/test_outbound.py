@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 from tollgate_client.webhooks import SignatureVerificationError, construct_event
@@ -14,6 +14,7 @@ from tollgate_client.webhooks import SignatureVerificationError, construct_event
 from events.models import Delivery, Event, WebhookEndpoint
 from events.services import record
 from events.tasks import deliveries_sweep
+from tests.events.factories import WebhookEndpointFactory
 from tests.events.receiver import Receiver
 
 
@@ -122,6 +123,39 @@ def test_sequence_is_strictly_increasing_per_project(tenant_a, tenant_b, django_
     seqs_b = [_record(tenant_b.project, django_capture_on_commit_callbacks).sequence for _ in range(2)]
     assert seqs_a == [1, 2, 3]
     assert seqs_b == [1, 2]
+
+
+def test_an_event_costs_its_number_and_row_its_endpoints_and_its_deliveries(
+    tenant_a, django_assert_num_queries
+):
+    """What each use case pays for every tenant event it records: its number and its row (one statement on
+    PostgreSQL), the endpoints' two columns, and one INSERT for all its deliveries."""
+
+    def _record_now():
+        return record.event_record(
+            project=tenant_a.project,
+            type="payment.succeeded",
+            data_object={"id": "pay_1", "object": "payment"},
+        )
+
+    with transaction.atomic():
+        _record_now()  # the project's first event makes its sequence row
+    hooks = [
+        WebhookEndpointFactory(project=tenant_a.project),
+        WebhookEndpointFactory(project=tenant_a.project),
+    ]
+    WebhookEndpointFactory(project=tenant_a.project, events=["invoice.paid"])
+    WebhookEndpointFactory(project=tenant_a.project, enabled=False)
+    with transaction.atomic(), django_assert_num_queries(3 if connection.vendor == "postgresql" else 4):
+        event = _record_now()
+    assert event.sequence == 2
+    assert Event.objects.get(pk=event.pk).sequence == 2
+    assert sorted(Delivery.objects.filter(event=event).values_list("endpoint_id", flat=True)) == sorted(
+        h.pk for h in hooks
+    )
+    assert set(Delivery.objects.filter(event=event).values_list("status", "project_id")) == {
+        ("pending", tenant_a.project.pk)
+    }
 
 
 def test_endpoint_gets_only_the_types_it_asked_for(
