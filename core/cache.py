@@ -119,9 +119,9 @@ _redis_clients: dict[int, tuple[Any, Any]] = {}
 
 
 def redis_client() -> tuple[Any, Any] | None:
-    """The default cache backend and one reused redis-py client on its connection pool, or None when the cache is
-    not Redis. Django's backend builds a new client object on every call, which costs more than the round trip
-    on a hot path (its response-callback table alone is ~170 entries)."""
+    """The default cache backend and its redis-py client, for commands Django's cache API lacks (MGET, pipelines),
+    or None when the cache is not Redis (`core.redis_cache` keeps one client per pool; a Redis backend configured
+    as Django's own builds one per call, so it is kept here too)."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return None

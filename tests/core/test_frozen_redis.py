@@ -235,7 +235,7 @@ def private_cache(settings, tmp_path):
     holder = {"server": server, "url": url, "dir": str(tmp_path)}
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": url,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }

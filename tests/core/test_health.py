@@ -28,7 +28,7 @@ def test_ready_when_everything_is_up(api):
 def test_ready_is_503_naming_the_cache(api):
     broken = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": UNREACHABLE_REDIS,
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }

@@ -157,7 +157,7 @@ def test_suspension_takes_effect_on_the_next_request(api, tenant_a, platform_key
 def test_cache_outage_falls_back_to_the_database(api, tenant_a, platform_key):
     unreachable = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
         }
