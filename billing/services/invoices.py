@@ -3,15 +3,18 @@ PaymentIntent that pays them, the local payment of an invoice and its settlement
 the tenant events of an invoice (rendered by billing.representations.InvoiceOutput).
 """
 
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
 
 from billing.models import Invoice, Payment, Subscription
 from billing.representations import InvoiceOutput
 from billing.services.entitlement_facts import plan_credits_grant
 from billing.services.payment_transitions import payment_transition
 from core.context import subjects_note
+from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from events.services.record import event_record
 from stripe_gateway.gateway import from_timestamp, stripe_id
@@ -57,7 +60,11 @@ INVOICE_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
 
 
 def invoice_apply(
-    *, account: str, stripe_invoice: dict[str, Any], event_created: int, force: bool = False
+    *,
+    account: str,
+    stripe_invoice: dict[str, Any],
+    event_created: int,
+    force: bool = False,
 ) -> Invoice | None:
     """Applies Stripe's invoice to its mirror (created on first sight) when it is at least as new as the
     mirror (`force`: a fresh read from Stripe, applied whatever it says). Returns None for invoices not ours."""
@@ -66,19 +73,89 @@ def invoice_apply(
     )
     if customer is None:
         return None
-    stripe_subscription_id = invoice_subscription_id(stripe_invoice)
-    subscription = (
-        Subscription.objects.filter(
-            project=customer.project, stripe_subscription_id=stripe_subscription_id
-        ).first()
-        if stripe_subscription_id
-        else None
+    apply = partial(
+        _invoice_mirror,
+        customer=customer,
+        stripe_invoice=stripe_invoice,
+        event_created=event_created,
+        force=force,
     )
-    taxes = sum(int(t.get("amount") or 0) for t in stripe_invoice.get("total_taxes") or [])
-    fields = {
-        "customer": customer,
-        "subscription": subscription,
-        "stripe_subscription_id": stripe_subscription_id,
+    try:
+        return apply()
+    except IntegrityError:  # created concurrently by another event of the same invoice: apply again
+        return apply()
+
+
+def _invoice_mirror(
+    *,
+    customer: Customer,
+    stripe_invoice: dict[str, Any],
+    event_created: int,
+    force: bool,
+) -> Invoice:
+    project = customer.project
+    stripe_subscription_id = invoice_subscription_id(stripe_invoice)
+    subscriptions = Subscription.objects.filter(
+        project=project, stripe_subscription_id=stripe_subscription_id
+    )
+    invoices = Invoice.objects.select_for_update(of=("self",)).filter(
+        project=project, stripe_invoice_id=stripe_invoice["id"]
+    )
+    if stripe_subscription_id:  # its mirror (None: not mirrored yet), read with the invoice's row
+        invoices = invoices.annotate(mirrored_subscription_id=Subquery(subscriptions.values("pk")[:1]))
+    fields = _invoice_fields(stripe_invoice, customer=customer)
+    with transaction.atomic():
+        invoice = invoices.first()
+        status_before = invoice.status if invoice is not None else None
+        if invoice is None:
+            # No savepoint: an invoice created meanwhile fails the whole block, and invoice_apply applies again.
+            invoice = Invoice.objects.create(
+                project=project,
+                stripe_invoice_id=stripe_invoice["id"],
+                customer=customer,
+                subscription_id=subscriptions.values_list("pk", flat=True).first()
+                if stripe_subscription_id
+                else None,
+                stripe_event_created=event_created,
+                **fields,
+            )
+        else:
+            invoice.project = project  # already loaded: no lazy query for what follows
+            if invoice.customer_id == customer.pk:
+                invoice.customer = customer
+            if force or invoice_is_newer(invoice, stripe_invoice, event_created):
+                changed: dict[str, Any] = {
+                    name: value for name, value in fields.items() if getattr(invoice, name) != value
+                }
+                if invoice.customer_id != customer.pk:
+                    changed["customer"] = customer
+                subscription_id = getattr(invoice, "mirrored_subscription_id", None)  # the annotation
+                # None keeps the link made when the subscription arrived.
+                if subscription_id is not None and subscription_id != invoice.subscription_id:
+                    changed["subscription_id"] = subscription_id
+                if event_created > invoice.stripe_event_created:
+                    changed["stripe_event_created"] = event_created
+                for name, value in changed.items():
+                    setattr(invoice, name, value)
+                # updated_at too: every apply stamps it, as a full save did
+                invoice.save(update_fields=[*changed, "updated_at"])
+        if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
+            event_record(
+                project=project,
+                type="invoice.paid",
+                data_object=_invoice_object(
+                    invoice
+                    if invoice.customer_id == customer.pk
+                    else Invoice.objects.select_related("customer").get(pk=invoice.pk)
+                ),
+            )
+    return invoice
+
+
+def _invoice_fields(stripe_invoice: dict[str, Any], *, customer: Customer) -> dict[str, Any]:
+    """The mirror's columns that Stripe's invoice decides (the customer and the subscription aside)."""
+    return {
+        "stripe_subscription_id": invoice_subscription_id(stripe_invoice),
         "number": stripe_invoice.get("number") or "",
         "status": stripe_invoice.get("status") or "draft",
         "billing_reason": stripe_invoice.get("billing_reason") or "",
@@ -87,7 +164,7 @@ def invoice_apply(
         "discount": sum(
             int(d.get("amount") or 0) for d in stripe_invoice.get("total_discount_amounts") or []
         ),
-        "tax": taxes,
+        "tax": sum(int(t.get("amount") or 0) for t in stripe_invoice.get("total_taxes") or []),
         "total": int(stripe_invoice.get("total") or 0),
         "amount_due": int(stripe_invoice.get("amount_due") or 0),
         "amount_paid": int(stripe_invoice.get("amount_paid") or 0),
@@ -98,34 +175,6 @@ def invoice_apply(
         "invoice_pdf": stripe_invoice.get("invoice_pdf") or "",
         "lines": invoice_lines(stripe_invoice),
     }
-    with transaction.atomic():
-        invoice, created = Invoice.objects.select_for_update().get_or_create(
-            project=customer.project,
-            stripe_invoice_id=stripe_invoice["id"],
-            defaults={**fields, "stripe_event_created": event_created},
-        )
-        status_before = None if created else invoice.status
-        invoice.project = customer.project  # already loaded: no lazy query for what follows
-        if invoice.customer_id == customer.pk:
-            invoice.customer = customer
-        if not created and (force or invoice_is_newer(invoice, stripe_invoice, event_created)):
-            if invoice.subscription_id is not None and subscription is None:
-                del fields["subscription"]  # a link made when the subscription arrived stays
-            for name, value in fields.items():
-                setattr(invoice, name, value)
-            invoice.stripe_event_created = max(event_created, invoice.stripe_event_created)
-            invoice.save()
-        if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
-            event_record(
-                project=customer.project,
-                type="invoice.paid",
-                data_object=_invoice_object(
-                    invoice
-                    if invoice.customer_id == customer.pk
-                    else Invoice.objects.select_related("customer").get(pk=invoice.pk)
-                ),
-            )
-    return invoice
 
 
 def invoice_is_newer(invoice: Invoice, stripe_invoice: dict[str, Any], event_created: int) -> bool:
@@ -157,6 +206,8 @@ def invoice_payment_apply(
     subscription_metadata = ((stripe_invoice.get("parent") or {}).get("subscription_details") or {}).get(
         "metadata"
     ) or {}
+    # The invoice's Stripe subscription, once its mirror is linked (the link is made by that same id).
+    stripe_subscription_id = invoice.stripe_subscription_id if invoice.subscription_id is not None else ""
     settled = (
         Payment.objects.filter(project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id)
         .exclude(status__in=Payment.OPEN_STATUSES)
@@ -186,13 +237,13 @@ def invoice_payment_apply(
                 .filter(pk=subscription_metadata.get("tollgate_payment") or "-")
                 .first()
             )
-            if payment is None and invoice.subscription is not None:
+            if payment is None and stripe_subscription_id:
                 payment = (
                     Payment.objects.select_for_update()
                     .filter(
                         project=invoice.project,
                         stripe_invoice_id="",
-                        stripe_subscription_id=invoice.subscription.stripe_subscription_id,
+                        stripe_subscription_id=stripe_subscription_id,
                     )
                     .first()
                 )
@@ -212,9 +263,7 @@ def invoice_payment_apply(
                         currency=invoice.currency,
                         description=f"Invoice {invoice.number}".strip(),
                         stripe_invoice_id=invoice.stripe_invoice_id,
-                        stripe_subscription_id=invoice.subscription.stripe_subscription_id
-                        if invoice.subscription
-                        else "",
+                        stripe_subscription_id=stripe_subscription_id,
                         stripe_payment_intent_id=payment_intent_id,
                     )
             except IntegrityError:  # another event created it meanwhile
@@ -224,8 +273,8 @@ def invoice_payment_apply(
         links: dict[str, Any] = {}
         if payment_intent_id and not payment.stripe_payment_intent_id:
             links["stripe_payment_intent_id"] = payment_intent_id
-        if invoice.subscription is not None and not payment.stripe_subscription_id:
-            links["stripe_subscription_id"] = invoice.subscription.stripe_subscription_id
+        if stripe_subscription_id and not payment.stripe_subscription_id:
+            links["stripe_subscription_id"] = stripe_subscription_id
         status = Payment.Status.SUCCEEDED if paid else Payment.Status.REQUIRES_PAYMENT_METHOD
         # Stripe's invoice decides, never a local row that may be older: a paid invoice's amount_paid is final.
         if paid and int(stripe_invoice.get("amount_paid") or 0) == 0:
