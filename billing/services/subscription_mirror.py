@@ -119,11 +119,9 @@ def _items_state(items: list[tuple[dict[str, Any], Price]]) -> list[tuple[Any, .
     )
 
 
-def _stored_items_state(subscription: Subscription) -> list[tuple[Any, ...]]:
+def _stored_items_state(rows: list[SubscriptionItem]) -> list[tuple[Any, ...]]:
     return sorted(
-        subscription.items.values_list(
-            "stripe_item_id", "price_id", "quantity", "stripe_price_id", "position"
-        )
+        (row.stripe_item_id, row.price_id, row.quantity, row.stripe_price_id, row.position) for row in rows
     )
 
 
@@ -132,45 +130,74 @@ def _items_shown(state: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [row[:3] for row in state]
 
 
-def subscription_items_sync(subscription: Subscription, items: list[tuple[dict[str, Any], Price]]) -> None:
+def subscription_items_sync(
+    subscription: Subscription,
+    items: list[tuple[dict[str, Any], Price]],
+    *,
+    stored: list[SubscriptionItem] | None = None,
+) -> list[SubscriptionItem]:
     """Brings the subscription's item rows to Stripe's `items` (by Stripe item id): new ones created, changed
     ones updated, those Stripe no longer has deleted. A meter the subscription bills from now on takes back the
     customer's usage of it that was skipped in the item's period (`_meters_added`). Runs in the caller's
-    transaction."""
+    transaction; `stored` are the rows as read under the subscription's lock (read here when not given).
+    Returns the rows as they are now, in the order the API shows them."""
     wanted = {
         item["id"]: {**_item_fields(item, price), "position": position}
         for position, (item, price) in enumerate(items)
     }
-    _meters_added(subscription, items)
-    subscription.items.exclude(stripe_item_id__in=list(wanted)).delete()
-    stored = {row.stripe_item_id: row for row in subscription.items.all()}
+    if stored is None:
+        stored = list(subscription.items.all())
+    _meters_added(subscription, items, stored)
+    if any(row.stripe_item_id not in wanted for row in stored):
+        subscription.items.exclude(stripe_item_id__in=list(wanted)).delete()
+    rows = {row.stripe_item_id: row for row in stored if row.stripe_item_id in wanted}
+    created = []
     for stripe_item_id, fields in wanted.items():
-        row = stored.get(stripe_item_id)
+        row = rows.get(stripe_item_id)
         if row is None:
-            SubscriptionItem.objects.create(
+            row = SubscriptionItem(
                 id=subscription_item_id(subscription.project_id, stripe_item_id),
                 project_id=subscription.project_id,
                 subscription=subscription,
                 stripe_item_id=stripe_item_id,
                 **fields,
             )
+            rows[stripe_item_id] = row
+            created.append(row)
         elif any(getattr(row, name) != value for name, value in fields.items()):
             for name, value in fields.items():
                 setattr(row, name, value)
-            row.save()
+            row.save(update_fields=[*fields, "updated_at"])
+    if created:
+        SubscriptionItem.objects.bulk_create(created)
+    return sorted(rows.values(), key=lambda row: (row.position, row.created_at, row.pk))
 
 
-def _meters_added(subscription: Subscription, items: list[tuple[dict[str, Any], Price]]) -> None:
+def _meters_added(
+    subscription: Subscription, items: list[tuple[dict[str, Any], Price]], stored: list[SubscriptionItem]
+) -> None:
     """Usage of a meter recorded after Stripe started billing it on this subscription but before the item was
     mirrored here was skipped (nothing billed it, as far as Tollgate knew): it is reported now, so the renewal
-    invoice bills it. Called before the rows change, to compare with the meters they bill."""
-    billed = set(
-        subscription.items.filter(usage_type=Price.UsageType.METERED).values_list(
-            "price__meter_id", flat=True
+    invoice bills it. Called before the rows change (`stored`), to compare with the meters they bill."""
+    metered = [
+        (item, price)
+        for item, price in items
+        if price.usage_type == Price.UsageType.METERED and price.meter_id
+    ]
+    if not metered:
+        return
+    prices = {price.pk: price for _, price in items}
+    billed_rows = [row for row in stored if row.usage_type == Price.UsageType.METERED]
+    if all(row.price_id in prices for row in billed_rows):
+        billed = {prices[row.price_id].meter_id for row in billed_rows}
+    else:  # a row of a price Stripe's items no longer have
+        billed = set(
+            subscription.items.filter(usage_type=Price.UsageType.METERED).values_list(
+                "price__meter_id", flat=True
+            )
         )
-    )
-    for item, price in items:
-        if price.usage_type != Price.UsageType.METERED or not price.meter_id or price.meter_id in billed:
+    for item, price in metered:
+        if price.meter_id in billed:
             continue
         billed.add(price.meter_id)
         start, end = (
@@ -184,6 +211,25 @@ def _meters_added(subscription: Subscription, items: list[tuple[dict[str, Any], 
                 period_start=start,
                 period_end=end,
             )
+
+
+def _items_loaded(
+    subscription: Subscription, rows: list[SubscriptionItem], items: list[tuple[dict[str, Any], Price]]
+) -> None:
+    """Gives the subscription its item `rows` as a prefetch would (each with the price and product Stripe's
+    `items` were routed to), so its representation reads them no more. Left to be read when a row's price or
+    product is not one of those."""
+    cache = getattr(subscription, "_prefetched_objects_cache", {})
+    cache.pop("items", None)
+    prices = {price.pk: price for _, price in items}
+    if any(row.price_id not in prices or prices[row.price_id].product_id != row.product_id for row in rows):
+        return
+    for row in rows:
+        row.price = prices[row.price_id]
+        row.product = row.price.product
+    loaded = subscription.items.all()
+    loaded._result_cache = rows
+    subscription._prefetched_objects_cache = {**cache, "items": loaded}  # type: ignore[attr-defined]
 
 
 def subscription_items_unsaved(
@@ -279,12 +325,14 @@ def subscription_apply(
                     stripe_event_created=event_created,
                     **fields,
                 )
-                subscription_items_sync(subscription, items)
+                rows = subscription_items_sync(subscription, items, stored=[])
                 subscription_facts_hand(subscription=subscription, price=price, items=items)
                 _link_invoices(subscription)
+                _items_loaded(subscription, rows, items)
                 _subscription_events(_with_relations(subscription, customer, price), None, {})
                 return subscription
-            stored_items = _stored_items_state(subscription)
+            rows = list(subscription.items.all())
+            stored_items = _stored_items_state(rows)
             if not force:
                 if event_created < subscription.stripe_event_created:
                     return subscription  # an older event: Stripe has moved on
@@ -295,14 +343,18 @@ def subscription_apply(
                     raise Ambiguous(stripe_subscription["id"])
             before = {k: getattr(subscription, k) for k in fields}
             items_shown_changed = _items_shown(stored_items) != _items_shown(items_state)
-            previous_items = SubscriptionOutput.items_of(subscription) if items_shown_changed else None
+            previous_items = None
+            if items_shown_changed:
+                _items_loaded(subscription, rows, items)
+                previous_items = SubscriptionOutput.items_of(subscription)
             for name, value in fields.items():
                 setattr(subscription, name, value)
             subscription.stripe_event_created = max(event_created, subscription.stripe_event_created)
-            subscription.save()
+            subscription.save(update_fields=[*fields, "stripe_event_created", "updated_at"])
             if stored_items != items_state:  # most events of a subscription leave its items as they are
-                subscription_items_sync(subscription, items)
+                rows = subscription_items_sync(subscription, items, stored=rows)
             subscription_facts_hand(subscription=subscription, price=price, items=items)
+            _items_loaded(subscription, rows, items)
             changed: dict[str, Any] = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
             if items_shown_changed:
                 changed["items"] = previous_items
@@ -323,11 +375,13 @@ def subscription_apply(
 def _link_invoices(subscription: Subscription) -> None:
     """The subscription's first invoice (and its payment) usually arrive before the subscription itself:
     they are linked now."""
-    Invoice.objects.filter(
+    linked = Invoice.objects.filter(
         project=subscription.project_id,
         stripe_subscription_id=subscription.stripe_subscription_id,
         subscription__isnull=True,
     ).update(subscription=subscription)
+    if not linked:  # a new subscription has no other invoices
+        return
     Payment.objects.filter(
         project=subscription.project_id,
         stripe_subscription_id="",
