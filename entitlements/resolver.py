@@ -19,11 +19,13 @@ Times are epoch seconds (floats) inside snapshots: they are compared on every ch
 """
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypedDict
 
-from django.db.models import Min, Q, Sum
+from django.db.models import Min, Q, Subquery, Sum
 
 from catalog.models import Feature, Product, ProductFeature
 from core.serializers import api_time
@@ -270,7 +272,7 @@ def product_values(product_ids: set[str]) -> dict[str, dict[str, tuple[Any, bool
 
 
 def _plan_sources(
-    project: Project, customer: Customer | None, now: datetime, grace: timedelta
+    customer: Customer | None, default_product: str | None, now: datetime, grace: timedelta
 ) -> tuple[list[_Source], list[datetime]]:
     """The live subscriptions, purchases and default product of a customer, and the instants they change."""
     changes: list[datetime] = []
@@ -315,13 +317,6 @@ def _plan_sources(
             if payment_disputed(payment_status=payment_status, dispute_status=dispute_status):
                 flags["disputed"] = True  # access kept while the dispute is open; a lost one ends it
             pending.append(("purchase", pk, product_id, quantity, None, ends_at, flags, pk))
-    default_product = None
-    if project.default_product:
-        default_product = (
-            Product.objects.filter(project=project, key=project.default_product)
-            .values_list("pk", flat=True)
-            .first()
-        )
     if default_product is not None:
         pending.append(
             (
@@ -336,8 +331,15 @@ def _plan_sources(
             )
         )
     product_ids = {row[2] for row in pending}
-    values = product_values(product_ids)
-    keys = dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "key")) if product_ids else {}
+    values: dict[str, dict[str, tuple[Any, bool]]] = {pid: {} for pid in product_ids}
+    # A product's key only shows in the sources of the features it gives: read with its values.
+    keys: dict[str, str] = {}
+    if product_ids:
+        for product_id, key, feature_id, value, per_unit in ProductFeature.objects.filter(
+            product_id__in=product_ids
+        ).values_list("product_id", "product__key", "feature_id", "value", "per_unit"):
+            values[product_id][feature_id] = (value, per_unit)
+            keys[product_id] = key
     sources = [
         _Source(
             kind,
@@ -364,10 +366,34 @@ def _larger(current: Any, candidate: Any) -> Any:
 
 def resolve_structure(*, project: Project, customer: Customer | None, now: datetime) -> StructureSnapshot:
     """The structure part of a customer's entitlements (see the module docstring)."""
+    return _resolve(project, customer, now)[0]
+
+
+def resolve_structure_and_default(
+    *, project: Project, customer: Customer, now: datetime
+) -> tuple[StructureSnapshot, Callable[[], StructureSnapshot]]:
+    """`resolve_structure` of `customer`, and how to compute, from the same reads, that of no customer."""
+    return _resolve(project, customer, now)
+
+
+def _resolve(
+    project: Project, customer: Customer | None, now: datetime
+) -> tuple[StructureSnapshot, Callable[[], StructureSnapshot]]:
     settings = settings_for(project)
     grace = timedelta(seconds=settings.past_due_grace_seconds)
-    features = list(Feature.objects.filter(project=project).order_by("key"))
-    sources, changes = _plan_sources(project, customer, now, grace)
+    features_query = Feature.objects.filter(project=project).order_by("key")
+    if project.default_product:
+        # Read with every feature row: a project without features gets nothing from its default product.
+        features_query = features_query.annotate(
+            default_product_pk=Subquery(
+                Product.objects.filter(project=project, key=project.default_product)
+                .order_by("pk")
+                .values("pk")[:1]
+            )
+        )
+    features = list(features_query)
+    default_product = getattr(features[0], "default_product_pk", None) if features else None
+    sources, changes = _plan_sources(customer, default_product, now, grace)
     grants: list[Grant] = []
     revocations: list[Revocation] = []
     if customer is not None:
@@ -383,7 +409,23 @@ def resolve_structure(*, project: Project, customer: Customer | None, now: datet
         )
     changes += [g.expires_at for g in grants if g.expires_at is not None]
     changes += [r.expires_at for r in revocations if r.expires_at is not None]
+    anyone = [source for source in sources if source.kind == "default_product"]
+    return (
+        _structure(settings, features, sources, grants, revocations, changes, now, customer),
+        partial(_structure, settings, features, anyone, [], [], [], now, None),
+    )
 
+
+def _structure(
+    settings: EntitlementSettings,
+    features: list[Feature],
+    sources: list[_Source],
+    grants: list[Grant],
+    revocations: list[Revocation],
+    changes: list[datetime],
+    now: datetime,
+    customer: Customer | None,
+) -> StructureSnapshot:
     entries: dict[str, FeatureEntry] = {}
     for feature in features:
         entry = _feature_entry(feature, sources, grants, revocations, now)

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from billing.models import Invoice, Payment, Subscription
-from catalog.models import Price, Product
+from catalog.models import Price
 from customers.models import Customer
 from entitlements.models import PlanPeriod
 from entitlements.resolver import product_units
@@ -103,7 +103,10 @@ def payment_facts_hand(*, payment: Payment) -> None:
     plan_period = None
     if _plan_period_due(payment) and not plan_period_recorded(payment_id=payment.pk):
         plan_period = _plan_period_facts(payment)
-    payment_entitlements_apply(customer=payment.customer, payment=facts, plan_period=plan_period)
+    # Whether the period is recorded was read under the payment's row lock, which every recorder takes.
+    payment_entitlements_apply(
+        customer=payment.customer, payment=facts, plan_period=plan_period, plan_period_new=True
+    )
 
 
 # --- plan credits -------------------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def plan_credits_grant(*, payment: Payment) -> bool:
     granted."""
     if not payment.stripe_invoice_id or plan_period_recorded(payment_id=payment.pk):
         return False
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         locked = Payment.objects.select_for_update(of=("self",)).select_related("customer").get(pk=payment.pk)
         facts = _plan_period_facts(locked) if _plan_period_due(locked) else None
         if facts is None:
@@ -136,7 +139,7 @@ def plan_credits_catch_up(*, customer: Customer) -> None:
         billing_reason__in=PLAN_CREDIT_REASONS,
         status__in=INVOICE_FINALIZED,
     )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         due = list(
             Payment.objects.filter(customer_id=customer.pk, status__in=PLAN_PAID)
             .exclude(stripe_invoice_id="")
@@ -170,7 +173,7 @@ def _plan_period_due(payment: Payment) -> bool:
 class _PlanLine:
     """What a period invoice billed: the plan, how many units, and the period it pays for."""
 
-    product: Product
+    product_id: str
     quantity: int
     period_start: datetime
     period_end: datetime
@@ -179,9 +182,11 @@ class _PlanLine:
 def _plan_period_facts(locked: Payment) -> PlanPeriodFacts | None:
     """What the paid period invoice of `locked` (a payment under its row lock) billed, or None when its invoice
     is not mirrored (finalized) yet or is not a period invoice."""
-    invoice = Invoice.objects.filter(
-        project_id=locked.project_id, stripe_invoice_id=locked.stripe_invoice_id
-    ).first()
+    invoice = (
+        Invoice.objects.filter(project_id=locked.project_id, stripe_invoice_id=locked.stripe_invoice_id)
+        .only("project_id", "stripe_subscription_id", "number", "status", "billing_reason", "lines")
+        .first()
+    )
     if (
         invoice is None
         or invoice.billing_reason not in PLAN_CREDIT_REASONS
@@ -194,7 +199,7 @@ def _plan_period_facts(locked: Payment) -> PlanPeriodFacts | None:
         invoice_number=invoice.number,
         lines=[
             PlanLineFact(
-                product_id=line.product.pk,
+                product_id=line.product_id,
                 quantity=line.quantity,
                 period_start=line.period_start,
                 period_end=line.period_end,
@@ -237,18 +242,19 @@ def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
         )
     if not licensed:
         return []
-    metered = _metered_prices_of(invoice) if invoice.stripe_subscription_id else None
+    metered = _metered_products_of(invoice) if invoice.stripe_subscription_id else None
     units = product_units(
         [(price.product_id, False, quantity) for price, quantity, _, _ in licensed]
-        + [(price.product_id, True, 1) for price in (usage if metered is None else metered)]
+        + [
+            (product_id, True, 1)
+            for product_id in ([price.product_id for price in usage] if metered is None else metered)
+        ]
     )
-    products = {price.product_id: price.product for price, *_ in licensed}
-    products.update({price.product_id: price.product for price in [*usage, *(metered or [])]})
     periods = {price.product_id: (start, end) for price, _, start, end in reversed(licensed)}
     first = (licensed[0][2], licensed[0][3])
     return [
         _PlanLine(
-            product=products[product_id],
+            product_id=product_id,
             quantity=quantity,
             period_start=periods.get(product_id, first)[0],
             period_end=periods.get(product_id, first)[1],
@@ -257,25 +263,25 @@ def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
     ]
 
 
-def _metered_prices_of(invoice: Invoice) -> list[Price] | None:
-    """The metered prices of the invoice's subscription as mirrored (a first invoice has no line for them:
-    they bill in arrears), or None while the subscription is not mirrored (then the invoice's usage lines
-    stand for them)."""
-    subscription = (
+def _metered_products_of(invoice: Invoice) -> list[str] | None:
+    """The products of the metered prices of the invoice's subscription as mirrored, in its items' order (a
+    first invoice has no line for them: they bill in arrears), or None while the subscription is not mirrored
+    (then the invoice's usage lines stand for them)."""
+    rows = list(
         Subscription.objects.filter(
             project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
         )
-        .prefetch_related("items__price__product")
-        .first()
-    )
-    if subscription is None:
+        .order_by("items__position", "items__created_at", "items__id")
+        .values_list("items__price__product_id", "items__usage_type")
+    )  # one row per item, or one of None for a subscription without items
+    if not rows:
         return None
-    return [item.price for item in subscription.items.all() if item.usage_type == Price.UsageType.METERED]
+    return [product_id for product_id, usage_type in rows if usage_type == Price.UsageType.METERED]
 
 
 def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:
     """Our price for a Stripe price id: the current one, or one an amount change replaced (its history)."""
-    prices = Price.objects.select_related("product").filter(project_id=project_id)
+    prices = Price.objects.filter(project_id=project_id)
     price = prices.filter(stripe_price_id=stripe_price_id).first()
     if price is None:
         price = next(

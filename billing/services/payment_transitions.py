@@ -56,7 +56,7 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
     """Changes a payment under its row lock if its status is still one of `allowed_from`, and records the
     tenant-visible event of a status change in the same transaction. Re-applying the same state is a no-op,
     so duplicate and late Stripe events converge."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         return _transition_locked(locked=_payment_locked(payment), allowed_from=allowed_from, **fields)
 
 
@@ -168,7 +168,7 @@ def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) 
         }.get(paid, Payment.Status.PROCESSING)
     elif status == "expired":
         fields["status"] = Payment.Status.EXPIRED
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         payment = _payment_locked(payment)  # one row lock for both steps
         if settled:  # ids (and tax) Stripe created meanwhile are recorded whatever the payment's status
             payment = _transition_locked(locked=payment, allowed_from=tuple(Payment.Status.values), **settled)

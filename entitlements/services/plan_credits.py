@@ -30,16 +30,16 @@ REFUNDED = "refunded"
 DISPUTE_LOST = "lost"  # Stripe's dispute status once the bank sided with the cardholder
 
 
-def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts) -> bool:
+def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool = False) -> bool:
     """A subscription's period invoice is paid (a trial's first invoice too, with 0): records the period and
     grants the plan's credits for it — one lot per `credits` feature of the products billed (the value, × the
     quantity where it is `per_unit`; products giving the same feature add up), expiring at the period end (no
     rollover). Billing calls it under the payment's row lock, for `subscription_create` and `subscription_cycle`
     invoices only. Idempotent per payment (the fulfilment keys — one period per payment, one lot per period and
     feature — make a race that slips past the lock fail instead of granting twice). Returns whether credits
-    were granted."""
-    with transaction.atomic():
-        if PlanPeriod.objects.filter(payment_id=facts.payment_id).exists():
+    were granted. `new`: the caller read under the payment's row lock that no period is recorded for it."""
+    with transaction.atomic(savepoint=False):
+        if not new and PlanPeriod.objects.filter(payment_id=facts.payment_id).exists():
             return False
         lines = facts.lines
         line = lines[0] if lines else None

@@ -30,12 +30,17 @@ from entitlements.services.sources import PaymentFacts, PlanPeriodFacts
 
 
 def payment_entitlements_apply(
-    *, customer: Customer, payment: PaymentFacts, plan_period: PlanPeriodFacts | None = None
+    *,
+    customer: Customer,
+    payment: PaymentFacts,
+    plan_period: PlanPeriodFacts | None = None,
+    plan_period_new: bool = False,
 ) -> None:
     """A payment's status or dispute outcome changed (called by billing in the same transaction, under the
     payment's row lock): a paid one-time purchase is recorded, a paid subscription invoice (`plan_period`: what
     it billed) grants its period's plan credits, a full refund or a lost dispute takes back what either granted,
-    and anything else (a dispute opened — access is kept, flagged) only recomputes a purchase's answer."""
+    and anything else (a dispute opened — access is kept, flagged) only recomputes a purchase's answer.
+    `plan_period_new`: the caller read under that lock that no period is recorded for the payment yet."""
     # Purchases of a payment are only recorded under its row lock (which the caller holds), so whether it has
     # any is read once: most payments (a subscription's) have none, and then there is no copy to update.
     has_purchases = Purchase.objects.filter(payment_id=payment.id).exists()
@@ -49,9 +54,9 @@ def payment_entitlements_apply(
         changed = purchase_revoke(customer=customer, payment_id=payment.id, reason=reason)
         changed = plan_credits_revoke(customer=customer, payment_id=payment.id, reason=reason) or changed
     else:
-        changed = purchase_record(customer=customer, payment=payment)
+        changed = purchase_record(customer=customer, payment=payment, recorded=has_purchases)
         if plan_period is not None:
-            changed = plan_period_record(customer=customer, facts=plan_period) or changed
+            changed = plan_period_record(customer=customer, facts=plan_period, new=plan_period_new) or changed
     # Only purchases take a payment's status into account (a disputed purchase is flagged): a subscription's
     # payment that granted or took back nothing changes no answer, so nothing is recomputed for it. (Purchases
     # recorded just now changed the answer: `changed`.)
@@ -59,10 +64,11 @@ def payment_entitlements_apply(
         entitlements_recompute(customer=customer)
 
 
-def purchase_record(*, customer: Customer, payment: PaymentFacts) -> bool:
+def purchase_record(*, customer: Customer, payment: PaymentFacts, recorded: bool | None = None) -> bool:
     """Records the one-time lines of a succeeded payment as purchases, grants the credits they carry
     (feature value × quantity, as lots expiring with the purchase), and recomputes. Idempotent per payment
-    (billing calls it under the payment's row lock); returns whether anything was recorded."""
+    (billing calls it under the payment's row lock; `recorded`: whether the caller found, under that lock, that
+    the payment has purchases); returns whether anything was recorded."""
     if payment.status not in FULFILLABLE or payment.dispute_status == DISPUTE_LOST:
         return False
     # A payment's lines never change: one without a one-time price (a subscription's) records nothing.
@@ -75,11 +81,13 @@ def purchase_record(*, customer: Customer, payment: PaymentFacts) -> bool:
     }
     if not prices:
         return False
+    if recorded is None:
+        recorded = Purchase.objects.filter(payment_id=payment.id).exists()
+    if recorded:
+        return False
     with transaction.atomic():
-        if Purchase.objects.filter(payment_id=payment.id).exists():
-            return False
         starts_at = payment.succeeded_at or timezone.now()
-        recorded = False
+        created = False
         for index, line in enumerate(payment.lines):
             price = prices.get(line.price_id or "")
             if price is None or price.type != Price.Type.ONE_TIME:
@@ -104,7 +112,7 @@ def purchase_record(*, customer: Customer, payment: PaymentFacts) -> bool:
                 starts_at=starts_at,
                 ends_at=ends_at,
             )
-            recorded = True
+            created = True
             credit_values = ProductFeature.objects.filter(
                 product=price.product, feature__type=Feature.Type.CREDITS, value__isnull=False
             ).select_related("feature")
@@ -118,9 +126,9 @@ def purchase_record(*, customer: Customer, payment: PaymentFacts) -> bool:
                         purchase=purchase,
                         reference=purchase.pk,
                     )
-        if recorded:
+        if created:
             entitlements_recompute(customer=customer)
-        return recorded
+        return created
 
 
 def purchase_revoke(*, customer: Customer, payment_id: str, reason: str, actor: Actor | None = None) -> bool:

@@ -6,10 +6,10 @@ project's grace periods and `credits.low` mark (audited). `version_key` names th
 
 import hashlib
 import json
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -52,15 +52,14 @@ def _answer_digest(structure: StructureSnapshot) -> str:
 def entitlements_recompute(*, customer: Customer) -> None:
     """What `customer` may use has (possibly) changed: announce it if it did, and invalidate cached answers on
     commit. Runs in the caller's transaction, or in its own."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         project = customer.project  # loaded with the customer on every hot path
         now = timezone.now()
-        structure = resolver.resolve_structure(project=project, customer=customer, now=now)
+        structure, anyone = resolver.resolve_structure_and_default(
+            project=project, customer=customer, now=now
+        )
         digest = _answer_digest(structure)
-        state = _state_locked(customer, project, now)
-        if state.digest != digest:
-            state.digest = digest
-            state.save(update_fields=["digest", "updated_at"])
+        if _state_put(customer, digest, lambda: _answer_digest(anyone())):
             usage = resolver.resolve_usage(customer_id=customer.pk, structure=structure, now=now)
             event_record(
                 project=project,
@@ -70,18 +69,32 @@ def entitlements_recompute(*, customer: Customer) -> None:
         ent_cache.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
 
 
-def _state_locked(customer: Customer, project: Project, now: datetime) -> EntitlementState:
-    """The customer's last announced answer, under its row lock. A customer seen for the first time starts
-    from what anyone gets without a customer record (the project's default product), so a customer whose
-    first recompute changes nothing announces nothing."""
-    state = EntitlementState.objects.select_for_update().filter(customer_id=customer.pk).first()
-    if state is not None:
-        return state
-    baseline = _answer_digest(resolver.resolve_structure(project=project, customer=None, now=now))
-    EntitlementState.objects.bulk_create(
-        [EntitlementState(customer_id=customer.pk, digest=baseline)], ignore_conflicts=True
-    )
-    return EntitlementState.objects.select_for_update().get(customer_id=customer.pk)
+def _state_put(customer: Customer, digest: str, baseline: Callable[[], str]) -> bool:
+    """Stores `digest` as the customer's last announced answer, under the state row's lock (concurrent recomputes
+    of a customer decide one after the other), and returns whether it differs from the one stored. A customer
+    seen for the first time starts from `baseline`, what anyone gets without a customer record (the project's
+    default product), so a customer whose first recompute changes nothing announces nothing."""
+    states = EntitlementState.objects.select_for_update().filter(customer_id=customer.pk)
+    stored = states.values_list("digest", flat=True).first()
+    if stored is None:
+        if _state_insert(customer.pk, digest):
+            return digest != baseline()
+        stored = states.values_list("digest", flat=True).get()  # inserted meanwhile by a concurrent recompute
+    if stored == digest:
+        return False
+    states.update(digest=digest, updated_at=timezone.now())
+    return True
+
+
+def _state_insert(customer_id: str, digest: str) -> bool:
+    """Inserts the customer's state row; False when it exists already (one statement on both backends)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'INSERT INTO "entitlements_entitlementstate" ("customer_id", "digest", "updated_at") '
+            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            [customer_id, digest, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+        return bool(cursor.rowcount == 1)
 
 
 SETTINGS_FIELDS = ("past_due_grace_seconds", "usage_grace_seconds", "credits_low_percent")
