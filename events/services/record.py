@@ -5,6 +5,7 @@ endpoint.
 does); the deliveries are queued on commit and sent by workers (`events.services.deliver`).
 """
 
+import json
 import logging
 from typing import Any
 
@@ -34,61 +35,71 @@ def event_record(
     event = Event(
         project=project, type=type, data={"object": data_object}, previous_attributes=previous_attributes
     )
+    endpoints = None
     if connection.vendor == "postgresql":
-        _insert_numbered(event)
+        endpoints = _insert_numbered(event)
     else:
         event.sequence = _next_sequence(project.pk)
         event.save(force_insert=True)
-    _deliveries_create(event, new=True)
+    _deliveries_create(event, new=True, endpoints=endpoints)
     return event
 
 
-def _insert_numbered(event: Event) -> None:
-    """Numbers and inserts the event in one statement: the sequence row's UPDATE … RETURNING feeds the INSERT."""
+def _insert_numbered(event: Event) -> list[tuple[str, list[str]]]:
+    """Numbers and inserts the event in one statement, which also reads the project's enabled endpoints (id and
+    subscribed types): the sequence row's UPDATE … RETURNING feeds the INSERT."""
     event.created_at = timezone.now()
     fields = [f for f in Event._meta.concrete_fields if f.attname != "sequence"]
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    event.sequence = _numbered(
+    sequence, endpoints = _numbered(
         event.project_id,
-        f"WITH s AS ({_NEXT}) INSERT INTO {Event._meta.db_table} ({', '.join(f.attname for f in fields)}, "  # noqa: S608 (names from the model)
-        f"sequence) SELECT {', '.join(['%s'] * len(fields))}, s.last FROM s RETURNING sequence",
-        [event.project_id, *values],
+        f"WITH s AS ({_NEXT}), e AS (INSERT INTO {Event._meta.db_table} ({', '.join(f.attname for f in fields)}, "  # noqa: S608 (names from the models)
+        f"sequence) SELECT {', '.join(['%s'] * len(fields))}, s.last FROM s RETURNING sequence) "
+        "SELECT e.sequence, (SELECT json_agg(json_build_array(w.id, w.events)) "
+        f"FROM {WebhookEndpoint._meta.db_table} w WHERE w.project_id = %s AND w.enabled) FROM e",
+        [event.project_id, *values, event.project_id],
     )
+    event.sequence = int(sequence)
     event._state.adding = False
     event._state.db = connection.alias
+    if isinstance(endpoints, str):  # json arrives as text where a loader says so
+        endpoints = json.loads(endpoints)
+    return [(pk, events) for pk, events in endpoints or []]
 
 
 _NEXT = f"UPDATE {EventSequence._meta.db_table} SET last = last + 1 WHERE project_id = %s RETURNING last"  # noqa: S608
 
 
 def _next_sequence(project_id: str) -> int:
-    return _numbered(project_id, _NEXT, [project_id])
+    return int(_numbered(project_id, _NEXT, [project_id])[0])
 
 
-def _numbered(project_id: str, sql: str, params: list[Any]) -> int:
-    """Runs a statement that takes the project's next event number (`_NEXT`) and returns it. The sequence row stays
-    locked until the caller's transaction ends, so numbers follow commit order; it is created on the project's
-    first event."""
+def _numbered(project_id: str, sql: str, params: list[Any]) -> tuple[Any, ...]:
+    """Runs a statement that takes the project's next event number (`_NEXT`) and returns its row. The sequence row
+    stays locked until the caller's transaction ends, so numbers follow commit order; it is created on the
+    project's first event."""
     for _ in range(2):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is not None:
-            return int(row[0])
+            return tuple(row)
         EventSequence.objects.get_or_create(project_id=project_id)
     raise RuntimeError(f"No event sequence for project {project_id}.")
 
 
-def _deliveries_create(event: Event, *, new: bool = False) -> list[Delivery]:
-    """One delivery per enabled endpoint that wants the event: made anew for a new event (none can exist yet),
-    else made or set pending again."""
-    endpoint_ids = [
-        pk
-        for pk, events in WebhookEndpoint.objects.filter(
-            project_id=event.project_id, enabled=True
-        ).values_list("pk", "events")
-        if subscribed(events, event.type)
-    ]
+def _deliveries_create(
+    event: Event, *, new: bool = False, endpoints: list[tuple[str, list[str]]] | None = None
+) -> list[Delivery]:
+    """One delivery per enabled endpoint (`endpoints`: id and subscribed types, read here unless given) that wants
+    the event: made anew for a new event (none can exist yet), else made or set pending again."""
+    if endpoints is None:
+        endpoints = list(
+            WebhookEndpoint.objects.filter(project_id=event.project_id, enabled=True).values_list(
+                "pk", "events"
+            )
+        )
+    endpoint_ids = [pk for pk, events in endpoints if subscribed(events, event.type)]
     now = timezone.now()
     deliveries: list[Delivery] = []
     if new:
