@@ -125,10 +125,14 @@ def _ours(event: StripeEventIn) -> bool:
     return customer_for_stripe(account=event.account, stripe_customer_id=customer) is not None
 
 
-def invoice_intent_link_told(event: StripeEventIn, invoice_id: str) -> None:
+def invoice_intent_link_told(
+    event: StripeEventIn, invoice_id: str, *, invoice: Invoice | None = None
+) -> None:
     """Records the PaymentIntent of an invoice on its mirror and payment when an `invoice_payment.*` event
-    already told it (no Stripe read): that event may have arrived before the invoice or its payment existed."""
-    invoice = invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
+    already told it (no Stripe read): that event may have arrived before the invoice or its payment existed.
+    `invoice`: its mirror as the caller just applied it (not read again)."""
+    if invoice is None:
+        invoice = invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
     intent = invoice.stripe_payment_intent_id if invoice is not None else ""
     if not intent:
         intent = event.told_payment_intent(invoice_id)
@@ -150,17 +154,18 @@ def gateway_of(event: StripeEventIn) -> StripeGateway:
     return gateway_for(Project.objects.get(pk=event.project_id))
 
 
-def invoice_payment_intent(event: StripeEventIn, invoice: Invoice) -> str:
+def invoice_payment_intent(event: StripeEventIn, invoice: Invoice, *, told: bool = False) -> str:
     """The PaymentIntent of an invoice's payment (invoices are paid through invoice_payments): known from an
-    `invoice_payment.*` event already stored, else read from Stripe."""
+    `invoice_payment.*` event already stored (`told`: asked already, by invoice_apply), else read from Stripe.
+    A new one is recorded on the invoice; its payment gets it from invoice_payment_apply (`intent_learned`)."""
     if invoice.stripe_payment_intent_id:
         return invoice.stripe_payment_intent_id
-    intent = event.told_payment_intent(invoice.stripe_invoice_id)
+    intent = "" if told else event.told_payment_intent(invoice.stripe_invoice_id)
     if not intent:
         stripe_read_allowed(event.account)
         for record in gateway_of(event).invoice_payments_list(invoice=invoice.stripe_invoice_id):
             intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
             if intent:
                 break
-    invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+    invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent, link_payment=False)
     return intent
