@@ -28,7 +28,8 @@ def payments_of_account(event: StripeEventIn) -> QuerySet[Payment]:
 
 
 def invoices_of_account(event: StripeEventIn) -> QuerySet[Invoice]:
-    queryset = Invoice.objects.select_related("project")
+    """Invoices that can belong to the account the event came from, with the columns that routing reads."""
+    queryset = Invoice.objects.only("project_id", "stripe_invoice_id", "stripe_payment_intent_id")
     if event.account == PLATFORM_ACCOUNT:
         return queryset.filter(project__stripe_secret_key="")
     return queryset.filter(project_id=event.account)
@@ -71,7 +72,7 @@ def payment_for(
                 raise NotYetMirrored(f"Invoice {invoice_id} is not mirrored yet.")
         if invoice is not None:
             payment = payments.filter(
-                project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
+                project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id
             ).first()
     if payment is not None and intent and not payment.stripe_payment_intent_id:
         Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
