@@ -10,21 +10,35 @@ def invoice_changed(event: StripeEventIn) -> None:
     """Mirrors the invoice; a paid one (whichever event says so: `invoice.paid` may be lost while
     `invoice.payment_succeeded` arrives) settles its payment, a failed attempt records it."""
     stripe_invoice = event.data_object
+    paid = stripe_invoice.get("status") == "paid"
+    settles = paid or event.type == "invoice.payment_failed"
+    wants_intent = settles and bool(int(stripe_invoice.get("amount_paid") or 0) or not paid)
+    # What the stored events told, when invoice_apply asked them (its mirror knew no PaymentIntent yet).
+    told: dict[str, str] = {}
+
+    def told_payment_intent(invoice_id: str) -> str:
+        told[invoice_id] = event.told_payment_intent(invoice_id)
+        return told[invoice_id]
+
     local = invoice_apply(
-        account=event.account, stripe_invoice=stripe_invoice, event_created=event.stripe_created
+        account=event.account,
+        stripe_invoice=stripe_invoice,
+        event_created=event.stripe_created,
+        told_payment_intent=told_payment_intent if wants_intent else None,
     )
     if local is None:
         return
-    paid = stripe_invoice.get("status") == "paid"
-    if not (paid or event.type == "invoice.payment_failed"):
+    if not settles:
         if not local.stripe_payment_intent_id and int(stripe_invoice.get("attempt_count") or 0):
-            invoice_intent_link_told(
-                event, local.stripe_invoice_id
-            )  # no read: a stored invoice_payment event
+            # no Stripe read: a stored invoice_payment event
+            invoice_intent_link_told(event, local.stripe_invoice_id, invoice=local)
         return
-    intent = (
-        invoice_payment_intent(event, local)
-        if int(stripe_invoice.get("amount_paid") or 0) or not paid
-        else ""
+    learned = wants_intent and (bool(told) or not local.stripe_payment_intent_id)
+    intent = invoice_payment_intent(event, local, told=bool(told)) if wants_intent else ""
+    invoice_payment_apply(
+        invoice=local,
+        stripe_invoice=stripe_invoice,
+        payment_intent_id=intent,
+        paid=paid,
+        intent_learned=learned,
     )
-    invoice_payment_apply(invoice=local, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid)

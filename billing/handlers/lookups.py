@@ -28,7 +28,8 @@ def payments_of_account(event: StripeEventIn) -> QuerySet[Payment]:
 
 
 def invoices_of_account(event: StripeEventIn) -> QuerySet[Invoice]:
-    queryset = Invoice.objects.select_related("project")
+    """Invoices that can belong to the account the event came from, with the columns that routing reads."""
+    queryset = Invoice.objects.only("project_id", "stripe_invoice_id", "stripe_payment_intent_id")
     if event.account == PLATFORM_ACCOUNT:
         return queryset.filter(project__stripe_secret_key="")
     return queryset.filter(project_id=event.account)
@@ -71,7 +72,7 @@ def payment_for(
                 raise NotYetMirrored(f"Invoice {invoice_id} is not mirrored yet.")
         if invoice is not None:
             payment = payments.filter(
-                project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
+                project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id
             ).first()
     if payment is not None and intent and not payment.stripe_payment_intent_id:
         Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
@@ -125,10 +126,14 @@ def _ours(event: StripeEventIn) -> bool:
     return customer_for_stripe(account=event.account, stripe_customer_id=customer) is not None
 
 
-def invoice_intent_link_told(event: StripeEventIn, invoice_id: str) -> None:
+def invoice_intent_link_told(
+    event: StripeEventIn, invoice_id: str, *, invoice: Invoice | None = None
+) -> None:
     """Records the PaymentIntent of an invoice on its mirror and payment when an `invoice_payment.*` event
-    already told it (no Stripe read): that event may have arrived before the invoice or its payment existed."""
-    invoice = invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
+    already told it (no Stripe read): that event may have arrived before the invoice or its payment existed.
+    `invoice`: its mirror as the caller just applied it (not read again)."""
+    if invoice is None:
+        invoice = invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
     intent = invoice.stripe_payment_intent_id if invoice is not None else ""
     if not intent:
         intent = event.told_payment_intent(invoice_id)
@@ -150,17 +155,18 @@ def gateway_of(event: StripeEventIn) -> StripeGateway:
     return gateway_for(Project.objects.get(pk=event.project_id))
 
 
-def invoice_payment_intent(event: StripeEventIn, invoice: Invoice) -> str:
+def invoice_payment_intent(event: StripeEventIn, invoice: Invoice, *, told: bool = False) -> str:
     """The PaymentIntent of an invoice's payment (invoices are paid through invoice_payments): known from an
-    `invoice_payment.*` event already stored, else read from Stripe."""
+    `invoice_payment.*` event already stored (`told`: asked already, by invoice_apply), else read from Stripe.
+    A new one is recorded on the invoice; its payment gets it from invoice_payment_apply (`intent_learned`)."""
     if invoice.stripe_payment_intent_id:
         return invoice.stripe_payment_intent_id
-    intent = event.told_payment_intent(invoice.stripe_invoice_id)
+    intent = "" if told else event.told_payment_intent(invoice.stripe_invoice_id)
     if not intent:
         stripe_read_allowed(event.account)
         for record in gateway_of(event).invoice_payments_list(invoice=invoice.stripe_invoice_id):
             intent = stripe_id((record.get("payment") or {}).get("payment_intent"))
             if intent:
                 break
-    invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+    invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent, link_payment=False)
     return intent

@@ -3,6 +3,7 @@ PaymentIntent that pays them, the local payment of an invoice and its settlement
 the tenant events of an invoice (rendered by billing.representations.InvoiceOutput).
 """
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -65,9 +66,12 @@ def invoice_apply(
     stripe_invoice: dict[str, Any],
     event_created: int,
     force: bool = False,
+    told_payment_intent: Callable[[str], str] | None = None,
 ) -> Invoice | None:
     """Applies Stripe's invoice to its mirror (created on first sight) when it is at least as new as the
-    mirror (`force`: a fresh read from Stripe, applied whatever it says). Returns None for invoices not ours."""
+    mirror (`force`: a fresh read from Stripe, applied whatever it says). Returns None for invoices not ours.
+    `told_payment_intent`: asked, when the mirror knows no PaymentIntent yet, for the one an `invoice_payment.*`
+    event already told (no Stripe read); recorded with the invoice."""
     customer = customer_for_stripe(
         account=account, stripe_customer_id=stripe_id(stripe_invoice.get("customer"))
     )
@@ -79,6 +83,7 @@ def invoice_apply(
         stripe_invoice=stripe_invoice,
         event_created=event_created,
         force=force,
+        told_payment_intent=told_payment_intent,
     )
     try:
         return apply()
@@ -92,6 +97,7 @@ def _invoice_mirror(
     stripe_invoice: dict[str, Any],
     event_created: int,
     force: bool,
+    told_payment_intent: Callable[[str], str] | None,
 ) -> Invoice:
     project = customer.project
     stripe_subscription_id = invoice_subscription_id(stripe_invoice)
@@ -107,6 +113,9 @@ def _invoice_mirror(
     with transaction.atomic():
         invoice = invoices.first()
         status_before = invoice.status if invoice is not None else None
+        intent = ""
+        if told_payment_intent is not None and (invoice is None or not invoice.stripe_payment_intent_id):
+            intent = told_payment_intent(stripe_invoice["id"])
         if invoice is None:
             # No savepoint: an invoice created meanwhile fails the whole block, and invoice_apply applies again.
             invoice = Invoice.objects.create(
@@ -116,6 +125,7 @@ def _invoice_mirror(
                 subscription_id=subscriptions.values_list("pk", flat=True).first()
                 if stripe_subscription_id
                 else None,
+                stripe_payment_intent_id=intent,
                 stripe_event_created=event_created,
                 **fields,
             )
@@ -123,10 +133,12 @@ def _invoice_mirror(
             invoice.project = project  # already loaded: no lazy query for what follows
             if invoice.customer_id == customer.pk:
                 invoice.customer = customer
-            if force or invoice_is_newer(invoice, stripe_invoice, event_created):
-                changed: dict[str, Any] = {
-                    name: value for name, value in fields.items() if getattr(invoice, name) != value
-                }
+            changed: dict[str, Any] = {"stripe_payment_intent_id": intent} if intent else {}
+            applied = force or invoice_is_newer(invoice, stripe_invoice, event_created)
+            if applied:
+                changed.update(
+                    (name, value) for name, value in fields.items() if getattr(invoice, name) != value
+                )
                 if invoice.customer_id != customer.pk:
                     changed["customer"] = customer
                 subscription_id = getattr(invoice, "mirrored_subscription_id", None)  # the annotation
@@ -135,10 +147,12 @@ def _invoice_mirror(
                     changed["subscription_id"] = subscription_id
                 if event_created > invoice.stripe_event_created:
                     changed["stripe_event_created"] = event_created
-                for name, value in changed.items():
-                    setattr(invoice, name, value)
-                # updated_at too: every apply stamps it, as a full save did
+            for name, value in changed.items():
+                setattr(invoice, name, value)
+            if applied:  # updated_at too: every apply stamps it, as a full save did
                 invoice.save(update_fields=[*changed, "updated_at"])
+            elif changed:
+                invoice.save(update_fields=list(changed))
         if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
             event_record(
                 project=project,
@@ -186,33 +200,60 @@ def invoice_is_newer(invoice: Invoice, stripe_invoice: dict[str, Any], event_cre
     return event_created >= invoice.stripe_event_created
 
 
-def invoice_link_payment_intent(*, invoice: Invoice, payment_intent_id: str) -> None:
-    """Records the PaymentIntent of the invoice's payment attempt, on the invoice and on its payment."""
+def invoice_link_payment_intent(
+    *, invoice: Invoice, payment_intent_id: str, link_payment: bool = True
+) -> None:
+    """Records the PaymentIntent of the invoice's payment attempt, on the invoice and on its payment
+    (`link_payment=False`: left to invoice_payment_apply, told `intent_learned`)."""
     if not payment_intent_id:
         return
     Invoice.objects.filter(pk=invoice.pk).exclude(stripe_payment_intent_id=payment_intent_id).update(
         stripe_payment_intent_id=payment_intent_id
     )
-    Payment.objects.filter(
-        project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id, stripe_payment_intent_id=""
-    ).update(stripe_payment_intent_id=payment_intent_id)
+    if link_payment:
+        Payment.objects.filter(
+            project=invoice.project_id,
+            stripe_invoice_id=invoice.stripe_invoice_id,
+            stripe_payment_intent_id="",
+        ).update(stripe_payment_intent_id=payment_intent_id)
 
 
 def invoice_payment_apply(
-    *, invoice: Invoice, stripe_invoice: dict[str, Any], payment_intent_id: str, paid: bool
+    *,
+    invoice: Invoice,
+    stripe_invoice: dict[str, Any],
+    payment_intent_id: str,
+    paid: bool,
+    intent_learned: bool = False,
 ) -> Payment:
     """The one payment of an invoice: the checkout's payment for a first invoice, else a `source: invoice`
-    payment (renewals, prorations). Unique per invoice, so every path that learns of it applies it once."""
+    payment (renewals, prorations). Unique per invoice, so every path that learns of it applies it once.
+    `intent_learned`: `payment_intent_id` was just linked to the invoice alone (`invoice_link_payment_intent`
+    with `link_payment=False`, or invoice_apply's `told_payment_intent`); its payment gets it first, as the link
+    would have given it."""
     subscription_metadata = ((stripe_invoice.get("parent") or {}).get("subscription_details") or {}).get(
         "metadata"
     ) or {}
     # The invoice's Stripe subscription, once its mirror is linked (the link is made by that same id).
     stripe_subscription_id = invoice.stripe_subscription_id if invoice.subscription_id is not None else ""
-    settled = (
-        Payment.objects.filter(project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id)
-        .exclude(status__in=Payment.OPEN_STATUSES)
-        .first()
-    )
+    found = Payment.objects.filter(
+        project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id
+    ).first()
+    if (
+        intent_learned
+        and payment_intent_id
+        and found is not None
+        and not found.is_open
+        and not found.stripe_payment_intent_id
+    ):
+        # What the link would have recorded before this call (an open payment gets it with its transition).
+        if Payment.objects.filter(pk=found.pk, stripe_payment_intent_id="").update(
+            stripe_payment_intent_id=payment_intent_id
+        ):
+            found.stripe_payment_intent_id = payment_intent_id
+        else:  # given another one meanwhile
+            found = Payment.objects.filter(pk=found.pk).first()
+    settled = found if found is not None and not found.is_open else None
     if (
         settled is not None
         and (settled.stripe_payment_intent_id or not payment_intent_id)
@@ -224,11 +265,15 @@ def invoice_payment_apply(
             plan_credits_grant(payment=settled)
         subjects_note(payment=settled.pk, reference=settled.reference)  # the event's log line names it
         return settled
+    links: dict[str, Any] = {}
     with transaction.atomic():
+        # None read above: none to lock (one created meanwhile fails the creation below, which then reads it).
         payment = (
             Payment.objects.select_for_update()
             .filter(project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id)
             .first()
+            if found is not None
+            else None
         )
         if payment is None and invoice.billing_reason == "subscription_create":
             payment = (
@@ -247,9 +292,8 @@ def invoice_payment_apply(
                     )
                     .first()
                 )
-            if payment is not None:
-                payment.stripe_invoice_id = invoice.stripe_invoice_id
-                payment.save(update_fields=["stripe_invoice_id", "updated_at"])
+            if payment is not None:  # recorded with what the transition below changes
+                links["stripe_invoice_id"] = invoice.stripe_invoice_id
         if payment is None:
             try:
                 with transaction.atomic():
@@ -266,11 +310,13 @@ def invoice_payment_apply(
                         stripe_subscription_id=stripe_subscription_id,
                         stripe_payment_intent_id=payment_intent_id,
                     )
-            except IntegrityError:  # another event created it meanwhile
-                payment = Payment.objects.get(
+            except IntegrityError:  # another event created it meanwhile: locked, as the read above would have
+                payment = Payment.objects.select_for_update().get(
                     project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
                 )
-        links: dict[str, Any] = {}
+        elif Invoice.project.is_cached(invoice):
+            # The transition uses the project it is handed as it is: the payment's is not read again.
+            payment.project = invoice.project
         if payment_intent_id and not payment.stripe_payment_intent_id:
             links["stripe_payment_intent_id"] = payment_intent_id
         if stripe_subscription_id and not payment.stripe_subscription_id:
@@ -306,9 +352,10 @@ def invoice_payment_apply(
                 type="invoice.payment_failed",
                 data_object=_invoice_object(Invoice.objects.select_related("customer").get(pk=invoice.pk)),
             )
-    # What the payment grants follows its status changes (payment_transition's entitlements hook); a payment
-    # that was settled before its invoice was mirrored gets its period's plan credits now (idempotent).
-    if paid:
+    # What the payment grants follows its status changes (payment_transition's entitlements hook, which hands
+    # the period's plan credits of a payment it turns paid: its status was read under the lock held since); a
+    # payment that was settled before its invoice was mirrored gets them now (idempotent).
+    if paid and payment.status == status_before:
         plan_credits_grant(payment=payment)
     subjects_note(payment=payment.pk, reference=payment.reference)  # the event's log line names it
     return payment
