@@ -20,6 +20,7 @@ from billing.models import Payment
 from config.celery import app as celery_app
 from stripe_inbox.models import StripeEvent
 from tests.catalog import make_catalog
+from tests.e2e.convergence import broker_url
 from tests.events.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,10 +28,10 @@ OK = "https://app.example.com/ok"
 
 
 def _broker_url() -> str:
-    base = os.environ.get("REDIS_URL", "")
-    if not base:
+    url = broker_url()  # REDIS_URL's server, database TOLLGATE_TEST_BROKER_DB: parallel suites keep apart
+    if url is None:
         pytest.skip("needs Redis as the broker: set REDIS_URL (CI does)")
-    return base.rsplit("/", 1)[0] + "/10"
+    return url
 
 
 def _use_broker(*, eager: bool, url: str) -> None:
