@@ -149,10 +149,8 @@ def _invoice_mirror(
                     changed["stripe_event_created"] = event_created
             for name, value in changed.items():
                 setattr(invoice, name, value)
-            if applied:  # updated_at too: every apply stamps it, as a full save did
-                invoice.save(update_fields=[*changed, "updated_at"])
-            elif changed:
-                invoice.save(update_fields=list(changed))
+            if changed:  # an apply that changes nothing writes nothing (updated_at: the last change)
+                invoice.save(update_fields=[*changed, "updated_at"] if applied else list(changed))
         if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
             event_record(
                 project=project,
