@@ -84,10 +84,10 @@ def subscription_facts_hand(
 # --- payments -----------------------------------------------------------------------------------------------
 
 
-def payment_facts_hand(*, payment: Payment) -> None:
+def payment_facts_hand(*, payment: Payment, invoice: Invoice | None = None) -> None:
     """A payment's status or dispute outcome changed (called by the payment transition under the payment's row
     lock, `customer` loaded): hands entitlements its facts, and, for a paid period invoice not settled yet, what
-    the invoice billed."""
+    the invoice billed (`invoice`: the payment's invoice as the caller holds it, else read)."""
     facts = PaymentFacts(
         id=payment.pk,
         project_id=payment.project_id,
@@ -102,7 +102,7 @@ def payment_facts_hand(*, payment: Payment) -> None:
     )
     plan_period = None
     if _plan_period_due(payment) and not plan_period_recorded(payment_id=payment.pk):
-        plan_period = _plan_period_facts(payment)
+        plan_period = _plan_period_facts(payment, invoice=invoice)
     # Whether the period is recorded was read under the payment's row lock, which every recorder takes.
     payment_entitlements_apply(
         customer=payment.customer, payment=facts, plan_period=plan_period, plan_period_new=True
@@ -112,17 +112,17 @@ def payment_facts_hand(*, payment: Payment) -> None:
 # --- plan credits -------------------------------------------------------------------------------------------
 
 
-def plan_credits_grant(*, payment: Payment) -> bool:
+def plan_credits_grant(*, payment: Payment, invoice: Invoice | None = None) -> bool:
     """Billing learned of a subscription invoice's payment being paid: hands entitlements what the invoice
     billed, so it grants the plan's credits for the period. Idempotent per payment; an invoice not mirrored yet
     is granted by `plan_credits_catch_up` or by this call once it is: billing may call it whenever it learns of an
     invoice's payment (a period already settled costs one indexed read, no lock). Returns whether credits were
-    granted."""
+    granted. `invoice`: the payment's invoice as the caller holds it (else read)."""
     if not payment.stripe_invoice_id or plan_period_recorded(payment_id=payment.pk):
         return False
     with transaction.atomic(savepoint=False):
         locked = Payment.objects.select_for_update(of=("self",)).select_related("customer").get(pk=payment.pk)
-        facts = _plan_period_facts(locked) if _plan_period_due(locked) else None
+        facts = _plan_period_facts(locked, invoice=invoice) if _plan_period_due(locked) else None
         if facts is None:
             return False
         return plan_period_record(customer=locked.customer, facts=facts)
@@ -179,14 +179,20 @@ class _PlanLine:
     period_end: datetime
 
 
-def _plan_period_facts(locked: Payment) -> PlanPeriodFacts | None:
+def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> PlanPeriodFacts | None:
     """What the paid period invoice of `locked` (a payment under its row lock) billed, or None when its invoice
-    is not mirrored (finalized) yet or is not a period invoice."""
-    invoice = (
-        Invoice.objects.filter(project_id=locked.project_id, stripe_invoice_id=locked.stripe_invoice_id)
-        .only("project_id", "stripe_subscription_id", "number", "status", "billing_reason", "lines")
-        .first()
-    )
+    is not mirrored (finalized) yet or is not a period invoice. `invoice`: the one the caller holds, if it is
+    that payment's (else read)."""
+    if (
+        invoice is None
+        or invoice.project_id != locked.project_id
+        or invoice.stripe_invoice_id != locked.stripe_invoice_id
+    ):
+        invoice = (
+            Invoice.objects.filter(project_id=locked.project_id, stripe_invoice_id=locked.stripe_invoice_id)
+            .only("project_id", "stripe_subscription_id", "number", "status", "billing_reason", "lines")
+            .first()
+        )
     if (
         invoice is None
         or invoice.billing_reason not in PLAN_CREDIT_REASONS

@@ -13,7 +13,7 @@ from django.db.models import Subquery
 from billing.models import Invoice, Payment, Subscription
 from billing.representations import InvoiceOutput
 from billing.services.entitlement_facts import plan_credits_grant
-from billing.services.payment_transitions import payment_transition
+from billing.services.payment_transitions import payment_transition_locked
 from core.context import subjects_note
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
@@ -260,7 +260,7 @@ def invoice_payment_apply(
         # A settled payment changes only through refunds and disputes: Stripe said it already. The period it
         # paid may still lack its plan credits (Checkout settled it before the invoice was mirrored).
         if paid:
-            plan_credits_grant(payment=settled)
+            plan_credits_grant(payment=settled, invoice=invoice)
         subjects_note(payment=settled.pk, reference=settled.reference)  # the event's log line names it
         return settled
     links: dict[str, Any] = {}
@@ -312,9 +312,7 @@ def invoice_payment_apply(
                 payment = Payment.objects.select_for_update().get(
                     project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id
                 )
-        elif Invoice.project.is_cached(invoice):
-            # The transition uses the project it is handed as it is: the payment's is not read again.
-            payment.project = invoice.project
+        _with_invoice_holders(payment, invoice)
         if payment_intent_id and not payment.stripe_payment_intent_id:
             links["stripe_payment_intent_id"] = payment_intent_id
         if stripe_subscription_id and not payment.stripe_subscription_id:
@@ -336,12 +334,15 @@ def invoice_payment_apply(
         ):
             links["amount_discount"] = invoice.discount  # what the invoice's discounts took off
         status_before = payment.status
+        # The payment is under its row lock since it was read (or created) in this transaction.
         if payment.is_open:  # links and status in one transition
-            payment = payment_transition(
-                payment=payment, allowed_from=Payment.OPEN_STATUSES, status=status, **links
+            payment = payment_transition_locked(
+                payment=payment, allowed_from=Payment.OPEN_STATUSES, invoice=invoice, status=status, **links
             )
         elif links:  # a settled payment keeps its status; ids Stripe told us are recorded
-            payment = payment_transition(payment=payment, allowed_from=tuple(Payment.Status.values), **links)
+            payment = payment_transition_locked(
+                payment=payment, allowed_from=tuple(Payment.Status.values), invoice=invoice, **links
+            )
         # A failure is announced once, when the payment turns failed (`invoice.paid` is announced by
         # invoice_apply when the invoice turns paid: once per invoice, whichever event says so first).
         if not paid and payment.status != status_before:
@@ -354,6 +355,16 @@ def invoice_payment_apply(
     # the period's plan credits of a payment it turns paid: its status was read under the lock held since); a
     # payment that was settled before its invoice was mirrored gets them now (idempotent).
     if paid and payment.status == status_before:
-        plan_credits_grant(payment=payment)
+        plan_credits_grant(payment=payment, invoice=invoice)
     subjects_note(payment=payment.pk, reference=payment.reference)  # the event's log line names it
     return payment
+
+
+def _with_invoice_holders(payment: Payment, invoice: Invoice) -> None:
+    """The payment (of the invoice's project) with the project and customer the invoice holds, as
+    `payment_transition_locked` wants them: not read again (a customer other than the invoice's is read when
+    used)."""
+    if Invoice.project.is_cached(invoice):
+        payment.project = invoice.project
+    if Invoice.customer.is_cached(invoice) and payment.customer_id == invoice.customer_id:
+        payment.customer = invoice.customer

@@ -11,7 +11,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import CheckoutSession, Payment
+from billing.models import CheckoutSession, Invoice, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
 from billing.services.entitlement_facts import payment_facts_hand
 from core.cache import cache_add
@@ -57,7 +57,9 @@ def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fie
     tenant-visible event of a status change in the same transaction. Re-applying the same state is a no-op,
     so duplicate and late Stripe events converge."""
     with transaction.atomic(savepoint=False):
-        return _transition_locked(locked=_payment_locked(payment), allowed_from=allowed_from, **fields)
+        return payment_transition_locked(
+            payment=_payment_locked(payment), allowed_from=allowed_from, **fields
+        )
 
 
 def _payment_locked(payment: Payment) -> Payment:
@@ -75,8 +77,13 @@ def _payment_locked(payment: Payment) -> Payment:
     return locked
 
 
-def _transition_locked(*, locked: Payment, allowed_from: tuple[str, ...], **fields: Any) -> Payment:
-    """`payment_transition` on a payment already locked by the caller's transaction (`_payment_locked`)."""
+def payment_transition_locked(
+    *, payment: Payment, allowed_from: tuple[str, ...], invoice: Invoice | None = None, **fields: Any
+) -> Payment:
+    """`payment_transition` on a payment the caller's transaction already holds under its row lock (read with
+    `select_for_update` in it, or created by it), its project and customer loaded as `_payment_locked` loads
+    them. `invoice`: the payment's invoice, as the caller holds it (not read again for its plan lines)."""
+    locked = payment
     if locked.status not in allowed_from:
         return locked
     changed = {name: value for name, value in fields.items() if getattr(locked, name) != value}
@@ -91,7 +98,7 @@ def _transition_locked(*, locked: Payment, allowed_from: tuple[str, ...], **fiel
     event_type = _EVENT_FOR_STATUS.get(locked.status)
     if "status" in changed or "dispute_status" in changed:
         # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
-        payment_facts_hand(payment=locked)
+        payment_facts_hand(payment=locked, invoice=invoice)
     if "status" in changed and event_type:
         event_record(
             project=locked.project,
@@ -171,8 +178,10 @@ def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) 
     with transaction.atomic(savepoint=False):
         payment = _payment_locked(payment)  # one row lock for both steps
         if settled:  # ids (and tax) Stripe created meanwhile are recorded whatever the payment's status
-            payment = _transition_locked(locked=payment, allowed_from=tuple(Payment.Status.values), **settled)
-        payment = _transition_locked(locked=payment, allowed_from=Payment.OPEN_STATUSES, **fields)
+            payment = payment_transition_locked(
+                payment=payment, allowed_from=tuple(Payment.Status.values), **settled
+            )
+        payment = payment_transition_locked(payment=payment, allowed_from=Payment.OPEN_STATUSES, **fields)
         if status == "complete":
             customer_adopt_checkout_email(
                 customer_id=payment.customer_id,
