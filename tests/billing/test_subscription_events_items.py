@@ -9,7 +9,7 @@ from billing.models import Subscription
 from billing.representations import SubscriptionOutput
 from events.models import Event
 from tests.billing import test_subscription_items
-from tests.billing.test_subscription_items import Plans, _stripe_customer
+from tests.billing.test_subscription_items import Plans, base_and_addon
 
 pytestmark = pytest.mark.django_db
 
@@ -30,17 +30,7 @@ def _last_event(project: Any) -> Event:
 
 def test_each_event_shows_the_items_then_and_before(api, tenant_a, plans: Plans, stripe_sdk, stripe_webhooks):
     sdk = stripe_sdk()
-    stripe_customer = _stripe_customer(api, tenant_a, sdk)
-    created = sdk.v1.subscriptions.create(
-        {
-            "customer": stripe_customer,
-            "items": [
-                {"price": plans.base_monthly.stripe_price_id, "quantity": 2},
-                {"price": plans.addon_monthly.stripe_price_id},
-            ],
-        }
-    )
-    stripe_webhooks.deliver()
+    created, ids = base_and_addon(api, tenant_a, plans, sdk, stripe_webhooks)
     first = _last_event(tenant_a.project)
     assert first.type == "subscription.created"
     shown = _rendered(created.id)
@@ -49,7 +39,6 @@ def test_each_event_shows_the_items_then_and_before(api, tenant_a, plans: Plans,
         ("base-monthly", 2),
         ("addon-monthly", 1),
     ]
-    ids = {item.price.id: item.id for item in created["items"].data}
 
     changes = [
         {"items": [{"id": ids[plans.base_monthly.stripe_price_id], "quantity": 3}]},

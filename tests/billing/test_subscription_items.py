@@ -79,6 +79,24 @@ def _stripe_customer(api: Any, tenant: Any, sdk: Any, external_id: str = "user-1
     return stripe_customer
 
 
+def base_and_addon(
+    api: Any, tenant: Any, plans: Plans, sdk: Any, stripe_webhooks: Any
+) -> tuple[Any, dict[str, str]]:
+    """Two seats of the base plan and an add-on, created at Stripe and mirrored: the Stripe subscription and its
+    item ids by Stripe price."""
+    created = sdk.v1.subscriptions.create(
+        {
+            "customer": _stripe_customer(api, tenant, sdk),
+            "items": [
+                {"price": plans.base_monthly.stripe_price_id, "quantity": 2},
+                {"price": plans.addon_monthly.stripe_price_id},
+            ],
+        }
+    )
+    stripe_webhooks.deliver()
+    return created, {item.price.id: item.id for item in created["items"].data}
+
+
 def _rows(subscription: Subscription) -> list[tuple[Any, ...]]:
     return list(
         subscription.items.order_by("price__key").values_list(
@@ -188,19 +206,7 @@ def test_reconciliation_compares_and_repairs_the_items(api, tenant_a, plans, str
     from billing.models import Drift
     from tests.billing.test_reconciliation import _reconcile
 
-    sdk = stripe_sdk()
-    stripe_customer = _stripe_customer(api, tenant_a, sdk)
-    created = sdk.v1.subscriptions.create(
-        {
-            "customer": stripe_customer,
-            "items": [
-                {"price": plans.base_monthly.stripe_price_id, "quantity": 2},
-                {"price": plans.addon_monthly.stripe_price_id},
-            ],
-        }
-    )
-    stripe_webhooks.deliver()
-    ids = {item.price.id: item.id for item in created["items"].data}
+    _, ids = base_and_addon(api, tenant_a, plans, stripe_sdk(), stripe_webhooks)
     base_item, addon_item = ids[plans.base_monthly.stripe_price_id], ids[plans.addon_monthly.stripe_price_id]
     SubscriptionItem.objects.filter(stripe_item_id=addon_item).delete()  # lost locally
     SubscriptionItem.objects.filter(stripe_item_id=base_item).update(quantity=7)
