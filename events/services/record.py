@@ -53,7 +53,7 @@ def _insert_numbered(event: Event) -> list[tuple[str, list[str]]]:
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
     sequence, endpoints = _numbered(
         event.project_id,
-        f"WITH s AS ({_NEXT}), e AS (INSERT INTO {Event._meta.db_table} ({', '.join(f.attname for f in fields)}, "  # noqa: S608 (names from the models)
+        f"WITH s AS ({_NEXT}), e AS (INSERT INTO {Event._meta.db_table} ({', '.join(str(f.column) for f in fields)}, "  # noqa: S608 (names from the models)
         f"sequence) SELECT {', '.join(['%s'] * len(fields))}, s.last FROM s RETURNING sequence) "
         "SELECT e.sequence, (SELECT json_agg(json_build_array(w.id, w.events)) "
         f"FROM {WebhookEndpoint._meta.db_table} w WHERE w.project_id = %s AND w.enabled) FROM e",
