@@ -131,6 +131,15 @@ else:
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 # Without a broker there is no worker either: run tasks in-process so the embedded mode still does the work.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
+
+
+def broker_transport(url: str) -> str | None:
+    """A Redis broker goes through kombu's Redis transport with one redis-py client per pool (core.redis_broker);
+    any other broker through the transport its URL names."""
+    return "core.redis_broker:Transport" if url.partition("://")[0] in ("redis", "rediss") else None
+
+
+CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,7 +1,7 @@
 """The test suite: embedded by default, PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set (CI)."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import broker_transport, env
 
 DEBUG = False
 SECRET_KEY = "django-insecure-test-only"
@@ -10,6 +10,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests run queued work in-process unless a test starts a real worker on purpose.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
 LOGGING["loggers"]["django"]["level"] = "ERROR"  # noqa: F405
