@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -151,3 +152,60 @@ def test_public_url_is_the_base_of_hosted_page_urls() -> None:
         server.shutdown()
         server.server_close()
         emu.close()
+
+
+def _request(body: bytes) -> bytes:
+    return (
+        b"POST /v1/customers HTTP/1.1\r\nHost: emulator\r\nAuthorization: Bearer sk_test_tollgate\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+
+
+def _answer_in_one_read(sock: socket.socket) -> bytes:
+    """What the first `recv` of an answer holds: the whole answer when the server sent it in one piece."""
+    chunk = sock.recv(65536)
+    head, _, body = chunk.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    rest = body
+    while len(rest) < length:  # drain what came late, so the connection stays usable
+        rest += sock.recv(65536)
+    return chunk
+
+
+def test_an_answer_on_a_reused_connection_arrives_in_one_piece(
+    http_emulator: tuple[Emulator, EmulatorServer],
+) -> None:
+    """Headers and body leave in one send: sent apart, the body waited for the client's delayed ACK of the headers
+    (Nagle's algorithm), ~40 ms on every SDK call after a connection's first."""
+    _, server = http_emulator
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), port), timeout=5) as sock:
+        for n in range(5):  # the first answer, then answers on the reused connection
+            sock.sendall(_request(f"email=n{n}%40example.com".encode()))
+            chunk = _answer_in_one_read(sock)
+            head, _, body = chunk.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200")
+            assert json.loads(body)["email"] == f"n{n}@example.com"  # the whole body came with the headers
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_sending_the_body(
+    http_emulator: tuple[Emulator, EmulatorServer],
+) -> None:
+    _, server = http_emulator
+    host, port = server.server_address[:2]
+    body = b"email=continue%40example.com"
+    with socket.create_connection((str(host), port), timeout=5) as sock:
+        head = _request(body)[: -len(body)]
+        sock.sendall(head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"  # before the body is sent
+        sock.sendall(body)
+        head, _, answer = _answer_in_one_read(sock).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert json.loads(answer)["email"] == "continue@example.com"
