@@ -10,13 +10,14 @@ from bench.setup import django_setup
 
 django_setup()
 
-from bench import auth, burst, deliveries, entitlements, webhooks  # noqa: E402  (Django must be set up first)
+from bench import auth, burst, deliveries, entitlements, pages, webhooks  # noqa: E402  (Django must be set up first)
 
 BENCHMARKS = {
     "auth": auth,
     "deliveries": deliveries,
     "webhooks": webhooks,
     "entitlements": entitlements,
+    "pages": pages,
     "burst": burst,
 }
 

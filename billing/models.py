@@ -102,8 +102,7 @@ class Payment(models.Model):
     amount_refunded = models.BigIntegerField(default=0, verbose_name="refunded")
     # The tax in `amount` (Stripe Tax, `automatic_tax`): the session's total_details.amount_tax or the invoice's taxes.
     amount_tax = models.BigIntegerField(default=0, verbose_name="tax (included)")
-    # What discounts took off before `amount` (a promotion code): the session's total_details.amount_discount
-    # or the invoice's total_discount_amounts.
+    # Taken off before `amount` (a promotion code): the session's total_details.amount_discount or the invoice's.
     amount_discount = models.BigIntegerField(default=0, verbose_name="discount (taken off)")
     # Asked for at creation (Checkout with Stripe Tax).
     automatic_tax = models.BooleanField(default=False, verbose_name="automatic tax (Stripe Tax)")
@@ -188,6 +187,7 @@ class Payment(models.Model):
             models.Index(fields=["stripe_payment_intent_id"]),
             models.Index(fields=["stripe_checkout_session_id"]),
             models.Index(fields=["stripe_invoice_id"]),
+            models.Index(fields=["project", "created_at", "id"], name="payment_list_page"),  # core.pagination
         ]
         verbose_name = "payment"
         verbose_name_plural = "payments"
@@ -286,14 +286,13 @@ class Subscription(models.Model):
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
-        permissions = [
-            ("manage_subscription", "Can cancel and resume subscriptions"),
-        ]
+        permissions = [("manage_subscription", "Can cancel and resume subscriptions")]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "stripe_subscription_id"], name="subscription_stripe_id_unique"
             )
         ]
+        indexes = [models.Index(fields=["project", "created_at", "id"], name="subscription_list_page")]
         verbose_name = "subscription"
         verbose_name_plural = "subscriptions"
 
@@ -383,6 +382,7 @@ class Invoice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "stripe_invoice_id"], name="invoice_stripe_id_unique")
         ]
+        indexes = [models.Index(fields=["project", "created_at", "id"], name="invoice_list_page")]
         verbose_name = "invoice"
         verbose_name_plural = "invoices"
 

@@ -5,6 +5,8 @@ The receiving app's first migration declares the models in migration state only 
 its tables as they are, a fresh one gets them. A data migration then moves the old app's content types
 (`content_types_move`): permissions, the groups that hold them and the admin's log follow their content type,
 and the audit log's targets (`<app>.<model>` strings) are renamed with them.
+
+And an index added to a table that may already be large (`AddIndexConcurrently`).
 """
 
 from collections.abc import Sequence
@@ -80,3 +82,25 @@ def permissions_create(apps: Any, app_label: str) -> None:
     app_config.models_module = True
     create_permissions(app_config, apps=apps, verbosity=0)
     app_config.models_module = None
+
+
+class AddIndexConcurrently(migrations.AddIndex):
+    """`AddIndex` that, on PostgreSQL, builds the index without locking the table's writes (`CREATE INDEX
+    CONCURRENTLY`, in a migration with `atomic = False`), as an index on a table that is already large must be;
+    elsewhere (SQLite) a plain `CREATE INDEX`."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.add_index(model, self.index, concurrently=True)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+            return
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.remove_index(model, self.index, concurrently=True)

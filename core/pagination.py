@@ -1,12 +1,17 @@
 """Cursor pagination in API.md's list shape: `?limit=` (1–100, default 20), `?starting_after=<id>`, newest first.
 
 The cursor is an object id, resolved inside the caller's (project-scoped) queryset, so a cursor naming another
-project's object is simply unknown.
+project's object is simply unknown. The page after it is `(created_at, id) < (the cursor's)`: on PostgreSQL one
+row comparison, which an index on `(project, created_at, id)` takes as its scan's bound (the lists that grow
+large — customers, payments, invoices, subscriptions, events — have one), so a page deep in a list costs what
+the first page does. (Spelled `created_at < … OR (created_at = … AND id < …)`, PostgreSQL walked the index from
+the newest row and filtered every row before the cursor.)
 """
 
 from typing import Any, TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import F, Model, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
@@ -46,7 +51,7 @@ def paginate_queryset(queryset: QuerySet[M], request: Request) -> tuple[list[M],
                 f"No object {starting_after!r} to start after.", code="invalid_cursor", param="starting_after"
             )
         queryset = queryset.filter(
-            Q(created_at__lt=cursor["created_at"]) | Q(created_at=cursor["created_at"], pk__lt=cursor["pk"])
+            TupleLessThan(Tuple(F("created_at"), F("pk")), (cursor["created_at"], cursor["pk"]))
         )
     rows = list(queryset[: limit + 1])
     return rows[:limit], len(rows) > limit

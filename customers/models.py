@@ -53,6 +53,9 @@ class Customer(models.Model):
                 condition=Q(stripe_sync_pending=True),
                 name="customer_stripe_sync_pending",
             ),
+            models.Index(
+                fields=["project", "created_at", "id"], name="customer_list_page"
+            ),  # core.pagination
         ]
         verbose_name = "customer"
         verbose_name_plural = "customers"

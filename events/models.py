@@ -82,6 +82,9 @@ class Event(models.Model):
     class Meta:
         db_table = "webhooks_event"
         constraints = [models.UniqueConstraint(fields=["project", "sequence"], name="event_sequence_unique")]
+        indexes = [
+            models.Index(fields=["project", "created_at", "id"], name="event_list_page")
+        ]  # core.pagination
         ordering = ["-created_at"]
         verbose_name = "outbound event"
         verbose_name_plural = "outbound events"

@@ -1,0 +1,113 @@
+"""List pages deep in a large list, as a ratio to the list's first page measured in the same run.
+
+A project with `BENCH_PAGES_CUSTOMERS` customers (default 100,000; created in bulk, a second apart, every tenth
+sharing its `created_at` with the one before, as imports make ties), then `GET /api/v1/customers?limit=20`:
+the first page (the baseline), a page from the middle of the list and the page after the 100,000th newest
+customer (its last page), each warm, per-call median and p99 over ROUNDS × CALLS calls. A page costs what the
+first page does when the cursor bounds the index scan (core.pagination); before it did, the last page of 100,000
+read the whole list (0.16× the first page's rate on PostgreSQL). The rows are deleted at the end.
+"""
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+ROUNDS = 5
+CALLS = 60
+CUSTOMERS = int(os.environ.get("BENCH_PAGES_CUSTOMERS", "100000"))
+
+
+def _times(call: Callable[[], object]) -> list[float]:
+    """Microseconds of each of ROUNDS × CALLS calls (after one warm-up call)."""
+    call()
+    times = []
+    for _ in range(ROUNDS * CALLS):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1e6)
+    return times
+
+
+def _p99(times: list[float]) -> float:
+    return sorted(times)[int(len(times) * 0.99) - 1]
+
+
+def run() -> None:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from bench.setup import report
+    from core.actors import Actor
+    from core.ids import new_ids, random_token
+    from customers.models import Customer
+    from projects.models import Project
+    from projects.services import projects as services
+
+    slug = f"bench-pages-{random_token(8).lower()}"
+    project, _, secret = services.project_create(actor=Actor.system("bench"), slug=slug, name="Bench pages")
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    created = [start + timedelta(seconds=n - (1 if n % 10 == 9 else 0)) for n in range(CUSTOMERS)]
+    rows = [
+        Customer(
+            id=pk, project=project, external_id=f"user-{n}", email=f"user-{n}@example.com", created_at=at
+        )
+        for n, (pk, at) in enumerate(zip(new_ids("cust", CUSTOMERS), created, strict=True))
+    ]
+    started = time.perf_counter()
+    created_at = Customer._meta.get_field("created_at")
+    created_at.auto_now_add = False  # type: ignore[attr-defined]  # keep the instants given (a seed, not a request)
+    try:
+        Customer.objects.bulk_create(rows, batch_size=5000)
+    finally:
+        created_at.auto_now_add = True  # type: ignore[attr-defined]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE billing_customer")
+    seeded = time.perf_counter() - started
+
+    newest_first = list(
+        Customer.objects.filter(project=project).order_by("-created_at", "-pk").values_list("pk", flat=True)
+    )
+    client = Client()
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    def page(cursor: str | None) -> Callable[[], object]:
+        path = "/api/v1/customers?limit=20" + (f"&starting_after={cursor}" if cursor else "")
+
+        def call() -> object:
+            response = client.get(path, headers=headers)
+            assert response.status_code == 200, response.content
+            assert len(response.json()["data"]) == 20
+            return response
+
+        return call
+
+    try:
+        with override_settings(API_RATE_LIMIT_PER_MINUTE=0):
+            first = _times(page(None))
+            middle = _times(page(newest_first[CUSTOMERS // 2]))
+            last = _times(page(newest_first[-21]))
+    finally:
+        Customer.objects.filter(project=project)._raw_delete(connection.alias)  # type: ignore[attr-defined]
+        Project.objects.filter(pk=project.pk).delete()
+
+    baseline = statistics.median(first)
+    report(
+        f"List pages of {CUSTOMERS:,} customers (database: {connection.vendor}; seeded in {seeded:.0f} s) "
+        "— lower is better",
+        [
+            ("first page (baseline), median", baseline, "µs/call"),
+            ("first page, p99", _p99(first), "µs/call"),
+            (f"page after customer {CUSTOMERS // 2:,}, median", statistics.median(middle), "µs/call"),
+            (
+                f"page after customer {CUSTOMERS - 21:,} (the last), median",
+                statistics.median(last),
+                "µs/call",
+            ),
+            (f"page after customer {CUSTOMERS - 21:,} (the last), p99", _p99(last), "µs/call"),
+        ],
+        baseline,
+    )
