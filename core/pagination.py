@@ -3,9 +3,9 @@
 The cursor is an object id, resolved inside the caller's (project-scoped) queryset, so a cursor naming another
 project's object is simply unknown. The page after it is `(created_at, id) < (the cursor's)`: on PostgreSQL one
 row comparison, which an index on `(project, created_at, id)` takes as its scan's bound (the lists that grow
-large — customers, payments, invoices, subscriptions, events — have one), so a page deep in a list costs what
-the first page does. (Spelled `created_at < … OR (created_at = … AND id < …)`, PostgreSQL walked the index from
-the newest row and filtered every row before the cursor.)
+large — customers, payments, invoices, subscriptions, events — have one), so a page deep in a list reads as few
+rows as the first page (plus the one read that resolves the cursor). Spelled `created_at < … OR (created_at = …
+AND id < …)`, it made PostgreSQL walk the index from the newest row and filter out every row newer than the cursor.
 """
 
 from typing import Any, TypeVar
