@@ -3,9 +3,10 @@
 A project with `BENCH_PAGES_CUSTOMERS` customers (default 100,000; created in bulk, a second apart, every tenth
 sharing its `created_at` with the one before, as imports make ties), then `GET /api/v1/customers?limit=20`:
 the first page (the baseline), a page from the middle of the list and the page after the 100,000th newest
-customer (its last page), each warm, per-call median and p99 over ROUNDS × CALLS calls. A page costs what the
-first page does when the cursor bounds the index scan (core.pagination); before it did, the last page of 100,000
-read the whole list (0.16× the first page's rate on PostgreSQL). The rows are deleted at the end.
+customer (its last page), each warm, per-call median and p99 over ROUNDS × CALLS calls. With the cursor as the
+index scan's bound (core.pagination), the database reads as few rows for any page as for the first; a page after a
+cursor still makes one more query than the first page (the one that resolves the cursor). The rows are deleted at
+the end.
 """
 
 import os
