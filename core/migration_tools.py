@@ -12,6 +12,7 @@ And an index added to a table that may already be large (`AddIndexConcurrently`)
 from collections.abc import Sequence
 from typing import Any
 
+from django.contrib.postgres import operations as postgres_operations
 from django.db import migrations
 
 
@@ -84,23 +85,18 @@ def permissions_create(apps: Any, app_label: str) -> None:
     app_config.models_module = None
 
 
-class AddIndexConcurrently(migrations.AddIndex):
-    """`AddIndex` that, on PostgreSQL, builds the index without locking the table's writes (`CREATE INDEX
-    CONCURRENTLY`, in a migration with `atomic = False`), as an index on a table that is already large must be;
-    elsewhere (SQLite) a plain `CREATE INDEX`."""
+class AddIndexConcurrently(postgres_operations.AddIndexConcurrently):
+    """Django's `AddIndexConcurrently` (PostgreSQL: `CREATE INDEX CONCURRENTLY`, writes go on while it is built; the
+    migration must have `atomic = False`), falling back to a plain `AddIndex` on other databases (SQLite)."""
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor != "postgresql":
+        if schema_editor.connection.vendor == "postgresql":
             super().database_forwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.add_index(model, self.index, concurrently=True)
+        else:
+            migrations.AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor != "postgresql":
+        if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
-            return
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.remove_index(model, self.index, concurrently=True)
+        else:
+            migrations.AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
