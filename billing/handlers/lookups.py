@@ -134,10 +134,10 @@ def invoice_intent_link_told(
     `invoice`: its mirror as the caller just applied it (not read again)."""
     if invoice is None:
         invoice = invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
-    intent = invoice.stripe_payment_intent_id if invoice is not None else ""
-    if not intent:
-        intent = event.told_payment_intent(invoice_id)
-    if invoice is not None and intent:
+    if invoice is None:
+        return  # nothing to record it on: the invoice's own events ask when they mirror it
+    intent = invoice.stripe_payment_intent_id or event.told_payment_intent(invoice_id)
+    if intent:
         invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
 
 
