@@ -1,4 +1,5 @@
-"""Middleware: the request id and logging context, the request body size limit, and no NUL in the URL."""
+"""Middleware: the request id and logging context, the request body size limit, no NUL in the URL, and the back
+office only where its cookies can be kept."""
 
 import logging
 import re
@@ -7,6 +8,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from core import context
 from core.errors import InvalidRequest, body_too_large, json_error
@@ -93,4 +95,23 @@ class NulCharactersMiddleware:
                         param=name.replace("\x00", "%00"),
                     )
                 )
+        return self.get_response(request)
+
+
+# Where the back office is served (config/urls.py: the admin and its dashboard).
+BACK_OFFICE = "/admin/"
+
+
+class BackOfficeTransportMiddleware:
+    """The back office over plain HTTP while its cookies are `Secure` (production without `INSECURE_HTTP`): a
+    browser keeps no session or CSRF cookie there, so its login would end in Django's bare "CSRF verification
+    failed". It answers 403 with a page that says why and what to change instead, before a password is typed.
+    Behind a TLS proxy the request is secure (`SECURE_PROXY_SSL_HEADER`) and passes."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.CSRF_COOKIE_SECURE and request.path.startswith(BACK_OFFICE) and not request.is_secure():
+            return render(request, "admin/https_required.html", status=403)
         return self.get_response(request)
