@@ -56,6 +56,8 @@ class Customer(models.Model):
             models.Index(
                 fields=["project", "created_at", "id"], name="customer_list_page"
             ),  # core.pagination
+            # The back office's list of every project's customers, newest first (read backwards).
+            models.Index(fields=["created_at", "id"], name="customer_admin_list"),
         ]
         verbose_name = "customer"
         verbose_name_plural = "customers"
