@@ -10,6 +10,7 @@ and a real sign-in over plain HTTP with it.
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -84,6 +85,20 @@ def test_over_plain_http_the_back_office_explains_itself_instead_of_a_login_that
     assert client.get("/api/v1/project").status_code == 401
 
 
+def _sign_in(client: Client, login_page: Any, **extra: Any) -> Any:
+    """Posts the login form as a browser would: the operator's credentials and the page's CSRF token."""
+    return client.post(
+        "/admin/login/",
+        {
+            "username": "ops",
+            "password": "pw-long-enough-1",
+            "next": "/admin/",
+            "csrfmiddlewaretoken": login_page.cookies["csrftoken"].value,
+        },
+        **extra,
+    )
+
+
 @pytest.mark.django_db
 @override_settings(**PRODUCTION_COOKIES)
 def test_through_a_tls_proxy_the_login_works_with_secure_cookies():
@@ -95,17 +110,7 @@ def test_through_a_tls_proxy_the_login_works_with_secure_cookies():
     assert page.cookies["csrftoken"]["secure"] is True
     assert b"Not encrypted" not in page.content
 
-    signed_in = client.post(
-        "/admin/login/",
-        {
-            "username": "ops",
-            "password": "pw-long-enough-1",
-            "next": "/admin/",
-            "csrfmiddlewaretoken": page.cookies["csrftoken"].value,
-        },
-        secure=True,
-        headers={"Referer": "https://testserver/admin/login/"},
-    )
+    signed_in = _sign_in(client, page, secure=True, headers={"Referer": "https://testserver/admin/login/"})
     assert signed_in.status_code == 302
     assert signed_in["Location"] == "/admin/"
     assert signed_in.cookies["sessionid"]["secure"] is True
@@ -123,15 +128,7 @@ def test_with_insecure_http_the_operator_signs_in_over_plain_http_and_every_page
     assert b"INSECURE_HTTP=true" in page.content
     assert page.cookies["csrftoken"]["secure"] == ""
 
-    signed_in = client.post(
-        "/admin/login/",
-        {
-            "username": "ops",
-            "password": "pw-long-enough-1",
-            "next": "/admin/",
-            "csrfmiddlewaretoken": page.cookies["csrftoken"].value,
-        },
-    )
+    signed_in = _sign_in(client, page)
     assert signed_in.status_code == 302
     assert signed_in["Location"] == "/admin/"
     index = client.get("/admin/")

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from billing.models import Payment
+from tests.e2e.test_payment_webhooks import _complete
 from tests.test_floor_plan import FLOOR
 
 OK = "https://app.example.com/ok"
@@ -161,13 +162,3 @@ def test_a_subscription_checkout_goes_inbox_billing_then_entitlements_and_events
     assert Payment.objects.get(pk=created["payment"]).status == "succeeded"
     _assert_one_way(calls)
     assert len(_call_sites(calls)) <= SUBSCRIPTION_CALL_SITES
-
-
-def _complete(stripe_emulator: Any, session_id: str) -> None:
-    stripe_emulator.handle(
-        "POST",
-        f"/_emulator/checkout/sessions/{session_id}/complete",
-        query="",
-        body=b"card=4242424242424242",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
