@@ -123,3 +123,12 @@ def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
             if stripe_price_id in candidate.stripe_price_history:
                 return candidate
     return price
+
+
+def currencies_known() -> set[str]:
+    """Every currency a customer, payment or invoice can be in: the catalog's prices' and the projects' defaults.
+    The back office's currency filters offer them across projects (the one read here that takes none), instead of
+    reading every row of a large table for its distinct values."""
+    currencies = set(Price.objects.values_list("currency", flat=True).distinct())
+    currencies |= set(Project.objects.values_list("default_currency", flat=True).distinct())
+    return currencies

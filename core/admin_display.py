@@ -111,18 +111,6 @@ def status_label(field: Any, value: Any) -> str:
     return capfirst(str(label).replace("_", " "))
 
 
-class StatusFilter(admin.AllValuesFieldListFilter):
-    """A list filter on a status field without choices, offering each value as its badge names it ("Paid", not
-    "paid"). Fields with choices need none: Django's filter shows their labels, as the badges do."""
-
-    def choices(self, changelist: Any) -> Any:
-        values = {str(value) for value in self.lookup_choices if value is not None}
-        for choice in super().choices(changelist):
-            if choice["display"] in values:
-                choice = {**choice, "display": status_label(self.field, choice["display"])}
-            yield choice
-
-
 def status_badge(value: str, label: str) -> str:
     text, background = STATUS_TONES[_TONE_OF_STATUS.get(value, "neutral")]
     return format_html(

@@ -25,6 +25,7 @@ from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_display import NEWEST_FIRST, ViewOnly, column
 from core.admin_generics import ModelAdmin, TabularInline
+from core.admin_lists import LargeListAdmin
 from customers.models import Customer
 from entitlements.models import (
     AllocationCounter,
@@ -335,7 +336,7 @@ class PurchaseAdmin(EntitlementPermissions, _ReadOnly):
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(_ReadOnly):
+class UsageEventAdmin(LargeListAdmin, _ReadOnly):
     ordering = NEWEST_FIRST
     list_display = [
         column("event_id", "Event ID"),
@@ -354,7 +355,7 @@ class UsageEventAdmin(_ReadOnly):
 
 
 @admin.register(CreditLot)
-class CreditLotAdmin(_ReadOnly):
+class CreditLotAdmin(LargeListAdmin, _ReadOnly):
     ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
@@ -372,7 +373,7 @@ class CreditLotAdmin(_ReadOnly):
 
 
 @admin.register(CreditLedgerEntry)
-class CreditLedgerEntryAdmin(_ReadOnly):
+class CreditLedgerEntryAdmin(LargeListAdmin, _ReadOnly):
     ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),

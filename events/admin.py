@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from core.actors import Actor
 from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
+from core.admin_lists import LargeListAdmin, known_values_filter
 from core.errors import ApiError
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from events.services.endpoints import (
@@ -22,6 +23,7 @@ from events.services.endpoints import (
     events_validate,
 )
 from events.services.record import event_redeliver
+from events.types import EVENT_TYPES
 
 
 class DeliveryAttemptInline(TabularInline[DeliveryAttempt, Delivery]):
@@ -35,7 +37,7 @@ class DeliveryAttemptInline(TabularInline[DeliveryAttempt, Delivery]):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ViewOnly, ModelAdmin[Delivery]):
+class DeliveryAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Delivery]):
     ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
@@ -72,9 +74,9 @@ class DeliveryAdmin(ViewOnly, ModelAdmin[Delivery]):
 
 
 @admin.register(Event)
-class EventAdmin(ViewOnly, ModelAdmin[Event]):
+class EventAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Event]):
     list_display = [column("id", "ID"), "project", "type", "sequence", column("created_at", "Created")]
-    list_filter = ["type", "project"]
+    list_filter = [known_values_filter("type", "type", lambda: EVENT_TYPES), "project"]
     search_fields = ["id", "type"]
     list_select_related = ["project"]
     readonly_fields = ["id", "project", "type", "sequence", "data", "previous_attributes", "created_at"]

@@ -7,16 +7,25 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from billing.handlers.registry import HANDLERS
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
 from core.admin_display import ViewOnly, column, status_column, stripe_json, unix_time_text
 from core.admin_generics import ModelAdmin
+from core.admin_lists import LargeListAdmin, known_values_filter
+from projects.models import Project
+from stripe_gateway.gateway import PLATFORM_ACCOUNT
 from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
 from stripe_inbox.services.replay import stripe_event_replay
 
 
+def _accounts() -> list[str]:
+    """The Stripe accounts events come from: the platform's and each project's own (its id)."""
+    return [PLATFORM_ACCOUNT, *Project.objects.values_list("pk", flat=True)]
+
+
 @admin.register(StripeEvent)
-class StripeEventAdmin(ViewOnly, ModelAdmin[StripeEvent]):
+class StripeEventAdmin(LargeListAdmin, ViewOnly, ModelAdmin[StripeEvent]):
     # Newest first, and among events received together, Stripe's newest first.
     ordering = ("-received_at", "-stripe_created")
     list_display = [
@@ -28,10 +37,14 @@ class StripeEventAdmin(ViewOnly, ModelAdmin[StripeEvent]):
         column("received_at", "Received"),
         column("processed_at", "Processed"),
     ]
-    list_filter = ["status", "type", "account", "received_at"]
+    list_filter = [
+        "status",
+        known_values_filter("type", "type", lambda: HANDLERS),
+        known_values_filter("account", "account", _accounts),
+        "received_at",
+    ]
     search_fields = ["stripe_event_id", "type", "last_error"]
     list_select_related = ["project"]
-    date_hierarchy = "received_at"
     actions = ["replay"]
 
     # Stripe's Unix times as moments: the event's own, and those inside its payload (the raw fields excluded).

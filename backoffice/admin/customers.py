@@ -19,13 +19,14 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from billing.models import Invoice, Payment, Subscription
-from catalog.models import Feature, Price
+from catalog.models import Feature
+from catalog.selectors import currencies_known
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
 from core.admin_columns import money_column, stripe_dashboard_link
 from core.admin_display import NEWEST_FIRST, STATUS_TONES, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
-from core.admin_lists import CappedCountPaginator
+from core.admin_lists import LargeListAdmin, known_values_filter
 from customers.models import Customer
 from customers.services.customers import customer_update
 from entitlements.admin import (
@@ -42,7 +43,6 @@ from entitlements.admin import (
     features_of,
 )
 from entitlements.explain import duration_text, entitlements_explain
-from projects.models import Project
 
 
 class _ReadOnlyInline(TabularInline[Any, Customer]):
@@ -100,25 +100,8 @@ class InvoiceInline(_ReadOnlyInline):
     period_ends = staticmethod(column("period_end", "Period ends"))
 
 
-class CurrencyFilter(admin.SimpleListFilter):
-    """The currencies a customer can hold: those of the catalog's prices and the projects' defaults (a customer's
-    currency is its first purchase's). Django's filter on the field itself would read every customer's currency
-    (`SELECT DISTINCT`) on each page of the list."""
-
-    title = "currency"
-    parameter_name = "currency"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        currencies = set(Price.objects.values_list("currency", flat=True).distinct())
-        currencies |= set(Project.objects.values_list("default_currency", flat=True).distinct())
-        return [(currency, currency) for currency in sorted(currencies - {""})]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
-        return queryset.filter(currency=self.value()) if self.value() else queryset
-
-
 @admin.register(Customer)
-class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
+class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]):
     """A customer with everything an operator needs: billing and entitlement inlines, the "explain
     entitlements" page (what the API answers per feature, and why), and grant/revoke with a reason."""
 
@@ -134,13 +117,9 @@ class CustomerAdmin(EntitlementPermissions, ModelAdmin[Customer]):
         "entitlements_link",
     ]
     # Neither filter reads the customers table: projects and the catalog's currencies are small tables.
-    list_filter = ["project", CurrencyFilter]
+    list_filter = ["project", known_values_filter("currency", "currency", currencies_known)]
     search_fields = ["external_id", "email", "stripe_customer_id", "id"]
     list_select_related = ["project"]
-    # A page of 100,000 customers counts at most 10,001 of them, once (core.admin_lists).
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER  # a count per filter choice is a count of the table
     # Email, name and metadata are edited here, through the API's upsert (`save_model`); the rest is read-only.
     fields = [
         "id",

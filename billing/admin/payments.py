@@ -17,6 +17,7 @@ from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_columns import money_column, payment_items, read_only_page
 from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
+from core.admin_lists import LargeListAdmin
 from core.errors import InvalidRequest
 from core.ids import random_token
 from core.money import money_format, money_parse
@@ -48,7 +49,7 @@ class CartAdmin(ViewOnly, ModelAdmin[Cart]):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ViewOnly, ModelAdmin[Payment]):
+class PaymentAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Payment]):
     ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
@@ -78,7 +79,6 @@ class PaymentAdmin(ViewOnly, ModelAdmin[Payment]):
         hidden=("client_secret",),
         shown_as={"items": payment_items},
     )
-    date_hierarchy = "created_at"
     actions = ["refund"]
 
     @admin.action(description="Refund (full or partial)", permissions=["refund"])
@@ -92,7 +92,7 @@ class PaymentAdmin(ViewOnly, ModelAdmin[Payment]):
 
 
 @admin.register(CheckoutSession)
-class CheckoutSessionAdmin(ViewOnly, ModelAdmin[CheckoutSession]):
+class CheckoutSessionAdmin(LargeListAdmin, ViewOnly, ModelAdmin[CheckoutSession]):
     ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
@@ -126,7 +126,7 @@ _FAILURE_REASONS = {
 
 
 @admin.register(Refund)
-class RefundAdmin(ViewOnly, ModelAdmin[Refund]):
+class RefundAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Refund]):
     ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),

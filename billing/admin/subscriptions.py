@@ -11,7 +11,9 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing.models import Invoice, Subscription
+from billing.services.invoices import INVOICE_RANK
 from billing.services.subscription_cancel import subscription_cancel, subscription_resume
+from catalog.selectors import currencies_known
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_columns import (
@@ -23,7 +25,6 @@ from core.admin_columns import (
 )
 from core.admin_display import (
     NEWEST_FIRST,
-    StatusFilter,
     ViewOnly,
     column,
     status_badge,
@@ -32,6 +33,7 @@ from core.admin_display import (
     unix_time_text,
 )
 from core.admin_generics import ModelAdmin
+from core.admin_lists import LargeListAdmin, known_values_filter
 
 _NEWEST_EVENT_LABEL = {"stripe_event_created": "Newest Stripe event applied"}
 
@@ -44,8 +46,13 @@ def _invoice_status(invoice: Invoice) -> str:
     return status_badge(invoice.status, status_label(Invoice._meta.get_field("status"), invoice.status))
 
 
+def _invoice_status_label(status: str) -> str:
+    """An invoice's status (Stripe's word, no choices) named as its badge names it: "uncollectible" → "Uncollectible"."""
+    return status_label(Invoice._meta.get_field("status"), status)
+
+
 @admin.register(Subscription)
-class SubscriptionAdmin(ViewOnly, ModelAdmin[Subscription]):
+class SubscriptionAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Subscription]):
     ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),
@@ -83,7 +90,7 @@ class SubscriptionAdmin(ViewOnly, ModelAdmin[Subscription]):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ViewOnly, ModelAdmin[Invoice]):
+class InvoiceAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Invoice]):
     ordering = NEWEST_FIRST
     list_display = [
         "number",
@@ -95,7 +102,11 @@ class InvoiceAdmin(ViewOnly, ModelAdmin[Invoice]):
         column("period_end", "Period ends"),
     ]
     # An invoice's status is Stripe's word (no choices): the filter names it as the badge does ("Paid").
-    list_filter = ["project", ("status", StatusFilter), "currency"]
+    list_filter = [
+        "project",
+        known_values_filter("status", "status", lambda: INVOICE_RANK, _invoice_status_label),
+        known_values_filter("currency", "currency", currencies_known),
+    ]
     search_fields = ["number", "stripe_invoice_id", "customer__external_id"]
     list_select_related = ["project", "customer"]
     readonly_fields, exclude = read_only_page(

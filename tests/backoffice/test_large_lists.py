@@ -10,10 +10,21 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from billing.models import Invoice, Payment, Subscription
 from core.admin_lists import CappedCountPaginator
+from core.models import AuditLogEntry
 from customers.models import Customer
+from events.models import Event
+from stripe_inbox.models import StripeEvent
+from tests.backoffice.test_changelist_queries import _audit
 from tests.billing.factories import PriceFactory
-from tests.billing.payment_factories import CustomerFactory
+from tests.billing.payment_factories import (
+    CustomerFactory,
+    InvoiceFactory,
+    PaymentFactory,
+    SubscriptionFactory,
+)
+from tests.events.factories import EventFactory
 from tests.projects.factories import ProjectFactory
 
 PATH = "/admin/customers/customer/"
@@ -86,3 +97,52 @@ def test_every_projects_customers_newest_first_are_read_from_an_index(shop):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Index Scan Backward using customer_admin_list" in plan, plan
     assert "Sort" not in plan, plan
+
+
+def _stripe_event(project):
+    n = StripeEvent.objects.count()
+    return StripeEvent.objects.create(
+        account="platform",
+        stripe_event_id=f"evt_large_{n}",
+        type="invoice.paid",
+        stripe_created=1_700_000_000 + n,
+        payload={"id": f"evt_large_{n}", "data": {"object": {}}},
+        ordering_key=f"platform:cus_{n}",
+    )
+
+
+# The lists of tables that grow without end (core.admin_lists.LargeListAdmin), with a way to add a row.
+LARGE = {
+    "/admin/billing/payment/": (Payment, PaymentFactory),
+    "/admin/billing/invoice/": (Invoice, InvoiceFactory),
+    "/admin/billing/subscription/": (Subscription, SubscriptionFactory),
+    "/admin/events/event/": (Event, EventFactory),
+    "/admin/stripe_inbox/stripeevent/": (StripeEvent, _stripe_event),
+    "/admin/core/auditlogentry/": (AuditLogEntry, _audit),
+}
+
+
+@pytest.mark.parametrize("path", sorted(LARGE))
+def test_every_large_list_counts_a_capped_page_once_and_its_filters_read_no_distinct_values(
+    db, monkeypatch, path
+):
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
+    model, make = LARGE[path]
+    project = ProjectFactory()
+    for _ in range(5):
+        make(project=project)
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(path)
+
+    assert page.status_code == 200
+    assert f"more than 3 {model._meta.verbose_name_plural}" in page.content.decode()
+    table = [q["sql"] for q in queries.captured_queries if model._meta.db_table in q["sql"]]
+    counts = [sql for sql in table if "COUNT(" in sql.upper()]
+    assert len(counts) == 1
+    assert "LIMIT 4" in counts[0]
+    assert "ORDER BY" not in counts[0]
+    # Filters offer values from the code or small tables, and no date hierarchy reads every row's date.
+    assert not [sql for sql in table if "DISTINCT" in sql.upper()]
