@@ -56,7 +56,7 @@ def test_a_page_of_a_list_past_the_cap_counts_the_cap_once_and_reads_no_distinct
     text, queries = _customer_queries(shop, PATH)
 
     assert "more than 10 customers (search or filter to narrow them)" in text
-    assert "more than 10 results" in text  # the search bar's count, too
+    assert "results (" not in text  # the search bar counts only a search or a filter's list
     assert "Show counts" not in text  # facets would count the table per filter choice
     assert not [sql for sql in queries if "DISTINCT" in sql.upper()]
     counts = [sql for sql in queries if "COUNT(" in sql.upper()]
@@ -68,10 +68,17 @@ def test_a_page_of_a_list_past_the_cap_counts_the_cap_once_and_reads_no_distinct
         assert f'href="?currency={currency}"' in text
 
 
+def test_a_search_past_the_cap_says_so_in_the_search_bar(shop):
+    text, _ = _customer_queries(shop, PATH + "?q=example.com")
+
+    assert "more than 10 results" in text
+
+
 def test_a_filtered_list_under_the_cap_shows_its_exact_count_and_rows(shop):
     text, _ = _customer_queries(shop, PATH + "?currency=usd")
 
     assert "3 customers" in text
+    assert "3 results" in text
     assert "more than" not in text
     assert text.count('class="field-external_id"') == 3
 
