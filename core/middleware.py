@@ -17,6 +17,8 @@ from core.ids import random_token
 logger = logging.getLogger("tollgate.request")
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Where the back office is served (config/urls.py: the admin and its dashboard).
+BACK_OFFICE = "/admin/"
 
 
 class RequestContextMiddleware:
@@ -69,7 +71,7 @@ class BodySizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > settings.API_MAX_BODY_BYTES and not request.path.startswith("/admin/"):
+        if length > settings.API_MAX_BODY_BYTES and not request.path.startswith(BACK_OFFICE):
             return json_error(body_too_large())
         return self.get_response(request)
 
@@ -96,10 +98,6 @@ class NulCharactersMiddleware:
                     )
                 )
         return self.get_response(request)
-
-
-# Where the back office is served (config/urls.py: the admin and its dashboard).
-BACK_OFFICE = "/admin/"
 
 
 class BackOfficeTransportMiddleware:
