@@ -6,7 +6,7 @@ tooltip (`<title>`) per bar; no script, no CDN.
 
 Stripe's history of a subscription's status is not kept, so a past month's MRR and active subscriptions are
 reconstructed from when each subscription started, when its trial ended and when it was cancelled; the current
-month counts what is live now (`metrics.MRR_STATUSES`), as the metrics API does.
+month counts what is live now (`revenue_figures.MRR_STATUSES`), as the metrics API does.
 """
 
 from collections import defaultdict
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from backoffice import metrics
 from billing.models import Drift, Payment, Subscription
+from billing.services import revenue_figures
 from core.money import money_format
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
@@ -120,7 +121,7 @@ def _month_index(months: list[tuple[datetime, datetime]], when: datetime | None)
 def _live_at(subscription: Subscription, when: datetime, *, current: bool) -> bool:
     """Whether the subscription brought in recurring revenue at `when` (the end of a month, or now)."""
     if current:
-        return subscription.status in metrics.MRR_STATUSES
+        return subscription.status in revenue_figures.MRR_STATUSES
     if subscription.status in NEVER_PAYING or subscription.created_at >= when:
         return False
     if subscription.canceled_at is not None and subscription.canceled_at < when:
@@ -157,7 +158,9 @@ def history(now: datetime) -> dict[str, Any]:
             if not _live_at(subscription, month_end, current=index == len(months) - 1):
                 continue
             active[index] += 1
-            mrr[subscription.price.currency][index] += metrics.subscription_monthly_amount(subscription)
+            mrr[subscription.price.currency][index] += revenue_figures.subscription_monthly_amount(
+                subscription
+            )
 
     failed = [0] * len(months)
     for created_at in Payment.objects.filter(
@@ -208,7 +211,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     for project in Project.objects.order_by("slug"):
         row: dict[str, Any] = {
             "project": project,
-            "active": Subscription.objects.filter(project=project, status__in=metrics.MRR_STATUSES).count(),
+            "active": Subscription.objects.filter(
+                project=project, status__in=revenue_figures.MRR_STATUSES
+            ).count(),
             "mrr": metrics.mrr(project=project),
             "failed_events": StripeEvent.objects.filter(
                 project=project, status=StripeEvent.Status.FAILED

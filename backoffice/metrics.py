@@ -1,31 +1,24 @@
 """Business metrics of a project: subscriptions by status and product, revenue, refunds and MRR per currency.
 
 Reads only (selectors). Money stays in integer minor units; MRR normalises each live subscription's price to a
-month (a yearly price counts 1/12 per month, rounded to the minor unit).
+month (a yearly price counts 1/12 per month), summed to a millionth of a minor unit and rounded to the minor unit.
+Revenue, refunds and MRR come from the figures billing keeps as the events arrive (billing.models.revenue), so
+reading them costs the same at any number of payments and subscriptions.
 """
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db.models import Count, Sum
-from django.db.models.functions import TruncDay, TruncMonth
+from django.db.models.functions import TruncDay
 
-from billing.models import Payment, Refund, Subscription
-from catalog.models import Price
-from catalog.pricing import price_amount
+from billing import selectors as billing_selectors
+from billing.models import Figure, Payment, Refund, Subscription
+from billing.services.revenue_figures import MRR_UNIT
 from core.serializers import api_time
 from projects.models import Project
-
-# Subscriptions that bring in recurring revenue (a trial does not yet; past_due still counts until it ends).
-MRR_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
-_MONTHS_PER_INTERVAL = {
-    Price.Interval.DAY: Decimal(12) / Decimal(365),
-    Price.Interval.WEEK: Decimal(12) / Decimal(52),
-    Price.Interval.MONTH: Decimal(1),
-    Price.Interval.YEAR: Decimal(12),
-}
 
 
 def subscription_metrics(*, project: Project) -> dict[str, Any]:
@@ -48,70 +41,41 @@ def subscription_metrics(*, project: Project) -> dict[str, Any]:
     }
 
 
-def monthly_amount(price: Price, quantity: int) -> Decimal:
-    months = _MONTHS_PER_INTERVAL[Price.Interval(price.interval)] * price.interval_count
-    return Decimal(price_amount(price, quantity)) / months
-
-
-def subscription_monthly_amount(subscription: Subscription) -> Decimal:
-    """What a subscription bills by the month, in its currency: every licensed item (the base plan and its
-    add-ons; a metered item bills usage, not by the month). One mirrored before its items were: by its price.
-    Prefetch `items__price` when summing many."""
-    pairs = [(item.price, item.quantity or 0) for item in subscription.items.all()] or [
-        (subscription.price, subscription.quantity)
-    ]
-    return sum(
-        (
-            monthly_amount(price, quantity)
-            for price, quantity in pairs
-            if price.usage_type != Price.UsageType.METERED
-        ),
-        Decimal(0),
-    )
-
-
 def mrr(*, project: Project) -> dict[str, int]:
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for subscription in (
-        Subscription.objects.filter(project=project, status__in=MRR_STATUSES)
-        .select_related("price")
-        .prefetch_related("items__price")
-    ):
-        totals[subscription.price.currency] += subscription_monthly_amount(subscription)
+    """Monthly recurring revenue per currency, from the figure kept as subscriptions change
+    (billing.services.revenue_figures): the same whatever the number of subscriptions."""
+    totals: dict[str, int] = defaultdict(int)
+    for (_, currency, _), micros in billing_selectors.revenue_figures(
+        project=project, figures=(Figure.MRR,)
+    ).items():
+        totals[currency] += micros
     return {
-        currency: int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        for currency, amount in sorted(totals.items())
+        currency: int((Decimal(micros) / MRR_UNIT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        for currency, micros in sorted(totals.items())
+        if micros
     }
 
 
 def revenue_metrics(*, project: Project, start: datetime, end: datetime, interval: str) -> dict[str, Any]:
     """Revenue (paid payments by the time they succeeded) and refunds (by the time they were made) per period
-    and currency, in [start, end)."""
-    trunc = TruncMonth if interval == "month" else TruncDay
-    paid = (
-        Payment.objects.filter(
-            project=project, status__in=Payment.PAID_STATUSES, succeeded_at__gte=start, succeeded_at__lt=end
-        )
-        .annotate(period=trunc("succeeded_at"))
-        .values("period", "currency")
-        .annotate(total=Sum("amount"))
-    )
-    refunded = (
-        # As Stripe counts them in a charge's amount_refunded: pending ones too (the money is on its way
-        # back), not failed or canceled ones, nor ours that Stripe never made.
-        Refund.objects.filter(
-            project=project, status__in=Refund.COUNTED_STATUSES, created_at__gte=start, created_at__lt=end
-        )
-        .exclude(stripe_refund_id="")
-        .annotate(period=trunc("created_at"))
-        .values("period", "currency")
-        .annotate(total=Sum("amount"))
-    )
+    and currency, in [start, end). Whole UTC days are read from the figures kept as the events arrive; the
+    parts of a day at either end of the window, from the payments and refunds of those hours."""
+    trunc = _first_of_month if interval == "month" else (lambda day: day)
     periods: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: {"revenue": 0, "refunds": 0})
-    for row in paid:
-        periods[(_as_date(row["period"]), row["currency"])]["revenue"] += int(row["total"] or 0)
-    for row in refunded:
-        periods[(_as_date(row["period"]), row["currency"])]["refunds"] += int(row["total"] or 0)
+    whole, hours = _split(start.astimezone(UTC), end.astimezone(UTC))
+    if whole is not None:
+        for (figure, currency, day), amount in billing_selectors.revenue_figures(
+            project=project,
+            figures=(Figure.REVENUE, Figure.REFUNDS),
+            since=whole[0],
+            until=whole[1],
+            by=interval,
+        ).items():
+            periods[(trunc(_as_date(day)), currency)][figure] += amount
+    for first, following in hours:
+        for figure, rows in _figures_between(project, first, following).items():
+            for row in rows:
+                periods[(trunc(_as_date(row["day"])), row["currency"])][figure] += int(row["total"] or 0)
     data = [
         {
             "period_start": period.isoformat(),
@@ -121,6 +85,7 @@ def revenue_metrics(*, project: Project, start: datetime, end: datetime, interva
             "net": amounts["revenue"] - amounts["refunds"],
         }
         for (period, currency), amounts in sorted(periods.items())
+        if amounts["revenue"] or amounts["refunds"]
     ]
     return {
         "object": "revenue_metrics",
@@ -130,6 +95,56 @@ def revenue_metrics(*, project: Project, start: datetime, end: datetime, interva
         "data": data,
         "mrr": mrr(project=project),
     }
+
+
+def _first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _split(
+    start: datetime, end: datetime
+) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime]]]:
+    """[start, end) as the whole UTC days in it ([first, last) as dates, or None) and the hours around them."""
+    first = start.date() if start == _midnight(start.date()) else start.date() + timedelta(days=1)
+    last = end.date()
+    if first >= last:
+        return None, [(start, end)]
+    hours = []
+    if start < _midnight(first):
+        hours.append((start, _midnight(first)))
+    if _midnight(last) < end:
+        hours.append((_midnight(last), end))
+    return (first, last), hours
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _figures_between(project: Project, start: datetime, end: datetime) -> dict[str, Any]:
+    """Revenue and refunds per UTC day and currency in [start, end), read from the rows (a part of a day)."""
+    paid = (
+        Payment.objects.filter(
+            project=project, status__in=Payment.PAID_STATUSES, succeeded_at__gte=start, succeeded_at__lt=end
+        )
+        .annotate(day=TruncDay("succeeded_at", tzinfo=UTC))
+        .values("day", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    refunded = (
+        # As Stripe counts them in a charge's amount_refunded: pending ones too (the money is on its way
+        # back), not failed or canceled ones, nor ours that Stripe never made.
+        Refund.objects.filter(
+            project=project, status__in=Refund.COUNTED_STATUSES, created_at__gte=start, created_at__lt=end
+        )
+        .exclude(stripe_refund_id="")
+        .annotate(day=TruncDay("created_at", tzinfo=UTC))
+        .values("day", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return {Figure.REVENUE: paid, Figure.REFUNDS: refunded}
 
 
 def _as_date(value: Any) -> date:

@@ -10,7 +10,7 @@ from bench.setup import django_setup
 
 django_setup()
 
-from bench import auth, burst, deliveries, entitlements, pages, webhooks  # noqa: E402  (Django must be set up first)
+from bench import auth, burst, deliveries, entitlements, metrics, pages, webhooks  # noqa: E402  (Django must be set up first)
 
 BENCHMARKS = {
     "auth": auth,
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "webhooks": webhooks,
     "entitlements": entitlements,
     "pages": pages,
+    "metrics": metrics,
     "burst": burst,
 }
 

@@ -1,6 +1,10 @@
 """Reads of billing records for the API, admin, commands and other apps. Every selector takes the project."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from collections import defaultdict
+from datetime import date
+
+from django.db.models import DateField, F, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models.functions import TruncMonth
 
 from billing.models import (
     Cart,
@@ -9,6 +13,8 @@ from billing.models import (
     Invoice,
     Payment,
     PromotionCode,
+    RevenueChange,
+    RevenueTotal,
     Subscription,
     SubscriptionItem,
 )
@@ -194,3 +200,34 @@ def promotion_code_get(*, project: Project, promotion_code_id: str) -> Promotion
 def promotion_code_by_code(*, project: Project, code: str) -> PromotionCode | None:
     """The project's promotion code spelled `code`, in any case (codes compare case-insensitively)."""
     return promotion_code_list(project=project).filter(code__iexact=code).first()
+
+
+def revenue_figures(
+    *,
+    project: Project,
+    figures: tuple[str, ...],
+    since: date | None = None,
+    until: date | None = None,
+    by: str | None = None,
+) -> dict[tuple[str, str, date | None], int]:
+    """The project's figures (billing.models.revenue) per (figure, currency, period) over the UTC days in
+    [since, until): the folded totals plus what the journal still holds, summed by the database per `by`
+    ("day", "month": the first day of the month, None: the whole range, period None). Periods without any
+    change are absent."""
+    scope = Q(project=project, figure__in=figures)
+    if since is not None:
+        scope &= Q(day__gte=since)
+    if until is not None:
+        scope &= Q(day__lt=until)
+    period = {"day": F("day"), "month": TruncMonth("day"), None: Value(None, output_field=DateField())}[by]
+    sums: dict[tuple[str, str, date | None], int] = defaultdict(int)
+    for model in (RevenueTotal, RevenueChange):
+        for row in (
+            model.objects.filter(scope)
+            .annotate(period=period)
+            .values("figure", "currency", "period")
+            .annotate(total=Sum("amount"))
+            .order_by()
+        ):
+            sums[(row["figure"], row["currency"], row["period"])] += int(row["total"])
+    return sums

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing.services import meter_reports, refunds
+from billing.services import meter_reports, refunds, revenue_figures
 from billing.services import payment_closing as closing
 
 
@@ -27,6 +27,26 @@ def refunds_settle_sweep() -> int:
     """Beat: settles refunds whose outcome is not known here (an answer lost, a process killed after Stripe
     acted) and refunds long pending at Stripe, by reading Stripe."""
     return refunds.refunds_settle_sweep()
+
+
+@shared_task(acks_late=True)
+def revenue_fold() -> int:
+    """Beat: folds the revenue figures' journal into their totals until it is empty (at most a hundred batches
+    a run; the next run takes the rest)."""
+    folded = 0
+    for _ in range(100):
+        batch = revenue_figures.revenue_fold()
+        folded += batch
+        if batch < revenue_figures.FOLD_BATCH:
+            break
+    return folded
+
+
+@shared_task(acks_late=True)
+def revenue_figures_repair() -> int:
+    """Beat: nightly, brings rows written around the billing services (a direct write, an import) to what they
+    should count in the revenue figures; each one it changes is logged."""
+    return revenue_figures.revenue_figures_repair()
 
 
 # The Stripe-meter reporter's tasks keep the names they had in entitlements (queued messages and the beat

@@ -14,6 +14,7 @@ from django.utils import timezone
 from billing.models import CheckoutSession, Invoice, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
 from billing.services.entitlement_facts import payment_facts_hand
+from billing.services.revenue_figures import payment_figures
 from core.cache import cache_add
 from core.errors import ApiError
 from customers.models import Customer
@@ -94,7 +95,7 @@ def payment_transition_locked(
         changed["succeeded_at"] = timezone.now()
     for name, value in changed.items():
         setattr(locked, name, value)
-    locked.save(update_fields=[*changed, "updated_at"])
+    locked.save(update_fields=[*changed, *payment_figures(locked), "updated_at"])
     event_type = _EVENT_FOR_STATUS.get(locked.status)
     if "status" in changed or "dispute_status" in changed:
         # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from billing.models import Payment, Refund
 from billing.services.payment_transitions import payment_transition
+from billing.services.revenue_figures import refund_figures
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import ApiError, Conflict, InvalidRequest
@@ -255,7 +256,15 @@ def refund_apply(*, refund_id: str, stripe_refund: dict[str, Any]) -> Payment:
         if status is not None and (not known or _RANK[status] >= _RANK.get(refund.status, 0)):
             refund.status = status
             refund.failure_reason = str(stripe_refund.get("failure_reason") or "")[:100]
-        refund.save(update_fields=["status", "stripe_refund_id", "failure_reason", "updated_at"])
+        refund.save(
+            update_fields=[
+                "status",
+                "stripe_refund_id",
+                "failure_reason",
+                *refund_figures(refund),
+                "updated_at",
+            ]
+        )
         return payment_refunded_recompute(payment=Payment.objects.get(pk=refund.payment_id))
 
 
@@ -291,6 +300,9 @@ def refund_mirror(*, payment: Payment, stripe_refund: dict[str, Any]) -> Payment
                 made = from_timestamp(stripe_refund.get("created"))
                 if made is not None:
                     Refund.objects.filter(pk=refund.pk).update(created_at=made)
+                    refund.created_at = made
+                # Counted from the moment it exists: Stripe made it (refund_apply below settles its status).
+                refund.save(update_fields=refund_figures(refund))
         except IntegrityError:  # mirrored concurrently (its event and the sweep)
             refund = refunds.get(stripe_refund_id=stripe_refund["id"])
     return refund_apply(refund_id=refund.pk, stripe_refund=stripe_refund)

@@ -16,6 +16,7 @@ from billing.models import Invoice, Payment, Subscription, SubscriptionItem
 from billing.representations import SubscriptionOutput
 from billing.services.discount_mirror import subscription_discount
 from billing.services.entitlement_facts import plan_credits_catch_up, subscription_facts_hand
+from billing.services.revenue_figures import subscription_figures
 from catalog.models import Price
 from catalog.selectors import price_for_stripe
 from core.errors import RateLimited
@@ -232,6 +233,13 @@ def _items_loaded(
     subscription._prefetched_objects_cache = {**cache, "items": loaded}  # type: ignore[attr-defined]
 
 
+def _figures_saved(subscription: Subscription) -> None:
+    """What the subscription counts in the MRR figure, after its status and items (loaded) changed."""
+    fields = subscription_figures(subscription)
+    if fields:
+        subscription.save(update_fields=fields)
+
+
 def subscription_items_unsaved(
     subscription: Subscription, items: list[tuple[dict[str, Any], Price]]
 ) -> list[SubscriptionItem]:
@@ -329,6 +337,7 @@ def subscription_apply(
                 subscription_facts_hand(subscription=subscription, price=price, items=items)
                 _link_invoices(subscription)
                 _items_loaded(subscription, rows, items)
+                _figures_saved(subscription)
                 _subscription_events(_with_relations(subscription, customer, price), None, {})
                 return subscription
             rows = list(subscription.items.all())
@@ -355,6 +364,7 @@ def subscription_apply(
                 rows = subscription_items_sync(subscription, items, stored=rows)
             subscription_facts_hand(subscription=subscription, price=price, items=items)
             _items_loaded(subscription, rows, items)
+            _figures_saved(subscription)
             changed: dict[str, Any] = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
             if items_shown_changed:
                 changed["items"] = previous_items

@@ -27,9 +27,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import time_machine
 from django.core.management import call_command
@@ -948,6 +949,63 @@ class Truth:
 # --- the comparison ----------------------------------------------------------------------------------------------
 
 
+def figures_differences(*, project: Any, api: Any, key: str) -> list[tuple[str, str, Any, Any]]:
+    """The revenue figures kept as the events arrived (billing.models.revenue) against the rows they count:
+    `GET /metrics/revenue` (revenue, refunds, MRR) equal to sums over the project's payments, refunds and live
+    subscriptions, before and after the journal is folded, and no row that the repair would count again."""
+    from billing.models import Payment, Refund, Subscription
+    from billing.services.revenue_figures import (
+        MRR_STATUSES,
+        revenue_figures_repair,
+        revenue_fold,
+        subscription_monthly_amount,
+    )
+
+    start = (timezone.now() - timedelta(days=400)).isoformat()
+    end = (timezone.now() + timedelta(days=400)).isoformat()
+
+    def read() -> dict[str, Any]:
+        body = api.get(f"/api/v1/metrics/revenue?from={quote(start)}&to={quote(end)}", key=key).json()
+        sums: dict[str, Counter[str]] = defaultdict(Counter)
+        for row in body["data"]:
+            sums[row["currency"]]["revenue"] += row["revenue"]
+            sums[row["currency"]]["refunds"] += row["refunds"]
+        return {"sums": {c: dict(s) for c, s in sums.items()}, "mrr": body["mrr"]}
+
+    rows: dict[str, Counter[str]] = defaultdict(Counter)
+    for payment in Payment.objects.filter(project=project, status__in=Payment.PAID_STATUSES):
+        rows[payment.currency]["revenue"] += payment.amount
+    for refund in Refund.objects.filter(project=project, status__in=Refund.COUNTED_STATUSES).exclude(
+        stripe_refund_id=""
+    ):
+        rows[refund.currency]["refunds"] += refund.amount
+    mrr: dict[str, Decimal] = defaultdict(Decimal)
+    for subscription in (
+        Subscription.objects.filter(project=project, status__in=MRR_STATUSES)
+        .select_related("price")
+        .prefetch_related("items__price")
+    ):
+        mrr[subscription.price.currency] += subscription_monthly_amount(subscription)
+    expected = {
+        "sums": {c: {"revenue": s["revenue"], "refunds": s["refunds"]} for c, s in rows.items()},
+        "mrr": {c: int(a.quantize(Decimal(1), rounding=ROUND_HALF_UP)) for c, a in sorted(mrr.items()) if a},
+    }
+    journaled = read()
+    while revenue_fold():
+        pass
+    folded = read()
+    return [
+        ("metrics/revenue", "journal and totals", journaled, expected),
+        ("metrics/revenue", "after the fold", folded, expected),
+        (
+            "metrics/revenue",
+            "rows the repair counted again",
+            revenue_figures_repair(project_id=project.pk),
+            0,
+        ),
+    ]
+
+
 class Comparison:
     def __init__(self, *, project: Any, truth: Truth, api: Any, key: str, scenario: Scenario) -> None:
         self.project = project
@@ -971,6 +1029,10 @@ class Comparison:
         self.outbound_events_once()
         self.credit_grants_once()
         self.inbox()
+        for obj, name, local, expected in figures_differences(
+            project=self.project, api=self.api, key=self.key
+        ):
+            self.differ(obj, name, local, expected)
         return self.mismatches
 
     # -- subscriptions --

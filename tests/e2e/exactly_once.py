@@ -1234,6 +1234,10 @@ class Checks:
                 self.differ(
                     f"metrics/revenue {currency}", figure, local[currency][figure], stripe[currency][figure]
                 )
+        for obj, name, kept, expected in cv.figures_differences(
+            project=self.runner.project, api=self.runner.api, key=self.runner.key
+        ):
+            self.differ(obj, name, kept, expected)
 
     def mirrors(self) -> None:
         """(b, c) The convergence test's field-by-field comparison: subscriptions, invoices, payments, credits and

@@ -1,0 +1,207 @@
+"""The revenue metrics (`GET /api/v1/metrics/revenue`: twelve months of revenue and refunds, and MRR) of a project
+with `BENCH_METRICS_SUBSCRIPTIONS` live subscriptions (default 20,000) and as many paid payments spread over the
+year, one in ten refunded, as a ratio to a project with FEW of each, measured in the same run.
+
+Both projects' rows are written in bulk as the billing services leave them: each row with what it counts, and
+one journal change per row (billing.models.revenue), then folded (`revenue_fold`, timed) as the beat folds it.
+The metrics read the folded figures plus the rows of the last part-day, so their cost does not follow the
+number of payments or subscriptions. The rows are deleted at the end.
+"""
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+ROUNDS = 5
+CALLS = 40
+SUBSCRIPTIONS = int(os.environ.get("BENCH_METRICS_SUBSCRIPTIONS", "20000"))
+FEW = 100
+
+
+def _times(call: Callable[[], object]) -> list[float]:
+    call()
+    times = []
+    for _ in range(ROUNDS * CALLS):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1e6)
+    return times
+
+
+def _p99(times: list[float]) -> float:
+    return sorted(times)[int(len(times) * 0.99) - 1]
+
+
+def run() -> None:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from bench.setup import report
+    from billing.models import Figure, Payment, Refund, RevenueChange, RevenueTotal, Subscription
+    from billing.services.revenue_figures import MRR_UNIT, revenue_fold
+    from catalog.models import Price, Product
+    from core.actors import Actor
+    from core.ids import new_ids, random_token
+    from customers.models import Customer
+    from projects.models import Project
+    from projects.services import projects as services
+
+    now = datetime.now(UTC)
+
+    def seeded(size: int) -> tuple[Project, str]:
+        slug = f"bench-metrics-{random_token(8).lower()}"
+        project, _, secret = services.project_create(actor=Actor.system("bench"), slug=slug, name=slug)
+        product = Product.objects.create(project=project, key="pro", name="Pro")
+        price = Price.objects.create(
+            project=project,
+            product=product,
+            key="pro-monthly",
+            currency="usd",
+            unit_amount=3000,
+            type=Price.Type.RECURRING,
+            interval=Price.Interval.MONTH,
+            stripe_price_id=f"price_{slug}",
+        )
+        customers = [
+            Customer(id=pk, project=project, external_id=f"user-{n}", email=f"user-{n}@example.com")
+            for n, pk in enumerate(new_ids("cust", size))
+        ]
+        Customer.objects.bulk_create(customers, batch_size=5000)
+        changes = []
+        subscriptions = []
+        for n, (pk, customer) in enumerate(zip(new_ids("subs", size), customers, strict=True)):
+            subscriptions.append(
+                Subscription(
+                    id=pk,
+                    project=project,
+                    customer=customer,
+                    price=price,
+                    product=product,
+                    status=Subscription.Status.ACTIVE,
+                    stripe_subscription_id=f"sub_{n}",
+                    mrr_counted=3000 * MRR_UNIT,
+                    mrr_currency="usd",
+                )
+            )
+            day = (now - timedelta(days=n % 365)).date()
+            changes.append(
+                RevenueChange(
+                    project=project, figure=Figure.MRR, currency="usd", day=day, amount=3000 * MRR_UNIT
+                )
+            )
+        Subscription.objects.bulk_create(subscriptions, batch_size=5000)
+        payments = []
+        refunds = []
+        for n, (pk, customer) in enumerate(zip(new_ids("pay", size), customers, strict=True)):
+            succeeded = now - timedelta(days=n % 365, minutes=n % 1440)
+            payments.append(
+                Payment(
+                    id=pk,
+                    project=project,
+                    customer=customer,
+                    type=Payment.Type.SUBSCRIPTION,
+                    flow=Payment.Flow.INTENT,
+                    source=Payment.Source.INVOICE,
+                    amount=3000,
+                    currency="usd",
+                    status=Payment.Status.SUCCEEDED,
+                    succeeded_at=succeeded,
+                    revenue_counted=3000,
+                    revenue_day=succeeded.date(),
+                    stripe_payment_intent_id=f"pi_{n}",
+                )
+            )
+            changes.append(
+                RevenueChange(
+                    project=project, figure=Figure.REVENUE, currency="usd", day=succeeded.date(), amount=3000
+                )
+            )
+        Payment.objects.bulk_create(payments, batch_size=5000)
+        for n, payment in enumerate(payments[::10]):
+            made = payment.succeeded_at + timedelta(hours=1)  # type: ignore[operator]
+            refunds.append(
+                Refund(
+                    project=project,
+                    payment=payment,
+                    amount=1000,
+                    currency="usd",
+                    status=Refund.Status.SUCCEEDED,
+                    stripe_refund_id=f"re_{n}",
+                    revenue_counted=1000,
+                    revenue_day=made.date(),
+                    created_at=made,
+                )
+            )
+            changes.append(
+                RevenueChange(
+                    project=project, figure=Figure.REFUNDS, currency="usd", day=made.date(), amount=1000
+                )
+            )
+        created_at = Refund._meta.get_field("created_at")
+        created_at.auto_now_add = False  # type: ignore[attr-defined]  # the instants given (a seed, not a request)
+        try:
+            Refund.objects.bulk_create(refunds, batch_size=5000)
+        finally:
+            created_at.auto_now_add = True  # type: ignore[attr-defined]
+        RevenueChange.objects.bulk_create(changes, batch_size=5000)
+        return project, secret
+
+    few, few_secret = seeded(FEW)
+    started = time.perf_counter()
+    many, many_secret = seeded(SUBSCRIPTIONS)
+    seeding = time.perf_counter() - started
+    started = time.perf_counter()
+    folded = 0
+    while moved := revenue_fold():
+        folded += moved
+    folding = time.perf_counter() - started
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE billing_payment; ANALYZE billing_refund; ANALYZE billing_revenuetotal")
+    client = Client()
+
+    def metrics(secret: str, expected_mrr: int) -> Callable[[], object]:
+        headers = {"Authorization": f"Bearer {secret}"}
+
+        def call() -> object:
+            response = client.get("/api/v1/metrics/revenue", headers=headers)
+            assert response.status_code == 200, response.content[:300]
+            assert response.json()["mrr"] == {"usd": expected_mrr}
+            return response
+
+        return call
+
+    try:
+        with override_settings(API_RATE_LIMIT_PER_MINUTE=0):
+            small = _times(metrics(few_secret, 3000 * FEW))
+            large = _times(metrics(many_secret, 3000 * SUBSCRIPTIONS))
+    finally:
+        for project in (few, many):
+            for model in (
+                RevenueTotal,
+                RevenueChange,
+                Refund,
+                Payment,
+                Subscription,
+                Customer,
+                Price,
+                Product,
+            ):
+                model.objects.filter(project=project)._raw_delete(connection.alias)  # type: ignore[attr-defined]
+            Project.objects.filter(pk=project.pk).delete()
+
+    baseline = statistics.median(small)
+    report(
+        f"Revenue metrics at {FEW} and {SUBSCRIPTIONS:,} subscriptions and payments (database: {connection.vendor}; "
+        f"seeded in {seeding:.0f} s, {folded:,} journal changes folded in {folding:.1f} s) — lower is better",
+        [
+            (f"{FEW} (baseline), median", baseline, "µs/call"),
+            (f"{FEW}, p99", _p99(small), "µs/call"),
+            (f"{SUBSCRIPTIONS:,}, median", statistics.median(large), "µs/call"),
+            (f"{SUBSCRIPTIONS:,}, p99", _p99(large), "µs/call"),
+        ],
+        baseline,
+    )

@@ -1,0 +1,29 @@
+"""Billing records, one module per family: carts, payments and refunds (`payments`), subscriptions and invoices
+(`subscriptions`), reconciliation, discounts, and the revenue figures kept as events arrive (`revenue`).
+
+Django registers an app's models by importing `billing.models`, so this package imports each of them; code
+imports them from here (`from billing.models import Payment`)."""
+
+from billing.models.discounts import Coupon, PromotionCode
+from billing.models.payments import Cart, CartItem, CheckoutSession, Payment, Refund
+from billing.models.reconciliation import Drift, ReconciliationRun
+from billing.models.revenue import Figure, RevenueChange, RevenueTotal
+from billing.models.subscriptions import Invoice, Subscription, SubscriptionItem
+
+__all__ = [
+    "Cart",
+    "CartItem",
+    "CheckoutSession",
+    "Coupon",
+    "Drift",
+    "Figure",
+    "Invoice",
+    "Payment",
+    "PromotionCode",
+    "ReconciliationRun",
+    "Refund",
+    "RevenueChange",
+    "RevenueTotal",
+    "Subscription",
+    "SubscriptionItem",
+]

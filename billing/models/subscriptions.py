@@ -1,0 +1,162 @@
+"""Subscriptions, their items and their invoices, mirrored from Stripe."""
+
+from django.db import models
+
+from catalog.models import Price
+from core.ids import PublicIdField
+
+
+class Subscription(models.Model):
+    """A mirror of a Stripe subscription, kept current by webhooks (#5) and read by entitlements."""
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete"
+        INCOMPLETE_EXPIRED = "incomplete_expired"
+        TRIALING = "trialing"
+        ACTIVE = "active"
+        PAST_DUE = "past_due"
+        UNPAID = "unpaid"
+        PAUSED = "paused"
+        CANCELED = "canceled"
+
+    # Statuses in which a customer "has" the subscription: a second one to the same product is refused.
+    LIVE_STATUSES = (
+        Status.INCOMPLETE,
+        Status.TRIALING,
+        Status.ACTIVE,
+        Status.PAST_DUE,
+        Status.UNPAID,
+        Status.PAUSED,
+    )
+
+    id = PublicIdField(prefix="subs")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="subscriptions")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="subscriptions")
+    price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="subscriptions")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="subscriptions")
+    quantity = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=30, choices=Status.choices)
+    current_period_start = models.DateTimeField(null=True, blank=True, verbose_name="period started")
+    current_period_end = models.DateTimeField(null=True, blank=True, verbose_name="period ends")
+    cancel_at_period_end = models.BooleanField(default=False, verbose_name="cancels at period end")
+    trial_end = models.DateTimeField(null=True, blank=True, verbose_name="trial ends")
+    canceled_at = models.DateTimeField(null=True, blank=True, verbose_name="canceled")
+    stripe_subscription_id = models.CharField(max_length=255, verbose_name="Stripe subscription")
+    stripe_price_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe price")
+    # The discount in force (billing.services.discount_mirror): {stripe_discount_id, coupon, promotion_code,
+    # percent_off | amount_off + currency, duration, end}, or null.
+    discount = models.JSONField(null=True, blank=True)
+    # `created` of the newest Stripe event applied: an older event is not applied again.
+    stripe_event_created = models.BigIntegerField(
+        default=0, verbose_name="newest Stripe event applied (Unix time)"
+    )
+    # What this subscription has counted in the MRR figure (billing.models.revenue): millionths of a minor unit
+    # a month, in `mrr_currency`; 0 while it is not live.
+    mrr_counted = models.BigIntegerField(default=0, editable=False)
+    mrr_currency = models.CharField(max_length=3, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+
+    class Meta:
+        permissions = [("manage_subscription", "Can cancel and resume subscriptions")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "stripe_subscription_id"], name="subscription_stripe_id_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["project", "created_at", "id"], name="subscription_list_page")]
+        verbose_name = "subscription"
+        verbose_name_plural = "subscriptions"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class SubscriptionItem(models.Model):
+    """One price of a subscription (a base plan, an add-on, a metered price), mirrored from the Stripe
+    subscription's `items` with it. `Subscription.price/product/quantity` repeat the primary item."""
+
+    id = PublicIdField(prefix="si")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="items")
+    price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="subscription_items")
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.PROTECT, related_name="subscription_items"
+    )
+    # Null for a metered item: it is billed in arrears from the usage reported to its meter.
+    quantity = models.PositiveIntegerField(null=True, blank=True)
+    usage_type = models.CharField(max_length=20, choices=Price.UsageType.choices)
+    stripe_item_id = models.CharField(max_length=255)
+    stripe_price_id = models.CharField(max_length=255, blank=True)
+    # Its place in Stripe's list of the subscription's items (the API shows them in that order).
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "stripe_item_id"], name="subscription_item_stripe_id_unique"
+            )
+        ]
+        ordering = ["position", "created_at", "id"]
+        verbose_name = "subscription item"
+        verbose_name_plural = "subscription items"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Invoice(models.Model):
+    """A mirror of a Stripe invoice of a subscription (first, renewal, proration)."""
+
+    id = PublicIdField(prefix="inv")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="invoices")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
+    )
+    stripe_invoice_id = models.CharField(max_length=255, verbose_name="Stripe invoice")
+    # Stripe's subscription of the invoice, kept even while the subscription's own event has not arrived yet
+    # (its first invoice's events come before `customer.subscription.created`), so the link is filled then.
+    stripe_subscription_id = models.CharField(
+        max_length=255, blank=True, db_index=True, verbose_name="Stripe subscription"
+    )
+    # The PaymentIntent of the invoice's latest payment attempt (from `invoice_payment.*` or a read of
+    # /v1/invoice_payments): Stripe's invoices no longer name it themselves.
+    stripe_payment_intent_id = models.CharField(
+        max_length=255, blank=True, db_index=True, verbose_name="Stripe payment intent"
+    )
+    number = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=30)
+    billing_reason = models.CharField(max_length=50, blank=True, verbose_name="why billed")
+    currency = models.CharField(max_length=3)
+    subtotal = models.BigIntegerField(default=0)
+    # What discounts took off the subtotal (Stripe's `total_discount_amounts`), before tax.
+    discount = models.BigIntegerField(default=0)
+    tax = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    amount_due = models.BigIntegerField(default=0, verbose_name="due")
+    amount_paid = models.BigIntegerField(default=0, verbose_name="paid")
+    amount_remaining = models.BigIntegerField(default=0, verbose_name="remaining")
+    period_start = models.DateTimeField(null=True, blank=True, verbose_name="period from")
+    period_end = models.DateTimeField(null=True, blank=True, verbose_name="period until")
+    hosted_invoice_url = models.URLField(max_length=2000, blank=True, verbose_name="invoice page")
+    invoice_pdf = models.URLField(max_length=2000, blank=True, verbose_name="invoice PDF")
+    lines = models.JSONField(default=list, blank=True)
+    stripe_event_created = models.BigIntegerField(
+        default=0, verbose_name="newest Stripe event applied (Unix time)"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "stripe_invoice_id"], name="invoice_stripe_id_unique")
+        ]
+        indexes = [models.Index(fields=["project", "created_at", "id"], name="invoice_list_page")]
+        verbose_name = "invoice"
+        verbose_name_plural = "invoices"
+
+    def __str__(self) -> str:
+        return self.number or self.id
