@@ -4,26 +4,29 @@ Over the last twelve months, month by month: net revenue and MRR per currency, a
 (subscriptions cancelled) and failed payments. Server-rendered: each chart is inline SVG with axes, labels and a
 tooltip (`<title>`) per bar; no script, no CDN.
 
-Stripe's history of a subscription's status is not kept, so a past month's MRR and active subscriptions are
-reconstructed from when each subscription started, when its trial ended and when it was cancelled; the current
-month counts what is live now (`revenue_figures.MRR_STATUSES`), as the metrics API does.
+Revenue, MRR and live subscriptions come from the figures billing keeps as the events arrive
+(billing.models.revenue): the MRR and the live subscriptions at the end of a month are every change up to it,
+summed; the current month's are what is live now (`revenue_figures.MRR_STATUSES`), as the metrics API answers.
+Churn and failed payments are counted by the database, month by month. Nothing here reads every subscription.
 """
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import Q
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncMonth
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from backoffice import metrics
-from billing.models import Drift, Payment, Subscription
+from billing import selectors as billing_selectors
+from billing.models import Drift, Figure, Payment, Subscription
 from billing.services import revenue_figures
 from core.money import money_format
 from projects.models import Project
@@ -35,7 +38,6 @@ CHART_HEIGHT = 200
 AXIS_LEFT = 84
 AXIS_BOTTOM = 26
 PLOT_TOP = 10
-NEVER_PAYING = (Subscription.Status.INCOMPLETE, Subscription.Status.INCOMPLETE_EXPIRED)
 
 
 def _money(amounts: dict[str, int]) -> str:
@@ -109,24 +111,16 @@ def bar_chart(
     }
 
 
-def _month_index(months: list[tuple[datetime, datetime]], when: datetime | None) -> int | None:
-    if when is None:
-        return None
-    for index, (first, following) in enumerate(months):
-        if first <= when < following:
-            return index
-    return None
-
-
-def _live_at(subscription: Subscription, when: datetime, *, current: bool) -> bool:
-    """Whether the subscription brought in recurring revenue at `when` (the end of a month, or now)."""
-    if current:
-        return subscription.status in revenue_figures.MRR_STATUSES
-    if subscription.status in NEVER_PAYING or subscription.created_at >= when:
-        return False
-    if subscription.canceled_at is not None and subscription.canceled_at < when:
-        return False
-    return not (subscription.trial_end is not None and subscription.trial_end >= when)
+def _per_month(months: list[tuple[datetime, datetime]], rows: QuerySet[Any], when: str) -> list[int]:
+    """How many of `rows` fall in each month, by their `when`, counted by the database."""
+    counts = dict(
+        rows.annotate(month=TruncMonth(when, tzinfo=UTC))
+        .values("month")
+        .annotate(count=Count("pk"))
+        .order_by()
+        .values_list("month", "count")
+    )
+    return [counts.get(first, 0) for first, _ in months]
 
 
 def history(now: datetime) -> dict[str, Any]:
@@ -134,41 +128,39 @@ def history(now: datetime) -> dict[str, Any]:
     and failed payments, over every project."""
     start, end = metrics.default_window(now)
     months = _months(start, end)
+    firsts = [first.date() for first, _ in months]
     revenue: dict[str, list[int]] = defaultdict(lambda: [0] * len(months))
     for project in Project.objects.order_by("slug"):
-        window = metrics.revenue_metrics(project=project, start=start, end=end, interval="month")
-        for period in window["data"]:
-            index = [first.date().isoformat() for first, _ in months].index(period["period_start"])
-            revenue[period["currency"]][index] += period["net"]
+        for (period, currency), amounts in metrics.revenue_by_period(
+            project=project, start=start, end=end, interval="month"
+        ).items():
+            revenue[currency][firsts.index(period)] += amounts["revenue"] - amounts["refunds"]
 
-    mrr: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * len(months))
+    # MRR and live subscriptions at the end of each month: every change up to it, summed (billing's figures).
+    mrr: dict[str, list[int]] = defaultdict(lambda: [0] * len(months))
     active = [0] * len(months)
-    churn = [0] * len(months)
-    subscriptions = (
-        Subscription.objects.filter(created_at__lt=end)
-        .filter(Q(canceled_at__isnull=True) | Q(canceled_at__gte=start))
-        .select_related("price")
-        .prefetch_related("items__price")
+    changes = billing_selectors.revenue_figures(
+        project=None, figures=(Figure.MRR, Figure.ACTIVE), until=end.date() + timedelta(days=1), by="month"
     )
-    for subscription in subscriptions:
-        cancelled_in = _month_index(months, subscription.canceled_at)
-        if cancelled_in is not None:
-            churn[cancelled_in] += 1
-        for index, (_, month_end) in enumerate(months):
-            if not _live_at(subscription, month_end, current=index == len(months) - 1):
-                continue
-            active[index] += 1
-            mrr[subscription.price.currency][index] += revenue_figures.subscription_monthly_amount(
-                subscription
-            )
+    for (figure, currency, changed_in), amount in changes.items():
+        assert changed_in is not None
+        for index, first in enumerate(firsts):
+            if changed_in <= first:
+                if figure == Figure.ACTIVE:
+                    active[index] += amount
+                else:
+                    mrr[currency][index] += amount
 
-    failed = [0] * len(months)
-    for created_at in Payment.objects.filter(
-        status=Payment.Status.FAILED, created_at__gte=start, created_at__lt=end
-    ).values_list("created_at", flat=True):
-        month = _month_index(months, created_at)
-        if month is not None:
-            failed[month] += 1
+    churn = _per_month(
+        months,
+        Subscription.objects.filter(canceled_at__gte=start, canceled_at__lt=end),
+        "canceled_at",
+    )
+    failed = _per_month(
+        months,
+        Payment.objects.filter(status=Payment.Status.FAILED, created_at__gte=start, created_at__lt=end),
+        "created_at",
+    )
 
     def money_charts(title: str, series: dict[str, list[int]]) -> list[dict[str, Any]]:
         return [
@@ -182,8 +174,12 @@ def history(now: datetime) -> dict[str, Any]:
         ]
 
     rounded = {
-        currency: [int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP)) for amount in amounts]
+        currency: [
+            int((Decimal(micros) / revenue_figures.MRR_UNIT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            for micros in amounts
+        ]
         for currency, amounts in mrr.items()
+        if any(amounts)
     }
     return {
         "revenue": money_charts("Net revenue per month", dict(revenue)),
@@ -211,9 +207,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     for project in Project.objects.order_by("slug"):
         row: dict[str, Any] = {
             "project": project,
-            "active": Subscription.objects.filter(
-                project=project, status__in=revenue_figures.MRR_STATUSES
-            ).count(),
+            "active": sum(
+                billing_selectors.revenue_figures(project=project, figures=(Figure.ACTIVE,)).values()
+            ),
             "mrr": metrics.mrr(project=project),
             "failed_events": StripeEvent.objects.filter(
                 project=project, status=StripeEvent.Status.FAILED

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDay
 
 from billing import selectors as billing_selectors
@@ -58,8 +58,35 @@ def mrr(*, project: Project) -> dict[str, int]:
 
 def revenue_metrics(*, project: Project, start: datetime, end: datetime, interval: str) -> dict[str, Any]:
     """Revenue (paid payments by the time they succeeded) and refunds (by the time they were made) per period
-    and currency, in [start, end). Whole UTC days are read from the figures kept as the events arrive; the
-    parts of a day at either end of the window, from the payments and refunds of those hours."""
+    and currency, in [start, end), and MRR."""
+    data = [
+        {
+            "period_start": period.isoformat(),
+            "currency": currency,
+            "revenue": amounts["revenue"],
+            "refunds": amounts["refunds"],
+            "net": amounts["revenue"] - amounts["refunds"],
+        }
+        for (period, currency), amounts in sorted(
+            revenue_by_period(project=project, start=start, end=end, interval=interval).items()
+        )
+    ]
+    return {
+        "object": "revenue_metrics",
+        "from": api_time(start),
+        "to": api_time(end),
+        "interval": interval,
+        "data": data,
+        "mrr": mrr(project=project),
+    }
+
+
+def revenue_by_period(
+    *, project: Project | None, start: datetime, end: datetime, interval: str
+) -> dict[tuple[date, str], dict[str, int]]:
+    """{(period's first day, currency): {"revenue", "refunds"}} in [start, end), of a project or of all of them
+    (None); periods with neither are absent. Whole UTC days are read from the figures kept as the events
+    arrive; the parts of a day at either end of the window, from the payments and refunds of those hours."""
     trunc = _first_of_month if interval == "month" else (lambda day: day)
     periods: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: {"revenue": 0, "refunds": 0})
     whole, hours = _split(start.astimezone(UTC), end.astimezone(UTC))
@@ -76,25 +103,7 @@ def revenue_metrics(*, project: Project, start: datetime, end: datetime, interva
         for figure, rows in _figures_between(project, first, following).items():
             for row in rows:
                 periods[(trunc(_as_date(row["day"])), row["currency"])][figure] += int(row["total"] or 0)
-    data = [
-        {
-            "period_start": period.isoformat(),
-            "currency": currency,
-            "revenue": amounts["revenue"],
-            "refunds": amounts["refunds"],
-            "net": amounts["revenue"] - amounts["refunds"],
-        }
-        for (period, currency), amounts in sorted(periods.items())
-        if amounts["revenue"] or amounts["refunds"]
-    ]
-    return {
-        "object": "revenue_metrics",
-        "from": api_time(start),
-        "to": api_time(end),
-        "interval": interval,
-        "data": data,
-        "mrr": mrr(project=project),
-    }
+    return {key: amounts for key, amounts in periods.items() if amounts["revenue"] or amounts["refunds"]}
 
 
 def _first_of_month(day: date) -> date:
@@ -121,11 +130,12 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _figures_between(project: Project, start: datetime, end: datetime) -> dict[str, Any]:
+def _figures_between(project: Project | None, start: datetime, end: datetime) -> dict[str, Any]:
     """Revenue and refunds per UTC day and currency in [start, end), read from the rows (a part of a day)."""
+    scope = Q(project=project) if project is not None else Q()
     paid = (
         Payment.objects.filter(
-            project=project, status__in=Payment.PAID_STATUSES, succeeded_at__gte=start, succeeded_at__lt=end
+            scope, status__in=Payment.PAID_STATUSES, succeeded_at__gte=start, succeeded_at__lt=end
         )
         .annotate(day=TruncDay("succeeded_at", tzinfo=UTC))
         .values("day", "currency")
@@ -136,7 +146,7 @@ def _figures_between(project: Project, start: datetime, end: datetime) -> dict[s
         # As Stripe counts them in a charge's amount_refunded: pending ones too (the money is on its way
         # back), not failed or canceled ones, nor ours that Stripe never made.
         Refund.objects.filter(
-            project=project, status__in=Refund.COUNTED_STATUSES, created_at__gte=start, created_at__lt=end
+            scope, status__in=Refund.COUNTED_STATUSES, created_at__gte=start, created_at__lt=end
         )
         .exclude(stripe_refund_id="")
         .annotate(day=TruncDay("created_at", tzinfo=UTC))

@@ -5,7 +5,9 @@ year, one in ten refunded, as a ratio to a project with FEW of each, measured in
 Both projects' rows are written in bulk as the billing services leave them: each row with what it counts, and
 one journal change per row (billing.models.revenue), then folded (`revenue_fold`, timed) as the beat folds it.
 The metrics read the folded figures plus the rows of the last part-day, so their cost does not follow the
-number of payments or subscriptions. The rows are deleted at the end.
+number of payments or subscriptions. The back office's dashboard (`/admin/dashboard/`, a superuser: every
+project's figures, twelve months of charts) is measured with the small project alone (the baseline) and with
+both. The rows are deleted at the end.
 """
 
 import os
@@ -18,12 +20,14 @@ ROUNDS = 5
 CALLS = 40
 SUBSCRIPTIONS = int(os.environ.get("BENCH_METRICS_SUBSCRIPTIONS", "20000"))
 FEW = 100
+# The dashboard reads every project's figures and renders six charts: fewer calls per round.
+DASHBOARD_CALLS = 8
 
 
-def _times(call: Callable[[], object]) -> list[float]:
+def _times(call: Callable[[], object], calls: int = CALLS) -> list[float]:
     call()
     times = []
-    for _ in range(ROUNDS * CALLS):
+    for _ in range(ROUNDS * calls):
         started = time.perf_counter()
         call()
         times.append((time.perf_counter() - started) * 1e6)
@@ -35,6 +39,7 @@ def _p99(times: list[float]) -> float:
 
 
 def run() -> None:
+    from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
     from django.test.utils import override_settings
@@ -150,6 +155,20 @@ def run() -> None:
         return project, secret
 
     few, few_secret = seeded(FEW)
+    operator = User.objects.create_superuser(
+        f"bench-metrics-{random_token(8).lower()}", password=random_token(20)
+    )
+    back_office = Client()
+    back_office.force_login(operator)
+
+    def dashboard() -> object:
+        response = back_office.get("/admin/dashboard/")
+        assert response.status_code == 200, response.content[:300]
+        return response
+
+    while revenue_fold():
+        pass
+    dashboard_few = _times(dashboard, DASHBOARD_CALLS)
     started = time.perf_counter()
     many, many_secret = seeded(SUBSCRIPTIONS)
     seeding = time.perf_counter() - started
@@ -178,7 +197,9 @@ def run() -> None:
         with override_settings(API_RATE_LIMIT_PER_MINUTE=0):
             small = _times(metrics(few_secret, 3000 * FEW))
             large = _times(metrics(many_secret, 3000 * SUBSCRIPTIONS))
+        dashboard_many = _times(dashboard, DASHBOARD_CALLS)
     finally:
+        operator.delete()
         for project in (few, many):
             for model in (
                 RevenueTotal,
@@ -204,4 +225,16 @@ def run() -> None:
             (f"{SUBSCRIPTIONS:,}, p99", _p99(large), "µs/call"),
         ],
         baseline,
+    )
+    dashboard_baseline = statistics.median(dashboard_few)
+    report(
+        f"The back office's dashboard (every project, twelve months) with {FEW} subscriptions and payments "
+        f"(baseline) and with {SUBSCRIPTIONS:,} more — lower is better",
+        [
+            (f"{FEW} (baseline), median", dashboard_baseline, "µs/call"),
+            (f"{FEW}, p99", _p99(dashboard_few), "µs/call"),
+            (f"{FEW + SUBSCRIPTIONS:,}, median", statistics.median(dashboard_many), "µs/call"),
+            (f"{FEW + SUBSCRIPTIONS:,}, p99", _p99(dashboard_many), "µs/call"),
+        ],
+        dashboard_baseline,
     )

@@ -204,17 +204,17 @@ def promotion_code_by_code(*, project: Project, code: str) -> PromotionCode | No
 
 def revenue_figures(
     *,
-    project: Project,
+    project: Project | None,
     figures: tuple[str, ...],
     since: date | None = None,
     until: date | None = None,
     by: str | None = None,
 ) -> dict[tuple[str, str, date | None], int]:
-    """The project's figures (billing.models.revenue) per (figure, currency, period) over the UTC days in
-    [since, until): the folded totals plus what the journal still holds, summed by the database per `by`
-    ("day", "month": the first day of the month, None: the whole range, period None). Periods without any
-    change are absent."""
-    scope = Q(project=project, figure__in=figures)
+    """A project's figures (every project's with None; billing.models.revenue) per (figure, currency, period)
+    over the UTC days in [since, until): the folded totals plus what the journal still holds, summed by the
+    database per `by` ("day", "month": the first day of the month, None: the whole range, period None).
+    Periods without any change are absent."""
+    scope = Q(figure__in=figures) & (Q(project=project) if project is not None else Q())
     if since is not None:
         scope &= Q(day__gte=since)
     if until is not None:

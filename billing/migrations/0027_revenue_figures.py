@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
             name='RevenueChange',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('figure', models.CharField(choices=[('revenue', 'Revenue'), ('refunds', 'Refunds'), ('mrr', 'Mrr')], max_length=10)),
+                ('figure', models.CharField(choices=[('revenue', 'Revenue'), ('refunds', 'Refunds'), ('mrr', 'Mrr'), ('active', 'Active')], max_length=10)),
                 ('currency', models.CharField(max_length=3)),
                 ('day', models.DateField()),
                 ('amount', models.BigIntegerField()),
@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
             name='RevenueTotal',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('figure', models.CharField(choices=[('revenue', 'Revenue'), ('refunds', 'Refunds'), ('mrr', 'Mrr')], max_length=10)),
+                ('figure', models.CharField(choices=[('revenue', 'Revenue'), ('refunds', 'Refunds'), ('mrr', 'Mrr'), ('active', 'Active')], max_length=10)),
                 ('currency', models.CharField(max_length=3)),
                 ('day', models.DateField()),
                 ('amount', models.BigIntegerField(default=0)),

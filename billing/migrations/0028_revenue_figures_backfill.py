@@ -1,8 +1,9 @@
 """Counts what was paid, refunded and billed by the month before the figures existed (billing.models.revenue).
 
 Payments and refunds count as the services count them. A subscription that is live now counts from the day it
-started billing (its trial's end, else its start); a cancelled one that had started billing is counted from then
-to its cancellation, so that the MRR of past days is what the dashboard reconstructed from the same dates."""
+started billing (its trial's end, else its start), in MRR and among the live subscriptions; a cancelled one that
+had started billing is counted from then to its cancellation, so that the MRR and live subscriptions of past
+months are what the dashboard reconstructed from the same dates before the figures."""
 
 from collections import defaultdict
 from datetime import UTC
@@ -65,16 +66,18 @@ def backfill(apps, schema_editor):
         )
         micros = int((exact * MRR_UNIT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
         started = subscription.trial_end or subscription.created_at
-        if not micros or (not live and started >= subscription.canceled_at):
-            continue
+        if not live and started >= subscription.canceled_at:
+            continue  # cancelled before it started billing
         currency = subscription.price.currency
-        sums[(subscription.project_id, "mrr", started.astimezone(UTC).date(), currency)] += micros
+        start_day = started.astimezone(UTC).date()
+        sums[(subscription.project_id, "mrr", start_day, currency)] += micros
+        sums[(subscription.project_id, "active", start_day, "")] += 1
         if live:
             Subscription.objects.filter(pk=subscription.pk).update(mrr_counted=micros, mrr_currency=currency)
         else:
-            sums[
-                (subscription.project_id, "mrr", subscription.canceled_at.astimezone(UTC).date(), currency)
-            ] -= micros
+            end_day = subscription.canceled_at.astimezone(UTC).date()
+            sums[(subscription.project_id, "mrr", end_day, currency)] -= micros
+            sums[(subscription.project_id, "active", end_day, "")] -= 1
     RevenueTotal.objects.bulk_create(
         [
             RevenueTotal(project_id=project_id, figure=figure, day=day, currency=currency, amount=amount)

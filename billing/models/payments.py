@@ -189,6 +189,8 @@ class Payment(models.Model):
             models.Index(fields=["stripe_checkout_session_id"]),
             models.Index(fields=["stripe_invoice_id"]),
             models.Index(fields=["project", "created_at", "id"], name="payment_list_page"),  # core.pagination
+            # The dashboard's failed payments per month (backoffice.dashboard): the failures of a window.
+            models.Index(fields=["created_at"], condition=Q(status="failed"), name="payment_failed"),
             # The revenue metrics' part-days (backoffice.metrics): a few hours of one project's paid payments.
             models.Index(
                 fields=["project", "succeeded_at"],

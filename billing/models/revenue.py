@@ -2,7 +2,8 @@
 and UTC day, so that reading them costs the same at 20 subscriptions and at 20,000.
 
 Each payment, refund and subscription records on its own row what it has counted (`revenue_counted` and
-`revenue_day`, `mrr_counted` and `mrr_currency`). A change to what it should count adds a `RevenueChange` to the
+`revenue_day`, `mrr_counted` and `mrr_currency`; a subscription counts as active while its `mrr_currency` is
+set). A change to what it should count adds a `RevenueChange` to the
 journal in the same transaction (the old figure taken back, the new one added), so the figures follow every
 committed change exactly once, and writers never wait for each other on a shared total. `revenue_fold` moves the
 journal into `RevenueTotal`, one row per (project, figure, currency, day); the figures are the totals plus what
@@ -20,6 +21,8 @@ class Figure(models.TextChoices):
     # Monthly recurring revenue by the day it changed, in millionths of a minor unit (a yearly price bills a
     # twelfth of its amount each month, which is rarely a whole minor unit).
     MRR = "mrr"
+    # Live subscriptions (those counted in MRR), by the day they started or stopped being live; currency "".
+    ACTIVE = "active"
 
 
 class RevenueChange(models.Model):

@@ -1,6 +1,7 @@
 """Subscriptions, their items and their invoices, mirrored from Stripe."""
 
 from django.db import models
+from django.db.models import Q
 
 from catalog.models import Price
 from core.ids import PublicIdField
@@ -64,7 +65,13 @@ class Subscription(models.Model):
                 fields=["project", "stripe_subscription_id"], name="subscription_stripe_id_unique"
             )
         ]
-        indexes = [models.Index(fields=["project", "created_at", "id"], name="subscription_list_page")]
+        indexes = [
+            models.Index(fields=["project", "created_at", "id"], name="subscription_list_page"),
+            # The dashboard's churn per month (backoffice.dashboard): the cancellations of a window.
+            models.Index(
+                fields=["canceled_at"], condition=Q(canceled_at__isnull=False), name="subscription_churn"
+            ),
+        ]
         verbose_name = "subscription"
         verbose_name_plural = "subscriptions"
 

@@ -106,9 +106,10 @@ def _counted(row: Payment | Refund, figure: str, currency: str, new: Counted) ->
     return ["revenue_counted", "revenue_day"]
 
 
-def subscription_figures(subscription: Subscription, *, today: date | None = None) -> list[str]:
+def subscription_figures(subscription: Subscription) -> list[str]:
     """`payment_figures` for a subscription's MRR: what it bills by the month while it is live (`MRR_STATUSES`),
-    counted on the day of the change. Reads its items (prefetched with their prices by the mirror)."""
+    counted on the day of the change, and the count of live subscriptions. Reads its items (prefetched with
+    their prices by the mirror)."""
     live = subscription.status in MRR_STATUSES
     currency = subscription.price.currency if live else ""
     micros = 0
@@ -117,7 +118,7 @@ def subscription_figures(subscription: Subscription, *, today: date | None = Non
         micros = int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     if (subscription.mrr_counted, subscription.mrr_currency) == (micros, currency):
         return []
-    day = today or _utc_day(datetime.now(UTC))
+    day = _utc_day(datetime.now(UTC))
     changes: list[RevenueChange] = []
     if subscription.mrr_counted:
         _journal(
@@ -136,6 +137,16 @@ def subscription_figures(subscription: Subscription, *, today: date | None = Non
             currency=currency,
             old=(0, None),
             new=(micros, day),
+        )
+    if bool(subscription.mrr_currency) != live:  # it starts or stops being live
+        changes.append(
+            RevenueChange(
+                project_id=subscription.project_id,
+                figure=Figure.ACTIVE,
+                currency="",
+                day=day,
+                amount=1 if live else -1,
+            )
         )
     RevenueChange.objects.bulk_create(changes)
     subscription.mrr_counted, subscription.mrr_currency = micros, currency

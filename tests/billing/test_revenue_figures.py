@@ -76,12 +76,14 @@ def test_a_subscription_counts_its_mrr_while_live_and_takes_it_back_when_cancell
     assert revenue_figures_repair(project_id=tenant_a.project.pk) == 0
     assert _revenue(api, tenant_a)["mrr"] == {"usd": 6000}
     today = timezone.now().astimezone(UTC).date()
-    assert _journal(tenant_a.project) == [("mrr", "usd", 6000_000000, today)]
+    assert _journal(tenant_a.project) == [("active", "", 1, today), ("mrr", "usd", 6000_000000, today)]
 
     Subscription.objects.filter(pk=subscription.pk).update(status="canceled")
     assert revenue_figures_repair(project_id=tenant_a.project.pk) == 1
     assert _revenue(api, tenant_a)["mrr"] == {}
     assert _journal(tenant_a.project) == [
+        ("active", "", -1, today),
+        ("active", "", 1, today),
         ("mrr", "usd", -6000_000000, today),
         ("mrr", "usd", 6000_000000, today),
     ]

@@ -953,7 +953,8 @@ def figures_differences(*, project: Any, api: Any, key: str) -> list[tuple[str, 
     """The revenue figures kept as the events arrived (billing.models.revenue) against the rows they count:
     `GET /metrics/revenue` (revenue, refunds, MRR) equal to sums over the project's payments, refunds and live
     subscriptions, before and after the journal is folded, and no row that the repair would count again."""
-    from billing.models import Payment, Refund, Subscription
+    from billing.models import Figure, Payment, Refund, Subscription
+    from billing.selectors import revenue_figures
     from billing.services.revenue_figures import (
         MRR_STATUSES,
         revenue_figures_repair,
@@ -990,13 +991,20 @@ def figures_differences(*, project: Any, api: Any, key: str) -> list[tuple[str, 
         "sums": {c: {"revenue": s["revenue"], "refunds": s["refunds"]} for c, s in rows.items()},
         "mrr": {c: int(a.quantize(Decimal(1), rounding=ROUND_HALF_UP)) for c, a in sorted(mrr.items()) if a},
     }
-    journaled = read()
+    live = Subscription.objects.filter(project=project, status__in=MRR_STATUSES).count()
+
+    def active() -> int:
+        return sum(revenue_figures(project=project, figures=(Figure.ACTIVE,)).values())
+
+    journaled, journaled_active = read(), active()
     while revenue_fold():
         pass
     folded = read()
     return [
         ("metrics/revenue", "journal and totals", journaled, expected),
         ("metrics/revenue", "after the fold", folded, expected),
+        ("figures", "live subscriptions, journal and totals", journaled_active, live),
+        ("figures", "live subscriptions after the fold", active(), live),
         (
             "metrics/revenue",
             "rows the repair counted again",
