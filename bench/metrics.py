@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bench.setup import call_times, p99
+
 ROUNDS = 5
 CALLS = 40
 SUBSCRIPTIONS = int(os.environ.get("BENCH_METRICS_SUBSCRIPTIONS", "20000"))
@@ -25,17 +27,7 @@ DASHBOARD_CALLS = 8
 
 
 def _times(call: Callable[[], object], calls: int = CALLS) -> list[float]:
-    call()
-    times = []
-    for _ in range(ROUNDS * calls):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1e6)
-    return times
-
-
-def _p99(times: list[float]) -> float:
-    return sorted(times)[int(len(times) * 0.99) - 1]
+    return call_times(call, rounds=ROUNDS, calls=calls)
 
 
 def run() -> None:
@@ -220,9 +212,9 @@ def run() -> None:
         f"seeded in {seeding:.0f} s, {folded:,} journal changes folded in {folding:.1f} s) — lower is better",
         [
             (f"{FEW} (baseline), median", baseline, "µs/call"),
-            (f"{FEW}, p99", _p99(small), "µs/call"),
+            (f"{FEW}, p99", p99(small), "µs/call"),
             (f"{SUBSCRIPTIONS:,}, median", statistics.median(large), "µs/call"),
-            (f"{SUBSCRIPTIONS:,}, p99", _p99(large), "µs/call"),
+            (f"{SUBSCRIPTIONS:,}, p99", p99(large), "µs/call"),
         ],
         baseline,
     )
@@ -232,9 +224,9 @@ def run() -> None:
         f"(baseline) and with {SUBSCRIPTIONS:,} more — lower is better",
         [
             (f"{FEW} (baseline), median", dashboard_baseline, "µs/call"),
-            (f"{FEW}, p99", _p99(dashboard_few), "µs/call"),
+            (f"{FEW}, p99", p99(dashboard_few), "µs/call"),
             (f"{FEW + SUBSCRIPTIONS:,}, median", statistics.median(dashboard_many), "µs/call"),
-            (f"{FEW + SUBSCRIPTIONS:,}, p99", _p99(dashboard_many), "µs/call"),
+            (f"{FEW + SUBSCRIPTIONS:,}, p99", p99(dashboard_many), "µs/call"),
         ],
         dashboard_baseline,
     )

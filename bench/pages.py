@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from bench.setup import call_times, p99
+
 ROUNDS = 5
 CALLS = 60
 CUSTOMERS = int(os.environ.get("BENCH_PAGES_CUSTOMERS", "100000"))
@@ -29,18 +31,7 @@ ADMIN_CALLS = 12
 
 
 def _times(call: Callable[[], object], calls: int = CALLS) -> list[float]:
-    """Microseconds of each of ROUNDS × `calls` calls (after one warm-up call)."""
-    call()
-    times = []
-    for _ in range(ROUNDS * calls):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1e6)
-    return times
-
-
-def _p99(times: list[float]) -> float:
-    return sorted(times)[int(len(times) * 0.99) - 1]
+    return call_times(call, rounds=ROUNDS, calls=calls)
 
 
 def run() -> None:
@@ -135,14 +126,14 @@ def run() -> None:
         "— lower is better",
         [
             ("first page (baseline), median", baseline, "µs/call"),
-            ("first page, p99", _p99(first), "µs/call"),
+            ("first page, p99", p99(first), "µs/call"),
             (f"page after customer {CUSTOMERS // 2:,}, median", statistics.median(middle), "µs/call"),
             (
                 f"page after customer {CUSTOMERS - 21:,} (the last), median",
                 statistics.median(last),
                 "µs/call",
             ),
-            (f"page after customer {CUSTOMERS - 21:,} (the last), p99", _p99(last), "µs/call"),
+            (f"page after customer {CUSTOMERS - 21:,} (the last), p99", p99(last), "µs/call"),
         ],
         baseline,
     )
@@ -152,7 +143,7 @@ def run() -> None:
         [
             (f"first page, {FEW} customers (baseline), median", admin_baseline, "µs/call"),
             (f"first page, {CUSTOMERS:,} customers, median", statistics.median(admin_many), "µs/call"),
-            (f"first page, {CUSTOMERS:,} customers, p99", _p99(admin_many), "µs/call"),
+            (f"first page, {CUSTOMERS:,} customers, p99", p99(admin_many), "µs/call"),
             (f"currency filter, {FEW} customers, median", statistics.median(admin_few_usd), "µs/call"),
             (
                 f"currency filter, {CUSTOMERS:,} customers, median",

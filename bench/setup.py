@@ -3,6 +3,8 @@
 import os
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,21 @@ def report(title: str, rows: list[tuple[str, float, str]], baseline: float) -> N
     print(f"{'case':<52}{'value':>12}  {'unit':<10}{'× baseline':>11}")
     for name, value, unit in rows:
         print(f"{name:<52}{value:>12.1f}  {unit:<10}{value / baseline:>11.2f}")
+
+
+def call_times(call: Callable[[], object], *, rounds: int, calls: int) -> list[float]:
+    """Microseconds of each of `rounds` × `calls` calls, after one warm-up call."""
+    call()
+    times = []
+    for _ in range(rounds * calls):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1e6)
+    return times
+
+
+def p99(times: list[float]) -> float:
+    return sorted(times)[int(len(times) * 0.99) - 1]
 
 
 def free_port() -> int:
