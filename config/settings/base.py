@@ -137,13 +137,6 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
 
 
-def broker_transport(url: str) -> str | None:
-    """A Redis broker goes through kombu's Redis transport with one redis-py client per pool (core.redis_broker);
-    any other broker through the transport its URL names."""
-    return "core.redis_broker:Transport" if url.partition("://")[0] in ("redis", "rediss") else None
-
-
-CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -158,10 +151,45 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # failure and answer success; the beat sweep queues what is still due once the broker is back.
 BROKER_TIMEOUT_SECONDS = env.float("BROKER_TIMEOUT_SECONDS", default=2.0)
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "socket_timeout": BROKER_TIMEOUT_SECONDS,
-    "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
-}
+
+
+def broker_settings(url: str) -> dict[str, Any]:
+    """The Celery settings a broker URL implies (producers and workers must agree on them).
+
+    Redis goes through kombu's Redis transport with one redis-py client per pool (core.redis_broker), with short
+    socket timeouts. RabbitMQ gets quorum queues (replicated and durable: a queued task outlives a broker
+    restart), publisher confirms (a `.delay()` returns once RabbitMQ holds the task, or fails), and a topic
+    exchange, so that a countdown (a retry's backoff) waits in RabbitMQ's native delayed delivery instead of in a
+    worker's memory, as quorum queues need (Celery >= 5.5; the worker detects them and drops the global QoS they
+    refuse)."""
+    scheme = url.partition("://")[0]
+    if scheme in ("amqp", "amqps", "pyamqp"):
+        return {
+            "CELERY_BROKER_TRANSPORT": None,
+            "CELERY_TASK_DEFAULT_QUEUE_TYPE": "quorum",
+            "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "topic",
+            "CELERY_BROKER_TRANSPORT_OPTIONS": {
+                "confirm_publish": True,
+                "read_timeout": BROKER_TIMEOUT_SECONDS,
+                "write_timeout": BROKER_TIMEOUT_SECONDS,
+            },
+        }
+    return {
+        "CELERY_BROKER_TRANSPORT": "core.redis_broker:Transport" if scheme in ("redis", "rediss") else None,
+        "CELERY_TASK_DEFAULT_QUEUE_TYPE": "classic",
+        "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "direct",
+        "CELERY_BROKER_TRANSPORT_OPTIONS": {
+            "socket_timeout": BROKER_TIMEOUT_SECONDS,
+            "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+        },
+    }
+
+
+_BROKER = broker_settings(CELERY_BROKER_URL)
+CELERY_BROKER_TRANSPORT = _BROKER["CELERY_BROKER_TRANSPORT"]
+CELERY_TASK_DEFAULT_QUEUE_TYPE = _BROKER["CELERY_TASK_DEFAULT_QUEUE_TYPE"]
+CELERY_TASK_DEFAULT_EXCHANGE_TYPE = _BROKER["CELERY_TASK_DEFAULT_EXCHANGE_TYPE"]
+CELERY_BROKER_TRANSPORT_OPTIONS = _BROKER["CELERY_BROKER_TRANSPORT_OPTIONS"]
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,

@@ -1,7 +1,7 @@
 """The test suite: embedded by default, PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set (CI)."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import broker_transport, env
+from config.settings.base import broker_settings, env
 
 DEBUG = False
 SECRET_KEY = "django-insecure-test-only"
@@ -10,7 +10,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests run queued work in-process unless a test starts a real worker on purpose.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
-CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
+_TEST_BROKER = broker_settings(CELERY_BROKER_URL)
+CELERY_BROKER_TRANSPORT = _TEST_BROKER["CELERY_BROKER_TRANSPORT"]
+CELERY_TASK_DEFAULT_QUEUE_TYPE = _TEST_BROKER["CELERY_TASK_DEFAULT_QUEUE_TYPE"]
+CELERY_TASK_DEFAULT_EXCHANGE_TYPE = _TEST_BROKER["CELERY_TASK_DEFAULT_EXCHANGE_TYPE"]
+CELERY_BROKER_TRANSPORT_OPTIONS = _TEST_BROKER["CELERY_BROKER_TRANSPORT_OPTIONS"]
 LOG_LEVEL = env("LOG_LEVEL", default="WARNING")
 LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
 LOGGING["loggers"]["django"]["level"] = "ERROR"  # noqa: F405

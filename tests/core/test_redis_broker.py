@@ -6,9 +6,13 @@ import uuid
 import pytest
 from kombu import Connection
 
-from config.settings.base import broker_transport
+from config.settings.base import broker_settings
 from core.redis_broker import Channel, Transport
 from tests.e2e.convergence import broker_url
+
+
+def broker_transport(url):
+    return broker_settings(url)["CELERY_BROKER_TRANSPORT"]
 
 
 def test_a_redis_broker_takes_the_transport_and_any_other_broker_its_own():
@@ -16,6 +20,20 @@ def test_a_redis_broker_takes_the_transport_and_any_other_broker_its_own():
     assert broker_transport("rediss://broker.internal:6380/1") == "core.redis_broker:Transport"
     assert broker_transport("amqp://guest:guest@127.0.0.1:5672//") is None
     assert broker_transport("memory://") is None
+
+
+def test_rabbitmq_gets_quorum_queues_publisher_confirms_and_a_topic_exchange():
+    rabbitmq = broker_settings("amqp://guest:guest@127.0.0.1:5672//")
+    assert (rabbitmq["CELERY_TASK_DEFAULT_QUEUE_TYPE"], rabbitmq["CELERY_TASK_DEFAULT_EXCHANGE_TYPE"]) == (
+        "quorum",
+        "topic",
+    )
+    assert rabbitmq["CELERY_BROKER_TRANSPORT_OPTIONS"]["confirm_publish"] is True
+    redis = broker_settings("redis://127.0.0.1:6379/0")
+    assert (redis["CELERY_TASK_DEFAULT_QUEUE_TYPE"], redis["CELERY_TASK_DEFAULT_EXCHANGE_TYPE"]) == (
+        "classic",
+        "direct",
+    )
 
 
 @pytest.mark.skipif(not broker_url(), reason="a real Redis broker; set REDIS_URL=redis://… to run it")
