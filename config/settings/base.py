@@ -101,6 +101,16 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that needs no round trip while the connection is quiet.
     DATABASES["default"]["ENGINE"] = "core.backends.postgresql"
+    # TCP keepalives from our side: a connection whose server vanished (a failover, a dropped network) is found
+    # dead in about a minute instead of TCP's two hours, so a worker waiting on it fails and retries. The URL's
+    # own parameters (?keepalives_idle=…) win.
+    DATABASES["default"]["OPTIONS"] = {
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 # SQLite (the embedded default, or any DATABASE_URL=sqlite:///…) must hold the demo's real concurrency: API requests
 # written while a webhook is handled in the same server. WAL lets readers go on beside the one writer; IMMEDIATE
 # takes the write lock when a transaction begins (a deferred one that reads and then writes cannot wait for it:
