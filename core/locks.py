@@ -40,6 +40,20 @@ def lock_try(name: str) -> bool:
         return bool(cursor.fetchone()[0])
 
 
+def lock_held(name: str) -> bool:
+    """Whether this process's database session holds the named lock now (a session that broke holds nothing)."""
+    if not _postgres():
+        with _local_guard:
+            return name in _held_locally
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+            "AND classid = %s::oid AND objid = hashtext(%s)::oid AND objsubid = 2 AND granted)",
+            [NAMESPACE, name],
+        )
+        return bool(cursor.fetchone()[0])
+
+
 def lock_release(name: str) -> None:
     """Releases a lock taken with lock_try. A connection that broke meanwhile has released it already."""
     if not _postgres():

@@ -1,0 +1,44 @@
+"""Named locks (core.locks): taken once, known as held by their holder only, free again once released; on
+PostgreSQL another session cannot take a name this one holds."""
+
+import psycopg
+import pytest
+from django.db import connection
+
+from core.locks import lock_held, lock_release, lock_try
+
+
+@pytest.mark.django_db
+def test_a_lock_is_taken_once_held_by_its_holder_and_released():
+    assert not lock_held("test-lock")
+    assert lock_try("test-lock")
+    try:
+        assert lock_held("test-lock")
+        assert not lock_held("another-lock")
+        if connection.vendor != "postgresql":
+            assert not lock_try("test-lock")  # one process: the set in memory
+    finally:
+        lock_release("test-lock")
+    assert not lock_held("test-lock")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_another_session_cannot_take_a_held_name_and_takes_it_once_released():
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        autocommit=True,
+    )
+    try:
+        assert lock_try("test-lock")
+        taken = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
+        assert other.execute(taken, [0x54474C4B, "test-lock"]).fetchone() == (False,)
+        lock_release("test-lock")
+        assert other.execute(taken, [0x54474C4B, "test-lock"]).fetchone() == (True,)
+        assert not lock_held("test-lock")  # held by the other session, not this one
+    finally:
+        other.close()
