@@ -82,8 +82,10 @@ def payment_figures(payment: Payment) -> list[str]:
     """Journals what changed in what `payment` counts as revenue (its amount on the day it succeeded, while it
     is paid) and sets the row's record of it; returns the fields the caller saves (none when nothing changed).
     Under the payment's row lock, in the caller's transaction."""
-    paid = payment.status in Payment.PAID_STATUSES and payment.succeeded_at is not None
-    new: Counted = (payment.amount, _utc_day(payment.succeeded_at)) if paid else (0, None)  # type: ignore[arg-type]
+    succeeded = payment.succeeded_at
+    new: Counted = (0, None)
+    if payment.status in Payment.PAID_STATUSES and succeeded is not None:
+        new = (payment.amount, _utc_day(succeeded))
     return _counted(payment, Figure.REVENUE, payment.currency, new)
 
 
