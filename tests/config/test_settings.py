@@ -98,7 +98,12 @@ def test_the_default_sqlite_database_is_wal_with_a_busy_timeout_and_immediate_tr
         **SQLITE_OPTIONS,
         "timeout": 5,
     }
+    # PostgreSQL: none of SQLite's options; TCP keepalives, unless the URL sets its own.
+    keepalives = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
     assert _probe(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate") == {
         "engine": "core.backends.postgresql",
-        "options": {},
+        "options": keepalives,
     }
+    assert _probe(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate?keepalives_idle=5")[
+        "options"
+    ] == {**keepalives, "keepalives_idle": 5}
