@@ -189,29 +189,11 @@ def revenue_figures_repair(*, project_id: str | None = None) -> int:
     refunds are found by one query each; subscriptions are read in full (what they bill depends on their items
     and prices)."""
     scope = Q(project_id=project_id) if project_id else Q()
-    paid = Q(status__in=Payment.PAID_STATUSES, succeeded_at__isnull=False)
     payments = Payment.objects.filter(scope).filter(
-        (
-            paid
-            & (
-                ~Q(revenue_counted=F("amount"))
-                | Q(revenue_day__isnull=True)
-                | ~Q(revenue_day=TruncDate("succeeded_at", tzinfo=UTC))
-            )
-        )
-        | (~paid & (~Q(revenue_counted=0) | Q(revenue_day__isnull=False)))
+        _miscounted(Q(status__in=Payment.PAID_STATUSES, succeeded_at__isnull=False), "succeeded_at")
     )
-    counted = Q(status__in=Refund.COUNTED_STATUSES) & ~Q(stripe_refund_id="")
     refunds = Refund.objects.filter(scope).filter(
-        (
-            counted
-            & (
-                ~Q(revenue_counted=F("amount"))
-                | Q(revenue_day__isnull=True)
-                | ~Q(revenue_day=TruncDate("created_at", tzinfo=UTC))
-            )
-        )
-        | (~counted & (~Q(revenue_counted=0) | Q(revenue_day__isnull=False)))
+        _miscounted(Q(status__in=Refund.COUNTED_STATUSES) & ~Q(stripe_refund_id=""), "created_at")
     )
     changed = 0
     for pk in list(payments.values_list("pk", flat=True)):
@@ -232,6 +214,17 @@ def revenue_figures_repair(*, project_id: str | None = None) -> int:
             )
             changed += _saved(subscription, subscription_figures(subscription))
     return changed
+
+
+def _miscounted(counted: Q, when: str) -> Q:
+    """Rows that should count their amount on the UTC day of `when` (those matching `counted`) and record
+    otherwise, and rows that record a count they should not have."""
+    counted_right = (
+        Q(revenue_counted=F("amount"))
+        & Q(revenue_day__isnull=False)
+        & Q(revenue_day=TruncDate(when, tzinfo=UTC))
+    )
+    return (counted & ~counted_right) | (~counted & (~Q(revenue_counted=0) | Q(revenue_day__isnull=False)))
 
 
 def _saved(row: Payment | Refund | Subscription, fields: list[str]) -> int:

@@ -13,20 +13,24 @@ import shutil
 import subprocess
 import uuid
 from contextlib import contextmanager
-from datetime import timedelta
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
 from kombu import Connection
 
 from billing.models import Payment
 from events.models import Event
 from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.process import stripe_events_requeue_due
-from tests.stripe_inbox.workers import SlowStripe, Workers, deliver, free_port, wait_for, worker_sessions
+from tests.stripe_inbox.workers import (
+    SlowStripe,
+    Workers,
+    deliver,
+    free_port,
+    sweep_later,
+    wait_for,
+    worker_sessions,
+)
 
 OK = "https://app.example.com/ok"
 
@@ -182,12 +186,6 @@ def _applied(payment_id):
     return lambda: Payment.objects.get(pk=payment_id).status == "succeeded"
 
 
-def _sweep_later(seconds=31):
-    """Beat's sweep as it runs `seconds` from now (past QUEUE_SETTLE), without waiting for it."""
-    with time_machine.travel(timezone.now() + timedelta(seconds=seconds), tick=True):
-        return stripe_events_requeue_due()
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_broker_restart_loses_no_stripe_event(
@@ -230,7 +228,7 @@ def test_a_broker_restart_loses_no_stripe_event(
             # Beat's sweep queues every key with an event nobody applied, once.
             unapplied = StripeEvent.objects.exclude(status="processed")
             assert unapplied.exists()
-            assert _sweep_later() == unapplied.values("ordering_key").distinct().count()
+            assert sweep_later() == unapplied.values("ordering_key").distinct().count()
             assert wait_for(_applied(during), timeout=60), workers.started[0].output()[-3000:]
             assert wait_for(_applied(queued), timeout=60)
             assert wait_for(

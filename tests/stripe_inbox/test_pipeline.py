@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import stripe
-import time_machine
 from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -32,7 +31,6 @@ from stripe_inbox.services.process import (
     MAX_ATTEMPTS,
     queue_processing,
     stripe_events_process_key,
-    stripe_events_requeue_due,
 )
 from stripe_inbox.services.receive import ordering_key, stripe_event_store
 from tests.billing.payment_factories import CustomerFactory
@@ -41,6 +39,7 @@ from tests.stripe_inbox.workers import (
     deliver,
     lock_holder,
     running_workers,
+    sweep_later,
     terminate_worker_sessions,
     wait_for,
     worker_sessions,
@@ -414,12 +413,6 @@ def test_a_session_lost_while_an_event_runs_is_retried_and_the_event_applied_onc
 # --- a killed worker (#14 point 9) ---------------------------------------------------------------------------
 
 
-def _sweep_later(seconds=31):
-    """Beat's sweep as it runs `seconds` from now (past QUEUE_SETTLE), without waiting for it."""
-    with time_machine.travel(timezone.now() + timedelta(seconds=seconds), tick=True):
-        return stripe_events_requeue_due()
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_an_event_of_a_killed_worker_is_applied_by_another_after_the_sweep_never_while_it_lives(
@@ -448,7 +441,7 @@ def test_an_event_of_a_killed_worker_is_applied_by_another_after_the_sweep_never
     # The holder is alive: the sweep queues the key (its event looks stuck), the other worker's task is turned
     # away by the key's lock, and the event stays with its worker.
     finished = other.finished_tasks()
-    assert _sweep_later() == 1
+    assert sweep_later() == 1
     assert wait_for(lambda: other.finished_tasks() == finished + 1, timeout=30), other.output()[-3000:]
     event.refresh_from_db()
     assert (event.status, event.attempts) == ("processing", 1)
@@ -460,7 +453,7 @@ def test_an_event_of_a_killed_worker_is_applied_by_another_after_the_sweep_never
     holder.kill()
     workers.stripe.release()
     assert wait_for(lambda: not worker_sessions(holder), timeout=10)
-    assert _sweep_later() == 1
+    assert sweep_later() == 1
     assert wait_for(lambda: StripeEvent.objects.get(pk=event.pk).status == "processed", timeout=60), (
         _unprocessed(),
         other.output()[-3000:],
@@ -1038,7 +1031,7 @@ def test_the_sweep_queues_each_stuck_key_once(monkeypatch):
         ("evt_b1", "cus_b"),
     ):
         _stored(event_id, "tollgate.test.count", customer=customer)
-    assert _sweep_later() == 2
+    assert sweep_later() == 2
     assert sorted(calls) == ["evt_a1", "evt_a2", "evt_a3", "evt_b1"]
     assert set(StripeEvent.objects.values_list("status", "attempts")) == {("processed", 1)}
 

@@ -50,6 +50,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def sweep_later(seconds: float = 31) -> int:
+    """Beat's Stripe event sweep as it runs `seconds` from now (past QUEUE_SETTLE), without waiting for it."""
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from stripe_inbox.services.process import stripe_events_requeue_due
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=seconds), tick=True):
+        return stripe_events_requeue_due()
+
+
 def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
