@@ -13,7 +13,6 @@ Churn and failed payments are counted by the database, month by month. Nothing h
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -174,10 +173,7 @@ def history(now: datetime) -> dict[str, Any]:
         ]
 
     rounded = {
-        currency: [
-            int((Decimal(micros) / revenue_figures.MRR_UNIT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-            for micros in amounts
-        ]
+        currency: [revenue_figures.mrr_minor_units(micros) for micros in amounts]
         for currency, amounts in mrr.items()
         if any(amounts)
     }

@@ -8,15 +8,14 @@ reading them costs the same at any number of payments and subscriptions.
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDay
 
 from billing import selectors as billing_selectors
 from billing.models import Figure, Payment, Refund, Subscription
-from billing.services.revenue_figures import MRR_UNIT
+from billing.services import revenue_figures
 from core.serializers import api_time
 from projects.models import Project
 
@@ -50,7 +49,7 @@ def mrr(*, project: Project) -> dict[str, int]:
     ).items():
         totals[currency] += micros
     return {
-        currency: int((Decimal(micros) / MRR_UNIT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        currency: revenue_figures.mrr_minor_units(micros)
         for currency, micros in sorted(totals.items())
         if micros
     }
@@ -82,10 +81,10 @@ def revenue_metrics(*, project: Project, start: datetime, end: datetime, interva
 
 
 def revenue_by_period(
-    *, project: Project | None, start: datetime, end: datetime, interval: str
+    *, project: Project, start: datetime, end: datetime, interval: str
 ) -> dict[tuple[date, str], dict[str, int]]:
-    """{(period's first day, currency): {"revenue", "refunds"}} in [start, end), of a project or of all of them
-    (None); periods with neither are absent. Whole UTC days are read from the figures kept as the events
+    """{(period's first day, currency): {"revenue", "refunds"}} of the project in [start, end); periods with
+    neither are absent. Whole UTC days are read from the figures kept as the events
     arrive; the parts of a day at either end of the window, from the payments and refunds of those hours."""
     trunc = _first_of_month if interval == "month" else (lambda day: day)
     periods: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: {"revenue": 0, "refunds": 0})
@@ -130,12 +129,12 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _figures_between(project: Project | None, start: datetime, end: datetime) -> dict[str, Any]:
-    """Revenue and refunds per UTC day and currency in [start, end), read from the rows (a part of a day)."""
-    scope = Q(project=project) if project is not None else Q()
+def _figures_between(project: Project, start: datetime, end: datetime) -> dict[str, Any]:
+    """Revenue and refunds per UTC day and currency in [start, end), read from the rows (a part of a day), counted
+    as the figures count them (revenue_figures.PAYMENT_COUNTED, REFUND_COUNTED)."""
     paid = (
         Payment.objects.filter(
-            scope, status__in=Payment.PAID_STATUSES, succeeded_at__gte=start, succeeded_at__lt=end
+            revenue_figures.PAYMENT_COUNTED, project=project, succeeded_at__gte=start, succeeded_at__lt=end
         )
         .annotate(day=TruncDay("succeeded_at", tzinfo=UTC))
         .values("day", "currency")
@@ -143,12 +142,9 @@ def _figures_between(project: Project | None, start: datetime, end: datetime) ->
         .order_by()
     )
     refunded = (
-        # As Stripe counts them in a charge's amount_refunded: pending ones too (the money is on its way
-        # back), not failed or canceled ones, nor ours that Stripe never made.
         Refund.objects.filter(
-            scope, status__in=Refund.COUNTED_STATUSES, created_at__gte=start, created_at__lt=end
+            revenue_figures.REFUND_COUNTED, project=project, created_at__gte=start, created_at__lt=end
         )
-        .exclude(stripe_refund_id="")
         .annotate(day=TruncDay("created_at", tzinfo=UTC))
         .values("day", "currency")
         .annotate(total=Sum("amount"))

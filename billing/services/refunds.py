@@ -299,10 +299,12 @@ def refund_mirror(*, payment: Payment, stripe_refund: dict[str, Any]) -> Payment
                 # When Stripe made it, not when we learnt of it: revenue is reported by the refund's time.
                 made = from_timestamp(stripe_refund.get("created"))
                 if made is not None:
-                    Refund.objects.filter(pk=refund.pk).update(created_at=made)
                     refund.created_at = made
-                # Counted from the moment it exists: Stripe made it (refund_apply below settles its status).
-                refund.save(update_fields=refund_figures(refund))
+                # Counted from the moment it exists, on the day Stripe made it (refund_apply below settles its
+                # status).
+                refund.save(
+                    update_fields=[*(["created_at"] if made is not None else []), *refund_figures(refund)]
+                )
         except IntegrityError:  # mirrored concurrently (its event and the sweep)
             refund = refunds.get(stripe_refund_id=stripe_refund["id"])
     return refund_apply(refund_id=refund.pk, stripe_refund=stripe_refund)

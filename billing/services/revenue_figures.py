@@ -33,6 +33,11 @@ _MONTHS_PER_INTERVAL = {
     Price.Interval.MONTH: Decimal(1),
     Price.Interval.YEAR: Decimal(12),
 }
+# What counts, as queries (payment_figures and refund_figures decide the same for one row): paid payments on the
+# day they succeeded; refunds as Stripe counts them in a charge's amount_refunded (pending ones too, the money is
+# on its way back; not failed or canceled ones, nor ours that Stripe never made) on the day they were made.
+PAYMENT_COUNTED = Q(status__in=Payment.PAID_STATUSES, succeeded_at__isnull=False)
+REFUND_COUNTED = Q(status__in=Refund.COUNTED_STATUSES) & ~Q(stripe_refund_id="")
 # Journal rows folded per transaction.
 FOLD_BATCH = 5000
 
@@ -59,6 +64,11 @@ def subscription_monthly_amount(subscription: Subscription) -> Decimal:
         ),
         Decimal(0),
     )
+
+
+def mrr_minor_units(micros: int) -> int:
+    """An MRR figure (millionths of a minor unit) in minor units, rounded half up."""
+    return int((Decimal(micros) / MRR_UNIT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _utc_day(moment: datetime) -> date:
@@ -189,12 +199,8 @@ def revenue_figures_repair(*, project_id: str | None = None) -> int:
     refunds are found by one query each; subscriptions are read in full (what they bill depends on their items
     and prices)."""
     scope = Q(project_id=project_id) if project_id else Q()
-    payments = Payment.objects.filter(scope).filter(
-        _miscounted(Q(status__in=Payment.PAID_STATUSES, succeeded_at__isnull=False), "succeeded_at")
-    )
-    refunds = Refund.objects.filter(scope).filter(
-        _miscounted(Q(status__in=Refund.COUNTED_STATUSES) & ~Q(stripe_refund_id=""), "created_at")
-    )
+    payments = Payment.objects.filter(scope).filter(_miscounted(PAYMENT_COUNTED, "succeeded_at"))
+    refunds = Refund.objects.filter(scope).filter(_miscounted(REFUND_COUNTED, "created_at"))
     changed = 0
     for pk in list(payments.values_list("pk", flat=True)):
         with transaction.atomic():
