@@ -10,13 +10,14 @@ from bench.setup import django_setup
 
 django_setup()
 
-from bench import auth, burst, deliveries, entitlements, metrics, pages, webhooks  # noqa: E402  (Django must be set up first)
+from bench import auth, burst, deliveries, entitlements, local_checks, metrics, pages, webhooks  # noqa: E402  (Django must be set up first)
 
 BENCHMARKS = {
     "auth": auth,
     "deliveries": deliveries,
     "webhooks": webhooks,
     "entitlements": entitlements,
+    "local_checks": local_checks,
     "pages": pages,
     "metrics": metrics,
     "burst": burst,

@@ -18,6 +18,7 @@ generator is an asyncio HTTP/1.1 client on loopback, bounded in requests and sec
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -229,30 +231,20 @@ def _copy_rate(project: Any, feature: Any, customer_id: str) -> tuple[float, lis
     return BATCH_SIZE * BATCHES / sum(latencies), latencies
 
 
-def run() -> None:
-    import redis
-    from django.db import connection
-
-    database_url = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("BENCH_ENTITLEMENTS_REDIS_URL", "redis://127.0.0.1:6379/11")
-    if connection.vendor != "postgresql":
-        print(
-            "\nEntitlements benchmark skipped: run `make bench` with DATABASE_URL=postgres://… (and Redis)."
-        )
-        return
-    redis.Redis.from_url(redis_url).flushdb()
-    data = _setup()
-    secret, project = data["secret"], data["project"]
+@contextlib.contextmanager
+def gunicorn(redis_url: str, extra_env: dict[str, str] | None = None) -> Iterator[int]:
+    """Tollgate (with the trivial view) on gunicorn, WORKERS sync workers, on DATABASE_URL and `redis_url`; yields
+    its port once it accepts connections, and stops it after."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": "memory://",
         "API_RATE_LIMIT_PER_MINUTE": str(
             10**9
         ),  # the limiter's round trip stays in, its limit out of the way
         "LOG_LEVEL": "ERROR",
+        **(extra_env or {}),
     }
     port = int(os.environ.get("BENCH_ENTITLEMENTS_PORT") or 0) or free_port()
     server = subprocess.Popen(
@@ -278,10 +270,27 @@ def run() -> None:
                     break
             except OSError:
                 time.sleep(0.1)
-        results = asyncio.run(_scenarios(port, secret, project, data))
+        yield port
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def run() -> None:
+    import redis
+    from django.db import connection
+
+    redis_url = os.environ.get("BENCH_ENTITLEMENTS_REDIS_URL", "redis://127.0.0.1:6379/11")
+    if connection.vendor != "postgresql":
+        print(
+            "\nEntitlements benchmark skipped: run `make bench` with DATABASE_URL=postgres://… (and Redis)."
+        )
+        return
+    redis.Redis.from_url(redis_url).flushdb()
+    data = _setup()
+    secret, project = data["secret"], data["project"]
+    with gunicorn(redis_url) as port:
+        results = asyncio.run(_scenarios(port, secret, project, data))
     _print(results)
 
 

@@ -35,6 +35,7 @@ from core.cache import (
 from core.ids import random_token
 from customers.models import Customer
 from entitlements import resolver
+from entitlements.changes import structure_changed_on_commit
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot
 from projects.models import Project
 from projects.versions import project_version_key
@@ -107,7 +108,11 @@ def _version_ensure(key: str, current: Any) -> str:
 
 
 def structure_changed(*, project_id: str, external_id: str) -> None:
-    bump_on_commit([Keys.of(project_id, external_id).structure_version])
+    """What the customer may use changed: their cached answers stop being served, and clients holding a snapshot
+    of them hear it from the change feed, once the transaction commits."""
+    structure_changed_on_commit(
+        project_id=project_id, changed={external_id: Keys.of(project_id, external_id).structure_version}
+    )
 
 
 def usage_changed(*, project_id: str, external_ids: list[str]) -> None:
@@ -249,3 +254,22 @@ def _snapshot(
         usage["gen"] = structure["gen"]
         _write({keys.usage: usage}, SNAPSHOT_TTL_SECONDS)
     return Snapshot(structure, usage, cached=cached)
+
+
+def answers_version(*, project_id: str, read_ahead: dict[str, Any] | None = None) -> str:
+    """`<epoch>:<project version>`: what every cached answer of the project is tagged with besides its customer's
+    own version (the `answers` of a local snapshot and of the change feed). Empty when the cache is unreachable."""
+    key = project_version_key(project_id)
+    if read_ahead is not None and key in read_ahead:
+        got: dict[str, Any] | None = read_ahead
+    else:
+        got = _read([key])
+    if got is None:
+        return ""
+    return f"{cache_epoch()}:{_version_ensure(key, got.get(key))}"
+
+
+def snapshot_answers_version(structure: StructureSnapshot) -> str:
+    """The `answers_version` a structure snapshot was computed under (empty when computed without the cache)."""
+    tag = structure.get("tag")
+    return tag.rsplit(":", 1)[0] if tag else ""

@@ -7,12 +7,15 @@ from entitlements.apis.check import (
 )
 from entitlements.apis.credits import CreditsApi
 from entitlements.apis.grants import GrantCreateApi, GrantDeleteApi, RevocationCreateApi, RevocationDeleteApi
+from entitlements.apis.local import EntitlementChangesApi, EntitlementSnapshotApi
 from entitlements.apis.settings import EntitlementSettingsApi
 from entitlements.apis.usage import UsageApi, UsageBatchApi
 
 urlpatterns = [
     *route("entitlements", EntitlementListApi.as_view(), "entitlements"),
     *route("entitlements/check", EntitlementCheckApi.as_view(), "entitlements-check"),
+    *route("entitlements/snapshot", EntitlementSnapshotApi.as_view(), "entitlements-snapshot"),
+    *route("entitlements/changes", EntitlementChangesApi.as_view(), "entitlements-changes"),
     *route("entitlements/consume", EntitlementConsumeApi.as_view(), "entitlements-consume"),
     *route("entitlements/release", EntitlementReleaseApi.as_view(), "entitlements-release"),
     *route("entitlements/grants", GrantCreateApi.as_view(), "entitlements-grants"),

@@ -88,6 +88,8 @@ UNMAPPED: Mapping[str, str] = {
     "EntitlementSettingsApiOutput": "GET|PATCH /projects/{id}/entitlement_settings has no client method yet",
     "TestClockOutput": "the /test_clocks routes (test mode's renewal simulation) have no client method yet",
     "TestClockDeletedOutput": "DELETE /test_clocks/{id} has no client method yet",
+    "SnapshotOutput": "read by tollgate_client.local from its signed bytes, never built as an object",
+    "ChangesOutput": "read by tollgate_client.local's poller as plain JSON on every poll",
     "Error": "the error envelope: the client raises it as a TollgateError subclass (errors.py), not an object",
 }
 

@@ -139,7 +139,15 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tollgate"}}
+    # One process's memory (the demo, the tests): room for an hour of entitlement changes (the change feed), where
+    # Django's default of 300 entries would cull them and make every client start over.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "tollgate",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    }
 
 # --- Celery ---------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
@@ -345,6 +353,10 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_S
 # Authenticated keys are cached in the shared cache and, for at most AUTH_LOCAL_CACHE_SECONDS, in-process.
 AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=300)
 AUTH_LOCAL_CACHE_SECONDS = env.float("AUTH_LOCAL_CACHE_SECONDS", default=1.0)
+# Local entitlement checks (tollgate_client.local): how long a signed snapshot may be used at most, the bound on its
+# staleness when the client does not poll the change feed; and the feed's own per-key polling budget.
+ENTITLEMENT_SNAPSHOT_SECONDS = env.int("ENTITLEMENT_SNAPSHOT_SECONDS", default=60)
+ENTITLEMENT_CHANGES_RATE_PER_MINUTE = env.int("ENTITLEMENT_CHANGES_RATE_PER_MINUTE", default=6000)
 # How often a process re-reads the cache epoch (core.models.CacheEpoch) from the database: after an invalidation
 # that could not reach Redis, answers cached before it are served by a process for at most this long.
 CACHE_EPOCH_CHECK_SECONDS = env.float("CACHE_EPOCH_CHECK_SECONDS", default=1.0)

@@ -97,7 +97,7 @@ class EntitlementCheckApi(BaseApi):
         return Response(answer)
 
     def read_ahead_keys(self, request: Request) -> Sequence[str]:
-        return _snapshot_keys(request, request.query_params.get("customer"), with_usage=True)
+        return snapshot_read_keys(request, request.query_params.get("customer"), with_usage=True)
 
 
 class EntitlementListApi(BaseApi):
@@ -120,7 +120,7 @@ class EntitlementListApi(BaseApi):
 _CONSUME_FIELDS = frozenset({"id", "customer", "feature", "quantity"})
 
 
-def _snapshot_keys(request: Request, customer: Any, *, with_usage: bool) -> Sequence[str]:
+def snapshot_read_keys(request: Request, customer: Any, *, with_usage: bool) -> Sequence[str]:
     """The cache keys of the customer's snapshot, for the rate limiter to read in its round trip (nothing when
     the customer is missing or invalid: the view then answers 400 as usual)."""
     if not isinstance(customer, str) or not customer or len(customer) > MAX_ID_LENGTH:
@@ -140,7 +140,7 @@ class _ConsumeBaseApi(BaseApi):
         except APIException:  # raised again when the view asks for the body
             return ()
         customer = data.get("customer") if isinstance(data, dict) else None
-        return _snapshot_keys(request, customer, with_usage=False)
+        return snapshot_read_keys(request, customer, with_usage=False)
 
 
 def consume_parse(raw: Any, *, fields: frozenset[str]) -> dict[str, Any]:

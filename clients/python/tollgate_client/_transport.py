@@ -94,6 +94,19 @@ class Transport:
     ) -> Any:
         """Sends the request (retrying as the module docstring says) and returns the decoded JSON answer,
         or None for an empty one (204)."""
+        return _decode(self.send(method, path, params=params, body=body, idempotency_key=idempotency_key))
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """`request`, returning the successful response itself (for a caller that needs its exact bytes or its
+        headers, such as a signature check)."""
         method = method.upper()
         headers = {
             "Authorization": f"Bearer {self.api_key}",
@@ -123,7 +136,7 @@ class Transport:
                 error.__cause__ = exc
             else:
                 if response.status_code < 400:
-                    return _decode(response)
+                    return response
                 error = error_from_response(response)
             delay = self._retry_delay(error, attempt)
             if delay is None:

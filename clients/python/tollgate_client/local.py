@@ -1,0 +1,357 @@
+"""Entitlement checks answered from this process's memory, with no network call.
+
+    local = LocalEntitlements(tollgate, fail_open={"search"})
+    if local.check(customer="user-42", feature="exports").allowed:
+        ...
+
+The first check of a customer fetches their signed snapshot (`GET /entitlements/snapshot`); later checks answer
+from it in about a microsecond. It is kept (at most `max_customers`, least recently used first out) until
+`valid_until`, or until the change feed names the customer: a thread polls `GET /entitlements/changes` every
+`poll_interval` seconds and drops the snapshots of every customer whose entitlements changed (a grant, a
+revocation, a subscription or purchase starting, changing or ending, a refund, a lost dispute), or all of them
+when the catalog or the project changed, or when the feed cannot list what it missed.
+
+The guarantees:
+
+- **Staleness.** A change reaches every process's answers within `poll_interval` plus one poll (~0.5 s by
+  default) while the feed answers. A process that has not heard the feed for `stale_after` seconds stops using its
+  snapshots; with `push=False` a snapshot is used until its `valid_until` (at most the server's
+  ENTITLEMENT_SNAPSHOT_SECONDS, 60 s by default), which is then the bound.
+- **Never an expired snapshot.** Past `valid_until` (counted on this machine's monotonic clock from the moment
+  the snapshot was asked for, so clock skew cannot lengthen it), a check fetches a new one.
+- **Tollgate unreachable.** A check that needs a snapshot and cannot get one answers `allowed` False
+  (fail-closed, the default) or True for the features named in `fail_open`; the answer says so
+  (`answer.raw["unavailable"]`), and nothing else in it is known.
+- **Revoked keys, suspended projects.** The feed's 401 or 403 drops every snapshot; later checks ask the server,
+  which raises the error.
+- **Signed.** Each snapshot is checked against its `Tollgate-Snapshot-Signature`: HMAC-SHA256 of the body under
+  HMAC-SHA256(the API key, "tollgate-entitlement-snapshot-v1"). A snapshot that fails the check is not used.
+- **Counted features** (`metered`, `allocation`, `credits`): `used`, `remaining` and `balance` are those of the
+  snapshot, brought up to date by what this process consumes through `consume`. What other processes consume
+  shows when the snapshot is next fetched: to hold a limit exactly, consume through the server (`consume`).
+
+One instance per process, shared by its threads; a forked child starts its own poller on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from tollgate_client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    PermissionDeniedError,
+    TollgateError,
+)
+from tollgate_client.types import EntitlementCheck
+
+if TYPE_CHECKING:
+    from tollgate_client.client import Tollgate
+
+SNAPSHOT_KEY_LABEL = b"tollgate-entitlement-snapshot-v1"
+SIGNATURE_HEADER = "tollgate-snapshot-signature"
+CHANGED_MEMORY = 100_000  # customers whose change position is remembered, for snapshots fetched meanwhile
+
+__all__ = ["LocalEntitlements", "SnapshotSignatureError", "snapshot_signature"]
+
+
+class SnapshotSignatureError(TollgateError):
+    """A snapshot whose signature does not match this client's API key."""
+
+
+def snapshot_signature(api_key: str, body: bytes) -> str:
+    """The `Tollgate-Snapshot-Signature` value of a snapshot body for this API key."""
+    key = hmac.new(api_key.encode(), SNAPSHOT_KEY_LABEL, hashlib.sha256).digest()
+    return "v1=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+class _Snapshot:
+    __slots__ = ("answers", "expires", "features", "feed", "version")
+
+    def __init__(self, data: dict[str, Any], expires: float) -> None:
+        self.features: dict[str, dict[str, Any]] = data["features"]
+        self.feed: int = data["feed"]
+        self.version: int = data["version"]
+        self.answers: str = data["answers"]
+        self.expires = expires
+
+
+def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCheck:
+    """What `GET /entitlements/check` answers for this feature entry (the server's rule, in the same order)."""
+    kind = entry["type"]
+    limit = entry["limit"]
+    enabled = entry["enabled"]
+    used = entry["used"]
+    balance = entry["balance"]
+    remaining: int | None = None
+    if kind == "metered" or kind == "allocation":
+        remaining = None if limit is None else max(limit - used, 0)
+        allowed = enabled and (limit is None or used + quantity <= limit)
+    elif kind == "credits":
+        remaining = balance
+        enabled = not entry["revoked"] and balance > 0
+        allowed = not entry["revoked"] and balance >= max(quantity, 1)
+    else:
+        allowed = enabled
+    raw = {
+        "allowed": allowed,
+        "feature": feature,
+        "type": kind,
+        "enabled": enabled,
+        "value": entry["value"],
+        "limit": limit,
+        "used": used,
+        "remaining": remaining,
+        "balance": balance,
+    }
+    return EntitlementCheck(raw=raw, **raw)
+
+
+class LocalEntitlements:
+    """Checks from memory for one `Tollgate` client (see the module's documentation).
+
+    `max_customers`: snapshots kept. `fail_open`: feature keys allowed when Tollgate cannot be reached (all others
+    are denied). `push`: poll the change feed (else a snapshot lives until `valid_until`). `poll_interval`: seconds
+    between polls. `stale_after`: seconds without a successful poll after which snapshots are not used.
+    `timeout`: seconds for a snapshot fetch or a poll (no retries: a check must not wait long)."""
+
+    def __init__(
+        self,
+        client: Tollgate,
+        *,
+        max_customers: int = 10_000,
+        fail_open: Collection[str] = (),
+        push: bool = True,
+        poll_interval: float = 0.5,
+        stale_after: float = 5.0,
+        timeout: float = 2.0,
+    ) -> None:
+        if max_customers < 1:
+            raise ValueError("max_customers must be 1 or more.")
+        self._client = client.with_options(timeout=timeout, max_retries=0)
+        self._api_key = client._transport.api_key
+        self._max = max_customers
+        self._fail_open = frozenset(fail_open)
+        self._push = push
+        self._poll_interval = poll_interval
+        self._stale_after = stale_after
+        self._lock = threading.Lock()
+        self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
+        self._pid = -1
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._reset_feed()
+        if hasattr(os, "register_at_fork"):
+            own = weakref.WeakMethod(self._forked)
+            os.register_at_fork(after_in_child=lambda: (method := own()) is not None and method())
+
+    # --- checks ----------------------------------------------------------------------------------------------
+
+    def check(self, *, customer: str, feature: str, quantity: int = 1) -> EntitlementCheck:
+        """May the customer use `quantity` of the feature now? Records nothing; no network call when this
+        process holds a current snapshot of the customer."""
+        now = time.monotonic()
+        snapshot = self._snapshots.get(customer)
+        if snapshot is None or snapshot.expires <= now or (self._push and self._heard_until <= now):
+            if self._pid != os.getpid():
+                self._start()
+            snapshot = self._fetch(customer)
+            if snapshot is None:
+                return self._unavailable(customer, feature)
+        else:
+            try:  # noqa: SIM105  # contextlib.suppress costs more than the check itself
+                self._snapshots.move_to_end(customer)
+            except KeyError:  # dropped by the poller meanwhile: this answer is from before the change
+                pass
+        entry = snapshot.features.get(feature)
+        if entry is None:  # a feature this snapshot does not know: the server answers (404 if it has none)
+            return self._client.entitlements.check(customer=customer, feature=feature, quantity=quantity)
+        return _answer(feature, entry, quantity)
+
+    def consume(self, *, id: str, customer: str, feature: str, quantity: int = 1) -> EntitlementCheck:
+        """`entitlements.consume` on the server (the limit holds across processes), then this process's snapshot
+        of the customer counts what the server now counts."""
+        answer = self._client.entitlements.consume(
+            id=id, customer=customer, feature=feature, quantity=quantity
+        )
+        with self._lock:
+            snapshot = self._snapshots.get(customer)
+            entry = snapshot.features.get(feature) if snapshot is not None else None
+            if snapshot is not None and entry is not None:
+                snapshot.features = {
+                    **snapshot.features,
+                    feature: {**entry, "used": answer.used, "balance": answer.balance},
+                }
+        return answer
+
+    def forget(self, customer: str | None = None) -> None:
+        """Drops the customer's snapshot (every snapshot without a customer): the next check fetches it."""
+        with self._lock:
+            if customer is None:
+                self._snapshots.clear()
+            else:
+                self._snapshots.pop(customer, None)
+
+    def close(self) -> None:
+        """Stops the poller (the snapshots stay until they expire; with `push` they are not used past
+        `stale_after`)."""
+        self._stop.set()
+        poller = self._poller
+        if poller is not None and poller is not threading.current_thread():
+            poller.join()
+
+    def __enter__(self) -> LocalEntitlements:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- snapshots -------------------------------------------------------------------------------------------
+
+    def _unavailable(self, customer: str, feature: str) -> EntitlementCheck:
+        allowed = feature in self._fail_open
+        return EntitlementCheck.from_dict(
+            {
+                "allowed": allowed,
+                "feature": feature,
+                "type": None,
+                "enabled": allowed,
+                "value": None,
+                "limit": None,
+                "used": None,
+                "remaining": None,
+                "balance": None,
+                "unavailable": True,
+            }
+        )
+
+    def _fetch(self, customer: str) -> _Snapshot | None:
+        """The customer's snapshot from the server, kept when no change past it was heard; None when Tollgate
+        cannot be reached."""
+        asked_at = time.monotonic()
+        try:
+            response = self._client._transport.send(
+                "GET", "/entitlements/snapshot", params={"customer": customer}
+            )
+        except (APIConnectionError, APIStatusError) as exc:
+            if isinstance(exc, APIConnectionError) or (exc.status is not None and exc.status >= 500):
+                return None
+            if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
+                self.forget()
+            raise
+        expected = snapshot_signature(self._api_key, response.content)
+        if not hmac.compare_digest(expected, response.headers.get(SIGNATURE_HEADER, "")):
+            raise SnapshotSignatureError("The entitlement snapshot's signature does not match this API key.")
+        data = json.loads(response.content)
+        snapshot = _Snapshot(data, expires=asked_at + float(data["ttl"]))
+        with self._lock:
+            if self._keepable(customer, snapshot):
+                self._snapshots[customer] = snapshot
+                self._snapshots.move_to_end(customer)
+                while len(self._snapshots) > self._max:
+                    self._snapshots.popitem(last=False)
+        return snapshot
+
+    def _keepable(self, customer: str, snapshot: _Snapshot) -> bool:
+        """Whether no change the poller heard may postdate the snapshot (under the lock)."""
+        if not self._push or self._feed is None:
+            return True  # without a feed position yet, the first poll drops what it cannot vouch for
+        return (
+            snapshot.feed == self._feed
+            and snapshot.answers == self._answers
+            and snapshot.version >= self._changed_floor
+            and self._changed.get(customer, -1) <= snapshot.version
+        )
+
+    # --- the change feed -------------------------------------------------------------------------------------
+
+    def _reset_feed(self) -> None:
+        self._feed: int | None = None
+        self._version = 0
+        self._answers = ""
+        self._changed: dict[str, int] = {}
+        self._changed_floor = 0
+        self._heard_until = 0.0
+
+    def _start(self) -> None:
+        """A poller for this process (again in a forked child, whose parent's thread did not come along)."""
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._snapshots.clear()
+            self._reset_feed()
+            self._stop = threading.Event()
+            if not self._push:
+                return
+            self._poller = threading.Thread(
+                target=self._poll_loop, name="tollgate-entitlement-feed", daemon=True
+            )
+            self._poller.start()
+        self._poll()
+
+    def _forked(self) -> None:
+        """In a forked child: the parent's snapshots and feed position are not this process's to trust."""
+        self._lock = threading.Lock()
+        self._snapshots.clear()
+        self._reset_feed()
+        self._pid = -1
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self._poll_interval):
+            self._poll()
+
+    def _poll(self) -> None:
+        """One poll of the feed: drops the snapshots it names, or all of them."""
+        params = {} if self._feed is None else {"since": self._version, "feed": self._feed}
+        try:
+            answer = self._client.request("GET", "/entitlements/changes", params=params)
+        except (AuthenticationError, PermissionDeniedError):
+            with self._lock:
+                self._snapshots.clear()
+                self._reset_feed()
+            return
+        except Exception:  # any failure is a poll not heard: past `stale_after` nothing is used
+            return
+        with self._lock:
+            self._heard(answer)
+
+    def _heard(self, answer: dict[str, Any]) -> None:
+        """Applies a feed answer (under the lock)."""
+        if answer["resync"] or answer["feed"] != self._feed or answer["answers"] != self._answers:
+            if self._feed is not None or answer["resync"]:
+                self._snapshots.clear()
+            else:  # the first poll: keep what was fetched at or after this position
+                for customer in [c for c, s in self._snapshots.items() if not _current(s, answer)]:
+                    del self._snapshots[customer]
+            self._changed.clear()
+            self._changed_floor = answer["version"]
+        else:
+            for customer in answer["customers"]:
+                self._snapshots.pop(customer, None)
+                self._changed[customer] = answer["version"]
+            if len(self._changed) > CHANGED_MEMORY:
+                self._changed.clear()
+                self._changed_floor = answer["version"]
+        self._feed = answer["feed"]
+        self._version = answer["version"]
+        self._answers = answer["answers"]
+        self._heard_until = time.monotonic() + self._stale_after
+
+
+def _current(snapshot: _Snapshot, answer: dict[str, Any]) -> bool:
+    return (
+        snapshot.feed == answer["feed"]
+        and snapshot.answers == answer["answers"]
+        and snapshot.version >= answer["version"]
+    )

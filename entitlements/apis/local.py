@@ -1,0 +1,250 @@
+"""What a client needs to answer checks from its own memory (`tollgate_client.local`): a customer's signed
+snapshot (`GET /entitlements/snapshot`) and the change feed that tells it which snapshots to drop
+(`GET /entitlements/changes`).
+
+The snapshot is signed with HMAC-SHA256 over the exact bytes of the body, in the `Tollgate-Snapshot-Signature` header
+(`v1=<hex>`), under a key derived from the API key that asked for it: HMAC-SHA256(api key, SNAPSHOT_KEY_LABEL).
+Only the holder of that project key can make or check it, nothing new is stored on the server, and a snapshot
+checked by a process that holds another key (a rolled one) simply fails its check and is fetched again.
+"""
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog.models import Feature
+from core.base_api import BaseApi
+from core.errors import ApiError
+from core.throttling import ApiKeyRateThrottle
+from entitlements import cache, changes
+from entitlements.apis.check import snapshot_read_keys
+from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, QuantityParam
+from entitlements.snapshot import FeatureEntry, UsageSnapshot
+from projects.authentication import request_project
+from projects.versions import project_version_key
+
+SNAPSHOT_KEY_LABEL = b"tollgate-entitlement-snapshot-v1"
+SIGNATURE_HEADER = "Tollgate-Snapshot-Signature"
+MAX_WAIT_SECONDS = 10
+
+SINCE = QuantityParam(
+    "since", "The feed position the client holds (`version` of its last answer).", default=0
+)
+FEED = QuantityParam(
+    "feed", "The feed id the client holds (`feed` of its last answer).", default=0, maximum=2**63
+)
+WAIT = QuantityParam(
+    "wait",
+    f"Seconds to hold the request open until something changes (0–{MAX_WAIT_SECONDS}, default 0: answer at once). "
+    "Each waiting request holds a server worker: long-poll only against threaded or async workers.",
+    default=0,
+    maximum=MAX_WAIT_SECONDS,
+)
+
+
+def snapshot_signature(secret: str, body: bytes) -> str:
+    key = hmac.new(secret.encode(), SNAPSHOT_KEY_LABEL, hashlib.sha256).digest()
+    return "v1=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def _request_secret(request: Request) -> str:
+    """The API key the request was authenticated with (the authentication class accepted this header)."""
+    return str(request.META.get("HTTP_AUTHORIZATION", "")).partition(" ")[2].strip()
+
+
+def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot) -> dict[str, Any]:
+    kind = entry["type"]
+    used: int | None = None
+    if kind == Feature.Type.METERED:
+        used = usage["used"].get(key, 0)
+    elif kind == Feature.Type.ALLOCATION:
+        used = usage["in_use"].get(key, 0)
+    return {
+        "type": kind,
+        "enabled": entry["enabled"],
+        "revoked": entry["revoked"],
+        "value": entry["value"],
+        "limit": entry["limit"],
+        "used": used,
+        "balance": usage["balance"].get(key, 0) if kind == Feature.Type.CREDITS else None,
+    }
+
+
+class SnapshotFeature(serializers.Serializer[Any]):
+    type = serializers.CharField(help_text="boolean, metered, credits, allocation or static.")
+    enabled = serializers.BooleanField()
+    revoked = serializers.BooleanField(help_text="A revocation ends the feature whatever the balance.")
+    value = serializers.JSONField(allow_null=True)
+    limit = serializers.IntegerField(allow_null=True, help_text="null: unlimited (or not a counted feature).")
+    used = serializers.IntegerField(
+        allow_null=True, help_text="metered: this period; allocation: units in use."
+    )
+    balance = serializers.IntegerField(allow_null=True, help_text="credits: the spendable balance.")
+
+
+class SnapshotOutput(serializers.Serializer[Any]):
+    object = serializers.CharField(help_text="entitlement_snapshot")
+    customer = serializers.CharField()
+    feed = serializers.IntegerField(
+        help_text="The change feed this snapshot is placed in (0: none, the cache was unreachable)."
+    )
+    version = serializers.IntegerField(
+        help_text="The feed position it includes: a change past it may have made it wrong."
+    )
+    answers = serializers.CharField(
+        help_text="The project's answers version it was computed under; a feed answer with another drops it."
+    )
+    issued_at = serializers.FloatField(help_text="Unix time, seconds.")
+    valid_until = serializers.FloatField(help_text="Unix time after which it must not be used.")
+    ttl = serializers.FloatField(help_text="valid_until − issued_at: count it from the request's start.")
+    features = serializers.DictField(child=SnapshotFeature())
+
+
+class ChangesOutput(serializers.Serializer[Any]):
+    object = serializers.CharField(help_text="entitlement_changes")
+    feed = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="Ask again with `since` set to this.")
+    answers = serializers.CharField(help_text="The project's answers version now.")
+    resync = serializers.BooleanField(
+        help_text="Drop every snapshot: the changes in between cannot be listed."
+    )
+    customers = serializers.ListField(
+        child=serializers.CharField(), help_text="Whose entitlements changed after `since`, in order."
+    )
+
+
+class EntitlementSnapshotApi(BaseApi):
+    @extend_schema(
+        operation_id="entitlements_snapshot",
+        summary="A customer's signed entitlement snapshot",
+        description=(
+            "Everything `customer` may use now, for a client to answer checks from memory until `valid_until` "
+            "or until the change feed names the customer. Signed: the `Tollgate-Snapshot-Signature` header is "
+            "`v1=` + hex HMAC-SHA256 of the body under HMAC-SHA256(your API key, "
+            "`tollgate-entitlement-snapshot-v1`). Records nothing."
+        ),
+        parameters=[CUSTOMER_PARAMETER],
+        responses={
+            200: OpenApiResponse(SnapshotOutput, description="Signed in `Tollgate-Snapshot-Signature`.")
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        project = request_project(request)
+        external_id = CUSTOMER.parse(request.query_params)
+        # The feed position is read before the snapshot is: a change committed after it lands past `version`.
+        try:
+            position = changes.feed_position(project_id=project.pk)
+        except Exception:  # the cache is down: the snapshot is answered from the database, in no feed
+            position = changes.Position(feed=0, version=0)
+        snapshot = cache.snapshot_get(project=project, external_id=external_id)
+        now = time.time()
+        valid_until = min(
+            snapshot.structure["valid_until"],
+            snapshot.usage["valid_until"] or snapshot.structure["valid_until"],
+            now + settings.ENTITLEMENT_SNAPSHOT_SECONDS,
+        )
+        body = json.dumps(
+            {
+                "object": "entitlement_snapshot",
+                "customer": external_id,
+                "feed": position.feed,
+                "version": position.version,
+                "answers": cache.snapshot_answers_version(snapshot.structure),
+                "issued_at": round(now, 3),
+                "valid_until": round(valid_until, 3),
+                "ttl": round(max(valid_until - now, 0.0), 3),
+                "features": {
+                    key: _feature(key, entry, snapshot.usage)
+                    for key, entry in snapshot.structure["features"].items()
+                },
+            },
+            separators=(",", ":"),
+        ).encode()
+        response = HttpResponse(body, content_type="application/json")
+        response[SIGNATURE_HEADER] = snapshot_signature(_request_secret(request), body)
+        return response
+
+    def read_ahead_keys(self, request: Request) -> Sequence[str]:
+        return snapshot_read_keys(request, request.query_params.get("customer"), with_usage=True)
+
+
+class ChangesRateThrottle(ApiKeyRateThrottle):
+    """The feed is polled by every client process: it has its own budget per key,
+    ENTITLEMENT_CHANGES_RATE_PER_MINUTE, so polling never eats the API's."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        limit = settings.ENTITLEMENT_CHANGES_RATE_PER_MINUTE
+        principal: Any = request.auth
+        if not limit or principal is None:
+            return True
+        return self._count(f"changes:{principal.key_id}", limit, request, view)
+
+
+class EntitlementChangesApi(BaseApi):
+    throttle_classes = [ChangesRateThrottle]
+
+    @extend_schema(
+        operation_id="entitlements_changes",
+        summary="Which customers' entitlements changed",
+        description=(
+            "The change feed of the project: the customers whose entitlements changed after position `since` "
+            "of feed `feed` (a grant, a revocation, a subscription or purchase starting, changing or ending, a "
+            "refund or a lost dispute). Start without `since`, then ask again with the `feed` and `version` of "
+            "each answer. `resync: true` (another feed, too many or too old changes) or another `answers` "
+            "(a catalog or project change) means: drop every snapshot. 503 when the feed cannot be read. "
+            "Polling counts against ENTITLEMENT_CHANGES_RATE_PER_MINUTE, not the API's rate limit."
+        ),
+        parameters=[SINCE.openapi(), FEED.openapi(), WAIT.openapi()],
+        responses=ChangesOutput,
+    )
+    def get(self, request: Request) -> Response:
+        project = request_project(request)
+        params = request.query_params
+        started = "since" in params or "feed" in params  # one without the other names no feed: `resync`
+        since, feed, wait = SINCE.parse(params), FEED.parse(params), WAIT.parse(params)
+        try:
+            position = changes.feed_position(project_id=project.pk, read_ahead=self.read_ahead)
+            answers = cache.answers_version(project_id=project.pk, read_ahead=self.read_ahead)
+            if wait and started and position == changes.Position(feed, since):
+                position = changes.position_wait(
+                    project_id=project.pk,
+                    start=position,
+                    seconds=wait,
+                    moved=lambda: cache.answers_version(project_id=project.pk) != answers,
+                )
+                answers = cache.answers_version(project_id=project.pk)
+            found = (
+                changes.changes_since(project_id=project.pk, since=since, feed=feed, position=position)
+                if started
+                else changes.Changes(position, resync=False, customers=[])
+            )
+        except Exception as exc:
+            raise ApiError(
+                "The change feed cannot be read now; retry.", code="feed_unavailable", status_code=503
+            ) from exc
+        return Response(
+            {
+                "object": "entitlement_changes",
+                "feed": found.position.feed,
+                "version": found.position.version,
+                "answers": answers,
+                "resync": found.resync or not answers,
+                "customers": found.customers,
+            }
+        )
+
+    def read_ahead_keys(self, request: Request) -> Sequence[str]:
+        project = getattr(request.auth, "project", None)
+        if project is None:
+            return ()
+        return [*changes.feed_keys(project.pk), project_version_key(project.pk)]

@@ -1,0 +1,180 @@
+"""`tollgate_client.local.LocalEntitlements` on the live server, in this process: checks answered from a signed
+snapshot with no request, a change (grant, revocation, project change) dropping it through the feed, the feed's
+own answers, fail-closed and fail-open when Tollgate cannot be reached, a revoked key, a forged snapshot. Several
+processes at once are in `test_local_entitlements_processes.py`."""
+
+import time
+
+import httpx
+import pytest
+from tollgate_client import AuthenticationError, NotFoundError, Tollgate
+from tollgate_client.local import LocalEntitlements, SnapshotSignatureError, snapshot_signature
+
+from core.actors import Actor
+from entitlements.apis.local import snapshot_signature as server_signature
+from projects.services.keys import api_key_revoke
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST = {"poll_interval": 0.05, "stale_after": 2.0}
+
+
+class Counting(httpx.Client):
+    """An httpx client that counts the requests it sends, by path."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=10)
+        self.paths: list[str] = []
+
+    def send(self, request: httpx.Request, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.paths.append(request.url.path)
+        return super().send(request, **kwargs)
+
+
+@pytest.fixture
+def counted(live_server, tenant_a):
+    http = Counting()
+    with Tollgate(tenant_a.key, live_server.url, http_client=http) as client:
+        yield client, http
+    http.close()
+
+
+def _until(condition, seconds: float = 5.0) -> float:
+    """Seconds until `condition()` held (fails after `seconds`)."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, "not within the bound"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_checks_answer_from_memory_after_one_snapshot(counted, plans, tollgate):
+    client, http = counted
+    tollgate.entitlements.consume(id="e1", customer="user-1", feature="exports")
+    with LocalEntitlements(client, **FAST) as local:
+        first = local.check(customer="user-1", feature="exports")
+        snapshots = http.paths.count("/api/v1/entitlements/snapshot")
+        for _ in range(1000):
+            answer = local.check(customer="user-1", feature="exports", quantity=2)
+        server = tollgate.entitlements.check(customer="user-1", feature="exports", quantity=2)
+        assert snapshots == 1
+        assert http.paths.count("/api/v1/entitlements/snapshot") == 1
+        assert "/api/v1/entitlements/check" not in http.paths
+        assert first.to_dict() == {
+            **tollgate.entitlements.check(customer="user-1", feature="exports").to_dict()
+        }
+        assert answer.to_dict() == server.to_dict()
+        assert (answer.allowed, answer.used, answer.remaining, answer.limit) == (True, 1, 2, 3)
+        assert local.check(customer="user-1", feature="exports", quantity=3).allowed is False
+        for feature in ("seats", "sso", "tier", "ai_credits"):
+            assert (
+                local.check(customer="user-1", feature=feature).to_dict()
+                == tollgate.entitlements.check(customer="user-1", feature=feature).to_dict()
+            )
+
+
+def test_a_grant_and_a_revocation_reach_the_answers_through_the_feed(counted, plans, tollgate):
+    client, _ = counted
+    with LocalEntitlements(client, **FAST) as local:
+        assert local.check(customer="user-2", feature="exports").limit == 3
+        tollgate.entitlements.grants.create(customer="user-2", feature="exports", value=10, reason="support")
+        _until(lambda: local.check(customer="user-2", feature="exports").limit == 13, seconds=1.0)
+        revocation = tollgate.entitlements.revocations.create(
+            customer="user-2", feature="sso", reason="abuse"
+        )
+        _until(lambda: local.check(customer="user-2", feature="sso").allowed is False, seconds=1.0)
+        tollgate.entitlements.revocations.delete(revocation.id, reason="appeal")
+        _until(lambda: local.check(customer="user-2", feature="sso").allowed is True, seconds=1.0)
+
+
+def test_a_catalog_change_drops_every_snapshot(counted, plans, tollgate):
+    client, _ = counted
+    with LocalEntitlements(client, **FAST) as local:
+        local.check(customer="user-3", feature="exports")
+        local.check(customer="user-4", feature="exports")
+        tollgate.products.update(
+            "free", features={"exports": 5, "seats": 2, "sso": True, "tier": {"name": "free"}}
+        )
+        _until(lambda: local.check(customer="user-3", feature="exports").limit == 5, seconds=1.0)
+        assert local.check(customer="user-4", feature="exports").limit == 5
+
+
+def test_the_feed_lists_changed_customers_in_order(tollgate, plans):
+    start = tollgate.request("GET", "/entitlements/changes")
+    assert (start["object"], start["resync"], start["customers"]) == ("entitlement_changes", False, [])
+    tollgate.entitlements.grants.create(customer="user-5", feature="exports", value=1, reason="a")
+    tollgate.entitlements.grants.create(customer="user-6", feature="sso", value=False, reason="b")
+    changed = tollgate.request(
+        "GET", "/entitlements/changes", params={"since": start["version"], "feed": start["feed"]}
+    )
+    assert changed["customers"] == ["user-5", "user-6"]
+    assert (changed["feed"], changed["version"], changed["resync"]) == (
+        start["feed"] or changed["feed"],
+        start["version"] + 2,
+        False,
+    )
+    again = tollgate.request(
+        "GET", "/entitlements/changes", params={"since": changed["version"], "feed": changed["feed"]}
+    )
+    assert (again["customers"], again["version"], again["resync"]) == ([], changed["version"], False)
+    other_feed = tollgate.request(
+        "GET", "/entitlements/changes", params={"since": changed["version"], "feed": changed["feed"] + 1}
+    )
+    assert (other_feed["resync"], other_feed["customers"]) == (True, [])
+
+
+def test_unreachable_tollgate_fails_closed_unless_the_feature_fails_open(live_server, tenant_a, plans):
+    client = Tollgate(tenant_a.key, "http://127.0.0.1:9")  # nothing listens there
+    with LocalEntitlements(client, fail_open={"sso"}, **FAST) as local:
+        closed = local.check(customer="user-7", feature="exports")
+        opened = local.check(customer="user-7", feature="sso")
+    assert (closed.allowed, closed.enabled, closed.limit, closed.raw["unavailable"]) == (
+        False,
+        False,
+        None,
+        True,
+    )
+    assert (opened.allowed, opened.raw["unavailable"]) == (True, True)
+
+
+def test_an_expired_snapshot_is_never_used(counted, plans, settings):
+    settings.ENTITLEMENT_SNAPSHOT_SECONDS = 1
+    client, http = counted
+    with LocalEntitlements(client, push=False) as local:
+        assert local.check(customer="user-8", feature="exports").allowed is True
+        time.sleep(1.1)
+        assert local.check(customer="user-8", feature="exports").allowed is True
+    assert http.paths.count("/api/v1/entitlements/snapshot") == 2
+
+
+def test_a_revoked_key_ends_local_answers(counted, plans, tenant_a):
+    client, _ = counted
+    with LocalEntitlements(client, **FAST) as local:
+        assert local.check(customer="user-9", feature="sso").allowed is True
+        api_key_revoke(actor=Actor.system(), api_key=tenant_a.api_key, reason="leaked")
+
+        def refused() -> bool:
+            try:
+                local.check(customer="user-9", feature="sso")
+            except AuthenticationError:
+                return True
+            return False
+
+        _until(refused, seconds=3.0)
+
+
+def test_a_snapshot_signed_with_another_key_is_refused(counted, plans, tenant_a):
+    client, _ = counted
+    assert snapshot_signature(tenant_a.key, b"{}") == server_signature(tenant_a.key, b"{}")
+    client._transport.api_key = tenant_a.key  # the key stays; the local store checks with another
+    local = LocalEntitlements(client, **FAST)
+    local._api_key = "tg_sk_another"
+    with pytest.raises(SnapshotSignatureError):
+        local.check(customer="user-10", feature="sso")
+    local.close()
+
+
+def test_an_unknown_feature_is_the_servers_404(counted, plans):
+    client, _ = counted
+    with LocalEntitlements(client, **FAST) as local, pytest.raises(NotFoundError):
+        local.check(customer="user-11", feature="nope")
