@@ -141,12 +141,13 @@ class EntitlementSnapshotApi(BaseApi):
     def get(self, request: Request) -> HttpResponse:
         project = request_project(request)
         external_id = CUSTOMER.parse(request.query_params)
-        # The feed position is read before the snapshot is: a change committed after it lands past `version`.
+        # The feed position is read no later than the snapshot (`read_ahead_keys`): a change committed after the
+        # read lands past `version`.
         try:
-            position = changes.feed_position(project_id=project.pk)
+            position = changes.feed_position(project_id=project.pk, read_ahead=self.read_ahead)
         except Exception:  # the cache is down: the snapshot is answered from the database, in no feed
             position = changes.Position(feed=0, version=0)
-        snapshot = cache.snapshot_get(project=project, external_id=external_id)
+        snapshot = cache.snapshot_get(project=project, external_id=external_id, read_ahead=self.read_ahead)
         now = time.time()
         valid_until = min(
             snapshot.structure["valid_until"],
@@ -175,7 +176,15 @@ class EntitlementSnapshotApi(BaseApi):
         return response
 
     def read_ahead_keys(self, request: Request) -> Sequence[str]:
-        return snapshot_read_keys(request, request.query_params.get("customer"), with_usage=True)
+        """The feed's position and the snapshot's keys in one MGET: Redis answers both as of one instant, and the
+        version bump and the feed append of a change land together (one script), so a snapshot read with a
+        position from before a change is either recomputed (its version moved) or older than the change's
+        position, which clients then drop it for."""
+        keys = snapshot_read_keys(request, request.query_params.get("customer"), with_usage=True)
+        project = getattr(request.auth, "project", None)
+        if not keys or project is None:
+            return ()
+        return [*changes.feed_keys(project.pk), *keys]
 
 
 class ChangesRateThrottle(ApiKeyRateThrottle):

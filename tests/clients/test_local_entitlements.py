@@ -178,3 +178,22 @@ def test_an_unknown_feature_is_the_servers_404(counted, plans):
     client, _ = counted
     with LocalEntitlements(client, **FAST) as local, pytest.raises(NotFoundError):
         local.check(customer="user-11", feature="nope")
+
+
+def test_a_snapshot_older_than_a_change_heard_is_not_kept(counted, plans):
+    """A change the poller heard at a position past the snapshot's (the snapshot was read before that change
+    committed): the answer is the server's, and the snapshot is not kept."""
+    client, http = counted
+    with LocalEntitlements(client, **FAST) as local:
+        local.check(customer="user-12", feature="sso")  # the poller runs: a feed position is held
+        local.forget("user-12")
+        with local._lock:
+            local._changed["user-12"] = (
+                local._version + 10**6
+            )  # as if heard past any snapshot the server has now
+        paths = len(http.paths)
+        answer = local.check(customer="user-12", feature="sso")
+        asked = [path for path in http.paths[paths:] if "/changes" not in path]
+    assert asked == ["/api/v1/entitlements/snapshot", "/api/v1/entitlements/check"]
+    assert (answer.allowed, answer.raw.get("unavailable")) == (True, None)
+    assert "user-12" not in local._snapshots

@@ -86,6 +86,9 @@ class _Snapshot:
         self.expires = expires
 
 
+_RACED = _Snapshot({"features": {}, "feed": 0, "version": 0, "answers": ""}, expires=0.0)
+
+
 def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCheck:
     """What `GET /entitlements/check` answers for this feature entry (the server's rule, in the same order)."""
     kind = entry["type"]
@@ -138,6 +141,7 @@ class LocalEntitlements:
     ) -> None:
         if max_customers < 1:
             raise ValueError("max_customers must be 1 or more.")
+        self._origin = client  # writes keep the client's own retries
         self._client = client.with_options(timeout=timeout, max_retries=0)
         self._api_key = client._transport.api_key
         self._max = max_customers
@@ -168,6 +172,8 @@ class LocalEntitlements:
             snapshot = self._fetch(customer)
             if snapshot is None:
                 return self._unavailable(customer, feature)
+            if snapshot is _RACED:  # a change heard meanwhile may postdate it: the server answers this one
+                return self._server_check(customer, feature, quantity)
         else:
             try:  # noqa: SIM105  # contextlib.suppress costs more than the check itself
                 self._snapshots.move_to_end(customer)
@@ -175,13 +181,21 @@ class LocalEntitlements:
                 pass
         entry = snapshot.features.get(feature)
         if entry is None:  # a feature this snapshot does not know: the server answers (404 if it has none)
-            return self._client.entitlements.check(customer=customer, feature=feature, quantity=quantity)
+            return self._server_check(customer, feature, quantity)
         return _answer(feature, entry, quantity)
+
+    def _server_check(self, customer: str, feature: str, quantity: int) -> EntitlementCheck:
+        try:
+            return self._client.entitlements.check(customer=customer, feature=feature, quantity=quantity)
+        except (APIConnectionError, APIStatusError) as exc:
+            if isinstance(exc, APIConnectionError) or (exc.status is not None and exc.status >= 500):
+                return self._unavailable(customer, feature)
+            raise
 
     def consume(self, *, id: str, customer: str, feature: str, quantity: int = 1) -> EntitlementCheck:
         """`entitlements.consume` on the server (the limit holds across processes), then this process's snapshot
         of the customer counts what the server now counts."""
-        answer = self._client.entitlements.consume(
+        answer = self._origin.entitlements.consume(
             id=id, customer=customer, feature=feature, quantity=quantity
         )
         with self._lock:
@@ -236,8 +250,8 @@ class LocalEntitlements:
         )
 
     def _fetch(self, customer: str) -> _Snapshot | None:
-        """The customer's snapshot from the server, kept when no change past it was heard; None when Tollgate
-        cannot be reached."""
+        """The customer's snapshot from the server, kept when no change past it was heard (else `_RACED`); None
+        when Tollgate cannot be reached."""
         asked_at = time.monotonic()
         try:
             response = self._client._transport.send(
@@ -255,11 +269,12 @@ class LocalEntitlements:
         data = json.loads(response.content)
         snapshot = _Snapshot(data, expires=asked_at + float(data["ttl"]))
         with self._lock:
-            if self._keepable(customer, snapshot):
-                self._snapshots[customer] = snapshot
-                self._snapshots.move_to_end(customer)
-                while len(self._snapshots) > self._max:
-                    self._snapshots.popitem(last=False)
+            if not self._keepable(customer, snapshot):
+                return _RACED
+            self._snapshots[customer] = snapshot
+            self._snapshots.move_to_end(customer)
+            while len(self._snapshots) > self._max:
+                self._snapshots.popitem(last=False)
         return snapshot
 
     def _keepable(self, customer: str, snapshot: _Snapshot) -> bool:
