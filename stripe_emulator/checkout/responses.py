@@ -120,6 +120,7 @@ def checkout_session_create(req: Request) -> Response:
         "billing_address_collection",
         "cancel_url",
         "client_reference_id",
+        "currency",
         "discounts",
         "customer",
         "customer_creation",
@@ -132,15 +133,12 @@ def checkout_session_create(req: Request) -> Response:
         "mode",
         "payment_intent_data",
         "payment_method_types",
+        "setup_intent_data",
         "subscription_data",
         "success_url",
         "ui_mode",
     )
     mode = p.enum("mode", ("payment", "setup", "subscription"), required=True) or "payment"
-    if mode == "setup":
-        raise ParameterInvalid(
-            "The emulator supports Checkout in payment and subscription mode only.", param="mode"
-        )
     ui_mode = p.enum("ui_mode", UI_MODES)
     if ui_mode not in (None, "hosted_page"):
         raise ParameterInvalid(
@@ -171,6 +169,14 @@ def checkout_session_create(req: Request) -> Response:
             "setup_future_usage": pid.enum("setup_future_usage", ("off_session", "on_session")),
             "receipt_email": pid.string("receipt_email"),
         }
+    setup_intent_data: dict[str, Any] | None = None
+    sid = p.sub("setup_intent_data")
+    if sid is not None:
+        sid.only("metadata", "description")
+        setup_intent_data = {
+            "metadata": merge_metadata({}, sid),
+            "description": sid.string("description", max_length=1000),
+        }
     session = req.backend(CheckoutBackend).checkout_session_create(
         mode=mode,
         line_items=_line_items(p),
@@ -190,6 +196,8 @@ def checkout_session_create(req: Request) -> Response:
         customer_update=_customer_update(p),
         discounts=discounts_param(p),
         allow_promotion_codes=p.boolean("allow_promotion_codes"),
+        currency=p.currency(),
+        setup_intent_data=setup_intent_data,
     )
     return req.respond(session)
 

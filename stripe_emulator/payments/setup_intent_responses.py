@@ -124,8 +124,15 @@ def setup_intent_confirm(req: Request) -> Response:
     refuse_payment_method_types(p)
     p.only("client_secret", "payment_method", "return_url")
     backend = req.backend(PaymentsBackend)
+    seti = backend.setup_intent_require(req.path_params["id"])
+    if seti.get("_checkout_session") is not None:
+        raise InvalidRequestError(
+            "You can't confirm the SetupIntent for a Checkout Session: the customer confirms it on the "
+            "Checkout page.",
+            code="setup_intent_unexpected_state",
+        )
     seti = backend.setup_intent_confirm_internal(
-        req.path_params["id"], payment_method=p.string("payment_method"), return_url=p.string("return_url")
+        seti["id"], payment_method=p.string("payment_method"), return_url=p.string("return_url")
     )
     return _respond_or_decline(req, backend, seti)
 

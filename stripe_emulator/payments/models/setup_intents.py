@@ -196,9 +196,12 @@ class SetupIntents(PaymentIntents):
             self._setup_failed(seti, pm, cards.AUTHENTICATION_FAILED, card_error=False)
         return seti
 
-    def setup_intent_cancel(self, seti_id: str, *, cancellation_reason: str | None = None) -> StripeObject:
+    def setup_intent_cancel(
+        self, seti_id: str, *, cancellation_reason: str | None = None, by_checkout: bool = False
+    ) -> StripeObject:
+        """``by_checkout``: the session's own expiry; the API may not cancel a Checkout Session's intent."""
         seti = self.setup_intent_require(seti_id)
-        if seti.get("_checkout_session") is not None:
+        if seti.get("_checkout_session") is not None and not by_checkout:
             raise InvalidRequestError(
                 "You can't cancel the SetupIntent for a Checkout Session. Expire the Checkout Session "
                 "instead.",
@@ -235,9 +238,10 @@ class SetupIntents(PaymentIntents):
         )
 
     def setup_intent_decline_error(self, seti: StripeObject) -> PaymentDeclined | None:
-        """The 402 a confirming API call answers with when ``seti``'s card has just failed, else ``None``."""
+        """The 402 a confirming call answers with when ``seti``'s card (or its 3-D Secure challenge) has just
+        failed, else ``None``."""
         error = seti["last_setup_error"]
-        if seti["status"] != "requires_payment_method" or error is None or error["type"] != "card_error":
+        if seti["status"] != "requires_payment_method" or error is None:
             return None
         extra: dict[str, Any] = {"setup_intent": render(self.account, seti)}
         if error.get("payment_method") is not None:
