@@ -132,7 +132,6 @@ def checkout_session_create(req: Request) -> Response:
         "metadata",
         "mode",
         "payment_intent_data",
-        "payment_method_types",
         "setup_intent_data",
         "subscription_data",
         "success_url",
@@ -144,12 +143,6 @@ def checkout_session_create(req: Request) -> Response:
         raise ParameterInvalid(
             "The emulator supports Checkout's hosted page only (ui_mode=hosted_page).", param="ui_mode"
         )
-    for i, value in enumerate(p.strings("payment_method_types") or []):
-        if value != "card":
-            raise ParameterInvalid(
-                f"The payment method type provided: {value} is invalid. The emulator supports: card.",
-                param=f"payment_method_types[{i}]",
-            )
     subscription_data: dict[str, Any] | None = None
     sub = p.sub("subscription_data")
     if sub is not None:

@@ -1,54 +1,20 @@
-"""Setup intents, wire side (``/v1/setup_intents``) and the ``/_emulator`` 3-D Secure control, plus the
-payment-method-type params this API version takes: ``allowed_payment_method_types`` and never
-``payment_method_types``. Behaviour lives in :mod:`stripe_emulator.payments.models.setup_intents`."""
+"""Setup intents, wire side (``/v1/setup_intents``) and the ``/_emulator`` 3-D Secure control. Behaviour
+lives in :mod:`stripe_emulator.payments.models.setup_intents`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceMissing
+from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.render import render
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
+from stripe_emulator.payments.method_types import allowed_payment_method_types, refuse_payment_method_types
 from stripe_emulator.payments.models import PaymentsBackend
 
 USAGES = ("off_session", "on_session")
 SETUP_CANCELLATION_REASONS = ("abandoned", "duplicate", "requested_by_customer")
-
-
-def refuse_payment_method_types(p: Params) -> None:
-    """Stripe removed the writable ``payment_method_types`` at 2026-09-30.endive (PaymentIntents,
-    SetupIntents, Checkout Sessions): a 400 ``payment_method_types_no_longer_supported``."""
-    if p.has("payment_method_types"):
-        raise InvalidRequestError(
-            "The `payment_method_types` parameter is no longer supported on this API version. Use "
-            "`allowed_payment_method_types`, `excluded_payment_method_types` or dynamic payment methods "
-            "instead.",
-            code="payment_method_types_no_longer_supported",
-            param="payment_method_types",
-        )
-
-
-def allowed_payment_method_types(p: Params, *, exclusive_with: tuple[str, ...]) -> list[str] | None:
-    """``allowed_payment_method_types[]``: Stripe keeps the compatible ones silently; the emulator knows
-    only cards, so the list must name ``card``. Mutually exclusive with ``exclusive_with``."""
-    types = p.strings("allowed_payment_method_types")
-    if types is None:
-        return None
-    for other in exclusive_with:
-        if p.has(other):
-            raise InvalidRequestError(
-                f"You may only specify one of these parameters: allowed_payment_method_types, {other}.",
-                param="allowed_payment_method_types",
-            )
-    if "card" not in types:
-        raise ParameterInvalid(
-            "None of the payment method types provided in `allowed_payment_method_types` can be used: the "
-            "emulator supports only card.",
-            param="allowed_payment_method_types",
-        )
-    return types
 
 
 def _automatic_payment_methods(p: Params) -> None:

@@ -176,3 +176,13 @@ def test_hosted_page_in_setup_mode(emulator: Emulator, client: stripe.StripeClie
     redirect = control(emulator, f"/_emulator/checkout/sessions/{session.id}/complete", ui="html")
     assert redirect.status == 303
     assert redirect.headers["Location"] == f"https://shop.example/saved?session={session.id}"
+
+
+def test_payment_method_types_is_gone_from_checkout(client: stripe.StripeClient) -> None:
+    """Removed from Checkout Session create at 2026-09-30.endive: an unknown parameter now."""
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.checkout.sessions.create(
+            {"mode": "setup", "currency": "usd", "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+        )
+    assert (refused.value.code, refused.value.param) == ("parameter_unknown", "payment_method_types")
+    assert client.v1.checkout.sessions.list().data == []
