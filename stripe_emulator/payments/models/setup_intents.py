@@ -264,14 +264,14 @@ class SetupIntents(PaymentIntents):
         self, seti: StripeObject, pm: StripeObject, decline: Decline, *, card_error: bool
     ) -> None:
         previous = seti["status"]
+        code = decline.code if card_error else "setup_intent_authentication_failure"
         error: dict[str, Any] = {
             "type": "card_error" if card_error else "invalid_request_error",
-            "code": decline.code if card_error else "setup_intent_authentication_failure",
-            "doc_url": None,
+            "code": code,
+            "doc_url": f"https://stripe.com/docs/error-codes/{code}",
             "message": decline.message,
             "payment_method": render(self.account, pm),
         }
-        error["doc_url"] = f"https://stripe.com/docs/error-codes/{error['code']}"
         if card_error:
             error["decline_code"] = decline.decline_code
         seti.update(
