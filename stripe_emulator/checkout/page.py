@@ -114,9 +114,8 @@ def render_page(
     if session["mode"] != "setup":
         summary.append(_line_rows(items, trial))
         summary.append(_totals(_total_rows(session, trial=bool(trial), every=every)))
-    summary.append(
-        f'<p class="muted"><small>Session <code>{sid}</code> · {escape(currency.upper())}</small></p>'
-    )
+    in_currency = f" · {escape(currency.upper())}" if currency else ""  # none in setup mode without one
+    summary.append(f'<p class="muted"><small>Session <code>{sid}</code>{in_currency}</small></p>')
 
     panel: list[str] = []
     if error:

@@ -17,6 +17,7 @@ from stripe_emulator.core.render import render
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.coupons.responses import discounts_param
+from stripe_emulator.payments.method_types import allowed_payment_method_types
 from stripe_emulator.tax import automatic_tax_param, session_tax_breakdown
 from stripe_emulator.testclocks.models import customer_clock_scope
 
@@ -116,6 +117,7 @@ def checkout_session_create(req: Request) -> Response:
     p = req.params
     p.only(
         "allow_promotion_codes",
+        "allowed_payment_method_types",
         "automatic_tax",
         "billing_address_collection",
         "cancel_url",
@@ -191,6 +193,7 @@ def checkout_session_create(req: Request) -> Response:
         allow_promotion_codes=p.boolean("allow_promotion_codes"),
         currency=p.currency(),
         setup_intent_data=setup_intent_data,
+        allowed_payment_method_types=allowed_payment_method_types(p, exclusive_with=()),
     )
     return req.respond(session)
 

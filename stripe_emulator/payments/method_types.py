@@ -24,11 +24,17 @@ def refuse_payment_method_types(p: Params) -> None:
         )
 
 
-def allowed_payment_method_types(p: Params, *, exclusive_with: tuple[str, ...]) -> list[str] | None:
-    """``allowed_payment_method_types[]``: Stripe keeps the compatible ones silently; the emulator knows
-    only cards, so the list must name ``card``. Mutually exclusive with ``exclusive_with``."""
+def allowed_payment_method_types(
+    p: Params, *, exclusive_with: tuple[str, ...], clearable: bool = False
+) -> list[str] | None:
+    """``allowed_payment_method_types[]`` (PaymentIntents, SetupIntents, Checkout Session create): Stripe
+    keeps the compatible ones silently; the emulator knows only cards, so the list must name ``card``.
+    Mutually exclusive with ``exclusive_with``. ``clearable`` (SetupIntent update, typed ``''|List``): an
+    empty value unsets it (``None``)."""
     types = p.strings("allowed_payment_method_types")
     if types is None:
+        return None
+    if clearable and not types:
         return None
     for other in exclusive_with:
         if p.has(other):

@@ -79,7 +79,9 @@ def setup_intent_update(req: Request) -> Response:
         if p.has(key):
             changes[key] = p.string(key, max_length=max_length)
     if p.has("allowed_payment_method_types"):
-        changes["allowed_payment_method_types"] = allowed_payment_method_types(p, exclusive_with=())
+        changes["allowed_payment_method_types"] = allowed_payment_method_types(
+            p, exclusive_with=(), clearable=True
+        )
     if p.has("metadata"):
         changes["metadata"] = merge_metadata(seti["metadata"], p)
     return req.respond(backend.setup_intent_update(seti["id"], changes))
@@ -88,7 +90,8 @@ def setup_intent_update(req: Request) -> Response:
 def setup_intent_confirm(req: Request) -> Response:
     p = req.params
     refuse_payment_method_types(p)
-    p.only("client_secret", "payment_method", "return_url")
+    p.only("allowed_payment_method_types", "client_secret", "payment_method", "return_url")
+    allowed = allowed_payment_method_types(p, exclusive_with=())
     backend = req.backend(PaymentsBackend)
     seti = backend.setup_intent_require(req.path_params["id"])
     if seti.get("_checkout_session") is not None:
@@ -98,7 +101,10 @@ def setup_intent_confirm(req: Request) -> Response:
             code="setup_intent_unexpected_state",
         )
     seti = backend.setup_intent_confirm_internal(
-        seti["id"], payment_method=p.string("payment_method"), return_url=p.string("return_url")
+        seti["id"],
+        payment_method=p.string("payment_method"),
+        return_url=p.string("return_url"),
+        allowed_payment_method_types=allowed,
     )
     return _respond_or_decline(req, backend, seti)
 

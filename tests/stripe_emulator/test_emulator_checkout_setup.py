@@ -1,6 +1,6 @@
 """Checkout Sessions in setup mode through the SDK: the completed session carries a succeeded SetupIntent
-whose card is attached to the customer, 3-D Secure on the page, declines, expiry, and what setup mode
-refuses."""
+whose card is attached to the customer, 3-D Secure on the page, declines, expiry, what setup mode
+refuses, and ``allowed_payment_method_types`` (which lets setup mode go without ``currency``)."""
 
 from __future__ import annotations
 
@@ -142,6 +142,7 @@ def test_setup_mode_refusals(client: stripe.StripeClient) -> None:
     )
     cases: list[tuple[dict[str, Any], str]] = [
         ({"mode": "setup"}, "currency"),
+        ({"mode": "setup", "success_url": SUCCESS}, "currency"),
         (
             {"mode": "setup", "currency": "usd", "line_items": [{"price": price.id, "quantity": 1}]},
             "line_items",
@@ -186,3 +187,119 @@ def test_payment_method_types_is_gone_from_checkout(client: stripe.StripeClient)
         )
     assert (refused.value.code, refused.value.param) == ("parameter_unknown", "payment_method_types")
     assert client.v1.checkout.sessions.list().data == []
+
+
+def test_allowed_payment_method_types_lets_setup_mode_go_without_currency(
+    emulator: Emulator, client: stripe.StripeClient
+) -> None:
+    """Since 2026-09-30.endive: ``currency`` is required in setup mode only when
+    ``allowed_payment_method_types`` is not set; the compatible subset shows in ``payment_method_types``."""
+    customer = client.v1.customers.create({"email": "saver@example.com"})
+    session = client.v1.checkout.sessions.create(
+        {
+            "mode": "setup",
+            "customer": customer.id,
+            "success_url": SUCCESS,
+            "allowed_payment_method_types": ["sepa_debit", "card"],
+        }
+    )
+    assert session.currency is None
+    assert session.allowed_payment_method_types == ["sepa_debit", "card"]
+    assert session.payment_method_types == ["card"]
+    retrieved = client.v1.checkout.sessions.retrieve(session.id)
+    assert (retrieved.allowed_payment_method_types, retrieved.payment_method_types) == (
+        ["sepa_debit", "card"],
+        ["card"],
+    )
+    page = emulator.handle("GET", f"/checkout/pay/{session.id}")
+    assert page.status == 200
+    assert "Save card" in page.body.decode()
+    assert _complete(emulator, session.id).status == 200
+    done = client.v1.checkout.sessions.retrieve(session.id, {"expand": ["setup_intent"]})
+    assert done.status == "complete"
+    seti = done.setup_intent
+    assert isinstance(seti, stripe.SetupIntent)
+    assert (seti.status, seti.customer) == ("succeeded", customer.id)
+    assert client.v1.payment_methods.retrieve(str(seti.payment_method)).customer == customer.id
+
+    with_currency = _setup_session(client, allowed_payment_method_types=["card"])
+    assert (with_currency.currency, with_currency.allowed_payment_method_types) == ("usd", ["card"])
+    without = _setup_session(client)
+    assert (without.allowed_payment_method_types, without.payment_method_types) == (None, ["card"])
+
+
+def test_allowed_payment_method_types_in_payment_mode(
+    emulator: Emulator, client: stripe.StripeClient
+) -> None:
+    price = client.v1.prices.create(
+        {"currency": "eur", "unit_amount": 1500, "product_data": {"name": "Ticket"}}
+    )
+    session = client.v1.checkout.sessions.create(
+        {
+            "mode": "payment",
+            "line_items": [{"price": price.id, "quantity": 2}],
+            "success_url": SUCCESS,
+            "allowed_payment_method_types": ["card", "ideal"],
+        }
+    )
+    assert (session.currency, session.amount_total) == ("eur", 3000)
+    assert (session.allowed_payment_method_types, session.payment_method_types) == (
+        ["card", "ideal"],
+        ["card"],
+    )
+    assert _complete(emulator, session.id).status == 200
+    done = client.v1.checkout.sessions.retrieve(session.id)
+    assert (done.status, done.payment_status) == ("complete", "paid")
+
+
+def test_allowed_payment_method_types_without_a_card_is_refused(client: stripe.StripeClient) -> None:
+    """The emulator supports cards only: a list that leaves nothing compatible is a 400 naming the param,
+    in every mode, and nothing is created. ``excluded_payment_method_types`` and
+    ``payment_method_configuration`` (exclusive with it on intents) are not emulated on Checkout: unknown."""
+    price = client.v1.prices.create(
+        {"currency": "usd", "unit_amount": 500, "product_data": {"name": "Thing"}}
+    )
+    monthly = client.v1.prices.create(
+        {
+            "currency": "usd",
+            "unit_amount": 900,
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Plan"},
+        }
+    )
+    cases: list[dict[str, Any]] = [
+        {"mode": "setup", "allowed_payment_method_types": ["sepa_debit"]},
+        {"mode": "setup", "currency": "eur", "allowed_payment_method_types": ["sepa_debit", "ideal"]},
+        {
+            "mode": "payment",
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "allowed_payment_method_types": ["us_bank_account"],
+        },
+        {
+            "mode": "subscription",
+            "line_items": [{"price": monthly.id, "quantity": 1}],
+            "allowed_payment_method_types": ["paypal"],
+        },
+    ]
+    for params in cases:
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            client.v1.checkout.sessions.create({"success_url": SUCCESS, **params})  # type: ignore[typeddict-item]
+        assert refused.value.http_status == 400
+        assert refused.value.error is not None
+        assert refused.value.error.type == "invalid_request_error"
+        assert (refused.value.code, refused.value.param) == (
+            "parameter_invalid_string",
+            "allowed_payment_method_types",
+        )
+    for other, value in (
+        ("excluded_payment_method_types", ["ideal"]),
+        ("payment_method_configuration", "pmc_1"),
+    ):
+        with pytest.raises(stripe.InvalidRequestError) as unknown:
+            client.v1.checkout.sessions.create(
+                {"mode": "setup", "allowed_payment_method_types": ["card"], other: value}  # type: ignore[misc]
+            )
+        assert (unknown.value.code, unknown.value.param) == ("parameter_unknown", other)
+    assert client.v1.checkout.sessions.list().data == []
+    assert client.v1.setup_intents.list().data == []
+    assert client.v1.payment_intents.list().data == []

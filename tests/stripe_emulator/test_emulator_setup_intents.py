@@ -1,6 +1,7 @@
 """SetupIntents through the official SDK: the status flow, the card attached to the customer on success,
-3-D Secure, failed verifications (402 with the SetupIntent), cancel, list, events, and the params this API
-version refuses (``payment_method_types``)."""
+3-D Secure, failed verifications (402 with the SetupIntent), cancel, list, events, the params this API
+version refuses (``payment_method_types``) and ``allowed_payment_method_types`` on create, update and
+confirm."""
 
 from __future__ import annotations
 
@@ -218,3 +219,83 @@ def test_after_success_only_metadata_and_description_change(client: stripe.Strip
         client.v1.setup_intents.update(seti.id, {"payment_method": "pm_card_mastercard"})
     assert (refused.value.code, refused.value.param) == ("setup_intent_unexpected_state", "payment_method")
     assert client.v1.setup_intents.retrieve(seti.id).payment_method == seti.payment_method
+
+
+def test_allowed_payment_method_types_on_update(
+    client: stripe.StripeClient, customer: stripe.Customer
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as none_compatible:
+        client.v1.setup_intents.create({"customer": customer.id, "allowed_payment_method_types": ["ideal"]})
+    assert (none_compatible.value.code, none_compatible.value.param) == (
+        "parameter_invalid_string",
+        "allowed_payment_method_types",
+    )
+    assert client.v1.setup_intents.list().data == []
+    seti = client.v1.setup_intents.create({"customer": customer.id})
+    assert seti.allowed_payment_method_types is None
+    assert seti.automatic_payment_methods is not None
+    updated = client.v1.setup_intents.update(
+        seti.id, {"allowed_payment_method_types": ["bacs_debit", "card"]}
+    )
+    assert updated.allowed_payment_method_types == ["bacs_debit", "card"]
+    assert (updated.automatic_payment_methods, updated.payment_method_types) == (None, ["card"])
+    assert client.v1.setup_intents.retrieve(seti.id).allowed_payment_method_types == ["bacs_debit", "card"]
+    # The update param is typed ''|List: an empty value unsets the list and dynamic payment methods return.
+    cleared = client.v1.setup_intents.update(seti.id, {"allowed_payment_method_types": ""})
+    assert cleared.allowed_payment_method_types is None
+    assert cleared.automatic_payment_methods is not None
+    assert as_dict(cleared.automatic_payment_methods) == {"allow_redirects": "always", "enabled": True}
+    with pytest.raises(stripe.InvalidRequestError) as no_card:
+        client.v1.setup_intents.update(seti.id, {"allowed_payment_method_types": ["sepa_debit"]})
+    assert (no_card.value.http_status, no_card.value.param) == (400, "allowed_payment_method_types")
+    assert client.v1.setup_intents.retrieve(seti.id).allowed_payment_method_types is None
+
+    done = client.v1.setup_intents.create({"payment_method": "pm_card_visa", "confirm": True})
+    with pytest.raises(stripe.InvalidRequestError) as closed:
+        client.v1.setup_intents.update(done.id, {"allowed_payment_method_types": ["card"]})
+    assert (closed.value.code, closed.value.param) == (
+        "setup_intent_unexpected_state",
+        "allowed_payment_method_types",
+    )
+    assert client.v1.setup_intents.retrieve(done.id).allowed_payment_method_types is None
+    assert len(client.v1.setup_intents.list().data) == 2
+
+
+def test_allowed_payment_method_types_on_confirm(
+    client: stripe.StripeClient, customer: stripe.Customer
+) -> None:
+    seti = client.v1.setup_intents.create({"customer": customer.id})
+    for params, code in (
+        (
+            {"payment_method": "pm_card_visa", "allowed_payment_method_types": ["sepa_debit"]},
+            "parameter_invalid_string",
+        ),
+        (
+            {"payment_method": "pm_card_visa", "payment_method_types": ["card"]},
+            "payment_method_types_no_longer_supported",
+        ),
+    ):
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            client.v1.setup_intents.confirm(seti.id, params)  # type: ignore[arg-type]
+        assert refused.value.http_status == 400
+        assert refused.value.code == code
+    unchanged = client.v1.setup_intents.retrieve(seti.id)
+    assert (unchanged.status, unchanged.payment_method, unchanged.allowed_payment_method_types) == (
+        "requires_payment_method",
+        None,
+        None,
+    )
+    assert client.v1.customers.payment_methods.list(customer.id).data == []
+
+    confirmed = client.v1.setup_intents.confirm(
+        seti.id, {"payment_method": "pm_card_visa", "allowed_payment_method_types": ["card", "link"]}
+    )
+    assert confirmed.status == "succeeded"
+    assert (confirmed.allowed_payment_method_types, confirmed.payment_method_types) == (
+        ["card", "link"],
+        ["card"],
+    )
+    assert confirmed.automatic_payment_methods is None
+    pm = client.v1.payment_methods.retrieve(str(confirmed.payment_method))
+    assert pm.customer == customer.id
+    assert len(client.v1.setup_intents.list().data) == 1

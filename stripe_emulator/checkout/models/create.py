@@ -50,11 +50,14 @@ class CheckoutCreate(CheckoutDiscounts):
         allow_promotion_codes: bool | None = None,
         currency: str | None = None,
         setup_intent_data: dict[str, Any] | None = None,
+        allowed_payment_method_types: list[str] | None = None,
     ) -> StripeObject:
         """``discounts``: ``[{coupon} | {promotion_code}]`` (one at most, as Stripe allows), or
         ``allow_promotion_codes`` for a code field on the hosted page. ``line_items``: ``{"price": id}`` or ``{"price_data": {currency, unit_amount, product |
         product_data, recurring}}``, each with ``quantity``. Everything is validated before anything is
-        stored. Setup mode (``currency``, ``setup_intent_data``) has no line items and saves a card."""
+        stored. Setup mode (``currency``, ``setup_intent_data``) has no line items and saves a card.
+        ``allowed_payment_method_types`` (checked by the caller to name ``card``) is kept as given; the
+        read-only ``payment_method_types`` shows what remains of it, i.e. ``["card"]``."""
         now = self.now()
         if customer is not None and customer_email is not None:
             raise InvalidRequestError(
@@ -89,6 +92,7 @@ class CheckoutCreate(CheckoutDiscounts):
             _check_setup_mode(
                 line_items=line_items,
                 currency=currency,
+                allowed_payment_method_types=allowed_payment_method_types,
                 automatic_tax=automatic_tax,
                 discounts=bool(discounts or allow_promotion_codes),
             )
@@ -217,6 +221,7 @@ class CheckoutCreate(CheckoutDiscounts):
             "adaptive_pricing": {"enabled": False},
             "after_expiration": None,
             "allow_promotion_codes": allow_promotion_codes,
+            "allowed_payment_method_types": allowed_payment_method_types,
             "amount_subtotal": total,
             "amount_total": total,
             "automatic_tax": automatic_tax_field(enabled=automatic_tax, status="requires_location_inputs"),
@@ -243,6 +248,7 @@ class CheckoutCreate(CheckoutDiscounts):
             "customer_details": None,
             "customer_email": customer_email,
             "discounts": [],
+            "excluded_payment_method_types": None,
             "expires_at": expires_at,
             "integration_identifier": None,
             "invoice": None,
@@ -372,16 +378,23 @@ class CheckoutCreate(CheckoutDiscounts):
 
 
 def _check_setup_mode(
-    *, line_items: list[dict[str, Any]], currency: str | None, automatic_tax: bool, discounts: bool
+    *,
+    line_items: list[dict[str, Any]],
+    currency: str | None,
+    allowed_payment_method_types: list[str] | None,
+    automatic_tax: bool,
+    discounts: bool,
 ) -> None:
     """Setup mode saves a card and charges nothing: no line items, taxes or discounts; a ``currency`` is
-    required (this API version has no ``payment_method_types``, and ``allowed_payment_method_types`` is not
-    emulated on Checkout)."""
+    required unless ``allowed_payment_method_types`` is set (this API version has no
+    ``payment_method_types``). The session's ``currency`` is then null, unless one is given."""
     if line_items:
         raise InvalidRequestError("You can not pass `line_items` in `setup` mode.", param="line_items")
-    if currency is None:
+    if currency is None and allowed_payment_method_types is None:
         raise InvalidRequestError(
-            "`currency` is required in `setup` mode.", code="parameter_missing", param="currency"
+            "`currency` is required in `setup` mode when `allowed_payment_method_types` is not set.",
+            code="parameter_missing",
+            param="currency",
         )
     if automatic_tax:
         raise InvalidRequestError(

@@ -142,10 +142,17 @@ class SetupIntents(PaymentIntents):
         return seti
 
     def setup_intent_confirm_internal(
-        self, seti_id: str, *, payment_method: str | None = None, return_url: str | None = None
+        self,
+        seti_id: str,
+        *,
+        payment_method: str | None = None,
+        return_url: str | None = None,
+        allowed_payment_method_types: list[str] | None = None,
     ) -> StripeObject:
         """Confirm: never raises for a failed verification (see ``last_setup_error`` and
-        :meth:`setup_intent_decline_error`); raises for what Stripe refuses outright."""
+        :meth:`setup_intent_decline_error`); raises for what Stripe refuses outright.
+        ``allowed_payment_method_types`` (validated; ``None`` when not given) replaces the intent's and turns
+        ``automatic_payment_methods`` off, as an update would."""
         seti = self.setup_intent_require(seti_id)
         if seti["status"] not in SETUP_OPEN_STATUSES:
             raise InvalidRequestError(
@@ -165,6 +172,10 @@ class SetupIntents(PaymentIntents):
         self._check_pm_customer(pm, seti["customer"])
         card = cards.lookup(pm["_number"])
         seti["payment_method"] = pm["id"]
+        if allowed_payment_method_types is not None:
+            seti.update(
+                allowed_payment_method_types=allowed_payment_method_types, automatic_payment_methods=None
+            )
         if return_url is not None:
             seti["_return_url"] = return_url
         if card.decline is not None and not card.attach_ok:
