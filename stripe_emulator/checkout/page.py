@@ -91,7 +91,9 @@ def render_page(
     name = str(items[0]["description"] or "") if len(items) == 1 else ""
 
     summary: list[str] = []
-    if trial:
+    if session["mode"] == "setup":
+        summary += _setup_summary()
+    elif trial:
         summary += [
             f'<p class="eyebrow">Try {escape(name or "your subscription")}</p>',
             f'<p class="amount">{escape(str(trial))} days free</p>',
@@ -109,40 +111,11 @@ def render_page(
             f'<p class="eyebrow">Pay {escape(name or "Stripe emulator")}</p>',
             f'<p class="amount">{escape(format_amount(total, currency))}</p>',
         ]
-    summary.append(_line_rows(items, trial))
-    if trial:
-        summary.append(
-            _totals(
-                [
-                    ("Subtotal", format_amount(session["amount_subtotal"], currency)),
-                    ("Total after trial", format_amount(total, currency) + every),
-                    ("Total due today", format_amount(0, currency)),
-                ]
-            )
-        )
-    else:
-        summary.append(
-            _totals(
-                [
-                    ("Subtotal", format_amount(session["amount_subtotal"], currency)),
-                    *_tax_row(session, currency),
-                    *(
-                        [
-                            (
-                                "Discount",
-                                "−" + format_amount(session["total_details"]["amount_discount"], currency),
-                            )
-                        ]
-                        if session["total_details"]["amount_discount"]
-                        else []
-                    ),
-                    ("Total due today", format_amount(total, currency)),
-                ]
-            )
-        )
-    summary.append(
-        f'<p class="muted"><small>Session <code>{sid}</code> · {escape(currency.upper())}</small></p>'
-    )
+    if session["mode"] != "setup":
+        summary.append(_line_rows(items, trial))
+        summary.append(_totals(_total_rows(session, trial=bool(trial), every=every)))
+    in_currency = f" · {escape(currency.upper())}" if currency else ""  # none in setup mode without one
+    summary.append(f'<p class="muted"><small>Session <code>{sid}</code>{in_currency}</small></p>')
 
     panel: list[str] = []
     if error:
@@ -187,6 +160,9 @@ def render_page(
                 f"{format_amount(total, currency)}{every} after the trial ends on {format_date(trial_ends)}. "
                 "Nothing is charged today."
             )
+        elif session["mode"] == "setup":
+            button = "Save card"
+            note = "Your card is saved for future payments; nothing is charged now."
         elif session["mode"] == "subscription":
             button = "Subscribe"
             note = f"You will be charged {format_amount(total, currency)} now, then {format_amount(total, currency)}{every}."
@@ -215,6 +191,32 @@ def render_page(
     if status == "open" and session["cancel_url"]:
         panel.append(f'<p class="note"><a href="{escape(session["cancel_url"])}">← Cancel and return</a></p>')
     return page(title=f"Checkout {session['id']}", summary="\n".join(summary), panel="\n".join(panel))
+
+
+def _setup_summary() -> list[str]:
+    """Setup mode charges nothing: the page says the card is saved for later payments."""
+    return [
+        '<p class="eyebrow">Set up a payment method</p>',
+        '<p class="amount">Save your card</p>',
+        '<p class="then">Nothing is charged today: the card is kept for future payments.</p>',
+    ]
+
+
+def _total_rows(session: StripeObject, *, trial: bool, every: str) -> list[tuple[str, str]]:
+    currency, total = session["currency"], session["amount_total"]
+    if trial:
+        return [
+            ("Subtotal", format_amount(session["amount_subtotal"], currency)),
+            ("Total after trial", format_amount(total, currency) + every),
+            ("Total due today", format_amount(0, currency)),
+        ]
+    discount = session["total_details"]["amount_discount"]
+    return [
+        ("Subtotal", format_amount(session["amount_subtotal"], currency)),
+        *_tax_row(session, currency),
+        *([("Discount", "−" + format_amount(discount, currency))] if discount else []),
+        ("Total due today", format_amount(total, currency)),
+    ]
 
 
 def _tax_row(session: StripeObject, currency: str) -> list[tuple[str, str]]:

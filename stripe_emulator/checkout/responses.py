@@ -17,6 +17,7 @@ from stripe_emulator.core.render import render
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.coupons.responses import discounts_param
+from stripe_emulator.payments.method_types import allowed_payment_method_types
 from stripe_emulator.tax import automatic_tax_param, session_tax_breakdown
 from stripe_emulator.testclocks.models import customer_clock_scope
 
@@ -116,10 +117,12 @@ def checkout_session_create(req: Request) -> Response:
     p = req.params
     p.only(
         "allow_promotion_codes",
+        "allowed_payment_method_types",
         "automatic_tax",
         "billing_address_collection",
         "cancel_url",
         "client_reference_id",
+        "currency",
         "discounts",
         "customer",
         "customer_creation",
@@ -131,27 +134,17 @@ def checkout_session_create(req: Request) -> Response:
         "metadata",
         "mode",
         "payment_intent_data",
-        "payment_method_types",
+        "setup_intent_data",
         "subscription_data",
         "success_url",
         "ui_mode",
     )
     mode = p.enum("mode", ("payment", "setup", "subscription"), required=True) or "payment"
-    if mode == "setup":
-        raise ParameterInvalid(
-            "The emulator supports Checkout in payment and subscription mode only.", param="mode"
-        )
     ui_mode = p.enum("ui_mode", UI_MODES)
     if ui_mode not in (None, "hosted_page"):
         raise ParameterInvalid(
             "The emulator supports Checkout's hosted page only (ui_mode=hosted_page).", param="ui_mode"
         )
-    for i, value in enumerate(p.strings("payment_method_types") or []):
-        if value != "card":
-            raise ParameterInvalid(
-                f"The payment method type provided: {value} is invalid. The emulator supports: card.",
-                param=f"payment_method_types[{i}]",
-            )
     subscription_data: dict[str, Any] | None = None
     sub = p.sub("subscription_data")
     if sub is not None:
@@ -170,6 +163,14 @@ def checkout_session_create(req: Request) -> Response:
             "description": pid.string("description", max_length=1000),
             "setup_future_usage": pid.enum("setup_future_usage", ("off_session", "on_session")),
             "receipt_email": pid.string("receipt_email"),
+        }
+    setup_intent_data: dict[str, Any] | None = None
+    sid = p.sub("setup_intent_data")
+    if sid is not None:
+        sid.only("metadata", "description")
+        setup_intent_data = {
+            "metadata": merge_metadata({}, sid),
+            "description": sid.string("description", max_length=1000),
         }
     session = req.backend(CheckoutBackend).checkout_session_create(
         mode=mode,
@@ -190,6 +191,9 @@ def checkout_session_create(req: Request) -> Response:
         customer_update=_customer_update(p),
         discounts=discounts_param(p),
         allow_promotion_codes=p.boolean("allow_promotion_codes"),
+        currency=p.currency(),
+        setup_intent_data=setup_intent_data,
+        allowed_payment_method_types=allowed_payment_method_types(p, exclusive_with=()),
     )
     return req.respond(session)
 

@@ -105,11 +105,11 @@ def render_list(
         )
     if starting_after:
         cursor = _cursor_position(account, starting_after, object_type, "starting_after")
-        older = [o for o in objects if _position(o) < cursor]
+        older = [o for o in objects if list_position(o) < cursor]
         page, has_more = older[:limit], len(older) > limit
     elif ending_before:
         cursor = _cursor_position(account, ending_before, object_type, "ending_before")
-        newer = [o for o in objects if _position(o) > cursor]
+        newer = [o for o in objects if list_position(o) > cursor]
         page, has_more = newer[-limit:], len(newer) > limit
     else:
         page, has_more = list(objects[:limit]), len(objects) > limit
@@ -122,7 +122,7 @@ def render_list(
     }
 
 
-def _position(obj: StripeObject) -> tuple[int, int]:
+def list_position(obj: StripeObject) -> tuple[int, int]:
     """Where an object stands in a list, oldest lowest: by `created` (a test clock's objects take it from the
     clock, so it need not follow the order of creation), then by creation (Store.newest_first's order)."""
     return int(obj.get("created") or 0), int(obj["_seq"])
@@ -132,4 +132,4 @@ def _cursor_position(account: Account, object_id: str, object_type: str, param: 
     cursor = account.store.find(object_id)
     if cursor is None or cursor["object"] != object_type:
         raise ResourceMissing(object_type, object_id, param=param)
-    return _position(cursor)
+    return list_position(cursor)

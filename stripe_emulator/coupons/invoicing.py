@@ -40,7 +40,7 @@ def apply_to_invoice(account: Account, invoice: StripeObject) -> int:
     inputs = [
         DiscountLine(
             amount=int(line["amount"]),
-            product=(line.get("pricing") or {}).get("price_details", {}).get("product"),
+            product=((line.get("pricing") or {}).get("price_details") or {}).get("product"),
             discountable=bool(line.get("discountable", True)),
         )
         for line in lines

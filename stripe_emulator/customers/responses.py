@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.routing import Request, Response
+from stripe_emulator.core.search import render_search_result, search
 from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.customers.models import CustomersBackend
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
 TAX_EXEMPT = ("none", "exempt", "reverse")
+# Stripe's query fields for customers (https://docs.stripe.com/search#query-fields-for-customers).
+SEARCH_FIELDS = {"created": "numeric", "email": "string", "name": "string", "phone": "string"}
 FIELDS = (
     "address",
     "balance",
@@ -171,6 +174,20 @@ def customer_list(req: Request) -> Response:
         email=p.string("email"), created=p.range_filter("created"), test_clock=p.string("test_clock")
     )
     return req.respond_list(customers, url="/v1/customers", object_type="customer")
+
+
+def customer_search(req: Request) -> Response:
+    """``GET /v1/customers/search``: Stripe's query language over ``email``, ``name``, ``phone`` (strings),
+    ``created`` (numeric) and ``metadata["key"]`` (see :mod:`stripe_emulator.core.search`)."""
+    p = req.params
+    p.only("query", "limit", "page")
+    query = p.string("query", required=True) or ""
+    found = search(
+        req.backend(CustomersBackend).customer_list(), query, fields=SEARCH_FIELDS, resource="customers"
+    )
+    return Response.json(
+        render_search_result(req.account, found, p, url="/v1/customers/search", object_type="customer")
+    )
 
 
 def customer_source_list(req: Request) -> Response:

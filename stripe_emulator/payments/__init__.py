@@ -1,5 +1,5 @@
-"""Payments (``/v1/payment_methods``, ``/v1/payment_intents``, ``/v1/charges``, ``/v1/refunds``,
-``/v1/disputes``) and Stripe's test cards."""
+"""Payments (``/v1/payment_methods``, ``/v1/payment_intents``, ``/v1/setup_intents``, ``/v1/charges``,
+``/v1/refunds``, ``/v1/disputes``) and Stripe's test cards."""
 
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.render import render
@@ -24,6 +24,11 @@ def _succeeded_intent(account: Account) -> StripeObject:
 
 def _payment_intent(account: Account) -> StripeObject:
     return render(account, _succeeded_intent(account))
+
+
+def _setup_intent(account: Account) -> StripeObject:
+    backend = account.backend(PaymentsBackend)
+    return render(account, backend.setup_intent_create(payment_method="pm_card_visa", confirm=True))
 
 
 def _charge(account: Account) -> StripeObject:
@@ -68,6 +73,7 @@ SERVICE = Service(
     shapes=[
         Shape("payment_method", "payment_method", _payment_method),
         Shape("payment_intent", "payment_intent", _payment_intent),
+        Shape("setup_intent", "setup_intent", _setup_intent),
         Shape("charge", "charge", _charge),
         Shape("refund", "refund", _refund),
         Shape("refund_pending", "refund", _pending_refund),

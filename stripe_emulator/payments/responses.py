@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from stripe_emulator.core.account import Account
-from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceMissing
+from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing
 from stripe_emulator.core.params import Params, merge_metadata
 from stripe_emulator.core.render import render
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.customers.responses import ADDRESS_FIELDS, parse_address
 from stripe_emulator.payments import cards
+from stripe_emulator.payments.method_types import allowed_payment_method_types, refuse_payment_method_types
 from stripe_emulator.payments.models import PaymentsBackend
 from stripe_emulator.payments.models.disputes import EVIDENCE_FIELDS
 from stripe_emulator.payments.models.payment_intents import OPEN_STATUSES
@@ -150,17 +151,6 @@ def payment_method_detach(req: Request) -> Response:
 # -- payment intents -------------------------------------------------------------------------------------
 
 
-def _payment_method_types(p: Params) -> list[str] | None:
-    types = p.strings("payment_method_types")
-    for i, value in enumerate(types or []):
-        if value != "card":
-            raise ParameterInvalid(
-                f"The payment method type provided: {value} is invalid. The emulator supports: card.",
-                param=f"payment_method_types[{i}]",
-            )
-    return types
-
-
 def _check_amount(amount: int, currency: str, param: str = "amount") -> None:
     minimum = MINIMUM_AMOUNTS.get(currency, 1)
     if amount < minimum:
@@ -182,7 +172,9 @@ def _decline_or(req: Request, backend: PaymentsBackend, pi: StripeObject) -> Res
 
 def payment_intent_create(req: Request) -> Response:
     p = req.params
+    refuse_payment_method_types(p)
     p.only(
+        "allowed_payment_method_types",
         "amount",
         "automatic_payment_methods",
         "capture_method",
@@ -195,7 +187,6 @@ def payment_intent_create(req: Request) -> Response:
         "off_session",
         "payment_method",
         "payment_method_options",
-        "payment_method_types",
         "receipt_email",
         "return_url",
         "setup_future_usage",
@@ -207,17 +198,12 @@ def payment_intent_create(req: Request) -> Response:
     _check_amount(amount, currency)
     p.enum("capture_method", ("automatic", "automatic_async"))
     p.enum("confirmation_method", ("automatic", "manual"))
-    types = _payment_method_types(p)
     automatic = p.sub("automatic_payment_methods")
     if automatic is not None:
         automatic.only("enabled", "allow_redirects")
         automatic.boolean("enabled", required=True)
         automatic.enum("allow_redirects", ("always", "never"))
-        if types:
-            raise InvalidRequestError(
-                "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
-                param="automatic_payment_methods",
-            )
+    allowed = allowed_payment_method_types(p, exclusive_with=("automatic_payment_methods",))
     confirm = bool(p.boolean("confirm"))
     backend = req.backend(PaymentsBackend)
     pi = backend.payment_intent_create(
@@ -230,7 +216,7 @@ def payment_intent_create(req: Request) -> Response:
         confirm=confirm,
         off_session=bool(p.boolean("off_session")),
         setup_future_usage=p.enum("setup_future_usage", FUTURE_USAGE),
-        payment_method_types=types,
+        allowed_payment_method_types=allowed,
         receipt_email=p.string("receipt_email"),
         statement_descriptor=p.string("statement_descriptor", max_length=22),
         statement_descriptor_suffix=p.string("statement_descriptor_suffix", max_length=22),
@@ -246,14 +232,15 @@ def payment_intent_retrieve(req: Request) -> Response:
 
 def payment_intent_update(req: Request) -> Response:
     p = req.params
+    refuse_payment_method_types(p)
     p.only(
+        "allowed_payment_method_types",
         "amount",
         "currency",
         "customer",
         "description",
         "metadata",
         "payment_method",
-        "payment_method_types",
         "receipt_email",
         "setup_future_usage",
         "statement_descriptor",
@@ -282,8 +269,12 @@ def payment_intent_update(req: Request) -> Response:
             changes[key] = p.string(key, max_length=max_length)
     if p.has("setup_future_usage"):
         changes["setup_future_usage"] = p.enum("setup_future_usage", FUTURE_USAGE)
-    if p.has("payment_method_types"):
-        changes["payment_method_types"] = _payment_method_types(p) or ["card"]
+    if p.has("allowed_payment_method_types"):
+        allowed = allowed_payment_method_types(p, exclusive_with=())
+        changes["allowed_payment_method_types"] = allowed
+        changes["automatic_payment_methods"] = (
+            None if allowed else {"allow_redirects": "always", "enabled": True}
+        )
     if p.has("metadata"):
         changes["metadata"] = merge_metadata(pi["metadata"], p)
     return req.respond(backend.payment_intent_update(pi["id"], changes))
@@ -300,6 +291,7 @@ def payment_intent_list(req: Request) -> Response:
 
 def payment_intent_confirm(req: Request) -> Response:
     p = req.params
+    refuse_payment_method_types(p)
     p.only(
         "payment_method",
         "off_session",
@@ -307,7 +299,6 @@ def payment_intent_confirm(req: Request) -> Response:
         "setup_future_usage",
         "receipt_email",
         "payment_method_options",
-        "payment_method_types",
         "mandate_data",
         "client_secret",
     )

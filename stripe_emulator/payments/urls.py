@@ -1,7 +1,8 @@
-"""Payment routes: payment methods, payment intents, charges, refunds, disputes, and three test controls."""
+"""Payment routes: payment methods, payment and setup intents, charges, refunds, disputes, and four test
+controls."""
 
 from stripe_emulator.core.routing import Route
-from stripe_emulator.payments import responses
+from stripe_emulator.payments import responses, setup_intent_responses
 
 ROUTES = [
     Route("POST", "/v1/payment_methods", responses.payment_method_create),
@@ -18,6 +19,12 @@ ROUTES = [
     Route("POST", "/v1/payment_intents/{id}", responses.payment_intent_update),
     Route("POST", "/v1/payment_intents/{id}/confirm", responses.payment_intent_confirm),
     Route("POST", "/v1/payment_intents/{id}/cancel", responses.payment_intent_cancel),
+    Route("POST", "/v1/setup_intents", setup_intent_responses.setup_intent_create),
+    Route("GET", "/v1/setup_intents", setup_intent_responses.setup_intent_list),
+    Route("GET", "/v1/setup_intents/{id}", setup_intent_responses.setup_intent_retrieve),
+    Route("POST", "/v1/setup_intents/{id}", setup_intent_responses.setup_intent_update),
+    Route("POST", "/v1/setup_intents/{id}/confirm", setup_intent_responses.setup_intent_confirm),
+    Route("POST", "/v1/setup_intents/{id}/cancel", setup_intent_responses.setup_intent_cancel),
     Route("GET", "/v1/charges", responses.charge_list),
     Route("GET", "/v1/charges/{id}", responses.charge_retrieve),
     Route("POST", "/v1/charges/{id}", responses.charge_update),
@@ -36,6 +43,12 @@ ROUTES = [
         "POST",
         "/_emulator/payment_intents/{id}/authenticate",
         responses.payment_intent_authenticate_control,
+        auth=False,
+    ),
+    Route(
+        "POST",
+        "/_emulator/setup_intents/{id}/authenticate",
+        setup_intent_responses.setup_intent_authenticate_control,
         auth=False,
     ),
     Route("POST", "/_emulator/disputes/{id}/resolve", responses.dispute_resolve_control, auth=False),

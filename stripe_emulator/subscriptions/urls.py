@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from stripe_emulator.core.routing import Route
 from stripe_emulator.subscriptions import pages, responses
+from stripe_emulator.subscriptions.invoices import item_responses
 from stripe_emulator.subscriptions.invoices import responses as invoice_responses
 
 _API = [
@@ -31,6 +32,11 @@ _API = [
     ("POST", "/v1/invoices/{id}/void", invoice_responses.invoice_void),
     ("POST", "/v1/invoices/{id}/mark_uncollectible", invoice_responses.invoice_mark_uncollectible),
     ("GET", "/v1/invoices/{id}/lines", invoice_responses.invoice_lines),
+    ("POST", "/v1/invoiceitems", item_responses.invoiceitem_create),
+    ("GET", "/v1/invoiceitems", item_responses.invoiceitem_list),
+    ("GET", "/v1/invoiceitems/{id}", item_responses.invoiceitem_retrieve),
+    ("POST", "/v1/invoiceitems/{id}", item_responses.invoiceitem_update),
+    ("DELETE", "/v1/invoiceitems/{id}", item_responses.invoiceitem_delete),
     ("GET", "/v1/invoice_payments", invoice_responses.invoice_payment_list),
     ("GET", "/v1/invoice_payments/{id}", invoice_responses.invoice_payment_retrieve),
     ("POST", "/_emulator/billing/settings", responses.billing_settings_update),

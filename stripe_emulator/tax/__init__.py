@@ -196,7 +196,7 @@ def invoice_taxes_apply(account: Account, invoice: StripeObject) -> None:
         line = account.store.get("line_item", summary["id"]) or summary
         taxes: list[dict[str, Any]] = []
         if country is not None:
-            price_id = (line.get("pricing") or {}).get("price_details", {}).get("price")
+            price_id = ((line.get("pricing") or {}).get("price_details") or {}).get("price")
             price = account.store.get("price", price_id) if price_id else None
             behavior = (price or {}).get("tax_behavior") or "exclusive"
             taxes = [line_tax(account, taxable=_discounted(line), tax_behavior=behavior, country=country)]

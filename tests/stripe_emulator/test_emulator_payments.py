@@ -283,9 +283,10 @@ def test_idempotent_create_is_replayed(client: stripe.StripeClient) -> None:
 
 def test_cancel_and_update(client: stripe.StripeClient) -> None:
     pi = client.v1.payment_intents.create(
-        {"amount": 1000, "currency": "eur", "payment_method_types": ["card"]}
+        {"amount": 1000, "currency": "eur", "allowed_payment_method_types": ["card", "sepa_debit"]}
     )
     assert pi.automatic_payment_methods is None
+    assert pi.allowed_payment_method_types == ["card", "sepa_debit"]
     assert pi.payment_method_types == ["card"]
     pi = client.v1.payment_intents.update(pi.id, {"amount": 1200, "description": "Pro plan"})
     assert (pi.amount, pi.description) == (1200, "Pro plan")
@@ -373,3 +374,49 @@ def test_amount_received_never_exceeds_amount(emulator: Emulator, client: stripe
     for pi in client.v1.payment_intents.list({"limit": 100}).data:
         assert 0 <= pi.amount_received <= pi.amount
         assert (pi.amount_received == pi.amount) == (pi.status == "succeeded")
+
+
+def test_payment_method_types_is_no_longer_writable(client: stripe.StripeClient) -> None:
+    """Removed at 2026-09-30.endive from create, update and confirm: 400
+    ``payment_method_types_no_longer_supported``; ``allowed_payment_method_types`` takes its place."""
+    pi = client.v1.payment_intents.create({"amount": 1000, "currency": "usd"})
+    assert pi.allowed_payment_method_types is None
+    assert pi.automatic_payment_methods is not None
+    calls = (
+        lambda: client.v1.payment_intents.create(
+            {"amount": 1000, "currency": "usd", "payment_method_types": ["card"]}  # type: ignore[typeddict-unknown-key]
+        ),
+        lambda: client.v1.payment_intents.update(pi.id, {"payment_method_types": ["card"]}),  # type: ignore[typeddict-unknown-key]
+        lambda: client.v1.payment_intents.confirm(
+            pi.id,
+            {"payment_method": "pm_card_visa", "payment_method_types": ["card"]},  # type: ignore[typeddict-unknown-key]
+        ),
+    )
+    for call in calls:
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            call()
+        assert refused.value.http_status == 400
+        assert (refused.value.code, refused.value.param) == (
+            "payment_method_types_no_longer_supported",
+            "payment_method_types",
+        )
+    assert client.v1.payment_intents.retrieve(pi.id).status == "requires_payment_method"
+    assert len(client.v1.payment_intents.list().data) == 1
+    with pytest.raises(stripe.InvalidRequestError) as both:
+        client.v1.payment_intents.create(
+            {
+                "amount": 1000,
+                "currency": "usd",
+                "allowed_payment_method_types": ["card"],
+                "automatic_payment_methods": {"enabled": True},
+            }
+        )
+    assert both.value.param == "allowed_payment_method_types"
+    with pytest.raises(stripe.InvalidRequestError) as no_card:
+        client.v1.payment_intents.create(
+            {"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["sepa_debit"]}
+        )
+    assert no_card.value.param == "allowed_payment_method_types"
+    updated = client.v1.payment_intents.update(pi.id, {"allowed_payment_method_types": ["card"]})
+    assert updated.allowed_payment_method_types == ["card"]
+    assert updated.automatic_payment_methods is None

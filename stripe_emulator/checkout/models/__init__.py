@@ -2,7 +2,8 @@
 card), 3-D Secure, and expiry (explicit, by ``expires_at`` through an advance hook, and lazily on reads).
 
 Payment mode confirms a PaymentIntent with the card; subscription mode creates the subscription through
-the subscriptions service, whose first invoice is paid on-session. A session completes when its payment
+the subscriptions service, whose first invoice is paid on-session; setup mode confirms a SetupIntent (learnt
+through ``PaymentsBackend.setup_status_listeners``). A session completes when its payment
 succeeds — at once, or later when a 3-D Secure challenge is passed — which this module learns through
 ``PaymentsBackend.late_status_listeners`` (after the invoices have reacted).
 
@@ -48,6 +49,15 @@ def on_payment_intent_status(account: Account, payment_intent: StripeObject, pre
             backend._complete(session, paid=True)
 
 
+def on_setup_intent_status(account: Account, setup_intent: StripeObject, previous_status: str) -> None:
+    """Registered on ``PaymentsBackend.setup_status_listeners``: a setup-mode session completes when its
+    SetupIntent succeeds, including after a 3-D Secure challenge passed later."""
+    session_id = setup_intent.get("_checkout_session")
+    session = account.store.get("checkout.session", session_id) if session_id else None
+    if setup_intent["status"] == "succeeded" and session is not None:
+        account.backend(CheckoutBackend)._complete(session, paid=False)
+
+
 def expire_sessions(account: Account, previous_now: int, now: int) -> None:
     """Advance hook: open sessions whose ``expires_at`` has passed expire."""
     account.backend(CheckoutBackend).expire_due(now)
@@ -55,6 +65,8 @@ def expire_sessions(account: Account, previous_now: int, now: int) -> None:
 
 if on_payment_intent_status not in PaymentsBackend.late_status_listeners:
     PaymentsBackend.late_status_listeners.append(on_payment_intent_status)
+if on_setup_intent_status not in PaymentsBackend.setup_status_listeners:
+    PaymentsBackend.setup_status_listeners.append(on_setup_intent_status)
 
 
 __all__ = ["CheckoutBackend", "expire_sessions"]

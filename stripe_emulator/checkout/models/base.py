@@ -84,6 +84,13 @@ class CheckoutBase(BaseBackend):
                 "requires_action",
             ):
                 payments.payment_intent_cancel(pi["id"], cancellation_reason="abandoned")
+        seti = self.store.get("setup_intent", session["setup_intent"]) if session["setup_intent"] else None
+        if seti is not None and seti["status"] in (
+            "requires_payment_method",
+            "requires_confirmation",
+            "requires_action",
+        ):
+            payments.setup_intent_cancel(seti["id"], cancellation_reason="abandoned", by_checkout=True)
         session.update(status="expired", url=None)
         self.emit("checkout.session.expired", session)
         return session

@@ -1,6 +1,7 @@
 """The customer's completion of the hosted page: the billing address, the email, paying (payment mode: a
 PaymentIntent confirmed with the test card; subscription mode: the subscription, whose first invoice is paid
-on-session), 3-D Secure, and the session's ``complete`` state with its ``checkout.session.completed``."""
+on-session; setup mode: a SetupIntent confirmed with the card, which it attaches to the customer), 3-D
+Secure, and the session's ``complete`` state with its ``checkout.session.completed``."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ class CheckoutCompletion(CheckoutDiscounts):
             self.account.backend(CustomersBackend).customer_update(session["customer"], {"email": email})
         if session["mode"] == "payment":
             self._pay(session, card, email)
+        elif session["mode"] == "setup":
+            self._set_up(session, card, email)
         else:
             self._subscribe(session, card, email)
         return session
@@ -80,22 +83,31 @@ class CheckoutCompletion(CheckoutDiscounts):
         session_taxes_apply(self.account, session, self.line_items_of(session["id"]))
 
     def checkout_session_authenticate(self, session_id: str, *, succeed: bool) -> StripeObject:
-        """Answer the 3-D Secure challenge pending on the session's payment."""
+        """Answer the 3-D Secure challenge pending on the session's payment (or card setup)."""
         session = self.checkout_session_require(session_id)
-        pi_id = self.pending_payment_intent(session)
-        if pi_id is None:
+        pending = self.pending_payment_intent(session)
+        if pending is None:
             raise InvalidRequestError("This Checkout Session has no payment waiting for authentication.")
         payments = self.account.backend(PaymentsBackend)
-        pi = payments.payment_intent_authenticate(pi_id, succeed=succeed)
-        declined = payments.payment_intent_decline_error(pi)
+        if session["mode"] == "setup":
+            seti = payments.setup_intent_authenticate(pending, succeed=succeed)
+            declined = payments.setup_intent_decline_error(seti)
+        else:
+            pi = payments.payment_intent_authenticate(pending, succeed=succeed)
+            declined = payments.payment_intent_decline_error(pi)
         if declined is not None:
             raise declined
         return session
 
     def pending_payment_intent(self, session: StripeObject) -> str | None:
-        """The PaymentIntent waiting for 3-D Secure on an open session, if any."""
+        """The PaymentIntent (setup mode: SetupIntent) waiting for 3-D Secure on an open session, if any."""
         if session["status"] != "open":
             return None
+        if session["mode"] == "setup":
+            seti = (
+                self.store.get("setup_intent", session["setup_intent"]) if session["setup_intent"] else None
+            )
+            return seti["id"] if seti is not None and seti["status"] == "requires_action" else None
         pi_id = session["payment_intent"] or session.get("_pending_payment_intent")
         pi = self.store.get("payment_intent", pi_id) if pi_id else None
         return pi["id"] if pi is not None and pi["status"] == "requires_action" else None
@@ -151,6 +163,29 @@ class CheckoutCompletion(CheckoutDiscounts):
         pm = payments.payment_method_create_from_card(card.number, billing_details={"email": email})
         pi = payments.payment_intent_confirm_internal(pi["id"], payment_method=pm["id"])
         declined = payments.payment_intent_decline_error(pi)
+        if declined is not None:
+            raise declined
+
+    def _set_up(self, session: StripeObject, card: cards.TestCard, email: str) -> None:
+        """Setup mode: the session's SetupIntent (made on the first try, reused after a decline) is confirmed
+        with the card; its success completes the session (see ``on_setup_intent_status``)."""
+        payments = self.account.backend(PaymentsBackend)
+        customer = session["customer"]
+        if customer is None and session["customer_creation"] == "always":
+            customer = self._ensure_customer(session, email)
+        seti = self.store.get("setup_intent", session["setup_intent"]) if session["setup_intent"] else None
+        if seti is None:
+            intent_data = session["_setup_intent_data"]
+            seti = payments.setup_intent_create(
+                customer=customer,
+                description=intent_data.get("description"),
+                metadata=dict(intent_data.get("metadata") or {}),
+                checkout_session=session["id"],
+            )
+            session["setup_intent"] = seti["id"]
+        pm = payments.payment_method_create_from_card(card.number, billing_details={"email": email})
+        seti = payments.setup_intent_confirm_internal(seti["id"], payment_method=pm["id"])
+        declined = payments.setup_intent_decline_error(seti)
         if declined is not None:
             raise declined
 
@@ -227,7 +262,7 @@ class CheckoutCompletion(CheckoutDiscounts):
             pi = self.store.get("payment_intent", session["payment_intent"] or "")
             customer = session["customer"] or (pi["customer"] if pi else None)
             self._redeem(session, customer)
-        else:
+        elif session["mode"] == "subscription":
             session["subscription"] = session.get("_pending_subscription")
             session["invoice"] = session.get("_pending_invoice")
         session.update(

@@ -48,11 +48,16 @@ class CheckoutCreate(CheckoutDiscounts):
         customer_update: dict[str, str] | None = None,
         discounts: list[dict[str, str | None]] | None = None,
         allow_promotion_codes: bool | None = None,
+        currency: str | None = None,
+        setup_intent_data: dict[str, Any] | None = None,
+        allowed_payment_method_types: list[str] | None = None,
     ) -> StripeObject:
         """``discounts``: ``[{coupon} | {promotion_code}]`` (one at most, as Stripe allows), or
         ``allow_promotion_codes`` for a code field on the hosted page. ``line_items``: ``{"price": id}`` or ``{"price_data": {currency, unit_amount, product |
         product_data, recurring}}``, each with ``quantity``. Everything is validated before anything is
-        stored."""
+        stored. Setup mode (``currency``, ``setup_intent_data``) has no line items and saves a card.
+        ``allowed_payment_method_types`` (checked by the caller to name ``card``) is kept as given; the
+        read-only ``payment_method_types`` shows what remains of it, i.e. ``["card"]``."""
         now = self.now()
         if customer is not None and customer_email is not None:
             raise InvalidRequestError(
@@ -61,7 +66,7 @@ class CheckoutCreate(CheckoutDiscounts):
             )
         if customer is not None:
             self.account.backend(CustomersBackend).customer_require(customer, param="customer")
-        if customer_creation is not None and mode != "payment":
+        if customer_creation is not None and mode == "subscription":
             raise InvalidRequestError(
                 "`customer_creation` can only be used in `payment` and `setup` mode.",
                 param="customer_creation",
@@ -79,6 +84,22 @@ class CheckoutCreate(CheckoutDiscounts):
             raise InvalidRequestError(
                 f"You can not pass `payment_intent_data` in `{mode}` mode.", param="payment_intent_data"
             )
+        if setup_intent_data and mode != "setup":
+            raise InvalidRequestError(
+                f"You can not pass `setup_intent_data` in `{mode}` mode.", param="setup_intent_data"
+            )
+        if mode == "setup":
+            _check_setup_mode(
+                line_items=line_items,
+                currency=currency,
+                allowed_payment_method_types=allowed_payment_method_types,
+                automatic_tax=automatic_tax,
+                discounts=bool(discounts or allow_promotion_codes),
+            )
+        elif currency is not None:
+            raise InvalidRequestError(
+                f"You can not pass `currency` in `{mode}` mode: the prices decide it.", param="currency"
+            )
         if expires_at is None:
             expires_at = now + DEFAULT_LIFETIME
         elif not now + MIN_LIFETIME <= expires_at <= now + DEFAULT_LIFETIME:
@@ -87,7 +108,7 @@ class CheckoutCreate(CheckoutDiscounts):
                 "creation.",
                 param="expires_at",
             )
-        if not line_items:
+        if not line_items and mode != "setup":
             raise InvalidRequestError(
                 f"`line_items` is required in `{mode}` mode.", code="parameter_missing", param="line_items"
             )
@@ -160,7 +181,7 @@ class CheckoutCreate(CheckoutDiscounts):
         # -- valid: create inline prices, then the session ---------------------------------------------------
         prices = [self._materialize(price, item, active=mode == "subscription") for price, item in resolved]
         session_id = ids.id_for("checkout.session") + ids.random_token(34)
-        currency = prices[0]["currency"] if prices else None
+        currency = prices[0]["currency"] if prices else currency
         items: list[StripeObject] = []
         for price, item in zip(prices, line_items, strict=True):
             product = self.store.get("product", price["product"])
@@ -191,8 +212,8 @@ class CheckoutCreate(CheckoutDiscounts):
         # and list cursors work on line items like on any other list.
         for item in reversed(items):
             self.store.insert(item)
-        total = sum(item["amount_total"] for item in items)
-        if mode == "payment" and customer_creation is None and customer is None:
+        total: int | None = sum(item["amount_total"] for item in items) if mode != "setup" else None
+        if mode in ("payment", "setup") and customer_creation is None and customer is None:
             customer_creation = "if_required"
         session: StripeObject = {
             "id": session_id,
@@ -200,6 +221,7 @@ class CheckoutCreate(CheckoutDiscounts):
             "adaptive_pricing": {"enabled": False},
             "after_expiration": None,
             "allow_promotion_codes": allow_promotion_codes,
+            "allowed_payment_method_types": allowed_payment_method_types,
             "amount_subtotal": total,
             "amount_total": total,
             "automatic_tax": automatic_tax_field(enabled=automatic_tax, status="requires_location_inputs"),
@@ -226,6 +248,7 @@ class CheckoutCreate(CheckoutDiscounts):
             "customer_details": None,
             "customer_email": customer_email,
             "discounts": [],
+            "excluded_payment_method_types": None,
             "expires_at": expires_at,
             "integration_identifier": None,
             "invoice": None,
@@ -242,7 +265,7 @@ class CheckoutCreate(CheckoutDiscounts):
             "payment_method_configuration_details": None,
             "payment_method_options": {"card": {"request_three_d_secure": "automatic"}},
             "payment_method_types": ["card"],
-            "payment_status": "unpaid",
+            "payment_status": "no_payment_required" if mode == "setup" else "unpaid",
             "permissions": None,
             "phone_number_collection": {"enabled": False},
             "recovered_from": None,
@@ -255,16 +278,20 @@ class CheckoutCreate(CheckoutDiscounts):
             "submit_type": None,
             "subscription": None,
             "success_url": success_url,
-            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "total_details": (
+                None if mode == "setup" else {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}
+            ),
             "ui_mode": "hosted_page",
             "url": self.account.emulator.url_for(f"/checkout/pay/{session_id}"),
             "wallet_options": None,
             "_subscription_data": subscription_data or {},
             "_payment_intent_data": payment_intent_data or {},
+            "_setup_intent_data": setup_intent_data or {},
             "_customer_update": customer_update or {},
         }
-        self._apply_discounts(session, items, discounts or [], specs)
-        session_taxes_apply(self.account, session, items)  # on the amounts after discounts
+        if mode != "setup":
+            self._apply_discounts(session, items, discounts or [], specs)
+            session_taxes_apply(self.account, session, items)  # on the amounts after discounts
         self.store.insert(session)
         return session
 
@@ -348,3 +375,30 @@ class CheckoutCreate(CheckoutDiscounts):
             tax_behavior=data.get("tax_behavior"),
             active=active,
         )
+
+
+def _check_setup_mode(
+    *,
+    line_items: list[dict[str, Any]],
+    currency: str | None,
+    allowed_payment_method_types: list[str] | None,
+    automatic_tax: bool,
+    discounts: bool,
+) -> None:
+    """Setup mode saves a card and charges nothing: no line items, taxes or discounts; a ``currency`` is
+    required unless ``allowed_payment_method_types`` is set (this API version has no
+    ``payment_method_types``). The session's ``currency`` is then null, unless one is given."""
+    if line_items:
+        raise InvalidRequestError("You can not pass `line_items` in `setup` mode.", param="line_items")
+    if currency is None and allowed_payment_method_types is None:
+        raise InvalidRequestError(
+            "`currency` is required in `setup` mode when `allowed_payment_method_types` is not set.",
+            code="parameter_missing",
+            param="currency",
+        )
+    if automatic_tax:
+        raise InvalidRequestError(
+            "You can not pass `automatic_tax` in `setup` mode.", param="automatic_tax[enabled]"
+        )
+    if discounts:
+        raise InvalidRequestError("You can not pass `discounts` in `setup` mode.", param="discounts")

@@ -1,5 +1,5 @@
-"""Payments: payment methods, payment intents, charges, refunds and disputes (``payment_method_*``,
-``payment_intent_*``, ``charge_*``, ``refund_*``, ``dispute_*``).
+"""Payments: payment methods, payment intents, setup intents, charges, refunds and disputes
+(``payment_method_*``, ``payment_intent_*``, ``setup_intent_*``, ``charge_*``, ``refund_*``, ``dispute_*``).
 
 The card number decides every outcome (see :mod:`stripe_emulator.payments.cards`). A PaymentIntent moves
 ``requires_payment_method`` → ``requires_confirmation`` → (``requires_action`` for 3-D Secure) →
@@ -12,18 +12,18 @@ change and after that change's events): invoices mark themselves paid, Checkout 
 
 The backend is composed from one class per resource, as moto composes ``EC2Backend``; only
 :class:`PaymentsBackend` is ever passed to ``account.backend()``: :mod:`.base` (lookups, status listeners),
-:mod:`.payment_methods`, :mod:`.payment_intents`, :mod:`.charges`, :mod:`.refunds`, :mod:`.disputes`.
+:mod:`.payment_methods`, :mod:`.payment_intents`, :mod:`.setup_intents`, :mod:`.charges`, :mod:`.refunds`, :mod:`.disputes`.
 """
 
 from __future__ import annotations
 
 from stripe_emulator.core.account import Account
-from stripe_emulator.payments.models.payment_intents import PaymentIntents
 from stripe_emulator.payments.models.refunds import Refunds
+from stripe_emulator.payments.models.setup_intents import SetupIntents
 
 
-class PaymentsBackend(PaymentIntents, Refunds):
-    """Payment methods, payment intents, charges, refunds and disputes on one account."""
+class PaymentsBackend(SetupIntents, Refunds):
+    """Payment methods, payment and setup intents, charges, refunds and disputes on one account."""
 
 
 def settle_refunds(account: Account, previous_now: int, now: int) -> None:

@@ -55,7 +55,7 @@ class PaymentIntents(PaymentMethods, Charges, Disputes):
         off_session: bool = False,
         setup_future_usage: str | None = None,
         invoice: str | None = None,
-        payment_method_types: list[str] | None = None,
+        allowed_payment_method_types: list[str] | None = None,
         receipt_email: str | None = None,
         statement_descriptor: str | None = None,
         statement_descriptor_suffix: str | None = None,
@@ -73,10 +73,11 @@ class PaymentIntents(PaymentMethods, Charges, Disputes):
         if pm is not None:
             self._check_pm_customer(pm, customer)
         pi_id = ids.id_for("payment_intent")
-        automatic = None if payment_method_types else {"allow_redirects": "always", "enabled": True}
+        automatic = None if allowed_payment_method_types else {"allow_redirects": "always", "enabled": True}
         pi: StripeObject = {
             "id": pi_id,
             "object": "payment_intent",
+            "allowed_payment_method_types": allowed_payment_method_types,
             "amount": amount,
             "amount_capturable": 0,
             "amount_details": {"tip": {}},
@@ -112,7 +113,7 @@ class PaymentIntents(PaymentMethods, Charges, Disputes):
                     "request_three_d_secure": "automatic",
                 }
             },
-            "payment_method_types": payment_method_types or ["card"],
+            "payment_method_types": ["card"],
             "processing": None,
             "receipt_email": receipt_email,
             "review": None,

@@ -11,7 +11,7 @@ Amounts: ``subtotal`` = ``total`` = sum of the lines; at finalization the custom
 ``amount_remaining`` = ``amount_due`` − ``amount_paid``. A negative total becomes customer credit.
 
 The backend is composed from :mod:`.base` (reads, totals), :mod:`.drafts` (new invoices, lines, pending
-invoice items) and :mod:`.collection` (finalization, payment, other transitions, retries); only
+invoice items), :mod:`.items` (``/v1/invoiceitems``) and :mod:`.collection` (finalization, payment, other transitions, retries); only
 :class:`InvoicesBackend` is ever passed to ``account.backend()``.
 """
 
@@ -20,10 +20,10 @@ from __future__ import annotations
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.subscriptions.invoices.collection import InvoiceCollection
-from stripe_emulator.subscriptions.invoices.drafts import InvoiceDrafts
+from stripe_emulator.subscriptions.invoices.items import InvoiceItems
 
 
-class InvoicesBackend(InvoiceDrafts, InvoiceCollection):
+class InvoicesBackend(InvoiceItems, InvoiceCollection):
     """Invoices, invoice line items, pending invoice items and invoice payments on one account."""
 
 

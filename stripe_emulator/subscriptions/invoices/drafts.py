@@ -180,14 +180,18 @@ class InvoiceDrafts(InvoicesBase):
         *,
         amount: int,
         description: str,
-        price: StripeObject,
+        price: StripeObject | None,
         quantity: int,
         period_start: int,
         period_end: int,
         subscription_item: str | None = None,
         invoice_item: str | None = None,
         proration: bool = False,
+        pricing: dict[str, Any] | None = None,
+        discountable: bool | None = None,
     ) -> StripeObject:
+        """``pricing`` defaults to ``price``'s; a line without a price (an invoice item of an ``amount``) takes
+        its item's."""
         if subscription_item is not None or (
             invoice["_subscription"] is not None and invoice_item is not None
         ):
@@ -220,7 +224,7 @@ class InvoiceDrafts(InvoicesBase):
             "currency": invoice["currency"],
             "description": description,
             "discount_amounts": [],
-            "discountable": not proration,
+            "discountable": (not proration) if discountable is None else discountable,
             "discounts": [],
             "invoice": invoice["id"],
             "livemode": False,
@@ -228,7 +232,7 @@ class InvoiceDrafts(InvoicesBase):
             "parent": parent,
             "period": {"end": period_end, "start": period_start},
             "pretax_credit_amounts": [],
-            "pricing": price_details(price),
+            "pricing": clone(pricing) if pricing is not None else price_details(_required(price)),
             "quantity": quantity,
             "quantity_decimal": str(quantity),
             "subscription": invoice["_subscription"],
@@ -241,12 +245,13 @@ class InvoiceDrafts(InvoicesBase):
 
     def _add_invoice_item_line(self, invoice: StripeObject, item: StripeObject) -> StripeObject:
         item["invoice"] = invoice["id"]
-        price = self.store.require("price", item["pricing"]["price_details"]["price"], param=None)
         return self._add_line(
             invoice,
             amount=item["amount"],
             description=item["description"] or "",
-            price=price,
+            price=None,
+            pricing=item["pricing"],
+            discountable=item["discountable"],
             quantity=item["quantity"],
             period_start=item["period"]["start"],
             period_end=item["period"]["end"],
@@ -263,29 +268,39 @@ class InvoiceDrafts(InvoicesBase):
         customer_id: str,
         subscription: StripeObject | None,
         subscription_item: str | None,
-        price: StripeObject,
+        price: StripeObject | None,
         amount: int,
         quantity: int,
-        description: str,
+        description: str | None,
         period_start: int,
         period_end: int,
         proration: bool,
+        currency: str | None = None,
+        discountable: bool | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> StripeObject:
-        """A pending invoice item (``invoice: null`` until an invoice pulls it in); prorations are these."""
+        """A pending invoice item (``invoice: null`` until an invoice pulls it in); prorations are these.
+        Without a ``price`` (an item of an ``amount``) the ``currency`` is needed and ``pricing`` names no
+        price."""
+        pricing = (
+            price_details(price)
+            if price is not None
+            else {"price_details": None, "type": "price_details", "unit_amount_decimal": str(amount)}
+        )
         item: StripeObject = {
             "id": ids.id_for("invoiceitem"),
             "object": "invoiceitem",
             "amount": amount,
-            "currency": price["currency"],
+            "currency": price["currency"] if price is not None else currency,
             "customer": customer_id,
             "customer_account": None,
             "date": self.now(),
             "description": description,
-            "discountable": not proration,
+            "discountable": (not proration and amount >= 0) if discountable is None else discountable,
             "discounts": [],
             "invoice": None,
             "livemode": False,
-            "metadata": {},
+            "metadata": metadata or {},
             "net_amount": amount,
             "parent": (
                 {"subscription_details": {"subscription": subscription["id"]}, "type": "subscription_details"}
@@ -293,7 +308,7 @@ class InvoiceDrafts(InvoicesBase):
                 else None
             ),
             "period": {"end": period_end, "start": period_start},
-            "pricing": price_details(price),
+            "pricing": pricing,
             "proration": proration,
             "quantity": quantity,
             "quantity_decimal": str(quantity),
@@ -307,8 +322,26 @@ class InvoiceDrafts(InvoicesBase):
         return item
 
     def pending_items(self, subscription_id: str) -> list[StripeObject]:
+        """What the subscription's next invoice pulls in: its own pending items, and its customer's pending
+        items in its currency that name no subscription (as Stripe adds those to the next scheduled invoice)."""
+        sub = self.store.require("subscription", subscription_id, param=None)
         return [
             i
             for i in self.store.iter_type("invoiceitem")
-            if i["invoice"] is None and i.get("_subscription") == subscription_id and not i.get("deleted")
+            if i["invoice"] is None
+            and not i.get("deleted")
+            and (
+                i.get("_subscription") == subscription_id
+                or (
+                    i.get("_subscription") is None
+                    and i["customer"] == sub["customer"]
+                    and i["currency"] == sub["currency"]
+                )
+            )
         ]
+
+
+def _required(price: StripeObject | None) -> StripeObject:
+    if price is None:
+        raise ValueError("a line needs a price, or its invoice item's pricing")
+    return price

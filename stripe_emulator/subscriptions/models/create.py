@@ -242,6 +242,8 @@ class SubscriptionCreate(SubscriptionItems):
                 billing_reason="subscription_create",
                 subscription=sub,
                 lines=[line for line in lines if line is not None],
+                # The customer's pending invoice items in this currency go onto the first invoice.
+                pending_items=self.invoices.pending_items(sub["id"]),
                 collection_method=collection_method,
                 days_until_due=days_until_due,
             )
