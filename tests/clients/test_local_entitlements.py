@@ -1,18 +1,21 @@
 """`tollgate_client.local.LocalEntitlements` on the live server, in this process: checks answered from a signed
 snapshot with no request, a change (grant, revocation, project change) dropping it through the feed, the feed's
-own answers, fail-closed and fail-open when Tollgate cannot be reached, a revoked key, a forged snapshot. Several
-processes at once are in `test_local_entitlements_processes.py`."""
+own answers, fail-closed and fail-open when Tollgate cannot be reached, a revoked key, a suspended project, a forged
+snapshot. Several processes at once are in `test_local_entitlements_processes.py`, a frozen Redis in
+`test_local_entitlements_frozen.py`."""
 
 import time
 
 import httpx
 import pytest
-from tollgate_client import AuthenticationError, NotFoundError, Tollgate
+from tollgate_client import AuthenticationError, NotFoundError, PermissionDeniedError, Tollgate
 from tollgate_client.local import LocalEntitlements, SnapshotSignatureError, snapshot_signature
 
 from core.actors import Actor
 from entitlements.apis.local import snapshot_signature as server_signature
+from projects.models import Project
 from projects.services.keys import api_key_revoke
+from projects.services.projects import project_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -197,3 +200,25 @@ def test_a_snapshot_older_than_a_change_heard_is_not_kept(counted, plans):
     assert asked == ["/api/v1/entitlements/snapshot", "/api/v1/entitlements/check"]
     assert (answer.allowed, answer.raw.get("unavailable")) == (True, None)
     assert "user-12" not in local._snapshots
+
+
+def test_a_suspended_project_ends_local_answers(counted, plans, tenant_a):
+    client, _ = counted
+    with LocalEntitlements(client, **FAST) as local:
+        assert local.check(customer="user-13", feature="sso").allowed is True
+        project_update(
+            actor=Actor.system("test"),
+            project=tenant_a.project,
+            status=Project.Status.SUSPENDED,
+            reason="unpaid",
+        )
+
+        def refused() -> bool:
+            try:
+                local.check(customer="user-13", feature="sso")
+            except PermissionDeniedError:
+                return True
+            return False
+
+        _until(refused, seconds=3.0)
+        assert local._snapshots == {}
