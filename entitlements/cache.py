@@ -35,7 +35,6 @@ from core.cache import (
 from core.ids import random_token
 from customers.models import Customer
 from entitlements import resolver
-from entitlements.changes import structure_changed_on_commit
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot
 from projects.models import Project
 from projects.versions import project_version_key
@@ -105,14 +104,6 @@ def _version_ensure(key: str, current: Any) -> str:
         cache_unavailable("version", exc)
         return token
     return str(existing) if existing else token
-
-
-def structure_changed(*, project_id: str, external_id: str) -> None:
-    """What the customer may use changed: their cached answers stop being served, and clients holding a snapshot
-    of them hear it from the change feed, once the transaction commits."""
-    structure_changed_on_commit(
-        project_id=project_id, changed={external_id: Keys.of(project_id, external_id).structure_version}
-    )
 
 
 def usage_changed(*, project_id: str, external_ids: list[str]) -> None:

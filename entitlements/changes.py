@@ -3,8 +3,8 @@
 drops the ones a change made wrong within its poll interval.
 
 A change is appended once the transaction that made it commits, in the same Redis call that moves the customer's
-structure version (`structure_changed_on_commit`, called by `entitlements.cache.structure_changed`): position n of the feed names the customer of the n-th change. A reader
-asks for what came after the position it holds. Three things make it start over (`resync`): the feed's id is not
+structure version (`structure_changed`, called by every service that changes what a customer may use): position n
+of the feed names the customer of the n-th change. A reader asks for what came after the position it holds. Three things make it start over (`resync`): the feed's id is not
 the one it held (the cache lost the feed, or was emptied), the positions it missed are more than
 `MAX_CHANGES_PER_ANSWER` or have expired (`ENTRY_TTL_SECONDS`), or — read by the API beside the feed — the
 project's answers version or the cache epoch moved (a catalog or settings change, a lost invalidation).
@@ -38,6 +38,7 @@ from django.db import transaction
 
 from core.cache import VERSION_TTL_SECONDS, cache_epoch_bump, cache_unavailable, redis_client, version_store
 from core.ids import random_token
+from entitlements.cache import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -182,13 +183,12 @@ def _ensure_local(project_id: str) -> Position:
     return Position(feed=int(feed), version=int(version))
 
 
-def structure_changed_on_commit(*, project_id: str, changed: dict[str, str]) -> None:
-    """Once the current transaction commits (at once outside one): each customer's structure version key
-    (`changed`: external id → key) gets a new token, so their cached answers stop being served, and the customers
-    are appended to the feed, in one step. A step that cannot reach the cache bumps the cache epoch instead: no
-    answer cached before it is served again, and every feed reader starts over."""
-    if not changed:
-        return
+def structure_changed(*, project_id: str, external_id: str) -> None:
+    """What the customer may use changed. Once the current transaction commits (at once outside one), their
+    structure version key gets a new token, so their cached answers stop being served, and they are appended to the
+    feed, in one step (with Redis one script call). A step that cannot reach the cache bumps the cache epoch
+    instead: no answer cached before it is served again, and every feed reader starts over."""
+    changed = {external_id: Keys.of(project_id, external_id).structure_version}
 
     def apply() -> None:
         try:

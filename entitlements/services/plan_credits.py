@@ -16,8 +16,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
 from customers.models import Customer
-from entitlements import cache as ent_cache
-from entitlements import resolver
+from entitlements import changes, resolver
 from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanPeriod, Purchase
 from entitlements.services.recompute import entitlements_recompute
 from entitlements.services.sources import PlanPeriodFacts
@@ -88,7 +87,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
             return False
         # Lots change balances, which the announced answer leaves out (see _answer_digest): cached answers are
         # invalidated, and there is nothing to announce.
-        ent_cache.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
+        changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
         return True
 
 

@@ -18,7 +18,7 @@ from core.audit import audit_record
 from core.errors import InvalidRequest
 from customers.models import Customer
 from entitlements import cache as ent_cache
-from entitlements import resolver
+from entitlements import changes, resolver
 from entitlements.models import EntitlementSettings, EntitlementState
 from entitlements.selectors import entitlements_body
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
@@ -66,7 +66,7 @@ def entitlements_recompute(*, customer: Customer) -> None:
                 type="entitlements.updated",
                 data_object=entitlements_body(customer.external_id, structure, usage),
             )
-        ent_cache.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
+        changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
 
 
 def _state_put(customer: Customer, digest: str, baseline: Callable[[], str]) -> bool:
