@@ -51,6 +51,14 @@ def _until(condition, seconds: float = 5.0) -> float:
     return time.monotonic() - started
 
 
+def _raises(call, error: type[Exception]) -> bool:
+    try:
+        call()
+    except error:
+        return True
+    return False
+
+
 def test_checks_answer_from_memory_after_one_snapshot(counted, plans, tollgate):
     client, http = counted
     tollgate.entitlements.consume(id="e1", customer="user-1", feature="exports")
@@ -156,14 +164,9 @@ def test_a_revoked_key_ends_local_answers(counted, plans, tenant_a):
         assert local.check(customer="user-9", feature="sso").allowed is True
         api_key_revoke(actor=Actor.system(), api_key=tenant_a.api_key, reason="leaked")
 
-        def refused() -> bool:
-            try:
-                local.check(customer="user-9", feature="sso")
-            except AuthenticationError:
-                return True
-            return False
-
-        _until(refused, seconds=3.0)
+        _until(
+            lambda: _raises(lambda: local.check(customer="user-9", feature="sso"), AuthenticationError), 3.0
+        )
 
 
 def test_a_snapshot_signed_with_another_key_is_refused(counted, plans, tenant_a):
@@ -213,12 +216,8 @@ def test_a_suspended_project_ends_local_answers(counted, plans, tenant_a):
             reason="unpaid",
         )
 
-        def refused() -> bool:
-            try:
-                local.check(customer="user-13", feature="sso")
-            except PermissionDeniedError:
-                return True
-            return False
-
-        _until(refused, seconds=3.0)
+        _until(
+            lambda: _raises(lambda: local.check(customer="user-13", feature="sso"), PermissionDeniedError),
+            3.0,
+        )
         assert local._snapshots == {}

@@ -147,12 +147,7 @@ class PaymentIntents(PaymentMethods, Charges, Disputes):
                     code="payment_intent_unexpected_state",
                     param=key,
                 )
-        if changes.get("customer") is not None:
-            self.account.backend(CustomersBackend).customer_require(changes["customer"], param="customer")
-        if changes.get("payment_method") is not None:
-            pm = self.payment_method_resolve(changes["payment_method"])
-            self._check_pm_customer(pm, changes.get("customer", pi["customer"]))
-            changes = {**changes, "payment_method": pm["id"]}
+        changes = self._intent_changes_resolved(changes, pi["customer"])
         previous = pi["status"]
         pi.update(changes)
         if "payment_method" in changes and pi["status"] in OPEN_STATUSES:
@@ -271,6 +266,17 @@ class PaymentIntents(PaymentMethods, Charges, Disputes):
             if error.get(key) is not None:
                 extra[key] = error[key]
         return PaymentDeclined(error, extra)
+
+    def _intent_changes_resolved(self, changes: dict[str, Any], customer: str | None) -> dict[str, Any]:
+        """An intent update's changes with its new customer checked and its new payment method resolved to an id
+        (and checked against the customer the intent will have)."""
+        if changes.get("customer") is not None:
+            self.account.backend(CustomersBackend).customer_require(changes["customer"], param="customer")
+        if changes.get("payment_method") is not None:
+            pm = self.payment_method_resolve(changes["payment_method"])
+            self._check_pm_customer(pm, changes.get("customer", customer))
+            changes = {**changes, "payment_method": pm["id"]}
+        return changes
 
     def _check_pm_customer(self, pm: StripeObject, customer: str | None) -> None:
         if pm["customer"] is not None and pm["customer"] != customer:

@@ -121,12 +121,7 @@ class SetupIntents(PaymentIntents):
                     code="setup_intent_unexpected_state",
                     param=key,
                 )
-        if changes.get("customer") is not None:
-            self.account.backend(CustomersBackend).customer_require(changes["customer"], param="customer")
-        if changes.get("payment_method") is not None:
-            pm = self.payment_method_resolve(changes["payment_method"])
-            self._check_pm_customer(pm, changes.get("customer", seti["customer"]))
-            changes = {**changes, "payment_method": pm["id"]}
+        changes = self._intent_changes_resolved(changes, seti["customer"])
         previous = seti["status"]
         seti.update(changes)
         if "allowed_payment_method_types" in changes:
