@@ -5,7 +5,7 @@
         ...
 
 The first check of a customer fetches their signed snapshot (`GET /entitlements/snapshot`); later checks answer
-from it in about a microsecond. It is kept (at most `max_customers`, least recently used first out) until
+from it in a few microseconds. It is kept (at most `max_customers`, least recently used first out) until
 `valid_until`, or until the change feed names the customer: a thread polls `GET /entitlements/changes` every
 `poll_interval` seconds and drops the snapshots of every customer whose entitlements changed (a grant, a
 revocation, a subscription or purchase starting, changing or ending, a refund, a lost dispute), or all of them
