@@ -69,7 +69,18 @@ STATUS_TONES = {
 }
 _TONE_OF_STATUS = {
     **dict.fromkeys(
-        ("active", "succeeded", "paid", "processed", "completed", "delivered", "fixed", "complete"), "good"
+        (
+            "active",
+            "succeeded",
+            "paid",
+            "processed",
+            "completed",
+            "delivered",
+            "fixed",
+            "complete",
+            "confirmed",
+        ),
+        "good",
     ),
     **dict.fromkeys(
         (

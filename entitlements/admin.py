@@ -23,7 +23,7 @@ from catalog.models import Feature, ProductAccess
 from catalog.selectors import feature_by_key
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
-from core.admin_display import NEWEST_FIRST, ViewOnly, column
+from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.admin_lists import LargeListAdmin
 from customers.models import Customer
@@ -33,12 +33,14 @@ from entitlements.models import (
     CreditLot,
     EntitlementSettings,
     Grant,
+    Hold,
     Purchase,
     Revocation,
     UsageCounter,
     UsageEvent,
 )
 from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
+from entitlements.services.holds import hold_release
 from entitlements.services.purchases import purchase_revoke
 from entitlements.services.recompute import SETTINGS_FIELDS, entitlement_settings_update
 
@@ -209,7 +211,7 @@ class UsageCounterInline(_CustomerInline):
     """Usage per metered feature and period (the events themselves: the usage events page, by customer)."""
 
     model = UsageCounter
-    fields = ["feature", "period_start", "period_end", "used"]
+    fields = ["feature", "period_start", "period_end", "used", "held"]
     ordering_by = ("-period_start", "feature__key")
     show_change_link = False
     verbose_name_plural = "usage per period (metered features)"
@@ -217,10 +219,22 @@ class UsageCounterInline(_CustomerInline):
 
 class AllocationCounterInline(_CustomerInline):
     model = AllocationCounter
-    fields = ["feature", "in_use", "updated_at"]
+    fields = ["feature", "in_use", "held", "updated_at"]
     ordering_by = ("feature__key",)
     show_change_link = False
     verbose_name_plural = "allocations in use"
+
+
+class HoldInline(_CustomerInline):
+    """Active holds only (every hold: the holds page, by customer)."""
+
+    model = Hold
+    fields = ["hold_id", "feature", "quantity", "expires_at", "created_at"]
+    ordering_by = ("expires_at",)
+    verbose_name_plural = "active holds (units set aside)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Hold]:
+        return super().get_queryset(request).filter(status=Hold.Status.ACTIVE)
 
 
 CUSTOMER_INLINES = [
@@ -230,6 +244,7 @@ CUSTOMER_INLINES = [
     CreditLotInline,
     UsageCounterInline,
     AllocationCounterInline,
+    HoldInline,
 ]
 
 
@@ -333,6 +348,38 @@ class PurchaseAdmin(EntitlementPermissions, _ReadOnly):
     )
     def revoke(self, request: HttpRequest, queryset: QuerySet[Purchase]) -> TemplateResponse | None:
         return reason_action(self, request, queryset, title="Revoke purchases", perform=_purchase_revoke)
+
+
+def _hold_release(hold: Hold, data: dict[str, Any], actor: Actor) -> str | None:
+    if hold.status != Hold.Status.ACTIVE:
+        return f"already {hold.status}"
+    hold_release(project=hold.project, hold_id=hold.hold_id, actor=actor, reason=data["reason"])
+    return None
+
+
+@admin.register(Hold)
+class HoldAdmin(EntitlementPermissions, _ReadOnly):
+    ordering = NEWEST_FIRST
+    list_display = [
+        column("hold_id", "Hold"),
+        "project",
+        "customer",
+        "feature",
+        "quantity",
+        "confirmed",
+        status_column(),
+        column("expires_at", "Expires"),
+        column("ended_at", "Ended"),
+        column("created_at", "Created"),
+    ]
+    list_filter = ["status", "project"]
+    search_fields = ["hold_id", "customer__external_id", "feature__key"]
+    list_select_related = ["project", "customer", "feature"]
+    actions = ["release"]
+
+    @admin.action(description="Release the hold (its units go back)", permissions=["grant_entitlement"])
+    def release(self, request: HttpRequest, queryset: QuerySet[Hold]) -> TemplateResponse | None:
+        return reason_action(self, request, queryset, title="Release holds", perform=_hold_release)
 
 
 @admin.register(UsageEvent)

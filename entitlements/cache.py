@@ -7,7 +7,8 @@ Keys (one customer = the tenant's external id, hashed so any id makes a valid ke
     ent:sv:<project>:<customer>      structure version (subscription, purchase, grant, revocation, refund …)
     ent:s:<project>:<customer>       structure snapshot, tagged "<pv>:<sv>" it was computed under
     ent:uv:<project>:<customer>      usage version (usage, consume, release, credit movements)
-    ent:u:<project>:<customer>       usage snapshot, tagged with <uv> and the structure snapshot's `gen`
+    ent:u2:<project>:<customer>      usage snapshot, tagged with <uv> and the structure snapshot's `gen` ("u2": since
+                                     holds, a usage snapshot carries `held`; older ones are never read)
 
 All five are read with one `MGET`. A snapshot is served only when its tag equals the current versions and its
 `valid_until` (the next expiry, trial or grace end, or period rollover) has not passed, so answers change on
@@ -34,7 +35,7 @@ from core.cache import (
 )
 from core.ids import random_token
 from customers.models import Customer
-from entitlements import resolver
+from entitlements import resolver, usage_read
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot
 from projects.models import Project
 from projects.versions import project_version_key
@@ -64,7 +65,7 @@ class Keys:
             f"ent:sv:{part}",
             f"ent:s:{part}",
             f"ent:uv:{part}",
-            f"ent:u:{part}",
+            f"ent:u2:{part}",
         )
 
     def all(self) -> list[str]:
@@ -179,7 +180,7 @@ def snapshots_get(
             customer_id, customer = _customer(project, external_id)
             computed = resolver.resolve_structure(project=project, customer=customer, now=now)
             usage = (
-                resolver.resolve_usage(customer_id=customer_id, structure=computed, now=now)
+                usage_read.resolve_usage(customer_id=customer_id, structure=computed, now=now)
                 if with_usage
                 else _no_usage()
             )
@@ -240,7 +241,7 @@ def _snapshot(
         cached = False
         usage_version = _version_ensure(keys.usage_version, usage_version)
         customer_id, _ = _customer(project, external_id)
-        usage = resolver.resolve_usage(customer_id=customer_id, structure=structure, now=now)
+        usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=now)
         usage["tag"] = f"{epoch}:{usage_version}"
         usage["gen"] = structure["gen"]
         _write({keys.usage: usage}, SNAPSHOT_TTL_SECONDS)

@@ -264,7 +264,9 @@ class UsageCounter(models.Model):
     feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
     period_start = models.DateTimeField(verbose_name="period from")
     period_end = models.DateTimeField(verbose_name="period until")
+    # `used` counts held units too (every limit check sees them); `held` says how many of them are held.
     used = models.BigIntegerField(default=0)
+    held = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
@@ -273,6 +275,9 @@ class UsageCounter(models.Model):
                 fields=["customer", "feature", "period_start"], name="usage_counter_unique"
             ),
             models.CheckConstraint(condition=models.Q(used__gte=0), name="usage_counter_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(held__gte=0, held__lte=models.F("used")), name="usage_counter_held_within"
+            ),
         ]
         verbose_name = "usage counter"
         verbose_name_plural = "usage counters"
@@ -287,13 +292,18 @@ class AllocationCounter(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
+    # `in_use` counts held units too; `held` says how many of them are held.
     in_use = models.BigIntegerField(default=0, verbose_name="units in use")
+    held = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["customer", "feature"], name="allocation_counter_unique"),
             models.CheckConstraint(condition=models.Q(in_use__gte=0), name="allocation_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(held__gte=0, held__lte=models.F("in_use")), name="allocation_held_within"
+            ),
         ]
         verbose_name = "allocation counter"
         verbose_name_plural = "allocation counters"
@@ -400,13 +410,18 @@ class CreditLedgerEntry(models.Model):
         GRANT = "grant"
         CONSUME = "consume"
         REVOKE = "revoke"
+        HOLD = "hold"  # set aside by a hold (-)
+        HOLD_RETURN = (
+            "hold_return",
+            "hold returned",
+        )  # what a confirm did not take, a release or an expiry (+)
 
     id = PublicIdField(prefix="cle")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
     feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
     lot = models.ForeignKey(CreditLot, on_delete=models.CASCADE, related_name="entries")
-    type = models.CharField(max_length=10, choices=Type.choices)
+    type = models.CharField(max_length=12, choices=Type.choices)
     amount = models.BigIntegerField()  # signed: + granted, - consumed or taken back
     reference = models.CharField(max_length=255, blank=True)  # the consume id, purchase, payment or grant
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="when")
@@ -435,3 +450,52 @@ class EntitlementState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.digest[:12]}"
+
+
+class Hold(models.Model):
+    """Units of a metered, credits or allocation feature set aside for a customer until confirmed (the same or
+    fewer units become usage), released, or expired (`services.holds`); a lease reports usage against its hold
+    as it goes (`consumed`). While active, the units not yet used count against the limit (a counter's `held`)
+    or are out of the balance (credit lots, ledger entries `hold`)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        CONFIRMED = "confirmed"
+        RELEASED = "released"
+        EXPIRED = "expired"
+
+    id = PublicIdField(prefix="hold")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="holds")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
+    hold_id = models.CharField(max_length=255, verbose_name="hold ID (the tenant's)")
+    quantity = models.BigIntegerField()
+    # Units already recorded as usage against the hold (a lease's reported events); they are used, not held.
+    consumed = models.BigIntegerField(default=0, verbose_name="reported")
+    confirmed = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # metered: the period whose counter holds the units; credits: [[lot id, units], ...] taken from each lot.
+    period_start = models.DateTimeField(null=True, blank=True, verbose_name="period from")
+    lots = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(verbose_name="expires")
+    created_at = models.DateTimeField(verbose_name="created")
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "hold_id"], name="hold_unique_per_project"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="hold_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(consumed__gte=0, consumed__lte=models.F("quantity")),
+                name="hold_consumed_within",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], name="hold_active_expiry", condition=models.Q(status="active")
+            ),
+            models.Index(fields=["customer", "feature", "status"], name="hold_customer_feature"),
+        ]
+
+    def __str__(self) -> str:
+        return self.hold_id

@@ -12,8 +12,8 @@ Two parts, cached separately because they change at very different rates:
   metered item adds nothing to a product a licensed item gives), its products' limits added up. Several plan
   or purchase limits: the largest wins (`None` = unlimited); grants on metered, credits and allocation features
   add to it (top-ups), on boolean and static features they set it.
-- the *usage* (`resolve_usage`): what was used of each metered feature in the structure's period, the units of
-  each allocation in use, and each credit balance (lots not voided and not expired).
+- the *usage* (`entitlements.usage_read.resolve_usage`): what was used of each metered feature in the structure's
+  period, the units of each allocation in use, each credit balance, and the units held of each.
 
 Times are epoch seconds (floats) inside snapshots: they are compared on every check.
 """
@@ -25,23 +25,20 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypedDict
 
-from django.db.models import Min, Q, Subquery, Sum
+from django.db.models import Q, Subquery
 
 from catalog.models import Feature, Product, ProductFeature
 from core.serializers import api_time
 from customers.models import Customer
 from entitlements.models import (
-    AllocationCounter,
-    CreditLot,
     EntitlementSettings,
     Grant,
     Purchase,
     Revocation,
     SubscriptionSource,
-    UsageCounter,
     payment_disputed,
 )
-from entitlements.snapshot import FeatureEntry, SourceEntry, StructureSnapshot, UsageSnapshot
+from entitlements.snapshot import FeatureEntry, SourceEntry, StructureSnapshot
 from projects.models import Project
 
 # A snapshot is recomputed at least this often, whatever its valid_until says: it bounds how long a change that
@@ -543,55 +540,3 @@ def _metered_period(feature: Feature, given: list[tuple[_Source, Any]], now: dat
             return chosen[0].period
     start, end = month_period(now)
     return Period(start, end)
-
-
-# --- usage --------------------------------------------------------------------------------------------------
-
-
-def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now: datetime) -> UsageSnapshot:
-    """The usage part: used per metered feature in the structure's period, allocations in use, credit balances."""
-    used: dict[str, int] = {}
-    in_use: dict[str, int] = {}
-    balance: dict[str, int] = {}
-    valid_until: float | None = None
-    features = structure["features"]
-    by_id = {entry["id"]: key for key, entry in features.items()}
-    metered = {key: entry for key, entry in features.items() if entry["type"] == Feature.Type.METERED}
-    if customer_id is not None:
-        if metered:
-            starts = {datetime.fromtimestamp(e["period_start"], UTC) for e in metered.values()}
-            rows = UsageCounter.objects.filter(
-                customer_id=customer_id,
-                feature_id__in=[e["id"] for e in metered.values()],
-                period_start__in=starts,
-            ).values_list("feature_id", "period_start", "used")
-            for feature_id, period_start, amount in rows:
-                key = by_id[feature_id]
-                if period_start.timestamp() == metered[key]["period_start"]:
-                    used[key] = amount
-        if any(e["type"] == Feature.Type.ALLOCATION for e in features.values()):
-            for feature_id, amount in AllocationCounter.objects.filter(customer_id=customer_id).values_list(
-                "feature_id", "in_use"
-            ):
-                if feature_id in by_id:
-                    in_use[by_id[feature_id]] = amount
-        if any(e["type"] == Feature.Type.CREDITS for e in features.values()):
-            lots = (
-                CreditLot.objects.filter(customer_id=customer_id, voided_at__isnull=True, remaining__gt=0)
-                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-                .values("feature_id")
-                .annotate(total=Sum("remaining"), next_expiry=Min("expires_at"))
-            )
-            for row in lots:
-                if row["feature_id"] in by_id:
-                    balance[by_id[row["feature_id"]]] = int(row["total"])
-                    if row["next_expiry"] is not None:
-                        expiry = row["next_expiry"].timestamp()
-                        valid_until = expiry if valid_until is None else min(valid_until, expiry)
-    return {
-        "customer_id": customer_id,
-        "used": used,
-        "in_use": in_use,
-        "balance": balance,
-        "valid_until": valid_until,
-    }

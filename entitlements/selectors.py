@@ -23,6 +23,7 @@ from entitlements.models import (
     CreditLot,
     EntitlementSettings,
     Grant,
+    Hold,
     Revocation,
     SubscriptionSource,
     UsageEvent,
@@ -33,21 +34,27 @@ from projects.models import Project
 
 
 def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: int = 1) -> dict[str, Any]:
-    """One feature's answer: `{allowed, feature, type, enabled, value, limit, used, remaining, balance, …}`."""
+    """One feature's answer: `{allowed, feature, type, enabled, value, limit, used, remaining, balance, held, …}`.
+    Held units (`services.holds`) count against the limit but are not `used`; held credits are out of the
+    balance."""
     kind = entry["type"]
     enabled = entry["enabled"]
     limit = entry["limit"]
     used: int | None = None
     remaining: int | None = None
     balance: int | None = None
+    held: int | None = None
     resets_at = None
     if kind == Feature.Type.METERED or kind == Feature.Type.ALLOCATION:
-        used = (usage["used"] if kind == Feature.Type.METERED else usage["in_use"]).get(key, 0)
-        remaining = None if limit is None else max(limit - used, 0)
-        allowed = enabled and (limit is None or used + quantity <= limit)
+        held = usage["held"].get(key, 0)
+        counted = (usage["used"] if kind == Feature.Type.METERED else usage["in_use"]).get(key, 0)
+        used = counted - held
+        remaining = None if limit is None else max(limit - counted, 0)
+        allowed = enabled and (limit is None or counted + quantity <= limit)
         if kind == Feature.Type.METERED:
             resets_at = iso_epoch(entry["period_end"])
     elif kind == Feature.Type.CREDITS:
+        held = usage["held"].get(key, 0)
         balance = usage["balance"].get(key, 0)
         remaining = balance
         enabled = not entry["revoked"] and balance > 0
@@ -64,6 +71,7 @@ def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: 
         "used": used,
         "remaining": remaining,
         "balance": balance,
+        "held": held,
         "resets_at": resets_at,
         "sources": entry["sources"],
     }
@@ -124,6 +132,12 @@ def grant_get(*, project: Project, grant_id: str) -> Grant:
     if grant is None:
         raise NotFound(f"No such grant: {grant_id!r}.")
     return grant
+
+
+def hold_exists(*, project: Project, hold_id: str) -> None:
+    """404 unless the project has a hold by this id (the tenant's)."""
+    if not Hold.objects.filter(project=project, hold_id=hold_id).exists():
+        raise NotFound(f"No such hold: {hold_id!r}.", param="id")
 
 
 def revocation_get(*, project: Project, revocation_id: str) -> Revocation:
@@ -209,7 +223,7 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
     entry = snapshot_entry(snapshot, feature.key)
     start = datetime.fromtimestamp(entry["period_start"], UTC)
     end = datetime.fromtimestamp(entry["period_end"], UTC)
-    quantity = snapshot.usage["used"].get(feature.key, 0)
+    quantity = snapshot.usage["used"].get(feature.key, 0) - snapshot.usage["held"].get(feature.key, 0)
     customer = customer_find(project=project, external_id=external_id)
     reported: dict[str, int] = {}
     price: Price | None = None

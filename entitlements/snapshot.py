@@ -4,7 +4,7 @@ the cache format, the API answers and the cost of a check are those of the dicts
 
 - `StructureSnapshot`: what a customer is entitled to, one `FeatureEntry` per feature key;
 - `FeatureEntry`: one feature (on, value or limit, metered period, `SourceEntry` list of where it came from);
-- `UsageSnapshot`: what was used (`UsageCounts`: metered use, allocations in use, credit balances).
+- `UsageSnapshot`: what was used (`UsageCounts`: metered use, allocations in use, credit balances, units held).
 
 Times are epoch seconds (floats), as the resolver writes them.
 """
@@ -66,10 +66,11 @@ class UsageCounts(TypedDict):
     used: dict[str, int]
     in_use: dict[str, int]
     balance: dict[str, int]
+    held: dict[str, int]
 
 
 class UsageSnapshot(UsageCounts):
-    """`resolver.resolve_usage`; `tag` and `gen` (the structure's it was computed from) are set by the cache."""
+    """`usage_read.resolve_usage`; `tag` and `gen` (the structure's it was computed from) are set by the cache."""
 
     customer_id: str | None
     valid_until: float | None

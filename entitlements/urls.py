@@ -7,6 +7,7 @@ from entitlements.apis.check import (
 )
 from entitlements.apis.credits import CreditsApi
 from entitlements.apis.grants import GrantCreateApi, GrantDeleteApi, RevocationCreateApi, RevocationDeleteApi
+from entitlements.apis.holds import HoldConfirmApi, HoldCreateApi, HoldDetailApi, HoldReleaseApi, HoldUsageApi
 from entitlements.apis.local import EntitlementChangesApi, EntitlementSnapshotApi
 from entitlements.apis.settings import EntitlementSettingsApi
 from entitlements.apis.usage import UsageApi, UsageBatchApi
@@ -18,6 +19,11 @@ urlpatterns = [
     *route("entitlements/changes", EntitlementChangesApi.as_view(), "entitlements-changes"),
     *route("entitlements/consume", EntitlementConsumeApi.as_view(), "entitlements-consume"),
     *route("entitlements/release", EntitlementReleaseApi.as_view(), "entitlements-release"),
+    *route("entitlements/holds", HoldCreateApi.as_view(), "entitlements-holds"),
+    *route("entitlements/holds/<str:hold_id>", HoldDetailApi.as_view(), "entitlements-hold-detail"),
+    *route("entitlements/holds/<str:hold_id>/confirm", HoldConfirmApi.as_view(), "entitlements-hold-confirm"),
+    *route("entitlements/holds/<str:hold_id>/release", HoldReleaseApi.as_view(), "entitlements-hold-release"),
+    *route("entitlements/holds/<str:hold_id>/usage", HoldUsageApi.as_view(), "entitlements-hold-usage"),
     *route("entitlements/grants", GrantCreateApi.as_view(), "entitlements-grants"),
     *route("entitlements/grants/<str:grant_id>", GrantDeleteApi.as_view(), "entitlements-grant-detail"),
     *route("entitlements/revocations", RevocationCreateApi.as_view(), "entitlements-revocations"),

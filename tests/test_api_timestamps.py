@@ -70,6 +70,8 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "expires_at": expires,
     }
     assert api.post("/api/v1/entitlements/grants", grant, key=key).status_code == 201
+    hold = {"id": "job-1", "customer": "user-1", "feature": "ai_credits", "quantity": 5}
+    assert api.post("/api/v1/entitlements/holds", hold, key=key).json()["allowed"] is True
     cart = api.post("/api/v1/carts", {"customer": "user-1"}, key=key).json()
     clock = api.post("/api/v1/test_clocks", {"frozen_time": "2026-01-15T00:00:00Z"}, key=key).json()
     checkout = _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
@@ -99,6 +101,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "slug": tenant_a.project.slug,  # the keyless pricing-page plans
         "coupon": "launch",
         "test_clock": clock["id"],
+        "hold_id": "job-1",
     }
     query = {"customer": "user-1", "feature": "ai_credits"}
     usage_query = {**query, "feature": "api_calls"}  # usage is of a metered feature

@@ -268,6 +268,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "entitlements.tasks.usage_report_sweep",
         "schedule": 30.0,
     },
+    # Holds past their expiry (a process that placed one and died, or never confirmed): their units go back.
+    "expire-entitlement-holds": {
+        "task": "entitlements.tasks.holds_expire",
+        "schedule": 30.0,
+    },
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------

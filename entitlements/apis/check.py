@@ -33,6 +33,11 @@ from projects.authentication import request_project
 
 # --- output shapes (documentation; the views render plain dicts) ---------------------------------------------
 
+HELD_HELP = (
+    "metered, allocation and credits features: units set aside by active holds. They count against the limit "
+    "(`remaining` is net of them) but are not `used`; held credits are out of `balance`."
+)
+
 
 class CheckOutput(serializers.Serializer[Any]):
     allowed = serializers.BooleanField()
@@ -44,6 +49,7 @@ class CheckOutput(serializers.Serializer[Any]):
     used = serializers.IntegerField(allow_null=True)
     remaining = serializers.IntegerField(allow_null=True)
     balance = serializers.IntegerField(allow_null=True, help_text="credits features: the spendable balance.")
+    held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
 
 
 class ConsumeOutput(CheckOutput):
@@ -59,6 +65,7 @@ class EntitlementOutput(serializers.Serializer[Any]):
     used = serializers.IntegerField(allow_null=True)
     remaining = serializers.IntegerField(allow_null=True)
     balance = serializers.IntegerField(allow_null=True)
+    held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     resets_at = serializers.DateTimeField(
         allow_null=True, help_text="metered: the end of the current period."
     )

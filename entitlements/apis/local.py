@@ -65,10 +65,13 @@ def _request_secret(request: Request) -> str:
 def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot) -> dict[str, Any]:
     kind = entry["type"]
     used: int | None = None
+    held: int | None = None
+    if kind in (Feature.Type.METERED, Feature.Type.ALLOCATION, Feature.Type.CREDITS):
+        held = usage["held"].get(key, 0)
     if kind == Feature.Type.METERED:
-        used = usage["used"].get(key, 0)
+        used = usage["used"].get(key, 0) - (held or 0)
     elif kind == Feature.Type.ALLOCATION:
-        used = usage["in_use"].get(key, 0)
+        used = usage["in_use"].get(key, 0) - (held or 0)
     return {
         "type": kind,
         "enabled": entry["enabled"],
@@ -77,6 +80,7 @@ def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot) -> dict[str, A
         "limit": entry["limit"],
         "used": used,
         "balance": usage["balance"].get(key, 0) if kind == Feature.Type.CREDITS else None,
+        "held": held,
     }
 
 
@@ -90,6 +94,10 @@ class SnapshotFeature(serializers.Serializer[Any]):
         allow_null=True, help_text="metered: this period; allocation: units in use."
     )
     balance = serializers.IntegerField(allow_null=True, help_text="credits: the spendable balance.")
+    held = serializers.IntegerField(
+        allow_null=True,
+        help_text="Units set aside by active holds: they count against the limit (credits: out of the balance).",
+    )
 
 
 class SnapshotOutput(serializers.Serializer[Any]):

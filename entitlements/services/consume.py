@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -17,8 +17,8 @@ from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
 from core.ids import new_id
 from entitlements import cache as ent_cache
-from entitlements import resolver
-from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, UsageEvent
+from entitlements import resolver, usage_read
+from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.counters import (
     _allocation_move,
@@ -117,7 +117,7 @@ def entitlement_consume(
             param="feature",
         )
     period = resolver.period_from_snapshot(entry) if kind == Feature.Type.METERED else None
-    usage: UsageCounts = {"used": {}, "in_use": {}, "balance": {}}
+    usage: UsageCounts = {"used": {}, "in_use": {}, "balance": {}, "held": {}}
     refused = (not entry["enabled"] and kind != Feature.Type.CREDITS) or entry["revoked"]
     if customer_id is None:
         if (
@@ -136,13 +136,13 @@ def entitlement_consume(
     )
     if period is not None and not refused and connection.vendor == "postgresql":
         # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
-        outcome, used = _metered_consume_pg(row, period, quantity, entry["limit"])
+        outcome, used, held = _metered_consume_pg(row, period, quantity, entry["limit"])
+        usage["used"][feature_key] = used
+        usage["held"][feature_key] = held
         if outcome == "consumed":
             _usage_recorded(project, external_id, entry, metered=True)
-            usage["used"][feature_key] = used
             return _answer(feature_key, entry, usage, 0, allowed=True)
         if outcome == "denied":  # the statement saw the counter that refused it: no second query
-            usage["used"][feature_key] = used
             return _answer(feature_key, entry, usage, quantity, allowed=False)
         if outcome == "duplicate":
             return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
@@ -164,21 +164,22 @@ def entitlement_consume(
                 )
                 if taken is None:
                     raise _Denied
-                _thresholds(project, external_id, feature_key, entry, taken - quantity, taken)
-                usage["used"][feature_key] = taken
+                used, usage["held"][feature_key] = taken
+                _thresholds(project, external_id, feature_key, entry, used - quantity, used)
+                usage["used"][feature_key] = used
             elif kind == Feature.Type.ALLOCATION:
-                in_use = _allocation_move(
+                moved = _allocation_move(
                     project_id=project.pk,
                     customer_id=customer_id,
                     feature_id=entry["id"],
                     delta=quantity,
                     limit=entry["limit"],
                 )
-                if in_use is None:
+                if moved is None:
                     raise _Denied
-                usage["in_use"][feature_key] = in_use
+                usage["in_use"][feature_key], usage["held"][feature_key] = moved
             else:
-                usage["balance"][feature_key] = _credits_spend(
+                usage["balance"][feature_key], _ = _credits_spend(
                     project=project,
                     customer_id=customer_id,
                     external_id=external_id,
@@ -187,6 +188,7 @@ def entitlement_consume(
                     quantity=quantity,
                     reference=event_id,
                 )
+                usage["held"][feature_key] = credits_held(customer_id, entry["id"])
             _usage_recorded(project, external_id, entry, metered=period is not None)
     except _Denied:
         return _answer_now(structure, customer_id, feature_key, quantity, allowed=False)
@@ -246,7 +248,7 @@ def _answer_now(
     duplicate: bool = False,
 ) -> dict[str, Any]:
     """The answer with usage read from the database now (after a denial or a replay)."""
-    usage = resolver.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
+    usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
     answer = _answer(feature_key, structure["features"][feature_key], usage, quantity, allowed=allowed)
     if duplicate:
         answer["duplicate"] = True
@@ -262,9 +264,11 @@ def _credits_spend(
     entry: FeatureEntry,
     quantity: int,
     reference: str,
-) -> int:
-    """Spends credits from the customer's valid lots, oldest-expiring first, under row locks; the balance left.
-    Raises _Denied when the balance is short."""
+    ledger_type: str = CreditLedgerEntry.Type.CONSUME,
+) -> tuple[int, list[tuple[str, int]]]:
+    """Spends credits from the customer's valid lots, oldest-expiring first, under row locks, with ledger
+    entries of `ledger_type`; (the balance left, [(lot id, units taken)]). Raises _Denied when the balance is
+    short."""
     now = timezone.now()
     lots = list(
         CreditLot.objects.select_for_update()
@@ -277,11 +281,13 @@ def _credits_spend(
         raise _Denied
     left = quantity
     entries = []
+    takes: list[tuple[str, int]] = []
     for lot in lots:
         if left <= 0:
             break
         take = min(lot.remaining, left)
         left -= take
+        takes.append((lot.pk, take))
         CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
         entries.append(
             CreditLedgerEntry(
@@ -289,7 +295,7 @@ def _credits_spend(
                 customer_id=customer_id,
                 feature_id=entry["id"],
                 lot=lot,
-                type=CreditLedgerEntry.Type.CONSUME,
+                type=ledger_type,
                 amount=-take,
                 reference=reference,
             )
@@ -310,7 +316,13 @@ def _credits_spend(
                 "empty": after == 0,
             },
         )
-    return after
+    return after, takes
+
+
+def credits_held(customer_id: str, feature_id: str) -> int:
+    """The credits a customer's active holds set aside (already out of the balance)."""
+    held = Hold.objects.filter(customer_id=customer_id, feature_id=feature_id, status=Hold.Status.ACTIVE)
+    return int(held.aggregate(total=Sum(F("quantity") - F("consumed")))["total"] or 0)
 
 
 def entry_low_percent(entry: FeatureEntry) -> int:
@@ -360,15 +372,16 @@ def entitlement_release(
             )
             if not inserted:
                 raise _Duplicate
-            in_use = _allocation_move(
+            moved = _allocation_move(
                 project_id=project.pk,
                 customer_id=customer_id,
                 feature_id=entry["id"],
                 delta=-quantity,
                 limit=None,
             )
-            if in_use is None:
+            if moved is None:
                 raise _Denied
+            in_use = moved[0]
             counter = AllocationCounter.objects.get(customer_id=customer_id, feature_id=entry["id"])
             audit_record(
                 actor=actor,

@@ -143,16 +143,25 @@ def _counter_take(
     period: resolver.Period,
     quantity: int,
     limit: int | None,
-) -> int | None:
-    """used += quantity if that stays within `limit` (None: no limit), atomically; the new `used`, or None."""
+    hold: bool = False,
+) -> tuple[int, int] | None:
+    """used += quantity if that stays within `limit` (None: no limit), atomically, and held += quantity too when
+    the units are a hold's; the new (used, held), or None."""
     table = connection.ops.quote_name(UsageCounter._meta.db_table)
     condition = "" if limit is None else " AND used + %s <= %s"
-    params: list[Any] = [quantity, _db_time(timezone.now()), customer_id, feature_id, _db_time(period.start)]
+    params: list[Any] = [
+        quantity,
+        quantity if hold else 0,
+        _db_time(timezone.now()),
+        customer_id,
+        feature_id,
+        _db_time(period.start),
+    ]
     if limit is not None:
         params += [quantity, limit]
     sql = (
-        f"UPDATE {table} SET used = used + %s, updated_at = %s "  # noqa: S608
-        f"WHERE customer_id = %s AND feature_id = %s AND period_start = %s{condition} RETURNING used"
+        f"UPDATE {table} SET used = used + %s, held = held + %s, updated_at = %s "  # noqa: S608
+        f"WHERE customer_id = %s AND feature_id = %s AND period_start = %s{condition} RETURNING used, held"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -172,22 +181,36 @@ def _counter_take(
             )
             cursor.execute(sql, params)
             row = cursor.fetchone()
-    return int(row[0]) if row is not None else None
+    return (int(row[0]), int(row[1])) if row is not None else None
+
+
+def _counter_unhold(
+    *, customer_id: str, feature_id: str, period_start: datetime, held: int, returned: int
+) -> None:
+    """A hold's units leave its period's counter: `held` of them stop being held, and `returned` of those stop
+    counting as used too (what a confirm did not take; all of them on a release or an expiry)."""
+    table = connection.ops.quote_name(UsageCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET used = used - %s, held = held - %s, updated_at = %s "  # noqa: S608
+            "WHERE customer_id = %s AND feature_id = %s AND period_start = %s",
+            [returned, held, _db_time(timezone.now()), customer_id, feature_id, _db_time(period_start)],
+        )
 
 
 _CONSUME_CALL = (
-    "SELECT o_outcome, o_used FROM tollgate_metered_consume(%s, %s, %s, %s, %s, %s::bigint, %s::timestamptz, "
+    "SELECT o_outcome, o_used, o_held FROM tollgate_metered_consume(%s, %s, %s, %s, %s, %s::bigint, %s::timestamptz, "
     "%s::timestamptz, %s::timestamptz, %s::boolean, %s::bigint, %s::double precision[])"
 )
 
 
 def _metered_consume_pg(
     row: dict[str, Any], period: resolver.Period, quantity: int, limit: int | None
-) -> tuple[str, int]:
+) -> tuple[str, int, int]:
     """PostgreSQL: records a metered consume and adds it to its period counter within the limit, in one round
     trip (`tollgate_metered_consume`, migration 0005): no BEGIN or COMMIT of its own outside a transaction.
-    Returns (outcome, used): `consumed` (used = the new count), `duplicate`, `denied` (used = the count that
-    refused it), or `threshold` — it would cross 80 % or 100 % of the limit, so nothing was written and the
+    Returns (outcome, used, held): `consumed` (used = the new count), `duplicate`, `denied` (used = the count
+    that refused it), or `threshold` — it would cross 80 % or 100 % of the limit, so nothing was written and the
     caller records it in a transaction together with `usage.threshold_reached`."""
     marks = sorted(limit * threshold for threshold in THRESHOLDS) if limit else []
     params = [
@@ -206,26 +229,27 @@ def _metered_consume_pg(
     ]
     with connection.cursor() as cursor:
         cursor.execute(_CONSUME_CALL, params)
-        outcome, used = cursor.fetchone()
-    return str(outcome), int(used or 0)
+        outcome, used, held = cursor.fetchone()
+    return str(outcome), int(used or 0), int(held or 0)
 
 
 def _allocation_move(
-    *, project_id: str, customer_id: str, feature_id: str, delta: int, limit: int | None
-) -> int | None:
-    """in_use += delta, never above `limit` nor below 0, atomically; the new in_use, or None if refused."""
+    *, project_id: str, customer_id: str, feature_id: str, delta: int, limit: int | None, held: int = 0
+) -> tuple[int, int] | None:
+    """in_use += delta and held += `held` (a hold's units), never above `limit` nor below the units held,
+    atomically; the new (in_use, held), or None if refused."""
     table = connection.ops.quote_name(AllocationCounter._meta.db_table)
     if delta >= 0:
         condition = "" if limit is None else " AND in_use + %s <= %s"
         extra: list[Any] = [] if limit is None else [delta, limit]
     else:
-        condition = " AND in_use + %s >= 0"
-        extra = [delta]
+        condition = " AND in_use + %s >= held + %s"
+        extra = [delta, held]
     sql = (
-        f"UPDATE {table} SET in_use = in_use + %s, updated_at = %s "  # noqa: S608
-        f"WHERE customer_id = %s AND feature_id = %s{condition} RETURNING in_use"
+        f"UPDATE {table} SET in_use = in_use + %s, held = held + %s, updated_at = %s "  # noqa: S608
+        f"WHERE customer_id = %s AND feature_id = %s{condition} RETURNING in_use, held"
     )
-    params = [delta, _db_time(timezone.now()), customer_id, feature_id, *extra]
+    params = [delta, held, _db_time(timezone.now()), customer_id, feature_id, *extra]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -236,4 +260,4 @@ def _allocation_move(
             )
             cursor.execute(sql, params)
             row = cursor.fetchone()
-    return int(row[0]) if row is not None else None
+    return (int(row[0]), int(row[1])) if row is not None else None

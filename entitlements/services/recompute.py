@@ -18,7 +18,7 @@ from core.audit import audit_record
 from core.errors import InvalidRequest
 from customers.models import Customer
 from entitlements import cache as ent_cache
-from entitlements import changes, resolver
+from entitlements import changes, resolver, usage_read
 from entitlements.models import EntitlementSettings, EntitlementState
 from entitlements.selectors import entitlements_body
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
@@ -60,7 +60,7 @@ def entitlements_recompute(*, customer: Customer) -> None:
         )
         digest = _answer_digest(structure)
         if _state_put(customer, digest, lambda: _answer_digest(anyone())):
-            usage = resolver.resolve_usage(customer_id=customer.pk, structure=structure, now=now)
+            usage = usage_read.resolve_usage(customer_id=customer.pk, structure=structure, now=now)
             event_record(
                 project=project,
                 type="entitlements.updated",

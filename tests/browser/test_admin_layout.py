@@ -36,6 +36,7 @@ from tests.billing.payment_factories import (
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
+from tests.entitlements.hold_factories import HoldFactory
 from tests.events.factories import EventFactory, WebhookEndpointFactory
 
 pytestmark = [
@@ -174,6 +175,25 @@ def _seed(tenant, catalog) -> dict[str, str]:
         amount=-750,
         reference="consume-2026-05-20-000001",
     )
+    HoldFactory(
+        project=project,
+        customer=customer,
+        feature=seats,
+        id="hold_layout1",
+        hold_id="render-job-2026-05-20-user-4f1c2a9e-000001",
+        quantity=3,
+    )
+    HoldFactory(
+        project=project,
+        customer=customer,
+        feature=seats,
+        id="hold_layout2",
+        hold_id="render-job-2026-05-20-user-4f1c2a9e-000002",
+        quantity=12,
+        confirmed=9,
+        status="confirmed",
+        ended_at=timezone.now(),
+    )
     EntitlementSettings.objects.create(project=project)
     ProductAccess.objects.create(product=catalog.credits, duration_days=365)
     StripeEvent.objects.create(
@@ -273,11 +293,21 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             _shoot(page, "payments")
         if model._meta.model_name == "grant":
             _shoot(page, "grants")
+        if model._meta.model_name == "hold":
+            _shoot(page, "holds")
     assert "\n".join(overflowing) == ""
     # Cells wrap between words, and long identifiers at their dots and underscores ("entitlement." / "granted"),
     # never inside a word ("entitlement.gr" / "anted", "Subscripti" / "on").
     assert "\n".join(broken_words) == ""
-    assert set(badges) >= {"requires_payment_method", "succeeded", "failed", "past_due", "paid", "completed"}
+    assert set(badges) >= {
+        "requires_payment_method",
+        "succeeded",
+        "failed",
+        "past_due",
+        "paid",
+        "completed",
+        "confirmed",
+    }
     assert {status: ratio for status, ratio in badges.items() if ratio < 4.5} == {}
 
 
@@ -298,6 +328,8 @@ def test_view_site_customer_page_and_dashboard_tooltips(page, tenant_a, catalog)
     _shoot(page, "customer")
     page.locator("#payments-group").scroll_into_view_if_needed()
     _shoot(page, "customer-payments")
+    page.locator("#holds-group").scroll_into_view_if_needed()
+    _shoot(page, "customer-holds")
     inline = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert inline[0] <= inline[1]
     page.goto("/admin/dashboard/")

@@ -52,6 +52,7 @@ def test_consume_counts_until_the_limit_and_a_denial_records_nothing(api, tenant
         "used": 2,
         "remaining": 1,
         "balance": None,
+        "held": 0,
     }
     denied = consume(api, tenant_a.key, "x2", "exports", 2)
     assert (denied["allowed"], denied["used"], denied["remaining"]) == (False, 2, 1)

@@ -96,10 +96,12 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCh
     enabled = entry["enabled"]
     used = entry["used"]
     balance = entry["balance"]
+    held = entry.get("held")
     remaining: int | None = None
     if kind == "metered" or kind == "allocation":
-        remaining = None if limit is None else max(limit - used, 0)
-        allowed = enabled and (limit is None or used + quantity <= limit)
+        counted = used + (held or 0)  # held units count against the limit
+        remaining = None if limit is None else max(limit - counted, 0)
+        allowed = enabled and (limit is None or counted + quantity <= limit)
     elif kind == "credits":
         remaining = balance
         enabled = not entry["revoked"] and balance > 0
@@ -116,6 +118,7 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCh
         "used": used,
         "remaining": remaining,
         "balance": balance,
+        "held": held,
     }
     return EntitlementCheck(raw=raw, **raw)
 
@@ -204,7 +207,7 @@ class LocalEntitlements:
             if snapshot is not None and entry is not None:
                 snapshot.features = {
                     **snapshot.features,
-                    feature: {**entry, "used": answer.used, "balance": answer.balance},
+                    feature: {**entry, "used": answer.used, "balance": answer.balance, "held": answer.held},
                 }
         return answer
 
@@ -245,6 +248,7 @@ class LocalEntitlements:
                 "used": None,
                 "remaining": None,
                 "balance": None,
+                "held": None,
                 "unavailable": True,
             }
         )

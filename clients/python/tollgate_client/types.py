@@ -47,6 +47,10 @@ __all__ = [
     "Feature",
     "FeatureType",
     "Grant",
+    "Hold",
+    "HoldAnswer",
+    "HoldStatus",
+    "HoldUsage",
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",
@@ -102,7 +106,7 @@ CartStatus = Literal["open", "checked_out", "deleted"]
 CheckoutSessionMode = Literal["subscription", "payment"]
 CheckoutSessionStatus = Literal["open", "complete", "expired"]
 CouponDuration = Literal["once", "repeating", "forever"]
-CreditLedgerEntryType = Literal["grant", "consume", "revoke"]
+CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return"]
 CreditLotSource = Literal["purchase", "plan", "grant"]
 EntitlementSourceType = Literal["subscription", "purchase", "default_product", "grant", "revocation"]
 EventDeliveryStatus = Literal["pending", "succeeded", "failed"]
@@ -126,6 +130,7 @@ EventType = Literal[
     "webhook_endpoint.disabled",
 ]
 FeatureType = Literal["boolean", "metered", "credits", "allocation", "static"]
+HoldStatus = Literal["active", "confirmed", "released", "expired"]
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
 MeterReportStatus = Literal["pending", "reported", "skipped", "failed"]
 PaymentFlow = Literal["checkout", "intent"]
@@ -695,6 +700,8 @@ class EntitlementCheck(TollgateObject):
     remaining: int | None
     balance: int | None
     """credits features: the spendable balance."""
+    held: int | None
+    """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
     duplicate: bool = False
     """`consume`/`release` only: this id was recorded before, nothing was recorded again."""
 
@@ -725,6 +732,8 @@ class Entitlement(TollgateObject):
     used: int | None
     remaining: int | None
     balance: int | None
+    held: int | None
+    """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
     resets_at: str | None
     """`metered`: the end of the current period, when `used` starts again from 0."""
     sources: list[EntitlementSource]
@@ -739,6 +748,47 @@ class CustomerEntitlements(TollgateObject):
     def get(self, feature: str) -> Entitlement | None:
         """The entitlement to `feature`, or None when the customer's answer does not mention it."""
         return next((e for e in self.entitlements if e.feature == feature), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hold(TollgateObject):
+    id: str
+    """Your id for the hold."""
+    object: str = "entitlement_hold"
+    customer: str
+    feature: str
+    quantity: int
+    """Units held."""
+    consumed: int
+    """Units reported as used against the hold so far."""
+    confirmed: int | None
+    """Units the confirm kept as usage (those reported included)."""
+    status: HoldStatus
+    expires_at: str
+    created_at: str
+    ended_at: str | None
+    """When it was confirmed, released or expired."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldAnswer(TollgateObject):
+    allowed: bool
+    """false: the limit or balance refused the hold; nothing recorded."""
+    hold: Hold | None
+    entitlement: EntitlementCheck
+    """The feature's check now (for one more unit; a refused hold: its units)."""
+    duplicate: bool | None = None
+    """true when this call was made before."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldUsage(TollgateObject):
+    accepted: int
+    """Events recorded now."""
+    duplicates: int
+    """Events whose id the project had already (counted once)."""
+    hold: Hold
+    entitlement: EntitlementCheck
 
 
 @dataclass(frozen=True, kw_only=True)

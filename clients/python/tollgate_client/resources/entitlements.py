@@ -14,6 +14,8 @@ from tollgate_client.types import (
     CustomerEntitlements,
     EntitlementCheck,
     Grant,
+    HoldAnswer,
+    HoldUsage,
     Revocation,
     UsageBatchResult,
     UsageEvent,
@@ -114,11 +116,64 @@ class Revocations(Resource):
         )
 
 
+class Holds(Resource):
+    """Reservations: units set aside before the work that uses them, then confirmed, released or expired."""
+
+    def create(
+        self,
+        *,
+        id: str,
+        customer: str,
+        feature: str,
+        quantity: int,
+        expires_in: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> HoldAnswer:
+        """Sets `quantity` units of a `metered`, `credits` or `allocation` feature aside for `expires_in` seconds
+        (default 600, at most 24 h): they count against the limit (`held` in checks) or leave the credit
+        balance. Refused → `allowed` False, `hold` None and nothing recorded. `id` is your id for the hold (no
+        `/`): the same id again answers the stored hold with `duplicate` True (`ConflictError`
+        `idempotency_id_reused` if it named another customer, feature or quantity)."""
+        body = compact(id=id, customer=customer, feature=feature, quantity=quantity, expires_in=expires_in)
+        return self._post(HoldAnswer, "/entitlements/holds", body, idempotency_key=idempotency_key)
+
+    def retrieve(self, hold_id: str) -> HoldAnswer:
+        """The hold (an expired one shows `expired`) and its feature's check now."""
+        return self._get(HoldAnswer, path("/entitlements/holds/{}", hold_id))
+
+    def confirm(
+        self, hold_id: str, *, quantity: int | None = None, idempotency_key: str | None = None
+    ) -> HoldAnswer:
+        """Turns `quantity` held units (default: all) into usage and gives the rest back. The same confirm again
+        answers `duplicate` True; `ConflictError` `hold_released`, `hold_expired` or `hold_confirmed` (another
+        quantity) once the hold has ended otherwise."""
+        url = path("/entitlements/holds/{}/confirm", hold_id)
+        return self._post(HoldAnswer, url, compact(quantity=quantity), idempotency_key=idempotency_key)
+
+    def report_usage(
+        self, hold_id: str, *, events: Sequence[tuple[str, int]], idempotency_key: str | None = None
+    ) -> HoldUsage:
+        """Records uses made from the hold (a lease), `(id, quantity)` each, idempotent by id like a consume:
+        their units stop being held and become used. More than the hold has left → `InvalidRequestError`
+        `usage_exceeds_hold`, nothing recorded; an ended hold → `ConflictError` `hold_expired` (…).
+        `tollgate_client.leases.LeasedQuota` does this for you."""
+        url = path("/entitlements/holds/{}/usage", hold_id)
+        body = {"events": [{"id": event_id, "quantity": quantity} for event_id, quantity in events]}
+        return self._post(HoldUsage, url, body, idempotency_key=idempotency_key)
+
+    def release(self, hold_id: str, *, idempotency_key: str | None = None) -> HoldAnswer:
+        """Gives every held unit back. The same release again answers `duplicate` True; `ConflictError`
+        `hold_confirmed` or `hold_expired` once the hold has ended otherwise."""
+        url = path("/entitlements/holds/{}/release", hold_id)
+        return self._post(HoldAnswer, url, {}, idempotency_key=idempotency_key)
+
+
 class Entitlements(Resource):
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
         self.grants = Grants(transport)
         self.revocations = Revocations(transport)
+        self.holds = Holds(transport)
 
     def check(self, *, customer: str, feature: str, quantity: int | None = None) -> EntitlementCheck:
         """May the customer use `quantity` (default 1) of the feature now? Records nothing.

@@ -1,0 +1,255 @@
+"""Consumes a counted feature from leases: units taken from Tollgate in one step, used from memory, reported in
+batches, and the rest given back.
+
+    from tollgate_client.leases import LeasedQuota
+
+    quota = LeasedQuota(tollgate, customer="user-42", feature="api_calls", lease=100)
+    if quota.consume(id=request_id):   # no I/O while the lease lasts
+        ...
+    quota.close()                      # reports what is left to report, gives the unused units back
+
+A lease is a hold (`POST /entitlements/holds`): Tollgate sets its units aside under the feature's limit, so the
+units every process leases plus what the server counted never pass the limit, across processes and hosts.
+`consume` answers from the lease; when it runs short, or nears its end, the lease is reported, released and a new
+one taken (of `lease` units, or what is left of the limit when that is less). Each use's `id` is reported
+(`POST /entitlements/holds/{id}/usage`, every `flush_every` seconds by a background thread, and on `close`), so
+an id used twice — here, in another process or by a consume — is counted once.
+
+Guarantees and their bounds:
+
+- **The limit.** Uses are answered only from a lease that Tollgate granted and that has not reached its end: a
+  lease is not used past `expires_in − margin` seconds after it was asked for (the monotonic clock; `margin`
+  defaults to a tenth of `expires_in`, at least one second), so its units are reported before Tollgate's sweep may
+  give them to another process. Only when Tollgate cannot be reached for all of `margin` do the uses of a lease
+  reach it after its end: they are then recorded as usage (`POST /usage/batch`, metered features) and may pass
+  the limit by at most that lease's units; for credits and allocation features they cannot be recorded and are
+  counted in `lost` (and logged).
+- **A process that dies** returns its leases' unused units when they expire (`expires_in`, plus up to 30 s);
+  uses it made and had not reported yet (at most `flush_every` seconds of them) are not counted.
+- **Unreachable Tollgate.** `consume` answers from a lease it holds; it needs Tollgate to take a new one, and
+  answers False when it cannot (an outage denies, never over-grants).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tollgate_client.errors import ConflictError, TollgateError
+
+if TYPE_CHECKING:
+    from tollgate_client.client import Tollgate
+
+logger = logging.getLogger("tollgate_client.leases")
+
+_MAX_REPORT = 1000  # events per report (the server's limit)
+
+
+@dataclass
+class _Lease:
+    hold_id: str
+    left: int
+    deadline: float  # monotonic: not used past it
+    pending: list[tuple[str, int]] = field(default_factory=list)
+
+
+class LeasedQuota:
+    """Uses of one customer's counted feature (`metered`, `credits` or `allocation`), answered from leases. One
+    per (customer, feature) and process; its methods may be called from any thread."""
+
+    def __init__(
+        self,
+        tollgate: Tollgate,
+        *,
+        customer: str,
+        feature: str,
+        lease: int = 100,
+        expires_in: int = 60,
+        margin: float | None = None,
+        flush_every: float = 0.5,
+        metered: bool = True,
+    ) -> None:
+        if lease < 1 or expires_in < 2:
+            raise ValueError("lease ≥ 1 unit and expires_in ≥ 2 seconds")
+        self._tollgate = tollgate
+        self.customer = customer
+        self.feature = feature
+        self.lease_size = lease
+        self.expires_in = expires_in
+        self.margin = margin if margin is not None else max(1.0, expires_in / 10)
+        self.flush_every = flush_every
+        self._metered = metered  # late uses can be recorded as plain usage (only metered features take usage)
+        self._state = threading.Lock()  # the lease and its pending uses: held for microseconds
+        self._io = (
+            threading.Lock()
+        )  # one exchange with Tollgate at a time; taken before `_state`, never after
+        self._lease: _Lease | None = None
+        self._seen: set[str] = set()
+        self.lost = 0
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="tollgate-lease-flush", daemon=True)
+        self._flusher.start()
+
+    # --- using ------------------------------------------------------------------------------------------------
+
+    def consume(self, *, id: str, quantity: int = 1) -> bool:
+        """Uses `quantity` units if the lease (or a new one) has them: True, and the use is reported with `id`;
+        False, and nothing is used. The same `id` again answers True and uses nothing more."""
+        with self._state:
+            if self._take(id, quantity):
+                return True
+        with self._io:  # a new lease is needed: report and end this one, take the next
+            with self._state:
+                if self._take(id, quantity):  # another thread renewed meanwhile
+                    return True
+                ending = self._lease
+                self._lease = None
+            if ending is not None:
+                self._end(ending)
+            fresh = self._lease_take(quantity)
+            with self._state:
+                self._lease = fresh
+                return fresh is not None and self._take(id, quantity)
+
+    def _take(self, event_id: str, quantity: int) -> bool:
+        """From the current lease, in memory (`_state` held)."""
+        if event_id in self._seen:
+            return True
+        lease = self._lease
+        if lease is None or lease.left < quantity or time.monotonic() >= lease.deadline:
+            return False
+        lease.left -= quantity
+        lease.pending.append((event_id, quantity))
+        self._seen.add(event_id)
+        if len(self._seen) > 100_000:  # ids of reported uses: the server dedupes them anyway
+            self._seen = {event_id}
+        return True
+
+    @property
+    def left(self) -> int:
+        """Units left in the current lease (0 without one)."""
+        with self._state:
+            return self._lease.left if self._lease is not None else 0
+
+    # --- talking to Tollgate ------------------------------------------------------------------------------------
+
+    def _lease_take(self, quantity: int) -> _Lease | None:
+        """A new lease of `lease_size` units (at least `quantity`), or of what the limit has left when that is
+        less; None when not even `quantity` is left (or Tollgate cannot be reached)."""
+        want = max(self.lease_size, quantity)
+        holds = self._tollgate.entitlements.holds
+        for _ in range(5):  # concurrent leases may take what an answer said was left
+            hold_id = f"lease-{uuid.uuid4().hex}"
+            asked = time.monotonic()
+            try:
+                answer = holds.create(
+                    id=hold_id,
+                    customer=self.customer,
+                    feature=self.feature,
+                    quantity=want,
+                    expires_in=self.expires_in,
+                )
+            except TollgateError:
+                logger.warning(
+                    "tollgate_client: no lease of %s for %s", self.feature, self.customer, exc_info=True
+                )
+                return None
+            if answer.allowed:
+                return _Lease(hold_id=hold_id, left=want, deadline=asked + self.expires_in - self.margin)
+            remaining = answer.entitlement.remaining
+            if remaining is None or remaining < quantity or remaining >= want:
+                return None
+            want = remaining
+        return None
+
+    def _end(self, lease: _Lease) -> None:
+        """Reports the lease's uses and releases it (the unused units go back). `_io` held."""
+        self._report(lease)
+        try:
+            self._tollgate.entitlements.holds.release(lease.hold_id)
+        except ConflictError:
+            pass  # it expired (or was released by an operator): its unused units went back already
+        except TollgateError:
+            logger.warning("tollgate_client: lease %s not released; it ends at its expiry", lease.hold_id)
+
+    def _report(self, lease: _Lease) -> None:
+        """Sends the lease's pending uses (`_io` held); a report that fails is tried again at the next flush."""
+        with self._state:
+            events, lease.pending = lease.pending, []
+        holds = self._tollgate.entitlements.holds
+        for start in range(0, len(events), _MAX_REPORT):
+            batch = events[start : start + _MAX_REPORT]
+            try:
+                holds.report_usage(lease.hold_id, events=batch)
+            except ConflictError:  # the lease ended before its uses reached Tollgate
+                try:
+                    self._record_late(lease, batch)
+                except TollgateError:
+                    logger.error(
+                        "tollgate_client: %d late uses of lease %s not recorded", len(batch), lease.hold_id
+                    )
+                    self.lost += sum(quantity for _, quantity in batch)
+            except TollgateError:
+                with self._state:
+                    lease.pending[:0] = events[start:]
+                return
+
+    def _record_late(self, lease: _Lease, events: list[tuple[str, int]]) -> None:
+        units = sum(quantity for _, quantity in events)
+        if self._metered:
+            logger.warning(
+                "tollgate_client: lease %s ended before %d uses were reported", lease.hold_id, units
+            )
+            self._tollgate.usage.record_batch(
+                events=[
+                    {"id": event_id, "customer": self.customer, "feature": self.feature, "quantity": quantity}
+                    for event_id, quantity in events
+                ]
+            )
+        else:
+            logger.error(
+                "tollgate_client: lease %s ended; %d units used from it are not counted", lease.hold_id, units
+            )
+            self.lost += units
+
+    def flush(self) -> None:
+        """Reports the current lease's pending uses now."""
+        with self._io:
+            lease = self._lease
+            if lease is not None:
+                self._report(lease)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_every):
+            try:
+                self.flush()
+                with self._io, self._state:
+                    due = self._lease is not None and time.monotonic() >= self._lease.deadline
+                    ending = self._lease if due else None
+                    if due:
+                        self._lease = None
+                if ending is not None:
+                    with self._io:
+                        self._end(ending)
+            except Exception:  # a flush that failed is tried again; the thread must live
+                logger.warning("tollgate_client: lease flush failed", exc_info=True)
+
+    def close(self) -> None:
+        """Reports every pending use, releases the lease and stops the background flush."""
+        self._stop.set()
+        self._flusher.join(timeout=self.flush_every + 30)
+        with self._io:
+            with self._state:
+                ending, self._lease = self._lease, None
+            if ending is not None:
+                self._end(ending)
+
+    def __enter__(self) -> LeasedQuota:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

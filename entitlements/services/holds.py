@@ -1,0 +1,533 @@
+"""Holds (reservations): units of a metered, credits or allocation feature set aside for a customer before the
+work that uses them, then confirmed (the same or fewer units become usage), released, or expired.
+
+- `hold_place` takes the units the way a consume would, under the same limit and in the same statement shape (a
+  counter's conditional `UPDATE`, or credit lots under row locks), and marks them held: a counter's `held`, or
+  ledger entries `hold` on the lots they came from. Idempotent by the tenant's id: the same id again answers the
+  stored hold; another customer, feature or quantity under it → 409.
+- Every ending (`hold_confirm`, `hold_release`, `holds_expire`) is one conditional `UPDATE … WHERE status =
+  'active'` of the hold in the transaction that gives its units back, so exactly one ending wins, once, whatever
+  races it: a confirm against the sweep, two releases, a retry after a lost answer.
+- A confirm records one usage event (`event_id` = the hold's own id; `properties.hold` = the tenant's id), which
+  a Stripe meter then bills like any consume; a metered hold's units stay in the period it was placed in.
+- A hold past `expires_at` is over: the beat sweep (`entitlements.tasks.holds_expire`, every 30 s) ends it, and
+  a confirm or release that finds it first ends it the same way. A process killed while holding leaves nothing
+  the sweep does not give back.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalog.models import Feature
+from core.actors import Actor
+from core.audit import audit_record
+from core.errors import Conflict, InvalidRequest, NotFound
+from entitlements import cache as ent_cache
+from entitlements import resolver, usage_read
+from entitlements.models import CreditLedgerEntry, CreditLot, Hold, UsageEvent
+from entitlements.selectors import feature_answer, snapshot_entry
+from entitlements.services.consume import (
+    _credits_spend,
+    _Denied,
+    _event_row,
+    _structure_for_consume,
+    _usage_recorded,
+)
+from entitlements.services.counters import _allocation_move, _counter_take, _counter_unhold, _events_insert
+from entitlements.services.customers import customers_ensure
+from entitlements.services.usage import _thresholds
+from entitlements.snapshot import FeatureEntry
+from projects.models import Project
+
+MAX_HOLD_SECONDS = 24 * 3600
+DEFAULT_HOLD_SECONDS = 600
+HOLDABLE = (Feature.Type.METERED, Feature.Type.CREDITS, Feature.Type.ALLOCATION)
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    """What a hold operation did: the hold (None when a new hold was refused), the feature's answer after it,
+    and whether this call repeated one already done (`duplicate`)."""
+
+    allowed: bool
+    hold: Hold | None
+    entitlement: dict[str, Any]
+    duplicate: bool = False
+
+
+class _Refused(Exception):
+    """Rolls back a hold the limit or balance refused."""
+
+
+def hold_place(
+    *,
+    project: Project,
+    hold_id: str,
+    external_id: str,
+    feature_key: str,
+    quantity: int,
+    expires_in: int = DEFAULT_HOLD_SECONDS,
+    read_ahead: dict[str, Any] | None = None,
+) -> HoldOutcome:
+    """Sets `quantity` units aside for `expires_in` seconds (≤ 24 h), if the limit or balance allows them all;
+    refused → nothing recorded, `allowed: false`."""
+    if "/" in hold_id:
+        raise InvalidRequest(
+            "id: a hold id is part of URLs; it has no '/'.", code="invalid_parameter", param="id"
+        )
+    if not 1 <= expires_in <= MAX_HOLD_SECONDS:
+        raise InvalidRequest(
+            f"expires_in: between 1 and {MAX_HOLD_SECONDS} seconds.",
+            code="invalid_parameter",
+            param="expires_in",
+        )
+    _, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
+    kind = entry["type"]
+    if kind not in HOLDABLE:
+        raise InvalidRequest(
+            f"feature: {feature_key!r} is a {kind} feature; only metered, credits and allocation features are "
+            "held.",
+            code="feature_not_holdable",
+            param="feature",
+        )
+    stored = _stored(project, hold_id)
+    if stored is not None:
+        return _repeated(stored, external_id, entry["id"], quantity)
+    refused = (not entry["enabled"] and kind != Feature.Type.CREDITS) or entry["revoked"]
+    if customer_id is None:
+        if (
+            refused or kind == Feature.Type.CREDITS
+        ):  # an unknown user has no credits: refused, nothing written
+            return _refused(project, external_id, None, feature_key, quantity)
+        customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
+    now = timezone.now()
+    period = resolver.period_from_snapshot(entry) if kind == Feature.Type.METERED else None
+    hold = Hold(
+        project=project,
+        customer_id=customer_id,
+        feature_id=entry["id"],
+        hold_id=hold_id,
+        quantity=quantity,
+        period_start=period.start if period else None,
+        expires_at=now + timedelta(seconds=expires_in),
+        created_at=now,
+    )
+    try:
+        with transaction.atomic():
+            hold.save(force_insert=True)
+            if refused:
+                raise _Refused
+            _take(project, hold, external_id, feature_key, entry, period)
+            ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
+    except _Refused:
+        return _refused(project, external_id, customer_id, feature_key, quantity)
+    except IntegrityError:  # the same id placed concurrently: the first one stands
+        stored = _stored(project, hold_id)
+        if stored is None:
+            raise
+        return _repeated(stored, external_id, entry["id"], quantity)
+    return _outcome(hold, duplicate=False)
+
+
+def _take(
+    project: Project,
+    hold: Hold,
+    external_id: str,
+    feature_key: str,
+    entry: FeatureEntry,
+    period: resolver.Period | None,
+) -> None:
+    """Takes the hold's units under the limit (raises _Refused), marking them held."""
+    if period is not None:
+        taken = _counter_take(
+            project_id=project.pk,
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            period=period,
+            quantity=hold.quantity,
+            limit=entry["limit"],
+            hold=True,
+        )
+        if taken is None:
+            raise _Refused
+        _thresholds(project, external_id, feature_key, entry, taken[0] - hold.quantity, taken[0])
+    elif entry["type"] == Feature.Type.ALLOCATION:
+        moved = _allocation_move(
+            project_id=project.pk,
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            delta=hold.quantity,
+            limit=entry["limit"],
+            held=hold.quantity,
+        )
+        if moved is None:
+            raise _Refused
+    else:
+        try:
+            _, takes = _credits_spend(
+                project=project,
+                customer_id=hold.customer_id,
+                external_id=external_id,
+                feature_key=feature_key,
+                entry=entry,
+                quantity=hold.quantity,
+                reference=hold.hold_id,
+                ledger_type=CreditLedgerEntry.Type.HOLD,
+            )
+        except _Denied:
+            raise _Refused from None
+        Hold.objects.filter(pk=hold.pk).update(lots=takes)
+        hold.lots = takes
+
+
+def hold_confirm(*, project: Project, hold_id: str, quantity: int | None = None) -> HoldOutcome:
+    """Turns the hold into usage of `quantity` units (default: all it holds; 0 confirms none) and gives the rest
+    back. The same confirm again answers the confirmed hold; any other call on an ended hold → 409."""
+    hold = _hold_get(project, hold_id)
+    taken = hold.quantity if quantity is None else quantity
+    if taken > hold.quantity:
+        raise InvalidRequest(
+            f"quantity: the hold holds {hold.quantity} units; a confirm takes at most that.",
+            code="confirm_exceeds_hold",
+            param="quantity",
+        )
+    if taken < hold.consumed:
+        raise InvalidRequest(
+            f"quantity: {hold.consumed} units were reported against the hold already; a confirm keeps at least "
+            "that.",
+            code="confirm_below_reported",
+            param="quantity",
+        )
+    if _end(hold, Hold.Status.CONFIRMED, confirmed=taken):
+        return _outcome(hold, duplicate=False)
+    if hold.status == Hold.Status.CONFIRMED and hold.confirmed == taken:
+        return _outcome(hold, duplicate=True)
+    raise _ended(hold)
+
+
+def hold_release(
+    *, project: Project, hold_id: str, actor: Actor | None = None, reason: str = ""
+) -> HoldOutcome:
+    """Gives every unit of the hold back (an operator's release is audited with `actor` and `reason`). The same
+    release again answers the released hold; a release of a confirmed or expired hold → 409."""
+    hold = _hold_get(project, hold_id)
+
+    def audit() -> None:
+        if actor is not None:
+            audit_record(
+                actor=actor,
+                action="entitlement.hold_released",
+                target=hold,
+                project=project,
+                reason=reason,
+                before={"status": Hold.Status.ACTIVE},
+                after={"status": Hold.Status.RELEASED, "hold": hold.hold_id, "quantity": hold.quantity},
+            )
+
+    if _end(hold, Hold.Status.RELEASED, audit=audit):
+        return _outcome(hold, duplicate=False)
+    if hold.status == Hold.Status.RELEASED:
+        return _outcome(hold, duplicate=True)
+    raise _ended(hold)
+
+
+@dataclass(frozen=True)
+class HoldUsageOutcome:
+    """A usage report against a hold: how many events were recorded (`accepted`) or were known already
+    (`duplicates`), the hold after it and its feature's answer."""
+
+    accepted: int
+    duplicates: int
+    hold: Hold
+    entitlement: dict[str, Any]
+
+
+class _Exceeded(Exception):
+    """Rolls back a usage report that would use more than the hold has left."""
+
+
+def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]]) -> HoldUsageOutcome:
+    """Records usage against an active hold (a lease): each event `(id, quantity)` once, idempotent by its id
+    within the project like a consume; the new events' units stop being held and become used, in one
+    transaction. All or nothing: more than the hold has left → 400 `usage_exceeds_hold`, nothing recorded. An
+    ended hold → 409 (`hold_expired` …)."""
+    ids = [event_id for event_id, _ in events]
+    if len(set(ids)) != len(ids):
+        raise InvalidRequest("events: each id once per report.", code="invalid_parameter", param="events")
+    hold = _hold_get(project, hold_id)
+    if hold.status != Hold.Status.ACTIVE:
+        raise _ended(hold)
+    try:
+        with transaction.atomic():
+            consumed = (
+                Hold.objects.select_for_update()
+                .filter(pk=hold.pk, status=Hold.Status.ACTIVE)
+                .values_list("consumed", flat=True)
+                .first()
+            )
+            if consumed is None:  # ended meanwhile
+                hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
+                raise _ended(hold)
+            inserted = _events_record(hold, events)
+            units = sum(quantity for event_id, quantity in events if event_id in inserted)
+            if consumed + units > hold.quantity:
+                raise _Exceeded(consumed)
+            if units:
+                Hold.objects.filter(pk=hold.pk).update(consumed=F("consumed") + units)
+                _unhold_used(hold, units)
+                ent_cache.usage_changed(project_id=project.pk, external_ids=[hold.customer.external_id])
+    except _Exceeded as exceeded:
+        raise InvalidRequest(
+            f"events: the hold has {hold.quantity - exceeded.args[0]} units left; these events use more.",
+            code="usage_exceeds_hold",
+            param="events",
+        ) from None
+    hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
+    answer = _answer(project, hold.customer.external_id, hold.customer_id, hold.feature.key, 1)
+    return HoldUsageOutcome(len(inserted), len(events) - len(inserted), hold, answer)
+
+
+def _unhold_used(hold: Hold, units: int) -> None:
+    """`units` of the hold were used: they stay counted (or out of the credit lots) and stop being held."""
+    if hold.feature.type == Feature.Type.METERED:
+        assert hold.period_start is not None
+        _counter_unhold(
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            period_start=hold.period_start,
+            held=units,
+            returned=0,
+        )
+    elif hold.feature.type == Feature.Type.ALLOCATION:
+        _allocation_move(
+            project_id=hold.project_id,
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            delta=0,
+            limit=None,
+            held=-units,
+        )
+
+
+def holds_expire(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Ends the active holds past their `expires_at` (oldest first, at most `limit`), giving their units back;
+    the number ended."""
+    now = now or timezone.now()
+    due = list(
+        Hold.objects.select_related("customer", "feature", "project")
+        .filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
+        .order_by("expires_at")[:limit]
+    )
+    return sum(1 for hold in due if _end(hold, Hold.Status.EXPIRED, now=now))
+
+
+def hold_get(*, project: Project, hold_id: str) -> HoldOutcome:
+    """The hold and its feature's answer now (an expired hold the sweep has not reached yet is ended first)."""
+    hold = _hold_get(project, hold_id)
+    return _outcome(hold, duplicate=False)
+
+
+# --- ending a hold ------------------------------------------------------------------------------------------
+
+
+def _end(
+    hold: Hold,
+    status: str,
+    *,
+    confirmed: int | None = None,
+    now: datetime | None = None,
+    audit: Callable[[], None] | None = None,
+) -> bool:
+    """Ends an active hold as `status`, giving back what it does not keep, in one transaction (with `audit`, if
+    given); False (and the hold re-read) when it was no longer active. A confirm keeps `confirmed` units in all
+    (those reported against the hold already among them); a release or an expiry keeps only those reported. A
+    hold found past its expiry is expired instead, and False."""
+    now = now or timezone.now()
+    if status != Hold.Status.EXPIRED and hold.status == Hold.Status.ACTIVE and hold.expires_at <= now:
+        _end(hold, Hold.Status.EXPIRED, now=now)
+        return False
+    with transaction.atomic():
+        # The row lock orders this ending after a usage report in flight on the same hold (`hold_usage`).
+        consumed = (
+            Hold.objects.select_for_update()
+            .filter(pk=hold.pk, status=Hold.Status.ACTIVE)
+            .values_list("consumed", flat=True)
+            .first()
+        )
+        if consumed is not None:
+            kept = max(confirmed, consumed) if confirmed is not None else consumed
+            Hold.objects.filter(pk=hold.pk).update(
+                status=status, confirmed=kept if confirmed is not None else None, ended_at=now
+            )
+            _give_back(hold, kept=kept, consumed=consumed)
+            if kept > consumed:
+                _record_usage(hold, kept - consumed, event_id=hold.pk)
+            if audit is not None:
+                audit()
+            ent_cache.usage_changed(project_id=hold.project_id, external_ids=[hold.customer.external_id])
+    hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
+    return consumed is not None
+
+
+def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
+    """The hold's units still held stop being held; all but `kept` stop being used (or go back to their credit
+    lots). Units reported against it (`consumed`) left `held` when they were reported."""
+    returned = hold.quantity - kept
+    still_held = hold.quantity - consumed
+    kind = hold.feature.type
+    if kind == Feature.Type.METERED:
+        assert hold.period_start is not None
+        _counter_unhold(
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            period_start=hold.period_start,
+            held=still_held,
+            returned=returned,
+        )
+    elif kind == Feature.Type.ALLOCATION:
+        _allocation_move(
+            project_id=hold.project_id,
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            delta=-returned,
+            limit=None,
+            held=-still_held,
+        )
+    elif returned:
+        _lots_refill(hold, returned)
+
+
+def _lots_refill(hold: Hold, returned: int) -> None:
+    """Credits a hold does not keep go back to the lots they came from, last taken first, with ledger entries
+    `hold_return`; a lot voided or expired meanwhile keeps nothing of it (the credits were going to end there)."""
+    entries = []
+    for lot_id, units in reversed(hold.lots):
+        if returned <= 0:
+            break
+        back = min(units, returned)
+        returned -= back
+        CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + back)
+        entries.append(
+            CreditLedgerEntry(
+                project_id=hold.project_id,
+                customer_id=hold.customer_id,
+                feature_id=hold.feature_id,
+                lot_id=lot_id,
+                type=CreditLedgerEntry.Type.HOLD_RETURN,
+                amount=back,
+                reference=hold.hold_id,
+            )
+        )
+    CreditLedgerEntry.objects.bulk_create(entries)
+
+
+def _record_usage(hold: Hold, units: int, *, event_id: str) -> None:
+    """Units kept by a confirm as one consume event, in the hold's period (a Stripe meter bills it like a
+    consume)."""
+    _events_record(hold, [(event_id, units)])
+
+
+def _events_record(hold: Hold, events: list[tuple[str, int]]) -> set[str]:
+    """Usage events against the hold (`properties.hold` names it), in the hold's period: timestamped now while
+    that period is the current one, else at the hold's creation (Stripe's meter bills by the timestamp). The ids
+    inserted; an id the project already has is skipped."""
+    snapshot = ent_cache.snapshot_get(
+        project=hold.project, external_id=hold.customer.external_id, with_usage=False
+    )
+    entry = snapshot_entry(snapshot, hold.feature.key)
+    now = timezone.now()
+    current = hold.period_start is None or entry.get("period_start") == hold.period_start.timestamp()
+    rows = []
+    for event_id, units in events:
+        row = _event_row(
+            project=hold.project,
+            customer_id=hold.customer_id,
+            feature=entry,
+            event_id=event_id,
+            kind=UsageEvent.Kind.CONSUME,
+            quantity=units,
+            period_start=hold.period_start,
+        )
+        row["timestamp"] = now if current else hold.created_at
+        row["properties"] = {"hold": hold.hold_id}
+        rows.append(row)
+    inserted = _events_insert(rows)
+    if inserted:
+        _usage_recorded(hold.project, hold.customer.external_id, entry, metered=hold.period_start is not None)
+    return inserted
+
+
+# --- reading and answering ----------------------------------------------------------------------------------
+
+
+def _stored(project: Project, hold_id: str) -> Hold | None:
+    return (
+        Hold.objects.select_related("customer", "feature", "project")
+        .filter(project=project, hold_id=hold_id)
+        .first()
+    )
+
+
+def _hold_get(project: Project, hold_id: str) -> Hold:
+    hold = _stored(project, hold_id)
+    if hold is None:
+        raise NotFound(f"No such hold: {hold_id!r}.", param="id")
+    if hold.status == Hold.Status.ACTIVE and hold.expires_at <= timezone.now():
+        _end(hold, Hold.Status.EXPIRED)
+    return hold
+
+
+def _repeated(stored: Hold, external_id: str, feature_id: str, quantity: int) -> HoldOutcome:
+    """A place with an id used before: the stored hold if it named the same thing, else 409."""
+    if (stored.customer.external_id, stored.feature_id, stored.quantity) != (
+        external_id,
+        feature_id,
+        quantity,
+    ):
+        raise Conflict(
+            f"id {stored.hold_id!r} was already used for another hold.",
+            code="idempotency_id_reused",
+            param="id",
+        )
+    return _outcome(stored, duplicate=True)
+
+
+def _refused(
+    project: Project, external_id: str, customer_id: str | None, feature_key: str, quantity: int
+) -> HoldOutcome:
+    """A hold refused: nothing recorded; the answer is the check for the quantity asked."""
+    answer = _answer(project, external_id, customer_id, feature_key, quantity)
+    answer["allowed"] = False
+    return HoldOutcome(False, None, answer)
+
+
+def _outcome(hold: Hold, *, duplicate: bool) -> HoldOutcome:
+    """The hold and its feature's check now (for one more unit)."""
+    answer = _answer(hold.project, hold.customer.external_id, hold.customer_id, hold.feature.key, 1)
+    return HoldOutcome(True, hold, answer, duplicate=duplicate)
+
+
+def _answer(
+    project: Project, external_id: str, customer_id: str | None, feature_key: str, quantity: int
+) -> dict[str, Any]:
+    """The check's answer with usage read from the database now: the cached usage is replaced only once the
+    hold's transaction commits, which may be after this answer (inside a caller's transaction)."""
+    structure = ent_cache.snapshot_get(project=project, external_id=external_id, with_usage=False).structure
+    usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
+    answer = feature_answer(feature_key, structure["features"][feature_key], usage, quantity)
+    del answer["sources"], answer["resets_at"]
+    return answer
+
+
+def _ended(hold: Hold) -> Conflict:
+    return Conflict(
+        f"hold {hold.hold_id!r} is {hold.status}; it cannot change any more.",
+        code=f"hold_{hold.status}",
+        param="id",
+    )

@@ -1,0 +1,80 @@
+"""The usage part of a customer's answers (`resolve_usage`), read from PostgreSQL; the cache in
+`entitlements.cache` holds its result beside the structure's (`resolver`).
+
+Per feature key: what was used of each metered feature in the structure's period and the units of each
+allocation in use (held units included: every limit sees them), each credit balance (lots not voided and not
+expired; held credits are already out of it), and the units held (`services.holds`) of each.
+"""
+
+from datetime import UTC, datetime
+
+from django.db.models import F, Min, Q, Sum
+
+from catalog.models import Feature
+from entitlements.models import AllocationCounter, CreditLot, Hold, UsageCounter
+from entitlements.snapshot import StructureSnapshot, UsageSnapshot
+
+
+def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now: datetime) -> UsageSnapshot:
+    """Used per metered feature in the structure's period, allocations in use, credit balances, units held."""
+    used: dict[str, int] = {}
+    in_use: dict[str, int] = {}
+    balance: dict[str, int] = {}
+    held: dict[str, int] = {}
+    valid_until: float | None = None
+    features = structure["features"]
+    by_id = {entry["id"]: key for key, entry in features.items()}
+    metered = {key: entry for key, entry in features.items() if entry["type"] == Feature.Type.METERED}
+    if customer_id is not None:
+        if metered:
+            starts = {datetime.fromtimestamp(e["period_start"], UTC) for e in metered.values()}
+            rows = UsageCounter.objects.filter(
+                customer_id=customer_id,
+                feature_id__in=[e["id"] for e in metered.values()],
+                period_start__in=starts,
+            ).values_list("feature_id", "period_start", "used", "held")
+            for feature_id, period_start, amount, units_held in rows:
+                key = by_id[feature_id]
+                if period_start.timestamp() == metered[key]["period_start"]:
+                    used[key] = amount
+                    if units_held:
+                        held[key] = units_held
+        if any(e["type"] == Feature.Type.ALLOCATION for e in features.values()):
+            for feature_id, amount, units_held in AllocationCounter.objects.filter(
+                customer_id=customer_id
+            ).values_list("feature_id", "in_use", "held"):
+                if feature_id in by_id:
+                    in_use[by_id[feature_id]] = amount
+                    if units_held:
+                        held[by_id[feature_id]] = units_held
+        credits = [e["id"] for e in features.values() if e["type"] == Feature.Type.CREDITS]
+        if credits:
+            lots = (
+                CreditLot.objects.filter(customer_id=customer_id, voided_at__isnull=True, remaining__gt=0)
+                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+                .values("feature_id")
+                .annotate(total=Sum("remaining"), next_expiry=Min("expires_at"))
+            )
+            for row in lots:
+                if row["feature_id"] in by_id:
+                    balance[by_id[row["feature_id"]]] = int(row["total"])
+                    if row["next_expiry"] is not None:
+                        expiry = row["next_expiry"].timestamp()
+                        valid_until = expiry if valid_until is None else min(valid_until, expiry)
+            holds = (
+                Hold.objects.filter(
+                    customer_id=customer_id, feature_id__in=credits, status=Hold.Status.ACTIVE
+                )
+                .values("feature_id")
+                .annotate(total=Sum(F("quantity") - F("consumed")))
+            )
+            for hold in holds:
+                held[by_id[hold["feature_id"]]] = int(hold["total"])
+    return {
+        "customer_id": customer_id,
+        "used": used,
+        "in_use": in_use,
+        "balance": balance,
+        "held": held,
+        "valid_until": valid_until,
+    }

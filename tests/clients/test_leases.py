@@ -1,0 +1,112 @@
+"""Leased consumption (`tollgate_client.leases.LeasedQuota`) against a live server: uses answered from memory
+add up to the limit exactly — in one process, and in a race of client processes on one customer — every use's
+id is counted once, and a process killed with kill -9 gives its lease's unused units back at its expiry."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tollgate_client.leases import LeasedQuota
+
+from entitlements.models import Hold, UsageCounter, UsageEvent
+from entitlements.tasks import holds_expire_sweep
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def limit_of(tollgate, plans, live_server, platform_key):
+    """A plan giving `exports` a limit of n, subscribed to by user-1 (a grant on the default product's 3)."""
+
+    def set_limit(n: int) -> None:
+        tollgate.entitlements.grants.create(customer="user-1", feature="exports", value=n - 3, reason="test")
+
+    return set_limit
+
+
+def test_uses_from_leases_add_up_to_the_limit_and_each_id_counts_once(tollgate, limit_of):
+    limit_of(12)
+    quota = LeasedQuota(tollgate, customer="user-1", feature="exports", lease=5, flush_every=60)
+    allowed = [quota.consume(id=f"u{n}") for n in range(14)]
+    assert allowed == [True] * 12 + [False] * 2
+    assert quota.consume(id="u3") is True  # the same id: nothing more used
+    check = tollgate.entitlements.check(customer="user-1", feature="exports")
+    assert (check.used + check.held, check.remaining) == (12, 0)  # some reported, the rest held
+    quota.close()
+    assert UsageCounter.objects.values_list("used", "held").get() == (12, 0)
+    assert sorted(UsageEvent.objects.values_list("event_id", flat=True)) == sorted(f"u{n}" for n in range(12))
+    assert set(Hold.objects.values_list("status", flat=True)) == {"released"}
+    assert sum(Hold.objects.values_list("consumed", flat=True)) == 12
+
+
+def _consumers(url: str, key: str, count: int, lease: int, hang: int = 0) -> list[subprocess.Popen[str]]:
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.clients.lease_consumer",
+                url,
+                key,
+                "user-1",
+                "exports",
+                f"p{n}",
+                str(lease),
+                str(hang),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'clients' / 'python'}"},
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.postgres  # SQLite's test database refuses concurrent writers ("database table is locked")
+def test_four_processes_racing_on_one_customer_are_allowed_the_limit_exactly(
+    tollgate, limit_of, live_server, tenant_a
+):
+    limit_of(60)
+    processes = _consumers(live_server.url, tenant_a.key, 4, lease=7)
+    allowed = [int(process.communicate(timeout=120)[0]) for process in processes]
+    assert sum(allowed) == 60
+    assert UsageCounter.objects.values_list("used", "held").get() == (60, 0)
+    assert UsageEvent.objects.count() == 60
+    assert not Hold.objects.filter(status="active").exists()
+
+
+@pytest.mark.postgres
+def test_fifty_processes_racing_on_one_customer_are_allowed_the_limit_exactly(
+    tollgate, limit_of, live_server, tenant_a
+):
+    limit_of(500)
+    processes = _consumers(live_server.url, tenant_a.key, 50, lease=4)
+    allowed = [int(process.communicate(timeout=300)[0]) for process in processes]
+    assert sum(allowed) == 500
+    assert UsageCounter.objects.values_list("used", "held").get() == (500, 0)
+    assert UsageEvent.objects.count() == 500
+
+
+def test_a_process_killed_with_kill_9_gives_its_unused_units_back_at_expiry(
+    tollgate, limit_of, live_server, tenant_a
+):
+    limit_of(20)
+    (process,) = _consumers(live_server.url, tenant_a.key, 1, lease=10, hang=3)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "3"  # 3 used and reported; 7 leased, unused
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert UsageCounter.objects.values_list("used", "held").get() == (10, 7)
+    Hold.objects.update(expires_at=Hold.objects.get().created_at)  # its 30 s have passed
+    time.sleep(0.01)
+    assert holds_expire_sweep.delay().get() == 1
+    assert UsageCounter.objects.values_list("used", "held").get() == (3, 0)
+    check = tollgate.entitlements.check(customer="user-1", feature="exports")
+    assert (check.used, check.held, check.remaining) == (3, 0, 17)
