@@ -11,7 +11,7 @@ EMULATOR_PORT ?= 12111
 # var/tollgate.sqlite3): .ci/js-check runs a throwaway demo in a directory of its own, leaving yours alone.
 DEMO_VAR ?= var
 
-.PHONY: install demo test soak soak-writes lint format typecheck bench bench-burst run clean
+.PHONY: install demo test js-check soak soak-writes lint format typecheck bench bench-burst run clean
 
 $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ demo: install
 ## make test: install and run the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 test: install
 	$(BIN)/pytest
+
+## make js-check: the JavaScript client (clients/js) built and tested against a throwaway `make demo` on ports
+## 18710/18711 (JS_CHECK_PORT, JS_CHECK_EMULATOR_PORT); needs Node 20 or later and npm.
+js-check: install
+	.ci/js-check
 
 ## make soak: the convergence property test (tests/e2e/test_convergence.py) over 500 seeds instead of CI's 20,
 ## against DATABASE_URL (PostgreSQL) and REDIS_URL; each seed's report goes to var/soak/.
