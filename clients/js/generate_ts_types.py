@@ -160,6 +160,12 @@ def render(schema: Mapping[str, Any]) -> str:
     python = load_python_generator()
     generator = python.Generator(schema)
     generator.check_coverage()
+    names = {cls.name for cls in python.CLASSES}
+    for name in JS_CLASS_DOCS:
+        if name not in names:
+            raise python.SchemaError(
+                f"JS_CLASS_DOCS: {name} is no longer a class of CLASSES: drop its entry."
+            )
     bodies: list[list[str]] = []
     for cls in python.CLASSES:
         # Python moves a few wire fields behind properties (`Event.object`); the interfaces keep every field.

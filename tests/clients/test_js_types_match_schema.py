@@ -81,3 +81,10 @@ def test_the_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch):
     monkeypatch.setattr(generate_js_types, "TYPES_PATH", stale)
     monkeypatch.setattr(generate_js_types, "REPO_ROOT", tmp_path)
     assert generate_js_types.main(["--check"]) == 1
+
+
+def test_a_js_doc_for_a_class_that_is_gone_is_an_error(schema, monkeypatch):
+    monkeypatch.setitem(generate_js_types.JS_CLASS_DOCS, "Voucher", "A voucher.")
+    python = generate_js_types.load_python_generator()
+    with pytest.raises(python.SchemaError, match=r"JS_CLASS_DOCS: Voucher is no longer a class"):
+        generate_js_types.render(schema)
