@@ -7,8 +7,11 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 EMULATOR_PORT ?= 12111
+# Where `make demo` keeps the emulator's state and the demo's keys (the database follows DATABASE_URL, by default
+# var/tollgate.sqlite3): .ci/js-check runs a throwaway demo in a directory of its own, leaving yours alone.
+DEMO_VAR ?= var
 
-.PHONY: install demo test soak soak-writes lint format typecheck bench bench-burst run clean
+.PHONY: install demo test js-check soak soak-writes lint format typecheck bench bench-burst run clean
 
 $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,18 +26,24 @@ install: $(STAMP)
 ## (var/demo-credentials.json, mode 0600); the redirect hosts and printed URLs follow HOST and PORT.
 ## Ctrl-C stops both servers.
 demo: install
-	mkdir -p var
+	mkdir -p var $(DEMO_VAR)
 	$(BIN)/python manage.py migrate --noinput -v0
-	$(BIN)/python -m stripe_emulator --host 127.0.0.1 --port $(EMULATOR_PORT) --data var/stripe-emulator.json & \
+	$(BIN)/python -m stripe_emulator --host 127.0.0.1 --port $(EMULATOR_PORT) --data $(DEMO_VAR)/stripe-emulator.json & \
 	emulator=$$!; trap 'kill $$emulator 2>/dev/null' EXIT INT TERM; \
 	export STRIPE_API_BASE=http://127.0.0.1:$(EMULATOR_PORT); \
 	export ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost,[::1],$(HOST)}; \
-	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT) --wait-for-stripe && \
+	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT) --wait-for-stripe \
+		--credentials $(DEMO_VAR)/demo-credentials.json && \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
 ## make test: install and run the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 test: install
 	$(BIN)/pytest
+
+## make js-check: the JavaScript client (clients/js) built and tested against a throwaway `make demo` on ports
+## 18710/18711 (JS_CHECK_PORT, JS_CHECK_EMULATOR_PORT); needs Node 20 or later and npm.
+js-check: install
+	.ci/js-check
 
 ## make soak: the convergence property test (tests/e2e/test_convergence.py) over 500 seeds instead of CI's 20,
 ## against DATABASE_URL (PostgreSQL) and REDIS_URL; each seed's report goes to var/soak/.

@@ -1,0 +1,127 @@
+/** Usage, entitlements (checks, atomic consumption, grants and revocations) and credit balances. */
+
+import type { Transport } from "../transport.js";
+import type {
+  CreditBalance,
+  CustomerEntitlements,
+  EntitlementCheck,
+  Grant,
+  Revocation,
+  UsageBatchResult,
+  UsageEvent,
+  UsageSummary,
+} from "../types.js";
+import { Resource, type WriteOptions, path } from "./base.js";
+
+export interface UsageEventParams {
+  /** Yours: the same id again is counted once. */
+  id: string;
+  customer: string;
+  feature: string;
+  quantity: number;
+  /** Defaults to now; a late event counts in its period until the project's grace window has passed. */
+  timestamp?: string | Date;
+  properties?: Record<string, unknown>;
+}
+
+export interface ConsumeParams {
+  /** Your idempotency id for the usage: the same id again records nothing (`duplicate: true`). */
+  id: string;
+  customer: string;
+  feature: string;
+  /** Default 1. */
+  quantity?: number;
+}
+
+export class Usage extends Resource {
+  /** Records usage of a `metered` feature (what happened: never refused for being over the limit). */
+  record(params: UsageEventParams, options?: WriteOptions): Promise<UsageEvent> {
+    return this._post("/usage", params, options);
+  }
+
+  /** Up to 1000 events, all or none (`param` names an invalid one: `events[3].quantity`). */
+  recordBatch(params: { events: UsageEventParams[] }, options?: WriteOptions): Promise<UsageBatchResult> {
+    return this._post("/usage/batch", params, options);
+  }
+
+  /** The current period's usage of a `metered` feature, as counted and as reported to Stripe's meter. */
+  summary(params: { customer: string; feature: string }): Promise<UsageSummary> {
+    return this._get("/usage", params);
+  }
+}
+
+export class Grants extends Resource {
+  /**
+   * On a `metered` or `allocation` feature `value` adds units to the limit (null: unlimited); on a `credits` one
+   * it grants that many credits (required); on a `boolean` or `static` one it sets the value.
+   */
+  create(
+    params: { customer: string; feature: string; reason: string; value?: unknown; expires_at?: string | Date },
+    options?: WriteOptions,
+  ): Promise<Grant> {
+    return this._post("/entitlements/grants", params, options);
+  }
+
+  /** Ends the grant now; answers it as it ended (`deleted: true`). `reason` goes to the audit log. */
+  delete(grantId: string, params: { reason?: string } = {}, options?: WriteOptions): Promise<Grant> {
+    return this._deleteReturning(path("/entitlements/grants/{}", grantId), params, options);
+  }
+}
+
+export class Revocations extends Resource {
+  /** Takes the feature away whatever the customer bought or was granted, until `expires_at` (or for good). */
+  create(
+    params: { customer: string; feature: string; reason: string; expires_at?: string | Date },
+    options?: WriteOptions,
+  ): Promise<Revocation> {
+    return this._post("/entitlements/revocations", params, options);
+  }
+
+  delete(revocationId: string, params: { reason?: string } = {}, options?: WriteOptions): Promise<Revocation> {
+    return this._deleteReturning(path("/entitlements/revocations/{}", revocationId), params, options);
+  }
+}
+
+export class Entitlements extends Resource {
+  readonly grants: Grants;
+  readonly revocations: Revocations;
+
+  constructor(transport: Transport) {
+    super(transport);
+    this.grants = new Grants(transport);
+    this.revocations = new Revocations(transport);
+  }
+
+  /**
+   * May the customer use `quantity` (default 1) of the feature now? Records nothing. A customer Tollgate has
+   * never seen gets the project's default product's answer.
+   */
+  check(params: { customer: string; feature: string; quantity?: number }): Promise<EntitlementCheck> {
+    return this._get("/entitlements/check", params);
+  }
+
+  /** Everything the customer is entitled to, with usage, limits and balances. */
+  list(params: { customer: string }): Promise<CustomerEntitlements> {
+    return this._get("/entitlements", params);
+  }
+
+  /**
+   * Checks and records the usage atomically. Not allowed → `allowed: false` and nothing is recorded (an answer,
+   * not an error).
+   */
+  consume(params: ConsumeParams, options?: WriteOptions): Promise<EntitlementCheck> {
+    return this._post("/entitlements/consume", { quantity: 1, ...params }, options);
+  }
+
+  /** Gives back units of an `allocation` feature (a seat freed); `reason` goes to the audit log. */
+  release(params: ConsumeParams & { reason?: string }, options?: WriteOptions): Promise<EntitlementCheck> {
+    return this._post("/entitlements/release", { quantity: 1, ...params }, options);
+  }
+}
+
+export class Credits extends Resource {
+  /** The customer's balance of a `credits` feature, with its lots and ledger (newest first). */
+  retrieve(params: { customer: string; feature: string }): Promise<CreditBalance> {
+    return this._get("/credits", params);
+  }
+}

@@ -1,0 +1,107 @@
+/** The caller's project (project key), all projects (platform key), and metrics. */
+
+import type { PagePromise } from "../pagination.js";
+import type { Transport } from "../transport.js";
+import type { ApiKey, PaymentFlow, Project, ProjectStatus, RevenueInterval, RevenueMetrics, SubscriptionMetrics } from "../types.js";
+import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
+
+/** Rotating the project's keys: create a new one, deploy it, revoke the old one. */
+export class OwnApiKeys extends Resource {
+  /** The answer's `api_key` is the secret, shown this once. */
+  create(params: { name?: string } = {}, options?: WriteOptions): Promise<ApiKey> {
+    return this._post("/project/api_keys", params, options);
+  }
+
+  list(params: ListParams = {}): PagePromise<ApiKey> {
+    return this._list("/project/api_keys", params);
+  }
+
+  revoke(keyId: string, options?: WriteOptions): Promise<void> {
+    return this._delete(path("/project/api_keys/{}", keyId), undefined, options);
+  }
+}
+
+export class CurrentProject extends Resource {
+  readonly apiKeys: OwnApiKeys;
+
+  constructor(transport: Transport) {
+    super(transport);
+    this.apiKeys = new OwnApiKeys(transport);
+  }
+
+  /** The caller's project and its settings (never its secrets). */
+  retrieve(): Promise<Project> {
+    return this._get("/project");
+  }
+}
+
+export class ProjectApiKeys extends Resource {
+  create(project: string, params: { name?: string } = {}, options?: WriteOptions): Promise<ApiKey> {
+    return this._post(path("/projects/{}/api_keys", project), params, options);
+  }
+
+  list(project: string, params: ListParams = {}): PagePromise<ApiKey> {
+    return this._list(path("/projects/{}/api_keys", project), params);
+  }
+
+  revoke(project: string, keyId: string, options?: WriteOptions): Promise<void> {
+    return this._delete(path("/projects/{}/api_keys/{}", project, keyId), undefined, options);
+  }
+}
+
+export interface ProjectSettings {
+  name?: string;
+  default_currency?: string;
+  allowed_redirect_hosts?: string[];
+  payment_ttl_seconds?: number;
+  default_flow?: PaymentFlow;
+  default_product?: string;
+}
+
+export interface ProjectCreateParams extends ProjectSettings {
+  slug: string;
+  name: string;
+  stripe_secret_key?: string;
+  stripe_publishable_key?: string;
+  stripe_webhook_secret?: string;
+}
+
+/** Operators' automation, with a platform key: a project key gets `PermissionDeniedError`. */
+export class Projects extends Resource {
+  readonly apiKeys: ProjectApiKeys;
+
+  constructor(transport: Transport) {
+    super(transport);
+    this.apiKeys = new ProjectApiKeys(transport);
+  }
+
+  /** The answer's `api_key` is the project's first secret key, shown this once. */
+  create(params: ProjectCreateParams, options?: WriteOptions): Promise<Project> {
+    return this._post("/projects", params, options);
+  }
+
+  /** `project`: its id or slug. */
+  retrieve(project: string): Promise<Project> {
+    return this._get(path("/projects/{}", project));
+  }
+
+  update(project: string, params: ProjectSettings & { status?: ProjectStatus }, options?: WriteOptions): Promise<Project> {
+    return this._patch(path("/projects/{}", project), params, options);
+  }
+
+  list(params: ListParams = {}): PagePromise<Project> {
+    return this._list("/projects", params);
+  }
+}
+
+export class Metrics extends Resource {
+  /** Subscription counts by status and by product. */
+  subscriptions(): Promise<SubscriptionMetrics> {
+    return this._get("/metrics/subscriptions");
+  }
+
+  /** Revenue, refunds and net per period and currency, and MRR. */
+  revenue(params: { from?: string; to?: string; interval?: RevenueInterval } = {}): Promise<RevenueMetrics> {
+    return this._get("/metrics/revenue", params);
+  }
+}

@@ -1,0 +1,89 @@
+/** Subscriptions (Stripe's, mirrored) and their invoices. */
+
+import type { PagePromise } from "../pagination.js";
+import type { Invoice, InvoiceStatus, Subscription, SubscriptionPreview, SubscriptionStatus } from "../types.js";
+import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
+import type { LineItem } from "./checkout.js";
+
+export type ProrationBehavior = "create_prorations" | "none" | "always_invoice";
+
+export interface SubscriptionCreateParams {
+  customer: string;
+  price?: string;
+  items?: LineItem[];
+  quantity?: number;
+  trial_days?: number;
+  proration_behavior?: ProrationBehavior;
+  promotion_code?: string;
+  automatic_tax?: boolean;
+}
+
+/** A change: a new price or quantity, or the full list of `items` wanted (kept, replaced, added, removed). */
+export interface SubscriptionUpdateParams {
+  price?: string;
+  items?: LineItem[];
+  /** A quantity not given is kept, never reset. */
+  quantity?: number;
+  proration_behavior?: ProrationBehavior;
+  /** Upgrades default to `pending_if_incomplete` (a failed payment changes nothing). */
+  payment_behavior?: string;
+  automatic_tax?: boolean;
+  promotion_code?: string;
+}
+
+export interface SubscriptionListParams extends ListParams {
+  customer?: string;
+  status?: SubscriptionStatus;
+  product?: string;
+}
+
+export class Subscriptions extends Resource {
+  retrieve(subscriptionId: string): Promise<Subscription> {
+    return this._get(path("/subscriptions/{}", subscriptionId));
+  }
+
+  list(params: SubscriptionListParams = {}): PagePromise<Subscription> {
+    return this._list("/subscriptions", params);
+  }
+
+  /**
+   * Subscribes server-side on the customer's saved default card (no Checkout). A declined card throws
+   * `CardError` and nothing is created; no saved card is `no_payment_method`; a product the customer already
+   * subscribes to is a `ConflictError` (`already_subscribed`).
+   */
+  create(params: SubscriptionCreateParams, options?: WriteOptions): Promise<Subscription> {
+    return this._post("/subscriptions", params, options);
+  }
+
+  update(subscriptionId: string, params: SubscriptionUpdateParams, options?: WriteOptions): Promise<Subscription> {
+    return this._patch(path("/subscriptions/{}", subscriptionId), params, options);
+  }
+
+  /** What `update` with the same parameters would invoice now: nothing is changed, redeemed or charged. */
+  preview(
+    subscriptionId: string,
+    params: SubscriptionUpdateParams,
+    options?: WriteOptions,
+  ): Promise<SubscriptionPreview> {
+    return this._post(path("/subscriptions/{}/preview", subscriptionId), params, options);
+  }
+
+  cancel(subscriptionId: string, params: { at_period_end?: boolean } = {}, options?: WriteOptions): Promise<Subscription> {
+    return this._post(path("/subscriptions/{}/cancel", subscriptionId), params, options);
+  }
+
+  /** Undoes a scheduled cancellation, or resumes a paused subscription. */
+  resume(subscriptionId: string, options?: WriteOptions): Promise<Subscription> {
+    return this._post(path("/subscriptions/{}/resume", subscriptionId), {}, options);
+  }
+}
+
+export class Invoices extends Resource {
+  retrieve(invoiceId: string): Promise<Invoice> {
+    return this._get(path("/invoices/{}", invoiceId));
+  }
+
+  list(params: ListParams & { customer?: string; status?: InvoiceStatus } = {}): PagePromise<Invoice> {
+    return this._list("/invoices", params);
+  }
+}

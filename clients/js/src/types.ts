@@ -1,0 +1,731 @@
+// Generated from the OpenAPI schema (`/api/schema/`) by `clients/js/generate_ts_types.py`: do not edit it by hand;
+// change the server (or the tables in clients/python/generate_types_tables.py) and run
+// `.venv/bin/python clients/js/generate_ts_types.py` from the repository's root.
+//
+// One interface per object of the API, describing its JSON as the server sends it: a field the server always
+// sends is required, one it may leave out is optional (`?`), one it may send as null is `… | null`. Enum fields
+// are unions of string literals (`PaymentStatus`, …); a value added by a newer server still arrives, as the
+// string it is. Money is an integer in minor units next to a lowercase `currency`; times are ISO 8601 UTC
+// strings (`new Date(value)` parses them).
+
+// Enums: the values each enum field may have (a newer server may send others)
+
+export type CartStatus = "open" | "checked_out" | "deleted";
+export type CheckoutSessionMode = "subscription" | "payment";
+export type CheckoutSessionStatus = "open" | "complete" | "expired";
+export type CouponDuration = "once" | "repeating" | "forever";
+export type CreditLedgerEntryType = "grant" | "consume" | "revoke";
+export type CreditLotSource = "purchase" | "plan" | "grant";
+export type EntitlementSourceType = "subscription" | "purchase" | "default_product" | "grant" | "revocation";
+export type EventDeliveryStatus = "pending" | "succeeded" | "failed";
+export type EventType =
+  | "payment.succeeded"
+  | "payment.failed"
+  | "payment.requires_action"
+  | "payment.expired"
+  | "payment.refunded"
+  | "checkout.completed"
+  | "checkout.expired"
+  | "subscription.created"
+  | "subscription.updated"
+  | "subscription.canceled"
+  | "subscription.past_due"
+  | "invoice.paid"
+  | "invoice.payment_failed"
+  | "entitlements.updated"
+  | "usage.threshold_reached"
+  | "credits.low"
+  | "webhook_endpoint.disabled";
+export type FeatureType = "boolean" | "metered" | "credits" | "allocation" | "static";
+export type InvoiceStatus = "draft" | "open" | "paid" | "uncollectible" | "void";
+export type MeterReportStatus = "pending" | "reported" | "skipped" | "failed";
+export type PaymentFlow = "checkout" | "intent";
+export type PaymentSource = "checkout" | "intent" | "invoice";
+export type PaymentStatus =
+  | "pending"
+  | "requires_payment_method"
+  | "requires_action"
+  | "processing"
+  | "succeeded"
+  | "no_payment_required"
+  | "failed"
+  | "canceled"
+  | "expired"
+  | "refunded"
+  | "partially_refunded"
+  | "disputed";
+export type PaymentType = "subscription" | "one_time" | "cart";
+export type PortalIneligibilityReason = "unknown_customer" | "no_billing_account";
+export type PriceInterval = "day" | "week" | "month" | "year";
+export type PriceTaxBehavior = "unspecified" | "inclusive" | "exclusive";
+export type PriceType = "recurring" | "one_time";
+export type PriceUsageType = "licensed" | "metered";
+export type ProjectStatus = "active" | "suspended";
+export type RevenueInterval = "month" | "day";
+export type SubscriptionDiscountDuration = "once" | "repeating" | "forever";
+export type SubscriptionItemUsageType = "licensed" | "metered";
+export type SubscriptionStatus =
+  | "incomplete"
+  | "incomplete_expired"
+  | "trialing"
+  | "active"
+  | "past_due"
+  | "unpaid"
+  | "paused"
+  | "canceled";
+
+// Projects and keys
+
+export interface Project {
+  id: string;
+  object: string;
+  slug: string;
+  name: string;
+  status?: ProjectStatus;
+  default_currency?: string;
+  allowed_redirect_hosts?: string[];
+  payment_ttl_seconds?: number;
+  default_flow?: PaymentFlow;
+  default_product?: string;
+  stripe_publishable_key?: string;
+  refund_late_payments?: boolean;
+  has_stripe_secret_key: boolean;
+  has_stripe_webhook_secret: boolean;
+  created_at: string;
+  updated_at: string;
+  /** The project's first secret key: only in the answer to `projects.create`. */
+  api_key?: string;
+}
+
+export interface ApiKey {
+  id: string;
+  object: string;
+  project: string;
+  name?: string;
+  prefix: string;
+  created_at: string;
+  last_used_at?: string | null;
+  revoked_at?: string | null;
+  /** The secret itself: only in the answer to a create, shown this once. */
+  api_key?: string;
+}
+
+// Catalog
+
+export interface Feature {
+  id: string;
+  object: string;
+  key: string;
+  name: string;
+  type: FeatureType;
+  unit: string | null;
+  /** The Stripe billing meter of a metered feature billed by a metered price. */
+  stripe_meter_id: string | null;
+  stripe_meter_event_name: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Product {
+  id: string;
+  object: string;
+  key: string;
+  name: string;
+  description: string | null;
+  active: boolean;
+  /** Listed, while active, by the unauthenticated pricing-page endpoint `GET /public/{project slug}/plans` with its active prices and feature values. Default false. */
+  public: boolean;
+  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). */
+  features: Record<string, unknown>;
+  /** One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on. */
+  access_days: number | null;
+  /** Null until the product exists at Stripe (a failed sync is retried). */
+  stripe_product_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PriceTier {
+  /** An integer, or "inf" on the last tier. */
+  up_to: unknown;
+  /** Minor units per unit in this tier. */
+  unit_amount: number | null;
+  /** Minor units for reaching this tier. */
+  flat_amount: number | null;
+}
+
+export interface Price {
+  id: string;
+  object: string;
+  key: string;
+  /** The product's key. */
+  product: string;
+  currency: string;
+  /** Minor units; null for a tiered price. */
+  unit_amount: number | null;
+  /** per_unit | tiered */
+  billing_scheme: string;
+  /** graduated | volume (tiered only) */
+  tiers_mode: string | null;
+  /** Ascending; the last is up to "inf" (tiered only). */
+  tiers: PriceTier[] | null;
+  type: PriceType;
+  /** Recurring prices only. */
+  interval: PriceInterval | null;
+  interval_count: number | null;
+  trial_days: number | null;
+  /** Recurring prices only. */
+  usage_type: PriceUsageType | null;
+  /** The key of the metered feature it bills. */
+  meter: string | null;
+  tax_behavior: PriceTaxBehavior;
+  active: boolean;
+  stripe_product_id: string | null;
+  /** The current Stripe price; null until it exists (after an amount change, until the new one does). */
+  stripe_price_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PublicPlanPrice {
+  currency: string;
+  /** Minor units; null for a tiered price. */
+  unit_amount: number | null;
+  /** per_unit | tiered */
+  billing_scheme: string;
+  /** graduated | volume (tiered only) */
+  tiers_mode: string | null;
+  /** Ascending; the last is up to "inf" (tiered only). */
+  tiers: PriceTier[] | null;
+  /** recurring | one_time */
+  type: string;
+  /** day | week | month | year (recurring only) */
+  interval: string | null;
+  interval_count: number | null;
+  trial_days: number | null;
+  /** licensed | metered (recurring only) */
+  usage_type: string | null;
+  /** The price's key: what a checkout is started with. */
+  key: string;
+}
+
+export interface PublicPlanFeature {
+  key: string;
+  name: string;
+  /** boolean | metered | credits | allocation | static */
+  type: FeatureType;
+  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). */
+  value: unknown;
+}
+
+export interface PublicPlan {
+  key: string;
+  name: string;
+  description: string | null;
+  /** Its active prices, by currency, cheapest first. */
+  prices: PublicPlanPrice[];
+  features: PublicPlanFeature[];
+}
+
+// Customers, checkout, carts, payments, portal
+
+export interface Customer {
+  id: string;
+  object: string;
+  external_id: string;
+  email: string;
+  name: string;
+  metadata: Record<string, unknown>;
+  /** Fixed by the first purchase; null before it. */
+  currency: string | null;
+  stripe_customer_id: string | null;
+  /** The test clock (test mode) the customer's Stripe customer lives on; null for none. */
+  test_clock: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CheckoutSession {
+  id: string;
+  object: string;
+  mode: CheckoutSessionMode;
+  status: CheckoutSessionStatus;
+  url: string | null;
+  expires_at: string;
+  payment: string;
+  customer: string;
+  amount_total: number;
+  currency: string;
+  success_url: string;
+  cancel_url: string;
+  stripe_session_id: string | null;
+  created_at: string;
+}
+
+export interface CartItem {
+  id: string;
+  object: string;
+  price: string;
+  product: string;
+  quantity: number;
+  unit_amount: number;
+  amount: number;
+  currency: string;
+}
+
+export interface Cart {
+  id: string;
+  object: string;
+  customer: string;
+  status: CartStatus;
+  currency: string | null;
+  items: CartItem[];
+  amount_total: number;
+  created_at: string;
+}
+
+export interface PaymentItem {
+  price: string | null;
+  price_key: string | null;
+  product: string | null;
+  /** Null for a metered price. */
+  quantity: number | null;
+  /** Null for a tiered price. */
+  unit_amount: number | null;
+  currency: string;
+  description: string;
+}
+
+export interface Payment {
+  id: string;
+  object: string;
+  customer: string;
+  type: PaymentType;
+  flow: PaymentFlow;
+  source: PaymentSource;
+  status: PaymentStatus;
+  amount: number;
+  amount_refunded: number;
+  /** The tax included in `amount` (automatic tax; 0 without it), in minor units. */
+  amount_tax: number;
+  /** What a promotion code's discount took off before `amount` (0 without one), in minor units. */
+  amount_discount: number;
+  /** The code redeemed, if any. */
+  promotion_code?: string | null;
+  currency: string;
+  description: string;
+  reference: string | null;
+  metadata: Record<string, unknown>;
+  items: PaymentItem[];
+  checkout_session: string | null;
+  /** Checkout flow: where to send the customer. */
+  checkout_url: string | null;
+  /** Intent flow: confirm it with Stripe.js or a mobile SDK, with `publishable_key`. */
+  client_secret: string | null;
+  publishable_key: string | null;
+  last_error_code: string | null;
+  decline_code: string | null;
+  /** Stripe's dispute status, when disputed. */
+  dispute_status: string | null;
+  stripe_checkout_session_id: string | null;
+  stripe_payment_intent_id: string | null;
+  stripe_subscription_id: string | null;
+  stripe_invoice_id: string | null;
+  expires_at: string | null;
+  succeeded_at: string | null;
+  created_at: string;
+}
+
+export interface PaymentStatusSummary {
+  id: string;
+  status: PaymentStatus;
+  amount_refunded: number;
+}
+
+export interface PortalSession {
+  url: string;
+}
+
+export interface PortalEligibility {
+  eligible: boolean;
+  reason: PortalIneligibilityReason | null;
+}
+
+// Discounts
+
+export interface Coupon {
+  id: string;
+  object: string;
+  key: string;
+  name: string | null;
+  /** 0 < percent_off ≤ 100, two decimals. */
+  percent_off: number | null;
+  /** Minor units of `currency`. */
+  amount_off: number | null;
+  currency: string | null;
+  /** once | repeating | forever */
+  duration: CouponDuration;
+  duration_in_months: number | null;
+  max_redemptions: number | null;
+  redeem_by: string | null;
+  /** Keys of the products it discounts; [] for every product. */
+  applies_to: string[];
+  stripe_coupon_id: string;
+  created_at: string;
+}
+
+export interface PromotionCode {
+  id: string;
+  object: string;
+  code: string;
+  /** The coupon's key. */
+  coupon: string;
+  max_redemptions: number | null;
+  expires_at: string | null;
+  first_time_transaction: boolean;
+  active: boolean;
+  stripe_promotion_code_id: string;
+  created_at: string;
+}
+
+// Subscriptions and invoices
+
+export interface SubscriptionDiscount {
+  /** The coupon's key. */
+  coupon: string | null;
+  /** The code redeemed, if any. */
+  promotion_code: string | null;
+  percent_off: number | null;
+  amount_off: number | null;
+  currency: string | null;
+  /** once | repeating | forever */
+  duration: SubscriptionDiscountDuration | null;
+  /** When a repeating discount ends. */
+  end: string | null;
+}
+
+export interface SubscriptionItem {
+  id: string;
+  price: string;
+  product: string;
+  /** Null for a metered price. */
+  quantity: number | null;
+  usage_type: SubscriptionItemUsageType;
+}
+
+export interface Subscription {
+  id: string;
+  object?: string;
+  customer: string;
+  status: SubscriptionStatus;
+  price: string;
+  product: string;
+  quantity: number;
+  /** Every price of the subscription. `price`, `product` and `quantity` above repeat its primary item (the first licensed one). */
+  items: SubscriptionItem[];
+  current_period_start: string | null;
+  current_period_end: string | null;
+  cancel_at_period_end: boolean;
+  trial_end: string | null;
+  canceled_at: string | null;
+  stripe_subscription_id: string;
+  created_at: string;
+  /** The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null. */
+  discount: SubscriptionDiscount | null;
+}
+
+export interface SubscriptionPreviewLine {
+  description: string;
+  amount: number;
+  quantity: number | null;
+  proration: boolean;
+  period_start: number | null;
+  period_end: number | null;
+}
+
+export interface SubscriptionPreview {
+  amount_due: number;
+  currency: string;
+  /** The lines added up, before discounts and tax. */
+  subtotal: number;
+  /** What the discounts take off the subtotal. */
+  discount: number;
+  /** Stripe Tax's amount (0 without automatic tax). */
+  tax: number;
+  /** subtotal − discount + exclusive tax. */
+  total: number;
+  lines: SubscriptionPreviewLine[];
+}
+
+export interface InvoiceLine {
+  description: string;
+  amount: number;
+  currency: string;
+  quantity: number | null;
+  proration: boolean;
+  stripe_price_id: string | null;
+  period_start: number | null;
+  period_end: number | null;
+}
+
+export interface Invoice {
+  id: string;
+  object?: string;
+  customer: string;
+  subscription: string | null;
+  number: string | null;
+  status: InvoiceStatus;
+  billing_reason: string | null;
+  subtotal: number;
+  /** What discounts took off the subtotal (before tax). */
+  discount: number;
+  tax: number;
+  total: number;
+  amount_due: number;
+  amount_paid: number;
+  amount_remaining: number;
+  currency: string;
+  period_start: string | null;
+  period_end: string | null;
+  hosted_invoice_url: string | null;
+  invoice_pdf: string | null;
+  lines: InvoiceLine[];
+  stripe_invoice_id: string;
+  created_at: string;
+}
+
+// Usage, entitlements, credits
+
+/** How a usage event fared at Stripe's billing meter (features sold with a metered price). */
+export interface UsageMeterStatus {
+  /** null: the feature is not billed by a meter. */
+  status: MeterReportStatus | null;
+  reported_at: string | null;
+  attempts: number;
+  error: string | null;
+}
+
+export interface UsageEvent {
+  /** Your idempotency id for the event. */
+  id: string;
+  object?: string;
+  customer: string;
+  feature: string;
+  quantity: number;
+  timestamp: string;
+  properties: Record<string, unknown>;
+  /** The start of the metered period the event counts in. */
+  period_start: string | null;
+  stripe_meter: UsageMeterStatus;
+  created_at: string;
+}
+
+export interface UsageBatchResult {
+  /** Events recorded now. */
+  accepted: number;
+  /** Events whose id was recorded before, or repeated within the batch: counted once. */
+  duplicates: number;
+}
+
+export interface UsageSummary {
+  object?: string;
+  customer: string;
+  feature: string;
+  period_start: string;
+  period_end: string;
+  /** Usage counted by Tollgate in the period. */
+  quantity: number;
+  /** Of it, what Stripe's meter has been sent. */
+  billed_quantity: number;
+  /** Of it, what is still to be sent to the meter. */
+  pending_quantity: number;
+  /** The metered price the customer subscribes to, or null: nobody is billed. */
+  price: string | null;
+  currency: string | null;
+  /** What the metered price invoices for `quantity` at the period's end, in minor units (tiers applied). Before discounts and tax. */
+  amount_due_estimate: number;
+}
+
+/**
+ * The answer of `entitlements.check`, `consume` and `release`.
+ *
+ * `limit` null is unlimited (or a feature that is not counted); `used` is set for `metered` (this period)
+ * and `allocation` (units in use); `balance` for `credits`.
+ */
+export interface EntitlementCheck {
+  allowed: boolean;
+  feature: string;
+  type: FeatureType;
+  enabled: boolean;
+  value: unknown;
+  /** null: unlimited (or not a counted feature). */
+  limit: number | null;
+  used: number | null;
+  remaining: number | null;
+  /** credits features: the spendable balance. */
+  balance: number | null;
+  /** `consume`/`release` only: this id was recorded before, nothing was recorded again. */
+  duplicate?: boolean;
+}
+
+/** Where part of an entitlement comes from (the fields that apply to its `type`). */
+export interface EntitlementSource {
+  type: EntitlementSourceType;
+  id?: string | null;
+  product?: string | null;
+  value?: unknown;
+  quantity?: number | null;
+  status?: SubscriptionStatus | null;
+  ends_at?: string | null;
+  expires_at?: string | null;
+  reason?: string | null;
+  disputed?: boolean | null;
+}
+
+export interface Entitlement {
+  feature: string;
+  type: FeatureType;
+  enabled: boolean;
+  value: unknown;
+  limit: number | null;
+  used: number | null;
+  remaining: number | null;
+  balance: number | null;
+  /** `metered`: the end of the current period, when `used` starts again from 0. */
+  resets_at: string | null;
+  /** Where each part came from. */
+  sources: EntitlementSource[];
+}
+
+export interface CustomerEntitlements {
+  customer: string;
+  entitlements: Entitlement[];
+}
+
+export interface Grant {
+  id: string;
+  object?: string;
+  customer: string;
+  feature: string;
+  value: unknown;
+  expires_at: string | null;
+  reason: string;
+  deleted: boolean;
+  created_at: string;
+}
+
+export interface Revocation {
+  id: string;
+  object?: string;
+  customer: string;
+  feature: string;
+  expires_at: string | null;
+  reason: string;
+  deleted: boolean;
+  created_at: string;
+}
+
+/** Credits granted together (a purchase, a paid plan period or a grant), spent oldest-expiring first. */
+export interface CreditLot {
+  id: string;
+  source: CreditLotSource;
+  amount: number;
+  remaining: number;
+  expires_at: string | null;
+  voided: boolean;
+  created_at: string;
+}
+
+export interface CreditLedgerEntry {
+  id: string;
+  type: CreditLedgerEntryType;
+  /** Positive when granted, negative when consumed or taken back. */
+  amount: number;
+  lot: string;
+  /** What moved the credits: the consume's id, the grant's or the payment's id. */
+  reference: string;
+  created_at: string;
+}
+
+export interface CreditBalance {
+  object?: string;
+  customer: string;
+  feature: string;
+  balance: number;
+  lots: CreditLot[];
+  /** Newest first (the latest 100 movements). */
+  ledger: CreditLedgerEntry[];
+}
+
+// Outbound events
+
+export interface WebhookEndpoint {
+  id: string;
+  object?: string;
+  url: string;
+  events: string[];
+  description: string;
+  enabled: boolean;
+  disabled_reason: string | null;
+  failing_since: string | null;
+  created_at: string;
+  /** The signing secret: only in the answers to create and rollSecret. Keep it; it is not shown again. */
+  secret?: string;
+  /** Always true: the endpoint is gone. */
+  deleted?: boolean;
+}
+
+export interface EventDelivery {
+  id: string;
+  endpoint: string;
+  status: EventDeliveryStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_attempt_at: string | null;
+}
+
+/**
+ * An outbound event, from `events.retrieve`/`list` or from a verified delivery (`constructEvent`).
+ *
+ * `data.object` is the object the event is about: the payment, subscription, … as it was when the event
+ * happened. `previous_attributes` holds the fields that changed, with their old values.
+ */
+export interface Event {
+  id: string;
+  object?: string;
+  type: EventType;
+  created: string;
+  project: string;
+  /** Per project, strictly increasing. */
+  sequence: number;
+  /** {'object': the API representation of the object} */
+  data: Record<string, unknown>;
+  previous_attributes?: Record<string, unknown>;
+  /** Only in API answers (`events.retrieve`, `events.list`): where the event went and how it fared. */
+  deliveries?: EventDelivery[];
+}
+
+// Metrics
+
+export interface SubscriptionMetrics {
+  object?: string;
+  total: number;
+  by_status: Record<string, number>;
+  by_product: Record<string, Record<string, number>>;
+}
+
+export interface RevenuePeriod {
+  period_start: string;
+  currency: string;
+  revenue: number;
+  refunds: number;
+  net: number;
+}
+
+export interface RevenueMetrics {
+  object?: string;
+  interval: RevenueInterval;
+  data: RevenuePeriod[];
+  /** Monthly recurring revenue per currency. */
+  mrr: Record<string, number>;
+}
