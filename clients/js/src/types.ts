@@ -14,7 +14,7 @@ export type CartStatus = "open" | "checked_out" | "deleted";
 export type CheckoutSessionMode = "subscription" | "payment";
 export type CheckoutSessionStatus = "open" | "complete" | "expired";
 export type CouponDuration = "once" | "repeating" | "forever";
-export type CreditLedgerEntryType = "grant" | "consume" | "revoke";
+export type CreditLedgerEntryType = "grant" | "consume" | "revoke" | "hold" | "hold_return";
 export type CreditLotSource = "purchase" | "plan" | "grant";
 export type EntitlementSourceType = "subscription" | "purchase" | "default_product" | "grant" | "revocation";
 export type EventDeliveryStatus = "pending" | "succeeded" | "failed";
@@ -37,6 +37,7 @@ export type EventType =
   | "credits.low"
   | "webhook_endpoint.disabled";
 export type FeatureType = "boolean" | "metered" | "credits" | "allocation" | "static";
+export type HoldStatus = "active" | "confirmed" | "released" | "expired";
 export type InvoiceStatus = "draft" | "open" | "paid" | "uncollectible" | "void";
 export type MeterReportStatus = "pending" | "reported" | "skipped" | "failed";
 export type PaymentFlow = "checkout" | "intent";
@@ -564,6 +565,8 @@ export interface EntitlementCheck {
   remaining: number | null;
   /** credits features: the spendable balance. */
   balance: number | null;
+  /** metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`. */
+  held: number | null;
   /** `consume`/`release` only: this id was recorded before, nothing was recorded again. */
   duplicate?: boolean;
 }
@@ -591,6 +594,8 @@ export interface Entitlement {
   used: number | null;
   remaining: number | null;
   balance: number | null;
+  /** metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`. */
+  held: number | null;
   /** `metered`: the end of the current period, when `used` starts again from 0. */
   resets_at: string | null;
   /** Where each part came from. */
@@ -600,6 +605,44 @@ export interface Entitlement {
 export interface CustomerEntitlements {
   customer: string;
   entitlements: Entitlement[];
+}
+
+export interface Hold {
+  /** Your id for the hold. */
+  id: string;
+  object?: string;
+  customer: string;
+  feature: string;
+  /** Units held. */
+  quantity: number;
+  /** Units reported as used against the hold so far. */
+  consumed: number;
+  /** Units the confirm kept as usage (those reported included). */
+  confirmed: number | null;
+  status: HoldStatus;
+  expires_at: string;
+  created_at: string;
+  /** When it was confirmed, released or expired. */
+  ended_at: string | null;
+}
+
+export interface HoldAnswer {
+  /** false: the limit or balance refused the hold; nothing recorded. */
+  allowed: boolean;
+  hold: Hold | null;
+  /** The feature's check now (for one more unit; a refused hold: its units). */
+  entitlement: EntitlementCheck;
+  /** true when this call was made before. */
+  duplicate?: boolean;
+}
+
+export interface HoldUsage {
+  /** Events recorded now. */
+  accepted: number;
+  /** Events whose id the project had already (counted once). */
+  duplicates: number;
+  hold: Hold;
+  entitlement: EntitlementCheck;
 }
 
 export interface Grant {

@@ -6,6 +6,8 @@ import type {
   CustomerEntitlements,
   EntitlementCheck,
   Grant,
+  HoldAnswer,
+  HoldUsage,
   Revocation,
   UsageBatchResult,
   UsageEvent,
@@ -82,14 +84,60 @@ export class Revocations extends Resource {
   }
 }
 
+export interface HoldParams {
+  /** Your id for the hold (no `/`): the same id again answers the stored hold (`duplicate: true`). */
+  id: string;
+  customer: string;
+  feature: string;
+  quantity: number;
+  /** Seconds until it expires and its units go back (default 600, at most 86400). */
+  expires_in?: number;
+}
+
+export class Holds extends Resource {
+  /**
+   * Sets units of a `metered`, `credits` or `allocation` feature aside under its limit. Refused → `allowed:
+   * false`, `hold: null`, nothing recorded.
+   */
+  create(params: HoldParams, options?: WriteOptions): Promise<HoldAnswer> {
+    return this._post("/entitlements/holds", params, options);
+  }
+
+  /** The hold and its feature's check now. */
+  retrieve(holdId: string): Promise<HoldAnswer> {
+    return this._get(path("/entitlements/holds/{}", holdId));
+  }
+
+  /** Turns `quantity` held units (default: all) into usage; the rest go back. */
+  confirm(holdId: string, params: { quantity?: number } = {}, options?: WriteOptions): Promise<HoldAnswer> {
+    return this._post(path("/entitlements/holds/{}/confirm", holdId), params, options);
+  }
+
+  /** Gives every held unit back. */
+  release(holdId: string, options?: WriteOptions): Promise<HoldAnswer> {
+    return this._post(path("/entitlements/holds/{}/release", holdId), {}, options);
+  }
+
+  /** Records uses made from the hold (a lease), idempotent by each event's id; all or nothing. */
+  reportUsage(
+    holdId: string,
+    params: { events: { id: string; quantity: number }[] },
+    options?: WriteOptions,
+  ): Promise<HoldUsage> {
+    return this._post(path("/entitlements/holds/{}/usage", holdId), params, options);
+  }
+}
+
 export class Entitlements extends Resource {
   readonly grants: Grants;
   readonly revocations: Revocations;
+  readonly holds: Holds;
 
   constructor(transport: Transport) {
     super(transport);
     this.grants = new Grants(transport);
     this.revocations = new Revocations(transport);
+    this.holds = new Holds(transport);
   }
 
   /**
