@@ -10,7 +10,7 @@ from bench.setup import django_setup
 
 django_setup()
 
-from bench import auth, burst, deliveries, entitlements, local_checks, metrics, pages, webhooks  # noqa: E402  (Django must be set up first)
+from bench import auth, burst, deliveries, entitlements, leases, local_checks, metrics, pages, webhooks  # noqa: E402  (Django must be set up first)
 
 BENCHMARKS = {
     "auth": auth,
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "webhooks": webhooks,
     "entitlements": entitlements,
     "local_checks": local_checks,
+    "leases": leases,
     "pages": pages,
     "metrics": metrics,
     "burst": burst,
