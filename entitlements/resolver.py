@@ -36,6 +36,7 @@ from entitlements.models import (
     Purchase,
     Revocation,
     SubscriptionSource,
+    UsageThreshold,
     payment_disputed,
 )
 from entitlements.snapshot import FeatureEntry, SourceEntry, StructureSnapshot
@@ -407,10 +408,23 @@ def _resolve(
     changes += [g.expires_at for g in grants if g.expires_at is not None]
     changes += [r.expires_at for r in revocations if r.expires_at is not None]
     anyone = [source for source in sources if source.kind == "default_product"]
-    return (
-        _structure(settings, features, sources, grants, revocations, changes, now, customer),
-        partial(_structure, settings, features, anyone, [], [], [], now, None),
-    )
+    structure = _structure(settings, features, sources, grants, revocations, changes, now, customer)
+    if customer is not None:
+        _thresholds_attach(structure, features, customer)
+    return structure, partial(_structure, settings, features, anyone, [], [], [], now, None)
+
+
+def _thresholds_attach(structure: StructureSnapshot, features: list[Feature], customer: Customer) -> None:
+    """The customer's own usage thresholds, on their metered features' entries ([id, kind, value])."""
+    keys = {feature.pk: feature.key for feature in features if feature.type == Feature.Type.METERED}
+    if not keys:
+        return
+    rows = UsageThreshold.objects.filter(customer=customer).order_by("created_at", "pk")
+    for feature_id, threshold_id, kind, value in rows.values_list("feature_id", "id", "kind", "value"):
+        if feature_id in keys:
+            structure["features"][keys[feature_id]].setdefault("thresholds", []).append(
+                [threshold_id, kind, value]
+            )
 
 
 def _structure(

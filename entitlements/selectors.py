@@ -27,6 +27,7 @@ from entitlements.models import (
     Revocation,
     SubscriptionSource,
     UsageEvent,
+    UsageThreshold,
 )
 from entitlements.resolver import iso_epoch, settings_for
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
@@ -138,6 +139,15 @@ def hold_exists(*, project: Project, hold_id: str) -> None:
     """404 unless the project has a hold by this id (the tenant's)."""
     if not Hold.objects.filter(project=project, hold_id=hold_id).exists():
         raise NotFound(f"No such hold: {hold_id!r}.", param="id")
+
+
+def usage_thresholds(*, project: Project, external_id: str) -> QuerySet[UsageThreshold]:
+    """A customer's own usage thresholds, oldest first (none for a user the project has never seen)."""
+    return (
+        UsageThreshold.objects.select_related("customer", "feature")
+        .filter(project=project, customer__external_id=external_id)
+        .order_by("created_at", "pk")
+    )
 
 
 def revocation_get(*, project: Project, revocation_id: str) -> Revocation:

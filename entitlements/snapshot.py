@@ -46,6 +46,9 @@ class FeatureEntry(TypedDict):
     interval: NotRequired[str]
     interval_count: NotRequired[int]
     credits_low_percent: NotRequired[int]
+    thresholds: NotRequired[
+        list[list[Any]]
+    ]  # metered: the customer's own usage thresholds, [id, kind, value]
 
 
 class StructureSnapshot(TypedDict):

@@ -10,6 +10,7 @@ from entitlements.apis.grants import GrantCreateApi, GrantDeleteApi, RevocationC
 from entitlements.apis.holds import HoldConfirmApi, HoldCreateApi, HoldDetailApi, HoldReleaseApi, HoldUsageApi
 from entitlements.apis.local import EntitlementChangesApi, EntitlementSnapshotApi
 from entitlements.apis.settings import EntitlementSettingsApi
+from entitlements.apis.thresholds import ThresholdDeleteApi, ThresholdsApi
 from entitlements.apis.usage import UsageApi, UsageBatchApi
 
 urlpatterns = [
@@ -24,6 +25,12 @@ urlpatterns = [
     *route("entitlements/holds/<str:hold_id>/confirm", HoldConfirmApi.as_view(), "entitlements-hold-confirm"),
     *route("entitlements/holds/<str:hold_id>/release", HoldReleaseApi.as_view(), "entitlements-hold-release"),
     *route("entitlements/holds/<str:hold_id>/usage", HoldUsageApi.as_view(), "entitlements-hold-usage"),
+    *route("entitlements/thresholds", ThresholdsApi.as_view(), "entitlements-thresholds"),
+    *route(
+        "entitlements/thresholds/<str:threshold_id>",
+        ThresholdDeleteApi.as_view(),
+        "entitlements-threshold-detail",
+    ),
     *route("entitlements/grants", GrantCreateApi.as_view(), "entitlements-grants"),
     *route("entitlements/grants/<str:grant_id>", GrantDeleteApi.as_view(), "entitlements-grant-detail"),
     *route("entitlements/revocations", RevocationCreateApi.as_view(), "entitlements-revocations"),

@@ -68,6 +68,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("Hold", ("HoldOutput",)),
     Cls("HoldAnswer", ("HoldAnswerOutput",)),
     Cls("HoldUsage", ("HoldUsageOutput",)),
+    Cls("UsageThreshold", ("ThresholdOutput",)),
     Cls("Grant", ("GrantOutput",)),
     Cls("Revocation", ("RevocationOutput",)),
     Cls("CreditLot", ("CreditLotOutput",)),

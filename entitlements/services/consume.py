@@ -136,7 +136,7 @@ def entitlement_consume(
     )
     if period is not None and not refused and connection.vendor == "postgresql":
         # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
-        outcome, used, held = _metered_consume_pg(row, period, quantity, entry["limit"])
+        outcome, used, held = _metered_consume_pg(row, period, quantity, entry)
         usage["used"][feature_key] = used
         usage["held"][feature_key] = held
         if outcome == "consumed":
@@ -165,7 +165,7 @@ def entitlement_consume(
                 if taken is None:
                     raise _Denied
                 used, usage["held"][feature_key] = taken
-                _thresholds(project, external_id, feature_key, entry, used - quantity, used)
+                _thresholds(project, customer_id, external_id, feature_key, entry, used - quantity, used)
                 usage["used"][feature_key] = used
             elif kind == Feature.Type.ALLOCATION:
                 moved = _allocation_move(

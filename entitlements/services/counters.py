@@ -14,8 +14,23 @@ from django.utils import timezone
 
 from entitlements import resolver
 from entitlements.models import AllocationCounter, UsageCounter, UsageEvent
+from entitlements.snapshot import FeatureEntry
 
 THRESHOLDS = (0.8, 1.0)
+
+
+def usage_marks(entry: FeatureEntry) -> list[tuple[str, float]]:
+    """(label, units used) of each usage threshold of a metered feature: 80 % and 100 % of its limit (labels
+    "0.8", "1.0"), and the tenant's own (`entry["thresholds"]`: [id, "percent" | "quantity", value]; a percent
+    needs a limit), lowest first."""
+    limit = entry["limit"]
+    marks = [(str(threshold), limit * threshold) for threshold in THRESHOLDS] if limit else []
+    for threshold_id, kind, value in entry.get("thresholds", []):
+        if kind == "quantity":
+            marks.append((threshold_id, float(value)))
+        elif limit:
+            marks.append((threshold_id, limit * value / 100))
+    return sorted(marks, key=lambda mark: mark[1])
 
 
 _EVENT_COLUMNS = (
@@ -205,14 +220,15 @@ _CONSUME_CALL = (
 
 
 def _metered_consume_pg(
-    row: dict[str, Any], period: resolver.Period, quantity: int, limit: int | None
+    row: dict[str, Any], period: resolver.Period, quantity: int, entry: FeatureEntry
 ) -> tuple[str, int, int]:
     """PostgreSQL: records a metered consume and adds it to its period counter within the limit, in one round
     trip (`tollgate_metered_consume`, migration 0005): no BEGIN or COMMIT of its own outside a transaction.
     Returns (outcome, used, held): `consumed` (used = the new count), `duplicate`, `denied` (used = the count
     that refused it), or `threshold` — it would cross 80 % or 100 % of the limit, so nothing was written and the
     caller records it in a transaction together with `usage.threshold_reached`."""
-    marks = sorted(limit * threshold for threshold in THRESHOLDS) if limit else []
+    limit = entry["limit"]
+    marks = sorted({units for _, units in usage_marks(entry)})
     params = [
         row["id"],
         row["project_id"],

@@ -156,7 +156,9 @@ def _take(
         )
         if taken is None:
             raise _Refused
-        _thresholds(project, external_id, feature_key, entry, taken[0] - hold.quantity, taken[0])
+        _thresholds(
+            project, hold.customer_id, external_id, feature_key, entry, taken[0] - hold.quantity, taken[0]
+        )
     elif entry["type"] == Feature.Type.ALLOCATION:
         moved = _allocation_move(
             project_id=project.pk,

@@ -3,11 +3,12 @@ idempotently (a tenant's event id counts once), add it to the metered period cou
 `usage.threshold_reached` as a counter passes 80% and 100% of its limit.
 """
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -16,8 +17,8 @@ from core.ids import new_ids
 from core.serializers import api_time
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.models import UsageEvent
-from entitlements.services.counters import THRESHOLDS, _counters_add, _events_insert
+from entitlements.models import ThresholdCrossing, UsageEvent
+from entitlements.services.counters import THRESHOLDS, _counters_add, _events_insert, usage_marks
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.snapshot import FeatureEntry
@@ -169,6 +170,7 @@ def usage_record_batch(
             if start.timestamp() == entry["period_start"]:
                 _thresholds(
                     project,
+                    customer_id,
                     external_id,
                     key_of[feature_id],
                     entry,
@@ -190,24 +192,56 @@ def usage_record(*, project: Project, event: UsageInput) -> tuple[UsageEvent, bo
 
 
 def _thresholds(
-    project: Project, external_id: str, feature_key: str, entry: FeatureEntry, before: int, after: int
+    project: Project,
+    customer_id: str,
+    external_id: str,
+    feature_key: str,
+    entry: FeatureEntry,
+    before: int,
+    after: int,
 ) -> None:
+    """Announces each usage threshold (`counters.usage_marks`: 80 %, 100 % and the tenant's own) that usage went
+    over from `before` to `after`, once per period (`ThresholdCrossing`), in the caller's transaction."""
     limit = entry["limit"]
-    if limit is None or limit <= 0:
-        return
-    for threshold in THRESHOLDS:
-        mark = limit * threshold
-        if before < mark <= after:
+    for label, mark in usage_marks(entry):
+        if before < mark <= after and _crossing_insert(project.pk, customer_id, entry, label):
+            own = label not in _DEFAULT_LABELS
             event_record(
                 project=project,
                 type="usage.threshold_reached",
                 data_object={
                     "customer": external_id,
                     "feature": feature_key,
-                    "threshold": threshold,
+                    "threshold": round(mark / limit, 4) if limit else None,
+                    "threshold_id": label if own else None,
+                    "units": math.ceil(mark),
                     "limit": limit,
                     "used": after,
                     "period_start": resolver.iso_epoch(entry.get("period_start")),
                     "period_end": resolver.iso_epoch(entry.get("period_end")),
                 },
             )
+
+
+_DEFAULT_LABELS = frozenset(str(threshold) for threshold in THRESHOLDS)
+
+
+def _crossing_insert(project_id: str, customer_id: str, entry: FeatureEntry, label: str) -> bool:
+    """Records the crossing; False when this period's was recorded before (one statement on both backends)."""
+    table = connection.ops.quote_name(ThresholdCrossing._meta.db_table)
+    now = timezone.now()
+    period_start = datetime.fromtimestamp(entry["period_start"], UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (project_id, customer_id, feature_id, period_start, threshold, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [
+                project_id,
+                customer_id,
+                entry["id"],
+                connection.ops.adapt_datetimefield_value(period_start),
+                label,
+                connection.ops.adapt_datetimefield_value(now),
+            ],
+        )
+        return bool(cursor.rowcount == 1)

@@ -16,6 +16,7 @@ from entitlements.models import (
     CreditLedgerEntry,
     CreditLot,
     Hold,
+    ThresholdCrossing,
     UsageCounter,
     UsageEvent,
 )
@@ -456,3 +457,20 @@ def test_seats_reported_against_a_lease_stay_in_use_after_it_ends(api, tenant_a,
     assert AllocationCounter.objects.values_list("in_use", "held").get() == (1, 0)
     assert Hold.objects.values_list("status", "consumed").get() == ("expired", 1)
     assert list(UsageEvent.objects.values_list("event_id", flat=True)) == ["ada"]
+
+
+def test_a_threshold_is_announced_once_a_period_though_a_released_hold_takes_usage_back_below_it(
+    api, tenant_a, plan
+):
+    hold(api, tenant_a.key, "job-1", "exports", 4)  # 0 → 4 of 5: 80 %
+    release(api, tenant_a.key, "job-1")  # back to 0
+    assert consume(api, tenant_a.key, "c1", "exports", 4)["used"] == 4  # 0 → 4 again
+    hold(api, tenant_a.key, "job-2", "exports", 1)  # 4 → 5: 100 %
+    release(api, tenant_a.key, "job-2")
+    assert consume(api, tenant_a.key, "c2", "exports", 1)["used"] == 5  # 4 → 5 again
+    reached = Event.objects.filter(type="usage.threshold_reached").order_by("sequence")
+    assert [(e.data["object"]["threshold"], e.data["object"]["used"]) for e in reached] == [
+        (0.8, 4),
+        (1.0, 5),
+    ]
+    assert ThresholdCrossing.objects.count() == 2

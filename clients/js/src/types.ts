@@ -645,6 +645,20 @@ export interface HoldUsage {
   entitlement: EntitlementCheck;
 }
 
+export interface UsageThreshold {
+  id: string;
+  object?: string;
+  customer: string;
+  feature: string;
+  /** Percent of the limit (null for a quantity threshold). */
+  percent: number | null;
+  /** Units used (null for a percent threshold). */
+  quantity: number | null;
+  created_at: string;
+  /** true in the answer of its deletion. */
+  deleted?: boolean;
+}
+
 export interface Grant {
   id: string;
   object?: string;

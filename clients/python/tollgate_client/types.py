@@ -96,6 +96,7 @@ __all__ = [
     "UsageEvent",
     "UsageMeterStatus",
     "UsageSummary",
+    "UsageThreshold",
     "WebhookEndpoint",
 ]
 
@@ -789,6 +790,21 @@ class HoldUsage(TollgateObject):
     """Events whose id the project had already (counted once)."""
     hold: Hold
     entitlement: EntitlementCheck
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageThreshold(TollgateObject):
+    id: str
+    object: str = "usage_threshold"
+    customer: str
+    feature: str
+    percent: int | None
+    """Percent of the limit (null for a quantity threshold)."""
+    quantity: int | None
+    """Units used (null for a percent threshold)."""
+    created_at: str
+    deleted: bool = False
+    """true in the answer of its deletion."""
 
 
 @dataclass(frozen=True, kw_only=True)

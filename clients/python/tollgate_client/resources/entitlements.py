@@ -20,6 +20,7 @@ from tollgate_client.types import (
     UsageBatchResult,
     UsageEvent,
     UsageSummary,
+    UsageThreshold,
 )
 
 
@@ -168,12 +169,41 @@ class Holds(Resource):
         return self._post(HoldAnswer, url, {}, idempotency_key=idempotency_key)
 
 
+class Thresholds(Resource):
+    """A customer's own usage thresholds: announced as `usage.threshold_reached` once per period."""
+
+    def create(
+        self,
+        *,
+        customer: str,
+        feature: str,
+        percent: int | None = None,
+        quantity: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> UsageThreshold:
+        """A threshold at `percent` of the limit or at `quantity` units used (one of the two) on a `metered`
+        feature; the same threshold again is the one stored."""
+        body = compact(customer=customer, feature=feature, percent=percent, quantity=quantity)
+        return self._post(UsageThreshold, "/entitlements/thresholds", body, idempotency_key=idempotency_key)
+
+    def list(self, *, customer: str) -> list[UsageThreshold]:
+        """The customer's thresholds, oldest first."""
+        page = self._transport.request("GET", "/entitlements/thresholds", params={"customer": customer})
+        return [UsageThreshold.from_dict(row) for row in page["data"]]
+
+    def delete(self, threshold_id: str, *, idempotency_key: str | None = None) -> UsageThreshold:
+        """Deletes the threshold; what it announced stays announced. The threshold, `deleted` True."""
+        url = path("/entitlements/thresholds/{}", threshold_id)
+        return self._delete_returning(UsageThreshold, url, {}, idempotency_key=idempotency_key)
+
+
 class Entitlements(Resource):
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
         self.grants = Grants(transport)
         self.revocations = Revocations(transport)
         self.holds = Holds(transport)
+        self.thresholds = Thresholds(transport)
 
     def check(self, *, customer: str, feature: str, quantity: int | None = None) -> EntitlementCheck:
         """May the customer use `quantity` (default 1) of the feature now? Records nothing.
