@@ -88,8 +88,9 @@ bench-burst-pools: install
 prod-check:
 	PYTHON=$(PYTHON) .ci/prod-install-check
 
-## make compose-check: docker-compose.yml end to end under Docker (skipped without a Docker daemon); the same
-## start-up sequence runs without Docker in tests/deploy/test_compose_sequence.py.
+## make compose-check: docker-compose.yml end to end under Docker, no image registry needed (skipped without Docker,
+## except in CI, where it installs and starts Docker and never skips); the same start-up sequence runs without Docker
+## in tests/deploy/test_compose_sequence.py.
 .PHONY: compose-check
 compose-check:
 	.ci/compose-check

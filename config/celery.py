@@ -17,6 +17,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 import core.task_context  # noqa: E402, F401  (connects the correlation-id signals)
+from core.heartbeat import ConsumerHeartbeat  # noqa: E402
+
+# The worker's liveness file for its container healthcheck (HEARTBEAT_FILE; nothing when unset).
+app.steps["consumer"].add(ConsumerHeartbeat)
 
 SQLITE_WORKER_REFUSAL = (
     "A Celery worker needs PostgreSQL (DATABASE_URL=postgres://…): on SQLite the named locks that keep two "

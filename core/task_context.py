@@ -15,6 +15,7 @@ from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
 from core import context
+from core.heartbeat import heartbeat_touch
 
 HEADER = "tollgate_request_id"
 # The lock only one beat holds at a time, and how often a beat that does not hold it looks again.
@@ -75,6 +76,7 @@ class BeatScheduler(PersistentScheduler):
             context.request_id.reset(token)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        heartbeat_touch()  # alive, leading or standing by (core/heartbeat.py)
         if not self._lead():
             return STANDBY_SECONDS
         return float(super().tick(*args, **kwargs))

@@ -221,6 +221,8 @@ CELERY_TIMEZONE = "UTC"
 # Celery's own root-logger setup would drop the `celery` logger's handlers: task outcomes and retries would never
 # reach the log, and errors would skip the JSON format and redaction. Django's LOGGING stays in charge.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A file the worker and beat touch while alive, for a container healthcheck (core/heartbeat.py); empty: none.
+HEARTBEAT_FILE = env("HEARTBEAT_FILE", default="")
 # Each beat run of a task gets its own correlation id in the logs (core/task_context.py).
 CELERY_BEAT_SCHEDULER = "core.task_context:BeatScheduler"
 CELERY_BEAT_SCHEDULE = {

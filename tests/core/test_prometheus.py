@@ -174,3 +174,25 @@ def test_entitlement_checks_by_cache_outcome_and_stripe_errors_are_counted(
         ('tollgate_stripe_api_errors_total{error="InvalidRequestError"}', 1.0),
     ):
         assert _sample(after, name) - _sample(before, name) == grew, name
+
+
+def test_metrics_in_multiprocess_mode_sum_the_workers_files_and_keep_the_database_figures(
+    client, tenant_a, tmp_path, monkeypatch
+):
+    """With PROMETHEUS_MULTIPROC_DIR (web's gunicorn workers), a scrape reads every worker's counts from the
+    directory, and Tollgate's figures read from the database are still there (prometheus_client's multiprocess
+    registry holds nothing else unless added)."""
+    from prometheus_client import CollectorRegistry, Counter, values
+
+    PaymentFactory(project=tenant_a.project, status="succeeded")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    # Two workers' counts, written as prometheus_client writes them in multiprocess mode.
+    for pid in (101, 102):
+        monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda pid=pid: pid))
+        counter = Counter("tollgate_test_worker_requests", "test", registry=CollectorRegistry())
+        counter.inc(pid - 100)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "tollgate_test_worker_requests_total 3.0" in text
+    assert 'tollgate_payments{status="succeeded"} 1.0' in text

@@ -1,18 +1,20 @@
 """docker-compose.yml's start-up sequence, run without Docker.
 
-The test reads docker-compose.yml and runs every service's own command (web's migrate_locked, endpoint
-registration and gunicorn; the worker; beat; the Stripe emulator) as local processes, with the environment compose
-would give them: the file's variables interpolated from an `.env` the test fills (the two secrets and the ports),
-service hostnames replaced by 127.0.0.1 on free ports, PostgreSQL and Redis replaced by a database and Redis
-databases of this test, volumes by temporary directories. Services start in the order depends_on gives, each
-dependency waited for as its condition says (healthchecks are the file's own commands). PostgreSQL and Redis are
-the machine's, already healthy. The image's build step (collectstatic) runs first.
+The test reads docker-compose.yml and runs each service of `docker compose --profile demo up` with its own
+command (web's migrate_locked, endpoint registration and gunicorn; the worker; beat; the Stripe emulator) as
+local processes, with the environment compose would give them: the file's variables interpolated from an `.env`
+the test fills (the secrets, the demo's Stripe key, the ports), service hostnames replaced by 127.0.0.1 on free
+ports, PostgreSQL and Redis replaced by a database and Redis databases of this test, volumes by temporary
+directories. Services start in the order depends_on gives, each dependency waited for as its condition says
+(healthchecks are the file's own commands). PostgreSQL and Redis are the machine's, already healthy. The image's
+build step (collectstatic) runs first.
 
 It proves what the compose file promises: worker and beat wait while migrations are unapplied; the webhook
 endpoint is registered once (a second start-up of every service, emulator state reloaded from its volume, changes
 nothing); a checkout completed in the emulator reaches web as a signed event and the worker processes it; the
 Checkout URL is the emulator's public URL; static files are served; `web` is an allowed host; beat schedules.
-.ci/compose-check runs the same file under Docker when a daemon is available.
+.ci/compose-check runs the same file under Docker (in CI always); tests/deploy/test_compose_file.py holds the file
+to its safety rules.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 WORKDIR = "/app"
 # Services this test does not start: the machine's PostgreSQL and Redis stand in for them.
 EXTERNAL = {"postgres", "redis"}
+# `docker compose --profile demo up`: the Stripe emulator's profile (the `tls` proxy stays out).
+PROFILES = {"demo"}
 CARD_OK = "4242424242424242"
 
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -115,7 +119,11 @@ class Stack:
         (self.work / "var").mkdir()
         self.variables = variables
         document = yaml.safe_load(COMPOSE_FILE.read_text())
-        self.services: dict[str, Any] = interpolate(document["services"], variables)
+        self.services: dict[str, Any] = {
+            name: service
+            for name, service in interpolate(document["services"], variables).items()
+            if not service.get("profiles") or PROFILES & set(service["profiles"])
+        }
         # Published ports: a service's container port is reached at 127.0.0.1:<host port>, by name or not.
         self.ports: dict[tuple[str, str], str] = {}
         for name, service in self.services.items():
@@ -183,8 +191,11 @@ class Stack:
 
     # --- docker compose build / up / exec / stop ------------------------------------------------------------
     def build(self) -> None:
-        """The Dockerfile's build step that matters at run time: collectstatic into the image's STATIC_ROOT."""
-        self.run("web", ["python", "manage.py", "collectstatic", "--noinput", "-v0"], timeout=120)
+        """The Dockerfile's build steps that matter at run time: collectstatic into the image's STATIC_ROOT, and
+        var/prometheus (web's PROMETHEUS_MULTIPROC_DIR) made."""
+        (self.work / "var" / "prometheus").mkdir()
+        collected = self.run("web", ["python", "manage.py", "collectstatic", "--noinput", "-v0"], timeout=120)
+        assert collected.returncode == 0, collected.stderr
 
     def run(self, name: str, argv: list[str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """`docker compose exec <name> argv…` (or `run --rm`): a one-off command in the service's environment."""
@@ -303,10 +314,13 @@ def stack(compose_database: str) -> Iterator[Stack]:
     web_port, emulator_port = free_port(), free_port()
     while emulator_port == web_port:
         emulator_port = free_port()
-    # The `.env` an operator fills: the two secrets; ports moved off 8000/12111 so parallel runs never collide.
+    # The `.env` an operator fills for the demo (.env.example): the secrets and the emulator's key; ports moved off
+    # 8000/12111 so parallel runs never collide.
     variables = {
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "STRIPE_SECRET_KEY": "sk_test_tollgate_compose",
         "WEB_CONCURRENCY": "2",
         "WEB_PORT": str(web_port),
         "STRIPE_EMULATOR_PORT": str(emulator_port),

@@ -1,0 +1,143 @@
+"""docker-compose.yml's safety rules, read from the file (no Docker): what an operator gets from `docker compose up`
+with nothing but the secrets in `.env`.
+
+.ci/compose-check runs the file under Docker; tests/deploy/test_compose_sequence.py runs its start-up sequence as
+local processes. These rules are the ones a running stack would not show: the Stripe emulator (any key accepted,
+any card paid) exists only in the `demo` profile and only this host reaches it; every credential comes from `.env`;
+every service has a healthcheck; the app image is built once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from tests.deploy.test_compose_sequence import COMPOSE_FILE, interpolate
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENT: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+SERVICES: dict[str, Any] = DOCUMENT["services"]
+# Environment names that carry a credential, and URLs that may carry one in their user part.
+CREDENTIAL = re.compile(r"PASSWORD|SECRET|TOKEN|_KEYS?$")
+URL = re.compile(r"_URL$")
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<default>[^}]*))?\}")
+# Only the TLS proxy may listen beyond this host by default: it is the way in from other hosts.
+PUBLIC_BY_DEFAULT = {"tls-proxy"}
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    return {key: str(value) for key, value in (service.get("environment") or {}).items()}
+
+
+def _defaults_only(value: Any) -> Any:
+    """The file as compose reads it with an empty `.env` (`:?` variables given a placeholder)."""
+    required = {
+        m.group("name"): "REQUIRED" for m in _INTERPOLATION.finditer(str(value)) if m.group("op") == ":?"
+    }
+    return interpolate(value, required)
+
+
+def test_the_emulator_runs_only_in_the_demo_profile() -> None:
+    emulators = [
+        name
+        for name, s in SERVICES.items()
+        if "stripe_emulator" in " ".join(map(str, s.get("command") or []))
+    ]
+    assert emulators == ["stripe-emulator"]
+    assert SERVICES["stripe-emulator"]["profiles"] == ["demo"]
+    # Nothing outside the profile needs it: `docker compose up` without `--profile demo` starts.
+    for name, service in SERVICES.items():
+        assert "stripe-emulator" not in (service.get("depends_on") or {}), name
+    # Its in-network address is web's default Stripe: without the profile web says what to set, and gives up.
+    web = _defaults_only(_environment(SERVICES["web"]))
+    assert web["STRIPE_API_BASE"] == "http://stripe-emulator:12111"
+    assert (
+        "No Stripe at $$STRIPE_API_BASE: the emulator needs the demo profile" in SERVICES["web"]["command"][2]
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_published_ports_name_their_address_and_default_to_this_host(name: str) -> None:
+    for mapping in _defaults_only(SERVICES[name].get("ports") or []):
+        address, host_port, container_port = str(mapping).split(":")
+        assert host_port.isdigit(), mapping
+        assert container_port.isdigit(), mapping
+        if name not in PUBLIC_BY_DEFAULT:
+            assert address == "127.0.0.1", f"{name} publishes {mapping}"
+    # The emulator's address is not even a variable: it takes any key and pays any card.
+    if name == "stripe-emulator":
+        assert all(str(m).startswith("127.0.0.1:") for m in SERVICES[name]["ports"])
+    if name in ("postgres", "redis"):
+        assert not SERVICES[name].get("ports"), f"{name} is reachable from the compose network only"
+
+
+def test_no_credential_is_written_in_the_file() -> None:
+    checked = 0
+    for name, service in SERVICES.items():
+        for key, value in _environment(service).items():
+            for match in _INTERPOLATION.finditer(value):
+                if CREDENTIAL.search(match.group("name")) and match.group("op") in (":-", "-"):
+                    assert not match.group("default"), f"{name}.{key}: a default for {match.group(0)}"
+            if CREDENTIAL.search(key):
+                checked += 1
+                assert _INTERPOLATION.sub("", value) == "", f"{name}.{key} holds a literal: {value!r}"
+            if URL.search(key):
+                password = urlsplit(_INTERPOLATION.sub("INTERPOLATED", value)).password
+                assert password in (None, "INTERPOLATED"), f"{name}.{key} holds a literal password"
+    assert checked >= 8
+    # PostgreSQL's password is required from .env (compose refuses to start without it), the same in both places.
+    password = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}"
+    assert SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"] == password
+    assert f":{password}@postgres:5432/" in SERVICES["web"]["environment"]["DATABASE_URL"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_has_a_healthcheck(name: str) -> None:
+    healthcheck = SERVICES[name].get("healthcheck") or {}
+    assert healthcheck.get("test"), name
+    assert not healthcheck.get("disable"), name
+
+
+def test_worker_and_beat_are_healthy_by_their_heartbeat() -> None:
+    for name in ("worker", "beat"):
+        service = SERVICES[name]
+        assert _environment(service)["HEARTBEAT_FILE"] == "/app/var/heartbeat"
+        assert "$$HEARTBEAT_FILE" in service["healthcheck"]["test"][1]
+        # A heartbeat left by the container's previous run does not count.
+        assert service["command"][2].startswith('rm -f "$$HEARTBEAT_FILE"'), name
+
+
+def test_the_app_image_is_built_once() -> None:
+    built = [name for name, service in SERVICES.items() if "build" in service]
+    assert built == ["web"]
+    image = SERVICES["web"]["image"]
+    assert image == "${TOLLGATE_IMAGE:-tollgate:latest}"
+    app = {name for name, s in SERVICES.items() if s.get("image") == image}
+    assert app == {"web", "worker", "beat", "stripe-emulator"}
+    # The base image is a build argument: the official python:3.11-slim unless the operator names another.
+    assert SERVICES["web"]["build"]["args"]["BASE_IMAGE"] == "${BASE_IMAGE:-python:3.11-slim}"
+    assert "ARG BASE_IMAGE=python:3.11-slim" in (ROOT / "Dockerfile").read_text()
+
+
+def test_official_images_by_default_stand_ins_by_name() -> None:
+    assert SERVICES["postgres"]["image"] == "${POSTGRES_IMAGE:-postgres:15}"
+    assert SERVICES["redis"]["image"] == "${REDIS_IMAGE:-redis:7}"
+    assert SERVICES["tls-proxy"]["image"] == "${CADDY_IMAGE:-caddy:2}"
+    assert SERVICES["tls-proxy"]["profiles"] == ["tls"]
+    for name in ("postgres", "redis", "caddy"):
+        assert (ROOT / "docker" / name / "Dockerfile").exists(), name
+
+
+def test_env_example_names_every_variable_the_file_requires() -> None:
+    required = {
+        m.group("name") for m in _INTERPOLATION.finditer(COMPOSE_FILE.read_text()) if m.group("op") == ":?"
+    }
+    example = (ROOT / ".env.example").read_text()
+    assert required == {"POSTGRES_PASSWORD"}
+    for name in required | {"SECRET_KEY", "FIELD_ENCRYPTION_KEYS"}:
+        assert re.search(rf"^{name}=$", example, re.M), f".env.example lacks an empty {name}= to fill"
