@@ -142,6 +142,12 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
         f"/api/v1/projects/{tenant_a.project.pk}/api_keys", {"name": "ops"}, key=platform_key
     ).json()
     clock = api.post("/api/v1/test_clocks", {"frozen_time": "2026-01-01T00:00:00Z"}, key=tenant_a.key).json()
+    api.post("/api/v1/features", {"key": "calls", "name": "Calls", "type": "metered"}, key=tenant_a.key)
+    threshold = api.post(
+        "/api/v1/entitlements/thresholds",
+        {"customer": "u1", "feature": "calls", "percent": 50},
+        key=tenant_a.key,
+    ).json()
     deletes = [
         ("/api/v1/test_clocks/{test_clock}", f"/api/v1/test_clocks/{clock['id']}", {}, tenant_a.key),
         (
@@ -162,6 +168,12 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
             "/api/v1/entitlements/revocations/{revocation_id}",
             f"/api/v1/entitlements/revocations/{revocation['id']}",
             {"reason": "done"},
+            tenant_a.key,
+        ),
+        (
+            "/api/v1/entitlements/thresholds/{threshold_id}",
+            f"/api/v1/entitlements/thresholds/{threshold['id']}",
+            {},
             tenant_a.key,
         ),
         (
