@@ -38,6 +38,7 @@ from entitlements.models import (
     Revocation,
     UsageCounter,
     UsageEvent,
+    UsageThreshold,
 )
 from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
 from entitlements.services.holds import hold_release
@@ -380,6 +381,25 @@ class HoldAdmin(EntitlementPermissions, _ReadOnly):
     @admin.action(description="Release the hold (its units go back)", permissions=["grant_entitlement"])
     def release(self, request: HttpRequest, queryset: QuerySet[Hold]) -> TemplateResponse | None:
         return reason_action(self, request, queryset, title="Release holds", perform=_hold_release)
+
+
+@admin.register(UsageThreshold)
+class UsageThresholdAdmin(_ReadOnly):
+    """A customer's own usage thresholds (the tenant sets them through the API)."""
+
+    ordering = NEWEST_FIRST
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "feature",
+        "kind",
+        "value",
+        column("created_at", "Created"),
+    ]
+    list_filter = ["project"]
+    search_fields = ["id", "customer__external_id", "feature__key"]
+    list_select_related = ["project", "customer", "feature"]
 
 
 @admin.register(UsageEvent)

@@ -37,6 +37,7 @@ from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
 from tests.entitlements.hold_factories import HoldFactory
+from tests.entitlements.threshold_factories import UsageThresholdFactory
 from tests.events.factories import EventFactory, WebhookEndpointFactory
 
 pytestmark = [
@@ -194,6 +195,7 @@ def _seed(tenant, catalog) -> dict[str, str]:
         status="confirmed",
         ended_at=timezone.now(),
     )
+    UsageThresholdFactory(project=project, customer=customer, kind="quantity", value=250_000)
     EntitlementSettings.objects.create(project=project)
     ProductAccess.objects.create(product=catalog.credits, duration_days=365)
     StripeEvent.objects.create(
@@ -293,8 +295,8 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             _shoot(page, "payments")
         if model._meta.model_name == "grant":
             _shoot(page, "grants")
-        if model._meta.model_name == "hold":
-            _shoot(page, "holds")
+        if model._meta.model_name in ("hold", "usagethreshold"):
+            _shoot(page, model._meta.verbose_name_plural.replace(" ", "-"))
     assert "\n".join(overflowing) == ""
     # Cells wrap between words, and long identifiers at their dots and underscores ("entitlement." / "granted"),
     # never inside a word ("entitlement.gr" / "anted", "Subscripti" / "on").
