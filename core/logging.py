@@ -23,8 +23,10 @@ _SECRET_PATTERNS = [
 # Bearer credentials in anything that looks like a header dump: keep the scheme, drop the credential.
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 # 13 to 19 digits, optionally grouped by spaces or dashes: what a card number looks like.
-# Not part of a longer number: no digit or decimal point before it, no digit or decimal fraction after it.
-_CARD_CANDIDATE = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d|\.\d)")
+# Not part of a longer number or identifier: no letter, digit, decimal point or dash before it; no letter, digit,
+# decimal fraction or dash-joined part after it. A UUID (a task id) whose first groups happen to be digits is an
+# id, not a card.
+_CARD_CANDIDATE = re.compile(r"(?<![A-Za-z\d.-])(?:\d[ -]?){12,18}\d(?![A-Za-z\d]|\.\d|-[A-Za-z\d])")
 _SENSITIVE_KEYS = re.compile(r"(?i)(secret|password|api_key|apikey|authorization|token|card_number|cvc)")
 # The value of a query parameter whose name says it carries a credential, in any URL (a request's repr, a
 # redirect target): `?api_key=…`, `&client_secret=…`, `?token=…`. Keeps the name, drops the value.

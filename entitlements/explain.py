@@ -208,13 +208,17 @@ def _verdict(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allo
                 return "Not allowed: the limit is 0."
             return "Not allowed: nothing gives this feature now (see why below)."
         counted = "used this period" if kind == Feature.Type.METERED else "in use"
+        held = answer.get("held") or 0
+        also = f", {held} held" if held else ""  # held units count against the limit (services.holds)
         if limit is None:
-            return f"Allowed: unlimited ({used} {counted})."
+            return f"Allowed: unlimited ({used} {counted}{also})."
         if allowed:
-            return f"Allowed: {used} of {limit} {counted}."
+            return f"Allowed: {used} of {limit} {counted}{also}."
         if kind == Feature.Type.METERED:
-            return f"Not allowed: the limit is used up ({used} of {limit}; resets {answer['resets_at']})."
-        return f"Not allowed: all {limit} are in use."
+            return (
+                f"Not allowed: the limit is used up ({used} of {limit}{also}; resets {answer['resets_at']})."
+            )
+        return f"Not allowed: all {limit} are in use{f' ({held} held)' if held else ''}."
     if allowed:
         return f"Allowed: {_value_text(kind, answer['value'])}."
     if entry["sources"]:

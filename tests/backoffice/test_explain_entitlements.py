@@ -14,6 +14,7 @@ from django.test import Client
 from billing.models import Payment
 from catalog.models import Feature
 from core.actors import Actor
+from entitlements import cache as ent_cache
 from entitlements.explain import entitlements_explain
 from entitlements.models import EntitlementSettings, Purchase, SubscriptionSource, UsageCounter
 from entitlements.resolver import subscription_period
@@ -265,7 +266,7 @@ def test_past_due_grace_follows_the_projects_setting(tenant_a, frozen):
     )
 
 
-def test_a_used_up_limit_is_the_reason(tenant_a, frozen):
+def test_a_used_up_limit_is_the_reason(tenant_a, frozen, django_capture_on_commit_callbacks):
     project = tenant_a.project
     calls = feature(project, "calls", Feature.Type.METERED)
     cust = customer(project, "user-1")
@@ -283,6 +284,14 @@ def test_a_used_up_limit_is_the_reason(tenant_a, frozen):
     assert (explained.allowed, explained.verdict) == (
         False,
         "Not allowed: the limit is used up (2 of 2; resets 2026-04-08T12:00:00Z).",
+    )
+    UsageCounter.objects.filter(customer=cust).update(held=1)  # one of the two is a hold's
+    with django_capture_on_commit_callbacks(execute=True):
+        ent_cache.usage_changed(project_id=project.pk, external_ids=[cust.external_id])
+    (explained,) = entitlements_explain(project=project, customer=cust).features
+    assert (
+        explained.verdict
+        == "Not allowed: the limit is used up (1 of 2, 1 held; resets 2026-04-08T12:00:00Z)."
     )
 
 

@@ -106,6 +106,27 @@ def test_decimal_numbers_are_not_taken_for_cards(text):
     assert redact(text) == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Task ids whose first groups are digits passing Luhn (1234567812340002): ids, not cards.
+        "Task webhooks.tasks.process_stripe_event[12345678-1234-0002-832e-4c9955e2f5ac] received",
+        "task 9f3e12345678-1234-0002",
+        "order ab1234567812340002",
+    ],
+)
+def test_ids_with_a_card_like_run_of_digits_are_not_masked(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["card 1234-5678-1234-0002", "pm_card_1234567812340002", "[1234 5678 1234 0002]", "x=1234567812340002"],
+)
+def test_cards_grouped_or_glued_to_punctuation_are_still_masked(text):
+    assert "[CARD ****0002]" in redact(text)
+
+
 def test_card_at_the_end_of_a_sentence_is_still_masked():
     assert redact("paid with 4242424242424242.") == "paid with [CARD ****4242]."
 
