@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import importlib.util
 import json
 import os
@@ -188,17 +187,8 @@ def render(schema: Mapping[str, Any]) -> str:
 
 
 def stale_message(current: str, expected: str) -> str:
-    diff = difflib.unified_diff(
-        current.splitlines(keepends=True),
-        expected.splitlines(keepends=True),
-        "types.ts (committed)",
-        "types.ts (from the schema)",
-        n=1,
-    )
-    return (
-        f"{TYPES_PATH.relative_to(REPO_ROOT)} does not match the schema the server serves: run `{COMMAND}` "
-        f"and commit the result.\n{''.join(list(diff)[:80])}"
-    )
+    shown = TYPES_PATH.relative_to(REPO_ROOT)
+    return str(load_python_generator().stale_report(shown, COMMAND, current, expected))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

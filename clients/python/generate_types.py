@@ -402,15 +402,21 @@ def served_schema() -> dict[str, Any]:
 
 
 def stale_message(current: str, expected: str) -> str:
+    return stale_report(TYPES_PATH.relative_to(REPO_ROOT), COMMAND, current, expected)
+
+
+def stale_report(path: Path, command: str, current: str, expected: str) -> str:
+    """What a generated file (`path`, as shown) that no longer matches the schema says; the JS client's generator
+    says it too."""
     diff = difflib.unified_diff(
         current.splitlines(keepends=True),
         expected.splitlines(keepends=True),
-        "types.py (committed)",
-        "types.py (from the schema)",
+        f"{path.name} (committed)",
+        f"{path.name} (from the schema)",
         n=1,
     )
     return (
-        f"{TYPES_PATH.relative_to(REPO_ROOT)} does not match the schema the server serves: run `{COMMAND}` "
+        f"{path} does not match the schema the server serves: run `{command}` "
         f"and commit the result.\n{''.join(list(diff)[:80])}"
     )
 
