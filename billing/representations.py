@@ -94,10 +94,10 @@ class PaymentOutput(serializers.Serializer[Any]):
             "stripe_invoice_id",
         ):
             data[field] = data[field] or None
-        if instance.flow == Payment.Flow.CHECKOUT:
+        if instance.flow != Payment.Flow.INTENT:  # Checkout's page, or no one's (off session)
             data.pop("client_secret")
             data.pop("publishable_key")
-        else:
+        if instance.flow != Payment.Flow.CHECKOUT:
             data.pop("checkout_url")
             data.pop("checkout_session")
         return data

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing.services import meter_reports, refunds, revenue_figures
+from billing.services import auto_recharge, meter_reports, refunds, revenue_figures
 from billing.services import payment_closing as closing
 
 
@@ -67,3 +67,27 @@ def usage_report_sweep() -> int:
     for project_id in projects:
         meter_reports.meter_report_queue(project_id=project_id)
     return len(projects)
+
+
+# Entitlements queues the charge by this name when a spend leaves a balance at its auto-recharge mark.
+@shared_task(name="billing.tasks.auto_recharge_charge", acks_late=True)
+def auto_recharge_charge(recharge_id: str) -> str:
+    """Charges an auto-recharge's current attempt. When Stripe cannot be reached (after the SDK's own retries),
+    the attempt stays `charging` and the sweep continues it, under the same payment and key."""
+    try:
+        return auto_recharge.auto_recharge_charge(recharge_id=recharge_id)
+    except auto_recharge.ChargeInterrupted:
+        return "interrupted"
+
+
+@shared_task(acks_late=True)
+def auto_recharges_resume() -> int:
+    """Beat: continues auto-recharges still charging a minute after they started (Stripe unreachable, a task
+    lost, a process killed after Stripe acted): each continues its attempt's one payment."""
+    due = auto_recharge.auto_recharges_due()
+    for recharge_id in due:
+        try:
+            auto_recharge.auto_recharge_charge(recharge_id=recharge_id)
+        except auto_recharge.ChargeInterrupted:
+            break  # Stripe is unreachable: the next run tries again
+    return len(due)

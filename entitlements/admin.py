@@ -29,6 +29,7 @@ from core.admin_lists import LargeListAdmin
 from customers.models import Customer
 from entitlements.models import (
     AllocationCounter,
+    AutoRecharge,
     CreditLedgerEntry,
     CreditLot,
     EntitlementSettings,
@@ -400,6 +401,28 @@ class UsageThresholdAdmin(_ReadOnly):
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "feature__key"]
     list_select_related = ["project", "customer", "feature"]
+
+
+@admin.register(AutoRecharge)
+class AutoRechargeAdmin(_ReadOnly):
+    """Auto-recharges of credits balances (the tenant configures them through the API; a failed one is armed
+    again when the tenant configures it again)."""
+
+    ordering = NEWEST_FIRST
+    list_display = [
+        column("id", "ID"),
+        "customer",
+        "feature",
+        column("below", "At or below"),
+        "price",
+        status_column(),
+        column("attempt", "Charges"),
+        column("payment_id", "Latest payment"),
+        column("last_error", "Latest error"),
+    ]
+    list_filter = ["status", "project"]
+    search_fields = ["id", "customer__external_id", "feature__key", "payment_id"]
+    list_select_related = ["project", "customer", "feature", "price"]
 
 
 @admin.register(UsageEvent)

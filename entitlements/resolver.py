@@ -31,6 +31,7 @@ from catalog.models import Feature, Product, ProductFeature
 from core.serializers import api_time
 from customers.models import Customer
 from entitlements.models import (
+    AutoRecharge,
     EntitlementSettings,
     Grant,
     Purchase,
@@ -415,8 +416,10 @@ def _resolve(
 
 
 def _thresholds_attach(structure: StructureSnapshot, features: list[Feature], customer: Customer) -> None:
-    """The customer's own usage thresholds, on their metered features' entries ([id, kind, value])."""
-    keys = {feature.pk: feature.key for feature in features if feature.type == Feature.Type.METERED}
+    """The customer's own thresholds on their metered (usage) and credits (balance) features' entries ([id,
+    kind, value]), and the balance at or below which a credits feature recharges on its own."""
+    kinds = (Feature.Type.METERED, Feature.Type.CREDITS)
+    keys = {feature.pk: feature.key for feature in features if feature.type in kinds}
     if not keys:
         return
     rows = UsageThreshold.objects.filter(customer=customer).order_by("created_at", "pk")
@@ -425,6 +428,12 @@ def _thresholds_attach(structure: StructureSnapshot, features: list[Feature], cu
             structure["features"][keys[feature_id]].setdefault("thresholds", []).append(
                 [threshold_id, kind, value]
             )
+    if any(feature.type == Feature.Type.CREDITS for feature in features):
+        for feature_id, below in AutoRecharge.objects.filter(customer=customer).values_list(
+            "feature_id", "below"
+        ):
+            if feature_id in keys:
+                structure["features"][keys[feature_id]]["recharge_below"] = below
 
 
 def _structure(

@@ -19,6 +19,7 @@ from customers.models import Customer
 from customers.selectors import customer_find
 from entitlements.cache import Snapshot, snapshot_get
 from entitlements.models import (
+    AutoRecharge,
     CreditLedgerEntry,
     CreditLot,
     EntitlementSettings,
@@ -148,6 +149,14 @@ def usage_thresholds(*, project: Project, external_id: str) -> QuerySet[UsageThr
         .filter(project=project, customer__external_id=external_id)
         .order_by("created_at", "pk")
     )
+
+
+def auto_recharges(*, project: Project, external_id: str | None = None) -> QuerySet[AutoRecharge]:
+    """The project's auto-recharges (a customer's, given `external_id`), oldest first."""
+    rows = AutoRecharge.objects.select_related("customer", "feature", "price").filter(project=project)
+    if external_id is not None:
+        rows = rows.filter(customer__external_id=external_id)
+    return rows.order_by("created_at", "pk")
 
 
 def revocation_get(*, project: Project, revocation_id: str) -> Revocation:

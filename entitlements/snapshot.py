@@ -48,7 +48,8 @@ class FeatureEntry(TypedDict):
     credits_low_percent: NotRequired[int]
     thresholds: NotRequired[
         list[list[Any]]
-    ]  # metered: the customer's own usage thresholds, [id, kind, value]
+    ]  # metered and credits: the customer's own usage or balance thresholds, [id, kind, value]
+    recharge_below: NotRequired[int]  # credits: the balance at or below which an auto-recharge charges
 
 
 class StructureSnapshot(TypedDict):

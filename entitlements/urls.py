@@ -9,6 +9,7 @@ from entitlements.apis.credits import CreditsApi
 from entitlements.apis.grants import GrantCreateApi, GrantDeleteApi, RevocationCreateApi, RevocationDeleteApi
 from entitlements.apis.holds import HoldConfirmApi, HoldCreateApi, HoldDetailApi, HoldReleaseApi, HoldUsageApi
 from entitlements.apis.local import EntitlementChangesApi, EntitlementSnapshotApi
+from entitlements.apis.recharge import AutoRechargeDetailApi, AutoRechargesApi
 from entitlements.apis.settings import EntitlementSettingsApi
 from entitlements.apis.thresholds import ThresholdDeleteApi, ThresholdsApi
 from entitlements.apis.usage import UsageApi, UsageBatchApi
@@ -30,6 +31,12 @@ urlpatterns = [
         "entitlements/thresholds/<str:threshold_id>",
         ThresholdDeleteApi.as_view(),
         "entitlements-threshold-detail",
+    ),
+    *route("entitlements/auto_recharges", AutoRechargesApi.as_view(), "entitlements-auto-recharges"),
+    *route(
+        "entitlements/auto_recharges/<str:recharge_id>",
+        AutoRechargeDetailApi.as_view(),
+        "entitlements-auto-recharge-detail",
     ),
     *route("entitlements/grants", GrantCreateApi.as_view(), "entitlements-grants"),
     *route("entitlements/grants/<str:grant_id>", GrantDeleteApi.as_view(), "entitlements-grant-detail"),

@@ -17,5 +17,8 @@ EVENT_TYPES = (
     "entitlements.updated",
     "usage.threshold_reached",
     "credits.low",
+    "credits.threshold_reached",
+    "credits.recharged",
+    "credits.recharge_failed",
     "webhook_endpoint.disabled",
 )

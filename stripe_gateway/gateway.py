@@ -22,7 +22,7 @@ import stripe
 from django.conf import settings
 
 from core.db import in_transaction
-from core.errors import InvalidRequest, ProviderError
+from core.errors import ApiError, InvalidRequest, ProviderError
 from stripe_gateway.client import client_for
 from stripe_gateway.errors import StripeObjectMissing, failed
 
@@ -257,6 +257,18 @@ class StripeGateway:
     def customer_retrieve(self, stripe_customer_id: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.customers.retrieve(stripe_customer_id))
 
+    def customer_saved_card(self, stripe_customer_id: str) -> str:
+        """The card to charge a customer off session: its default payment method (`invoice_settings`), else its
+        newest card; "" when it has none."""
+        customer = self.customer_retrieve(stripe_customer_id)
+        default = stripe_id((customer.get("invoice_settings") or {}).get("default_payment_method"))
+        if default:
+            return default
+        cards = self.call(
+            lambda c: c.v1.payment_methods.list({"customer": stripe_customer_id, "type": "card", "limit": 1})
+        )
+        return str(cards.data[0].id) if cards.data else ""
+
     def customer_update(self, stripe_customer_id: str, params: dict[str, Any]) -> dict[str, Any]:
         return self.state_update(
             lambda c, options: c.v1.customers.update(stripe_customer_id, params, options),
@@ -278,6 +290,20 @@ class StripeGateway:
 
     def payment_intent_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.payment_intents.create(params, {"idempotency_key": idem}))
+
+    def payment_intent_charge(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
+        """Creates and confirms a PaymentIntent off session (a saved card, the customer absent). A decline is
+        Stripe's 402 `card_error`, whose body carries the failed intent: that intent is the answer (its
+        `last_payment_error` says why), as a succeeded one is. Replays under `idem` answer the same."""
+        try:
+            return self.call_dict(lambda c: c.v1.payment_intents.create(params, {"idempotency_key": idem}))
+        except ApiError as error:
+            cause = error.__cause__
+            body = getattr(cause, "json_body", None) or {}
+            intent = (body.get("error") or {}).get("payment_intent")
+            if isinstance(cause, stripe.CardError) and isinstance(intent, dict) and intent.get("id"):
+                return intent
+            raise
 
     def payment_intent_retrieve(self, payment_intent_id: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.payment_intents.retrieve(payment_intent_id))

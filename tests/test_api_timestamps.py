@@ -12,6 +12,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from billing.models import Invoice, Subscription
+from catalog.models import Feature, ProductFeature
 from events.models import Delivery, Event, WebhookEndpoint
 from tests.e2e.test_subscription_lifecycle import _subscribe
 from tests.events.receiver import Receiver
@@ -72,6 +73,10 @@ def test_every_timestamp_of_every_answer_ends_in_z(
     assert api.post("/api/v1/entitlements/grants", grant, key=key).status_code == 201
     hold = {"id": "job-1", "customer": "user-1", "feature": "ai_credits", "quantity": 5}
     assert api.post("/api/v1/entitlements/holds", hold, key=key).json()["allowed"] is True
+    ai_credits = Feature.objects.get(project=tenant_a.project, key="ai_credits")
+    ProductFeature.objects.create(product=catalog.credits, feature=ai_credits, value=1000)
+    recharge = {"customer": "user-1", "feature": "ai_credits", "below": 0, "price": "credits-1000"}
+    recharge = api.post("/api/v1/entitlements/auto_recharges", recharge, key=key).json()
     cart = api.post("/api/v1/carts", {"customer": "user-1"}, key=key).json()
     clock = api.post("/api/v1/test_clocks", {"frozen_time": "2026-01-15T00:00:00Z"}, key=key).json()
     checkout = _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
@@ -102,6 +107,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "coupon": "launch",
         "test_clock": clock["id"],
         "hold_id": "job-1",
+        "recharge_id": recharge["id"],
     }
     query = {"customer": "user-1", "feature": "ai_credits"}
     usage_query = {**query, "feature": "api_calls"}  # usage is of a metered feature

@@ -25,6 +25,9 @@ from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, p
 from core.serializers import MAX_LINE_ITEMS, CurrencyField, MetadataField, StrictSerializer, WebUrlField
 from projects.authentication import request_project
 
+# What a tenant may ask for: off-session payments are started by Tollgate itself (auto-recharge).
+TENANT_FLOWS = [(Payment.Flow.CHECKOUT.value, "checkout"), (Payment.Flow.INTENT.value, "intent")]
+
 
 class PaymentListCreateApi(BaseApi):
     class InputSerializer(StrictSerializer):
@@ -45,7 +48,7 @@ class PaymentListCreateApi(BaseApi):
         currency = CurrencyField(required=False)
         description = serializers.CharField(max_length=500, required=False, allow_blank=True)
         type = serializers.ChoiceField(choices=Payment.Type.choices, required=False)
-        flow = serializers.ChoiceField(choices=Payment.Flow.choices, required=False)
+        flow = serializers.ChoiceField(choices=TENANT_FLOWS, required=False)
         reference = serializers.CharField(max_length=255, required=False)
         success_url = WebUrlField(required=False)
         cancel_url = WebUrlField(required=False)

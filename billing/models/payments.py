@@ -61,6 +61,10 @@ class Payment(models.Model):
     class Flow(models.TextChoices):
         CHECKOUT = "checkout"
         INTENT = "intent"
+        OFF_SESSION = (
+            "off_session",
+            "off session",
+        )  # a saved card charged without the customer (auto-recharge)
 
     class Source(models.TextChoices):
         CHECKOUT = "checkout"
@@ -136,6 +140,9 @@ class Payment(models.Model):
     )
     checkout_url = models.URLField(max_length=2000, blank=True, verbose_name="checkout link")
     client_secret = EncryptedTextField(blank=True, default="")
+    payment_method = models.CharField(
+        max_length=255, blank=True, verbose_name="saved payment method"
+    )  # the Stripe PaymentMethod an off-session payment is charged to, chosen once before Stripe is called
     stripe_checkout_session_id = models.CharField(
         max_length=255, blank=True, verbose_name="Stripe checkout session"
     )

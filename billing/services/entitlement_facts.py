@@ -99,6 +99,8 @@ def payment_facts_hand(*, payment: Payment, invoice: Invoice | None = None) -> N
             PaymentLineFact(price_id=item.get("price") or "", quantity=int(item.get("quantity") or 1))
             for item in payment.items
         ],
+        reference=payment.reference or "",
+        error_code=payment.decline_code or payment.last_error_code,
     )
     plan_period = None
     if _plan_period_due(payment) and not plan_period_recorded(payment_id=payment.pk):

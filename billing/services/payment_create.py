@@ -14,6 +14,7 @@ from billing import selectors
 from billing.models import Cart, CheckoutSession, Payment, PromotionCode
 from billing.services.discounts import checkout_discount_params, purchase_promotion_code
 from billing.services.payment_requests import PaymentRequest, redirect_urls_validate
+from billing.services.payment_transitions import payment_apply_intent
 from catalog.models import Price
 from core.errors import Conflict, InvalidRequest
 from customers.models import Customer
@@ -158,6 +159,7 @@ def _payment_prepare(
         expires_at=now + timedelta(seconds=project.payment_ttl_seconds),
         promotion_code=promotion_code,
         allow_promotion_codes=request.allow_promotion_codes,
+        payment_method=request.payment_method,
     )
     if request.flow == Payment.Flow.CHECKOUT:
         CheckoutSession.objects.create(
@@ -297,11 +299,20 @@ def _intent_start(payment: Payment, gateway: StripeGateway, stripe_customer: str
     }
     if payment.description:
         params["description"] = payment.description
-    intent = gateway.payment_intent_create(
-        params=params, idem=idempotency_key("payment", payment.pk, "intent")
-    )
+    idem = idempotency_key("payment", payment.pk, "intent")
+    if payment.flow == Payment.Flow.OFF_SESSION:
+        del params["automatic_payment_methods"]
+        params.update(payment_method=payment.payment_method, off_session=True, confirm=True)
+        intent = gateway.payment_intent_charge(params=params, idem=idem)
+    else:
+        intent = gateway.payment_intent_create(params=params, idem=idem)
     Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
-        stripe_payment_intent_id=intent["id"], client_secret=intent["client_secret"] or ""
+        stripe_payment_intent_id=intent["id"],
+        client_secret="" if payment.flow == Payment.Flow.OFF_SESSION else intent["client_secret"] or "",
     )
     payment.refresh_from_db()
+    if payment.flow == Payment.Flow.OFF_SESSION:
+        # Confirmed in the same call: its outcome is known now, not only when the webhook comes.
+        payment_apply_intent(payment=payment, intent=intent)
+        payment.refresh_from_db()
     return payment

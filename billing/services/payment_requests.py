@@ -126,6 +126,8 @@ class PaymentRequest:
     # The tenant's promotion code to redeem, or a code field on Stripe's page (checkout flow only).
     promotion_code: str = ""
     allow_promotion_codes: bool = False
+    # Off session only: the saved Stripe PaymentMethod to charge.
+    payment_method: str = ""
 
     def fingerprint(self) -> str:
         discount = {"promotion_code": self.promotion_code} if self.promotion_code else {}
@@ -145,6 +147,7 @@ class PaymentRequest:
                 "trial_days": self.trial_days,
                 "cart": self.cart_id,
                 **({"automatic_tax": True} if self.automatic_tax else {}),
+                **({"payment_method": self.payment_method} if self.payment_method else {}),
             }
         )
 

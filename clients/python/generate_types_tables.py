@@ -69,6 +69,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("HoldAnswer", ("HoldAnswerOutput",)),
     Cls("HoldUsage", ("HoldUsageOutput",)),
     Cls("UsageThreshold", ("ThresholdOutput",)),
+    Cls("AutoRecharge", ("AutoRechargeOutput",)),
     Cls("Grant", ("GrantOutput",)),
     Cls("Revocation", ("RevocationOutput",)),
     Cls("CreditLot", ("CreditLotOutput",)),
@@ -150,7 +151,7 @@ DEFAULTS: Mapping[tuple[str, str], str] = {
 # The Literal alias of each enum field, when it is not `<Class><Field>` (`PaymentStatus`): fields with the same
 # values share one alias (the generator checks that they are the same).
 ENUM_NAMES: Mapping[tuple[str, str], str] = {
-    ("Project", "default_flow"): "PaymentFlow",
+    ("Project", "default_flow"): "DefaultPaymentFlow",
     ("Entitlement", "type"): "FeatureType",
     ("PublicPlanFeature", "type"): "FeatureType",
     ("PaymentStatusSummary", "status"): "PaymentStatus",

@@ -275,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "entitlements.tasks.holds_expire",
         "schedule": 30.0,
     },
+    # Auto-recharges whose charge did not finish (a task lost, a process killed after Stripe acted): continued.
+    "resume-auto-recharges": {
+        "task": "billing.tasks.auto_recharges_resume",
+        "schedule": 60.0,
+    },
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
 from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
+from entitlements.services.balance_thresholds import balance_fell
 from entitlements.services.counters import (
     _allocation_move,
     _counter_take,
@@ -316,6 +317,16 @@ def _credits_spend(
                 "empty": after == 0,
             },
         )
+    balance_fell(
+        project=project,
+        customer_id=customer_id,
+        external_id=external_id,
+        feature_key=feature_key,
+        entry=entry,
+        before=before,
+        after=after,
+        granted=total,
+    )
     return after, takes
 
 

@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from entitlements import resolver
-from entitlements.models import AllocationCounter, UsageCounter, UsageEvent
+from entitlements.models import AllocationCounter, ThresholdCrossing, UsageCounter, UsageEvent
 from entitlements.snapshot import FeatureEntry
 
 THRESHOLDS = (0.8, 1.0)
@@ -277,3 +277,18 @@ def _allocation_move(
             cursor.execute(sql, params)
             row = cursor.fetchone()
     return (int(row[0]), int(row[1])) if row is not None else None
+
+
+def crossing_insert(
+    project_id: str, customer_id: str, feature_id: str, period_start: datetime, label: str
+) -> bool:
+    """Records a threshold's crossing (`ThresholdCrossing`); False when it was recorded for this period before
+    (one statement on both backends)."""
+    table = connection.ops.quote_name(ThresholdCrossing._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (project_id, customer_id, feature_id, period_start, threshold, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [project_id, customer_id, feature_id, _db_time(period_start), label, _db_time(timezone.now())],
+        )
+        return bool(cursor.rowcount == 1)

@@ -52,7 +52,7 @@ class PaymentLineFact:
 @dataclass(frozen=True)
 class PaymentFacts:
     """A payment whose status or dispute changed: whose it is, what it bought (its lines: price and quantity, in
-    order), when it succeeded, and its status and dispute outcome."""
+    order), when it succeeded, its status and dispute outcome, its reference and why it failed."""
 
     id: str
     project_id: str
@@ -61,6 +61,8 @@ class PaymentFacts:
     dispute_status: str
     succeeded_at: datetime | None
     lines: list[PaymentLineFact] = field(default_factory=list)
+    reference: str = ""  # the payment's reference: an auto-recharge's charge names its attempt there
+    error_code: str = ""  # why it failed (Stripe's decline or error code), when it did
 
 
 @dataclass(frozen=True)

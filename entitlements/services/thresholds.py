@@ -1,5 +1,7 @@
-"""A tenant's own usage thresholds on a customer's metered feature (`UsageThreshold`): a percent of the limit or a
-number of units used, announced as `usage.threshold_reached` once per period beside 80 % and 100 %. They travel
+"""A tenant's own thresholds on a customer's feature (`UsageThreshold`). On a metered feature: a percent of the limit
+or a number of units used, announced as `usage.threshold_reached` once per period beside 80 % and 100 %. On a
+credits feature: a balance (a percent of the credits granted, or a number of credits) announced as
+`credits.threshold_reached` when the balance falls to it (`services.balance_thresholds`). They travel
 in the customer's cached structure (`resolver`), so a consume reads none of them from the database; creating or
 deleting one moves the customer's structure version on commit.
 """
@@ -22,11 +24,18 @@ def threshold_create(
 ) -> tuple[UsageThreshold, bool]:
     """The threshold, and whether it is new: the same threshold again is the one stored."""
     feature = feature_by_key(project=project, key=feature_key)
-    if feature.type != Feature.Type.METERED:
+    if feature.type not in (Feature.Type.METERED, Feature.Type.CREDITS):
         raise InvalidRequest(
-            f"feature: {feature.key!r} is a {feature.type} feature; usage thresholds are for metered features.",
+            f"feature: {feature.key!r} is a {feature.type} feature; thresholds are for metered features (usage) "
+            "and credits features (the balance).",
             code="feature_not_metered",
             param="feature",
+        )
+    if feature.type == Feature.Type.CREDITS and percent is not None and percent > 100:
+        raise InvalidRequest(
+            "percent: a balance threshold is at most 100 % of the credits granted.",
+            code="invalid_parameter",
+            param="percent",
         )
     if percent is not None and quantity is None:
         kind, value = UsageThreshold.Kind.PERCENT, percent

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -17,8 +17,14 @@ from core.ids import new_ids
 from core.serializers import api_time
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.models import ThresholdCrossing, UsageEvent
-from entitlements.services.counters import THRESHOLDS, _counters_add, _events_insert, usage_marks
+from entitlements.models import UsageEvent
+from entitlements.services.counters import (
+    THRESHOLDS,
+    _counters_add,
+    _events_insert,
+    crossing_insert,
+    usage_marks,
+)
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.snapshot import FeatureEntry
@@ -204,7 +210,10 @@ def _thresholds(
     over from `before` to `after`, once per period (`ThresholdCrossing`), in the caller's transaction."""
     limit = entry["limit"]
     for label, mark in usage_marks(entry):
-        if before < mark <= after and _crossing_insert(project.pk, customer_id, entry, label):
+        period_start = datetime.fromtimestamp(entry["period_start"], UTC)
+        if before < mark <= after and crossing_insert(
+            project.pk, customer_id, entry["id"], period_start, label
+        ):
             own = label not in _DEFAULT_LABELS
             event_record(
                 project=project,
@@ -224,24 +233,3 @@ def _thresholds(
 
 
 _DEFAULT_LABELS = frozenset(str(threshold) for threshold in THRESHOLDS)
-
-
-def _crossing_insert(project_id: str, customer_id: str, entry: FeatureEntry, label: str) -> bool:
-    """Records the crossing; False when this period's was recorded before (one statement on both backends)."""
-    table = connection.ops.quote_name(ThresholdCrossing._meta.db_table)
-    now = timezone.now()
-    period_start = datetime.fromtimestamp(entry["period_start"], UTC)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (project_id, customer_id, feature_id, period_start, threshold, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [
-                project_id,
-                customer_id,
-                entry["id"],
-                connection.ops.adapt_datetimefield_value(period_start),
-                label,
-                connection.ops.adapt_datetimefield_value(now),
-            ],
-        )
-        return bool(cursor.rowcount == 1)

@@ -37,6 +37,7 @@ from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
 from tests.entitlements.hold_factories import HoldFactory
+from tests.entitlements.recharge_factories import AutoRechargeFactory
 from tests.entitlements.threshold_factories import UsageThresholdFactory
 from tests.events.factories import EventFactory, WebhookEndpointFactory
 
@@ -196,6 +197,19 @@ def _seed(tenant, catalog) -> dict[str, str]:
         ended_at=timezone.now(),
     )
     UsageThresholdFactory(project=project, customer=customer, kind="quantity", value=250_000)
+    AutoRechargeFactory(
+        project=project,
+        customer=customer,
+        feature=seats,
+        price=catalog.credit_pack,
+        below=250_000,
+        quantity=4,
+        status="failed",
+        attempt=3,
+        payment_id="pay_0gtfi3IytVSyfOM8V4PRg48i",
+        last_error="insufficient_funds",
+        recharged_at=timezone.now(),
+    )
     EntitlementSettings.objects.create(project=project)
     ProductAccess.objects.create(product=catalog.credits, duration_days=365)
     StripeEvent.objects.create(
@@ -295,7 +309,7 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             _shoot(page, "payments")
         if model._meta.model_name == "grant":
             _shoot(page, "grants")
-        if model._meta.model_name in ("hold", "usagethreshold"):
+        if model._meta.model_name in ("hold", "usagethreshold", "autorecharge"):
             _shoot(page, model._meta.verbose_name_plural.replace(" ", "-"))
     assert "\n".join(overflowing) == ""
     # Cells wrap between words, and long identifiers at their dots and underscores ("entitlement." / "granted"),

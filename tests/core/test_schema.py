@@ -4,6 +4,8 @@ import json
 
 from django.core.management import call_command
 
+from catalog.models import ProductFeature
+
 
 def test_schema_validates_without_warnings(tmp_path):
     target = tmp_path / "schema.json"
@@ -148,7 +150,22 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
         {"customer": "u1", "feature": "calls", "percent": 50},
         key=tenant_a.key,
     ).json()
+    tokens = api.post(
+        "/api/v1/features", {"key": "tokens", "name": "Tokens", "type": "credits"}, key=tenant_a.key
+    )
+    ProductFeature.objects.create(product=catalog.credits, feature_id=tokens.json()["id"], value=100)
+    recharge = api.post(
+        "/api/v1/entitlements/auto_recharges",
+        {"customer": "u1", "feature": "tokens", "below": 10, "price": "credits-1000"},
+        key=tenant_a.key,
+    ).json()
     deletes = [
+        (
+            "/api/v1/entitlements/auto_recharges/{recharge_id}",
+            f"/api/v1/entitlements/auto_recharges/{recharge['id']}",
+            {},
+            tenant_a.key,
+        ),
         ("/api/v1/test_clocks/{test_clock}", f"/api/v1/test_clocks/{clock['id']}", {}, tenant_a.key),
         (
             "/api/v1/carts/{cart_id}/items/{item_id}",

@@ -10,12 +10,14 @@
 
 // Enums: the values each enum field may have (a newer server may send others)
 
+export type AutoRechargeStatus = "armed" | "charging" | "failed";
 export type CartStatus = "open" | "checked_out" | "deleted";
 export type CheckoutSessionMode = "subscription" | "payment";
 export type CheckoutSessionStatus = "open" | "complete" | "expired";
 export type CouponDuration = "once" | "repeating" | "forever";
 export type CreditLedgerEntryType = "grant" | "consume" | "revoke" | "hold" | "hold_return";
 export type CreditLotSource = "purchase" | "plan" | "grant";
+export type DefaultPaymentFlow = "checkout" | "intent";
 export type EntitlementSourceType = "subscription" | "purchase" | "default_product" | "grant" | "revocation";
 export type EventDeliveryStatus = "pending" | "succeeded" | "failed";
 export type EventType =
@@ -35,12 +37,15 @@ export type EventType =
   | "entitlements.updated"
   | "usage.threshold_reached"
   | "credits.low"
+  | "credits.threshold_reached"
+  | "credits.recharged"
+  | "credits.recharge_failed"
   | "webhook_endpoint.disabled";
 export type FeatureType = "boolean" | "metered" | "credits" | "allocation" | "static";
 export type HoldStatus = "active" | "confirmed" | "released" | "expired";
 export type InvoiceStatus = "draft" | "open" | "paid" | "uncollectible" | "void";
 export type MeterReportStatus = "pending" | "reported" | "skipped" | "failed";
-export type PaymentFlow = "checkout" | "intent";
+export type PaymentFlow = "checkout" | "intent" | "off_session";
 export type PaymentSource = "checkout" | "intent" | "invoice";
 export type PaymentStatus =
   | "pending"
@@ -86,7 +91,7 @@ export interface Project {
   default_currency?: string;
   allowed_redirect_hosts?: string[];
   payment_ttl_seconds?: number;
-  default_flow?: PaymentFlow;
+  default_flow?: DefaultPaymentFlow;
   default_product?: string;
   stripe_publishable_key?: string;
   refund_late_payments?: boolean;
@@ -654,6 +659,37 @@ export interface UsageThreshold {
   percent: number | null;
   /** Units used (null for a percent threshold). */
   quantity: number | null;
+  created_at: string;
+  /** true in the answer of its deletion. */
+  deleted?: boolean;
+}
+
+export interface AutoRecharge {
+  id: string;
+  object?: string;
+  customer: string;
+  feature: string;
+  /** A spend or hold that leaves the balance at or below this recharges. */
+  below: number;
+  /** The one-time price bought on each recharge. */
+  price: string;
+  quantity: number;
+  /** Credits granted by each recharge. */
+  credits: number;
+  /** What each recharge charges, in minor units. */
+  amount: number;
+  currency: string;
+  /** The Stripe PaymentMethod charged; null: the customer's default card, else their newest. */
+  payment_method: string | null;
+  /** `armed`; `charging` (one charge under way); `failed` (configure it again to re-arm). * `armed` - Armed * `charging` - Charging * `failed` - Failed */
+  status: AutoRechargeStatus;
+  /** Charges started so far. */
+  attempts: number;
+  /** The payment of the latest charge. */
+  last_payment: string | null;
+  /** Why the latest charge failed: Stripe's decline code, `no_saved_card`, … */
+  last_error: string | null;
+  recharged_at: string | null;
   created_at: string;
   /** true in the answer of its deletion. */
   deleted?: boolean;

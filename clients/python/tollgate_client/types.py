@@ -21,6 +21,8 @@ from tollgate_client._objects import TollgateObject
 
 __all__ = [
     "ApiKey",
+    "AutoRecharge",
+    "AutoRechargeStatus",
     "Cart",
     "CartItem",
     "CartStatus",
@@ -36,6 +38,7 @@ __all__ = [
     "CreditLotSource",
     "Customer",
     "CustomerEntitlements",
+    "DefaultPaymentFlow",
     "Entitlement",
     "EntitlementCheck",
     "EntitlementSource",
@@ -103,12 +106,14 @@ __all__ = [
 
 # Enums: the values each enum field may have (a newer server may send others)
 
+AutoRechargeStatus = Literal["armed", "charging", "failed"]
 CartStatus = Literal["open", "checked_out", "deleted"]
 CheckoutSessionMode = Literal["subscription", "payment"]
 CheckoutSessionStatus = Literal["open", "complete", "expired"]
 CouponDuration = Literal["once", "repeating", "forever"]
 CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return"]
 CreditLotSource = Literal["purchase", "plan", "grant"]
+DefaultPaymentFlow = Literal["checkout", "intent"]
 EntitlementSourceType = Literal["subscription", "purchase", "default_product", "grant", "revocation"]
 EventDeliveryStatus = Literal["pending", "succeeded", "failed"]
 EventType = Literal[
@@ -128,13 +133,16 @@ EventType = Literal[
     "entitlements.updated",
     "usage.threshold_reached",
     "credits.low",
+    "credits.threshold_reached",
+    "credits.recharged",
+    "credits.recharge_failed",
     "webhook_endpoint.disabled",
 ]
 FeatureType = Literal["boolean", "metered", "credits", "allocation", "static"]
 HoldStatus = Literal["active", "confirmed", "released", "expired"]
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
 MeterReportStatus = Literal["pending", "reported", "skipped", "failed"]
-PaymentFlow = Literal["checkout", "intent"]
+PaymentFlow = Literal["checkout", "intent", "off_session"]
 PaymentSource = Literal["checkout", "intent", "invoice"]
 PaymentStatus = Literal[
     "pending",
@@ -185,7 +193,7 @@ class Project(TollgateObject):
     default_currency: str | None = None
     allowed_redirect_hosts: list[str] = field(default_factory=list)
     payment_ttl_seconds: int | None = None
-    default_flow: PaymentFlow | None = None
+    default_flow: DefaultPaymentFlow | None = None
     default_product: str | None = None
     stripe_publishable_key: str | None = None
     refund_late_payments: bool | None = None
@@ -802,6 +810,38 @@ class UsageThreshold(TollgateObject):
     """Percent of the limit (null for a quantity threshold)."""
     quantity: int | None
     """Units used (null for a percent threshold)."""
+    created_at: str
+    deleted: bool = False
+    """true in the answer of its deletion."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoRecharge(TollgateObject):
+    id: str
+    object: str = "auto_recharge"
+    customer: str
+    feature: str
+    below: int
+    """A spend or hold that leaves the balance at or below this recharges."""
+    price: str
+    """The one-time price bought on each recharge."""
+    quantity: int
+    credits: int
+    """Credits granted by each recharge."""
+    amount: int
+    """What each recharge charges, in minor units."""
+    currency: str
+    payment_method: str | None
+    """The Stripe PaymentMethod charged; null: the customer's default card, else their newest."""
+    status: AutoRechargeStatus
+    """`armed`; `charging` (one charge under way); `failed` (configure it again to re-arm). * `armed` - Armed * `charging` - Charging * `failed` - Failed"""
+    attempts: int
+    """Charges started so far."""
+    last_payment: str | None
+    """The payment of the latest charge."""
+    last_error: str | None
+    """Why the latest charge failed: Stripe's decline code, `no_saved_card`, …"""
+    recharged_at: str | None
     created_at: str
     deleted: bool = False
     """true in the answer of its deletion."""

@@ -25,7 +25,7 @@ export interface PaymentCreateParams {
   /** Inferred from the prices when left out. */
   type?: PaymentType;
   /** `checkout` answers a `checkout_url`; `intent` a `client_secret` and `publishable_key`. */
-  flow?: PaymentFlow;
+  flow?: Exclude<PaymentFlow, "off_session">;
   /** Your own order id: the same reference again returns the same payment, whatever its status. */
   reference?: string;
   success_url?: string;

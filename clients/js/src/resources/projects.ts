@@ -2,7 +2,7 @@
 
 import type { PagePromise } from "../pagination.js";
 import type { Transport } from "../transport.js";
-import type { ApiKey, PaymentFlow, Project, ProjectStatus, RevenueInterval, RevenueMetrics, SubscriptionMetrics } from "../types.js";
+import type { ApiKey, DefaultPaymentFlow, Project, ProjectStatus, RevenueInterval, RevenueMetrics, SubscriptionMetrics } from "../types.js";
 import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
 
 /** Rotating the project's keys: create a new one, deploy it, revoke the old one. */
@@ -54,7 +54,7 @@ export interface ProjectSettings {
   default_currency?: string;
   allowed_redirect_hosts?: string[];
   payment_ttl_seconds?: number;
-  default_flow?: PaymentFlow;
+  default_flow?: DefaultPaymentFlow;
   default_product?: string;
 }
 

@@ -10,6 +10,7 @@ from tollgate_client._transport import Transport
 from tollgate_client.params import UsageEventParams
 from tollgate_client.resources._base import Resource, compact, path
 from tollgate_client.types import (
+    AutoRecharge,
     CreditBalance,
     CustomerEntitlements,
     EntitlementCheck,
@@ -170,7 +171,8 @@ class Holds(Resource):
 
 
 class Thresholds(Resource):
-    """A customer's own usage thresholds: announced as `usage.threshold_reached` once per period."""
+    """A customer's own thresholds: usage of a metered feature (`usage.threshold_reached`, once per period) or the
+    balance of a credits feature (`credits.threshold_reached`, once per funding)."""
 
     def create(
         self,
@@ -182,6 +184,7 @@ class Thresholds(Resource):
         idempotency_key: str | None = None,
     ) -> UsageThreshold:
         """A threshold at `percent` of the limit or at `quantity` units used (one of the two) on a `metered`
+        feature, or at a balance of `quantity` credits or `percent` of the credits granted on a `credits`
         feature; the same threshold again is the one stored."""
         body = compact(customer=customer, feature=feature, percent=percent, quantity=quantity)
         return self._post(UsageThreshold, "/entitlements/thresholds", body, idempotency_key=idempotency_key)
@@ -197,6 +200,49 @@ class Thresholds(Resource):
         return self._delete_returning(UsageThreshold, url, {}, idempotency_key=idempotency_key)
 
 
+class AutoRecharges(Resource):
+    """A customer's auto-recharges of a credits balance: when a consume or hold leaves the balance at or below
+    `below`, `quantity` of a one-time `price` is charged to their saved card; its credits are granted once the
+    payment succeeded (`credits.recharged`), never twice."""
+
+    def create(
+        self,
+        *,
+        customer: str,
+        feature: str,
+        below: int,
+        price: str,
+        quantity: int = 1,
+        payment_method: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> AutoRecharge:
+        """Creates or replaces the customer's auto-recharge of `feature` (one per customer and feature); a
+        `failed` one is armed again. When the balance already is at or below `below`, a charge starts now."""
+        body = compact(
+            customer=customer,
+            feature=feature,
+            below=below,
+            price=price,
+            quantity=quantity,
+            payment_method=payment_method,
+        )
+        return self._post(AutoRecharge, "/entitlements/auto_recharges", body, idempotency_key=idempotency_key)
+
+    def retrieve(self, recharge_id: str) -> AutoRecharge:
+        """Its status (`armed`, `charging`, `failed`), its latest payment and why it failed, if it did."""
+        return self._get(AutoRecharge, path("/entitlements/auto_recharges/{}", recharge_id), {})
+
+    def list(self, *, customer: str) -> list[AutoRecharge]:
+        """The customer's auto-recharges, oldest first."""
+        page = self._transport.request("GET", "/entitlements/auto_recharges", params={"customer": customer})
+        return [AutoRecharge.from_dict(row) for row in page["data"]]
+
+    def delete(self, recharge_id: str, *, idempotency_key: str | None = None) -> AutoRecharge:
+        """No charge starts after it (one under way still settles). The recharge, `deleted` True."""
+        url = path("/entitlements/auto_recharges/{}", recharge_id)
+        return self._delete_returning(AutoRecharge, url, {}, idempotency_key=idempotency_key)
+
+
 class Entitlements(Resource):
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
@@ -204,6 +250,7 @@ class Entitlements(Resource):
         self.revocations = Revocations(transport)
         self.holds = Holds(transport)
         self.thresholds = Thresholds(transport)
+        self.auto_recharges = AutoRecharges(transport)
 
     def check(self, *, customer: str, feature: str, quantity: int | None = None) -> EntitlementCheck:
         """May the customer use `quantity` (default 1) of the feature now? Records nothing.

@@ -1,9 +1,4 @@
-"""Grants, revocations, purchases, paid plan periods, usage counters
-and credit lots.
-
-Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
-used + n WHERE used + n <= limit`, row locks on lots), so limits and balances hold under concurrency.
-"""
+"""Grants, revocations, purchases, paid plan periods, usage counters, credit lots and holds."""
 
 from django.db import models
 
@@ -499,60 +494,3 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return self.hold_id
-
-
-class UsageThreshold(models.Model):
-    """A tenant's own usage threshold on a customer's metered feature: a percent of the limit or a number of
-    units used; announced as `usage.threshold_reached` once per period (`ThresholdCrossing`), like 80 % and 100 %."""
-
-    class Kind(models.TextChoices):
-        PERCENT = "percent", "percent of the limit"
-        QUANTITY = "quantity", "units used"
-
-    id = PublicIdField(prefix="uthr")
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="usage_thresholds"
-    )
-    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    value = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["customer", "feature", "kind", "value"], name="usage_threshold_unique"
-            ),
-            models.CheckConstraint(condition=models.Q(value__gt=0), name="usage_threshold_positive"),
-        ]
-        verbose_name = "usage threshold"
-        verbose_name_plural = "usage thresholds"
-
-    def __str__(self) -> str:
-        return self.id
-
-
-class ThresholdCrossing(models.Model):
-    """A usage threshold announced for a customer's metered feature in one period (`usage.threshold_reached`):
-    the unique constraint lets each one through once, though holds ending and releases can take usage back
-    below it and over it again."""
-
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
-    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
-    period_start = models.DateTimeField(verbose_name="period from")
-    threshold = models.CharField(max_length=40)  # "0.8", "1.0", or a tenant's threshold's id
-    created_at = models.DateTimeField(verbose_name="announced")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["customer", "feature", "period_start", "threshold"], name="threshold_crossed_once"
-            )
-        ]
-        verbose_name = "usage threshold crossed"
-        verbose_name_plural = "usage thresholds crossed"
-
-    def __str__(self) -> str:
-        return f"{self.customer_id}:{self.feature_id}:{self.threshold}"

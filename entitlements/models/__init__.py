@@ -1,0 +1,46 @@
+"""Grants, revocations, purchases, paid plan periods, usage counters, credit lots and holds (`records`); the
+tenant's thresholds and auto-recharges (`alerts`).
+
+Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
+used + n WHERE used + n <= limit`, row locks on lots), so limits and balances hold under concurrency.
+
+Django registers an app's models by importing `entitlements.models`, so this package imports each of them; code
+imports them from here (`from entitlements.models import CreditLot`)."""
+
+from entitlements.models.alerts import AutoRecharge, ThresholdCrossing, UsageThreshold
+from entitlements.models.records import (
+    AllocationCounter,
+    CreditLedgerEntry,
+    CreditLot,
+    EntitlementSettings,
+    EntitlementState,
+    Grant,
+    Hold,
+    PlanPeriod,
+    Purchase,
+    Revocation,
+    SubscriptionSource,
+    UsageCounter,
+    UsageEvent,
+    payment_disputed,
+)
+
+__all__ = [
+    "AllocationCounter",
+    "AutoRecharge",
+    "CreditLedgerEntry",
+    "CreditLot",
+    "EntitlementSettings",
+    "EntitlementState",
+    "Grant",
+    "Hold",
+    "PlanPeriod",
+    "Purchase",
+    "Revocation",
+    "SubscriptionSource",
+    "ThresholdCrossing",
+    "UsageCounter",
+    "UsageEvent",
+    "UsageThreshold",
+    "payment_disputed",
+]
