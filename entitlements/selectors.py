@@ -159,6 +159,13 @@ def auto_recharges(*, project: Project, external_id: str | None = None) -> Query
     return rows.order_by("created_at", "pk")
 
 
+def auto_recharge_get(*, project: Project, recharge_id: str) -> AutoRecharge:
+    recharge = auto_recharges(project=project).filter(pk=recharge_id).first()
+    if recharge is None:
+        raise NotFound(f"No such auto-recharge: {recharge_id!r}.", param="id")
+    return recharge
+
+
 def revocation_get(*, project: Project, revocation_id: str) -> Revocation:
     revocation = (
         Revocation.objects.filter(project=project, pk=revocation_id, deleted_at__isnull=True)

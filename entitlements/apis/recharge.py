@@ -10,12 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.base_api import BaseApi
-from core.errors import NotFound
 from core.pagination import list_body, list_serializer
 from core.serializers import StrictSerializer
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH, MAX_QUANTITY
 from entitlements.models import AutoRecharge
-from entitlements.selectors import auto_recharges
+from entitlements.selectors import auto_recharge_get, auto_recharges
 from entitlements.services.recharge import credits_per_recharge, recharge_configure, recharge_delete
 from projects.authentication import request_project
 
@@ -141,9 +140,7 @@ class AutoRechargeDetailApi(BaseApi):
         responses={200: AutoRechargeOutput},
     )
     def get(self, request: Request, recharge_id: str) -> Response:
-        recharge = auto_recharges(project=request_project(request)).filter(pk=recharge_id).first()
-        if recharge is None:
-            raise NotFound(f"No such auto-recharge: {recharge_id!r}.", param="id")
+        recharge = auto_recharge_get(project=request_project(request), recharge_id=recharge_id)
         return Response(AutoRechargeOutput(recharge).data)
 
     @extend_schema(

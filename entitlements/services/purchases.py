@@ -25,7 +25,7 @@ from entitlements.services.plan_credits import (
     plan_credits_revoke,
     plan_period_record,
 )
-from entitlements.services.recharge import recharge_settle
+from entitlements.services.recharge import RECHARGE_REFERENCE, recharge_settle
 from entitlements.services.recompute import entitlements_recompute
 from entitlements.services.sources import PaymentFacts, PlanPeriodFacts
 
@@ -58,7 +58,8 @@ def payment_entitlements_apply(
         changed = purchase_record(customer=customer, payment=payment, recorded=has_purchases)
         if plan_period is not None:
             changed = plan_period_record(customer=customer, facts=plan_period, new=plan_period_new) or changed
-    recharge_settle(customer=customer, payment=payment)
+    if payment.reference.startswith(RECHARGE_REFERENCE):  # an auto-recharge's charge: it ends its attempt
+        recharge_settle(customer=customer, payment=payment)
     # Only purchases take a payment's status into account (a disputed purchase is flagged): a subscription's
     # payment that granted or took back nothing changes no answer, so nothing is recomputed for it. (Purchases
     # recorded just now changed the answer: `changed`.)

@@ -28,6 +28,7 @@ from projects.models import Project
 
 CHARGE_TASK = "billing.tasks.auto_recharge_charge"
 REFERENCE_PREFIX = "auto_recharge"
+RECHARGE_REFERENCE = f"{REFERENCE_PREFIX}:"  # how the reference of an auto-recharge's payment starts
 # Payment statuses that end an attempt without credits (an off-session decline is `requires_payment_method`).
 FAILED_PAYMENT = ("requires_payment_method", "requires_action", "failed", "canceled", "expired")
 

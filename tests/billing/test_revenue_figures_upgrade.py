@@ -13,14 +13,24 @@ from billing.services.revenue_figures import revenue_figures_repair
 from tests.billing.payment_factories import PaymentFactory, SubscriptionFactory
 
 
-def _migrate(target: str) -> None:
+def _migrate(target: str | None = None) -> None:
+    """Billing's schema at `target`, or at its newest migration (what every other test runs on)."""
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
+    if target is None:
+        (target,) = (name for app, name in executor.loader.graph.leaf_nodes() if app == "billing")
     executor.migrate([("billing", target)])
 
 
+@pytest.fixture
+def schema_restored():
+    """Whatever the test does, the next tests find billing's newest schema."""
+    yield
+    _migrate()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_upgrade_counts_the_rows_it_finds(api, tenant_a, catalog):
+def test_the_upgrade_counts_the_rows_it_finds(api, tenant_a, catalog, schema_restored):
     project = tenant_a.project
     live = SubscriptionFactory(project=project, price=catalog.pro_monthly, quantity=2, status="active")
     trial_ended = SubscriptionFactory(project=project, price=catalog.pro_monthly, status="past_due")
@@ -57,7 +67,7 @@ def test_the_upgrade_counts_the_rows_it_finds(api, tenant_a, catalog):
     RevenueChange.objects.all().delete()
     RevenueTotal.objects.all().delete()
 
-    _migrate("0029_figures_indexes")
+    _migrate()  # the upgrade (0028) and every migration after it: the schema the next tests run on
 
     refunded_on = Refund.objects.get(stripe_refund_id="re_up").created_at.astimezone(UTC).date()
     assert sorted(RevenueTotal.objects.values_list("figure", "day", "amount")) == sorted(
