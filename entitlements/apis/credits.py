@@ -27,6 +27,7 @@ class CreditLotOutput(serializers.Serializer[Any]):
     source = serializers.ChoiceField(choices=CreditLot.Source.choices)  # type: ignore[assignment]
     amount = serializers.IntegerField()
     remaining = serializers.IntegerField()
+    priority = serializers.IntegerField(help_text="Spent lowest first, then the lot expiring first.")
     expires_at = serializers.DateTimeField(allow_null=True)
     voided = serializers.BooleanField()
     created_at = serializers.DateTimeField()
@@ -89,6 +90,7 @@ class CreditsApi(BaseApi):
                     "source": lot.source,
                     "amount": lot.amount,
                     "remaining": lot.remaining,
+                    "priority": lot.priority,
                     "expires_at": iso(lot.expires_at),
                     "voided": lot.voided_at is not None,
                     "created_at": iso(lot.created_at),

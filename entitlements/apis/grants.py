@@ -26,6 +26,9 @@ class GrantOutput(serializers.Serializer[Any]):
     customer = serializers.CharField(source="customer.external_id")
     feature = serializers.CharField(source="feature.key")
     value = serializers.JSONField(allow_null=True)
+    priority = serializers.IntegerField(
+        allow_null=True, help_text="credits: the drawdown priority given (null: the default, 10)."
+    )
     expires_at = serializers.DateTimeField(allow_null=True)
     reason = serializers.CharField()
     deleted = serializers.SerializerMethodField()
@@ -70,6 +73,13 @@ class GrantCreateApi(BaseApi):
             "credits granted (required); boolean: true/false (default true); static: the value (required).",
         )
         expires_at = serializers.DateTimeField(required=False, allow_null=True)
+        priority = serializers.IntegerField(
+            min_value=0,
+            max_value=255,
+            required=False,
+            help_text="credits only: lower is spent first (every other lot has 10); within a priority the lot "
+            "expiring first goes first.",
+        )
         reason = serializers.CharField(max_length=500)
 
     @extend_schema(
@@ -78,8 +88,8 @@ class GrantCreateApi(BaseApi):
         description=(
             "A support grant to one customer, with a `reason` for the audit log: on `metered`, "
             "`credits` and `allocation` features it tops up what purchases give, on "
-            "`boolean`/`static` it sets the value; optionally until `expires_at`. Nothing at "
-            "Stripe."
+            "`boolean`/`static` it sets the value; optionally until `expires_at`. A credits grant may "
+            "take a drawdown `priority` (lower first; purchases and plan credits have 10). Nothing at Stripe."
         ),
         request=InputSerializer,
         responses={201: GrantOutput},
@@ -98,6 +108,7 @@ class GrantCreateApi(BaseApi):
             value=data.get("value"),
             value_given="value" in data,
             expires_at=data.get("expires_at"),
+            priority=data.get("priority"),
         )
         return Response(GrantOutput(grant).data, status=status.HTTP_201_CREATED)
 

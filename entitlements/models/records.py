@@ -4,6 +4,8 @@ from django.db import models
 
 from core.ids import PublicIdField
 
+DEFAULT_CREDIT_PRIORITY = 10
+
 
 class EntitlementSettings(models.Model):
     """A project's entitlement settings (one row per project, created on first need with the defaults)."""
@@ -39,6 +41,8 @@ class Grant(models.Model):
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="grants")
     feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="grants")
     value = models.JSONField(null=True, blank=True)
+    # credits: the drawdown priority of the credits it grants (lower first; `CreditLot.priority`)
+    priority = models.PositiveSmallIntegerField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     reason = models.CharField(max_length=500)
     deleted_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
@@ -344,8 +348,8 @@ class PlanPeriod(models.Model):
 
 
 class CreditLot(models.Model):
-    """Credits granted at once (a purchase, a paid plan period or a grant), spent oldest-expiring first;
-    `remaining` never < 0."""
+    """Credits granted at once (a purchase, a paid plan period or a grant), spent by priority (lowest first),
+    then oldest-expiring first; `remaining` never < 0."""
 
     class Source(models.TextChoices):
         PURCHASE = "purchase"
@@ -371,6 +375,10 @@ class CreditLot(models.Model):
     )
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
+    # Spent lowest first (then the lot expiring first): a grant may name it, every other lot has the default.
+    priority = models.PositiveSmallIntegerField(
+        default=DEFAULT_CREDIT_PRIORITY, db_default=DEFAULT_CREDIT_PRIORITY
+    )
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     voided_at = models.DateTimeField(
         null=True, blank=True, verbose_name="taken back"

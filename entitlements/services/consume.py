@@ -267,15 +267,15 @@ def _credits_spend(
     reference: str,
     ledger_type: str = CreditLedgerEntry.Type.CONSUME,
 ) -> tuple[int, list[tuple[str, int]]]:
-    """Spends credits from the customer's valid lots, oldest-expiring first, under row locks, with ledger
-    entries of `ledger_type`; (the balance left, [(lot id, units taken)]). Raises _Denied when the balance is
-    short."""
+    """Spends credits from the customer's valid lots, by priority (lowest first) then oldest-expiring first,
+    under row locks, with ledger entries of `ledger_type`; (the balance left, [(lot id, units taken)]). Raises
+    _Denied when the balance is short."""
     now = timezone.now()
     lots = list(
         CreditLot.objects.select_for_update()
         .filter(customer_id=customer_id, feature_id=entry["id"], voided_at__isnull=True, remaining__gt=0)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by(F("expires_at").asc(nulls_last=True), "created_at", "pk")
+        .order_by("priority", F("expires_at").asc(nulls_last=True), "created_at", "pk")
     )
     before = sum(lot.remaining for lot in lots)
     if before < max(quantity, 1):

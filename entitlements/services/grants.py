@@ -16,6 +16,7 @@ from core.audit import audit_record
 from core.errors import InvalidRequest
 from core.serializers import api_time
 from entitlements.models import CreditLot, Grant, Revocation
+from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
 from entitlements.services.customers import _customer_for
 from entitlements.services.plan_credits import _lot_create, _lots_take_back
 from entitlements.services.recompute import entitlements_recompute
@@ -76,9 +77,18 @@ def grant_create(
     value: Any = None,
     value_given: bool = False,
     expires_at: datetime | None = None,
+    priority: int | None = None,
 ) -> Grant:
-    """Grants a feature to a customer (a top-up on metered, credits and allocation; sets boolean/static)."""
+    """Grants a feature to a customer (a top-up on metered, credits and allocation; sets boolean/static).
+    `priority` (credits only): the credits granted are spent before lots of a higher number (the others have
+    `DEFAULT_CREDIT_PRIORITY`), lots of one priority oldest-expiring first."""
     value = grant_value_parse(feature=feature, value=value, given=value_given)
+    if priority is not None and feature.type != Feature.Type.CREDITS:
+        raise InvalidRequest(
+            f"priority: only credits grants have a drawdown priority; {feature.key!r} is a {feature.type} feature.",
+            code="invalid_parameter",
+            param="priority",
+        )
     _future(expires_at)
     customer = _customer_for(project, external_id)
     with transaction.atomic():
@@ -87,6 +97,7 @@ def grant_create(
             customer=customer,
             feature=feature,
             value=value,
+            priority=priority,
             expires_at=expires_at,
             reason=reason,
         )
@@ -98,6 +109,7 @@ def grant_create(
                 expires_at=expires_at,
                 grant=grant,
                 reference=grant.pk,
+                priority=DEFAULT_CREDIT_PRIORITY if priority is None else priority,
             )
         audit_record(
             actor=actor,
@@ -116,6 +128,7 @@ def _grant_audit(grant: Grant) -> dict[str, Any]:
         "customer": grant.customer.external_id,
         "feature": grant.feature.key,
         "value": grant.value,
+        **({"priority": grant.priority} if grant.priority is not None else {}),
         "expires_at": api_time(grant.expires_at),
     }
 

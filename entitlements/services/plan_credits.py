@@ -18,6 +18,7 @@ from core.serializers import api_time
 from customers.models import Customer
 from entitlements import changes, resolver
 from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanPeriod, Purchase
+from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
 from entitlements.services.recompute import entitlements_recompute
 from entitlements.services.sources import PlanPeriodFacts
 
@@ -138,6 +139,7 @@ def _lot_create(
     purchase: Purchase | None = None,
     plan_period: PlanPeriod | None = None,
     grant: Grant | None = None,
+    priority: int = DEFAULT_CREDIT_PRIORITY,
 ) -> CreditLot:
     source = CreditLot.Source.GRANT
     if purchase is not None:
@@ -155,6 +157,7 @@ def _lot_create(
         amount=amount,
         remaining=amount,
         expires_at=expires_at,
+        priority=priority,
     )
     CreditLedgerEntry.objects.create(
         project_id=customer.project_id,

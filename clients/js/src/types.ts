@@ -701,6 +701,8 @@ export interface Grant {
   customer: string;
   feature: string;
   value: unknown;
+  /** credits: the drawdown priority given (null: the default, 10). */
+  priority: number | null;
   expires_at: string | null;
   reason: string;
   deleted: boolean;
@@ -724,6 +726,8 @@ export interface CreditLot {
   source: CreditLotSource;
   amount: number;
   remaining: number;
+  /** Spent lowest first, then the lot expiring first. */
+  priority: number;
   expires_at: string | null;
   voided: boolean;
   created_at: string;

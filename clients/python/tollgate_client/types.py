@@ -854,6 +854,8 @@ class Grant(TollgateObject):
     customer: str
     feature: str
     value: Any
+    priority: int | None
+    """credits: the drawdown priority given (null: the default, 10)."""
     expires_at: str | None
     reason: str
     deleted: bool
@@ -880,6 +882,8 @@ class CreditLot(TollgateObject):
     source: CreditLotSource
     amount: int
     remaining: int
+    priority: int
+    """Spent lowest first, then the lot expiring first."""
     expires_at: str | None
     voided: bool
     created_at: str

@@ -77,12 +77,20 @@ class Grants(Resource):
         reason: str,
         value: Any = None,
         expires_at: str | datetime | None = None,
+        priority: int | None = None,
         idempotency_key: str | None = None,
     ) -> Grant:
         """On a `metered` or `allocation` feature `value` adds units to the limit (None: unlimited); on a
-        `credits` one it grants that many credits (required); on a `boolean` or `static` one it sets the value
-        (`boolean` defaults to True)."""
-        body = compact(customer=customer, feature=feature, reason=reason, value=value, expires_at=expires_at)
+        `credits` one it grants that many credits (required), spent before lots of a higher `priority` (every
+        other lot has 10); on a `boolean` or `static` one it sets the value (`boolean` defaults to True)."""
+        body = compact(
+            customer=customer,
+            feature=feature,
+            reason=reason,
+            value=value,
+            expires_at=expires_at,
+            priority=priority,
+        )
         return self._post(Grant, "/entitlements/grants", body, idempotency_key=idempotency_key)
 
     def delete(
