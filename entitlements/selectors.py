@@ -183,13 +183,13 @@ def credit_lots(*, project: Project, customer: Customer, feature: Feature) -> Qu
     )
 
 
-def credit_balance(*, project: Project, customer: Customer, feature: Feature) -> int:
-    now = timezone.now()
-    return sum(
-        CreditLot.objects.filter(project=project, customer=customer, feature=feature, voided_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .values_list("remaining", flat=True)
-    )
+def credit_balance(*, customer_id: str, feature_id: str) -> int:
+    """The credits the customer can spend now: their lots neither taken back nor expired, what remains of them
+    (held credits are already out of the lots)."""
+    lots = CreditLot.objects.filter(
+        customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    return int(lots.aggregate(total=Sum("remaining"))["total"] or 0)
 
 
 def credit_ledger(

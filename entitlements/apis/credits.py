@@ -83,7 +83,7 @@ class CreditsApi(BaseApi):
             "ledger": [],
         }
         if customer is not None:
-            body["balance"] = selectors.credit_balance(project=project, customer=customer, feature=feature)
+            body["balance"] = selectors.credit_balance(customer_id=customer.pk, feature_id=feature.pk)
             body["lots"] = [
                 {
                     "id": lot.pk,

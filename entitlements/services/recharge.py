@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import current_app
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from catalog.models import Feature, Price, ProductFeature
@@ -20,6 +20,7 @@ from core.errors import InvalidRequest, NotFound
 from customers.models import Customer
 from entitlements import changes
 from entitlements.models import AutoRecharge, CreditLot
+from entitlements.selectors import credit_balance
 from entitlements.services.customers import customers_ensure
 from entitlements.services.plan_credits import FULFILLABLE
 from entitlements.services.sources import PaymentFacts
@@ -45,14 +46,6 @@ def credits_per_recharge(price: Price, feature: Feature, quantity: int) -> int:
         .first()
     )
     return value * quantity if isinstance(value, int) and value > 0 else 0
-
-
-def balance_of(customer_id: str, feature_id: str) -> int:
-    """The credits the customer can spend now (their valid lots' remaining)."""
-    lots = CreditLot.objects.filter(
-        customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True
-    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-    return int(lots.aggregate(total=Sum("remaining"))["total"] or 0)
 
 
 def recharge_configure(
@@ -106,7 +99,9 @@ def recharge_configure(
         return AutoRecharge.objects.get(customer_id=customer_id, feature=feature), False
     with transaction.atomic():
         recharge_start(
-            customer_id=customer_id, feature_id=feature.pk, balance=balance_of(customer_id, feature.pk)
+            customer_id=customer_id,
+            feature_id=feature.pk,
+            balance=credit_balance(customer_id=customer_id, feature_id=feature.pk),
         )
     recharge.refresh_from_db()
     return recharge, created
@@ -132,16 +127,17 @@ def recharge_start(*, customer_id: str, feature_id: str, balance: int) -> bool:
     attempt, and billing's charge is queued on commit. At most one attempt runs at a time. `balance` is what the
     caller's spend saw; the balance is read again under the recharge's row lock, because a spend that read its
     lots before a recharge's credits were granted does not see them (and the recharge it sees is armed again)."""
-    if not AutoRecharge.objects.filter(
-        customer_id=customer_id, feature_id=feature_id, status=AutoRecharge.Status.ARMED, below__gte=balance
-    ).exists():
-        return False
     recharge = (
         AutoRecharge.objects.select_for_update()
-        .filter(customer_id=customer_id, feature_id=feature_id, status=AutoRecharge.Status.ARMED)
+        .filter(
+            customer_id=customer_id,
+            feature_id=feature_id,
+            status=AutoRecharge.Status.ARMED,
+            below__gte=balance,
+        )
         .first()
     )
-    if recharge is None or balance_of(customer_id, feature_id) > recharge.below:
+    if recharge is None or credit_balance(customer_id=customer_id, feature_id=feature_id) > recharge.below:
         return False
     now = timezone.now()
     AutoRecharge.objects.filter(pk=recharge.pk).update(
@@ -226,7 +222,7 @@ def recharge_end(
         else:
             granted = CreditLot.objects.filter(purchase__payment_id=payment_id, feature=recharge.feature)
             data["credits"] = int(granted.aggregate(total=Sum("amount"))["total"] or 0)
-            data["balance"] = balance_of(recharge.customer_id, recharge.feature_id)
+            data["balance"] = credit_balance(customer_id=recharge.customer_id, feature_id=recharge.feature_id)
         event_record(
             project=recharge.project,
             type="credits.recharge_failed" if error else "credits.recharged",
