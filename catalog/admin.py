@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from catalog.models import Feature, Price, Product, ProductFeature
-from catalog.rules import feature_value_parse
+from catalog.rules import feature_value_api, feature_value_parse
 from catalog.services.features import feature_create, feature_in_use, feature_update
 from catalog.services.products import product_update
 from core.actors import Actor
@@ -50,7 +50,7 @@ class _ServiceWrites:
 def _feature_values(product: Product) -> dict[str, Any]:
     """The product's feature map as the products API takes it (`{"seats": {"per_unit": 5}, "sso": true}`)."""
     return {
-        value.feature.key: {"per_unit": value.value} if value.per_unit else value.value
+        value.feature.key: feature_value_api(value.value, value.per_unit, value.overage)
         for value in ProductFeature.objects.filter(product=product).select_related("feature")
     }
 
@@ -60,8 +60,8 @@ class ProductFeatureInline(TabularInline[ProductFeature, Product]):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["feature", "value", "per_unit"]
-    readonly_fields = ["feature", "value", "per_unit"]
+    fields = ["feature", "value", "per_unit", "overage"]
+    readonly_fields = ["feature", "value", "per_unit", "overage"]
     verbose_name_plural = "feature values (change them on the product feature values page)"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -203,13 +203,14 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
         required=False,
         help_text=(
             "JSON. Boolean feature: true or false. Metered, credits or allocation: an integer, or null for "
-            'unlimited. Static: any JSON value ("text" with quotes).'
+            'unlimited. Static: any JSON value ("text" with quotes). Tick "overage allowed" to let a metered '
+            "feature's use go past this limit (its metered price bills it)."
         ),
     )
 
     class Meta:
         model = ProductFeature
-        fields = ["product", "feature", "value", "per_unit"]
+        fields = ["product", "feature", "value", "per_unit", "overage"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -228,7 +229,7 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             raw = json.loads(data["value"] or "null")
         except ValueError:
             raise forms.ValidationError({"value": 'Not JSON: write true, 100, null or "text".'}) from None
-        entry = {"per_unit": raw} if data.get("per_unit") else raw
+        entry = feature_value_api(raw, bool(data.get("per_unit")), bool(data.get("overage")))
         try:
             feature_value_parse(feature_type=feature.type, value=entry, param=feature.key)
         except InvalidRequest as exc:
@@ -248,6 +249,7 @@ class ProductFeatureAdmin(_ServiceWrites, ModelAdmin[ProductFeature]):
         "feature",
         column("value", "Value"),
         column("per_unit", "Per unit", boolean=True),
+        column("overage", "Overage allowed", boolean=True),
     ]
     list_filter = ["product__project", "feature__type"]
     search_fields = ["product__key", "feature__key"]

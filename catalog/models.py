@@ -167,12 +167,14 @@ class ProductFeature(models.Model):
     """The value a product gives a feature: `true`, a limit (`null` = unlimited), an amount, or a JSON value.
 
     `per_unit` values are multiplied by the quantity bought or subscribed (5 seats per licence × 3 = 15).
+    `overage` (metered limits only): use may go past the limit; the feature's metered price, if any, bills it.
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="feature_values")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="product_values")
     value = models.JSONField(null=True, blank=True)
     per_unit = models.BooleanField(default=False, verbose_name="per unit bought")
+    overage = models.BooleanField(default=False, db_default=False, verbose_name="overage allowed")
 
     class Meta:
         db_table = "entitlements_productfeature"

@@ -37,33 +37,70 @@ def _is_amount(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_FEATURE_AMOUNT
 
 
-def feature_value_parse(*, feature_type: str, value: Any, param: str) -> tuple[Any, bool]:
-    """Checks that `value` fits a feature of `feature_type`; returns (stored value, per_unit)."""
+OVERAGE = ("allowed", "blocked")
+
+
+@dataclass(frozen=True)
+class FeatureValue:
+    """What a product gives a feature, as stored: `value` (times the quantity bought when `per_unit`), and, for a
+    metered limit, whether use may go past it (`overage`: billed by the feature's metered price, if it has one)."""
+
+    value: Any
+    per_unit: bool = False
+    overage: bool = False
+
+    def api(self) -> Any:
+        return feature_value_api(self.value, self.per_unit, self.overage)
+
+
+def feature_value_api(value: Any, per_unit: bool, overage: bool) -> Any:
+    """A stored feature value in the API's shape: `value`, `{"per_unit": n}`, or with overage
+    `{"limit": n, "overage": "allowed"}` / `{"per_unit": n, "overage": "allowed"}`."""
+    if overage:
+        return {"per_unit" if per_unit else "limit": value, "overage": "allowed"}
+    return {"per_unit": value} if per_unit else value
+
+
+def _value_error(param: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"{param}: {message}", code="invalid_feature_value", param=param)
+
+
+def feature_value_parse(*, feature_type: str, value: Any, param: str) -> FeatureValue:
+    """Checks that `value` fits a feature of `feature_type` (see `feature_value_api` for the shapes)."""
     if feature_type == Feature.Type.BOOLEAN:
         if not isinstance(value, bool):
-            raise InvalidRequest(
-                f"{param}: a boolean feature takes true or false.", code="invalid_feature_value", param=param
+            raise _value_error(param, "a boolean feature takes true or false.")
+        return FeatureValue(value)
+    if feature_type not in COUNTED_TYPES:
+        return FeatureValue(value)  # static: any JSON value
+    if not isinstance(value, dict):
+        if value is not None and not _is_amount(value):
+            raise _value_error(
+                param,
+                f'a {feature_type} feature takes an integer ≥ 0, null (unlimited), {{"per_unit": n}} or '
+                '{"limit": n, "overage": "allowed"}.',
             )
-        return value, False
-    if feature_type in COUNTED_TYPES:
-        if value is None:
-            return None, False  # unlimited
-        if isinstance(value, dict):
-            if set(value) != {"per_unit"} or not _is_amount(value["per_unit"]):
-                raise InvalidRequest(
-                    f'{param}: a per-unit value is {{"per_unit": <integer ≥ 0>}}.',
-                    code="invalid_feature_value",
-                    param=param,
-                )
-            return value["per_unit"], True
-        if not _is_amount(value):
-            raise InvalidRequest(
-                f'{param}: a {feature_type} feature takes an integer ≥ 0, null (unlimited) or {{"per_unit": n}}.',
-                code="invalid_feature_value",
-                param=param,
-            )
-        return value, False
-    return value, False  # static: any JSON value
+        return FeatureValue(value)
+    amounts = [key for key in ("per_unit", "limit") if key in value]
+    if len(amounts) != 1 or set(value) - {"per_unit", "limit", "overage"}:
+        raise _value_error(
+            param,
+            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked" if '
+            "use may go past it.",
+        )
+    per_unit = amounts[0] == "per_unit"
+    amount = value[amounts[0]]
+    if not (_is_amount(amount) or (amount is None and not per_unit)):
+        raise _value_error(param, f"{amounts[0]} is an integer ≥ 0{'' if per_unit else ' or null'}.")
+    overage = value.get("overage", "blocked")
+    if overage not in OVERAGE:
+        raise _value_error(param, 'overage is "allowed" or "blocked".')
+    if overage == "allowed":
+        if feature_type != Feature.Type.METERED:
+            raise _value_error(param, "only a metered feature's limit may allow overage.")
+        if amount is None:
+            raise _value_error(param, "an unlimited value has no overage.")
+    return FeatureValue(amount, per_unit, overage == "allowed")
 
 
 @dataclass(frozen=True)

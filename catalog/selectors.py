@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from catalog.models import Feature, Price, Product, ProductAccess
+from catalog.rules import feature_value_api
 from core.errors import NotFound
 from projects.models import Project
 
@@ -65,9 +66,9 @@ def price_search(
 
 
 def product_features(product: Product) -> dict[str, Any]:
-    """A product's feature values in the API's shape: `{"<feature key>": value | {"per_unit": n}}`."""
+    """A product's feature values in the API's shape (`rules.feature_value_api`)."""
     return {
-        row.feature.key: {"per_unit": row.value} if row.per_unit else row.value
+        row.feature.key: feature_value_api(row.value, row.per_unit, row.overage)
         for row in sorted(product.feature_values.all(), key=lambda row: row.feature.key)
     }
 

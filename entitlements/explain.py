@@ -212,6 +212,12 @@ def _verdict(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allo
         also = f", {held} held" if held else ""  # held units count against the limit (services.holds)
         if limit is None:
             return f"Allowed: unlimited ({used} {counted}{also})."
+        if answer.get("overage") == "allowed":
+            past = f", {-answer['remaining']} past it" if answer["remaining"] < 0 else ""
+            return (
+                f"Allowed: {used} of {limit} {counted}{also}; use may go past the limit{past} "
+                "(overage, billed by its metered price)."
+            )
         if allowed:
             return f"Allowed: {used} of {limit} {counted}{also}."
         if kind == Feature.Type.METERED:

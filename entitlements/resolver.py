@@ -50,6 +50,8 @@ MAX_SNAPSHOT_AGE_SECONDS = 300.0
 # Sources that give a feature's plan value, in precedence order for static values (first wins).
 _PLAN_KINDS = ("subscription", "purchase", "default_product")
 COUNTED = (Feature.Type.METERED, Feature.Type.ALLOCATION)
+# A product's values: feature id → (value, per_unit, overage), as `ProductFeature` stores them.
+ProductValues = dict[str, tuple[Any, bool, bool]]
 
 
 def settings_for(project: Project) -> EntitlementSettings:
@@ -133,7 +135,7 @@ class _Source:
     id: str
     product: str
     quantity: int
-    values: dict[str, tuple[Any, bool]]  # feature id → (value, per_unit)
+    values: ProductValues
     period: Period | None = None
     ends_at: datetime | None = None
     flags: _SourceFlags = field(default_factory=lambda: _SourceFlags())
@@ -141,6 +143,10 @@ class _Source:
 
     def value_for(self, feature: Feature) -> tuple[bool, Any]:
         return product_value(self.values, feature, self.quantity)
+
+    def overage_for(self, feature: Feature) -> bool:
+        """Whether the product lets use of `feature` go past its limit (`ProductFeature.overage`)."""
+        return feature.pk in self.values and self.values[feature.pk][2]
 
     def describe(self, value: Any) -> SourceEntry:
         described: SourceEntry = {
@@ -160,12 +166,12 @@ class _Source:
         return described
 
 
-def product_value(values: dict[str, tuple[Any, bool]], feature: Feature, quantity: int) -> tuple[bool, Any]:
+def product_value(values: ProductValues, feature: Feature, quantity: int) -> tuple[bool, Any]:
     """Whether a product (its `values`, from `product_values`) gives `feature`, and the value `quantity` units
     of it give (`per_unit` values are multiplied)."""
     if feature.pk not in values:
         return False, None
-    value, per_unit = values[feature.pk]
+    value, per_unit, _ = values[feature.pk]
     if per_unit and isinstance(value, int):
         value = value * quantity
     return True, value
@@ -260,13 +266,13 @@ def _added_by_group(given: list[tuple[_Source, Any]]) -> list[tuple[_Source, Any
     return list(grouped.values())
 
 
-def product_values(product_ids: set[str]) -> dict[str, dict[str, tuple[Any, bool]]]:
-    values: dict[str, dict[str, tuple[Any, bool]]] = {pid: {} for pid in product_ids}
+def product_values(product_ids: set[str]) -> dict[str, ProductValues]:
+    values: dict[str, ProductValues] = {pid: {} for pid in product_ids}
     if product_ids:
         for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-            "product_id", "feature_id", "value", "per_unit"
+            "product_id", "feature_id", "value", "per_unit", "overage"
         ):
-            values[row[0]][row[1]] = (row[2], row[3])
+            values[row[0]][row[1]] = (row[2], row[3], row[4])
     return values
 
 
@@ -330,14 +336,14 @@ def _plan_sources(
             )
         )
     product_ids = {row[2] for row in pending}
-    values: dict[str, dict[str, tuple[Any, bool]]] = {pid: {} for pid in product_ids}
+    values: dict[str, ProductValues] = {pid: {} for pid in product_ids}
     # A product's key only shows in the sources of the features it gives: read with its values.
     keys: dict[str, str] = {}
     if product_ids:
-        for product_id, key, feature_id, value, per_unit in ProductFeature.objects.filter(
+        for product_id, key, feature_id, value, per_unit, overage in ProductFeature.objects.filter(
             product_id__in=product_ids
-        ).values_list("product_id", "product__key", "feature_id", "value", "per_unit"):
-            values[product_id][feature_id] = (value, per_unit)
+        ).values_list("product_id", "product__key", "feature_id", "value", "per_unit", "overage"):
+            values[product_id][feature_id] = (value, per_unit, overage)
             keys[product_id] = key
     sources = [
         _Source(
@@ -481,6 +487,8 @@ def _feature_entry(
     value: Any = None
     limit: Any = None
     has_any = bool(given)
+    # Use of a metered feature may go past its limit when a plan giving it says so (billed by its metered price).
+    overage = kind == Feature.Type.METERED and any(source.overage_for(feature) for source, _ in given)
     if kind == Feature.Type.BOOLEAN:
         value = any(v is True for _, v in given)
     elif kind == Feature.Type.STATIC:
@@ -520,7 +528,7 @@ def _feature_entry(
             }
         )
     if kind in COUNTED:
-        enabled = has_any and (limit is None or limit > 0)
+        enabled = has_any and (limit is None or limit > 0 or overage)
         value = limit
     elif kind == Feature.Type.CREDITS:
         enabled = True  # decided by the balance at answer time
@@ -534,6 +542,7 @@ def _feature_entry(
         enabled = False
         value = False if kind == Feature.Type.BOOLEAN else None
         limit = 0 if kind in COUNTED else None
+        overage = False
     entry: FeatureEntry = {
         "id": feature.pk,
         "type": kind,
@@ -545,6 +554,7 @@ def _feature_entry(
         "meter": bool(feature.stripe_meter_event_name),
     }
     if kind == Feature.Type.METERED:
+        entry["overage"] = overage and limit is not None
         period = _metered_period(feature, given, now)
         entry["period_start"] = period.start.timestamp()
         entry["period_end"] = period.end.timestamp()

@@ -36,9 +36,10 @@ from projects.models import Project
 
 
 def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: int = 1) -> dict[str, Any]:
-    """One feature's answer: `{allowed, feature, type, enabled, value, limit, used, remaining, balance, held, …}`.
-    Held units (`services.holds`) count against the limit but are not `used`; held credits are out of the
-    balance."""
+    """One feature's answer: `{allowed, feature, type, enabled, value, limit, used, remaining, balance, held,
+    overage, …}`. Held units (`services.holds`) count against the limit but are not `used`; held credits are out
+    of the balance. A metered feature whose limit allows overage allows any use, and its `remaining` goes below
+    0 as use passes the limit."""
     kind = entry["type"]
     enabled = entry["enabled"]
     limit = entry["limit"]
@@ -47,14 +48,17 @@ def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: 
     balance: int | None = None
     held: int | None = None
     resets_at = None
+    overage: str | None = None
     if kind == Feature.Type.METERED or kind == Feature.Type.ALLOCATION:
         held = usage["held"].get(key, 0)
         counted = (usage["used"] if kind == Feature.Type.METERED else usage["in_use"]).get(key, 0)
         used = counted - held
-        remaining = None if limit is None else max(limit - counted, 0)
-        allowed = enabled and (limit is None or counted + quantity <= limit)
+        past = entry.get("overage", False)
+        remaining = None if limit is None else (limit - counted if past else max(limit - counted, 0))
+        allowed = enabled and (limit is None or past or counted + quantity <= limit)
         if kind == Feature.Type.METERED:
             resets_at = iso_epoch(entry["period_end"])
+            overage = "allowed" if past else "blocked"
     elif kind == Feature.Type.CREDITS:
         held = usage["held"].get(key, 0)
         balance = usage["balance"].get(key, 0)
@@ -74,6 +78,7 @@ def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: 
         "remaining": remaining,
         "balance": balance,
         "held": held,
+        "overage": overage,
         "resets_at": resets_at,
         "sources": entry["sources"],
     }

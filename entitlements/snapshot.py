@@ -50,6 +50,7 @@ class FeatureEntry(TypedDict):
         list[list[Any]]
     ]  # metered and credits: the customer's own usage or balance thresholds, [id, kind, value]
     recharge_below: NotRequired[int]  # credits: the balance at or below which an auto-recharge charges
+    overage: NotRequired[bool]  # metered: use may go past `limit` (a plan's value allows it)
 
 
 class StructureSnapshot(TypedDict):

@@ -37,7 +37,9 @@ from projects.authentication import request_project
 
 FEATURE_VALUE_HELP = (
     'Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` '
-    "multiplied by the quantity bought (metered, credits, allocation), any JSON value (static)."
+    "multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered "
+    'limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": '
+    '"allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it).'
 )
 
 

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 
 from catalog.models import Feature, Price, Product, ProductAccess, ProductFeature
 from catalog.public import public_plans_changed
-from catalog.rules import UNSET, feature_value_parse
+from catalog.rules import UNSET, FeatureValue, feature_value_parse
 from catalog.selectors import feature_list, price_list, product_fetch, product_list
 from catalog.services.stripe_sync import price_stripe_sync, product_stripe_sync
 from catalog.snapshots import price_snapshot, product_snapshot
@@ -18,21 +18,25 @@ from projects.models import Project
 from projects.versions import project_version_bump
 
 
-def _features_resolve(*, project: Project, features: dict[str, Any]) -> dict[str, tuple[Feature, Any, bool]]:
+def _features_resolve(
+    *, project: Project, features: dict[str, Any]
+) -> dict[str, tuple[Feature, FeatureValue]]:
     found = {f.key: f for f in feature_list(project=project).filter(key__in=list(features))}
-    resolved: dict[str, tuple[Feature, Any, bool]] = {}
+    resolved: dict[str, tuple[Feature, FeatureValue]] = {}
     for key in sorted(features):
         param = f"features.{key}"
         feature = found.get(key)
         if feature is None:
             raise InvalidRequest(f"{param}: no such feature.", code="unknown_feature", param=param)
-        value, per_unit = feature_value_parse(feature_type=feature.type, value=features[key], param=param)
-        resolved[key] = (feature, value, per_unit)
+        resolved[key] = (
+            feature,
+            feature_value_parse(feature_type=feature.type, value=features[key], param=param),
+        )
     return resolved
 
 
-def _features_normalized(resolved: dict[str, tuple[Feature, Any, bool]]) -> dict[str, Any]:
-    return {key: {"per_unit": value} if per_unit else value for key, (_, value, per_unit) in resolved.items()}
+def _features_normalized(resolved: dict[str, tuple[Feature, FeatureValue]]) -> dict[str, Any]:
+    return {key: value.api() for key, (_, value) in resolved.items()}
 
 
 def _product_access_set(product: Product, days: int | None) -> None:
@@ -44,13 +48,15 @@ def _product_access_set(product: Product, days: int | None) -> None:
     product._state.fields_cache.pop("access", None)  # the reverse one-to-one is cached on the instance
 
 
-def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature, Any, bool]]) -> None:
+def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature, FeatureValue]]) -> None:
     ProductFeature.objects.filter(product=product).exclude(
-        feature__in=[feature for feature, _, _ in resolved.values()]
+        feature__in=[feature for feature, _ in resolved.values()]
     ).delete()
-    for feature, value, per_unit in resolved.values():
+    for feature, given in resolved.values():
         ProductFeature.objects.update_or_create(
-            product=product, feature=feature, defaults={"value": value, "per_unit": per_unit}
+            product=product,
+            feature=feature,
+            defaults={"value": given.value, "per_unit": given.per_unit, "overage": given.overage},
         )
     # What the product gives changed for everyone holding it (or for everyone, if it is the default product).
     project_version_bump(project_id=product.project.pk)

@@ -158,10 +158,9 @@ def catalog_plan(
             param = f"products[{p_index}].features.{fkey}"
             if fkey not in feature_types:
                 raise InvalidRequest(f"{param}: no such feature.", code="unknown_feature", param=param)
-            value, per_unit = feature_value_parse(
+            wanted_features[fkey] = feature_value_parse(
                 feature_type=feature_types[fkey], value=pspec.features[fkey], param=param
-            )
-            wanted_features[fkey] = {"per_unit": value} if per_unit else value
+            ).api()
         product = products.get(pspec.key)
         if product is None:
             plan.append(CatalogChange("create", "product", pspec.key, spec=pspec))

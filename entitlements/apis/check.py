@@ -37,6 +37,11 @@ HELD_HELP = (
     "metered, allocation and credits features: units set aside by active holds. They count against the limit "
     "(`remaining` is net of them) but are not `used`; held credits are out of `balance`."
 )
+OVERAGE_HELP = (
+    "metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes "
+    "below 0, and the feature's metered price bills it), else `blocked`; null for other features."
+)
+REMAINING_HELP = "limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance."
 
 
 class CheckOutput(serializers.Serializer[Any]):
@@ -47,9 +52,10 @@ class CheckOutput(serializers.Serializer[Any]):
     value = serializers.JSONField(allow_null=True)
     limit = serializers.IntegerField(allow_null=True, help_text="null: unlimited (or not a counted feature).")
     used = serializers.IntegerField(allow_null=True)
-    remaining = serializers.IntegerField(allow_null=True)
+    remaining = serializers.IntegerField(allow_null=True, help_text=REMAINING_HELP)
     balance = serializers.IntegerField(allow_null=True, help_text="credits features: the spendable balance.")
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
+    overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
 
 
 class ConsumeOutput(CheckOutput):
@@ -63,9 +69,10 @@ class EntitlementOutput(serializers.Serializer[Any]):
     value = serializers.JSONField(allow_null=True)
     limit = serializers.IntegerField(allow_null=True)
     used = serializers.IntegerField(allow_null=True)
-    remaining = serializers.IntegerField(allow_null=True)
+    remaining = serializers.IntegerField(allow_null=True, help_text=REMAINING_HELP)
     balance = serializers.IntegerField(allow_null=True)
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
+    overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
     resets_at = serializers.DateTimeField(
         allow_null=True, help_text="metered: the end of the current period."
     )

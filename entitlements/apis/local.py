@@ -81,6 +81,7 @@ def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot) -> dict[str, A
         "used": used,
         "balance": usage["balance"].get(key, 0) if kind == Feature.Type.CREDITS else None,
         "held": held,
+        "overage": bool(entry.get("overage", False)),
     }
 
 
@@ -97,6 +98,9 @@ class SnapshotFeature(serializers.Serializer[Any]):
     held = serializers.IntegerField(
         allow_null=True,
         help_text="Units set aside by active holds: they count against the limit (credits: out of the balance).",
+    )
+    overage = serializers.BooleanField(
+        help_text="metered: use may go past `limit` (checks allow it and `remaining` goes below 0)."
     )
 
 

@@ -26,6 +26,7 @@ from entitlements.services.counters import (
     _counter_take,
     _events_insert,
     _metered_consume_pg,
+    counted_cap,
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
@@ -161,7 +162,7 @@ def entitlement_consume(
                     feature_id=entry["id"],
                     period=period,
                     quantity=quantity,
-                    limit=entry["limit"],
+                    limit=counted_cap(entry),
                 )
                 if taken is None:
                     raise _Denied
@@ -174,7 +175,7 @@ def entitlement_consume(
                     customer_id=customer_id,
                     feature_id=entry["id"],
                     delta=quantity,
-                    limit=entry["limit"],
+                    limit=counted_cap(entry),
                 )
                 if moved is None:
                     raise _Denied

@@ -19,6 +19,11 @@ from entitlements.snapshot import FeatureEntry
 THRESHOLDS = (0.8, 1.0)
 
 
+def counted_cap(entry: FeatureEntry) -> int | None:
+    """The most a counter may reach: the limit, or none (None) when use may go past it (`overage`)."""
+    return None if entry.get("overage") else entry["limit"]
+
+
 def usage_marks(entry: FeatureEntry) -> list[tuple[str, float]]:
     """(label, units used) of each usage threshold of a metered feature: 80 % and 100 % of its limit (labels
     "0.8", "1.0"), and the tenant's own (`entry["thresholds"]`: [id, "percent" | "quantity", value]; a percent
@@ -227,7 +232,7 @@ def _metered_consume_pg(
     Returns (outcome, used, held): `consumed` (used = the new count), `duplicate`, `denied` (used = the count
     that refused it), or `threshold` — it would cross 80 % or 100 % of the limit, so nothing was written and the
     caller records it in a transaction together with `usage.threshold_reached`."""
-    limit = entry["limit"]
+    limit = counted_cap(entry)
     marks = sorted({units for _, units in usage_marks(entry)})
     params = [
         row["id"],

@@ -39,7 +39,13 @@ from entitlements.services.consume import (
     _structure_for_consume,
     _usage_recorded,
 )
-from entitlements.services.counters import _allocation_move, _counter_take, _counter_unhold, _events_insert
+from entitlements.services.counters import (
+    _allocation_move,
+    _counter_take,
+    _counter_unhold,
+    _events_insert,
+    counted_cap,
+)
 from entitlements.services.customers import customers_ensure
 from entitlements.services.usage import _thresholds
 from entitlements.snapshot import FeatureEntry
@@ -151,7 +157,7 @@ def _take(
             feature_id=hold.feature_id,
             period=period,
             quantity=hold.quantity,
-            limit=entry["limit"],
+            limit=counted_cap(entry),
             hold=True,
         )
         if taken is None:

@@ -70,7 +70,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
             ).select_related("feature")
             for row in values:
                 _, amount = resolver.product_value(
-                    {row.feature_id: (row.value, row.per_unit)}, row.feature, plan_line.quantity
+                    {row.feature_id: (row.value, row.per_unit, row.overage)}, row.feature, plan_line.quantity
                 )
                 if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
                     total = totals.get(row.feature_id, (row.feature, 0))[1] + amount

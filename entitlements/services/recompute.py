@@ -40,6 +40,8 @@ def _feature_shape(entry: FeatureEntry) -> list[Any]:
     shape = [entry["type"], entry["enabled"], entry["value"], entry["limit"], entry["revoked"]]
     if entry["type"] == Feature.Type.CREDITS:
         shape.append(sorted((source["type"], source["id"]) for source in entry["sources"]))
+    if entry.get("overage"):
+        shape.append("overage")  # only when allowed: the digests stored before it existed stay valid
     return shape
 
 

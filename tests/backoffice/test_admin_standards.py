@@ -961,3 +961,28 @@ def test_every_moment_reads_the_same_way(tenant_a):
     shown = _cells(client.get(f"/admin/billing/payment/{quote(payment.pk)}/change/").content.decode())
     assert "2026-11-24 08:05:14Z" in listed
     assert "2026-11-24 08:05:14Z" in shown
+
+
+def test_overage_is_ticked_on_a_metered_value_and_refused_on_others(tenant_a, catalog, stripe_sdk):
+    _, client = _root()
+    calls = Feature.objects.create(project=tenant_a.project, key="calls", name="Calls", type="metered")
+    seats = Feature.objects.create(project=tenant_a.project, key="seats", name="Seats", type="allocation")
+    response = client.post(
+        "/admin/catalog/productfeature/add/",
+        {"product": catalog.pro.pk, "feature": calls.pk, "value": "1000", "overage": "on"},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    row = ProductFeature.objects.get(product=catalog.pro, feature=calls)
+    assert (row.value, row.per_unit, row.overage) == (1000, False, True)
+    assert AuditLogEntry.objects.get(action="product.updated").after["features"] == {
+        "calls": {"limit": 1000, "overage": "allowed"}
+    }
+    audited = AuditLogEntry.objects.count()
+    response = client.post(
+        "/admin/catalog/productfeature/add/",
+        {"product": catalog.pro.pk, "feature": seats.pk, "value": "5", "overage": "on"},
+    )
+    assert response.status_code == 200
+    assert "only a metered feature&#x27;s limit may allow overage" in response.content.decode()
+    assert not ProductFeature.objects.filter(feature=seats).exists()
+    assert AuditLogEntry.objects.count() == audited

@@ -91,6 +91,7 @@ def test_the_example_catalog_applies_and_a_second_run_changes_nothing(api, tenan
     products = {p["key"]: p for p in api.get("/api/v1/products?limit=100", key=tenant_a.key).json()["data"]}
     assert set(products) == {"free", "starter", "professional", "enterprise", "ai-credit-pack"}
     assert products["enterprise"]["features"]["api_calls"] is None
+    assert products["professional"]["features"]["api_calls"] == {"limit": 500000, "overage": "allowed"}
     assert products["starter"]["features"]["seats"] == {"per_unit": 1}
     assert products["ai-credit-pack"]["features"] == {"ai_credits": {"per_unit": 1000}}
     prices = {p["key"]: p for p in api.get("/api/v1/prices?limit=100", key=tenant_a.key).json()["data"]}

@@ -177,6 +177,7 @@ def test_check_for_a_user_never_seen_answers_the_default_product(tollgate, plans
         remaining=3,
         balance=None,
         held=0,
+        overage="blocked",
     )
     assert tollgate.entitlements.check(customer="never-seen", feature="exports", quantity=4).allowed is False
     assert tollgate.entitlements.check(customer="never-seen", feature="sso").allowed is True

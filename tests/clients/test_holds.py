@@ -46,6 +46,7 @@ def test_a_reservation_confirmed_for_less_bills_only_what_was_used(tollgate, pla
         remaining=0,
         balance=None,
         held=3,
+        overage="blocked",
     )
     refused = tollgate.entitlements.holds.create(
         id="render-8", customer="user-1", feature="exports", quantity=1

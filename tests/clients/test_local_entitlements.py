@@ -221,3 +221,25 @@ def test_a_suspended_project_ends_local_answers(counted, plans, tenant_a):
             3.0,
         )
         assert local._snapshots == {}
+
+
+def test_a_limit_that_allows_overage_answers_past_it_from_memory(counted, plans, tollgate, tenant_a):
+    """A metered limit whose plan allows overage: the local answer is the server's, use past the limit allowed
+    and `remaining` below 0 (the local rule is the server's, read from the snapshot's `overage`)."""
+    from catalog.models import Feature
+    from tests.entitlements.helpers import customer, feature, product, subscribe
+
+    calls = feature(tenant_a.project, "calls", Feature.Type.METERED)
+    subscribe(
+        customer(tenant_a.project, "user-9"),
+        product(tenant_a.project, "calls-plan", {calls: {"limit": 10, "overage": "allowed"}}),
+    )
+    tollgate.entitlements.consume(id="c1", customer="user-9", feature="calls", quantity=12)
+    client, _ = counted
+    with LocalEntitlements(client, **FAST) as local:
+        answer = local.check(customer="user-9", feature="calls", quantity=50)
+        server = tollgate.entitlements.check(customer="user-9", feature="calls", quantity=50)
+        assert answer.to_dict() == server.to_dict()
+        assert (answer.allowed, answer.used, answer.remaining, answer.overage) == (True, 12, -2, "allowed")
+        blocked = local.check(customer="user-1", feature="exports", quantity=4)
+        assert (blocked.allowed, blocked.overage) == (False, "blocked")

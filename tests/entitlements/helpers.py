@@ -10,6 +10,7 @@ from django.utils import timezone
 from billing.models import Payment, Subscription
 from billing.services.entitlement_facts import payment_facts_hand, subscription_facts_hand
 from catalog.models import Feature, Price, Product, ProductAccess, ProductFeature
+from catalog.rules import COUNTED_TYPES, FeatureValue, feature_value_parse
 from customers.models import Customer
 from tests.billing.factories import PriceFactory, ProductFactory
 from tests.billing.payment_factories import CustomerFactory, PaymentFactory, SubscriptionFactory
@@ -21,12 +22,16 @@ def feature(project: Any, key: str, type: str = Feature.Type.BOOLEAN) -> Feature
 
 
 def product(project: Any, key: str, values: dict[Feature, Any], duration_days: int | None = None) -> Product:
-    """A product giving `values` ({feature: value | {"per_unit": n}})."""
+    """A product giving `values` ({feature: value in the API's shape, e.g. {"per_unit": n}})."""
     made = ProductFactory(project=project, key=key)
     for feat, value in values.items():
-        per_unit = isinstance(value, dict) and set(value) == {"per_unit"}
+        given = (
+            feature_value_parse(feature_type=feat.type, value=value, param=feat.key)
+            if feat.type in COUNTED_TYPES
+            else FeatureValue(value)
+        )
         ProductFeature.objects.create(
-            product=made, feature=feat, value=value["per_unit"] if per_unit else value, per_unit=per_unit
+            product=made, feature=feat, value=given.value, per_unit=given.per_unit, overage=given.overage
         )
     if duration_days is not None:
         ProductAccess.objects.create(product=made, duration_days=duration_days)

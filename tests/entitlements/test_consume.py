@@ -53,6 +53,7 @@ def test_consume_counts_until_the_limit_and_a_denial_records_nothing(api, tenant
         "remaining": 1,
         "balance": None,
         "held": 0,
+        "overage": "blocked",
     }
     denied = consume(api, tenant_a.key, "x2", "exports", 2)
     assert (denied["allowed"], denied["used"], denied["remaining"]) == (False, 2, 1)

@@ -137,6 +137,7 @@ def test_a_credits_grant_is_announced_like_a_boolean_grant(api, tenant_a, featur
         "remaining": 500,
         "balance": 500,
         "held": 0,
+        "overage": None,
         "resets_at": None,
         "sources": [
             {"type": "grant", "id": response.json()["id"], "value": 500, "reason": "deal", "expires_at": None}

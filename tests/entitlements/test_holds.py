@@ -101,6 +101,7 @@ def test_a_metered_hold_counts_against_the_limit_and_its_confirm_becomes_usage(a
         "remaining": 2,
         "balance": None,
         "held": 3,
+        "overage": "blocked",
     }
     # Held units are not usage, but no consume may take them.
     denied = consume(api, tenant_a.key, "c1", "exports", 3)

@@ -48,6 +48,7 @@ def test_unknown_customer_gets_the_default_products_answer(api, tenant_a, featur
         "remaining": 100,
         "balance": None,
         "held": 0,
+        "overage": "blocked",
     }
     rows = listed(api, tenant_a.key, "never-seen")
     assert rows["tier"]["value"] == {"name": "free"}

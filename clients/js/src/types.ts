@@ -18,6 +18,8 @@ export type CouponDuration = "once" | "repeating" | "forever";
 export type CreditLedgerEntryType = "grant" | "consume" | "revoke" | "hold" | "hold_return";
 export type CreditLotSource = "purchase" | "plan" | "grant";
 export type DefaultPaymentFlow = "checkout" | "intent";
+export type EntitlementCheckOverage = "allowed" | "blocked";
+export type EntitlementOverage = "allowed" | "blocked";
 export type EntitlementSourceType = "subscription" | "purchase" | "default_product" | "grant" | "revocation";
 export type EventDeliveryStatus = "pending" | "succeeded" | "failed";
 export type EventType =
@@ -141,7 +143,7 @@ export interface Product {
   active: boolean;
   /** Listed, while active, by the unauthenticated pricing-page endpoint `GET /public/{project slug}/plans` with its active prices and feature values. Default false. */
   public: boolean;
-  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). */
+  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it). */
   features: Record<string, unknown>;
   /** One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on. */
   access_days: number | null;
@@ -220,7 +222,7 @@ export interface PublicPlanFeature {
   name: string;
   /** boolean | metered | credits | allocation | static */
   type: FeatureType;
-  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). */
+  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it). */
   value: unknown;
 }
 
@@ -567,11 +569,14 @@ export interface EntitlementCheck {
   /** null: unlimited (or not a counted feature). */
   limit: number | null;
   used: number | null;
+  /** limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance. */
   remaining: number | null;
   /** credits features: the spendable balance. */
   balance: number | null;
   /** metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`. */
   held: number | null;
+  /** metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked */
+  overage: EntitlementCheckOverage | null;
   /** `consume`/`release` only: this id was recorded before, nothing was recorded again. */
   duplicate?: boolean;
 }
@@ -597,10 +602,13 @@ export interface Entitlement {
   value: unknown;
   limit: number | null;
   used: number | null;
+  /** limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance. */
   remaining: number | null;
   balance: number | null;
   /** metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`. */
   held: number | null;
+  /** metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked */
+  overage: EntitlementOverage | null;
   /** `metered`: the end of the current period, when `used` starts again from 0. */
   resets_at: string | null;
   /** Where each part came from. */

@@ -98,10 +98,14 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCh
     balance = entry["balance"]
     held = entry.get("held")
     remaining: int | None = None
+    overage: str | None = None
     if kind == "metered" or kind == "allocation":
         counted = used + (held or 0)  # held units count against the limit
-        remaining = None if limit is None else max(limit - counted, 0)
-        allowed = enabled and (limit is None or counted + quantity <= limit)
+        past = bool(entry.get("overage"))  # the plan lets use go past the limit
+        remaining = None if limit is None else (limit - counted if past else max(limit - counted, 0))
+        allowed = enabled and (limit is None or past or counted + quantity <= limit)
+        if kind == "metered":
+            overage = "allowed" if past else "blocked"
     elif kind == "credits":
         remaining = balance
         enabled = not entry["revoked"] and balance > 0
@@ -119,6 +123,7 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCh
         "remaining": remaining,
         "balance": balance,
         "held": held,
+        "overage": overage,
     }
     return EntitlementCheck(raw=raw, **raw)
 
@@ -249,6 +254,7 @@ class LocalEntitlements:
                 "remaining": None,
                 "balance": None,
                 "held": None,
+                "overage": None,
                 "unavailable": True,
             }
         )

@@ -41,6 +41,8 @@ __all__ = [
     "DefaultPaymentFlow",
     "Entitlement",
     "EntitlementCheck",
+    "EntitlementCheckOverage",
+    "EntitlementOverage",
     "EntitlementSource",
     "EntitlementSourceType",
     "Event",
@@ -114,6 +116,8 @@ CouponDuration = Literal["once", "repeating", "forever"]
 CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return"]
 CreditLotSource = Literal["purchase", "plan", "grant"]
 DefaultPaymentFlow = Literal["checkout", "intent"]
+EntitlementCheckOverage = Literal["allowed", "blocked"]
+EntitlementOverage = Literal["allowed", "blocked"]
 EntitlementSourceType = Literal["subscription", "purchase", "default_product", "grant", "revocation"]
 EventDeliveryStatus = Literal["pending", "succeeded", "failed"]
 EventType = Literal[
@@ -248,7 +252,7 @@ class Product(TollgateObject):
     public: bool
     """Listed, while active, by the unauthenticated pricing-page endpoint `GET /public/{project slug}/plans` with its active prices and feature values. Default false."""
     features: dict[str, Any]
-    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static)."""
+    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it)."""
     access_days: int | None
     """One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on."""
     stripe_product_id: str | None
@@ -331,7 +335,7 @@ class PublicPlanFeature(TollgateObject):
     type: FeatureType
     """boolean | metered | credits | allocation | static"""
     value: Any
-    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static)."""
+    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -707,10 +711,13 @@ class EntitlementCheck(TollgateObject):
     """null: unlimited (or not a counted feature)."""
     used: int | None
     remaining: int | None
+    """limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance."""
     balance: int | None
     """credits features: the spendable balance."""
     held: int | None
     """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
+    overage: EntitlementCheckOverage | None
+    """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
     duplicate: bool = False
     """`consume`/`release` only: this id was recorded before, nothing was recorded again."""
 
@@ -740,9 +747,12 @@ class Entitlement(TollgateObject):
     limit: int | None
     used: int | None
     remaining: int | None
+    """limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance."""
     balance: int | None
     held: int | None
     """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
+    overage: EntitlementOverage | None
+    """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
     resets_at: str | None
     """`metered`: the end of the current period, when `used` starts again from 0."""
     sources: list[EntitlementSource]

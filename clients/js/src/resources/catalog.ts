@@ -39,7 +39,7 @@ export interface ProductParams {
   name?: string;
   description?: string;
   active?: boolean;
-  /** `{"<feature key>": true | limit | null (unlimited) | {"per_unit": n} | JSON value}`; replaces the whole map. */
+  /** `{"<feature key>": true | limit | null (unlimited) | {"per_unit": n} | {"limit" or "per_unit": n, "overage": "allowed"} | JSON value}`; replaces the whole map. */
   features?: Record<string, unknown>;
   /** Listed (while active) by the pricing page's `plans.list`. */
   public?: boolean;

@@ -57,7 +57,8 @@ class Products(Resource):
         public: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Product:
-        """`features`: `{"<feature key>": true | limit | null (unlimited) | {"per_unit": n} | JSON value}`.
+        """`features`: `{"<feature key>": true | limit | null (unlimited) | {"per_unit": n} | JSON value}`; a
+        metered limit may allow overage: `{"limit": n, "overage": "allowed"}` (or with `per_unit`).
         `public=True` lists it (while active) in the pricing page's `plans.list`."""
         body = compact(
             key=key, name=name, description=description, active=active, features=features, public=public
