@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from catalog.models import Feature, Price, Product, ProductFeature
-from catalog.rules import feature_value_api, feature_value_parse
+from catalog.rules import FeatureValue, feature_value_parse
 from catalog.services.features import feature_create, feature_in_use, feature_update
 from catalog.services.products import product_update
 from core.actors import Actor
@@ -50,7 +50,7 @@ class _ServiceWrites:
 def _feature_values(product: Product) -> dict[str, Any]:
     """The product's feature map as the products API takes it (`{"seats": {"per_unit": 5}, "sso": true}`)."""
     return {
-        value.feature.key: feature_value_api(value.value, value.per_unit, value.overage)
+        value.feature.key: FeatureValue.of(value).api()
         for value in ProductFeature.objects.filter(product=product).select_related("feature")
     }
 
@@ -60,8 +60,8 @@ class ProductFeatureInline(TabularInline[ProductFeature, Product]):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["feature", "value", "per_unit", "overage"]
-    readonly_fields = ["feature", "value", "per_unit", "overage"]
+    fields = ["feature", "value", "per_unit", "overage", "rollover"]
+    readonly_fields = ["feature", "value", "per_unit", "overage", "rollover"]
     verbose_name_plural = "feature values (change them on the product feature values page)"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -204,13 +204,14 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
         help_text=(
             "JSON. Boolean feature: true or false. Metered, credits or allocation: an integer, or null for "
             'unlimited. Static: any JSON value ("text" with quotes). Tick "overage allowed" to let a metered '
-            "feature's use go past this limit (its metered price bills it)."
+            "feature's use go past this limit (its metered price bills it). Credits: a rollover cap carries up to that "
+            "many of a paid period's unspent credits into the next."
         ),
     )
 
     class Meta:
         model = ProductFeature
-        fields = ["product", "feature", "value", "per_unit", "overage"]
+        fields = ["product", "feature", "value", "per_unit", "overage", "rollover"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -229,7 +230,9 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             raw = json.loads(data["value"] or "null")
         except ValueError:
             raise forms.ValidationError({"value": 'Not JSON: write true, 100, null or "text".'}) from None
-        entry = feature_value_api(raw, bool(data.get("per_unit")), bool(data.get("overage")))
+        entry = FeatureValue(
+            raw, bool(data.get("per_unit")), bool(data.get("overage")), data.get("rollover")
+        ).api()
         try:
             feature_value_parse(feature_type=feature.type, value=entry, param=feature.key)
         except InvalidRequest as exc:
@@ -250,6 +253,7 @@ class ProductFeatureAdmin(_ServiceWrites, ModelAdmin[ProductFeature]):
         column("value", "Value"),
         column("per_unit", "Per unit", boolean=True),
         column("overage", "Overage allowed", boolean=True),
+        column("rollover", "Rollover cap"),
     ]
     list_filter = ["product__project", "feature__type"]
     search_fields = ["product__key", "feature__key"]

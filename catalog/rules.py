@@ -4,7 +4,7 @@ which price fields never change. Shared by the services, the API's serializers a
 from dataclasses import dataclass
 from typing import Any
 
-from catalog.models import Feature, Price
+from catalog.models import Feature, Price, ProductFeature
 from core.errors import InvalidRequest
 
 # A keyword argument that was not given, where None is a value (no unit, for life, no trial, no meter).
@@ -42,23 +42,31 @@ OVERAGE = ("allowed", "blocked")
 
 @dataclass(frozen=True)
 class FeatureValue:
-    """What a product gives a feature, as stored: `value` (times the quantity bought when `per_unit`), and, for a
-    metered limit, whether use may go past it (`overage`: billed by the feature's metered price, if it has one)."""
+    """What a product gives a feature, as stored: `value` (times the quantity bought when `per_unit`); for a
+    metered limit, whether use may go past it (`overage`: billed by the feature's metered price, if it has one);
+    for the credits a subscription's paid periods grant, how many unspent ones carry into the next period
+    (`rollover`, a cap; None: none do)."""
 
     value: Any
     per_unit: bool = False
     overage: bool = False
+    rollover: int | None = None
+
+    @classmethod
+    def of(cls, row: ProductFeature) -> "FeatureValue":
+        return cls(row.value, row.per_unit, row.overage, row.rollover)
 
     def api(self) -> Any:
-        return feature_value_api(self.value, self.per_unit, self.overage)
-
-
-def feature_value_api(value: Any, per_unit: bool, overage: bool) -> Any:
-    """A stored feature value in the API's shape: `value`, `{"per_unit": n}`, or with overage
-    `{"limit": n, "overage": "allowed"}` / `{"per_unit": n, "overage": "allowed"}`."""
-    if overage:
-        return {"per_unit" if per_unit else "limit": value, "overage": "allowed"}
-    return {"per_unit": value} if per_unit else value
+        """The API's shape: `value`, `{"per_unit": n}`, or an object with `limit` (or `per_unit`) and
+        `"overage": "allowed"` or `"rollover": m`."""
+        if not (self.overage or self.rollover is not None):
+            return {"per_unit": self.value} if self.per_unit else self.value
+        shaped: dict[str, Any] = {"per_unit" if self.per_unit else "limit": self.value}
+        if self.overage:
+            shaped["overage"] = "allowed"
+        if self.rollover is not None:
+            shaped["rollover"] = self.rollover
+        return shaped
 
 
 def _value_error(param: str, message: str) -> InvalidRequest:
@@ -66,7 +74,7 @@ def _value_error(param: str, message: str) -> InvalidRequest:
 
 
 def feature_value_parse(*, feature_type: str, value: Any, param: str) -> FeatureValue:
-    """Checks that `value` fits a feature of `feature_type` (see `feature_value_api` for the shapes)."""
+    """Checks that `value` fits a feature of `feature_type` (see `FeatureValue.api` for the shapes)."""
     if feature_type == Feature.Type.BOOLEAN:
         if not isinstance(value, bool):
             raise _value_error(param, "a boolean feature takes true or false.")
@@ -82,11 +90,11 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
             )
         return FeatureValue(value)
     amounts = [key for key in ("per_unit", "limit") if key in value]
-    if len(amounts) != 1 or set(value) - {"per_unit", "limit", "overage"}:
+    if len(amounts) != 1 or set(value) - {"per_unit", "limit", "overage", "rollover"}:
         raise _value_error(
             param,
-            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked" if '
-            "use may go past it.",
+            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked" '
+            '(metered) or "rollover": m (credits).',
         )
     per_unit = amounts[0] == "per_unit"
     amount = value[amounts[0]]
@@ -100,7 +108,17 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
             raise _value_error(param, "only a metered feature's limit may allow overage.")
         if amount is None:
             raise _value_error(param, "an unlimited value has no overage.")
-    return FeatureValue(amount, per_unit, overage == "allowed")
+    rollover = value.get("rollover")
+    if rollover is not None:
+        if feature_type != Feature.Type.CREDITS:
+            raise _value_error(param, "only a credits feature's plan credits roll over.")
+        if not _is_amount(rollover):
+            raise _value_error(
+                param, "rollover is an integer ≥ 0, the most unspent credits a period carries over."
+            )
+        if amount is None:
+            raise _value_error(param, "unlimited credits have no rollover.")
+    return FeatureValue(amount, per_unit, overage == "allowed", rollover)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from catalog.models import Feature, Price, Product, ProductAccess
-from catalog.rules import feature_value_api
+from catalog.rules import FeatureValue
 from core.errors import NotFound
 from projects.models import Project
 
@@ -66,9 +66,9 @@ def price_search(
 
 
 def product_features(product: Product) -> dict[str, Any]:
-    """A product's feature values in the API's shape (`rules.feature_value_api`)."""
+    """A product's feature values in the API's shape (`rules.FeatureValue.api`)."""
     return {
-        row.feature.key: feature_value_api(row.value, row.per_unit, row.overage)
+        row.feature.key: FeatureValue.of(row).api()
         for row in sorted(product.feature_values.all(), key=lambda row: row.feature.key)
     }
 

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from catalog.apis.catalog import FEATURE_VALUE_HELP, PriceTermsOutput
 from catalog.models import Product, ProductFeature
 from catalog.public import public_plans_get, public_plans_keys
-from catalog.rules import feature_value_api
+from catalog.rules import FeatureValue
 from core.base_api import BaseApi
 from core.pagination import list_body, list_serializer
 from core.throttling import PublicRateThrottle
@@ -40,7 +40,7 @@ class PublicFeatureOutput(serializers.Serializer[Any]):
 
     @extend_schema_field(serializers.JSONField(allow_null=True))
     def value_of(self, obj: ProductFeature) -> Any:
-        return feature_value_api(obj.value, obj.per_unit, obj.overage)
+        return FeatureValue.of(obj).api()
 
 
 class PublicProductOutput(serializers.Serializer[Any]):

@@ -56,7 +56,12 @@ def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature,
         ProductFeature.objects.update_or_create(
             product=product,
             feature=feature,
-            defaults={"value": given.value, "per_unit": given.per_unit, "overage": given.overage},
+            defaults={
+                "value": given.value,
+                "per_unit": given.per_unit,
+                "overage": given.overage,
+                "rollover": given.rollover,
+            },
         )
     # What the product gives changed for everyone holding it (or for everyone, if it is the default product).
     project_version_bump(project_id=product.project.pk)

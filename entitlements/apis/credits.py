@@ -35,7 +35,7 @@ class CreditLotOutput(serializers.Serializer[Any]):
 
 class CreditLedgerOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
-    type = serializers.CharField(help_text="grant, consume or revoke.")
+    type = serializers.CharField(help_text="grant, consume, revoke, hold, hold_return or rollover.")
     amount = serializers.IntegerField(help_text="+ granted, − consumed or taken back.")
     lot = serializers.CharField()
     reference = serializers.CharField()

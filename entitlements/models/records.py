@@ -407,7 +407,7 @@ class CreditLot(models.Model):
 
 
 class CreditLedgerEntry(models.Model):
-    """One movement of a customer's credits: granted, consumed, or taken back."""
+    """One movement of a customer's credits: granted, consumed, taken back, held, or rolled over."""
 
     class Type(models.TextChoices):
         GRANT = "grant"
@@ -418,6 +418,7 @@ class CreditLedgerEntry(models.Model):
             "hold_return",
             "hold returned",
         )  # what a confirm did not take, a release or an expiry (+)
+        ROLLOVER = "rollover"  # unspent plan credits carried from a period's lot (-) into the next one's (+)
 
     id = PublicIdField(prefix="cle")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")

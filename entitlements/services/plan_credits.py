@@ -33,8 +33,8 @@ DISPUTE_LOST = "lost"  # Stripe's dispute status once the bank sided with the ca
 def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool = False) -> bool:
     """A subscription's period invoice is paid (a trial's first invoice too, with 0): records the period and
     grants the plan's credits for it — one lot per `credits` feature of the products billed (the value, × the
-    quantity where it is `per_unit`; products giving the same feature add up), expiring at the period end (no
-    rollover). Billing calls it under the payment's row lock, for `subscription_create` and `subscription_cycle`
+    quantity where it is `per_unit`; products giving the same feature add up), expiring at the period end; where
+    the products set a rollover cap, up to that many credits the last period left unspent carry into it. Billing calls it under the payment's row lock, for `subscription_create` and `subscription_cycle`
     invoices only. Idempotent per payment (the fulfilment keys — one period per payment, one lot per period and
     feature — make a race that slips past the lock fail instead of granting twice). Returns whether credits
     were granted. `new`: the caller read under the payment's row lock that no period is recorded for it."""
@@ -64,6 +64,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
         # Every item of the subscription billed for the period gives its credits; items giving the same feature
         # add up into the period's one lot of it.
         totals: dict[str, tuple[Feature, int]] = {}
+        caps: dict[str, int] = {}  # feature id → the most unspent credits of the last period that carry over
         for plan_line in lines:
             values = ProductFeature.objects.filter(
                 product_id=plan_line.product_id, feature__type=Feature.Type.CREDITS
@@ -75,8 +76,10 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                 if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
                     total = totals.get(row.feature_id, (row.feature, 0))[1] + amount
                     totals[row.feature_id] = (row.feature, total)
+                    if row.rollover:
+                        caps[row.feature_id] = caps.get(row.feature_id, 0) + row.rollover
         for feature, amount in sorted(totals.values(), key=lambda pair: pair[0].key):
-            _lot_create(
+            lot = _lot_create(
                 customer=customer,
                 feature=feature,
                 amount=amount,
@@ -84,12 +87,58 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                 plan_period=period,
                 reference=facts.invoice_id,
             )
+            if caps.get(feature.pk) and line.period_start is not None:
+                _rollover(
+                    lot, cap=caps[feature.pk], period_start=line.period_start, reference=facts.invoice_id
+                )
         if not totals:
             return False
         # Lots change balances, which the announced answer leaves out (see _answer_digest): cached answers are
         # invalidated, and there is nothing to announce.
         changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
         return True
+
+
+def _rollover(lot: CreditLot, *, cap: int, period_start: datetime, reference: str) -> None:
+    """Carries up to `cap` of what the plan lots of the period that ended at `period_start` left unspent into
+    `lot`, the new period's: the old lots give them up (a `rollover` entry, −) and the new one takes them (+),
+    so they expire with it. Under the old lots' row locks (a spend of their last moments waits); a lot taken back
+    (a refund) carries nothing. Runs once per period: the caller's payment is fulfilled once."""
+    previous = (
+        CreditLot.objects.select_for_update()
+        .filter(
+            customer_id=lot.customer_id,
+            feature_id=lot.feature_id,
+            source=CreditLot.Source.PLAN,
+            expires_at=period_start,
+            voided_at__isnull=True,
+            remaining__gt=0,
+        )
+        .exclude(pk=lot.pk)
+        .order_by("created_at", "pk")
+    )
+    left = cap
+    for old in previous:
+        carried = min(left, old.remaining)
+        if carried <= 0:
+            break
+        old.remaining -= carried
+        old.save(update_fields=["remaining"])
+        lot.amount += carried
+        lot.remaining += carried
+        for moved, amount in ((old, -carried), (lot, carried)):
+            CreditLedgerEntry.objects.create(
+                project_id=lot.project_id,
+                customer_id=lot.customer_id,
+                feature_id=lot.feature_id,
+                lot=moved,
+                type=CreditLedgerEntry.Type.ROLLOVER,
+                amount=amount,
+                reference=reference,
+            )
+        left -= carried
+    if left < cap:
+        lot.save(update_fields=["amount", "remaining"])
 
 
 def plan_period_recorded(*, payment_id: str) -> bool:

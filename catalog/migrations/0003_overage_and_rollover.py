@@ -15,4 +15,9 @@ class Migration(migrations.Migration):
             name='overage',
             field=models.BooleanField(db_default=False, default=False, verbose_name='overage allowed'),
         ),
+        migrations.AddField(
+            model_name="productfeature",
+            name="rollover",
+            field=models.PositiveBigIntegerField(blank=True, null=True, verbose_name="rollover cap"),
+        ),
     ]
