@@ -30,6 +30,7 @@ from django.db.models import Q, Subquery
 from catalog.models import Feature, Product, ProductFeature
 from core.serializers import api_time
 from customers.models import Customer
+from entitlements import records_at
 from entitlements.models import (
     AutoRecharge,
     EntitlementSettings,
@@ -277,18 +278,23 @@ def product_values(product_ids: set[str]) -> dict[str, ProductValues]:
 
 
 def _plan_sources(
-    customer: Customer | None, default_product: str | None, now: datetime, grace: timedelta
+    customer: Customer | None, default_product: str | None, now: datetime, grace: timedelta, told: bool
 ) -> tuple[list[_Source], list[datetime]]:
-    """The live subscriptions, purchases and default product of a customer, and the instants they change."""
+    """The live subscriptions, purchases and default product of a customer, and the instants they change (`told`:
+    as recorded at `now`, a past instant — `records_at`)."""
     changes: list[datetime] = []
     # (kind, id, product, quantity, period, ends_at, flags, group): sources of one group (the items of one
     # subscription) add their counted values up; across groups the largest wins.
     pending: list[tuple[str, str, str, int, Period | None, datetime | None, _SourceFlags, str]] = []
     if customer is not None:
         statuses = SubscriptionSource.Status
-        subscriptions = SubscriptionSource.objects.filter(
-            customer=customer, status__in=(statuses.ACTIVE, statuses.TRIALING, statuses.PAST_DUE)
-        ).order_by("created_at", "pk")
+        subscriptions = (
+            records_at.subscriptions_at(customer, now)
+            if told
+            else SubscriptionSource.objects.filter(
+                customer=customer, status__in=(statuses.ACTIVE, statuses.TRIALING, statuses.PAST_DUE)
+            ).order_by("created_at", "pk")
+        )
         for subscription in subscriptions:
             on, change_at = subscription_on(subscription, now, grace)
             if change_at is not None:
@@ -311,7 +317,8 @@ def _plan_sources(
                     )
                 )
         purchases = (
-            Purchase.objects.filter(customer=customer, revoked_at__isnull=True, starts_at__lte=now)
+            Purchase.objects.filter(customer=customer, starts_at__lte=now)
+            .filter(records_at.purchases_told(now) if told else Q(revoked_at__isnull=True))
             .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
             .values_list("pk", "product_id", "quantity", "ends_at", "payment_status", "dispute_status")
         )
@@ -381,8 +388,14 @@ def resolve_structure_and_default(
     return _resolve(project, customer, now)
 
 
+def resolve_structure_at(*, project: Project, customer: Customer | None, at: datetime) -> StructureSnapshot:
+    """`resolve_structure` as of `at`, a past instant, from what Tollgate had recorded by then (`records_at`;
+    the catalog, the settings and the customer's own thresholds are today's)."""
+    return _resolve(project, customer, at, told=True)[0]
+
+
 def _resolve(
-    project: Project, customer: Customer | None, now: datetime
+    project: Project, customer: Customer | None, now: datetime, told: bool = False
 ) -> tuple[StructureSnapshot, Callable[[], StructureSnapshot]]:
     settings = settings_for(project)
     grace = timedelta(seconds=settings.past_due_grace_seconds)
@@ -398,17 +411,18 @@ def _resolve(
         )
     features = list(features_query)
     default_product = getattr(features[0], "default_product_pk", None) if features else None
-    sources, changes = _plan_sources(customer, default_product, now, grace)
+    sources, changes = _plan_sources(customer, default_product, now, grace, told)
+    in_force = records_at.overrides_told(now) if told else Q(deleted_at__isnull=True)
     grants: list[Grant] = []
     revocations: list[Revocation] = []
     if customer is not None:
         grants = list(
-            Grant.objects.filter(customer=customer, deleted_at__isnull=True)
+            Grant.objects.filter(in_force, customer=customer)
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
             .order_by("created_at", "pk")
         )
         revocations = list(
-            Revocation.objects.filter(customer=customer, deleted_at__isnull=True).filter(
+            Revocation.objects.filter(in_force, customer=customer).filter(
                 Q(expires_at__isnull=True) | Q(expires_at__gt=now)
             )
         )
@@ -416,7 +430,7 @@ def _resolve(
     changes += [r.expires_at for r in revocations if r.expires_at is not None]
     anyone = [source for source in sources if source.kind == "default_product"]
     structure = _structure(settings, features, sources, grants, revocations, changes, now, customer)
-    if customer is not None:
+    if customer is not None and not told:
         _thresholds_attach(structure, features, customer)
     return structure, partial(_structure, settings, features, anyone, [], [], [], now, None)
 

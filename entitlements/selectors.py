@@ -17,6 +17,7 @@ from catalog.selectors import feature_by_key
 from core.errors import InvalidRequest, NotFound
 from customers.models import Customer
 from customers.selectors import customer_find
+from entitlements import history
 from entitlements.cache import Snapshot, snapshot_get
 from entitlements.models import (
     AutoRecharge,
@@ -107,7 +108,18 @@ def entitlement_check(
     feature_key: str,
     quantity: int = 1,
     read_ahead: dict[str, Any] | None = None,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
+    """Whether `quantity` more of the feature fits now, from the cached snapshot — or, given `as_of`, whether it
+    did then (`entitlements.history`, from the database: never cached)."""
+    if as_of is not None:
+        structure, usage = history.snapshot_at(project=project, external_id=external_id, at=as_of)
+        entry = structure["features"].get(feature_key)
+        if entry is None:
+            raise NotFound(f"No such feature: {feature_key!r}.", param="feature")
+        answer = feature_answer(feature_key, entry, usage, quantity)
+        del answer["sources"], answer["resets_at"]
+        return answer
     snapshot = snapshot_get(project=project, external_id=external_id, read_ahead=read_ahead)
     CHECKS.labels(cache="hit" if snapshot.cached else "miss").inc()
     entry = snapshot_entry(snapshot, feature_key)
@@ -116,7 +128,11 @@ def entitlement_check(
     return answer
 
 
-def entitlements_list(*, project: Project, external_id: str) -> dict[str, Any]:
+def entitlements_list(*, project: Project, external_id: str, as_of: datetime | None = None) -> dict[str, Any]:
+    if as_of is not None:
+        return entitlements_body(
+            external_id, *history.snapshot_at(project=project, external_id=external_id, at=as_of)
+        )
     snapshot = snapshot_get(project=project, external_id=external_id)
     return entitlements_body(external_id, snapshot.structure, snapshot.usage)
 

@@ -19,6 +19,8 @@ from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
 from entitlements import cache, selectors
 from entitlements.apis.params import (
+    AS_OF,
+    AS_OF_PARAMETER,
     CUSTOMER,
     CUSTOMER_PARAMETER,
     FEATURE,
@@ -92,11 +94,11 @@ class EntitlementCheckApi(BaseApi):
         operation_id="entitlements_check",
         summary="Check one entitlement",
         description=(
-            "Whether `customer` may use `quantity` of `feature` now. Records nothing. A customer "
-            "the project has never seen gets the default product's answer (200, not 404); an "
-            "unknown feature is 404."
+            "Whether `customer` may use `quantity` of `feature` now — or, with `as_of`, whether they could "
+            "then. Records nothing. A customer the project has never seen gets the default product's answer "
+            "(200, not 404); an unknown feature is 404."
         ),
-        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER, QUANTITY_PARAMETER],
+        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER, QUANTITY_PARAMETER, AS_OF_PARAMETER],
         responses=CheckOutput,
     )
     def get(self, request: Request) -> Response:
@@ -107,6 +109,7 @@ class EntitlementCheckApi(BaseApi):
             feature_key=FEATURE.parse(params),
             quantity=QUANTITY.parse(params),
             read_ahead=self.read_ahead,
+            as_of=AS_OF.parse(params),
         )
         return Response(answer)
 
@@ -119,16 +122,19 @@ class EntitlementListApi(BaseApi):
         operation_id="entitlements_list",
         summary="List a customer's entitlements",
         description=(
-            "Every feature of the project as it applies to `customer` now: enabled, value, limit, "
-            "used, remaining, balance, when it resets, and which purchases, grants or revocations "
-            "it comes from. Records nothing."
+            "Every feature of the project as it applies to `customer` now (or, with `as_of`, as it did then): "
+            "enabled, value, limit, used, remaining, balance, when it resets, and which purchases, grants or "
+            "revocations it comes from. Records nothing."
         ),
-        parameters=[CUSTOMER_PARAMETER],
+        parameters=[CUSTOMER_PARAMETER, AS_OF_PARAMETER],
         responses=EntitlementsOutput,
     )
     def get(self, request: Request) -> Response:
         customer = CUSTOMER.parse(request.query_params)
-        return Response(selectors.entitlements_list(project=request_project(request), external_id=customer))
+        as_of = AS_OF.parse(request.query_params)
+        return Response(
+            selectors.entitlements_list(project=request_project(request), external_id=customer, as_of=as_of)
+        )
 
 
 _CONSUME_FIELDS = frozenset({"id", "customer", "feature", "quantity"})

@@ -1,5 +1,5 @@
 """What the entitlement views share: the limits on ids and quantities, and the query parameters the GET
-views parse by hand (`customer`, `feature`, `quantity`).
+views parse by hand (`customer`, `feature`, `quantity`, `as_of`).
 
 Each parameter is declared once (`IdParam`, `QuantityParam`: name, type, whether required, limits,
 description); its parser (`.parse(params)`, a few dict lookups: `GET /entitlements/check` is the hot path) and
@@ -7,8 +7,11 @@ its OpenAPI description (`.openapi()`) both come from that declaration, so they 
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
@@ -91,10 +94,52 @@ class QuantityParam(QueryParam):
         return quantity
 
 
+@dataclass(frozen=True, slots=True)
+class MomentParam(QueryParam):
+    """An optional past instant in ISO 8601 (UTC unless it names an offset); None when absent or empty."""
+
+    required: bool = False
+    openapi_type: ClassVar[OpenApiTypes] = OpenApiTypes.DATETIME
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}
+
+    def parse(self, params: Any) -> datetime | None:
+        raw = params.get(self.name)
+        if raw in (None, ""):
+            return None
+        try:
+            moment = parse_datetime(str(raw))
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise InvalidRequest(
+                f"{self.name}: an ISO 8601 time, such as 2026-11-01T12:00:00Z (a `+` offset must be "
+                "URL-encoded as %2B).",
+                code="invalid_parameter",
+                param=self.name,
+            )
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        if moment > timezone.now():
+            raise InvalidRequest(
+                f"{self.name}: a time in the past; the answer for now needs no as_of.",
+                code="invalid_parameter",
+                param=self.name,
+            )
+        return moment
+
+
 CUSTOMER = IdParam("customer", "The tenant's own user id (`external_id`).")
 FEATURE = IdParam("feature", "The feature key.")
 QUANTITY = QuantityParam("quantity", "Units wanted (default 1).")
+AS_OF = MomentParam(
+    "as_of",
+    "A past instant (ISO 8601): the answer as of then, from what Tollgate had recorded by then — subscription "
+    "versions, grants, revocations and purchases, the usage events, the credit ledger and the holds. The catalog, "
+    "the settings and the customer's own thresholds are today's.",
+)
 
 CUSTOMER_PARAMETER = CUSTOMER.openapi()
 FEATURE_PARAMETER = FEATURE.openapi()
 QUANTITY_PARAMETER = QUANTITY.openapi()
+AS_OF_PARAMETER = AS_OF.openapi()

@@ -1,4 +1,4 @@
-"""Grants, revocations, purchases, paid plan periods, usage counters, credit lots and holds (`records`); the
+"""Grants, revocations, purchases, subscriptions (now and each version told), paid plan periods, usage counters, credit lots and holds (`records`); the
 tenant's thresholds and auto-recharges (`alerts`).
 
 Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
@@ -20,6 +20,7 @@ from entitlements.models.records import (
     Purchase,
     Revocation,
     SubscriptionSource,
+    SubscriptionVersion,
     UsageCounter,
     UsageEvent,
     payment_disputed,
@@ -38,6 +39,7 @@ __all__ = [
     "Purchase",
     "Revocation",
     "SubscriptionSource",
+    "SubscriptionVersion",
     "ThresholdCrossing",
     "UsageCounter",
     "UsageEvent",

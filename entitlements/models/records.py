@@ -84,11 +84,10 @@ class Revocation(models.Model):
         return self.id
 
 
-class SubscriptionSource(models.Model):
-    """A subscription as billing hands it (`entitlements.services.sources.subscription_source_put`, in the
-    mirror's transaction): whose it is, which products it holds in what quantity, and the raw facts the
-    resolver's rules read (status, period, trial, cancellation). Its id is the subscription's id, a value: no
-    foreign key points into billing."""
+class SubscriptionState(models.Model):
+    """What a subscription holds and its state, as billing hands it: the primary item's product and quantity,
+    every item, and the raw facts the resolver's rules read (status, period, trial, cancellation). The current
+    state is a `SubscriptionSource`; each state Tollgate was told of is a `SubscriptionVersion` (`history`)."""
 
     class Status(models.TextChoices):
         # Stripe's subscription statuses, as billing mirrors them.
@@ -111,11 +110,6 @@ class SubscriptionSource(models.Model):
         Status.PAUSED,
     )
 
-    id = models.CharField(primary_key=True, max_length=40, verbose_name="subscription")
-    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="subscription_sources"
-    )
     # The primary item's product and quantity (the subscription's own), and every item in Stripe's order:
     # [{"product", "price", "metered", "quantity"}].
     product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
@@ -135,12 +129,44 @@ class SubscriptionSource(models.Model):
     updated_at = models.DateTimeField(verbose_name="updated")
 
     class Meta:
+        abstract = True
+
+
+class SubscriptionSource(SubscriptionState):
+    """A subscription as billing hands it now (`entitlements.services.sources.subscription_source_put`, in the
+    mirror's transaction). Its id is the subscription's id, a value: no foreign key points into billing."""
+
+    id = models.CharField(primary_key=True, max_length=40, verbose_name="subscription")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="subscription_sources"
+    )
+
+    class Meta:
         indexes = [models.Index(fields=["customer", "status"], name="subscription_source_customer")]
         verbose_name = "subscription source"
         verbose_name_plural = "subscription sources"
 
     def __str__(self) -> str:
         return self.id
+
+
+class SubscriptionVersion(SubscriptionState):
+    """One state of a subscription as Tollgate was told of it, from `recorded_at` until the next version: what a
+    point-in-time check (`entitlements.history`) reads. Appended by every `subscription_source_put`."""
+
+    subscription_id = models.CharField(max_length=40, verbose_name="subscription")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    recorded_at = models.DateTimeField(verbose_name="recorded")
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "recorded_at"], name="subscription_version_customer")]
+        verbose_name = "subscription version"
+        verbose_name_plural = "subscription versions"
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}@{self.recorded_at.isoformat()}"
 
 
 class Purchase(models.Model):

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from entitlements.models import SubscriptionSource
+from django.utils import timezone
+
+from entitlements.models import SubscriptionSource, SubscriptionVersion
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,26 @@ class PlanPeriodFacts:
     lines: list[PlanLineFact]
 
 
+# What a subscription's state is made of (`SubscriptionState`'s fields, by attribute name), whose it is included.
+SOURCE_FIELDS = (
+    "project_id",
+    "customer_id",
+    "product_id",
+    "quantity",
+    "items",
+    "status",
+    "current_period_start",
+    "current_period_end",
+    "interval",
+    "interval_count",
+    "cancel_at_period_end",
+    "trial_end",
+    "canceled_at",
+    "created_at",
+    "updated_at",
+)
+
+
 def _source_fields(facts: SubscriptionFacts) -> dict[str, Any]:
     return {
         "project_id": facts.project_id,
@@ -116,8 +138,10 @@ def _source_fields(facts: SubscriptionFacts) -> dict[str, Any]:
 
 
 def subscription_source_put(*, facts: SubscriptionFacts) -> None:
-    """Records what billing's subscription is now (created on first sight). Runs in the caller's transaction
-    (billing's mirror, which holds the subscription's row lock); announcing what changed is the recompute's."""
+    """Records what billing's subscription is now (created on first sight), and appends it to the subscription's
+    versions (what a point-in-time check reads). Runs in the caller's transaction (billing's mirror, which holds
+    the subscription's row lock); announcing what changed is the recompute's."""
     fields = _source_fields(facts)
     if not SubscriptionSource.objects.filter(pk=facts.id).update(**fields):
         SubscriptionSource.objects.create(id=facts.id, **fields)
+    SubscriptionVersion.objects.create(subscription_id=facts.id, recorded_at=timezone.now(), **fields)

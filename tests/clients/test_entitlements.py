@@ -163,6 +163,21 @@ def test_record_batch_with_an_invalid_event_writes_nothing(tollgate, plans, bad,
 # --- checks and lists ---------------------------------------------------------------------------------------
 
 
+def test_check_and_list_as_of_a_past_instant(tollgate, plans):
+    """`as_of` as a datetime (sent in ISO 8601 with its offset URL-encoded) answers what was recorded by then."""
+    tollgate.entitlements.consume(id="a1", customer="user-1", feature="exports", quantity=2)
+    between = datetime.now(UTC)
+    tollgate.entitlements.consume(id="a2", customer="user-1", feature="exports", quantity=1)
+    then = tollgate.entitlements.check(customer="user-1", feature="exports", as_of=between)
+    now = tollgate.entitlements.check(customer="user-1", feature="exports")
+    assert (then.used, then.remaining, now.used, now.remaining) == (2, 1, 3, 0)
+    listed = tollgate.entitlements.list(customer="user-1", as_of=between)
+    assert next(row for row in listed.entitlements if row.feature == "exports").used == 2
+    with pytest.raises(InvalidRequestError) as refused:
+        tollgate.entitlements.check(customer="user-1", feature="exports", as_of=between + timedelta(hours=1))
+    assert refused.value.param == "as_of"
+
+
 def test_check_for_a_user_never_seen_answers_the_default_product(tollgate, plans):
     check = tollgate.entitlements.check(customer="never-seen", feature="exports")
     assert isinstance(check, EntitlementCheck)

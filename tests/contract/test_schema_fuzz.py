@@ -62,6 +62,8 @@ RULES_OF_THE_CLOCK: dict[tuple[str, str], str] = {
     ("POST /api/v1/promotion_codes", "expires_at"): "in the future",
     ("POST /api/v1/entitlements/grants", "expires_at"): "in the future",
     ("POST /api/v1/entitlements/revocations", "expires_at"): "in the future",
+    ("GET /api/v1/entitlements/check", "as_of"): "in the past",
+    ("GET /api/v1/entitlements", "as_of"): "in the past",
 }
 # Rules between parameters, which OpenAPI 3.0 as drf-spectacular writes it does not state: (operation, code) → the
 # rule. Not a promise of the schema; listed so that any other refusal fails, and so that they are known.

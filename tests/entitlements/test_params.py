@@ -7,7 +7,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from core.errors import InvalidRequest
-from entitlements.apis.params import CUSTOMER, FEATURE, MAX_ID_LENGTH, QUANTITY, QueryParam
+from entitlements.apis.params import AS_OF, CUSTOMER, FEATURE, MAX_ID_LENGTH, QUANTITY, QueryParam
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,8 @@ def schema_paths() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "declared"),
     [
-        ("/api/v1/entitlements/check", [CUSTOMER, FEATURE, QUANTITY]),
-        ("/api/v1/entitlements", [CUSTOMER]),
+        ("/api/v1/entitlements/check", [AS_OF, CUSTOMER, FEATURE, QUANTITY]),
+        ("/api/v1/entitlements", [AS_OF, CUSTOMER]),
     ],
 )
 def test_declared_parameters_are_the_documented_ones(
@@ -30,7 +30,7 @@ def test_declared_parameters_are_the_documented_ones(
     assert [(p["name"], p.get("required", False), p["description"]) for p in documented] == [
         (d.name, d.required, d.description) for d in declared
     ]
-    types = {"customer": "string", "feature": "string", "quantity": "integer"}
+    types = {"customer": "string", "feature": "string", "quantity": "integer", "as_of": "string"}
     assert [p["schema"]["type"] for p in documented] == [types[d.name] for d in declared]
 
 
@@ -62,3 +62,22 @@ def test_parse_refusals(declared: Any, params: dict[str, str], code: str, messag
     with pytest.raises(InvalidRequest) as refused:
         declared.parse(params)
     assert (refused.value.code, refused.value.message, refused.value.param) == (code, message, declared.name)
+
+
+def test_as_of_is_a_past_instant_in_iso_8601() -> None:
+    from datetime import UTC, datetime
+
+    assert AS_OF.parse({}) is None
+    assert AS_OF.parse({"as_of": ""}) is None
+    assert AS_OF.parse({"as_of": "2026-01-02T03:04:05Z"}) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert AS_OF.parse({"as_of": "2026-01-02T03:04:05"}) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert AS_OF.parse({"as_of": "2026-01-02T05:04:05+02:00"}) == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    for raw, message in (
+        ("2026-01-02T05:04:05 02:00", "as_of: an ISO 8601 time"),  # an unencoded `+` arrives as a space
+        ("2026-13-02T00:00:00Z", "as_of: an ISO 8601 time"),
+        ("2999-01-01T00:00:00Z", "as_of: a time in the past"),
+    ):
+        with pytest.raises(InvalidRequest) as refused:
+            AS_OF.parse({"as_of": raw})
+        assert (refused.value.code, refused.value.param) == ("invalid_parameter", "as_of")
+        assert refused.value.message.startswith(message)

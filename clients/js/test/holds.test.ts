@@ -47,3 +47,20 @@ test("a hold counts against the limit, its reported usage once, and its confirm 
   const read = await tollgate.entitlements.holds.retrieve(`job-${RUN}`);
   assert.equal(read.hold?.confirmed, 80);
 });
+
+test("a check as of a past instant answers what was recorded by then, and a future one is refused", async () => {
+  const user = `js-as-of-${RUN}`;
+  await tollgate.entitlements.consume({ id: `as-of-${RUN}-1`, customer: user, feature: "api_calls", quantity: 7 });
+  const before = new Date();
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await tollgate.entitlements.consume({ id: `as-of-${RUN}-2`, customer: user, feature: "api_calls", quantity: 5 });
+  const then = await tollgate.entitlements.check({ customer: user, feature: "api_calls", as_of: before });
+  const now = await tollgate.entitlements.check({ customer: user, feature: "api_calls" });
+  assert.deepEqual([then.used, then.remaining, now.used, now.remaining], [7, 993, 12, 988]);
+  const listed = await tollgate.entitlements.list({ customer: user, as_of: before.toISOString() });
+  assert.equal(listed.entitlements.find((row) => row.feature === "api_calls")?.used, 7);
+  await assert.rejects(
+    tollgate.entitlements.check({ customer: user, feature: "api_calls", as_of: new Date(Date.now() + 3_600_000) }),
+    (error: unknown) => error instanceof InvalidRequestError && error.param === "as_of",
+  );
+});

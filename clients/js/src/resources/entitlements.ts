@@ -142,15 +142,16 @@ export class Entitlements extends Resource {
 
   /**
    * May the customer use `quantity` (default 1) of the feature now? Records nothing. A customer Tollgate has
-   * never seen gets the project's default product's answer.
+   * never seen gets the project's default product's answer. `as_of` (a past instant): could they then —
+   * recomputed from what Tollgate had recorded by then (the catalog is today's).
    */
-  check(params: { customer: string; feature: string; quantity?: number }): Promise<EntitlementCheck> {
-    return this._get("/entitlements/check", params);
+  check(params: { customer: string; feature: string; quantity?: number; as_of?: string | Date }): Promise<EntitlementCheck> {
+    return this._get("/entitlements/check", asOfQuery(params));
   }
 
-  /** Everything the customer is entitled to, with usage, limits and balances. */
-  list(params: { customer: string }): Promise<CustomerEntitlements> {
-    return this._get("/entitlements", params);
+  /** Everything the customer is entitled to, with usage, limits and balances (`as_of`: as it was then). */
+  list(params: { customer: string; as_of?: string | Date }): Promise<CustomerEntitlements> {
+    return this._get("/entitlements", asOfQuery(params));
   }
 
   /**
@@ -172,4 +173,9 @@ export class Credits extends Resource {
   retrieve(params: { customer: string; feature: string }): Promise<CreditBalance> {
     return this._get("/credits", params);
   }
+}
+
+/** The query with `as_of` in ISO 8601 (a `Date` in a query string would be sent as its `toString()`). */
+function asOfQuery<T extends { as_of?: string | Date }>(params: T): object {
+  return params.as_of instanceof Date ? { ...params, as_of: params.as_of.toISOString() } : params;
 }

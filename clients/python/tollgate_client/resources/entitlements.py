@@ -260,17 +260,25 @@ class Entitlements(Resource):
         self.thresholds = Thresholds(transport)
         self.auto_recharges = AutoRecharges(transport)
 
-    def check(self, *, customer: str, feature: str, quantity: int | None = None) -> EntitlementCheck:
+    def check(
+        self,
+        *,
+        customer: str,
+        feature: str,
+        quantity: int | None = None,
+        as_of: str | datetime | None = None,
+    ) -> EntitlementCheck:
         """May the customer use `quantity` (default 1) of the feature now? Records nothing.
 
-        A customer Tollgate has never seen gets the project's default product's answer.
+        A customer Tollgate has never seen gets the project's default product's answer. `as_of` (a past instant):
+        could they then — recomputed from what Tollgate had recorded by then (the catalog is today's).
         """
-        params = {"customer": customer, "feature": feature, "quantity": quantity}
+        params = compact(customer=customer, feature=feature, quantity=quantity, as_of=as_of)
         return self._get(EntitlementCheck, "/entitlements/check", params)
 
-    def list(self, *, customer: str) -> CustomerEntitlements:
-        """Everything the customer is entitled to, with usage, limits and balances."""
-        return self._get(CustomerEntitlements, "/entitlements", {"customer": customer})
+    def list(self, *, customer: str, as_of: str | datetime | None = None) -> CustomerEntitlements:
+        """Everything the customer is entitled to, with usage, limits and balances (`as_of`: as it was then)."""
+        return self._get(CustomerEntitlements, "/entitlements", compact(customer=customer, as_of=as_of))
 
     def consume(
         self,

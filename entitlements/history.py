@@ -1,0 +1,112 @@
+"""Point-in-time answers (`as_of` on `GET /entitlements/check` and `GET /entitlements`): what a customer could use
+at a past instant, recomputed from what Tollgate had recorded by then rather than from its counters now.
+
+- **What gave what**: `resolver.resolve_structure_at` — each subscription as its newest version recorded by then
+  said, and the grants, revocations and purchases recorded by then and not yet ended then (`records_at`).
+- **Usage, from the ledgers**: metered use = the period's usage events recorded by then; allocation units in use =
+  consumes − releases recorded by then; a credit balance = the credit ledger's entries by then, on the lots not
+  expired then; units held = each hold active then, less what was reported against it by then.
+
+The catalog (what each product gives), the project's settings and default product are today's: the audit log
+has their history.
+"""
+
+from datetime import datetime
+
+from django.db.models import Q, Sum
+
+from catalog.models import Feature
+from customers.models import Customer
+from entitlements import resolver
+from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
+from entitlements.snapshot import StructureSnapshot, UsageSnapshot
+from projects.models import Project
+
+
+def snapshot_at(
+    *, project: Project, external_id: str, at: datetime
+) -> tuple[StructureSnapshot, UsageSnapshot]:
+    """The customer's structure and usage as of `at` (a customer unknown then, or now, gets the default
+    product's answer)."""
+    customer = Customer.objects.filter(project=project, external_id=external_id).first()
+    structure = resolver.resolve_structure_at(project=project, customer=customer, at=at)
+    return structure, usage_at(customer_id=customer.pk if customer else None, structure=structure, at=at)
+
+
+def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datetime) -> UsageSnapshot:
+    """`usage_read.resolve_usage` as of `at`, from the usage events, the credit ledger and the holds."""
+    counts: dict[str, dict[str, int]] = {"used": {}, "in_use": {}, "balance": {}, "held": {}}
+    features = structure["features"]
+    by_id = {entry["id"]: key for key, entry in features.items()}
+    kinds = {key: entry["type"] for key, entry in features.items()}
+    if customer_id is not None:
+        held = _held_at(customer_id, structure, at)
+        counted = [fid for fid, key in by_id.items() if kinds[key] in resolver.COUNTED]
+        events = UsageEvent.objects.filter(
+            customer_id=customer_id, feature_id__in=counted, created_at__lte=at
+        )
+        for feature_id, kind, period_start, total in (
+            events.values_list("feature_id", "kind", "period_start")
+            .annotate(total=Sum("quantity"))
+            .order_by()
+        ):
+            key = by_id[feature_id]
+            entry = features[key]
+            if kinds[key] == Feature.Type.ALLOCATION:
+                sign = -1 if kind == UsageEvent.Kind.RELEASE else 1
+                counts["in_use"][key] = counts["in_use"].get(key, 0) + sign * int(total)
+            elif period_start is not None and period_start.timestamp() == entry.get("period_start"):
+                counts["used"][key] = counts["used"].get(key, 0) + int(total)
+        credits = [fid for fid, key in by_id.items() if kinds[key] == Feature.Type.CREDITS]
+        entries = (
+            CreditLedgerEntry.objects.filter(
+                customer_id=customer_id, feature_id__in=credits, created_at__lte=at
+            )
+            .filter(Q(lot__expires_at__isnull=True) | Q(lot__expires_at__gt=at))
+            .values_list("feature_id")
+            .annotate(total=Sum("amount"))
+            .order_by()
+        )
+        for feature_id, total in entries:
+            counts["balance"][by_id[feature_id]] = int(total)
+        for key, units in held.items():
+            counts["held"][key] = units
+            if kinds[key] == Feature.Type.METERED:
+                counts["used"][key] = counts["used"].get(key, 0) + units  # held units count as used
+            elif kinds[key] == Feature.Type.ALLOCATION:
+                counts["in_use"][key] = counts["in_use"].get(key, 0) + units
+    return {
+        "customer_id": customer_id,
+        "used": counts["used"],
+        "in_use": counts["in_use"],
+        "balance": counts["balance"],
+        "held": counts["held"],
+        "valid_until": None,
+    }
+
+
+def _held_at(customer_id: str, structure: StructureSnapshot, at: datetime) -> dict[str, int]:
+    """Units held at `at` per feature key: each hold placed by then and not ended then, less what was reported
+    against it by then (a metered hold of another period than the structure's holds nothing in it)."""
+    features = structure["features"]
+    by_id = {entry["id"]: key for key, entry in features.items()}
+    held: dict[str, int] = {}
+    holds = Hold.objects.filter(
+        customer_id=customer_id, feature_id__in=list(by_id), created_at__lte=at
+    ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at))
+    for hold in holds:
+        key = by_id[hold.feature_id]
+        if hold.period_start is not None and hold.period_start.timestamp() != features[key].get(
+            "period_start"
+        ):
+            continue
+        reported = UsageEvent.objects.filter(
+            customer_id=customer_id,
+            feature_id=hold.feature_id,
+            properties__hold=hold.hold_id,
+            created_at__lte=at,
+        ).aggregate(total=Sum("quantity"))["total"]
+        units = hold.quantity - int(reported or 0)
+        if units > 0:
+            held[key] = held.get(key, 0) + units
+    return held
