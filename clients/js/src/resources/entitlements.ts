@@ -2,6 +2,7 @@
 
 import type { Transport } from "../transport.js";
 import type {
+  AutoRecharge,
   CreditBalance,
   CustomerEntitlements,
   EntitlementCheck,
@@ -12,6 +13,7 @@ import type {
   UsageBatchResult,
   UsageEvent,
   UsageSummary,
+  UsageThreshold,
 } from "../types.js";
 import { Resource, type WriteOptions, path } from "./base.js";
 
@@ -128,16 +130,85 @@ export class Holds extends Resource {
   }
 }
 
+/**
+ * A customer's own thresholds: usage of a `metered` feature (`usage.threshold_reached`, once per period) or the
+ * balance of a `credits` feature (`credits.threshold_reached`, once per funding).
+ */
+export class Thresholds extends Resource {
+  /**
+   * At `percent` of the limit or at `quantity` units used (one of the two) on a `metered` feature, or at a balance
+   * of `quantity` credits or `percent` of the credits granted on a `credits` feature; the same again is the one
+   * stored.
+   */
+  create(
+    params: { customer: string; feature: string; percent?: number; quantity?: number },
+    options?: WriteOptions,
+  ): Promise<UsageThreshold> {
+    return this._post("/entitlements/thresholds", params, options);
+  }
+
+  /** The customer's thresholds, oldest first. */
+  async list(params: { customer: string }): Promise<UsageThreshold[]> {
+    return (await this._get<{ data: UsageThreshold[] }>("/entitlements/thresholds", params)).data;
+  }
+
+  /** Deletes the threshold (what it announced stays announced); answers it with `deleted: true`. */
+  delete(thresholdId: string, options?: WriteOptions): Promise<UsageThreshold> {
+    return this._deleteReturning(path("/entitlements/thresholds/{}", thresholdId), {}, options);
+  }
+}
+
+/**
+ * Auto-recharges of a credits balance: when a consume or hold leaves it at or below `below`, `quantity` of a
+ * one-time `price` is charged to the customer's saved card; the credits are granted once the payment succeeded
+ * (`credits.recharged`), never twice.
+ */
+export class AutoRecharges extends Resource {
+  /** Creates or replaces the customer's auto-recharge of `feature`; a `failed` one is armed again. */
+  create(
+    params: {
+      customer: string;
+      feature: string;
+      below: number;
+      price: string;
+      quantity?: number;
+      payment_method?: string;
+    },
+    options?: WriteOptions,
+  ): Promise<AutoRecharge> {
+    return this._post("/entitlements/auto_recharges", params, options);
+  }
+
+  /** Its status (`armed`, `charging`, `failed`), its latest payment and why it failed, if it did. */
+  retrieve(rechargeId: string): Promise<AutoRecharge> {
+    return this._get(path("/entitlements/auto_recharges/{}", rechargeId));
+  }
+
+  /** The customer's auto-recharges, oldest first. */
+  async list(params: { customer: string }): Promise<AutoRecharge[]> {
+    return (await this._get<{ data: AutoRecharge[] }>("/entitlements/auto_recharges", params)).data;
+  }
+
+  /** No charge starts after it (one under way still settles); answers it with `deleted: true`. */
+  delete(rechargeId: string, options?: WriteOptions): Promise<AutoRecharge> {
+    return this._deleteReturning(path("/entitlements/auto_recharges/{}", rechargeId), {}, options);
+  }
+}
+
 export class Entitlements extends Resource {
   readonly grants: Grants;
   readonly revocations: Revocations;
   readonly holds: Holds;
+  readonly thresholds: Thresholds;
+  readonly autoRecharges: AutoRecharges;
 
   constructor(transport: Transport) {
     super(transport);
     this.grants = new Grants(transport);
     this.revocations = new Revocations(transport);
     this.holds = new Holds(transport);
+    this.thresholds = new Thresholds(transport);
+    this.autoRecharges = new AutoRecharges(transport);
   }
 
   /**
