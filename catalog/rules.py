@@ -38,6 +38,12 @@ def _is_amount(value: Any) -> bool:
 
 
 OVERAGE = ("allowed", "blocked")
+# The object forms each counted type takes beyond {"per_unit": n}, as error messages name them.
+_OBJECT_FORMS = {
+    Feature.Type.METERED: '{"limit": n, "overage": "allowed"}',
+    Feature.Type.CREDITS: '{"limit": n, "rollover": m}',
+    Feature.Type.ALLOCATION: '{"limit": n}',
+}
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
             raise _value_error(
                 param,
                 f'a {feature_type} feature takes an integer ≥ 0, null (unlimited), {{"per_unit": n}} or '
-                '{"limit": n, "overage": "allowed"}.',
+                f"{_OBJECT_FORMS[feature_type]}.",
             )
         return FeatureValue(value)
     amounts = [key for key in ("per_unit", "limit") if key in value]

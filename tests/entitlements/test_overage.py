@@ -206,6 +206,11 @@ def test_the_products_api_stores_and_answers_overage_values(api, tenant_a, catal
         ("api_calls", {"overage": "allowed"}, None),
         ("api_calls", {"per_unit": None, "overage": "allowed"}, "per_unit is an integer ≥ 0."),
         ("api_calls", {"limit": -1}, "limit is an integer ≥ 0 or null."),
+        (
+            "ai_credits",
+            "lots",
+            'a credits feature takes an integer ≥ 0, null (unlimited), {"per_unit": n} or {"limit": n, "rollover": m}.',
+        ),
     ],
 )
 def test_bad_overage_values_are_400_and_store_nothing(
