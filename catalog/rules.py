@@ -39,7 +39,7 @@ def _is_amount(value: Any) -> bool:
 
 OVERAGE = ("allowed", "blocked")
 # The object forms each counted type takes beyond {"per_unit": n}, as error messages name them.
-_OBJECT_FORMS = {
+_OBJECT_FORMS: dict[str, str] = {
     Feature.Type.METERED: '{"limit": n, "overage": "allowed"}',
     Feature.Type.CREDITS: '{"limit": n, "rollover": m}',
     Feature.Type.ALLOCATION: '{"limit": n}',
