@@ -23,7 +23,7 @@ from core.models import IdempotencyKey
 
 _DECLARED: dict[tuple[str, str], frozenset[str]] = {}
 # Accept headers for which DRF's negotiation picks the JSON renderer as plain `application/json`.
-_PLAIN_JSON_ACCEPTS = frozenset({"*/*", "application/json"})
+PLAIN_JSON_ACCEPTS = frozenset({"*/*", "application/json"})
 
 
 def declared_query_parameters(view: APIView, method: str) -> frozenset[str]:
@@ -101,7 +101,7 @@ class BaseApi(APIView):
         as `application/json`, exactly what DRF's negotiation would pick after parsing the header. Anything else
         (another type, media type parameters, a 406) goes through DRF's negotiation unchanged."""
         if (
-            request.META.get("HTTP_ACCEPT", "*/*") in _PLAIN_JSON_ACCEPTS
+            request.META.get("HTTP_ACCEPT", "*/*") in PLAIN_JSON_ACCEPTS
             and self.format_kwarg is None
             and api_settings.URL_FORMAT_OVERRIDE not in request.query_params
         ):

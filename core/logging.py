@@ -35,6 +35,9 @@ _QUERY_SECRET = re.compile(
 )
 
 REDACTED = "[REDACTED]"
+# What any of the patterns above needs somewhere in the text (a superset): a text without it is returned as it is,
+# after one search instead of seven substitutions (every API request's log line is redacted).
+_MAYBE_SECRET = re.compile(r"(?i)bearer|[sr]k_|whsec_|_secret_|tg_|=|\d[\d -]{11,}")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -57,6 +60,11 @@ def _mask_card(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
+    return redact_all(text) if _MAYBE_SECRET.search(text) else text
+
+
+def redact_all(text: str) -> str:
+    """Every substitution, whatever the text (`redact` skips a text that cannot hold what they replace)."""
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
     text = _QUERY_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
     for pattern in _SECRET_PATTERNS:

@@ -32,13 +32,17 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def _count(self, counter: str, limit: int, request: Request, view: Any) -> bool:
         """One more request on `counter` this window, and the view's read-ahead values in the same round trip."""
-        read_ahead_keys = getattr(view, "read_ahead_keys", None)
-        keys = read_ahead_keys(request) if read_ahead_keys is not None else ()
-        try:
-            count, reset_in, values = hit_and_read(counter, WINDOW_SECONDS, keys)
-        except Exception as exc:  # the limiter fails open: a cache outage must not take the API down
-            logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
-            return True
+        counted = getattr(request._request, "rate_counted", None)
+        if counted is not None:  # counted already, in this round trip (`entitlements.apis.check_fast`)
+            count, reset_in, values = counted
+        else:
+            read_ahead_keys = getattr(view, "read_ahead_keys", None)
+            keys = read_ahead_keys(request) if read_ahead_keys is not None else ()
+            try:
+                count, reset_in, values = hit_and_read(counter, WINDOW_SECONDS, keys)
+            except Exception as exc:  # the limiter fails open: a cache outage must not take the API down
+                logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
+                return True
         if values is not None:
             view.read_ahead = values
         if count > limit:

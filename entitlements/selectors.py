@@ -4,6 +4,7 @@
 when warm. A customer the project has never seen gets the default product's answer.
 """
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +102,12 @@ CHECKS = Counter(
 )
 
 
+@functools.cache
+def _check_counted(cached: bool) -> Any:
+    """The counter child of a check's label (looked up once per process: `labels()` costs a lock and a dict)."""
+    return CHECKS.labels(cache="hit" if cached else "miss")
+
+
 def entitlement_check(
     *,
     project: Project,
@@ -121,7 +128,7 @@ def entitlement_check(
         del answer["sources"], answer["resets_at"]
         return answer
     snapshot = snapshot_get(project=project, external_id=external_id, read_ahead=read_ahead)
-    CHECKS.labels(cache="hit" if snapshot.cached else "miss").inc()
+    _check_counted(snapshot.cached).inc()
     entry = snapshot_entry(snapshot, feature_key)
     answer = feature_answer(feature_key, entry, snapshot.usage, quantity)
     del answer["sources"], answer["resets_at"]

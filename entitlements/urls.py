@@ -1,10 +1,10 @@
 from core.urls import route
 from entitlements.apis.check import (
-    EntitlementCheckApi,
     EntitlementConsumeApi,
     EntitlementListApi,
     EntitlementReleaseApi,
 )
+from entitlements.apis.check_fast import entitlement_check_view
 from entitlements.apis.credits import CreditsApi
 from entitlements.apis.grants import GrantCreateApi, GrantDeleteApi, RevocationCreateApi, RevocationDeleteApi
 from entitlements.apis.holds import HoldConfirmApi, HoldCreateApi, HoldDetailApi, HoldReleaseApi, HoldUsageApi
@@ -16,7 +16,7 @@ from entitlements.apis.usage import UsageApi, UsageBatchApi
 
 urlpatterns = [
     *route("entitlements", EntitlementListApi.as_view(), "entitlements"),
-    *route("entitlements/check", EntitlementCheckApi.as_view(), "entitlements-check"),
+    *route("entitlements/check", entitlement_check_view, "entitlements-check"),
     *route("entitlements/snapshot", EntitlementSnapshotApi.as_view(), "entitlements-snapshot"),
     *route("entitlements/changes", EntitlementChangesApi.as_view(), "entitlements-changes"),
     *route("entitlements/consume", EntitlementConsumeApi.as_view(), "entitlements-consume"),

@@ -114,7 +114,8 @@ def auth_cache_invalidate(key_hashes: list[str]) -> None:
         cache_invalidate(keys)
 
 
-def _touch(principal: Principal) -> None:
+def touch(principal: Principal) -> None:
+    """Records the key's use (`last_used_at`) at most once per API_KEY_TOUCH_INTERVAL_SECONDS."""
     interval = settings.API_KEY_TOUCH_INTERVAL_SECONDS
     if not local_cache.should_touch(principal.key_id, interval):
         return
@@ -143,7 +144,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         context.key_prefix.set(principal.key_prefix)
         if principal.project is not None:
             context.project_slug.set(principal.project.slug)
-        _touch(principal)
+        touch(principal)
         return None, principal
 
     def authenticate_header(self, request: Request) -> str:
