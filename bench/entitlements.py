@@ -40,6 +40,9 @@ MAX_SECONDS = 30.0
 BATCHES = 8
 BATCH_SIZE = 1000
 HOT_LIMIT = REQUESTS * 3 // 4
+# The issue's measure of the check against /live (#31): production settings, 3 workers, 16 connections.
+PRODUCTION_WORKERS = 3
+PRODUCTION_CONCURRENCY = 16
 LAGO_EVENTS_PER_SECOND = 10_000  # Lago's published figure for its PostgreSQL-only setup
 
 
@@ -96,9 +99,10 @@ def _raw(method: str, path: str, key: str, body: bytes = b"") -> bytes:
 
 
 async def _closed_loop(
-    port: int, make: Any, total: int
+    port: int, make: Any, total: int, concurrency: int = CONCURRENCY
 ) -> tuple[float, list[float], list[tuple[int, bytes]]]:
-    """`total` requests (or MAX_SECONDS) from CONCURRENCY connections in a closed loop: (req/s, latencies, answers)."""
+    """`total` requests (or MAX_SECONDS) from `concurrency` connections in a closed loop: (req/s, latencies,
+    answers)."""
     latencies: list[float] = []
     answers: list[tuple[int, bytes]] = []
     counter = iter(range(total))
@@ -113,7 +117,7 @@ async def _closed_loop(
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     return len(latencies) / (time.perf_counter() - started), latencies, answers
 
 
@@ -232,9 +236,15 @@ def _copy_rate(project: Any, feature: Any, customer_id: str) -> tuple[float, lis
 
 
 @contextlib.contextmanager
-def gunicorn(redis_url: str, extra_env: dict[str, str] | None = None) -> Iterator[int]:
-    """Tollgate (with the trivial view) on gunicorn, WORKERS sync workers, on DATABASE_URL and `redis_url`; yields
-    its port once it accepts connections, and stops it after."""
+def gunicorn(
+    redis_url: str,
+    extra_env: dict[str, str] | None = None,
+    workers: int = WORKERS,
+    output: Path | None = None,
+) -> Iterator[int]:
+    """Tollgate (with the trivial view) on gunicorn, `workers` sync workers, on DATABASE_URL and `redis_url`;
+    yields its port once it accepts connections, and stops it after. `output`: a file for what the server
+    writes (its log lines), instead of this terminal."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -247,6 +257,7 @@ def gunicorn(redis_url: str, extra_env: dict[str, str] | None = None) -> Iterato
         **(extra_env or {}),
     }
     port = int(os.environ.get("BENCH_ENTITLEMENTS_PORT") or 0) or free_port()
+    sink = output.open("ab") if output is not None else None
     server = subprocess.Popen(
         [
             sys.executable,
@@ -256,12 +267,14 @@ def gunicorn(redis_url: str, extra_env: dict[str, str] | None = None) -> Iterato
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            str(WORKERS),
+            str(workers),
             "--log-level",
             "warning",
         ],
         cwd=ROOT,
         env=env,
+        stdout=sink,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
     try:
         for _ in range(100):
@@ -274,6 +287,8 @@ def gunicorn(redis_url: str, extra_env: dict[str, str] | None = None) -> Iterato
     finally:
         server.terminate()
         server.wait(timeout=20)
+        if sink is not None:
+            sink.close()
 
 
 def run() -> None:
@@ -292,6 +307,66 @@ def run() -> None:
     with gunicorn(redis_url) as port:
         results = asyncio.run(_scenarios(port, secret, project, data))
     _print(results)
+    log = ROOT / "var" / "bench-entitlements-production.log"
+    log.parent.mkdir(exist_ok=True)
+    log.write_bytes(b"")
+    with gunicorn(redis_url, production_env(), PRODUCTION_WORKERS, log) as port:
+        production = asyncio.run(_production_scenarios(port, secret))
+    _print_production(production, log)
+
+
+def production_env() -> dict[str, str]:
+    """A production web process (`config.settings.production`): throwaway secrets, plain HTTP said so
+    (`INSECURE_HTTP`, as behind a TLS proxy on the same host), its JSON log line per API request at INFO."""
+    from cryptography.fernet import Fernet
+
+    from core.ids import random_token
+
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": random_token(50),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "INSECURE_HTTP": "true",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
+    }
+
+
+async def _production_scenarios(port: int, secret: str) -> dict[str, Any]:
+    """The warm check against `/live` on the same production gunicorn, alternated: /live, check, /live, check,
+    /live (the check's baseline is the mean of the /live runs around it)."""
+    live = _raw("GET", "/live", secret)
+    check = _raw("GET", "/api/v1/entitlements/check?customer=reader&feature=api_calls", secret)
+    for raw in (live, check):
+        for _ in range(PRODUCTION_WORKERS * 4):
+            status, body = await _request(port, raw)
+            assert status == 200, body
+    results: dict[str, Any] = {}
+    for run in ("live", "check", "live2", "check2", "live3"):
+        raw = check if run.startswith("check") else live
+        results[run] = await _closed_loop(port, lambda i, raw=raw: raw, REQUESTS, PRODUCTION_CONCURRENCY)
+        assert all(status == 200 for status, _ in results[run][2]), run
+    return results
+
+
+def _print_production(results: dict[str, Any], log: Path) -> None:
+    live_rate, live_latency = _baseline(results, "live", "live2", "live3")
+    check_rate = statistics.mean(results[run][0] for run in ("check", "check2"))
+    check_latency = results["check"][1] + results["check2"][1]
+    lines = sum(1 for line in log.read_text().splitlines() if "/api/v1/entitlements/check" in line)
+    print(
+        f"\nProduction settings (config.settings.production, JSON request logs: {lines:,} check lines written), "
+        f"gunicorn ({PRODUCTION_WORKERS} sync workers), {PRODUCTION_CONCURRENCY} connections"
+    )
+    print(
+        f"/live {live_rate:.0f} req/s, p50/p99 {_pct(live_latency, 0.5):.1f}/{_pct(live_latency, 0.99):.1f} ms; "
+        f"check {check_rate:.0f} req/s, p50/p99 {_pct(check_latency, 0.5):.1f}/{_pct(check_latency, 0.99):.1f} ms"
+    )
+    print(
+        f"check / /live: {check_rate / live_rate:.2f}× (issue #31 asks ≥ 0.70×); "
+        f"check p99 / /live p99: {_pct(check_latency, 0.99) / _pct(live_latency, 0.99):.2f} (asks ≤ 1.5)"
+    )
 
 
 async def _scenarios(port: int, secret: str, project: Any, data: dict[str, Any]) -> dict[str, Any]:

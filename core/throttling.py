@@ -1,6 +1,7 @@
 """Per-key rate limiting for the API (429 `rate_limit_error` with Retry-After)."""
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +13,19 @@ from core.ratelimit import hit_and_read
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
+
+
+def request_count(counter: str, keys: Sequence[str]) -> tuple[int, int, dict[str, Any] | None]:
+    """One more request on `counter` this window, and the values of the cache `keys` read in the same round trip:
+    (requests so far, seconds until the window ends, values). The limiter fails open: when the cache cannot be
+    reached the request counts as the first (and the values are None), with a warning — a cache outage must not
+    take the API down. A caller that counted a request already (`entitlements.apis.check_fast`) leaves the result
+    on it as `request.rate_counted`, so that the throttle does not count it again."""
+    try:
+        return hit_and_read(counter, WINDOW_SECONDS, keys)
+    except Exception as exc:
+        logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
+        return 0, WINDOW_SECONDS, None
 
 
 class ApiKeyRateThrottle(BaseThrottle):
@@ -33,16 +47,11 @@ class ApiKeyRateThrottle(BaseThrottle):
     def _count(self, counter: str, limit: int, request: Request, view: Any) -> bool:
         """One more request on `counter` this window, and the view's read-ahead values in the same round trip."""
         counted = getattr(request._request, "rate_counted", None)
-        if counted is not None:  # counted already, in this round trip (`entitlements.apis.check_fast`)
-            count, reset_in, values = counted
-        else:
+        if counted is None:
             read_ahead_keys = getattr(view, "read_ahead_keys", None)
             keys = read_ahead_keys(request) if read_ahead_keys is not None else ()
-            try:
-                count, reset_in, values = hit_and_read(counter, WINDOW_SECONDS, keys)
-            except Exception as exc:  # the limiter fails open: a cache outage must not take the API down
-                logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
-                return True
+            counted = request_count(counter, keys)
+        count, reset_in, values = counted
         if values is not None:
             view.read_ahead = values
         if count > limit:

@@ -3,8 +3,8 @@ parameters, JSON accepted — answered without DRF's request, negotiation and re
 pieces the DRF view runs (`EntitlementCheckApi`: the key lookup, the rate limiter's one round trip with the
 snapshot read ahead, `selectors.entitlement_check`, DRF's JSON renderer), so the answer is byte for byte the
 view's. Anything else — another method or `Accept`, `as_of` or an unknown parameter, a missing, malformed,
-revoked, platform or suspended project's key, a bad parameter, the limit reached, an unknown feature, the
-limiter unreachable — goes to the DRF view, which answers it (its error envelope, its 401/403/404/429); a
+revoked, platform or suspended project's key, a bad parameter, the limit reached, an unknown feature — goes to
+the DRF view, which answers it (its error envelope, its 401/403/404/429); a
 request the lane counted already is not counted again there (`request.rate_counted`).
 
 Why: a warm check is one Redis round trip and a dict lookup; DRF's wrapping of it cost as much again (the issue's
@@ -21,8 +21,7 @@ from rest_framework.renderers import JSONRenderer
 from core import context
 from core.base_api import PLAIN_JSON_ACCEPTS
 from core.errors import InvalidRequest, NotFound
-from core.ratelimit import hit_and_read
-from core.throttling import WINDOW_SECONDS
+from core.throttling import request_count
 from entitlements import cache
 from entitlements.apis.check import EntitlementCheckApi
 from entitlements.apis.params import CUSTOMER, FEATURE, QUANTITY
@@ -69,10 +68,7 @@ def _fast_answer(request: HttpRequest) -> HttpResponse | None:
     limit = settings.API_RATE_LIMIT_PER_MINUTE
     if limit:
         keys = cache.snapshot_keys(project_id=project.pk, external_id=customer, with_usage=True)
-        try:
-            counted = hit_and_read(f"key:{principal.key_id}", WINDOW_SECONDS, keys)
-        except Exception:  # the limiter is unreachable: the view's own try logs it and fails open
-            return None
+        counted = request_count(f"key:{principal.key_id}", keys)  # fails open, as the throttle does
         request.rate_counted = counted  # type: ignore[attr-defined]
         count, _, read_ahead = counted
         if count > limit:

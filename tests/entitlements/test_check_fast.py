@@ -149,3 +149,21 @@ def test_a_request_is_counted_once_whoever_answers_it(api, tenant_a, plans):
     assert limited.json()["error"]["type"] == "rate_limit_error"
     assert 1 <= int(limited["Retry-After"]) <= 60
     assert _counted(tenant_a) == 4
+
+
+def test_an_unreachable_limiter_fails_open_once(api, tenant_a, plans, caplog):
+    """The window's counter cannot be counted (it holds no number: INCR fails, as a broken cache would): the
+    check is answered, with one warning — the DRF view does not try the limiter a second time."""
+    if int(time.time()) % 60 > 55:
+        time.sleep(5)
+    cache.set(f"ratelimit:key:{tenant_a.api_key.pk}:{int(time.time()) // 60}", "not a number", 60)
+    with caplog.at_level("WARNING", logger="core.throttling"):
+        answer = api.get(CHECK, key=tenant_a.key, json_body={"customer": "u1", "feature": "calls"})
+        unknown = api.get(CHECK, key=tenant_a.key, json_body={"customer": "u1", "feature": "nope"})
+    assert (answer.status_code, answer.json()["limit"], unknown.status_code) == (200, 100, 404)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "core.throttling"]
+    # One per request (the error is the cache's own: ResponseError from Redis, TypeError from local memory).
+    assert len(warnings) == 2
+    assert all(
+        w.startswith("Rate limiter unavailable (") and w.endswith("); request allowed.") for w in warnings
+    )
