@@ -34,8 +34,8 @@ class ChargeInterrupted(Exception):
 
 
 def auto_recharge_charge(*, recharge_id: str) -> str:
-    """Charges the recharge's current attempt, or continues it; 'charged', 'failed' (declined, no saved card,
-    refused by Stripe) or 'skipped' (nothing charging). Raises ChargeInterrupted when Stripe could not be
+    """Charges the recharge's current attempt, or continues it; 'charged', 'failed' (declined, no saved card, its
+    price deactivated, refused by Stripe) or 'skipped' (nothing charging). Raises ChargeInterrupted when Stripe could not be
     reached."""
     recharge = (
         AutoRecharge.objects.select_related("project", "customer", "feature", "price")
@@ -48,6 +48,11 @@ def auto_recharge_charge(*, recharge_id: str) -> str:
     reference = recharge_reference(recharge)
     try:
         payment = selectors.payment_by_reference(project=project, reference=reference)
+        if payment is None and not recharge.price.active:  # deactivated since it was configured: sold no more
+            recharge_end(
+                recharge_id=recharge.pk, attempt=recharge.attempt, payment_id="", error="price_inactive"
+            )
+            return "failed"
         if payment is None:
             card = recharge.payment_method or gateway_for(project).customer_saved_card(
                 customer_ensure_stripe(customer=recharge.customer)

@@ -42,7 +42,7 @@ class AutoRechargeOutput(serializers.Serializer[Any]):
     attempts = serializers.IntegerField(source="attempt", help_text="Charges started so far.")
     last_payment = serializers.SerializerMethodField(help_text="The payment of the latest charge.")
     last_error = serializers.SerializerMethodField(
-        help_text="Why the latest charge failed: Stripe's decline code, `no_saved_card`, …"
+        help_text="Why the latest charge failed: Stripe's decline code, `no_saved_card`, `price_inactive`, …"
     )
     recharged_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()

@@ -327,3 +327,21 @@ def test_fifty_concurrent_spenders_past_the_mark_start_one_charge(tenant_a, cata
     assert AutoRecharge.objects.get().attempt == 1
     assert sum(CreditLot.objects.values_list("remaining", flat=True)) == 300 - 250 + 1000
     assert len(events("credits.recharged")) == 1
+
+
+def test_a_price_deactivated_after_configuring_charges_nothing(api, tenant_a, credits, catalog, stripe_sdk):
+    """The pack's price is deactivated after the recharge was configured: the next attempt fails with
+    `price_inactive` before anything is charged, and grants nothing."""
+    save_card(stripe_sdk(), tenant_a.project, "u1", "pm_card_visa")
+    assert configure(api, tenant_a).status_code == 201
+    assert (
+        api.patch(f"/api/v1/prices/{catalog.credit_pack.pk}", {"active": False}, key=tenant_a.key).status_code
+        == 200
+    )
+    consume(api, tenant_a.key, "c1", "ai_credits", 60)
+    state = AutoRecharge.objects.get()
+    assert (state.status, state.last_error, state.payment_id) == ("failed", "price_inactive", "")
+    assert not Payment.objects.exists()
+    assert intents_at_stripe(stripe_sdk(), tenant_a.project) == []
+    assert [e["error"] for e in events("credits.recharge_failed")] == ["price_inactive"]
+    assert balance(api, tenant_a) == 90

@@ -695,7 +695,7 @@ export interface AutoRecharge {
   attempts: number;
   /** The payment of the latest charge. */
   last_payment: string | null;
-  /** Why the latest charge failed: Stripe's decline code, `no_saved_card`, … */
+  /** Why the latest charge failed: Stripe's decline code, `no_saved_card`, `price_inactive`, … */
   last_error: string | null;
   recharged_at: string | null;
   created_at: string;

@@ -850,7 +850,7 @@ class AutoRecharge(TollgateObject):
     last_payment: str | None
     """The payment of the latest charge."""
     last_error: str | None
-    """Why the latest charge failed: Stripe's decline code, `no_saved_card`, …"""
+    """Why the latest charge failed: Stripe's decline code, `no_saved_card`, `price_inactive`, …"""
     recharged_at: str | None
     created_at: str
     deleted: bool = False
