@@ -4,8 +4,8 @@ pieces the DRF view runs (`EntitlementCheckApi`: the key lookup, the rate limite
 snapshot read ahead, `selectors.entitlement_check`, DRF's JSON renderer), so the answer is byte for byte the
 view's. Anything else — another method or `Accept`, `as_of` or an unknown parameter, a missing, malformed,
 revoked, platform or suspended project's key, a bad parameter, the limit reached, an unknown feature — goes to
-the DRF view, which answers it (its error envelope, its 401/403/404/429); a
-request the lane counted already is not counted again there (`request.rate_counted`).
+the DRF view, which answers it (its error envelope, its 401/403/404/429); a request the lane counted already is
+not counted again there (`request.rate_counted`). An unreachable limiter fails open here as there, once.
 
 Why: a warm check is one Redis round trip and a dict lookup; DRF's wrapping of it cost as much again (the issue's
 measure is the check against a plain Django view on the same server, with production settings).
@@ -33,9 +33,8 @@ _RENDERER = JSONRenderer()
 _drf_view = EntitlementCheckApi.as_view()
 
 
-@functools.wraps(
-    _drf_view
-)  # the DRF view's attributes (`cls`, `csrf_exempt`): the schema and CSRF see the view
+# `wraps` copies the DRF view's attributes (`cls`, `csrf_exempt`): the schema and CSRF see the DRF view.
+@functools.wraps(_drf_view)
 def entitlement_check_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     answered = _fast_answer(request)
     return answered if answered is not None else _drf_view(request, *args, **kwargs)

@@ -34,7 +34,8 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
     """A subscription's period invoice is paid (a trial's first invoice too, with 0): records the period and
     grants the plan's credits for it — one lot per `credits` feature of the products billed (the value, × the
     quantity where it is `per_unit`; products giving the same feature add up), expiring at the period end; where
-    the products set a rollover cap, up to that many credits the last period left unspent carry into it. Billing calls it under the payment's row lock, for `subscription_create` and `subscription_cycle`
+    the products set a rollover cap, up to that many credits the last period left unspent carry into it. Billing
+    calls it under the payment's row lock, for `subscription_create` and `subscription_cycle`
     invoices only. Idempotent per payment (the fulfilment keys — one period per payment, one lot per period and
     feature — make a race that slips past the lock fail instead of granting twice). Returns whether credits
     were granted. `new`: the caller read under the payment's row lock that no period is recorded for it."""
