@@ -127,16 +127,8 @@ def _rollover(lot: CreditLot, *, cap: int, period_start: datetime, reference: st
         old.save(update_fields=["remaining"])
         lot.amount += carried
         lot.remaining += carried
-        for moved, amount in ((old, -carried), (lot, carried)):
-            CreditLedgerEntry.objects.create(
-                project_id=lot.project_id,
-                customer_id=lot.customer_id,
-                feature_id=lot.feature_id,
-                lot=moved,
-                type=CreditLedgerEntry.Type.ROLLOVER,
-                amount=amount,
-                reference=reference,
-            )
+        _entry(old, CreditLedgerEntry.Type.ROLLOVER, -carried, reference)
+        _entry(lot, CreditLedgerEntry.Type.ROLLOVER, carried, reference)
         left -= carried
     if left < cap:
         lot.save(update_fields=["amount", "remaining"])
@@ -209,30 +201,27 @@ def _lot_create(
         expires_at=expires_at,
         priority=priority,
     )
+    _entry(lot, CreditLedgerEntry.Type.GRANT, amount, reference)
+    return lot
+
+
+def _entry(lot: CreditLot, kind: str, amount: int, reference: str) -> None:
+    """Records one movement of `lot`'s credits in the ledger (signed: + granted, − taken)."""
     CreditLedgerEntry.objects.create(
-        project_id=customer.project_id,
-        customer=customer,
-        feature=feature,
+        project_id=lot.project_id,
+        customer_id=lot.customer_id,
+        feature_id=lot.feature_id,
         lot=lot,
-        type=CreditLedgerEntry.Type.GRANT,
+        type=kind,
         amount=amount,
         reference=reference,
     )
-    return lot
 
 
 def _lots_take_back(lots: Any, *, now: datetime, reference: str) -> None:
     for lot in lots.select_for_update().filter(voided_at__isnull=True).order_by("pk"):
         if lot.remaining > 0:
-            CreditLedgerEntry.objects.create(
-                project_id=lot.project_id,
-                customer_id=lot.customer_id,
-                feature_id=lot.feature_id,
-                lot=lot,
-                type=CreditLedgerEntry.Type.REVOKE,
-                amount=-lot.remaining,
-                reference=reference,
-            )
+            _entry(lot, CreditLedgerEntry.Type.REVOKE, -lot.remaining, reference)
         lot.remaining = 0
         lot.voided_at = now
         lot.save(update_fields=["remaining", "voided_at"])
