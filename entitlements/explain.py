@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from catalog.models import Feature, Product
+from catalog.models import Feature, Product, ProductFeature
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.cache import snapshot_get
@@ -267,6 +267,13 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
     if default_product is not None:
         product_ids.add(default_product.pk)
     values = resolver.product_values(product_ids)
+    # Rollover caps of the products' credits (feature values), for the words about a subscription's credits.
+    rollovers = {
+        (product_id, feature_id): cap
+        for product_id, feature_id, cap in ProductFeature.objects.filter(
+            product_id__in=product_ids, rollover__isnull=False
+        ).values_list("product_id", "feature_id", "rollover")
+    }
 
     changes: list[datetime | None] = []
     plans: list[tuple[str, str, str, int, bool, str]] = []  # kind, id, product id, quantity, on, why
@@ -330,6 +337,8 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
             if has and kind == "subscription" and feature.type == Feature.Type.CREDITS:
                 # The balance is the lots': a subscription's credits arrive as one lot per paid period.
                 why = f"{why}; each paid period grants {_value_text(feature.type, value)} credits, expiring at its end"
+                if (cap := rollovers.get((product_id, feature.pk))) is not None:
+                    why = f"{why}, up to {cap} unspent ones carried into the next period"
             if has:
                 sources.append(
                     SourceExplanation(kind, pk, GIVES if on else NONE, why, value=value, product=product)

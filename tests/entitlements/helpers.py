@@ -31,7 +31,12 @@ def product(project: Any, key: str, values: dict[Feature, Any], duration_days: i
             else FeatureValue(value)
         )
         ProductFeature.objects.create(
-            product=made, feature=feat, value=given.value, per_unit=given.per_unit, overage=given.overage
+            product=made,
+            feature=feat,
+            value=given.value,
+            per_unit=given.per_unit,
+            overage=given.overage,
+            rollover=given.rollover,
         )
     if duration_days is not None:
         ProductAccess.objects.create(product=made, duration_days=duration_days)

@@ -155,3 +155,21 @@ def test_a_rollover_cap_is_for_credits_only(api, tenant_a, catalog):
     per_unit = {"per_unit": 200, "rollover": 100}
     answer = api.patch("/api/v1/products/pro", {"features": {"ai_credits": per_unit}}, key=tenant_a.key)
     assert (answer.status_code, answer.json()["features"]) == (200, {"ai_credits": per_unit})
+
+
+def test_the_explain_page_says_how_many_roll_over(
+    api, tenant_a, rollover_plan, stripe_emulator, stripe_webhooks
+):
+    from customers.models import Customer
+    from entitlements.explain import entitlements_explain
+
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    explained = entitlements_explain(
+        project=tenant_a.project,
+        customer=Customer.objects.get(project=tenant_a.project, external_id="user-1"),
+    )
+    credits = next(f for f in explained.features if f.key == "ai_credits")
+    subscription = next(s for s in credits.sources if s.kind == "subscription")
+    assert subscription.why.endswith(
+        "each paid period grants 1000 credits, expiring at its end, up to 500 unspent ones carried into the next period"
+    )
