@@ -114,7 +114,24 @@ def auth_cache_invalidate(key_hashes: list[str]) -> None:
         cache_invalidate(keys)
 
 
-def touch(principal: Principal) -> None:
+def bearer_secret(header: str) -> str | None:
+    """The key an `Authorization: Bearer <key>` header carries; None when the header is not one."""
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or " " in secret:
+        return None
+    return secret
+
+
+def principal_enter(principal: Principal) -> None:
+    """The request is `principal`'s: the log context names its key and project, and the key's use is recorded."""
+    context.key_prefix.set(principal.key_prefix)
+    if principal.project is not None:
+        context.project_slug.set(principal.project.slug)
+    _touch(principal)
+
+
+def _touch(principal: Principal) -> None:
     """Records the key's use (`last_used_at`) at most once per API_KEY_TOUCH_INTERVAL_SECONDS."""
     interval = settings.API_KEY_TOUCH_INTERVAL_SECONDS
     if not local_cache.should_touch(principal.key_id, interval):
@@ -134,17 +151,13 @@ class ApiKeyAuthentication(BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
-        scheme, _, secret = header.partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret or " " in secret:
+        secret = bearer_secret(header)
+        if secret is None:
             raise AuthenticationFailed("Malformed Authorization header. Send `Authorization: Bearer <key>`.")
         principal = principal_for_secret(secret)
         if principal is None:
             raise AuthenticationFailed("Invalid API key: unknown or revoked.")
-        context.key_prefix.set(principal.key_prefix)
-        if principal.project is not None:
-            context.project_slug.set(principal.project.slug)
-        touch(principal)
+        principal_enter(principal)
         return None, principal
 
     def authenticate_header(self, request: Request) -> str:

@@ -18,7 +18,6 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework.renderers import JSONRenderer
 
-from core import context
 from core.base_api import PLAIN_JSON_ACCEPTS
 from core.errors import InvalidRequest, NotFound
 from core.throttling import request_count
@@ -26,7 +25,7 @@ from entitlements import cache
 from entitlements.apis.check import EntitlementCheckApi
 from entitlements.apis.params import CUSTOMER, FEATURE, QUANTITY
 from entitlements.selectors import entitlement_check
-from projects.authentication import principal_for_secret, touch
+from projects.authentication import bearer_secret, principal_enter, principal_for_secret
 
 _PARAMETERS = frozenset({CUSTOMER.name, FEATURE.name, QUANTITY.name})
 _RENDERER = JSONRenderer()
@@ -48,9 +47,8 @@ def _fast_answer(request: HttpRequest) -> HttpResponse | None:
     params = request.GET
     if not params.keys() <= _PARAMETERS:
         return None
-    scheme, _, secret = meta.get("HTTP_AUTHORIZATION", "").partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret or " " in secret:
+    secret = bearer_secret(meta.get("HTTP_AUTHORIZATION", ""))
+    if secret is None:
         return None
     principal = principal_for_secret(secret)
     if principal is None or principal.project is None or not principal.project.is_active:
@@ -60,9 +58,7 @@ def _fast_answer(request: HttpRequest) -> HttpResponse | None:
     except InvalidRequest:
         return None
     project = principal.project
-    context.key_prefix.set(principal.key_prefix)
-    context.project_slug.set(project.slug)
-    touch(principal)
+    principal_enter(principal)
     read_ahead = None
     limit = settings.API_RATE_LIMIT_PER_MINUTE
     if limit:
