@@ -91,22 +91,31 @@ def _held_at(customer_id: str, structure: StructureSnapshot, at: datetime) -> di
     features = structure["features"]
     by_id = {entry["id"]: key for key, entry in features.items()}
     held: dict[str, int] = {}
-    holds = Hold.objects.filter(
-        customer_id=customer_id, feature_id__in=list(by_id), created_at__lte=at
-    ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at))
+    holds = list(
+        Hold.objects.filter(customer_id=customer_id, feature_id__in=list(by_id), created_at__lte=at).filter(
+            Q(ended_at__isnull=True) | Q(ended_at__gt=at)
+        )
+    )
+    if not holds:
+        return held
+    # What was reported against each of them by then, in one query.
+    reported = dict(
+        UsageEvent.objects.filter(
+            customer_id=customer_id,
+            created_at__lte=at,
+            properties__hold__in=[hold.hold_id for hold in holds],
+        )
+        .values_list("properties__hold")
+        .annotate(total=Sum("quantity"))
+        .order_by()
+    )
     for hold in holds:
         key = by_id[hold.feature_id]
         if hold.period_start is not None and hold.period_start.timestamp() != features[key].get(
             "period_start"
         ):
             continue
-        reported = UsageEvent.objects.filter(
-            customer_id=customer_id,
-            feature_id=hold.feature_id,
-            properties__hold=hold.hold_id,
-            created_at__lte=at,
-        ).aggregate(total=Sum("quantity"))["total"]
-        units = hold.quantity - int(reported or 0)
+        units = hold.quantity - int(reported.get(hold.hold_id) or 0)
         if units > 0:
             held[key] = held.get(key, 0) + units
     return held
