@@ -31,9 +31,10 @@ demo: install
 	$(BIN)/python -m stripe_emulator --host 127.0.0.1 --port $(EMULATOR_PORT) --data $(DEMO_VAR)/stripe-emulator.json & \
 	emulator=$$!; trap 'kill $$emulator 2>/dev/null' EXIT INT TERM; \
 	export STRIPE_API_BASE=http://127.0.0.1:$(EMULATOR_PORT); \
+	export DEMO_CREDENTIALS=$(DEMO_VAR)/demo-credentials.json; \
 	export ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost,[::1],$(HOST)}; \
 	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT) --wait-for-stripe \
-		--credentials $(DEMO_VAR)/demo-credentials.json && \
+		--credentials $$DEMO_CREDENTIALS && \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
 ## make test: install and run the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).

@@ -7,6 +7,7 @@ from rest_framework.permissions import AllowAny
 
 from backoffice.dashboard import dashboard
 from backoffice.demo import demo_return
+from backoffice.demo_pricing import demo_pricing, demo_pricing_checkout
 from core import health
 from core.errors import api_route_not_found
 from core.prometheus import metrics_view
@@ -37,6 +38,8 @@ urlpatterns = [
     path("admin/dashboard/", dashboard, name="admin-dashboard"),
     # 404 unless settings.DEMO_PAGES (make demo); routed always, so the setting decides at request time.
     path("demo/return", demo_return, name="demo-return"),
+    path("demo/pricing", demo_pricing, name="demo-pricing"),
+    path("demo/pricing/checkout", demo_pricing_checkout, name="demo-pricing-checkout"),
     path("admin/", admin.site.urls),
 ]
 

@@ -23,6 +23,8 @@ DEBUG = env.bool("DEBUG", default=False)
 INSECURE_HTTP = False
 # The demo's pages (/demo/return, where `make demo`'s checkout lands): they show the demo project without a key.
 DEMO_PAGES = env.bool("DEMO_PAGES", default=DEBUG)
+# Where `manage.py demo_setup` keeps the demo's keys; the demo's pricing page backend reads its project key there.
+DEMO_CREDENTIALS = env("DEMO_CREDENTIALS", default=str(VAR_DIR / "demo-credentials.json"))
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -42,7 +42,7 @@ DEMO_ADMIN = "demo-admin"
 DOCS_APP_HOST = "app.example.com"
 
 CATALOG_FILE = Path(settings.BASE_DIR) / "docs" / "catalog.example.yaml"
-CREDENTIALS_FILE = Path(settings.VAR_DIR) / "demo-credentials.json"
+CREDENTIALS_FILE = Path(settings.DEMO_CREDENTIALS)
 
 
 def redirect_hosts_for(base_url: str) -> list[str]:
@@ -209,6 +209,7 @@ class Command(BaseCommand):
                     f"API docs:       {base}/api/docs/",
                     f"Admin:          {base}/admin/   user {DEMO_ADMIN!r}, password {admin_password!r}",
                     f"Readiness:      {base}/ready",
+                    f"Pricing page:   {base}{reverse('demo-pricing')}   (<tollgate-pricing>: click a plan to subscribe)",
                     "",
                     "Try it:",
                     f"  curl -s {base}/api/v1/project -H 'Authorization: Bearer {secret}'",
