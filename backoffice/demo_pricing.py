@@ -15,11 +15,12 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.demo import DEMO_SLUG
+from core.errors import ApiError, Forbidden, InvalidRequest, json_error, plain_view
 from core.ids import random_token
 from projects.models import Project
 
@@ -56,11 +57,14 @@ def _demo_secret() -> str:
     return secret if isinstance(secret, str) else ""
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"message": message}}, status=status)
+def _csrf_refused(request: HttpRequest) -> bool:
+    """Django's CSRF check, answered in the error envelope instead of its HTML page (see `plain_view`)."""
+    checker = CsrfViewMiddleware(lambda _: HttpResponse())
+    # The view itself is exempt (plain_view), so the check runs for a callback that is not.
+    return checker.process_view(request, _csrf_refused, (), {}) is not None
 
 
-@require_GET
+@plain_view("GET")
 def demo_pricing(request: HttpRequest) -> HttpResponse:
     project = _demo_project()
     context = {
@@ -72,19 +76,27 @@ def demo_pricing(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "demo/pricing.html", context)
 
 
-@require_POST  # and CSRF-checked: it acts for the session's user
+@plain_view("POST")
 def demo_pricing_checkout(request: HttpRequest) -> JsonResponse:
     _demo_project()
+    if _csrf_refused(request):  # it acts for the session's user, as a form of the site would
+        return json_error(Forbidden("CSRF verification failed.", code="csrf_failed"))
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return _error(400, "The body must be JSON.")
+        return json_error(InvalidRequest("The body must be JSON.", code="invalid_json"))
     price = body.get("price") if isinstance(body, dict) else None
     if not isinstance(price, str) or not price:
-        return _error(400, "price: a price key is required.")
+        return json_error(InvalidRequest("A price key is required.", code="parameter_missing", param="price"))
     secret = _demo_secret()
     if not secret:
-        return _error(503, "The demo's project key is not available: run make demo.")
+        return json_error(
+            ApiError(
+                "The demo's project key is not available: run make demo.",
+                code="demo_key_missing",
+                status_code=503,
+            )
+        )
     base = request.build_absolute_uri("/").rstrip("/")
     landing = f"{base}{reverse('demo-return')}"
     customer = _visitor(request)
@@ -95,11 +107,13 @@ def demo_pricing_checkout(request: HttpRequest) -> JsonResponse:
         "cancel_url": f"{landing}?customer={customer}&canceled=1",
     }
     status, answer = _tollgate_post(base, "/api/v1/checkout/subscription", payload, secret)
-    if status != 201 or not isinstance(answer.get("url"), str):
-        error = answer.get("error")
-        message = error.get("message") if isinstance(error, dict) else None
-        return _error(502 if status >= 500 else status, message or f"Tollgate answered {status}.")
-    return JsonResponse({"url": answer["url"]})
+    if status == 201 and isinstance(answer.get("url"), str):
+        return JsonResponse({"url": answer["url"]})
+    if isinstance(answer.get("error"), dict):
+        return JsonResponse(
+            answer, status=status
+        )  # Tollgate's refusal (409 already_subscribed…), as it said it
+    return json_error(ApiError(f"Tollgate answered {status}.", code="tollgate_failed", status_code=502))
 
 
 def _tollgate_post(base: str, path: str, payload: dict[str, Any], secret: str) -> tuple[int, dict[str, Any]]:
@@ -116,7 +130,7 @@ def _tollgate_post(base: str, path: str, payload: dict[str, Any], secret: str) -
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
     except OSError as exc:
-        return 502, {"error": {"message": f"Tollgate did not answer: {exc}"}}
+        return 502, ApiError(f"Tollgate did not answer: {exc}", code="tollgate_unreachable").body()
     try:
         answer = json.loads(raw)
     except ValueError:

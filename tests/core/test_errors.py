@@ -169,10 +169,14 @@ def _expected(path: str, method: str) -> tuple[int, str, dict[str, object] | Non
         if method in READ:
             return 200, "text/plain; version=1.0.0; charset=utf-8", None, None
         return 405, "application/json", _method_not_allowed(method), "GET, HEAD"
-    if path == "/demo/return":  # routed always, 404 unless DEMO_PAGES (make demo)
+    if path in {"/demo/return", "/demo/pricing"}:  # routed always, 404 unless DEMO_PAGES (make demo)
         if method in READ:
             return 404, "application/json", _not_found("No such route."), None
         return 405, "application/json", _method_not_allowed(method), "GET, HEAD"
+    if path == "/demo/pricing/checkout":  # the demo pricing page's backend: POST only, 404 unless DEMO_PAGES
+        if method == "POST":
+            return 404, "application/json", _not_found("No such route."), None
+        return 405, "application/json", _method_not_allowed(method), "POST"
     if path.startswith("/webhooks/stripe"):
         if method == "POST":
             code, message = (
@@ -203,6 +207,8 @@ ROUTES = [
     "/webhooks/stripe",
     "/webhooks/stripe/prj_unknown",
     "/demo/return",
+    "/demo/pricing",
+    "/demo/pricing/checkout",
 ]
 CASES = [(path, method) for path in ROUTES for method in METHODS]
 

@@ -38,11 +38,11 @@ export function formatAmount(amount, currency, locale) {
     minimumFractionDigits: exponent,
     maximumFractionDigits: exponent,
   });
-  const whole = Math.trunc(amount / 10 ** exponent);
-  const fraction = Math.abs(amount % 10 ** exponent);
   // Exact for any safe integer: the decimal string is built from integers, never from a float's fraction.
-  const decimal = exponent ? `${whole}.${String(fraction).padStart(exponent, "0")}` : String(whole);
-  return format.format(decimal);
+  const digits = String(Math.abs(Math.trunc(amount))).padStart(exponent + 1, "0");
+  const sign = amount < 0 ? "-" : "";
+  const decimal = exponent ? `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}` : digits;
+  return format.format(`${sign}${decimal}`);
 }
 
 const INTERVAL_NAMES = { day: ["Daily", "day", "days"], week: ["Weekly", "week", "weeks"],
