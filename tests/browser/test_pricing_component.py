@@ -214,6 +214,31 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
         ("professional", "$49.00 per month", "H3"),
         ("enterprise", "$199.00 per month", "H3"),
     ]
+    # Money as the browser formats it: minor units by Stripe's exponents (zero- and three-decimal currencies),
+    # exact for the largest amounts, in the locale asked for.
+    formatted = page.evaluate(
+        """async () => {
+            const {formatAmount, minorUnitExponent} = await import('/static/tollgate/pricing.js');
+            return [
+                formatAmount(1900, 'usd', 'en-US'), formatAmount(500, 'jpy', 'en-US'),
+                formatAmount(12500, 'kwd', 'en-US'), formatAmount(5, 'usd', 'en-US'),
+                formatAmount(99999999999999, 'usd', 'en-US'), formatAmount(199000, 'eur', 'de-DE'),
+                formatAmount(1000, 'huf', 'en-US'), formatAmount(-250, 'usd', 'en-US'),
+                [minorUnitExponent('JPY'), minorUnitExponent('bhd'), minorUnitExponent('usd')],
+            ];
+        }"""
+    )
+    assert formatted == [
+        "$19.00",
+        "¥500",
+        "KWD\u00a012.500",
+        "$0.05",
+        "$999,999,999,999.99",
+        "1.990,00\u00a0€",
+        "HUF\u00a010.00",
+        "-$2.50",
+        [0, 3, 2],
+    ]
     assert page.locator("#pricing .status").text_content() == ""
     assert page.locator("#pricing .alert").text_content() == ""
     _shoot(page, "pricing-desktop-monthly")
@@ -353,7 +378,13 @@ def test_keyboard_only_a_checkout_from_the_table_ends_in_a_paid_subscription(
     page.get_by_role("button", name=re.compile(r"^(Pay|Subscribe)")).click()
     page.wait_for_url(re.compile(r"/demo/return\?session_id=cs_"))
     expect(page.locator("[data-field=payment-status]")).to_have_text("succeeded")
+    expect(page.locator("[data-outcome]")).to_have_attribute("data-outcome", "waiting")  # for the webhook
+    # The page reloads itself while it waits; on SQLite (one shared in-memory database) a reload that reads while
+    # the webhook's handler writes finds the table locked, so the browser steps away while Stripe's events land.
+    return_url = page.url
+    page.goto("about:blank")
     stripe_emulator.flush_webhooks()
+    page.goto(return_url)
     expect(page.locator("[data-field=subscription-status]")).to_have_text("active")
     expect(page.locator("[data-outcome]")).to_have_text(
         f"Paid $490.00: {customer} is subscribed to Professional."

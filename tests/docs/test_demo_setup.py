@@ -99,7 +99,7 @@ def test_the_port_and_host_follow_make_demo(api, credentials):
     stored = json.loads(credentials.read_text())
     assert stored["api_key"] == first["api_key"]
     urls = re.findall(r"https?://[^\s'\"]+", text)
-    assert len(urls) == 5
+    assert len(urls) == 6  # API docs, admin, readiness, pricing page, and the two curls
     assert [url for url in urls if not url.startswith("http://127.0.0.1:8123/")] == []
     assert authenticates(api, stored) == (200, 200, True)
     change = AuditLogEntry.objects.get(action="project.updated")
