@@ -57,11 +57,15 @@ def _demo_secret() -> str:
     return secret if isinstance(secret, str) else ""
 
 
+def _csrf_protected(request: HttpRequest) -> HttpResponse:
+    """What the CSRF check is asked about: a view that is not exempt (the real one is, through `plain_view`)."""
+    return HttpResponse()
+
+
 def _csrf_refused(request: HttpRequest) -> bool:
     """Django's CSRF check, answered in the error envelope instead of its HTML page (see `plain_view`)."""
-    checker = CsrfViewMiddleware(lambda _: HttpResponse())
-    # The view itself is exempt (plain_view), so the check runs for a callback that is not.
-    return checker.process_view(request, _csrf_refused, (), {}) is not None
+    checker = CsrfViewMiddleware(_csrf_protected)
+    return checker.process_view(request, _csrf_protected, (), {}) is not None
 
 
 @plain_view("GET")

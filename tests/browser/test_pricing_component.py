@@ -447,6 +447,8 @@ def test_the_table_says_when_the_plans_cannot_be_read_and_recovers(demo, open_pa
         page.keyboard.press("Enter")
         expect(page.locator("#pricing .plan")).to_have_count(3)
         expect(alert).to_have_text("")
+        # The focused button went away with the alert: focus moves to the interval the table now shows.
+        assert _focused(page) == {"host": "pricing", "role": "radio", "text": "Monthly", "checked": "true"}
     finally:
         proxy.stop()
 

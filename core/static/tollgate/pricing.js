@@ -235,6 +235,7 @@ export class TollgatePricing extends HTMLElement {
     this._interval = null;
     this._loading = 0;
     this._busy = false;
+    this._refocus = false;
     const style = h("style", {}, STYLE);
     this._lead = h("p", { class: "lead", part: "lead", hidden: true });
     this._status = h("p", { class: "status", part: "status", role: "status", "aria-live": "polite" });
@@ -304,11 +305,20 @@ export class TollgatePricing extends HTMLElement {
     if (failure) {
       this._say("");
       this._fail("plans", failure, "The plans could not be loaded.", true);
+      if (this._refocus) {
+        this._refocus = false;
+        this._alert.querySelector(".retry").focus();
+      }
       return;
     }
     this._plans = plans;
     this._render();
     this._say("");
+    if (this._refocus) {
+      this._refocus = false;
+      const first = this._body.querySelector('[role="radio"][tabindex="0"], .choose');
+      if (first) first.focus();
+    }
     this.dispatchEvent(new CustomEvent("tollgate:plans-loaded", { bubbles: true, composed: true, detail: { plans } }));
   }
 
@@ -320,7 +330,10 @@ export class TollgatePricing extends HTMLElement {
     this._alert.replaceChildren(text);
     if (retry) {
       const button = h("button", { type: "button", class: "retry", part: "retry" }, "Try again");
-      button.addEventListener("click", () => this.reload());
+      button.addEventListener("click", () => {
+        this._refocus = true; // the button goes away with the alert: focus what replaces it
+        this.reload();
+      });
       this._alert.append(button);
     }
     this.dispatchEvent(new CustomEvent("tollgate:error", {
