@@ -43,5 +43,5 @@ def test_a_postgresql_connection_sends_keepalives():
         "tcp_keepalives_idle": "30",
         "tcp_keepalives_interval": "10",
         "tcp_keepalives_count": "3",
-        "tcp_user_timeout": "1min",
+        "tcp_user_timeout": "60000",  # milliseconds
     }
