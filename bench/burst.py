@@ -225,6 +225,72 @@ def _start_worker(
     return proc
 
 
+def _start_host_workers(
+    count: int, env: dict[str, str], database_url: str, redis_url: str, stripe_base: str
+) -> tuple[Any, list[subprocess.Popen[bytes]]]:
+    """A worker (its default concurrency) on each of `count` hosts, reaching PostgreSQL, Redis and the emulator
+    through forwarders on this machine's end of each host's link (tests/e2e/hosts.py; the forwarders run in this
+    process, so their CPU is not counted). Ready once each answers a control ping."""
+    from celery import Celery
+
+    from tests.e2e.hosts import Hosts, Keepalive, postgres_server_keepalive, redis_server_keepalive
+
+    pg = urlsplit(database_url)
+    rd = urlsplit(redis_url)
+    st = urlsplit(stripe_base)
+    pg_server = postgres_server_keepalive(urlunsplit(pg._replace(scheme="postgresql")))
+    redis_server = redis_server_keepalive(redis_url)
+    hosts = Hosts(count)
+    workers = []
+    try:
+        for host in hosts:
+            pg_at = host.forward(
+                "postgres", (pg.hostname or "127.0.0.1", pg.port or 5432), server=pg_server, postgres=True
+            )
+            rd_at = host.forward("redis", (rd.hostname or "127.0.0.1", rd.port or 6379), server=redis_server)
+            st_at = host.forward("stripe", (st.hostname or "127.0.0.1", st.port or 80), server=Keepalive())
+            redis_here = urlunsplit(rd._replace(netloc=rd_at))
+            host_env = {
+                **env,
+                "DATABASE_URL": urlunsplit(pg._replace(netloc=f"{pg.username or 'postgres'}@{pg_at}")),
+                "REDIS_URL": redis_here,
+                "CELERY_BROKER_URL": redis_here,
+                "STRIPE_API_BASE": f"http://{st_at}",
+                "HOST_SLOTS_DIR": str(LOGS / f"{host.name}-slots"),
+            }
+            workers.append(
+                host.start(
+                    "worker",
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "config",
+                        "worker",
+                        "--loglevel",
+                        "INFO",
+                        f"--hostname=worker@{host.name}",
+                    ],
+                    env=host_env,
+                    cwd=ROOT,
+                    log_dir=LOGS,
+                )
+            )
+        probe = Celery("bench-burst-probe", broker=redis_url)
+        waiting = {f"worker@{host.name}" for host in hosts}
+        deadline = time.monotonic() + 120
+        while waiting:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"workers {sorted(waiting)} did not answer a ping; see {LOGS}")
+            for reply in probe.control.ping(destination=sorted(waiting), timeout=1.0) or []:
+                waiting -= set(reply)
+        return hosts, workers
+    except Exception:
+        hosts.destroy()
+        raise
+
+
 # --- CPU accounting -------------------------------------------------------------------------------------------
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -632,12 +698,15 @@ def _replay(
     replay_db: str,
     redis_url: str,
     procs: Processes,
+    hosts: int = 0,
 ) -> Replay:
+    """One replay; `hosts` > 0: the worker runs on that many hosts (network namespaces, tests/e2e/hosts.py), one
+    worker each at its default concurrency, instead of one worker on this machine."""
     import psycopg
     import redis
 
     label = "default" if concurrency is None else str(concurrency)
-    tag = f"{name.split()[0].strip('()')}-c{label}"
+    tag = f"{name.split()[0].strip('()')}-c{label}" + (f"-h{hosts}" if hosts else "")
     result = Replay(name=name, workers=label, events=len(order))
     begun = time.perf_counter()
     bodies = [capture.deliveries[i][2] for i in order]
@@ -658,7 +727,13 @@ def _replay(
     env = _server_env(database_url, redis_url, stripe_base)
     gunicorn, base = _start_gunicorn(procs, env, GUNICORN_WORKERS, LOGS / f"replay-{tag}-gunicorn.log")
     worker_log = LOGS / f"replay-{tag}-worker.log"
-    worker = _start_worker(procs, env, concurrency, redis_url, worker_log)
+    if hosts:
+        result.workers = f"{hosts}h"
+        made_hosts, host_workers = _start_host_workers(hosts, env, database_url, redis_url, stripe_base)
+        worker = host_workers[0]
+    else:
+        worker = _start_worker(procs, env, concurrency, redis_url, worker_log)
+        made_hosts, host_workers = None, [worker]
     _warm_up(base)
     if os.environ.get(
         "BENCH_BURST_PYSPY"
@@ -683,8 +758,9 @@ def _replay(
         )
         time.sleep(1)
     _progress(begun, "servers up and warm; sending")
-    children = [int(c) for c in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
-    result.pool_processes = len(children)
+    result.pool_processes = sum(
+        len(Path(f"/proc/{w.pid}/task/{w.pid}/children").read_text().split()) for w in host_workers
+    )
     pg_url = urlunsplit(urlsplit(database_url)._replace(scheme="postgresql"))
     with psycopg.connect(pg_url, autocommit=True) as conn:
         deadlocks_before = _scalar(
@@ -695,7 +771,8 @@ def _replay(
         )
         log_offset = _pg_log_offset()
         backends = BackendCpu(conn, replay_db)
-        web_before, worker_before = _tree_cpu(gunicorn.pid), _tree_cpu(worker.pid)
+        web_before = _tree_cpu(gunicorn.pid)
+        worker_before = sum(_tree_cpu(w.pid) for w in host_workers)
         worker_main_before = _own_cpu(worker.pid)
         emulator_before = _tree_cpu(emulator.pid)
         stop = threading.Event()
@@ -728,7 +805,7 @@ def _replay(
         result.tasks = _tasks_run(redis_url)
         result.switches = _switches(worker.pid)
         result.worker_main_cpu = _own_cpu(worker.pid) - worker_main_before
-        result.app_cpu = result.web_cpu + _tree_cpu(worker.pid) - worker_before
+        result.app_cpu = result.web_cpu + sum(_tree_cpu(w.pid) for w in host_workers) - worker_before
         result.emulator_cpu = _tree_cpu(emulator.pid) - emulator_before
         result.pg_cpu = backends.seconds()
         sending.join(timeout=60)
@@ -755,8 +832,10 @@ def _replay(
         result.missing = len({capture.deliveries[i][0] for i in order} - set(stored_ids))
     _progress(begun, f"{result.applied} events applied in {result.e2e_seconds:.1f} s; stopping the servers")
     # Backends report their statistics when they end: stop the servers before reading the deadlock count.
-    for proc in (worker, gunicorn, emulator):
+    for proc in (*host_workers, gunicorn, emulator):
         Processes.stop(proc)
+    if made_hosts is not None:
+        made_hosts.destroy()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         deadlocks_after = _scalar(
             conn, "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [replay_db]
@@ -768,7 +847,8 @@ def _replay(
     result.transactions = int(transactions_after - transactions_before)
     result.deadlock_log = _pg_log_deadlocks(log_offset, replay_db)
     failures: dict[str, int] = {}
-    for line in worker_log.read_text(errors="replace").splitlines():
+    logs = [worker_log] if made_hosts is None else [h.logs["worker"] for h in made_hosts]
+    for line in (line for log in logs for line in log.read_text(errors="replace").splitlines()):
         if match := re.search(r"Processing (\S+) \S+ failed: (\w+)", line):
             key = f"{match.group(1)}: {match.group(2)}"
             failures[key] = failures.get(key, 0) + 1
@@ -956,6 +1036,32 @@ def _report(capture: Capture, results: list[Replay]) -> None:
         print("\n".join(line[:400] for line in block.splitlines()))
 
 
+def _report_hosts(results: list[Replay]) -> None:
+    """Web + worker CPU per event by number of worker hosts (medians over the rounds), against one host: the
+    issue's target is two hosts at ≤ 1.1× one host's."""
+    by: dict[str, list[Replay]] = {}
+    for r in results:
+        if not r.error and not r.timed_out:
+            by.setdefault(r.workers, []).append(r)
+    if "1h" not in by:
+        return
+    one = _median([r.app_cpu * 1000 / r.events for r in by["1h"]])
+    print(
+        "\nworker hosts   web+worker CPU ms/event   × one host   PostgreSQL ms/event   events/s   (medians)"
+    )
+    for label in sorted(by):
+        runs = by[label]
+        app = _median([r.app_cpu * 1000 / r.events for r in runs])
+        print(
+            f"{label:<15}{app:>24.1f}{app / one:>13.2f}{_median([r.pg_cpu * 1000 / r.events for r in runs]):>22.1f}"
+            f"{_median([r.e2e_rate for r in runs]):>11.1f}   ({len(runs)} run{'s' if len(runs) > 1 else ''})"
+        )
+    two = by.get("2h")
+    if two:
+        ratio = _median([r.app_cpu * 1000 / r.events for r in two]) / one
+        print(f"two hosts ≤ 1.1× one host's web + worker CPU per event: {ratio:.2f} {_verdict(ratio <= 1.1)}")
+
+
 def run() -> None:
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -977,7 +1083,44 @@ def run() -> None:
         shuffled = capture_order[:]
         random.Random(SHUFFLE_SEED).shuffle(shuffled)
         cases = os.environ.get("BENCH_BURST_CASES", "")  # e.g. "a:4,b:default" — profiling one case by hand
-        for round_ in range(1, ROUNDS + 1):
+        # e.g. "1,2": capture order replayed by the worker on 1 host, then on 2 hosts (network namespaces), each
+        # round (docs/operations.md, "Workers on several hosts"); instead of the pool cases.
+        host_counts = [int(n) for n in os.environ.get("BENCH_BURST_HOSTS", "").split(",") if n.strip()]
+        for round_ in range(1, ROUNDS + 1) if host_counts else ():
+            for count in host_counts if round_ % 2 else host_counts[::-1]:
+                print(
+                    f"  round {round_}/{ROUNDS}: replaying (a) capture order on {count} worker host(s) …",
+                    flush=True,
+                )
+                try:
+                    replay = _replay(
+                        capture,
+                        "(a) capture order",
+                        capture_order,
+                        None,
+                        admin_url,
+                        url_template,
+                        capture_db,
+                        replay_db,
+                        redis_url,
+                        procs,
+                        hosts=count,
+                    )
+                    replay.round = round_
+                    results.append(replay)
+                except Exception as exc:
+                    results.append(
+                        Replay(
+                            name="(a) capture order",
+                            workers=f"{count}h",
+                            events=len(capture_order),
+                            round=round_,
+                            error=f"{type(exc).__name__}: {exc}",
+                        )
+                    )
+                finally:
+                    procs.stop_all()
+        for round_ in range(1, ROUNDS + 1) if not host_counts else ():
             # ABBA: the pool that runs first alternates by round, so a machine that drifts (caches, other load)
             # favours neither.
             pools: tuple[int | None, ...] = (None, 4) if round_ % 2 else (4, None)
@@ -1025,6 +1168,8 @@ def run() -> None:
                 except Exception as exc:
                     print(f"could not drop {name}: {exc}")
     _report(capture, results)
+    if host_counts:
+        _report_hosts(results)
     print(f"(total {time.perf_counter() - started:.0f} s; logs in {LOGS.relative_to(ROOT)}/)")
 
 

@@ -100,17 +100,44 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 't
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# How long either end of a PostgreSQL session waits on a silent peer before it ends the session (see below).
+DATABASE_KEEPALIVE_IDLE_SECONDS = env.int("DATABASE_KEEPALIVE_IDLE_SECONDS", default=30)
+DATABASE_KEEPALIVE_INTERVAL_SECONDS = env.int("DATABASE_KEEPALIVE_INTERVAL_SECONDS", default=10)
+DATABASE_KEEPALIVE_COUNT = env.int("DATABASE_KEEPALIVE_COUNT", default=3)
+DATABASE_DEAD_PEER_SECONDS = (
+    DATABASE_KEEPALIVE_IDLE_SECONDS + DATABASE_KEEPALIVE_INTERVAL_SECONDS * DATABASE_KEEPALIVE_COUNT
+)
+DATABASE_SERVER_KEEPALIVES = env.bool("DATABASE_SERVER_KEEPALIVES", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that needs no round trip while the connection is quiet.
     DATABASES["default"]["ENGINE"] = "core.backends.postgresql"
-    # TCP keepalives from our side: a connection whose server vanished (a failover, a dropped network) is found
-    # dead in about a minute instead of TCP's two hours, so a worker waiting on it fails and retries. The URL's
-    # own parameters (?keepalives_idle=…) win.
+    # TCP keepalives on both ends of every session, so a silent peer is found dead after
+    # DATABASE_DEAD_PEER_SECONDS (30 s idle, then 3 probes 10 s apart) instead of TCP's two hours:
+    # - ours (libpq's keepalives_*, and tcp_user_timeout for what we sent and nobody acknowledged): a connection
+    #   whose server vanished (a failover, a dropped network) fails, and the worker waiting on it retries;
+    # - the server's (its tcp_keepalives_* and tcp_user_timeout, asked for in the session's startup options, which
+    #   PostgreSQL applies to that session's socket): a worker host that vanished without closing its sessions
+    #   (power lost, network cut) has them ended, and with them its advisory locks — a customer's Stripe events,
+    #   beat's lead — whatever the server's own configuration says (its default is the kernel's two hours).
+    #   A pooler that refuses startup options (PgBouncer without `ignore_startup_parameters = options`) needs
+    #   DATABASE_SERVER_KEEPALIVES=false, and the same values set on the server.
+    # The URL's own parameters (?keepalives_idle=…, ?options=…) win.
+    _keepalive_ms = DATABASE_DEAD_PEER_SECONDS * 1000
     DATABASES["default"]["OPTIONS"] = {
         "keepalives": 1,
-        "keepalives_idle": 30,
-        "keepalives_interval": 10,
-        "keepalives_count": 3,
+        "keepalives_idle": DATABASE_KEEPALIVE_IDLE_SECONDS,
+        "keepalives_interval": DATABASE_KEEPALIVE_INTERVAL_SECONDS,
+        "keepalives_count": DATABASE_KEEPALIVE_COUNT,
+        "tcp_user_timeout": _keepalive_ms,
+        **(
+            {
+                "options": f"-c tcp_keepalives_idle={DATABASE_KEEPALIVE_IDLE_SECONDS} "
+                f"-c tcp_keepalives_interval={DATABASE_KEEPALIVE_INTERVAL_SECONDS} "
+                f"-c tcp_keepalives_count={DATABASE_KEEPALIVE_COUNT} -c tcp_user_timeout={_keepalive_ms}"
+            }
+            if DATABASE_SERVER_KEEPALIVES
+            else {}
+        ),
         **DATABASES["default"].get("OPTIONS", {}),
     }
 # SQLite (the embedded default, or any DATABASE_URL=sqlite:///…) must hold the demo's real concurrency: API requests

@@ -99,10 +99,41 @@ def test_the_default_sqlite_database_is_wal_with_a_busy_timeout_and_immediate_tr
         "timeout": 5,
     }
     # PostgreSQL: none of SQLite's options; TCP keepalives, unless the URL sets its own.
-    keepalives = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+    # The server's own keepalives are asked for in the startup options (a vanished worker host's sessions end).
+    keepalives = {
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 60000,
+        "options": "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3 "
+        "-c tcp_user_timeout=60000",
+    }
     assert _probe(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate") == {
         "engine": "core.backends.postgresql",
         "options": keepalives,
+    }
+    # Behind a pooler that refuses startup options: ours only.
+    assert _probe(
+        tmp_path,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate",
+        DATABASE_SERVER_KEEPALIVES="false",
+    )["options"] == {name: value for name, value in keepalives.items() if name != "options"}
+    # Shorter, both ends alike.
+    assert _probe(
+        tmp_path,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate",
+        DATABASE_KEEPALIVE_IDLE_SECONDS="4",
+        DATABASE_KEEPALIVE_INTERVAL_SECONDS="2",
+        DATABASE_KEEPALIVE_COUNT="2",
+    )["options"] == {
+        "keepalives": 1,
+        "keepalives_idle": 4,
+        "keepalives_interval": 2,
+        "keepalives_count": 2,
+        "tcp_user_timeout": 8000,
+        "options": "-c tcp_keepalives_idle=4 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=2 "
+        "-c tcp_user_timeout=8000",
     }
     assert _probe(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate?keepalives_idle=5")[
         "options"
