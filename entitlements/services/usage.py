@@ -23,6 +23,7 @@ from entitlements.services.counters import (
     _counters_add,
     _events_insert,
     crossing_insert,
+    usage_events_of,
     usage_marks,
 )
 from entitlements.services.customers import customers_ensure
@@ -193,7 +194,11 @@ def usage_record_batch(
 def usage_record(*, project: Project, event: UsageInput) -> tuple[UsageEvent, bool]:
     """Records one usage event; returns it and whether it was new (the same id again is the stored event)."""
     _, _, inserted = usage_record_batch(project=project, events=[event], single=True)
-    stored = UsageEvent.objects.select_related("customer", "feature").get(project=project, event_id=event.id)
+    stored = (
+        usage_events_of(project_id=project.pk, event_ids=[event.id])
+        .select_related("customer", "feature")
+        .get()
+    )
     return stored, event.id in inserted
 
 
