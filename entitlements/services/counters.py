@@ -147,14 +147,15 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
 
 
 def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[UsageEvent]:
-    """The usage events of these tenant ids in the project, found through their keys: by primary key and month,
-    so each is read from its own partition."""
+    """The usage events of these tenant ids in the project, found through their keys: by primary key and, on
+    PostgreSQL, timestamp, so each is read from its own month's partition."""
     located = UsageEventKey.objects.filter(project_id=project_id, event_id__in=list(event_ids)).values_list(
         "usage_event_id", "timestamp"
     )
+    partitioned = connection.vendor == "postgresql"
     condition = Q()
     for pk, timestamp in located:
-        condition |= Q(pk=pk, timestamp=timestamp)
+        condition |= Q(pk=pk, timestamp=timestamp) if partitioned else Q(pk=pk)
     return (
         UsageEvent.objects.filter(condition, project_id=project_id)
         if condition
