@@ -27,7 +27,9 @@ async def _batches(port: int, secret: str, tag: str) -> tuple[float, list[float]
             {"id": f"warm-{tag}-{round_}-{i}", "customer": f"user-{i}", "feature": "api_calls", "quantity": 1}
             for i in range(50)
         ]
-        await _request(port, _raw("POST", "/api/v1/usage/batch", secret, json.dumps({"events": events}).encode()))
+        await _request(
+            port, _raw("POST", "/api/v1/usage/batch", secret, json.dumps({"events": events}).encode())
+        )
     latencies = []
     for b in range(BATCHES):
         events = [
@@ -77,7 +79,7 @@ def _fill(project: Any, feature: Any, customer_id: str, rows: int) -> float:
                 INSERT INTO {table} (id, project_id, customer_id, feature_id, event_id, kind, quantity, "timestamp",
                     properties, meter_status, meter_attempts, meter_error, created_at)
                 SELECT id, %s, %s, %s, event_id, 'usage', 1, ts, '{{"path": "/v1/things"}}', '', 0, '', ts FROM t
-                """,  # noqa: S608
+                """,
                 [first, min(first + step, rows) - 1, project.pk, project.pk, customer_id, feature.pk],
             )
     with connection.cursor() as cursor:
@@ -111,8 +113,12 @@ def run() -> None:
             large_rows = cursor.fetchone()[0]
         results["large"] = asyncio.run(_batches(port, secret, "large"))
         results["large_copy"] = _copy_rate(project, feature, customer_id)
-    print(f"\nUsage ingest, partitioned table, gunicorn + PostgreSQL + Redis; batches of {BATCH_SIZE:,} × {BATCHES}")
-    print(f"filled {LARGE_ROWS:,} events (+ keys) in {fill_seconds:.0f} s: {small_rows:,} → {large_rows:,} rows")
+    print(
+        f"\nUsage ingest, partitioned table, gunicorn + PostgreSQL + Redis; batches of {BATCH_SIZE:,} × {BATCHES}"
+    )
+    print(
+        f"filled {LARGE_ROWS:,} events (+ keys) in {fill_seconds:.0f} s: {small_rows:,} → {large_rows:,} rows"
+    )
     for size, rows in (("small", small_rows), ("large", large_rows)):
         batch, copy = results[size][0], results[f"{size}_copy"][0]
         print(

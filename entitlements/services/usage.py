@@ -99,11 +99,11 @@ def usage_record_batch(
                 code="feature_not_metered",
                 param=at(index, "feature"),
             )
-    structures = {
-        external_id: ent_cache.snapshot_get(
-            project=project, external_id=external_id, with_usage=False
-        ).structure
-        for external_id in {e.customer for e in events}
+    structures = {  # one cache read for every customer of the batch
+        external_id: snapshot.structure
+        for external_id, snapshot in ent_cache.snapshots_get(
+            project=project, external_ids=sorted({e.customer for e in events}), with_usage=False
+        ).items()
     }
     for event in events:  # a feature the cached structure does not list yet: read it from the database
         if event.feature not in structures[event.customer]["features"]:
