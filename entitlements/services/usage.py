@@ -28,6 +28,7 @@ from entitlements.services.counters import (
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
+from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.snapshot import FeatureEntry
 from events.services.record import event_record
 from projects.models import Project
@@ -155,6 +156,8 @@ def usage_record_batch(
         }
         for index, (event, timestamp, period) in enumerate(planned)
     ]
+    # Months without a partition yet get theirs before the batch's transaction, so its DDL locks end at once.
+    usage_partitions_ensure(months={month_of(timestamp) for _, timestamp, _ in planned})
     with transaction.atomic():
         inserted = _events_insert(rows)
         additions: dict[tuple[str, str, datetime], tuple[datetime, int]] = {}

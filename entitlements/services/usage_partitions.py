@@ -11,7 +11,7 @@ advisory lock and the second finds it made. On SQLite the table is plain and the
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -25,6 +25,9 @@ DEFAULT = f"{TABLE}_default"
 _LOCK_CLASS = (
     0x7573_6167  # "usag": the advisory-lock namespace of partition DDL (the month is the second key)
 )
+# A period keeps taking late usage this long after it ends at most (the largest `usage_grace_seconds` the
+# settings API accepts): until then it is not closed, and its months stay.
+LATE_USAGE_MAX = timedelta(days=7)
 # Months known to exist in this process (added once the transaction that saw or made them committed), so the
 # insert path checks a set, not the catalog.
 _known: set[date] = set()
@@ -131,8 +134,9 @@ def usage_partitions_drop(
 ) -> list[PartitionVerdict]:
     """Drops the whole partitions of the months that ended more than `older_than_months` (≥ 1) months before the
     current month began, with their events' keys, each in its own transaction with an audit row and a
-    `UsagePartitionDrop`. A month is kept (its verdict says why) while it holds usage of a period that has not
-    ended, or usage not yet reported to Stripe (pending or failed). `dry_run`: decides and changes nothing."""
+    `UsagePartitionDrop`. A month is kept (its verdict says why) while it holds usage of a period not closed (not
+    ended, or ended less than `LATE_USAGE_MAX` ago: late usage may still come), or usage not yet reported to
+    Stripe (pending or failed). `dry_run`: decides and changes nothing."""
     if older_than_months < 1:
         raise ValueError("older_than_months must be at least 1.")
     now = now or timezone.now()
@@ -166,18 +170,20 @@ def _verdict(cursor: object, month: date, table: str, now: datetime) -> Partitio
     verdict.events, unreported = cursor.fetchone()  # type: ignore[attr-defined]
     if unreported:
         verdict.refused.append(f"{unreported} event(s) not reported to Stripe yet (pending or failed)")
-    # Periods not ended that this month's usage counts in: the counters of periods starting before the month
-    # ends, ending after now, with an event of theirs here.
+    # Periods not closed that this month's usage counts in: the counters of periods starting before the month
+    # ends, ending after now less the longest late-usage window, with an event of theirs here.
     counters = connection.ops.quote_name(UsageCounter._meta.db_table)
     run(
         f"SELECT count(*) FROM {counters} c WHERE c.period_end > %s AND c.period_start < %s AND EXISTS ("  # noqa: S608
         f"SELECT 1 FROM {table} e WHERE e.customer_id = c.customer_id AND e.feature_id = c.feature_id "
         "AND e.period_start = c.period_start)",
-        [now, _bound(month_add(month, 1))],
+        [now - LATE_USAGE_MAX, _bound(month_add(month, 1))],
     )
     (open_periods,) = cursor.fetchone()  # type: ignore[attr-defined]
     if open_periods:
-        verdict.refused.append(f"usage of {open_periods} period(s) still open")
+        verdict.refused.append(
+            f"usage of {open_periods} period(s) not closed (open, or ended less than 7 days ago: late usage)"
+        )
     return verdict
 
 

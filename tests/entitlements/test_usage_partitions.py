@@ -4,7 +4,7 @@ concurrency, and retention that drops old months whole but never one with an ope
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -332,7 +332,10 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(old_months):
         "kept 2025-02 (entitlements_usageevent_p2025_02): 1 event(s) not reported to Stripe yet (pending or failed)"
         in lines
     )
-    assert "kept 2025-03 (entitlements_usageevent_p2025_03): usage of 1 period(s) still open" in lines
+    assert (
+        "kept 2025-03 (entitlements_usageevent_p2025_03): usage of 1 period(s) not closed (open, or ended less than 7 days ago: late usage)"
+        in lines
+    )
     assert lines[-1] == "Dry run: nothing was changed."
     assert sum(line.startswith("would make ") for line in lines) == 30 - 3  # 4 exist: this month and 3 ahead
     assert _state() == before
@@ -351,7 +354,7 @@ def test_retention_drops_old_months_exactly_and_refuses_open_or_unreported_ones(
     assert outcome["dropped"] == ["2025-01"]
     assert outcome["kept"] == [
         "2025-02: 1 event(s) not reported to Stripe yet (pending or failed)",
-        "2025-03: usage of 1 period(s) still open",
+        "2025-03: usage of 1 period(s) not closed (open, or ended less than 7 days ago: late usage)",
     ]
     months = [month for month, _ in usage_partitions.usage_partitions_list()]
     assert date(2025, 1, 1) not in months
@@ -368,8 +371,13 @@ def test_retention_drops_old_months_exactly_and_refuses_open_or_unreported_ones(
     )
     # Once reported and once the period ended, they go too; a second run then finds nothing to do.
     UsageEvent.objects.filter(event_id="feb-1").update(meter_status="reported")
-    UsageCounter.objects.update(period_end=datetime(2025, 4, 1, tzinfo=UTC))
-    assert usage_partitions_maintain() == {"made": [], "dropped": ["2025-02", "2025-03"], "kept": []}
+    UsageCounter.objects.update(
+        period_end=timezone.now() - timedelta(days=6, hours=23)
+    )  # late usage may come
+    late = "2025-03: usage of 1 period(s) not closed (open, or ended less than 7 days ago: late usage)"
+    assert usage_partitions_maintain() == {"made": [], "dropped": ["2025-02"], "kept": [late]}
+    UsageCounter.objects.update(period_end=timezone.now() - timedelta(days=7, minutes=1))
+    assert usage_partitions_maintain() == {"made": [], "dropped": ["2025-03"], "kept": []}
     assert UsageEvent.objects.count() == UsageEventKey.objects.count() == 0
     assert usage_partitions_maintain() == {"made": [], "dropped": [], "kept": []}
 
