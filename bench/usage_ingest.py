@@ -73,14 +73,22 @@ def _fill(project: Any, feature: Any, customer_id: str, rows: int) -> float:
                            now() - (n %% (90 * 24 * 60)) * interval '1 minute' AS ts
                     FROM generate_series(%s::bigint, %s::bigint) AS n
                 ), k AS (
-                    INSERT INTO {keys} (project_id, event_id, usage_event_id, "timestamp")
-                    SELECT %s, event_id, id, ts FROM t
+                    INSERT INTO {keys} (project_id, event_id, customer_id, usage_event_id, "timestamp")
+                    SELECT %s, event_id, %s, id, ts FROM t
                 )
                 INSERT INTO {table} (id, project_id, customer_id, feature_id, event_id, kind, quantity, "timestamp",
                     properties, meter_status, meter_attempts, meter_error, created_at)
                 SELECT id, %s, %s, %s, event_id, 'usage', 1, ts, '{{"path": "/v1/things"}}', '', 0, '', ts FROM t
                 """,
-                [first, min(first + step, rows) - 1, project.pk, project.pk, customer_id, feature.pk],
+                [
+                    first,
+                    min(first + step, rows) - 1,
+                    project.pk,
+                    customer_id,
+                    project.pk,
+                    customer_id,
+                    feature.pk,
+                ],
             )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {table}")

@@ -48,8 +48,8 @@ CREATE OR REPLACE FUNCTION tollgate_metered_consume(
 -- the UPDATE waits for a concurrent consume, PostgreSQL re-checks it against the row as that one left it.
 BEGIN
     -- The key first: a concurrent consume with the same id waits on it, then finds it taken.
-    INSERT INTO entitlements_usageeventkey (project_id, event_id, usage_event_id, "timestamp")
-    VALUES (p_project_id, p_event_id, p_id, p_at)
+    INSERT INTO entitlements_usageeventkey (project_id, event_id, customer_id, usage_event_id, "timestamp")
+    VALUES (p_project_id, p_event_id, p_customer_id, p_id, p_at)
     ON CONFLICT (project_id, event_id) DO NOTHING;
     IF NOT FOUND THEN
         o_outcome := 'duplicate';
@@ -105,8 +105,8 @@ $$;
 def keys_fill(apps: Any, schema_editor: Any) -> None:
     """Every event recorded so far claims its key (their ids were unique per project until now)."""
     schema_editor.execute(
-        'INSERT INTO entitlements_usageeventkey (project_id, event_id, usage_event_id, "timestamp") '
-        f'SELECT project_id, event_id, id, "timestamp" FROM {TABLE}'
+        'INSERT INTO entitlements_usageeventkey (project_id, event_id, customer_id, usage_event_id, "timestamp") '
+        f'SELECT project_id, event_id, customer_id, id, "timestamp" FROM {TABLE}'
     )
 
 
@@ -180,6 +180,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("entitlements", "0016_subscription_versions"),
         ("projects", "0005_field_labels"),
+        ("customers", "0004_customer_admin_list"),
     ]
 
     operations = [
@@ -202,6 +203,16 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("event_id", models.CharField(max_length=255, verbose_name="event ID (the tenant's)")),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="customers.customer",
+                    ),
+                ),
                 ("usage_event_id", models.CharField(max_length=40, verbose_name="usage event")),
                 ("timestamp", models.DateTimeField()),
             ],

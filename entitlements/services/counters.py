@@ -101,8 +101,8 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
             )
             cursor.execute(
                 f"WITH t AS MATERIALIZED (SELECT * FROM json_to_recordset(%s::json) AS t({record})), "  # noqa: S608
-                f'claimed AS (INSERT INTO {keys} (project_id, event_id, usage_event_id, "timestamp") '
-                'SELECT project_id, event_id, id, "timestamp" FROM t '
+                f'claimed AS (INSERT INTO {keys} (project_id, event_id, customer_id, usage_event_id, "timestamp") '
+                'SELECT project_id, event_id, customer_id, id, "timestamp" FROM t '
                 "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING usage_event_id) "
                 f"INSERT INTO {table} ({columns}) SELECT {columns} FROM t "
                 "WHERE t.id IN (SELECT usage_event_id FROM claimed) RETURNING event_id",
@@ -114,13 +114,19 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
         for start in range(0, len(rows), 500):
             part = rows[start : start + 500]
             cursor.execute(
-                f'INSERT INTO {keys} (project_id, event_id, usage_event_id, "timestamp") '  # noqa: S608
-                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(part))} "
+                f'INSERT INTO {keys} (project_id, event_id, customer_id, usage_event_id, "timestamp") '  # noqa: S608
+                f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(part))} "
                 "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id",
                 [
                     v
                     for row in part
-                    for v in (row["project_id"], row["event_id"], row["id"], _db_time(row["timestamp"]))
+                    for v in (
+                        row["project_id"],
+                        row["event_id"],
+                        row["customer_id"],
+                        row["id"],
+                        _db_time(row["timestamp"]),
+                    )
                 ],
             )
             claimed = {r[0] for r in cursor.fetchall()}

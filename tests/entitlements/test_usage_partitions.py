@@ -407,3 +407,19 @@ def test_on_sqlite_the_command_explains_and_changes_nothing(tenant_a, calls):
     )
     assert list(UsageEvent.objects.values_list("event_id", flat=True)) == ["old"]
     assert UsageEventKey.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_deleted_customer_takes_its_events_and_a_deleted_project_its_keys(tenant_a, tenant_b, calls):
+    project, cust = tenant_a.project, customer(tenant_a.project, "u1")
+    other = feature(tenant_b.project, "api_calls", Feature.Type.METERED)
+    now = timezone.now()
+    _events_insert([_row(project, cust, calls, "a-1", now)])
+    _events_insert([_row(tenant_b.project, customer(tenant_b.project, "u1"), other, "a-1", now)])
+    cust.delete()
+    assert list(UsageEvent.objects.values_list("project_id", "event_id")) == [(tenant_b.project.pk, "a-1")]
+    assert UsageEventKey.objects.filter(project=project).count() == 0
+    again = customer(project, "u1")  # the id is free again, as it was before the keys
+    assert _events_insert([_row(project, again, calls, "a-1", now)]) == {"a-1"}
+    project.delete()
+    assert list(UsageEventKey.objects.values_list("project_id", "event_id")) == [(tenant_b.project.pk, "a-1")]
