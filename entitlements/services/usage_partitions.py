@@ -31,6 +31,7 @@ LATE_USAGE_MAX = timedelta(days=7)
 # Months known to exist in this process (added once the transaction that saw or made them committed), so the
 # insert path checks a set, not the catalog.
 _known: set[date] = set()
+_uncommitted: set[date] = set()  # made by a transaction of this process that has not committed (yet)
 
 
 def partitioned() -> bool:
@@ -71,11 +72,22 @@ def usage_partitions_list() -> list[tuple[date, str]]:
 
 
 def usage_partitions_ensure(*, months: Iterable[date]) -> list[date]:
-    """Makes each month's partition that does not exist yet; returns the months made. Race-safe: the months are
-    taken in order under an advisory lock each, and checked again once it is held."""
+    """Makes each month's partition that does not exist yet; returns the months made. Race-safe: a missing month
+    is made under an advisory lock, after checking again once it is held."""
     if not partitioned():
         return []
     missing = sorted(set(months) - _known)
+    if not missing:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL",
+            [[partition_name(month) for month in missing]],
+        )
+        existing = {row[0] for row in cursor.fetchall()}
+    found = {month for month in missing if partition_name(month) in existing}
+    _known.update(found - _uncommitted)  # one this transaction made is known once it commits
+    missing = [month for month in missing if month not in found]
     if not missing:
         return []
     made: list[date] = []
@@ -89,7 +101,13 @@ def usage_partitions_ensure(*, months: Iterable[date]) -> list[date]:
                 if not cursor.fetchone()[0]:
                     _partition_make(cursor, month)
                     made.append(month)
-        transaction.on_commit(lambda: _known.update(missing))
+        _uncommitted.update(made)
+
+        def committed() -> None:
+            _known.update(missing)
+            _uncommitted.difference_update(made)
+
+        transaction.on_commit(committed)
     return made
 
 

@@ -50,6 +50,7 @@ def partitions_restored() -> Iterator[None]:
             cursor.execute(f"DROP TABLE {table}")
         cursor.execute(f"DELETE FROM {usage_partitions.DEFAULT}")
     usage_partitions._known.clear()
+    usage_partitions._uncommitted.clear()
 
 
 def _row(project: Any, cust: Any, feat: Any, event_id: str, at: datetime, **extra: Any) -> dict[str, Any]:
@@ -108,6 +109,7 @@ def _migrate(target: str | None = None) -> None:
         (target,) = (name for app, name in executor.loader.graph.leaf_nodes() if app == "entitlements")
     executor.migrate([("entitlements", target)])
     usage_partitions._known.clear()
+    usage_partitions._uncommitted.clear()
 
 
 @pytest.fixture
