@@ -10,13 +10,25 @@ from bench.setup import django_setup
 
 django_setup()
 
-from bench import auth, burst, deliveries, entitlements, leases, local_checks, metrics, pages, webhooks  # noqa: E402  (Django must be set up first)
+from bench import (  # noqa: E402  (Django must be set up first)
+    auth,
+    burst,
+    deliveries,
+    entitlements,
+    leases,
+    local_checks,
+    metrics,
+    pages,
+    usage_ingest,
+    webhooks,
+)
 
 BENCHMARKS = {
     "auth": auth,
     "deliveries": deliveries,
     "webhooks": webhooks,
     "entitlements": entitlements,
+    "usage_ingest": usage_ingest,
     "local_checks": local_checks,
     "leases": leases,
     "pages": pages,

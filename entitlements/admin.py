@@ -39,6 +39,7 @@ from entitlements.models import (
     Revocation,
     UsageCounter,
     UsageEvent,
+    UsagePartitionDrop,
     UsageThreshold,
 )
 from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
@@ -508,3 +509,12 @@ class ProductAccessAdmin(_ReadOnly):
 
     list_display = ["product", column("duration_days", "Access (days; empty: for life)")]
     list_select_related = ["product"]
+
+
+@admin.register(UsagePartitionDrop)
+class UsagePartitionDropAdmin(_ReadOnly):
+    """Months of usage events dropped by retention (`services.usage_partitions`, audited as
+    `usage_partition.drop`)."""
+
+    ordering = ["-dropped_at"]
+    list_display = ["month", "table", "events", "keys", column("dropped_at", "Dropped")]

@@ -282,8 +282,12 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
     reported: dict[str, int] = {}
     price: Price | None = None
     if customer is not None:
+        # Every event counted in a period happened at or after its start (a late one counts in the previous
+        # period only when it happened in it): the bound keeps the read to the period's months and index range.
         reported = dict(
-            UsageEvent.objects.filter(project=project, customer=customer, feature=feature, period_start=start)
+            UsageEvent.objects.filter(
+                project=project, customer=customer, feature=feature, period_start=start, timestamp__gte=start
+            )
             .exclude(meter_status=UsageEvent.MeterStatus.NONE)
             .values("meter_status")
             .annotate(total=Sum("quantity"))

@@ -1,8 +1,12 @@
-"""Entitlements' periodic work: holds past their expiry given back (`holds_expire`, beat every 30 s)."""
+"""Entitlements' periodic work: holds past their expiry given back (`holds_expire`, beat every 30 s); the usage
+events' monthly partitions made ahead and retention applied (`usage_partitions_maintain`, daily)."""
 
 from celery import shared_task
+from django.conf import settings
 
+from core.actors import Actor
 from entitlements.services.holds import holds_expire
+from entitlements.services.usage_partitions import usage_partitions_create_ahead, usage_partitions_drop
 
 
 @shared_task(name="entitlements.tasks.holds_expire", acks_late=True)
@@ -12,3 +16,21 @@ def holds_expire_sweep() -> int:
     while batch := holds_expire(limit=500):
         ended += batch
     return ended
+
+
+@shared_task(name="entitlements.tasks.usage_partitions_maintain", acks_late=True)
+def usage_partitions_maintain() -> dict[str, list[str]]:
+    """Makes the coming months' partitions (`USAGE_PARTITIONS_AHEAD`) and, when `USAGE_RETENTION_MONTHS` is set,
+    drops the months past it that may go; what it made, dropped and kept (with why). Idempotent: a second run
+    finds the months made and the old ones gone."""
+    made = usage_partitions_create_ahead(months_ahead=settings.USAGE_PARTITIONS_AHEAD)
+    verdicts = []
+    if settings.USAGE_RETENTION_MONTHS > 0:
+        verdicts = usage_partitions_drop(
+            older_than_months=settings.USAGE_RETENTION_MONTHS, actor=Actor.system("usage retention (beat)")
+        )
+    return {
+        "made": [f"{month:%Y-%m}" for month in made],
+        "dropped": [f"{v.month:%Y-%m}" for v in verdicts if v.droppable],
+        "kept": [f"{v.month:%Y-%m}: {'; '.join(v.refused)}" for v in verdicts if not v.droppable],
+    }

@@ -299,6 +299,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "entitlements.tasks.usage_report_sweep",
         "schedule": 30.0,
     },
+    # Usage events' monthly partitions: the coming months made, and USAGE_RETENTION_MONTHS applied when set.
+    "maintain-usage-partitions": {
+        "task": "entitlements.tasks.usage_partitions_maintain",
+        "schedule": crontab(hour=2, minute=23),
+    },
     # Holds past their expiry (a process that placed one and died, or never confirmed): their units go back.
     "expire-entitlement-holds": {
         "task": "entitlements.tasks.holds_expire",
@@ -407,6 +412,11 @@ CACHE_EPOCH_CHECK_SECONDS = env.float("CACHE_EPOCH_CHECK_SECONDS", default=1.0)
 STRIPE_EVENT_APPLIERS_PER_HOST = env.int("STRIPE_EVENT_APPLIERS_PER_HOST", default=None)
 HOST_SLOTS_DIR = env("HOST_SLOTS_DIR", default="")
 API_KEY_TOUCH_INTERVAL_SECONDS = env.int("API_KEY_TOUCH_INTERVAL_SECONDS", default=60)
+# Usage events' monthly partitions (PostgreSQL; entitlements/services/usage_partitions.py): months made ahead of
+# the current one by the daily beat task, and retention — whole months dropped once they ended more than this many
+# months before the current one began (0: keep everything, the default).
+USAGE_PARTITIONS_AHEAD = env.int("USAGE_PARTITIONS_AHEAD", default=3)
+USAGE_RETENTION_MONTHS = env.int("USAGE_RETENTION_MONTHS", default=0)
 
 # `GET /metrics` (Prometheus) requires `Authorization: Bearer <METRICS_TOKEN>` when set.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")

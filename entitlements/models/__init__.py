@@ -1,5 +1,5 @@
 """Grants, revocations, purchases, subscriptions (now and each version told), paid plan periods, usage counters, credit lots and holds (`records`); the
-tenant's thresholds and auto-recharges (`alerts`).
+tenant's thresholds and auto-recharges (`alerts`); the usage events' keys and dropped months (`partitions`).
 
 Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
 used + n WHERE used + n <= limit`, row locks on lots), so limits and balances hold under concurrency.
@@ -8,6 +8,7 @@ Django registers an app's models by importing `entitlements.models`, so this pac
 imports them from here (`from entitlements.models import CreditLot`)."""
 
 from entitlements.models.alerts import AutoRecharge, ThresholdCrossing, UsageThreshold
+from entitlements.models.partitions import UsageEventKey, UsagePartitionDrop
 from entitlements.models.records import (
     AllocationCounter,
     CreditLedgerEntry,
@@ -43,6 +44,8 @@ __all__ = [
     "ThresholdCrossing",
     "UsageCounter",
     "UsageEvent",
+    "UsageEventKey",
+    "UsagePartitionDrop",
     "UsageThreshold",
     "payment_disputed",
 ]

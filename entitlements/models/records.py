@@ -216,7 +216,7 @@ def payment_disputed(*, payment_status: str, dispute_status: str) -> bool:
 
 
 class UsageEvent(models.Model):
-    """A usage event, consume or release, idempotent by the tenant's `event_id` within the project."""
+    """A usage event, consume or release, idempotent by the tenant's `event_id` within the project (`UsageEventKey`)."""
 
     class Kind(models.TextChoices):
         USAGE = "usage"
@@ -230,9 +230,11 @@ class UsageEvent(models.Model):
         SKIPPED = "skipped"  # no Stripe customer to bill
         FAILED = "failed"  # gave up after the last attempt
 
-    # The busiest table: it carries only the indexes its queries use (the unique (project, event_id), the
-    # composite (customer, feature, -timestamp), feature for cascades, and the pending meter reports). Django's
-    # default single-column and `varchar_pattern_ops` indexes on the ids would double the cost of an insert.
+    # The busiest table: it carries only the indexes its queries use (the composite (customer, feature,
+    # -timestamp), feature for cascades, and the pending meter reports). Django's default single-column and
+    # `varchar_pattern_ops` indexes on the ids would double the cost of an insert. On PostgreSQL it is split into
+    # monthly partitions on `timestamp` (migration 0017, `services.usage_partitions`; its primary key there is
+    # (id, timestamp)), and the tenant's id is unique per project through `UsageEventKey`, not an index here.
     id = PublicIdField(prefix="uev")
     project = models.ForeignKey(
         "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
@@ -262,7 +264,6 @@ class UsageEvent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "event_id"], name="usage_event_id_unique"),
             models.CheckConstraint(condition=models.Q(quantity__gte=0), name="usage_quantity_not_negative"),
         ]
         indexes = [

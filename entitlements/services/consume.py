@@ -27,6 +27,7 @@ from entitlements.services.counters import (
     _events_insert,
     _metered_consume_pg,
     counted_cap,
+    usage_events_of,
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
@@ -74,7 +75,7 @@ def _replay(
 ) -> None:
     """The same id again: fine if it named the same thing (the first answer stands), else 409."""
     stored = (
-        UsageEvent.objects.filter(project=project, event_id=event_id)
+        usage_events_of(project_id=project.pk, event_ids=[event_id])
         .values_list("customer_id", "feature_id", "quantity", "kind")
         .first()
     )

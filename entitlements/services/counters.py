@@ -6,14 +6,17 @@ because counters change only here.
 """
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from entitlements import resolver
-from entitlements.models import AllocationCounter, ThresholdCrossing, UsageCounter, UsageEvent
+from entitlements.models import AllocationCounter, ThresholdCrossing, UsageCounter, UsageEvent, UsageEventKey
+from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.snapshot import FeatureEntry
 
 THRESHOLDS = (0.8, 1.0)
@@ -74,15 +77,22 @@ _RECORD_TYPES = {
 
 def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
     """Inserts usage events, skipping ids the project already has; returns the tenant ids actually inserted.
-    On PostgreSQL the rows travel as one JSON document (`json_to_recordset`): one parameter instead of 15,000,
-    encoded in C, so neither the driver nor the server handles a statement the size of the batch."""
+
+    Each event claims its key (`UsageEventKey`, unique per project across every month) and only the events whose
+    key was claimed are inserted. A concurrent insert of the same id waits on the key's index entry, then skips
+    it. Rows go in key order, so two batches sharing ids never wait on each other crosswise. On PostgreSQL it is
+    one statement, the rows travelling as one JSON document (`json_to_recordset`): one parameter instead of 15,000,
+    encoded in C, so neither the driver nor the server handles a statement the size of the batch; the months it
+    touches get their partitions first (`usage_partitions_ensure`: a set lookup once they exist)."""
     if not rows:
         return set()
+    rows = sorted(rows, key=lambda row: row["event_id"])
     table = connection.ops.quote_name(UsageEvent._meta.db_table)
+    keys = connection.ops.quote_name(UsageEventKey._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
-    conflict = "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            usage_partitions_ensure(months={month_of(row["timestamp"]) for row in rows})
             record = ", ".join(
                 f"{connection.ops.quote_name(c)} {_RECORD_TYPES.get(c, 'text')}" for c in _EVENT_COLUMNS
             )
@@ -90,8 +100,12 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
                 [{**row, "meter_attempts": 0, "meter_error": ""} for row in rows], default=_json_time
             )
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM json_to_recordset(%s::json) AS t({record}) "  # noqa: S608
-                f"{conflict}",
+                f"WITH t AS MATERIALIZED (SELECT * FROM json_to_recordset(%s::json) AS t({record})), "  # noqa: S608
+                f'claimed AS (INSERT INTO {keys} (project_id, event_id, customer_id, usage_event_id, "timestamp") '
+                'SELECT project_id, event_id, customer_id, id, "timestamp" FROM t '
+                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING usage_event_id) "
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM t "
+                "WHERE t.id IN (SELECT usage_event_id FROM claimed) RETURNING event_id",
                 [payload],
             )
             return {r[0] for r in cursor.fetchall()}
@@ -99,6 +113,26 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
         placeholders = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
         for start in range(0, len(rows), 500):
             part = rows[start : start + 500]
+            cursor.execute(
+                f'INSERT INTO {keys} (project_id, event_id, customer_id, usage_event_id, "timestamp") '  # noqa: S608
+                f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(part))} "
+                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id",
+                [
+                    v
+                    for row in part
+                    for v in (
+                        row["project_id"],
+                        row["event_id"],
+                        row["customer_id"],
+                        row["id"],
+                        _db_time(row["timestamp"]),
+                    )
+                ],
+            )
+            claimed = {r[0] for r in cursor.fetchall()}
+            part = [row for row in part if row["event_id"] in claimed]
+            if not part:
+                continue
             params: list[Any] = []
             for row in part:
                 full = {
@@ -111,11 +145,28 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
                     _db_time(full[c]) if isinstance(full[c], datetime) else full[c] for c in _EVENT_COLUMNS
                 ]
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(part))} {conflict}",  # noqa: S608
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(part))}",  # noqa: S608
                 params,
             )
-            inserted.update(r[0] for r in cursor.fetchall())
+            inserted.update(claimed)
         return inserted
+
+
+def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[UsageEvent]:
+    """The usage events of these tenant ids in the project, found through their keys: by primary key and, on
+    PostgreSQL, timestamp, so each is read from its own month's partition."""
+    located = UsageEventKey.objects.filter(project_id=project_id, event_id__in=list(event_ids)).values_list(
+        "usage_event_id", "timestamp"
+    )
+    partitioned = connection.vendor == "postgresql"
+    condition = Q()
+    for pk, timestamp in located:
+        condition |= Q(pk=pk, timestamp=timestamp) if partitioned else Q(pk=pk)
+    return (
+        UsageEvent.objects.filter(condition, project_id=project_id)
+        if condition
+        else UsageEvent.objects.none()
+    )
 
 
 def _json_time(value: Any) -> str:
@@ -234,6 +285,7 @@ def _metered_consume_pg(
     caller records it in a transaction together with `usage.threshold_reached`."""
     limit = counted_cap(entry)
     marks = sorted({units for _, units in usage_marks(entry)})
+    usage_partitions_ensure(months=[month_of(row["timestamp"])])
     params = [
         row["id"],
         row["project_id"],

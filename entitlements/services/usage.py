@@ -23,10 +23,12 @@ from entitlements.services.counters import (
     _counters_add,
     _events_insert,
     crossing_insert,
+    usage_events_of,
     usage_marks,
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
+from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.snapshot import FeatureEntry
 from events.services.record import event_record
 from projects.models import Project
@@ -98,11 +100,11 @@ def usage_record_batch(
                 code="feature_not_metered",
                 param=at(index, "feature"),
             )
-    structures = {
-        external_id: ent_cache.snapshot_get(
-            project=project, external_id=external_id, with_usage=False
-        ).structure
-        for external_id in {e.customer for e in events}
+    structures = {  # one cache read for every customer of the batch
+        external_id: snapshot.structure
+        for external_id, snapshot in ent_cache.snapshots_get(
+            project=project, external_ids=sorted({e.customer for e in events}), with_usage=False
+        ).items()
     }
     for event in events:  # a feature the cached structure does not list yet: read it from the database
         if event.feature not in structures[event.customer]["features"]:
@@ -154,6 +156,8 @@ def usage_record_batch(
         }
         for index, (event, timestamp, period) in enumerate(planned)
     ]
+    # Months without a partition yet get theirs before the batch's transaction, so its DDL locks end at once.
+    usage_partitions_ensure(months={month_of(timestamp) for _, timestamp, _ in planned})
     with transaction.atomic():
         inserted = _events_insert(rows)
         additions: dict[tuple[str, str, datetime], tuple[datetime, int]] = {}
@@ -193,7 +197,11 @@ def usage_record_batch(
 def usage_record(*, project: Project, event: UsageInput) -> tuple[UsageEvent, bool]:
     """Records one usage event; returns it and whether it was new (the same id again is the stored event)."""
     _, _, inserted = usage_record_batch(project=project, events=[event], single=True)
-    stored = UsageEvent.objects.select_related("customer", "feature").get(project=project, event_id=event.id)
+    stored = (
+        usage_events_of(project_id=project.pk, event_ids=[event.id])
+        .select_related("customer", "feature")
+        .get()
+    )
     return stored, event.id in inserted
 
 
