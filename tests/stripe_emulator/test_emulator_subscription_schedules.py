@@ -117,7 +117,8 @@ def test_a_second_phase_applies_at_the_period_end_and_the_schedule_completes(
     moved = client.v1.subscription_schedules.retrieve(schedule.id)
     assert plain(moved.current_phase) == {"start_date": end, "end_date": updated.phases[1].end_date}
     updates = [e for e in events(client, "customer.subscription.updated") if e.created >= end]
-    assert updates and updates[0].data.object["items"]["data"][0]["price"]["id"] == cheaper.id
+    assert updates
+    assert updates[0].data.object["items"]["data"][0]["price"]["id"] == cheaper.id
 
     clock.now = float(updated.phases[1].end_date + 60)
     emulator.advance(0)
