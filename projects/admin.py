@@ -41,6 +41,9 @@ _SETTINGS = (
     "default_product",
     "stripe_publishable_key",
     "refund_late_payments",
+    "proration_upgrade",
+    "proration_downgrade",
+    "proration_interval_change",
 )
 
 

@@ -205,7 +205,11 @@ class SubscriptionDetailApi(BaseApi):
             ),
         )
         proration_behavior = serializers.ChoiceField(
-            choices=["create_prorations", "none", "always_invoice"], default="create_prorations"
+            choices=["create_prorations", "none", "always_invoice"],
+            required=False,
+            help_text="Given, the change applies now with it, whatever the project's proration rule. Not "
+            "given, the rule for the change's direction decides: `now_prorate` (`create_prorations`, the "
+            "default), `now_no_proration` (`none`) or `period_end` (scheduled for the period's end).",
         )
         payment_behavior = serializers.ChoiceField(
             choices=[
@@ -282,7 +286,7 @@ class SubscriptionDetailApi(BaseApi):
             price=price,
             quantity=quantity,
             items=items,
-            proration_behavior=data["proration_behavior"],
+            proration_behavior=data.get("proration_behavior"),
             payment_behavior=data.get("payment_behavior"),
             promotion_code=data.get("promotion_code"),
             automatic_tax=data.get("automatic_tax"),
@@ -307,6 +311,21 @@ class SubscriptionPreviewOutput(serializers.Serializer[Any]):
     tax = serializers.IntegerField(help_text="Stripe Tax's amount (0 without automatic tax).")
     total = serializers.IntegerField(help_text="subtotal − discount + exclusive tax.")
     lines = SubscriptionPreviewLineOutput(many=True)
+    rule = serializers.ChoiceField(
+        choices=["now_prorate", "now_no_proration", "period_end", "requested"],
+        help_text="What decides the change: the project's proration rule for its direction, or `requested` "
+        "(the body's `proration_behavior`).",
+    )
+    change = serializers.ChoiceField(
+        choices=["upgrade", "downgrade", "interval_change"],
+        allow_null=True,
+        help_text="The change's direction (null for a change of no price, quantity or items).",
+    )
+    effective_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When a change deferred by the rule takes effect (the period's end; nothing is invoiced "
+        "now); null when it applies now.",
+    )
 
 
 class SubscriptionPreviewApi(BaseApi):
@@ -343,7 +362,7 @@ class SubscriptionPreviewApi(BaseApi):
             price=price,
             quantity=quantity,
             items=items,
-            proration_behavior=data["proration_behavior"],
+            proration_behavior=data.get("proration_behavior"),
             promotion_code=data.get("promotion_code"),
             automatic_tax=data.get("automatic_tax"),
         )

@@ -20,6 +20,7 @@ from stripe_emulator.core import ids
 from stripe_emulator.core.account import BaseBackend
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.products.models import is_metered
 from stripe_emulator.subscriptions.models import SubscriptionsBackend
 from stripe_emulator.subscriptions.models.base import ENDED_STATUSES, plan_of
 from stripe_emulator.subscriptions.periods import add_interval
@@ -92,7 +93,10 @@ class SchedulesBackend(BaseBackend):
                     "metadata": dict(item.get("metadata") or {}),
                     "plan": plan_of(price),
                     "price": price["id"],
-                    "quantity": 1 if item.get("quantity") is None else item["quantity"],
+                    # A metered price takes no quantity (usage is reported instead).
+                    "quantity": None
+                    if is_metered(price)
+                    else (1 if item.get("quantity") is None else item["quantity"]),
                     "tax_rates": [],
                 }
             )
@@ -406,7 +410,9 @@ class SchedulesBackend(BaseBackend):
             found = next((i for i in unmatched if i["price"]["id"] == price["id"]), None) or next(
                 (i for i in unmatched if i["price"]["product"] == price["product"]), None
             )
-            spec: dict[str, Any] = {"price": price["id"], "quantity": wanted["quantity"]}
+            spec: dict[str, Any] = {"price": price["id"]}
+            if wanted["quantity"] is not None:
+                spec["quantity"] = wanted["quantity"]
             if found is not None:
                 unmatched.remove(found)
                 spec["id"] = found["id"]
