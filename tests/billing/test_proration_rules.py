@@ -13,8 +13,6 @@ from django.utils import timezone
 from billing.models import Subscription
 from catalog.models import Feature
 from core.models import AuditLogEntry
-from customers.models import Customer
-from customers.services.customers import customer_ensure_stripe
 from events.models import Event
 from stripe_inbox.models import StripeEvent
 from tests.catalog import price_create, product_create
