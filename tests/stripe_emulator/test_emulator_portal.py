@@ -415,7 +415,7 @@ def test_the_portal_offers_only_plans_with_a_price_the_subscription_can_take(
                     "proration_behavior": "create_prorations",
                     "products": products,
                 }
-            }
+            },
         }
     )
     session = client.v1.billing_portal.sessions.create(
