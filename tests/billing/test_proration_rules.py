@@ -13,8 +13,12 @@ from django.utils import timezone
 from billing.models import Subscription
 from catalog.models import Feature
 from core.models import AuditLogEntry
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from events.models import Event
+from stripe_gateway.client import install_http_client
 from stripe_inbox.models import StripeEvent
+from tests.billing.test_lost_answers import Wire
 from tests.catalog import price_create, product_create
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 
@@ -195,3 +199,141 @@ def test_a_deferred_downgrade_takes_effect_at_the_period_end_through_a_test_cloc
     )[events_before:]
     assert "subscription.updated" in new_types
     assert "entitlements.updated" in new_types
+
+
+def _subscribed(api, tenant, sdk, stripe_webhooks, *, price="pro-monthly", quantity=1):
+    """A customer on the platform's clock with a saved card, subscribed through the API."""
+    api.post("/api/v1/customers", {"external_id": "user-1"}, key=tenant.key)
+    stripe_customer = customer_ensure_stripe(customer=Customer.objects.get(external_id="user-1"))
+    pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": stripe_customer}).id
+    sdk.v1.customers.update(stripe_customer, {"invoice_settings": {"default_payment_method": pm}})
+    created = api.post(
+        "/api/v1/subscriptions", {"customer": "user-1", "price": price, "quantity": quantity}, key=tenant.key
+    )
+    assert created.status_code == 201, created.json()
+    stripe_webhooks.deliver()
+    return created.json()
+
+
+def _live_items(sdk, stripe_subscription_id):
+    live = sdk.v1.subscriptions.retrieve(stripe_subscription_id)
+    return live, [(i.price.id, i.quantity) for i in live["items"].data]
+
+
+def test_a_second_change_replaces_the_pending_one_and_an_immediate_one_or_a_cancellation_drops_it(
+    api, platform_key, tenant_a, catalog, basic, stripe_sdk, stripe_webhooks
+):
+    sdk = stripe_sdk()
+    _rules(api, platform_key, tenant_a, proration_downgrade="period_end")
+    created = _subscribed(api, tenant_a, sdk, stripe_webhooks, quantity=3)
+    path = f"/api/v1/subscriptions/{created['id']}"
+    pro = catalog.pro_monthly.stripe_price_id
+
+    first = api.patch(path, {"price": "basic-monthly"}, key=tenant_a.key).json()
+    assert first["pending_change"]["items"] == [{"price": "basic-monthly", "quantity": 3}]
+    live, items = _live_items(sdk, created["stripe_subscription_id"])
+    schedule_id = live.schedule
+    # Fewer seats of Basic: a downgrade too, replacing the pending one on the same schedule.
+    second = api.patch(path, {"price": "basic-monthly", "quantity": 2}, key=tenant_a.key).json()
+    assert second["pending_change"]["items"] == [{"price": "basic-monthly", "quantity": 2}]
+    live, items = _live_items(sdk, created["stripe_subscription_id"])
+    assert (live.schedule, items) == (schedule_id, [(pro, 3)])
+    status, phases = _schedule_phases(sdk, schedule_id)
+    assert (status, [p[2] for p in phases]) == ("active", [[(pro, 3)], [(basic.stripe_price_id, 2)]])
+    assert len(sdk.v1.subscription_schedules.list().data) == 1
+
+    # An upgrade (the default rule: now, prorated) drops the pending downgrade first.
+    upgraded = api.patch(path, {"quantity": 4}, key=tenant_a.key)
+    assert upgraded.status_code == 200, upgraded.json()
+    assert (upgraded.json()["quantity"], upgraded.json()["pending_change"]) == (4, None)
+    live, items = _live_items(sdk, created["stripe_subscription_id"])
+    assert (live.schedule, items) == (None, [(pro, 4)])
+    released = sdk.v1.subscription_schedules.retrieve(schedule_id)
+    assert (released.status, released.released_subscription) == (
+        "released",
+        created["stripe_subscription_id"],
+    )
+    stripe_webhooks.deliver()
+    assert Subscription.objects.get(pk=created["id"]).pending_change is None
+
+    # A deferred change, then a cancellation at the period's end: the change is dropped, the cancel made.
+    api.patch(path, {"price": "basic-monthly"}, key=tenant_a.key)
+    schedule_id = sdk.v1.subscriptions.retrieve(created["stripe_subscription_id"]).schedule
+    canceled = api.post(f"{path}/cancel", {}, key=tenant_a.key)
+    assert canceled.status_code == 200, canceled.json()
+    assert (canceled.json()["cancel_at_period_end"], canceled.json()["pending_change"]) == (True, None)
+    live, items = _live_items(sdk, created["stripe_subscription_id"])
+    assert (live.schedule, live.cancel_at_period_end, items) == (None, True, [(pro, 4)])
+    assert sdk.v1.subscription_schedules.retrieve(schedule_id).status == "released"
+    # Nothing to defer to once it cancels at the period's end.
+    refused = api.patch(path, {"price": "basic-monthly"}, key=tenant_a.key)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "subscription_canceling")
+    assert sdk.v1.subscriptions.retrieve(created["stripe_subscription_id"]).schedule is None
+    stripe_webhooks.deliver()
+    assert Subscription.objects.get(pk=created["id"]).pending_change is None
+    assert [a.action for a in AuditLogEntry.objects.filter(action__startswith="subscription.")].count(
+        "subscription.change_scheduled"
+    ) == 3
+
+
+def test_the_request_proration_behavior_wins_and_now_no_proration_prorates_nothing(
+    api, platform_key, tenant_a, catalog, basic, stripe_sdk, stripe_webhooks
+):
+    sdk = stripe_sdk()
+    _rules(
+        api, platform_key, tenant_a, proration_downgrade="period_end", proration_upgrade="now_no_proration"
+    )
+    created = _subscribed(api, tenant_a, sdk, stripe_webhooks)
+    path = f"/api/v1/subscriptions/{created['id']}"
+
+    now = api.patch(path, {"price": "basic-monthly", "proration_behavior": "none"}, key=tenant_a.key)
+    assert now.status_code == 200, now.json()
+    assert (now.json()["price"], now.json()["pending_change"]) == ("basic-monthly", None)
+    live, items = _live_items(sdk, created["stripe_subscription_id"])
+    assert (live.schedule, items) == (None, [(basic.stripe_price_id, 1)])
+    assert sdk.v1.invoiceitems.list({"customer": live.customer}).data == []
+
+    preview = api.post(f"{path}/preview", {"price": "pro-monthly"}, key=tenant_a.key).json()
+    assert (preview["rule"], preview["change"], preview["effective_at"]) == (
+        "now_no_proration",
+        "upgrade",
+        None,
+    )
+    up = api.patch(path, {"price": "pro-monthly"}, key=tenant_a.key)
+    assert up.status_code == 200, up.json()
+    live, items = _live_items(sdk, created["stripe_subscription_id"])
+    assert items == [(catalog.pro_monthly.stripe_price_id, 1)]
+    assert sdk.v1.invoiceitems.list({"customer": live.customer}).data == []  # no proration at all
+
+
+def test_a_deferred_change_retried_after_lost_answers_is_made_once(
+    api, platform_key, tenant_a, catalog, basic, stripe_sdk, stripe_webhooks, stripe_emulator, settings
+):
+    sdk = stripe_sdk()
+    _rules(api, platform_key, tenant_a, proration_downgrade="period_end")
+    created = _subscribed(api, tenant_a, sdk, stripe_webhooks)
+    settings.STRIPE_MAX_NETWORK_RETRIES = 2
+    wire = Wire(stripe_emulator)
+    install_http_client(wire)
+    wire.lose("POST", "/v1/subscription_schedules", times=3)
+    wire.lose("POST", r"/v1/subscription_schedules/sub_sched_\w+", times=3)
+    path = f"/api/v1/subscriptions/{created['id']}"
+    headers = {"Idempotency-Key": "downgrade-1"}
+
+    first = api.patch(path, {"price": "basic-monthly"}, key=tenant_a.key, headers=headers)
+    assert first.status_code == 503, first.content
+    second = api.patch(path, {"price": "basic-monthly"}, key=tenant_a.key, headers=headers)
+    assert second.status_code == 503, second.content
+    third = api.patch(path, {"price": "basic-monthly"}, key=tenant_a.key, headers=headers)
+    assert third.status_code == 200, third.content
+    assert third.json()["pending_change"]["price"] == "basic-monthly"
+
+    schedules = sdk.v1.subscription_schedules.list().data
+    assert len(schedules) == 1
+    assert [(i.price, i.quantity) for i in schedules[0].phases[1]["items"]] == [(basic.stripe_price_id, 1)]
+    kinds = [
+        e.type for e in sdk.v1.events.list({"limit": 100}).data if e.type.startswith("subscription_schedule.")
+    ]
+    assert sorted(kinds) == ["subscription_schedule.created", "subscription_schedule.updated"]
+    creates = [r for r in wire.reached if r[:2] == ("POST", "/v1/subscription_schedules")]
+    assert len({key for _, _, key in creates}) == 1  # every attempt of the create under one key
