@@ -109,14 +109,6 @@ def items_update(
     return update, result
 
 
-def _may_have_pending(subscription: Subscription) -> bool:
-    """Whether the subscription may have a change pending at Stripe: one is mirrored, or the project defers some
-    changes (through the API or its portal, whose events may not have arrived yet)."""
-    project = subscription.project
-    rules = (project.proration_upgrade, project.proration_downgrade, project.proration_interval_change)
-    return bool(subscription.pending_change) or Project.ProrationRule.PERIOD_END in rules
-
-
 def _quantity_of(item: dict[str, Any]) -> dict[str, Any]:
     return {"quantity": item["quantity"]} if item.get("quantity") is not None else {}
 
@@ -185,10 +177,10 @@ def subscription_change(
     if proration_behavior is None:
         proration_behavior = "none" if rule == Project.ProrationRule.NOW_NO_PRORATION else "create_prorations"
     deferred = rule == Project.ProrationRule.PERIOD_END
-    if kind is not None and not deferred and _may_have_pending(subscription):
-        # Stripe is asked (the mirror may lag its schedule's events); nothing is sent when it holds none.
-        live = subscription_gateway(subscription).subscription_retrieve(subscription.stripe_subscription_id)
-        subscription_pending_drop(subscription=subscription, live=live)
+    # An immediate change of price, quantity or items drops a pending one first (its schedule released, read
+    # on Stripe's subscription: the mirror may lag), once everything is checked: else the schedule's next phase
+    # would undo this change at the period's end.
+    drop = kind is not None and not deferred
     if items is not None:
         return _items_change(
             subscription=subscription,
@@ -200,6 +192,7 @@ def subscription_change(
             promotion_code=promotion_code,
             automatic_tax=automatic_tax,
             deferred=deferred,
+            drop=drop,
         )
     check_change(subscription, price)
     check_one_interval(subscription, price)
@@ -218,6 +211,7 @@ def subscription_change(
             promotion_code=promotion_code,
             automatic_tax=automatic_tax,
             deferred=deferred,
+            drop=drop,
         )
 
 
@@ -233,6 +227,7 @@ def _price_change(
     promotion_code: str | None,
     automatic_tax: bool | None,
     deferred: bool = False,
+    drop: bool = False,
 ) -> Subscription:
     discount = subscription_discount_params(
         project=subscription.project,
@@ -242,9 +237,11 @@ def _price_change(
     )
     gateway = subscription_gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
-    state = stripe_state(live)
     item_id, live_price, live_quantity = primary_state(subscription, live)
     check_one_interval_live(live, item_id, price)
+    if drop:
+        live = subscription_pending_drop(subscription=subscription, live=live)
+    state = stripe_state(live)
     if automatic_tax is not None:
         subscription = _automatic_tax_write(subscription, actor, automatic_tax, reason, live)
     target = [item_id, price.stripe_price_id if price else live_price, quantity or live_quantity or 1]
@@ -325,6 +322,7 @@ def _items_change(
     promotion_code: str | None,
     automatic_tax: bool | None,
     deferred: bool = False,
+    drop: bool = False,
 ) -> Subscription:
     check_items(subscription, items)
     if automatic_tax:
@@ -340,6 +338,7 @@ def _items_change(
             promotion_code=promotion_code,
             automatic_tax=automatic_tax,
             deferred=deferred,
+            drop=drop,
         )
 
 
@@ -354,6 +353,7 @@ def _items_write(
     promotion_code: str | None,
     automatic_tax: bool | None,
     deferred: bool = False,
+    drop: bool = False,
 ) -> Subscription:
     discount = subscription_discount_params(
         project=subscription.project,
@@ -363,6 +363,8 @@ def _items_write(
     )
     gateway = subscription_gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    if drop:
+        live = subscription_pending_drop(subscription=subscription, live=live)
     state = stripe_state(live)
     if automatic_tax is not None:
         subscription = _automatic_tax_write(subscription, actor, automatic_tax, reason, live)

@@ -176,17 +176,18 @@ def subscription_change_at_period_end(
     if schedule_id:
         schedule = schedule_retrieve(gateway, schedule_id)
     else:
-        schedule = schedule_from_subscription(
-            gateway,
-            subscription.stripe_subscription_id,
-            idem=write_key(subscription, "schedule", {"from_subscription": True}, state),
-        )
-        if schedule.get("status") not in _OPEN:  # a replay of a schedule made (and released) before
+        source: dict[str, Any] = {"from_subscription": True}
+        for _ in range(50):
             schedule = schedule_from_subscription(
                 gateway,
                 subscription.stripe_subscription_id,
-                idem=write_key(subscription, "schedule", {"from_subscription": schedule["id"]}, state),
+                idem=write_key(subscription, "schedule", source, state),
             )
+            if schedule.get("status") in _OPEN:
+                break
+            # Stripe replayed a schedule this key made before, released since: the next key is derived from it,
+            # so a retry of this request walks the same keys to the same new schedule.
+            source = {"from_subscription": True, "after": schedule["id"]}
     current = schedule.get("current_phase") or {}
     phases = schedule.get("phases") or []
     now_phase = next((p for p in phases if p.get("start_date") == current.get("start_date")), phases[0])
