@@ -262,7 +262,12 @@ class SubscriptionDetailApi(BaseApi):
             "(`param` naming the index); 409 `subscription_ended`, `currency_mismatch`, "
             "`already_subscribed` (an item or price adds a product another live subscription of the "
             "customer has); 402 when the card is declined. `automatic_tax` turns Stripe Tax on or off (alone or with a change; 400 "
-            "`tax_behavior_unspecified`, `customer_tax_location_invalid`)."
+            "`tax_behavior_unspecified`, `customer_tax_location_invalid`). The project's proration rule for "
+            "the change's direction (upgrade, downgrade, interval change) decides when it applies unless the "
+            "body gives `proration_behavior`: a `period_end` change is scheduled at Stripe for the end of the "
+            "period and shown in `pending_change` (a later change replaces it, an immediate one drops it); "
+            "409 `subscription_canceling` for one on a subscription that cancels then, 400 "
+            "`parameter_conflict` with a `promotion_code`."
         ),
         request=InputSerializer,
         responses=SubscriptionOutput,
@@ -343,8 +348,11 @@ class SubscriptionPreviewApi(BaseApi):
             "with them; for a change of billing interval, the invoice made at once (the new period in full, "
             "the unused time credited). A `promotion_code` shows its discount (nothing is redeemed) and "
             "`automatic_tax` the tax with Stripe Tax on or off (nothing is turned on). Amounts in minor "
-            "units; period bounds are Unix seconds. Changes nothing, at Stripe or here. Errors as for the "
-            "change: 400 `parameter_missing`, `price_not_recurring`, `interval_mismatch`, "
+            "units; period bounds are Unix seconds. `rule`, `change` and `effective_at` say what the "
+            "project's proration rule will do: a change deferred to the period's end invoices nothing now "
+            "(`amount_due` 0, no lines, `effective_at` the period's end). Changes nothing, at Stripe or here. "
+            "Errors as for the "
+            "change: 400 `parameter_missing`, `parameter_conflict`, `price_not_recurring`, `interval_mismatch`, "
             "`promotion_code_invalid`, `tax_behavior_unspecified`, `customer_tax_location_invalid`; 409 "
             "`subscription_ended`, `currency_mismatch`, `already_subscribed`."
         ),
