@@ -200,6 +200,25 @@ def test_a_deferred_downgrade_takes_effect_at_the_period_end_through_a_test_cloc
     assert "subscription.updated" in new_types
     assert "entitlements.updated" in new_types
 
+    # Through Basic's first period: the schedule completes and releases the subscription, which renews on Basic.
+    _advance(
+        api, tenant_a, clock, datetime.fromtimestamp(next_end, UTC) + timedelta(hours=1), stripe_webhooks
+    )
+    schedule = sdk.v1.subscription_schedules.retrieve(sdk.v1.subscription_schedules.list().data[0].id)
+    assert (schedule.status, schedule.released_subscription) == (
+        "completed",
+        created["stripe_subscription_id"],
+    )
+    live = sdk.v1.subscriptions.retrieve(created["stripe_subscription_id"])
+    assert (live.schedule, [(i.price.id, i.quantity) for i in live["items"].data]) == (
+        None,
+        [(basic.stripe_price_id, 1)],
+    )
+    assert sdk.v1.invoices.retrieve(live.latest_invoice).amount_paid == 1000
+    subscription.refresh_from_db()
+    assert (subscription.price_id, subscription.pending_change) == (basic.pk, None)
+    assert _calls_limit(api, tenant_a) == 100
+
 
 def _subscribed(api, tenant, sdk, stripe_webhooks, *, price="pro-monthly", quantity=1):
     """A customer on the platform's clock with a saved card, subscribed through the API."""
@@ -291,7 +310,7 @@ def test_the_request_proration_behavior_wins_and_now_no_proration_prorates_nothi
     assert (now.json()["price"], now.json()["pending_change"]) == ("basic-monthly", None)
     live, items = _live_items(sdk, created["stripe_subscription_id"])
     assert (live.schedule, items) == (None, [(basic.stripe_price_id, 1)])
-    assert sdk.v1.invoiceitems.list({"customer": live.customer}).data == []
+    assert sdk.v1.invoice_items.list({"customer": live.customer}).data == []
 
     preview = api.post(f"{path}/preview", {"price": "pro-monthly"}, key=tenant_a.key).json()
     assert (preview["rule"], preview["change"], preview["effective_at"]) == (
@@ -303,7 +322,7 @@ def test_the_request_proration_behavior_wins_and_now_no_proration_prorates_nothi
     assert up.status_code == 200, up.json()
     live, items = _live_items(sdk, created["stripe_subscription_id"])
     assert items == [(catalog.pro_monthly.stripe_price_id, 1)]
-    assert sdk.v1.invoiceitems.list({"customer": live.customer}).data == []  # no proration at all
+    assert sdk.v1.invoice_items.list({"customer": live.customer}).data == []  # no proration at all
 
 
 def test_a_deferred_change_retried_after_lost_answers_is_made_once(
