@@ -179,3 +179,31 @@ def test_a_schedule_for_a_customer_starts_its_subscription(client: stripe.Stripe
     sub = client.v1.subscriptions.retrieve(schedule.subscription)
     assert (sub.schedule, sub["items"].data[0].quantity) == (schedule.id, 3)
     assert client.v1.invoices.retrieve(sub.latest_invoice).amount_paid == 4500
+
+
+def test_a_phase_at_another_interval_restarts_the_period_at_the_phase_start(
+    client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
+) -> None:
+    sub, price = _subscribed(client, 3000)
+    yearly = recurring_price(client, 30000, interval="year", product=price.product)
+    start, end = item_period(sub)
+    schedule = client.v1.subscription_schedules.create({"from_subscription": sub.id})
+    client.v1.subscription_schedules.update(
+        schedule.id,
+        {
+            "phases": [
+                {"items": [{"price": price.id, "quantity": 1}], "start_date": start, "end_date": end},
+                {"items": [{"price": yearly.id, "quantity": 1}], "iterations": 1},
+            ]
+        },
+    )
+    clock.now = float(end + 60)
+    emulator.advance(0)
+    live = client.v1.subscriptions.retrieve(sub.id)
+    assert [(i.price.id, i.quantity) for i in live["items"].data] == [(yearly.id, 1)]
+    new_start, new_end = item_period(live)
+    assert new_start == end
+    assert new_end - new_start in (365 * 86_400, 366 * 86_400)
+    invoice = client.v1.invoices.retrieve(live.latest_invoice)
+    assert (invoice.billing_reason, invoice.amount_paid) == ("subscription_update", 30000)
+    assert client.v1.subscription_schedules.retrieve(schedule.id).current_phase.end_date == new_end
