@@ -239,7 +239,7 @@ class SchedulesBackend(BaseBackend):
                 "Missing required param: phases.", code="parameter_missing", param="phases"
             )
         now = self.now()
-        start = now if start_date in (None, "now") else int(start_date)  # type: ignore[arg-type]
+        start = now if start_date in (None, "now") else int(start_date)
         currency = self.subs._price(phases[0]["items"][0]["price"], "phases[0][items][0][price]")["currency"]
         schedule = self._new(cust["id"], end_behavior, metadata)
         schedule["phases"] = self._phases(phases, start, currency)

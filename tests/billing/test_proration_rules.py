@@ -6,6 +6,7 @@ only then do the mirror, the entitlements and the tenant events change. A second
 one, an immediate change or a cancellation drops it, and the defaults keep today's behaviour."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
@@ -23,6 +24,8 @@ from tests.catalog import price_create, product_create
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 
 pytestmark = pytest.mark.django_db
+
+RETURN = "https://app.example.com/account"
 
 
 def _z(value: datetime) -> str:
@@ -356,3 +359,49 @@ def test_a_deferred_change_retried_after_lost_answers_is_made_once(
     assert sorted(kinds) == ["subscription_schedule.created", "subscription_schedule.updated"]
     creates = [r for r in wire.reached if r[:2] == ("POST", "/v1/subscription_schedules")]
     assert len({key for _, _, key in creates}) == 1  # every attempt of the create under one key
+
+
+def test_the_portal_follows_the_rules(
+    api, platform_key, tenant_a, catalog, basic, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """The portal's configuration at Stripe carries the rules (`proration_behavior` from the upgrade rule,
+    `schedule_at_period_end` conditions for deferred downgrades and interval changes), and a downgrade made in
+    the emulator's portal page is scheduled: Tollgate mirrors it as the subscription's `pending_change`."""
+    sdk = stripe_sdk()
+    _rules(
+        api,
+        platform_key,
+        tenant_a,
+        proration_upgrade="now_no_proration",
+        proration_downgrade="period_end",
+        proration_interval_change="period_end",
+    )
+    created = _subscribed(api, tenant_a, sdk, stripe_webhooks, quantity=2)
+    end = _ts(created["current_period_end"])
+    portal = api.post("/api/v1/portal", {"customer": "user-1", "return_url": RETURN}, key=tenant_a.key).json()
+    tenant_a.project.refresh_from_db()
+    config = sdk.v1.billing_portal.configurations.retrieve(tenant_a.project.stripe_portal_configuration_id)
+    update = config.features.subscription_update
+    assert update.proration_behavior == "none"
+    assert [c.type for c in update.schedule_at_period_end.conditions] == [
+        "decreasing_item_amount",
+        "shortening_interval",
+    ]
+
+    switched = stripe_emulator.handle(
+        "POST",
+        f"{urlsplit(portal['url']).path}/subscriptions/{created['stripe_subscription_id']}/update",
+        body=f"price={basic.stripe_price_id}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert switched.status == 303
+    stripe_webhooks.deliver()
+    live, items = _live_items(sdk, created["stripe_subscription_id"])
+    assert items == [(catalog.pro_monthly.stripe_price_id, 2)]
+    assert live.schedule is not None
+    mirrored = api.get(f"/api/v1/subscriptions/{created['id']}", key=tenant_a.key).json()
+    assert (mirrored["price"], mirrored["pending_change"]["items"]) == (
+        "pro-monthly",
+        [{"price": "basic-monthly", "quantity": 2}],
+    )
+    assert _ts(mirrored["pending_change"]["effective_at"]) == end
