@@ -247,9 +247,17 @@ def subscription_pending_drop(*, subscription: Subscription, live: dict[str, Any
     return gateway.subscription_retrieve(subscription.stripe_subscription_id)
 
 
-def schedule_apply(*, account: str, stripe_schedule: dict[str, Any], event_created: int) -> bool:
+class ScheduleAmbiguous(Exception):
+    """Two schedule events in the same second that say different things: only Stripe knows which is current."""
+
+
+def schedule_apply(
+    *, account: str, stripe_schedule: dict[str, Any], event_created: int, force: bool = False
+) -> bool:
     """Mirrors the change a `subscription_schedule.*` event's schedule holds on its subscription (the one it
-    drives, or released), unless a newer schedule event was applied already. Returns whether it was applied."""
+    drives, or released), unless a newer schedule event was applied already (`force`: the schedule as Stripe has
+    it now, read after an ambiguous event). Returns whether it was applied. Raises ScheduleAmbiguous for an
+    event as old as the last applied one that says something else."""
     customer = customer_for_stripe(
         account=account, stripe_customer_id=stripe_id(stripe_schedule.get("customer"))
     )
@@ -267,7 +275,16 @@ def schedule_apply(*, account: str, stripe_schedule: dict[str, Any], event_creat
         return False
     pending = pending_change_of(project=subscription.project, stripe_schedule=stripe_schedule)
     with transaction.atomic():
-        updated = Subscription.objects.filter(
-            pk=subscription.pk, schedule_event_created__lte=event_created
-        ).update(pending_change=pending, schedule_event_created=event_created)
-    return bool(updated)
+        rows = Subscription.objects.filter(pk=subscription.pk)
+        if force:
+            rows.update(pending_change=pending)
+            return True
+        updated = rows.filter(schedule_event_created__lt=event_created).update(
+            pending_change=pending, schedule_event_created=event_created
+        )
+        if updated:
+            return True
+        current = rows.values_list("pending_change", "schedule_event_created").first()
+    if current is not None and current[1] == event_created and current[0] != pending:
+        raise ScheduleAmbiguous
+    return False
