@@ -314,6 +314,7 @@ def test_the_request_proration_behavior_wins_and_now_no_proration_prorates_nothi
     live, items = _live_items(sdk, created["stripe_subscription_id"])
     assert (live.schedule, items) == (None, [(basic.stripe_price_id, 1)])
     assert sdk.v1.invoice_items.list({"customer": live.customer}).data == []
+    stripe_webhooks.deliver()  # the direction of the next change is read on the mirror
 
     preview = api.post(f"{path}/preview", {"price": "pro-monthly"}, key=tenant_a.key).json()
     assert (preview["rule"], preview["change"], preview["effective_at"]) == (
