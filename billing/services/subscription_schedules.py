@@ -18,7 +18,7 @@ from billing.models import Subscription
 from billing.services.subscription_items import ItemSpec
 from billing.services.subscription_stripe_writes import (
     apply_now,
-    audited,
+    audit_state,
     stripe_state,
     subscription_gateway,
     write_key,
@@ -27,6 +27,7 @@ from catalog.models import Price
 from catalog.pricing import price_amount
 from catalog.selectors import price_for_stripe
 from core.actors import Actor
+from core.audit import audit_record
 from core.errors import Conflict
 from customers.services.customers import customer_for_stripe
 from projects.models import Project
@@ -136,7 +137,24 @@ def _phase_items(phase: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _pairs(items: list[dict[str, Any]]) -> list[list[Any]]:
-    return sorted([item["price"], item.get("quantity")] for item in items)
+    pairs = [[item["price"], item.get("quantity")] for item in items]
+    return sorted(pairs, key=lambda pair: (pair[0], -1 if pair[1] is None else pair[1]))
+
+
+def _audited(
+    subscription: Subscription, actor: Actor, reason: str, before: Subscription, after: Subscription
+) -> None:
+    """`subscription.change_scheduled`, with the pending change before and after besides the usual state."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="subscription.change_scheduled",
+            target=subscription,
+            project=subscription.project,
+            reason=reason,
+            before={**audit_state(before), "pending_change": before.pending_change},
+            after={**audit_state(after), "pending_change": after.pending_change},
+        )
 
 
 def subscription_change_at_period_end(
@@ -169,9 +187,7 @@ def subscription_change_at_period_end(
         # Back to the items in force: nothing left to change at the period's end.
         result = apply_now(subscription, subscription_pending_drop(subscription=subscription, live=live))
         result.pending_change = None
-        audited(
-            result, "subscription.change_scheduled", actor, reason, _with_pending(subscription, live), result
-        )
+        _audited(result, actor, reason, _with_pending(subscription, live), result)
         return result
     if schedule_id:
         schedule = schedule_retrieve(gateway, schedule_id)
@@ -221,7 +237,7 @@ def subscription_change_at_period_end(
         )
     result = apply_now(subscription, live)
     result.pending_change = pending_change_of(project=subscription.project, stripe_schedule=answer)
-    audited(result, "subscription.change_scheduled", actor, reason, _with_pending(subscription, live), result)
+    _audited(result, actor, reason, _with_pending(subscription, live), result)
     return result
 
 

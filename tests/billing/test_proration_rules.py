@@ -176,6 +176,14 @@ def test_a_deferred_downgrade_takes_effect_at_the_period_end_through_a_test_cloc
     )
     audit = AuditLogEntry.objects.get(action="subscription.change_scheduled")
     assert (audit.before["price"], audit.after["price"]) == ("pro-monthly", "pro-monthly")
+    assert audit.before["pending_change"] is None
+    assert audit.after["pending_change"] == {
+        "stripe_schedule_id": live.schedule,
+        "price": "basic-monthly",
+        "quantity": 1,
+        "items": [["basic-monthly", 1]],
+        "effective_at": end,
+    }
     events_before = Event.objects.filter(project=tenant_a.project).count()
 
     # An hour before the period ends: nothing has changed yet.
