@@ -207,6 +207,20 @@ class SubscriptionItemOutput(serializers.Serializer[Any]):
     usage_type = serializers.ChoiceField(choices=Price.UsageType.choices)
 
 
+class PendingChangeItemOutput(serializers.Serializer[Any]):
+    price = serializers.CharField(help_text="The price's key (Stripe's id for a price not in the catalog).")
+    quantity = serializers.IntegerField(allow_null=True, help_text="Null for a metered price.")
+
+
+class PendingChangeOutput(serializers.Serializer[Any]):
+    """A change scheduled for the end of the current period (a proration rule `period_end`)."""
+
+    price = serializers.CharField(allow_null=True, help_text="The primary item's price after the change.")
+    quantity = serializers.IntegerField(allow_null=True, help_text="The primary item's quantity after it.")
+    items = PendingChangeItemOutput(many=True, help_text="Every item after the change.")
+    effective_at = serializers.DateTimeField(help_text="When it takes effect: the current period's end.")
+
+
 class SubscriptionOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="subscription")
@@ -232,6 +246,26 @@ class SubscriptionOutput(serializers.Serializer[Any]):
     discount = serializers.SerializerMethodField(
         help_text="The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null."
     )
+
+    pending_change = serializers.SerializerMethodField(
+        help_text="A change scheduled for the end of the current period (the project's proration rule "
+        "`period_end`), or null. It takes effect when the period ends; a later change replaces it, a "
+        "cancellation drops it."
+    )
+
+    @extend_schema_field(PendingChangeOutput(allow_null=True))
+    def get_pending_change(self, obj: Subscription) -> dict[str, Any] | None:
+        pending = obj.pending_change
+        if not pending:
+            return None
+        return {
+            "price": pending.get("price"),
+            "quantity": pending.get("quantity"),
+            "items": [
+                {"price": price, "quantity": quantity} for price, quantity in pending.get("items") or []
+            ],
+            "effective_at": api_time(from_timestamp(pending.get("effective_at"))),
+        }
 
     @extend_schema_field(SubscriptionDiscountOutput(allow_null=True))
     def get_discount(self, obj: Subscription) -> dict[str, Any] | None:

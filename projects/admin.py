@@ -41,6 +41,17 @@ _SETTINGS = (
     "default_product",
     "stripe_publishable_key",
     "refund_late_payments",
+    "proration_upgrade",
+    "proration_downgrade",
+    "proration_interval_change",
+)
+
+
+_SET_BY_A_CHANGE = (
+    "refund_late_payments",
+    "proration_upgrade",
+    "proration_downgrade",
+    "proration_interval_change",
 )
 
 
@@ -90,8 +101,10 @@ class ProjectAdmin(admin.ModelAdmin):
     actions = ["suspend", "reactivate"]
 
     def get_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
-        if obj is None:  # create's settings (refund_late_payments is set by a change)
-            return ("slug", *(name for name in _SETTINGS if name != "refund_late_payments"))
+        if (
+            obj is None
+        ):  # create's settings (refund_late_payments and the proration rules are set by a change)
+            return ("slug", *(name for name in _SETTINGS if name not in _SET_BY_A_CHANGE))
         return (
             "id",
             "slug",

@@ -20,6 +20,13 @@ class Project(models.Model):
         CHECKOUT = "checkout"
         INTENT = "intent"
 
+    class ProrationRule(models.TextChoices):
+        """When a subscription change of one direction takes effect, and how it is charged."""
+
+        NOW_PRORATE = "now_prorate", "now, with prorations"
+        NOW_NO_PRORATION = "now_no_proration", "now, without prorations"
+        PERIOD_END = "period_end", "at the end of the current period"
+
     id = PublicIdField(prefix="proj")
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
@@ -53,6 +60,25 @@ class Project(models.Model):
     # The project's billing portal configuration at Stripe (offers only this project's prices).
     stripe_portal_configuration_id = models.CharField(
         max_length=100, blank=True, verbose_name="Stripe portal configuration"
+    )
+    # Proration rules (billing.services.subscription_rules): what a subscription change does, per direction.
+    proration_upgrade = models.CharField(
+        max_length=20,
+        choices=ProrationRule.choices,
+        default=ProrationRule.NOW_PRORATE,
+        verbose_name="upgrades take effect",
+    )
+    proration_downgrade = models.CharField(
+        max_length=20,
+        choices=ProrationRule.choices,
+        default=ProrationRule.NOW_PRORATE,
+        verbose_name="downgrades take effect",
+    )
+    proration_interval_change = models.CharField(
+        max_length=20,
+        choices=ProrationRule.choices,
+        default=ProrationRule.NOW_PRORATE,
+        verbose_name="billing interval changes take effect",
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")

@@ -55,6 +55,7 @@ def _subscription(s: Subscription) -> dict[str, Any]:
         "stripe_subscription_id": s.stripe_subscription_id,
         "created_at": _z(s.created_at),
         "discount": None,  # none redeemed here (tests/billing/test_coupons.py shows one)
+        "pending_change": None,  # none scheduled here (tests/billing/test_proration_rules.py shows one)
     }
 
 

@@ -205,7 +205,11 @@ class SubscriptionDetailApi(BaseApi):
             ),
         )
         proration_behavior = serializers.ChoiceField(
-            choices=["create_prorations", "none", "always_invoice"], default="create_prorations"
+            choices=["create_prorations", "none", "always_invoice"],
+            required=False,
+            help_text="Given, the change applies now with it, whatever the project's proration rule. Not "
+            "given, the rule for the change's direction decides: `now_prorate` (`create_prorations`, the "
+            "default), `now_no_proration` (`none`) or `period_end` (scheduled for the period's end).",
         )
         payment_behavior = serializers.ChoiceField(
             choices=[
@@ -258,7 +262,12 @@ class SubscriptionDetailApi(BaseApi):
             "(`param` naming the index); 409 `subscription_ended`, `currency_mismatch`, "
             "`already_subscribed` (an item or price adds a product another live subscription of the "
             "customer has); 402 when the card is declined. `automatic_tax` turns Stripe Tax on or off (alone or with a change; 400 "
-            "`tax_behavior_unspecified`, `customer_tax_location_invalid`)."
+            "`tax_behavior_unspecified`, `customer_tax_location_invalid`). The project's proration rule for "
+            "the change's direction (upgrade, downgrade, interval change) decides when it applies unless the "
+            "body gives `proration_behavior`: a `period_end` change is scheduled at Stripe for the end of the "
+            "period and shown in `pending_change` (a later change replaces it, an immediate one drops it); "
+            "409 `subscription_canceling` for one on a subscription that cancels then, 400 "
+            "`parameter_conflict` with a `promotion_code`."
         ),
         request=InputSerializer,
         responses=SubscriptionOutput,
@@ -282,7 +291,7 @@ class SubscriptionDetailApi(BaseApi):
             price=price,
             quantity=quantity,
             items=items,
-            proration_behavior=data["proration_behavior"],
+            proration_behavior=data.get("proration_behavior"),
             payment_behavior=data.get("payment_behavior"),
             promotion_code=data.get("promotion_code"),
             automatic_tax=data.get("automatic_tax"),
@@ -307,6 +316,21 @@ class SubscriptionPreviewOutput(serializers.Serializer[Any]):
     tax = serializers.IntegerField(help_text="Stripe Tax's amount (0 without automatic tax).")
     total = serializers.IntegerField(help_text="subtotal − discount + exclusive tax.")
     lines = SubscriptionPreviewLineOutput(many=True)
+    rule = serializers.ChoiceField(
+        choices=["now_prorate", "now_no_proration", "period_end", "requested"],
+        help_text="What decides the change: the project's proration rule for its direction, or `requested` "
+        "(the body's `proration_behavior`).",
+    )
+    change = serializers.ChoiceField(
+        choices=["upgrade", "downgrade", "interval_change"],
+        allow_null=True,
+        help_text="The change's direction (null for a change of no price, quantity or items).",
+    )
+    effective_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When a change deferred by the rule takes effect (the period's end; nothing is invoiced "
+        "now); null when it applies now.",
+    )
 
 
 class SubscriptionPreviewApi(BaseApi):
@@ -324,8 +348,11 @@ class SubscriptionPreviewApi(BaseApi):
             "with them; for a change of billing interval, the invoice made at once (the new period in full, "
             "the unused time credited). A `promotion_code` shows its discount (nothing is redeemed) and "
             "`automatic_tax` the tax with Stripe Tax on or off (nothing is turned on). Amounts in minor "
-            "units; period bounds are Unix seconds. Changes nothing, at Stripe or here. Errors as for the "
-            "change: 400 `parameter_missing`, `price_not_recurring`, `interval_mismatch`, "
+            "units; period bounds are Unix seconds. `rule`, `change` and `effective_at` say what the "
+            "project's proration rule will do: a change deferred to the period's end invoices nothing now "
+            "(`amount_due` 0, no lines, `effective_at` the period's end). Changes nothing, at Stripe or here. "
+            "Errors as for the "
+            "change: 400 `parameter_missing`, `parameter_conflict`, `price_not_recurring`, `interval_mismatch`, "
             "`promotion_code_invalid`, `tax_behavior_unspecified`, `customer_tax_location_invalid`; 409 "
             "`subscription_ended`, `currency_mismatch`, `already_subscribed`."
         ),
@@ -343,7 +370,7 @@ class SubscriptionPreviewApi(BaseApi):
             price=price,
             quantity=quantity,
             items=items,
-            proration_behavior=data["proration_behavior"],
+            proration_behavior=data.get("proration_behavior"),
             promotion_code=data.get("promotion_code"),
             automatic_tax=data.get("automatic_tax"),
         )

@@ -17,6 +17,7 @@ from billing.handlers.invoice_payment import invoice_payment_paid
 from billing.handlers.payment_intent import payment_intent_changed
 from billing.handlers.refund import refund_changed
 from billing.handlers.subscription import subscription_changed
+from billing.handlers.subscription_schedule import subscription_schedule_changed
 
 Handler = Callable[[StripeEventIn], None]
 
@@ -44,6 +45,11 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.trial_will_end": subscription_changed,
     "customer.subscription.paused": subscription_changed,
     "customer.subscription.resumed": subscription_changed,
+    "subscription_schedule.created": subscription_schedule_changed,
+    "subscription_schedule.updated": subscription_schedule_changed,
+    "subscription_schedule.released": subscription_schedule_changed,
+    "subscription_schedule.canceled": subscription_schedule_changed,
+    "subscription_schedule.completed": subscription_schedule_changed,
     "invoice.created": invoice_changed,
     "invoice.finalized": invoice_changed,
     "invoice.updated": invoice_changed,

@@ -55,6 +55,11 @@ class Subscription(models.Model):
     # a month, in `mrr_currency`; 0 while it is not live.
     mrr_counted = models.BigIntegerField(default=0, editable=False)
     mrr_currency = models.CharField(max_length=3, blank=True, editable=False)
+    # The change Stripe's subscription schedule holds for a later phase (billing.services.subscription_schedules):
+    # {stripe_schedule_id, price, quantity, items: [[price key, quantity]], effective_at (Unix time)}, or null.
+    pending_change = models.JSONField(null=True, blank=True, editable=False)
+    # `created` of the newest `subscription_schedule.*` event applied to `pending_change`.
+    schedule_event_created = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 

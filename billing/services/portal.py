@@ -20,6 +20,26 @@ def portal_eligibility(*, project: Project, customer_external_id: str) -> tuple[
     return True, None
 
 
+def _portal_rules(project: Project) -> dict[str, Any]:
+    """The project's proration rules as far as Stripe's portal configuration takes them: one
+    `proration_behavior` for what it changes now (the upgrade rule's: `none` for `now_no_proration`, else
+    `create_prorations`), and `schedule_at_period_end` conditions for what it defers — a downgrade
+    (`decreasing_item_amount`) and a shorter billing interval (`shortening_interval`; Stripe's portal has no
+    condition for a longer one, nor for an upgrade: those apply now)."""
+    rule = Project.ProrationRule
+    conditions = []
+    if project.proration_downgrade == rule.PERIOD_END:
+        conditions.append({"type": "decreasing_item_amount"})
+    if project.proration_interval_change == rule.PERIOD_END:
+        conditions.append({"type": "shortening_interval"})
+    return {
+        "proration_behavior": "none"
+        if project.proration_upgrade == rule.NOW_NO_PRORATION
+        else "create_prorations",
+        "schedule_at_period_end": {"conditions": conditions},
+    }
+
+
 def _configuration_params(project: Project) -> dict[str, Any]:
     """Every active licensed recurring price per product, both intervals included: a customer switches plan or
     monthly ↔ yearly in the portal (Stripe hides other currencies; another interval restarts the period and is
@@ -41,7 +61,7 @@ def _configuration_params(project: Project) -> dict[str, Any]:
             "subscription_update": {
                 "enabled": bool(products),
                 "default_allowed_updates": ["price", "quantity"] if products else [],
-                "proration_behavior": "create_prorations",
+                **_portal_rules(project),
                 **({"products": products} if products else {}),
             },
         },

@@ -5,6 +5,7 @@ state, sent with idempotency keys and audited (`billing.services.subscription_st
 from typing import Any
 
 from billing.models import Subscription
+from billing.services.subscription_schedules import subscription_pending_drop
 from billing.services.subscription_stripe_writes import (
     apply_now,
     audited,
@@ -25,7 +26,8 @@ def subscription_cancel(
     reason: str = "",
     operation: Operation | None = None,
 ) -> Subscription:
-    """Cancels now or at the period's end, at Stripe; a cancellation Stripe already has is not sent again. A
+    """Cancels now or at the period's end, at Stripe; a cancellation Stripe already has is not sent again; a
+    change pending at the period's end is dropped (`subscription_schedules.subscription_pending_drop`). A
     resumed `operation` (a retry of a tenant's key) answers the subscription as Stripe has it, also when its
     first attempt ended it."""
     ended_here = subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
@@ -35,6 +37,10 @@ def subscription_cancel(
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
     state = stripe_state(live)
     ended = state["status"] in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
+    if at_period_end and not ended and live.get("schedule"):
+        # A change pending at the period's end is dropped (its schedule released): the subscription ends then,
+        # and Stripe takes no cancellation on a subscription its schedule drives. Canceling now ends both.
+        live = subscription_pending_drop(subscription=subscription, live=live)
     if ended or (at_period_end and state["cancel_at_period_end"]):
         answer = live
     elif at_period_end:

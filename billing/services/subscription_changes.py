@@ -19,6 +19,12 @@ from billing.services.subscription_change_checks import (
 )
 from billing.services.subscription_items import ItemSpec
 from billing.services.subscription_mirror import subscription_items_resolve
+from billing.services.subscription_schedules import (
+    change_kind,
+    rule_of,
+    subscription_change_at_period_end,
+    subscription_pending_drop,
+)
 from billing.services.subscription_stripe_writes import (
     apply_now,
     audited,
@@ -30,7 +36,9 @@ from billing.services.subscription_stripe_writes import (
 from catalog.models import Price
 from catalog.pricing import price_amount
 from core.actors import Actor
-from core.errors import Conflict
+from core.errors import Conflict, InvalidRequest
+from projects.models import Project
+from stripe_gateway.gateway import stripe_id
 
 
 def _changes_interval(subscription: Subscription, price: Price | None) -> bool:
@@ -101,12 +109,35 @@ def items_update(
     return update, result
 
 
+def _quantity_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {"quantity": item["quantity"]} if item.get("quantity") is not None else {}
+
+
 def _licensed_total(pairs: list[tuple[Price, int]]) -> int:
     return sum(
         price_amount(price, quantity)
         for price, quantity in pairs
         if price.usage_type != Price.UsageType.METERED
     )
+
+
+def change_rule(
+    subscription: Subscription,
+    *,
+    price: Price | None,
+    quantity: int | None,
+    items: list[ItemSpec] | None,
+    proration_behavior: str | None,
+) -> tuple[str | None, str]:
+    """The project's proration rule a change follows (by its direction, `subscription_schedules.change_kind`;
+    None for a change of no price, quantity or items) and the rule applied: a `proration_behavior` the request
+    gives applies the change now with it, whatever the rule (`requested`)."""
+    kind = change_kind(subscription, price=price, quantity=quantity, items=items)
+    if kind is None:
+        return None, Project.ProrationRule.NOW_PRORATE
+    if proration_behavior is not None:
+        return kind, "requested"
+    return kind, rule_of(subscription.project, kind)
 
 
 def subscription_change(
@@ -116,7 +147,7 @@ def subscription_change(
     price: Price | None = None,
     quantity: int | None = None,
     items: list[ItemSpec] | None = None,
-    proration_behavior: str = "create_prorations",
+    proration_behavior: str | None = None,
     payment_behavior: str | None = None,
     reason: str = "",
     promotion_code: str | None = None,
@@ -127,7 +158,29 @@ def subscription_change(
     first: 400 `promotion_code_invalid`). Upgrades, and every change of billing interval (Stripe restarts the
     period and invoices it now), default to `pending_if_incomplete`: a failed payment changes nothing. A change
     Stripe already has (a retry whose first answer was lost) is not sent again. `automatic_tax` turns Stripe
-    Tax on or off first (the change's invoice is taxed as asked), once everything is checked. Audited."""
+    Tax on or off first (the change's invoice is taxed as asked), once everything is checked. Audited.
+
+    The project's proration rule for the change's direction decides when and how (`change_rule`): now with
+    prorations (`create_prorations`), now without (`none`), or at the period's end (a schedule's next phase,
+    `billing.services.subscription_schedules`); an immediate change of price, quantity or items drops a change
+    pending at the period's end first."""
+    kind, rule = change_rule(
+        subscription, price=price, quantity=quantity, items=items, proration_behavior=proration_behavior
+    )
+    if rule == Project.ProrationRule.PERIOD_END and promotion_code:
+        raise InvalidRequest(
+            "This change takes effect at the end of the period (the project's proration rule): apply a "
+            "promotion_code in a change of its own.",
+            code="parameter_conflict",
+            param="promotion_code",
+        )
+    if proration_behavior is None:
+        proration_behavior = "none" if rule == Project.ProrationRule.NOW_NO_PRORATION else "create_prorations"
+    deferred = rule == Project.ProrationRule.PERIOD_END
+    # An immediate change of price, quantity or items drops a pending one first (its schedule released, read
+    # on Stripe's subscription: the mirror may lag), once everything is checked: else the schedule's next phase
+    # would undo this change at the period's end.
+    drop = kind is not None and not deferred
     if items is not None:
         return _items_change(
             subscription=subscription,
@@ -138,6 +191,8 @@ def subscription_change(
             reason=reason,
             promotion_code=promotion_code,
             automatic_tax=automatic_tax,
+            deferred=deferred,
+            drop=drop,
         )
     check_change(subscription, price)
     check_one_interval(subscription, price)
@@ -155,6 +210,8 @@ def subscription_change(
             reason=reason,
             promotion_code=promotion_code,
             automatic_tax=automatic_tax,
+            deferred=deferred,
+            drop=drop,
         )
 
 
@@ -169,6 +226,8 @@ def _price_change(
     reason: str,
     promotion_code: str | None,
     automatic_tax: bool | None,
+    deferred: bool = False,
+    drop: bool = False,
 ) -> Subscription:
     discount = subscription_discount_params(
         project=subscription.project,
@@ -178,12 +237,25 @@ def _price_change(
     )
     gateway = subscription_gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
-    state = stripe_state(live)
     item_id, live_price, live_quantity = primary_state(subscription, live)
     check_one_interval_live(live, item_id, price)
+    if drop:
+        live = subscription_pending_drop(subscription=subscription, live=live)
+    state = stripe_state(live)
     if automatic_tax is not None:
         subscription = _automatic_tax_write(subscription, actor, automatic_tax, reason, live)
     target = [item_id, price.stripe_price_id if price else live_price, quantity or live_quantity or 1]
+    if deferred:
+        # The whole list wanted for the next phase: every item as it is, the primary one changed.
+        wanted = [
+            {"price": target[1], "quantity": target[2]}
+            if item.get("id") == item_id
+            else {"price": stripe_id(item.get("price")), **_quantity_of(item)}
+            for item in (live.get("items") or {}).get("data") or []
+        ]
+        return subscription_change_at_period_end(
+            subscription=subscription, actor=actor, live=live, items=wanted, reason=reason
+        )
     if not discount and target in ([item_id, live_price, live_quantity], *state["pending"]):
         answer = live  # Stripe already has it (or holds it as the pending update of an unpaid upgrade)
     else:
@@ -249,6 +321,8 @@ def _items_change(
     reason: str,
     promotion_code: str | None,
     automatic_tax: bool | None,
+    deferred: bool = False,
+    drop: bool = False,
 ) -> Subscription:
     check_items(subscription, items)
     if automatic_tax:
@@ -263,6 +337,8 @@ def _items_change(
             reason=reason,
             promotion_code=promotion_code,
             automatic_tax=automatic_tax,
+            deferred=deferred,
+            drop=drop,
         )
 
 
@@ -276,6 +352,8 @@ def _items_write(
     reason: str,
     promotion_code: str | None,
     automatic_tax: bool | None,
+    deferred: bool = False,
+    drop: bool = False,
 ) -> Subscription:
     discount = subscription_discount_params(
         project=subscription.project,
@@ -285,10 +363,21 @@ def _items_write(
     )
     gateway = subscription_gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    if drop:
+        live = subscription_pending_drop(subscription=subscription, live=live)
     state = stripe_state(live)
     if automatic_tax is not None:
         subscription = _automatic_tax_write(subscription, actor, automatic_tax, reason, live)
     update, target = items_update(subscription, live, items)
+    if deferred:
+        wanted = [
+            {"price": entry["price"], **({"quantity": entry["quantity"]} if "quantity" in entry else {})}
+            for entry in update
+            if not entry.get("deleted")
+        ]
+        return subscription_change_at_period_end(
+            subscription=subscription, actor=actor, live=live, items=wanted, reason=reason
+        )
     have = sorted([price, quantity] for _, price, quantity in state["items"])
     pending = sorted([price, quantity] for _, price, quantity in state["pending"])
     if not discount and sorted(target) in (have, pending):

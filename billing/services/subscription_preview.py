@@ -15,11 +15,13 @@ from billing.services.subscription_change_checks import (
     check_taxable,
     new_products_check,
 )
-from billing.services.subscription_changes import items_update
+from billing.services.subscription_changes import change_rule, items_update
 from billing.services.subscription_items import ItemSpec
 from billing.services.subscription_stripe_writes import primary_state, subscription_gateway
 from catalog.models import Price
-from stripe_gateway.gateway import stripe_id
+from core.errors import InvalidRequest
+from projects.models import Project
+from stripe_gateway.gateway import from_timestamp, stripe_id
 
 
 def subscription_preview(
@@ -28,7 +30,7 @@ def subscription_preview(
     price: Price | None = None,
     quantity: int | None = None,
     items: list[ItemSpec] | None = None,
-    proration_behavior: str = "create_prorations",
+    proration_behavior: str | None = None,
     promotion_code: str | None = None,
     automatic_tax: bool | None = None,
 ) -> dict[str, Any]:
@@ -36,7 +38,26 @@ def subscription_preview(
     update (its prorations, or the next renewal with them), with the discount of `promotion_code` (checked as
     the change checks it) and Stripe Tax on or off as `automatic_tax` asks: `{amount_due, currency, subtotal,
     discount, tax, total, lines}`. Reads only — nothing is written or redeemed at Stripe or here, so nothing is
-    audited."""
+    audited.
+
+    It says what the project's proration rule will do (`rule`: `now_prorate`, `now_no_proration`,
+    `period_end`, or `requested` when the body gives `proration_behavior`; `change`: the direction): a change
+    deferred to the period's end invoices nothing now (`amount_due` 0, no lines) and takes effect at
+    `effective_at` (the period's end; null for an immediate change)."""
+    kind, rule = change_rule(
+        subscription, price=price, quantity=quantity, items=items, proration_behavior=proration_behavior
+    )
+    if proration_behavior is None:
+        proration_behavior = "none" if rule == Project.ProrationRule.NOW_NO_PRORATION else "create_prorations"
+    deferred = rule == Project.ProrationRule.PERIOD_END
+    if deferred and promotion_code:
+        raise InvalidRequest(
+            "This change takes effect at the end of the period (the project's proration rule): apply a "
+            "promotion_code in a change of its own.",
+            code="parameter_conflict",
+            param="promotion_code",
+        )
+    decided = {"rule": rule, "change": kind, "effective_at": None}
     if items is not None:
         check_items(subscription, items)
         new_products_check(subscription, items, [f"items[{index}].price" for index in range(len(items))])
@@ -55,6 +76,15 @@ def subscription_preview(
     )
     gateway = subscription_gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
+    if deferred:
+        item = ((live.get("items") or {}).get("data") or [{}])[0]
+        nothing = {"amount_due": 0, "subtotal": 0, "discount": 0, "tax": 0, "total": 0, "lines": []}
+        return {
+            **nothing,
+            "currency": subscription.price.currency,
+            **decided,
+            "effective_at": from_timestamp(item.get("current_period_end")),
+        }
     if items is not None:
         update, _ = items_update(subscription, live, items)
     else:
@@ -85,4 +115,5 @@ def subscription_preview(
         "tax": sum(int(t.get("amount") or 0) for t in preview.get("total_taxes") or []),
         "total": int(preview.get("total") or 0),
         "lines": invoice_lines(preview),
+        **decided,
     }

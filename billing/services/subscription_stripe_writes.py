@@ -37,6 +37,8 @@ def apply_now(subscription: Subscription, stripe_subscription: dict[str, Any]) -
     answer = Subscription.objects.select_related("customer", "price", "product", "project").get(
         pk=subscription.pk
     )
+    if not stripe_subscription.get("schedule"):
+        answer.pending_change = None  # no schedule at Stripe holds a change for it (its events may follow)
     if not items:  # none of Stripe's prices is in the catalog: the mirror's own state is all there is
         answer.items_answer = list(answer.items.select_related("price", "product"))  # type: ignore[attr-defined]
         return answer

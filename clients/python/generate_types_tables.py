@@ -52,6 +52,8 @@ CLASSES: tuple[Cls, ...] = (
     Cls("PromotionCode", ("PromotionCodeOutput",)),
     Cls("SubscriptionDiscount", ("SubscriptionDiscountOutput",), section="Subscriptions and invoices"),
     Cls("SubscriptionItem", ("SubscriptionItemOutput",)),
+    Cls("PendingChangeItem", ("PendingChangeItemOutput",)),
+    Cls("PendingChange", ("PendingChangeOutput",)),
     Cls("Subscription", ("SubscriptionOutput",)),
     Cls("SubscriptionPreviewLine", ("SubscriptionPreviewLineOutput",)),
     Cls("SubscriptionPreview", ("SubscriptionPreviewOutput",)),

@@ -373,6 +373,7 @@ SPECTACULAR_SETTINGS = {
         "PaymentFlowEnum": "projects.models.Project.Flow",
         "DeliveryStatusEnum": "events.models.Delivery.Status",
         "ProjectStatusEnum": "projects.models.Project.Status",
+        "ProrationRuleEnum": "projects.models.Project.ProrationRule",
     },
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {

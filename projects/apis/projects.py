@@ -39,6 +39,9 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "default_product",
             "stripe_publishable_key",
             "refund_late_payments",
+            "proration_upgrade",
+            "proration_downgrade",
+            "proration_interval_change",
             "has_stripe_secret_key",
             "has_stripe_webhook_secret",
             "created_at",
@@ -105,6 +108,22 @@ class ProjectSettingsSerializer(StrictSerializer):
     )
     refund_late_payments = serializers.BooleanField(
         required=False, help_text="Refund automatically a payment that succeeds after it was expired."
+    )
+    proration_upgrade = serializers.ChoiceField(
+        choices=Project.ProrationRule.choices,
+        required=False,
+        help_text="What a subscription change to dearer items does: `now_prorate` (default), "
+        "`now_no_proration` or `period_end` (scheduled for the end of the current period).",
+    )
+    proration_downgrade = serializers.ChoiceField(
+        choices=Project.ProrationRule.choices,
+        required=False,
+        help_text="The same for a change to cheaper (or equally priced) items.",
+    )
+    proration_interval_change = serializers.ChoiceField(
+        choices=Project.ProrationRule.choices,
+        required=False,
+        help_text="The same for a change of billing interval (monthly ↔ yearly).",
     )
 
 

@@ -26,6 +26,9 @@ UPDATABLE_FIELDS = (
     "stripe_publishable_key",
     "stripe_webhook_secret",
     "refund_late_payments",
+    "proration_upgrade",
+    "proration_downgrade",
+    "proration_interval_change",
 )
 
 
@@ -56,6 +59,9 @@ def project_create(
     stripe_publishable_key: str = "",
     stripe_webhook_secret: str = "",
     refund_late_payments: bool | None = None,
+    proration_upgrade: str = Project.ProrationRule.NOW_PRORATE,
+    proration_downgrade: str = Project.ProrationRule.NOW_PRORATE,
+    proration_interval_change: str = Project.ProrationRule.NOW_PRORATE,
 ) -> tuple[Project, ApiKey, str]:
     """Creates a project and its first API key; returns the key's secret, which is never shown again."""
     project = Project(
@@ -68,6 +74,9 @@ def project_create(
         stripe_secret_key=stripe_secret_key,
         stripe_publishable_key=stripe_publishable_key,
         stripe_webhook_secret=stripe_webhook_secret,
+        proration_upgrade=proration_upgrade,
+        proration_downgrade=proration_downgrade,
+        proration_interval_change=proration_interval_change,
     )
     if payment_ttl_seconds is not None:
         project.payment_ttl_seconds = payment_ttl_seconds

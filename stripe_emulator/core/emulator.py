@@ -24,7 +24,14 @@ from stripe_emulator.core import ids
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.clock import Clock
 from stripe_emulator.core.context import RequestContext, request_scope, test_clock_scope
-from stripe_emulator.core.errors import APIError, AuthenticationError, StripeError
+from stripe_emulator.core.errors import (
+    APIError,
+    AuthenticationError,
+    InvalidRequestError,
+    ParameterMissing,
+    ResourceMissing,
+    StripeError,
+)
 from stripe_emulator.core.idempotency import SavedResponse, fingerprint
 from stripe_emulator.core.params import Params, decode_body, decode_form
 from stripe_emulator.core.routing import Request, Response, Route
@@ -42,6 +49,12 @@ from stripe_emulator.core.webhooks import (
 logger = logging.getLogger(__name__)
 
 _KEY_RE = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
+_PUBLISHABLE_RE = re.compile(r"^pk_test_[A-Za-z0-9_]+$")
+_PUBLISHABLE_REFUSED = (
+    "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list "
+    "of your API keys at https://dashboard.stripe.com/account/apikeys."
+)
+_INTENT_NAMES = {"payment_intent": "PaymentIntent", "setup_intent": "SetupIntent"}
 STATE_VERSION = 1
 # The base of hosted URLs when nobody can open them: an in-process emulator not served over HTTP.
 DEFAULT_BASE_URL = "http://stripe-emulator.invalid"
@@ -248,10 +261,12 @@ class Emulator:
         mutated = False
         try:
             route, path_params = self.registry.router.match(method, path)
-            account = self._authenticate(lowered) if route.auth else None
+            account, publishable = self._authenticate(lowered) if route.auth else (None, False)
             params = decode_form(query) if query else {}
             if method == "POST":
                 params.update(decode_body(body, lowered.get("content-type")))
+            if publishable and account is not None:
+                _check_publishable(route, account, path_params, params)
             request = Request(self, method, path, path_params, Params(params), lowered, request_id, account)
             with request_scope(context):
                 response = self._dispatch(route, request, idempotency_key)
@@ -275,7 +290,9 @@ class Emulator:
             self._save_if_persistent()
         return response
 
-    def _authenticate(self, headers: Mapping[str, str]) -> Account:
+    def _authenticate(self, headers: Mapping[str, str]) -> tuple[Account, bool]:
+        """The account of the request's key, and whether the key is a publishable one (``pk_test_<x>``: the
+        account of ``sk_test_<x>``, as a Stripe account's two keys are one pair)."""
         auth = headers.get("authorization", "")
         scheme, _, credential = auth.partition(" ")
         if scheme.lower() == "basic":  # ``curl -u sk_test_…:``
@@ -289,7 +306,9 @@ class Emulator:
                 "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#"
                 "authentication for details, or we can help at https://support.stripe.com/."
             )
-        return self.account(credential)
+        if _PUBLISHABLE_RE.match(credential):
+            return self.account("sk_test_" + credential.removeprefix("pk_test_")), True
+        return self.account(credential), False
 
     def _dispatch(self, route: Route, request: Request, idempotency_key: str | None) -> Response:
         account = request.account_or_none
@@ -377,6 +396,29 @@ def _run(route: Route, request: Request) -> Response:
             with test_clock_scope(scope):
                 return route.handler(request)
     return route.handler(request)
+
+
+def _check_publishable(
+    route: Route, account: Account, path_params: Mapping[str, str], params: Mapping[str, Any]
+) -> None:
+    """A publishable key reaches only what Stripe.js may call (``Route.publishable``); an intent only with its
+    ``client_secret``. Refused before anything runs, so a refusal changes nothing."""
+    if route.publishable is None:
+        raise AuthenticationError(_PUBLISHABLE_REFUSED)
+    if route.publishable == "any":
+        return
+    obj = account.store.get(route.publishable, path_params.get("id", ""))
+    if obj is None:
+        raise ResourceMissing(route.publishable, path_params.get("id", ""))
+    secret = params.get("client_secret")
+    if not secret:
+        raise ParameterMissing("client_secret")
+    if secret != obj.get("client_secret"):
+        raise InvalidRequestError(
+            f"The client_secret provided does not match the client_secret associated with the "
+            f"{_INTENT_NAMES.get(route.publishable, route.publishable)}.",
+            param="client_secret",
+        )
 
 
 def _error_response(exc: StripeError) -> Response:

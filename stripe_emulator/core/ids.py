@@ -28,6 +28,7 @@ PREFIXES: dict[str, str] = {
     "setup_intent": "seti",
     "subscription": "sub",
     "subscription_item": "si",
+    "subscription_schedule": "sub_sched",
     "test_helpers.test_clock": "clock",
     "webhook_endpoint": "we",
     "billing.meter": "mtr",

@@ -78,6 +78,10 @@ class Route:
     template: str
     handler: Handler
     auth: bool = True  # ``False`` only for ``/_emulator`` test controls
+    # Whether a publishable key (``pk_test_…``) may call it, as Stripe allows for what Stripe.js does in the
+    # browser: ``"any"`` (creating a PaymentMethod), or the type of the path's object whose ``client_secret``
+    # the request must carry (retrieving or confirming a PaymentIntent / SetupIntent). ``None``: secret keys only.
+    publishable: str | None = None
 
     def compile(self) -> re.Pattern[str]:
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)

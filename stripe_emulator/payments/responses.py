@@ -301,6 +301,7 @@ def payment_intent_confirm(req: Request) -> Response:
         "payment_method_options",
         "mandate_data",
         "client_secret",
+        "allowed_payment_method_types",
     )
     backend = req.backend(PaymentsBackend)
     pi = backend.payment_intent_require(req.path_params["id"])
@@ -308,7 +309,12 @@ def payment_intent_confirm(req: Request) -> Response:
     future = p.enum("setup_future_usage", FUTURE_USAGE) if p.has("setup_future_usage") else None
     receipt_email = p.string("receipt_email")
     return_url = p.string("return_url")
+    # As on create and update: the types the intent may be confirmed with from now on (card must be one).
+    allowed = allowed_payment_method_types(p, exclusive_with=())
     if pi["status"] in OPEN_STATUSES:  # otherwise confirm refuses, and nothing may change
+        if allowed is not None:
+            pi["allowed_payment_method_types"] = allowed
+            pi["automatic_payment_methods"] = None
         if p.has("setup_future_usage"):
             pi["setup_future_usage"] = future
         if receipt_email is not None:

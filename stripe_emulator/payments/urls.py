@@ -5,7 +5,7 @@ from stripe_emulator.core.routing import Route
 from stripe_emulator.payments import responses, setup_intent_responses
 
 ROUTES = [
-    Route("POST", "/v1/payment_methods", responses.payment_method_create),
+    Route("POST", "/v1/payment_methods", responses.payment_method_create, publishable="any"),
     Route("GET", "/v1/payment_methods", responses.payment_method_list),
     Route("GET", "/v1/payment_methods/{id}", responses.payment_method_retrieve),
     Route("POST", "/v1/payment_methods/{id}", responses.payment_method_update),
@@ -15,15 +15,30 @@ ROUTES = [
     Route("GET", "/v1/customers/{customer}/payment_methods/{id}", responses.customer_payment_method_retrieve),
     Route("POST", "/v1/payment_intents", responses.payment_intent_create),
     Route("GET", "/v1/payment_intents", responses.payment_intent_list),
-    Route("GET", "/v1/payment_intents/{id}", responses.payment_intent_retrieve),
+    Route("GET", "/v1/payment_intents/{id}", responses.payment_intent_retrieve, publishable="payment_intent"),
     Route("POST", "/v1/payment_intents/{id}", responses.payment_intent_update),
-    Route("POST", "/v1/payment_intents/{id}/confirm", responses.payment_intent_confirm),
+    Route(
+        "POST",
+        "/v1/payment_intents/{id}/confirm",
+        responses.payment_intent_confirm,
+        publishable="payment_intent",
+    ),
     Route("POST", "/v1/payment_intents/{id}/cancel", responses.payment_intent_cancel),
     Route("POST", "/v1/setup_intents", setup_intent_responses.setup_intent_create),
     Route("GET", "/v1/setup_intents", setup_intent_responses.setup_intent_list),
-    Route("GET", "/v1/setup_intents/{id}", setup_intent_responses.setup_intent_retrieve),
+    Route(
+        "GET",
+        "/v1/setup_intents/{id}",
+        setup_intent_responses.setup_intent_retrieve,
+        publishable="setup_intent",
+    ),
     Route("POST", "/v1/setup_intents/{id}", setup_intent_responses.setup_intent_update),
-    Route("POST", "/v1/setup_intents/{id}/confirm", setup_intent_responses.setup_intent_confirm),
+    Route(
+        "POST",
+        "/v1/setup_intents/{id}/confirm",
+        setup_intent_responses.setup_intent_confirm,
+        publishable="setup_intent",
+    ),
     Route("POST", "/v1/setup_intents/{id}/cancel", setup_intent_responses.setup_intent_cancel),
     Route("GET", "/v1/charges", responses.charge_list),
     Route("GET", "/v1/charges/{id}", responses.charge_retrieve),

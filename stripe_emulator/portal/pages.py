@@ -8,7 +8,9 @@ shares, :mod:`stripe_emulator.core.html`; every value escaped) and its form post
 * ``POST /portal/{session}/subscriptions/{sub}/update`` with ``price=<id>`` — switch a one-item
   subscription to another price the configuration allows (another interval too: the period restarts and is
   invoiced at once), with its ``proration_behavior`` and the item's quantity kept; a switch whose payment is
-  declined changes nothing.
+  declined changes nothing. A switch meeting one of ``subscription_update.schedule_at_period_end``'s
+  conditions (``decreasing_item_amount``, ``shortening_interval``) is scheduled instead: the subscription's
+  schedule (made from it) gets a next phase with the new price from the current period's end.
 
 Each action calls the same backend methods as the API, so the same events fire. No API key: the session id
 is the capability, as with Stripe's portal links.
@@ -29,6 +31,7 @@ from stripe_emulator.core.store import StripeObject
 from stripe_emulator.products.models import is_metered
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
 from stripe_emulator.subscriptions.models import SubscriptionsBackend
+from stripe_emulator.subscriptions.schedules import SchedulesBackend
 from stripe_emulator.tax import tax_labels
 from stripe_emulator.testclocks.models import customer_clock_scope
 
@@ -233,19 +236,70 @@ def _act(req: Request, verb: str) -> Response:
                 target = account.store.get("price", price)
                 if items[0]["quantity"] is not None and target is not None and not is_metered(target):
                     switch["quantity"] = items[0]["quantity"]
-                # A switch that is charged now (another interval, or `always_invoice`) applies only once
-                # paid: a declined card leaves the plan as it was and the page shows the card's error.
-                backend.subscription_update(
-                    sub_id,
-                    items=[switch],
-                    proration_behavior=features["subscription_update"]["proration_behavior"],
-                    payment_behavior="error_if_incomplete",
-                )
-                message = "Your plan has been updated."
+                if target is not None and _scheduled(features, items[0], target):
+                    _schedule_switch(account, sub, target, switch.get("quantity"))
+                    message = "Your plan will change at the end of the current period."
+                else:
+                    # A switch that is charged now (another interval, or `always_invoice`) applies only once
+                    # paid: a declined card leaves the plan as it was and the page shows the card's error.
+                    backend.subscription_update(
+                        sub_id,
+                        items=[switch],
+                        proration_behavior=features["subscription_update"]["proration_behavior"],
+                        payment_behavior="error_if_incomplete",
+                    )
+                    message = "Your plan has been updated."
         except StripeError as exc:
             message = exc.message
     location = f"/portal/{quote(session['id'])}?message={quote(message or '')}"
     return Response(303, b"", {"Location": location, "Content-Type": "text/html; charset=utf-8"})
+
+
+_INTERVAL_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+
+
+def _scheduled(features: dict[str, Any], item: StripeObject, target: StripeObject) -> bool:
+    """Whether the configuration's ``schedule_at_period_end`` conditions defer this switch to the period's end:
+    ``decreasing_item_amount`` (the item would cost less per period) or ``shortening_interval`` (a shorter
+    billing interval, yearly → monthly)."""
+    conditions = {c["type"] for c in features["subscription_update"]["schedule_at_period_end"]["conditions"]}
+    current = item["price"]
+    old, new = current.get("recurring") or {}, target.get("recurring") or {}
+    if "shortening_interval" in conditions and old and new:
+        length = _INTERVAL_DAYS[new["interval"]] * int(new["interval_count"])
+        if length < _INTERVAL_DAYS[old["interval"]] * int(old["interval_count"]):
+            return True
+    if "decreasing_item_amount" in conditions and (old.get("interval"), old.get("interval_count")) == (
+        new.get("interval"),
+        new.get("interval_count"),
+    ):
+        return (target.get("unit_amount") or 0) < (current.get("unit_amount") or 0)
+    return False
+
+
+def _schedule_switch(account: Account, sub: StripeObject, target: StripeObject, quantity: int | None) -> None:
+    """The switch as a subscription schedule's next phase, from the end of the current one (the subscription's
+    schedule, made from it when it has none), as Stripe's portal schedules it."""
+    schedules = account.backend(SchedulesBackend)
+    schedule = (
+        schedules.schedule_require(sub["schedule"])
+        if sub.get("schedule")
+        else schedules.schedule_from_subscription(sub["id"])
+    )
+    current = next(
+        p for p in schedule["phases"] if p["start_date"] == schedule["current_phase"]["start_date"]
+    )
+    schedules.schedule_update(
+        schedule["id"],
+        phases=[
+            {"items": [dict(i) for i in current["items"]], "start_date": current["start_date"],
+             "end_date": current["end_date"]},
+            {"items": [{"price": target["id"], "quantity": quantity}], "iterations": 1},
+        ],
+        end_behavior="release",
+        proration_behavior="none",
+        metadata=None,
+    )  # fmt: skip
 
 
 def portal_cancel(req: Request) -> Response:

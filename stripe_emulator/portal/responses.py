@@ -10,6 +10,8 @@ from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.portal.models import UPDATABLE, PortalBackend
 
 PRORATIONS = ("always_invoice", "create_prorations", "none")
+# When any holds, the portal schedules a plan switch for the end of the current period instead of making it now.
+SCHEDULE_CONDITIONS = ("decreasing_item_amount", "shortening_interval")
 CUSTOMER_UPDATES = ("address", "email", "name", "phone", "shipping", "tax_id")
 # A pause lasts at most three years, in each of the units a portal option can use.
 PAUSE_INTERVALS_MAX = {"day": 1095, "week": 156, "month": 36, "year": 3}
@@ -101,6 +103,14 @@ def _features(p: Params) -> dict[str, Any]:
             values["products"] = products
         if f.has("proration_behavior"):
             values["proration_behavior"] = f.enum("proration_behavior", PRORATIONS, required=True)
+        if (schedule := f.sub("schedule_at_period_end")) is not None:
+            schedule.only("conditions")
+            conditions = []
+            for condition in schedule.hashes("conditions") or []:
+                condition.only("type")
+                kind = condition.enum("type", SCHEDULE_CONDITIONS, required=True)
+                conditions.append({"type": kind})
+            values["schedule_at_period_end"] = {"conditions": conditions}
         if f.has("trial_update_behavior"):
             values["trial_update_behavior"] = f.enum(
                 "trial_update_behavior", ("continue_trial", "end_trial"), required=True

@@ -13,6 +13,7 @@ from stripe_emulator.subscriptions.invoices import InvoicesBackend, on_payment_i
 from stripe_emulator.subscriptions.invoices.responses import include_confirmation_secret, include_payments
 from stripe_emulator.subscriptions.models import SubscriptionsBackend, run_billing
 from stripe_emulator.subscriptions.responses import include_customer_subscriptions
+from stripe_emulator.subscriptions.schedules import SchedulesBackend
 from stripe_emulator.subscriptions.urls import ROUTES
 
 if on_payment_intent_status not in PaymentsBackend.status_listeners:
@@ -55,6 +56,11 @@ def _invoice_payment(account: Account) -> StripeObject:
     return render(account, account.backend(InvoicesBackend).invoice_payments_of(sub["latest_invoice"])[0])
 
 
+def _schedule(account: Account) -> StripeObject:
+    sub = _paid_subscription(account)
+    return render(account, account.backend(SchedulesBackend).schedule_from_subscription(sub["id"]))
+
+
 def _invoiceitem(account: Account) -> StripeObject:
     sub = _paid_subscription(account)
     backend = account.backend(SubscriptionsBackend)
@@ -78,6 +84,7 @@ SERVICE = Service(
         Shape("invoice_line_item", "line_item", _line),
         Shape("invoice_payment", "invoice_payment", _invoice_payment),
         Shape("invoiceitem", "invoiceitem", _invoiceitem),
+        Shape("subscription_schedule", "subscription_schedule", _schedule),
     ],
     advance_hooks=[run_billing],
     includes={

@@ -14,6 +14,7 @@ from stripe_emulator.coupons.responses import discounts_param
 from stripe_emulator.subscriptions.invoices.responses import COLLECTION_METHODS, LIST_PARAMS
 from stripe_emulator.subscriptions.models import SubscriptionsBackend
 from stripe_emulator.subscriptions.models.base import PAYMENT_BEHAVIORS, PRORATION_BEHAVIORS
+from stripe_emulator.subscriptions.schedules import refuse_cancel_change
 from stripe_emulator.subscriptions.settings import billing_settings
 from stripe_emulator.tax import automatic_tax_param, check_taxable, subscription_automatic_tax
 
@@ -199,6 +200,8 @@ def subscription_update(req: Request) -> Response:
     _ignore_payment_settings(p)
     backend = req.backend(SubscriptionsBackend)
     sub = backend.subscription_require(req.path_params["id"])
+    if p.has("cancel_at_period_end") or p.has("cancel_at"):
+        refuse_cancel_change(sub)
     changes: dict[str, Any] = {}
     automatic_tax = automatic_tax_param(p)
     if automatic_tax is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from stripe_emulator.core.routing import Route
 from stripe_emulator.subscriptions import pages, responses
+from stripe_emulator.subscriptions import schedule_responses as schedules
 from stripe_emulator.subscriptions.invoices import item_responses
 from stripe_emulator.subscriptions.invoices import responses as invoice_responses
 
@@ -15,6 +16,12 @@ _API = [
     ("POST", "/v1/subscriptions/{id}", responses.subscription_update),
     ("DELETE", "/v1/subscriptions/{id}", responses.subscription_cancel),
     ("POST", "/v1/subscriptions/{id}/resume", responses.subscription_resume),
+    ("POST", "/v1/subscription_schedules", schedules.schedule_create),
+    ("GET", "/v1/subscription_schedules", schedules.schedule_list),
+    ("GET", "/v1/subscription_schedules/{id}", schedules.schedule_retrieve),
+    ("POST", "/v1/subscription_schedules/{id}", schedules.schedule_update),
+    ("POST", "/v1/subscription_schedules/{id}/release", schedules.schedule_release),
+    ("POST", "/v1/subscription_schedules/{id}/cancel", schedules.schedule_cancel),
     ("POST", "/v1/subscription_items", responses.subscription_item_create),
     ("GET", "/v1/subscription_items", responses.subscription_item_list),
     ("GET", "/v1/subscription_items/{id}", responses.subscription_item_retrieve),

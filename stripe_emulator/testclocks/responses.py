@@ -9,7 +9,7 @@ from stripe_emulator.core.store import Store
 from stripe_emulator.testclocks.models import OBJECT, TestClocksBackend
 
 # The params that name the object a request is about, besides the ids in its path.
-_SUBJECT_PARAMS = ("customer", "test_clock", "subscription", "invoice", "payment_intent")
+_SUBJECT_PARAMS = ("customer", "test_clock", "subscription", "invoice", "payment_intent", "from_subscription")
 
 
 def clock_create(req: Request) -> Response:

@@ -688,6 +688,9 @@ def test_a_project_is_created_and_changed_through_the_project_services(db):
             "default_product": "",
             "stripe_publishable_key": "",
             "refund_late_payments": "on",
+            "proration_upgrade": "now_prorate",
+            "proration_downgrade": "period_end",
+            "proration_interval_change": "now_prorate",
             "_save": "Save",
         },
     )
@@ -695,7 +698,11 @@ def test_a_project_is_created_and_changed_through_the_project_services(db):
     entry = AuditLogEntry.objects.get(action="project.updated")
     assert entry.actor_repr == "root"
     changed = {k for k in entry.after if entry.after[k] != entry.before[k]}
-    assert changed == {"name", "allowed_redirect_hosts", "refund_late_payments"}
+    assert changed == {"name", "allowed_redirect_hosts", "refund_late_payments", "proration_downgrade"}
+    assert (entry.before["proration_downgrade"], entry.after["proration_downgrade"]) == (
+        "now_prorate",
+        "period_end",
+    )
     assert (entry.before["name"], entry.after["name"]) == ("Gamma", "Gamma (EU)")
     assert entry.after["allowed_redirect_hosts"] == ["app.gamma.example", "localhost:8000"]
 

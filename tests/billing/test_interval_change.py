@@ -259,6 +259,9 @@ def test_preview_shows_the_interval_change_invoice_and_writes_nothing(
                 "period_end": YEAR_END,
             },
         ],
+        "rule": "now_prorate",  # the project's default rule for an interval change: now, prorated
+        "change": "interval_change",
+        "effective_at": None,
     }
     assert [e.id for e in stripe_sdk().v1.events.list({"limit": 100}).data] == events
     assert _stripe_state(stripe_sdk, subscription) == (catalog.pro_monthly.stripe_price_id, T0, MONTH_END, T0)

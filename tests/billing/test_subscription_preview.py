@@ -81,6 +81,10 @@ def test_upgrade_preview_equals_what_the_change_then_invoices(
                     "period_end": end,
                 },
             ],
+            # The request's proration_behavior decides (applied now), whatever the project's rule.
+            "rule": "requested",
+            "change": "upgrade",
+            "effective_at": None,
         }
         assert _written(stripe_sdk) == before
 
@@ -187,6 +191,9 @@ def test_a_preview_with_a_promotion_code_and_tax_is_what_the_change_then_invoice
         "discount": 1425,
         "tax": 812,
         "total": 5087,
+        "rule": "requested",
+        "change": "upgrade",
+        "effective_at": None,
     }
     assert [(line["amount"], line["quantity"], line["proration"]) for line in shown["lines"]] == [
         (5700, 3, False)

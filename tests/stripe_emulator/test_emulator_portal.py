@@ -407,6 +407,7 @@ def test_the_portal_offers_only_plans_with_a_price_the_subscription_can_take(
     ]
     config = client.v1.billing_portal.configurations.create(
         {
+            "default_return_url": "https://tollgate.example/account",
             "features": {
                 "subscription_update": {
                     "enabled": True,
@@ -414,7 +415,7 @@ def test_the_portal_offers_only_plans_with_a_price_the_subscription_can_take(
                     "proration_behavior": "create_prorations",
                     "products": products,
                 }
-            }
+            },
         }
     )
     session = client.v1.billing_portal.sessions.create(
@@ -432,3 +433,56 @@ def test_the_portal_offers_only_plans_with_a_price_the_subscription_can_take(
     assert status == 303
     assert "not%20available" in headers["Location"]
     assert client.v1.subscriptions.retrieve(sub.id)["items"].data[0].price.id == basic.id
+
+
+def test_a_downgrade_in_the_portal_is_scheduled_for_the_period_end(
+    client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
+) -> None:
+    """With `schedule_at_period_end[conditions][][type]=decreasing_item_amount`, Premium → Basic in the portal
+    changes nothing now: a schedule holds Basic (the quantity kept) from the period's end, when the clock moves
+    the subscription to it. An upgrade still applies at once."""
+    customer, _ = customer_with_card(client)
+    basic = recurring_price(client, 3000, name="Basic")
+    premium = recurring_price(client, 6000, product=basic.product)
+    sub = client.v1.subscriptions.create(
+        {"customer": customer, "items": [{"price": premium.id, "quantity": 2}]}
+    )
+    start, end = item_period(sub)
+    config = client.v1.billing_portal.configurations.create(
+        {
+            "default_return_url": "https://tollgate.example/account",
+            "features": {
+                "subscription_update": {
+                    "enabled": True,
+                    "default_allowed_updates": ["price"],
+                    "proration_behavior": "create_prorations",
+                    "products": [{"product": basic.product, "prices": [basic.id, premium.id]}],
+                    "schedule_at_period_end": {"conditions": [{"type": "decreasing_item_amount"}]},
+                },
+            },
+        }
+    )
+    assert plain(config.features.subscription_update.schedule_at_period_end) == {
+        "conditions": [{"type": "decreasing_item_amount"}]
+    }
+    session = client.v1.billing_portal.sessions.create({"customer": customer, "configuration": config.id})
+    clock.now = start + (end - start) / 2
+
+    status = _portal_post(
+        emulator, f"/portal/{session.id}/subscriptions/{sub.id}/update", {"price": basic.id}
+    )
+
+    assert status == 303
+    live = client.v1.subscriptions.retrieve(sub.id)
+    assert [(i.price.id, i.quantity) for i in live["items"].data] == [(premium.id, 2)]
+    assert live.latest_invoice == sub.latest_invoice
+    schedule = client.v1.subscription_schedules.retrieve(live.schedule)
+    assert [(p.start_date, [(i.price, i.quantity) for i in p["items"]]) for p in schedule.phases] == [
+        (start, [(premium.id, 2)]),
+        (end, [(basic.id, 2)]),
+    ]
+    clock.now = float(end + 60)
+    emulator.advance(0)
+    moved = client.v1.subscriptions.retrieve(sub.id)
+    assert [(i.price.id, i.quantity) for i in moved["items"].data] == [(basic.id, 2)]
+    assert client.v1.invoices.retrieve(moved.latest_invoice).amount_paid == 6000

@@ -68,10 +68,15 @@ export type PriceInterval = "day" | "week" | "month" | "year";
 export type PriceTaxBehavior = "unspecified" | "inclusive" | "exclusive";
 export type PriceType = "recurring" | "one_time";
 export type PriceUsageType = "licensed" | "metered";
+export type ProjectProrationDowngrade = "now_prorate" | "now_no_proration" | "period_end";
+export type ProjectProrationIntervalChange = "now_prorate" | "now_no_proration" | "period_end";
+export type ProjectProrationUpgrade = "now_prorate" | "now_no_proration" | "period_end";
 export type ProjectStatus = "active" | "suspended";
 export type RevenueInterval = "month" | "day";
 export type SubscriptionDiscountDuration = "once" | "repeating" | "forever";
 export type SubscriptionItemUsageType = "licensed" | "metered";
+export type SubscriptionPreviewChange = "upgrade" | "downgrade" | "interval_change";
+export type SubscriptionPreviewRule = "now_prorate" | "now_no_proration" | "period_end" | "requested";
 export type SubscriptionStatus =
   | "incomplete"
   | "incomplete_expired"
@@ -97,6 +102,9 @@ export interface Project {
   default_product?: string;
   stripe_publishable_key?: string;
   refund_late_payments?: boolean;
+  proration_upgrade?: ProjectProrationUpgrade;
+  proration_downgrade?: ProjectProrationDowngrade;
+  proration_interval_change?: ProjectProrationIntervalChange;
   has_stripe_secret_key: boolean;
   has_stripe_webhook_secret: boolean;
   created_at: string;
@@ -421,6 +429,24 @@ export interface SubscriptionItem {
   usage_type: SubscriptionItemUsageType;
 }
 
+export interface PendingChangeItem {
+  /** The price's key (Stripe's id for a price not in the catalog). */
+  price: string;
+  /** Null for a metered price. */
+  quantity: number | null;
+}
+
+export interface PendingChange {
+  /** The primary item's price after the change. */
+  price: string | null;
+  /** The primary item's quantity after it. */
+  quantity: number | null;
+  /** Every item after the change. */
+  items: PendingChangeItem[];
+  /** When it takes effect: the current period's end. */
+  effective_at: string;
+}
+
 export interface Subscription {
   id: string;
   object?: string;
@@ -440,6 +466,8 @@ export interface Subscription {
   created_at: string;
   /** The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null. */
   discount: SubscriptionDiscount | null;
+  /** A change scheduled for the end of the current period (the project's proration rule `period_end`), or null. It takes effect when the period ends; a later change replaces it, a cancellation drops it. */
+  pending_change: PendingChange | null;
 }
 
 export interface SubscriptionPreviewLine {
@@ -463,6 +491,12 @@ export interface SubscriptionPreview {
   /** subtotal − discount + exclusive tax. */
   total: number;
   lines: SubscriptionPreviewLine[];
+  /** What decides the change: the project's proration rule for its direction, or `requested` (the body's `proration_behavior`). * `now_prorate` - now_prorate * `now_no_proration` - now_no_proration * `period_end` - period_end * `requested` - requested */
+  rule: SubscriptionPreviewRule;
+  /** The change's direction (null for a change of no price, quantity or items). * `upgrade` - upgrade * `downgrade` - downgrade * `interval_change` - interval_change */
+  change: SubscriptionPreviewChange | null;
+  /** When a change deferred by the rule takes effect (the period's end; nothing is invoiced now); null when it applies now. */
+  effective_at: string | null;
 }
 
 export interface InvoiceLine {

@@ -67,6 +67,8 @@ __all__ = [
     "PaymentStatus",
     "PaymentStatusSummary",
     "PaymentType",
+    "PendingChange",
+    "PendingChangeItem",
     "PortalEligibility",
     "PortalIneligibilityReason",
     "PortalSession",
@@ -78,6 +80,9 @@ __all__ = [
     "PriceUsageType",
     "Product",
     "Project",
+    "ProjectProrationDowngrade",
+    "ProjectProrationIntervalChange",
+    "ProjectProrationUpgrade",
     "ProjectStatus",
     "PromotionCode",
     "PublicPlan",
@@ -94,7 +99,9 @@ __all__ = [
     "SubscriptionItemUsageType",
     "SubscriptionMetrics",
     "SubscriptionPreview",
+    "SubscriptionPreviewChange",
     "SubscriptionPreviewLine",
+    "SubscriptionPreviewRule",
     "SubscriptionStatus",
     "TollgateObject",
     "UsageBatchResult",
@@ -168,10 +175,15 @@ PriceInterval = Literal["day", "week", "month", "year"]
 PriceTaxBehavior = Literal["unspecified", "inclusive", "exclusive"]
 PriceType = Literal["recurring", "one_time"]
 PriceUsageType = Literal["licensed", "metered"]
+ProjectProrationDowngrade = Literal["now_prorate", "now_no_proration", "period_end"]
+ProjectProrationIntervalChange = Literal["now_prorate", "now_no_proration", "period_end"]
+ProjectProrationUpgrade = Literal["now_prorate", "now_no_proration", "period_end"]
 ProjectStatus = Literal["active", "suspended"]
 RevenueInterval = Literal["month", "day"]
 SubscriptionDiscountDuration = Literal["once", "repeating", "forever"]
 SubscriptionItemUsageType = Literal["licensed", "metered"]
+SubscriptionPreviewChange = Literal["upgrade", "downgrade", "interval_change"]
+SubscriptionPreviewRule = Literal["now_prorate", "now_no_proration", "period_end", "requested"]
 SubscriptionStatus = Literal[
     "incomplete",
     "incomplete_expired",
@@ -201,6 +213,9 @@ class Project(TollgateObject):
     default_product: str | None = None
     stripe_publishable_key: str | None = None
     refund_late_payments: bool | None = None
+    proration_upgrade: ProjectProrationUpgrade | None = None
+    proration_downgrade: ProjectProrationDowngrade | None = None
+    proration_interval_change: ProjectProrationIntervalChange | None = None
     has_stripe_secret_key: bool
     has_stripe_webhook_secret: bool
     created_at: str
@@ -551,6 +566,26 @@ class SubscriptionItem(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PendingChangeItem(TollgateObject):
+    price: str
+    """The price's key (Stripe's id for a price not in the catalog)."""
+    quantity: int | None
+    """Null for a metered price."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingChange(TollgateObject):
+    price: str | None
+    """The primary item's price after the change."""
+    quantity: int | None
+    """The primary item's quantity after it."""
+    items: list[PendingChangeItem]
+    """Every item after the change."""
+    effective_at: str
+    """When it takes effect: the current period's end."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Subscription(TollgateObject):
     id: str
     object: str = "subscription"
@@ -570,6 +605,8 @@ class Subscription(TollgateObject):
     created_at: str
     discount: SubscriptionDiscount | None
     """The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null."""
+    pending_change: PendingChange | None
+    """A change scheduled for the end of the current period (the project's proration rule `period_end`), or null. It takes effect when the period ends; a later change replaces it, a cancellation drops it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -595,6 +632,12 @@ class SubscriptionPreview(TollgateObject):
     total: int
     """subtotal − discount + exclusive tax."""
     lines: list[SubscriptionPreviewLine]
+    rule: SubscriptionPreviewRule
+    """What decides the change: the project's proration rule for its direction, or `requested` (the body's `proration_behavior`). * `now_prorate` - now_prorate * `now_no_proration` - now_no_proration * `period_end` - period_end * `requested` - requested"""
+    change: SubscriptionPreviewChange | None
+    """The change's direction (null for a change of no price, quantity or items). * `upgrade` - upgrade * `downgrade` - downgrade * `interval_change` - interval_change"""
+    effective_at: str | None
+    """When a change deferred by the rule takes effect (the period's end; nothing is invoiced now); null when it applies now."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,6 +45,9 @@ def run_billing(account: Account, previous_now: int, now: int) -> None:
     """The advance hook: every renewal, trial end, retry and expiry due by ``now``, one at a time in time
     order (so a jump over several periods bills each one, and a retry lands between the renewals around
     it)."""
+    # Schedules sit on top of subscriptions (they drive them): imported here, where both exist.
+    from stripe_emulator.subscriptions.schedules import schedule_run, schedule_tasks
+
     subs = account.backend(SubscriptionsBackend)
     invoices = account.backend(InvoicesBackend)
     for _ in range(100_000):
@@ -52,11 +55,15 @@ def run_billing(account: Account, previous_now: int, now: int) -> None:
             (when, prio, obj["_seq"], kind, obj) for when, prio, kind, obj in subs.due_tasks(now)
         ]
         tasks += [(when, 7, inv["_seq"], "retry", inv) for when, inv in invoices.due_retries(now)]
+        # A phase ending with the period moves the subscription to the next phase before it renews (6).
+        tasks += [(when, 5, sched["_seq"], "phase", sched) for when, sched in schedule_tasks(account, now)]
         if not tasks:
             return
         when, _, _, kind, obj = min(tasks, key=lambda t: t[:3])
         if kind == "retry":
             invoices.retry(obj, when)
+        elif kind == "phase":
+            schedule_run(account, obj, when)
         else:
             subs.run_task(kind, obj, when)
 

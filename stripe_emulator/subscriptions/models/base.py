@@ -265,6 +265,11 @@ class SubscriptionsBase(BaseBackend):
         sub["pending_update"] = None
         sub.pop("_pending_plan", None)
         sub.pop("_pending_invoice", None)
+        schedule = self.store.get("subscription_schedule", sub.get("schedule") or "")
+        if schedule is not None and schedule["status"] in ("not_started", "active"):
+            # Canceling a subscription a schedule drives cancels the schedule (it has nothing left to drive).
+            schedule.update(status="canceled", canceled_at=at, current_phase=None)
+            self.emit("subscription_schedule.canceled", schedule)
         # Stripe stops automatic collection of the subscription's open invoices.
         for invoice in self.invoices.invoice_list(subscription=sub["id"], status="open"):
             invoice["next_payment_attempt"] = None

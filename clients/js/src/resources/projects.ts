@@ -56,7 +56,13 @@ export interface ProjectSettings {
   payment_ttl_seconds?: number;
   default_flow?: DefaultPaymentFlow;
   default_product?: string;
+  /** What a subscription change does, per direction (`now_prorate` by default). */
+  proration_upgrade?: ProrationRule;
+  proration_downgrade?: ProrationRule;
+  proration_interval_change?: ProrationRule;
 }
+
+export type ProrationRule = "now_prorate" | "now_no_proration" | "period_end";
 
 export interface ProjectCreateParams extends ProjectSettings {
   slug: string;

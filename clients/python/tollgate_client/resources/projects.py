@@ -69,9 +69,14 @@ class Projects(Resource):
         stripe_secret_key: str | None = None,
         stripe_publishable_key: str | None = None,
         stripe_webhook_secret: str | None = None,
+        proration_upgrade: str | None = None,
+        proration_downgrade: str | None = None,
+        proration_interval_change: str | None = None,
         idempotency_key: str | None = None,
     ) -> Project:
-        """The answer's `api_key` is the project's first secret key, shown this once."""
+        """The answer's `api_key` is the project's first secret key, shown this once. Proration rules
+        (`now_prorate`, the default; `now_no_proration`; `period_end`) decide what a subscription change does,
+        per direction."""
         body = compact(
             slug=slug,
             name=name,
@@ -85,6 +90,9 @@ class Projects(Resource):
             stripe_secret_key=stripe_secret_key,
             stripe_publishable_key=stripe_publishable_key,
             stripe_webhook_secret=stripe_webhook_secret,
+            proration_upgrade=proration_upgrade,
+            proration_downgrade=proration_downgrade,
+            proration_interval_change=proration_interval_change,
         )
         return self._post(Project, "/projects", body, idempotency_key=idempotency_key)
 
@@ -103,9 +111,13 @@ class Projects(Resource):
         payment_ttl_seconds: int | None = None,
         default_flow: str | None = None,
         default_product: str | None = None,
+        proration_upgrade: str | None = None,
+        proration_downgrade: str | None = None,
+        proration_interval_change: str | None = None,
         idempotency_key: str | None = None,
     ) -> Project:
-        """`status`: `active` or `suspended`."""
+        """`status`: `active` or `suspended`. `proration_upgrade` / `proration_downgrade` /
+        `proration_interval_change`: `now_prorate` | `now_no_proration` | `period_end`."""
         body = compact(
             name=name,
             status=status,
@@ -116,6 +128,9 @@ class Projects(Resource):
             payment_ttl_seconds=payment_ttl_seconds,
             default_flow=default_flow,
             default_product=default_product,
+            proration_upgrade=proration_upgrade,
+            proration_downgrade=proration_downgrade,
+            proration_interval_change=proration_interval_change,
         )
         return self._patch(Project, path("/projects/{}", project), body, idempotency_key=idempotency_key)
 

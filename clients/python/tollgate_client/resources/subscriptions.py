@@ -77,7 +77,8 @@ class Subscriptions(Resource):
     ) -> Subscription:
         """Change plan or quantity, or give the full list of `items` wanted (kept, replaced, added, removed),
         apply a `promotion_code`, or turn Stripe Tax on or off (`automatic_tax`). `proration_behavior`: `create_prorations` | `none` |
-        `always_invoice`.
+        `always_invoice`; given, the change applies now with it, else the project's proration rule for its
+        direction decides (`period_end`: the answer's `pending_change` holds it until the period ends).
 
         A price of another interval (monthly ↔ yearly) restarts the period and is invoiced at once; with a
         metered item (or any other item) on the subscription, switch every item with `items` (a `price` alone
