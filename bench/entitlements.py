@@ -279,7 +279,8 @@ def gunicorn(
         stderr=subprocess.STDOUT if output is not None else None,
     )
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 120  # a loaded machine boots its workers slowly
+        while time.monotonic() < deadline and server.poll() is None:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
@@ -288,7 +289,7 @@ def gunicorn(
         yield port
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        server.wait(timeout=60)
         if sink is not None:
             sink.close()
 

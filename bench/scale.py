@@ -168,6 +168,8 @@ class World:
     stripe_price: str
     grown: dict[str, int] = field(default_factory=dict)
     cursor: str = ""
+    position: int = 0
+    listed: int = 0
 
 
 # --- seeding ------------------------------------------------------------------------------------------------
@@ -420,8 +422,9 @@ def world_grow(world: World, phase: int, target: dict[str, tuple[int, int]]) -> 
     grown["admin_rows"] = Customer.objects.count()
     # The cursor of the deep page: after the PAGE_AFTER-th newest customer (or the list's last full page).
     customers = Customer.objects.filter(project=world.check["project"]).order_by("-created_at", "-pk")
-    position = min(PAGE_AFTER, customers.count() - 21)
-    world.cursor = str(customers.values_list("pk", flat=True)[position])
+    world.listed = customers.count()
+    world.position = max(0, min(PAGE_AFTER, world.listed - 21))
+    world.cursor = str(customers.values_list("pk", flat=True)[world.position])
     _vacuum()
     return time.perf_counter() - started
 
@@ -509,7 +512,7 @@ def _measure_all(port: int, world: World, phase: int, counts: dict[str, int]) ->
     grown = world.grown
     check_key, revenue_key = world.check["secret"], world.revenue["secret"]
     mrr = 3000 * grown["revenue"]
-    page = "first page" if not phase else f"after customer {min(PAGE_AFTER, grown['check_customers'] - 19):,}"
+    page = f"after customer {world.position + 1:,}" if phase else "first page"
     measures = {
         "check": _http(
             port,
@@ -528,7 +531,9 @@ def _measure_all(port: int, world: World, phase: int, counts: dict[str, int]) ->
             ),
             counts["page"],
             page,
-            lambda body: len(json.loads(body)["data"]) == 20,
+            lambda body: (
+                len(json.loads(body)["data"]) == min(20, world.listed - (world.position + 1 if phase else 0))
+            ),
         ),
         "admin": _http(
             port,
