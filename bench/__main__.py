@@ -19,6 +19,7 @@ from bench import (  # noqa: E402  (Django must be set up first)
     local_checks,
     metrics,
     pages,
+    scale,
     usage_ingest,
     webhooks,
 )
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "pages": pages,
     "metrics": metrics,
     "burst": burst,
+    "scale": scale,
 }
 
 if __name__ == "__main__":

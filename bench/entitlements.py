@@ -241,10 +241,12 @@ def gunicorn(
     extra_env: dict[str, str] | None = None,
     workers: int = WORKERS,
     output: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[int]:
     """Tollgate (with the trivial view) on gunicorn, `workers` sync workers, on DATABASE_URL and `redis_url`;
     yields its port once it accepts connections, and stops it after. `output`: a file for what the server
-    writes (its log lines), instead of this terminal."""
+    writes (its log lines), instead of this terminal; `port`: where it listens (default: BENCH_ENTITLEMENTS_PORT,
+    else a free port)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -256,7 +258,7 @@ def gunicorn(
         "LOG_LEVEL": "ERROR",
         **(extra_env or {}),
     }
-    port = int(os.environ.get("BENCH_ENTITLEMENTS_PORT") or 0) or free_port()
+    port = port or int(os.environ.get("BENCH_ENTITLEMENTS_PORT") or 0) or free_port()
     sink = output.open("ab") if output is not None else None
     server = subprocess.Popen(
         [
@@ -277,7 +279,8 @@ def gunicorn(
         stderr=subprocess.STDOUT if output is not None else None,
     )
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 120  # a loaded machine boots its workers slowly
+        while time.monotonic() < deadline and server.poll() is None:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
@@ -286,7 +289,7 @@ def gunicorn(
         yield port
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        server.wait(timeout=60)
         if sink is not None:
             sink.close()
 

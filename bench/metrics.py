@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bench.setup import call_times, p99
 
@@ -37,11 +38,11 @@ def run() -> None:
     from django.test.utils import override_settings
 
     from bench.setup import report
-    from billing.models import Figure, Payment, Refund, RevenueChange, RevenueTotal, Subscription
-    from billing.services.revenue_figures import MRR_UNIT, revenue_fold
+    from billing.models import Payment, Refund, RevenueChange, RevenueTotal, Subscription
+    from billing.services.revenue_figures import revenue_fold
     from catalog.models import Price, Product
     from core.actors import Actor
-    from core.ids import new_ids, random_token
+    from core.ids import random_token
     from customers.models import Customer
     from projects.models import Project
     from projects.services import projects as services
@@ -62,88 +63,7 @@ def run() -> None:
             interval=Price.Interval.MONTH,
             stripe_price_id=f"price_{slug}",
         )
-        customers = [
-            Customer(id=pk, project=project, external_id=f"user-{n}", email=f"user-{n}@example.com")
-            for n, pk in enumerate(new_ids("cust", size))
-        ]
-        Customer.objects.bulk_create(customers, batch_size=5000)
-        changes = []
-        subscriptions = []
-        for n, (pk, customer) in enumerate(zip(new_ids("subs", size), customers, strict=True)):
-            subscriptions.append(
-                Subscription(
-                    id=pk,
-                    project=project,
-                    customer=customer,
-                    price=price,
-                    product=product,
-                    status=Subscription.Status.ACTIVE,
-                    stripe_subscription_id=f"sub_{n}",
-                    mrr_counted=3000 * MRR_UNIT,
-                    mrr_currency="usd",
-                )
-            )
-            day = (now - timedelta(days=n % 365)).date()
-            changes.append(
-                RevenueChange(
-                    project=project, figure=Figure.MRR, currency="usd", day=day, amount=3000 * MRR_UNIT
-                )
-            )
-        Subscription.objects.bulk_create(subscriptions, batch_size=5000)
-        payments = []
-        refunds = []
-        for n, (pk, customer) in enumerate(zip(new_ids("pay", size), customers, strict=True)):
-            succeeded = now - timedelta(days=n % 365, minutes=n % 1440)
-            payments.append(
-                Payment(
-                    id=pk,
-                    project=project,
-                    customer=customer,
-                    type=Payment.Type.SUBSCRIPTION,
-                    flow=Payment.Flow.INTENT,
-                    source=Payment.Source.INVOICE,
-                    amount=3000,
-                    currency="usd",
-                    status=Payment.Status.SUCCEEDED,
-                    succeeded_at=succeeded,
-                    revenue_counted=3000,
-                    revenue_day=succeeded.date(),
-                    stripe_payment_intent_id=f"pi_{n}",
-                )
-            )
-            changes.append(
-                RevenueChange(
-                    project=project, figure=Figure.REVENUE, currency="usd", day=succeeded.date(), amount=3000
-                )
-            )
-        Payment.objects.bulk_create(payments, batch_size=5000)
-        for n, payment in enumerate(payments[::10]):
-            made = payment.succeeded_at + timedelta(hours=1)  # type: ignore[operator]
-            refunds.append(
-                Refund(
-                    project=project,
-                    payment=payment,
-                    amount=1000,
-                    currency="usd",
-                    status=Refund.Status.SUCCEEDED,
-                    stripe_refund_id=f"re_{n}",
-                    revenue_counted=1000,
-                    revenue_day=made.date(),
-                    created_at=made,
-                )
-            )
-            changes.append(
-                RevenueChange(
-                    project=project, figure=Figure.REFUNDS, currency="usd", day=made.date(), amount=1000
-                )
-            )
-        created_at = Refund._meta.get_field("created_at")
-        created_at.auto_now_add = False  # type: ignore[attr-defined]  # the instants given (a seed, not a request)
-        try:
-            Refund.objects.bulk_create(refunds, batch_size=5000)
-        finally:
-            created_at.auto_now_add = True  # type: ignore[attr-defined]
-        RevenueChange.objects.bulk_create(changes, batch_size=5000)
+        revenue_rows_seed(project=project, product=product, price=price, first=0, count=size, now=now)
         return project, secret
 
     def dropped(project: Project) -> None:
@@ -238,3 +158,96 @@ def run() -> None:
         ],
         dashboard_baseline,
     )
+
+
+def revenue_rows_seed(
+    *, project: Any, product: Any, price: Any, first: int, count: int, now: datetime
+) -> None:
+    """`count` customers of `project`, numbered from `first`, each with a live subscription to `price` and a paid
+    payment in the year before `now` (one in ten refunded), written in bulk as the billing services leave them:
+    each row with what it counts, and one revenue journal change per row, for `revenue_fold` to fold."""
+    from billing.models import Figure, Payment, Refund, RevenueChange, Subscription
+    from billing.services.revenue_figures import MRR_UNIT
+    from core.ids import new_ids
+    from customers.models import Customer
+
+    customers = [
+        Customer(id=pk, project=project, external_id=f"user-{n}", email=f"user-{n}@example.com")
+        for n, pk in enumerate(new_ids("cust", count), start=first)
+    ]
+    Customer.objects.bulk_create(customers, batch_size=5000)
+    changes = []
+    subscriptions = []
+    for n, (pk, customer) in enumerate(zip(new_ids("subs", count), customers, strict=True), start=first):
+        subscriptions.append(
+            Subscription(
+                id=pk,
+                project=project,
+                customer=customer,
+                price=price,
+                product=product,
+                status=Subscription.Status.ACTIVE,
+                stripe_subscription_id=f"sub_{n}",
+                mrr_counted=3000 * MRR_UNIT,
+                mrr_currency="usd",
+            )
+        )
+        day = (now - timedelta(days=n % 365)).date()
+        changes.append(
+            RevenueChange(project=project, figure=Figure.MRR, currency="usd", day=day, amount=3000 * MRR_UNIT)
+        )
+    Subscription.objects.bulk_create(subscriptions, batch_size=5000)
+    payments = []
+    refunds = []
+    for n, (pk, customer) in enumerate(zip(new_ids("pay", count), customers, strict=True), start=first):
+        succeeded = now - timedelta(days=n % 365, minutes=n % 1440)
+        payments.append(
+            Payment(
+                id=pk,
+                project=project,
+                customer=customer,
+                type=Payment.Type.SUBSCRIPTION,
+                flow=Payment.Flow.INTENT,
+                source=Payment.Source.INVOICE,
+                amount=3000,
+                currency="usd",
+                status=Payment.Status.SUCCEEDED,
+                succeeded_at=succeeded,
+                revenue_counted=3000,
+                revenue_day=succeeded.date(),
+                stripe_payment_intent_id=f"pi_{n}",
+            )
+        )
+        changes.append(
+            RevenueChange(
+                project=project, figure=Figure.REVENUE, currency="usd", day=succeeded.date(), amount=3000
+            )
+        )
+    Payment.objects.bulk_create(payments, batch_size=5000)
+    for n, payment in enumerate(payments[::10], start=first):
+        made = payment.succeeded_at + timedelta(hours=1)  # type: ignore[operator]
+        refunds.append(
+            Refund(
+                project=project,
+                payment=payment,
+                amount=1000,
+                currency="usd",
+                status=Refund.Status.SUCCEEDED,
+                stripe_refund_id=f"re_{n}",
+                revenue_counted=1000,
+                revenue_day=made.date(),
+                created_at=made,
+            )
+        )
+        changes.append(
+            RevenueChange(
+                project=project, figure=Figure.REFUNDS, currency="usd", day=made.date(), amount=1000
+            )
+        )
+    created_at = Refund._meta.get_field("created_at")
+    created_at.auto_now_add = False  # type: ignore[attr-defined]  # the instants given (a seed, not a request)
+    try:
+        Refund.objects.bulk_create(refunds, batch_size=5000)
+    finally:
+        created_at.auto_now_add = True  # type: ignore[attr-defined]
+    RevenueChange.objects.bulk_create(changes, batch_size=5000)

@@ -4,14 +4,19 @@ The cursor is an object id, resolved inside the caller's (project-scoped) querys
 project's object is simply unknown. The page after it is `(created_at, id) < (the cursor's)`: on PostgreSQL one
 row comparison, which an index on `(project, created_at, id)` takes as its scan's bound (the lists that grow
 large — customers, payments, invoices, subscriptions, events — have one), so a page deep in a list reads as few
-rows as the first page (plus the one read that resolves the cursor). Spelled `created_at < … OR (created_at = …
-AND id < …)`, it made PostgreSQL walk the index from the newest row and filter out every row newer than the cursor.
+rows as the first page. Spelled `created_at < … OR (created_at = … AND id < …)`, it made PostgreSQL walk the index
+from the newest row and filter out every row newer than the cursor.
+
+The cursor's `created_at` is read inside the page's own query, `(created_at, id) < ((SELECT created_at … WHERE id
+= cursor), cursor)`: PostgreSQL runs that subquery once, before the scan (an InitPlan), and bounds the scan with
+its value, so a page after a cursor costs one query, as the first page does. An unknown cursor makes the bound
+NULL and the page empty; only then does a second query tell an unknown cursor from the end of the list.
 """
 
 from typing import Any, TypeVar
 
-from django.db.models import F, Model, QuerySet
-from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.db.models import BooleanField, F, Func, Model, QuerySet, Subquery, Value
+from django.db.models.fields.tuple_lookups import Tuple
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
@@ -45,16 +50,26 @@ def paginate_queryset(queryset: QuerySet[M], request: Request) -> tuple[list[M],
     limit, starting_after = page_params(request)
     queryset = queryset.order_by("-created_at", "-pk")
     if starting_after:
-        cursor = queryset.filter(pk=starting_after).values("created_at", "pk").first()
-        if cursor is None:
+        cursor_created_at = Subquery(queryset.filter(pk=starting_after).values("created_at")[:1])
+        rows = list(queryset.filter(_before(cursor_created_at, starting_after))[: limit + 1])
+        if not rows and not queryset.filter(pk=starting_after).exists():
             raise InvalidRequest(
                 f"No object {starting_after!r} to start after.", code="invalid_cursor", param="starting_after"
             )
-        queryset = queryset.filter(
-            TupleLessThan(Tuple(F("created_at"), F("pk")), (cursor["created_at"], cursor["pk"]))
-        )
-    rows = list(queryset[: limit + 1])
+    else:
+        rows = list(queryset[: limit + 1])
     return rows[:limit], len(rows) > limit
+
+
+def _before(created_at: Subquery, pk: str) -> Func:
+    """`(created_at, id) < (created_at, pk)`: one row comparison, the form an index scan takes as its bound."""
+    return Func(
+        Tuple(F("created_at"), F("pk")),
+        Tuple(created_at, Value(pk)),
+        template="%(expressions)s",
+        arg_joiner=" < ",
+        output_field=BooleanField(),
+    )
 
 
 def list_body(data: Any, has_more: bool) -> dict[str, Any]:

@@ -70,8 +70,43 @@ def test_a_deep_page_is_read_from_the_index_bounded_by_the_cursor(api, tenant_a)
         cursor_.execute("EXPLAIN " + listing[0])
         plan = "\n".join(row[0] for row in cursor_.fetchall())
     assert "customer_list_page" in plan
-    index_cond = next(line for line in plan.splitlines() if "Index Cond" in line)
-    # The cursor bounds the scan (a row comparison in the index condition), not a filter over every newer row.
-    assert re.search(r"ROW\(created_at, \(?id\)?(::text)?\) < ROW\(", index_cond), plan
+    # The cursor's instant is read once before the scan (an InitPlan), inside the page's own query…
+    assert "InitPlan" in plan, plan
+    index_cond = next(line for line in plan.splitlines() if "Index Cond" in line and "ROW(" in line)
+    # …and the cursor bounds the scan (a row comparison in the index condition), not a filter over newer rows.
+    assert re.search(r"ROW\(created_at, \(?id\)?(::text)?\) < ROW\(\$0, ", index_cond), plan
     assert "Filter" not in plan, plan
     assert "Sort" not in plan, plan
+
+
+def _queries(api, key, path):
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(path, key=key)
+    return response, len(queries.captured_queries)
+
+
+def test_a_page_after_a_cursor_makes_as_many_queries_as_the_first_page(api, tenant_a):
+    ids = _customers(tenant_a.project, [T0 + timedelta(seconds=n) for n in range(6)])
+    api.get("/api/v1/customers?limit=2", key=tenant_a.key)  # the key and the project cached alike for both
+
+    first, first_queries = _queries(api, tenant_a.key, "/api/v1/customers?limit=2")
+    after, after_queries = _queries(api, tenant_a.key, f"/api/v1/customers?limit=2&starting_after={ids[3]}")
+
+    assert [row["id"] for row in first.json()["data"]] == [ids[5], ids[4]]
+    assert [row["id"] for row in after.json()["data"]] == [ids[2], ids[1]]
+    assert after.json()["has_more"] is True
+    # The cursor is resolved inside the page's query, not by a query of its own.
+    assert after_queries == first_queries
+
+
+def test_the_page_after_the_oldest_object_is_empty_and_an_unknown_cursor_is_refused(api, tenant_a, tenant_b):
+    ids = _customers(tenant_a.project, [T0 + timedelta(seconds=n) for n in range(3)])
+    (other,) = _customers(tenant_b.project, [T0])
+
+    last = api.get(f"/api/v1/customers?limit=2&starting_after={ids[0]}", key=tenant_a.key)
+    assert (last.status_code, last.json()) == (200, {"object": "list", "data": [], "has_more": False})
+    for unknown in ("cust_nope", other):  # another project's customer is as unknown as a missing one
+        refused = api.get(f"/api/v1/customers?limit=2&starting_after={unknown}", key=tenant_a.key)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "invalid_cursor"
+        assert refused.json()["error"]["param"] == "starting_after"

@@ -1,0 +1,83 @@
+"""`python -m bench scale` (bench.scale) runs to its end at the suite's sizes and reports every operation of
+issue #30's point 6 at both sizes, with its ratios and verdict. Its timings are not asserted (timing in tests is
+forbidden): the figures come from the benchmark's own runs (docs/performance.md)."""
+
+import os
+import random
+import socket
+
+import pytest
+
+from bench import scale
+
+# Tiny sizes: every operation still crosses its small and its large phase.
+SIZES = {
+    "BENCH_SCALE_CHECK_CUSTOMERS": "5,40",
+    "BENCH_SCALE_CHECK_EVENTS": "5,60",
+    "BENCH_SCALE_INGEST_ROWS": "0,3000",
+    "BENCH_SCALE_RECONCILE": "2,3",
+    "BENCH_SCALE_ADMIN_ROWS": "0,300",
+    "BENCH_SCALE_REVENUE": "5,30",
+    "BENCH_SCALE_REQUESTS_CHECK": "16",
+    "BENCH_SCALE_REQUESTS_INGEST": "1",
+    "BENCH_SCALE_REQUESTS_RECONCILE": "1",
+    "BENCH_SCALE_REQUESTS_PAGE": "16",
+    "BENCH_SCALE_REQUESTS_ADMIN": "3",
+    "BENCH_SCALE_REQUESTS_METRICS": "16",
+    "BENCH_SCALE_REQUESTS_DASHBOARD": "3",
+}
+
+
+def _port() -> int:
+    """A free port of `TOLLGATE_TEST_PORTS` when set (runs sharing a machine keep to their own ranges)."""
+    ports = os.environ.get("TOLLGATE_TEST_PORTS", "")
+    if not ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    first, last = (int(bound) for bound in ports.split("-"))
+    candidates = list(range(first, last + 1))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in TOLLGATE_TEST_PORTS={ports}")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_scale_benchmark_reports_every_operation_at_both_sizes(monkeypatch, capsys):
+    monkeypatch.delenv("BENCH_SCALE", raising=False)
+    for name, value in SIZES.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BENCH_SCALE_PORT", str(_port()))
+
+    results = scale.run()
+
+    assert [result.operation for result in results] == list(scale.OPERATIONS)
+    sizes = {result.operation: (result.small.size, result.large.size) for result in results}
+    assert sizes == {
+        "check": ("5 customers, 5 events", "40 customers, 60 events"),
+        "ingest": ("0 rows", "3,000 rows"),
+        "reconcile": ("2 customers", "3 customers"),
+        # The project's 40 customers and the two of the check's plans: the last full page follows the 22nd.
+        "page": ("first page", "after customer 22"),
+        "admin": sizes["admin"],  # every project's customers, at least 300 (checked below)
+        "metrics": ("5 subscriptions", "30 subscriptions"),
+        "dashboard": ("5 subscriptions", "30 subscriptions"),
+    }
+    assert int(sizes["admin"][1].removesuffix(" rows").replace(",", "")) >= 300
+    for result in results:
+        for measure in (result.small, result.large):
+            assert measure.rate > 0
+            assert measure.p99_ms > 0
+    printed = capsys.readouterr().out.splitlines()
+    for result in results:
+        (line,) = [line for line in printed if line.startswith(scale.LABELS[result.operation])]
+        assert f"{result.throughput:.2f}×" in line
+        assert f"{result.p99:.2f}×" in line
+        assert ("PASS" if result.passed else "FAIL") in line
