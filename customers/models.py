@@ -39,6 +39,10 @@ class Customer(models.Model):
 
     class Meta:
         db_table = "billing_customer"
+        permissions = [
+            ("export_customer_data", "Can export a customer's personal data"),
+            ("erase_customer_data", "Can erase a customer's personal data"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="customer_external_id_unique"),
             models.UniqueConstraint(
