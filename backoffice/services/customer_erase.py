@@ -56,12 +56,12 @@ class CustomerErasure:
 
 
 def customer_erase(*, project: Project, external_id: str, reason: str, actor: Actor) -> CustomerErasure:
-    """Erases the person behind the project's customer `external_id` (see the module's docstring). 404 for a
-    customer the project does not have or has erased; 400 `reason_required` without a reason."""
+    """Erases the person behind the project's customer `external_id` (or our id; see the module's docstring).
+    404 for a customer the project does not have or has erased, then 400 `reason_required` without a reason."""
+    customer = customer_selectors.customer_lookup(project=project, customer_id=external_id)
     reason = reason.strip()
     if not reason:
         raise InvalidRequest("Say why the data is erased (`reason`).", code="reason_required", param="reason")
-    customer = customer_selectors.customer_get(project=project, external_id=external_id)
     customer_erasable_check(customer=customer)
     stripe_deleted = customer_stripe_delete(customer=customer)
     account = stripe_account_of(project)

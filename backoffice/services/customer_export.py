@@ -138,9 +138,9 @@ def _stripe_event(event: StripeEvent) -> dict[str, Any]:
 
 
 def customer_export(*, project: Project, external_id: str, actor: Actor) -> Iterator[bytes]:
-    """The customer's document, as bytes to stream. The export is audited (who read whose data) before the
-    first byte; 404 for a customer the project does not have (or has erased)."""
-    customer = customer_selectors.customer_get(project=project, external_id=external_id)
+    """The customer's document (by the tenant's user id, or our id), as bytes to stream. The export is audited
+    (who read whose data) before the first byte; 404 for a customer the project does not have (or has erased)."""
+    customer = customer_selectors.customer_lookup(project=project, customer_id=external_id)
     with transaction.atomic(durable=True):
         audit_record(actor=actor, action="customer.exported", target=customer, project=project)
     return _document(customer)

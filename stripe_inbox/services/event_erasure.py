@@ -18,7 +18,9 @@ def stripe_events_of_customer(
     about = Q(pk__in=[])
     if stripe_customer_id:
         about = Q(ordering_key=f"{account}:{stripe_customer_id}") | Q(payload__icontains=stripe_customer_id)
-    return StripeEvent.objects.filter(account=account).filter(about | matching(("payload",), erasure.json_needles))
+    return StripeEvent.objects.filter(account=account).filter(
+        about | matching(("payload",), erasure.json_needles)
+    )
 
 
 def stripe_events_learn(*, account: str, stripe_customer_id: str, erasure: Erasure) -> None:

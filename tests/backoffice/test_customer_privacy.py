@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -148,11 +147,11 @@ def _database_text() -> str:
         env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
         command = ["pg_dump", "--data-only", "-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432)]
         command += ["-U", db["USER"] or "postgres", db["NAME"]]
-        return subprocess.run(command, check=True, capture_output=True, env=env, text=True).stdout  # noqa: S603
+        return subprocess.run(command, check=True, capture_output=True, env=env, text=True).stdout
     lines = []
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names(cursor):
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from the database)
+            cursor.execute(f'SELECT * FROM "{table}"')
             for row in cursor.fetchall():
                 lines.append(
                     repr(
@@ -212,13 +211,15 @@ def test_erase_leaves_no_trace_of_the_person_and_every_money_figure_as_it_was(
         "stripe_customer_deleted": True,
         "rows_scrubbed": body["rows_scrubbed"],
     }
-    assert customer.external_id.startswith("erased_") and len(customer.external_id) == 31
+    assert customer.external_id.startswith("erased_")
+    assert len(customer.external_id) == 31
     assert (customer.email, customer.name, customer.metadata) == (
         "",
         "",
         {"nickname": "[erased]", "tier": "[erased]"},
     )
-    assert customer.erased_at is not None and customer.stripe_customer_id == stripe_customer_id
+    assert customer.erased_at is not None
+    assert customer.stripe_customer_id == stripe_customer_id
     # Stripe: the customer deleted (its tombstone), the subscription already canceled, the money kept.
     at_stripe = stripe_sdk().v1.customers.retrieve(stripe_customer_id)
     assert at_stripe.to_dict() == {"id": stripe_customer_id, "object": "customer", "deleted": True}
@@ -296,7 +297,8 @@ def test_export_holds_every_row_of_the_person_grouped_by_kind(
     assert response["Content-Type"] == "application/json"
     document = json.loads(b"".join(response.streaming_content))
     assert document["object"] == "customer_export"
-    assert document["customer"]["email"] == EMAIL and document["customer"]["name"] == NAME
+    assert document["customer"]["email"] == EMAIL
+    assert document["customer"]["name"] == NAME
     payments = Payment.objects.filter(customer=customer).order_by("pk")
     assert [p["id"] for p in document["payments"]] == [p.pk for p in payments]
     assert {p["customer"] for p in document["payments"]} == {PERSON}
@@ -311,7 +313,8 @@ def test_export_holds_every_row_of_the_person_grouped_by_kind(
     assert [u["properties"] for u in document["usage_events"]] == [{"by": NAME}]
     assert len(document["checkout_sessions"]) == 2
     # Tenant events naming the person, not the other customer's.
-    assert document["events"] and all(PERSON in json.dumps(e["data"]) for e in document["events"])
+    assert document["events"]
+    assert all(PERSON in json.dumps(e["data"]) for e in document["events"])
     assert not any("other-1" in json.dumps(e["data"]) for e in document["events"])
     # Stripe's events about their Stripe customer, the address they gave there among them.
     assert LINE1 in json.dumps(document["stripe_events"])
