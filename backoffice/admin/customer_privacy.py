@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -24,6 +24,8 @@ def customer_export_download(request: HttpRequest, customer: Customer) -> Stream
     """The export document as a file download (audited `customer.exported` with the operator)."""
     if not has_perm(request, EXPORT_PERMISSION):
         raise PermissionDenied
+    if customer.erased_at is not None:
+        raise Http404("This customer's personal data is erased.")
     chunks = customer_export(
         project=customer.project, external_id=customer.external_id, actor=Actor.user(request.user)
     )

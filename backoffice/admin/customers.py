@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -241,7 +241,9 @@ class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]
         return has_perm(request, ERASE_PERMISSION)
 
     @admin.action(description="Download personal data (one customer)", permissions=["export_personal_data"])
-    def export_personal_data(self, request: HttpRequest, queryset: QuerySet[Customer]) -> HttpResponse | None:
+    def export_personal_data(
+        self, request: HttpRequest, queryset: QuerySet[Customer]
+    ) -> HttpResponseBase | None:
         customers = list(queryset.select_related("project")[:2])
         if len(customers) != 1:
             self.message_user(request, "Select one customer to download.", messages.WARNING)
@@ -252,7 +254,7 @@ class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]
     def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Customer]) -> HttpResponse | None:
         return customer_erase_form(self, request, queryset)
 
-    def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def export_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         return customer_export_download(request, self._customer(request, object_id))
 
     def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -91,7 +91,7 @@ def customer_export_kinds(*, customer: Customer) -> list[tuple[str, QuerySet[Any
     ]
     quoting = [json.dumps(customer.external_id), customer.pk]
     events = Event.objects.filter(project_id=customer.project_id).filter(matching(("data",), quoting))
-    kinds.append(("events", events, lambda event: dict(EventOutput(event).data)))
+    kinds.append(("events", events, _represented(EventOutput)))
     stripe_events = stripe_events_of_customer(
         account=stripe_account_of(customer.project),
         stripe_customer_id=customer.stripe_customer_id,

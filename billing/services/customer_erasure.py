@@ -4,7 +4,7 @@ statuses, dates and Stripe ids stay, so the revenue figures and reconciliation a
 
 from billing.models import CheckoutSession, Invoice, Payment, Refund, Subscription
 from core.errors import Conflict
-from core.privacy import Erasure, scrub_rows
+from core.privacy import ERASED, Erasure, matching, scrub_rows
 from customers.models import Customer
 
 
@@ -29,11 +29,15 @@ def billing_anonymise(*, customer: Customer, erasure: Erasure) -> int:
     changed."""
     payments = Payment.objects.filter(customer=customer)
     changed = scrub_rows(
-        payments,
-        json_fields=("metadata", "items"),
-        text_fields=("description", "reference"),
-        erasure=erasure,
+        payments, json_fields=("metadata", "items"), text_fields=("description",), erasure=erasure
     )
+    # A reference is unique per project: one that quotes the person becomes one of its own, never a shared
+    # "[erased]" two erased customers' references would collide on.
+    quoting = payments.filter(matching(("reference",), erasure.needles)).values_list("pk", "reference")
+    for pk, reference in list(quoting):
+        if reference and erasure.text(reference) != reference:
+            Payment.objects.filter(pk=pk).update(reference=f"{ERASED} {pk}")
+            changed += 1
     changed += scrub_rows(
         CheckoutSession.objects.filter(customer=customer),
         text_fields=("success_url", "cancel_url"),

@@ -424,3 +424,21 @@ def test_stripe_deletes_a_customers_live_subscriptions_with_it(stripe_sdk, tenan
     ended = sdk.v1.subscriptions.retrieve(subscription.id)
     assert (ended.status, ended.cancellation_details.reason) == ("canceled", "cancellation_requested")
     assert ended.ended_at is not None
+
+
+def test_references_quoting_two_erased_people_stay_unique(api, tenant_a, catalog, stripe_emulator):
+    ids = []
+    for user, email in (("user-a", "a.person@example.org"), ("user-b", "b.person@example.org")):
+        api.post("/api/v1/customers", {"external_id": user, "email": email}, key=tenant_a.key)
+        body = {"customer": user, "price": "sticker", "flow": "intent", "reference": f"order for {email}"}
+        created = api.post("/api/v1/payments", body, key=tenant_a.key)
+        assert created.status_code == 201, created.content
+        ids.append(created.json()["id"])
+        assert (
+            api.post(f"/api/v1/customers/{user}/erase", {"reason": "dsr"}, key=tenant_a.key).status_code
+            == 200
+        )
+    assert sorted(Payment.objects.values_list("reference", flat=True)) == sorted(
+        f"[erased] {pk}" for pk in ids
+    )
+    assert sorted(Payment.objects.values_list("amount", flat=True)) == [200, 200]
