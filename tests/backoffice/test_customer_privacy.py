@@ -406,26 +406,6 @@ def test_erase_of_a_customer_never_at_stripe_and_a_new_customer_under_the_old_id
     assert Customer.objects.count() == 2
 
 
-def test_stripe_deletes_a_customers_live_subscriptions_with_it(stripe_sdk, tenant_a, catalog):
-    """The emulator as Stripe: `DELETE /v1/customers/{id}` cancels the customer's live subscriptions."""
-    sdk = stripe_sdk()
-    customer = sdk.v1.customers.create({"email": EMAIL})
-    method = sdk.v1.payment_methods.create({"type": "card", "card": {"token": "tok_visa"}})
-    sdk.v1.payment_methods.attach(method.id, {"customer": customer.id})
-    subscription = sdk.v1.subscriptions.create(
-        {
-            "customer": customer.id,
-            "items": [{"price": catalog.pro_monthly.stripe_price_id}],
-            "default_payment_method": method.id,
-        }
-    )
-    assert subscription.status == "active"
-    assert sdk.v1.customers.delete(customer.id).deleted is True
-    ended = sdk.v1.subscriptions.retrieve(subscription.id)
-    assert (ended.status, ended.cancellation_details.reason) == ("canceled", "cancellation_requested")
-    assert ended.ended_at is not None
-
-
 def test_references_quoting_two_erased_people_stay_unique(api, tenant_a, catalog, stripe_emulator):
     ids = []
     for user, email in (("user-a", "a.person@example.org"), ("user-b", "b.person@example.org")):
