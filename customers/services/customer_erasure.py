@@ -5,11 +5,14 @@ import secrets
 
 from django.utils import timezone
 
+from core.errors import Conflict
 from core.privacy import ERASED, Erasure
 from customers.models import Customer
 from stripe_gateway.gateway import gateway_for
 
 MIN_EXACT = 3
+# Stripe's subscription statuses that no longer bill (a customer's deletion would end the others).
+ENDED_AT_STRIPE = ("canceled", "incomplete_expired")
 
 
 def customer_erasure_of(*, customer: Customer) -> tuple[Erasure, str]:
@@ -25,11 +28,24 @@ def customer_erasure_of(*, customer: Customer) -> tuple[Erasure, str]:
 
 
 def customer_stripe_delete(*, customer: Customer) -> bool:
-    """Deletes the customer's Stripe customer, if it has one (never inside a transaction; Stripe also cancels
-    its subscriptions, which the erasure refuses to leave live). Returns whether there was one."""
+    """Deletes the customer's Stripe customer, if it has one (never inside a transaction). Stripe would cancel
+    its live subscriptions with it: refused (409 `customer_has_live_subscriptions`) while Stripe lists one.
+    Returns whether there was a Stripe customer."""
     if not customer.stripe_customer_id:
         return False
-    gateway_for(customer.project).customer_delete(customer.stripe_customer_id)
+    gateway = gateway_for(customer.project)
+    # Stripe's word, not only our mirror's: a subscription whose events have not arrived yet is live too.
+    live = [
+        str(sub["id"])
+        for sub in gateway.list_all("subscriptions", {"customer": customer.stripe_customer_id, "limit": 100})
+        if sub.get("status") not in ENDED_AT_STRIPE
+    ]
+    if live:
+        raise Conflict(
+            f"The customer has live subscriptions at Stripe ({', '.join(live)}): cancel them first, then erase.",
+            code="customer_has_live_subscriptions",
+        )
+    gateway.customer_delete(customer.stripe_customer_id)
     return True
 
 

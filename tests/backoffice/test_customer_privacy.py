@@ -422,3 +422,25 @@ def test_references_quoting_two_erased_people_stay_unique(api, tenant_a, catalog
         f"[erased] {pk}" for pk in ids
     )
     assert sorted(Payment.objects.values_list("amount", flat=True)) == [200, 200]
+
+
+def test_a_subscription_live_at_stripe_before_its_events_arrive_is_refused_too(
+    api, tenant_a, catalog, stripe_emulator, stripe_sdk, stripe_webhooks
+):
+    api.post("/api/v1/customers", {"external_id": PERSON, "email": EMAIL, "name": NAME}, key=tenant_a.key)
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {"customer": PERSON, "price": "pro-monthly", "success_url": OK, "cancel_url": OK},
+        key=tenant_a.key,
+    ).json()
+    _complete(stripe_emulator, created["stripe_session_id"])  # paid at Stripe; its events not delivered yet
+    assert not Subscription.objects.exists()
+    before = _snapshot()
+    response = api.post(f"/api/v1/customers/{PERSON}/erase", {"reason": "gdpr"}, key=tenant_a.key)
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        409,
+        "customer_has_live_subscriptions",
+    )
+    assert _snapshot() == before
+    stripe_customer = stripe_sdk().v1.customers.retrieve(Customer.objects.get().stripe_customer_id)
+    assert (stripe_customer.email, stripe_customer.to_dict().get("deleted")) == (EMAIL, None)
