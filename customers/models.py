@@ -23,6 +23,9 @@ class Customer(models.Model):
     stripe_sync_pending = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+    # Set when the person's data was erased (`backoffice.services.customer_erase`): the row stays, as the money
+    # rows point at it, but holds nothing personal any more, and the API no longer finds it (404).
+    erased_at = models.DateTimeField(null=True, blank=True, verbose_name="personal data erased")
     # The Stripe test clock its Stripe customer was created on (test mode only, `billing.testclocks`): set
     # before the Stripe customer exists, never changed after (Stripe cannot move a customer onto a clock).
     test_clock = models.ForeignKey(
@@ -36,6 +39,10 @@ class Customer(models.Model):
 
     class Meta:
         db_table = "billing_customer"
+        permissions = [
+            ("export_customer_data", "Can export a customer's personal data"),
+            ("erase_customer_data", "Can erase a customer's personal data"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="customer_external_id_unique"),
             models.UniqueConstraint(

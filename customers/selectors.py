@@ -26,14 +26,15 @@ def clock_customer_ids(*, clock: TestClock) -> list[str]:
 
 
 def customer_list(*, project: Project, email: str | None = None) -> QuerySet[Customer]:
-    customers = Customer.objects.filter(project=project)
+    """The project's customers; an erased one is gone from the API (its row stays for the money rows)."""
+    customers = Customer.objects.filter(project=project, erased_at__isnull=True)
     if email:
         customers = customers.filter(email__iexact=email)
     return customers
 
 
 def customer_find(*, project: Project, external_id: str) -> Customer | None:
-    return Customer.objects.filter(project=project, external_id=external_id).first()
+    return Customer.objects.filter(project=project, external_id=external_id, erased_at__isnull=True).first()
 
 
 def customer_lookup(*, project: Project, customer_id: str) -> Customer:

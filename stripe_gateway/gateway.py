@@ -276,6 +276,15 @@ class StripeGateway:
             params=params,
         )
 
+    def customer_delete(self, stripe_customer_id: str) -> None:
+        """Deletes the customer at Stripe for good (Stripe keeps a `deleted` tombstone; its invoices, charges and
+        refunds stay, without the person). Stripe ignores idempotency keys on DELETE; a customer already gone is
+        what we wanted."""
+        try:
+            self.call(lambda c: c.v1.customers.delete(stripe_customer_id))
+        except StripeObjectMissing:
+            return
+
     # --- checkout, payment intents, refunds ----------------------------------------------------------
     def checkout_session_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
         return self.call_dict(lambda c: c.v1.checkout.sessions.create(params, {"idempotency_key": idem}))

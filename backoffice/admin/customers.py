@@ -8,16 +8,23 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from backoffice.admin.customer_privacy import (
+    ERASE_PERMISSION,
+    EXPORT_PERMISSION,
+    customer_erase_form,
+    customer_erase_page,
+    customer_export_download,
+)
 from billing.models import Invoice, Payment, Subscription
 from catalog.models import Feature
 from catalog.selectors import currencies_known
@@ -135,6 +142,7 @@ class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]
         "usage_events",
         "created_at",
         "updated_at",
+        "erased_at",
     ]
     readonly_fields = [
         "id",
@@ -147,8 +155,15 @@ class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]
         "usage_events",
         "created_at",
         "updated_at",
+        "erased_at",
     ]
-    actions = ["grant_entitlement", "revoke_entitlement"]
+    actions = ["grant_entitlement", "revoke_entitlement", "export_personal_data", "erase_personal_data"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> Any:
+        # An erased customer takes no person's data back.
+        if obj is not None and obj.erased_at is not None:
+            return [*self.readonly_fields, *_EDITABLE]
+        return self.readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Customers are created by the API (and at Stripe with their first purchase).
@@ -219,9 +234,37 @@ class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]
             form_class=form_class,
         )
 
+    def has_export_personal_data_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, EXPORT_PERMISSION)
+
+    def has_erase_personal_data_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, ERASE_PERMISSION)
+
+    @admin.action(description="Download personal data (one customer)", permissions=["export_personal_data"])
+    def export_personal_data(
+        self, request: HttpRequest, queryset: QuerySet[Customer]
+    ) -> HttpResponseBase | None:
+        customers = list(queryset.select_related("project")[:2])
+        if len(customers) != 1:
+            self.message_user(request, "Select one customer to download.", messages.WARNING)
+            return None
+        return customer_export_download(request, customers[0])
+
+    @admin.action(description="Erase personal data", permissions=["erase_personal_data"])
+    def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Customer]) -> HttpResponse | None:
+        return customer_erase_form(self, request, queryset)
+
+    def export_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        return customer_export_download(request, self._customer(request, object_id))
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return customer_erase_page(self, request, self._customer(request, object_id))
+
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         return [
+            path("<path:object_id>/export/", wrap(self.export_view), name="customers_customer_export"),
+            path("<path:object_id>/erase/", wrap(self.erase_view), name="customers_customer_erase"),
             path(
                 "<path:object_id>/entitlements/",
                 wrap(self.entitlements_view),

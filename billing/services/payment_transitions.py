@@ -226,7 +226,10 @@ def customer_adopt_checkout_email(*, customer_id: str, email: str) -> bool:
     except ValidationError:
         return False
     return bool(
-        Customer.objects.filter(pk=customer_id, email="").update(email=email, updated_at=timezone.now())
+        # An erased customer never takes a person's email back (a late `checkout.session.completed`).
+        Customer.objects.filter(pk=customer_id, email="", erased_at__isnull=True).update(
+            email=email, updated_at=timezone.now()
+        )
     )
 
 

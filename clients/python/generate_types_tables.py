@@ -40,6 +40,8 @@ CLASSES: tuple[Cls, ...] = (
     Cls("PublicPlanFeature", ("PublicFeatureOutput",)),
     Cls("PublicPlan", ("PublicProductOutput",)),
     Cls("Customer", ("CustomerOutput",), section="Customers, checkout, carts, payments, portal"),
+    Cls("CustomerExport", ("CustomerExportOutput",)),
+    Cls("CustomerErasure", ("CustomerErasureOutput",)),
     Cls("CheckoutSession", ("CheckoutSessionOutput",)),
     Cls("CartItem", ()),
     Cls("Cart", ("CartOutput",)),

@@ -311,7 +311,8 @@ def _customers_with_stripe_id(stripe_customer_id: str) -> list[Customer]:
 
 def customer_stripe_unlink(*, customer: Customer, stripe_customer_id: str) -> None:
     """A Stripe customer was deleted at Stripe: the tenant's customer no longer holds it (if it still held that
-    one), so the next purchase creates a new one."""
-    Customer.objects.filter(pk=customer.pk, stripe_customer_id=stripe_customer_id).update(
-        stripe_customer_id=""
-    )
+    one), so the next purchase creates a new one. An erased customer keeps the id: its deletion was ours, and
+    later events of that Stripe customer are known by it (the inbox stores them without the person)."""
+    Customer.objects.filter(
+        pk=customer.pk, stripe_customer_id=stripe_customer_id, erased_at__isnull=True
+    ).update(stripe_customer_id="")

@@ -101,7 +101,17 @@ class CustomersBackend(BaseBackend):
         return customer
 
     def customer_delete(self, customer_id: str) -> StripeObject:
+        """As Stripe: "permanently deletes a customer … also immediately cancels any active subscriptions on the
+        customer" (each ends as a cancellation at once, with its `customer.subscription.deleted`)."""
+        # Function-local: the subscriptions backend builds on this one.
+        from stripe_emulator.subscriptions.models import SubscriptionsBackend
+        from stripe_emulator.subscriptions.models.base import ENDED_STATUSES
+
         customer = self.customer_require(customer_id)
+        subscriptions = self.account.backend(SubscriptionsBackend)
+        for sub in self.store.newest_first("subscription"):
+            if sub["customer"] == customer_id and sub["status"] not in ENDED_STATUSES:
+                subscriptions.subscription_cancel(sub["id"])
         # The event carries the customer as it was, the store keeps only the tombstone.
         self.emit("customer.deleted", customer)
         tombstone = {"id": customer_id, "object": "customer", "deleted": True}

@@ -17,6 +17,7 @@ from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, stripe_id
 from stripe_gateway.signatures import WebhookSignatureInvalid, webhook_verify
 from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
+from stripe_inbox.services.event_erasure import stripe_event_body_for_storage
 from stripe_inbox.services.process import queue_processing
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,9 @@ def stripe_event_store(
     """Stores an event once per (account, event id) — race-safe — and queues its processing once stored. The
     INSERT commits on its own (the intake's one write), or with the caller's transaction."""
 
+    key = ordering_key(account, body)
+    stored = stripe_event_body_for_storage(ordering_key=key, body=body)
+
     def insert() -> StripeEvent:
         return StripeEvent.objects.create(
             account=account,
@@ -134,8 +138,8 @@ def stripe_event_store(
             type=str(body["type"])[:100],
             api_version=str(body.get("api_version") or "")[:50],
             stripe_created=int(body.get("created") or 0),
-            payload=body,
-            ordering_key=ordering_key(account, body),
+            payload=stored,
+            ordering_key=key,
         )
 
     try:

@@ -261,6 +261,77 @@ export interface Customer {
   updated_at: string;
 }
 
+export interface CustomerExport {
+  object?: string;
+  exported_at: string;
+  customer: Customer;
+  /** Every row of this kind (the customer's allocation counters). */
+  allocation_counters: Record<string, unknown>[];
+  /** Every row of this kind (the customer's auto-recharges). */
+  auto_recharges: Record<string, unknown>[];
+  /** Every row of this kind (the customer's carts). */
+  carts: Record<string, unknown>[];
+  /** Every row of this kind (the customer's checkout sessions). */
+  checkout_sessions: Record<string, unknown>[];
+  /** Every row of this kind (the customer's credit ledger entries). */
+  credit_ledger_entries: Record<string, unknown>[];
+  /** Every row of this kind (the customer's credit lots). */
+  credit_lots: Record<string, unknown>[];
+  /** Every row of this kind (the customer's grants). */
+  grants: Record<string, unknown>[];
+  /** Every row of this kind (the customer's holds). */
+  holds: Record<string, unknown>[];
+  /** Every row of this kind (the customer's invoices). */
+  invoices: Record<string, unknown>[];
+  /** Every row of this kind (the customer's payments). */
+  payments: Record<string, unknown>[];
+  /** Every row of this kind (the customer's plan periods). */
+  plan_periods: Record<string, unknown>[];
+  /** Every row of this kind (the customer's purchases). */
+  purchases: Record<string, unknown>[];
+  /** Every row of this kind (the customer's revocations). */
+  revocations: Record<string, unknown>[];
+  /** Every row of this kind (the customer's subscription sources). */
+  subscription_sources: Record<string, unknown>[];
+  /** Every row of this kind (the customer's subscription versions). */
+  subscription_versions: Record<string, unknown>[];
+  /** Every row of this kind (the customer's subscriptions). */
+  subscriptions: Record<string, unknown>[];
+  /** Every row of this kind (the customer's usage counters). */
+  usage_counters: Record<string, unknown>[];
+  /** Every row of this kind (the customer's usage events). */
+  usage_events: Record<string, unknown>[];
+  /** Every row of this kind (the customer's usage thresholds). */
+  usage_thresholds: Record<string, unknown>[];
+  /** Every row of this kind (the customer's usage thresholds crossed). */
+  usage_thresholds_crossed: Record<string, unknown>[];
+  /** Every row of this kind (the refunds of the customer's payments). */
+  refunds: Record<string, unknown>[];
+  /** Every row of this kind (the items of the customer's carts). */
+  cart_items: Record<string, unknown>[];
+  /** Every row of this kind (the items of the customer's subscriptions). */
+  subscription_items: Record<string, unknown>[];
+  /** Every row of this kind (the tenant events whose object names the customer). */
+  events: Record<string, unknown>[];
+  /** Every row of this kind (Stripe's events about the customer's Stripe customer, as Stripe sent them). */
+  stripe_events: Record<string, unknown>[];
+  /** Every row of this kind (the audit rows about the customer). */
+  audit_log: Record<string, unknown>[];
+}
+
+export interface CustomerErasure {
+  object?: string;
+  /** Our id of the customer (its row stays, without the person). */
+  id: string;
+  /** What now stands for your user id on the customer's payments, subscriptions and invoices: random, linked to nothing. */
+  customer: string;
+  erased_at: string;
+  /** Whether a Stripe customer was deleted (false: the customer never reached Stripe). */
+  stripe_customer_deleted: boolean;
+  /** Rows rewritten, per kind of store. */
+  rows_scrubbed: Record<string, number>;
+}
+
 export interface CheckoutSession {
   id: string;
   object: string;

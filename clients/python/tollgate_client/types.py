@@ -38,6 +38,8 @@ __all__ = [
     "CreditLotSource",
     "Customer",
     "CustomerEntitlements",
+    "CustomerErasure",
+    "CustomerExport",
     "DefaultPaymentFlow",
     "Entitlement",
     "EntitlementCheck",
@@ -381,6 +383,79 @@ class Customer(TollgateObject):
     """The test clock (test mode) the customer's Stripe customer lives on; null for none."""
     created_at: str
     updated_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerExport(TollgateObject):
+    object: str = "customer_export"
+    exported_at: str
+    customer: Customer
+    allocation_counters: list[dict[str, Any]]
+    """Every row of this kind (the customer's allocation counters)."""
+    auto_recharges: list[dict[str, Any]]
+    """Every row of this kind (the customer's auto-recharges)."""
+    carts: list[dict[str, Any]]
+    """Every row of this kind (the customer's carts)."""
+    checkout_sessions: list[dict[str, Any]]
+    """Every row of this kind (the customer's checkout sessions)."""
+    credit_ledger_entries: list[dict[str, Any]]
+    """Every row of this kind (the customer's credit ledger entries)."""
+    credit_lots: list[dict[str, Any]]
+    """Every row of this kind (the customer's credit lots)."""
+    grants: list[dict[str, Any]]
+    """Every row of this kind (the customer's grants)."""
+    holds: list[dict[str, Any]]
+    """Every row of this kind (the customer's holds)."""
+    invoices: list[dict[str, Any]]
+    """Every row of this kind (the customer's invoices)."""
+    payments: list[dict[str, Any]]
+    """Every row of this kind (the customer's payments)."""
+    plan_periods: list[dict[str, Any]]
+    """Every row of this kind (the customer's plan periods)."""
+    purchases: list[dict[str, Any]]
+    """Every row of this kind (the customer's purchases)."""
+    revocations: list[dict[str, Any]]
+    """Every row of this kind (the customer's revocations)."""
+    subscription_sources: list[dict[str, Any]]
+    """Every row of this kind (the customer's subscription sources)."""
+    subscription_versions: list[dict[str, Any]]
+    """Every row of this kind (the customer's subscription versions)."""
+    subscriptions: list[dict[str, Any]]
+    """Every row of this kind (the customer's subscriptions)."""
+    usage_counters: list[dict[str, Any]]
+    """Every row of this kind (the customer's usage counters)."""
+    usage_events: list[dict[str, Any]]
+    """Every row of this kind (the customer's usage events)."""
+    usage_thresholds: list[dict[str, Any]]
+    """Every row of this kind (the customer's usage thresholds)."""
+    usage_thresholds_crossed: list[dict[str, Any]]
+    """Every row of this kind (the customer's usage thresholds crossed)."""
+    refunds: list[dict[str, Any]]
+    """Every row of this kind (the refunds of the customer's payments)."""
+    cart_items: list[dict[str, Any]]
+    """Every row of this kind (the items of the customer's carts)."""
+    subscription_items: list[dict[str, Any]]
+    """Every row of this kind (the items of the customer's subscriptions)."""
+    events: list[dict[str, Any]]
+    """Every row of this kind (the tenant events whose object names the customer)."""
+    stripe_events: list[dict[str, Any]]
+    """Every row of this kind (Stripe's events about the customer's Stripe customer, as Stripe sent them)."""
+    audit_log: list[dict[str, Any]]
+    """Every row of this kind (the audit rows about the customer)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerErasure(TollgateObject):
+    object: str = "customer_erasure"
+    id: str
+    """Our id of the customer (its row stays, without the person)."""
+    customer: str
+    """What now stands for your user id on the customer's payments, subscriptions and invoices: random, linked to nothing."""
+    erased_at: str
+    stripe_customer_deleted: bool
+    """Whether a Stripe customer was deleted (false: the customer never reached Stripe)."""
+    rows_scrubbed: dict[str, int]
+    """Rows rewritten, per kind of store."""
 
 
 @dataclass(frozen=True, kw_only=True)

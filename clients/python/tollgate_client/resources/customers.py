@@ -6,7 +6,7 @@ from typing import Any
 
 from tollgate_client.pagination import Page
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import Customer
+from tollgate_client.types import Customer, CustomerErasure, CustomerExport
 
 
 class Customers(Resource):
@@ -31,3 +31,19 @@ class Customers(Resource):
     ) -> Page[Customer]:
         params = {"email": email, "limit": limit, "starting_after": starting_after}
         return self._list(Customer, "/customers", params)
+
+    def export(self, external_id: str) -> CustomerExport:
+        """Every row Tollgate keeps keyed to the customer, in one document grouped by kind (a privacy request's
+        access copy; the read is audited)."""
+        return self._get(CustomerExport, path("/customers/{}/export", external_id))
+
+    def erase(self, external_id: str, *, reason: str, idempotency_key: str | None = None) -> CustomerErasure:
+        """Erases the person for good (their data here and their Stripe customer), keeping the money records.
+        Refused (`ConflictError`, code `customer_has_live_subscriptions`) while a subscription is live. Afterwards
+        the customer is not found (404)."""
+        return self._post(
+            CustomerErasure,
+            path("/customers/{}/erase", external_id),
+            {"reason": reason},
+            idempotency_key=idempotency_key,
+        )
