@@ -379,6 +379,17 @@ STRIPE_EVENT_APPLIERS_PER_HOST = env.int("STRIPE_EVENT_APPLIERS_PER_HOST", defau
 HOST_SLOTS_DIR = env("HOST_SLOTS_DIR", default="")
 API_KEY_TOUCH_INTERVAL_SECONDS = env.int("API_KEY_TOUCH_INTERVAL_SECONDS", default=60)
 
+# --- Per-tenant fairness (docs/operations.md, "Per-tenant fairness") --------------------------------------------
+# Usage intake requests (POST /usage, /usage/batch, /entitlements/consume) per project per second, over all its
+# keys, besides each key's API_RATE_LIMIT_PER_MINUTE; the excess gets 429 with Retry-After. 0: no project limit.
+PROJECT_USAGE_RATE_LIMIT_PER_SECOND = env.int("PROJECT_USAGE_RATE_LIMIT_PER_SECOND", default=100)
+# Tasks applying one project's Stripe events queued or running at once; its other events wait their turn in
+# PostgreSQL. 0: no cap.
+STRIPE_EVENT_TASKS_PER_PROJECT = env.int("STRIPE_EVENT_TASKS_PER_PROJECT", default=2)
+# Deliveries to one tenant endpoint queued or being sent at once; the others wait their turn in PostgreSQL's
+# schedule. 0: no cap.
+OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT = env.int("OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT", default=2)
+
 # `GET /metrics` (Prometheus) requires `Authorization: Bearer <METRICS_TOKEN>` when set.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 

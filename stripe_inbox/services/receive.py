@@ -17,6 +17,7 @@ from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, stripe_id
 from stripe_gateway.signatures import WebhookSignatureInvalid, webhook_verify
 from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
+from stripe_inbox.services.fairness import event_tenant
 from stripe_inbox.services.process import queue_processing
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ def stripe_event_store(
             stripe_created=int(body.get("created") or 0),
             payload=body,
             ordering_key=ordering_key(account, body),
+            tenant=event_tenant(project=project, body=body),
         )
 
     try:
@@ -146,7 +148,7 @@ def stripe_event_store(
             event = insert()  # autocommit: the INSERT is a transaction of its own
     except IntegrityError:
         return StripeEvent.objects.get(account=account, stripe_event_id=body["id"]), False
-    transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key))
+    transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key, tenant=event.tenant))
     return event, True
 
 

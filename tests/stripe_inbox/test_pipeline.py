@@ -5,6 +5,7 @@ The worker tests run real Celery workers (tests/stripe_inbox/workers.py) on the 
 database, with Stripe's events produced by the emulator for real checkouts made through Tollgate's API.
 """
 
+import ast
 import json
 import re
 import signal
@@ -803,7 +804,9 @@ def test_a_key_being_applied_turns_others_away_and_its_holder_applies_what_arriv
 
 
 def _queued_tasks() -> list[list]:
-    """The task messages waiting on the (in-memory) broker: each one's arguments."""
+    """The task messages waiting on the (in-memory) broker: each one's event id and key (the arguments after
+    them, the tenant and the place in its fair share, are per-tenant fairness's: tests/stripe_inbox/
+    test_fairness.py)."""
     from config.celery import app
 
     with app.connection_for_read() as conn:
@@ -811,7 +814,8 @@ def _queued_tasks() -> list[list]:
         messages = []
         while queue.qsize():
             message = queue.get(block=False)
-            messages.append(message.headers["argsrepr"])
+            event_id, key, *_ = ast.literal_eval(message.headers["argsrepr"])
+            messages.append(f"({event_id!r}, {key!r})")
             message.ack()
         queue.close()
     return messages
