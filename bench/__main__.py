@@ -10,7 +10,18 @@ from bench.setup import django_setup
 
 django_setup()
 
-from bench import auth, burst, deliveries, entitlements, leases, local_checks, metrics, pages, webhooks  # noqa: E402  (Django must be set up first)
+from bench import (  # noqa: E402  (Django must be set up first)
+    auth,
+    burst,
+    deliveries,
+    entitlements,
+    fairness,
+    leases,
+    local_checks,
+    metrics,
+    pages,
+    webhooks,
+)
 
 BENCHMARKS = {
     "auth": auth,
@@ -22,6 +33,7 @@ BENCHMARKS = {
     "pages": pages,
     "metrics": metrics,
     "burst": burst,
+    "fairness": fairness,
 }
 
 if __name__ == "__main__":

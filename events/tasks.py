@@ -5,8 +5,14 @@ import logging
 
 from celery import shared_task
 
+from core.fairness import share_renew
 from events.services.deliver import delivery_send
-from events.services.delivery_turns import deliveries_sweep_queue, delivery_turn_end
+from events.services.delivery_turns import (
+    SHARE_KIND,
+    SHARE_LEASE_SECONDS,
+    deliveries_sweep_queue,
+    delivery_turn_end,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -15,6 +21,14 @@ logger = logging.getLogger(__name__)
 def deliver_event(delivery_id: str, endpoint_id: str = "", token: str = "") -> str | None:
     """Sends one delivery; `token`: its place in the endpoint's share (events.services.delivery_turns), given
     back when it ends, with the endpoint's next due deliveries queued."""
+    if token:
+        share_renew(
+            kind=SHARE_KIND,
+            tenant=endpoint_id,
+            token=token,
+            what=delivery_id,
+            lease_seconds=SHARE_LEASE_SECONDS,
+        )
     try:
         return delivery_send(delivery_id=delivery_id)
     finally:

@@ -48,19 +48,25 @@ class FairnessCollector(Collector):
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
         )
         stripe = GaugeMetricFamily("tollgate_project_stripe_events_waiting", STRIPE_HELP, labels=["project"])
-        for row in StripeEvent.objects.filter(due).order_by().values("tenant").annotate(n=Count("id")):
-            tenant = row["tenant"]
-            stripe.add_metric([slugs.get(tenant, tenant) if tenant else PLATFORM], row["n"])
+        for tenant, n in (
+            StripeEvent.objects.filter(due)
+            .order_by()
+            .values("tenant")
+            .annotate(n=Count("id"))
+            .values_list("tenant", "n")
+        ):
+            stripe.add_metric([slugs.get(tenant, tenant) if tenant else PLATFORM], n)
         yield stripe
 
         deliveries = GaugeMetricFamily(
             "tollgate_project_deliveries_waiting", DELIVERIES_HELP, labels=["project"]
         )
-        for row in (
+        for project_id, n in (
             Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
             .order_by()
             .values("project_id")
             .annotate(n=Count("id"))
+            .values_list("project_id", "n")
         ):
-            deliveries.add_metric([slugs.get(row["project_id"], row["project_id"])], row["n"])
+            deliveries.add_metric([slugs.get(project_id, str(project_id))], n)
         yield deliveries

@@ -20,7 +20,10 @@ from events.models import Delivery
 logger = logging.getLogger(__name__)
 
 SHARE_KIND = "deliveries"
-# A place lapses this long after it was taken (a task lost with its worker or the broker), if not given back.
+# A place of a queued task lapses this long after it was taken (a task lost with the broker frees it then, and the
+# sweep queues what waits); its task renews it for SHARE_LEASE_SECONDS when it starts (a send lasts at most
+# OUTBOUND_WEBHOOK_TIMEOUT_SECONDS).
+QUEUED_LEASE_SECONDS = 30.0
 SHARE_LEASE_SECONDS = 120.0
 SWEEP_ENDPOINTS = 1000
 
@@ -42,7 +45,7 @@ def delivery_queue(*, delivery_id: str, endpoint_id: str) -> bool:
         tenant=endpoint_id,
         what=delivery_id,
         cap=settings.OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT,
-        lease_seconds=SHARE_LEASE_SECONDS,
+        lease_seconds=QUEUED_LEASE_SECONDS,
     )
     if token is None:
         return False

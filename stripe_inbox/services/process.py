@@ -73,7 +73,7 @@ def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None,
             tenant=share_name(tenant),
             what=key,
             cap=settings.STRIPE_EVENT_TASKS_PER_PROJECT,
-            lease_seconds=SHARE_LEASE_SECONDS,
+            lease_seconds=QUEUED_LEASE_SECONDS,
         )
         if taken is None:
             if not force:
@@ -92,8 +92,11 @@ def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None,
 
 
 # Fair shares (core.fairness) of the workers applying Stripe events, one per project ("platform": the platform
-# events that name no project). A place lapses this long after it was taken or last renewed (each claimed batch).
+# events that name no project). A place of a queued task lapses this long after it was taken (a task lost with
+# the broker frees it then, and the sweep queues what waits); its task renews it for SHARE_LEASE_SECONDS when it
+# starts (a drain lasts at most DRAIN_SECONDS).
 SHARE_KIND = "stripe-events"
+QUEUED_LEASE_SECONDS = 30.0
 SHARE_LEASE_SECONDS = 120.0
 
 
@@ -483,7 +486,7 @@ def _queue_later(event: StripeEvent, delay: timedelta) -> None:
         tenant=share_name(tenant),
         what=key,
         cap=settings.STRIPE_EVENT_TASKS_PER_PROJECT,
-        lease_seconds=SHARE_LEASE_SECONDS + delay.total_seconds(),
+        lease_seconds=QUEUED_LEASE_SECONDS + delay.total_seconds(),
     )
     if token is None:
         return

@@ -318,11 +318,16 @@ def test_two_workers_apply_each_customer_one_event_at_a_time_and_customers_in_pa
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_whose_database_sessions_were_ended_processes_the_next_events(
-    api, tenant_a, catalog, stripe_emulator, stripe_webhooks, workers
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks, workers, settings, monkeypatch
 ):
     """A PostgreSQL restart ends every session; the worker keeps its connection between tasks
     (CELERY_DB_REUSE_MAX), so the next task starts on a dead one. Simulated without restarting the shared
-    server: pg_terminate_backend on the worker's sessions, which is what a restart does to them."""
+    server: pg_terminate_backend on the worker's sessions, which is what a restart does to them.
+
+    It counts a task per delivery: the project's fair share is off here (with it, deliveries past the share
+    queue none; tests/fairness)."""
+    settings.STRIPE_EVENT_TASKS_PER_PROJECT = 0
+    monkeypatch.setenv("STRIPE_EVENT_TASKS_PER_PROJECT", "0")
     worker = workers.start("w1", ready=False)
     first = _subscribe(api, tenant_a, stripe_emulator, "user-1")
     first_deliveries = _capture(stripe_emulator)
