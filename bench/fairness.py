@@ -36,8 +36,8 @@ WORKERS = 3  # the Celery worker's processes
 SHARE = 1  # STRIPE_EVENT_TASKS_PER_PROJECT and OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT in this benchmark
 SLOW_SECONDS = 1.0
 # (B's usual rate, A's usual rate) per kind, per second; A bursts at 10× its usual rate.
-RATES = {"usage": (10, 10), "stripe": (5, 10), "deliveries": (4, 2)}
-USAGE_LIMIT = 30  # PROJECT_USAGE_RATE_LIMIT_PER_SECOND: 3× a tenant's usual rate
+RATES = {"usage": (5, 5), "stripe": (5, 10), "deliveries": (4, 2)}
+USAGE_LIMIT = 10  # PROJECT_USAGE_RATE_LIMIT_PER_SECOND: 2× a tenant's usual rate
 
 
 def _env(database_url: str, redis_url: str) -> dict[str, str]:

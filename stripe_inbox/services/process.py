@@ -118,9 +118,9 @@ def due_filter(now: datetime) -> Q:
 
 
 def stripe_events_requeue_due(*, limit: int = 1000) -> int:
-    """Beat: queues every key that has a due event nobody is applying (within each tenant's share) — a task lost with the broker, a retry
-    whose time came, an event whose worker died (taken back by the next holder of the key's lock). Keys whose
-    worker is alive turn the task away at once. Returns how many keys were queued."""
+    """Beat: queues every key that has a due event nobody is applying — a task lost with the broker, a retry
+    whose time came, an event whose worker died (taken back by the next holder of the key's lock) — within each
+    tenant's share. Keys whose worker is alive turn the task away at once. Returns how many keys were queued."""
     now = timezone.now()
     settle = now - QUEUE_SETTLE
     keys = list(
@@ -133,9 +133,7 @@ def stripe_events_requeue_due(*, limit: int = 1000) -> int:
         )
         .values("ordering_key", "tenant")
         .annotate(oldest=Min("received_at"))
-        .order_by(
-            "oldest"
-        )  # the longest waiting first: within a tenant's share, its oldest keys take the places
+        .order_by("oldest")  # the longest waiting first: within a share, the oldest keys take the places
         .values_list("ordering_key", "tenant")[:limit]
     )
     # A tenant's keys past its share wait: its next freed place queues them (`queue_processing`).
