@@ -17,17 +17,23 @@ def shares() -> None:
 
 
 @pytest.fixture
-def broker(monkeypatch: Any, settings: Any) -> Iterator["Broker"]:
+def broker(settings: Any) -> Iterator["Broker"]:
     """Tasks are queued on the test's in-memory broker instead of run at once: a test reads them back in order
     and runs each as a worker would."""
     from config.celery import app
 
+    # Read before the setting changes: Celery's configuration reads Django's settings (what it holds before the
+    # test is what the next tests must find again).
+    previous = app.conf.task_always_eager
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    app.conf.task_always_eager = False
     broker = Broker()
-    broker.take()  # an empty broker
-    yield broker
-    broker.take()
+    try:
+        broker.take()  # an empty broker
+        yield broker
+        broker.take()
+    finally:
+        app.conf.task_always_eager = previous
 
 
 class Broker:
