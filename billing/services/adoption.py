@@ -10,6 +10,7 @@ these two functions.
 
 import logging
 import time
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,10 @@ from stripe_gateway.gateway import (
 
 logger = logging.getLogger(__name__)
 
+# A run still running after this long lost its worker (killed mid-run; its redelivered task finds it taken): the
+# next request records it failed, so the project can be adopted again (a run changes nothing twice).
+ADOPTION_ABANDONED_AFTER = timedelta(hours=6)
+
 
 def adoption_start(
     *,
@@ -47,10 +52,19 @@ def adoption_start(
     reason: str = "",
 ) -> AdoptionRun:
     """Records an adoption of the project's Stripe account (400 `invalid_mapping` for a bad key or mapping; 409
-    `adoption_running` while another one of the project is pending or running) and, with `queue`, has a
-    worker run it once this commits (the command runs it itself)."""
+    `adoption_running` while another one of the project is pending or running, unless it was abandoned) and,
+    with `queue`, has a worker run it once this commits (the command runs it itself)."""
     key = customer_key_parse(customer_key)
     parsed = mapping_parse(mapping)
+    AdoptionRun.objects.filter(
+        project=project,
+        status__in=(AdoptionRun.Status.PENDING, AdoptionRun.Status.RUNNING),
+        created_at__lt=timezone.now() - ADOPTION_ABANDONED_AFTER,
+    ).update(
+        status=AdoptionRun.Status.FAILED,
+        error="abandoned: no result after 6 hours",
+        finished_at=timezone.now(),
+    )
     try:
         with transaction.atomic():
             run = AdoptionRun.objects.create(

@@ -38,7 +38,11 @@ class Seeded:
     customers_without_key: list[str] = field(default_factory=list)
 
 
-def seed_account(sdk: Any, emulator: Any, *, subscriptions: int, without_key: int = 2) -> Seeded:
+def seed_account(
+    sdk: Any, emulator: Any, *, subscriptions: int, without_key: int = 2, legacy_without_key: bool = False
+) -> Seeded:
+    """`legacy_without_key`: the customers of the unmapped product's subscriptions carry no user id (so none of
+    their objects is adopted)."""
     products = {
         name: sdk.v1.products.create({"name": name.title()}).id for name in ("pro", "team", "seats", "legacy")
     }
@@ -96,9 +100,15 @@ def seed_account(sdk: Any, emulator: Any, *, subscriptions: int, without_key: in
         )
     for number in range(subscriptions):
         status, items, trial, discounted = SHAPES[number % len(SHAPES)]
+        keyless = legacy_without_key and items == ("legacy",)
         customer = sdk.v1.customers.create(
-            {"email": f"user{number}@example.com", "metadata": {"user_id": f"user-{number}"}}
+            {
+                "email": f"user{number}@example.com",
+                "metadata": {} if keyless else {"user_id": f"user-{number}"},
+            }
         )
+        if keyless:
+            seeded.customers_without_key.append(customer.id)
         params: dict[str, Any] = {
             "customer": customer.id,
             "items": [

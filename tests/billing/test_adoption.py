@@ -5,6 +5,7 @@ point change nothing."""
 
 import io
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from billing.models import (
     AdoptionRun,
@@ -334,3 +336,13 @@ def test_one_adoption_at_a_time_per_project(project, seeded):
         )
     assert refused.value.code == "adoption_running"
     assert AdoptionRun.objects.count() == 1
+
+    # A run whose worker was lost (still running hours later) does not hold the project forever.
+    AdoptionRun.objects.update(status="running", created_at=timezone.now() - timedelta(hours=7))
+    adoption_start(
+        project=project, actor=Actor.system("t"), customer_key={"field": "email"}, mapping={}, queue=False
+    )
+    assert sorted(AdoptionRun.objects.values_list("status", "error")) == [
+        ("failed", "abandoned: no result after 6 hours"),
+        ("pending", ""),
+    ]
