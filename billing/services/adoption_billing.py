@@ -201,20 +201,35 @@ def charges_adopt(state: Adoption) -> None:
         payment = _payment_of(state, stripe_id(charge.get("payment_intent")))
         if payment is None:
             continue
-        pairs = _PaymentChecks._charge_pairs(payment, charge)
-        _apply(state, "charges", charge, pairs, partial(_PaymentChecks._charge_repair, payment, charge))
+        _apply(
+            state,
+            "charges",
+            charge,
+            _PaymentChecks._charge_pairs(payment, charge),
+            partial(_PaymentChecks._charge_repair, payment, charge),
+        )
     for refund in state.reader.each("refunds", {}):
         payment = _payment_of(state, stripe_id(refund.get("payment_intent")))
         if payment is None:
             continue
-        pairs = _PaymentChecks._refund_pairs(payment, refund)
-        _apply(state, "refunds", refund, pairs, partial(_PaymentChecks._refund_repair, payment, refund))
+        _apply(
+            state,
+            "refunds",
+            refund,
+            _PaymentChecks._refund_pairs(payment, refund),
+            partial(_PaymentChecks._refund_repair, payment, refund),
+        )
     for dispute in state.reader.each("disputes", {}):
         payment = _payment_of(state, stripe_id(dispute.get("payment_intent")))
         if payment is None:
             continue
-        pairs = _PaymentChecks._dispute_pairs(payment, dispute)
-        _apply(state, "disputes", dispute, pairs, partial(_PaymentChecks._dispute_repair, payment, dispute))
+        _apply(
+            state,
+            "disputes",
+            dispute,
+            _PaymentChecks._dispute_pairs(payment, dispute),
+            partial(_PaymentChecks._dispute_repair, payment, dispute),
+        )
 
 
 def _payment_of(state: Adoption, intent: str) -> Payment | None:

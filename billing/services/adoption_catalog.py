@@ -131,8 +131,8 @@ def coupons_adopt(state: Adoption) -> None:
             )
         coupons[stripe_coupon["id"]] = coupon
     for promo in state.reader.each("promotion_codes", {}):
-        stripe_coupon = stripe_id((promo.get("promotion") or {}).get("coupon") or promo.get("coupon"))
-        if stripe_coupon not in coupons:
+        coupon_id = stripe_id((promo.get("promotion") or {}).get("coupon") or promo.get("coupon"))
+        if coupon_id not in coupons:
             state.report.count("promotion_codes", "coupon_not_adopted")
             continue
         found = PromotionCode.objects.filter(project=state.project, stripe_promotion_code_id=promo["id"])
@@ -146,9 +146,9 @@ def coupons_adopt(state: Adoption) -> None:
             state.report.count("promotion_codes", "conflict")
             state.report.note("promotion_code_conflicts", promo["id"])
             continue
-        line = f"create promotion code {promo.get('code')} of coupon {stripe_coupon}"
+        line = f"create promotion code {promo.get('code')} of coupon {coupon_id}"
         state.report.count("promotion_codes", "created", line)
-        coupon = coupons[stripe_coupon]
+        coupon = coupons[coupon_id]
         if not state.dry_run and coupon is not None:
             _promotion_code_create(state, promo, coupon)
 
