@@ -9,6 +9,8 @@ from rest_framework.response import Response
 from billing import selectors
 from billing.models import AdoptionRun
 from billing.services.adoption import adoption_start
+from billing.services.adoption_mapping import CUSTOMER_FIELDS
+from catalog.apis.catalog import FeatureInput
 from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.serializers import StrictSerializer
@@ -68,18 +70,40 @@ class AdoptionRunOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         return "adoption_run"
 
 
+class CustomerKeyInput(StrictSerializer):
+    metadata = serializers.CharField(
+        min_length=1, max_length=40, required=False, help_text="The Stripe customer metadata key."
+    )
+    field = serializers.ChoiceField(
+        choices=list(CUSTOMER_FIELDS), required=False, help_text="Or the Stripe customer's own field."
+    )
+
+
+class ProductMappedInput(StrictSerializer):
+    stripe_product = serializers.CharField(max_length=255, help_text="The Stripe product's id.")
+    key = serializers.SlugField(max_length=100, help_text="The product's key here.")
+    features = serializers.DictField(
+        required=False, help_text="Feature key → the value the product gives (as the catalog API takes it)."
+    )
+
+
+class MappingInput(StrictSerializer):
+    features = serializers.ListField(child=FeatureInput(), required=False, max_length=1000)
+    products = serializers.ListField(child=ProductMappedInput(), required=False, max_length=1000)
+
+
 class AdoptionCreateApi(BaseApi):
     permission_classes = [IsPlatformKey]
 
     class InputSerializer(StrictSerializer):
         dry_run = serializers.BooleanField(default=False, help_text="Read and report; change nothing.")
-        customer_key = serializers.JSONField(
-            help_text='Where a Stripe customer\'s external id is: `{"metadata": "<key>"}` or '
-            '`{"field": "email" | "id"}`. Customers without it are reported, not adopted.'
+        customer_key = CustomerKeyInput(
+            help_text="Where a Stripe customer's external id is: exactly one of `metadata` (a metadata key) "
+            "or `field` (`email` or `id`). Customers without it are reported, not adopted."
         )
-        mapping = serializers.JSONField(
-            help_text="`sync_catalog`'s shape: `features` to create ({key, name, type, unit}) and `products` "
-            "({stripe_product, key, features}). Products it does not name are reported, not guessed."
+        mapping = MappingInput(
+            help_text="`sync_catalog`'s shape: `features` to create and `products`, each naming its Stripe "
+            "product. Products it does not name are reported, not guessed. Keys are unique within it."
         )
 
     @extend_schema(

@@ -38,7 +38,7 @@ from stripe_inbox.models import StripeEvent
 
 POSITIVE = 12  # schema-valid examples per operation
 NEGATIVE = 4  # schema-invalid examples per operation (only (a) applies to them)
-OPERATIONS = 113  # as served today: fewer means the schema lost some
+OPERATIONS = 115  # as served today: fewer means the schema lost some
 WEBHOOK_SECRET = "whsec_test_fuzz"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -81,6 +81,10 @@ RULES_BETWEEN_PARAMETERS: dict[tuple[str, str], str] = {
     ("GET /api/v1/metrics/revenue", "invalid_parameter"): "`from` before `to`",
     ("GET /api/v1/metrics/subscriptions", "invalid_parameter"): "`from` before `to`",
     ("POST /api/v1/test_clocks", "invalid_parameter"): "frozen_time after 1970 (a date-time has no minimum)",
+    (
+        "POST /api/v1/projects/{project_id}/adoptions",
+        "invalid_mapping",
+    ): "customer_key: exactly one of metadata or field; keys unique within the mapping",
 }
 # Constraints the server enforces that the schema does not state yet (issue #27, left for a follow-up; each is a
 # failure of the promise, listed so that no new one can appear unseen): (operation, code) → what is missing.
