@@ -33,10 +33,13 @@ def customers_adopt(state: Adoption) -> None:
             state.report.count("customers", "without_key")
             state.report.note("customers_without_key", stripe_customer["id"])
             continue
+        # On the platform's account: another project's customer (by our metadata, or held by it) is not this
+        # project's to adopt.
+        owner = str((stripe_customer.get("metadata") or {}).get("tollgate_project") or "")
         elsewhere = Customer.objects.filter(stripe_customer_id=stripe_customer["id"]).exclude(
             project=state.project
         )
-        if elsewhere.exists():
+        if (owner and owner != state.project.pk) or elsewhere.exists():
             state.report.count("customers", "held_by_another_project")
             state.report.note("customers_held_elsewhere", stripe_customer["id"])
             continue

@@ -32,6 +32,7 @@ from core.actors import Actor
 from core.errors import Conflict
 from core.models import AuditLogEntry
 from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from entitlements.models import SubscriptionSource
 from events.models import Event
 from tests.billing.adoption_seed import ACCOUNT_KEY, Seeded, seed_account
@@ -322,7 +323,11 @@ def test_platform_api_runs_an_adoption_and_reads_its_report(project, seeded, api
     bad = api.post(
         f"/api/v1/projects/{project.pk}/adoptions", {**body, "mapping": {"products": "x"}}, key=platform_key
     )
-    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_mapping")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_parameter")
+    neither = api.post(
+        f"/api/v1/projects/{project.pk}/adoptions", {**body, "customer_key": {}}, key=platform_key
+    )
+    assert (neither.status_code, neither.json()["error"]["code"]) == (400, "invalid_mapping")
     assert AdoptionRun.objects.count() == 1
 
 
@@ -346,3 +351,26 @@ def test_one_adoption_at_a_time_per_project(project, seeded):
         ("failed", "abandoned: no result after 6 hours"),
         ("pending", ""),
     ]
+
+
+def test_another_projects_customers_on_the_platform_account_are_not_adopted(tenant_a, tenant_b, stripe_sdk):
+    theirs = Customer.objects.create(project=tenant_b.project, external_id="b-1", email="b@example.com")
+    customer_ensure_stripe(customer=theirs)
+    theirs.refresh_from_db()
+    mine = stripe_sdk().v1.customers.create({"email": "a@example.com"})
+
+    run = adoption_start(
+        project=tenant_a.project,
+        actor=Actor.system("test"),
+        customer_key={"field": "email"},
+        mapping={},
+        queue=False,
+    )
+    run = adoption_execute(run_id=run.pk)
+
+    assert run.report["counts"]["customers"] == {"created": 1, "held_by_another_project": 1}
+    assert run.report["customers_held_elsewhere"] == [theirs.stripe_customer_id]
+    assert list(
+        Customer.objects.filter(project=tenant_a.project).values_list("external_id", "stripe_customer_id")
+    ) == [("a@example.com", mine.id)]
+    assert Customer.objects.get(pk=theirs.pk).project_id == tenant_b.project.pk
