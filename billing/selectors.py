@@ -7,6 +7,7 @@ from django.db.models import DateField, F, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncMonth
 
 from billing.models import (
+    AdoptionRun,
     Cart,
     CheckoutSession,
     Coupon,
@@ -231,3 +232,10 @@ def revenue_figures(
         ):
             sums[(row["figure"], row["currency"], row["period"])] += int(row["total"])
     return sums
+
+
+def adoption_run_get(*, project: Project, run_id: str) -> AdoptionRun:
+    run = AdoptionRun.objects.filter(project=project, pk=run_id).first()
+    if run is None:
+        raise NotFound(f"No such adoption run: {run_id!r}.", param="run_id")
+    return run

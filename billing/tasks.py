@@ -91,3 +91,11 @@ def auto_recharges_resume() -> int:
         except auto_recharge.ChargeInterrupted:
             break  # Stripe is unreachable: the next run tries again
     return len(due)
+
+
+@shared_task(acks_late=True)
+def adoption_run(run_id: str) -> str:
+    """Runs a queued adoption of a Stripe account (a run already taken is left alone: redelivery is harmless)."""
+    from billing.services.adoption import adoption_execute
+
+    return adoption_execute(run_id=run_id).status

@@ -1,6 +1,6 @@
 """Routes of billing: checkout, carts, payments, the portal, subscriptions, invoices, coupons and promotion codes."""
 
-from billing.apis import carts, checkout, discounts, invoices, payments, portal, subscriptions
+from billing.apis import adoptions, carts, checkout, discounts, invoices, payments, portal, subscriptions
 from core.urls import route
 
 urlpatterns = [
@@ -49,5 +49,11 @@ urlpatterns = [
         "promotion_codes/<str:promotion_code>",
         discounts.PromotionCodeDetailApi.as_view(),
         "promotion-code-detail",
+    ),
+    *route("projects/<str:project_id>/adoptions", adoptions.AdoptionCreateApi.as_view(), "project-adoptions"),
+    *route(
+        "projects/<str:project_id>/adoptions/<str:run_id>",
+        adoptions.AdoptionDetailApi.as_view(),
+        "project-adoption-detail",
     ),
 ]

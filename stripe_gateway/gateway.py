@@ -396,6 +396,11 @@ class StripeGateway:
             return int(parsedate_to_datetime(stamped).timestamp())
         return int(page.data[0].created) if page.data else 0  # a Stripe without `Date` (never seen)
 
+    def event_newest(self) -> dict[str, Any] | None:
+        """The account's newest event (None: it has none): one read."""
+        page = self.call(lambda c: c.v1.events.list({"limit": 1}))
+        return page.data[0].to_dict(for_json=True) if page.data else None
+
     def test_clocks_now(self) -> dict[str, int]:
         """Every test clock of the account with its `frozen_time` (test mode; {} in live mode, which has none)."""
         if not self.test_mode:

@@ -90,6 +90,8 @@ def test_every_timestamp_of_every_answer_ends_in_z(
     assert event.exists()
     assert Delivery.objects.filter(last_attempt_at__isnull=False).exists()
     endpoint = WebhookEndpoint.objects.get()
+    adoption = {"dry_run": True, "customer_key": {"field": "email"}, "mapping": {}}
+    adoption = api.post(f"/api/v1/projects/{tenant_a.project.pk}/adoptions", adoption, key=platform_key).json()
 
     ids = {
         "cart_id": cart["id"],
@@ -109,6 +111,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "test_clock": clock["id"],
         "hold_id": "job-1",
         "recharge_id": recharge["id"],
+        "run_id": adoption["id"],
     }
     query = {"customer": "user-1", "feature": "ai_credits"}
     usage_query = {**query, "feature": "api_calls"}  # usage is of a metered feature
@@ -145,5 +148,6 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "/api/v1/promotion_codes .data[].expires_at",
         "/api/v1/usage .period_end",
         "/api/v1/test_clocks/{test_clock} .frozen_time",
+        "/api/v1/projects/{project_id}/adoptions/{run_id} .adoption_point.at",
     ):
         assert expected in seen, sorted(seen)

@@ -6,12 +6,13 @@ Django's admin discovery imports this package; importing the modules below regis
 
 - `payments`: carts, payments, checkout sessions, refunds (and the refund action);
 - `subscriptions`: subscriptions (cancel and resume actions) and invoices;
-- `reconciliation`: reconciliation runs and drift.
+- `reconciliation`: reconciliation runs and drift;
+- `adoptions`: adoption runs of existing Stripe accounts.
 """
 
 from billing.admin import payments, subscriptions
 
 # isort: split
-from billing.admin import reconciliation
+from billing.admin import adoptions, reconciliation
 
-__all__ = ["payments", "reconciliation", "subscriptions"]
+__all__ = ["adoptions", "payments", "reconciliation", "subscriptions"]

@@ -4,6 +4,7 @@
 Django registers an app's models by importing `billing.models`, so this package imports each of them; code
 imports them from here (`from billing.models import Payment`)."""
 
+from billing.models.adoption import AdoptionRun
 from billing.models.discounts import Coupon, PromotionCode
 from billing.models.payments import Cart, CartItem, CheckoutSession, Payment, Refund
 from billing.models.reconciliation import Drift, ReconciliationRun
@@ -11,6 +12,7 @@ from billing.models.revenue import Figure, RevenueChange, RevenueTotal
 from billing.models.subscriptions import Invoice, Subscription, SubscriptionItem
 
 __all__ = [
+    "AdoptionRun",
     "Cart",
     "CartItem",
     "CheckoutSession",

@@ -99,6 +99,8 @@ UNMAPPED: Mapping[str, str] = {
     "TestClockDeletedOutput": "DELETE /test_clocks/{id} has no client method yet",
     "SnapshotOutput": "read by tollgate_client.local from its signed bytes, never built as an object",
     "ChangesOutput": "read by tollgate_client.local's poller as plain JSON on every poll",
+    "AdoptionRunOutput": "POST|GET /projects/{id}/adoptions (platform: adopting a Stripe account) has no client method yet",
+    "AdoptionPointOutput": "nested in AdoptionRunOutput, which has no client method yet",
     "Error": "the error envelope: the client raises it as a TollgateError subclass (errors.py), not an object",
 }
 

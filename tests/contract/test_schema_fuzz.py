@@ -82,6 +82,10 @@ RULES_BETWEEN_PARAMETERS: dict[tuple[str, str], str] = {
     ("GET /api/v1/metrics/revenue", "invalid_parameter"): "`from` before `to`",
     ("GET /api/v1/metrics/subscriptions", "invalid_parameter"): "`from` before `to`",
     ("POST /api/v1/test_clocks", "invalid_parameter"): "frozen_time after 1970 (a date-time has no minimum)",
+    (
+        "POST /api/v1/projects/{project_id}/adoptions",
+        "invalid_mapping",
+    ): "customer_key: exactly one of metadata or field; keys unique within the mapping",
 }
 # Constraints the server enforces that the schema does not state yet (issue #27, left for a follow-up; each is a
 # failure of the promise, listed so that no new one can appear unseen): (operation, code) → what is missing.

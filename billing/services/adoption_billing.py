@@ -1,0 +1,254 @@
+"""An adoption's customer and money steps: Stripe customers keyed by the field the operator named, then their
+subscriptions, invoices (with the payment of each), charges, refunds and disputes, each compared with its mirror
+the way reconciliation compares it and, when it differs, applied through the mirror the webhooks use, stamped
+with the adoption point (so an event older than it, arriving later, is not applied over what was read)."""
+
+from functools import partial
+from typing import Any
+
+from billing.models import Invoice, Payment
+from billing.services.adoption_state import Adoption, paced
+from billing.services.invoices import invoice_apply, invoice_link_payment_intent, invoice_payment_apply
+from billing.services.reconciliation_invoices import _InvoiceChecks
+from billing.services.reconciliation_payments import _PaymentChecks
+from billing.services.reconciliation_recording import Expected
+from billing.services.reconciliation_subscriptions import _SubscriptionChecks
+from billing.services.subscription_mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
+from core.errors import ApiError
+from customers.models import Customer
+from customers.services.stripe_adopt import customer_adopt
+from stripe_gateway.gateway import stripe_id
+
+
+def _differences(pairs: Expected) -> list[str]:
+    return sorted(name for name, (local, stripe) in pairs.items() if local != stripe)
+
+
+def customers_adopt(state: Adoption) -> None:
+    """Every Stripe customer with the key field becomes (or is linked to) the project's customer of that
+    external id; one without it, or one another project already holds, is left out and listed."""
+    for stripe_customer in state.reader.each("customers", {}):
+        external_id = state.customer_key.read(stripe_customer)
+        if not external_id:
+            state.report.count("customers", "without_key")
+            state.report.note("customers_without_key", stripe_customer["id"])
+            continue
+        # On the platform's account: another project's customer (by our metadata, or held by it) is not this
+        # project's to adopt.
+        owner = str((stripe_customer.get("metadata") or {}).get("tollgate_project") or "")
+        elsewhere = Customer.objects.filter(stripe_customer_id=stripe_customer["id"]).exclude(
+            project=state.project
+        )
+        if (owner and owner != state.project.pk) or elsewhere.exists():
+            state.report.count("customers", "held_by_another_project")
+            state.report.note("customers_held_elsewhere", stripe_customer["id"])
+            continue
+        customer, outcome = customer_adopt(
+            project=state.project,
+            stripe_customer=stripe_customer,
+            external_id=external_id,
+            dry_run=state.dry_run,
+        )
+        if outcome == "conflict":
+            state.report.count("customers", "conflict")
+            state.report.note(
+                "customer_conflicts", {"stripe_customer": stripe_customer["id"], "external_id": external_id}
+            )
+            continue
+        verb = {"created": "create", "linked": "link"}.get(outcome, outcome)
+        state.report.count("customers", outcome, f"{verb} customer {external_id} ← {stripe_customer['id']}")
+        state.customers[stripe_customer["id"]] = customer
+
+
+def subscriptions_adopt(state: Adoption) -> None:
+    """Every subscription (every status) of an adopted customer with at least one mapped price; its items of
+    unmapped prices are not mirrored (and listed)."""
+    params = {"status": "all", "expand": ["data.discounts"]}  # the discount mirror reads nothing more
+    for stripe_subscription in state.reader.each("subscriptions", params):
+        customer_id = stripe_id(stripe_subscription.get("customer"))
+        if customer_id not in state.customers:
+            state.report.count("subscriptions", "customer_not_adopted")
+            continue
+        prices = [
+            stripe_id(item.get("price"))
+            for item in (stripe_subscription.get("items") or {}).get("data") or []
+        ]
+        if not any(price in state.prices for price in prices):
+            state.report.count("subscriptions", "unmapped")
+            state.report.note("unmapped_subscriptions", stripe_subscription["id"])
+            continue
+        left_out = [price for price in prices if price not in state.prices]
+        if left_out:
+            state.report.note(
+                "subscription_items_not_adopted",
+                {"subscription": stripe_subscription["id"], "prices": left_out},
+            )
+        customer = state.customers[customer_id]
+        pairs = (
+            _SubscriptionChecks._subscription_pairs(customer, stripe_subscription)
+            if customer is not None
+            else None
+        )
+        outcome, line = _outcome("subscription", stripe_subscription, pairs)
+        state.report.count("subscriptions", outcome, line)
+        state.report.counts["subscriptions_by_status"][str(stripe_subscription.get("status"))] += 1
+        if state.dry_run or outcome == "unchanged":
+            continue
+        try:
+            paced(
+                subscription_apply,
+                account=state.account,
+                stripe_subscription=stripe_subscription,
+                event_created=state.as_of(stripe_subscription),
+            )
+        except Ambiguous:  # an event of the same second applied meanwhile: Stripe's state now decides
+            paced(
+                subscription_refetch_and_apply,
+                account=state.account,
+                gateway=state.reader.gateway,
+                stripe_subscription_id=stripe_subscription["id"],
+                event_created=state.as_of(stripe_subscription),
+            )
+
+
+def schedules_report(state: Adoption) -> None:
+    """Subscription schedules are not adopted: counted when the account's API has them, else said so."""
+    try:
+        count = sum(1 for _ in state.reader.each("subscription_schedules", {}))
+    except ApiError:
+        state.report.note(
+            "subscription_schedules", "not adopted: this Stripe API has no subscription schedules"
+        )
+        return
+    state.report.counts["subscription_schedules"]["not_adopted"] += count
+    if count:
+        state.report.note("subscription_schedules", "not adopted: Tollgate does not mirror schedules")
+
+
+def _outcome(kind: str, stripe_object: dict[str, Any], pairs: Expected | None) -> tuple[str, str]:
+    if pairs is None:
+        return "created", f"create {kind} {stripe_object['id']} ({stripe_object.get('status')})"
+    changed = _differences(pairs)
+    if changed:
+        return "updated", f"update {kind} {stripe_object['id']}: {', '.join(changed)}"
+    return "unchanged", ""
+
+
+def invoices_adopt(state: Adoption) -> None:
+    """Every invoice of an adopted customer, and the payment of each paid or attempted one (its attempts read
+    with the invoice: `expand[]=data.payments`)."""
+    for stripe_invoice in state.reader.each("invoices", {"expand": ["data.payments"]}):
+        customer_id = stripe_id(stripe_invoice.get("customer"))
+        if customer_id not in state.customers:
+            state.report.count("invoices", "customer_not_adopted")
+            continue
+        customer = state.customers[customer_id]
+        pairs = _InvoiceChecks._invoice_pairs(customer, stripe_invoice) if customer is not None else None
+        outcome, line = _outcome("invoice", stripe_invoice, pairs)
+        state.report.count("invoices", outcome, line)
+        invoice = None
+        if not state.dry_run and outcome != "unchanged":
+            invoice = invoice_apply(
+                account=state.account,
+                stripe_invoice=stripe_invoice,
+                event_created=state.as_of(stripe_invoice),
+            )
+        _invoice_payment_adopt(state, customer, stripe_invoice, invoice)
+
+
+def _invoice_payment_adopt(
+    state: Adoption, customer: Customer | None, stripe_invoice: dict[str, Any], invoice: Invoice | None
+) -> None:
+    status = stripe_invoice.get("status")
+    paid = status == "paid"
+    attempted = int(stripe_invoice.get("attempt_count") or 0) > 0
+    if not (paid or (status in ("open", "uncollectible") and attempted)):
+        return
+    attempts = (stripe_invoice.get("payments") or {}).get("data")
+    if attempts is None:  # not expanded (never, from this read): one read of them
+        attempts = state.reader.invoice_payments(invoice=stripe_invoice["id"])
+    intent = _InvoiceChecks._intent_of(attempts)
+    payment = (
+        Payment.objects.filter(project=state.project, stripe_invoice_id=stripe_invoice["id"]).first()
+        if customer is not None
+        else None
+    )
+    if payment is None:
+        outcome = "created"
+    elif _payment_matches(payment, stripe_invoice, intent):
+        outcome = "unchanged"
+    else:
+        outcome = "updated"
+    line = f"{'create' if outcome == 'created' else 'update'} payment of invoice {stripe_invoice['id']}"
+    state.report.count("payments", outcome, line)
+    if state.dry_run or outcome == "unchanged":
+        return
+    if invoice is None:
+        invoice = Invoice.objects.get(project=state.project, stripe_invoice_id=stripe_invoice["id"])
+    invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
+    invoice_payment_apply(invoice=invoice, stripe_invoice=stripe_invoice, payment_intent_id=intent, paid=paid)
+
+
+def _payment_matches(payment: Payment, stripe_invoice: dict[str, Any], intent: str) -> bool:
+    if intent and payment.stripe_payment_intent_id != intent:
+        return False
+    if stripe_invoice.get("status") == "paid":
+        return payment.status in (*Payment.PAID_STATUSES, Payment.Status.NO_PAYMENT_REQUIRED)
+    return payment.status in (Payment.Status.REQUIRES_PAYMENT_METHOD, Payment.Status.FAILED)
+
+
+def charges_adopt(state: Adoption) -> None:
+    """Refunded amounts and disputes of the adopted payments (by their PaymentIntent), as reconciliation
+    repairs them: the charges, then Stripe's refunds, then its disputes."""
+    for charge in state.reader.each("charges", {}):
+        payment = _payment_of(state, stripe_id(charge.get("payment_intent")))
+        if payment is None:
+            continue
+        _apply(
+            state,
+            "charges",
+            charge,
+            _PaymentChecks._charge_pairs(payment, charge),
+            partial(_PaymentChecks._charge_repair, payment, charge),
+        )
+    for refund in state.reader.each("refunds", {}):
+        payment = _payment_of(state, stripe_id(refund.get("payment_intent")))
+        if payment is None:
+            continue
+        _apply(
+            state,
+            "refunds",
+            refund,
+            _PaymentChecks._refund_pairs(payment, refund),
+            partial(_PaymentChecks._refund_repair, payment, refund),
+        )
+    for dispute in state.reader.each("disputes", {}):
+        payment = _payment_of(state, stripe_id(dispute.get("payment_intent")))
+        if payment is None:
+            continue
+        _apply(
+            state,
+            "disputes",
+            dispute,
+            _PaymentChecks._dispute_pairs(payment, dispute),
+            partial(_PaymentChecks._dispute_repair, payment, dispute),
+        )
+
+
+def _payment_of(state: Adoption, intent: str) -> Payment | None:
+    if not intent:
+        return None
+    return (
+        Payment.objects.filter(project=state.project, stripe_payment_intent_id=intent)
+        .select_related("project", "customer")
+        .first()
+    )
+
+
+def _apply(
+    state: Adoption, kind: str, stripe_object: dict[str, Any], pairs: Expected | None, repair: Any
+) -> None:
+    outcome, line = _outcome(kind.rstrip("s"), stripe_object, pairs)
+    state.report.count(kind, outcome, line)
+    if not state.dry_run and outcome != "unchanged":
+        repair()

@@ -1,0 +1,215 @@
+"""An adoption's catalog steps: the mapping's features, the Stripe products it maps (and their prices) through
+the catalog's adoption services, products it does not map reported (never guessed), then the account's coupons
+and promotion codes as the discount mirror's rows. Nothing is written to Stripe."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+
+from billing.models import Coupon, PromotionCode
+from billing.services.adoption_state import Adoption
+from billing.services.discounts import audit_coupon, coupon_snapshot, promotion_code_snapshot
+from catalog.models import Product
+from catalog.selectors import feature_list
+from catalog.services.features import feature_create
+from catalog.services.stripe_adopt import price_adopt, price_unsupported, product_adopt
+from core.audit import audit_record
+from core.errors import InvalidRequest
+from stripe_gateway.gateway import from_timestamp, stripe_id
+
+
+def features_adopt(state: Adoption) -> set[str]:
+    """Creates the mapping's features the project lacks; returns the keys still to be created (a dry run's)."""
+    existing = {f.key: f for f in feature_list(project=state.project)}
+    pending = set()
+    for index, declared in enumerate(state.mapping.features):
+        current = existing.get(declared.key)
+        if current is not None:
+            if current.type != declared.type:
+                raise InvalidRequest(
+                    f"mapping.features[{index}].type: {declared.key!r} exists as a {current.type} feature.",
+                    code="invalid_mapping",
+                    param=f"mapping.features[{index}].type",
+                )
+            state.report.count("features", "unchanged")
+            continue
+        state.report.count("features", "created", f"create feature {declared.key} ({declared.type})")
+        if state.dry_run:
+            pending.add(declared.key)
+            continue
+        feature_create(
+            project=state.project,
+            actor=state.actor,
+            key=declared.key,
+            name=declared.name,
+            type=declared.type,
+            unit=declared.unit,
+        )
+    return pending
+
+
+def products_adopt(state: Adoption, pending_features: set[str]) -> dict[str, Product | None]:
+    """The mapped Stripe products as catalog products (Stripe product id → row; None: a dry run's to create).
+    Products the mapping does not name are counted and listed as unmapped."""
+    adopted: dict[str, Product | None] = {}
+    for stripe_product in state.reader.each("products", {}):
+        mapped = state.mapping.product_for(stripe_product["id"])
+        if mapped is None:
+            state.report.count("products", "unmapped")
+            state.report.note(
+                "unmapped_products", {"id": stripe_product["id"], "name": stripe_product.get("name") or ""}
+            )
+            continue
+        if state.dry_run and pending_features & set(mapped.features):
+            # Its features do not exist yet, so their values cannot be checked against them: only whether the
+            # product would be created or updated is told.
+            exists = Product.objects.filter(project=state.project, stripe_product_id=stripe_product["id"])
+            product, outcome = exists.first(), "updated" if exists.exists() else "created"
+        else:
+            product, outcome = product_adopt(
+                project=state.project,
+                actor=state.actor,
+                stripe_product=stripe_product,
+                key=mapped.key,
+                features=mapped.features,
+                dry_run=state.dry_run,
+            )
+        state.report.count(
+            "products", outcome, f"{_verb(outcome)} product {mapped.key} from {stripe_product['id']}"
+        )
+        adopted[stripe_product["id"]] = product
+        state.products.add(stripe_product["id"])
+    missing = [p.stripe_product for p in state.mapping.products if p.stripe_product not in adopted]
+    for stripe_product_id in missing:
+        state.report.note("mapped_products_not_found", stripe_product_id)
+    return adopted
+
+
+def prices_adopt(state: Adoption, products: dict[str, Product | None]) -> None:
+    """Every price of a mapped product (active or not: subscriptions may still bill an archived one)."""
+    for stripe_price in state.reader.each("prices", {}):
+        stripe_product = stripe_id(stripe_price.get("product"))
+        if stripe_product not in products:
+            state.report.count("prices", "unmapped")
+            continue
+        _, outcome = price_adopt(
+            project=state.project,
+            actor=state.actor,
+            product=products[stripe_product],
+            stripe_price=stripe_price,
+            dry_run=state.dry_run,
+        )
+        if outcome == "skipped":
+            state.report.note(
+                "skipped_prices", {"id": stripe_price["id"], "reason": price_unsupported(stripe_price)}
+            )
+        else:
+            state.prices.add(stripe_price["id"])
+        state.report.count(
+            "prices", outcome, f"{_verb(outcome)} price {stripe_price['id']} of {stripe_product}"
+        )
+
+
+def coupons_adopt(state: Adoption) -> None:
+    """The account's coupons (keyed by their Stripe id, as Tollgate's coupons are), then its promotion codes of
+    those coupons."""
+    coupons: dict[str, Coupon | None] = {}
+    for stripe_coupon in state.reader.each("coupons", {}):
+        coupon = Coupon.objects.filter(project=state.project, stripe_coupon_id=stripe_coupon["id"]).first()
+        if coupon is not None:
+            state.report.count("coupons", "unchanged")
+        elif state.dry_run:
+            state.report.count("coupons", "created", f"create coupon {stripe_coupon['id']}")
+        else:
+            coupon = _coupon_create(state, stripe_coupon)
+            state.report.count(
+                "coupons",
+                "created" if coupon else "conflict",
+                f"create coupon {stripe_coupon['id']}" if coupon else "",
+            )
+        coupons[stripe_coupon["id"]] = coupon
+    for promo in state.reader.each("promotion_codes", {}):
+        coupon_id = stripe_id((promo.get("promotion") or {}).get("coupon") or promo.get("coupon"))
+        if coupon_id not in coupons:
+            state.report.count("promotion_codes", "coupon_not_adopted")
+            continue
+        found = PromotionCode.objects.filter(project=state.project, stripe_promotion_code_id=promo["id"])
+        if found.exists():
+            state.report.count("promotion_codes", "unchanged")
+            continue
+        taken = PromotionCode.objects.annotate(lower=Lower("code")).filter(
+            project=state.project, lower=str(promo.get("code") or "").lower()
+        )
+        if taken.exists():
+            state.report.count("promotion_codes", "conflict")
+            state.report.note("promotion_code_conflicts", promo["id"])
+            continue
+        line = f"create promotion code {promo.get('code')} of coupon {coupon_id}"
+        state.report.count("promotion_codes", "created", line)
+        coupon = coupons[coupon_id]
+        if not state.dry_run and coupon is not None:
+            _promotion_code_create(state, promo, coupon)
+
+
+def _coupon_create(state: Adoption, stripe_coupon: dict[str, Any]) -> Coupon | None:
+    applies = stripe_coupon.get("applies_to") or {}
+    products = [stripe_id(p) for p in (applies.get("products") or [])]
+    percent = stripe_coupon.get("percent_off")
+    coupon = Coupon(
+        project=state.project,
+        key=stripe_coupon["id"],
+        name=str(stripe_coupon.get("name") or "")[:40],
+        percent_off=Decimal(str(percent)).quantize(Decimal("0.01")) if percent is not None else None,
+        amount_off=stripe_coupon.get("amount_off") if percent is None else None,
+        currency=str(stripe_coupon.get("currency") or "").lower() if percent is None else "",
+        duration=str(stripe_coupon.get("duration") or Coupon.Duration.ONCE),
+        duration_in_months=stripe_coupon.get("duration_in_months"),
+        max_redemptions=stripe_coupon.get("max_redemptions"),
+        redeem_by=from_timestamp(stripe_coupon.get("redeem_by")),
+        applies_to=list(
+            Product.objects.filter(project=state.project, stripe_product_id__in=products).values_list(
+                "pk", flat=True
+            )
+        ),
+        stripe_coupon_id=stripe_coupon["id"],
+    )
+    try:
+        with transaction.atomic():
+            coupon.save(force_insert=True)
+            audit_coupon(
+                actor=state.actor, coupon=coupon, action="coupon.adopted", after=coupon_snapshot(coupon)
+            )
+    except IntegrityError:  # its key is held by another coupon of the project
+        state.report.note("coupon_conflicts", stripe_coupon["id"])
+        return None
+    return coupon
+
+
+def _promotion_code_create(state: Adoption, promo: dict[str, Any], coupon: Coupon) -> None:
+    row = PromotionCode(
+        project=state.project,
+        coupon=coupon,
+        code=str(promo.get("code") or "")[:100],
+        max_redemptions=promo.get("max_redemptions"),
+        expires_at=from_timestamp(promo.get("expires_at")),
+        first_time_transaction=bool((promo.get("restrictions") or {}).get("first_time_transaction")),
+        active=bool(promo.get("active", True)),
+        stripe_promotion_code_id=promo["id"],
+    )
+    with transaction.atomic():
+        row.save(force_insert=True)
+        audit_record(
+            actor=state.actor,
+            action="promotion_code.adopted",
+            target=row,
+            project=state.project,
+            after=promotion_code_snapshot(row),
+        )
+
+
+def _verb(outcome: str) -> str:
+    return {"created": "create", "updated": "update", "unchanged": "keep", "skipped": "skip"}.get(
+        outcome, outcome
+    )
