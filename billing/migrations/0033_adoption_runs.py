@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0030_off_session_payments'),
+        ('billing', '0032_revenue_journal_autovacuum'),
         ('projects', '0005_field_labels'),
     ]
 
