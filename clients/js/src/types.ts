@@ -299,6 +299,8 @@ export interface CustomerExport {
   subscriptions: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage counters). */
   usage_counters: Record<string, unknown>[];
+  /** Every row of this kind (the customer's usage event keys). */
+  usage_event_keys: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage events). */
   usage_events: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage thresholds). */

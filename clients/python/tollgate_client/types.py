@@ -424,6 +424,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's subscriptions)."""
     usage_counters: list[dict[str, Any]]
     """Every row of this kind (the customer's usage counters)."""
+    usage_event_keys: list[dict[str, Any]]
+    """Every row of this kind (the customer's usage event keys)."""
     usage_events: list[dict[str, Any]]
     """Every row of this kind (the customer's usage events)."""
     usage_thresholds: list[dict[str, Any]]
