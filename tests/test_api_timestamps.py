@@ -91,7 +91,9 @@ def test_every_timestamp_of_every_answer_ends_in_z(
     assert Delivery.objects.filter(last_attempt_at__isnull=False).exists()
     endpoint = WebhookEndpoint.objects.get()
     adoption = {"dry_run": True, "customer_key": {"field": "email"}, "mapping": {}}
-    adoption = api.post(f"/api/v1/projects/{tenant_a.project.pk}/adoptions", adoption, key=platform_key).json()
+    adoption = api.post(
+        f"/api/v1/projects/{tenant_a.project.pk}/adoptions", adoption, key=platform_key
+    ).json()
 
     ids = {
         "cart_id": cart["id"],
