@@ -132,7 +132,7 @@ def adoption_execute(*, run_id: str) -> AdoptionRun:
         adoption_catalog.coupons_adopt(state)
         adoption_billing.customers_adopt(state)
         adoption_billing.subscriptions_adopt(state)
-        adoption_billing.schedules_report(state)
+        adoption_billing.schedules_adopt(state)
         adoption_billing.invoices_adopt(state)
         adoption_billing.charges_adopt(state)
         run.status = AdoptionRun.Status.COMPLETED

@@ -6,7 +6,7 @@ with the adoption point (so an event older than it, arriving later, is not appli
 from functools import partial
 from typing import Any
 
-from billing.models import Invoice, Payment
+from billing.models import Invoice, Payment, Subscription
 from billing.services.adoption_state import Adoption, paced
 from billing.services.invoices import invoice_apply, invoice_link_payment_intent, invoice_payment_apply
 from billing.services.reconciliation_invoices import _InvoiceChecks
@@ -14,6 +14,7 @@ from billing.services.reconciliation_payments import _PaymentChecks
 from billing.services.reconciliation_recording import Expected
 from billing.services.reconciliation_subscriptions import _SubscriptionChecks
 from billing.services.subscription_mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
+from billing.services.subscription_schedules import ScheduleAmbiguous, pending_change_of, schedule_apply
 from core.errors import ApiError
 from customers.models import Customer
 from customers.services.stripe_adopt import customer_adopt
@@ -111,18 +112,49 @@ def subscriptions_adopt(state: Adoption) -> None:
             )
 
 
-def schedules_report(state: Adoption) -> None:
-    """Subscription schedules are not adopted: counted when the account's API has them, else said so."""
+def schedules_adopt(state: Adoption) -> None:
+    """The subscription schedules (not yet ended) of adopted subscriptions: the change each holds for its next
+    phase becomes the subscription's `pending_change`, as its `subscription_schedule.*` events would make it
+    (`schedule_apply`, stamped with the adoption point, so older schedule events change nothing)."""
     try:
-        count = sum(1 for _ in state.reader.each("subscription_schedules", {}))
+        schedules = list(state.reader.each("subscription_schedules", {}))
     except ApiError:
         state.report.note(
             "subscription_schedules", "not adopted: this Stripe API has no subscription schedules"
         )
         return
-    state.report.counts["subscription_schedules"]["not_adopted"] += count
-    if count:
-        state.report.note("subscription_schedules", "not adopted: Tollgate does not mirror schedules")
+    for schedule in schedules:
+        if schedule.get("status") not in ("active", "not_started"):
+            continue
+        subscription = Subscription.objects.filter(
+            project=state.project, stripe_subscription_id=stripe_id(schedule.get("subscription"))
+        ).first()
+        if subscription is None and not (
+            state.dry_run and stripe_id(schedule.get("customer")) in state.customers
+        ):
+            state.report.count("subscription_schedules", "subscription_not_adopted")
+            continue
+        wanted = pending_change_of(project=state.project, stripe_schedule=schedule)
+        if subscription is not None and subscription.pending_change == wanted:
+            state.report.count("subscription_schedules", "unchanged")
+            continue
+        outcome = "updated" if subscription is not None and subscription.pending_change else "created"
+        state.report.count(
+            "subscription_schedules", outcome, f"pending change of {schedule.get('subscription')}"
+        )
+        if state.dry_run:
+            continue
+        applied = {
+            "account": state.account,
+            "stripe_schedule": schedule,
+            "event_created": state.as_of(schedule),
+        }
+        try:
+            paced(schedule_apply, **applied)
+        except (
+            ScheduleAmbiguous
+        ):  # a schedule event of the same second applied meanwhile: this read is Stripe's now
+            paced(schedule_apply, **applied, force=True)
 
 
 def _outcome(kind: str, stripe_object: dict[str, Any], pairs: Expected | None) -> tuple[str, str]:
@@ -200,39 +232,17 @@ def _payment_matches(payment: Payment, stripe_invoice: dict[str, Any], intent: s
 def charges_adopt(state: Adoption) -> None:
     """Refunded amounts and disputes of the adopted payments (by their PaymentIntent), as reconciliation
     repairs them: the charges, then Stripe's refunds, then its disputes."""
-    for charge in state.reader.each("charges", {}):
-        payment = _payment_of(state, stripe_id(charge.get("payment_intent")))
-        if payment is None:
-            continue
-        _apply(
-            state,
-            "charges",
-            charge,
-            _PaymentChecks._charge_pairs(payment, charge),
-            partial(_PaymentChecks._charge_repair, payment, charge),
-        )
-    for refund in state.reader.each("refunds", {}):
-        payment = _payment_of(state, stripe_id(refund.get("payment_intent")))
-        if payment is None:
-            continue
-        _apply(
-            state,
-            "refunds",
-            refund,
-            _PaymentChecks._refund_pairs(payment, refund),
-            partial(_PaymentChecks._refund_repair, payment, refund),
-        )
-    for dispute in state.reader.each("disputes", {}):
-        payment = _payment_of(state, stripe_id(dispute.get("payment_intent")))
-        if payment is None:
-            continue
-        _apply(
-            state,
-            "disputes",
-            dispute,
-            _PaymentChecks._dispute_pairs(payment, dispute),
-            partial(_PaymentChecks._dispute_repair, payment, dispute),
-        )
+    checks = (
+        ("charges", _PaymentChecks._charge_pairs, _PaymentChecks._charge_repair),
+        ("refunds", _PaymentChecks._refund_pairs, _PaymentChecks._refund_repair),
+        ("disputes", _PaymentChecks._dispute_pairs, _PaymentChecks._dispute_repair),
+    )
+    for kind, pairs, repair in checks:
+        for obj in state.reader.each(kind, {}):
+            payment = _payment_of(state, stripe_id(obj.get("payment_intent")))
+            if payment is None:
+                continue
+            _apply(state, kind, obj, pairs(payment, obj), partial(repair, payment, obj))
 
 
 def _payment_of(state: Adoption, intent: str) -> Payment | None:

@@ -145,9 +145,7 @@ def test_dry_run_reads_only_and_reports_the_diff(project, seeded, stripe_emulato
     assert counts["subscriptions_by_status"] == {"active": 6, "canceled": 2, "past_due": 2, "trialing": 2}
     assert run.report["unmapped_products"] == [{"id": seeded.products["legacy"], "name": "Legacy"}]
     assert sorted(run.report["customers_without_key"]) == sorted(seeded.customers_without_key)
-    assert run.report["subscription_schedules"] == [
-        "not adopted: this Stripe API has no subscription schedules"
-    ]
+    assert "subscription_schedules" not in run.report  # the API has schedules: nothing to say it lacks them
     assert f"create product pro from {seeded.products['pro']}" in run.report["changes"]
     assert run.report["nothing_to_do"] is False
 
@@ -374,3 +372,52 @@ def test_another_projects_customers_on_the_platform_account_are_not_adopted(tena
         Customer.objects.filter(project=tenant_a.project).values_list("external_id", "stripe_customer_id")
     ) == [("a@example.com", mine.id)]
     assert Customer.objects.get(pk=theirs.pk).project_id == tenant_b.project.pk
+
+
+def test_a_schedule_s_next_phase_is_adopted_as_the_pending_change_once(project, seeded, stripe_sdk):
+    sdk = stripe_sdk(ACCOUNT_KEY)
+    stripe_subscription_id, shape = next(
+        (sid, shape)
+        for sid, shape in seeded.subscriptions.items()
+        if shape["status"] == "active" and shape["items"] == ("pro",)
+    )
+    live = sdk.v1.subscriptions.retrieve(stripe_subscription_id)
+    item = live["items"].data[0]
+    start, end = item.current_period_start, item.current_period_end
+    schedule = sdk.v1.subscription_schedules.create({"from_subscription": stripe_subscription_id})
+    sdk.v1.subscription_schedules.update(
+        schedule.id,
+        {
+            "phases": [
+                {
+                    "items": [{"price": seeded.prices["pro"], "quantity": shape["quantity"]}],
+                    "start_date": start,
+                    "end_date": end,
+                },
+                {"items": [{"price": seeded.prices["pro"], "quantity": 3}], "iterations": 1},
+            ],
+            "proration_behavior": "none",
+        },
+    )
+
+    dry = _adopt(project, seeded, dry_run=True)
+    assert dry.report["counts"]["subscription_schedules"] == {"created": 1}
+    assert not Subscription.objects.filter(project=project).exists()
+
+    run = _adopt(project, seeded)
+    assert run.report["counts"]["subscription_schedules"] == {"created": 1}
+    subscription = Subscription.objects.get(project=project, stripe_subscription_id=stripe_subscription_id)
+    assert subscription.pending_change == {
+        "stripe_schedule_id": schedule.id,
+        "price": "pro_monthly",
+        "quantity": 3,
+        "items": [["pro_monthly", 3]],
+        "effective_at": end,
+    }
+    # Only this one subscription holds a pending change.
+    assert Subscription.objects.filter(project=project, pending_change__isnull=False).count() == 1
+
+    again = _adopt(project, seeded)
+    assert again.report["counts"]["subscription_schedules"] == {"unchanged": 1}
+    subscription.refresh_from_db()
+    assert subscription.pending_change["quantity"] == 3
