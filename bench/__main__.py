@@ -15,7 +15,6 @@ from bench import (  # noqa: E402  (Django must be set up first)
     burst,
     deliveries,
     entitlements,
-    fairness,
     leases,
     local_checks,
     metrics,
@@ -37,7 +36,6 @@ BENCHMARKS = {
     "metrics": metrics,
     "burst": burst,
     "scale": scale,
-    "fairness": fairness,
 }
 
 if __name__ == "__main__":
