@@ -116,19 +116,7 @@ def price_create(
         tax_behavior=tax,
         active=active,
     )
-    try:
-        with transaction.atomic():
-            price.save(force_insert=True)
-            public_plans_changed(project=project)
-            audit_record(
-                actor=actor,
-                action="price.created",
-                target=price,
-                project=project,
-                after=price_snapshot(price),
-            )
-    except IntegrityError as exc:
-        raise Conflict(f"A price with key {key!r} already exists.", code="key_taken", param="key") from exc
+    price_insert(price=price, actor=actor, action="price.created")
     return price_stripe_sync(price=price)
 
 
@@ -241,3 +229,19 @@ def price_update(
                 actor=actor, action=action, target=locked, project=locked.project, before=before, after=after
             )
     return price_stripe_sync(price=locked)
+
+
+def price_insert(*, price: Price, actor: Actor, action: str) -> None:
+    """Inserts a new price with its audit row and the public plans' bump, in one transaction; a taken key is
+    409 `key_taken`."""
+    try:
+        with transaction.atomic():
+            price.save(force_insert=True)
+            public_plans_changed(project=price.project)
+            audit_record(
+                actor=actor, action=action, target=price, project=price.project, after=price_snapshot(price)
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A price with key {price.key!r} already exists.", code="key_taken", param="key"
+        ) from exc

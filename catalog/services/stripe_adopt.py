@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from catalog.models import Price, Product
 from catalog.public import public_plans_changed
 from catalog.selectors import product_features, product_fetch
+from catalog.services.prices import price_insert
 from catalog.services.products import _features_normalized, _features_resolve, _product_values_replace
-from catalog.snapshots import price_snapshot, product_snapshot
+from catalog.snapshots import product_snapshot
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import Conflict
@@ -151,17 +152,5 @@ def price_adopt(
             f"{stripe_price['id']} is not a price of {product.stripe_product_id}.",
             code="price_product_mismatch",
         )
-    try:
-        with transaction.atomic():
-            price.save(force_insert=True)
-            public_plans_changed(project=project)
-            audit_record(
-                actor=actor,
-                action="price.adopted",
-                target=price,
-                project=project,
-                after=price_snapshot(price),
-            )
-    except IntegrityError as exc:
-        raise Conflict(f"A price with key {key!r} already exists.", code="key_taken", param="key") from exc
+    price_insert(price=price, actor=actor, action="price.adopted")
     return price, "created"
