@@ -97,16 +97,22 @@ def subscriptions_adopt(state: Adoption) -> None:
             stripe_id(item.get("price"))
             for item in (stripe_subscription.get("items") or {}).get("data") or []
         ]
-        if not any(price in state.prices for price in prices):
+        left_out = [price for price in prices if price not in state.prices]
+        adopted = len(left_out) < len(prices)
+        if left_out and (adopted or any(price in state.skipped_prices for price in left_out)):
+            state.report.note(
+                "subscription_items_not_adopted",
+                {
+                    "subscription": stripe_subscription["id"],
+                    "adopted": adopted,
+                    "prices": left_out,
+                    "reasons": {price: _left_out_reason(state, price) for price in left_out},
+                },
+            )
+        if not adopted:
             state.report.count("subscriptions", "unmapped")
             state.report.note("unmapped_subscriptions", stripe_subscription["id"])
             continue
-        left_out = [price for price in prices if price not in state.prices]
-        if left_out:
-            state.report.note(
-                "subscription_items_not_adopted",
-                {"subscription": stripe_subscription["id"], "prices": left_out},
-            )
         customer = state.customers[customer_id]
         pairs = (
             _SubscriptionChecks._subscription_pairs(customer, stripe_subscription)
@@ -133,6 +139,10 @@ def subscriptions_adopt(state: Adoption) -> None:
                 stripe_subscription_id=stripe_subscription["id"],
                 event_created=state.as_of(stripe_subscription),
             )
+
+
+def _left_out_reason(state: Adoption, price: str) -> str:
+    return state.skipped_prices.get(price) or "its product is not in the mapping: map it and adopt again"
 
 
 def schedules_adopt(state: Adoption) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from billing.services.adoption_mapping import CustomerKey, Mapping
 from billing.services.reconciliation_reader import _Reader
+from catalog.models import Feature
 from core.actors import Actor
 from core.errors import RateLimited
 from customers.models import Customer, TestClock
@@ -108,6 +109,11 @@ class Adoption:
     # Stripe test clock id → the project's row (None: a dry run's to create, or one made after the point).
     test_clocks: dict[str, TestClock | None] = field(default_factory=dict)
     prices: set[str] = field(default_factory=set)  # the Stripe prices that are (or would be) in the catalog
+    # The mapped products' Stripe prices the catalog cannot hold as they are → what the operator can do.
+    skipped_prices: dict[str, str] = field(default_factory=dict)
+    # The account's billing meters (read once, when a metered price is met), and each mapped meter's feature.
+    stripe_meters: dict[str, dict[str, Any]] | None = None
+    meter_features: dict[str, tuple[Feature | None, str]] = field(default_factory=dict)
     products: set[str] = field(default_factory=set)  # the Stripe products mapped (or that would be)
 
     @property
