@@ -90,6 +90,15 @@ def account(project, stripe_sdk) -> dict[str, Any]:
         "fraction": sdk.v1.prices.create(
             {"product": product, "currency": "usd", "unit_amount_decimal": "0.5", "recurring": MONTH}
         ).id,
+        "packs": sdk.v1.prices.create(  # billed per started pack of 100
+            {
+                "product": product,
+                "currency": "usd",
+                "unit_amount": 900,
+                "recurring": MONTH,
+                "transform_quantity": {"divide_by": 100, "round": "up"},
+            }
+        ).id,
     }
     subscriptions = {}
     for user, items in (
@@ -113,6 +122,10 @@ def account(project, stripe_sdk) -> dict[str, Any]:
     return {"meters": meters, "prices": prices, "subscriptions": subscriptions, "mapping": mapping}
 
 
+PACKS = (
+    "transform_quantity (units billed in packages): the catalog bills every unit; move its subscriptions to a "
+    "per-unit or tiered price at Stripe and adopt again"
+)
 FRACTION = (
     "a fractional unit amount (0.5 minor units): the catalog's amounts are whole minor units; replace the "
     "price at Stripe and adopt again"
@@ -130,17 +143,21 @@ def test_metered_and_tiered_prices_are_adopted_and_the_rest_reported_with_what_t
     )
 
     dry = _adopt(project, account["mapping"], dry_run=True)
-    assert dry.report["counts"]["prices"] == {"created": 3, "skipped": 2}
+    assert dry.report["counts"]["prices"] == {"created": 3, "skipped": 3}
     assert dry.report["counts"]["meters"] == {"created": 1}
     assert not Price.objects.exists()
 
     run = _adopt(project, account["mapping"])
     assert (run.status, run.error) == ("completed", "")
-    assert run.report["counts"]["prices"] == {"created": 3, "skipped": 2}
+    assert run.report["counts"]["prices"] == {"created": 3, "skipped": 3}
     assert run.report["counts"]["meters"] == {"created": 1}
     assert f"link feature api_requests to billing meter {meters['requests']}" in run.report["changes"]
     assert sorted(run.report["skipped_prices"], key=lambda p: p["id"]) == sorted(
-        [{"id": prices["fraction"], "reason": FRACTION}, {"id": prices["exports"], "reason": exports}],
+        [
+            {"id": prices["fraction"], "reason": FRACTION},
+            {"id": prices["exports"], "reason": exports},
+            {"id": prices["packs"], "reason": PACKS},
+        ],
         key=lambda p: p["id"],
     )
     assert sorted(run.report["subscription_items_not_adopted"], key=lambda n: n["subscription"]) == sorted(
@@ -237,7 +254,7 @@ def test_metered_and_tiered_prices_are_adopted_and_the_rest_reported_with_what_t
     again = _adopt(project, account["mapping"])
     assert again.report["nothing_to_do"] is True
     assert again.report["counts"]["meters"] == {"unchanged": 1}
-    assert again.report["counts"]["prices"] == {"skipped": 2, "unchanged": 3}
+    assert again.report["counts"]["prices"] == {"skipped": 3, "unchanged": 3}
 
 
 def test_a_meter_tollgate_cannot_report_to_is_not_adopted(project, stripe_sdk):
