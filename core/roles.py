@@ -4,7 +4,9 @@
   (`entitlements.grant_entitlement`: grant, lift a revocation; `entitlements.revoke_entitlement`: revoke, end a
   grant, end what a payment bought);
 - `finance`: support, plus refunds;
-- `admin`: every permission of Tollgate's apps and of user management.
+- `admin`: every permission of Tollgate's apps and of user management (among them running a reconciliation
+  and adopting a Stripe account into a project, `billing.run_adoption`: they write a project's mirror from
+  Stripe wholesale, so they are no support or finance action).
 
 A permission named here must exist when `roles_sync` runs: a new one needs its model's migration and then a core
 migration that runs `roles_sync` again (as `core/migrations/0003_operator_roles_entitlements.py` does).

@@ -403,10 +403,13 @@ class StripeGateway:
 
     def test_clocks_now(self) -> dict[str, int]:
         """Every test clock of the account with its `frozen_time` (test mode; {} in live mode, which has none)."""
+        return {str(clock["id"]): int(clock["frozen_time"]) for clock in self.test_clocks_list()}
+
+    def test_clocks_list(self) -> list[dict[str, Any]]:
+        """Every test clock of the account (test mode; [] in live mode, which has none)."""
         if not self.test_mode:
-            return {}
-        listed = self.list_all("test_helpers.test_clocks", {"limit": 100})
-        return {str(clock["id"]): int(clock["frozen_time"]) for clock in listed}
+            return []
+        return list(self.list_all("test_helpers.test_clocks", {"limit": 100}))
 
     # --- test clocks (test mode only: billing.testclocks) ------------------------------------------------
     @property

@@ -57,7 +57,8 @@ class AdoptionForm(ReasonForm):
     )
     mapping = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12}),
-        help_text="YAML, sync_catalog's shape: features, and products with stripe_product, key, features.",
+        help_text="YAML, sync_catalog's shape: features, products with stripe_product, key, features, and "
+        "meters (Stripe billing meter id: metered feature key).",
     )
     dry_run = forms.BooleanField(required=False, initial=True, help_text="Report only; change nothing.")
 

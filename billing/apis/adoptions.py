@@ -42,8 +42,9 @@ class AdoptionRunOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     report = serializers.JSONField(
         help_text=(
             "Counts by kind and outcome (`counts`), what was left out (`unmapped_products`, "
-            "`customers_without_key`, `customer_conflicts`, `unmapped_subscriptions`, `skipped_prices`, "
-            "`subscription_schedules`), the diff (`changes`, at most 2000 lines of `changes_total`), "
+            "`customers_without_key`, `customer_conflicts`, `unmapped_subscriptions`, `skipped_prices` and "
+            "`subscription_items_not_adopted` with the reason of each and what to do, `subscription_schedules`), "
+            "the diff (`changes`, at most 2000 lines of `changes_total`), "
             "`nothing_to_do`, `seconds` and `stripe_reads`. Empty until the run ends."
         )
     )
@@ -90,6 +91,13 @@ class ProductMappedInput(StrictSerializer):
 class MappingInput(StrictSerializer):
     features = serializers.ListField(child=FeatureInput(), required=False, max_length=1000)
     products = serializers.ListField(child=ProductMappedInput(), required=False, max_length=1000)
+    meters = serializers.DictField(
+        child=serializers.SlugField(max_length=100),
+        required=False,
+        help_text="Stripe billing meter id → the key of the metered feature it counts: the mapped products' "
+        "metered prices on that meter are adopted as metered prices of that feature (whose usage Tollgate "
+        "then reports to that meter); a metered price whose meter is not named is skipped and listed.",
+    )
 
 
 class AdoptionCreateApi(BaseApi):

@@ -153,7 +153,8 @@ def _adoption_point(state: Adoption, run: AdoptionRun) -> None:
     created before it describes a state the adoption has read (or one older)."""
     state.marker = state.reader.stripe_now()
     newest = state.reader.newest_event()
-    state.clock_times = state.reader.test_clocks_now()
+    state.clocks = {str(clock["id"]): clock for clock in state.reader.test_clocks()}
+    state.clock_times = {clock_id: int(clock["frozen_time"]) for clock_id, clock in state.clocks.items()}
     run.stripe_marker = state.marker
     run.adopted_at = from_timestamp(state.marker)
     run.newest_event_id = str(newest["id"]) if newest else ""

@@ -16,8 +16,9 @@ from billing.services.reconciliation_subscriptions import _SubscriptionChecks
 from billing.services.subscription_mirror import Ambiguous, subscription_apply, subscription_refetch_and_apply
 from billing.services.subscription_schedules import ScheduleAmbiguous, pending_change_of, schedule_apply
 from core.errors import ApiError
-from customers.models import Customer
+from customers.models import Customer, TestClock
 from customers.services.stripe_adopt import customer_adopt
+from customers.services.test_clocks import clock_adopt
 from stripe_gateway.gateway import stripe_id
 
 
@@ -48,6 +49,7 @@ def customers_adopt(state: Adoption) -> None:
             project=state.project,
             stripe_customer=stripe_customer,
             external_id=external_id,
+            test_clock=_clock_adopt(state, stripe_id(stripe_customer.get("test_clock"))),
             dry_run=state.dry_run,
         )
         if outcome == "conflict":
@@ -56,9 +58,30 @@ def customers_adopt(state: Adoption) -> None:
                 "customer_conflicts", {"stripe_customer": stripe_customer["id"], "external_id": external_id}
             )
             continue
-        verb = {"created": "create", "linked": "link"}.get(outcome, outcome)
+        verb = {"created": "create", "linked": "link", "updated": "put on its test clock"}.get(
+            outcome, outcome
+        )
         state.report.count("customers", outcome, f"{verb} customer {external_id} ← {stripe_customer['id']}")
         state.customers[stripe_customer["id"]] = customer
+
+
+def _clock_adopt(state: Adoption, stripe_clock_id: str) -> TestClock | None:
+    """The project's row of the test clock a Stripe customer is on (made the first time one is met), so the
+    customer is on it as one created on it through Tollgate is; None for a customer on no clock (or a dry
+    run's clock still to be made)."""
+    if not stripe_clock_id:
+        return None
+    if stripe_clock_id not in state.test_clocks:
+        stripe_clock = state.clocks.get(stripe_clock_id)
+        if stripe_clock is None:  # made after the adoption point: its customers are the next run's
+            state.test_clocks[stripe_clock_id] = None
+            return None
+        clock, outcome = clock_adopt(
+            project=state.project, actor=state.actor, stripe_clock=stripe_clock, dry_run=state.dry_run
+        )
+        state.report.count("test_clocks", outcome, f"create test clock {stripe_clock_id}")
+        state.test_clocks[stripe_clock_id] = clock
+    return state.test_clocks[stripe_clock_id]
 
 
 def subscriptions_adopt(state: Adoption) -> None:
@@ -74,16 +97,22 @@ def subscriptions_adopt(state: Adoption) -> None:
             stripe_id(item.get("price"))
             for item in (stripe_subscription.get("items") or {}).get("data") or []
         ]
-        if not any(price in state.prices for price in prices):
+        left_out = [price for price in prices if price not in state.prices]
+        adopted = len(left_out) < len(prices)
+        if left_out and (adopted or any(price in state.skipped_prices for price in left_out)):
+            state.report.note(
+                "subscription_items_not_adopted",
+                {
+                    "subscription": stripe_subscription["id"],
+                    "adopted": adopted,
+                    "prices": left_out,
+                    "reasons": {price: _left_out_reason(state, price) for price in left_out},
+                },
+            )
+        if not adopted:
             state.report.count("subscriptions", "unmapped")
             state.report.note("unmapped_subscriptions", stripe_subscription["id"])
             continue
-        left_out = [price for price in prices if price not in state.prices]
-        if left_out:
-            state.report.note(
-                "subscription_items_not_adopted",
-                {"subscription": stripe_subscription["id"], "prices": left_out},
-            )
         customer = state.customers[customer_id]
         pairs = (
             _SubscriptionChecks._subscription_pairs(customer, stripe_subscription)
@@ -110,6 +139,10 @@ def subscriptions_adopt(state: Adoption) -> None:
                 stripe_subscription_id=stripe_subscription["id"],
                 event_created=state.as_of(stripe_subscription),
             )
+
+
+def _left_out_reason(state: Adoption, price: str) -> str:
+    return state.skipped_prices.get(price) or "its product is not in the mapping: map it and adopt again"
 
 
 def schedules_adopt(state: Adoption) -> None:

@@ -1,6 +1,7 @@
-"""An adoption's catalog steps: the mapping's features, the Stripe products it maps (and their prices) through
-the catalog's adoption services, products it does not map reported (never guessed), then the account's coupons
-and promotion codes as the discount mirror's rows. Nothing is written to Stripe."""
+"""An adoption's catalog steps: the mapping's features, the Stripe products it maps (and their prices, a metered
+one linking the metered feature the mapping's `meters` names to its Stripe meter) through the catalog's adoption
+services, products it does not map reported (never guessed), then the account's coupons and promotion codes as
+the discount mirror's rows. Nothing is written to Stripe."""
 
 from decimal import Decimal
 from typing import Any
@@ -11,10 +12,16 @@ from django.db.models.functions import Lower
 from billing.models import Coupon, PromotionCode
 from billing.services.adoption_state import Adoption
 from billing.services.discounts import audit_coupon, coupon_snapshot, promotion_code_snapshot
-from catalog.models import Product
+from catalog.models import Feature, Price, Product
 from catalog.selectors import feature_list
 from catalog.services.features import feature_create
-from catalog.services.stripe_adopt import price_adopt, price_unsupported, product_adopt
+from catalog.services.stripe_adopt import (
+    feature_meter_adopt,
+    meter_unsupported,
+    price_adopt,
+    price_unsupported,
+    product_adopt,
+)
 from core.audit import audit_record
 from core.errors import InvalidRequest
 from stripe_gateway.gateway import from_timestamp, stripe_id
@@ -88,28 +95,81 @@ def products_adopt(state: Adoption, pending_features: set[str]) -> dict[str, Pro
 
 
 def prices_adopt(state: Adoption, products: dict[str, Product | None]) -> None:
-    """Every price of a mapped product (active or not: subscriptions may still bill an archived one)."""
-    for stripe_price in state.reader.each("prices", {}):
+    """Every price of a mapped product (active or not: subscriptions may still bill an archived one), its tiers
+    read with it. A price the catalog cannot hold as it is is skipped and listed with what to do about it."""
+    for stripe_price in state.reader.each("prices", {"expand": ["data.tiers"]}):
         stripe_product = stripe_id(stripe_price.get("product"))
         if stripe_product not in products:
             state.report.count("prices", "unmapped")
             continue
+        meter, meter_reason = _meter_for(state, stripe_price)
         _, outcome = price_adopt(
             project=state.project,
             actor=state.actor,
             product=products[stripe_product],
             stripe_price=stripe_price,
+            meter=meter,
             dry_run=state.dry_run,
         )
         if outcome == "skipped":
-            state.report.note(
-                "skipped_prices", {"id": stripe_price["id"], "reason": price_unsupported(stripe_price)}
-            )
+            reason = price_unsupported(stripe_price) or meter_reason
+            state.skipped_prices[stripe_price["id"]] = reason
+            state.report.note("skipped_prices", {"id": stripe_price["id"], "reason": reason})
         else:
             state.prices.add(stripe_price["id"])
         state.report.count(
             "prices", outcome, f"{_verb(outcome)} price {stripe_price['id']} of {stripe_product}"
         )
+
+
+def _meter_for(state: Adoption, stripe_price: dict[str, Any]) -> tuple[Feature | None, str]:
+    """The metered feature a metered price bills (its Stripe meter linked to it), or why there is none."""
+    recurring = stripe_price.get("recurring") or {}
+    if recurring.get("usage_type") != Price.UsageType.METERED:
+        return None, ""
+    meter_id = str(recurring.get("meter") or "")
+    if not meter_id:
+        return None, "metered without a billing meter: Tollgate reports usage to Stripe billing meters"
+    feature_key = state.mapping.meters.get(meter_id)
+    if feature_key is None:
+        return None, (
+            f"metered, billing meter {meter_id}: name the metered feature it counts in the mapping's "
+            f"`meters` ({meter_id}: <feature key>) and adopt again"
+        )
+    if meter_id in state.meter_features:
+        return state.meter_features[meter_id]
+    feature = Feature.objects.filter(project=state.project, key=feature_key).first()
+    declared = next((f for f in state.mapping.features if f.key == feature_key), None)
+    kind = feature.type if feature is not None else (declared.type if declared else None)
+    if kind != Feature.Type.METERED:
+        raise InvalidRequest(
+            f"mapping.meters.{meter_id}: {feature_key!r} is not a metered feature of the project or the mapping.",
+            code="invalid_mapping",
+            param=f"mapping.meters.{meter_id}",
+        )
+    if state.stripe_meters is None:
+        state.stripe_meters = {m["id"]: m for m in state.reader.each("billing.meters", {})}
+    stripe_meter = state.stripe_meters.get(meter_id)
+    reason = meter_unsupported(stripe_meter, meter_id)
+    if reason or stripe_meter is None:
+        state.meter_features[meter_id] = (None, reason)
+        return None, reason
+    if (
+        feature is None
+    ):  # a dry run's feature still to be created (a run creates it first): it would be linked
+        feature = Feature(project=state.project, key=feature_key, type=Feature.Type.METERED)
+        outcome = "created"
+    else:
+        outcome = feature_meter_adopt(
+            project=state.project,
+            actor=state.actor,
+            feature=feature,
+            stripe_meter=stripe_meter,
+            dry_run=state.dry_run,
+        )
+    state.report.count("meters", outcome, f"link feature {feature_key} to billing meter {meter_id}")
+    state.meter_features[meter_id] = (feature, "")
+    return feature, ""
 
 
 def coupons_adopt(state: Adoption) -> None:

@@ -1,6 +1,7 @@
 """What an adoption is told: where a Stripe customer's external id is read (`customer_key`), and which Stripe
 products become which catalog products with which feature values (`mapping`, the shape of `sync_catalog`'s file:
-`features` declared as there, `products` naming their Stripe product). Validated before anything is read."""
+`features` declared as there, `products` naming their Stripe product, and `meters` naming the metered feature each
+Stripe billing meter counts, for the metered prices that bill it). Validated before anything is read."""
 
 import re
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class ProductMapped:
 class Mapping:
     features: tuple[FeatureDeclared, ...] = ()
     products: tuple[ProductMapped, ...] = ()
+    meters: dict[str, str] = field(default_factory=dict)  # Stripe billing meter id → metered feature key
 
     def product_for(self, stripe_product_id: str) -> ProductMapped | None:
         return next((p for p in self.products if p.stripe_product == stripe_product_id), None)
@@ -78,9 +80,9 @@ def mapping_parse(document: Any) -> Mapping:
     """The mapping as a `Mapping`; InvalidRequest names the first invalid entry (`products[1].key`)."""
     if not isinstance(document, dict):
         raise _invalid("expected a mapping with `products` (and optionally `features`).", "mapping")
-    unknown = sorted(set(document) - {"features", "products"})
+    unknown = sorted(set(document) - {"features", "products", "meters"})
     if unknown:
-        raise _invalid("unknown key (expected features, products).", f"mapping.{unknown[0]}")
+        raise _invalid("unknown key (expected features, products, meters).", f"mapping.{unknown[0]}")
     features = []
     for index, entry in enumerate(_list(document, "features")):
         path = f"mapping.features[{index}]"
@@ -112,15 +114,28 @@ def mapping_parse(document: Any) -> Mapping:
         if not isinstance(values, dict):
             raise _invalid("a map of feature keys to values.", f"{path}.features")
         products.append(ProductMapped(stripe_product=stripe_product, key=entry["key"], features=dict(values)))
+    meters = document.get("meters") or {}
+    if not isinstance(meters, dict):
+        raise _invalid("a map of Stripe billing meter ids to metered feature keys.", "mapping.meters")
+    for meter, feature_key in meters.items():
+        if not isinstance(meter, str) or not meter:
+            raise _invalid("a Stripe billing meter's id.", "mapping.meters")
+        if not _SLUG.match(str(feature_key or "")):
+            raise _invalid("the key of the metered feature the meter counts.", f"mapping.meters.{meter}")
     for label, keys in (
         ("features", [f.key for f in features]),
         ("products", [p.key for p in products]),
         ("products", [p.stripe_product for p in products]),
+        ("meters", [str(feature_key) for feature_key in meters.values()]),
     ):
         if len(set(keys)) != len(keys):
             duplicate = next(k for k in keys if keys.count(k) > 1)
             raise _invalid(f"{duplicate!r} is declared twice.", f"mapping.{label}")
-    return Mapping(features=tuple(features), products=tuple(products))
+    return Mapping(
+        features=tuple(features),
+        products=tuple(products),
+        meters={str(meter): str(feature_key) for meter, feature_key in meters.items()},
+    )
 
 
 def _list(document: dict[str, Any], name: str) -> list[Any]:

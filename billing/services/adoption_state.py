@@ -8,9 +8,10 @@ from typing import Any
 
 from billing.services.adoption_mapping import CustomerKey, Mapping
 from billing.services.reconciliation_reader import _Reader
+from catalog.models import Feature
 from core.actors import Actor
 from core.errors import RateLimited
-from customers.models import Customer
+from customers.models import Customer, TestClock
 from projects.models import Project
 
 # At most this many ids are listed per list of the report (the counts are complete).
@@ -33,6 +34,11 @@ class CountingReader(_Reader):
     def newest_event(self) -> dict[str, Any] | None:
         self.pace()
         return self.gateway.event_newest()
+
+    def test_clocks(self) -> list[dict[str, Any]]:
+        """The account's test clocks (test mode; none in live mode)."""
+        self.pace()
+        return self.gateway.test_clocks_list()
 
 
 def paced(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -95,10 +101,19 @@ class Adoption:
     dry_run: bool
     marker: int = 0  # Stripe's time as the reads began (the adoption point)
     clock_times: dict[str, int] = field(default_factory=dict)
+    # The account's test clocks as read at the adoption point (Stripe id → the clock).
+    clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: Report = field(default_factory=Report)
     # Stripe customer id → the project's customer (None: one a dry run would create).
     customers: dict[str, Customer | None] = field(default_factory=dict)
+    # Stripe test clock id → the project's row (None: a dry run's to create, or one made after the point).
+    test_clocks: dict[str, TestClock | None] = field(default_factory=dict)
     prices: set[str] = field(default_factory=set)  # the Stripe prices that are (or would be) in the catalog
+    # The mapped products' Stripe prices the catalog cannot hold as they are → what the operator can do.
+    skipped_prices: dict[str, str] = field(default_factory=dict)
+    # The account's billing meters (read once, when a metered price is met), and each mapped meter's feature.
+    stripe_meters: dict[str, dict[str, Any]] | None = None
+    meter_features: dict[str, tuple[Feature | None, str]] = field(default_factory=dict)
     products: set[str] = field(default_factory=set)  # the Stripe products mapped (or that would be)
 
     @property

@@ -32,6 +32,8 @@ class ManualField:
 CLASSES: tuple[Cls, ...] = (
     Cls("Project", ("ProjectOutput", "ProjectCreated"), section="Projects and keys"),
     Cls("ApiKey", ("ApiKeyOutput", "ApiKeyCreated")),
+    Cls("AdoptionPoint", ("AdoptionPointOutput",)),
+    Cls("AdoptionRun", ("AdoptionRunOutput",)),
     Cls("Feature", ("FeatureOutput",), section="Catalog"),
     Cls("Product", ("ProductOutput",)),
     Cls("PriceTier", ("PriceTierOutput",)),
@@ -99,8 +101,6 @@ UNMAPPED: Mapping[str, str] = {
     "TestClockDeletedOutput": "DELETE /test_clocks/{id} has no client method yet",
     "SnapshotOutput": "read by tollgate_client.local from its signed bytes, never built as an object",
     "ChangesOutput": "read by tollgate_client.local's poller as plain JSON on every poll",
-    "AdoptionRunOutput": "POST|GET /projects/{id}/adoptions (platform: adopting a Stripe account) has no client method yet",
-    "AdoptionPointOutput": "nested in AdoptionRunOutput, which has no client method yet",
     "Error": "the error envelope: the client raises it as a TollgateError subclass (errors.py), not an object",
 }
 

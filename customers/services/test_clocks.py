@@ -216,3 +216,35 @@ def clock_delete(*, project: Project, actor: Actor, clock: TestClock) -> None:
             project=project,
         )
         clock.delete()
+
+
+def clock_adopt(
+    *, project: Project, actor: Actor, stripe_clock: dict[str, Any], dry_run: bool = False
+) -> tuple[TestClock | None, str]:
+    """The project's row of a Stripe test clock that already exists (adopting a Stripe account: its customers
+    on it are adopted onto this row), so advancing it through Tollgate moves them: "created" (with
+    `dry_run`, would be), else "unchanged" (Stripe's answer stored on it all the same). Nothing is written to
+    Stripe."""
+    clock = TestClock.objects.filter(project=project, stripe_test_clock_id=stripe_clock["id"]).first()
+    if clock is not None:
+        if not dry_run:
+            with transaction.atomic():
+                _apply(clock, stripe_clock)
+        return clock, "unchanged"
+    if dry_run:
+        return None, "created"
+    with transaction.atomic():
+        clock, created = TestClock.objects.get_or_create(
+            project=project,
+            stripe_test_clock_id=stripe_clock["id"],
+            defaults=_stripe_fields(stripe_clock),
+        )
+        if created:
+            audit_record(
+                actor=actor,
+                action="test_clock.adopted",
+                target=clock,
+                after=clock_snapshot(clock),
+                project=project,
+            )
+    return clock, "created" if created else "unchanged"

@@ -2,7 +2,8 @@
 [--dry-run]`: adopts the project's existing Stripe account (its own, or the platform's) into the project.
 
 The mapping file has `sync_catalog`'s shape: `features` to create, and `products`, each naming its Stripe product
-(`stripe_product`), the key it gets here and the feature values it gives. Prints the diff (with `--dry-run`,
+(`stripe_product`), the key it gets here and the feature values it gives; and `meters`, the metered feature each
+Stripe billing meter counts (for the metered prices that bill it). Prints the diff (with `--dry-run`,
 what would change; nothing is written locally or at Stripe), the counts by kind and what was left out. Running
 it again adopts what is new and changes nothing else. Exits non-zero when the run failed.
 """

@@ -10,6 +10,7 @@
 
 // Enums: the values each enum field may have (a newer server may send others)
 
+export type AdoptionRunStatus = "pending" | "running" | "completed" | "failed";
 export type AutoRechargeStatus = "armed" | "charging" | "failed";
 export type CartStatus = "open" | "checked_out" | "deleted";
 export type CheckoutSessionMode = "subscription" | "payment";
@@ -124,6 +125,33 @@ export interface ApiKey {
   revoked_at?: string | null;
   /** The secret itself: only in the answer to a create, shown this once. */
   api_key?: string;
+}
+
+export interface AdoptionPoint {
+  at: string | null;
+  /** Stripe's clock (Unix seconds) as the reads began. */
+  stripe_time: number | null;
+  /** The account's newest event then. */
+  newest_event: string;
+  newest_event_created: number | null;
+}
+
+export interface AdoptionRun {
+  id: string;
+  object: string;
+  project: string;
+  status?: AdoptionRunStatus;
+  dry_run?: boolean;
+  customer_key: unknown;
+  mapping: unknown;
+  /** Events Stripe created before it describe states the adoption read: applied only if newer than what was adopted. */
+  adoption_point: AdoptionPoint;
+  stripe_reads?: number;
+  /** Counts by kind and outcome (`counts`), what was left out (`unmapped_products`, `customers_without_key`, `customer_conflicts`, `unmapped_subscriptions`, `skipped_prices` and `subscription_items_not_adopted` with the reason of each and what to do, `subscription_schedules`), the diff (`changes`, at most 2000 lines of `changes_total`), `nothing_to_do`, `seconds` and `stripe_reads`. Empty until the run ends. */
+  report: unknown;
+  error?: string;
+  created_at: string;
+  finished_at?: string | null;
 }
 
 // Catalog

@@ -27,6 +27,9 @@ export const demo = {
   get emulatorUrl(): string {
     return required("TOLLGATE_EMULATOR_URL");
   },
+  get platformKey(): string {
+    return required("TOLLGATE_PLATFORM_KEY");
+  },
 };
 
 /** The demo project's redirect hosts include the docs' example app. */
@@ -38,6 +41,25 @@ export const RUN = `${Date.now().toString(36)}-${randomBytes(3).toString("hex")}
 
 export function client(options: Partial<TollgateOptions> = {}): Tollgate {
   return new Tollgate({ apiKey: demo.apiKey, baseUrl: demo.url, timeoutMs: 20_000, ...options });
+}
+
+/** A Stripe API call to the emulator with a secret key (what a Stripe account's owner did before Tollgate),
+ * its parameters form-encoded as Stripe takes them. */
+export async function stripeCall(
+  secretKey: string,
+  route: string,
+  params: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${demo.emulatorUrl}/v1/${route}`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${secretKey}` },
+    body: new URLSearchParams(params),
+  });
+  const body = (await response.json()) as Record<string, unknown>;
+  if (response.status !== 200) {
+    throw new Error(`the emulator answered ${response.status} to ${route}: ${JSON.stringify(body)}`);
+  }
+  return body;
 }
 
 /** The customer pays on the emulator's hosted Checkout page (its control, as the page's form does). */

@@ -20,6 +20,9 @@ from typing import Any, Literal
 from tollgate_client._objects import TollgateObject
 
 __all__ = [
+    "AdoptionPoint",
+    "AdoptionRun",
+    "AdoptionRunStatus",
     "ApiKey",
     "AutoRecharge",
     "AutoRechargeStatus",
@@ -117,6 +120,7 @@ __all__ = [
 
 # Enums: the values each enum field may have (a newer server may send others)
 
+AdoptionRunStatus = Literal["pending", "running", "completed", "failed"]
 AutoRechargeStatus = Literal["armed", "charging", "failed"]
 CartStatus = Literal["open", "checked_out", "deleted"]
 CheckoutSessionMode = Literal["subscription", "payment"]
@@ -238,6 +242,35 @@ class ApiKey(TollgateObject):
     revoked_at: str | None = None
     api_key: str | None = None
     """The secret itself: only in the answer to a create, shown this once."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptionPoint(TollgateObject):
+    at: str | None
+    stripe_time: int | None
+    """Stripe's clock (Unix seconds) as the reads began."""
+    newest_event: str
+    """The account's newest event then."""
+    newest_event_created: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptionRun(TollgateObject):
+    id: str
+    object: str
+    project: str
+    status: AdoptionRunStatus | None = None
+    dry_run: bool | None = None
+    customer_key: Any
+    mapping: Any
+    adoption_point: AdoptionPoint
+    """Events Stripe created before it describe states the adoption read: applied only if newer than what was adopted."""
+    stripe_reads: int | None = None
+    report: Any
+    """Counts by kind and outcome (`counts`), what was left out (`unmapped_products`, `customers_without_key`, `customer_conflicts`, `unmapped_subscriptions`, `skipped_prices` and `subscription_items_not_adopted` with the reason of each and what to do, `subscription_schedules`), the diff (`changes`, at most 2000 lines of `changes_total`), `nothing_to_do`, `seconds` and `stripe_reads`. Empty until the run ends."""
+    error: str | None = None
+    created_at: str
+    finished_at: str | None = None
 
 
 # Catalog

@@ -2,7 +2,16 @@
 
 import type { PagePromise } from "../pagination.js";
 import type { Transport } from "../transport.js";
-import type { ApiKey, DefaultPaymentFlow, Project, ProjectStatus, RevenueInterval, RevenueMetrics, SubscriptionMetrics } from "../types.js";
+import type {
+  AdoptionRun,
+  ApiKey,
+  DefaultPaymentFlow,
+  Project,
+  ProjectStatus,
+  RevenueInterval,
+  RevenueMetrics,
+  SubscriptionMetrics,
+} from "../types.js";
 import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
 
 /** Rotating the project's keys: create a new one, deploy it, revoke the old one. */
@@ -49,6 +58,39 @@ export class ProjectApiKeys extends Resource {
   }
 }
 
+/** Where a Stripe customer's external id is: a metadata key, or the customer's own `email` or `id`. */
+export type AdoptionCustomerKey = { metadata: string } | { field: "email" | "id" };
+
+/** `sync_catalog`'s shape: features to create, the Stripe products mapped, and the metered feature each Stripe
+ * billing meter counts. Products (and meters) it does not name are reported, never guessed. */
+export interface AdoptionMapping {
+  features?: { key: string; name: string; type: string; unit?: string }[];
+  products?: { stripe_product: string; key: string; features?: Record<string, unknown> }[];
+  meters?: Record<string, string>;
+}
+
+export interface AdoptionCreateParams {
+  customer_key: AdoptionCustomerKey;
+  mapping: AdoptionMapping;
+  /** Read and report only; change nothing (locally or at Stripe). */
+  dry_run?: boolean;
+}
+
+/** Adopting a project's existing Stripe account: its customers, catalog, subscriptions and invoices mirrored into
+ * the project (nothing is written to Stripe). A run is queued and answered `pending`; read it back until its
+ * `status` is `completed` or `failed`, then its `report`. */
+export class ProjectAdoptions extends Resource {
+  /** `ConflictError` (`adoption_running`) while another adoption of the project runs. */
+  create(project: string, params: AdoptionCreateParams, options?: WriteOptions): Promise<AdoptionRun> {
+    return this._post(path("/projects/{}/adoptions", project), params, options);
+  }
+
+  /** The run with its adoption point and, once it ended, its report. */
+  retrieve(project: string, runId: string): Promise<AdoptionRun> {
+    return this._get(path("/projects/{}/adoptions/{}", project, runId));
+  }
+}
+
 export interface ProjectSettings {
   name?: string;
   default_currency?: string;
@@ -75,10 +117,12 @@ export interface ProjectCreateParams extends ProjectSettings {
 /** Operators' automation, with a platform key: a project key gets `PermissionDeniedError`. */
 export class Projects extends Resource {
   readonly apiKeys: ProjectApiKeys;
+  readonly adoptions: ProjectAdoptions;
 
   constructor(transport: Transport) {
     super(transport);
     this.apiKeys = new ProjectApiKeys(transport);
+    this.adoptions = new ProjectAdoptions(transport);
   }
 
   /** The answer's `api_key` is the project's first secret key, shown this once. */

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tollgate_client._transport import Transport
 from tollgate_client.pagination import Page
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import ApiKey, Project, RevenueMetrics, SubscriptionMetrics
+from tollgate_client.types import AdoptionRun, ApiKey, Project, RevenueMetrics, SubscriptionMetrics
 
 
 class OwnApiKeys(Resource):
@@ -49,12 +50,40 @@ class ProjectApiKeys(Resource):
         self._delete(path("/projects/{}/api_keys/{}", project, key_id), idempotency_key=idempotency_key)
 
 
+class ProjectAdoptions(Resource):
+    """Adopting a project's existing Stripe account: its customers, catalog, subscriptions and invoices
+    mirrored into the project (nothing is written to Stripe). A run is queued and answered `pending`; read it
+    back until its `status` is `completed` or `failed`, then its `report`."""
+
+    def create(
+        self,
+        project: str,
+        *,
+        customer_key: Mapping[str, str],
+        mapping: Mapping[str, Any],
+        dry_run: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> AdoptionRun:
+        """`customer_key`: where a Stripe customer's external id is, `{"metadata": "user_id"}` or `{"field":
+        "email" | "id"}`. `mapping`: `features` to create, `products` (each `{stripe_product, key, features}`)
+        and `meters` (Stripe billing meter id → metered feature key). `dry_run`: read and report only.
+        `ConflictError` (`adoption_running`) while another adoption of the project runs."""
+        body = compact(dry_run=dry_run, customer_key=dict(customer_key), mapping=dict(mapping))
+        url = path("/projects/{}/adoptions", project)
+        return self._post(AdoptionRun, url, body, idempotency_key=idempotency_key)
+
+    def retrieve(self, project: str, run_id: str) -> AdoptionRun:
+        """The run with its adoption point and, once it ended, its report."""
+        return self._get(AdoptionRun, path("/projects/{}/adoptions/{}", project, run_id))
+
+
 class Projects(Resource):
     """Operators' automation, with a platform key: a project key gets `PermissionDeniedError`."""
 
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
         self.api_keys = ProjectApiKeys(transport)
+        self.adoptions = ProjectAdoptions(transport)
 
     def create(
         self,
