@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from entitlements import resolver
 from entitlements.models import AllocationCounter, ThresholdCrossing, UsageCounter, UsageEvent, UsageEventKey
+from entitlements.services.meter_totals import meter_totals_add, meter_totals_of_rows
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.snapshot import FeatureEntry
 
@@ -140,20 +141,20 @@ def _copy(cursor: Any, statement: str, values: Iterable[tuple[Any, ...]]) -> Non
             copy.write_row(value)
 
 
-def _events_insert_pg(rows: list[dict[str, Any]]) -> set[str]:
+def _events_insert_pg(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """PostgreSQL: the keys first, by `COPY` (the cheapest insert: no per-row conflict check), then the events
     whose keys were claimed, by `COPY` too; the months they touch get their partitions first
     (`usage_partitions_ensure`: a set lookup once they exist). A key the project already has (a retried event)
     fails the keys' `COPY`: it is rolled back to its savepoint and the keys claimed one by one instead, by one
     `INSERT … ON CONFLICT DO NOTHING` whose rows travel as one JSON array per column (built by `json.dumps` in C;
-    psycopg's array adapters loop in Python), which returns the keys it claimed. All in one transaction (the
-    caller's, if any)."""
+    psycopg's array adapters loop in Python), which returns the keys it claimed. In `_events_insert`'s
+    transaction. Returns the rows inserted."""
     usage_partitions_ensure(months={month_of(moment) for moment in {row["timestamp"] for row in rows}})
     table = connection.ops.quote_name(UsageEvent._meta.db_table)
     keys = connection.ops.quote_name(UsageEventKey._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
     key_columns = 'project_id, event_id, customer_id, usage_event_id, "timestamp"'
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         try:
             with transaction.atomic():
                 _copy(cursor, f"COPY {keys} ({key_columns}) FROM STDIN", _key_values(rows))
@@ -169,7 +170,7 @@ def _events_insert_pg(rows: list[dict[str, Any]]) -> set[str]:
             rows = [row for row in rows if row["id"] in claimed]
         if rows:
             _copy(cursor, f"COPY {table} ({columns}) FROM STDIN", _event_values(rows))
-    return {row["event_id"] for row in rows}
+    return rows
 
 
 def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
@@ -177,25 +178,39 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
 
     Each event claims its key (`UsageEventKey`, unique per project across every month) and only the events whose
     key was claimed are inserted. A concurrent insert of the same id waits on the key's index entry, then skips
-    it. Rows go in key order, so two batches sharing ids never wait on each other crosswise. On PostgreSQL see
+    it. Rows go in key order, so two batches sharing ids never wait on each other crosswise. The events a Stripe
+    meter bills add to their period's totals (`meter_totals`) in the same transaction. On PostgreSQL see
     `_events_insert_pg`."""
     if not rows:
         return set()
     rows = sorted(rows, key=lambda row: row["event_id"])
-    if connection.vendor == "postgresql":
-        return _events_insert_pg(rows)
+    with transaction.atomic(savepoint=False):
+        inserted = (
+            _events_insert_pg(rows) if connection.vendor == "postgresql" else _events_insert_sqlite(rows)
+        )
+        by_project: dict[str, list[dict[str, Any]]] = {}
+        for row in inserted:
+            if row["meter_status"]:
+                by_project.setdefault(row["project_id"], []).append(row)
+        for project_id, metered in sorted(by_project.items()):
+            meter_totals_add(project_id=project_id, changes=meter_totals_of_rows(metered))
+    return {row["event_id"] for row in inserted}
+
+
+def _events_insert_sqlite(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """SQLite: keys claimed and events inserted 500 at a time, by `INSERT`; returns the rows inserted."""
     table = connection.ops.quote_name(UsageEvent._meta.db_table)
     keys = connection.ops.quote_name(UsageEventKey._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
+    placeholders = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
+    inserted: list[dict[str, Any]] = []
     with connection.cursor() as cursor:
-        inserted: set[str] = set()
-        placeholders = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
         for start in range(0, len(rows), 500):
             part = rows[start : start + 500]
             cursor.execute(
                 f'INSERT INTO {keys} (project_id, event_id, customer_id, usage_event_id, "timestamp") '  # noqa: S608
                 f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(part))} "
-                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id",
+                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING usage_event_id",
                 [
                     v
                     for row in part
@@ -209,7 +224,7 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
                 ],
             )
             claimed = {r[0] for r in cursor.fetchall()}
-            part = [row for row in part if row["event_id"] in claimed]
+            part = [row for row in part if row["id"] in claimed]
             if not part:
                 continue
             params: list[Any] = []
@@ -227,8 +242,8 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(part))}",  # noqa: S608
                 params,
             )
-            inserted.update(claimed)
-        return inserted
+            inserted += part
+    return inserted
 
 
 def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[UsageEvent]:
