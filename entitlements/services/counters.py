@@ -110,9 +110,25 @@ def _key_values(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
         yield row["project_id"], row["event_id"], row["customer_id"], row["id"], times[row["timestamp"]]
 
 
+def _properties_text(properties: dict[str, Any] | None, seen: dict[Any, str]) -> str:
+    """An event's properties as JSON text. A batch's events mostly carry the same flat properties: those are
+    encoded once per distinct value (their items as the key; a nested value is not hashable and is encoded)."""
+    if not properties:
+        return "{}"
+    try:
+        key = tuple(properties.items())
+        text = seen.get(key)
+        if text is None:
+            text = seen[key] = _JSON.encode(properties)
+    except TypeError:
+        return _JSON.encode(properties)
+    return text
+
+
 def _event_values(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
     """The rows in `_EVENT_COLUMNS` order, the two columns every new event starts with as constants."""
     times = _Times()
+    seen: dict[Any, str] = {}
     for row in rows:
         yield (
             row["id"],
@@ -124,7 +140,7 @@ def _event_values(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
             row["quantity"],
             times[row["timestamp"]],
             times.text(row["period_start"]),
-            _JSON.encode(row["properties"]) if row["properties"] else "{}",
+            _properties_text(row["properties"], seen),
             row["meter_status"],
             0,
             times.text(row["meter_next_attempt_at"]),
@@ -266,25 +282,46 @@ def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[Us
 def _counters_add(
     project_id: str, additions: dict[tuple[str, str, datetime], tuple[datetime, int]]
 ) -> dict[tuple[str, str, datetime], int]:
-    """Adds to period counters in one upsert; returns each counter's new `used`."""
+    """Adds to period counters in one upsert, in key order (two batches sharing counters never wait on each other
+    crosswise); returns each counter's new `used`. On PostgreSQL the rows travel as one JSON array per column, as
+    `_events_insert_pg`'s keys do."""
     if not additions:
         return {}
     table = connection.ops.quote_name(UsageCounter._meta.db_table)
     now = _db_time(timezone.now())
-    params: list[Any] = []
-    keys: dict[tuple[str, str, Any], tuple[str, str, datetime]] = {}
-    for (customer_id, feature_id, start), (end, amount) in additions.items():
-        params += [project_id, customer_id, feature_id, _db_time(start), _db_time(end), amount, now]
-        keys[(customer_id, feature_id, _db_time(start))] = (customer_id, feature_id, start)
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(additions))
+    ordered = sorted(additions.items(), key=lambda item: item[0])
+    keys: dict[tuple[str, str, Any], tuple[str, str, datetime]] = {
+        (customer_id, feature_id, _db_time(start)): (customer_id, feature_id, start)
+        for (customer_id, feature_id, start), _ in ordered
+    }
+    upsert = (
+        f"ON CONFLICT (customer_id, feature_id, period_start) DO UPDATE "
+        f"SET used = {table}.used + excluded.used, updated_at = excluded.updated_at "
+        "RETURNING customer_id, feature_id, period_start, used"
+    )
+    columns = f"INSERT INTO {table} (project_id, customer_id, feature_id, period_start, period_end, used, updated_at) "
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (project_id, customer_id, feature_id, period_start, period_end, used, updated_at) "  # noqa: S608
-            f"VALUES {values} ON CONFLICT (customer_id, feature_id, period_start) DO UPDATE "
-            f"SET used = {table}.used + excluded.used, updated_at = excluded.updated_at "
-            "RETURNING customer_id, feature_id, period_start, used",
-            params,
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"{columns}SELECT %s, customer_id, feature_id, period_start::timestamptz, period_end::timestamptz, "  # noqa: S608
+                f"used::bigint, %s FROM ROWS FROM ({', '.join(['json_array_elements_text(%s::json)'] * 5)}) "
+                f"AS t(customer_id, feature_id, period_start, period_end, used) {upsert}",
+                [
+                    project_id,
+                    now,
+                    json.dumps([customer_id for (customer_id, _, _), _ in ordered]),
+                    json.dumps([feature_id for (_, feature_id, _), _ in ordered]),
+                    json.dumps([start.isoformat() for (_, _, start), _ in ordered]),
+                    json.dumps([end.isoformat() for _, (end, _) in ordered]),
+                    json.dumps([amount for _, (_, amount) in ordered]),
+                ],
+            )
+        else:
+            params: list[Any] = []
+            for (customer_id, feature_id, start), (end, amount) in ordered:
+                params += [project_id, customer_id, feature_id, _db_time(start), _db_time(end), amount, now]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(ordered))
+            cursor.execute(f"{columns}VALUES {values} {upsert}", params)
         rows = cursor.fetchall()
     result: dict[tuple[str, str, datetime], int] = {}
     for customer_id, feature_id, start, used in rows:
