@@ -140,24 +140,31 @@ def usage_record_batch(
     ids = new_ids("uev", len(planned))
     feature_ids = {key: feature.pk for key, feature in features.items()}
     metered = {key: bool(feature.stripe_meter_event_name) for key, feature in features.items()}
-    rows = [
-        {
-            "id": ids[index],
-            "project_id": project.pk,
-            "customer_id": customers[event.customer],
-            "feature_id": feature_ids[event.feature],
-            "event_id": event.id,
-            "kind": UsageEvent.Kind.USAGE,
-            "quantity": event.quantity,
-            "timestamp": timestamp,
-            "period_start": period.start,
-            "properties": event.properties or {},
-            "meter_status": UsageEvent.MeterStatus.PENDING if metered[event.feature] else "",
-            "meter_next_attempt_at": now if metered[event.feature] else None,
-            "created_at": now,
-        }
-        for index, (event, timestamp, period) in enumerate(planned)
-    ]
+    # What a feature's events start with on the meter: (status, next attempt), looked up once per event.
+    meter = {
+        key: (UsageEvent.MeterStatus.PENDING.value, now) if on else ("", None) for key, on in metered.items()
+    }
+    project_id, kind = project.pk, UsageEvent.Kind.USAGE.value
+    rows = []
+    for index, (event, timestamp, period) in enumerate(planned):
+        status, next_attempt = meter[event.feature]
+        rows.append(
+            {
+                "id": ids[index],
+                "project_id": project_id,
+                "customer_id": customers[event.customer],
+                "feature_id": feature_ids[event.feature],
+                "event_id": event.id,
+                "kind": kind,
+                "quantity": event.quantity,
+                "timestamp": timestamp,
+                "period_start": period.start,
+                "properties": event.properties or {},
+                "meter_status": status,
+                "meter_next_attempt_at": next_attempt,
+                "created_at": now,
+            }
+        )
     # Months without a partition yet get theirs before the batch's transaction, so its DDL locks end at once.
     usage_partitions_ensure(
         months={month_of(moment) for moment in {timestamp for _, timestamp, _ in planned}}
