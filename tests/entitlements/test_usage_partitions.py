@@ -18,9 +18,10 @@ from django.utils import timezone
 from catalog.models import Feature
 from core.ids import new_id
 from core.models import AuditLogEntry
-from entitlements.models import UsageCounter, UsageEvent, UsageEventKey, UsagePartitionDrop
+from entitlements.models import UsageCounter, UsageEvent, UsageEventKey, UsageMeterTotal, UsagePartitionDrop
 from entitlements.services import usage_partitions
 from entitlements.services.counters import _events_insert
+from entitlements.services.meter_totals import meter_totals_rebuild
 from entitlements.tasks import usage_partitions_maintain
 from tests.entitlements.helpers import customer, feature, product
 
@@ -385,6 +386,10 @@ def test_retention_drops_old_months_exactly_and_refuses_open_or_unreported_ones(
     kept_keys = set(
         UsageEventKey.objects.exclude(event_id__startswith="jan-").values_list("event_id", flat=True)
     )
+    jan = datetime(2025, 1, 1, tzinfo=UTC)
+    assert list(UsageMeterTotal.objects.values_list("period_start", "meter_status", "quantity")) == [
+        (jan, "reported", 3)
+    ]
 
     outcome = usage_partitions_maintain()
 
@@ -400,6 +405,9 @@ def test_retention_drops_old_months_exactly_and_refuses_open_or_unreported_ones(
     assert set(UsageEventKey.objects.values_list("event_id", flat=True)) == kept_keys
     drop = UsagePartitionDrop.objects.get()
     assert (drop.month, drop.table, drop.events, drop.keys) == (date(2025, 1, 1), f"{TABLE}_p2025_01", 3, 3)
+    # The dropped month's events left their period's meter totals: the totals are still the events' sums.
+    assert not UsageMeterTotal.objects.exists()
+    assert meter_totals_rebuild() == []
     audit = AuditLogEntry.objects.get(action="usage_partition.drop")
     assert (audit.actor_repr, audit.target_id, audit.after) == (
         "usage retention (beat)",
