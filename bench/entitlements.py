@@ -183,54 +183,95 @@ def _setup() -> dict[str, Any]:
     return {"project": project, "secret": secret, "calls": calls}
 
 
-def _copy_rate(project: Any, feature: Any, customer_id: str) -> tuple[float, list[float]]:
-    """Raw psycopg COPY of BATCH_SIZE usage-event rows into the same table, BATCHES times: (events/s, latencies)."""
+def _copy_connect() -> Any:
+    """A psycopg connection of its own to DATABASE_URL's database (the COPY baseline's)."""
     import psycopg
     from django.conf import settings
-    from django.db import connection
-
-    from core.ids import new_id
-    from entitlements.models import UsageEvent
 
     db = settings.DATABASES["default"]
-    conninfo = psycopg.conninfo.make_conninfo(
-        dbname=db["NAME"],
-        user=db["USER"],
-        host=db["HOST"],
-        port=db["PORT"] or 5432,
-        password=db["PASSWORD"] or None,
+    return psycopg.connect(
+        psycopg.conninfo.make_conninfo(
+            dbname=db["NAME"],
+            user=db["USER"],
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            password=db["PASSWORD"] or None,
+        )
     )
-    table = UsageEvent._meta.db_table
-    columns = "id, project_id, customer_id, feature_id, event_id, kind, quantity, timestamp, period_start, properties, meter_status, meter_attempts, meter_error, created_at"
-    latencies = []
-    with psycopg.connect(conninfo) as conn:
-        for batch in range(BATCHES):
-            now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
-            rows = [
-                (
-                    new_id("uev"),
-                    project.pk,
-                    customer_id,
-                    feature.pk,
-                    f"copy-{batch}-{i}-{time.time_ns()}",
-                    "usage",
-                    1,
-                    now,
-                    None,
-                    json.dumps({"path": "/v1/things"}),
-                    "",
-                    0,
-                    "",
-                    now,
-                )
-                for i in range(BATCH_SIZE)
-            ]
-            started = time.perf_counter()
-            with conn.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            conn.commit()
-            latencies.append(time.perf_counter() - started)
+
+
+def _copy_batch(conn: Any, project: Any, feature: Any, customers: list[tuple[str, Any]], tag: str) -> float:
+    """A raw psycopg COPY of BATCH_SIZE usage-event rows into the usage-event table, committed: seconds taken.
+    The same rows as a batch writes: every column it writes, its customers in turn (`customers`: their ids and
+    metered period starts, read from what the batches stored), its properties."""
+    from core.ids import new_ids
+    from entitlements.models import UsageEvent
+
+    now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
+    ids = new_ids("uev", BATCH_SIZE)
+    rows = [
+        (
+            ids[i],
+            project.pk,
+            customers[i % len(customers)][0],
+            feature.pk,
+            f"copy-{tag}-{i}",
+            "usage",
+            1,
+            now,
+            customers[i % len(customers)][1],
+            json.dumps({"path": "/v1/things"}),
+            "",
+            0,
+            None,
+            "",
+            now,
+        )
+        for i in range(BATCH_SIZE)
+    ]
+    columns = (
+        "id, project_id, customer_id, feature_id, event_id, kind, quantity, timestamp, period_start, properties, "
+        "meter_status, meter_attempts, meter_next_attempt_at, meter_error, created_at"
+    )
+    started = time.perf_counter()
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(f"COPY {UsageEvent._meta.db_table} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+    conn.commit()
+    return time.perf_counter() - started
+
+
+def _copy_customers(project: Any, feature: Any) -> list[tuple[str, Any]]:
+    """The batches' 50 customers (`user-0` …), each with its metered period's start, in the batches' order."""
+    from customers.models import Customer
+    from entitlements.models import UsageCounter
+
+    starts = dict(
+        UsageCounter.objects.filter(
+            project=project, feature=feature, customer__external_id__startswith="user-"
+        )
+        .order_by("period_start")
+        .values_list("customer__external_id", "period_start")
+    )
+    ids = dict(
+        Customer.objects.filter(project=project, external_id__in=starts).values_list("external_id", "pk")
+    )
+    return [(ids[f"user-{i}"], starts[f"user-{i}"].isoformat()) for i in range(50)]
+
+
+def _copy_rate(project: Any, feature: Any) -> tuple[float, list[float]]:
+    """Raw psycopg COPY of BATCH_SIZE usage-event rows into the same table, BATCHES times: (events/s, latencies)."""
+    from django.db import connection
+
+    customers = _copy_customers(project, feature)
+    with _copy_connect() as conn:
+        latencies = [
+            _copy_batch(conn, project, feature, customers, f"{batch}-{time.time_ns()}")
+            for batch in range(BATCHES)
+        ]
     connection.close()
     return BATCH_SIZE * BATCHES / sum(latencies), latencies
 
@@ -443,15 +484,8 @@ async def _scenarios(port: int, secret: str, project: Any, data: dict[str, Any])
     status, body = await _request(port, batches[0])
     results["resend"] = json.loads(body)
     results["batch"] = (BATCH_SIZE * BATCHES / sum(latencies), latencies)
-    customer_id = await sync_to_async(_customer_id)(project)
-    results["copy"] = await sync_to_async(_copy_rate)(project, data["calls"], customer_id)
+    results["copy"] = await sync_to_async(_copy_rate)(project, data["calls"])
     return results
-
-
-def _customer_id(project: Any) -> str:
-    from customers.models import Customer
-
-    return str(Customer.objects.get(project=project, external_id="user-0").pk)
 
 
 def _baseline(results: dict[str, Any], *runs: str) -> tuple[float, list[float]]:

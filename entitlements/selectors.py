@@ -30,6 +30,7 @@ from entitlements.models import (
     Revocation,
     SubscriptionSource,
     UsageEvent,
+    UsageMeterTotal,
     UsageThreshold,
 )
 from entitlements.resolver import iso_epoch, settings_for
@@ -282,16 +283,12 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
     reported: dict[str, int] = {}
     price: Price | None = None
     if customer is not None:
-        # Every event counted in a period happened at or after its start (a late one counts in the previous
-        # period only when it happened in it): the bound keeps the read to the period's months and index range.
+        # The period's totals by meter status, kept as its events are recorded and reported (`meter_totals`):
+        # one indexed read, whatever the number of events.
         reported = dict(
-            UsageEvent.objects.filter(
-                project=project, customer=customer, feature=feature, period_start=start, timestamp__gte=start
-            )
-            .exclude(meter_status=UsageEvent.MeterStatus.NONE)
-            .values("meter_status")
-            .annotate(total=Sum("quantity"))
-            .values_list("meter_status", "total")
+            UsageMeterTotal.objects.filter(
+                project=project, customer=customer, feature=feature, period_start=start
+            ).values_list("meter_status", "quantity")
         )
         price = metered_price_of(customer=customer, feature_id=feature.pk)
     return {

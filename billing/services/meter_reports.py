@@ -21,6 +21,7 @@ from catalog.models import Price
 from core.db import in_transaction
 from core.errors import ApiError
 from entitlements.models import UsageEvent
+from entitlements.services.meter_totals import meter_status_move
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for
 
@@ -116,39 +117,41 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
                 reported.append(event.pk)
                 continue
             attempts = event.meter_attempts + 1
-            UsageEvent.objects.filter(pk=event.pk).update(
-                meter_attempts=attempts,
-                meter_error=exc.message[:500],
-                meter_status=(
+            meter_status_move(
+                event_ids=[event.pk],
+                status=(
                     UsageEvent.MeterStatus.FAILED
                     if attempts >= METER_MAX_ATTEMPTS
                     else UsageEvent.MeterStatus.PENDING
                 ),
+                meter_attempts=attempts,
+                meter_error=exc.message[:500],
                 meter_next_attempt_at=timezone.now() + _meter_backoff(attempts),
             )
             continue
         reported.append(event.pk)
     done = timezone.now()
-    if reported:
-        UsageEvent.objects.filter(pk__in=reported).update(
-            meter_status=UsageEvent.MeterStatus.REPORTED,
-            meter_reported_at=done,
-            meter_attempts=F("meter_attempts") + 1,
-            meter_error="",
-            meter_next_attempt_at=None,
-        )
-    if skipped:
-        UsageEvent.objects.filter(pk__in=skipped).update(
-            meter_status=UsageEvent.MeterStatus.SKIPPED,
-            meter_error="The customer has no Stripe customer to bill.",
-            meter_next_attempt_at=None,
-        )
-    if unbilled:
-        UsageEvent.objects.filter(pk__in=unbilled).update(
-            meter_status=UsageEvent.MeterStatus.SKIPPED,
-            meter_error="The customer has no live subscription item on a metered price of this meter.",
-            meter_next_attempt_at=None,
-        )
+    # Each status change moves the events' quantities between their period totals in the same transaction.
+    meter_status_move(
+        event_ids=reported,
+        status=UsageEvent.MeterStatus.REPORTED,
+        meter_reported_at=done,
+        meter_attempts=F("meter_attempts") + 1,
+        meter_error="",
+        meter_next_attempt_at=None,
+    )
+    meter_status_move(
+        event_ids=skipped,
+        status=UsageEvent.MeterStatus.SKIPPED,
+        meter_error="The customer has no Stripe customer to bill.",
+        meter_next_attempt_at=None,
+    )
+    meter_status_move(
+        event_ids=unbilled,
+        status=UsageEvent.MeterStatus.SKIPPED,
+        meter_error="The customer has no live subscription item on a metered price of this meter.",
+        meter_next_attempt_at=None,
+    )
     return len(ids)
 
 

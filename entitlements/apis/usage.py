@@ -55,7 +55,7 @@ def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
         raise InvalidRequest(
             f"{param or 'event'}: an event is an object.", code="invalid_parameter", param=param or None
         )
-    unknown = sorted(set(raw) - _USAGE_FIELDS)
+    unknown = [] if _USAGE_FIELDS.issuperset(raw) else sorted(set(raw) - _USAGE_FIELDS)
     if unknown:
         raise InvalidRequest(
             f"{at(unknown[0])}: Unknown parameter.",
@@ -85,22 +85,15 @@ def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
         raise InvalidRequest(
             f"{at('quantity')}: an integer ≥ 0.", code="invalid_parameter", param=at("quantity")
         )
-    timestamp = None
-    if raw.get("timestamp") is not None:
-        timestamp = _timestamp_parse(raw["timestamp"], at("timestamp"))
+    timestamp = raw.get("timestamp")
+    if timestamp is not None:
+        timestamp = _timestamp_parse(timestamp, at("timestamp"))
     properties = raw.get("properties")
     if properties is not None and not isinstance(properties, dict):
         raise InvalidRequest(
             f"{at('properties')}: an object.", code="invalid_parameter", param=at("properties")
         )
-    return UsageInput(
-        id=values["id"],
-        customer=values["customer"],
-        feature=values["feature"],
-        quantity=quantity,
-        timestamp=timestamp,
-        properties=properties,
-    )
+    return UsageInput(values["id"], values["customer"], values["feature"], quantity, timestamp, properties)
 
 
 def _timestamp_parse(raw: Any, param: str) -> datetime:

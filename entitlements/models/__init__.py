@@ -1,5 +1,5 @@
 """Grants, revocations, purchases, subscriptions (now and each version told), paid plan periods, usage counters, credit lots and holds (`records`); the
-tenant's thresholds and auto-recharges (`alerts`); the usage events' keys and dropped months (`partitions`).
+tenant's thresholds and auto-recharges (`alerts`); the usage events' keys and dropped months (`partitions`); period totals by Stripe-meter status (`rollups`).
 
 Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
 used + n WHERE used + n <= limit`, row locks on lots), so limits and balances hold under concurrency.
@@ -26,6 +26,7 @@ from entitlements.models.records import (
     UsageEvent,
     payment_disputed,
 )
+from entitlements.models.rollups import UsageMeterTotal
 
 __all__ = [
     "AllocationCounter",
@@ -45,6 +46,7 @@ __all__ = [
     "UsageCounter",
     "UsageEvent",
     "UsageEventKey",
+    "UsageMeterTotal",
     "UsagePartitionDrop",
     "UsageThreshold",
     "payment_disputed",

@@ -15,9 +15,11 @@ class UsageEventKey(models.Model):
     month), so looking an event up by the tenant's id reads one partition."""
 
     pk = models.CompositePrimaryKey("project", "event_id")
-    # No index of its own: the primary key's leading column serves the cascade.
+    # No index of its own: the primary key's leading column serves the cascade. No constraint either: every key is
+    # written with its event by `counters._events_insert` (whose event row holds the project's constraint), and
+    # checking it again per key cost a sixth of a batch's commit.
     project = models.ForeignKey(
-        "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+        "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
     event_id = models.CharField(max_length=255, verbose_name="event ID (the tenant's)")
     # Deleting a customer deletes its events, and with them their keys (the id is free again, as it was before

@@ -6,16 +6,18 @@ because counters change only here.
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+import psycopg
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from entitlements import resolver
 from entitlements.models import AllocationCounter, ThresholdCrossing, UsageCounter, UsageEvent, UsageEventKey
+from entitlements.services.meter_totals import meter_totals_add, meter_totals_of_rows
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.snapshot import FeatureEntry
 
@@ -64,15 +66,127 @@ def _db_time(moment: datetime | None) -> Any:
     return connection.ops.adapt_datetimefield_value(moment) if moment is not None else None
 
 
-_RECORD_TYPES = {
-    "quantity": "bigint",
-    "timestamp": "timestamptz",
-    "period_start": "timestamptz",
-    "properties": "jsonb",
-    "meter_attempts": "smallint",
-    "meter_next_attempt_at": "timestamptz",
-    "created_at": "timestamptz",
-}
+# `_events_insert_pg` claiming keys one by one: the keys' columns, each passed as one JSON array, read back by
+# `json_array_elements_text` and zipped by `ROWS FROM`.
+_KEY_COLUMNS = ("project_id", "event_id", "customer_id", "id", "timestamp")
+_KEY_ARRAYS = ", ".join(["json_array_elements_text(%s::json)"] * len(_KEY_COLUMNS))
+
+
+def _json_column(rows: list[dict[str, Any]], column: str) -> str:
+    """One column of the rows as a JSON array (times in ISO 8601, each distinct time formatted once)."""
+    values = [row[column] for row in rows]
+    if column == "timestamp":
+        formatted = {value: value.isoformat() for value in set(values)}
+        values = [formatted[value] for value in values]
+    return json.dumps(values)
+
+
+def _json_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_JSON = json.JSONEncoder(
+    default=_json_time
+)  # one encoder for every row (`json.dumps(default=…)` makes one each)
+
+
+class _Times(dict[datetime, str]):
+    """Times as ISO 8601 text for `COPY`, each distinct time formatted once (psycopg's datetime adapter costs more
+    per row than the rest of the row)."""
+
+    def __missing__(self, moment: datetime) -> str:
+        self[moment] = moment.isoformat()
+        return self[moment]
+
+    def text(self, moment: datetime | None) -> str | None:
+        return None if moment is None else self[moment]
+
+
+def _key_values(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    times = _Times()
+    for row in rows:
+        yield row["project_id"], row["event_id"], row["customer_id"], row["id"], times[row["timestamp"]]
+
+
+def _properties_text(properties: dict[str, Any] | None, seen: dict[Any, str]) -> str:
+    """An event's properties as JSON text. A batch's events mostly carry the same flat properties: those are
+    encoded once per distinct value (their items as the key; a nested value is not hashable and is encoded)."""
+    if not properties:
+        return "{}"
+    try:
+        key = tuple(properties.items())
+        text = seen.get(key)
+        if text is None:
+            text = seen[key] = _JSON.encode(properties)
+    except TypeError:
+        return _JSON.encode(properties)
+    return text
+
+
+def _event_values(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    """The rows in `_EVENT_COLUMNS` order, the two columns every new event starts with as constants."""
+    times = _Times()
+    seen: dict[Any, str] = {}
+    for row in rows:
+        yield (
+            row["id"],
+            row["project_id"],
+            row["customer_id"],
+            row["feature_id"],
+            row["event_id"],
+            row["kind"],
+            row["quantity"],
+            times[row["timestamp"]],
+            times.text(row["period_start"]),
+            _properties_text(row["properties"], seen),
+            row["meter_status"],
+            0,
+            times.text(row["meter_next_attempt_at"]),
+            "",
+            times[row["created_at"]],
+        )
+
+
+def _copy(cursor: Any, statement: str, values: Iterable[tuple[Any, ...]]) -> None:
+    """PostgreSQL `COPY … FROM STDIN` of `values` on the cursor's connection (so in its transaction). Django does
+    not see it in `connection.queries`."""
+    with cursor.copy(statement) as copy:
+        for value in values:
+            copy.write_row(value)
+
+
+def _events_insert_pg(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """PostgreSQL: the keys first, by `COPY` (the cheapest insert: no per-row conflict check), then the events
+    whose keys were claimed, by `COPY` too; the months they touch get their partitions first
+    (`usage_partitions_ensure`: a set lookup once they exist). A key the project already has (a retried event)
+    fails the keys' `COPY`: it is rolled back to its savepoint and the keys claimed one by one instead, by one
+    `INSERT … ON CONFLICT DO NOTHING` whose rows travel as one JSON array per column (built by `json.dumps` in C;
+    psycopg's array adapters loop in Python), which returns the keys it claimed. In `_events_insert`'s
+    transaction. Returns the rows inserted."""
+    usage_partitions_ensure(months={month_of(moment) for moment in {row["timestamp"] for row in rows}})
+    table = connection.ops.quote_name(UsageEvent._meta.db_table)
+    keys = connection.ops.quote_name(UsageEventKey._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
+    key_columns = 'project_id, event_id, customer_id, usage_event_id, "timestamp"'
+    with connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                _copy(cursor, f"COPY {keys} ({key_columns}) FROM STDIN", _key_values(rows))
+        except psycopg.errors.UniqueViolation:
+            cursor.execute(
+                f"INSERT INTO {keys} ({key_columns}) "  # noqa: S608
+                f'SELECT project_id, event_id, customer_id, id, "timestamp"::timestamptz '
+                f'FROM ROWS FROM ({_KEY_ARRAYS}) AS t(project_id, event_id, customer_id, id, "timestamp") '
+                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING usage_event_id",
+                [_json_column(rows, column) for column in _KEY_COLUMNS],
+            )
+            claimed = {r[0] for r in cursor.fetchall()}
+            rows = [row for row in rows if row["id"] in claimed]
+        if rows:
+            _copy(cursor, f"COPY {table} ({columns}) FROM STDIN", _event_values(rows))
+    return rows
 
 
 def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
@@ -80,43 +194,39 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
 
     Each event claims its key (`UsageEventKey`, unique per project across every month) and only the events whose
     key was claimed are inserted. A concurrent insert of the same id waits on the key's index entry, then skips
-    it. Rows go in key order, so two batches sharing ids never wait on each other crosswise. On PostgreSQL it is
-    one statement, the rows travelling as one JSON document (`json_to_recordset`): one parameter instead of 15,000,
-    encoded in C, so neither the driver nor the server handles a statement the size of the batch; the months it
-    touches get their partitions first (`usage_partitions_ensure`: a set lookup once they exist)."""
+    it. Rows go in key order, so two batches sharing ids never wait on each other crosswise. The events a Stripe
+    meter bills add to their period's totals (`meter_totals`) in the same transaction. On PostgreSQL see
+    `_events_insert_pg`."""
     if not rows:
         return set()
     rows = sorted(rows, key=lambda row: row["event_id"])
+    with transaction.atomic(savepoint=False):
+        inserted = (
+            _events_insert_pg(rows) if connection.vendor == "postgresql" else _events_insert_sqlite(rows)
+        )
+        by_project: dict[str, list[dict[str, Any]]] = {}
+        for row in inserted:
+            if row["meter_status"]:
+                by_project.setdefault(row["project_id"], []).append(row)
+        for project_id, metered in sorted(by_project.items()):
+            meter_totals_add(project_id=project_id, changes=meter_totals_of_rows(metered))
+    return {row["event_id"] for row in inserted}
+
+
+def _events_insert_sqlite(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """SQLite: keys claimed and events inserted 500 at a time, by `INSERT`; returns the rows inserted."""
     table = connection.ops.quote_name(UsageEvent._meta.db_table)
     keys = connection.ops.quote_name(UsageEventKey._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _EVENT_COLUMNS)
+    placeholders = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
+    inserted: list[dict[str, Any]] = []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            usage_partitions_ensure(months={month_of(row["timestamp"]) for row in rows})
-            record = ", ".join(
-                f"{connection.ops.quote_name(c)} {_RECORD_TYPES.get(c, 'text')}" for c in _EVENT_COLUMNS
-            )
-            payload = json.dumps(
-                [{**row, "meter_attempts": 0, "meter_error": ""} for row in rows], default=_json_time
-            )
-            cursor.execute(
-                f"WITH t AS MATERIALIZED (SELECT * FROM json_to_recordset(%s::json) AS t({record})), "  # noqa: S608
-                f'claimed AS (INSERT INTO {keys} (project_id, event_id, customer_id, usage_event_id, "timestamp") '
-                'SELECT project_id, event_id, customer_id, id, "timestamp" FROM t '
-                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING usage_event_id) "
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM t "
-                "WHERE t.id IN (SELECT usage_event_id FROM claimed) RETURNING event_id",
-                [payload],
-            )
-            return {r[0] for r in cursor.fetchall()}
-        inserted: set[str] = set()
-        placeholders = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
         for start in range(0, len(rows), 500):
             part = rows[start : start + 500]
             cursor.execute(
                 f'INSERT INTO {keys} (project_id, event_id, customer_id, usage_event_id, "timestamp") '  # noqa: S608
                 f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(part))} "
-                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id",
+                "ON CONFLICT (project_id, event_id) DO NOTHING RETURNING usage_event_id",
                 [
                     v
                     for row in part
@@ -130,7 +240,7 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
                 ],
             )
             claimed = {r[0] for r in cursor.fetchall()}
-            part = [row for row in part if row["event_id"] in claimed]
+            part = [row for row in part if row["id"] in claimed]
             if not part:
                 continue
             params: list[Any] = []
@@ -148,8 +258,8 @@ def _events_insert(rows: list[dict[str, Any]]) -> set[str]:
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(part))}",  # noqa: S608
                 params,
             )
-            inserted.update(claimed)
-        return inserted
+            inserted += part
+    return inserted
 
 
 def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[UsageEvent]:
@@ -169,34 +279,49 @@ def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[Us
     )
 
 
-def _json_time(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def _counters_add(
     project_id: str, additions: dict[tuple[str, str, datetime], tuple[datetime, int]]
 ) -> dict[tuple[str, str, datetime], int]:
-    """Adds to period counters in one upsert; returns each counter's new `used`."""
+    """Adds to period counters in one upsert, in key order (two batches sharing counters never wait on each other
+    crosswise); returns each counter's new `used`. On PostgreSQL the rows travel as one JSON array per column, as
+    `_events_insert_pg`'s keys do."""
     if not additions:
         return {}
     table = connection.ops.quote_name(UsageCounter._meta.db_table)
     now = _db_time(timezone.now())
-    params: list[Any] = []
-    keys: dict[tuple[str, str, Any], tuple[str, str, datetime]] = {}
-    for (customer_id, feature_id, start), (end, amount) in additions.items():
-        params += [project_id, customer_id, feature_id, _db_time(start), _db_time(end), amount, now]
-        keys[(customer_id, feature_id, _db_time(start))] = (customer_id, feature_id, start)
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(additions))
+    ordered = sorted(additions.items(), key=lambda item: item[0])
+    keys: dict[tuple[str, str, Any], tuple[str, str, datetime]] = {
+        (customer_id, feature_id, _db_time(start)): (customer_id, feature_id, start)
+        for (customer_id, feature_id, start), _ in ordered
+    }
+    upsert = (
+        f"ON CONFLICT (customer_id, feature_id, period_start) DO UPDATE "
+        f"SET used = {table}.used + excluded.used, updated_at = excluded.updated_at "
+        "RETURNING customer_id, feature_id, period_start, used"
+    )
+    columns = f"INSERT INTO {table} (project_id, customer_id, feature_id, period_start, period_end, used, updated_at) "
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (project_id, customer_id, feature_id, period_start, period_end, used, updated_at) "  # noqa: S608
-            f"VALUES {values} ON CONFLICT (customer_id, feature_id, period_start) DO UPDATE "
-            f"SET used = {table}.used + excluded.used, updated_at = excluded.updated_at "
-            "RETURNING customer_id, feature_id, period_start, used",
-            params,
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"{columns}SELECT %s, customer_id, feature_id, period_start::timestamptz, period_end::timestamptz, "  # noqa: S608
+                f"used::bigint, %s FROM ROWS FROM ({', '.join(['json_array_elements_text(%s::json)'] * 5)}) "
+                f"AS t(customer_id, feature_id, period_start, period_end, used) {upsert}",
+                [
+                    project_id,
+                    now,
+                    json.dumps([customer_id for (customer_id, _, _), _ in ordered]),
+                    json.dumps([feature_id for (_, feature_id, _), _ in ordered]),
+                    json.dumps([start.isoformat() for (_, _, start), _ in ordered]),
+                    json.dumps([end.isoformat() for _, (end, _) in ordered]),
+                    json.dumps([amount for _, (_, amount) in ordered]),
+                ],
+            )
+        else:
+            params: list[Any] = []
+            for (customer_id, feature_id, start), (end, amount) in ordered:
+                params += [project_id, customer_id, feature_id, _db_time(start), _db_time(end), amount, now]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(ordered))
+            cursor.execute(f"{columns}VALUES {values} {upsert}", params)
         rows = cursor.fetchall()
     result: dict[tuple[str, str, datetime], int] = {}
     for customer_id, feature_id, start, used in rows:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from entitlements.models import UsageEvent
+from entitlements.services.meter_totals import meter_status_move
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +44,17 @@ def meter_events_unskip(
     mirror's). Returns how many events were taken back."""
     now = timezone.now()
     start = max(period_start, now - METER_EVENT_MAX_AGE)
-    taken = UsageEvent.objects.filter(
+    skipped = UsageEvent.objects.filter(
         customer_id=customer_id,
         feature_id=feature_id,
         timestamp__gte=start,
         timestamp__lt=period_end,
         meter_status=UsageEvent.MeterStatus.SKIPPED,
-    ).update(
-        meter_status=UsageEvent.MeterStatus.PENDING,
+    ).values_list("pk", flat=True)
+    taken = meter_status_move(  # back to their periods' pending totals
+        event_ids=list(skipped),
+        status=UsageEvent.MeterStatus.PENDING,
+        only_from=UsageEvent.MeterStatus.SKIPPED,
         meter_error="",
         meter_next_attempt_at=now,
     )

@@ -4,9 +4,8 @@ idempotently (a tenant's event id counts once), add it to the metered period cou
 """
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,11 +33,12 @@ from events.services.record import event_record
 from projects.models import Project
 
 MAX_FUTURE_SECONDS = 300  # clock skew tolerated on usage timestamps
+METERED = Feature.Type.METERED
 
 
-@dataclass(frozen=True)
-class UsageInput:
-    """One usage event as the tenant sent it (validated for shape by the API)."""
+class UsageInput(NamedTuple):
+    """One usage event as the tenant sent it (validated for shape by the API). A named tuple: a batch makes 1,000,
+    and a frozen dataclass costs three times as much to make."""
 
     id: str
     customer: str
@@ -83,9 +83,14 @@ def usage_record_batch(
         return name if single else f"events[{index}].{name}"
 
     now = timezone.now()
-    feature_keys = {e.feature for e in events}
-    features = {f.key: f for f in Feature.objects.filter(project=project, key__in=feature_keys)}
-    for index, event in enumerate(events):
+    features = {
+        f.key: f for f in Feature.objects.filter(project=project, key__in={e.feature for e in events})
+    }
+    refused = {
+        key for key in {e.feature for e in events} if getattr(features.get(key), "type", None) != METERED
+    }
+    if refused:  # the first event naming a missing or unmetered feature
+        index, event = next((i, e) for i, e in enumerate(events) if e.feature in refused)
         feature = features.get(event.feature)
         if feature is None:
             raise InvalidRequest(
@@ -93,24 +98,21 @@ def usage_record_batch(
                 code="unknown_feature",
                 param=at(index, "feature"),
             )
-        if feature.type != Feature.Type.METERED:
-            raise InvalidRequest(
-                f"{at(index, 'feature')}: {event.feature!r} is a {feature.type} feature; usage events "
-                "count metered features (use /entitlements/consume for credits and allocations).",
-                code="feature_not_metered",
-                param=at(index, "feature"),
-            )
+        raise InvalidRequest(
+            f"{at(index, 'feature')}: {event.feature!r} is a {feature.type} feature; usage events "
+            "count metered features (use /entitlements/consume for credits and allocations).",
+            code="feature_not_metered",
+            param=at(index, "feature"),
+        )
     structures = {  # one cache read for every customer of the batch
         external_id: snapshot.structure
         for external_id, snapshot in ent_cache.snapshots_get(
             project=project, external_ids=sorted({e.customer for e in events}), with_usage=False
         ).items()
     }
-    for event in events:  # a feature the cached structure does not list yet: read it from the database
-        if event.feature not in structures[event.customer]["features"]:
-            structures[event.customer] = ent_cache.structure_fresh(
-                project=project, external_id=event.customer
-            )
+    for customer, feature_key in {(e.customer, e.feature) for e in events}:
+        if feature_key not in structures[customer]["features"]:  # not listed yet: read it from the database
+            structures[customer] = ent_cache.structure_fresh(project=project, external_id=customer)
     seen: set[str] = set()
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}
@@ -136,28 +138,37 @@ def usage_record_batch(
     if len(customers) < len(structures):
         customers.update(customers_ensure(project=project, external_ids=set(structures) - set(customers)))
     ids = new_ids("uev", len(planned))
-    rows = [
-        {
-            "id": ids[index],
-            "project_id": project.pk,
-            "customer_id": customers[event.customer],
-            "feature_id": features[event.feature].pk,
-            "event_id": event.id,
-            "kind": UsageEvent.Kind.USAGE,
-            "quantity": event.quantity,
-            "timestamp": timestamp,
-            "period_start": period.start,
-            "properties": event.properties or {},
-            "meter_status": UsageEvent.MeterStatus.PENDING
-            if features[event.feature].stripe_meter_event_name
-            else "",
-            "meter_next_attempt_at": now if features[event.feature].stripe_meter_event_name else None,
-            "created_at": now,
-        }
-        for index, (event, timestamp, period) in enumerate(planned)
-    ]
+    feature_ids = {key: feature.pk for key, feature in features.items()}
+    metered = {key: bool(feature.stripe_meter_event_name) for key, feature in features.items()}
+    # What a feature's events start with on the meter: (status, next attempt), looked up once per event.
+    meter = {
+        key: (UsageEvent.MeterStatus.PENDING.value, now) if on else ("", None) for key, on in metered.items()
+    }
+    project_id, kind = project.pk, UsageEvent.Kind.USAGE.value
+    rows = []
+    for index, (event, timestamp, period) in enumerate(planned):
+        status, next_attempt = meter[event.feature]
+        rows.append(
+            {
+                "id": ids[index],
+                "project_id": project_id,
+                "customer_id": customers[event.customer],
+                "feature_id": feature_ids[event.feature],
+                "event_id": event.id,
+                "kind": kind,
+                "quantity": event.quantity,
+                "timestamp": timestamp,
+                "period_start": period.start,
+                "properties": event.properties or {},
+                "meter_status": status,
+                "meter_next_attempt_at": next_attempt,
+                "created_at": now,
+            }
+        )
     # Months without a partition yet get theirs before the batch's transaction, so its DDL locks end at once.
-    usage_partitions_ensure(months={month_of(timestamp) for _, timestamp, _ in planned})
+    usage_partitions_ensure(
+        months={month_of(moment) for moment in {timestamp for _, timestamp, _ in planned}}
+    )
     with transaction.atomic():
         inserted = _events_insert(rows)
         additions: dict[tuple[str, str, datetime], tuple[datetime, int]] = {}
@@ -166,11 +177,11 @@ def usage_record_batch(
         for event, _, period in planned:
             if event.id not in inserted:
                 continue
-            key = (customers[event.customer], features[event.feature].pk, period.start)
+            key = (customers[event.customer], feature_ids[event.feature], period.start)
             end, amount = additions.get(key, (period.end, 0))
             additions[key] = (end, amount + event.quantity)
             touched.add(event.customer)
-            metered_pending = metered_pending or bool(features[event.feature].stripe_meter_event_name)
+            metered_pending = metered_pending or metered[event.feature]
         totals = _counters_add(project.pk, additions)
         by_customer_id = {pk: external_id for external_id, pk in customers.items()}
         key_of = {f.pk: f.key for f in features.values()}

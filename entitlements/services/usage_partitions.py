@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.audit import audit_record
-from entitlements.models import UsageCounter, UsageEvent, UsageEventKey, UsagePartitionDrop
+from entitlements.models import UsageCounter, UsageEvent, UsageEventKey, UsageMeterTotal, UsagePartitionDrop
+from entitlements.services.meter_totals import TotalKey, meter_totals_add
 
 TABLE = UsageEvent._meta.db_table
 DEFAULT = f"{TABLE}_default"
@@ -213,6 +214,18 @@ def _drop(cursor: object, verdict: PartitionVerdict, actor: Actor) -> None:
         "WHERE k.project_id = e.project_id AND k.event_id = e.event_id AND k.usage_event_id = e.id"
     )
     verdict.keys = cursor.rowcount  # type: ignore[attr-defined]
+    # The month's events leave their periods' meter totals too, so the totals stay the sums of the events kept.
+    run(
+        "SELECT project_id, customer_id, feature_id, period_start, meter_status, sum(quantity) "  # noqa: S608
+        f"FROM {verdict.table} WHERE meter_status <> '' AND period_start IS NOT NULL "
+        "GROUP BY project_id, customer_id, feature_id, period_start, meter_status"
+    )
+    leaving: dict[str, dict[TotalKey, int]] = {}
+    for project_id, customer_id, feature_id, start, status, total in cursor.fetchall():  # type: ignore[attr-defined]
+        leaving.setdefault(project_id, {})[(customer_id, feature_id, start, status)] = -int(total)
+    for project_id, changes in sorted(leaving.items()):
+        meter_totals_add(project_id=project_id, changes=changes)
+    UsageMeterTotal.objects.filter(quantity=0).delete()
     run(f"ALTER TABLE {TABLE} DETACH PARTITION {verdict.table}")
     run(f"DROP TABLE {verdict.table}")
     _known.discard(verdict.month)

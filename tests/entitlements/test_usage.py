@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from catalog.models import Feature
-from entitlements.models import EntitlementSettings, UsageCounter, UsageEvent
+from entitlements.models import EntitlementSettings, UsageCounter, UsageEvent, UsageEventKey
 from events.models import Event
 from tests.entitlements.helpers import check, customer, feature, product, subscribe
 
@@ -177,3 +177,58 @@ def test_threshold_events_at_80_and_100_percent(api, tenant_a, calls):
     assert events[0].data["object"]["limit"] == 100
     usage(api, tenant_a.key, "d", 5)
     assert Event.objects.filter(type="usage.threshold_reached").count() == 2
+
+
+def test_a_batch_names_the_first_event_whose_feature_is_refused_and_records_nothing(api, tenant_a, calls):
+    feature(tenant_a.project, "sso", Feature.Type.BOOLEAN)
+    events = [{"id": f"e{i}", "customer": "u1", "feature": "api_calls", "quantity": 1} for i in range(8)]
+    events[2]["timestamp"] = (timezone.now() - timedelta(days=90)).isoformat()  # features are checked first
+    events[5]["feature"] = "sso"
+    events[7]["feature"] = "nope"
+    response = api.post("/api/v1/usage/batch", {"events": events}, key=tenant_a.key)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "feature_not_metered"
+    assert response.json()["error"]["param"] == "events[5].feature"
+    events[5]["feature"] = "api_calls"
+    response = api.post("/api/v1/usage/batch", {"events": events}, key=tenant_a.key)
+    assert (response.json()["error"]["code"], response.json()["error"]["param"]) == (
+        "unknown_feature",
+        "events[7].feature",
+    )
+    assert not UsageEvent.objects.exists()
+    assert not UsageEventKey.objects.exists()
+    assert not UsageCounter.objects.exists()
+
+
+def test_a_batch_of_new_and_retried_events_records_each_once_with_its_key(api, tenant_a, calls):
+    """On PostgreSQL the retried ids make the keys' COPY fail: the batch claims its keys one by one instead."""
+    first = [
+        {"id": f"e{i}", "customer": f"u{i % 2}", "feature": "api_calls", "quantity": 3} for i in range(4)
+    ]
+    assert api.post("/api/v1/usage/batch", {"events": first}, key=tenant_a.key).json() == {
+        "accepted": 4,
+        "duplicates": 0,
+    }
+    mixed = [
+        *first[1:3],
+        {"id": "n1", "customer": "u0", "feature": "api_calls", "quantity": 5, "properties": {"k": "v"}},
+        {"id": "n2", "customer": "u1", "feature": "api_calls", "quantity": 7},
+        {"id": "n1", "customer": "u0", "feature": "api_calls", "quantity": 5},  # twice in the batch
+    ]
+    assert api.post("/api/v1/usage/batch", {"events": mixed}, key=tenant_a.key).json() == {
+        "accepted": 2,
+        "duplicates": 3,
+    }
+    assert api.post("/api/v1/usage/batch", {"events": mixed}, key=tenant_a.key).json() == {
+        "accepted": 0,
+        "duplicates": 5,
+    }
+    stored = dict(UsageEvent.objects.values_list("event_id", "quantity"))
+    assert stored == {"e0": 3, "e1": 3, "e2": 3, "e3": 3, "n1": 5, "n2": 7}
+    assert UsageEvent.objects.get(event_id="n1").properties == {"k": "v"}
+    keys = dict(UsageEventKey.objects.values_list("event_id", "usage_event_id"))
+    assert keys == dict(UsageEvent.objects.values_list("event_id", "id"))
+    assert sorted(UsageCounter.objects.values_list("customer__external_id", "used")) == [
+        ("u0", 11),
+        ("u1", 13),
+    ]

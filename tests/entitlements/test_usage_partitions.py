@@ -18,9 +18,10 @@ from django.utils import timezone
 from catalog.models import Feature
 from core.ids import new_id
 from core.models import AuditLogEntry
-from entitlements.models import UsageCounter, UsageEvent, UsageEventKey, UsagePartitionDrop
+from entitlements.models import UsageCounter, UsageEvent, UsageEventKey, UsageMeterTotal, UsagePartitionDrop
 from entitlements.services import usage_partitions
 from entitlements.services.counters import _events_insert
+from entitlements.services.meter_totals import meter_totals_rebuild
 from entitlements.tasks import usage_partitions_maintain
 from tests.entitlements.helpers import customer, feature, product
 
@@ -273,6 +274,41 @@ def test_eight_concurrent_copies_of_a_batch_count_it_once(tenant_a, calls, parti
     ]
 
 
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_batches_sent_at_once_count_each_id_once(tenant_a, calls, partitions_restored):
+    """Batches sharing some ids, at once from eight connections: a batch whose keys' COPY meets a key another
+    batch holds waits for it, fails, and claims its keys one by one; every id is counted exactly once."""
+    batches = [
+        [
+            {"id": f"o-{i}", "customer": f"u{i % 5}", "feature": "api_calls", "quantity": i % 7 + 1}
+            for i in range(start, start + 40)
+        ]
+        for start in range(0, 8 * 20, 20)  # each shares 20 ids with the next
+    ]
+
+    def post(index: int) -> dict[str, Any]:
+        response = Client().post(
+            "/api/v1/usage/batch",
+            {"events": batches[index]},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {tenant_a.key}"},
+        )
+        assert response.status_code == 200, response.json()
+        return dict(response.json())
+
+    results = _concurrently(8, post)
+
+    ids = range(8 * 20 + 20)
+    assert sum(r["accepted"] for r in results) == len(ids)
+    assert sum(r["accepted"] + r["duplicates"] for r in results) == 8 * 40
+    assert sorted(UsageEvent.objects.values_list("event_id", flat=True)) == sorted(f"o-{i}" for i in ids)
+    assert UsageEventKey.objects.filter(project=tenant_a.project).count() == len(ids)
+    assert sorted(UsageCounter.objects.values_list("customer__external_id", "used")) == [
+        (f"u{c}", sum(i % 7 + 1 for i in ids if i % 5 == c)) for c in range(5)
+    ]
+
+
 # --- retention ----------------------------------------------------------------------------------------------
 
 
@@ -350,6 +386,10 @@ def test_retention_drops_old_months_exactly_and_refuses_open_or_unreported_ones(
     kept_keys = set(
         UsageEventKey.objects.exclude(event_id__startswith="jan-").values_list("event_id", flat=True)
     )
+    jan = datetime(2025, 1, 1, tzinfo=UTC)
+    assert list(UsageMeterTotal.objects.values_list("period_start", "meter_status", "quantity")) == [
+        (jan, "reported", 3)
+    ]
 
     outcome = usage_partitions_maintain()
 
@@ -365,6 +405,9 @@ def test_retention_drops_old_months_exactly_and_refuses_open_or_unreported_ones(
     assert set(UsageEventKey.objects.values_list("event_id", flat=True)) == kept_keys
     drop = UsagePartitionDrop.objects.get()
     assert (drop.month, drop.table, drop.events, drop.keys) == (date(2025, 1, 1), f"{TABLE}_p2025_01", 3, 3)
+    # The dropped month's events left their period's meter totals: the totals are still the events' sums.
+    assert not UsageMeterTotal.objects.exists()
+    assert meter_totals_rebuild() == []
     audit = AuditLogEntry.objects.get(action="usage_partition.drop")
     assert (audit.actor_repr, audit.target_id, audit.after) == (
         "usage retention (beat)",

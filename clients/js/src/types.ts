@@ -331,6 +331,8 @@ export interface CustomerExport {
   usage_event_keys: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage events). */
   usage_events: Record<string, unknown>[];
+  /** Every row of this kind (the customer's usage meter totals). */
+  usage_meter_totals: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage thresholds). */
   usage_thresholds: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage thresholds crossed). */

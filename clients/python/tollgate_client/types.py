@@ -461,6 +461,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's usage event keys)."""
     usage_events: list[dict[str, Any]]
     """Every row of this kind (the customer's usage events)."""
+    usage_meter_totals: list[dict[str, Any]]
+    """Every row of this kind (the customer's usage meter totals)."""
     usage_thresholds: list[dict[str, Any]]
     """Every row of this kind (the customer's usage thresholds)."""
     usage_thresholds_crossed: list[dict[str, Any]]
