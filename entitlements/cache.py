@@ -62,11 +62,16 @@ class Keys:
         part = f"{project_id}:{_customer_part(external_id)}"
         return cls(
             project_version_key(project_id),
-            f"ent:sv:{part}",
+            f"ent:sv:{part}",  # = structure_version_of
             f"ent:s:{part}",
             f"ent:uv:{part}",
             f"ent:u2:{part}",
         )
+
+    @staticmethod
+    def structure_version_of(project_id: str, external_id: str) -> str:
+        """`of(…).structure_version` alone (what a change bumps), without the other keys."""
+        return f"ent:sv:{project_id}:{_customer_part(external_id)}"
 
     def all(self) -> list[str]:
         return [self.project, self.structure_version, self.structure, self.usage_version, self.usage]

@@ -188,7 +188,7 @@ def structure_changed(*, project_id: str, external_id: str) -> None:
     structure version key gets a new token, so their cached answers stop being served, and they are appended to the
     feed, in one step (with Redis one script call). A step that cannot reach the cache bumps the cache epoch
     instead: no answer cached before it is served again, and every feed reader starts over."""
-    changed = {external_id: Keys.of(project_id, external_id).structure_version}
+    changed = {external_id: Keys.structure_version_of(project_id, external_id)}
 
     def apply() -> None:
         try:

@@ -88,6 +88,11 @@ def payment_facts_hand(*, payment: Payment, invoice: Invoice | None = None) -> N
     """A payment's status or dispute outcome changed (called by the payment transition under the payment's row
     lock, `customer` loaded): hands entitlements its facts, and, for a paid period invoice not settled yet, what
     the invoice billed (`invoice`: the payment's invoice as the caller holds it, else read)."""
+    lines = []
+    for item in payment.items:  # a loop, not a comprehension: the facts are built in this one frame
+        lines.append(
+            PaymentLineFact(price_id=item.get("price") or "", quantity=int(item.get("quantity") or 1))
+        )
     facts = PaymentFacts(
         id=payment.pk,
         project_id=payment.project_id,
@@ -95,10 +100,7 @@ def payment_facts_hand(*, payment: Payment, invoice: Invoice | None = None) -> N
         status=payment.status,
         dispute_status=payment.dispute_status,
         succeeded_at=payment.succeeded_at,
-        lines=[
-            PaymentLineFact(price_id=item.get("price") or "", quantity=int(item.get("quantity") or 1))
-            for item in payment.items
-        ],
+        lines=lines,
         reference=payment.reference or "",
         error_code=payment.decline_code or payment.last_error_code,
     )

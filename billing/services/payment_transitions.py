@@ -18,7 +18,8 @@ from billing.services.revenue_figures import payment_figures
 from core.cache import cache_add
 from core.errors import ApiError
 from customers.models import Customer
-from events.services.record import event_record
+from events.services.record import events_record
+from projects.models import Project
 from stripe_gateway.gateway import gateway_for, stripe_id
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,20 @@ _EVENT_FOR_STATUS: dict[str, str] = {
 }
 
 
+# A tenant event a transition tells, rendered when it is recorded: (type, representation, object, previous
+# attributes). A caller that changes several rows in one transaction collects them and records them at once.
+Told = tuple[str, type[PaymentOutput] | type[CheckoutSessionOutput], Any, dict[str, Any]]
+
+
+def _tell(project: Project, told: list[Told]) -> None:
+    """Records the tenant events collected, in order, in one call."""
+    if told:
+        events_record(
+            project=project,
+            events=[(type, dict(output(obj).data), previous) for type, output, obj, previous in told],
+        )
+
+
 def payment_transition(*, payment: Payment, allowed_from: tuple[str, ...], **fields: Any) -> Payment:
     """Changes a payment under its row lock if its status is still one of `allowed_from`, and records the
     tenant-visible event of a status change in the same transaction. Re-applying the same state is a no-op,
@@ -79,11 +94,17 @@ def _payment_locked(payment: Payment) -> Payment:
 
 
 def payment_transition_locked(
-    *, payment: Payment, allowed_from: tuple[str, ...], invoice: Invoice | None = None, **fields: Any
+    *,
+    payment: Payment,
+    allowed_from: tuple[str, ...],
+    invoice: Invoice | None = None,
+    told: list[Told] | None = None,
+    **fields: Any,
 ) -> Payment:
     """`payment_transition` on a payment the caller's transaction already holds under its row lock (read with
     `select_for_update` in it, or created by it), its project and customer loaded as `_payment_locked` loads
-    them. `invoice`: the payment's invoice, as the caller holds it (not read again for its plan lines)."""
+    them. `invoice`: the payment's invoice, as the caller holds it (not read again for its plan lines).
+    `told`: where the tenant event goes when the caller records it with its own (else it is recorded here)."""
     locked = payment
     if locked.status not in allowed_from:
         return locked
@@ -101,17 +122,17 @@ def payment_transition_locked(
         # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
         payment_facts_hand(payment=locked, invoice=invoice)
     if "status" in changed and event_type:
-        event_record(
-            project=locked.project,
-            type=event_type,
-            data_object=dict(PaymentOutput(locked).data),
-            previous_attributes={"status": previous_status},
-        )
+        event: Told = (event_type, PaymentOutput, locked, {"status": previous_status})
+        if told is None:
+            _tell(locked.project, [event])
+        else:
+            told.append(event)
     return locked
 
 
-def _checkout_transition(*, payment: Payment, to: str) -> None:
-    """Open → complete | expired for the local checkout session, with its tenant-visible event."""
+def _checkout_transition(*, payment: Payment, to: str, told: list[Told] | None = None) -> None:
+    """Open → complete | expired for the local checkout session, with its tenant-visible event (recorded, or
+    added to `told`)."""
     session = (
         CheckoutSession.objects.select_for_update()
         .filter(payment=payment, status=CheckoutSession.Status.OPEN)
@@ -121,12 +142,16 @@ def _checkout_transition(*, payment: Payment, to: str) -> None:
         return
     session.status = to
     session.save(update_fields=["status", "updated_at"])
-    event_record(
-        project=payment.project,
-        type="checkout.completed" if to == CheckoutSession.Status.COMPLETE else "checkout.expired",
-        data_object=dict(CheckoutSessionOutput(_with_payment(session, payment)).data),
-        previous_attributes={"status": CheckoutSession.Status.OPEN},
+    event: Told = (
+        "checkout.completed" if to == CheckoutSession.Status.COMPLETE else "checkout.expired",
+        CheckoutSessionOutput,
+        _with_payment(session, payment),
+        {"status": CheckoutSession.Status.OPEN},
     )
+    if told is None:
+        _tell(payment.project, [event])
+    else:
+        told.append(event)
 
 
 def _with_payment(session: CheckoutSession, payment: Payment) -> CheckoutSession:
@@ -153,8 +178,12 @@ def payment_apply_intent(*, payment: Payment, intent: dict[str, Any]) -> Payment
     )
 
 
-def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) -> Payment:
-    """Applies a Checkout Session's state to an open payment and its local session."""
+def payment_apply_checkout(
+    *, payment: Payment, stripe_session: dict[str, Any], locked: bool = False
+) -> Payment:
+    """Applies a Checkout Session's state to an open payment and its local session. `locked`: the caller's
+    transaction holds the payment under its row lock, its project and customer loaded as `_payment_locked` loads
+    them (not read again)."""
     status = stripe_session["status"]
     links = {
         name: stripe_id(stripe_session.get(key))
@@ -176,13 +205,18 @@ def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) 
         }.get(paid, Payment.Status.PROCESSING)
     elif status == "expired":
         fields["status"] = Payment.Status.EXPIRED
+    # The payment's and the session's events are recorded together, after both changes (in this order).
+    told: list[Told] = []
     with transaction.atomic(savepoint=False):
-        payment = _payment_locked(payment)  # one row lock for both steps
+        if not locked:
+            payment = _payment_locked(payment)  # one row lock for both steps
         if settled:  # ids (and tax) Stripe created meanwhile are recorded whatever the payment's status
             payment = payment_transition_locked(
-                payment=payment, allowed_from=tuple(Payment.Status.values), **settled
+                payment=payment, allowed_from=tuple(Payment.Status.values), told=told, **settled
             )
-        payment = payment_transition_locked(payment=payment, allowed_from=Payment.OPEN_STATUSES, **fields)
+        payment = payment_transition_locked(
+            payment=payment, allowed_from=Payment.OPEN_STATUSES, told=told, **fields
+        )
         if status == "complete":
             customer_adopt_checkout_email(
                 customer_id=payment.customer_id,
@@ -194,7 +228,9 @@ def payment_apply_checkout(*, payment: Payment, stripe_session: dict[str, Any]) 
                 to=CheckoutSession.Status.COMPLETE
                 if status == "complete"
                 else CheckoutSession.Status.EXPIRED,
+                told=told,
             )
+        _tell(payment.project, told)
     return payment
 
 

@@ -233,8 +233,11 @@ def _items_loaded(
     subscription._prefetched_objects_cache = {**cache, "items": loaded}  # type: ignore[attr-defined]
 
 
-def _figures_saved(subscription: Subscription) -> None:
-    """What the subscription counts in the MRR figure, after its status and items (loaded) changed."""
+def _figures_saved(subscription: Subscription, price: Price) -> None:
+    """What the subscription counts in the MRR figure, after its status and items (loaded) changed. `price`: its
+    primary price as the mirror routed it (not read again for its currency)."""
+    if subscription.price_id == price.pk:
+        subscription.price = price
     fields = subscription_figures(subscription)
     if fields:
         subscription.save(update_fields=fields)
@@ -337,7 +340,7 @@ def subscription_apply(
                 subscription_facts_hand(subscription=subscription, price=price, items=items)
                 _link_invoices(subscription)
                 _items_loaded(subscription, rows, items)
-                _figures_saved(subscription)
+                _figures_saved(subscription, price)
                 _subscription_events(_with_relations(subscription, customer, price), None, {})
                 return subscription
             rows = list(subscription.items.all())
@@ -364,7 +367,7 @@ def subscription_apply(
                 rows = subscription_items_sync(subscription, items, stored=rows)
             subscription_facts_hand(subscription=subscription, price=price, items=items)
             _items_loaded(subscription, rows, items)
-            _figures_saved(subscription)
+            _figures_saved(subscription, price)
             changed: dict[str, Any] = {k: before[k] for k in _TRACKED if before[k] != fields[k]}
             if items_shown_changed:
                 changed["items"] = previous_items

@@ -29,7 +29,7 @@ from projects.versions import project_version_bump
 
 def version_key(customer: Customer) -> str:
     """The cache key of the customer's structure version (what every entitlement change bumps)."""
-    return ent_cache.Keys.of(customer.project_id, customer.external_id).structure_version
+    return ent_cache.Keys.structure_version_of(customer.project_id, customer.external_id)
 
 
 def _feature_shape(entry: FeatureEntry) -> list[Any]:

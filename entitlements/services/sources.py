@@ -142,6 +142,11 @@ def subscription_source_put(*, facts: SubscriptionFacts) -> None:
     versions (what a point-in-time check reads). Runs in the caller's transaction (billing's mirror, which holds
     the subscription's row lock); announcing what changed is the recompute's."""
     fields = _source_fields(facts)
-    if not SubscriptionSource.objects.filter(pk=facts.id).update(**fields):
-        SubscriptionSource.objects.create(id=facts.id, **fields)
+    # One statement whether it is new or not (INSERT … ON CONFLICT (id) DO UPDATE).
+    SubscriptionSource.objects.bulk_create(
+        [SubscriptionSource(id=facts.id, **fields)],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=list(fields),
+    )
     SubscriptionVersion.objects.create(subscription_id=facts.id, recorded_at=timezone.now(), **fields)

@@ -28,21 +28,35 @@ def event_record(
     previous_attributes: dict[str, Any] | None = None,
 ) -> Event:
     """Records a domain event in the caller's transaction and queues its deliveries on commit."""
-    if type not in EVENT_TYPES:
-        raise ValueError(f"Unknown event type {type!r}")
+    return events_record(project=project, events=[(type, data_object, previous_attributes)])[0]
+
+
+# What happened, as `event_record` takes it: (type, data object, previous attributes).
+EventFacts = tuple[str, dict[str, Any], dict[str, Any] | None]
+
+
+def events_record(*, project: Project, events: list[EventFacts]) -> list[Event]:
+    """`event_record` of several events of one change, numbered in the order given (one call for a change that
+    tells two things, such as a Checkout's payment succeeding and its session completing)."""
+    for type, _, _ in events:
+        if type not in EVENT_TYPES:
+            raise ValueError(f"Unknown event type {type!r}")
     if not in_transaction():
         raise RuntimeError("event_record must run inside the transaction of the change it records.")
-    event = Event(
-        project=project, type=type, data={"object": data_object}, previous_attributes=previous_attributes
-    )
-    endpoints = None
-    if connection.vendor == "postgresql":
-        endpoints = _insert_numbered(event)
-    else:
-        event.sequence = _next_sequence(project.pk)
-        event.save(force_insert=True)
-    _deliveries_create(event, new=True, endpoints=endpoints)
-    return event
+    recorded: list[Event] = []
+    for type, data_object, previous_attributes in events:
+        event = Event(
+            project=project, type=type, data={"object": data_object}, previous_attributes=previous_attributes
+        )
+        endpoints = None
+        if connection.vendor == "postgresql":
+            endpoints = _insert_numbered(event)
+        else:
+            event.sequence = _next_sequence(project.pk)
+            event.save(force_insert=True)
+        _deliveries_create(event, new=True, endpoints=endpoints)
+        recorded.append(event)
+    return recorded
 
 
 def _insert_numbered(event: Event) -> list[tuple[str, list[str]]]:

@@ -1,5 +1,5 @@
 """Each type of tenant event is announced from one place: the module of the use case that decides it (the only
-module whose `event_record(` calls can record it). Two modules recording one type would make the order and the
+module whose `event_record(` or `events_record(` calls can record it). Two modules recording one type would make the order and the
 content of what tenants receive depend on which path ran."""
 
 import ast
@@ -28,13 +28,14 @@ def _product_modules() -> list[Path]:
 def _records(tree: ast.AST) -> bool:
     return any(
         isinstance(node, ast.Call)
-        and (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) == "event_record"
+        and (getattr(node.func, "id", None) or getattr(node.func, "attr", None))
+        in ("event_record", "events_record")
         for node in ast.walk(tree)
     )
 
 
 def _announcers() -> dict[str, set[str]]:
-    """Event type → the modules that call `event_record(` and name the type."""
+    """Event type → the modules that call `event_record(` (or `events_record(`) and name the type."""
     found: dict[str, set[str]] = {}
     for path in _product_modules():
         tree = ast.parse(path.read_text(), filename=str(path))
