@@ -419,6 +419,17 @@ API_KEY_TOUCH_INTERVAL_SECONDS = env.int("API_KEY_TOUCH_INTERVAL_SECONDS", defau
 USAGE_PARTITIONS_AHEAD = env.int("USAGE_PARTITIONS_AHEAD", default=3)
 USAGE_RETENTION_MONTHS = env.int("USAGE_RETENTION_MONTHS", default=0)
 
+# --- Per-tenant fairness (docs/operations.md, "Per-tenant fairness") --------------------------------------------
+# Usage intake requests (POST /usage, /usage/batch, /entitlements/consume) per project per second, over all its
+# keys, besides each key's API_RATE_LIMIT_PER_MINUTE; the excess gets 429 with Retry-After. 0: no project limit.
+PROJECT_USAGE_RATE_LIMIT_PER_SECOND = env.int("PROJECT_USAGE_RATE_LIMIT_PER_SECOND", default=100)
+# Tasks applying one project's Stripe events queued or running at once; its other events wait their turn in
+# PostgreSQL. 0: no cap.
+STRIPE_EVENT_TASKS_PER_PROJECT = env.int("STRIPE_EVENT_TASKS_PER_PROJECT", default=2)
+# Deliveries to one tenant endpoint queued or being sent at once; the others wait their turn in PostgreSQL's
+# schedule. 0: no cap.
+OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT = env.int("OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT", default=2)
+
 # `GET /metrics` (Prometheus) requires `Authorization: Bearer <METRICS_TOKEN>` when set.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
