@@ -40,8 +40,8 @@ def process_stripe_event(  # type: ignore[no-untyped-def]
     self, event_id: str, key: str = "", tenant: str = "", token: str = ""
 ) -> str | None:
     """Applies the due events of one ordering key (the event's, or `key`); see stripe_inbox.services.process.
-    `token`: the task's place in its tenant's share (stripe_inbox.services.fairness), given back when it ends
-    (a retry keeps it)."""
+    `token`: the task's place in the fair shares (stripe_inbox.services.fairness), given back when it ends (the
+    retry after a lost database connection keeps it; the retry of a failed event is queued with none)."""
     eager = bool(self.request.is_eager)
     if not eager:
         connections_check()
@@ -72,7 +72,7 @@ def process_stripe_event(  # type: ignore[no-untyped-def]
 
 
 def _turn_end(*, tenant: str, token: str, key: str) -> None:
-    """Gives the task's place back and queues the tenant's next waiting key; a failure here (the database gone)
+    """Gives the task's place back and hands it over (the waiting keys of a project); a failure here (the database gone)
     leaves the place to lapse and the waiting events to the sweep."""
     try:
         stripe_events_turn_end(tenant=tenant, token=token, key=key)

@@ -423,11 +423,15 @@ USAGE_RETENTION_MONTHS = env.int("USAGE_RETENTION_MONTHS", default=0)
 # Usage intake requests (POST /usage, /usage/batch, /entitlements/consume) per project per second, over all its
 # keys, besides each key's API_RATE_LIMIT_PER_MINUTE; the excess gets 429 with Retry-After. 0: no project limit.
 PROJECT_USAGE_RATE_LIMIT_PER_SECOND = env.int("PROJECT_USAGE_RATE_LIMIT_PER_SECOND", default=100)
-# Tasks applying one project's Stripe events queued or running at once; its other events wait their turn in
-# PostgreSQL. 0: no cap.
+# Tasks applying Stripe events queued or running at once, all projects together (the pool: size it to the worker
+# processes that apply them), and each project's share of it, which it gets whatever the others do. A project
+# gets more than its share while the pool has room and no other project holding fewer waits: alone, the whole
+# pool. Its other events wait their turn in PostgreSQL. Share 0: no shares; pool 0: the share is a fixed cap.
+STRIPE_EVENT_TASKS_POOL = env.int("STRIPE_EVENT_TASKS_POOL", default=4)
 STRIPE_EVENT_TASKS_PER_PROJECT = env.int("STRIPE_EVENT_TASKS_PER_PROJECT", default=2)
-# Deliveries to one tenant endpoint queued or being sent at once; the others wait their turn in PostgreSQL's
-# schedule. 0: no cap.
+# The same for deliveries to tenants' endpoints (queued or being sent), one share per endpoint. Keep worker
+# processes beyond the pool: a slow endpoint then holds at most the pool, and the others find a worker free.
+OUTBOUND_WEBHOOK_DELIVERIES_POOL = env.int("OUTBOUND_WEBHOOK_DELIVERIES_POOL", default=4)
 OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT = env.int("OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT", default=2)
 
 # `GET /metrics` (Prometheus) requires `Authorization: Bearer <METRICS_TOKEN>` when set.

@@ -2,11 +2,13 @@
 and the hand-over of a freed place to the project's next waiting events.
 
 Intake never refuses Stripe (every verified delivery is stored and answered 200). What is fair is processing:
-the tasks applying one project's events take places in the project's share (STRIPE_EVENT_TASKS_PER_PROJECT at
-once, `core.fairness`), so a project whose Stripe account bursts has at most that many tasks in the broker's
-queue and on the workers; its other events wait their turn in PostgreSQL, and another project's events wait at
-most behind those few tasks, not behind the backlog. A task that ends gives its place back and queues the
-project's oldest waiting key; the beat sweep queues whatever is still due (within the shares).
+the tasks applying events take places in a pool of STRIPE_EVENT_TASKS_POOL (`core.fairness`), each project
+STRIPE_EVENT_TASKS_PER_PROJECT of them whatever the others do, and the rest of the pool while no other project
+holding fewer waits. So a project alone uses every place, and a project whose Stripe account bursts holds at
+most the pool's places in the broker's queue and on the workers: another project's events are queued at once
+(within its share) and wait at most behind those, not behind the backlog. The backlog waits its turn in
+PostgreSQL. A task that ends gives its place back and hands it over (`core.fairness.share_hand_over`); the beat
+sweep queues whatever is still due.
 """
 
 import logging
@@ -15,13 +17,21 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from core.fairness import share_holders, share_release
+from core.fairness import share_hand_over, share_holders, share_release
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.process import SHARE_KIND, due_filter, queue_processing, share_name
+from stripe_inbox.services.process import (
+    PLATFORM_SHARE,
+    SHARE_KIND,
+    due_filter,
+    queue_processing,
+    share_name,
+)
 
 logger = logging.getLogger(__name__)
 
+# A hand-over reads at most this many of a share's waiting events (keys) at once.
+HAND_OVER_LOOK = 20
 _TENANT_MAX = StripeEvent._meta.get_field("tenant").max_length or 40
 
 
@@ -39,26 +49,28 @@ def event_tenant(*, project: Project | None, body: dict[str, Any]) -> str:
     return ""
 
 
-def stripe_events_turn_end(*, tenant: str, token: str, key: str) -> int:
-    """A task of `tenant` ended: gives its place back, then queues the tenant's oldest waiting keys (due events,
-    no task at work on them) into the places free now. Returns how many keys it queued."""
+def stripe_events_turn_end(*, tenant: str, token: str, key: str) -> None:
+    """A task of `tenant` ended: gives its place back and hands the free places over, to the projects waiting
+    for one, fewest places first, then to `tenant`: each queues its oldest waiting keys (due events, no task at
+    work on them) until refused."""
     share_release(kind=SHARE_KIND, tenant=share_name(tenant), token=token, what=key)
-    cap = settings.STRIPE_EVENT_TASKS_PER_PROJECT
-    if cap <= 0:
-        return 0
-    holders = set(share_holders(kind=SHARE_KIND, tenant=share_name(tenant)))
-    room = cap - len(holders)
-    if room <= 0:
-        return 0
+    if settings.STRIPE_EVENT_TASKS_PER_PROJECT <= 0:
+        return
+    share_hand_over(kind=SHARE_KIND, tenant=share_name(tenant), queue_waiting=_queue_waiting)
+
+
+def _queue_waiting(share: str) -> bool:
+    """Queues the oldest waiting keys of a share until one is refused; whether it has keys left waiting."""
+    tenant = "" if share == PLATFORM_SHARE else share
+    holders = set(share_holders(kind=SHARE_KIND, tenant=share))
     waiting = (
         StripeEvent.objects.filter(due_filter(timezone.now()), tenant=tenant)
         .exclude(ordering_key__in=holders)
         .order_by("received_at")
-        .values_list("ordering_key", flat=True)[: room * 20]
+        .values_list("ordering_key", flat=True)[:HAND_OVER_LOOK]
     )
-    queued = 0
-    for waiting_key in dict.fromkeys(waiting):
-        if queued >= room or not queue_processing("", waiting_key, tenant=tenant, force=True):
-            break
-        queued += 1
-    return queued
+    rows = list(waiting)
+    for waiting_key in dict.fromkeys(rows):
+        if not queue_processing("", waiting_key, tenant=tenant, force=True):
+            return True
+    return len(rows) == HAND_OVER_LOOK

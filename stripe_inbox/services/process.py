@@ -50,9 +50,10 @@ def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None,
     from then on queues a task of its own; a mark whose task was lost expires. The sweep (`force`) queues
     whatever the marks say.
 
-    Per-tenant fairness: the task takes a place in its tenant's share first (`stripe_inbox.services.fairness`;
-    `tenant`: the events' `tenant`, read from the key's events when not given). With the share full nothing is
-    queued: the events wait their turn in the database, and the tenant's next freed place queues them."""
+    Per-tenant fairness: the task takes a place in the pool first, for its tenant (`core.fairness`,
+    `stripe_inbox.services.fairness`; `tenant`: the events' `tenant`, read from the key's events when not
+    given). Refused, nothing is queued: the events wait their turn in the database, and the next place freed
+    (by a task of this tenant, or of any while the tenant is recorded waiting) queues them."""
     from stripe_inbox.tasks import process_stripe_event
 
     if (
@@ -73,6 +74,7 @@ def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None,
             tenant=share_name(tenant),
             what=key,
             cap=settings.STRIPE_EVENT_TASKS_PER_PROJECT,
+            pool=settings.STRIPE_EVENT_TASKS_POOL,
             lease_seconds=QUEUED_LEASE_SECONDS,
         )
         if taken is None:
@@ -91,17 +93,18 @@ def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None,
     return True
 
 
-# Fair shares (core.fairness) of the workers applying Stripe events, one per project ("platform": the platform
-# events that name no project). A place of a queued task lapses this long after it was taken (a task lost with
-# the broker frees it then, and the sweep queues what waits); its task renews it for SHARE_LEASE_SECONDS when it
-# starts (a drain lasts at most DRAIN_SECONDS).
+# The fair shares (core.fairness) of the workers applying Stripe events: one per project, and "platform" for
+# the platform events that name no project. A place of a queued task lapses this long after it was taken (a task
+# lost with the broker frees it then, and the sweep queues what waits); its task renews it for
+# SHARE_LEASE_SECONDS when it starts (a drain lasts at most DRAIN_SECONDS).
 SHARE_KIND = "stripe-events"
+PLATFORM_SHARE = "platform"
 QUEUED_LEASE_SECONDS = 30.0
 SHARE_LEASE_SECONDS = 120.0
 
 
 def share_name(tenant: str) -> str:
-    return tenant or "platform"
+    return tenant or PLATFORM_SHARE
 
 
 QUEUED_MARK_SECONDS = 60
@@ -473,25 +476,16 @@ def _failed(event: StripeEvent, exc: Exception, *, eager: bool) -> str:
 
 
 def _queue_later(event: StripeEvent, delay: timedelta) -> None:
-    """Queues the retry with a countdown, in a place of the tenant's share (held while it waits: a tenant's
-    retries take no more of the workers than its share). With the share full, the freed place or the sweep
-    queues it once due."""
+    """Queues the retry with a countdown. It takes no place in the fair shares: a place taken now would be held
+    through the countdown, and a refused one would leave the retry, not yet due, to no task but beat's sweep
+    (nothing else looks for work that becomes due later). Retries are few (a failed event's, five at most)."""
     from stripe_inbox.tasks import process_stripe_event
 
-    key, tenant = event.ordering_key, event.tenant
-    token = share_take(
-        kind=SHARE_KIND,
-        tenant=share_name(tenant),
-        what=key,
-        cap=settings.STRIPE_EVENT_TASKS_PER_PROJECT,
-        lease_seconds=QUEUED_LEASE_SECONDS + delay.total_seconds(),
-    )
-    if token is None:
-        return
     try:
-        process_stripe_event.apply_async((event.pk, key, tenant, token), countdown=delay.total_seconds())
+        process_stripe_event.apply_async(
+            (event.pk, event.ordering_key, event.tenant, ""), countdown=delay.total_seconds()
+        )
     except Exception:
-        share_release(kind=SHARE_KIND, tenant=share_name(tenant), token=token, what=key)
         logger.exception("Could not queue the retry of Stripe event %s; the sweep will.", event.pk)
 
 

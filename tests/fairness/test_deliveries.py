@@ -1,6 +1,7 @@
-"""Per-tenant fairness of outbound deliveries: a slow endpoint holds at most OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT
-workers; its other deliveries wait their turn in PostgreSQL's schedule, and another project's deliveries find a
-worker at once."""
+"""Per-tenant fairness of outbound deliveries: a slow endpoint holds at most the pool's places
+(OUTBOUND_WEBHOOK_DELIVERIES_POOL; past its share, OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT, only while no other
+endpoint waits with fewer); its other deliveries wait their turn in PostgreSQL's schedule, and another project's
+deliveries, within their share, find a worker beyond the pool at once."""
 
 import json
 import threading
@@ -98,7 +99,7 @@ def _waiting_lines(client):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@override_settings(OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT=2)
+@override_settings(OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT=2, OUTBOUND_WEBHOOK_DELIVERIES_POOL=2)
 def test_deliveries_past_an_endpoints_share_wait_their_turn_and_go_in_order(
     tenant_a, tenant_b, shares, broker, endpoints, client
 ):
@@ -121,7 +122,7 @@ def test_deliveries_past_an_endpoints_share_wait_their_turn_and_go_in_order(
         'tollgate_project_deliveries_waiting{project="alpha"} 5.0',
         'tollgate_project_deliveries_waiting{project="bravo"} 1.0',
     ]
-    assert deliveries_sweep() == 0  # A's share is full, B's delivery is queued: the sweep queues nothing
+    assert deliveries_sweep() == 0  # the pool is full, B's delivery is queued: the sweep queues nothing
 
     pending = queued
     for _ in range(20):  # one worker, oldest task first; what a task queues goes behind what was waiting
@@ -137,11 +138,14 @@ def test_deliveries_past_an_endpoints_share_wait_their_turn_and_go_in_order(
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_slow_endpoint_holds_two_workers_and_another_projects_delivery_is_sent_at_once(
-    tenant_a, tenant_b, shares, endpoints, stripe_emulator, client
+@override_settings(OUTBOUND_WEBHOOK_DELIVERIES_POOL=2)
+def test_a_slow_endpoint_holds_the_pool_and_another_projects_delivery_is_sent_at_once(
+    tenant_a, tenant_b, shares, endpoints, stripe_emulator, client, monkeypatch
 ):
-    """Three real workers; A's endpoint hangs. With the default share of 2 per endpoint, A's six deliveries
-    take two workers, the third worker sends B's delivery at once, and A's others wait in PostgreSQL."""
+    """Three real workers, a pool of two places; A's endpoint hangs. A's six deliveries take the pool's two
+    places (two workers), the third worker sends B's delivery (within B's share) at once, and A's others wait
+    in PostgreSQL."""
+    monkeypatch.setenv("OUTBOUND_WEBHOOK_DELIVERIES_POOL", "2")
     slow, fast = endpoints(slow=True), endpoints(slow=False)
     WebhookEndpointFactory(project=tenant_a.project, url=slow.url)
     WebhookEndpointFactory(project=tenant_b.project, url=fast.url)
