@@ -10,7 +10,7 @@ take a place when
 So a tenant alone gets the whole pool (work-conserving), and the share binds only while another tenant has work
 waiting: then a freed place goes to the waiting tenant holding the fewest. A refused tenant is recorded as
 waiting; its work is not queued but stays in PostgreSQL (it is stored there anyway), and the task that frees a
-place hands it over (`share_hand_over`): to the waiting tenants, fewest places first, then to its own tenant.
+place hands it over (`share_hand_over`): to the waiting tenants, fewest places first.
 
 The pool is a Redis sorted set of the places taken (`<tenant>|<token>|<what>`, scored by when the place lapses),
 the waiting tenants another; one Lua script decides and takes a place atomically, on Redis's own clock (the
@@ -80,8 +80,8 @@ return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 """
 )
 
-# KEYS: the pool's places, its waiting tenants. ARGV: tenant. The live places of each waiting tenant and of
-# `tenant`: a flat list tenant, count, tenant, count … (waiting tenants in the order they began to wait).
+# KEYS: the pool's places, its waiting tenants. The live places of each waiting tenant: a flat list tenant,
+# count, tenant, count … in the order of their last refusal.
 _TURNS = (
     _NOW
     + """
@@ -97,8 +97,6 @@ for _, other in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   table.insert(out, other)
   table.insert(out, held[other] or 0)
 end
-table.insert(out, ARGV[1])
-table.insert(out, held[ARGV[1]] or 0)
 return out
 """
 )
@@ -203,36 +201,31 @@ def share_holders(*, kind: str, tenant: str) -> list[str]:
     return [_text(m)[len(prefix) :].partition("|")[2] for m in members if _text(m).startswith(prefix)]
 
 
-def share_hand_over(*, kind: str, tenant: str, queue_waiting: Callable[[str], bool]) -> None:
-    """After a task of `tenant` gave its place back: offers the pool's free places to the tenants waiting for
-    one and to `tenant` itself, fewest places first. `queue_waiting(t)` queues t's oldest waiting work,
-    each piece in a place it takes (`share_take`), until one is refused or t has none left; it returns whether
-    t has work left waiting. A tenant found with none is no longer waiting; the first refused ends the
-    hand-over (the pool is full again, or a tenant holding fewer waits: its own turn comes with the next
-    freed place)."""
+def share_hand_over(*, kind: str, queue_waiting: Callable[[str], bool]) -> None:
+    """After a task gave its place back: offers the pool's free places to the tenants waiting for one (refused
+    earlier: only they have work waiting for a place), fewest places first. `queue_waiting(t)` queues t's
+    oldest waiting work, each piece in a place it takes (`share_take`), until one is refused or t has none
+    left; it returns whether t has work left waiting. A tenant found with none is no longer waiting; the first
+    refusal ends the hand-over (the pool is full again: the next freed place goes on)."""
     redis = redis_client()
     if redis is None:
-        queue_waiting(tenant)
         return
     backend, client = redis
     places, waiting = _keys(kind)
     try:
         flat = client.eval(
-            _TURNS, 2, backend.make_and_validate_key(places), backend.make_and_validate_key(waiting), tenant
+            _TURNS, 2, backend.make_and_validate_key(places), backend.make_and_validate_key(waiting)
         )
-    except Exception as exc:
+    except Exception as exc:  # the sweep queues what waits
         logger.warning("Fair shares unavailable (%s).", exc.__class__.__name__)
-        queue_waiting(tenant)
         return
     turns = [(_text(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
-    own = turns.pop()
-    # Fewest places first; among equals, the longest waiting (Redis lists them so), then `tenant`.
-    order = [t for t, _ in sorted([*(turn for turn in turns if turn[0] != tenant), own], key=lambda t: t[1])]
-    for other in order:
-        if queue_waiting(other):
+    # Fewest places first; among equals, the longest waiting (Redis lists them so; the sort is stable).
+    for tenant, _ in sorted(turns, key=lambda turn: turn[1]):
+        if queue_waiting(tenant):
             return
         try:
-            client.zrem(backend.make_and_validate_key(waiting), other)
+            client.zrem(backend.make_and_validate_key(waiting), tenant)
         except Exception as exc:
             logger.warning("Fair shares unavailable (%s).", exc.__class__.__name__)
 

@@ -64,7 +64,7 @@ def delivery_queue(*, delivery_id: str, endpoint_id: str) -> bool:
 
 
 def deliveries_queue(*, deliveries: list[tuple[str, str]]) -> int:
-    """Queues (delivery id, endpoint id) pairs in order, each endpoint's until its share is full; returns how
+    """Queues (delivery id, endpoint id) pairs in order, each endpoint's until the pool refuses one; returns how
     many were queued."""
     full: set[str] = set()
     queued = 0
@@ -98,11 +98,10 @@ def endpoint_deliveries_queue_waiting(*, endpoint_id: str) -> tuple[int, bool]:
 
 def delivery_turn_end(*, endpoint_id: str, token: str, delivery_id: str) -> None:
     """A delivery task ended: gives its place back and hands the free places over, to the endpoints waiting for
-    one, fewest places first, then to its own."""
+    one, fewest places first."""
     share_release(kind=SHARE_KIND, tenant=endpoint_id, token=token, what=delivery_id)
     share_hand_over(
         kind=SHARE_KIND,
-        tenant=endpoint_id,
         queue_waiting=lambda endpoint: endpoint_deliveries_queue_waiting(endpoint_id=endpoint)[1],
     )
 

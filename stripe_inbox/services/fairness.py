@@ -51,12 +51,12 @@ def event_tenant(*, project: Project | None, body: dict[str, Any]) -> str:
 
 def stripe_events_turn_end(*, tenant: str, token: str, key: str) -> None:
     """A task of `tenant` ended: gives its place back and hands the free places over, to the projects waiting
-    for one, fewest places first, then to `tenant`: each queues its oldest waiting keys (due events, no task at
-    work on them) until refused."""
+    for one, fewest places first: each queues its oldest waiting keys (due events, no task at work on them)
+    until refused."""
     share_release(kind=SHARE_KIND, tenant=share_name(tenant), token=token, what=key)
     if settings.STRIPE_EVENT_TASKS_PER_PROJECT <= 0:
         return
-    share_hand_over(kind=SHARE_KIND, tenant=share_name(tenant), queue_waiting=_queue_waiting)
+    share_hand_over(kind=SHARE_KIND, queue_waiting=_queue_waiting)
 
 
 def _queue_waiting(share: str) -> bool:

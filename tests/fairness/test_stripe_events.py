@@ -143,29 +143,35 @@ def test_a_platform_event_is_applied_in_the_share_of_the_project_its_object_name
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@override_settings(STRIPE_EVENT_TASKS_PER_PROJECT=1, STRIPE_EVENT_TASKS_POOL=3)
+@override_settings(STRIPE_EVENT_TASKS_PER_PROJECT=1, STRIPE_EVENT_TASKS_POOL=4)
 def test_past_its_share_a_project_yields_a_freed_place_to_another_project_waiting(
     tenant_a, tenant_b, shares, broker, monkeypatch
 ):
     applied = []
     monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
-    for i in range(1, 5):
+    for i in range(1, 6):
         _store(tenant_a.project, f"evt_a{i}", f"cus_a{i}")
     for i in range(1, 4):
         _store(tenant_b.project, f"evt_b{i}", f"cus_b{i}")
     queued = broker.take()
-    # A took the pool's three places; B its share of one (past the pool), its other two wait, and so does evt_a4.
-    assert [args[1].rpartition(":")[2] for _, args in queued] == ["cus_a1", "cus_a2", "cus_a3", "cus_b1"]
+    # A took the pool's four places; B its share of one (past the pool); evt_a5, evt_b2 and evt_b3 wait.
+    assert [args[1].rpartition(":")[2] for _, args in queued] == [
+        "cus_a1",
+        "cus_a2",
+        "cus_a3",
+        "cus_a4",
+        "cus_b1",
+    ]
 
-    process_stripe_event(*queued.pop(0)[1])  # evt_a1: the pool is still full (A 2, B 1)
+    process_stripe_event(*queued.pop(0)[1])  # evt_a1: the pool is still full (A 3, B 1)
     assert broker.take() == []
-    process_stripe_event(*queued.pop(0)[1])  # evt_a2: a place is free; B waits holding as many as A (1)
+    process_stripe_event(*queued.pop(0)[1])  # evt_a2: a place is free; A holds 2, B waits holding 1
     [(_, handed)] = broker.take()
-    assert handed[1].rpartition(":")[2] == "cus_b2"  # not A's waiting evt_a4: A is past its share
-    assert StripeEvent.objects.get(stripe_event_id="evt_a4").status == "received"
+    assert handed[1].rpartition(":")[2] == "cus_b2"  # not A's waiting evt_a5: A holds more
+    assert StripeEvent.objects.get(stripe_event_id="evt_a5").status == "received"
 
     _run_in_order([*queued, ("webhooks.tasks.process_stripe_event", handed)], broker)
-    assert applied == ["evt_a1", "evt_a2", "evt_a3", "evt_b1", "evt_b2", "evt_a4", "evt_b3"]
+    assert applied == ["evt_a1", "evt_a2", "evt_a3", "evt_a4", "evt_b1", "evt_b2", "evt_a5", "evt_b3"]
     assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
 
 
