@@ -184,7 +184,7 @@ def share_release(*, kind: str, tenant: str, token: str, what: str) -> None:
 
 
 def share_holders(*, kind: str, tenant: str) -> list[str]:
-    """What the tasks holding a place of `tenant` do (`what` of each place not lapsed), oldest place first."""
+    """What the tasks holding a place of `tenant` do (`what` of each place not lapsed)."""
     redis = redis_client()
     if redis is None:
         return []
