@@ -15,6 +15,7 @@ from bench import (  # noqa: E402  (Django must be set up first)
     burst,
     deliveries,
     entitlements,
+    fairness,
     leases,
     local_checks,
     metrics,
@@ -36,6 +37,7 @@ BENCHMARKS = {
     "metrics": metrics,
     "burst": burst,
     "scale": scale,
+    "fairness": fairness,
 }
 
 if __name__ == "__main__":

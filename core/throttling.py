@@ -8,7 +8,8 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from core.ratelimit import hit_and_read
+from core.fairness import throttled_count
+from core.ratelimit import hit, hit_and_read
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +76,36 @@ class PublicRateThrottle(ApiKeyRateThrottle):
         if not limit:
             return True
         return self._count(f"public:{address}", limit, request, view)
+
+
+class ProjectUsageRateThrottle(BaseThrottle):
+    """Per-tenant fairness for usage intake (`POST /usage`, `/usage/batch`, `/entitlements/consume`): at most
+    PROJECT_USAGE_RATE_LIMIT_PER_SECOND such requests per project per second, whatever the number of its keys,
+    besides each key's own limit. A project bursting past it gets 429 `rate_limit_error` with `Retry-After`
+    (the seconds to the window's end) and another project's requests keep their latency. Each refusal is counted
+    per project (`tollgate_throttled_requests` in `/metrics`). Only unsafe methods count: reads have the key's
+    limit alone."""
+
+    WINDOW_SECONDS = 1
+
+    def __init__(self) -> None:
+        self._wait: int | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        limit = settings.PROJECT_USAGE_RATE_LIMIT_PER_SECOND
+        project = getattr(request.auth, "project", None)
+        if not limit or project is None or request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        try:
+            count, reset_in = hit(f"project-usage:{project.pk}", self.WINDOW_SECONDS)
+        except Exception as exc:
+            logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
+            return True
+        if count > limit:
+            self._wait = reset_in
+            throttled_count(kind="usage", tenant=project.pk)
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self._wait

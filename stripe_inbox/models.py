@@ -36,6 +36,10 @@ class StripeEvent(models.Model):
     # Events of one key (the Stripe customer, else the object) are applied one at a time, in Stripe's order.
     ordering_key = models.CharField(max_length=300, default="", verbose_name="applied in turn with")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    # The project whose fair share of the workers applies it (`stripe_inbox.services.fairness`): the project whose
+    # own account sent it, or the one a platform event's object names in `metadata.tollgate_project`; "" for
+    # platform events that name none (they share the platform's).
+    tenant = models.CharField(max_length=40, blank=True, default="", verbose_name="fair share of")
     attempts = models.PositiveIntegerField(default=0)
     # A failed attempt waits until then (retries are scheduled here, not as broker countdowns).
     next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="next attempt")
@@ -61,6 +65,8 @@ class StripeEvent(models.Model):
             models.Index(fields=["status", "updated_at"]),
             # The claim (the due events of one key, oldest first), and the events an object's key names.
             models.Index(fields=["ordering_key", "status", "stripe_created"], name="stripe_event_by_key"),
+            # A tenant's events waiting their turn, oldest first (the next key its freed share queues).
+            models.Index(fields=["tenant", "status", "received_at"], name="stripe_event_by_tenant"),
         ]
         ordering = ["-received_at"]
         verbose_name = "Stripe event"

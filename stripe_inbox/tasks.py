@@ -3,17 +3,25 @@
 Registered under the names they had in the app they came from (`webhooks.tasks.*`): tasks already queued and
 beat's schedule name them so."""
 
+import logging
 import random
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from core.db import connections_check, connections_close
+from core.fairness import share_renew
+from stripe_inbox.services.fairness import stripe_events_turn_end
 from stripe_inbox.services.process import (
+    SHARE_KIND,
+    SHARE_LEASE_SECONDS,
+    share_name,
     stripe_event_process,
     stripe_events_process_key,
     stripe_events_requeue_due,
 )
+
+logger = logging.getLogger(__name__)
 
 # A database that is down (restarting, failing over) is waited for: the task retries with backoff, and the
 # beat sweep queues whatever is still due once it is back.
@@ -28,11 +36,24 @@ def database_backoff_seconds(retries: int) -> float:
 @shared_task(
     name="webhooks.tasks.process_stripe_event", bind=True, acks_late=True, max_retries=DATABASE_RETRIES
 )
-def process_stripe_event(self, event_id: str, key: str = "") -> str | None:  # type: ignore[no-untyped-def]
-    """Applies the due events of one ordering key (the event's, or `key`); see stripe_inbox.services.process."""
+def process_stripe_event(  # type: ignore[no-untyped-def]
+    self, event_id: str, key: str = "", tenant: str = "", token: str = ""
+) -> str | None:
+    """Applies the due events of one ordering key (the event's, or `key`); see stripe_inbox.services.process.
+    `token`: the task's place in the fair shares (stripe_inbox.services.fairness), given back when it ends (the
+    retry after a lost database connection keeps it; the retry of a failed event is queued with none)."""
     eager = bool(self.request.is_eager)
     if not eager:
         connections_check()
+    if token:
+        share_renew(
+            kind=SHARE_KIND,
+            tenant=share_name(tenant),
+            token=token,
+            what=key,
+            lease_seconds=SHARE_LEASE_SECONDS,
+        )
+    retrying = False
     try:
         if key:
             stripe_events_process_key(key=key, eager=eager)
@@ -43,7 +64,20 @@ def process_stripe_event(self, event_id: str, key: str = "") -> str | None:  # t
             raise
         # The connection died under the task (a database restart): drop it, and try again when it is back.
         connections_close()
+        retrying = True
         raise self.retry(exc=exc, countdown=database_backoff_seconds(self.request.retries)) from exc
+    finally:
+        if token and not retrying:
+            _turn_end(tenant=tenant, token=token, key=key)
+
+
+def _turn_end(*, tenant: str, token: str, key: str) -> None:
+    """Gives the task's place back and hands it over (the waiting keys of a project); a failure here (the database gone)
+    leaves the place to lapse and the waiting events to the sweep."""
+    try:
+        stripe_events_turn_end(tenant=tenant, token=token, key=key)
+    except Exception:
+        logger.exception("Could not hand the fair share of %s over; the sweep will.", share_name(tenant))
 
 
 @shared_task(name="webhooks.tasks.requeue_stuck_stripe_events", acks_late=True)

@@ -17,6 +17,7 @@ from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
+from core.throttling import ApiKeyRateThrottle, ProjectUsageRateThrottle
 from entitlements import cache, selectors
 from entitlements.apis.params import (
     AS_OF,
@@ -193,6 +194,8 @@ def consume_parse(raw: Any, *, fields: frozenset[str]) -> dict[str, Any]:
 
 
 class EntitlementConsumeApi(_ConsumeBaseApi):
+    throttle_classes = [ApiKeyRateThrottle, ProjectUsageRateThrottle]
+
     class InputSerializer(StrictSerializer):
         id = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="Your idempotency id for this use.")
         customer = serializers.CharField(max_length=MAX_ID_LENGTH)

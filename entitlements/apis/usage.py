@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
+from core.throttling import ApiKeyRateThrottle, ProjectUsageRateThrottle
 from entitlements import selectors
 from entitlements.apis.params import (
     CUSTOMER,
@@ -175,6 +176,9 @@ PERIOD = IdParam("period", "Which period: `current` (the only one for now).", re
 class UsageApi(BaseApi):
     """`GET /usage` (a period's usage summary) and `POST /usage` (record one event)."""
 
+    # The key's limit, and the project's for usage intake (POST only): per-tenant fairness.
+    throttle_classes = [ApiKeyRateThrottle, ProjectUsageRateThrottle]
+
     @extend_schema(
         operation_id="usage_retrieve",
         summary="Retrieve a period's usage",
@@ -242,6 +246,8 @@ class UsageBatchOutput(serializers.Serializer[Any]):
 
 
 class UsageBatchApi(BaseApi):
+    throttle_classes = [ApiKeyRateThrottle, ProjectUsageRateThrottle]
+
     @extend_schema(
         operation_id="usage_batch",
         summary="Record usage in bulk",

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core.db import in_transaction
 from events.models import Delivery, Event, EventSequence, WebhookEndpoint, subscribed
+from events.services.delivery_turns import deliveries_queue
 from events.types import EVENT_TYPES
 from projects.models import Project
 
@@ -133,20 +134,11 @@ def _deliveries_create(
                 status=Delivery.Status.PENDING, next_attempt_at=now
             )
         deliveries.append(delivery)
-    ids = [d.pk for d in deliveries]
-    if ids:
-        transaction.on_commit(lambda: _queue(ids))
+    pairs = [(d.pk, d.endpoint_id) for d in deliveries]
+    if pairs:
+        # Each endpoint's within its fair share; the rest wait their turn (events.services.delivery_turns).
+        transaction.on_commit(lambda: deliveries_queue(deliveries=pairs))
     return deliveries
-
-
-def _queue(delivery_ids: list[str]) -> None:
-    from events.tasks import deliver_event  # the tasks module imports the delivery services
-
-    for delivery_id in delivery_ids:
-        try:
-            deliver_event.delay(delivery_id)
-        except Exception:  # the broker is down: the beat sweep sends it when it is back
-            logger.exception("Could not queue delivery %s; the sweep will send it.", delivery_id)
 
 
 def event_redeliver(*, event: Event) -> list[Delivery]:

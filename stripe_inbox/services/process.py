@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from billing.handlers.event import StripeEventIn
@@ -20,6 +20,7 @@ from billing.handlers.registry import HANDLERS
 from core import context
 from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many
 from core.db import instance_from_row, select_columns
+from core.fairness import share_release, share_take
 from core.host_slots import host_cpus, host_slot
 from core.locks import lock_release, lock_try
 from projects.models import Project
@@ -38,15 +39,21 @@ PROJECT_SLUG_SECONDS = 60.0
 QUEUE_SETTLE = timedelta(seconds=30)
 
 
-def queue_processing(event_id: str, key: str = "", *, force: bool = False) -> None:
-    """Queues processing. A broker outage (or, in eager mode, a processing failure) must not fail the caller:
-    the event is stored, its status says what happened, and the beat sweep queues it again.
+def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None, force: bool = False) -> bool:
+    """Queues processing; returns whether a task was queued. A broker outage (or, in eager mode, a processing
+    failure) must not fail the caller: the event is stored, its status says what happened, and the beat sweep
+    queues it again.
 
     A key with a task queued or running gets no second one: a checkout's ten events arrive together, and one
     task applies them all, since the task drains its key before it ends. The mark is cleared by the task that
     drained the key, after it let go of the key and before its last look for due events, so an event stored
     from then on queues a task of its own; a mark whose task was lost expires. The sweep (`force`) queues
-    whatever the marks say."""
+    whatever the marks say.
+
+    Per-tenant fairness: the task takes a place in the pool first, for its tenant (`core.fairness`,
+    `stripe_inbox.services.fairness`; `tenant`: the events' `tenant`, read from the key's events when not
+    given). Refused, nothing is queued: the events wait their turn in the database, and the next place freed
+    (by a task of this tenant, or of any while the tenant is recorded waiting) queues them."""
     from stripe_inbox.tasks import process_stripe_event
 
     if (
@@ -55,13 +62,49 @@ def queue_processing(event_id: str, key: str = "", *, force: bool = False) -> No
         and not settings.CELERY_TASK_ALWAYS_EAGER
         and cache_add(queued_mark(key), 1, QUEUED_MARK_SECONDS) is False
     ):
-        return
+        return False
+    token = ""
+    if key and not process_stripe_event.app.conf.task_always_eager:  # eager: one process, nothing to share
+        if tenant is None:
+            tenant = (
+                StripeEvent.objects.filter(ordering_key=key).values_list("tenant", flat=True).first() or ""
+            )
+        taken = share_take(
+            kind=SHARE_KIND,
+            tenant=share_name(tenant),
+            what=key,
+            cap=settings.STRIPE_EVENT_TASKS_PER_PROJECT,
+            pool=settings.STRIPE_EVENT_TASKS_POOL,
+            lease_seconds=QUEUED_LEASE_SECONDS,
+        )
+        if taken is None:
+            if not force:
+                cache_delete_many([queued_mark(key)])
+            return False
+        token = taken
     try:
-        process_stripe_event.delay(event_id, key)
+        process_stripe_event.delay(event_id, key, tenant or "", token)
     except Exception:
         if key:
             cache_delete_many([queued_mark(key)])
+            share_release(kind=SHARE_KIND, tenant=share_name(tenant or ""), token=token, what=key)
         logger.exception("Could not queue Stripe event %s; the sweep will retry it.", event_id)
+        return False
+    return True
+
+
+# The fair shares (core.fairness) of the workers applying Stripe events: one per project, and "platform" for
+# the platform events that name no project. A place of a queued task lapses this long after it was taken (a task
+# lost with the broker frees it then, and the sweep queues what waits); its task renews it for
+# SHARE_LEASE_SECONDS when it starts (a drain lasts at most DRAIN_SECONDS).
+SHARE_KIND = "stripe-events"
+PLATFORM_SHARE = "platform"
+QUEUED_LEASE_SECONDS = 30.0
+SHARE_LEASE_SECONDS = 120.0
+
+
+def share_name(tenant: str) -> str:
+    return tenant or PLATFORM_SHARE
 
 
 QUEUED_MARK_SECONDS = 60
@@ -79,8 +122,8 @@ def due_filter(now: datetime) -> Q:
 
 def stripe_events_requeue_due(*, limit: int = 1000) -> int:
     """Beat: queues every key that has a due event nobody is applying — a task lost with the broker, a retry
-    whose time came, an event whose worker died (taken back by the next holder of the key's lock). Keys whose
-    worker is alive turn the task away at once. Returns how many keys were queued."""
+    whose time came, an event whose worker died (taken back by the next holder of the key's lock) — within each
+    tenant's share. Keys whose worker is alive turn the task away at once. Returns how many keys were queued."""
     now = timezone.now()
     settle = now - QUEUE_SETTLE
     keys = list(
@@ -91,13 +134,13 @@ def stripe_events_requeue_due(*, limit: int = 1000) -> int:
             )
             | Q(status=StripeEvent.Status.PROCESSING, processing_started_at__lt=settle)
         )
-        .values_list("ordering_key", flat=True)
-        .order_by()  # the model's ordering (received_at) would make DISTINCT one row per event, not per key
-        .distinct()[:limit]
+        .values("ordering_key", "tenant")
+        .annotate(oldest=Min("received_at"))
+        .order_by("oldest")  # the longest waiting first: within a share, the oldest keys take the places
+        .values_list("ordering_key", "tenant")[:limit]
     )
-    for key in keys:
-        queue_processing("", key, force=True)
-    return len(keys)
+    # A tenant's keys past its share wait: its next freed place queues them (`queue_processing`).
+    return sum(queue_processing("", key, tenant=tenant, force=True) for key, tenant in keys)
 
 
 # --- processing -----------------------------------------------------------------------------------------------
@@ -221,7 +264,7 @@ def _apply_batch(batch: list[tuple[StripeEvent, bool]], *, eager: bool) -> int:
         if eager:
             applied += stripe_events_process_key(key=key, eager=True)
         else:
-            queue_processing("", key)
+            queue_processing("", key, tenant=batch[0][0].tenant)
     return applied
 
 
@@ -433,10 +476,15 @@ def _failed(event: StripeEvent, exc: Exception, *, eager: bool) -> str:
 
 
 def _queue_later(event: StripeEvent, delay: timedelta) -> None:
+    """Queues the retry with a countdown. It takes no place in the fair shares: a place taken now would be held
+    through the countdown, and a refused one would leave the retry, not yet due, to no task but beat's sweep
+    (nothing else looks for work that becomes due later). Retries are few (a failed event's, five at most)."""
     from stripe_inbox.tasks import process_stripe_event
 
     try:
-        process_stripe_event.apply_async((event.pk, event.ordering_key), countdown=delay.total_seconds())
+        process_stripe_event.apply_async(
+            (event.pk, event.ordering_key, event.tenant, ""), countdown=delay.total_seconds()
+        )
     except Exception:
         logger.exception("Could not queue the retry of Stripe event %s; the sweep will.", event.pk)
 

@@ -18,6 +18,7 @@ from stripe_gateway.gateway import PLATFORM_ACCOUNT, stripe_id
 from stripe_gateway.signatures import WebhookSignatureInvalid, webhook_verify
 from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
 from stripe_inbox.services.event_erasure import stripe_event_body_for_storage
+from stripe_inbox.services.fairness import event_tenant
 from stripe_inbox.services.process import queue_processing
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def stripe_event_store(
             stripe_created=int(body.get("created") or 0),
             payload=stored,
             ordering_key=key,
+            tenant=event_tenant(project=project, body=body),
         )
 
     try:
@@ -150,7 +152,7 @@ def stripe_event_store(
             event = insert()  # autocommit: the INSERT is a transaction of its own
     except IntegrityError:
         return StripeEvent.objects.get(account=account, stripe_event_id=body["id"]), False
-    transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key))
+    transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key, tenant=event.tenant))
     return event, True
 
 

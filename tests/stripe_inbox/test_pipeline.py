@@ -5,6 +5,7 @@ The worker tests run real Celery workers (tests/stripe_inbox/workers.py) on the 
 database, with Stripe's events produced by the emulator for real checkouts made through Tollgate's API.
 """
 
+import ast
 import json
 import re
 import signal
@@ -317,11 +318,16 @@ def test_two_workers_apply_each_customer_one_event_at_a_time_and_customers_in_pa
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_whose_database_sessions_were_ended_processes_the_next_events(
-    api, tenant_a, catalog, stripe_emulator, stripe_webhooks, workers
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks, workers, settings, monkeypatch
 ):
     """A PostgreSQL restart ends every session; the worker keeps its connection between tasks
     (CELERY_DB_REUSE_MAX), so the next task starts on a dead one. Simulated without restarting the shared
-    server: pg_terminate_backend on the worker's sessions, which is what a restart does to them."""
+    server: pg_terminate_backend on the worker's sessions, which is what a restart does to them.
+
+    It counts a task per delivery: the project's fair share is off here (with it, deliveries past the share
+    queue none; tests/fairness)."""
+    settings.STRIPE_EVENT_TASKS_PER_PROJECT = 0
+    monkeypatch.setenv("STRIPE_EVENT_TASKS_PER_PROJECT", "0")
     worker = workers.start("w1", ready=False)
     first = _subscribe(api, tenant_a, stripe_emulator, "user-1")
     first_deliveries = _capture(stripe_emulator)
@@ -803,7 +809,9 @@ def test_a_key_being_applied_turns_others_away_and_its_holder_applies_what_arriv
 
 
 def _queued_tasks() -> list[list]:
-    """The task messages waiting on the (in-memory) broker: each one's arguments."""
+    """The task messages waiting on the (in-memory) broker: each one's event id and key (the arguments after
+    them, the tenant and the place in its fair share, are per-tenant fairness's: tests/stripe_inbox/
+    test_fairness.py)."""
     from config.celery import app
 
     with app.connection_for_read() as conn:
@@ -811,7 +819,8 @@ def _queued_tasks() -> list[list]:
         messages = []
         while queue.qsize():
             message = queue.get(block=False)
-            messages.append(message.headers["argsrepr"])
+            event_id, key, *_ = ast.literal_eval(message.headers["argsrepr"])
+            messages.append(f"({event_id!r}, {key!r})")
             message.ack()
         queue.close()
     return messages

@@ -1,0 +1,415 @@
+"""Per-tenant fairness: tenant B's p99 at its usual rate alone, then while tenant A bursts at 10× its usual
+rate, for each kind of burst, ROUNDS times interleaved; the ratio is B's p99 during A's bursts over B's p99 alone
+(pooled over the rounds, each round's too; target ≤ 1.2×).
+
+- usage: `POST /usage` on gunicorn (2 workers), open loop; A's excess past PROJECT_USAGE_RATE_LIMIT_PER_SECOND
+  gets 429 (counted); B's latency is the request's.
+- Stripe events: stored as the intake stores them (`stripe_event_store`, each of A's on a customer of its own, so
+  every event is a key of its own), applied by a real Celery worker (prefork, WORKERS processes); B's latency is
+  its events' `processed_at - received_at`.
+- deliveries: tenant events recorded (`event_record`), delivered by the same kind of worker; A's endpoint answers
+  after SLOW_SECONDS, B's at once; B's latency is from the commit to its endpoint's receipt.
+
+Needs PostgreSQL (DATABASE_URL) and Redis as the cache and broker (REDIS_URL; the benchmark flushes that
+database). Loopback only; every phase is bounded in time. 2 shared cores make the figures noisy: read the
+spread, not the second decimal.
+"""
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench.setup import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SECONDS = 8  # each phase
+ROUNDS = 2  # alone, then during A's burst, this many times (interleaved: the machine's load drifts)
+WORKERS = 3  # the Celery worker's processes
+SHARE = 1  # STRIPE_EVENT_TASKS_PER_PROJECT and OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT in this benchmark
+# STRIPE_EVENT_TASKS_POOL and OUTBOUND_WEBHOOK_DELIVERIES_POOL: the worker's processes but one tenant's share (a
+# tenant alone takes the pool; another, within its share, finds a process free).
+POOL = WORKERS - SHARE
+SLOW_SECONDS = 1.0
+# (B's usual rate, A's usual rate) per kind, per second; A bursts at 10× its usual rate.
+RATES = {"usage": (5, 5), "stripe": (5, 10), "deliveries": (4, 2)}
+USAGE_LIMIT = 10  # PROJECT_USAGE_RATE_LIMIT_PER_SECOND: 2× a tenant's usual rate
+
+
+def _env(database_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "API_RATE_LIMIT_PER_MINUTE": str(10**9),  # the key's limit out of the way: the project's is measured
+        "PROJECT_USAGE_RATE_LIMIT_PER_SECOND": str(USAGE_LIMIT),
+        "STRIPE_EVENT_TASKS_PER_PROJECT": str(SHARE),
+        "OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT": str(SHARE),
+        "STRIPE_EVENT_TASKS_POOL": str(POOL),
+        # A host slot for every process (by default, one per CPU): with fewer, B's task, within its share, waits
+        # for a slot that A's tasks (the pool's) hold and take again at once (docs/operations.md).
+        "STRIPE_EVENT_APPLIERS_PER_HOST": str(WORKERS),
+        "OUTBOUND_WEBHOOK_DELIVERIES_POOL": str(POOL),
+        "LOG_LEVEL": "ERROR",
+    }
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))] * 1000 if ordered else float("nan")
+    )
+
+
+def _paced(rate: float, seconds: float, call: Callable[[int], None], pool: ThreadPoolExecutor) -> list[Any]:
+    """Calls `call(i)` at `rate` per second for `seconds` (open loop: a slow answer delays no later call)."""
+    futures = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        futures.append(pool.submit(call, i))
+    return futures
+
+
+def _together(*loads: tuple[float, Callable[[int], None]], seconds: float = SECONDS) -> None:
+    """Runs each (rate, call) paced, at the same time, and waits for every call."""
+    with ThreadPoolExecutor(64) as pool:
+        threads = [
+            threading.Thread(target=lambda r=rate, c=call: [f.result() for f in _paced(r, seconds, c, pool)])
+            for rate, call in loads
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _worker(env: dict[str, str]) -> Any:
+    return _process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={WORKERS}",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=ERROR",
+        ],
+        env,
+    )
+
+
+def _tenants() -> tuple[Any, str, Any, str]:
+    from django.db import transaction
+
+    from catalog.models import Feature, Product, ProductFeature
+    from core.actors import Actor
+    from core.ids import random_token
+    from projects.services import projects as project_services
+
+    made = []
+    for name in ("a", "b"):
+        slug = f"bench-fair-{name}-{random_token(6).lower()}"
+        project, _, secret = project_services.project_create(
+            actor=Actor.system("bench"), slug=slug, name=slug
+        )
+        with transaction.atomic():
+            calls = Feature.objects.create(project=project, key="calls", name="Calls", type="metered")
+            free = Product.objects.create(project=project, key="free", name="Free")
+            ProductFeature.objects.create(product=free, feature=calls, value=10**9)
+            project.default_product = free.key
+            project.save(update_fields=["default_product"])
+        made += [project, secret]
+    return made[0], made[1], made[2], made[3]
+
+
+# --- usage ----------------------------------------------------------------------------------------------------
+
+
+def _usage(env: dict[str, str], a_secret: str, b_secret: str) -> dict[str, Any]:
+    import requests
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    with _process([*args, "--log-level", "warning"], env):
+        for _ in range(200):
+            try:
+                requests.get(f"{base}/health", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        run = time.time_ns()
+        b_rate, a_rate = RATES["usage"]
+        local = threading.local()
+
+        def post(secret: str, event_id: str) -> tuple[int, float]:
+            session = getattr(local, "session", None) or requests.Session()
+            local.session = session
+            body = {"id": event_id, "customer": "c1", "feature": "calls", "quantity": 1}
+            started = time.perf_counter()
+            response = session.post(
+                f"{base}/api/v1/usage", json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+            )
+            return response.status_code, time.perf_counter() - started
+
+        def phase(name: str, burst: bool) -> tuple[list[float], dict[int, int]]:
+            b_latencies: list[float] = []
+            a_statuses: dict[int, int] = {}
+
+            def b_call(i: int) -> None:
+                status, took = post(b_secret, f"{run}-{name}-b{i}")
+                assert status in (200, 201), status
+                b_latencies.append(took)
+
+            def a_call(i: int) -> None:
+                status, _ = post(a_secret, f"{run}-{name}-a{i}")
+                a_statuses[status] = a_statuses.get(status, 0) + 1
+
+            loads = [(b_rate, b_call)] + ([(a_rate * 10, a_call)] if burst else [(a_rate, a_call)])
+            _together(*loads)
+            return b_latencies, a_statuses
+
+        phase("warm", False)
+        rounds: list[tuple[list[float], list[float]]] = []
+        a_statuses: dict[int, int] = {}
+        for r in range(ROUNDS):
+            alone, _ = phase(f"alone{r}", False)
+            during, statuses = phase(f"burst{r}", True)
+            rounds.append((alone, during))
+            for status, n in statuses.items():
+                a_statuses[status] = a_statuses.get(status, 0) + n
+    return {"rounds": rounds, "a": a_statuses}
+
+
+# --- Stripe events ---------------------------------------------------------------------------------------------
+
+
+def _stripe(env: dict[str, str], a: Any, b: Any) -> dict[str, Any]:
+    from stripe_inbox.models import StripeEvent
+    from stripe_inbox.services.receive import stripe_event_store
+
+    run = time.time_ns()
+    b_rate, a_rate = RATES["stripe"]
+
+    def store(project: Any, event_id: str, customer: str) -> None:
+        from django.db import connection
+
+        body = {
+            "id": event_id,
+            "object": "event",
+            "type": "customer.subscription.updated",
+            "created": int(time.time()),
+            "data": {"object": {"id": f"sub_{event_id}", "object": "subscription", "customer": customer}},
+        }
+        stripe_event_store(account=project.pk, project=project, body=body)
+        connection.close()
+
+    def phase(name: str, burst: bool) -> list[float]:
+        prefix = f"evt_fair_{run}_{name}_"
+
+        def b_call(i: int) -> None:
+            store(b, f"{prefix}b{i}", f"cus_{run}_{name}_b{i % 5}")
+
+        def a_call(i: int) -> None:
+            store(a, f"{prefix}a{i}", f"cus_{run}_{name}_a{i}")
+
+        _together((b_rate, b_call), (a_rate * 10 if burst else a_rate, a_call))
+        deadline = time.monotonic() + 300
+        pending = StripeEvent.objects.filter(
+            stripe_event_id__startswith=prefix, status__in=("received", "processing")
+        )
+        while pending.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return [
+            (done - received).total_seconds()
+            for received, done in StripeEvent.objects.filter(
+                stripe_event_id__startswith=f"{prefix}b", processed_at__isnull=False
+            ).values_list("received_at", "processed_at")
+        ]
+
+    with _worker(env):
+        time.sleep(5)  # the worker's processes start
+        phase("warm", False)
+        rounds = [(phase(f"alone{r}", False), phase(f"burst{r}", True)) for r in range(ROUNDS)]
+    return {"rounds": rounds}
+
+
+# --- deliveries ------------------------------------------------------------------------------------------------
+
+
+class _Endpoint:
+    """A tenant's endpoint on a loopback port that answers after `delay` seconds, recording when each object's
+    delivery arrived."""
+
+    def __init__(self, delay: float) -> None:
+        self.arrived: dict[str, float] = {}
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                endpoint.arrived.setdefault(body["data"]["object"]["id"], time.perf_counter())
+                time.sleep(delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _deliveries(env: dict[str, str], a: Any, b: Any) -> dict[str, Any]:
+    from django.db import connection, transaction
+
+    from events.models import Delivery, WebhookEndpoint
+    from events.services.record import event_record
+
+    slow, fast = _Endpoint(SLOW_SECONDS), _Endpoint(0.0)
+    WebhookEndpoint.objects.create(project=a, url=slow.url, events=["*"], secret="whsec_bench_a")
+    WebhookEndpoint.objects.create(project=b, url=fast.url, events=["*"], secret="whsec_bench_b")
+    b_rate, a_rate = RATES["deliveries"]
+    run = time.time_ns()
+    recorded: dict[str, float] = {}
+
+    def record(project: Any, object_id: str) -> None:
+        with transaction.atomic():
+            event_record(
+                project=project, type="payment.succeeded", data_object={"id": object_id, "object": "payment"}
+            )
+        recorded[object_id] = time.perf_counter()  # committed: its deliveries are queued (or wait their turn)
+        connection.close()
+
+    def phase(name: str, burst: bool) -> list[float]:
+        def b_call(i: int) -> None:
+            record(b, f"pay_{run}_{name}_b{i}")
+
+        def a_call(i: int) -> None:
+            record(a, f"pay_{run}_{name}_a{i}")
+
+        _together((b_rate, b_call), (a_rate * 10 if burst else a_rate, a_call))
+        mine = [k for k in recorded if f"_{name}_b" in k]
+        deadline = time.monotonic() + 60
+        while any(k not in fast.arrived for k in mine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return [fast.arrived[k] - recorded[k] for k in mine if k in fast.arrived]
+
+    try:
+        with _worker(env):
+            time.sleep(5)
+            phase("warm", False)
+            rounds: list[tuple[list[float], list[float]]] = []
+            waiting: list[int] = []
+            for r in range(ROUNDS):
+                alone = phase(f"alone{r}", False)
+                during = phase(f"burst{r}", True)
+                rounds.append((alone, during))
+                # A's burst left a backlog at its slow endpoint (minutes of it): the next round's "alone" must
+                # not inherit it (given up: benchmark housekeeping only).
+                waiting.append(Delivery.objects.filter(project=a, status="pending").update(status="failed"))
+                time.sleep(SLOW_SECONDS + 0.5)  # the deliveries being sent end
+    finally:
+        slow.stop()
+        fast.stop()
+    return {"rounds": rounds, "a_waiting": waiting}
+
+
+def run() -> None:
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    from config.celery import app
+
+    redis_url = os.environ.get("REDIS_URL", "")
+    if connection.vendor != "postgresql" or not redis_url:
+        print("\nFairness benchmark skipped: it needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).")
+        return
+    redis.Redis.from_url(redis_url).flushdb()
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.broker_url = redis_url
+    app.conf.task_always_eager = False
+    app._after_fork()
+    settings.STRIPE_EVENT_TASKS_PER_PROJECT = SHARE
+    settings.OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT = SHARE
+    settings.STRIPE_EVENT_TASKS_POOL = POOL
+    settings.OUTBOUND_WEBHOOK_DELIVERIES_POOL = POOL
+    env = _env(os.environ["DATABASE_URL"], redis_url)
+    a, a_secret, b, b_secret = _tenants()
+    load_before = os.getloadavg()
+
+    results = {
+        "usage": _usage(env, a_secret, b_secret),
+        "stripe": _stripe(env, a, b),
+        "deliveries": _deliveries(env, a, b),
+    }
+    print(
+        "\nPer-tenant fairness: tenant B's p99 alone vs while tenant A bursts at 10× its usual rate (target ≤ 1.2×)"
+    )
+    print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    print(
+        f"{'kind':<14}{'B rate/s':>9}{'A burst/s':>10}{'B p99 alone':>13}{'B p99 burst':>13}{'ratio':>8}  notes"
+    )
+    for kind, result in results.items():
+        b_rate, a_rate = RATES[kind]
+        rounds = result["rounds"]
+        ratios = [_p99(during) / _p99(alone) for alone, during in rounds]
+        alone = _p99([x for pair in rounds for x in pair[0]])
+        during = _p99([x for pair in rounds for x in pair[1]])
+        notes = "rounds " + ", ".join(
+            f"{_p99(a_):.0f}/{_p99(d_):.0f}ms {r:.2f}×" for (a_, d_), r in zip(rounds, ratios, strict=True)
+        )
+        notes += f"; median round {statistics.median(ratios):.2f}×"
+        notes += f"; B samples {sum(len(a_) for a_, _ in rounds)}/{sum(len(d_) for _, d_ in rounds)}"
+        if kind == "usage":
+            notes += f"; A's answers {dict(sorted(result['a'].items()))}"
+        if kind == "deliveries":
+            notes += f"; A's deliveries left waiting after each burst {result['a_waiting']}"
+        print(
+            f"{kind:<14}{b_rate:>9}{a_rate * 10:>10}{alone:>11.1f}ms{during:>11.1f}ms{during / alone:>7.2f}×  {notes}"
+        )

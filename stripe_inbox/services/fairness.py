@@ -1,0 +1,76 @@
+"""Per-tenant fairness of Stripe event processing: which project's share of the workers an event is applied in,
+and the hand-over of a freed place to the project's next waiting events.
+
+Intake never refuses Stripe (every verified delivery is stored and answered 200). What is fair is processing:
+the tasks applying events take places in a pool of STRIPE_EVENT_TASKS_POOL (`core.fairness`), each project
+STRIPE_EVENT_TASKS_PER_PROJECT of them whatever the others do, and the rest of the pool while no other project
+holding fewer waits. So a project alone uses every place, and a project whose Stripe account bursts holds at
+most the pool's places in the broker's queue and on the workers: another project's events are queued at once
+(within its share) and wait at most behind those, not behind the backlog. The backlog waits its turn in
+PostgreSQL. A task that ends gives its place back and hands it over (`core.fairness.share_hand_over`); the beat
+sweep queues whatever is still due.
+"""
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from core.fairness import share_hand_over, share_holders, share_release
+from projects.models import Project
+from stripe_inbox.models import StripeEvent
+from stripe_inbox.services.process import (
+    PLATFORM_SHARE,
+    SHARE_KIND,
+    due_filter,
+    queue_processing,
+    share_name,
+)
+
+logger = logging.getLogger(__name__)
+
+# A hand-over reads at most this many of a share's waiting events (keys) at once.
+HAND_OVER_LOOK = 20
+_TENANT_MAX = StripeEvent._meta.get_field("tenant").max_length or 40
+
+
+def event_tenant(*, project: Project | None, body: dict[str, Any]) -> str:
+    """The project an event is applied for: the project whose own Stripe account sent it; for the platform's
+    account, the project its object names in `metadata.tollgate_project` (Tollgate writes it on every object
+    it creates at Stripe), else "" (the platform's share)."""
+    if project is not None:
+        return str(project.pk)
+    obj = (body.get("data") or {}).get("object") or {}
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    named = metadata.get("tollgate_project") if isinstance(metadata, dict) else None
+    if isinstance(named, str) and 0 < len(named) <= _TENANT_MAX:
+        return named
+    return ""
+
+
+def stripe_events_turn_end(*, tenant: str, token: str, key: str) -> None:
+    """A task of `tenant` ended: gives its place back and hands the free places over, to the projects waiting
+    for one, fewest places first: each queues its oldest waiting keys (due events, no task at work on them)
+    until refused."""
+    share_release(kind=SHARE_KIND, tenant=share_name(tenant), token=token, what=key)
+    if settings.STRIPE_EVENT_TASKS_PER_PROJECT <= 0:
+        return
+    share_hand_over(kind=SHARE_KIND, queue_waiting=_queue_waiting)
+
+
+def _queue_waiting(share: str) -> bool:
+    """Queues the oldest waiting keys of a share until one is refused; whether it has keys left waiting."""
+    tenant = "" if share == PLATFORM_SHARE else share
+    holders = set(share_holders(kind=SHARE_KIND, tenant=share))
+    waiting = (
+        StripeEvent.objects.filter(due_filter(timezone.now()), tenant=tenant)
+        .exclude(ordering_key__in=holders)
+        .order_by("received_at")
+        .values_list("ordering_key", flat=True)[:HAND_OVER_LOOK]
+    )
+    rows = list(waiting)
+    for waiting_key in dict.fromkeys(rows):
+        if not queue_processing("", waiting_key, tenant=tenant, force=True):
+            return True
+    return len(rows) == HAND_OVER_LOOK

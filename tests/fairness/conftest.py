@@ -1,0 +1,52 @@
+"""Fairness tests: the shares live in Redis (the cache); tasks go to the test broker, read back in order."""
+
+import ast
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.cache import redis_client
+
+
+@pytest.fixture
+def shares() -> None:
+    """Fair shares are places in Redis: without Redis as the cache they are not enforced (they fail open)."""
+    if redis_client() is None:
+        pytest.skip("fair shares need Redis as the cache: set REDIS_URL")
+
+
+@pytest.fixture
+def broker(settings: Any) -> Iterator["Broker"]:
+    """Tasks are queued on the test's in-memory broker instead of run at once: a test reads them back in order
+    and runs each as a worker would."""
+    from config.celery import app
+
+    # Read before the setting changes: Celery's configuration reads Django's settings (what it holds before the
+    # test is what the next tests must find again).
+    previous = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False
+    broker = Broker()
+    try:
+        broker.take()  # an empty broker
+        yield broker
+        broker.take()
+    finally:
+        app.conf.task_always_eager = previous
+
+
+class Broker:
+    def take(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The task messages waiting on the broker, oldest first, taken off it: (task name, arguments)."""
+        from config.celery import app
+
+        with app.connection_for_read() as conn:
+            queue = conn.SimpleQueue("celery")
+            messages = []
+            while queue.qsize():
+                message = queue.get(block=False)
+                messages.append((message.headers["task"], ast.literal_eval(message.headers["argsrepr"])))
+                message.ack()
+            queue.close()
+        return messages
