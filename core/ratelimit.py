@@ -25,31 +25,49 @@ def hit_and_read(
     """`hit`, plus the values of the cache `keys` (named as for Django's cache API; absent → None), read in the
     same pipeline when Redis is the cache. Without Redis, or without keys, the values are None: read them as
     usual."""
+    counts, values = hits_and_read([(bucket, window_seconds)], keys)
+    return counts[0][0], counts[0][1], values
+
+
+def hits_and_read(
+    buckets: Sequence[tuple[str, int]], keys: Sequence[str]
+) -> tuple[list[tuple[int, int]], dict[str, Any] | None]:
+    """One hit in the current window of each `(bucket, window_seconds)` — (hits so far, seconds until that window
+    ends) each, in order — and the values of the cache `keys`, all in one pipeline when Redis is the cache (a
+    request limited per key and per project pays one round trip, not two)."""
     now = int(time.time())
-    window = now // window_seconds
-    reset_in = (window + 1) * window_seconds - now
-    key = f"ratelimit:{bucket}:{window}"
+    windows = [(f"ratelimit:{bucket}:{now // seconds}", seconds) for bucket, seconds in buckets]
+    resets = [(now // seconds + 1) * seconds - now for _, seconds in buckets]
     redis = redis_client()
     if redis is not None:
         backend, client = redis
-        full_key = backend.make_and_validate_key(key)
-        commands: list[tuple[Any, ...]] = [("INCR", full_key), ("EXPIRE", full_key, window_seconds + 1, "NX")]
+        commands: list[tuple[Any, ...]] = []
+        for key, seconds in windows:
+            full_key = backend.make_and_validate_key(key)
+            commands += [("INCR", full_key), ("EXPIRE", full_key, seconds + 1, "NX")]
         if keys:
             commands.append(("MGET", *(backend.make_key(k) for k in keys)))
         results = _pipelined(client, commands)
         values = None
         if keys:
             loads = backend._cache._serializer.loads
-            values = {k: None if v is None else loads(v) for k, v in zip(keys, results[2], strict=True)}
-        return int(results[0]), reset_in, values
+            values = {k: None if v is None else loads(v) for k, v in zip(keys, results[-1], strict=True)}
+        return [(int(results[2 * i]), reset) for i, reset in enumerate(resets)], values
+    return [
+        (_hit_other(key, seconds), reset) for (key, seconds), reset in zip(windows, resets, strict=True)
+    ], None
+
+
+def _hit_other(key: str, window_seconds: int) -> int:
+    """A hit counted in a cache other than Redis (add, then incr)."""
     other = caches["default"]
     if other.add(key, 1, timeout=window_seconds + 1):
-        return 1, reset_in, None
+        return 1
     try:
-        return other.incr(key), reset_in, None
+        return int(other.incr(key))
     except ValueError:  # expired between add and incr
         other.add(key, 1, timeout=window_seconds + 1)
-        return 1, reset_in, None
+        return 1
 
 
 def _pipelined(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from core.fairness import throttled_count
-from core.ratelimit import hit, hit_and_read
+from core.ratelimit import hit, hit_and_read, hits_and_read
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,12 @@ class ApiKeyRateThrottle(BaseThrottle):
         if counted is None:
             read_ahead_keys = getattr(view, "read_ahead_keys", None)
             keys = read_ahead_keys(request) if read_ahead_keys is not None else ()
-            counted = request_count(counter, keys)
+            project_bucket = ProjectUsageRateThrottle.bucket_of(request, view)
+            if project_bucket is None:
+                counted = request_count(counter, keys)
+            else:  # the project's usage counter too, in the same round trip
+                counted, project_counted = _key_and_project_count(counter, project_bucket, keys)
+                request._request.project_usage_counted = project_counted  # type: ignore[attr-defined]
         count, reset_in, values = counted
         if values is not None:
             view.read_ahead = values
@@ -62,6 +67,21 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
+
+
+def _key_and_project_count(
+    counter: str, project_bucket: str, keys: Sequence[str]
+) -> tuple[tuple[int, int, dict[str, Any] | None], tuple[int, int] | None]:
+    """`request_count` for the key's counter and one hit on the project's usage counter, in one round trip; fails
+    open as `request_count` does (the project's count None: `ProjectUsageRateThrottle` then lets it pass)."""
+    try:
+        counts, values = hits_and_read(
+            [(counter, WINDOW_SECONDS), (project_bucket, ProjectUsageRateThrottle.WINDOW_SECONDS)], keys
+        )
+    except Exception as exc:
+        logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
+        return (0, WINDOW_SECONDS, None), None
+    return (*counts[0], values), counts[1]
 
 
 class PublicRateThrottle(ApiKeyRateThrottle):
@@ -91,19 +111,41 @@ class ProjectUsageRateThrottle(BaseThrottle):
     def __init__(self) -> None:
         self._wait: int | None = None
 
+    @classmethod
+    def bucket_of(cls, request: Request, view: Any) -> str | None:
+        """The project's usage counter this request counts on, or None (not limited by this throttle)."""
+        if (
+            cls not in getattr(view, "throttle_classes", ())
+            or not settings.PROJECT_USAGE_RATE_LIMIT_PER_SECOND
+        ):
+            return None
+        project = getattr(request.auth, "project", None)
+        if project is None or request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        return f"project-usage:{project.pk}"
+
     def allow_request(self, request: Request, view: Any) -> bool:
         limit = settings.PROJECT_USAGE_RATE_LIMIT_PER_SECOND
-        project = getattr(request.auth, "project", None)
-        if not limit or project is None or request.method in ("GET", "HEAD", "OPTIONS"):
+        bucket = self.bucket_of(request, view)
+        if bucket is None:
             return True
-        try:
-            count, reset_in = hit(f"project-usage:{project.pk}", self.WINDOW_SECONDS)
-        except Exception as exc:
-            logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
+        tenant = request.auth.project.pk  # type: ignore[union-attr]  # bucket_of: a project's key
+        # Counted with the key's counter in its round trip (None: the limiter was unreachable, fail open as it
+        # does), unless the key's throttle did not count this request.
+        if hasattr(request._request, "project_usage_counted"):
+            counted: tuple[int, int] | None = request._request.project_usage_counted
+        else:
+            try:
+                counted = hit(bucket, self.WINDOW_SECONDS)
+            except Exception as exc:
+                logger.warning("Rate limiter unavailable (%s); request allowed.", exc.__class__.__name__)
+                counted = None
+        if counted is None:
             return True
+        count, reset_in = counted
         if count > limit:
             self._wait = reset_in
-            throttled_count(kind="usage", tenant=project.pk)
+            throttled_count(kind="usage", tenant=tenant)
             return False
         return True
 

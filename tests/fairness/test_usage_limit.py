@@ -35,10 +35,13 @@ def _throttled_lines(client):
     return [line for line in text.splitlines() if line.startswith("tollgate_project_throttled_requests")]
 
 
-@override_settings(PROJECT_USAGE_RATE_LIMIT_PER_SECOND=3, API_RATE_LIMIT_PER_MINUTE=0)
+# Key limit 0: the project's counter counted on its own; 1000: counted in the key limiter's round trip.
+@pytest.mark.parametrize("key_limit", [0, 1000])
+@override_settings(PROJECT_USAGE_RATE_LIMIT_PER_SECOND=3)
 def test_a_projects_excess_over_all_its_keys_is_429_and_another_project_keeps_its_budget(
-    api, client, tenant_a, tenant_b, metered
+    api, client, tenant_a, tenant_b, metered, settings, key_limit
 ):
+    settings.API_RATE_LIMIT_PER_MINUTE = key_limit
     second_key = str(ApiKeyFactory(project=tenant_a.project).secret)
     with time_machine.travel(FROZEN, tick=False):
         statuses = [
