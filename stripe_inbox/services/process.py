@@ -18,7 +18,7 @@ from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import stripe_customer_of
 from billing.handlers.registry import HANDLERS
 from core import context
-from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many
+from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many, cache_set
 from core.db import instance_from_row, select_columns
 from core.fairness import share_release, share_take
 from core.host_slots import host_cpus, host_slot
@@ -47,8 +47,8 @@ def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None,
     A key with a task queued or running gets no second one: a checkout's ten events arrive together, and one
     task applies them all, since the task drains its key before it ends. The mark is cleared by the task that
     drained the key, after it let go of the key and before its last look for due events, so an event stored
-    from then on queues a task of its own; a mark whose task was lost expires. The sweep (`force`) queues
-    whatever the marks say.
+    from then on queues a task of its own; a mark whose task was lost expires. The sweep and the hand-over of a
+    freed place (`force`) queue whatever the marks say, and mark the key.
 
     Per-tenant fairness: the task takes a place in the pool first, for its tenant (`core.fairness`,
     `stripe_inbox.services.fairness`; `tenant`: the events' `tenant`, read from the key's events when not
@@ -82,6 +82,10 @@ def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None,
                 cache_delete_many([queued_mark(key)])
             return False
         token = taken
+    if key and force and not settings.CELERY_TASK_ALWAYS_EAGER:
+        # Queued past the marks (a hand-over, the sweep), it marks its key all the same: the key's next events
+        # ride on it instead of queuing a second task that would find nothing to do.
+        cache_set(queued_mark(key), 1, QUEUED_MARK_SECONDS)
     try:
         process_stripe_event.delay(event_id, key, tenant or "", token)
     except Exception:

@@ -225,3 +225,31 @@ def test_places_lapse_on_redis_clock_not_the_callers(shares):
     assert held is not None
     assert share_take(kind="test-clock", tenant="t1", what="k2", cap=1, pool=1, lease_seconds=30) is None
     assert share_holders(kind="test-clock", tenant="t1") == ["k1"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_EVENT_TASKS_PER_PROJECT=1, STRIPE_EVENT_TASKS_POOL=2)
+def test_a_key_handed_a_place_gets_no_second_task_for_its_next_event(tenant_a, shares, broker, monkeypatch):
+    """A waiting key queued by a hand-over (or the sweep) is marked queued like any other: the key's next event,
+    stored while that task waits, rides on it instead of queuing a second task that finds nothing to do (the
+    burst queued 0.35–0.40 tasks per event against 0.26 before the shares)."""
+    applied = []
+    monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
+    _store(tenant_a.project, "evt_1", "cus_1")
+    _store(tenant_a.project, "evt_2", "cus_2")
+    third = _store(tenant_a.project, "evt_3", "cus_3")  # the pool's two places are taken: it waits
+    first, second = broker.take()
+
+    process_stripe_event(*first[1])  # hands its place to cus_3
+    [(_, handed)] = broker.take()
+    assert handed[1:3] == (third.ordering_key, tenant_a.project.pk)
+    process_stripe_event(*second[1])  # a place is free again, and nobody waits
+
+    _store(tenant_a.project, "evt_3b", "cus_3")
+    assert broker.take() == []  # the handed task will apply it
+
+    process_stripe_event(*handed)
+    assert applied == ["evt_1", "evt_2", "evt_3", "evt_3b"]
+    assert broker.take() == []
+    assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
