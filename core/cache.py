@@ -41,6 +41,11 @@ def cache_get(key: str) -> Any:
     return _guard("get", lambda: cache.get(key), None)
 
 
+def cache_get_many(keys: list[str]) -> dict[str, Any]:
+    """The keys found (none if the cache is unavailable)."""
+    return _guard("get_many", lambda: cache.get_many(keys), {})
+
+
 def cache_set(key: str, value: Any, timeout: float) -> None:
     _guard("set", lambda: cache.set(key, value, timeout), None)
 

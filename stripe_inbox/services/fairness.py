@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from core.cache import cache_get_many
 from core.fairness import share_hand_over, share_holders, share_release
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
@@ -25,6 +26,7 @@ from stripe_inbox.services.process import (
     SHARE_KIND,
     due_filter,
     queue_processing,
+    queued_mark,
     share_name,
 )
 
@@ -60,12 +62,19 @@ def stripe_events_turn_end(*, tenant: str, token: str, key: str) -> None:
 
 
 def _queue_waiting(share: str) -> bool:
-    """Queues the oldest waiting keys of a share until one is refused; whether it has keys left waiting."""
+    """Queues the oldest waiting keys of a share until one is refused; whether it has keys left waiting.
+
+    Skipped: the keys whose task will still look for due events — a place is held for the key and its mark is
+    set (`queue_processing`: the task clears it before its last look). A place alone is not enough: a task
+    that looked its last still holds its place until it ends, and an event stored (or handed over) in between
+    would wait for beat's sweep."""
     tenant = "" if share == PLATFORM_SHARE else share
-    holders = set(share_holders(kind=SHARE_KIND, tenant=share))
+    holders = list(dict.fromkeys(share_holders(kind=SHARE_KIND, tenant=share)))
+    marked = cache_get_many([queued_mark(key) for key in holders]) if holders else {}
+    looking = [key for key in holders if queued_mark(key) in marked]
     waiting = (
         StripeEvent.objects.filter(due_filter(timezone.now()), tenant=tenant)
-        .exclude(ordering_key__in=holders)
+        .exclude(ordering_key__in=looking)
         .order_by("received_at")
         .values_list("ordering_key", flat=True)[:HAND_OVER_LOOK]
     )

@@ -253,3 +253,40 @@ def test_a_key_handed_a_place_gets_no_second_task_for_its_next_event(tenant_a, s
     assert applied == ["evt_1", "evt_2", "evt_3", "evt_3b"]
     assert broker.take() == []
     assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_EVENT_TASKS_PER_PROJECT=1, STRIPE_EVENT_TASKS_POOL=2)
+def test_an_event_due_on_a_key_whose_task_looked_its_last_is_handed_a_place(
+    tenant_a, shares, broker, monkeypatch
+):
+    """The burst left an event unapplied until beat's sweep: stored (or handed over to its customer's key) after
+    the key's task had looked for due events its last time, but before that task gave its place back. Refused
+    a place, its project waited; the next task to end offered the freed place, skipped the key because a place
+    was still held for it, and, finding nothing else, no longer counted the project waiting; the key's own task
+    then gave its place back to nobody. A key is skipped only while its task has yet to look (its mark)."""
+    from stripe_inbox.services.fairness import stripe_events_turn_end
+    from stripe_inbox.services.process import stripe_events_process_key
+
+    applied = []
+    monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
+    first = _store(tenant_a.project, "evt_k1", "cus_k1")
+    _store(tenant_a.project, "evt_k2", "cus_k2")
+    (_, task_k1), (_, task_k2) = broker.take()  # the pool's two places
+
+    # The task of cus_k1 applies its key and looks its last; it has not given its place back yet.
+    assert stripe_events_process_key(key=first.ordering_key) == 1
+    late = _store(tenant_a.project, "evt_k1_late", "cus_k1")  # refused: the pool is full
+    assert broker.take() == []
+
+    process_stripe_event(*task_k2)  # ends: its freed place goes to cus_k1's late event
+    [(_, handed)] = broker.take()
+    assert handed[1:3] == (first.ordering_key, tenant_a.project.pk)
+    stripe_events_turn_end(tenant=task_k1[2], token=task_k1[3], key=task_k1[1])  # the first task ends
+    assert broker.take() == []
+
+    process_stripe_event(*handed)
+    late.refresh_from_db()
+    assert late.status == "processed"
+    assert applied == ["evt_k1", "evt_k2", "evt_k1_late"]
