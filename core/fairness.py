@@ -81,7 +81,7 @@ return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 )
 
 # KEYS: the pool's places, its waiting tenants. The live places of each waiting tenant: a flat list tenant,
-# count, tenant, count … in the order of their last refusal.
+# count, score, tenant, count, score … in the order of their last refusal (the score: when that refusal lapses).
 _TURNS = (
     _NOW
     + """
@@ -93,13 +93,24 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   held[owner] = (held[owner] or 0) + 1
 end
 local out = {}
-for _, other in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  table.insert(out, other)
-  table.insert(out, held[other] or 0)
+local waiting = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #waiting, 2 do
+  table.insert(out, waiting[i])
+  table.insert(out, held[waiting[i]] or 0)
+  table.insert(out, waiting[i + 1])
 end
 return out
 """
 )
+
+# KEYS: the waiting tenants. ARGV: tenant, the score a hand-over read. Stops counting the tenant waiting unless
+# it was refused again since (a refusal re-scores it).
+_UNWAIT = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
 
 # A refused tenant counts as waiting this long after its last refusal, unless a hand-over finds it has nothing
 # waiting any more (its work is in the database; a stale entry only makes others yield until the next hand-over).
@@ -219,13 +230,15 @@ def share_hand_over(*, kind: str, queue_waiting: Callable[[str], bool]) -> None:
     except Exception as exc:  # the sweep queues what waits
         logger.warning("Fair shares unavailable (%s).", exc.__class__.__name__)
         return
-    turns = [(_text(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+    turns = [(_text(flat[i]), int(flat[i + 1]), _text(flat[i + 2])) for i in range(0, len(flat), 3)]
     # Fewest places first; among equals, the longest waiting (Redis lists them so; the sort is stable).
-    for tenant, _ in sorted(turns, key=lambda turn: turn[1]):
+    for tenant, _, score in sorted(turns, key=lambda turn: turn[1]):
         if queue_waiting(tenant):
             return
+        # Found with nothing waiting: no longer waiting, unless refused again since it was read (its work stored
+        # meanwhile would otherwise wait for a sweep: no hand-over would offer it a place).
         try:
-            client.zrem(backend.make_and_validate_key(waiting), tenant)
+            client.eval(_UNWAIT, 1, backend.make_and_validate_key(waiting), tenant, score)
         except Exception as exc:
             logger.warning("Fair shares unavailable (%s).", exc.__class__.__name__)
 
