@@ -149,6 +149,22 @@ def _worker(env: dict[str, str]) -> Any:
     )
 
 
+@contextmanager
+def _gunicorn(env: dict[str, str], port: int) -> Iterator[None]:
+    """gunicorn (2 sync workers) on 127.0.0.1:`port`, answering once the block starts."""
+    import requests
+
+    args = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    with _process([*args, "--log-level", "warning"], env):
+        for _ in range(200):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        yield
+
+
 def _tenants() -> tuple[Any, str, Any, str]:
     from django.db import transaction
 
@@ -181,14 +197,7 @@ def _usage(env: dict[str, str], a_secret: str, b_secret: str) -> dict[str, Any]:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    args = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    with _process([*args, "--log-level", "warning"], env):
-        for _ in range(200):
-            try:
-                requests.get(f"{base}/health", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+    with _gunicorn(env, port):
         run = time.time_ns()
         b_rate, a_rate = RATES["usage"]
         local = threading.local()
@@ -309,14 +318,7 @@ def _stripe(env: dict[str, str], a: Any, b: Any) -> dict[str, Any]:
         ]
         return [done.timestamp() - sent[event_id] for event_id, _, _, done in rows]
 
-    args = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    with _process([*args, "--log-level", "warning"], env), _worker(env):
-        for _ in range(200):
-            try:
-                requests.get(f"{base}/health", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+    with _gunicorn(env, port), _worker(env):
         time.sleep(5)  # the worker's processes start
         # Both paths warm before anything counts (with the usual rate only, the first round's B alone had a p99 of
         # ~100 ms, every later one ~20 ms: a flattering ratio).
