@@ -12,6 +12,8 @@ shared between clients. Point workers at PostgreSQL directly (or at a session-mo
 """
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import connection
 
@@ -38,6 +40,18 @@ def lock_try(name: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [NAMESPACE, name])
         return bool(cursor.fetchone()[0])
+
+
+@contextmanager
+def lock_taken(name: str) -> Iterator[bool]:
+    """`lock_try` for the length of a block: yields whether the lock was taken, and releases it when the block
+    ends (however it ends) if it was."""
+    taken = lock_try(name)
+    try:
+        yield taken
+    finally:
+        if taken:
+            lock_release(name)
 
 
 def lock_held(name: str) -> bool:

@@ -22,7 +22,7 @@ from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many, c
 from core.db import instance_from_row, select_columns
 from core.fairness import share_release, share_take
 from core.host_slots import host_cpus, host_slot
-from core.locks import lock_release, lock_try
+from core.locks import lock_taken
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
 
@@ -214,16 +214,14 @@ def _process_key(key: str, *, eager: bool) -> int:
     applied = 0
     started = time.monotonic()
     while True:
-        if not lock_try(_lock_name(key)):
-            return applied
-        try:
+        with lock_taken(_lock_name(key)) as taken:
+            if not taken:
+                return applied
             while time.monotonic() - started < DRAIN_SECONDS:
                 batch = _claim(key)
                 applied += _apply_batch(batch, eager=eager)
                 if len(batch) < CLAIM_BATCH and not (eager and _due_exists(key)):
                     break  # all that was due is applied (eager: a failed attempt is due again at once)
-        finally:
-            lock_release(_lock_name(key))
         if not eager:
             # Events stored from now on queue a task again; one stored before this line is seen just below.
             cache_delete_many([queued_mark(key)])

@@ -5,7 +5,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from core.locks import lock_held, lock_release, lock_try
+from core.locks import lock_held, lock_release, lock_taken, lock_try
 
 
 @pytest.mark.django_db
@@ -20,6 +20,64 @@ def test_a_lock_is_taken_once_held_by_its_holder_and_released():
     finally:
         lock_release("test-lock")
     assert not lock_held("test-lock")
+
+
+@pytest.mark.django_db
+def test_a_lock_taken_for_a_block_is_released_however_the_block_ends():
+    with lock_taken("test-lock") as taken:
+        assert taken is True
+        assert lock_held("test-lock")
+    assert not lock_held("test-lock")
+
+    def failing_block() -> None:
+        with lock_taken("test-lock") as taken:
+            assert taken is True
+            raise RuntimeError("the block failed")
+
+    with pytest.raises(RuntimeError, match="the block failed"):
+        failing_block()
+    assert not lock_held("test-lock")
+    assert lock_try("test-lock")  # free again
+    lock_release("test-lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_held_elsewhere_is_not_taken_for_a_block_nor_released_by_it():
+    """Another holder: on PostgreSQL another session (an advisory lock is re-entrant within one session), in
+    embedded mode the process's own set."""
+    other = None
+    taken_elsewhere = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
+    if connection.vendor == "postgresql":
+        other = _other_session()
+        assert other.execute(taken_elsewhere, [0x54474C4B, "test-lock"]).fetchone() == (True,)
+    else:
+        assert lock_try("test-lock")
+    try:
+        with lock_taken("test-lock") as taken:
+            assert taken is False
+        # Still the other holder's.
+        if other is not None:
+            assert other.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            ).fetchone() == (1,)
+        else:
+            assert lock_held("test-lock")
+    finally:
+        if other is not None:
+            other.close()
+        else:
+            lock_release("test-lock")
+
+
+def _other_session() -> psycopg.Connection:
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        autocommit=True,
+    )
 
 
 @pytest.mark.postgres

@@ -5,8 +5,8 @@ this holds the calls, which a callable handed down could still send up.
 
 Every call made while the inbox's task applies the event is recorded (`sys.setprofile`): from the nearest frame
 of a product module to a function of another product module, imports and the tenant-event delivery task aside.
-Measured (see docs/architecture.md): a one-time purchase makes 19 distinct such calls outside `core` (28 with
-`core`), a subscription's first checkout 15 (24); the ceilings hold the path from growing unnoticed.
+Measured (see docs/architecture.md): a one-time purchase makes 19 distinct such calls outside `core` (27 with
+`core`), a subscription's first checkout 15 (23); the ceilings hold the path from growing unnoticed.
 """
 
 import json
@@ -28,9 +28,10 @@ OK = "https://app.example.com/ok"
 # (`entitlements.cache.Keys.structure_version_of`, no call into `projects`).
 ONE_TIME_CALL_SITES = 19
 SUBSCRIPTION_CALL_SITES = 15
-# The same, counting the calls into `core` (the inbox's claim and locks, ids, the log context).
-ONE_TIME_ALL_CALL_SITES = 28
-SUBSCRIPTION_ALL_CALL_SITES = 24
+# The same, counting the calls into `core` (the inbox's claim and lock, ids, the log context). Was 28 and 24: the
+# key's lock is taken and released by one `core.locks.lock_taken` block, not `lock_try` and `lock_release`.
+ONE_TIME_ALL_CALL_SITES = 27
+SUBSCRIPTION_ALL_CALL_SITES = 23
 
 
 def _module(frame: Any) -> str | None:
