@@ -337,16 +337,29 @@ def test_keyboard_only_a_checkout_from_the_table_ends_in_a_paid_subscription(
         "() => document.getElementById('pricing').shadowRoot.innerHTML"
     )
 
-    # The backend's answer, read on its way to the page (the page leaves at once, and its body with it).
+    # The backend's answer, read on its way to the page (the page leaves at once, and its body with it). The handler
+    # runs on Playwright's dispatcher, where an exception never reaches the test (the request it holds would just
+    # hang): it is kept, and the page is answered with it, so that the test fails at once and says why.
+    checkout = re.compile(r"/demo/pricing/checkout$")
     answers: list[tuple[int, Any]] = []
+    handler_errors: list[str] = []
 
     def read_through(route: Route) -> None:
-        response = route.fetch()
-        answers.append((response.status, response.json()))
+        try:
+            response = route.fetch()
+            answers.append((response.status, response.json()))
+        except Exception as error:
+            handler_errors.append(repr(error))
+            route.fulfill(status=599, json={"error": {"message": repr(error)}})
+            return
         route.fulfill(response=response)
 
-    page.route(re.compile(r"/demo/pricing/checkout$"), read_through)
-    page.keyboard.press("Enter")
+    page.route(checkout, read_through)
+    # The checkout's answer reaching the page: the handler has read it by then (it answers the page last).
+    with page.expect_response(checkout) as delivered:
+        page.keyboard.press("Enter")
+    assert handler_errors == []
+    assert [answer_status for answer_status, _ in answers] == [delivered.value.status]
     page.wait_for_url(re.compile(re.escape(emulator_over_http)))
     [(status, checkout_answer)] = answers
     assert (status, list(checkout_answer)) == (200, ["url"])
