@@ -58,6 +58,7 @@ def run() -> None:
     parser.add_argument(
         "--trace", action="append", default=[], help="print the SQL of the first events of a type"
     )
+    parser.add_argument("--trace-width", type=int, default=300, help="characters of each traced statement")
     args = parser.parse_args()
 
     database_url = os.environ["DATABASE_URL"]
@@ -153,7 +154,7 @@ def _profile(bodies: list[bytes], secret: str, args: Any) -> None:
                 traced[event.type] += 1
                 print(f"\n--- {event.type} {event.stripe_event_id}: {len(counter.log or [])} queries")
                 for sql in counter.log or []:
-                    print("   ", sql[:300])
+                    print("   ", sql[: args.trace_width])
             counter.log = None
             per_type_cpu[event.type] += time.process_time() - before_cpu
             per_type_queries[event.type] += counter.total - before_queries
