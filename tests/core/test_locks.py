@@ -70,27 +70,15 @@ def test_a_lock_held_elsewhere_is_not_taken_for_a_block_nor_released_by_it():
 
 
 def _other_session() -> psycopg.Connection:
-    settings = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"] or "127.0.0.1",
-        port=settings["PORT"] or 5432,
-        autocommit=True,
-    )
+    """A second PostgreSQL session, beside Django's."""
+    params = connection.get_connection_params()
+    return psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True)
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_another_session_cannot_take_a_held_name_and_takes_it_once_released():
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"] or "127.0.0.1",
-        port=settings["PORT"] or 5432,
-        autocommit=True,
-    )
+    other = _other_session()
     try:
         assert lock_try("test-lock")
         taken = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
