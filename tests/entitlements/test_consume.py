@@ -237,13 +237,18 @@ def test_expired_credit_lots_do_not_count(api, tenant_a, plan):
 
 
 def _concurrently(count: int, work: Any) -> list[Any]:
+    """`work(index, client)` on `count` threads released at once; their results, in order. A thread that raised
+    fails the caller with its exception (pytest would only warn of it, and the test would go on with a hole)."""
     barrier = threading.Barrier(count)
     results: list[Any] = [None] * count
+    errors: list[BaseException] = []
 
     def run(index: int) -> None:
         try:
             barrier.wait()
             results[index] = work(index, Client())
+        except BaseException as error:
+            errors.append(error)
         finally:
             connection.close()
 
@@ -252,6 +257,8 @@ def _concurrently(count: int, work: Any) -> list[Any]:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     return results
 
 
