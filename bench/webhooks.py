@@ -270,6 +270,10 @@ def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
     app.conf.broker_url = redis_url
     app.conf.task_always_eager = False
     app._after_fork()
+    # The intake's deliveries were stored to time the intake, and no worker ran for them. Left due, this phase's
+    # worker would apply them first (a fair share's hand-over serves the tenant's oldest waiting events first):
+    # 2,500 of them, which took the figure from ~1,000 to 40-90 events/s once the shares existed.
+    StripeEvent.objects.filter(stripe_event_id__startswith="evt_bench_").delete()
 
     run = time.time_ns()
 
