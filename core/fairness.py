@@ -80,19 +80,23 @@ return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 """
 )
 
-# KEYS: the pool's places, its waiting tenants. The live places of each waiting tenant: a flat list tenant,
-# count, score, tenant, count, score … in the order of their last refusal (the score: when that refusal lapses).
+# KEYS: the pool's places, its waiting tenants. ARGV: the tenant whose task freed a place. A flat list: how many
+# places other tenants hold, then the live places of each waiting tenant: tenant, count, score, tenant, count,
+# score … in the order of their last refusal (the score: when that refusal lapses).
 _TURNS = (
     _NOW
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local held = {}
+local held, others = {}, 0
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local owner = string.match(member, '^([^|]*)|')
   held[owner] = (held[owner] or 0) + 1
+  if owner ~= ARGV[1] then
+    others = others + 1
+  end
 end
-local out = {}
+local out = {others}
 local waiting = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 for i = 1, #waiting, 2 do
   table.insert(out, waiting[i])
@@ -212,12 +216,14 @@ def share_holders(*, kind: str, tenant: str) -> list[str]:
     return [_text(m)[len(prefix) :].partition("|")[2] for m in members if _text(m).startswith(prefix)]
 
 
-def share_hand_over(*, kind: str, queue_waiting: Callable[[str], bool]) -> None:
-    """After a task gave its place back: offers the pool's free places to the tenants waiting for one (refused
-    earlier: only they have work waiting for a place), fewest places first. `queue_waiting(t)` queues t's
-    oldest waiting work, each piece in a place it takes (`share_take`), until one is refused or t has none
-    left; it returns whether t has work left waiting. A tenant found with none is no longer waiting; the first
-    refusal ends the hand-over (the pool is full again: the next freed place goes on)."""
+def share_hand_over(*, kind: str, queue_waiting: Callable[[str, bool], bool], freed_by: str = "") -> None:
+    """After a task of `freed_by` gave its place back: offers the pool's free places to the tenants waiting for one
+    (refused earlier: only they have work waiting for a place), fewest places first. `queue_waiting(t, alone)`
+    queues t's oldest waiting work, each piece in a place it takes (`share_take`), until one is refused or t has
+    none left; it returns whether t has work left waiting. `alone`: t is `freed_by`, and no other tenant holds a
+    place or waits for one, so the task that freed the place may take the first piece on itself instead of
+    queuing a task for it (nobody else's work waits behind it). A tenant found with none is no longer waiting;
+    the first refusal ends the hand-over (the pool is full again: the next freed place goes on)."""
     redis = redis_client()
     if redis is None:
         return
@@ -225,15 +231,21 @@ def share_hand_over(*, kind: str, queue_waiting: Callable[[str], bool]) -> None:
     places, waiting = _keys(kind)
     try:
         flat = client.eval(
-            _TURNS, 2, backend.make_and_validate_key(places), backend.make_and_validate_key(waiting)
+            _TURNS,
+            2,
+            backend.make_and_validate_key(places),
+            backend.make_and_validate_key(waiting),
+            freed_by,
         )
     except Exception as exc:  # the sweep queues what waits
         logger.warning("Fair shares unavailable (%s).", exc.__class__.__name__)
         return
-    turns = [(_text(flat[i]), int(flat[i + 1]), _text(flat[i + 2])) for i in range(0, len(flat), 3)]
+    others = int(flat[0])
+    turns = [(_text(flat[i]), int(flat[i + 1]), _text(flat[i + 2])) for i in range(1, len(flat), 3)]
+    alone = bool(freed_by) and others == 0 and {tenant for tenant, _, _ in turns} == {freed_by}
     # Fewest places first; among equals, the longest waiting (Redis lists them so; the sort is stable).
     for tenant, _, score in sorted(turns, key=lambda turn: turn[1]):
-        if queue_waiting(tenant):
+        if queue_waiting(tenant, alone):
             return
         # Found with nothing waiting: no longer waiting, unless refused again since it was read (its work stored
         # meanwhile would otherwise wait for a sweep: no hand-over would offer it a place).

@@ -5,6 +5,7 @@ beat's schedule name them so."""
 
 import logging
 import random
+import time
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -22,6 +23,10 @@ from stripe_inbox.services.process import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A task goes on with its project's next waiting keys (while the project is alone in the pool) for at most this
+# long from its start; then it ends its turn as any task does, and a hand-over queues the next key's task.
+GO_ON_SECONDS = 30.0
 
 # A database that is down (restarting, failing over) is waited for: the task retries with backoff, and the
 # beat sweep queues whatever is still due once it is back.
@@ -41,7 +46,9 @@ def process_stripe_event(  # type: ignore[no-untyped-def]
 ) -> str | None:
     """Applies the due events of one ordering key (the event's, or `key`); see stripe_inbox.services.process.
     `token`: the task's place in the fair shares (stripe_inbox.services.fairness), given back when it ends (the
-    retry after a lost database connection keeps it; the retry of a failed event is queued with none)."""
+    retry after a lost database connection keeps it; the retry of a failed event is queued with none). While
+    its project is alone in the pool, the task goes on with the project's next waiting keys, each in a place of
+    its own, for at most GO_ON_SECONDS (`stripe_events_turn_end`)."""
     eager = bool(self.request.is_eager)
     if not eager:
         connections_check()
@@ -53,31 +60,48 @@ def process_stripe_event(  # type: ignore[no-untyped-def]
             what=key,
             lease_seconds=SHARE_LEASE_SECONDS,
         )
+    started = time.monotonic()
     retrying = False
     try:
-        if key:
+        if not key:
+            return stripe_event_process(event_id=event_id, eager=eager)
+        while True:
             stripe_events_process_key(key=key, eager=eager)
-            return None
-        return stripe_event_process(event_id=event_id, eager=eager)
+            if not token:
+                return None
+            given, token = token, ""
+            going_on = _turn_end(
+                tenant=tenant, token=given, key=key, go_on=time.monotonic() - started < GO_ON_SECONDS
+            )
+            if going_on is None:
+                return None
+            key, token = going_on
     except (InterfaceError, OperationalError) as exc:
         if eager:
             raise
-        # The connection died under the task (a database restart): drop it, and try again when it is back.
+        # The connection died under the task (a database restart): drop it, and try again when it is back (with
+        # the key the task was at and its place).
         connections_close()
         retrying = True
-        raise self.retry(exc=exc, countdown=database_backoff_seconds(self.request.retries)) from exc
+        raise self.retry(
+            args=(event_id, key, tenant, token),
+            exc=exc,
+            countdown=database_backoff_seconds(self.request.retries),
+        ) from exc
     finally:
         if token and not retrying:
             _turn_end(tenant=tenant, token=token, key=key)
 
 
-def _turn_end(*, tenant: str, token: str, key: str) -> None:
-    """Gives the task's place back and hands it over (the waiting keys of a project); a failure here (the database gone)
-    leaves the place to lapse and the waiting events to the sweep."""
+def _turn_end(*, tenant: str, token: str, key: str, go_on: bool = False) -> tuple[str, str] | None:
+    """Gives the task's place back and hands it over (the waiting keys of a project), or takes the next waiting
+    key on (`go_on`: returned with its place's token); a failure here (the database gone) leaves the place to
+    lapse and the waiting events to the sweep."""
     try:
-        stripe_events_turn_end(tenant=tenant, token=token, key=key)
+        return stripe_events_turn_end(tenant=tenant, token=token, key=key, go_on=go_on)
     except Exception:
         logger.exception("Could not hand the fair share of %s over; the sweep will.", share_name(tenant))
+        return None
 
 
 @shared_task(name="webhooks.tasks.requeue_stuck_stripe_events", acks_late=True)

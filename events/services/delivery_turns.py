@@ -102,7 +102,7 @@ def delivery_turn_end(*, endpoint_id: str, token: str, delivery_id: str) -> None
     share_release(kind=SHARE_KIND, tenant=endpoint_id, token=token, what=delivery_id)
     share_hand_over(
         kind=SHARE_KIND,
-        queue_waiting=lambda endpoint: endpoint_deliveries_queue_waiting(endpoint_id=endpoint)[1],
+        queue_waiting=lambda endpoint, _: endpoint_deliveries_queue_waiting(endpoint_id=endpoint)[1],
     )
 
 

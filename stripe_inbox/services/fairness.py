@@ -8,7 +8,9 @@ holding fewer waits. So a project alone uses every place, and a project whose St
 most the pool's places in the broker's queue and on the workers: another project's events are queued at once
 (within its share) and wait at most behind those, not behind the backlog. The backlog waits its turn in
 PostgreSQL. A task that ends gives its place back and hands it over (`core.fairness.share_hand_over`); the beat
-sweep queues whatever is still due.
+sweep queues whatever is still due. While its project is alone in the pool (no other project holds a place or
+waits for one), a task that ends takes its project's next waiting key on itself instead of queuing a task for
+it (`stripe_events_turn_end`, for at most `stripe_inbox.tasks.GO_ON_SECONDS`).
 """
 
 import logging
@@ -17,14 +19,17 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from core.cache import cache_get_many
+from core.cache import cache_get_many, cache_set
 from core.fairness import share_hand_over, share_holders, share_release
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
 from stripe_inbox.services.process import (
     PLATFORM_SHARE,
+    QUEUED_MARK_SECONDS,
     SHARE_KIND,
+    SHARE_LEASE_SECONDS,
     due_filter,
+    key_place_take,
     queue_processing,
     queued_mark,
     share_name,
@@ -51,18 +56,33 @@ def event_tenant(*, project: Project | None, body: dict[str, Any]) -> str:
     return ""
 
 
-def stripe_events_turn_end(*, tenant: str, token: str, key: str) -> None:
-    """A task of `tenant` ended: gives its place back and hands the free places over, to the projects waiting
-    for one, fewest places first: each queues its oldest waiting keys (due events, no task at work on them)
-    until refused."""
+def stripe_events_turn_end(
+    *, tenant: str, token: str, key: str, go_on: bool = False
+) -> tuple[str, str] | None:
+    """A task of `tenant` ended its turn on `key`: gives its place back and hands the free places over, to the
+    projects waiting for one, fewest places first: each queues its oldest waiting keys (due events, no task at
+    work on them) until refused.
+
+    `go_on`: the task may take its project's oldest waiting key on itself when no other project holds a place
+    or waits for one (`core.fairness.share_hand_over`, `alone`): then it returns that key and the token of the
+    place taken for it, and the task applies it next instead of ending. Nobody else's work waits behind it, and
+    a burst's keys are applied without a Celery task queued, taken and ended for each. Else None."""
     share_release(kind=SHARE_KIND, tenant=share_name(tenant), token=token, what=key)
     if settings.STRIPE_EVENT_TASKS_PER_PROJECT <= 0:
-        return
-    share_hand_over(kind=SHARE_KIND, queue_waiting=_queue_waiting)
+        return None
+    kept: list[tuple[str, str]] = []
+    share_hand_over(
+        kind=SHARE_KIND,
+        queue_waiting=lambda share, alone: _queue_waiting(share, kept if go_on and alone else None),
+        freed_by=share_name(tenant),
+    )
+    return kept[0] if kept else None
 
 
-def _queue_waiting(share: str) -> bool:
-    """Queues the oldest waiting keys of a share until one is refused; whether it has keys left waiting.
+def _queue_waiting(share: str, kept: list[tuple[str, str]] | None) -> bool:
+    """Queues the oldest waiting keys of a share until one is refused; whether it has keys left waiting. With
+    `kept` (empty), the first key is not queued: its place is taken for the task that ended, and the key and
+    the token are put in `kept`.
 
     Skipped: the keys whose task will still look for due events — a place is held for the key and its mark is
     set (`queue_processing`: the task clears it before its last look). A place alone is not enough: a task
@@ -80,6 +100,13 @@ def _queue_waiting(share: str) -> bool:
     )
     rows = list(waiting)
     for waiting_key in dict.fromkeys(rows):
-        if not queue_processing("", waiting_key, tenant=tenant, force=True):
+        if kept is not None and not kept:
+            token = key_place_take(waiting_key, tenant=tenant, lease_seconds=SHARE_LEASE_SECONDS)
+            if token is None:
+                return True
+            # Marked as a queued key is: its next events ride on this task instead of queuing one.
+            cache_set(queued_mark(waiting_key), 1, QUEUED_MARK_SECONDS)
+            kept.append((waiting_key, token))
+        elif not queue_processing("", waiting_key, tenant=tenant, force=True):
             return True
     return len(rows) == HAND_OVER_LOOK

@@ -69,14 +69,7 @@ def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None,
             tenant = (
                 StripeEvent.objects.filter(ordering_key=key).values_list("tenant", flat=True).first() or ""
             )
-        taken = share_take(
-            kind=SHARE_KIND,
-            tenant=share_name(tenant),
-            what=key,
-            cap=settings.STRIPE_EVENT_TASKS_PER_PROJECT,
-            pool=settings.STRIPE_EVENT_TASKS_POOL,
-            lease_seconds=QUEUED_LEASE_SECONDS,
-        )
+        taken = key_place_take(key, tenant=tenant, lease_seconds=QUEUED_LEASE_SECONDS)
         if taken is None:
             if not force:
                 cache_delete_many([queued_mark(key)])
@@ -109,6 +102,19 @@ SHARE_LEASE_SECONDS = 120.0
 
 def share_name(tenant: str) -> str:
     return tenant or PLATFORM_SHARE
+
+
+def key_place_take(key: str, *, tenant: str, lease_seconds: float) -> str | None:
+    """A place in `tenant`'s share for a task applying `key` (`core.fairness.share_take`): its token, or None
+    when refused (the tenant is then recorded waiting)."""
+    return share_take(
+        kind=SHARE_KIND,
+        tenant=share_name(tenant),
+        what=key,
+        cap=settings.STRIPE_EVENT_TASKS_PER_PROJECT,
+        pool=settings.STRIPE_EVENT_TASKS_POOL,
+        lease_seconds=lease_seconds,
+    )
 
 
 QUEUED_MARK_SECONDS = 60

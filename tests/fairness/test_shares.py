@@ -18,7 +18,7 @@ def test_a_tenant_refused_while_a_hand_over_found_it_nothing_is_offered_the_next
     assert share_take(kind=KIND, tenant="t1", what="k2", cap=1, pool=1, lease_seconds=30) is None  # waits
     offered: list[str] = []
 
-    def queue_waiting(tenant: str) -> bool:
+    def queue_waiting(tenant: str, alone: bool) -> bool:
         offered.append(tenant)
         if len(offered) == 1:  # while this hand-over found t1 nothing, t1's next work is refused
             assert share_take(kind=KIND, tenant="t1", what="k3", cap=1, pool=1, lease_seconds=30) is None

@@ -88,8 +88,9 @@ def test_a_projects_backlog_takes_the_pool_and_another_projects_event_waits_only
     _run_in_order(queued, broker)
 
     # B's event was applied third, after the two tasks of A's, not sixth behind A's backlog; each task that
-    # ended handed its place over to A's next waiting key.
-    assert applied == ["evt_a1", "evt_a2", "evt_b1", "evt_a3", "evt_a4", "evt_a5"]
+    # ended handed its place over to A's next waiting key. Once B's task ended, A was alone in the pool: evt_a3's
+    # task went on with A's last waiting key itself (evt_a5; evt_a4's task was queued when evt_b1's ended).
+    assert applied == ["evt_a1", "evt_a2", "evt_b1", "evt_a3", "evt_a5", "evt_a4"]
     assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
     assert _waiting_lines(client) == []
 
@@ -202,11 +203,11 @@ def test_a_failed_events_retry_is_queued_even_with_the_pool_full(tenant_a, share
         1,
         "RuntimeError: not mirrored yet",
     )
-    queued = broker.take()
-    # The retry (a countdown, no place) and, handed the freed place, the other waiting key.
-    assert sorted(args[1].rpartition(":")[2] for _, args in queued) == ["cus_other", "cus_retry"]
-    [retry] = [args for _, args in queued if args[1] == event.ordering_key]
+    # The retry is queued (a countdown, no place); the freed place went to the other waiting key, which the task,
+    # its project alone in the pool, applied itself.
+    [(_, retry)] = broker.take()
     assert retry == (event.pk, event.ordering_key, tenant_a.project.pk, "")
+    assert calls == ["evt_retry", "evt_other"]
 
 
 @pytest.mark.django_db
@@ -230,29 +231,112 @@ def test_places_lapse_on_redis_clock_not_the_callers(shares):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @override_settings(STRIPE_EVENT_TASKS_PER_PROJECT=1, STRIPE_EVENT_TASKS_POOL=2)
-def test_a_key_handed_a_place_gets_no_second_task_for_its_next_event(tenant_a, shares, broker, monkeypatch):
+def test_a_key_handed_a_place_gets_no_second_task_for_its_next_event(
+    tenant_a, tenant_b, shares, broker, monkeypatch
+):
     """A waiting key queued by a hand-over (or the sweep) is marked queued like any other: the key's next event,
     stored while that task waits, rides on it instead of queuing a second task that finds nothing to do (the
-    burst queued 0.35–0.40 tasks per event against 0.26 before the shares)."""
+    burst queued 0.35–0.40 tasks per event against 0.26 before the shares). B holds a place, so A's task that
+    ends hands its place over (queues a task) rather than going on with the key itself."""
     applied = []
     monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
     _store(tenant_a.project, "evt_1", "cus_1")
-    _store(tenant_a.project, "evt_2", "cus_2")
+    _store(tenant_b.project, "evt_b", "cus_b")
     third = _store(tenant_a.project, "evt_3", "cus_3")  # the pool's two places are taken: it waits
     first, second = broker.take()
 
     process_stripe_event(*first[1])  # hands its place to cus_3
     [(_, handed)] = broker.take()
     assert handed[1:3] == (third.ordering_key, tenant_a.project.pk)
-    process_stripe_event(*second[1])  # a place is free again, and nobody waits
 
     _store(tenant_a.project, "evt_3b", "cus_3")
     assert broker.take() == []  # the handed task will apply it
 
     process_stripe_event(*handed)
-    assert applied == ["evt_1", "evt_2", "evt_3", "evt_3b"]
+    process_stripe_event(*second[1])
+    assert applied == ["evt_1", "evt_3", "evt_3b", "evt_b"]
     assert broker.take() == []
     assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_EVENT_TASKS_PER_PROJECT=1, STRIPE_EVENT_TASKS_POOL=1)
+def test_a_task_alone_in_the_pool_goes_on_with_its_projects_waiting_keys(
+    tenant_a, shares, broker, monkeypatch
+):
+    """A burst of one project: its keys past the pool wait in PostgreSQL, and a task that ends while no other
+    project holds or waits for a place takes the next waiting key on itself (a place of its own, the key's
+    mark) instead of queuing a task for it: one Celery task applies the backlog."""
+    from core.fairness import share_holders
+    from stripe_inbox.services.process import SHARE_KIND
+
+    applied = []
+    monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
+    for i in range(1, 5):
+        _store(tenant_a.project, f"evt_{i}", f"cus_{i}")
+    [(_, task)] = broker.take()  # the pool's one place; cus_2 … cus_4 wait
+
+    process_stripe_event(*task)
+
+    assert applied == ["evt_1", "evt_2", "evt_3", "evt_4"]
+    assert broker.take() == []
+    assert share_holders(kind=SHARE_KIND, tenant=tenant_a.project.pk) == []  # every place given back
+    assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_EVENT_TASKS_PER_PROJECT=1, STRIPE_EVENT_TASKS_POOL=1)
+def test_a_key_a_task_goes_on_with_is_marked_and_its_place_held(tenant_a, shares, broker, monkeypatch):
+    """Between the hand-over and the key's drain: the key's next event rides on the task (no task queued for
+    it), and the place taken for the key is held, so another key's event waits rather than taking it."""
+    from core.fairness import share_holders
+    from stripe_inbox.services.fairness import stripe_events_turn_end
+    from stripe_inbox.services.process import SHARE_KIND, stripe_events_process_key
+
+    applied = []
+    monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
+    first = _store(tenant_a.project, "evt_1", "cus_1")
+    second = _store(tenant_a.project, "evt_2", "cus_2")  # waits
+    [(_, task)] = broker.take()
+    assert stripe_events_process_key(key=first.ordering_key) == 1
+
+    going_on = stripe_events_turn_end(tenant=task[2], token=task[3], key=task[1], go_on=True)
+
+    assert going_on is not None
+    assert going_on[0] == second.ordering_key
+    assert share_holders(kind=SHARE_KIND, tenant=tenant_a.project.pk) == [second.ordering_key]
+    _store(tenant_a.project, "evt_2b", "cus_2")  # rides on the task going on with cus_2
+    third = _store(tenant_a.project, "evt_3", "cus_3")  # refused: the place is cus_2's
+    assert broker.take() == []
+    assert stripe_events_process_key(key=second.ordering_key) == 2
+    assert applied == ["evt_1", "evt_2", "evt_2b"]
+    assert stripe_events_turn_end(tenant=task[2], token=going_on[1], key=going_on[0]) is None  # go_on: no
+    [(_, handed)] = broker.take()
+    assert handed[1:3] == (third.ordering_key, tenant_a.project.pk)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@override_settings(STRIPE_EVENT_TASKS_PER_PROJECT=1, STRIPE_EVENT_TASKS_POOL=1)
+def test_a_task_goes_on_for_at_most_its_budget_then_hands_over(tenant_a, shares, broker, monkeypatch):
+    """A task does not hold its worker for a backlog without end: past GO_ON_SECONDS from its start it ends its
+    turn, and the hand-over queues the next waiting key's task."""
+    from stripe_inbox import tasks
+
+    applied = []
+    monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
+    monkeypatch.setattr(tasks, "GO_ON_SECONDS", 0.0)
+    _store(tenant_a.project, "evt_1", "cus_1")
+    second = _store(tenant_a.project, "evt_2", "cus_2")
+    [(_, task)] = broker.take()
+
+    process_stripe_event(*task)
+
+    assert applied == ["evt_1"]
+    [(_, handed)] = broker.take()
+    assert handed[1:3] == (second.ordering_key, tenant_a.project.pk)
 
 
 @pytest.mark.postgres
@@ -280,13 +364,12 @@ def test_an_event_due_on_a_key_whose_task_looked_its_last_is_handed_a_place(
     late = _store(tenant_a.project, "evt_k1_late", "cus_k1")  # refused: the pool is full
     assert broker.take() == []
 
-    process_stripe_event(*task_k2)  # ends: its freed place goes to cus_k1's late event
-    [(_, handed)] = broker.take()
-    assert handed[1:3] == (first.ordering_key, tenant_a.project.pk)
-    stripe_events_turn_end(tenant=task_k1[2], token=task_k1[3], key=task_k1[1])  # the first task ends
+    # cus_k2's task ends: its freed place goes to cus_k1's late event, which the task (its project alone in the
+    # pool) applies itself.
+    process_stripe_event(*task_k2)
     assert broker.take() == []
-
-    process_stripe_event(*handed)
     late.refresh_from_db()
     assert late.status == "processed"
+    stripe_events_turn_end(tenant=task_k1[2], token=task_k1[3], key=task_k1[1])  # the first task ends
+    assert broker.take() == []
     assert applied == ["evt_k1", "evt_k2", "evt_k1_late"]
