@@ -108,6 +108,12 @@ DATABASE_DEAD_PEER_SECONDS = (
     DATABASE_KEEPALIVE_IDLE_SECONDS + DATABASE_KEEPALIVE_INTERVAL_SECONDS * DATABASE_KEEPALIVE_COUNT
 )
 DATABASE_SERVER_KEEPALIVES = env.bool("DATABASE_SERVER_KEEPALIVES", default=True)
+# Statements' parameters bound by the server, not quoted into the SQL by psycopg, and the statements a session runs
+# again and again (PREPARE_THRESHOLD times) prepared once per session: the database parses and plans a worker's
+# hot statements once instead of on every event (docs/performance.md, "Prepared statements"). Needs a session per
+# connection, which Tollgate needs anyway (its advisory locks): direct, or a pooler in session mode.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+DATABASE_PREPARE_THRESHOLD = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that needs no round trip while the connection is quiet.
     DATABASES["default"]["ENGINE"] = "core.backends.postgresql"
@@ -136,6 +142,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
                 f"-c tcp_keepalives_count={DATABASE_KEEPALIVE_COUNT} -c tcp_user_timeout={_keepalive_ms}"
             }
             if DATABASE_SERVER_KEEPALIVES
+            else {}
+        ),
+        **(
+            {"server_side_binding": True, "prepare_threshold": DATABASE_PREPARE_THRESHOLD}
+            if DATABASE_PREPARED_STATEMENTS
             else {}
         ),
         **DATABASES["default"].get("OPTIONS", {}),

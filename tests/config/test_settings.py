@@ -109,16 +109,32 @@ def test_the_default_sqlite_database_is_wal_with_a_busy_timeout_and_immediate_tr
         "options": "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3 "
         "-c tcp_user_timeout=60000",
     }
+    # Parameters bound by the server, and a session's hot statements prepared.
+    prepared = {"server_side_binding": True, "prepare_threshold": 5}
     assert _probe(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate") == {
         "engine": "core.backends.postgresql",
-        "options": keepalives,
+        "options": {**keepalives, **prepared},
     }
+    assert (
+        _probe(
+            tmp_path,
+            DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate",
+            DATABASE_PREPARED_STATEMENTS="false",
+        )["options"]
+        == keepalives
+    )
+    assert _probe(
+        tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate", DATABASE_PREPARE_THRESHOLD="2"
+    )["options"] == {**keepalives, **prepared, "prepare_threshold": 2}
     # Behind a pooler that refuses startup options: ours only.
     assert _probe(
         tmp_path,
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate",
         DATABASE_SERVER_KEEPALIVES="false",
-    )["options"] == {name: value for name, value in keepalives.items() if name != "options"}
+    )["options"] == {
+        **{name: value for name, value in keepalives.items() if name != "options"},
+        **prepared,
+    }
     # Shorter, both ends alike.
     assert _probe(
         tmp_path,
@@ -126,6 +142,7 @@ def test_the_default_sqlite_database_is_wal_with_a_busy_timeout_and_immediate_tr
         DATABASE_KEEPALIVE_IDLE_SECONDS="4",
         DATABASE_KEEPALIVE_INTERVAL_SECONDS="2",
         DATABASE_KEEPALIVE_COUNT="2",
+        DATABASE_PREPARED_STATEMENTS="false",
     )["options"] == {
         "keepalives": 1,
         "keepalives_idle": 4,
@@ -137,4 +154,4 @@ def test_the_default_sqlite_database_is_wal_with_a_busy_timeout_and_immediate_tr
     }
     assert _probe(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/tollgate?keepalives_idle=5")[
         "options"
-    ] == {**keepalives, "keepalives_idle": 5}
+    ] == {**keepalives, **prepared, "keepalives_idle": 5}
