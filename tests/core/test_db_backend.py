@@ -98,3 +98,28 @@ def test_a_connection_on_a_high_descriptor_is_checked_without_a_round_trip():
         for fd in placeholders:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_statement_a_session_runs_again_and_again_is_prepared_once_with_its_parameters_bound_by_the_server():
+    """`DATABASE_PREPARED_STATEMENTS` (on): the server binds the parameters ($1, not a quoted literal in the SQL),
+    and once the session has run a statement five times it prepares it, and executes the prepared statement from
+    then on instead of parsing and planning the SQL again."""
+    from projects.models import Project
+
+    def prepared() -> list[tuple[str, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE %s",
+                ['%FROM "projects_project" WHERE "projects_project"."slug" = $%'],
+            )
+            return [(str(statement), int(runs)) for statement, runs in cursor.fetchall()]
+
+    connection.close()  # a fresh session: nothing prepared yet
+    for run in range(1, 9):
+        assert not Project.objects.filter(slug=f"no-such-project-{run}").exists()
+        if run == 5:
+            assert prepared() == []  # five runs: not yet
+    [(statement, runs)] = prepared()
+    assert "no-such-project" not in statement  # the value is a parameter, not part of the statement
+    assert runs == 3  # the sixth run prepared it, and the sixth to eighth executed it
