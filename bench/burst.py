@@ -735,9 +735,10 @@ def _replay(
         worker = _start_worker(procs, env, concurrency, redis_url, worker_log)
         made_hosts, host_workers = None, [worker]
     _warm_up(base)
-    if os.environ.get(
-        "BENCH_BURST_PYSPY"
-    ):  # py-spy's collapsed stacks of the worker tree, for profiling by hand
+    pyspy = os.environ.get("BENCH_BURST_PYSPY", "")
+    if pyspy:  # py-spy's collapsed stacks of the worker tree, for profiling by hand
+        # `gil`: only the threads holding the interpreter lock are sampled, so a wait on the database's socket
+        # inside psycopg (which releases it) is not counted: CPU, not wall time.
         procs.start(
             [
                 str(Path(sys.executable).parent / "py-spy"),
@@ -748,6 +749,7 @@ def _replay(
                 "--rate",
                 "200",
                 "--nonblocking",
+                *(["--gil"] if pyspy == "gil" else []),
                 "-o",
                 str(LOGS / f"pyspy-{tag}-worker.txt"),
                 "--pid",
