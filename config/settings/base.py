@@ -110,7 +110,7 @@ DATABASE_DEAD_PEER_SECONDS = (
 DATABASE_SERVER_KEEPALIVES = env.bool("DATABASE_SERVER_KEEPALIVES", default=True)
 # Statements' parameters bound by the server, not quoted into the SQL by psycopg, and the statements a session runs
 # again and again (PREPARE_THRESHOLD times) prepared once per session: the database parses and plans a worker's
-# hot statements once instead of on every event (docs/performance.md, "Prepared statements"). Needs a session per
+# hot statements once instead of on every event (docs/operations.md, "Prepared statements"). Needs a session per
 # connection, which Tollgate needs anyway (its advisory locks): direct, or a pooler in session mode.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DATABASE_PREPARE_THRESHOLD = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
