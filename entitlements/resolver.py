@@ -25,20 +25,18 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypedDict
 
-from django.db.models import Q, Subquery
+from django.db.models import Q
 
-from catalog.models import Feature, Product, ProductFeature
+from catalog.models import Feature, ProductFeature
 from core.serializers import api_time
 from customers.models import Customer
-from entitlements import records_at
+from entitlements import records_at, statements
 from entitlements.models import (
-    AutoRecharge,
     EntitlementSettings,
     Grant,
     Purchase,
     Revocation,
     SubscriptionSource,
-    UsageThreshold,
     payment_disputed,
 )
 from entitlements.snapshot import FeatureEntry, SourceEntry, StructureSnapshot
@@ -57,7 +55,7 @@ ProductValues = dict[str, tuple[Any, bool, bool]]
 
 def settings_for(project: Project) -> EntitlementSettings:
     """The project's entitlement settings (defaults when the project never changed them)."""
-    found = EntitlementSettings.objects.filter(project=project).first()
+    found = statements.SETTINGS.first(project_id=project.pk)
     return found if found is not None else EntitlementSettings(project=project)
 
 
@@ -287,13 +285,10 @@ def _plan_sources(
     # subscription) add their counted values up; across groups the largest wins.
     pending: list[tuple[str, str, str, int, Period | None, datetime | None, _SourceFlags, str]] = []
     if customer is not None:
-        statuses = SubscriptionSource.Status
         subscriptions = (
             records_at.subscriptions_at(customer, now)
             if told
-            else SubscriptionSource.objects.filter(
-                customer=customer, status__in=(statuses.ACTIVE, statuses.TRIALING, statuses.PAST_DUE)
-            ).order_by("created_at", "pk")
+            else statements.SUBSCRIPTIONS.rows(customer_id=customer.pk)
         )
         for subscription in subscriptions:
             on, change_at = subscription_on(subscription, now, grace)
@@ -318,9 +313,11 @@ def _plan_sources(
                 )
         purchases = (
             Purchase.objects.filter(customer=customer, starts_at__lte=now)
-            .filter(records_at.purchases_told(now) if told else Q(revoked_at__isnull=True))
+            .filter(records_at.purchases_told(now))
             .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
             .values_list("pk", "product_id", "quantity", "ends_at", "payment_status", "dispute_status")
+            if told
+            else statements.PURCHASES.rows(customer_id=customer.pk, now=now)
         )
         for pk, product_id, quantity, ends_at, payment_status, dispute_status in purchases:
             if ends_at is not None:
@@ -347,9 +344,9 @@ def _plan_sources(
     # A product's key only shows in the sources of the features it gives: read with its values.
     keys: dict[str, str] = {}
     if product_ids:
-        for product_id, key, feature_id, value, per_unit, overage in ProductFeature.objects.filter(
-            product_id__in=product_ids
-        ).values_list("product_id", "product__key", "feature_id", "value", "per_unit", "overage"):
+        for product_id, key, feature_id, value, per_unit, overage in statements.PRODUCT_VALUES.rows(
+            product_ids=sorted(product_ids)
+        ):
             values[product_id][feature_id] = (value, per_unit, overage)
             keys[product_id] = key
     sources = [
@@ -399,23 +396,20 @@ def _resolve(
 ) -> tuple[StructureSnapshot, Callable[[], StructureSnapshot]]:
     settings = settings_for(project)
     grace = timedelta(seconds=settings.past_due_grace_seconds)
-    features_query = Feature.objects.filter(project=project).order_by("key")
-    if project.default_product:
-        # Read with every feature row: a project without features gets nothing from its default product.
-        features_query = features_query.annotate(
-            default_product_pk=Subquery(
-                Product.objects.filter(project=project, key=project.default_product)
-                .order_by("pk")
-                .values("pk")[:1]
-            )
-        )
-    features = list(features_query)
+    features: list[Feature] = (
+        statements.FEATURES_AND_DEFAULT.rows(project_id=project.pk, default_product=project.default_product)
+        if project.default_product
+        else statements.FEATURES.rows(project_id=project.pk)
+    )
     default_product = getattr(features[0], "default_product_pk", None) if features else None
     sources, changes = _plan_sources(customer, default_product, now, grace, told)
-    in_force = records_at.overrides_told(now) if told else Q(deleted_at__isnull=True)
     grants: list[Grant] = []
     revocations: list[Revocation] = []
-    if customer is not None:
+    if customer is not None and not told:
+        grants = statements.GRANTS.rows(customer_id=customer.pk, now=now)
+        revocations = statements.REVOCATIONS.rows(customer_id=customer.pk, now=now)
+    elif customer is not None:
+        in_force = records_at.overrides_told(now)
         grants = list(
             Grant.objects.filter(in_force, customer=customer)
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
@@ -442,16 +436,13 @@ def _thresholds_attach(structure: StructureSnapshot, features: list[Feature], cu
     keys = {feature.pk: feature.key for feature in features if feature.type in kinds}
     if not keys:
         return
-    rows = UsageThreshold.objects.filter(customer=customer).order_by("created_at", "pk")
-    for feature_id, threshold_id, kind, value in rows.values_list("feature_id", "id", "kind", "value"):
+    for feature_id, threshold_id, kind, value in statements.THRESHOLDS.rows(customer_id=customer.pk):
         if feature_id in keys:
             structure["features"][keys[feature_id]].setdefault("thresholds", []).append(
                 [threshold_id, kind, value]
             )
     if any(feature.type == Feature.Type.CREDITS for feature in features):
-        for feature_id, below in AutoRecharge.objects.filter(customer=customer).values_list(
-            "feature_id", "below"
-        ):
+        for feature_id, below in statements.RECHARGES.rows(customer_id=customer.pk):
             if feature_id in keys:
                 structure["features"][keys[feature_id]]["recharge_below"] = below
 

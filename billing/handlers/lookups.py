@@ -14,6 +14,7 @@ from billing.models import Invoice, Payment
 from billing.services.invoices import invoice_link_payment_intent
 from billing.services.subscription_mirror import stripe_read_allowed
 from core.context import subjects_note
+from core.statements import Statement
 from customers.services.customers import customer_for_stripe
 from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_id
@@ -35,6 +36,54 @@ def invoices_of_account(event: StripeEventIn) -> QuerySet[Invoice]:
     return queryset.filter(project_id=event.account)
 
 
+def _payments_by(field: str) -> tuple[Statement[Payment], Statement[Payment]]:
+    """One payment by `field`, as `payments_of_account` scopes it: for the platform's account, for a project's."""
+    payments = Payment.objects.select_related("project", "customer")
+    return (
+        Statement(
+            lambda value: payments.filter(project__stripe_secret_key="", **{field: value}).order_by("pk")[:1]
+        ),
+        Statement(
+            lambda account, value: payments.filter(project_id=account, **{field: value}).order_by("pk")[:1]
+        ),
+    )
+
+
+def _payments_by_session_or_intent() -> tuple[Statement[Payment], Statement[Payment]]:
+    """`_payments_by` for a payment known by its checkout session or its payment intent."""
+    payments = Payment.objects.select_related("project", "customer")
+
+    def either(session: str, intent: str) -> Q:
+        return Q(stripe_checkout_session_id=session) | Q(stripe_payment_intent_id=intent)
+
+    return (
+        Statement(
+            lambda session, intent: payments.filter(
+                either(session, intent), project__stripe_secret_key=""
+            ).order_by("pk")[:1]
+        ),
+        Statement(
+            lambda account, session, intent: payments.filter(
+                either(session, intent), project_id=account
+            ).order_by("pk")[:1]
+        ),
+    )
+
+
+_PAYMENT_BY = {
+    field: _payments_by(field) for field in ("stripe_checkout_session_id", "stripe_payment_intent_id", "pk")
+}
+_PAYMENT_BY_SESSION_OR_INTENT = _payments_by_session_or_intent()
+
+
+def _account_first(
+    statements: tuple[Statement[Payment], Statement[Payment]], event: StripeEventIn, **values: str
+) -> Payment | None:
+    if event.account == PLATFORM_ACCOUNT:
+        return statements[0].first(**values)
+    return statements[1].first(account=event.account, **values)
+
+
 def payment_for(
     event: StripeEventIn,
     *,
@@ -46,15 +95,15 @@ def payment_for(
     """The payment an event is about: by the Stripe ids we hold, then our metadata, then (an invoice's intent,
     which carries neither) the invoice that the intent paid — known locally, or, with `ask_stripe`, read from
     Stripe's /v1/invoice_payments. The link found is recorded on the payment."""
-    payments = payments_of_account(event)
-    conditions = Q()
-    if session:
-        conditions |= Q(stripe_checkout_session_id=session)
-    if intent:
-        conditions |= Q(stripe_payment_intent_id=intent)
-    payment = payments.filter(conditions).first() if conditions else None
+    conditions = {"session": session, "intent": intent} if session and intent else {}
+    payment = None
+    if conditions:
+        payment = _account_first(_PAYMENT_BY_SESSION_OR_INTENT, event, **conditions)
+    elif session or intent:
+        by = _PAYMENT_BY["stripe_checkout_session_id" if session else "stripe_payment_intent_id"]
+        payment = _account_first(by, event, value=session or intent)
     if payment is None and metadata and metadata.get("tollgate_payment"):
-        payment = payments.filter(pk=metadata["tollgate_payment"]).first()
+        payment = _account_first(_PAYMENT_BY["pk"], event, value=metadata["tollgate_payment"])
     if payment is None and intent:
         invoice = invoices_of_account(event).filter(stripe_payment_intent_id=intent).first()
         if invoice is None and ask_stripe:
@@ -71,9 +120,11 @@ def payment_for(
                 # this one after them (a retry), rather than lose what it says.
                 raise NotYetMirrored(f"Invoice {invoice_id} is not mirrored yet.")
         if invoice is not None:
-            payment = payments.filter(
-                project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id
-            ).first()
+            payment = (
+                payments_of_account(event)
+                .filter(project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id)
+                .first()
+            )
     if payment is not None and intent and not payment.stripe_payment_intent_id:
         Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id="").update(
             stripe_payment_intent_id=intent

@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef
 
 from billing.models import Invoice, Payment, Subscription
 from catalog.models import Price
+from core.statements import Statement
 from customers.models import Customer
 from entitlements.models import PlanPeriod
 from entitlements.resolver import product_units
@@ -132,27 +133,35 @@ def plan_credits_grant(*, payment: Payment, invoice: Invoice | None = None) -> b
         return plan_period_record(customer=locked.customer, facts=facts)
 
 
+_PLAN_PAID_UNCREDITED = Statement(
+    lambda customer_id: (
+        Payment.objects.filter(customer_id=customer_id, status__in=PLAN_PAID)
+        .exclude(stripe_invoice_id="")
+        .exclude(dispute_status=DISPUTE_LOST)
+        .exclude(pk__in=PlanPeriod.objects.filter(customer_id=customer_id).values("payment_id"))
+        .filter(
+            Exists(
+                Invoice.objects.filter(
+                    project_id=OuterRef("project_id"),
+                    stripe_invoice_id=OuterRef("stripe_invoice_id"),
+                    billing_reason__in=PLAN_CREDIT_REASONS,
+                    status__in=INVOICE_FINALIZED,
+                )
+            )
+        )
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+)
+
+
 def plan_credits_catch_up(*, customer: Customer) -> None:
     """Grants the plan credits of the customer's paid period invoices that were paid before their invoice was
     mirrored (Checkout's completion may arrive before `invoice.paid`): called before the subscription mirror's
     recompute. A payment another transaction holds is skipped — that transaction settles it. Payments already
     settled have a `PlanPeriod` and are not looked at again."""
-    invoices = Invoice.objects.filter(
-        project_id=OuterRef("project_id"),
-        stripe_invoice_id=OuterRef("stripe_invoice_id"),
-        billing_reason__in=PLAN_CREDIT_REASONS,
-        status__in=INVOICE_FINALIZED,
-    )
     with transaction.atomic(savepoint=False):
-        due = list(
-            Payment.objects.filter(customer_id=customer.pk, status__in=PLAN_PAID)
-            .exclude(stripe_invoice_id="")
-            .exclude(dispute_status=DISPUTE_LOST)
-            .exclude(pk__in=PlanPeriod.objects.filter(customer_id=customer.pk).values("payment_id"))
-            .filter(Exists(invoices))
-            .order_by("created_at", "pk")
-            .values_list("pk", flat=True)
-        )
+        due = _PLAN_PAID_UNCREDITED.rows(customer_id=customer.pk)
         for pk in due:
             locked = (
                 Payment.objects.select_for_update(of=("self",), skip_locked=True)

@@ -15,6 +15,7 @@ from billing.services.entitlement_facts import plan_credits_grant
 from billing.services.payment_transitions import payment_transition_locked
 from core.context import subjects_note
 from core.db import instance_from_row, select_columns
+from core.statements import Statement
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from events.services.record import event_record
@@ -245,6 +246,13 @@ def invoice_link_payment_intent(
         ).update(stripe_payment_intent_id=payment_intent_id)
 
 
+_INVOICE_PAYMENT = Statement(
+    lambda project_id, stripe_invoice_id: Payment.objects.filter(
+        project_id=project_id, stripe_invoice_id=stripe_invoice_id
+    ).order_by("pk")[:1]
+)
+
+
 def invoice_payment_apply(
     *,
     invoice: Invoice,
@@ -263,9 +271,7 @@ def invoice_payment_apply(
     ) or {}
     # The invoice's Stripe subscription, once its mirror is linked (the link is made by that same id).
     stripe_subscription_id = invoice.stripe_subscription_id if invoice.subscription_id is not None else ""
-    found = Payment.objects.filter(
-        project=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id
-    ).first()
+    found = _INVOICE_PAYMENT.first(project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id)
     if (
         intent_learned
         and payment_intent_id

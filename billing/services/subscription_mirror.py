@@ -22,6 +22,7 @@ from catalog.selectors import price_for_stripe
 from core.errors import RateLimited
 from core.ratelimit import hit
 from core.serializers import api_time
+from core.statements import Statement
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from entitlements.services.meters import meter_events_unskip
@@ -289,6 +290,15 @@ class Ambiguous(Exception):
     """Two events of one object in the same second: only Stripe knows which state is current."""
 
 
+_SUBSCRIPTION_LOCKED = Statement(
+    lambda project_id, stripe_subscription_id: (
+        Subscription.objects.select_for_update()
+        .filter(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
+        .order_by("pk")[:1]
+    )
+)
+
+
 def subscription_apply(
     *, account: str, stripe_subscription: dict[str, Any], event_created: int, force: bool = False
 ) -> Subscription | None:
@@ -323,10 +333,8 @@ def subscription_apply(
     items_state = _items_state(items)
     try:
         with transaction.atomic():
-            subscription = (
-                Subscription.objects.select_for_update()
-                .filter(project=customer.project, stripe_subscription_id=stripe_subscription["id"])
-                .first()
+            subscription = _SUBSCRIPTION_LOCKED.first(
+                project_id=customer.project_id, stripe_subscription_id=stripe_subscription["id"]
             )
             if subscription is None:
                 subscription = Subscription.objects.create(

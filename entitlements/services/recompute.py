@@ -18,7 +18,7 @@ from core.audit import audit_record
 from core.errors import InvalidRequest
 from customers.models import Customer
 from entitlements import cache as ent_cache
-from entitlements import changes, resolver, usage_read
+from entitlements import changes, resolver, statements, usage_read
 from entitlements.models import EntitlementSettings, EntitlementState
 from entitlements.selectors import entitlements_body
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
@@ -76,8 +76,8 @@ def _state_put(customer: Customer, digest: str, baseline: Callable[[], str]) -> 
     of a customer decide one after the other), and returns whether it differs from the one stored. A customer
     seen for the first time starts from `baseline`, what anyone gets without a customer record (the project's
     default product), so a customer whose first recompute changes nothing announces nothing."""
-    states = EntitlementState.objects.select_for_update().filter(customer_id=customer.pk)
-    stored = states.values_list("digest", flat=True).first()
+    states = EntitlementState.objects.filter(customer_id=customer.pk)
+    stored = statements.STATE.first(customer_id=customer.pk)  # under the row's lock: SELECT … FOR UPDATE
     if stored is None:
         if _state_insert(customer.pk, digest):
             return digest != baseline()

@@ -14,6 +14,7 @@ it (`stripe_events_turn_end`, for at most `stripe_inbox.tasks.GO_ON_SECONDS`).
 """
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from core.cache import cache_get_many, cache_set
 from core.fairness import share_hand_over, share_holders, share_release
+from core.statements import Statement
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
 from stripe_inbox.services.process import (
@@ -79,6 +81,19 @@ def stripe_events_turn_end(
     return kept[0] if kept else None
 
 
+# The oldest due events of a tenant's keys, but those of `looking` (compiled once for each length of it).
+_WAITING = Statement(
+    lambda tenant, now, looking: (
+        StripeEvent.objects.filter(due_filter(now), tenant=tenant)
+        .exclude(ordering_key__in=looking)
+        .order_by("received_at")
+        .values_list("ordering_key", flat=True)[:HAND_OVER_LOOK]
+    ),
+    now=datetime,
+    looking=list,
+)
+
+
 def _queue_waiting(share: str, kept: list[tuple[str, str]] | None) -> bool:
     """Queues the oldest waiting keys of a share until one is refused; whether it has keys left waiting. With
     `kept` (empty), the first key is not queued: its place is taken for the task that ended, and the key and
@@ -92,13 +107,7 @@ def _queue_waiting(share: str, kept: list[tuple[str, str]] | None) -> bool:
     holders = list(dict.fromkeys(share_holders(kind=SHARE_KIND, tenant=share)))
     marked = cache_get_many([queued_mark(key) for key in holders]) if holders else {}
     looking = [key for key in holders if queued_mark(key) in marked]
-    waiting = (
-        StripeEvent.objects.filter(due_filter(timezone.now()), tenant=tenant)
-        .exclude(ordering_key__in=looking)
-        .order_by("received_at")
-        .values_list("ordering_key", flat=True)[:HAND_OVER_LOOK]
-    )
-    rows = list(waiting)
+    rows = _WAITING.rows(tenant=tenant, now=timezone.now(), looking=looking)
     for waiting_key in dict.fromkeys(rows):
         if kept is not None and not kept:
             token = key_place_take(waiting_key, tenant=tenant, lease_seconds=SHARE_LEASE_SECONDS)

@@ -23,6 +23,7 @@ from core.db import instance_from_row, select_columns
 from core.fairness import share_release, share_take
 from core.host_slots import host_cpus, host_slot
 from core.locks import lock_taken
+from core.statements import Statement
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
 
@@ -322,8 +323,18 @@ def _pending_exists(key: str) -> bool:
         return cursor.fetchone() is not None
 
 
+_DUE = Statement(
+    lambda key, now: (
+        StripeEvent.objects.filter(due_filter(now), ordering_key=key)
+        .order_by()
+        .values_list("pk", flat=True)[:1]
+    ),
+    now=datetime,
+)
+
+
 def _due_exists(key: str) -> bool:
-    return StripeEvent.objects.filter(due_filter(timezone.now()), ordering_key=key).exists()
+    return _DUE.first(key=key, now=timezone.now()) is not None
 
 
 def _claim(key: str) -> list[tuple[StripeEvent, bool]]:

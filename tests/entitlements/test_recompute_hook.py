@@ -79,3 +79,35 @@ def test_a_renewal_recomputes_the_customers_entitlements_once(
         stripe_webhooks.deliver()
     recomputes = [q["sql"] for q in queries if 'FROM "entitlements_entitlementstate"' in q["sql"]]
     assert len(recomputes) == 1, recomputes
+
+
+def test_a_warm_recompute_compiles_none_of_its_reads(api, tenant_a, catalog, stripe_emulator, stripe_webhooks):
+    """The recompute's reads are compiled statements (`entitlements.statements`): once a connection ran them, a
+    recompute that changes nothing runs its reads without Django building or compiling a single query."""
+    from django.db import connection
+    from django.db.models.sql.compiler import SQLCompiler
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.e2e.test_subscription_lifecycle import _subscribe
+
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    customer = Customer.objects.select_related("project").get(project=tenant_a.project, external_id="user-1")
+    entitlements_recompute(customer=customer)  # compiles what the subscription's events have not yet
+    compiled: list[str] = []
+    as_sql = SQLCompiler.as_sql
+
+    def counting(self: SQLCompiler, *args: object, **kwargs: object) -> object:
+        compiled.append(self.query.model.__name__ if self.query.model else "?")
+        return as_sql(self, *args, **kwargs)
+
+    SQLCompiler.as_sql = counting  # type: ignore[method-assign]
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            entitlements_recompute(customer=customer)
+    finally:
+        SQLCompiler.as_sql = as_sql  # type: ignore[method-assign]
+    assert compiled == []
+    reads = [q["sql"] for q in queries]
+    # settings, features, subscriptions, purchases, product values, grants, revocations, the state (unchanged)
+    assert len(reads) >= 8
+    assert all(sql.lstrip().upper().startswith("SELECT") for sql in reads), reads

@@ -1,0 +1,100 @@
+"""The reads of a recompute, compiled once per connection (`core.statements`): every subscription, purchase or
+grant a worker applies recomputes its customer's entitlements, and building these querysets cost the worker more
+than running them. Each is the queryset the resolver used to build in place, with the same filters and order."""
+
+from datetime import datetime
+
+from django.db.models import Q, Subquery
+
+from catalog.models import Feature, Product, ProductFeature
+from core.statements import Statement
+from entitlements.models import (
+    AutoRecharge,
+    EntitlementSettings,
+    EntitlementState,
+    Grant,
+    Purchase,
+    Revocation,
+    SubscriptionSource,
+    UsageThreshold,
+)
+
+SETTINGS = Statement(
+    lambda project_id: EntitlementSettings.objects.filter(project_id=project_id).order_by("pk")[:1]
+)
+FEATURES = Statement(lambda project_id: Feature.objects.filter(project_id=project_id).order_by("key"))
+# With the project's default product, read with every feature row: a project without features gets nothing from it.
+FEATURES_AND_DEFAULT: Statement[Feature] = Statement(
+    lambda project_id, default_product: (
+        Feature.objects.filter(project_id=project_id)
+        .order_by("key")
+        .annotate(
+            default_product_pk=Subquery(
+                Product.objects.filter(project_id=project_id, key=default_product)
+                .order_by("pk")
+                .values("pk")[:1]
+            )
+        )
+    )
+)
+_LIVE = (
+    SubscriptionSource.Status.ACTIVE,
+    SubscriptionSource.Status.TRIALING,
+    SubscriptionSource.Status.PAST_DUE,
+)
+SUBSCRIPTIONS = Statement(
+    lambda customer_id: SubscriptionSource.objects.filter(customer_id=customer_id, status__in=_LIVE).order_by(
+        "created_at", "pk"
+    )
+)
+PURCHASES = Statement(
+    lambda customer_id, now: (
+        Purchase.objects.filter(customer_id=customer_id, starts_at__lte=now)
+        .filter(revoked_at__isnull=True)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .values_list("pk", "product_id", "quantity", "ends_at", "payment_status", "dispute_status")
+    ),
+    now=datetime,
+)
+GRANTS = Statement(
+    lambda customer_id, now: (
+        Grant.objects.filter(deleted_at__isnull=True, customer_id=customer_id)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("created_at", "pk")
+    ),
+    now=datetime,
+)
+REVOCATIONS = Statement(
+    lambda customer_id, now: Revocation.objects.filter(
+        deleted_at__isnull=True, customer_id=customer_id
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
+    now=datetime,
+)
+THRESHOLDS = Statement(
+    lambda customer_id: (
+        UsageThreshold.objects.filter(customer_id=customer_id)
+        .order_by("created_at", "pk")
+        .values_list("feature_id", "id", "kind", "value")
+    )
+)
+RECHARGES = Statement(
+    lambda customer_id: AutoRecharge.objects.filter(customer_id=customer_id).values_list(
+        "feature_id", "below"
+    )
+)
+STATE = Statement(
+    lambda customer_id: (
+        EntitlementState.objects.select_for_update()
+        .filter(customer_id=customer_id)
+        .values_list("digest", flat=True)
+        .order_by("pk")[:1]
+    )
+)
+
+
+PRODUCT_VALUES = Statement(
+    lambda product_ids: ProductFeature.objects.filter(product_id__in=product_ids).values_list(
+        "product_id", "product__key", "feature_id", "value", "per_unit", "overage"
+    ),
+    product_ids=list,
+)
