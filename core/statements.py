@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
@@ -54,7 +55,7 @@ def _stand_in(kind: type, name: str, round_: int, position: int) -> Any:
 
 @dataclass(frozen=True)
 class _Compiled:
-    sql: str
+    sql: str | None  # None: the queryset matches nothing (Django runs no query)
     params: tuple[Any, ...]
     # (position in params, value name, index in a list value or None, prepared as a datetime)
     slots: tuple[tuple[int, str, int | None, bool], ...]
@@ -82,6 +83,8 @@ class Statement(Generic[R]):
         connection = connections[DEFAULT_DB_ALIAS]
         lengths = tuple(len(values[name]) for name in self._lists)
         compiled = self._compiled(connection, lengths)
+        if compiled.sql is None:
+            return []  # matches nothing whatever the values (an empty `__in` list): no query, as with the ORM
         params = list(compiled.params)
         for position, name, index, is_datetime in compiled.slots:
             value = values[name] if index is None else values[name][index]
@@ -126,9 +129,14 @@ class Statement(Generic[R]):
             if queryset.db != connection.alias:
                 raise ValueError(f"{queryset.model.__name__}: a statement reads the default database only")
             compiler = queryset.query.get_compiler(connection=connection)
-            sql, params = compiler.as_sql()
+            try:
+                sql, params = compiler.as_sql()
+            except EmptyResultSet:
+                sql, params = None, ()
             rounds.append((values, queryset, compiler, sql, tuple(params)))
         (first, queryset, compiler, sql, params), (second, _, _, sql_again, params_again) = rounds
+        if sql is None and sql_again is None:
+            return _Compiled(None, (), (), lambda connection, rows: [])
         if sql != sql_again or len(params) != len(params_again):
             raise ValueError(f"{queryset.model.__name__}: the statement's SQL changes with its values")
         slots = []

@@ -1,18 +1,20 @@
-"""The reads of a recompute, compiled once per connection (`core.statements`): every subscription, purchase or
-grant a worker applies recomputes its customer's entitlements, and building these querysets cost the worker more
-than running them. Each is the queryset the resolver used to build in place, with the same filters and order."""
+"""The hottest reads of entitlements, compiled once per connection (`core.statements`): every subscription,
+purchase or grant a worker applies recomputes its customer's entitlements, and every paid payment asks whether it
+has purchases or a plan period; building these querysets cost the worker more than running them. Each is the
+queryset its caller used to build in place, with the same filters and order."""
 
 from datetime import datetime
 
 from django.db.models import Q, Subquery
 
-from catalog.models import Feature, Product, ProductFeature
+from catalog.models import Feature, Price, Product, ProductFeature
 from core.statements import Statement
 from entitlements.models import (
     AutoRecharge,
     EntitlementSettings,
     EntitlementState,
     Grant,
+    PlanPeriod,
     Purchase,
     Revocation,
     SubscriptionSource,
@@ -97,4 +99,28 @@ PRODUCT_VALUES = Statement(
         "product_id", "product__key", "feature_id", "value", "per_unit", "overage"
     ),
     product_ids=list,
+)
+# Whether a payment has purchases (recorded only under the payment's row lock) or a settled plan period.
+PURCHASED = Statement(
+    lambda payment_id: (
+        Purchase.objects.filter(payment_id=payment_id).order_by().values_list("pk", flat=True)[:1]
+    )
+)
+PERIOD_RECORDED = Statement(
+    lambda payment_id: (
+        PlanPeriod.objects.filter(payment_id=payment_id).order_by().values_list("pk", flat=True)[:1]
+    )
+)
+# The one-time prices among a payment's lines, with their products.
+ONE_TIME_PRICES = Statement(
+    lambda project_id, price_ids: Price.objects.filter(
+        project_id=project_id, pk__in=price_ids, type=Price.Type.ONE_TIME
+    ).select_related("product"),
+    price_ids=list,
+)
+# A product's credits features, with the features: what a plan period grants per unit.
+CREDIT_VALUES = Statement(
+    lambda product_id: ProductFeature.objects.filter(
+        product_id=product_id, feature__type=Feature.Type.CREDITS
+    ).select_related("feature")
 )

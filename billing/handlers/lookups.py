@@ -5,7 +5,8 @@ by our metadata: renewal invoices and their payments carry none of it. Shared by
 `billing.handlers`; `stripe_customer_of` also routes the inbox's events to their customer's ordering key.
 """
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db.models import Q, QuerySet
 
@@ -19,69 +20,77 @@ from customers.services.customers import customer_for_stripe
 from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_id
 
+M = TypeVar("M", Payment, Invoice)
+
+
+def _payments() -> QuerySet[Payment]:
+    return Payment.objects.select_related("project", "customer")
+
+
+def _invoices() -> QuerySet[Invoice]:
+    return Invoice.objects.only("project_id", "stripe_invoice_id", "stripe_payment_intent_id")
+
 
 def payments_of_account(event: StripeEventIn) -> QuerySet[Payment]:
     """Payments that can belong to the account the event came from."""
-    queryset = Payment.objects.select_related("project", "customer")
     if event.account == PLATFORM_ACCOUNT:
-        return queryset.filter(project__stripe_secret_key="")
-    return queryset.filter(project_id=event.account)
+        return _payments().filter(project__stripe_secret_key="")
+    return _payments().filter(project_id=event.account)
 
 
-def invoices_of_account(event: StripeEventIn) -> QuerySet[Invoice]:
-    """Invoices that can belong to the account the event came from, with the columns that routing reads."""
-    queryset = Invoice.objects.only("project_id", "stripe_invoice_id", "stripe_payment_intent_id")
-    if event.account == PLATFORM_ACCOUNT:
-        return queryset.filter(project__stripe_secret_key="")
-    return queryset.filter(project_id=event.account)
-
-
-def _payments_by(field: str) -> tuple[Statement[Payment], Statement[Payment]]:
-    """One payment by `field`, as `payments_of_account` scopes it: for the platform's account, for a project's."""
-    payments = Payment.objects.select_related("project", "customer")
+# The lookups of one row that every payment and invoice event makes, as compiled statements (`core.statements`),
+# scoped as `payments_of_account` scopes payments: a pair, for the platform's account and for a project's. Invoices
+# are read with the columns that routing reads.
+def _by_field(rows: Callable[[], QuerySet[M]], field: str) -> tuple[Statement[M], Statement[M]]:
     return (
         Statement(
-            lambda value: payments.filter(project__stripe_secret_key="", **{field: value}).order_by("pk")[:1]
+            lambda value: rows().filter(project__stripe_secret_key="", **{field: value}).order_by("pk")[:1]
         ),
         Statement(
-            lambda account, value: payments.filter(project_id=account, **{field: value}).order_by("pk")[:1]
+            lambda account, value: rows().filter(project_id=account, **{field: value}).order_by("pk")[:1]
         ),
     )
 
 
 def _payments_by_session_or_intent() -> tuple[Statement[Payment], Statement[Payment]]:
-    """`_payments_by` for a payment known by its checkout session or its payment intent."""
-    payments = Payment.objects.select_related("project", "customer")
-
     def either(session: str, intent: str) -> Q:
         return Q(stripe_checkout_session_id=session) | Q(stripe_payment_intent_id=intent)
 
     return (
         Statement(
-            lambda session, intent: payments.filter(
-                either(session, intent), project__stripe_secret_key=""
-            ).order_by("pk")[:1]
+            lambda session, intent: (
+                _payments().filter(either(session, intent), project__stripe_secret_key="").order_by("pk")[:1]
+            )
         ),
         Statement(
-            lambda account, session, intent: payments.filter(
-                either(session, intent), project_id=account
-            ).order_by("pk")[:1]
+            lambda account, session, intent: (
+                _payments().filter(either(session, intent), project_id=account).order_by("pk")[:1]
+            )
         ),
     )
 
 
 _PAYMENT_BY = {
-    field: _payments_by(field) for field in ("stripe_checkout_session_id", "stripe_payment_intent_id", "pk")
+    field: _by_field(_payments, field)
+    for field in ("stripe_checkout_session_id", "stripe_payment_intent_id", "pk")
 }
 _PAYMENT_BY_SESSION_OR_INTENT = _payments_by_session_or_intent()
+_INVOICE_BY = {
+    field: _by_field(_invoices, field) for field in ("stripe_invoice_id", "stripe_payment_intent_id")
+}
 
 
 def _account_first(
-    statements: tuple[Statement[Payment], Statement[Payment]], event: StripeEventIn, **values: str
-) -> Payment | None:
+    statements: tuple[Statement[M], Statement[M]], event: StripeEventIn, **values: str
+) -> M | None:
     if event.account == PLATFORM_ACCOUNT:
         return statements[0].first(**values)
     return statements[1].first(account=event.account, **values)
+
+
+def invoice_of_account(event: StripeEventIn, *, stripe_invoice_id: str) -> Invoice | None:
+    """The invoice of that Stripe id that can belong to the event's account, with the columns routing reads."""
+    return _account_first(_INVOICE_BY["stripe_invoice_id"], event, value=stripe_invoice_id)
 
 
 def payment_for(
@@ -105,14 +114,10 @@ def payment_for(
     if payment is None and metadata and metadata.get("tollgate_payment"):
         payment = _account_first(_PAYMENT_BY["pk"], event, value=metadata["tollgate_payment"])
     if payment is None and intent:
-        invoice = invoices_of_account(event).filter(stripe_payment_intent_id=intent).first()
+        invoice = _account_first(_INVOICE_BY["stripe_payment_intent_id"], event, value=intent)
         if invoice is None and ask_stripe:
             invoice_id = _intent_invoice(event, intent)
-            invoice = (
-                invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
-                if invoice_id
-                else None
-            )
+            invoice = invoice_of_account(event, stripe_invoice_id=invoice_id) if invoice_id else None
             if invoice is not None:
                 invoice_link_payment_intent(invoice=invoice, payment_intent_id=intent)
             elif invoice_id and _ours(event):
@@ -184,7 +189,7 @@ def invoice_intent_link_told(
     already told it (no Stripe read): that event may have arrived before the invoice or its payment existed.
     `invoice`: its mirror as the caller just applied it (not read again)."""
     if invoice is None:
-        invoice = invoices_of_account(event).filter(stripe_invoice_id=invoice_id).first()
+        invoice = invoice_of_account(event, stripe_invoice_id=invoice_id)
     if invoice is None:
         return  # nothing to record it on: the invoice's own events ask when they mirror it
     intent = invoice.stripe_payment_intent_id or event.told_payment_intent(invoice_id)

@@ -282,26 +282,38 @@ def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
     ]
 
 
+_ITEM_PRODUCTS = Statement(
+    lambda project_id, stripe_subscription_id: (
+        Subscription.objects.filter(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
+        .order_by("items__position", "items__created_at", "items__id")
+        .values_list("items__price__product_id", "items__usage_type")
+    )
+)
+
+
 def _metered_products_of(invoice: Invoice) -> list[str] | None:
     """The products of the metered prices of the invoice's subscription as mirrored, in its items' order (a
     first invoice has no line for them: they bill in arrears), or None while the subscription is not mirrored
     (then the invoice's usage lines stand for them)."""
-    rows = list(
-        Subscription.objects.filter(
-            project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
-        )
-        .order_by("items__position", "items__created_at", "items__id")
-        .values_list("items__price__product_id", "items__usage_type")
+    rows = _ITEM_PRODUCTS.rows(
+        project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
     )  # one row per item, or one of None for a subscription without items
     if not rows:
         return None
     return [product_id for product_id, usage_type in rows if usage_type == Price.UsageType.METERED]
 
 
+_PRICE = Statement(
+    lambda project_id, stripe_price_id: Price.objects.filter(
+        project_id=project_id, stripe_price_id=stripe_price_id
+    ).order_by("pk")[:1]
+)
+
+
 def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:
     """Our price for a Stripe price id: the current one, or one an amount change replaced (its history)."""
     prices = Price.objects.filter(project_id=project_id)
-    price = prices.filter(stripe_price_id=stripe_price_id).first()
+    price = _PRICE.first(project_id=project_id, stripe_price_id=stripe_price_id)
     if price is None:
         price = next(
             (p for p in prices.exclude(stripe_price_history=[]) if stripe_price_id in p.stripe_price_history),

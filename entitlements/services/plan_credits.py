@@ -11,12 +11,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Feature, ProductFeature
+from catalog.models import Feature
 from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
 from customers.models import Customer
-from entitlements import changes, resolver
+from entitlements import changes, resolver, statements
 from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanPeriod, Purchase
 from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
 from entitlements.services.recompute import entitlements_recompute
@@ -40,7 +40,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
     feature — make a race that slips past the lock fail instead of granting twice). Returns whether credits
     were granted. `new`: the caller read under the payment's row lock that no period is recorded for it."""
     with transaction.atomic(savepoint=False):
-        if not new and PlanPeriod.objects.filter(payment_id=facts.payment_id).exists():
+        if not new and plan_period_recorded(payment_id=facts.payment_id):
             return False
         lines = facts.lines
         line = lines[0] if lines else None
@@ -67,10 +67,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
         totals: dict[str, tuple[Feature, int]] = {}
         caps: dict[str, int] = {}  # feature id → the most unspent credits of the last period that carry over
         for plan_line in lines:
-            values = ProductFeature.objects.filter(
-                product_id=plan_line.product_id, feature__type=Feature.Type.CREDITS
-            ).select_related("feature")
-            for row in values:
+            for row in statements.CREDIT_VALUES.rows(product_id=plan_line.product_id):
                 _, amount = resolver.product_value(
                     {row.feature_id: (row.value, row.per_unit, row.overage)}, row.feature, plan_line.quantity
                 )
@@ -136,7 +133,7 @@ def _rollover(lot: CreditLot, *, cap: int, period_start: datetime, reference: st
 
 def plan_period_recorded(*, payment_id: str) -> bool:
     """Whether the period a payment paid is settled already (one indexed read, no lock)."""
-    return PlanPeriod.objects.filter(payment_id=payment_id).exists()
+    return statements.PERIOD_RECORDED.first(payment_id=payment_id) is not None
 
 
 def plan_credits_revoke(

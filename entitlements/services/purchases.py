@@ -15,6 +15,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
 from customers.models import Customer
+from entitlements import statements
 from entitlements.models import CreditLot, Purchase
 from entitlements.services.plan_credits import (
     DISPUTE_LOST,
@@ -44,7 +45,7 @@ def payment_entitlements_apply(
     `plan_period_new`: the caller read under that lock that no period is recorded for the payment yet."""
     # Purchases of a payment are only recorded under its row lock (which the caller holds), so whether it has
     # any is read once: most payments (a subscription's) have none, and then there is no copy to update.
-    has_purchases = Purchase.objects.filter(payment_id=payment.id).exists()
+    has_purchases = statements.PURCHASED.first(payment_id=payment.id) is not None
     if has_purchases:
         # The purchases' copy of the payment's status: what the resolver flags and the explanation says.
         Purchase.objects.filter(payment_id=payment.id).exclude(
@@ -77,15 +78,12 @@ def purchase_record(*, customer: Customer, payment: PaymentFacts, recorded: bool
     # A payment's lines never change: one without a one-time price (a subscription's) records nothing.
     price_ids = [line.price_id for line in payment.lines if line.price_id]
     prices = {
-        p.pk: p
-        for p in Price.objects.filter(
-            project_id=payment.project_id, pk__in=price_ids, type=Price.Type.ONE_TIME
-        ).select_related("product")
+        p.pk: p for p in statements.ONE_TIME_PRICES.rows(project_id=payment.project_id, price_ids=price_ids)
     }
     if not prices:
         return False
     if recorded is None:
-        recorded = Purchase.objects.filter(payment_id=payment.id).exists()
+        recorded = statements.PURCHASED.first(payment_id=payment.id) is not None
     if recorded:
         return False
     with transaction.atomic():

@@ -28,30 +28,43 @@ def customers(tenant_a, tenant_b):
 def _grants(customer, *expiries):
     from catalog.models import Feature
 
-    feature = Feature.objects.create(project=customer.project, key=f"f-{Feature.objects.count()}", name="F", type="boolean")
+    feature = Feature.objects.create(
+        project=customer.project, key=f"f-{Feature.objects.count()}", name="F", type="boolean"
+    )
     return [
         Grant.objects.create(
-            project=customer.project, customer=customer, feature=feature, value={"on": i}, expires_at=at, reason="r"
+            project=customer.project,
+            customer=customer,
+            feature=feature,
+            value={"on": i},
+            expires_at=at,
+            reason="r",
         )
         for i, at in enumerate(expiries)
     ]
 
 
 _CUSTOMER = Statement(
-    lambda project_id, external_id: Customer.objects.filter(project_id=project_id, external_id=external_id)
-    .select_related("project")
-    .order_by("pk")[:1]
+    lambda project_id, external_id: (
+        Customer.objects.filter(project_id=project_id, external_id=external_id)
+        .select_related("project")
+        .order_by("pk")[:1]
+    )
 )
 _IDS = Statement(
-    lambda project_id: Customer.objects.filter(project_id=project_id).order_by("external_id").values_list(
-        "external_id", flat=True
+    lambda project_id: (
+        Customer.objects.filter(project_id=project_id)
+        .order_by("external_id")
+        .values_list("external_id", flat=True)
     )
 )
 _LIVE_GRANTS = Statement(
-    lambda customer_id, now: Grant.objects.filter(customer_id=customer_id)
-    .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    .order_by("expires_at", "pk")
-    .values_list("pk", "value", "expires_at"),
+    lambda customer_id, now: (
+        Grant.objects.filter(customer_id=customer_id)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("expires_at", "pk")
+        .values_list("pk", "value", "expires_at")
+    ),
     now=datetime,
 )
 
@@ -79,14 +92,20 @@ def test_datetime_values_are_prepared_as_the_orm_prepares_them(customers, tenant
     def orm(now):
         return list(_LIVE_GRANTS._build(customer_id=customer.pk, now=now))
 
-    for now, answer in ((T0, expected), (T0 + timedelta(hours=2), expected[1:]), (T0 + timedelta(days=2), [])):
+    for now, answer in (
+        (T0, expected),
+        (T0 + timedelta(hours=2), expected[1:]),
+        (T0 + timedelta(days=2), []),
+    ):
         rows = _LIVE_GRANTS.rows(customer_id=customer.pk, now=now)
         assert rows == orm(now)
         assert sorted(rows, key=str) == sorted(answer + never, key=str)
 
 
 def test_it_is_compiled_once_per_connection_and_runs_one_statement(customers, tenant_a):
-    statement = Statement(lambda project_id: Customer.objects.filter(project_id=project_id).order_by("external_id"))
+    statement = Statement(
+        lambda project_id: Customer.objects.filter(project_id=project_id).order_by("external_id")
+    )
     before = statements_compiled()
     with CaptureQueriesContext(connection) as queries:
         first = statement.rows(project_id=tenant_a.project.pk)
@@ -99,9 +118,11 @@ def test_it_is_compiled_once_per_connection_and_runs_one_statement(customers, te
 
 def test_annotations_come_back_on_the_instances(customers, tenant_a):
     statement = Statement(
-        lambda project_id: Customer.objects.filter(project_id=project_id)
-        .annotate(twice=F("project__id"))
-        .order_by("external_id")
+        lambda project_id: (
+            Customer.objects.filter(project_id=project_id)
+            .annotate(twice=F("project__id"))
+            .order_by("external_id")
+        )
     )
     assert [(c.external_id, c.twice) for c in statement.rows(project_id=tenant_a.project.pk)] == [
         ("u1", tenant_a.project.pk),
@@ -133,10 +154,12 @@ def test_what_it_cannot_run_again_is_refused_on_its_first_run(customers, build, 
 
 def test_an_aggregate_grouped_by_a_column(customers, tenant_a, tenant_b):
     statement = Statement(
-        lambda project_id: Customer.objects.filter(project_id=project_id)
-        .values_list("project_id")
-        .annotate(n=Count("pk"))
-        .order_by("project_id")
+        lambda project_id: (
+            Customer.objects.filter(project_id=project_id)
+            .values_list("project_id")
+            .annotate(n=Count("pk"))
+            .order_by("project_id")
+        )
     )
     assert statement.rows(project_id=tenant_a.project.pk) == [(tenant_a.project.pk, 2)]
     assert statement.rows(project_id=tenant_b.project.pk) == [(tenant_b.project.pk, 1)]
@@ -145,3 +168,36 @@ def test_an_aggregate_grouped_by_a_column(customers, tenant_a, tenant_b):
 def test_value_types_it_does_not_take_are_refused_when_declared():
     with pytest.raises(TypeError, match="not values"):
         Statement(lambda project_id: Customer.objects.filter(project_id=project_id), other=str)
+
+
+def test_a_list_value_is_compiled_once_for_each_length_it_comes_in(customers, tenant_a):
+    statement = Statement(
+        lambda project_id, skipped: (
+            Customer.objects.filter(project_id=project_id)
+            .exclude(external_id__in=skipped)
+            .order_by("external_id")
+            .values_list("external_id", flat=True)
+        ),
+        skipped=list,
+    )
+    before = statements_compiled()
+    project_id = tenant_a.project.pk
+    assert statement.rows(project_id=project_id, skipped=[]) == ["u1", "u2"]
+    assert statement.rows(project_id=project_id, skipped=["u1"]) == ["u2"]
+    assert statement.rows(project_id=project_id, skipped=["u2"]) == ["u1"]
+    assert statement.rows(project_id=project_id, skipped=["u2", "u1"]) == []
+    assert statement.rows(project_id=project_id, skipped=["x", "y"]) == ["u1", "u2"]
+    assert statements_compiled() == before + 3  # lengths 0, 1 and 2
+
+
+def test_an_empty_list_that_matches_nothing_runs_no_query(customers, tenant_a):
+    statement = Statement(
+        lambda project_id, ids: Customer.objects.filter(project_id=project_id, external_id__in=ids).order_by(
+            "pk"
+        ),
+        ids=list,
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert statement.rows(project_id=tenant_a.project.pk, ids=[]) == []
+    assert len(queries) == 0
+    assert statement.rows(project_id=tenant_a.project.pk, ids=["u2"]) == [customers["alpha", "u2"]]

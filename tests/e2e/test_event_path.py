@@ -5,8 +5,8 @@ this holds the calls, which a callable handed down could still send up.
 
 Every call made while the inbox's task applies the event is recorded (`sys.setprofile`): from the nearest frame
 of a product module to a function of another product module, imports and the tenant-event delivery task aside.
-Measured (see docs/architecture.md): a one-time purchase makes 19 distinct such calls outside `core` (33 with
-`core`), a subscription's first checkout 15 (25); the ceilings hold the path from growing unnoticed. A compiled
+Measured (see docs/architecture.md): a one-time purchase makes 19 distinct such calls outside `core` (36 with
+`core`), a subscription's first checkout 15 (29); the ceilings hold the path from growing unnoticed. A compiled
 statement's first run on a connection (`core.statements`) builds its queryset once, which is not part of any one
 event's path.
 """
@@ -32,11 +32,12 @@ ONE_TIME_CALL_SITES = 19
 SUBSCRIPTION_CALL_SITES = 15
 # The same, counting the calls into `core` (the inbox's claim and lock, ids, the log context). Was 28 and 24: the
 # key's lock is taken and released by one `core.locks.lock_taken` block, not `lock_try` and `lock_release`. Then
-# 27 and 23; now 33 and 25: the hottest reads run as compiled statements, so six calls the ORM used to take (which
-# this count does not see) are calls into `core.statements` (the settings, features, plan sources, state, the
-# session's payment, the inbox's due look).
-ONE_TIME_ALL_CALL_SITES = 33
-SUBSCRIPTION_ALL_CALL_SITES = 25
+# 27 and 23; now 36 and 29: the hottest reads run as compiled statements, so nine (six) calls the ORM used to take
+# (which this count does not see) are calls into `core.statements`: the settings, features, plan sources and state
+# of the recompute, the session's payment and open checkout session, the payment's purchases and one-time prices,
+# the inbox's due look.
+ONE_TIME_ALL_CALL_SITES = 36
+SUBSCRIPTION_ALL_CALL_SITES = 29
 
 
 def _module(frame: Any) -> str | None:
