@@ -80,6 +80,8 @@ class Statement(Generic[R]):
 
     def rows(self, **values: Any) -> list[R]:
         """What `list(build(**values))` would give."""
+        if values.keys() != self._kinds.keys():
+            raise TypeError(f"{sorted(values)}: a statement takes exactly {sorted(self._kinds)}")
         connection = connections[DEFAULT_DB_ALIAS]
         lengths = tuple(len(values[name]) for name in self._lists)
         compiled = self._compiled(connection, lengths)

@@ -201,3 +201,10 @@ def test_an_empty_list_that_matches_nothing_runs_no_query(customers, tenant_a):
         assert statement.rows(project_id=tenant_a.project.pk, ids=[]) == []
     assert len(queries) == 0
     assert statement.rows(project_id=tenant_a.project.pk, ids=["u2"]) == [customers["alpha", "u2"]]
+
+
+def test_values_it_does_not_take_or_misses_are_refused(customers, tenant_a):
+    with pytest.raises(TypeError, match="exactly"):
+        _IDS.rows(project_id=tenant_a.project.pk, other="x")
+    with pytest.raises(TypeError, match="exactly"):
+        _IDS.rows()
