@@ -81,7 +81,9 @@ def test_a_renewal_recomputes_the_customers_entitlements_once(
     assert len(recomputes) == 1, recomputes
 
 
-def test_a_warm_recompute_compiles_none_of_its_reads(api, tenant_a, catalog, stripe_emulator, stripe_webhooks):
+def test_a_warm_recompute_compiles_none_of_its_reads(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
     """The recompute's reads are compiled statements (`entitlements.statements`): once a connection ran them, a
     recompute that changes nothing runs its reads without Django building or compiling a single query."""
     from django.db import connection
