@@ -18,13 +18,14 @@ converters (decrypted, JSON decoded, dates parsed on SQLite). The statement goes
 so it is logged, counted by tests and prepared by PostgreSQL like any other.
 
 Only what the queryset builds is kept: the values are the caller's, passed by name, each a string, an integer, an
-aware datetime or a list of strings (for `__in`: compiled once for each length the statement meets).
+aware datetime or a list of one of those (for `__in`: compiled once for each length the statement meets; `list` is
+a list of strings, `list[datetime]` one of datetimes).
 """
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args, get_origin
 
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -42,15 +43,32 @@ R = TypeVar("R")
 _CACHE_ATTRIBUTE = "_tollgate_statements"
 
 
-def _stand_in(kind: type, name: str, round_: int, position: int) -> Any:
-    """A value no caller passes, distinct for each name and round, of the value's type."""
+_SERIALS = 10_000  # stand-in values per round: an integer one stays within a small integer column's range
+
+
+def _stand_in(kind: type, name: str, round_: int, serial: int) -> Any:
+    """A value no caller passes, distinct for each value (`serial`) and round, of the value's type. An integer
+    one is small (10,000–29,999): a larger one would be out of a small integer column's range, which the ORM
+    answers by compiling no query at all."""
+    if serial >= _SERIALS:
+        raise ValueError(f"{name}: a statement takes at most {_SERIALS} values")
     if kind is str:
         return f"\u2063stmt{round_}:{name}\u2063"
     if kind is int:
-        return 1_900_000_000 + 1_000 * round_ + position
+        return _SERIALS * round_ + serial
     if kind is datetime:
-        return datetime(1901, 1, 1, tzinfo=UTC) + timedelta(days=round_, microseconds=position + 1)
-    raise TypeError(f"{name}: a statement takes str, int, datetime or list values, not {kind.__name__}")
+        return datetime(1901, 1, 1, tzinfo=UTC) + timedelta(days=round_, microseconds=serial + 1)
+    raise TypeError(f"{name}: a statement takes str, int, datetime or list values, not {kind!r}")
+
+
+def _item_kind(kind: Any) -> type | None:
+    """The type of a list value's items (`list`: str), or None for a single value."""
+    if kind is list:
+        return str
+    if get_origin(kind) is list:
+        (item,) = get_args(kind)
+        return item
+    return None
 
 
 @dataclass(frozen=True)
@@ -66,17 +84,16 @@ class Statement(Generic[R]):
     """One read, compiled once per connection (see the module docstring). `build` takes the values by name and
     returns the queryset; `kinds` names each value's type (str by default)."""
 
-    def __init__(self, build: Callable[..., "QuerySet[Any, R]"], **kinds: type) -> None:
+    def __init__(self, build: Callable[..., "QuerySet[Any, R]"], **kinds: Any) -> None:
         self._build = build
         self._names = tuple(build.__code__.co_varnames[: build.__code__.co_argcount])
-        self._kinds = {name: kinds.get(name, str) for name in self._names}
+        self._kinds: dict[str, Any] = {name: kinds.get(name, str) for name in self._names}
         unknown = set(kinds) - set(self._names)
         if unknown:
             raise TypeError(f"{sorted(unknown)}: not values of the statement's build function")
         for name, kind in self._kinds.items():
-            if kind is not list:
-                _stand_in(kind, name, 1, 0)  # refuses a type it cannot stand in for
-        self._lists = tuple(name for name in self._names if self._kinds[name] is list)
+            _stand_in(_item_kind(kind) or kind, name, 1, 0)  # refuses a type it cannot stand in for
+        self._lists = tuple(name for name in self._names if _item_kind(self._kinds[name]) is not None)
 
     def rows(self, **values: Any) -> list[R]:
         """What `list(build(**values))` would give."""
@@ -114,13 +131,15 @@ class Statement(Generic[R]):
 
     def _stand_ins(self, round_: int, lengths: dict[str, int]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for position, name in enumerate(self._names):
-            if name in lengths:
+        serials = iter(range(_SERIALS + 1))
+        for name in self._names:
+            item = _item_kind(self._kinds[name])
+            if item is not None:
                 values[name] = [
-                    _stand_in(str, f"{name}[{i}]", round_, position) for i in range(lengths[name])
+                    _stand_in(item, f"{name}[{i}]", round_, next(serials)) for i in range(lengths[name])
                 ]
             else:
-                values[name] = _stand_in(self._kinds[name], name, round_, position)
+                values[name] = _stand_in(self._kinds[name], name, round_, next(serials))
         return values
 
     def _compile(self, connection: BaseDatabaseWrapper, lengths: dict[str, int]) -> _Compiled:

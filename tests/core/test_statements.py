@@ -190,6 +190,52 @@ def test_a_list_value_is_compiled_once_for_each_length_it_comes_in(customers, te
     assert statements_compiled() == before + 3  # lengths 0, 1 and 2
 
 
+def test_a_list_of_datetimes_or_integers_is_prepared_as_the_orm_prepares_each_of_them(customers):
+    customer = customers["alpha", "u1"]
+    grants = _grants(customer, T0, T0 + timedelta(days=1), T0 + timedelta(days=2), None)
+    for priority, grant in enumerate(grants):
+        Grant.objects.filter(pk=grant.pk).update(priority=priority)
+    statement = Statement(
+        lambda customer_id, expiries, values: (
+            Grant.objects.filter(customer_id=customer_id, expires_at__in=expiries, priority__in=values)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)
+        ),
+        expiries=list[datetime],
+        values=list[int],
+    )
+    for expiries, values in (
+        ([T0 + timedelta(days=2), T0], [0, 1, 2]),
+        ([T0 + timedelta(days=1)], [1]),
+        ([T0 + timedelta(days=1)], [0]),
+        ([T0, T0 + timedelta(days=1), T0 + timedelta(days=2)], [2, 1]),
+    ):
+        expected = list(
+            Grant.objects.filter(customer_id=customer.pk, expires_at__in=expiries, priority__in=values)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)
+        )
+        assert statement.rows(customer_id=customer.pk, expiries=expiries, values=values) == expected
+    assert statement.rows(customer_id=customer.pk, expiries=[T0, T0 + timedelta(days=2)], values=[0, 2]) == [
+        grants[0].pk,
+        grants[2].pk,
+    ]
+    # An integer stand-in out of a small integer column's range would compile to no query (always nothing).
+    by_priority = Statement(
+        lambda customer_id, priority: Grant.objects.filter(
+            customer_id=customer_id, priority=priority
+        ).values_list("pk", flat=True),
+        priority=int,
+    )
+    assert [by_priority.rows(customer_id=customer.pk, priority=p) for p in (3, 0, 9)] == [
+        [grants[3].pk],
+        [grants[0].pk],
+        [],
+    ]
+    with pytest.raises(TypeError, match="not <class 'bytes'>"):
+        Statement(lambda ids: Customer.objects.filter(pk__in=ids), ids=list[bytes])
+
+
 def test_an_empty_list_that_matches_nothing_runs_no_query(customers, tenant_a):
     statement = Statement(
         lambda project_id, ids: Customer.objects.filter(project_id=project_id, external_id__in=ids).order_by(
