@@ -21,6 +21,7 @@ from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_id
 
 M = TypeVar("M", Payment, Invoice)
+R = TypeVar("R")
 
 
 def _payments() -> QuerySet[Payment]:
@@ -41,7 +42,7 @@ def payments_of_account(event: StripeEventIn) -> QuerySet[Payment]:
 # The lookups of one row that every payment and invoice event makes, as compiled statements (`core.statements`),
 # scoped as `payments_of_account` scopes payments: a pair, for the platform's account and for a project's. Invoices
 # are read with the columns that routing reads.
-def _by_field(rows: Callable[[], QuerySet[M]], field: str) -> tuple[Statement[M], Statement[M]]:
+def _by_field(rows: Callable[[], QuerySet[Any, R]], field: str) -> tuple[Statement[R], Statement[R]]:
     return (
         Statement(
             lambda value: rows().filter(project__stripe_secret_key="", **{field: value}).order_by("pk")[:1]
@@ -80,12 +81,28 @@ _INVOICE_BY = {
 }
 
 
+# The Stripe customer of an invoice or a payment intent (`stripe_customer_of`).
+def _stripe_customer_ids(model: type[Payment | Invoice]) -> Callable[[], QuerySet[Any, str]]:
+    return lambda: model.objects.values_list("customer__stripe_customer_id", flat=True)
+
+
+_STRIPE_CUSTOMER_OF = {
+    (model, field): _by_field(_stripe_customer_ids(model), field)
+    for model, field in (
+        (Invoice, "stripe_invoice_id"),
+        (Payment, "stripe_payment_intent_id"),
+        (Invoice, "stripe_payment_intent_id"),
+    )
+}
+
+
 def _account_first(
-    statements: tuple[Statement[M], Statement[M]], event: StripeEventIn, **values: str
-) -> M | None:
-    if event.account == PLATFORM_ACCOUNT:
+    statements: tuple[Statement[R], Statement[R]], event: StripeEventIn | str, **values: str
+) -> R | None:
+    account = event if isinstance(event, str) else event.account
+    if account == PLATFORM_ACCOUNT:
         return statements[0].first(**values)
-    return statements[1].first(account=event.account, **values)
+    return statements[1].first(account=account, **values)
 
 
 def invoice_of_account(event: StripeEventIn, *, stripe_invoice_id: str) -> Invoice | None:
@@ -149,23 +166,16 @@ def stripe_customer_of(*, account: str, stripe_object_id: str) -> str:
     """The Stripe id of the customer that one of our invoices (`in_…`) or payment intents (`pi_…`) belongs to,
     as the mirror knows it; "" when it is not ours, not mirrored yet, or a guest's. Routes the events whose
     body names no customer (an invoice's payment record, a dispute) to their customer's ordering key."""
-    scope = Q(project__stripe_secret_key="") if account == PLATFORM_ACCOUNT else Q(project_id=account)
     found: str | None = None
     if stripe_object_id.startswith("in_"):
-        found = (
-            Invoice.objects.filter(scope, stripe_invoice_id=stripe_object_id)
-            .values_list("customer__stripe_customer_id", flat=True)
-            .first()
+        found = _account_first(
+            _STRIPE_CUSTOMER_OF[Invoice, "stripe_invoice_id"], account, value=stripe_object_id
         )
     elif stripe_object_id.startswith("pi_"):
-        found = (
-            Payment.objects.filter(scope, stripe_payment_intent_id=stripe_object_id)
-            .values_list("customer__stripe_customer_id", flat=True)
-            .first()
-        ) or (
-            Invoice.objects.filter(scope, stripe_payment_intent_id=stripe_object_id)
-            .values_list("customer__stripe_customer_id", flat=True)
-            .first()
+        found = _account_first(
+            _STRIPE_CUSTOMER_OF[Payment, "stripe_payment_intent_id"], account, value=stripe_object_id
+        ) or _account_first(
+            _STRIPE_CUSTOMER_OF[Invoice, "stripe_payment_intent_id"], account, value=stripe_object_id
         )
     return found or ""
 

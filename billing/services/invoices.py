@@ -92,6 +92,16 @@ def invoice_apply(
         return apply()
 
 
+# The mirror of the invoice's subscription, by its Stripe id.
+_SUBSCRIPTION_PK = Statement(
+    lambda project_id, stripe_subscription_id: (
+        Subscription.objects.filter(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1]
+    )
+)
+
+
 def _invoice_mirror(
     *,
     customer: Customer,
@@ -102,9 +112,6 @@ def _invoice_mirror(
 ) -> Invoice:
     project = customer.project
     stripe_subscription_id = invoice_subscription_id(stripe_invoice)
-    subscriptions = Subscription.objects.filter(
-        project=project, stripe_subscription_id=stripe_subscription_id
-    )
     fields = _invoice_fields(stripe_invoice, customer=customer)
     with transaction.atomic():
         invoice, mirrored_subscription_id = _invoice_locked(
@@ -122,7 +129,9 @@ def _invoice_mirror(
                 project=project,
                 stripe_invoice_id=stripe_invoice["id"],
                 customer=customer,
-                subscription_id=subscriptions.values_list("pk", flat=True).first()
+                subscription_id=_SUBSCRIPTION_PK.first(
+                    project_id=project.pk, stripe_subscription_id=stripe_subscription_id
+                )
                 if stripe_subscription_id
                 else None,
                 stripe_payment_intent_id=intent,
@@ -251,6 +260,28 @@ _INVOICE_PAYMENT = Statement(
         project_id=project_id, stripe_invoice_id=stripe_invoice_id
     ).order_by("pk")[:1]
 )
+# The same, locked; then, for a first invoice, the checkout's payment by our metadata, or by the subscription.
+_INVOICE_PAYMENT_LOCKED = Statement(
+    lambda project_id, stripe_invoice_id: (
+        Payment.objects.select_for_update()
+        .filter(project_id=project_id, stripe_invoice_id=stripe_invoice_id)
+        .order_by("pk")[:1]
+    )
+)
+_CHECKOUT_PAYMENT_LOCKED = Statement(
+    lambda project_id, pk: (
+        Payment.objects.select_for_update()
+        .filter(project_id=project_id, stripe_invoice_id="", pk=pk)
+        .order_by("pk")[:1]
+    )
+)
+_SUBSCRIPTION_PAYMENT_LOCKED = Statement(
+    lambda project_id, stripe_subscription_id: (
+        Payment.objects.select_for_update()
+        .filter(project_id=project_id, stripe_invoice_id="", stripe_subscription_id=stripe_subscription_id)
+        .order_by("pk")[:1]
+    )
+)
 
 
 def invoice_payment_apply(
@@ -302,28 +333,19 @@ def invoice_payment_apply(
     with transaction.atomic():
         # None read above: none to lock (one created meanwhile fails the creation below, which then reads it).
         payment = (
-            Payment.objects.select_for_update()
-            .filter(project=invoice.project, stripe_invoice_id=invoice.stripe_invoice_id)
-            .first()
+            _INVOICE_PAYMENT_LOCKED.first(
+                project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id
+            )
             if found is not None
             else None
         )
         if payment is None and invoice.billing_reason == "subscription_create":
-            payment = (
-                Payment.objects.select_for_update()
-                .filter(project=invoice.project, stripe_invoice_id="")
-                .filter(pk=subscription_metadata.get("tollgate_payment") or "-")
-                .first()
+            payment = _CHECKOUT_PAYMENT_LOCKED.first(
+                project_id=invoice.project_id, pk=subscription_metadata.get("tollgate_payment") or "-"
             )
             if payment is None and stripe_subscription_id:
-                payment = (
-                    Payment.objects.select_for_update()
-                    .filter(
-                        project=invoice.project,
-                        stripe_invoice_id="",
-                        stripe_subscription_id=stripe_subscription_id,
-                    )
-                    .first()
+                payment = _SUBSCRIPTION_PAYMENT_LOCKED.first(
+                    project_id=invoice.project_id, stripe_subscription_id=stripe_subscription_id
                 )
             if payment is not None:  # recorded with what the transition below changes
                 links["stripe_invoice_id"] = invoice.stripe_invoice_id

@@ -297,6 +297,19 @@ _SUBSCRIPTION_LOCKED = Statement(
         .order_by("pk")[:1]
     )
 )
+# Its item rows, as `subscription.items.all()` reads them (in the model's order).
+_ITEMS = Statement(
+    lambda subscription_id: SubscriptionItem.objects.filter(subscription_id=subscription_id).order_by(
+        "position", "created_at", "id"
+    )
+)
+
+
+def _items_of(subscription: Subscription) -> list[SubscriptionItem]:
+    rows = _ITEMS.rows(subscription_id=subscription.pk)
+    for row in rows:
+        row.subscription = subscription  # as the related manager gives them: no query to get back to it
+    return rows
 
 
 def subscription_apply(
@@ -351,7 +364,7 @@ def subscription_apply(
                 _figures_saved(subscription, price)
                 _subscription_events(_with_relations(subscription, customer, price), None, {})
                 return subscription
-            rows = list(subscription.items.all())
+            rows = _items_of(subscription)
             stored_items = _stored_items_state(rows)
             if not force:
                 if event_created < subscription.stripe_event_created:
