@@ -736,28 +736,29 @@ def _replay(
         made_hosts, host_workers = None, [worker]
     _warm_up(base)
     pyspy = os.environ.get("BENCH_BURST_PYSPY", "")
-    if pyspy:  # py-spy's collapsed stacks of the worker tree, for profiling by hand
+    if pyspy:  # py-spy's collapsed stacks of the worker and gunicorn trees, for profiling by hand
         # `gil`: only the threads holding the interpreter lock are sampled, so a wait on the database's socket
         # inside psycopg (which releases it) is not counted: CPU, not wall time.
-        procs.start(
-            [
-                str(Path(sys.executable).parent / "py-spy"),
-                "record",
-                "--subprocesses",
-                "--format",
-                "raw",
-                "--rate",
-                "200",
-                "--nonblocking",
-                *(["--gil"] if pyspy == "gil" else []),
-                "-o",
-                str(LOGS / f"pyspy-{tag}-worker.txt"),
-                "--pid",
-                str(worker.pid),
-            ],
-            dict(os.environ),
-            LOGS / f"pyspy-{tag}.log",
-        )
+        for side, pid in (("worker", worker.pid), ("web", gunicorn.pid)):
+            procs.start(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "--subprocesses",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "200",
+                    "--nonblocking",
+                    *(["--gil"] if pyspy == "gil" else []),
+                    "-o",
+                    str(LOGS / f"pyspy-{tag}-{side}.txt"),
+                    "--pid",
+                    str(pid),
+                ],
+                dict(os.environ),
+                LOGS / f"pyspy-{tag}-{side}.log",
+            )
         time.sleep(1)
     _progress(begun, "servers up and warm; sending")
     result.pool_processes = sum(
