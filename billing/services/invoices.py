@@ -15,7 +15,7 @@ from billing.services.entitlement_facts import plan_credits_grant
 from billing.services.payment_transitions import payment_transition_locked
 from core.context import subjects_note
 from core.db import instance_from_row, select_columns
-from core.statements import Statement
+from core.statements import Statement, row_create, row_save
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from events.services.record import event_record
@@ -125,7 +125,8 @@ def _invoice_mirror(
             intent = told_payment_intent(stripe_invoice["id"])
         if invoice is None:
             # No savepoint: an invoice created meanwhile fails the whole block, and invoice_apply applies again.
-            invoice = Invoice.objects.create(
+            invoice = row_create(
+                Invoice,
                 project=project,
                 stripe_invoice_id=stripe_invoice["id"],
                 customer=customer,
@@ -161,7 +162,7 @@ def _invoice_mirror(
             for name, value in changed.items():
                 setattr(invoice, name, value)
             if changed:  # an apply that changes nothing writes nothing (updated_at: the last change)
-                invoice.save(update_fields=[*changed, "updated_at"] if applied else list(changed))
+                row_save(invoice, [*changed, "updated_at"] if applied else list(changed))
         if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
             event_record(
                 project=project,

@@ -15,6 +15,7 @@ from catalog.models import Feature
 from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
+from core.statements import row_create
 from customers.models import Customer
 from entitlements import changes, resolver, statements
 from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanPeriod, Purchase
@@ -44,7 +45,8 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
             return False
         lines = facts.lines
         line = lines[0] if lines else None
-        period = PlanPeriod.objects.create(
+        period = row_create(
+            PlanPeriod,
             project_id=customer.project_id,
             customer=customer,
             payment_id=facts.payment_id,
@@ -185,7 +187,8 @@ def _lot_create(
         source = CreditLot.Source.PURCHASE
     elif plan_period is not None:
         source = CreditLot.Source.PLAN
-    lot = CreditLot.objects.create(
+    lot = row_create(
+        CreditLot,
         project_id=customer.project_id,
         customer=customer,
         feature=feature,
@@ -204,7 +207,8 @@ def _lot_create(
 
 def _entry(lot: CreditLot, kind: str, amount: int, reference: str) -> None:
     """Records one movement of `lot`'s credits in the ledger (signed: + granted, − taken)."""
-    CreditLedgerEntry.objects.create(
+    row_create(
+        CreditLedgerEntry,
         project_id=lot.project_id,
         customer_id=lot.customer_id,
         feature_id=lot.feature_id,

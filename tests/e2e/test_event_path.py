@@ -5,8 +5,8 @@ this holds the calls, which a callable handed down could still send up.
 
 Every call made while the inbox's task applies the event is recorded (`sys.setprofile`): from the nearest frame
 of a product module to a function of another product module, imports and the tenant-event delivery task aside.
-Measured (see docs/architecture.md): a one-time purchase makes 19 distinct such calls outside `core` (36 with
-`core`), a subscription's first checkout 15 (29); the ceilings hold the path from growing unnoticed. A compiled
+Measured (see docs/architecture.md): a one-time purchase makes 19 distinct such calls outside `core` (39 with
+`core`), a subscription's first checkout 15 (31); the ceilings hold the path from growing unnoticed. A compiled
 statement's first run on a connection (`core.statements`) builds its queryset once, which is not part of any one
 event's path.
 """
@@ -35,9 +35,10 @@ SUBSCRIPTION_CALL_SITES = 15
 # 27 and 23; now 36 and 29: the hottest reads run as compiled statements, so nine (six) calls the ORM used to take
 # (which this count does not see) are calls into `core.statements`: the settings, features, plan sources and state
 # of the recompute, the session's payment and open checkout session, the payment's purchases and one-time prices,
-# the inbox's due look.
-ONE_TIME_ALL_CALL_SITES = 36
-SUBSCRIPTION_ALL_CALL_SITES = 29
+# the inbox's due look. Now 39 and 31: the payment's and the session's `save(update_fields=…)` and the purchase's
+# `create` are compiled writes (`core.statements.row_save`, `row_create`), likewise calls the ORM used to take.
+ONE_TIME_ALL_CALL_SITES = 39
+SUBSCRIPTION_ALL_CALL_SITES = 31
 
 
 def _module(frame: Any) -> str | None:
