@@ -16,7 +16,7 @@ from tests.e2e.test_subscription_lifecycle import _subscribe
 def _read(model, pk):
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {select_columns(model, 't')} FROM {model._meta.db_table} t WHERE t.id = %s",  # noqa: S608
+            f"SELECT {select_columns(model, 't')} FROM {model._meta.db_table} t WHERE t.id = %s",
             [pk],
         )
         return instance_from_row(model, cursor.fetchone())
@@ -50,7 +50,8 @@ def test_an_invoice_applied_again_as_stripe_holds_it_writes_nothing(
         applied = invoice_apply(
             account="platform", stripe_invoice=stripe_invoice, event_created=invoice.stripe_event_created
         )
-    assert applied is not None and applied.pk == invoice.pk
+    assert applied is not None
+    assert applied.pk == invoice.pk
     assert [q["sql"] for q in queries if q["sql"].startswith("UPDATE")] == []
     assert Invoice.objects.get().updated_at == invoice.updated_at
     assert _values(Invoice.objects.get()) == _values(invoice)
