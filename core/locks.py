@@ -7,6 +7,9 @@ two names that collide only wait for each other, they never share a holder.
 
 Without PostgreSQL (the embedded SQLite mode) there is one process, so a set in memory does the same.
 
+`lock_for_transaction` is the other kind: a name held until the current transaction ends, for two writers whose
+transactions must not both read before either commits (each reads what the other writes).
+
 Session-level locks need a session per client: behind a pooler in transaction mode (PgBouncer) they would be
 shared between clients. Point workers at PostgreSQL directly (or at a session-mode pool).
 """
@@ -81,3 +84,15 @@ def lock_release(name: str) -> None:
             cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [NAMESPACE, name])
     except Exception:  # the session is gone, and with it the lock
         connection.close()
+
+
+def lock_for_transaction(name: str) -> None:
+    """Takes the named lock until the current transaction commits or rolls back, waiting for its holder. On
+    PostgreSQL a transaction-level advisory lock; elsewhere nothing is needed: SQLite's transactions are
+    IMMEDIATE (config/settings), one writer at a time. A statement after it sees what the last holder committed."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_for_transaction needs a transaction: the lock would end with the statement.")
+    if not _postgres():
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [NAMESPACE, name])

@@ -15,6 +15,7 @@ from billing.services.entitlement_facts import plan_credits_grant
 from billing.services.payment_transitions import payment_transition_locked
 from core.context import subjects_note
 from core.db import instance_from_row, select_columns
+from core.locks import lock_for_transaction
 from core.statements import Statement, row_create, row_save
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
@@ -102,6 +103,58 @@ _SUBSCRIPTION_PK = Statement(
 )
 
 
+def _link_lock(project_id: str, stripe_subscription_id: str) -> str:
+    return f"invoices-of:{project_id}:{stripe_subscription_id}"
+
+
+def _subscription_of_new_invoice(*, project_id: str, stripe_subscription_id: str) -> str | None:
+    """The mirror of a new invoice's subscription (None: no subscription, or not mirrored yet). Not mirrored yet,
+    it is read again under the lock `invoices_link_subscription` holds while it links the invoices that came
+    first: that read sees the subscription, or that link sees this invoice. Without the lock both transactions
+    could read before either committed (a worker applies the first invoice's events while the web, answering a
+    subscribe, mirrors the subscription it created), and the invoice and its payment would stay unlinked."""
+    if not stripe_subscription_id:
+        return None
+    found = _SUBSCRIPTION_PK.first(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
+    if found is None:
+        lock_for_transaction(_link_lock(project_id, stripe_subscription_id))
+        found = _SUBSCRIPTION_PK.first(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
+    return found
+
+
+def _subscription_of_new_payment(invoice: Invoice) -> str:
+    """The Stripe subscription the invoice's payment names when it has none yet: the invoice's, once its mirror
+    is linked. An invoice read unlinked may have been linked since by `invoices_link_subscription`, which links
+    the payments of the invoices it links but cannot see one created now: read again under its lock."""
+    if invoice.subscription_id is not None:
+        return invoice.stripe_subscription_id
+    if not invoice.stripe_subscription_id:
+        return ""
+    lock_for_transaction(_link_lock(invoice.project_id, invoice.stripe_subscription_id))
+    linked = _SUBSCRIPTION_PK.first(
+        project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
+    )
+    return invoice.stripe_subscription_id if linked is not None else ""
+
+
+def invoices_link_subscription(subscription: Subscription) -> None:
+    """Links a new subscription's mirror to its invoices mirrored before it (its first invoice and that
+    invoice's payment usually arrive first), under the lock a new invoice's read of its subscription takes."""
+    lock_for_transaction(_link_lock(subscription.project_id, subscription.stripe_subscription_id))
+    linked = Invoice.objects.filter(
+        project=subscription.project_id,
+        stripe_subscription_id=subscription.stripe_subscription_id,
+        subscription__isnull=True,
+    ).update(subscription=subscription)
+    if not linked:  # a new subscription has no other invoices
+        return
+    Payment.objects.filter(
+        project=subscription.project_id,
+        stripe_subscription_id="",
+        stripe_invoice_id__in=Invoice.objects.filter(subscription=subscription).values("stripe_invoice_id"),
+    ).update(stripe_subscription_id=subscription.stripe_subscription_id)
+
+
 def _invoice_mirror(
     *,
     customer: Customer,
@@ -130,11 +183,9 @@ def _invoice_mirror(
                 project=project,
                 stripe_invoice_id=stripe_invoice["id"],
                 customer=customer,
-                subscription_id=_SUBSCRIPTION_PK.first(
+                subscription_id=_subscription_of_new_invoice(
                     project_id=project.pk, stripe_subscription_id=stripe_subscription_id
-                )
-                if stripe_subscription_id
-                else None,
+                ),
                 stripe_payment_intent_id=intent,
                 stripe_event_created=event_created,
                 **fields,
@@ -340,6 +391,8 @@ def invoice_payment_apply(
             if found is not None
             else None
         )
+        if payment is None:  # before any row lock: it may take a lock a new subscription holds
+            stripe_subscription_id = _subscription_of_new_payment(invoice)
         if payment is None and invoice.billing_reason == "subscription_create":
             payment = _CHECKOUT_PAYMENT_LOCKED.first(
                 project_id=invoice.project_id, pk=subscription_metadata.get("tollgate_payment") or "-"

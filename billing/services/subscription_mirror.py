@@ -12,10 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from billing.models import Invoice, Payment, Subscription, SubscriptionItem
+from billing.models import Subscription, SubscriptionItem
 from billing.representations import SubscriptionOutput
 from billing.services.discount_mirror import subscription_discount
 from billing.services.entitlement_facts import plan_credits_catch_up, subscription_facts_hand
+from billing.services.invoices import invoices_link_subscription
 from billing.services.revenue_figures import subscription_figures
 from catalog.models import Price
 from catalog.selectors import price_for_stripe
@@ -358,9 +359,10 @@ def subscription_apply(
                     stripe_event_created=event_created,
                     **fields,
                 )
+                # First, while this transaction holds no other row a new invoice's may wait for: it takes a lock.
+                invoices_link_subscription(subscription)
                 rows = subscription_items_sync(subscription, items, stored=[])
                 subscription_facts_hand(subscription=subscription, price=price, items=items)
-                _link_invoices(subscription)
                 _items_loaded(subscription, rows, items)
                 _figures_saved(subscription, price)
                 _subscription_events(_with_relations(subscription, customer, price), None, {})
@@ -405,23 +407,6 @@ def subscription_apply(
             event_created=event_created,
             force=force,
         )
-
-
-def _link_invoices(subscription: Subscription) -> None:
-    """The subscription's first invoice (and its payment) usually arrive before the subscription itself:
-    they are linked now."""
-    linked = Invoice.objects.filter(
-        project=subscription.project_id,
-        stripe_subscription_id=subscription.stripe_subscription_id,
-        subscription__isnull=True,
-    ).update(subscription=subscription)
-    if not linked:  # a new subscription has no other invoices
-        return
-    Payment.objects.filter(
-        project=subscription.project_id,
-        stripe_subscription_id="",
-        stripe_invoice_id__in=Invoice.objects.filter(subscription=subscription).values("stripe_invoice_id"),
-    ).update(stripe_subscription_id=subscription.stripe_subscription_id)
 
 
 def _with_relations(subscription: Subscription, customer: Customer, price: Price) -> Subscription:

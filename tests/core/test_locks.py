@@ -1,11 +1,12 @@
 """Named locks (core.locks): taken once, known as held by their holder only, free again once released; on
-PostgreSQL another session cannot take a name this one holds."""
+PostgreSQL another session cannot take a name this one holds; a name locked for a transaction is held until it
+ends, and only inside one."""
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
-from core.locks import lock_held, lock_release, lock_taken, lock_try
+from core.locks import lock_for_transaction, lock_held, lock_release, lock_taken, lock_try
 
 
 @pytest.mark.django_db
@@ -86,5 +87,35 @@ def test_another_session_cannot_take_a_held_name_and_takes_it_once_released():
         lock_release("test-lock")
         assert other.execute(taken, [0x54474C4B, "test-lock"]).fetchone() == (True,)
         assert not lock_held("test-lock")  # held by the other session, not this one
+    finally:
+        other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_for_a_transaction_needs_one():
+    with pytest.raises(RuntimeError, match="needs a transaction"):
+        lock_for_transaction("test-lock")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_for_a_transaction_is_held_until_it_ends_however_it_ends():
+    other = _other_session()
+    taken = "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))"  # the other session's own statement
+    try:
+        with transaction.atomic():
+            lock_for_transaction("test-lock")
+            assert other.execute(taken, [0x54474C4B, "test-lock"]).fetchone() == (False,)
+        assert other.execute(taken, [0x54474C4B, "test-lock"]).fetchone() == (True,)  # committed: free
+
+        def rolled_back() -> None:
+            with transaction.atomic():
+                lock_for_transaction("test-lock")
+                assert other.execute(taken, [0x54474C4B, "test-lock"]).fetchone() == (False,)
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError, match="rolled back"):
+            rolled_back()
+        assert other.execute(taken, [0x54474C4B, "test-lock"]).fetchone() == (True,)
     finally:
         other.close()
