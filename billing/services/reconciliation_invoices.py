@@ -72,19 +72,14 @@ class _InvoiceChecks(_Recording):
         )
         if local is None:
             return None
-        stripe_subscription = invoice_subscription_id(stripe_invoice)
         pairs: Expected = {
             name: (getattr(local, name), int(stripe_invoice.get(name) or 0))
             for name in ("subtotal", "total", "amount_due", "amount_paid", "amount_remaining")
         }
         pairs["status"] = (local.status, stripe_invoice.get("status"))
         pairs["number"] = (local.number, stripe_invoice.get("number") or "")
-        if (
-            stripe_subscription
-            and Subscription.objects.filter(
-                project=customer.project, stripe_subscription_id=stripe_subscription
-            ).exists()
-        ):
+        stripe_subscription = _mirrored_subscription(customer, stripe_invoice)
+        if stripe_subscription:
             pairs["subscription"] = (
                 local.subscription.stripe_subscription_id if local.subscription else "",
                 stripe_subscription,
@@ -162,6 +157,9 @@ class _InvoiceChecks(_Recording):
         intent = self._intent_of(attempts)
         if intent:
             pairs["stripe_payment_intent_id"] = (payment.stripe_payment_intent_id, intent)
+        stripe_subscription = _mirrored_subscription(customer, stripe_invoice)
+        if stripe_subscription:  # linked with the invoice; repaired by invoice_payment_apply once it is
+            pairs["stripe_subscription_id"] = (payment.stripe_subscription_id, stripe_subscription)
         return pairs
 
     def _payment_repair(
@@ -180,3 +178,16 @@ class _InvoiceChecks(_Recording):
             payment_intent_id=intent,
             paid=stripe_invoice.get("status") == "paid",
         )
+
+
+def _mirrored_subscription(customer: Customer, stripe_invoice: dict[str, Any]) -> str:
+    """The Stripe id of the invoice's subscription when that subscription is mirrored (else ""): the invoice
+    and its payment are then expected to name it."""
+    stripe_subscription = invoice_subscription_id(stripe_invoice)
+    if stripe_subscription and (
+        Subscription.objects.filter(
+            project=customer.project, stripe_subscription_id=stripe_subscription
+        ).exists()
+    ):
+        return stripe_subscription
+    return ""

@@ -108,6 +108,52 @@ def test_missed_renewal_invoice_and_payment_are_repaired(
     assert Subscription.objects.get().current_period_end > Subscription.objects.get().current_period_start
 
 
+def test_an_invoice_and_its_payment_that_lost_their_subscription_are_repaired_together(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    """What a first invoice applied beside its subscription's creation was left with before the two took a
+    lock (tests/billing/test_invoice_subscription_link.py): neither linked. Repairing the invoice alone left the
+    payment without its subscription (the exactly-once property test, seed 3)."""
+    subscription = _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    invoice = Invoice.objects.get()
+    payment = Payment.objects.get(stripe_invoice_id=invoice.stripe_invoice_id)
+    assert (invoice.subscription_id, payment.stripe_subscription_id) == (
+        subscription.pk,
+        subscription.stripe_subscription_id,
+    )
+    Invoice.objects.filter(pk=invoice.pk).update(subscription=None)
+    Payment.objects.filter(pk=payment.pk).update(stripe_subscription_id="")
+
+    out, error = _reconcile("--project", tenant_a.project.slug)
+    assert error == "2 drift item(s) remain unfixed."
+    assert sorted(
+        Drift.objects.values_list("object_type", "stripe_id", "field", "local_value", "stripe_value")
+    ) == [
+        ("invoice", invoice.stripe_invoice_id, "subscription", "", subscription.stripe_subscription_id),
+        (
+            "payment",
+            invoice.stripe_invoice_id,
+            "stripe_subscription_id",
+            "",
+            subscription.stripe_subscription_id,
+        ),
+    ]
+    assert Payment.objects.get(pk=payment.pk).stripe_subscription_id == ""  # detection changes nothing
+
+    out, error = _reconcile("--project", tenant_a.project.slug, "--fix")
+    assert error is None, out
+    assert Invoice.objects.get(pk=invoice.pk).subscription_id == subscription.pk
+    repaired = Payment.objects.get(pk=payment.pk)
+    assert (repaired.stripe_subscription_id, repaired.status, repaired.amount) == (
+        subscription.stripe_subscription_id,
+        "succeeded",
+        3000,
+    )
+    assert ReconciliationRun.objects.latest("started_at").fixed_count == 2
+    out, error = _reconcile("--project", tenant_a.project.slug)
+    assert error is None, out
+
+
 def test_open_payment_settled_at_stripe_is_repaired(api, tenant_a, catalog, stripe_sdk):
     created = api.post(
         "/api/v1/payments", {"customer": "u", "price": "sticker", "flow": "intent"}, key=tenant_a.key
