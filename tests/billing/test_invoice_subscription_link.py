@@ -26,6 +26,7 @@ from billing.services.subscription_mirror import subscription_apply
 from customers.models import Customer
 from customers.services.customers import customer_ensure_stripe
 from stripe_gateway.gateway import stripe_account_of
+from tests.e2e.test_subscription_lifecycle import _complete
 
 OK = "https://app.example.com/ok"
 
@@ -38,13 +39,7 @@ def _paid_at_stripe_alone(api: Any, tenant: Any, stripe_emulator: Any, stripe_sd
         {"customer": "user-1", "price": "pro-monthly", "success_url": OK, "cancel_url": OK},
         key=tenant.key,
     ).json()
-    stripe_emulator.handle(
-        "POST",
-        f"/_emulator/checkout/sessions/{created['stripe_session_id']}/complete",
-        query="",
-        body=b"card=4242424242424242",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
+    _complete(stripe_emulator, created["stripe_session_id"])
     sdk = stripe_sdk()
     session = sdk.v1.checkout.sessions.retrieve(created["stripe_session_id"])
     stripe_subscription = sdk.v1.subscriptions.retrieve(session.subscription).to_dict()
