@@ -359,7 +359,8 @@ def subscription_apply(
                     stripe_event_created=event_created,
                     **fields,
                 )
-                # First, while this transaction holds no other row a new invoice's may wait for: it takes a lock.
+                # Linked first, before this transaction locks any other row: the link waits for a lock that a
+                # new invoice's (or its payment's) transaction may hold.
                 invoices_link_subscription(subscription)
                 rows = subscription_items_sync(subscription, items, stored=[])
                 subscription_facts_hand(subscription=subscription, price=price, items=items)
