@@ -9,7 +9,7 @@ from typing import Any
 from billing.models import Invoice, Payment, Subscription
 from billing.services.adoption_state import Adoption, paced
 from billing.services.invoices import invoice_apply, invoice_link_payment_intent, invoice_payment_apply
-from billing.services.reconciliation_invoices import _InvoiceChecks
+from billing.services.reconciliation_invoices import _InvoiceChecks, _mirrored_subscription
 from billing.services.reconciliation_payments import _PaymentChecks
 from billing.services.reconciliation_recording import Expected
 from billing.services.reconciliation_subscriptions import _SubscriptionChecks
@@ -208,7 +208,13 @@ def invoices_adopt(state: Adoption) -> None:
             state.report.count("invoices", "customer_not_adopted")
             continue
         customer = state.customers[customer_id]
-        pairs = _InvoiceChecks._invoice_pairs(customer, stripe_invoice) if customer is not None else None
+        pairs = (
+            _InvoiceChecks._invoice_pairs(
+                customer, stripe_invoice, _mirrored_subscription(customer, stripe_invoice)
+            )
+            if customer is not None
+            else None
+        )
         outcome, line = _outcome("invoice", stripe_invoice, pairs)
         state.report.count("invoices", outcome, line)
         invoice = None

@@ -38,12 +38,14 @@ class _InvoiceChecks(_Recording):
                 .first()
                 or ""
             )
+            # Whether the invoice and its payment should name a subscription: one read for both comparisons.
+            subscription = _mirrored_subscription(customer, stripe_invoice)
             self.check(
                 customer.project,
                 "invoice",
                 stripe_invoice["id"],
                 local_id=local_id,
-                compare=partial(self._invoice_pairs, customer, stripe_invoice),
+                compare=partial(self._invoice_pairs, customer, stripe_invoice, subscription),
                 repair=partial(self._invoice_repair, reader, stripe_invoice),
             )
             attempts = self._attempts(reader, customer, stripe_invoice)
@@ -59,12 +61,14 @@ class _InvoiceChecks(_Recording):
                 .values_list("pk", flat=True)
                 .first()
                 or "",
-                compare=partial(self._payment_pairs, customer, stripe_invoice, attempts),
+                compare=partial(self._payment_pairs, customer, stripe_invoice, subscription, attempts),
                 repair=partial(self._payment_repair, reader, stripe_invoice, attempts),
             )
 
     @staticmethod
-    def _invoice_pairs(customer: Customer, stripe_invoice: dict[str, Any]) -> Expected | None:
+    def _invoice_pairs(
+        customer: Customer, stripe_invoice: dict[str, Any], stripe_subscription: str
+    ) -> Expected | None:
         local = (
             Invoice.objects.filter(project=customer.project, stripe_invoice_id=stripe_invoice["id"])
             .select_related("subscription")
@@ -78,7 +82,6 @@ class _InvoiceChecks(_Recording):
         }
         pairs["status"] = (local.status, stripe_invoice.get("status"))
         pairs["number"] = (local.number, stripe_invoice.get("number") or "")
-        stripe_subscription = _mirrored_subscription(customer, stripe_invoice)
         if stripe_subscription:
             pairs["subscription"] = (
                 local.subscription.stripe_subscription_id if local.subscription else "",
@@ -130,7 +133,11 @@ class _InvoiceChecks(_Recording):
         return ""
 
     def _payment_pairs(
-        self, customer: Customer, stripe_invoice: dict[str, Any], attempts: list[dict[str, Any]]
+        self,
+        customer: Customer,
+        stripe_invoice: dict[str, Any],
+        stripe_subscription: str,
+        attempts: list[dict[str, Any]],
     ) -> Expected | None:
         payment = Payment.objects.filter(
             project=customer.project, stripe_invoice_id=stripe_invoice["id"]
@@ -157,7 +164,6 @@ class _InvoiceChecks(_Recording):
         intent = self._intent_of(attempts)
         if intent:
             pairs["stripe_payment_intent_id"] = (payment.stripe_payment_intent_id, intent)
-        stripe_subscription = _mirrored_subscription(customer, stripe_invoice)
         if stripe_subscription:  # linked with the invoice; repaired by invoice_payment_apply once it is
             pairs["stripe_subscription_id"] = (payment.stripe_subscription_id, stripe_subscription)
         return pairs
