@@ -4,7 +4,7 @@ cannot be deleted."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from stripe_emulator.core import ids
@@ -285,9 +285,15 @@ def is_metered(price: StripeObject) -> bool:
 
 def price_amount(price: StripeObject, quantity: int | Decimal, tiers: list[dict[str, Any]] | None) -> int:
     """What ``quantity`` units of ``price`` cost in minor units, rounded half up once at the end, as Stripe
-    does. A tiered price: graduated — each tier's units at its unit amount plus the flat amount of every tier
-    the quantity reaches; volume — every unit at the tier the whole quantity falls in, plus its flat amount."""
+    does. A per-unit price with ``transform_quantity``: the quantity divided by ``divide_by``, rounded ``up``
+    or ``down`` to a whole number, is what is multiplied (25 units in packages of 10 rounded up: 3). A tiered
+    price: graduated — each tier's units at its unit amount plus the flat amount of every tier the quantity
+    reaches; volume — every unit at the tier the whole quantity falls in, plus its flat amount."""
     quantity = Decimal(quantity)
+    transform = price.get("transform_quantity")
+    if transform:
+        rounding = ROUND_CEILING if transform["round"] == "up" else ROUND_FLOOR
+        quantity = (quantity / Decimal(transform["divide_by"])).to_integral_value(rounding=rounding)
     if price["billing_scheme"] != "tiered":
         total = Decimal(str(price["unit_amount_decimal"])) * quantity
     else:
