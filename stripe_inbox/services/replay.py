@@ -2,10 +2,12 @@
 delivery never brought."""
 
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
 
+from billing.handlers.registry import HANDLERS
 from core.actors import Actor
 from core.audit import audit_record
 from projects.models import Project
@@ -35,15 +37,29 @@ def stripe_event_replay(*, event: StripeEvent, actor: Actor | None = None, reaso
     queue_processing(event.pk, key)
 
 
-def stripe_events_fetch_missing(*, project: Project | None, since: datetime) -> int:
-    """Fetches the account's events since `since` from Stripe's /v1/events and stores those we never received
-    (a delivery lost while Tollgate was down). Returns how many were missing."""
+class FetchedEvents(NamedTuple):
+    """What `stripe_events_fetch_missing` found: the events Stripe listed, those received before, and the missing
+    ones stored now — of types Tollgate handles (queued to be applied), or of others (stored, ignored)."""
+
+    listed: int
+    already: int
+    handled: int
+    unhandled: int
+
+
+def stripe_events_fetch_missing(*, project: Project | None, since: datetime) -> FetchedEvents:
+    """Fetches the account's events since `since` from Stripe's /v1/events (every type: Stripe filters by at
+    most 20) and stores those we never received (a delivery lost while Tollgate was down); each stored one is
+    queued, and one of a type no handler takes ends `ignored`, as a delivered one would."""
     account = project.pk if project is not None else PLATFORM_ACCOUNT
     gateway = gateway_for(project) if project is not None else platform_gateway()
-    missing = 0
+    handled = unhandled = 0
     # Stripe lists newest first; stored oldest first, so they are applied in the order they happened.
     listed = list(gateway.list_all("events", {"created": {"gte": int(since.timestamp())}, "limit": 100}))
     for body in reversed(listed):
         _, created = stripe_event_store(account=account, project=project, body=body)
-        missing += int(created)
-    return missing
+        if created and body.get("type") in HANDLERS:
+            handled += 1
+        elif created:
+            unhandled += 1
+    return FetchedEvents(len(listed), len(listed) - handled - unhandled, handled, unhandled)

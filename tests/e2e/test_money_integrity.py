@@ -218,7 +218,9 @@ def test_fetch_missing_stores_and_applies_subscription_invoice_intent_and_charge
         "replay_webhooks", "--fetch-missing", "--since", since.isoformat(), "--status", "any", stdout=out
     )
     fetched = StripeEvent.objects.count()
-    assert f"Fetched {fetched} missing event(s)" in out.getvalue()
+    ignored = StripeEvent.objects.filter(status="ignored").count()
+    assert f": 0 received before; {fetched - ignored} missing of types Tollgate handles," in out.getvalue()
+    assert f"; {ignored} missing of types it does not handle, stored as ignored" in out.getvalue()
     assert fetched > len(lost)  # /v1/events has every type, not only those the endpoint receives
     assert StripeEvent.objects.get(type="charge.succeeded").status == "ignored"
     stored = StripeEvent.objects.get(type="invoice.paid")

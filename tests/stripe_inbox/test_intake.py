@@ -347,11 +347,20 @@ def test_fetch_missing_stores_events_never_delivered(api, tenant_a, stripe_sdk, 
     call_command("replay_webhooks", "--fetch-missing", "--since", since, "--status", "any", stdout=out)
     stored = StripeEvent.objects.get(type="customer.created")
     assert stored.status == "ignored"
-    assert "Fetched 1 missing event(s)" in out.getvalue()
-    call_command(
-        "replay_webhooks", "--fetch-missing", "--since", since, "--status", "failed", stdout=io.StringIO()
+    # A type Tollgate does not handle is stored (and ignored), and said so: not counted as applied.
+    assert out.getvalue().splitlines()[0] == (
+        f"Stripe listed 1 event(s) of the platform's account since {since}: 0 received before; 0 missing of "
+        "types Tollgate handles, stored and queued to be applied; 1 missing of types it does not handle, stored "
+        "as ignored (nothing applied)."
     )
+    again = io.StringIO()
+    call_command("replay_webhooks", "--fetch-missing", "--since", since, "--status", "failed", stdout=again)
     assert StripeEvent.objects.filter(type="customer.created").count() == 1
+    assert again.getvalue().splitlines()[0] == (
+        f"Stripe listed 1 event(s) of the platform's account since {since}: 1 received before; 0 missing of "
+        "types Tollgate handles, stored and queued to be applied; 0 missing of types it does not handle, stored "
+        "as ignored (nothing applied)."
+    )
     # Later delivery of the same event by Stripe is a duplicate, not a second row.
     stripe_webhooks.deliver()
     assert StripeEvent.objects.filter(type="customer.created").count() == 1

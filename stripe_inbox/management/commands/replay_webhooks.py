@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
+from stripe_inbox.selectors import stripe_events_of_project
 from stripe_inbox.services.replay import stripe_event_replay, stripe_events_fetch_missing
 
 
@@ -21,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="ISO 8601 time; only events received since then.")
         parser.add_argument("--type", dest="event_type")
         parser.add_argument(
-            "--project", help="Project slug (events of its own Stripe account, or routed to it)."
+            "--project",
+            help="Project slug: the events of its own Stripe account, or of the platform's that are about it (named in "
+            "their object's metadata, or about one of its customers).",
         )
         parser.add_argument("--dry-run", action="store_true")
         parser.add_argument(
@@ -31,6 +34,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        project = Project.objects.filter(slug=options["project"]).first() if options["project"] else None
+        if options["project"] and project is None:
+            raise CommandError(f"No project {options['project']!r}.")
         events = StripeEvent.objects.order_by("stripe_created", "received_at")
         if options["status"] != "any":
             events = events.filter(status=options["status"])
@@ -46,16 +52,18 @@ class Command(BaseCommand):
         if options["fetch_missing"]:
             if since is None:
                 raise CommandError("--fetch-missing needs --since.")
-            project = Project.objects.filter(slug=options["project"]).first() if options["project"] else None
-            if options["project"] and project is None:
-                raise CommandError(f"No project {options['project']!r}.")
             account_project = project if project is not None and project.stripe_secret_key else None
             fetched = stripe_events_fetch_missing(project=account_project, since=since)
-            self.stdout.write(f"Fetched {fetched} missing event(s) from Stripe (processing queued).")
+            owner = f"project {account_project.slug}'s" if account_project else "the platform's"
+            self.stdout.write(
+                f"Stripe listed {fetched.listed} event(s) of {owner} account since {since.isoformat()}: "
+                f"{fetched.already} received before; {fetched.handled} missing of types Tollgate handles, stored and queued to be applied; "
+                f"{fetched.unhandled} missing of types it does not handle, stored as ignored (nothing applied)."
+            )
         if options["event_type"]:
             events = events.filter(type=options["event_type"])
-        if options["project"]:
-            events = events.filter(project__slug=options["project"])
+        if project is not None:
+            events = stripe_events_of_project(project=project, events=events)
         count = 0
         for event in events.iterator():
             count += 1
