@@ -17,6 +17,11 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:12111")
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_tollgate_local_demo")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_tollgate_local_demo")
 
+# `manage.py runserver` answers as production's server does (config/devserver: static files through WhiteNoise,
+# with its headers, and each answer in one write on a TCP_NODELAY socket); the demo's static files are then served
+# exactly as production serves them, CORS header included.
+INSTALLED_APPS = ["config.devserver", "whitenoise.runserver_nostatic", *INSTALLED_APPS]  # noqa: F405
+
 # Development serves static files from the apps (WhiteNoise's finders, DEBUG on): no collectstatic, so no
 # STATIC_ROOT unless one is asked for (WhiteNoise warns about a configured one that does not exist).
 STATIC_ROOT = env("STATIC_ROOT", default=None)

@@ -1,0 +1,1 @@
+"""The development server of `make demo` and local work (installed by config.settings.local only)."""
