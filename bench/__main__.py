@@ -13,6 +13,7 @@ django_setup()
 from bench import (  # noqa: E402  (Django must be set up first)
     auth,
     burst,
+    client_latency,
     deliveries,
     entitlements,
     fairness,
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "local_checks": local_checks,
     "leases": leases,
     "pages": pages,
+    "client_latency": client_latency,
     "metrics": metrics,
     "burst": burst,
     "scale": scale,
