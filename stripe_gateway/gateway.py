@@ -12,6 +12,7 @@ rolled-back transaction cannot take back what Stripe already did.
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -55,6 +56,20 @@ class Written(NamedTuple):
     replayed: bool
 
 
+def _retried_by_sdk(error: stripe.StripeError) -> bool:
+    """Whether the SDK retries a request that failed with `error`, as `stripe.HTTPClient._should_retry` decides:
+    a connection error it marks retryable; an answer Stripe marks `Stripe-Should-Retry` as it says, else a 409
+    or a 5xx."""
+    if isinstance(error, stripe.APIConnectionError):
+        return bool(error.should_retry)
+    headers = {str(name).lower(): str(value) for name, value in (error.headers or {}).items()}
+    advice = headers.get("stripe-should-retry", "")
+    if advice in ("true", "false"):
+        return advice == "true"
+    status = int(error.http_status or 0)
+    return status == 409 or status >= 500
+
+
 def _written(answer: Any) -> Written:
     response = getattr(answer, "last_response", None)
     headers = getattr(response, "headers", None) or {}
@@ -74,10 +89,14 @@ class StripeGateway:
     def client(self) -> stripe.StripeClient:
         return client_for(self.secret_key)
 
-    def call(self, operation: Callable[[Any], T]) -> T:
-        # The SDK types params as TypedDicts; the gateway builds them as dicts, so the client is used untyped.
+    @staticmethod
+    def _outside_transaction() -> None:
         if in_transaction():
             raise RuntimeError("Stripe must not be called inside a database transaction.")
+
+    def call(self, operation: Callable[[Any], T]) -> T:
+        # The SDK types params as TypedDicts; the gateway builds them as dicts, so the client is used untyped.
+        self._outside_transaction()
         try:
             return operation(self.client)
         except stripe.StripeError as exc:
@@ -87,19 +106,36 @@ class StripeGateway:
         """`call` an operation answering one Stripe object, and answer that object as plain JSON-ready data."""
         return self.call(operation).to_dict(for_json=True)
 
-    def sent_once(self, operation: Callable[[Any, dict[str, str]], Any], *, key: str) -> dict[str, Any]:
+    def sent_once(self, operation: Callable[[Any, dict[str, Any]], Any], *, key: str) -> dict[str, Any]:
         """Sends a write under the idempotency key `key` (`operation(client, request_options)`). Callers send only
-        what Stripe does not have yet, so a replayed answer (`Idempotent-Replayed`: the same request under the
-        same key, made before) means that what it did was undone since (A → B → A): it is sent again under a key
-        of its own rather than taken for done."""
-        written = _written(self.call(lambda c: operation(c, {"idempotency_key": key})))
+        what Stripe does not have yet, so Stripe replaying its saved answer (`Idempotent-Replayed`) to the first
+        attempt means the same request was made under the same key before and what it did was undone since
+        (A → B → A): it is sent again under a key of its own rather than taken for done.
+
+        A replay answering a retry of this very write is not that: it is the first attempt's answer, lost on the
+        way after Stripe acted, and the write is done — sent again, it would overwrite whatever changed at
+        Stripe meanwhile. So the first attempt goes without the SDK's retries, to tell the two apart; when the
+        SDK would have retried it (the connection lost, a 409, a 5xx), its retries follow under the same key,
+        and their answer, replayed or not, is the write's. One lost answer is one more request, never a new key.
+        """
+        self._outside_transaction()
+        try:
+            first = operation(self.client, {"idempotency_key": key, "max_network_retries": 0})
+        except stripe.StripeError as exc:
+            retries = int(settings.STRIPE_MAX_NETWORK_RETRIES)
+            if not retries or not _retried_by_sdk(exc):
+                raise failed(exc) from exc
+            time.sleep(stripe.HTTPClient.INITIAL_DELAY)  # the SDK's pause before its first retry
+            options = {"idempotency_key": key, "max_network_retries": retries - 1}
+            return _written(self.call(lambda c: operation(c, options))).object
+        written = _written(first)
         if written.replayed:
             fresh = f"{key}:{uuid.uuid4().hex}"
             written = _written(self.call(lambda c: operation(c, {"idempotency_key": fresh})))
         return written.object
 
     def state_update(
-        self, operation: Callable[[Any, dict[str, str]], Any], *, object_id: str, params: Any
+        self, operation: Callable[[Any, dict[str, Any]], Any], *, object_id: str, params: Any
     ) -> dict[str, Any]:
         """An update that sets a Stripe object to absolute values (a name, `active`, metadata), keyed by the
         object and the values: retries of one update are one write, and sending the same values again later

@@ -9,6 +9,7 @@ and answer what the completed operation answers — never a 409 about its own fi
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,6 +39,7 @@ class Fault:
     path: re.Pattern[str]
     times: int
     kill: bool = False
+    meanwhile: Callable[[], Any] | None = None  # what lands at Stripe after it acted, before a retry
 
 
 @dataclass
@@ -49,8 +51,8 @@ class Wire(EmulatorHTTPClient):
     def __post_init__(self) -> None:
         super().__init__(self.emulator)
 
-    def lose(self, method: str, path: str, *, times: int) -> None:
-        self.faults.append(Fault(method, re.compile(path), times))
+    def lose(self, method: str, path: str, *, times: int, meanwhile: Callable[[], Any] | None = None) -> None:
+        self.faults.append(Fault(method, re.compile(path), times, meanwhile=meanwhile))
 
     def die(self, method: str, path: str) -> None:
         self.faults.append(Fault(method, re.compile(path), 1, kill=True))
@@ -64,6 +66,8 @@ class Wire(EmulatorHTTPClient):
                 fault.times -= 1
                 if fault.kill:
                     raise ProcessKilled
+                if fault.meanwhile is not None:
+                    fault.meanwhile()
                 # As the SDK's requests client reports a reset connection: retryable, under the same key.
                 raise stripe.APIConnectionError("connection reset by peer (answer lost)", should_retry=True)
         return answer
@@ -378,6 +382,62 @@ def test_resume_retried_after_three_lost_answers_answers_the_resumed_subscriptio
     assert plain.json()["error"]["code"] == "nothing_to_resume"
 
 
+def _quantity_at_stripe(sdk, sid):
+    return sdk.v1.subscriptions.retrieve(sid)["items"].data[0].quantity
+
+
+def test_a_change_whose_answer_is_lost_once_is_sent_again_once_under_its_key(
+    api, tenant_a, catalog, stripe_sdk, stripe_webhooks, wire
+):
+    """The SDK's own retry is answered from Stripe's idempotency record (`Idempotent-Replayed`): that is the
+    first attempt's answer, the change made, not a change undone since."""
+    sdk = stripe_sdk()
+    subscription, _ = _subscribed(api, tenant_a, sdk, stripe_webhooks)
+    sid = subscription["stripe_subscription_id"]
+    wire.lose("POST", f"/v1/subscriptions/{sid}", times=1)
+
+    response = api.patch(f"/api/v1/subscriptions/{subscription['id']}", {"quantity": 3}, key=tenant_a.key)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["quantity"] == 3
+    assert _quantity_at_stripe(sdk, sid) == 3
+    updates = [
+        key for method, path, key in wire.reached if (method, path) == ("POST", f"/v1/subscriptions/{sid}")
+    ]
+    assert len(updates) == 2  # the attempt whose answer was lost, and one more under the same key
+    assert len(set(updates)) == 1
+    assert updates[0].startswith(f"subscription:{subscription['id']}:change:")
+
+
+def test_a_change_landing_after_a_lost_answer_is_not_overwritten_by_its_retry(
+    api, tenant_a, catalog, stripe_sdk, stripe_webhooks, wire
+):
+    """3 seats reach Stripe, the answer is lost; before the SDK retries, someone else sets 5 seats at Stripe.
+    The retry is answered from Stripe's idempotency record: Tollgate's change was made, and 5 stands."""
+    sdk = stripe_sdk()
+    subscription, _ = _subscribed(api, tenant_a, sdk, stripe_webhooks)
+    sid = subscription["stripe_subscription_id"]
+    item = sdk.v1.subscriptions.retrieve(sid)["items"].data[0].id
+    other = stripe_sdk()
+
+    def five_seats() -> None:
+        other.v1.subscriptions.update(sid, {"items": [{"id": item, "quantity": 5}]})
+
+    wire.lose("POST", f"/v1/subscriptions/{sid}", times=1, meanwhile=five_seats)
+
+    response = api.patch(f"/api/v1/subscriptions/{subscription['id']}", {"quantity": 3}, key=tenant_a.key)
+
+    assert response.status_code == 200, response.content
+    assert _quantity_at_stripe(sdk, sid) == 5
+    updates = [
+        key for method, path, key in wire.reached if (method, path) == ("POST", f"/v1/subscriptions/{sid}")
+    ]
+    assert len(updates) == 2
+    assert len(set(updates)) == 1
+    stripe_webhooks.deliver()
+    assert Subscription.objects.get(pk=subscription["id"]).quantity == 5
+
+
 def test_an_idempotency_key_reused_after_its_ttl_is_a_new_operation(api, tenant_a, catalog, stripe_sdk, wire):
     sdk = stripe_sdk()
     paid = paid_credit_packs(api, tenant_a, sdk)
@@ -453,3 +513,30 @@ def test_subscribing_again_right_after_a_cancel_now_is_not_refused_by_the_cancel
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "already_subscribed"
     assert len(_stripe_subscriptions(sdk, stripe_customer)) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "advice"),
+    [
+        (409, None),
+        (500, None),
+        (503, None),
+        (400, None),
+        (402, None),
+        (429, None),
+        (500, "false"),
+        (400, "true"),
+    ],
+)
+def test_the_gateway_retries_a_first_attempt_as_the_installed_sdk_would(status, advice):
+    """`sent_once` sends a write's first attempt without the SDK's retries and retries it itself when the SDK
+    would have: pinned to the installed SDK's own decision."""
+    from stripe_gateway.gateway import _retried_by_sdk
+
+    headers = {"stripe-should-retry": advice} if advice else {}
+    error = stripe.StripeError("failed", http_status=status, headers=headers)
+    sdk = stripe.HTTPClient()
+    assert _retried_by_sdk(error) is sdk._should_retry(("{}", status, headers), None, 0, 2)
+    for should_retry in (True, False):
+        lost = stripe.APIConnectionError("reset", should_retry=should_retry)
+        assert _retried_by_sdk(lost) is sdk._should_retry(None, lost, 0, 2) is should_retry
