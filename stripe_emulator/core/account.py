@@ -35,6 +35,7 @@ class Account:
         created: int | None = None,
         store: Store | None = None,
         idempotency: IdempotencyCache | None = None,
+        api_version: str | None = None,
     ) -> None:
         self.emulator = emulator
         self.api_key = api_key
@@ -46,6 +47,9 @@ class Account:
         self.lock = threading.RLock()
         self.store = store or Store()
         self.idempotency = idempotency or IdempotencyCache()
+        # The account's default API version: events are created at it, and delivered at it to an endpoint
+        # registered without an `api_version` (an account opened long ago has an old one).
+        self.api_version = api_version or emulator.account_api_version or API_VERSION
         self._backends: dict[type[BaseBackend], BaseBackend] = {}
 
     def backend(self, cls: type[B]) -> B:
@@ -88,7 +92,7 @@ class Account:
         event: StripeObject = {
             "id": ids.id_for("event"),
             "object": "event",
-            "api_version": API_VERSION,
+            "api_version": self.api_version,
             "created": self.now(),
             "data": data,
             "livemode": False,
@@ -121,6 +125,7 @@ class Account:
         return {
             "id": self.id,
             "created": self.created,
+            "api_version": self.api_version,
             "store": self.store.dump(),
             "idempotency": self.idempotency.dump(),
         }
@@ -134,6 +139,7 @@ class Account:
             created=data.get("created"),  # absent from state saved before accounts had one: now
             store=Store.load(data.get("store", {})),
             idempotency=IdempotencyCache.load(data.get("idempotency", {})),
+            api_version=data.get("api_version"),  # absent from state saved before: the current version
         )
 
 

@@ -71,6 +71,9 @@ class Emulator:
     ``advance(seconds)`` adds to it. Webhook options are documented on
     :class:`~stripe_emulator.core.webhooks.WebhookDispatcher`.
 
+    ``account_api_version`` is the default API version of every account (an old one emulates an account opened
+    long ago: events are created at it); ``POST /_emulator/account/api_version`` sets one account's.
+
     ``public_url`` is the base of every URL the emulator renders (Checkout ``url``, ``hosted_invoice_url``,
     ``invoice_pdf``, portal ``url``, 3-D Secure ``redirect_to_url.url``); serving it over HTTP sets it to the
     address it listens on unless one was given. Without it: ``http://stripe-emulator.invalid``.
@@ -90,12 +93,15 @@ class Emulator:
         webhook_signature_clock: Callable[[], float] | None = None,
         data_path: str | None = None,
         public_url: str | None = None,
+        account_api_version: str | None = None,
     ) -> None:
         if services is None:
             from stripe_emulator.services import SERVICES  # the default set; imported late to avoid a cycle
 
             services = SERVICES
         self.clock = Clock(clock)
+        # The default API version of the accounts created from now on (None: the current one).
+        self.account_api_version = account_api_version
         self.registry = Registry(services)
         self.accounts: dict[str, Account] = {}
         self.webhooks = WebhookDispatcher(

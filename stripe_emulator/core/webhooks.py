@@ -225,7 +225,11 @@ class WebhookDispatcher:
                 or endpoint.get("status") != "enabled"
             ):
                 return None  # Stripe stops sending to endpoints deleted or disabled meanwhile
-            payload = json.dumps(clone(event), indent=2).encode()
+            # Rendered at the endpoint's version, or at the account's default for an endpoint made without one.
+            # (The emulator has one shape of every object: only the version the event says it is at differs.)
+            rendered = clone(event)
+            rendered["api_version"] = endpoint.get("api_version") or account.api_version
+            payload = json.dumps(rendered, indent=2).encode()
             url, secret, event_type = endpoint["url"], endpoint["_secret"], event["type"]
         headers = {
             "Content-Type": "application/json; charset=utf-8",

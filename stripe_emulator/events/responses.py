@@ -13,6 +13,7 @@ from stripe_emulator.events.models import EventsBackend, WebhookEndpointsBackend
 # Stripe checks enabled_events against its catalogue of event types; the emulator checks the shape only, so
 # endpoints may subscribe to types whose resources later phases add.
 _EVENT_TYPE_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 _URL_RE = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 
 
@@ -37,6 +38,13 @@ def _enabled_events(p: Params, *, required: bool) -> list[str] | None:
     return events
 
 
+def _api_version(p: Params) -> str | None:
+    version = p.string("api_version")
+    if version is not None and not _VERSION_RE.match(version):
+        raise ParameterInvalid(f"Invalid API version: {version}", param="api_version")
+    return version
+
+
 def endpoint_create(req: Request) -> Response:
     p = req.params
     p.only("url", "enabled_events", "description", "metadata", "api_version", "connect")
@@ -47,13 +55,25 @@ def endpoint_create(req: Request) -> Response:
         enabled_events=_enabled_events(p, required=True) or [],
         description=p.string("description"),
         metadata=merge_metadata({}, p),
-        api_version=p.string("api_version"),
+        api_version=_api_version(p),
     )
     response = req.respond(endpoint)
     # The secret is shown once, on creation, as Stripe does.
     body = response.data()
     body["secret"] = endpoint["_secret"]
     return Response.json(body)
+
+
+def account_api_version(req: Request) -> Response:
+    """``POST /_emulator/account/api_version`` (``api_version=…``): the calling account's default API version,
+    as the Dashboard's upgrade sets it at Stripe (or an old account's, to emulate one)."""
+    p = req.params
+    p.only("api_version")
+    version = p.string("api_version", required=True) or ""
+    if not _VERSION_RE.match(version):
+        raise ParameterInvalid(f"Invalid API version: {version}", param="api_version")
+    req.account.api_version = version
+    return Response.json({"object": "emulator.account", "api_version": version})
 
 
 def endpoint_retrieve(req: Request) -> Response:

@@ -11,4 +11,6 @@ ROUTES = [
     Route("GET", "/v1/webhook_endpoints/{id}", responses.endpoint_retrieve),
     Route("POST", "/v1/webhook_endpoints/{id}", responses.endpoint_update),
     Route("DELETE", "/v1/webhook_endpoints/{id}", responses.endpoint_delete),
+    # A test control on the calling account (authenticated, like Stripe's Dashboard setting it).
+    Route("POST", "/_emulator/account/api_version", responses.account_api_version),
 ]
