@@ -5,15 +5,22 @@ The form posts to ``/_emulator/checkout/sessions/{id}/complete`` with ``ui=html`
 to the session's ``success_url`` on success and this page again (with the error) otherwise. A card that
 needs 3-D Secure shows an "Authenticate" step posting to ``…/authenticate``. Every value is escaped.
 
-A subscription with a free trial reads as Stripe's does: nothing is due today (``$0.00``), the button starts
-the trial, and the page says what will be charged and from when.
+Every amount the page states is what is charged: today's is the session's ``amount_total`` (after its
+discount and tax), the renewals are :meth:`~stripe_emulator.checkout.models.CheckoutBackend.checkout_session_renewals`
+(a ``once`` coupon only today, a ``repeating`` one for its months, the tax on each). While automatic tax waits
+for the customer's country the amounts say "plus tax"; the form carries the amounts it showed (``quote``), and
+a submit whose country or promotion code changes them shows the new amounts instead of charging (see
+``checkout_session_complete_control``). A subscription with a free trial reads as Stripe's does: nothing is
+due today (``$0.00``), the button starts the trial, and the page says what will be charged and from when.
 """
 
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from stripe_emulator.checkout.models import CheckoutBackend
+from stripe_emulator.checkout.models.renewals import Renewal
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.html import format_amount, format_date, page, per_interval, per_interval_words
 from stripe_emulator.core.store import StripeObject
@@ -23,22 +30,30 @@ DAY = 86_400
 
 
 def _line_rows(items: list[StripeObject], trial_days: int | None) -> str:
+    """Each line at its price (quantity × unit amount, tiers or packages): the discount and the tax are rows of
+    the totals."""
     rows = []
     for item in items:
         price = item["price"]
         every = per_interval(price.get("recurring"))
         detail = f"Qty {item['quantity']}" if item["quantity"] is not None else "Billed by usage"
+        transform = price.get("transform_quantity")
         if item["quantity"] is None:
             pass
         elif price["billing_scheme"] == "tiered":
             detail += f" · {price['tiers_mode']} tiers"
+        elif transform:
+            detail += (
+                f" · {format_amount(price['unit_amount'], price['currency'])}{every} per "
+                f"{transform['divide_by']} units, rounded {transform['round']}"
+            )
         elif item["quantity"] != 1:
             detail += f" · {format_amount(price['unit_amount'], price['currency'])}{every} each"
         if trial_days:
             amount = f"{trial_days} days free"
-            detail += f" · {format_amount(item['amount_total'], item['currency'])}{every} after"
+            detail += f" · {format_amount(item['amount_subtotal'], item['currency'])}{every} after"
         else:
-            amount = format_amount(item["amount_total"], item["currency"]) + every
+            amount = format_amount(item["amount_subtotal"], item["currency"]) + every
         rows.append(
             '<tr><td><span class="name">{name}</span><span class="sub">{detail}</span></td>'
             '<td class="num">{amount}</td></tr>'.format(
@@ -48,6 +63,41 @@ def _line_rows(items: list[StripeObject], trial_days: int | None) -> str:
             )
         )
     return f'<table class="lines">{"".join(rows)}</table>'
+
+
+def _tax_pending(session: StripeObject) -> bool:
+    """Automatic tax still waiting for the customer's country: the amounts shown are before tax."""
+    tax = session["automatic_tax"]
+    return bool(tax["enabled"]) and tax["status"] != "complete"
+
+
+def _now(session: StripeObject) -> str:
+    text = format_amount(session["amount_total"], session["currency"])
+    return f"{text} plus tax" if _tax_pending(session) else text
+
+
+def _schedule(renewals: list[Renewal], currency: str, recurring: dict[str, Any] | None) -> str:
+    """The renewals in words: ``$36.75/month for 2 months, then $49.00/month``."""
+    every = per_interval(recurring)
+    unit, count = (
+        (recurring or {}).get("interval") or "period",
+        int((recurring or {}).get("interval_count") or 1),
+    )
+    parts = []
+    for renewal in renewals:
+        text = format_amount(renewal.amount, currency) + every + ("" if renewal.taxed else " plus tax")
+        if renewal.times is not None:
+            periods = renewal.times * count
+            text += f" for {periods} {unit}{'' if periods == 1 else 's'}"
+        parts.append(text)
+    return ", then ".join(parts)
+
+
+def quote_of(account: Account, session: StripeObject) -> str:
+    """The amounts the page states, as the form carries them back: today's, then each renewal's (a country
+    without tax leaves them as stated: "plus tax" was nothing)."""
+    renewals = account.backend(CheckoutBackend).checkout_session_renewals(session)
+    return ";".join([str(session["amount_total"]), *(f"{r.amount}x{r.times}" for r in renewals)])
 
 
 def _totals(rows: list[tuple[str, str]]) -> str:
@@ -77,9 +127,12 @@ def render_page(
     card_number: str = "4242 4242 4242 4242",
     email: str | None = None,
     customer_email: str | None = None,
+    notice: str | None = None,
+    country: str | None = None,
 ) -> str:
     """``customer_email``: the email of the session's existing customer, shown and not editable (Stripe's
-    Checkout does not let the customer change it)."""
+    Checkout does not let the customer change it). ``notice``: why the page is shown again (its amounts
+    changed); ``country``: the billing country typed last."""
     sid = escape(session["id"])
     currency = session["currency"]
     total = session["amount_total"]
@@ -89,6 +142,11 @@ def render_page(
     trial = (session.get("_subscription_data") or {}).get("trial_period_days")
     trial_ends = account.now() + int(trial) * DAY if trial else None
     name = str(items[0]["description"] or "") if len(items) == 1 else ""
+    renewals = account.backend(CheckoutBackend).checkout_session_renewals(session)
+    # Without a licensed recurring item (only metered ones) a trial states today's total, as before.
+    schedule = (
+        _schedule(renewals, currency, recurring) if renewals else format_amount(total, currency) + every
+    )
 
     summary: list[str] = []
     if session["mode"] == "setup":
@@ -97,29 +155,36 @@ def render_page(
         summary += [
             f'<p class="eyebrow">Try {escape(name or "your subscription")}</p>',
             f'<p class="amount">{escape(str(trial))} days free</p>',
-            f'<p class="then">Then {escape(format_amount(total, currency) + every)} starting '
-            f"{escape(format_date(trial_ends))}</p>",
+            f'<p class="then">Then {escape(schedule)} starting {escape(format_date(trial_ends))}</p>',
         ]
     elif session["mode"] == "subscription":
+        pending = "plus tax, " if _tax_pending(session) else ""
+        same = len(renewals) == 1 and renewals[0].amount == total
         summary += [
             f'<p class="eyebrow">Subscribe to {escape(name or "your subscription")}</p>',
             f'<p class="amount">{escape(format_amount(total, currency))} '
-            f"<small>{escape(per_interval_words(recurring))}</small></p>",
+            f"<small>{escape(pending + (per_interval_words(recurring) if same else 'due today'))}</small></p>",
         ]
+        if renewals and not same:
+            summary.append(f'<p class="then">Then {escape(schedule)}</p>')
     else:
         summary += [
             f'<p class="eyebrow">Pay {escape(name or "Stripe emulator")}</p>',
-            f'<p class="amount">{escape(format_amount(total, currency))}</p>',
+            f'<p class="amount">{escape(format_amount(total, currency))}'
+            f"{' <small>plus tax</small>' if _tax_pending(session) else ''}</p>",
         ]
     if session["mode"] != "setup":
         summary.append(_line_rows(items, trial))
-        summary.append(_totals(_total_rows(session, trial=bool(trial), every=every)))
+        after = (renewals[0] if renewals else Renewal(total or 0, None, True)) if trial else None
+        summary.append(_totals(_total_rows(session, after=after, every=every)))
     in_currency = f" · {escape(currency.upper())}" if currency else ""  # none in setup mode without one
     summary.append(f'<p class="muted"><small>Session <code>{sid}</code>{in_currency}</small></p>')
 
     panel: list[str] = []
     if error:
         panel.append(f'<p class="error" role="alert">{escape(error)}</p>')
+    if notice:
+        panel.append(f'<p class="notice" role="status">{escape(notice)}</p>')
     status = session["status"]
     if status == "complete":
         panel.append(
@@ -154,26 +219,28 @@ def render_page(
                 f'<input type="email" id="email" name="email" value="{escape(email or session["customer_email"] or "")}"'
                 ' placeholder="you@example.com" autocomplete="email" required>'
             )
+        tax_note = " The tax follows from your billing country and is shown before you pay."
         if trial:
             button = "Start trial"
-            note = (
-                f"{format_amount(total, currency)}{every} after the trial ends on {format_date(trial_ends)}. "
-                "Nothing is charged today."
-            )
+            note = f"{schedule} after the trial ends on {format_date(trial_ends)}. Nothing is charged today."
         elif session["mode"] == "setup":
             button = "Save card"
             note = "Your card is saved for future payments; nothing is charged now."
         elif session["mode"] == "subscription":
             button = "Subscribe"
-            note = f"You will be charged {format_amount(total, currency)} now, then {format_amount(total, currency)}{every}."
+            then = f", then {schedule}" if renewals else ""
+            note = f"You will be charged {_now(session)} now{then}."
         else:
-            button = f"Pay {format_amount(total, currency)}"
+            button = f"Pay {_now(session)}"
             note = ""
+        if _tax_pending(session) and session["mode"] != "setup":
+            note = (note + tax_note).strip()
         panel.append(
             "<h2>Contact information</h2>"
             f'<form method="post" action="{complete_url}"><input type="hidden" name="ui" value="html">'
+            f'<input type="hidden" name="quote" value="{escape(quote_of(account, session))}">'
             f'<label for="email">Email</label>{email_field}'
-            + _address_field(account, session)
+            + _address_field(account, session, country)
             + '<label for="card">Card number</label>'
             f'<input type="text" id="card" name="card" value="{escape(card_number)}" inputmode="numeric" '
             'autocomplete="off"><span class="hint">Any future expiry date and any CVC are accepted.</span>'
@@ -202,12 +269,16 @@ def _setup_summary() -> list[str]:
     ]
 
 
-def _total_rows(session: StripeObject, *, trial: bool, every: str) -> list[tuple[str, str]]:
+def _total_rows(session: StripeObject, *, after: Renewal | None, every: str) -> list[tuple[str, str]]:
+    """``after``: with a trial, the first charge when it ends."""
     currency, total = session["currency"], session["amount_total"]
-    if trial:
+    if after is not None:
         return [
             ("Subtotal", format_amount(session["amount_subtotal"], currency)),
-            ("Total after trial", format_amount(total, currency) + every),
+            (
+                "Total after trial",
+                format_amount(after.amount, currency) + every + ("" if after.taxed else " plus tax"),
+            ),
             ("Total due today", format_amount(0, currency)),
         ]
     discount = session["total_details"]["amount_discount"]
@@ -229,13 +300,15 @@ def _tax_row(session: StripeObject, currency: str) -> list[tuple[str, str]]:
     return [("Tax", format_amount(session["total_details"]["amount_tax"], currency))]
 
 
-def _address_field(account: Account, session: StripeObject) -> str:
+def _address_field(account: Account, session: StripeObject, typed: str | None) -> str:
     """The billing country, asked with automatic tax or ``billing_address_collection=required`` (prefilled
-    from the customer's address)."""
+    with the one typed last, else the session's tax country or the customer's address)."""
     if not (session["automatic_tax"]["enabled"] or session["billing_address_collection"] == "required"):
         return ""
     customer = account.store.get("customer", session["customer"]) if session["customer"] else None
-    country = ((customer or {}).get("address") or {}).get("country") or ""
+    country = (
+        typed or session.get("_tax_country") or ((customer or {}).get("address") or {}).get("country") or ""
+    )
     return (
         '<label for="country">Billing country</label>'
         f'<input type="text" id="country" name="address[country]" value="{escape(country)}" maxlength="2" '

@@ -8,7 +8,7 @@ from typing import Any
 
 from stripe_emulator.checkout.models import CheckoutBackend
 from stripe_emulator.checkout.models.base import success_redirect
-from stripe_emulator.checkout.page import render_page
+from stripe_emulator.checkout.page import quote_of, render_page
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.context import test_clock_scope
 from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceMissing, StripeError
@@ -349,9 +349,16 @@ def _page(account: Account, backend: CheckoutBackend, session: StripeObject, **f
 
 
 def _finish(
-    req: Request, account: Account, session_id: str, action: Callable[[CheckoutBackend], StripeObject]
+    req: Request,
+    account: Account,
+    session_id: str,
+    action: Callable[[CheckoutBackend], StripeObject],
+    notices: list[str] | None = None,
+    country: str | None = None,
 ) -> Response:
-    """Run ``action`` under the account lock; answer JSON (API form) or HTML/redirect (``ui=html``)."""
+    """Run ``action`` under the account lock; answer JSON (API form) or HTML/redirect (``ui=html``). A
+    ``notices`` entry the action adds is shown on the page it answers with, the form as typed (``country``:
+    the billing country)."""
     html = req.params.string("ui") == "html"
     customer = (account.store.get("checkout.session", session_id) or {}).get("customer")
     # A test-clock customer pays at its clock's frozen time, as its API requests do.
@@ -377,15 +384,25 @@ def _finish(
         target = success_redirect(session) if session["status"] == "complete" else None
         if target:
             return _redirect(target)
-        return _html(_page(account, backend, session))
+        form: dict[str, Any] = {}
+        if notices:
+            form = {
+                "notice": notices[0],
+                "card_number": req.params.string("card") or "4242 4242 4242 4242",
+                "email": req.params.string("email"),
+                "country": country,
+            }
+        return _html(_page(account, backend, session, **form))
 
 
 def checkout_session_complete_control(req: Request) -> Response:
     """``POST /_emulator/checkout/sessions/{id}/complete`` ``card=<number>`` ``email=<address>``
-    ``address[country, postal_code, state, city, line1, line2]`` (the billing address the page collects)."""
+    ``address[country, postal_code, state, city, line1, line2]`` (the billing address the page collects)
+    ``quote`` (the amounts the page showed, see :func:`~stripe_emulator.checkout.page.quote_of`)."""
     p = req.params
-    p.only("card", "email", "ui", "address", "promotion_code")
-    p.enum("ui", ("html", "json"))
+    p.only("card", "email", "ui", "address", "promotion_code", "quote")
+    html = p.enum("ui", ("html", "json")) == "html"
+    quote = p.string("quote")
     card = p.string("card") or "4242424242424242"
     email = p.string("email", max_length=512)
     code = p.string("promotion_code")
@@ -399,13 +416,27 @@ def checkout_session_complete_control(req: Request) -> Response:
     session_id = req.path_params["id"]
     account, _ = _locate(session_id)(req)
 
+    notices: list[str] = []
+
     def complete(backend: CheckoutBackend) -> StripeObject:
         # The page's promotion-code field: the code applies first, then the customer pays the new total.
         if code:
             backend.checkout_session_apply_promotion_code(session_id, code)
+        if html and quote is not None:
+            # The page's form: a code or country that changes what the page stated shows the new amounts
+            # instead of charging them (Stripe's page updates its totals before the customer pays).
+            session = backend.checkout_session_tax_from(session_id, address)
+            if session["status"] == "open" and quote_of(account, session) != quote:
+                country = (address or {}).get("country")
+                notices.append(
+                    f"With your billing country ({country}) the amounts are now as shown: check them and confirm."
+                    if country and not code
+                    else "With your promotion code the amounts are now as shown: check them and confirm."
+                )
+                return session
         return backend.checkout_session_complete(session_id, card_number=card, email=email, address=address)
 
-    return _finish(req, account, session_id, complete)
+    return _finish(req, account, session_id, complete, notices, (address or {}).get("country"))
 
 
 def checkout_session_authenticate_control(req: Request) -> Response:

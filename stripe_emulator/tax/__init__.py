@@ -249,6 +249,13 @@ def public_rate(rate: StripeObject) -> dict[str, Any]:
     return {k: clone(v) for k, v in rate.items() if not k.startswith("_")}
 
 
+def session_tax_country(account: Account, session: StripeObject) -> str | None:
+    """The country a Checkout Session (and the subscription it creates) is taxed in: the one the page
+    collected, else its customer's."""
+    country = session.get("_tax_country") or customer_location(account, session["customer"])
+    return str(country) if country else None
+
+
 def session_taxes_apply(account: Account, session: StripeObject, items: list[StripeObject]) -> None:
     """Tax a Checkout Session's line items (``amount_tax``, ``amount_total``, their expandable ``taxes``) and
     the session's ``total_details.amount_tax`` and ``amount_total`` from the collected or the customer's
@@ -256,7 +263,7 @@ def session_taxes_apply(account: Account, session: StripeObject, items: list[Str
     counted in ``amount_tax`` but not added to the totals."""
     if not session["automatic_tax"]["enabled"]:
         return
-    country = session.get("_tax_country") or customer_location(account, session["customer"])
+    country = session_tax_country(account, session)
     session["automatic_tax"]["status"] = "requires_location_inputs" if country is None else "complete"
     exclusive_total = tax_total = 0
     for item in items:

@@ -14,19 +14,21 @@ passed to ``account.backend()``:
 * :mod:`.base` — constants, reads, expiry;
 * :mod:`.discounts` — a session's discount, promotion codes on the page, redemption;
 * :mod:`.create` — ``POST /v1/checkout/sessions``;
-* :mod:`.completion` — the hosted page's payment, 3-D Secure, completion.
+* :mod:`.completion` — the hosted page's payment, 3-D Secure, completion;
+* :mod:`.renewals` — what the subscription a session creates charges after today (the page states it).
 """
 
 from __future__ import annotations
 
 from stripe_emulator.checkout.models.completion import CheckoutCompletion
 from stripe_emulator.checkout.models.create import CheckoutCreate
+from stripe_emulator.checkout.models.renewals import CheckoutRenewals
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.store import StripeObject
 from stripe_emulator.payments.models import PaymentsBackend
 
 
-class CheckoutBackend(CheckoutCreate, CheckoutCompletion):
+class CheckoutBackend(CheckoutCreate, CheckoutCompletion, CheckoutRenewals):
     """Checkout Sessions and their line items on one account."""
 
 

@@ -82,6 +82,18 @@ class CheckoutCompletion(CheckoutDiscounts):
             self.account.backend(CustomersBackend).customer_update(customer["id"], {"address": address})
         session_taxes_apply(self.account, session, self.line_items_of(session["id"]))
 
+    def checkout_session_tax_from(self, session_id: str, address: dict[str, Any] | None) -> StripeObject:
+        """The billing country typed on the hosted page, before paying: with automatic tax the session is
+        taxed for it, as Stripe's page recomputes its totals when the address changes, so the page can show
+        the amounts before they are charged. Nothing else is saved (the customer's address only on
+        payment)."""
+        session = self.checkout_session_require(session_id)
+        country = tax_location(address)
+        if session["status"] == "open" and session["automatic_tax"]["enabled"] and country is not None:
+            session["_tax_country"] = country
+            session_taxes_apply(self.account, session, self.line_items_of(session_id))
+        return session
+
     def checkout_session_authenticate(self, session_id: str, *, succeed: bool) -> StripeObject:
         """Answer the 3-D Secure challenge pending on the session's payment (or card setup)."""
         session = self.checkout_session_require(session_id)
