@@ -10,8 +10,10 @@ Two rules, both irreversible (the values are replaced, never hashed):
   "[erased]"; Tollgate's own `tollgate_*` routing keys stay).
 - **By value.** Any string holding the person's email or name (case-insensitive; a name shorter than
   `MIN_SUBSTRING` only as a whole string) has it replaced by "[erased]"; a string equal to one of `exact` (the
-  tenant's user id, address lines seen at Stripe) is replaced by its replacement. Ids (`cus_…`, `pay_…`) are never
-  rewritten by a substring: amounts, currencies, numbers, dates, statuses and ids stay what they were.
+  tenant's user id, address lines seen at Stripe) is replaced by its replacement. One of `tokens` (the tenant's user
+  id) is replaced wherever it stands as a whole token inside a longer string too: a delivery answer that echoes
+  `{"customer":"user-7"}` as text, an audit row's "Customer user-7". Ids (`cus_…`, `pay_…`) are never rewritten
+  by a substring: amounts, currencies, numbers, dates, statuses and ids stay what they were.
 """
 
 import json
@@ -55,14 +57,27 @@ ROUTING_METADATA = frozenset({"tollgate_project", "tollgate_customer"})
 @dataclass
 class Erasure:
     """What to remove: `substrings` (lowercase) are replaced wherever they appear in a string, `exact` (lowercase
-    → replacement) only as whole strings."""
+    → replacement) only as whole strings, `tokens` (lowercase → replacement, at least `MIN_SUBSTRING` long) as
+    whole strings and as whole tokens inside a string (not next to a letter, digit or one of `_-.@+`)."""
 
     substrings: set[str] = field(default_factory=set)
     exact: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, *, texts: Iterable[str], exact: dict[str, str] | None = None) -> "Erasure":
+    def of(
+        cls,
+        *,
+        texts: Iterable[str],
+        exact: dict[str, str] | None = None,
+        tokens: dict[str, str] | None = None,
+    ) -> "Erasure":
         erasure = cls(exact={k.lower(): v for k, v in (exact or {}).items() if k})
+        for token, replacement in (tokens or {}).items():
+            if len(token.strip()) >= MIN_SUBSTRING:
+                erasure.tokens[token.strip().lower()] = replacement
+            elif token:
+                erasure.exact[token.lower()] = replacement
         for text in texts:
             erasure.add(text)
         return erasure
@@ -86,21 +101,27 @@ class Erasure:
     @property
     def needles(self) -> list[str]:
         """The strings to look for in a text column (what a row must contain to need the scrub)."""
-        return sorted(self.substrings | {k for k in self.exact if len(k) >= MIN_SUBSTRING})
+        return sorted(self.substrings | set(self.tokens) | {k for k in self.exact if len(k) >= MIN_SUBSTRING})
 
     @property
     def json_needles(self) -> list[str]:
         """The same in a JSON column's text: the whole strings with their quotes, so a short one is found only
         as a value of its own."""
-        return sorted(self.substrings | {json.dumps(k) for k in self.exact})
+        return sorted(self.substrings | set(self.tokens) | {json.dumps(k) for k in self.exact})
 
     def text(self, value: str) -> str:
         """A string with the person's values replaced."""
         lowered = value.lower()
         if lowered in self.exact:
             return self.exact[lowered]
+        if lowered in self.tokens:
+            return self.tokens[lowered]
         if _ID.match(value):
             return value
+        for token, replacement in self.tokens.items():
+            if token in lowered:
+                value = _token_pattern(token).sub(replacement, value)
+                lowered = value.lower()
         for needle in self.substrings:
             if needle in lowered:
                 value = re.sub(re.escape(needle), ERASED, value, flags=re.IGNORECASE)
@@ -133,6 +154,12 @@ class Erasure:
         if isinstance(value, str):
             return self.text(value)
         return value
+
+
+def _token_pattern(token: str) -> re.Pattern[str]:
+    """`token` as a whole token: not inside a longer id, email, host or word (`user-7` is not in `user-77` nor in
+    `user-7.example.com`; a sentence's full stop may follow it)."""
+    return re.compile(rf"(?<![\w.@+-]){re.escape(token)}(?![\w@+-]|\.\w)", flags=re.IGNORECASE)
 
 
 # The leaves of a personal value worth looking for elsewhere (a country or a state code is too common to be).

@@ -22,8 +22,9 @@ def customer_erasure_of(*, customer: Customer) -> tuple[Erasure, str]:
     tombstone = f"erased_{secrets.token_hex(12)}"
     # Metadata values are matched as whole strings only: a short one ("gold") is no person's name.
     values = {str(v): ERASED for v in customer.metadata.values() if len(str(v).strip()) >= MIN_EXACT}
+    # The user id is replaced inside longer strings as well (a delivery answer echoing the event, an audit row).
     erasure = Erasure.of(
-        texts=[customer.email, customer.name], exact={**values, customer.external_id: tombstone}
+        texts=[customer.email, customer.name], exact=values, tokens={customer.external_id: tombstone}
     )
     return erasure, tombstone
 

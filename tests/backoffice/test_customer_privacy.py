@@ -34,7 +34,7 @@ OTHER_NAME = "Otto Keepmeintact"
 
 @pytest.fixture
 def receiver():
-    server = Receiver().start()
+    server = Receiver(echo=True).start()
     yield server
     server.stop()
 
@@ -164,6 +164,10 @@ def _database_text() -> str:
     return "\n".join(lines)
 
 
+def _lines_with(text: str, value: str) -> list[str]:
+    return [line[:300] for line in text.splitlines() if value.lower() in line.lower()]
+
+
 def _traces(text: str, values: list[str]) -> list[str]:
     lowered = text.lower()
     return [value for value in values if value.lower() in lowered]
@@ -232,9 +236,10 @@ def test_erase_leaves_no_trace_of_the_person_and_every_money_figure_as_it_was(
     assert deleted_event.payload["data"]["object"]["id"] == stripe_customer_id
     assert deleted_event.status == "processed"
 
-    # The whole database: no email, name, address line, city or phone of the person, in any case.
+    # The whole database: no email, name, address line, city, phone or user id of the person, in any case.
     after_text = _database_text()
-    assert _traces(after_text, person) == []
+    assert _traces(before_text, [PERSON]) == [PERSON]
+    assert _traces(after_text, [*person, PERSON]) == [], _lines_with(after_text, PERSON)
     assert _traces(after_text, [OTHER_EMAIL, OTHER_NAME]) == [OTHER_EMAIL, OTHER_NAME]
     # Every money figure is what it was, and reconciliation finds no more drift than before.
     assert _figures(api, tenant_a) == figures

@@ -82,3 +82,28 @@ def test_values_learned_from_stripe_are_found_elsewhere():
     )
     assert erasure.text("ship to 42 wisteria lane") == f"ship to {ERASED}"
     assert erasure.text("FR") == "FR"  # a country code is nobody's
+
+
+def test_the_user_id_is_replaced_as_a_whole_token_inside_text_and_nowhere_else():
+    erasure = Erasure.of(texts=[EMAIL], tokens={"leaver-7": "erased_abc", "u1": "erased_def"})
+    # A delivery answer echoing the event as text, cut at 2 KB (not JSON any more).
+    echoed = '{"received": {"type":"customer.updated","data":{"object":{"customer":"leaver-7","email":"zel'
+    assert erasure.text(echoed) == (
+        '{"received": {"type":"customer.updated","data":{"object":{"customer":"erased_abc","email":"zel'
+    )
+    assert erasure.text("Customer Leaver-7 (cust_1)") == "Customer erased_abc (cust_1)"
+    assert erasure.text("leaver-7") == "erased_abc"
+    assert erasure.json({"note": "asked by leaver-7."}) == {"note": "asked by erased_abc."}
+    # Not inside a longer id, email or word; a short user id only as a whole string.
+    for kept in (
+        "leaver-77",
+        "xleaver-7",
+        "leaver-7@example.org",
+        "leaver-7_old",
+        "leaver-7.example.com",
+        "ref u1x",
+    ):
+        assert erasure.text(kept) == kept
+    assert erasure.text("u1") == "erased_def"
+    assert "leaver-7" in erasure.needles
+    assert "leaver-7" in erasure.json_needles

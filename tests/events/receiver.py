@@ -21,6 +21,8 @@ class Receiver:
     default_status: int = 200
     # Optional: decide the status from the request body (e.g. fail one event, accept the others).
     status_for: Callable[[bytes], int] | None = None
+    # Answer a success with the event received (as some tenants' endpoints do), not `{"ok": true}`.
+    echo: bool = False
     server: Any = None
 
     @property
@@ -44,7 +46,10 @@ class Receiver:
                     status = receiver.status_for(body_in)
                 else:
                     status = receiver.default_status
-                body = b'{"ok": true}' if status < 300 else b"upstream trouble " * 300
+                if status >= 300:
+                    body = b"upstream trouble " * 300
+                else:
+                    body = b'{"received": ' + body_in + b"}" if receiver.echo else b'{"ok": true}'
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
