@@ -271,7 +271,7 @@ def _setup_summary() -> list[str]:
 
 def _total_rows(session: StripeObject, *, after: Renewal | None, every: str) -> list[tuple[str, str]]:
     """``after``: with a trial, the first charge when it ends."""
-    currency, total = session["currency"], session["amount_total"]
+    currency = session["currency"]
     if after is not None:
         return [
             ("Subtotal", format_amount(session["amount_subtotal"], currency)),
@@ -284,9 +284,9 @@ def _total_rows(session: StripeObject, *, after: Renewal | None, every: str) -> 
     discount = session["total_details"]["amount_discount"]
     return [
         ("Subtotal", format_amount(session["amount_subtotal"], currency)),
-        *_tax_row(session, currency),
         *([("Discount", "−" + format_amount(discount, currency))] if discount else []),
-        ("Total due today", format_amount(total, currency)),
+        *_tax_row(session, currency),
+        ("Total due today", _now(session)),
     ]
 
 

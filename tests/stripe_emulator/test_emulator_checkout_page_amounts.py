@@ -159,6 +159,7 @@ def test_with_automatic_tax_the_typed_country_shows_the_taxed_amounts_before_any
         "You will be charged $36.75 plus tax now, then $49.00/month plus tax. "
         "The tax follows from your billing country and is shown before you pay."
     )
+    assert "Total due today</dt><dd>$36.75 plus tax</dd>" in page
 
     # The country typed with the first submit changes the amounts: the page shows them and charges nothing.
     shown = _pay(emulator, session.id, page, **{"address[country]": "DE"})
@@ -168,6 +169,8 @@ def test_with_automatic_tax_the_typed_country_shows_the_taxed_amounts_before_any
     assert _then(taxed) == "Then $58.31/month"
     assert "With your billing country (DE) the amounts are now as shown: check them and confirm." in taxed
     assert 'name="address[country]" value="DE"' in taxed
+    assert "Tax</dt><dd>$6.98</dd>" in taxed
+    assert "Total due today</dt><dd>$43.73</dd>" in taxed
     stored = client.v1.checkout.sessions.retrieve(session.id)
     assert (stored.status, stored.amount_total, stored.total_details.amount_tax) == ("open", 4373, 698)
     assert client.v1.customers.list().data == []
