@@ -24,9 +24,13 @@ install: $(STAMP)
 ## make demo [HOST=…] [PORT=…]: install, migrate, start the Stripe emulator, seed the demo project and catalog,
 ## print keys and curls, serve on $(HOST):$(PORT) (127.0.0.1:8000). A re-run keeps the keys and the admin password
 ## (var/demo-credentials.json, mode 0600); the redirect hosts and printed URLs follow HOST and PORT.
-## Ctrl-C stops both servers.
+## Ctrl-C stops both servers. What `manage.py …` in this checkout needs to reach this demo (the emulator's address,
+## the credentials file) goes to $(DEMO_VAR)/demo.env, which config.settings.local reads (the environment wins).
 demo: install
 	mkdir -p var $(DEMO_VAR)
+	printf '%s\n' '# Written by `make demo`: what manage.py needs to reach the demo (config/settings/local.py).' \
+		'STRIPE_API_BASE=http://127.0.0.1:$(EMULATOR_PORT)' \
+		'DEMO_CREDENTIALS=$(abspath $(DEMO_VAR))/demo-credentials.json' > $(DEMO_VAR)/demo.env
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python -m stripe_emulator --host 127.0.0.1 --port $(EMULATOR_PORT) --data $(DEMO_VAR)/stripe-emulator.json & \
 	emulator=$$!; trap 'kill $$emulator 2>/dev/null' EXIT INT TERM; \

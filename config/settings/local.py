@@ -1,7 +1,21 @@
 """Development and `make demo`: debug on, embedded defaults, a fixed development encryption key."""
 
-from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+import os
+from pathlib import Path
+
+import environ
+
+# What the last `make demo` in this checkout recorded for the commands run beside it (the Stripe emulator's
+# address, the demo's credentials file), in $DEMO_VAR/demo.env (var/demo.env by default): `manage.py …` reaches
+# the demo whatever EMULATOR_PORT it was given. Read before everything else, so its values count as the
+# environment's; a variable really set in the environment wins. Development only: production and the tests never
+# read it.
+DEMO_ENV_FILE = Path(os.environ.get("DEMO_VAR") or Path(__file__).resolve().parents[2] / "var") / "demo.env"
+if DEMO_ENV_FILE.is_file():
+    environ.Env.read_env(DEMO_ENV_FILE, overwrite=False)
+
+from config.settings.base import *  # noqa: E402, F403
+from config.settings.base import env  # noqa: E402
 
 DEBUG = env.bool("DEBUG", default=True)
 DEMO_PAGES = env.bool("DEMO_PAGES", default=DEBUG)

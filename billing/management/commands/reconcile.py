@@ -1,16 +1,20 @@
 """`manage.py reconcile [--project slug] [--since ISO] [--fix] [--dry-run]`.
 
-Exits non-zero when drift remains unfixed, so a scheduler or CI notices.
+Exits non-zero when drift remains unfixed, so a scheduler or CI notices. A Stripe that does not answer at all is
+said at once, with what to do, and no run is recorded: none started (the nightly task records its failed runs).
 """
 
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from billing.services.reconcile import reconcile
+from core.errors import ApiError
 from projects.models import Project
+from stripe_gateway.gateway import platform_gateway
 
 
 class Command(BaseCommand):
@@ -36,6 +40,7 @@ class Command(BaseCommand):
                 raise CommandError("--since must be an ISO 8601 time.") from exc
             if timezone.is_naive(since):
                 since = timezone.make_aware(since, UTC)
+        self._stripe_answers()
         run = reconcile(project=project, fix=options["fix"], dry_run=options["dry_run"], since=since)
         for drift in run.drifts.order_by("id"):
             detail = (
@@ -54,3 +59,23 @@ class Command(BaseCommand):
             raise CommandError(f"Reconciliation failed: {run.error}")
         if run.drift_count > run.fixed_count:
             raise CommandError(f"{run.drift_count - run.fixed_count} drift item(s) remain unfixed.")
+
+    @staticmethod
+    def _stripe_answers() -> None:
+        """One read of Stripe (its clock) before a run is recorded: an address where nothing answers (the
+        emulator stopped, or on another port than STRIPE_API_BASE says) is a set-up to fix, not a failed run."""
+        try:
+            platform_gateway().clock()
+        except ApiError as exc:
+            if exc.code != "provider_unavailable":
+                return  # Stripe answered: the run records whatever it refuses
+            base = settings.STRIPE_API_BASE
+            remedy = (
+                "Start Stripe's emulator (`make demo` starts one), or set STRIPE_API_BASE to where it runs."
+                if base
+                else "Check this host's connection to Stripe, and try again."
+            )
+            raise CommandError(
+                f"Stripe's API at {base or 'https://api.stripe.com'} did not answer ({exc.code}): nothing was "
+                f"reconciled and no run recorded. {remedy}"
+            ) from exc
