@@ -37,6 +37,20 @@ def outcome_unknown(exc: ApiError) -> bool:
     return isinstance(cause, stripe.StripeError) and (cause.http_status or 0) >= 500
 
 
+def retried_by_sdk(error: stripe.StripeError) -> bool:
+    """Whether the SDK retries a request that failed with `error`, as `stripe.HTTPClient._should_retry` decides:
+    a connection error it marks retryable; an answer Stripe marks `Stripe-Should-Retry` as it says, else a 409
+    or a 5xx."""
+    if isinstance(error, stripe.APIConnectionError):
+        return bool(error.should_retry)
+    headers = {str(name).lower(): str(value) for name, value in (error.headers or {}).items()}
+    advice = headers.get("stripe-should-retry", "")
+    if advice in ("true", "false"):
+        return advice == "true"
+    status = int(error.http_status or 0)
+    return status == 409 or status >= 500
+
+
 def refusal_code(exc: ApiError) -> str:
     """Stripe's own error code of a request it refused (`amount_too_large`, `charge_already_refunded` …), "" for
     anything else."""

@@ -25,7 +25,7 @@ from django.conf import settings
 from core.db import in_transaction
 from core.errors import ApiError, InvalidRequest, ProviderError
 from stripe_gateway.client import client_for
-from stripe_gateway.errors import StripeObjectMissing, failed
+from stripe_gateway.errors import StripeObjectMissing, failed, retried_by_sdk
 
 
 def stripe_id(value: Any) -> str:
@@ -54,20 +54,6 @@ class Written(NamedTuple):
 
     object: dict[str, Any]
     replayed: bool
-
-
-def _retried_by_sdk(error: stripe.StripeError) -> bool:
-    """Whether the SDK retries a request that failed with `error`, as `stripe.HTTPClient._should_retry` decides:
-    a connection error it marks retryable; an answer Stripe marks `Stripe-Should-Retry` as it says, else a 409
-    or a 5xx."""
-    if isinstance(error, stripe.APIConnectionError):
-        return bool(error.should_retry)
-    headers = {str(name).lower(): str(value) for name, value in (error.headers or {}).items()}
-    advice = headers.get("stripe-should-retry", "")
-    if advice in ("true", "false"):
-        return advice == "true"
-    status = int(error.http_status or 0)
-    return status == 409 or status >= 500
 
 
 def _written(answer: Any) -> Written:
@@ -109,21 +95,17 @@ class StripeGateway:
     def sent_once(self, operation: Callable[[Any, dict[str, Any]], Any], *, key: str) -> dict[str, Any]:
         """Sends a write under the idempotency key `key` (`operation(client, request_options)`). Callers send only
         what Stripe does not have yet, so Stripe replaying its saved answer (`Idempotent-Replayed`) to the first
-        attempt means the same request was made under the same key before and what it did was undone since
-        (A → B → A): it is sent again under a key of its own rather than taken for done.
-
-        A replay answering a retry of this very write is not that: it is the first attempt's answer, lost on the
-        way after Stripe acted, and the write is done — sent again, it would overwrite whatever changed at
-        Stripe meanwhile. So the first attempt goes without the SDK's retries, to tell the two apart; when the
-        SDK would have retried it (the connection lost, a 409, a 5xx), its retries follow under the same key,
-        and their answer, replayed or not, is the write's. One lost answer is one more request, never a new key.
-        """
+        attempt means the same request was made before and undone since (A → B → A): it is sent again under a
+        key of its own. A replay answering a retry of this very write is the first attempt's answer, lost after
+        Stripe acted: the write is done, and sent again it would overwrite whatever changed meanwhile. So the
+        first attempt goes without the SDK's retries; when the SDK would have retried it (connection lost, 409,
+        5xx), its retries follow under the same key. One lost answer is one more request, never a new key."""
         self._outside_transaction()
         try:
             first = operation(self.client, {"idempotency_key": key, "max_network_retries": 0})
         except stripe.StripeError as exc:
             retries = int(settings.STRIPE_MAX_NETWORK_RETRIES)
-            if not retries or not _retried_by_sdk(exc):
+            if not retries or not retried_by_sdk(exc):
                 raise failed(exc) from exc
             time.sleep(stripe.HTTPClient.INITIAL_DELAY)  # the SDK's pause before its first retry
             options = {"idempotency_key": key, "max_network_retries": retries - 1}
@@ -550,9 +532,6 @@ class StripeGateway:
         return self.call_dict(lambda c: c.v1.billing.meter_events.create(params, {"idempotency_key": idem}))
 
     # --- webhook endpoints -------------------------------------------------------------------------------
-    def webhook_endpoint_create(self, *, params: dict[str, Any], idem: str) -> dict[str, Any]:
-        return self.call_dict(lambda c: c.v1.webhook_endpoints.create(params, {"idempotency_key": idem}))
-
     def webhook_endpoint_update(self, endpoint_id: str, *, params: dict[str, Any]) -> dict[str, Any]:
         return self.state_update(
             lambda c, options: c.v1.webhook_endpoints.update(endpoint_id, params, options),
@@ -599,17 +578,3 @@ def gateway_for(project: Any) -> StripeGateway:
         )
     return platform_gateway()
 
-
-def webhook_endpoint_ensure(
-    gateway: StripeGateway, *, url: str, events: list[str], description: str
-) -> tuple[dict[str, Any], bool]:
-    """Finds the endpoint registered for `url`, or creates it. Returns (endpoint, created); only a created
-    endpoint carries its signing `secret` (Stripe shows it once)."""
-    for endpoint in gateway.list_all("webhook_endpoints"):
-        if endpoint.get("url") == url:
-            if sorted(endpoint.get("enabled_events") or []) != sorted(events):
-                wanted = sorted(events)
-                gateway.webhook_endpoint_update(endpoint["id"], params={"enabled_events": wanted})
-            return endpoint, False
-    params = {"url": url, "enabled_events": events, "description": description}
-    return gateway.webhook_endpoint_create(params=params, idem=idempotency_key("webhook-endpoint", url)), True

@@ -531,12 +531,12 @@ def test_subscribing_again_right_after_a_cancel_now_is_not_refused_by_the_cancel
 def test_the_gateway_retries_a_first_attempt_as_the_installed_sdk_would(status, advice):
     """`sent_once` sends a write's first attempt without the SDK's retries and retries it itself when the SDK
     would have: pinned to the installed SDK's own decision."""
-    from stripe_gateway.gateway import _retried_by_sdk
+    from stripe_gateway.errors import retried_by_sdk
 
     headers = {"stripe-should-retry": advice} if advice else {}
     error = stripe.StripeError("failed", http_status=status, headers=headers)
     sdk = stripe.HTTPClient()
-    assert _retried_by_sdk(error) is sdk._should_retry(("{}", status, headers), None, 0, 2)
+    assert retried_by_sdk(error) is sdk._should_retry(("{}", status, headers), None, 0, 2)
     for should_retry in (True, False):
         lost = stripe.APIConnectionError("reset", should_retry=should_retry)
-        assert _retried_by_sdk(lost) is sdk._should_retry(None, lost, 0, 2) is should_retry
+        assert retried_by_sdk(lost) is sdk._should_retry(None, lost, 0, 2) is should_retry
