@@ -5,11 +5,13 @@ from the database, and picked up by the periodic sweep when never queued. Only t
 subscription item on a metered price of the meter is reported (anyone else's would bill nobody: skipped). A
 subscription item on the meter mirrored later takes back the customer's skipped usage of its current period
 (`entitlements.services.meters.meter_events_unskip`, called by the subscription mirror), so that usage is billed.
+A change that makes Stripe start a period on its own second (a change of billing interval) first settles the
+customer's usage (`meter_usage_settle`), so usage counted in the old period is billed in it at Stripe too.
 """
 
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +24,7 @@ from core.db import in_transaction
 from core.errors import ApiError
 from entitlements.models import UsageEvent
 from entitlements.services.meter_totals import meter_status_move
+from entitlements.services.meters import meter_second
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for
 
@@ -61,22 +64,23 @@ class _Pacer:
         self.next_at = max(self.next_at, now) + self.interval
 
 
-def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
-    """Reports up to `batch` due meter events of a project to Stripe, our event id as Stripe's `identifier`
-    (a re-send is refused by Stripe as a duplicate, which counts as reported). Failures are retried with
-    backoff from the database (`meter_next_attempt_at`); after METER_MAX_ATTEMPTS an event is `failed`.
-    Returns how many were claimed."""
+def meter_events_report(*, project_id: str, batch: int = METER_BATCH, customer_id: str | None = None) -> int:
+    """Reports up to `batch` due meter events of a project (of one customer, with `customer_id`) to Stripe, our
+    event id as Stripe's `identifier` (a re-send is refused by Stripe as a duplicate, which counts as reported)
+    and the second it counts in (`meter_second`) as its `timestamp`. Failures are retried with backoff from the
+    database (`meter_next_attempt_at`); after METER_MAX_ATTEMPTS an event is `failed`. Returns how many were
+    claimed."""
     if in_transaction():
         raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")
     now = timezone.now()
+    due = UsageEvent.objects.filter(
+        project_id=project_id, meter_status=UsageEvent.MeterStatus.PENDING, meter_next_attempt_at__lte=now
+    )
+    if customer_id is not None:
+        due = due.filter(customer_id=customer_id)
     with transaction.atomic():
         ids = list(
-            UsageEvent.objects.select_for_update(skip_locked=True)
-            .filter(
-                project_id=project_id,
-                meter_status=UsageEvent.MeterStatus.PENDING,
-                meter_next_attempt_at__lte=now,
-            )
+            due.select_for_update(skip_locked=True)
             .order_by("meter_next_attempt_at")
             .values_list("pk", flat=True)[:batch]
         )
@@ -107,7 +111,7 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
                 "value": str(event.quantity),
             },
             "identifier": event.pk,
-            "timestamp": int(event.timestamp.timestamp()),
+            "timestamp": meter_second(event.timestamp),
         }
         pacer.wait()
         try:
@@ -153,6 +157,27 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH) -> int:
         meter_next_attempt_at=None,
     )
     return len(ids)
+
+
+def meter_usage_settle(*, subscription: Subscription) -> None:
+    """Before a request that makes Stripe start the subscription's period on the request's own second (a change of
+    billing interval): the customer's pending usage is reported now, so the cut-short period's invoice, drafted
+    with the request, bills it (reported later it would fall in a period already invoiced: billed by nobody); and
+    when usage was recorded in the current second, the request waits for the next one. Stripe files a meter event
+    under its whole second and the new period starts on the request's, so usage recorded earlier in that same
+    second would fall in the new period while Tollgate counted it in the old one (#49). Waits at most a second."""
+    if in_transaction():
+        raise RuntimeError("meter_usage_settle calls Stripe and must not run inside a transaction.")
+    meter_events_report(project_id=subscription.project_id, customer_id=subscription.customer_id)
+    second = meter_second(timezone.now())
+    recent = UsageEvent.objects.filter(
+        customer_id=subscription.customer_id,
+        meter_status__in=(UsageEvent.MeterStatus.REPORTED, UsageEvent.MeterStatus.PENDING),
+        timestamp__gte=datetime.fromtimestamp(second, UTC),
+    ).exists()
+    if recent:
+        # One wait, not a loop: a clock that stands still (a frozen test) must not hang the request.
+        time.sleep(max(0.0, second + 1 - time.time()))
 
 
 def _metered_items_of(events: list[UsageEvent]) -> set[tuple[str, str]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from billing.models import Subscription
 from billing.services.discounts import subscription_discount_params
+from billing.services.meter_reports import meter_usage_settle
 from billing.services.subscription_change_checks import (
     adding_products,
     check_change,
@@ -269,6 +270,8 @@ def _price_change(
             # The new discount comes back whole: the mirror needs no second read of Stripe to learn its coupon.
             **({"expand": ["discounts"]} if discount else {}),
         }
+        if _changes_interval(subscription, price):
+            meter_usage_settle(subscription=subscription)  # Stripe starts the new period on this second
         answer = gateway.subscription_update(
             subscription.stripe_subscription_id,
             params=params,
@@ -391,9 +394,8 @@ def _items_write(
         ]
         after = [(spec.price, int(quantity or 0)) for spec, (_, quantity) in zip(items, target, strict=True)]
         # Dearer, or at another interval (Stripe restarts the period and charges it now): paid before it applies.
-        upgrade = _licensed_total(after) > _licensed_total(before) or _changes_interval(
-            subscription, items[0].price
-        )
+        restarts = _changes_interval(subscription, items[0].price)
+        upgrade = _licensed_total(after) > _licensed_total(before) or restarts
         params: dict[str, Any] = {
             "items": update,
             "proration_behavior": proration_behavior,
@@ -403,6 +405,8 @@ def _items_write(
             # The new discount comes back whole: the mirror needs no second read of Stripe to learn its coupon.
             **({"expand": ["discounts"]} if discount else {}),
         }
+        if restarts:
+            meter_usage_settle(subscription=subscription)  # Stripe starts the new period on this second
         answer = gateway.subscription_update(
             subscription.stripe_subscription_id,
             params=params,

@@ -3,10 +3,11 @@ queueing the report under its task name (`meter_report_queue`); billing's report
 registered under that name) sweeps what is pending and reports it to Stripe. A subscription item on the meter
 mirrored later (the subscription started at Stripe a moment before Tollgate saw it, or the item was added) takes
 back the customer's skipped usage of its current period (`meter_events_unskip`, called by billing's mirror), so
-that usage is billed.
+that usage is billed. `meter_second` is the one rule for which period an event counts in, here and at Stripe.
 """
 
 import logging
+import math
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -25,6 +26,13 @@ METER_REPORT_TASK = "entitlements.tasks.usage_report_to_stripe"
 # Stripe takes meter events up to 35 days old; skipped usage older than this (less an hour for the report to
 # run) is left skipped: Stripe would refuse it.
 METER_EVENT_MAX_AGE = timedelta(days=35) - timedelta(hours=1)
+
+
+def meter_second(moment: datetime) -> int:
+    """The whole second Stripe files usage at `moment` under: a meter event's `timestamp` is whole seconds (the
+    fraction dropped) and a period [start, end) bills the events with start <= timestamp < end, its bounds whole
+    seconds too. Usage counts in the period holding this second, here as at Stripe."""
+    return math.floor(moment.timestamp())
 
 
 def meter_report_queue(*, project_id: str) -> None:

@@ -15,6 +15,7 @@ import time_machine
 from billing.models import Invoice, Payment, Subscription
 from catalog.models import Feature
 from core.models import AuditLogEntry
+from entitlements.models import UsageCounter
 from tests.catalog import price_create
 from tests.e2e.test_subscription_lifecycle import _complete, _subscribe
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
@@ -296,6 +297,8 @@ def test_the_portal_switches_monthly_to_yearly(
 ):
     _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     subscription = Subscription.objects.get()
+    # The portal offers the project's public plans only.
+    assert api.patch("/api/v1/products/pro", {"public": True}, key=tenant_a.key).status_code == 200
     url = api.post(
         "/api/v1/portal",
         {"customer": "user-1", "return_url": "https://app.example.com/account"},
@@ -498,3 +501,45 @@ def test_every_item_switched_to_yearly_through_items_is_invoiced_at_once(
         _at(CHANGE),
         _at(YEAR_END),
     )
+
+
+def test_usage_recorded_in_the_second_of_the_switch_is_billed_on_the_switch_invoice(
+    api, tenant_a, catalog, yearly, metered, allowance, clock, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """600 calls recorded at 08:00:00.0x, the switch to yearly asked at 08:00:00.7 (#49). Stripe files a meter
+    event under its whole second and starts the new period on the second of the switch, so asked in that same
+    second the calls would fall in the new year (the switch invoice billing 0, Tollgate counting them in the
+    month). The switch is sent once that second is over: the calls are billed on the switch invoice, in the month
+    they were counted in, and the new year starts empty at both ends."""
+    subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    switched = CHANGE + 1  # the second after the one the calls were recorded in
+    with time_machine.travel(_at(CHANGE), tick=True) as moving:
+        usage = {"id": "u-1", "customer": "user-1", "feature": "api_calls", "quantity": 600}
+        assert api.post("/api/v1/usage", usage, key=tenant_a.key).status_code == 201
+        moving.move_to(_at(CHANGE) + timedelta(seconds=0.7))
+        body = {"items": [{"price": "pro-yearly"}, {"price": "pro-calls-yearly"}]}
+        response = api.patch(f"/api/v1/subscriptions/{subscription.pk}", body, key=tenant_a.key)
+        assert response.status_code == 200, response.content
+        stripe_webhooks.deliver()
+        after = api.get("/api/v1/usage?customer=user-1&feature=api_calls", key=tenant_a.key).json()
+
+    year_end = int(datetime(2028, 1, 25, 8, 0, 1, tzinfo=UTC).timestamp())
+    change = Invoice.objects.get(billing_reason="subscription_update")
+    assert sorted(_lines(change)) == sorted(
+        [
+            (-2032, True, catalog.pro_monthly.stripe_price_id, switched, MONTH_END),
+            (1200, False, metered[0].stripe_price_id, T0, switched),
+            (30000, False, yearly.stripe_price_id, switched, year_end),
+        ]
+    )
+    assert (after["period_start"], after["quantity"], after["billed_quantity"]) == (_iso(switched), 0, 0)
+    assert after["amount_due_estimate"] == 0
+    allowance.refresh_from_db()
+    summaries = stripe_sdk().v1.billing.meters.event_summaries.list(
+        allowance.stripe_meter_id,
+        {"customer": subscription.customer.stripe_customer_id, "start_time": switched, "end_time": year_end},
+    )
+    assert [s.aggregated_value for s in summaries.data] == [0]
+    assert list(
+        UsageCounter.objects.filter(customer=subscription.customer).values_list("period_start", "used")
+    ) == [(_at(T0), 600)]

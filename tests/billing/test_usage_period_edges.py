@@ -1,0 +1,124 @@
+"""Usage at the edges of time (#49): whichever side of a period boundary usage falls on, Tollgate counts it in the
+period Stripe bills it in. Stripe files a meter event under its whole second (the fraction dropped) and starts
+periods on whole seconds: a renewal on the period's end, a change of billing interval on the second of the
+request. Usage is recorded at sub-second offsets on both sides of each boundary, through the API, and reported
+to the emulator's meter; each period's count (`GET /usage` for the current one, the period's counter for the one
+before) must equal the quantity the emulator invoices for it (the boundary's invoice, then the preview of the
+next renewal), and the periods' counts add up to everything recorded. Usage recorded before a switch is billed on
+the switch's invoice. Quantities are powers of two, so a sum names the events in it."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from billing.models import Invoice, Subscription
+from entitlements.models import UsageCounter
+from tests.billing.test_interval_change import (  # noqa: F401 (fixtures)
+    CHANGE,
+    MONTH_END,
+    START,
+    T0,
+    _subscribe_with_calls,
+    allowance,
+)
+from tests.billing.test_interval_change import metered as metered
+from tests.billing.test_interval_change import yearly as yearly
+
+pytestmark = pytest.mark.django_db
+
+BEFORE = (-0.9, -0.4, -0.05)  # seconds before a boundary
+AFTER = (0.0, 0.05, 0.4, 0.9, 1.3)  # seconds after it
+
+
+def _at(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)
+
+
+def _record(api, tenant, index: int) -> int:
+    quantity = 2**index
+    body = {"id": f"u-{index}", "customer": "user-1", "feature": "api_calls", "quantity": quantity}
+    response = api.post("/api/v1/usage", body, key=tenant.key)
+    assert response.status_code == 201, response.content
+    return quantity
+
+
+def _usage_billed(lines, stripe_price_id: str) -> int:
+    """The quantity of the metered price's usage line among an invoice's (Tollgate's stored) lines."""
+    return sum(line["quantity"] for line in lines if line["stripe_price_id"] == stripe_price_id)
+
+
+def _next_renewal_usage(stripe_sdk, subscription: Subscription, stripe_price_id: str) -> int:
+    """What the emulator will invoice at the next renewal for the current period's usage."""
+    preview = stripe_sdk().v1.invoices.create_preview({"subscription": subscription.stripe_subscription_id})
+    return sum(
+        line.quantity for line in preview.lines.data if line.pricing.price_details.price == stripe_price_id
+    )
+
+
+def _counted(api, tenant, subscription: Subscription) -> tuple[int, int]:
+    """(used in the first period, used in the current one) as Tollgate counts them."""
+    current = api.get("/api/v1/usage?customer=user-1&feature=api_calls", key=tenant.key).json()
+    first = UsageCounter.objects.get(customer=subscription.customer, period_start=_at(T0)).used
+    return first, current["quantity"]
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9])
+def test_usage_around_an_interval_switch_is_counted_where_stripe_bills_it(
+    fraction, api, tenant_a, catalog, yearly, metered, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    with time_machine.travel(START, tick=False):
+        subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    planned = CHANGE + fraction
+    before = after = 0
+    with time_machine.travel(_at(planned + BEFORE[0]), tick=True) as moving:
+        for index, offset in enumerate(BEFORE):
+            moving.move_to(_at(planned + offset))
+            before += _record(api, tenant_a, index)
+        moving.move_to(_at(planned))
+        body = {"items": [{"price": "pro-yearly"}, {"price": "pro-calls-yearly"}]}
+        response = api.patch(f"/api/v1/subscriptions/{subscription.pk}", body, key=tenant_a.key)
+        assert response.status_code == 200, response.content
+        stripe_webhooks.deliver()
+        switched = datetime.now(UTC).timestamp()
+        for index, offset in enumerate(AFTER, start=len(BEFORE)):
+            moving.move_to(_at(switched + offset))
+            after += _record(api, tenant_a, index)
+        stripe_webhooks.deliver()
+        first, current = _counted(api, tenant_a, subscription)
+        next_renewal = _next_renewal_usage(stripe_sdk, subscription, metered[1].stripe_price_id)
+
+    switch = Invoice.objects.get(billing_reason="subscription_update")
+    assert (first, current) == (before, after)
+    assert _usage_billed(switch.lines, metered[0].stripe_price_id) == first
+    assert next_renewal == current
+    assert first + current == 2 ** (len(BEFORE) + len(AFTER)) - 1
+
+
+def test_usage_around_a_renewal_is_counted_where_stripe_bills_it(
+    api, tenant_a, catalog, metered, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """The renewal is on the period's end, a whole second; the emulator renews once usage at and just after it
+    was recorded (Tollgate rolls the period over on its own), then more is recorded."""
+    with time_machine.travel(START, tick=False):
+        subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    before = after = 0
+    with time_machine.travel(_at(MONTH_END + BEFORE[0]), tick=False) as moving:
+        for index, offset in enumerate(BEFORE + AFTER):
+            moving.move_to(_at(MONTH_END + offset))
+            if offset == 0.4:
+                stripe_emulator.advance(0)  # the renewal is due: the emulator runs it now
+                stripe_webhooks.deliver()
+            if offset < 0:
+                before += _record(api, tenant_a, index)
+            else:
+                after += _record(api, tenant_a, index)
+        stripe_webhooks.deliver()
+        first, current = _counted(api, tenant_a, subscription)
+        next_renewal = _next_renewal_usage(stripe_sdk, subscription, metered[0].stripe_price_id)
+
+    renewal = Invoice.objects.get(billing_reason="subscription_cycle")
+    assert (first, current) == (before, after)
+    assert _usage_billed(renewal.lines, metered[0].stripe_price_id) == first
+    assert next_renewal == current
+    assert first + current == 2 ** (len(BEFORE) + len(AFTER)) - 1
