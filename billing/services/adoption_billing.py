@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from billing.models import Invoice, Payment, Subscription
+from billing.services.adoption_ownership import held_by_another_project
 from billing.services.adoption_state import Adoption, paced
 from billing.services.invoices import invoice_apply, invoice_link_payment_intent, invoice_payment_apply
 from billing.services.reconciliation_invoices import _InvoiceChecks, _mirrored_subscription
@@ -28,22 +29,18 @@ def _differences(pairs: Expected) -> list[str]:
 
 def customers_adopt(state: Adoption) -> None:
     """Every Stripe customer with the key field becomes (or is linked to) the project's customer of that
-    external id; one without it, or one another project already holds, is left out and listed."""
+    external id; one another project owns (or on a test clock another project owns), or one without the key
+    field, is left out and listed."""
     for stripe_customer in state.reader.each("customers", {}):
+        clock_id = stripe_id(stripe_customer.get("test_clock"))
+        if clock_id and clock_id in state.clocks:
+            held_by_another_project(state, "test_clocks", state.clocks[clock_id])
+        if held_by_another_project(state, "customers", stripe_customer, parents=[clock_id]):
+            continue
         external_id = state.customer_key.read(stripe_customer)
         if not external_id:
             state.report.count("customers", "without_key")
             state.report.note("customers_without_key", stripe_customer["id"])
-            continue
-        # On the platform's account: another project's customer (by our metadata, or held by it) is not this
-        # project's to adopt.
-        owner = str((stripe_customer.get("metadata") or {}).get("tollgate_project") or "")
-        elsewhere = Customer.objects.filter(stripe_customer_id=stripe_customer["id"]).exclude(
-            project=state.project
-        )
-        if (owner and owner != state.project.pk) or elsewhere.exists():
-            state.report.count("customers", "held_by_another_project")
-            state.report.note("customers_held_elsewhere", stripe_customer["id"])
             continue
         customer, outcome = customer_adopt(
             project=state.project,
@@ -90,6 +87,8 @@ def subscriptions_adopt(state: Adoption) -> None:
     params = {"status": "all", "expand": ["data.discounts"]}  # the discount mirror reads nothing more
     for stripe_subscription in state.reader.each("subscriptions", params):
         customer_id = stripe_id(stripe_subscription.get("customer"))
+        if held_by_another_project(state, "subscriptions", stripe_subscription, parents=[customer_id]):
+            continue
         if customer_id not in state.customers:
             state.report.count("subscriptions", "customer_not_adopted")
             continue
@@ -159,6 +158,9 @@ def schedules_adopt(state: Adoption) -> None:
     for schedule in schedules:
         if schedule.get("status") not in ("active", "not_started"):
             continue
+        owners = [stripe_id(schedule.get("subscription")), stripe_id(schedule.get("customer"))]
+        if held_by_another_project(state, "subscription_schedules", schedule, parents=owners):
+            continue
         subscription = Subscription.objects.filter(
             project=state.project, stripe_subscription_id=stripe_id(schedule.get("subscription"))
         ).first()
@@ -204,6 +206,9 @@ def invoices_adopt(state: Adoption) -> None:
     with the invoice: `expand[]=data.payments`)."""
     for stripe_invoice in state.reader.each("invoices", {"expand": ["data.payments"]}):
         customer_id = stripe_id(stripe_invoice.get("customer"))
+        owners = [customer_id, _invoice_subscription(stripe_invoice)]
+        if held_by_another_project(state, "invoices", stripe_invoice, parents=owners):
+            continue
         if customer_id not in state.customers:
             state.report.count("invoices", "customer_not_adopted")
             continue
@@ -225,6 +230,12 @@ def invoices_adopt(state: Adoption) -> None:
                 event_created=state.as_of(stripe_invoice),
             )
         _invoice_payment_adopt(state, customer, stripe_invoice, invoice)
+
+
+def _invoice_subscription(stripe_invoice: dict[str, Any]) -> str:
+    """The Stripe subscription an invoice bills ("" for none), at this API version under `parent`."""
+    details = (stripe_invoice.get("parent") or {}).get("subscription_details") or {}
+    return stripe_id(details.get("subscription") or stripe_invoice.get("subscription"))
 
 
 def _invoice_payment_adopt(

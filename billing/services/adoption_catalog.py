@@ -1,7 +1,8 @@
 """An adoption's catalog steps: the mapping's features, the Stripe products it maps (and their prices, a metered
 one linking the metered feature the mapping's `meters` names to its Stripe meter) through the catalog's adoption
 services, products it does not map reported (never guessed), then the account's coupons and promotion codes as
-the discount mirror's rows. Nothing is written to Stripe."""
+the discount mirror's rows. Each object another project owns is skipped first (`adoption_ownership`). Nothing is
+written to Stripe."""
 
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
 from billing.models import Coupon, PromotionCode
+from billing.services.adoption_ownership import held_by_another_project
 from billing.services.adoption_state import Adoption
 from billing.services.discounts import audit_coupon, coupon_snapshot, promotion_code_snapshot
 from catalog.models import Feature, Price, Product
@@ -62,6 +64,8 @@ def products_adopt(state: Adoption, pending_features: set[str]) -> dict[str, Pro
     Products the mapping does not name are counted and listed as unmapped."""
     adopted: dict[str, Product | None] = {}
     for stripe_product in state.reader.each("products", {}):
+        if held_by_another_project(state, "products", stripe_product):
+            continue
         mapped = state.mapping.product_for(stripe_product["id"])
         if mapped is None:
             state.report.count("products", "unmapped")
@@ -99,6 +103,8 @@ def prices_adopt(state: Adoption, products: dict[str, Product | None]) -> None:
     read with it. A price the catalog cannot hold as it is is skipped and listed with what to do about it."""
     for stripe_price in state.reader.each("prices", {"expand": ["data.tiers"]}):
         stripe_product = stripe_id(stripe_price.get("product"))
+        if held_by_another_project(state, "prices", stripe_price, parents=[stripe_product]):
+            continue
         if stripe_product not in products:
             state.report.count("prices", "unmapped")
             continue
@@ -151,6 +157,8 @@ def _meter_for(state: Adoption, stripe_price: dict[str, Any]) -> tuple[Feature |
         state.stripe_meters = {m["id"]: m for m in state.reader.each("billing.meters", {})}
     stripe_meter = state.stripe_meters.get(meter_id)
     reason = meter_unsupported(stripe_meter, meter_id)
+    if stripe_meter is not None and held_by_another_project(state, "meters", stripe_meter):
+        reason = f"billing meter {meter_id} is another project's: its usage is not this project's to report"
     if reason or stripe_meter is None:
         state.meter_features[meter_id] = (None, reason)
         return None, reason
@@ -177,6 +185,8 @@ def coupons_adopt(state: Adoption) -> None:
     those coupons."""
     coupons: dict[str, Coupon | None] = {}
     for stripe_coupon in state.reader.each("coupons", {}):
+        if held_by_another_project(state, "coupons", stripe_coupon):
+            continue
         coupon = Coupon.objects.filter(project=state.project, stripe_coupon_id=stripe_coupon["id"]).first()
         if coupon is not None:
             state.report.count("coupons", "unchanged")
@@ -192,6 +202,8 @@ def coupons_adopt(state: Adoption) -> None:
         coupons[stripe_coupon["id"]] = coupon
     for promo in state.reader.each("promotion_codes", {}):
         coupon_id = stripe_id((promo.get("promotion") or {}).get("coupon") or promo.get("coupon"))
+        if held_by_another_project(state, "promotion_codes", promo, parents=[coupon_id]):
+            continue
         if coupon_id not in coupons:
             state.report.count("promotion_codes", "coupon_not_adopted")
             continue

@@ -115,6 +115,8 @@ class Adoption:
     stripe_meters: dict[str, dict[str, Any]] | None = None
     meter_features: dict[str, tuple[Feature | None, str]] = field(default_factory=dict)
     products: set[str] = field(default_factory=set)  # the Stripe products mapped (or that would be)
+    # The Stripe ids of what another project owns (skipped, with what belongs to them): `adoption_ownership`.
+    held_elsewhere: set[str] = field(default_factory=set)
 
     @property
     def account(self) -> str:

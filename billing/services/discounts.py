@@ -25,6 +25,7 @@ from core.serializers import api_time
 from customers.models import Customer
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for, idempotency_key
+from stripe_gateway.ownership import held_first_elsewhere, named_elsewhere, refuse_held_first_elsewhere
 
 if TYPE_CHECKING:
     from billing.services.payment_requests import PaymentRequest
@@ -218,6 +219,7 @@ def audit_coupon(
 def coupon_delete(*, actor: Actor, coupon: Coupon) -> Coupon:
     """Deletes the coupon at Stripe and hides it here. Discounts already given keep running (as at Stripe);
     its promotion codes can no longer be redeemed."""
+    _refuse_coupon_of_another(coupon)
     gateway_for(coupon.project).coupon_delete(coupon.stripe_coupon_id or coupon.pk)
     with transaction.atomic():
         updated = Coupon.objects.filter(pk=coupon.pk, deleted_at__isnull=True).update(
@@ -227,6 +229,28 @@ def coupon_delete(*, actor: Actor, coupon: Coupon) -> Coupon:
             audit_coupon(actor=actor, coupon=coupon, action="coupon.deleted", before=coupon_snapshot(coupon))
     coupon.refresh_from_db()
     return coupon
+
+
+def _refuse_coupon_of_another(coupon: Coupon, param: str | None = None) -> None:
+    """A coupon row copied from another project's Stripe coupon (adopted before adoption respected ownership)
+    is not this project's to change at Stripe: 404, as for any coupon it does not own."""
+    refuse_held_first_elsewhere(
+        coupon,
+        project=coupon.project,
+        field="stripe_coupon_id",
+        missing=f"No such coupon: {coupon.key!r}.",
+        param=param,
+    )
+
+
+def _refuse_promotion_code_of_another(promo: PromotionCode) -> None:
+    refuse_held_first_elsewhere(
+        promo,
+        project=promo.project,
+        field="stripe_promotion_code_id",
+        missing=f"No such promotion code: {promo.pk!r}.",
+    )
+    _refuse_coupon_of_another(promo.coupon)
 
 
 def promotion_code_create(
@@ -250,6 +274,7 @@ def promotion_code_create(
         return done
     if coupon.project_id != project.pk or coupon.deleted_at is not None:
         raise InvalidRequest(f"No such coupon: {coupon.pk!r}.", code="resource_missing", param="coupon")
+    _refuse_coupon_of_another(coupon, param="coupon")
     if promotion_code_by_code(project=project, code=code) is not None:
         raise Conflict(f"A promotion code {code!r} already exists.", code="code_taken", param="code")
     if expires_at is not None:
@@ -325,6 +350,7 @@ def _audit_promo(
 
 def promotion_code_update(*, actor: Actor, promo: PromotionCode, active: bool) -> PromotionCode:
     """Turns a code on or off, at Stripe first."""
+    _refuse_promotion_code_of_another(promo)
     if promo.active == active:
         return promo
     gateway_for(promo.project).promotion_code_update(promo.stripe_promotion_code_id, {"active": active})
@@ -352,7 +378,7 @@ def promotion_code_redeemable(
     currency, not a first purchase). Redemption counts are Stripe's, read here; nothing is written. Every
     purchase path (checkout, `POST /payments`, `POST|PATCH /subscriptions`) calls this before writing."""
     promo = promotion_code_by_code(project=project, code=code)
-    if promo is None:
+    if promo is None or held_first_elsewhere(promo, project=project, field="stripe_promotion_code_id"):
         raise _invalid(code, "no such code")
     coupon = promo.coupon
     now = timezone.now()
@@ -374,6 +400,8 @@ def promotion_code_redeemable(
     stripe_promo = gateway_for(project).promotion_code_retrieve(promo.stripe_promotion_code_id)
     stripe_coupon = (stripe_promo.get("promotion") or {}).get("coupon") or {}
     limit = stripe_promo.get("max_redemptions")
+    if named_elsewhere(stripe_promo, project_id=project.pk):  # another project's code: never redeemed here
+        raise _invalid(code, "no such code")
     if not stripe_promo.get("active"):
         raise _invalid(code, "it is inactive")
     if limit is not None and int(stripe_promo.get("times_redeemed") or 0) >= int(limit):

@@ -9,7 +9,12 @@ from catalog.models import Feature, Price, Product
 from catalog.public import public_plans_changed
 from catalog.rules import PRICE_REPRICING_FIELDS, UNSET, price_amounts_check, price_terms_check, tiers_parse
 from catalog.selectors import feature_list, price_fetch, price_list
-from catalog.services.stripe_sync import meter_event_name_check, price_stripe_sync
+from catalog.services.stripe_sync import (
+    meter_event_name_check,
+    price_stripe_owned_check,
+    price_stripe_sync,
+    product_stripe_owned_check,
+)
 from catalog.snapshots import price_snapshot
 from core.actors import Actor
 from core.audit import audit_record
@@ -52,6 +57,7 @@ def price_create(
     """
     if product.project_id != project.pk:
         raise NotFound(f"No such product: {product.pk!r}.", param="product")
+    product_stripe_owned_check(product, param="product")
     meter_feature, meter_type = _meter_type(project, meter)
     amounts = price_amounts_check(
         billing_scheme=billing_scheme, unit_amount=unit_amount, tiers_mode=tiers_mode, tiers=tiers
@@ -146,6 +152,7 @@ def price_update(
     The terms that define what is sold (product, type, interval, usage type, meter) and the key are fixed:
     repeating their current value is accepted, another value is refused (create a new price instead).
     """
+    price_stripe_owned_check(price)
     current = price_snapshot(price)
     given: dict[str, Any] = {}
     if key is not None:

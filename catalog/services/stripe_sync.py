@@ -27,6 +27,7 @@ from catalog.selectors import price_fetch, product_fetch
 from core.errors import Conflict
 from projects.models import Project
 from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key
+from stripe_gateway.ownership import refuse_held_first_elsewhere
 
 
 def price_lookup_key(price: Price) -> str:
@@ -83,6 +84,26 @@ def feature_meter_ensure(*, feature: Feature) -> Feature:
     )
     feature.refresh_from_db()
     return feature
+
+
+def product_stripe_owned_check(product: Product, param: str | None = None) -> None:
+    """A product row copied from another project's Stripe product (adopted before adoption respected ownership)
+    is not this project's to change at Stripe: 404, as for any product it does not own."""
+    refuse_held_first_elsewhere(
+        product,
+        project=product.project,
+        field="stripe_product_id",
+        missing=f"No such product: {product.key!r}.",
+        param=param,
+    )
+
+
+def price_stripe_owned_check(price: Price) -> None:
+    """As `product_stripe_owned_check`, for a price (or its product) copied from another project's."""
+    refuse_held_first_elsewhere(
+        price, project=price.project, field="stripe_price_id", missing=f"No such price: {price.key!r}."
+    )
+    product_stripe_owned_check(price.product, param="product")
 
 
 def _product_stripe_params(product: Product) -> dict[str, Any]:

@@ -367,7 +367,7 @@ def test_another_projects_customers_on_the_platform_account_are_not_adopted(tena
     run = adoption_execute(run_id=run.pk)
 
     assert run.report["counts"]["customers"] == {"created": 1, "held_by_another_project": 1}
-    assert run.report["customers_held_elsewhere"] == [theirs.stripe_customer_id]
+    assert run.report["held_by_another_project"] == [{"kind": "customers", "id": theirs.stripe_customer_id}]
     assert list(
         Customer.objects.filter(project=tenant_a.project).values_list("external_id", "stripe_customer_id")
     ) == [("a@example.com", mine.id)]

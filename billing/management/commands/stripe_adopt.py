@@ -87,7 +87,7 @@ class Command(BaseCommand):
             "skipped_prices",
             "customers_without_key",
             "customer_conflicts",
-            "customers_held_elsewhere",
+            "held_by_another_project",
             "unmapped_subscriptions",
             "subscription_items_not_adopted",
             "subscription_schedules",
