@@ -8,10 +8,12 @@ reachable by the browser). Faults are real: a proxy in front of Tollgate that an
 (desktop and narrow, default and themed) go to $TOLLGATE_SCREENSHOTS, by default var/screenshots/.
 """
 
+import http.server
 import io
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,12 @@ from billing.models import CheckoutSession, Payment, Subscription
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 from tests.clients.proxy import FlakyProxy
 from tests.docs import conftest as demo_fixtures
+from tests.docs import test_demo_server
 
 emulator_over_http = demo_fixtures.emulator_over_http  # the fixture, shared with the docs tests
+runserver = (
+    test_demo_server.runserver
+)  # the fixture: `make demo`'s server, `manage.py runserver` in its process
 SCREENSHOTS = Path(
     os.environ.get("TOLLGATE_SCREENSHOTS") or Path(django_settings.BASE_DIR) / "var" / "screenshots"
 )
@@ -517,3 +523,78 @@ def test_a_checkout_the_backend_refuses_is_announced_and_nothing_is_created(demo
     ]
     page.wait_for_timeout(300)
     assert (posted, CheckoutSession.objects.count()) == ([], 0)
+
+
+# A shop's page on its own origin, embedding the table as docs/integration.md shows: the module from Tollgate.
+THIRD_PARTY_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A shop's pricing</title>
+<script type="module" src="{module}"></script></head>
+<body><main style="max-width: 1040px; margin: 32px auto; font: 15px system-ui, sans-serif">
+<h1>Our plans</h1>
+<tollgate-pricing id="pricing" project="demo" api-base="{api}" highlight="professional"
+                  highlight-label="Most popular"></tollgate-pricing>
+</main></body></html>"""
+
+
+@pytest.fixture
+def third_party_page() -> Iterator[Callable[[str], str]]:
+    """`third_party_page(html)`: the URL of a page with that HTML, served on an origin of its own."""
+    pages: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages[-1]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def serve(html: str) -> str:
+        pages.append(html.encode())
+        return f"http://localhost:{server.server_port}/shop/pricing"
+
+    try:
+        yield serve
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_third_party_page_embeds_the_table_from_make_demos_server(
+    demo, open_page, runserver, third_party_page
+):
+    """The module from `make demo`'s own server (`manage.py runserver`, static files as production serves them) on
+    another origin's page: a module script is a CORS request, which runserver's static handler refused (no
+    Access-Control-Allow-Origin), so the table stayed empty. The plans come from the test's server (`api-base`)."""
+    url = third_party_page(
+        THIRD_PARTY_PAGE.format(module=f"http://{runserver}/static/tollgate/pricing.js", api=demo["url"])
+    )
+    page, events = open_page()
+    module_answers: list[tuple[int, str | None]] = []
+    page.on(
+        "response",
+        lambda response: (
+            module_answers.append((response.status, response.headers.get("access-control-allow-origin")))
+            if response.url.endswith("/static/tollgate/pricing.js")
+            else None
+        ),
+    )
+    page.goto(url)
+    expect(page.locator("#pricing .plan")).to_have_count(3)
+    cards = page.evaluate(CARDS, "pricing")
+    assert [(card["product"], card["price_text"], card["badge"]) for card in cards] == [
+        ("starter", "$19.00 per month", None),
+        ("professional", "$49.00 per month", "Most popular"),
+        ("enterprise", "$199.00 per month", None),
+    ]
+    assert module_answers == [(200, "*")]
+    assert [(event["type"], event["detail"]) for event in events] == [("tollgate:plans-loaded", {"plans": 3})]
+    _shoot(page, "pricing-third-party-page")
