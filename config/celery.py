@@ -5,14 +5,61 @@ otherwise (so does `gunicorn config.wsgi`, which imports this package first); on
 """
 
 import os
+import time
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_init
+from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
-app = Celery("tollgate")
+
+class BrokerSkipped(OperationalError):
+    """A publish not tried: the broker let this process's last publish time out a moment ago."""
+
+
+# Per process, per broker URL: until when (time.monotonic()) publishing is skipped.
+_unanswered_until: dict[str, float] = {}
+
+
+class Tollgate(Celery):
+    """Celery with a breaker on publishing. A broker that goes silent (a host that stopped answering: the
+    connection accepted or the SYN dropped, nothing refused) makes every publish wait its whole timeout
+    (BROKER_TIMEOUT_SECONDS), and the web publishes on the request path, after the commit: every request that
+    queues a task would wait. So once a publish has waited that long and failed on the broker's connection, this
+    process does not try that broker again for BROKER_BREAKER_SECONDS: `send_task` (under every `.delay()`,
+    `apply_async()` and beat's sends) raises BrokerSkipped at once, which callers treat as any broker failure
+    (the work is stored; beat's sweeps queue it). The next publish after that is tried; a success closes the
+    breaker. A broker that refuses (down, restarting) fails fast and is tried every time."""
+
+    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        broker = str(self.conf.broker_url)
+        started = time.monotonic()
+        if started < _unanswered_until.get(broker, 0.0):
+            raise BrokerSkipped("not tried: the broker did not answer this process's last publish")
+        try:
+            result = super().send_task(name, *args, **kwargs)
+        except Exception as exc:
+            from django.conf import settings
+
+            waited = time.monotonic() - started
+            if waited >= 0.9 * float(settings.BROKER_TIMEOUT_SECONDS) and self._connection_failure(exc):
+                _unanswered_until[broker] = time.monotonic() + float(settings.BROKER_BREAKER_SECONDS)
+            raise
+        _unanswered_until.pop(broker, None)
+        return result
+
+    def _connection_failure(self, exc: Exception) -> bool:
+        """A failure of the broker's connection (kombu's OperationalError, a socket's error or the transport's
+        own connection errors), not of the message (serialization, routing)."""
+        if isinstance(exc, OperationalError | OSError):
+            return True
+        with self.connection_for_write() as connection:
+            return isinstance(exc, tuple(connection.connection_errors))
+
+
+app = Tollgate("tollgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
