@@ -80,7 +80,17 @@ class StripeWebhookEndpointAdmin(ViewOnly, ModelAdmin[StripeWebhookEndpoint]):
         "account",
         "url",
         column("stripe_endpoint_id", "Stripe endpoint"),
+        column("api_version", "Stripe API version"),
         column("created_at", "Created"),
     ]
-    exclude = ["secret"]
-    readonly_fields = ["account", "project", "url", "stripe_endpoint_id", "created_at", "updated_at"]
+    exclude = ["secret", "previous_secret"]
+    readonly_fields = [
+        "account",
+        "project",
+        "url",
+        "stripe_endpoint_id",
+        "api_version",
+        "previous_secret_until",
+        "created_at",
+        "updated_at",
+    ]

@@ -109,6 +109,14 @@ class StripeWebhookEndpoint(models.Model):
     stripe_endpoint_id = models.CharField(max_length=255, verbose_name="Stripe endpoint")
     url = models.URLField(max_length=2000, verbose_name="URL")
     secret = EncryptedTextField(blank=True, default="")
+    # The API version Stripe renders its events at (the pinned one; "" for one registered before versions were).
+    api_version = models.CharField(max_length=50, blank=True, default="", verbose_name="Stripe API version")
+    # The secret of the endpoint this one replaced (at another API version), accepted until then: deliveries the
+    # old endpoint signed before it was deleted still verify.
+    previous_secret = EncryptedTextField(blank=True, default="")
+    previous_secret_until = models.DateTimeField(
+        null=True, blank=True, verbose_name="previous secret accepted until"
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 

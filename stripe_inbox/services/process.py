@@ -26,6 +26,7 @@ from core.locks import lock_taken
 from core.statements import Statement
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
+from stripe_inbox.services.versions import EventHeld, event_object
 
 logger = logging.getLogger(__name__)
 
@@ -438,10 +439,20 @@ def _apply_event(event: StripeEvent, *, eager: bool) -> str:
     if handler is None:
         _finish(event, StripeEvent.Status.IGNORED)
         return StripeEvent.Status.IGNORED
+    try:
+        data_object = event_object(event)  # at another API version: read again at the pinned one
+    except EventHeld as held:
+        logger.warning("Stripe event %s held: %s", event.stripe_event_id, held)
+        _finish(event, StripeEvent.Status.FAILED, error=str(held)[:2000])  # admin, metrics, replay
+        return StripeEvent.Status.FAILED
+    except Exception as exc:  # Stripe unreachable: retried as a failed attempt is
+        if _connection_lost(exc):
+            raise
+        return _failed(event, exc, eager=eager)
     conflicts = 0
     while True:
         try:
-            handler(_facts(event))
+            handler(_facts(event, dict(data_object)))
             break
         except Exception as exc:
             if is_conflict(exc) and conflicts < CONFLICT_RETRIES:
@@ -456,7 +467,7 @@ def _apply_event(event: StripeEvent, *, eager: bool) -> str:
     return StripeEvent.Status.PROCESSED
 
 
-def _facts(event: StripeEvent) -> StripeEventIn:
+def _facts(event: StripeEvent, data_object: dict[str, Any]) -> StripeEventIn:
     """What billing's handler is told of the event (a fresh copy per attempt)."""
     return StripeEventIn(
         stripe_event_id=event.stripe_event_id,
@@ -464,7 +475,7 @@ def _facts(event: StripeEvent) -> StripeEventIn:
         account=event.account,
         project_id=event.project_id,
         stripe_created=event.stripe_created,
-        data_object=event.data_object,
+        data_object=data_object,
         told_payment_intent=event.told_payment_intent,
     )
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from core.cache import LocalCache
 from core.errors import InvalidRequest
@@ -34,15 +35,19 @@ ENDPOINT_SECRET_SECONDS = 30.0
 _endpoint_secrets = LocalCache()
 
 
-def _endpoint_secret(account: str, *, fresh: bool) -> str:
+def _endpoint_secret(account: str, *, fresh: bool) -> list[str]:
     kept = None if fresh else _endpoint_secrets.get(account)
-    if kept is not None:
-        return str(kept)
-    secret = (
-        StripeWebhookEndpoint.objects.filter(account=account).values_list("secret", flat=True).first() or ""
-    )
-    _endpoint_secrets.set(account, secret, ENDPOINT_SECRET_SECONDS)
-    return secret
+    if kept is None:
+        row = (
+            StripeWebhookEndpoint.objects.filter(account=account)
+            .values_list("secret", "previous_secret", "previous_secret_until")
+            .first()
+        )
+        kept = row or ("", "", None)
+        _endpoint_secrets.set(account, kept, ENDPOINT_SECRET_SECONDS)
+    secret, previous, until = kept
+    # The replaced endpoint's secret (`stripe_inbox.services.endpoints`) while the switch lasts.
+    return [s for s in (secret, previous if until is not None and until > timezone.now() else "") if s]
 
 
 @receiver([post_save, post_delete], sender=StripeWebhookEndpoint)
@@ -56,10 +61,7 @@ def _secrets(account: str, project: Project | None, *, fresh: bool = False) -> l
         secrets += [s.strip() for s in project.stripe_webhook_secret.split(",") if s.strip()]
     elif settings.STRIPE_WEBHOOK_SECRET:
         secrets += [s.strip() for s in settings.STRIPE_WEBHOOK_SECRET.split(",") if s.strip()]
-    stored = _endpoint_secret(account, fresh=fresh)
-    if stored:
-        secrets.append(stored)
-    return secrets
+    return secrets + _endpoint_secret(account, fresh=fresh)
 
 
 def stripe_event_receive(

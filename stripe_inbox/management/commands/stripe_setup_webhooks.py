@@ -1,23 +1,24 @@
 """`manage.py stripe_setup_webhooks --url <public base URL> [--project <slug>]`.
 
-Registers Tollgate's webhook endpoint at Stripe (or the emulator) idempotently — finds the endpoint for the
-URL or creates it with the event types Tollgate handles — and stores the signing secret encrypted for
-verification (unless STRIPE_WEBHOOK_SECRET is set for the platform account).
+Registers Tollgate's webhook endpoint at Stripe (or the emulator) at the pinned API version, idempotently —
+finds the endpoint for the URL at that version or creates it with the event types Tollgate handles — and stores
+the signing secret encrypted for verification (STRIPE_WEBHOOK_SECRET, when set, is accepted for the platform
+account too). An endpoint for the URL at another version (or at the account's default) is replaced: the new one
+is created and its secret stored first, then the old one is deleted (`stripe_inbox.services.endpoints`).
 """
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.handlers.registry import HANDLERS
 from core.errors import ApiError
 from projects.models import Project
-from stripe_gateway.gateway import PLATFORM_ACCOUNT, gateway_for, platform_gateway, webhook_endpoint_ensure
-from stripe_inbox.models import StripeWebhookEndpoint
+from stripe_inbox.services.endpoints import webhook_endpoint_register
 
 
 class Command(BaseCommand):
-    help = "Register Tollgate's Stripe webhook endpoint (idempotent) and store its signing secret."
+    help = "Register Tollgate's Stripe webhook endpoint at the pinned API version (idempotent) and store its secret."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -28,7 +29,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        base = options["url"].rstrip("/")
         project = None
         if options["project"]:
             project = Project.objects.filter(slug=options["project"]).first()
@@ -38,34 +38,30 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"Project {project.slug!r} uses the platform's Stripe account; run without --project."
                 )
-        account = project.pk if project else PLATFORM_ACCOUNT
-        url = f"{base}/webhooks/stripe/{project.pk}" if project else f"{base}/webhooks/stripe"
-        gateway = gateway_for(project) if project else platform_gateway()
         try:
-            endpoint, created = webhook_endpoint_ensure(
-                gateway, url=url, events=sorted(HANDLERS), description=f"Tollgate ({account})"
-            )
+            registered = webhook_endpoint_register(project=project, base_url=options["url"])
         except ApiError as exc:
             raise CommandError(exc.message) from exc
-        stored = StripeWebhookEndpoint.objects.filter(account=account).first()
-        if created:
-            StripeWebhookEndpoint.objects.update_or_create(
-                account=account,
-                defaults={
-                    "project": project,
-                    "stripe_endpoint_id": endpoint["id"],
-                    "url": url,
-                    "secret": endpoint.get("secret") or "",
-                },
+        url, endpoint_id, version = registered.url, registered.endpoint_id, settings.STRIPE_API_VERSION
+        if registered.outcome == "created":
+            self.stdout.write(
+                f"Registered {url} ({endpoint_id}) at API version {version}; signing secret stored encrypted."
             )
-            self.stdout.write(f"Registered {url} ({endpoint['id']}); signing secret stored encrypted.")
-        elif stored is None or stored.stripe_endpoint_id != endpoint["id"]:
+        elif registered.outcome == "secret_unknown":
             self.stdout.write(
                 self.style.WARNING(
-                    f"{url} is already registered ({endpoint['id']}) but its signing secret is not stored here; Stripe "
+                    f"{url} is already registered ({endpoint_id}) but its signing secret is not stored here; Stripe "
                     "shows it only at creation. Set STRIPE_WEBHOOK_SECRET (or the project's stripe_webhook_secret), or "
                     "delete the endpoint at Stripe and run this again."
                 )
             )
         else:
-            self.stdout.write(f"{url} is already registered ({endpoint['id']}); event types up to date.")
+            self.stdout.write(
+                f"{url} is already registered ({endpoint_id}) at API version {version}; event types up to date."
+            )
+        for old_id, old_version in registered.replaced:
+            was = f"API version {old_version}" if old_version else "the account's default API version"
+            self.stdout.write(
+                f"Replaced {old_id} ({was}) by {endpoint_id}: its secret is accepted for a while longer, "
+                "and it is deleted at Stripe."
+            )
