@@ -41,12 +41,18 @@ def _portal_rules(project: Project) -> dict[str, Any]:
 
 
 def _configuration_params(project: Project) -> dict[str, Any]:
-    """Every active licensed recurring price per product, both intervals included: a customer switches plan or
-    monthly ↔ yearly in the portal (Stripe hides other currencies; another interval restarts the period and is
-    charged at once, with the unused time credited)."""
+    """Every active licensed recurring price of each public product (the plans the project's pricing page
+    sells), both intervals included: a customer switches plan or monthly ↔ yearly in the portal (Stripe hides
+    other currencies; another interval restarts the period and is charged at once, with the unused time
+    credited). A product that is not public, or has no such price, is not offered; without any, the portal
+    offers no plan switch."""
     prices: dict[str, list[str]] = defaultdict(list)
     for price in Price.objects.filter(
-        project=project, active=True, type=Price.Type.RECURRING, usage_type=Price.UsageType.LICENSED
+        project=project,
+        active=True,
+        type=Price.Type.RECURRING,
+        usage_type=Price.UsageType.LICENSED,
+        product__public=True,
     ).select_related("product"):
         if price.stripe_price_id and price.product.stripe_product_id and price.product.active:
             prices[price.product.stripe_product_id].append(price.stripe_price_id)

@@ -5,7 +5,8 @@ shares, :mod:`stripe_emulator.core.html`; every value escaped) and its form post
   ``subscription_cancel.mode`` (``at_period_end`` sets ``cancel_at_period_end``; ``immediately`` cancels,
   with prorations if its ``proration_behavior`` is ``create_prorations``);
 * ``POST /portal/{session}/subscriptions/{sub}/renew`` — undo a scheduled cancellation;
-* ``POST /portal/{session}/subscriptions/{sub}/update`` with ``price=<id>`` — switch a one-item
+* ``POST /portal/{session}/subscriptions/{sub}/update`` with ``price=<id>`` (the page preselects none: the
+  customer chooses; each plan is offered with what it would cost per period) — switch a one-item
   subscription to another price the configuration allows (another interval too: the period restarts and is
   invoiced at once), with its ``proration_behavior`` and the item's quantity kept; a switch whose payment is
   declined changes nothing. A switch meeting one of ``subscription_update.schedule_at_period_end``'s
@@ -28,11 +29,11 @@ from stripe_emulator.core.errors import InvalidRequestError, ResourceMissing, St
 from stripe_emulator.core.html import format_amount, format_date, page, per_interval, pill
 from stripe_emulator.core.routing import Request, Response
 from stripe_emulator.core.store import StripeObject
-from stripe_emulator.products.models import is_metered
+from stripe_emulator.products.models import ProductsBackend, is_metered
 from stripe_emulator.subscriptions.invoices import InvoicesBackend
 from stripe_emulator.subscriptions.models import SubscriptionsBackend
 from stripe_emulator.subscriptions.schedules import SchedulesBackend
-from stripe_emulator.tax import tax_labels
+from stripe_emulator.tax import customer_location, rule_for, tax_amount, tax_labels
 from stripe_emulator.testclocks.models import customer_clock_scope
 
 e = html.escape
@@ -59,6 +60,34 @@ def _price_label(account: Account, price: StripeObject) -> str:
     if price["billing_scheme"] == "tiered":
         return f"{name} — {price['tiers_mode']} tiers{every}"
     return f"{name} — {format_amount(int(price['unit_amount'] or 0), price['currency'])}{every}"
+
+
+def _offer_label(account: Account, sub: StripeObject, price: StripeObject, quantity: int) -> str:
+    """A plan offered to switch to, with what the customer would pay for it each period: the price for the
+    quantity the switch keeps (``price_amount``: per unit, tiers, packages) and, on a subscription with automatic
+    tax and a known country, its tax (by ``tax_amount``, as the renewal invoice taxes it)."""
+    product = account.store.get("product", price["product"])
+    name = product["name"] if product else price["product"]
+    every = per_interval(price["recurring"])
+    currency = price["currency"]
+    if is_metered(price):
+        unit = format_amount(price["unit_amount"], currency) if price["unit_amount"] is not None else "usage"
+        return f"{name} — {unit} per unit used, billed{every.replace('/', ' per ')}"
+    amount = account.backend(ProductsBackend).price_amount(price, quantity)
+    country = customer_location(account, sub["customer"]) if sub["automatic_tax"]["enabled"] else None
+    if country is not None and price.get("tax_behavior") != "inclusive":
+        amount += tax_amount(amount, percentage=rule_for(country).percentage, inclusive=False)
+    label = f"{name} — {format_amount(amount, currency)}{every}"
+    if quantity != 1:
+        transform = price.get("transform_quantity")
+        if price["billing_scheme"] == "tiered":
+            detail = f"{price['tiers_mode']} tiers"
+        elif transform:
+            detail = f"{format_amount(price['unit_amount'], currency)} per {transform['divide_by']}"
+        else:
+            detail = f"{quantity} × {format_amount(price['unit_amount'], currency)}"
+        label += f" for {quantity} ({detail})"
+    return label + (" incl. tax" if country is not None else "")
 
 
 def _interval(price: StripeObject) -> tuple[str, int] | None:
@@ -158,10 +187,11 @@ def _render_subscription(
     buttons = []
     if live and allowed and len(items) == 1:
         current = items[0]["price"]
+        quantity = int(items[0]["quantity"] or 1)  # what the switch keeps (a metered item has none: 1)
         # Only prices the subscription can switch to: Stripe's portal hides other currencies. Another interval
         # (monthly ↔ yearly) is offered: switching restarts the billing period and is charged at once.
         options = "".join(
-            f'<option value="{e(price_id)}">{e(_price_label(account, price))}'
+            f'<option value="{e(price_id)}">{e(_offer_label(account, sub, price, quantity))}'
             f"{' (billed now, new period starts today)' if _interval(price) != _interval(current) else ''}"
             "</option>"
             for price_id in allowed
@@ -172,7 +202,9 @@ def _render_subscription(
         if options:
             parts.append(
                 f'<form method="post" action="{e(action)}/update"><label for="price-{sid}">Change plan</label>'
-                f'<select id="price-{sid}" name="price">{options}</select>'
+                # Nothing preselected: the customer picks the plan (a submit without one changes nothing).
+                f'<select id="price-{sid}" name="price" required>'
+                f'<option value="" selected disabled>Choose a plan</option>{options}</select>'
                 '<button class="button secondary" type="submit">Switch plan</button></form>'
             )
     if live and sub["cancel_at_period_end"]:
@@ -220,7 +252,9 @@ def _act(req: Request, verb: str) -> Response:
                 backend.subscription_update(sub_id, changes={"cancel_at_period_end": False})
                 message = "Your subscription has been renewed."
             else:
-                price = req.params.string("price", required=True) or ""
+                price = req.params.string("price") or ""
+                if not price:
+                    raise InvalidRequestError("Choose a plan to switch to.", param="price")
                 items = sub["items"]["data"]
                 if (
                     price not in _allowed_prices(config)

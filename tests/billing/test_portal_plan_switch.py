@@ -15,6 +15,8 @@ def test_a_three_seat_plan_switched_in_the_portal_keeps_three_seats(
     api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
 ):
     pro_plus = price_create(catalog.pro, "pro-plus-monthly", 6000, interval="month")
+    # The portal offers the project's public plans only.
+    assert api.patch("/api/v1/products/pro", {"public": True}, key=tenant_a.key).status_code == 200
     sdk = stripe_sdk()
     api.post("/api/v1/customers", {"external_id": "user-1"}, key=tenant_a.key)
     stripe_customer = customer_ensure_stripe(customer=Customer.objects.get(external_id="user-1"))

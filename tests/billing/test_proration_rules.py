@@ -387,6 +387,8 @@ def test_the_portal_follows_the_rules(
     )
     created = _subscribed(api, tenant_a, sdk, stripe_webhooks, quantity=2)
     end = _ts(created["current_period_end"])
+    for product in ("pro", "basic"):  # the portal offers the project's public plans only
+        assert api.patch(f"/api/v1/products/{product}", {"public": True}, key=tenant_a.key).status_code == 200
     portal = api.post("/api/v1/portal", {"customer": "user-1", "return_url": RETURN}, key=tenant_a.key).json()
     tenant_a.project.refresh_from_db()
     config = sdk.v1.billing_portal.configurations.retrieve(tenant_a.project.stripe_portal_configuration_id)

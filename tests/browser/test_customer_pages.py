@@ -184,6 +184,12 @@ def test_paid_checkout_portal_and_invoice_look_alike_and_live_at_the_emulators_a
 
     browse(pay_subscription)
     stripe_webhooks.deliver()
+    # The portal offers the project's public plans: Pro (30.00 and 28.00 EUR a month) and Team (90.00 a month).
+    assert api.patch("/api/v1/products/pro", {"public": True}, key=tenant_a.key).status_code == 200
+    api.post("/api/v1/products", {"key": "team", "name": "Team", "public": True}, key=tenant_a.key)
+    team = {"key": "team-monthly", "product": "team", "currency": "usd", "unit_amount": 9000, "type": "recurring",
+            "interval": "month"}  # fmt: skip
+    assert api.post("/api/v1/prices", team, key=tenant_a.key).status_code == 201
     invoice = api.get("/api/v1/invoices?customer=user-8", key=tenant_a.key).json()["data"][0]
     assert invoice["hosted_invoice_url"] == f"{base}/invoices/{invoice['stripe_invoice_id']}"
     assert invoice["invoice_pdf"] == f"{base}/invoices/{invoice['stripe_invoice_id']}/pdf"
@@ -211,6 +217,11 @@ def test_paid_checkout_portal_and_invoice_look_alike_and_live_at_the_emulators_a
             expect(tab.locator(".subscription .pill")).to_have_text("active")
             # The project's EUR price is in the portal configuration, but a USD subscription cannot switch to it.
             expect(tab.locator(".subscription")).not_to_contain_text("€")
+            # Nothing is preselected: the customer picks a plan, each shown with what it costs.
+            change = tab.get_by_label("Change plan")
+            expect(change).to_have_value("")
+            expect(change.locator("option")).to_have_text(["Choose a plan", "Team — $90.00/month"])
+            expect(tab.get_by_role("button", name="Switch plan")).to_be_visible()
             expect(tab.locator(".invoices li")).to_contain_text("$30.00")
             tab.screenshot(path=str(shots / f"portal-{viewport}.png"), full_page=True)
 
