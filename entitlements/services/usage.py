@@ -26,7 +26,7 @@ from entitlements.services.counters import (
     usage_marks,
 )
 from entitlements.services.customers import customers_ensure
-from entitlements.services.meters import meter_report_queue
+from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.snapshot import FeatureEntry
 from events.services.record import event_record
@@ -51,17 +51,23 @@ class UsageInput(NamedTuple):
 def _period_for(
     entry: FeatureEntry, timestamp: datetime, now: datetime, grace_seconds: int, param: str
 ) -> resolver.Period:
-    """The metered period an event at `timestamp` counts in, or 400 when it is too late (or in the future)."""
+    """The metered period an event at `timestamp` counts in, or 400 when it is too late (or in the future): the
+    one holding its second (`meter_second`), as Stripe's meter files it — stamped a little ahead, past the
+    period's end, the next one."""
     if timestamp > now + timedelta(seconds=MAX_FUTURE_SECONDS):
         raise InvalidRequest(
             f"{param}: {api_time(timestamp)} is in the future.", code="timestamp_in_future", param=param
         )
     period = resolver.period_from_snapshot(entry)
-    if timestamp >= period.start:
+    second = meter_second(timestamp)
+    if second >= period.end.timestamp():
+        end = resolver.add_interval(period.end, period.interval, period.count)
+        return resolver.Period(period.end, end, period.interval, period.count)
+    if second >= period.start.timestamp():
         return period
     previous = period.previous()
     grace_end = period.start + timedelta(seconds=grace_seconds)
-    if timestamp >= previous.start and now < grace_end:
+    if second >= previous.start.timestamp() and now < grace_end:
         return previous
     raise InvalidRequest(
         f"{param}: {api_time(timestamp)} is too old. Usage is accepted for the current period (since "

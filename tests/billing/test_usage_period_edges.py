@@ -122,3 +122,34 @@ def test_usage_around_a_renewal_is_counted_where_stripe_bills_it(
     assert _usage_billed(renewal.lines, metered[0].stripe_price_id) == first
     assert next_renewal == current
     assert first + current == 2 ** (len(BEFORE) + len(AFTER)) - 1
+
+
+def test_usage_stamped_just_past_the_period_end_counts_in_the_next_period_as_at_stripe(
+    api, tenant_a, catalog, metered, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """A client clock a little ahead (timestamps up to five minutes on are taken, at Stripe too): usage sent a
+    minute before the renewal stamped 0.3 s after it counts in the next period, where Stripe bills it; usage
+    stamped 0.3 s before it stays in this one."""
+    with time_machine.travel(START, tick=False):
+        subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    with time_machine.travel(_at(MONTH_END - 60), tick=False) as moving:
+        for event_id, quantity, offset in (("u-early", 1, -0.3), ("u-ahead", 2, 0.3)):
+            body = {
+                "id": event_id,
+                "customer": "user-1",
+                "feature": "api_calls",
+                "quantity": quantity,
+                "timestamp": _at(MONTH_END + offset).isoformat().replace("+00:00", "Z"),
+            }
+            response = api.post("/api/v1/usage", body, key=tenant_a.key)
+            assert response.status_code == 201, response.content
+        moving.move_to(_at(MONTH_END + 1))
+        stripe_emulator.advance(0)
+        stripe_webhooks.deliver()
+        first, current = _counted(api, tenant_a, subscription)
+        next_renewal = _next_renewal_usage(stripe_sdk, subscription, metered[0].stripe_price_id)
+
+    renewal = Invoice.objects.get(billing_reason="subscription_cycle")
+    assert (first, current) == (1, 2)
+    assert _usage_billed(renewal.lines, metered[0].stripe_price_id) == 1
+    assert next_renewal == 2
