@@ -26,7 +26,7 @@ from core.locks import lock_taken
 from core.statements import Statement
 from projects.models import Project
 from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.versions import EventHeld, event_object
+from stripe_inbox.services.versions import EventHeld, object_read_again
 
 logger = logging.getLogger(__name__)
 
@@ -440,7 +440,9 @@ def _apply_event(event: StripeEvent, *, eager: bool) -> str:
         _finish(event, StripeEvent.Status.IGNORED)
         return StripeEvent.Status.IGNORED
     try:
-        data_object = event_object(event)  # at another API version: read again at the pinned one
+        # At another API version: read again at the pinned one (`stripe_inbox.services.versions`).
+        pinned = event.api_version in ("", settings.STRIPE_API_VERSION)
+        data_object = event.data_object if pinned else object_read_again(event)
     except EventHeld as held:
         logger.warning("Stripe event %s held: %s", event.stripe_event_id, held)
         _finish(event, StripeEvent.Status.FAILED, error=str(held)[:2000])  # admin, metrics, replay

@@ -21,12 +21,10 @@ class EventHeld(Exception):
     """The event is at another API version and its object cannot be read again at the pinned one."""
 
 
-def event_object(event: StripeEvent) -> dict[str, Any]:
-    """The object the event's handler applies: the event's own at the pinned version (or an event that names no
-    version), else the object as Stripe renders it now at the pinned version."""
+def object_read_again(event: StripeEvent) -> dict[str, Any]:
+    """The object of an event rendered at another API version, as Stripe renders it now at the pinned one (what
+    its handler applies instead of the event's body)."""
     body = event.data_object
-    if not event.api_version or event.api_version == settings.STRIPE_API_VERSION:
-        return body
     object_type, object_id = str(body.get("object") or ""), stripe_id(body.get("id"))
     project = Project.objects.filter(pk=event.account).first() if event.account != PLATFORM_ACCOUNT else None
     gateway = gateway_for(project) if project is not None else platform_gateway()
