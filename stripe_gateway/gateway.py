@@ -56,7 +56,7 @@ class Written(NamedTuple):
     replayed: bool
 
 
-def _written(answer: Any) -> Written:
+def written_of(answer: Any) -> Written:
     response = getattr(answer, "last_response", None)
     headers = getattr(response, "headers", None) or {}
     return Written(
@@ -109,11 +109,11 @@ class StripeGateway:
                 raise failed(exc) from exc
             time.sleep(stripe.HTTPClient.INITIAL_DELAY)  # the SDK's pause before its first retry
             options = {"idempotency_key": key, "max_network_retries": retries - 1}
-            return _written(self.call(lambda c: operation(c, options))).object
-        written = _written(first)
+            return written_of(self.call(lambda c: operation(c, options))).object
+        written = written_of(first)
         if written.replayed:
             fresh = f"{key}:{uuid.uuid4().hex}"
-            written = _written(self.call(lambda c: operation(c, {"idempotency_key": fresh})))
+            written = written_of(self.call(lambda c: operation(c, {"idempotency_key": fresh})))
         return written.object
 
     def state_update(
@@ -577,4 +577,3 @@ def gateway_for(project: Any) -> StripeGateway:
             secret_key=project.stripe_secret_key, publishable_key=project.stripe_publishable_key
         )
     return platform_gateway()
-

@@ -4,7 +4,7 @@ the caller derives from the operation."""
 
 from typing import Any
 
-from stripe_gateway.gateway import StripeGateway
+from stripe_gateway.gateway import StripeGateway, stripe_id, written_of
 
 
 def schedule_retrieve(gateway: StripeGateway, schedule_id: str) -> dict[str, Any]:
@@ -12,11 +12,30 @@ def schedule_retrieve(gateway: StripeGateway, schedule_id: str) -> dict[str, Any
 
 
 def schedule_from_subscription(gateway: StripeGateway, subscription_id: str, *, idem: str) -> dict[str, Any]:
-    """`POST /v1/subscription_schedules` with `from_subscription`: one phase, the current period and items."""
-    return gateway.call_dict(
-        lambda c: c.v1.subscription_schedules.create(
-            {"from_subscription": subscription_id}, {"idempotency_key": idem}
+    """`POST /v1/subscription_schedules` with `from_subscription`: one phase, the current period and items. A
+    create Stripe replays (`idem` used before) answers the schedule as it is now, read again: the saved answer
+    is the schedule as it was made, and it may have been released since."""
+    made = written_of(
+        gateway.call(
+            lambda c: c.v1.subscription_schedules.create(
+                {"from_subscription": subscription_id}, {"idempotency_key": idem}
+            )
         )
+    )
+    return schedule_retrieve(gateway, made.object["id"]) if made.replayed else made.object
+
+
+def schedule_latest(gateway: StripeGateway, *, customer: str, subscription_id: str) -> dict[str, Any] | None:
+    """The newest schedule that drove the subscription (released since, or driving it still); None for none."""
+    listed = gateway.list_all("subscription_schedules", {"customer": customer, "limit": 10})
+    return next(
+        (
+            schedule
+            for schedule in listed
+            if subscription_id
+            in (stripe_id(schedule.get("subscription")), stripe_id(schedule.get("released_subscription")))
+        ),
+        None,
     )
 
 

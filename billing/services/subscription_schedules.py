@@ -34,6 +34,7 @@ from projects.models import Project
 from stripe_gateway.gateway import stripe_id
 from stripe_gateway.schedules import (
     schedule_from_subscription,
+    schedule_latest,
     schedule_release,
     schedule_retrieve,
     schedule_update,
@@ -192,18 +193,7 @@ def subscription_change_at_period_end(
     if schedule_id:
         schedule = schedule_retrieve(gateway, schedule_id)
     else:
-        source: dict[str, Any] = {"from_subscription": True}
-        for _ in range(50):
-            schedule = schedule_from_subscription(
-                gateway,
-                subscription.stripe_subscription_id,
-                idem=write_key(subscription, "schedule", source, state),
-            )
-            if schedule.get("status") in _OPEN:
-                break
-            # Stripe replayed a schedule this key made before, released since: the next key is derived from it,
-            # so a retry of this request walks the same keys to the same new schedule.
-            source = {"from_subscription": True, "after": schedule["id"]}
+        schedule = _schedule_made(subscription, live, state)
     current = schedule.get("current_phase") or {}
     phases = schedule.get("phases") or []
     now_phase = next((p for p in phases if p.get("start_date") == current.get("start_date")), phases[0])
@@ -239,6 +229,34 @@ def subscription_change_at_period_end(
     result.pending_change = pending_change_of(project=subscription.project, stripe_schedule=answer)
     _audited(result, actor, reason, _with_pending(subscription, live), result)
     return result
+
+
+def _schedule_made(subscription: Subscription, live: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """The subscription's schedule, made `from_subscription`. Its key names the newest schedule the subscription
+    had (released since: a change dropped), so a deferred change after a dropped one is an operation of its own,
+    never the released schedule replayed under the first one's key; a retry of either derives the same key. A
+    create Stripe replays anyway answers the schedule as it is now (`schedule_from_subscription`): one released
+    since is walked past, to a key derived from it, as deterministically."""
+    gateway = subscription_gateway(subscription)
+    sid = subscription.stripe_subscription_id
+    previous = schedule_latest(gateway, customer=stripe_id(live.get("customer")), subscription_id=sid)
+    if (
+        previous is not None
+        and previous.get("status") in _OPEN
+        and stripe_id(previous.get("subscription")) == sid
+    ):
+        return previous  # made since `live` was read
+    source: dict[str, Any] = {"from_subscription": True}
+    if previous is not None:
+        source["after"] = previous["id"]
+    for _ in range(50):
+        schedule = schedule_from_subscription(
+            gateway, sid, idem=write_key(subscription, "schedule", source, state)
+        )
+        if schedule.get("status") in _OPEN:
+            break
+        source = {"from_subscription": True, "after": schedule["id"]}
+    return schedule
 
 
 def _with_pending(subscription: Subscription, live: dict[str, Any]) -> Subscription:

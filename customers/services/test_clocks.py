@@ -26,6 +26,7 @@ from customers.models import TestClock
 from customers.selectors import clock_customer_ids, clock_get
 from projects.models import Project
 from stripe_gateway.gateway import StripeGateway, from_timestamp, gateway_for, idempotency_key
+from stripe_gateway.ownership import refuse_held_first_elsewhere
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +152,21 @@ def clock_refresh(*, clock: TestClock) -> TestClock:
         return _apply(clock, stripe_clock)
 
 
+def _refuse_clock_of_another(project: Project, clock: TestClock) -> None:
+    """A clock row copied from another project's Stripe clock (adopted before adoption respected ownership):
+    moving or deleting it would move or delete that project's customers. 404, as for any clock not its own."""
+    refuse_held_first_elsewhere(
+        clock, project=project, field="stripe_test_clock_id", missing=f"No such test clock: {clock.pk!r}."
+    )
+
+
 def clock_advance(*, project: Project, actor: Actor, clock: TestClock, frozen_time: datetime) -> TestClock:
     """Moves the clock forward to `frozen_time`: Stripe renews, invoices and retries what falls due for the
     clock's customers by then, and sends the events. Refused: 400 for a time not after the clock's (or past
     Stripe's limit, two intervals of the clock's shortest subscription), 409 while an advance is in progress
     or after one failed. Answers the clock as Stripe then has it (`advancing`, or `ready` when done)."""
     gateway = _test_mode_gateway(project)
+    _refuse_clock_of_another(project, clock)
     clock = clock_refresh(clock=clock)
     if clock.status == TestClock.Status.ADVANCING:
         raise Conflict(
@@ -206,6 +216,7 @@ def clock_delete(*, project: Project, actor: Actor, clock: TestClock) -> None:
     events mirror that here, and unlink each customer, whose next purchase creates a new Stripe customer),
     then our row; its customers stay, on no clock."""
     gateway = _test_mode_gateway(project)
+    _refuse_clock_of_another(project, clock)
     gateway.test_clock_delete(clock.stripe_test_clock_id)
     with transaction.atomic():
         audit_record(

@@ -27,6 +27,7 @@ from customers.models import Customer, TestClock
 from customers.services.customers import customer_ensure_stripe
 from customers.services.test_clocks import clock_create
 from tests.billing.factories import CouponFactory, PriceFactory, ProductFactory, PromotionCodeFactory
+from tests.customers.factories import ClockFactory
 
 MONTH = {"interval": "month"}
 
@@ -321,3 +322,29 @@ def _rows_of(project: Any) -> dict[str, list[dict[str, Any]]]:
         model.__name__: list(model.objects.filter(project=project).order_by("pk").values())
         for model in (Coupon, PromotionCode, Product, Price, Payment, CheckoutSession)
     }
+
+
+def test_a_copied_test_clock_of_another_project_is_neither_advanced_nor_deleted(
+    api, tenant_a, tenant_b, theirs, stripe_sdk
+):
+    """A clock row an earlier adoption copied from another project's clock (one of its customers adopted):
+    advancing or deleting it would move or delete that project's customers at Stripe. 404, nothing changed."""
+    sdk = stripe_sdk()
+    copy = ClockFactory(
+        project=tenant_a.project,
+        stripe_test_clock_id=theirs["clock"],
+        frozen_time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    at_stripe = sdk.v1.test_helpers.test_clocks.retrieve(theirs["clock"]).to_dict()
+    rows = list(TestClock.objects.order_by("pk").values())
+
+    advance = api.post(
+        f"/api/v1/test_clocks/{copy.pk}/advance", {"frozen_time": "2026-03-01T00:00:00Z"}, key=tenant_a.key
+    )
+    delete = api.delete(f"/api/v1/test_clocks/{copy.pk}", key=tenant_a.key)
+
+    assert (advance.status_code, advance.json()["error"]["type"]) == (404, "not_found")
+    assert (delete.status_code, delete.json()["error"]["type"]) == (404, "not_found")
+    assert sdk.v1.test_helpers.test_clocks.retrieve(theirs["clock"]).to_dict() == at_stripe
+    assert "deleted" not in sdk.v1.customers.retrieve(theirs["customers"][1]).to_dict()
+    assert list(TestClock.objects.order_by("pk").values()) == rows
