@@ -21,13 +21,16 @@ Guarantees and their bounds:
   lease is not used past `expires_in − margin` seconds after it was asked for (the monotonic clock; `margin`
   defaults to a tenth of `expires_in`, at least one second), so its units are reported before Tollgate's sweep may
   give them to another process. Only when Tollgate cannot be reached for all of `margin` do the uses of a lease
-  reach it after its end: they are then recorded as usage (`POST /usage/batch`, metered features) and may pass
-  the limit by at most that lease's units; for credits and allocation features they cannot be recorded and are
-  counted in `lost` (and logged).
+  reach it after its end: they are then recorded as usage (`POST /usage/batch`, metered features, with their
+  ids) and may pass the limit by at most that lease's units; for credits and allocation features they cannot be
+  recorded and are counted in `lost` (and logged).
 - **A process that dies** returns its leases' unused units when they expire (`expires_in`, plus up to 30 s);
   uses it made and had not reported yet (at most `flush_every` seconds of them) are not counted.
 - **Unreachable Tollgate.** `consume` answers from a lease it holds; it needs Tollgate to take a new one, and
-  answers False when it cannot (an outage denies, never over-grants).
+  answers False when it cannot (an outage denies, never over-grants). Uses whose report failed stay with their
+  lease, which is not released while it has any (that would give used units back to the limit): every flush,
+  renewal and `close` tries them again, with their ids, so none is lost or counted twice. What `close` still
+  cannot report is counted in `lost`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tollgate_client.errors import ConflictError, TollgateError
+from tollgate_client.errors import APIConnectionError, APIStatusError, ConflictError, TollgateError
 
 if TYPE_CHECKING:
     from tollgate_client.client import Tollgate
@@ -55,6 +58,13 @@ class _Lease:
     left: int
     deadline: float  # monotonic: not used past it
     pending: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _retryable(error: TollgateError) -> bool:
+    """Whether a failed exchange may succeed later: Tollgate unreachable, overloaded or failing."""
+    if isinstance(error, APIConnectionError):
+        return True
+    return isinstance(error, APIStatusError) and (error.status == 429 or error.status >= 500)
 
 
 class LeasedQuota:
@@ -88,6 +98,7 @@ class LeasedQuota:
             threading.Lock()
         )  # one exchange with Tollgate at a time; taken before `_state`, never after
         self._lease: _Lease | None = None
+        self._ended: list[_Lease] = []  # ended leases with uses to report or a hold to release (`_io` held)
         self._seen: set[str] = set()
         self.lost = 0
         self._stop = threading.Event()
@@ -108,8 +119,7 @@ class LeasedQuota:
                     return True
                 ending = self._lease
                 self._lease = None
-            if ending is not None:
-                self._end(ending)
+            self._end(ending)
             fresh = self._lease_take(quantity)
             with self._state:
                 self._lease = fresh
@@ -166,37 +176,53 @@ class LeasedQuota:
             want = remaining
         return None
 
-    def _end(self, lease: _Lease) -> None:
-        """Reports the lease's uses and releases it (the unused units go back). `_io` held."""
-        self._report(lease)
+    def _end(self, lease: _Lease | None) -> None:
+        """Ends the lease (if any) and settles every ended lease: reports their uses and releases them (the unused
+        units go back). A lease whose uses cannot be reported yet keeps its hold — releasing it would give back
+        units that were used — and is settled again by the next flush, renewal or `close`. `_io` held."""
+        if lease is not None:
+            self._ended.append(lease)
+        for ended in list(self._ended):
+            if self._report(ended) and self._release(ended):
+                self._ended.remove(ended)
+
+    def _release(self, lease: _Lease) -> bool:
+        """Gives the lease's unused units back; False when it should be tried again. `_io` held."""
         try:
             self._tollgate.entitlements.holds.release(lease.hold_id)
         except ConflictError:
             pass  # it expired (or was released by an operator): its unused units went back already
-        except TollgateError:
+        except TollgateError as error:
+            if _retryable(error):
+                return False
             logger.warning("tollgate_client: lease %s not released; it ends at its expiry", lease.hold_id)
+        return True
 
-    def _report(self, lease: _Lease) -> None:
-        """Sends the lease's pending uses (`_io` held); a report that fails is tried again at the next flush."""
+    def _report(self, lease: _Lease) -> bool:
+        """Sends the lease's pending uses with their ids (`_io` held): to the hold while it lasts, as usage once
+        it has ended. True when none is left to send; uses whose report failed stay pending, in order, for the
+        next try (the server counts each id once, so a report whose answer was lost is safely sent again)."""
         with self._state:
             events, lease.pending = lease.pending, []
         holds = self._tollgate.entitlements.holds
         for start in range(0, len(events), _MAX_REPORT):
             batch = events[start : start + _MAX_REPORT]
             try:
-                holds.report_usage(lease.hold_id, events=batch)
-            except ConflictError:  # the lease ended before its uses reached Tollgate
                 try:
+                    holds.report_usage(lease.hold_id, events=batch)
+                except ConflictError:  # the lease ended before its uses reached Tollgate
                     self._record_late(lease, batch)
-                except TollgateError:
-                    logger.error(
-                        "tollgate_client: %d late uses of lease %s not recorded", len(batch), lease.hold_id
-                    )
-                    self.lost += sum(quantity for _, quantity in batch)
-            except TollgateError:
-                with self._state:
-                    lease.pending[:0] = events[start:]
-                return
+            except TollgateError as error:
+                if _retryable(error):
+                    with self._state:
+                        lease.pending[:0] = events[start:]
+                    return False
+                units = sum(quantity for _, quantity in batch)
+                logger.error(
+                    "tollgate_client: %d uses of lease %s not recorded", units, lease.hold_id, exc_info=True
+                )
+                self.lost += units
+        return True
 
     def _record_late(self, lease: _Lease, events: list[tuple[str, int]]) -> None:
         units = sum(quantity for _, quantity in events)
@@ -216,24 +242,39 @@ class LeasedQuota:
             )
             self.lost += units
 
+    def _lost(self) -> None:
+        """At `close`: what is still unreported cannot be reported any more (`_io` held)."""
+        for lease in self._ended:
+            units = sum(quantity for _, quantity in lease.pending)
+            if units:
+                logger.error(
+                    "tollgate_client: Tollgate unreachable at close; %d uses of lease %s not reported",
+                    units,
+                    lease.hold_id,
+                )
+                self.lost += units
+        self._ended = []
+
     def flush(self) -> None:
-        """Reports the current lease's pending uses now."""
+        """Reports the current lease's pending uses now, and settles the leases that ended with uses to report."""
         with self._io:
             lease = self._lease
             if lease is not None:
                 self._report(lease)
+            if self._ended:
+                self._end(None)
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_every):
             try:
                 self.flush()
-                with self._io, self._state:
-                    due = self._lease is not None and time.monotonic() >= self._lease.deadline
-                    ending = self._lease if due else None
-                    if due:
-                        self._lease = None
-                if ending is not None:
-                    with self._io:
+                with self._io:
+                    with self._state:
+                        due = self._lease is not None and time.monotonic() >= self._lease.deadline
+                        ending = self._lease if due else None
+                        if due:
+                            self._lease = None
+                    if ending is not None:
                         self._end(ending)
             except Exception:  # a flush that failed is tried again; the thread must live
                 logger.warning("tollgate_client: lease flush failed", exc_info=True)
@@ -245,8 +286,8 @@ class LeasedQuota:
         with self._io:
             with self._state:
                 ending, self._lease = self._lease, None
-            if ending is not None:
-                self._end(ending)
+            self._end(ending)
+            self._lost()
 
     def __enter__(self) -> LeasedQuota:
         return self
