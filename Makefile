@@ -41,7 +41,8 @@ demo: install
 		--credentials $$DEMO_CREDENTIALS && \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
-## make test: install and run the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
+## make test: install and run the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set;
+## the real-worker tests when TOLLGATE_TEST_BROKER_URL names their broker's Redis database, which they empty).
 test: install
 	$(BIN)/pytest
 
@@ -51,14 +52,14 @@ js-check: install
 	.ci/js-check
 
 ## make soak: the convergence property test (tests/e2e/test_convergence.py) over 500 seeds instead of CI's 20,
-## against DATABASE_URL (PostgreSQL) and REDIS_URL; each seed's report goes to var/soak/.
+## against DATABASE_URL (PostgreSQL), REDIS_URL and TOLLGATE_TEST_BROKER_URL; each seed's report goes to var/soak/.
 soak: install
-	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make soak needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" -a -n "$$TOLLGATE_TEST_BROKER_URL" || { echo "make soak needs DATABASE_URL (PostgreSQL), REDIS_URL and TOLLGATE_TEST_BROKER_URL (the workers' broker: a Redis database of its own)"; exit 2; }
 	TOLLGATE_CONVERGENCE_SEEDS=$${TOLLGATE_CONVERGENCE_SEEDS:-500} TOLLGATE_CONVERGENCE_REPORT_DIR=var/soak \
 		$(BIN)/pytest tests/e2e/test_convergence.py -p no:cacheprovider -q
 
 soak-writes: install
-	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make soak-writes needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" -a -n "$$TOLLGATE_TEST_BROKER_URL" || { echo "make soak-writes needs DATABASE_URL (PostgreSQL), REDIS_URL and TOLLGATE_TEST_BROKER_URL (the workers' broker: a Redis database of its own)"; exit 2; }
 	TOLLGATE_EXACTLY_ONCE_SEEDS=$${TOLLGATE_EXACTLY_ONCE_SEEDS:-500} TOLLGATE_EXACTLY_ONCE_REPORT_DIR=var/soak-writes \
 		$(BIN)/pytest tests/e2e/test_exactly_once.py -p no:cacheprovider -q
 

@@ -1,6 +1,7 @@
 """One beat at a time (core.task_context.BeatScheduler): of two real `celery beat` processes on one database, the
 one that holds the celery-beat lock queues the schedule's tasks and the other stands by, queueing nothing; when
-the leader is killed (SIGKILL: its database session ends with it), the standby leads within seconds."""
+the leader is killed (SIGKILL: its database session ends with it), the standby leads within seconds. Their broker
+is TOLLGATE_TEST_BROKER_URL's database (emptied before and after; the test skips without it)."""
 
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 from django.db import connection
 
 from core.task_context import STANDBY_SECONDS
+from tests.redis_databases import flush
 from tests.stripe_inbox.workers import broker_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +72,7 @@ def test_one_beat_queues_and_a_second_stands_by_until_the_first_dies():
     import redis
 
     try:
-        redis.Redis.from_url(broker_url()).flushdb()
+        flush(broker_url())
     except redis.RedisError:
         pytest.skip("Redis is not reachable")
     with tempfile.TemporaryDirectory() as directory:
@@ -95,4 +97,4 @@ def test_one_beat_queues_and_a_second_stands_by_until_the_first_dies():
             first.kill()
             if second is not None:
                 second.kill()
-    redis.Redis.from_url(broker_url()).flushdb()
+    flush(broker_url())

@@ -36,7 +36,10 @@ def test_rabbitmq_gets_quorum_queues_publisher_confirms_and_a_topic_exchange():
     )
 
 
-@pytest.mark.skipif(not broker_url(), reason="a real Redis broker; set REDIS_URL=redis://… to run it")
+@pytest.mark.skipif(
+    not broker_url(),
+    reason="a real Redis broker: set REDIS_URL and TOLLGATE_TEST_BROKER_URL=redis://… to run it",
+)
 def test_a_message_goes_round_on_one_client_per_pool():
     queue = f"test-redis-broker-{uuid.uuid4().hex}"
     with Connection(broker_url(), transport=broker_transport(str(broker_url()))) as connection:

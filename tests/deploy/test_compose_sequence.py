@@ -38,6 +38,7 @@ import pytest
 import yaml
 from django.conf import settings
 
+from tests.redis_databases import flush
 from tests.stripe_inbox.workers import broker_url, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -307,10 +308,8 @@ def compose_database() -> Iterator[str]:
 
 @pytest.fixture
 def stack(compose_database: str) -> Iterator[Stack]:
-    import redis
-
     redis_url = os.environ.get("REDIS_URL", "")
-    broker = broker_url()  # skips without REDIS_URL
+    broker = broker_url()  # skips without REDIS_URL and TOLLGATE_TEST_BROKER_URL
     web_port, emulator_port = free_port(), free_port()
     while emulator_port == web_port:
         emulator_port = free_port()
@@ -327,14 +326,14 @@ def stack(compose_database: str) -> Iterator[Stack]:
         "STRIPE_EMULATOR_PUBLIC_URL": f"http://localhost:{emulator_port}",
     }
     for url in (redis_url, broker):
-        redis.Redis.from_url(url).flushdb()
+        flush(url)
     running = Stack(variables=variables, database_url=compose_database, redis_url=redis_url, broker=broker)
     try:
         yield running
     finally:
         running.down()
         for url in (redis_url, broker):
-            redis.Redis.from_url(url).flushdb()
+            flush(url)
         if not os.environ.get("TOLLGATE_KEEP_COMPOSE_LOGS"):
             subprocess.run(["rm", "-rf", str(running.work)], check=False)
 

@@ -47,6 +47,7 @@ from stripe_emulator.core.clock import Clock
 from stripe_emulator.core.webhooks import signature_header
 from stripe_gateway.gateway import PLATFORM_ACCOUNT
 from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
+from tests.redis_databases import given_broker_url
 
 ROOT = Path(__file__).resolve().parents[2]
 OK_URL = "https://app.example.com/ok"
@@ -102,11 +103,11 @@ def seeds() -> list[int]:
 
 
 def broker_url() -> str | None:
-    """The workers' broker: REDIS_URL's server, database `TOLLGATE_TEST_BROKER_DB` (default 10)."""
-    base = os.environ.get("REDIS_URL", "")
-    if not base:
+    """The workers' broker as given in `TOLLGATE_TEST_BROKER_URL` (with REDIS_URL), else None: never a database
+    derived from REDIS_URL's (tests/redis_databases.py)."""
+    if not os.environ.get("REDIS_URL"):
         return None
-    return base.rsplit("/", 1)[0] + "/" + os.environ.get("TOLLGATE_TEST_BROKER_DB", "10")
+    return given_broker_url()
 
 
 def wait_seconds() -> float:

@@ -12,9 +12,10 @@ emulator over HTTP) apply the events.
 
 `TOLLGATE_CONVERGENCE_SEEDS` (default 20: seeds 0…19; `make soak` runs 500; "7,12" runs those two),
 `TOLLGATE_CONVERGENCE_WORKERS` (default 2), `TOLLGATE_CONVERGENCE_WAIT` (seconds the workers get to drain the
-inbox, default 60), `TOLLGATE_TEST_BROKER_DB` (the broker's Redis database on REDIS_URL's server, default 10),
-`TOLLGATE_CONVERGENCE_REPORT_DIR` (write every seed's report there), `TOLLGATE_CONVERGENCE_SKIP_REPAIR=1` (no
-repair tools: shows what the webhooks alone leave wrong). Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).
+inbox, default 60), `TOLLGATE_CONVERGENCE_REPORT_DIR` (write every seed's report there),
+`TOLLGATE_CONVERGENCE_SKIP_REPAIR=1` (no repair tools: shows what the webhooks alone leave wrong). Needs
+PostgreSQL (DATABASE_URL), Redis (REDIS_URL) and the workers' broker, a Redis database of its own named in full
+(`TOLLGATE_TEST_BROKER_URL`, emptied before and after: tests/redis_databases.py).
 """
 
 import contextlib
@@ -38,6 +39,7 @@ from stripe_emulator import Emulator
 from stripe_emulator.server import EmulatorServer, serve_in_thread
 from tests.catalog import price_create
 from tests.e2e import convergence as cv
+from tests.redis_databases import BROKER_NEEDED, flush
 
 
 @dataclass
@@ -63,9 +65,9 @@ def environment(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory)
         pytest.skip("needs PostgreSQL: the workers are other processes on the test database")
     broker = cv.broker_url()
     if broker is None:
-        pytest.skip("needs Redis as the broker: set REDIS_URL (CI does)")
+        pytest.skip(BROKER_NEEDED)
     try:
-        redis.Redis.from_url(broker).flushdb()
+        flush(broker)
     except redis.RedisError:
         pytest.skip("Redis is not reachable")
     directory = tmp_path_factory.mktemp("convergence")

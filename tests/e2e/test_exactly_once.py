@@ -20,9 +20,10 @@ comma-separated list of fault names), `TOLLGATE_EXACTLY_ONCE_BACK_TO_BACK=1` (th
 the workers to apply the last one's webhooks: also exposes the mirror's race with a write made right after
 another), `TOLLGATE_EXACTLY_ONCE_REPORT_DIR` (write every seed's report there),
 `TOLLGATE_CONVERGENCE_WORKERS` / `TOLLGATE_CONVERGENCE_WAIT` (as for the convergence test),
-`TOLLGATE_TEST_BROKER_DB` (the broker's Redis database, default 10), `TOLLGATE_TEST_PORTS` (e.g.
-"18400-18499": the ports the web process and the proxies may take). Needs PostgreSQL (DATABASE_URL) and Redis
-(REDIS_URL): the web process and the workers are other processes on the test database.
+`TOLLGATE_TEST_PORTS` (e.g. "18400-18499": the ports the web process and the proxies may take). Needs PostgreSQL
+(DATABASE_URL), Redis (REDIS_URL) and the workers' broker, a Redis database of its own named in full
+(`TOLLGATE_TEST_BROKER_URL`, emptied before and after: tests/redis_databases.py): the web process and the workers
+are other processes on the test database.
 """
 
 import contextlib
@@ -45,6 +46,7 @@ from stripe_emulator import Emulator
 from stripe_emulator.server import serve_in_thread
 from tests.e2e import convergence as cv
 from tests.e2e import exactly_once as eo
+from tests.redis_databases import BROKER_NEEDED, flush
 
 # Stripe retries a failed webhook for days; these delays outlast a restart of the web process (~2 s).
 WEBHOOK_RETRY_DELAYS = (0.2, 1.0, 2.0, 4.0, 8.0, 15.0)
@@ -67,9 +69,9 @@ def processes(django_db_setup: None) -> Iterator[eo.Processes]:
         )
     broker = cv.broker_url()
     if broker is None:
-        pytest.skip("needs Redis as the broker: set REDIS_URL (CI does)")
+        pytest.skip(BROKER_NEEDED)
     try:
-        redis.Redis.from_url(broker).flushdb()
+        flush(broker)
     except redis.RedisError:
         pytest.skip("Redis is not reachable")
     directory = Path(tempfile.mkdtemp(prefix="exactly-once-"))

@@ -1,7 +1,9 @@
 """End to end with a real Celery worker on the real broker (not eager): Stripe's webhook is stored by the
 intake, processed by the worker, and the tenant's endpoint receives the signed event from the worker.
 
-Needs PostgreSQL (the worker is another process reading the same test database) and Redis (the broker).
+Needs PostgreSQL (the worker is another process reading the same test database), Redis (REDIS_URL) and the
+broker's own Redis database, named in full (TOLLGATE_TEST_BROKER_URL, emptied before and after:
+tests/redis_databases.py).
 """
 
 import os
@@ -22,15 +24,16 @@ from stripe_inbox.models import StripeEvent
 from tests.catalog import make_catalog
 from tests.e2e.convergence import broker_url
 from tests.events.receiver import Receiver
+from tests.redis_databases import BROKER_NEEDED, flush
 
 ROOT = Path(__file__).resolve().parents[2]
 OK = "https://app.example.com/ok"
 
 
 def _broker_url() -> str:
-    url = broker_url()  # REDIS_URL's server, database TOLLGATE_TEST_BROKER_DB: parallel suites keep apart
+    url = broker_url()  # as given (TOLLGATE_TEST_BROKER_URL): parallel suites keep apart
     if url is None:
-        pytest.skip("needs Redis as the broker: set REDIS_URL (CI does)")
+        pytest.skip(BROKER_NEEDED)
     return url
 
 
@@ -45,7 +48,7 @@ def _use_broker(*, eager: bool, url: str) -> None:
 def real_worker(db):
     broker = _broker_url()
     try:
-        redis.Redis.from_url(broker).flushdb()
+        flush(broker)
     except redis.RedisError:
         pytest.skip("Redis is not reachable")
     env = {

@@ -6,7 +6,8 @@ the leader, hands over to the standby within its own bound, and the standby queu
 
 The hosts are network namespaces with addresses of their own (tests/e2e/hosts.py); PostgreSQL, Redis and the
 Stripe emulator listen on 127.0.0.1 and are reached through forwarders on this machine's end of each host's link,
-which treat a silent peer as the real server would. Needs root and `ip netns`; PostgreSQL and Redis.
+which treat a silent peer as the real server would. Needs root and `ip netns`; PostgreSQL, Redis (REDIS_URL) and
+the broker's database on the same Redis server, named in full (TOLLGATE_TEST_BROKER_URL, emptied before and after).
 """
 
 import json
@@ -18,6 +19,7 @@ import time
 from datetime import timedelta
 from itertools import pairwise, zip_longest
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -37,6 +39,7 @@ from tests.e2e.hosts import (
     postgres_server_keepalive,
     redis_server_keepalive,
 )
+from tests.redis_databases import flush
 from tests.stripe_inbox.workers import (
     APPLICATION_NAME,
     MARK,
@@ -214,8 +217,12 @@ def cluster(transactional_db, stripe_emulator):
     if not os.environ.get("REDIS_URL"):
         pytest.skip("needs Redis: set REDIS_URL")
     broker = broker_url()
+    if urlsplit(broker).netloc != urlsplit(os.environ["REDIS_URL"]).netloc:
+        pytest.skip(
+            "the hosts reach one Redis server: REDIS_URL and TOLLGATE_TEST_BROKER_URL must name the same"
+        )
     try:
-        redis.Redis.from_url(broker).flushdb()
+        flush(broker)
     except redis.RedisError:
         pytest.skip("Redis is not reachable")
     from config.celery import app as celery_app
@@ -235,7 +242,7 @@ def cluster(transactional_db, stripe_emulator):
         stripe.stop()
         # The hosts' sessions end as their forwarders close: the test database can be flushed.
         wait_for(lambda: not any(_sessions(host) for host in hosts), timeout=15)
-        redis.Redis.from_url(broker).flushdb()
+        flush(broker)
         shutil.rmtree(log_dir, ignore_errors=True)
 
 

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.redis_databases import BROKER_NEEDED, flush, given_broker_url
+
 ROOT = Path(__file__).resolve().parents[2]
 # Worker sessions carry this application_name, so a test finds them in pg_stat_activity.
 APPLICATION_NAME = "tollgate-test-worker"
@@ -36,11 +38,12 @@ MARK = "[tollgate-test-worker]"
 
 
 def broker_url() -> str:
-    """The Redis database the workers consume: REDIS_URL's server, database TOLLGATE_TEST_BROKER_DB (10)."""
-    base = os.environ.get("REDIS_URL", "")
-    if not base:
-        pytest.skip("needs Redis as the broker: set REDIS_URL (CI does)")
-    return base.rsplit("/", 1)[0] + "/" + os.environ.get("TOLLGATE_TEST_BROKER_DB", "10")
+    """The Redis database the workers consume, as given in TOLLGATE_TEST_BROKER_URL (tests/redis_databases.py:
+    never derived from REDIS_URL); the test skips without it or without REDIS_URL."""
+    url = given_broker_url()
+    if not os.environ.get("REDIS_URL") or url is None:
+        pytest.skip(BROKER_NEEDED)
+    return url
 
 
 def free_port() -> int:
@@ -244,7 +247,7 @@ def running_workers(emulator: Any) -> Iterator[Workers]:
 
     broker = broker_url()
     try:
-        redis.Redis.from_url(broker).flushdb()
+        flush(broker)
     except redis.RedisError:
         pytest.skip("Redis is not reachable")
     stripe = SlowStripe(emulator).start()
@@ -258,7 +261,7 @@ def running_workers(emulator: Any) -> Iterator[Workers]:
         workers.stop_all()
         stripe.stop()
         wait_for(lambda: not worker_sessions(), timeout=10)
-        redis.Redis.from_url(broker).flushdb()
+        flush(broker)
         workers.remove_logs()
 
 
