@@ -267,7 +267,7 @@ class AdoptionRun(TollgateObject):
     """Events Stripe created before it describe states the adoption read: applied only if newer than what was adopted."""
     stripe_reads: int | None = None
     report: Any
-    """Counts by kind and outcome (`counts`), what was left out (`unmapped_products`, `customers_without_key`, `customer_conflicts`, `unmapped_subscriptions`, `skipped_prices` and `subscription_items_not_adopted` with the reason of each and what to do, `subscription_schedules`), the diff (`changes`, at most 2000 lines of `changes_total`), `nothing_to_do`, `seconds` and `stripe_reads`. Empty until the run ends."""
+    """Counts by kind and outcome (`counts`), what was left out (`held_by_another_project`: `{kind, id}` of each object another project owns, skipped whatever the mapping says; `unmapped_products`, `customers_without_key`, `customer_conflicts`, `unmapped_subscriptions`, `skipped_prices` and `subscription_items_not_adopted` with the reason of each and what to do, `subscription_schedules`), the diff (`changes`, at most 2000 lines of `changes_total`), `nothing_to_do`, `seconds` and `stripe_reads`. Empty until the run ends."""
     error: str | None = None
     created_at: str
     finished_at: str | None = None
