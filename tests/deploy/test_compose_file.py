@@ -158,3 +158,16 @@ def test_env_example_names_every_variable_the_file_requires() -> None:
     assert required == {"POSTGRES_PASSWORD"}
     for name in required | {"SECRET_KEY", "FIELD_ENCRYPTION_KEYS"}:
         assert re.search(rf"^{name}=$", example, re.M), f".env.example lacks an empty {name}= to fill"
+
+
+def test_web_is_not_declared_unhealthy_while_its_first_start_migrates() -> None:
+    """compose 1.x gives up on the services that wait for web (the TLS proxy) as soon as web is unhealthy; a first
+    start applies every migration, minutes on a small or busy host (.ci/compose-check saw web unhealthy after
+    60 s + 10 × 10 s while it still migrated). The start period covers it; a healthy answer counts at once."""
+    healthcheck = SERVICES["web"]["healthcheck"]
+    assert (healthcheck["start_period"], healthcheck["interval"], healthcheck["retries"]) == (
+        "300s",
+        "10s",
+        10,
+    )
+    assert SERVICES["tls-proxy"]["depends_on"] == {"web": {"condition": "service_healthy"}}
