@@ -94,3 +94,25 @@ def test_a_downgrade_after_a_dropped_downgrade_is_scheduled_on_a_schedule_of_its
         "basic-monthly",
         end,
     )
+
+
+def test_a_schedule_create_replayed_after_its_release_answers_the_released_schedule(
+    api, tenant_a, catalog, stripe_sdk, stripe_webhooks
+):
+    """Stripe replays a create under a key used before with the answer it saved then (`active`); the gateway
+    answers the schedule as it is now, so the caller sees it was released since."""
+    from stripe_gateway.gateway import platform_gateway
+    from stripe_gateway.schedules import schedule_from_subscription
+
+    sdk = stripe_sdk()
+    sid = _subscribed(api, tenant_a, sdk, stripe_webhooks)["stripe_subscription_id"]
+    gateway = platform_gateway()
+    made = schedule_from_subscription(gateway, sid, idem="schedule-once")
+    assert made["status"] == "active"
+    sdk.v1.subscription_schedules.release(made["id"])
+
+    again = schedule_from_subscription(gateway, sid, idem="schedule-once")
+
+    assert (again["id"], again["status"], again["released_subscription"]) == (made["id"], "released", sid)
+    assert [s.id for s in sdk.v1.subscription_schedules.list().data] == [made["id"]]
+    assert sdk.v1.subscriptions.retrieve(sid).schedule is None
