@@ -16,7 +16,9 @@ _INTAKE = {
             "project without Stripe credentials of its own. Verified with the endpoint's signing secret "
             "(`Stripe-Signature`, 5 minutes of tolerance either way; 400 and nothing stored on failure), stored "
             "once per Stripe event id (a redelivery answers `duplicate: true`), answered at once and applied "
-            "by a worker, in Stripe's order per customer. Registered by `manage.py stripe_setup_webhooks`."
+            "by a worker, in Stripe's order per customer. Registered by `manage.py stripe_setup_webhooks` at the "
+            "pinned Stripe API version; an event rendered at another version (`api_version`) is applied from its "
+            "object read again from Stripe at the pinned version, never from its body."
         ),
         "parameters": [
             {
