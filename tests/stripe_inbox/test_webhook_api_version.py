@@ -5,18 +5,24 @@ from its body: its object is read again at the pinned version, or the event is h
 
 import io
 import json
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import stripe
+import time_machine
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from billing.handlers.registry import HANDLERS
 from billing.models import Invoice, Subscription
 from stripe_emulator.sdk import EmulatorHTTPClient
 from stripe_gateway.client import install_http_client
 from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
+from stripe_inbox.services.endpoints import SWITCH_SECONDS
+from stripe_inbox.services.receive import _endpoint_secrets as endpoint_secrets
 from tests.conftest import WebhookBridge
 
 URL = "http://testserver/webhooks/stripe"
@@ -137,6 +143,17 @@ def test_endpoint_at_the_accounts_default_version_is_replaced_new_first_then_old
     bridge.deliver()
     assert [r.status_code for r in bridge.responses] == [200]
     assert StripeEvent.objects.filter(type="customer.updated").count() == 2
+
+    # After the switch, the old secret is refused (the old endpoint is gone: nothing it signs is Stripe's).
+    late = json.dumps({**json.loads(body), "id": "evt_after_the_switch"})
+    with time_machine.travel(timezone.now() + timedelta(seconds=SWITCH_SECONDS + 1)):
+        endpoint_secrets.clear()
+        header = stripe.WebhookSignature.generate_signature_header(late, old.secret)
+        refused = Client().post(
+            URL, data=late, content_type="application/json", headers={"Stripe-Signature": header}
+        )
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_signature")
+    assert not StripeEvent.objects.filter(stripe_event_id="evt_after_the_switch").exists()
 
     # Run again: nothing to replace, nothing written at Stripe.
     recording.calls.clear()
