@@ -65,19 +65,17 @@ class _Pacer:
 
 
 def meter_events_report(*, project_id: str, batch: int = METER_BATCH, customer_id: str | None = None) -> int:
-    """Reports up to `batch` due meter events of a project (of one customer, with `customer_id`) to Stripe, our
-    event id as Stripe's `identifier` (a re-send is refused by Stripe as a duplicate, which counts as reported)
-    and the second it counts in (`meter_second`) as its `timestamp`. Failures are retried with backoff from the
-    database (`meter_next_attempt_at`); after METER_MAX_ATTEMPTS an event is `failed`. Returns how many were
+    """Reports up to `batch` due meter events of a project to Stripe, our event id as Stripe's `identifier` (a
+    re-send is refused by Stripe as a duplicate, which counts as reported) and the second it counts in
+    (`meter_second`) as its `timestamp`. Failures are retried with backoff from the database
+    (`meter_next_attempt_at`); after METER_MAX_ATTEMPTS an event is `failed`. With `customer_id`: that customer's
+    pending events, those waiting out a backoff too (a period is about to close on them). Returns how many were
     claimed."""
     if in_transaction():
         raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")
     now = timezone.now()
-    due = UsageEvent.objects.filter(
-        project_id=project_id, meter_status=UsageEvent.MeterStatus.PENDING, meter_next_attempt_at__lte=now
-    )
-    if customer_id is not None:
-        due = due.filter(customer_id=customer_id)
+    due = UsageEvent.objects.filter(project_id=project_id, meter_status=UsageEvent.MeterStatus.PENDING)
+    due = due.filter(customer_id=customer_id) if customer_id else due.filter(meter_next_attempt_at__lte=now)
     with transaction.atomic():
         ids = list(
             due.select_for_update(skip_locked=True)

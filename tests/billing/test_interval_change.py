@@ -15,7 +15,7 @@ import time_machine
 from billing.models import Invoice, Payment, Subscription
 from catalog.models import Feature
 from core.models import AuditLogEntry
-from entitlements.models import UsageCounter
+from entitlements.models import UsageCounter, UsageEvent
 from tests.catalog import price_create
 from tests.e2e.test_subscription_lifecycle import _complete, _subscribe
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
@@ -543,3 +543,33 @@ def test_usage_recorded_in_the_second_of_the_switch_is_billed_on_the_switch_invo
     assert list(
         UsageCounter.objects.filter(customer=subscription.customer).values_list("period_start", "used")
     ) == [(_at(T0), 600)]
+
+
+def test_usage_waiting_out_a_failed_report_is_billed_on_the_switch_invoice(
+    api, tenant_a, catalog, yearly, metered, allowance, clock, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """The report of 40 calls failed (the meter was off at Stripe) and waits out its backoff when the switch is
+    asked: the switch reports them first, so the switch invoice bills them (reported after it, stamped in the
+    month, they would be billed by nobody)."""
+    subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    allowance.refresh_from_db()
+    sdk = stripe_sdk()
+    clock.move_to(_at(CHANGE - 10))
+    sdk.v1.billing.meters.deactivate(allowance.stripe_meter_id)
+    usage = {"id": "u-1", "customer": "user-1", "feature": "api_calls", "quantity": 40}
+    assert api.post("/api/v1/usage", usage, key=tenant_a.key).status_code == 201
+    assert UsageEvent.objects.values_list("meter_status", "meter_attempts").get() == ("pending", 1)
+    sdk.v1.billing.meters.reactivate(allowance.stripe_meter_id)
+    clock.move_to(_at(CHANGE))  # the retry is due 30 s after the failure: not yet
+    switched = CHANGE
+    body = {"items": [{"price": "pro-yearly"}, {"price": "pro-calls-yearly"}]}
+
+    response = api.patch(f"/api/v1/subscriptions/{subscription.pk}", body, key=tenant_a.key)
+
+    assert response.status_code == 200, response.content
+    stripe_webhooks.deliver()
+    change = Invoice.objects.get(billing_reason="subscription_update")
+    assert [line[:5] for line in _lines(change) if line[2] == metered[0].stripe_price_id] == [
+        (80, False, metered[0].stripe_price_id, T0, switched)
+    ]
+    assert UsageEvent.objects.values_list("meter_status", "meter_attempts").get() == ("reported", 2)
