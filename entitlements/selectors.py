@@ -67,7 +67,7 @@ def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: 
         balance = usage["balance"].get(key, 0)
         remaining = balance
         enabled = not entry["revoked"] and balance > 0
-        allowed = not entry["revoked"] and balance >= max(quantity, 1)
+        allowed = not entry["revoked"] and balance >= quantity
     else:
         allowed = enabled
     return {

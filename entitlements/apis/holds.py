@@ -211,8 +211,9 @@ class HoldUsageApi(BaseApi):
             "Records uses made from an active hold (a lease: units taken once, used in your process, "
             "reported in batches): each event once, idempotent by its `id` like a consume; the new events' "
             "units stop being held and become used. All or nothing: events that use more than the hold has "
-            "left → 400 `usage_exceeds_hold`, nothing recorded; the same id twice in one report → 400. An "
-            "ended hold → 409 `hold_expired`, `hold_released` or `hold_confirmed`."
+            "left → 400 `usage_exceeds_hold`, nothing recorded; the same id twice in one report → 400; an id "
+            "already used for another customer, feature or quantity → 409 `idempotency_id_reused`, nothing "
+            "recorded (as a consume). An ended hold → 409 `hold_expired`, `hold_released` or `hold_confirmed`."
         ),
         request=InputSerializer,
         responses=HoldUsageOutput,

@@ -45,6 +45,7 @@ from entitlements.services.counters import (
     _counter_unhold,
     _events_insert,
     counted_cap,
+    usage_events_of,
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.usage import _thresholds
@@ -263,8 +264,9 @@ class _Exceeded(Exception):
 def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]]) -> HoldUsageOutcome:
     """Records usage against an active hold (a lease): each event `(id, quantity)` once, idempotent by its id
     within the project like a consume; the new events' units stop being held and become used, in one
-    transaction. All or nothing: more than the hold has left → 400 `usage_exceeds_hold`, nothing recorded. An
-    ended hold → 409 (`hold_expired` …)."""
+    transaction. All or nothing: more than the hold has left → 400 `usage_exceeds_hold`, an id already used for
+    another customer, feature or quantity → 409 `idempotency_id_reused`, nothing recorded. An ended hold → 409
+    (`hold_expired` …)."""
     ids = [event_id for event_id, _ in events]
     if len(set(ids)) != len(ids):
         raise InvalidRequest("events: each id once per report.", code="invalid_parameter", param="events")
@@ -283,6 +285,7 @@ def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]])
                 hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
                 raise _ended(hold)
             inserted = _events_record(hold, events)
+            _repeats_check(hold, [event for event in events if event[0] not in inserted])
             units = sum(quantity for event_id, quantity in events if event_id in inserted)
             if consumed + units > hold.quantity:
                 raise _Exceeded(consumed)
@@ -299,6 +302,26 @@ def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]])
     hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
     answer = _answer(project, hold.customer.external_id, hold.customer_id, hold.feature.key, 1)
     return HoldUsageOutcome(len(inserted), len(events) - len(inserted), hold, answer)
+
+
+def _repeats_check(hold: Hold, repeated: list[tuple[str, int]]) -> None:
+    """Ids of a report the project had already: each must be this use again (the same customer, feature and
+    quantity, not a release), as a consume's must (`consume._replay`); else 409 and the report rolls back."""
+    if not repeated:
+        return
+    wanted = dict(repeated)
+    stored = usage_events_of(project_id=hold.project_id, event_ids=wanted).values_list(
+        "event_id", "customer_id", "feature_id", "quantity", "kind"
+    )
+    for event_id, customer_id, feature_id, quantity, kind in stored:
+        if (customer_id, feature_id, quantity) != (hold.customer_id, hold.feature_id, wanted[event_id]) or (
+            kind == UsageEvent.Kind.RELEASE
+        ):
+            raise Conflict(
+                f"events: id {event_id!r} was already used for another event.",
+                code="idempotency_id_reused",
+                param="events",
+            )
 
 
 def _unhold_used(hold: Hold, units: int) -> None:

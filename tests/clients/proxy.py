@@ -9,6 +9,7 @@ and then drop the connection, or forward and answer too late. Every request is r
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,6 +53,7 @@ class FlakyProxy:
     seen: list[Seen] = field(default_factory=list)
     server: Any = None
     upstream_client: Any = None
+    rewrite: Callable[[str], str] | None = None  # the path (with its query) each request is forwarded to
 
     @property
     def url(self) -> str:
@@ -86,7 +88,8 @@ class FlakyProxy:
                 forwarded = None
                 if fault is None or fault.forward or fault.drop or fault.delay:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                    forwarded = upstream.request(method, self.path, content=body, headers=headers)
+                    target = proxy.rewrite(self.path) if proxy.rewrite is not None else self.path
+                    forwarded = upstream.request(method, target, content=body, headers=headers)
                 if fault is not None and fault.drop:
                     self.close_connection = True
                     return

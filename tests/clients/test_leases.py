@@ -110,3 +110,21 @@ def test_a_process_killed_with_kill_9_gives_its_unused_units_back_at_expiry(
     assert UsageCounter.objects.values_list("used", "held").get() == (3, 0)
     check = tollgate.entitlements.check(customer="user-1", feature="exports")
     assert (check.used, check.held, check.remaining) == (3, 0, 17)
+
+
+def test_a_leased_use_whose_id_another_customer_used_is_lost_and_the_others_are_counted(tollgate, limit_of):
+    limit_of(12)
+    assert tollgate.entitlements.consume(id="taken", customer="user-2", feature="exports").allowed is True
+    quota = LeasedQuota(tollgate, customer="user-1", feature="exports", lease=5, flush_every=60)
+    assert [quota.consume(id=use) for use in ("a", "taken", "b")] == [True, True, True]
+    quota.close()
+    assert quota.lost == 1  # Tollgate refused it (409 idempotency_id_reused): it names user-2's use
+    events = UsageEvent.objects.order_by("event_id").values_list(
+        "event_id", "customer__external_id", "properties"
+    )
+    assert list(events) == [
+        ("a", "user-1", {"hold": Hold.objects.get().hold_id}),
+        ("b", "user-1", {"hold": Hold.objects.get().hold_id}),
+        ("taken", "user-2", {}),
+    ]
+    assert list(Hold.objects.values_list("status", "consumed")) == [("released", 2)]

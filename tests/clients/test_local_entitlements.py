@@ -243,3 +243,31 @@ def test_a_limit_that_allows_overage_answers_past_it_from_memory(counted, plans,
         assert (answer.allowed, answer.used, answer.remaining, answer.overage) == (True, 12, -2, "allowed")
         blocked = local.check(customer="user-1", feature="exports", quantity=4)
         assert (blocked.allowed, blocked.overage) == (False, "blocked")
+
+
+def test_zero_credits_fit_a_balance_of_zero_from_memory_as_on_the_server(counted, plans, tollgate):
+    """`quantity=0` of a `credits` feature: `balance >= quantity` (docs, "Reading"), locally as on the server."""
+    client, http = counted
+    with LocalEntitlements(client, **FAST) as local:
+        for quantity, allowed in ((0, True), (1, False)):
+            answer = local.check(customer="user-14", feature="ai_credits", quantity=quantity)
+            server = tollgate.entitlements.check(customer="user-14", feature="ai_credits", quantity=quantity)
+            assert answer.to_dict() == server.to_dict()
+            assert (answer.allowed, answer.enabled, answer.balance) == (allowed, False, 0)
+    assert http.paths.count("/api/v1/entitlements/check") == 0  # both answered from the snapshot
+
+
+def test_another_customers_snapshot_served_in_place_of_the_one_asked_for_is_refused(
+    proxy, plans, tollgate, tenant_a
+):
+    """A validly signed snapshot of another customer (a proxy, or storage the snapshots are shared through,
+    hands over user-16's for user-15's): refused like a forged one, and nothing is kept."""
+    tollgate.entitlements.revocations.create(customer="user-16", feature="sso", reason="test")
+    proxy.rewrite = lambda path: path.replace("customer=user-15", "customer=user-16")
+    with Tollgate(tenant_a.key, proxy.url, timeout=10) as client, LocalEntitlements(client, **FAST) as local:
+        with pytest.raises(SnapshotSignatureError, match="user-16"):
+            local.check(customer="user-15", feature="sso")
+        assert local._snapshots == {}
+        proxy.rewrite = None
+        assert local.check(customer="user-15", feature="sso").allowed is True
+        assert list(local._snapshots) == ["user-15"]

@@ -204,14 +204,10 @@ class LeasedQuota:
         next try (the server counts each id once, so a report whose answer was lost is safely sent again)."""
         with self._state:
             events, lease.pending = lease.pending, []
-        holds = self._tollgate.entitlements.holds
         for start in range(0, len(events), _MAX_REPORT):
             batch = events[start : start + _MAX_REPORT]
             try:
-                try:
-                    holds.report_usage(lease.hold_id, events=batch)
-                except ConflictError:  # the lease ended before its uses reached Tollgate
-                    self._record_late(lease, batch)
+                self._send(lease, batch)
             except TollgateError as error:
                 if _retryable(error):
                     with self._state:
@@ -223,6 +219,26 @@ class LeasedQuota:
                 )
                 self.lost += units
         return True
+
+    def _send(self, lease: _Lease, batch: list[tuple[str, int]]) -> None:
+        """One report (`_io` held). A use whose id another use took (another customer's, feature's or quantity's)
+        refuses the whole report: the others are then sent one by one, and that use is counted in `lost`."""
+        try:
+            self._tollgate.entitlements.holds.report_usage(lease.hold_id, events=batch)
+        except ConflictError as error:
+            if error.code != "idempotency_id_reused":  # the lease ended before its uses reached Tollgate
+                self._record_late(lease, batch)
+            elif len(batch) == 1:
+                raise
+            else:
+                for event in batch:
+                    try:
+                        self._send(lease, [event])
+                    except ConflictError:
+                        logger.error(
+                            "tollgate_client: use %r not recorded: its id names another use", event[0]
+                        )
+                        self.lost += event[1]
 
     def _record_late(self, lease: _Lease, events: list[tuple[str, int]]) -> None:
         units = sum(quantity for _, quantity in events)

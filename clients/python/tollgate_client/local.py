@@ -25,7 +25,9 @@ The guarantees:
 - **Revoked keys, suspended projects.** The feed's 401 or 403 drops every snapshot; later checks ask the server,
   which raises the error.
 - **Signed.** Each snapshot is checked against its `Tollgate-Snapshot-Signature`: HMAC-SHA256 of the body under
-  HMAC-SHA256(the API key, "tollgate-entitlement-snapshot-v1"). A snapshot that fails the check is not used.
+  HMAC-SHA256(the API key, "tollgate-entitlement-snapshot-v1"), so it is this key's project's; and its `customer`
+  must be the one asked for (another customer's snapshot is validly signed too). A snapshot that fails either
+  check is not used (`SnapshotSignatureError`).
 - **Counted features** (`metered`, `allocation`, `credits`): `used`, `remaining` and `balance` are those of the
   snapshot, brought up to date by what this process consumes through `consume`. What other processes consume
   shows when the snapshot is next fetched: to hold a limit exactly, consume through the server (`consume`).
@@ -109,7 +111,7 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCh
     elif kind == "credits":
         remaining = balance
         enabled = not entry["revoked"] and balance > 0
-        allowed = not entry["revoked"] and balance >= max(quantity, 1)
+        allowed = not entry["revoked"] and balance >= quantity
     else:
         allowed = enabled
     raw = {
@@ -277,6 +279,10 @@ class LocalEntitlements:
         if not hmac.compare_digest(expected, response.headers.get(SIGNATURE_HEADER, "")):
             raise SnapshotSignatureError("The entitlement snapshot's signature does not match this API key.")
         data = json.loads(response.content)
+        if data.get("customer") != customer:  # signed, but another customer's: served in place of this one's
+            raise SnapshotSignatureError(
+                f"The entitlement snapshot is of customer {data.get('customer')!r}, not {customer!r}."
+            )
         snapshot = _Snapshot(data, expires=asked_at + float(data["ttl"]))
         with self._lock:
             if not self._keepable(customer, snapshot):
