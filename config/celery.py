@@ -19,6 +19,10 @@ class BrokerSkipped(OperationalError):
     """A publish not tried: the broker let this process's last publish time out a moment ago."""
 
 
+# How long a process skips a broker that let a publish time out. Not a setting: it only bounds how often a silent
+# broker costs one request its timeout (once per process in this window), and beat's sweeps (every 15 s or more)
+# queue what was stored meanwhile whatever its value.
+BREAKER_SECONDS = 10.0
 # Per process, per broker URL: until when (time.monotonic()) publishing is skipped.
 _unanswered_until: dict[str, float] = {}
 
@@ -28,7 +32,7 @@ class Tollgate(Celery):
     connection accepted or the SYN dropped, nothing refused) makes every publish wait its whole timeout
     (BROKER_TIMEOUT_SECONDS), and the web publishes on the request path, after the commit: every request that
     queues a task would wait. So once a publish has waited that long and failed on the broker's connection, this
-    process does not try that broker again for BROKER_BREAKER_SECONDS: `send_task` (under every `.delay()`,
+    process does not try that broker again for BREAKER_SECONDS: `send_task` (under every `.delay()`,
     `apply_async()` and beat's sends) raises BrokerSkipped at once, which callers treat as any broker failure
     (the work is stored; beat's sweeps queue it). The next publish after that is tried; a success closes the
     breaker. A broker that refuses (down, restarting) fails fast and is tried every time."""
@@ -45,7 +49,7 @@ class Tollgate(Celery):
 
             waited = time.monotonic() - started
             if waited >= 0.9 * float(settings.BROKER_TIMEOUT_SECONDS) and self._connection_failure(exc):
-                _unanswered_until[broker] = time.monotonic() + float(settings.BROKER_BREAKER_SECONDS)
+                _unanswered_until[broker] = time.monotonic() + BREAKER_SECONDS
             raise
         _unanswered_until.pop(broker, None)
         return result

@@ -209,10 +209,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # failure and answer success; the beat sweep queues what is still due once the broker is back.
 BROKER_TIMEOUT_SECONDS = env.float("BROKER_TIMEOUT_SECONDS", default=2.0)
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
-# A broker that does not answer (silent, not refusing) would cost every publish that timeout: after one publish
-# failed on its connection, a process skips publishing to it this long (config.celery.Tollgate); beat's sweeps
-# queue what was stored meanwhile.
-BROKER_BREAKER_SECONDS = env.float("BROKER_BREAKER_SECONDS", default=10.0)
 
 
 def broker_settings(url: str) -> dict[str, Any]:
