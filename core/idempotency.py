@@ -96,7 +96,15 @@ def request_fingerprint(request: HttpRequest) -> str:
 def idempotency_begin(*, owner: str, key: str, request: HttpRequest) -> IdempotencyKey:
     """Claims `key` for this request, or raises IdempotentReplay / Conflict. The request's `Operation` is
     attached to it (`operation_of`)."""
-    if not key or len(key) > MAX_KEY_LENGTH:
+    if not key.strip():
+        # `Idempotency-Key: $(uuidgen)` where uuidgen is missing: a key that names no operation is refused rather
+        # than taken (a retry could not be told from a new request) or ignored (the caller believes it is safe).
+        raise InvalidRequest(
+            "Idempotency-Key is empty. Send a unique string for each operation (a UUID), or leave the header out.",
+            code="idempotency_key_empty",
+            param="Idempotency-Key",
+        )
+    if len(key) > MAX_KEY_LENGTH:
         raise InvalidRequest(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
             code="invalid_idempotency_key",

@@ -120,7 +120,8 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
     "description": (
         "Any unique string per logical operation (e.g. a UUID). For 24 hours the same key with the same request "
-        "replays the first answer (`Idempotent-Replayed: true`) and does nothing again."
+        "replays the first answer (`Idempotent-Replayed: true`) and does nothing again. An empty or blank key is "
+        "refused (400 `idempotency_key_empty`, nothing done): leave the header out instead."
     ),
 }
 
