@@ -55,4 +55,4 @@ def test_the_client_configures_a_recharge_that_charges_once_and_grants_once(toll
 
     assert [r.id for r in tollgate.entitlements.auto_recharges.list(customer="user-1")] == [made.id]
     assert tollgate.entitlements.auto_recharges.delete(made.id).deleted is True
-    assert tollgate.entitlements.auto_recharges.list(customer="user-1") == []
+    assert tollgate.entitlements.auto_recharges.list(customer="user-1").data == []

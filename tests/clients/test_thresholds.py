@@ -19,13 +19,13 @@ def test_a_threshold_created_listed_crossed_and_deleted(tollgate, plans):
         2,
         False,
     )
-    assert tollgate.entitlements.thresholds.list(customer="user-1") == [mine]
+    assert tollgate.entitlements.thresholds.list(customer="user-1").data == [mine]
     tollgate.entitlements.consume(id="c1", customer="user-1", feature="exports", quantity=2)
     reached = Event.objects.get(type="usage.threshold_reached", data__object__threshold_id=mine.id)
     assert (reached.data["object"]["units"], reached.data["object"]["used"]) == (2, 2)
     gone = tollgate.entitlements.thresholds.delete(mine.id)
     assert (gone.id, gone.deleted) == (mine.id, True)
-    assert tollgate.entitlements.thresholds.list(customer="user-1") == []
+    assert tollgate.entitlements.thresholds.list(customer="user-1").data == []
     with pytest.raises(NotFoundError):
         tollgate.entitlements.thresholds.delete(mine.id)
     with pytest.raises(InvalidRequestError) as refused:

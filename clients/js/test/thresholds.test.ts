@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { InvalidRequestError } from "../src/index.js";
+import { InvalidRequestError, Page } from "../src/index.js";
 import { RUN, client } from "./helpers.js";
 
 const tollgate = client();
@@ -15,10 +15,13 @@ test("a usage threshold is stored once, listed and deleted", async () => {
   assert.deepEqual([created.customer, created.feature, created.percent, created.quantity], [customer, "api_calls", 50, null]);
   const again = await tollgate.entitlements.thresholds.create({ customer, feature: "api_calls", percent: 50 });
   assert.equal(again.id, created.id);
-  assert.deepEqual((await tollgate.entitlements.thresholds.list({ customer })).map((row) => row.id), [created.id]);
+  const page = await tollgate.entitlements.thresholds.list({ customer });
+  assert.ok(page instanceof Page);
+  assert.deepEqual([page.data.map((row) => row.id), page.hasMore, page.raw.object], [[created.id], false, "list"]);
+  assert.equal(await page.nextPage(), null);
   const deleted = await tollgate.entitlements.thresholds.delete(created.id);
   assert.equal(deleted.deleted, true);
-  assert.deepEqual(await tollgate.entitlements.thresholds.list({ customer }), []);
+  assert.deepEqual((await tollgate.entitlements.thresholds.list({ customer })).data, []);
 });
 
 test("an auto-recharge needs a one-time price and none is stored otherwise", async () => {
@@ -27,5 +30,8 @@ test("an auto-recharge needs a one-time price and none is stored otherwise", asy
     tollgate.entitlements.autoRecharges.create({ customer, feature: "ai_credits", below: 10, price: "starter-monthly" }),
     (error: unknown) => error instanceof InvalidRequestError && error.code === "price_not_one_time",
   );
-  assert.deepEqual(await tollgate.entitlements.autoRecharges.list({ customer }), []);
+  const page = await tollgate.entitlements.autoRecharges.list({ customer });
+  assert.ok(page instanceof Page);
+  assert.deepEqual([page.data, page.hasMore], [[], false]);
+  assert.deepEqual(await tollgate.entitlements.autoRecharges.list({ customer }).toArray(), []);
 });

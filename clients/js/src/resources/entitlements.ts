@@ -1,5 +1,6 @@
 /** Usage, entitlements (checks, atomic consumption, grants and revocations) and credit balances. */
 
+import type { PagePromise } from "../pagination.js";
 import type { Transport } from "../transport.js";
 import type {
   AutoRecharge,
@@ -147,9 +148,9 @@ export class Thresholds extends Resource {
     return this._post("/entitlements/thresholds", params, options);
   }
 
-  /** The customer's thresholds, oldest first. */
-  async list(params: { customer: string }): Promise<UsageThreshold[]> {
-    return (await this._get<{ data: UsageThreshold[] }>("/entitlements/thresholds", params)).data;
+  /** The customer's thresholds, oldest first, on one page (at most 20 per feature). */
+  list(params: { customer: string }): PagePromise<UsageThreshold> {
+    return this._list("/entitlements/thresholds", params);
   }
 
   /** Deletes the threshold (what it announced stays announced); answers it with `deleted: true`. */
@@ -184,9 +185,9 @@ export class AutoRecharges extends Resource {
     return this._get(path("/entitlements/auto_recharges/{}", rechargeId));
   }
 
-  /** The customer's auto-recharges, oldest first. */
-  async list(params: { customer: string }): Promise<AutoRecharge[]> {
-    return (await this._get<{ data: AutoRecharge[] }>("/entitlements/auto_recharges", params)).data;
+  /** The customer's auto-recharges, oldest first, on one page (one per feature). */
+  list(params: { customer: string }): PagePromise<AutoRecharge> {
+    return this._list("/entitlements/auto_recharges", params);
   }
 
   /** No charge starts after it (one under way still settles); answers it with `deleted: true`. */

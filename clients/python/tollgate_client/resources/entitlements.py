@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tollgate_client._transport import Transport
+from tollgate_client.pagination import Page
 from tollgate_client.params import UsageEventParams
 from tollgate_client.resources._base import Resource, compact, path
 from tollgate_client.types import (
@@ -197,10 +198,9 @@ class Thresholds(Resource):
         body = compact(customer=customer, feature=feature, percent=percent, quantity=quantity)
         return self._post(UsageThreshold, "/entitlements/thresholds", body, idempotency_key=idempotency_key)
 
-    def list(self, *, customer: str) -> list[UsageThreshold]:
-        """The customer's thresholds, oldest first."""
-        page = self._transport.request("GET", "/entitlements/thresholds", params={"customer": customer})
-        return [UsageThreshold.from_dict(row) for row in page["data"]]
+    def list(self, *, customer: str) -> Page[UsageThreshold]:
+        """The customer's thresholds, oldest first, on one page (at most 20 per feature)."""
+        return self._list(UsageThreshold, "/entitlements/thresholds", {"customer": customer})
 
     def delete(self, threshold_id: str, *, idempotency_key: str | None = None) -> UsageThreshold:
         """Deletes the threshold; what it announced stays announced. The threshold, `deleted` True."""
@@ -240,10 +240,9 @@ class AutoRecharges(Resource):
         """Its status (`armed`, `charging`, `failed`), its latest payment and why it failed, if it did."""
         return self._get(AutoRecharge, path("/entitlements/auto_recharges/{}", recharge_id), {})
 
-    def list(self, *, customer: str) -> list[AutoRecharge]:
-        """The customer's auto-recharges, oldest first."""
-        page = self._transport.request("GET", "/entitlements/auto_recharges", params={"customer": customer})
-        return [AutoRecharge.from_dict(row) for row in page["data"]]
+    def list(self, *, customer: str) -> Page[AutoRecharge]:
+        """The customer's auto-recharges, oldest first, on one page (one per feature)."""
+        return self._list(AutoRecharge, "/entitlements/auto_recharges", {"customer": customer})
 
     def delete(self, recharge_id: str, *, idempotency_key: str | None = None) -> AutoRecharge:
         """No charge starts after it (one under way still settles). The recharge, `deleted` True."""
