@@ -130,7 +130,10 @@ def _no_usage() -> UsageSnapshot:
 
 
 def _customer(project: Project, external_id: str) -> tuple[str | None, Customer | None]:
-    customer = Customer.objects.filter(project=project, external_id=external_id).first()
+    # With its test clock, if any: the resolver judges a clock's customer at the clock's time (`customer_now`).
+    customer = (
+        Customer.objects.filter(project=project, external_id=external_id).select_related("test_clock").first()
+    )
     return (customer.pk if customer else None), customer
 
 

@@ -30,6 +30,7 @@ from django.db.models import Q
 from catalog.models import Feature, ProductFeature
 from core.serializers import api_time
 from customers.models import Customer
+from customers.selectors import customer_now
 from entitlements import records_at, statements
 from entitlements.models import (
     EntitlementSettings,
@@ -396,6 +397,8 @@ def _resolve(
 ) -> tuple[StructureSnapshot, Callable[[], StructureSnapshot]]:
     settings = settings_for(project)
     grace = timedelta(seconds=settings.past_due_grace_seconds)
+    # A customer on a Stripe test clock is judged at the clock's time (`real` stays for the cache's horizon).
+    real, now = now, now if told else customer_now(customer=customer, now=now)
     features: list[Feature] = (
         statements.FEATURES_AND_DEFAULT.rows(project_id=project.pk, default_product=project.default_product)
         if project.default_product
@@ -426,7 +429,10 @@ def _resolve(
     structure = _structure(settings, features, sources, grants, revocations, changes, now, customer)
     if customer is not None and not told:
         _thresholds_attach(structure, features, customer)
-    return structure, partial(_structure, settings, features, anyone, [], [], [], now, None)
+    if now != real:  # nothing changes by time while the clock stands; its advance brings Stripe's events
+        structure["clock_time"] = now.timestamp()
+        structure["valid_until"] = real.timestamp() + MAX_SNAPSHOT_AGE_SECONDS
+    return structure, partial(_structure, settings, features, anyone, [], [], [], real, None)
 
 
 def _thresholds_attach(structure: StructureSnapshot, features: list[Feature], customer: Customer) -> None:

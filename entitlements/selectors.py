@@ -212,12 +212,12 @@ def credit_lots(*, project: Project, customer: Customer, feature: Feature) -> Qu
     )
 
 
-def credit_balance(*, customer_id: str, feature_id: str) -> int:
-    """The credits the customer can spend now: their lots neither taken back nor expired, what remains of them
-    (held credits are already out of the lots)."""
+def credit_balance(*, customer_id: str, feature_id: str, now: datetime | None = None) -> int:
+    """The credits the customer can spend now (`now`: a test clock's customer's `customer_now`): their lots
+    neither taken back nor expired, what remains of them (held credits are already out of the lots)."""
     lots = CreditLot.objects.filter(
         customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True
-    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()))
     return int(lots.aggregate(total=Sum("remaining"))["total"] or 0)
 
 

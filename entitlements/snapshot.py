@@ -9,6 +9,7 @@ the cache format, the API answers and the cost of a check are those of the dicts
 Times are epoch seconds (floats), as the resolver writes them.
 """
 
+from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 
@@ -61,8 +62,17 @@ class StructureSnapshot(TypedDict):
     valid_until: float
     usage_grace_seconds: int
     credits_low_percent: int
+    # A customer on a Stripe test clock: the clock's frozen time it was judged at (`customers.selectors.
+    # customer_now`), at which its usage, credit lots and holds are judged too (`judged_at`).
+    clock_time: NotRequired[float]
     tag: NotRequired[str]
     gen: NotRequired[str]
+
+
+def judged_at(structure: StructureSnapshot, now: datetime) -> datetime:
+    """The time the structure's customer is judged at: its test clock's (`clock_time`), else `now`."""
+    clock_time = structure.get("clock_time")
+    return now if clock_time is None else datetime.fromtimestamp(clock_time, UTC)
 
 
 class UsageCounts(TypedDict):

@@ -14,7 +14,7 @@ from django.db.models import F, Min, Q, Sum
 from catalog.models import Feature
 from core.statements import Statement
 from entitlements.models import AllocationCounter, CreditLot, Hold, UsageCounter
-from entitlements.snapshot import StructureSnapshot, UsageSnapshot
+from entitlements.snapshot import StructureSnapshot, UsageSnapshot, judged_at
 
 _USED = Statement(
     lambda customer_id, feature_ids, starts: UsageCounter.objects.filter(
@@ -48,7 +48,10 @@ _HELD = Statement(
 
 
 def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now: datetime) -> UsageSnapshot:
-    """Used per metered feature in the structure's period, allocations in use, credit balances, units held."""
+    """Used per metered feature in the structure's period, allocations in use, credit balances, units held (at
+    the customer's test clock's time when it is on one: its lots expire only as the clock moves)."""
+    clock = "clock_time" in structure
+    now = judged_at(structure, now)
     used: dict[str, int] = {}
     in_use: dict[str, int] = {}
     balance: dict[str, int] = {}
@@ -80,7 +83,7 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
             for feature_id, total, next_expiry in _BALANCES.rows(customer_id=customer_id, now=now):
                 if feature_id in by_id:
                     balance[by_id[feature_id]] = int(total)
-                    if next_expiry is not None:
+                    if next_expiry is not None and not clock:
                         expiry = next_expiry.timestamp()
                         valid_until = expiry if valid_until is None else min(valid_until, expiry)
             for feature_id, total in _HELD.rows(customer_id=customer_id, feature_ids=credits):

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.models import CheckoutSession, Payment
@@ -92,10 +93,15 @@ def payment_expire(*, payment: Payment) -> Payment:
 
 
 def payments_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Expires the open payments past their expiry: a test-clock customer's at its clock's time (its expiry is
+    on the clock, as its Checkout Session's is at Stripe), however much real time passes while the clock stands."""
     now = now or timezone.now()
+    past_due = Q(customer__test_clock__isnull=True, expires_at__lt=now) | Q(
+        customer__test_clock__isnull=False, expires_at__lt=F("customer__test_clock__frozen_time")
+    )
     due = list(
-        Payment.objects.filter(status__in=Payment.OPEN_STATUSES, expires_at__lt=now).select_related(
-            "project", "customer"
+        Payment.objects.filter(past_due, status__in=Payment.OPEN_STATUSES).select_related(
+            "project", "customer__test_clock"
         )[:limit]
     )
     expired = 0

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from billing import selectors
 from billing.models import Cart, CheckoutSession, Payment, PromotionCode
@@ -18,6 +17,7 @@ from billing.services.payment_transitions import payment_apply_intent
 from catalog.models import Price
 from core.errors import Conflict, InvalidRequest
 from customers.models import Customer
+from customers.selectors import customer_now
 from customers.services.customers import customer_ensure_stripe, customer_for_purchase
 from projects.models import Project
 from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key
@@ -138,7 +138,8 @@ def _payment_prepare(
             primary.price.trial_days if request.type == Payment.Type.SUBSCRIPTION and primary.price else None
         )
     )
-    now = timezone.now()
+    # A test-clock customer's payment lives at its clock's time, as its Checkout Session does at Stripe.
+    now = customer_now(customer=customer)
     payment = Payment.objects.create(
         project=project,
         customer=customer,
@@ -222,16 +223,15 @@ def _stripe_line_items(payment: Payment) -> list[dict[str, Any]]:
 
 
 def _stripe_expiry(session: CheckoutSession, customer: Customer) -> datetime:
-    """The session's `expires_at` at Stripe: its lifetime here (at least Stripe's minimum), from the moment Stripe
-    creates it — for a customer on a test clock, the clock's time, from which Stripe measures it (a clock in the
-    past or the future would otherwise have it refused as out of range)."""
-    lifetime = max(
-        session.expires_at - session.created_at, timedelta(seconds=STRIPE_CHECKOUT_MIN_SECONDS + 60)
-    )
+    """The session's `expires_at` at Stripe: its expiry here (at least Stripe's minimum from the moment Stripe
+    creates it). For a customer on a test clock both are the clock's time (`customer_now`), from which Stripe
+    measures it: kept within Stripe's range should the clock have moved since the payment was made."""
+    least = timedelta(seconds=STRIPE_CHECKOUT_MIN_SECONDS + 60)
     clock = customer.test_clock
     if clock is None:
-        return session.created_at + lifetime
-    return max(clock.frozen_time, clock.advancing_to or clock.frozen_time) + lifetime
+        return session.created_at + max(session.expires_at - session.created_at, least)
+    at_stripe = max(clock.frozen_time, clock.advancing_to or clock.frozen_time)
+    return min(max(session.expires_at, at_stripe + least), at_stripe + timedelta(days=1))
 
 
 def _checkout_start(payment: Payment, gateway: StripeGateway, stripe_customer: str) -> Payment:

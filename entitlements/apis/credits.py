@@ -14,7 +14,7 @@ from catalog.selectors import feature_by_key
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from customers.models import Customer
-from customers.selectors import customer_find
+from customers.selectors import customer_find, customer_now
 from entitlements import selectors
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, FEATURE, FEATURE_PARAMETER
 from entitlements.models import CreditLot
@@ -83,7 +83,9 @@ class CreditsApi(BaseApi):
             "ledger": [],
         }
         if customer is not None:
-            body["balance"] = selectors.credit_balance(customer_id=customer.pk, feature_id=feature.pk)
+            body["balance"] = selectors.credit_balance(
+                customer_id=customer.pk, feature_id=feature.pk, now=customer_now(customer=customer)
+            )
             body["lots"] = [
                 {
                     "id": lot.pk,

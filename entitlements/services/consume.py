@@ -32,7 +32,7 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.services.usage import _thresholds
-from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
+from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts, judged_at
 from events.services.record import event_record
 from projects.models import Project
 
@@ -190,6 +190,7 @@ def entitlement_consume(
                     entry=entry,
                     quantity=quantity,
                     reference=event_id,
+                    now=judged_at(structure, timezone.now()),
                 )
                 usage["held"][feature_key] = credits_held(customer_id, entry["id"])
             _usage_recorded(project, external_id, entry, metered=period is not None)
@@ -268,11 +269,12 @@ def _credits_spend(
     quantity: int,
     reference: str,
     ledger_type: str = CreditLedgerEntry.Type.CONSUME,
+    now: datetime | None = None,
 ) -> tuple[int, list[tuple[str, int]]]:
     """Spends credits from the customer's valid lots, by priority (lowest first) then oldest-expiring first,
     under row locks, with ledger entries of `ledger_type`; (the balance left, [(lot id, units taken)]). Raises
-    _Denied when the balance is short."""
-    now = timezone.now()
+    _Denied when the balance is short. `now`: the time the lots' expiry is judged at (`snapshot.judged_at`)."""
+    now = now or timezone.now()
     lots = list(
         CreditLot.objects.select_for_update()
         .filter(customer_id=customer_id, feature_id=entry["id"], voided_at__isnull=True, remaining__gt=0)
