@@ -183,8 +183,9 @@ class LeasedQuota:
         if lease is not None:
             self._ended.append(lease)
         for ended in list(self._ended):
-            if self._report(ended) and self._release(ended):
-                self._ended.remove(ended)
+            if not (self._report(ended) and self._release(ended)):
+                return  # Tollgate cannot be reached: the others wait for the next try too
+            self._ended.remove(ended)
 
     def _release(self, lease: _Lease) -> bool:
         """Gives the lease's unused units back; False when it should be tried again. `_io` held."""
