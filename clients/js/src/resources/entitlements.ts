@@ -121,7 +121,10 @@ export class Holds extends Resource {
     return this._post(path("/entitlements/holds/{}/release", holdId), {}, options);
   }
 
-  /** Records uses made from the hold (a lease), idempotent by each event's id; all or nothing. */
+  /**
+   * Records uses made from the hold (a lease), idempotent by each event's id; all or nothing (an id already used
+   * for another customer, feature or quantity: `ConflictError` `idempotency_id_reused`).
+   */
   reportUsage(
     holdId: string,
     params: { events: { id: string; quantity: number }[] },

@@ -166,7 +166,9 @@ class Holds(Resource):
     ) -> HoldUsage:
         """Records uses made from the hold (a lease), `(id, quantity)` each, idempotent by id like a consume:
         their units stop being held and become used. More than the hold has left → `InvalidRequestError`
-        `usage_exceeds_hold`, nothing recorded; an ended hold → `ConflictError` `hold_expired` (…).
+        `usage_exceeds_hold`, nothing recorded; an id already used for another customer, feature or quantity →
+        `ConflictError` `idempotency_id_reused`, nothing recorded; an ended hold → `ConflictError` `hold_expired`
+        (…).
         `tollgate_client.leases.LeasedQuota` does this for you."""
         url = path("/entitlements/holds/{}/usage", hold_id)
         body = {"events": [{"id": event_id, "quantity": quantity} for event_id, quantity in events]}
