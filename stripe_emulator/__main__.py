@@ -13,12 +13,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 from types import FrameType
 from urllib.parse import urlsplit
 
 from stripe_emulator.core.emulator import Emulator
 from stripe_emulator.core.version import API_VERSION
-from stripe_emulator.server import make_server
+from stripe_emulator.server import EmulatorServer, make_server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,24 +43,35 @@ def main(argv: list[str] | None = None) -> int:
                 f"--public-url must be an http(s) base URL like http://localhost:12111, not {args.public_url!r}"
             )
 
-    emulator = Emulator(data_path=args.data)
-    server = make_server(emulator, args.host, args.port, verbose=args.verbose, public_url=args.public_url)
+    # SIGTERM and SIGINT ask the server to stop; the state is then saved and the process exits 0. The handler
+    # raises nothing: an exception raised at whatever line the signal lands on (a second SIGTERM while closing
+    # waits for a webhook delivery or saves --data) would end the process with a traceback and half a save.
+    stopping = threading.Event()
+    server: EmulatorServer | None = None
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        if stopping.is_set():
+            return
+        stopping.set()
+        if server is not None:  # shutdown() waits for serve_forever's loop: not from the thread running it
+            threading.Thread(target=server.shutdown, name="stripe-emulator-stop", daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    print(
-        f"stripe emulator listening on {server.url} (api version {API_VERSION}), hosted pages at "
-        f"{emulator.base_url}",
-        flush=True,
-    )
+    signal.signal(signal.SIGINT, stop)
+    emulator = Emulator(data_path=args.data)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server = make_server(emulator, args.host, args.port, verbose=args.verbose, public_url=args.public_url)
+        try:
+            if not stopping.is_set():  # a signal during start-up: stop before serving
+                print(
+                    f"stripe emulator listening on {server.url} (api version {API_VERSION}), hosted pages at "
+                    f"{emulator.base_url}",
+                    flush=True,
+                )
+                server.serve_forever()
+        finally:
+            server.server_close()
     finally:
-        server.server_close()
         emulator.close()  # saves --data one last time
     return 0
 
