@@ -1,17 +1,20 @@
 """docs/integration.md's test-clock walk-through runs as written against `make demo`: each request of the guide's
 block, in order, against a live server seeded as the demo is, answers the status and the JSON its `→` line
 documents, and after the advance the renewal invoice and its payment carry the totals the guide states. The one
-step the guide leaves to the tenant's page — saving user-9's card with Stripe.js — is done at Stripe, as
-Stripe.js would."""
+step the guide leaves to the tenant's page — saving user-9's card with Stripe.js — runs as the guide's `curl`
+commands for the demo write it (the emulator's address aside), and the renewal then charges that card."""
 
 import json
 import re
+import shlex
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 
 from tests.docs.test_integration_examples import _differences, _documented
 
@@ -56,13 +59,38 @@ def test_the_walk_through_has_its_steps():
     ]
 
 
-def _save_card(stripe_sdk, stripe_customer: str) -> None:
-    sdk = stripe_sdk()
-    method = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": stripe_customer}).id
-    sdk.v1.customers.update(stripe_customer, {"invoice_settings": {"default_payment_method": method}})
+def _card_commands() -> list[str]:
+    """The guide's `$ curl …` lines that save user-9's card at the demo's emulator (the Stripe.js step)."""
+    return [line[2:] for line in _walk_through().splitlines() if line.startswith("$ curl ")]
 
 
-def test_the_walk_through_runs_as_written(live_server, seed_demo, stripe_sdk, stripe_webhooks):
+def test_the_walk_through_saves_the_card_against_the_demo():
+    demo = "-u sk_test_tollgate_local_demo: http://127.0.0.1:12111/v1/"
+    assert [command.split(" ", 1)[1].startswith(demo) for command in _card_commands()] == [True, True]
+
+
+def _save_card(emulator: str, stripe_customer: str) -> None:
+    """Runs the guide's commands as written, against this test's emulator instead of 127.0.0.1:12111 and with the
+    test settings' platform key instead of the demo's (config/settings/local.py)."""
+    method = ""
+    for command in _card_commands():
+        command = command.replace("http://127.0.0.1:12111", emulator).replace("cus_…", stripe_customer)
+        command = command.replace("sk_test_tollgate_local_demo", settings.STRIPE_SECRET_KEY)
+        command = command.replace("pm_…", method)
+        ran = subprocess.run(
+            [*shlex.split(command), "--silent", "--show-error", "--fail-with-body"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert ran.returncode == 0, (command, ran.stdout, ran.stderr)
+        method = method or json.loads(ran.stdout)["id"]
+
+
+def test_the_walk_through_runs_as_written(
+    live_server, seed_demo, emulator_over_http, stripe_sdk, stripe_webhooks
+):
     key = seed_demo()["api_key"]
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
@@ -72,7 +100,7 @@ def test_the_walk_through_runs_as_written(live_server, seed_demo, stripe_sdk, st
         path = path.replace("tclk_…", clock)
         sent = json.loads(body.replace("tclk_…", clock)) if body else None
         if path == "/api/v1/subscriptions":  # "user-9 saves a card on your page (Stripe.js)"
-            _save_card(stripe_sdk, answers["/api/v1/customers"]["stripe_customer_id"])
+            _save_card(emulator_over_http, answers["/api/v1/customers"]["stripe_customer_id"])
         response = session.request(method, live_server.url + path, json=sent, timeout=30)
         answer = response.json()
         if comment.startswith("poll until"):
