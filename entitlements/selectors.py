@@ -16,6 +16,7 @@ from catalog.models import Feature, Price
 from catalog.pricing import price_amount
 from catalog.selectors import feature_by_key
 from core.errors import InvalidRequest, NotFound
+from core.wording import with_article
 from customers.models import Customer
 from customers.selectors import customer_find
 from entitlements import history
@@ -270,7 +271,7 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
     feature = feature_by_key(project=project, key=feature_key)
     if feature.type != Feature.Type.METERED:
         raise InvalidRequest(
-            f"feature: {feature.key!r} is a {feature.type} feature; usage is counted for metered features.",
+            f"feature: {feature.key!r} is {with_article(feature.type)} feature; usage is counted for metered features.",
             code="feature_not_metered",
             param="feature",
         )

@@ -26,6 +26,7 @@ from catalog.services.stripe_adopt import (
 )
 from core.audit import audit_record
 from core.errors import InvalidRequest
+from core.wording import with_article
 from stripe_gateway.gateway import from_timestamp, stripe_id
 
 
@@ -38,7 +39,7 @@ def features_adopt(state: Adoption) -> set[str]:
         if current is not None:
             if current.type != declared.type:
                 raise InvalidRequest(
-                    f"mapping.features[{index}].type: {declared.key!r} exists as a {current.type} feature.",
+                    f"mapping.features[{index}].type: {declared.key!r} exists as {with_article(current.type)} feature.",
                     code="invalid_mapping",
                     param=f"mapping.features[{index}].type",
                 )

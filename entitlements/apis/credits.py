@@ -13,6 +13,7 @@ from catalog.models import Feature
 from catalog.selectors import feature_by_key
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
+from core.wording import with_article
 from customers.models import Customer
 from customers.selectors import customer_find, customer_now
 from entitlements import selectors
@@ -69,7 +70,7 @@ class CreditsApi(BaseApi):
         feature = feature_by_key(project=project, key=FEATURE.parse(request.query_params))
         if feature.type != Feature.Type.CREDITS:
             raise InvalidRequest(
-                f"feature: {feature.key!r} is a {feature.type} feature, not a credits feature.",
+                f"feature: {feature.key!r} is {with_article(feature.type)} feature, not a credits feature.",
                 code="feature_not_credits",
                 param="feature",
             )

@@ -16,6 +16,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
 from core.ids import new_id
+from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
 from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Hold, UsageEvent
@@ -114,7 +115,7 @@ def entitlement_consume(
     kind = entry["type"]
     if kind not in (Feature.Type.METERED, Feature.Type.CREDITS, Feature.Type.ALLOCATION):
         raise InvalidRequest(
-            f"feature: {feature_key!r} is a {kind} feature; only metered, credits and allocation features are "
+            f"feature: {feature_key!r} is {with_article(kind)} feature; only metered, credits and allocation features are "
             "consumed.",
             code="feature_not_consumable",
             param="feature",
@@ -360,7 +361,7 @@ def entitlement_release(
     structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
     if entry["type"] != Feature.Type.ALLOCATION:
         raise InvalidRequest(
-            f"feature: {feature_key!r} is a {entry['type']} feature; only allocation features are released.",
+            f"feature: {feature_key!r} is {with_article(entry['type'])} feature; only allocation features are released.",
             code="feature_not_releasable",
             param="feature",
         )

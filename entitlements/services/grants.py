@@ -15,6 +15,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.errors import InvalidRequest
 from core.serializers import api_time
+from core.wording import with_article
 from entitlements.models import CreditLot, Grant, Revocation
 from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
 from entitlements.services.customers import _customer_for
@@ -60,7 +61,7 @@ def grant_value_parse(*, feature: Feature, value: Any, given: bool) -> Any:
         return None
     if not is_int or value < 0:
         raise InvalidRequest(
-            f"value: a {kind} grant is an integer ≥ 0 added to the limit, or null for unlimited.",
+            f"value: {with_article(kind)} grant is an integer ≥ 0 added to the limit, or null for unlimited.",
             code="invalid_parameter",
             param="value",
         )
@@ -85,7 +86,7 @@ def grant_create(
     value = grant_value_parse(feature=feature, value=value, given=value_given)
     if priority is not None and feature.type != Feature.Type.CREDITS:
         raise InvalidRequest(
-            f"priority: only credits grants have a drawdown priority; {feature.key!r} is a {feature.type} feature.",
+            f"priority: only credits grants have a drawdown priority; {feature.key!r} is {with_article(feature.type)} feature.",
             code="invalid_parameter",
             param="priority",
         )

@@ -28,6 +28,7 @@ from catalog.models import Feature
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, NotFound
+from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
 from entitlements.models import CreditLedgerEntry, CreditLot, Hold, UsageEvent
@@ -98,7 +99,7 @@ def hold_place(
     kind = entry["type"]
     if kind not in HOLDABLE:
         raise InvalidRequest(
-            f"feature: {feature_key!r} is a {kind} feature; only metered, credits and allocation features are "
+            f"feature: {feature_key!r} is {with_article(kind)} feature; only metered, credits and allocation features are "
             "held.",
             code="feature_not_holdable",
             param="feature",

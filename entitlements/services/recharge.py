@@ -17,6 +17,7 @@ from django.utils import timezone
 from catalog.models import Feature, Price, ProductFeature
 from catalog.selectors import feature_by_key, price_get
 from core.errors import InvalidRequest, NotFound
+from core.wording import with_article
 from customers.models import Customer
 from entitlements import changes
 from entitlements.models import AutoRecharge, CreditLot
@@ -64,7 +65,7 @@ def recharge_configure(
     feature = feature_by_key(project=project, key=feature_key)
     if feature.type != Feature.Type.CREDITS:
         raise InvalidRequest(
-            f"feature: {feature.key!r} is a {feature.type} feature; only credits balances are recharged.",
+            f"feature: {feature.key!r} is {with_article(feature.type)} feature; only credits balances are recharged.",
             code="feature_not_credits",
             param="feature",
         )

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from catalog.models import Feature
 from catalog.selectors import feature_by_key
 from core.errors import InvalidRequest, NotFound
+from core.wording import with_article
 from entitlements import changes
 from entitlements.models import UsageThreshold
 from entitlements.services.customers import customers_ensure
@@ -26,7 +27,7 @@ def threshold_create(
     feature = feature_by_key(project=project, key=feature_key)
     if feature.type not in (Feature.Type.METERED, Feature.Type.CREDITS):
         raise InvalidRequest(
-            f"feature: {feature.key!r} is a {feature.type} feature; thresholds are for metered features (usage) "
+            f"feature: {feature.key!r} is {with_article(feature.type)} feature; thresholds are for metered features (usage) "
             "and credits features (the balance).",
             code="feature_not_metered",
             param="feature",

@@ -14,6 +14,7 @@ from catalog.models import Feature
 from core.errors import InvalidRequest
 from core.ids import new_ids
 from core.serializers import api_time
+from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver
 from entitlements.models import UsageEvent
@@ -105,7 +106,7 @@ def usage_record_batch(
                 param=at(index, "feature"),
             )
         raise InvalidRequest(
-            f"{at(index, 'feature')}: {event.feature!r} is a {feature.type} feature; usage events "
+            f"{at(index, 'feature')}: {event.feature!r} is {with_article(feature.type)} feature; usage events "
             "count metered features (use /entitlements/consume for credits and allocations).",
             code="feature_not_metered",
             param=at(index, "feature"),
