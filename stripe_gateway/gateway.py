@@ -503,13 +503,16 @@ class StripeGateway:
         creates nothing), so no idempotency key."""
         return self.call_dict(lambda c: c.v1.invoices.create_preview(params))
 
-    def subscription_cancel(self, subscription_id: str) -> dict[str, Any]:
-        """`DELETE /v1/subscriptions/{id}`: Stripe ignores idempotency keys on a DELETE (it takes them on POSTs
-        only), and refuses to cancel a canceled subscription (`resource_missing`) — which is what a retry of a
-        cancel whose answer was lost meets, the SDK's own retries included. So a refusal is answered by
-        reading the subscription: canceled (by that first attempt, or anyone) is what was asked."""
+    def subscription_cancel(
+        self, subscription_id: str, *, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`DELETE /v1/subscriptions/{id}` (`params`: `invoice_now`, `prorate`): Stripe ignores idempotency keys
+        on a DELETE (it takes them on POSTs only), and refuses to cancel a canceled subscription
+        (`resource_missing`) — which is what a retry of a cancel whose answer was lost meets, the SDK's own
+        retries included. So a refusal is answered by reading the subscription: canceled (by that first
+        attempt, or anyone) is what was asked; its final invoice was made by that attempt."""
         try:
-            return self.call_dict(lambda c: c.v1.subscriptions.cancel(subscription_id))
+            return self.call_dict(lambda c: c.v1.subscriptions.cancel(subscription_id, params or {}))
         except StripeObjectMissing:
             live = self.subscription_retrieve(subscription_id)
             if live.get("status") not in ("canceled", "incomplete_expired"):

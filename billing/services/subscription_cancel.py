@@ -5,6 +5,7 @@ state, sent with idempotency keys and audited (`billing.services.subscription_st
 from typing import Any
 
 from billing.models import Subscription
+from billing.services.meter_reports import meter_usage_settle
 from billing.services.subscription_schedules import subscription_pending_drop
 from billing.services.subscription_stripe_writes import (
     apply_now,
@@ -27,7 +28,8 @@ def subscription_cancel(
     operation: Operation | None = None,
 ) -> Subscription:
     """Cancels now or at the period's end, at Stripe; a cancellation Stripe already has is not sent again; a
-    change pending at the period's end is dropped (`subscription_schedules.subscription_pending_drop`). A
+    change pending at the period's end is dropped (`subscription_schedules.subscription_pending_drop`). Canceled
+    now, a subscription with a metered item is billed its period's usage on a final invoice. A
     resumed `operation` (a retry of a tenant's key) answers the subscription as Stripe has it, also when its
     first attempt ended it."""
     ended_here = subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
@@ -53,12 +55,27 @@ def subscription_cancel(
             else write_key(subscription, "cancel-at-period-end", params, state),
             operation=operation is not None,
         )
+    elif _has_metered_item(live):
+        # Metered usage is billed in arrears: ended without a final invoice, the cut-short period's usage would
+        # be billed by nobody. Its pending usage is reported first (in a second of its own, as an interval switch
+        # does), then Stripe invoices it with the pending proration items as it ends (`invoice_now`; `prorate`
+        # stays off: an immediate cancel credits no unused time).
+        meter_usage_settle(subscription=subscription)
+        answer = gateway.subscription_cancel(
+            subscription.stripe_subscription_id, params={"invoice_now": True}
+        )
     else:
         answer = gateway.subscription_cancel(subscription.stripe_subscription_id)
     result = apply_now(subscription, answer)
     action = "subscription.cancel_scheduled" if at_period_end else "subscription.canceled"
     audited(result, action, actor, reason, apply_now(subscription, live), result)
     return result
+
+
+def _has_metered_item(live: dict[str, Any]) -> bool:
+    """Whether Stripe's subscription has an item on a metered price (what a final invoice bills)."""
+    items = (live.get("items") or {}).get("data") or []
+    return any((item["price"].get("recurring") or {}).get("usage_type") == "metered" for item in items)
 
 
 def subscription_resume(

@@ -153,3 +153,72 @@ def test_usage_stamped_just_past_the_period_end_counts_in_the_next_period_as_at_
     assert (first, current) == (1, 2)
     assert _usage_billed(renewal.lines, metered[0].stripe_price_id) == 1
     assert next_renewal == 2
+
+
+def _cancel(api, tenant, subscription: Subscription, *, at_period_end: bool) -> None:
+    body = {"at_period_end": at_period_end}
+    response = api.post(f"/api/v1/subscriptions/{subscription.pk}/cancel", body, key=tenant.key)
+    assert response.status_code == 200, response.content
+
+
+def _counter(subscription: Subscription, start: float) -> int:
+    """What Tollgate counted in the period starting at `start` (0 without a counter)."""
+    counter = UsageCounter.objects.filter(customer=subscription.customer, period_start=_at(start)).first()
+    return counter.used if counter else 0
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9])
+def test_usage_around_a_cancel_now_is_billed_on_the_final_invoice(
+    fraction, api, tenant_a, catalog, metered, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """Canceling now bills the cut-short period's usage on a final invoice (`invoice_now`): usage recorded up to
+    the cancel, in its second too, is on it; usage recorded after it is counted in no period of the subscription
+    and billed by nobody."""
+    with time_machine.travel(START, tick=False):
+        subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    planned = CHANGE + fraction
+    before = after = 0
+    with time_machine.travel(_at(planned + BEFORE[0]), tick=True) as moving:
+        for index, offset in enumerate(BEFORE):
+            moving.move_to(_at(planned + offset))
+            before += _record(api, tenant_a, index)
+        moving.move_to(_at(planned))
+        _cancel(api, tenant_a, subscription, at_period_end=False)
+        stripe_webhooks.deliver()
+        canceled = datetime.now(UTC).timestamp()
+        for index, offset in enumerate(AFTER, start=len(BEFORE)):
+            moving.move_to(_at(canceled + offset))
+            after += _record(api, tenant_a, index)
+        stripe_webhooks.deliver()
+
+    final = Invoice.objects.exclude(billing_reason="subscription_create").get()
+    subscription.refresh_from_db()
+    assert subscription.status == "canceled"
+    assert _counter(subscription, T0) == before
+    assert _usage_billed(final.lines, metered[0].stripe_price_id) == before
+    assert before + after == 2 ** (len(BEFORE) + len(AFTER)) - 1
+
+
+def test_a_cancel_now_bills_the_periods_usage_on_a_final_invoice(
+    api, tenant_a, catalog, metered, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """Ten days in, 700 calls at 2 a call: the final invoice bills them (1400), from the period's start to the
+    cancel's second, and is paid; nothing else is billed."""
+    with time_machine.travel(START, tick=False):
+        subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    with time_machine.travel(_at(CHANGE - 5), tick=False) as moving:
+        for event_id, quantity in (("u-a", 300), ("u-b", 400)):
+            body = {"id": event_id, "customer": "user-1", "feature": "api_calls", "quantity": quantity}
+            assert api.post("/api/v1/usage", body, key=tenant_a.key).status_code == 201
+        moving.move_to(_at(CHANGE))
+        _cancel(api, tenant_a, subscription, at_period_end=False)
+        stripe_webhooks.deliver()
+
+    final = Invoice.objects.exclude(billing_reason="subscription_create").get()
+    assert (final.status, final.subtotal, final.total, final.amount_paid) == ("paid", 1400, 1400, 1400)
+    assert [
+        (line["amount"], line["quantity"], line["stripe_price_id"], line["period_start"], line["period_end"])
+        for line in final.lines
+    ] == [(1400, 700, metered[0].stripe_price_id, T0, CHANGE)]
+    live = stripe_sdk().v1.subscriptions.retrieve(subscription.stripe_subscription_id)
+    assert (live.status, live.ended_at, live.latest_invoice) == ("canceled", CHANGE, final.stripe_invoice_id)
