@@ -38,7 +38,11 @@ class _CheckoutBase(StrictSerializer):
         help_text="A promotion code of the project to redeem (400 `promotion_code_invalid` if it cannot be).",
     )
     allow_promotion_codes = serializers.BooleanField(
-        required=False, default=False, help_text="Stripe's page asks the customer for a code."
+        required=False,
+        default=False,
+        help_text="Stripe's page asks the customer for a code. Needs the project's own Stripe account: on "
+        "the platform's shared one, where Stripe's page would take other projects' codes too, it is 400 "
+        "`promotion_codes_need_own_account` (pass the customer's code as `promotion_code` instead).",
     )
 
 

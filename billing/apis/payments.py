@@ -63,7 +63,11 @@ class PaymentListCreateApi(BaseApi):
             max_length=100, required=False, help_text="A promotion code to redeem (checkout flow only)."
         )
         allow_promotion_codes = serializers.BooleanField(
-            required=False, default=False, help_text="Stripe's page asks for a code (checkout flow only)."
+            required=False,
+            default=False,
+            help_text="Stripe's page asks for a code (checkout flow only). Needs the project's own Stripe "
+            "account: on the platform's shared one it is 400 `promotion_codes_need_own_account` (pass the "
+            "customer's code as `promotion_code` instead).",
         )
 
     @extend_schema(

@@ -432,7 +432,10 @@ def subscription_discount_params(
 def purchase_promotion_code(*, project: Project, request: "PaymentRequest") -> PromotionCode | None:
     """The promotion code a purchase redeems (checked: 400 `promotion_code_invalid`), or None. A
     PaymentIntent carries no discount at Stripe, so the intent flow refuses one; `promotion_code` and
-    `allow_promotion_codes` together are refused as Stripe refuses `discounts` with `allow_promotion_codes`."""
+    `allow_promotion_codes` together are refused as Stripe refuses `discounts` with `allow_promotion_codes`.
+    On the platform's shared Stripe account `allow_promotion_codes` is refused (400
+    `promotion_codes_need_own_account`): Stripe's code field accepts any active code of the account, another
+    project's too, and applies it before Tollgate could check it."""
     if request.promotion_code and request.allow_promotion_codes:
         raise InvalidRequest(
             "Give either promotion_code or allow_promotion_codes, not both.",
@@ -444,6 +447,14 @@ def purchase_promotion_code(*, project: Project, request: "PaymentRequest") -> P
             "Discounts apply through Stripe Checkout only (a PaymentIntent has none): use flow 'checkout'.",
             code="flow_not_supported",
             param="promotion_code" if request.promotion_code else "allow_promotion_codes",
+        )
+    if request.allow_promotion_codes and not project.stripe_secret_key:
+        raise InvalidRequest(
+            "allow_promotion_codes needs the project's own Stripe account: on the platform's shared one, "
+            "Stripe's page would accept other projects' codes too. Pass the customer's code as "
+            "promotion_code (checked against this project's codes), or give the project its own Stripe key.",
+            code="promotion_codes_need_own_account",
+            param="allow_promotion_codes",
         )
     if not request.promotion_code:
         return None

@@ -45,7 +45,8 @@ def _configuration_params(project: Project) -> dict[str, Any]:
     sells), both intervals included: a customer switches plan or monthly ↔ yearly in the portal (Stripe hides
     other currencies; another interval restarts the period and is charged at once, with the unused time
     credited). A product that is not public, or has no such price, is not offered; without any, the portal
-    offers no plan switch."""
+    offers no plan switch. `promotion_code` is never an allowed update: the portal's code field takes any
+    active code of the Stripe account, on the platform's shared one another project's too."""
     prices: dict[str, list[str]] = defaultdict(list)
     for price in Price.objects.filter(
         project=project,

@@ -11,6 +11,13 @@ from django.utils import timezone
 
 from billing.models import CheckoutSession, Coupon, Invoice, Payment, PromotionCode, Subscription
 from core.models import AuditLogEntry as CoreAudit
+from customers.models import Customer
+from tests.catalog import make_catalog
+from tests.conftest import Tenant
+from tests.projects.factories import ApiKeyFactory, ProjectFactory
+
+# A Stripe account of the project's own (the emulator makes one per secret key).
+OWN_ACCOUNT_KEY = "sk_test_own_account_coupons"
 
 OK = "https://app.example.com/ok"
 CANCEL = "https://app.example.com/cancel"
@@ -307,24 +314,121 @@ def test_promotion_codes_are_refused_on_the_intent_flow_and_with_allow_promotion
     assert stripe_sdk().v1.payment_intents.list().data == []
 
 
-def test_allow_promotion_codes_passes_through_to_stripe(
-    api, tenant_a, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+@pytest.fixture
+def own_account(db, stripe_emulator, stripe_webhooks):
+    """A project with its own Stripe account (no other project's codes on it), its catalog and webhooks."""
+    api_key = ApiKeyFactory(project=ProjectFactory(slug="own", stripe_secret_key=OWN_ACCOUNT_KEY))
+    make_catalog(api_key.project)
+    stripe_webhooks.register(api_key.project)
+    return Tenant(project=api_key.project, api_key=api_key)
+
+
+def test_allow_promotion_codes_passes_through_to_stripe_on_the_projects_own_account(
+    api, own_account, stripe_sdk, stripe_emulator, stripe_webhooks
 ):
-    _coupon(api, tenant_a, amount_off=500, currency="usd", duration="forever")
-    _code(api, tenant_a)
-    body = _subscribe(api, tenant_a, allow_promotion_codes=True).json()
-    session = stripe_sdk().v1.checkout.sessions.retrieve(body["stripe_session_id"])
+    _coupon(api, own_account, amount_off=500, currency="usd", duration="forever")
+    _code(api, own_account)
+    response = _subscribe(api, own_account, allow_promotion_codes=True)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    session = stripe_sdk(OWN_ACCOUNT_KEY).v1.checkout.sessions.retrieve(body["stripe_session_id"])
     assert session.allow_promotion_codes is True
     completed = _complete(stripe_emulator, body["stripe_session_id"], promotion_code="WELCOME25")
     stripe_webhooks.deliver()
     invoice = Invoice.objects.get(stripe_invoice_id=completed["invoice"])
     assert (invoice.discount, invoice.total) == (500, 2500)
     # The code the customer typed on Stripe's page: the payment shows what it took off and what was charged.
-    paid = api.get(f"/api/v1/payments/{body['payment']}", key=tenant_a.key).json()
+    paid = api.get(f"/api/v1/payments/{body['payment']}", key=own_account.key).json()
     assert (paid["amount"], paid["amount_discount"]) == (2500, 500)
     subscription = Subscription.objects.get(stripe_subscription_id=completed["subscription"])
     assert subscription.discount["coupon"] == "welcome"
     assert subscription.discount["duration"] == "forever"
+
+
+def test_allow_promotion_codes_is_refused_on_the_shared_platform_account_and_nothing_is_made(
+    api, tenant_a, tenant_b, catalog, catalog_b, stripe_sdk
+):
+    """Stripe's code field accepts any active code of the account: on the platform's, another project's too
+    (B's LAUNCH25 redeemed on A's checkout, spending B's max_redemptions). Refused before anything is written,
+    on every checkout path; A's own codes still go through `promotion_code`."""
+    assert (
+        api.post(
+            "/api/v1/coupons", {"key": "launch", "duration": "once", "percent_off": "25"}, key=tenant_b.key
+        ).status_code
+        == 201
+    )
+    launch = api.post(
+        "/api/v1/promotion_codes",
+        {"code": "LAUNCH25", "coupon": "launch", "max_redemptions": 1},
+        key=tenant_b.key,
+    ).json()
+    sessions_before = len(stripe_sdk().v1.checkout.sessions.list().data)
+    customers_before = len(stripe_sdk().v1.customers.list().data)
+    for path, body in [
+        ("/api/v1/checkout/subscription", {"price": "pro-monthly"}),
+        ("/api/v1/checkout/item", {"price": "credits-1000"}),
+        ("/api/v1/checkout/cart", {"items": [{"price": "credits-1000", "quantity": 1}]}),
+        ("/api/v1/payments", {"price": "credits-1000", "flow": "checkout"}),
+    ]:
+        response = api.post(
+            path,
+            {
+                "customer": "user-1",
+                "success_url": OK,
+                "cancel_url": CANCEL,
+                "allow_promotion_codes": True,
+                **body,
+            },
+            key=tenant_a.key,
+        )
+        assert response.status_code == 400, (path, response.content)
+        error = response.json()["error"]
+        assert (error["code"], error["param"]) == (
+            "promotion_codes_need_own_account",
+            "allow_promotion_codes",
+        )
+        assert "promotion_code" in error["message"]
+    assert not Payment.objects.exists()
+    assert not CheckoutSession.objects.exists()
+    assert not Customer.objects.filter(project=tenant_a.project).exists()
+    assert len(stripe_sdk().v1.checkout.sessions.list().data) == sessions_before
+    assert len(stripe_sdk().v1.customers.list().data) == customers_before
+    assert stripe_sdk().v1.promotion_codes.retrieve(launch["stripe_promotion_code_id"]).times_redeemed == 0
+    # A's own code, passed by A (checked by Tollgate against A's codes), still works on the shared account.
+    _coupon(api, tenant_a, percent_off="10")
+    _code(api, tenant_a)
+    assert _subscribe(api, tenant_a, promotion_code="WELCOME25").status_code == 201
+
+
+def test_the_openapi_schema_names_the_refusal_of_allow_promotion_codes(api):
+    schema = api.get("/api/schema/", json_body={"format": "json"}).json()
+    for path in (
+        "/api/v1/checkout/subscription",
+        "/api/v1/checkout/item",
+        "/api/v1/checkout/cart",
+        "/api/v1/payments",
+    ):
+        ref = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        field = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]["allow_promotion_codes"]
+        assert "400 `promotion_codes_need_own_account`" in field["description"], path
+
+
+def test_the_portal_offers_no_code_field_on_the_shared_platform_account(
+    api, tenant_a, tenant_b, catalog, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """The billing portal's promotion code field would take any code of the account, as Checkout's does:
+    Tollgate's portal configuration lets a customer change price and quantity, never enter a code."""
+    api.post("/api/v1/coupons", {"key": "launch", "duration": "once", "percent_off": "25"}, key=tenant_b.key)
+    api.post("/api/v1/promotion_codes", {"code": "LAUNCH25", "coupon": "launch"}, key=tenant_b.key)
+    assert api.patch("/api/v1/products/pro", {"public": True}, key=tenant_a.key).status_code == 200
+    body = _subscribe(api, tenant_a).json()
+    _complete(stripe_emulator, body["stripe_session_id"])
+    stripe_webhooks.deliver()
+    portal = api.post("/api/v1/portal", {"customer": "user-1", "return_url": OK}, key=tenant_a.key)
+    assert portal.status_code == 200, portal.content
+    (configuration,) = stripe_sdk().v1.billing_portal.configurations.list().data
+    update = configuration.features.subscription_update
+    assert (update.enabled, update.default_allowed_updates) == (True, ["price", "quantity"])
 
 
 def test_patch_subscription_applies_a_promotion_code(

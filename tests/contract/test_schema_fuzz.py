@@ -55,6 +55,8 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE: dict[str, str] = {
     "timestamp_in_future": "a usage event's time after the server's clock",
     "timestamp_too_old": "a usage event's time before its period's grace window, by the server's clock",
     "reason_required": "an erasure's `reason` of nothing but spaces (the schema can state a length, not that)",
+    "promotion_codes_need_own_account": "`allow_promotion_codes` on a project without a Stripe key of its own "
+    "(settings)",
 }
 # Rules of the server's clock, which no schema can state (a date-time is valid or not depending on when it is
 # sent): (operation, parameter) → the rule, for a 400 `invalid_parameter` naming that parameter.

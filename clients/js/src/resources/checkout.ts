@@ -20,7 +20,10 @@ interface CheckoutCommon {
   automatic_tax?: boolean;
   /** Redeemed now (an unknown, expired or used-up code is `promotion_code_invalid`). */
   promotion_code?: string;
-  /** Shows the code field on Stripe's page (not with `promotion_code`). */
+  /**
+   * Shows the code field on Stripe's page (not with `promotion_code`). Needs the project's own Stripe account:
+   * on the platform's shared one it is `promotion_codes_need_own_account` (pass `promotion_code` instead).
+   */
   allow_promotion_codes?: boolean;
 }
 

@@ -34,6 +34,7 @@ export interface PaymentCreateParams {
   metadata?: Record<string, unknown>;
   automatic_tax?: boolean;
   promotion_code?: string;
+  /** Checkout flow and the project's own Stripe account only (else `promotion_codes_need_own_account`). */
   allow_promotion_codes?: boolean;
 }
 

@@ -17,7 +17,9 @@ class Checkout(Resource):
     `success_url` and `cancel_url` must be on the project's allowed redirect hosts. `automatic_tax=True` turns
     on Stripe Tax: Checkout collects the billing address; every price needs a `tax_behavior`. A
     `promotion_code` is redeemed (an unknown, expired or used-up one is `promotion_code_invalid`), or
-    `allow_promotion_codes=True` shows the code field on Stripe's page; not both.
+    `allow_promotion_codes=True` shows the code field on Stripe's page; not both. The code field needs the
+    project's own Stripe account: on the platform's shared one it is `promotion_codes_need_own_account` (an
+    `InvalidRequestError`; pass the customer's code as `promotion_code` instead).
     """
 
     def subscription(

@@ -40,7 +40,8 @@ class Payments(Resource):
         `reference` is your own order id: the same reference again returns the same payment, whatever its
         status; with a different body it is a `ConflictError` (`reference_conflict`). A `promotion_code` (or
         `allow_promotion_codes=True`, the field on Stripe's page) needs the checkout flow: `amount` is then the
-        discounted total and `amount_discount` what the code took off.
+        discounted total and `amount_discount` what the code took off. `allow_promotion_codes` also needs the
+        project's own Stripe account (`promotion_codes_need_own_account` on the platform's shared one).
         """
         body = compact(
             customer=customer,
