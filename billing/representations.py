@@ -9,7 +9,7 @@ from rest_framework import serializers
 from billing.models import Cart, CheckoutSession, Invoice, Payment, Subscription
 from catalog.models import Price
 from catalog.pricing import price_amount
-from core.serializers import api_time
+from core.serializers import UnixTimeField, api_time
 from stripe_gateway.gateway import from_timestamp
 
 
@@ -306,8 +306,9 @@ class InvoiceLineOutput(serializers.Serializer[Any]):
     quantity = serializers.IntegerField(allow_null=True)
     proration = serializers.BooleanField()
     stripe_price_id = serializers.CharField(allow_null=True)
-    period_start = serializers.IntegerField(allow_null=True)
-    period_end = serializers.IntegerField(allow_null=True)
+    # Stored as Stripe gave them (Unix seconds), answered as ISO 8601 like every time of the API.
+    period_start = UnixTimeField(allow_null=True)
+    period_end = UnixTimeField(allow_null=True)
 
 
 class InvoiceOutput(serializers.Serializer[Any]):

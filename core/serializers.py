@@ -20,6 +20,21 @@ def api_time(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
+class UnixTimeField(serializers.DateTimeField):
+    """A time kept as Stripe wrote it (Unix seconds, e.g. an invoice line's period in `Invoice.lines`), answered
+    as every other time of the API: ISO 8601 in UTC, ending in `Z`. Read-only."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        if isinstance(value, int | float):
+            value = datetime.fromtimestamp(int(value), UTC)
+        return super().to_representation(value)
+
+
 class StrictSerializer(serializers.Serializer[Any]):
     """Rejects parameters it does not know, as Stripe does: a typo must not be silently ignored."""
 

@@ -149,6 +149,8 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "/api/v1/coupons/{coupon} .redeem_by",
         "/api/v1/promotion_codes .data[].expires_at",
         "/api/v1/usage .period_end",
+        "/api/v1/invoices .data[].lines[].period_start",
+        "/api/v1/invoices/{invoice_id} .lines[].period_end",
         "/api/v1/test_clocks/{test_clock} .frozen_time",
         "/api/v1/projects/{project_id}/adoptions/{run_id} .adoption_point.at",
     ):

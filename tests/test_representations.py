@@ -5,7 +5,7 @@ The expected documents are written out field by field from the rows, independent
 them, so a change of how they are rendered cannot change what tenants receive.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -80,7 +80,15 @@ def _invoice(i: Invoice) -> dict[str, Any]:
         "period_end": _z(i.period_end),
         "hosted_invoice_url": i.hosted_invoice_url or None,
         "invoice_pdf": i.invoice_pdf or None,
-        "lines": i.lines,
+        # Stored as Stripe wrote them (Unix seconds), answered ISO 8601 like every other time.
+        "lines": [
+            {
+                **line,
+                "period_start": _z(datetime.fromtimestamp(line["period_start"], UTC)),
+                "period_end": _z(datetime.fromtimestamp(line["period_end"], UTC)),
+            }
+            for line in i.lines
+        ],
         "stripe_invoice_id": i.stripe_invoice_id,
         "created_at": _z(i.created_at),
     }

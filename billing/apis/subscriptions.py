@@ -24,7 +24,7 @@ from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.idempotency import operation_of
 from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, paginate_queryset
-from core.serializers import MAX_LINE_ITEMS, StrictSerializer
+from core.serializers import MAX_LINE_ITEMS, StrictSerializer, UnixTimeField
 from projects.authentication import request_project
 
 
@@ -304,8 +304,8 @@ class SubscriptionPreviewLineOutput(serializers.Serializer[Any]):
     amount = serializers.IntegerField()
     quantity = serializers.IntegerField(allow_null=True)
     proration = serializers.BooleanField()
-    period_start = serializers.IntegerField(allow_null=True)
-    period_end = serializers.IntegerField(allow_null=True)
+    period_start = UnixTimeField(allow_null=True)
+    period_end = UnixTimeField(allow_null=True)
 
 
 class SubscriptionPreviewOutput(serializers.Serializer[Any]):

@@ -26,6 +26,11 @@ def _prorate(amount: int, remaining: int, length: int) -> int:
     return value if amount >= 0 else -value
 
 
+def _iso(timestamp: int) -> str:
+    """A Stripe time as the API answers it: ISO 8601, UTC, ending in `Z`."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
 def _written(stripe_sdk):
     """Everything a preview must leave alone: Stripe's events and invoices, our rows and audit log."""
     client = stripe_sdk()
@@ -69,16 +74,16 @@ def test_upgrade_preview_equals_what_the_change_then_invoices(
                     "amount": credit,
                     "quantity": 1,
                     "proration": True,
-                    "period_start": now,
-                    "period_end": end,
+                    "period_start": _iso(now),
+                    "period_end": _iso(end),
                 },
                 {
                     "description": f"Remaining time on 3 × {name} after {day}",
                     "amount": charge,
                     "quantity": 3,
                     "proration": True,
-                    "period_start": now,
-                    "period_end": end,
+                    "period_start": _iso(now),
+                    "period_end": _iso(end),
                 },
             ],
             # The request's proration_behavior decides (applied now), whatever the project's rule.

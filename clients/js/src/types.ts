@@ -578,8 +578,8 @@ export interface SubscriptionPreviewLine {
   amount: number;
   quantity: number | null;
   proration: boolean;
-  period_start: number | null;
-  period_end: number | null;
+  period_start: string | null;
+  period_end: string | null;
 }
 
 export interface SubscriptionPreview {
@@ -609,8 +609,8 @@ export interface InvoiceLine {
   quantity: number | null;
   proration: boolean;
   stripe_price_id: string | null;
-  period_start: number | null;
-  period_end: number | null;
+  period_start: string | null;
+  period_end: string | null;
 }
 
 export interface Invoice {

@@ -74,6 +74,13 @@ test("from checkout to a paid subscription, its entitlements and its verified ev
     invoices.data.map((i) => [i.status, i.total, i.amount_paid, i.currency]),
     [["paid", 4900, 4900, "usd"]],
   );
+  // An invoice line's period is ISO 8601 like every other time (it was Unix seconds): the subscription's period.
+  const subscribed = subscriptions.data[0];
+  assert.deepEqual(
+    invoices.data.map((i) => i.lines.map((line) => [line.period_start, line.period_end])),
+    [[[subscribed?.current_period_start, subscribed?.current_period_end]]],
+  );
+  assert.match(String(invoices.data[0]?.lines[0]?.period_start), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   assert.equal((await tollgate.customers.retrieve(customer)).currency, "usd");
 
   // What the plan gives: SSO, and 500,000 API calls a month.

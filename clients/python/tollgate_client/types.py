@@ -727,8 +727,8 @@ class SubscriptionPreviewLine(TollgateObject):
     amount: int
     quantity: int | None
     proration: bool
-    period_start: int | None
-    period_end: int | None
+    period_start: str | None
+    period_end: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -760,8 +760,8 @@ class InvoiceLine(TollgateObject):
     quantity: int | None
     proration: bool
     stripe_price_id: str | None
-    period_start: int | None
-    period_end: int | None
+    period_start: str | None
+    period_end: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
