@@ -222,3 +222,36 @@ def test_a_cancel_now_bills_the_periods_usage_on_a_final_invoice(
     ] == [(1400, 700, metered[0].stripe_price_id, T0, CHANGE)]
     live = stripe_sdk().v1.subscriptions.retrieve(subscription.stripe_subscription_id)
     assert (live.status, live.ended_at, live.latest_invoice) == ("canceled", CHANGE, final.stripe_invoice_id)
+
+
+def test_usage_around_a_cancel_at_the_period_end_is_billed_on_the_final_invoice(
+    api, tenant_a, catalog, metered, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """Set to cancel at the period's end, the subscription ends on that whole second with a final invoice for
+    the last period's usage (billed in arrears, as a renewal would have): usage before the end is on it, usage at
+    or after the end bills nobody and is not counted in the last period."""
+    with time_machine.travel(START, tick=False):
+        subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+        _cancel(api, tenant_a, subscription, at_period_end=True)
+        stripe_webhooks.deliver()
+    before = after = 0
+    with time_machine.travel(_at(MONTH_END + BEFORE[0]), tick=False) as moving:
+        for index, offset in enumerate(BEFORE + AFTER):
+            moving.move_to(_at(MONTH_END + offset))
+            if offset == 0.4:
+                stripe_emulator.advance(0)  # the period's end is due: the emulator ends the subscription now
+                stripe_webhooks.deliver()
+            if offset < 0:
+                before += _record(api, tenant_a, index)
+            else:
+                after += _record(api, tenant_a, index)
+        stripe_webhooks.deliver()
+
+    final = Invoice.objects.exclude(billing_reason="subscription_create").get()
+    subscription.refresh_from_db()
+    assert subscription.status == "canceled"
+    assert (final.status, final.period_start, final.period_end) == ("paid", _at(T0), _at(MONTH_END))
+    assert _counter(subscription, T0) == before
+    assert _usage_billed(final.lines, metered[0].stripe_price_id) == before
+    assert final.total == 2 * before
+    assert before + after == 2 ** (len(BEFORE) + len(AFTER)) - 1

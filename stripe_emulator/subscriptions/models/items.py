@@ -266,6 +266,9 @@ class SubscriptionItems(SubscriptionsBase):
         return invoice
 
     def _final_invoice(self, sub: StripeObject, now: int) -> None:
+        """The invoice of a subscription as it ends at ``now`` (canceled with ``invoice_now``, or at its period's
+        end): the metered usage of [period start, now), billed in arrears, and the pending invoice items; none
+        when there is neither. Finalized and, charged automatically, attempted at once."""
         start, _ = self._period(sub)
         lines = [
             line
@@ -286,6 +289,7 @@ class SubscriptionItems(SubscriptionsBase):
             pending_items=pending,
             period_start=start,
             period_end=now,
+            created=now,
             collection_method=sub["collection_method"],
         )
         sub["latest_invoice"] = invoice["id"]

@@ -193,6 +193,9 @@ class SubscriptionLifecycle(SubscriptionProrations):
         period in advance (licensed items), the old one in arrears (metered usage), plus pending items."""
         with self._operation(sub):
             if sub["cancel_at_period_end"]:
+                # Like Stripe: the last period's metered usage (billed in arrears) and the pending prorations
+                # are collected on a final invoice as the subscription ends.
+                self._final_invoice(sub, at)
                 self._end(sub, at, reason="cancellation_requested")
                 return
             period = self._period(sub)
