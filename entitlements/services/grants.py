@@ -16,6 +16,7 @@ from core.audit import audit_record
 from core.errors import InvalidRequest
 from core.serializers import api_time
 from core.wording import with_article
+from customers.selectors import customer_find, customer_now
 from entitlements.models import CreditLot, Grant, Revocation
 from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
 from entitlements.services.customers import _customer_for
@@ -24,8 +25,14 @@ from entitlements.services.recompute import entitlements_recompute
 from projects.models import Project
 
 
-def _future(expires_at: datetime | None, param: str = "expires_at") -> None:
-    if expires_at is not None and expires_at <= timezone.now():
+def _future(
+    project: Project, external_id: str, expires_at: datetime | None, param: str = "expires_at"
+) -> None:
+    """`expires_at` is after the customer's now (a test clock's customer's: its clock's time, `customer_now`)."""
+    if expires_at is None:
+        return
+    customer = customer_find(project=project, external_id=external_id)
+    if expires_at <= customer_now(customer=customer):
         raise InvalidRequest(f"{param} must be in the future.", code="invalid_parameter", param=param)
 
 
@@ -90,7 +97,7 @@ def grant_create(
             code="invalid_parameter",
             param="priority",
         )
-    _future(expires_at)
+    _future(project, external_id, expires_at)
     customer = _customer_for(project, external_id)
     with transaction.atomic():
         grant = Grant.objects.create(
@@ -165,7 +172,7 @@ def revocation_create(
     expires_at: datetime | None = None,
 ) -> Revocation:
     """Takes a feature away from a customer, whatever grants the customer it, until it expires or is deleted."""
-    _future(expires_at)
+    _future(project, external_id, expires_at)
     customer = _customer_for(project, external_id)
     with transaction.atomic():
         revocation = Revocation.objects.create(

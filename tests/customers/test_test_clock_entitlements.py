@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.models import Payment, Subscription
 from billing.services.payment_closing import payments_expire_due
 from customers.models import Customer
+from entitlements.models import CreditLot, Grant
 from tests.clients.conftest import complete_checkout
 from tests.entitlements.helpers import listed
 
@@ -120,3 +121,37 @@ def test_a_customer_on_a_past_clock_checks_out_renews_and_is_judged_at_the_clock
     assert datetime.fromisoformat(calls["resets_at"]) == subscription.current_period_end
     lots = api.get("/api/v1/credits?customer=user-9&feature=ai_credits", key=tenant_a.key).json()
     assert lots["balance"] == 1000
+
+
+def test_a_grant_to_a_clock_customer_expires_on_the_clock(api, tenant_a, features, stripe_sdk):
+    """A grant's `expires_at` is in the future of the customer's clock (it is refused when the clock has passed
+    it, whatever the wall says), and it counts until the clock passes it."""
+    start = (timezone.now() - timedelta(days=60)).replace(microsecond=0)
+    clock = api.post("/api/v1/test_clocks", {"frozen_time": _z(start)}, key=tenant_a.key).json()
+    api.post("/api/v1/customers", {"external_id": "user-9", "test_clock": clock["id"]}, key=tenant_a.key)
+    grant = {"customer": "user-9", "feature": "ai_credits", "value": 50, "reason": "Trial"}
+
+    late = api.post(
+        "/api/v1/entitlements/grants",
+        {**grant, "expires_at": _z(start - timedelta(hours=1))},
+        key=tenant_a.key,
+    )
+    assert (late.status_code, late.json()["error"]["param"]) == (400, "expires_at")
+    assert (Grant.objects.count(), CreditLot.objects.count()) == (0, 0)
+
+    ends = start + timedelta(days=7)  # a week on the clock: long past on the wall
+    made = api.post("/api/v1/entitlements/grants", {**grant, "expires_at": _z(ends)}, key=tenant_a.key)
+    assert made.status_code == 201, made.json()
+    credits = _check(api, tenant_a, "ai_credits")
+    assert (credits["allowed"], credits["balance"]) == (True, 50)
+
+    advanced = api.post(
+        f"/api/v1/test_clocks/{clock['id']}/advance",
+        {"frozen_time": _z(ends + timedelta(seconds=1))},
+        key=tenant_a.key,
+    )
+    assert advanced.status_code == 200, advanced.json()
+    assert api.get(f"/api/v1/test_clocks/{clock['id']}", key=tenant_a.key).json()["status"] == "ready"
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):  # past a cached answer's life
+        credits = _check(api, tenant_a, "ai_credits")
+    assert (credits["allowed"], credits["balance"]) == (False, 0)
