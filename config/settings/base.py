@@ -379,6 +379,7 @@ SPECTACULAR_SETTINGS = {
         "core.schema.error_responses_and_headers",
         "core.schema.probe_paths",
         "stripe_inbox.schema.stripe_intake_paths",
+        "projects.schema.security_schemes_in_order",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentFlowEnum": "projects.models.Project.Flow",
@@ -392,7 +393,7 @@ SPECTACULAR_SETTINGS = {
             "PlatformKey": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "An operators' platform key (`tg_plat_…`).",
+                "description": "An operators' platform key (`tg_plat_…`): only `/api/v1/projects…`.",
             },
         }
     },
