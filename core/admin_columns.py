@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Model
+from django.utils import formats
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
@@ -100,22 +101,64 @@ def payment_items(payment: Any) -> str:
 
 
 def invoice_lines(invoice: Any) -> str:
-    """An invoice's lines, one per line: "Professional (× 2): $60.00" (negative for a proration credit)."""
+    """An invoice's lines, one per line: "1 × Professional (at $49.00 / month): $49.00", "Seats (× 3): $0.00"
+    (negative for a proration credit). The quantity is added only where the description does not already say it
+    (Stripe's descriptions of subscription lines start with it) and it is not 1."""
     return (
         format_html_join(
             mark_safe("<br>"),
-            "{} (× {}): {}",
+            "{}{}: {}",
             (
                 (
-                    line.get("description") or line.get("stripe_price_id") or "line",
-                    line.get("quantity") or 1,
+                    description,
+                    "" if quantity == 1 or description.startswith(f"{quantity} ×") else f" (× {quantity})",
                     money_format(int(line.get("amount") or 0), line.get("currency") or invoice.currency),
                 )
                 for line in invoice.lines or []
+                for description, quantity in [
+                    (
+                        line.get("description") or line.get("stripe_price_id") or "line",
+                        line.get("quantity") or 1,
+                    )
+                ]
             ),
         )
         or "-"
     )
+
+
+def _invoice_period(invoice: Any) -> tuple[Any, Any]:
+    """The period an invoice bills: its lines' (the service period), else its own `period_start`/`period_end`.
+    Stripe's own pair is when invoice items were added; on a subscription's first invoice both are the moment it
+    was made."""
+    starts = [line["period_start"] for line in invoice.lines or [] if line.get("period_start")]
+    ends = [line["period_end"] for line in invoice.lines or [] if line.get("period_end")]
+    if starts and ends:
+        return datetime.fromtimestamp(min(starts), tz=UTC), datetime.fromtimestamp(max(ends), tz=UTC)
+    return invoice.period_start, invoice.period_end
+
+
+def _moment(value: Any) -> str:
+    return "-" if value is None else str(formats.localize(value))
+
+
+def invoice_period_start(invoice: Any) -> str:
+    return _moment(_invoice_period(invoice)[0])
+
+
+def invoice_period_end(invoice: Any) -> str:
+    return _moment(_invoice_period(invoice)[1])
+
+
+def invoice_period_column(name: str, description: str) -> Callable[[Any], str]:
+    """The end of the period an invoice bills (`_invoice_period`) as a list column, sorted by `name`."""
+
+    @admin.display(description=description, ordering=name)
+    def render(invoice: Any) -> str:
+        return invoice_period_end(invoice)
+
+    render.__name__ = name
+    return render
 
 
 def price_tiers(price: Any) -> str:

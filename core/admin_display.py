@@ -208,3 +208,18 @@ def unix_time_column(name: str, description: str) -> Callable[[Any], str]:
 
     render.__name__ = name
     return render
+
+
+def cut_column(name: str, description: str) -> Callable[[Any], str]:
+    """The text field `name` as a list column cut to its width with an ellipsis, whole in its tooltip (class
+    `tg-long`): a reference such as "auto_recharge:arc_…:1" would otherwise widen the list past the page."""
+
+    @admin.display(description=description, ordering=name)
+    def render(obj: Any) -> str:
+        value = getattr(obj, name)
+        if not value:
+            return "-"
+        return format_html('<span class="tg-long" title="{}">{}</span>', value, value)
+
+    render.__name__ = name
+    return render

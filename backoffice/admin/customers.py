@@ -189,9 +189,10 @@ class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]
                 actor=Actor.user(request.user), customer=obj, reason="changed in the admin", **changes
             )
 
-    @admin.display(description="Change not at Stripe yet", boolean=True)
+    @admin.display(description="Stripe up to date", boolean=True)
     def stripe_pending(self, customer: Customer) -> bool:
-        return bool(customer.stripe_sync_pending)
+        """✔ once Stripe's customer has every change saved here; ✖ while one is still to be sent."""
+        return not customer.stripe_sync_pending
 
     @admin.display(description="Stripe customer")
     def in_stripe(self, customer: Customer) -> str:

@@ -15,7 +15,7 @@ from billing.services.refunds import payment_refund
 from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_columns import money_column, payment_items, read_only_page
-from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
+from core.admin_display import NEWEST_FIRST, ViewOnly, column, cut_column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.admin_lists import LargeListAdmin
 from core.errors import InvalidRequest
@@ -60,7 +60,7 @@ class PaymentAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Payment]):
         status_column(),
         money_column("amount"),
         money_column("amount_refunded", "Refunded"),
-        "reference",
+        cut_column("reference", "Reference"),
         column("created_at", "Created"),
     ]
     list_filter = ["project", "status", "type", "flow", "source", "created_at"]

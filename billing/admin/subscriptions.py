@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing.models import Invoice, Subscription
+from billing.services import revenue_figures
 from billing.services.invoices import INVOICE_RANK
 from billing.services.subscription_cancel import subscription_cancel, subscription_resume
 from catalog.selectors import currencies_known
@@ -19,6 +20,9 @@ from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_columns import (
     billing_reason_text,
     invoice_lines,
+    invoice_period_column,
+    invoice_period_end,
+    invoice_period_start,
     money_column,
     read_only_page,
     subscription_discount,
@@ -34,12 +38,25 @@ from core.admin_display import (
 )
 from core.admin_generics import ModelAdmin
 from core.admin_lists import LargeListAdmin, known_values_filter
+from core.money import money_format
 
 _NEWEST_EVENT_LABEL = {"stripe_event_created": "Newest Stripe event applied"}
 
 
 def _newest_event(row: Subscription | Invoice) -> str:
     return unix_time_text(row.stripe_event_created)
+
+
+def _mrr_counted(subscription: Subscription) -> str:
+    """What the subscription counts in MRR (millionths of a minor unit a month) as money: "$122.50 a month"."""
+    if not subscription.mrr_currency:
+        return "-"  # not live: it counts nothing
+    minor_units = revenue_figures.mrr_minor_units(subscription.mrr_counted)
+    return f"{money_format(minor_units, subscription.mrr_currency)} a month"
+
+
+def _newest_schedule_event(subscription: Subscription) -> str:
+    return unix_time_text(subscription.schedule_event_created)
 
 
 def _invoice_status(invoice: Invoice) -> str:
@@ -70,8 +87,18 @@ class SubscriptionAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Subscription]):
     readonly_fields, exclude = read_only_page(
         Subscription,
         money=(),
-        shown_as={"discount": subscription_discount, "stripe_event_created": _newest_event},
-        labels=_NEWEST_EVENT_LABEL,
+        hidden=("mrr_currency",),  # in the MRR figure's money
+        shown_as={
+            "discount": subscription_discount,
+            "stripe_event_created": _newest_event,
+            "mrr_counted": _mrr_counted,
+            "schedule_event_created": _newest_schedule_event,
+        },
+        labels={
+            **_NEWEST_EVENT_LABEL,
+            "mrr_counted": "MRR counted",
+            "schedule_event_created": "Newest schedule event applied",
+        },
     )
     actions = ["cancel", "resume"]
 
@@ -99,7 +126,7 @@ class InvoiceAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Invoice]):
         status_column(),
         money_column("total"),
         money_column("amount_paid", "Paid"),
-        column("period_end", "Period ends"),
+        invoice_period_column("period_end", "Period ends"),
     ]
     # An invoice's status is Stripe's word (no choices): the filter names it as the badge does ("Paid").
     list_filter = [
@@ -117,6 +144,8 @@ class InvoiceAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Invoice]):
             "status": _invoice_status,
             "billing_reason": billing_reason_text,
             "stripe_event_created": _newest_event,
+            "period_start": invoice_period_start,
+            "period_end": invoice_period_end,
         },
         labels=_NEWEST_EVENT_LABEL,
     )

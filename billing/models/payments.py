@@ -63,7 +63,7 @@ class Payment(models.Model):
         INTENT = "intent"
         OFF_SESSION = (
             "off_session",
-            "off session",
+            "Off session",
         )  # a saved card charged without the customer (auto-recharge)
 
     class Source(models.TextChoices):
