@@ -243,6 +243,13 @@ def test_the_shell_examples_need_nothing_a_bare_machine_lacks():
     assert used == set()
 
 
+def test_the_guide_addresses_subscriptions_by_their_tollgate_id():
+    # /subscriptions/{id} takes Tollgate's id (subs_…); a Stripe id (sub_…) answers 404 there.
+    named = set(re.findall(r"/api/v1/subscriptions/([^/\s`]+)", GUIDE.read_text()))
+    assert {found for found in named if not found.startswith(("subs_", "{"))} == set()
+    assert "subs_…" in named
+
+
 # The emulator `make demo` starts (Makefile: EMULATOR_PORT), whose pages the demo's checkout URLs name.
 DEMO_STRIPE = "http://127.0.0.1:12111"
 PAID_FROM = re.compile(r"^# after paying on the checkout page above, from [\w ]+ \((\w\w)\)", re.MULTILINE)
