@@ -264,10 +264,20 @@ def metered_price_of(*, customer: Customer, feature_id: str) -> Price | None:
     return next((prices[pk] for pk in held if pk in prices), None)
 
 
+def _in_trial(*, customer: Customer, period_end: datetime) -> bool:
+    """Whether a period ending at `period_end` is a trial of one of the customer's live subscriptions with a
+    metered item: Stripe bills no usage recorded in a trial (the first paid period starts on its end)."""
+    trials = SubscriptionSource.objects.filter(
+        customer=customer, status__in=SubscriptionSource.LIVE_STATUSES, trial_end__gte=period_end
+    ).values_list("items", flat=True)
+    return any(item["metered"] for items in trials for item in items)
+
+
 def usage_summary(*, project: Project, external_id: str, feature_key: str) -> dict[str, Any]:
     """`GET /usage`: a metered feature's usage in the customer's current period as Tollgate counted it, how much
     of it Stripe's meter has (`billed_quantity`) or is still to get (`pending_quantity`), and what the metered
-    price they subscribe to would invoice for the counted quantity (0 without one: usage nobody is billed for)."""
+    price they subscribe to would invoice for the counted quantity (0 without one: usage nobody is billed for; 0
+    in a trial, whose usage Stripe does not bill)."""
     feature = feature_by_key(project=project, key=feature_key)
     if feature.type != Feature.Type.METERED:
         raise InvalidRequest(
@@ -283,6 +293,7 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
     customer = customer_find(project=project, external_id=external_id)
     reported: dict[str, int] = {}
     price: Price | None = None
+    billed = True
     if customer is not None:
         # The period's totals by meter status, kept as its events are recorded and reported (`meter_totals`):
         # one indexed read, whatever the number of events.
@@ -292,6 +303,7 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
             ).values_list("meter_status", "quantity")
         )
         price = metered_price_of(customer=customer, feature_id=feature.pk)
+        billed = price is not None and not _in_trial(customer=customer, period_end=end)
     return {
         "object": "usage_summary",
         "customer": external_id,
@@ -303,5 +315,5 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
         "pending_quantity": int(reported.get(UsageEvent.MeterStatus.PENDING, 0)),
         "price": price.key if price is not None else None,
         "currency": price.currency if price is not None else None,
-        "amount_due_estimate": price_amount(price, quantity) if price is not None else 0,
+        "amount_due_estimate": price_amount(price, quantity) if price is not None and billed else 0,
     }

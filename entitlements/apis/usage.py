@@ -166,7 +166,7 @@ class UsageSummaryOutput(serializers.Serializer[Any]):
     currency = serializers.CharField(allow_null=True)
     amount_due_estimate = serializers.IntegerField(
         help_text="What the metered price invoices for `quantity` at the period's end, in minor units (tiers "
-        "applied). Before discounts and tax."
+        "applied). Before discounts and tax. 0 in a trial: Stripe bills no usage of a trial."
     )
 
 

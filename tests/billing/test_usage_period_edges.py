@@ -255,3 +255,77 @@ def test_usage_around_a_cancel_at_the_period_end_is_billed_on_the_final_invoice(
     assert _usage_billed(final.lines, metered[0].stripe_price_id) == before
     assert final.total == 2 * before
     assert before + after == 2 ** (len(BEFORE) + len(AFTER)) - 1
+
+
+TRIAL_END = T0 + 14 * 86_400  # a 14-day trial from START
+
+
+def _subscribe_on_trial(api, tenant, stripe_emulator, stripe_webhooks) -> Subscription:
+    from tests.e2e.test_subscription_lifecycle import _complete
+
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {
+            "customer": "user-1",
+            "items": [{"price": "pro-monthly"}, {"price": "pro-calls-monthly"}],
+            "trial_days": 14,
+            "success_url": "https://app.example.com/ok",
+            "cancel_url": "https://app.example.com/ok",
+        },
+        key=tenant.key,
+    )
+    assert created.status_code == 201, created.content
+    _complete(stripe_emulator, created.json()["stripe_session_id"])
+    stripe_webhooks.deliver()
+    subscription = Subscription.objects.get()
+    assert subscription.status == "trialing"
+    return subscription
+
+
+def test_usage_around_a_trial_end_is_counted_where_stripe_bills_it(
+    api, tenant_a, catalog, metered, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """Stripe bills no usage of a trial: usage recorded in the trial counts in the trial period (billed on no
+    invoice, and `GET /usage` estimates nothing due for it), and the first paid period starts on the trial's end,
+    a whole second: usage at or after it counts there (`GET /usage` shows it alone, with its estimate) and is
+    billed at the next renewal."""
+    with time_machine.travel(START, tick=False):
+        subscription = _subscribe_on_trial(api, tenant_a, stripe_emulator, stripe_webhooks)
+    before = after = 0
+    with time_machine.travel(_at(TRIAL_END + BEFORE[0]), tick=False) as moving:
+        for index, offset in enumerate(BEFORE + AFTER):
+            moving.move_to(_at(TRIAL_END + offset))
+            if offset == 0.4:
+                stripe_emulator.advance(0)  # the trial's end is due: the emulator ends the trial now
+                stripe_webhooks.deliver()
+            if offset < 0:
+                before += _record(api, tenant_a, index)
+            else:
+                after += _record(api, tenant_a, index)
+            if offset == BEFORE[-1]:
+                trial = api.get("/api/v1/usage?customer=user-1&feature=api_calls", key=tenant_a.key).json()
+        stripe_webhooks.deliver()
+        current = api.get("/api/v1/usage?customer=user-1&feature=api_calls", key=tenant_a.key).json()
+        next_renewal = _next_renewal_usage(stripe_sdk, subscription, metered[0].stripe_price_id)
+
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.current_period_start) == ("active", _at(TRIAL_END))
+    # In the trial: its own period, whose usage the metered price will not invoice.
+    assert (trial["period_start"], trial["period_end"], trial["quantity"], trial["amount_due_estimate"]) == (
+        "2027-01-15T08:00:00Z",
+        "2027-01-29T08:00:00Z",
+        before,
+        0,
+    )
+    assert (current["period_start"], current["quantity"], current["amount_due_estimate"]) == (
+        "2027-01-29T08:00:00Z",
+        after,
+        2 * after,
+    )
+    assert _counter(subscription, T0) == before
+    billed = sum(
+        _usage_billed(invoice.lines, metered[0].stripe_price_id) for invoice in Invoice.objects.all()
+    )
+    assert billed == 0  # the trial's usage: on no invoice
+    assert next_renewal == after
+    assert before + after == 2 ** (len(BEFORE) + len(AFTER)) - 1
