@@ -190,9 +190,14 @@ else:
     }
 
 # --- Celery ---------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# Without Redis, kombu's in-process memory transport. Its URL names a host although the transport has none: kombu
+# logs "No hostname was supplied" each time it resolves a URL without one (every task a command queues).
+EMBEDDED_BROKER_URL = "memory://localhost/"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or EMBEDDED_BROKER_URL)
 # Without a broker there is no worker either: run tasks in-process so the embedded mode still does the work.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL.startswith("memory://")
+)
 
 
 CELERY_TASK_EAGER_PROPAGATES = True

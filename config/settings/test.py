@@ -1,7 +1,7 @@
 """The test suite: embedded by default, PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set (CI)."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import broker_settings, env
+from config.settings.base import EMBEDDED_BROKER_URL, broker_settings, env
 
 DEBUG = False
 SECRET_KEY = "django-insecure-test-only"
@@ -9,7 +9,7 @@ FIELD_ENCRYPTION_KEYS = ["dGVzdC1zdWl0ZS1vbmx5LWtleS1uZXZlci1pbi11c2U="]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests run queued work in-process unless a test starts a real worker on purpose.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=EMBEDDED_BROKER_URL)
 _TEST_BROKER = broker_settings(CELERY_BROKER_URL)
 CELERY_BROKER_TRANSPORT = _TEST_BROKER["CELERY_BROKER_TRANSPORT"]
 CELERY_TASK_DEFAULT_QUEUE_TYPE = _TEST_BROKER["CELERY_TASK_DEFAULT_QUEUE_TYPE"]
