@@ -25,6 +25,7 @@ from core.serializers import api_time
 from customers.models import TestClock
 from customers.selectors import clock_customer_ids, clock_get
 from projects.models import Project
+from projects.versions import project_version_bump
 from stripe_gateway.gateway import StripeGateway, from_timestamp, gateway_for, idempotency_key
 from stripe_gateway.ownership import refuse_held_first_elsewhere
 
@@ -128,6 +129,10 @@ def _apply(clock: TestClock, stripe_clock: dict[str, Any]) -> TestClock:
         for name in changed:
             setattr(clock, name, fields[name])
         clock.save(update_fields=[*changed, "updated_at"])
+    if "frozen_time" in changed:
+        # Its customers' entitlements are judged at its time (`customer_now`): cached answers of them are stale,
+        # even where no Stripe event is about them (a grant or a credit lot expiring on the clock).
+        project_version_bump(project_id=clock.project_id)
     return clock
 
 
