@@ -429,7 +429,7 @@ def _resolve(
     structure = _structure(settings, features, sources, grants, revocations, changes, now, customer)
     if customer is not None and not told:
         _thresholds_attach(structure, features, customer)
-    if now != real:  # nothing changes by time while the clock stands; its advance brings Stripe's events
+    if now != real:  # nothing changes by time while the clock stands; its move bumps the answers version
         structure["clock_time"] = now.timestamp()
         structure["valid_until"] = real.timestamp() + MAX_SNAPSHOT_AGE_SECONDS
     return structure, partial(_structure, settings, features, anyone, [], [], [], real, None)
