@@ -5,7 +5,9 @@ request. Usage is recorded at sub-second offsets on both sides of each boundary,
 to the emulator's meter; each period's count (`GET /usage` for the current one, the period's counter for the one
 before) must equal the quantity the emulator invoices for it (the boundary's invoice, then the preview of the
 next renewal), and the periods' counts add up to everything recorded. Usage recorded before a switch is billed on
-the switch's invoice. Quantities are powers of two, so a sum names the events in it."""
+the switch's invoice; before a cancel now, or before the end of a period set to cancel then, on the final invoice
+(usage after either bills nobody); in a trial, on no invoice (Stripe bills no trial usage; the first paid period
+starts on the trial's end). Quantities are powers of two, so a sum names the events in it."""
 
 from datetime import UTC, datetime
 
