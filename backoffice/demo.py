@@ -52,6 +52,21 @@ def _subscription_for(project: Project, payment: Payment) -> Subscription | None
     )
 
 
+def _plan_lines(subscription: Subscription | None) -> list[dict[str, Any]]:
+    """Every item of the subscription (the base plan, add-ons, metered prices) in Stripe's order, as the page names
+    them; a subscription mirrored without its items names its primary price."""
+    if subscription is None:
+        return []
+    items = list(subscription.items.select_related("price", "product"))
+    pairs = [(item.product, item.price, item.quantity) for item in items] or [
+        (subscription.product, subscription.price, subscription.quantity)
+    ]
+    return [
+        {"product": product.name, "price": price, "amount": _unit_price(price), "quantity": quantity}
+        for product, price, quantity in pairs
+    ]
+
+
 def _entitlement_rows(project: Project, external_id: str) -> list[dict[str, Any]]:
     rows = []
     for entry in entitlements_list(project=project, external_id=external_id)["entitlements"]:
@@ -102,7 +117,7 @@ def demo_return(request: HttpRequest) -> HttpResponse:
         "amount": money_format(payment.amount, payment.currency),
         "session": _session_for(project, payment),
         "subscription": subscription,
-        "price_amount": _unit_price(subscription.price) if subscription else "",
+        "plan_lines": _plan_lines(subscription),
         "customer": external_id,
         "entitlements": _entitlement_rows(project, external_id),
         "canceled": canceled,

@@ -62,3 +62,31 @@ def test_a_paid_checkout_is_not_called_canceled(settings, checkout, stripe_emula
     # Stripe's webhook has not come (nothing delivers it here): the page says so and reloads.
     assert 'data-outcome="waiting"' in html
     assert 'http-equiv="refresh" content="2"' in html
+
+
+def test_a_subscription_of_two_items_names_each(settings, api, seed_demo, stripe_emulator, stripe_webhooks):
+    settings.DEMO_PAGES = True
+    demo = seed_demo()
+    created = api.post(
+        "/api/v1/checkout/subscription",
+        {
+            "customer": "demo-user-2",
+            "items": [{"price": "pro-monthly", "quantity": 1}, {"price": "pro-seats-monthly", "quantity": 3}],
+            "success_url": "http://127.0.0.1:8000/demo/return?session_id={CHECKOUT_SESSION_ID}",
+            "cancel_url": "http://127.0.0.1:8000/demo/return?customer=demo-user-2&canceled=1",
+        },
+        key=demo["api_key"],
+    )
+    assert created.status_code == 201, created.content
+    _complete(stripe_emulator, created.json()["stripe_session_id"])
+    stripe_webhooks.deliver()
+
+    html = Client().get(f"/demo/return?session_id={created.json()['stripe_session_id']}").content.decode()
+
+    plan = html[html.index("<tr><th>Plan</th>") : html.index("<tr><th>Current period</th>")]
+    assert plan == (
+        "<tr><th>Plan</th><td>"
+        "Professional — <code>pro-monthly</code>, $49.00 per month<br>"
+        "Professional — <code>pro-seats-monthly</code>, graduated tiers per month × 3"
+        "</td></tr>\n      "
+    )
