@@ -388,8 +388,10 @@ class SubscriptionCancelApi(BaseApi):
         summary="Cancel a subscription",
         description=(
             "Cancels at Stripe, at the end of the current period by default (`at_period_end: "
-            "false` ends it now). A cancellation Stripe already has is not sent again, so "
-            "repeating is harmless. 409 `subscription_ended` for one that already ended."
+            "false` ends it now). A subscription with a metered price is billed its period's "
+            "usage on a final invoice as it ends (now: the usage so far, reported first). A "
+            "cancellation Stripe already has is not sent again, so repeating is harmless. 409 "
+            "`subscription_ended` for one that already ended."
         ),
         request=InputSerializer,
         responses=SubscriptionOutput,
