@@ -397,8 +397,10 @@ def _resolve(
 ) -> tuple[StructureSnapshot, Callable[[], StructureSnapshot]]:
     settings = settings_for(project)
     grace = timedelta(seconds=settings.past_due_grace_seconds)
-    # A customer on a Stripe test clock is judged at the clock's time (`real` stays for the cache's horizon).
-    real, now = now, now if told else customer_now(customer=customer, now=now)
+    # A customer on a Stripe test clock is judged at the clock's time (`real` stays for the cache's horizon). Only
+    # such a customer is asked about (test mode): a Stripe event's recompute of any other stays out of `customers`.
+    on_clock = not told and customer is not None and customer.test_clock_id is not None
+    real, now = now, customer_now(customer=customer, now=now) if on_clock else now
     features: list[Feature] = (
         statements.FEATURES_AND_DEFAULT.rows(project_id=project.pk, default_product=project.default_product)
         if project.default_product
