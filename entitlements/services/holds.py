@@ -10,7 +10,7 @@ work that uses them, then confirmed (the same or fewer units become usage), rele
   races it: a confirm against the sweep, two releases, a retry after a lost answer.
 - A confirm records one usage event (`event_id` = the hold's own id; `properties.hold` = the tenant's id), which
   a Stripe meter then bills like any consume; a metered hold's units stay in the period it was placed in.
-- A hold past `expires_at` is over: the beat sweep (`entitlements.tasks.holds_expire`, every 30 s) ends it, and
+- A hold past `expires_at` (on a test clock's customer's clock) is over: the beat sweep (`entitlements.tasks.holds_expire`, every 30 s) ends it, and
   a confirm or release that finds it first ends it the same way. A process killed while holding leaves nothing
   the sweep does not give back.
 """
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -29,6 +29,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.wording import with_article
+from customers.selectors import customer_now
 from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
 from entitlements.models import CreditLedgerEntry, CreditLot, Hold, UsageEvent
@@ -50,7 +51,7 @@ from entitlements.services.counters import (
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.usage import _thresholds
-from entitlements.snapshot import FeatureEntry
+from entitlements.snapshot import FeatureEntry, judged_at
 from projects.models import Project
 
 MAX_HOLD_SECONDS = 24 * 3600
@@ -95,7 +96,7 @@ def hold_place(
             code="invalid_parameter",
             param="expires_in",
         )
-    _, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
+    structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
     kind = entry["type"]
     if kind not in HOLDABLE:
         raise InvalidRequest(
@@ -114,7 +115,7 @@ def hold_place(
         ):  # an unknown user has no credits: refused, nothing written
             return _refused(project, external_id, None, feature_key, quantity)
         customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
-    now = timezone.now()
+    now = judged_at(structure, timezone.now())  # a test clock's customer lives at the clock's time
     period = resolver.period_from_snapshot(entry) if kind == Feature.Type.METERED else None
     hold = Hold(
         project=project,
@@ -189,6 +190,7 @@ def _take(
                 quantity=hold.quantity,
                 reference=hold.hold_id,
                 ledger_type=CreditLedgerEntry.Type.HOLD,
+                now=hold.created_at,
             )
         except _Denied:
             raise _Refused from None
@@ -349,14 +351,21 @@ def _unhold_used(hold: Hold, units: int) -> None:
 
 def holds_expire(*, now: datetime | None = None, limit: int = 500) -> int:
     """Ends the active holds past their `expires_at` (oldest first, at most `limit`), giving their units back;
-    the number ended."""
+    the number ended. A test clock's customer's holds are past it once the clock is (`customer_now`)."""
     now = now or timezone.now()
+    past = Q(customer__test_clock__isnull=True, expires_at__lte=now) | Q(
+        customer__test_clock__isnull=False, expires_at__lte=F("customer__test_clock__frozen_time")
+    )
     due = list(
-        Hold.objects.select_related("customer", "feature", "project")
-        .filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
+        Hold.objects.select_related("customer__test_clock", "feature", "project")
+        .filter(past, status=Hold.Status.ACTIVE)
         .order_by("expires_at")[:limit]
     )
-    return sum(1 for hold in due if _end(hold, Hold.Status.EXPIRED, now=now))
+    return sum(
+        1
+        for hold in due
+        if _end(hold, Hold.Status.EXPIRED, now=customer_now(customer=hold.customer, now=now))
+    )
 
 
 def hold_get(*, project: Project, hold_id: str) -> HoldOutcome:
@@ -379,8 +388,8 @@ def _end(
     """Ends an active hold as `status`, giving back what it does not keep, in one transaction (with `audit`, if
     given); False (and the hold re-read) when it was no longer active. A confirm keeps `confirmed` units in all
     (those reported against the hold already among them); a release or an expiry keeps only those reported. A
-    hold found past its expiry is expired instead, and False."""
-    now = now or timezone.now()
+    hold found past its expiry is expired instead, and False. `now`: the customer's (`customer_now`)."""
+    now = now or customer_now(customer=hold.customer)
     if status != Hold.Status.EXPIRED and hold.status == Hold.Status.ACTIVE and hold.expires_at <= now:
         _end(hold, Hold.Status.EXPIRED, now=now)
         return False
@@ -473,7 +482,7 @@ def _events_record(hold: Hold, events: list[tuple[str, int]]) -> set[str]:
         project=hold.project, external_id=hold.customer.external_id, with_usage=False
     )
     entry = snapshot_entry(snapshot, hold.feature.key)
-    now = timezone.now()
+    now = judged_at(snapshot.structure, timezone.now())
     current = hold.period_start is None or entry.get("period_start") == hold.period_start.timestamp()
     rows = []
     for event_id, units in events:
@@ -500,7 +509,7 @@ def _events_record(hold: Hold, events: list[tuple[str, int]]) -> set[str]:
 
 def _stored(project: Project, hold_id: str) -> Hold | None:
     return (
-        Hold.objects.select_related("customer", "feature", "project")
+        Hold.objects.select_related("customer__test_clock", "feature", "project")
         .filter(project=project, hold_id=hold_id)
         .first()
     )
@@ -510,7 +519,7 @@ def _hold_get(project: Project, hold_id: str) -> Hold:
     hold = _stored(project, hold_id)
     if hold is None:
         raise NotFound(f"No such hold: {hold_id!r}.", param="id")
-    if hold.status == Hold.Status.ACTIVE and hold.expires_at <= timezone.now():
+    if hold.status == Hold.Status.ACTIVE and hold.expires_at <= customer_now(customer=hold.customer):
         _end(hold, Hold.Status.EXPIRED)
     return hold
 

@@ -1,0 +1,97 @@
+"""A customer on a Stripe test clock set in the past is judged at the clock's time by every part of
+entitlements (issue #49 point 15): a hold's creation, expiry and sweep, the auto-recharge's balance checks, the
+explain page, and usage recorded without a timestamp (stamped at the clock's time, checked against it, sent to
+Stripe's meter with it and billed in the clock's period)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from catalog.models import Feature
+from entitlements.models import CreditLot, Hold
+from entitlements.tasks import holds_expire_sweep
+from tests.entitlements.helpers import feature, product
+
+pytestmark = pytest.mark.django_db
+
+
+def _z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _clock_customer(api, tenant, external_id: str = "u1") -> tuple[dict, datetime]:
+    """A test clock frozen 60 days ago and `external_id` on it; (the clock, its frozen time)."""
+    start = (timezone.now() - timedelta(days=60)).replace(microsecond=0)
+    clock = api.post("/api/v1/test_clocks", {"frozen_time": _z(start)}, key=tenant.key).json()
+    made = api.post(
+        "/api/v1/customers", {"external_id": external_id, "test_clock": clock["id"]}, key=tenant.key
+    )
+    assert made.status_code == 201, made.json()
+    return clock, start
+
+
+def _advance(api, tenant, clock: dict, to: datetime) -> None:
+    advanced = api.post(f"/api/v1/test_clocks/{clock['id']}/advance", {"frozen_time": _z(to)}, key=tenant.key)
+    assert advanced.status_code == 200, advanced.json()
+    assert api.get(f"/api/v1/test_clocks/{clock['id']}", key=tenant.key).json()["status"] == "ready"
+
+
+@pytest.fixture
+def plan(tenant_a):
+    """Everyone may use 5 `exports` a period (the default product); `ai_credits` come from grants."""
+    project = tenant_a.project
+    exports = feature(project, "exports", Feature.Type.METERED)
+    credits = feature(project, "ai_credits", Feature.Type.CREDITS)
+    product(project, "free", {exports: 5})
+    project.default_product = "free"
+    project.save()
+    return {"exports": exports, "credits": credits}
+
+
+def _hold(api, tenant, hold_id: str, feature_key: str, quantity: int, **extra) -> dict:
+    body = {"id": hold_id, "customer": "u1", "feature": feature_key, "quantity": quantity, **extra}
+    response = api.post("/api/v1/entitlements/holds", body, key=tenant.key)
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def test_a_clock_customers_hold_is_made_and_expires_on_the_clock(api, tenant_a, plan, stripe_sdk):
+    clock, start = _clock_customer(api, tenant_a)
+    # Credits that end a week into the clock's calendar: long past on the wall, spendable on the clock.
+    grant = {"customer": "u1", "feature": "ai_credits", "value": 50, "reason": "Trial"}
+    made = api.post(
+        "/api/v1/entitlements/grants",
+        {**grant, "expires_at": _z(start + timedelta(days=7))},
+        key=tenant_a.key,
+    )
+    assert made.status_code == 201, made.json()
+
+    exports = _hold(api, tenant_a, "h-exports", "exports", 2, expires_in=600)
+    credits = _hold(api, tenant_a, "h-credits", "ai_credits", 10, expires_in=600)
+    assert (exports["allowed"], credits["allowed"]) == (True, True)
+    rows = {hold.hold_id: hold for hold in Hold.objects.all()}
+    for hold in rows.values():
+        assert (hold.status, hold.created_at, hold.expires_at) == (
+            "active",
+            start,
+            start + timedelta(seconds=600),
+        )
+    assert list(CreditLot.objects.values_list("remaining", flat=True)) == [40]
+
+    # An hour of real time: the clock stands, so the holds stand (the sweep and a read alike).
+    with time_machine.travel(timezone.now() + timedelta(hours=1)):
+        assert holds_expire_sweep() == 0
+        read = api.get("/api/v1/entitlements/holds/h-credits", key=tenant_a.key)
+        assert read.json()["hold"]["status"] == "active", read.json()
+    assert set(Hold.objects.values_list("status", flat=True)) == {"active"}
+
+    _advance(api, tenant_a, clock, start + timedelta(seconds=601))
+    assert holds_expire_sweep() == 2
+    ended = start + timedelta(seconds=601)
+    assert sorted(Hold.objects.values_list("hold_id", "status", "ended_at")) == [
+        ("h-credits", "expired", ended),
+        ("h-exports", "expired", ended),
+    ]
+    assert list(CreditLot.objects.values_list("remaining", flat=True)) == [50]
