@@ -105,6 +105,14 @@ def _seed(tenant, catalog) -> dict[str, str]:
         succeeded_at=timezone.now(),
     )
     PaymentFactory(project=project, customer=customer, amount=1500, status="failed")
+    PaymentFactory(  # an auto-recharge's charge: its reference is one long token
+        project=project,
+        customer=customer,
+        amount=1500,
+        type="one_time",
+        flow="off_session",
+        reference="auto_recharge:arc_o5O6yI4nD9hXHdwKj9NSKcKD:1",
+    )
     subscription = Subscription.objects.create(
         project=project,
         customer=customer,
