@@ -30,7 +30,7 @@ from catalog.models import Feature
 from catalog.selectors import currencies_known
 from core.actors import Actor
 from core.admin_actions import has_perm, reason_action
-from core.admin_columns import money_column, stripe_dashboard_link
+from core.admin_columns import invoice_period_column, money_column, stripe_dashboard_link
 from core.admin_display import NEWEST_FIRST, STATUS_TONES, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.admin_lists import LargeListAdmin, known_values_filter
@@ -104,7 +104,7 @@ class InvoiceInline(_ReadOnlyInline):
     status_badge = staticmethod(status_column())
     total_money = staticmethod(money_column("total"))
     amount_paid_money = staticmethod(money_column("amount_paid", "Paid"))
-    period_ends = staticmethod(column("period_end", "Period ends"))
+    period_ends = staticmethod(invoice_period_column("period_end", "Period ends"))
 
 
 @admin.register(Customer)

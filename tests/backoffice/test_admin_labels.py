@@ -95,6 +95,8 @@ def test_an_invoice_shows_the_period_its_lines_bill_and_each_quantity_once(tenan
         '<div class="readonly">1 × Professional (at $49.00 / month): $49.00<br>Seats (× 3): $0.00</div>'
         in html
     )
+    customer_page = _page(client, f"/admin/customers/customer/{quote(invoice.customer.pk)}/change/")
+    assert re.search(r'<td class="field-period_ends"> ?<p>2026-12-01 00:00:00Z</p>', customer_page)
     listing = _page(client, "/admin/billing/invoice/")
     assert re.search(r'<td class="field-period_end[^"]*">2026-12-01 00:00:00Z</td>', listing)
 
