@@ -19,6 +19,7 @@ from catalog.selectors import feature_by_key, price_get
 from core.errors import InvalidRequest, NotFound
 from core.wording import with_article
 from customers.models import Customer
+from customers.selectors import customer_now
 from entitlements import changes
 from entitlements.models import AutoRecharge, CreditLot
 from entitlements.selectors import credit_balance
@@ -98,11 +99,14 @@ def recharge_configure(
             changes.structure_changed(project_id=project.pk, external_id=external_id)
     except IntegrityError:  # configured concurrently: the other one stands
         return AutoRecharge.objects.get(customer_id=customer_id, feature=feature), False
+    customer = Customer.objects.select_related("test_clock").get(pk=customer_id)
     with transaction.atomic():
         recharge_start(
             customer_id=customer_id,
             feature_id=feature.pk,
-            balance=credit_balance(customer_id=customer_id, feature_id=feature.pk),
+            balance=credit_balance(
+                customer_id=customer_id, feature_id=feature.pk, now=customer_now(customer=customer)
+            ),
         )
     recharge.refresh_from_db()
     return recharge, created
@@ -127,9 +131,11 @@ def recharge_start(*, customer_id: str, feature_id: str, balance: int) -> bool:
     """In the caller's transaction: an armed recharge whose mark the balance is at or below starts its next
     attempt, and billing's charge is queued on commit. At most one attempt runs at a time. `balance` is what the
     caller's spend saw; the balance is read again under the recharge's row lock, because a spend that read its
-    lots before a recharge's credits were granted does not see them (and the recharge it sees is armed again)."""
+    lots before a recharge's credits were granted does not see them (and the recharge it sees is armed again).
+    A test clock's customer's lots are judged at the clock's time (`customer_now`)."""
     recharge = (
-        AutoRecharge.objects.select_for_update()
+        AutoRecharge.objects.select_for_update(of=("self",))
+        .select_related("customer__test_clock")
         .filter(
             customer_id=customer_id,
             feature_id=feature_id,
@@ -138,7 +144,10 @@ def recharge_start(*, customer_id: str, feature_id: str, balance: int) -> bool:
         )
         .first()
     )
-    if recharge is None or credit_balance(customer_id=customer_id, feature_id=feature_id) > recharge.below:
+    if recharge is None:
+        return False
+    judged = customer_now(customer=recharge.customer)
+    if credit_balance(customer_id=customer_id, feature_id=feature_id, now=judged) > recharge.below:
         return False
     now = timezone.now()
     AutoRecharge.objects.filter(pk=recharge.pk).update(
@@ -209,9 +218,9 @@ def recharge_end(
         )
         if not ended:
             return False
-        recharge = AutoRecharge.objects.select_related("project", "customer", "feature", "price").get(
-            pk=recharge_id
-        )
+        recharge = AutoRecharge.objects.select_related(
+            "project", "customer__test_clock", "feature", "price"
+        ).get(pk=recharge_id)
         data: dict[str, Any] = {
             "customer": (customer or recharge.customer).external_id,
             "feature": recharge.feature.key,
@@ -223,7 +232,11 @@ def recharge_end(
         else:
             granted = CreditLot.objects.filter(purchase__payment_id=payment_id, feature=recharge.feature)
             data["credits"] = int(granted.aggregate(total=Sum("amount"))["total"] or 0)
-            data["balance"] = credit_balance(customer_id=recharge.customer_id, feature_id=recharge.feature_id)
+            data["balance"] = credit_balance(
+                customer_id=recharge.customer_id,
+                feature_id=recharge.feature_id,
+                now=customer_now(customer=recharge.customer),
+            )
         event_record(
             project=recharge.project,
             type="credits.recharge_failed" if error else "credits.recharged",

@@ -9,10 +9,13 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from catalog.models import Feature
+from billing.models import Payment
+from catalog.models import Feature, ProductFeature
 from entitlements.models import CreditLot, Hold
 from entitlements.tasks import holds_expire_sweep
 from tests.entitlements.helpers import feature, product
+from tests.entitlements.test_auto_recharge import balance, configure, events, intents_at_stripe, save_card
+from tests.entitlements.test_consume import consume
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +98,36 @@ def test_a_clock_customers_hold_is_made_and_expires_on_the_clock(api, tenant_a, 
         ("h-exports", "expired", ended),
     ]
     assert list(CreditLot.objects.values_list("remaining", flat=True)) == [50]
+
+
+@pytest.fixture
+def recharge_credits(tenant_a, catalog, api, stripe_sdk):
+    """u1 on a clock 60 days ago with 150 `ai_credits` ending a week into the clock's calendar (long past on
+    the wall); the catalog's `credits-1000` pack grants 1,000 and u1's saved card pays for it."""
+    ai = feature(tenant_a.project, "ai_credits", Feature.Type.CREDITS)
+    ProductFeature.objects.create(product=catalog.credits, feature=ai, value=1000)
+    _, start = _clock_customer(api, tenant_a)
+    body = {"customer": "u1", "feature": "ai_credits", "value": 150, "reason": "welcome"}
+    body["expires_at"] = _z(start + timedelta(days=7))
+    assert api.post("/api/v1/entitlements/grants", body, key=tenant_a.key).status_code == 201
+    return save_card(stripe_sdk(), tenant_a.project, "u1", "pm_card_visa")
+
+
+def test_a_clock_customers_auto_recharge_reads_the_balance_on_the_clock(
+    api, tenant_a, recharge_credits, stripe_sdk, stripe_webhooks
+):
+    sdk = stripe_sdk()
+    # 150 on the clock, above the mark: configuring it charges nothing (the wall's balance would be 0).
+    made = configure(api, tenant_a)
+    assert made.status_code == 201, made.json()
+    assert (made.json()["status"], made.json()["attempts"]) == ("armed", 0)
+    assert not Payment.objects.exists()
+    assert intents_at_stripe(sdk, tenant_a.project) == []
+
+    # A spend to 90 starts one charge; its announcement counts the clock's 90 with the 1,000 bought.
+    assert consume(api, tenant_a.key, "c1", "ai_credits", 60)["balance"] == 90
+    payment = Payment.objects.get()
+    assert (payment.flow, payment.status, payment.amount) == ("off_session", "succeeded", 1500)
+    assert [(i.status, i.amount) for i in intents_at_stripe(sdk, tenant_a.project)] == [("succeeded", 1500)]
+    assert balance(api, tenant_a) == 1090
+    assert [(e["credits"], e["balance"]) for e in events("credits.recharged")] == [(1000, 1090)]
