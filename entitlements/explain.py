@@ -22,7 +22,7 @@ from entitlements import resolver
 from entitlements.cache import snapshot_get
 from entitlements.models import CreditLot, Grant, Purchase, Revocation, SubscriptionSource
 from entitlements.selectors import feature_answer
-from entitlements.snapshot import FeatureEntry
+from entitlements.snapshot import FeatureEntry, judged_at
 from projects.models import Project
 
 GIVES = "gives"
@@ -233,9 +233,10 @@ def _verdict(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allo
 
 
 def entitlements_explain(*, project: Project, customer: Customer) -> Explanation:
-    """Every feature of `project` for `customer`: the API's answer now and each source with its effect and why."""
+    """Every feature of `project` for `customer`: the API's answer now and each source with its effect and why
+    (now: the customer's, its test clock's time when it is on one, as the answer's)."""
     snapshot = snapshot_get(project=project, external_id=customer.external_id)
-    now = timezone.now()
+    now = judged_at(snapshot.structure, timezone.now())
     grace = timedelta(seconds=resolver.settings_for(project).past_due_grace_seconds)
     features = list(Feature.objects.filter(project=project).order_by("key"))
 

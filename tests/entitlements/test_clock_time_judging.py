@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from billing.models import Payment
 from catalog.models import Feature, ProductFeature
+from customers.models import Customer
+from entitlements.explain import entitlements_explain
 from entitlements.models import CreditLot, Hold
 from entitlements.tasks import holds_expire_sweep
 from tests.entitlements.helpers import feature, product
@@ -131,3 +133,36 @@ def test_a_clock_customers_auto_recharge_reads_the_balance_on_the_clock(
     assert [(i.status, i.amount) for i in intents_at_stripe(sdk, tenant_a.project)] == [("succeeded", 1500)]
     assert balance(api, tenant_a) == 1090
     assert [(e["credits"], e["balance"]) for e in events("credits.recharged")] == [(1000, 1090)]
+
+
+def test_the_explain_page_judges_a_clock_customer_at_the_clocks_time(api, tenant_a, plan, stripe_sdk):
+    """The admin's "explain entitlements" says what the API answers: a grant and its credits that end a week
+    into the clock's calendar give the feature, and the next change is the first end on the clock (theirs or
+    the metered feature's period's)."""
+    _, start = _clock_customer(api, tenant_a)
+    ends = start + timedelta(days=7)
+    grant = {
+        "customer": "u1",
+        "feature": "ai_credits",
+        "value": 50,
+        "reason": "Trial",
+        "expires_at": _z(ends),
+    }
+    assert api.post("/api/v1/entitlements/grants", grant, key=tenant_a.key).status_code == 201
+    customer = Customer.objects.get(project=tenant_a.project, external_id="u1")
+
+    explanation = entitlements_explain(project=tenant_a.project, customer=customer)
+    (credits,) = (f for f in explanation.features if f.key == "ai_credits")
+    (exports,) = (f for f in explanation.features if f.key == "exports")
+    resets = datetime.fromisoformat(exports.answer["resets_at"])  # the clock's month's end
+    assert start < resets <= start + timedelta(days=31)
+    assert (explanation.now, explanation.next_change) == (start, min(ends, resets))
+    assert (credits.allowed, credits.answer["balance"], credits.verdict) == (
+        True,
+        50,
+        "Allowed: 50 credits left.",
+    )
+    assert sorted((s.kind, s.effect, s.value) for s in credits.sources) == [
+        ("credit_lot", "gives", 50),
+        ("grant", "gives", 50),
+    ]
