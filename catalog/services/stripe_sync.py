@@ -88,7 +88,8 @@ def feature_meter_ensure(*, feature: Feature) -> Feature:
 
 def product_stripe_owned_check(product: Product, param: str | None = None) -> None:
     """A product row copied from another project's Stripe product (adopted before adoption respected ownership)
-    is not this project's to change at Stripe: 404, as for any product it does not own."""
+    is not this project's to change at Stripe: 404, as for any product it does not own. `product_stripe_sync`
+    (every write to a Stripe product) checks it; a service that writes its row first checks it before that."""
     refuse_held_first_elsewhere(
         product,
         project=product.project,
@@ -99,7 +100,8 @@ def product_stripe_owned_check(product: Product, param: str | None = None) -> No
 
 
 def price_stripe_owned_check(price: Price) -> None:
-    """As `product_stripe_owned_check`, for a price (or its product) copied from another project's."""
+    """As `product_stripe_owned_check`, for a price (or its product) copied from another project's; checked by
+    `price_stripe_sync`, every write to a Stripe price."""
     refuse_held_first_elsewhere(
         price, project=price.project, field="stripe_price_id", missing=f"No such price: {price.key!r}."
     )
@@ -129,6 +131,7 @@ def product_stripe_differs(product: Product, stripe_product: dict[str, Any]) -> 
 def product_stripe_sync(*, product: Product) -> Product:
     """Creates or updates the product's Stripe product to match ours (never inside a transaction)."""
     product = product_fetch(product.pk)
+    product_stripe_owned_check(product)
     gateway = gateway_for(product.project)
     params = _product_stripe_params(product)
     if product.stripe_product_id:
@@ -230,6 +233,7 @@ def price_stripe_sync(*, price: Price) -> Price:
     """Creates the price's current Stripe price when it has none (product and meter first), else pushes what
     may change at Stripe (active, lookup key, metadata). Never inside a transaction."""
     price = price_fetch(price.pk)
+    price_stripe_owned_check(price)
     gateway = gateway_for(price.project)
     if not price.stripe_price_id:
         product = price.product
