@@ -6,7 +6,7 @@ while it lasts, as usage once it has expired), so they are counted once each and
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from tollgate_client import Tollgate
@@ -47,6 +47,15 @@ def _counted() -> tuple[int, int]:
     """(used, held) as Tollgate counts them (the counter's `used` includes what is held)."""
     counted, held = UsageCounter.objects.values_list("used", "held").get()
     return counted - held, held
+
+
+def _until(condition: Callable[[], bool], what: str, within: float = 30.0) -> None:
+    """Waits for the background flush to make `condition` true, polling; fails after `within` seconds (generous:
+    on busy cores a flush may wait long for its turn, and the condition says what it must have done)."""
+    give_up = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < give_up, f"not within {within} s: {what}"
+        time.sleep(0.02)
 
 
 def _expire_holds() -> None:
@@ -106,20 +115,23 @@ def test_uses_of_a_lease_that_expired_during_the_outage_are_recorded_as_usage_wi
         feature="exports",
         lease=20,
         expires_in=60,
-        margin=58,
+        margin=56,
         flush_every=0.1,
     )
     assert all(quota.consume(id=f"u{n}") for n in range(5))
-    time.sleep(0.5)  # reported by the background flush
+    _until(lambda: _counted() == (5, 15), "the background flush reports the first 5 uses to the hold")
     assert _counted() == (5, 15)
     tcp_proxy.stop()
     assert all(quota.consume(id=f"u{n}") for n in range(5, 15))
-    time.sleep(2.0)  # the lease's 2 s are over: the background flush ends it while Tollgate is unreachable
-    assert quota.left == 0
+    assert quota.left == 5
+    # the lease's 4 s are over: the background flush ends it while Tollgate is unreachable
+    _until(lambda: quota.left == 0, "the background flush ends the lease at its deadline")
+    assert _counted() == (5, 15)  # its 10 later uses could not be reported
     _expire_holds()  # the outage outlasts the lease: its 20 units go back
     assert _counted() == (5, 0)
     tcp_proxy.start()
-    time.sleep(0.5)  # the next flush: the hold has expired (409), so the uses are recorded as usage
+    # the next flush: the hold has expired (409), so the uses are recorded as usage
+    _until(lambda: _counted() == (15, 0), "the next flush records the 10 late uses as usage")
     assert _counted() == (15, 0)
     quota.close()
     assert quota.lost == 0
@@ -138,17 +150,18 @@ def test_a_lease_past_its_deadline_in_an_outage_keeps_its_uses_for_the_next_repo
         feature="exports",
         lease=20,
         expires_in=60,
-        margin=59.5,
+        margin=57,
         flush_every=0.1,
     )
-    assert quota.consume(id="u0")  # the lease is not used past 0.5 s
+    assert quota.consume(id="u0")  # the lease is not used past 3 s
     quota.flush()
     tcp_proxy.stop()
     assert all(quota.consume(id=f"u{n}") for n in range(1, 4))
-    time.sleep(1.0)  # the background flush ends the lease while Tollgate is unreachable
-    assert quota.left == 0
+    assert quota.left == 16
+    _until(lambda: quota.left == 0, "the background flush ends the lease while Tollgate is unreachable")
+    assert _counted() == (1, 19)  # the 3 uses of the outage wait with the ended lease, still held
     tcp_proxy.start()
-    time.sleep(0.5)  # the next flushes report and release it
+    _until(lambda: _counted() == (4, 0), "the next flushes report the 3 uses and release the lease")
     assert _counted() == (4, 0)
     quota.close()
     assert (quota.lost, _counted()) == (0, (4, 0))
