@@ -28,7 +28,7 @@ from entitlements.services.counters import (
     _events_insert,
     _metered_consume_pg,
     counted_cap,
-    usage_events_of,
+    usage_id_reused,
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
@@ -75,12 +75,8 @@ def _replay(
     project: Project, event_id: str, customer_id: str, feature_id: str, quantity: int, kind: str
 ) -> None:
     """The same id again: fine if it named the same thing (the first answer stands), else 409."""
-    stored = (
-        usage_events_of(project_id=project.pk, event_ids=[event_id])
-        .values_list("customer_id", "feature_id", "quantity", "kind")
-        .first()
-    )
-    if stored is not None and stored != (customer_id, feature_id, quantity, kind):
+    uses = {event_id: (customer_id, feature_id, quantity)}
+    if usage_id_reused(project_id=project.pk, uses=uses, kinds=[kind]) is not None:
         raise Conflict(
             f"id {event_id!r} was already used for another event.", code="idempotency_id_reused", param="id"
         )

@@ -6,7 +6,7 @@ because counters change only here.
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -277,6 +277,21 @@ def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[Us
         if condition
         else UsageEvent.objects.none()
     )
+
+
+def usage_id_reused(
+    *, project_id: str, uses: dict[str, tuple[str, str, int]], kinds: Collection[str]
+) -> str | None:
+    """The first of these tenant ids (each with the customer id, feature id and quantity it is used for now) that
+    the project already recorded for another use: another customer, feature or quantity, or a kind outside
+    `kinds`. An id repeated for the same use is a retry (None)."""
+    stored = usage_events_of(project_id=project_id, event_ids=uses).values_list(
+        "event_id", "customer_id", "feature_id", "quantity", "kind"
+    )
+    for event_id, customer_id, feature_id, quantity, kind in stored:
+        if (customer_id, feature_id, quantity) != uses[event_id] or kind not in kinds:
+            return str(event_id)
+    return None
 
 
 def _counters_add(

@@ -47,7 +47,7 @@ from entitlements.services.counters import (
     _counter_unhold,
     _events_insert,
     counted_cap,
-    usage_events_of,
+    usage_id_reused,
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.usage import _thresholds
@@ -312,19 +312,15 @@ def _repeats_check(hold: Hold, repeated: list[tuple[str, int]]) -> None:
     quantity, not a release), as a consume's must (`consume._replay`); else 409 and the report rolls back."""
     if not repeated:
         return
-    wanted = dict(repeated)
-    stored = usage_events_of(project_id=hold.project_id, event_ids=wanted).values_list(
-        "event_id", "customer_id", "feature_id", "quantity", "kind"
-    )
-    for event_id, customer_id, feature_id, quantity, kind in stored:
-        if (customer_id, feature_id, quantity) != (hold.customer_id, hold.feature_id, wanted[event_id]) or (
-            kind == UsageEvent.Kind.RELEASE
-        ):
-            raise Conflict(
-                f"events: id {event_id!r} was already used for another event.",
-                code="idempotency_id_reused",
-                param="events",
-            )
+    uses = {event_id: (hold.customer_id, hold.feature_id, quantity) for event_id, quantity in repeated}
+    kinds = [UsageEvent.Kind.USAGE, UsageEvent.Kind.CONSUME]
+    reused = usage_id_reused(project_id=hold.project_id, uses=uses, kinds=kinds)
+    if reused is not None:
+        raise Conflict(
+            f"events: id {reused!r} was already used for another event.",
+            code="idempotency_id_reused",
+            param="events",
+        )
 
 
 def _unhold_used(hold: Hold, units: int) -> None:
