@@ -264,13 +264,14 @@ def metered_price_of(*, customer: Customer, feature_id: str) -> Price | None:
     return next((prices[pk] for pk in held if pk in prices), None)
 
 
-def _in_trial(*, customer: Customer, period_end: datetime) -> bool:
-    """Whether a period ending at `period_end` is a trial of one of the customer's live subscriptions with a
-    metered item: Stripe bills no usage recorded in a trial (the first paid period starts on its end)."""
+def _in_trial(*, customer: Customer, period_end: datetime, price_id: str) -> bool:
+    """Whether a period ending at `period_end` is a trial of one of the customer's live subscriptions whose
+    metered item is on `price_id` (the price billing the feature): Stripe bills no usage recorded in a trial (the
+    first paid period starts on its end). Another subscription's trial says nothing of a feature it does not bill."""
     trials = SubscriptionSource.objects.filter(
         customer=customer, status__in=SubscriptionSource.LIVE_STATUSES, trial_end__gte=period_end
     ).values_list("items", flat=True)
-    return any(item["metered"] for items in trials for item in items)
+    return any(item["metered"] and item["price"] == price_id for items in trials for item in items)
 
 
 def usage_summary(*, project: Project, external_id: str, feature_key: str) -> dict[str, Any]:
@@ -303,7 +304,7 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
             ).values_list("meter_status", "quantity")
         )
         price = metered_price_of(customer=customer, feature_id=feature.pk)
-        billed = price is not None and not _in_trial(customer=customer, period_end=end)
+        billed = price is not None and not _in_trial(customer=customer, period_end=end, price_id=price.pk)
     return {
         "object": "usage_summary",
         "customer": external_id,

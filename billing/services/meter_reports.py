@@ -5,8 +5,9 @@ from the database, and picked up by the periodic sweep when never queued. Only t
 subscription item on a metered price of the meter is reported (anyone else's would bill nobody: skipped). A
 subscription item on the meter mirrored later takes back the customer's skipped usage of its current period
 (`entitlements.services.meters.meter_events_unskip`, called by the subscription mirror), so that usage is billed.
-A change that makes Stripe start a period on its own second (a change of billing interval) first settles the
-customer's usage (`meter_usage_settle`), so usage counted in the old period is billed in it at Stripe too.
+A change that makes Stripe start a period on its own second (a change of billing interval, a cancel now) first
+settles the customer's usage (`meter_usage_settle`), so usage counted in the old period is billed in it at Stripe
+too, or is refused (503 `usage_not_reported`) while some of it cannot be reported.
 """
 
 import logging
@@ -21,7 +22,9 @@ from django.utils import timezone
 from billing.models import Subscription, SubscriptionItem
 from catalog.models import Price
 from core.db import in_transaction
-from core.errors import ApiError
+from core.errors import ApiError, ProviderError
+from customers.models import Customer
+from customers.selectors import customer_now
 from entitlements.models import UsageEvent
 from entitlements.services.meter_totals import meter_status_move
 from entitlements.services.meters import meter_second
@@ -34,6 +37,7 @@ logger = logging.getLogger(__name__)
 METER_BATCH = 1000
 METER_MAX_ATTEMPTS = 8
 METER_CLAIM_SECONDS = 120
+METER_SETTLE_SECONDS = 5.0  # how long a switch or cancel waits for its customer's usage to reach Stripe
 
 
 def meter_report_queue(*, project_id: str) -> None:
@@ -64,13 +68,15 @@ class _Pacer:
         self.next_at = max(self.next_at, now) + self.interval
 
 
-def meter_events_report(*, project_id: str, batch: int = METER_BATCH, customer_id: str | None = None) -> int:
+def meter_events_report(
+    *, project_id: str, batch: int = METER_BATCH, customer_id: str | None = None, wait: bool = False
+) -> int:
     """Reports up to `batch` due meter events of a project to Stripe, our event id as Stripe's `identifier` (a
     re-send is refused by Stripe as a duplicate, which counts as reported) and the second it counts in
     (`meter_second`) as its `timestamp`. Failures are retried with backoff from the database
     (`meter_next_attempt_at`); after METER_MAX_ATTEMPTS an event is `failed`. With `customer_id`: that customer's
-    pending events, those waiting out a backoff too (a period is about to close on them). Returns how many were
-    claimed."""
+    pending events, those waiting out a backoff too (a period is about to close on them); with `wait`, rows another
+    worker is claiming are waited for, not skipped. Returns how many were claimed."""
     if in_transaction():
         raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")
     now = timezone.now()
@@ -78,7 +84,7 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH, customer_i
     due = due.filter(customer_id=customer_id) if customer_id else due.filter(meter_next_attempt_at__lte=now)
     with transaction.atomic():
         ids = list(
-            due.select_for_update(skip_locked=True)
+            due.select_for_update(skip_locked=not wait)
             .order_by("meter_next_attempt_at")
             .values_list("pk", flat=True)[:batch]
         )
@@ -159,23 +165,55 @@ def meter_events_report(*, project_id: str, batch: int = METER_BATCH, customer_i
 
 def meter_usage_settle(*, subscription: Subscription) -> None:
     """Before a request that makes Stripe start the subscription's period on the request's own second (a change of
-    billing interval): the customer's pending usage is reported now, so the cut-short period's invoice, drafted
-    with the request, bills it (reported later it would fall in a period already invoiced: billed by nobody); and
-    when usage was recorded in the current second, the request waits for the next one. Stripe files a meter event
-    under its whole second and the new period starts on the request's, so usage recorded earlier in that same
-    second would fall in the new period while Tollgate counted it in the old one (#49). Waits at most a second."""
+    billing interval, a cancel now with its final invoice): the customer's pending usage is reported now, so the
+    cut-short period's invoice, drafted with the request, bills it (reported later it would fall in a period
+    already invoiced: billed by nobody). Reports batch after batch, waiting for events another worker is claiming,
+    until none of the subscription's meters has any pending, within METER_SETTLE_SECONDS; if some remain (Stripe's
+    meter failing, too many to send in time) the request is refused with a retryable 503 `usage_not_reported`
+    before anything is sent to Stripe for it. Then, when usage was recorded in the current second, the request
+    waits for the next one: Stripe files a meter event under its whole second and the new period starts on the
+    request's, so usage recorded earlier in that same second would fall in the new period while Tollgate counted
+    it in the old one (#49). A test clock's customer is judged on the clock's second, which no wait moves."""
     if in_transaction():
         raise RuntimeError("meter_usage_settle calls Stripe and must not run inside a transaction.")
-    meter_events_report(project_id=subscription.project_id, customer_id=subscription.customer_id)
-    second = meter_second(timezone.now())
+    deadline = time.monotonic() + METER_SETTLE_SECONDS
+    pending = _pending_on_meters(subscription)
+    while pending:
+        meter_events_report(
+            project_id=subscription.project_id, customer_id=subscription.customer_id, wait=True
+        )
+        left = _pending_on_meters(subscription)
+        if left and (left >= pending or time.monotonic() >= deadline):
+            raise ProviderError(
+                "This customer's recorded usage could not all be reported to Stripe's meter yet, so the change was "
+                "not made (its invoice would miss that usage); retry shortly.",
+                code="usage_not_reported",
+                status_code=503,
+            )
+        pending = left
+    customer = Customer.objects.select_related("test_clock").get(pk=subscription.customer_id)
+    now = customer_now(customer=customer)
+    second = meter_second(now)
     recent = UsageEvent.objects.filter(
         customer_id=subscription.customer_id,
         meter_status__in=(UsageEvent.MeterStatus.REPORTED, UsageEvent.MeterStatus.PENDING),
         timestamp__gte=datetime.fromtimestamp(second, UTC),
     ).exists()
-    if recent:
+    if recent and customer.test_clock_id is None:
         # One wait, not a loop: a clock that stands still (a frozen test) must not hang the request.
         time.sleep(max(0.0, second + 1 - time.time()))
+
+
+def _pending_on_meters(subscription: Subscription) -> int:
+    """How many of the customer's usage events on the subscription's metered items' meters are still to report."""
+    meters = SubscriptionItem.objects.filter(
+        subscription=subscription, usage_type=Price.UsageType.METERED, price__meter_id__isnull=False
+    ).values_list("price__meter_id", flat=True)
+    return UsageEvent.objects.filter(
+        customer_id=subscription.customer_id,
+        feature_id__in=list(meters),
+        meter_status=UsageEvent.MeterStatus.PENDING,
+    ).count()
 
 
 def _metered_items_of(events: list[UsageEvent]) -> set[tuple[str, str]]:
