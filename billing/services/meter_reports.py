@@ -23,8 +23,6 @@ from billing.models import Subscription, SubscriptionItem
 from catalog.models import Price
 from core.db import in_transaction
 from core.errors import ApiError, ProviderError
-from customers.models import Customer
-from customers.selectors import customer_now
 from entitlements.models import UsageEvent
 from entitlements.services.meter_totals import meter_status_move
 from entitlements.services.meters import meter_second
@@ -173,7 +171,7 @@ def meter_usage_settle(*, subscription: Subscription) -> None:
     before anything is sent to Stripe for it. Then, when usage was recorded in the current second, the request
     waits for the next one: Stripe files a meter event under its whole second and the new period starts on the
     request's, so usage recorded earlier in that same second would fall in the new period while Tollgate counted
-    it in the old one (#49). A test clock's customer is judged on the clock's second, which no wait moves."""
+    it in the old one (#49)."""
     if in_transaction():
         raise RuntimeError("meter_usage_settle calls Stripe and must not run inside a transaction.")
     deadline = time.monotonic() + METER_SETTLE_SECONDS
@@ -191,15 +189,13 @@ def meter_usage_settle(*, subscription: Subscription) -> None:
                 status_code=503,
             )
         pending = left
-    customer = Customer.objects.select_related("test_clock").get(pk=subscription.customer_id)
-    now = customer_now(customer=customer)
-    second = meter_second(now)
+    second = meter_second(timezone.now())
     recent = UsageEvent.objects.filter(
         customer_id=subscription.customer_id,
         meter_status__in=(UsageEvent.MeterStatus.REPORTED, UsageEvent.MeterStatus.PENDING),
         timestamp__gte=datetime.fromtimestamp(second, UTC),
     ).exists()
-    if recent and customer.test_clock_id is None:
+    if recent:
         # One wait, not a loop: a clock that stands still (a frozen test) must not hang the request.
         time.sleep(max(0.0, second + 1 - time.time()))
 
