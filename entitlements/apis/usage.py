@@ -38,7 +38,10 @@ class UsageEventInput(StrictSerializer):
     customer = serializers.CharField(max_length=MAX_ID_LENGTH)
     feature = serializers.CharField(max_length=100, help_text="A metered feature's key.")
     quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
-    timestamp = serializers.DateTimeField(required=False, help_text="When it happened (default: now).")
+    timestamp = serializers.DateTimeField(
+        required=False,
+        help_text="When it happened (default: now; for a customer on a test clock, the clock's frozen_time).",
+    )
     properties = serializers.DictField(required=False)
 
 

@@ -29,7 +29,7 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
-from entitlements.snapshot import FeatureEntry
+from entitlements.snapshot import FeatureEntry, judged_at
 from events.services.record import event_record
 from projects.models import Project
 
@@ -127,12 +127,14 @@ def usage_record_batch(
     for index, event in enumerate(events):
         structure = structures[event.customer]
         entry = structure["features"][event.feature]
+        # A test clock's customer's usage is stamped and judged at the clock's time, where Stripe's meter takes it.
+        judged = judged_at(structure, now)
         if event.timestamp is None and (event.customer, event.feature) in current:
-            period, timestamp = current[(event.customer, event.feature)], now
+            period, timestamp = current[(event.customer, event.feature)], judged
         else:
-            timestamp = event.timestamp or now
+            timestamp = event.timestamp or judged
             period = _period_for(
-                entry, timestamp, now, structure["usage_grace_seconds"], at(index, "timestamp")
+                entry, timestamp, judged, structure["usage_grace_seconds"], at(index, "timestamp")
             )
             if event.timestamp is None:
                 current[(event.customer, event.feature)] = period

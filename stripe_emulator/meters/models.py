@@ -2,7 +2,9 @@
 their aggregation (``billing.meter_event_summary``, and the usage a metered price bills at renewal).
 
 Rules: ``event_name`` is unique per account (inactive meters keep theirs); an event's ``timestamp`` is at most
-35 days old and at most 5 minutes in the future; ``identifier`` is unique per account (a repeat is refused,
+35 days old and at most 5 minutes in the future — of its customer's test clock's ``frozen_time`` when the
+customer is on one, as Stripe judges a clock's customer's events (and the default timestamp is that time);
+``identifier`` is unique per account (a repeat is refused,
 so a retried report never counts twice). Events are validated when received — unlike Stripe, which accepts
 them and reports problems asynchronously — so a typo fails the test that made it.
 """
@@ -16,6 +18,7 @@ from stripe_emulator.core import ids
 from stripe_emulator.core.account import BaseBackend
 from stripe_emulator.core.errors import InvalidRequestError, ParameterInvalid, ResourceAlreadyExists
 from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.testclocks.models import customer_clock_scope
 
 FORMULAS = ("count", "last", "sum")
 MAX_AGE = 35 * 86_400
@@ -110,12 +113,6 @@ class MetersBackend(BaseBackend):
                 code="billing_meter_event_no_meter",
                 param="event_name",
             )
-        when = now if timestamp is None else timestamp
-        if when < now - MAX_AGE or when > now + MAX_FUTURE:
-            raise ParameterInvalid(
-                "Timestamp must be within the past 35 days and not more than 5 minutes in the future.",
-                param="timestamp",
-            )
         customer_key = meter["customer_mapping"]["event_payload_key"]
         customer = payload.get(customer_key)
         if not customer:
@@ -125,6 +122,16 @@ class MetersBackend(BaseBackend):
                 param=f"payload[{customer_key}]",
             )
         self.store.require("customer", str(customer), param=f"payload[{customer_key}]")
+        # The customer is in the payload, not a param the request's clock resolver reads: its clock, here.
+        scope = customer_clock_scope(self.account, str(customer))
+        if scope is not None:
+            now = scope.now
+        when = now if timestamp is None else timestamp
+        if when < now - MAX_AGE or when > now + MAX_FUTURE:
+            raise ParameterInvalid(
+                "Timestamp must be within the past 35 days and not more than 5 minutes in the future.",
+                param="timestamp",
+            )
         value_key = meter["value_settings"]["event_payload_key"]
         raw = payload.get(value_key)
         if raw is None and meter["default_aggregation"]["formula"] != "count":

@@ -9,12 +9,15 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from billing.models import Payment
+from billing.models import Invoice, Payment
 from catalog.models import Feature, ProductFeature
 from customers.models import Customer
 from entitlements.explain import entitlements_explain
-from entitlements.models import CreditLot, Hold
+from entitlements.models import CreditLot, Hold, UsageEvent
 from entitlements.tasks import holds_expire_sweep
+from tests.billing.test_interval_change import _subscribe_with_calls
+from tests.billing.test_interval_change import allowance as allowance
+from tests.billing.test_interval_change import metered as metered
 from tests.entitlements.helpers import feature, product
 from tests.entitlements.test_auto_recharge import balance, configure, events, intents_at_stripe, save_card
 from tests.entitlements.test_consume import consume
@@ -166,3 +169,48 @@ def test_the_explain_page_judges_a_clock_customer_at_the_clocks_time(api, tenant
         ("credit_lot", "gives", 50),
         ("grant", "gives", 50),
     ]
+
+
+def test_usage_without_a_timestamp_counts_in_the_clocks_period_and_is_billed_at_its_renewal(
+    api, tenant_a, catalog, allowance, metered, stripe_sdk, stripe_emulator, stripe_webhooks
+):
+    """Usage recorded without `timestamp` for a clock's customer is stamped at the clock's time: it counts in
+    the clock's current period (`GET /usage`), goes to Stripe's meter with that timestamp (Stripe accepts a clock
+    customer's meter events relative to the clock's frozen time), and the clock's renewal invoices it."""
+    clock, start = _clock_customer(api, tenant_a, "user-1")
+    subscription = _subscribe_with_calls(api, tenant_a, stripe_emulator, stripe_webhooks)
+    assert subscription.current_period_start == start
+    first_end = subscription.current_period_end
+
+    recorded = api.post(
+        "/api/v1/usage",
+        {"id": "u-1", "customer": "user-1", "feature": "api_calls", "quantity": 7},
+        key=tenant_a.key,
+    )
+    assert recorded.status_code == 201, recorded.json()
+    event = UsageEvent.objects.get(event_id="u-1")
+    assert (event.timestamp, event.period_start, event.meter_status) == (start, start, "reported")
+    usage = api.get("/api/v1/usage?customer=user-1&feature=api_calls", key=tenant_a.key).json()
+    assert (usage["quantity"], datetime.fromisoformat(usage["period_start"])) == (7, start)
+
+    # A timestamp an hour ahead of the clock is in its future; one a period before its start is too old.
+    for moment, code in (
+        (start + timedelta(hours=1), "timestamp_in_future"),
+        (start - timedelta(days=40), "timestamp_too_old"),
+    ):
+        body = {
+            "id": f"u-{code}",
+            "customer": "user-1",
+            "feature": "api_calls",
+            "quantity": 1,
+            "timestamp": _z(moment),
+        }
+        refused = api.post("/api/v1/usage", body, key=tenant_a.key)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, code)
+    assert list(UsageEvent.objects.values_list("event_id", flat=True)) == ["u-1"]
+
+    _advance(api, tenant_a, clock, first_end + timedelta(hours=1))
+    stripe_webhooks.deliver()
+    renewal = Invoice.objects.get(billing_reason="subscription_cycle")
+    calls = [line for line in renewal.lines if line["stripe_price_id"] == metered[0].stripe_price_id]
+    assert [(line["quantity"], line["amount"]) for line in calls] == [(7, 14)]

@@ -82,6 +82,27 @@ def test_meter_event_validation(client: stripe.StripeClient, clock: FakeClock) -
     assert event.timestamp == now
 
 
+def test_a_test_clock_customers_meter_events_are_judged_at_the_clocks_time(
+    client: stripe.StripeClient, clock: FakeClock
+) -> None:
+    """Stripe takes a test clock's customer's meter events relative to the clock's frozen time: 35 days
+    before it to 5 minutes after it, and an event without a timestamp is stamped at it."""
+    _meter(client)
+    frozen = int(clock.now) - 60 * DAY
+    test_clock = client.v1.test_helpers.test_clocks.create({"frozen_time": frozen})
+    customer = client.v1.customers.create({"test_clock": test_clock.id}).id
+    _report(client, customer, 5, timestamp=frozen - 35 * DAY)
+    _report(client, customer, 5, timestamp=frozen + 300)
+    for refused in (frozen - 35 * DAY - 1, frozen + 301, int(clock.now)):
+        with pytest.raises(stripe.InvalidRequestError) as raised:
+            _report(client, customer, 5, timestamp=refused)
+        assert raised.value.param == "timestamp"
+    event = client.v1.billing.meter_events.create(
+        {"event_name": "api_calls", "payload": {"stripe_customer_id": customer, "value": "2"}}
+    )
+    assert event.timestamp == frozen
+
+
 @pytest.mark.parametrize(("formula", "expected"), [("sum", 10), ("count", 3), ("last", 4)])
 def test_event_summaries(client: stripe.StripeClient, clock: FakeClock, formula: str, expected: int) -> None:
     meter = _meter(client, formula=formula)
