@@ -3,7 +3,7 @@
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Concat
 
-from billing.handlers.lookups import stripe_customer_of
+from billing.handlers.lookups import stripe_customers_of
 from customers.models import Customer
 from projects.models import Project
 from stripe_gateway.gateway import stripe_account_of
@@ -36,11 +36,9 @@ def stripe_events_of_project(*, project: Project, events: QuerySet[StripeEvent])
         .values_list("ordering_key", flat=True)
         .distinct()
     )
-    through = [
-        key
-        for key in unresolved.order_by()
-        if stripe_customer_of(account=account, stripe_object_id=key.partition(":")[2]) in customers
-    ]
+    keys = {key.partition(":")[2]: key for key in unresolved.order_by()}
+    found = stripe_customers_of(account=account, stripe_object_ids=keys)
+    through = [keys[object_id] for object_id, customer in found.items() if customer in customers]
     if through:
         mine |= Q(account=account, ordering_key__in=through)
     return events.filter(mine)
