@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing.services.reconcile import reconcile
 from core.errors import ApiError
 from projects.models import Project
-from stripe_gateway.gateway import platform_gateway
+from stripe_gateway.gateway import gateway_for, platform_gateway
 
 
 class Command(BaseCommand):
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 raise CommandError("--since must be an ISO 8601 time.") from exc
             if timezone.is_naive(since):
                 since = timezone.make_aware(since, UTC)
-        self._stripe_answers()
+        self._stripe_answers(project)
         run = reconcile(project=project, fix=options["fix"], dry_run=options["dry_run"], since=since)
         for drift in run.drifts.order_by("id"):
             detail = (
@@ -61,11 +61,12 @@ class Command(BaseCommand):
             raise CommandError(f"{run.drift_count - run.fixed_count} drift item(s) remain unfixed.")
 
     @staticmethod
-    def _stripe_answers() -> None:
-        """One read of Stripe (its clock) before a run is recorded: an address where nothing answers (the
-        emulator stopped, or on another port than STRIPE_API_BASE says) is a set-up to fix, not a failed run."""
+    def _stripe_answers(project: Project | None) -> None:
+        """One read of Stripe (its clock) before a run is recorded, on the account of the project given (its own
+        or the platform's; every project: the platform's): an address where nothing answers (the emulator
+        stopped, or on another port than STRIPE_API_BASE says) is a set-up to fix, not a failed run."""
         try:
-            platform_gateway().clock()
+            (gateway_for(project) if project is not None else platform_gateway()).clock()
         except ApiError as exc:
             if exc.code != "provider_unavailable":
                 return  # Stripe answered: the run records whatever it refuses
