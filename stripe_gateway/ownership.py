@@ -55,10 +55,21 @@ def held_first_elsewhere(row: Model, *, project: Any, field: str) -> bool:
     )
 
 
-def refuse_held_first_elsewhere(
-    row: Model, *, project: Any, field: str, missing: str, param: str | None = None
-) -> None:
-    """404 (`missing`, as for any object the project does not own) before a tenant's write to `row`'s Stripe
-    object when another project held it first; nothing is written, here or at Stripe."""
+# The rows a tenant's write reaches Stripe through: (the field of their Stripe id, what the 404 calls them, the
+# attribute it names them by).
+_WRITTEN_THROUGH = {
+    "catalog.Product": ("stripe_product_id", "product", "key"),
+    "catalog.Price": ("stripe_price_id", "price", "key"),
+    "billing.Coupon": ("stripe_coupon_id", "coupon", "key"),
+    "billing.PromotionCode": ("stripe_promotion_code_id", "promotion code", "pk"),
+    "customers.TestClock": ("stripe_test_clock_id", "test clock", "pk"),
+}
+
+
+def refuse_held_first_elsewhere(row: Model, *, project: Any, param: str | None = None) -> None:
+    """404 ("No such product: 'pro'.", as for any object the project does not own) before a tenant's write to
+    `row`'s Stripe object (a product, price, coupon, promotion code or test clock) when another project held it
+    first; nothing is written, here or at Stripe. Called where each kind's Stripe write happens."""
+    field, noun, name = _WRITTEN_THROUGH[row._meta.label]
     if held_first_elsewhere(row, project=project, field=field):
-        raise NotFound(missing, param=param)
+        raise NotFound(f"No such {noun}: {getattr(row, name)!r}.", param=param)

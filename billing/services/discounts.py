@@ -219,7 +219,8 @@ def audit_coupon(
 def coupon_delete(*, actor: Actor, coupon: Coupon) -> Coupon:
     """Deletes the coupon at Stripe and hides it here. Discounts already given keep running (as at Stripe);
     its promotion codes can no longer be redeemed."""
-    _refuse_coupon_of_another(coupon)
+    # A row copied from another project's Stripe coupon (adopted before adoption respected ownership): 404.
+    refuse_held_first_elsewhere(coupon, project=coupon.project)
     gateway_for(coupon.project).coupon_delete(coupon.stripe_coupon_id or coupon.pk)
     with transaction.atomic():
         updated = Coupon.objects.filter(pk=coupon.pk, deleted_at__isnull=True).update(
@@ -229,28 +230,6 @@ def coupon_delete(*, actor: Actor, coupon: Coupon) -> Coupon:
             audit_coupon(actor=actor, coupon=coupon, action="coupon.deleted", before=coupon_snapshot(coupon))
     coupon.refresh_from_db()
     return coupon
-
-
-def _refuse_coupon_of_another(coupon: Coupon, param: str | None = None) -> None:
-    """A coupon row copied from another project's Stripe coupon (adopted before adoption respected ownership)
-    is not this project's to change at Stripe: 404, as for any coupon it does not own."""
-    refuse_held_first_elsewhere(
-        coupon,
-        project=coupon.project,
-        field="stripe_coupon_id",
-        missing=f"No such coupon: {coupon.key!r}.",
-        param=param,
-    )
-
-
-def _refuse_promotion_code_of_another(promo: PromotionCode) -> None:
-    refuse_held_first_elsewhere(
-        promo,
-        project=promo.project,
-        field="stripe_promotion_code_id",
-        missing=f"No such promotion code: {promo.pk!r}.",
-    )
-    _refuse_coupon_of_another(promo.coupon)
 
 
 def promotion_code_create(
@@ -274,7 +253,7 @@ def promotion_code_create(
         return done
     if coupon.project_id != project.pk or coupon.deleted_at is not None:
         raise InvalidRequest(f"No such coupon: {coupon.pk!r}.", code="resource_missing", param="coupon")
-    _refuse_coupon_of_another(coupon, param="coupon")
+    refuse_held_first_elsewhere(coupon, project=project, param="coupon")  # a copy of another project's: 404
     if promotion_code_by_code(project=project, code=code) is not None:
         raise Conflict(f"A promotion code {code!r} already exists.", code="code_taken", param="code")
     if expires_at is not None:
@@ -350,7 +329,8 @@ def _audit_promo(
 
 def promotion_code_update(*, actor: Actor, promo: PromotionCode, active: bool) -> PromotionCode:
     """Turns a code on or off, at Stripe first."""
-    _refuse_promotion_code_of_another(promo)
+    refuse_held_first_elsewhere(promo, project=promo.project)  # a copy of another project's code, or
+    refuse_held_first_elsewhere(promo.coupon, project=promo.project)  # of its coupon: 404
     if promo.active == active:
         return promo
     gateway_for(promo.project).promotion_code_update(promo.stripe_promotion_code_id, {"active": active})

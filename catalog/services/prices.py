@@ -9,17 +9,13 @@ from catalog.models import Feature, Price, Product
 from catalog.public import public_plans_changed
 from catalog.rules import PRICE_REPRICING_FIELDS, UNSET, price_amounts_check, price_terms_check, tiers_parse
 from catalog.selectors import feature_list, price_fetch, price_list
-from catalog.services.stripe_sync import (
-    meter_event_name_check,
-    price_stripe_owned_check,
-    price_stripe_sync,
-    product_stripe_owned_check,
-)
+from catalog.services.stripe_sync import meter_event_name_check, price_stripe_sync
 from catalog.snapshots import price_snapshot
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, NotFound
 from projects.models import Project
+from stripe_gateway.ownership import refuse_held_first_elsewhere
 
 
 def _meter_type(project: Project, meter_key: str | None) -> tuple[Feature | None, str | None]:
@@ -57,7 +53,8 @@ def price_create(
     """
     if product.project_id != project.pk:
         raise NotFound(f"No such product: {product.pk!r}.", param="product")
-    product_stripe_owned_check(product, param="product")
+    # A copy of another project's Stripe product: 404 before the row is written (price_stripe_sync checks too).
+    refuse_held_first_elsewhere(product, project=project, param="product")
     meter_feature, meter_type = _meter_type(project, meter)
     amounts = price_amounts_check(
         billing_scheme=billing_scheme, unit_amount=unit_amount, tiers_mode=tiers_mode, tiers=tiers
@@ -152,7 +149,9 @@ def price_update(
     The terms that define what is sold (product, type, interval, usage type, meter) and the key are fixed:
     repeating their current value is accepted, another value is refused (create a new price instead).
     """
-    price_stripe_owned_check(price)
+    # A copy of another project's Stripe price or product: 404 before the row is written (as price_stripe_sync).
+    refuse_held_first_elsewhere(price, project=price.project)
+    refuse_held_first_elsewhere(price.product, project=price.project, param="product")
     current = price_snapshot(price)
     given: dict[str, Any] = {}
     if key is not None:

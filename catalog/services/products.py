@@ -9,13 +9,14 @@ from catalog.models import Feature, Price, Product, ProductAccess, ProductFeatur
 from catalog.public import public_plans_changed
 from catalog.rules import UNSET, FeatureValue, feature_value_parse
 from catalog.selectors import feature_list, price_list, product_fetch, product_list
-from catalog.services.stripe_sync import price_stripe_sync, product_stripe_owned_check, product_stripe_sync
+from catalog.services.stripe_sync import price_stripe_sync, product_stripe_sync
 from catalog.snapshots import price_snapshot, product_snapshot
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
 from projects.models import Project
 from projects.versions import project_version_bump
+from stripe_gateway.ownership import refuse_held_first_elsewhere
 
 
 def _features_resolve(
@@ -139,7 +140,8 @@ def product_update(
     deactivates its prices (reactivating it leaves them inactive: reactivate the ones to sell again)."""
     if key is not None and key != product.key:
         raise InvalidRequest("key: a product's key cannot be changed.", code="immutable_field", param="key")
-    product_stripe_owned_check(product)
+    # A copy of another project's Stripe product: 404 before the row is written (product_stripe_sync checks too).
+    refuse_held_first_elsewhere(product, project=product.project)
     resolved = _features_resolve(project=product.project, features=features) if features is not None else None
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)

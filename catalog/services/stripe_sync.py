@@ -86,28 +86,6 @@ def feature_meter_ensure(*, feature: Feature) -> Feature:
     return feature
 
 
-def product_stripe_owned_check(product: Product, param: str | None = None) -> None:
-    """A product row copied from another project's Stripe product (adopted before adoption respected ownership)
-    is not this project's to change at Stripe: 404, as for any product it does not own. `product_stripe_sync`
-    (every write to a Stripe product) checks it; a service that writes its row first checks it before that."""
-    refuse_held_first_elsewhere(
-        product,
-        project=product.project,
-        field="stripe_product_id",
-        missing=f"No such product: {product.key!r}.",
-        param=param,
-    )
-
-
-def price_stripe_owned_check(price: Price) -> None:
-    """As `product_stripe_owned_check`, for a price (or its product) copied from another project's; checked by
-    `price_stripe_sync`, every write to a Stripe price."""
-    refuse_held_first_elsewhere(
-        price, project=price.project, field="stripe_price_id", missing=f"No such price: {price.key!r}."
-    )
-    product_stripe_owned_check(price.product, param="product")
-
-
 def _product_stripe_params(product: Product) -> dict[str, Any]:
     return {
         "name": product.name,
@@ -131,7 +109,8 @@ def product_stripe_differs(product: Product, stripe_product: dict[str, Any]) -> 
 def product_stripe_sync(*, product: Product) -> Product:
     """Creates or updates the product's Stripe product to match ours (never inside a transaction)."""
     product = product_fetch(product.pk)
-    product_stripe_owned_check(product)
+    # A row copied from another project's Stripe product (adopted before adoption respected ownership): 404.
+    refuse_held_first_elsewhere(product, project=product.project)
     gateway = gateway_for(product.project)
     params = _product_stripe_params(product)
     if product.stripe_product_id:
@@ -233,7 +212,8 @@ def price_stripe_sync(*, price: Price) -> Price:
     """Creates the price's current Stripe price when it has none (product and meter first), else pushes what
     may change at Stripe (active, lookup key, metadata). Never inside a transaction."""
     price = price_fetch(price.pk)
-    price_stripe_owned_check(price)
+    refuse_held_first_elsewhere(price, project=price.project)  # a copy of another project's price, or
+    refuse_held_first_elsewhere(price.product, project=price.project, param="product")  # of its product: 404
     gateway = gateway_for(price.project)
     if not price.stripe_price_id:
         product = price.product

@@ -43,6 +43,15 @@ def _test_mode_gateway(project: Project) -> StripeGateway:
     return gateway
 
 
+def _clock_write_gateway(project: Project, clock: TestClock) -> StripeGateway:
+    """The gateway every write to the clock at Stripe (advance, delete) goes through: the test-mode one, and a
+    404, as for any clock not the project's, on a row copied from another project's clock (adopted before
+    adoption respected ownership), whose move or deletion would move or delete that project's customers."""
+    gateway = _test_mode_gateway(project)
+    refuse_held_first_elsewhere(clock, project=project)
+    return gateway
+
+
 def _timestamp(value: datetime) -> int:
     return int(value.timestamp())
 
@@ -157,21 +166,12 @@ def clock_refresh(*, clock: TestClock) -> TestClock:
         return _apply(clock, stripe_clock)
 
 
-def _refuse_clock_of_another(project: Project, clock: TestClock) -> None:
-    """A clock row copied from another project's Stripe clock (adopted before adoption respected ownership):
-    moving or deleting it would move or delete that project's customers. 404, as for any clock not its own."""
-    refuse_held_first_elsewhere(
-        clock, project=project, field="stripe_test_clock_id", missing=f"No such test clock: {clock.pk!r}."
-    )
-
-
 def clock_advance(*, project: Project, actor: Actor, clock: TestClock, frozen_time: datetime) -> TestClock:
     """Moves the clock forward to `frozen_time`: Stripe renews, invoices and retries what falls due for the
     clock's customers by then, and sends the events. Refused: 400 for a time not after the clock's (or past
     Stripe's limit, two intervals of the clock's shortest subscription), 409 while an advance is in progress
     or after one failed. Answers the clock as Stripe then has it (`advancing`, or `ready` when done)."""
-    gateway = _test_mode_gateway(project)
-    _refuse_clock_of_another(project, clock)
+    gateway = _clock_write_gateway(project, clock)
     clock = clock_refresh(clock=clock)
     if clock.status == TestClock.Status.ADVANCING:
         raise Conflict(
@@ -220,8 +220,7 @@ def clock_delete(*, project: Project, actor: Actor, clock: TestClock) -> None:
     """Deletes the clock at Stripe, which deletes its customers there (their subscriptions end; Stripe's
     events mirror that here, and unlink each customer, whose next purchase creates a new Stripe customer),
     then our row; its customers stay, on no clock."""
-    gateway = _test_mode_gateway(project)
-    _refuse_clock_of_another(project, clock)
+    gateway = _clock_write_gateway(project, clock)
     gateway.test_clock_delete(clock.stripe_test_clock_id)
     with transaction.atomic():
         audit_record(
