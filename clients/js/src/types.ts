@@ -687,7 +687,7 @@ export interface UsageSummary {
   /** The metered price the customer subscribes to, or null: nobody is billed. */
   price: string | null;
   currency: string | null;
-  /** What the metered price invoices for `quantity` at the period's end, in minor units (tiers applied). Before discounts and tax. */
+  /** What the metered price invoices for `quantity` at the period's end, in minor units (tiers applied). Before discounts and tax. 0 in a trial: Stripe bills no usage of a trial. */
   amount_due_estimate: number;
 }
 

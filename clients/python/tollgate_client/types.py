@@ -846,7 +846,7 @@ class UsageSummary(TollgateObject):
     """The metered price the customer subscribes to, or null: nobody is billed."""
     currency: str | None
     amount_due_estimate: int
-    """What the metered price invoices for `quantity` at the period's end, in minor units (tiers applied). Before discounts and tax."""
+    """What the metered price invoices for `quantity` at the period's end, in minor units (tiers applied). Before discounts and tax. 0 in a trial: Stripe bills no usage of a trial."""
 
 
 @dataclass(frozen=True, kw_only=True)
