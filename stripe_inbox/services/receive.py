@@ -1,9 +1,8 @@
 """Stripe's deliveries in: verify the signature, store the event once (unique per Stripe account and event id,
-race-safe), queue its processing on commit, off the request's path — nothing else."""
+race-safe), queue its processing on commit — nothing else."""
 
 import json
 import logging
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -157,25 +156,8 @@ def stripe_event_store(
             event = insert()  # autocommit: the INSERT is a transaction of its own
     except IntegrityError:
         return StripeEvent.objects.get(account=account, stripe_event_id=body["id"]), False
-    transaction.on_commit(lambda: _queue(event))
+    transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key, tenant=event.tenant))
     return event, True
-
-
-def _queue(event: StripeEvent) -> None:
-    """Queues the stored event's processing without waiting for the broker: a real broker's publish goes to the
-    process's background publisher (config.celery.publisher), so that Stripe's delivery is answered whatever the
-    broker does (a silent one holds the publisher's thread, not the request). An event whose publish is dropped
-    (the publisher's queue full) or not run (the process exits first) is stored: beat's sweep queues it. Eager
-    (tests, the embedded mode without a broker) it is applied here, in-line, as `.delay()` does."""
-    from config.celery import app, publisher
-
-    queue = partial(queue_processing, event.pk, event.ordering_key, tenant=event.tenant)
-    if app.conf.task_always_eager:
-        queue()
-    elif not publisher.submit(queue):
-        logger.warning(
-            "Stripe event %s not queued (the publisher is full); the sweep will queue it.", event.pk
-        )
 
 
 def ordering_key(account: str, body: dict[str, Any]) -> str:
