@@ -40,19 +40,8 @@ def held_elsewhere(rows: QuerySet[Any], *, project: Any, field: str, stripe_id: 
 def held_first_elsewhere(row: Model, *, project: Any, field: str) -> bool:
     """Whether a row of another project on the same Stripe account held `row`'s Stripe object (`field`) before
     `row` did: the object is that project's, and `row` an adopted copy of it."""
-    stripe_id = str(getattr(row, field) or "")
-    if not stripe_id or project.stripe_secret_key:
-        return False
-    return (
-        type(row)
-        ._default_manager.filter(
-            project__stripe_secret_key="",
-            created_at__lt=row.created_at,  # type: ignore[attr-defined]
-            **{field: stripe_id},
-        )
-        .exclude(project_id=project.pk)
-        .exists()
-    )
+    rows = type(row)._default_manager.filter(created_at__lt=row.created_at)  # type: ignore[attr-defined]
+    return held_elsewhere(rows, project=project, field=field, stripe_id=str(getattr(row, field) or ""))
 
 
 # The rows a tenant's write reaches Stripe through: (the field of their Stripe id, what the 404 calls them, the
