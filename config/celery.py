@@ -4,8 +4,15 @@
 otherwise (so does `gunicorn config.wsgi`, which imports this package first); only `manage.py` defaults to local.
 """
 
+import atexit
+import contextvars
+import logging
 import os
+import queue
+import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from celery import Celery
@@ -13,6 +20,8 @@ from celery.signals import worker_init
 from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+
+logger = logging.getLogger(__name__)
 
 
 class BrokerSkipped(OperationalError):
@@ -62,6 +71,79 @@ class Tollgate(Celery):
         with self.connection_for_write() as connection:
             return isinstance(exc, tuple(connection.connection_errors))
 
+
+class BackgroundPublisher:
+    """Publishes off the request's path: one daemon thread per process runs the jobs handed to it, in order, from
+    a bounded queue. A web request that stores work and must answer whatever the broker does (the Stripe intake)
+    hands its publish here: a silent broker then holds this thread for its timeout (once per BREAKER_SECONDS,
+    the breaker above skips it in between), never a request.
+
+    Nothing handed here is owed to the broker alone: the work is stored before its publish is handed over, and
+    beat's sweeps queue whatever is stored and not applied. So a full queue drops the job (`submit` says so), and
+    a process exiting waits at most EXIT_FLUSH_SECONDS for its jobs to run: the daemon thread then dies with the
+    ones it had not run, which are not lost, the sweep queues them. The thread starts at the first `submit` in the process that publishes, never before a fork (a thread
+    does not survive one: gunicorn's workers, Celery's prefork children each start their own), and a forked
+    child drops what its parent had queued (the parent's to publish)."""
+
+    def __init__(self, *, size: int) -> None:
+        self._size = size
+        self._forked()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._jobs: queue.Queue[Callable[[], object]] = queue.Queue(maxsize=self._size)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: Callable[[], object]) -> bool:
+        """Hands `job` to the thread; False (dropped) when the queue is full. The job runs in a copy of the caller's
+        context (its request id, project and key prefix: the task's message carries the request id on, and the
+        publisher's own log lines name it)."""
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="tollgate-publisher", daemon=True)
+                    self._thread.start()
+                    atexit.register(self.idle, timeout=EXIT_FLUSH_SECONDS)
+        try:
+            self._jobs.put_nowait(partial(contextvars.copy_context().run, job))
+        except queue.Full:
+            return False
+        return True
+
+    def idle(self, *, timeout: float) -> bool:
+        """Whether every job handed over has run, waiting at most `timeout` seconds for it."""
+        deadline = time.monotonic() + timeout
+        with self._jobs.all_tasks_done:
+            while self._jobs.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._jobs.all_tasks_done.wait(left)
+        return True
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            try:
+                job()
+            except Exception:
+                logger.exception("A background publish failed; beat's sweep queues its stored work.")
+            finally:
+                connections.close_all()  # this thread's own, should a job have opened one
+                jobs.task_done()
+
+
+# How long a process exiting (a gunicorn worker restarted, say) waits for its publisher to send what it was handed;
+# what is left then is queued by the sweep.
+EXIT_FLUSH_SECONDS = 5.0
+# Jobs waiting for the publisher's thread, per process: far more than a silent broker's timeout lets in (a
+# dropped one is queued by the sweep).
+PUBLISHER_QUEUE_SIZE = 1000
+publisher = BackgroundPublisher(size=PUBLISHER_QUEUE_SIZE)
 
 app = Tollgate("tollgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,8 +1,9 @@
 """Stripe's deliveries in: verify the signature, store the event once (unique per Stripe account and event id,
-race-safe), queue its processing on commit — nothing else."""
+race-safe), queue its processing on commit, off the request's path — nothing else."""
 
 import json
 import logging
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -86,7 +87,9 @@ def stripe_event_receive(
             webhook_verify(payload=payload, header=signature, secrets=_secrets(account, project, fresh=True))
     except WebhookSignatureInvalid as exc:
         raise InvalidRequest(f"Invalid Stripe signature: {exc}.", code="invalid_signature") from exc
-    return stripe_event_store(account=account, project=project, body=stripe_event_parse(text))
+    return stripe_event_store(
+        account=account, project=project, body=stripe_event_parse(text), background=True
+    )
 
 
 _MAX_CREATED = 2**53  # a Unix time a JSON number carries exactly, far within a BigIntegerField
@@ -126,10 +129,12 @@ def stripe_event_parse(text: str) -> dict[str, Any]:
 
 
 def stripe_event_store(
-    *, account: str, project: Project | None, body: dict[str, Any]
+    *, account: str, project: Project | None, body: dict[str, Any], background: bool = False
 ) -> tuple[StripeEvent, bool]:
     """Stores an event once per (account, event id) — race-safe — and queues its processing once stored. The
-    INSERT commits on its own (the intake's one write), or with the caller's transaction."""
+    INSERT commits on its own (the intake's one write), or with the caller's transaction. `background`: the
+    publish goes to the process's background publisher (the intake, which answers Stripe whatever the broker
+    does); a command or task publishes in-line, so nothing it stored waits for the sweep after it exits."""
 
     key = ordering_key(account, body)
     stored = stripe_event_body_for_storage(ordering_key=key, body=body)
@@ -156,8 +161,25 @@ def stripe_event_store(
             event = insert()  # autocommit: the INSERT is a transaction of its own
     except IntegrityError:
         return StripeEvent.objects.get(account=account, stripe_event_id=body["id"]), False
-    transaction.on_commit(lambda: queue_processing(event.pk, event.ordering_key, tenant=event.tenant))
+    transaction.on_commit(lambda: _queue(event, background=background))
     return event, True
+
+
+def _queue(event: StripeEvent, *, background: bool) -> None:
+    """Queues the stored event's processing; in the `background`, without waiting for the broker: a real broker's
+    publish goes to the process's background publisher (config.celery.publisher), so that Stripe's delivery is answered whatever the
+    broker does (a silent one holds the publisher's thread, not the request). An event whose publish is dropped
+    (the publisher's queue full) or not run (the process exits first) is stored: beat's sweep queues it. Eager
+    (tests, the embedded mode without a broker) it is applied here, in-line, as `.delay()` does."""
+    from config.celery import app, publisher
+
+    queue = partial(queue_processing, event.pk, event.ordering_key, tenant=event.tenant)
+    if app.conf.task_always_eager or not background:
+        queue()
+    elif not publisher.submit(queue):
+        logger.warning(
+            "Stripe event %s not queued (the publisher is full); the sweep will queue it.", event.pk
+        )
 
 
 def ordering_key(account: str, body: dict[str, Any]) -> str:

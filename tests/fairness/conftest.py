@@ -38,8 +38,11 @@ def broker(settings: Any) -> Iterator["Broker"]:
 
 class Broker:
     def take(self) -> list[tuple[str, tuple[Any, ...]]]:
-        """The task messages waiting on the broker, oldest first, taken off it: (task name, arguments)."""
-        from config.celery import app
+        """The task messages waiting on the broker, oldest first, taken off it: (task name, arguments); once the
+        background publisher has sent what it was handed (the Stripe intake publishes there)."""
+        from config.celery import app, publisher
+
+        assert publisher.idle(timeout=30), "the background publisher did not publish within 30 s"
 
         with app.connection_for_read() as conn:
             queue = conn.SimpleQueue("celery")

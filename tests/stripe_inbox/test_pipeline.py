@@ -811,8 +811,10 @@ def test_a_key_being_applied_turns_others_away_and_its_holder_applies_what_arriv
 def _queued_tasks() -> list[list]:
     """The task messages waiting on the (in-memory) broker: each one's event id and key (the arguments after
     them, the tenant and the place in its fair share, are per-tenant fairness's: tests/stripe_inbox/
-    test_fairness.py)."""
-    from config.celery import app
+    test_fairness.py), once the background publisher has sent what it was handed (the intake publishes there)."""
+    from config.celery import app, publisher
+
+    assert publisher.idle(timeout=30), "the background publisher did not publish within 30 s"
 
     with app.connection_for_read() as conn:
         queue = conn.SimpleQueue("celery")

@@ -311,7 +311,10 @@ def terminate_worker_sessions() -> list[int]:
 
 
 def deliver(client: Any, delivery: tuple[str, bytes, dict[str, str]]) -> None:
-    """Posts one signed Stripe delivery to the intake, as Stripe would."""
+    """Posts one signed Stripe delivery to the intake, as Stripe would, and returns once its processing was
+    published (the intake answers before: its publish runs on the process's background publisher)."""
+    from config.celery import publisher
+
     url, body, headers = delivery
     response = client.post(
         urlsplit(url).path,
@@ -320,6 +323,7 @@ def deliver(client: Any, delivery: tuple[str, bytes, dict[str, str]]) -> None:
         headers={"Stripe-Signature": headers["Stripe-Signature"]},
     )
     assert response.status_code == 200, response.content
+    assert publisher.idle(timeout=30), "the background publisher did not publish within 30 s"
 
 
 def main(argv: list[str]) -> None:
