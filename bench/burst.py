@@ -256,7 +256,6 @@ def _start_host_workers(
                 "REDIS_URL": redis_here,
                 "CELERY_BROKER_URL": redis_here,
                 "STRIPE_API_BASE": f"http://{st_at}",
-                "HOST_SLOTS_DIR": str(LOGS / f"{host.name}-slots"),
             }
             workers.append(
                 host.start(

@@ -75,9 +75,6 @@ def _env(database_url: str, redis_url: str) -> dict[str, str]:
         "STRIPE_EVENT_TASKS_PER_PROJECT": str(SHARE),
         "OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT": str(SHARE),
         "STRIPE_EVENT_TASKS_POOL": str(POOL),
-        # A host slot for every process (by default, one per CPU): with fewer, B's task, within its share, waits
-        # for a slot that A's tasks (the pool's) hold and take again at once (docs/operations.md).
-        "STRIPE_EVENT_APPLIERS_PER_HOST": str(WORKERS),
         "OUTBOUND_WEBHOOK_DELIVERIES_POOL": str(POOL),
         "LOG_LEVEL": "ERROR",
     }

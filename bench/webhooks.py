@@ -125,12 +125,19 @@ def _open_loop(base: str, rate: int, seconds: int) -> list[float]:
     return latencies
 
 
+def _queued(client: Any) -> int:
+    """The tasks waiting on the broker, over every queue (config.settings.base.TASK_QUEUES)."""
+    from django.conf import settings
+
+    return sum(int(client.llen(queue)) for queue in settings.TASK_QUEUES)
+
+
 def _drain(redis_url: str, deadline_seconds: float = 120) -> None:
     import redis
 
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + deadline_seconds
-    while client.llen("celery") and time.monotonic() < deadline:
+    while _queued(client) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
@@ -229,7 +236,7 @@ def _worker_rate(
 
     enqueue(count)
     client = redis.Redis.from_url(redis_url)
-    queued = int(client.llen("celery"))
+    queued = _queued(client)
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -249,7 +256,7 @@ def _worker_rate(
     )
     try:
         deadline = time.monotonic() + 60
-        while client.llen("celery") == queued and time.monotonic() < deadline:
+        while _queued(client) == queued and time.monotonic() < deadline:
             time.sleep(0.005)  # the worker has started consuming
         started = time.perf_counter()
         _drain(redis_url)

@@ -216,6 +216,34 @@ BROKER_TIMEOUT_SECONDS = env.float("BROKER_TIMEOUT_SECONDS", default=2.0)
 CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
 
 
+# Each kind of work has a queue of its own, so that an operator scales it by adding a worker for that queue
+# (`celery -A config worker -Q stripe-events`; docker-compose.yml runs one worker per queue): Stripe's events
+# (CPU-bound: a worker with one process per CPU, Celery's default), deliveries to tenants' endpoints (waiting on
+# the network: more processes than CPUs) and the calls Tollgate makes to Stripe in the background (waiting on
+# Stripe). Everything else (beat's sweeps, housekeeping) stays on `celery`. A worker started without `-Q` consumes
+# every queue, as one worker did before the queues were split.
+TASK_QUEUES = ("celery", "stripe-events", "deliveries", "stripe-calls")
+CELERY_TASK_ROUTES = {
+    "webhooks.tasks.process_stripe_event": {"queue": "stripe-events"},
+    "webhooks.tasks.deliver_event": {"queue": "deliveries"},
+    "billing.tasks.customer_sync_to_stripe": {"queue": "stripe-calls"},
+    "entitlements.tasks.usage_report_to_stripe": {"queue": "stripe-calls"},
+    "billing.tasks.auto_recharge_charge": {"queue": "stripe-calls"},
+    "billing.tasks.adoption_run": {"queue": "stripe-calls"},
+    "billing.tasks.reconcile_all": {"queue": "stripe-calls"},
+}
+
+
+def task_queues(queue_type: str, exchange_type: str) -> list[Any]:
+    """The queues every worker declares (and consumes, without `-Q`), each bound to Celery's default exchange by
+    its own name; quorum queues on RabbitMQ (replicated and durable), as the default queue was."""
+    from kombu import Exchange, Queue
+
+    exchange = Exchange("celery", type=exchange_type)
+    arguments = {"x-queue-type": "quorum"} if queue_type == "quorum" else None
+    return [Queue(name, exchange, routing_key=name, queue_arguments=arguments) for name in TASK_QUEUES]
+
+
 def broker_settings(url: str) -> dict[str, Any]:
     """The Celery settings a broker URL implies (producers and workers must agree on them).
 
@@ -231,6 +259,7 @@ def broker_settings(url: str) -> dict[str, Any]:
             "CELERY_BROKER_TRANSPORT": None,
             "CELERY_TASK_DEFAULT_QUEUE_TYPE": "quorum",
             "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "topic",
+            "CELERY_TASK_QUEUES": task_queues("quorum", "topic"),
             "CELERY_BROKER_TRANSPORT_OPTIONS": {
                 "confirm_publish": True,
                 "read_timeout": BROKER_TIMEOUT_SECONDS,
@@ -241,6 +270,7 @@ def broker_settings(url: str) -> dict[str, Any]:
         "CELERY_BROKER_TRANSPORT": "core.redis_broker:Transport" if scheme in ("redis", "rediss") else None,
         "CELERY_TASK_DEFAULT_QUEUE_TYPE": "classic",
         "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "direct",
+        "CELERY_TASK_QUEUES": task_queues("classic", "direct"),
         "CELERY_BROKER_TRANSPORT_OPTIONS": {
             "socket_timeout": BROKER_TIMEOUT_SECONDS,
             "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
@@ -253,6 +283,7 @@ CELERY_BROKER_TRANSPORT = _BROKER["CELERY_BROKER_TRANSPORT"]
 CELERY_TASK_DEFAULT_QUEUE_TYPE = _BROKER["CELERY_TASK_DEFAULT_QUEUE_TYPE"]
 CELERY_TASK_DEFAULT_EXCHANGE_TYPE = _BROKER["CELERY_TASK_DEFAULT_EXCHANGE_TYPE"]
 CELERY_BROKER_TRANSPORT_OPTIONS = _BROKER["CELERY_BROKER_TRANSPORT_OPTIONS"]
+CELERY_TASK_QUEUES = _BROKER["CELERY_TASK_QUEUES"]
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,
@@ -424,11 +455,6 @@ ENTITLEMENT_CHANGES_RATE_PER_MINUTE = env.int("ENTITLEMENT_CHANGES_RATE_PER_MINU
 # How often a process re-reads the cache epoch (core.models.CacheEpoch) from the database: after an invalidation
 # that could not reach Redis, answers cached before it are served by a process for at most this long.
 CACHE_EPOCH_CHECK_SECONDS = env.float("CACHE_EPOCH_CHECK_SECONDS", default=1.0)
-# How many processes of one host apply Stripe events at once (core/host_slots.py): CPU-bound work, so by default
-# the CPUs the process may use; a worker pool sized above that for I/O-bound tasks (deliveries) does not make
-# event application slower. 0: no limit. The slots are lock files in HOST_SLOTS_DIR (per host or container).
-STRIPE_EVENT_APPLIERS_PER_HOST = env.int("STRIPE_EVENT_APPLIERS_PER_HOST", default=None)
-HOST_SLOTS_DIR = env("HOST_SLOTS_DIR", default="")
 API_KEY_TOUCH_INTERVAL_SECONDS = env.int("API_KEY_TOUCH_INTERVAL_SECONDS", default=60)
 # Usage events' monthly partitions (PostgreSQL; entitlements/services/usage_partitions.py): months made ahead of
 # the current one by the daily beat task, and retention — whole months dropped once they ended more than this many

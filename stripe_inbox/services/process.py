@@ -21,7 +21,6 @@ from core import context
 from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many, cache_set
 from core.db import instance_from_row, select_columns
 from core.fairness import share_release, share_take
-from core.host_slots import host_cpus, host_slot
 from core.locks import lock_taken
 from core.statements import Statement
 from projects.models import Project
@@ -210,12 +209,7 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
         # the first look whose task the mark held off. (No mark: each such event has a task of its own.)
         if not cache_delete(queued_mark(key)) or not _pending_exists(key):
             return 0
-    if eager:
-        return _process_key(key, eager=True)
-    # Applying events is CPU-bound: no more of it at once than the host has CPUs (core.host_slots).
-    slots = settings.STRIPE_EVENT_APPLIERS_PER_HOST
-    with host_slot("stripe-events", host_cpus() if slots is None else slots):
-        return _process_key(key, eager=False)
+    return _process_key(key, eager=eager)
 
 
 def _process_key(key: str, *, eager: bool) -> int:

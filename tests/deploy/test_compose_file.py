@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.deploy.test_compose_sequence import COMPOSE_FILE, interpolate
+from tests.deploy.test_compose_sequence import COMPOSE_FILE, WORKERS, interpolate, stop_grace_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
@@ -104,7 +104,7 @@ def test_every_service_has_a_healthcheck(name: str) -> None:
 
 
 def test_worker_and_beat_are_healthy_by_their_heartbeat() -> None:
-    for name in ("worker", "beat"):
+    for name in (*WORKERS, "beat"):
         service = SERVICES[name]
         assert _environment(service)["HEARTBEAT_FILE"] == "/app/var/heartbeat"
         assert "$$HEARTBEAT_FILE" in service["healthcheck"]["test"][1]
@@ -120,7 +120,7 @@ def test_every_service_of_the_app_image_can_build_it() -> None:
     image = SERVICES["web"]["image"]
     assert image == "${TOLLGATE_IMAGE:-tollgate:latest}"
     app = {name for name, s in SERVICES.items() if s.get("image") == image}
-    assert app == {"web", "worker", "beat", "stripe-emulator"}
+    assert app == {"web", *WORKERS, "beat", "stripe-emulator"}
     build = SERVICES["web"]["build"]
     assert build == {"context": ".", "args": {"BASE_IMAGE": "${BASE_IMAGE:-python:3.11-slim}"}}
     assert {name: s["build"] for name, s in SERVICES.items() if "build" in s} == dict.fromkeys(app, build)
@@ -171,3 +171,21 @@ def test_web_is_not_declared_unhealthy_while_its_first_start_migrates() -> None:
         10,
     )
     assert SERVICES["tls-proxy"]["depends_on"] == {"web": {"condition": "service_healthy"}}
+
+
+def test_each_queue_has_a_worker_and_only_one() -> None:
+    """Every Celery queue (config.settings.base.TASK_QUEUES) is consumed by exactly one worker service, named by
+    `-Q`; the CPU-bound one (Stripe's events) keeps Celery's default pool of one process per CPU."""
+    from django.conf import settings
+
+    consumed: dict[str, str] = {}
+    for name in WORKERS:
+        argv = SERVICES[name]["command"][2].split()
+        queues = argv[argv.index("-Q") + 1].split(",")
+        for queue in queues:
+            assert queue not in consumed, (queue, name, consumed.get(queue))
+            consumed[queue] = name
+        if "stripe-events" in queues:
+            assert "--concurrency" not in argv
+        assert stop_grace_seconds(SERVICES[name]) == 330
+    assert sorted(consumed) == sorted(settings.TASK_QUEUES)

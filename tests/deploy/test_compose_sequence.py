@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,8 @@ WORKDIR = "/app"
 EXTERNAL = {"postgres", "redis"}
 # `docker compose --profile demo up`: the Stripe emulator's profile (the `tls` proxy stays out).
 PROFILES = {"demo"}
+# The worker services, one per Celery queue (docs/operations.md, "Queues and workers").
+WORKERS = ("worker", "worker-events", "worker-deliveries")
 CARD_OK = "4242424242424242"
 
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -408,7 +411,7 @@ def test_compose_start_up_sequence_runs_without_docker(stack: Stack) -> None:
     # (web also waits for the emulator's health).
     assert start_order(stack.services) == [
         ["postgres", "redis", "stripe-emulator"],
-        ["beat", "web", "worker"],
+        ["beat", "web", "worker", "worker-deliveries", "worker-events"],
     ]
     stack.build()
 
@@ -422,19 +425,22 @@ def test_compose_start_up_sequence_runs_without_docker(stack: Stack) -> None:
     )
 
     def waiting() -> None:
-        """Before web starts (and migrates): worker and beat are up, waiting, and have started nothing."""
-        for name in ("worker", "beat"):
+        """Before web starts (and migrates): the workers and beat are up, waiting, and have started nothing."""
+        for name in (*WORKERS, "beat"):
             assert wait_for(
                 lambda n=name: f"Waiting for migrations: {unapplied} unapplied" in stack.output(n), timeout=60
             ), stack.logs()
             stack.assert_running(name)
             assert "Migrations are applied." not in stack.output(name)
-        assert "celery@" not in stack.output("worker")
+        for name in WORKERS:
+            assert f"@{socket.gethostname()}" not in stack.output(name)  # no Celery banner (its node name)
         assert "beat: Starting" not in stack.output("beat")
 
     stack.up(before_web=waiting)
-    stack.wait_healthy("web")
-    for name in ("worker", "beat"):
+    # As long as compose's healthcheck gives web to start (start_period: the first start migrates everything while
+    # the workers and beat wait; minutes on a busy host).
+    stack.wait_healthy("web", timeout=300)
+    for name in (*WORKERS, "beat"):
         assert wait_for(lambda n=name: "Migrations are applied." in stack.output(n), timeout=30), stack.logs()
         stack.assert_running(name)
 

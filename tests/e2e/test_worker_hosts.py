@@ -151,7 +151,6 @@ class Cluster:
                 "REDIS_URL": f"redis://{rd}/{cache.rsplit('/', 1)[1]}",
                 "CELERY_TASK_ALWAYS_EAGER": "false",
                 "STRIPE_API_BASE": f"http://{st}",
-                "HOST_SLOTS_DIR": str(log_dir / f"{host.name}-slots"),  # each host's own
                 "LOG_LEVEL": "INFO",
                 "LOG_FORMAT": "text",
             }

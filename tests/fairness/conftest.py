@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from core.cache import redis_client
 
@@ -38,18 +39,19 @@ def broker(settings: Any) -> Iterator["Broker"]:
 
 class Broker:
     def take(self) -> list[tuple[str, tuple[Any, ...]]]:
-        """The task messages waiting on the broker, oldest first, taken off it: (task name, arguments); once the
-        background publisher has sent what it was handed (the Stripe intake publishes there)."""
+        """The task messages waiting on the broker, queue by queue and oldest first in each, taken off it: (task
+        name, arguments); once the background publisher has sent what it was handed (the intake publishes there)."""
         from config.celery import app, publisher
 
         assert publisher.idle(timeout=30), "the background publisher did not publish within 30 s"
 
+        messages = []
         with app.connection_for_read() as conn:
-            queue = conn.SimpleQueue("celery")
-            messages = []
-            while queue.qsize():
-                message = queue.get(block=False)
-                messages.append((message.headers["task"], ast.literal_eval(message.headers["argsrepr"])))
-                message.ack()
-            queue.close()
+            for name in settings.TASK_QUEUES:  # each kind of work on its queue: events, deliveries, …
+                queue = conn.SimpleQueue(name)
+                while queue.qsize():
+                    message = queue.get(block=False)
+                    messages.append((message.headers["task"], ast.literal_eval(message.headers["argsrepr"])))
+                    message.ack()
+                queue.close()
         return messages

@@ -224,7 +224,7 @@ def test_a_broker_restart_loses_no_stripe_event(
                 types = broker.queue_types()
                 # Tasks and countdowns (native delayed delivery) in quorum queues; only Celery's own
                 # per-worker control queues are classic.
-                assert types["celery"] == "quorum"
+                assert types["celery"] == types["stripe-events"] == "quorum"
                 assert types["celery_delayed_0"] == "quorum"
             else:  # Redis came back empty: those tasks are gone until the sweep
                 assert Payment.objects.get(pk=queued).status != "succeeded"

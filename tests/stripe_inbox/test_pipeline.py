@@ -817,7 +817,7 @@ def _queued_tasks() -> list[list]:
     assert publisher.idle(timeout=30), "the background publisher did not publish within 30 s"
 
     with app.connection_for_read() as conn:
-        queue = conn.SimpleQueue("celery")
+        queue = conn.SimpleQueue("stripe-events")
         messages = []
         while queue.qsize():
             message = queue.get(block=False)
