@@ -1,0 +1,37 @@
+"""Retention (stripe_inbox.services.retention): the running totals of what it pruned, and the partial index of
+the events that met a conflict (`/metrics` sums their conflicts), built without locking the table's writes on
+PostgreSQL."""
+
+from django.db import migrations, models
+
+from core.migration_tools import AddIndexConcurrently
+
+
+class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
+
+    dependencies = [
+        ('projects', '0006_proration_rules'),
+        ('stripe_inbox', '0004_webhook_endpoint_api_version'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='StripeEventsPruned',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('events', models.BigIntegerField(default=0, verbose_name='events pruned')),
+                ('conflicts', models.BigIntegerField(default=0, verbose_name='their conflicts')),
+                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='last pruned')),
+            ],
+            options={
+                'verbose_name': 'pruned Stripe events tally',
+                'verbose_name_plural': 'pruned Stripe events tallies',
+                'db_table': 'webhooks_stripeeventspruned',
+            },
+        ),
+        AddIndexConcurrently(
+            model_name='stripeevent',
+            index=models.Index(condition=models.Q(('conflicts__gt', 0)), fields=['conflicts'], name='stripe_event_conflicted'),
+        ),
+    ]
