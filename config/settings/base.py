@@ -326,6 +326,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.stripe_events_prune",
         "schedule": crontab(minute=47),
     },
+    "prune-webhook-deliveries": {
+        "task": "webhooks.tasks.deliveries_prune",
+        "schedule": crontab(minute=53),
+    },
     # Holds past their expiry (a process that placed one and died, or never confirmed): their units go back.
     "expire-entitlement-holds": {
         "task": "entitlements.tasks.holds_expire",

@@ -1,0 +1,109 @@
+"""Retention of deliveries to tenants' endpoints (events.services.retention, core.retention): a delivery that
+succeeded or was given up, untouched for WEBHOOK_RETENTION_DAYS, goes in batches with its attempts' log; a
+pending one stays whatever its age, and so do the tenant events."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from events.models import Delivery, DeliveryAttempt, Event
+from events.services.record import event_redeliver
+from events.services.retention import deliveries_prune
+from events.tasks import deliveries_prune_task
+from tests.events.factories import EventFactory, WebhookEndpointFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _retention(settings):
+    settings.WEBHOOK_RETENTION_DAYS = 35
+
+
+def _ago(days):
+    return timezone.now() - timedelta(days=days)
+
+
+def _delivery(project, name, status, *, created_days_ago, attempted_days_ago=None, endpoint=None):
+    """A delivery of a new event of the project, made and last attempted that many days ago, with one attempt
+    logged per attempt made."""
+    endpoint = endpoint or WebhookEndpointFactory(project=project)
+    event = EventFactory(project=project, type=f"test.{name}")
+    delivery = Delivery.objects.create(
+        project=project,
+        event=event,
+        endpoint=endpoint,
+        status=status,
+        attempts=0 if attempted_days_ago is None else 1,
+        next_attempt_at=_ago(-1) if status == Delivery.Status.PENDING else None,
+    )
+    last = None if attempted_days_ago is None else _ago(attempted_days_ago)
+    Delivery.objects.filter(pk=delivery.pk).update(created_at=_ago(created_days_ago), last_attempt_at=last)
+    if last is not None:
+        DeliveryAttempt.objects.create(delivery=delivery, attempted_at=last, status_code=200)
+    return name
+
+
+def _kept():
+    return sorted(t.removeprefix("test.") for t in Delivery.objects.values_list("event__type", flat=True))
+
+
+def test_only_finished_deliveries_untouched_for_the_age_are_pruned_with_their_attempts(tenant_a, tenant_b):
+    a, b = tenant_a.project, tenant_b.project
+    _delivery(a, "succeeded-old", "succeeded", created_days_ago=40, attempted_days_ago=40)
+    _delivery(b, "given-up-old", "failed", created_days_ago=43, attempted_days_ago=40)
+    _delivery(a, "never-sent-old", "failed", created_days_ago=40)  # its endpoint was disabled before a try
+    kept = [
+        _delivery(a, "succeeded-recent", "succeeded", created_days_ago=2, attempted_days_ago=2),
+        _delivery(a, "redelivered-yesterday", "succeeded", created_days_ago=90, attempted_days_ago=1),
+        _delivery(b, "pending-old", "pending", created_days_ago=90, attempted_days_ago=40),  # retrying
+        _delivery(b, "pending-never-tried", "pending", created_days_ago=90),
+    ]
+    events = Event.objects.count()
+
+    assert deliveries_prune() == 3
+
+    assert _kept() == sorted(kept)
+    assert DeliveryAttempt.objects.count() == 3  # the kept ones' (one each that was attempted)
+    assert Event.objects.count() == events  # the tenant events stay (`/events`)
+
+
+def test_batches_are_bounded_and_a_second_run_prunes_nothing(tenant_a):
+    endpoint = WebhookEndpointFactory(project=tenant_a.project)
+    for n in range(5):
+        _delivery(
+            tenant_a.project,
+            f"old-{n}",
+            "succeeded",
+            created_days_ago=50,
+            attempted_days_ago=50,
+            endpoint=endpoint,
+        )
+
+    with CaptureQueriesContext(connection) as queries:
+        assert deliveries_prune(batch=2) == 5
+    deletes = [q["sql"] for q in queries if q["sql"].startswith('DELETE FROM "webhooks_delivery" ')]
+
+    assert len(deletes) == 3  # 2 + 2 + 1, each batch its own transaction
+    assert Delivery.objects.count() == DeliveryAttempt.objects.count() == 0
+    assert deliveries_prune(batch=2) == 0
+    assert deliveries_prune_task.delay().get() == 0
+
+
+def test_the_beat_task_prunes_and_a_redelivery_of_a_pruned_one_makes_a_new_delivery(tenant_a, settings):
+    _delivery(tenant_a.project, "old", "succeeded", created_days_ago=40, attempted_days_ago=40)
+    event = Event.objects.get()
+
+    assert deliveries_prune_task.delay().get() == 1
+    assert Delivery.objects.count() == 0
+
+    event_redeliver(event=event)  # the tenant asks again (POST /events/{id}/redeliver)
+    assert list(Delivery.objects.values_list("status", "attempts")) == [("pending", 0)]
+    assert deliveries_prune() == 0
+
+    settings.WEBHOOK_RETENTION_DAYS = 0  # keep everything
+    Delivery.objects.update(status="succeeded", created_at=_ago(400), last_attempt_at=_ago(400))
+    assert deliveries_prune() == 0
