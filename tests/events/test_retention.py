@@ -1,6 +1,6 @@
 """Retention of deliveries to tenants' endpoints (events.services.retention, core.retention): a delivery that
 succeeded or was given up, untouched for WEBHOOK_RETENTION_DAYS, goes in batches with its attempts' log; a
-pending one stays whatever its age, and so do the tenant events."""
+pending one stays whatever its age, and so do the tenant events. `/metrics` reads bounded figures after it."""
 
 from datetime import timedelta
 
@@ -107,3 +107,32 @@ def test_the_beat_task_prunes_and_a_redelivery_of_a_pruned_one_makes_a_new_deliv
     settings.WEBHOOK_RETENTION_DAYS = 0  # keep everything
     Delivery.objects.update(status="succeeded", created_at=_ago(400), last_attempt_at=_ago(400))
     assert deliveries_prune() == 0
+
+
+def test_metrics_after_pruning_count_pending_deliveries_and_the_last_hours_finished(client, tenant_a):
+    p = tenant_a.project
+    _delivery(p, "old", "succeeded", created_days_ago=40, attempted_days_ago=40)
+    _delivery(p, "old-failed", "failed", created_days_ago=40, attempted_days_ago=39)
+    _delivery(p, "yesterday", "succeeded", created_days_ago=1, attempted_days_ago=1)
+    _delivery(p, "now", "succeeded", created_days_ago=0, attempted_days_ago=0)
+    _delivery(p, "given-up-now", "failed", created_days_ago=3, attempted_days_ago=0)
+    _delivery(p, "pending-old", "pending", created_days_ago=60, attempted_days_ago=0)
+    _delivery(p, "pending", "pending", created_days_ago=0)
+
+    def figures():
+        lines = client.get("/metrics").content.decode().splitlines()
+        return sorted(line for line in lines if line.startswith("tollgate_webhook_deliveries{"))
+
+    before = figures()
+    assert deliveries_prune() == 2
+
+    assert (
+        figures()
+        == before
+        == [
+            'tollgate_webhook_deliveries{status="failed"} 1.0',
+            'tollgate_webhook_deliveries{status="pending"} 2.0',
+            'tollgate_webhook_deliveries{status="succeeded"} 1.0',
+        ]
+    )
+    assert _kept() == ["given-up-now", "now", "pending", "pending-old", "yesterday"]

@@ -1,6 +1,7 @@
 """Retention of the Stripe inbox (stripe_inbox.services.retention, core.retention): events processed or ignored
 and unchanged for WEBHOOK_RETENTION_DAYS go, in batches; every other event stays, and so does everything the
-product still reads. A delivery Stripe sends again of a pruned event applies nothing twice."""
+product still reads. A delivery Stripe sends again of a pruned event applies nothing twice, and `/metrics` reads
+bounded figures before and after."""
 
 import io
 import time
@@ -134,6 +135,61 @@ def test_a_replayed_event_stays_the_whole_age_again(django_capture_on_commit_cal
     assert StripeEvent.objects.get(stripe_event_id="evt_r1").status == "ignored"
     assert stripe_events_prune() == 0
     assert _kept() == ["evt_r1"]
+
+
+# --- /metrics -------------------------------------------------------------------------------------------------
+
+
+def _figures(client, prefix):
+    lines = client.get("/metrics").content.decode().splitlines()
+    return sorted(line for line in lines if line.startswith(prefix))
+
+
+def test_metrics_after_pruning_count_the_events_at_work_and_the_last_hours_and_keep_the_conflicts(client):
+    _stored(1, "processed", days_ago=40, conflicts=2)
+    _stored(2, "ignored", days_ago=40)
+    _stored(3, "processed", days_ago=2, conflicts=1)  # kept, but finished before the last hour
+    _stored(4, "failed", days_ago=40, conflicts=4)
+    _stored(5, "received", days_ago=0)
+    _stored(6, "processed", days_ago=0)  # finished just now
+    before = _figures(client, "tollgate_stripe_event")
+
+    assert stripe_events_prune() == 2
+
+    assert (
+        _figures(client, "tollgate_stripe_event")
+        == before
+        == [
+            "tollgate_stripe_event_conflicts_total 7.0",
+            "tollgate_stripe_event_processing_seconds 0.0",
+            'tollgate_stripe_events{status="failed"} 1.0',
+            'tollgate_stripe_events{status="processed"} 1.0',
+            'tollgate_stripe_events{status="received"} 1.0',
+        ]
+    )
+    assert StripeEventsPruned.objects.values_list("events", "conflicts").get() == (2, 2)
+
+
+def test_metrics_read_the_inbox_and_deliveries_only_through_indexed_filters(client):
+    _stored(1, "processed", days_ago=0)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/metrics").status_code == 200
+    reads = {
+        q["sql"]
+        for q in queries
+        if 'FROM "webhooks_stripeevent"' in q["sql"] or 'FROM "webhooks_delivery"' in q["sql"]
+    }
+
+    assert len(reads) == 6  # by status, latency, conflicts; waiting per project (fairness) × 2; deliveries
+    for sql in reads:
+        where = sql.split(" WHERE ", 1)[1] if " WHERE " in sql else ""
+        # Every read starts from a column an index leads with: the status ((status, updated_at),
+        # (status, next_attempt_at), (status, last_attempt_at)) or the conflicts (the partial index).
+        assert '"status"' in where or '"conflicts" > 0' in where, sql
+        if '"status" IN' in where and ("'processed'" in where or "'succeeded'" in where):
+            # A finished status is read over the last hour only.
+            assert '"updated_at" >=' in where or '"last_attempt_at" >=' in where, sql
 
 
 # --- what the product still reads ------------------------------------------------------------------------------
