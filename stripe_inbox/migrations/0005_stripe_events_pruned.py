@@ -1,14 +1,10 @@
-"""Retention (stripe_inbox.services.retention): the running totals of what it pruned, and the partial index of
-the events that met a conflict (`/metrics` sums their conflicts), built without locking the table's writes on
-PostgreSQL."""
+"""Retention (stripe_inbox.services.retention): the running totals of what it pruned (one row), which `/metrics`'
+counter of conflicts adds to those of the events kept."""
 
 from django.db import migrations, models
 
-from core.migration_tools import AddIndexConcurrently
-
 
 class Migration(migrations.Migration):
-    atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
 
     dependencies = [
         ('projects', '0006_proration_rules'),
@@ -29,9 +25,5 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'pruned Stripe events tallies',
                 'db_table': 'webhooks_stripeeventspruned',
             },
-        ),
-        AddIndexConcurrently(
-            model_name='stripeevent',
-            index=models.Index(condition=models.Q(('conflicts__gt', 0)), fields=['conflicts'], name='stripe_event_conflicted'),
         ),
     ]
