@@ -2,8 +2,11 @@
 succeeded or was given up, untouched for WEBHOOK_RETENTION_DAYS, goes in batches with its attempts' log; a
 pending one stays whatever its age, and so do the tenant events. `/metrics` reads bounded figures after it."""
 
+import threading
+import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -136,3 +139,51 @@ def test_metrics_after_pruning_count_pending_deliveries_and_the_last_hours_finis
         ]
     )
     assert _kept() == ["given-up-now", "now", "pending", "pending-old", "yesterday"]
+
+
+def _other_session():
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivery_that_meets_the_prune_of_its_delivery_makes_a_new_one(tenant_a):
+    """The tenant redelivers an old event while a prune's batch holds its delivery, deleted and not yet
+    committed: the redelivery finds the row, waits for the batch, and makes the delivery anew (it was lost)."""
+    # Nothing listens there: the redelivery's send, on its commit, is refused at once.
+    endpoint = WebhookEndpointFactory(project=tenant_a.project, url="http://127.0.0.1:9/hook")
+    _delivery(
+        tenant_a.project, "old", "succeeded", created_days_ago=40, attempted_days_ago=40, endpoint=endpoint
+    )
+    event, old = Event.objects.get(), Delivery.objects.get()
+    batch = _other_session()
+    batch.execute("SELECT id FROM webhooks_delivery WHERE id = %s FOR UPDATE SKIP LOCKED", [old.pk])
+    batch.execute("DELETE FROM webhooks_deliveryattempt WHERE delivery_id = %s", [old.pk])
+    batch.execute("DELETE FROM webhooks_delivery WHERE id = %s", [old.pk])
+    made = []
+
+    def redeliver():
+        try:
+            made.extend(event_redeliver(event=event))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=redeliver)
+    thread.start()
+    time.sleep(0.5)  # the redelivery read the row and waits on its lock
+    assert thread.is_alive()
+    batch.commit()
+    batch.close()
+    thread.join(timeout=10)
+
+    assert [d.pk for d in made] == list(Delivery.objects.values_list("pk", flat=True))
+    assert made[0].pk != old.pk
+    # Made and sent (refused here: its retry is scheduled).
+    assert list(Delivery.objects.values_list("event", "status", "attempts")) == [(event.pk, "pending", 1)]
+    assert list(DeliveryAttempt.objects.values_list("delivery", "status_code")) == [(made[0].pk, None)]
