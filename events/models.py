@@ -116,7 +116,11 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_unique_per_endpoint")
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # Finished deliveries by their last attempt: retention's prune and `/metrics`' last hour.
+            models.Index(fields=["status", "last_attempt_at"], name="delivery_finished"),
+        ]
         verbose_name = "delivery"
         verbose_name_plural = "deliveries"
 

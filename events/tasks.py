@@ -13,6 +13,7 @@ from events.services.delivery_turns import (
     deliveries_sweep_queue,
     delivery_turn_end,
 )
+from events.services.retention import deliveries_prune
 
 logger = logging.getLogger(__name__)
 
@@ -43,3 +44,9 @@ def deliver_event(delivery_id: str, endpoint_id: str = "", token: str = "") -> s
 def deliveries_sweep() -> int:
     """Beat: queues every delivery whose next attempt is due (retries live in the database, not the broker)."""
     return deliveries_sweep_queue()
+
+
+@shared_task(name="webhooks.tasks.deliveries_prune", acks_late=True)
+def deliveries_prune_task() -> int:
+    """Beat (hourly): deliveries finished longer ago than WEBHOOK_RETENTION_DAYS pruned (events.services.retention)."""
+    return deliveries_prune()

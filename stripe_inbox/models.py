@@ -67,6 +67,10 @@ class StripeEvent(models.Model):
             models.Index(fields=["ordering_key", "status", "stripe_created"], name="stripe_event_by_key"),
             # A tenant's events waiting their turn, oldest first (the next key its freed share queues).
             models.Index(fields=["tenant", "status", "received_at"], name="stripe_event_by_tenant"),
+            # The few events that met a conflict: `/metrics` sums their conflicts without reading the others.
+            models.Index(
+                fields=["conflicts"], condition=models.Q(conflicts__gt=0), name="stripe_event_conflicted"
+            ),
         ]
         ordering = ["-received_at"]
         verbose_name = "Stripe event"
@@ -96,6 +100,23 @@ class StripeEvent(models.Model):
         return stripe_id(
             ((stored or {}).get("data", {}).get("object") or {}).get("payment", {}).get("payment_intent")
         )
+
+
+class StripeEventsPruned(models.Model):
+    """What retention pruned from the inbox so far (one row, `stripe_inbox.services.retention`): the counter of
+    conflicts in `/metrics` adds the pruned events' conflicts to those of the events kept, so it never goes back."""
+
+    events = models.BigIntegerField(default=0, verbose_name="events pruned")
+    conflicts = models.BigIntegerField(default=0, verbose_name="their conflicts")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="last pruned")
+
+    class Meta:
+        db_table = "webhooks_stripeeventspruned"
+        verbose_name = "pruned Stripe events tally"
+        verbose_name_plural = "pruned Stripe events tallies"
+
+    def __str__(self) -> str:
+        return f"{self.events} pruned"
 
 
 class StripeWebhookEndpoint(models.Model):

@@ -21,6 +21,7 @@ from stripe_inbox.services.process import (
     stripe_events_process_key,
     stripe_events_requeue_due,
 )
+from stripe_inbox.services.retention import stripe_events_prune
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +110,11 @@ def requeue_stuck_stripe_events() -> int:
     """Beat (every 30 s): due events whose task was lost, retries whose time came, events of dead workers."""
     connections_check()
     return stripe_events_requeue_due()
+
+
+@shared_task(name="webhooks.tasks.stripe_events_prune", acks_late=True)
+def stripe_events_prune_task() -> int:
+    """Beat (hourly): Stripe events finished longer ago than WEBHOOK_RETENTION_DAYS pruned
+    (stripe_inbox.services.retention)."""
+    connections_check()
+    return stripe_events_prune()

@@ -10,6 +10,7 @@ from typing import Any
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -351,6 +352,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "entitlements.tasks.usage_partitions_maintain",
         "schedule": crontab(hour=2, minute=23),
     },
+    # Finished webhooks past WEBHOOK_RETENTION_DAYS pruned in batches (core/retention.py), each table its task.
+    "prune-stripe-events": {
+        "task": "webhooks.tasks.stripe_events_prune",
+        "schedule": crontab(minute=47),
+    },
+    "prune-webhook-deliveries": {
+        "task": "webhooks.tasks.deliveries_prune",
+        "schedule": crontab(minute=53),
+    },
     # Holds past their expiry (a process that placed one and died, or never confirmed): their units go back.
     "expire-entitlement-holds": {
         "task": "entitlements.tasks.holds_expire",
@@ -461,6 +471,16 @@ API_KEY_TOUCH_INTERVAL_SECONDS = env.int("API_KEY_TOUCH_INTERVAL_SECONDS", defau
 # months before the current one began (0: keep everything, the default).
 USAGE_PARTITIONS_AHEAD = env.int("USAGE_PARTITIONS_AHEAD", default=3)
 USAGE_RETENTION_MONTHS = env.int("USAGE_RETENTION_MONTHS", default=0)
+# Webhooks kept as records (core/retention.py; docs/operations.md "Retention"): Stripe events processed or ignored
+# and deliveries to tenants succeeded or given up are pruned this many days after they last changed (0: keep
+# everything). At least 31: the stored Stripe event is what stops a second delivery of its id from being applied
+# again, and Stripe can deliver (and `replay_webhooks --fetch-missing` list) an event for 30 days.
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=35)
+if 0 < WEBHOOK_RETENTION_DAYS < 31:  # refused at start, as core.retention.retention_cutoff refuses it
+    raise ImproperlyConfigured(
+        "WEBHOOK_RETENTION_DAYS must be 0 (keep everything) or at least 31: Stripe can deliver an event again for "
+        "30 days, and its stored row is what keeps it from being applied twice."
+    )
 
 # --- Per-tenant fairness (docs/operations.md, "Per-tenant fairness") --------------------------------------------
 # Usage intake requests (POST /usage, /usage/batch, /entitlements/consume) per project per second, over all its

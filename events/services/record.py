@@ -129,9 +129,12 @@ def _deliveries_create(
         delivery, created = Delivery.objects.get_or_create(
             event=event, endpoint_id=pk, defaults={"project_id": event.project_id, "next_attempt_at": now}
         )
-        if not created:
-            Delivery.objects.filter(pk=delivery.pk).update(
-                status=Delivery.Status.PENDING, next_attempt_at=now
+        if not created and not Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.PENDING, next_attempt_at=now
+        ):
+            # Pruned by retention since it was read (events.services.retention waited for by the update): anew.
+            delivery = Delivery.objects.create(
+                event=event, endpoint_id=pk, project_id=event.project_id, next_attempt_at=now
             )
         deliveries.append(delivery)
     pairs = [(d.pk, d.endpoint_id) for d in deliveries]

@@ -49,6 +49,15 @@ def test_production_starts_with_its_secrets():
     assert result.stdout.strip() == "started"
 
 
+@pytest.mark.parametrize(("days", "starts"), [("30", False), ("1", False), ("31", True), ("0", True)])
+def test_a_webhook_retention_shorter_than_stripes_window_is_refused_at_start(days, starts):
+    """Stripe can send an event again for 30 days: its stored row must outlive that (0 keeps everything)."""
+    result = _setup("config.settings.local", WEBHOOK_RETENTION_DAYS=days)
+    assert (result.returncode == 0) is starts, result.stderr
+    if not starts:
+        assert "WEBHOOK_RETENTION_DAYS must be 0 (keep everything) or at least 31" in result.stderr
+
+
 def test_atomic_requests_are_off():
     from django.conf import settings
 

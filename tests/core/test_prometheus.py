@@ -82,6 +82,7 @@ def test_metrics_expose_every_database_figure_exactly(client, tenant_a, tenant_b
             event=EventFactory(project=tenant_a.project),
             endpoint=endpoint,
             status=status,
+            last_attempt_at=None if status == "pending" else now,
         )
     run = ReconciliationRun.objects.create(project=tenant_a.project)
     for status in ("open", "failed", "fixed"):
@@ -98,7 +99,8 @@ def test_metrics_expose_every_database_figure_exactly(client, tenant_a, tenant_b
 
     assert families == {
         "tollgate_stripe_events": [
-            "# HELP tollgate_stripe_events Stored Stripe events by status.",
+            "# HELP tollgate_stripe_events Stored Stripe events by status: received, processing and failed ones "
+            "all; processed and ignored ones, those finished in the last hour.",
             "# TYPE tollgate_stripe_events gauge",
             'tollgate_stripe_events{status="failed"} 1.0',
             'tollgate_stripe_events{status="processed"} 2.0',
@@ -117,7 +119,8 @@ def test_metrics_expose_every_database_figure_exactly(client, tenant_a, tenant_b
             "tollgate_stripe_event_conflicts_total 3.0",
         ],
         "tollgate_webhook_deliveries": [
-            "# HELP tollgate_webhook_deliveries Outbound deliveries by status.",
+            "# HELP tollgate_webhook_deliveries Outbound deliveries by status: pending ones all; succeeded and "
+            "failed (given up) ones, those whose last attempt was in the last hour.",
             "# TYPE tollgate_webhook_deliveries gauge",
             'tollgate_webhook_deliveries{status="failed"} 2.0',
             'tollgate_webhook_deliveries{status="pending"} 1.0',

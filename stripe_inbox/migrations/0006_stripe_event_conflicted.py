@@ -1,0 +1,21 @@
+"""The partial index of the events that met a conflict (`/metrics` sums their conflicts without reading the
+others), built without locking the table's writes on PostgreSQL."""
+
+from django.db import migrations, models
+
+from core.migration_tools import AddIndexConcurrently
+
+
+class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
+
+    dependencies = [
+        ('stripe_inbox', '0005_stripe_events_pruned'),
+    ]
+
+    operations = [
+        AddIndexConcurrently(
+            model_name='stripeevent',
+            index=models.Index(condition=models.Q(('conflicts__gt', 0)), fields=['conflicts'], name='stripe_event_conflicted'),
+        ),
+    ]
