@@ -50,7 +50,7 @@ def hits_and_read(
         results = _pipelined(client, commands)
         values = None
         if keys:
-            loads = backend._cache._serializer.loads
+            loads = backend.client.decode
             values = {k: None if v is None else loads(v) for k, v in zip(keys, results[-1], strict=True)}
         return [(int(results[2 * i]), reset) for i, reset in enumerate(resets)], values
     return [
