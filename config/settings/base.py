@@ -221,16 +221,14 @@ CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
 def broker_settings(url: str) -> dict[str, Any]:
     """The Celery settings a broker URL implies (producers and workers must agree on them).
 
-    Redis goes through kombu's Redis transport with one redis-py client per pool (core.redis_broker), with short
-    socket timeouts. RabbitMQ gets quorum queues (replicated and durable: a queued task outlives a broker
-    restart), publisher confirms (a `.delay()` returns once RabbitMQ holds the task, or fails), and a topic
-    exchange, so that a countdown (a retry's backoff) waits in RabbitMQ's native delayed delivery instead of in a
-    worker's memory, as quorum queues need (Celery >= 5.5; the worker detects them and drops the global QoS they
-    refuse)."""
+    Redis goes through kombu's own Redis transport, with short socket timeouts. RabbitMQ gets quorum queues
+    (replicated and durable: a queued task outlives a broker restart), publisher confirms (a `.delay()` returns
+    once RabbitMQ holds the task, or fails), and a topic exchange, so that a countdown (a retry's backoff) waits
+    in RabbitMQ's native delayed delivery instead of in a worker's memory, as quorum queues need (Celery >= 5.5;
+    the worker detects them and drops the global QoS they refuse)."""
     scheme = url.partition("://")[0]
     if scheme in ("amqp", "amqps", "pyamqp"):
         return {
-            "CELERY_BROKER_TRANSPORT": None,
             "CELERY_TASK_DEFAULT_QUEUE_TYPE": "quorum",
             "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "topic",
             "CELERY_BROKER_TRANSPORT_OPTIONS": {
@@ -240,7 +238,6 @@ def broker_settings(url: str) -> dict[str, Any]:
             },
         }
     return {
-        "CELERY_BROKER_TRANSPORT": "core.redis_broker:Transport" if scheme in ("redis", "rediss") else None,
         "CELERY_TASK_DEFAULT_QUEUE_TYPE": "classic",
         "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "direct",
         "CELERY_BROKER_TRANSPORT_OPTIONS": {
@@ -251,7 +248,6 @@ def broker_settings(url: str) -> dict[str, Any]:
 
 
 _BROKER = broker_settings(CELERY_BROKER_URL)
-CELERY_BROKER_TRANSPORT = _BROKER["CELERY_BROKER_TRANSPORT"]
 CELERY_TASK_DEFAULT_QUEUE_TYPE = _BROKER["CELERY_TASK_DEFAULT_QUEUE_TYPE"]
 CELERY_TASK_DEFAULT_EXCHANGE_TYPE = _BROKER["CELERY_TASK_DEFAULT_EXCHANGE_TYPE"]
 CELERY_BROKER_TRANSPORT_OPTIONS = _BROKER["CELERY_BROKER_TRANSPORT_OPTIONS"]
