@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
+from django_redis.cache import RedisCache
 from prometheus_client import Counter
 
 from core.ids import random_token
@@ -119,23 +119,14 @@ def epoch_current(stamped: Any) -> Any:
     return None
 
 
-_redis_lock = threading.Lock()
-_redis_clients: dict[int, tuple[Any, Any]] = {}
-
-
 def redis_client() -> tuple[Any, Any] | None:
-    """The default cache backend and its redis-py client, for commands Django's cache API lacks (MGET, pipelines),
-    or None when the cache is not Redis (`core.redis_cache` keeps one client per pool; a Redis backend configured
-    as Django's own builds one per call, so it is kept here too)."""
+    """The default cache backend and its redis-py client (django-redis keeps one per backend, on a pool shared by
+    the process), for commands Django's cache API lacks (MGET, pipelines, scripts), or None when the cache is not
+    Redis. Values go in and out as the backend stores them: `backend.client.encode` / `decode`."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         return None
-    entry = _redis_clients.get(id(backend))
-    if entry is None or entry[0] is not backend:
-        entry = (backend, backend._cache.get_client(None, write=True))
-        with _redis_lock:
-            _redis_clients[id(backend)] = entry
-    return entry
+    return backend, backend.client.get_client(write=True)
 
 
 LOCAL_MAX_ENTRIES = 10_000  # a process-local cache past this is emptied, never grown
@@ -210,7 +201,7 @@ class VersionStore:
         if redis is None:
             return dict(cache.get_many(keys))
         backend, client = redis
-        loads = backend._cache._serializer.loads
+        loads = backend.client.decode
         values = client.mget([backend.make_key(key) for key in keys])
         return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
 
@@ -220,7 +211,7 @@ class VersionStore:
             cache.set_many(items, timeout)
             return
         backend, client = redis
-        dumps = backend._cache._serializer.dumps
+        dumps = backend.client.encode
         if len(items) == 1:  # a consume's one bump: a plain SET costs less than a pipeline of one
             ((key, value),) = items.items()
             client.set(backend.make_key(key), dumps(value), ex=int(timeout))
@@ -235,11 +226,7 @@ class VersionStore:
         if redis is None:
             return bool(cache.add(key, value, timeout))
         backend, client = redis
-        return bool(
-            client.set(
-                backend.make_key(key), backend._cache._serializer.dumps(value), ex=int(timeout), nx=True
-            )
-        )
+        return bool(client.set(backend.make_key(key), backend.client.encode(value), ex=int(timeout), nx=True))
 
 
 version_store = VersionStore()

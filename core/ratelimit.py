@@ -1,4 +1,5 @@
-"""Fixed-window request counters: one Redis round trip (INCR + EXPIRE pipelined) when Redis is the cache.
+"""Fixed-window request counters: one Redis round trip (INCR + EXPIRE in a redis-py pipeline) when Redis is the
+cache.
 
 A caller that knows which cache keys it reads next can have them fetched in that same round trip
 (`hit_and_read`): the API's hottest views read their entitlement snapshot this way.
@@ -34,28 +35,30 @@ def hits_and_read(
 ) -> tuple[list[tuple[int, int]], dict[str, Any] | None]:
     """One hit in the current window of each `(bucket, window_seconds)` — (hits so far, seconds until that window
     ends) each, in order — and the values of the cache `keys`, all in one pipeline when Redis is the cache (a
-    request limited per key and per project pays one round trip, not two)."""
+    request limited per key and per project pays one round trip, not two). A Redis error (a counter that is not
+    a number included) is raised once every reply has been read, so the connection goes back to the pool clean."""
     now = int(time.time())
     windows = [(f"ratelimit:{bucket}:{now // seconds}", seconds) for bucket, seconds in buckets]
     resets = [(now // seconds + 1) * seconds - now for _, seconds in buckets]
     redis = redis_client()
-    if redis is not None:
-        backend, client = redis
-        commands: list[tuple[Any, ...]] = []
-        for key, seconds in windows:
-            full_key = backend.make_and_validate_key(key)
-            commands += [("INCR", full_key), ("EXPIRE", full_key, seconds + 1, "NX")]
-        if keys:
-            commands.append(("MGET", *(backend.make_key(k) for k in keys)))
-        results = _pipelined(client, commands)
-        values = None
-        if keys:
-            loads = backend._cache._serializer.loads
-            values = {k: None if v is None else loads(v) for k, v in zip(keys, results[-1], strict=True)}
-        return [(int(results[2 * i]), reset) for i, reset in enumerate(resets)], values
-    return [
-        (_hit_other(key, seconds), reset) for (key, seconds), reset in zip(windows, resets, strict=True)
-    ], None
+    if redis is None:
+        return [
+            (_hit_other(key, seconds), reset) for (key, seconds), reset in zip(windows, resets, strict=True)
+        ], None
+    backend, client = redis
+    pipe = client.pipeline(transaction=False)
+    for key, seconds in windows:
+        full_key = backend.make_and_validate_key(key)
+        pipe.incr(full_key)
+        pipe.expire(full_key, seconds + 1, nx=True)
+    if keys:
+        pipe.mget([backend.make_key(k) for k in keys])
+    results = pipe.execute()
+    values = None
+    if keys:
+        decode = backend.client.decode
+        values = {k: None if v is None else decode(v) for k, v in zip(keys, results[-1], strict=True)}
+    return [(int(results[2 * i]), reset) for i, reset in enumerate(resets)], values
 
 
 def _hit_other(key: str, window_seconds: int) -> int:
@@ -68,27 +71,3 @@ def _hit_other(key: str, window_seconds: int) -> int:
     except ValueError:  # expired between add and incr
         other.add(key, 1, timeout=window_seconds + 1)
         return 1
-
-
-def _pipelined(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """The commands in one write and their raw replies, on one pooled connection: what a redis-py pipeline sends,
-    without its per-command bookkeeping, which costs a third of this call on the hot path (the entitlement check).
-    Retried on a broken connection as redis-py retries (the client's retry policy); a connection left mid-reply by
-    any error is closed before it returns to the pool, so no later caller reads this call's replies."""
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    try:
-
-        def send_and_read() -> list[Any]:
-            connection.send_packed_command(connection.pack_commands(commands))
-            return [connection.read_response() for _ in commands]
-
-        replies: list[Any] = connection.retry.call_with_retry(
-            send_and_read, lambda error: connection.disconnect()
-        )
-        return replies
-    except BaseException:
-        connection.disconnect()
-        raise
-    finally:
-        pool.release(connection)

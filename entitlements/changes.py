@@ -149,7 +149,7 @@ def _append(project_id: str, changed: dict[str, str]) -> None:
             _new_id(),
             ENTRY_TTL_SECONDS,
             VERSION_TTL_SECONDS,
-            backend._cache._serializer.dumps(token),
+            backend.client.encode(token),
             *changed,
         ],
         client=client,

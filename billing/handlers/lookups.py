@@ -13,12 +13,12 @@ from django.db.models import Q, QuerySet
 from billing.handlers.event import StripeEventIn
 from billing.models import Invoice, Payment
 from billing.services.invoices import invoice_link_payment_intent
-from billing.services.subscription_mirror import stripe_read_allowed
 from core.context import subjects_note
 from core.statements import Statement
 from customers.services.customers import customer_for_stripe
 from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, StripeGateway, gateway_for, platform_gateway, stripe_id
+from stripe_gateway.read_limit import stripe_read_allowed
 
 M = TypeVar("M", Payment, Invoice)
 R = TypeVar("R")

@@ -21,7 +21,6 @@ from billing.models import AdoptionRun
 from billing.services import adoption_billing, adoption_catalog
 from billing.services.adoption_mapping import customer_key_parse, mapping_parse
 from billing.services.adoption_state import Adoption, CountingReader
-from billing.services.subscription_mirror import STRIPE_READS_PER_SECOND
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import ApiError, Conflict
@@ -33,6 +32,7 @@ from stripe_gateway.gateway import (
     platform_gateway,
     stripe_account_of,
 )
+from stripe_gateway.read_limit import STRIPE_READS_PER_SECOND
 
 logger = logging.getLogger(__name__)
 

@@ -11,14 +11,13 @@ from typing import Any
 from billing.models import Coupon, PromotionCode
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for, stripe_id
+from stripe_gateway.read_limit import stripe_read_allowed
 
 
 def subscription_discount(
     *, project: Project, account: str, stripe_subscription: dict[str, Any], current: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     """The mirror's `discount` for this state of the Stripe subscription (never inside a transaction)."""
-    from billing.services.subscription_mirror import stripe_read_allowed
-
     references = stripe_subscription.get("discounts") or []
     if not references:
         return None

@@ -1,14 +1,12 @@
 """Stripe reads of one account for a reconciliation run: listing pages and single objects, each read paced under
-the account's read rate limit (`stripe_read_allowed`), and Stripe's clock as of the read.
+the account's read rate limit (`stripe_gateway.read_limit`), and Stripe's clock as of the read.
 """
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
-from billing.services.subscription_mirror import stripe_read_allowed
-from core.errors import RateLimited
 from stripe_gateway.gateway import StripeGateway
+from stripe_gateway.read_limit import stripe_read_wait
 
 
 class _Reader:
@@ -19,12 +17,7 @@ class _Reader:
         self.gateway = gateway
 
     def pace(self) -> None:
-        while True:
-            try:
-                stripe_read_allowed(self.account)
-                return
-            except RateLimited:
-                time.sleep(0.05)
+        stripe_read_wait(self.account)
 
     def each(self, resource: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         self.pace()  # the first page; the SDK pages on, each page one more read

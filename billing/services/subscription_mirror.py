@@ -1,6 +1,6 @@
 """The subscription mirror: Stripe subscriptions applied by webhooks (and reconciliation) in Stripe's order,
-routed to our customers and prices by Stripe id, with the Stripe read rate limit their re-fetches stay under, the
-tenant-visible events and the entitlements hook of each change.
+routed to our customers and prices by Stripe id, with the Stripe read rate limit their re-fetches stay under
+(`stripe_gateway.read_limit`), the tenant-visible events and the entitlements hook of each change.
 """
 
 import hashlib
@@ -20,8 +20,6 @@ from billing.services.invoices import invoices_link_subscription
 from billing.services.revenue_figures import subscription_figures
 from catalog.models import Price
 from catalog.selectors import price_for_stripe
-from core.errors import RateLimited
-from core.ratelimit import hit
 from core.serializers import api_time
 from core.statements import Statement, row_create, row_save
 from customers.models import Customer
@@ -31,12 +29,9 @@ from entitlements.services.recompute import entitlements_recompute
 from events.services.record import event_record
 from projects.models import Project
 from stripe_gateway.gateway import StripeGateway, from_timestamp, stripe_id
+from stripe_gateway.read_limit import stripe_read_allowed
 
 logger = logging.getLogger(__name__)
-
-
-# Stripe allows 25 reads/s in test mode (100 live); stay under the stricter one per account.
-STRIPE_READS_PER_SECOND = 20
 
 
 def subscription_item_id(project_id: str, stripe_item_id: str) -> str:
@@ -47,18 +42,6 @@ def subscription_item_id(project_id: str, stripe_item_id: str) -> str:
         settings.SECRET_KEY.encode(), f"{project_id}:{stripe_item_id}".encode(), hashlib.sha256
     ).hexdigest()
     return f"si_{digest[:24]}"
-
-
-def stripe_read_allowed(account: str) -> None:
-    """Counts one Stripe read for the account; raises RateLimited (retry later) past the read limit.
-    With the cache down the read goes ahead: Stripe's own 429 then stops a runaway, and the caller retries."""
-    try:
-        count, _ = hit(f"stripe-read:{account}", 1)
-    except Exception:  # the counter lives in Redis; its outage must not stop webhook processing
-        logger.warning("Stripe read limiter unavailable; reading without it.")
-        return
-    if count > STRIPE_READS_PER_SECOND:
-        raise RateLimited("Stripe read rate limit reached; retry shortly.", code="provider_rate_limited")
 
 
 _TRACKED = (

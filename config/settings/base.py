@@ -170,13 +170,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache ----------------------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
+    # django-redis: one redis-py client per backend on a pool shared by the process. Its errors reach the caller
+    # (IGNORE_EXCEPTIONS stays off): core.cache decides what an outage costs (a fallback, never a 500).
     CACHES = {
         "default": {
-            "BACKEND": "core.redis_cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="tollgate"),
             "TIMEOUT": 300,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }
 else:
@@ -248,16 +250,14 @@ def task_queues(queue_type: str, exchange_type: str) -> list[Any]:
 def broker_settings(url: str) -> dict[str, Any]:
     """The Celery settings a broker URL implies (producers and workers must agree on them).
 
-    Redis goes through kombu's Redis transport with one redis-py client per pool (core.redis_broker), with short
-    socket timeouts. RabbitMQ gets quorum queues (replicated and durable: a queued task outlives a broker
-    restart), publisher confirms (a `.delay()` returns once RabbitMQ holds the task, or fails), and a topic
-    exchange, so that a countdown (a retry's backoff) waits in RabbitMQ's native delayed delivery instead of in a
-    worker's memory, as quorum queues need (Celery >= 5.5; the worker detects them and drops the global QoS they
-    refuse)."""
+    Redis goes through kombu's own Redis transport, with short socket timeouts. RabbitMQ gets quorum queues
+    (replicated and durable: a queued task outlives a broker restart), publisher confirms (a `.delay()` returns
+    once RabbitMQ holds the task, or fails), and a topic exchange, so that a countdown (a retry's backoff) waits
+    in RabbitMQ's native delayed delivery instead of in a worker's memory, as quorum queues need (Celery >= 5.5;
+    the worker detects them and drops the global QoS they refuse)."""
     scheme = url.partition("://")[0]
     if scheme in ("amqp", "amqps", "pyamqp"):
         return {
-            "CELERY_BROKER_TRANSPORT": None,
             "CELERY_TASK_DEFAULT_QUEUE_TYPE": "quorum",
             "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "topic",
             "CELERY_TASK_QUEUES": task_queues("quorum", "topic"),
@@ -268,7 +268,6 @@ def broker_settings(url: str) -> dict[str, Any]:
             },
         }
     return {
-        "CELERY_BROKER_TRANSPORT": "core.redis_broker:Transport" if scheme in ("redis", "rediss") else None,
         "CELERY_TASK_DEFAULT_QUEUE_TYPE": "classic",
         "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "direct",
         "CELERY_TASK_QUEUES": task_queues("classic", "direct"),
@@ -280,7 +279,6 @@ def broker_settings(url: str) -> dict[str, Any]:
 
 
 _BROKER = broker_settings(CELERY_BROKER_URL)
-CELERY_BROKER_TRANSPORT = _BROKER["CELERY_BROKER_TRANSPORT"]
 CELERY_TASK_DEFAULT_QUEUE_TYPE = _BROKER["CELERY_TASK_DEFAULT_QUEUE_TYPE"]
 CELERY_TASK_DEFAULT_EXCHANGE_TYPE = _BROKER["CELERY_TASK_DEFAULT_EXCHANGE_TYPE"]
 CELERY_BROKER_TRANSPORT_OPTIONS = _BROKER["CELERY_BROKER_TRANSPORT_OPTIONS"]

@@ -13,9 +13,9 @@ import pytest
 
 from billing.models import Drift, Subscription, SubscriptionItem
 from billing.services.reconcile import reconcile
-from billing.services.subscription_mirror import STRIPE_READS_PER_SECOND
 from customers.models import Customer
 from entitlements.models import SubscriptionSource
+from stripe_gateway.read_limit import STRIPE_READS_PER_SECOND
 from tests.billing.adoption_seed import ACCOUNT_KEY, seed_account
 from tests.billing.test_adoption import Requests, _adopt, implied_entitlements
 from tests.projects.factories import ApiKeyFactory, ProjectFactory

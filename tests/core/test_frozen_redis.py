@@ -235,9 +235,9 @@ def private_cache(settings, tmp_path):
     holder = {"server": server, "url": url, "dir": str(tmp_path)}
     settings.CACHES = {
         "default": {
-            "BACKEND": "core.redis_cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": url,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }
     settings.AUTH_LOCAL_CACHE_SECONDS = 0

@@ -28,9 +28,9 @@ def test_ready_when_everything_is_up(api):
 def test_ready_is_503_naming_the_cache(api):
     broken = {
         "default": {
-            "BACKEND": "core.redis_cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": UNREACHABLE_REDIS,
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         }
     }
     with override_settings(CACHES=broken):

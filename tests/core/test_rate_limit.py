@@ -94,9 +94,10 @@ def test_a_window_gets_its_expiry_on_its_first_hit_and_keeps_it():
     assert 0 < client.ttl(window_key) <= 30
 
 
-def test_an_error_reply_closes_the_connection_so_no_later_call_reads_its_leftover_replies():
-    """The counter key holding a non-integer makes INCR fail: the call raises, and the replies still unread on its
-    connection (EXPIRE's, MGET's) must not be read by the next call on that connection as its own."""
+def test_an_error_reply_is_raised_and_leaves_no_reply_for_a_later_call():
+    """The counter key holding a non-integer makes INCR fail: the call raises (the throttle then fails open), and
+    the replies of the same pipeline (EXPIRE's, MGET's) are not read by the next call on that connection as its
+    own."""
     import pytest
     from django.core.cache import cache
     from redis.exceptions import ResponseError
@@ -113,3 +114,37 @@ def test_an_error_reply_closes_the_connection_so_no_later_call_reads_its_leftove
     for attempt in range(1, 4):
         count, _, values = hit_and_read("test-fine", 60, ["ra:value"])
         assert (count, values) == (attempt, {"ra:value": {"a": 1}})
+
+
+def test_the_pipeline_answers_each_windows_count_its_reset_and_the_values_read_ahead():
+    """Two buckets and two keys in one pipeline: the counts go 1, 2, 3 in each bucket's own window, each window
+    ends when its own length says, and the values come back as Django's cache API stored them (an int raw, the
+    rest pickled)."""
+    import uuid
+
+    import time_machine
+    from django.core.cache import cache
+
+    from core.ratelimit import hits_and_read
+
+    backend, client = _redis_or_skip()
+    a, b = f"test-pipe-a-{uuid.uuid4().hex}", f"test-pipe-b-{uuid.uuid4().hex}"
+    cache.set("ra:number", 7, 60)
+    cache.set("ra:snapshot", {"limit": 100, "used": [1, 2]}, 60)
+    cache.delete("ra:missing")
+    with time_machine.travel(1_800_000_045, tick=False):  # 45 s into a minute, 1,800,000,045 s into window 0
+        answers = [
+            hits_and_read([(a, 60), (b, 10**10)], ["ra:number", "ra:snapshot", "ra:missing"])
+            for _ in range(3)
+        ]
+    try:
+        assert answers == [
+            (
+                [(n, 15), (n, 10**10 - 1_800_000_045)],
+                {"ra:number": 7, "ra:snapshot": {"limit": 100, "used": [1, 2]}, "ra:missing": None},
+            )
+            for n in (1, 2, 3)
+        ]
+        assert client.ttl(backend.make_key(f"ratelimit:{a}:30000000")) in (60, 61)
+    finally:
+        client.delete(backend.make_key(f"ratelimit:{a}:30000000"), backend.make_key(f"ratelimit:{b}:0"))

@@ -42,10 +42,13 @@ def test_warm_check_runs_no_sql(api, tenant_a, plan, django_assert_num_queries):
 
 COUNTING_CACHES = {
     "default": {
-        "BACKEND": "core.redis_cache.RedisCache",
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "tollgate-test-roundtrips",
-        "OPTIONS": {"connection_class": redis_counting.CountingConnection},
+        "OPTIONS": {
+            "CONNECTION_FACTORY": "tests.entitlements.redis_counting.CountingConnectionFactory",
+            "CONNECTION_POOL_KWARGS": {"connection_class": redis_counting.CountingConnection},
+        },
     }
 }
 
@@ -154,9 +157,9 @@ def test_trial_end_is_a_valid_until(api, tenant_a, plan):
 def test_redis_down_answers_from_the_database(api, tenant_a, plan, caplog):
     down = {
         "default": {
-            "BACKEND": "core.redis_cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         }
     }
     subscribe(customer(tenant_a.project, "u1"), plan["pro"])

@@ -157,9 +157,9 @@ def test_suspension_takes_effect_on_the_next_request(api, tenant_a, platform_key
 def test_cache_outage_falls_back_to_the_database(api, tenant_a, platform_key):
     unreachable = {
         "default": {
-            "BACKEND": "core.redis_cache.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         }
     }
     with override_settings(CACHES=unreachable, AUTH_LOCAL_CACHE_SECONDS=0, API_RATE_LIMIT_PER_MINUTE=5):
