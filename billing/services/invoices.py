@@ -16,7 +16,7 @@ from billing.services.payment_transitions import payment_transition_locked
 from core.context import subjects_note
 from core.db import instance_from_row, select_columns
 from core.locks import lock_for_transaction
-from core.statements import Statement, row_create, row_save
+from core.statements import Statement
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from events.services.record import event_record
@@ -178,8 +178,7 @@ def _invoice_mirror(
             intent = told_payment_intent(stripe_invoice["id"])
         if invoice is None:
             # No savepoint: an invoice created meanwhile fails the whole block, and invoice_apply applies again.
-            invoice = row_create(
-                Invoice,
+            invoice = Invoice.objects.create(
                 project=project,
                 stripe_invoice_id=stripe_invoice["id"],
                 customer=customer,
@@ -213,7 +212,7 @@ def _invoice_mirror(
             for name, value in changed.items():
                 setattr(invoice, name, value)
             if changed:  # an apply that changes nothing writes nothing (updated_at: the last change)
-                row_save(invoice, [*changed, "updated_at"] if applied else list(changed))
+                invoice.save(update_fields=[*changed, "updated_at"] if applied else list(changed))
         if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
             event_record(
                 project=project,

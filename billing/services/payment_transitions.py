@@ -17,7 +17,7 @@ from billing.services.entitlement_facts import payment_facts_hand
 from billing.services.revenue_figures import payment_figures
 from core.cache import cache_add
 from core.errors import ApiError
-from core.statements import Statement, row_save
+from core.statements import Statement
 from customers.models import Customer
 from events.services.record import events_record
 from projects.models import Project
@@ -117,7 +117,7 @@ def payment_transition_locked(
         changed["succeeded_at"] = timezone.now()
     for name, value in changed.items():
         setattr(locked, name, value)
-    row_save(locked, [*changed, *payment_figures(locked), "updated_at"])
+    locked.save(update_fields=[*changed, *payment_figures(locked), "updated_at"])
     event_type = _EVENT_FOR_STATUS.get(locked.status)
     if "status" in changed or "dispute_status" in changed:
         # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
@@ -147,7 +147,7 @@ def _checkout_transition(*, payment: Payment, to: str, told: list[Told] | None =
     if session is None:
         return
     session.status = to
-    row_save(session, ["status", "updated_at"])
+    session.save(update_fields=["status", "updated_at"])
     event: Told = (
         "checkout.completed" if to == CheckoutSession.Status.COMPLETE else "checkout.expired",
         CheckoutSessionOutput,

@@ -23,7 +23,7 @@ from catalog.selectors import price_for_stripe
 from core.errors import RateLimited
 from core.ratelimit import hit
 from core.serializers import api_time
-from core.statements import Statement, row_create, row_save
+from core.statements import Statement
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from entitlements.services.meters import meter_events_unskip
@@ -170,7 +170,7 @@ def subscription_items_sync(
         elif any(getattr(row, name) != value for name, value in fields.items()):
             for name, value in fields.items():
                 setattr(row, name, value)
-            row_save(row, [*fields, "updated_at"])
+            row.save(update_fields=[*fields, "updated_at"])
     if created:
         SubscriptionItem.objects.bulk_create(created)
     return sorted(rows.values(), key=lambda row: (row.position, row.created_at, row.pk))
@@ -242,7 +242,7 @@ def _figures_saved(subscription: Subscription, price: Price) -> None:
         subscription.price = price
     fields = subscription_figures(subscription)
     if fields:
-        row_save(subscription, fields)
+        subscription.save(update_fields=fields)
 
 
 def subscription_items_unsaved(
@@ -351,8 +351,7 @@ def subscription_apply(
                 project_id=customer.project_id, stripe_subscription_id=stripe_subscription["id"]
             )
             if subscription is None:
-                subscription = row_create(
-                    Subscription,
+                subscription = Subscription.objects.create(
                     project=customer.project,
                     customer=customer,
                     stripe_subscription_id=stripe_subscription["id"],
@@ -387,7 +386,7 @@ def subscription_apply(
             for name, value in fields.items():
                 setattr(subscription, name, value)
             subscription.stripe_event_created = max(event_created, subscription.stripe_event_created)
-            row_save(subscription, [*fields, "stripe_event_created", "updated_at"])
+            subscription.save(update_fields=[*fields, "stripe_event_created", "updated_at"])
             if stored_items != items_state:  # most events of a subscription leave its items as they are
                 rows = subscription_items_sync(subscription, items, stored=rows)
             subscription_facts_hand(subscription=subscription, price=price, items=items)
