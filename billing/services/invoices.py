@@ -14,7 +14,6 @@ from billing.representations import InvoiceOutput
 from billing.services.entitlement_facts import plan_credits_grant
 from billing.services.payment_transitions import payment_transition_locked
 from core.context import subjects_note
-from core.db import instance_from_row, select_columns
 from core.locks import lock_for_transaction
 from core.statements import Statement
 from customers.models import Customer
@@ -242,16 +241,16 @@ def _invoice_locked(
         )
         params.append(stripe_subscription_id)
     lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {select_columns(Invoice, 'i')}, {mirrored} FROM {invoices} i "  # noqa: S608 (the models' tables)
+    found = list(
+        Invoice.objects.raw(
+            f"SELECT i.*, {mirrored} AS mirrored_subscription_id FROM {invoices} i "  # noqa: S608 (the models' tables)
             f"WHERE i.project_id = %s AND i.stripe_invoice_id = %s{lock}",
             [*params, project_id, stripe_invoice_id],
         )
-        row = cursor.fetchone()
-    if row is None:
+    )
+    if not found:
         return None, None
-    return instance_from_row(Invoice, row[:-1]), row[-1]
+    return found[0], found[0].__dict__.pop("mirrored_subscription_id")
 
 
 def _invoice_fields(stripe_invoice: dict[str, Any], *, customer: Customer) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from billing.handlers.lookups import stripe_customer_of
 from billing.handlers.registry import HANDLERS
 from core import context
 from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many, cache_set
-from core.db import instance_from_row, select_columns
 from core.fairness import share_release, share_take
 from core.host_slots import host_cpus, host_slot
 from core.locks import lock_taken
@@ -345,7 +344,6 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     the status keeps "one event, one worker"."""
     now = timezone.now()
     table = StripeEvent._meta.db_table
-    columns = select_columns(StripeEvent, table)
     due = (
         f"SELECT id, status AS was FROM {table} WHERE ordering_key = %s AND {_PENDING_SQL} "  # noqa: S608 (names from the model)
         "ORDER BY stripe_created, received_at, id LIMIT %s"
@@ -357,29 +355,30 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     )
     claim_params: list[Any] = [StripeEvent.Status.PROCESSING, now, now]
     cas: list[Any] = [StripeEvent.Status.RECEIVED, StripeEvent.Status.PROCESSING]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
+    if connection.vendor == "postgresql":
+        events = list(
+            StripeEvent.objects.raw(
                 f"{claim} FROM ({due}) AS due{_without_flush()} "
                 f"WHERE {table}.id = due.id AND {table}.status IN (%s, %s) "
-                f"RETURNING {columns}, due.was",
+                f"RETURNING {table}.*, due.was",
                 [*claim_params, *due_params, *cas],
             )
-            rows = cursor.fetchall()
-        else:  # one process (embedded mode): the same in two statements
+        )
+        was = {event.pk: event.__dict__.pop("was") for event in events}
+    else:  # one process (embedded mode): the same in two statements
+        with connection.cursor() as cursor:
             cursor.execute(due, due_params)
             was = dict(cursor.fetchall())
-            if not was:
-                return []
-            marks = ", ".join(["%s"] * len(was))
-            cursor.execute(
-                f"{claim} WHERE id IN ({marks}) AND status IN (%s, %s) RETURNING {columns}",
+        if not was:
+            return []
+        marks = ", ".join(["%s"] * len(was))
+        events = list(
+            StripeEvent.objects.raw(
+                f"{claim} WHERE id IN ({marks}) AND status IN (%s, %s) RETURNING *",
                 [*claim_params, *was, *cas],
             )
-            rows = [(*row, was[row[0]]) for row in cursor.fetchall()]
-    claimed = [
-        (instance_from_row(StripeEvent, row[:-1]), row[-1] == StripeEvent.Status.PROCESSING) for row in rows
-    ]
+        )
+    claimed = [(event, was[event.pk] == StripeEvent.Status.PROCESSING) for event in events]
     claimed.sort(key=lambda pair: (pair[0].stripe_created, pair[0].received_at, pair[0].pk))
     return claimed
 
