@@ -11,13 +11,13 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from billing import statements
 from billing.models import CheckoutSession, Invoice, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
 from billing.services.entitlement_facts import payment_facts_hand
 from billing.services.revenue_figures import payment_figures
 from core.cache import cache_add
 from core.errors import ApiError
-from core.statements import Statement
 from customers.models import Customer
 from events.services.record import events_record
 from projects.models import Project
@@ -131,19 +131,10 @@ def payment_transition_locked(
     return locked
 
 
-_OPEN_SESSION_LOCKED = Statement(
-    lambda payment_id: (
-        CheckoutSession.objects.select_for_update()
-        .filter(payment_id=payment_id, status=CheckoutSession.Status.OPEN)
-        .order_by("pk")[:1]
-    )
-)
-
-
 def _checkout_transition(*, payment: Payment, to: str, told: list[Told] | None = None) -> None:
     """Open → complete | expired for the local checkout session, with its tenant-visible event (recorded, or
     added to `told`)."""
-    session = _OPEN_SESSION_LOCKED.first(payment_id=payment.pk)
+    session = statements.OPEN_SESSION_LOCKED.first(payment_id=payment.pk)
     if session is None:
         return
     session.status = to

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from billing import statements
 from billing.models import Subscription, SubscriptionItem
 from billing.representations import SubscriptionOutput
 from billing.services.discount_mirror import subscription_discount
@@ -23,7 +24,6 @@ from catalog.selectors import price_for_stripe
 from core.errors import RateLimited
 from core.ratelimit import hit
 from core.serializers import api_time
-from core.statements import Statement
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from entitlements.services.meters import meter_events_unskip
@@ -291,23 +291,8 @@ class Ambiguous(Exception):
     """Two events of one object in the same second: only Stripe knows which state is current."""
 
 
-_SUBSCRIPTION_LOCKED = Statement(
-    lambda project_id, stripe_subscription_id: (
-        Subscription.objects.select_for_update()
-        .filter(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
-        .order_by("pk")[:1]
-    )
-)
-# Its item rows, as `subscription.items.all()` reads them (in the model's order).
-_ITEMS = Statement(
-    lambda subscription_id: SubscriptionItem.objects.filter(subscription_id=subscription_id).order_by(
-        "position", "created_at", "id"
-    )
-)
-
-
 def _items_of(subscription: Subscription) -> list[SubscriptionItem]:
-    rows = _ITEMS.rows(subscription_id=subscription.pk)
+    rows = statements.ITEMS.rows(subscription_id=subscription.pk)
     for row in rows:
         row.subscription = subscription  # as the related manager gives them: no query to get back to it
     return rows
@@ -347,7 +332,7 @@ def subscription_apply(
     items_state = _items_state(items)
     try:
         with transaction.atomic():
-            subscription = _SUBSCRIPTION_LOCKED.first(
+            subscription = statements.SUBSCRIPTION_LOCKED.first(
                 project_id=customer.project_id, stripe_subscription_id=stripe_subscription["id"]
             )
             if subscription is None:

@@ -22,10 +22,13 @@ from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many, c
 from core.fairness import share_release, share_take
 from core.host_slots import host_cpus, host_slot
 from core.locks import lock_taken
-from core.statements import Statement
 from projects.models import Project
+from stripe_inbox import statements
 from stripe_inbox.models import StripeEvent
 from stripe_inbox.services.versions import EventHeld, object_read_again
+from stripe_inbox.statements import (
+    due_filter as due_filter,  # re-exported: services.fairness imports it from here
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +126,6 @@ QUEUED_MARK_SECONDS = 60
 
 def queued_mark(key: str) -> str:
     return f"stripe-events-queued:{key}"
-
-
-def due_filter(now: datetime) -> Q:
-    return Q(status=StripeEvent.Status.RECEIVED) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
 
 
 def stripe_events_requeue_due(*, limit: int = 1000) -> int:
@@ -323,18 +320,8 @@ def _pending_exists(key: str) -> bool:
         return cursor.fetchone() is not None
 
 
-_DUE = Statement(
-    lambda key, now: (
-        StripeEvent.objects.filter(due_filter(now), ordering_key=key)
-        .order_by()
-        .values_list("pk", flat=True)[:1]
-    ),
-    now=datetime,
-)
-
-
 def _due_exists(key: str) -> bool:
-    return _DUE.first(key=key, now=timezone.now()) is not None
+    return statements.DUE.first(key=key, now=timezone.now()) is not None
 
 
 def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
