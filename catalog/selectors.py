@@ -8,10 +8,10 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from catalog import statements
 from catalog.models import Feature, Price, Product, ProductAccess
 from catalog.rules import FeatureValue
 from core.errors import NotFound
-from core.statements import Statement
 from projects.models import Project
 
 
@@ -112,17 +112,8 @@ def price_get(*, project: Project, key_or_id: str, param: str | None = None) -> 
     return price
 
 
-_PRICE_FOR_STRIPE = Statement(
-    lambda project_id, stripe_price_id: (
-        Price.objects.select_related("product")
-        .filter(project_id=project_id, stripe_price_id=stripe_price_id)
-        .order_by("pk")[:1]
-    )
-)
-
-
 def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
-    price = _PRICE_FOR_STRIPE.first(project_id=project.pk, stripe_price_id=stripe_price_id)
+    price = statements.PRICE_FOR_STRIPE.first(project_id=project.pk, stripe_price_id=stripe_price_id)
     if price is None:  # an older Stripe price of ours that a later amount change replaced
         for candidate in (
             Price.objects.select_related("product").filter(project=project).exclude(stripe_price_history=[])

@@ -17,12 +17,6 @@ rows into what the queryset itself yields (model instances, `values_list` tuples
 converters (decrypted, JSON decoded, dates parsed on SQLite). The statement goes through the connection's cursor,
 so it is logged, counted by tests and prepared by PostgreSQL like any other.
 
-Writes of one row have the same cost: `Model.save(update_fields=…)` spent three times the CPU of its UPDATE in
-building it. `row_create(Model, **values)` and `row_save(instance, fields)` are `Model.objects.create(…)` and
-`instance.save(update_fields=fields)` with their SQL built once per connection (for each model, and each list of
-fields): the instance is made, defaulted, stamped (`auto_now`) and prepared (encrypted, JSON encoded) by the model's
-own fields as the ORM does it. Neither sends `pre_save`/`post_save` (no receiver listens on the models they write).
-
 Only what the queryset builds is kept: the values are the caller's, passed by name, each a string, an integer, an
 aware datetime or a list of one of those (for `__in`: compiled once for each length the statement meets; `list` is
 a list of strings, `list[datetime]` one of datetimes).
@@ -34,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, get_args, get_origin
 
 from django.core.exceptions import EmptyResultSet
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.db.models.query import (
     FlatValuesListIterable,
     ModelIterable,
@@ -45,7 +39,6 @@ from django.db.models.query import (
 )
 
 R = TypeVar("R")
-M = TypeVar("M", bound=Model)
 
 _CACHE_ATTRIBUTE = "_tollgate_statements"
 
@@ -251,101 +244,3 @@ def _row_maker(
 def statements_compiled() -> int:
     """How many statements this thread's default connection has compiled."""
     return len(connections[DEFAULT_DB_ALIAS].__dict__.get(_CACHE_ATTRIBUTE, {}))
-
-
-_WRITES_ATTRIBUTE = "_tollgate_writes"
-
-
-def _fields_written(model: type[Model], names: tuple[str, ...] | None) -> list[Any]:
-    """The fields a compiled write takes (all local concrete ones for an INSERT), refused if the ORM would write
-    them otherwise than as one prepared value each."""
-    meta = model._meta
-    if meta.parents or meta.proxy:
-        raise ValueError(f"{model.__name__}: a compiled write takes a model of one table")
-    fields = list(meta.local_concrete_fields) if names is None else [meta.get_field(name) for name in names]
-    for field in fields:
-        if (
-            not field.concrete
-            or (field.primary_key and names is not None)
-            or getattr(field, "generated", False)
-            or hasattr(field, "get_placeholder")
-        ):
-            raise ValueError(f"{model.__name__}.{field.name}: not a field a compiled write takes")
-    # A field named twice (by its name and its attname) is written once.
-    return list({getattr(field, "column", field.name): field for field in fields}.values())
-
-
-def _write(model: type[Model], names: tuple[str, ...] | None) -> tuple[str, list[Any]]:
-    """The SQL of a compiled INSERT (`names` None) or UPDATE of `names`, and the fields it takes in order, built
-    once per connection."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    cache: dict[tuple[Any, ...], tuple[str, list[Any]]] = connection.__dict__.setdefault(
-        _WRITES_ATTRIBUTE, {}
-    )
-    write = cache.get((model, names))
-    if write is None:
-        fields = _fields_written(model, names)
-        quote = connection.ops.quote_name
-        table = quote(model._meta.db_table)
-        if names is None:
-            columns = ", ".join(quote(field.column) for field in fields)
-            values = ", ".join(["%s"] * len(fields))
-            sql = f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 (the model's names)
-        else:
-            assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-            pk = quote(str(model._meta.pk.column))
-            sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608 (the model's names)
-        write = cache[model, names] = (sql, fields)
-    return write
-
-
-def _values(instance: Model, fields: list[Any], *, add: bool) -> list[Any]:
-    """The fields' values as the ORM saves them (`pre_save`: `auto_now` stamped); an expression (`F()`, a
-    database default with no Python one) is not a value a compiled write takes."""
-    values = [field.pre_save(instance, add) for field in fields]
-    for field, value in zip(fields, values, strict=True):
-        if hasattr(value, "resolve_expression"):
-            raise ValueError(f"{type(instance).__name__}.{field.name}: an expression, not a value")
-    return values
-
-
-def row_create(model: type[M], **values: Any) -> M:
-    """`model.objects.create(**values)`, its INSERT built once per connection. The primary key must be known
-    before the INSERT (a `PublicIdField`'s default, or given)."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    instance = model(**values)
-    instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
-    if instance.pk is None:
-        raise ValueError(f"{model.__name__}: a compiled INSERT needs the primary key before it runs")
-    sql, fields = _write(model, None)
-    params = [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(fields, _values(instance, fields, add=True), strict=True)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return instance
-
-
-def row_save(instance: Model, fields: list[str]) -> None:
-    """`instance.save(update_fields=fields)` (its `auto_now` fields stamped with it, as the ORM does when they
-    are named), its UPDATE built once per connection for the model and those fields. Raises DatabaseError, as
-    Django does, when no row has the instance's primary key."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    model = type(instance)
-    names = tuple(dict.fromkeys(fields))
-    if not names:
-        return
-    sql, written = _write(model, names)
-    instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
-    params = [
-        field.get_db_prep_save(value, connection)
-        for field, value in zip(written, _values(instance, written, add=False), strict=True)
-    ]
-    params.append(model._meta.pk.get_db_prep_value(instance.pk, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if cursor.rowcount == 0:
-            raise DatabaseError("Save with update_fields did not affect any rows.")

@@ -1,23 +1,28 @@
 """The hottest reads of entitlements, compiled once per connection (`core.statements`): every subscription,
-purchase or grant a worker applies recomputes its customer's entitlements, and every paid payment asks whether it
-has purchases or a plan period; building these querysets cost the worker more than running them. Each is the
-queryset its caller used to build in place, with the same filters and order."""
+purchase or grant a worker applies recomputes its customer's entitlements, every paid payment asks whether it has
+purchases or a plan period, and every recompute and uncached answer reads the customer's usage; building these
+querysets cost the worker more than running them. Each is the queryset its caller used to build in place, with the
+same filters and order."""
 
 from datetime import datetime
 
-from django.db.models import Q, Subquery
+from django.db.models import F, Min, Q, Subquery, Sum
 
 from catalog.models import Feature, Price, Product, ProductFeature
 from core.statements import Statement
 from entitlements.models import (
+    AllocationCounter,
     AutoRecharge,
+    CreditLot,
     EntitlementSettings,
     EntitlementState,
     Grant,
+    Hold,
     PlanPeriod,
     Purchase,
     Revocation,
     SubscriptionSource,
+    UsageCounter,
     UsageThreshold,
 )
 
@@ -123,4 +128,36 @@ CREDIT_VALUES = Statement(
     lambda product_id: ProductFeature.objects.filter(
         product_id=product_id, feature__type=Feature.Type.CREDITS
     ).select_related("feature")
+)
+
+
+# The usage part of an answer (`usage_read`): counters in the period, allocations in use, credit balances, holds.
+USED = Statement(
+    lambda customer_id, feature_ids, starts: UsageCounter.objects.filter(
+        customer_id=customer_id, feature_id__in=feature_ids, period_start__in=starts
+    ).values_list("feature_id", "period_start", "used", "held"),
+    feature_ids=list,
+    starts=list[datetime],
+)
+IN_USE = Statement(
+    lambda customer_id: AllocationCounter.objects.filter(customer_id=customer_id).values_list(
+        "feature_id", "in_use", "held"
+    )
+)
+BALANCES = Statement(
+    lambda customer_id, now: (
+        CreditLot.objects.filter(customer_id=customer_id, voided_at__isnull=True, remaining__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .values_list("feature_id")
+        .annotate(total=Sum("remaining"), next_expiry=Min("expires_at"))
+    ),
+    now=datetime,
+)
+HELD = Statement(
+    lambda customer_id, feature_ids: (
+        Hold.objects.filter(customer_id=customer_id, feature_id__in=feature_ids, status=Hold.Status.ACTIVE)
+        .values_list("feature_id")
+        .annotate(total=Sum(F("quantity") - F("consumed")))
+    ),
+    feature_ids=list,
 )

@@ -4,47 +4,14 @@
 Per feature key: what was used of each metered feature in the structure's period and the units of each
 allocation in use (held units included: every limit sees them), each credit balance (lots not voided and not
 expired; held credits are already out of it), and the units held (`services.holds`) of each. Every recompute and
-every uncached answer reads them: they are compiled once per connection (`core.statements`).
+every uncached answer reads them: they are compiled once per connection (`entitlements.statements`).
 """
 
 from datetime import UTC, datetime
 
-from django.db.models import F, Min, Q, Sum
-
 from catalog.models import Feature
-from core.statements import Statement
-from entitlements.models import AllocationCounter, CreditLot, Hold, UsageCounter
+from entitlements import statements
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot, judged_at
-
-_USED = Statement(
-    lambda customer_id, feature_ids, starts: UsageCounter.objects.filter(
-        customer_id=customer_id, feature_id__in=feature_ids, period_start__in=starts
-    ).values_list("feature_id", "period_start", "used", "held"),
-    feature_ids=list,
-    starts=list[datetime],
-)
-_IN_USE = Statement(
-    lambda customer_id: AllocationCounter.objects.filter(customer_id=customer_id).values_list(
-        "feature_id", "in_use", "held"
-    )
-)
-_BALANCES = Statement(
-    lambda customer_id, now: (
-        CreditLot.objects.filter(customer_id=customer_id, voided_at__isnull=True, remaining__gt=0)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .values_list("feature_id")
-        .annotate(total=Sum("remaining"), next_expiry=Min("expires_at"))
-    ),
-    now=datetime,
-)
-_HELD = Statement(
-    lambda customer_id, feature_ids: (
-        Hold.objects.filter(customer_id=customer_id, feature_id__in=feature_ids, status=Hold.Status.ACTIVE)
-        .values_list("feature_id")
-        .annotate(total=Sum(F("quantity") - F("consumed")))
-    ),
-    feature_ids=list,
-)
 
 
 def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now: datetime) -> UsageSnapshot:
@@ -63,7 +30,7 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
     if customer_id is not None:
         if metered:
             starts = sorted({datetime.fromtimestamp(e["period_start"], UTC) for e in metered.values()})
-            rows = _USED.rows(
+            rows = statements.USED.rows(
                 customer_id=customer_id, feature_ids=[e["id"] for e in metered.values()], starts=starts
             )
             for feature_id, period_start, amount, units_held in rows:
@@ -73,20 +40,20 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
                     if units_held:
                         held[key] = units_held
         if any(e["type"] == Feature.Type.ALLOCATION for e in features.values()):
-            for feature_id, amount, units_held in _IN_USE.rows(customer_id=customer_id):
+            for feature_id, amount, units_held in statements.IN_USE.rows(customer_id=customer_id):
                 if feature_id in by_id:
                     in_use[by_id[feature_id]] = amount
                     if units_held:
                         held[by_id[feature_id]] = units_held
         credits = [e["id"] for e in features.values() if e["type"] == Feature.Type.CREDITS]
         if credits:
-            for feature_id, total, next_expiry in _BALANCES.rows(customer_id=customer_id, now=now):
+            for feature_id, total, next_expiry in statements.BALANCES.rows(customer_id=customer_id, now=now):
                 if feature_id in by_id:
                     balance[by_id[feature_id]] = int(total)
                     if next_expiry is not None and not clock:
                         expiry = next_expiry.timestamp()
                         valid_until = expiry if valid_until is None else min(valid_until, expiry)
-            for feature_id, total in _HELD.rows(customer_id=customer_id, feature_ids=credits):
+            for feature_id, total in statements.HELD.rows(customer_id=customer_id, feature_ids=credits):
                 held[by_id[feature_id]] = int(total)
     return {
         "customer_id": customer_id,

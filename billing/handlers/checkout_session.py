@@ -5,34 +5,16 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
 
+from billing import statements
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import invoice_intent_link_told
 from billing.models import Payment
 from billing.services.payment_transitions import payment_apply_checkout, payment_transition
 from core.context import subjects_note
-from core.statements import Statement
 from stripe_gateway.gateway import PLATFORM_ACCOUNT
 
 logger = logging.getLogger(__name__)
-
-
-def _payment_by(field: str, lock: bool) -> Statement[Payment]:
-    def build(value: str) -> "QuerySet[Payment]":
-        payments = Payment.objects.select_related("project", "customer")
-        if lock:
-            payments = payments.select_for_update(of=("self",))
-        return payments.filter(**{field: value}).order_by("pk")[:1]
-
-    return Statement(build)
-
-
-_PAYMENT_BY = {
-    (field, lock): _payment_by(field, lock)
-    for field in ("stripe_checkout_session_id", "pk")
-    for lock in (False, True)
-}
 
 
 def _payment_of(event: StripeEventIn, session: dict[str, Any], *, lock: bool = False) -> Payment | None:
@@ -45,7 +27,7 @@ def _payment_of(event: StripeEventIn, session: dict[str, Any], *, lock: bool = F
         ("stripe_checkout_session_id", session.get("id")),
         ("pk", (session.get("metadata") or {}).get("tollgate_payment")),
     ):
-        found = _PAYMENT_BY[by, lock].first(value=value) if value else None
+        found = statements.SESSION_PAYMENT_BY[by, lock].first(value=value) if value else None
         if found is not None and (
             not found.project.stripe_secret_key
             if event.account == PLATFORM_ACCOUNT

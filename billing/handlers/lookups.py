@@ -5,11 +5,12 @@ by our metadata: renewal invoices and their payments carry none of it. Shared by
 `billing.handlers`; `stripe_customer_of` also routes the inbox's events to their customer's ordering key.
 """
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from django.db.models import Q, QuerySet
 
+from billing import statements
 from billing.handlers.event import StripeEventIn
 from billing.models import Invoice, Payment
 from billing.services.invoices import invoice_link_payment_intent
@@ -28,10 +29,6 @@ def _payments() -> QuerySet[Payment]:
     return Payment.objects.select_related("project", "customer")
 
 
-def _invoices() -> QuerySet[Invoice]:
-    return Invoice.objects.only("project_id", "stripe_invoice_id", "stripe_payment_intent_id")
-
-
 def payments_of_account(event: StripeEventIn) -> QuerySet[Payment]:
     """Payments that can belong to the account the event came from."""
     if event.account == PLATFORM_ACCOUNT:
@@ -39,75 +36,19 @@ def payments_of_account(event: StripeEventIn) -> QuerySet[Payment]:
     return _payments().filter(project_id=event.account)
 
 
-# The lookups of one row that every payment and invoice event makes, as compiled statements (`core.statements`),
-# scoped as `payments_of_account` scopes payments: a pair, for the platform's account and for a project's. Invoices
-# are read with the columns that routing reads.
-def _by_field(rows: Callable[[], QuerySet[Any, R]], field: str) -> tuple[Statement[R], Statement[R]]:
-    return (
-        Statement(
-            lambda value: rows().filter(project__stripe_secret_key="", **{field: value}).order_by("pk")[:1]
-        ),
-        Statement(
-            lambda account, value: rows().filter(project_id=account, **{field: value}).order_by("pk")[:1]
-        ),
-    )
-
-
-def _payments_by_session_or_intent() -> tuple[Statement[Payment], Statement[Payment]]:
-    def either(session: str, intent: str) -> Q:
-        return Q(stripe_checkout_session_id=session) | Q(stripe_payment_intent_id=intent)
-
-    return (
-        Statement(
-            lambda session, intent: (
-                _payments().filter(either(session, intent), project__stripe_secret_key="").order_by("pk")[:1]
-            )
-        ),
-        Statement(
-            lambda account, session, intent: (
-                _payments().filter(either(session, intent), project_id=account).order_by("pk")[:1]
-            )
-        ),
-    )
-
-
-_PAYMENT_BY = {
-    field: _by_field(_payments, field)
-    for field in ("stripe_checkout_session_id", "stripe_payment_intent_id", "pk")
-}
-_PAYMENT_BY_SESSION_OR_INTENT = _payments_by_session_or_intent()
-_INVOICE_BY = {
-    field: _by_field(_invoices, field) for field in ("stripe_invoice_id", "stripe_payment_intent_id")
-}
-
-
-# The Stripe customer of an invoice or a payment intent (`stripe_customer_of`).
-def _stripe_customer_ids(model: type[Payment | Invoice]) -> Callable[[], QuerySet[Any, str]]:
-    return lambda: model.objects.values_list("customer__stripe_customer_id", flat=True)
-
-
-_STRIPE_CUSTOMER_OF = {
-    (model, field): _by_field(_stripe_customer_ids(model), field)
-    for model, field in (
-        (Invoice, "stripe_invoice_id"),
-        (Payment, "stripe_payment_intent_id"),
-        (Invoice, "stripe_payment_intent_id"),
-    )
-}
-
-
 def _account_first(
-    statements: tuple[Statement[R], Statement[R]], event: StripeEventIn | str, **values: str
+    pair: tuple[Statement[R], Statement[R]], event: StripeEventIn | str, **values: str
 ) -> R | None:
+    """The first row of a `billing.statements` pair for the event's account (the platform's, or a project's)."""
     account = event if isinstance(event, str) else event.account
     if account == PLATFORM_ACCOUNT:
-        return statements[0].first(**values)
-    return statements[1].first(account=account, **values)
+        return pair[0].first(**values)
+    return pair[1].first(account=account, **values)
 
 
 def invoice_of_account(event: StripeEventIn, *, stripe_invoice_id: str) -> Invoice | None:
     """The invoice of that Stripe id that can belong to the event's account, with the columns routing reads."""
-    return _account_first(_INVOICE_BY["stripe_invoice_id"], event, value=stripe_invoice_id)
+    return _account_first(statements.INVOICE_BY["stripe_invoice_id"], event, value=stripe_invoice_id)
 
 
 def payment_for(
@@ -124,14 +65,14 @@ def payment_for(
     conditions = {"session": session, "intent": intent} if session and intent else {}
     payment = None
     if conditions:
-        payment = _account_first(_PAYMENT_BY_SESSION_OR_INTENT, event, **conditions)
+        payment = _account_first(statements.PAYMENT_BY_SESSION_OR_INTENT, event, **conditions)
     elif session or intent:
-        by = _PAYMENT_BY["stripe_checkout_session_id" if session else "stripe_payment_intent_id"]
+        by = statements.PAYMENT_BY["stripe_checkout_session_id" if session else "stripe_payment_intent_id"]
         payment = _account_first(by, event, value=session or intent)
     if payment is None and metadata and metadata.get("tollgate_payment"):
-        payment = _account_first(_PAYMENT_BY["pk"], event, value=metadata["tollgate_payment"])
+        payment = _account_first(statements.PAYMENT_BY["pk"], event, value=metadata["tollgate_payment"])
     if payment is None and intent:
-        invoice = _account_first(_INVOICE_BY["stripe_payment_intent_id"], event, value=intent)
+        invoice = _account_first(statements.INVOICE_BY["stripe_payment_intent_id"], event, value=intent)
         if invoice is None and ask_stripe:
             invoice_id = _intent_invoice(event, intent)
             invoice = invoice_of_account(event, stripe_invoice_id=invoice_id) if invoice_id else None
@@ -169,13 +110,17 @@ def stripe_customer_of(*, account: str, stripe_object_id: str) -> str:
     found: str | None = None
     if stripe_object_id.startswith("in_"):
         found = _account_first(
-            _STRIPE_CUSTOMER_OF[Invoice, "stripe_invoice_id"], account, value=stripe_object_id
+            statements.STRIPE_CUSTOMER_OF[Invoice, "stripe_invoice_id"], account, value=stripe_object_id
         )
     elif stripe_object_id.startswith("pi_"):
         found = _account_first(
-            _STRIPE_CUSTOMER_OF[Payment, "stripe_payment_intent_id"], account, value=stripe_object_id
+            statements.STRIPE_CUSTOMER_OF[Payment, "stripe_payment_intent_id"],
+            account,
+            value=stripe_object_id,
         ) or _account_first(
-            _STRIPE_CUSTOMER_OF[Invoice, "stripe_payment_intent_id"], account, value=stripe_object_id
+            statements.STRIPE_CUSTOMER_OF[Invoice, "stripe_payment_intent_id"],
+            account,
+            value=stripe_object_id,
         )
     return found or ""
 

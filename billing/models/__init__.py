@@ -2,16 +2,35 @@
 (`subscriptions`), reconciliation, discounts, and the revenue figures kept as events arrive (`revenue`).
 
 Django registers an app's models by importing `billing.models`, so this package imports each of them; code
-imports them from here (`from billing.models import Payment`)."""
+imports them from here (`from billing.models import Payment`), with the groups of states that the services and
+their compiled reads (`billing.statements`) share."""
 
 from billing.models.adoption import AdoptionRun
 from billing.models.discounts import Coupon, PromotionCode
-from billing.models.payments import Cart, CartItem, CheckoutSession, Payment, Refund
+from billing.models.payments import (
+    DISPUTE_LOST,
+    PLAN_PAID,
+    Cart,
+    CartItem,
+    CheckoutSession,
+    Payment,
+    Refund,
+)
 from billing.models.reconciliation import Drift, ReconciliationRun
 from billing.models.revenue import Figure, RevenueChange, RevenueTotal
-from billing.models.subscriptions import Invoice, Subscription, SubscriptionItem
+from billing.models.subscriptions import (
+    INVOICE_FINALIZED,
+    PLAN_CREDIT_REASONS,
+    Invoice,
+    Subscription,
+    SubscriptionItem,
+)
 
 __all__ = [
+    "DISPUTE_LOST",
+    "INVOICE_FINALIZED",
+    "PLAN_CREDIT_REASONS",
+    "PLAN_PAID",
     "AdoptionRun",
     "Cart",
     "CartItem",

@@ -320,3 +320,9 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+DISPUTE_LOST = "lost"  # Stripe's dispute status once the bank sided with the cardholder
+FULFILLABLE = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.DISPUTED)
+# A subscription's period is paid by these too: a trial's first invoice (or one a coupon zeroes) is paid with 0.
+PLAN_PAID = (*FULFILLABLE, Payment.Status.NO_PAYMENT_REQUIRED)

@@ -172,3 +172,10 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number or self.id
+
+
+# The invoices that bill a whole period in advance, and so grant the plan's credits for it. A plan change in the
+# middle of a period (`subscription_update`, prorations) grants nothing: the new plan's credits come with the next
+# period's invoice.
+PLAN_CREDIT_REASONS = ("subscription_create", "subscription_cycle")
+INVOICE_FINALIZED = ("open", "paid")  # a draft's lines may still change; a void invoice bills nothing

@@ -10,13 +10,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 
-from billing.models import Invoice, Payment, Subscription
+from billing import statements
+from billing.models import (
+    DISPUTE_LOST,
+    INVOICE_FINALIZED,
+    PLAN_CREDIT_REASONS,
+    PLAN_PAID,
+    Invoice,
+    Payment,
+    Subscription,
+)
 from catalog.models import Price
-from core.statements import Statement
 from customers.models import Customer
-from entitlements.models import PlanPeriod
 from entitlements.resolver import product_units
 from entitlements.services.plan_credits import plan_period_record, plan_period_recorded
 from entitlements.services.purchases import payment_entitlements_apply
@@ -29,17 +35,6 @@ from entitlements.services.sources import (
     SubscriptionItemFact,
     subscription_source_put,
 )
-
-DISPUTE_LOST = "lost"  # Stripe's dispute status once the bank sided with the cardholder
-FULFILLABLE = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.DISPUTED)
-# A subscription's period is paid by these too: a trial's first invoice (or one a coupon zeroes) is paid with 0.
-PLAN_PAID = (*FULFILLABLE, Payment.Status.NO_PAYMENT_REQUIRED)
-# The invoices that bill a whole period in advance, and so grant the plan's credits for it. A plan change in the
-# middle of a period (`subscription_update`, prorations) grants nothing: the new plan's credits come with the next
-# period's invoice.
-PLAN_CREDIT_REASONS = ("subscription_create", "subscription_cycle")
-INVOICE_FINALIZED = ("open", "paid")  # a draft's lines may still change; a void invoice bills nothing
-
 
 # --- subscriptions ------------------------------------------------------------------------------------------
 
@@ -133,35 +128,13 @@ def plan_credits_grant(*, payment: Payment, invoice: Invoice | None = None) -> b
         return plan_period_record(customer=locked.customer, facts=facts)
 
 
-_PLAN_PAID_UNCREDITED = Statement(
-    lambda customer_id: (
-        Payment.objects.filter(customer_id=customer_id, status__in=PLAN_PAID)
-        .exclude(stripe_invoice_id="")
-        .exclude(dispute_status=DISPUTE_LOST)
-        .exclude(pk__in=PlanPeriod.objects.filter(customer_id=customer_id).values("payment_id"))
-        .filter(
-            Exists(
-                Invoice.objects.filter(
-                    project_id=OuterRef("project_id"),
-                    stripe_invoice_id=OuterRef("stripe_invoice_id"),
-                    billing_reason__in=PLAN_CREDIT_REASONS,
-                    status__in=INVOICE_FINALIZED,
-                )
-            )
-        )
-        .order_by("created_at", "pk")
-        .values_list("pk", flat=True)
-    )
-)
-
-
 def plan_credits_catch_up(*, customer: Customer) -> None:
     """Grants the plan credits of the customer's paid period invoices that were paid before their invoice was
     mirrored (Checkout's completion may arrive before `invoice.paid`): called before the subscription mirror's
     recompute. A payment another transaction holds is skipped — that transaction settles it. Payments already
     settled have a `PlanPeriod` and are not looked at again."""
     with transaction.atomic(savepoint=False):
-        due = _PLAN_PAID_UNCREDITED.rows(customer_id=customer.pk)
+        due = statements.PLAN_PAID_UNCREDITED.rows(customer_id=customer.pk)
         for pk in due:
             locked = (
                 Payment.objects.select_for_update(of=("self",), skip_locked=True)
@@ -282,20 +255,11 @@ def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
     ]
 
 
-_ITEM_PRODUCTS = Statement(
-    lambda project_id, stripe_subscription_id: (
-        Subscription.objects.filter(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
-        .order_by("items__position", "items__created_at", "items__id")
-        .values_list("items__price__product_id", "items__usage_type")
-    )
-)
-
-
 def _metered_products_of(invoice: Invoice) -> list[str] | None:
     """The products of the metered prices of the invoice's subscription as mirrored, in its items' order (a
     first invoice has no line for them: they bill in arrears), or None while the subscription is not mirrored
     (then the invoice's usage lines stand for them)."""
-    rows = _ITEM_PRODUCTS.rows(
+    rows = statements.ITEM_PRODUCTS.rows(
         project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
     )  # one row per item, or one of None for a subscription without items
     if not rows:
@@ -303,17 +267,10 @@ def _metered_products_of(invoice: Invoice) -> list[str] | None:
     return [product_id for product_id, usage_type in rows if usage_type == Price.UsageType.METERED]
 
 
-_PRICE = Statement(
-    lambda project_id, stripe_price_id: Price.objects.filter(
-        project_id=project_id, stripe_price_id=stripe_price_id
-    ).order_by("pk")[:1]
-)
-
-
 def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:
     """Our price for a Stripe price id: the current one, or one an amount change replaced (its history)."""
     prices = Price.objects.filter(project_id=project_id)
-    price = _PRICE.first(project_id=project_id, stripe_price_id=stripe_price_id)
+    price = statements.PRICE.first(project_id=project_id, stripe_price_id=stripe_price_id)
     if price is None:
         price = next(
             (p for p in prices.exclude(stripe_price_history=[]) if stripe_price_id in p.stripe_price_history),

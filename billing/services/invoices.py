@@ -9,14 +9,13 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from billing import statements
 from billing.models import Invoice, Payment, Subscription
 from billing.representations import InvoiceOutput
 from billing.services.entitlement_facts import plan_credits_grant
 from billing.services.payment_transitions import payment_transition_locked
 from core.context import subjects_note
-from core.db import instance_from_row, select_columns
 from core.locks import lock_for_transaction
-from core.statements import Statement, row_create, row_save
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from events.services.record import event_record
@@ -93,16 +92,6 @@ def invoice_apply(
         return apply()
 
 
-# The mirror of the invoice's subscription, by its Stripe id.
-_SUBSCRIPTION_PK = Statement(
-    lambda project_id, stripe_subscription_id: (
-        Subscription.objects.filter(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:1]
-    )
-)
-
-
 def _link_lock(project_id: str, stripe_subscription_id: str) -> str:
     return f"invoices-of:{project_id}:{stripe_subscription_id}"
 
@@ -115,10 +104,14 @@ def _subscription_of_new_invoice(*, project_id: str, stripe_subscription_id: str
     subscribe, mirrors the subscription it created), and the invoice and its payment would stay unlinked."""
     if not stripe_subscription_id:
         return None
-    found = _SUBSCRIPTION_PK.first(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
+    found = statements.SUBSCRIPTION_PK.first(
+        project_id=project_id, stripe_subscription_id=stripe_subscription_id
+    )
     if found is None:
         lock_for_transaction(_link_lock(project_id, stripe_subscription_id))
-        found = _SUBSCRIPTION_PK.first(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
+        found = statements.SUBSCRIPTION_PK.first(
+            project_id=project_id, stripe_subscription_id=stripe_subscription_id
+        )
     return found
 
 
@@ -131,7 +124,7 @@ def _subscription_of_new_payment(invoice: Invoice) -> str:
     if not invoice.stripe_subscription_id:
         return ""
     lock_for_transaction(_link_lock(invoice.project_id, invoice.stripe_subscription_id))
-    linked = _SUBSCRIPTION_PK.first(
+    linked = statements.SUBSCRIPTION_PK.first(
         project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
     )
     return invoice.stripe_subscription_id if linked is not None else ""
@@ -178,8 +171,7 @@ def _invoice_mirror(
             intent = told_payment_intent(stripe_invoice["id"])
         if invoice is None:
             # No savepoint: an invoice created meanwhile fails the whole block, and invoice_apply applies again.
-            invoice = row_create(
-                Invoice,
+            invoice = Invoice.objects.create(
                 project=project,
                 stripe_invoice_id=stripe_invoice["id"],
                 customer=customer,
@@ -213,7 +205,7 @@ def _invoice_mirror(
             for name, value in changed.items():
                 setattr(invoice, name, value)
             if changed:  # an apply that changes nothing writes nothing (updated_at: the last change)
-                row_save(invoice, [*changed, "updated_at"] if applied else list(changed))
+                invoice.save(update_fields=[*changed, "updated_at"] if applied else list(changed))
         if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
             event_record(
                 project=project,
@@ -243,16 +235,16 @@ def _invoice_locked(
         )
         params.append(stripe_subscription_id)
     lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {select_columns(Invoice, 'i')}, {mirrored} FROM {invoices} i "  # noqa: S608 (the models' tables)
+    found = list(
+        Invoice.objects.raw(
+            f"SELECT i.*, {mirrored} AS mirrored_subscription_id FROM {invoices} i "  # noqa: S608 (the models' tables)
             f"WHERE i.project_id = %s AND i.stripe_invoice_id = %s{lock}",
             [*params, project_id, stripe_invoice_id],
         )
-        row = cursor.fetchone()
-    if row is None:
+    )
+    if not found:
         return None, None
-    return instance_from_row(Invoice, row[:-1]), row[-1]
+    return found[0], found[0].__dict__.pop("mirrored_subscription_id")
 
 
 def _invoice_fields(stripe_invoice: dict[str, Any], *, customer: Customer) -> dict[str, Any]:
@@ -307,35 +299,6 @@ def invoice_link_payment_intent(
         ).update(stripe_payment_intent_id=payment_intent_id)
 
 
-_INVOICE_PAYMENT = Statement(
-    lambda project_id, stripe_invoice_id: Payment.objects.filter(
-        project_id=project_id, stripe_invoice_id=stripe_invoice_id
-    ).order_by("pk")[:1]
-)
-# The same, locked; then, for a first invoice, the checkout's payment by our metadata, or by the subscription.
-_INVOICE_PAYMENT_LOCKED = Statement(
-    lambda project_id, stripe_invoice_id: (
-        Payment.objects.select_for_update()
-        .filter(project_id=project_id, stripe_invoice_id=stripe_invoice_id)
-        .order_by("pk")[:1]
-    )
-)
-_CHECKOUT_PAYMENT_LOCKED = Statement(
-    lambda project_id, pk: (
-        Payment.objects.select_for_update()
-        .filter(project_id=project_id, stripe_invoice_id="", pk=pk)
-        .order_by("pk")[:1]
-    )
-)
-_SUBSCRIPTION_PAYMENT_LOCKED = Statement(
-    lambda project_id, stripe_subscription_id: (
-        Payment.objects.select_for_update()
-        .filter(project_id=project_id, stripe_invoice_id="", stripe_subscription_id=stripe_subscription_id)
-        .order_by("pk")[:1]
-    )
-)
-
-
 def invoice_payment_apply(
     *,
     invoice: Invoice,
@@ -354,7 +317,9 @@ def invoice_payment_apply(
     ) or {}
     # The invoice's Stripe subscription, once its mirror is linked (the link is made by that same id).
     stripe_subscription_id = invoice.stripe_subscription_id if invoice.subscription_id is not None else ""
-    found = _INVOICE_PAYMENT.first(project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id)
+    found = statements.INVOICE_PAYMENT.first(
+        project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id
+    )
     if (
         intent_learned
         and payment_intent_id
@@ -385,7 +350,7 @@ def invoice_payment_apply(
     with transaction.atomic():
         # None read above: none to lock (one created meanwhile fails the creation below, which then reads it).
         payment = (
-            _INVOICE_PAYMENT_LOCKED.first(
+            statements.INVOICE_PAYMENT_LOCKED.first(
                 project_id=invoice.project_id, stripe_invoice_id=invoice.stripe_invoice_id
             )
             if found is not None
@@ -394,11 +359,11 @@ def invoice_payment_apply(
         if payment is None:  # before any row lock: it may take a lock a new subscription holds
             stripe_subscription_id = _subscription_of_new_payment(invoice)
         if payment is None and invoice.billing_reason == "subscription_create":
-            payment = _CHECKOUT_PAYMENT_LOCKED.first(
+            payment = statements.CHECKOUT_PAYMENT_LOCKED.first(
                 project_id=invoice.project_id, pk=subscription_metadata.get("tollgate_payment") or "-"
             )
             if payment is None and stripe_subscription_id:
-                payment = _SUBSCRIPTION_PAYMENT_LOCKED.first(
+                payment = statements.SUBSCRIPTION_PAYMENT_LOCKED.first(
                     project_id=invoice.project_id, stripe_subscription_id=stripe_subscription_id
                 )
             if payment is not None:  # recorded with what the transition below changes

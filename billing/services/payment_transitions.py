@@ -11,13 +11,13 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from billing import statements
 from billing.models import CheckoutSession, Invoice, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
 from billing.services.entitlement_facts import payment_facts_hand
 from billing.services.revenue_figures import payment_figures
 from core.cache import cache_add
 from core.errors import ApiError
-from core.statements import Statement, row_save
 from customers.models import Customer
 from events.services.record import events_record
 from projects.models import Project
@@ -117,7 +117,7 @@ def payment_transition_locked(
         changed["succeeded_at"] = timezone.now()
     for name, value in changed.items():
         setattr(locked, name, value)
-    row_save(locked, [*changed, *payment_figures(locked), "updated_at"])
+    locked.save(update_fields=[*changed, *payment_figures(locked), "updated_at"])
     event_type = _EVENT_FOR_STATUS.get(locked.status)
     if "status" in changed or "dispute_status" in changed:
         # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.
@@ -131,23 +131,14 @@ def payment_transition_locked(
     return locked
 
 
-_OPEN_SESSION_LOCKED = Statement(
-    lambda payment_id: (
-        CheckoutSession.objects.select_for_update()
-        .filter(payment_id=payment_id, status=CheckoutSession.Status.OPEN)
-        .order_by("pk")[:1]
-    )
-)
-
-
 def _checkout_transition(*, payment: Payment, to: str, told: list[Told] | None = None) -> None:
     """Open → complete | expired for the local checkout session, with its tenant-visible event (recorded, or
     added to `told`)."""
-    session = _OPEN_SESSION_LOCKED.first(payment_id=payment.pk)
+    session = statements.OPEN_SESSION_LOCKED.first(payment_id=payment.pk)
     if session is None:
         return
     session.status = to
-    row_save(session, ["status", "updated_at"])
+    session.save(update_fields=["status", "updated_at"])
     event: Told = (
         "checkout.completed" if to == CheckoutSession.Status.COMPLETE else "checkout.expired",
         CheckoutSessionOutput,

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from billing import statements
 from billing.models import Subscription, SubscriptionItem
 from billing.representations import SubscriptionOutput
 from billing.services.discount_mirror import subscription_discount
@@ -21,7 +22,6 @@ from billing.services.revenue_figures import subscription_figures
 from catalog.models import Price
 from catalog.selectors import price_for_stripe
 from core.serializers import api_time
-from core.statements import Statement, row_create, row_save
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from entitlements.services.meters import meter_events_unskip
@@ -153,7 +153,7 @@ def subscription_items_sync(
         elif any(getattr(row, name) != value for name, value in fields.items()):
             for name, value in fields.items():
                 setattr(row, name, value)
-            row_save(row, [*fields, "updated_at"])
+            row.save(update_fields=[*fields, "updated_at"])
     if created:
         SubscriptionItem.objects.bulk_create(created)
     return sorted(rows.values(), key=lambda row: (row.position, row.created_at, row.pk))
@@ -225,7 +225,7 @@ def _figures_saved(subscription: Subscription, price: Price) -> None:
         subscription.price = price
     fields = subscription_figures(subscription)
     if fields:
-        row_save(subscription, fields)
+        subscription.save(update_fields=fields)
 
 
 def subscription_items_unsaved(
@@ -274,23 +274,8 @@ class Ambiguous(Exception):
     """Two events of one object in the same second: only Stripe knows which state is current."""
 
 
-_SUBSCRIPTION_LOCKED = Statement(
-    lambda project_id, stripe_subscription_id: (
-        Subscription.objects.select_for_update()
-        .filter(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
-        .order_by("pk")[:1]
-    )
-)
-# Its item rows, as `subscription.items.all()` reads them (in the model's order).
-_ITEMS = Statement(
-    lambda subscription_id: SubscriptionItem.objects.filter(subscription_id=subscription_id).order_by(
-        "position", "created_at", "id"
-    )
-)
-
-
 def _items_of(subscription: Subscription) -> list[SubscriptionItem]:
-    rows = _ITEMS.rows(subscription_id=subscription.pk)
+    rows = statements.ITEMS.rows(subscription_id=subscription.pk)
     for row in rows:
         row.subscription = subscription  # as the related manager gives them: no query to get back to it
     return rows
@@ -330,12 +315,11 @@ def subscription_apply(
     items_state = _items_state(items)
     try:
         with transaction.atomic():
-            subscription = _SUBSCRIPTION_LOCKED.first(
+            subscription = statements.SUBSCRIPTION_LOCKED.first(
                 project_id=customer.project_id, stripe_subscription_id=stripe_subscription["id"]
             )
             if subscription is None:
-                subscription = row_create(
-                    Subscription,
+                subscription = Subscription.objects.create(
                     project=customer.project,
                     customer=customer,
                     stripe_subscription_id=stripe_subscription["id"],
@@ -370,7 +354,7 @@ def subscription_apply(
             for name, value in fields.items():
                 setattr(subscription, name, value)
             subscription.stripe_event_created = max(event_created, subscription.stripe_event_created)
-            row_save(subscription, [*fields, "stripe_event_created", "updated_at"])
+            subscription.save(update_fields=[*fields, "stripe_event_created", "updated_at"])
             if stored_items != items_state:  # most events of a subscription leave its items as they are
                 rows = subscription_items_sync(subscription, items, stored=rows)
             subscription_facts_hand(subscription=subscription, price=price, items=items)

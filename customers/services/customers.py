@@ -11,13 +11,12 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.actors import Actor
 from core.audit import audit_record
 from core.context import subjects_note
-from core.db import instance_from_row, select_columns
 from core.errors import Conflict
 from customers.models import Customer, TestClock
 from customers.services.test_clocks import clock_for_customer
@@ -290,23 +289,8 @@ def customer_for_stripe(
 
 def _customers_with_stripe_id(stripe_customer_id: str) -> list[Customer]:
     """The customers (with their projects) holding a Stripe customer id: one indexed read that every Stripe
-    event of a customer makes, written out by hand because the ORM's building of this join cost more than the
-    read itself."""
-    customers, projects = Customer._meta.db_table, Project._meta.db_table
-    width = len(Customer._meta.concrete_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {select_columns(Customer, 'c')}, {select_columns(Project, 'p')} "  # noqa: S608 (names from the models)
-            f"FROM {customers} c JOIN {projects} p ON p.id = c.project_id WHERE c.stripe_customer_id = %s",
-            [stripe_customer_id],
-        )
-        rows = cursor.fetchall()
-    found = []
-    for row in rows:
-        customer = instance_from_row(Customer, row[:width])
-        customer.project = instance_from_row(Project, row[width:])
-        found.append(customer)
-    return found
+    event of a customer makes."""
+    return list(Customer.objects.select_related("project").filter(stripe_customer_id=stripe_customer_id))
 
 
 def customer_stripe_unlink(*, customer: Customer, stripe_customer_id: str) -> None:

@@ -15,7 +15,6 @@ from catalog.models import Feature
 from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
-from core.statements import row_create
 from customers.models import Customer
 from entitlements import changes, resolver, statements
 from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanPeriod, Purchase
@@ -45,8 +44,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
             return False
         lines = facts.lines
         line = lines[0] if lines else None
-        period = row_create(
-            PlanPeriod,
+        period = PlanPeriod.objects.create(
             project_id=customer.project_id,
             customer=customer,
             payment_id=facts.payment_id,
@@ -187,8 +185,7 @@ def _lot_create(
         source = CreditLot.Source.PURCHASE
     elif plan_period is not None:
         source = CreditLot.Source.PLAN
-    lot = row_create(
-        CreditLot,
+    lot = CreditLot.objects.create(
         project_id=customer.project_id,
         customer=customer,
         feature=feature,
@@ -207,8 +204,7 @@ def _lot_create(
 
 def _entry(lot: CreditLot, kind: str, amount: int, reference: str) -> None:
     """Records one movement of `lot`'s credits in the ledger (signed: + granted, − taken)."""
-    row_create(
-        CreditLedgerEntry,
+    CreditLedgerEntry.objects.create(
         project_id=lot.project_id,
         customer_id=lot.customer_id,
         feature_id=lot.feature_id,

@@ -14,7 +14,6 @@ from catalog.models import Feature, Price, ProductAccess, ProductFeature
 from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
-from core.statements import row_create
 from customers.models import Customer
 from entitlements import statements
 from entitlements.models import CreditLot, Purchase
@@ -101,8 +100,7 @@ def purchase_record(*, customer: Customer, payment: PaymentFacts, recorded: bool
                 if access is not None and access.duration_days
                 else None
             )
-            purchase = row_create(
-                Purchase,
+            purchase = Purchase.objects.create(
                 project_id=payment.project_id,
                 customer=customer,
                 payment_id=payment.id,

@@ -19,13 +19,15 @@ from billing.handlers.lookups import stripe_customer_of
 from billing.handlers.registry import HANDLERS
 from core import context
 from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many, cache_set
-from core.db import instance_from_row, select_columns
 from core.fairness import share_release, share_take
 from core.locks import lock_taken
-from core.statements import Statement
 from projects.models import Project
+from stripe_inbox import statements
 from stripe_inbox.models import StripeEvent
 from stripe_inbox.services.versions import EventHeld, object_read_again
+from stripe_inbox.statements import (
+    due_filter as due_filter,  # re-exported: services.fairness imports it from here
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +125,6 @@ QUEUED_MARK_SECONDS = 60
 
 def queued_mark(key: str) -> str:
     return f"stripe-events-queued:{key}"
-
-
-def due_filter(now: datetime) -> Q:
-    return Q(status=StripeEvent.Status.RECEIVED) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
 
 
 def stripe_events_requeue_due(*, limit: int = 1000) -> int:
@@ -318,18 +314,8 @@ def _pending_exists(key: str) -> bool:
         return cursor.fetchone() is not None
 
 
-_DUE = Statement(
-    lambda key, now: (
-        StripeEvent.objects.filter(due_filter(now), ordering_key=key)
-        .order_by()
-        .values_list("pk", flat=True)[:1]
-    ),
-    now=datetime,
-)
-
-
 def _due_exists(key: str) -> bool:
-    return _DUE.first(key=key, now=timezone.now()) is not None
+    return statements.DUE.first(key=key, now=timezone.now()) is not None
 
 
 def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
@@ -339,7 +325,6 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     the status keeps "one event, one worker"."""
     now = timezone.now()
     table = StripeEvent._meta.db_table
-    columns = select_columns(StripeEvent, table)
     due = (
         f"SELECT id, status AS was FROM {table} WHERE ordering_key = %s AND {_PENDING_SQL} "  # noqa: S608 (names from the model)
         "ORDER BY stripe_created, received_at, id LIMIT %s"
@@ -351,29 +336,30 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
     )
     claim_params: list[Any] = [StripeEvent.Status.PROCESSING, now, now]
     cas: list[Any] = [StripeEvent.Status.RECEIVED, StripeEvent.Status.PROCESSING]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
+    if connection.vendor == "postgresql":
+        events = list(
+            StripeEvent.objects.raw(
                 f"{claim} FROM ({due}) AS due{_without_flush()} "
                 f"WHERE {table}.id = due.id AND {table}.status IN (%s, %s) "
-                f"RETURNING {columns}, due.was",
+                f"RETURNING {table}.*, due.was",
                 [*claim_params, *due_params, *cas],
             )
-            rows = cursor.fetchall()
-        else:  # one process (embedded mode): the same in two statements
+        )
+        was = {event.pk: event.__dict__.pop("was") for event in events}
+    else:  # one process (embedded mode): the same in two statements
+        with connection.cursor() as cursor:
             cursor.execute(due, due_params)
             was = dict(cursor.fetchall())
-            if not was:
-                return []
-            marks = ", ".join(["%s"] * len(was))
-            cursor.execute(
-                f"{claim} WHERE id IN ({marks}) AND status IN (%s, %s) RETURNING {columns}",
+        if not was:
+            return []
+        marks = ", ".join(["%s"] * len(was))
+        events = list(
+            StripeEvent.objects.raw(
+                f"{claim} WHERE id IN ({marks}) AND status IN (%s, %s) RETURNING *",
                 [*claim_params, *was, *cas],
             )
-            rows = [(*row, was[row[0]]) for row in cursor.fetchall()]
-    claimed = [
-        (instance_from_row(StripeEvent, row[:-1]), row[-1] == StripeEvent.Status.PROCESSING) for row in rows
-    ]
+        )
+    claimed = [(event, was[event.pk] == StripeEvent.Status.PROCESSING) for event in events]
     claimed.sort(key=lambda pair: (pair[0].stripe_created, pair[0].received_at, pair[0].pk))
     return claimed
 

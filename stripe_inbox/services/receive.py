@@ -15,7 +15,6 @@ from django.utils import timezone
 from core.cache import LocalCache
 from core.errors import InvalidRequest
 from core.parsers import MAX_JSON_DEPTH, has_nul, json_depth, json_depth_bound
-from core.statements import row_create
 from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, stripe_id
 from stripe_gateway.signatures import WebhookSignatureInvalid, webhook_verify
@@ -140,8 +139,7 @@ def stripe_event_store(
     stored = stripe_event_body_for_storage(ordering_key=key, body=body)
 
     def insert() -> StripeEvent:
-        return row_create(
-            StripeEvent,
+        return StripeEvent.objects.create(
             account=account,
             project=project,
             stripe_event_id=body["id"],

@@ -4,13 +4,11 @@ backends, and refuses what it cannot run again with new values."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.exceptions import FieldDoesNotExist
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.db.models import Count, F, Q
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import RevenueChange
-from core.statements import Statement, row_create, row_save, statements_compiled
+from core.statements import Statement, statements_compiled
 from customers.models import Customer
 from entitlements.models import Grant
 
@@ -256,74 +254,3 @@ def test_values_it_does_not_take_or_misses_are_refused(customers, tenant_a):
         _IDS.rows(project_id=tenant_a.project.pk, other="x")
     with pytest.raises(TypeError, match="exactly"):
         _IDS.rows()
-
-
-def _row(model, pk):
-    values = model.objects.filter(pk=pk).values().get()
-    return {name: value for name, value in values.items() if name not in ("id", "created_at", "updated_at")}
-
-
-def test_row_create_writes_the_row_the_orm_writes(customers):
-    customer = customers["alpha", "u1"]
-    (grant,) = _grants(customer, T0)
-    values = {
-        "project": customer.project,
-        "customer": customer,
-        "feature_id": grant.feature_id,
-        "value": {"limit": 5, "names": ["a", "é"]},
-        "expires_at": T0 + timedelta(days=3),
-        "reason": "compiled",
-    }
-    with CaptureQueriesContext(connection) as queries:
-        made = row_create(Grant, **values)
-        again = row_create(Grant, **{**values, "value": None, "expires_at": None})
-    assert [q["sql"].split(" VALUES ")[0] for q in queries] == [queries[0]["sql"].split(" VALUES ")[0]] * 2
-    assert made.pk.startswith("grant_")
-    assert made._state.adding is False
-    assert made._state.db == "default"
-    by_orm = Grant.objects.create(**values)
-    assert _row(Grant, made.pk) == _row(Grant, by_orm.pk)
-    assert _row(Grant, again.pk) == {**_row(Grant, by_orm.pk), "value": None, "expires_at": None}
-    assert Grant.objects.get(pk=made.pk).created_at == made.created_at
-    customer_made = row_create(Customer, project=customer.project, external_id="u9", metadata={"k": [1]})
-    assert Customer.objects.get(pk=customer_made.pk).metadata == {"k": [1]}
-
-
-def test_row_save_writes_the_named_fields_alone_and_stamps_auto_now_as_save_does(customers):
-    customer = customers["alpha", "u1"]
-    before = Customer.objects.get(pk=customer.pk)
-    customer.metadata = {"n": "changed"}
-    customer.email = "not-written@example.com"
-    with CaptureQueriesContext(connection) as queries:
-        row_save(customer, ["metadata", "updated_at"])
-    assert len(queries) == 1
-    assert queries[0]["sql"].startswith("UPDATE")
-    stored = Customer.objects.get(pk=customer.pk)
-    assert stored.metadata == {"n": "changed"}
-    assert stored.email == before.email
-    assert stored.updated_at == customer.updated_at > before.updated_at
-    customer.metadata = {"n": "once more"}
-    row_save(customer, ["metadata"])  # updated_at not named: not stamped
-    assert Customer.objects.get(pk=customer.pk).updated_at == stored.updated_at
-    assert Customer.objects.get(pk=customer.pk).metadata == {"n": "once more"}
-    with CaptureQueriesContext(connection) as queries:
-        row_save(customer, ["project", "project_id", "metadata"])  # one column named twice is written once
-    assert queries[0]["sql"].count("project_id") == 1
-    Customer.objects.filter(pk=customer.pk).delete()
-    with pytest.raises(DatabaseError, match="did not affect any rows"):
-        row_save(customer, ["metadata"])
-
-
-def test_compiled_writes_refuse_what_they_cannot_write_as_the_orm_would(customers):
-    customer = customers["alpha", "u1"]
-    with CaptureQueriesContext(connection) as queries:
-        with pytest.raises(ValueError, match="not a field a compiled write takes"):
-            row_save(customer, ["id"])
-        with pytest.raises(ValueError, match="needs the primary key"):
-            row_create(RevenueChange, project_id=customer.project_id, figure="mrr", currency="usd", amount=1)
-        with pytest.raises(FieldDoesNotExist):
-            row_save(customer, ["no_such_field"])
-        customer.metadata = F("metadata")
-        with pytest.raises(ValueError, match="an expression, not a value"):
-            row_save(customer, ["metadata"])
-    assert len(queries) == 0
