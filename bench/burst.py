@@ -89,7 +89,6 @@ def _server_env(database_url: str, redis_url: str, stripe_base: str) -> dict[str
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url,
-            "CACHE_KEY_PREFIX": "tollgate-bench-burst",
             "SECRET_KEY": "bench-burst-not-a-secret",
             "FIELD_ENCRYPTION_KEYS": base64.urlsafe_b64encode(
                 b"tollgate-bench-burst".ljust(32, b"-")

@@ -1,4 +1,5 @@
-"""Settings shared by every environment, read from the environment through django-environ.
+"""Settings shared by every environment, read from the environment through django-environ; those whose value is
+right for every install are fixed here, each with a comment saying why (the README documents the others).
 
 With nothing configured Tollgate runs embedded: SQLite under var/, a local-memory cache and eager Celery.
 Setting DATABASE_URL, REDIS_URL and CELERY_BROKER_URL switches each part to the real service.
@@ -22,8 +23,9 @@ SECRET_KEY = env("SECRET_KEY", default="")
 DEBUG = env.bool("DEBUG", default=False)
 # Production reads it from the environment (config/settings/production.py); elsewhere cookies are never `Secure`.
 INSECURE_HTTP = False
-# The demo's pages (/demo/return, where `make demo`'s checkout lands): they show the demo project without a key.
-DEMO_PAGES = env.bool("DEMO_PAGES", default=DEBUG)
+# The demo's pages (/demo/return, where `make demo`'s checkout lands): they show the demo project without a key,
+# so they follow DEBUG, which only development turns on (production refuses to start with it).
+DEMO_PAGES = DEBUG
 # Where `manage.py demo_setup` keeps the demo's keys; the demo's pricing page backend reads its project key there.
 DEMO_CREDENTIALS = env("DEMO_CREDENTIALS", default=str(VAR_DIR / "demo-credentials.json"))
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
@@ -157,7 +159,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # takes the write lock when a transaction begins (a deferred one that reads and then writes cannot wait for it:
 # SQLite fails it at once with "database is locked"); the busy timeout is how long a writer waits for its turn.
 # Options given in DATABASE_URL's query string win over these.
-SQLITE_BUSY_TIMEOUT_SECONDS = env.float("SQLITE_BUSY_TIMEOUT_SECONDS", default=30.0)
+# Fixed: SQLite serves one host's demo or trial, where no write should wait longer (`?timeout=` in the URL wins).
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -176,7 +179,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="tollgate"),
+            # Fixed: two installs on one Redis would share the broker's queues as well; each needs a database of its
+            # own in REDIS_URL (redis://host:6379/1), which separates the cache too.
+            "KEY_PREFIX": "tollgate",
             "TIMEOUT": 300,
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
@@ -290,8 +295,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 # Celery closes Django's database connections around every task unless told to reuse them; reconnecting to
-# PostgreSQL per task would cost more than most tasks do.
-CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# PostgreSQL per task would cost more than most tasks do. Fixed: a broken connection is dropped before the next
+# task whatever this says (core.db.connections_check), so the number only bounds a healthy connection's age.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = "UTC"
 # Celery's own root-logger setup would drop the `celery` logger's handlers: task outcomes and retries would never
 # reach the log, and errors would skip the JSON format and redaction. Django's LOGGING stays in charge.
@@ -443,31 +449,42 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Largest request body the API accepts; bigger ones get 413 before anything is parsed.
-API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1_048_576)
+# Largest request body the API accepts; bigger ones get 413 before anything is parsed. Fixed: a megabyte holds the
+# largest usage batch the API accepts (1,000 events) several times over, and Stripe's event bodies.
+API_MAX_BODY_BYTES = 1_048_576
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # Requests per key per minute; 0 disables rate limiting.
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=1200)
 # Requests per client address per minute to the endpoints read without a key (the public plans); 0 disables.
 PUBLIC_RATE_LIMIT_PER_MINUTE = env.int("PUBLIC_RATE_LIMIT_PER_MINUTE", default=300)
-IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24))
-# A request that claimed a key and never finished (a killed process) frees it after this long.
-IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env.int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", default=300))
+# Fixed at Stripe's own 24 hours, so a client's retry behaves against Tollgate as it does against Stripe.
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+# A request that claimed a key and never finished (a killed process) frees it after this long. Fixed: longer than
+# any request may run (gunicorn's --timeout 90, three Stripe tries of 20 s), short enough for a client's retry.
+IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=300)
 # Authenticated keys are cached in the shared cache and, for at most AUTH_LOCAL_CACHE_SECONDS, in-process.
-AUTH_CACHE_SECONDS = env.int("AUTH_CACHE_SECONDS", default=300)
-AUTH_LOCAL_CACHE_SECONDS = env.float("AUTH_LOCAL_CACHE_SECONDS", default=1.0)
+# Fixed: revocation deletes the shared entry at once, so its age only bounds a key's reads of PostgreSQL.
+AUTH_CACHE_SECONDS = 300
+# Fixed: a revocation reaches every process within a second, and a busy process reads the shared cache once a
+# second per key, not per request.
+AUTH_LOCAL_CACHE_SECONDS = 1.0
 # Local entitlement checks (tollgate_client.local): how long a signed snapshot may be used at most, the bound on its
 # staleness when the client does not poll the change feed; and the feed's own per-key polling budget.
 ENTITLEMENT_SNAPSHOT_SECONDS = env.int("ENTITLEMENT_SNAPSHOT_SECONDS", default=60)
-ENTITLEMENT_CHANGES_RATE_PER_MINUTE = env.int("ENTITLEMENT_CHANGES_RATE_PER_MINUTE", default=6000)
+# Fixed: 100 polls a second per key, far beyond what one client's feed needs (`wait` holds a poll up to 10 s),
+# and each costs one Redis round trip.
+ENTITLEMENT_CHANGES_RATE_PER_MINUTE = 6000
 # How often a process re-reads the cache epoch (core.models.CacheEpoch) from the database: after an invalidation
-# that could not reach Redis, answers cached before it are served by a process for at most this long.
-CACHE_EPOCH_CHECK_SECONDS = env.float("CACHE_EPOCH_CHECK_SECONDS", default=1.0)
-API_KEY_TOUCH_INTERVAL_SECONDS = env.int("API_KEY_TOUCH_INTERVAL_SECONDS", default=60)
+# that could not reach Redis, answers cached before it are served by a process for at most this long. Fixed: one
+# indexed read a second per process costs nothing, and a second is as stale as any cached answer should be.
+CACHE_EPOCH_CHECK_SECONDS = 1.0
+# Fixed: `last_used_at` is for people reading the back office, to whom a minute's precision is all there is.
+API_KEY_TOUCH_INTERVAL_SECONDS = 60
 # Usage events' monthly partitions (PostgreSQL; entitlements/services/usage_partitions.py): months made ahead of
 # the current one by the daily beat task, and retention — whole months dropped once they ended more than this many
-# months before the current one began (0: keep everything, the default).
-USAGE_PARTITIONS_AHEAD = env.int("USAGE_PARTITIONS_AHEAD", default=3)
+# months before the current one began (0: keep everything, the default). Fixed ahead: three months outlast any
+# outage of the daily task, and an empty partition costs nothing.
+USAGE_PARTITIONS_AHEAD = 3
 USAGE_RETENTION_MONTHS = env.int("USAGE_RETENTION_MONTHS", default=0)
 # Webhooks kept as records (core/retention.py; docs/operations.md "Retention"): Stripe events processed or ignored
 # and deliveries to tenants succeeded or given up are pruned this many days after they last changed (0: keep
@@ -544,14 +561,17 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 RECONCILE_AUTOFIX = env.bool("RECONCILE_AUTOFIX", default=True)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
-# Usage reported to Stripe billing meters is paced under Stripe's limit of 1,000 meter events per second.
-STRIPE_METER_EVENTS_PER_SECOND = env.int("STRIPE_METER_EVENTS_PER_SECOND", default=1000)
+# Usage reported to Stripe billing meters is paced under Stripe's limit, fixed: Stripe documents 1,000 meter events
+# per second per account for everyone.
+STRIPE_METER_EVENTS_PER_SECOND = 1000
 
 # --- Outbound webhooks (events to tenant endpoints) -----------------------------------------------------------
 OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = env.float("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 OUTBOUND_WEBHOOK_RETRY_HOURS = env.int("OUTBOUND_WEBHOOK_RETRY_HOURS", default=72)
-OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS = env.int("OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS", default=24)
-OUTBOUND_WEBHOOK_SECRET_OVERLAP_SECONDS = env.int("OUTBOUND_WEBHOOK_SECRET_OVERLAP_SECONDS", default=86_400)
+# Fixed: a day of every delivery failing is an endpoint gone, not a bad hour (a `webhook_endpoint.disabled` event).
+OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS = 24
+# Fixed: a default only; the tenant rolling a secret chooses the old one's overlap (`overlap_seconds`) per roll.
+OUTBOUND_WEBHOOK_SECRET_OVERLAP_SECONDS = 86_400
 # Embedded/local/test: http to localhost allowed, private addresses reachable. Production turns both off.
 OUTBOUND_WEBHOOK_REQUIRE_HTTPS = env.bool("OUTBOUND_WEBHOOK_REQUIRE_HTTPS", default=False)
 OUTBOUND_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=True)

@@ -18,7 +18,8 @@ from config.settings.base import *  # noqa: E402, F403
 from config.settings.base import env  # noqa: E402
 
 DEBUG = env.bool("DEBUG", default=True)
-DEMO_PAGES = env.bool("DEMO_PAGES", default=DEBUG)
+# The demo's pages follow DEBUG (config/settings/base.py): on in development, off wherever DEBUG is off.
+DEMO_PAGES = DEBUG
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-development-only")
 # A fixed key so local data stays readable across restarts; never used by production settings.
 FIELD_ENCRYPTION_KEYS = env.list(

@@ -81,7 +81,7 @@ SQLITE_OPTIONS = {
 
 
 def _probe(tmp_path, **env: str) -> dict:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SQLITE_BUSY_TIMEOUT_SECONDS"}}
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL"}}
     clean.update(env, DJANGO_SETTINGS_MODULE="config.settings.local")
     result = subprocess.run(
         [sys.executable, "-c", SQLITE_PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60

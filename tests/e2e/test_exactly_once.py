@@ -98,8 +98,8 @@ def processes(django_db_setup: None) -> Iterator[eo.Processes]:
             **base_env,
             "STRIPE_API_BASE": stripe.url,
             "STRIPE_MAX_NETWORK_RETRIES": "2",  # production's
-            # A retry after a killed process may take its key over after this long (production: 300 s).
-            "IDEMPOTENCY_LOCK_TIMEOUT_SECONDS": "3",
+            # A retry after a killed process may take its key over after 3 s (production: 300 s).
+            "DJANGO_SETTINGS_MODULE": "tests.e2e.exactly_once_settings",
         },
         port=web_port,
         log=directory / "web.log",
