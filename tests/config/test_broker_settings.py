@@ -22,8 +22,13 @@ def test_a_redis_broker_takes_kombus_own_transport_with_short_socket_timeouts():
             "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
         },
     }
-    assert broker_settings("redis://127.0.0.1:6379/0") == expected
-    assert broker_settings("rediss://broker.internal:6380/1") == expected
+    for url in ("redis://127.0.0.1:6379/0", "rediss://broker.internal:6380/1"):
+        implied = broker_settings(url)
+        queues = implied.pop("CELERY_TASK_QUEUES")  # one per kind of work (tests/config/test_celery.py)
+        assert implied == expected
+        assert [(q.name, q.exchange.type, q.queue_arguments) for q in queues] == [
+            (name, "direct", None) for name in ("celery", "stripe-events", "deliveries", "stripe-calls")
+        ]
     assert celery_app.conf.broker_transport is None  # the URL's scheme picks kombu's transport
 
 
