@@ -295,8 +295,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 # Celery closes Django's database connections around every task unless told to reuse them; reconnecting to
-# PostgreSQL per task would cost more than most tasks do. Fixed: a broken connection is dropped before the next
-# task whatever this says (core.db.connections_check), so the number only bounds a healthy connection's age.
+# PostgreSQL per task would cost more than most tasks do. Fixed: it bounds only a healthy connection's age; a broken
+# one is dropped before a Stripe event's task (core.db.connections_check) or fails its task into a retry.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TIMEZONE = "UTC"
 # Celery's own root-logger setup would drop the `celery` logger's handlers: task outcomes and retries would never
