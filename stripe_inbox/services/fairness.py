@@ -30,12 +30,12 @@ from stripe_inbox.services.process import (
     QUEUED_MARK_SECONDS,
     SHARE_KIND,
     SHARE_LEASE_SECONDS,
-    due_filter,
     key_place_take,
     queue_processing,
     queued_mark,
     share_name,
 )
+from stripe_inbox.statements import due_filter
 
 logger = logging.getLogger(__name__)
 

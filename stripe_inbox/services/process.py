@@ -25,9 +25,7 @@ from projects.models import Project
 from stripe_inbox import statements
 from stripe_inbox.models import StripeEvent
 from stripe_inbox.services.versions import EventHeld, object_read_again
-from stripe_inbox.statements import (
-    due_filter as due_filter,  # re-exported: services.fairness imports it from here
-)
+from stripe_inbox.statements import due_filter
 
 logger = logging.getLogger(__name__)
 
