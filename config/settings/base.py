@@ -116,7 +116,8 @@ DATABASE_SERVER_KEEPALIVES = env.bool("DATABASE_SERVER_KEEPALIVES", default=True
 # hot statements once instead of on every event (docs/operations.md, "Prepared statements"). Needs a session per
 # connection, which Tollgate needs anyway (its advisory locks): direct, or a pooler in session mode.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
-DATABASE_PREPARE_THRESHOLD = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+# 5 runs: psycopg's own default, fixed (a statement run less often than that is not worth a PREPARE).
+DATABASE_PREPARE_THRESHOLD = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that needs no round trip while the connection is quiet.
     DATABASES["default"]["ENGINE"] = "core.backends.postgresql"
@@ -566,7 +567,9 @@ STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_METER_EVENTS_PER_SECOND = 1000
 
 # --- Outbound webhooks (events to tenant endpoints) -----------------------------------------------------------
-OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = env.float("OUTBOUND_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# What a tenant endpoint has to answer 2xx in: part of the delivery contract (docs/events.md), the same for every
+# install, as Stripe's own is for its webhooks.
+OUTBOUND_WEBHOOK_TIMEOUT_SECONDS = 10.0
 OUTBOUND_WEBHOOK_RETRY_HOURS = env.int("OUTBOUND_WEBHOOK_RETRY_HOURS", default=72)
 # Fixed: a day of every delivery failing is an endpoint gone, not a bad hour (a `webhook_endpoint.disabled` event).
 OUTBOUND_WEBHOOK_DISABLE_AFTER_HOURS = 24
