@@ -15,8 +15,8 @@ of 40 samples per phase is noisy alone); the ratio is B's p99 during A's bursts 
 
 Needs PostgreSQL (DATABASE_URL) and Redis as the cache and broker (REDIS_URL; the benchmark flushes that
 database). Loopback only; every phase is bounded in time. 2 shared cores make the figures noisy: read the
-spread, not the second decimal. BENCH_FAIRNESS_KINDS=stripe,usage runs only those kinds; BENCH_FAIRNESS_WORKERS,
-_SHARE and _POOL change the worker's processes, the shares and the pools.
+spread, not the second decimal. BENCH_FAIRNESS_KINDS=stripe,usage runs only those kinds; BENCH_FAIRNESS_WORKERS
+changes the worker's processes.
 """
 
 import hashlib
@@ -44,11 +44,6 @@ ROUNDS = int(
     os.environ.get("BENCH_FAIRNESS_ROUNDS", "4")
 )  # alone, then during A's burst, this many times (interleaved: the machine's load drifts)
 WORKERS = int(os.environ.get("BENCH_FAIRNESS_WORKERS", "3"))  # the Celery worker's processes
-# STRIPE_EVENT_TASKS_PER_PROJECT and OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT in this benchmark
-SHARE = int(os.environ.get("BENCH_FAIRNESS_SHARE", "1"))
-# STRIPE_EVENT_TASKS_POOL and OUTBOUND_WEBHOOK_DELIVERIES_POOL: the worker's processes but one tenant's share (a
-# tenant alone takes the pool; another, within its share, finds a process free).
-POOL = int(os.environ.get("BENCH_FAIRNESS_POOL", WORKERS - SHARE))
 SLOW_SECONDS = 1.0
 # (B's usual rate, A's usual rate) per kind, per second; A bursts at 10× its usual rate.
 # Stripe events: A's usual rate is B's, so its burst (50/s) is about half of what this 2-core machine applies at
@@ -72,10 +67,6 @@ def _env(database_url: str, redis_url: str) -> dict[str, str]:
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "API_RATE_LIMIT_PER_MINUTE": str(10**9),  # the key's limit out of the way: the project's is measured
         "PROJECT_USAGE_RATE_LIMIT_PER_SECOND": str(USAGE_LIMIT),
-        "STRIPE_EVENT_TASKS_PER_PROJECT": str(SHARE),
-        "OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT": str(SHARE),
-        "STRIPE_EVENT_TASKS_POOL": str(POOL),
-        "OUTBOUND_WEBHOOK_DELIVERIES_POOL": str(POOL),
         "LOG_LEVEL": "ERROR",
     }
 
@@ -443,10 +434,6 @@ def run() -> None:
     app.conf.broker_url = redis_url
     app.conf.task_always_eager = False
     app._after_fork()
-    settings.STRIPE_EVENT_TASKS_PER_PROJECT = SHARE
-    settings.OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT = SHARE
-    settings.STRIPE_EVENT_TASKS_POOL = POOL
-    settings.OUTBOUND_WEBHOOK_DELIVERIES_POOL = POOL
     env = _env(os.environ["DATABASE_URL"], redis_url)
     a, a_secret, b, b_secret = _tenants()
     load_before = os.getloadavg()

@@ -94,11 +94,20 @@ class BackgroundPublisher:
         self._jobs: queue.Queue[Callable[[], object]] = queue.Queue(maxsize=self._size)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._waiting: set[str] = set()  # the `coalesce` names of jobs handed over and not started
 
-    def submit(self, job: Callable[[], object]) -> bool:
+    def submit(self, job: Callable[[], object], *, coalesce: str = "") -> bool:
         """Hands `job` to the thread; False (dropped) when the queue is full. The job runs in a copy of the caller's
         context (its request id, project and key prefix: the task's message carries the request id on, and the
-        publisher's own log lines name it)."""
+        publisher's own log lines name it). `coalesce`: a job of that name handed over and not started yet does
+        this one's work (a bell rung after what this caller stored: it wakes a worker that finds it), so this one
+        is not queued."""
+        if coalesce:
+            with self._lock:
+                if coalesce in self._waiting:
+                    return True
+                self._waiting.add(coalesce)
+            job = partial(self._started, coalesce, job)
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
@@ -108,8 +117,16 @@ class BackgroundPublisher:
         try:
             self._jobs.put_nowait(partial(contextvars.copy_context().run, job))
         except queue.Full:
+            if coalesce:
+                with self._lock:
+                    self._waiting.discard(coalesce)
             return False
         return True
+
+    def _started(self, name: str, job: Callable[[], object]) -> object:
+        with self._lock:
+            self._waiting.discard(name)  # from now on, what is stored rings again
+        return job()
 
     def idle(self, *, timeout: float) -> bool:
         """Whether every job handed over has run, waiting at most `timeout` seconds for it."""
@@ -160,6 +177,17 @@ SQLITE_WORKER_REFUSAL = (
     "processes from applying the same work (core/locks.py) exist only inside one process. The embedded mode runs "
     "tasks in the web process (eager) instead; see README.md, 'SQLite: what the embedded default can and cannot do'."
 )
+
+
+@worker_init.connect(weak=False)
+def _runners_count(sender: Any = None, **_: Any) -> None:
+    """The worker's processes (`--concurrency`), read by the fair claim before its children fork
+    (`core.claims.runners`)."""
+    from core.claims import runners_set
+
+    concurrency = getattr(sender, "concurrency", None)
+    if isinstance(concurrency, int) and concurrency > 0:
+        runners_set(concurrency)
 
 
 @worker_init.connect(weak=False)

@@ -57,6 +57,15 @@ def lock_taken(name: str) -> Iterator[bool]:
             lock_release(name)
 
 
+def locks_held_in_process() -> set[str]:
+    """Without PostgreSQL: the names held in this process now (its one process's locks). On PostgreSQL the server
+    knows (`pg_locks`), and this is empty."""
+    if _postgres():
+        return set()
+    with _local_guard:
+        return set(_held_locally)
+
+
 def lock_held(name: str) -> bool:
     """Whether this process's database session holds the named lock now (a session that broke holds nothing)."""
     if not _postgres():

@@ -8,8 +8,8 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from core.fairness import throttled_count
 from core.ratelimit import hit, hit_and_read, hits_and_read
+from core.throttled import throttled_count
 
 logger = logging.getLogger(__name__)
 

@@ -109,6 +109,11 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="next attempt")
     last_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="last attempt")
+    # Being sent by a worker until then (its claim's lease): what the fair claim counts as an endpoint's running
+    # sends (events.services.delivery_turns).
+    sending_until = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name="being sent until"
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
 
     class Meta:

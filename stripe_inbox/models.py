@@ -36,9 +36,9 @@ class StripeEvent(models.Model):
     # Events of one key (the Stripe customer, else the object) are applied one at a time, in Stripe's order.
     ordering_key = models.CharField(max_length=300, default="", verbose_name="applied in turn with")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
-    # The project whose fair share of the workers applies it (`stripe_inbox.services.fairness`): the project whose
-    # own account sent it, or the one a platform event's object names in `metadata.tollgate_project`; "" for
-    # platform events that name none (they share the platform's).
+    # The project it is applied for, the group of the fair claim (`stripe_inbox.services.fairness`): the project
+    # whose own account sent it, or the one a platform event's object names in `metadata.tollgate_project`; "" for
+    # platform events that name none (a group of their own).
     tenant = models.CharField(max_length=40, blank=True, default="", verbose_name="fair share of")
     attempts = models.PositiveIntegerField(default=0)
     # A failed attempt waits until then (retries are scheduled here, not as broker countdowns).

@@ -10,7 +10,7 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from core.fairness import throttled_counts
+from core.throttled import throttled_counts
 from events.models import Delivery
 from projects.models import Project
 from stripe_inbox.models import StripeEvent

@@ -502,16 +502,8 @@ if 0 < WEBHOOK_RETENTION_DAYS < 31:  # refused at start, as core.retention.reten
 # Usage intake requests (POST /usage, /usage/batch, /entitlements/consume) per project per second, over all its
 # keys, besides each key's API_RATE_LIMIT_PER_MINUTE; the excess gets 429 with Retry-After. 0: no project limit.
 PROJECT_USAGE_RATE_LIMIT_PER_SECOND = env.int("PROJECT_USAGE_RATE_LIMIT_PER_SECOND", default=100)
-# Tasks applying Stripe events queued or running at once, all projects together (the pool: size it to the worker
-# processes that apply them), and each project's share of it, which it gets whatever the others do. A project
-# gets more than its share while the pool has room and no other project holding fewer waits: alone, the whole
-# pool. Its other events wait their turn in PostgreSQL. Share 0: no shares; pool 0: the share is a fixed cap.
-STRIPE_EVENT_TASKS_POOL = env.int("STRIPE_EVENT_TASKS_POOL", default=4)
-STRIPE_EVENT_TASKS_PER_PROJECT = env.int("STRIPE_EVENT_TASKS_PER_PROJECT", default=2)
-# The same for deliveries to tenants' endpoints (queued or being sent), one share per endpoint. Keep worker
-# processes beyond the pool: a slow endpoint then holds at most the pool, and the others find a worker free.
-OUTBOUND_WEBHOOK_DELIVERIES_POOL = env.int("OUTBOUND_WEBHOOK_DELIVERIES_POOL", default=4)
-OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT = env.int("OUTBOUND_WEBHOOK_DELIVERIES_PER_ENDPOINT", default=2)
+# Stripe events and deliveries need no setting: a free worker takes the next by the fair claim in SQL (the
+# project, or endpoint, with the fewest running first; core/claims.py).
 
 # `GET /metrics` (Prometheus) requires `Authorization: Bearer <METRICS_TOKEN>` when set.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")

@@ -56,20 +56,24 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not security)
 
 
-def delivery_send(*, delivery_id: str) -> str | None:
-    """Sends one due delivery (claimed so no other worker sends it at the same time); returns its status."""
+def delivery_send(*, delivery_id: str, claimed: bool = False) -> str | None:
+    """Sends one due delivery (claimed so no other worker sends it at the same time: here, unless the caller
+    `claimed` it already, `events.services.delivery_turns`); returns its status."""
     now = timezone.now()
-    claimed = Delivery.objects.filter(
-        Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True),
-        pk=delivery_id,
-        status=Delivery.Status.PENDING,
-    ).update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
     if not claimed:
-        return None
+        until = now + timedelta(seconds=CLAIM_SECONDS)
+        if not Delivery.objects.filter(
+            Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True),
+            pk=delivery_id,
+            status=Delivery.Status.PENDING,
+        ).update(next_attempt_at=until, sending_until=until):
+            return None
     delivery = Delivery.objects.select_related("event", "endpoint", "project").get(pk=delivery_id)
     endpoint = delivery.endpoint
     if not endpoint.enabled:
-        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, next_attempt_at=None)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.FAILED, next_attempt_at=None, sending_until=None
+        )
         return Delivery.Status.FAILED
     body = json.dumps(event_payload(delivery.event), separators=(",", ":")).encode()
     secrets = [endpoint.secret]
@@ -138,7 +142,11 @@ def _delivery_record(
             next_at = None if give_up else next_at
             _endpoint_failed(delivery.endpoint_id, now)
         Delivery.objects.filter(pk=delivery.pk).update(
-            status=status, attempts=F("attempts") + 1, last_attempt_at=now, next_attempt_at=next_at
+            status=status,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            next_attempt_at=next_at,
+            sending_until=None,
         )
     return status
 

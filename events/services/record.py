@@ -139,7 +139,7 @@ def _deliveries_create(
         deliveries.append(delivery)
     pairs = [(d.pk, d.endpoint_id) for d in deliveries]
     if pairs:
-        # Each endpoint's within its fair share; the rest wait their turn (events.services.delivery_turns).
+        # Rings the deliveries workers (events.services.delivery_turns: each takes the next by the fair claim).
         transaction.on_commit(lambda: deliveries_queue(deliveries=pairs))
     return deliveries
 

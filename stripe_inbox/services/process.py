@@ -1,6 +1,6 @@
-"""Queueing and processing stored Stripe events: one task per ordering key with events due (and the beat sweep
-that queues the keys whose task was lost); the task claims the key's due events by compare-and-set so no two
-workers run them, dispatches each through billing's handlers (`billing.handlers.registry`), records status,
+"""Queueing and processing stored Stripe events: each stored event rings a worker (a Celery task, and the beat
+sweep for a bell that was lost); the worker takes the next key by the fair claim in SQL, claims the key's due
+events by compare-and-set under the key's lock so no two workers run them, dispatches each through billing's handlers (`billing.handlers.registry`), records status,
 attempts, error and timings, and retries what failed on a schedule kept in the database."""
 
 import logging
@@ -11,15 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import F, Min, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import stripe_customer_of
 from billing.handlers.registry import HANDLERS
 from core import context
-from core.cache import LocalCache, cache_add, cache_delete, cache_delete_many, cache_set
-from core.fairness import share_release, share_take
+from core.cache import LocalCache
 from core.locks import lock_taken
 from projects.models import Project
 from stripe_inbox import statements
@@ -35,100 +34,38 @@ PROJECT_SLUG_SECONDS = 60.0
 
 
 # --- queueing ------------------------------------------------------------------------------------------------
+#
+# PostgreSQL is the schedule: a stored event is due until it is applied. A task is only the bell that wakes a
+# worker: the worker takes the next key by the fair claim (`stripe_inbox.services.fairness.key_next`: the project
+# holding the fewest running keys first, then the oldest event), applies it, and takes the next, until nothing is
+# due (`stripe_events_run`). So every stored event rings once, and a bell that finds its event applied already (by
+# a worker that was running) costs one read.
 
-# An event not yet taken this long after it was stored (or put back) lost its task: the sweep queues it again.
+# An event not yet taken this long after it was stored (or put back) lost its bell: the sweep rings again.
 QUEUE_SETTLE = timedelta(seconds=30)
+# The sweep rings at most this many bells at once (each wakes a worker that then runs until nothing is due).
+SWEEP_BELLS = 8
 
 
-def queue_processing(event_id: str, key: str = "", *, tenant: str | None = None, force: bool = False) -> bool:
-    """Queues processing; returns whether a task was queued. A broker outage (or, in eager mode, a processing
-    failure) must not fail the caller: the event is stored, its status says what happened, and the beat sweep
-    queues it again.
-
-    A key with a task queued or running gets no second one: a checkout's ten events arrive together, and one
-    task applies them all, since the task drains its key before it ends. The mark is cleared by the task that
-    drained the key, after it let go of the key and before its last look for due events, so an event stored
-    from then on queues a task of its own; a mark whose task was lost expires. The sweep and the hand-over of a
-    freed place (`force`) queue whatever the marks say, and mark the key.
-
-    Per-tenant fairness: the task takes a place in the pool first, for its tenant (`core.fairness`,
-    `stripe_inbox.services.fairness`; `tenant`: the events' `tenant`, read from the key's events when not
-    given). Refused, nothing is queued: the events wait their turn in the database, and the next place freed
-    (by a task of this tenant, or of any while the tenant is recorded waiting) queues them."""
+def queue_processing(event_id: str, key: str = "") -> bool:
+    """Rings a worker for a stored event (`key`: its ordering key); returns whether the bell was queued. A broker
+    outage (or, in eager mode, a processing failure) must not fail the caller: the event is stored, its status
+    says what happened, and the beat sweep rings again. Eager (tests, the embedded mode), the task applies the
+    event's key in-line."""
     from stripe_inbox.tasks import process_stripe_event
 
-    if (
-        key
-        and not force
-        and not settings.CELERY_TASK_ALWAYS_EAGER
-        and cache_add(queued_mark(key), 1, QUEUED_MARK_SECONDS) is False
-    ):
-        return False
-    token = ""
-    if key and not process_stripe_event.app.conf.task_always_eager:  # eager: one process, nothing to share
-        if tenant is None:
-            tenant = (
-                StripeEvent.objects.filter(ordering_key=key).values_list("tenant", flat=True).first() or ""
-            )
-        taken = key_place_take(key, tenant=tenant, lease_seconds=QUEUED_LEASE_SECONDS)
-        if taken is None:
-            if not force:
-                cache_delete_many([queued_mark(key)])
-            return False
-        token = taken
-    if key and force and not settings.CELERY_TASK_ALWAYS_EAGER:
-        # Queued past the marks (a hand-over, the sweep), it marks its key all the same: the key's next events
-        # ride on it instead of queuing a second task that would find nothing to do.
-        cache_set(queued_mark(key), 1, QUEUED_MARK_SECONDS)
     try:
-        process_stripe_event.delay(event_id, key, tenant or "", token)
+        process_stripe_event.delay(event_id, key)
     except Exception:
-        if key:
-            cache_delete_many([queued_mark(key)])
-            share_release(kind=SHARE_KIND, tenant=share_name(tenant or ""), token=token, what=key)
         logger.exception("Could not queue Stripe event %s; the sweep will retry it.", event_id)
         return False
     return True
 
 
-# The fair shares (core.fairness) of the workers applying Stripe events: one per project, and "platform" for
-# the platform events that name no project. A place of a queued task lapses this long after it was taken (a task
-# lost with the broker frees it then, and the sweep queues what waits); its task renews it for
-# SHARE_LEASE_SECONDS when it starts (a drain lasts at most DRAIN_SECONDS).
-SHARE_KIND = "stripe-events"
-PLATFORM_SHARE = "platform"
-QUEUED_LEASE_SECONDS = 30.0
-SHARE_LEASE_SECONDS = 120.0
-
-
-def share_name(tenant: str) -> str:
-    return tenant or PLATFORM_SHARE
-
-
-def key_place_take(key: str, *, tenant: str, lease_seconds: float) -> str | None:
-    """A place in `tenant`'s share for a task applying `key` (`core.fairness.share_take`): its token, or None
-    when refused (the tenant is then recorded waiting)."""
-    return share_take(
-        kind=SHARE_KIND,
-        tenant=share_name(tenant),
-        what=key,
-        cap=settings.STRIPE_EVENT_TASKS_PER_PROJECT,
-        pool=settings.STRIPE_EVENT_TASKS_POOL,
-        lease_seconds=lease_seconds,
-    )
-
-
-QUEUED_MARK_SECONDS = 60
-
-
-def queued_mark(key: str) -> str:
-    return f"stripe-events-queued:{key}"
-
-
-def stripe_events_requeue_due(*, limit: int = 1000) -> int:
-    """Beat: queues every key that has a due event nobody is applying — a task lost with the broker, a retry
-    whose time came, an event whose worker died (taken back by the next holder of the key's lock) — within each
-    tenant's share. Keys whose worker is alive turn the task away at once. Returns how many keys were queued."""
+def stripe_events_requeue_due(*, limit: int = SWEEP_BELLS) -> int:
+    """Beat: rings for the keys with a due event nobody is applying — a bell lost with the broker, a retry whose
+    time came, an event whose worker died (taken back by the next holder of the key's lock): one bell per key,
+    at most `limit` (each wakes a worker that runs until nothing is due). Returns how many it rang."""
     now = timezone.now()
     settle = now - QUEUE_SETTLE
     keys = list(
@@ -139,13 +76,41 @@ def stripe_events_requeue_due(*, limit: int = 1000) -> int:
             )
             | Q(status=StripeEvent.Status.PROCESSING, processing_started_at__lt=settle)
         )
-        .values("ordering_key", "tenant")
-        .annotate(oldest=Min("received_at"))
-        .order_by("oldest")  # the longest waiting first: within a share, the oldest keys take the places
-        .values_list("ordering_key", "tenant")[:limit]
+        .order_by()
+        .values_list("ordering_key", flat=True)
+        .distinct()[:limit]
     )
-    # A tenant's keys past its share wait: its next freed place queues them (`queue_processing`).
-    return sum(queue_processing("", key, tenant=tenant, force=True) for key, tenant in keys)
+    # Eager (one process), each key is applied in-line; else each bell wakes a worker (which takes by the claim).
+    return sum(queue_processing("", key) for key in keys)
+
+
+# A worker woken by a bell takes key after key for at most this long, then rings again for what is still due and
+# ends (its process goes back to the pool: a task that never ends would never let a worker restart).
+RUN_SECONDS = 30.0
+
+
+def stripe_events_run(*, seconds: float = RUN_SECONDS) -> int:
+    """Applies due keys one after another, each picked by the fair claim, until none is due or `seconds` have
+    passed; returns how many events it applied. A key another worker holds is skipped (that worker applies its
+    new events too: it picks again when it lets go of the key)."""
+    from stripe_inbox.services.fairness import key_next
+
+    started = time.monotonic()
+    applied = 0
+    turned_away: list[str] = []
+    while True:
+        if time.monotonic() - started >= seconds:
+            if key_next(skip=turned_away) is not None:
+                queue_processing("")
+            return applied
+        key = key_next(skip=turned_away)
+        if key is None:
+            return applied
+        done = _process_key(key, eager=False)
+        if done is None:
+            turned_away.append(key)
+        else:
+            applied += done
 
 
 # --- processing -----------------------------------------------------------------------------------------------
@@ -183,8 +148,11 @@ def is_conflict(exc: BaseException) -> bool:
     return False
 
 
+LOCK_PREFIX = "stripe-events:"
+
+
 def _lock_name(key: str) -> str:
-    return f"stripe-events:{key}"
+    return f"{LOCK_PREFIX}{key}"
 
 
 def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
@@ -192,42 +160,34 @@ def stripe_events_process_key(*, key: str, eager: bool = False) -> int:
     worker picks up these events too). Returns how many events this call applied. `eager`: failed attempts are
     retried in place at once (embedded mode has no broker to schedule a retry on)."""
     if not _pending_exists(key):
-        # Drained already, most often by the task of an earlier event of the key (a burst's tasks outnumber its
-        # keys): a read, not a turn of the key's lock. Events left `processing` count as pending, so a task
-        # queued for a dead worker's events takes the lock and takes them back.
-        if eager:
-            return 0
-        # The key's mark may be this task's own, set after the drainer cleared it (the intake's queueing lagged
-        # behind a worker that applied its event at once): clear it, or the key's next events would queue no
-        # task until it expired. If there was one, look once more, as a drainer does, for an event stored since
-        # the first look whose task the mark held off. (No mark: each such event has a task of its own.)
-        if not cache_delete(queued_mark(key)) or not _pending_exists(key):
-            return 0
-    return _process_key(key, eager=eager)
-
-
-def _process_key(key: str, *, eager: bool) -> int:
+        # Drained already: a read, not a turn of the key's lock. Events left `processing` count as pending, so a
+        # key whose worker died is taken back.
+        return 0
     applied = 0
-    started = time.monotonic()
     while True:
-        with lock_taken(_lock_name(key)) as taken:
-            if not taken:
-                return applied
-            while time.monotonic() - started < DRAIN_SECONDS:
-                batch = _claim(key)
-                applied += _apply_batch(batch, eager=eager)
-                if len(batch) < CLAIM_BATCH and not (eager and _due_exists(key)):
-                    break  # all that was due is applied (eager: a failed attempt is due again at once)
-        if not eager:
-            # Events stored from now on queue a task again; one stored before this line is seen just below.
-            cache_delete_many([queued_mark(key)])
-        # An event stored while we held the lock had its task turned away by the lock (or queued none): take it now.
-        if time.monotonic() - started >= DRAIN_SECONDS:
-            if _due_exists(key):
-                queue_processing("", key)
-            return applied
+        done = _process_key(key, eager=eager)
+        if done is None:
+            return applied  # another worker (in one process: another thread) holds the key: it applies them
+        applied += done
+        # An event stored while we held the lock had its call turned away by the lock: take it now.
         if not _due_exists(key):
             return applied
+
+
+def _process_key(key: str, *, eager: bool) -> int | None:
+    """Under the key's lock, claims and applies its due events batch by batch for at most DRAIN_SECONDS; how many
+    it applied, or None when another worker holds the key."""
+    applied = 0
+    started = time.monotonic()
+    with lock_taken(_lock_name(key)) as taken:
+        if not taken:
+            return None
+        while time.monotonic() - started < DRAIN_SECONDS:
+            batch = _claim(key)
+            applied += _apply_batch(batch, eager=eager)
+            if len(batch) < CLAIM_BATCH and not (eager and _due_exists(key)):
+                break  # all that was due is applied (eager: a failed attempt is due again at once)
+    return applied
 
 
 def _apply_batch(batch: list[tuple[StripeEvent, bool]], *, eager: bool) -> int:
@@ -261,8 +221,7 @@ def _apply_batch(batch: list[tuple[StripeEvent, bool]], *, eager: bool) -> int:
     for key in handed:
         if eager:
             applied += stripe_events_process_key(key=key, eager=True)
-        else:
-            queue_processing("", key, tenant=batch[0][0].tenant)
+        # Else the key is due: the worker's next fair claim (or another worker's) takes it.
     return applied
 
 
@@ -486,15 +445,12 @@ def _failed(event: StripeEvent, exc: Exception, *, eager: bool) -> str:
 
 
 def _queue_later(event: StripeEvent, delay: timedelta) -> None:
-    """Queues the retry with a countdown. It takes no place in the fair shares: a place taken now would be held
-    through the countdown, and a refused one would leave the retry, not yet due, to no task but beat's sweep
-    (nothing else looks for work that becomes due later). Retries are few (a failed event's, five at most)."""
+    """Rings a worker when the retry is due (a countdown on the broker): nothing else looks for work that
+    becomes due later but beat's sweep. Retries are few (a failed event's, five at most)."""
     from stripe_inbox.tasks import process_stripe_event
 
     try:
-        process_stripe_event.apply_async(
-            (event.pk, event.ordering_key, event.tenant, ""), countdown=delay.total_seconds()
-        )
+        process_stripe_event.apply_async((event.pk, event.ordering_key), countdown=delay.total_seconds())
     except Exception:
         logger.exception("Could not queue the retry of Stripe event %s; the sweep will.", event.pk)
 

@@ -164,17 +164,19 @@ def stripe_event_store(
 
 
 def _queue(event: StripeEvent, *, background: bool) -> None:
-    """Queues the stored event's processing; in the `background`, without waiting for the broker: a real broker's
-    publish goes to the process's background publisher (config.celery.publisher), so that Stripe's delivery is answered whatever the
-    broker does (a silent one holds the publisher's thread, not the request). An event whose publish is dropped
-    (the publisher's queue full) or not run (the process exits first) is stored: beat's sweep queues it. Eager
-    (tests, the embedded mode without a broker) it is applied here, in-line, as `.delay()` does."""
+    """Rings a worker for the stored event; in the `background`, without waiting for the broker: a real broker's
+    publish goes to the process's background publisher (config.celery.publisher), so that Stripe's delivery is
+    answered whatever the broker does (a silent one holds the publisher's thread, not the request). A bell not
+    sent yet rings for every event stored before it is (`coalesce`: a burst rings once per publish, not once
+    per event). An event whose bell is dropped (the publisher's queue full) or not run (the process exits first)
+    is stored: beat's sweep rings for it. Eager (tests, the embedded mode without a broker) it is applied here,
+    in-line, as `.delay()` does."""
     from config.celery import app, publisher
 
-    queue = partial(queue_processing, event.pk, event.ordering_key, tenant=event.tenant)
+    queue = partial(queue_processing, event.pk, event.ordering_key)
     if app.conf.task_always_eager or not background:
         queue()
-    elif not publisher.submit(queue):
+    elif not publisher.submit(queue, coalesce="stripe-events"):
         logger.warning(
             "Stripe event %s not queued (the publisher is full); the sweep will queue it.", event.pk
         )

@@ -5,6 +5,8 @@ EXIT_FLUSH_SECONDS) instead of leaving it to beat's sweep."""
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 from config.celery import publisher
@@ -39,3 +41,42 @@ def test_a_process_exiting_sends_what_it_handed_over_first(tmp_path: Path) -> No
         [sys.executable, "-c", script], check=True, timeout=60, cwd=Path(__file__).resolve().parents[2]
     )
     assert done.read_text() == "sent"
+
+
+def test_a_bell_handed_over_while_one_is_waiting_goes_with_it_and_one_handed_over_after_it_started_is_sent() -> (
+    None
+):
+    """`coalesce`: the intake's bells. While one waits for the thread, the next ones are not queued (the one waiting
+    is sent after what they stored: it wakes a worker that finds it); once it has started, the next is queued."""
+    started, release = threading.Event(), threading.Event()
+    rung: list[str] = []
+
+    def busy() -> None:  # the thread holds a publish (a slow broker)
+        started.set()
+        release.wait(10)
+
+    assert publisher.submit(busy)
+    assert started.wait(10)
+    assert publisher.submit(lambda: rung.append("first"), coalesce="test-bell")
+    assert publisher.submit(lambda: rung.append("second"), coalesce="test-bell")  # goes with the first
+    assert publisher.submit(lambda: rung.append("other"), coalesce="another-bell")
+    release.set()
+    assert publisher.idle(timeout=10)
+    assert rung == ["first", "other"]
+
+    gate = threading.Event()
+    assert publisher.submit(lambda: (rung.append("third"), gate.wait(10)), coalesce="test-bell")
+    assert wait_until(lambda: "third" in rung)
+    assert publisher.submit(lambda: rung.append("fourth"), coalesce="test-bell")  # the third has started
+    gate.set()
+    assert publisher.idle(timeout=10)
+    assert rung == ["first", "other", "third", "fourth"]
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False

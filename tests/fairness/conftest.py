@@ -1,4 +1,4 @@
-"""Fairness tests: the shares live in Redis (the cache); tasks go to the test broker, read back in order."""
+"""Fairness tests: bells go to the test broker, read back in order; the schedule is the database."""
 
 import ast
 from collections.abc import Iterator
@@ -6,15 +6,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-
-from core.cache import redis_client
-
-
-@pytest.fixture
-def shares() -> None:
-    """Fair shares are places in Redis: without Redis as the cache they are not enforced (they fail open)."""
-    if redis_client() is None:
-        pytest.skip("fair shares need Redis as the cache: set REDIS_URL")
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from stripe_gateway.gateway import PLATFORM_ACCOUNT
 from stripe_inbox.models import StripeEvent
 from stripe_inbox.services.process import (
     MAX_ATTEMPTS,
-    queue_processing,
     stripe_events_process_key,
 )
 from stripe_inbox.services.receive import ordering_key, stripe_event_store
@@ -322,12 +321,7 @@ def test_a_worker_whose_database_sessions_were_ended_processes_the_next_events(
 ):
     """A PostgreSQL restart ends every session; the worker keeps its connection between tasks
     (CELERY_DB_REUSE_MAX), so the next task starts on a dead one. Simulated without restarting the shared
-    server: pg_terminate_backend on the worker's sessions, which is what a restart does to them.
-
-    It counts a task per delivery: the project's fair share is off here (with it, deliveries past the share
-    queue none; tests/fairness)."""
-    settings.STRIPE_EVENT_TASKS_PER_PROJECT = 0
-    monkeypatch.setenv("STRIPE_EVENT_TASKS_PER_PROJECT", "0")
+    server: pg_terminate_backend on the worker's sessions, which is what a restart does to them."""
     worker = workers.start("w1", ready=False)
     first = _subscribe(api, tenant_a, stripe_emulator, "user-1")
     first_deliveries = _capture(stripe_emulator)
@@ -339,12 +333,13 @@ def test_a_worker_whose_database_sessions_were_ended_processes_the_next_events(
         deliver(client, delivery)
     assert wait_for(_all_processed(9), timeout=30), _unprocessed()
 
-    # Every delivery queued a task (and an invoice's payment record handed over to its customer's key one more);
-    # those whose events an earlier task applied find nothing. All that were received ran: idle.
+    # Every delivery rang (bells rung while one was waiting to be sent went with it); a bell whose events a worker
+    # already running applied finds nothing. All that were received ran: idle.
     def idle() -> bool:
         output = worker.output()
-        received = len(re.findall(r"Task webhooks\.tasks\.process_stripe_event\[[^]]+\] received", output))
-        return received >= 9 and worker.finished_tasks() == received
+        received = len(re.findall(r"Task webhooks\.tasks\.\w+\[[^]]+\] received", output))
+        finished = len(re.findall(rf"{re.escape(MARK)} task webhooks\.tasks\.\w+ SUCCESS", output))
+        return received >= 1 and finished == received
 
     assert wait_for(idle, timeout=30), worker.output()[-3000:]
 
@@ -809,9 +804,8 @@ def test_a_key_being_applied_turns_others_away_and_its_holder_applies_what_arriv
 
 
 def _queued_tasks() -> list[list]:
-    """The task messages waiting on the (in-memory) broker: each one's event id and key (the arguments after
-    them, the tenant and the place in its fair share, are per-tenant fairness's: tests/stripe_inbox/
-    test_fairness.py), once the background publisher has sent what it was handed (the intake publishes there)."""
+    """The bells waiting on the (in-memory) broker: each one's event id and key, once the background publisher
+    has sent what it was handed (the intake publishes there)."""
     from config.celery import app, publisher
 
     assert publisher.idle(timeout=30), "the background publisher did not publish within 30 s"
@@ -830,10 +824,11 @@ def _queued_tasks() -> list[list]:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_key_gets_one_queued_task_until_a_worker_has_drained_it(monkeypatch, settings):
-    """A checkout's events arrive together: the first queues a task for its customer, the others queue none
-    while that task is waiting or running (it applies them all), and once it has drained the key, the next
-    event queues a task again."""
+def test_every_event_rings_and_the_worker_applying_its_key_applies_the_events_stored_meanwhile(
+    monkeypatch, settings
+):
+    """A checkout's events arrive together: each rings a worker; the first worker takes the customer's key and
+    applies them all, those stored while it runs included; the other bells find nothing due."""
     from config.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
@@ -859,27 +854,43 @@ def test_a_key_gets_one_queued_task_until_a_worker_has_drained_it(monkeypatch, s
         assert stored
         return event
 
-    key = store("evt_one", 1_800_000_001).ordering_key
-    store("evt_two", 1_800_000_002)
-    assert _queued_tasks() == [f"('{StripeEvent.objects.get(stripe_event_id='evt_one').pk}', '{key}')"]
+    one, two = store("evt_one", 1_800_000_001), store("evt_two", 1_800_000_002)
+    key = one.ordering_key
+    assert _queued_tasks() == [f"('{one.pk}', '{key}')", f"('{two.pk}', '{key}')"]
 
-    # The worker runs the task; an event stored meanwhile queues nothing: the running task applies it.
     from stripe_inbox.tasks import process_stripe_event
 
-    worker = threading.Thread(target=lambda: (process_stripe_event("", key), connection.close()))
+    ran = []
+    worker = threading.Thread(
+        target=lambda: (ran.append(process_stripe_event(one.pk, key)), connection.close())
+    )
     worker.start()
     try:
         assert entered.wait(10)
-        store("evt_three", 1_800_000_003)
-        assert _queued_tasks() == []
+        three = store("evt_three", 1_800_000_003)
+        assert _queued_tasks() == [f"('{three.pk}', '{key}')"]
     finally:
         release.set()
         worker.join(10)
+    assert ran == [3]
     assert calls == ["evt_one", "evt_two", "evt_three"]
     assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
-    # The key is drained and its mark gone: the next event queues a task of its own.
-    four = store("evt_four", 1_800_000_004)
-    assert _queued_tasks() == [f"('{four.pk}', '{key}')"]
+    assert [process_stripe_event(two.pk, key), process_stripe_event(three.pk, key)] == [0, 0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_bell_that_finds_nothing_due_ends_with_one_statement_and_no_lock():
+    from django.test.utils import CaptureQueriesContext
+
+    from stripe_inbox.tasks import process_stripe_event
+
+    _stored("evt_done", "tollgate.test.count")
+    StripeEvent.objects.update(status="processed")
+    with CaptureQueriesContext(connection) as queries:
+        assert process_stripe_event() == 0
+    assert len(queries.captured_queries) == 1
+    assert "pg_try_advisory_lock" not in queries.captured_queries[0]["sql"]
 
 
 @pytest.mark.postgres
@@ -925,49 +936,11 @@ def test_a_task_for_an_event_its_key_already_applied_answers_with_one_query(monk
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_task_that_finds_its_key_drained_clears_the_keys_mark(monkeypatch, settings):
-    """The intake queues an event's task after its commit; a worker already draining the key may apply the event
-    and clear the key's mark before that, so the mark is set again for a task that finds nothing to do. That
-    task clears it: the key's next event queues a task at once, instead of waiting for the mark to expire."""
-    from django.test.utils import CaptureQueriesContext
-
-    from config.celery import app
-    from stripe_inbox.tasks import process_stripe_event
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    _queued_tasks()  # an empty broker
-    calls = []
-    monkeypatch.setitem(
-        registry.HANDLERS, "tollgate.test.count", lambda event: calls.append(event.stripe_event_id)
-    )
-    first = _stored("evt_first", "tollgate.test.count")
-    key = first.ordering_key
-    assert stripe_events_process_key(key=key) == 1  # the drainer applied it and cleared the mark …
-    queue_processing(first.pk, key)  # … before the intake's queueing set it again
-    assert _queued_tasks() == [f"('{first.pk}', '{key}')"]
-
-    with CaptureQueriesContext(connection) as queries:
-        process_stripe_event(first.pk, key)
-    # A look, the mark cleared, a second look (an event stored between the two had its task held off by it).
-    assert len(queries.captured_queries) == 2
-    assert not [query for query in queries.captured_queries if "advisory" in query["sql"]]
-
-    body = {**first.payload, "id": "evt_second", "created": 1_800_000_001}
-    second, stored = stripe_event_store(account=PLATFORM_ACCOUNT, project=None, body=body)
-    assert stored
-    assert _queued_tasks() == [f"('{second.pk}', '{key}')"]
-    assert calls == [first.stripe_event_id]
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
 def test_a_keys_task_that_finds_it_drained_ends_with_one_read_and_a_dead_workers_event_is_taken_back(
     monkeypatch,
 ):
-    """A burst queues more tasks than keys: a task whose key an earlier one drained (and whose mark it cleared)
-    ends with one read, without the key's lock; an event left `processing` (its worker died) still sends the
-    task to the lock."""
+    """Eager (the embedded mode): applying a key an earlier event's task drained ends with one read, without the
+    key's lock; an event left `processing` (its worker died) still goes to the lock."""
     from django.test.utils import CaptureQueriesContext
 
     calls = []
