@@ -199,17 +199,6 @@ def stripe_json(value: Any) -> str:
     return format_html('<pre class="tg-json">{}</pre>', text)
 
 
-def unix_time_column(name: str, description: str) -> Callable[[Any], str]:
-    """The Unix-time field `name` (Stripe's seconds) as a moment, under `description`, sorted by the number."""
-
-    @admin.display(description=description, ordering=name)
-    def render(obj: Any) -> str:
-        return unix_time_text(getattr(obj, name))
-
-    render.__name__ = name
-    return render
-
-
 def cut_column(name: str, description: str) -> Callable[[Any], str]:
     """The text field `name` as a list column cut to its width with an ellipsis, whole in its tooltip (class
     `tg-long`): a reference such as "auto_recharge:arc_…:1" would otherwise widen the list past the page."""

@@ -55,17 +55,6 @@ def cache_add(key: str, value: Any, timeout: float) -> bool | None:
     return _guard("add", lambda: cache.add(key, value, timeout), None)
 
 
-def cache_delete_many(keys: list[str]) -> None:
-    """Best effort: for keys whose staleness is harmless (marks, throttles). Use `cache_invalidate` for answers."""
-    _guard("delete_many", lambda: cache.delete_many(keys), None)
-
-
-def cache_delete(key: str) -> bool:
-    """Best effort, as `cache_delete_many`, for one key: whether it was there to delete (True if the cache could
-    not be reached: it may have been)."""
-    return bool(_guard("delete", lambda: cache.delete(key), True))
-
-
 def cache_invalidate(keys: list[str]) -> None:
     """Deletes cached answers that a committed change made wrong; if the cache cannot be reached, every cached
     answer of an older epoch stops being trusted instead (`cache_epoch_bump`)."""
