@@ -17,7 +17,7 @@ from events.models import Delivery
 from events.services import record
 from events.tasks import deliver_event, deliveries_sweep
 from tests.events.factories import WebhookEndpointFactory
-from tests.stripe_inbox.workers import running_workers, wait_for
+from tests.webhooks.workers import running_workers, wait_for
 
 
 class Endpoint:

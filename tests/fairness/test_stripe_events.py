@@ -9,9 +9,9 @@ from django.test import override_settings
 
 from billing.handlers import registry
 from stripe_gateway.gateway import PLATFORM_ACCOUNT
-from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.receive import stripe_event_store
-from stripe_inbox.tasks import process_stripe_event, requeue_stuck_stripe_events
+from webhooks.models import StripeEvent
+from webhooks.services.receive import stripe_event_store
+from webhooks.tasks import process_stripe_event, requeue_stuck_stripe_events
 
 RECORD = "tollgate.test.fairness"  # a test-only event type whose handler records the order of application
 
@@ -104,7 +104,7 @@ def test_a_waiting_key_is_queued_by_the_sweep_when_its_share_frees_without_a_han
     """A task lost with its worker gives its place back when the lease runs out; here the place is given back
     and nothing handed over (as after a failure to), and the beat sweep queues the waiting key."""
     from core.fairness import share_release
-    from stripe_inbox.services.process import SHARE_KIND
+    from webhooks.services.process import SHARE_KIND
 
     applied = []
     monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
@@ -269,7 +269,7 @@ def test_a_task_alone_in_the_pool_goes_on_with_its_projects_waiting_keys(
     project holds or waits for a place takes the next waiting key on itself (a place of its own, the key's
     mark) instead of queuing a task for it: one Celery task applies the backlog."""
     from core.fairness import share_holders
-    from stripe_inbox.services.process import SHARE_KIND
+    from webhooks.services.process import SHARE_KIND
 
     applied = []
     monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
@@ -292,8 +292,8 @@ def test_a_key_a_task_goes_on_with_is_marked_and_its_place_held(tenant_a, shares
     """Between the hand-over and the key's drain: the key's next event rides on the task (no task queued for
     it), and the place taken for the key is held, so another key's event waits rather than taking it."""
     from core.fairness import share_holders
-    from stripe_inbox.services.fairness import stripe_events_turn_end
-    from stripe_inbox.services.process import SHARE_KIND, stripe_events_process_key
+    from webhooks.services.fairness import stripe_events_turn_end
+    from webhooks.services.process import SHARE_KIND, stripe_events_process_key
 
     applied = []
     monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
@@ -323,7 +323,7 @@ def test_a_key_a_task_goes_on_with_is_marked_and_its_place_held(tenant_a, shares
 def test_a_task_goes_on_for_at_most_its_budget_then_hands_over(tenant_a, shares, broker, monkeypatch):
     """A task does not hold its worker for a backlog without end: past GO_ON_SECONDS from its start it ends its
     turn, and the hand-over queues the next waiting key's task."""
-    from stripe_inbox import tasks
+    from webhooks import tasks
 
     applied = []
     monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
@@ -350,8 +350,8 @@ def test_an_event_due_on_a_key_whose_task_looked_its_last_is_handed_a_place(
     a place, its project waited; the next task to end offered the freed place, skipped the key because a place
     was still held for it, and, finding nothing else, no longer counted the project waiting; the key's own task
     then gave its place back to nobody. A key is skipped only while its task has yet to look (its mark)."""
-    from stripe_inbox.services.fairness import stripe_events_turn_end
-    from stripe_inbox.services.process import stripe_events_process_key
+    from webhooks.services.fairness import stripe_events_turn_end
+    from webhooks.services.process import stripe_events_process_key
 
     applied = []
     monkeypatch.setitem(registry.HANDLERS, RECORD, lambda event: applied.append(event.stripe_event_id))
