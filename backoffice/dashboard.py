@@ -29,7 +29,7 @@ from billing.models import Drift, Figure, Payment, Subscription
 from billing.services import revenue_figures
 from core.money import money_format
 from projects.models import Project
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 CHART_WIDTH = 640
 CHART_HEIGHT = 200

@@ -100,8 +100,8 @@ def _profile(bodies: list[bytes], secret: str, args: Any) -> None:
     from django.db import connection, reset_queries
     from django.test import Client
 
-    from stripe_inbox.models import StripeEvent
-    from stripe_inbox.services.process import stripe_events_process_key
+    from webhooks.models import StripeEvent
+    from webhooks.services.process import stripe_events_process_key
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     events = len(bodies)
@@ -137,7 +137,7 @@ def _profile(bodies: list[bytes], secret: str, args: Any) -> None:
     per_type_count: Counter[str] = Counter(types.values())
     per_type_cpu: defaultdict[str, float] = defaultdict(float)
     counter = _Counter()
-    import stripe_inbox.services.process as services
+    import webhooks.services.process as services
 
     original = services._apply
 

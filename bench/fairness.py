@@ -236,7 +236,7 @@ def _usage(env: dict[str, str], a_secret: str, b_secret: str) -> dict[str, Any]:
 def _stripe(env: dict[str, str], a: Any, b: Any) -> dict[str, Any]:
     import requests
 
-    from stripe_inbox.models import StripeEvent
+    from webhooks.models import StripeEvent
 
     run = time.time_ns()
     b_rate, a_rate = RATES["stripe"]

@@ -272,7 +272,7 @@ def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
     from bench.setup import report
     from config.celery import app
     from core.tasks import ping
-    from stripe_inbox.models import StripeEvent
+    from webhooks.models import StripeEvent
 
     app.conf.broker_url = redis_url
     app.conf.task_always_eager = False
@@ -292,7 +292,7 @@ def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
         from django.test.utils import override_settings
 
         from stripe_gateway.gateway import PLATFORM_ACCOUNT
-        from stripe_inbox.services.receive import stripe_event_store
+        from webhooks.services.receive import stripe_event_store
 
         # As the intake does it once a delivery is verified (queueing on, as in production, not eager).
         with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
@@ -304,8 +304,8 @@ def _processing(env: dict[str, str], redis_url: str, database_url: str) -> None:
     def enqueue_events_one_task_each(count: int) -> None:
         """The worst case, as this benchmark measured before: a task for every event (no queue marks)."""
         from stripe_gateway.gateway import PLATFORM_ACCOUNT
-        from stripe_inbox.services.receive import ordering_key
-        from stripe_inbox.tasks import process_stripe_event
+        from webhooks.services.receive import ordering_key
+        from webhooks.tasks import process_stripe_event
 
         events = []
         for i in range(count):

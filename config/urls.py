@@ -30,7 +30,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="swagger-ui"),
-    path("", include("stripe_inbox.urls")),
+    path("", include("webhooks.urls")),
     path("metrics", metrics_view, name="prometheus-metrics"),
     path("health", health.health, name="health"),
     path("live", health.live, name="live"),

@@ -22,11 +22,11 @@ OUR_APPS = (
     "events",
     "entitlements",
     "billing",
-    "stripe_inbox",
+    "webhooks",
     "backoffice",
 )
 SUPPORT_EXTRA = (
-    "stripe_inbox.replay_stripeevent",
+    "webhooks.replay_stripeevent",
     "entitlements.grant_entitlement",
     "entitlements.revoke_entitlement",
 )

@@ -4,7 +4,7 @@ event names read again at that version.
 Stripe renders an endpoint's events at the endpoint's `api_version`, or at the account's default version for an
 endpoint registered without one (an adopted account's default is often years old: fields Tollgate reads would be
 missing). An endpoint's version cannot be changed: another endpoint is created at the pinned version and the old
-one deleted once the new signing secret is stored (`stripe_inbox.services.endpoints`). An event rendered at
+one deleted once the new signing secret is stored (`webhooks.services.endpoints`). An event rendered at
 another version is never applied from its body: its object is read again here (what Stripe recommends).
 """
 

@@ -22,9 +22,9 @@ from projects.authentication import local_cache
 from stripe_emulator import Emulator
 from stripe_emulator.sdk import EmulatorHTTPClient, make_client
 from stripe_gateway.client import install_http_client
-from stripe_inbox.services.receive import _endpoint_secrets as endpoint_secrets
 from tests.catalog import Catalog, make_catalog
 from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory, ProjectFactory
+from webhooks.services.receive import _endpoint_secrets as endpoint_secrets
 
 _skipped_postgres: list[str] = []
 

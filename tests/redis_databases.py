@@ -3,7 +3,7 @@ another suite's cache or broker, so nothing here derives a database from another
 number of our choosing): it is named in full, or the test skips.
 
 - `REDIS_URL`: the cache, the rate limiter and the locks' Redis (the suite empties it between tests).
-- `TOLLGATE_TEST_BROKER_URL`: the broker of the tests that run real Celery workers or beat (tests/stripe_inbox/
+- `TOLLGATE_TEST_BROKER_URL`: the broker of the tests that run real Celery workers or beat (tests/webhooks/
   workers.py, tests/e2e/, tests/core/test_beat_leader.py, tests/deploy/test_compose_sequence.py); they empty it
   before and after. Give it a database of its own (`redis://127.0.0.1:6379/14` beside `REDIS_URL=…/15`, as
   .ci/run does): the cache's emptying between tests would take the workers' queue with it.

@@ -40,7 +40,7 @@ APPS = (
     "events",
     "entitlements",
     "billing",
-    "stripe_inbox",
+    "webhooks",
     "backoffice",
 )
 FLOOR = {app: index for index, app in enumerate(APPS)}
@@ -177,19 +177,19 @@ def test_the_import_check_sees_every_kind_of_import(tmp_path):
         "from . import sibling\n"
         "\n"
         "def later():\n"
-        "    from stripe_inbox.tasks import process\n"
+        "    from webhooks.tasks import process\n"
     )
     names = list(_imported_names("entitlements.services.fake", fake))
     assert names == [
         ("billing.models",),
         ("billing.subscriptions.changes", "billing.subscriptions"),
         ("entitlements.services.sibling", "entitlements.services"),
-        ("stripe_inbox.tasks.process", "stripe_inbox.tasks"),
+        ("webhooks.tasks.process", "webhooks.tasks"),
     ]
-    graph = {"entitlements.services.fake": {"billing.models", "stripe_inbox.tasks", "core.errors"}}
+    graph = {"entitlements.services.fake": {"billing.models", "webhooks.tasks", "core.errors"}}
     assert _upward(graph) == [
         "entitlements.services.fake imports billing.models (entitlements < billing)",
-        "entitlements.services.fake imports stripe_inbox.tasks (entitlements < stripe_inbox)",
+        "entitlements.services.fake imports webhooks.tasks (entitlements < webhooks)",
     ]
 
 

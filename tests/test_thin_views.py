@@ -66,7 +66,7 @@ def test_the_view_modules_are_found():
         "entitlements/apis/grants.py",
         "events/apis/endpoints.py",
         "events/apis/events.py",
-        "stripe_inbox/apis/intake.py",
+        "webhooks/apis/intake.py",
         "projects/apis/projects.py",
     } <= names
 

@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from events.models import Delivery
-from stripe_inbox.models import StripeEvent, StripeEventsPruned
+from webhooks.models import StripeEvent, StripeEventsPruned
 
 WINDOW = timedelta(hours=1)
 AT_WORK = (StripeEvent.Status.RECEIVED, StripeEvent.Status.PROCESSING, StripeEvent.Status.FAILED)
@@ -71,7 +71,7 @@ class WebhooksCollector(Collector):
         processing.add_metric([], latency.total_seconds() if latency else 0.0)
         yield processing
 
-        # Each conflict was retried at once (stripe_inbox.services.process); a steady rise means a lock order to fix.
+        # Each conflict was retried at once (webhooks.services.process); a steady rise means a lock order to fix.
         # The events kept that met one (a partial index), and those retention pruned (StripeEventsPruned).
         conflicts = CounterMetricFamily(
             "tollgate_stripe_event_conflicts",

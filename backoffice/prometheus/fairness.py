@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 from core.throttled import throttled_counts
 from events.models import Delivery
 from projects.models import Project
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 PLATFORM = "platform"  # the label of platform events that name no project
 

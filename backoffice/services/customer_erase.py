@@ -10,7 +10,7 @@ Order, so that a retry continues and nothing is left half done:
    tombstone), every other app's rows scrubbed, and the audit row (the actor, the reason without the person's
    values, the counts — nothing personal) written.
 4. Once committed, the Stripe events that arrived meanwhile (Stripe's `customer.deleted` above all) are scrubbed;
-   later ones are stored scrubbed (`stripe_inbox.services.event_erasure`).
+   later ones are stored scrubbed (`webhooks.services.event_erasure`).
 
 A failure in 2 or 3 changes nothing here, and the retry does it again (Stripe's delete of a deleted customer is
 a success). Amounts, currencies, invoice numbers, tax, statuses, dates and Stripe ids are kept: the revenue
@@ -38,7 +38,7 @@ from entitlements.services.customer_erasure import entitlements_anonymise
 from events.services.event_erasure import events_anonymise
 from projects.models import Project
 from stripe_gateway.gateway import stripe_account_of
-from stripe_inbox.services.event_erasure import stripe_events_anonymise, stripe_events_learn
+from webhooks.services.event_erasure import stripe_events_anonymise, stripe_events_learn
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from events.models import Event
 from events.representations import EventOutput
 from projects.models import Project
 from stripe_gateway.gateway import stripe_account_of
-from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.event_erasure import stripe_events_of_customer
+from webhooks.models import StripeEvent
+from webhooks.services.event_erasure import stripe_events_of_customer
 
 EXPORT_BATCH = 500
 # The document's kinds beyond the models' foreign keys to the customer (`customer_export_kinds`), described.

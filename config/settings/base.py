@@ -42,7 +42,7 @@ TOLLGATE_APPS = [
     "events",
     "entitlements",
     "billing",
-    "stripe_inbox",
+    "webhooks",
     "backoffice",
 ]
 
@@ -429,7 +429,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.error_responses_and_headers",
         "core.schema.probe_paths",
-        "stripe_inbox.schema.stripe_intake_paths",
+        "webhooks.schema.stripe_intake_paths",
         "projects.schema.security_schemes_in_order",
     ],
     "ENUM_NAME_OVERRIDES": {

@@ -1,6 +1,6 @@
 """The operator roles (support, finance, admin) as groups with their permissions.
 
-It named the `webhooks` app once; that app's models now live in `events` and `stripe_inbox`, whose own migrations
+It named the `webhooks` app once; that app's models now live in `events` and `webhooks` (again), whose own migrations
 give the roles their permissions (`core.roles.roles_extend`)."""
 
 from typing import Any

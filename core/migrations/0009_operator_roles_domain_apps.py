@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
         ("customers", "0002_content_types"),
         ("catalog", "0002_content_types"),
         ("events", "0002_from_webhooks"),
-        ("stripe_inbox", "0002_from_webhooks"),
+        ("webhooks", "0102_content_types"),
         ("entitlements", "0010_sources_and_billing_facts"),
         ("billing", "0025_entitlement_sources"),
         ("sessions", "0001_initial"),

@@ -24,7 +24,6 @@ from customers.models import Customer
 from customers.services.customers import customer_ensure_stripe
 from projects.keys import PLATFORM_KEY_PREFIX, PROJECT_KEY_PREFIX
 from projects.models import ApiKey, Project
-from stripe_inbox.models import StripeEvent
 from tests.billing.payment_factories import (
     CustomerFactory,
     InvoiceFactory,
@@ -32,6 +31,7 @@ from tests.billing.payment_factories import (
     SubscriptionFactory,
 )
 from tests.projects.factories import ProjectFactory
+from webhooks.models import StripeEvent
 
 
 def _root() -> tuple[User, Client]:
@@ -775,7 +775,7 @@ _NOT_A_HISTORY = {
     "catalog.ProductFeature",
     "entitlements.EntitlementSettings",
     "catalog.ProductAccess",
-    "stripe_inbox.StripeWebhookEndpoint",
+    "webhooks.StripeWebhookEndpoint",
 }
 
 
@@ -932,7 +932,7 @@ def test_no_page_shows_a_raw_enum_value_or_a_unix_time(
             seen.add(model._meta.label)
     assert "\n".join(problems) == ""
     # the pages that had them
-    assert {"billing.Invoice", "billing.Subscription", "stripe_inbox.StripeEvent"} <= seen
+    assert {"billing.Invoice", "billing.Subscription", "webhooks.StripeEvent"} <= seen
     assert StripeEvent.objects.exists()
 
 
@@ -949,7 +949,7 @@ def test_stripe_times_read_as_moments(tenant_a):
     )
     Invoice.objects.filter(pk=invoice.pk).update(stripe_event_created=1_795_507_514)
     _, client = _root()
-    page = client.get(f"/admin/stripe_inbox/stripeevent/{quote(event.pk)}/change/").content.decode()
+    page = client.get(f"/admin/webhooks/stripeevent/{quote(event.pk)}/change/").content.decode()
     assert "<label>Created at Stripe:</label>" in page
     assert '<div class="readonly">2026-11-24 08:05:14Z</div>' in page
     assert "&quot;created&quot;: &quot;2026-11-24 08:05:14Z&quot;" in page

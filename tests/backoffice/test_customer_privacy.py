@@ -18,8 +18,8 @@ from billing.services.reconcile import reconcile
 from core.models import AuditLogEntry, IdempotencyKey
 from customers.models import Customer
 from events.models import DeliveryAttempt, Event
-from stripe_inbox.models import StripeEvent
 from tests.events.receiver import Receiver
+from webhooks.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 EMAIL = "Zelda.Quixote-Privacy@Example.org"
@@ -277,7 +277,7 @@ def test_erase_leaves_no_trace_of_the_person_and_every_money_figure_as_it_was(
 
 
 def _replayed_customer_event_is_scrubbed(stripe_webhooks: Any, stripe_customer_id: str) -> bool:
-    from stripe_inbox.services.receive import stripe_event_store
+    from webhooks.services.receive import stripe_event_store
 
     body = {
         "id": "evt_replayed_after_erasure",

@@ -15,7 +15,6 @@ from core.admin_lists import CappedCountPaginator
 from core.models import AuditLogEntry
 from customers.models import Customer
 from events.models import Event
-from stripe_inbox.models import StripeEvent
 from tests.backoffice.test_changelist_queries import _audit
 from tests.billing.factories import PriceFactory
 from tests.billing.payment_factories import (
@@ -26,6 +25,7 @@ from tests.billing.payment_factories import (
 )
 from tests.events.factories import EventFactory
 from tests.projects.factories import ProjectFactory
+from webhooks.models import StripeEvent
 
 PATH = "/admin/customers/customer/"
 TABLE = Customer._meta.db_table
@@ -124,7 +124,7 @@ LARGE = {
     "/admin/billing/invoice/": (Invoice, InvoiceFactory),
     "/admin/billing/subscription/": (Subscription, SubscriptionFactory),
     "/admin/events/event/": (Event, EventFactory),
-    "/admin/stripe_inbox/stripeevent/": (StripeEvent, _stripe_event),
+    "/admin/webhooks/stripeevent/": (StripeEvent, _stripe_event),
     "/admin/core/auditlogentry/": (AuditLogEntry, _audit),
 }
 

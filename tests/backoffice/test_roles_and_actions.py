@@ -7,7 +7,7 @@ from django.test import Client
 from billing.models import Payment, Subscription
 from core.models import AuditLogEntry
 from projects.models import ApiKey, Project
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 
@@ -98,7 +98,7 @@ def test_support_replays_stripe_events_with_a_reason(api, tenant_a, catalog, str
     stripe_webhooks.deliver()
     event = StripeEvent.objects.filter(type="payment_intent.succeeded").get()
     client = _login("support")
-    response = _action(client, "/admin/stripe_inbox/stripeevent/", "replay", [event.pk], reason="verify fix")
+    response = _action(client, "/admin/webhooks/stripeevent/", "replay", [event.pk], reason="verify fix")
     assert response.status_code == 302
     entry = AuditLogEntry.objects.get(action="stripe_event.replayed")
     assert (entry.target_id, entry.reason, entry.actor_repr) == (event.pk, "verify fix", "support-op")
@@ -180,7 +180,7 @@ def test_admin_cancels_a_subscription_at_period_end(api, tenant_a, catalog, stri
     [
         "/admin/billing/payment/",
         "/admin/billing/subscription/",
-        "/admin/stripe_inbox/stripeevent/",
+        "/admin/webhooks/stripeevent/",
         "/admin/core/auditlogentry/",
     ],
 )

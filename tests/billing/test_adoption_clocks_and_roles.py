@@ -14,9 +14,9 @@ from billing.services.adoption import adoption_execute, adoption_start
 from core.actors import Actor
 from core.models import AuditLogEntry
 from customers.models import Customer, TestClock
-from stripe_inbox.models import StripeEvent
 from tests.billing.adoption_seed import ACCOUNT_KEY
 from tests.projects.factories import ApiKeyFactory, ProjectFactory
+from webhooks.models import StripeEvent
 
 
 @pytest.fixture

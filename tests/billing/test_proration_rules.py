@@ -18,10 +18,10 @@ from customers.models import Customer
 from customers.services.customers import customer_ensure_stripe
 from events.models import Event
 from stripe_gateway.client import install_http_client
-from stripe_inbox.models import StripeEvent
 from tests.billing.test_lost_answers import Wire
 from tests.catalog import price_create, product_create
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
+from webhooks.models import StripeEvent
 
 pytestmark = pytest.mark.django_db
 

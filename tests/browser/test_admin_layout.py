@@ -26,7 +26,6 @@ from catalog.models import Price, ProductAccess
 from core.models import AuditLogEntry
 from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, UsageEvent
 from events.models import Delivery
-from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
 from tests.billing.payment_factories import (
     CartFactory,
     CheckoutSessionFactory,
@@ -40,6 +39,7 @@ from tests.entitlements.hold_factories import HoldFactory
 from tests.entitlements.recharge_factories import AutoRechargeFactory
 from tests.entitlements.threshold_factories import UsageThresholdFactory
 from tests.events.factories import EventFactory, WebhookEndpointFactory
+from webhooks.models import StripeEvent, StripeWebhookEndpoint
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.stripe_inbox.workers import free_port, wait_for
+from tests.webhooks.workers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

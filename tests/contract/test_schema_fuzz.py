@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 from werkzeug.test import Client as WsgiClient
 
 from config.wsgi import application
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 POSITIVE = 12  # schema-valid examples per operation
 NEGATIVE = 4  # schema-invalid examples per operation (only (a) applies to them)

@@ -15,7 +15,7 @@ from django.db import connection
 
 from core.task_context import STANDBY_SECONDS
 from tests.redis_databases import flush
-from tests.stripe_inbox.workers import broker_url, wait_for
+from tests.webhooks.workers import broker_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

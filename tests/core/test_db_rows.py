@@ -10,9 +10,9 @@ from billing.models import Invoice
 from billing.services.invoices import _invoice_locked, invoice_apply
 from customers.models import Customer
 from customers.services.customers import _customers_with_stripe_id
-from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.process import _claim
 from tests.e2e.test_subscription_lifecycle import _subscribe
+from webhooks.models import StripeEvent
+from webhooks.services.process import _claim
 
 
 def _values(instance):

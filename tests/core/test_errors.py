@@ -9,7 +9,7 @@ import requests
 from django.test import Client, override_settings
 
 from projects.models import Project
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from stripe_inbox.models import StripeEvent
-from tests.stripe_inbox.workers import free_port
+from tests.webhooks.workers import free_port
+from webhooks.models import StripeEvent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 SECRET = "whsec_test_frozen_redis"

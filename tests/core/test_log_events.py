@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from core.task_context import BeatScheduler
-from stripe_inbox.models import StripeEvent
 from tests.logs import logged
-from tests.stripe_inbox.workers import running_workers, wait_for
+from tests.webhooks.workers import running_workers, wait_for
+from webhooks.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 BEAT_ID = re.compile(r"beat-requeue_stuck_stripe_events-[0-9a-f]{32}")
@@ -49,7 +49,7 @@ def _paid(api, tenant, stripe_emulator, *, customer, reference):
 def _event_lines(stream):
     """The per-event lines (those with an outcome), by Stripe event type."""
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    return [line for line in lines if line["logger"] == "stripe_inbox.services.process" and "status" in line]
+    return [line for line in lines if line["logger"] == "webhooks.services.process" and "status" in line]
 
 
 def _one(lines, event_type):
@@ -61,7 +61,7 @@ def _one(lines, event_type):
 def test_a_payments_events_name_the_payment_its_reference_the_customer_and_the_project(
     api, tenant_a, catalog, stripe_emulator, stripe_webhooks
 ):
-    with logged("stripe_inbox.services.process", logging.INFO) as stream:
+    with logged("webhooks.services.process", logging.INFO) as stream:
         payment = _paid(api, tenant_a, stripe_emulator, customer="user-1", reference="order-42")
         stripe_webhooks.deliver()
     lines = _event_lines(stream)
@@ -88,7 +88,7 @@ def test_a_customers_event_names_the_customer_and_the_project_and_no_payment(
     payment = _paid(api, tenant_a, stripe_emulator, customer="user-7", reference="order-7")
     stripe_webhooks.deliver()
     stripe_customer = StripeEvent.objects.get(type="checkout.session.completed").data_object["customer"]
-    with logged("stripe_inbox.services.process", logging.INFO) as stream:
+    with logged("webhooks.services.process", logging.INFO) as stream:
         stripe_sdk().v1.customers.update(stripe_customer, {"name": "Ada"})
         stripe_webhooks.deliver()
     line = _one(_event_lines(stream), "customer.updated")
@@ -103,7 +103,7 @@ def test_a_customers_event_names_the_customer_and_the_project_and_no_payment(
 
 def test_an_event_about_a_stripe_customer_not_ours_names_nobody(api, tenant_a, stripe_webhooks, stripe_sdk):
     stranger = stripe_sdk().v1.customers.create({"email": "someone@example.com"})
-    with logged("stripe_inbox.services.process", logging.INFO) as stream:
+    with logged("webhooks.services.process", logging.INFO) as stream:
         stripe_sdk().v1.customers.update(stranger.id, {"name": "Someone"})
         stripe_webhooks.deliver()
     line = _one(_event_lines(stream), "customer.updated")
@@ -148,7 +148,7 @@ def test_each_beat_run_has_its_own_id_shared_by_the_tasks_its_sweep_queues(
             assert _stuck(*stripe_customers) == 4
             with (
                 logged("celery.beat", logging.INFO) as beat,
-                logged("stripe_inbox.services.process", logging.INFO) as events,
+                logged("webhooks.services.process", logging.INFO) as events,
                 logged("celery.app.trace", logging.INFO) as tasks,
             ):
                 scheduler.apply_entry(entry)  # eager in the tests: the sweep and what it queues run here

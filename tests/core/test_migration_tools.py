@@ -33,9 +33,9 @@ def test_a_content_type_moves_with_what_points_at_it(db):
 
 
 def test_an_existing_content_type_of_the_new_app_absorbs_the_old_one(db):
-    new = ContentType.objects.get(app_label="stripe_inbox", model="stripeevent")
+    new = ContentType.objects.get(app_label="webhooks", model="stripeevent")
     replay = Permission.objects.get(content_type=new, codename="replay_stripeevent")
-    old = ContentType.objects.create(app_label="webhooks", model="stripeevent")
+    old = ContentType.objects.create(app_label="stripe_inbox", model="stripeevent")
     old_replay = Permission.objects.create(content_type=old, codename="replay_stripeevent", name="Replay")
     legacy = Permission.objects.create(content_type=old, codename="legacy_stripeevent", name="Legacy")
     group = Group.objects.create(name="support-old")
@@ -45,11 +45,11 @@ def test_an_existing_content_type_of_the_new_app_absorbs_the_old_one(db):
     log = LogEntry.objects.create(
         user=user, content_type=old, object_id="sevt_1", object_repr="x", action_flag=CHANGE
     )
-    entry = _audit("webhooks.stripeevent")
+    entry = _audit("stripe_inbox.stripeevent")
 
-    assert content_types_move(apps, old_app="webhooks", new_app="stripe_inbox", models=("stripeevent",)) == 1
+    assert content_types_move(apps, old_app="stripe_inbox", new_app="webhooks", models=("stripeevent",)) == 1
 
-    assert not ContentType.objects.filter(app_label="webhooks").exists()
+    assert not ContentType.objects.filter(app_label="stripe_inbox").exists()
     assert not Permission.objects.filter(pk=old_replay.pk).exists()
     assert set(group.permissions.all()) == {replay, legacy}
     legacy.refresh_from_db()
@@ -58,7 +58,7 @@ def test_an_existing_content_type_of_the_new_app_absorbs_the_old_one(db):
     log.refresh_from_db()
     assert log.content_type_id == new.pk
     entry.refresh_from_db()
-    assert entry.target_type == "stripe_inbox.stripeevent"
+    assert entry.target_type == "webhooks.stripeevent"
 
 
 def test_nothing_to_move_on_a_fresh_database(db):

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from billing.models import Drift, ReconciliationRun
 from events.models import Delivery
-from stripe_inbox.models import StripeEvent
 from tests.billing.payment_factories import PaymentFactory, SubscriptionFactory
 from tests.events.factories import EventFactory, WebhookEndpointFactory
+from webhooks.models import StripeEvent
 
 
 def test_metrics_expose_tollgate_figures(client, tenant_a):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from customers.services.customers import customer_ensure_stripe
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 pytestmark = pytest.mark.django_db
 

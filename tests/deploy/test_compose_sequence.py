@@ -40,7 +40,7 @@ import yaml
 from django.conf import settings
 
 from tests.redis_databases import flush
-from tests.stripe_inbox.workers import broker_url, free_port, wait_for
+from tests.webhooks.workers import broker_url, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -508,7 +508,7 @@ def _option(command: str, flag: str) -> int:
 
 
 def test_stop_grace_periods_let_requests_and_tasks_in_flight_finish() -> None:
-    """SIGTERM drains (tests/deploy/test_graceful_web.py, tests/stripe_inbox/test_pipeline.py::test_sigterm_…) only
+    """SIGTERM drains (tests/deploy/test_graceful_web.py, tests/webhooks/test_pipeline.py::test_sigterm_…) only
     if Docker waits for the drain: its default of 10 s would kill a request waiting on Stripe or a running task.
     The file's figures follow from the code's own timeouts, the image's command serves like compose's web, and
     the runbook states them."""

@@ -17,7 +17,7 @@ import pytest
 from django.db import connection
 
 from billing.models import Payment
-from tests.stripe_inbox.workers import SlowStripe, free_port, wait_for
+from tests.webhooks.workers import SlowStripe, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = "/v1/checkout/sessions"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e import convergence
 from tests.redis_databases import flush, given_broker_url
-from tests.stripe_inbox import workers
+from tests.webhooks import workers
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,7 @@ from stripe_emulator.server import serve_in_thread
 from stripe_gateway.client import install_http_client
 from tests.docs.test_demo_concurrency import _port
 from tests.docs.test_demo_server import _listening
-from tests.stripe_inbox.workers import wait_for
+from tests.webhooks.workers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

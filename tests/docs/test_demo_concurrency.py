@@ -33,7 +33,7 @@ import pytest
 import requests
 import stripe
 
-from tests.stripe_inbox.workers import free_port, wait_for
+from tests.webhooks.workers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # Read from the database file directly: polls through the API would count against the demo key's rate limit.

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.test_demo_concurrency import _port
-from tests.stripe_inbox.workers import wait_for
+from tests.webhooks.workers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLS = 8

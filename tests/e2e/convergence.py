@@ -46,8 +46,8 @@ from events.models import Event
 from stripe_emulator.core.clock import Clock
 from stripe_emulator.core.webhooks import signature_header
 from stripe_gateway.gateway import PLATFORM_ACCOUNT
-from stripe_inbox.models import StripeEvent, StripeWebhookEndpoint
 from tests.redis_databases import given_broker_url
+from webhooks.models import StripeEvent, StripeWebhookEndpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 OK_URL = "https://app.example.com/ok"
@@ -314,7 +314,7 @@ def settle_as_in_production(workers: Workers, timeout: float, what: str) -> bool
         return False
     except AssertionError:
         pass
-    from stripe_inbox.services.process import stripe_events_requeue_due
+    from webhooks.services.process import stripe_events_requeue_due
 
     with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=True):
         stripe_events_requeue_due()
@@ -785,7 +785,7 @@ def lose_outcomes(scenario: Scenario, settle: Callable[[str], None]) -> int:
     database crash dropped the newest bookkeeping (committed without a flush) — read `processing` again; the
     sweep hands them to the workers, which apply them a second time after everything that came later. A third
     of the applied events, chosen by the seed. Returns how many."""
-    from stripe_inbox.services.process import stripe_events_requeue_due
+    from webhooks.services.process import stripe_events_requeue_due
 
     rng = random.Random(scenario.seed * 104_729 + 3)
     applied = list(

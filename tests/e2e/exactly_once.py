@@ -1046,7 +1046,7 @@ class Runner:
             return
         except AssertionError:
             pass
-        from stripe_inbox.services.process import stripe_events_requeue_due
+        from webhooks.services.process import stripe_events_requeue_due
 
         with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=True):
             queued = stripe_events_requeue_due()

@@ -113,7 +113,7 @@ def _assert_one_way(calls: list[tuple[str, str, str, str]]) -> None:
     upward = [(c, d) for c, d in crossings if FLOOR[_app(d)] > FLOOR[_app(c)]]
     assert upward == []
     # The inbox hands the event to one billing handler, and billing alone reaches entitlements and events.
-    from_inbox = {callee for caller, callee in crossings if _app(caller) == "stripe_inbox"}
+    from_inbox = {callee for caller, callee in crossings if _app(caller) == "webhooks"}
     assert {m for m in from_inbox if _app(m) == "billing"} == {
         "billing.handlers.checkout_session",
         "billing.handlers.event",
@@ -157,7 +157,7 @@ def test_a_one_time_checkout_goes_inbox_billing_then_entitlements_and_events_nev
     _assert_one_way(calls)
     apps = {_app(module) for call in calls for module in (call[0], call[2])}
     # `projects` is no longer entered: the change feed names the customer's version key without the project's.
-    assert apps == {"core", "stripe_gateway", "entitlements", "events", "billing", "stripe_inbox"}
+    assert apps == {"core", "stripe_gateway", "entitlements", "events", "billing", "webhooks"}
     assert len(_call_sites(calls)) <= ONE_TIME_CALL_SITES
     assert len(set(calls)) <= ONE_TIME_ALL_CALL_SITES
 

@@ -10,7 +10,7 @@ from django.test import Client
 
 from billing.models import Payment
 from events.models import Event
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 

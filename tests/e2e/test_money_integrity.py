@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from billing.models import Drift, Invoice, Payment, Subscription
 from events.models import Event
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 

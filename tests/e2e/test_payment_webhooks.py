@@ -8,8 +8,8 @@ from tollgate_client.webhooks import construct_event
 
 from billing.models import CheckoutSession, Payment
 from events.models import Event
-from stripe_inbox.models import StripeEvent
 from tests.events.receiver import Receiver
+from webhooks.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 CANCEL = "https://app.example.com/cancel"

@@ -20,11 +20,11 @@ from tollgate_client.webhooks import construct_event
 
 from billing.models import Payment
 from config.celery import app as celery_app
-from stripe_inbox.models import StripeEvent
 from tests.catalog import make_catalog
 from tests.e2e.convergence import broker_url
 from tests.events.receiver import Receiver
 from tests.redis_databases import BROKER_NEEDED, flush
+from webhooks.models import StripeEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 OK = "https://app.example.com/ok"

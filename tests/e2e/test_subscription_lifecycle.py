@@ -3,7 +3,7 @@
 from billing.models import Invoice, Payment, Subscription
 from customers.models import Customer
 from events.models import Event
-from stripe_inbox.models import StripeEvent
+from webhooks.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 

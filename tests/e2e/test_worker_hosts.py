@@ -30,8 +30,6 @@ from django.utils import timezone
 
 from core.task_context import STANDBY_SECONDS
 from events.models import Event
-from stripe_inbox.models import StripeEvent
-from stripe_inbox.services.process import QUEUE_SETTLE
 from tests.e2e.hosts import (
     Hosts,
     Keepalive,
@@ -40,7 +38,7 @@ from tests.e2e.hosts import (
     redis_server_keepalive,
 )
 from tests.redis_databases import flush
-from tests.stripe_inbox.workers import (
+from tests.webhooks.workers import (
     APPLICATION_NAME,
     MARK,
     SlowStripe,
@@ -50,6 +48,8 @@ from tests.stripe_inbox.workers import (
     lock_holder,
     wait_for,
 )
+from webhooks.models import StripeEvent
+from webhooks.services.process import QUEUE_SETTLE
 
 ROOT = Path(__file__).resolve().parents[2]
 OK = "https://app.example.com/ok"
@@ -166,7 +166,7 @@ class Cluster:
             [
                 sys.executable,
                 "-m",
-                "tests.stripe_inbox.workers",
+                "tests.webhooks.workers",
                 "--pool=prefork",
                 f"--concurrency={concurrency}",
                 f"--hostname=worker@{host.name}",

@@ -20,8 +20,8 @@ from catalog.models import Product
 from core.models import AuditLogEntry
 from entitlements.explain import entitlements_explain
 from entitlements.models import CreditLedgerEntry, CreditLot, PlanPeriod, UsageEvent
-from stripe_inbox.models import StripeEvent
 from tests.catalog import price_create
+from webhooks.models import StripeEvent
 
 OK = "https://app.example.com/ok"
 SECOND = timedelta(seconds=1)

@@ -21,7 +21,7 @@ from events.services import record
 from events.services.delivery_turns import delivery_claim
 from events.tasks import deliver_event, deliveries_sweep
 from tests.events.factories import WebhookEndpointFactory
-from tests.stripe_inbox.workers import running_workers, wait_for
+from tests.webhooks.workers import running_workers, wait_for
 
 
 class Endpoint:

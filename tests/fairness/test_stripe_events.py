@@ -1,5 +1,5 @@
 """Per-tenant fairness of Stripe event processing: intake stores and answers every event, each rings a worker; a
-free worker takes the next key by the fair claim in SQL (stripe_inbox.services.fairness.key_next): the project
+free worker takes the next key by the fair claim in SQL (webhooks.services.fairness.key_next): the project
 holding the fewest keys being applied, then the oldest event. So a project's backlog yields to another project's
 event at the next key any worker takes, not after the backlog."""
 
@@ -14,11 +14,11 @@ from django.utils import timezone
 from billing.handlers import registry
 from core.locks import lock_release, lock_try
 from stripe_gateway.gateway import PLATFORM_ACCOUNT
-from stripe_inbox.models import StripeEvent
-from stripe_inbox.services import process
-from stripe_inbox.services.fairness import key_next
-from stripe_inbox.services.receive import stripe_event_store
-from stripe_inbox.tasks import process_stripe_event, requeue_stuck_stripe_events
+from webhooks.models import StripeEvent
+from webhooks.services import process
+from webhooks.services.fairness import key_next
+from webhooks.services.receive import stripe_event_store
+from webhooks.tasks import process_stripe_event, requeue_stuck_stripe_events
 
 RECORD = "tollgate.test.fairness"  # a test-only event type whose handler records the order of application
 BELL = "webhooks.tasks.process_stripe_event"

@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class StripeInboxConfig(AppConfig):
-    name = "stripe_inbox"
-    verbose_name = "Stripe inbox"
