@@ -9,7 +9,9 @@ for, the endpoint a delivery goes to). A worker that is free asks for one row:
   being sent), so a group with a backlog yields to any other group's due work at the next free worker;
 - among those, the oldest;
 - with `cap`, only of a group holding fewer than `cap` running ones (a slow endpoint never holds every worker);
-- locked `FOR UPDATE SKIP LOCKED` (PostgreSQL): two workers asking at once never get the same row.
+- claimed `FOR UPDATE SKIP LOCKED` (PostgreSQL; `fair_claim`): two workers asking at once never get the same
+  row. A caller whose work has a lock of its own (a Stripe event's key: its advisory lock) picks without one
+  (`fair_pick`: a row lock there would be a write, dropped as the statement ends).
 
 Celery only rings the bell (a task means "there is work"); the schedule is the table. There is no place to take
 or give back and nothing to lease: a worker that dies leaves its rows running, and the caller's own rule (an
@@ -54,15 +56,20 @@ class FairClaim:
     running_count: str  # how a group's running work is counted: "COUNT(*)", "COUNT(DISTINCT ordering_key)"
     oldest: str  # the order among a group's due rows (columns qualified with `w.`)
 
-    def pick_sql(self, *, columns: str, skip_column: str, skips: int, capped: bool) -> str:
+    # A CTE the `due` condition may read (`held`), computed once per statement (%s placeholders first).
+    with_held: str = ""
+
+    def pick_sql(self, *, columns: str, skip_column: str, skips: int, capped: bool, lock: bool = True) -> str:
         skip = f" AND w.{skip_column} NOT IN ({', '.join(['%s'] * skips)})" if skips else ""
         cap = " AND COALESCE(r.n, 0) < %s" if capped else ""
-        lock = " FOR UPDATE OF w SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+        locked = lock and connection.features.has_select_for_update_skip_locked
+        lock_clause = " FOR UPDATE OF w SKIP LOCKED" if locked else ""
+        held = f"held AS MATERIALIZED ({self.with_held}), " if self.with_held else ""
         return (
-            f"WITH running AS (SELECT {self.group} AS grp, {self.running_count} AS n FROM {self.table} "  # noqa: S608 (names from the models)
+            f"WITH {held}running AS (SELECT {self.group} AS grp, {self.running_count} AS n FROM {self.table} "  # noqa: S608 (names from the models)
             f"WHERE {self.running} GROUP BY {self.group}) "
             f"SELECT {columns} FROM {self.table} w LEFT JOIN running r ON r.grp = w.{self.group} "
-            f"WHERE {self.due}{skip}{cap} ORDER BY COALESCE(r.n, 0), {self.oldest} LIMIT 1{lock}"
+            f"WHERE {self.due}{skip}{cap} ORDER BY COALESCE(r.n, 0), {self.oldest} LIMIT 1{lock_clause}"
         )
 
 
@@ -72,16 +79,19 @@ def fair_pick(
     columns: str,
     due_params: list[Any],
     running_params: list[Any],
+    held_params: list[Any] | None = None,
     skip_column: str = "id",
     skip: list[str] | None = None,
     cap: int | None = None,
 ) -> tuple[Any, ...] | None:
-    """The next row to work on (its `columns`), by the rule above; None when nothing is due. Its row lock lasts
-    the caller's transaction (in autocommit, this statement): a caller that must hold the row while it marks it
-    taken runs both in one transaction, or uses `fair_claim`."""
+    """The next row to work on (its `columns`), by the rule above; None when nothing is due. Read without a row
+    lock: for a caller whose exclusivity is elsewhere (Stripe events: the key's advisory lock); a caller that
+    takes the row itself uses `fair_claim`."""
     skip = skip or []
-    sql = claim.pick_sql(columns=columns, skip_column=skip_column, skips=len(skip), capped=cap is not None)
-    params = [*running_params, *due_params, *skip, *([cap] if cap is not None else [])]
+    sql = claim.pick_sql(
+        columns=columns, skip_column=skip_column, skips=len(skip), capped=cap is not None, lock=False
+    )
+    params = [*(held_params or []), *running_params, *due_params, *skip, *([cap] if cap is not None else [])]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()

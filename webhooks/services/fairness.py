@@ -21,15 +21,14 @@ from webhooks.models import StripeEvent
 _TENANT_MAX = StripeEvent._meta.get_field("tenant").max_length or 40
 
 # Due, or left `processing` (by a worker that died: the next holder of the key's lock takes it back,
-# `process._claim`), of a key no live worker holds: on PostgreSQL the key's lock is not in `pg_locks` (the server
-# drops a dead worker's with its session); without it (one process), the process's own locks tell (`key_next`).
+# `process._claim`), of a key no live worker holds: on PostgreSQL the key's lock is not among the advisory locks
+# held (`pg_locks`, read once per statement: the server drops a dead worker's with its session); without it (one
+# process), the process's own locks tell (`key_next`).
 _DUE = (
     "((w.status = %s AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= %s)) OR w.status = %s){unlocked}"
 )
-_UNLOCKED = (
-    " AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = %s::oid"
-    " AND l.objid = hashtext(%s || w.ordering_key)::oid AND l.objsubid = 2)"
-)
+_HELD = "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND objsubid = 2"
+_UNLOCKED = " AND hashtext(%s || w.ordering_key)::oid NOT IN (SELECT objid FROM held)"
 
 
 def _keys(postgresql: bool) -> FairClaim:
@@ -40,6 +39,7 @@ def _keys(postgresql: bool) -> FairClaim:
         running="status = %s",
         running_count="COUNT(DISTINCT ordering_key)",
         oldest="w.received_at, w.id",
+        with_held=_HELD if postgresql else "",
     )
 
 
@@ -73,8 +73,9 @@ def key_next(*, skip: list[str]) -> str | None:
     row = fair_pick(
         _keys(postgresql),
         columns="w.ordering_key",
-        due_params=[received, timezone.now(), processing, *([NAMESPACE, LOCK_PREFIX] if postgresql else [])],
+        due_params=[received, timezone.now(), processing, *([LOCK_PREFIX] if postgresql else [])],
         running_params=[processing],
+        held_params=[NAMESPACE] if postgresql else [],
         skip_column="ordering_key",
         skip=skip,
     )
