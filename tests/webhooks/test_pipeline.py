@@ -335,12 +335,23 @@ def test_a_worker_whose_database_sessions_were_ended_processes_the_next_events(
 
     # Every delivery rang (bells rung while one was waiting to be sent went with it); a bell whose events a worker
     # already running applied finds nothing. All that were received ran: idle.
-    def idle() -> bool:
+    def counts() -> tuple[int, int]:
         output = worker.output()
         received = len(re.findall(r"Task webhooks\.tasks\.\w+\[[^]]+\] received", output))
         finished = len(re.findall(rf"{re.escape(MARK)} task webhooks\.tasks\.\w+ SUCCESS", output))
-        return received >= 1 and finished == received
+        return received, finished
 
+    def idle() -> bool:
+        """Every task received has finished, and none came in the next second (no bell left on its way)."""
+        before = counts()
+        if before[0] < 1 or before[0] != before[1]:
+            return False
+        time.sleep(1.0)
+        return counts() == before
+
+    from config.celery import publisher
+
+    assert publisher.idle(timeout=30)  # every bell the intake handed over is on the broker
     assert wait_for(idle, timeout=30), worker.output()[-3000:]
 
     assert len(terminate_worker_sessions()) == 1  # the pool process's one session, kept between tasks
