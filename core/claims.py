@@ -29,6 +29,13 @@ from django.db import connection, transaction
 
 from core.locks import lock_for_transaction
 
+# A worker woken by a bell takes work for at most this long, then rings again for what is still due and ends (its
+# process goes back to the pool: a task that never ends would never let a worker restart).
+RUN_SECONDS = 30.0
+# A sweep (or a batch of new work) rings at most this many bells at once: each wakes a worker that then runs until
+# nothing is due.
+BELLS = 8
+
 # How many processes the worker running this code has (its --concurrency), set when a Celery worker starts
 # (`config.celery`); a web process or command: the host's CPUs.
 _runners: int | None = None
@@ -82,16 +89,13 @@ def fair_pick(
     held_params: list[Any] | None = None,
     skip_column: str = "id",
     skip: list[str] | None = None,
-    cap: int | None = None,
 ) -> tuple[Any, ...] | None:
     """The next row to work on (its `columns`), by the rule above; None when nothing is due. Read without a row
     lock: for a caller whose exclusivity is elsewhere (Stripe events: the key's advisory lock); a caller that
     takes the row itself uses `fair_claim`."""
     skip = skip or []
-    sql = claim.pick_sql(
-        columns=columns, skip_column=skip_column, skips=len(skip), capped=cap is not None, lock=False
-    )
-    params = [*(held_params or []), *running_params, *due_params, *skip, *([cap] if cap is not None else [])]
+    sql = claim.pick_sql(columns=columns, skip_column=skip_column, skips=len(skip), capped=False, lock=False)
+    params = [*(held_params or []), *running_params, *due_params, *skip]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()

@@ -15,15 +15,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from core.claims import FairClaim, fair_claim, runners
+from core.claims import BELLS, RUN_SECONDS, FairClaim, fair_claim, runners
 from events.models import Delivery
 
 logger = logging.getLogger(__name__)
-
-# A worker woken by a bell sends for at most this long, then rings again for what is due and ends.
-RUN_SECONDS = 30.0
-# Bells rung at once, at most (each wakes a worker that sends until nothing is due).
-BELLS = 8
 
 _DELIVERIES = FairClaim(
     table=Delivery._meta.db_table,

@@ -19,6 +19,7 @@ from billing.handlers.lookups import stripe_customer_of
 from billing.handlers.registry import HANDLERS
 from core import context
 from core.cache import LocalCache
+from core.claims import BELLS, RUN_SECONDS
 from core.locks import lock_taken
 from projects.models import Project
 from webhooks import statements
@@ -43,8 +44,6 @@ PROJECT_SLUG_SECONDS = 60.0
 
 # An event not yet taken this long after it was stored (or put back) lost its bell: the sweep rings again.
 QUEUE_SETTLE = timedelta(seconds=30)
-# The sweep rings at most this many bells at once (each wakes a worker that then runs until nothing is due).
-SWEEP_BELLS = 8
 
 
 def queue_processing(event_id: str, key: str = "") -> bool:
@@ -62,7 +61,7 @@ def queue_processing(event_id: str, key: str = "") -> bool:
     return True
 
 
-def stripe_events_requeue_due(*, limit: int = SWEEP_BELLS) -> int:
+def stripe_events_requeue_due(*, limit: int = BELLS) -> int:
     """Beat: rings for the keys with a due event nobody is applying — a bell lost with the broker, a retry whose
     time came, an event whose worker died (taken back by the next holder of the key's lock): one bell per key,
     at most `limit` (each wakes a worker that runs until nothing is due). Returns how many it rang."""
@@ -84,11 +83,6 @@ def stripe_events_requeue_due(*, limit: int = SWEEP_BELLS) -> int:
     return sum(queue_processing("", key) for key in keys)
 
 
-# A worker woken by a bell takes key after key for at most this long, then rings again for what is still due and
-# ends (its process goes back to the pool: a task that never ends would never let a worker restart).
-RUN_SECONDS = 30.0
-
-
 def stripe_events_run(*, seconds: float = RUN_SECONDS) -> int:
     """Applies due keys one after another, each picked by the fair claim, until none is due or `seconds` have
     passed; returns how many events it applied. A key another worker holds is skipped (that worker applies its
@@ -98,19 +92,16 @@ def stripe_events_run(*, seconds: float = RUN_SECONDS) -> int:
     started = time.monotonic()
     applied = 0
     turned_away: list[str] = []
-    while True:
+    while (key := key_next(skip=turned_away)) is not None:
         if time.monotonic() - started >= seconds:
-            if key_next(skip=turned_away) is not None:
-                queue_processing("")
-            return applied
-        key = key_next(skip=turned_away)
-        if key is None:
-            return applied
+            queue_processing("")  # the turn is over: another worker (or this one, woken again) takes the rest
+            break
         done = _process_key(key, eager=False)
         if done is None:
             turned_away.append(key)
         else:
             applied += done
+    return applied
 
 
 # --- processing -----------------------------------------------------------------------------------------------
