@@ -10,6 +10,7 @@ from billing.models import Cart, CheckoutSession, Invoice, Payment, Subscription
 from catalog.models import Price
 from catalog.pricing import price_amount
 from core.serializers import UnixTimeField, api_time
+from core.statements import prefetched
 from stripe_gateway.gateway import from_timestamp
 
 
@@ -283,9 +284,10 @@ class SubscriptionOutput(serializers.Serializer[Any]):
         (`items_answer`, not saved), else the mirrored rows."""
         rows = getattr(subscription, "items_answer", None)
         if rows is None:
-            prefetched = "items" in getattr(subscription, "_prefetched_objects_cache", {})
             items = subscription.items.all()
-            rows = list(items if prefetched else items.select_related("price", "product"))
+            rows = list(
+                items if prefetched(subscription, "items") else items.select_related("price", "product")
+            )
         return [dict(row) for row in SubscriptionItemOutput(rows, many=True).data]
 
     @extend_schema_field(SubscriptionItemOutput(many=True))

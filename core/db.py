@@ -2,15 +2,17 @@
 
 from django.db import connections, transaction
 
+from core.statements import opened_by_test_case
+
 
 def in_transaction() -> bool:
     """Whether code is running inside a transaction that our code opened.
 
-    The atomic blocks that Django's TestCase wraps around each test are not ours (they are marked
-    `_from_testcase`), so a service that must not run inside a transaction behaves the same in tests.
+    The atomic blocks that Django's TestCase wraps around each test are not ours, so a service that must not run
+    inside a transaction behaves the same in tests.
     """
     connection = transaction.get_connection()
-    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+    return any(not opened_by_test_case(block) for block in connection.atomic_blocks)
 
 
 def connections_check() -> None:

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar, get_args, get_origin
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.db.models.query import (
     FlatValuesListIterable,
     ModelIterable,
@@ -244,3 +244,33 @@ def _row_maker(
 def statements_compiled() -> int:
     """How many statements this thread's default connection has compiled."""
     return len(connections[DEFAULT_DB_ALIAS].__dict__.get(_CACHE_ATTRIBUTE, {}))
+
+
+# --- The other Django internals the product relies on, here so that the version pin covers them ------------------
+
+
+def prefetched(instance: Model, relation: str) -> bool:
+    """Whether `instance.<relation>.all()` answers from a prefetch (prefetch_related's, or `prefetch_set`'s)."""
+    return relation in getattr(instance, "_prefetched_objects_cache", {})
+
+
+def prefetch_set(instance: Model, relation: str, rows: list[Any]) -> None:
+    """Gives `instance` the `rows` of its reverse relation as prefetch_related would, so that
+    `instance.<relation>.all()` yields them without a query. Django has no public way to put rows read
+    otherwise into the prefetch cache."""
+    cache = getattr(instance, "_prefetched_objects_cache", {})
+    cache.pop(relation, None)
+    loaded = getattr(instance, relation).all()
+    loaded._result_cache = rows
+    instance._prefetched_objects_cache = {**cache, relation: loaded}  # type: ignore[attr-defined]
+
+
+def prefetch_forget(instance: Model, relation: str) -> None:
+    """Drops a prefetch of `instance`'s relation: the next `.all()` reads the database again."""
+    getattr(instance, "_prefetched_objects_cache", {}).pop(relation, None)
+
+
+def opened_by_test_case(block: Any) -> bool:
+    """Whether an atomic block of `connection.atomic_blocks` is one Django's TestCase wraps around a test (they
+    are marked `_from_testcase`), not one the product opened."""
+    return bool(getattr(block, "_from_testcase", False))

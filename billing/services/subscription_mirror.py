@@ -22,6 +22,7 @@ from billing.services.revenue_figures import subscription_figures
 from catalog.models import Price
 from catalog.selectors import price_for_stripe
 from core.serializers import api_time
+from core.statements import prefetch_forget, prefetch_set
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from entitlements.services.meters import meter_events_unskip
@@ -205,17 +206,14 @@ def _items_loaded(
     """Gives the subscription its item `rows` as a prefetch would (each with the price and product Stripe's
     `items` were routed to), so its representation reads them no more. Left to be read when a row's price or
     product is not one of those."""
-    cache = getattr(subscription, "_prefetched_objects_cache", {})
-    cache.pop("items", None)
     prices = {price.pk: price for _, price in items}
     if any(row.price_id not in prices or prices[row.price_id].product_id != row.product_id for row in rows):
+        prefetch_forget(subscription, "items")
         return
     for row in rows:
         row.price = prices[row.price_id]
         row.product = row.price.product
-    loaded = subscription.items.all()
-    loaded._result_cache = rows
-    subscription._prefetched_objects_cache = {**cache, "items": loaded}  # type: ignore[attr-defined]
+    prefetch_set(subscription, "items", rows)
 
 
 def _figures_saved(subscription: Subscription, price: Price) -> None:

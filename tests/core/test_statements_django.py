@@ -7,7 +7,7 @@ import re
 
 import django
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Count, Model
 from django.db.models.query import (
@@ -20,7 +20,11 @@ from django.db.models.query import (
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.query import Query
 
+from core.db import in_transaction
+from core.statements import opened_by_test_case, prefetch_forget, prefetch_set, prefetched
 from customers.models import Customer
+from tests.billing.payment_factories import CustomerFactory
+from tests.entitlements.grant_factories import GrantFactory
 from tests.test_floor_plan import APPS, ROOT
 
 PINNED = (5, 2)
@@ -42,6 +46,9 @@ PRIVATE_NAMES = (
     "ModelIterable",
     "ValuesListIterable",
     "FlatValuesListIterable",
+    "_prefetched_objects_cache",
+    "_result_cache",
+    "_from_testcase",
 )
 
 
@@ -100,6 +107,35 @@ def test_the_queryset_and_compiler_state_it_reads_is_there():
     assert isinstance(compiler.get_converters([column[0] for column in compiler.select]), dict)
     (populator,) = get_related_populators(klass_info, compiler.select, connection.alias)
     assert callable(populator.populate)
+
+
+@pytest.mark.django_db
+def test_a_prefetch_set_by_hand_is_read_as_prefetch_related_leaves_it(django_assert_num_queries):
+    customer = CustomerFactory()
+    grants = [GrantFactory(project=customer.project, customer=customer) for _ in range(2)]
+    fresh = Customer.objects.get(pk=customer.pk)
+    assert prefetched(fresh, "grants") is False
+    prefetch_set(fresh, "grants", grants[:1])
+    assert prefetched(fresh, "grants") is True
+    with django_assert_num_queries(0):
+        assert list(fresh.grants.all()) == grants[:1]
+    prefetch_forget(fresh, "grants")
+    assert prefetched(fresh, "grants") is False
+    with django_assert_num_queries(1):
+        assert sorted(g.pk for g in fresh.grants.all()) == sorted(g.pk for g in grants)
+    loaded = Customer.objects.prefetch_related("grants").get(pk=customer.pk)
+    assert prefetched(loaded, "grants") is True
+
+
+@pytest.mark.django_db
+def test_the_test_case_blocks_are_marked_as_such():
+    assert [opened_by_test_case(block) for block in connection.atomic_blocks] == [True] * len(
+        connection.atomic_blocks
+    )
+    with transaction.atomic():
+        assert opened_by_test_case(connection.atomic_blocks[-1]) is False
+        assert in_transaction() is True
+    assert in_transaction() is False
 
 
 def test_no_other_product_module_uses_them():
