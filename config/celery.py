@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
@@ -188,6 +188,32 @@ def _runners_count(sender: Any = None, **_: Any) -> None:
     concurrency = getattr(sender, "concurrency", None)
     if isinstance(concurrency, int) and concurrency > 0:
         runners_set(concurrency)
+
+
+@worker_init.connect(weak=False)
+def _stripe_events_worker(sender: Any = None, **_: Any) -> None:
+    """A worker that consumes the Stripe events' queue: its processes say when they are idle, between two tasks
+    (`webhooks.services.process.bell_needed`). Connected here, after Celery's Django fixup connected its own
+    receivers (at worker_init), so that the fixup's closing of a process's inherited database connections comes
+    before the idle mark is taken on a new one."""
+    queues = getattr(getattr(getattr(sender, "app", None), "amqp", None), "queues", None)
+    if "stripe-events" not in (getattr(queues, "consume_from", None) or {}):
+        return
+    worker_process_init.connect(_idle, weak=False)
+    task_postrun.connect(_idle, weak=False)
+    task_prerun.connect(_busy, weak=False)
+
+
+def _idle(**_: Any) -> None:
+    from webhooks.services.process import worker_idle
+
+    worker_idle(True)
+
+
+def _busy(**_: Any) -> None:
+    from webhooks.services.process import worker_idle
+
+    worker_idle(False)
 
 
 @worker_init.connect(weak=False)

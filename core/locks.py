@@ -25,6 +25,7 @@ from django.db import connection
 NAMESPACE = 0x54474C4B  # "TGLK"
 
 _held_locally: set[str] = set()
+_shared_locally: dict[str, int] = {}
 _local_guard = threading.Lock()
 
 
@@ -93,6 +94,57 @@ def lock_release(name: str) -> None:
             cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [NAMESPACE, name])
     except Exception:  # the session is gone, and with it the lock
         connection.close()
+
+
+def lock_shared_take(name: str) -> None:
+    """Takes the named lock in shared mode: any number of holders at once, each seen by `locks_shared_held` until
+    it lets go (`lock_shared_release`) or its session ends (a dead worker holds nothing). Taken twice, it is held
+    twice and released twice."""
+    if not _postgres():
+        with _local_guard:
+            _shared_locally[name] = _shared_locally.get(name, 0) + 1
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock_shared(%s, hashtext(%s))", [NAMESPACE, name])
+
+
+def lock_shared_release(name: str) -> None:
+    if not _postgres():
+        with _local_guard:
+            _shared_locally[name] = max(_shared_locally.get(name, 0) - 1, 0)
+        return
+    if connection.connection is None:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock_shared(%s, hashtext(%s))", [NAMESPACE, name])
+    except Exception:  # the session is gone, and with it the lock
+        connection.close()
+
+
+@contextmanager
+def lock_shared(name: str) -> Iterator[None]:
+    """`lock_shared_take` for the length of a block."""
+    lock_shared_take(name)
+    try:
+        yield
+    finally:
+        lock_shared_release(name)
+
+
+def locks_shared_held(*names: str) -> set[str]:
+    """Which of the named locks some session (any process, on PostgreSQL) holds in shared mode now: one read."""
+    if not _postgres():
+        with _local_guard:
+            return {name for name in names if _shared_locally.get(name, 0) > 0}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.name FROM unnest(%s::text[]) AS n(name) WHERE EXISTS (SELECT 1 FROM pg_locks "
+            "WHERE locktype = 'advisory' AND classid = %s::oid AND objid = hashtext(n.name)::oid "
+            "AND objsubid = 2 AND mode = 'ShareLock' AND granted)",
+            [list(names), NAMESPACE],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def lock_for_transaction(name: str) -> None:

@@ -6,7 +6,17 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 
-from core.locks import lock_for_transaction, lock_held, lock_release, lock_taken, lock_try
+from core.locks import (
+    lock_for_transaction,
+    lock_held,
+    lock_release,
+    lock_shared,
+    lock_shared_release,
+    lock_shared_take,
+    lock_taken,
+    lock_try,
+    locks_shared_held,
+)
 
 
 @pytest.mark.django_db
@@ -119,3 +129,29 @@ def test_a_lock_for_a_transaction_is_held_until_it_ends_however_it_ends():
         assert other.execute(taken, [0x54474C4B, "test-lock"]).fetchone() == (True,)
     finally:
         other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_shared_lock_is_seen_while_held_and_released_as_often_as_taken():
+    assert locks_shared_held("test-shared", "test-other") == set()
+    with lock_shared("test-shared"):
+        lock_shared_take("test-shared")
+        assert locks_shared_held("test-shared", "test-other") == {"test-shared"}
+        lock_shared_release("test-shared")
+        assert locks_shared_held("test-shared") == {"test-shared"}  # the block's hold is still on
+    assert locks_shared_held("test-shared") == set()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_shared_lock_of_another_session_is_seen_until_that_session_ends():
+    other = _other_session()
+    try:
+        other.execute("SELECT pg_advisory_lock_shared(%s, hashtext(%s))", [0x54474C4B, "test-shared"])
+        assert locks_shared_held("test-shared", "test-other") == {"test-shared"}
+        with lock_shared("test-shared"):  # shared: both hold it
+            assert locks_shared_held("test-shared") == {"test-shared"}
+        assert locks_shared_held("test-shared") == {"test-shared"}
+    finally:
+        other.close()  # a worker that dies: its session's locks go with it
+    assert locks_shared_held("test-shared") == set()

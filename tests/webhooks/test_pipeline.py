@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from billing.handlers import registry
 from billing.models import Invoice, Payment, Subscription
+from core.locks import lock_shared_take, locks_shared_held
 from customers.models import Customer
 from events.models import Event
 from stripe_gateway.gateway import PLATFORM_ACCOUNT
@@ -387,7 +388,7 @@ def test_a_session_lost_while_an_event_runs_is_retried_and_the_event_applied_onc
     for delivery in before:
         deliver(client, delivery)
     assert wait_for(_all_processed(3), timeout=30), _unprocessed()
-    assert wait_for(lambda: worker.finished_tasks() == 3, timeout=30), worker.output()[-3000:]
+    assert wait_for(worker.settled, timeout=30), worker.output()[-3000:]
 
     # invoice.paid arrives before the invoice_payment event naming its intent: the processor asks Stripe.
     workers.stripe.hold(INVOICE_PAYMENTS)
@@ -440,7 +441,7 @@ def test_an_event_of_a_killed_worker_is_applied_by_another_after_the_sweep_never
     for delivery in before:
         deliver(client, delivery)
     assert wait_for(_all_processed(3), timeout=30), _unprocessed()
-    assert wait_for(lambda: sum(w.finished_tasks() for w in both) == 3, timeout=30)
+    assert wait_for(lambda: all(w.settled() for w in both), timeout=30)
 
     workers.stripe.hold(INVOICE_PAYMENTS)  # the worker applying invoice.paid hangs on Stripe
     deliver(client, held["invoice.paid"])
@@ -1192,3 +1193,108 @@ def test_a_customer_linked_during_a_batch_is_found_by_its_later_events():
     later = _stored("evt_d", "customer.deleted", customer="cus_later")
     assert stripe_events_process_key(key=later.ordering_key) == 1
     assert Customer.objects.get(external_id="other").stripe_customer_id == ""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_while_a_worker_runs_and_none_is_idle_the_intake_rings_no_bell_and_the_runner_applies_the_event(
+    monkeypatch, settings
+):
+    """The Stripe burst's bells: a worker that runs (RUNNING_LOCK held) sees every event stored meanwhile, of its
+    key or another, in its loop or in its look after letting go; so the intake rings only when a worker process
+    is idle (IDLE_LOCK) or none runs. Here none is idle: the events stored while the worker runs ring nothing,
+    and the worker applies them all before it ends."""
+    from config.celery import app
+    from webhooks.services.process import IDLE_LOCK, bell_needed
+    from webhooks.tasks import process_stripe_event
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    _queued_tasks()  # an empty broker
+    entered, release = threading.Event(), threading.Event()
+    calls = []
+
+    def blocking(event):
+        calls.append(event.stripe_event_id)
+        if event.stripe_event_id == "evt_one":
+            entered.set()
+            assert release.wait(10)
+
+    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.block", blocking)
+    body = _stored("evt_template", "tollgate.test.block").payload
+    StripeEvent.objects.filter(stripe_event_id="evt_template").delete()
+
+    def store(event_id, created, customer="cus_pipeline"):
+        data = {"object": {"id": customer, "object": "customer"}}
+        event, stored = stripe_event_store(
+            account=PLATFORM_ACCOUNT,
+            project=None,
+            body={**body, "id": event_id, "created": created, "data": data},
+            background=True,
+        )
+        assert stored
+        return event
+
+    assert bell_needed() is True  # no worker runs
+    one = store("evt_one", 1_800_000_001)
+    assert _queued_tasks() == [f"('{one.pk}', '{one.ordering_key}')"]
+
+    ran = []
+    worker = threading.Thread(
+        target=lambda: (ran.append(process_stripe_event(one.pk, "")), connection.close())
+    )
+    worker.start()
+    try:
+        assert entered.wait(10)
+        assert bell_needed() is False
+        same_key = store("evt_two", 1_800_000_002)
+        other_key = store("evt_three", 1_800_000_003, customer="cus_other")
+        assert _queued_tasks() == []
+        # A worker process idle beside it: a bell puts it to work.
+        idle_taken, idle_end = threading.Event(), threading.Event()
+        idle = threading.Thread(
+            target=lambda: (
+                lock_shared_take(IDLE_LOCK),
+                idle_taken.set(),
+                idle_end.wait(10),
+                connection.close(),
+            )
+        )
+        idle.start()
+        assert idle_taken.wait(10)
+        assert bell_needed() is True
+        four = store("evt_four", 1_800_000_004, customer="cus_four")
+        assert _queued_tasks() == [f"('{four.pk}', '{four.ordering_key}')"]
+        idle_end.set()
+        idle.join(10)
+    finally:
+        release.set()
+        worker.join(10)
+    assert ran == [4]
+    assert sorted(calls) == ["evt_four", "evt_one", "evt_three", "evt_two"]
+    assert calls[:2] == ["evt_one", "evt_two"]  # the key's order
+    assert set(StripeEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert (same_key.ordering_key == one.ordering_key, other_key.ordering_key != one.ordering_key) == (
+        True,
+        True,
+    )
+    assert bell_needed() is True  # the worker let go of RUNNING_LOCK
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_stripe_events_worker_process_says_it_is_idle_between_tasks_and_nothing_once_dead(workers):
+    """The intake's bell rule reads it (`bell_needed`): a real worker's pool process holds IDLE_LOCK from its
+    start, lets go of it while a task runs, and holds nothing once killed (PostgreSQL ends its session)."""
+    from webhooks.services.process import IDLE_LOCK, RUNNING_LOCK, bell_needed
+    from webhooks.tasks import process_stripe_event
+
+    worker = workers.start("w1")
+    assert wait_for(lambda: locks_shared_held(IDLE_LOCK, RUNNING_LOCK) == {IDLE_LOCK}, timeout=10)
+    assert bell_needed() is True
+    process_stripe_event.delay()  # a bell that finds nothing: the process is busy, then idle again
+    assert wait_for(worker.settled, timeout=30), worker.output()[-3000:]
+    assert locks_shared_held(IDLE_LOCK, RUNNING_LOCK) == {IDLE_LOCK}
+    worker.kill()
+    assert wait_for(lambda: locks_shared_held(IDLE_LOCK) == set(), timeout=10)
+    assert bell_needed() is True  # no worker runs: a stored event rings for the next one to start

@@ -185,6 +185,24 @@ class Worker:
         """Tasks `name` this worker ran to the end, whatever they returned."""
         return self.output().count(f"{MARK} task {name} SUCCESS")
 
+    def settled(self) -> bool:
+        """Every task this worker received has finished, and none came in the next second (a bell on its way).
+        How many bells the intake rang is not the number of events: none while workers run and none is idle
+        (`webhooks.services.process.bell_needed`), one for all those a waiting bell covers."""
+
+        def counts() -> tuple[int, int]:
+            output = self.output()
+            received = output.count(f"{MARK} received webhooks.tasks.")
+            return received, output.count(
+                f"{MARK} task webhooks.tasks."
+            )  # task_postrun: one per run, any state
+
+        before = counts()
+        if before[0] != before[1]:
+            return False
+        time.sleep(1.0)
+        return counts() == before
+
     def kill(self) -> None:
         """SIGKILL to every process of the worker: no cleanup (the OOM killer, `kill -9`, a crashed container).
         The kernel closes its sockets, so PostgreSQL ends its sessions at once."""
@@ -349,6 +367,9 @@ def main(argv: list[str]) -> None:
         weak=False,
     )
     signals.task_retry.connect(lambda reason=None, **_: say(f"{MARK} retry {reason!r}"), weak=False)
+    signals.task_received.connect(
+        lambda request=None, **_: say(f"{MARK} received {getattr(request, 'name', '?')}"), weak=False
+    )
     app.worker_main(["worker", *argv])
 
 

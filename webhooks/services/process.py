@@ -20,7 +20,7 @@ from billing.handlers.registry import HANDLERS
 from core import context
 from core.cache import LocalCache
 from core.claims import BELLS, RUN_SECONDS
-from core.locks import lock_taken
+from core.locks import lock_shared, lock_shared_release, lock_shared_take, lock_taken, locks_shared_held
 from projects.models import Project
 from webhooks import statements
 from webhooks.models import StripeEvent
@@ -39,8 +39,8 @@ PROJECT_SLUG_SECONDS = 60.0
 # PostgreSQL is the schedule: a stored event is due until it is applied. A task is only the bell that wakes a
 # worker: the worker takes the next key by the fair claim (`webhooks.services.fairness.key_next`: the project
 # holding the fewest running keys first, then the oldest event), applies it, and takes the next, until nothing is
-# due (`stripe_events_run`). So every stored event rings once, and a bell that finds its event applied already (by
-# a worker that was running) costs one read.
+# due (`stripe_events_run`). A stored event rings when no worker is looking for work (`workers_running`); while
+# one is, it sees the event without a bell. A bell that finds its event applied already costs one read.
 
 # An event not yet taken this long after it was stored (or put back) lost its bell: the sweep rings again.
 QUEUE_SETTLE = timedelta(seconds=30)
@@ -83,24 +83,66 @@ def stripe_events_requeue_due(*, limit: int = BELLS) -> int:
     return sum(queue_processing("", key) for key in keys)
 
 
+# A bell is needed only when a worker would not see the event otherwise. The workers applying events hold
+# RUNNING_LOCK (shared) while they look for work, and look once more after letting go of it; the worker processes
+# that take Stripe events' bells hold IDLE_LOCK (shared) between two tasks (config/celery.py). While some worker
+# runs and none is idle, a new event is seen by a running one, and a bell would only queue behind it.
+RUNNING_LOCK = "stripe-events-running"
+IDLE_LOCK = "stripe-events-idle"
+
+
+def bell_needed() -> bool:
+    """Whether a stored event needs a bell: a worker is idle (the bell puts it to work beside the running ones),
+    or none is running (one read of `pg_locks`)."""
+    held = locks_shared_held(RUNNING_LOCK, IDLE_LOCK)
+    return IDLE_LOCK in held or RUNNING_LOCK not in held
+
+
+_idle_session: list[object] = []  # the database session (DB-API connection) that holds IDLE_LOCK, if any
+
+
+def worker_idle(idle: bool) -> None:
+    """A worker process taking Stripe events' bells says it is idle (between two tasks), or busy. Errors are
+    logged, never raised: a wrong answer costs a bell or a wait for a running worker, never an event."""
+    try:
+        held = bool(_idle_session) and _idle_session[0] is connection.connection
+        if idle and not held:
+            lock_shared_take(IDLE_LOCK)
+            _idle_session[:] = [connection.connection]
+        elif not idle:
+            if held:  # a session that ended since holds nothing
+                lock_shared_release(IDLE_LOCK)
+            _idle_session.clear()
+    except Exception:
+        logger.warning("Could not mark this worker %s.", "idle" if idle else "busy", exc_info=True)
+        _idle_session.clear()
+
+
 def stripe_events_run(*, seconds: float = RUN_SECONDS) -> int:
     """Applies due keys one after another, each picked by the fair claim, until none is due or `seconds` have
     passed; returns how many events it applied. A key another worker holds is skipped (that worker applies its
-    new events too: it picks again when it lets go of the key)."""
+    new events too: it picks again when it lets go of the key). Runs holding RUNNING_LOCK in shared mode, and
+    looks once more after letting go of it: an event stored while the intake saw the lock held rang no bell."""
     from webhooks.services.fairness import key_next
 
     started = time.monotonic()
     applied = 0
     turned_away: list[str] = []
-    while (key := key_next(skip=turned_away)) is not None:
-        if time.monotonic() - started >= seconds:
-            queue_processing("")  # the turn is over: another worker (or this one, woken again) takes the rest
-            break
-        done = _process_key(key, eager=False)
-        if done is None:
-            turned_away.append(key)
-        else:
-            applied += done
+    key = key_next(skip=turned_away)  # a bell that finds nothing due ends here: one statement
+    while key is not None:
+        with lock_shared(RUNNING_LOCK):
+            while key is not None:
+                if time.monotonic() - started >= seconds:
+                    # The turn is over: another worker (or this one, woken again) goes on.
+                    queue_processing("")
+                    return applied
+                done = _process_key(key, eager=False)
+                if done is None:
+                    turned_away.append(key)
+                else:
+                    applied += done
+                key = key_next(skip=turned_away)
+        key = key_next(skip=turned_away)  # what was stored while the intake saw this worker running
     return applied
 
 

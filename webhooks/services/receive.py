@@ -21,7 +21,7 @@ from stripe_gateway.signatures import WebhookSignatureInvalid, webhook_verify
 from webhooks.models import StripeEvent, StripeWebhookEndpoint
 from webhooks.services.event_erasure import stripe_event_body_for_storage
 from webhooks.services.fairness import event_tenant
-from webhooks.services.process import queue_processing
+from webhooks.services.process import bell_needed, queue_processing
 
 logger = logging.getLogger(__name__)
 
@@ -164,18 +164,21 @@ def stripe_event_store(
 
 
 def _queue(event: StripeEvent, *, background: bool) -> None:
-    """Rings a worker for the stored event; in the `background`, without waiting for the broker: a real broker's
-    publish goes to the process's background publisher (config.celery.publisher), so that Stripe's delivery is
-    answered whatever the broker does (a silent one holds the publisher's thread, not the request). A bell not
-    sent yet rings for every event stored before it is (`coalesce`: a burst rings once per publish, not once
-    per event). An event whose bell is dropped (the publisher's queue full) or not run (the process exits first)
-    is stored: beat's sweep rings for it. Eager (tests, the embedded mode without a broker) it is applied here,
-    in-line, as `.delay()` does."""
+    """Rings a worker for the stored event, unless workers are running and none is idle (a running one sees the
+    event: `process.bell_needed`). In the `background`, without waiting for the broker: a real broker's publish
+    goes to the process's background publisher (config.celery.publisher), so that Stripe's delivery is answered
+    whatever the broker does (a silent one holds the publisher's thread, not the request). A bell not sent yet
+    rings for every event stored before it is (`coalesce`: a burst rings once per publish, not once per event).
+    An event whose bell is dropped (the publisher's queue full) or not run (the process exits first) is stored:
+    beat's sweep rings for it. Eager (tests, the embedded mode without a broker) it is applied here, in-line, as
+    `.delay()` does."""
     from config.celery import app, publisher
 
     queue = partial(queue_processing, event.pk, event.ordering_key)
     if app.conf.task_always_eager or not background:
         queue()
+    elif not bell_needed():
+        return  # workers are running and none is idle: a running one sees this event (process.bell_needed)
     elif not publisher.submit(queue, coalesce="stripe-events"):
         logger.warning(
             "Stripe event %s not queued (the publisher is full); the sweep will queue it.", event.pk
