@@ -70,6 +70,19 @@ def test_hit_and_read_counts_and_reads_in_one_pipeline():
         assert values is None
 
 
+def test_the_values_read_ahead_are_what_the_cache_api_reads_whatever_their_type():
+    from django.core.cache import cache
+
+    from core.ratelimit import hit_and_read
+
+    _redis_or_skip()
+    written = {"ra:dict": {"a": [1, "b"]}, "ra:int": 7, "ra:negative": -3, "ra:text": "x", "ra:big": 10**30}
+    cache.set_many(written, 60)
+    _, _, values = hit_and_read("test-read-types", 60, list(written))
+    assert values == written == cache.get_many(list(written))
+    assert [type(values[k]) for k in written] == [dict, int, int, str, int]
+
+
 def _redis_or_skip():
     import pytest
 
