@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -93,8 +93,13 @@ IDLE_LOCK = "stripe-events-idle"
 
 def bell_needed() -> bool:
     """Whether a stored event needs a bell: a worker is idle (the bell puts it to work beside the running ones),
-    or none is running (one read of `pg_locks`)."""
-    held = locks_shared_held(RUNNING_LOCK, IDLE_LOCK)
+    or none is running (one read of `pg_locks`). When the read fails, it rings: a bell too many costs one
+    statement, a bell missing costs the sweep's wait."""
+    try:
+        held = locks_shared_held(RUNNING_LOCK, IDLE_LOCK)
+    except DatabaseError:
+        logger.warning("Could not read which workers run; ringing.", exc_info=True)
+        return True
     return IDLE_LOCK in held or RUNNING_LOCK not in held
 
 
