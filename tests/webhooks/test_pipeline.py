@@ -1298,3 +1298,51 @@ def test_a_stripe_events_worker_process_says_it_is_idle_between_tasks_and_nothin
     worker.kill()
     assert wait_for(lambda: locks_shared_held(IDLE_LOCK) == set(), timeout=10)
     assert bell_needed() is True  # no worker runs: a stored event rings for the next one to start
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_applied_by_a_worker_woken_by_another_bell_is_logged_under_its_own_request_id(
+    monkeypatch, settings
+):
+    """Few bells ring in a burst (a running worker sees the new events), so the worker's task is often another
+    event's, or the sweep's: each event's line carries the id of the request that stored it, none the task's."""
+    import logging
+
+    from config.celery import app
+    from core import context
+    from tests.logs import logged
+    from webhooks.tasks import process_stripe_event
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    body = _stored("evt_template", "tollgate.test.count").payload
+    StripeEvent.objects.filter(stripe_event_id="evt_template").delete()
+    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.count", lambda event: None)
+    stored = []
+    for event_id, request_id, customer in (("evt_a", "req-a", "cus_a"), ("evt_b", "req-b", "cus_b")):
+        token = context.request_id.set(request_id)
+        try:
+            data = {"object": {"id": customer, "object": "customer"}}
+            stored.append(
+                stripe_event_store(
+                    account=PLATFORM_ACCOUNT, project=None, body={**body, "id": event_id, "data": data}
+                )[0]
+            )
+        finally:
+            context.request_id.reset(token)
+    token = context.stripe_event.set("-")
+    bell = context.request_id.set("req-a")  # the bell of the first event wakes the worker
+    try:
+        with logged("webhooks.services.process", logging.INFO) as stream:
+            assert process_stripe_event(stored[0].pk, stored[0].ordering_key) == 2
+    finally:
+        context.request_id.reset(bell)
+        context.stripe_event.reset(token)
+    lines = {
+        line["stripe_event"]: line["request_id"]
+        for line in map(json.loads, stream.getvalue().splitlines())
+        if "stripe_event" in line
+    }
+    assert lines == {"evt_a": "req-a", "evt_b": "req-b"}
+    assert [e.request_id for e in StripeEvent.objects.order_by("stripe_event_id")] == ["req-a", "req-b"]
+    assert _queued_tasks()  # each stored event rang (no worker ran): drained here

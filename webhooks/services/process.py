@@ -360,6 +360,18 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
 
 
 def _apply(event: StripeEvent, *, eager: bool) -> str:
+    """`_apply_logged` under the id of the request that stored the event: the worker applying it may have been
+    woken by another event's bell, or by none."""
+    if not event.request_id:
+        return _apply_logged(event, eager=eager)
+    token = context.request_id.set(event.request_id)
+    try:
+        return _apply_logged(event, eager=eager)
+    finally:
+        context.request_id.reset(token)
+
+
+def _apply_logged(event: StripeEvent, *, eager: bool) -> str:
     """Applies one claimed event (`_apply_event`) with the event in the logging context, and writes one line for
     it: Stripe's event id and type, the outcome, how long it took, and whom it concerns: the project's slug, the
     tenant's own id of the customer and the Tollgate payment with its `reference`, as the handler's routing

@@ -12,6 +12,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from core import context
 from core.cache import LocalCache
 from core.errors import InvalidRequest
 from core.parsers import MAX_JSON_DEPTH, has_nul, json_depth, json_depth_bound
@@ -149,6 +150,7 @@ def stripe_event_store(
             payload=stored,
             ordering_key=key,
             tenant=event_tenant(project=project, body=body),
+            request_id="" if (request_id := context.request_id.get()) == "-" else request_id,
         )
 
     try:
