@@ -42,7 +42,7 @@ class StripeEvent(models.Model):
     tenant = models.CharField(max_length=40, blank=True, default="", verbose_name="fair share of")
     # The id of the intake request that stored it (Stripe's delivery), so the worker's lines for the event carry
     # it whichever bell woke the worker ("" for events stored otherwise: a replay, a fetch).
-    request_id = models.CharField(max_length=128, blank=True, default="", verbose_name="request id")
+    request_id = models.CharField(max_length=128, blank=True, default="", verbose_name="Request ID")
     attempts = models.PositiveIntegerField(default=0)
     # A failed attempt waits until then (retries are scheduled here, not as broker countdowns).
     next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="next attempt")

@@ -168,8 +168,14 @@ def test_each_beat_run_has_its_own_id_shared_by_the_tasks_its_sweep_queues(
             assert sending["message"] == (
                 "Scheduler: Sending due task requeue-stuck-stripe-events (webhooks.tasks.requeue_stuck_stripe_events)"
             )
-            (run_id,) = {line["request_id"] for line in [sending, *lines, *traces]}
+            (run_id,) = {line["request_id"] for line in [sending, *traces]}
             assert BEAT_ID.fullmatch(run_id)
+            # Each event's line carries the id of the request that stored it, and the sweep's beside it.
+            stored_by = dict(StripeEvent.objects.values_list("stripe_event_id", "request_id"))
+            assert [(line["request_id"], line["task_request_id"]) for line in lines] == [
+                (stored_by[line["stripe_event"]], run_id) for line in lines
+            ]
+            assert all(line["request_id"].startswith("req_") for line in lines)
             ids.append(run_id)
     finally:
         scheduler.close()

@@ -361,17 +361,19 @@ def _claim(key: str) -> list[tuple[StripeEvent, bool]]:
 
 def _apply(event: StripeEvent, *, eager: bool) -> str:
     """`_apply_logged` under the id of the request that stored the event: the worker applying it may have been
-    woken by another event's bell, or by none."""
-    if not event.request_id:
-        return _apply_logged(event, eager=eager)
+    woken by another event's bell, by the sweep's, or by none. The line names the task's own id beside it
+    (`task_request_id`: a beat run's, say, for an event the sweep rang for)."""
+    woken_by = context.request_id.get()
+    if not event.request_id or event.request_id == woken_by:
+        return _apply_logged(event, eager=eager, woken_by="")
     token = context.request_id.set(event.request_id)
     try:
-        return _apply_logged(event, eager=eager)
+        return _apply_logged(event, eager=eager, woken_by=woken_by)
     finally:
         context.request_id.reset(token)
 
 
-def _apply_logged(event: StripeEvent, *, eager: bool) -> str:
+def _apply_logged(event: StripeEvent, *, eager: bool, woken_by: str) -> str:
     """Applies one claimed event (`_apply_event`) with the event in the logging context, and writes one line for
     it: Stripe's event id and type, the outcome, how long it took, and whom it concerns: the project's slug, the
     tenant's own id of the customer and the Tollgate payment with its `reference`, as the handler's routing
@@ -410,6 +412,7 @@ def _apply_logged(event: StripeEvent, *, eager: bool) -> str:
                 "customer": subjects.get("customer", ""),
                 "attempt": event.attempts,
                 "duration_ms": duration_ms,
+                **({"task_request_id": woken_by} if woken_by else {}),
             },
         )
     finally:
