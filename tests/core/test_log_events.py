@@ -184,7 +184,7 @@ def test_each_beat_run_has_its_own_id_shared_by_the_tasks_its_sweep_queues(
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_logs_a_beat_sweeps_tasks_under_the_beat_runs_id(
+def test_a_real_worker_logs_a_beat_sweeps_task_under_the_runs_id_and_each_event_under_its_delivery(
     api, tenant_a, catalog, stripe_emulator, stripe_webhooks, tmp_path
 ):
     _paid(api, tenant_a, stripe_emulator, customer="user-1", reference="order-1")
@@ -215,6 +215,11 @@ def test_a_real_worker_logs_a_beat_sweeps_tasks_under_the_beat_runs_id(
         if "Task webhooks.tasks.requeue_stuck_stripe_events[" in line and "succeeded" in line
     ]
     assert len(sweep_lines) == 1, output[-40:]
-    ids = {match.group(0) for line in event_lines + sweep_lines for match in [BEAT_ID.search(line)] if match}
-    assert len(ids) == 1, output[-40:]
-    assert all(f"[{next(iter(ids))}]" in line for line in event_lines + sweep_lines)
+    (run_id,) = {match.group(0) for line in sweep_lines for match in [BEAT_ID.search(line)] if match}
+    assert f"[{run_id}]" in sweep_lines[0]
+    # Each event's line is under the request that stored it (the JSON line names the beat run's beside it).
+    stored_by = dict(StripeEvent.objects.values_list("stripe_event_id", "request_id"))
+    for line in event_lines:
+        event_id = re.search(r"Stripe event (evt_\w+)", line).group(1)
+        assert stored_by[event_id].startswith("req_")
+        assert f"[{stored_by[event_id]}]" in line, line
