@@ -39,8 +39,8 @@ PROJECT_SLUG_SECONDS = 60.0
 # PostgreSQL is the schedule: a stored event is due until it is applied. A task is only the bell that wakes a
 # worker: the worker takes the next key by the fair claim (`webhooks.services.fairness.key_next`: the project
 # holding the fewest running keys first, then the oldest event), applies it, and takes the next, until nothing is
-# due (`stripe_events_run`). A stored event rings when no worker is looking for work (`workers_running`); while
-# one is, it sees the event without a bell. A bell that finds its event applied already costs one read.
+# due (`stripe_events_run`). A stored event rings only when a worker would not see it otherwise (`bell_needed`:
+# a worker process is idle, or none runs). A bell that finds its event applied already costs one read.
 
 # An event not yet taken this long after it was stored (or put back) lost its bell: the sweep rings again.
 QUEUE_SETTLE = timedelta(seconds=30)
