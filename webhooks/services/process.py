@@ -1,7 +1,8 @@
-"""Queueing and processing stored Stripe events: each stored event rings a worker (a Celery task, and the beat
-sweep for a bell that was lost); the worker takes the next key by the fair claim in SQL, claims the key's due
-events by compare-and-set under the key's lock so no two workers run them, dispatches each through billing's handlers (`billing.handlers.registry`), records status,
-attempts, error and timings, and retries what failed on a schedule kept in the database."""
+"""Queueing and processing stored Stripe events: a stored event rings a worker when none would see it otherwise
+(a Celery task; the beat sweep rings for a bell that was lost); the worker takes the next key by the fair claim
+in SQL, claims the key's due events by compare-and-set under the key's lock so no two workers run them,
+dispatches each through billing's handlers (`billing.handlers.registry`), records status, attempts, error and
+timings, and retries what failed on a schedule kept in the database."""
 
 import logging
 import random
