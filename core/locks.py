@@ -133,14 +133,16 @@ def lock_shared(name: str) -> Iterator[None]:
 
 
 def locks_shared_held(*names: str) -> set[str]:
-    """Which of the named locks some session (any process, on PostgreSQL) holds in shared mode now: one read."""
+    """Which of the named locks some session (any process, on PostgreSQL) holds in shared mode now, in this
+    database (another database on the same server, another deployment's, has locks of its own): one read."""
     if not _postgres():
         with _local_guard:
             return {name for name in names if _shared_locally.get(name, 0) > 0}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n.name FROM unnest(%s::text[]) AS n(name) WHERE EXISTS (SELECT 1 FROM pg_locks "
-            "WHERE locktype = 'advisory' AND classid = %s::oid AND objid = hashtext(n.name)::oid "
+            "WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = "
+            "current_database()) AND classid = %s::oid AND objid = hashtext(n.name)::oid "
             "AND objsubid = 2 AND mode = 'ShareLock' AND granted)",
             [list(names), NAMESPACE],
         )

@@ -646,7 +646,12 @@ class Operator:
                 return True, f"{answer.status_code} page"
             if answer.status_code != 302:
                 return False, f"{answer.status_code} page"
-            landing = self.client.get(answer.headers["Location"])
+            try:
+                landing = self.client.get(answer.headers["Location"])
+            except httpx.TransportError as exc:
+                # The web process died after answering the form (a fault of the schedule): what it said is
+                # lost with the page, so the operator sends the form again, as after any lost answer.
+                return True, f"302, the page after it unanswered ({type(exc).__name__})"
             messages = _parse(landing.text).messages
             said = "; ".join(f"{level}: {' '.join(text.split())}" for level, text in messages)
             errors = [text for level, text in messages if level == "error"]

@@ -27,7 +27,10 @@ _TENANT_MAX = StripeEvent._meta.get_field("tenant").max_length or 40
 _DUE = (
     "((w.status = %s AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= %s)) OR w.status = %s){unlocked}"
 )
-_HELD = "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND objsubid = 2"
+_HELD = (
+    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND objsubid = 2 "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 _UNLOCKED = " AND hashtext(%s || w.ordering_key)::oid NOT IN (SELECT objid FROM held)"
 
 

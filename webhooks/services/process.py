@@ -148,7 +148,10 @@ def stripe_events_run(*, seconds: float = RUN_SECONDS) -> int:
                 else:
                     applied += done
                 key = key_next(skip=turned_away)
-        key = key_next(skip=turned_away)  # what was stored while the intake saw this worker running
+        # What was stored while the intake saw this worker running, of any key: one turned away while its holder
+        # was on it included (the holder may have ended its run before the event came, and rung nothing).
+        turned_away = []
+        key = key_next(skip=turned_away)
     return applied
 
 
