@@ -87,11 +87,16 @@ def lock_release(name: str) -> None:
         with _local_guard:
             _held_locally.discard(name)
         return
+    _unlock("pg_advisory_unlock", name)
+
+
+def _unlock(function: str, name: str) -> None:
+    """Runs PostgreSQL's unlock `function` for the name; a connection that broke meanwhile has released it."""
     if connection.connection is None:
         return
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [NAMESPACE, name])
+            cursor.execute(f"SELECT {function}(%s, hashtext(%s))", [NAMESPACE, name])
     except Exception:  # the session is gone, and with it the lock
         connection.close()
 
@@ -113,13 +118,7 @@ def lock_shared_release(name: str) -> None:
         with _local_guard:
             _shared_locally[name] = max(_shared_locally.get(name, 0) - 1, 0)
         return
-    if connection.connection is None:
-        return
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock_shared(%s, hashtext(%s))", [NAMESPACE, name])
-    except Exception:  # the session is gone, and with it the lock
-        connection.close()
+    _unlock("pg_advisory_unlock_shared", name)
 
 
 @contextmanager
