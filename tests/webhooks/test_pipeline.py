@@ -815,6 +815,29 @@ def test_a_key_being_applied_turns_others_away_and_its_holder_applies_what_arriv
     assert set(StripeEvent.objects.values_list("status", "attempts")) == {("processed", 1)}
 
 
+def _blocking_on_evt_one(monkeypatch, settings):
+    """A real broker's bells (not eager, the broker emptied) and a handler that records each event it applies and
+    holds `evt_one` until released: (entered, release, calls, the body of a stored event to copy)."""
+    from config.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    _queued_tasks()  # an empty broker
+    entered, release = threading.Event(), threading.Event()
+    calls = []
+
+    def blocking(event):
+        calls.append(event.stripe_event_id)
+        if event.stripe_event_id == "evt_one":
+            entered.set()
+            assert release.wait(10)
+
+    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.block", blocking)
+    body = _stored("evt_template", "tollgate.test.block").payload
+    StripeEvent.objects.filter(stripe_event_id="evt_template").delete()
+    return entered, release, calls, body
+
+
 def _queued_tasks() -> list[list]:
     """The bells waiting on the (in-memory) broker: each one's event id and key, once the background publisher
     has sent what it was handed (the intake publishes there)."""
@@ -841,23 +864,8 @@ def test_every_event_rings_and_the_worker_applying_its_key_applies_the_events_st
 ):
     """A checkout's events arrive together: each rings a worker; the first worker takes the customer's key and
     applies them all, those stored while it runs included; the other bells find nothing due."""
-    from config.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    _queued_tasks()  # an empty broker
-    entered, release = threading.Event(), threading.Event()
-    calls = []
-
-    def blocking(event):
-        calls.append(event.stripe_event_id)
-        if event.stripe_event_id == "evt_one":
-            entered.set()
-            assert release.wait(10)
-
-    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.block", blocking)
-    body = _stored("evt_template", "tollgate.test.block").payload
-    StripeEvent.objects.filter(stripe_event_id="evt_template").delete()
+    entered, release, calls, body = _blocking_on_evt_one(monkeypatch, settings)
 
     def store(event_id, created):
         event, stored = stripe_event_store(
@@ -1204,25 +1212,10 @@ def test_while_a_worker_runs_and_none_is_idle_the_intake_rings_no_bell_and_the_r
     key or another, in its loop or in its look after letting go; so the intake rings only when a worker process
     is idle (IDLE_LOCK) or none runs. Here none is idle: the events stored while the worker runs ring nothing,
     and the worker applies them all before it ends."""
-    from config.celery import app
     from webhooks.services.process import IDLE_LOCK, bell_needed
     from webhooks.tasks import process_stripe_event
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    _queued_tasks()  # an empty broker
-    entered, release = threading.Event(), threading.Event()
-    calls = []
-
-    def blocking(event):
-        calls.append(event.stripe_event_id)
-        if event.stripe_event_id == "evt_one":
-            entered.set()
-            assert release.wait(10)
-
-    monkeypatch.setitem(registry.HANDLERS, "tollgate.test.block", blocking)
-    body = _stored("evt_template", "tollgate.test.block").payload
-    StripeEvent.objects.filter(stripe_event_id="evt_template").delete()
+    entered, release, calls, body = _blocking_on_evt_one(monkeypatch, settings)
 
     def store(event_id, created, customer="cus_pipeline"):
         data = {"object": {"id": customer, "object": "customer"}}
