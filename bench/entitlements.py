@@ -32,8 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.setup import free_port
-
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 CONCURRENCY = 8
@@ -302,7 +300,11 @@ def gunicorn(
         "LOG_LEVEL": "ERROR",
         **(extra_env or {}),
     }
-    port = port or int(os.environ.get("BENCH_ENTITLEMENTS_PORT") or 0) or free_port()
+    port = port or int(os.environ.get("BENCH_ENTITLEMENTS_PORT") or 0)
+    # The socket is bound here and handed to gunicorn (`fd://`): a port chosen by the kernel cannot be taken between
+    # the choice and the bind, and a port that is taken fails here, by name, instead of in a server that exits.
+    listener = socket.create_server(("127.0.0.1", port), backlog=2048)
+    port = int(listener.getsockname()[1])
     sink = output.open("ab") if output is not None else None
     server = subprocess.Popen(
         [
@@ -311,7 +313,7 @@ def gunicorn(
             "gunicorn",
             "bench.entitlements:wsgi_application()",
             "--bind",
-            f"127.0.0.1:{port}",
+            f"fd://{listener.fileno()}",
             "--workers",
             str(workers),
             "--log-level",
@@ -321,15 +323,24 @@ def gunicorn(
         env=env,
         stdout=sink,
         stderr=subprocess.STDOUT if output is not None else None,
+        pass_fds=(listener.fileno(),),
     )
+    listener.close()  # the server holds it now
     try:
         deadline = time.monotonic() + 120  # a loaded machine boots its workers slowly
-        while time.monotonic() < deadline and server.poll() is None:
+        while server.poll() is None:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
             except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn on port {port} accepted nothing in 120 s") from None
                 time.sleep(0.1)
+        if server.poll() is not None:
+            where = f"; its output: {output}" if output is not None else ""
+            raise RuntimeError(
+                f"gunicorn on port {port} exited with {server.returncode} before serving{where}"
+            )
         yield port
     finally:
         server.terminate()

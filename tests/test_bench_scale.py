@@ -2,6 +2,7 @@
 point 6 at both sizes (two databases, alternating rounds), with each round's ratio, the median and the verdict. Its timings are not asserted (timing in tests is
 forbidden): the figures come from the benchmark's own runs (docs/performance.md)."""
 
+import errno
 import os
 import random
 import socket
@@ -29,24 +30,24 @@ SIZES = {
 }
 
 
-def _port() -> int:
-    """A free port of `TOLLGATE_TEST_PORTS` when set (runs sharing a machine keep to their own ranges)."""
+def _ports() -> int | None:
+    """The first of two free ports of `TOLLGATE_TEST_PORTS` when set (runs sharing a machine keep to their own
+    ranges; the benchmark's two servers take it and the next); else None, and each server's port is the kernel's."""
     ports = os.environ.get("TOLLGATE_TEST_PORTS", "")
     if not ports:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
+        return None
     first, last = (int(bound) for bound in ports.split("-"))
-    candidates = list(range(first, last + 1))
+    candidates = list(range(first, last))
     random.shuffle(candidates)
     for port in candidates:
-        with socket.socket() as sock:
+        with socket.socket() as one, socket.socket() as two:
             try:
-                sock.bind(("127.0.0.1", port))
+                one.bind(("127.0.0.1", port))
+                two.bind(("127.0.0.1", port + 1))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port in TOLLGATE_TEST_PORTS={ports}")
+    raise RuntimeError(f"no two free ports in TOLLGATE_TEST_PORTS={ports}")
 
 
 @pytest.mark.postgres
@@ -55,7 +56,9 @@ def test_the_scale_benchmark_reports_every_operation_at_both_sizes(monkeypatch, 
     monkeypatch.delenv("BENCH_SCALE", raising=False)
     for name, value in SIZES.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("BENCH_SCALE_PORT", str(_port()))
+    monkeypatch.delenv("BENCH_SCALE_PORT", raising=False)
+    if (port := _ports()) is not None:
+        monkeypatch.setenv("BENCH_SCALE_PORT", str(port))
 
     from django.db import connection
 
@@ -95,3 +98,20 @@ def test_the_scale_benchmark_reports_every_operation_at_both_sizes(monkeypatch, 
             "SELECT datname FROM pg_database WHERE datname IN (%s, %s)", [f"{base}_small", f"{base}_large"]
         )
         assert cursor.fetchall() == []
+
+
+def test_a_server_on_a_taken_port_fails_by_name_and_nothing_is_started(tmp_path):
+    """The benchmarks' gunicorn binds its socket before starting the server: a port another process listens on is
+    refused at once (before, the server exited on it and the benchmark measured the other listener, or nothing)."""
+    from bench.entitlements import gunicorn
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = int(taken.getsockname()[1])
+        log = tmp_path / "server.log"
+        with (
+            pytest.raises(OSError, match="in use") as refused,
+            gunicorn("redis://127.0.0.1:6379/15", output=log, port=port),
+        ):
+            pytest.fail("a server was yielded on a taken port")
+    assert refused.value.errno == errno.EADDRINUSE
+    assert not log.exists()
