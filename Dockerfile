@@ -43,6 +43,10 @@ FROM runtime
 WORKDIR /app
 COPY --from=packages /opt/venv/ /opt/venv/
 COPY --from=source /src/ /app/
+# Bytecode compiled once here: with PYTHONDONTWRITEBYTECODE (and /app not the runtime user's to write) every process
+# would otherwise compile each module it imports from source, at every start and, for a module imported late, inside
+# the request or task that first needs it.
+RUN python -m compileall -q /app
 # collectstatic needs settings that load; these build-time values never reach a running container.
 RUN SECRET_KEY=build-only FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1rZXktbmV2ZXItdXNlZC1hdC1ydW4= \
     python manage.py collectstatic --noinput -v0 && mkdir -p var/prometheus /data && chown -R tollgate var /data
