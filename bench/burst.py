@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.setup import free_port
+from bench.setup import bytecode_compile, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "var" / "bench-burst"
@@ -1072,6 +1072,7 @@ def run() -> None:
         )
         return
     LOGS.mkdir(parents=True, exist_ok=True)
+    bytecode_compile()
     admin_url, capture_db, replay_db, url_template = _database_urls(database_url)
     procs = Processes()
     results: list[Replay] = []

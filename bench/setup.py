@@ -1,8 +1,11 @@
 """Shared set-up of the benchmarks: Django on DATABASE_URL / REDIS_URL when set, else a throwaway SQLite file."""
 
+import compileall
 import os
+import re
 import socket
 import sys
+import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +24,16 @@ def django_setup() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def bytecode_compile() -> None:
+    """Compiles to bytecode what the benchmark's servers import and is not compiled yet (this tree, the venv's
+    packages), as the image does at build (Dockerfile) and pip at install: a process otherwise compiles each module
+    it imports from source when bytecode is not written (PYTHONDONTWRITEBYTECODE) or not valid (a venv copied
+    without its files' times), and a module first imported during a measurement adds its compile to the figures."""
+    skip = re.compile(r"[/\\](\.venv|var|node_modules|clients|\.git)[/\\]")
+    compileall.compile_dir(ROOT, quiet=1, rx=skip, workers=0)
+    compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=1, workers=0)
 
 
 def report(title: str, rows: list[tuple[str, float, str]], baseline: float) -> None:
