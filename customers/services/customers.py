@@ -18,6 +18,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.context import subjects_note
 from core.errors import Conflict
+from customers import statements
 from customers.models import Customer, TestClock
 from customers.services.test_clocks import clock_for_customer
 from projects.models import Project
@@ -290,7 +291,7 @@ def customer_for_stripe(
 def _customers_with_stripe_id(stripe_customer_id: str) -> list[Customer]:
     """The customers (with their projects) holding a Stripe customer id: one indexed read that every Stripe
     event of a customer makes."""
-    return list(Customer.objects.select_related("project").filter(stripe_customer_id=stripe_customer_id))
+    return statements.WITH_STRIPE_ID.rows(stripe_customer_id=stripe_customer_id)
 
 
 def customer_stripe_unlink(*, customer: Customer, stripe_customer_id: str) -> None:

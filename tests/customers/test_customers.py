@@ -99,3 +99,36 @@ def test_stripe_customer_is_created_lazily_once_with_metadata(
     # A later change of email reaches Stripe (through the on-commit task).
     api.post("/api/v1/customers", {"external_id": "lazy", "email": "new@example.com"}, key=tenant_a.key)
     assert sdk.v1.customers.retrieve(stripe_id).email == "new@example.com"
+
+
+def test_a_stripe_customer_is_routed_to_its_accounts_customer_by_one_compiled_read(
+    tenant_a, tenant_b, django_assert_num_queries
+):
+    """Every Stripe event of a customer reads the customers holding its Stripe id (customers/statements.py): the
+    one of the event's account answers, with its project loaded, one statement a call, compiled at most once
+    per connection."""
+    from core.statements import statements_compiled
+    from customers.services.customers import customer_for_stripe
+    from stripe_gateway.gateway import PLATFORM_ACCOUNT
+
+    tenant_b.project.stripe_secret_key = "sk_test_bravo_own_account"
+    tenant_b.project.save(update_fields=["stripe_secret_key"])
+    on_platform = Customer.objects.create(
+        project=tenant_a.project, external_id="u1", stripe_customer_id="cus_same"
+    )
+    own = Customer.objects.create(project=tenant_b.project, external_id="u1", stripe_customer_id="cus_same")
+    Customer.objects.create(project=tenant_a.project, external_id="u2", stripe_customer_id="cus_other")
+    before = statements_compiled()
+    with django_assert_num_queries(3):
+        platform = customer_for_stripe(account=PLATFORM_ACCOUNT, stripe_customer_id="cus_same")
+        bravo = customer_for_stripe(account=str(tenant_b.project.pk), stripe_customer_id="cus_same")
+        unknown = customer_for_stripe(account=PLATFORM_ACCOUNT, stripe_customer_id="cus_unknown")
+        assert platform is not None
+        assert bravo is not None
+        assert (platform.pk, platform.project.slug) == (on_platform.pk, "alpha")
+        assert (bravo.pk, bravo.project.slug) == (own.pk, "bravo")
+        assert unknown is None
+    assert statements_compiled() - before in (
+        0,
+        1,
+    )  # compiled on this connection by this test or an earlier one
