@@ -87,6 +87,13 @@ bench-burst: install
 bench-burst-pools: install
 	BENCH_BURST_ROUNDS=$${BENCH_BURST_ROUNDS:-4} $(BIN)/python -m bench.burst
 
+## make bench-djstripe: dj-stripe 2.11 against Tollgate on the same captured Stripe burst, interleaved for
+## BENCH_DJSTRIPE_ROUNDS rounds (2), against issue #50's gate (≥ 3× dj-stripe's events/s, 0 deadlocks); dj-stripe
+## runs from a venv of its own (var/bench-djstripe/venv, made on first use). Needs DATABASE_URL=postgres://… and Redis.
+.PHONY: bench-djstripe
+bench-djstripe: install
+	$(BIN)/python -m bench.djstripe
+
 ## make prod-check: a fresh venv from requirements/prod.txt alone (what the Docker image installs) running
 ## migrations, gunicorn, a Celery worker and beat under production settings, and one Stripe event processed end to
 ## end, on the local PostgreSQL and Redis (database tollgate_prodcheck, Redis databases 12 and 13).

@@ -46,6 +46,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,9 @@ SHUFFLE_SEED = 20261123
 RENEWAL_ADVANCE = 32 * 86_400  # past the first monthly renewal, before the second
 PRICE = "pro-monthly"
 PROJECT = "burst"
-STRIPE_KEY = "sk_test_tollgate_bench_burst"
+# Shaped as Stripe's keys are (letters and digits after the prefix): bench/djstripe.py serves the same capture to
+# dj-stripe, which refuses any other shape (its APIKey model's regex).
+STRIPE_KEY = "sk_test_TollgateBenchBurst0000000000000"
 PG_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
 
 # Targets of the issue (2-core machine).
@@ -96,7 +99,7 @@ def _server_env(database_url: str, redis_url: str, stripe_base: str) -> dict[str
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "false",
             "STRIPE_SECRET_KEY": STRIPE_KEY,
-            "STRIPE_PUBLISHABLE_KEY": "pk_test_tollgate_bench_burst",
+            "STRIPE_PUBLISHABLE_KEY": STRIPE_KEY.replace("sk_", "pk_", 1),
             "STRIPE_API_BASE": stripe_base,
             "API_RATE_LIMIT_PER_MINUTE": "0",
             "LOG_LEVEL": "WARNING",
@@ -167,15 +170,23 @@ def _wait_http(url: str, timeout: float = 60) -> None:
 
 
 def _start_gunicorn(
-    procs: Processes, env: dict[str, str], workers: int, log: Path
+    procs: Processes,
+    env: dict[str, str],
+    workers: int,
+    log: Path,
+    python: str = sys.executable,
+    app: str = "config.wsgi",
+    ready_path: str = "/health",
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn serving `app` (Tollgate by default; bench/djstripe.py serves dj-stripe from its own venv's
+    `python`), ready once `ready_path` answers anything."""
     port = free_port()
     proc = procs.start(
         [
-            sys.executable,
+            python,
             "-m",
             "gunicorn",
-            "config.wsgi",
+            app,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
@@ -187,7 +198,7 @@ def _start_gunicorn(
         log,
     )
     base = f"http://127.0.0.1:{port}"
-    _wait_http(f"{base}/health")
+    _wait_http(f"{base}{ready_path}")
     return proc, base
 
 
@@ -428,7 +439,10 @@ def _progress(started: float, message: str) -> None:
     print(f"  [{time.perf_counter() - started:6.1f} s] {message}", flush=True)
 
 
-def _capture(admin_url: str, database_url: str, redis_url: str, procs: Processes) -> Capture:
+def _capture(
+    admin_url: str, database_url: str, redis_url: str, procs: Processes, logs: Path = LOGS
+) -> Capture:
+    """The capture (see the module's docstring); its logs and files go to `logs`."""
     import redis
     import requests
 
@@ -464,7 +478,7 @@ def _capture(admin_url: str, database_url: str, redis_url: str, procs: Processes
             )
         )
         _manage(env, "sync_catalog", PROJECT, "docs/catalog.example.yaml")
-        gunicorn, base = _start_gunicorn(procs, env, 2, LOGS / "capture-gunicorn.log")
+        gunicorn, base = _start_gunicorn(procs, env, 2, logs / "capture-gunicorn.log")
         _manage(env, "stripe_setup_webhooks", "--url", base)
         _progress(started, "project, catalog and webhook endpoint ready; checkouts …")
         session = requests.Session()
@@ -525,10 +539,10 @@ def _capture(admin_url: str, database_url: str, redis_url: str, procs: Processes
         for obj in account_state["store"]["objects"]:
             if obj.get("object") == "webhook_endpoint":
                 obj["status"] = "disabled"
-    path = LOGS / "emulator-captured.json"
+    path = logs / "emulator-captured.json"
     path.write_text(json.dumps(state))
     # For profiling a replay by hand (bench/burst_profile.py): the deliveries and the endpoint's secret.
-    (LOGS / "deliveries.json").write_text(
+    (logs / "deliveries.json").write_text(
         json.dumps({"secret": secret, "bodies": [body.decode() for _, _, body in deliveries]})
     )
     return Capture(deliveries, secret, path, time.perf_counter() - started, CHECKOUTS, renewals)
@@ -590,10 +604,18 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _send_all(
-    base: str, bodies: list[bytes], secret: str, stop: threading.Event
+    base: str,
+    bodies: list[bytes],
+    secret: str,
+    stop: threading.Event,
+    path: str = "/webhooks/stripe",
+    timeout: float = REPLAY_TIMEOUT,
+    on_failure: Callable[[int, int, str], None] | None = None,
 ) -> tuple[list[float], list[int], float]:
-    """8 threads post every body once (in list order, each taking the next), re-signed at send time.
-    Returns (latencies, non-2xx statuses or -1 for errors, time of the last answer)."""
+    """8 threads post every body once to `path` (in list order, each taking the next), re-signed at send time;
+    each thread is waited for `timeout` + 60 s. `on_failure(index, status, answer)` is called for every non-2xx
+    answer (status -1 and the error for no answer). Returns (latencies, non-2xx statuses or -1 for errors, time
+    of the last answer)."""
     import requests
 
     from stripe_emulator.core.webhooks import signature_header
@@ -616,13 +638,21 @@ def _send_all(
                 "Stripe-Signature": signature_header(body, secret, int(time.time())),
             }
             began = time.perf_counter()
+            answer: requests.Response | requests.RequestException
             try:
-                status = session.post(
-                    f"{base}/webhooks/stripe", data=body, headers=headers, timeout=30
-                ).status_code
-            except requests.RequestException:
-                status = -1
+                answer = session.post(f"{base}{path}", data=body, headers=headers, timeout=30)
+                status = answer.status_code
+            except requests.RequestException as exc:
+                answer, status = exc, -1
             ended = time.perf_counter()
+            if on_failure is not None and not 200 <= status < 300:
+                on_failure(
+                    i,
+                    status,
+                    answer.text
+                    if isinstance(answer, requests.Response)
+                    else f"{type(answer).__name__}: {answer}",
+                )
             with lock:
                 latencies.append(ended - began)
                 last[0] = max(last[0], ended)
@@ -633,19 +663,17 @@ def _send_all(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=REPLAY_TIMEOUT + 60)
+        thread.join(timeout=timeout + 60)
     return latencies, errors, last[0]
 
 
-def _warm_up(base: str) -> None:
+def _warm_up(base: str, path: str = "/webhooks/stripe") -> None:
     """Every gunicorn worker past its first request (URLconf import, database connection): 32 concurrent
-    deliveries with a bad signature (400, nothing stored)."""
+    deliveries with a bad signature to `path` (400, nothing stored)."""
     import requests
 
     def bad(_: int) -> None:
-        requests.post(
-            f"{base}/webhooks/stripe", data=b"{}", headers={"Stripe-Signature": "t=0,v1=0"}, timeout=30
-        )
+        requests.post(f"{base}{path}", data=b"{}", headers={"Stripe-Signature": "t=0,v1=0"}, timeout=30)
 
     threads = [threading.Thread(target=bad, args=(n,)) for n in range(32)]
     for thread in threads:
@@ -685,6 +713,24 @@ def _pg_log_deadlocks(offset: int, database: str) -> list[str]:
     return found
 
 
+def _start_emulator(
+    procs: Processes, capture: Capture, tag: str, logs: Path = LOGS
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A `python -m stripe_emulator` serving a fresh copy of the capture's state (`emulator-{tag}.json` in `logs`),
+    ready once it answers; returns it and its base URL."""
+    state = logs / f"emulator-{tag}.json"
+    shutil.copyfile(capture.emulator_state, state)
+    emulator_port = free_port()
+    emulator = procs.start(
+        [sys.executable, "-m", "stripe_emulator", "--port", str(emulator_port), "--data", str(state)],
+        dict(os.environ),
+        logs / f"emulator-{tag}.log",
+    )
+    stripe_base = f"http://127.0.0.1:{emulator_port}"
+    _wait_http(f"{stripe_base}/_emulator/clock")
+    return emulator, stripe_base
+
+
 def _replay(
     capture: Capture,
     name: str,
@@ -697,9 +743,10 @@ def _replay(
     redis_url: str,
     procs: Processes,
     hosts: int = 0,
+    logs: Path = LOGS,
 ) -> Replay:
     """One replay; `hosts` > 0: the worker runs on that many hosts (network namespaces, tests/e2e/hosts.py), one
-    worker each at its default concurrency, instead of one worker on this machine."""
+    worker each at its default concurrency, instead of one worker on this machine. Its logs go to `logs`."""
     import psycopg
     import redis
 
@@ -712,19 +759,10 @@ def _replay(
     _drop(admin_url, replay_db)
     _admin_sql(admin_url, f'CREATE DATABASE "{replay_db}" TEMPLATE "{capture_db}"')
     redis.Redis.from_url(redis_url).flushdb()
-    state = LOGS / f"emulator-{tag}.json"
-    shutil.copyfile(capture.emulator_state, state)
-    emulator_port = free_port()
-    emulator = procs.start(
-        [sys.executable, "-m", "stripe_emulator", "--port", str(emulator_port), "--data", str(state)],
-        dict(os.environ),
-        LOGS / f"emulator-{tag}.log",
-    )
-    stripe_base = f"http://127.0.0.1:{emulator_port}"
-    _wait_http(f"{stripe_base}/_emulator/clock")
+    emulator, stripe_base = _start_emulator(procs, capture, tag, logs)
     env = _server_env(database_url, redis_url, stripe_base)
-    gunicorn, base = _start_gunicorn(procs, env, GUNICORN_WORKERS, LOGS / f"replay-{tag}-gunicorn.log")
-    worker_log = LOGS / f"replay-{tag}-worker.log"
+    gunicorn, base = _start_gunicorn(procs, env, GUNICORN_WORKERS, logs / f"replay-{tag}-gunicorn.log")
+    worker_log = logs / f"replay-{tag}-worker.log"
     if hosts:
         result.workers = f"{hosts}h"
         made_hosts, host_workers = _start_host_workers(hosts, env, database_url, redis_url, stripe_base)
@@ -750,12 +788,12 @@ def _replay(
                     "--nonblocking",
                     *(["--gil"] if pyspy == "gil" else []),
                     "-o",
-                    str(LOGS / f"pyspy-{tag}-{side}.txt"),
+                    str(logs / f"pyspy-{tag}-{side}.txt"),
                     "--pid",
                     str(pid),
                 ],
                 dict(os.environ),
-                LOGS / f"pyspy-{tag}-{side}.log",
+                logs / f"pyspy-{tag}-{side}.log",
             )
         time.sleep(1)
     _progress(begun, "servers up and warm; sending")
@@ -848,8 +886,8 @@ def _replay(
     result.transactions = int(transactions_after - transactions_before)
     result.deadlock_log = _pg_log_deadlocks(log_offset, replay_db)
     failures: dict[str, int] = {}
-    logs = [worker_log] if made_hosts is None else [h.logs["worker"] for h in made_hosts]
-    for line in (line for log in logs for line in log.read_text(errors="replace").splitlines()):
+    worker_logs = [worker_log] if made_hosts is None else [h.logs["worker"] for h in made_hosts]
+    for line in (line for log in worker_logs for line in log.read_text(errors="replace").splitlines()):
         if match := re.search(r"Processing (\S+) \S+ failed: (\w+)", line):
             key = f"{match.group(1)}: {match.group(2)}"
             failures[key] = failures.get(key, 0) + 1

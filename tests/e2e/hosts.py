@@ -133,7 +133,7 @@ def redis_server_keepalive(url: str) -> Keepalive:
     """Redis's `tcp-keepalive N`: idle N, probes every N/3, three of them (Redis's anetKeepAlive)."""
     import redis
 
-    seconds = int(redis.Redis.from_url(url).config_get("tcp-keepalive").get("tcp-keepalive", 0))
+    seconds = int(redis.Redis.from_url(url).config_get("tcp-keepalive").get("tcp-keepalive") or 0)
     if not seconds:
         return Keepalive()
     return Keepalive(idle=seconds, interval=max(1, seconds // 3), count=3)
