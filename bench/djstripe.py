@@ -77,6 +77,7 @@ from bench.burst import (
     _tree_cpu,
     _warm_up,
 )
+from bench.setup import bytecode_compile
 
 LOGS = ROOT / "var" / "bench-djstripe"
 VENV = LOGS / "venv"
@@ -526,6 +527,7 @@ def run() -> None:
     started = time.perf_counter()
     LOGS.mkdir(parents=True, exist_ok=True)
     python = _venv_python()
+    bytecode_compile()  # both sides import compiled bytecode (pip compiled dj-stripe's venv at install)
     admin_url, capture_db, replay_db, url_template = _database_urls(database_url)
     base_name = capture_db.removesuffix("_burst")
     djstripe_db, djstripe_replay_db = f"{base_name}_djstripe", f"{base_name}_djstripe_replay"
