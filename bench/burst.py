@@ -418,6 +418,14 @@ def _scalar(conn: Any, sql: str, params: list[Any] | None = None) -> Any:
     return None if row is None else row[0]
 
 
+def _database_counts(conn: Any, database: str) -> tuple[int, int]:
+    """The database's deadlocks and transactions (committed or rolled back) so far, by `pg_stat_database`."""
+    row = conn.execute(
+        "SELECT deadlocks, xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [database]
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
 def _drop(admin_url: str, name: str) -> None:
     _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -802,12 +810,7 @@ def _replay(
     )
     pg_url = urlunsplit(urlsplit(database_url)._replace(scheme="postgresql"))
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        deadlocks_before = _scalar(
-            conn, "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [replay_db]
-        )
-        transactions_before = _scalar(
-            conn, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [replay_db]
-        )
+        counts_before = _database_counts(conn, replay_db)
         log_offset = _pg_log_offset()
         backends = BackendCpu(conn, replay_db)
         web_before = _tree_cpu(gunicorn.pid)
@@ -876,14 +879,9 @@ def _replay(
     if made_hosts is not None:
         made_hosts.destroy()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        deadlocks_after = _scalar(
-            conn, "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [replay_db]
-        )
-        transactions_after = _scalar(
-            conn, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [replay_db]
-        )
-    result.deadlocks = int(deadlocks_after - deadlocks_before)
-    result.transactions = int(transactions_after - transactions_before)
+        counts_after = _database_counts(conn, replay_db)
+    result.deadlocks = counts_after[0] - counts_before[0]
+    result.transactions = counts_after[1] - counts_before[1]
     result.deadlock_log = _pg_log_deadlocks(log_offset, replay_db)
     failures: dict[str, int] = {}
     worker_logs = [worker_log] if made_hosts is None else [h.logs["worker"] for h in made_hosts]

@@ -63,6 +63,7 @@ from bench.burst import (
     Replay,
     _admin_sql,
     _capture,
+    _database_counts,
     _database_urls,
     _drop,
     _median,
@@ -70,7 +71,6 @@ from bench.burst import (
     _pg_log_offset,
     _progress,
     _replay,
-    _scalar,
     _send_all,
     _start_emulator,
     _start_gunicorn,
@@ -279,12 +279,7 @@ def _replay_djstripe(
 
     pg_url = urlunsplit(urlsplit(database_url)._replace(scheme="postgresql"))
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        deadlocks_before = _scalar(
-            conn, "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [replay_db]
-        )
-        transactions_before = _scalar(
-            conn, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [replay_db]
-        )
+        counts_before = _database_counts(conn, replay_db)
         log_offset = _pg_log_offset()
         backends = BackendCpu(conn, replay_db)
         web_before = _tree_cpu(gunicorn.pid)
@@ -352,20 +347,24 @@ def _replay_djstripe(
     for proc in (gunicorn, emulator):
         Processes.stop(proc)
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        deadlocks_after = _scalar(
-            conn, "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [replay_db]
-        )
-        transactions_after = _scalar(
-            conn, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [replay_db]
-        )
-    result.deadlocks = int(deadlocks_after - deadlocks_before)
-    result.transactions = int(transactions_after - transactions_before)
+        counts_after = _database_counts(conn, replay_db)
+    result.deadlocks = counts_after[0] - counts_before[0]
+    result.transactions = counts_after[1] - counts_before[1]
     result.deadlock_log = _pg_log_deadlocks(log_offset, replay_db)
     _progress(begun, "done")
     return result
 
 
 # --- report ---------------------------------------------------------------------------------------------------
+
+
+def _print_answers(r: "Replay | DjReplay", meaning: str) -> None:
+    """A replay's answer latencies (`meaning`: what an answer says) and transactions per event, unless it failed."""
+    if not r.error:
+        print(
+            f"{'':<37}answers p50/p99 {r.p50_ms:.0f}/{r.p99_ms:.0f} ms ({meaning}); "
+            f"{r.transactions / r.events:.1f} database transactions per event"
+        )
 
 
 def _tollgate_row(r: Replay) -> str:
@@ -420,18 +419,10 @@ def _report(capture: Capture, tollgate: list[Replay], djstripe: list[DjReplay]) 
             d = next((r for r in djstripe if r.round == round_ and r.name == name), None)
             if t is not None:
                 print(_tollgate_row(t))
-                if not t.error:
-                    print(
-                        f"{'':<37}answers p50/p99 {t.p50_ms:.0f}/{t.p99_ms:.0f} ms (the event stored); "
-                        f"{t.transactions / t.events:.1f} database transactions per event"
-                    )
+                _print_answers(t, "the event stored")
             if d is not None:
                 print(_djstripe_row(d))
-                if not d.error:
-                    print(
-                        f"{'':<37}answers p50/p99 {d.p50_ms:.0f}/{d.p99_ms:.0f} ms (the event processed); "
-                        f"{d.transactions / d.events:.1f} database transactions per event"
-                    )
+                _print_answers(d, "the event processed")
             if t is not None and d is not None and not t.error and not d.error and d.e2e_rate > 0:
                 ratio = t.e2e_rate / d.e2e_rate
                 ratios.setdefault(name, []).append(ratio)
