@@ -23,6 +23,9 @@ from django.db import connection
 # The first half of the (int, int) advisory lock space, so Tollgate's names never meet other users' locks
 # (migrate_locked uses a single bigint key).
 NAMESPACE = 0x54474C4B  # "TGLK"
+# A `pg_locks` row's condition for a lock of this database: advisory locks are per database, and another database
+# on the server (another deployment's) holds its own under the same keys.
+IN_THIS_DATABASE = "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 
 _held_locally: set[str] = set()
 _shared_locally: dict[str, int] = {}
@@ -139,9 +142,9 @@ def locks_shared_held(*names: str) -> set[str]:
             return {name for name in names if _shared_locally.get(name, 0) > 0}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT n.name FROM unnest(%s::text[]) AS n(name) WHERE EXISTS (SELECT 1 FROM pg_locks "
-            "WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = "
-            "current_database()) AND classid = %s::oid AND objid = hashtext(n.name)::oid "
+            "SELECT n.name FROM unnest(%s::text[]) AS n(name) WHERE EXISTS (SELECT 1 FROM pg_locks "  # noqa: S608 (constants)
+            f"WHERE locktype = 'advisory' AND {IN_THIS_DATABASE} AND classid = %s::oid "
+            "AND objid = hashtext(n.name)::oid "
             "AND objsubid = 2 AND mode = 'ShareLock' AND granted)",
             [list(names), NAMESPACE],
         )

@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.claims import FairClaim, fair_pick
-from core.locks import NAMESPACE, locks_held_in_process
+from core.locks import IN_THIS_DATABASE, NAMESPACE, locks_held_in_process
 from projects.models import Project
 from webhooks.models import StripeEvent
 
@@ -28,8 +28,8 @@ _DUE = (
     "((w.status = %s AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= %s)) OR w.status = %s){unlocked}"
 )
 _HELD = (
-    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND objsubid = 2 "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s::oid AND objsubid = 2 "  # noqa: S608
+    f"AND {IN_THIS_DATABASE}"  # a constant of core.locks
 )
 _UNLOCKED = " AND hashtext(%s || w.ordering_key)::oid NOT IN (SELECT objid FROM held)"
 
