@@ -60,8 +60,8 @@ class ProductFeatureInline(TabularInline[ProductFeature, Product]):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["feature", "value", "per_unit", "overage", "rollover"]
-    readonly_fields = ["feature", "value", "per_unit", "overage", "rollover"]
+    fields = ["feature", "value", "per_unit", "overage", "windows", "rollover"]
+    readonly_fields = ["feature", "value", "per_unit", "overage", "windows", "rollover"]
     verbose_name_plural = "feature values (change them on the product feature values page)"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -205,13 +205,14 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             "JSON. Boolean feature: true or false. Metered, credits or allocation: an integer, or null for "
             'unlimited. Static: any JSON value ("text" with quotes). Tick "overage allowed" to let a metered '
             "feature's use go past this limit (its metered price bills it). Credits: a rollover cap carries up to that "
-            "many of a paid period's unspent credits into the next."
+            "many of a paid period's unspent credits into the next. Usage windows (metered): limits per calendar "
+            'window (UTC) beside the period\'s, as JSON: {"minute": 100, "day": 5000}.'
         ),
     )
 
     class Meta:
         model = ProductFeature
-        fields = ["product", "feature", "value", "per_unit", "overage", "rollover"]
+        fields = ["product", "feature", "value", "per_unit", "overage", "windows", "rollover"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -231,7 +232,11 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
         except ValueError:
             raise forms.ValidationError({"value": 'Not JSON: write true, 100, null or "text".'}) from None
         entry = FeatureValue(
-            raw, bool(data.get("per_unit")), bool(data.get("overage")), data.get("rollover")
+            raw,
+            bool(data.get("per_unit")),
+            bool(data.get("overage")),
+            data.get("rollover"),
+            data.get("windows") or None,
         ).api()
         try:
             feature_value_parse(feature_type=feature.type, value=entry, param=feature.key)
@@ -253,6 +258,7 @@ class ProductFeatureAdmin(_ServiceWrites, ModelAdmin[ProductFeature]):
         column("value", "Value"),
         column("per_unit", "Per unit", boolean=True),
         column("overage", "Overage allowed", boolean=True),
+        column("windows", "Usage windows"),
         column("rollover", "Rollover cap"),
     ]
     list_filter = ["product__project", "feature__type"]

@@ -169,6 +169,7 @@ class ProductFeature(models.Model):
     `per_unit` values are multiplied by the quantity bought or subscribed (5 seats per licence × 3 = 15).
     `overage` (metered limits only): use may go past the limit; the feature's metered price, if any, bills it.
     `rollover` (credits only): at most this many of a paid period's unspent credits carry into the next period.
+    `windows` (metered only): limits per calendar window (UTC) beside the period's, `{"minute": 100, "day": 5000}`.
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="feature_values")
@@ -177,6 +178,7 @@ class ProductFeature(models.Model):
     per_unit = models.BooleanField(default=False, verbose_name="per unit bought")
     overage = models.BooleanField(default=False, db_default=False, verbose_name="overage allowed")
     rollover = models.PositiveBigIntegerField(null=True, blank=True, verbose_name="rollover cap")
+    windows = models.JSONField(null=True, blank=True, verbose_name="usage windows")
 
     class Meta:
         db_table = "entitlements_productfeature"

@@ -1,6 +1,7 @@
 """What a valid catalog entry is: Stripe's limits, the value a feature of each type takes, a price's terms, and
 which price fields never change. Shared by the services, the API's serializers and `sync_catalog`."""
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,19 @@ def _is_amount(value: Any) -> bool:
 
 
 OVERAGE = ("allowed", "blocked")
+# Usage windows of a metered feature, shortest first: calendar windows in UTC, each starting on a whole minute,
+# hour, day or week (Monday 00:00); the length of each in seconds.
+WINDOW_SECONDS = {"minute": 60, "hour": 3_600, "day": 86_400, "week": 604_800}
+
+
+def windows_ordered(windows: dict[str, int] | None) -> dict[str, int]:
+    """Stored windows shortest first (PostgreSQL's `jsonb` keeps an object's keys in an order of its own)."""
+    return {name: windows[name] for name in WINDOW_SECONDS if name in windows} if windows else {}
+
+
 # The object forms each counted type takes beyond {"per_unit": n}, as error messages name them.
 _OBJECT_FORMS: dict[str, str] = {
-    Feature.Type.METERED: '{"limit": n, "overage": "allowed"}',
+    Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}}',
     Feature.Type.CREDITS: '{"limit": n, "rollover": m}',
     Feature.Type.ALLOCATION: '{"limit": n}',
 }
@@ -51,25 +62,29 @@ class FeatureValue:
     """What a product gives a feature, as stored: `value` (times the quantity bought when `per_unit`); for a
     metered limit, whether use may go past it (`overage`: billed by the feature's metered price, if it has one);
     for the credits a subscription's paid periods grant, how many unspent ones carry into the next period
-    (`rollover`, a cap; None: none do)."""
+    (`rollover`, a cap; None: none do); for a metered feature, its limits per calendar window (`windows`, by
+    window name, shortest first; None: none)."""
 
     value: Any
     per_unit: bool = False
     overage: bool = False
     rollover: int | None = None
+    windows: dict[str, int] | None = None
 
     @classmethod
     def of(cls, row: ProductFeature) -> "FeatureValue":
-        return cls(row.value, row.per_unit, row.overage, row.rollover)
+        return cls(row.value, row.per_unit, row.overage, row.rollover, windows_ordered(row.windows) or None)
 
     def api(self) -> Any:
         """The API's shape: `value`, `{"per_unit": n}`, or an object with `limit` (or `per_unit`) and
-        `"overage": "allowed"` or `"rollover": m`."""
-        if not (self.overage or self.rollover is not None):
+        `"overage": "allowed"`, `"windows": {"minute": m, …}` or `"rollover": m`."""
+        if not (self.overage or self.rollover is not None or self.windows):
             return {"per_unit": self.value} if self.per_unit else self.value
         shaped: dict[str, Any] = {"per_unit" if self.per_unit else "limit": self.value}
         if self.overage:
             shaped["overage"] = "allowed"
+        if self.windows:
+            shaped["windows"] = dict(self.windows)
         if self.rollover is not None:
             shaped["rollover"] = self.rollover
         return shaped
@@ -96,11 +111,11 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
             )
         return FeatureValue(value)
     amounts = [key for key in ("per_unit", "limit") if key in value]
-    if len(amounts) != 1 or set(value) - {"per_unit", "limit", "overage", "rollover"}:
+    if len(amounts) != 1 or set(value) - {"per_unit", "limit", "overage", "rollover", "windows"}:
         raise _value_error(
             param,
-            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked" '
-            '(metered) or "rollover": m (credits).',
+            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked" and '
+            '"windows": {"minute": m, …} (metered) or "rollover": m (credits).',
         )
     per_unit = amounts[0] == "per_unit"
     amount = value[amounts[0]]
@@ -124,7 +139,45 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
             )
         if amount is None:
             raise _value_error(param, "unlimited credits have no rollover.")
-    return FeatureValue(amount, per_unit, overage == "allowed", rollover)
+    windows = _windows_parse(
+        feature_type, value.get("windows"), amount, per_unit, overage == "allowed", param
+    )
+    return FeatureValue(amount, per_unit, overage == "allowed", rollover, windows)
+
+
+def _windows_parse(
+    feature_type: str, given: Any, amount: int | None, per_unit: bool, overage: bool, param: str
+) -> dict[str, int] | None:
+    """A metered value's `windows`, ordered shortest first; refused when a window could never be reached whole
+    because a longer window (or the period's limit, where use may not pass it) allows less."""
+    if given is None:
+        return None
+    if feature_type != Feature.Type.METERED:
+        raise _value_error(param, "only a metered feature has usage windows.")
+    if not isinstance(given, dict) or not given:
+        raise _value_error(param, 'windows is an object of limits per window: {"minute": 100, "day": 5000}.')
+    unknown = sorted(set(given) - set(WINDOW_SECONDS))
+    if unknown:
+        raise _value_error(param, f"unknown window {unknown[0]!r}; windows are minute, hour, day and week.")
+    windows = {name: given[name] for name in WINDOW_SECONDS if name in given}
+    for name, limit in windows.items():
+        if not _is_amount(limit):
+            raise _value_error(param, f"windows.{name} is an integer ≥ 0, the most units used in one {name}.")
+    names = list(windows)
+    for shorter, longer in itertools.pairwise(names):
+        if windows[shorter] > windows[longer]:
+            raise _value_error(
+                param,
+                f"contradictory windows: {windows[shorter]} a {shorter} is more than the {windows[longer]} "
+                f"a {longer} allows.",
+            )
+    if amount is not None and not per_unit and not overage and windows[names[-1]] > amount:
+        raise _value_error(
+            param,
+            f"contradictory windows: {windows[names[-1]]} a {names[-1]} is more than the period's limit "
+            f"of {amount}.",
+        )
+    return windows
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any, TypedDict
 from django.db.models import Q
 
 from catalog.models import Feature, ProductFeature
+from catalog.rules import windows_ordered
 from core.serializers import api_time
 from customers.models import Customer
 from customers.selectors import customer_now
@@ -50,8 +51,8 @@ MAX_SNAPSHOT_AGE_SECONDS = 300.0
 # Sources that give a feature's plan value, in precedence order for static values (first wins).
 _PLAN_KINDS = ("subscription", "purchase", "default_product")
 COUNTED = (Feature.Type.METERED, Feature.Type.ALLOCATION)
-# A product's values: feature id → (value, per_unit, overage), as `ProductFeature` stores them.
-ProductValues = dict[str, tuple[Any, bool, bool]]
+# A product's values: feature id → (value, per_unit, overage, windows), as `ProductFeature` stores them.
+ProductValues = dict[str, tuple[Any, bool, bool, dict[str, int] | None]]
 
 
 def settings_for(project: Project) -> EntitlementSettings:
@@ -148,6 +149,10 @@ class _Source:
         """Whether the product lets use of `feature` go past its limit (`ProductFeature.overage`)."""
         return feature.pk in self.values and self.values[feature.pk][2]
 
+    def windows_for(self, feature: Feature) -> dict[str, int]:
+        """The product's usage windows of `feature` (`ProductFeature.windows`), none when it has none."""
+        return windows_ordered(self.values[feature.pk][3]) if feature.pk in self.values else {}
+
     def describe(self, value: Any) -> SourceEntry:
         described: SourceEntry = {
             "type": self.kind,
@@ -171,7 +176,7 @@ def product_value(values: ProductValues, feature: Feature, quantity: int) -> tup
     of it give (`per_unit` values are multiplied)."""
     if feature.pk not in values:
         return False, None
-    value, per_unit, _ = values[feature.pk]
+    value, per_unit, _, _ = values[feature.pk]
     if per_unit and isinstance(value, int):
         value = value * quantity
     return True, value
@@ -270,9 +275,9 @@ def product_values(product_ids: set[str]) -> dict[str, ProductValues]:
     values: dict[str, ProductValues] = {pid: {} for pid in product_ids}
     if product_ids:
         for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-            "product_id", "feature_id", "value", "per_unit", "overage"
+            "product_id", "feature_id", "value", "per_unit", "overage", "windows"
         ):
-            values[row[0]][row[1]] = (row[2], row[3], row[4])
+            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5])
     return values
 
 
@@ -345,10 +350,10 @@ def _plan_sources(
     # A product's key only shows in the sources of the features it gives: read with its values.
     keys: dict[str, str] = {}
     if product_ids:
-        for product_id, key, feature_id, value, per_unit, overage in statements.PRODUCT_VALUES.rows(
+        for product_id, key, feature_id, value, per_unit, overage, windows in statements.PRODUCT_VALUES.rows(
             product_ids=sorted(product_ids)
         ):
-            values[product_id][feature_id] = (value, per_unit, overage)
+            values[product_id][feature_id] = (value, per_unit, overage, windows)
             keys[product_id] = key
     sources = [
         _Source(
@@ -568,7 +573,10 @@ def _feature_entry(
     }
     if kind == Feature.Type.METERED:
         entry["overage"] = overage and limit is not None
-        period = _metered_period(feature, given, now)
+        period, chosen = _metered_period(feature, given, now)
+        windows = chosen.windows_for(feature) if chosen is not None and not revoked else {}
+        if windows:
+            entry["windows"] = [[name, limit] for name, limit in windows.items()]
         entry["period_start"] = period.start.timestamp()
         entry["period_end"] = period.end.timestamp()
         entry["interval"] = period.interval
@@ -576,13 +584,19 @@ def _feature_entry(
     return entry
 
 
-def _metered_period(feature: Feature, given: list[tuple[_Source, Any]], now: datetime) -> Period:
-    """The period of the subscription that gives the largest allowance; else calendar months (UTC)."""
+def _metered_period(
+    feature: Feature, given: list[tuple[_Source, Any]], now: datetime
+) -> tuple[Period, _Source | None]:
+    """The period of the subscription that gives the largest allowance, else calendar months (UTC); and the
+    source whose usage windows apply: that subscription, else the source giving the largest allowance (the
+    first of equals), so a plan's windows come with the allowance they were sold with."""
     candidates = [(source, value) for source, value in given if source.period is not None]
     if candidates:
         unlimited = [pair for pair in candidates if pair[1] is None]
         chosen = unlimited[0] if unlimited else max(candidates, key=lambda pair: int(pair[1] or 0))
         if chosen[0].period is not None:
-            return chosen[0].period
+            return chosen[0].period, chosen[0]
     start, end = month_period(now)
-    return Period(start, end)
+    unlimited = [pair for pair in given if pair[1] is None]
+    best = unlimited[0] if unlimited else max(given, key=lambda pair: int(pair[1] or 0), default=None)
+    return Period(start, end), best[0] if best is not None else None

@@ -5,6 +5,7 @@ when warm. A customer the project has never seen gets the default product's answ
 """
 
 import functools
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,14 +37,20 @@ from entitlements.models import (
 )
 from entitlements.resolver import iso_epoch, settings_for
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
+from entitlements.windows import retry_after, windows_answer
 from projects.models import Project
 
 
-def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: int = 1) -> dict[str, Any]:
+def feature_answer(
+    key: str, entry: FeatureEntry, usage: UsageCounts, quantity: int = 1, now: float | None = None
+) -> dict[str, Any]:
     """One feature's answer: `{allowed, feature, type, enabled, value, limit, used, remaining, balance, held,
-    overage, …}`. Held units (`services.holds`) count against the limit but are not `used`; held credits are out
-    of the balance. A metered feature whose limit allows overage allows any use, and its `remaining` goes below
-    0 as use passes the limit."""
+    overage, windows, binding, retry_after, …}`. Held units (`services.holds`) count against the limit but are
+    not `used`; held credits are out of the balance. A metered feature whose limit allows overage allows any use,
+    and its `remaining` goes below 0 as use passes the limit; its usage windows (`entitlements.windows`, judged at
+    `now`, Unix seconds, default the clock's) refuse what does not fit them whatever the overage. A refused
+    metered answer names what refuses it (`binding`: the period or a window, the one freeing up last) and the
+    seconds until it frees up (`retry_after`; null when it never will within that window or period)."""
     kind = entry["type"]
     enabled = entry["enabled"]
     limit = entry["limit"]
@@ -53,6 +60,9 @@ def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: 
     held: int | None = None
     resets_at = None
     overage: str | None = None
+    windows: list[dict[str, Any]] = []
+    binding: str | None = None
+    wait: int | None = None
     if kind == Feature.Type.METERED or kind == Feature.Type.ALLOCATION:
         held = usage["held"].get(key, 0)
         counted = (usage["used"] if kind == Feature.Type.METERED else usage["in_use"]).get(key, 0)
@@ -63,6 +73,9 @@ def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: 
         if kind == Feature.Type.METERED:
             resets_at = iso_epoch(entry["period_end"])
             overage = "allowed" if past else "blocked"
+            if enabled and (not allowed or "windows" in entry):
+                windows, binding, wait = _binding(entry, usage, key, quantity, allowed, now)
+                allowed = allowed and binding is None
     elif kind == Feature.Type.CREDITS:
         held = usage["held"].get(key, 0)
         balance = usage["balance"].get(key, 0)
@@ -83,9 +96,28 @@ def feature_answer(key: str, entry: FeatureEntry, usage: UsageCounts, quantity: 
         "balance": balance,
         "held": held,
         "overage": overage,
+        "windows": windows,
+        "binding": binding,
+        "retry_after": wait,
         "resets_at": resets_at,
         "sources": entry["sources"],
     }
+
+
+def _binding(
+    entry: FeatureEntry, usage: UsageCounts, key: str, quantity: int, fits_period: bool, now: float | None
+) -> tuple[list[dict[str, Any]], str | None, int | None]:
+    """A metered feature's windows' answers, and what refuses `quantity` (the period, a window) with the seconds
+    until it frees up: of several, the one freeing up last."""
+    at = time.time() if now is None else now
+    answers, binding, frees = windows_answer(
+        entry.get("windows", []), usage.get("windows", {}).get(key, {}), quantity, at
+    )
+    if not fits_period:
+        period_frees = entry["period_end"] if quantity <= (entry["limit"] or 0) else None
+        if binding is None or (frees is not None and (period_frees is None or period_frees >= frees)):
+            binding, frees = "period", period_frees
+    return answers, binding, retry_after(frees, at) if binding is not None else None
 
 
 def snapshot_entry(snapshot: Snapshot, feature_key: str, *, param: str = "feature") -> FeatureEntry:
@@ -126,13 +158,15 @@ def entitlement_check(
         entry = structure["features"].get(feature_key)
         if entry is None:
             raise NotFound(f"No such feature: {feature_key!r}.", param="feature")
-        answer = feature_answer(feature_key, entry, usage, quantity)
+        answer = feature_answer(feature_key, entry, usage, quantity, as_of.timestamp())
         del answer["sources"], answer["resets_at"]
         return answer
     snapshot = snapshot_get(project=project, external_id=external_id, read_ahead=read_ahead)
     _check_counted(snapshot.cached).inc()
     entry = snapshot_entry(snapshot, feature_key)
-    answer = feature_answer(feature_key, entry, snapshot.usage, quantity)
+    answer = feature_answer(
+        feature_key, entry, snapshot.usage, quantity, snapshot.structure.get("clock_time")
+    )
     del answer["sources"], answer["resets_at"]
     return answer
 
@@ -148,8 +182,9 @@ def entitlements_list(*, project: Project, external_id: str, as_of: datetime | N
 
 def entitlements_body(external_id: str, structure: StructureSnapshot, usage: UsageCounts) -> dict[str, Any]:
     rows = []
+    now = structure.get("clock_time")
     for key, entry in structure["features"].items():
-        answer = feature_answer(key, entry, usage)
+        answer = feature_answer(key, entry, usage, now=now)
         del answer["allowed"]
         rows.append(answer)
     return {"customer": external_id, "entitlements": rows}

@@ -52,6 +52,9 @@ class FeatureEntry(TypedDict):
     ]  # metered and credits: the customer's own usage or balance thresholds, [id, kind, value]
     recharge_below: NotRequired[int]  # credits: the balance at or below which an auto-recharge charges
     overage: NotRequired[bool]  # metered: use may go past `limit` (a plan's value allows it)
+    windows: NotRequired[
+        list[list[Any]]
+    ]  # metered: [[window, limit], …], shortest first (`services.windows`)
 
 
 class StructureSnapshot(TypedDict):
@@ -82,6 +85,8 @@ class UsageCounts(TypedDict):
     in_use: dict[str, int]
     balance: dict[str, int]
     held: dict[str, int]
+    # metered features with usage windows: {key: {window: [its start (Unix seconds), used, held]}}
+    windows: NotRequired[dict[str, dict[str, list[Any]]]]
 
 
 class UsageSnapshot(UsageCounts):

@@ -24,6 +24,7 @@ from entitlements.models import (
     SubscriptionSource,
     UsageCounter,
     UsageThreshold,
+    UsageWindowCounter,
 )
 
 SETTINGS = Statement(
@@ -101,7 +102,7 @@ STATE = Statement(
 
 PRODUCT_VALUES = Statement(
     lambda product_ids: ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-        "product_id", "product__key", "feature_id", "value", "per_unit", "overage"
+        "product_id", "product__key", "feature_id", "value", "per_unit", "overage", "windows"
     ),
     product_ids=list,
 )
@@ -138,6 +139,12 @@ USED = Statement(
     ).values_list("feature_id", "period_start", "used", "held"),
     feature_ids=list,
     starts=list[datetime],
+)
+WINDOWS = Statement(
+    lambda customer_id, feature_ids: UsageWindowCounter.objects.filter(
+        customer_id=customer_id, feature_id__in=feature_ids
+    ).values_list("feature_id", "span", "window_start", "used", "held"),
+    feature_ids=list,
 )
 IN_USE = Statement(
     lambda customer_id: AllocationCounter.objects.filter(customer_id=customer_id).values_list(

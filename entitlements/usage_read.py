@@ -8,10 +8,12 @@ every uncached answer reads them: they are compiled once per connection (`entitl
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 from catalog.models import Feature
 from entitlements import statements
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot, judged_at
+from entitlements.windows import window_bounds
 
 
 def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now: datetime) -> UsageSnapshot:
@@ -24,6 +26,7 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
     balance: dict[str, int] = {}
     held: dict[str, int] = {}
     valid_until: float | None = None
+    counted_windows: dict[str, dict[str, list[Any]]] = {}
     features = structure["features"]
     by_id = {entry["id"]: key for key, entry in features.items()}
     metered = {key: entry for key, entry in features.items() if entry["type"] == Feature.Type.METERED}
@@ -39,6 +42,18 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
                     used[key] = amount
                     if units_held:
                         held[key] = units_held
+            windowed = {e["id"]: key for key, e in metered.items() if "windows" in e}
+            if windowed:
+                windows = _windows_read(customer_id, windowed, now.timestamp())
+                if windows:
+                    counted_windows = windows
+                ends = [
+                    window_bounds(name, now.timestamp())[1]
+                    for key in windowed.values()
+                    for name, _ in metered[key]["windows"]
+                ]
+                if not clock:  # a standing clock's windows never pass
+                    valid_until = min(ends) if valid_until is None else min(valid_until, *ends)
         if any(e["type"] == Feature.Type.ALLOCATION for e in features.values()):
             for feature_id, amount, units_held in statements.IN_USE.rows(customer_id=customer_id):
                 if feature_id in by_id:
@@ -55,7 +70,7 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
                         valid_until = expiry if valid_until is None else min(valid_until, expiry)
             for feature_id, total in statements.HELD.rows(customer_id=customer_id, feature_ids=credits):
                 held[by_id[feature_id]] = int(total)
-    return {
+    usage: UsageSnapshot = {
         "customer_id": customer_id,
         "used": used,
         "in_use": in_use,
@@ -63,3 +78,18 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
         "held": held,
         "valid_until": valid_until,
     }
+    if counted_windows:
+        usage["windows"] = counted_windows
+    return usage
+
+
+def _windows_read(customer_id: str, windowed: dict[str, str], now: float) -> dict[str, dict[str, list[Any]]]:
+    """{feature key: {window: [start, used, held]}} of the counters whose window is the current one."""
+    counted: dict[str, dict[str, list[Any]]] = {}
+    for feature_id, name, start, amount, units_held in statements.WINDOWS.rows(
+        customer_id=customer_id, feature_ids=sorted(windowed)
+    ):
+        begins = start.timestamp()
+        if feature_id in windowed and begins == window_bounds(name, now)[0]:
+            counted.setdefault(windowed[feature_id], {})[name] = [begins, int(amount), int(units_held)]
+    return counted

@@ -62,6 +62,7 @@ def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature,
                 "per_unit": given.per_unit,
                 "overage": given.overage,
                 "rollover": given.rollover,
+                "windows": given.windows,
             },
         )
     # What the product gives changed for everyone holding it (or for everyone, if it is the default product).

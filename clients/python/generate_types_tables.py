@@ -67,6 +67,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("UsageEvent", ("UsageEventOutput",)),
     Cls("UsageBatchResult", ("UsageBatchOutput",)),
     Cls("UsageSummary", ("UsageSummaryOutput",)),
+    Cls("UsageWindow", ("WindowOutput",)),
     Cls("EntitlementCheck", ("CheckOutput", "ConsumeOutput")),
     Cls("EntitlementSource", ()),
     Cls("Entitlement", ("EntitlementOutput",)),
@@ -208,6 +209,7 @@ CLASS_DOCS: Mapping[str, str] = {
         "and `allocation` (units in use); `balance` for `credits`."
     ),
     "EntitlementSource": "Where part of an entitlement comes from (the fields that apply to its `type`).",
+    "UsageWindow": "A usage window of a metered feature as it stands now (calendar windows, UTC).",
     "CreditLot": "Credits granted together (a purchase, a paid plan period or a grant), spent oldest-expiring first.",
     "Event": (
         "An outbound event, from `events.retrieve`/`list` or from a verified delivery (`construct_event`).\n\n"

@@ -45,6 +45,23 @@ OVERAGE_HELP = (
     "below 0, and the feature's metered price bills it), else `blocked`; null for other features."
 )
 REMAINING_HELP = "limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance."
+BINDING_HELP = (
+    "metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a "
+    "usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."
+)
+RETRY_AFTER_HELP = (
+    "Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` "
+    "is more than that window or period ever allows."
+)
+
+
+class WindowOutput(serializers.Serializer[Any]):
+    window = serializers.ChoiceField(choices=["minute", "hour", "day", "week"])
+    limit = serializers.IntegerField(help_text="The most units used in one window.")
+    used = serializers.IntegerField(help_text="Used in the current window (held units not included).")
+    held = serializers.IntegerField(help_text="Set aside by active holds in the current window.")
+    remaining = serializers.IntegerField(help_text="limit − (used + held), never below 0.")
+    resets_at = serializers.DateTimeField(help_text="The end of the current window (calendar windows, UTC).")
 
 
 class CheckOutput(serializers.Serializer[Any]):
@@ -59,6 +76,9 @@ class CheckOutput(serializers.Serializer[Any]):
     balance = serializers.IntegerField(allow_null=True, help_text="credits features: the spendable balance.")
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
+    windows = WindowOutput(many=True, help_text="metered features: each usage window now; [] when none.")
+    binding = serializers.CharField(allow_null=True, help_text=BINDING_HELP)
+    retry_after = serializers.IntegerField(allow_null=True, help_text=RETRY_AFTER_HELP)
 
 
 class ConsumeOutput(CheckOutput):
@@ -76,6 +96,9 @@ class EntitlementOutput(serializers.Serializer[Any]):
     balance = serializers.IntegerField(allow_null=True)
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
+    windows = WindowOutput(many=True, help_text="metered features: each usage window now; [] when none.")
+    binding = serializers.CharField(allow_null=True, help_text=BINDING_HELP + " (For one more unit.)")
+    retry_after = serializers.IntegerField(allow_null=True, help_text=RETRY_AFTER_HELP)
     resets_at = serializers.DateTimeField(
         allow_null=True, help_text="metered: the end of the current period."
     )

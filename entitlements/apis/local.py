@@ -30,6 +30,7 @@ from entitlements import cache, changes
 from entitlements.apis.check import snapshot_read_keys
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, QuantityParam
 from entitlements.snapshot import FeatureEntry, UsageSnapshot
+from entitlements.windows import window_bounds, windows_answer
 from projects.authentication import request_project
 from projects.versions import project_version_key
 
@@ -62,7 +63,7 @@ def _request_secret(request: Request) -> str:
     return str(request.META.get("HTTP_AUTHORIZATION", "")).partition(" ")[2].strip()
 
 
-def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot) -> dict[str, Any]:
+def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) -> dict[str, Any]:
     kind = entry["type"]
     used: int | None = None
     held: int | None = None
@@ -82,7 +83,31 @@ def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot) -> dict[str, A
         "balance": usage["balance"].get(key, 0) if kind == Feature.Type.CREDITS else None,
         "held": held,
         "overage": bool(entry.get("overage", False)),
+        "period_end": entry.get("period_end"),
+        "windows": _windows(key, entry, usage, now),
     }
+
+
+def _windows(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) -> list[dict[str, Any]]:
+    """A metered feature's usage windows at `now`, as the check answers them but with `resets_at` in Unix
+    seconds (the snapshot's times are)."""
+    if "windows" not in entry:
+        return []
+    answers, _, _ = windows_answer(entry["windows"], usage.get("windows", {}).get(key, {}), 0, now)
+    for answer in answers:
+        answer["resets_at"] = window_bounds(answer["window"], now)[1]
+    return answers
+
+
+class SnapshotWindow(serializers.Serializer[Any]):
+    window = serializers.ChoiceField(choices=["minute", "hour", "day", "week"])
+    limit = serializers.IntegerField()
+    used = serializers.IntegerField(help_text="Used in the current window (held units not included).")
+    held = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    resets_at = serializers.FloatField(
+        help_text="Unix time the window ends (the snapshot is valid until no later than its first window's end)."
+    )
 
 
 class SnapshotFeature(serializers.Serializer[Any]):
@@ -102,6 +127,10 @@ class SnapshotFeature(serializers.Serializer[Any]):
     overage = serializers.BooleanField(
         help_text="metered: use may go past `limit` (checks allow it and `remaining` goes below 0)."
     )
+    period_end = serializers.FloatField(
+        allow_null=True, help_text="metered: Unix time the period ends (when its limit frees up)."
+    )
+    windows = SnapshotWindow(many=True, help_text="metered: each usage window now; [] when none.")
 
 
 class SnapshotOutput(serializers.Serializer[Any]):
@@ -177,7 +206,7 @@ class EntitlementSnapshotApi(BaseApi):
                 "valid_until": round(valid_until, 3),
                 "ttl": round(max(valid_until - now, 0.0), 3),
                 "features": {
-                    key: _feature(key, entry, snapshot.usage)
+                    key: _feature(key, entry, snapshot.usage, snapshot.structure.get("clock_time", now))
                     for key, entry in snapshot.structure["features"].items()
                 },
             },

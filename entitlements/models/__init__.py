@@ -27,6 +27,7 @@ from entitlements.models.records import (
     payment_disputed,
 )
 from entitlements.models.rollups import UsageMeterTotal
+from entitlements.models.windows import UsageWindowCounter
 
 __all__ = [
     "AllocationCounter",
@@ -49,5 +50,6 @@ __all__ = [
     "UsageMeterTotal",
     "UsagePartitionDrop",
     "UsageThreshold",
+    "UsageWindowCounter",
     "payment_disputed",
 ]

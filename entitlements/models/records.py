@@ -508,6 +508,8 @@ class Hold(models.Model):
     # metered: the period whose counter holds the units; credits: [[lot id, units], ...] taken from each lot.
     period_start = models.DateTimeField(null=True, blank=True, verbose_name="period from")
     lots = models.JSONField(default=list, blank=True)
+    # metered: the usage windows its units were taken from, {window: start (ISO 8601)}
+    windows = models.JSONField(default=dict, blank=True, db_default={})
     expires_at = models.DateTimeField(verbose_name="expires")
     created_at = models.DateTimeField(verbose_name="created")
     ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")

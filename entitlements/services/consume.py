@@ -33,6 +33,7 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.services.usage import _thresholds
+from entitlements.services.windows import windows_take
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts, judged_at
 from events.services.record import event_record
 from projects.models import Project
@@ -134,7 +135,8 @@ def entitlement_consume(
         quantity=quantity,
         period_start=period.start if period else None,
     )
-    if period is not None and not refused and connection.vendor == "postgresql":
+    windows = entry.get("windows") if period is not None else None
+    if period is not None and not refused and not windows and connection.vendor == "postgresql":
         # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
         outcome, used, held = _metered_consume_pg(row, period, quantity, entry)
         usage["used"][feature_key] = used
@@ -165,6 +167,18 @@ def entitlement_consume(
                 if taken is None:
                     raise _Denied
                 used, usage["held"][feature_key] = taken
+                if windows:
+                    in_windows = windows_take(
+                        project_id=project.pk,
+                        customer_id=customer_id,
+                        feature_id=entry["id"],
+                        windows=windows,
+                        quantity=quantity,
+                        at=judged_at(structure, timezone.now()),
+                    )
+                    if in_windows is None:
+                        raise _Denied
+                    usage["windows"] = {feature_key: in_windows}
                 _thresholds(project, customer_id, external_id, feature_key, entry, used - quantity, used)
                 usage["used"][feature_key] = used
             elif kind == Feature.Type.ALLOCATION:

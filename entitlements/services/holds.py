@@ -51,6 +51,7 @@ from entitlements.services.counters import (
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.usage import _thresholds
+from entitlements.services.windows import windows_give_back, windows_take
 from entitlements.snapshot import FeatureEntry, judged_at
 from projects.models import Project
 
@@ -165,6 +166,20 @@ def _take(
         )
         if taken is None:
             raise _Refused
+        if entry.get("windows"):
+            in_windows = windows_take(
+                project_id=project.pk,
+                customer_id=hold.customer_id,
+                feature_id=hold.feature_id,
+                windows=entry["windows"],
+                quantity=hold.quantity,
+                at=hold.created_at,
+                hold=True,
+            )
+            if in_windows is None:
+                raise _Refused
+            hold.windows = {name: counted[0] for name, counted in in_windows.items()}
+            Hold.objects.filter(pk=hold.pk).update(windows=hold.windows)
         _thresholds(
             project, hold.customer_id, external_id, feature_key, entry, taken[0] - hold.quantity, taken[0]
         )
@@ -334,6 +349,13 @@ def _unhold_used(hold: Hold, units: int) -> None:
             held=units,
             returned=0,
         )
+        windows_give_back(
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            starts=hold.windows,
+            held=units,
+            returned=0,
+        )
     elif hold.feature.type == Feature.Type.ALLOCATION:
         _allocation_move(
             project_id=hold.project_id,
@@ -424,6 +446,13 @@ def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
             customer_id=hold.customer_id,
             feature_id=hold.feature_id,
             period_start=hold.period_start,
+            held=still_held,
+            returned=returned,
+        )
+        windows_give_back(
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            starts=hold.windows,
             held=still_held,
             returned=returned,
         )

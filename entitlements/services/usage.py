@@ -29,6 +29,7 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
+from entitlements.services.windows import windows_add
 from entitlements.snapshot import FeatureEntry, judged_at
 from events.services.record import event_record
 from projects.models import Project
@@ -183,15 +184,19 @@ def usage_record_batch(
         additions: dict[tuple[str, str, datetime], tuple[datetime, int]] = {}
         metered_pending = False
         touched: set[str] = set()
-        for event, _, period in planned:
+        in_windows: list[tuple[str, str, str, datetime, int]] = []
+        for event, timestamp, period in planned:
             if event.id not in inserted:
                 continue
             key = (customers[event.customer], feature_ids[event.feature], period.start)
             end, amount = additions.get(key, (period.end, 0))
             additions[key] = (end, amount + event.quantity)
+            for name, _ in structures[event.customer]["features"][event.feature].get("windows", ()):
+                in_windows.append((key[0], key[1], name, timestamp, event.quantity))
             touched.add(event.customer)
             metered_pending = metered_pending or metered[event.feature]
         totals = _counters_add(project.pk, additions)
+        windows_add(project_id=project.pk, additions=in_windows)
         by_customer_id = {pk: external_id for external_id, pk in customers.items()}
         key_of = {f.pk: f.key for f in features.values()}
         for (customer_id, feature_id, start), used in totals.items():

@@ -37,6 +37,7 @@ def product(project: Any, key: str, values: dict[Feature, Any], duration_days: i
             per_unit=given.per_unit,
             overage=given.overage,
             rollover=given.rollover,
+            windows=given.windows,
         )
     if duration_days is not None:
         ProductAccess.objects.create(product=made, duration_days=duration_days)

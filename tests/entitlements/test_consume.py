@@ -54,6 +54,9 @@ def test_consume_counts_until_the_limit_and_a_denial_records_nothing(api, tenant
         "balance": None,
         "held": 0,
         "overage": "blocked",
+        "windows": [],
+        "binding": None,
+        "retry_after": None,
     }
     denied = consume(api, tenant_a.key, "x2", "exports", 2)
     assert (denied["allowed"], denied["used"], denied["remaining"]) == (False, 2, 1)

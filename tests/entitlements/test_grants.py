@@ -138,6 +138,9 @@ def test_a_credits_grant_is_announced_like_a_boolean_grant(api, tenant_a, featur
         "balance": 500,
         "held": 0,
         "overage": None,
+        "windows": [],
+        "binding": None,
+        "retry_after": None,
         "resets_at": None,
         "sources": [
             {"type": "grant", "id": response.json()["id"], "value": 500, "reason": "deal", "expires_at": None}

@@ -102,6 +102,9 @@ def test_a_metered_hold_counts_against_the_limit_and_its_confirm_becomes_usage(a
         "balance": None,
         "held": 3,
         "overage": "blocked",
+        "windows": [],
+        "binding": None,
+        "retry_after": None,
     }
     # Held units are not usage, but no consume may take them.
     denied = consume(api, tenant_a.key, "c1", "exports", 3)

@@ -61,6 +61,9 @@ def test_use_goes_past_an_overage_limit_and_remaining_says_by_how_much(api, tena
         "balance": None,
         "held": 0,
         "overage": "allowed",
+        "windows": [],
+        "binding": None,
+        "retry_after": None,
     }
     past = consume(api, tenant_a, "c2", 30)
     assert (past["allowed"], past["used"], past["remaining"], past["overage"]) == (True, 130, -30, "allowed")

@@ -49,6 +49,9 @@ def test_unknown_customer_gets_the_default_products_answer(api, tenant_a, featur
         "balance": None,
         "held": 0,
         "overage": "blocked",
+        "windows": [],
+        "binding": None,
+        "retry_after": None,
     }
     rows = listed(api, tenant_a.key, "never-seen")
     assert rows["tier"]["value"] == {"name": "free"}

@@ -87,6 +87,7 @@ export type SubscriptionStatus =
   | "unpaid"
   | "paused"
   | "canceled";
+export type UsageWindowWindow = "minute" | "hour" | "day" | "week";
 
 // Projects and keys
 
@@ -337,6 +338,8 @@ export interface CustomerExport {
   usage_thresholds: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage thresholds crossed). */
   usage_thresholds_crossed: Record<string, unknown>[];
+  /** Every row of this kind (the customer's usage window counters). */
+  usage_window_counters: Record<string, unknown>[];
   /** Every row of this kind (the refunds of the customer's payments). */
   refunds: Record<string, unknown>[];
   /** Every row of this kind (the items of the customer's carts). */
@@ -691,6 +694,21 @@ export interface UsageSummary {
   amount_due_estimate: number;
 }
 
+/** A usage window of a metered feature as it stands now (calendar windows, UTC). */
+export interface UsageWindow {
+  window: UsageWindowWindow;
+  /** The most units used in one window. */
+  limit: number;
+  /** Used in the current window (held units not included). */
+  used: number;
+  /** Set aside by active holds in the current window. */
+  held: number;
+  /** limit − (used + held), never below 0. */
+  remaining: number;
+  /** The end of the current window (calendar windows, UTC). */
+  resets_at: string;
+}
+
 /**
  * The answer of `entitlements.check`, `consume` and `release`.
  *
@@ -714,6 +732,12 @@ export interface EntitlementCheck {
   held: number | null;
   /** metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked */
   overage: EntitlementCheckOverage | null;
+  /** metered features: each usage window now; [] when none. */
+  windows: UsageWindow[];
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
+  binding: string | null;
+  /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
+  retry_after: number | null;
   /** `consume`/`release` only: this id was recorded before, nothing was recorded again. */
   duplicate?: boolean;
 }
@@ -746,6 +770,12 @@ export interface Entitlement {
   held: number | null;
   /** metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked */
   overage: EntitlementOverage | null;
+  /** metered features: each usage window now; [] when none. */
+  windows: UsageWindow[];
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
+  binding: string | null;
+  /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
+  retry_after: number | null;
   /** `metered`: the end of the current period, when `used` starts again from 0. */
   resets_at: string | null;
   /** Where each part came from. */

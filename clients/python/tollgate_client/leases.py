@@ -20,7 +20,10 @@ Guarantees and their bounds:
 - **The limit.** Uses are answered only from a lease that Tollgate granted and that has not reached its end: a
   lease is not used past `expires_in − margin` seconds after it was asked for (the monotonic clock; `margin`
   defaults to a tenth of `expires_in`, at least one second), so its units are reported before Tollgate's sweep may
-  give them to another process. Only when Tollgate cannot be reached for all of `margin` do the uses of a lease
+  give them to another process. On a feature with usage windows a lease's units are the current windows' (the
+  server takes them from each), so it is not used past the first of those windows' end either (`resets_at`, on
+  this machine's clock): every use happens in the window that counted it, and the units allowed in any window
+  are at most its limit, across every process. Only when Tollgate cannot be reached for all of `margin` do the uses of a lease
   reach it after its end: they are then recorded as usage (`POST /usage/batch`, metered features, with their
   ids) and may pass the limit by at most that lease's units; for credits and allocation features they cannot be
   recorded and are counted in `lost` (and logged).
@@ -40,6 +43,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tollgate_client.errors import APIConnectionError, APIStatusError, ConflictError, TollgateError
@@ -58,6 +62,11 @@ class _Lease:
     left: int
     deadline: float  # monotonic: not used past it
     pending: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _ends(resets_at: str) -> float:
+    """A usage window's end (ISO 8601, `Z`) in Unix seconds."""
+    return datetime.fromisoformat(resets_at.replace("Z", "+00:00")).timestamp()
 
 
 def _retryable(error: TollgateError) -> bool:
@@ -168,9 +177,16 @@ class LeasedQuota:
                     "tollgate_client: no lease of %s for %s", self.feature, self.customer, exc_info=True
                 )
                 return None
+            entitlement = answer.entitlement
             if answer.allowed:
-                return _Lease(hold_id=hold_id, left=want, deadline=asked + self.expires_in - self.margin)
-            remaining = answer.entitlement.remaining
+                deadline = asked + self.expires_in - self.margin
+                if entitlement.windows:  # its units are the current windows': not used past the first's end
+                    ends = min(_ends(window.resets_at) for window in entitlement.windows)
+                    deadline = min(deadline, asked + ends - time.time())
+                return _Lease(hold_id=hold_id, left=want, deadline=deadline)
+            # What is left is the least of the period's and each window's.
+            left = [entitlement.remaining, *(window.remaining for window in entitlement.windows)]
+            remaining = min((units for units in left if units is not None), default=None)
             if remaining is None or remaining < quantity or remaining >= want:
                 return None
             want = remaining

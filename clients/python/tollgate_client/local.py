@@ -40,12 +40,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Collection
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tollgate_client.errors import (
@@ -55,7 +57,7 @@ from tollgate_client.errors import (
     PermissionDeniedError,
     TollgateError,
 )
-from tollgate_client.types import EntitlementCheck
+from tollgate_client.types import EntitlementCheck, UsageWindow
 
 if TYPE_CHECKING:
     from tollgate_client.client import Tollgate
@@ -78,21 +80,72 @@ def snapshot_signature(api_key: str, body: bytes) -> str:
 
 
 class _Snapshot:
-    __slots__ = ("answers", "expires", "features", "feed", "version")
+    __slots__ = ("answers", "expires", "features", "feed", "offset", "version")
 
-    def __init__(self, data: dict[str, Any], expires: float) -> None:
+    def __init__(self, data: dict[str, Any], expires: float, asked_at: float = 0.0) -> None:
         self.features: dict[str, dict[str, Any]] = data["features"]
         self.feed: int = data["feed"]
         self.version: int = data["version"]
         self.answers: str = data["answers"]
         self.expires = expires
+        # The server's clock is the monotonic clock plus `offset`: usage windows end on the server's clock.
+        self.offset = float(data.get("issued_at", 0.0)) - asked_at
+        for entry in self.features.values():
+            if entry.get("windows"):
+                entry["windows"] = _windows_of(entry["windows"])
 
 
 _RACED = _Snapshot({"features": {}, "feed": 0, "version": 0, "answers": ""}, expires=0.0)
 
 
-def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCheck:
-    """What `GET /entitlements/check` answers for this feature entry (the server's rule, in the same order)."""
+def _windows_of(windows: list[dict[str, Any]]) -> list[tuple[UsageWindow, float]]:
+    """A snapshot's usage windows (`resets_at` in Unix seconds) as the answers' objects, each with its end."""
+    return [
+        (
+            UsageWindow.from_dict(
+                {
+                    **window,
+                    "resets_at": datetime.fromtimestamp(window["resets_at"], timezone.utc).isoformat()[:-6]
+                    + "Z",
+                }
+            ),
+            float(window["resets_at"]),
+        )
+        for window in windows
+    ]
+
+
+def _windows_from_answer(windows: list[UsageWindow]) -> list[tuple[UsageWindow, float]]:
+    return [
+        (window, datetime.fromisoformat(window.resets_at.replace("Z", "+00:00")).timestamp())
+        for window in windows
+    ]
+
+
+def _binding(
+    entry: dict[str, Any], quantity: int, fits_period: bool, now: float
+) -> tuple[str | None, int | None]:
+    """What refuses `quantity` (a window, or the period) and the whole seconds until it frees up: the server's
+    rule (`entitlements.windows.windows_answer`), on the server's clock `now`."""
+    binding: str | None = None
+    frees: float | None = None
+    for window, ends in entry.get("windows") or ():
+        if window.used + window.held + quantity > window.limit:
+            when = ends if quantity <= window.limit else None
+            if binding is None or (frees is not None and (when is None or when > frees)):
+                binding, frees = window.window, when
+    if not fits_period:
+        period_frees = entry.get("period_end") if quantity <= (entry["limit"] or 0) else None
+        if binding is None or (frees is not None and (period_frees is None or period_frees >= frees)):
+            binding, frees = "period", period_frees
+    if binding is None:
+        return None, None
+    return binding, None if frees is None else max(1, math.ceil(frees - now))
+
+
+def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0) -> EntitlementCheck:
+    """What `GET /entitlements/check` answers for this feature entry (the server's rule, in the same order);
+    `now`: the server's clock (usage windows end on it)."""
     kind = entry["type"]
     limit = entry["limit"]
     enabled = entry["enabled"]
@@ -101,6 +154,9 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCh
     held = entry.get("held")
     remaining: int | None = None
     overage: str | None = None
+    windows: list[UsageWindow] = []
+    binding: str | None = None
+    retry_after: int | None = None
     if kind == "metered" or kind == "allocation":
         counted = used + (held or 0)  # held units count against the limit
         past = bool(entry.get("overage"))  # the plan lets use go past the limit
@@ -108,6 +164,12 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCh
         allowed = enabled and (limit is None or past or counted + quantity <= limit)
         if kind == "metered":
             overage = "allowed" if past else "blocked"
+            spans = entry.get("windows")
+            if enabled and (spans or not allowed):
+                if spans:
+                    windows = [window for window, _ in spans]
+                binding, retry_after = _binding(entry, quantity, allowed, now)
+                allowed = allowed and binding is None
     elif kind == "credits":
         remaining = balance
         enabled = not entry["revoked"] and balance > 0
@@ -126,6 +188,9 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int) -> EntitlementCh
         "balance": balance,
         "held": held,
         "overage": overage,
+        "windows": windows,
+        "binding": binding,
+        "retry_after": retry_after,
     }
     return EntitlementCheck(raw=raw, **raw)
 
@@ -192,7 +257,7 @@ class LocalEntitlements:
         entry = snapshot.features.get(feature)
         if entry is None:  # a feature this snapshot does not know: the server answers (404 if it has none)
             return self._server_check(customer, feature, quantity)
-        return _answer(feature, entry, quantity)
+        return _answer(feature, entry, quantity, now + snapshot.offset)
 
     def _server_check(self, customer: str, feature: str, quantity: int) -> EntitlementCheck:
         try:
@@ -214,7 +279,13 @@ class LocalEntitlements:
             if snapshot is not None and entry is not None:
                 snapshot.features = {
                     **snapshot.features,
-                    feature: {**entry, "used": answer.used, "balance": answer.balance, "held": answer.held},
+                    feature: {
+                        **entry,
+                        "used": answer.used,
+                        "balance": answer.balance,
+                        "held": answer.held,
+                        "windows": _windows_from_answer(answer.windows),
+                    },
                 }
         return answer
 
@@ -257,6 +328,9 @@ class LocalEntitlements:
                 "balance": None,
                 "held": None,
                 "overage": None,
+                "windows": [],
+                "binding": None,
+                "retry_after": None,
                 "unavailable": True,
             }
         )
@@ -283,7 +357,7 @@ class LocalEntitlements:
             raise SnapshotSignatureError(
                 f"The entitlement snapshot is of customer {data.get('customer')!r}, not {customer!r}."
             )
-        snapshot = _Snapshot(data, expires=asked_at + float(data["ttl"]))
+        snapshot = _Snapshot(data, expires=asked_at + float(data["ttl"]), asked_at=asked_at)
         with self._lock:
             if not self._keepable(customer, snapshot):
                 return _RACED

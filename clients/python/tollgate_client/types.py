@@ -114,6 +114,8 @@ __all__ = [
     "UsageMeterStatus",
     "UsageSummary",
     "UsageThreshold",
+    "UsageWindow",
+    "UsageWindowWindow",
     "WebhookEndpoint",
 ]
 
@@ -200,6 +202,7 @@ SubscriptionStatus = Literal[
     "paused",
     "canceled",
 ]
+UsageWindowWindow = Literal["minute", "hour", "day", "week"]
 
 
 # Projects and keys
@@ -467,6 +470,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's usage thresholds)."""
     usage_thresholds_crossed: list[dict[str, Any]]
     """Every row of this kind (the customer's usage thresholds crossed)."""
+    usage_window_counters: list[dict[str, Any]]
+    """Every row of this kind (the customer's usage window counters)."""
     refunds: list[dict[str, Any]]
     """Every row of this kind (the refunds of the customer's payments)."""
     cart_items: list[dict[str, Any]]
@@ -850,6 +855,23 @@ class UsageSummary(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UsageWindow(TollgateObject):
+    """A usage window of a metered feature as it stands now (calendar windows, UTC)."""
+
+    window: UsageWindowWindow
+    limit: int
+    """The most units used in one window."""
+    used: int
+    """Used in the current window (held units not included)."""
+    held: int
+    """Set aside by active holds in the current window."""
+    remaining: int
+    """limit − (used + held), never below 0."""
+    resets_at: str
+    """The end of the current window (calendar windows, UTC)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class EntitlementCheck(TollgateObject):
     """The answer of `entitlements.check`, `consume` and `release`.
 
@@ -873,6 +895,12 @@ class EntitlementCheck(TollgateObject):
     """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
     overage: EntitlementCheckOverage | None
     """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
+    windows: list[UsageWindow]
+    """metered features: each usage window now; [] when none."""
+    binding: str | None
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
+    retry_after: int | None
+    """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     duplicate: bool = False
     """`consume`/`release` only: this id was recorded before, nothing was recorded again."""
 
@@ -908,6 +936,12 @@ class Entitlement(TollgateObject):
     """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
     overage: EntitlementOverage | None
     """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
+    windows: list[UsageWindow]
+    """metered features: each usage window now; [] when none."""
+    binding: str | None
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
+    retry_after: int | None
+    """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     resets_at: str | None
     """`metered`: the end of the current period, when `used` starts again from 0."""
     sources: list[EntitlementSource]

@@ -1,0 +1,194 @@
+"""Usage windows: limits per calendar minute, hour, day or week (UTC) beside a metered feature's period limit.
+
+A window starts on a whole minute, hour, day or week (Monday 00:00 UTC) and ends when the next one starts: the
+windows are calendar windows, not rolling ones, so a window's count is one row (`UsageWindowCounter`) and every
+limit holds with the same conditional `UPDATE` as the period's (`used + n <= limit`), and an answer can say to
+the second when the window frees up. The row moves to the next window in the statement that first counts in it.
+
+- `windows_take`: a consume or a hold takes `quantity` from each of its feature's windows, shortest first, in the
+  caller's transaction: all or none (the caller rolls back on None).
+- `windows_give_back`: a hold's units not used (released, expired, the rest of a confirm) go back to the windows
+  they were taken from, if those windows are still current.
+- `windows_add`: recorded usage (`POST /usage`) counts in the window of its timestamp, never refused; an event
+  for a window already past counts nowhere (its window is over).
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from catalog.rules import WINDOW_SECONDS
+from entitlements.models import UsageWindowCounter
+from entitlements.windows import window_bounds
+
+
+def window_start(window: str, at: datetime) -> datetime:
+    return datetime.fromtimestamp(window_bounds(window, at.timestamp())[0], UTC)
+
+
+def _db_time(moment: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+_TABLE = UsageWindowCounter._meta.db_table
+
+
+def _take_one(
+    *,
+    project_id: str,
+    customer_id: str,
+    feature_id: str,
+    window: str,
+    start: datetime,
+    quantity: int,
+    limit: int,
+    held: int,
+) -> tuple[int, int] | None:
+    """used += quantity (and held += `held`) in `window` starting at `start` if that stays within `limit`,
+    atomically (a row still on an older window starts this one); the new (used, held), or None if refused."""
+    table = connection.ops.quote_name(_TABLE)
+    begins = _db_time(start)
+    sql = (
+        f"UPDATE {table} SET "  # noqa: S608
+        "used = CASE WHEN window_start >= %s THEN used + %s ELSE %s END, "
+        "held = CASE WHEN window_start >= %s THEN held + %s ELSE %s END, "
+        "window_start = CASE WHEN window_start >= %s THEN window_start ELSE %s END, updated_at = %s "
+        "WHERE customer_id = %s AND feature_id = %s AND span = %s "
+        "AND ((window_start >= %s AND used + %s <= %s) OR (window_start < %s AND %s <= %s)) RETURNING used, held"
+    )
+    params = [
+        begins,
+        quantity,
+        quantity,
+        begins,
+        held,
+        held,
+        begins,
+        begins,
+        _db_time(timezone.now()),
+        customer_id,
+        feature_id,
+        window,
+        begins,
+        quantity,
+        limit,
+        begins,
+        quantity,
+        limit,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if (
+            row is None
+            and not UsageWindowCounter.objects.filter(
+                customer_id=customer_id, feature_id=feature_id, span=window
+            ).exists()
+        ):
+            UsageWindowCounter.objects.bulk_create(
+                [
+                    UsageWindowCounter(
+                        project_id=project_id,
+                        customer_id=customer_id,
+                        feature_id=feature_id,
+                        span=window,
+                        window_start=start,
+                        updated_at=timezone.now(),
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    return (int(row[0]), int(row[1])) if row is not None else None
+
+
+def windows_take(
+    *,
+    project_id: str,
+    customer_id: str,
+    feature_id: str,
+    windows: list[list[Any]],
+    quantity: int,
+    at: datetime,
+    hold: bool = False,
+) -> dict[str, list[Any]] | None:
+    """Takes `quantity` from each window ([[name, limit], …], shortest first) at the instant `at`, in the caller's
+    transaction; {window: [its start (Unix seconds), used, held]} as the counters now stand, or None when one
+    refused (the caller rolls back what the others took). `hold`: the units are a hold's (`held` counts them)."""
+    taken: dict[str, list[Any]] = {}
+    for name, limit in windows:
+        start = window_start(name, at)
+        counted = _take_one(
+            project_id=project_id,
+            customer_id=customer_id,
+            feature_id=feature_id,
+            window=name,
+            start=start,
+            quantity=quantity,
+            limit=int(limit),
+            held=quantity if hold else 0,
+        )
+        if counted is None:
+            return None
+        taken[name] = [start.timestamp(), *counted]
+    return taken
+
+
+def windows_give_back(
+    *, customer_id: str, feature_id: str, starts: dict[str, float], held: int, returned: int
+) -> None:
+    """A hold's units leave the windows it took them from (`starts`: {window: start, Unix seconds}):
+    `held` stop being held and `returned` of them stop counting as used, in each window still current."""
+    if not starts:
+        return
+    table = connection.ops.quote_name(_TABLE)
+    now = _db_time(timezone.now())
+    with connection.cursor() as cursor:
+        for name, start in sorted(starts.items(), key=lambda item: WINDOW_SECONDS[item[0]]):
+            cursor.execute(
+                f"UPDATE {table} SET used = used - %s, held = held - %s, updated_at = %s "  # noqa: S608
+                "WHERE customer_id = %s AND feature_id = %s AND span = %s AND window_start = %s",
+                [
+                    returned,
+                    held,
+                    now,
+                    customer_id,
+                    feature_id,
+                    name,
+                    _db_time(datetime.fromtimestamp(start, UTC)),
+                ],
+            )
+
+
+def windows_add(*, project_id: str, additions: Iterable[tuple[str, str, str, datetime, int]]) -> None:
+    """Recorded usage: each (customer id, feature id, window, instant, quantity) counts in the window holding the
+    instant if it is the row's window or a later one; never refused. In key order (two batches never wait on each
+    other crosswise)."""
+    totals: dict[tuple[str, str, str, datetime], int] = {}
+    for customer_id, feature_id, name, at, quantity in additions:
+        key = (customer_id, feature_id, name, window_start(name, at))
+        totals[key] = totals.get(key, 0) + quantity
+    if not totals:
+        return
+    table = connection.ops.quote_name(_TABLE)
+    now = _db_time(timezone.now())
+    ordered = sorted(totals.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3]))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, %s)"] * len(ordered))
+    params: list[Any] = []
+    for (customer_id, feature_id, name, start), quantity in ordered:
+        params += [project_id, customer_id, feature_id, name, _db_time(start), quantity, now]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS t (project_id, customer_id, feature_id, span, window_start, used, held, "  # noqa: S608
+            f"updated_at) VALUES {values} ON CONFLICT (customer_id, feature_id, span) DO UPDATE SET "
+            "used = CASE WHEN t.window_start = excluded.window_start THEN t.used + excluded.used "
+            "WHEN t.window_start < excluded.window_start THEN excluded.used ELSE t.used END, "
+            "held = CASE WHEN t.window_start < excluded.window_start THEN 0 ELSE t.held END, "
+            "window_start = CASE WHEN t.window_start < excluded.window_start THEN excluded.window_start "
+            "ELSE t.window_start END, updated_at = excluded.updated_at",
+            params,
+        )
