@@ -149,6 +149,8 @@ def _setup() -> dict[str, Any]:
     with transaction.atomic():
         calls = Feature.objects.create(project=project, key="api_calls", name="API calls", type="metered")
         sso = Feature.objects.create(project=project, key="sso", name="SSO", type="boolean")
+        # A metered feature with every usage window (billing controls, issue #51): the local checks' bench asks it.
+        searches = Feature.objects.create(project=project, key="searches", name="Searches", type="metered")
         free = Product.objects.create(project=project, key="free", name="Free")
         ProductFeature.objects.create(product=free, feature=calls, value=0)
         project.default_product = free.key
@@ -157,6 +159,12 @@ def _setup() -> dict[str, Any]:
             plan = Product.objects.create(project=project, key=key, name=key)
             ProductFeature.objects.create(product=plan, feature=calls, value=limit)
             ProductFeature.objects.create(product=plan, feature=sso, value=True)
+            ProductFeature.objects.create(
+                product=plan,
+                feature=searches,
+                value=10**12,
+                windows={"minute": 10**6, "hour": 10**7, "day": 10**8, "week": 10**9},
+            )
             price = Price.objects.create(
                 project=project,
                 key=f"{key}-monthly",

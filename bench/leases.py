@@ -5,7 +5,10 @@ against gunicorn + PostgreSQL + Redis (issue #31):
   over HTTP (`entitlements.consume`, the baseline) and from leases (every use reported before the figure is
   taken); uses per second of all processes together, and the ratio;
 - the race: RACERS processes lease from one customer whose limit is RACE_LIMIT, each consuming one unit at a
-  time until refused: the uses allowed must be the limit exactly.
+  time until refused: the uses allowed must be the limit exactly;
+- with usage windows (issue #51): the same rate on a feature limited per minute, hour, day and week (limits far
+  above the run's use), and the race on one window of each size in turn (WINDOW_LIMIT a minute, then an hour, …):
+  the uses allowed must be the window's limit exactly.
 
 Needs DATABASE_URL=postgres://… and Redis (BENCH_ENTITLEMENTS_REDIS_URL, default redis://127.0.0.1:6379/11, flushed).
 Alone: `python -m bench leases`.
@@ -15,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 from bench.entitlements import ROOT, _setup, gunicorn
 
@@ -23,9 +27,12 @@ HTTP_USES = 500  # per process
 LEASED_USES = 50_000  # per process
 RACERS = 50
 RACE_LIMIT = 2000
+WINDOW_LIMIT = 500
 
 
-def _run(url: str, secret: str, customer: str, mode: str, count: int, processes: int) -> tuple[float, int]:
+def _run(
+    url: str, secret: str, customer: str, mode: str, count: int, processes: int, feature: str = "api_calls"
+) -> tuple[float, int]:
     """(uses per second of all processes, uses allowed)."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'clients' / 'python'}"}
     start = time.time() + 3  # every process imported and connected by then
@@ -39,9 +46,10 @@ def _run(url: str, secret: str, customer: str, mode: str, count: int, processes:
                 secret,
                 customer,
                 mode,
-                f"{mode}{n}-{start}",
+                f"{mode}{n}-{start}-{feature}",
                 str(count),
                 str(start),
+                feature,
             ],
             cwd=ROOT,
             env=env,
@@ -55,7 +63,7 @@ def _run(url: str, secret: str, customer: str, mode: str, count: int, processes:
     return count * processes / slowest, sum(int(allowed) for _, allowed in results)
 
 
-def _race(url: str, secret: str) -> int:
+def _race(url: str, secret: str, customer: str = "racer", feature: str = "api_calls") -> int:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'clients' / 'python'}"}
     racers = [
         subprocess.Popen(
@@ -65,9 +73,9 @@ def _race(url: str, secret: str) -> int:
                 "tests.clients.lease_consumer",
                 url,
                 secret,
-                "racer",
-                "api_calls",
-                f"r{n}",
+                customer,
+                feature,
+                f"r{n}-{feature}-{time.time()}",
                 "10",
             ],
             cwd=ROOT,
@@ -103,6 +111,9 @@ def run() -> None:
                 customer="racer", feature="api_calls", value=RACE_LIMIT, reason="race"
             )
             allowed = _race(url, secret)
+            windowed_http, _ = _run(url, secret, "reader", "consume", HTTP_USES, PROCESSES, "searches")
+            windowed_leased, _ = _run(url, secret, "reader", "lease", LEASED_USES, PROCESSES, "searches")
+            windows = _window_races(client, url, secret, data["project"])
     assert http_allowed == HTTP_USES * PROCESSES
     assert leased_allowed == LEASED_USES * PROCESSES
     counted = UsageCounter.objects.filter(project=data["project"], customer__external_id="reader").get()
@@ -118,3 +129,35 @@ def run() -> None:
         f"  {RACERS} processes racing on one customer, limit {RACE_LIMIT}: {allowed} uses allowed "
         f"({'exactly the limit' if allowed == RACE_LIMIT else 'NOT the limit'})"
     )
+    print(f"  with 4 usage windows, consume over HTTP:  {windowed_http:>12,.0f} uses/s")
+    print(
+        f"  with 4 usage windows, leased consume:     {windowed_leased:>12,.0f} uses/s  = "
+        f"{windowed_leased / windowed_http:,.0f}× (issue #51 asks ≥ 20×)"
+    )
+    for window, (racers_allowed, counted) in windows.items():
+        exact = racers_allowed == counted == WINDOW_LIMIT
+        print(
+            f"  {RACERS} processes racing on one {window}'s window, limit {WINDOW_LIMIT}: {racers_allowed} uses "
+            f"allowed, {counted} counted ({'exactly the limit' if exact else 'NOT the limit'})"
+        )
+
+
+def _window_races(client: Any, url: str, secret: str, project: Any) -> dict[str, tuple[int, int]]:
+    """The race on one window of each size in turn: the hot plan's `searches` limited to WINDOW_LIMIT per that
+    window only; (uses the racers were allowed, the window's count)."""
+    from entitlements.models import UsageWindowCounter
+
+    hot = client.products.retrieve("hot")
+    results: dict[str, tuple[int, int]] = {}
+    for window in ("minute", "hour", "day", "week"):
+        value = {"limit": 10**12, "windows": {window: WINDOW_LIMIT}}
+        client.products.update("hot", features={**hot.features, "searches": value})
+        left = 60 - time.time() % 60
+        if window == "minute" and left < 30:  # the whole race in one minute
+            time.sleep(left + 0.5)
+        allowed = _race(url, secret, customer="hot", feature="searches")
+        counted = UsageWindowCounter.objects.get(
+            project=project, customer__external_id="hot", span=window
+        ).used
+        results[window] = (allowed, counted)
+    return results

@@ -194,6 +194,26 @@ def _lot_why(lot: CreditLot, on: bool) -> str:
 
 
 def _verdict(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allowed: bool) -> str:
+    said = _verdict_of_limits(feature, entry, answer, allowed)
+    windows = answer.get("windows") or []
+    if not windows or entry["revoked"] or not answer["enabled"]:
+        return said
+    binding = answer.get("binding")
+    if binding is not None and binding != "period":
+        window = next(w for w in windows if w["window"] == binding)
+        wait = answer.get("retry_after")
+        when = f"; frees up in {wait} s, at {window['resets_at']}" if wait is not None else ""
+        said = f"Not allowed: the {binding}'s window is used up ({_window_use(window)}{when})."
+    each = ", ".join(f"{_window_use(w)} this {w['window']}" for w in windows)
+    return f"{said} Windows: {each}."
+
+
+def _window_use(window: dict[str, Any]) -> str:
+    held = f", {window['held']} held" if window["held"] else ""
+    return f"{window['used']} of {window['limit']}{held}"
+
+
+def _verdict_of_limits(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allowed: bool) -> str:
     kind = feature.type
     revoked = entry["revoked"]
     if revoked:
@@ -328,7 +348,7 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
         entry = snapshot.structure["features"].get(feature.key)
         if entry is None:  # created after the snapshot was taken: the next read has it
             continue
-        answer = feature_answer(feature.key, entry, snapshot.usage)
+        answer = feature_answer(feature.key, entry, snapshot.usage, now=snapshot.structure.get("clock_time"))
         allowed = bool(answer.pop("allowed"))
         sources: list[SourceExplanation] = []
         not_included: list[SourceExplanation] = []

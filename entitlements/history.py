@@ -5,13 +5,16 @@ at a past instant, recomputed from what Tollgate had recorded by then rather tha
   said, and the grants, revocations and purchases recorded by then and not yet ended then (`records_at`).
 - **Usage, from the ledgers**: metered use = the period's usage events recorded by then; allocation units in use =
   consumes − releases recorded by then; a credit balance = the credit ledger's entries by then, on the lots not
-  expired then; units held = each hold active then, less what was reported against it by then.
+  expired then; units held = each hold active then, less what was reported against it by then; each usage
+  window current then = the usage stamped in it and recorded by then, and the units of holds active then that
+  were taken from it, less what was reported against them by then.
 
 The catalog (what each product gives), the project's settings and default product are today's: the audit log
 has their history.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from django.db.models import Q, Sum
 
@@ -20,6 +23,7 @@ from customers.models import Customer
 from entitlements import resolver
 from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot
+from entitlements.windows import window_bounds
 from projects.models import Project
 
 
@@ -75,7 +79,7 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
                 counts["used"][key] = counts["used"].get(key, 0) + units  # held units count as used
             elif kinds[key] == Feature.Type.ALLOCATION:
                 counts["in_use"][key] = counts["in_use"].get(key, 0) + units
-    return {
+    usage: UsageSnapshot = {
         "customer_id": customer_id,
         "used": counts["used"],
         "in_use": counts["in_use"],
@@ -83,6 +87,46 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
         "held": counts["held"],
         "valid_until": None,
     }
+    if customer_id is not None:
+        windows = _windows_at(customer_id, structure, at)
+        if windows:
+            usage["windows"] = windows
+    return usage
+
+
+def _windows_at(
+    customer_id: str, structure: StructureSnapshot, at: datetime
+) -> dict[str, dict[str, list[Any]]]:
+    """Each usage window current at `at`: the usage recorded by then stamped in it (consumes, recorded usage,
+    confirmed and reported hold units, at the time they were recorded), and the units of holds active then that
+    were taken from it."""
+    counted: dict[str, dict[str, list[Any]]] = {}
+    moment = at.timestamp()
+    for key, entry in structure["features"].items():
+        for name, _ in entry.get("windows", ()):
+            start, end = window_bounds(name, moment)
+            used = (
+                UsageEvent.objects.filter(
+                    customer_id=customer_id,
+                    feature_id=entry["id"],
+                    created_at__lte=at,
+                    timestamp__gte=datetime.fromtimestamp(start, UTC),
+                    timestamp__lt=datetime.fromtimestamp(end, UTC),
+                )
+                .exclude(kind=UsageEvent.Kind.RELEASE)
+                .aggregate(total=Sum("quantity"))["total"]
+            )
+            held = 0
+            for hold in Hold.objects.filter(
+                customer_id=customer_id, feature_id=entry["id"], created_at__lte=at
+            ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at)):
+                if hold.windows.get(name) == start:
+                    reported = UsageEvent.objects.filter(
+                        customer_id=customer_id, created_at__lte=at, properties__hold=hold.hold_id
+                    ).aggregate(total=Sum("quantity"))["total"]
+                    held += max(hold.quantity - int(reported or 0), 0)
+            counted.setdefault(key, {})[name] = [start, int(used or 0) + held, held]
+    return counted
 
 
 def _held_at(customer_id: str, structure: StructureSnapshot, at: datetime) -> dict[str, int]:

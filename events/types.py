@@ -16,6 +16,7 @@ EVENT_TYPES = (
     "invoice.payment_failed",
     "entitlements.updated",
     "usage.threshold_reached",
+    "usage.window_reached",
     "credits.low",
     "credits.threshold_reached",
     "credits.recharged",

@@ -33,7 +33,7 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.services.usage import _thresholds
-from entitlements.services.windows import windows_take
+from entitlements.services.windows import windows_reached, windows_take
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts, judged_at
 from events.services.record import event_record
 from projects.models import Project
@@ -179,6 +179,14 @@ def entitlement_consume(
                     if in_windows is None:
                         raise _Denied
                     usage["windows"] = {feature_key: in_windows}
+                    windows_reached(
+                        project=project,
+                        customer_id=customer_id,
+                        external_id=external_id,
+                        feature_key=feature_key,
+                        entry=entry,
+                        counted={name: (c[0], quantity, c[1]) for name, c in in_windows.items()},
+                    )
                 _thresholds(project, customer_id, external_id, feature_key, entry, used - quantity, used)
                 usage["used"][feature_key] = used
             elif kind == Feature.Type.ALLOCATION:

@@ -29,7 +29,7 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
-from entitlements.services.windows import windows_add
+from entitlements.services.windows import windows_add, windows_reached
 from entitlements.snapshot import FeatureEntry, judged_at
 from events.services.record import event_record
 from projects.models import Project
@@ -196,9 +196,22 @@ def usage_record_batch(
             touched.add(event.customer)
             metered_pending = metered_pending or metered[event.feature]
         totals = _counters_add(project.pk, additions)
-        windows_add(project_id=project.pk, additions=in_windows)
+        in_window = windows_add(project_id=project.pk, additions=in_windows)
         by_customer_id = {pk: external_id for external_id, pk in customers.items()}
         key_of = {f.pk: f.key for f in features.values()}
+        reached: dict[tuple[str, str], dict[str, tuple[float, int, int]]] = {}
+        for (customer_id, feature_id, name), (start, added, used) in in_window.items():
+            reached.setdefault((customer_id, feature_id), {})[name] = (start.timestamp(), added, used)
+        for (customer_id, feature_id), counted in sorted(reached.items()):
+            external_id = by_customer_id[customer_id]
+            windows_reached(
+                project=project,
+                customer_id=customer_id,
+                external_id=external_id,
+                feature_key=key_of[feature_id],
+                entry=structures[external_id]["features"][key_of[feature_id]],
+                counted=counted,
+            )
         for (customer_id, feature_id, start), used in totals.items():
             external_id = by_customer_id[customer_id]
             entry = structures[external_id]["features"][key_of[feature_id]]

@@ -22,7 +22,11 @@ from django.utils import timezone
 
 from catalog.rules import WINDOW_SECONDS
 from entitlements.models import UsageWindowCounter
-from entitlements.windows import window_bounds
+from entitlements.services.counters import crossing_insert
+from entitlements.snapshot import FeatureEntry
+from entitlements.windows import iso_at, window_bounds
+from events.services.record import event_record
+from projects.models import Project
 
 
 def window_start(window: str, at: datetime) -> datetime:
@@ -164,16 +168,19 @@ def windows_give_back(
             )
 
 
-def windows_add(*, project_id: str, additions: Iterable[tuple[str, str, str, datetime, int]]) -> None:
+def windows_add(
+    *, project_id: str, additions: Iterable[tuple[str, str, str, datetime, int]]
+) -> dict[tuple[str, str, str], tuple[datetime, int, int]]:
     """Recorded usage: each (customer id, feature id, window, instant, quantity) counts in the window holding the
     instant if it is the row's window or a later one; never refused. In key order (two batches never wait on each
-    other crosswise)."""
+    other crosswise). Returns, per (customer id, feature id, window) counted in its current window, (the window's
+    start, units added, used now)."""
     totals: dict[tuple[str, str, str, datetime], int] = {}
     for customer_id, feature_id, name, at, quantity in additions:
         key = (customer_id, feature_id, name, window_start(name, at))
         totals[key] = totals.get(key, 0) + quantity
     if not totals:
-        return
+        return {}
     table = connection.ops.quote_name(_TABLE)
     now = _db_time(timezone.now())
     ordered = sorted(totals.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3]))
@@ -189,6 +196,50 @@ def windows_add(*, project_id: str, additions: Iterable[tuple[str, str, str, dat
             "WHEN t.window_start < excluded.window_start THEN excluded.used ELSE t.used END, "
             "held = CASE WHEN t.window_start < excluded.window_start THEN 0 ELSE t.held END, "
             "window_start = CASE WHEN t.window_start < excluded.window_start THEN excluded.window_start "
-            "ELSE t.window_start END, updated_at = excluded.updated_at",
+            "ELSE t.window_start END, updated_at = excluded.updated_at "
+            "RETURNING customer_id, feature_id, span, window_start, used",
             params,
         )
+        rows = cursor.fetchall()
+    counted: dict[tuple[str, str, str], tuple[datetime, int, int]] = {}
+    for customer_id, feature_id, name, start, used in rows:
+        begins = start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+        begins = begins if begins.tzinfo else begins.replace(tzinfo=UTC)
+        added = totals.get((customer_id, feature_id, name, begins))
+        if added is not None:  # counted in the current window (a late event's window is over)
+            counted[(customer_id, feature_id, name)] = (begins, added, int(used))
+    return counted
+
+
+def windows_reached(
+    *,
+    project: Project,
+    customer_id: str,
+    external_id: str,
+    feature_key: str,
+    entry: FeatureEntry,
+    counted: dict[str, tuple[float, int, int]],
+) -> None:
+    """Announces each window a use filled, once per window (`ThresholdCrossing` labelled `window:<name>`), shortest
+    first, in the caller's transaction: `counted` is {window: (its start, units this use added, used now)}."""
+    for name, limit in entry.get("windows", ()):
+        if name not in counted:
+            continue
+        start, added, used = counted[name]
+        if not used - added < limit <= used:
+            continue
+        begins = datetime.fromtimestamp(start, UTC)
+        if crossing_insert(project.pk, customer_id, entry["id"], begins, f"window:{name}"):
+            event_record(
+                project=project,
+                type="usage.window_reached",
+                data_object={
+                    "customer": external_id,
+                    "feature": feature_key,
+                    "window": name,
+                    "limit": limit,
+                    "used": used,
+                    "window_start": iso_at(start),
+                    "resets_at": iso_at(window_bounds(name, start)[1]),
+                },
+            )

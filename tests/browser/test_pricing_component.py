@@ -245,6 +245,41 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
         "-$2.50",
         [0, 3, 2],
     ]
+    # Usage windows in a plan's features, and a refused check's binding window or period on the paywall.
+    texts = page.evaluate(
+        """async () => {
+            const {featureText, bindingText, waitText} = await import('/static/tollgate/pricing.js');
+            const calls = {name: 'API calls', type: 'metered',
+                           value: {limit: 100000, windows: {minute: 100, day: 5000}}};
+            return [
+                featureText(calls, 'en-US'),
+                bindingText('API calls', 'minute', 40), bindingText('API calls', 'period', 3 * 86400),
+                bindingText('API calls', 'day', null),
+                [waitText(1), waitText(89), waitText(90), waitText(5399), waitText(7200), waitText(200000)],
+            ];
+        }"""
+    )
+    assert texts == [
+        "API calls: 100,000, at most 100 a minute, 5,000 a day",
+        "You have reached the API calls you may use in one minute. It frees up in 40 seconds. These plans give more.",
+        "You have used this period's API calls. It frees up in 3 days. These plans give more.",
+        "You have reached the API calls you may use in one day. These plans give more.",
+        ["1 second", "89 seconds", "2 minutes", "90 minutes", "2 hours", "2 days"],
+    ]
+    page.evaluate(
+        """() => {
+            const paywall = document.getElementById('paywall');
+            paywall.setAttribute('retry-after', '40');
+            paywall.setAttribute('binding', 'minute');
+        }"""
+    )
+    expect(page.locator("#paywall .lead")).to_have_text(
+        "You have reached the Single sign-on (SAML) you may use in one minute. It frees up in 40 seconds. "
+        "These plans give more."
+    )
+    _shoot(page, "paywall-binding-window")
+    page.evaluate("() => document.getElementById('paywall').removeAttribute('binding')")
+    expect(page.locator("#paywall .lead")).to_have_text("Single sign-on (SAML) is available on these plans.")
     assert page.locator("#pricing .status").text_content() == ""
     assert page.locator("#pricing .alert").text_content() == ""
     _shoot(page, "pricing-desktop-monthly")

@@ -193,6 +193,9 @@ def test_check_for_a_user_never_seen_answers_the_default_product(tollgate, plans
         balance=None,
         held=0,
         overage="blocked",
+        windows=[],
+        binding=None,
+        retry_after=None,
     )
     assert tollgate.entitlements.check(customer="never-seen", feature="exports", quantity=4).allowed is False
     assert tollgate.entitlements.check(customer="never-seen", feature="sso").allowed is True

@@ -47,7 +47,12 @@ def test_a_reservation_confirmed_for_less_bills_only_what_was_used(tollgate, pla
         balance=None,
         held=3,
         overage="blocked",
+        windows=[],
+        binding="period",  # the next unit: the period's limit refuses it, until the period ends
+        retry_after=placed.entitlement.retry_after,
     )
+    assert placed.entitlement.retry_after is not None
+    assert placed.entitlement.retry_after > 0
     refused = tollgate.entitlements.holds.create(
         id="render-8", customer="user-1", feature="exports", quantity=1
     )

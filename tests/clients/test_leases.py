@@ -45,7 +45,15 @@ def test_uses_from_leases_add_up_to_the_limit_and_each_id_counts_once(tollgate, 
     assert sum(Hold.objects.values_list("consumed", flat=True)) == 12
 
 
-def _consumers(url: str, key: str, count: int, lease: int, hang: int = 0) -> list[subprocess.Popen[str]]:
+def _consumers(
+    url: str,
+    key: str,
+    count: int,
+    lease: int,
+    hang: int = 0,
+    customer: str = "user-1",
+    feature: str = "exports",
+) -> list[subprocess.Popen[str]]:
     return [
         subprocess.Popen(
             [
@@ -54,8 +62,8 @@ def _consumers(url: str, key: str, count: int, lease: int, hang: int = 0) -> lis
                 "tests.clients.lease_consumer",
                 url,
                 key,
-                "user-1",
-                "exports",
+                customer,
+                feature,
                 f"p{n}",
                 str(lease),
                 str(hang),
@@ -128,3 +136,29 @@ def test_a_leased_use_whose_id_another_customer_used_is_lost_and_the_others_are_
         ("taken", "user-2", {}),
     ]
     assert list(Hold.objects.values_list("status", "consumed")) == [("released", 2)]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("window", ["minute", "hour", "day", "week"])
+def test_twenty_processes_racing_on_one_window_are_allowed_its_limit_exactly(live_server, tenant_a, window):
+    """A metered feature limited to 40 a `window` (its period's limit far above): leases from twenty processes,
+    each consuming until refused, are allowed the window's 40 exactly, and every lease was used within it."""
+    from catalog.models import Feature
+    from entitlements.models import UsageWindowCounter
+    from tests.entitlements.helpers import customer, feature, product, subscribe
+
+    searches = feature(tenant_a.project, "searches", Feature.Type.METERED)
+    subscribe(
+        customer(tenant_a.project, "user-30"),
+        product(tenant_a.project, "search-plan", {searches: {"limit": 10_000, "windows": {window: 40}}}),
+    )
+    left = 60 - time.time() % 60
+    if window == "minute" and left < 30:  # the whole race within one minute
+        time.sleep(left + 0.5)
+    processes = _consumers(live_server.url, tenant_a.key, 20, lease=3, customer="user-30", feature="searches")
+    allowed = [int(process.communicate(timeout=300)[0]) for process in processes]
+    assert sum(allowed) == 40
+    assert UsageWindowCounter.objects.values_list("span", "used", "held").get() == (window, 40, 0)
+    assert UsageCounter.objects.values_list("used", "held").get() == (40, 0)
+    assert UsageEvent.objects.count() == 40
+    assert not Hold.objects.filter(status="active").exists()

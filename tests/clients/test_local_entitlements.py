@@ -271,3 +271,40 @@ def test_another_customers_snapshot_served_in_place_of_the_one_asked_for_is_refu
         proxy.rewrite = None
         assert local.check(customer="user-15", feature="sso").allowed is True
         assert list(local._snapshots) == ["user-15"]
+
+
+def test_usage_windows_answer_from_memory_as_on_the_server(counted, plans, tollgate, tenant_a):
+    """A metered feature with usage windows: the local answer lists the windows as the server does, and a use
+    that does not fit a window is refused locally with the same `binding` and (to the second) `retry_after`."""
+    from catalog.models import Feature
+    from tests.entitlements.helpers import customer, feature, product, subscribe
+
+    searches = feature(tenant_a.project, "searches", Feature.Type.METERED)
+    subscribe(
+        customer(tenant_a.project, "user-21"),
+        product(
+            tenant_a.project, "search-plan", {searches: {"limit": 1000, "windows": {"minute": 50, "day": 60}}}
+        ),
+    )
+    client, http = counted
+    with LocalEntitlements(client, **FAST) as local:
+        used = local.consume(id="s1", customer="user-21", feature="searches", quantity=40)
+        assert [(w.window, w.used, w.remaining) for w in used.windows] == [
+            ("minute", 40, 10),
+            ("day", 40, 20),
+        ]
+        for quantity in (10, 11, 21):
+            answer = local.check(customer="user-21", feature="searches", quantity=quantity).to_dict()
+            server = tollgate.entitlements.check(
+                customer="user-21", feature="searches", quantity=quantity
+            ).to_dict()
+            local_wait, server_wait = answer.pop("retry_after"), server.pop("retry_after")
+            assert answer == server
+            assert local_wait == server_wait or abs(local_wait - server_wait) <= 1
+        assert http.paths.count("/api/v1/entitlements/check") == 0  # answered from the snapshot
+        refused = local.check(customer="user-21", feature="searches", quantity=11)
+        assert (refused.allowed, refused.binding) == (False, "minute")
+        assert 1 <= refused.retry_after <= 60
+        longest = local.check(customer="user-21", feature="searches", quantity=21)
+        assert (longest.allowed, longest.binding) == (False, "day")
+        assert local.check(customer="user-21", feature="searches", quantity=61).retry_after is None

@@ -397,6 +397,38 @@ def test_a_plan_change_in_the_middle_of_a_period_grants_nothing_until_the_next_p
     assert new.plan_period.product.key == "max"
 
 
+def test_an_upgrade_then_a_downgrade_within_a_period_grants_nothing_twice(
+    api, tenant_a, plans, stripe_emulator, stripe_webhooks
+):
+    """The plan-change rule (docs, "No credits twice through plan changes"): credits come with invoices that bill
+    a whole period, so going up to `max` and back down to `pro` in one period grants neither plan again, and the
+    next renewal grants the plan held then, once."""
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    assert _consume(api, tenant_a, "spent", 600)["balance"] == 400
+    subscription = Subscription.objects.get()
+    third = (subscription.current_period_end - subscription.current_period_start).total_seconds() / 3
+    for price in ("max-monthly", "pro-monthly"):
+        stripe_emulator.advance(int(third))
+        stripe_webhooks.deliver()
+        changed = api.patch(
+            f"/api/v1/subscriptions/{subscription.pk}",
+            {"price": price, "proration_behavior": "always_invoice"},
+            key=tenant_a.key,
+        )
+        assert changed.status_code == 200, changed.json()
+        stripe_webhooks.deliver()
+        _no_failed_events()
+        assert _credits(api, tenant_a)["balance"] == 400
+    assert Invoice.objects.filter(billing_reason="subscription_update").count() == 2
+    assert list(CreditLot.objects.values_list("amount", "remaining")) == [(1000, 400)]
+    assert PlanPeriod.objects.count() == 1
+
+    stripe_emulator.advance(int(third) + 86400)
+    stripe_webhooks.deliver()
+    _no_failed_events()
+    assert sorted(CreditLot.objects.values_list("amount", flat=True)) == [1000, 1000]  # pro's, once
+
+
 def test_a_failed_renewal_grants_nothing(api, tenant_a, plans, stripe_sdk, stripe_emulator, stripe_webhooks):
     _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     subscription = Subscription.objects.get()

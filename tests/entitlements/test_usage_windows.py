@@ -10,8 +10,10 @@ import pytest
 import time_machine
 
 from catalog.models import Feature
+from entitlements.explain import entitlements_explain
 from entitlements.models import Hold, UsageCounter, UsageEvent, UsageWindowCounter
 from entitlements.windows import window_bounds
+from events.models import Event
 from tests.entitlements.helpers import customer, feature, product, subscribe
 from tests.entitlements.test_consume import _concurrently, _post
 
@@ -241,3 +243,85 @@ def test_fifty_concurrent_consumers_fill_the_minute_window_exactly(tenant_a):
     assert UsageWindowCounter.objects.get(span="minute").used == 7
     assert UsageWindowCounter.objects.get(span="day").used == 7
     assert UsageEvent.objects.filter(kind="consume").count() == 7
+
+
+def _reached():
+    return [
+        (e.data["object"]["window"], e.data["object"]["used"], e.data["object"]["window_start"])
+        for e in Event.objects.filter(type="usage.window_reached").order_by("sequence")
+    ]
+
+
+def test_each_window_filled_is_announced_once(api, tenant_a, windowed):
+    with time_machine.travel(START, tick=False):
+        for i in range(6):
+            consume(api, tenant_a, f"c{i}")
+        consume(api, tenant_a, "c0")  # a retry of a use counts nothing and announces nothing
+    assert _reached() == [("minute", 5, "2026-11-25T10:00:00Z")]
+    event = Event.objects.get(type="usage.window_reached")
+    assert event.data["object"] == {
+        "customer": "u1",
+        "feature": "api_calls",
+        "window": "minute",
+        "limit": 5,
+        "used": 5,
+        "window_start": "2026-11-25T10:00:00Z",
+        "resets_at": "2026-11-25T10:01:00Z",
+    }
+    with time_machine.travel(START + timedelta(seconds=40), tick=False):
+        # Recorded usage is never refused: it fills the hour (8) and the new minute's 5 in one batch.
+        events = [{"id": f"u{i}", "customer": "u1", "feature": "api_calls", "quantity": 3} for i in range(2)]
+        assert api.post("/api/v1/usage/batch", {"events": events}, key=tenant_a.key).status_code == 200
+        consume(api, tenant_a, "late")  # refused: nothing announced again
+    assert _reached() == [
+        ("minute", 5, "2026-11-25T10:00:00Z"),
+        ("minute", 6, "2026-11-25T10:01:00Z"),
+        ("hour", 11, "2026-11-25T10:00:00Z"),
+    ]
+
+
+def test_as_of_answers_the_window_current_then_from_what_was_recorded_by_then(api, tenant_a, windowed):
+    with time_machine.travel(START, tick=False):
+        for i in range(5):
+            consume(api, tenant_a, f"c{i}")
+    with time_machine.travel(START + timedelta(seconds=50), tick=False):
+        api.post(
+            HOLDS, {"id": "job", "customer": "u1", "feature": "api_calls", "quantity": 2}, key=tenant_a.key
+        )
+    with time_machine.travel(START + timedelta(minutes=5), tick=False):
+        then = (START + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+        past = api.get(
+            f"/api/v1/entitlements/check?customer=u1&feature=api_calls&as_of={then}", key=tenant_a.key
+        ).json()
+        assert (past["allowed"], past["binding"], past["retry_after"]) == (False, "minute", 10)
+        assert _windows(past) == [
+            ("minute", 5, 0, 0, "2026-11-25T10:01:00Z"),
+            ("hour", 5, 0, 3, "2026-11-25T11:00:00Z"),
+        ]
+        later = (START + timedelta(seconds=55)).isoformat().replace("+00:00", "Z")
+        answer = api.get(
+            f"/api/v1/entitlements/check?customer=u1&feature=api_calls&as_of={later}", key=tenant_a.key
+        ).json()
+        assert _windows(answer)[0][1:3] == (0, 2)  # the next minute: only the hold placed in it
+        assert _windows(answer)[1][1:3] == (5, 2)
+
+
+def test_the_explain_page_says_which_window_refuses_and_when_it_frees_up(api, tenant_a, windowed):
+    with time_machine.travel(START, tick=False):
+        api.post(
+            HOLDS, {"id": "job", "customer": "u1", "feature": "api_calls", "quantity": 1}, key=tenant_a.key
+        )
+        for i in range(4):
+            consume(api, tenant_a, f"c{i}")
+        explained = entitlements_explain(project=tenant_a.project, customer=customer(tenant_a.project, "u1"))
+        calls = next(f for f in explained.features if f.key == "api_calls")
+        assert calls.verdict == (
+            "Not allowed: the minute's window is used up (4 of 5, 1 held; frees up in 40 s, at "
+            "2026-11-25T10:01:00Z). Windows: 4 of 5, 1 held this minute, 4 of 8, 1 held this hour."
+        )
+    with time_machine.travel(START + timedelta(minutes=1), tick=False):
+        explained = entitlements_explain(project=tenant_a.project, customer=customer(tenant_a.project, "u1"))
+        calls = next(f for f in explained.features if f.key == "api_calls")
+        assert calls.verdict == (
+            "Allowed: 4 of 1000 used this period, 1 held. Windows: 0 of 5 this minute, 4 of 8, 1 held this hour."
+        )

@@ -188,11 +188,14 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
         "balance": balance,
         "held": held,
         "overage": overage,
-        "windows": windows,
+        "windows": [],
         "binding": binding,
         "retry_after": retry_after,
     }
-    return EntitlementCheck(raw=raw, **raw)
+    if not windows:
+        return EntitlementCheck(raw=raw, **raw)
+    raw["windows"] = [window.raw for window in windows]
+    return EntitlementCheck(raw=raw, **{**raw, "windows": windows})
 
 
 class LocalEntitlements:

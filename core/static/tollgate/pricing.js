@@ -91,6 +91,10 @@ export function featureText(feature, locale) {
     if ("per_unit" in value) text = `${number(value.per_unit)} per unit bought`;
     else text = value.limit === null ? "Unlimited" : number(value.limit);
     if (value.overage === "allowed") text += ", then billed per use";
+    if (value.windows && typeof value.windows === "object") {
+      const windows = Object.entries(value.windows).map(([window, limit]) => `${number(limit)} a ${window}`);
+      if (windows.length) text += `, at most ${windows.join(", ")}`;
+    }
     if (Number.isInteger(value.rollover) && value.rollover > 0) text += `, up to ${number(value.rollover)} roll over`;
     return `${name}: ${text}`;
   }
@@ -517,16 +521,38 @@ export class TollgatePricing extends HTMLElement {
   }
 }
 
-/** The plans that grant one feature (`feature="sso"`), under a line that says why they are shown. */
+/** "40 seconds", "59 minutes", "3 hours", "2 days": how long until a limit frees up (`retry_after`). */
+export function waitText(seconds) {
+  const s = Math.max(1, Math.ceil(Number(seconds)));
+  const [count, unit] = s < 90 ? [s, "second"] : s < 5400 ? [Math.round(s / 60), "minute"]
+    : s < 129600 ? [Math.round(s / 3600), "hour"] : [Math.round(s / 86400), "day"];
+  return `${count} ${unit}${count === 1 ? "" : "s"}`;
+}
+
+/** The paywall's line for a refused check: what refused it (`binding`) and when it frees up (`retry-after`). */
+export function bindingText(name, binding, retryAfter) {
+  const when = retryAfter === null || retryAfter === undefined || retryAfter === ""
+    ? "" : ` It frees up in ${waitText(retryAfter)}.`;
+  const what = binding === "period" ? `You have used this period's ${name}.`
+    : `You have reached the ${name} you may use in one ${binding}.`;
+  return `${what}${when} These plans give more.`;
+}
+
+/** The plans that grant one feature (`feature="sso"`), under a line that says why they are shown: a refused
+ * check's `binding` and `retry_after`, given as the `binding` and `retry-after` attributes, say what refused it
+ * and when it frees up. */
 export class TollgatePaywall extends TollgatePricing {
-  static observedAttributes = [...TollgatePricing.observedAttributes, "message"];
+  static observedAttributes = [...TollgatePricing.observedAttributes, "message", "binding", "retry-after"];
 
   _renderLead() {
     const key = this.getAttribute("feature");
     if (!key) return super._renderLead();
     const found = this._plans.flatMap((product) => product.features).find((f) => f.key === key);
     const name = found ? found.name : key;
-    this._lead.textContent = this.getAttribute("message") || `${name} is available on these plans.`;
+    const binding = this.getAttribute("binding");
+    this._lead.textContent = this.getAttribute("message")
+      || (binding ? bindingText(name, binding, this.getAttribute("retry-after"))
+        : `${name} is available on these plans.`);
     this._lead.hidden = false;
   }
 }
