@@ -170,6 +170,7 @@ class ProductFeature(models.Model):
     `overage` (metered limits only): use may go past the limit; the feature's metered price, if any, bills it.
     `rollover` (credits only): at most this many of a paid period's unspent credits carry into the next period.
     `windows` (metered only): limits per calendar window (UTC) beside the period's, `{"minute": 100, "day": 5000}`.
+    `cap` (metered with overage only): a spend cap on the use past the limit (`rules.SpendCap`).
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="feature_values")
@@ -179,6 +180,9 @@ class ProductFeature(models.Model):
     overage = models.BooleanField(default=False, db_default=False, verbose_name="overage allowed")
     rollover = models.PositiveBigIntegerField(null=True, blank=True, verbose_name="rollover cap")
     windows = models.JSONField(null=True, blank=True, verbose_name="usage windows")
+    # metered with overage: how far use may go past the limit, {"units": n} or {"amount": m} (minor units the
+    # metered price bills for the period), and what happens there: {"at_cap": "block" | "alert"}
+    cap = models.JSONField(null=True, blank=True, verbose_name="spend cap")
 
     class Meta:
         db_table = "entitlements_productfeature"

@@ -34,3 +34,41 @@ def price_amount(price: Price, quantity: int) -> int:
     if price.billing_scheme == Price.BillingScheme.TIERED:
         return tiers_amount(tiers_mode=price.tiers_mode, tiers=price.tiers, quantity=quantity)
     return int(price.unit_amount or 0) * quantity
+
+
+def terms_amount(terms: dict[str, Any], quantity: int) -> int:
+    """`price_amount` of a price's terms as a dict (`billing_scheme`, `unit_amount`, `tiers_mode`, `tiers`), as
+    entitlement snapshots carry them."""
+    if terms["billing_scheme"] == Price.BillingScheme.TIERED:
+        return tiers_amount(tiers_mode=terms["tiers_mode"], tiers=terms["tiers"], quantity=quantity)
+    return int(terms["unit_amount"] or 0) * quantity
+
+
+NEVER = 10**15  # more units than any limit (`rules.MAX_FEATURE_AMOUNT`)
+
+
+def units_within(terms: dict[str, Any], amount: int) -> int | None:
+    """The units the price bills at most `amount` for, up to the first quantity it bills more for (None: it never
+    does). Within a tier the amount only grows with the quantity, so each tier is searched by bisection."""
+    if terms["billing_scheme"] != Price.BillingScheme.TIERED:
+        unit = int(terms["unit_amount"] or 0)
+        return None if unit == 0 else amount // unit
+    below = 0
+    for tier in terms["tiers"]:
+        top = NEVER if tier["up_to"] == INF else int(tier["up_to"])
+        if terms_amount(terms, below + 1) > amount:
+            return below
+        if terms_amount(terms, top) <= amount:
+            if top == NEVER:
+                return None
+            below = top
+            continue
+        low, high = below + 1, top  # amount(low) fits, amount(high) does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if terms_amount(terms, middle) <= amount:
+                low = middle
+            else:
+                high = middle
+        return low
+    return None

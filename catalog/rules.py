@@ -70,10 +70,13 @@ class FeatureValue:
     overage: bool = False
     rollover: int | None = None
     windows: dict[str, int] | None = None
+    cap: dict[str, Any] | None = None  # `SPEND_CAP_FORM`, as stored
 
     @classmethod
     def of(cls, row: ProductFeature) -> "FeatureValue":
-        return cls(row.value, row.per_unit, row.overage, row.rollover, windows_ordered(row.windows) or None)
+        return cls(
+            row.value, row.per_unit, row.overage, row.rollover, windows_ordered(row.windows) or None, row.cap
+        )
 
     def api(self) -> Any:
         """The API's shape: `value`, `{"per_unit": n}`, or an object with `limit` (or `per_unit`) and
@@ -83,6 +86,8 @@ class FeatureValue:
         shaped: dict[str, Any] = {"per_unit" if self.per_unit else "limit": self.value}
         if self.overage:
             shaped["overage"] = "allowed"
+        if self.cap:
+            shaped["cap"] = dict(self.cap)
         if self.windows:
             shaped["windows"] = dict(self.windows)
         if self.rollover is not None:
@@ -111,11 +116,11 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
             )
         return FeatureValue(value)
     amounts = [key for key in ("per_unit", "limit") if key in value]
-    if len(amounts) != 1 or set(value) - {"per_unit", "limit", "overage", "rollover", "windows"}:
+    if len(amounts) != 1 or set(value) - {"per_unit", "limit", "overage", "rollover", "windows", "cap"}:
         raise _value_error(
             param,
-            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked" and '
-            '"windows": {"minute": m, …} (metered) or "rollover": m (credits).',
+            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked", "cap" '
+            'and "windows": {"minute": m, …} (metered) or "rollover": m (credits).',
         )
     per_unit = amounts[0] == "per_unit"
     amount = value[amounts[0]]
@@ -142,7 +147,38 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
     windows = _windows_parse(
         feature_type, value.get("windows"), amount, per_unit, overage == "allowed", param
     )
-    return FeatureValue(amount, per_unit, overage == "allowed", rollover, windows)
+    cap = None
+    if value.get("cap") is not None:
+        if overage != "allowed":
+            raise _value_error(param, 'a spend cap bounds overage: it needs "overage": "allowed".')
+        cap = spend_cap_parse(value["cap"], param=f"{param}.cap", code="invalid_feature_value")
+    return FeatureValue(amount, per_unit, overage == "allowed", rollover, windows, cap)
+
+
+SPEND_CAP_FORM = '{"units": n} or {"amount": m}, with "at_cap": "block" (the default) or "alert"'
+AT_CAP = ("block", "alert")
+
+
+def spend_cap_parse(given: Any, *, param: str, code: str = "invalid_parameter") -> dict[str, Any]:
+    """A spend cap on a metered feature's overage, normalised to `{"units": n | "amount": m, "at_cap": …}`:
+    `units` past the limit, or `amount`, the most (minor units) the feature's metered price may bill for the
+    period; at the cap use is refused (`block`) or goes on and is announced (`alert`)."""
+
+    def refused(message: str) -> InvalidRequest:
+        return InvalidRequest(f"{param}: {message}", code=code, param=param)
+
+    if not isinstance(given, dict):
+        raise refused(f"a spend cap is {SPEND_CAP_FORM}.")
+    measures = [key for key in ("units", "amount") if key in given]
+    if len(measures) != 1 or set(given) - {"units", "amount", "at_cap"}:
+        raise refused(f"a spend cap is {SPEND_CAP_FORM}.")
+    measure = measures[0]
+    if not _is_amount(given[measure]):
+        raise refused(f"{measure} is an integer ≥ 0.")
+    at_cap = given.get("at_cap", "block")
+    if at_cap not in AT_CAP:
+        raise refused('at_cap is "block" or "alert".')
+    return {measure: given[measure], "at_cap": at_cap}
 
 
 def _windows_parse(

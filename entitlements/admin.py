@@ -37,6 +37,7 @@ from entitlements.models import (
     Hold,
     Purchase,
     Revocation,
+    SpendCap,
     UsageCounter,
     UsageEvent,
     UsagePartitionDrop,
@@ -46,6 +47,7 @@ from entitlements.services.grants import grant_create, grant_delete, revocation_
 from entitlements.services.holds import hold_release
 from entitlements.services.purchases import purchase_revoke
 from entitlements.services.recompute import SETTINGS_FIELDS, entitlement_settings_update
+from entitlements.services.spend_caps import spend_cap_delete, spend_cap_set
 
 GRANT_PERMISSION = "entitlements.grant_entitlement"
 REVOKE_PERMISSION = "entitlements.revoke_entitlement"
@@ -106,6 +108,38 @@ class GrantForm(FeatureForm):
 
 class RevokeForm(FeatureForm):
     field_order = ["feature", "expires_at", "reason"]
+
+
+class SpendCapForm(FeatureForm):
+    field_order = ["feature", "cap", "reason"]
+    cap = forms.CharField(
+        help_text=(
+            'JSON: {"units": n} (units past the limit) or {"amount": m} (minor units the metered price bills for '
+            'the period), with "at_cap": "block" (the default) or "alert". Replaces the customer\'s own cap.'
+        )
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["expires_at"]
+
+    def clean_cap(self) -> Any:
+        try:
+            return json.loads(self.cleaned_data["cap"])
+        except ValueError:
+            raise forms.ValidationError('Not JSON: write {"units": 1000} or {"amount": 5000}.') from None
+
+
+def spend_cap_set_action(customer: Customer, data: dict[str, Any], actor: Actor) -> str:
+    cap, _ = spend_cap_set(
+        project=customer.project,
+        external_id=customer.external_id,
+        feature_key=data["feature"],
+        cap=data["cap"],
+        actor=actor,
+        reason=data["reason"],
+    )
+    return f"spend cap on {data['feature']} set ({cap.pk})"
 
 
 def feature_form(
@@ -325,6 +359,34 @@ class RevocationAdmin(EntitlementPermissions, _ReadOnly):
     @admin.action(description="Lift the revocation", permissions=["grant_entitlement"])
     def lift(self, request: HttpRequest, queryset: QuerySet[Revocation]) -> TemplateResponse | None:
         return reason_action(self, request, queryset, title="Lift revocations", perform=_revocation_delete)
+
+
+def _spend_cap_delete(cap: SpendCap, data: dict[str, Any], actor: Actor) -> str | None:
+    spend_cap_delete(project=cap.project, cap_id=cap.pk, actor=actor, reason=data["reason"])
+    return None
+
+
+@admin.register(SpendCap)
+class SpendCapAdmin(EntitlementPermissions, _ReadOnly):
+    """Customers' own spend caps (set from the customer list's action "Set a spend cap", or the API)."""
+
+    ordering = NEWEST_FIRST
+    list_display = [
+        column("id", "ID"),
+        "project",
+        "customer",
+        "feature",
+        column("cap", "Spend cap"),
+        column("updated_at", "Set"),
+    ]
+    list_filter = ["project"]
+    search_fields = ["id", "customer__external_id", "feature__key"]
+    list_select_related = ["project", "customer", "feature"]
+    actions = ["remove"]
+
+    @admin.action(description="Remove the spend cap (the plan's applies)", permissions=["grant_entitlement"])
+    def remove(self, request: HttpRequest, queryset: QuerySet[SpendCap]) -> TemplateResponse | None:
+        return reason_action(self, request, queryset, title="Remove spend caps", perform=_spend_cap_delete)
 
 
 @admin.register(Purchase)

@@ -33,6 +33,7 @@ from core.serializers import api_time
 from customers.models import Customer
 from customers.selectors import customer_now
 from entitlements import records_at, statements
+from entitlements.attach import caps_attach, thresholds_attach
 from entitlements.models import (
     EntitlementSettings,
     Grant,
@@ -51,8 +52,8 @@ MAX_SNAPSHOT_AGE_SECONDS = 300.0
 # Sources that give a feature's plan value, in precedence order for static values (first wins).
 _PLAN_KINDS = ("subscription", "purchase", "default_product")
 COUNTED = (Feature.Type.METERED, Feature.Type.ALLOCATION)
-# A product's values: feature id → (value, per_unit, overage, windows), as `ProductFeature` stores them.
-ProductValues = dict[str, tuple[Any, bool, bool, dict[str, int] | None]]
+# A product's values: feature id → (value, per_unit, overage, windows, cap), as `ProductFeature` stores them.
+ProductValues = dict[str, tuple[Any, bool, bool, dict[str, int] | None, dict[str, Any] | None]]
 
 
 def settings_for(project: Project) -> EntitlementSettings:
@@ -153,6 +154,10 @@ class _Source:
         """The product's usage windows of `feature` (`ProductFeature.windows`), none when it has none."""
         return windows_ordered(self.values[feature.pk][3]) if feature.pk in self.values else {}
 
+    def cap_for(self, feature: Feature) -> dict[str, Any] | None:
+        """The product's spend cap on `feature`'s overage (`ProductFeature.cap`), or None."""
+        return self.values[feature.pk][4] if feature.pk in self.values else None
+
     def describe(self, value: Any) -> SourceEntry:
         described: SourceEntry = {
             "type": self.kind,
@@ -176,7 +181,7 @@ def product_value(values: ProductValues, feature: Feature, quantity: int) -> tup
     of it give (`per_unit` values are multiplied)."""
     if feature.pk not in values:
         return False, None
-    value, per_unit, _, _ = values[feature.pk]
+    value, per_unit, _, _, _ = values[feature.pk]
     if per_unit and isinstance(value, int):
         value = value * quantity
     return True, value
@@ -275,9 +280,9 @@ def product_values(product_ids: set[str]) -> dict[str, ProductValues]:
     values: dict[str, ProductValues] = {pid: {} for pid in product_ids}
     if product_ids:
         for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-            "product_id", "feature_id", "value", "per_unit", "overage", "windows"
+            "product_id", "feature_id", "value", "per_unit", "overage", "windows", "cap"
         ):
-            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5])
+            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5], row[6])
     return values
 
 
@@ -350,10 +355,17 @@ def _plan_sources(
     # A product's key only shows in the sources of the features it gives: read with its values.
     keys: dict[str, str] = {}
     if product_ids:
-        for product_id, key, feature_id, value, per_unit, overage, windows in statements.PRODUCT_VALUES.rows(
-            product_ids=sorted(product_ids)
-        ):
-            values[product_id][feature_id] = (value, per_unit, overage, windows)
+        for (
+            product_id,
+            key,
+            feature_id,
+            value,
+            per_unit,
+            overage,
+            windows,
+            cap,
+        ) in statements.PRODUCT_VALUES.rows(product_ids=sorted(product_ids)):
+            values[product_id][feature_id] = (value, per_unit, overage, windows, cap)
             keys[product_id] = key
     sources = [
         _Source(
@@ -435,29 +447,12 @@ def _resolve(
     anyone = [source for source in sources if source.kind == "default_product"]
     structure = _structure(settings, features, sources, grants, revocations, changes, now, customer)
     if customer is not None and not told:
-        _thresholds_attach(structure, features, customer)
+        thresholds_attach(structure, features, customer)
+    caps_attach(structure, features, customer)
     if now != real:  # nothing changes by time while the clock stands; its move bumps the answers version
         structure["clock_time"] = now.timestamp()
         structure["valid_until"] = real.timestamp() + MAX_SNAPSHOT_AGE_SECONDS
     return structure, partial(_structure, settings, features, anyone, [], [], [], real, None)
-
-
-def _thresholds_attach(structure: StructureSnapshot, features: list[Feature], customer: Customer) -> None:
-    """The customer's own thresholds on their metered (usage) and credits (balance) features' entries ([id,
-    kind, value]), and the balance at or below which a credits feature recharges on its own."""
-    kinds = (Feature.Type.METERED, Feature.Type.CREDITS)
-    keys = {feature.pk: feature.key for feature in features if feature.type in kinds}
-    if not keys:
-        return
-    for feature_id, threshold_id, kind, value in statements.THRESHOLDS.rows(customer_id=customer.pk):
-        if feature_id in keys:
-            structure["features"][keys[feature_id]].setdefault("thresholds", []).append(
-                [threshold_id, kind, value]
-            )
-    if any(feature.type == Feature.Type.CREDITS for feature in features):
-        for feature_id, below in statements.RECHARGES.rows(customer_id=customer.pk):
-            if feature_id in keys:
-                structure["features"][keys[feature_id]]["recharge_below"] = below
 
 
 def _structure(
@@ -577,6 +572,9 @@ def _feature_entry(
         windows = chosen.windows_for(feature) if chosen is not None and not revoked else {}
         if windows:
             entry["windows"] = [[name, limit] for name, limit in windows.items()]
+        cap = chosen.cap_for(feature) if chosen is not None and entry["overage"] else None
+        if cap:
+            entry["cap"] = {**cap, "set_by": "catalog"}
         entry["period_start"] = period.start.timestamp()
         entry["period_end"] = period.end.timestamp()
         entry["interval"] = period.interval

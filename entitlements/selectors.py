@@ -14,7 +14,7 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from catalog.models import Feature, Price
-from catalog.pricing import price_amount
+from catalog.pricing import price_amount, terms_amount
 from catalog.selectors import feature_by_key
 from core.errors import InvalidRequest, NotFound
 from core.wording import with_article
@@ -63,6 +63,7 @@ def feature_answer(
     windows: list[dict[str, Any]] = []
     binding: str | None = None
     wait: int | None = None
+    cap: dict[str, Any] | None = None
     if kind == Feature.Type.METERED or kind == Feature.Type.ALLOCATION:
         held = usage["held"].get(key, 0)
         counted = (usage["used"] if kind == Feature.Type.METERED else usage["in_use"]).get(key, 0)
@@ -73,7 +74,15 @@ def feature_answer(
         if kind == Feature.Type.METERED:
             resets_at = iso_epoch(entry["period_end"])
             overage = "allowed" if past else "blocked"
-            if enabled and (not allowed or "windows" in entry):
+            capped = entry.get("cap")
+            if capped is not None:
+                cap = cap_answer(capped, entry["limit"], counted)
+                blocks = capped["at_cap"] == "block" and capped["limit"] is not None
+                if enabled and past and blocks and counted + quantity > capped["limit"]:
+                    allowed = False
+                    binding = "cap"
+                    wait = retry_after(entry["period_end"], time.time() if now is None else now)
+            if enabled and binding is None and (not allowed or "windows" in entry):
                 windows, binding, wait = _binding(entry, usage, key, quantity, allowed, now)
                 allowed = allowed and binding is None
     elif kind == Feature.Type.CREDITS:
@@ -96,11 +105,32 @@ def feature_answer(
         "balance": balance,
         "held": held,
         "overage": overage,
+        "cap": cap,
         "windows": windows,
         "binding": binding,
         "retry_after": wait,
         "resets_at": resets_at,
         "sources": entry["sources"],
+    }
+
+
+def cap_answer(cap: dict[str, Any], limit: int | None, counted: int) -> dict[str, Any]:
+    """A spend cap as answers show it: what it allows past the limit (`units`, or `amount` in the metered price's
+    `currency`), what happens there (`at_cap`), and how much of it is used and left in units and in money (the
+    money is what the metered price bills for the period's use, 0 without one)."""
+    price = cap.get("price")
+    billed = terms_amount(price, counted) if price else 0
+    total = cap["limit"]
+    return {
+        "at_cap": cap["at_cap"],
+        "set_by": cap["set_by"],
+        "units": cap.get("units"),
+        "amount": cap.get("amount"),
+        "currency": cap.get("currency"),
+        "used_units": max(counted - int(limit or 0), 0),
+        "used_amount": billed,
+        "left_units": None if total is None else max(total - counted, 0),
+        "left_amount": None if cap.get("amount") is None else max(int(cap["amount"]) - billed, 0),
     }
 
 

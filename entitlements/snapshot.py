@@ -55,6 +55,9 @@ class FeatureEntry(TypedDict):
     windows: NotRequired[
         list[list[Any]]
     ]  # metered: [[window, limit], …], shortest first (`services.windows`)
+    # metered with overage: the spend cap that applies (`attach.caps_attach`): units | amount, at_cap, set_by,
+    # price (the metered price's terms, or None), currency, limit (units allowed in all, None: no bound)
+    cap: NotRequired[dict[str, Any]]
 
 
 class StructureSnapshot(TypedDict):

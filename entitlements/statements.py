@@ -21,6 +21,7 @@ from entitlements.models import (
     PlanPeriod,
     Purchase,
     Revocation,
+    SpendCap,
     SubscriptionSource,
     UsageCounter,
     UsageThreshold,
@@ -102,7 +103,7 @@ STATE = Statement(
 
 PRODUCT_VALUES = Statement(
     lambda product_ids: ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-        "product_id", "product__key", "feature_id", "value", "per_unit", "overage", "windows"
+        "product_id", "product__key", "feature_id", "value", "per_unit", "overage", "windows", "cap"
     ),
     product_ids=list,
 )
@@ -139,6 +140,11 @@ USED = Statement(
     ).values_list("feature_id", "period_start", "used", "held"),
     feature_ids=list,
     starts=list[datetime],
+)
+SPEND_CAPS = Statement(
+    lambda customer_id: (
+        SpendCap.objects.filter(customer_id=customer_id).order_by("pk").values_list("feature_id", "cap")
+    )
 )
 WINDOWS = Statement(
     lambda customer_id, feature_ids: UsageWindowCounter.objects.filter(

@@ -11,6 +11,7 @@ from entitlements.apis.holds import HoldConfirmApi, HoldCreateApi, HoldDetailApi
 from entitlements.apis.local import EntitlementChangesApi, EntitlementSnapshotApi
 from entitlements.apis.recharge import AutoRechargeDetailApi, AutoRechargesApi
 from entitlements.apis.settings import EntitlementSettingsApi
+from entitlements.apis.spend_caps import SpendCapDeleteApi, SpendCapsApi
 from entitlements.apis.thresholds import ThresholdDeleteApi, ThresholdsApi
 from entitlements.apis.usage import UsageApi, UsageBatchApi
 
@@ -31,6 +32,10 @@ urlpatterns = [
         "entitlements/thresholds/<str:threshold_id>",
         ThresholdDeleteApi.as_view(),
         "entitlements-threshold-detail",
+    ),
+    *route("entitlements/spend_caps", SpendCapsApi.as_view(), "entitlements-spend-caps"),
+    *route(
+        "entitlements/spend_caps/<str:cap_id>", SpendCapDeleteApi.as_view(), "entitlements-spend-cap-detail"
     ),
     *route("entitlements/auto_recharges", AutoRechargesApi.as_view(), "entitlements-auto-recharges"),
     *route(

@@ -17,6 +17,7 @@ EVENT_TYPES = (
     "entitlements.updated",
     "usage.threshold_reached",
     "usage.window_reached",
+    "usage.cap_reached",
     "credits.low",
     "credits.threshold_reached",
     "credits.recharged",

@@ -44,10 +44,12 @@ from entitlements.admin import (
     FeatureForm,
     GrantForm,
     RevokeForm,
+    SpendCapForm,
     entitlement_grant,
     entitlement_revoke,
     feature_form,
     features_of,
+    spend_cap_set_action,
 )
 from entitlements.explain import duration_text, entitlements_explain
 
@@ -157,7 +159,13 @@ class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]
         "updated_at",
         "erased_at",
     ]
-    actions = ["grant_entitlement", "revoke_entitlement", "export_personal_data", "erase_personal_data"]
+    actions = [
+        "grant_entitlement",
+        "revoke_entitlement",
+        "set_spend_cap",
+        "export_personal_data",
+        "erase_personal_data",
+    ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> Any:
         # An erased customer takes no person's data back.
@@ -218,6 +226,18 @@ class CustomerAdmin(LargeListAdmin, EntitlementPermissions, ModelAdmin[Customer]
             queryset.select_related("project"),
             title="Grant an entitlement",
             perform=entitlement_grant,
+            form_class=form_class,
+        )
+
+    @admin.action(description="Set a spend cap", permissions=["grant_entitlement"])
+    def set_spend_cap(self, request: HttpRequest, queryset: QuerySet[Customer]) -> TemplateResponse | None:
+        form_class = feature_form(SpendCapForm, features_of(queryset).filter(type=Feature.Type.METERED))
+        return reason_action(
+            self,
+            request,
+            queryset.select_related("project"),
+            title="Set a spend cap",
+            perform=spend_cap_set_action,
             form_class=form_class,
         )
 

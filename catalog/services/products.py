@@ -63,6 +63,7 @@ def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature,
                 "overage": given.overage,
                 "rollover": given.rollover,
                 "windows": given.windows,
+                "cap": given.cap,
             },
         )
     # What the product gives changed for everyone holding it (or for everyone, if it is the default product).

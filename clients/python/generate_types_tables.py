@@ -68,6 +68,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("UsageBatchResult", ("UsageBatchOutput",)),
     Cls("UsageSummary", ("UsageSummaryOutput",)),
     Cls("UsageWindow", ("WindowOutput",)),
+    Cls("EntitlementCap", ("CapOutput",)),
     Cls("EntitlementCheck", ("CheckOutput", "ConsumeOutput")),
     Cls("EntitlementSource", ()),
     Cls("Entitlement", ("EntitlementOutput",)),
@@ -76,6 +77,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("HoldAnswer", ("HoldAnswerOutput",)),
     Cls("HoldUsage", ("HoldUsageOutput",)),
     Cls("UsageThreshold", ("ThresholdOutput",)),
+    Cls("SpendCap", ("SpendCapOutput",)),
     Cls("AutoRecharge", ("AutoRechargeOutput",)),
     Cls("Grant", ("GrantOutput",)),
     Cls("Revocation", ("RevocationOutput",)),
@@ -210,6 +212,8 @@ CLASS_DOCS: Mapping[str, str] = {
     ),
     "EntitlementSource": "Where part of an entitlement comes from (the fields that apply to its `type`).",
     "UsageWindow": "A usage window of a metered feature as it stands now (calendar windows, UTC).",
+    "EntitlementCap": "A spend cap on a metered feature's overage, and how much of it is used and left.",
+    "SpendCap": "A customer's own spend cap on a metered feature (`entitlements.spend_caps`).",
     "CreditLot": "Credits granted together (a purchase, a paid plan period or a grant), spent oldest-expiring first.",
     "Event": (
         "An outbound event, from `events.retrieve`/`list` or from a verified delivery (`construct_event`).\n\n"

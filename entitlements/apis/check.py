@@ -46,8 +46,9 @@ OVERAGE_HELP = (
 )
 REMAINING_HELP = "limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance."
 BINDING_HELP = (
-    "metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a "
-    "usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."
+    "metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` "
+    "(the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. "
+    "null when it fits."
 )
 RETRY_AFTER_HELP = (
     "Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` "
@@ -64,6 +65,36 @@ class WindowOutput(serializers.Serializer[Any]):
     resets_at = serializers.DateTimeField(help_text="The end of the current window (calendar windows, UTC).")
 
 
+class CapOutput(serializers.Serializer[Any]):
+    at_cap = serializers.ChoiceField(
+        choices=["block", "alert"],
+        help_text="At the cap use is refused (`block`) or goes on, announced (`alert`).",
+    )
+    set_by = serializers.ChoiceField(
+        choices=["catalog", "customer"], help_text="The plan's cap, or the customer's own (`/spend_caps`)."
+    )
+    units = serializers.IntegerField(allow_null=True, help_text="A cap in units past the limit.")
+    amount = serializers.IntegerField(
+        allow_null=True,
+        help_text="A cap in money: the most the metered price bills for the period (minor units).",
+    )
+    currency = serializers.CharField(allow_null=True, help_text="The metered price's; null without one.")
+    used_units = serializers.IntegerField(
+        help_text="Units used past the limit this period (held ones included)."
+    )
+    used_amount = serializers.IntegerField(
+        help_text="What the metered price bills for the period's use so far (0 without one)."
+    )
+    left_units = serializers.IntegerField(
+        allow_null=True,
+        help_text="Units left before the cap; null when nothing bounds them (no price bills).",
+    )
+    left_amount = serializers.IntegerField(allow_null=True, help_text="Money left before a money cap.")
+
+
+CAP_HELP = "metered features whose plan allows overage, with a spend cap: how much of it is used and left."
+
+
 class CheckOutput(serializers.Serializer[Any]):
     allowed = serializers.BooleanField()
     feature = serializers.CharField()
@@ -76,6 +107,7 @@ class CheckOutput(serializers.Serializer[Any]):
     balance = serializers.IntegerField(allow_null=True, help_text="credits features: the spendable balance.")
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
+    cap = CapOutput(allow_null=True, help_text=CAP_HELP)
     windows = WindowOutput(many=True, help_text="metered features: each usage window now; [] when none.")
     binding = serializers.CharField(allow_null=True, help_text=BINDING_HELP)
     retry_after = serializers.IntegerField(allow_null=True, help_text=RETRY_AFTER_HELP)
@@ -96,6 +128,7 @@ class EntitlementOutput(serializers.Serializer[Any]):
     balance = serializers.IntegerField(allow_null=True)
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
+    cap = CapOutput(allow_null=True, help_text=CAP_HELP)
     windows = WindowOutput(many=True, help_text="metered features: each usage window now; [] when none.")
     binding = serializers.CharField(allow_null=True, help_text=BINDING_HELP + " (For one more unit.)")
     retry_after = serializers.IntegerField(allow_null=True, help_text=RETRY_AFTER_HELP)

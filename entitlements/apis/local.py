@@ -85,6 +85,7 @@ def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) ->
         "overage": bool(entry.get("overage", False)),
         "period_end": entry.get("period_end"),
         "windows": _windows(key, entry, usage, now),
+        "cap": entry.get("cap"),
     }
 
 
@@ -131,6 +132,14 @@ class SnapshotFeature(serializers.Serializer[Any]):
         allow_null=True, help_text="metered: Unix time the period ends (when its limit frees up)."
     )
     windows = SnapshotWindow(many=True, help_text="metered: each usage window now; [] when none.")
+    cap = serializers.JSONField(
+        allow_null=True,
+        help_text=(
+            "metered with overage: the spend cap — `at_cap`, `set_by`, `units` or `amount` and `currency`, "
+            "`limit` (the units allowed in all; null: no bound) and `price` (the metered price's `billing_scheme`, "
+            "`unit_amount`, `tiers_mode`, `tiers`: the cap's money is what they bill), or null."
+        ),
+    )
 
 
 class SnapshotOutput(serializers.Serializer[Any]):

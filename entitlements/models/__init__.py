@@ -7,7 +7,7 @@ used + n WHERE used + n <= limit`, row locks on lots), so limits and balances ho
 Django registers an app's models by importing `entitlements.models`, so this package imports each of them; code
 imports them from here (`from entitlements.models import CreditLot`)."""
 
-from entitlements.models.alerts import AutoRecharge, ThresholdCrossing, UsageThreshold
+from entitlements.models.alerts import AutoRecharge, SpendCap, ThresholdCrossing, UsageThreshold
 from entitlements.models.partitions import UsageEventKey, UsagePartitionDrop
 from entitlements.models.records import (
     AllocationCounter,
@@ -41,6 +41,7 @@ __all__ = [
     "PlanPeriod",
     "Purchase",
     "Revocation",
+    "SpendCap",
     "SubscriptionSource",
     "SubscriptionVersion",
     "ThresholdCrossing",

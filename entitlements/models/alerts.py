@@ -109,3 +109,25 @@ class AutoRecharge(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class SpendCap(models.Model):
+    """A customer's own spend cap on a metered feature's overage, in place of their plan's (`catalog.rules.
+    spend_cap_parse`: `cap` is `{"units": n | "amount": m, "at_cap": "block" | "alert"}`). Changed only through
+    `services.spend_caps` (audited)."""
+
+    id = PublicIdField(prefix="scap")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="spend_caps")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
+    cap = models.JSONField(verbose_name="spend cap")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "feature"], name="spend_cap_unique")]
+        verbose_name = "spend cap"
+        verbose_name_plural = "spend caps"
+
+    def __str__(self) -> str:
+        return self.id

@@ -22,11 +22,16 @@ from entitlements.services.usage_partitions import month_of, usage_partitions_en
 from entitlements.snapshot import FeatureEntry
 
 THRESHOLDS = (0.8, 1.0)
+CAP_LABEL = "cap"  # the spend cap's mark among the usage thresholds (`usage_marks`)
 
 
 def counted_cap(entry: FeatureEntry) -> int | None:
-    """The most a counter may reach: the limit, or none (None) when use may go past it (`overage`)."""
-    return None if entry.get("overage") else entry["limit"]
+    """The most a counter may reach: the limit; where use may go past it (`overage`), the spend cap's units when
+    it blocks there (`attach.caps_attach`), else none (None)."""
+    if not entry.get("overage"):
+        return entry["limit"]
+    cap = entry.get("cap")
+    return cap["limit"] if cap is not None and cap["at_cap"] == "block" else None
 
 
 def usage_marks(entry: FeatureEntry) -> list[tuple[str, float]]:
@@ -40,6 +45,9 @@ def usage_marks(entry: FeatureEntry) -> list[tuple[str, float]]:
             marks.append((threshold_id, float(value)))
         elif limit:
             marks.append((threshold_id, limit * value / 100))
+    cap = entry.get("cap")
+    if cap is not None and cap["limit"] is not None:
+        marks.append((CAP_LABEL, float(cap["limit"])))  # `usage.cap_reached`
     return sorted(marks, key=lambda mark: mark[1])
 
 

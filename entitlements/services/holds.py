@@ -51,7 +51,7 @@ from entitlements.services.counters import (
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.usage import _thresholds
-from entitlements.services.windows import windows_give_back, windows_reached, windows_take
+from entitlements.services.windows import windows_give_back, windows_hold
 from entitlements.snapshot import FeatureEntry, judged_at
 from projects.models import Project
 
@@ -166,28 +166,8 @@ def _take(
         )
         if taken is None:
             raise _Refused
-        if entry.get("windows"):
-            in_windows = windows_take(
-                project_id=project.pk,
-                customer_id=hold.customer_id,
-                feature_id=hold.feature_id,
-                windows=entry["windows"],
-                quantity=hold.quantity,
-                at=hold.created_at,
-                hold=True,
-            )
-            if in_windows is None:
-                raise _Refused
-            hold.windows = {name: counted[0] for name, counted in in_windows.items()}
-            Hold.objects.filter(pk=hold.pk).update(windows=hold.windows)
-            windows_reached(
-                project=project,
-                customer_id=hold.customer_id,
-                external_id=external_id,
-                feature_key=feature_key,
-                entry=entry,
-                counted={name: (c[0], hold.quantity, c[1]) for name, c in in_windows.items()},
-            )
+        if entry.get("windows") and not windows_hold(project, hold, external_id, feature_key, entry):
+            raise _Refused
         _thresholds(
             project, hold.customer_id, external_id, feature_key, entry, taken[0] - hold.quantity, taken[0]
         )

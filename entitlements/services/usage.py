@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Feature
+from catalog.pricing import terms_amount
 from core.errors import InvalidRequest
 from core.ids import new_ids
 from core.serializers import api_time
@@ -19,6 +20,7 @@ from entitlements import cache as ent_cache
 from entitlements import resolver
 from entitlements.models import UsageEvent
 from entitlements.services.counters import (
+    CAP_LABEL,
     THRESHOLDS,
     _counters_add,
     _events_insert,
@@ -260,6 +262,9 @@ def _thresholds(
         if before < mark <= after and crossing_insert(
             project.pk, customer_id, entry["id"], period_start, label
         ):
+            if label == CAP_LABEL:
+                _cap_reached(project, external_id, feature_key, entry, after)
+                continue
             own = label not in _DEFAULT_LABELS
             event_record(
                 project=project,
@@ -279,3 +284,28 @@ def _thresholds(
 
 
 _DEFAULT_LABELS = frozenset(str(threshold) for threshold in THRESHOLDS)
+
+
+def _cap_reached(
+    project: Project, external_id: str, feature_key: str, entry: FeatureEntry, used: int
+) -> None:
+    """`usage.cap_reached`: use reached the spend cap (`attach.caps_attach`), once per period."""
+    cap = entry["cap"]
+    price = cap.get("price")
+    event_record(
+        project=project,
+        type="usage.cap_reached",
+        data_object={
+            "customer": external_id,
+            "feature": feature_key,
+            "at_cap": cap["at_cap"],
+            "units": cap.get("units"),
+            "amount": cap.get("amount"),
+            "currency": cap.get("currency"),
+            "cap_limit": cap["limit"],
+            "used": used,
+            "amount_billed": terms_amount(price, used) if price else 0,
+            "period_start": resolver.iso_epoch(entry.get("period_start")),
+            "period_end": resolver.iso_epoch(entry.get("period_end")),
+        },
+    )

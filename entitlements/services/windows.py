@@ -21,7 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from catalog.rules import WINDOW_SECONDS
-from entitlements.models import UsageWindowCounter
+from entitlements.models import Hold, UsageWindowCounter
 from entitlements.services.counters import crossing_insert
 from entitlements.snapshot import FeatureEntry
 from entitlements.windows import iso_at, window_bounds
@@ -243,3 +243,33 @@ def windows_reached(
                     "resets_at": iso_at(window_bounds(name, start)[1]),
                 },
             )
+
+
+def windows_hold(
+    project: Project, hold: Hold, external_id: str, feature_key: str, entry: FeatureEntry
+) -> bool:
+    """A new hold (`services.holds`) takes its units from the feature's windows at its creation, and keeps which
+    windows they came from (`Hold.windows`) to give back what it does not use; False when a window refuses (the
+    caller rolls back)."""
+    in_windows = windows_take(
+        project_id=project.pk,
+        customer_id=hold.customer_id,
+        feature_id=hold.feature_id,
+        windows=entry["windows"],
+        quantity=hold.quantity,
+        at=hold.created_at,
+        hold=True,
+    )
+    if in_windows is None:
+        return False
+    hold.windows = {name: counted[0] for name, counted in in_windows.items()}
+    Hold.objects.filter(pk=hold.pk).update(windows=hold.windows)
+    windows_reached(
+        project=project,
+        customer_id=hold.customer_id,
+        external_id=external_id,
+        feature_key=feature_key,
+        entry=entry,
+        counted={name: (c[0], hold.quantity, c[1]) for name, c in in_windows.items()},
+    )
+    return True

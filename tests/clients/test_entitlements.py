@@ -193,6 +193,7 @@ def test_check_for_a_user_never_seen_answers_the_default_product(tollgate, plans
         balance=None,
         held=0,
         overage="blocked",
+        cap=None,
         windows=[],
         binding=None,
         retry_after=None,

@@ -308,3 +308,33 @@ def test_usage_windows_answer_from_memory_as_on_the_server(counted, plans, tollg
         longest = local.check(customer="user-21", feature="searches", quantity=21)
         assert (longest.allowed, longest.binding) == (False, "day")
         assert local.check(customer="user-21", feature="searches", quantity=61).retry_after is None
+
+
+def test_a_spend_cap_answers_from_memory_as_on_the_server(counted, plans, tollgate, tenant_a):
+    """A metered limit with overage and a spend cap of 5 units past it: the local answer carries the cap as the
+    server's does, and refuses the use past it with `binding: "cap"`."""
+    from catalog.models import Feature
+    from tests.entitlements.helpers import customer, feature, product, subscribe
+
+    calls = feature(tenant_a.project, "calls", Feature.Type.METERED)
+    value = {"limit": 10, "overage": "allowed", "cap": {"units": 5}}
+    subscribe(customer(tenant_a.project, "user-22"), product(tenant_a.project, "capped-plan", {calls: value}))
+    tollgate.entitlements.consume(id="c1", customer="user-22", feature="calls", quantity=12)
+    client, http = counted
+    with LocalEntitlements(client, **FAST) as local:
+        for quantity in (3, 4):
+            answer = local.check(customer="user-22", feature="calls", quantity=quantity).to_dict()
+            server = tollgate.entitlements.check(
+                customer="user-22", feature="calls", quantity=quantity
+            ).to_dict()
+            local_wait, server_wait = answer.pop("retry_after"), server.pop("retry_after")
+            assert answer == server
+            assert local_wait == server_wait or abs(local_wait - server_wait) <= 1
+        refused = local.check(customer="user-22", feature="calls", quantity=4)
+        assert (refused.allowed, refused.binding, refused.cap.used_units, refused.cap.left_units) == (
+            False,
+            "cap",
+            2,
+            3,
+        )
+    assert http.paths.count("/api/v1/entitlements/check") == 0

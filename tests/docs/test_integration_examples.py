@@ -336,10 +336,12 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
     code = "\n".join(_blocks("python") + _shell_examples())
     prices = set(re.findall(r'\bprice"?\s*[=:]\s*"([\w-]+)"', code))
     features = set(re.findall(r'\bfeature"?\s*[=:]\s*"([\w-]+)"', code))
+    created = set(re.findall(r'features\.create\(key="([\w-]+)"', code))  # made by the guide itself
     assert prices == {"starter-monthly", "pro-monthly", "pro-api-overage-monthly", "ai-credits-1000"}
-    assert features == {"api_calls"}
+    assert features == {"api_calls", "searches"}
+    assert created == {"exports", "searches"}
     assert prices <= set(Price.objects.filter(project=project, active=True).values_list("key", flat=True))
-    assert features <= set(Feature.objects.filter(project=project).values_list("key", flat=True))
+    assert features - created <= set(Feature.objects.filter(project=project).values_list("key", flat=True))
     redirects = re.findall(r'\b(?:success|cancel|return)_url"?\s*[=:]\s*"(https?://[^"]+)"', code)
     assert redirects
     assert {urlsplit(url).netloc for url in redirects} <= set(project.allowed_redirect_hosts)
@@ -347,13 +349,15 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 15
+    assert len(examples) == 17
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),
         ("payment.status", "pending"),
         ("receive(body, signature)", 200),
         ('tollgate.entitlements.holds.retrieve("report-31").hold.status', "confirmed"),
+        ("(refused.allowed, refused.binding, left)", (False, "minute", [("minute", 0), ("day", 47)])),
+        ("cap.cap", {"units": 5000, "at_cap": "alert"}),
     ]
 
 

@@ -38,6 +38,7 @@ def product(project: Any, key: str, values: dict[Feature, Any], duration_days: i
             overage=given.overage,
             rollover=given.rollover,
             windows=given.windows,
+            cap=given.cap,
         )
     if duration_days is not None:
         ProductAccess.objects.create(product=made, duration_days=duration_days)

@@ -54,6 +54,7 @@ def test_consume_counts_until_the_limit_and_a_denial_records_nothing(api, tenant
         "balance": None,
         "held": 0,
         "overage": "blocked",
+        "cap": None,
         "windows": [],
         "binding": None,
         "retry_after": None,

@@ -138,6 +138,7 @@ def test_a_credits_grant_is_announced_like_a_boolean_grant(api, tenant_a, featur
         "balance": 500,
         "held": 0,
         "overage": None,
+        "cap": None,
         "windows": [],
         "binding": None,
         "retry_after": None,

@@ -102,6 +102,7 @@ def test_a_metered_hold_counts_against_the_limit_and_its_confirm_becomes_usage(a
         "balance": None,
         "held": 3,
         "overage": "blocked",
+        "cap": None,
         "windows": [],
         "binding": None,
         "retry_after": None,

@@ -61,6 +61,7 @@ def test_use_goes_past_an_overage_limit_and_remaining_says_by_how_much(api, tena
         "balance": None,
         "held": 0,
         "overage": "allowed",
+        "cap": None,
         "windows": [],
         "binding": None,
         "retry_after": None,

@@ -49,6 +49,7 @@ def test_unknown_customer_gets_the_default_products_answer(api, tenant_a, featur
         "balance": None,
         "held": 0,
         "overage": "blocked",
+        "cap": None,
         "windows": [],
         "binding": None,
         "retry_after": None,

@@ -19,6 +19,8 @@ export type CouponDuration = "once" | "repeating" | "forever";
 export type CreditLedgerEntryType = "grant" | "consume" | "revoke" | "hold" | "hold_return" | "rollover";
 export type CreditLotSource = "purchase" | "plan" | "grant";
 export type DefaultPaymentFlow = "checkout" | "intent";
+export type EntitlementCapAtCap = "block" | "alert";
+export type EntitlementCapSetBy = "catalog" | "customer";
 export type EntitlementCheckOverage = "allowed" | "blocked";
 export type EntitlementOverage = "allowed" | "blocked";
 export type EntitlementSourceType = "subscription" | "purchase" | "default_product" | "grant" | "revocation";
@@ -39,6 +41,8 @@ export type EventType =
   | "invoice.payment_failed"
   | "entitlements.updated"
   | "usage.threshold_reached"
+  | "usage.window_reached"
+  | "usage.cap_reached"
   | "credits.low"
   | "credits.threshold_reached"
   | "credits.recharged"
@@ -320,6 +324,8 @@ export interface CustomerExport {
   purchases: Record<string, unknown>[];
   /** Every row of this kind (the customer's revocations). */
   revocations: Record<string, unknown>[];
+  /** Every row of this kind (the customer's spend caps). */
+  spend_caps: Record<string, unknown>[];
   /** Every row of this kind (the customer's subscription sources). */
   subscription_sources: Record<string, unknown>[];
   /** Every row of this kind (the customer's subscription versions). */
@@ -709,6 +715,28 @@ export interface UsageWindow {
   resets_at: string;
 }
 
+/** A spend cap on a metered feature's overage, and how much of it is used and left. */
+export interface EntitlementCap {
+  /** At the cap use is refused (`block`) or goes on, announced (`alert`). * `block` - block * `alert` - alert */
+  at_cap: EntitlementCapAtCap;
+  /** The plan's cap, or the customer's own (`/spend_caps`). * `catalog` - catalog * `customer` - customer */
+  set_by: EntitlementCapSetBy;
+  /** A cap in units past the limit. */
+  units: number | null;
+  /** A cap in money: the most the metered price bills for the period (minor units). */
+  amount: number | null;
+  /** The metered price's; null without one. */
+  currency: string | null;
+  /** Units used past the limit this period (held ones included). */
+  used_units: number;
+  /** What the metered price bills for the period's use so far (0 without one). */
+  used_amount: number;
+  /** Units left before the cap; null when nothing bounds them (no price bills). */
+  left_units: number | null;
+  /** Money left before a money cap. */
+  left_amount: number | null;
+}
+
 /**
  * The answer of `entitlements.check`, `consume` and `release`.
  *
@@ -732,9 +760,11 @@ export interface EntitlementCheck {
   held: number | null;
   /** metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked */
   overage: EntitlementCheckOverage | null;
+  /** metered features whose plan allows overage, with a spend cap: how much of it is used and left. */
+  cap: EntitlementCap | null;
   /** metered features: each usage window now; [] when none. */
   windows: UsageWindow[];
-  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;
@@ -770,9 +800,11 @@ export interface Entitlement {
   held: number | null;
   /** metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked */
   overage: EntitlementOverage | null;
+  /** metered features whose plan allows overage, with a spend cap: how much of it is used and left. */
+  cap: EntitlementCap | null;
   /** metered features: each usage window now; [] when none. */
   windows: UsageWindow[];
-  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;
@@ -835,6 +867,20 @@ export interface UsageThreshold {
   /** Units used (null for a percent threshold). */
   quantity: number | null;
   created_at: string;
+  /** true in the answer of its deletion. */
+  deleted?: boolean;
+}
+
+/** A customer's own spend cap on a metered feature (`entitlements.spend_caps`). */
+export interface SpendCap {
+  id: string;
+  object?: string;
+  customer: string;
+  feature: string;
+  /** How far use may go past the limit: {"units": n} (units past the limit) or {"amount": m} (the most, in minor units, the feature's metered price bills for the period), with "at_cap": "block" (use is refused there, the default) or "alert" (use goes on; `usage.cap_reached` announces it once a period). */
+  cap: unknown;
+  created_at: string;
+  updated_at: string;
   /** true in the answer of its deletion. */
   deleted?: boolean;
 }

@@ -57,7 +57,7 @@ from tollgate_client.errors import (
     PermissionDeniedError,
     TollgateError,
 )
-from tollgate_client.types import EntitlementCheck, UsageWindow
+from tollgate_client.types import EntitlementCap, EntitlementCheck, UsageWindow
 
 if TYPE_CHECKING:
     from tollgate_client.client import Tollgate
@@ -143,6 +143,48 @@ def _binding(
     return binding, None if frees is None else max(1, math.ceil(frees - now))
 
 
+def _billed(price: dict[str, Any] | None, quantity: int) -> int:
+    """What the metered price bills for `quantity` units: the server's rule (Stripe's), per unit or by tiers."""
+    if price is None:
+        return 0
+    if price["billing_scheme"] != "tiered":
+        return int(price["unit_amount"] or 0) * quantity
+    tiers = price["tiers"]
+    if price["tiers_mode"] == "volume":
+        for tier in tiers:
+            if tier["up_to"] == "inf" or quantity <= tier["up_to"]:
+                return (tier.get("unit_amount") or 0) * quantity + (tier.get("flat_amount") or 0)
+        return 0
+    total, below = 0, 0
+    for tier in tiers:
+        if quantity <= below:
+            break
+        top = quantity if tier["up_to"] == "inf" else min(quantity, tier["up_to"])
+        total += (tier.get("unit_amount") or 0) * (top - below) + (tier.get("flat_amount") or 0)
+        if tier["up_to"] == "inf":
+            break
+        below = tier["up_to"]
+    return total
+
+
+def _cap(cap: dict[str, Any], limit: int | None, counted: int) -> EntitlementCap:
+    """The spend cap as the server answers it (`selectors.cap_answer`)."""
+    billed = _billed(cap.get("price"), counted)
+    total = cap["limit"]
+    raw = {
+        "at_cap": cap["at_cap"],
+        "set_by": cap["set_by"],
+        "units": cap.get("units"),
+        "amount": cap.get("amount"),
+        "currency": cap.get("currency"),
+        "used_units": max(counted - int(limit or 0), 0),
+        "used_amount": billed,
+        "left_units": None if total is None else max(total - counted, 0),
+        "left_amount": None if cap.get("amount") is None else max(int(cap["amount"]) - billed, 0),
+    }
+    return EntitlementCap(raw=raw, **raw)
+
+
 def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0) -> EntitlementCheck:
     """What `GET /entitlements/check` answers for this feature entry (the server's rule, in the same order);
     `now`: the server's clock (usage windows end on it)."""
@@ -157,6 +199,7 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
     windows: list[UsageWindow] = []
     binding: str | None = None
     retry_after: int | None = None
+    cap: EntitlementCap | None = None
     if kind == "metered" or kind == "allocation":
         counted = used + (held or 0)  # held units count against the limit
         past = bool(entry.get("overage"))  # the plan lets use go past the limit
@@ -164,8 +207,16 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
         allowed = enabled and (limit is None or past or counted + quantity <= limit)
         if kind == "metered":
             overage = "allowed" if past else "blocked"
+            capped = entry.get("cap")
+            if capped is not None:
+                cap = _cap(capped, limit, counted)
+                blocks = capped["at_cap"] == "block" and capped["limit"] is not None
+                if enabled and past and blocks and counted + quantity > capped["limit"]:
+                    allowed = False
+                    binding = "cap"
+                    retry_after = max(1, math.ceil(entry["period_end"] - now))
             spans = entry.get("windows")
-            if enabled and (spans or not allowed):
+            if enabled and binding is None and (spans or not allowed):
                 if spans:
                     windows = [window for window, _ in spans]
                 binding, retry_after = _binding(entry, quantity, allowed, now)
@@ -188,14 +239,16 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
         "balance": balance,
         "held": held,
         "overage": overage,
+        "cap": None,
         "windows": [],
         "binding": binding,
         "retry_after": retry_after,
     }
-    if not windows:
+    if not windows and cap is None:
         return EntitlementCheck(raw=raw, **raw)
     raw["windows"] = [window.raw for window in windows]
-    return EntitlementCheck(raw=raw, **{**raw, "windows": windows})
+    raw["cap"] = cap.raw if cap is not None else None
+    return EntitlementCheck(raw=raw, **{**raw, "windows": windows, "cap": cap})
 
 
 class LocalEntitlements:
@@ -331,6 +384,7 @@ class LocalEntitlements:
                 "balance": None,
                 "held": None,
                 "overage": None,
+                "cap": None,
                 "windows": [],
                 "binding": None,
                 "retry_after": None,

@@ -45,6 +45,9 @@ __all__ = [
     "CustomerExport",
     "DefaultPaymentFlow",
     "Entitlement",
+    "EntitlementCap",
+    "EntitlementCapAtCap",
+    "EntitlementCapSetBy",
     "EntitlementCheck",
     "EntitlementCheckOverage",
     "EntitlementOverage",
@@ -97,6 +100,7 @@ __all__ = [
     "RevenueMetrics",
     "RevenuePeriod",
     "Revocation",
+    "SpendCap",
     "Subscription",
     "SubscriptionDiscount",
     "SubscriptionDiscountDuration",
@@ -131,6 +135,8 @@ CouponDuration = Literal["once", "repeating", "forever"]
 CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return", "rollover"]
 CreditLotSource = Literal["purchase", "plan", "grant"]
 DefaultPaymentFlow = Literal["checkout", "intent"]
+EntitlementCapAtCap = Literal["block", "alert"]
+EntitlementCapSetBy = Literal["catalog", "customer"]
 EntitlementCheckOverage = Literal["allowed", "blocked"]
 EntitlementOverage = Literal["allowed", "blocked"]
 EntitlementSourceType = Literal["subscription", "purchase", "default_product", "grant", "revocation"]
@@ -151,6 +157,8 @@ EventType = Literal[
     "invoice.payment_failed",
     "entitlements.updated",
     "usage.threshold_reached",
+    "usage.window_reached",
+    "usage.cap_reached",
     "credits.low",
     "credits.threshold_reached",
     "credits.recharged",
@@ -452,6 +460,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's purchases)."""
     revocations: list[dict[str, Any]]
     """Every row of this kind (the customer's revocations)."""
+    spend_caps: list[dict[str, Any]]
+    """Every row of this kind (the customer's spend caps)."""
     subscription_sources: list[dict[str, Any]]
     """Every row of this kind (the customer's subscription sources)."""
     subscription_versions: list[dict[str, Any]]
@@ -872,6 +882,30 @@ class UsageWindow(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EntitlementCap(TollgateObject):
+    """A spend cap on a metered feature's overage, and how much of it is used and left."""
+
+    at_cap: EntitlementCapAtCap
+    """At the cap use is refused (`block`) or goes on, announced (`alert`). * `block` - block * `alert` - alert"""
+    set_by: EntitlementCapSetBy
+    """The plan's cap, or the customer's own (`/spend_caps`). * `catalog` - catalog * `customer` - customer"""
+    units: int | None
+    """A cap in units past the limit."""
+    amount: int | None
+    """A cap in money: the most the metered price bills for the period (minor units)."""
+    currency: str | None
+    """The metered price's; null without one."""
+    used_units: int
+    """Units used past the limit this period (held ones included)."""
+    used_amount: int
+    """What the metered price bills for the period's use so far (0 without one)."""
+    left_units: int | None
+    """Units left before the cap; null when nothing bounds them (no price bills)."""
+    left_amount: int | None
+    """Money left before a money cap."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class EntitlementCheck(TollgateObject):
     """The answer of `entitlements.check`, `consume` and `release`.
 
@@ -895,10 +929,12 @@ class EntitlementCheck(TollgateObject):
     """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
     overage: EntitlementCheckOverage | None
     """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
+    cap: EntitlementCap | None
+    """metered features whose plan allows overage, with a spend cap: how much of it is used and left."""
     windows: list[UsageWindow]
     """metered features: each usage window now; [] when none."""
     binding: str | None
-    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     duplicate: bool = False
@@ -936,10 +972,12 @@ class Entitlement(TollgateObject):
     """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
     overage: EntitlementOverage | None
     """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
+    cap: EntitlementCap | None
+    """metered features whose plan allows overage, with a spend cap: how much of it is used and left."""
     windows: list[UsageWindow]
     """metered features: each usage window now; [] when none."""
     binding: str | None
-    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     resets_at: str | None
@@ -1010,6 +1048,22 @@ class UsageThreshold(TollgateObject):
     quantity: int | None
     """Units used (null for a percent threshold)."""
     created_at: str
+    deleted: bool = False
+    """true in the answer of its deletion."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpendCap(TollgateObject):
+    """A customer's own spend cap on a metered feature (`entitlements.spend_caps`)."""
+
+    id: str
+    object: str = "spend_cap"
+    customer: str
+    feature: str
+    cap: Any
+    """How far use may go past the limit: {"units": n} (units past the limit) or {"amount": m} (the most, in minor units, the feature's metered price bills for the period), with "at_cap": "block" (use is refused there, the default) or "alert" (use goes on; `usage.cap_reached` announces it once a period)."""
+    created_at: str
+    updated_at: str
     deleted: bool = False
     """true in the answer of its deletion."""
 

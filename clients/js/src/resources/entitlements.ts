@@ -11,6 +11,7 @@ import type {
   HoldAnswer,
   HoldUsage,
   Revocation,
+  SpendCap,
   UsageBatchResult,
   UsageEvent,
   UsageSummary,
@@ -162,6 +163,36 @@ export class Thresholds extends Resource {
   }
 }
 
+/** A customer's own spend cap on a metered feature's overage, in place of their plan's (audited). */
+export class SpendCaps extends Resource {
+  /**
+   * Sets (creates or replaces) the cap: `{units: n}` past the limit or `{amount: m}` the metered price bills for the
+   * period, with `at_cap: "block"` (the default) or `"alert"`. Below what the customer used this period:
+   * `cap_below_usage`.
+   */
+  set(
+    params: {
+      customer: string;
+      feature: string;
+      cap: { units?: number; amount?: number; at_cap?: "block" | "alert" };
+      reason?: string;
+    },
+    options?: WriteOptions,
+  ): Promise<SpendCap> {
+    return this._post("/entitlements/spend_caps", params, options);
+  }
+
+  /** The customer's own caps, oldest first, on one page (one per feature). */
+  list(params: { customer: string }): PagePromise<SpendCap> {
+    return this._list("/entitlements/spend_caps", params);
+  }
+
+  /** Removes the cap (their plan's applies again); answers it with `deleted: true`. */
+  delete(capId: string, options?: WriteOptions): Promise<SpendCap> {
+    return this._deleteReturning(path("/entitlements/spend_caps/{}", capId), {}, options);
+  }
+}
+
 /**
  * Auto-recharges of a credits balance: when a consume or hold leaves it at or below `below`, `quantity` of a
  * one-time `price` is charged to the customer's saved card; the credits are granted once the payment succeeded
@@ -205,6 +236,7 @@ export class Entitlements extends Resource {
   readonly holds: Holds;
   readonly thresholds: Thresholds;
   readonly autoRecharges: AutoRecharges;
+  readonly spendCaps: SpendCaps;
 
   constructor(transport: Transport) {
     super(transport);
@@ -213,6 +245,7 @@ export class Entitlements extends Resource {
     this.holds = new Holds(transport);
     this.thresholds = new Thresholds(transport);
     this.autoRecharges = new AutoRecharges(transport);
+    this.spendCaps = new SpendCaps(transport);
   }
 
   /**

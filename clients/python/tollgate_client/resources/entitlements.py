@@ -19,6 +19,7 @@ from tollgate_client.types import (
     HoldAnswer,
     HoldUsage,
     Revocation,
+    SpendCap,
     UsageBatchResult,
     UsageEvent,
     UsageSummary,
@@ -210,6 +211,34 @@ class Thresholds(Resource):
         return self._delete_returning(UsageThreshold, url, {}, idempotency_key=idempotency_key)
 
 
+class SpendCaps(Resource):
+    """A customer's own spend cap on a metered feature's overage, in place of their plan's (audited)."""
+
+    def set(
+        self,
+        *,
+        customer: str,
+        feature: str,
+        cap: dict[str, Any],
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> SpendCap:
+        """Sets (creates or replaces) the cap: `{"units": n}` past the limit or `{"amount": m}` the metered price
+        bills for the period, with `"at_cap": "block"` (the default) or `"alert"`. A cap below what the customer
+        used this period raises (`cap_below_usage`)."""
+        body = compact(customer=customer, feature=feature, cap=cap, reason=reason)
+        return self._post(SpendCap, "/entitlements/spend_caps", body, idempotency_key=idempotency_key)
+
+    def list(self, *, customer: str) -> Page[SpendCap]:
+        """The customer's own caps, oldest first, on one page (one per feature)."""
+        return self._list(SpendCap, "/entitlements/spend_caps", {"customer": customer})
+
+    def delete(self, cap_id: str, *, idempotency_key: str | None = None) -> SpendCap:
+        """Removes the cap (their plan's applies again). The cap, `deleted` True."""
+        url = path("/entitlements/spend_caps/{}", cap_id)
+        return self._delete_returning(SpendCap, url, {}, idempotency_key=idempotency_key)
+
+
 class AutoRecharges(Resource):
     """A customer's auto-recharges of a credits balance: when a consume or hold leaves the balance at or below
     `below`, `quantity` of a one-time `price` is charged to their saved card; its credits are granted once the
@@ -260,6 +289,7 @@ class Entitlements(Resource):
         self.holds = Holds(transport)
         self.thresholds = Thresholds(transport)
         self.auto_recharges = AutoRecharges(transport)
+        self.spend_caps = SpendCaps(transport)
 
     def check(
         self,

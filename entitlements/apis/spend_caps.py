@@ -1,0 +1,110 @@
+"""A customer's own spend cap on a metered feature's overage: `POST /entitlements/spend_caps` (set: created or
+replaced), `GET /entitlements/spend_caps?customer=`, `DELETE /entitlements/spend_caps/{id}`. Every change is
+audited with the key and the reason."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.actors import actor_from_request
+from core.base_api import BaseApi
+from core.pagination import list_body, list_serializer
+from core.serializers import StrictSerializer
+from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH
+from entitlements.models import SpendCap
+from entitlements.services.spend_caps import spend_cap_delete, spend_cap_set
+from projects.authentication import request_project
+
+CAP_HELP = (
+    'How far use may go past the limit: {"units": n} (units past the limit) or {"amount": m} (the most, in '
+    'minor units, the feature\'s metered price bills for the period), with "at_cap": "block" (use is '
+    'refused there, the default) or "alert" (use goes on; `usage.cap_reached` announces it once a period).'
+)
+
+
+class SpendCapOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    object = serializers.CharField(default="spend_cap")
+    customer = serializers.CharField(source="customer.external_id")
+    feature = serializers.CharField(source="feature.key")
+    cap = serializers.JSONField(help_text=CAP_HELP)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    deleted = serializers.BooleanField(default=False, help_text="true in the answer of its deletion.")
+
+
+class SpendCapsApi(BaseApi):
+    class InputSerializer(StrictSerializer):
+        customer = serializers.CharField(max_length=MAX_ID_LENGTH)
+        feature = serializers.CharField(max_length=100, help_text="A metered feature's key.")
+        cap = serializers.JSONField(help_text=CAP_HELP)
+        reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    @extend_schema(
+        operation_id="entitlements_spend_caps_set",
+        summary="Set a customer's spend cap",
+        description=(
+            "The customer's own spend cap on a `metered` feature, in place of their plan's: it bounds the use "
+            "past the limit where the plan allows overage. 201 when new, 200 when it replaced theirs. 400 "
+            "`feature_not_metered`, `invalid_parameter` (the cap's shape), `cap_below_usage` (the customer "
+            "already used more this period than the cap allows; nothing changed)."
+        ),
+        request=InputSerializer,
+        responses={201: SpendCapOutput, 200: SpendCapOutput},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        cap, created = spend_cap_set(
+            project=request_project(request),
+            external_id=data["customer"],
+            feature_key=data["feature"],
+            cap=data["cap"],
+            actor=actor_from_request(request),
+            reason=data.get("reason", ""),
+        )
+        cap = SpendCap.objects.select_related("customer", "feature").get(pk=cap.pk)
+        return Response(
+            SpendCapOutput(cap).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @extend_schema(
+        operation_id="entitlements_spend_caps_list",
+        summary="List a customer's spend caps",
+        description="The customer's own spend caps, one per feature at most, oldest first.",
+        parameters=[CUSTOMER_PARAMETER],
+        responses=list_serializer(SpendCapOutput, "SpendCapList"),
+    )
+    def get(self, request: Request) -> Response:
+        external_id = CUSTOMER.parse(request.query_params)
+        rows = (
+            SpendCap.objects.select_related("customer", "feature")
+            .filter(project=request_project(request), customer__external_id=external_id)
+            .order_by("created_at", "pk")
+        )
+        return Response(list_body(SpendCapOutput(rows, many=True).data, has_more=False))
+
+
+class SpendCapDeleteApi(BaseApi):
+    tenant_lookup = {"cap_id": SpendCap}
+
+    @extend_schema(
+        operation_id="entitlements_spend_caps_delete",
+        summary="Remove a customer's spend cap",
+        description="The customer's plan's cap applies again. Audited. 404 for an id of another project.",
+        responses={200: SpendCapOutput},
+    )
+    def delete(self, request: Request, cap_id: str) -> Response:
+        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
+        cap = spend_cap_delete(
+            project=request_project(request),
+            cap_id=cap_id,
+            actor=actor_from_request(request),
+            reason=str(reason),
+        )
+        cap.deleted = True  # type: ignore[attr-defined]
+        return Response(SpendCapOutput(cap).data)

@@ -1,0 +1,93 @@
+"""What a customer's structure carries beside what gives each feature (`resolver`): the customer's own usage and
+balance thresholds, the balance an auto-recharge charges at, and the spend cap that applies to each metered
+feature, with the metered price whose bills it bounds. Read in the resolver's pass, from the same compiled
+statements (`entitlements.statements`)."""
+
+from typing import Any
+
+from catalog.models import Feature, Price
+from catalog.pricing import units_within
+from customers.models import Customer
+from entitlements import statements
+from entitlements.snapshot import StructureSnapshot
+
+
+def caps_attach(structure: StructureSnapshot, features: list[Feature], customer: Customer | None) -> None:
+    """Each metered feature's spend cap as it applies to the customer: their own (`SpendCap`), else their plan's;
+    with the metered price that bills the feature's use (its terms: the cap's money is what they bill) and the
+    units the cap allows in all (`limit`: the period's limit plus the cap's units, or the units the price bills
+    at most the cap's amount for; None when nothing bills them). Only features whose use may pass the limit
+    have a cap."""
+    keys = {feature.pk: feature.key for feature in features if feature.type == Feature.Type.METERED}
+    entries = structure["features"]
+    if customer is not None and keys:
+        for feature_id, cap in statements.SPEND_CAPS.rows(customer_id=customer.pk):
+            entry = entries.get(keys.get(feature_id, ""))
+            if entry is not None and entry.get("overage"):
+                entry["cap"] = {**cap, "set_by": "customer"}
+    capped = {key: entry for key, entry in entries.items() if "cap" in entry}
+    if not capped:
+        return
+    terms = metered_terms(customer.pk, {entry["id"] for entry in capped.values()}) if customer else {}
+    for entry in capped.values():
+        cap = entry["cap"]
+        price = terms.get(entry["id"])
+        cap["price"] = price
+        cap["currency"] = price["currency"] if price else None
+        limit = int(entry["limit"] or 0)
+        if "units" in cap:
+            cap["limit"] = limit + int(cap["units"])
+        else:
+            within = units_within(price, int(cap["amount"])) if price else None
+            cap["limit"] = None if within is None else max(within, limit)
+
+
+def metered_terms(customer_id: str, feature_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Per metered feature id, the terms of the metered price billing it on the customer's newest live
+    subscription that has one (`selectors.metered_price_of`'s choice)."""
+    held = [
+        item["price"]
+        for subscription in sorted(
+            statements.SUBSCRIPTIONS.rows(customer_id=customer_id), key=lambda s: s.created_at, reverse=True
+        )
+        for item in subscription.items
+        if item.get("metered")
+    ]
+    if not held:
+        return {}
+    rows = {
+        row[0]: row
+        for row in Price.objects.filter(
+            pk__in=held, usage_type=Price.UsageType.METERED, meter_id__in=sorted(feature_ids)
+        ).values_list("pk", "meter_id", "currency", "billing_scheme", "unit_amount", "tiers_mode", "tiers")
+    }
+    terms: dict[str, dict[str, Any]] = {}
+    for price_id in held:
+        row = rows.get(price_id)
+        if row is not None and row[1] not in terms:
+            terms[row[1]] = {
+                "currency": row[2],
+                "billing_scheme": row[3],
+                "unit_amount": row[4],
+                "tiers_mode": row[5],
+                "tiers": row[6] or [],
+            }
+    return terms
+
+
+def thresholds_attach(structure: StructureSnapshot, features: list[Feature], customer: Customer) -> None:
+    """The customer's own thresholds on their metered (usage) and credits (balance) features' entries ([id,
+    kind, value]), and the balance at or below which a credits feature recharges on its own."""
+    kinds = (Feature.Type.METERED, Feature.Type.CREDITS)
+    keys = {feature.pk: feature.key for feature in features if feature.type in kinds}
+    if not keys:
+        return
+    for feature_id, threshold_id, kind, value in statements.THRESHOLDS.rows(customer_id=customer.pk):
+        if feature_id in keys:
+            structure["features"][keys[feature_id]].setdefault("thresholds", []).append(
+                [threshold_id, kind, value]
+            )
+    if any(feature.type == Feature.Type.CREDITS for feature in features):
+        for feature_id, below in statements.RECHARGES.rows(customer_id=customer.pk):
+            if feature_id in keys:
+                structure["features"][keys[feature_id]]["recharge_below"] = below

@@ -1,0 +1,116 @@
+"""A customer's own spend cap on a metered feature's overage (`SpendCap`), in place of the plan's
+(`attach.caps_attach`): set (created or replaced) and removed through here, audited with the key or operator
+and the reason. The cap travels in the customer's cached structure, so a consume reads nothing more; setting or
+removing one moves the customer's structure version on commit.
+"""
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Feature
+from catalog.pricing import terms_amount
+from catalog.rules import spend_cap_parse
+from catalog.selectors import feature_by_key
+from core.actors import Actor
+from core.audit import audit_record
+from core.errors import InvalidRequest, NotFound
+from core.wording import with_article
+from entitlements import cache as ent_cache
+from entitlements import changes, usage_read
+from entitlements.attach import metered_terms
+from entitlements.models import SpendCap
+from entitlements.services.customers import customers_ensure
+from projects.models import Project
+
+
+def spend_cap_set(
+    *, project: Project, external_id: str, feature_key: str, cap: Any, actor: Actor, reason: str = ""
+) -> tuple[SpendCap, bool]:
+    """Sets the customer's spend cap on the feature (`catalog.rules.spend_cap_parse`'s shape); (the cap, whether it
+    is new). Refused below what the customer already used this period (`cap_below_usage`: in units past the
+    limit, or in money the metered price bills for the period), and on a feature that is not metered."""
+    feature = feature_by_key(project=project, key=feature_key)
+    if feature.type != Feature.Type.METERED:
+        raise InvalidRequest(
+            f"feature: {feature.key!r} is {with_article(feature.type)} feature; spend caps bound a metered "
+            "feature's overage.",
+            code="feature_not_metered",
+            param="feature",
+        )
+    shaped = spend_cap_parse(cap, param="cap")
+    customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
+    _not_below_usage(project, external_id, customer_id, feature, shaped)
+    with transaction.atomic():
+        stored = SpendCap.objects.select_for_update().filter(customer_id=customer_id, feature=feature).first()
+        before = {"cap": stored.cap} if stored is not None else None
+        if stored is None:
+            stored = SpendCap.objects.create(
+                project=project, customer_id=customer_id, feature=feature, cap=shaped
+            )
+        else:
+            SpendCap.objects.filter(pk=stored.pk).update(cap=shaped, updated_at=timezone.now())
+            stored.cap = shaped
+        audit_record(
+            actor=actor,
+            action="spend_cap.set",
+            target=stored,
+            project=project,
+            reason=reason,
+            before=before,
+            after={"customer": external_id, "feature": feature.key, "cap": shaped},
+        )
+        changes.structure_changed(project_id=project.pk, external_id=external_id)
+    return stored, before is None
+
+
+def _not_below_usage(
+    project: Project, external_id: str, customer_id: str, feature: Feature, cap: dict[str, Any]
+) -> None:
+    """400 `cap_below_usage` when the customer's use this period is already past what `cap` allows."""
+    structure = ent_cache.structure_fresh(project=project, external_id=external_id)
+    entry = structure["features"].get(feature.key)
+    if entry is None:
+        return
+    usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
+    counted = usage["used"].get(feature.key, 0)
+    limit = int(entry["limit"] or 0)
+    if "units" in cap and counted > limit + cap["units"]:
+        raise InvalidRequest(
+            f"cap: {counted - limit} units past the limit are used this period; the cap allows {cap['units']}.",
+            code="cap_below_usage",
+            param="cap",
+        )
+    if "amount" in cap:
+        terms = metered_terms(customer_id, {feature.pk}).get(feature.pk)
+        billed = terms_amount(terms, counted) if terms else 0
+        if billed > cap["amount"]:
+            raise InvalidRequest(
+                f"cap: the period's use already bills {billed}; the cap allows {cap['amount']}.",
+                code="cap_below_usage",
+                param="cap",
+            )
+
+
+def spend_cap_delete(*, project: Project, cap_id: str, actor: Actor, reason: str = "") -> SpendCap:
+    """Removes the customer's cap (their plan's applies again); the cap as it was."""
+    stored = SpendCap.objects.select_related("customer", "feature").filter(project=project, pk=cap_id).first()
+    if stored is None:
+        raise NotFound(f"No such spend cap: {cap_id!r}.", param="id")
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="spend_cap.deleted",
+            target=stored,
+            project=project,
+            reason=reason,
+            before={
+                "customer": stored.customer.external_id,
+                "feature": stored.feature.key,
+                "cap": stored.cap,
+            },
+        )
+        SpendCap.objects.filter(pk=stored.pk).delete()
+        changes.structure_changed(project_id=project.pk, external_id=stored.customer.external_id)
+    return stored
