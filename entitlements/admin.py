@@ -113,6 +113,7 @@ class RevokeForm(FeatureForm):
 class SpendCapForm(FeatureForm):
     field_order = ["feature", "cap", "reason"]
     cap = forms.CharField(
+        widget=forms.TextInput(attrs={"size": 40}),
         help_text=(
             'JSON: {"units": n} (units past the limit) or {"amount": m} (minor units the metered price bills for '
             'the period), with "at_cap": "block" (the default) or "alert". Replaces the customer\'s own cap.'

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -167,3 +168,58 @@ def test_an_operator_explains_grants_refunds_and_sees_the_audit_log(page, api, t
     ]
     assert check(api, tenant_a.key, "user-1", "reports")["allowed"] is True
     assert re.search(r"/admin/core/auditlogentry/", page.url)
+
+
+def test_an_operator_sees_the_window_that_refuses_and_sets_a_customers_spend_cap(
+    page, api, tenant_a, tmp_path
+):
+    """Billing controls in the back office: the explain page names the usage window that refuses the next use and
+    when it frees up; the customer list's "Set a spend cap" sets the customer's own cap, audited, and the answer
+    follows it."""
+    roles_sync(apps)
+    operator = User.objects.create_user("ops-ben", password="correct horse battery", is_staff=True)
+    operator.groups.add(Group.objects.get(name="finance"))
+    calls = feature(tenant_a.project, "api_calls", "metered")
+    value = {"limit": 100, "overage": "allowed", "cap": {"units": 20}, "windows": {"minute": 3, "day": 50}}
+    subscribe(customer(tenant_a.project, "user-1"), product(tenant_a.project, "pro", {calls: value}))
+    for n in range(3):
+        body = {"id": f"c{n}", "customer": "user-1", "feature": "api_calls"}
+        assert api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()["allowed"] is True
+
+    page.goto("/admin/")
+    page.fill("#id_username", "ops-ben")
+    page.fill("#id_password", "correct horse battery")
+    page.click("input[type=submit]")
+    page.goto("/admin/customers/customer/")
+    page.click("#result_list th.field-external_id a:text-is('user-1')")
+    page.click("text=Explain entitlements")
+    calls_box = page.locator("[data-feature=api_calls]")
+    expect(calls_box).to_have_attribute("data-allowed", "false")
+    expect(calls_box.locator(".tg-verdict")).to_contain_text(
+        "Not allowed: the minute's window is used up (3 of 3"
+    )
+    expect(calls_box.locator(".tg-verdict")).to_contain_text("Windows: 3 of 3 this minute, 3 of 50 this day.")
+    shots = Path(os.environ.get("TOLLGATE_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "explain-usage-window.png"), full_page=True)
+
+    page.goto("/admin/customers/customer/")
+    page.check("#result_list input[name=_selected_action]")
+    page.select_option("select[name=action]", "set_spend_cap")
+    page.click("button[name=index]")
+    page.select_option("select[name=feature]", "api_calls")
+    page.fill("input[name=cap]", '{"units": 500, "at_cap": "alert"}')
+    page.fill("textarea[name=reason]", "ticket 77: launch week")
+    page.screenshot(path=str(shots / "set-spend-cap.png"), full_page=True)
+    page.click("input[name=apply]")
+    expect(page.locator("ul.messagelist")).to_contain_text("user-1: spend cap on api_calls set")
+    answer = check(api, tenant_a.key, "user-1", "api_calls", quantity=0)
+    assert (answer["cap"]["set_by"], answer["cap"]["units"], answer["cap"]["at_cap"]) == (
+        "customer",
+        500,
+        "alert",
+    )
+    entry = AuditLogEntry.objects.get(action="spend_cap.set")
+    assert (entry.reason, entry.actor_id) == ("ticket 77: launch week", str(operator.pk))
+    page.goto("/admin/entitlements/spendcap/")
+    expect(page.locator("#result_list")).to_contain_text("user-1")

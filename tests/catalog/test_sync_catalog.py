@@ -300,3 +300,34 @@ def test_access_days_of_a_one_time_product_are_applied_and_idempotent(tmp_path, 
     _sync(tenant_a.project, path)
     assert Product.objects.get(project=tenant_a.project, key="pro").access.duration_days == 30
     assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+
+
+def test_usage_windows_and_a_spend_cap_apply_from_yaml_and_a_second_run_changes_nothing(
+    tmp_path, tenant_a, api
+):
+    """Billing controls in the catalog file: a metered value's `windows` and `cap` are applied as the products API
+    takes them, in any key order, and a second run finds nothing to change."""
+    document = yaml.safe_load(yaml.safe_dump(SMALL))
+    document["features"].append({"key": "api_calls", "name": "API calls", "type": "metered"})
+    value = {
+        "limit": 100000,
+        "overage": "allowed",
+        "cap": {"amount": 5000},
+        "windows": {"day": 5000, "minute": 100},
+    }
+    document["products"][0]["features"]["api_calls"] = value
+    path = _write(tmp_path, document)
+    _sync(tenant_a.project, path)
+    product = api.get("/api/v1/products/pro", key=tenant_a.key).json()
+    assert product["features"]["api_calls"] == {
+        "limit": 100000,
+        "overage": "allowed",
+        "cap": {"amount": 5000, "at_cap": "block"},
+        "windows": {"minute": 100, "day": 5000},
+    }
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+    document["products"][0]["features"]["api_calls"]["windows"] = {"minute": 200, "day": 100}
+    with pytest.raises(
+        CommandError, match="contradictory windows: 200 a minute is more than the 100 a day allows"
+    ):
+        _sync(tenant_a.project, _write(tmp_path, document, "contradictory.yaml"))
