@@ -117,7 +117,7 @@ class SpendCapForm(FeatureForm):
         help_text=(
             'JSON: {"units": n} (units past the limit) or {"amount": m} (minor units the metered price bills for '
             'the period), with "at_cap": "block" (the default) or "alert". Replaces the customer\'s own cap.'
-        )
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

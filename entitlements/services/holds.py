@@ -326,24 +326,30 @@ def _repeats_check(hold: Hold, repeated: list[tuple[str, int]]) -> None:
         )
 
 
+def _metered_unhold(hold: Hold, *, held: int, returned: int) -> None:
+    """A metered hold's units leave its period's counter and the usage windows they were taken from: `held` stop
+    being held, and `returned` of them stop counting as used."""
+    assert hold.period_start is not None
+    _counter_unhold(
+        customer_id=hold.customer_id,
+        feature_id=hold.feature_id,
+        period_start=hold.period_start,
+        held=held,
+        returned=returned,
+    )
+    windows_give_back(
+        customer_id=hold.customer_id,
+        feature_id=hold.feature_id,
+        starts=hold.windows,
+        held=held,
+        returned=returned,
+    )
+
+
 def _unhold_used(hold: Hold, units: int) -> None:
     """`units` of the hold were used: they stay counted (or out of the credit lots) and stop being held."""
     if hold.feature.type == Feature.Type.METERED:
-        assert hold.period_start is not None
-        _counter_unhold(
-            customer_id=hold.customer_id,
-            feature_id=hold.feature_id,
-            period_start=hold.period_start,
-            held=units,
-            returned=0,
-        )
-        windows_give_back(
-            customer_id=hold.customer_id,
-            feature_id=hold.feature_id,
-            starts=hold.windows,
-            held=units,
-            returned=0,
-        )
+        _metered_unhold(hold, held=units, returned=0)
     elif hold.feature.type == Feature.Type.ALLOCATION:
         _allocation_move(
             project_id=hold.project_id,
@@ -429,21 +435,7 @@ def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
     still_held = hold.quantity - consumed
     kind = hold.feature.type
     if kind == Feature.Type.METERED:
-        assert hold.period_start is not None
-        _counter_unhold(
-            customer_id=hold.customer_id,
-            feature_id=hold.feature_id,
-            period_start=hold.period_start,
-            held=still_held,
-            returned=returned,
-        )
-        windows_give_back(
-            customer_id=hold.customer_id,
-            feature_id=hold.feature_id,
-            starts=hold.windows,
-            held=still_held,
-            returned=returned,
-        )
+        _metered_unhold(hold, held=still_held, returned=returned)
     elif kind == Feature.Type.ALLOCATION:
         _allocation_move(
             project_id=hold.project_id,
