@@ -30,6 +30,7 @@ from entitlements.models import (
     Grant,
     Hold,
     Revocation,
+    SpendCap,
     SubscriptionSource,
     UsageEvent,
     UsageMeterTotal,
@@ -244,6 +245,14 @@ def usage_thresholds(*, project: Project, external_id: str) -> QuerySet[UsageThr
         .filter(project=project, customer__external_id=external_id)
         .order_by("created_at", "pk")
     )
+
+
+def spend_caps(*, project: Project, external_id: str | None = None) -> QuerySet[SpendCap]:
+    """The project's customers' own spend caps (a customer's, given `external_id`), oldest first."""
+    rows = SpendCap.objects.select_related("customer", "feature").filter(project=project)
+    if external_id is not None:
+        rows = rows.filter(customer__external_id=external_id)
+    return rows.order_by("created_at", "pk")
 
 
 def auto_recharges(*, project: Project, external_id: str | None = None) -> QuerySet[AutoRecharge]:

@@ -9,12 +9,14 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.rules import AT_CAP, MAX_FEATURE_AMOUNT
 from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.pagination import list_body, list_serializer
 from core.serializers import StrictSerializer
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH
 from entitlements.models import SpendCap
+from entitlements.selectors import spend_caps
 from entitlements.services.spend_caps import spend_cap_delete, spend_cap_set
 from projects.authentication import request_project
 
@@ -36,11 +38,26 @@ class SpendCapOutput(serializers.Serializer[Any]):
     deleted = serializers.BooleanField(default=False, help_text="true in the answer of its deletion.")
 
 
+class CapInput(StrictSerializer):
+    units = serializers.IntegerField(
+        min_value=0, max_value=MAX_FEATURE_AMOUNT, required=False, help_text="Units past the limit."
+    )
+    amount = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_FEATURE_AMOUNT,
+        required=False,
+        help_text="The most the metered price bills for the period, in its minor units.",
+    )
+    at_cap = serializers.ChoiceField(
+        choices=list(AT_CAP), required=False, help_text="block (the default) or alert."
+    )
+
+
 class SpendCapsApi(BaseApi):
     class InputSerializer(StrictSerializer):
         customer = serializers.CharField(max_length=MAX_ID_LENGTH)
         feature = serializers.CharField(max_length=100, help_text="A metered feature's key.")
-        cap = serializers.JSONField(help_text=CAP_HELP)
+        cap = CapInput(help_text=CAP_HELP + " Exactly one of `units` and `amount`.")
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
     @extend_schema(
@@ -63,11 +80,11 @@ class SpendCapsApi(BaseApi):
             project=request_project(request),
             external_id=data["customer"],
             feature_key=data["feature"],
-            cap=data["cap"],
+            cap=dict(data["cap"]),
             actor=actor_from_request(request),
             reason=data.get("reason", ""),
         )
-        cap = SpendCap.objects.select_related("customer", "feature").get(pk=cap.pk)
+        cap = spend_caps(project=request_project(request)).get(pk=cap.pk)
         return Response(
             SpendCapOutput(cap).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -81,11 +98,7 @@ class SpendCapsApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         external_id = CUSTOMER.parse(request.query_params)
-        rows = (
-            SpendCap.objects.select_related("customer", "feature")
-            .filter(project=request_project(request), customer__external_id=external_id)
-            .order_by("created_at", "pk")
-        )
+        rows = spend_caps(project=request_project(request), external_id=external_id)
         return Response(list_body(SpendCapOutput(rows, many=True).data, has_more=False))
 
 

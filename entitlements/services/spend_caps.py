@@ -39,6 +39,13 @@ def spend_cap_set(
             code="feature_not_metered",
             param="feature",
         )
+    measures = [key for key in ("units", "amount") if isinstance(cap, dict) and key in cap]
+    if len(measures) != 1:
+        raise InvalidRequest(
+            "cap: give exactly one of units and amount.",
+            code="parameter_conflict" if measures else "parameter_missing",
+            param="cap",
+        )
     shaped = spend_cap_parse(cap, param="cap")
     customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
     _not_below_usage(project, external_id, customer_id, feature, shaped)

@@ -150,6 +150,11 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
         {"customer": "u1", "feature": "calls", "percent": 50},
         key=tenant_a.key,
     ).json()
+    cap = api.post(
+        "/api/v1/entitlements/spend_caps",
+        {"customer": "u1", "feature": "calls", "cap": {"units": 10}},
+        key=tenant_a.key,
+    ).json()
     tokens = api.post(
         "/api/v1/features", {"key": "tokens", "name": "Tokens", "type": "credits"}, key=tenant_a.key
     )
@@ -184,6 +189,12 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
         (
             "/api/v1/entitlements/revocations/{revocation_id}",
             f"/api/v1/entitlements/revocations/{revocation['id']}",
+            {"reason": "done"},
+            tenant_a.key,
+        ),
+        (
+            "/api/v1/entitlements/spend_caps/{cap_id}",
+            f"/api/v1/entitlements/spend_caps/{cap['id']}",
             {"reason": "done"},
             tenant_a.key,
         ),
