@@ -130,22 +130,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _setup() -> dict[str, Any]:
-    from datetime import timedelta
-
     from django.db import transaction
-    from django.utils import timezone
 
-    from billing.models import Subscription
-    from billing.services.entitlement_facts import subscription_facts_hand
-    from catalog.models import Feature, Price, Product, ProductFeature
+    from catalog.models import Feature, Product, ProductFeature
     from core.actors import Actor
     from core.ids import random_token
-    from customers.models import Customer
     from projects.services import projects as project_services
 
     slug = f"bench-ent-{random_token(6).lower()}"
     project, _, secret = project_services.project_create(actor=Actor.system("bench"), slug=slug, name="Bench")
-    now = timezone.now()
     with transaction.atomic():
         calls = Feature.objects.create(project=project, key="api_calls", name="API calls", type="metered")
         sso = Feature.objects.create(project=project, key="sso", name="SSO", type="boolean")
@@ -156,42 +149,59 @@ def _setup() -> dict[str, Any]:
         ProductFeature.objects.create(product=free, feature=calls, value=0)
         project.default_product = free.key
         project.save(update_fields=["default_product"])
+        windowed = {
+            "value": 10**12,
+            "overage": True,
+            "windows": {"minute": 10**6, "hour": 10**7, "day": 10**8, "week": 10**9},
+            "cap": {"units": 10**9, "at_cap": "block"},
+        }
         for key, limit in (("big", 10**12), ("hot", HOT_LIMIT)):
-            plan = Product.objects.create(project=project, key=key, name=key)
-            ProductFeature.objects.create(product=plan, feature=calls, value=limit)
-            ProductFeature.objects.create(product=plan, feature=sso, value=True)
-            ProductFeature.objects.create(
-                product=plan,
-                feature=searches,
-                value=10**12,
-                overage=True,
-                windows={"minute": 10**6, "hour": 10**7, "day": 10**8, "week": 10**9},
-                cap={"units": 10**9, "at_cap": "block"},
+            subscribed_plan(
+                project,
+                key,
+                "reader" if key == "big" else "hot",
+                {calls: {"value": limit}, sso: {"value": True}, searches: windowed},
             )
-            price = Price.objects.create(
-                project=project,
-                key=f"{key}-monthly",
-                product=plan,
-                currency="usd",
-                unit_amount=100,
-                type="recurring",
-                interval="month",
-            )
-            subscription = Subscription.objects.create(
-                project=project,
-                customer=Customer.objects.create(
-                    project=project, external_id="reader" if key == "big" else "hot"
-                ),
-                price=price,
-                product=plan,
-                status="active",
-                current_period_start=now - timedelta(days=1),
-                current_period_end=now + timedelta(days=29),
-                stripe_subscription_id=f"sub_bench_{slug}_{key}",
-            )
-            # What billing's mirror does after saving a subscription: hand entitlements its facts.
-            subscription_facts_hand(subscription=subscription, price=price, items=[])
-    return {"project": project, "secret": secret, "calls": calls}
+    return {"project": project, "secret": secret, "calls": calls, "searches": searches}
+
+
+def subscribed_plan(project: Any, key: str, external_id: str, values: dict[Any, dict[str, Any]]) -> None:
+    """A plan `key` giving `values` ({feature: ProductFeature's fields}), with a monthly price, and a new customer
+    `external_id` with an active subscription to it, handed to entitlements as billing's mirror hands it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import Subscription
+    from billing.services.entitlement_facts import subscription_facts_hand
+    from catalog.models import Price, Product, ProductFeature
+    from customers.models import Customer
+
+    now = timezone.now()
+    plan = Product.objects.create(project=project, key=key, name=key)
+    for feature, fields in values.items():
+        ProductFeature.objects.create(product=plan, feature=feature, **fields)
+    price = Price.objects.create(
+        project=project,
+        key=f"{key}-monthly",
+        product=plan,
+        currency="usd",
+        unit_amount=100,
+        type="recurring",
+        interval="month",
+    )
+    subscription = Subscription.objects.create(
+        project=project,
+        customer=Customer.objects.create(project=project, external_id=external_id),
+        price=price,
+        product=plan,
+        status="active",
+        current_period_start=now - timedelta(days=1),
+        current_period_end=now + timedelta(days=29),
+        stripe_subscription_id=f"sub_bench_{project.slug}_{key}",
+    )
+    # What billing's mirror does after saving a subscription: hand entitlements its facts.
+    subscription_facts_hand(subscription=subscription, price=price, items=[])
 
 
 def _copy_connect() -> Any:

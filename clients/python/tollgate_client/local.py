@@ -93,6 +93,18 @@ class _Snapshot:
         for entry in self.features.values():
             if entry.get("windows"):
                 entry["windows"] = _windows_of(entry["windows"])
+            _prepare(entry)
+
+
+def _prepare(entry: dict[str, Any]) -> None:
+    """What every answer of a metered entry with controls shares, made once per entry (an entry is replaced, never
+    changed, when a local consume moves its counts): its windows' objects and raw dicts, and its cap's answer."""
+    spans = entry.get("windows")
+    if spans:
+        entry["_window_objects"] = [window for window, _ in spans]
+        entry["_window_raws"] = [window.raw for window, _ in spans]
+    if entry.get("cap") is not None:
+        entry["_cap"] = _cap(entry["cap"], entry["limit"], (entry["used"] or 0) + (entry.get("held") or 0))
 
 
 _RACED = _Snapshot({"features": {}, "feed": 0, "version": 0, "answers": ""}, expires=0.0)
@@ -209,7 +221,7 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
             overage = "allowed" if past else "blocked"
             capped = entry.get("cap")
             if capped is not None:
-                cap = _cap(capped, limit, counted)
+                cap = entry["_cap"]
                 blocks = capped["at_cap"] == "block" and capped["limit"] is not None
                 if enabled and past and blocks and counted + quantity > capped["limit"]:
                     allowed = False
@@ -218,7 +230,7 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
             spans = entry.get("windows")
             if enabled and binding is None and (spans or not allowed):
                 if spans:
-                    windows = [window for window, _ in spans]
+                    windows = entry["_window_objects"]
                 binding, retry_after = _binding(entry, quantity, allowed, now)
                 allowed = allowed and binding is None
     elif kind == "credits":
@@ -246,7 +258,7 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
     }
     if not windows and cap is None:
         return EntitlementCheck(raw=raw, **raw)
-    raw["windows"] = [window.raw for window in windows]
+    raw["windows"] = entry["_window_raws"] if windows else []
     raw["cap"] = cap.raw if cap is not None else None
     return EntitlementCheck(raw=raw, **{**raw, "windows": windows, "cap": cap})
 
@@ -333,16 +345,15 @@ class LocalEntitlements:
             snapshot = self._snapshots.get(customer)
             entry = snapshot.features.get(feature) if snapshot is not None else None
             if snapshot is not None and entry is not None:
-                snapshot.features = {
-                    **snapshot.features,
-                    feature: {
-                        **entry,
-                        "used": answer.used,
-                        "balance": answer.balance,
-                        "held": answer.held,
-                        "windows": _windows_from_answer(answer.windows),
-                    },
+                counted = {
+                    **entry,
+                    "used": answer.used,
+                    "balance": answer.balance,
+                    "held": answer.held,
+                    "windows": _windows_from_answer(answer.windows),
                 }
+                _prepare(counted)
+                snapshot.features = {**snapshot.features, feature: counted}
         return answer
 
     def forget(self, customer: str | None = None) -> None:
