@@ -116,7 +116,9 @@ def run() -> None:
             windows = _window_races(url, secret, data["project"], data["searches"])
     assert http_allowed == HTTP_USES * PROCESSES
     assert leased_allowed == LEASED_USES * PROCESSES
-    counted = UsageCounter.objects.filter(project=data["project"], customer__external_id="reader").get()
+    counted = UsageCounter.objects.filter(
+        project=data["project"], customer__external_id="reader", feature=data["calls"]
+    ).get()
     assert (counted.used, counted.held) == (HTTP_USES * PROCESSES + LEASED_USES * PROCESSES, 0)
     connection.close()
     print("\nLeased consume (tollgate_client.leases) vs the server's consume, gunicorn + PostgreSQL + Redis")

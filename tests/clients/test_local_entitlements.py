@@ -338,3 +338,16 @@ def test_a_spend_cap_answers_from_memory_as_on_the_server(counted, plans, tollga
             3,
         )
     assert http.paths.count("/api/v1/entitlements/check") == 0
+
+
+def test_an_answer_kept_in_memory_is_not_served_after_a_local_consume(counted, plans, tollgate):
+    """Answers are kept per snapshot entry and quantity; a local consume replaces the entry, so the next check
+    counts the use (and a refused answer, which depends on the time, is never kept)."""
+    client, _ = counted
+    with LocalEntitlements(client, **FAST) as local:
+        before = local.check(customer="user-23", feature="exports")
+        assert local.check(customer="user-23", feature="exports") is before  # kept
+        local.consume(id="x1", customer="user-23", feature="exports", quantity=3)
+        after = local.check(customer="user-23", feature="exports")
+        assert (before.used, after.used, after.allowed, after.binding) == (0, 3, False, "period")
+        assert local.check(customer="user-23", feature="exports") is not after  # refused: made again

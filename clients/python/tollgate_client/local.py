@@ -197,7 +197,28 @@ def _cap(cap: dict[str, Any], limit: int | None, counted: int) -> EntitlementCap
     return EntitlementCap(raw=raw, **raw)
 
 
+_ANSWERS_KEPT = 16  # answers kept per entry, by quantity
+
+
 def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0) -> EntitlementCheck:
+    """What `GET /entitlements/check` answers for this feature entry, as `_answer_of` makes it; kept in the entry
+    by quantity when it does not depend on the time (no `retry_after`). An entry never changes — a local consume
+    or a new snapshot replaces it — so a kept answer is the one the entry gives."""
+    kept = entry.get("_answers")
+    if kept is not None:
+        answer = kept.get(quantity)
+        if answer is not None:
+            return answer
+    answer = _answer_of(feature, entry, quantity, now)
+    if answer.retry_after is None:
+        if kept is None:
+            kept = entry["_answers"] = {}
+        if len(kept) < _ANSWERS_KEPT:
+            kept[quantity] = answer
+    return answer
+
+
+def _answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -> EntitlementCheck:
     """What `GET /entitlements/check` answers for this feature entry (the server's rule, in the same order);
     `now`: the server's clock (usage windows end on it)."""
     kind = entry["type"]
@@ -352,6 +373,7 @@ class LocalEntitlements:
                     "held": answer.held,
                     "windows": _windows_from_answer(answer.windows),
                 }
+                counted.pop("_answers", None)  # the old counts' answers
                 _prepare(counted)
                 snapshot.features = {**snapshot.features, feature: counted}
         return answer
