@@ -12,18 +12,33 @@ from entitlements import statements
 from entitlements.snapshot import StructureSnapshot
 
 
+def structure_attach(
+    structure: StructureSnapshot, features: list[Feature], customer: Customer | None, told: bool
+) -> None:
+    """Everything the resolver's structure carries of the customer's own (one call from the resolver): thresholds
+    and recharge marks (not in an answer as of a past instant, `told`), and spend caps."""
+    if customer is not None and not told:
+        thresholds_attach(structure, features, customer)
+    caps_attach(structure, features, customer)
+
+
 def caps_attach(structure: StructureSnapshot, features: list[Feature], customer: Customer | None) -> None:
     """Each metered feature's spend cap as it applies to the customer: their own (`SpendCap`), else their plan's;
     with the metered price that bills the feature's use (its terms: the cap's money is what they bill) and the
     units the cap allows in all (`limit`: the period's limit plus the cap's units, or the units the price bills
     at most the cap's amount for; None when nothing bills them). Only features whose use may pass the limit
     have a cap."""
-    keys = {feature.pk: feature.key for feature in features if feature.type == Feature.Type.METERED}
     entries = structure["features"]
+    # Only a feature whose use may go past its limit has a cap: without one, no query.
+    keys = {
+        feature.pk: feature.key
+        for feature in features
+        if feature.type == Feature.Type.METERED and entries[feature.key].get("overage")
+    }
     if customer is not None and keys:
         for feature_id, cap in statements.SPEND_CAPS.rows(customer_id=customer.pk):
             entry = entries.get(keys.get(feature_id, ""))
-            if entry is not None and entry.get("overage"):
+            if entry is not None:
                 entry["cap"] = {**cap, "set_by": "customer"}
     capped = {key: entry for key, entry in entries.items() if "cap" in entry}
     if not capped:

@@ -33,7 +33,7 @@ from core.serializers import api_time
 from customers.models import Customer
 from customers.selectors import customer_now
 from entitlements import records_at, statements
-from entitlements.attach import caps_attach, thresholds_attach
+from entitlements.attach import structure_attach
 from entitlements.models import (
     EntitlementSettings,
     Grant,
@@ -446,9 +446,7 @@ def _resolve(
     changes += [r.expires_at for r in revocations if r.expires_at is not None]
     anyone = [source for source in sources if source.kind == "default_product"]
     structure = _structure(settings, features, sources, grants, revocations, changes, now, customer)
-    if customer is not None and not told:
-        thresholds_attach(structure, features, customer)
-    caps_attach(structure, features, customer)
+    structure_attach(structure, features, customer, told)
     if now != real:  # nothing changes by time while the clock stands; its move bumps the answers version
         structure["clock_time"] = now.timestamp()
         structure["valid_until"] = real.timestamp() + MAX_SNAPSHOT_AGE_SECONDS

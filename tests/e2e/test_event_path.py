@@ -5,7 +5,7 @@ this holds the calls, which a callable handed down could still send up.
 
 Every call made while the inbox's task applies the event is recorded (`sys.setprofile`): from the nearest frame
 of a product module to a function of another product module, imports and the tenant-event delivery task aside.
-Measured (see docs/architecture.md): a one-time purchase makes 19 distinct such calls outside `core` (39 with
+Measured (see docs/architecture.md): a one-time purchase makes 20 distinct such calls outside `core` (39 with
 `core`), a subscription's first checkout 15 (31); the ceilings hold the path from growing unnoticed. A compiled
 statement's first run on a connection (`core.statements`) builds its queryset once, which is not part of any one
 event's path.
@@ -28,7 +28,9 @@ OK = "https://app.example.com/ok"
 # filter value); the payment facts are built in one frame; the payment's and the session's tenant events are
 # rendered and recorded by one `events_record` call; the change feed names the customer's version key alone
 # (`entitlements.cache.Keys.structure_version_of`, no call into `projects`).
-ONE_TIME_CALL_SITES = 19
+# 20 since billing controls: the resolver hands what it attaches of the customer's own (thresholds, recharge marks,
+# spend caps) to `entitlements.attach.structure_attach`, one call (the resolver had reached the 600-line floor).
+ONE_TIME_CALL_SITES = 20
 SUBSCRIPTION_CALL_SITES = 15
 # The same, counting the calls into `core` (the inbox's claim and lock, ids, the log context). Was 28 and 24: the
 # key's lock is taken and released by one `core.locks.lock_taken` block, not `lock_try` and `lock_release`. Then
