@@ -14,7 +14,7 @@ from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.serializers import StrictSerializer
 from entitlements import selectors
-from entitlements.apis.params import MAX_ID_LENGTH
+from entitlements.apis.params import MAX_ID_LENGTH, ReasonInput, reason_parse
 from entitlements.models import Grant, Revocation
 from entitlements.services.grants import grant_create, grant_delete, revocation_create, revocation_delete
 from projects.authentication import request_project
@@ -50,16 +50,6 @@ class RevocationOutput(serializers.Serializer[Any]):
 
     def get_deleted(self, revocation: Revocation) -> bool:
         return revocation.deleted_at is not None
-
-
-class ReasonInput(StrictSerializer):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
-
-
-def _reason(request: Request) -> str:
-    serializer = ReasonInput(data=request.data if isinstance(request.data, dict) else {})
-    serializer.is_valid(raise_exception=True)
-    return str(serializer.validated_data.get("reason", ""))
 
 
 class GrantCreateApi(BaseApi):
@@ -129,7 +119,7 @@ class GrantDeleteApi(BaseApi):
     )
     def delete(self, request: Request, grant_id: str) -> Response:
         grant = selectors.grant_get(project=request_project(request), grant_id=grant_id)
-        deleted = grant_delete(grant=grant, actor=actor_from_request(request), reason=_reason(request))
+        deleted = grant_delete(grant=grant, actor=actor_from_request(request), reason=reason_parse(request))
         return Response(GrantOutput(deleted).data)
 
 
@@ -182,6 +172,6 @@ class RevocationDeleteApi(BaseApi):
     def delete(self, request: Request, revocation_id: str) -> Response:
         revocation = selectors.revocation_get(project=request_project(request), revocation_id=revocation_id)
         deleted = revocation_delete(
-            revocation=revocation, actor=actor_from_request(request), reason=_reason(request)
+            revocation=revocation, actor=actor_from_request(request), reason=reason_parse(request)
         )
         return Response(RevocationOutput(deleted).data)

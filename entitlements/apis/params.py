@@ -14,8 +14,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+from rest_framework.request import Request
 
 from core.errors import InvalidRequest
+from core.serializers import StrictSerializer
 
 MAX_ID_LENGTH = 255
 MAX_QUANTITY = 10**12
@@ -143,3 +146,16 @@ CUSTOMER_PARAMETER = CUSTOMER.openapi()
 FEATURE_PARAMETER = FEATURE.openapi()
 QUANTITY_PARAMETER = QUANTITY.openapi()
 AS_OF_PARAMETER = AS_OF.openapi()
+
+
+class ReasonInput(StrictSerializer):
+    """The body of a removal that asks only why (`DELETE` of a grant, a revocation, a spend cap)."""
+
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+def reason_parse(request: Request) -> str:
+    """The removal's reason, validated (`ReasonInput`: at most 500 characters, no other field): 400 otherwise."""
+    serializer = ReasonInput(data=request.data if isinstance(request.data, dict) else {})
+    serializer.is_valid(raise_exception=True)
+    return str(serializer.validated_data.get("reason", ""))

@@ -14,7 +14,7 @@ from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.pagination import list_body, list_serializer
 from core.serializers import StrictSerializer
-from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH
+from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH, ReasonInput, reason_parse
 from entitlements.models import SpendCap
 from entitlements.selectors import spend_caps
 from entitlements.services.spend_caps import spend_cap_delete, spend_cap_set
@@ -108,16 +108,19 @@ class SpendCapDeleteApi(BaseApi):
     @extend_schema(
         operation_id="entitlements_spend_caps_delete",
         summary="Remove a customer's spend cap",
-        description="The customer's plan's cap applies again. Audited. 404 for an id of another project.",
+        description=(
+            "The customer's plan's cap applies again. Audited with the `reason` given (at most 500 characters; "
+            "400 for a longer one or another field, nothing removed). 404 for an id of another project."
+        ),
+        request=ReasonInput,
         responses={200: SpendCapOutput},
     )
     def delete(self, request: Request, cap_id: str) -> Response:
-        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
         cap = spend_cap_delete(
             project=request_project(request),
             cap_id=cap_id,
             actor=actor_from_request(request),
-            reason=str(reason),
+            reason=reason_parse(request),
         )
         cap.deleted = True  # type: ignore[attr-defined]
         return Response(SpendCapOutput(cap).data)

@@ -236,3 +236,20 @@ def test_a_cap_is_shown_in_the_catalog(api, tenant_a, catalog):
     answer = api.patch("/api/v1/products/pro", {"features": {"api_calls": value}}, key=tenant_a.key)
     assert answer.status_code == 200, answer.json()
     assert answer.json()["features"]["api_calls"] == value
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [({"reason": "r" * 501}, "reason"), ({"reason": "ok", "why": "extra"}, "why")],
+    ids=["reason-too-long", "unknown-field"],
+)
+def test_removing_a_cap_with_a_malformed_body_is_refused_and_the_cap_stays(api, tenant_a, capped, body, param):
+    made = api.post(CAPS, {"customer": "u1", "feature": "api_calls", "cap": {"units": 50}}, key=tenant_a.key)
+    cap_id = made.json()["id"]
+    audited = AuditLogEntry.objects.count()
+    refused = api.delete(f"{CAPS}/{cap_id}", body, key=tenant_a.key)
+    assert refused.status_code == 400, refused.json()
+    assert refused.json()["error"]["param"] == param
+    assert SpendCap.objects.filter(pk=cap_id).exists()
+    assert AuditLogEntry.objects.count() == audited
+    assert check(api, tenant_a)["cap"]["set_by"] == "customer"
