@@ -60,8 +60,8 @@ class ProductFeatureInline(TabularInline[ProductFeature, Product]):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["feature", "value", "per_unit", "overage", "cap", "windows", "rollover"]
-    readonly_fields = ["feature", "value", "per_unit", "overage", "cap", "windows", "rollover"]
+    fields = ["feature", "value", "per_unit", "overage", "cap", "windows", "rollover", "cadence"]
+    readonly_fields = ["feature", "value", "per_unit", "overage", "cap", "windows", "rollover", "cadence"]
     verbose_name_plural = "feature values (change them on the product feature values page)"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -205,7 +205,8 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             "JSON. Boolean feature: true or false. Metered, credits or allocation: an integer, or null for "
             'unlimited. Static: any JSON value ("text" with quotes). Tick "overage allowed" to let a metered '
             "feature's use go past this limit (its metered price bills it). Credits: a rollover cap carries up to that "
-            "many of a paid period's unspent credits into the next. Usage windows (metered): limits per calendar "
+            'many of a paid period\'s unspent credits into the next, and "credits granted" every month or week grants the '
+            "value that often whatever the billing interval. Usage windows (metered): limits per calendar "
             'window (UTC) beside the period\'s, as JSON: {"minute": 100, "day": 5000}. Spend cap (metered with '
             'overage): how far use may go past the limit, {"units": n} or {"amount": m} (minor units its metered '
             'price bills for the period), with "at_cap": "block" or "alert".'
@@ -214,7 +215,17 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ProductFeature
-        fields = ["product", "feature", "value", "per_unit", "overage", "cap", "windows", "rollover"]
+        fields = [
+            "product",
+            "feature",
+            "value",
+            "per_unit",
+            "overage",
+            "cap",
+            "windows",
+            "rollover",
+            "cadence",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -240,6 +251,7 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             data.get("rollover"),
             data.get("windows") or None,
             data.get("cap") or None,
+            data.get("cadence") or None,
         ).api()
         try:
             feature_value_parse(feature_type=feature.type, value=entry, param=feature.key)
@@ -264,6 +276,7 @@ class ProductFeatureAdmin(_ServiceWrites, ModelAdmin[ProductFeature]):
         column("cap", "Spend cap"),
         column("windows", "Usage windows"),
         column("rollover", "Rollover cap"),
+        column("cadence", "Credits granted"),
     ]
     list_filter = ["product__project", "feature__type"]
     search_fields = ["product__key", "feature__key"]

@@ -169,6 +169,7 @@ class ProductFeature(models.Model):
     `per_unit` values are multiplied by the quantity bought or subscribed (5 seats per licence × 3 = 15).
     `overage` (metered limits only): use may go past the limit; the feature's metered price, if any, bills it.
     `rollover` (credits only): at most this many of a paid period's unspent credits carry into the next period.
+    `cadence` (credits only): the value is granted every calendar month or week of a paid period, not once for it.
     `windows` (metered only): limits per calendar window (UTC) beside the period's, `{"minute": 100, "day": 5000}`.
     `cap` (metered with overage only): a spend cap on the use past the limit (`rules.SpendCap`).
     """
@@ -179,6 +180,15 @@ class ProductFeature(models.Model):
     per_unit = models.BooleanField(default=False, verbose_name="per unit bought")
     overage = models.BooleanField(default=False, db_default=False, verbose_name="overage allowed")
     rollover = models.PositiveBigIntegerField(null=True, blank=True, verbose_name="rollover cap")
+    cadence = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        db_default="",
+        choices=[("month", "every month"), ("week", "every week")],
+        verbose_name="credits granted",
+        help_text="Credits: granted every month or week of a paid period; empty: once per paid period.",
+    )
     windows = models.JSONField(null=True, blank=True, verbose_name="usage windows")
     # metered with overage: how far use may go past the limit, {"units": n} or {"amount": m} (minor units the
     # metered price bills for the period), and what happens there: {"at_cap": "block" | "alert"}

@@ -49,10 +49,14 @@ def windows_ordered(windows: dict[str, int] | None) -> dict[str, int]:
     return {name: windows[name] for name in WINDOW_SECONDS if name in windows} if windows else {}
 
 
+# How often a plan grants a credits feature's value when not once per paid period: every calendar month or week of
+# the period, counted back from its end (`entitlements.services.plan_credits`).
+CADENCES = ("month", "week")
+
 # The object forms each counted type takes beyond {"per_unit": n}, as error messages name them.
 _OBJECT_FORMS: dict[str, str] = {
     Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}}',
-    Feature.Type.CREDITS: '{"limit": n, "rollover": m}',
+    Feature.Type.CREDITS: '{"limit": n, "rollover": m, "cadence": "month"}',
     Feature.Type.ALLOCATION: '{"limit": n}',
 }
 
@@ -62,8 +66,9 @@ class FeatureValue:
     """What a product gives a feature, as stored: `value` (times the quantity bought when `per_unit`); for a
     metered limit, whether use may go past it (`overage`: billed by the feature's metered price, if it has one);
     for the credits a subscription's paid periods grant, how many unspent ones carry into the next period
-    (`rollover`, a cap; None: none do); for a metered feature, its limits per calendar window (`windows`, by
-    window name, shortest first; None: none)."""
+    (`rollover`, a cap; None: none do) and how often a period grants them (`cadence`, "month" or "week": the
+    value is granted that often whatever the billing interval; None: once per paid period); for a metered
+    feature, its limits per calendar window (`windows`, by window name, shortest first; None: none)."""
 
     value: Any
     per_unit: bool = False
@@ -71,17 +76,24 @@ class FeatureValue:
     rollover: int | None = None
     windows: dict[str, int] | None = None
     cap: dict[str, Any] | None = None  # `SPEND_CAP_FORM`, as stored
+    cadence: str | None = None  # one of `CADENCES`
 
     @classmethod
     def of(cls, row: ProductFeature) -> "FeatureValue":
         return cls(
-            row.value, row.per_unit, row.overage, row.rollover, windows_ordered(row.windows) or None, row.cap
+            row.value,
+            row.per_unit,
+            row.overage,
+            row.rollover,
+            windows_ordered(row.windows) or None,
+            row.cap,
+            row.cadence or None,
         )
 
     def api(self) -> Any:
         """The API's shape: `value`, `{"per_unit": n}`, or an object with `limit` (or `per_unit`) and
-        `"overage": "allowed"`, `"windows": {"minute": m, …}` or `"rollover": m`."""
-        if not (self.overage or self.rollover is not None or self.windows):
+        `"overage": "allowed"`, `"windows": {"minute": m, …}`, `"rollover": m` or `"cadence": "month"`."""
+        if not (self.overage or self.rollover is not None or self.windows or self.cadence):
             return {"per_unit": self.value} if self.per_unit else self.value
         shaped: dict[str, Any] = {"per_unit" if self.per_unit else "limit": self.value}
         if self.overage:
@@ -92,6 +104,8 @@ class FeatureValue:
             shaped["windows"] = dict(self.windows)
         if self.rollover is not None:
             shaped["rollover"] = self.rollover
+        if self.cadence:
+            shaped["cadence"] = self.cadence
         return shaped
 
 
@@ -116,11 +130,20 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
             )
         return FeatureValue(value)
     amounts = [key for key in ("per_unit", "limit") if key in value]
-    if len(amounts) != 1 or set(value) - {"per_unit", "limit", "overage", "rollover", "windows", "cap"}:
+    if len(amounts) != 1 or set(value) - {
+        "per_unit",
+        "limit",
+        "overage",
+        "rollover",
+        "windows",
+        "cap",
+        "cadence",
+    }:
         raise _value_error(
             param,
             'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked", "cap" '
-            'and "windows": {"minute": m, …} (metered) or "rollover": m (credits).',
+            'and "windows": {"minute": m, …} (metered) or "rollover": m and "cadence": "month" or "week" '
+            "(credits).",
         )
     per_unit = amounts[0] == "per_unit"
     amount = value[amounts[0]]
@@ -144,6 +167,16 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
             )
         if amount is None:
             raise _value_error(param, "unlimited credits have no rollover.")
+    cadence = value.get("cadence")
+    if cadence is not None:
+        if feature_type != Feature.Type.CREDITS:
+            raise _value_error(param, "only a credits feature's plan credits have a cadence.")
+        if cadence not in CADENCES:
+            raise _value_error(
+                param, 'cadence is "month" or "week": how often a paid period grants the value.'
+            )
+        if amount is None:
+            raise _value_error(param, "unlimited credits have no cadence.")
     windows = _windows_parse(
         feature_type, value.get("windows"), amount, per_unit, overage == "allowed", param
     )
@@ -152,7 +185,7 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
         if overage != "allowed":
             raise _value_error(param, 'a spend cap bounds overage: it needs "overage": "allowed".')
         cap = spend_cap_parse(value["cap"], param=f"{param}.cap", code="invalid_feature_value")
-    return FeatureValue(amount, per_unit, overage == "allowed", rollover, windows, cap)
+    return FeatureValue(amount, per_unit, overage == "allowed", rollover, windows, cap, cadence)
 
 
 SPEND_CAP_FORM = '{"units": n} or {"amount": m}, with "at_cap": "block" (the default) or "alert"'

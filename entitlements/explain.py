@@ -288,13 +288,19 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
     if default_product is not None:
         product_ids.add(default_product.pk)
     values = resolver.product_values(product_ids)
-    # Rollover caps of the products' credits (feature values), for the words about a subscription's credits.
-    rollovers = {
-        (product_id, feature_id): cap
-        for product_id, feature_id, cap in ProductFeature.objects.filter(
-            product_id__in=product_ids, rollover__isnull=False
-        ).values_list("product_id", "feature_id", "rollover")
-    }
+    # Rollover caps and cadences of the products' credits (feature values), for the words about a subscription's
+    # credits.
+    rollovers: dict[tuple[str, str], int] = {}
+    cadences: dict[tuple[str, str], str] = {}
+    for product_id, feature_id, cap, cadence in (
+        ProductFeature.objects.filter(product_id__in=product_ids, feature__type=Feature.Type.CREDITS)
+        .exclude(rollover__isnull=True, cadence="")
+        .values_list("product_id", "feature_id", "rollover", "cadence")
+    ):
+        if cap is not None:
+            rollovers[(product_id, feature_id)] = cap
+        if cadence:
+            cadences[(product_id, feature_id)] = cadence
 
     changes: list[datetime | None] = []
     plans: list[tuple[str, str, str, int, bool, str]] = []  # kind, id, product id, quantity, on, why
@@ -356,10 +362,13 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
             product = product_keys.get(product_id, product_id)
             has, value = resolver.product_value(values[product_id], feature, quantity)
             if has and kind == "subscription" and feature.type == Feature.Type.CREDITS:
-                # The balance is the lots': a subscription's credits arrive as one lot per paid period.
-                why = f"{why}; each paid period grants {_value_text(feature.type, value)} credits, expiring at its end"
+                # The balance is the lots': a subscription's credits arrive as one lot per paid period, or per
+                # month or week of it.
+                step = cadences.get((product_id, feature.pk))
+                every = f"each {step} of a paid period" if step else "each paid period"
+                why = f"{why}; {every} grants {_value_text(feature.type, value)} credits, expiring at its end"
                 if (cap := rollovers.get((product_id, feature.pk))) is not None:
-                    why = f"{why}, up to {cap} unspent ones carried into the next period"
+                    why = f"{why}, up to {cap} unspent ones carried into the next {step or 'period'}"
             if has:
                 sources.append(
                     SourceExplanation(kind, pk, GIVES if on else NONE, why, value=value, product=product)

@@ -29,6 +29,7 @@ from entitlements.models import (
     EntitlementSettings,
     Grant,
     Hold,
+    PlanCreditSlice,
     Revocation,
     SpendCap,
     SubscriptionSource,
@@ -294,6 +295,24 @@ def credit_balance(*, customer_id: str, feature_id: str, now: datetime | None = 
         customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()))
     return int(lots.aggregate(total=Sum("remaining"))["total"] or 0)
+
+
+def credit_slices_scheduled(
+    *, project: Project, customer: Customer, feature: Feature
+) -> list[PlanCreditSlice]:
+    """The plan credits still to come to the customer, soonest first: the slices of paid periods whose month or
+    week has not been granted yet, and will be unless the subscription ends or the period is refunded first."""
+    return list(
+        PlanCreditSlice.objects.filter(
+            project=project,
+            customer=customer,
+            feature=feature,
+            granted_at__isnull=True,
+            stopped_at__isnull=True,
+        )
+        .select_related("plan_period")
+        .order_by("starts_at", "pk")
+    )
 
 
 def credit_ledger(

@@ -1,4 +1,5 @@
-"""Entitlements' periodic work: holds past their expiry given back (`holds_expire`, beat every 30 s); the usage
+"""Entitlements' periodic work: holds past their expiry given back (`holds_expire`, beat every 30 s); plan credits
+granted on a cadence as their month or week comes (`plan_credits_grant_due`, every 30 s); the usage
 events' monthly partitions made ahead and retention applied (`usage_partitions_maintain`, daily)."""
 
 from celery import shared_task
@@ -6,6 +7,7 @@ from django.conf import settings
 
 from core.actors import Actor
 from entitlements.services.holds import holds_expire
+from entitlements.services.plan_credits import plan_credit_slices_grant
 from entitlements.services.usage_partitions import usage_partitions_create_ahead, usage_partitions_drop
 
 
@@ -16,6 +18,15 @@ def holds_expire_sweep() -> int:
     while batch := holds_expire(limit=500):
         ended += batch
     return ended
+
+
+@shared_task(name="entitlements.tasks.plan_credits_grant_due", acks_late=True)
+def plan_credits_grant_due() -> int:
+    """Grants every plan credit slice that is due, 100 at a time until none is left; the number granted."""
+    granted = 0
+    while batch := plan_credit_slices_grant(limit=100):
+        granted += batch
+    return granted
 
 
 @shared_task(name="entitlements.tasks.usage_partitions_maintain", acks_late=True)

@@ -36,7 +36,7 @@ from core.admin_generics import ModelAdmin, TabularInline
 from core.admin_lists import LargeListAdmin, known_values_filter
 from customers.models import Customer
 from customers.services.customers import customer_update
-from entitlements.admin import (
+from entitlements.admin.records import (
     CUSTOMER_INLINES,
     GRANT_PERMISSION,
     REVOKE_PERMISSION,

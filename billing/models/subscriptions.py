@@ -42,6 +42,7 @@ class Subscription(models.Model):
     cancel_at_period_end = models.BooleanField(default=False, verbose_name="cancels at period end")
     trial_end = models.DateTimeField(null=True, blank=True, verbose_name="trial ends")
     canceled_at = models.DateTimeField(null=True, blank=True, verbose_name="canceled")
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
     stripe_subscription_id = models.CharField(max_length=255, verbose_name="Stripe subscription")
     stripe_price_id = models.CharField(max_length=255, blank=True, verbose_name="Stripe price")
     # The discount in force (billing.services.discount_mirror): {stripe_discount_id, coupon, promotion_code,

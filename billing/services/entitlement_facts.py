@@ -24,7 +24,7 @@ from billing.models import (
 from catalog.models import Price
 from customers.models import Customer
 from entitlements.resolver import product_units
-from entitlements.services.plan_credits import plan_period_record, plan_period_recorded
+from entitlements.services.plan_credits import plan_credits_stop, plan_period_record, plan_period_recorded
 from entitlements.services.purchases import payment_entitlements_apply
 from entitlements.services.sources import (
     PaymentFacts,
@@ -73,8 +73,17 @@ def subscription_facts_hand(
             canceled_at=subscription.canceled_at,
             created_at=subscription.created_at,
             updated_at=subscription.updated_at,
+            ended_at=subscription.ended_at,
         )
     )
+    if subscription.status == Subscription.Status.CANCELED and subscription.ended_at is not None:
+        # Credits granted on a cadence stop with the subscription, however late its end is learned.
+        plan_credits_stop(
+            customer=subscription.customer,
+            subscription_id=subscription.stripe_subscription_id,
+            ended_at=subscription.ended_at,
+            reason="the subscription ended",
+        )
 
 
 # --- payments -----------------------------------------------------------------------------------------------
@@ -176,7 +185,14 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
     ):
         invoice = (
             Invoice.objects.filter(project_id=locked.project_id, stripe_invoice_id=locked.stripe_invoice_id)
-            .only("project_id", "stripe_subscription_id", "number", "status", "billing_reason", "lines")
+            .only(
+                "project_id",
+                "stripe_subscription_id",
+                "number",
+                "status",
+                "billing_reason",
+                "lines",
+            )
             .first()
         )
     if (
@@ -189,6 +205,7 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
         payment_id=locked.pk,
         invoice_id=invoice.pk,
         invoice_number=invoice.number,
+        subscription_id=invoice.stripe_subscription_id or "",
         lines=[
             PlanLineFact(
                 product_id=line.product_id,

@@ -265,6 +265,7 @@ def _subscription_fields(
         "cancel_at_period_end": bool(stripe_subscription.get("cancel_at_period_end")),
         "trial_end": from_timestamp(stripe_subscription.get("trial_end")),
         "canceled_at": from_timestamp(stripe_subscription.get("canceled_at")),
+        "ended_at": from_timestamp(stripe_subscription.get("ended_at")),
     }
 
 

@@ -39,7 +39,11 @@ FEATURE_VALUE_HELP = (
     'Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` '
     "multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered "
     'limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": '
-    '"allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it).'
+    '"allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by '
+    '`"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per '
+    'calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`. A credits value may carry '
+    'unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid '
+    'period instead of once for it (`"cadence": "month" | "week"`).'
 )
 
 

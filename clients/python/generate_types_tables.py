@@ -83,6 +83,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("Revocation", ("RevocationOutput",)),
     Cls("CreditLot", ("CreditLotOutput",)),
     Cls("CreditLedgerEntry", ("CreditLedgerOutput",)),
+    Cls("ScheduledCredits", ("ScheduledCreditsOutput",)),
     Cls("CreditBalance", ("CreditsOutput",)),
     Cls(
         "WebhookEndpoint",
@@ -215,6 +216,7 @@ CLASS_DOCS: Mapping[str, str] = {
     "EntitlementCap": "A spend cap on a metered feature's overage, and how much of it is used and left.",
     "SpendCap": "A customer's own spend cap on a metered feature (`entitlements.spend_caps`).",
     "CreditLot": "Credits granted together (a purchase, a paid plan period or a grant), spent oldest-expiring first.",
+    "ScheduledCredits": "Plan credits still to come: a month or week of a paid period whose plan grants on a cadence.",
     "Event": (
         "An outbound event, from `events.retrieve`/`list` or from a verified delivery (`construct_event`).\n\n"
         '`object` is the object the event is about (`data["object"]`): the payment, subscription, … as it was\n'

@@ -371,6 +371,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "entitlements.tasks.holds_expire",
         "schedule": 30.0,
     },
+    # Plan credits granted every month or week of a paid period (ProductFeature.cadence): each as it comes due.
+    "grant-plan-credits-due": {
+        "task": "entitlements.tasks.plan_credits_grant_due",
+        "schedule": 30.0,
+    },
     # Auto-recharges whose charge did not finish (a task lost, a process killed after Stripe acted): continued.
     "resume-auto-recharges": {
         "task": "billing.tasks.auto_recharges_resume",

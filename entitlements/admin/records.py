@@ -1,5 +1,4 @@
-"""The entitlements back office: grants, revocations, purchases, usage (with its Stripe meter status), credits;
-the forms and actions that grant and revoke entitlements (used on the customer page too); the customer inlines.
+"""The entitlements back office: grants, revocations, purchases, usage (with its Stripe meter status); the forms and actions that grant and revoke entitlements (used on the customer page too); the customer inlines.
 
 Rows are read-only here; changes go through the services (the same ones the API calls), each audited with the
 operator and a reason. Giving access (a grant, lifting a revocation) needs `entitlements.grant_entitlement`;
@@ -30,7 +29,6 @@ from customers.models import Customer
 from entitlements.models import (
     AllocationCounter,
     AutoRecharge,
-    CreditLedgerEntry,
     CreditLot,
     EntitlementSettings,
     Grant,
@@ -505,42 +503,6 @@ class UsageEventAdmin(LargeListAdmin, _ReadOnly):
     ]
     list_filter = ["project", "kind", "meter_status"]
     search_fields = ["event_id", "customer__external_id"]
-    list_select_related = ["project", "customer", "feature"]
-
-
-@admin.register(CreditLot)
-class CreditLotAdmin(LargeListAdmin, _ReadOnly):
-    ordering = NEWEST_FIRST
-    list_display = [
-        column("id", "ID"),
-        "project",
-        "customer",
-        "feature",
-        "source",
-        column("amount", "Credits"),
-        "remaining",
-        column("expires_at", "Expires"),
-    ]
-    list_filter = ["project", "source"]
-    search_fields = ["id", "customer__external_id"]
-    list_select_related = ["project", "customer", "feature"]
-
-
-@admin.register(CreditLedgerEntry)
-class CreditLedgerEntryAdmin(LargeListAdmin, _ReadOnly):
-    ordering = NEWEST_FIRST
-    list_display = [
-        column("id", "ID"),
-        "project",
-        "customer",
-        "feature",
-        "type",
-        column("amount", "Credits"),
-        "reference",
-        column("created_at", "When"),
-    ]
-    list_filter = ["project", "type"]
-    search_fields = ["id", "customer__external_id", "reference"]
     list_select_related = ["project", "customer", "feature"]
 
 

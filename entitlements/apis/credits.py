@@ -43,6 +43,17 @@ class CreditLedgerOutput(serializers.Serializer[Any]):
     created_at = serializers.DateTimeField()
 
 
+class ScheduledCreditsOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Credits the month or week grants (the first pro-rated).")
+    starts_at = serializers.DateTimeField(help_text="When they are granted (within 30 s of it).")
+    expires_at = serializers.DateTimeField(help_text="When the lot they become expires: the slice's end.")
+    rollover = serializers.IntegerField(
+        allow_null=True, help_text="At most this many credits the lot before it left unspent carry into it."
+    )
+    invoice = serializers.CharField(help_text="The paid invoice whose period they belong to.")
+
+
 class CreditsOutput(serializers.Serializer[Any]):
     object = serializers.CharField(default="credit_balance")
     customer = serializers.CharField()
@@ -50,6 +61,14 @@ class CreditsOutput(serializers.Serializer[Any]):
     balance = serializers.IntegerField()
     lots = CreditLotOutput(many=True)
     ledger = CreditLedgerOutput(many=True, help_text="Newest first (the latest 100 movements).")
+    scheduled = ScheduledCreditsOutput(
+        many=True,
+        help_text=(
+            "Plan credits still to come, soonest first: the months or weeks of paid periods whose product grants "
+            'the feature on a cadence (`"cadence": "month"`), until the subscription ends or the period is '
+            "refunded."
+        ),
+    )
 
 
 class CreditsApi(BaseApi):
@@ -58,8 +77,8 @@ class CreditsApi(BaseApi):
         summary="Retrieve a credit balance",
         description=(
             "A customer's balance of a `credits` feature and its ledger (grants, purchases, "
-            "consumption, expiries), newest first. 400 `feature_not_credits` for another feature "
-            "type."
+            "consumption, expiries), newest first, and the plan credits scheduled to come (a plan granting "
+            "them every month or week). 400 `feature_not_credits` for another feature type."
         ),
         parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER],
         responses=CreditsOutput,
@@ -82,6 +101,7 @@ class CreditsApi(BaseApi):
             "balance": 0,
             "lots": [],
             "ledger": [],
+            "scheduled": [],
         }
         if customer is not None:
             body["balance"] = selectors.credit_balance(
@@ -110,5 +130,18 @@ class CreditsApi(BaseApi):
                     "created_at": iso(entry.created_at),
                 }
                 for entry in selectors.credit_ledger(project=project, customer=customer, feature=feature)
+            ]
+            body["scheduled"] = [
+                {
+                    "id": item.pk,
+                    "amount": item.amount,
+                    "starts_at": iso(item.starts_at),
+                    "expires_at": iso(item.ends_at),
+                    "rollover": item.rollover,
+                    "invoice": item.plan_period.invoice_id,
+                }
+                for item in selectors.credit_slices_scheduled(
+                    project=project, customer=customer, feature=feature
+                )
             ]
         return Response(body)

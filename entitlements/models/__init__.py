@@ -1,4 +1,4 @@
-"""Grants, revocations, purchases, subscriptions (now and each version told), paid plan periods, usage counters, credit lots and holds (`records`); the
+"""Grants, revocations, purchases, subscriptions (now and each version told), paid plan periods, usage counters, credit lots and holds (`records`); plan credits granted on a cadence (`cadence`); the
 tenant's thresholds and auto-recharges (`alerts`); the usage events' keys and dropped months (`partitions`); period totals by Stripe-meter status (`rollups`).
 
 Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
@@ -8,6 +8,7 @@ Django registers an app's models by importing `entitlements.models`, so this pac
 imports them from here (`from entitlements.models import CreditLot`)."""
 
 from entitlements.models.alerts import AutoRecharge, SpendCap, ThresholdCrossing, UsageThreshold
+from entitlements.models.cadence import PlanCreditSlice
 from entitlements.models.partitions import UsageEventKey, UsagePartitionDrop
 from entitlements.models.records import (
     AllocationCounter,
@@ -38,6 +39,7 @@ __all__ = [
     "EntitlementState",
     "Grant",
     "Hold",
+    "PlanCreditSlice",
     "PlanPeriod",
     "Purchase",
     "Revocation",

@@ -123,6 +123,8 @@ class SubscriptionState(models.Model):
     cancel_at_period_end = models.BooleanField(default=False, verbose_name="cancels at period end")
     trial_end = models.DateTimeField(null=True, blank=True, verbose_name="trial ends")
     canceled_at = models.DateTimeField(null=True, blank=True, verbose_name="canceled")
+    # When a canceled subscription ended (Stripe's `ended_at`): no plan credits are granted from then on.
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
     # The subscription's own creation and last change: the newest subscription wins where one must, and a
     # past-due subscription without a period counts its grace from its last change.
     created_at = models.DateTimeField(verbose_name="created")
@@ -355,6 +357,9 @@ class PlanPeriod(models.Model):
     payment_id = models.CharField(max_length=40, unique=True, verbose_name="payment")
     invoice_id = models.CharField(max_length=40, db_index=True, verbose_name="invoice")
     invoice_number = models.CharField(max_length=100, blank=True)
+    # The invoice's subscription, by the Stripe id billing names it by (known with the invoice, even before the
+    # subscription is mirrored): its end stops the period's credits still to come.
+    subscription_id = models.CharField(max_length=255, blank=True, default="", verbose_name="subscription")
     # The plan the invoice billed (its licensed subscription line); null when no line names a catalog price.
     product = models.ForeignKey(
         "catalog.Product", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -380,7 +385,7 @@ class CreditLot(models.Model):
 
     class Source(models.TextChoices):
         PURCHASE = "purchase"
-        PLAN = "plan"  # a subscription's paid period (`plan_period`), expiring at the period end
+        PLAN = "plan"  # a subscription's paid period (`plan_period`), expiring at its end (or its slice's)
         GRANT = "grant"
 
     id = PublicIdField(prefix="lot")
@@ -418,11 +423,13 @@ class CreditLot(models.Model):
                 condition=models.Q(remaining__gte=0, remaining__lte=models.F("amount")),
                 name="credit_lot_remaining_within_amount",
             ),
-            # The fulfilment key of plan credits: one lot per feature per paid period.
+            # The fulfilment key of plan credits: one lot per feature per paid period, or per slice of it where
+            # the product grants the feature on a cadence (`PlanCreditSlice`: each slice's lot expires at its
+            # own end).
             models.UniqueConstraint(
-                fields=["plan_period", "feature"],
+                fields=["plan_period", "feature", "expires_at"],
                 condition=models.Q(plan_period__isnull=False),
-                name="credit_lot_plan_period_unique",
+                name="credit_lot_plan_period_slice_unique",
             ),
         ]
         indexes = [models.Index(fields=["customer", "feature", "voided_at"])]

@@ -6,7 +6,15 @@ from core.cache import bump_on_commit
 from core.privacy import Erasure, matching, scrub_rows
 from customers.models import Customer
 from entitlements import cache as ent_cache
-from entitlements.models import CreditLedgerEntry, Grant, PlanPeriod, Purchase, Revocation, UsageEvent
+from entitlements.models import (
+    CreditLedgerEntry,
+    Grant,
+    PlanCreditSlice,
+    PlanPeriod,
+    Purchase,
+    Revocation,
+    UsageEvent,
+)
 
 
 def entitlements_anonymise(*, customer: Customer, external_id: str, erasure: Erasure) -> int:
@@ -26,6 +34,9 @@ def entitlements_anonymise(*, customer: Customer, external_id: str, erasure: Era
     )
     changed += scrub_rows(
         PlanPeriod.objects.filter(customer=customer), text_fields=("revoke_reason",), erasure=erasure
+    )
+    changed += scrub_rows(
+        PlanCreditSlice.objects.filter(customer=customer), text_fields=("stop_reason",), erasure=erasure
     )
     changed += scrub_rows(
         CreditLedgerEntry.objects.filter(customer=customer).filter(matching(("reference",), erasure.needles)),

@@ -1,14 +1,20 @@
 """Plan credits: a subscription's paid period invoice grants the plan's credits for the period (a `PlanPeriod`
 and its lots, keyed by the payment; `plan_period_record`, from what billing says the invoice billed), and a full
-refund or a lost dispute takes back what is unspent (`plan_credits_revoke`). Also the payment statuses that
-fulfil, and the credit lot helpers (`_lot_create`, `_lots_take_back`) that purchases and grants share.
+refund or a lost dispute takes back what is unspent (`plan_credits_revoke`). A feature granted on a cadence of its
+own (every month or week of the period, `ProductFeature.cadence`) is cut into slices, each granted when it is due
+(`plan_credit_slices_grant`, the beat's sweep) until the subscription ends (`plan_credits_stop`). Also the payment
+statuses that fulfil, and the credit lot helpers (`_lot_create`, `_lots_take_back`) that purchases and grants share.
 """
 
+import calendar
+import itertools
 import logging
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -16,8 +22,9 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
 from customers.models import Customer
+from customers.selectors import customer_now
 from entitlements import changes, resolver, statements
-from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanPeriod, Purchase
+from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanCreditSlice, PlanPeriod, Purchase
 from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
 from entitlements.services.recompute import entitlements_recompute
 from entitlements.services.sources import PlanPeriodFacts
@@ -50,6 +57,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
             payment_id=facts.payment_id,
             invoice_id=facts.invoice_id,
             invoice_number=facts.invoice_number,
+            subscription_id=facts.subscription_id,
             product_id=line.product_id if line else None,
             quantity=line.quantity if line else 1,
             period_start=line.period_start if line else None,
@@ -66,6 +74,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
         # add up into the period's one lot of it.
         totals: dict[str, tuple[Feature, int]] = {}
         caps: dict[str, int] = {}  # feature id → the most unspent credits of the last period that carry over
+        cadences: dict[str, str] = {}  # feature id → "month" or "week": granted that often, by slices
         for plan_line in lines:
             for row in statements.CREDIT_VALUES.rows(product_id=plan_line.product_id):
                 _, amount = resolver.product_value(
@@ -78,7 +87,22 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                     totals[row.feature_id] = (row.feature, total)
                     if row.rollover:
                         caps[row.feature_id] = caps.get(row.feature_id, 0) + row.rollover
+                    if row.cadence:
+                        cadences.setdefault(row.feature_id, row.cadence)
+        sliced = False
         for feature, amount in sorted(totals.values(), key=lambda pair: pair[0].key):
+            if cadence := cadences.get(feature.pk):
+                _slices_create(
+                    period,
+                    feature,
+                    amount,
+                    start=line.period_start,
+                    end=line.period_end,
+                    cadence=cadence,
+                    rollover=caps.get(feature.pk),
+                )
+                sliced = True
+                continue
             lot = _lot_create(
                 customer=customer,
                 feature=feature,
@@ -93,6 +117,10 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                 )
         if not totals:
             return False
+        if sliced:
+            # The customer's slices due by now, this period's among them (and any of an earlier period the
+            # sweep has not reached: they come first, so a rollover finds the lot it takes from).
+            _slices_due_grant(customer, now=customer_now(customer=customer))
         # Lots change balances, which the announced answer leaves out (see _answer_digest): cached answers are
         # invalidated, and there is nothing to announce.
         changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
@@ -133,6 +161,186 @@ def _rollover(lot: CreditLot, *, cap: int, period_start: datetime, reference: st
         lot.save(update_fields=["amount", "remaining"])
 
 
+# --- credits on a cadence of their own --------------------------------------------------------------------
+
+# The most slices one period is cut into (a five-year period in weeks is 261): a bound on a malformed period.
+MAX_SLICES = 400
+
+
+def _months_back(end: datetime, months: int, day: int) -> datetime:
+    """`end` moved back `months` calendar months, on `day` of the month (the month's last day where it has fewer),
+    as Stripe steps a billing cycle anchor."""
+    index = end.year * 12 + end.month - 1 - months
+    year, month = divmod(index, 12)
+    return end.replace(year=year, month=month + 1, day=min(day, calendar.monthrange(year, month + 1)[1]))
+
+
+def slice_bounds(
+    start: datetime, end: datetime, cadence: str
+) -> Iterator[tuple[datetime, datetime, int, int]]:
+    """The months or weeks of the period [`start`, `end`), counted back from its end (its billing cycle anchor),
+    first to last: (from, until, share, whole), where share/whole is the part of a whole month or week the slice
+    covers (microseconds) — less than 1 only for the first slice of a period that starts inside one (a
+    mid-period start, a trial, a period shortened by a new anchor)."""
+    # A period ending on its month's last day may have been clamped from a later anchor day (31 → 30 or 28):
+    # its start's day says which (a monthly period from Jan 31 ends on Feb 28, the next on Mar 31).
+    last_day = calendar.monthrange(end.year, end.month)[1]
+    day = max(end.day, start.day) if end.day == last_day else end.day
+    bounds = [end]
+    while len(bounds) <= MAX_SLICES:
+        step = len(bounds)
+        earlier = _months_back(end, step, day) if cadence == "month" else end - timedelta(weeks=step)
+        if earlier <= start:
+            whole = bounds[-1] - earlier
+            bounds.append(start)
+            break
+        bounds.append(earlier)
+    else:  # pragma: no cover - a period hundreds of months or weeks long
+        raise ValueError(f"A period from {start} to {end} has more than {MAX_SLICES} {cadence}s.")
+    bounds.reverse()
+    tick = timedelta(microseconds=1)
+    for position, (since, until) in enumerate(itertools.pairwise(bounds)):
+        if position == 0:
+            yield since, until, (until - since) // tick, whole // tick
+        else:
+            yield since, until, 1, 1
+
+
+def _slices_create(
+    period: PlanPeriod,
+    feature: Feature,
+    amount: int,
+    *,
+    start: datetime,
+    end: datetime,
+    cadence: str,
+    rollover: int | None,
+) -> None:
+    """The period's slices of `feature`, `amount` each (the first pro-rated, rounded down), to be granted as
+    they come due."""
+    PlanCreditSlice.objects.bulk_create(
+        [
+            PlanCreditSlice(
+                project_id=period.project_id,
+                customer_id=period.customer_id,
+                feature=feature,
+                plan_period=period,
+                index=index,
+                starts_at=since,
+                ends_at=until,
+                amount=amount * share // whole,
+                rollover=rollover,
+            )
+            for index, (since, until, share, whole) in enumerate(slice_bounds(start, end, cadence))
+        ]
+    )
+
+
+def _pending(**filters: Any) -> Any:
+    return PlanCreditSlice.objects.filter(granted_at__isnull=True, stopped_at__isnull=True, **filters)
+
+
+def _slice_grant(item: PlanCreditSlice, *, now: datetime) -> None:
+    """Grants one slice (under its row lock, still pending): its lot, expiring at the slice's end, and what the
+    lot before it left unspent up to the rollover cap."""
+    customer = item.customer
+    reference = item.plan_period.invoice_id
+    lot = _lot_create(
+        customer=customer,
+        feature=item.feature,
+        amount=item.amount,
+        expires_at=item.ends_at,
+        plan_period=item.plan_period,
+        reference=reference,
+    )
+    if item.rollover:
+        _rollover(lot, cap=item.rollover, period_start=item.starts_at, reference=reference)
+    item.lot = lot
+    item.granted_at = now
+    item.save(update_fields=["lot", "granted_at"])
+
+
+def _slices_due_grant(customer: Customer, *, now: datetime) -> int:
+    """Grants the customer's slices due by `now` (their customer's time), earliest first, in the caller's
+    transaction; how many."""
+    due = (
+        _pending(customer_id=customer.pk, starts_at__lte=now)
+        .select_for_update(of=("self",))
+        .select_related("plan_period", "feature")
+        .order_by("starts_at", "pk")
+    )
+    granted = 0
+    for item in due:
+        item.customer = customer
+        _slice_grant(item, now=timezone.now())
+        granted += 1
+    return granted
+
+
+def plan_credit_slices_grant(*, now: datetime | None = None, limit: int = 100) -> int:
+    """The beat's sweep: grants up to `limit` slices that are due (by their customer's time: a test clock's
+    customer's come due as the clock moves), each customer's and feature's earliest first, in one transaction;
+    how many. Claimed `FOR UPDATE SKIP LOCKED`: two sweeps, or a sweep and a period being recorded, never grant one
+    twice, and a slice waits while an earlier one of its customer and feature is pending (so its rollover finds
+    the lot before it). Call again until it answers 0."""
+    now = now or timezone.now()
+    due = Q(customer__test_clock__isnull=True, starts_at__lte=now) | Q(
+        customer__test_clock__isnull=False, starts_at__lte=F("customer__test_clock__frozen_time")
+    )
+    earlier = _pending(
+        customer_id=OuterRef("customer_id"),
+        feature_id=OuterRef("feature_id"),
+        starts_at__lt=OuterRef("starts_at"),
+    )
+    with transaction.atomic(durable=True):
+        claimed = list(
+            _pending()
+            .filter(due)
+            .exclude(Exists(earlier))
+            .select_for_update(of=("self",), skip_locked=True)
+            .order_by("starts_at", "pk")[:limit]
+        )
+        customers: dict[str, Customer] = {}
+        for item in (
+            PlanCreditSlice.objects.filter(pk__in=[c.pk for c in claimed])
+            .select_related("customer", "plan_period", "feature")
+            .order_by("starts_at", "pk")
+        ):
+            _slice_grant(item, now=now)
+            customers[item.customer_id] = item.customer
+        for customer in customers.values():
+            changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
+    return len(claimed)
+
+
+def plan_credits_stop(*, customer: Customer, subscription_id: str, ended_at: datetime, reason: str) -> bool:
+    """The subscription ended at `ended_at`: its periods' slices from then on are not granted, and those granted
+    already (the end was learned late) are taken back, what is unspent of them. Idempotent; whether anything
+    changed. Runs in the caller's transaction (billing's mirror, under the subscription's row lock)."""
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        # Locked first: a slice a sweep is granting now is waited for, and read with its lot.
+        later = list(
+            PlanCreditSlice.objects.select_for_update(of=("self",))
+            .filter(
+                customer_id=customer.pk,
+                plan_period__subscription_id=subscription_id,
+                starts_at__gte=ended_at,
+                stopped_at__isnull=True,
+            )
+            .order_by("pk")
+            .values_list("pk", "lot_id")
+        )
+        stopped = PlanCreditSlice.objects.filter(pk__in=[pk for pk, _ in later]).update(
+            stopped_at=now, stop_reason=reason[:500]
+        )
+        if granted := [lot for _, lot in later if lot is not None]:
+            _lots_take_back(CreditLot.objects.filter(pk__in=granted), now=now, reference=subscription_id)
+        if stopped:
+            changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
+        return bool(stopped)
+
+
 def plan_period_recorded(*, payment_id: str) -> bool:
     """Whether the period a payment paid is settled already (one indexed read, no lock)."""
     return statements.PERIOD_RECORDED.first(payment_id=payment_id) is not None
@@ -165,6 +373,9 @@ def plan_credits_revoke(
             before={"revoked_at": None},
             after={"revoked_at": api_time(now), "payment": payment_id, "invoice": period.invoice_id},
         )
+        # Slices still to come are stopped first: one a sweep is granting now is waited for, and its lot is
+        # then among those taken back.
+        _pending(plan_period=period).update(stopped_at=now, stop_reason=reason[:500])
         _lots_take_back(CreditLot.objects.filter(plan_period=period), now=now, reference=payment_id)
         entitlements_recompute(customer=customer)
         return True

@@ -43,6 +43,7 @@ class SubscriptionFacts:
     canceled_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    ended_at: datetime | None = None  # Stripe's: when a canceled subscription ended
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ class PlanPeriodFacts:
     invoice_id: str
     invoice_number: str
     lines: list[PlanLineFact]
+    # The invoice's subscription as billing names it on both sides (its Stripe id, known with the invoice even
+    # before the subscription is mirrored): its end stops the credits still to come.
+    subscription_id: str = ""
 
 
 # What a subscription's state is made of (`SubscriptionState`'s fields, by attribute name), whose it is included.
@@ -104,6 +108,7 @@ SOURCE_FIELDS = (
     "cancel_at_period_end",
     "trial_end",
     "canceled_at",
+    "ended_at",
     "created_at",
     "updated_at",
 )
@@ -132,6 +137,7 @@ def _source_fields(facts: SubscriptionFacts) -> dict[str, Any]:
         "cancel_at_period_end": facts.cancel_at_period_end,
         "trial_end": facts.trial_end,
         "canceled_at": facts.canceled_at,
+        "ended_at": facts.ended_at,
         "created_at": facts.created_at,
         "updated_at": facts.updated_at,
     }

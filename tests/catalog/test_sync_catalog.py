@@ -331,3 +331,23 @@ def test_usage_windows_and_a_spend_cap_apply_from_yaml_and_a_second_run_changes_
         CommandError, match="contradictory windows: 200 a minute is more than the 100 a day allows"
     ):
         _sync(tenant_a.project, _write(tmp_path, document, "contradictory.yaml"))
+
+
+def test_credits_on_a_cadence_apply_from_yaml_and_a_second_run_changes_nothing(tmp_path, tenant_a, api):
+    """A credits value granted every month (`cadence`) is applied from the catalog file as the products API takes
+    it; a second run changes nothing; a cadence the API refuses is refused by name, nothing applied."""
+    document = yaml.safe_load(yaml.safe_dump(SMALL))
+    document["features"].append({"key": "ai_credits", "name": "AI credits", "type": "credits"})
+    document["products"][0]["features"]["ai_credits"] = {"cadence": "month", "rollover": 200, "limit": 1000}
+    path = _write(tmp_path, document)
+    _sync(tenant_a.project, path)
+    product = api.get("/api/v1/products/pro", key=tenant_a.key).json()
+    assert product["features"]["ai_credits"] == {"limit": 1000, "rollover": 200, "cadence": "month"}
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+    document["products"][0]["features"]["ai_credits"]["cadence"] = "fortnight"
+    with pytest.raises(CommandError, match='cadence is "month" or "week"'):
+        _sync(tenant_a.project, _write(tmp_path, document, "fortnight.yaml"))
+    assert (
+        api.get("/api/v1/products/pro", key=tenant_a.key).json()["features"]["ai_credits"]["cadence"]
+        == "month"
+    )

@@ -184,7 +184,7 @@ export interface Product {
   active: boolean;
   /** Listed, while active, by the unauthenticated pricing-page endpoint `GET /public/{project slug}/plans` with its active prices and feature values. Default false. */
   public: boolean;
-  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it). */
+  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`. A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`). */
   features: Record<string, unknown>;
   /** One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on. */
   access_days: number | null;
@@ -263,7 +263,7 @@ export interface PublicPlanFeature {
   name: string;
   /** boolean | metered | credits | allocation | static */
   type: FeatureType;
-  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it). */
+  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`. A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`). */
   value: unknown;
 }
 
@@ -324,6 +324,8 @@ export interface CustomerExport {
   purchases: Record<string, unknown>[];
   /** Every row of this kind (the customer's revocations). */
   revocations: Record<string, unknown>[];
+  /** Every row of this kind (the customer's scheduled credit grants). */
+  scheduled_credit_grants: Record<string, unknown>[];
   /** Every row of this kind (the customer's spend caps). */
   spend_caps: Record<string, unknown>[];
   /** Every row of this kind (the customer's subscription sources). */
@@ -965,6 +967,21 @@ export interface CreditLedgerEntry {
   created_at: string;
 }
 
+/** Plan credits still to come: a month or week of a paid period whose plan grants on a cadence. */
+export interface ScheduledCredits {
+  id: string;
+  /** Credits the month or week grants (the first pro-rated). */
+  amount: number;
+  /** When they are granted (within 30 s of it). */
+  starts_at: string;
+  /** When the lot they become expires: the slice's end. */
+  expires_at: string;
+  /** At most this many credits the lot before it left unspent carry into it. */
+  rollover: number | null;
+  /** The paid invoice whose period they belong to. */
+  invoice: string;
+}
+
 export interface CreditBalance {
   object?: string;
   customer: string;
@@ -973,6 +990,8 @@ export interface CreditBalance {
   lots: CreditLot[];
   /** Newest first (the latest 100 movements). */
   ledger: CreditLedgerEntry[];
+  /** Plan credits still to come, soonest first: the months or weeks of paid periods whose product grants the feature on a cadence (`"cadence": "month"`), until the subscription ends or the period is refunded. */
+  scheduled: ScheduledCredits[];
 }
 
 // Outbound events

@@ -100,6 +100,7 @@ __all__ = [
     "RevenueMetrics",
     "RevenuePeriod",
     "Revocation",
+    "ScheduledCredits",
     "SpendCap",
     "Subscription",
     "SubscriptionDiscount",
@@ -313,7 +314,7 @@ class Product(TollgateObject):
     public: bool
     """Listed, while active, by the unauthenticated pricing-page endpoint `GET /public/{project slug}/plans` with its active prices and feature values. Default false."""
     features: dict[str, Any]
-    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it)."""
+    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`. A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
     access_days: int | None
     """One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on."""
     stripe_product_id: str | None
@@ -396,7 +397,7 @@ class PublicPlanFeature(TollgateObject):
     type: FeatureType
     """boolean | metered | credits | allocation | static"""
     value: Any
-    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it)."""
+    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`. A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -460,6 +461,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's purchases)."""
     revocations: list[dict[str, Any]]
     """Every row of this kind (the customer's revocations)."""
+    scheduled_credit_grants: list[dict[str, Any]]
+    """Every row of this kind (the customer's scheduled credit grants)."""
     spend_caps: list[dict[str, Any]]
     """Every row of this kind (the customer's spend caps)."""
     subscription_sources: list[dict[str, Any]]
@@ -1155,6 +1158,23 @@ class CreditLedgerEntry(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScheduledCredits(TollgateObject):
+    """Plan credits still to come: a month or week of a paid period whose plan grants on a cadence."""
+
+    id: str
+    amount: int
+    """Credits the month or week grants (the first pro-rated)."""
+    starts_at: str
+    """When they are granted (within 30 s of it)."""
+    expires_at: str
+    """When the lot they become expires: the slice's end."""
+    rollover: int | None
+    """At most this many credits the lot before it left unspent carry into it."""
+    invoice: str
+    """The paid invoice whose period they belong to."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CreditBalance(TollgateObject):
     object: str = "credit_balance"
     customer: str
@@ -1163,6 +1183,8 @@ class CreditBalance(TollgateObject):
     lots: list[CreditLot]
     ledger: list[CreditLedgerEntry]
     """Newest first (the latest 100 movements)."""
+    scheduled: list[ScheduledCredits]
+    """Plan credits still to come, soonest first: the months or weeks of paid periods whose product grants the feature on a cadence (`"cadence": "month"`), until the subscription ends or the period is refunded."""
 
 
 # Outbound events

@@ -1,0 +1,11 @@
+"""The entitlements back office. Django's admin discovery imports this package; importing the modules below
+registers their ModelAdmins:
+
+- `records`: grants, revocations, spend caps, purchases, holds, thresholds, auto-recharges, usage, settings, and
+  the forms and actions that grant and revoke entitlements (used on the customer page too), the customer inlines;
+- `credits`: credit lots, their ledger, and the plan credits scheduled to come.
+"""
+
+from entitlements.admin import credits, records
+
+__all__ = ["credits", "records"]
