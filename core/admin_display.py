@@ -80,6 +80,7 @@ _TONE_OF_STATUS = {
             "complete",
             "confirmed",
             "armed",
+            "granted",
         ),
         "good",
     ),

@@ -3,7 +3,7 @@ credits every month or week of a paid period). Read-only: lots and slices change
 
 from django.contrib import admin
 
-from core.admin_display import NEWEST_FIRST, column
+from core.admin_display import NEWEST_FIRST, column, status_badge
 from core.admin_lists import LargeListAdmin
 from entitlements.admin.records import _ReadOnly
 from entitlements.models import CreditLedgerEntry, CreditLot, PlanCreditSlice
@@ -47,22 +47,27 @@ class CreditLedgerEntryAdmin(LargeListAdmin, _ReadOnly):
 
 @admin.register(PlanCreditSlice)
 class PlanCreditSliceAdmin(LargeListAdmin, _ReadOnly):
-    """Each month or week of a paid period's credits: when it is granted (or was), its lot, or why it stopped."""
+    """Each month or week of a paid period's credits: when it is granted (or was), or that it stopped (the
+    detail page says why and links the lot)."""
 
     ordering = ["-starts_at", "-pk"]
     list_display = [
         column("id", "ID"),
-        "project",
         "customer",
         "feature",
         column("amount", "Credits"),
         column("starts_at", "Granted from"),
         column("ends_at", "Expires"),
-        column("granted_at", "Granted"),
-        "lot",
-        column("stopped_at", "Stopped"),
-        column("stop_reason", "Why stopped"),
+        "state",
     ]
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "plan_period__invoice_id"]
-    list_select_related = ["project", "customer", "feature", "lot"]
+    list_select_related = ["customer", "feature"]
+
+    @admin.display(description="State")
+    def state(self, obj: PlanCreditSlice) -> str:
+        if obj.stopped_at is not None:
+            return status_badge("stopped", "Stopped")
+        if obj.granted_at is not None:
+            return status_badge("granted", "Granted")
+        return status_badge("pending", "Pending")

@@ -24,7 +24,14 @@ from playwright.sync_api import Page, sync_playwright
 from billing.models import Drift, Invoice, Payment, ReconciliationRun, Refund, Subscription
 from catalog.models import Price, ProductAccess
 from core.models import AuditLogEntry
-from entitlements.models import CreditLedgerEntry, CreditLot, EntitlementSettings, UsageEvent
+from entitlements.models import (
+    CreditLedgerEntry,
+    CreditLot,
+    EntitlementSettings,
+    PlanCreditSlice,
+    PlanPeriod,
+    UsageEvent,
+)
 from events.models import Delivery
 from tests.billing.payment_factories import (
     CartFactory,
@@ -185,6 +192,32 @@ def _seed(tenant, catalog) -> dict[str, str]:
         amount=-750,
         reference="consume-2026-05-20-000001",
     )
+    # A yearly plan's monthly credits: one month granted (with its lot), one stopped by the subscription's end.
+    period = PlanPeriod.objects.create(
+        project=project,
+        customer=customer,
+        payment_id="pay_0gtfi3IytVSyfOM8V4PRg48j",
+        invoice_id="inv_0gtfi3IytVSyfOM8V4PRg48j",
+        subscription_id="sub_1PQxR7aLm2Pz9KfTabcdefgh",
+        period_start=timezone.now() - timedelta(days=40),
+        period_end=timezone.now() + timedelta(days=325),
+    )
+    for index, stopped in ((0, False), (1, True)):
+        PlanCreditSlice.objects.create(
+            project=project,
+            customer=customer,
+            feature=seats,
+            plan_period=period,
+            index=index,
+            starts_at=period.period_start + timedelta(days=31 * index),
+            ends_at=period.period_start + timedelta(days=31 * (index + 1)),
+            amount=1000,
+            rollover=200,
+            lot=None if stopped else lot,
+            granted_at=None if stopped else period.period_start,
+            stopped_at=timezone.now() if stopped else None,
+            stop_reason="the subscription ended" if stopped else "",
+        )
     HoldFactory(
         project=project,
         customer=customer,
@@ -317,7 +350,13 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             _shoot(page, "payments")
         if model._meta.model_name == "grant":
             _shoot(page, "grants")
-        if model._meta.model_name in ("hold", "usagethreshold", "autorecharge"):
+        if model._meta.model_name in (
+            "hold",
+            "usagethreshold",
+            "autorecharge",
+            "plancreditslice",
+            "productfeature",
+        ):
             _shoot(page, model._meta.verbose_name_plural.replace(" ", "-"))
     assert "\n".join(overflowing) == ""
     # Cells wrap between words, and long identifiers at their dots and underscores ("entitlement." / "granted"),

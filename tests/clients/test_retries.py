@@ -65,8 +65,10 @@ def test_a_dropped_connection_is_retried_with_the_same_key(via_proxy, proxy, ten
 
 
 def test_a_timeout_is_retried_with_the_same_key(proxy, tenant_a):
-    proxy.fail("POST", delay=1.5)
-    with Tollgate(tenant_a.key, proxy.url, timeout=0.5, max_retries=1) as client:
+    # The first answer is held well past the client's timeout, and the timeout leaves the retry's answer (a
+    # replay) seconds on a loaded machine: a 0.5 s timeout timed the retry out too under CI's load.
+    proxy.fail("POST", delay=8)
+    with Tollgate(tenant_a.key, proxy.url, timeout=3, max_retries=1) as client:
         client.customers.create(external_id="user-1")
     posts = proxy.requests("POST")
     assert [p.replayed for p in posts] == [False, True]

@@ -21,6 +21,7 @@ from entitlements.models import CreditLedgerEntry, CreditLot, PlanCreditSlice, P
 from entitlements.services.plan_credits import plan_credit_slices_grant, slice_bounds
 from entitlements.tasks import plan_credits_grant_due
 from tests.catalog import price_create
+from tests.customers.test_test_clock_renewals import _save_card, _z
 from tests.entitlements.test_plan_credits import (
     SECOND,
     _check,
@@ -56,10 +57,6 @@ def _subscribe_yearly(api, tenant_a, stripe_emulator, stripe_webhooks):
     payment = _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, price="pro-yearly")
     _no_failed_events()
     return payment
-
-
-def _z(value):
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _sweep(at):
@@ -379,10 +376,7 @@ def test_a_test_clocks_customer_gets_each_month_as_the_clock_passes_it(
     customer = api.post(
         "/api/v1/customers", {"external_id": "user-1", "test_clock": clock["id"]}, key=tenant_a.key
     ).json()
-    pm = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": customer["stripe_customer_id"]}).id
-    sdk.v1.customers.update(
-        customer["stripe_customer_id"], {"invoice_settings": {"default_payment_method": pm}}
-    )
+    _save_card(sdk, customer["stripe_customer_id"])
     created = api.post(
         "/api/v1/subscriptions", {"customer": "user-1", "price": "pro-yearly"}, key=tenant_a.key
     )
