@@ -353,8 +353,11 @@ def plan_credits_revoke(
     period granted (the subscription itself is left alone). Idempotent; returns whether anything was taken
     back."""
     with transaction.atomic():
+        # FOR NO KEY UPDATE: a sweep granting one of the period's months holds that slice's row and, at its
+        # commit, a key-share lock on this row (its lot's foreign key); a full row lock here would wait for it
+        # while it waits for this one.
         period = (
-            PlanPeriod.objects.select_for_update()
+            PlanPeriod.objects.select_for_update(no_key=True)
             .filter(payment_id=payment_id, revoked_at__isnull=True)
             .first()
         )

@@ -6,11 +6,12 @@ through the credits API."""
 
 import itertools
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from billing.models import Payment, Subscription
@@ -18,7 +19,12 @@ from catalog.models import Product, ProductFeature
 from customers.models import Customer
 from entitlements.explain import entitlements_explain
 from entitlements.models import CreditLedgerEntry, CreditLot, PlanCreditSlice, PlanPeriod
-from entitlements.services.plan_credits import plan_credit_slices_grant, slice_bounds
+from entitlements.services.plan_credits import (
+    plan_credit_slices_grant,
+    plan_credits_revoke,
+    plan_credits_stop,
+    slice_bounds,
+)
 from entitlements.tasks import plan_credits_grant_due
 from tests.catalog import price_create
 from tests.customers.test_test_clock_renewals import _save_card, _z
@@ -424,3 +430,82 @@ def test_a_monthly_plan_grants_weekly_credits_counted_back_from_its_renewal(
         assert (slices[0].starts_at, slices[0].ends_at) == (start, end - timedelta(weeks=4))
         assert slices[0].amount == 700 * (days % 7) // 7
     assert _credits(api, tenant_a)["balance"] == slices[0].amount
+
+
+@pytest.fixture
+def slow_ledger():
+    """Every credit ledger row written takes a second (a PostgreSQL trigger): a transaction that writes one holds
+    its row locks that long, so a racing one is sure to meet them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION tollgate_test_slow() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; "
+            "END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            "CREATE TRIGGER tollgate_test_slow BEFORE INSERT ON entitlements_creditledgerentry "
+            "FOR EACH ROW EXECUTE FUNCTION tollgate_test_slow()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER tollgate_test_slow ON entitlements_creditledgerentry")
+        cursor.execute("DROP FUNCTION tollgate_test_slow()")
+
+
+def _until_locked(item: PlanCreditSlice) -> None:
+    """Waits (10 s at most) until another transaction holds `item`'s row lock."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with transaction.atomic():
+                PlanCreditSlice.objects.select_for_update(nowait=True).filter(pk=item.pk).exists()
+        except DatabaseError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing locked {item.pk} within 10 s")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("stopper", ["refund", "end"])
+def test_a_month_granted_while_the_period_is_stopped_is_taken_back(
+    api, tenant_a, yearly_plan, stripe_emulator, stripe_webhooks, slow_ledger, stopper
+):
+    """The sweep grants the second month while a refund (or the subscription's end) stops the period: whichever
+    commits first, the month's lot ends taken back and no later month is granted."""
+    payment = _subscribe_yearly(api, tenant_a, stripe_emulator, stripe_webhooks)
+    subscription = Subscription.objects.get()
+    customer = Customer.objects.get(external_id="user-1")
+    slices = list(PlanCreditSlice.objects.order_by("index"))
+    sweeping = threading.Event()
+
+    def sweep() -> None:
+        try:
+            with time_machine.travel(slices[1].starts_at + SECOND, tick=True):
+                sweeping.set()
+                plan_credit_slices_grant()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=sweep)
+    thread.start()
+    sweeping.wait()
+    _until_locked(slices[1])  # the sweep holds the second month's row and is writing its lot's ledger
+    if stopper == "refund":
+        plan_credits_revoke(customer=customer, payment_id=payment.pk, reason="refunded in full")
+    else:
+        plan_credits_stop(
+            customer=customer,
+            subscription_id=subscription.stripe_subscription_id,
+            ended_at=slices[1].starts_at - SECOND,
+            reason="the subscription ended",
+        )
+    thread.join()
+    second = PlanCreditSlice.objects.get(index=1)
+    assert second.lot_id is not None
+    lot = CreditLot.objects.get(pk=second.lot_id)
+    assert (lot.remaining, lot.voided_at is not None) == (0, True)
+    assert not PlanCreditSlice.objects.filter(granted_at__isnull=True, stopped_at__isnull=True).exists()
+    assert _sweep(slices[11].starts_at + SECOND) == 0
+    assert CreditLot.objects.filter(voided_at__isnull=True, remaining__gt=0).exclude(
+        pk=slices[0].lot_id
+    ).count() == (0)
