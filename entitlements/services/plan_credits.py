@@ -284,25 +284,31 @@ def plan_credit_slices_grant(*, now: datetime | None = None, limit: int = 100) -
     twice, and a slice waits while an earlier one of its customer and feature is pending (so its rollover finds
     the lot before it). Call again until it answers 0."""
     now = now or timezone.now()
-    due = Q(customer__test_clock__isnull=True, starts_at__lte=now) | Q(
-        customer__test_clock__isnull=False, starts_at__lte=F("customer__test_clock__frozen_time")
-    )
     earlier = _pending(
         customer_id=OuterRef("customer_id"),
         feature_id=OuterRef("feature_id"),
         starts_at__lt=OuterRef("starts_at"),
     )
     with transaction.atomic(durable=True):
-        claimed = list(
-            _pending()
-            .filter(due)
-            .exclude(Exists(earlier))
-            .select_for_update(of=("self",), skip_locked=True)
-            .order_by("starts_at", "pk")[:limit]
-        )
+        # Two claims, each a bounded scan: slices due by the wall clock (the pending index's range up to now), then
+        # those of test clocks' customers (few, reached through their clocks), whose time may be ahead of it.
+        claimed: list[str] = []
+        for due in (
+            Q(starts_at__lte=now, customer__test_clock__isnull=True),
+            Q(customer__test_clock__isnull=False, starts_at__lte=F("customer__test_clock__frozen_time")),
+        ):
+            if len(claimed) < limit:
+                claimed += (
+                    _pending()
+                    .filter(due)
+                    .exclude(Exists(earlier))
+                    .select_for_update(of=("self",), skip_locked=True)
+                    .order_by("starts_at", "pk")
+                    .values_list("pk", flat=True)[: limit - len(claimed)]
+                )
         customers: dict[str, Customer] = {}
         for item in (
-            PlanCreditSlice.objects.filter(pk__in=[c.pk for c in claimed])
+            PlanCreditSlice.objects.filter(pk__in=claimed)
             .select_related("customer", "plan_period", "feature")
             .order_by("starts_at", "pk")
         ):

@@ -243,7 +243,9 @@ def test_a_cap_is_shown_in_the_catalog(api, tenant_a, catalog):
     [({"reason": "r" * 501}, "reason"), ({"reason": "ok", "why": "extra"}, "why")],
     ids=["reason-too-long", "unknown-field"],
 )
-def test_removing_a_cap_with_a_malformed_body_is_refused_and_the_cap_stays(api, tenant_a, capped, body, param):
+def test_removing_a_cap_with_a_malformed_body_is_refused_and_the_cap_stays(
+    api, tenant_a, capped, body, param
+):
     made = api.post(CAPS, {"customer": "u1", "feature": "api_calls", "cap": {"units": 50}}, key=tenant_a.key)
     cap_id = made.json()["id"]
     audited = AuditLogEntry.objects.count()
