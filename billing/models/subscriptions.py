@@ -178,5 +178,8 @@ class Invoice(models.Model):
 # The invoices that bill a whole period in advance, and so grant the plan's credits for it. A plan change in the
 # middle of a period (`subscription_update`, prorations) grants nothing: the new plan's credits come with the next
 # period's invoice.
-PLAN_CREDIT_REASONS = ("subscription_create", "subscription_cycle")
+# The invoices that may bill a whole period in advance, and so grant the plan's credits for it: the first, each
+# renewal, and a change that restarts the period (monthly ↔ yearly: its line for the new price is not a proration).
+# A change within the period bills prorations only, and grants nothing (`entitlement_facts._plan_lines`).
+PLAN_CREDIT_REASONS = ("subscription_create", "subscription_cycle", "subscription_update")
 INVOICE_FINALIZED = ("open", "paid")  # a draft's lines may still change; a void invoice bills nothing

@@ -206,6 +206,7 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
         invoice_id=invoice.pk,
         invoice_number=invoice.number,
         subscription_id=invoice.stripe_subscription_id or "",
+        reason=invoice.billing_reason,
         lines=[
             PlanLineFact(
                 product_id=line.product_id,

@@ -26,6 +26,9 @@ class PlanCreditSlice(models.Model):
     starts_at = models.DateTimeField(verbose_name="granted from")
     ends_at = models.DateTimeField(verbose_name="expires")
     amount = models.BigIntegerField()
+    # Taken back as it is granted: what a period this one cut short (a switch monthly ↔ yearly) granted for its
+    # unused time and the customer had spent (`plan_credits._periods_replaced`).
+    owed = models.BigIntegerField(default=0, db_default=0)
     rollover = models.PositiveBigIntegerField(null=True, blank=True, verbose_name="rollover cap")
     lot = models.OneToOneField(
         CreditLot, null=True, blank=True, on_delete=models.SET_NULL, related_name="slice", verbose_name="lot"
@@ -41,7 +44,10 @@ class PlanCreditSlice(models.Model):
             models.UniqueConstraint(
                 fields=["plan_period", "feature", "index"], name="plan_credit_slice_unique"
             ),
-            models.CheckConstraint(condition=models.Q(amount__gte=0), name="plan_credit_slice_amount"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0, owed__gte=0, owed__lte=models.F("amount")),
+                name="plan_credit_slice_amount",
+            ),
         ]
         indexes = [
             # The sweep's claim: the slices still to grant, by due time.

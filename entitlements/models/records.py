@@ -343,8 +343,9 @@ class AllocationCounter(models.Model):
 class PlanPeriod(models.Model):
     """A subscription period paid by one invoice: the fulfilment record of the plan's credits.
 
-    One row per paid `subscription_create` or `subscription_cycle` invoice (billing hands what it billed:
-    `plan_period_record`), keyed by the invoice's payment, whether
+    One row per paid `subscription_create`, `subscription_cycle` or `subscription_update` invoice (billing hands
+    what it billed: `plan_period_record`; a change's invoice billing prorations only names no product and grants
+    nothing), keyed by the invoice's payment, whether
     or not the product carries credits: the invoice is settled once however often (and in whatever order) its
     payment is reported, and the recompute hook's catch-up never looks at it again. Its lots (source `plan`)
     expire at `period_end`; a full refund or a lost dispute of the payment takes them back (`revoked_at`).

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
-from catalog.models import Feature
+from catalog.models import Feature, ProductFeature
 from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
@@ -64,12 +64,17 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
             period_end=line.period_end if line else None,
         )
         if line is None:
-            logger.warning(
-                "Invoice %s of payment %s has no subscription line with a catalog price: no plan credits.",
+            logger.log(
+                # A change within the period bills prorations only: no period, as expected.
+                logging.INFO if facts.reason == "subscription_update" else logging.WARNING,
+                "Invoice %s of payment %s bills no period of a catalog price: no plan credits.",
                 facts.invoice_id,
                 facts.payment_id,
             )
             return False
+        # A period that starts before an earlier one of the subscription ended (monthly ↔ yearly restarts it,
+        # crediting the unused time) ends that one here.
+        owed = _periods_replaced(period, start=line.period_start, reference=facts.invoice_id)
         # Every item of the subscription billed for the period gives its credits; items giving the same feature
         # add up into the period's one lot of it.
         totals: dict[str, tuple[Feature, int]] = {}
@@ -100,6 +105,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                     end=line.period_end,
                     cadence=cadence,
                     rollover=caps.get(feature.pk),
+                    owed=owed.get(feature.pk, 0),
                 )
                 sliced = True
                 continue
@@ -111,6 +117,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                 plan_period=period,
                 reference=facts.invoice_id,
             )
+            _owed_take(lot, owed.get(feature.pk, 0), reference=facts.invoice_id)
             if caps.get(feature.pk) and line.period_start is not None:
                 _rollover(
                     lot, cap=caps[feature.pk], period_start=line.period_start, reference=facts.invoice_id
@@ -121,10 +128,122 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
             # The customer's slices due by now, this period's among them (and any of an earlier period the
             # sweep has not reached: they come first, so a rollover finds the lot it takes from).
             _slices_due_grant(customer, now=customer_now(customer=customer))
+        _later_periods_cut(period, start=line.period_start, end=line.period_end)
         # Lots change balances, which the announced answer leaves out (see _answer_digest): cached answers are
         # invalidated, and there is nothing to announce.
         changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
         return True
+
+
+def _later_periods_cut(period: PlanPeriod, *, start: datetime, end: datetime) -> None:
+    """A period recorded after a later one of its subscription that cuts it short (the events of a switch came
+    before the first invoice's): the later one replaces it now, as it would have on arrival — what it owes comes
+    off what the later period's first lot of the feature has left."""
+    if not period.subscription_id:
+        return
+    later = PlanPeriod.objects.filter(
+        customer_id=period.customer_id,
+        subscription_id=period.subscription_id,
+        period_start__gt=start,
+        period_start__lt=end,
+        revoked_at__isnull=True,
+    ).order_by("period_start", "pk")
+    for cutting in later:
+        cut_at = cutting.period_start
+        assert cut_at is not None  # filtered on it
+        owed = _periods_replaced(cutting, start=cut_at, reference=cutting.invoice_id)
+        firsts: dict[str, CreditLot] = {}
+        for lot in (
+            CreditLot.objects.select_for_update(of=("self",))
+            .filter(plan_period=cutting, voided_at__isnull=True)
+            .select_related("slice")
+            .order_by("-expires_at", "-pk")
+        ):
+            firsts[lot.feature_id] = lot  # the earliest-expiring of each feature, last
+        caps = dict(
+            ProductFeature.objects.filter(product_id=cutting.product_id, rollover__isnull=False).values_list(
+                "feature_id", "rollover"
+            )
+        )
+        for feature_id, lot in firsts.items():
+            _owed_take(lot, owed.get(feature_id, 0), reference=cutting.invoice_id)
+            cap = lot.slice.rollover if hasattr(lot, "slice") else caps.get(feature_id)
+            if cap:
+                _rollover(lot, cap=cap, period_start=cut_at, reference=cutting.invoice_id)
+
+
+def _periods_replaced(period: PlanPeriod, *, start: datetime, reference: str) -> dict[str, int]:
+    """The subscription's earlier paid periods that `period` (starting at `start`) cuts short end at `start`, as
+    Stripe ended them; their slices from `start` on stop, and any already granted (events learned late) are taken
+    back. Stripe credits the unused time in money; the credits granted for it are owed back the same way: of the
+    lot of each month or week running at `start` (or the period's own lot), the share of its grant that the unused
+    time makes (rounded down) is taken back from what it has left, the rest of that share comes off the new
+    period's grant (returned, by feature id), and the lot expires at `start` — so a rollover cap carries into the
+    new period what it still has, as at a renewal. Switching monthly ↔ yearly and back grants nothing twice."""
+    if not period.subscription_id:
+        return {}
+    earlier = PlanPeriod.objects.filter(
+        customer_id=period.customer_id,
+        subscription_id=period.subscription_id,
+        period_start__lt=start,  # recorded in any order: a later period recorded first is not cut
+        period_end__gt=start,
+        revoked_at__isnull=True,
+    ).exclude(pk=period.pk)
+    if not earlier.exists():
+        return {}
+    # Months or weeks due but not reached by the sweep yet are granted first (the one running at `start` among
+    # them); any other that would run past `start` stops, granted or not.
+    _slices_due_grant(period.customer, now=customer_now(customer=period.customer))
+    now = timezone.now()
+    later = list(
+        PlanCreditSlice.objects.select_for_update(of=("self",))
+        .filter(plan_period__in=earlier, ends_at__gt=start, stopped_at__isnull=True)
+        .exclude(granted_at__isnull=False, starts_at__lt=start)
+        .order_by("pk")
+        .values_list("pk", "lot_id")
+    )
+    PlanCreditSlice.objects.filter(pk__in=[pk for pk, _ in later]).update(
+        stopped_at=now, stop_reason="replaced by a new paid period"
+    )
+    if granted := [lot for _, lot in later if lot is not None]:
+        _lots_take_back(CreditLot.objects.filter(pk__in=granted), now=now, reference=reference)
+    owed: dict[str, int] = {}
+    running = (
+        CreditLot.objects.select_for_update(of=("self",))
+        .filter(plan_period__in=earlier, voided_at__isnull=True, expires_at__gt=start)
+        .exclude(pk__in=granted)
+        .select_related("plan_period", "slice")
+        .order_by("pk")
+    )
+    for lot in running:
+        since: datetime | None
+        if hasattr(lot, "slice"):
+            since = lot.slice.starts_at
+        else:
+            since = lot.plan_period.period_start if lot.plan_period is not None else None
+        given = CreditLedgerEntry.objects.filter(lot=lot, type=CreditLedgerEntry.Type.GRANT).aggregate(
+            total=Sum("amount")
+        )["total"]
+        if since is not None and given and lot.expires_at is not None and lot.expires_at > since:
+            unused = given * (lot.expires_at - start) // (lot.expires_at - since)
+            back = min(unused, lot.remaining)
+            if back > 0:
+                _entry(lot, CreditLedgerEntry.Type.REVOKE, -back, reference)
+                lot.remaining -= back
+            owed[lot.feature_id] = owed.get(lot.feature_id, 0) + unused - back
+        lot.expires_at = start
+        lot.save(update_fields=["expires_at", "remaining"])
+    return owed
+
+
+def _owed_take(lot: CreditLot, owed: int, *, reference: str) -> None:
+    """Takes back from a lot just granted (its whole grant still there) what a period it replaced owes: the lot
+    keeps its grant in the ledger, so a later switch owes from its whole value."""
+    taken = min(owed, lot.remaining)  # what is owed past a grant is not carried further
+    if taken > 0:
+        _entry(lot, CreditLedgerEntry.Type.REVOKE, -taken, reference)
+        lot.remaining -= taken
+        lot.save(update_fields=["remaining"])
 
 
 def _rollover(lot: CreditLot, *, cap: int, period_start: datetime, reference: str) -> None:
@@ -215,11 +334,17 @@ def _slices_create(
     end: datetime,
     cadence: str,
     rollover: int | None,
+    owed: int = 0,
 ) -> None:
     """The period's slices of `feature`, `amount` each (the first pro-rated, rounded down), to be granted as
-    they come due."""
-    PlanCreditSlice.objects.bulk_create(
-        [
+    they come due; `owed` (what a period this one cut short granted for its unused time, spent) is taken back from
+    the first slices as they are granted, in order."""
+    slices = []
+    for index, (since, until, share, whole) in enumerate(slice_bounds(start, end, cadence)):
+        given = amount * share // whole
+        taken = min(given, owed)
+        owed -= taken
+        slices.append(
             PlanCreditSlice(
                 project_id=period.project_id,
                 customer_id=period.customer_id,
@@ -228,12 +353,12 @@ def _slices_create(
                 index=index,
                 starts_at=since,
                 ends_at=until,
-                amount=amount * share // whole,
+                amount=given,
+                owed=taken,
                 rollover=rollover,
             )
-            for index, (since, until, share, whole) in enumerate(slice_bounds(start, end, cadence))
-        ]
-    )
+        )
+    PlanCreditSlice.objects.bulk_create(slices)
 
 
 def _pending(**filters: Any) -> Any:
@@ -253,6 +378,7 @@ def _slice_grant(item: PlanCreditSlice, *, now: datetime) -> None:
         plan_period=item.plan_period,
         reference=reference,
     )
+    _owed_take(lot, item.owed, reference=reference)
     if item.rollover:
         _rollover(lot, cap=item.rollover, period_start=item.starts_at, reference=reference)
     item.lot = lot

@@ -80,9 +80,9 @@ class PlanLineFact:
 
 @dataclass(frozen=True)
 class PlanPeriodFacts:
-    """A paid `subscription_create` or `subscription_cycle` invoice: its payment, the invoice, and what it billed
-    (one line per product of the subscription, counted as the resolver counts them; empty when no line names a
-    catalog price)."""
+    """A paid `subscription_create`, `subscription_cycle` or `subscription_update` invoice: its payment, the
+    invoice, and what it billed in advance (one line per product of the subscription, counted as the resolver
+    counts them; empty when no line names a catalog price, or when a change billed prorations only)."""
 
     payment_id: str
     invoice_id: str
@@ -91,6 +91,7 @@ class PlanPeriodFacts:
     # The invoice's subscription as billing names it on both sides (its Stripe id, known with the invoice even
     # before the subscription is mirrored): its end stops the credits still to come.
     subscription_id: str = ""
+    reason: str = ""  # the invoice's billing reason (a change's invoice may bill no period: prorations only)
 
 
 # What a subscription's state is made of (`SubscriptionState`'s fields, by attribute name), whose it is included.

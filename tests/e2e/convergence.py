@@ -65,7 +65,9 @@ PAST_DUE_GRACE = timedelta(days=3)  # the projects' default `past_due_grace_seco
 CREDITS_FEATURE = "ai_credits"
 ACCESS_FEATURE = "pro_access"
 SEATS_FEATURE = "seats"
-PERIOD_START_REASONS = ("subscription_create", "subscription_cycle")
+# Invoices that may bill a whole period in advance (a change's only when it restarts the period: its line for the
+# new price is not a proration), as `billing.models.PLAN_CREDIT_REASONS`.
+PERIOD_START_REASONS = ("subscription_create", "subscription_cycle", "subscription_update")
 DISPUTE_KEEPS_MONEY = ("won", "warning_closed")
 
 # Tenant events that happen once per object, whatever the path; others once per transition (previous → state).

@@ -385,7 +385,9 @@ def test_a_plan_change_in_the_middle_of_a_period_grants_nothing_until_the_next_p
     assert (upgrade.status, upgrade.amount) == ("succeeded", 3000)
     assert Subscription.objects.get().product_id == Subscription.objects.get().price.product_id
     assert _credits(api, tenant_a)["balance"] == 1000  # the difference is not granted
-    assert not PlanPeriod.objects.filter(payment_id=upgrade.pk).exists()
+    # The change's invoice bills prorations only: settled as a period of no plan, granting nothing.
+    settled = PlanPeriod.objects.get(payment_id=upgrade.pk)
+    assert (settled.product_id, settled.lots.count()) == (None, 0)
 
     stripe_emulator.advance(int(half) + 86400)
     stripe_webhooks.deliver()
@@ -421,7 +423,8 @@ def test_an_upgrade_then_a_downgrade_within_a_period_grants_nothing_twice(
         assert _credits(api, tenant_a)["balance"] == 400
     assert Invoice.objects.filter(billing_reason="subscription_update").count() == 2
     assert list(CreditLot.objects.values_list("amount", "remaining")) == [(1000, 400)]
-    assert PlanPeriod.objects.count() == 1
+    # The two changes' invoices bill prorations only: settled, no plan, nothing granted.
+    assert PlanPeriod.objects.exclude(product=None).count() == 1
 
     stripe_emulator.advance(int(third) + 86400)
     stripe_webhooks.deliver()
