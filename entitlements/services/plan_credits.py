@@ -41,11 +41,14 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
     """A subscription's period invoice is paid (a trial's first invoice too, with 0): records the period and
     grants the plan's credits for it — one lot per `credits` feature of the products billed (the value, × the
     quantity where it is `per_unit`; products giving the same feature add up), expiring at the period end; where
-    the products set a rollover cap, up to that many credits the last period left unspent carry into it. Billing
-    calls it under the payment's row lock, for `subscription_create` and `subscription_cycle`
-    invoices only. Idempotent per payment (the fulfilment keys — one period per payment, one lot per period and
-    feature — make a race that slips past the lock fail instead of granting twice). Returns whether credits
-    were granted. `new`: the caller read under the payment's row lock that no period is recorded for it."""
+    the products set a rollover cap, up to that many credits the last period left unspent carry into it; a
+    feature granted on a cadence is cut into months or weeks instead (`_slices_create`). A period that starts
+    before an earlier one of its subscription ended (a switch monthly ↔ yearly) cuts that one short
+    (`_periods_replaced`). Billing calls it under the payment's row lock, for `subscription_create`,
+    `subscription_cycle` and `subscription_update` invoices only. Idempotent per payment (the fulfilment keys — one
+    period per payment, one lot per period, feature and expiry — make a race that slips past the lock fail instead
+    of granting twice). Returns whether credits were granted. `new`: the caller read under the payment's row lock
+    that no period is recorded for it."""
     with transaction.atomic(savepoint=False):
         if not new and plan_period_recorded(payment_id=facts.payment_id):
             return False
@@ -191,9 +194,12 @@ def _periods_replaced(period: PlanPeriod, *, start: datetime, reference: str) ->
     ).exclude(pk=period.pk)
     if not earlier.exists():
         return {}
+    customer = period.customer
+    # What the customer holds changes here, whether or not the new period grants anything.
+    changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
     # Months or weeks due but not reached by the sweep yet are granted first (the one running at `start` among
     # them); any other that would run past `start` stops, granted or not.
-    _slices_due_grant(period.customer, now=customer_now(customer=period.customer))
+    _slices_due_grant(customer, now=customer_now(customer=customer))
     now = timezone.now()
     later = list(
         PlanCreditSlice.objects.select_for_update(of=("self",))

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 
 from billing.models import Invoice, Payment, Subscription
+from catalog.models import Product
 from customers.models import Customer
 from entitlements.models import CreditLedgerEntry, CreditLot, PlanCreditSlice, PlanPeriod
 from entitlements.services.plan_credits import plan_period_record
@@ -18,7 +19,7 @@ from entitlements.services.sources import PlanLineFact, PlanPeriodFacts
 from tests.billing.test_interval_change import CHANGE, MONTH_END, START, T0, YEAR_END, _at
 from tests.catalog import price_create
 from tests.e2e.test_subscription_lifecycle import _subscribe
-from tests.entitlements.test_plan_credits import _consume, _credits, _no_failed_events
+from tests.entitlements.test_plan_credits import _check, _consume, _credits, _no_failed_events
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +169,28 @@ def test_the_switch_recorded_before_the_period_it_cuts_ends_the_same(
     # The month's lot ends at the switch; 677 of it owed and taken from what it had; 300 of the rest carried.
     assert outcomes[0][0][:3] == (1000, 23, _at(CHANGE))
     assert outcomes[0][1][:2] == (1300, 1300)
+
+
+def test_a_switch_to_a_plan_without_credits_ends_the_months_credits_at_once(
+    api, tenant_a, credits_plan, catalog, clock, stripe_emulator, stripe_webhooks
+):
+    """Yearly on a product that gives no credits: nothing is granted, and the month's lot still ends at the
+    switch, owing its unused days — a cached answer sees it."""
+    credits_plan({"limit": 1000})
+    made = api.post("/api/v1/products", {"key": "basic", "name": "Basic"}, key=tenant_a.key)
+    assert made.status_code == 201, made.json()
+    price_create(
+        Product.objects.get(project=tenant_a.project, key="basic"), "basic-yearly", 12000, interval="year"
+    )
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    assert _consume(api, tenant_a, "job-1", 100)["balance"] == 900
+    clock.shift(timedelta(days=10))
+    assert _check(api, tenant_a, 1)["balance"] == 900  # a warm answer, which the switch must refresh
+
+    _switch(api, tenant_a, stripe_webhooks, "basic-yearly")
+
+    lot = CreditLot.objects.get()
+    assert (lot.remaining, lot.expires_at) == (900 - UNUSED_MONTH, _at(CHANGE))
+    assert CreditLedgerEntry.objects.filter(lot=lot, type="revoke").get().amount == -UNUSED_MONTH
+    assert _check(api, tenant_a, 1)["balance"] == 0
+    assert _credits(api, tenant_a)["balance"] == 0
