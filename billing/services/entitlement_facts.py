@@ -73,7 +73,6 @@ def subscription_facts_hand(
             canceled_at=subscription.canceled_at,
             created_at=subscription.created_at,
             updated_at=subscription.updated_at,
-            ended_at=subscription.ended_at,
         )
     )
     if subscription.status == Subscription.Status.CANCELED and subscription.ended_at is not None:
@@ -185,14 +184,7 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
     ):
         invoice = (
             Invoice.objects.filter(project_id=locked.project_id, stripe_invoice_id=locked.stripe_invoice_id)
-            .only(
-                "project_id",
-                "stripe_subscription_id",
-                "number",
-                "status",
-                "billing_reason",
-                "lines",
-            )
+            .only("project_id", "stripe_subscription_id", "number", "status", "billing_reason", "lines")
             .first()
         )
     if (

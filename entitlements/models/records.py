@@ -123,8 +123,6 @@ class SubscriptionState(models.Model):
     cancel_at_period_end = models.BooleanField(default=False, verbose_name="cancels at period end")
     trial_end = models.DateTimeField(null=True, blank=True, verbose_name="trial ends")
     canceled_at = models.DateTimeField(null=True, blank=True, verbose_name="canceled")
-    # When a canceled subscription ended (Stripe's `ended_at`): no plan credits are granted from then on.
-    ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
     # The subscription's own creation and last change: the newest subscription wins where one must, and a
     # past-due subscription without a period counts its grace from its last change.
     created_at = models.DateTimeField(verbose_name="created")

@@ -200,19 +200,13 @@ def _periods_replaced(period: PlanPeriod, *, start: datetime, reference: str) ->
     # Months or weeks due but not reached by the sweep yet are granted first (the one running at `start` among
     # them); any other that would run past `start` stops, granted or not.
     _slices_due_grant(customer, now=customer_now(customer=customer))
-    now = timezone.now()
-    later = list(
-        PlanCreditSlice.objects.select_for_update(of=("self",))
-        .filter(plan_period__in=earlier, ends_at__gt=start, stopped_at__isnull=True)
-        .exclude(granted_at__isnull=False, starts_at__lt=start)
-        .order_by("pk")
-        .values_list("pk", "lot_id")
+    _, granted = _slices_stop(
+        PlanCreditSlice.objects.filter(plan_period__in=earlier, ends_at__gt=start).exclude(
+            granted_at__isnull=False, starts_at__lt=start
+        ),
+        reason="replaced by a new paid period",
+        reference=reference,
     )
-    PlanCreditSlice.objects.filter(pk__in=[pk for pk, _ in later]).update(
-        stopped_at=now, stop_reason="replaced by a new paid period"
-    )
-    if granted := [lot for _, lot in later if lot is not None]:
-        _lots_take_back(CreditLot.objects.filter(pk__in=granted), now=now, reference=reference)
     owed: dict[str, int] = {}
     running = (
         CreditLot.objects.select_for_update(of=("self",))
@@ -392,21 +386,18 @@ def _slice_grant(item: PlanCreditSlice, *, now: datetime) -> None:
     item.save(update_fields=["lot", "granted_at"])
 
 
-def _slices_due_grant(customer: Customer, *, now: datetime) -> int:
+def _slices_due_grant(customer: Customer, *, now: datetime) -> None:
     """Grants the customer's slices due by `now` (their customer's time), earliest first, in the caller's
-    transaction; how many."""
+    transaction."""
     due = (
         _pending(customer_id=customer.pk, starts_at__lte=now)
         .select_for_update(of=("self",))
         .select_related("plan_period", "feature")
         .order_by("starts_at", "pk")
     )
-    granted = 0
     for item in due:
         item.customer = customer
         _slice_grant(item, now=timezone.now())
-        granted += 1
-    return granted
 
 
 def plan_credit_slices_grant(*, now: datetime | None = None, limit: int = 100) -> int:
@@ -451,29 +442,38 @@ def plan_credit_slices_grant(*, now: datetime | None = None, limit: int = 100) -
     return len(claimed)
 
 
+def _slices_stop(slices: Any, *, reason: str, reference: str) -> tuple[int, list[str]]:
+    """Stops the `slices` not stopped yet, and takes back what is unspent of those granted already; (how many
+    stopped, the lots taken back). Locked first: a slice a sweep is granting now is waited for, and read with its
+    lot. In the caller's transaction."""
+    now = timezone.now()
+    found = list(
+        slices.filter(stopped_at__isnull=True)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+        .values_list("pk", "lot_id")
+    )
+    stopped = PlanCreditSlice.objects.filter(pk__in=[pk for pk, _ in found]).update(
+        stopped_at=now, stop_reason=reason[:500]
+    )
+    granted = [lot for _, lot in found if lot is not None]
+    if granted:
+        _lots_take_back(CreditLot.objects.filter(pk__in=granted), now=now, reference=reference)
+    return stopped, granted
+
+
 def plan_credits_stop(*, customer: Customer, subscription_id: str, ended_at: datetime, reason: str) -> bool:
     """The subscription ended at `ended_at`: its periods' slices from then on are not granted, and those granted
     already (the end was learned late) are taken back, what is unspent of them. Idempotent; whether anything
     changed. Runs in the caller's transaction (billing's mirror, under the subscription's row lock)."""
-    now = timezone.now()
     with transaction.atomic(savepoint=False):
-        # Locked first: a slice a sweep is granting now is waited for, and read with its lot.
-        later = list(
-            PlanCreditSlice.objects.select_for_update(of=("self",))
-            .filter(
-                customer_id=customer.pk,
-                plan_period__subscription_id=subscription_id,
-                starts_at__gte=ended_at,
-                stopped_at__isnull=True,
-            )
-            .order_by("pk")
-            .values_list("pk", "lot_id")
+        stopped, _ = _slices_stop(
+            PlanCreditSlice.objects.filter(
+                customer_id=customer.pk, plan_period__subscription_id=subscription_id, starts_at__gte=ended_at
+            ),
+            reason=reason,
+            reference=subscription_id,
         )
-        stopped = PlanCreditSlice.objects.filter(pk__in=[pk for pk, _ in later]).update(
-            stopped_at=now, stop_reason=reason[:500]
-        )
-        if granted := [lot for _, lot in later if lot is not None]:
-            _lots_take_back(CreditLot.objects.filter(pk__in=granted), now=now, reference=subscription_id)
         if stopped:
             changes.structure_changed(project_id=customer.project_id, external_id=customer.external_id)
         return bool(stopped)

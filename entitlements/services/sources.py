@@ -43,7 +43,6 @@ class SubscriptionFacts:
     canceled_at: datetime | None
     created_at: datetime
     updated_at: datetime
-    ended_at: datetime | None = None  # Stripe's: when a canceled subscription ended
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,6 @@ SOURCE_FIELDS = (
     "cancel_at_period_end",
     "trial_end",
     "canceled_at",
-    "ended_at",
     "created_at",
     "updated_at",
 )
@@ -138,7 +136,6 @@ def _source_fields(facts: SubscriptionFacts) -> dict[str, Any]:
         "cancel_at_period_end": facts.cancel_at_period_end,
         "trial_end": facts.trial_end,
         "canceled_at": facts.canceled_at,
-        "ended_at": facts.ended_at,
         "created_at": facts.created_at,
         "updated_at": facts.updated_at,
     }
