@@ -142,9 +142,10 @@ def _setup() -> dict[str, Any]:
     with transaction.atomic():
         calls = Feature.objects.create(project=project, key="api_calls", name="API calls", type="metered")
         sso = Feature.objects.create(project=project, key="sso", name="SSO", type="boolean")
-        # A metered feature with every billing control (issue #51: four usage windows, overage with a spend cap):
-        # the checks' and local checks' benches ask it.
+        # A metered feature with every billing control (issue #51: four usage windows, a credits waterfall,
+        # overage with a spend cap): the checks' and local checks' benches ask it.
         searches = Feature.objects.create(project=project, key="searches", name="Searches", type="metered")
+        Feature.objects.create(project=project, key="ai_credits", name="AI credits", type="credits")
         free = Product.objects.create(project=project, key="free", name="Free")
         ProductFeature.objects.create(product=free, feature=calls, value=0)
         project.default_product = free.key
@@ -154,6 +155,7 @@ def _setup() -> dict[str, Any]:
             "overage": True,
             "windows": {"minute": 10**6, "hour": 10**7, "day": 10**8, "week": 10**9},
             "cap": {"units": 10**9, "at_cap": "block"},
+            "credits": {"feature": "ai_credits", "cost": 1},
         }
         for key, limit in (("big", 10**12), ("hot", HOT_LIMIT)):
             subscribed_plan(
@@ -431,6 +433,7 @@ async def _production_scenarios(port: int, secret: str) -> dict[str, Any]:
         assert all(status == 200 for status, _ in results[run][2]), run
     answer = json.loads(results["controls"][2][0][1])
     assert (answer["allowed"], len(answer["windows"]), answer["cap"]["at_cap"]) == (True, 4, "block")
+    assert answer["credits"] == {"feature": "ai_credits", "cost": 1, "balance": 0, "units": 0, "covered": 0}
     return results
 
 
@@ -454,7 +457,7 @@ def _print_production(results: dict[str, Any], log: Path) -> None:
     controls_rate = statistics.mean(results[run][0] for run in ("controls", "controls2"))
     controls_latency = results["controls"][1] + results["controls2"][1]
     print(
-        f"check with every control (4 usage windows, a spend cap) {controls_rate:.0f} req/s, p50/p99 "
+        f"check with every control (4 usage windows, a credits waterfall, a spend cap) {controls_rate:.0f} req/s, p50/p99 "
         f"{_pct(controls_latency, 0.5):.1f}/{_pct(controls_latency, 0.99):.1f} ms: "
         f"{controls_rate / live_rate:.2f}× /live (issue #51 asks ≥ 0.70×), {controls_rate / check_rate:.2f}× the "
         "check without controls"

@@ -60,8 +60,18 @@ class ProductFeatureInline(TabularInline[ProductFeature, Product]):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["feature", "value", "per_unit", "overage", "cap", "windows", "rollover", "cadence"]
-    readonly_fields = ["feature", "value", "per_unit", "overage", "cap", "windows", "rollover", "cadence"]
+    fields = ["feature", "value", "per_unit", "overage", "cap", "windows", "credits", "rollover", "cadence"]
+    readonly_fields = [
+        "feature",
+        "value",
+        "per_unit",
+        "overage",
+        "cap",
+        "windows",
+        "credits",
+        "rollover",
+        "cadence",
+    ]
     verbose_name_plural = "feature values (change them on the product feature values page)"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -209,7 +219,9 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             "value that often whatever the billing interval. Usage windows (metered): limits per calendar "
             'window (UTC) beside the period\'s, as JSON: {"minute": 100, "day": 5000}. Spend cap (metered with '
             'overage): how far use may go past the limit, {"units": n} or {"amount": m} (minor units its metered '
-            'price bills for the period), with "at_cap": "block" or "alert".'
+            'price bills for the period), with "at_cap": "block" or "alert". Then credits (metered): the credits '
+            'feature that pays for use past the limit before any overage, {"feature": "ai_credits", "cost": 2} '
+            "(credits a unit)."
         ),
     )
 
@@ -223,6 +235,7 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             "overage",
             "cap",
             "windows",
+            "credits",
             "rollover",
             "cadence",
         ]
@@ -252,9 +265,16 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             data.get("windows") or None,
             data.get("cap") or None,
             data.get("cadence") or None,
+            data.get("credits") or None,
         ).api()
+        credit_features = Feature.objects.filter(project_id=feature.project_id, type=Feature.Type.CREDITS)
         try:
-            feature_value_parse(feature_type=feature.type, value=entry, param=feature.key)
+            feature_value_parse(
+                feature_type=feature.type,
+                value=entry,
+                param=feature.key,
+                credit_features=credit_features.values_list("key", flat=True),
+            )
         except InvalidRequest as exc:
             raise forms.ValidationError({"value": exc.message}) from None
         data["entry"] = entry

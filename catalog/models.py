@@ -172,6 +172,8 @@ class ProductFeature(models.Model):
     `cadence` (credits only): the value is granted every calendar month or week of a paid period, not once for it.
     `windows` (metered only): limits per calendar window (UTC) beside the period's, `{"minute": 100, "day": 5000}`.
     `cap` (metered with overage only): a spend cap on the use past the limit (`rules.SpendCap`).
+    `credits` (metered only): the credits waterfall, `{"feature": key, "cost": n}`: use past the limit is paid
+    from that credits feature's balance, n credits a unit, before any overage.
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="feature_values")
@@ -193,6 +195,13 @@ class ProductFeature(models.Model):
     # metered with overage: how far use may go past the limit, {"units": n} or {"amount": m} (minor units the
     # metered price bills for the period), and what happens there: {"at_cap": "block" | "alert"}
     cap = models.JSONField(null=True, blank=True, verbose_name="spend cap")
+    credits = models.JSONField(
+        null=True,
+        blank=True,
+        verbose_name="then credits",
+        help_text="Metered: the credits feature that pays for use past the limit, before any overage: "
+        '{"feature": "ai_credits", "cost": 2} (credits a unit; cost defaults to 1).',
+    )
 
     class Meta:
         db_table = "entitlements_productfeature"

@@ -2,6 +2,7 @@
 which price fields never change. Shared by the services, the API's serializers and `sync_catalog`."""
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,7 @@ CADENCES = ("month", "week")
 
 # The object forms each counted type takes beyond {"per_unit": n}, as error messages name them.
 _OBJECT_FORMS: dict[str, str] = {
-    Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}}',
+    Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}, "credits": {"feature": k}}',
     Feature.Type.CREDITS: '{"limit": n, "rollover": m, "cadence": "month"}',
     Feature.Type.ALLOCATION: '{"limit": n}',
 }
@@ -68,7 +69,9 @@ class FeatureValue:
     for the credits a subscription's paid periods grant, how many unspent ones carry into the next period
     (`rollover`, a cap; None: none do) and how often a period grants them (`cadence`, "month" or "week": the
     value is granted that often whatever the billing interval; None: once per paid period); for a metered
-    feature, its limits per calendar window (`windows`, by window name, shortest first; None: none)."""
+    feature, its limits per calendar window (`windows`, by window name, shortest first; None: none) and the
+    credits feature its use past the limit is paid from before any overage (`credits`, the credits waterfall:
+    `{"feature": key, "cost": n}`, n credits a unit; None: none)."""
 
     value: Any
     per_unit: bool = False
@@ -77,6 +80,7 @@ class FeatureValue:
     windows: dict[str, int] | None = None
     cap: dict[str, Any] | None = None  # `SPEND_CAP_FORM`, as stored
     cadence: str | None = None  # one of `CADENCES`
+    credits: dict[str, Any] | None = None  # `{"feature": key, "cost": n}`, as stored
 
     @classmethod
     def of(cls, row: ProductFeature) -> "FeatureValue":
@@ -88,12 +92,14 @@ class FeatureValue:
             windows_ordered(row.windows) or None,
             row.cap,
             row.cadence or None,
+            row.credits,
         )
 
     def api(self) -> Any:
         """The API's shape: `value`, `{"per_unit": n}`, or an object with `limit` (or `per_unit`) and
-        `"overage": "allowed"`, `"windows": {"minute": m, …}`, `"rollover": m` or `"cadence": "month"`."""
-        if not (self.overage or self.rollover is not None or self.windows or self.cadence):
+        `"overage": "allowed"`, `"windows": {"minute": m, …}`, `"credits": {"feature": k, "cost": n}`,
+        `"rollover": m` or `"cadence": "month"`."""
+        if not (self.overage or self.rollover is not None or self.windows or self.cadence or self.credits):
             return {"per_unit": self.value} if self.per_unit else self.value
         shaped: dict[str, Any] = {"per_unit" if self.per_unit else "limit": self.value}
         if self.overage:
@@ -102,6 +108,8 @@ class FeatureValue:
             shaped["cap"] = dict(self.cap)
         if self.windows:
             shaped["windows"] = dict(self.windows)
+        if self.credits:
+            shaped["credits"] = dict(self.credits)
         if self.rollover is not None:
             shaped["rollover"] = self.rollover
         if self.cadence:
@@ -113,8 +121,12 @@ def _value_error(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(f"{param}: {message}", code="invalid_feature_value", param=param)
 
 
-def feature_value_parse(*, feature_type: str, value: Any, param: str) -> FeatureValue:
-    """Checks that `value` fits a feature of `feature_type` (see `FeatureValue.api` for the shapes)."""
+def feature_value_parse(
+    *, feature_type: str, value: Any, param: str, credit_features: Iterable[str] | None = None
+) -> FeatureValue:
+    """Checks that `value` fits a feature of `feature_type` (see `FeatureValue.api` for the shapes).
+    `credit_features`: the keys of the project's credits features, which a waterfall's `credits` must name (None:
+    not checked here)."""
     if feature_type == Feature.Type.BOOLEAN:
         if not isinstance(value, bool):
             raise _value_error(param, "a boolean feature takes true or false.")
@@ -138,12 +150,13 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
         "windows",
         "cap",
         "cadence",
+        "credits",
     }:
         raise _value_error(
             param,
-            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked", "cap" '
-            'and "windows": {"minute": m, …} (metered) or "rollover": m and "cadence": "month" or "week" '
-            "(credits).",
+            'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked", "cap", '
+            '"windows": {"minute": m, …} and "credits": {"feature": k, "cost": n} (metered) or "rollover": m and '
+            '"cadence": "month" or "week" (credits).',
         )
     per_unit = amounts[0] == "per_unit"
     amount = value[amounts[0]]
@@ -185,7 +198,32 @@ def feature_value_parse(*, feature_type: str, value: Any, param: str) -> Feature
         if overage != "allowed":
             raise _value_error(param, 'a spend cap bounds overage: it needs "overage": "allowed".')
         cap = spend_cap_parse(value["cap"], param=f"{param}.cap", code="invalid_feature_value")
-    return FeatureValue(amount, per_unit, overage == "allowed", rollover, windows, cap, cadence)
+    credits = None
+    if value.get("credits") is not None:
+        if feature_type != Feature.Type.METERED:
+            raise _value_error(param, "only a metered feature's use is paid from credits past its limit.")
+        if amount is None:
+            raise _value_error(param, "an unlimited value has no use past its limit to pay with credits.")
+        credits = _waterfall_parse(value["credits"], f"{param}.credits", credit_features)
+    return FeatureValue(amount, per_unit, overage == "allowed", rollover, windows, cap, cadence, credits)
+
+
+def _waterfall_parse(given: Any, param: str, credit_features: Iterable[str] | None) -> dict[str, Any]:
+    """A metered value's credits waterfall, `{"feature": key, "cost": n}` (cost: the credits one unit past the
+    limit spends, an integer ≥ 1, default 1), naming one of the project's credits features."""
+    form = 'credits is {"feature": key, "cost": n}: the credits feature that pays for use past the limit, n a unit.'
+    if (
+        not isinstance(given, dict)
+        or set(given) - {"feature", "cost"}
+        or not isinstance(given.get("feature"), str)
+    ):
+        raise _value_error(param, form)
+    cost = given.get("cost", 1)
+    if not _is_amount(cost) or cost < 1:
+        raise _value_error(param, "cost is an integer ≥ 1, the credits one unit past the limit spends.")
+    if credit_features is not None and given["feature"] not in set(credit_features):
+        raise _value_error(param, f"{given['feature']!r} is not a credits feature of this project.")
+    return {"feature": given["feature"], "cost": cost}
 
 
 SPEND_CAP_FORM = '{"units": n} or {"amount": m}, with "at_cap": "block" (the default) or "alert"'

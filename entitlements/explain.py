@@ -193,8 +193,11 @@ def _lot_why(lot: CreditLot, on: bool) -> str:
     return f"{lot.remaining} of {lot.amount} credits left {origin}; {lasts}"
 
 
+_STEP_WORDS = {"allowance": "the period's allowance", "credits": "credits", "overage": "overage (billed)"}
+
+
 def _verdict(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allowed: bool) -> str:
-    said = _verdict_of_limits(feature, entry, answer, allowed)
+    said = _verdict_of_limits(feature, entry, answer, allowed) + _waterfall_words(entry, answer)
     windows = answer.get("windows") or []
     if not windows or entry["revoked"] or not answer["enabled"]:
         return said
@@ -206,6 +209,24 @@ def _verdict(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allo
         said = f"Not allowed: the {binding}'s window is used up ({_window_use(window)}{when})."
     each = ", ".join(f"{_window_use(w)} this {w['window']}" for w in windows)
     return f"{said} Windows: {each}."
+
+
+def _waterfall_words(entry: FeatureEntry, answer: dict[str, Any]) -> str:
+    """A credits waterfall's part of a metered answer, and the step the next unit comes from (`step`), in words."""
+    if entry["revoked"] or not answer["enabled"] or answer["type"] != Feature.Type.METERED:
+        return ""
+    paid = answer.get("credits")
+    if paid is None:
+        return ""
+    said = (
+        f" Past the limit {paid['feature']} pays, {paid['cost']} credits a unit: {paid['balance']} left, "
+        f"for {paid['units']} more unit{'' if paid['units'] == 1 else 's'} ({paid['covered']} paid with credits "
+        "this period)."
+    )
+    step = answer.get("step")
+    return (
+        f"{said} The next unit comes from {_STEP_WORDS[step]}." if step else f"{said} Nothing pays for more."
+    )
 
 
 def _window_use(window: dict[str, Any]) -> str:

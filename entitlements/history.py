@@ -44,14 +44,14 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
     by_id = {entry["id"]: key for key, entry in features.items()}
     kinds = {key: entry["type"] for key, entry in features.items()}
     if customer_id is not None:
-        held = _held_at(customer_id, structure, at)
+        held, covered = _held_at(customer_id, structure, at)
         counted = [fid for fid, key in by_id.items() if kinds[key] in resolver.COUNTED]
         events = UsageEvent.objects.filter(
             customer_id=customer_id, feature_id__in=counted, created_at__lte=at
         )
-        for feature_id, kind, period_start, total in (
+        for feature_id, kind, period_start, total, paid in (
             events.values_list("feature_id", "kind", "period_start")
-            .annotate(total=Sum("quantity"))
+            .annotate(total=Sum("quantity"), paid=Sum("covered"))
             .order_by()
         ):
             key = by_id[feature_id]
@@ -61,6 +61,8 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
                 counts["in_use"][key] = counts["in_use"].get(key, 0) + sign * int(total)
             elif period_start is not None and period_start.timestamp() == entry.get("period_start"):
                 counts["used"][key] = counts["used"].get(key, 0) + int(total)
+                if paid:  # a credits waterfall's units paid with credits
+                    covered[key] = covered.get(key, 0) + int(paid)
         credits = [fid for fid, key in by_id.items() if kinds[key] == Feature.Type.CREDITS]
         entries = (
             CreditLedgerEntry.objects.filter(
@@ -91,6 +93,8 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
         windows = _windows_at(customer_id, structure, at)
         if windows:
             usage["windows"] = windows
+        if covered:
+            usage["covered"] = covered
     return usage
 
 
@@ -129,19 +133,23 @@ def _windows_at(
     return counted
 
 
-def _held_at(customer_id: str, structure: StructureSnapshot, at: datetime) -> dict[str, int]:
+def _held_at(
+    customer_id: str, structure: StructureSnapshot, at: datetime
+) -> tuple[dict[str, int], dict[str, int]]:
     """Units held at `at` per feature key: each hold placed by then and not ended then, less what was reported
-    against it by then (a metered hold of another period than the structure's holds nothing in it)."""
+    against it by then (a metered hold of another period than the structure's holds nothing in it); and of
+    those, the units credits paid (a credits waterfall's hold: its last `covered` units are)."""
     features = structure["features"]
     by_id = {entry["id"]: key for key, entry in features.items()}
     held: dict[str, int] = {}
+    covered: dict[str, int] = {}
     holds = list(
         Hold.objects.filter(customer_id=customer_id, feature_id__in=list(by_id), created_at__lte=at).filter(
             Q(ended_at__isnull=True) | Q(ended_at__gt=at)
         )
     )
     if not holds:
-        return held
+        return held, covered
     # What was reported against each of them by then, in one query.
     reported = dict(
         UsageEvent.objects.filter(
@@ -159,7 +167,11 @@ def _held_at(customer_id: str, structure: StructureSnapshot, at: datetime) -> di
             "period_start"
         ):
             continue
-        units = hold.quantity - int(reported.get(hold.hold_id) or 0)
+        used = int(reported.get(hold.hold_id) or 0)
+        units = hold.quantity - used
         if units > 0:
             held[key] = held.get(key, 0) + units
-    return held
+            paid = min(hold.covered, units)  # the units used are the unpaid ones first
+            if paid:
+                covered[key] = covered.get(key, 0) + paid
+    return held, covered

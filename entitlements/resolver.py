@@ -18,7 +18,6 @@ Two parts, cached separately because they change at very different rates:
 Times are epoch seconds (floats) inside snapshots: they are compared on every check.
 """
 
-import calendar
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +41,11 @@ from entitlements.models import (
     SubscriptionSource,
     payment_disputed,
 )
+from entitlements.periods import Period as Period
+from entitlements.periods import add_interval as add_interval
+from entitlements.periods import month_period as month_period
+from entitlements.periods import period_from_snapshot as period_from_snapshot
+from entitlements.periods import subscription_period as subscription_period
 from entitlements.snapshot import FeatureEntry, SourceEntry, StructureSnapshot
 from projects.models import Project
 
@@ -52,73 +56,17 @@ MAX_SNAPSHOT_AGE_SECONDS = 300.0
 # Sources that give a feature's plan value, in precedence order for static values (first wins).
 _PLAN_KINDS = ("subscription", "purchase", "default_product")
 COUNTED = (Feature.Type.METERED, Feature.Type.ALLOCATION)
-# A product's values: feature id → (value, per_unit, overage, windows, cap), as `ProductFeature` stores them.
-ProductValues = dict[str, tuple[Any, bool, bool, dict[str, int] | None, dict[str, Any] | None]]
+# A product's values: feature id → (value, per_unit, overage, windows, cap, credits), as `ProductFeature` stores
+# them.
+ProductValues = dict[
+    str, tuple[Any, bool, bool, dict[str, int] | None, dict[str, Any] | None, dict[str, Any] | None]
+]
 
 
 def settings_for(project: Project) -> EntitlementSettings:
     """The project's entitlement settings (defaults when the project never changed them)."""
     found = statements.SETTINGS.first(project_id=project.pk)
     return found if found is not None else EntitlementSettings(project=project)
-
-
-# --- periods ------------------------------------------------------------------------------------------------
-
-
-def add_interval(moment: datetime, interval: str, count: int) -> datetime:
-    """`moment` plus `count` intervals; months and years keep the day of month, clamped (Jan 31 + 1 month =
-    Feb 28/29), as Stripe does."""
-    if interval == "day":
-        return moment + timedelta(days=count)
-    if interval == "week":
-        return moment + timedelta(weeks=count)
-    months = count * (12 if interval == "year" else 1)
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
-def month_period(now: datetime) -> tuple[datetime, datetime]:
-    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return start, add_interval(start, "month", 1)
-
-
-@dataclass(frozen=True)
-class Period:
-    """A metered period and how to step to its neighbours: a subscription's billing cycle, or calendar months."""
-
-    start: datetime
-    end: datetime
-    interval: str = "month"
-    count: int = 1
-
-    def previous(self) -> "Period":
-        return Period(
-            add_interval(self.start, self.interval, -self.count), self.start, self.interval, self.count
-        )
-
-
-def subscription_period(subscription: SubscriptionSource, now: datetime) -> Period:
-    """The subscription's current period at `now`, rolled forward when Stripe's renewal is not mirrored yet."""
-    start, end = subscription.current_period_start, subscription.current_period_end
-    interval = subscription.interval or "month"
-    count = subscription.interval_count or 1
-    if start is None or end is None or end <= start:
-        month_start, month_end = month_period(now)
-        return Period(month_start, month_end)
-    while end <= now:
-        start, end = end, add_interval(end, interval, count)
-    return Period(start, end, interval, count)
-
-
-def period_from_snapshot(entry: FeatureEntry) -> Period:
-    return Period(
-        datetime.fromtimestamp(entry["period_start"], UTC),
-        datetime.fromtimestamp(entry["period_end"], UTC),
-        entry.get("interval", "month"),
-        entry.get("interval_count", 1),
-    )
 
 
 # --- structure ----------------------------------------------------------------------------------------------
@@ -158,6 +106,11 @@ class _Source:
         """The product's spend cap on `feature`'s overage (`ProductFeature.cap`), or None."""
         return self.values[feature.pk][4] if feature.pk in self.values else None
 
+    def credits_for(self, feature: Feature) -> dict[str, Any] | None:
+        """The product's credits waterfall of `feature` (`ProductFeature.credits`: `{"feature": key, "cost": n}`),
+        or None."""
+        return self.values[feature.pk][5] if feature.pk in self.values else None
+
     def describe(self, value: Any) -> SourceEntry:
         described: SourceEntry = {
             "type": self.kind,
@@ -181,7 +134,7 @@ def product_value(values: ProductValues, feature: Feature, quantity: int) -> tup
     of it give (`per_unit` values are multiplied)."""
     if feature.pk not in values:
         return False, None
-    value, per_unit, _, _, _ = values[feature.pk]
+    value, per_unit = values[feature.pk][:2]
     if per_unit and isinstance(value, int):
         value = value * quantity
     return True, value
@@ -280,9 +233,9 @@ def product_values(product_ids: set[str]) -> dict[str, ProductValues]:
     values: dict[str, ProductValues] = {pid: {} for pid in product_ids}
     if product_ids:
         for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-            "product_id", "feature_id", "value", "per_unit", "overage", "windows", "cap"
+            "product_id", "feature_id", "value", "per_unit", "overage", "windows", "cap", "credits"
         ):
-            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5], row[6])
+            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5], row[6], row[7])
     return values
 
 
@@ -364,8 +317,9 @@ def _plan_sources(
             overage,
             windows,
             cap,
+            credits,
         ) in statements.PRODUCT_VALUES.rows(product_ids=sorted(product_ids)):
-            values[product_id][feature_id] = (value, per_unit, overage, windows, cap)
+            values[product_id][feature_id] = (value, per_unit, overage, windows, cap, credits)
             keys[product_id] = key
     sources = [
         _Source(
@@ -469,6 +423,12 @@ def _structure(
         if feature.type == Feature.Type.METERED:
             changes.append(datetime.fromtimestamp(entry["period_end"], UTC))
         entries[feature.key] = entry
+    for entry in entries.values():  # a waterfall's credits feature gone or revoked pays for nothing
+        paying = entries.get(entry["credits"]["feature"]) if "credits" in entry else None
+        if "credits" in entry and (
+            paying is None or paying["type"] != Feature.Type.CREDITS or paying["revoked"]
+        ):
+            del entry["credits"]
     horizon = now + timedelta(seconds=MAX_SNAPSHOT_AGE_SECONDS)
     valid_until = min([c for c in changes if c > now] + [horizon])
     return {
@@ -573,6 +533,9 @@ def _feature_entry(
         cap = chosen.cap_for(feature) if chosen is not None and entry["overage"] else None
         if cap:
             entry["cap"] = {**cap, "set_by": "catalog"}
+        waterfall = chosen.credits_for(feature) if chosen and limit is not None and not revoked else None
+        if waterfall:
+            entry["credits"] = dict(waterfall)
         entry["period_start"] = period.start.timestamp()
         entry["period_end"] = period.end.timestamp()
         entry["interval"] = period.interval

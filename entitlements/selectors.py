@@ -39,6 +39,7 @@ from entitlements.models import (
 )
 from entitlements.resolver import iso_epoch, settings_for
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
+from entitlements.waterfall import waterfall_answer
 from entitlements.windows import retry_after, windows_answer
 from projects.models import Project
 
@@ -66,27 +67,34 @@ def feature_answer(
     binding: str | None = None
     wait: int | None = None
     cap: dict[str, Any] | None = None
+    waterfall: dict[str, Any] | None = None
+    step: str | None = None
     if kind == Feature.Type.METERED or kind == Feature.Type.ALLOCATION:
         held = usage["held"].get(key, 0)
         counted = (usage["used"] if kind == Feature.Type.METERED else usage["in_use"]).get(key, 0)
         used = counted - held
         past = entry.get("overage", False)
-        remaining = None if limit is None else (limit - counted if past else max(limit - counted, 0))
+        # The units the limit and the cap are judged against: a credits waterfall's paid units are not theirs.
+        own = counted - usage.get("covered", {}).get(key, 0) if kind == Feature.Type.METERED else counted
+        remaining = None if limit is None else (limit - own if past else max(limit - own, 0))
         allowed = enabled and (limit is None or past or counted + quantity <= limit)
         if kind == Feature.Type.METERED:
             resets_at = iso_epoch(entry["period_end"])
             overage = "allowed" if past else "blocked"
+            waterfall, step, fits = waterfall_answer(key, entry, usage, quantity, counted)
+            allowed = enabled and fits
+            step = step if allowed else None
             capped = entry.get("cap")
             if capped is not None:
-                cap = cap_answer(capped, entry["limit"], counted)
+                cap = cap_answer(capped, entry["limit"], own)
                 blocks = capped["at_cap"] == "block" and capped["limit"] is not None
-                if enabled and past and blocks and counted + quantity > capped["limit"]:
-                    allowed = False
+                if enabled and past and blocks and not fits:
                     binding = "cap"
                     wait = retry_after(entry["period_end"], time.time() if now is None else now)
             if enabled and binding is None and (not allowed or "windows" in entry):
                 windows, binding, wait = _binding(entry, usage, key, quantity, allowed, now)
                 allowed = allowed and binding is None
+                step = step if allowed else None
     elif kind == Feature.Type.CREDITS:
         held = usage["held"].get(key, 0)
         balance = usage["balance"].get(key, 0)
@@ -108,6 +116,8 @@ def feature_answer(
         "held": held,
         "overage": overage,
         "cap": cap,
+        "credits": waterfall,
+        "step": step,
         "windows": windows,
         "binding": binding,
         "retry_after": wait,

@@ -58,6 +58,9 @@ class FeatureEntry(TypedDict):
     # metered with overage: the spend cap that applies (`attach.caps_attach`): units | amount, at_cap, set_by,
     # price (the metered price's terms, or None), currency, limit (units allowed in all, None: no bound)
     cap: NotRequired[dict[str, Any]]
+    # metered with a credits waterfall: {"feature": the credits feature's key, "cost": credits a unit}; use past
+    # the limit is paid from that feature's balance before any overage (`services.waterfall`)
+    credits: NotRequired[dict[str, Any]]
 
 
 class StructureSnapshot(TypedDict):
@@ -90,6 +93,8 @@ class UsageCounts(TypedDict):
     held: dict[str, int]
     # metered features with usage windows: {key: {window: [its start (Unix seconds), used, held]}}
     windows: NotRequired[dict[str, dict[str, list[Any]]]]
+    # metered features: the units of `used` paid from credits (a credits waterfall), where any were
+    covered: NotRequired[dict[str, int]]
 
 
 class UsageSnapshot(UsageCounts):

@@ -103,7 +103,15 @@ STATE = Statement(
 
 PRODUCT_VALUES = Statement(
     lambda product_ids: ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-        "product_id", "product__key", "feature_id", "value", "per_unit", "overage", "windows", "cap"
+        "product_id",
+        "product__key",
+        "feature_id",
+        "value",
+        "per_unit",
+        "overage",
+        "windows",
+        "cap",
+        "credits",
     ),
     product_ids=list,
 )
@@ -137,7 +145,7 @@ CREDIT_VALUES = Statement(
 USED = Statement(
     lambda customer_id, feature_ids, starts: UsageCounter.objects.filter(
         customer_id=customer_id, feature_id__in=feature_ids, period_start__in=starts
-    ).values_list("feature_id", "period_start", "used", "held"),
+    ).values_list("feature_id", "period_start", "used", "held", "covered"),
     feature_ids=list,
     starts=list[datetime],
 )

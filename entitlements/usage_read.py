@@ -25,6 +25,7 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
     in_use: dict[str, int] = {}
     balance: dict[str, int] = {}
     held: dict[str, int] = {}
+    covered: dict[str, int] = {}
     valid_until: float | None = None
     counted_windows: dict[str, dict[str, list[Any]]] = {}
     features = structure["features"]
@@ -36,12 +37,14 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
             rows = statements.USED.rows(
                 customer_id=customer_id, feature_ids=[e["id"] for e in metered.values()], starts=starts
             )
-            for feature_id, period_start, amount, units_held in rows:
+            for feature_id, period_start, amount, units_held, units_covered in rows:
                 key = by_id[feature_id]
                 if period_start.timestamp() == metered[key]["period_start"]:
                     used[key] = amount
                     if units_held:
                         held[key] = units_held
+                    if units_covered:
+                        covered[key] = units_covered
             windowed = {e["id"]: key for key, e in metered.items() if "windows" in e}
             if windowed:
                 windows = _windows_read(customer_id, windowed, now.timestamp())
@@ -80,6 +83,8 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
     }
     if counted_windows:
         usage["windows"] = counted_windows
+    if covered:
+        usage["covered"] = covered
     return usage
 
 

@@ -97,6 +97,7 @@ def meter_events_report(
     reported: list[str] = []
     skipped: list[str] = []
     unbilled: list[str] = []
+    paid: list[str] = []  # paid whole from credits (a credits waterfall): nothing for the meter to bill
     events = list(UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature"))
     billable = _metered_items_of(events)
     for event in events:
@@ -106,11 +107,14 @@ def meter_events_report(
         if (event.customer_id, event.feature_id) not in billable:
             unbilled.append(event.pk)
             continue
+        if event.covered and event.quantity == event.covered:
+            paid.append(event.pk)
+            continue
         params = {
             "event_name": event.feature.stripe_meter_event_name,
             "payload": {
                 "stripe_customer_id": event.customer.stripe_customer_id,
-                "value": str(event.quantity),
+                "value": str(event.quantity - event.covered),  # the units credits paid are not billed
             },
             "identifier": event.pk,
             "timestamp": meter_second(event.timestamp),
@@ -156,6 +160,12 @@ def meter_events_report(
         event_ids=unbilled,
         status=UsageEvent.MeterStatus.SKIPPED,
         meter_error="The customer has no live subscription item on a metered price of this meter.",
+        meter_next_attempt_at=None,
+    )
+    meter_status_move(
+        event_ids=paid,
+        status=UsageEvent.MeterStatus.SKIPPED,
+        meter_error="Paid from credits: nothing to bill.",
         meter_next_attempt_at=None,
     )
     return len(ids)

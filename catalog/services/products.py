@@ -23,6 +23,14 @@ def _features_resolve(
     *, project: Project, features: dict[str, Any]
 ) -> dict[str, tuple[Feature, FeatureValue]]:
     found = {f.key: f for f in feature_list(project=project).filter(key__in=list(features))}
+    waterfalls = any(
+        isinstance(value, dict) and value.get("credits") is not None for value in features.values()
+    )
+    credit_features = (
+        list(feature_list(project=project).filter(type=Feature.Type.CREDITS).values_list("key", flat=True))
+        if waterfalls
+        else None
+    )
     resolved: dict[str, tuple[Feature, FeatureValue]] = {}
     for key in sorted(features):
         param = f"features.{key}"
@@ -31,7 +39,9 @@ def _features_resolve(
             raise InvalidRequest(f"{param}: no such feature.", code="unknown_feature", param=param)
         resolved[key] = (
             feature,
-            feature_value_parse(feature_type=feature.type, value=features[key], param=param),
+            feature_value_parse(
+                feature_type=feature.type, value=features[key], param=param, credit_features=credit_features
+            ),
         )
     return resolved
 
@@ -65,6 +75,7 @@ def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature,
                 "cadence": given.cadence or "",
                 "windows": given.windows,
                 "cap": given.cap,
+                "credits": given.credits,
             },
         )
     # What the product gives changed for everyone holding it (or for everyone, if it is the default product).

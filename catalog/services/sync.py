@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.models import Price, Product
+from catalog.models import Feature, Price, Product
 from catalog.rules import (
     PRICE_IMMUTABLE_FIELDS,
     PRICE_REPRICING_FIELDS,
@@ -159,7 +159,10 @@ def catalog_plan(
             if fkey not in feature_types:
                 raise InvalidRequest(f"{param}: no such feature.", code="unknown_feature", param=param)
             wanted_features[fkey] = feature_value_parse(
-                feature_type=feature_types[fkey], value=pspec.features[fkey], param=param
+                feature_type=feature_types[fkey],
+                value=pspec.features[fkey],
+                param=param,
+                credit_features=[key for key, kind in feature_types.items() if kind == Feature.Type.CREDITS],
             ).api()
         product = products.get(pspec.key)
         if product is None:

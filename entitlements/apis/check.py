@@ -44,9 +44,13 @@ OVERAGE_HELP = (
     "metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes "
     "below 0, and the feature's metered price bills it), else `blocked`; null for other features."
 )
-REMAINING_HELP = "limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance."
+REMAINING_HELP = (
+    "limit − (used + held), the units credits paid not counted; below 0 only where `overage` is `allowed`; "
+    "credits: the balance."
+)
 BINDING_HELP = (
-    "metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` "
+    "metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the "
+    "waterfall's credits), `cap` "
     "(the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. "
     "null when it fits."
 )
@@ -95,6 +99,29 @@ class CapOutput(serializers.Serializer[Any]):
 CAP_HELP = "metered features whose plan allows overage, with a spend cap: how much of it is used and left."
 
 
+class WaterfallOutput(serializers.Serializer[Any]):
+    feature = serializers.CharField(help_text="The credits feature that pays for use past the limit.")
+    cost = serializers.IntegerField(help_text="Credits one unit past the limit spends.")
+    balance = serializers.IntegerField(help_text="That feature's spendable balance now.")
+    units = serializers.IntegerField(
+        help_text="The units past the limit the balance pays for: balance ÷ cost."
+    )
+    covered = serializers.IntegerField(
+        help_text="Units of this period's use credits paid (held ones included); not billed as overage."
+    )
+
+
+WATERFALL_HELP = (
+    "metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; "
+    "null without one."
+)
+STEP_HELP = (
+    "metered features: where `quantity` more would come from — `allowance` (the period's limit), `credits` "
+    "(the waterfall's credits, past the limit) or `overage` (past the limit, billed); null when it does not fit "
+    "and for other features."
+)
+
+
 class CheckOutput(serializers.Serializer[Any]):
     allowed = serializers.BooleanField()
     feature = serializers.CharField()
@@ -108,6 +135,10 @@ class CheckOutput(serializers.Serializer[Any]):
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
     cap = CapOutput(allow_null=True, help_text=CAP_HELP)
+    credits = WaterfallOutput(allow_null=True, help_text=WATERFALL_HELP)
+    step = serializers.ChoiceField(
+        choices=["allowance", "credits", "overage"], allow_null=True, help_text=STEP_HELP
+    )
     windows = WindowOutput(many=True, help_text="metered features: each usage window now; [] when none.")
     binding = serializers.CharField(allow_null=True, help_text=BINDING_HELP)
     retry_after = serializers.IntegerField(allow_null=True, help_text=RETRY_AFTER_HELP)
@@ -129,6 +160,10 @@ class EntitlementOutput(serializers.Serializer[Any]):
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
     cap = CapOutput(allow_null=True, help_text=CAP_HELP)
+    credits = WaterfallOutput(allow_null=True, help_text=WATERFALL_HELP)
+    step = serializers.ChoiceField(
+        choices=["allowance", "credits", "overage"], allow_null=True, help_text=STEP_HELP
+    )
     windows = WindowOutput(many=True, help_text="metered features: each usage window now; [] when none.")
     binding = serializers.CharField(allow_null=True, help_text=BINDING_HELP + " (For one more unit.)")
     retry_after = serializers.IntegerField(allow_null=True, help_text=RETRY_AFTER_HELP)

@@ -86,6 +86,8 @@ def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) ->
         "period_end": entry.get("period_end"),
         "windows": _windows(key, entry, usage, now),
         "cap": entry.get("cap"),
+        "credits": entry.get("credits"),
+        "covered": usage.get("covered", {}).get(key, 0) if kind == Feature.Type.METERED else None,
     }
 
 
@@ -139,6 +141,18 @@ class SnapshotFeature(serializers.Serializer[Any]):
             "`limit` (the units allowed in all; null: no bound) and `price` (the metered price's `billing_scheme`, "
             "`unit_amount`, `tiers_mode`, `tiers`: the cap's money is what they bill), or null."
         ),
+    )
+    credits = serializers.JSONField(
+        allow_null=True,
+        help_text=(
+            "metered with a credits waterfall: `{feature, cost}`, the credits feature (in this snapshot) whose "
+            "balance pays for use past the limit, `cost` credits a unit, before any overage; or null."
+        ),
+    )
+    covered = serializers.IntegerField(
+        allow_null=True,
+        help_text="metered: the units of this period's use (held ones included) that credits paid; not counted "
+        "against the limit or the cap.",
     )
 
 

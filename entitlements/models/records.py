@@ -260,6 +260,8 @@ class UsageEvent(models.Model):
     meter_next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name="next report attempt")
     meter_reported_at = models.DateTimeField(null=True, blank=True, verbose_name="reported to Stripe")
     meter_error = models.CharField(max_length=500, blank=True, verbose_name="Stripe meter error")
+    # A consume's units paid from credits (a credits waterfall): counted as used, never billed by a meter.
+    covered = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits")
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="received")
 
     class Meta:
@@ -293,6 +295,8 @@ class UsageCounter(models.Model):
     # `used` counts held units too (every limit check sees them); `held` says how many of them are held.
     used = models.BigIntegerField(default=0)
     held = models.BigIntegerField(default=0, db_default=0)
+    # Of `used`, the units paid from credits (a credits waterfall): past the limit, and not overage.
+    covered = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
@@ -516,6 +520,9 @@ class Hold(models.Model):
     lots = models.JSONField(default=list, blank=True)
     # metered: the usage windows its units were taken from, {window: start (ISO 8601)}
     windows = models.JSONField(default=dict, blank=True, db_default={})
+    # metered with a credits waterfall: the last `covered` of its units are paid from credits (taken from `lots`,
+    # of the waterfall's credits feature, `cost` credits a unit); used units are the others first
+    covered = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits")
     expires_at = models.DateTimeField(verbose_name="expires")
     created_at = models.DateTimeField(verbose_name="created")
     ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")

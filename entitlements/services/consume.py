@@ -33,6 +33,7 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue
 from entitlements.services.usage import _thresholds
+from entitlements.services.waterfall import usage_event_covered, waterfall_take
 from entitlements.services.windows import windows_reached, windows_take
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts, judged_at
 from events.services.record import event_record
@@ -136,7 +137,8 @@ def entitlement_consume(
         period_start=period.start if period else None,
     )
     windows = entry.get("windows") if period is not None else None
-    if period is not None and not refused and not windows and connection.vendor == "postgresql":
+    waterfall = period is not None and "credits" in entry
+    if period is not None and not (refused or windows or waterfall) and connection.vendor == "postgresql":
         # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
         outcome, used, held = _metered_consume_pg(row, period, quantity, entry)
         usage["used"][feature_key] = used
@@ -156,17 +158,9 @@ def entitlement_consume(
             if refused:
                 raise _Denied
             if period is not None:
-                taken = _counter_take(
-                    project_id=project.pk,
-                    customer_id=customer_id,
-                    feature_id=entry["id"],
-                    period=period,
-                    quantity=quantity,
-                    limit=counted_cap(entry),
+                counted_before, counted_after, used, usage["held"][feature_key] = _metered_take(
+                    project, structure, customer_id, external_id, entry, period, quantity, row
                 )
-                if taken is None:
-                    raise _Denied
-                used, usage["held"][feature_key] = taken
                 if windows:
                     in_windows = windows_take(
                         project_id=project.pk,
@@ -187,7 +181,9 @@ def entitlement_consume(
                         entry=entry,
                         counted={name: (c[0], quantity, c[1]) for name, c in in_windows.items()},
                     )
-                _thresholds(project, customer_id, external_id, feature_key, entry, used - quantity, used)
+                _thresholds(
+                    project, customer_id, external_id, feature_key, entry, counted_before, counted_after
+                )
                 usage["used"][feature_key] = used
             elif kind == Feature.Type.ALLOCATION:
                 moved = _allocation_move(
@@ -217,7 +213,56 @@ def entitlement_consume(
         return _answer_now(structure, customer_id, feature_key, quantity, allowed=False)
     except _Duplicate:
         return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
+    if waterfall:  # its answer needs the credits' balance and the units they paid: read them
+        return _answer_now(structure, customer_id, feature_key, 0, allowed=True)
     return _answer(feature_key, entry, usage, 0, allowed=True)
+
+
+def _metered_take(
+    project: Project,
+    structure: StructureSnapshot,
+    customer_id: str,
+    external_id: str,
+    entry: FeatureEntry,
+    period: resolver.Period,
+    quantity: int,
+    row: dict[str, Any],
+) -> tuple[int, int, int, int]:
+    """A metered consume's units into its period's counter under the limit (a credits waterfall's through its
+    steps, `services.waterfall`: the event then carries the units credits paid); raises _Denied. (The units the
+    limit judged before and after it — `used − covered` —, the counter's used and held after it.)"""
+    if "credits" not in entry:
+        taken = _counter_take(
+            project_id=project.pk,
+            customer_id=customer_id,
+            feature_id=entry["id"],
+            period=period,
+            quantity=quantity,
+            limit=counted_cap(entry),
+        )
+        if taken is None:
+            raise _Denied
+        return taken[0] - quantity, taken[0], taken[0], taken[1]
+    steps = waterfall_take(
+        project=project,
+        customer_id=customer_id,
+        external_id=external_id,
+        structure=structure,
+        entry=entry,
+        period_start=period.start,
+        period_end=period.end,
+        quantity=quantity,
+        reference=row["event_id"],
+        ledger_type=CreditLedgerEntry.Type.CONSUME,
+        hold=False,
+        now=judged_at(structure, timezone.now()),
+    )
+    if steps is None:
+        raise _Denied
+    if steps.credits:
+        usage_event_covered(row, steps.credits)
+    own = steps.used - steps.covered
+    return steps.own_before, own, steps.used, steps.held
 
 
 def _usage_recorded(project: Project, external_id: str, entry: FeatureEntry, *, metered: bool) -> None:
@@ -357,6 +402,34 @@ def credits_held(customer_id: str, feature_id: str) -> int:
     """The credits a customer's active holds set aside (already out of the balance)."""
     held = Hold.objects.filter(customer_id=customer_id, feature_id=feature_id, status=Hold.Status.ACTIVE)
     return int(held.aggregate(total=Sum(F("quantity") - F("consumed")))["total"] or 0)
+
+
+def credits_refill(hold: Hold, returned: int) -> None:
+    """Credits a hold does not keep go back to the lots they came from, last taken first, with ledger entries
+    `hold_return` (of the lots' feature: a waterfall's hold holds another feature's credits); a lot voided or
+    expired meanwhile keeps nothing of it (the credits were going to end there)."""
+    entries = []
+    features = dict(
+        CreditLot.objects.filter(pk__in=[lot for lot, _ in hold.lots]).values_list("pk", "feature_id")
+    )
+    for lot_id, units in reversed(hold.lots):
+        if returned <= 0:
+            break
+        back = min(units, returned)
+        returned -= back
+        CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + back)
+        entries.append(
+            CreditLedgerEntry(
+                project_id=hold.project_id,
+                customer_id=hold.customer_id,
+                feature_id=features[lot_id],
+                lot_id=lot_id,
+                type=CreditLedgerEntry.Type.HOLD_RETURN,
+                amount=back,
+                reference=hold.hold_id,
+            )
+        )
+    CreditLedgerEntry.objects.bulk_create(entries)
 
 
 def entry_low_percent(entry: FeatureEntry) -> int:

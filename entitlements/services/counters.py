@@ -404,16 +404,25 @@ def _counter_take(
 
 
 def _counter_unhold(
-    *, customer_id: str, feature_id: str, period_start: datetime, held: int, returned: int
+    *, customer_id: str, feature_id: str, period_start: datetime, held: int, returned: int, covered: int = 0
 ) -> None:
     """A hold's units leave its period's counter: `held` of them stop being held, and `returned` of those stop
-    counting as used too (what a confirm did not take; all of them on a release or an expiry)."""
+    counting as used too (what a confirm did not take; all of them on a release or an expiry), `covered` of
+    which credits had paid (a credits waterfall's)."""
     table = connection.ops.quote_name(UsageCounter._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET used = used - %s, held = held - %s, updated_at = %s "  # noqa: S608
-            "WHERE customer_id = %s AND feature_id = %s AND period_start = %s",
-            [returned, held, _db_time(timezone.now()), customer_id, feature_id, _db_time(period_start)],
+            f"UPDATE {table} SET used = used - %s, held = held - %s, covered = covered - %s, "  # noqa: S608
+            "updated_at = %s WHERE customer_id = %s AND feature_id = %s AND period_start = %s",
+            [
+                returned,
+                held,
+                covered,
+                _db_time(timezone.now()),
+                customer_id,
+                feature_id,
+                _db_time(period_start),
+            ],
         )
 
 

@@ -32,7 +32,7 @@ from core.wording import with_article
 from customers.selectors import customer_now
 from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
-from entitlements.models import CreditLedgerEntry, CreditLot, Hold, UsageEvent
+from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.consume import (
     _credits_spend,
@@ -40,6 +40,7 @@ from entitlements.services.consume import (
     _event_row,
     _structure_for_consume,
     _usage_recorded,
+    credits_refill,
 )
 from entitlements.services.counters import (
     _allocation_move,
@@ -51,8 +52,9 @@ from entitlements.services.counters import (
 )
 from entitlements.services.customers import customers_ensure
 from entitlements.services.usage import _thresholds
+from entitlements.services.waterfall import usage_event_covered, waterfall_take
 from entitlements.services.windows import windows_give_back, windows_hold
-from entitlements.snapshot import FeatureEntry, judged_at
+from entitlements.snapshot import FeatureEntry, StructureSnapshot, judged_at
 from projects.models import Project
 
 MAX_HOLD_SECONDS = 24 * 3600
@@ -133,7 +135,7 @@ def hold_place(
             hold.save(force_insert=True)
             if refused:
                 raise _Refused
-            _take(project, hold, external_id, feature_key, entry, period)
+            _take(project, hold, external_id, feature_key, entry, period, structure)
             ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
     except _Refused:
         return _refused(project, external_id, customer_id, feature_key, quantity)
@@ -152,25 +154,48 @@ def _take(
     feature_key: str,
     entry: FeatureEntry,
     period: resolver.Period | None,
+    structure: StructureSnapshot,
 ) -> None:
-    """Takes the hold's units under the limit (raises _Refused), marking them held."""
+    """Takes the hold's units under the limit (raises _Refused), marking them held: a credits waterfall's
+    through its steps (`services.waterfall`), the credits it spends held on their lots as a credits hold's."""
     if period is not None:
-        taken = _counter_take(
-            project_id=project.pk,
-            customer_id=hold.customer_id,
-            feature_id=hold.feature_id,
-            period=period,
-            quantity=hold.quantity,
-            limit=counted_cap(entry),
-            hold=True,
-        )
-        if taken is None:
-            raise _Refused
+        if "credits" in entry:
+            steps = waterfall_take(
+                project=project,
+                customer_id=hold.customer_id,
+                external_id=external_id,
+                structure=structure,
+                entry=entry,
+                period_start=period.start,
+                period_end=period.end,
+                quantity=hold.quantity,
+                reference=hold.hold_id,
+                ledger_type=CreditLedgerEntry.Type.HOLD,
+                hold=True,
+                now=hold.created_at,
+            )
+            if steps is None:
+                raise _Refused
+            if steps.credits:
+                Hold.objects.filter(pk=hold.pk).update(covered=steps.credits, lots=steps.takes)
+                hold.covered, hold.lots = steps.credits, steps.takes
+            counted = (steps.own_before, steps.used - steps.covered)
+        else:
+            taken = _counter_take(
+                project_id=project.pk,
+                customer_id=hold.customer_id,
+                feature_id=hold.feature_id,
+                period=period,
+                quantity=hold.quantity,
+                limit=counted_cap(entry),
+                hold=True,
+            )
+            if taken is None:
+                raise _Refused
+            counted = (taken[0] - hold.quantity, taken[0])
         if entry.get("windows") and not windows_hold(project, hold, external_id, feature_key, entry):
             raise _Refused
-        _thresholds(
-            project, hold.customer_id, external_id, feature_key, entry, taken[0] - hold.quantity, taken[0]
-        )
+        _thresholds(project, hold.customer_id, external_id, feature_key, entry, *counted)
     elif entry["type"] == Feature.Type.ALLOCATION:
         moved = _allocation_move(
             project_id=project.pk,
@@ -290,7 +315,7 @@ def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]])
             if consumed is None:  # ended meanwhile
                 hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
                 raise _ended(hold)
-            inserted = _events_record(hold, events)
+            inserted = _events_record(hold, events, consumed=consumed)
             _repeats_check(hold, [event for event in events if event[0] not in inserted])
             units = sum(quantity for event_id, quantity in events if event_id in inserted)
             if consumed + units > hold.quantity:
@@ -326,9 +351,9 @@ def _repeats_check(hold: Hold, repeated: list[tuple[str, int]]) -> None:
         )
 
 
-def _metered_unhold(hold: Hold, *, held: int, returned: int) -> None:
+def _metered_unhold(hold: Hold, *, held: int, returned: int, covered: int = 0) -> None:
     """A metered hold's units leave its period's counter and the usage windows they were taken from: `held` stop
-    being held, and `returned` of them stop counting as used."""
+    being held, and `returned` of them stop counting as used (`covered` of those were paid from credits)."""
     assert hold.period_start is not None
     _counter_unhold(
         customer_id=hold.customer_id,
@@ -336,6 +361,7 @@ def _metered_unhold(hold: Hold, *, held: int, returned: int) -> None:
         period_start=hold.period_start,
         held=held,
         returned=returned,
+        covered=covered,
     )
     windows_give_back(
         customer_id=hold.customer_id,
@@ -420,7 +446,7 @@ def _end(
             )
             _give_back(hold, kept=kept, consumed=consumed)
             if kept > consumed:
-                _record_usage(hold, kept - consumed, event_id=hold.pk)
+                _events_record(hold, [(hold.pk, kept - consumed)], consumed=consumed)
             if audit is not None:
                 audit()
             ent_cache.usage_changed(project_id=hold.project_id, external_ids=[hold.customer.external_id])
@@ -435,7 +461,12 @@ def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
     still_held = hold.quantity - consumed
     kind = hold.feature.type
     if kind == Feature.Type.METERED:
-        _metered_unhold(hold, held=still_held, returned=returned)
+        # A waterfall's units are used uncovered first: those given back are the credits' first.
+        covered_back = hold.covered - _covered_within(hold, 0, kept)
+        _metered_unhold(hold, held=still_held, returned=returned, covered=covered_back)
+        if covered_back:
+            cost = sum(units for _, units in hold.lots) // hold.covered
+            credits_refill(hold, covered_back * cost)
     elif kind == Feature.Type.ALLOCATION:
         _allocation_move(
             project_id=hold.project_id,
@@ -446,43 +477,21 @@ def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
             held=-still_held,
         )
     elif returned:
-        _lots_refill(hold, returned)
+        credits_refill(hold, returned)
 
 
-def _lots_refill(hold: Hold, returned: int) -> None:
-    """Credits a hold does not keep go back to the lots they came from, last taken first, with ledger entries
-    `hold_return`; a lot voided or expired meanwhile keeps nothing of it (the credits were going to end there)."""
-    entries = []
-    for lot_id, units in reversed(hold.lots):
-        if returned <= 0:
-            break
-        back = min(units, returned)
-        returned -= back
-        CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + back)
-        entries.append(
-            CreditLedgerEntry(
-                project_id=hold.project_id,
-                customer_id=hold.customer_id,
-                feature_id=hold.feature_id,
-                lot_id=lot_id,
-                type=CreditLedgerEntry.Type.HOLD_RETURN,
-                amount=back,
-                reference=hold.hold_id,
-            )
-        )
-    CreditLedgerEntry.objects.bulk_create(entries)
+def _covered_within(hold: Hold, before: int, after: int) -> int:
+    """Of the hold's units from the `before`-th to the `after`-th used, how many credits paid (a waterfall's hold:
+    its last `covered` units)."""
+    uncovered = hold.quantity - hold.covered
+    return max(after - uncovered, 0) - max(before - uncovered, 0)
 
 
-def _record_usage(hold: Hold, units: int, *, event_id: str) -> None:
-    """Units kept by a confirm as one consume event, in the hold's period (a Stripe meter bills it like a
-    consume)."""
-    _events_record(hold, [(event_id, units)])
-
-
-def _events_record(hold: Hold, events: list[tuple[str, int]]) -> set[str]:
+def _events_record(hold: Hold, events: list[tuple[str, int]], *, consumed: int) -> set[str]:
     """Usage events against the hold (`properties.hold` names it), in the hold's period: timestamped now while
     that period is the current one, else at the hold's creation (Stripe's meter bills by the timestamp). The ids
-    inserted; an id the project already has is skipped."""
+    inserted; an id the project already has is skipped. A confirm's units kept are one such event (the hold's
+    own id). `consumed`: the hold's units used before these (a waterfall's events carry the credits' part)."""
     snapshot = ent_cache.snapshot_get(
         project=hold.project, external_id=hold.customer.external_id, with_usage=False
     )
@@ -504,6 +513,12 @@ def _events_record(hold: Hold, events: list[tuple[str, int]]) -> set[str]:
         row["properties"] = {"hold": hold.hold_id}
         rows.append(row)
     inserted = _events_insert(rows)
+    for row in rows if hold.covered else []:
+        if row["event_id"] in inserted:
+            paid = _covered_within(hold, consumed, consumed + row["quantity"])
+            consumed += row["quantity"]
+            if paid:
+                usage_event_covered(row, paid)
     if inserted:
         _usage_recorded(hold.project, hold.customer.external_id, entry, metered=hold.period_start is not None)
     return inserted

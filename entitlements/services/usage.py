@@ -18,7 +18,7 @@ from core.serializers import api_time
 from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.models import UsageEvent
+from entitlements.models import CreditLedgerEntry, UsageEvent
 from entitlements.services.counters import (
     CAP_LABEL,
     THRESHOLDS,
@@ -31,8 +31,9 @@ from entitlements.services.counters import (
 from entitlements.services.customers import customers_ensure
 from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
+from entitlements.services.waterfall import counter_lock, usage_event_covered, waterfall_take
 from entitlements.services.windows import windows_add, windows_reached
-from entitlements.snapshot import FeatureEntry, judged_at
+from entitlements.snapshot import FeatureEntry, StructureSnapshot, judged_at
 from events.services.record import event_record
 from projects.models import Project
 
@@ -187,10 +188,18 @@ def usage_record_batch(
         metered_pending = False
         touched: set[str] = set()
         in_windows: list[tuple[str, str, str, datetime, int]] = []
-        for event, timestamp, period in planned:
+        paid: list[tuple[UsageInput, resolver.Period, dict[str, Any]]] = []  # credits waterfalls', in order
+        for index, (event, timestamp, period) in enumerate(planned):
             if event.id not in inserted:
                 continue
             key = (customers[event.customer], feature_ids[event.feature], period.start)
+            if "credits" in structures[event.customer]["features"][event.feature]:
+                paid.append((event, period, rows[index]))
+                for name, _ in structures[event.customer]["features"][event.feature].get("windows", ()):
+                    in_windows.append((key[0], key[1], name, timestamp, event.quantity))
+                touched.add(event.customer)
+                metered_pending = metered_pending or metered[event.feature]
+                continue
             end, amount = additions.get(key, (period.end, 0))
             additions[key] = (end, amount + event.quantity)
             for name, _ in structures[event.customer]["features"][event.feature].get("windows", ()):
@@ -198,6 +207,7 @@ def usage_record_batch(
             touched.add(event.customer)
             metered_pending = metered_pending or metered[event.feature]
         totals = _counters_add(project.pk, additions)
+        _waterfalls_record(project, paid, structures, customers, now)
         in_window = windows_add(project_id=project.pk, additions=in_windows)
         by_customer_id = {pk: external_id for external_id, pk in customers.items()}
         key_of = {f.pk: f.key for f in features.values()}
@@ -232,6 +242,58 @@ def usage_record_batch(
             transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
     accepted = len(inserted)
     return accepted, len(events) - accepted, inserted
+
+
+def _waterfalls_record(
+    project: Project,
+    paid: list[tuple["UsageInput", resolver.Period, dict[str, Any]]],
+    structures: dict[str, StructureSnapshot],
+    customers: dict[str, str],
+    now: datetime,
+) -> None:
+    """Recorded usage of credits waterfall features, in the batch's transaction: each event's units past the
+    allowance are paid from the waterfall's credits while they last (the event carries them, `covered`), the
+    rest counted past the limit as any recorded usage is. The counters are locked first, in key order, and the
+    credit lots after them, as a consume locks them: two batches, or a batch and a consume, never wait on each
+    other crosswise."""
+    if not paid:
+        return
+    ordered = sorted(
+        paid, key=lambda item: (customers[item[0].customer], item[2]["feature_id"], item[1].start)
+    )
+    for _, period, row in ordered:
+        counter_lock(project.pk, row["customer_id"], row["feature_id"], period.start, period.end)
+    for event, period, row in ordered:
+        structure = structures[event.customer]
+        entry = structure["features"][event.feature]
+        steps = waterfall_take(
+            project=project,
+            customer_id=row["customer_id"],
+            external_id=event.customer,
+            structure=structure,
+            entry=entry,
+            period_start=period.start,
+            period_end=period.end,
+            quantity=event.quantity,
+            reference=event.id,
+            ledger_type=CreditLedgerEntry.Type.CONSUME,
+            hold=False,
+            now=judged_at(structure, now),
+            recorded=True,
+        )
+        assert steps is not None  # recorded usage is never refused
+        if steps.credits:
+            usage_event_covered(row, steps.credits)
+        if period.start.timestamp() == entry["period_start"]:
+            _thresholds(
+                project,
+                row["customer_id"],
+                event.customer,
+                event.feature,
+                entry,
+                steps.own_before,
+                steps.used - steps.covered,
+            )
 
 
 def usage_record(*, project: Project, event: UsageInput) -> tuple[UsageEvent, bool]:

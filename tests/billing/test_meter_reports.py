@@ -282,3 +282,29 @@ def test_the_report_task_is_registered_in_a_process_that_never_imported_billing_
         out.strip()
         == "['entitlements.tasks.usage_report_sweep', 'entitlements.tasks.usage_report_to_stripe']"
     )
+
+
+def test_the_meter_bills_only_what_a_credits_waterfall_did_not_pay(api, tenant_a, metered, stripe_sdk):
+    """Use past the allowance is paid with credits before it is overage: Stripe's meter is told the rest only, and
+    a use credits paid whole is not sent at all."""
+    from tests.entitlements.helpers import product
+
+    feature(tenant_a.project, "ai_credits", Feature.Type.CREDITS)
+    value = {"limit": 10, "overage": "allowed", "credits": {"feature": "ai_credits"}}
+    product(tenant_a.project, "free", {metered: value})
+    tenant_a.project.default_product = "free"
+    tenant_a.project.save()
+    cust = billed(customer(tenant_a.project, "u1"))
+    stripe_customer = customer_ensure_stripe(customer=cust)
+    grant = {"customer": "u1", "feature": "ai_credits", "value": 4, "reason": "promo"}
+    assert api.post("/api/v1/entitlements/grants", grant, key=tenant_a.key).status_code == 201
+    for event_id, quantity in (("c1", 12), ("c2", 2), ("c3", 3)):  # 10 + 2 paid; 2 paid; 3 overage
+        body = {"id": event_id, "customer": "u1", "feature": "api_calls", "quantity": quantity}
+        assert api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()["allowed"] is True
+    stored = {e.event_id: (e.covered, e.meter_status, e.meter_error) for e in UsageEvent.objects.all()}
+    assert stored == {
+        "c1": (2, "reported", ""),
+        "c2": (2, "skipped", "Paid from credits: nothing to bill."),
+        "c3": (0, "reported", ""),
+    }
+    assert _summary(stripe_sdk, metered, stripe_customer) == 13

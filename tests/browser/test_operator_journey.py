@@ -224,3 +224,45 @@ def test_an_operator_sees_the_window_that_refuses_and_sets_a_customers_spend_cap
     assert (entry.reason, entry.actor_id) == ("ticket 77: launch week", str(operator.pk))
     page.goto("/admin/entitlements/spendcap/")
     expect(page.locator("#result_list")).to_contain_text("user-1")
+
+
+def test_an_operator_pays_use_past_the_limit_with_credits_and_explain_says_so(page, api, tenant_a, tmp_path):
+    """The credits waterfall in the back office: the product feature value's "then credits" field names the
+    credits feature that pays past the limit (as the products API takes it), and the explain page says what the
+    credits pay for and where the next unit comes from."""
+    from catalog.models import ProductFeature
+
+    User.objects.create_superuser("ops-cat", password="correct horse battery")
+    summaries = feature(tenant_a.project, "summaries", "metered")
+    feature(tenant_a.project, "ai_credits", "credits")
+    subscribe(customer(tenant_a.project, "user-1"), product(tenant_a.project, "pro", {summaries: 3}))
+    grant = {"customer": "user-1", "feature": "ai_credits", "value": 5, "reason": "trial top-up"}
+    assert api.post("/api/v1/entitlements/grants", grant, key=tenant_a.key).status_code == 201
+
+    page.goto("/admin/")
+    page.fill("#id_username", "ops-cat")
+    page.fill("#id_password", "correct horse battery")
+    page.click("input[type=submit]")
+    value = ProductFeature.objects.get(feature=summaries)
+    page.goto(f"/admin/catalog/productfeature/{value.pk}/change/")
+    page.fill("textarea[name=credits]", '{"feature": "ai_credits", "cost": 2}')
+    shots = Path(os.environ.get("TOLLGATE_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "product-feature-then-credits.png"), full_page=True)
+    page.click("input[name=_save]")
+    expect(page.locator("ul.messagelist")).to_be_visible()
+    plan = api.get("/api/v1/products/pro", key=tenant_a.key).json()
+    assert plan["features"]["summaries"] == {"limit": 3, "credits": {"feature": "ai_credits", "cost": 2}}
+    body = {"id": "s1", "customer": "user-1", "feature": "summaries", "quantity": 4}
+    assert api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()["allowed"] is True
+
+    page.goto("/admin/customers/customer/")
+    page.click("#result_list th.field-external_id a:text-is('user-1')")
+    page.click("text=Explain entitlements")
+    box = page.locator("[data-feature=summaries]")
+    expect(box).to_have_attribute("data-allowed", "true")
+    expect(box.locator(".tg-verdict")).to_contain_text(
+        "Past the limit ai_credits pays, 2 credits a unit: 3 left, for 1 more unit (1 paid with credits this "
+        "period). The next unit comes from credits."
+    )
+    page.screenshot(path=str(shots / "explain-credits-waterfall.png"), full_page=True)

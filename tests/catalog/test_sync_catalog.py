@@ -351,3 +351,28 @@ def test_credits_on_a_cadence_apply_from_yaml_and_a_second_run_changes_nothing(t
         api.get("/api/v1/products/pro", key=tenant_a.key).json()["features"]["ai_credits"]["cadence"]
         == "month"
     )
+
+
+def test_a_credits_waterfall_applies_from_yaml_and_must_name_a_credits_feature(tmp_path, tenant_a, api):
+    """A metered value paid past its limit from a credits feature declared in the same file is applied as the
+    products API takes it; a second run changes nothing; naming a feature that is not a credits one is refused,
+    nothing applied."""
+    document = yaml.safe_load(yaml.safe_dump(SMALL))
+    document["features"].append({"key": "summaries", "name": "Summaries", "type": "metered"})
+    document["features"].append({"key": "ai_credits", "name": "AI credits", "type": "credits"})
+    document["products"][0]["features"]["summaries"] = {
+        "limit": 50,
+        "credits": {"feature": "ai_credits", "cost": 5},
+    }
+    path = _write(tmp_path, document)
+    _sync(tenant_a.project, path)
+    product = api.get("/api/v1/products/pro", key=tenant_a.key).json()
+    assert product["features"]["summaries"] == {"limit": 50, "credits": {"feature": "ai_credits", "cost": 5}}
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+    document["products"][0]["features"]["summaries"]["credits"] = {"feature": "summaries"}
+    with pytest.raises(CommandError, match="'summaries' is not a credits feature of this project"):
+        _sync(tenant_a.project, _write(tmp_path, document, "wrong.yaml"))
+    assert api.get("/api/v1/products/pro", key=tenant_a.key).json()["features"]["summaries"]["credits"] == {
+        "feature": "ai_credits",
+        "cost": 5,
+    }

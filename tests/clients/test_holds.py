@@ -48,6 +48,8 @@ def test_a_reservation_confirmed_for_less_bills_only_what_was_used(tollgate, pla
         held=3,
         overage="blocked",
         cap=None,
+        credits=None,
+        step=None,
         windows=[],
         binding="period",  # the next unit: the period's limit refuses it, until the period ends
         retry_after=placed.entitlement.retry_after,

@@ -162,3 +162,31 @@ def test_twenty_processes_racing_on_one_window_are_allowed_its_limit_exactly(liv
     assert UsageCounter.objects.values_list("used", "held").get() == (40, 0)
     assert UsageEvent.objects.count() == 40
     assert not Hold.objects.filter(status="active").exists()
+
+
+@pytest.mark.postgres
+def test_ten_processes_racing_on_a_credits_waterfall_are_allowed_the_allowance_and_the_credits_exactly(
+    live_server, tenant_a, tollgate
+):
+    """A metered limit of 20 whose use past it is paid with credits (30, 1 a unit) and then refused: leases from
+    ten processes, each consuming until refused, are allowed 50 exactly — a lease past the allowance shrinks to
+    what the credits pay for — and every credit was spent once, none billed."""
+    from catalog.models import Feature
+    from entitlements.models import CreditLot
+    from tests.entitlements.helpers import customer, feature, product, subscribe
+
+    summaries = feature(tenant_a.project, "summaries", Feature.Type.METERED)
+    feature(tenant_a.project, "tokens", Feature.Type.CREDITS)
+    value = {"limit": 20, "credits": {"feature": "tokens"}}
+    subscribe(customer(tenant_a.project, "user-31"), product(tenant_a.project, "paid", {summaries: value}))
+    tollgate.entitlements.grants.create(customer="user-31", feature="tokens", value=30, reason="top-up")
+    processes = _consumers(
+        live_server.url, tenant_a.key, 10, lease=4, customer="user-31", feature="summaries"
+    )
+    allowed = [int(process.communicate(timeout=300)[0]) for process in processes]
+    assert sum(allowed) == 50
+    assert UsageCounter.objects.values_list("used", "held", "covered").get() == (50, 0, 30)
+    assert sum(CreditLot.objects.values_list("remaining", flat=True)) == 0
+    assert UsageEvent.objects.count() == 50
+    assert sum(UsageEvent.objects.values_list("covered", flat=True)) == 30
+    assert not Hold.objects.filter(status="active").exists()

@@ -351,3 +351,47 @@ def test_an_answer_kept_in_memory_is_not_served_after_a_local_consume(counted, p
         after = local.check(customer="user-23", feature="exports")
         assert (before.used, after.used, after.allowed, after.binding) == (0, 3, False, "period")
         assert local.check(customer="user-23", feature="exports") is not after  # refused: made again
+
+
+def test_a_credits_waterfall_answers_from_memory_as_on_the_server(counted, plans, tollgate, tenant_a):
+    """A metered limit of 10 whose use past it is paid with credits, 2 a unit, then overage capped at 3 units: the
+    local answer names the step each quantity comes from and what the credits pay for, as the server does, and
+    follows the balance as local consumes of either feature spend it."""
+    from catalog.models import Feature
+    from tests.entitlements.helpers import customer, feature, product, subscribe
+
+    calls = feature(tenant_a.project, "calls", Feature.Type.METERED)
+    feature(tenant_a.project, "tokens", Feature.Type.CREDITS)
+    value = {
+        "limit": 10,
+        "overage": "allowed",
+        "cap": {"units": 3},
+        "credits": {"feature": "tokens", "cost": 2},
+    }
+    subscribe(customer(tenant_a.project, "user-24"), product(tenant_a.project, "paid-plan", {calls: value}))
+    tollgate.entitlements.grants.create(customer="user-24", feature="tokens", value=9, reason="promo")
+    tollgate.entitlements.consume(id="c1", customer="user-24", feature="calls", quantity=8)
+    client, http = counted
+
+    def same(local: LocalEntitlements, quantity: int) -> str | None:
+        answer = local.check(customer="user-24", feature="calls", quantity=quantity).to_dict()
+        server = tollgate.entitlements.check(customer="user-24", feature="calls", quantity=quantity).to_dict()
+        local_wait, server_wait = answer.pop("retry_after"), server.pop("retry_after")
+        assert answer == server
+        assert local_wait == server_wait or abs(local_wait - server_wait) <= 1
+        return answer["step"]
+
+    with LocalEntitlements(client, **FAST) as local:
+        assert [same(local, quantity) for quantity in (2, 3, 6, 9, 10)] == [
+            "allowance",
+            "credits",
+            "credits",
+            "overage",
+            None,
+        ]
+        paid = local.consume(id="c2", customer="user-24", feature="calls", quantity=4)  # 2 + 2 paid
+        assert (paid.credits.balance, paid.credits.covered, paid.remaining) == (5, 2, 0)
+        assert [same(local, quantity) for quantity in (2, 3, 5, 6)] == ["credits", "overage", "overage", None]
+        local.consume(id="t1", customer="user-24", feature="tokens", quantity=4)  # the credits spent directly
+        assert [same(local, quantity) for quantity in (1, 3, 4)] == ["overage", "overage", None]
+    assert http.paths.count("/api/v1/entitlements/check") == 0

@@ -338,8 +338,8 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
     features = set(re.findall(r'\bfeature"?\s*[=:]\s*"([\w-]+)"', code))
     created = set(re.findall(r'features\.create\(key="([\w-]+)"', code))  # made by the guide itself
     assert prices == {"starter-monthly", "pro-monthly", "pro-api-overage-monthly", "ai-credits-1000"}
-    assert features == {"api_calls", "searches"}
-    assert created == {"exports", "searches"}
+    assert features == {"api_calls", "searches", "summaries", "ai_credits"}
+    assert created == {"exports", "searches", "summaries"}
     assert prices <= set(Price.objects.filter(project=project, active=True).values_list("key", flat=True))
     assert features - created <= set(Feature.objects.filter(project=project).values_list("key", flat=True))
     redirects = re.findall(r'\b(?:success|cancel|return)_url"?\s*[=:]\s*"(https?://[^"]+)"', code)
@@ -349,7 +349,7 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 17
+    assert len(examples) == 18
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),
@@ -358,6 +358,10 @@ def test_the_guide_has_its_python_examples():
         ('tollgate.entitlements.holds.retrieve("report-31").hold.status', "confirmed"),
         ("(refused.allowed, refused.binding, left)", (False, "minute", [("minute", 0), ("day", 47)])),
         ("cap.cap", {"units": 5000, "at_cap": "alert"}),
+        (
+            "(asked.step, used.credits.covered, used.credits.balance, after.binding)",
+            ("credits", 2, 5, "period"),
+        ),
     ]
 
 

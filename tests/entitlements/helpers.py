@@ -39,6 +39,7 @@ def product(project: Any, key: str, values: dict[Feature, Any], duration_days: i
             rollover=given.rollover,
             windows=given.windows,
             cap=given.cap,
+            credits=given.credits,
         )
     if duration_days is not None:
         ProductAccess.objects.create(product=made, duration_days=duration_days)

@@ -55,6 +55,8 @@ def test_consume_counts_until_the_limit_and_a_denial_records_nothing(api, tenant
         "held": 0,
         "overage": "blocked",
         "cap": None,
+        "credits": None,
+        "step": "allowance",
         "windows": [],
         "binding": None,
         "retry_after": None,

@@ -62,6 +62,8 @@ def test_use_goes_past_an_overage_limit_and_remaining_says_by_how_much(api, tena
         "held": 0,
         "overage": "allowed",
         "cap": None,
+        "credits": None,
+        "step": "allowance",
         "windows": [],
         "binding": None,
         "retry_after": None,

@@ -22,8 +22,10 @@ export type DefaultPaymentFlow = "checkout" | "intent";
 export type EntitlementCapAtCap = "block" | "alert";
 export type EntitlementCapSetBy = "catalog" | "customer";
 export type EntitlementCheckOverage = "allowed" | "blocked";
+export type EntitlementCheckStep = "allowance" | "credits" | "overage";
 export type EntitlementOverage = "allowed" | "blocked";
 export type EntitlementSourceType = "subscription" | "purchase" | "default_product" | "grant" | "revocation";
+export type EntitlementStep = "allowance" | "credits" | "overage";
 export type EventDeliveryStatus = "pending" | "succeeded" | "failed";
 export type EventType =
   | "payment.succeeded"
@@ -739,6 +741,20 @@ export interface EntitlementCap {
   left_amount: number | null;
 }
 
+/** A metered feature's credits waterfall: the credits that pay for use past its limit. */
+export interface EntitlementCredits {
+  /** The credits feature that pays for use past the limit. */
+  feature: string;
+  /** Credits one unit past the limit spends. */
+  cost: number;
+  /** That feature's spendable balance now. */
+  balance: number;
+  /** The units past the limit the balance pays for: balance ÷ cost. */
+  units: number;
+  /** Units of this period's use credits paid (held ones included); not billed as overage. */
+  covered: number;
+}
+
 /**
  * The answer of `entitlements.check`, `consume` and `release`.
  *
@@ -754,7 +770,7 @@ export interface EntitlementCheck {
   /** null: unlimited (or not a counted feature). */
   limit: number | null;
   used: number | null;
-  /** limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance. */
+  /** limit − (used + held), the units credits paid not counted; below 0 only where `overage` is `allowed`; credits: the balance. */
   remaining: number | null;
   /** credits features: the spendable balance. */
   balance: number | null;
@@ -764,9 +780,13 @@ export interface EntitlementCheck {
   overage: EntitlementCheckOverage | null;
   /** metered features whose plan allows overage, with a spend cap: how much of it is used and left. */
   cap: EntitlementCap | null;
+  /** metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; null without one. */
+  credits: EntitlementCredits | null;
+  /** metered features: where `quantity` more would come from — `allowance` (the period's limit), `credits` (the waterfall's credits, past the limit) or `overage` (past the limit, billed); null when it does not fit and for other features. * `allowance` - allowance * `credits` - credits * `overage` - overage */
+  step: EntitlementCheckStep | null;
   /** metered features: each usage window now; [] when none. */
   windows: UsageWindow[];
-  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;
@@ -795,7 +815,7 @@ export interface Entitlement {
   value: unknown;
   limit: number | null;
   used: number | null;
-  /** limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance. */
+  /** limit − (used + held), the units credits paid not counted; below 0 only where `overage` is `allowed`; credits: the balance. */
   remaining: number | null;
   balance: number | null;
   /** metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`. */
@@ -804,9 +824,13 @@ export interface Entitlement {
   overage: EntitlementOverage | null;
   /** metered features whose plan allows overage, with a spend cap: how much of it is used and left. */
   cap: EntitlementCap | null;
+  /** metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; null without one. */
+  credits: EntitlementCredits | null;
+  /** metered features: where `quantity` more would come from — `allowance` (the period's limit), `credits` (the waterfall's credits, past the limit) or `overage` (past the limit, billed); null when it does not fit and for other features. * `allowance` - allowance * `credits` - credits * `overage` - overage */
+  step: EntitlementStep | null;
   /** metered features: each usage window now; [] when none. */
   windows: UsageWindow[];
-  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;

@@ -184,8 +184,16 @@ class LeasedQuota:
                     ends = min(_ends(window.resets_at) for window in entitlement.windows)
                     deadline = min(deadline, asked + ends - time.time())
                 return _Lease(hold_id=hold_id, left=want, deadline=deadline)
-            # What is left is the least of the period's and each window's.
-            left = [entitlement.remaining, *(window.remaining for window in entitlement.windows)]
+            # What is left is the least of the period's and each window's; the period's is the allowance left, and
+            # past it what a blocking spend cap leaves and what a credits waterfall's balance pays for.
+            period = entitlement.remaining
+            if period is not None:
+                cap = entitlement.cap
+                capped = cap.left_units if cap is not None and cap.at_cap == "block" else None
+                period = capped if capped is not None else max(period, 0)
+                if entitlement.credits is not None:
+                    period += entitlement.credits.units
+            left = [period, *(window.remaining for window in entitlement.windows)]
             remaining = min((units for units in left if units is not None), default=None)
             if remaining is None or remaining < quantity or remaining >= want:
                 return None

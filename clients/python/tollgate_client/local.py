@@ -50,6 +50,7 @@ from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from tollgate_client._local_rules import binding_of, cap_answer, waterfall_step
 from tollgate_client.errors import (
     APIConnectionError,
     APIStatusError,
@@ -57,7 +58,7 @@ from tollgate_client.errors import (
     PermissionDeniedError,
     TollgateError,
 )
-from tollgate_client.types import EntitlementCap, EntitlementCheck, UsageWindow
+from tollgate_client.types import EntitlementCap, EntitlementCheck, EntitlementCredits, UsageWindow
 
 if TYPE_CHECKING:
     from tollgate_client.client import Tollgate
@@ -94,6 +95,22 @@ class _Snapshot:
             if entry.get("windows"):
                 entry["windows"] = _windows_of(entry["windows"])
             _prepare(entry)
+        _credits_link(self.features)
+
+
+def _credits_link(features: dict[str, dict[str, Any]]) -> None:
+    """Each credits waterfall's entry (`credits`: the feature whose balance pays past its limit) carries that
+    feature's balance now (`_credits_balance`): an entry whose balance moved is replaced, its kept answers with it."""
+    for key, entry in list(features.items()):
+        waterfall = entry.get("credits")
+        if waterfall is None:
+            continue
+        paying = features.get(waterfall["feature"])
+        balance = int(paying.get("balance") or 0) if paying is not None and not paying["revoked"] else 0
+        if entry.get("_credits_balance") != balance:
+            linked = {**entry, "_credits_balance": balance}
+            linked.pop("_answers", None)
+            features[key] = linked
 
 
 def _prepare(entry: dict[str, Any]) -> None:
@@ -104,7 +121,8 @@ def _prepare(entry: dict[str, Any]) -> None:
         entry["_window_objects"] = [window for window, _ in spans]
         entry["_window_raws"] = [window.raw for window, _ in spans]
     if entry.get("cap") is not None:
-        entry["_cap"] = _cap(entry["cap"], entry["limit"], (entry["used"] or 0) + (entry.get("held") or 0))
+        counted = (entry["used"] or 0) + (entry.get("held") or 0) - (entry.get("covered") or 0)
+        entry["_cap"] = cap_answer(entry["cap"], entry["limit"], counted)
 
 
 _RACED = _Snapshot({"features": {}, "feed": 0, "version": 0, "answers": ""}, expires=0.0)
@@ -132,69 +150,6 @@ def _windows_from_answer(windows: list[UsageWindow]) -> list[tuple[UsageWindow, 
         (window, datetime.fromisoformat(window.resets_at.replace("Z", "+00:00")).timestamp())
         for window in windows
     ]
-
-
-def _binding(
-    entry: dict[str, Any], quantity: int, fits_period: bool, now: float
-) -> tuple[str | None, int | None]:
-    """What refuses `quantity` (a window, or the period) and the whole seconds until it frees up: the server's
-    rule (`entitlements.windows.windows_answer`), on the server's clock `now`."""
-    binding: str | None = None
-    frees: float | None = None
-    for window, ends in entry.get("windows") or ():
-        if window.used + window.held + quantity > window.limit:
-            when = ends if quantity <= window.limit else None
-            if binding is None or (frees is not None and (when is None or when > frees)):
-                binding, frees = window.window, when
-    if not fits_period:
-        period_frees = entry.get("period_end") if quantity <= (entry["limit"] or 0) else None
-        if binding is None or (frees is not None and (period_frees is None or period_frees >= frees)):
-            binding, frees = "period", period_frees
-    if binding is None:
-        return None, None
-    return binding, None if frees is None else max(1, math.ceil(frees - now))
-
-
-def _billed(price: dict[str, Any] | None, quantity: int) -> int:
-    """What the metered price bills for `quantity` units: the server's rule (Stripe's), per unit or by tiers."""
-    if price is None:
-        return 0
-    if price["billing_scheme"] != "tiered":
-        return int(price["unit_amount"] or 0) * quantity
-    tiers = price["tiers"]
-    if price["tiers_mode"] == "volume":
-        for tier in tiers:
-            if tier["up_to"] == "inf" or quantity <= tier["up_to"]:
-                return (tier.get("unit_amount") or 0) * quantity + (tier.get("flat_amount") or 0)
-        return 0
-    total, below = 0, 0
-    for tier in tiers:
-        if quantity <= below:
-            break
-        top = quantity if tier["up_to"] == "inf" else min(quantity, tier["up_to"])
-        total += (tier.get("unit_amount") or 0) * (top - below) + (tier.get("flat_amount") or 0)
-        if tier["up_to"] == "inf":
-            break
-        below = tier["up_to"]
-    return total
-
-
-def _cap(cap: dict[str, Any], limit: int | None, counted: int) -> EntitlementCap:
-    """The spend cap as the server answers it (`selectors.cap_answer`)."""
-    billed = _billed(cap.get("price"), counted)
-    total = cap["limit"]
-    raw = {
-        "at_cap": cap["at_cap"],
-        "set_by": cap["set_by"],
-        "units": cap.get("units"),
-        "amount": cap.get("amount"),
-        "currency": cap.get("currency"),
-        "used_units": max(counted - int(limit or 0), 0),
-        "used_amount": billed,
-        "left_units": None if total is None else max(total - counted, 0),
-        "left_amount": None if cap.get("amount") is None else max(int(cap["amount"]) - billed, 0),
-    }
-    return EntitlementCap(raw=raw, **raw)
 
 
 _ANSWERS_KEPT = 16  # answers kept per entry, by quantity
@@ -233,27 +188,32 @@ def _answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -
     binding: str | None = None
     retry_after: int | None = None
     cap: EntitlementCap | None = None
+    credits: dict[str, Any] | None = None
+    step: str | None = None
     if kind == "metered" or kind == "allocation":
         counted = used + (held or 0)  # held units count against the limit
         past = bool(entry.get("overage"))  # the plan lets use go past the limit
-        remaining = None if limit is None else (limit - counted if past else max(limit - counted, 0))
+        own = counted - (entry.get("covered") or 0)  # the units credits paid are not the limit's
+        remaining = None if limit is None else (limit - own if past else max(limit - own, 0))
         allowed = enabled and (limit is None or past or counted + quantity <= limit)
         if kind == "metered":
             overage = "allowed" if past else "blocked"
+            credits, step, fits = waterfall_step(entry, own, quantity)
+            allowed = enabled and fits
             capped = entry.get("cap")
             if capped is not None:
                 cap = entry["_cap"]
                 blocks = capped["at_cap"] == "block" and capped["limit"] is not None
-                if enabled and past and blocks and counted + quantity > capped["limit"]:
-                    allowed = False
+                if enabled and past and blocks and not fits:
                     binding = "cap"
                     retry_after = max(1, math.ceil(entry["period_end"] - now))
             spans = entry.get("windows")
             if enabled and binding is None and (spans or not allowed):
                 if spans:
                     windows = entry["_window_objects"]
-                binding, retry_after = _binding(entry, quantity, allowed, now)
+                binding, retry_after = binding_of(entry, quantity, allowed, now)
                 allowed = allowed and binding is None
+            step = step if allowed else None
     elif kind == "credits":
         remaining = balance
         enabled = not entry["revoked"] and balance > 0
@@ -273,15 +233,18 @@ def _answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -
         "held": held,
         "overage": overage,
         "cap": None,
+        "credits": credits,
+        "step": step,
         "windows": [],
         "binding": binding,
         "retry_after": retry_after,
     }
-    if not windows and cap is None:
+    if not windows and cap is None and credits is None:
         return EntitlementCheck(raw=raw, **raw)
     raw["windows"] = entry["_window_raws"] if windows else []
     raw["cap"] = cap.raw if cap is not None else None
-    return EntitlementCheck(raw=raw, **{**raw, "windows": windows, "cap": cap})
+    paid = EntitlementCredits(raw=credits, **credits) if credits is not None else None
+    return EntitlementCheck(raw=raw, **{**raw, "windows": windows, "cap": cap, "credits": paid})
 
 
 class LocalEntitlements:
@@ -374,8 +337,17 @@ class LocalEntitlements:
                     "windows": _windows_from_answer(answer.windows),
                 }
                 counted.pop("_answers", None)  # the old counts' answers
+                features = {**snapshot.features, feature: counted}
+                paid = answer.credits
+                if paid is not None:  # a waterfall's consume spent the credits feature's balance too
+                    counted["covered"] = paid.covered
+                    paying = features.get(paid.feature)
+                    if paying is not None:
+                        features[paid.feature] = {**paying, "balance": paid.balance}
+                        features[paid.feature].pop("_answers", None)
                 _prepare(counted)
-                snapshot.features = {**snapshot.features, feature: counted}
+                _credits_link(features)
+                snapshot.features = features
         return answer
 
     def forget(self, customer: str | None = None) -> None:
@@ -418,6 +390,8 @@ class LocalEntitlements:
                 "held": None,
                 "overage": None,
                 "cap": None,
+                "credits": None,
+                "step": None,
                 "windows": [],
                 "binding": None,
                 "retry_after": None,

@@ -50,9 +50,12 @@ __all__ = [
     "EntitlementCapSetBy",
     "EntitlementCheck",
     "EntitlementCheckOverage",
+    "EntitlementCheckStep",
+    "EntitlementCredits",
     "EntitlementOverage",
     "EntitlementSource",
     "EntitlementSourceType",
+    "EntitlementStep",
     "Event",
     "EventDelivery",
     "EventDeliveryStatus",
@@ -139,8 +142,10 @@ DefaultPaymentFlow = Literal["checkout", "intent"]
 EntitlementCapAtCap = Literal["block", "alert"]
 EntitlementCapSetBy = Literal["catalog", "customer"]
 EntitlementCheckOverage = Literal["allowed", "blocked"]
+EntitlementCheckStep = Literal["allowance", "credits", "overage"]
 EntitlementOverage = Literal["allowed", "blocked"]
 EntitlementSourceType = Literal["subscription", "purchase", "default_product", "grant", "revocation"]
+EntitlementStep = Literal["allowance", "credits", "overage"]
 EventDeliveryStatus = Literal["pending", "succeeded", "failed"]
 EventType = Literal[
     "payment.succeeded",
@@ -909,6 +914,22 @@ class EntitlementCap(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EntitlementCredits(TollgateObject):
+    """A metered feature's credits waterfall: the credits that pay for use past its limit."""
+
+    feature: str
+    """The credits feature that pays for use past the limit."""
+    cost: int
+    """Credits one unit past the limit spends."""
+    balance: int
+    """That feature's spendable balance now."""
+    units: int
+    """The units past the limit the balance pays for: balance ÷ cost."""
+    covered: int
+    """Units of this period's use credits paid (held ones included); not billed as overage."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class EntitlementCheck(TollgateObject):
     """The answer of `entitlements.check`, `consume` and `release`.
 
@@ -925,7 +946,7 @@ class EntitlementCheck(TollgateObject):
     """null: unlimited (or not a counted feature)."""
     used: int | None
     remaining: int | None
-    """limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance."""
+    """limit − (used + held), the units credits paid not counted; below 0 only where `overage` is `allowed`; credits: the balance."""
     balance: int | None
     """credits features: the spendable balance."""
     held: int | None
@@ -934,10 +955,14 @@ class EntitlementCheck(TollgateObject):
     """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
     cap: EntitlementCap | None
     """metered features whose plan allows overage, with a spend cap: how much of it is used and left."""
+    credits: EntitlementCredits | None
+    """metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; null without one."""
+    step: EntitlementCheckStep | None
+    """metered features: where `quantity` more would come from — `allowance` (the period's limit), `credits` (the waterfall's credits, past the limit) or `overage` (past the limit, billed); null when it does not fit and for other features. * `allowance` - allowance * `credits` - credits * `overage` - overage"""
     windows: list[UsageWindow]
     """metered features: each usage window now; [] when none."""
     binding: str | None
-    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     duplicate: bool = False
@@ -969,7 +994,7 @@ class Entitlement(TollgateObject):
     limit: int | None
     used: int | None
     remaining: int | None
-    """limit − (used + held); below 0 only where `overage` is `allowed`; credits: the balance."""
+    """limit − (used + held), the units credits paid not counted; below 0 only where `overage` is `allowed`; credits: the balance."""
     balance: int | None
     held: int | None
     """metered, allocation and credits features: units set aside by active holds. They count against the limit (`remaining` is net of them) but are not `used`; held credits are out of `balance`."""
@@ -977,10 +1002,14 @@ class Entitlement(TollgateObject):
     """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
     cap: EntitlementCap | None
     """metered features whose plan allows overage, with a spend cap: how much of it is used and left."""
+    credits: EntitlementCredits | None
+    """metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; null without one."""
+    step: EntitlementStep | None
+    """metered features: where `quantity` more would come from — `allowance` (the period's limit), `credits` (the waterfall's credits, past the limit) or `overage` (past the limit, billed); null when it does not fit and for other features. * `allowance` - allowance * `credits` - credits * `overage` - overage"""
     windows: list[UsageWindow]
     """metered features: each usage window now; [] when none."""
     binding: str | None
-    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     resets_at: str | None

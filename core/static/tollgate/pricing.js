@@ -83,13 +83,17 @@ export function featureText(feature, locale) {
       typeof part === "string" ? part : `${humanKey(key)} ${typeof part === "number" ? number(part) : JSON.stringify(part)}`);
     return `${name}: ${parts.join(", ")}`;
   }
-  // metered, credits, allocation: a count, null (unlimited), {per_unit}, {limit|per_unit, overage, rollover}
+  // metered, credits, allocation: a count, null (unlimited), {per_unit}, {limit|per_unit, credits, overage, rollover}
   if (value === null) return `${name}: Unlimited`;
   if (typeof value === "number") return `${name}: ${number(value)}`;
   if (value && typeof value === "object") {
     let text;
     if ("per_unit" in value) text = `${number(value.per_unit)} per unit bought`;
     else text = value.limit === null ? "Unlimited" : number(value.limit);
+    if (value.credits && typeof value.credits === "object") {
+      const cost = Number.isInteger(value.credits.cost) ? value.credits.cost : 1;
+      text += `, then ${number(cost)} credit${cost === 1 ? "" : "s"} each`;
+    }
     if (value.overage === "allowed") text += ", then billed per use";
     if (value.windows && typeof value.windows === "object") {
       const windows = Object.entries(value.windows).map(([window, limit]) => `${number(limit)} a ${window}`);

@@ -1,0 +1,108 @@
+"""The server's answer rules for a local snapshot's metered entry (`tollgate_client.local`): what binds a refused
+use and when it frees up, what a metered price bills, a spend cap's answer and a credits waterfall's step — each
+the server's own rule (`entitlements.selectors`, `entitlements.windows`, `entitlements.waterfall`), on the server's
+clock."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tollgate_client.types import EntitlementCap
+
+
+def binding_of(
+    entry: dict[str, Any], quantity: int, fits_period: bool, now: float
+) -> tuple[str | None, int | None]:
+    """What refuses `quantity` (a window, or the period) and the whole seconds until it frees up: the server's
+    rule (`entitlements.windows.windows_answer`), on the server's clock `now`."""
+    binding: str | None = None
+    frees: float | None = None
+    for window, ends in entry.get("windows") or ():
+        if window.used + window.held + quantity > window.limit:
+            when = ends if quantity <= window.limit else None
+            if binding is None or (frees is not None and (when is None or when > frees)):
+                binding, frees = window.window, when
+    if not fits_period:
+        period_frees = entry.get("period_end") if quantity <= (entry["limit"] or 0) else None
+        if binding is None or (frees is not None and (period_frees is None or period_frees >= frees)):
+            binding, frees = "period", period_frees
+    if binding is None:
+        return None, None
+    return binding, None if frees is None else max(1, math.ceil(frees - now))
+
+
+def price_billed(price: dict[str, Any] | None, quantity: int) -> int:
+    """What the metered price bills for `quantity` units: the server's rule (Stripe's), per unit or by tiers."""
+    if price is None:
+        return 0
+    if price["billing_scheme"] != "tiered":
+        return int(price["unit_amount"] or 0) * quantity
+    tiers = price["tiers"]
+    if price["tiers_mode"] == "volume":
+        for tier in tiers:
+            if tier["up_to"] == "inf" or quantity <= tier["up_to"]:
+                return (tier.get("unit_amount") or 0) * quantity + (tier.get("flat_amount") or 0)
+        return 0
+    total, below = 0, 0
+    for tier in tiers:
+        if quantity <= below:
+            break
+        top = quantity if tier["up_to"] == "inf" else min(quantity, tier["up_to"])
+        total += (tier.get("unit_amount") or 0) * (top - below) + (tier.get("flat_amount") or 0)
+        if tier["up_to"] == "inf":
+            break
+        below = tier["up_to"]
+    return total
+
+
+def cap_answer(cap: dict[str, Any], limit: int | None, counted: int) -> EntitlementCap:
+    """The spend cap as the server answers it (`selectors.cap_answer`)."""
+    billed = price_billed(cap.get("price"), counted)
+    total = cap["limit"]
+    raw = {
+        "at_cap": cap["at_cap"],
+        "set_by": cap["set_by"],
+        "units": cap.get("units"),
+        "amount": cap.get("amount"),
+        "currency": cap.get("currency"),
+        "used_units": max(counted - int(limit or 0), 0),
+        "used_amount": billed,
+        "left_units": None if total is None else max(total - counted, 0),
+        "left_amount": None if cap.get("amount") is None else max(int(cap["amount"]) - billed, 0),
+    }
+    return EntitlementCap(raw=raw, **raw)
+
+
+def waterfall_step(
+    entry: dict[str, Any], own: int, quantity: int
+) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """The server's credits waterfall rule (`entitlements.waterfall.waterfall_answer`): the waterfall's credits as
+    answered (None without one), the step `quantity` more would come from (None: it does not fit), whether it
+    fits. `own`: the period's use with its held units, less those credits paid."""
+    limit = entry["limit"]
+    waterfall = entry.get("credits")
+    shown: dict[str, Any] | None = None
+    units = 0
+    if waterfall is not None:
+        cost = int(waterfall["cost"])
+        balance = int(entry.get("_credits_balance") or 0)
+        units = balance // cost
+        covered = int(entry.get("covered") or 0)
+        shown = {
+            "feature": waterfall["feature"],
+            "cost": cost,
+            "balance": balance,
+            "units": units,
+            "covered": covered,
+        }
+    if limit is None or own + quantity <= limit:
+        return shown, "allowance", True
+    if quantity - max(limit - own, 0) <= units:
+        return shown, "credits", True
+    if entry.get("overage"):
+        cap = entry.get("cap")
+        bound = cap["limit"] if cap is not None and cap["at_cap"] == "block" else None
+        if bound is None or own + quantity - units <= bound:
+            return shown, "overage", True
+    return shown, None, False

@@ -1,0 +1,45 @@
+"""A metered answer's credits waterfall (`services.waterfall` takes the units the same way): which step `quantity`
+more would come from — the period's allowance, the waterfall's credits, overage within the spend cap — and what
+the credits can still pay for. Pure: the server's answers and the snapshot's local answers share it.
+"""
+
+from typing import Any
+
+from entitlements.snapshot import FeatureEntry
+
+
+def waterfall_answer(
+    key: str, entry: FeatureEntry, usage: Any, quantity: int, counted: int
+) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """A metered answer's waterfall part: (`credits` {feature, cost, balance, units, covered} or None without a
+    waterfall, the `step` `quantity` more would come from — "allowance", "credits", "overage" — or None when it
+    does not fit, whether it fits). `counted`: the period's use with its held units; the limit and the cap
+    are judged on it less the units credits paid (`covered`)."""
+    covered = usage.get("covered", {}).get(key, 0)
+    own = counted - covered
+    limit = entry["limit"]
+    waterfall = entry.get("credits")
+    shown: dict[str, Any] | None = None
+    units = 0
+    if waterfall is not None:
+        cost = int(waterfall["cost"])
+        balance = int(usage["balance"].get(waterfall["feature"], 0))
+        units = balance // cost
+        shown = {
+            "feature": waterfall["feature"],
+            "cost": cost,
+            "balance": balance,
+            "units": units,
+            "covered": covered,
+        }
+    if limit is None or own + quantity <= limit:
+        return shown, "allowance", True
+    rest = quantity - max(limit - own, 0)
+    if rest <= units:
+        return shown, "credits", True
+    if entry.get("overage"):
+        cap = entry.get("cap")
+        bound = cap["limit"] if cap is not None and cap["at_cap"] == "block" else None
+        if bound is None or own + quantity - units <= bound:
+            return shown, "overage", True
+    return shown, None, False
