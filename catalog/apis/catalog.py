@@ -41,7 +41,9 @@ FEATURE_VALUE_HELP = (
     'limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": '
     '"allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by '
     '`"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per '
-    'calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`. A credits value may carry '
+    'calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its '
+    'limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a '
+    "unit). A credits value may carry "
     'unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid '
     'period instead of once for it (`"cadence": "month" | "week"`).'
 )

@@ -190,3 +190,36 @@ def test_ten_processes_racing_on_a_credits_waterfall_are_allowed_the_allowance_a
     assert UsageEvent.objects.count() == 50
     assert sum(UsageEvent.objects.values_list("covered", flat=True)) == 30
     assert not Hold.objects.filter(status="active").exists()
+
+
+def test_a_process_killed_holding_a_waterfall_lease_gives_its_credits_back_at_expiry(
+    live_server, tenant_a, tollgate
+):
+    """A lease past the allowance holds credits: killed with kill -9 after using 3 of its 6 units (2 from the
+    allowance, 1 paid with 2 credits), the process leaves 3 paid units held; the expiry sweep gives their 6
+    credits back to the balance and keeps what was used."""
+    from catalog.models import Feature
+    from entitlements.models import CreditLot
+    from tests.entitlements.helpers import customer, feature, product, subscribe
+
+    summaries = feature(tenant_a.project, "summaries", Feature.Type.METERED)
+    feature(tenant_a.project, "tokens", Feature.Type.CREDITS)
+    value = {"limit": 2, "credits": {"feature": "tokens", "cost": 2}}
+    subscribe(customer(tenant_a.project, "user-32"), product(tenant_a.project, "paid", {summaries: value}))
+    tollgate.entitlements.grants.create(customer="user-32", feature="tokens", value=20, reason="top-up")
+    (process,) = _consumers(
+        live_server.url, tenant_a.key, 1, lease=6, hang=3, customer="user-32", feature="summaries"
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "3"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert UsageCounter.objects.values_list("used", "held", "covered").get() == (6, 3, 4)
+    assert sum(CreditLot.objects.values_list("remaining", flat=True)) == 12
+    Hold.objects.update(expires_at=Hold.objects.get().created_at)  # its 30 s have passed
+    time.sleep(0.01)
+    assert holds_expire_sweep.delay().get() == 1
+    assert UsageCounter.objects.values_list("used", "held", "covered").get() == (3, 0, 1)
+    assert sum(CreditLot.objects.values_list("remaining", flat=True)) == 18
+    check = tollgate.entitlements.check(customer="user-32", feature="summaries")
+    assert (check.used, check.remaining, check.credits.balance, check.credits.covered) == (3, 0, 18, 1)
