@@ -23,6 +23,7 @@ from customers.models import Customer
 from entitlements import resolver
 from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot
+from entitlements.waterfall import hold_credits_held
 from entitlements.windows import window_bounds
 from projects.models import Project
 
@@ -174,4 +175,8 @@ def _held_at(
             paid = min(hold.covered, units)  # the units used are the unpaid ones first
             if paid:
                 covered[key] = covered.get(key, 0) + paid
+                paying = by_id.get(hold.paid_with_id or "")  # its credits are held on the credits feature
+                if paying is not None:
+                    credits = hold_credits_held(hold.quantity, used, hold.covered, hold.credit_cost or 0)
+                    held[paying] = held.get(paying, 0) + credits
     return held, covered

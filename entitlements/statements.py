@@ -6,7 +6,7 @@ same filters and order."""
 
 from datetime import datetime
 
-from django.db.models import F, Min, Q, Subquery, Sum
+from django.db.models import Min, Q, Subquery, Sum
 
 from catalog.models import Feature, Price, Product, ProductFeature
 from core.statements import Statement
@@ -174,11 +174,12 @@ BALANCES = Statement(
     ),
     now=datetime,
 )
+# The active holds of credits features, and of metered features whose credits waterfall holds their credits.
 HELD = Statement(
     lambda customer_id, feature_ids: (
-        Hold.objects.filter(customer_id=customer_id, feature_id__in=feature_ids, status=Hold.Status.ACTIVE)
-        .values_list("feature_id")
-        .annotate(total=Sum(F("quantity") - F("consumed")))
+        Hold.objects.filter(Q(feature_id__in=feature_ids) | Q(paid_with_id__in=feature_ids))
+        .filter(customer_id=customer_id, status=Hold.Status.ACTIVE)
+        .values_list("feature_id", "paid_with_id", "quantity", "consumed", "covered", "credit_cost")
     ),
     feature_ids=list,
 )

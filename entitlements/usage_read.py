@@ -13,6 +13,7 @@ from typing import Any
 from catalog.models import Feature
 from entitlements import statements
 from entitlements.snapshot import StructureSnapshot, UsageSnapshot, judged_at
+from entitlements.waterfall import hold_credits_held
 from entitlements.windows import window_bounds
 
 
@@ -71,8 +72,14 @@ def resolve_usage(*, customer_id: str | None, structure: StructureSnapshot, now:
                     if next_expiry is not None and not clock:
                         expiry = next_expiry.timestamp()
                         valid_until = expiry if valid_until is None else min(valid_until, expiry)
-            for feature_id, total in statements.HELD.rows(customer_id=customer_id, feature_ids=credits):
-                held[by_id[feature_id]] = int(total)
+            for feature_id, paid_with, quantity, spent, units, cost in statements.HELD.rows(
+                customer_id=customer_id, feature_ids=credits
+            ):
+                if paid_with is not None and paid_with in by_id:  # a credits waterfall's hold
+                    key, amount = by_id[paid_with], hold_credits_held(quantity, spent, units, cost or 0)
+                else:
+                    key, amount = by_id[feature_id], quantity - spent
+                held[key] = held.get(key, 0) + amount
     usage: UsageSnapshot = {
         "customer_id": customer_id,
         "used": used,

@@ -43,3 +43,9 @@ def waterfall_answer(
         if bound is None or own + quantity - units <= bound:
             return shown, "overage", True
     return shown, None, False
+
+
+def hold_credits_held(quantity: int, used: int, covered: int, cost: int) -> int:
+    """The credits a waterfall's hold of `quantity` units still sets aside once `used` of them were used: its last
+    `covered` units are the ones credits paid (`cost` a unit), and used units are the others first."""
+    return (covered - max(used - (quantity - covered), 0)) * cost

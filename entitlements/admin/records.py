@@ -247,7 +247,7 @@ class UsageCounterInline(_CustomerInline):
     """Usage per metered feature and period (the events themselves: the usage events page, by customer)."""
 
     model = UsageCounter
-    fields = ["feature", "period_start", "period_end", "used", "held"]
+    fields = ["feature", "period_start", "period_end", "used", "held", "covered"]
     ordering_by = ("-period_start", "feature__key")
     show_change_link = False
     verbose_name_plural = "usage per period (metered features)"

@@ -296,7 +296,7 @@ class UsageCounter(models.Model):
     used = models.BigIntegerField(default=0)
     held = models.BigIntegerField(default=0, db_default=0)
     # Of `used`, the units paid from credits (a credits waterfall): past the limit, and not overage.
-    covered = models.BigIntegerField(default=0, db_default=0)
+    covered = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
@@ -520,9 +520,13 @@ class Hold(models.Model):
     lots = models.JSONField(default=list, blank=True)
     # metered: the usage windows its units were taken from, {window: start (ISO 8601)}
     windows = models.JSONField(default=dict, blank=True, db_default={})
-    # metered with a credits waterfall: the last `covered` of its units are paid from credits (taken from `lots`,
-    # of the waterfall's credits feature, `cost` credits a unit); used units are the others first
+    # metered with a credits waterfall: the last `covered` of its units are paid from credits (`credit_cost` a
+    # unit, taken from `lots`, of the feature `paid_with`); used units are the others first
     covered = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits")
+    paid_with = models.ForeignKey(
+        "catalog.Feature", on_delete=models.CASCADE, related_name="+", null=True, blank=True, db_index=False
+    )
+    credit_cost = models.PositiveIntegerField(null=True, blank=True, verbose_name="credits a unit")
     expires_at = models.DateTimeField(verbose_name="expires")
     created_at = models.DateTimeField(verbose_name="created")
     ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -18,7 +18,7 @@ from core.errors import Conflict, InvalidRequest
 from core.ids import new_id
 from core.wording import with_article
 from entitlements import cache as ent_cache
-from entitlements import resolver, usage_read
+from entitlements import resolver, statements, usage_read
 from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.balance_thresholds import balance_fell
@@ -36,6 +36,7 @@ from entitlements.services.usage import _thresholds
 from entitlements.services.waterfall import usage_event_covered, waterfall_take
 from entitlements.services.windows import windows_reached, windows_take
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts, judged_at
+from entitlements.waterfall import hold_credits_held
 from events.services.record import event_record
 from projects.models import Project
 
@@ -399,9 +400,13 @@ def _credits_spend(
 
 
 def credits_held(customer_id: str, feature_id: str) -> int:
-    """The credits a customer's active holds set aside (already out of the balance)."""
-    held = Hold.objects.filter(customer_id=customer_id, feature_id=feature_id, status=Hold.Status.ACTIVE)
-    return int(held.aggregate(total=Sum(F("quantity") - F("consumed")))["total"] or 0)
+    """The credits a customer's active holds set aside (already out of the balance): the credits feature's own
+    holds', and what credits waterfalls' holds hold of them."""
+    rows = statements.HELD.rows(customer_id=customer_id, feature_ids=[feature_id])
+    return sum(
+        hold_credits_held(quantity, used, units, cost or 0) if paid_with is not None else quantity - used
+        for _, paid_with, quantity, used, units, cost in rows
+    )
 
 
 def credits_refill(hold: Hold, returned: int) -> None:

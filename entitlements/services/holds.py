@@ -177,8 +177,17 @@ def _take(
             if steps is None:
                 raise _Refused
             if steps.credits:
-                Hold.objects.filter(pk=hold.pk).update(covered=steps.credits, lots=steps.takes)
-                hold.covered, hold.lots = steps.credits, steps.takes
+                paid_with = structure["features"][entry["credits"]["feature"]]["id"]
+                cost = int(entry["credits"]["cost"])
+                Hold.objects.filter(pk=hold.pk).update(
+                    covered=steps.credits, lots=steps.takes, paid_with_id=paid_with, credit_cost=cost
+                )
+                hold.covered, hold.lots, hold.paid_with_id, hold.credit_cost = (
+                    steps.credits,
+                    steps.takes,
+                    paid_with,
+                    cost,
+                )
             counted = (steps.own_before, steps.used - steps.covered)
         else:
             taken = _counter_take(
@@ -465,8 +474,7 @@ def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
         covered_back = hold.covered - _covered_within(hold, 0, kept)
         _metered_unhold(hold, held=still_held, returned=returned, covered=covered_back)
         if covered_back:
-            cost = sum(units for _, units in hold.lots) // hold.covered
-            credits_refill(hold, covered_back * cost)
+            credits_refill(hold, covered_back * int(hold.credit_cost or 0))
     elif kind == Feature.Type.ALLOCATION:
         _allocation_move(
             project_id=hold.project_id,

@@ -51,6 +51,12 @@ def _balance():
     return sum(CreditLot.objects.values_list("remaining", flat=True))
 
 
+def _paying(api, tenant):
+    """The credits feature's (balance, held)."""
+    answer = api.get("/api/v1/entitlements/check?customer=u1&feature=ai_credits", key=tenant.key).json()
+    return answer["balance"], answer["held"]
+
+
 def _plan(tenant, value):
     p = tenant.project
     summaries = feature(p, "summaries", Feature.Type.METERED)
@@ -135,14 +141,21 @@ def test_a_hold_holds_credits_and_gives_back_the_credits_it_does_not_use(api, te
     held = hold(api, tenant_a, "h1", 4)  # 1 from the allowance, 3 from credits (6 credits)
     assert held["entitlement"]["credits"]["balance"] == 4
     assert _counter() == (13, 4, 3)
-    assert Hold.objects.get().covered == 3
+    assert Hold.objects.values_list("covered", "credit_cost", "paid_with__key").get() == (3, 2, "ai_credits")
+    # The credits feature's answer counts them as held, out of its balance.
+    assert _paying(api, tenant_a) == (4, 6)
+    report = {"events": [{"id": "r1", "quantity": 2}]}  # the allowance's unit and one paid unit used
+    assert api.post(f"{HOLDS}/h1/usage", report, key=tenant_a.key).status_code == 200
+    assert _paying(api, tenant_a) == (4, 4)
     # Confirming 2 keeps the allowance's unit and one paid unit: 2 of the 3 paid units go back, 4 credits.
     response = api.post(f"{HOLDS}/h1/confirm", {"quantity": 2}, key=tenant_a.key)
     assert response.status_code == 200, response.json()
     assert _counter() == (11, 0, 1)
     assert _balance() == 8
-    event = UsageEvent.objects.get(properties__hold="h1")
-    assert (event.quantity, event.covered) == (2, 1)
+    assert list(UsageEvent.objects.filter(properties__hold="h1").values_list("quantity", "covered")) == [
+        (2, 1)
+    ]
+    assert _paying(api, tenant_a) == (8, 0)
     returned = CreditLedgerEntry.objects.filter(type=CreditLedgerEntry.Type.HOLD_RETURN)
     assert sum(returned.values_list("amount", flat=True)) == 4
     assert {entry.feature.key for entry in returned} == {"ai_credits"}
@@ -236,11 +249,15 @@ def test_as_of_now_answers_what_the_live_check_does(api, tenant_a, waterfall):
         4,
         2,
     )
+    assert _paying(api, tenant_a) == (2, 4)
+    paying = api.get("/api/v1/entitlements/check?customer=u1&feature=ai_credits", key=tenant_a.key).json()
     at = timezone.now().isoformat().replace("+00:00", "Z")
-    url = f"/api/v1/entitlements/check?customer=u1&feature=summaries&quantity=2&as_of={at}"
-    response = api.get(url, key=tenant_a.key)
-    assert response.status_code == 200, response.json()
-    assert response.json() == live
+    for feature_key, answer in (("summaries", live), ("ai_credits", paying)):
+        url = f"/api/v1/entitlements/check?customer=u1&feature={feature_key}&as_of={at}"
+        url += "&quantity=2" if feature_key == "summaries" else ""
+        response = api.get(url, key=tenant_a.key)
+        assert response.status_code == 200, response.json()
+        assert response.json() == answer
 
 
 def test_explain_says_what_credits_pay_and_where_the_next_unit_comes_from(api, tenant_a, waterfall):
