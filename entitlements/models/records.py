@@ -524,7 +524,7 @@ class Hold(models.Model):
     # unit, taken from `lots`, of the feature `paid_with`); used units are the others first
     covered = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits")
     paid_with = models.ForeignKey(
-        "catalog.Feature", on_delete=models.CASCADE, related_name="+", null=True, blank=True, db_index=False
+        "catalog.Feature", on_delete=models.SET_NULL, related_name="+", null=True, blank=True, db_index=False
     )
     credit_cost = models.PositiveIntegerField(null=True, blank=True, verbose_name="credits a unit")
     expires_at = models.DateTimeField(verbose_name="expires")
