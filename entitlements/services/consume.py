@@ -422,6 +422,8 @@ def credits_refill(hold: Hold, returned: int) -> None:
             break
         back = min(units, returned)
         returned -= back
+        if lot_id not in features:  # the lot is gone with its feature: nothing to give back to
+            continue
         CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + back)
         entries.append(
             CreditLedgerEntry(
