@@ -340,3 +340,16 @@ def test_concurrent_uses_and_direct_spends_never_overdraw_nor_pass_the_limit(ten
     assert sum(UsageEvent.objects.values_list("covered", flat=True)) == covered
     spent = CreditLedgerEntry.objects.filter(type=CreditLedgerEntry.Type.CONSUME)
     assert -sum(spent.values_list("amount", flat=True)) == 20
+
+
+def test_a_waterfall_cannot_name_another_projects_credits_feature(api, tenant_a, tenant_b):
+    feature(tenant_a.project, "summaries", Feature.Type.METERED)
+    feature(tenant_b.project, "ai_credits", Feature.Type.CREDITS)  # another project's: not this one's
+    value = {"limit": 10, "credits": {"feature": "ai_credits"}}
+    body = {"key": "pro", "name": "Pro", "features": {"summaries": value}}
+    response = api.post("/api/v1/products", body, key=tenant_a.key)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "features.summaries.credits: 'ai_credits' is not a credits feature of this project."
+    )
+    assert not ProductFeature.objects.exists()
