@@ -49,3 +49,10 @@ def hold_credits_held(quantity: int, used: int, covered: int, cost: int) -> int:
     """The credits a waterfall's hold of `quantity` units still sets aside once `used` of them were used: its last
     `covered` units are the ones credits paid (`cost` a unit), and used units are the others first."""
     return (covered - max(used - (quantity - covered), 0)) * cost
+
+
+def paid_within(quantity: int, covered: int, before: int, after: int) -> int:
+    """Of a waterfall hold's units from the `before`-th to the `after`-th used, how many credits paid: its last
+    `covered` of `quantity` units are the paid ones."""
+    uncovered = quantity - covered
+    return max(after - uncovered, 0) - max(before - uncovered, 0)

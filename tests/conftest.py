@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from celery import _state as celery_state
 from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
@@ -119,6 +120,15 @@ def stripe_webhooks(
     bridge = WebhookBridge(stripe_emulator, django_capture_on_commit_callbacks)
     bridge.register()
     return bridge
+
+
+@pytest.fixture(autouse=True)
+def _celery_joins_allowed() -> None:
+    """Each test starts with Celery's "a join would block" flag clear. It is one module global that an eager
+    task sets and restores around itself (`denied_join_result`), so threads running eager tasks at once (the
+    concurrency tests) can leave it set, and a later test's `AsyncResult.get()` then raises "Never call
+    result.get() within a task!" (seen when `tests/entitlements` ran before the kill -9 tests of `tests/clients`)."""
+    celery_state._set_task_join_will_block(False)
 
 
 @pytest.fixture(autouse=True)

@@ -55,6 +55,7 @@ from entitlements.services.usage import _thresholds
 from entitlements.services.waterfall import usage_event_covered, waterfall_take
 from entitlements.services.windows import windows_give_back, windows_hold
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, judged_at
+from entitlements.waterfall import paid_within
 from projects.models import Project
 
 MAX_HOLD_SECONDS = 24 * 3600
@@ -471,7 +472,7 @@ def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
     kind = hold.feature.type
     if kind == Feature.Type.METERED:
         # A waterfall's units are used uncovered first: those given back are the credits' first.
-        covered_back = hold.covered - _covered_within(hold, 0, kept)
+        covered_back = hold.covered - paid_within(hold.quantity, hold.covered, 0, kept)
         _metered_unhold(hold, held=still_held, returned=returned, covered=covered_back)
         if covered_back:
             credits_refill(hold, covered_back * int(hold.credit_cost or 0))
@@ -486,13 +487,6 @@ def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
         )
     elif returned:
         credits_refill(hold, returned)
-
-
-def _covered_within(hold: Hold, before: int, after: int) -> int:
-    """Of the hold's units from the `before`-th to the `after`-th used, how many credits paid (a waterfall's hold:
-    its last `covered` units)."""
-    uncovered = hold.quantity - hold.covered
-    return max(after - uncovered, 0) - max(before - uncovered, 0)
 
 
 def _events_record(hold: Hold, events: list[tuple[str, int]], *, consumed: int) -> set[str]:
@@ -523,7 +517,7 @@ def _events_record(hold: Hold, events: list[tuple[str, int]], *, consumed: int) 
     inserted = _events_insert(rows)
     for row in rows if hold.covered else []:
         if row["event_id"] in inserted:
-            paid = _covered_within(hold, consumed, consumed + row["quantity"])
+            paid = paid_within(hold.quantity, hold.covered, consumed, consumed + row["quantity"])
             consumed += row["quantity"]
             if paid:
                 usage_event_covered(row, paid)
