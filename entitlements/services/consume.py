@@ -335,17 +335,14 @@ def _credits_spend(
     reference: str,
     ledger_type: str = CreditLedgerEntry.Type.CONSUME,
     now: datetime | None = None,
+    lots: list[CreditLot] | None = None,
 ) -> tuple[int, list[tuple[str, int]]]:
     """Spends credits from the customer's valid lots, by priority (lowest first) then oldest-expiring first,
     under row locks, with ledger entries of `ledger_type`; (the balance left, [(lot id, units taken)]). Raises
-    _Denied when the balance is short. `now`: the time the lots' expiry is judged at (`snapshot.judged_at`)."""
+    _Denied when the balance is short. `now`: the time the lots' expiry is judged at (`snapshot.judged_at`);
+    `lots`: the caller's `credit_lots_locked` already (a credits waterfall sizes its spend by them)."""
     now = now or timezone.now()
-    lots = list(
-        CreditLot.objects.select_for_update()
-        .filter(customer_id=customer_id, feature_id=entry["id"], voided_at__isnull=True, remaining__gt=0)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by("priority", F("expires_at").asc(nulls_last=True), "created_at", "pk")
-    )
+    lots = credit_lots_locked(customer_id, entry["id"], now) if lots is None else lots
     before = sum(lot.remaining for lot in lots)
     if before < max(quantity, 1):
         raise _Denied
@@ -397,6 +394,17 @@ def _credits_spend(
         granted=total,
     )
     return after, takes
+
+
+def credit_lots_locked(customer_id: str, feature_id: str, now: datetime) -> list[CreditLot]:
+    """The customer's lots of a credits feature that can be spent at `now`, in spending order (priority, then the
+    lot expiring first), locked until the transaction ends."""
+    return list(
+        CreditLot.objects.select_for_update()
+        .filter(customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True, remaining__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("priority", F("expires_at").asc(nulls_last=True), "created_at", "pk")
+    )
 
 
 def credits_held(customer_id: str, feature_id: str) -> int:

@@ -14,9 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Q
 
-from entitlements.models import CreditLot, UsageCounter, UsageEvent
+from entitlements.models import UsageCounter, UsageEvent
 from entitlements.services.counters import _db_time, counted_cap
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
 from projects.models import Project
@@ -86,17 +85,6 @@ def credits_entry(structure: StructureSnapshot, entry: FeatureEntry) -> tuple[st
     return waterfall["feature"], found
 
 
-def _spendable(customer_id: str, feature_id: str, now: datetime) -> int:
-    """The credits the customer's valid lots hold now, the lots locked (a spend after it finds them as counted)."""
-    lots = (
-        CreditLot.objects.select_for_update()
-        .filter(customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True, remaining__gt=0)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by("priority", F("expires_at").asc(nulls_last=True), "created_at", "pk")
-    )
-    return sum(lots.values_list("remaining", flat=True))
-
-
 def waterfall_take(
     *,
     project: Project,
@@ -118,7 +106,10 @@ def waterfall_take(
     overage within the cap; None when they do not all fit (nothing taken). `hold`: the units are a hold's
     (`held` too). `recorded`: usage that happened (`POST /usage`), never refused: what credits do not pay for
     is counted past the limit whatever the overage and the cap."""
-    from entitlements.services.consume import _credits_spend  # consume imports this module
+    from entitlements.services.consume import (  # consume imports this module
+        _credits_spend,
+        credit_lots_locked,
+    )
 
     used, held, covered = counter_lock(project.pk, customer_id, entry["id"], period_start, period_end)
     own = used - covered
@@ -131,7 +122,8 @@ def waterfall_take(
     if found is not None:
         key, credit_entry = found
         cost = int(entry["credits"]["cost"])
-        paid = min(rest, _spendable(customer_id, credit_entry["id"], now) // cost)
+        lots = credit_lots_locked(customer_id, credit_entry["id"], now)
+        paid = min(rest, sum(lot.remaining for lot in lots) // cost)
         if paid:
             spent_entry: FeatureEntry = {
                 **credit_entry,
@@ -147,6 +139,7 @@ def waterfall_take(
                 reference=reference,
                 ledger_type=ledger_type,
                 now=now,
+                lots=lots,
             )
     overage = rest - paid
     if overage and not recorded:
