@@ -6,7 +6,9 @@ the same run on the same server and worker settings (issue #6):
   probe (no DRF, no key; issue #16 asks for ≥ 0.6× of it): throughput and p50/p99;
 - `POST /usage/batch` of 1,000 events end to end vs a raw psycopg `COPY` of the same rows into the same table,
   then the same batch again (must add nothing);
-- `POST /entitlements/consume` on one hot customer vs the trivial view; the counter must end exactly at the limit.
+- `POST /entitlements/consume` on one hot customer vs the trivial view; the counter must end exactly at the limit;
+- the same consume past the limit of a customer with an account cap vs one without (interleaved): what the cap's
+  row lock costs the customers who have one.
 
 Each scenario's baseline is measured just before and just after it, in the same run (for the check: `/live`, the
 trivial view, the check, the trivial view, `/live`).
@@ -164,10 +166,43 @@ def _setup() -> dict[str, Any]:
                 "reader" if key == "big" else "hot",
                 {calls: {"value": limit}, sso: {"value": True}, searches: windowed},
             )
+        _account_capped(project)
     return {"project": project, "secret": secret, "calls": calls, "searches": searches}
 
 
-def subscribed_plan(project: Any, key: str, external_id: str, values: dict[Any, dict[str, Any]]) -> None:
+def _account_capped(project: Any) -> None:
+    """Two customers on one plan whose `tokens` (overage allowed) a metered price bills: `uncapped`, and `capped`
+    with an account cap (so large it never refuses) — the consume scenario's pair (issue #51: a customer with an
+    account cap leaves the one-statement consume for the cap's row lock)."""
+    from catalog.models import Feature, Price, Product
+    from entitlements.models import SpendCap
+
+    tokens = Feature.objects.create(project=project, key="tokens", name="Tokens", type="metered")
+    metered = Price.objects.create(
+        project=project,
+        key="tokens-metered",
+        product=Product.objects.create(project=project, key="token-usage", name="Token usage"),
+        currency="usd",
+        unit_amount=1,
+        type="recurring",
+        interval="month",
+        usage_type="metered",
+        meter=tokens,
+    )
+    for external_id in ("uncapped", "capped"):
+        value = {"value": 10**6, "overage": True}
+        subscribed_plan(project, f"tokens-{external_id}", external_id, {tokens: value}, metered=[metered])
+    SpendCap.objects.create(
+        project=project,
+        customer=project.customers.get(external_id="capped"),
+        feature=None,
+        cap={"amount": 10**12, "currency": "usd", "at_cap": "block"},
+    )
+
+
+def subscribed_plan(
+    project: Any, key: str, external_id: str, values: dict[Any, dict[str, Any]], metered: Any = ()
+) -> None:
     """A plan `key` giving `values` ({feature: ProductFeature's fields}), with a monthly price, and a new customer
     `external_id` with an active subscription to it, handed to entitlements as billing's mirror hands it."""
     from datetime import timedelta
@@ -203,7 +238,8 @@ def subscribed_plan(project: Any, key: str, external_id: str, values: dict[Any, 
         stripe_subscription_id=f"sub_bench_{project.slug}_{key}",
     )
     # What billing's mirror does after saving a subscription: hand entitlements its facts.
-    subscription_facts_hand(subscription=subscription, price=price, items=[])
+    items = [({"quantity": 1}, price), *(({}, extra) for extra in metered)]
+    subscription_facts_hand(subscription=subscription, price=price, items=items)
 
 
 def _copy_connect() -> Any:
@@ -559,6 +595,21 @@ async def _scenarios(port: int, secret: str, project: Any, data: dict[str, Any])
     )()
     results["consume_check"] = (sum(a["allowed"] for a in answers), used, limit, len(results["consume"][2]))
 
+    # Consume past the limit with and without an account cap, interleaved (each never refused).
+    def consume_of(customer: str) -> Any:
+        def make(i: int) -> bytes:
+            body = {"id": f"{customer}-{i}", "customer": customer, "feature": "tokens", "quantity": 1}
+            return _raw("POST", "/api/v1/entitlements/consume", secret, json.dumps(body).encode())
+
+        return make
+
+    for run in ("uncapped", "capped", "uncapped2", "capped2"):
+        customer = run.rstrip("2")
+        results[f"consume_{run}"] = await _closed_loop(port, consume_of(customer), REQUESTS)
+        bodies = [json.loads(body) for _, body in results[f"consume_{run}"][2]]
+        assert all(body["allowed"] for body in bodies), bodies[:1]
+        assert (bodies[-1]["account_cap"] is None) == (customer == "uncapped"), bodies[-1]
+
     # Usage batches end to end, then the first batch again.
     batches = []
     for b in range(BATCHES):
@@ -601,6 +652,19 @@ def _baseline(results: dict[str, Any], *runs: str) -> tuple[float, list[float]]:
     return statistics.mean(results[run][0] for run in runs), [x for run in runs for x in results[run][1]]
 
 
+def _account_pair(results: dict[str, Any]) -> tuple[float, float, str, list[float], list[float]]:
+    """(uncapped rate, capped rate, unit, their latencies): the two interleaved runs of each, pooled."""
+    uncapped = [results["consume_uncapped"], results["consume_uncapped2"]]
+    capped = [results["consume_capped"], results["consume_capped2"]]
+    return (
+        statistics.mean(run[0] for run in uncapped),
+        statistics.mean(run[0] for run in capped),
+        "req/s",
+        [x for run in uncapped for x in run[1]],
+        [x for run in capped for x in run[1]],
+    )
+
+
 def _print(results: dict[str, Any]) -> None:
     trivial_rate, trivial_latency = _baseline(results, "trivial", "trivial2")
     live_rate, live_latency = _baseline(results, "live", "live2")
@@ -622,6 +686,10 @@ def _print(results: dict[str, Any]) -> None:
             consume_latency,
         ),
         ("usage batch of 1,000 (vs COPY)", copy_rate, batch_rate, "events/s", copy_latency, batch_latency),
+        (
+            "consume under an account cap",
+            *_account_pair(results),
+        ),
     ]
     print(
         f"\nEntitlements on gunicorn ({WORKERS} sync workers), PostgreSQL + Redis, {CONCURRENCY} connections"

@@ -252,6 +252,47 @@ def spend_cap_parse(given: Any, *, param: str, code: str = "invalid_parameter") 
     return {measure: given[measure], "at_cap": at_cap}
 
 
+ACCOUNT_CAP_FORM = '{"amount": m, "currency": "usd"}, with "at_cap": "block" (the default) or "alert"'
+
+
+def account_cap_parse(given: Any, *, param: str) -> dict[str, Any]:
+    """A customer's account cap across their metered features, normalised to `{"amount": m, "currency": c,
+    "at_cap": …}`: the most (minor units of `currency`, lower case) their metered prices in that currency may bill
+    together for the period (`entitlements.account_cap`). Only money: units of different features do not add up."""
+
+    def refused(message: str) -> InvalidRequest:
+        return InvalidRequest(f"{param}: {message}", code="invalid_parameter", param=param)
+
+    if not isinstance(given, dict):
+        raise refused(f"an account cap is {ACCOUNT_CAP_FORM}.")
+    if "units" in given:
+        raise InvalidRequest(
+            f"cap: an account cap is in money only (units of different features do not add up): {ACCOUNT_CAP_FORM}.",
+            code="parameter_conflict",
+            param=param,
+        )
+    if "amount" not in given or "currency" not in given:
+        raise InvalidRequest(
+            f"cap: an account cap is {ACCOUNT_CAP_FORM}.", code="parameter_missing", param=param
+        )
+    if set(given) - {"amount", "currency", "at_cap"}:
+        raise refused(f"an account cap is {ACCOUNT_CAP_FORM}.")
+    if not _is_amount(given["amount"]):
+        raise refused("amount is an integer ≥ 0.")
+    currency = given["currency"]
+    if (
+        not isinstance(currency, str)
+        or len(currency) != 3
+        or not currency.isalpha()
+        or not currency.isascii()
+    ):
+        raise refused("currency is a three-letter ISO currency code.")
+    at_cap = given.get("at_cap", "block")
+    if at_cap not in AT_CAP:
+        raise refused('at_cap is "block" or "alert".')
+    return {"amount": given["amount"], "currency": currency.lower(), "at_cap": at_cap}
+
+
 def _windows_parse(
     feature_type: str, given: Any, amount: int | None, per_unit: bool, overage: bool, param: str
 ) -> dict[str, int] | None:

@@ -35,12 +35,18 @@ def caps_attach(structure: StructureSnapshot, features: list[Feature], customer:
         for feature in features
         if feature.type == Feature.Type.METERED and entries[feature.key].get("overage")
     }
+    account: dict[str, Any] | None = None
     if customer is not None and keys:
-        for feature_id, cap in statements.SPEND_CAPS.rows(customer_id=customer.pk):
+        for feature_id, cap, cap_id in statements.SPEND_CAPS.rows(customer_id=customer.pk):
+            if feature_id is None:
+                account = {**cap, "id": cap_id, "set_by": "customer"}
+                continue
             entry = entries.get(keys.get(feature_id, ""))
             if entry is not None:
                 entry["cap"] = {**cap, "set_by": "customer"}
     capped = {key: entry for key, entry in entries.items() if "cap" in entry}
+    if account is not None and customer is not None:
+        _account_attach(structure, features, customer, account, set(keys.values()))
     if not capped:
         return
     terms = metered_terms(customer.pk, {entry["id"] for entry in capped.values()}) if customer else {}
@@ -55,6 +61,27 @@ def caps_attach(structure: StructureSnapshot, features: list[Feature], customer:
         else:
             within = units_within(price, int(cap["amount"])) if price else None
             cap["limit"] = None if within is None else max(within, limit)
+
+
+def _account_attach(
+    structure: StructureSnapshot,
+    features: list[Feature],
+    customer: Customer,
+    account: dict[str, Any],
+    past: set[str],
+) -> None:
+    """The customer's account cap (`entitlements.account_cap`), with the terms of every metered price in its
+    currency that bills one of their metered features (what it sums), on the entries of those features and of
+    every one whose use may pass its limit (`past`): a use of any of them is judged under the cap's lock."""
+    metered = {feature.pk: feature.key for feature in features if feature.type == Feature.Type.METERED}
+    terms = metered_terms(customer.pk, set(metered))
+    account["prices"] = {
+        metered[feature_id]: price
+        for feature_id, price in sorted(terms.items())
+        if price["currency"] == account["currency"]
+    }
+    for key in sorted(past | set(account["prices"])):
+        structure["features"][key]["account_cap"] = account
 
 
 def metered_terms(customer_id: str, feature_ids: set[str]) -> dict[str, dict[str, Any]]:

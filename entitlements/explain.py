@@ -17,6 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from catalog.models import Feature, Product, ProductFeature
+from core.money import money_format
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.cache import snapshot_get
@@ -196,13 +197,22 @@ def _lot_why(lot: CreditLot, on: bool) -> str:
 _STEP_WORDS = {"allowance": "the period's allowance", "credits": "credits", "overage": "overage (billed)"}
 
 
+_CAP_BINDINGS = {"cap": "the feature's spend cap", "account_cap": "the account cap"}
+
+
 def _verdict(feature: Feature, entry: FeatureEntry, answer: dict[str, Any], allowed: bool) -> str:
-    said = _verdict_of_limits(feature, entry, answer, allowed) + _waterfall_words(entry, answer)
+    binding = answer.get("binding")
+    if binding in _CAP_BINDINGS and not entry["revoked"] and answer["enabled"]:
+        wait = answer.get("retry_after")
+        when = f"; it frees up in {wait} s, when the period ends" if wait is not None else ""
+        said = f"Not allowed: {_CAP_BINDINGS[binding]} is reached ({answer['used']} used{when})."
+    else:
+        said = _verdict_of_limits(feature, entry, answer, allowed)
+    said += _waterfall_words(entry, answer) + _cap_words(entry, answer)
     windows = answer.get("windows") or []
     if not windows or entry["revoked"] or not answer["enabled"]:
         return said
-    binding = answer.get("binding")
-    if binding is not None and binding != "period":
+    if binding is not None and binding != "period" and binding not in _CAP_BINDINGS:
         window = next(w for w in windows if w["window"] == binding)
         wait = answer.get("retry_after")
         when = f"; frees up in {wait} s, at {window['resets_at']}" if wait is not None else ""
@@ -227,6 +237,33 @@ def _waterfall_words(entry: FeatureEntry, answer: dict[str, Any]) -> str:
     return (
         f"{said} The next unit comes from {_STEP_WORDS[step]}." if step else f"{said} Nothing pays for more."
     )
+
+
+def _cap_words(entry: FeatureEntry, answer: dict[str, Any]) -> str:
+    """A metered answer's spend caps in words: the feature's (in units past the limit, or money its price bills)
+    and the account's (money all the customer's metered prices bill)."""
+    if entry["revoked"] or not answer["enabled"] or answer["type"] != Feature.Type.METERED:
+        return ""
+    said = ""
+    cap = answer.get("cap")
+    if cap is not None:
+        if cap["units"] is not None:
+            use = f"{cap['used_units']} of {cap['units']} units past the limit used"
+        else:
+            use = f"{_money(cap['used_amount'], cap['currency'])} of {_money(cap['amount'], cap['currency'])} billed"
+        said += f" Spend cap ({'the plan' if cap['set_by'] == 'catalog' else 'the customer'}'s, {cap['at_cap']}s at it): {use}."
+    account = answer.get("account_cap")
+    if account is not None:
+        billed, amount = (_money(account[key], account["currency"]) for key in ("used_amount", "amount"))
+        said += (
+            f" Account cap ({account['at_cap']}s at it): {billed} of {amount} billed across the customer's "
+            "metered features this period."
+        )
+    return said
+
+
+def _money(amount: int, currency: str | None) -> str:
+    return money_format(amount, currency) if currency else str(amount)
 
 
 def _window_use(window: dict[str, Any]) -> str:

@@ -21,6 +21,12 @@ from core.wording import with_article
 from customers.models import Customer
 from customers.selectors import customer_find
 from entitlements import history
+from entitlements.account_cap import (
+    account_cap_answer,
+    account_limit,
+    cap_bound,
+    feature_cap_bound,
+)
 from entitlements.cache import Snapshot, snapshot_get
 from entitlements.models import (
     AutoRecharge,
@@ -67,6 +73,7 @@ def feature_answer(
     binding: str | None = None
     wait: int | None = None
     cap: dict[str, Any] | None = None
+    account: dict[str, Any] | None = None
     waterfall: dict[str, Any] | None = None
     step: str | None = None
     if kind == Feature.Type.METERED or kind == Feature.Type.ALLOCATION:
@@ -81,16 +88,23 @@ def feature_answer(
         if kind == Feature.Type.METERED:
             resets_at = iso_epoch(entry["period_end"])
             overage = "allowed" if past else "blocked"
+            feature_bound = feature_cap_bound(entry)
+            if "account_cap" in entry:
+                account = account_cap_answer(entry, key, usage, own)
+                bound = account_limit(entry, key, usage)
+                if bound is not None:
+                    entry = entry.copy()
+                    entry["account_limit"] = bound
             waterfall, step, fits = waterfall_answer(key, entry, usage, quantity, counted)
             allowed = enabled and fits
             step = step if allowed else None
             capped = entry.get("cap")
             if capped is not None:
                 cap = cap_answer(capped, entry["limit"], own)
-                blocks = capped["at_cap"] == "block" and capped["limit"] is not None
-                if enabled and past and blocks and not fits:
-                    binding = "cap"
-                    wait = retry_after(entry["period_end"], time.time() if now is None else now)
+            bound = cap_bound(entry)
+            if enabled and past and not fits and bound is not None:  # with overage, only a cap refuses
+                binding = "cap" if feature_bound == bound else "account_cap"
+                wait = retry_after(entry["period_end"], time.time() if now is None else now)
             if enabled and binding is None and (not allowed or "windows" in entry):
                 windows, binding, wait = _binding(entry, usage, key, quantity, allowed, now)
                 allowed = allowed and binding is None
@@ -116,6 +130,7 @@ def feature_answer(
         "held": held,
         "overage": overage,
         "cap": cap,
+        "account_cap": account,
         "credits": waterfall,
         "step": step,
         "windows": windows,

@@ -151,7 +151,7 @@ USED = Statement(
 )
 SPEND_CAPS = Statement(
     lambda customer_id: (
-        SpendCap.objects.filter(customer_id=customer_id).order_by("pk").values_list("feature_id", "cap")
+        SpendCap.objects.filter(customer_id=customer_id).order_by("pk").values_list("feature_id", "cap", "id")
     )
 )
 WINDOWS = Statement(

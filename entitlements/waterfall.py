@@ -5,6 +5,7 @@ the credits can still pay for. Pure: the server's answers and the snapshot's loc
 
 from typing import Any
 
+from entitlements.account_cap import cap_bound
 from entitlements.snapshot import FeatureEntry
 
 
@@ -38,8 +39,7 @@ def waterfall_answer(
     if rest <= units:
         return shown, "credits", True
     if entry.get("overage"):
-        cap = entry.get("cap")
-        bound = cap["limit"] if cap is not None and cap["at_cap"] == "block" else None
+        bound = cap_bound(entry)
         if bound is None or own + quantity - units <= bound:
             return shown, "overage", True
     return shown, None, False

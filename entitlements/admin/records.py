@@ -108,19 +108,28 @@ class RevokeForm(FeatureForm):
     field_order = ["feature", "expires_at", "reason"]
 
 
+ACCOUNT_CHOICE = ("", "All metered features: the account cap")
+
+
 class SpendCapForm(FeatureForm):
     field_order = ["feature", "cap", "reason"]
     cap = forms.CharField(
         widget=forms.TextInput(attrs={"size": 40}),
         help_text=(
             'JSON: {"units": n} (units past the limit) or {"amount": m} (minor units the metered price bills for '
-            'the period), with "at_cap": "block" (the default) or "alert". Replaces the customer\'s own cap.'
+            'the period); for the account cap {"amount": m, "currency": "usd"} (minor units all the customer\'s '
+            'metered prices in that currency bill together). With "at_cap": "block" (the default) or "alert". '
+            "Replaces the customer's own cap."
         ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         del self.fields["expires_at"]
+        field = self.fields["feature"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [ACCOUNT_CHOICE, *self.feature_choices]
+        field.required = False
 
     def clean_cap(self) -> Any:
         try:
@@ -133,12 +142,14 @@ def spend_cap_set_action(customer: Customer, data: dict[str, Any], actor: Actor)
     cap, _ = spend_cap_set(
         project=customer.project,
         external_id=customer.external_id,
-        feature_key=data["feature"],
+        feature_key=data["feature"] or None,
         cap=data["cap"],
         actor=actor,
         reason=data["reason"],
     )
-    return f"spend cap on {data['feature']} set ({cap.pk})"
+    return (
+        f"spend cap on {data['feature']} set ({cap.pk})" if data["feature"] else f"account cap set ({cap.pk})"
+    )
 
 
 def feature_form(
@@ -374,7 +385,7 @@ class SpendCapAdmin(EntitlementPermissions, _ReadOnly):
         column("id", "ID"),
         "project",
         "customer",
-        "feature",
+        "bounds",
         column("cap", "Spend cap"),
         column("updated_at", "Set"),
     ]
@@ -382,6 +393,11 @@ class SpendCapAdmin(EntitlementPermissions, _ReadOnly):
     search_fields = ["id", "customer__external_id", "feature__key"]
     list_select_related = ["project", "customer", "feature"]
     actions = ["remove"]
+
+    @admin.display(description="Bounds", ordering="feature__key")
+    def bounds(self, cap: SpendCap) -> str:
+        """The feature it bounds, or the account's metered features together."""
+        return cap.feature.key if cap.feature is not None else "all metered features (account cap)"
 
     @admin.action(description="Remove the spend cap (the plan's applies)", permissions=["grant_entitlement"])
     def remove(self, request: HttpRequest, queryset: QuerySet[SpendCap]) -> TemplateResponse | None:

@@ -51,7 +51,7 @@ REMAINING_HELP = (
 BINDING_HELP = (
     "metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the "
     "waterfall's credits), `cap` "
-    "(the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. "
+    "(the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. "
     "null when it fits."
 )
 RETRY_AFTER_HELP = (
@@ -99,6 +99,33 @@ class CapOutput(serializers.Serializer[Any]):
 CAP_HELP = "metered features whose plan allows overage, with a spend cap: how much of it is used and left."
 
 
+class AccountCapOutput(serializers.Serializer[Any]):
+    at_cap = serializers.ChoiceField(
+        choices=["block", "alert"],
+        help_text="At the cap use past a limit is refused (`block`) or goes on, announced (`alert`).",
+    )
+    set_by = serializers.ChoiceField(choices=["customer"], help_text="The customer's own (`/spend_caps`).")
+    amount = serializers.IntegerField(
+        help_text="The most the customer's metered prices in `currency` bill together for the period."
+    )
+    currency = serializers.CharField(help_text="The cap's currency: only prices in it are summed.")
+    used_amount = serializers.IntegerField(help_text="What they bill together for the period's use so far.")
+    left_amount = serializers.IntegerField(help_text="amount − used_amount, never below 0.")
+    left_units = serializers.IntegerField(
+        allow_null=True,
+        help_text=(
+            "Units of this feature that still fit (past its limit, what its price bills within what is left); "
+            "null when nothing bounds them (no overage, or no price in the cap's currency)."
+        ),
+    )
+
+
+ACCOUNT_CAP_HELP = (
+    "metered features of a customer with an account cap (one amount across their metered features' prices): "
+    "how much of it is used and left; null without one."
+)
+
+
 class WaterfallOutput(serializers.Serializer[Any]):
     feature = serializers.CharField(help_text="The credits feature that pays for use past the limit.")
     cost = serializers.IntegerField(help_text="Credits one unit past the limit spends.")
@@ -135,6 +162,7 @@ class CheckOutput(serializers.Serializer[Any]):
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
     cap = CapOutput(allow_null=True, help_text=CAP_HELP)
+    account_cap = AccountCapOutput(allow_null=True, help_text=ACCOUNT_CAP_HELP)
     credits = WaterfallOutput(allow_null=True, help_text=WATERFALL_HELP)
     step = serializers.ChoiceField(
         choices=["allowance", "credits", "overage"], allow_null=True, help_text=STEP_HELP
@@ -160,6 +188,7 @@ class EntitlementOutput(serializers.Serializer[Any]):
     held = serializers.IntegerField(allow_null=True, help_text=HELD_HELP)
     overage = serializers.ChoiceField(choices=["allowed", "blocked"], allow_null=True, help_text=OVERAGE_HELP)
     cap = CapOutput(allow_null=True, help_text=CAP_HELP)
+    account_cap = AccountCapOutput(allow_null=True, help_text=ACCOUNT_CAP_HELP)
     credits = WaterfallOutput(allow_null=True, help_text=WATERFALL_HELP)
     step = serializers.ChoiceField(
         choices=["allowance", "credits", "overage"], allow_null=True, help_text=STEP_HELP

@@ -86,9 +86,16 @@ def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) ->
         "period_end": entry.get("period_end"),
         "windows": _windows(key, entry, usage, now),
         "cap": entry.get("cap"),
+        "account_cap": _account_cap(entry),
         "credits": entry.get("credits"),
         "covered": usage.get("covered", {}).get(key, 0) if kind == Feature.Type.METERED else None,
     }
+
+
+def _account_cap(entry: FeatureEntry) -> dict[str, Any] | None:
+    """The customer's account cap as a snapshot carries it: without its id (the API's `spend_caps` has it)."""
+    cap = entry.get("account_cap")
+    return None if cap is None else {name: value for name, value in cap.items() if name != "id"}
 
 
 def _windows(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) -> list[dict[str, Any]]:
@@ -140,6 +147,15 @@ class SnapshotFeature(serializers.Serializer[Any]):
             "metered with overage: the spend cap — `at_cap`, `set_by`, `units` or `amount` and `currency`, "
             "`limit` (the units allowed in all; null: no bound) and `price` (the metered price's `billing_scheme`, "
             "`unit_amount`, `tiers_mode`, `tiers`: the cap's money is what they bill), or null."
+        ),
+    )
+    account_cap = serializers.JSONField(
+        allow_null=True,
+        help_text=(
+            "metered, of a customer with an account cap: `at_cap`, `set_by`, `amount`, `currency` and `prices` "
+            "(by feature key, the terms of each metered price in that currency it sums: what they bill together "
+            "for the period's use, each feature's `used` + `held` − `covered`, is judged against `amount`); null "
+            "without one."
         ),
     )
     credits = serializers.JSONField(

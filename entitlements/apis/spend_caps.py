@@ -1,6 +1,6 @@
-"""A customer's own spend cap on a metered feature's overage: `POST /entitlements/spend_caps` (set: created or
-replaced), `GET /entitlements/spend_caps?customer=`, `DELETE /entitlements/spend_caps/{id}`. Every change is
-audited with the key and the reason."""
+"""A customer's own spend cap on a metered feature's overage, or their account cap across their metered
+features: `POST /entitlements/spend_caps` (set: created or replaced), `GET /entitlements/spend_caps?customer=`,
+`DELETE /entitlements/spend_caps/{id}`. Every change is audited with the key and the reason."""
 
 from typing import Any
 
@@ -27,12 +27,22 @@ CAP_HELP = (
 )
 
 
+ACCOUNT_CAP_HELP = (
+    'An account cap (no feature) is {"amount": m, "currency": "usd"}: the most the customer\'s metered prices '
+    "in that currency bill together for the period; past it, use past a feature's limit is refused "
+    '("at_cap": "block") or goes on and `usage.cap_reached` (`scope: "account"`) announces it once a period '
+    '("alert"). Use within a feature\'s limit is never refused by it.'
+)
+
+
 class SpendCapOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="spend_cap")
     customer = serializers.CharField(source="customer.external_id")
-    feature = serializers.CharField(source="feature.key")
-    cap = serializers.JSONField(help_text=CAP_HELP)
+    feature = serializers.CharField(
+        source="feature.key", allow_null=True, help_text="The metered feature; null for the account cap."
+    )
+    cap = serializers.JSONField(help_text=CAP_HELP + " " + ACCOUNT_CAP_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     deleted = serializers.BooleanField(default=False, help_text="true in the answer of its deletion.")
@@ -48,6 +58,11 @@ class CapInput(StrictSerializer):
         required=False,
         help_text="The most the metered price bills for the period, in its minor units.",
     )
+    currency = serializers.RegexField(
+        r"^[A-Za-z]{3}$",
+        required=False,
+        help_text="The account cap's currency (three-letter ISO code); only there.",
+    )
     at_cap = serializers.ChoiceField(
         choices=list(AT_CAP), required=False, help_text="block (the default) or alert."
     )
@@ -56,8 +71,15 @@ class CapInput(StrictSerializer):
 class SpendCapsApi(BaseApi):
     class InputSerializer(StrictSerializer):
         customer = serializers.CharField(max_length=MAX_ID_LENGTH)
-        feature = serializers.CharField(max_length=100, help_text="A metered feature's key.")
-        cap = CapInput(help_text=CAP_HELP + " Exactly one of `units` and `amount`.")
+        feature = serializers.CharField(
+            max_length=100,
+            required=False,
+            allow_null=True,
+            help_text="A metered feature's key; omitted (or null), the customer's account cap.",
+        )
+        cap = CapInput(
+            help_text=CAP_HELP + " Exactly one of `units` and `amount`. " + ACCOUNT_CAP_HELP,
+        )
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
     @extend_schema(
@@ -65,9 +87,11 @@ class SpendCapsApi(BaseApi):
         summary="Set a customer's spend cap",
         description=(
             "The customer's own spend cap on a `metered` feature, in place of their plan's: it bounds the use "
-            "past the limit where the plan allows overage. 201 when new, 200 when it replaced theirs. 400 "
-            "`feature_not_metered`, `invalid_parameter` (the cap's shape), `cap_below_usage` (the customer "
-            "already used more this period than the cap allows; nothing changed)."
+            "past the limit where the plan allows overage. Without `feature`, the customer's account cap: one "
+            "amount across all their metered features' prices in its currency. 201 when new, 200 when it "
+            "replaced theirs. 400 `feature_not_metered`, `invalid_parameter` (the cap's shape), "
+            "`cap_below_usage` (the customer already used more this period than the cap allows; nothing "
+            "changed)."
         ),
         request=InputSerializer,
         responses={201: SpendCapOutput, 200: SpendCapOutput},
@@ -79,7 +103,7 @@ class SpendCapsApi(BaseApi):
         cap, created = spend_cap_set(
             project=request_project(request),
             external_id=data["customer"],
-            feature_key=data["feature"],
+            feature_key=data.get("feature"),
             cap=dict(data["cap"]),
             actor=actor_from_request(request),
             reason=data.get("reason", ""),
@@ -92,7 +116,10 @@ class SpendCapsApi(BaseApi):
     @extend_schema(
         operation_id="entitlements_spend_caps_list",
         summary="List a customer's spend caps",
-        description="The customer's own spend caps, one per feature at most, oldest first.",
+        description=(
+            "The customer's own spend caps, one per feature at most and one account cap (`feature` null), "
+            "oldest first."
+        ),
         parameters=[CUSTOMER_PARAMETER],
         responses=list_serializer(SpendCapOutput, "SpendCapList"),
     )

@@ -113,19 +113,30 @@ class AutoRecharge(models.Model):
 
 class SpendCap(models.Model):
     """A customer's own spend cap on a metered feature's overage, in place of their plan's (`catalog.rules.
-    spend_cap_parse`: `cap` is `{"units": n | "amount": m, "at_cap": "block" | "alert"}`). Changed only through
-    `services.spend_caps` (audited)."""
+    spend_cap_parse`: `cap` is `{"units": n | "amount": m, "at_cap": "block" | "alert"}`); without a feature, the
+    customer's account cap across their metered features (`catalog.rules.account_cap_parse`: `{"amount": m,
+    "currency": c, "at_cap": …}`, `entitlements.account_cap`), whose row every use it judges locks. Changed only
+    through `services.spend_caps` (audited)."""
 
     id = PublicIdField(prefix="scap")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="spend_caps")
-    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey(
+        "catalog.Feature", on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
     cap = models.JSONField(verbose_name="spend cap")
+    # An account cap: the start of the period whose use last reached it (`usage.cap_reached` once a period).
+    reached_period = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["customer", "feature"], name="spend_cap_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "feature"], name="spend_cap_unique"),
+            models.UniqueConstraint(
+                fields=["customer"], condition=models.Q(feature__isnull=True), name="spend_cap_account_unique"
+            ),
+        ]
         verbose_name = "spend cap"
         verbose_name_plural = "spend caps"
 

@@ -21,6 +21,7 @@ from entitlements import cache as ent_cache
 from entitlements import resolver, statements, usage_read
 from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
+from entitlements.services.account_caps import account_cap_judge
 from entitlements.services.balance_thresholds import balance_fell
 from entitlements.services.counters import (
     _allocation_move,
@@ -139,7 +140,12 @@ def entitlement_consume(
     )
     windows = entry.get("windows") if period is not None else None
     waterfall = period is not None and "credits" in entry
-    if period is not None and not (refused or windows or waterfall) and connection.vendor == "postgresql":
+    account = "account_cap" in entry  # judged under its lock (`services.account_caps`)
+    if (
+        period is not None
+        and not (refused or windows or waterfall or account)
+        and connection.vendor == "postgresql"
+    ):
         # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
         outcome, used, held = _metered_consume_pg(row, period, quantity, entry)
         usage["used"][feature_key] = used
@@ -159,8 +165,11 @@ def entitlement_consume(
             if refused:
                 raise _Denied
             if period is not None:
+                judged_entry, judged = account_cap_judge(
+                    customer_id=customer_id, structure=structure, key=feature_key, entry=entry
+                )
                 counted_before, counted_after, used, usage["held"][feature_key] = _metered_take(
-                    project, structure, customer_id, external_id, entry, period, quantity, row
+                    project, structure, customer_id, external_id, judged_entry, period, quantity, row
                 )
                 if windows:
                     in_windows = windows_take(
@@ -183,7 +192,14 @@ def entitlement_consume(
                         counted={name: (c[0], quantity, c[1]) for name, c in in_windows.items()},
                     )
                 _thresholds(
-                    project, customer_id, external_id, feature_key, entry, counted_before, counted_after
+                    project,
+                    customer_id,
+                    external_id,
+                    feature_key,
+                    entry,
+                    counted_before,
+                    counted_after,
+                    judged=judged,
                 )
                 usage["used"][feature_key] = used
             elif kind == Feature.Type.ALLOCATION:
@@ -214,7 +230,7 @@ def entitlement_consume(
         return _answer_now(structure, customer_id, feature_key, quantity, allowed=False)
     except _Duplicate:
         return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
-    if waterfall:  # its answer needs the credits' balance and the units they paid: read them
+    if waterfall or account:  # its answer needs the credits' balance, the other features' use: read them
         return _answer_now(structure, customer_id, feature_key, 0, allowed=True)
     return _answer(feature_key, entry, usage, 0, allowed=True)
 

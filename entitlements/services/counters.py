@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from entitlements import resolver
+from entitlements.account_cap import cap_bound
 from entitlements.models import AllocationCounter, ThresholdCrossing, UsageCounter, UsageEvent, UsageEventKey
 from entitlements.services.meter_totals import meter_totals_add, meter_totals_of_rows
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
@@ -26,12 +27,12 @@ CAP_LABEL = "cap"  # the spend cap's mark among the usage thresholds (`usage_mar
 
 
 def counted_cap(entry: FeatureEntry) -> int | None:
-    """The most a counter may reach: the limit; where use may go past it (`overage`), the spend cap's units when
-    it blocks there (`attach.caps_attach`), else none (None)."""
+    """The most a counter may reach: the limit; where use may go past it (`overage`), the bound of the spend caps
+    that block there (`account_cap.cap_bound`: the feature's own, `attach.caps_attach`, and the account cap's
+    judged under its lock), else none (None)."""
     if not entry.get("overage"):
         return entry["limit"]
-    cap = entry.get("cap")
-    return cap["limit"] if cap is not None and cap["at_cap"] == "block" else None
+    return cap_bound(entry)
 
 
 def usage_marks(entry: FeatureEntry) -> list[tuple[str, float]]:

@@ -34,6 +34,7 @@ from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
 from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
+from entitlements.services.account_caps import account_cap_judge
 from entitlements.services.consume import (
     _credits_spend,
     _Denied,
@@ -160,6 +161,10 @@ def _take(
     """Takes the hold's units under the limit (raises _Refused), marking them held: a credits waterfall's
     through its steps (`services.waterfall`), the credits it spends held on their lots as a credits hold's."""
     if period is not None:
+        given = entry
+        entry, judged = account_cap_judge(
+            customer_id=hold.customer_id, structure=structure, key=feature_key, entry=entry
+        )
         if "credits" in entry:
             steps = waterfall_take(
                 project=project,
@@ -205,7 +210,7 @@ def _take(
             counted = (taken[0] - hold.quantity, taken[0])
         if entry.get("windows") and not windows_hold(project, hold, external_id, feature_key, entry):
             raise _Refused
-        _thresholds(project, hold.customer_id, external_id, feature_key, entry, *counted)
+        _thresholds(project, hold.customer_id, external_id, feature_key, given, *counted, judged=judged)
     elif entry["type"] == Feature.Type.ALLOCATION:
         moved = _allocation_move(
             project_id=project.pk,
@@ -548,11 +553,8 @@ def _hold_get(project: Project, hold_id: str) -> Hold:
 
 def _repeated(stored: Hold, external_id: str, feature_id: str, quantity: int) -> HoldOutcome:
     """A place with an id used before: the stored hold if it named the same thing, else 409."""
-    if (stored.customer.external_id, stored.feature_id, stored.quantity) != (
-        external_id,
-        feature_id,
-        quantity,
-    ):
+    named = (stored.customer.external_id, stored.feature_id, stored.quantity)
+    if named != (external_id, feature_id, quantity):
         raise Conflict(
             f"id {stored.hold_id!r} was already used for another hold.",
             code="idempotency_id_reused",

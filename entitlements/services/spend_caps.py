@@ -1,5 +1,5 @@
 """A customer's own spend cap on a metered feature's overage (`SpendCap`), in place of the plan's
-(`attach.caps_attach`): set (created or replaced) and removed through here, audited with the key or operator
+(`attach.caps_attach`), and their account cap across their metered features (`entitlements.account_cap`): set (created or replaced) and removed through here, audited with the key or operator
 and the reason. The cap travels in the customer's cached structure, so a consume reads nothing more; setting or
 removing one moves the customer's structure version on commit.
 """
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from catalog.models import Feature
 from catalog.pricing import terms_amount
-from catalog.rules import spend_cap_parse
+from catalog.rules import account_cap_parse, spend_cap_parse
 from catalog.selectors import feature_by_key
 from core.actors import Actor
 from core.audit import audit_record
@@ -19,6 +19,7 @@ from core.errors import InvalidRequest, NotFound
 from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import changes, usage_read
+from entitlements.account_cap import account_billed
 from entitlements.attach import metered_terms
 from entitlements.models import SpendCap
 from entitlements.services.customers import customers_ensure
@@ -26,27 +27,28 @@ from projects.models import Project
 
 
 def spend_cap_set(
-    *, project: Project, external_id: str, feature_key: str, cap: Any, actor: Actor, reason: str = ""
+    *,
+    project: Project,
+    external_id: str,
+    feature_key: str | None,
+    cap: Any,
+    actor: Actor,
+    reason: str = "",
 ) -> tuple[SpendCap, bool]:
-    """Sets the customer's spend cap on the feature (`catalog.rules.spend_cap_parse`'s shape); (the cap, whether it
-    is new). Refused below what the customer already used this period (`cap_below_usage`: in units past the
-    limit, or in money the metered price bills for the period), and on a feature that is not metered."""
-    feature = feature_by_key(project=project, key=feature_key)
-    if feature.type != Feature.Type.METERED:
+    """Sets the customer's spend cap on the feature (`catalog.rules.spend_cap_parse`'s shape), or without a
+    feature their account cap across their metered features (`catalog.rules.account_cap_parse`'s); (the cap,
+    whether it is new). Refused below what the customer already used this period (`cap_below_usage`: in units
+    past the limit, or in money their metered prices bill for the period), and on a feature that is not
+    metered."""
+    feature = None if feature_key is None else feature_by_key(project=project, key=feature_key)
+    if feature is not None and feature.type != Feature.Type.METERED:
         raise InvalidRequest(
             f"feature: {feature.key!r} is {with_article(feature.type)} feature; spend caps bound a metered "
             "feature's overage.",
             code="feature_not_metered",
             param="feature",
         )
-    measures = [key for key in ("units", "amount") if isinstance(cap, dict) and key in cap]
-    if len(measures) != 1:
-        raise InvalidRequest(
-            "cap: give exactly one of units and amount.",
-            code="parameter_conflict" if measures else "parameter_missing",
-            param="cap",
-        )
-    shaped = spend_cap_parse(cap, param="cap")
+    shaped = _shaped(cap) if feature is not None else account_cap_parse(cap, param="cap")
     customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
     _not_below_usage(project, external_id, customer_id, feature, shaped)
     with transaction.atomic():
@@ -66,21 +68,55 @@ def spend_cap_set(
             project=project,
             reason=reason,
             before=before,
-            after={"customer": external_id, "feature": feature.key, "cap": shaped},
+            after={"customer": external_id, "feature": feature_key, "cap": shaped},
         )
         changes.structure_changed(project_id=project.pk, external_id=external_id)
     return stored, before is None
 
 
+def _shaped(cap: Any) -> dict[str, Any]:
+    """A feature's cap as given: exactly one of units and amount (`catalog.rules.spend_cap_parse`), in its
+    metered price's currency (only an account cap names one)."""
+    if isinstance(cap, dict) and "currency" in cap:
+        raise InvalidRequest(
+            "cap: a feature's cap is in its metered price's currency; only an account cap (no feature) names one.",
+            code="parameter_conflict",
+            param="cap",
+        )
+    measures = [key for key in ("units", "amount") if isinstance(cap, dict) and key in cap]
+    if len(measures) != 1:
+        raise InvalidRequest(
+            "cap: give exactly one of units and amount.",
+            code="parameter_conflict" if measures else "parameter_missing",
+            param="cap",
+        )
+    return spend_cap_parse(cap, param="cap")
+
+
 def _not_below_usage(
-    project: Project, external_id: str, customer_id: str, feature: Feature, cap: dict[str, Any]
+    project: Project, external_id: str, customer_id: str, feature: Feature | None, cap: dict[str, Any]
 ) -> None:
     """400 `cap_below_usage` when the customer's use this period is already past what `cap` allows."""
     structure = ent_cache.structure_fresh(project=project, external_id=external_id)
+    usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
+    if feature is None:
+        ids = {entry["id"]: key for key, entry in structure["features"].items()}
+        priced = {
+            ids[feature_id]: terms
+            for feature_id, terms in metered_terms(customer_id, set(ids)).items()
+            if terms["currency"] == cap["currency"]
+        }
+        billed = account_billed({"prices": priced}, usage)
+        if billed > cap["amount"]:
+            raise InvalidRequest(
+                f"cap: the period's use already bills {billed} {cap['currency']}; the cap allows {cap['amount']}.",
+                code="cap_below_usage",
+                param="cap",
+            )
+        return
     entry = structure["features"].get(feature.key)
     if entry is None:
         return
-    usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
     counted = usage["used"].get(feature.key, 0)
     limit = int(entry["limit"] or 0)
     if "units" in cap and counted > limit + cap["units"]:
@@ -114,7 +150,7 @@ def spend_cap_delete(*, project: Project, cap_id: str, actor: Actor, reason: str
             reason=reason,
             before={
                 "customer": stored.customer.external_id,
-                "feature": stored.feature.key,
+                "feature": stored.feature.key if stored.feature is not None else None,
                 "cap": stored.cap,
             },
         )

@@ -19,6 +19,12 @@ from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver
 from entitlements.models import CreditLedgerEntry, UsageEvent
+from entitlements.services.account_caps import (
+    AccountJudged,
+    account_cap_reached,
+    account_caps_lock,
+    account_caps_reached,
+)
 from entitlements.services.counters import (
     CAP_LABEL,
     THRESHOLDS,
@@ -184,6 +190,12 @@ def usage_record_batch(
     )
     with transaction.atomic():
         inserted = _events_insert(rows)
+        capped = {  # customers with an account cap: locked before any counter (`services.account_caps`)
+            customers[event.customer]: (structures[event.customer], event.feature)
+            for event, _, _ in planned
+            if event.id in inserted and "account_cap" in structures[event.customer]["features"][event.feature]
+        }
+        locked = account_caps_lock(uses=capped) if capped else {}
         additions: dict[tuple[str, str, datetime], tuple[datetime, int]] = {}
         metered_pending = False
         touched: set[str] = set()
@@ -237,6 +249,8 @@ def usage_record_batch(
                     used - additions[(customer_id, feature_id, start)][1],
                     used,
                 )
+        if locked:
+            account_caps_reached(project=project, locked=locked, uses=capped, external_ids=by_customer_id)
         ent_cache.usage_changed(project_id=project.pk, external_ids=sorted(touched))
         if metered_pending:
             transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
@@ -315,9 +329,20 @@ def _thresholds(
     entry: FeatureEntry,
     before: int,
     after: int,
+    judged: AccountJudged | None = None,
 ) -> None:
     """Announces each usage threshold (`counters.usage_marks`: 80 %, 100 % and the tenant's own) that usage went
-    over from `before` to `after`, once per period (`ThresholdCrossing`), in the caller's transaction."""
+    over from `before` to `after`, once per period (`ThresholdCrossing`), in the caller's transaction; and the
+    account cap the use was judged under (`judged`), when it reached it."""
+    account_cap_reached(
+        project=project,
+        external_id=external_id,
+        key=feature_key,
+        entry=entry,
+        judged=judged,
+        before=before,
+        after=after,
+    )
     limit = entry["limit"]
     for label, mark in usage_marks(entry):
         period_start = datetime.fromtimestamp(entry["period_start"], UTC)
@@ -360,6 +385,7 @@ def _cap_reached(
         data_object={
             "customer": external_id,
             "feature": feature_key,
+            "scope": "feature",
             "at_cap": cap["at_cap"],
             "units": cap.get("units"),
             "amount": cap.get("amount"),

@@ -266,3 +266,55 @@ def test_an_operator_pays_use_past_the_limit_with_credits_and_explain_says_so(pa
         "period). The next unit comes from credits."
     )
     page.screenshot(path=str(shots / "explain-credits-waterfall.png"), full_page=True)
+
+
+def test_an_operator_sets_an_account_cap_and_explain_names_it_when_it_refuses(
+    page, api, tenant_a, tmp_path, stripe_emulator
+):
+    """The account cap in the back office: "Set a spend cap" with "All metered features" sets the customer's cap
+    across their metered prices, audited; the spend caps list says what it bounds; once calls and tokens bill it
+    whole, the explain page says the account cap refuses the next call and how much it has billed."""
+    from tests.entitlements.test_account_caps import billed_plan
+
+    User.objects.create_superuser("ops-dan", password="correct horse battery")
+    billed_plan(tenant_a.project, "user-1")
+    page.goto("/admin/")
+    page.fill("#id_username", "ops-dan")
+    page.fill("#id_password", "correct horse battery")
+    page.click("input[type=submit]")
+    page.goto("/admin/customers/customer/")
+    page.check("#result_list input[name=_selected_action]")
+    page.select_option("select[name=action]", "set_spend_cap")
+    page.click("button[name=index]")
+    page.select_option("select[name=feature]", "")
+    page.fill("input[name=cap]", '{"amount": 30, "currency": "usd"}')
+    page.fill("textarea[name=reason]", "ticket 81: trial account")
+    shots = Path(os.environ.get("TOLLGATE_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "set-account-cap.png"), full_page=True)
+    page.click("input[name=apply]")
+    expect(page.locator("ul.messagelist")).to_contain_text("user-1: account cap set")
+    entry = AuditLogEntry.objects.get(action="spend_cap.set")
+    assert (entry.reason, entry.after["feature"], entry.after["cap"]) == (
+        "ticket 81: trial account",
+        None,
+        {"amount": 30, "currency": "usd", "at_cap": "block"},
+    )
+    page.goto("/admin/entitlements/spendcap/")
+    expect(page.locator("#result_list")).to_contain_text("all metered features (account cap)")
+
+    for event_id, key, quantity in (("c1", "api_calls", 110), ("t1", "tokens", 1010)):
+        body = {"id": event_id, "customer": "user-1", "feature": key, "quantity": quantity}
+        assert api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()["allowed"] is True
+    page.goto("/admin/customers/customer/")
+    page.click("#result_list th.field-external_id a:text-is('user-1')")
+    page.click("text=Explain entitlements")
+    calls_box = page.locator("[data-feature=api_calls]")
+    expect(calls_box).to_have_attribute("data-allowed", "false")
+    expect(calls_box.locator(".tg-verdict")).to_contain_text(
+        "Not allowed: the account cap is reached (110 used;"
+    )
+    expect(calls_box.locator(".tg-verdict")).to_contain_text(
+        "Account cap (blocks at it): $0.30 of $0.30 billed across the customer's metered features this period."
+    )
+    page.screenshot(path=str(shots / "explain-account-cap.png"), full_page=True)

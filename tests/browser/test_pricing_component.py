@@ -254,7 +254,8 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
             return [
                 featureText(calls, 'en-US'),
                 bindingText('API calls', 'minute', 40), bindingText('API calls', 'period', 3 * 86400),
-                bindingText('API calls', 'day', null),
+                bindingText('API calls', 'day', null), bindingText('API calls', 'cap', 600),
+                bindingText('API calls', 'account_cap', 3 * 86400),
                 [waitText(1), waitText(89), waitText(90), waitText(5399), waitText(7200), waitText(200000)],
             ];
         }"""
@@ -264,6 +265,8 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
         "You have reached the API calls you may use in one minute. It frees up in 40 seconds. These plans give more.",
         "You have used this period's API calls. It frees up in 3 days. These plans give more.",
         "You have reached the API calls you may use in one day. These plans give more.",
+        "You have reached the spending cap on API calls. It frees up in 10 minutes. These plans give more.",
+        "You have reached your account's spending cap. It frees up in 3 days. These plans give more.",
         ["1 second", "89 seconds", "2 minutes", "90 minutes", "2 hours", "2 days"],
     ]
     page.evaluate(

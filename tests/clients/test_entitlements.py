@@ -194,6 +194,7 @@ def test_check_for_a_user_never_seen_answers_the_default_product(tollgate, plans
         held=0,
         overage="blocked",
         cap=None,
+        account_cap=None,
         credits=None,
         step="allowance",
         windows=[],

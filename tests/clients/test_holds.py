@@ -48,6 +48,7 @@ def test_a_reservation_confirmed_for_less_bills_only_what_was_used(tollgate, pla
         held=3,
         overage="blocked",
         cap=None,
+        account_cap=None,
         credits=None,
         step=None,
         windows=[],

@@ -53,6 +53,7 @@ def _consumers(
     hang: int = 0,
     customer: str = "user-1",
     feature: str = "exports",
+    name: str = "p",
 ) -> list[subprocess.Popen[str]]:
     return [
         subprocess.Popen(
@@ -64,7 +65,7 @@ def _consumers(
                 key,
                 customer,
                 feature,
-                f"p{n}",
+                f"{name}{n}",
                 str(lease),
                 str(hang),
             ],
@@ -223,3 +224,28 @@ def test_a_process_killed_holding_a_waterfall_lease_gives_its_credits_back_at_ex
     assert sum(CreditLot.objects.values_list("remaining", flat=True)) == 18
     check = tollgate.entitlements.check(customer="user-32", feature="summaries")
     assert (check.used, check.remaining, check.credits.balance, check.credits.covered) == (3, 0, 18, 1)
+
+
+@pytest.mark.postgres
+def test_processes_leasing_two_features_under_one_account_cap_bill_it_exactly(
+    live_server, tenant_a, tollgate, stripe_emulator
+):
+    """An account cap of 30 cents over calls (2 cents each past their limit) and tokens (1 cent past theirs), both
+    at their limits: leases from six processes, three on each feature, each consuming until refused, bill the 30
+    cents exactly — a lease shrinks to the units the cap leaves its feature — and nothing stays held."""
+    from tests.entitlements.test_account_caps import billed_plan
+
+    billed_plan(tenant_a.project, "user-32")
+    tollgate.entitlements.spend_caps.set(customer="user-32", cap={"amount": 30, "currency": "usd"})
+    tollgate.entitlements.consume(id="c0", customer="user-32", feature="api_calls", quantity=100)
+    tollgate.entitlements.consume(id="t0", customer="user-32", feature="tokens", quantity=1000)
+    processes = [
+        *_consumers(live_server.url, tenant_a.key, 3, 3, customer="user-32", feature="api_calls", name="c"),
+        *_consumers(live_server.url, tenant_a.key, 3, 3, customer="user-32", feature="tokens", name="t"),
+    ]
+    allowed = [int(process.communicate(timeout=300)[0]) for process in processes]
+    counters = dict(UsageCounter.objects.values_list("feature__key", "used"))
+    assert (counters["api_calls"] - 100, counters["tokens"] - 1000) == (sum(allowed[:3]), sum(allowed[3:]))
+    assert 2 * sum(allowed[:3]) + sum(allowed[3:]) == 30
+    assert UsageEvent.objects.count() == 2 + sum(allowed)
+    assert not Hold.objects.filter(status="active").exists()

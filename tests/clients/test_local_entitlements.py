@@ -395,3 +395,44 @@ def test_a_credits_waterfall_answers_from_memory_as_on_the_server(counted, plans
         local.consume(id="t1", customer="user-24", feature="tokens", quantity=4)  # the credits spent directly
         assert [same(local, quantity) for quantity in (1, 3, 4)] == ["overage", "overage", None]
     assert http.paths.count("/api/v1/entitlements/check") == 0
+
+
+def test_an_account_cap_answers_from_memory_as_on_the_server(counted, tollgate, tenant_a, stripe_emulator):
+    """An account cap of 50 cents across calls (2 cents each past 100) and tokens (1 cent past 1,000): the local
+    answers carry it as the server's do, refuse past it with `binding: "account_cap"`, and follow a local
+    consume of one feature in the other's answer."""
+    from tests.entitlements.test_account_caps import billed_plan
+
+    billed_plan(tenant_a.project, "user-25")
+    tollgate.entitlements.spend_caps.set(customer="user-25", cap={"amount": 50, "currency": "usd"})
+    tollgate.entitlements.consume(id="c1", customer="user-25", feature="api_calls", quantity=110)
+    client, http = counted
+
+    def same(local: LocalEntitlements, feature: str, quantity: int) -> dict:
+        answer = local.check(customer="user-25", feature=feature, quantity=quantity).to_dict()
+        server = tollgate.entitlements.check(customer="user-25", feature=feature, quantity=quantity).to_dict()
+        local_wait, server_wait = answer.pop("retry_after"), server.pop("retry_after")
+        assert answer == server
+        assert local_wait == server_wait or abs(local_wait - server_wait) <= 1
+        return answer
+
+    with LocalEntitlements(client, **FAST) as local:
+        assert same(local, "tokens", 30)["account_cap"] == {
+            "at_cap": "block",
+            "set_by": "customer",
+            "amount": 50,
+            "currency": "usd",
+            "used_amount": 20,
+            "left_amount": 30,
+            "left_units": 1030,
+        }
+        assert (same(local, "api_calls", 15)["allowed"], same(local, "api_calls", 16)["binding"]) == (
+            True,
+            "account_cap",
+        )
+        local.consume(id="t1", customer="user-25", feature="tokens", quantity=1026)  # 26 cents
+        assert same(local, "api_calls", 2)["allowed"] is True
+        refused = local.check(customer="user-25", feature="api_calls", quantity=3)
+        assert (refused.allowed, refused.binding, refused.account_cap.left_units) == (False, "account_cap", 2)
+        assert same(local, "tokens", 5)["allowed"] is False
+    assert http.paths.count("/api/v1/entitlements/check") == 0

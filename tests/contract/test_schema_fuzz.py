@@ -88,8 +88,14 @@ RULES_BETWEEN_PARAMETERS: dict[tuple[str, str], str] = {
         "POST /api/v1/projects/{project_id}/adoptions",
         "invalid_mapping",
     ): "customer_key: exactly one of metadata or field; keys unique within the mapping",
-    ("POST /api/v1/entitlements/spend_caps", "parameter_conflict"): "cap: exactly one of units or amount",
-    ("POST /api/v1/entitlements/spend_caps", "parameter_missing"): "cap: exactly one of units or amount",
+    (
+        "POST /api/v1/entitlements/spend_caps",
+        "parameter_conflict",
+    ): "cap: exactly one of units or amount; units or currency only with, or without, a feature",
+    (
+        "POST /api/v1/entitlements/spend_caps",
+        "parameter_missing",
+    ): "cap: exactly one of units or amount; amount and currency without a feature",
 }
 # Constraints the server enforces that the schema does not state yet (issue #27, left for a follow-up; each is a
 # failure of the promise, listed so that no new one can appear unseen): (operation, code) → what is missing.

@@ -349,7 +349,7 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 18
+    assert len(examples) == 19
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),
@@ -358,6 +358,7 @@ def test_the_guide_has_its_python_examples():
         ('tollgate.entitlements.holds.retrieve("report-31").hold.status', "confirmed"),
         ("(refused.allowed, refused.binding, left)", (False, "minute", [("minute", 0), ("day", 47)])),
         ("cap.cap", {"units": 5000, "at_cap": "alert"}),
+        ("(account.feature, account.cap)", (None, {"amount": 30000, "currency": "usd", "at_cap": "block"})),
         (
             "(asked.step, used.credits.covered, used.credits.balance, after.binding)",
             ("credits", 2, 5, "period"),

@@ -55,6 +55,7 @@ def test_consume_counts_until_the_limit_and_a_denial_records_nothing(api, tenant
         "held": 0,
         "overage": "blocked",
         "cap": None,
+        "account_cap": None,
         "credits": None,
         "step": "allowance",
         "windows": [],

@@ -139,6 +139,7 @@ def test_a_credits_grant_is_announced_like_a_boolean_grant(api, tenant_a, featur
         "held": 0,
         "overage": None,
         "cap": None,
+        "account_cap": None,
         "credits": None,
         "step": None,
         "windows": [],

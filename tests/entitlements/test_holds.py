@@ -103,6 +103,7 @@ def test_a_metered_hold_counts_against_the_limit_and_its_confirm_becomes_usage(a
         "held": 3,
         "overage": "blocked",
         "cap": None,
+        "account_cap": None,
         "credits": None,
         "step": "allowance",
         "windows": [],

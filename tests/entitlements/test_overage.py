@@ -62,6 +62,7 @@ def test_use_goes_past_an_overage_limit_and_remaining_says_by_how_much(api, tena
         "held": 0,
         "overage": "allowed",
         "cap": None,
+        "account_cap": None,
         "credits": None,
         "step": "allowance",
         "windows": [],

@@ -50,6 +50,7 @@ def test_unknown_customer_gets_the_default_products_answer(api, tenant_a, featur
         "held": 0,
         "overage": "blocked",
         "cap": None,
+        "account_cap": None,
         "credits": None,
         "step": "allowance",
         "windows": [],

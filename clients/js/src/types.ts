@@ -19,6 +19,8 @@ export type CouponDuration = "once" | "repeating" | "forever";
 export type CreditLedgerEntryType = "grant" | "consume" | "revoke" | "hold" | "hold_return" | "rollover";
 export type CreditLotSource = "purchase" | "plan" | "grant";
 export type DefaultPaymentFlow = "checkout" | "intent";
+export type EntitlementAccountCapAtCap = "block" | "alert";
+export type EntitlementAccountCapSetBy = "customer";
 export type EntitlementCapAtCap = "block" | "alert";
 export type EntitlementCapSetBy = "catalog" | "customer";
 export type EntitlementCheckOverage = "allowed" | "blocked";
@@ -741,6 +743,24 @@ export interface EntitlementCap {
   left_amount: number | null;
 }
 
+/** A customer's account cap across their metered features, and how much is used and left. */
+export interface EntitlementAccountCap {
+  /** At the cap use past a limit is refused (`block`) or goes on, announced (`alert`). * `block` - block * `alert` - alert */
+  at_cap: EntitlementAccountCapAtCap;
+  /** The customer's own (`/spend_caps`). * `customer` - customer */
+  set_by: EntitlementAccountCapSetBy;
+  /** The most the customer's metered prices in `currency` bill together for the period. */
+  amount: number;
+  /** The cap's currency: only prices in it are summed. */
+  currency: string;
+  /** What they bill together for the period's use so far. */
+  used_amount: number;
+  /** amount − used_amount, never below 0. */
+  left_amount: number;
+  /** Units of this feature that still fit (past its limit, what its price bills within what is left); null when nothing bounds them (no overage, or no price in the cap's currency). */
+  left_units: number | null;
+}
+
 /** A metered feature's credits waterfall: the credits that pay for use past its limit. */
 export interface EntitlementCredits {
   /** The credits feature that pays for use past the limit. */
@@ -780,13 +800,15 @@ export interface EntitlementCheck {
   overage: EntitlementCheckOverage | null;
   /** metered features whose plan allows overage, with a spend cap: how much of it is used and left. */
   cap: EntitlementCap | null;
+  /** metered features of a customer with an account cap (one amount across their metered features' prices): how much of it is used and left; null without one. */
+  account_cap: EntitlementAccountCap | null;
   /** metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; null without one. */
   credits: EntitlementCredits | null;
   /** metered features: where `quantity` more would come from — `allowance` (the period's limit), `credits` (the waterfall's credits, past the limit) or `overage` (past the limit, billed); null when it does not fit and for other features. * `allowance` - allowance * `credits` - credits * `overage` - overage */
   step: EntitlementCheckStep | null;
   /** metered features: each usage window now; [] when none. */
   windows: UsageWindow[];
-  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;
@@ -824,13 +846,15 @@ export interface Entitlement {
   overage: EntitlementOverage | null;
   /** metered features whose plan allows overage, with a spend cap: how much of it is used and left. */
   cap: EntitlementCap | null;
+  /** metered features of a customer with an account cap (one amount across their metered features' prices): how much of it is used and left; null without one. */
+  account_cap: EntitlementAccountCap | null;
   /** metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; null without one. */
   credits: EntitlementCredits | null;
   /** metered features: where `quantity` more would come from — `allowance` (the period's limit), `credits` (the waterfall's credits, past the limit) or `overage` (past the limit, billed); null when it does not fit and for other features. * `allowance` - allowance * `credits` - credits * `overage` - overage */
   step: EntitlementStep | null;
   /** metered features: each usage window now; [] when none. */
   windows: UsageWindow[];
-  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;
@@ -902,8 +926,9 @@ export interface SpendCap {
   id: string;
   object?: string;
   customer: string;
-  feature: string;
-  /** How far use may go past the limit: {"units": n} (units past the limit) or {"amount": m} (the most, in minor units, the feature's metered price bills for the period), with "at_cap": "block" (use is refused there, the default) or "alert" (use goes on; `usage.cap_reached` announces it once a period). */
+  /** The metered feature; null for the account cap. */
+  feature: string | null;
+  /** How far use may go past the limit: {"units": n} (units past the limit) or {"amount": m} (the most, in minor units, the feature's metered price bills for the period), with "at_cap": "block" (use is refused there, the default) or "alert" (use goes on; `usage.cap_reached` announces it once a period). An account cap (no feature) is {"amount": m, "currency": "usd"}: the most the customer's metered prices in that currency bill together for the period; past it, use past a feature's limit is refused ("at_cap": "block") or goes on and `usage.cap_reached` (`scope: "account"`) announces it once a period ("alert"). Use within a feature's limit is never refused by it. */
   cap: unknown;
   created_at: string;
   updated_at: string;

@@ -1,5 +1,5 @@
-/** A customer's own thresholds and auto-recharges through the client against the demo: created once, listed,
- * deleted; an auto-recharge's price must be a one-time price. */
+/** A customer's own thresholds, auto-recharges and account cap through the client against the demo: created once,
+ * listed, deleted; an auto-recharge's price must be a one-time price; an account cap has no feature and no units. */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -34,4 +34,23 @@ test("an auto-recharge needs a one-time price and none is stored otherwise", asy
   assert.ok(page instanceof Page);
   assert.deepEqual([page.data, page.hasMore], [[], false]);
   assert.deepEqual(await tollgate.entitlements.autoRecharges.list({ customer }).toArray(), []);
+});
+
+test("an account cap is set without a feature, answered on every metered feature and removed", async () => {
+  const customer = `js-account-cap-${RUN}`;
+  const cap = await tollgate.entitlements.spendCaps.set({
+    customer,
+    cap: { amount: 30000, currency: "USD", at_cap: "alert" },
+    reason: "trial account",
+  });
+  assert.deepEqual([cap.feature, cap.cap], [null, { amount: 30000, currency: "usd", at_cap: "alert" }]);
+  await assert.rejects(
+    tollgate.entitlements.spendCaps.set({ customer, cap: { units: 5, currency: "usd" } }),
+    (error: unknown) => error instanceof InvalidRequestError && error.code === "parameter_conflict",
+  );
+  const page = await tollgate.entitlements.spendCaps.list({ customer });
+  assert.deepEqual(page.data.map((row) => [row.id, row.feature]), [[cap.id, null]]);
+  const deleted = await tollgate.entitlements.spendCaps.delete(cap.id);
+  assert.deepEqual([deleted.deleted, deleted.feature], [true, null]);
+  assert.deepEqual((await tollgate.entitlements.spendCaps.list({ customer })).data, []);
 });

@@ -1,7 +1,7 @@
 """The server's answer rules for a local snapshot's metered entry (`tollgate_client.local`): what binds a refused
-use and when it frees up, what a metered price bills, a spend cap's answer and a credits waterfall's step — each
-the server's own rule (`entitlements.selectors`, `entitlements.windows`, `entitlements.waterfall`), on the server's
-clock."""
+use and when it frees up, what a metered price bills, a spend cap's and an account cap's answers and a credits
+waterfall's step — each the server's own rule (`entitlements.selectors`, `entitlements.windows`,
+`entitlements.waterfall`, `entitlements.account_cap`), on the server's clock."""
 
 from __future__ import annotations
 
@@ -56,6 +56,92 @@ def price_billed(price: dict[str, Any] | None, quantity: int) -> int:
     return total
 
 
+_NEVER = 10**15  # more units than any limit: the server's bound on an open-ended tier
+
+
+def units_within(price: dict[str, Any], amount: int) -> int | None:
+    """The units the metered price bills at most `amount` for, up to the first quantity it bills more for (None:
+    it never does): the server's rule (`catalog.pricing.units_within`), each tier searched by bisection."""
+    if price["billing_scheme"] != "tiered":
+        unit = int(price["unit_amount"] or 0)
+        return None if unit == 0 else amount // unit
+    below = 0
+    for tier in price["tiers"]:
+        top = _NEVER if tier["up_to"] == "inf" else int(tier["up_to"])
+        if price_billed(price, below + 1) > amount:
+            return below
+        if price_billed(price, top) <= amount:
+            if top == _NEVER:
+                return None
+            below = top
+            continue
+        low, high = below + 1, top  # bills(low) fits, bills(high) does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if price_billed(price, middle) <= amount:
+                low = middle
+            else:
+                high = middle
+        return low
+    return None
+
+
+def own_use(entry: dict[str, Any]) -> int:
+    """A metered entry's use a price bills: used and held, less the units credits paid."""
+    return int(entry.get("used") or 0) + int(entry.get("held") or 0) - int(entry.get("covered") or 0)
+
+
+def account_others(
+    key: str, entry: dict[str, Any], features: dict[str, dict[str, Any]]
+) -> tuple[int, int | None]:
+    """An entry's account cap as the other features' use leaves it: (what their prices bill, the units of its own
+    use the cap allows in all — None when nothing bounds them), the server's rule (`entitlements.account_cap`)."""
+    cap = entry["account_cap"]
+    others = sum(
+        price_billed(price, own_use(features[other]) if other in features else 0)
+        for other, price in cap["prices"].items()
+        if other != key
+    )
+    price = cap["prices"].get(key)
+    if price is None or not entry.get("overage"):
+        return others, None
+    within = units_within(price, max(int(cap["amount"]) - others, 0))
+    return others, None if within is None else max(within, int(entry["limit"] or 0))
+
+
+def account_cap_answer(entry: dict[str, Any], key: str, own: int) -> dict[str, Any]:
+    """The account cap as the server answers it (`entitlements.account_cap.account_cap_answer`), from what the
+    other features bill (`_account_others`) and the bound it puts (`_account_units`)."""
+    cap = entry["account_cap"]
+    billed = int(entry.get("_account_others") or 0) + price_billed(cap["prices"].get(key), own)
+    units = entry.get("_account_units")
+    return {
+        "at_cap": cap["at_cap"],
+        "set_by": cap["set_by"],
+        "amount": cap["amount"],
+        "currency": cap["currency"],
+        "used_amount": billed,
+        "left_amount": max(int(cap["amount"]) - billed, 0),
+        "left_units": None if units is None else max(units - own, 0),
+    }
+
+
+def feature_bound(entry: dict[str, Any]) -> int | None:
+    """The bound the feature's own blocking spend cap puts on its use (None without one)."""
+    cap = entry.get("cap")
+    return cap["limit"] if cap is not None and cap["at_cap"] == "block" else None
+
+
+def cap_bound(entry: dict[str, Any]) -> int | None:
+    """The tighter of the feature's own blocking cap and a blocking account cap's bound (`_account_units`)."""
+    bounds = [feature_bound(entry)]
+    account = entry.get("account_cap")
+    if account is not None and account["at_cap"] == "block":
+        bounds.append(entry.get("_account_units"))
+    given = [bound for bound in bounds if bound is not None]
+    return min(given) if given else None
+
+
 def cap_answer(cap: dict[str, Any], limit: int | None, counted: int) -> EntitlementCap:
     """The spend cap as the server answers it (`selectors.cap_answer`)."""
     billed = price_billed(cap.get("price"), counted)
@@ -101,8 +187,7 @@ def waterfall_step(
     if quantity - max(limit - own, 0) <= units:
         return shown, "credits", True
     if entry.get("overage"):
-        cap = entry.get("cap")
-        bound = cap["limit"] if cap is not None and cap["at_cap"] == "block" else None
+        bound = cap_bound(entry)
         if bound is None or own + quantity - units <= bound:
             return shown, "overage", True
     return shown, None, False

@@ -185,12 +185,17 @@ class LeasedQuota:
                     deadline = min(deadline, asked + ends - time.time())
                 return _Lease(hold_id=hold_id, left=want, deadline=deadline)
             # What is left is the least of the period's and each window's; the period's is the allowance left, and
-            # past it what a blocking spend cap leaves and what a credits waterfall's balance pays for.
+            # past it what the blocking spend caps leave (the feature's, the account's) and what a credits
+            # waterfall's balance pays for.
             period = entitlement.remaining
             if period is not None:
-                cap = entitlement.cap
-                capped = cap.left_units if cap is not None and cap.at_cap == "block" else None
-                period = capped if capped is not None else max(period, 0)
+                caps = (entitlement.cap, entitlement.account_cap)
+                capped = [
+                    cap.left_units
+                    for cap in caps
+                    if cap is not None and cap.at_cap == "block" and cap.left_units is not None
+                ]
+                period = min(capped) if capped else max(period, 0)
                 if entitlement.credits is not None:
                     period += entitlement.credits.units
             left = [period, *(window.remaining for window in entitlement.windows)]

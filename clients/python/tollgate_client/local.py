@@ -50,7 +50,15 @@ from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from tollgate_client._local_rules import binding_of, cap_answer, waterfall_step
+from tollgate_client._local_rules import (
+    account_cap_answer,
+    account_others,
+    binding_of,
+    cap_answer,
+    cap_bound,
+    feature_bound,
+    waterfall_step,
+)
 from tollgate_client.errors import (
     APIConnectionError,
     APIStatusError,
@@ -58,7 +66,13 @@ from tollgate_client.errors import (
     PermissionDeniedError,
     TollgateError,
 )
-from tollgate_client.types import EntitlementCap, EntitlementCheck, EntitlementCredits, UsageWindow
+from tollgate_client.types import (
+    EntitlementAccountCap,
+    EntitlementCap,
+    EntitlementCheck,
+    EntitlementCredits,
+    UsageWindow,
+)
 
 if TYPE_CHECKING:
     from tollgate_client.client import Tollgate
@@ -96,6 +110,21 @@ class _Snapshot:
                 entry["windows"] = _windows_of(entry["windows"])
             _prepare(entry)
         _credits_link(self.features)
+        _account_link(self.features)
+
+
+def _account_link(features: dict[str, dict[str, Any]]) -> None:
+    """Each entry under an account cap carries what the other features' prices bill now (`_account_others`) and
+    the bound that leaves its own use (`_account_units`): an entry whose figures moved is replaced, its kept
+    answers with it."""
+    for key, entry in list(features.items()):
+        if entry.get("account_cap") is None:
+            continue
+        others, units = account_others(key, entry, features)
+        if entry.get("_account_others") != others or entry.get("_account_units", -1) != units:
+            linked = {**entry, "_account_others": others, "_account_units": units}
+            linked.pop("_answers", None)
+            features[key] = linked
 
 
 def _credits_link(features: dict[str, dict[str, Any]]) -> None:
@@ -188,6 +217,7 @@ def _answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -
     binding: str | None = None
     retry_after: int | None = None
     cap: EntitlementCap | None = None
+    account: dict[str, Any] | None = None
     credits: dict[str, Any] | None = None
     step: str | None = None
     if kind == "metered" or kind == "allocation":
@@ -200,13 +230,14 @@ def _answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -
             overage = "allowed" if past else "blocked"
             credits, step, fits = waterfall_step(entry, own, quantity)
             allowed = enabled and fits
-            capped = entry.get("cap")
-            if capped is not None:
+            if entry.get("cap") is not None:
                 cap = entry["_cap"]
-                blocks = capped["at_cap"] == "block" and capped["limit"] is not None
-                if enabled and past and blocks and not fits:
-                    binding = "cap"
-                    retry_after = max(1, math.ceil(entry["period_end"] - now))
+            if entry.get("account_cap") is not None:
+                account = account_cap_answer(entry, feature, own)
+            bound = cap_bound(entry)
+            if enabled and past and not fits and bound is not None:  # with overage, only a cap refuses
+                binding = "cap" if feature_bound(entry) == bound else "account_cap"
+                retry_after = max(1, math.ceil(entry["period_end"] - now))
             spans = entry.get("windows")
             if enabled and binding is None and (spans or not allowed):
                 if spans:
@@ -233,18 +264,21 @@ def _answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -
         "held": held,
         "overage": overage,
         "cap": None,
+        "account_cap": account,
         "credits": credits,
         "step": step,
         "windows": [],
         "binding": binding,
         "retry_after": retry_after,
     }
-    if not windows and cap is None and credits is None:
+    if not windows and cap is None and credits is None and account is None:
         return EntitlementCheck(raw=raw, **raw)
     raw["windows"] = entry["_window_raws"] if windows else []
     raw["cap"] = cap.raw if cap is not None else None
     paid = EntitlementCredits(raw=credits, **credits) if credits is not None else None
-    return EntitlementCheck(raw=raw, **{**raw, "windows": windows, "cap": cap, "credits": paid})
+    capped = EntitlementAccountCap(raw=account, **account) if account is not None else None
+    fields = {"windows": windows, "cap": cap, "credits": paid, "account_cap": capped}
+    return EntitlementCheck(raw=raw, **{**raw, **fields})
 
 
 class LocalEntitlements:
@@ -347,6 +381,7 @@ class LocalEntitlements:
                         features[paid.feature].pop("_answers", None)
                 _prepare(counted)
                 _credits_link(features)
+                _account_link(features)
                 snapshot.features = features
         return answer
 
@@ -390,6 +425,7 @@ class LocalEntitlements:
                 "held": None,
                 "overage": None,
                 "cap": None,
+                "account_cap": None,
                 "credits": None,
                 "step": None,
                 "windows": [],

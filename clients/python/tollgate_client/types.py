@@ -45,6 +45,9 @@ __all__ = [
     "CustomerExport",
     "DefaultPaymentFlow",
     "Entitlement",
+    "EntitlementAccountCap",
+    "EntitlementAccountCapAtCap",
+    "EntitlementAccountCapSetBy",
     "EntitlementCap",
     "EntitlementCapAtCap",
     "EntitlementCapSetBy",
@@ -139,6 +142,8 @@ CouponDuration = Literal["once", "repeating", "forever"]
 CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return", "rollover"]
 CreditLotSource = Literal["purchase", "plan", "grant"]
 DefaultPaymentFlow = Literal["checkout", "intent"]
+EntitlementAccountCapAtCap = Literal["block", "alert"]
+EntitlementAccountCapSetBy = Literal["customer"]
 EntitlementCapAtCap = Literal["block", "alert"]
 EntitlementCapSetBy = Literal["catalog", "customer"]
 EntitlementCheckOverage = Literal["allowed", "blocked"]
@@ -914,6 +919,26 @@ class EntitlementCap(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EntitlementAccountCap(TollgateObject):
+    """A customer's account cap across their metered features, and how much is used and left."""
+
+    at_cap: EntitlementAccountCapAtCap
+    """At the cap use past a limit is refused (`block`) or goes on, announced (`alert`). * `block` - block * `alert` - alert"""
+    set_by: EntitlementAccountCapSetBy
+    """The customer's own (`/spend_caps`). * `customer` - customer"""
+    amount: int
+    """The most the customer's metered prices in `currency` bill together for the period."""
+    currency: str
+    """The cap's currency: only prices in it are summed."""
+    used_amount: int
+    """What they bill together for the period's use so far."""
+    left_amount: int
+    """amount − used_amount, never below 0."""
+    left_units: int | None
+    """Units of this feature that still fit (past its limit, what its price bills within what is left); null when nothing bounds them (no overage, or no price in the cap's currency)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class EntitlementCredits(TollgateObject):
     """A metered feature's credits waterfall: the credits that pay for use past its limit."""
 
@@ -955,6 +980,8 @@ class EntitlementCheck(TollgateObject):
     """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
     cap: EntitlementCap | None
     """metered features whose plan allows overage, with a spend cap: how much of it is used and left."""
+    account_cap: EntitlementAccountCap | None
+    """metered features of a customer with an account cap (one amount across their metered features' prices): how much of it is used and left; null without one."""
     credits: EntitlementCredits | None
     """metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; null without one."""
     step: EntitlementCheckStep | None
@@ -962,7 +989,7 @@ class EntitlementCheck(TollgateObject):
     windows: list[UsageWindow]
     """metered features: each usage window now; [] when none."""
     binding: str | None
-    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     duplicate: bool = False
@@ -1002,6 +1029,8 @@ class Entitlement(TollgateObject):
     """metered features: `allowed` when the plan lets use go past `limit` (any use is allowed, `remaining` goes below 0, and the feature's metered price bills it), else `blocked`; null for other features. * `allowed` - allowed * `blocked` - blocked"""
     cap: EntitlementCap | None
     """metered features whose plan allows overage, with a spend cap: how much of it is used and left."""
+    account_cap: EntitlementAccountCap | None
+    """metered features of a customer with an account cap (one amount across their metered features' prices): how much of it is used and left; null without one."""
     credits: EntitlementCredits | None
     """metered features with a credits waterfall: the credits that pay for use past the limit, before any overage; null without one."""
     step: EntitlementStep | None
@@ -1009,7 +1038,7 @@ class Entitlement(TollgateObject):
     windows: list[UsageWindow]
     """metered features: each usage window now; [] when none."""
     binding: str | None
-    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the spend cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     resets_at: str | None
@@ -1091,9 +1120,10 @@ class SpendCap(TollgateObject):
     id: str
     object: str = "spend_cap"
     customer: str
-    feature: str
+    feature: str | None
+    """The metered feature; null for the account cap."""
     cap: Any
-    """How far use may go past the limit: {"units": n} (units past the limit) or {"amount": m} (the most, in minor units, the feature's metered price bills for the period), with "at_cap": "block" (use is refused there, the default) or "alert" (use goes on; `usage.cap_reached` announces it once a period)."""
+    """How far use may go past the limit: {"units": n} (units past the limit) or {"amount": m} (the most, in minor units, the feature's metered price bills for the period), with "at_cap": "block" (use is refused there, the default) or "alert" (use goes on; `usage.cap_reached` announces it once a period). An account cap (no feature) is {"amount": m, "currency": "usd"}: the most the customer's metered prices in that currency bill together for the period; past it, use past a feature's limit is refused ("at_cap": "block") or goes on and `usage.cap_reached` (`scope: "account"`) announces it once a period ("alert"). Use within a feature's limit is never refused by it."""
     created_at: str
     updated_at: str
     deleted: bool = False

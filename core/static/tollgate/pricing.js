@@ -533,12 +533,15 @@ export function waitText(seconds) {
   return `${count} ${unit}${count === 1 ? "" : "s"}`;
 }
 
-/** The paywall's line for a refused check: what refused it (`binding`) and when it frees up (`retry-after`). */
+/** The paywall's line for a refused check: what refused it (`binding`: the period, a usage window, the feature's
+ * spending cap or the account's) and when it frees up (`retry-after`). */
 export function bindingText(name, binding, retryAfter) {
   const when = retryAfter === null || retryAfter === undefined || retryAfter === ""
     ? "" : ` It frees up in ${waitText(retryAfter)}.`;
   const what = binding === "period" ? `You have used this period's ${name}.`
-    : `You have reached the ${name} you may use in one ${binding}.`;
+    : binding === "cap" ? `You have reached the spending cap on ${name}.`
+      : binding === "account_cap" ? `You have reached your account's spending cap.`
+        : `You have reached the ${name} you may use in one ${binding}.`;
   return `${what}${when} These plans give more.`;
 }
 

@@ -163,18 +163,22 @@ export class Thresholds extends Resource {
   }
 }
 
-/** A customer's own spend cap on a metered feature's overage, in place of their plan's (audited). */
+/**
+ * A customer's own spend cap on a metered feature's overage, in place of their plan's, and their account cap across
+ * their metered features (audited).
+ */
 export class SpendCaps extends Resource {
   /**
-   * Sets (creates or replaces) the cap: `{units: n}` past the limit or `{amount: m}` the metered price bills for the
-   * period, with `at_cap: "block"` (the default) or `"alert"`. Below what the customer used this period:
-   * `cap_below_usage`.
+   * Sets (creates or replaces) the cap: on `feature`, `{units: n}` past the limit or `{amount: m}` the metered price
+   * bills for the period; without a feature, the account cap `{amount: m, currency: "usd"}`, the most the
+   * customer's metered prices in that currency bill together. Either with `at_cap: "block"` (the default) or
+   * `"alert"`. Below what the customer used this period: `cap_below_usage`.
    */
   set(
     params: {
       customer: string;
-      feature: string;
-      cap: { units?: number; amount?: number; at_cap?: "block" | "alert" };
+      feature?: string | null;
+      cap: { units?: number; amount?: number; currency?: string; at_cap?: "block" | "alert" };
       reason?: string;
     },
     options?: WriteOptions,
@@ -182,7 +186,7 @@ export class SpendCaps extends Resource {
     return this._post("/entitlements/spend_caps", params, options);
   }
 
-  /** The customer's own caps, oldest first, on one page (one per feature). */
+  /** The customer's own caps, oldest first, on one page (one per feature, and the account cap). */
   list(params: { customer: string }): PagePromise<SpendCap> {
     return this._list("/entitlements/spend_caps", params);
   }

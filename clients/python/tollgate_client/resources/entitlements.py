@@ -212,25 +212,27 @@ class Thresholds(Resource):
 
 
 class SpendCaps(Resource):
-    """A customer's own spend cap on a metered feature's overage, in place of their plan's (audited)."""
+    """A customer's own spend cap on a metered feature's overage, in place of their plan's, and their account cap
+    across their metered features (audited)."""
 
     def set(
         self,
         *,
         customer: str,
-        feature: str,
         cap: dict[str, Any],
+        feature: str | None = None,
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> SpendCap:
-        """Sets (creates or replaces) the cap: `{"units": n}` past the limit or `{"amount": m}` the metered price
-        bills for the period, with `"at_cap": "block"` (the default) or `"alert"`. A cap below what the customer
-        used this period raises (`cap_below_usage`)."""
+        """Sets (creates or replaces) the cap: on `feature`, `{"units": n}` past the limit or `{"amount": m}` the
+        metered price bills for the period; without a feature, the account cap `{"amount": m, "currency": "usd"}`,
+        the most the customer's metered prices in that currency bill together. Either with `"at_cap": "block"`
+        (the default) or `"alert"`. A cap below what the customer used this period raises (`cap_below_usage`)."""
         body = compact(customer=customer, feature=feature, cap=cap, reason=reason)
         return self._post(SpendCap, "/entitlements/spend_caps", body, idempotency_key=idempotency_key)
 
     def list(self, *, customer: str) -> Page[SpendCap]:
-        """The customer's own caps, oldest first, on one page (one per feature)."""
+        """The customer's own caps, oldest first, on one page (one per feature, and the account cap)."""
         return self._list(SpendCap, "/entitlements/spend_caps", {"customer": customer})
 
     def delete(self, cap_id: str, *, idempotency_key: str | None = None) -> SpendCap:
