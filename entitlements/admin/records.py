@@ -25,6 +25,7 @@ from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.admin_lists import LargeListAdmin
+from core.money import money_format
 from customers.models import Customer
 from entitlements.models import (
     AllocationCounter,
@@ -386,13 +387,23 @@ class SpendCapAdmin(EntitlementPermissions, _ReadOnly):
         "project",
         "customer",
         "bounds",
-        column("cap", "Spend cap"),
+        "cap_words",
         column("updated_at", "Set"),
     ]
     list_filter = ["project"]
     search_fields = ["id", "customer__external_id", "feature__key"]
     list_select_related = ["project", "customer", "feature"]
     actions = ["remove"]
+
+    @admin.display(description="Spend cap")
+    def cap_words(self, cap: SpendCap) -> str:
+        """The cap in words: how far use may go, and what happens there."""
+        shape, then = cap.cap, "blocks" if cap.cap.get("at_cap") == "block" else "alerts"
+        if "units" in shape:
+            return f"{shape['units']:,} units past the limit; {then}"
+        if "currency" in shape:
+            return f"{money_format(shape['amount'], shape['currency'])} billed in all; {then}"
+        return f"{shape['amount']:,} (minor units of its price) billed; {then}"
 
     @admin.display(description="Bounds", ordering="feature__key")
     def bounds(self, cap: SpendCap) -> str:

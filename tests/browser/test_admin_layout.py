@@ -44,7 +44,7 @@ from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
 from tests.entitlements.hold_factories import HoldFactory
 from tests.entitlements.recharge_factories import AutoRechargeFactory
-from tests.entitlements.threshold_factories import UsageThresholdFactory
+from tests.entitlements.threshold_factories import SpendCapFactory, UsageThresholdFactory
 from tests.events.factories import EventFactory, WebhookEndpointFactory
 from webhooks.models import StripeEvent, StripeWebhookEndpoint
 
@@ -238,6 +238,9 @@ def _seed(tenant, catalog) -> dict[str, str]:
         ended_at=timezone.now(),
     )
     UsageThresholdFactory(project=project, customer=customer, kind="quantity", value=250_000)
+    SpendCapFactory(project=project, customer=customer, cap={"amount": 5_000_000, "at_cap": "alert"})
+    account_cap = {"amount": 30_000_000, "currency": "usd", "at_cap": "block"}
+    SpendCapFactory(project=project, customer=customer, feature=None, cap=account_cap)
     AutoRechargeFactory(
         project=project,
         customer=customer,
@@ -356,6 +359,7 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             "autorecharge",
             "plancreditslice",
             "productfeature",
+            "spendcap",
         ):
             _shoot(page, model._meta.verbose_name_plural.replace(" ", "-"))
     assert "\n".join(overflowing) == ""

@@ -49,5 +49,5 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
     assert entries[0] == ("2026-11-28", "0.4.0")
     assert entries[0][1] == _versions()["clients/js/package.json"]
     newest = notes.split("\n### ")[1]
-    for change in ("`account_cap`", "`binding: \"account_cap\"`", "`scope`", "0.3.0 clients"):
+    for change in ("`account_cap`", '`binding: "account_cap"`', "`scope`", "0.3.0 clients"):
         assert change in newest, change

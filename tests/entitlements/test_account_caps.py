@@ -385,3 +385,15 @@ def test_as_of_now_answers_what_the_live_check_does(api, tenant_a, billed):
         response = api.get(url, key=tenant_a.key)
         assert response.status_code == 200, response.json()
         assert response.json() == answer
+
+
+def test_without_overage_anywhere_the_limits_bound_every_bill_and_the_cap_judges_nothing(api, tenant_a):
+    p = tenant_a.project
+    exports = feature(p, "exports", Feature.Type.METERED)
+    subscribe(customer(p, "u2"), product(p, "basic", {exports: 10}))
+    account_cap(api, tenant_a, {"amount": 0, "currency": "usd"}, customer="u2")
+    answer = consume(api, tenant_a, "e1", "exports", 10, customer="u2")
+    assert (answer["allowed"], answer["account_cap"], answer["used"]) == (True, None, 10)
+    refused = consume(api, tenant_a, "e2", "exports", 1, customer="u2")
+    assert (refused["allowed"], refused["binding"]) == (False, "period")
+    assert _reached() == []
