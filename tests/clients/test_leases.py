@@ -249,3 +249,34 @@ def test_processes_leasing_two_features_under_one_account_cap_bill_it_exactly(
     assert 2 * sum(allowed[:3]) + sum(allowed[3:]) == 30
     assert UsageEvent.objects.count() == 2 + sum(allowed)
     assert not Hold.objects.filter(status="active").exists()
+
+
+def test_a_process_killed_holding_a_lease_under_an_account_cap_frees_its_share_at_expiry(
+    live_server, tenant_a, tollgate, stripe_emulator
+):
+    """Calls at their limit, 2 cents each past it, under an account cap of 20 cents: a process killed with kill -9
+    after using 3 of its 10 leased calls leaves the whole cap taken (6 cents used, 14 held), so tokens (1 cent past
+    their limit) get none; the expiry sweep gives the 7 unused calls back, and the 14 cents are the tokens' to use."""
+    from tests.entitlements.test_account_caps import billed_plan
+
+    billed_plan(tenant_a.project, "user-33")
+    tollgate.entitlements.spend_caps.set(customer="user-33", cap={"amount": 20, "currency": "usd"})
+    tollgate.entitlements.consume(id="c0", customer="user-33", feature="api_calls", quantity=100)
+    tollgate.entitlements.consume(id="t0", customer="user-33", feature="tokens", quantity=1000)
+    (process,) = _consumers(
+        live_server.url, tenant_a.key, 1, lease=10, hang=3, customer="user-33", feature="api_calls"
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "3"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    tokens = tollgate.entitlements.check(customer="user-33", feature="tokens")
+    assert (tokens.allowed, tokens.binding, tokens.account_cap.left_units) == (False, "account_cap", 0)
+    Hold.objects.update(expires_at=Hold.objects.get().created_at)  # its 30 s have passed
+    time.sleep(0.01)
+    assert holds_expire_sweep.delay().get() == 1
+    tokens = tollgate.entitlements.check(customer="user-33", feature="tokens", quantity=14)
+    assert (tokens.allowed, tokens.account_cap.used_amount, tokens.account_cap.left_units) == (True, 6, 14)
+    assert tollgate.entitlements.consume(id="t1", customer="user-33", feature="tokens", quantity=14).allowed
+    calls = tollgate.entitlements.check(customer="user-33", feature="api_calls")
+    assert (calls.used, calls.held, calls.allowed, calls.binding) == (103, 0, False, "account_cap")
