@@ -13,8 +13,6 @@ from entitlements import resolver
 from entitlements.account_cap import account_billed, account_limit
 from entitlements.models import SpendCap, UsageCounter
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
-from events.services.record import event_record
-from projects.models import Project
 
 
 @dataclass(frozen=True)
@@ -68,13 +66,13 @@ def account_caps_lock(
 
 def account_caps_reached(
     *,
-    project: Project,
     locked: dict[str, tuple[dict[str, Any], int]],
     uses: dict[str, tuple[StructureSnapshot, str]],
     external_ids: dict[str, str],
-) -> None:
-    """After recorded usage (`account_caps_lock`): `usage.cap_reached` for each account cap it reached, naming
-    the used feature `uses` gives."""
+) -> list[dict[str, Any]]:
+    """After recorded usage (`account_caps_lock`): the `usage.cap_reached` of each account cap it reached
+    (`_reached`), naming the used feature `uses` gives."""
+    reached = []
     for customer_id, (cap, before) in sorted(locked.items()):
         structure, key = uses[customer_id]
         usage = _used(customer_id, structure, cap)
@@ -82,7 +80,10 @@ def account_caps_reached(
         judged = AccountJudged(
             cap["id"], cap, account_billed(cap, usage, leave_out=key), cap["prices"].get(key)
         )
-        _reached(project, external_ids[customer_id], key, structure["features"][key], judged, before, own)
+        crossed = _reached(external_ids[customer_id], key, structure["features"][key], judged, before, own)
+        if crossed is not None:
+            reached.append(crossed)
+    return reached
 
 
 def _locked(customer_id: str, cap: dict[str, Any]) -> dict[str, Any] | None:
@@ -124,40 +125,39 @@ def _used(
 
 def account_cap_reached(
     *,
-    project: Project,
     external_id: str,
     key: str,
     entry: FeatureEntry,
     judged: AccountJudged | None,
     before: int,
     after: int,
-) -> None:
-    """`usage.cap_reached` (`scope: "account"`) when the use took what the metered prices bill together from
-    below the account cap's amount to it or past it (`before`, `after`: the feature's own use, less the units
-    credits paid), once a period."""
-    if judged is not None:
-        billed = judged.others + (terms_amount(judged.terms, before) if judged.terms is not None else 0)
-        _reached(project, external_id, key, entry, judged, billed, after)
+) -> dict[str, Any] | None:
+    """The `usage.cap_reached` (`scope: "account"`) object when the use took what the metered prices bill
+    together from below the account cap's amount to it or past it (`before`, `after`: the feature's own use, less
+    the units credits paid), once a period; None otherwise. `services.usage` announces it."""
+    if judged is None:
+        return None
+    billed = judged.others + (terms_amount(judged.terms, before) if judged.terms is not None else 0)
+    return _reached(external_id, key, entry, judged, billed, after)
 
 
 def _reached(
-    project: Project,
     external_id: str,
     key: str,
     entry: FeatureEntry,
     judged: AccountJudged,
     billed_before: int,
     after: int,
-) -> None:
-    """The account cap's `usage.cap_reached` when what its prices bill went from `billed_before` to reaching
-    its amount (`after`: the used feature's own use now), once a period: the cap's row remembers the period it
-    was reached in (`reached_period`), under its lock."""
+) -> dict[str, Any] | None:
+    """The account cap's `usage.cap_reached` object when what its prices bill went from `billed_before` to
+    reaching its amount (`after`: the used feature's own use now), once a period: the cap's row remembers the
+    period it was reached in (`reached_period`), under its lock."""
     if "period_start" not in entry:
-        return
+        return None
     amount = int(judged.cap["amount"])
     billed = judged.others + (terms_amount(judged.terms, after) if judged.terms is not None else 0)
     if not billed_before < amount <= billed:
-        return
+        return None
     period_start = datetime.fromtimestamp(entry["period_start"], UTC)
     first = (
         SpendCap.objects.filter(pk=judged.cap_id)
@@ -165,22 +165,18 @@ def _reached(
         .update(reached_period=period_start)
     )
     if not first:
-        return
-    event_record(
-        project=project,
-        type="usage.cap_reached",
-        data_object={
-            "customer": external_id,
-            "feature": key,
-            "scope": "account",
-            "at_cap": judged.cap["at_cap"],
-            "units": None,
-            "amount": amount,
-            "currency": judged.cap["currency"],
-            "cap_limit": None,
-            "used": after,
-            "amount_billed": billed,
-            "period_start": resolver.iso_epoch(entry.get("period_start")),
-            "period_end": resolver.iso_epoch(entry.get("period_end")),
-        },
-    )
+        return None
+    return {
+        "customer": external_id,
+        "feature": key,
+        "scope": "account",
+        "at_cap": judged.cap["at_cap"],
+        "units": None,
+        "amount": amount,
+        "currency": judged.cap["currency"],
+        "cap_limit": None,
+        "used": after,
+        "amount_billed": billed,
+        "period_start": resolver.iso_epoch(entry.get("period_start")),
+        "period_end": resolver.iso_epoch(entry.get("period_end")),
+    }

@@ -250,7 +250,8 @@ def usage_record_batch(
                     used,
                 )
         if locked:
-            account_caps_reached(project=project, locked=locked, uses=capped, external_ids=by_customer_id)
+            for crossed in account_caps_reached(locked=locked, uses=capped, external_ids=by_customer_id):
+                event_record(project=project, type="usage.cap_reached", data_object=crossed)
         ent_cache.usage_changed(project_id=project.pk, external_ids=sorted(touched))
         if metered_pending:
             transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
@@ -334,15 +335,11 @@ def _thresholds(
     """Announces each usage threshold (`counters.usage_marks`: 80 %, 100 % and the tenant's own) that usage went
     over from `before` to `after`, once per period (`ThresholdCrossing`), in the caller's transaction; and the
     account cap the use was judged under (`judged`), when it reached it."""
-    account_cap_reached(
-        project=project,
-        external_id=external_id,
-        key=feature_key,
-        entry=entry,
-        judged=judged,
-        before=before,
-        after=after,
+    reached = account_cap_reached(
+        external_id=external_id, key=feature_key, entry=entry, judged=judged, before=before, after=after
     )
+    if reached is not None:
+        event_record(project=project, type="usage.cap_reached", data_object=reached)
     limit = entry["limit"]
     for label, mark in usage_marks(entry):
         period_start = datetime.fromtimestamp(entry["period_start"], UTC)
