@@ -221,7 +221,8 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             'overage): how far use may go past the limit, {"units": n} or {"amount": m} (minor units its metered '
             'price bills for the period), with "at_cap": "block" or "alert". Then credits (metered): the credits '
             'feature that pays for use past the limit before any overage, {"feature": "ai_credits", "cost": 2} '
-            "(credits a unit)."
+            "(credits a unit). Per entity (metered): each seat or workspace of an allocation feature has its own "
+            'limit a period beside the account\'s, {"feature": "seats", "limit": 50}.'
         ),
     )
 
@@ -236,6 +237,7 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             "cap",
             "windows",
             "credits",
+            "per_entity",
             "rollover",
             "cadence",
         ]
@@ -266,14 +268,18 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             data.get("cap") or None,
             data.get("cadence") or None,
             data.get("credits") or None,
+            data.get("per_entity") or None,
         ).api()
-        credit_features = Feature.objects.filter(project_id=feature.project_id, type=Feature.Type.CREDITS)
+        features = Feature.objects.filter(project_id=feature.project_id)
         try:
             feature_value_parse(
                 feature_type=feature.type,
                 value=entry,
                 param=feature.key,
-                credit_features=credit_features.values_list("key", flat=True),
+                credit_features=features.filter(type=Feature.Type.CREDITS).values_list("key", flat=True),
+                allocation_features=features.filter(type=Feature.Type.ALLOCATION).values_list(
+                    "key", flat=True
+                ),
             )
         except InvalidRequest as exc:
             raise forms.ValidationError({"value": exc.message}) from None

@@ -174,6 +174,8 @@ class ProductFeature(models.Model):
     `cap` (metered with overage only): a spend cap on the use past the limit (`rules.SpendCap`).
     `credits` (metered only): the credits waterfall, `{"feature": key, "cost": n}`: use past the limit is paid
     from that credits feature's balance, n credits a unit, before any overage.
+    `per_entity` (metered only): each of the customer's entities of an allocation feature (a seat, a workspace)
+    has its own limit a period beside the account's, `{"feature": "seats", "limit": 50}`.
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="feature_values")
@@ -201,6 +203,13 @@ class ProductFeature(models.Model):
         verbose_name="then credits",
         help_text="Metered: the credits feature that pays for use past the limit, before any overage: "
         '{"feature": "ai_credits", "cost": 2} (credits a unit; cost defaults to 1).',
+    )
+    per_entity = models.JSONField(
+        null=True,
+        blank=True,
+        verbose_name="limit per seat or workspace",
+        help_text="Metered: each entity of an allocation feature (a seat, a workspace) has its own limit a "
+        'period beside the account\'s: {"feature": "seats", "limit": 50}.',
     )
 
     class Meta:

@@ -56,7 +56,8 @@ CADENCES = ("month", "week")
 
 # The object forms each counted type takes beyond {"per_unit": n}, as error messages name them.
 _OBJECT_FORMS: dict[str, str] = {
-    Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}, "credits": {"feature": k}}',
+    Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}, "credits": {"feature": k}, '
+    '"per_entity": {"feature": k, "limit": m}}',
     Feature.Type.CREDITS: '{"limit": n, "rollover": m, "cadence": "month"}',
     Feature.Type.ALLOCATION: '{"limit": n}',
 }
@@ -71,7 +72,9 @@ class FeatureValue:
     value is granted that often whatever the billing interval; None: once per paid period); for a metered
     feature, its limits per calendar window (`windows`, by window name, shortest first; None: none) and the
     credits feature its use past the limit is paid from before any overage (`credits`, the credits waterfall:
-    `{"feature": key, "cost": n}`, n credits a unit; None: none)."""
+    `{"feature": key, "cost": n}`, n credits a unit; None: none) and the limit each of the customer's entities of
+    an allocation feature has a period beside the account's (`per_entity`, `{"feature": key, "limit": m}`; None:
+    none)."""
 
     value: Any
     per_unit: bool = False
@@ -81,6 +84,7 @@ class FeatureValue:
     cap: dict[str, Any] | None = None  # `SPEND_CAP_FORM`, as stored
     cadence: str | None = None  # one of `CADENCES`
     credits: dict[str, Any] | None = None  # `{"feature": key, "cost": n}`, as stored
+    per_entity: dict[str, Any] | None = None  # `{"feature": key, "limit": m}`, as stored
 
     @classmethod
     def of(cls, row: ProductFeature) -> "FeatureValue":
@@ -93,13 +97,21 @@ class FeatureValue:
             row.cap,
             row.cadence or None,
             row.credits,
+            row.per_entity,
         )
 
     def api(self) -> Any:
         """The API's shape: `value`, `{"per_unit": n}`, or an object with `limit` (or `per_unit`) and
         `"overage": "allowed"`, `"windows": {"minute": m, …}`, `"credits": {"feature": k, "cost": n}`,
-        `"rollover": m` or `"cadence": "month"`."""
-        if not (self.overage or self.rollover is not None or self.windows or self.cadence or self.credits):
+        `"per_entity": {"feature": k, "limit": m}`, `"rollover": m` or `"cadence": "month"`."""
+        if not (
+            self.overage
+            or self.rollover is not None
+            or self.windows
+            or self.cadence
+            or self.credits
+            or self.per_entity
+        ):
             return {"per_unit": self.value} if self.per_unit else self.value
         shaped: dict[str, Any] = {"per_unit" if self.per_unit else "limit": self.value}
         if self.overage:
@@ -110,6 +122,8 @@ class FeatureValue:
             shaped["windows"] = dict(self.windows)
         if self.credits:
             shaped["credits"] = dict(self.credits)
+        if self.per_entity:
+            shaped["per_entity"] = dict(self.per_entity)
         if self.rollover is not None:
             shaped["rollover"] = self.rollover
         if self.cadence:
@@ -122,11 +136,16 @@ def _value_error(param: str, message: str) -> InvalidRequest:
 
 
 def feature_value_parse(
-    *, feature_type: str, value: Any, param: str, credit_features: Iterable[str] | None = None
+    *,
+    feature_type: str,
+    value: Any,
+    param: str,
+    credit_features: Iterable[str] | None = None,
+    allocation_features: Iterable[str] | None = None,
 ) -> FeatureValue:
     """Checks that `value` fits a feature of `feature_type` (see `FeatureValue.api` for the shapes).
-    `credit_features`: the keys of the project's credits features, which a waterfall's `credits` must name (None:
-    not checked here)."""
+    `credit_features`: the keys of the project's credits features, which a waterfall's `credits` must name;
+    `allocation_features`: its allocation features, which `per_entity` must name (None: not checked here)."""
     if feature_type == Feature.Type.BOOLEAN:
         if not isinstance(value, bool):
             raise _value_error(param, "a boolean feature takes true or false.")
@@ -151,12 +170,13 @@ def feature_value_parse(
         "cap",
         "cadence",
         "credits",
+        "per_entity",
     }:
         raise _value_error(
             param,
             'an object value is {"per_unit": n} or {"limit": n}, with "overage": "allowed" or "blocked", "cap", '
-            '"windows": {"minute": m, …} and "credits": {"feature": k, "cost": n} (metered) or "rollover": m and '
-            '"cadence": "month" or "week" (credits).',
+            '"windows": {"minute": m, …}, "credits": {"feature": k, "cost": n} and "per_entity": {"feature": k, '
+            '"limit": m} (metered) or "rollover": m and "cadence": "month" or "week" (credits).',
         )
     per_unit = amounts[0] == "per_unit"
     amount = value[amounts[0]]
@@ -205,7 +225,34 @@ def feature_value_parse(
         if amount is None:
             raise _value_error(param, "an unlimited value has no use past its limit to pay with credits.")
         credits = _waterfall_parse(value["credits"], f"{param}.credits", credit_features)
-    return FeatureValue(amount, per_unit, overage == "allowed", rollover, windows, cap, cadence, credits)
+    per_entity = None
+    if value.get("per_entity") is not None:
+        if feature_type != Feature.Type.METERED:
+            raise _value_error(param, "only a metered feature has a limit per entity.")
+        per_entity = _per_entity_parse(value["per_entity"], f"{param}.per_entity", allocation_features)
+    return FeatureValue(
+        amount, per_unit, overage == "allowed", rollover, windows, cap, cadence, credits, per_entity
+    )
+
+
+def _per_entity_parse(given: Any, param: str, allocation_features: Iterable[str] | None) -> dict[str, Any]:
+    """A metered value's limit per entity, `{"feature": key, "limit": m}`: each of the customer's entities of
+    that allocation feature (its seats, its workspaces) may use m units a period, beside the account's limit."""
+    form = (
+        'per_entity is {"feature": key, "limit": m}: the allocation feature whose entities (seats, workspaces) '
+        "each have m units a period."
+    )
+    if (
+        not isinstance(given, dict)
+        or set(given) != {"feature", "limit"}
+        or not isinstance(given.get("feature"), str)
+    ):
+        raise _value_error(param, form)
+    if not _is_amount(given["limit"]):
+        raise _value_error(param, "limit is an integer ≥ 0, the units each entity may use a period.")
+    if allocation_features is not None and given["feature"] not in set(allocation_features):
+        raise _value_error(param, f"{given['feature']!r} is not an allocation feature of this project.")
+    return {"feature": given["feature"], "limit": given["limit"]}
 
 
 def _waterfall_parse(given: Any, param: str, credit_features: Iterable[str] | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from core.money import money_format
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.cache import snapshot_get
+from entitlements.entities import entities_used
 from entitlements.models import CreditLot, Grant, Purchase, Revocation, SubscriptionSource
 from entitlements.selectors import feature_answer
 from entitlements.snapshot import FeatureEntry, judged_at
@@ -262,6 +263,19 @@ def _cap_words(entry: FeatureEntry, answer: dict[str, Any]) -> str:
     return said
 
 
+def _entity_words(customer: Customer, entry: FeatureEntry) -> str:
+    """A metered feature's limit per entity in words: each live entity's use this period, the busiest first (at
+    most five named)."""
+    per_entity = entry.get("per_entity")
+    if per_entity is None or entry["revoked"]:
+        return ""
+    live = entities_used(customer_id=customer.pk, entry=entry)
+    named = ", ".join(f"{entity} {used}" for entity, used in live[:5])
+    more = f" and {len(live) - 5} more" if len(live) > 5 else ""
+    use = f": {named}{more} used" if live else "; the customer has none yet"
+    return f" Each of the customer's {per_entity['feature']} may use {per_entity['limit']} a period{use}."
+
+
 def _money(amount: int, currency: str | None) -> str:
     return money_format(amount, currency) if currency else str(amount)
 
@@ -479,7 +493,7 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
                 name=feature.name,
                 type=feature.type,
                 allowed=allowed,
-                verdict=_verdict(feature, entry, answer, allowed),
+                verdict=_verdict(feature, entry, answer, allowed) + _entity_words(customer, entry),
                 answer=answer,
                 sources=sources,
             )

@@ -56,10 +56,19 @@ MAX_SNAPSHOT_AGE_SECONDS = 300.0
 # Sources that give a feature's plan value, in precedence order for static values (first wins).
 _PLAN_KINDS = ("subscription", "purchase", "default_product")
 COUNTED = (Feature.Type.METERED, Feature.Type.ALLOCATION)
-# A product's values: feature id → (value, per_unit, overage, windows, cap, credits), as `ProductFeature` stores
-# them.
+# A product's values: feature id → (value, per_unit, overage, windows, cap, credits, per_entity), as
+# `ProductFeature` stores them.
 ProductValues = dict[
-    str, tuple[Any, bool, bool, dict[str, int] | None, dict[str, Any] | None, dict[str, Any] | None]
+    str,
+    tuple[
+        Any,
+        bool,
+        bool,
+        dict[str, int] | None,
+        dict[str, Any] | None,
+        dict[str, Any] | None,
+        dict[str, Any] | None,
+    ],
 ]
 
 
@@ -110,6 +119,11 @@ class _Source:
         """The product's credits waterfall of `feature` (`ProductFeature.credits`: `{"feature": key, "cost": n}`),
         or None."""
         return self.values[feature.pk][5] if feature.pk in self.values else None
+
+    def per_entity_for(self, feature: Feature) -> dict[str, Any] | None:
+        """The product's limit per entity of `feature` (`ProductFeature.per_entity`: `{"feature": key, "limit":
+        m}`), or None."""
+        return self.values[feature.pk][6] if feature.pk in self.values else None
 
     def describe(self, value: Any) -> SourceEntry:
         described: SourceEntry = {
@@ -233,9 +247,17 @@ def product_values(product_ids: set[str]) -> dict[str, ProductValues]:
     values: dict[str, ProductValues] = {pid: {} for pid in product_ids}
     if product_ids:
         for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-            "product_id", "feature_id", "value", "per_unit", "overage", "windows", "cap", "credits"
+            "product_id",
+            "feature_id",
+            "value",
+            "per_unit",
+            "overage",
+            "windows",
+            "cap",
+            "credits",
+            "per_entity",
         ):
-            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5], row[6], row[7])
+            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5], row[6], row[7], row[8])
     return values
 
 
@@ -318,8 +340,9 @@ def _plan_sources(
             windows,
             cap,
             credits,
+            per_entity,
         ) in statements.PRODUCT_VALUES.rows(product_ids=sorted(product_ids)):
-            values[product_id][feature_id] = (value, per_unit, overage, windows, cap, credits)
+            values[product_id][feature_id] = (value, per_unit, overage, windows, cap, credits, per_entity)
             keys[product_id] = key
     sources = [
         _Source(
@@ -536,6 +559,9 @@ def _feature_entry(
         waterfall = chosen.credits_for(feature) if chosen and limit is not None and not revoked else None
         if waterfall:
             entry["credits"] = dict(waterfall)
+        per_entity = chosen.per_entity_for(feature) if chosen is not None and not revoked else None
+        if per_entity:
+            entry["per_entity"] = dict(per_entity)
         entry["period_start"] = period.start.timestamp()
         entry["period_end"] = period.end.timestamp()
         entry["interval"] = period.interval

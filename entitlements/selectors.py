@@ -28,6 +28,7 @@ from entitlements.account_cap import (
     feature_cap_bound,
 )
 from entitlements.cache import Snapshot, snapshot_get
+from entitlements.entities import entity_for_use, entity_judged
 from entitlements.models import (
     AutoRecharge,
     CreditLedgerEntry,
@@ -207,15 +208,33 @@ def entitlement_check(
     quantity: int = 1,
     read_ahead: dict[str, Any] | None = None,
     as_of: datetime | None = None,
+    entity: str | None = None,
 ) -> dict[str, Any]:
     """Whether `quantity` more of the feature fits now, from the cached snapshot — or, given `as_of`, whether it
-    did then (`entitlements.history`, from the database: never cached)."""
+    did then (`entitlements.history`, from the database: never cached). `entity`: one of the customer's
+    entities, judged against its own limit as well (`entitlements.entities`; read from the database)."""
+    if entity is not None:
+        if as_of is not None:
+            raise InvalidRequest(
+                "entity: an entity's use is answered now only, not as of a past moment.",
+                code="parameter_conflict",
+                param="entity",
+            )
+        snapshot = snapshot_get(project=project, external_id=external_id, read_ahead=read_ahead)
+        entry = snapshot_entry(snapshot, feature_key)
+        customer_id = snapshot.structure["customer_id"]
+        entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
+        answer = feature_answer(
+            feature_key, entry, snapshot.usage, quantity, snapshot.structure.get("clock_time")
+        )
+        del answer["sources"], answer["resets_at"]
+        return entity_judged(answer, entry, str(customer_id), entity, quantity)
     if as_of is not None:
         structure, usage = history.snapshot_at(project=project, external_id=external_id, at=as_of)
-        entry = structure["features"].get(feature_key)
-        if entry is None:
+        found = structure["features"].get(feature_key)
+        if found is None:
             raise NotFound(f"No such feature: {feature_key!r}.", param="feature")
-        answer = feature_answer(feature_key, entry, usage, quantity, as_of.timestamp())
+        answer = feature_answer(feature_key, found, usage, quantity, as_of.timestamp())
         del answer["sources"], answer["resets_at"]
         return answer
     snapshot = snapshot_get(project=project, external_id=external_id, read_ahead=read_ahead)

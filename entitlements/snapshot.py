@@ -61,6 +61,9 @@ class FeatureEntry(TypedDict):
     # metered with a credits waterfall: {"feature": the credits feature's key, "cost": credits a unit}; use past
     # the limit is paid from that feature's balance before any overage (`services.waterfall`)
     credits: NotRequired[dict[str, Any]]
+    # metered with a limit per entity: {"feature": the allocation feature whose entities it counts, "limit": m}
+    # (`services.entities`)
+    per_entity: NotRequired[dict[str, Any]]
     # metered with overage, of a customer with an account cap (`entitlements.account_cap`): id, amount, currency,
     # at_cap, set_by, prices (the terms of each metered price it sums, by feature key)
     account_cap: NotRequired[dict[str, Any]]

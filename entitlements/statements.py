@@ -112,6 +112,7 @@ PRODUCT_VALUES = Statement(
         "windows",
         "cap",
         "credits",
+        "per_entity",
     ),
     product_ids=list,
 )

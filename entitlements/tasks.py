@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from core.actors import Actor
-from entitlements.services.holds import holds_expire
+from entitlements.services.hold_sweep import holds_expire
 from entitlements.services.plan_credits import plan_credit_slices_grant
 from entitlements.services.usage_partitions import usage_partitions_create_ahead, usage_partitions_drop
 

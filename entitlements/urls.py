@@ -6,6 +6,7 @@ from entitlements.apis.check import (
 )
 from entitlements.apis.check_fast import entitlement_check_view
 from entitlements.apis.credits import CreditsApi
+from entitlements.apis.entities import EntitiesApi, EntityDetailApi
 from entitlements.apis.grants import GrantCreateApi, GrantDeleteApi, RevocationCreateApi, RevocationDeleteApi
 from entitlements.apis.holds import HoldConfirmApi, HoldCreateApi, HoldDetailApi, HoldReleaseApi, HoldUsageApi
 from entitlements.apis.local import EntitlementChangesApi, EntitlementSnapshotApi
@@ -37,6 +38,8 @@ urlpatterns = [
     *route(
         "entitlements/spend_caps/<str:cap_id>", SpendCapDeleteApi.as_view(), "entitlements-spend-cap-detail"
     ),
+    *route("entitlements/entities", EntitiesApi.as_view(), "entitlements-entities"),
+    *route("entitlements/entities/<str:entity_id>", EntityDetailApi.as_view(), "entitlements-entity-detail"),
     *route("entitlements/auto_recharges", AutoRechargesApi.as_view(), "entitlements-auto-recharges"),
     *route(
         "entitlements/auto_recharges/<str:recharge_id>",

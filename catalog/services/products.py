@@ -23,14 +23,18 @@ def _features_resolve(
     *, project: Project, features: dict[str, Any]
 ) -> dict[str, tuple[Feature, FeatureValue]]:
     found = {f.key: f for f in feature_list(project=project).filter(key__in=list(features))}
-    waterfalls = any(
-        isinstance(value, dict) and value.get("credits") is not None for value in features.values()
-    )
-    credit_features = (
-        list(feature_list(project=project).filter(type=Feature.Type.CREDITS).values_list("key", flat=True))
-        if waterfalls
-        else None
-    )
+
+    def keys_of(kind: str, part: str) -> list[str] | None:
+        """The project's features of `kind` when some value names one in `part`, else None (nothing to check)."""
+        named = any(isinstance(value, dict) and value.get(part) is not None for value in features.values())
+        return (
+            list(feature_list(project=project).filter(type=kind).values_list("key", flat=True))
+            if named
+            else None
+        )
+
+    credit_features = keys_of(Feature.Type.CREDITS, "credits")
+    allocation_features = keys_of(Feature.Type.ALLOCATION, "per_entity")
     resolved: dict[str, tuple[Feature, FeatureValue]] = {}
     for key in sorted(features):
         param = f"features.{key}"
@@ -40,7 +44,11 @@ def _features_resolve(
         resolved[key] = (
             feature,
             feature_value_parse(
-                feature_type=feature.type, value=features[key], param=param, credit_features=credit_features
+                feature_type=feature.type,
+                value=features[key],
+                param=param,
+                credit_features=credit_features,
+                allocation_features=allocation_features,
             ),
         )
     return resolved
@@ -76,6 +84,7 @@ def _product_values_replace(product: Product, resolved: dict[str, tuple[Feature,
                 "windows": given.windows,
                 "cap": given.cap,
                 "credits": given.credits,
+                "per_entity": given.per_entity,
             },
         )
     # What the product gives changed for everyone holding it (or for everyone, if it is the default product).

@@ -163,6 +163,9 @@ def catalog_plan(
                 value=pspec.features[fkey],
                 param=param,
                 credit_features=[key for key, kind in feature_types.items() if kind == Feature.Type.CREDITS],
+                allocation_features=[
+                    key for key, kind in feature_types.items() if kind == Feature.Type.ALLOCATION
+                ],
             ).api()
         product = products.get(pspec.key)
         if product is None:

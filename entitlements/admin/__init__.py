@@ -3,9 +3,10 @@ registers their ModelAdmins:
 
 - `records`: grants, revocations, spend caps, purchases, holds, thresholds, auto-recharges, usage, settings, and
   the forms and actions that grant and revoke entitlements (used on the customer page too), the customer inlines;
-- `credits`: credit lots, their ledger, and the plan credits scheduled to come.
+- `credits`: credit lots, their ledger, and the plan credits scheduled to come;
+- `entities`: customers' entities (seats, workspaces) and each one's use per period.
 """
 
-from entitlements.admin import credits, records
+from entitlements.admin import credits, entities, records
 
-__all__ = ["credits", "records"]
+__all__ = ["credits", "entities", "records"]

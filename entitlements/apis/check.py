@@ -24,6 +24,8 @@ from entitlements.apis.params import (
     AS_OF_PARAMETER,
     CUSTOMER,
     CUSTOMER_PARAMETER,
+    ENTITY,
+    ENTITY_PARAMETER,
     FEATURE,
     FEATURE_PARAMETER,
     MAX_ID_LENGTH,
@@ -51,7 +53,8 @@ REMAINING_HELP = (
 BINDING_HELP = (
     "metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the "
     "waterfall's credits), `cap` "
-    "(the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. "
+    "(the feature's spend cap), `account_cap` (the customer's account cap), `entity` (the limit of the entity "
+    "named) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. "
     "null when it fits."
 )
 RETRY_AFTER_HELP = (
@@ -149,6 +152,14 @@ STEP_HELP = (
 )
 
 
+class EntityUseOutput(serializers.Serializer[Any]):
+    id = serializers.CharField(help_text="The entity named (your id for it).")
+    feature = serializers.CharField(help_text="The allocation feature that counts it.")
+    limit = serializers.IntegerField(help_text="Its own limit a period (`per_entity`).")
+    used = serializers.IntegerField(help_text="Its use this period.")
+    remaining = serializers.IntegerField(help_text="limit − used, never below 0.")
+
+
 class CheckOutput(serializers.Serializer[Any]):
     allowed = serializers.BooleanField()
     feature = serializers.CharField()
@@ -170,6 +181,11 @@ class CheckOutput(serializers.Serializer[Any]):
     windows = WindowOutput(many=True, help_text="metered features: each usage window now; [] when none.")
     binding = serializers.CharField(allow_null=True, help_text=BINDING_HELP)
     retry_after = serializers.IntegerField(allow_null=True, help_text=RETRY_AFTER_HELP)
+    entity = EntityUseOutput(
+        required=False,
+        help_text="Only when the request named an `entity`: that entity's own use; past its limit, `allowed` is "
+        "false with `binding` `entity`.",
+    )
 
 
 class ConsumeOutput(CheckOutput):
@@ -219,7 +235,13 @@ class EntitlementCheckApi(BaseApi):
             "then. Records nothing. A customer the project has never seen gets the default product's answer "
             "(200, not 404); an unknown feature is 404."
         ),
-        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER, QUANTITY_PARAMETER, AS_OF_PARAMETER],
+        parameters=[
+            CUSTOMER_PARAMETER,
+            FEATURE_PARAMETER,
+            QUANTITY_PARAMETER,
+            AS_OF_PARAMETER,
+            ENTITY_PARAMETER,
+        ],
         responses=CheckOutput,
     )
     def get(self, request: Request) -> Response:
@@ -231,6 +253,7 @@ class EntitlementCheckApi(BaseApi):
             quantity=QUANTITY.parse(params),
             read_ahead=self.read_ahead,
             as_of=AS_OF.parse(params),
+            entity=ENTITY.parse_optional(params),
         )
         return Response(answer)
 
@@ -259,6 +282,7 @@ class EntitlementListApi(BaseApi):
 
 
 _CONSUME_FIELDS = frozenset({"id", "customer", "feature", "quantity"})
+_ENTITY_FIELD = "entity"
 
 
 def snapshot_read_keys(request: Request, customer: Any, *, with_usage: bool) -> Sequence[str]:
@@ -306,6 +330,15 @@ def consume_parse(raw: Any, *, fields: frozenset[str]) -> dict[str, Any]:
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidRequest("quantity: an integer ≥ 1.", code="invalid_parameter", param="quantity")
     data["quantity"] = quantity
+    if _ENTITY_FIELD in fields and raw.get(_ENTITY_FIELD) is not None:
+        entity = raw[_ENTITY_FIELD]
+        if not isinstance(entity, str) or not entity or len(entity) > MAX_ID_LENGTH:
+            raise InvalidRequest(
+                f"entity: a string of 1 to {MAX_ID_LENGTH} characters.",
+                code="invalid_parameter",
+                param="entity",
+            )
+        data[_ENTITY_FIELD] = entity
     reason = raw.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 500:
         raise InvalidRequest("reason: at most 500 characters.", code="invalid_parameter", param="reason")
@@ -321,6 +354,16 @@ class EntitlementConsumeApi(_ConsumeBaseApi):
         customer = serializers.CharField(max_length=MAX_ID_LENGTH)
         feature = serializers.CharField(max_length=100)
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+        entity = serializers.CharField(
+            max_length=MAX_ID_LENGTH,
+            required=False,
+            allow_null=True,
+            help_text=(
+                "One of the customer's entities (a seat, a workspace: your id for it), for a metered feature whose "
+                "plan gives each entity its own limit a period (`per_entity`): the use must fit that limit as "
+                "well as the account's, and counts for both."
+            ),
+        )
 
     @extend_schema(
         operation_id="entitlements_consume",
@@ -330,13 +373,16 @@ class EntitlementConsumeApi(_ConsumeBaseApi):
             "limits hold under concurrency. When not allowed nothing is recorded and the answer "
             "is still 200 with `allowed: false`. `id` is yours: the same id again records nothing "
             "and answers `duplicate: true`; 409 `idempotency_id_reused` for the same id with "
-            "another body. 400 `feature_not_consumable`."
+            "another body. 400 `feature_not_consumable`; with `entity`, 400 `unknown_entity` (not a live "
+            "entity of the customer counted by the feature's `per_entity` feature) or `entity_not_counted` "
+            "(the feature has no limit per entity), nothing recorded."
         ),
         request=InputSerializer,
         responses=ConsumeOutput,
     )
     def post(self, request: Request) -> Response:
-        data = consume_parse(self.body(request), fields=_CONSUME_FIELDS)  # by hand: this is a hot path
+        # by hand: this is a hot path
+        data = consume_parse(self.body(request), fields=_CONSUME_FIELDS | {_ENTITY_FIELD})
         answer = entitlement_consume(
             project=request_project(request),
             event_id=data["id"],
@@ -344,6 +390,7 @@ class EntitlementConsumeApi(_ConsumeBaseApi):
             feature_key=data["feature"],
             quantity=data["quantity"],
             read_ahead=self.read_ahead,
+            entity=data.get(_ENTITY_FIELD),
         )
         return Response(answer)
 

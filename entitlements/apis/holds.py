@@ -18,6 +18,7 @@ from entitlements.apis.check import CheckOutput
 from entitlements.apis.params import MAX_ID_LENGTH, MAX_QUANTITY
 from entitlements.models import Hold
 from entitlements.selectors import hold_exists
+from entitlements.services.hold_usage import hold_usage
 from entitlements.services.holds import (
     DEFAULT_HOLD_SECONDS,
     MAX_HOLD_SECONDS,
@@ -26,7 +27,6 @@ from entitlements.services.holds import (
     hold_get,
     hold_place,
     hold_release,
-    hold_usage,
 )
 from projects.authentication import request_project
 
@@ -84,6 +84,13 @@ class HoldCreateApi(BaseApi):
             help_text=f"Seconds until the hold expires and its units go back (default {DEFAULT_HOLD_SECONDS}, at "
             "most 24 h).",
         )
+        entity = serializers.CharField(
+            max_length=MAX_ID_LENGTH,
+            required=False,
+            allow_null=True,
+            help_text="One of the customer's entities, for a metered feature with a limit per entity: the hold "
+            "takes its units on the entity's limit as well as the account's, and gives back to both.",
+        )
 
     @extend_schema(
         operation_id="entitlements_holds_create",
@@ -95,7 +102,7 @@ class HoldCreateApi(BaseApi):
             "nothing is recorded and the answer is still 200 with `allowed: false`. The same `id` again "
             "answers the stored hold with `duplicate: true`; 409 `idempotency_id_reused` for another body. "
             "Every hold ends confirmed, released or expired (a sweep gives back expired holds within 30 s). "
-            "400 `feature_not_holdable`."
+            "400 `feature_not_holdable`; with `entity`, `unknown_entity` or `entity_not_counted`."
         ),
         request=InputSerializer,
         responses=HoldAnswerOutput,
@@ -112,6 +119,7 @@ class HoldCreateApi(BaseApi):
                 feature_key=data["feature"],
                 quantity=data["quantity"],
                 expires_in=data["expires_in"],
+                entity=data.get("entity"),
             )
         )
 

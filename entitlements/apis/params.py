@@ -68,6 +68,10 @@ class IdParam(QueryParam):
             )
         return str(value)
 
+    def parse_optional(self, params: Any) -> str | None:
+        """`parse`, or None when the parameter is absent or empty (for an optional id)."""
+        return None if params.get(self.name) in (None, "") else self.parse(params)
+
 
 @dataclass(frozen=True, slots=True)
 class QuantityParam(QueryParam):
@@ -135,6 +139,13 @@ class MomentParam(QueryParam):
 CUSTOMER = IdParam("customer", "The tenant's own user id (`external_id`).")
 FEATURE = IdParam("feature", "The feature key.")
 QUANTITY = QuantityParam("quantity", "Units wanted (default 1).")
+ENTITY = IdParam(
+    "entity",
+    "One of the customer's entities (the tenant's id for a seat, a workspace), for a metered feature whose plan "
+    "gives each entity its own limit a period (`per_entity`): the answer is judged against that limit as well as "
+    "the account's. 400 `unknown_entity`, `entity_not_counted`.",
+    required=False,
+)
 AS_OF = MomentParam(
     "as_of",
     "A past instant (ISO 8601): the answer as of then, from what Tollgate had recorded by then — subscription "
@@ -145,6 +156,7 @@ AS_OF = MomentParam(
 CUSTOMER_PARAMETER = CUSTOMER.openapi()
 FEATURE_PARAMETER = FEATURE.openapi()
 QUANTITY_PARAMETER = QUANTITY.openapi()
+ENTITY_PARAMETER = ENTITY.openapi()
 AS_OF_PARAMETER = AS_OF.openapi()
 
 

@@ -43,9 +43,17 @@ class UsageEventInput(StrictSerializer):
         help_text="When it happened (default: now; for a customer on a test clock, the clock's frozen_time).",
     )
     properties = serializers.DictField(required=False)
+    entity = serializers.CharField(
+        max_length=MAX_ID_LENGTH,
+        required=False,
+        allow_null=True,
+        help_text="One of the customer's entities, for a metered feature with a limit per entity: the event counts "
+        "on the entity's use as well as the account's (never refused, as any recorded usage); stored as "
+        "`properties.entity`. 400 `unknown_entity`, `entity_not_counted`.",
+    )
 
 
-_USAGE_FIELDS = frozenset({"id", "customer", "feature", "quantity", "timestamp", "properties"})
+_USAGE_FIELDS = frozenset({"id", "customer", "feature", "quantity", "timestamp", "properties", "entity"})
 
 
 def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
@@ -97,7 +105,16 @@ def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
         raise InvalidRequest(
             f"{at('properties')}: an object.", code="invalid_parameter", param=at("properties")
         )
-    return UsageInput(values["id"], values["customer"], values["feature"], quantity, timestamp, properties)
+    entity = raw.get("entity")
+    if entity is not None and (not isinstance(entity, str) or not entity or len(entity) > MAX_ID_LENGTH):
+        raise InvalidRequest(
+            f"{at('entity')}: a string of 1 to {MAX_ID_LENGTH} characters.",
+            code="invalid_parameter",
+            param=at("entity"),
+        )
+    return UsageInput(
+        values["id"], values["customer"], values["feature"], quantity, timestamp, properties, entity
+    )
 
 
 def _timestamp_parse(raw: Any, param: str) -> datetime:

@@ -527,6 +527,8 @@ class Hold(models.Model):
         "catalog.Feature", on_delete=models.SET_NULL, related_name="+", null=True, blank=True, db_index=False
     )
     credit_cost = models.PositiveIntegerField(null=True, blank=True, verbose_name="credits a unit")
+    # a metered hold naming one of the customer's entities: its units count on the entity's counter too
+    entity = models.CharField(max_length=255, blank=True, default="", db_default="", verbose_name="entity")
     expires_at = models.DateTimeField(verbose_name="expires")
     created_at = models.DateTimeField(verbose_name="created")
     ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")

@@ -19,6 +19,7 @@ from core.ids import new_id
 from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver, statements, usage_read
+from entitlements.entities import entity_for_use, entity_judged
 from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.account_caps import account_cap_judge
@@ -32,6 +33,7 @@ from entitlements.services.counters import (
     usage_id_reused,
 )
 from entitlements.services.customers import customers_ensure
+from entitlements.services.entities import entity_take
 from entitlements.services.meters import meter_report_queue
 from entitlements.services.usage import _thresholds
 from entitlements.services.waterfall import usage_event_covered, waterfall_take
@@ -107,11 +109,34 @@ def entitlement_consume(
     feature_key: str,
     quantity: int,
     read_ahead: dict[str, Any] | None = None,
+    entity: str | None = None,
 ) -> dict[str, Any]:
     """Checks and records usage atomically. Denied → nothing recorded, `allowed: false`. The same id again is
     answered with the current state and `duplicate: true`, and records nothing more. `read_ahead`: the
-    customer's cached structure as the request already fetched it (`cache.snapshot_get`)."""
+    customer's cached structure as the request already fetched it (`cache.snapshot_get`). `entity`: one of the
+    customer's entities, whose own limit a period (`per_entity`) the use must fit as well as the account's."""
     structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
+    if entity is None:
+        return _consume(project, event_id, external_id, feature_key, quantity, structure, customer_id, entry)
+    entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
+    answer = _consume(
+        project, event_id, external_id, feature_key, quantity, structure, customer_id, entry, entity
+    )
+    return entity_judged(answer, entry, str(customer_id), entity, 0 if answer["allowed"] else quantity)
+
+
+def _consume(
+    project: Project,
+    event_id: str,
+    external_id: str,
+    feature_key: str,
+    quantity: int,
+    structure: StructureSnapshot,
+    customer_id: str | None,
+    entry: FeatureEntry,
+    entity: str | None = None,
+) -> dict[str, Any]:
+    """`entitlement_consume` once the structure is read (and the entity named, if any, checked)."""
     kind = entry["type"]
     if kind not in (Feature.Type.METERED, Feature.Type.CREDITS, Feature.Type.ALLOCATION):
         raise InvalidRequest(
@@ -138,12 +163,14 @@ def entitlement_consume(
         quantity=quantity,
         period_start=period.start if period else None,
     )
+    if entity is not None:
+        row["properties"] = {"entity": entity}
     windows = entry.get("windows") if period is not None else None
     waterfall = period is not None and "credits" in entry
     account = "account_cap" in entry  # judged under its lock (`services.account_caps`)
     if (
         period is not None
-        and not (refused or windows or waterfall or account)
+        and not (refused or windows or waterfall or account or entity)
         and connection.vendor == "postgresql"
     ):
         # The hot path: one statement, no transaction of our own (see `_metered_consume_pg`).
@@ -191,6 +218,20 @@ def entitlement_consume(
                         entry=entry,
                         counted={name: (c[0], quantity, c[1]) for name, c in in_windows.items()},
                     )
+                if entity is not None and (
+                    entity_take(
+                        project_id=project.pk,
+                        customer_id=customer_id,
+                        feature_id=entry["id"],
+                        entity_id=entity,
+                        period_start=period.start,
+                        period_end=period.end,
+                        quantity=quantity,
+                        limit=int(entry["per_entity"]["limit"]),
+                    )
+                    is None
+                ):
+                    raise _Denied
                 _thresholds(
                     project,
                     customer_id,

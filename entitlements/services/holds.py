@@ -10,9 +10,8 @@ work that uses them, then confirmed (the same or fewer units become usage), rele
   races it: a confirm against the sweep, two releases, a retry after a lost answer.
 - A confirm records one usage event (`event_id` = the hold's own id; `properties.hold` = the tenant's id), which
   a Stripe meter then bills like any consume; a metered hold's units stay in the period it was placed in.
-- A hold past `expires_at` (on a test clock's customer's clock) is over: the beat sweep (`entitlements.tasks.holds_expire`, every 30 s) ends it, and
-  a confirm or release that finds it first ends it the same way. A process killed while holding leaves nothing
-  the sweep does not give back.
+- A hold past `expires_at` (on a test clock's customer's clock) is over: the sweep (`services.hold_sweep`) ends
+  it, or a confirm or release that finds it first. A hold naming an entity takes and gives back its units there too.
 """
 
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -32,6 +30,7 @@ from core.wording import with_article
 from customers.selectors import customer_now
 from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
+from entitlements.entities import entity_for_use, entity_judged
 from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.account_caps import account_cap_judge
@@ -49,9 +48,9 @@ from entitlements.services.counters import (
     _counter_unhold,
     _events_insert,
     counted_cap,
-    usage_id_reused,
 )
 from entitlements.services.customers import customers_ensure
+from entitlements.services.entities import entity_give_back, entity_hold
 from entitlements.services.usage import _thresholds
 from entitlements.services.waterfall import usage_event_covered, waterfall_take
 from entitlements.services.windows import windows_give_back, windows_hold
@@ -88,9 +87,10 @@ def hold_place(
     quantity: int,
     expires_in: int = DEFAULT_HOLD_SECONDS,
     read_ahead: dict[str, Any] | None = None,
+    entity: str | None = None,
 ) -> HoldOutcome:
-    """Sets `quantity` units aside for `expires_in` seconds (≤ 24 h), if the limit or balance allows them all;
-    refused → nothing recorded, `allowed: false`."""
+    """Sets `quantity` units aside for `expires_in` seconds (≤ 24 h), if the limit or balance allows them all
+    (and the `entity`'s own limit, naming one); refused → nothing recorded, `allowed: false`."""
     if "/" in hold_id:
         raise InvalidRequest(
             "id: a hold id is part of URLs; it has no '/'.", code="invalid_parameter", param="id"
@@ -102,6 +102,8 @@ def hold_place(
             param="expires_in",
         )
     structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
+    if entity:
+        entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
     kind = entry["type"]
     if kind not in HOLDABLE:
         raise InvalidRequest(
@@ -112,13 +114,13 @@ def hold_place(
         )
     stored = _stored(project, hold_id)
     if stored is not None:
-        return _repeated(stored, external_id, entry["id"], quantity)
+        return _repeated(stored, external_id, entry["id"], quantity, entity or "")
     refused = (not entry["enabled"] and kind != Feature.Type.CREDITS) or entry["revoked"]
     if customer_id is None:
         if (
             refused or kind == Feature.Type.CREDITS
         ):  # an unknown user has no credits: refused, nothing written
-            return _refused(project, external_id, None, feature_key, quantity)
+            return _refused(project, external_id, None, feature_key, quantity, entity)
         customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
     now = judged_at(structure, timezone.now())  # a test clock's customer lives at the clock's time
     period = resolver.period_from_snapshot(entry) if kind == Feature.Type.METERED else None
@@ -129,6 +131,7 @@ def hold_place(
         hold_id=hold_id,
         quantity=quantity,
         period_start=period.start if period else None,
+        entity=entity or "",
         expires_at=now + timedelta(seconds=expires_in),
         created_at=now,
     )
@@ -140,12 +143,12 @@ def hold_place(
             _take(project, hold, external_id, feature_key, entry, period, structure)
             ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
     except _Refused:
-        return _refused(project, external_id, customer_id, feature_key, quantity)
+        return _refused(project, external_id, customer_id, feature_key, quantity, entity)
     except IntegrityError:  # the same id placed concurrently: the first one stands
         stored = _stored(project, hold_id)
         if stored is None:
             raise
-        return _repeated(stored, external_id, entry["id"], quantity)
+        return _repeated(stored, external_id, entry["id"], quantity, entity or "")
     return _outcome(hold, duplicate=False)
 
 
@@ -209,6 +212,8 @@ def _take(
                 raise _Refused
             counted = (taken[0] - hold.quantity, taken[0])
         if entry.get("windows") and not windows_hold(project, hold, external_id, feature_key, entry):
+            raise _Refused
+        if hold.entity and not entity_hold(hold, entry, period):
             raise _Refused
         _thresholds(project, hold.customer_id, external_id, feature_key, given, *counted, judged=judged)
     elif entry["type"] == Feature.Type.ALLOCATION:
@@ -292,80 +297,6 @@ def hold_release(
     raise _ended(hold)
 
 
-@dataclass(frozen=True)
-class HoldUsageOutcome:
-    """A usage report against a hold: how many events were recorded (`accepted`) or were known already
-    (`duplicates`), the hold after it and its feature's answer."""
-
-    accepted: int
-    duplicates: int
-    hold: Hold
-    entitlement: dict[str, Any]
-
-
-class _Exceeded(Exception):
-    """Rolls back a usage report that would use more than the hold has left."""
-
-
-def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]]) -> HoldUsageOutcome:
-    """Records usage against an active hold (a lease): each event `(id, quantity)` once, idempotent by its id
-    within the project like a consume; the new events' units stop being held and become used, in one
-    transaction. All or nothing: more than the hold has left → 400 `usage_exceeds_hold`, an id already used for
-    another customer, feature or quantity → 409 `idempotency_id_reused`, nothing recorded. An ended hold → 409
-    (`hold_expired` …)."""
-    ids = [event_id for event_id, _ in events]
-    if len(set(ids)) != len(ids):
-        raise InvalidRequest("events: each id once per report.", code="invalid_parameter", param="events")
-    hold = _hold_get(project, hold_id)
-    if hold.status != Hold.Status.ACTIVE:
-        raise _ended(hold)
-    try:
-        with transaction.atomic():
-            consumed = (
-                Hold.objects.select_for_update()
-                .filter(pk=hold.pk, status=Hold.Status.ACTIVE)
-                .values_list("consumed", flat=True)
-                .first()
-            )
-            if consumed is None:  # ended meanwhile
-                hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
-                raise _ended(hold)
-            inserted = _events_record(hold, events, consumed=consumed)
-            _repeats_check(hold, [event for event in events if event[0] not in inserted])
-            units = sum(quantity for event_id, quantity in events if event_id in inserted)
-            if consumed + units > hold.quantity:
-                raise _Exceeded(consumed)
-            if units:
-                Hold.objects.filter(pk=hold.pk).update(consumed=F("consumed") + units)
-                _unhold_used(hold, units)
-                ent_cache.usage_changed(project_id=project.pk, external_ids=[hold.customer.external_id])
-    except _Exceeded as exceeded:
-        raise InvalidRequest(
-            f"events: the hold has {hold.quantity - exceeded.args[0]} units left; these events use more.",
-            code="usage_exceeds_hold",
-            param="events",
-        ) from None
-    hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
-    answer = _answer(project, hold.customer.external_id, hold.customer_id, hold.feature.key, 1)
-    return HoldUsageOutcome(len(inserted), len(events) - len(inserted), hold, answer)
-
-
-def _repeats_check(hold: Hold, repeated: list[tuple[str, int]]) -> None:
-    """Ids of a report the project had already: each must be this use again (the same customer, feature and
-    quantity, not a release), as a consume's must (`consume._replay`); else 409 and the report rolls back."""
-    if not repeated:
-        return
-    uses = {event_id: (hold.customer_id, hold.feature_id, quantity) for event_id, quantity in repeated}
-    kinds = [UsageEvent.Kind.USAGE, UsageEvent.Kind.CONSUME]
-    reused = usage_id_reused(project_id=hold.project_id, uses=uses, kinds=kinds)
-    if reused is not None:
-        raise Conflict(
-            f"events: id {reused!r} was already used for another event.",
-            code="idempotency_id_reused",
-            param="events",
-        )
-
-
 def _metered_unhold(hold: Hold, *, held: int, returned: int, covered: int = 0) -> None:
     """A metered hold's units leave its period's counter and the usage windows they were taken from: `held` stop
     being held, and `returned` of them stop counting as used (`covered` of those were paid from credits)."""
@@ -385,6 +316,7 @@ def _metered_unhold(hold: Hold, *, held: int, returned: int, covered: int = 0) -
         held=held,
         returned=returned,
     )
+    entity_give_back(hold, returned)
 
 
 def _unhold_used(hold: Hold, units: int) -> None:
@@ -400,25 +332,6 @@ def _unhold_used(hold: Hold, units: int) -> None:
             limit=None,
             held=-units,
         )
-
-
-def holds_expire(*, now: datetime | None = None, limit: int = 500) -> int:
-    """Ends the active holds past their `expires_at` (oldest first, at most `limit`), giving their units back;
-    the number ended. A test clock's customer's holds are past it once the clock is (`customer_now`)."""
-    now = now or timezone.now()
-    past = Q(customer__test_clock__isnull=True, expires_at__lte=now) | Q(
-        customer__test_clock__isnull=False, expires_at__lte=F("customer__test_clock__frozen_time")
-    )
-    due = list(
-        Hold.objects.select_related("customer__test_clock", "feature", "project")
-        .filter(past, status=Hold.Status.ACTIVE)
-        .order_by("expires_at")[:limit]
-    )
-    return sum(
-        1
-        for hold in due
-        if _end(hold, Hold.Status.EXPIRED, now=customer_now(customer=hold.customer, now=now))
-    )
 
 
 def hold_get(*, project: Project, hold_id: str) -> HoldOutcome:
@@ -517,7 +430,7 @@ def _events_record(hold: Hold, events: list[tuple[str, int]], *, consumed: int) 
             period_start=hold.period_start,
         )
         row["timestamp"] = now if current else hold.created_at
-        row["properties"] = {"hold": hold.hold_id}
+        row["properties"] = {"hold": hold.hold_id, **({"entity": hold.entity} if hold.entity else {})}
         rows.append(row)
     inserted = _events_insert(rows)
     for row in rows if hold.covered else []:
@@ -551,10 +464,12 @@ def _hold_get(project: Project, hold_id: str) -> Hold:
     return hold
 
 
-def _repeated(stored: Hold, external_id: str, feature_id: str, quantity: int) -> HoldOutcome:
+def _repeated(
+    stored: Hold, external_id: str, feature_id: str, quantity: int, entity: str = ""
+) -> HoldOutcome:
     """A place with an id used before: the stored hold if it named the same thing, else 409."""
-    named = (stored.customer.external_id, stored.feature_id, stored.quantity)
-    if named != (external_id, feature_id, quantity):
+    named = (stored.customer.external_id, stored.feature_id, stored.quantity, stored.entity)
+    if named != (external_id, feature_id, quantity, entity):
         raise Conflict(
             f"id {stored.hold_id!r} was already used for another hold.",
             code="idempotency_id_reused",
@@ -564,30 +479,43 @@ def _repeated(stored: Hold, external_id: str, feature_id: str, quantity: int) ->
 
 
 def _refused(
-    project: Project, external_id: str, customer_id: str | None, feature_key: str, quantity: int
+    project: Project,
+    external_id: str,
+    customer_id: str | None,
+    feature_key: str,
+    quantity: int,
+    entity: str | None,
 ) -> HoldOutcome:
     """A hold refused: nothing recorded; the answer is the check for the quantity asked."""
-    answer = _answer(project, external_id, customer_id, feature_key, quantity)
+    answer = _answer(project, external_id, customer_id, feature_key, quantity, entity)
     answer["allowed"] = False
     return HoldOutcome(False, None, answer)
 
 
 def _outcome(hold: Hold, *, duplicate: bool) -> HoldOutcome:
     """The hold and its feature's check now (for one more unit)."""
-    answer = _answer(hold.project, hold.customer.external_id, hold.customer_id, hold.feature.key, 1)
+    answer = _answer(
+        hold.project, hold.customer.external_id, hold.customer_id, hold.feature.key, 1, hold.entity
+    )
     return HoldOutcome(True, hold, answer, duplicate=duplicate)
 
 
 def _answer(
-    project: Project, external_id: str, customer_id: str | None, feature_key: str, quantity: int
+    project: Project,
+    external_id: str,
+    customer_id: str | None,
+    feature_key: str,
+    quantity: int,
+    entity: str | None = None,
 ) -> dict[str, Any]:
-    """The check's answer with usage read from the database now: the cached usage is replaced only once the
-    hold's transaction commits, which may be after this answer (inside a caller's transaction)."""
+    """The check's answer with usage read from the database now (the entity's too, naming one): the cached usage
+    is replaced only once the hold's transaction commits, which may be after this answer."""
     structure = ent_cache.snapshot_get(project=project, external_id=external_id, with_usage=False).structure
     usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
-    answer = feature_answer(feature_key, structure["features"][feature_key], usage, quantity)
+    entry = structure["features"][feature_key]
+    answer = feature_answer(feature_key, entry, usage, quantity)
     del answer["sources"], answer["resets_at"]
-    return answer
+    return entity_judged(answer, entry, str(customer_id), entity, quantity) if entity else answer
 
 
 def _ended(hold: Hold) -> Conflict:

@@ -86,7 +86,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
         for plan_line in lines:
             for row in statements.CREDIT_VALUES.rows(product_id=plan_line.product_id):
                 _, amount = resolver.product_value(
-                    {row.feature_id: (row.value, row.per_unit, row.overage, None, None, None)},
+                    {row.feature_id: (row.value, row.per_unit, row.overage, None, None, None, None)},
                     row.feature,
                     plan_line.quantity,
                 )

@@ -4,6 +4,7 @@ idempotently (a tenant's event id counts once), add it to the metered period cou
 """
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -18,6 +19,7 @@ from core.serializers import api_time
 from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver
+from entitlements.entities import entity_for_use
 from entitlements.models import CreditLedgerEntry, UsageEvent
 from entitlements.services.account_caps import (
     AccountJudged,
@@ -35,6 +37,7 @@ from entitlements.services.counters import (
     usage_marks,
 )
 from entitlements.services.customers import customers_ensure
+from entitlements.services.entities import entities_add
 from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.services.waterfall import counter_lock, usage_event_covered, waterfall_take
@@ -57,6 +60,7 @@ class UsageInput(NamedTuple):
     quantity: int
     timestamp: datetime | None = None
     properties: dict[str, Any] | None = None
+    entity: str | None = None  # one of the customer's entities (`entitlements.entities`)
 
 
 def _period_for(
@@ -130,6 +134,7 @@ def usage_record_batch(
     for customer, feature_key in {(e.customer, e.feature) for e in events}:
         if feature_key not in structures[customer]["features"]:  # not listed yet: read it from the database
             structures[customer] = ent_cache.structure_fresh(project=project, external_id=customer)
+    _entities_check(events, structures, at)
     seen: set[str] = set()
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}
@@ -178,7 +183,7 @@ def usage_record_batch(
                 "quantity": event.quantity,
                 "timestamp": timestamp,
                 "period_start": period.start,
-                "properties": event.properties or {},
+                "properties": event_properties(event),
                 "meter_status": status,
                 "meter_next_attempt_at": next_attempt,
                 "created_at": now,
@@ -219,6 +224,14 @@ def usage_record_batch(
             touched.add(event.customer)
             metered_pending = metered_pending or metered[event.feature]
         totals = _counters_add(project.pk, additions)
+        entities_add(
+            project_id=project.pk,
+            uses=[
+                (customers[event.customer], feature_ids[event.feature], event.entity, period, event.quantity)
+                for event, _, period in planned
+                if event.entity is not None and event.id in inserted
+            ],
+        )
         _waterfalls_record(project, paid, structures, customers, now)
         in_window = windows_add(project_id=project.pk, additions=in_windows)
         by_customer_id = {pk: external_id for external_id, pk in customers.items()}
@@ -257,6 +270,39 @@ def usage_record_batch(
             transaction.on_commit(lambda: meter_report_queue(project_id=project.pk))
     accepted = len(inserted)
     return accepted, len(events) - accepted, inserted
+
+
+def _entities_check(
+    events: list[UsageInput], structures: dict[str, StructureSnapshot], at: Callable[[int, str], str]
+) -> None:
+    """400 for the first event naming an entity that is not one of its customer's for the feature's limit per
+    entity (`entities.entity_for_use`: `unknown_entity`, `entity_not_counted`), each use checked once."""
+    checked: set[tuple[str, str, str]] = set()
+    for index, event in enumerate(events):
+        if event.entity is None or (event.customer, event.feature, event.entity) in checked:
+            continue
+        structure = structures[event.customer]
+        try:
+            entity_for_use(
+                customer_id=structure["customer_id"],
+                feature_key=event.feature,
+                entry=structure["features"][event.feature],
+                entity_id=event.entity,
+            )
+        except InvalidRequest as refused:
+            raise InvalidRequest(
+                f"{at(index, 'entity')}: {refused.message.removeprefix('entity: ')}",
+                code=refused.code,
+                param=at(index, "entity"),
+            ) from None
+        checked.add((event.customer, event.feature, event.entity))
+
+
+def event_properties(event: UsageInput) -> dict[str, Any]:
+    """A usage event's stored properties: the tenant's, and the entity it names (`entity`)."""
+    if event.entity is None:
+        return event.properties or {}
+    return {**(event.properties or {}), "entity": event.entity}
 
 
 def _waterfalls_record(

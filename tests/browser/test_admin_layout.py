@@ -28,6 +28,8 @@ from entitlements.models import (
     CreditLedgerEntry,
     CreditLot,
     EntitlementSettings,
+    Entity,
+    EntityCounter,
     PlanCreditSlice,
     PlanPeriod,
     UsageEvent,
@@ -241,6 +243,25 @@ def _seed(tenant, catalog) -> dict[str, str]:
     SpendCapFactory(project=project, customer=customer, cap={"amount": 5_000_000, "at_cap": "alert"})
     account_cap = {"amount": 30_000_000, "currency": "usd", "at_cap": "block"}
     SpendCapFactory(project=project, customer=customer, feature=None, cap=account_cap)
+    workspaces = FeatureFactory(project=project, key="workspaces", type="allocation")
+    summaries = FeatureFactory(project=project, key="meeting_summaries", type="metered")
+    Entity.objects.create(
+        id="ent_0gtfi3IytVSyfOM8V4PRg48k",
+        project=project,
+        customer=customer,
+        feature=workspaces,
+        external_id="workspace-7f3c9a1e-design-team",
+        name="Design team (Lisbon office)",
+    )
+    EntityCounter.objects.create(
+        project=project,
+        customer=customer,
+        feature=summaries,
+        entity="workspace-7f3c9a1e-design-team",
+        period_start=timezone.now() - timedelta(days=3),
+        period_end=timezone.now() + timedelta(days=27),
+        used=1_250,
+    )
     AutoRechargeFactory(
         project=project,
         customer=customer,
@@ -360,6 +381,8 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             "plancreditslice",
             "productfeature",
             "spendcap",
+            "entity",
+            "entitycounter",
         ):
             _shoot(page, model._meta.verbose_name_plural.replace(" ", "-"))
     assert "\n".join(overflowing) == ""

@@ -376,3 +376,34 @@ def test_a_credits_waterfall_applies_from_yaml_and_must_name_a_credits_feature(t
         "feature": "ai_credits",
         "cost": 5,
     }
+
+
+def test_a_limit_per_entity_applies_from_yaml_and_must_name_an_allocation_feature(tmp_path, tenant_a, api):
+    """A metered value giving each seat its own limit (`per_entity`), the seats feature declared in the same file,
+    is applied as the products API takes it; a second run changes nothing; naming a feature that is not an
+    allocation one is refused, nothing applied."""
+    document = yaml.safe_load(yaml.safe_dump(SMALL))
+    document["features"].append({"key": "summaries", "name": "Summaries", "type": "metered"})
+    document["features"].append({"key": "team_seats", "name": "Seats", "type": "allocation"})
+    document["products"][0]["features"]["team_seats"] = 10
+    document["products"][0]["features"]["summaries"] = {
+        "limit": 2000,
+        "per_entity": {"feature": "team_seats", "limit": 50},
+    }
+    path = _write(tmp_path, document)
+    _sync(tenant_a.project, path)
+    product = api.get("/api/v1/products/pro", key=tenant_a.key).json()
+    assert product["features"]["summaries"] == {
+        "limit": 2000,
+        "per_entity": {"feature": "team_seats", "limit": 50},
+    }
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+    document["products"][0]["features"]["summaries"]["per_entity"] = {"feature": "summaries", "limit": 5}
+    with pytest.raises(CommandError, match="'summaries' is not an allocation feature of this project"):
+        _sync(tenant_a.project, _write(tmp_path, document, "wrong.yaml"))
+    assert api.get("/api/v1/products/pro", key=tenant_a.key).json()["features"]["summaries"][
+        "per_entity"
+    ] == {
+        "feature": "team_seats",
+        "limit": 50,
+    }

@@ -40,6 +40,7 @@ def product(project: Any, key: str, values: dict[Feature, Any], duration_days: i
             windows=given.windows,
             cap=given.cap,
             credits=given.credits,
+            per_entity=given.per_entity,
         )
     if duration_days is not None:
         ProductAccess.objects.create(product=made, duration_days=duration_days)

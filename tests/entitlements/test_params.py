@@ -7,7 +7,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from core.errors import InvalidRequest
-from entitlements.apis.params import AS_OF, CUSTOMER, FEATURE, MAX_ID_LENGTH, QUANTITY, QueryParam
+from entitlements.apis.params import AS_OF, CUSTOMER, ENTITY, FEATURE, MAX_ID_LENGTH, QUANTITY, QueryParam
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def schema_paths() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "declared"),
     [
-        ("/api/v1/entitlements/check", [AS_OF, CUSTOMER, FEATURE, QUANTITY]),
+        ("/api/v1/entitlements/check", [AS_OF, CUSTOMER, ENTITY, FEATURE, QUANTITY]),
         ("/api/v1/entitlements", [AS_OF, CUSTOMER]),
     ],
 )
@@ -30,7 +30,13 @@ def test_declared_parameters_are_the_documented_ones(
     assert [(p["name"], p.get("required", False), p["description"]) for p in documented] == [
         (d.name, d.required, d.description) for d in declared
     ]
-    types = {"customer": "string", "feature": "string", "quantity": "integer", "as_of": "string"}
+    types = {
+        "customer": "string",
+        "feature": "string",
+        "quantity": "integer",
+        "as_of": "string",
+        "entity": "string",
+    }
     assert [p["schema"]["type"] for p in documented] == [types[d.name] for d in declared]
 
 

@@ -1,0 +1,135 @@
+"""A customer's entities — their seats, workspaces, projects, by your own ids — each counted by an allocation
+feature (issue #51 point 5): `POST /entitlements/entities` (add), `GET /entitlements/entities?customer=`,
+`PATCH /entitlements/entities/{id}` (rename), `DELETE /entitlements/entities/{id}` (remove). Every change is
+audited with the key. A metered feature whose plan gives each entity its own limit (`per_entity`) takes `entity`
+in checks and consumes."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.actors import actor_from_request
+from core.base_api import BaseApi
+from core.pagination import list_body, list_serializer
+from core.serializers import StrictSerializer
+from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH, ReasonInput, reason_parse
+from entitlements.entities import entities_live, entity_find
+from entitlements.models import Entity
+from entitlements.services.entities import entity_add, entity_remove, entity_rename
+from projects.authentication import request_project
+
+
+class EntityOutput(serializers.Serializer[Any]):
+    id = serializers.CharField(help_text="Tollgate's id of the entity (`ent_…`): the path of its changes.")
+    object = serializers.CharField(default="entity")
+    customer = serializers.CharField(source="customer.external_id")
+    feature = serializers.CharField(source="feature.key", help_text="The allocation feature that counts it.")
+    entity = serializers.CharField(source="external_id", help_text="Your id for it: what uses name.")
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    removed_at = serializers.DateTimeField(allow_null=True, help_text="Set once it is removed.")
+
+
+class EntitiesApi(BaseApi):
+    class InputSerializer(StrictSerializer):
+        customer = serializers.CharField(max_length=MAX_ID_LENGTH)
+        feature = serializers.CharField(max_length=100, help_text="The allocation feature that counts it.")
+        entity = serializers.CharField(
+            max_length=MAX_ID_LENGTH, help_text="Your id for it (unique per customer)."
+        )
+        name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="entitlements_entities_add",
+        summary="Add an entity to a customer",
+        description=(
+            "Adds one of the customer's entities (a seat, a workspace), taking one unit of the allocation "
+            "`feature` that counts it. 201 when added; 200 with the entity as it is when the customer already "
+            "has a live entity of that id and feature (nothing taken twice). 409 `allocation_exhausted` when "
+            "every unit the customer's plan gives is in use; 400 `feature_not_allocation`, `entity_exists` (the "
+            "id names an entity of another feature). Nothing changes on an error."
+        ),
+        request=InputSerializer,
+        responses={201: EntityOutput, 200: EntityOutput},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        entity, created = entity_add(
+            project=request_project(request),
+            external_id=data["customer"],
+            feature_key=data["feature"],
+            entity_id=data["entity"],
+            name=data["name"],
+            actor=actor_from_request(request),
+        )
+        return Response(
+            EntityOutput(entity).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    @extend_schema(
+        operation_id="entitlements_entities_list",
+        summary="List a customer's entities",
+        description="The customer's live entities, oldest first.",
+        parameters=[CUSTOMER_PARAMETER],
+        responses=list_serializer(EntityOutput, "EntityList"),
+    )
+    def get(self, request: Request) -> Response:
+        rows = entities_live(
+            project_id=request_project(request).pk, external_id=CUSTOMER.parse(request.query_params)
+        )
+        return Response(list_body(EntityOutput(rows, many=True).data, has_more=False))
+
+
+class EntityDetailApi(BaseApi):
+    tenant_lookup = {"entity_id": Entity}
+
+    class RenameSerializer(StrictSerializer):
+        name = serializers.CharField(max_length=255, allow_blank=True)
+
+    @extend_schema(
+        operation_id="entitlements_entities_rename",
+        summary="Rename an entity",
+        description=(
+            "Its id, its use and its unit stay. 400 `entity_removed` for a removed one; 404 for an id of another "
+            "project."
+        ),
+        request=RenameSerializer,
+        responses={200: EntityOutput},
+    )
+    def patch(self, request: Request, entity_id: str) -> Response:
+        entity_find(project_id=request_project(request).pk, pk=entity_id)  # 404 before the body's 400
+        serializer = self.RenameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        entity = entity_rename(
+            project=request_project(request),
+            pk=entity_id,
+            name=serializer.validated_data["name"],
+            actor=actor_from_request(request),
+        )
+        return Response(EntityOutput(entity).data)
+
+    @extend_schema(
+        operation_id="entitlements_entities_remove",
+        summary="Remove an entity",
+        description=(
+            "Gives its unit of the allocation feature back; uses naming it are refused from now on "
+            "(`unknown_entity`). Its use this period stays counted, its own and the account's: the same id "
+            "added again within the period finds it (no fresh allowance). Removing it again changes nothing. "
+            "Audited with the `reason` given. 404 for an id of another project."
+        ),
+        request=ReasonInput,
+        responses={200: EntityOutput},
+    )
+    def delete(self, request: Request, entity_id: str) -> Response:
+        entity = entity_remove(
+            project=request_project(request),
+            pk=entity_id,
+            actor=actor_from_request(request),
+            reason=reason_parse(request),
+        )
+        return Response(EntityOutput(entity).data)

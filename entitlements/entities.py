@@ -1,0 +1,125 @@
+"""Reading a customer's entities for a use or a check (issue #51 point 5): whether the entity a use names is one
+of theirs for the feature (`entity_for_use`), its use this period (`entity_used`), and an answer judged for it as
+well as for the account (`entity_apply`, pure). Their writes are `services.entities`'."""
+
+import time
+from datetime import datetime
+from typing import Any
+
+from core.errors import InvalidRequest, NotFound
+from entitlements.models import Entity, EntityCounter
+from entitlements.periods import period_from_snapshot
+from entitlements.snapshot import FeatureEntry
+from entitlements.windows import retry_after
+
+
+def entity_for_use(*, customer_id: str | None, feature_key: str, entry: FeatureEntry, entity_id: str) -> str:
+    """The entity a check or a use of `feature_key` names, checked: the feature has a limit per entity and
+    `entity_id` is a live entity of the customer counted by its allocation feature; else 400 (`entity_not_counted`,
+    `unknown_entity`)."""
+    per_entity = entry.get("per_entity")
+    if per_entity is None:
+        raise InvalidRequest(
+            f"entity: {feature_key!r} has no limit per entity in the customer's plan.",
+            code="entity_not_counted",
+            param="entity",
+        )
+    live = (
+        customer_id is not None
+        and Entity.objects.filter(
+            customer_id=customer_id,
+            external_id=entity_id,
+            feature__key=per_entity["feature"],
+            removed_at__isnull=True,
+        ).exists()
+    )
+    if not live:
+        raise InvalidRequest(
+            f"entity: the customer has no {per_entity['feature']!r} entity {entity_id!r}.",
+            code="unknown_entity",
+            param="entity",
+        )
+    return entity_id
+
+
+def entity_used(*, customer_id: str, feature_id: str, entity_id: str, period_start: datetime) -> int:
+    """The entity's use of the feature in the period that starts at `period_start`."""
+    found = (
+        EntityCounter.objects.filter(
+            customer_id=customer_id, feature_id=feature_id, entity=entity_id, period_start=period_start
+        )
+        .values_list("used", flat=True)
+        .first()
+    )
+    return int(found or 0)
+
+
+def entity_apply(
+    answer: dict[str, Any], entry: FeatureEntry, entity_id: str, used: int, quantity: int
+) -> dict[str, Any]:
+    """`answer` (a metered feature's, for the account) judged for the entity too: `entity` is {id, feature,
+    limit, used, remaining}; where `quantity` more does not fit the entity's own limit, the answer refuses it
+    (`binding` "entity" unless the account refuses too, `retry_after` the seconds until its period ends)."""
+    limit = int(entry["per_entity"]["limit"])
+    answer["entity"] = {
+        "id": entity_id,
+        "feature": entry["per_entity"]["feature"],
+        "limit": limit,
+        "used": used,
+        "remaining": max(0, limit - used),
+    }
+    if used + quantity > limit:
+        answer["allowed"] = False
+        answer["step"] = None
+        if answer.get("binding") is None:
+            answer["binding"] = "entity"
+            frees = entry["period_end"] if quantity <= limit else None
+            answer["retry_after"] = retry_after(frees, time.time())
+    return answer
+
+
+def entities_live(*, project_id: str, external_id: str) -> Any:
+    """The customer's live entities, oldest first (a QuerySet of `Entity`, with customer and feature)."""
+    return (
+        Entity.objects.select_related("customer", "feature")
+        .filter(project_id=project_id, customer__external_id=external_id, removed_at__isnull=True)
+        .order_by("created_at", "pk")
+    )
+
+
+def entity_judged(
+    answer: dict[str, Any], entry: FeatureEntry, customer_id: str, entity_id: str, quantity: int
+) -> dict[str, Any]:
+    """`entity_apply` with the entity's use in the entry's current period read from the database."""
+    used = entity_used(
+        customer_id=customer_id,
+        feature_id=entry["id"],
+        entity_id=entity_id,
+        period_start=period_from_snapshot(entry).start,
+    )
+    return entity_apply(answer, entry, entity_id, used, quantity)
+
+
+def entities_used(*, customer_id: str, entry: FeatureEntry) -> list[tuple[str, int]]:
+    """(entity, use this period) of each of the customer's live entities counted by the metered entry's
+    `per_entity` feature, the busiest first (then by id)."""
+    live = Entity.objects.filter(
+        customer_id=customer_id, feature__key=entry["per_entity"]["feature"], removed_at__isnull=True
+    ).values_list("external_id", flat=True)
+    used = dict(
+        EntityCounter.objects.filter(
+            customer_id=customer_id,
+            feature_id=entry["id"],
+            period_start=period_from_snapshot(entry).start,
+            entity__in=list(live),
+        ).values_list("entity", "used")
+    )
+    return sorted(((entity, used.get(entity, 0)) for entity in live), key=lambda pair: (-pair[1], pair[0]))
+
+
+def entity_find(*, project_id: str, pk: str) -> Entity:
+    """The project's entity `pk` (`ent_…`), removed or not; 404 for another project's or none."""
+    entity = Entity.objects.select_related("customer", "feature").filter(project_id=project_id, pk=pk).first()
+    if entity is None:
+        raise NotFound(f"No such entity: {pk!r}.", param="id")
+    return entity

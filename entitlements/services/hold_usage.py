@@ -1,0 +1,90 @@
+"""Usage reported against an active hold as it goes (a lease: units used in the tenant's process, reported in
+batches): `hold_usage` records each event once, idempotent by its id, and the units stop being held and become
+used, in one transaction under the hold's row lock (which orders it with the hold's ending, `services.holds`)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from core.errors import Conflict, InvalidRequest
+from entitlements import cache as ent_cache
+from entitlements.models import Hold, UsageEvent
+from entitlements.services.counters import usage_id_reused
+from entitlements.services.holds import _answer, _ended, _events_record, _hold_get, _unhold_used
+from projects.models import Project
+
+
+@dataclass(frozen=True)
+class HoldUsageOutcome:
+    """A usage report against a hold: how many events were recorded (`accepted`) or were known already
+    (`duplicates`), the hold after it and its feature's answer."""
+
+    accepted: int
+    duplicates: int
+    hold: Hold
+    entitlement: dict[str, Any]
+
+
+class _Exceeded(Exception):
+    """Rolls back a usage report that would use more than the hold has left."""
+
+
+def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]]) -> HoldUsageOutcome:
+    """Records usage against an active hold (a lease): each event `(id, quantity)` once, idempotent by its id
+    within the project like a consume; the new events' units stop being held and become used, in one
+    transaction. All or nothing: more than the hold has left → 400 `usage_exceeds_hold`, an id already used for
+    another customer, feature or quantity → 409 `idempotency_id_reused`, nothing recorded. An ended hold → 409
+    (`hold_expired` …)."""
+    ids = [event_id for event_id, _ in events]
+    if len(set(ids)) != len(ids):
+        raise InvalidRequest("events: each id once per report.", code="invalid_parameter", param="events")
+    hold = _hold_get(project, hold_id)
+    if hold.status != Hold.Status.ACTIVE:
+        raise _ended(hold)
+    try:
+        with transaction.atomic():
+            consumed = (
+                Hold.objects.select_for_update()
+                .filter(pk=hold.pk, status=Hold.Status.ACTIVE)
+                .values_list("consumed", flat=True)
+                .first()
+            )
+            if consumed is None:  # ended meanwhile
+                hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
+                raise _ended(hold)
+            inserted = _events_record(hold, events, consumed=consumed)
+            _repeats_check(hold, [event for event in events if event[0] not in inserted])
+            units = sum(quantity for event_id, quantity in events if event_id in inserted)
+            if consumed + units > hold.quantity:
+                raise _Exceeded(consumed)
+            if units:
+                Hold.objects.filter(pk=hold.pk).update(consumed=F("consumed") + units)
+                _unhold_used(hold, units)
+                ent_cache.usage_changed(project_id=project.pk, external_ids=[hold.customer.external_id])
+    except _Exceeded as exceeded:
+        raise InvalidRequest(
+            f"events: the hold has {hold.quantity - exceeded.args[0]} units left; these events use more.",
+            code="usage_exceeds_hold",
+            param="events",
+        ) from None
+    hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
+    answer = _answer(project, hold.customer.external_id, hold.customer_id, hold.feature.key, 1, hold.entity)
+    return HoldUsageOutcome(len(inserted), len(events) - len(inserted), hold, answer)
+
+
+def _repeats_check(hold: Hold, repeated: list[tuple[str, int]]) -> None:
+    """Ids of a report the project had already: each must be this use again (the same customer, feature and
+    quantity, not a release), as a consume's must (`consume._replay`); else 409 and the report rolls back."""
+    if not repeated:
+        return
+    uses = {event_id: (hold.customer_id, hold.feature_id, quantity) for event_id, quantity in repeated}
+    kinds = [UsageEvent.Kind.USAGE, UsageEvent.Kind.CONSUME]
+    reused = usage_id_reused(project_id=hold.project_id, uses=uses, kinds=kinds)
+    if reused is not None:
+        raise Conflict(
+            f"events: id {reused!r} was already used for another event.",
+            code="idempotency_id_reused",
+            param="events",
+        )
