@@ -4,7 +4,8 @@ import json
 
 from django.core.management import call_command
 
-from catalog.models import ProductFeature
+from catalog.models import Feature, ProductFeature
+from tests.entitlements.helpers import customer, feature, product, subscribe
 
 
 def test_schema_validates_without_warnings(tmp_path):
@@ -164,7 +165,20 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
         {"customer": "u1", "feature": "tokens", "below": 10, "price": "credits-1000"},
         key=tenant_a.key,
     ).json()
+    seats = feature(tenant_a.project, "seats", Feature.Type.ALLOCATION)
+    subscribe(customer(tenant_a.project, "u9"), product(tenant_a.project, "team", {seats: 2}))
+    workspace = api.post(
+        "/api/v1/entitlements/entities",
+        {"customer": "u9", "feature": "seats", "entity": "design"},
+        key=tenant_a.key,
+    ).json()
     deletes = [
+        (
+            "/api/v1/entitlements/entities/{entity_id}",
+            f"/api/v1/entitlements/entities/{workspace['id']}",
+            {"reason": "done"},
+            tenant_a.key,
+        ),
         (
             "/api/v1/entitlements/auto_recharges/{recharge_id}",
             f"/api/v1/entitlements/auto_recharges/{recharge['id']}",
