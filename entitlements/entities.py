@@ -55,11 +55,17 @@ def entity_used(*, customer_id: str, feature_id: str, entity_id: str, period_sta
 
 
 def entity_apply(
-    answer: dict[str, Any], entry: FeatureEntry, entity_id: str, used: int, quantity: int
+    answer: dict[str, Any],
+    entry: FeatureEntry,
+    entity_id: str,
+    used: int,
+    quantity: int,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """`answer` (a metered feature's, for the account) judged for the entity too: `entity` is {id, feature,
     limit, used, remaining}; where `quantity` more does not fit the entity's own limit, the answer refuses it
-    (`binding` "entity" unless the account refuses too, `retry_after` the seconds until its period ends)."""
+    (`binding` "entity" unless the account refuses too, `retry_after` the seconds from `now`, by default the
+    present, until its period ends)."""
     limit = int(entry["per_entity"]["limit"])
     answer["entity"] = {
         "id": entity_id,
@@ -74,7 +80,7 @@ def entity_apply(
         if answer.get("binding") is None:
             answer["binding"] = "entity"
             frees = entry["period_end"] if quantity <= limit else None
-            answer["retry_after"] = retry_after(frees, time.time())
+            answer["retry_after"] = retry_after(frees, time.time() if now is None else now)
     return answer
 
 

@@ -7,7 +7,9 @@ at a past instant, recomputed from what Tollgate had recorded by then rather tha
   consumes − releases recorded by then; a credit balance = the credit ledger's entries by then, on the lots not
   expired then; units held = each hold active then, less what was reported against it by then; each usage
   window current then = the usage stamped in it and recorded by then, and the units of holds active then that
-  were taken from it, less what was reported against them by then.
+  were taken from it, less what was reported against them by then; an entity's use = the period's usage events
+  naming it recorded by then, and the units of holds naming it active then, less what was reported by then
+  (`entity_used_at`, for an entity live then).
 
 The catalog (what each product gives), the project's settings and default product are today's: the audit log
 has their history.
@@ -21,8 +23,8 @@ from django.db.models import Q, Sum
 from catalog.models import Feature
 from customers.models import Customer
 from entitlements import resolver
-from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
-from entitlements.snapshot import StructureSnapshot, UsageSnapshot
+from entitlements.models import CreditLedgerEntry, Entity, Hold, UsageEvent
+from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageSnapshot
 from entitlements.waterfall import hold_credits_held
 from entitlements.windows import window_bounds
 from projects.models import Project
@@ -180,3 +182,58 @@ def _held_at(
                     credits = hold_credits_held(hold.quantity, used, hold.covered, hold.credit_cost or 0)
                     held[paying] = held.get(paying, 0) + credits
     return held, covered
+
+
+def entity_live_at(*, customer_id: str | None, per_entity_feature: str, entity_id: str, at: datetime) -> bool:
+    """Whether the customer had the entity `entity_id` of the allocation feature then: added by `at` and not
+    removed by then."""
+    return (
+        customer_id is not None
+        and Entity.objects.filter(
+            customer_id=customer_id,
+            external_id=entity_id,
+            feature__key=per_entity_feature,
+            created_at__lte=at,
+        )
+        .filter(Q(removed_at__isnull=True) | Q(removed_at__gt=at))
+        .exists()
+    )
+
+
+def entity_used_at(*, customer_id: str, entry: FeatureEntry, entity_id: str, at: datetime) -> int:
+    """The entity's use of the metered entry's period as of `at`: the usage events naming it recorded by then
+    (consumes, recorded usage, a hold's reported and confirmed units), and the units of holds naming it active
+    then, less what was reported against them by then."""
+    period_start = datetime.fromtimestamp(entry["period_start"], UTC)
+    used = UsageEvent.objects.filter(
+        customer_id=customer_id,
+        feature_id=entry["id"],
+        created_at__lte=at,
+        period_start=period_start,
+        properties__entity=entity_id,
+    ).aggregate(total=Sum("quantity"))["total"]
+    holds = list(
+        Hold.objects.filter(
+            customer_id=customer_id,
+            feature_id=entry["id"],
+            entity=entity_id,
+            period_start=period_start,
+            created_at__lte=at,
+        )
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at))
+        .values_list("hold_id", "quantity")
+    )
+    held = 0
+    if holds:
+        reported = dict(
+            UsageEvent.objects.filter(
+                customer_id=customer_id,
+                created_at__lte=at,
+                properties__hold__in=[hold_id for hold_id, _ in holds],
+            )
+            .values_list("properties__hold")
+            .annotate(total=Sum("quantity"))
+            .order_by()
+        )
+        held = sum(max(quantity - int(reported.get(hold_id) or 0), 0) for hold_id, quantity in holds)
+    return int(used or 0) + held

@@ -28,7 +28,7 @@ from entitlements.account_cap import (
     feature_cap_bound,
 )
 from entitlements.cache import Snapshot, snapshot_get
-from entitlements.entities import entity_for_use, entity_judged
+from entitlements.entities import entity_apply, entity_for_use, entity_judged
 from entitlements.models import (
     AutoRecharge,
     CreditLedgerEntry,
@@ -213,13 +213,9 @@ def entitlement_check(
     """Whether `quantity` more of the feature fits now, from the cached snapshot — or, given `as_of`, whether it
     did then (`entitlements.history`, from the database: never cached). `entity`: one of the customer's
     entities, judged against its own limit as well (`entitlements.entities`; read from the database)."""
+    if entity is not None and as_of is not None:
+        return _entity_check_at(project, external_id, feature_key, quantity, as_of, entity)
     if entity is not None:
-        if as_of is not None:
-            raise InvalidRequest(
-                "entity: an entity's use is answered now only, not as of a past moment.",
-                code="parameter_conflict",
-                param="entity",
-            )
         snapshot = snapshot_get(project=project, external_id=external_id, read_ahead=read_ahead)
         entry = snapshot_entry(snapshot, feature_key)
         customer_id = snapshot.structure["customer_id"]
@@ -245,6 +241,28 @@ def entitlement_check(
     )
     del answer["sources"], answer["resets_at"]
     return answer
+
+
+def _entity_check_at(
+    project: Project, external_id: str, feature_key: str, quantity: int, as_of: datetime, entity: str
+) -> dict[str, Any]:
+    """The check naming an entity as of a past moment: the account's answer then, judged for the entity's use
+    then (`history.entity_used_at`); 400 as now for an entity the customer did not have then, or a feature
+    without a limit per entity."""
+    structure, usage = history.snapshot_at(project=project, external_id=external_id, at=as_of)
+    found = structure["features"].get(feature_key)
+    if found is None:
+        raise NotFound(f"No such feature: {feature_key!r}.", param="feature")
+    customer_id = usage["customer_id"]
+    per_entity = found.get("per_entity")
+    if per_entity is None or not history.entity_live_at(
+        customer_id=customer_id, per_entity_feature=per_entity["feature"], entity_id=entity, at=as_of
+    ):
+        entity_for_use(customer_id=None, feature_key=feature_key, entry=found, entity_id=entity)  # raises
+    answer = feature_answer(feature_key, found, usage, quantity, as_of.timestamp())
+    del answer["sources"], answer["resets_at"]
+    used = history.entity_used_at(customer_id=str(customer_id), entry=found, entity_id=entity, at=as_of)
+    return entity_apply(answer, found, entity, used, quantity, as_of.timestamp())
 
 
 def entitlements_list(*, project: Project, external_id: str, as_of: datetime | None = None) -> dict[str, Any]:

@@ -143,7 +143,8 @@ ENTITY = IdParam(
     "entity",
     "One of the customer's entities (the tenant's id for a seat, a workspace), for a metered feature whose plan "
     "gives each entity its own limit a period (`per_entity`): the answer is judged against that limit as well as "
-    "the account's. 400 `unknown_entity`, `entity_not_counted`.",
+    "the account's; with `as_of`, its use then (an entity the customer did not have then is unknown). 400 "
+    "`unknown_entity`, `entity_not_counted`.",
     required=False,
 )
 AS_OF = MomentParam(

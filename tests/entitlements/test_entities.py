@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from catalog.models import Feature
 from core.models import AuditLogEntry
+from core.serializers import api_time
 from entitlements.models import AllocationCounter, Entity, EntityCounter, Hold, UsageCounter, UsageEvent
 from entitlements.tasks import holds_expire_sweep
 from tests.entitlements.helpers import customer, feature, product, subscribe
@@ -19,11 +21,16 @@ from tests.entitlements.test_consume import _concurrently, _post
 
 ENTITIES = "/api/v1/entitlements/entities"
 CONSUME = "/api/v1/entitlements/consume"
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
 def team(tenant_a):
     """u1 on a team plan: 3 seats; `summaries` 10 a month for the account, 4 a seat."""
+    return _team_plan(tenant_a)
+
+
+def _team_plan(tenant_a):
     project = tenant_a.project
     seats = feature(project, "seats", Feature.Type.ALLOCATION)
     summaries = feature(project, "summaries", Feature.Type.METERED)
@@ -367,3 +374,77 @@ def test_the_explain_page_says_each_entitys_use(api, tenant_a, team):
         verdict
         == "Allowed: 4 of 10 used this period. Each of the customer's seats may use 4 a period: bo 3, ana 1 used."
     )
+
+
+def test_the_local_snapshot_carries_each_entitys_use(api, tenant_a, team):
+    add(api, tenant_a, "ana")
+    add(api, tenant_a, "bo")
+    consume(api, tenant_a, "e1", 3, entity="ana")
+    snapshot = api.get("/api/v1/entitlements/snapshot?customer=u1", key=tenant_a.key).json()
+    assert snapshot["features"]["summaries"]["per_entity"] == {
+        "feature": "seats",
+        "limit": 4,
+        "used": {"ana": 3, "bo": 0},
+    }
+    assert snapshot["features"]["seats"]["per_entity"] is None
+    assert (snapshot["features"]["seats"]["used"], snapshot["features"]["summaries"]["used"]) == (2, 3)
+
+
+def test_as_of_answers_an_entitys_use_then(api, tenant_a):
+    """Hour −1: u1 subscribes to the team plan. 0: Ana is added. 1: 2 used. 2: 1 held. 3: 1 more used (her 4). 4: she is removed. Asked at each
+    half hour, `as_of` answers her use then — held units counted — and refuses her before she was added and after
+    she was removed, as the live check does now."""
+    start = timezone.now().replace(microsecond=0) - timedelta(hours=5)
+    with time_machine.travel(start - HOUR, tick=False) as clock:
+        _team_plan(tenant_a)  # the fixture's plan, subscribed to an hour before Ana is added
+        clock.shift(HOUR)
+        made = add(api, tenant_a, "ana")
+        clock.shift(HOUR)
+        consume(api, tenant_a, "e1", 2, entity="ana")
+        clock.shift(HOUR)
+        hold(api, tenant_a, "h1", 1, "ana")
+        clock.shift(HOUR)
+        consume(api, tenant_a, "e2", 1, entity="ana")
+        clock.shift(HOUR)
+        assert api.delete(f"{ENTITIES}/{made['id']}", {}, key=tenant_a.key).status_code == 200
+    period_end = start - HOUR - timedelta(days=1) + timedelta(days=30)
+
+    def then(moment, quantity=1, status=200):
+        url = (
+            f"/api/v1/entitlements/check?customer=u1&feature=summaries&quantity={quantity}&entity=ana"
+            f"&as_of={api_time(moment)}"
+        )
+        response = api.get(url, key=tenant_a.key)
+        assert response.status_code == status, response.json()
+        return response.json()
+
+    half = timedelta(minutes=30)
+    before = then(start - half, status=400)["error"]
+    assert (before["code"], before["param"]) == ("unknown_entity", "entity")
+    assert then(start + half, 4)["entity"] == {
+        "id": "ana",
+        "feature": "seats",
+        "limit": 4,
+        "used": 0,
+        "remaining": 4,
+    }
+    used = then(start + HOUR + half, 3)
+    assert (used["allowed"], used["binding"], used["used"], used["entity"]["used"]) == (False, "entity", 2, 2)
+    moment = start + HOUR + half
+    assert used["retry_after"] == round((period_end - moment).total_seconds())
+    held = then(start + 2 * HOUR + half)
+    assert (held["allowed"], held["held"], held["entity"]["used"], held["entity"]["remaining"]) == (
+        True,
+        1,
+        3,
+        1,
+    )
+    full = then(start + 3 * HOUR + half)
+    assert (full["allowed"], full["binding"], full["entity"]["used"], full["remaining"]) == (
+        False,
+        "entity",
+        4,
+        6,
+    )
+    assert then(start + 4 * HOUR + half, status=400)["error"]["code"] == "unknown_entity"
+    assert check(api, tenant_a, "ana", status=400)["error"]["code"] == "unknown_entity"
