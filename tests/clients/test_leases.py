@@ -54,6 +54,7 @@ def _consumers(
     customer: str = "user-1",
     feature: str = "exports",
     name: str = "p",
+    entity: str | None = None,
 ) -> list[subprocess.Popen[str]]:
     return [
         subprocess.Popen(
@@ -68,6 +69,7 @@ def _consumers(
                 f"{name}{n}",
                 str(lease),
                 str(hang),
+                *([entity] if entity is not None else []),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,

@@ -50,6 +50,7 @@ from tollgate_client.errors import APIConnectionError, APIStatusError, ConflictE
 
 if TYPE_CHECKING:
     from tollgate_client.client import Tollgate
+    from tollgate_client.params import UsageEventParams
 
 logger = logging.getLogger("tollgate_client.leases")
 
@@ -78,7 +79,9 @@ def _retryable(error: TollgateError) -> bool:
 
 class LeasedQuota:
     """Uses of one customer's counted feature (`metered`, `credits` or `allocation`), answered from leases. One
-    per (customer, feature) and process; its methods may be called from any thread."""
+    per (customer, feature) and process; its methods may be called from any thread. `entity`: the uses are one
+    of the customer's entities' (a seat, a workspace), on a metered feature with a limit per entity — each lease
+    is taken on that entity's limit as well as the account's (one per (customer, feature, entity))."""
 
     def __init__(
         self,
@@ -91,12 +94,14 @@ class LeasedQuota:
         margin: float | None = None,
         flush_every: float = 0.5,
         metered: bool = True,
+        entity: str | None = None,
     ) -> None:
         if lease < 1 or expires_in < 2:
             raise ValueError("lease ≥ 1 unit and expires_in ≥ 2 seconds")
         self._tollgate = tollgate
         self.customer = customer
         self.feature = feature
+        self.entity = entity
         self.lease_size = lease
         self.expires_in = expires_in
         self.margin = margin if margin is not None else max(1.0, expires_in / 10)
@@ -171,6 +176,7 @@ class LeasedQuota:
                     feature=self.feature,
                     quantity=want,
                     expires_in=self.expires_in,
+                    entity=self.entity,
                 )
             except TollgateError:
                 logger.warning(
@@ -199,6 +205,8 @@ class LeasedQuota:
                 if entitlement.credits is not None:
                     period += entitlement.credits.units
             left = [period, *(window.remaining for window in entitlement.windows)]
+            if entitlement.entity is not None:  # a lease of an entity's: its own limit leaves less, maybe
+                left.append(entitlement.entity.remaining)
             remaining = min((units for units in left if units is not None), default=None)
             if remaining is None or remaining < quantity or remaining >= want:
                 return None
@@ -277,16 +285,24 @@ class LeasedQuota:
                 "tollgate_client: lease %s ended before %d uses were reported", lease.hold_id, units
             )
             self._tollgate.usage.record_batch(
-                events=[
-                    {"id": event_id, "customer": self.customer, "feature": self.feature, "quantity": quantity}
-                    for event_id, quantity in events
-                ]
+                events=[self._late_use(event_id, quantity) for event_id, quantity in events]
             )
         else:
             logger.error(
                 "tollgate_client: lease %s ended; %d units used from it are not counted", lease.hold_id, units
             )
             self.lost += units
+
+    def _late_use(self, event_id: str, quantity: int) -> UsageEventParams:
+        use: UsageEventParams = {
+            "id": event_id,
+            "customer": self.customer,
+            "feature": self.feature,
+            "quantity": quantity,
+        }
+        if self.entity is not None:
+            use["entity"] = self.entity
+        return use
 
     def _lost(self) -> None:
         """At `close`: what is still unreported cannot be reported any more (`_io` held)."""

@@ -32,3 +32,5 @@ class UsageEventParams(_UsageEventRequired, total=False):
 
     timestamp: str | datetime
     properties: dict[str, Any]
+    entity: str
+    """One of the customer's entities the use is theirs too (a metered feature with a limit per entity)."""
