@@ -29,6 +29,7 @@ from core.throttling import ApiKeyRateThrottle
 from entitlements import cache, changes
 from entitlements.apis.check import snapshot_read_keys
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, QuantityParam
+from entitlements.entities import entities_used
 from entitlements.snapshot import FeatureEntry, UsageSnapshot
 from entitlements.windows import window_bounds, windows_answer
 from projects.authentication import request_project
@@ -63,7 +64,9 @@ def _request_secret(request: Request) -> str:
     return str(request.META.get("HTTP_AUTHORIZATION", "")).partition(" ")[2].strip()
 
 
-def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) -> dict[str, Any]:
+def _feature(
+    key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float, customer_id: str | None
+) -> dict[str, Any]:
     kind = entry["type"]
     used: int | None = None
     held: int | None = None
@@ -89,7 +92,18 @@ def _feature(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) ->
         "account_cap": _account_cap(entry),
         "credits": entry.get("credits"),
         "covered": usage.get("covered", {}).get(key, 0) if kind == Feature.Type.METERED else None,
+        "per_entity": _per_entity(entry, customer_id),
     }
+
+
+def _per_entity(entry: FeatureEntry, customer_id: str | None) -> dict[str, Any] | None:
+    """A metered feature's limit per entity with each live entity's use this period (from the database, as of
+    no earlier than the snapshot's feed position: a use after it is named by the feed), or None."""
+    per_entity = entry.get("per_entity")
+    if per_entity is None or entry["revoked"]:
+        return None
+    used = dict(entities_used(customer_id=customer_id, entry=entry)) if customer_id is not None else {}
+    return {"feature": per_entity["feature"], "limit": per_entity["limit"], "used": used}
 
 
 def _account_cap(entry: FeatureEntry) -> dict[str, Any] | None:
@@ -170,6 +184,15 @@ class SnapshotFeature(serializers.Serializer[Any]):
         help_text="metered: the units of this period's use (held ones included) that credits paid; not counted "
         "against the limit or the cap.",
     )
+    per_entity = serializers.JSONField(
+        allow_null=True,
+        help_text=(
+            "metered with a limit per entity: `{feature, limit, used}` — the allocation feature whose entities "
+            "each may use `limit` a period, and `used`, each live entity's use this period by its id (held units "
+            "included). A use naming an entity fits when it fits the account and `used[entity] + quantity <= "
+            "limit`; an entity not in `used` is unknown. null without one."
+        ),
+    )
 
 
 class SnapshotOutput(serializers.Serializer[Any]):
@@ -245,7 +268,13 @@ class EntitlementSnapshotApi(BaseApi):
                 "valid_until": round(valid_until, 3),
                 "ttl": round(max(valid_until - now, 0.0), 3),
                 "features": {
-                    key: _feature(key, entry, snapshot.usage, snapshot.structure.get("clock_time", now))
+                    key: _feature(
+                        key,
+                        entry,
+                        snapshot.usage,
+                        snapshot.structure.get("clock_time", now),
+                        snapshot.structure["customer_id"],
+                    )
                     for key, entry in snapshot.structure["features"].items()
                 },
             },

@@ -77,3 +77,13 @@ def plans(tollgate: Tollgate, live_server, tenant_a, platform_key) -> None:
     )
     with Tollgate(platform_key, live_server.url, timeout=10) as platform:
         platform.projects.update(tenant_a.project.pk, default_product="free")
+
+
+@pytest.fixture
+def per_seat(tollgate: Tollgate, plans) -> None:
+    """`plans`, and a metered feature `summaries` the Free plan gives 10 of a month for the account and 4 for each
+    of its 2 `seats` (`per_entity`): a customer's seats are entities with their own limit."""
+    tollgate.features.create(key="summaries", name="Summaries", type="metered", unit="summary")
+    free = tollgate.products.retrieve("free")
+    per_entity = {"limit": 10, "per_entity": {"feature": "seats", "limit": 4}}
+    tollgate.products.update("free", features={**free.features, "summaries": per_entity})

@@ -1,17 +1,20 @@
 """The client's usage, entitlements and credits methods on the live server, with exact answers: recording usage
 (once per id, batches all or nothing), checks and lists for a user never seen, consume until denied, allocation
-consume and release, credits granted, spent and taken back, revocations and grants ended with a reason."""
+consume and release, entities added, renamed and removed and their own limits in checks and consumes, credits
+granted, spent and taken back, revocations and grants ended with a reason."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tollgate_client import ConflictError, InvalidRequestError, NotFoundError
+from tollgate_client import ConflictError, InvalidRequestError, NotFoundError, Page
 from tollgate_client.types import (
     CreditBalance,
     CustomerEntitlements,
     Entitlement,
     EntitlementCheck,
+    EntitlementEntity,
     EntitlementSource,
+    Entity,
     Grant,
     Revocation,
     UsageBatchResult,
@@ -303,6 +306,108 @@ def test_allocation_consume_and_release(tollgate, plans, tenant_a):
     assert caught.value.code == "feature_not_releasable"
     assert tollgate.entitlements.check(customer="team-1", feature="seats").used == 1
     assert tollgate.entitlements.consume(id="seat-c", customer="team-1", feature="seats").allowed is True
+
+
+# --- entities -----------------------------------------------------------------------------------------------
+
+
+def test_entities_added_renamed_listed_and_removed(tollgate, tollgate_b, per_seat, tenant_a):
+    ana = tollgate.entitlements.entities.add(customer="team-1", feature="seats", entity="ana", name="Ana")
+    assert isinstance(ana, Entity)
+    assert (ana.object, ana.customer, ana.feature, ana.entity, ana.name, ana.removed_at) == (
+        "entity",
+        "team-1",
+        "seats",
+        "ana",
+        "Ana",
+        None,
+    )
+    assert ana.id.startswith("ent_")
+    again = tollgate.entitlements.entities.add(customer="team-1", feature="seats", entity="ana", name="Other")
+    assert (again.id, again.name) == (ana.id, "Ana")  # the same id: as it is, nothing taken twice
+    bo = tollgate.entitlements.entities.add(customer="team-1", feature="seats", entity="bo")
+    assert bo.name == ""
+    seats = tollgate.entitlements.check(customer="team-1", feature="seats")
+    assert (seats.used, seats.remaining) == (2, 0)
+
+    with pytest.raises(ConflictError) as caught:
+        tollgate.entitlements.entities.add(customer="team-1", feature="seats", entity="cy")
+    assert (caught.value.code, caught.value.param) == ("allocation_exhausted", "feature")
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.entitlements.entities.add(customer="team-1", feature="summaries", entity="cy")
+    assert (caught.value.code, caught.value.param) == ("feature_not_allocation", "feature")
+
+    page = tollgate.entitlements.entities.list(customer="team-1")
+    assert isinstance(page, Page)
+    assert ([(e.id, e.entity, e.name) for e in page.data], page.has_more) == (
+        [(ana.id, "ana", "Ana"), (bo.id, "bo", "")],
+        False,
+    )
+    renamed = tollgate.entitlements.entities.rename(bo.id, name="Bo")
+    assert (renamed.id, renamed.entity, renamed.name) == (bo.id, "bo", "Bo")
+    with pytest.raises(NotFoundError):  # another project's entity
+        tollgate_b.entitlements.entities.rename(bo.id, name="Not mine")
+    with pytest.raises(NotFoundError):
+        tollgate_b.entitlements.entities.remove(bo.id)
+
+    removed = tollgate.entitlements.entities.remove(ana.id, reason="left the team")
+    assert (removed.id, removed.entity) == (ana.id, "ana")
+    assert removed.removed_at is not None
+    assert tollgate.entitlements.entities.remove(ana.id).removed_at == removed.removed_at  # changes nothing
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.entitlements.entities.rename(ana.id, name="Ana P.")
+    assert caught.value.code == "entity_removed"
+    assert [e.entity for e in tollgate.entitlements.entities.list(customer="team-1")] == ["bo"]
+    assert tollgate.entitlements.check(customer="team-1", feature="seats").used == 1
+    entries = AuditLogEntry.objects.filter(project_id=tenant_a.project.pk, target_id=ana.id)
+    assert sorted(entries.values_list("action", "reason")) == [
+        ("entity.added", ""),
+        ("entity.removed", "left the team"),
+    ]
+
+
+def test_an_entitys_own_limit_in_checks_and_consumes(tollgate, per_seat):
+    for seat in ("ana", "bo"):
+        tollgate.entitlements.entities.add(customer="team-1", feature="seats", entity=seat)
+    first = tollgate.entitlements.consume(
+        id="sum-1", customer="team-1", feature="summaries", quantity=3, entity="ana"
+    )
+    assert (first.allowed, first.used, first.remaining, first.binding) == (True, 3, 7, None)
+    assert first.entity == EntitlementEntity.from_dict(
+        {"id": "ana", "feature": "seats", "limit": 4, "used": 3, "remaining": 1}
+    )
+    refused = tollgate.entitlements.consume(
+        id="sum-2", customer="team-1", feature="summaries", quantity=2, entity="ana"
+    )
+    assert (refused.allowed, refused.binding, refused.used, refused.remaining) == (False, "entity", 3, 7)
+    assert (refused.entity.used, refused.entity.remaining) == (3, 1)
+    assert refused.retry_after is not None
+    assert refused.retry_after > 0
+    assert _events() == 1  # the refused one recorded nothing
+
+    # The same id again counts once, for the entity as for the account.
+    replay = tollgate.entitlements.consume(
+        id="sum-1", customer="team-1", feature="summaries", quantity=3, entity="ana"
+    )
+    assert (replay.duplicate, replay.used, replay.entity.used) == (True, 3, 3)
+    asked = tollgate.entitlements.check(customer="team-1", feature="summaries", quantity=4, entity="bo")
+    assert (asked.allowed, asked.entity.used, asked.entity.remaining) == (True, 0, 4)
+    over = tollgate.entitlements.check(customer="team-1", feature="summaries", quantity=2, entity="ana")
+    assert (over.allowed, over.binding, over.entity.remaining) == (False, "entity", 1)
+    # Without an entity: the account's answer only, with 7 left.
+    account = tollgate.entitlements.check(customer="team-1", feature="summaries", quantity=7)
+    assert (account.allowed, account.remaining, account.entity) == (True, 7, None)
+
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.entitlements.consume(id="sum-3", customer="team-1", feature="summaries", entity="nobody")
+    assert (caught.value.code, caught.value.param) == ("unknown_entity", "entity")
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.entitlements.check(customer="team-1", feature="summaries", entity="nobody")
+    assert caught.value.code == "unknown_entity"
+    with pytest.raises(InvalidRequestError) as caught:
+        tollgate.entitlements.consume(id="exp-1", customer="team-1", feature="exports", entity="ana")
+    assert caught.value.code == "entity_not_counted"
+    assert _events() == 1
 
 
 # --- credits ------------------------------------------------------------------------------------------------

@@ -1,14 +1,20 @@
 """`tollgate_client.local.LocalEntitlements` on the live server, in this process: checks answered from a signed
 snapshot with no request, a change (grant, revocation, project change) dropping it through the feed, the feed's
 own answers, fail-closed and fail-open when Tollgate cannot be reached, a revoked key, a suspended project, a forged
-snapshot. Several processes at once are in `test_local_entitlements_processes.py`, a frozen Redis in
+snapshot, a check naming an entity. Several processes at once are in `test_local_entitlements_processes.py`, a frozen Redis in
 `test_local_entitlements_frozen.py`."""
 
 import time
 
 import httpx
 import pytest
-from tollgate_client import AuthenticationError, NotFoundError, PermissionDeniedError, Tollgate
+from tollgate_client import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    Tollgate,
+)
 from tollgate_client.local import LocalEntitlements, SnapshotSignatureError, snapshot_signature
 
 from core.actors import Actor
@@ -184,6 +190,69 @@ def test_an_unknown_feature_is_the_servers_404(counted, plans):
     client, _ = counted
     with LocalEntitlements(client, **FAST) as local, pytest.raises(NotFoundError):
         local.check(customer="user-11", feature="nope")
+
+
+def test_a_check_naming_an_entity_is_answered_from_memory_as_the_server_answers_it(
+    counted, per_seat, tollgate, tenant_a
+):
+    """The snapshot carries each live entity's use: a check naming one is answered from memory, fitting both the
+    entity's own limit and the account's, as the server answers it; a consume passes the entity to the server and
+    counts its new use here. An entity the snapshot does not know, or a feature with no limit per entity, is the
+    server's to answer (or refuse)."""
+    for seat in ("ana", "bo"):
+        tollgate.entitlements.entities.add(customer="team-1", feature="seats", entity=seat)
+    tollgate.entitlements.consume(id="s1", customer="team-1", feature="summaries", quantity=3, entity="ana")
+    client, http = counted
+    with LocalEntitlements(client, **FAST) as local:
+        account = local.check(customer="team-1", feature="summaries", quantity=2)
+        assert (account.allowed, account.used, account.remaining, account.entity) == (True, 3, 7, None)
+        refused = local.check(customer="team-1", feature="summaries", quantity=2, entity="ana")
+        fits = local.check(customer="team-1", feature="summaries", quantity=4, entity="bo")
+        assert http.paths.count("/api/v1/entitlements/check") == 0
+        assert (refused.allowed, refused.binding, refused.step, refused.used) == (False, "entity", None, 3)
+        assert (refused.entity.id, refused.entity.used, refused.entity.remaining) == ("ana", 3, 1)
+        assert (fits.allowed, fits.binding, fits.step, fits.entity.used, fits.entity.remaining) == (
+            True,
+            None,
+            "allowance",
+            0,
+            4,
+        )
+        for mine, quantity, seat in ((refused, 2, "ana"), (fits, 4, "bo")):
+            server = tollgate.entitlements.check(
+                customer="team-1", feature="summaries", quantity=quantity, entity=seat
+            )
+            answer, expected = mine.to_dict(), server.to_dict()
+            local_wait, server_wait = answer.pop("retry_after"), expected.pop("retry_after")
+            assert answer == expected
+            assert local_wait == server_wait if server_wait is None else abs(local_wait - server_wait) <= 1
+
+        used = local.consume(id="s2", customer="team-1", feature="summaries", quantity=1, entity="ana")
+        assert (used.allowed, used.used, used.entity.used, used.entity.remaining) == (True, 4, 4, 0)
+        over = local.consume(id="s3", customer="team-1", feature="summaries", quantity=1, entity="ana")
+        assert (over.allowed, over.binding, over.used, over.entity.used) == (False, "entity", 4, 4)
+        after = local.check(customer="team-1", feature="summaries", entity="ana")  # its count, from memory
+        assert (after.allowed, after.binding, after.used, after.remaining) == (False, "entity", 4, 6)
+        assert (after.entity.used, after.entity.remaining) == (4, 0)
+        assert http.paths.count("/api/v1/entitlements/check") == 0
+        with pytest.raises(InvalidRequestError) as caught:
+            local.check(customer="team-1", feature="summaries", entity="nobody")
+        assert caught.value.code == "unknown_entity"
+        with pytest.raises(InvalidRequestError) as caught:
+            local.check(customer="team-1", feature="seats", entity="ana")
+        assert caught.value.code == "entity_not_counted"
+        assert http.paths.count("/api/v1/entitlements/check") == 2
+    # Unreachable: a check naming an entity fails closed, or open for the features named, as any check does.
+    unreachable = Tollgate(tenant_a.key, "http://127.0.0.1:9")  # nothing listens there
+    with unreachable, LocalEntitlements(unreachable, fail_open={"summaries"}, **FAST) as local:
+        opened = local.check(customer="team-1", feature="summaries", entity="ana")
+        closed = local.check(customer="team-1", feature="exports", entity="ana")
+    assert (opened.allowed, opened.raw["unavailable"], closed.allowed, closed.raw["unavailable"]) == (
+        True,
+        True,
+        False,
+        True,
+    )
 
 
 def test_a_snapshot_older_than_a_change_heard_is_not_kept(counted, plans):

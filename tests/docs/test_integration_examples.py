@@ -338,8 +338,8 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
     features = set(re.findall(r'\bfeature"?\s*[=:]\s*"([\w-]+)"', code))
     created = set(re.findall(r'features\.create\(key="([\w-]+)"', code))  # made by the guide itself
     assert prices == {"starter-monthly", "pro-monthly", "pro-api-overage-monthly", "ai-credits-1000"}
-    assert features == {"api_calls", "searches", "summaries", "ai_credits"}
-    assert created == {"exports", "searches", "summaries"}
+    assert features == {"api_calls", "searches", "summaries", "ai_credits", "workspaces", "notes"}
+    assert created == {"exports", "searches", "summaries", "workspaces", "notes"}
     assert prices <= set(Price.objects.filter(project=project, active=True).values_list("key", flat=True))
     assert features - created <= set(Feature.objects.filter(project=project).values_list("key", flat=True))
     redirects = re.findall(r'\b(?:success|cancel|return)_url"?\s*[=:]\s*"(https?://[^"]+)"', code)
@@ -349,7 +349,7 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 19
+    assert len(examples) == 20
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),
@@ -362,6 +362,10 @@ def test_the_guide_has_its_python_examples():
         (
             "(asked.step, used.credits.covered, used.credits.balance, after.binding)",
             ("credits", 2, 5, "period"),
+        ),
+        (
+            "(design.entity.remaining, design.remaining, sales.allowed, sales.binding)",
+            (0, 3, False, "period"),
         ),
     ]
 

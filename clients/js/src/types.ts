@@ -314,6 +314,10 @@ export interface CustomerExport {
   credit_ledger_entries: Record<string, unknown>[];
   /** Every row of this kind (the customer's credit lots). */
   credit_lots: Record<string, unknown>[];
+  /** Every row of this kind (the customer's entities). */
+  entities: Record<string, unknown>[];
+  /** Every row of this kind (the customer's entity counters). */
+  entity_counters: Record<string, unknown>[];
   /** Every row of this kind (the customer's grants). */
   grants: Record<string, unknown>[];
   /** Every row of this kind (the customer's holds). */
@@ -775,6 +779,20 @@ export interface EntitlementCredits {
   covered: number;
 }
 
+/** The use of the entity a check or consume named, against its own limit (`per_entity`). */
+export interface EntitlementEntity {
+  /** The entity named (your id for it). */
+  id: string;
+  /** The allocation feature that counts it. */
+  feature: string;
+  /** Its own limit a period (`per_entity`). */
+  limit: number;
+  /** Its use this period. */
+  used: number;
+  /** limit − used, never below 0. */
+  remaining: number;
+}
+
 /**
  * The answer of `entitlements.check`, `consume` and `release`.
  *
@@ -808,10 +826,12 @@ export interface EntitlementCheck {
   step: EntitlementCheckStep | null;
   /** metered features: each usage window now; [] when none. */
   windows: UsageWindow[];
-  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap), `entity` (the limit of the entity named) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. */
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;
+  /** Only when the request named an `entity`: that entity's own use; past its limit, `allowed` is false with `binding` `entity`. */
+  entity?: EntitlementEntity;
   /** `consume`/`release` only: this id was recorded before, nothing was recorded again. */
   duplicate?: boolean;
 }
@@ -854,7 +874,7 @@ export interface Entitlement {
   step: EntitlementStep | null;
   /** metered features: each usage window now; [] when none. */
   windows: UsageWindow[];
-  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
+  /** metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap), `entity` (the limit of the entity named) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.) */
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;
@@ -934,6 +954,22 @@ export interface SpendCap {
   updated_at: string;
   /** true in the answer of its deletion. */
   deleted?: boolean;
+}
+
+/** One of a customer's entities (a seat, a workspace), counted by an allocation feature (`entitlements.entities`). */
+export interface Entity {
+  /** Tollgate's id of the entity (`ent_…`): the path of its changes. */
+  id: string;
+  object?: string;
+  customer: string;
+  /** The allocation feature that counts it. */
+  feature: string;
+  /** Your id for it: what uses name. */
+  entity: string;
+  name: string;
+  created_at: string;
+  /** Set once it is removed. */
+  removed_at: string | null;
 }
 
 export interface AutoRecharge {

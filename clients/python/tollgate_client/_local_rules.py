@@ -1,14 +1,16 @@
 """The server's answer rules for a local snapshot's metered entry (`tollgate_client.local`): what binds a refused
 use and when it frees up, what a metered price bills, a spend cap's and an account cap's answers and a credits
-waterfall's step — each the server's own rule (`entitlements.selectors`, `entitlements.windows`,
-`entitlements.waterfall`, `entitlements.account_cap`), on the server's clock."""
+waterfall's step and an entity's own limit — each the server's own rule (`entitlements.selectors`,
+`entitlements.windows`, `entitlements.waterfall`, `entitlements.account_cap`, `entitlements.entities`), on the
+server's clock."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
-from tollgate_client.types import EntitlementCap
+from tollgate_client.types import EntitlementCap, EntitlementCheck, EntitlementEntity
 
 
 def binding_of(
@@ -191,3 +193,28 @@ def waterfall_step(
         if bound is None or own + quantity - units <= bound:
             return shown, "overage", True
     return shown, None, False
+
+
+def entity_answer(
+    answer: EntitlementCheck, entry: dict[str, Any], entity: str, used: int, quantity: int, now: float
+) -> EntitlementCheck:
+    """`answer` (the account's) judged for the entity too, the server's rule (`entitlements.entities.
+    entity_apply`): `entity` is {id, feature, limit, used, remaining}; where `quantity` more does not fit the
+    entity's own limit the answer refuses it, `binding` "entity" unless the account refuses too, `retry_after`
+    the seconds until the period ends (None when `quantity` is more than the limit ever allows)."""
+    per_entity = entry["per_entity"]
+    limit = int(per_entity["limit"])
+    own = {"id": entity, "feature": per_entity["feature"], "limit": limit, "used": used}
+    own["remaining"] = max(0, limit - used)
+    raw = {**answer.raw, "entity": own}
+    fields: dict[str, Any] = {"entity": EntitlementEntity(raw=own, **own)}
+    if used + quantity > limit:
+        fields["allowed"] = raw["allowed"] = False
+        fields["step"] = raw["step"] = None
+        if answer.binding is None:
+            fields["binding"] = raw["binding"] = "entity"
+            ends = entry.get("period_end") if quantity <= limit else None
+            fields["retry_after"] = raw["retry_after"] = (
+                None if ends is None else max(1, math.ceil(ends - now))
+            )
+    return dataclasses.replace(answer, raw=raw, **fields)

@@ -31,6 +31,11 @@ The guarantees:
 - **Counted features** (`metered`, `allocation`, `credits`): `used`, `remaining` and `balance` are those of the
   snapshot, brought up to date by what this process consumes through `consume`. What other processes consume
   shows when the snapshot is next fetched: to hold a limit exactly, consume through the server (`consume`).
+- **Entities.** A check naming an `entity` (a seat, a workspace with its own limit) is answered from memory too:
+  the snapshot carries each live entity's use (`per_entity`), and the answer must fit both the account and the
+  entity, as on the server. An entity the snapshot does not know (added since, or none) and a feature without a
+  limit per entity are asked of the server, which answers or refuses them (`400 unknown_entity`,
+  `entity_not_counted`). `consume` passes `entity` to the server and counts the entity's new use here.
 
 One instance per process, shared by its threads; a forked child starts its own poller on first use.
 """
@@ -56,6 +61,7 @@ from tollgate_client._local_rules import (
     binding_of,
     cap_answer,
     cap_bound,
+    entity_answer,
     feature_bound,
     waterfall_step,
 )
@@ -322,9 +328,12 @@ class LocalEntitlements:
 
     # --- checks ----------------------------------------------------------------------------------------------
 
-    def check(self, *, customer: str, feature: str, quantity: int = 1) -> EntitlementCheck:
+    def check(
+        self, *, customer: str, feature: str, quantity: int = 1, entity: str | None = None
+    ) -> EntitlementCheck:
         """May the customer use `quantity` of the feature now? Records nothing; no network call when this
-        process holds a current snapshot of the customer."""
+        process holds a current snapshot of the customer. With `entity`, the use must fit the entity's own limit
+        as well as the account's."""
         now = time.monotonic()
         snapshot = self._snapshots.get(customer)
         if snapshot is None or snapshot.expires <= now or (self._push and self._heard_until <= now):
@@ -334,7 +343,7 @@ class LocalEntitlements:
             if snapshot is None:
                 return self._unavailable(customer, feature)
             if snapshot is _RACED:  # a change heard meanwhile may postdate it: the server answers this one
-                return self._server_check(customer, feature, quantity)
+                return self._server_check(customer, feature, quantity, entity)
         else:
             try:  # noqa: SIM105  # contextlib.suppress costs more than the check itself
                 self._snapshots.move_to_end(customer)
@@ -342,22 +351,35 @@ class LocalEntitlements:
                 pass
         entry = snapshot.features.get(feature)
         if entry is None:  # a feature this snapshot does not know: the server answers (404 if it has none)
-            return self._server_check(customer, feature, quantity)
-        return _answer(feature, entry, quantity, now + snapshot.offset)
+            return self._server_check(customer, feature, quantity, entity)
+        if entity is None:
+            return _answer(feature, entry, quantity, now + snapshot.offset)
+        per_entity = entry.get("per_entity")
+        used = per_entity["used"].get(entity) if per_entity is not None else None
+        if used is None:  # no limit per entity, or an entity added since: the server answers (or refuses)
+            return self._server_check(customer, feature, quantity, entity)
+        now += snapshot.offset
+        return entity_answer(_answer(feature, entry, quantity, now), entry, entity, used, quantity, now)
 
-    def _server_check(self, customer: str, feature: str, quantity: int) -> EntitlementCheck:
+    def _server_check(
+        self, customer: str, feature: str, quantity: int, entity: str | None = None
+    ) -> EntitlementCheck:
         try:
-            return self._client.entitlements.check(customer=customer, feature=feature, quantity=quantity)
+            return self._client.entitlements.check(
+                customer=customer, feature=feature, quantity=quantity, entity=entity
+            )
         except (APIConnectionError, APIStatusError) as exc:
             if isinstance(exc, APIConnectionError) or (exc.status is not None and exc.status >= 500):
                 return self._unavailable(customer, feature)
             raise
 
-    def consume(self, *, id: str, customer: str, feature: str, quantity: int = 1) -> EntitlementCheck:
+    def consume(
+        self, *, id: str, customer: str, feature: str, quantity: int = 1, entity: str | None = None
+    ) -> EntitlementCheck:
         """`entitlements.consume` on the server (the limit holds across processes), then this process's snapshot
-        of the customer counts what the server now counts."""
+        of the customer counts what the server now counts (the account's; `entity` is judged by the server)."""
         answer = self._origin.entitlements.consume(
-            id=id, customer=customer, feature=feature, quantity=quantity
+            id=id, customer=customer, feature=feature, quantity=quantity, entity=entity
         )
         with self._lock:
             snapshot = self._snapshots.get(customer)
@@ -371,6 +393,10 @@ class LocalEntitlements:
                     "windows": _windows_from_answer(answer.windows),
                 }
                 counted.pop("_answers", None)  # the old counts' answers
+                if answer.entity is not None and entry.get("per_entity") is not None:
+                    per_entity = entry["per_entity"]
+                    used = {**per_entity["used"], answer.entity.id: answer.entity.used}
+                    counted["per_entity"] = {**per_entity, "used": used}
                 features = {**snapshot.features, feature: counted}
                 paid = answer.credits
                 if paid is not None:  # a waterfall's consume spent the credits feature's balance too

@@ -55,10 +55,12 @@ __all__ = [
     "EntitlementCheckOverage",
     "EntitlementCheckStep",
     "EntitlementCredits",
+    "EntitlementEntity",
     "EntitlementOverage",
     "EntitlementSource",
     "EntitlementSourceType",
     "EntitlementStep",
+    "Entity",
     "Event",
     "EventDelivery",
     "EventDeliveryStatus",
@@ -457,6 +459,10 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's credit ledger entries)."""
     credit_lots: list[dict[str, Any]]
     """Every row of this kind (the customer's credit lots)."""
+    entities: list[dict[str, Any]]
+    """Every row of this kind (the customer's entities)."""
+    entity_counters: list[dict[str, Any]]
+    """Every row of this kind (the customer's entity counters)."""
     grants: list[dict[str, Any]]
     """Every row of this kind (the customer's grants)."""
     holds: list[dict[str, Any]]
@@ -955,6 +961,22 @@ class EntitlementCredits(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EntitlementEntity(TollgateObject):
+    """The use of the entity a check or consume named, against its own limit (`per_entity`)."""
+
+    id: str
+    """The entity named (your id for it)."""
+    feature: str
+    """The allocation feature that counts it."""
+    limit: int
+    """Its own limit a period (`per_entity`)."""
+    used: int
+    """Its use this period."""
+    remaining: int
+    """limit − used, never below 0."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class EntitlementCheck(TollgateObject):
     """The answer of `entitlements.check`, `consume` and `release`.
 
@@ -989,9 +1011,11 @@ class EntitlementCheck(TollgateObject):
     windows: list[UsageWindow]
     """metered features: each usage window now; [] when none."""
     binding: str | None
-    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap), `entity` (the limit of the entity named) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits."""
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
+    entity: EntitlementEntity | None = None
+    """Only when the request named an `entity`: that entity's own use; past its limit, `allowed` is false with `binding` `entity`."""
     duplicate: bool = False
     """`consume`/`release` only: this id was recorded before, nothing was recorded again."""
 
@@ -1038,7 +1062,7 @@ class Entitlement(TollgateObject):
     windows: list[UsageWindow]
     """metered features: each usage window now; [] when none."""
     binding: str | None
-    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
+    """metered features, when `quantity` more does not fit: what refuses it — `period` (the period's limit, and the waterfall's credits), `cap` (the feature's spend cap), `account_cap` (the customer's account cap), `entity` (the limit of the entity named) or a usage window (`minute`, `hour`, `day`, `week`); of several, the one that frees up last. null when it fits. (For one more unit.)"""
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     resets_at: str | None
@@ -1128,6 +1152,24 @@ class SpendCap(TollgateObject):
     updated_at: str
     deleted: bool = False
     """true in the answer of its deletion."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entity(TollgateObject):
+    """One of a customer's entities (a seat, a workspace), counted by an allocation feature (`entitlements.entities`)."""
+
+    id: str
+    """Tollgate's id of the entity (`ent_…`): the path of its changes."""
+    object: str = "entity"
+    customer: str
+    feature: str
+    """The allocation feature that counts it."""
+    entity: str
+    """Your id for it: what uses name."""
+    name: str
+    created_at: str
+    removed_at: str | None
+    """Set once it is removed."""
 
 
 @dataclass(frozen=True, kw_only=True)

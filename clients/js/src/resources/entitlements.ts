@@ -7,6 +7,7 @@ import type {
   CreditBalance,
   CustomerEntitlements,
   EntitlementCheck,
+  Entity,
   Grant,
   HoldAnswer,
   HoldUsage,
@@ -96,6 +97,11 @@ export interface HoldParams {
   quantity: number;
   /** Seconds until it expires and its units go back (default 600, at most 86400). */
   expires_in?: number;
+  /**
+   * One of the customer's entities (your id), on a metered feature with a limit per entity: the hold takes its
+   * units on the entity's limit as well as the account's, and gives back to both.
+   */
+  entity?: string;
 }
 
 export class Holds extends Resource {
@@ -198,6 +204,45 @@ export class SpendCaps extends Resource {
 }
 
 /**
+ * A customer's entities — their seats, workspaces, projects, by your own ids — each counted by an allocation
+ * feature; a metered feature whose plan gives each entity its own limit a period (`per_entity`) takes `entity` in
+ * `check` and `consume`. Every change is audited.
+ */
+export class Entities extends Resource {
+  /**
+   * Adds the customer's entity `entity` (your id for it), taking one unit of the allocation `feature` that counts
+   * it. The same id again, of the same feature, answers the entity as it is (nothing taken twice). Every unit the
+   * plan gives in use: `ConflictError` `allocation_exhausted`; `InvalidRequestError` `feature_not_allocation`, or
+   * `entity_exists` (the id names an entity of another feature). Nothing changes on an error.
+   */
+  add(
+    params: { customer: string; feature: string; entity: string; name?: string },
+    options?: WriteOptions,
+  ): Promise<Entity> {
+    return this._post("/entitlements/entities", params, options);
+  }
+
+  /** The customer's live entities, oldest first, on one page. */
+  list(params: { customer: string }): PagePromise<Entity> {
+    return this._list("/entitlements/entities", params);
+  }
+
+  /** Renames the entity (`entityId`: Tollgate's id, `ent_…`); its id, its use and its unit stay. */
+  rename(entityId: string, params: { name: string }, options?: WriteOptions): Promise<Entity> {
+    return this._patch(path("/entitlements/entities/{}", entityId), params, options);
+  }
+
+  /**
+   * Removes the entity (`entityId`: Tollgate's id, `ent_…`) and gives its unit back; uses naming it are refused
+   * from now on (`unknown_entity`), its use this period stays counted. Removing it again changes nothing. `reason`
+   * goes to the audit log. Answers it with `removed_at` set.
+   */
+  remove(entityId: string, params: { reason?: string } = {}, options?: WriteOptions): Promise<Entity> {
+    return this._deleteReturning(path("/entitlements/entities/{}", entityId), params, options);
+  }
+}
+
+/**
  * Auto-recharges of a credits balance: when a consume or hold leaves it at or below `below`, `quantity` of a
  * one-time `price` is charged to the customer's saved card; the credits are granted once the payment succeeded
  * (`credits.recharged`), never twice.
@@ -241,6 +286,7 @@ export class Entitlements extends Resource {
   readonly thresholds: Thresholds;
   readonly autoRecharges: AutoRecharges;
   readonly spendCaps: SpendCaps;
+  readonly entities: Entities;
 
   constructor(transport: Transport) {
     super(transport);
@@ -250,14 +296,23 @@ export class Entitlements extends Resource {
     this.thresholds = new Thresholds(transport);
     this.autoRecharges = new AutoRecharges(transport);
     this.spendCaps = new SpendCaps(transport);
+    this.entities = new Entities(transport);
   }
 
   /**
    * May the customer use `quantity` (default 1) of the feature now? Records nothing. A customer Tollgate has
    * never seen gets the project's default product's answer. `as_of` (a past instant): could they then —
-   * recomputed from what Tollgate had recorded by then (the catalog is today's).
+   * recomputed from what Tollgate had recorded by then (the catalog is today's). `entity` (one of the customer's
+   * `entities`, your id for it) on a metered feature whose plan gives each entity its own limit: the use must fit
+   * that limit too; the answer carries the entity's use (`entity`) and, refused by it, `binding: "entity"`.
    */
-  check(params: { customer: string; feature: string; quantity?: number; as_of?: string | Date }): Promise<EntitlementCheck> {
+  check(params: {
+    customer: string;
+    feature: string;
+    quantity?: number;
+    as_of?: string | Date;
+    entity?: string;
+  }): Promise<EntitlementCheck> {
     return this._get("/entitlements/check", asOfQuery(params));
   }
 
@@ -268,9 +323,10 @@ export class Entitlements extends Resource {
 
   /**
    * Checks and records the usage atomically. Not allowed → `allowed: false` and nothing is recorded (an answer,
-   * not an error).
+   * not an error). `entity`: as in `check` — the use must fit the entity's own limit as well as the account's,
+   * and counts for both.
    */
-  consume(params: ConsumeParams, options?: WriteOptions): Promise<EntitlementCheck> {
+  consume(params: ConsumeParams & { entity?: string }, options?: WriteOptions): Promise<EntitlementCheck> {
     return this._post("/entitlements/consume", { quantity: 1, ...params }, options);
   }
 

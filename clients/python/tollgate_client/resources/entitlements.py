@@ -15,6 +15,7 @@ from tollgate_client.types import (
     CreditBalance,
     CustomerEntitlements,
     EntitlementCheck,
+    Entity,
     Grant,
     HoldAnswer,
     HoldUsage,
@@ -139,14 +140,19 @@ class Holds(Resource):
         feature: str,
         quantity: int,
         expires_in: int | None = None,
+        entity: str | None = None,
         idempotency_key: str | None = None,
     ) -> HoldAnswer:
         """Sets `quantity` units of a `metered`, `credits` or `allocation` feature aside for `expires_in` seconds
         (default 600, at most 24 h): they count against the limit (`held` in checks) or leave the credit
         balance. Refused → `allowed` False, `hold` None and nothing recorded. `id` is your id for the hold (no
         `/`): the same id again answers the stored hold with `duplicate` True (`ConflictError`
-        `idempotency_id_reused` if it named another customer, feature or quantity)."""
-        body = compact(id=id, customer=customer, feature=feature, quantity=quantity, expires_in=expires_in)
+        `idempotency_id_reused` if it named another customer, feature or quantity). `entity` (one of the
+        customer's entities, on a metered feature with a limit per entity): the units are taken on the entity's
+        limit as well as the account's, and given back to both."""
+        body = compact(
+            id=id, customer=customer, feature=feature, quantity=quantity, expires_in=expires_in, entity=entity
+        )
         return self._post(HoldAnswer, "/entitlements/holds", body, idempotency_key=idempotency_key)
 
     def retrieve(self, hold_id: str) -> HoldAnswer:
@@ -241,6 +247,49 @@ class SpendCaps(Resource):
         return self._delete_returning(SpendCap, url, {}, idempotency_key=idempotency_key)
 
 
+class Entities(Resource):
+    """A customer's entities — their seats, workspaces, projects, by your own ids — each counted by an allocation
+    feature; a metered feature whose plan gives each entity its own limit a period (`per_entity`) takes `entity`
+    in `check` and `consume`. Every change is audited."""
+
+    def add(
+        self,
+        *,
+        customer: str,
+        feature: str,
+        entity: str,
+        name: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Entity:
+        """Adds the customer's entity `entity` (your id for it), taking one unit of the allocation `feature` that
+        counts it. The same id again, of the same feature, answers the entity as it is (nothing taken twice).
+        Every unit the plan gives in use → `ConflictError` `allocation_exhausted`; `InvalidRequestError`
+        `feature_not_allocation`, or `entity_exists` (the id names an entity of another feature). Nothing changes
+        on an error."""
+        body = compact(customer=customer, feature=feature, entity=entity, name=name)
+        return self._post(Entity, "/entitlements/entities", body, idempotency_key=idempotency_key)
+
+    def list(self, *, customer: str) -> Page[Entity]:
+        """The customer's live entities, oldest first, on one page."""
+        return self._list(Entity, "/entitlements/entities", {"customer": customer})
+
+    def rename(self, entity_id: str, *, name: str, idempotency_key: str | None = None) -> Entity:
+        """Renames the entity (`entity_id`: Tollgate's id, `ent_…`); its id, its use and its unit stay. A removed
+        one → `InvalidRequestError` `entity_removed`."""
+        url = path("/entitlements/entities/{}", entity_id)
+        return self._patch(Entity, url, {"name": name}, idempotency_key=idempotency_key)
+
+    def remove(
+        self, entity_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Entity:
+        """Removes the entity (`entity_id`: Tollgate's id, `ent_…`) and gives its unit back; uses naming it are
+        refused from now on (`unknown_entity`). Its use this period stays counted: the same id added again within
+        the period finds it. Removing it again changes nothing. `reason` goes to the audit log. The entity, with
+        `removed_at` set."""
+        url = path("/entitlements/entities/{}", entity_id)
+        return self._delete_returning(Entity, url, compact(reason=reason), idempotency_key=idempotency_key)
+
+
 class AutoRecharges(Resource):
     """A customer's auto-recharges of a credits balance: when a consume or hold leaves the balance at or below
     `below`, `quantity` of a one-time `price` is charged to their saved card; its credits are granted once the
@@ -292,6 +341,7 @@ class Entitlements(Resource):
         self.thresholds = Thresholds(transport)
         self.auto_recharges = AutoRecharges(transport)
         self.spend_caps = SpendCaps(transport)
+        self.entities = Entities(transport)
 
     def check(
         self,
@@ -300,13 +350,17 @@ class Entitlements(Resource):
         feature: str,
         quantity: int | None = None,
         as_of: str | datetime | None = None,
+        entity: str | None = None,
     ) -> EntitlementCheck:
         """May the customer use `quantity` (default 1) of the feature now? Records nothing.
 
         A customer Tollgate has never seen gets the project's default product's answer. `as_of` (a past instant):
-        could they then — recomputed from what Tollgate had recorded by then (the catalog is today's).
+        could they then — recomputed from what Tollgate had recorded by then (the catalog is today's). `entity`
+        (one of the customer's `entities`, your id for it) on a metered feature whose plan gives each entity its
+        own limit: the use must fit that limit too; the answer carries the entity's use (`entity`) and, refused by
+        it, `binding` "entity". `InvalidRequestError` `unknown_entity` or `entity_not_counted`.
         """
-        params = compact(customer=customer, feature=feature, quantity=quantity, as_of=as_of)
+        params = compact(customer=customer, feature=feature, quantity=quantity, as_of=as_of, entity=entity)
         return self._get(EntitlementCheck, "/entitlements/check", params)
 
     def list(self, *, customer: str, as_of: str | datetime | None = None) -> CustomerEntitlements:
@@ -320,14 +374,18 @@ class Entitlements(Resource):
         customer: str,
         feature: str,
         quantity: int = 1,
+        entity: str | None = None,
         idempotency_key: str | None = None,
     ) -> EntitlementCheck:
         """Checks and records the usage atomically (`metered`, `allocation` or `credits` features). Not
         allowed → `allowed` is False and nothing is recorded (not an exception: being at the limit is an
         answer). `id` is your idempotency id for the usage: the same id again records nothing and answers the
         current state with `duplicate` True (`ConflictError` `idempotency_id_reused` if it named another
-        customer, feature or quantity)."""
-        body = {"id": id, "customer": customer, "feature": feature, "quantity": quantity}
+        customer, feature or quantity). `entity`: as in `check` — the use must fit the entity's own limit as
+        well as the account's, and counts for both."""
+        body: dict[str, Any] = {"id": id, "customer": customer, "feature": feature, "quantity": quantity}
+        if entity is not None:
+            body["entity"] = entity
         return self._post(EntitlementCheck, "/entitlements/consume", body, idempotency_key=idempotency_key)
 
     def release(
