@@ -137,6 +137,7 @@ def _setup() -> dict[str, Any]:
     from catalog.models import Feature, Product, ProductFeature
     from core.actors import Actor
     from core.ids import random_token
+    from entitlements.services.entities import entity_add
     from projects.services import projects as project_services
 
     slug = f"bench-ent-{random_token(6).lower()}"
@@ -145,8 +146,9 @@ def _setup() -> dict[str, Any]:
         calls = Feature.objects.create(project=project, key="api_calls", name="API calls", type="metered")
         sso = Feature.objects.create(project=project, key="sso", name="SSO", type="boolean")
         # A metered feature with every billing control (issue #51: four usage windows, a credits waterfall,
-        # overage with a spend cap): the checks' and local checks' benches ask it.
+        # overage with a spend cap, a limit per seat): the checks' and local checks' benches ask it.
         searches = Feature.objects.create(project=project, key="searches", name="Searches", type="metered")
+        seats = Feature.objects.create(project=project, key="seats", name="Seats", type="allocation")
         Feature.objects.create(project=project, key="ai_credits", name="AI credits", type="credits")
         free = Product.objects.create(project=project, key="free", name="Free")
         ProductFeature.objects.create(product=free, feature=calls, value=0)
@@ -158,15 +160,24 @@ def _setup() -> dict[str, Any]:
             "windows": {"minute": 10**6, "hour": 10**7, "day": 10**8, "week": 10**9},
             "cap": {"units": 10**9, "at_cap": "block"},
             "credits": {"feature": "ai_credits", "cost": 1},
+            "per_entity": {"feature": "seats", "limit": 10**11},
         }
         for key, limit in (("big", 10**12), ("hot", HOT_LIMIT)):
             subscribed_plan(
                 project,
                 key,
                 "reader" if key == "big" else "hot",
-                {calls: {"value": limit}, sso: {"value": True}, searches: windowed},
+                {calls: {"value": limit}, sso: {"value": True}, searches: windowed, seats: {"value": 5}},
             )
         _account_capped(project)
+    entity_add(
+        project=project,
+        external_id="reader",
+        feature_key="seats",
+        entity_id="desk-1",
+        name="Desk 1",
+        actor=Actor.system("bench"),
+    )
     return {"project": project, "secret": secret, "calls": calls, "searches": searches}
 
 
