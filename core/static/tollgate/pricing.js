@@ -99,6 +99,9 @@ export function featureText(feature, locale) {
       const windows = Object.entries(value.windows).map(([window, limit]) => `${number(limit)} a ${window}`);
       if (windows.length) text += `, at most ${windows.join(", ")}`;
     }
+    if (value.per_entity && typeof value.per_entity === "object" && Number.isInteger(value.per_entity.limit)) {
+      text += `, ${number(value.per_entity.limit)} for each of your ${humanKey(value.per_entity.feature)}`;
+    }
     if (Number.isInteger(value.rollover) && value.rollover > 0) text += `, up to ${number(value.rollover)} roll over`;
     return `${name}: ${text}`;
   }
@@ -534,14 +537,16 @@ export function waitText(seconds) {
 }
 
 /** The paywall's line for a refused check: what refused it (`binding`: the period, a usage window, the feature's
- * spending cap or the account's) and when it frees up (`retry-after`). */
+ * spending cap or the account's, or the limit of the seat or workspace the check named) and when it frees up
+ * (`retry-after`). */
 export function bindingText(name, binding, retryAfter) {
   const when = retryAfter === null || retryAfter === undefined || retryAfter === ""
     ? "" : ` It frees up in ${waitText(retryAfter)}.`;
   const what = binding === "period" ? `You have used this period's ${name}.`
     : binding === "cap" ? `You have reached the spending cap on ${name}.`
       : binding === "account_cap" ? `You have reached your account's spending cap.`
-        : `You have reached the ${name} you may use in one ${binding}.`;
+        : binding === "entity" ? `You have used your share of this period's ${name}.`
+          : `You have reached the ${name} you may use in one ${binding}.`;
   return `${what}${when} These plans give more.`;
 }
 
