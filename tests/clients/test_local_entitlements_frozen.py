@@ -99,3 +99,44 @@ def test_a_revocation_during_a_redis_freeze_is_never_answered_as_before(web, ten
             again = local.check(customer="user-f", feature="exports")
             assert (again.allowed, again.limit) == (False, 0)
         assert client.entitlements.check(customer="user-f", feature="exports").limit == 0
+
+
+def test_uses_naming_a_seat_during_a_redis_freeze_stop_at_its_limit_and_reach_the_local_answers(
+    web, tenant_a
+):
+    """A seat with 4 of its own (10 for the account): with the server's Redis frozen, six consumes naming it are
+    allowed exactly 4 — the database holds the limit, not the cache —; after the thaw the local answers naming it
+    say it is used up, and those naming the other seat that it is not."""
+    process, redis_server = web
+    with Tollgate(tenant_a.key, process.url, timeout=30) as client:
+        client.features.create(key="seats", name="Seats", type="allocation")
+        client.features.create(key="summaries", name="Summaries", type="metered")
+        per_seat = {"limit": 10, "per_entity": {"feature": "seats", "limit": 4}}
+        client.products.update("free", features={"exports": 3, "seats": 2, "summaries": per_seat})
+        for seat in ("ana", "bo"):
+            client.entitlements.entities.add(customer="user-s", feature="seats", entity=seat)
+        with LocalEntitlements(client, poll_interval=0.05, stale_after=1.0, timeout=1.0) as local:
+            before = local.check(customer="user-s", feature="summaries", entity="ana")
+            assert (before.allowed, before.entity.used, before.entity.remaining) == (True, 0, 4)
+
+            os.kill(redis_server.pid, signal.SIGSTOP)
+            answers = [
+                client.entitlements.consume(id=f"s{n}", customer="user-s", feature="summaries", entity="ana")
+                for n in range(6)
+            ]
+            assert [answer.allowed for answer in answers] == [True] * 4 + [False] * 2
+            assert [answer.binding for answer in answers[4:]] == ["entity", "entity"]
+            os.kill(redis_server.pid, signal.SIGCONT)
+
+            deadline = time.monotonic() + 15
+            while True:
+                seat = local.check(customer="user-s", feature="summaries", entity="ana")
+                if not seat.raw.get("unavailable") and seat.entity is not None and seat.entity.used == 4:
+                    break
+                assert time.monotonic() < deadline, "the seat's use never reached the local answers"
+                time.sleep(0.05)
+            assert (seat.allowed, seat.binding, seat.used, seat.remaining) == (False, "entity", 4, 6)
+            other = local.check(customer="user-s", feature="summaries", quantity=4, entity="bo")
+            assert (other.allowed, other.entity.used, other.entity.remaining) == (True, 0, 4)
+        server = client.entitlements.check(customer="user-s", feature="summaries", entity="ana")
+        assert (server.allowed, server.entity.used) == (False, 4)
