@@ -3,13 +3,14 @@ of theirs for the feature (`entity_for_use`), its use this period (`entity_used`
 well as for the account (`entity_apply`, pure). Their writes are `services.entities`'."""
 
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from core.errors import InvalidRequest, NotFound
 from entitlements.models import Entity, EntityCounter
 from entitlements.periods import period_from_snapshot
-from entitlements.snapshot import FeatureEntry
+from entitlements.snapshot import FeatureEntry, StructureSnapshot
 from entitlements.windows import retry_after
 
 
@@ -129,3 +130,34 @@ def entity_find(*, project_id: str, pk: str) -> Entity:
     if entity is None:
         raise NotFound(f"No such entity: {pk!r}.", param="id")
     return entity
+
+
+def entities_usage(
+    structure: StructureSnapshot, entities: Sequence[Entity]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each entity's use this period (by Tollgate id) of every metered feature whose plan gives the entities of
+    its allocation feature a limit (`per_entity`), by feature key: [{feature, limit, used, remaining}]; [] for
+    an entity no such feature counts. `structure`: the customer's (their plan now)."""
+    usage: dict[str, list[dict[str, Any]]] = {entity.pk: [] for entity in entities}
+    for key, entry in sorted(structure["features"].items()):
+        per_entity = entry.get("per_entity")
+        if per_entity is None or entry["revoked"]:
+            continue
+        counted = [entity for entity in entities if entity.feature.key == per_entity["feature"]]
+        if not counted:
+            continue
+        used = dict(
+            EntityCounter.objects.filter(
+                customer_id=structure["customer_id"],
+                feature_id=entry["id"],
+                period_start=period_from_snapshot(entry).start,
+                entity__in=[entity.external_id for entity in counted],
+            ).values_list("entity", "used")
+        )
+        limit = int(per_entity["limit"])
+        for entity in counted:
+            mine = int(used.get(entity.external_id, 0))
+            usage[entity.pk].append(
+                {"feature": key, "limit": limit, "used": mine, "remaining": max(0, limit - mine)}
+            )
+    return usage

@@ -4,9 +4,10 @@ feature (issue #51 point 5): `POST /entitlements/entities` (add), `GET /entitlem
 audited with the key. A metered feature whose plan gives each entity its own limit (`per_entity`) takes `entity`
 in checks and consumes."""
 
+from collections.abc import Sequence
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,10 +17,19 @@ from core.base_api import BaseApi
 from core.pagination import list_body, list_serializer
 from core.serializers import StrictSerializer
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH, ReasonInput, reason_parse
-from entitlements.entities import entities_live, entity_find
+from entitlements.cache import snapshot_get
+from entitlements.entities import entities_live, entities_usage, entity_find
 from entitlements.models import Entity
 from entitlements.services.entities import entity_add, entity_remove, entity_rename
 from projects.authentication import request_project
+from projects.models import Project
+
+
+class EntityFeatureUseOutput(serializers.Serializer[Any]):
+    feature = serializers.CharField(help_text="A metered feature whose plan gives each entity its own limit.")
+    limit = serializers.IntegerField(help_text="The entity's own limit a period (`per_entity`).")
+    used = serializers.IntegerField(help_text="Its use this period (held units included).")
+    remaining = serializers.IntegerField(help_text="limit − used, never below 0.")
 
 
 class EntityOutput(serializers.Serializer[Any]):
@@ -31,6 +41,23 @@ class EntityOutput(serializers.Serializer[Any]):
     name = serializers.CharField()
     created_at = serializers.DateTimeField()
     removed_at = serializers.DateTimeField(allow_null=True, help_text="Set once it is removed.")
+    usage = serializers.SerializerMethodField(
+        help_text="Its use this period of each metered feature whose plan (the customer's now) gives the entities "
+        "of its allocation feature their own limit, by feature key; [] when none does. A removed entity's use "
+        "stays counted for the period."
+    )
+
+    @extend_schema_field(EntityFeatureUseOutput(many=True))
+    def get_usage(self, obj: Entity) -> list[dict[str, Any]]:
+        return list(self.context["usage"].get(obj.pk, []))
+
+
+def _output(project: Project, entities: Sequence[Entity], external_id: str, many: bool = True) -> Any:
+    """The entities (of one customer) as the API answers them, each with its use this period."""
+    structure = snapshot_get(project=project, external_id=external_id, with_usage=False).structure
+    usage = entities_usage(structure, entities)
+    data = EntityOutput(entities, many=True, context={"usage": usage}).data
+    return data if many else data[0]
 
 
 class EntitiesApi(BaseApi):
@@ -68,7 +95,8 @@ class EntitiesApi(BaseApi):
             actor=actor_from_request(request),
         )
         return Response(
-            EntityOutput(entity).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            _output(request_project(request), [entity], data["customer"], many=False),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(
@@ -79,10 +107,10 @@ class EntitiesApi(BaseApi):
         responses=list_serializer(EntityOutput, "EntityList"),
     )
     def get(self, request: Request) -> Response:
-        rows = entities_live(
-            project_id=request_project(request).pk, external_id=CUSTOMER.parse(request.query_params)
-        )
-        return Response(list_body(EntityOutput(rows, many=True).data, has_more=False))
+        project = request_project(request)
+        customer = CUSTOMER.parse(request.query_params)
+        rows = list(entities_live(project_id=project.pk, external_id=customer))
+        return Response(list_body(_output(project, rows, customer), has_more=False))
 
 
 class EntityDetailApi(BaseApi):
@@ -111,7 +139,7 @@ class EntityDetailApi(BaseApi):
             name=serializer.validated_data["name"],
             actor=actor_from_request(request),
         )
-        return Response(EntityOutput(entity).data)
+        return Response(_output(request_project(request), [entity], entity.customer.external_id, many=False))
 
     @extend_schema(
         operation_id="entitlements_entities_remove",
@@ -132,4 +160,4 @@ class EntityDetailApi(BaseApi):
             actor=actor_from_request(request),
             reason=reason_parse(request),
         )
-        return Response(EntityOutput(entity).data)
+        return Response(_output(request_project(request), [entity], entity.customer.external_id, many=False))

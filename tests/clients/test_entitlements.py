@@ -15,6 +15,7 @@ from tollgate_client.types import (
     EntitlementEntity,
     EntitlementSource,
     Entity,
+    EntityFeatureUse,
     Grant,
     Revocation,
     UsageBatchResult,
@@ -408,6 +409,11 @@ def test_an_entitys_own_limit_in_checks_and_consumes(tollgate, per_seat):
         tollgate.entitlements.consume(id="exp-1", customer="team-1", feature="exports", entity="ana")
     assert caught.value.code == "entity_not_counted"
     assert _events() == 1
+    listed = {row.entity: row.usage for row in tollgate.entitlements.entities.list(customer="team-1")}
+    assert listed == {
+        "ana": [EntityFeatureUse.from_dict({"feature": "summaries", "limit": 4, "used": 3, "remaining": 1})],
+        "bo": [EntityFeatureUse.from_dict({"feature": "summaries", "limit": 4, "used": 0, "remaining": 4})],
+    }
 
 
 # --- credits ------------------------------------------------------------------------------------------------

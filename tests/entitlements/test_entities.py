@@ -144,6 +144,32 @@ def test_each_entity_has_its_own_limit_beside_the_accounts(api, tenant_a, team):
     assert answer["entity"] == {"id": "cy", "feature": "seats", "limit": 4, "used": 2, "remaining": 2}
 
 
+def test_each_entity_says_its_use_of_every_feature_with_a_limit_per_entity(api, tenant_a, team):
+    """An entity answers, in every answer of the entities API, its use this period of each metered feature whose
+    plan gives the entities of its allocation feature their own limit; a feature that does not is not listed."""
+    exports = feature(tenant_a.project, "exports", Feature.Type.METERED)
+    notes = feature(tenant_a.project, "notes", Feature.Type.METERED)
+    values = {exports: 5, notes: {"limit": 30, "per_entity": {"feature": "seats", "limit": 7}}}
+    subscribe(customer(tenant_a.project, "u1"), product(tenant_a.project, "extras", values))
+    made = add(api, tenant_a, "ana")
+    fresh = [
+        {"feature": "notes", "limit": 7, "used": 0, "remaining": 7},
+        {"feature": "summaries", "limit": 4, "used": 0, "remaining": 4},
+    ]
+    assert made["usage"] == fresh
+    add(api, tenant_a, "bo")
+    consume(api, tenant_a, "e1", 3, entity="ana")
+    body = {"id": "n1", "customer": "u1", "feature": "notes", "quantity": 7, "entity": "bo"}
+    assert api.post(CONSUME, body, key=tenant_a.key).json()["allowed"] is True
+    listed = api.get(f"{ENTITIES}?customer=u1", key=tenant_a.key).json()["data"]
+    assert {row["entity"]: row["usage"] for row in listed} == {
+        "ana": [fresh[0], {"feature": "summaries", "limit": 4, "used": 3, "remaining": 1}],
+        "bo": [{"feature": "notes", "limit": 7, "used": 7, "remaining": 0}, fresh[1]],
+    }
+    removed = api.delete(f"{ENTITIES}/{made['id']}", {}, key=tenant_a.key).json()
+    assert removed["usage"][1] == {"feature": "summaries", "limit": 4, "used": 3, "remaining": 1}
+
+
 def test_a_duplicate_consume_naming_an_entity_counts_once(api, tenant_a, team):
     add(api, tenant_a, "ana")
     consume(api, tenant_a, "e1", 3, entity="ana")

@@ -956,6 +956,18 @@ export interface SpendCap {
   deleted?: boolean;
 }
 
+/** An entity's use this period of one metered feature that gives it its own limit. */
+export interface EntityFeatureUse {
+  /** A metered feature whose plan gives each entity its own limit. */
+  feature: string;
+  /** The entity's own limit a period (`per_entity`). */
+  limit: number;
+  /** Its use this period (held units included). */
+  used: number;
+  /** limit − used, never below 0. */
+  remaining: number;
+}
+
 /** One of a customer's entities (a seat, a workspace), counted by an allocation feature (`entitlements.entities`). */
 export interface Entity {
   /** Tollgate's id of the entity (`ent_…`): the path of its changes. */
@@ -970,6 +982,8 @@ export interface Entity {
   created_at: string;
   /** Set once it is removed. */
   removed_at: string | null;
+  /** Its use this period of each metered feature whose plan (the customer's now) gives the entities of its allocation feature their own limit, by feature key; [] when none does. A removed entity's use stays counted for the period. */
+  usage: EntityFeatureUse[];
 }
 
 export interface AutoRecharge {

@@ -61,6 +61,7 @@ __all__ = [
     "EntitlementSourceType",
     "EntitlementStep",
     "Entity",
+    "EntityFeatureUse",
     "Event",
     "EventDelivery",
     "EventDeliveryStatus",
@@ -1155,6 +1156,20 @@ class SpendCap(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EntityFeatureUse(TollgateObject):
+    """An entity's use this period of one metered feature that gives it its own limit."""
+
+    feature: str
+    """A metered feature whose plan gives each entity its own limit."""
+    limit: int
+    """The entity's own limit a period (`per_entity`)."""
+    used: int
+    """Its use this period (held units included)."""
+    remaining: int
+    """limit − used, never below 0."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Entity(TollgateObject):
     """One of a customer's entities (a seat, a workspace), counted by an allocation feature (`entitlements.entities`)."""
 
@@ -1170,6 +1185,8 @@ class Entity(TollgateObject):
     created_at: str
     removed_at: str | None
     """Set once it is removed."""
+    usage: list[EntityFeatureUse]
+    """Its use this period of each metered feature whose plan (the customer's now) gives the entities of its allocation feature their own limit, by feature key; [] when none does. A removed entity's use stays counted for the period."""
 
 
 @dataclass(frozen=True, kw_only=True)
