@@ -57,7 +57,7 @@ test("entities are added once, never past the plan's seats, listed, renamed and 
     [[[ana.id, "ana", "Ana"], [bo.id, "bo", ""]], false],
   );
   // Each says its use this period of every feature that gives it its own limit.
-  assert.deepEqual(page.data[0].usage, [{ feature: summaries, limit: 4, used: 0, remaining: 4 }]);
+  assert.deepEqual(page.data[0]?.usage, [{ feature: summaries, limit: 4, used: 0, remaining: 4 }]);
   const renamed = await tollgate.entitlements.entities.rename(bo.id, { name: "Bo" });
   assert.deepEqual([renamed.id, renamed.entity, renamed.name], [bo.id, "bo", "Bo"]);
 
