@@ -227,6 +227,8 @@ def test_a_check_naming_an_entity_is_answered_from_memory_as_the_server_answers_
             assert answer == expected
             assert local_wait == server_wait if server_wait is None else abs(local_wait - server_wait) <= 1
 
+        # An answer that does not depend on the time is kept (the entry is replaced when its counts move).
+        assert local.check(customer="team-1", feature="summaries", quantity=4, entity="bo") is fits
         used = local.consume(id="s2", customer="team-1", feature="summaries", quantity=1, entity="ana")
         assert (used.allowed, used.used, used.entity.used, used.entity.remaining) == (True, 4, 4, 0)
         over = local.consume(id="s3", customer="team-1", feature="summaries", quantity=1, entity="ana")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import datetime, timezone
 from typing import Any
 
-from tollgate_client.types import EntitlementCap, EntitlementCheck, EntitlementEntity
+from tollgate_client.types import EntitlementCap, EntitlementCheck, EntitlementEntity, UsageWindow
 
 
 def binding_of(
@@ -218,3 +219,28 @@ def entity_answer(
                 None if ends is None else max(1, math.ceil(ends - now))
             )
     return dataclasses.replace(answer, raw=raw, **fields)
+
+
+def windows_of(windows: list[dict[str, Any]]) -> list[tuple[UsageWindow, float]]:
+    """A snapshot's usage windows (`resets_at` in Unix seconds) as the answers' objects, each with its end."""
+    return [
+        (
+            UsageWindow.from_dict(
+                {
+                    **window,
+                    "resets_at": datetime.fromtimestamp(window["resets_at"], timezone.utc).isoformat()[:-6]
+                    + "Z",
+                }
+            ),
+            float(window["resets_at"]),
+        )
+        for window in windows
+    ]
+
+
+def windows_from_answer(windows: list[UsageWindow]) -> list[tuple[UsageWindow, float]]:
+    """An answer's usage windows, each with its end (Unix seconds)."""
+    return [
+        (window, datetime.fromisoformat(window.resets_at.replace("Z", "+00:00")).timestamp())
+        for window in windows
+    ]

@@ -52,7 +52,6 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Collection
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tollgate_client._local_rules import (
@@ -64,6 +63,8 @@ from tollgate_client._local_rules import (
     entity_answer,
     feature_bound,
     waterfall_step,
+    windows_from_answer,
+    windows_of,
 )
 from tollgate_client.errors import (
     APIConnectionError,
@@ -113,7 +114,7 @@ class _Snapshot:
         self.offset = float(data.get("issued_at", 0.0)) - asked_at
         for entry in self.features.values():
             if entry.get("windows"):
-                entry["windows"] = _windows_of(entry["windows"])
+                entry["windows"] = windows_of(entry["windows"])
             _prepare(entry)
         _credits_link(self.features)
         _account_link(self.features)
@@ -163,31 +164,8 @@ def _prepare(entry: dict[str, Any]) -> None:
 _RACED = _Snapshot({"features": {}, "feed": 0, "version": 0, "answers": ""}, expires=0.0)
 
 
-def _windows_of(windows: list[dict[str, Any]]) -> list[tuple[UsageWindow, float]]:
-    """A snapshot's usage windows (`resets_at` in Unix seconds) as the answers' objects, each with its end."""
-    return [
-        (
-            UsageWindow.from_dict(
-                {
-                    **window,
-                    "resets_at": datetime.fromtimestamp(window["resets_at"], timezone.utc).isoformat()[:-6]
-                    + "Z",
-                }
-            ),
-            float(window["resets_at"]),
-        )
-        for window in windows
-    ]
-
-
-def _windows_from_answer(windows: list[UsageWindow]) -> list[tuple[UsageWindow, float]]:
-    return [
-        (window, datetime.fromisoformat(window.resets_at.replace("Z", "+00:00")).timestamp())
-        for window in windows
-    ]
-
-
 _ANSWERS_KEPT = 16  # answers kept per entry, by quantity
+_ENTITY_ANSWERS_KEPT = 256  # and by (entity, quantity), in the same dict: an entry is replaced, never changed
 
 
 def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0) -> EntitlementCheck:
@@ -205,6 +183,25 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
             kept = entry["_answers"] = {}
         if len(kept) < _ANSWERS_KEPT:
             kept[quantity] = answer
+    return answer
+
+
+def _entity_answer(
+    feature: str, entry: dict[str, Any], quantity: int, entity: str, used: int, now: float
+) -> EntitlementCheck:
+    """`_answer` judged for the entity too (its use `used` from the entry's `per_entity`), kept in the entry by
+    (entity, quantity) beside the account's answers when it does not depend on the time."""
+    kept = entry.get("_answers")
+    if kept is not None:
+        answer = kept.get((entity, quantity))
+        if answer is not None:
+            return answer
+    answer = entity_answer(_answer(feature, entry, quantity, now), entry, entity, used, quantity, now)
+    if answer.retry_after is None:
+        if kept is None:
+            kept = entry["_answers"] = {}
+        if len(kept) < _ENTITY_ANSWERS_KEPT:
+            kept[(entity, quantity)] = answer
     return answer
 
 
@@ -358,8 +355,7 @@ class LocalEntitlements:
         used = per_entity["used"].get(entity) if per_entity is not None else None
         if used is None:  # no limit per entity, or an entity added since: the server answers (or refuses)
             return self._server_check(customer, feature, quantity, entity)
-        now += snapshot.offset
-        return entity_answer(_answer(feature, entry, quantity, now), entry, entity, used, quantity, now)
+        return _entity_answer(feature, entry, quantity, entity, used, now + snapshot.offset)
 
     def _server_check(
         self, customer: str, feature: str, quantity: int, entity: str | None = None
@@ -390,7 +386,7 @@ class LocalEntitlements:
                     "used": answer.used,
                     "balance": answer.balance,
                     "held": answer.held,
-                    "windows": _windows_from_answer(answer.windows),
+                    "windows": windows_from_answer(answer.windows),
                 }
                 counted.pop("_answers", None)  # the old counts' answers
                 if answer.entity is not None and entry.get("per_entity") is not None:
