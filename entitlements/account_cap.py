@@ -25,12 +25,21 @@ def account_billed(cap: dict[str, Any], usage: Any, leave_out: str | None = None
     )
 
 
+def billed_past_limit(entry: FeatureEntry) -> bool:
+    """Whether a metered feature's use may be billed past what its plan includes: its overage is allowed, or it
+    has no limit (pay as you go: its metered price bills every unit). Only such use an account cap bounds."""
+    return bool(entry.get("overage")) or (
+        entry.get("limit") is None and bool(entry.get("enabled")) and not entry.get("revoked")
+    )
+
+
 def account_units(entry: FeatureEntry, key: str, usage: Any) -> int | None:
     """The units of `key`'s own use (less the units credits paid) the account cap allows in all, whatever it does
     at the cap: as many as its price bills within what the other features leave, and never fewer than the
-    limit. None: nothing bounds them (no cap, no price of the cap's currency, or a price that never bills more)."""
+    limit (none without one). None: nothing bounds them (no cap, no price of the cap's currency, a price that
+    never bills more, or use that never passes the limit)."""
     cap = entry.get("account_cap")
-    if cap is None or not entry.get("overage") or key not in cap["prices"]:
+    if cap is None or not billed_past_limit(entry) or key not in cap["prices"]:
         return None
     left = max(int(cap["amount"]) - account_billed(cap, usage, leave_out=key), 0)
     within = units_within(cap["prices"][key], left)

@@ -9,6 +9,7 @@ from catalog.models import Feature, Price
 from catalog.pricing import units_within
 from customers.models import Customer
 from entitlements import statements
+from entitlements.account_cap import billed_past_limit
 from entitlements.snapshot import StructureSnapshot
 
 
@@ -29,11 +30,12 @@ def caps_attach(structure: StructureSnapshot, features: list[Feature], customer:
     at most the cap's amount for; None when nothing bills them). Only features whose use may pass the limit
     have a cap."""
     entries = structure["features"]
-    # Only a feature whose use may go past its limit has a cap: without one, no query.
+    # Only a feature whose use may be billed past its plan's allowance has a cap: without one, no query. A
+    # feature's own cap bounds its overage; the account cap bounds a feature without a limit too.
     keys = {
         feature.pk: feature.key
         for feature in features
-        if feature.type == Feature.Type.METERED and entries[feature.key].get("overage")
+        if feature.type == Feature.Type.METERED and billed_past_limit(entries[feature.key])
     }
     account: dict[str, Any] | None = None
     if customer is not None and keys:
@@ -42,11 +44,16 @@ def caps_attach(structure: StructureSnapshot, features: list[Feature], customer:
                 account = {**cap, "id": cap_id, "set_by": "customer"}
                 continue
             entry = entries.get(keys.get(feature_id, ""))
-            if entry is not None:
+            if entry is not None and entry.get("overage"):
                 entry["cap"] = {**cap, "set_by": "customer"}
     capped = {key: entry for key, entry in entries.items() if "cap" in entry}
     if account is not None and customer is not None:
-        _account_attach(structure, features, customer, account, set(keys.values()))
+        past = {  # whose use its metered price may bill past the plan's allowance: overage, or no limit
+            feature.key
+            for feature in features
+            if feature.type == Feature.Type.METERED and billed_past_limit(entries[feature.key])
+        }
+        _account_attach(structure, features, customer, account, past)
     if not capped:
         return
     terms = metered_terms(customer.pk, {entry["id"] for entry in capped.values()}) if customer else {}

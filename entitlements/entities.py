@@ -97,7 +97,11 @@ def entities_live(*, project_id: str, external_id: str) -> Any:
 def entity_judged(
     answer: dict[str, Any], entry: FeatureEntry, customer_id: str, entity_id: str, quantity: int
 ) -> dict[str, Any]:
-    """`entity_apply` with the entity's use in the entry's current period read from the database."""
+    """`entity_apply` with the entity's use in the entry's current period read from the database; `answer` as it
+    is where the customer's plan gives the feature no limit per entity (any more: a hold naming an entity ends
+    after its plan dropped `per_entity`, or a use recorded then is retried)."""
+    if entry.get("per_entity") is None:
+        return answer
     used = entity_used(
         customer_id=customer_id,
         feature_id=entry["id"],

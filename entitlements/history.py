@@ -104,36 +104,66 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
 def _windows_at(
     customer_id: str, structure: StructureSnapshot, at: datetime
 ) -> dict[str, dict[str, list[Any]]]:
-    """Each usage window current at `at`: the usage recorded by then stamped in it (consumes, recorded usage,
-    confirmed and reported hold units, at the time they were recorded), and the units of holds active then that
-    were taken from it."""
+    """Each usage window current at `at`, as the live counters had it then: the usage recorded by then stamped in
+    it (consumes and recorded usage); and of each hold that took its units from it (`Hold.windows`, at its
+    creation), what was reported or confirmed against it by then — counted there, whenever it was — and, active
+    then, the units it still held."""
     counted: dict[str, dict[str, list[Any]]] = {}
     moment = at.timestamp()
     for key, entry in structure["features"].items():
         for name, _ in entry.get("windows", ()):
             start, end = window_bounds(name, moment)
+            begins = datetime.fromtimestamp(start, UTC)
             used = (
                 UsageEvent.objects.filter(
                     customer_id=customer_id,
                     feature_id=entry["id"],
                     created_at__lte=at,
-                    timestamp__gte=datetime.fromtimestamp(start, UTC),
+                    timestamp__gte=begins,
                     timestamp__lt=datetime.fromtimestamp(end, UTC),
                 )
                 .exclude(kind=UsageEvent.Kind.RELEASE)
+                .exclude(kind=UsageEvent.Kind.CONSUME, properties__hold__isnull=False)  # a hold's: below
                 .aggregate(total=Sum("quantity"))["total"]
             )
-            held = 0
-            for hold in Hold.objects.filter(
-                customer_id=customer_id, feature_id=entry["id"], created_at__lte=at
-            ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at)):
-                if hold.windows.get(name) == start:
-                    reported = UsageEvent.objects.filter(
-                        customer_id=customer_id, created_at__lte=at, properties__hold=hold.hold_id
-                    ).aggregate(total=Sum("quantity"))["total"]
-                    held += max(hold.quantity - int(reported or 0), 0)
-            counted.setdefault(key, {})[name] = [start, int(used or 0) + held, held]
+            holds = [
+                hold
+                for hold in Hold.objects.filter(
+                    customer_id=customer_id, feature_id=entry["id"], created_at__lte=at
+                )
+                .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=begins))
+                .only("hold_id", "quantity", "windows", "ended_at")
+                if hold.windows.get(name) == start
+            ]
+            reported = _reported_at(customer_id, entry["id"], [hold.hold_id for hold in holds], at)
+            held = sum(
+                max(hold.quantity - reported.get(hold.hold_id, 0), 0)
+                for hold in holds
+                if hold.ended_at is None or hold.ended_at > at
+            )
+            total = int(used or 0) + sum(reported.values()) + held
+            counted.setdefault(key, {})[name] = [start, total, held]
     return counted
+
+
+def _reported_at(customer_id: str, feature_id: str, hold_ids: list[str], at: datetime) -> dict[str, int]:
+    """The units reported or confirmed by `at` against each of these holds of the feature: the consumes Tollgate
+    recorded naming them (`properties.hold`; a tenant's usage event may carry a property of that name)."""
+    if not hold_ids:
+        return {}
+    return {
+        str(hold_id): int(total or 0)
+        for hold_id, total in UsageEvent.objects.filter(
+            customer_id=customer_id,
+            feature_id=feature_id,
+            kind=UsageEvent.Kind.CONSUME,
+            created_at__lte=at,
+            properties__hold__in=hold_ids,
+        )
+        .values_list("properties__hold")
+        .annotate(total=Sum("quantity"))
+        .order_by()
+    }
 
 
 def _held_at(
@@ -153,10 +183,13 @@ def _held_at(
     )
     if not holds:
         return held, covered
-    # What was reported against each of them by then, in one query.
+    # What was reported against each of them by then, in one query: consumes of the hold's feature that name it
+    # (Tollgate's `properties.hold`; a tenant's usage event may carry a property of that name).
     reported = dict(
         UsageEvent.objects.filter(
             customer_id=customer_id,
+            feature_id__in=list(by_id),
+            kind=UsageEvent.Kind.CONSUME,
             created_at__lte=at,
             properties__hold__in=[hold.hold_id for hold in holds],
         )
@@ -228,6 +261,8 @@ def entity_used_at(*, customer_id: str, entry: FeatureEntry, entity_id: str, at:
         reported = dict(
             UsageEvent.objects.filter(
                 customer_id=customer_id,
+                feature_id=entry["id"],
+                kind=UsageEvent.Kind.CONSUME,
                 created_at__lte=at,
                 properties__hold__in=[hold_id for hold_id, _ in holds],
             )

@@ -103,13 +103,16 @@ def feature_answer(
             if capped is not None:
                 cap = cap_answer(capped, entry["limit"], own)
             bound = cap_bound(entry)
-            if enabled and past and not fits and bound is not None:  # with overage, only a cap refuses
+            # With overage, or without a limit, only a cap refuses.
+            if enabled and (past or limit is None) and not fits and bound is not None:
                 binding = "cap" if feature_bound == bound else "account_cap"
                 wait = retry_after(entry["period_end"], time.time() if now is None else now)
             if enabled and binding is None and (not allowed or "windows" in entry):
                 windows, binding, wait = _binding(entry, usage, key, quantity, allowed, now)
                 allowed = allowed and binding is None
                 step = step if allowed else None
+            elif "windows" in entry:  # a cap refuses: the windows are listed all the same
+                windows = _binding(entry, usage, key, quantity, allowed, now)[0]
     elif kind == Feature.Type.CREDITS:
         held = usage["held"].get(key, 0)
         balance = usage["balance"].get(key, 0)

@@ -33,7 +33,12 @@ def waterfall_answer(
             "units": units,
             "covered": covered,
         }
-    if limit is None or own + quantity <= limit:
+    if limit is None:  # pay as you go: only a blocking account cap bounds it (judged by the caller)
+        bound = cap_bound(entry)
+        return (
+            (shown, "allowance", True) if bound is None or own + quantity <= bound else (shown, None, False)
+        )
+    if own + quantity <= limit:
         return shown, "allowance", True
     rest = quantity - max(limit - own, 0)
     if rest <= units:

@@ -199,6 +199,7 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
         invoice_number=invoice.number,
         subscription_id=invoice.stripe_subscription_id or "",
         reason=invoice.billing_reason,
+        ended_at=_ended_at(locked.project_id, invoice.stripe_subscription_id),
         lines=[
             PlanLineFact(
                 product_id=line.product_id,
@@ -208,6 +209,24 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
             )
             for line in _plan_lines(invoice)
         ],
+    )
+
+
+def _ended_at(project_id: str, stripe_subscription_id: str | None) -> datetime | None:
+    """When the invoice's subscription ended, if it is mirrored canceled (its cancellation learned before the
+    invoice's payment); None otherwise. A cancellation mirrored after this read stops the credits itself
+    (`subscription_facts_hand`)."""
+    if not stripe_subscription_id:
+        return None
+    return (
+        Subscription.objects.filter(
+            project_id=project_id,
+            stripe_subscription_id=stripe_subscription_id,
+            status=Subscription.Status.CANCELED,
+            ended_at__isnull=False,
+        )
+        .values_list("ended_at", flat=True)
+        .first()
     )
 
 

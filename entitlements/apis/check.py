@@ -33,7 +33,8 @@ from entitlements.apis.params import (
     QUANTITY,
     QUANTITY_PARAMETER,
 )
-from entitlements.services.consume import entitlement_consume, entitlement_release
+from entitlements.services.consume import entitlement_consume
+from entitlements.services.release import entitlement_release
 from projects.authentication import request_project
 
 # --- output shapes (documentation; the views render plain dicts) ---------------------------------------------

@@ -42,7 +42,10 @@ class UsageEventInput(StrictSerializer):
         required=False,
         help_text="When it happened (default: now; for a customer on a test clock, the clock's frozen_time).",
     )
-    properties = serializers.DictField(required=False)
+    properties = serializers.DictField(
+        required=False,
+        help_text="Yours, stored with the event; `entity` is not a property's name (see `entity`).",
+    )
     entity = serializers.CharField(
         max_length=MAX_ID_LENGTH,
         required=False,
@@ -104,6 +107,13 @@ def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
     if properties is not None and not isinstance(properties, dict):
         raise InvalidRequest(
             f"{at('properties')}: an object.", code="invalid_parameter", param=at("properties")
+        )
+    if properties is not None and "entity" in properties:
+        raise InvalidRequest(
+            f"{at('properties.entity')}: Tollgate's (it keeps there the entity an event names); name one of the "
+            "customer's entities with `entity`, or give your property another name.",
+            code="invalid_parameter",
+            param=at("properties.entity"),
         )
     entity = raw.get("entity")
     if entity is not None and (not isinstance(entity, str) or not entity or len(entity) > MAX_ID_LENGTH):

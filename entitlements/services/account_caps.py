@@ -51,36 +51,50 @@ def account_cap_judge(
 
 def account_caps_lock(
     *, uses: dict[str, tuple[StructureSnapshot, str]]
-) -> dict[str, tuple[dict[str, Any], int]]:
+) -> dict[str, tuple[dict[str, Any], dict[str, dict[str, int]]]]:
     """Recorded usage (never refused) of customers with an account cap, `uses` {customer id: (structure, a used
-    feature's key)}: their caps locked in id order, before any counter, with what their metered prices bill before
-    it — {customer id: (cap, billed)} for `account_caps_reached`."""
-    locked: dict[str, tuple[dict[str, Any], int]] = {}
+    feature's key)}: their caps locked in id order, before any counter, with the use of the features they sum
+    before it — {customer id: (cap, usage)} for `account_caps_reached`."""
+    locked: dict[str, tuple[dict[str, Any], dict[str, dict[str, int]]]] = {}
     ordered = sorted(uses.items(), key=lambda use: use[1][0]["features"][use[1][1]]["account_cap"]["id"])
     for customer_id, (structure, key) in ordered:
         cap = _locked(customer_id, structure["features"][key]["account_cap"])
         if cap is not None:
-            locked[customer_id] = (cap, account_billed(cap, _used(customer_id, structure, cap)))
+            locked[customer_id] = (cap, _used(customer_id, structure, cap))
     return locked
 
 
 def account_caps_reached(
     *,
-    locked: dict[str, tuple[dict[str, Any], int]],
+    locked: dict[str, tuple[dict[str, Any], dict[str, dict[str, int]]]],
     uses: dict[str, tuple[StructureSnapshot, str]],
     external_ids: dict[str, str],
+    in_order: dict[str, list[tuple[str, int, int]]],
 ) -> list[dict[str, Any]]:
     """After recorded usage (`account_caps_lock`): the `usage.cap_reached` of each account cap it reached
-    (`_reached`), naming the used feature `uses` gives."""
+    (`_reached`), naming the feature whose use took what the prices bill together to the cap's amount, and its
+    use then: the customer's events of this period (`in_order`: (feature key, quantity, units credits paid)) are
+    added to the use before, in the batch's order, until one reaches it."""
     reached = []
     for customer_id, (cap, before) in sorted(locked.items()):
         structure, key = uses[customer_id]
         usage = _used(customer_id, structure, cap)
+        billed_before = account_billed(cap, before)
+        walked = {"used": dict(before["used"]), "covered": dict(before["covered"])}
+        for used_key, quantity, covered in in_order.get(customer_id, ()):
+            was = account_billed(cap, walked)
+            walked["used"][used_key] = walked["used"].get(used_key, 0) + quantity
+            walked["covered"][used_key] = walked["covered"].get(used_key, 0) + covered
+            if was < int(cap["amount"]) <= account_billed(cap, walked):
+                key, usage, billed_before = used_key, walked, was
+                break
         own = usage["used"].get(key, 0) - usage["covered"].get(key, 0)
         judged = AccountJudged(
             cap["id"], cap, account_billed(cap, usage, leave_out=key), cap["prices"].get(key)
         )
-        crossed = _reached(external_ids[customer_id], key, structure["features"][key], judged, before, own)
+        crossed = _reached(
+            external_ids[customer_id], key, structure["features"][key], judged, billed_before, own
+        )
         if crossed is not None:
             reached.append(crossed)
     return reached

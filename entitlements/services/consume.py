@@ -12,15 +12,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog.models import Feature
-from core.actors import Actor
-from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest
 from core.ids import new_id
 from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver, statements, usage_read
 from entitlements.entities import entity_for_use, entity_judged
-from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, Hold, UsageEvent
+from entitlements.models import CreditLedgerEntry, CreditLot, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.account_caps import account_cap_judge
 from entitlements.services.balance_thresholds import balance_fell
@@ -30,6 +28,7 @@ from entitlements.services.counters import (
     _events_insert,
     _metered_consume_pg,
     counted_cap,
+    usage_events_of,
     usage_id_reused,
 )
 from entitlements.services.customers import customers_ensure
@@ -78,10 +77,17 @@ def _event_row(
 
 
 def _replay(
-    project: Project, event_id: str, customer_id: str, feature_id: str, quantity: int, kind: str
+    project: Project,
+    event_id: str,
+    customer_id: str,
+    feature_id: str,
+    quantity: int,
+    kind: str,
+    entity: str | None = None,
 ) -> None:
-    """The same id again: fine if it named the same thing (the first answer stands), else 409."""
-    uses = {event_id: (customer_id, feature_id, quantity)}
+    """The same id again: fine if it named the same thing (the entity included; the first answer stands), else
+    409."""
+    uses = {event_id: (customer_id, feature_id, quantity, entity)}
     if usage_id_reused(project_id=project.pk, uses=uses, kinds=[kind]) is not None:
         raise Conflict(
             f"id {event_id!r} was already used for another event.", code="idempotency_id_reused", param="id"
@@ -118,7 +124,13 @@ def entitlement_consume(
     structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
     if entity is None:
         return _consume(project, event_id, external_id, feature_key, quantity, structure, customer_id, entry)
-    entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
+    try:
+        entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
+    except InvalidRequest:
+        # A retry of a use recorded before the entity was removed (or its plan changed) is that use's duplicate
+        # (or 409 naming something else), not a refusal that says nothing was recorded.
+        if not usage_events_of(project_id=project.pk, event_ids=[event_id]).exists():
+            raise
     answer = _consume(
         project, event_id, external_id, feature_key, quantity, structure, customer_id, entry, entity
     )
@@ -152,7 +164,9 @@ def _consume(
         if (
             refused or kind == Feature.Type.CREDITS
         ):  # an unknown user has no credits: refused, nothing written
-            return _answer(feature_key, entry, usage, quantity, allowed=False)
+            return _answer(
+                feature_key, entry, usage, quantity, allowed=False, now=structure.get("clock_time")
+            )
         customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
     row = _event_row(
         project=project,
@@ -179,11 +193,15 @@ def _consume(
         usage["held"][feature_key] = held
         if outcome == "consumed":
             _usage_recorded(project, external_id, entry, metered=True)
-            return _answer(feature_key, entry, usage, 0, allowed=True)
+            return _answer(feature_key, entry, usage, 0, allowed=True, now=structure.get("clock_time"))
         if outcome == "denied":  # the statement saw the counter that refused it: no second query
-            return _answer(feature_key, entry, usage, quantity, allowed=False)
+            return _answer(
+                feature_key, entry, usage, quantity, allowed=False, now=structure.get("clock_time")
+            )
         if outcome == "duplicate":
-            return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
+            return _duplicate_answer(
+                project, event_id, structure, customer_id, feature_key, entry, quantity, entity
+            )
         # "threshold": this use crosses 80 % or 100 % of the limit; recorded below, with its event.
     try:
         with transaction.atomic():
@@ -270,10 +288,12 @@ def _consume(
     except _Denied:
         return _answer_now(structure, customer_id, feature_key, quantity, allowed=False)
     except _Duplicate:
-        return _duplicate_answer(project, event_id, structure, customer_id, feature_key, entry, quantity)
+        return _duplicate_answer(
+            project, event_id, structure, customer_id, feature_key, entry, quantity, entity
+        )
     if waterfall or account:  # its answer needs the credits' balance, the other features' use: read them
         return _answer_now(structure, customer_id, feature_key, 0, allowed=True)
-    return _answer(feature_key, entry, usage, 0, allowed=True)
+    return _answer(feature_key, entry, usage, 0, allowed=True, now=structure.get("clock_time"))
 
 
 def _metered_take(
@@ -338,9 +358,10 @@ def _duplicate_answer(
     feature_key: str,
     entry: FeatureEntry,
     quantity: int,
+    entity: str | None = None,
 ) -> dict[str, Any]:
     """A consume id seen before: 409 if it named something else, else the current state, recording nothing."""
-    _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME)
+    _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME, entity)
     return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
 
 
@@ -356,10 +377,17 @@ def _public(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def _answer(
-    feature_key: str, entry: FeatureEntry, usage: UsageCounts, quantity: int, *, allowed: bool
+    feature_key: str,
+    entry: FeatureEntry,
+    usage: UsageCounts,
+    quantity: int,
+    *,
+    allowed: bool,
+    now: float | None = None,
 ) -> dict[str, Any]:
-    """A consume or release answer from usage the statement returned (no further query)."""
-    answer = _public(feature_answer(feature_key, entry, usage, quantity))
+    """A consume or release answer from usage the statement returned (no further query); its windows judged at
+    `now` (a test clock's customer's: the clock's time, where their use is counted; default the present)."""
+    answer = _public(feature_answer(feature_key, entry, usage, quantity, now))
     answer["allowed"] = allowed
     return answer
 
@@ -375,7 +403,8 @@ def _answer_now(
 ) -> dict[str, Any]:
     """The answer with usage read from the database now (after a denial or a replay)."""
     usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
-    answer = _answer(feature_key, structure["features"][feature_key], usage, quantity, allowed=allowed)
+    entry = structure["features"][feature_key]
+    answer = _answer(feature_key, entry, usage, quantity, allowed=allowed, now=structure.get("clock_time"))
     if duplicate:
         answer["duplicate"] = True
     return answer
@@ -506,79 +535,3 @@ def credits_refill(hold: Hold, returned: int) -> None:
 
 def entry_low_percent(entry: FeatureEntry) -> int:
     return int(entry.get("credits_low_percent", 20))
-
-
-def entitlement_release(
-    *,
-    project: Project,
-    actor: Actor,
-    event_id: str,
-    external_id: str,
-    feature_key: str,
-    quantity: int,
-    reason: str = "",
-    read_ahead: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Gives back allocation units (a seat freed), audited with the actor. The same id again changes nothing;
-    giving back more than is held → 400."""
-    structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
-    if entry["type"] != Feature.Type.ALLOCATION:
-        raise InvalidRequest(
-            f"feature: {feature_key!r} is {with_article(entry['type'])} feature; only allocation features are released.",
-            code="feature_not_releasable",
-            param="feature",
-        )
-    if customer_id is None:
-        raise InvalidRequest(
-            f"quantity: the customer holds no units of {feature_key!r}.",
-            code="release_exceeds_allocation",
-            param="quantity",
-        )
-    try:
-        with transaction.atomic():
-            inserted = _events_insert(
-                [
-                    _event_row(
-                        project=project,
-                        customer_id=customer_id,
-                        feature=entry,
-                        event_id=event_id,
-                        kind=UsageEvent.Kind.RELEASE,
-                        quantity=quantity,
-                        period_start=None,
-                    )
-                ]
-            )
-            if not inserted:
-                raise _Duplicate
-            moved = _allocation_move(
-                project_id=project.pk,
-                customer_id=customer_id,
-                feature_id=entry["id"],
-                delta=-quantity,
-                limit=None,
-            )
-            if moved is None:
-                raise _Denied
-            in_use = moved[0]
-            counter = AllocationCounter.objects.get(customer_id=customer_id, feature_id=entry["id"])
-            audit_record(
-                actor=actor,
-                action="entitlement.released",
-                target=counter,
-                project=project,
-                reason=reason,
-                before={"in_use": in_use + quantity},
-                after={"in_use": in_use, "id": event_id, "feature": feature_key, "customer": external_id},
-            )
-            ent_cache.usage_changed(project_id=project.pk, external_ids=[external_id])
-    except _Duplicate:
-        _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.RELEASE)
-        return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
-    except _Denied:
-        raise InvalidRequest(
-            f"quantity: the customer holds fewer than {quantity} units of {feature_key!r}.",
-            code="release_exceeds_allocation",
-            param="quantity",
-        ) from None
-    return _answer_now(structure, customer_id, feature_key, 0, allowed=True)

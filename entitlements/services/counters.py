@@ -29,8 +29,8 @@ CAP_LABEL = "cap"  # the spend cap's mark among the usage thresholds (`usage_mar
 def counted_cap(entry: FeatureEntry) -> int | None:
     """The most a counter may reach: the limit; where use may go past it (`overage`), the bound of the spend caps
     that block there (`account_cap.cap_bound`: the feature's own, `attach.caps_attach`, and the account cap's
-    judged under its lock), else none (None)."""
-    if not entry.get("overage"):
+    judged under its lock; without a limit, a blocking account cap's alone), else none (None)."""
+    if not entry.get("overage") and entry["limit"] is not None:
         return entry["limit"]
     return cap_bound(entry)
 
@@ -289,16 +289,17 @@ def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[Us
 
 
 def usage_id_reused(
-    *, project_id: str, uses: dict[str, tuple[str, str, int]], kinds: Collection[str]
+    *, project_id: str, uses: dict[str, tuple[str, str, int, str | None]], kinds: Collection[str]
 ) -> str | None:
-    """The first of these tenant ids (each with the customer id, feature id and quantity it is used for now) that
-    the project already recorded for another use: another customer, feature or quantity, or a kind outside
-    `kinds`. An id repeated for the same use is a retry (None)."""
+    """The first of these tenant ids (each with the customer id, feature id, quantity and entity, or None, it is
+    used for now) that the project already recorded for another use: another customer, feature, quantity or
+    entity (`properties.entity`, Tollgate's), or a kind outside `kinds`. An id repeated for the same use is a
+    retry (None)."""
     stored = usage_events_of(project_id=project_id, event_ids=uses).values_list(
-        "event_id", "customer_id", "feature_id", "quantity", "kind"
+        "event_id", "customer_id", "feature_id", "quantity", "properties__entity", "kind"
     )
-    for event_id, customer_id, feature_id, quantity, kind in stored:
-        if (customer_id, feature_id, quantity) != uses[event_id] or kind not in kinds:
+    for event_id, customer_id, feature_id, quantity, entity, kind in stored:
+        if (customer_id, feature_id, quantity, entity or None) != uses[event_id] or kind not in kinds:
             return str(event_id)
     return None
 

@@ -76,10 +76,13 @@ def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]])
 
 def _repeats_check(hold: Hold, repeated: list[tuple[str, int]]) -> None:
     """Ids of a report the project had already: each must be this use again (the same customer, feature and
-    quantity, not a release), as a consume's must (`consume._replay`); else 409 and the report rolls back."""
+    quantity, naming the hold's entity, not a release), as a consume's must (`consume._replay`); else 409 and the report rolls back."""
     if not repeated:
         return
-    uses = {event_id: (hold.customer_id, hold.feature_id, quantity) for event_id, quantity in repeated}
+    entity = hold.entity or None
+    uses = {
+        event_id: (hold.customer_id, hold.feature_id, quantity, entity) for event_id, quantity in repeated
+    }
     kinds = [UsageEvent.Kind.USAGE, UsageEvent.Kind.CONSUME]
     reused = usage_id_reused(project_id=hold.project_id, uses=uses, kinds=kinds)
     if reused is not None:

@@ -102,8 +102,6 @@ def hold_place(
             param="expires_in",
         )
     structure, customer_id, entry = _structure_for_consume(project, external_id, feature_key, read_ahead)
-    if entity:
-        entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
     kind = entry["type"]
     if kind not in HOLDABLE:
         raise InvalidRequest(
@@ -113,8 +111,10 @@ def hold_place(
             param="feature",
         )
     stored = _stored(project, hold_id)
-    if stored is not None:
+    if stored is not None:  # a retry is answered with its hold, even once the entity it names is removed
         return _repeated(stored, external_id, entry["id"], quantity, entity or "")
+    if entity:
+        entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
     refused = (not entry["enabled"] and kind != Feature.Type.CREDITS) or entry["revoked"]
     if customer_id is None:
         if (
@@ -513,7 +513,7 @@ def _answer(
     structure = ent_cache.snapshot_get(project=project, external_id=external_id, with_usage=False).structure
     usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
     entry = structure["features"][feature_key]
-    answer = feature_answer(feature_key, entry, usage, quantity)
+    answer = feature_answer(feature_key, entry, usage, quantity, structure.get("clock_time"))
     del answer["sources"], answer["resets_at"]
     return entity_judged(answer, entry, str(customer_id), entity, quantity) if entity else answer
 

@@ -127,6 +127,13 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                 )
         if not totals:
             return False
+        if sliced and facts.ended_at is not None:  # the subscription's end was learned first
+            plan_credits_stop(
+                customer=customer,
+                subscription_id=facts.subscription_id,
+                ended_at=facts.ended_at,
+                reason="the subscription ended",
+            )
         if sliced:
             # The customer's slices due by now, this period's among them (and any of an earlier period the
             # sweep has not reached: they come first, so a rollover finds the lot it takes from).

@@ -91,6 +91,9 @@ class PlanPeriodFacts:
     # before the subscription is mirrored): its end stops the credits still to come.
     subscription_id: str = ""
     reason: str = ""  # the invoice's billing reason (a change's invoice may bill no period: prorations only)
+    # When that subscription ended, as billing knew it when it read the invoice: a cancellation learned before
+    # the invoice's payment stops the slices from then on as they are made (`plan_credits.plan_period_record`).
+    ended_at: datetime | None = None
 
 
 # What a subscription's state is made of (`SubscriptionState`'s fields, by attribute name), whose it is included.

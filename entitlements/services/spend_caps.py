@@ -117,7 +117,9 @@ def _not_below_usage(
     entry = structure["features"].get(feature.key)
     if entry is None:
         return
-    counted = usage["used"].get(feature.key, 0)
+    # What a use judges the cap on: the feature's use less the units credits paid (a credits waterfall), which no
+    # metered price bills.
+    counted = usage["used"].get(feature.key, 0) - usage.get("covered", {}).get(feature.key, 0)
     limit = int(entry["limit"] or 0)
     if "units" in cap and counted > limit + cap["units"]:
         raise InvalidRequest(

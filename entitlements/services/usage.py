@@ -134,7 +134,7 @@ def usage_record_batch(
     for customer, feature_key in {(e.customer, e.feature) for e in events}:
         if feature_key not in structures[customer]["features"]:  # not listed yet: read it from the database
             structures[customer] = ent_cache.structure_fresh(project=project, external_id=customer)
-    _entities_check(events, structures, at)
+    _entities_check(project, events, structures, at)
     seen: set[str] = set()
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}
@@ -169,7 +169,7 @@ def usage_record_batch(
         key: (UsageEvent.MeterStatus.PENDING.value, now) if on else ("", None) for key, on in metered.items()
     }
     project_id, kind = project.pk, UsageEvent.Kind.USAGE.value
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, (event, timestamp, period) in enumerate(planned):
         status, next_attempt = meter[event.feature]
         rows.append(
@@ -210,17 +210,20 @@ def usage_record_batch(
             if event.id not in inserted:
                 continue
             key = (customers[event.customer], feature_ids[event.feature], period.start)
+            # An event stamped ahead (clock skew, up to MAX_FUTURE_SECONDS) counts in the window running now: a
+            # window's row never moves ahead of the present, where a consume would find it and not its own.
+            in_window_at = min(timestamp, judged_at(structures[event.customer], now))
             if "credits" in structures[event.customer]["features"][event.feature]:
                 paid.append((event, period, rows[index]))
                 for name, _ in structures[event.customer]["features"][event.feature].get("windows", ()):
-                    in_windows.append((key[0], key[1], name, timestamp, event.quantity))
+                    in_windows.append((key[0], key[1], name, in_window_at, event.quantity))
                 touched.add(event.customer)
                 metered_pending = metered_pending or metered[event.feature]
                 continue
             end, amount = additions.get(key, (period.end, 0))
             additions[key] = (end, amount + event.quantity)
             for name, _ in structures[event.customer]["features"][event.feature].get("windows", ()):
-                in_windows.append((key[0], key[1], name, timestamp, event.quantity))
+                in_windows.append((key[0], key[1], name, in_window_at, event.quantity))
             touched.add(event.customer)
             metered_pending = metered_pending or metered[event.feature]
         totals = _counters_add(project.pk, additions)
@@ -263,7 +266,21 @@ def usage_record_batch(
                     used,
                 )
         if locked:
-            for crossed in account_caps_reached(locked=locked, uses=capped, external_ids=by_customer_id):
+            in_order: dict[str, list[tuple[str, int, int]]] = {}  # each capped customer's uses this period
+            for index, (event, _, period) in enumerate(planned):
+                customer_id = customers[event.customer]
+                entry = structures[event.customer]["features"][event.feature]
+                if (
+                    customer_id in locked
+                    and event.id in inserted
+                    and period.start.timestamp() == entry.get("period_start")
+                ):
+                    covered = int(rows[index].get("covered", 0))
+                    in_order.setdefault(customer_id, []).append((event.feature, event.quantity, covered))
+            reached_by = account_caps_reached(
+                locked=locked, uses=capped, external_ids=by_customer_id, in_order=in_order
+            )
+            for crossed in reached_by:
                 event_record(project=project, type="usage.cap_reached", data_object=crossed)
         ent_cache.usage_changed(project_id=project.pk, external_ids=sorted(touched))
         if metered_pending:
@@ -273,13 +290,23 @@ def usage_record_batch(
 
 
 def _entities_check(
-    events: list[UsageInput], structures: dict[str, StructureSnapshot], at: Callable[[int, str], str]
+    project: Project,
+    events: list[UsageInput],
+    structures: dict[str, StructureSnapshot],
+    at: Callable[[int, str], str],
 ) -> None:
     """400 for the first event naming an entity that is not one of its customer's for the feature's limit per
-    entity (`entities.entity_for_use`: `unknown_entity`, `entity_not_counted`), each use checked once."""
+    entity (`entities.entity_for_use`: `unknown_entity`, `entity_not_counted`), each use checked once. An event
+    the project recorded before is not checked: a retry is a duplicate, even once its entity is removed."""
+    named = [event.id for event in events if event.entity is not None]
+    if not named:
+        return
+    recorded = set(usage_events_of(project_id=project.pk, event_ids=named).values_list("event_id", flat=True))
     checked: set[tuple[str, str, str]] = set()
     for index, event in enumerate(events):
-        if event.entity is None or (event.customer, event.feature, event.entity) in checked:
+        if event.entity is None or event.id in recorded:
+            continue
+        if (event.customer, event.feature, event.entity) in checked:
             continue
         structure = structures[event.customer]
         try:

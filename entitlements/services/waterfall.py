@@ -168,5 +168,6 @@ def waterfall_take(
 
 def usage_event_covered(row: dict[str, Any], units: int) -> None:
     """The consume event just inserted (`row`, `consume._event_row`'s) had `units` of it paid from credits: a
-    Stripe meter reports the rest (`services.meters`)."""
+    Stripe meter reports the rest (`services.meters`). The row says so too (`covered`)."""
     UsageEvent.objects.filter(pk=row["id"], timestamp=row["timestamp"]).update(covered=units)
+    row["covered"] = units

@@ -179,6 +179,13 @@ def windows_add(
     for customer_id, feature_id, name, at, quantity in additions:
         key = (customer_id, feature_id, name, window_start(name, at))
         totals[key] = totals.get(key, 0) + quantity
+    # One row per customer, feature and window size: of a batch's windows of one size, only the latest counts
+    # (the others are over; one statement may not move a row twice).
+    latest: dict[tuple[str, str, str], datetime] = {}
+    for customer_id, feature_id, name, start in totals:
+        found = latest.get((customer_id, feature_id, name))
+        latest[(customer_id, feature_id, name)] = start if found is None else max(found, start)
+    totals = {key: units for key, units in totals.items() if latest[key[:3]] == key[3]}
     if not totals:
         return {}
     table = connection.ops.quote_name(_TABLE)

@@ -282,3 +282,23 @@ def test_a_process_killed_holding_a_lease_under_an_account_cap_frees_its_share_a
     assert tollgate.entitlements.consume(id="t1", customer="user-33", feature="tokens", quantity=14).allowed
     calls = tollgate.entitlements.check(customer="user-33", feature="api_calls")
     assert (calls.used, calls.held, calls.allowed, calls.binding) == (103, 0, False, "account_cap")
+
+
+def test_a_lease_of_pay_as_you_go_use_shrinks_to_what_the_account_cap_leaves(
+    live_server, tenant_a, tollgate, stripe_emulator
+):
+    """Calls without a limit, 2 cents each, under an account cap of 50 cents, 20 calls used: a lease of 10 is
+    refused and shrinks to the 5 calls the cap leaves; the sixth use is refused, and 25 calls are counted."""
+    from tests.entitlements.test_account_cap_pay_as_you_go import pay_as_you_go_plan
+
+    pay_as_you_go_plan(tenant_a.project, "user-34")
+    tollgate.entitlements.spend_caps.set(customer="user-34", cap={"amount": 50, "currency": "usd"})
+    tollgate.entitlements.consume(id="c0", customer="user-34", feature="api_calls", quantity=20)
+    quota = LeasedQuota(tollgate, customer="user-34", feature="api_calls", lease=10, flush_every=60)
+    allowed = [quota.consume(id=f"u{n}") for n in range(7)]
+    assert allowed == [True] * 5 + [False] * 2
+    quota.close()
+    assert UsageCounter.objects.values_list("used", "held").get() == (25, 0)
+    assert UsageEvent.objects.count() == 6
+    check = tollgate.entitlements.check(customer="user-34", feature="api_calls")
+    assert (check.allowed, check.binding, check.account_cap.used_amount) == (False, "account_cap", 50)

@@ -507,3 +507,30 @@ def test_an_account_cap_answers_from_memory_as_on_the_server(counted, tollgate, 
         assert (refused.allowed, refused.binding, refused.account_cap.left_units) == (False, "account_cap", 2)
         assert same(local, "tokens", 5)["allowed"] is False
     assert http.paths.count("/api/v1/entitlements/check") == 0
+
+
+def test_an_account_cap_bounds_pay_as_you_go_use_from_memory_as_on_the_server(
+    counted, tollgate, tenant_a, stripe_emulator
+):
+    """Calls without a limit, 2 cents each, under a blocking account cap of 50 cents: the local answers carry the
+    cap and refuse past it as the server's do."""
+    from tests.entitlements.test_account_cap_pay_as_you_go import pay_as_you_go_plan
+
+    pay_as_you_go_plan(tenant_a.project, "user-26")
+    tollgate.entitlements.spend_caps.set(customer="user-26", cap={"amount": 50, "currency": "usd"})
+    tollgate.entitlements.consume(id="c1", customer="user-26", feature="api_calls", quantity=20)
+    client, http = counted
+    with LocalEntitlements(client, **FAST) as local:
+        for quantity in (5, 6):
+            answer = local.check(customer="user-26", feature="api_calls", quantity=quantity).to_dict()
+            server = tollgate.entitlements.check(customer="user-26", feature="api_calls", quantity=quantity)
+            server_answer = server.to_dict()
+            local_wait, server_wait = answer.pop("retry_after"), server_answer.pop("retry_after")
+            assert answer == server_answer
+            assert local_wait == server_wait or abs(local_wait - server_wait) <= 1
+        assert (answer["allowed"], answer["binding"], answer["account_cap"]["left_units"]) == (
+            False,
+            "account_cap",
+            5,
+        )
+    assert http.paths.count("/api/v1/entitlements/check") == 0

@@ -397,3 +397,21 @@ def test_without_overage_anywhere_the_limits_bound_every_bill_and_the_cap_judges
     refused = consume(api, tenant_a, "e2", "exports", 1, customer="u2")
     assert (refused["allowed"], refused["binding"]) == (False, "period")
     assert _reached() == []
+
+
+def test_a_batch_names_the_feature_whose_use_reached_the_account_cap(api, tenant_a, billed):
+    """106 calls alone take the sum from 0 to 12 cents (cap 10): calls reached it, not the 3 tokens after them in
+    the batch, which bill nothing."""
+    account_cap(api, tenant_a, {"amount": 10, "currency": "usd", "at_cap": "alert"})
+    events = [
+        {"id": "r1", "customer": "u1", "feature": "api_calls", "quantity": 106},
+        {"id": "r2", "customer": "u1", "feature": "tokens", "quantity": 3},
+    ]
+    assert api.post("/api/v1/usage/batch", {"events": events}, key=tenant_a.key).status_code == 200
+    event = Event.objects.get(type="usage.cap_reached").data["object"]
+    assert (event["scope"], event["feature"], event["used"], event["amount_billed"]) == (
+        "account",
+        "api_calls",
+        106,
+        12,
+    )

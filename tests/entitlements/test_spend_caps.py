@@ -255,3 +255,25 @@ def test_removing_a_cap_with_a_malformed_body_is_refused_and_the_cap_stays(
     assert SpendCap.objects.filter(pk=cap_id).exists()
     assert AuditLogEntry.objects.count() == audited
     assert check(api, tenant_a)["cap"]["set_by"] == "customer"
+
+
+def test_a_cap_is_judged_on_the_use_credits_did_not_pay(api, tenant_a):
+    """10 allowed, then credits: 14 used, 4 of them paid with credits, none past the limit billed. A cap of 0 units
+    past the limit is not below that use; the next unit past what credits pay is refused by it."""
+    from tests.entitlements.test_credits_waterfall import grant
+
+    p = tenant_a.project
+    summaries = feature(p, "summaries", Feature.Type.METERED)
+    feature(p, "ai_credits", Feature.Type.CREDITS)
+    value = {"limit": 10, "overage": "allowed", "credits": {"feature": "ai_credits", "cost": 1}}
+    subscribe(customer(p, "u1"), product(p, "pro", {summaries: value}))
+    grant(api, tenant_a, 4)
+    body = {"id": "c1", "customer": "u1", "feature": "summaries", "quantity": 14}
+    took = api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()
+    assert (took["allowed"], took["credits"]["covered"], took["remaining"]) == (True, 4, 0)
+    made = api.post(CAPS, {"customer": "u1", "feature": "summaries", "cap": {"units": 0}}, key=tenant_a.key)
+    assert made.status_code == 201, made.json()
+    more = api.post(
+        "/api/v1/entitlements/consume", {**body, "id": "c2", "quantity": 1}, key=tenant_a.key
+    ).json()
+    assert (more["allowed"], more["binding"]) == (False, "cap")

@@ -106,7 +106,8 @@ def account_others(
         if other != key
     )
     price = cap["prices"].get(key)
-    if price is None or not entry.get("overage"):
+    past = entry.get("overage") or (entry["limit"] is None and entry["enabled"] and not entry["revoked"])
+    if price is None or not past:  # only use its price bills past the plan's allowance is bounded
         return others, None
     within = units_within(price, max(int(cap["amount"]) - others, 0))
     return others, None if within is None else max(within, int(entry["limit"] or 0))
@@ -185,7 +186,12 @@ def waterfall_step(
             "units": units,
             "covered": covered,
         }
-    if limit is None or own + quantity <= limit:
+    if limit is None:  # pay as you go: only a blocking account cap bounds it
+        bound = cap_bound(entry)
+        return (
+            (shown, "allowance", True) if bound is None or own + quantity <= bound else (shown, None, False)
+        )
+    if own + quantity <= limit:
         return shown, "allowance", True
     if quantity - max(limit - own, 0) <= units:
         return shown, "credits", True

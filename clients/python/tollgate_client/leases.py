@@ -192,16 +192,15 @@ class LeasedQuota:
                 return _Lease(hold_id=hold_id, left=want, deadline=deadline)
             # What is left is the least of the period's and each window's; the period's is the allowance left, and
             # past it what the blocking spend caps leave (the feature's, the account's) and what a credits
-            # waterfall's balance pays for.
+            # waterfall's balance pays for. Without a limit (pay as you go), only what the caps leave.
             period = entitlement.remaining
-            if period is not None:
-                caps = (entitlement.cap, entitlement.account_cap)
-                capped = [
-                    cap.left_units
-                    for cap in caps
-                    if cap is not None and cap.at_cap == "block" and cap.left_units is not None
-                ]
-                period = min(capped) if capped else max(period, 0)
+            capped = [
+                cap.left_units
+                for cap in (entitlement.cap, entitlement.account_cap)
+                if cap is not None and cap.at_cap == "block" and cap.left_units is not None
+            ]
+            if period is not None or capped:
+                period = min(capped) if capped else max(period or 0, 0)
                 if entitlement.credits is not None:
                     period += entitlement.credits.units
             left = [period, *(window.remaining for window in entitlement.windows)]

@@ -238,13 +238,14 @@ def _answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -
             if entry.get("account_cap") is not None:
                 account = account_cap_answer(entry, feature, own)
             bound = cap_bound(entry)
-            if enabled and past and not fits and bound is not None:  # with overage, only a cap refuses
+            # With overage, or without a limit, only a cap refuses.
+            if enabled and (past or limit is None) and not fits and bound is not None:
                 binding = "cap" if feature_bound(entry) == bound else "account_cap"
                 retry_after = max(1, math.ceil(entry["period_end"] - now))
             spans = entry.get("windows")
+            if spans:  # listed whatever refuses, a cap included (as the server lists them)
+                windows = entry["_window_objects"]
             if enabled and binding is None and (spans or not allowed):
-                if spans:
-                    windows = entry["_window_objects"]
                 binding, retry_after = binding_of(entry, quantity, allowed, now)
                 allowed = allowed and binding is None
             step = step if allowed else None
