@@ -199,21 +199,22 @@ def _held_at(
     )
     for hold in holds:
         key = by_id[hold.feature_id]
+        used = int(reported.get(hold.hold_id) or 0)
+        units = hold.quantity - used
+        if units <= 0:
+            continue
+        paid = min(hold.covered, units)  # the units used are the unpaid ones first
+        paying = by_id.get(hold.paid_with_id or "")  # its credits are held on the credits feature
+        if paid and paying is not None:  # whatever the hold's period: credits have none
+            credits = hold_credits_held(hold.quantity, used, hold.covered, hold.credit_cost or 0)
+            held[paying] = held.get(paying, 0) + credits
         if hold.period_start is not None and hold.period_start.timestamp() != features[key].get(
             "period_start"
         ):
-            continue
-        used = int(reported.get(hold.hold_id) or 0)
-        units = hold.quantity - used
-        if units > 0:
-            held[key] = held.get(key, 0) + units
-            paid = min(hold.covered, units)  # the units used are the unpaid ones first
-            if paid:
-                covered[key] = covered.get(key, 0) + paid
-                paying = by_id.get(hold.paid_with_id or "")  # its credits are held on the credits feature
-                if paying is not None:
-                    credits = hold_credits_held(hold.quantity, used, hold.covered, hold.credit_cost or 0)
-                    held[paying] = held.get(paying, 0) + credits
+            continue  # another period's hold holds nothing of this period's
+        held[key] = held.get(key, 0) + units
+        if paid:
+            covered[key] = covered.get(key, 0) + paid
     return held, covered
 
 

@@ -449,6 +449,7 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
     start = datetime.fromtimestamp(entry["period_start"], UTC)
     end = datetime.fromtimestamp(entry["period_end"], UTC)
     quantity = snapshot.usage["used"].get(feature.key, 0) - snapshot.usage["held"].get(feature.key, 0)
+    covered = snapshot.usage.get("covered", {}).get(feature.key, 0)
     customer = customer_find(project=project, external_id=external_id)
     reported: dict[str, int] = {}
     price: Price | None = None
@@ -463,6 +464,8 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
         )
         price = metered_price_of(customer=customer, feature_id=feature.pk)
         billed = price is not None and not _in_trial(customer=customer, period_end=end, price_id=price.pk)
+        if covered:  # of the used units, those credits paid: no metered price bills them
+            covered -= _held_covered(customer, feature.pk)
     return {
         "object": "usage_summary",
         "customer": external_id,
@@ -474,5 +477,18 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
         "pending_quantity": int(reported.get(UsageEvent.MeterStatus.PENDING, 0)),
         "price": price.key if price is not None else None,
         "currency": price.currency if price is not None else None,
-        "amount_due_estimate": price_amount(price, quantity) if price is not None and billed else 0,
+        "amount_due_estimate": price_amount(price, max(quantity - covered, 0))
+        if price is not None and billed
+        else 0,
     }
+
+
+def _held_covered(customer: Customer, feature_id: str) -> int:
+    """Of the units the customer's active holds of the feature still hold, those credits paid: a waterfall hold's
+    paid units are its last (`entitlements.waterfall`), so the units it has not used are paid ones first."""
+    return sum(
+        min(covered, quantity - consumed)
+        for quantity, consumed, covered in Hold.objects.filter(
+            customer=customer, feature_id=feature_id, status=Hold.Status.ACTIVE, covered__gt=0
+        ).values_list("quantity", "consumed", "covered")
+    )

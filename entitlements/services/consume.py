@@ -505,18 +505,21 @@ def credits_held(customer_id: str, feature_id: str) -> int:
 
 def credits_refill(hold: Hold, returned: int) -> None:
     """Credits a hold does not keep go back to the lots they came from, last taken first, with ledger entries
-    `hold_return` (of the lots' feature: a waterfall's hold holds another feature's credits); a lot voided or
-    expired meanwhile keeps nothing of it (the credits were going to end there)."""
+    `hold_return` (of the lots' feature: a waterfall's hold holds another feature's credits); a lot voided
+    meanwhile (a refund, a grant removed: its credits taken back) gets nothing back, and one expired meanwhile
+    gets them back to end with it (its balance is nil either way)."""
     entries = []
     features = dict(
-        CreditLot.objects.filter(pk__in=[lot for lot, _ in hold.lots]).values_list("pk", "feature_id")
+        CreditLot.objects.filter(pk__in=[lot for lot, _ in hold.lots], voided_at__isnull=True).values_list(
+            "pk", "feature_id"
+        )
     )
     for lot_id, units in reversed(hold.lots):
         if returned <= 0:
             break
         back = min(units, returned)
         returned -= back
-        if lot_id not in features:  # the lot is gone with its feature: nothing to give back to
+        if lot_id not in features:  # the lot is voided, or gone with its feature: nothing to give back to
             continue
         CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + back)
         entries.append(

@@ -1,4 +1,5 @@
-"""Period totals of usage by Stripe-meter status (`UsageMeterTotal`, what `GET /usage` reads): added to as usage
+"""Period totals of usage by Stripe-meter status (`UsageMeterTotal`, what `GET /usage` reads), in the units a meter
+bills — each event's quantity less the units credits paid (`covered`, a credits waterfall's): added to as usage
 events are recorded (`meter_totals_add`, called by `counters._events_insert` in its transaction), moved between
 statuses with the events (`meter_status_move`: billing's reporter marks events reported, skipped or failed through
 it), and recomputed from the events (`meter_totals_rebuild`, `manage.py usage_meter_totals`) to find and repair
@@ -11,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 
 from entitlements.models import UsageEvent, UsageMeterTotal
 
@@ -51,8 +52,16 @@ def meter_totals_of_rows(rows: Iterable[dict[str, Any]]) -> dict[TotalKey, int]:
     for row in rows:
         if row["meter_status"] and row["period_start"] is not None:
             key = (row["customer_id"], row["feature_id"], row["period_start"], str(row["meter_status"]))
-            changes[key] = changes.get(key, 0) + row["quantity"]
+            changes[key] = changes.get(key, 0) + row["quantity"] - int(row.get("covered") or 0)
     return changes
+
+
+def meter_totals_covered(row: dict[str, Any], units: int) -> None:
+    """An event row just inserted (`counters._events_insert`'s, counted in its total at its full quantity) had
+    `units` of it paid from credits: its total leaves them out (no meter bills them)."""
+    if units and row["meter_status"] and row["period_start"] is not None:
+        key = (row["customer_id"], row["feature_id"], row["period_start"], str(row["meter_status"]))
+        meter_totals_add(project_id=row["project_id"], changes={key: -units})
 
 
 def meter_status_move(
@@ -73,16 +82,24 @@ def meter_status_move(
             locked.select_for_update()
             .order_by("pk")
             .values_list(
-                "pk", "project_id", "customer_id", "feature_id", "period_start", "meter_status", "quantity"
+                "pk",
+                "project_id",
+                "customer_id",
+                "feature_id",
+                "period_start",
+                "meter_status",
+                "quantity",
+                "covered",
             )
         )
         if not rows:
             return 0
         UsageEvent.objects.filter(pk__in=[row[0] for row in rows]).update(meter_status=status, **changes)
         by_project: dict[str, dict[TotalKey, int]] = {}
-        for _, project_id, customer_id, feature_id, start, before, quantity in rows:
+        for _, project_id, customer_id, feature_id, start, before, counted, covered in rows:
             if before == status or start is None:
                 continue
+            quantity = counted - covered  # the units a meter bills
             moves = by_project.setdefault(project_id, {})
             if before:
                 moves[(customer_id, feature_id, start, before)] = (
@@ -113,7 +130,8 @@ class TotalDrift:
 def meter_totals_rebuild(
     *, period_start: datetime | None = None, project_id: str | None = None, fix: bool = False
 ) -> list[TotalDrift]:
-    """Recomputes the period totals from the usage events (of the periods starting at `period_start`, and of one
+    """Recomputes the period totals from the usage events (quantity less the units credits paid; of the periods
+    starting at `period_start`, and of one
     project, when given) and returns each total that drifted; `fix` writes the computed values. The totals are
     locked first, so an event recorded meanwhile is either in the sum or adds to the written total after it."""
     totals = UsageMeterTotal.objects.all()
@@ -134,7 +152,9 @@ def meter_totals_rebuild(
         stored = {row[:5]: int(row[5]) for row in stored_rows}
         computed = {
             row[:5]: int(row[5])
-            for row in events.values_list(*key_fields).annotate(total=Sum("quantity")).order_by()
+            for row in events.values_list(*key_fields)
+            .annotate(total=Sum(F("quantity") - F("covered")))
+            .order_by()
         }
         drifts = [
             TotalDrift(

@@ -17,6 +17,7 @@ from django.db import connection
 
 from entitlements.models import UsageCounter, UsageEvent
 from entitlements.services.counters import _db_time, counted_cap
+from entitlements.services.meter_totals import meter_totals_covered
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
 from projects.models import Project
 
@@ -168,6 +169,8 @@ def waterfall_take(
 
 def usage_event_covered(row: dict[str, Any], units: int) -> None:
     """The consume event just inserted (`row`, `consume._event_row`'s) had `units` of it paid from credits: a
-    Stripe meter reports the rest (`services.meters`). The row says so too (`covered`)."""
+    Stripe meter reports the rest (`services.meters`), and its period's meter total counts only that. The row says
+    so too (`covered`)."""
     UsageEvent.objects.filter(pk=row["id"], timestamp=row["timestamp"]).update(covered=units)
+    meter_totals_covered(row, units)
     row["covered"] = units
