@@ -534,3 +534,25 @@ def test_an_account_cap_bounds_pay_as_you_go_use_from_memory_as_on_the_server(
             5,
         )
     assert http.paths.count("/api/v1/entitlements/check") == 0
+
+
+def test_a_quantity_the_server_refuses_is_refused_locally_as_on_the_server(counted, tollgate, tenant_a):
+    """A negative or fractional quantity is the server's 400 `invalid_parameter`: the local check asks the server
+    and raises its error (answered from the snapshot, a negative quantity fitted a waterfall's credits step)."""
+    from tollgate_client import InvalidRequestError
+
+    from catalog.models import Feature
+    from tests.entitlements.helpers import customer, feature, product, subscribe
+
+    calls = feature(tenant_a.project, "calls", Feature.Type.METERED)
+    plan = product(tenant_a.project, "p", {calls: {"limit": 5, "overage": "allowed"}})
+    subscribe(customer(tenant_a.project, "u-neg"), plan)
+    tollgate.entitlements.consume(id="c1", customer="u-neg", feature="calls", quantity=8)
+    client, http = counted
+    with LocalEntitlements(client, **FAST) as local:
+        assert local.check(customer="u-neg", feature="calls", quantity=1).allowed is True
+        for quantity in (-2, 1.5):
+            with pytest.raises(InvalidRequestError) as refused:
+                local.check(customer="u-neg", feature="calls", quantity=quantity)  # type: ignore[arg-type]
+            assert (refused.value.code, refused.value.param) == ("invalid_parameter", "quantity")
+    assert http.paths.count("/api/v1/entitlements/check") == 2

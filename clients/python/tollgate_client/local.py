@@ -331,7 +331,10 @@ class LocalEntitlements:
     ) -> EntitlementCheck:
         """May the customer use `quantity` of the feature now? Records nothing; no network call when this
         process holds a current snapshot of the customer. With `entity`, the use must fit the entity's own limit
-        as well as the account's."""
+        as well as the account's. A `quantity` the server refuses (not an integer ≥ 0) is refused as it refuses
+        it: the server is asked (`InvalidRequestError`)."""
+        if type(quantity) is not int or quantity < 0:
+            return self._server_check(customer, feature, quantity, entity)
         now = time.monotonic()
         snapshot = self._snapshots.get(customer)
         if snapshot is None or snapshot.expires <= now or (self._push and self._heard_until <= now):
