@@ -48,12 +48,7 @@ def caps_attach(structure: StructureSnapshot, features: list[Feature], customer:
                 entry["cap"] = {**cap, "set_by": "customer"}
     capped = {key: entry for key, entry in entries.items() if "cap" in entry}
     if account is not None and customer is not None:
-        past = {  # whose use its metered price may bill past the plan's allowance: overage, or no limit
-            feature.key
-            for feature in features
-            if feature.type == Feature.Type.METERED and billed_past_limit(entries[feature.key])
-        }
-        _account_attach(structure, features, customer, account, past)
+        _account_attach(structure, features, customer, account, set(keys.values()))
     if not capped:
         return
     terms = metered_terms(customer.pk, {entry["id"] for entry in capped.values()}) if customer else {}

@@ -25,7 +25,7 @@ from customers.models import Customer
 from entitlements import resolver
 from entitlements.models import CreditLedgerEntry, Entity, Hold, UsageEvent
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageSnapshot
-from entitlements.waterfall import hold_credits_held
+from entitlements.waterfall import hold_credits_held, hold_paid_held
 from entitlements.windows import window_bounds
 from projects.models import Project
 
@@ -135,7 +135,7 @@ def _windows_at(
                 .only("hold_id", "quantity", "windows", "ended_at")
                 if hold.windows.get(name) == start
             ]
-            reported = _reported_at(customer_id, entry["id"], [hold.hold_id for hold in holds], at)
+            reported = _reported_at(customer_id, [entry["id"]], [hold.hold_id for hold in holds], at)
             held = sum(
                 max(hold.quantity - reported.get(hold.hold_id, 0), 0)
                 for hold in holds
@@ -146,16 +146,19 @@ def _windows_at(
     return counted
 
 
-def _reported_at(customer_id: str, feature_id: str, hold_ids: list[str], at: datetime) -> dict[str, int]:
-    """The units reported or confirmed by `at` against each of these holds of the feature: the consumes Tollgate
-    recorded naming them (`properties.hold`; a tenant's usage event may carry a property of that name)."""
+def _reported_at(
+    customer_id: str, feature_ids: list[str], hold_ids: list[str], at: datetime
+) -> dict[str, int]:
+    """The units reported or confirmed by `at` against each of these holds (of these features), in one query: the
+    consumes Tollgate recorded naming them (`properties.hold`; a tenant's usage event may carry a property of
+    that name)."""
     if not hold_ids:
         return {}
     return {
         str(hold_id): int(total or 0)
         for hold_id, total in UsageEvent.objects.filter(
             customer_id=customer_id,
-            feature_id=feature_id,
+            feature_id__in=feature_ids,
             kind=UsageEvent.Kind.CONSUME,
             created_at__lte=at,
             properties__hold__in=hold_ids,
@@ -183,27 +186,14 @@ def _held_at(
     )
     if not holds:
         return held, covered
-    # What was reported against each of them by then, in one query: consumes of the hold's feature that name it
-    # (Tollgate's `properties.hold`; a tenant's usage event may carry a property of that name).
-    reported = dict(
-        UsageEvent.objects.filter(
-            customer_id=customer_id,
-            feature_id__in=list(by_id),
-            kind=UsageEvent.Kind.CONSUME,
-            created_at__lte=at,
-            properties__hold__in=[hold.hold_id for hold in holds],
-        )
-        .values_list("properties__hold")
-        .annotate(total=Sum("quantity"))
-        .order_by()
-    )
+    reported = _reported_at(customer_id, list(by_id), [hold.hold_id for hold in holds], at)
     for hold in holds:
         key = by_id[hold.feature_id]
-        used = int(reported.get(hold.hold_id) or 0)
+        used = reported.get(hold.hold_id, 0)
         units = hold.quantity - used
         if units <= 0:
             continue
-        paid = min(hold.covered, units)  # the units used are the unpaid ones first
+        paid = hold_paid_held(hold.quantity, used, hold.covered)
         paying = by_id.get(hold.paid_with_id or "")  # its credits are held on the credits feature
         if paid and paying is not None:  # whatever the hold's period: credits have none
             credits = hold_credits_held(hold.quantity, used, hold.covered, hold.credit_cost or 0)
@@ -259,17 +249,6 @@ def entity_used_at(*, customer_id: str, entry: FeatureEntry, entity_id: str, at:
     )
     held = 0
     if holds:
-        reported = dict(
-            UsageEvent.objects.filter(
-                customer_id=customer_id,
-                feature_id=entry["id"],
-                kind=UsageEvent.Kind.CONSUME,
-                created_at__lte=at,
-                properties__hold__in=[hold_id for hold_id, _ in holds],
-            )
-            .values_list("properties__hold")
-            .annotate(total=Sum("quantity"))
-            .order_by()
-        )
-        held = sum(max(quantity - int(reported.get(hold_id) or 0), 0) for hold_id, quantity in holds)
+        reported = _reported_at(customer_id, [entry["id"]], [hold_id for hold_id, _ in holds], at)
+        held = sum(max(quantity - reported.get(hold_id, 0), 0) for hold_id, quantity in holds)
     return int(used or 0) + held

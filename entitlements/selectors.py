@@ -20,7 +20,7 @@ from core.errors import InvalidRequest, NotFound
 from core.wording import with_article
 from customers.models import Customer
 from customers.selectors import customer_find
-from entitlements import history
+from entitlements import history, statements
 from entitlements.account_cap import (
     account_cap_answer,
     account_limit,
@@ -46,7 +46,7 @@ from entitlements.models import (
 )
 from entitlements.resolver import iso_epoch, settings_for
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts
-from entitlements.waterfall import waterfall_answer
+from entitlements.waterfall import hold_paid_held, waterfall_answer
 from entitlements.windows import retry_after, windows_answer
 from projects.models import Project
 
@@ -487,8 +487,9 @@ def _held_covered(customer: Customer, feature_id: str) -> int:
     """Of the units the customer's active holds of the feature still hold, those credits paid: a waterfall hold's
     paid units are its last (`entitlements.waterfall`), so the units it has not used are paid ones first."""
     return sum(
-        min(covered, quantity - consumed)
-        for quantity, consumed, covered in Hold.objects.filter(
-            customer=customer, feature_id=feature_id, status=Hold.Status.ACTIVE, covered__gt=0
-        ).values_list("quantity", "consumed", "covered")
+        hold_paid_held(quantity, consumed, covered)
+        for held_feature, _, quantity, consumed, covered, _ in statements.HELD.rows(
+            customer_id=customer.pk, feature_ids=[feature_id]
+        )
+        if held_feature == feature_id
     )

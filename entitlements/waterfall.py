@@ -50,10 +50,15 @@ def waterfall_answer(
     return shown, None, False
 
 
+def hold_paid_held(quantity: int, used: int, covered: int) -> int:
+    """Of a waterfall's hold of `quantity` units, the units credits paid that it still holds once `used` of them
+    were used: its last `covered` units are the paid ones, and used units are the others first."""
+    return max(min(covered, quantity - used), 0)
+
+
 def hold_credits_held(quantity: int, used: int, covered: int, cost: int) -> int:
-    """The credits a waterfall's hold of `quantity` units still sets aside once `used` of them were used: its last
-    `covered` units are the ones credits paid (`cost` a unit), and used units are the others first."""
-    return (covered - max(used - (quantity - covered), 0)) * cost
+    """The credits a waterfall's hold still sets aside (`hold_paid_held`, `cost` a unit)."""
+    return hold_paid_held(quantity, used, covered) * cost
 
 
 def paid_within(quantity: int, covered: int, before: int, after: int) -> int:
