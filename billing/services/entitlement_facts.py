@@ -22,6 +22,7 @@ from billing.models import (
     Subscription,
 )
 from catalog.models import Price
+from core.locks import lock_for_transaction
 from customers.models import Customer
 from entitlements.resolver import product_units
 from entitlements.services.plan_credits import plan_credits_stop, plan_period_record, plan_period_recorded
@@ -45,6 +46,9 @@ def subscription_facts_hand(
     """Hands entitlements what the subscription is now (called by the mirror after it saved the subscription and
     its items, under the subscription's row lock): its primary `price`'s product, quantity and interval, and
     Stripe's `items` with their catalog prices, in order."""
+    ended_at = subscription.ended_at if subscription.status == Subscription.Status.CANCELED else None
+    if ended_at is not None:  # first, before this transaction locks any row a period's recorder may wait for
+        lock_for_transaction(_end_lock(subscription.project_id, subscription.stripe_subscription_id))
     subscription_source_put(
         facts=SubscriptionFacts(
             id=subscription.pk,
@@ -75,12 +79,12 @@ def subscription_facts_hand(
             updated_at=subscription.updated_at,
         )
     )
-    if subscription.status == Subscription.Status.CANCELED and subscription.ended_at is not None:
+    if ended_at is not None:
         # Credits granted on a cadence stop with the subscription, however late its end is learned.
         plan_credits_stop(
             customer=subscription.customer,
             subscription_id=subscription.stripe_subscription_id,
-            ended_at=subscription.ended_at,
+            ended_at=ended_at,
             reason="the subscription ended",
         )
 
@@ -212,12 +216,22 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
     )
 
 
+def _end_lock(project_id: str, stripe_subscription_id: str) -> str:
+    """The lock between a subscription's end and its periods' credits: a cancellation mirrored takes it before it
+    stops the subscription's slices, and a paid period's recorder before it reads whether the subscription ended
+    (`_ended_at`), so that one of them sees the other — the recorder the end, or the cancellation the period's
+    slices. Without it, a cancellation mirrored outside the customer's event key (`reconcile --fix`) while a
+    worker records the period found no slice to stop, and the recorder had read the subscription as not ended."""
+    return f"subscription-end:{project_id}:{stripe_subscription_id}"
+
+
 def _ended_at(project_id: str, stripe_subscription_id: str | None) -> datetime | None:
     """When the invoice's subscription ended, if it is mirrored canceled (its cancellation learned before the
-    invoice's payment); None otherwise. A cancellation mirrored after this read stops the credits itself
-    (`subscription_facts_hand`)."""
+    invoice's payment); None otherwise. Read under `_end_lock`, held to the caller's commit: a cancellation
+    mirrored after this read waits for the period, then stops its slices itself (`subscription_facts_hand`)."""
     if not stripe_subscription_id:
         return None
+    lock_for_transaction(_end_lock(project_id, stripe_subscription_id))
     return (
         Subscription.objects.filter(
             project_id=project_id,
