@@ -467,7 +467,8 @@ def _hold_get(project: Project, hold_id: str) -> Hold:
 def _repeated(
     stored: Hold, external_id: str, feature_id: str, quantity: int, entity: str = ""
 ) -> HoldOutcome:
-    """A place with an id used before: the stored hold if it named the same thing, else 409."""
+    """A place with an id used before: the stored hold if it named the same thing (one past its expiry ended first,
+    as every other way of reaching it does: `_hold_get`), else 409."""
     named = (stored.customer.external_id, stored.feature_id, stored.quantity, stored.entity)
     if named != (external_id, feature_id, quantity, entity):
         raise Conflict(
@@ -475,6 +476,8 @@ def _repeated(
             code="idempotency_id_reused",
             param="id",
         )
+    if stored.status == Hold.Status.ACTIVE and stored.expires_at <= customer_now(customer=stored.customer):
+        _end(stored, Hold.Status.EXPIRED)
     return _outcome(stored, duplicate=True)
 
 

@@ -77,9 +77,10 @@ def entitlement_release(
             )
             if moved is None:
                 raise _Denied
-            in_use = moved[0]
-            if in_use < _entities_live(customer_id, entry["id"]):
-                raise _EntitiesHold(in_use + quantity)
+            in_use, held = moved
+            # The units left must cover both what holds keep and what live entities hold: neither is released here.
+            if in_use < held + _entities_live(customer_id, entry["id"]):
+                raise _EntitiesHold(in_use + quantity, held)
             counter = AllocationCounter.objects.get(customer_id=customer_id, feature_id=entry["id"])
             audit_record(
                 actor=actor,
@@ -100,11 +101,14 @@ def entitlement_release(
             code="release_exceeds_allocation",
             param="quantity",
         ) from None
-    except _EntitiesHold as held:
+    except _EntitiesHold as refused:
         live = _entities_live(customer_id, entry["id"])
+        units, kept = refused.args
         raise InvalidRequest(
-            f"quantity: {live} of the customer's {held.args[0]} units of {feature_key!r} are their live entities; "
-            "remove an entity (DELETE /entitlements/entities/{id}) to give its unit back.",
+            f"quantity: {live} of the customer's {units} units of {feature_key!r} are their live entities"
+            + (f" and {kept} are held" if kept else "")
+            + "; remove an entity (DELETE /entitlements/entities/{id}) to give its unit back"
+            + (", release a hold to give back its units." if kept else "."),
             code="release_exceeds_allocation",
             param="quantity",
         ) from None
@@ -112,7 +116,8 @@ def entitlement_release(
 
 
 class _EntitiesHold(Exception):
-    """Rolls back a release that would give back a unit one of the customer's live entities holds."""
+    """Rolls back a release that would give back a unit one of the customer's live entities holds (args: the
+    units in use before, the units holds keep)."""
 
 
 def _entities_live(customer_id: str, feature_id: str) -> int:
