@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from catalog.models import Feature, Price, Product, ProductFeature
-from catalog.rules import FeatureValue, feature_value_parse
+from catalog.rules import FeatureValue, account_cap_parse, feature_value_parse
 from catalog.services.features import feature_create, feature_in_use, feature_update
 from catalog.services.products import product_update
 from core.actors import Actor
@@ -81,6 +81,20 @@ class ProductFeatureInline(TabularInline[ProductFeature, Product]):
         return super().get_queryset(request).select_related("feature").order_by("feature__key")
 
 
+class ProductForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The product's form: its account cap checked as the API checks it (`account_cap_parse`)."""
+
+    def clean_account_cap(self) -> dict[str, Any] | None:
+        given = self.cleaned_data.get("account_cap")
+        if given is None:
+            return None
+        try:
+            return account_cap_parse(given, param="account_cap")
+        except InvalidRequest as exc:
+            # The API's words, without the parameter's name it opens with ("account_cap: …").
+            raise forms.ValidationError(exc.message.removeprefix("account_cap: ")) from exc
+
+
 @admin.register(Product)
 class ProductAdmin(_ServiceWrites, NoAddOrDelete, ModelAdmin[Product]):
     list_display = [
@@ -93,6 +107,7 @@ class ProductAdmin(_ServiceWrites, NoAddOrDelete, ModelAdmin[Product]):
     list_filter = ["project", "active"]
     search_fields = ["key", "name", "stripe_product_id", "id"]
     list_select_related = ["project"]
+    form = ProductForm
     fields = [
         "id",
         "project",
@@ -100,6 +115,7 @@ class ProductAdmin(_ServiceWrites, NoAddOrDelete, ModelAdmin[Product]):
         "name",
         "description",
         "active",
+        "account_cap",
         "in_stripe",
         "created_at",
         "updated_at",
@@ -121,7 +137,7 @@ class ProductAdmin(_ServiceWrites, NoAddOrDelete, ModelAdmin[Product]):
             )
 
 
-_PRODUCT_FIELDS = ("name", "description", "active")
+_PRODUCT_FIELDS = ("name", "description", "active", "account_cap")
 
 
 def _earlier_stripe_prices(price: Price) -> str:

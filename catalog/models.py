@@ -52,6 +52,15 @@ class Product(models.Model):
     active = models.BooleanField(default=True)
     # Listed by the unauthenticated pricing-page endpoint (`catalog.public`); off until the tenant opts in.
     public = models.BooleanField(default=False)
+    # The plan's account cap (`catalog.rules.account_cap_parse`: {"amount", "currency", "at_cap"}) for its customers
+    # without one of their own; null: none.
+    account_cap = models.JSONField(
+        null=True,
+        blank=True,
+        verbose_name="spend cap across its metered features",
+        help_text='{"amount": 50000, "currency": "usd", "at_cap": "block"} (or "alert"): the most its customers\' metered '
+        "prices bill together a period, for each customer without an account cap of their own. Empty: none.",
+    )
     stripe_product_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe product")
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")

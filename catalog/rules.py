@@ -314,13 +314,13 @@ def account_cap_parse(given: Any, *, param: str) -> dict[str, Any]:
         raise refused(f"an account cap is {ACCOUNT_CAP_FORM}.")
     if "units" in given:
         raise InvalidRequest(
-            f"cap: an account cap is in money only (units of different features do not add up): {ACCOUNT_CAP_FORM}.",
+            f"{param}: an account cap is in money only (units of different features do not add up): {ACCOUNT_CAP_FORM}.",
             code="parameter_conflict",
             param=param,
         )
     if "amount" not in given or "currency" not in given:
         raise InvalidRequest(
-            f"cap: an account cap is {ACCOUNT_CAP_FORM}.", code="parameter_missing", param=param
+            f"{param}: an account cap is {ACCOUNT_CAP_FORM}.", code="parameter_missing", param=param
         )
     if set(given) - {"amount", "currency", "at_cap"}:
         raise refused(f"an account cap is {ACCOUNT_CAP_FORM}.")

@@ -20,6 +20,7 @@ def product_snapshot(product: Product) -> dict[str, Any]:
         "public": product.public,
         "features": product_features(product),
         "access_days": product_access_days(product),
+        "account_cap": product.account_cap,
     }
 
 

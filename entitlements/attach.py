@@ -3,9 +3,10 @@ balance thresholds, the balance an auto-recharge charges at, and the spend cap t
 feature, with the metered price whose bills it bounds. Read in the resolver's pass, from the same compiled
 statements (`entitlements.statements`)."""
 
+from collections.abc import Sequence
 from typing import Any
 
-from catalog.models import Feature, Price
+from catalog.models import Feature, Price, Product
 from catalog.pricing import units_within
 from customers.models import Customer
 from entitlements import statements
@@ -14,16 +15,26 @@ from entitlements.snapshot import StructureSnapshot
 
 
 def structure_attach(
-    structure: StructureSnapshot, features: list[Feature], customer: Customer | None, told: bool
+    structure: StructureSnapshot,
+    features: list[Feature],
+    customer: Customer | None,
+    told: bool,
+    product_ids: Sequence[str] = (),
 ) -> None:
     """Everything the resolver's structure carries of the customer's own (one call from the resolver): thresholds
-    and recharge marks (not in an answer as of a past instant, `told`), and spend caps."""
+    and recharge marks (not in an answer as of a past instant, `told`), and spend caps (`product_ids`: the
+    products the customer holds, whose account caps apply to a customer without one)."""
     if customer is not None and not told:
         thresholds_attach(structure, features, customer)
-    caps_attach(structure, features, customer)
+    caps_attach(structure, features, customer, product_ids)
 
 
-def caps_attach(structure: StructureSnapshot, features: list[Feature], customer: Customer | None) -> None:
+def caps_attach(
+    structure: StructureSnapshot,
+    features: list[Feature],
+    customer: Customer | None,
+    product_ids: Sequence[str] = (),
+) -> None:
     """Each metered feature's spend cap as it applies to the customer: their own (`SpendCap`), else their plan's;
     with the metered price that bills the feature's use (its terms: the cap's money is what they bill) and the
     units the cap allows in all (`limit`: the period's limit plus the cap's units, or the units the price bills
@@ -47,6 +58,8 @@ def caps_attach(structure: StructureSnapshot, features: list[Feature], customer:
             if entry is not None and entry.get("overage"):
                 entry["cap"] = {**cap, "set_by": "customer"}
     capped = {key: entry for key, entry in entries.items() if "cap" in entry}
+    if account is None and customer is not None and keys and product_ids:
+        account = plan_account_cap(customer.pk, product_ids, features)
     if account is not None and customer is not None:
         _account_attach(structure, features, customer, account, set(keys.values()))
     if not capped:
@@ -63,6 +76,31 @@ def caps_attach(structure: StructureSnapshot, features: list[Feature], customer:
         else:
             within = units_within(price, int(cap["amount"])) if price else None
             cap["limit"] = None if within is None else max(within, limit)
+
+
+def plan_account_cap(
+    customer_id: str, product_ids: Sequence[str], features: list[Feature]
+) -> dict[str, Any] | None:
+    """The account cap the customer's plans declare (`Product.account_cap`) for a customer without their own:
+    of several, the lowest amount (`block` before `alert` at the same amount) among those in a currency their
+    metered prices bill in — amounts of different currencies do not compare, and a cap in no such currency sums
+    nothing —, else the lowest of all; None when none declares one. Its `id` is the customer's: their row is what
+    a use locks (`services.account_caps`)."""
+    declared = [
+        cap
+        for cap in Product.objects.filter(pk__in=product_ids, account_cap__isnull=False).values_list(
+            "account_cap", flat=True
+        )
+        if cap
+    ]
+    if not declared:
+        return None
+    if len({c["currency"] for c in declared}) > 1:
+        metered = {feature.pk for feature in features if feature.type == Feature.Type.METERED}
+        billed_in = {terms["currency"] for terms in metered_terms(customer_id, metered).values()}
+        declared = [c for c in declared if c["currency"] in billed_in] or declared
+    cap = min(declared, key=lambda c: (int(c["amount"]), c["at_cap"] != "block", c["currency"]))
+    return {**cap, "id": customer_id, "set_by": "plan"}
 
 
 def _account_attach(
@@ -82,6 +120,9 @@ def _account_attach(
         for feature_id, price in sorted(terms.items())
         if price["currency"] == account["currency"]
     }
+    if account["set_by"] == "plan" and account["prices"]:
+        # Where a plan's cap remembers the period it was reached in (`services.account_caps._reached`).
+        account["anchor"] = structure["features"][min(account["prices"])]["id"]
     for key in sorted(past | set(account["prices"])):
         structure["features"][key]["account_cap"] = account
 

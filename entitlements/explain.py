@@ -257,7 +257,8 @@ def _cap_words(entry: FeatureEntry, answer: dict[str, Any]) -> str:
     if account is not None:
         billed, amount = (_money(account[key], account["currency"]) for key in ("used_amount", "amount"))
         said += (
-            f" Account cap ({account['at_cap']}s at it): {billed} of {amount} billed across the customer's "
+            f" Account cap ({'the plan' if account['set_by'] == 'plan' else 'the customer'}'s, {account['at_cap']}s "
+            f"at it): {billed} of {amount} billed across the customer's "
             "metered features this period."
         )
     return said

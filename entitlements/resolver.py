@@ -99,6 +99,7 @@ class _Source:
     ends_at: datetime | None = None
     flags: _SourceFlags = field(default_factory=lambda: _SourceFlags())
     group: str = ""  # the items of one subscription share it: their counted values add up
+    product_id: str = ""
 
     def value_for(self, feature: Feature) -> tuple[bool, Any]:
         return product_value(self.values, feature, self.quantity)
@@ -355,6 +356,7 @@ def _plan_sources(
             ends_at,
             flags,
             group,
+            product_id,
         )
         for kind, pk, product_id, quantity, period, ends_at, flags, group in pending
     ]
@@ -423,7 +425,7 @@ def _resolve(
     changes += [r.expires_at for r in revocations if r.expires_at is not None]
     anyone = [source for source in sources if source.kind == "default_product"]
     structure = _structure(settings, features, sources, grants, revocations, changes, now, customer)
-    structure_attach(structure, features, customer, told)
+    structure_attach(structure, features, customer, told, sorted({source.product_id for source in sources}))
     if now != real:  # nothing changes by time while the clock stands; its move bumps the answers version
         structure["clock_time"] = now.timestamp()
         structure["valid_until"] = real.timestamp() + MAX_SNAPSHOT_AGE_SECONDS

@@ -205,6 +205,23 @@ PUBLIC_HELP = (
 )
 
 
+PRODUCT_ACCOUNT_CAP_HELP = (
+    'The plan\'s account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`: the most its '
+    "customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to "
+    "`block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which "
+    "overrides it). A customer whose live plans declare several has the lowest amount (`block` before "
+    "`alert` at the same amount) among those in a currency their metered prices bill in. Null: none. 400 "
+    "`invalid_parameter`, `parameter_missing` or "
+    "`parameter_conflict` (units: an account cap is in money only)."
+)
+
+
+class ProductAccountCapOutput(serializers.Serializer[Any]):
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    at_cap = serializers.ChoiceField(choices=["block", "alert"])
+
+
 class ProductOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
@@ -215,6 +232,7 @@ class ProductOutput(serializers.Serializer[Any]):
     public = serializers.BooleanField(help_text=PUBLIC_HELP)
     features = serializers.SerializerMethodField(help_text=FEATURE_VALUE_HELP)
     access_days = serializers.SerializerMethodField(help_text=ACCESS_DAYS_HELP)
+    account_cap = ProductAccountCapOutput(allow_null=True, help_text=PRODUCT_ACCOUNT_CAP_HELP)
     stripe_product_id = serializers.CharField(
         allow_null=True, help_text="Null until the product exists at Stripe (a failed sync is retried)."
     )
@@ -253,6 +271,7 @@ class ProductInput(StrictSerializer):
     access_days = serializers.IntegerField(
         min_value=1, max_value=36_500, allow_null=True, required=False, help_text=ACCESS_DAYS_HELP
     )
+    account_cap = serializers.JSONField(required=False, allow_null=True, help_text=PRODUCT_ACCOUNT_CAP_HELP)
 
 
 def _product_get(request: Request, key_or_id: str, param: str | None = None) -> Product:

@@ -14,7 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.apis.catalog import FEATURE_VALUE_HELP, PriceTermsOutput
+from catalog.apis.catalog import FEATURE_VALUE_HELP, PriceTermsOutput, ProductAccountCapOutput
 from catalog.models import Product, ProductFeature
 from catalog.public import public_plans_get, public_plans_keys
 from catalog.rules import FeatureValue
@@ -49,6 +49,10 @@ class PublicProductOutput(serializers.Serializer[Any]):
     description = serializers.CharField(allow_null=True)
     prices = PublicPriceOutput(many=True, help_text="Its active prices, by currency, cheapest first.")
     features = serializers.SerializerMethodField()
+    account_cap = ProductAccountCapOutput(
+        allow_null=True,
+        help_text="The plan's account cap: the most its metered prices bill together a period; null: none.",
+    )
 
     @extend_schema_field(PublicFeatureOutput(many=True))
     def get_features(self, obj: Product) -> list[dict[str, Any]]:

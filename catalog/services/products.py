@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 
 from catalog.models import Feature, Price, Product, ProductAccess, ProductFeature
 from catalog.public import public_plans_changed
-from catalog.rules import UNSET, FeatureValue, feature_value_parse
+from catalog.rules import UNSET, FeatureValue, account_cap_parse, feature_value_parse
 from catalog.selectors import feature_list, price_list, product_fetch, product_list
 from catalog.services.stripe_sync import price_stripe_sync, product_stripe_sync
 from catalog.snapshots import price_snapshot, product_snapshot
@@ -58,6 +58,11 @@ def _features_normalized(resolved: dict[str, tuple[Feature, FeatureValue]]) -> d
     return {key: value.api() for key, (_, value) in resolved.items()}
 
 
+def _account_cap(given: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A product's account cap (`account_cap_parse`), None for none."""
+    return None if given is None else account_cap_parse(given, param="account_cap")
+
+
 def _product_access_set(product: Product, days: int | None) -> None:
     """Purchases recorded from now on last `days` (None: for life); earlier purchases keep their end."""
     if days is None:
@@ -102,6 +107,7 @@ def product_create(
     public: bool = False,
     features: dict[str, Any] | None = None,
     access_days: int | None = None,
+    account_cap: dict[str, Any] | None = None,
 ) -> Product:
     """Creates a product with its feature values (and, for one-time purchases, how many days they last), then
     its Stripe product.
@@ -110,6 +116,7 @@ def product_create(
     request matches it, this completes that attempt instead of refusing the key.
     """
     resolved = _features_resolve(project=project, features=features or {})
+    account_cap = _account_cap(account_cap)
     existing = product_list(project=project).filter(key=key).first()
     if existing is not None:
         existing = product_fetch(existing.pk)
@@ -121,12 +128,19 @@ def product_create(
             "public": public,
             "features": _features_normalized(resolved),
             "access_days": access_days,
+            "account_cap": account_cap,
         }
         if existing.stripe_product_id or product_snapshot(existing) != wanted:
             raise Conflict(f"A product with key {key!r} already exists.", code="key_taken", param="key")
         return product_stripe_sync(product=existing)
     product = Product(
-        project=project, key=key, name=name, description=description or "", active=active, public=public
+        project=project,
+        key=key,
+        name=name,
+        description=description or "",
+        active=active,
+        public=public,
+        account_cap=account_cap,
     )
     try:
         with transaction.atomic():
@@ -157,6 +171,7 @@ def product_update(
     public: bool | None = None,
     features: dict[str, Any] | None = None,
     access_days: int | None = UNSET,
+    account_cap: dict[str, Any] | None = UNSET,
 ) -> Product:
     """Changes a product; `features` replaces the whole map; `access_days` (None: for life) applies to purchases
     recorded from now on. Deactivating it archives it at Stripe and
@@ -166,6 +181,8 @@ def product_update(
     # A copy of another project's Stripe product: 404 before the row is written (product_stripe_sync checks too).
     refuse_held_first_elsewhere(product, project=product.project)
     resolved = _features_resolve(project=product.project, features=features) if features is not None else None
+    if account_cap is not UNSET:
+        account_cap = _account_cap(account_cap)
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         locked = product_fetch(locked.pk)
@@ -183,6 +200,8 @@ def product_update(
             _product_values_replace(locked, resolved)
         if access_days is not UNSET:
             _product_access_set(locked, access_days)
+        if account_cap is not UNSET:
+            locked.account_cap = account_cap
         if was_active and not locked.active:
             for price in Price.objects.select_for_update().filter(product=locked, active=True).order_by("pk"):
                 price_before = price_snapshot(price)
@@ -200,10 +219,16 @@ def product_update(
         current = product_fetch(locked.pk)  # fresh feature values
         current.name, current.description = locked.name, locked.description
         current.active, current.public = locked.active, locked.public
+        current.account_cap = locked.account_cap
         locked = current
         after = product_snapshot(locked)
         if after != before:
-            locked.save(update_fields=["name", "description", "active", "public", "updated_at"])
+            locked.save(
+                update_fields=["name", "description", "active", "public", "account_cap", "updated_at"]
+            )
+            if after["account_cap"] != before["account_cap"]:
+                # Its customers' answers carry the plan's account cap.
+                project_version_bump(project_id=locked.project.pk)
             public_plans_changed(project=locked.project)
             action = "product.updated"
             if was_active != locked.active:

@@ -11,6 +11,7 @@ from catalog.models import Feature, Price, Product
 from catalog.rules import (
     PRICE_IMMUTABLE_FIELDS,
     PRICE_REPRICING_FIELDS,
+    account_cap_parse,
     feature_value_parse,
     price_amounts_check,
     price_terms_check,
@@ -68,6 +69,7 @@ class ProductSpec:
     features: dict[str, Any] = field(default_factory=dict)
     prices: tuple[PriceSpec, ...] = ()
     access_days: int | None = None
+    account_cap: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,11 @@ def catalog_plan(
                     key for key, kind in feature_types.items() if kind == Feature.Type.ALLOCATION
                 ],
             ).api()
+        wanted_cap = (
+            None
+            if pspec.account_cap is None
+            else account_cap_parse(pspec.account_cap, param=f"products[{p_index}].account_cap")
+        )
         product = products.get(pspec.key)
         if product is None:
             plan.append(CatalogChange("create", "product", pspec.key, spec=pspec))
@@ -180,10 +187,19 @@ def catalog_plan(
                 "public": pspec.public,
                 "features": wanted_features,
                 "access_days": pspec.access_days,
+                "account_cap": wanted_cap,
             }
             diff = {
                 name: (current_state[name], wanted_state[name])
-                for name in ("name", "description", "active", "public", "features", "access_days")
+                for name in (
+                    "name",
+                    "description",
+                    "active",
+                    "public",
+                    "features",
+                    "access_days",
+                    "account_cap",
+                )
                 if current_state[name] != wanted_state[name]
             }
             if diff:
@@ -349,6 +365,7 @@ def catalog_apply(
                     public=pspec.public,
                     features=pspec.features,
                     access_days=pspec.access_days,
+                    account_cap=pspec.account_cap,
                 )
             else:
                 product = _product_by_key(project, change.key)
@@ -363,6 +380,7 @@ def catalog_apply(
                         public=pspec.public,
                         features=pspec.features,
                         access_days=pspec.access_days,
+                        account_cap=pspec.account_cap,
                     )
                 elif change.action == "archive":
                     product_update(actor=actor, product=product, active=False)

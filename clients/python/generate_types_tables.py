@@ -36,6 +36,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("AdoptionRun", ("AdoptionRunOutput",)),
     Cls("Feature", ("FeatureOutput",), section="Catalog"),
     Cls("Product", ("ProductOutput",)),
+    Cls("ProductAccountCap", ("ProductAccountCapOutput",)),
     Cls("PriceTier", ("PriceTierOutput",)),
     Cls("Price", ("PriceOutput",)),
     Cls("PublicPlanPrice", ("PublicPriceOutput",)),

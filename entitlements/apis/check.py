@@ -108,7 +108,10 @@ class AccountCapOutput(serializers.Serializer[Any]):
         choices=["block", "alert"],
         help_text="At the cap use past a limit is refused (`block`) or goes on, announced (`alert`).",
     )
-    set_by = serializers.ChoiceField(choices=["customer"], help_text="The customer's own (`/spend_caps`).")
+    set_by = serializers.ChoiceField(
+        choices=["customer", "plan"],
+        help_text="The customer's own (`/spend_caps`), or their plan's (a product's `account_cap`).",
+    )
     amount = serializers.IntegerField(
         help_text="The most the customer's metered prices in `currency` bill together for the period."
     )

@@ -107,9 +107,12 @@ def _per_entity(entry: FeatureEntry, customer_id: str | None) -> dict[str, Any] 
 
 
 def _account_cap(entry: FeatureEntry) -> dict[str, Any] | None:
-    """The customer's account cap as a snapshot carries it: without its id (the API's `spend_caps` has it)."""
+    """The customer's account cap as a snapshot carries it: without its id (the API's `spend_caps` has it) and a
+    plan's cap's `anchor` (where the server remembers it was reached)."""
     cap = entry.get("account_cap")
-    return None if cap is None else {name: value for name, value in cap.items() if name != "id"}
+    return (
+        None if cap is None else {name: value for name, value in cap.items() if name not in ("id", "anchor")}
+    )
 
 
 def _windows(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) -> list[dict[str, Any]]:

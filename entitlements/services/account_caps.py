@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog.pricing import terms_amount
+from customers.models import Customer
 from entitlements import resolver
 from entitlements.account_cap import account_billed, account_limit
 from entitlements.models import SpendCap, UsageCounter
+from entitlements.services.counters import crossing_insert
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
 
 
@@ -102,17 +104,30 @@ def account_caps_reached(
 
 def _locked(customer_id: str, cap: dict[str, Any]) -> dict[str, Any] | None:
     """The account cap locked (`SELECT … FOR UPDATE`), as its row says now (amount, currency, at_cap), with the
-    prices the structure found in its currency; None when it was removed."""
-    row = (
-        SpendCap.objects.select_for_update()
-        .filter(pk=cap["id"], customer_id=customer_id, feature__isnull=True)
-        .values_list("cap", flat=True)
-        .first()
-    )
+    prices the structure found in its currency; None when it was removed. A plan's cap (`set_by: "plan"`) has no
+    row: the customer's row is locked instead, and their own cap, if one was set since the structure was read,
+    is locked and judged on (`services.spend_caps` sets one under the customer's row lock)."""
+    if cap.get("set_by") == "plan":
+        project_id = (
+            Customer.objects.select_for_update()
+            .filter(pk=customer_id)
+            .values_list("project_id", flat=True)
+            .first()
+        )
+        own = _own_locked(customer_id, cap)
+        return own if own is not None else {**cap, "project_id": project_id}
+    return _own_locked(customer_id, cap, pk=cap["id"])
+
+
+def _own_locked(customer_id: str, cap: dict[str, Any], pk: str | None = None) -> dict[str, Any] | None:
+    """The customer's own account cap (`pk`, else whichever they have) locked, with the prices the structure found
+    in its currency; None without one."""
+    mine = SpendCap.objects.filter(customer_id=customer_id, feature__isnull=True)
+    row = (mine if pk is None else mine.filter(pk=pk)).select_for_update().values_list("pk", "cap").first()
     if row is None:
         return None
-    prices = {k: terms for k, terms in cap["prices"].items() if terms["currency"] == row["currency"]}
-    return {**cap, **row, "prices": prices}
+    prices = {k: terms for k, terms in cap["prices"].items() if terms["currency"] == row[1]["currency"]}
+    return {**cap, **row[1], "id": row[0], "set_by": "customer", "prices": prices}
 
 
 def _used(
@@ -170,14 +185,22 @@ def _reached(
         return None
     amount = int(judged.cap["amount"])
     billed = judged.others + (terms_amount(judged.terms, after) if judged.terms is not None else 0)
-    if not billed_before < amount <= billed:
+    # A plan's cap may be declared (or come back, the customer's own removed) below what the customer bills
+    # already: the first use judged past it announces it then. A customer's own is never set below.
+    plan = judged.cap.get("set_by") == "plan"
+    if not (billed_before < amount <= billed or (plan and amount <= billed)):
         return None
     period_start = datetime.fromtimestamp(entry["period_start"], UTC)
-    first = (
-        SpendCap.objects.filter(pk=judged.cap_id)
-        .exclude(reached_period=period_start)
-        .update(reached_period=period_start)
-    )
+    if judged.cap.get("set_by") == "plan":  # no row of its own: remembered as a crossing of its first feature
+        first = crossing_insert(
+            judged.cap["project_id"], judged.cap_id, judged.cap["anchor"], period_start, "account_cap"
+        )
+    else:
+        first = bool(
+            SpendCap.objects.filter(pk=judged.cap_id)
+            .exclude(reached_period=period_start)
+            .update(reached_period=period_start)
+        )
     if not first:
         return None
     return {

@@ -17,6 +17,7 @@ from core.actors import Actor
 from core.audit import audit_record
 from core.errors import InvalidRequest, NotFound
 from core.wording import with_article
+from customers.models import Customer
 from entitlements import cache as ent_cache
 from entitlements import changes, usage_read
 from entitlements.account_cap import account_billed
@@ -52,6 +53,10 @@ def spend_cap_set(
     customer_id = customers_ensure(project=project, external_ids=[external_id])[external_id]
     _not_below_usage(project, external_id, customer_id, feature, shaped)
     with transaction.atomic():
+        if (
+            feature is None
+        ):  # uses judged on a plan's account cap lock the customer's row (`services.account_caps`)
+            Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk").first()
         stored = SpendCap.objects.select_for_update().filter(customer_id=customer_id, feature=feature).first()
         before = {"cap": stored.cap} if stored is not None else None
         if stored is None:

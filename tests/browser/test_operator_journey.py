@@ -315,6 +315,38 @@ def test_an_operator_sets_an_account_cap_and_explain_names_it_when_it_refuses(
         "Not allowed: the account cap is reached (110 used;"
     )
     expect(calls_box.locator(".tg-verdict")).to_contain_text(
-        "Account cap (blocks at it): $0.30 of $0.30 billed across the customer's metered features this period."
+        "Account cap (the customer's, blocks at it): $0.30 of $0.30 billed across the customer's metered features this period."
     )
     page.screenshot(path=str(shots / "explain-account-cap.png"), full_page=True)
+
+
+def test_an_operator_sets_a_plans_account_cap_and_a_malformed_one_is_refused(page, api, tenant_a, tmp_path):
+    """The product's page takes the plan's account cap as the products API does: a malformed one is refused with
+    the API's words and nothing is stored; a good one is stored normalised, audited with the operator, and its
+    customers' answers carry it (`set_by: "plan"`)."""
+    User.objects.create_superuser("ops-cap", password="correct horse battery")
+    tokens = feature(tenant_a.project, "tokens", "metered")
+    plan = product(tenant_a.project, "pro", {tokens: {"limit": 100, "overage": "allowed"}})
+    page.goto("/admin/")
+    page.fill("#id_username", "ops-cap")
+    page.fill("#id_password", "correct horse battery")
+    page.click("input[type=submit]")
+    page.goto(f"/admin/catalog/product/{plan.pk}/change/")
+    page.fill("textarea[name=account_cap]", '{"amount": 5000}')
+    page.click("input[name=_save]")
+    expect(page.locator(".errorlist")).to_contain_text("an account cap is")
+    plan.refresh_from_db()
+    assert plan.account_cap is None
+    page.fill("textarea[name=account_cap]", '{"amount": 5000, "currency": "USD", "at_cap": "alert"}')
+    shots = Path(os.environ.get("TOLLGATE_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "product-account-cap.png"), full_page=True)
+    page.click("input[name=_save]")
+    expect(page.locator("ul.messagelist")).to_be_visible()
+    plan.refresh_from_db()
+    assert plan.account_cap == {"amount": 5000, "currency": "usd", "at_cap": "alert"}
+    audit = AuditLogEntry.objects.filter(action="product.updated").latest("created_at")
+    assert (audit.actor_repr, audit.after["account_cap"]) == ("ops-cap", plan.account_cap)
+    subscribe(customer(tenant_a.project, "user-1"), plan)
+    answer = check(api, tenant_a.key, "user-1", "tokens")["account_cap"]
+    assert (answer["set_by"], answer["amount"], answer["at_cap"]) == ("plan", 5000, "alert")

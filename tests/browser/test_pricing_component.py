@@ -248,7 +248,7 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
     # Usage windows in a plan's features, and a refused check's binding window or period on the paywall.
     texts = page.evaluate(
         """async () => {
-            const {featureText, bindingText, waitText} = await import('/static/tollgate/pricing.js');
+            const {featureText, bindingText, waitText, accountCapText} = await import('/static/tollgate/pricing.js');
             const calls = {name: 'API calls', type: 'metered',
                            value: {limit: 100000, windows: {minute: 100, day: 5000}}};
             const summaries = {name: 'Summaries', type: 'metered',
@@ -260,6 +260,9 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
                 bindingText('API calls', 'day', null), bindingText('API calls', 'cap', 600),
                 bindingText('API calls', 'account_cap', 3 * 86400),
                 [waitText(1), waitText(89), waitText(90), waitText(5399), waitText(7200), waitText(200000)],
+                accountCapText({amount: 50000, currency: 'usd', at_cap: 'block'}, 'per month', 'en-US'),
+                accountCapText({amount: 7500, currency: 'eur', at_cap: 'alert'}, 'per year', 'en-US'),
+                accountCapText(null, 'per month', 'en-US'),
             ];
         }"""
     )
@@ -273,6 +276,9 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
         "You have reached the spending cap on API calls. It frees up in 10 minutes. These plans give more.",
         "You have reached your account's spending cap. It frees up in 3 days. These plans give more.",
         ["1 second", "89 seconds", "2 minutes", "90 minutes", "2 hours", "2 days"],
+        "Usage billed up to $500.00 per month",
+        "An alert at €75.00 of usage per year",
+        None,
     ]
     page.evaluate(
         """() => {

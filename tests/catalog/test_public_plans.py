@@ -122,6 +122,7 @@ EXPECTED = [
         "key": "free",
         "name": "Free",
         "description": None,
+        "account_cap": None,
         "prices": [_recurring("free-monthly", "usd", 0, "month")],
         "features": [{"key": "api_calls", "name": "API calls", "type": "metered", "value": 1000}],
     },
@@ -129,6 +130,7 @@ EXPECTED = [
         "key": "pro",
         "name": "Pro",
         "description": "For growing teams",
+        "account_cap": None,
         "prices": [
             _recurring("pro-monthly-eur", "eur", 2800, "month"),
             _recurring("pro-monthly", "usd", 3000, "month", trial_days=14),
@@ -157,6 +159,7 @@ EXPECTED = [
         "key": "enterprise",
         "name": "Enterprise",
         "description": None,
+        "account_cap": None,
         "prices": [],
         "features": [
             {"key": "api_calls", "name": "API calls", "type": "metered", "value": None},

@@ -351,7 +351,7 @@ def test_explain_names_the_cap_that_refuses_and_what_each_cap_has_used(api, tena
     tokens = next(f for f in explained.features if f.key == "tokens")
     assert tokens.verdict == (
         "Allowed: 1000 of 1000 used this period; use may go past the limit (overage, billed by its metered price). "
-        "Account cap (blocks at it): $0.20 of $0.30 billed across the customer's metered features this period."
+        "Account cap (the customer's, blocks at it): $0.20 of $0.30 billed across the customer's metered features this period."
     )
     consume(api, tenant_a, "c2", "api_calls", 5)
     explained = entitlements_explain(project=tenant_a.project, customer=holder)
@@ -360,7 +360,7 @@ def test_explain_names_the_cap_that_refuses_and_what_each_cap_has_used(api, tena
     assert calls.verdict == (
         f"Not allowed: the account cap is reached (115 used; it frees up in {wait} s, when the period ends). "
         "Spend cap (the customer's, alerts at it): 15 of 40 units past the limit used. "
-        "Account cap (blocks at it): $0.30 of $0.30 billed across the customer's metered features this period."
+        "Account cap (the customer's, blocks at it): $0.30 of $0.30 billed across the customer's metered features this period."
     )
 
 

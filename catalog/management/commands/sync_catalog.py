@@ -89,6 +89,7 @@ def parse_catalog(document: Any) -> CatalogSpec:
                 features=dict(data.get("features") or {}),
                 prices=tuple(prices),
                 access_days=data.get("access_days"),
+                account_cap=data.get("account_cap"),
             )
         )
     default_product = document.get("default_product")

@@ -20,7 +20,7 @@ export type CreditLedgerEntryType = "grant" | "consume" | "revoke" | "hold" | "h
 export type CreditLotSource = "purchase" | "plan" | "grant";
 export type DefaultPaymentFlow = "checkout" | "intent";
 export type EntitlementAccountCapAtCap = "block" | "alert";
-export type EntitlementAccountCapSetBy = "customer";
+export type EntitlementAccountCapSetBy = "customer" | "plan";
 export type EntitlementCapAtCap = "block" | "alert";
 export type EntitlementCapSetBy = "catalog" | "customer";
 export type EntitlementCheckOverage = "allowed" | "blocked";
@@ -77,6 +77,7 @@ export type PriceInterval = "day" | "week" | "month" | "year";
 export type PriceTaxBehavior = "unspecified" | "inclusive" | "exclusive";
 export type PriceType = "recurring" | "one_time";
 export type PriceUsageType = "licensed" | "metered";
+export type ProductAccountCapAtCap = "block" | "alert";
 export type ProjectProrationDowngrade = "now_prorate" | "now_no_proration" | "period_end";
 export type ProjectProrationIntervalChange = "now_prorate" | "now_no_proration" | "period_end";
 export type ProjectProrationUpgrade = "now_prorate" | "now_no_proration" | "period_end";
@@ -192,10 +193,18 @@ export interface Product {
   features: Record<string, unknown>;
   /** One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on. */
   access_days: number | null;
+  /** The plan's account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`: the most its customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to `block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which overrides it). A customer whose live plans declare several has the lowest amount (`block` before `alert` at the same amount). Null: none. 400 `invalid_parameter`, `parameter_missing` or `parameter_conflict` (units: an account cap is in money only). */
+  account_cap: ProductAccountCap | null;
   /** Null until the product exists at Stripe (a failed sync is retried). */
   stripe_product_id: string | null;
   created_at: string;
   updated_at: string;
+}
+
+export interface ProductAccountCap {
+  amount: number;
+  currency: string;
+  at_cap: ProductAccountCapAtCap;
 }
 
 export interface PriceTier {
@@ -278,6 +287,8 @@ export interface PublicPlan {
   /** Its active prices, by currency, cheapest first. */
   prices: PublicPlanPrice[];
   features: PublicPlanFeature[];
+  /** The plan's account cap: the most its metered prices bill together a period; null: none. */
+  account_cap: ProductAccountCap | null;
 }
 
 // Customers, checkout, carts, payments, portal
@@ -751,7 +762,7 @@ export interface EntitlementCap {
 export interface EntitlementAccountCap {
   /** At the cap use past a limit is refused (`block`) or goes on, announced (`alert`). * `block` - block * `alert` - alert */
   at_cap: EntitlementAccountCapAtCap;
-  /** The customer's own (`/spend_caps`). * `customer` - customer */
+  /** The customer's own (`/spend_caps`), or their plan's (a product's `account_cap`). * `customer` - customer * `plan` - plan */
   set_by: EntitlementAccountCapSetBy;
   /** The most the customer's metered prices in `currency` bill together for the period. */
   amount: number;

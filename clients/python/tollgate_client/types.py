@@ -96,6 +96,8 @@ __all__ = [
     "PriceType",
     "PriceUsageType",
     "Product",
+    "ProductAccountCap",
+    "ProductAccountCapAtCap",
     "Project",
     "ProjectProrationDowngrade",
     "ProjectProrationIntervalChange",
@@ -146,7 +148,7 @@ CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_retu
 CreditLotSource = Literal["purchase", "plan", "grant"]
 DefaultPaymentFlow = Literal["checkout", "intent"]
 EntitlementAccountCapAtCap = Literal["block", "alert"]
-EntitlementAccountCapSetBy = Literal["customer"]
+EntitlementAccountCapSetBy = Literal["customer", "plan"]
 EntitlementCapAtCap = Literal["block", "alert"]
 EntitlementCapSetBy = Literal["catalog", "customer"]
 EntitlementCheckOverage = Literal["allowed", "blocked"]
@@ -205,6 +207,7 @@ PriceInterval = Literal["day", "week", "month", "year"]
 PriceTaxBehavior = Literal["unspecified", "inclusive", "exclusive"]
 PriceType = Literal["recurring", "one_time"]
 PriceUsageType = Literal["licensed", "metered"]
+ProductAccountCapAtCap = Literal["block", "alert"]
 ProjectProrationDowngrade = Literal["now_prorate", "now_no_proration", "period_end"]
 ProjectProrationIntervalChange = Literal["now_prorate", "now_no_proration", "period_end"]
 ProjectProrationUpgrade = Literal["now_prorate", "now_no_proration", "period_end"]
@@ -330,10 +333,19 @@ class Product(TollgateObject):
     """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
     access_days: int | None
     """One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on."""
+    account_cap: ProductAccountCap | None
+    """The plan's account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`: the most its customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to `block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which overrides it). A customer whose live plans declare several has the lowest amount (`block` before `alert` at the same amount). Null: none. 400 `invalid_parameter`, `parameter_missing` or `parameter_conflict` (units: an account cap is in money only)."""
     stripe_product_id: str | None
     """Null until the product exists at Stripe (a failed sync is retried)."""
     created_at: str
     updated_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductAccountCap(TollgateObject):
+    amount: int
+    currency: str
+    at_cap: ProductAccountCapAtCap
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -421,6 +433,8 @@ class PublicPlan(TollgateObject):
     prices: list[PublicPlanPrice]
     """Its active prices, by currency, cheapest first."""
     features: list[PublicPlanFeature]
+    account_cap: ProductAccountCap | None
+    """The plan's account cap: the most its metered prices bill together a period; null: none."""
 
 
 # Customers, checkout, carts, payments, portal
@@ -932,7 +946,7 @@ class EntitlementAccountCap(TollgateObject):
     at_cap: EntitlementAccountCapAtCap
     """At the cap use past a limit is refused (`block`) or goes on, announced (`alert`). * `block` - block * `alert` - alert"""
     set_by: EntitlementAccountCapSetBy
-    """The customer's own (`/spend_caps`). * `customer` - customer"""
+    """The customer's own (`/spend_caps`), or their plan's (a product's `account_cap`). * `customer` - customer * `plan` - plan"""
     amount: int
     """The most the customer's metered prices in `currency` bill together for the period."""
     currency: str

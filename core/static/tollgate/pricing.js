@@ -108,6 +108,15 @@ export function featureText(feature, locale) {
   return null;
 }
 
+/** A plan's account cap (`{amount, currency, at_cap}`) as its card says it, `period` being the price's ("per
+ * month"): accountCapText({amount: 50000, currency: "usd", at_cap: "block"}, "per month", "en-US") → "Usage
+ * billed up to $500.00 per month"; null without one. */
+export function accountCapText(cap, period, locale) {
+  if (!cap || !Number.isInteger(cap.amount) || !cap.currency) return null;
+  const amount = formatAmount(cap.amount, cap.currency, locale);
+  return cap.at_cap === "alert" ? `An alert at ${amount} of usage ${period}` : `Usage billed up to ${amount} ${period}`;
+}
+
 /** Whether a plan's value of a feature lets its customers use the feature at all (the paywall's filter). */
 export function grants(feature) {
   const value = feature.value;
@@ -470,6 +479,11 @@ export class TollgatePricing extends HTMLElement {
       },
       h("span", { class: "mark", "aria-hidden": "true" }, excluded ? "✕" : "✓"),
       h("span", { class: "text" }, excluded ? h("span", { class: "sr-only" }, "Not included: ") : null, text)));
+    }
+    const capText = accountCapText(product.account_cap, period, this.locale);
+    if (capText) {
+      features.append(h("li", { part: "feature", "data-feature": "account_cap" },
+        h("span", { class: "mark", "aria-hidden": "true" }, "✓"), h("span", { class: "text" }, capText)));
     }
     card.append(features);
     const button = h("button", {

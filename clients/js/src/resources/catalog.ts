@@ -43,6 +43,8 @@ export interface ProductParams {
   features?: Record<string, unknown>;
   /** Listed (while active) by the pricing page's `plans.list`. */
   public?: boolean;
+  /** The plan's account cap for customers without their own, `{amount, currency, at_cap?}`; null removes it. */
+  account_cap?: { amount: number; currency: string; at_cap?: "block" | "alert" } | null;
 }
 
 export class Products extends Resource {

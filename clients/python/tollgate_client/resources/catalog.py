@@ -45,6 +45,9 @@ class Features(Resource):
         )
 
 
+_KEEP: Any = object()  # an argument not given: the field is left as it is
+
+
 class Products(Resource):
     def create(
         self,
@@ -55,13 +58,22 @@ class Products(Resource):
         active: bool | None = None,
         features: dict[str, Any] | None = None,
         public: bool | None = None,
+        account_cap: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Product:
         """`features`: `{"<feature key>": true | limit | null (unlimited) | {"per_unit": n} | JSON value}`; a
         metered limit may allow overage: `{"limit": n, "overage": "allowed"}` (or with `per_unit`).
-        `public=True` lists it (while active) in the pricing page's `plans.list`."""
+        `public=True` lists it (while active) in the pricing page's `plans.list`. `account_cap`: the plan's
+        account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`, for its customers without
+        their own."""
         body = compact(
-            key=key, name=name, description=description, active=active, features=features, public=public
+            key=key,
+            name=name,
+            description=description,
+            active=active,
+            features=features,
+            public=public,
+            account_cap=account_cap,
         )
         return self._post(Product, "/products", body, idempotency_key=idempotency_key)
 
@@ -78,10 +90,14 @@ class Products(Resource):
         active: bool | None = None,
         features: dict[str, Any] | None = None,
         public: bool | None = None,
+        account_cap: Any = _KEEP,
         idempotency_key: str | None = None,
     ) -> Product:
-        """`features` replaces the product's whole feature map."""
+        """`features` replaces the product's whole feature map; `account_cap` sets the plan's account cap (None
+        removes it)."""
         body = compact(name=name, description=description, active=active, features=features, public=public)
+        if account_cap is not _KEEP:
+            body["account_cap"] = account_cap
         return self._patch(Product, path("/products/{}", product), body, idempotency_key=idempotency_key)
 
     def list(
