@@ -104,23 +104,25 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
 def _windows_at(
     customer_id: str, structure: StructureSnapshot, at: datetime
 ) -> dict[str, dict[str, list[Any]]]:
-    """Each usage window current at `at`, as the live counters had it then: the usage recorded by then stamped in
-    it (consumes and recorded usage); and of each hold that took its units from it (`Hold.windows`, at its
+    """Each usage window current at `at`, as the live counters had it then: the usage recorded in it by then and
+    not stamped before it (consumes and recorded usage); and of each hold that took its units from it (`Hold.windows`, at its
     creation), what was reported or confirmed against it by then — counted there, whenever it was — and, active
     then, the units it still held."""
     counted: dict[str, dict[str, list[Any]]] = {}
     moment = at.timestamp()
     for key, entry in structure["features"].items():
         for name, _ in entry.get("windows", ()):
-            start, end = window_bounds(name, moment)
+            start, _ = window_bounds(name, moment)
             begins = datetime.fromtimestamp(start, UTC)
             used = (
+                # As live counted them: recorded in this window and not stamped before it (an event stamped
+                # ahead counted in the window it was recorded in; one of a window already over, in none).
                 UsageEvent.objects.filter(
                     customer_id=customer_id,
                     feature_id=entry["id"],
+                    created_at__gte=begins,
                     created_at__lte=at,
                     timestamp__gte=begins,
-                    timestamp__lt=datetime.fromtimestamp(end, UTC),
                 )
                 .exclude(kind=UsageEvent.Kind.RELEASE)
                 .exclude(kind=UsageEvent.Kind.CONSUME, properties__hold__isnull=False)  # a hold's: below

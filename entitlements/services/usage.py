@@ -41,7 +41,7 @@ from entitlements.services.entities import entities_add
 from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.services.waterfall import counter_lock, usage_event_covered, waterfall_take
-from entitlements.services.windows import windows_add, windows_reached
+from entitlements.services.windows import window_start, windows_add, windows_reached
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, judged_at
 from events.services.record import event_record
 from projects.models import Project
@@ -212,18 +212,23 @@ def usage_record_batch(
             key = (customers[event.customer], feature_ids[event.feature], period.start)
             # An event stamped ahead (clock skew, up to MAX_FUTURE_SECONDS) counts in the window running now: a
             # window's row never moves ahead of the present, where a consume would find it and not its own.
-            in_window_at = min(timestamp, judged_at(structures[event.customer], now))
+            present = judged_at(structures[event.customer], now)
+            in_window_at = min(timestamp, present)
+            # An event of a window already over counts in none of that size (its period only).
+            windowed = [
+                (key[0], key[1], name, in_window_at, event.quantity)
+                for name, _ in structures[event.customer]["features"][event.feature].get("windows", ())
+                if window_start(name, in_window_at) == window_start(name, present)
+            ]
             if "credits" in structures[event.customer]["features"][event.feature]:
                 paid.append((event, period, rows[index]))
-                for name, _ in structures[event.customer]["features"][event.feature].get("windows", ()):
-                    in_windows.append((key[0], key[1], name, in_window_at, event.quantity))
+                in_windows += windowed
                 touched.add(event.customer)
                 metered_pending = metered_pending or metered[event.feature]
                 continue
             end, amount = additions.get(key, (period.end, 0))
             additions[key] = (end, amount + event.quantity)
-            for name, _ in structures[event.customer]["features"][event.feature].get("windows", ()):
-                in_windows.append((key[0], key[1], name, in_window_at, event.quantity))
+            in_windows += windowed
             touched.add(event.customer)
             metered_pending = metered_pending or metered[event.feature]
         totals = _counters_add(project.pk, additions)

@@ -21,8 +21,8 @@ Guarantees and their bounds:
   lease is not used past `expires_in − margin` seconds after it was asked for (the monotonic clock; `margin`
   defaults to a tenth of `expires_in`, at least one second), so its units are reported before Tollgate's sweep may
   give them to another process. On a feature with usage windows a lease's units are the current windows' (the
-  server takes them from each), so it is not used past the first of those windows' end either (`resets_at`, on
-  this machine's clock): every use happens in the window that counted it, and the units allowed in any window
+  server takes them from each), so it is not used past the first of those windows' end either (`resets_at`,
+  counted from the hold's creation on Tollgate's clock — a test clock's customer's time): every use happens in the window that counted it, and the units allowed in any window
   are at most its limit, across every process. Only when Tollgate cannot be reached for all of `margin` do the uses of a lease
   reach it after its end: they are then recorded as usage (`POST /usage/batch`, metered features, with their
   ids) and may pass the limit by at most that lease's units; for credits and allocation features they cannot be
@@ -66,7 +66,7 @@ class _Lease:
 
 
 def _ends(resets_at: str) -> float:
-    """A usage window's end (ISO 8601, `Z`) in Unix seconds."""
+    """An instant as Tollgate writes it (ISO 8601, `Z`: a window's end, a hold's creation) in Unix seconds."""
     return datetime.fromisoformat(resets_at.replace("Z", "+00:00")).timestamp()
 
 
@@ -188,7 +188,10 @@ class LeasedQuota:
                 deadline = asked + self.expires_in - self.margin
                 if entitlement.windows:  # its units are the current windows': not used past the first's end
                     ends = min(_ends(window.resets_at) for window in entitlement.windows)
-                    deadline = min(deadline, asked + ends - time.time())
+                    # Counted on Tollgate's clock, from the hold's creation: a test clock's customer's windows end
+                    # on the clock's time, and this machine's clock may differ from Tollgate's.
+                    made = _ends(answer.hold.created_at) if answer.hold is not None else time.time()
+                    deadline = min(deadline, asked + ends - made)
                 return _Lease(hold_id=hold_id, left=want, deadline=deadline)
             # What is left is the least of the period's and each window's; the period's is the allowance left, and
             # past it what the blocking spend caps leave (the feature's, the account's) and what a credits

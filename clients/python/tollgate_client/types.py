@@ -334,7 +334,7 @@ class Product(TollgateObject):
     access_days: int | None
     """One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on."""
     account_cap: ProductAccountCap | None
-    """The plan's account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`: the most its customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to `block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which overrides it). A customer whose live plans declare several has the lowest amount (`block` before `alert` at the same amount). Null: none. 400 `invalid_parameter`, `parameter_missing` or `parameter_conflict` (units: an account cap is in money only)."""
+    """The plan's account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`: the most its customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to `block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which overrides it). A customer whose live plans declare several has the lowest amount (`block` before `alert` at the same amount) among those in a currency their metered prices bill in. Null: none. 400 `invalid_parameter`, `parameter_missing` or `parameter_conflict` (units: an account cap is in money only)."""
     stripe_product_id: str | None
     """Null until the product exists at Stripe (a failed sync is retried)."""
     created_at: str
