@@ -4,10 +4,10 @@ at a past instant, recomputed from what Tollgate had recorded by then rather tha
 - **What gave what**: `resolver.resolve_structure_at` — each subscription as its newest version recorded by then
   said, and the grants, revocations and purchases recorded by then and not yet ended then (`records_at`).
 - **Usage, from the ledgers**: metered use = the period's usage events recorded by then; allocation units in use =
-  consumes − releases recorded by then; a credit balance = the credit ledger's entries by then, on the lots not
-  expired then; units held = each hold active then, less what was reported against it by then; each usage
-  window current then = the usage stamped in it and recorded by then, and the units of holds active then that
-  were taken from it, less what was reported against them by then; an entity's use = the period's usage events
+  consumes − releases recorded by then, plus the entities live then (each holds a unit); a credit balance = the
+  credit ledger's entries by then, on the lots not expired then; units held = each hold active then, less what
+  was reported against it by then; each usage window current then = the usage recorded in it by then and not
+  stamped before it, and the units of holds active then that were taken from it, less what was reported against them by then; an entity's use = the period's usage events
   naming it recorded by then, and the units of holds naming it active then, less what was reported by then
   (`entity_used_at`, for an entity live then).
 
@@ -18,7 +18,7 @@ has their history.
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 
 from catalog.models import Feature
 from customers.models import Customer
@@ -78,6 +78,18 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
         )
         for feature_id, total in entries:
             counts["balance"][by_id[feature_id]] = int(total)
+        # Each entity live then holds a unit of its allocation feature (taken at its addition, given back at its
+        # removal, with no usage event).
+        allocations = [fid for fid, key in by_id.items() if kinds[key] == Feature.Type.ALLOCATION]
+        for feature_id, live in (
+            Entity.objects.filter(customer_id=customer_id, feature_id__in=allocations, created_at__lte=at)
+            .filter(Q(removed_at__isnull=True) | Q(removed_at__gt=at))
+            .values_list("feature_id")
+            .annotate(live=Count("pk"))
+            .order_by()
+        ):
+            key = by_id[feature_id]
+            counts["in_use"][key] = counts["in_use"].get(key, 0) + int(live)
         for key, units in held.items():
             counts["held"][key] = units
             if kinds[key] == Feature.Type.METERED:

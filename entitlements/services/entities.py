@@ -24,6 +24,7 @@ from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.wording import with_article
 from entitlements import cache as ent_cache
+from entitlements import changes
 from entitlements.models import Entity, EntityCounter, Hold
 from entitlements.periods import Period
 from entitlements.services.counters import _allocation_move, _db_time, counted_cap
@@ -159,6 +160,8 @@ def entity_remove(*, project: Project, pk: str, actor: Actor, reason: str = "") 
             },
         )
     ent_cache.usage_changed(project_id=project.pk, external_ids=[entity.customer.external_id])
+    # Local evaluators hold the entity in their snapshot: the change feed tells them it is gone.
+    changes.structure_changed(project_id=project.pk, external_id=entity.customer.external_id)
     return entity
 
 

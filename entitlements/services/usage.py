@@ -206,6 +206,7 @@ def usage_record_batch(
         touched: set[str] = set()
         in_windows: list[tuple[str, str, str, datetime, int]] = []
         paid: list[tuple[UsageInput, resolver.Period, dict[str, Any]]] = []  # credits waterfalls', in order
+        steps: dict[tuple[str, str, datetime], list[int]] = {}  # each counter's events' quantities, in order
         for index, (event, timestamp, period) in enumerate(planned):
             if event.id not in inserted:
                 continue
@@ -228,6 +229,7 @@ def usage_record_batch(
                 continue
             end, amount = additions.get(key, (period.end, 0))
             additions[key] = (end, amount + event.quantity)
+            steps.setdefault(key, []).append(event.quantity)
             in_windows += windowed
             touched.add(event.customer)
             metered_pending = metered_pending or metered[event.feature]
@@ -269,6 +271,7 @@ def usage_record_batch(
                     entry,
                     used - additions[(customer_id, feature_id, start)][1],
                     used,
+                    steps=steps.get((customer_id, feature_id, start)),
                 )
         if locked:
             in_order: dict[str, list[tuple[str, int, int]]] = {}  # each capped customer's uses this period
@@ -409,10 +412,13 @@ def _thresholds(
     before: int,
     after: int,
     judged: AccountJudged | None = None,
+    steps: list[int] | None = None,
 ) -> None:
     """Announces each usage threshold (`counters.usage_marks`: 80 %, 100 % and the tenant's own) that usage went
     over from `before` to `after`, once per period (`ThresholdCrossing`), in the caller's transaction; and the
-    account cap the use was judged under (`judged`), when it reached it."""
+    account cap the use was judged under (`judged`), when it reached it. `steps`: a batch's quantities of this
+    counter in order, so that each announcement's `used` is the use at the event that reached its mark, as the
+    same events sent one by one say (else `after`)."""
     reached = account_cap_reached(
         external_id=external_id, key=feature_key, entry=entry, judged=judged, before=before, after=after
     )
@@ -424,8 +430,9 @@ def _thresholds(
         if before < mark <= after and crossing_insert(
             project.pk, customer_id, entry["id"], period_start, label
         ):
+            at_mark = _used_at_mark(before, steps, mark) if steps else after
             if label == CAP_LABEL:
-                _cap_reached(project, external_id, feature_key, entry, after)
+                _cap_reached(project, external_id, feature_key, entry, at_mark)
                 continue
             own = label not in _DEFAULT_LABELS
             event_record(
@@ -438,7 +445,7 @@ def _thresholds(
                     "threshold_id": label if own else None,
                     "units": math.ceil(mark),
                     "limit": limit,
-                    "used": after,
+                    "used": at_mark,
                     "period_start": resolver.iso_epoch(entry.get("period_start")),
                     "period_end": resolver.iso_epoch(entry.get("period_end")),
                 },
@@ -446,6 +453,16 @@ def _thresholds(
 
 
 _DEFAULT_LABELS = frozenset(str(threshold) for threshold in THRESHOLDS)
+
+
+def _used_at_mark(before: int, steps: list[int], mark: float) -> int:
+    """The use after the first of `steps` (added in order to `before`) that takes it to `mark` or past it."""
+    used = before
+    for quantity in steps:
+        used += quantity
+        if used >= mark:
+            break
+    return used
 
 
 def _cap_reached(
