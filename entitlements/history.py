@@ -7,9 +7,9 @@ at a past instant, recomputed from what Tollgate had recorded by then rather tha
   consumes − releases recorded by then, plus the entities live then (each holds a unit); a credit balance = the
   credit ledger's entries by then, on the lots not expired then; units held = each hold active then, less what
   was reported against it by then; each usage window current then = the usage recorded in it by then and not
-  stamped before it, and the units of holds active then that were taken from it, less what was reported against them by then; an entity's use = the period's usage events
-  naming it recorded by then, and the units of holds naming it active then, less what was reported by then
-  (`entity_used_at`, for an entity live then).
+  stamped before it, and the units of holds active then that were taken from it, less what was reported against
+  them by then; an entity's use = the period's usage events naming it recorded by then, and the units of holds
+  naming it active then, less what was reported by then (`entity_used_at`, for an entity live then).
 
 The catalog (what each product gives), the project's settings and default product are today's: the audit log
 has their history.
@@ -117,9 +117,9 @@ def _windows_at(
     customer_id: str, structure: StructureSnapshot, at: datetime
 ) -> dict[str, dict[str, list[Any]]]:
     """Each usage window current at `at`, as the live counters had it then: the usage recorded in it by then and
-    not stamped before it (consumes and recorded usage); and of each hold that took its units from it (`Hold.windows`, at its
-    creation), what was reported or confirmed against it by then — counted there, whenever it was — and, active
-    then, the units it still held."""
+    not stamped before it (consumes and recorded usage); and of each hold that took its units from it
+    (`Hold.windows`, at its creation), what was reported or confirmed against it by then — counted there,
+    whenever it was — and, active then, the units it still held."""
     counted: dict[str, dict[str, list[Any]]] = {}
     moment = at.timestamp()
     for key, entry in structure["features"].items():

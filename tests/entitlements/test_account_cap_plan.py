@@ -4,11 +4,9 @@ removing their own brings the plan's back. Judged as their own is: past it use p
 announced once a period, and concurrent uses of different features never pass it together."""
 
 import io
-from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client
 
 from catalog.models import Product
 from core.models import AuditLogEntry
@@ -16,8 +14,15 @@ from customers.models import Customer
 from entitlements.explain import entitlements_explain
 from entitlements.models import SpendCap, UsageCounter, UsageEvent
 from tests.entitlements.helpers import customer, product, subscribe
-from tests.entitlements.test_account_caps import CAPS, _reached, account_cap, billed_plan, check, consume
-from tests.entitlements.test_consume import _concurrently
+from tests.entitlements.test_account_caps import (
+    CAPS,
+    _reached,
+    account_cap,
+    billed_plan,
+    check,
+    consume,
+    race_two_features,
+)
 
 PRODUCTS = "/api/v1/products"
 
@@ -161,22 +166,7 @@ def test_concurrent_uses_of_two_features_never_pass_a_plans_cap_together(api, te
     """As with the customer's own cap: 40 uses at once, half calls (2 cents), half tokens (1 cent), past their
     limits, under a plan's cap of 30 cents; announced once."""
     plan_cap(api, tenant_a, {"amount": 30, "currency": "usd"})
-    consume(api, tenant_a, "c0", "api_calls", 100)
-    consume(api, tenant_a, "t0", "tokens", 1000)
-
-    def use(index: int, client: Client) -> dict[str, Any]:
-        key = "api_calls" if index % 2 else "tokens"
-        body = {"id": f"u{index}", "customer": "u1", "feature": key, "quantity": 1}
-        response = client.post(
-            "/api/v1/entitlements/consume",
-            body,
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {tenant_a.key}"},
-        )
-        assert response.status_code == 200, response.json()
-        return {"feature": key, **response.json()}
-
-    results = _concurrently(40, use)
+    results = race_two_features(api, tenant_a)
     counters = dict(UsageCounter.objects.values_list("feature__key", "used"))
     billed_total = 2 * (counters["api_calls"] - 100) + (counters["tokens"] - 1000)
     allowed = [r["feature"] for r in results if r["allowed"]]

@@ -303,14 +303,11 @@ def test_only_prices_in_the_caps_currency_are_summed(api, tenant_a, billed):
     assert Price.objects.filter(currency="eur").count() == 0
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_uses_of_two_features_never_pass_the_account_cap_together(api, tenant_a, billed):
-    """40 uses at once, half calls (2 cents past the limit), half tokens (1 cent), each past its limit already:
-    the cap of 30 cents admits uses while they fit, whatever their order, never one more, and is announced once."""
-    account_cap(api, tenant_a, {"amount": 30, "currency": "usd"})
-    consume(api, tenant_a, "c0", "api_calls", 100)
-    consume(api, tenant_a, "t0", "tokens", 1000)
+def race_two_features(api, tenant) -> list[dict[str, Any]]:
+    """`u1` at the limit of `api_calls` (100) and `tokens` (1,000), then 40 consumes of one unit at once, half of
+    each (2 cents and 1 cent past the limit): each answer, with the feature it used."""
+    consume(api, tenant, "c0", "api_calls", 100)
+    consume(api, tenant, "t0", "tokens", 1000)
 
     def use(index: int, client: Client) -> dict[str, Any]:
         key = "api_calls" if index % 2 else "tokens"
@@ -319,12 +316,21 @@ def test_concurrent_uses_of_two_features_never_pass_the_account_cap_together(api
             CONSUME,
             body,
             content_type="application/json",
-            headers={"Authorization": f"Bearer {tenant_a.key}"},
+            headers={"Authorization": f"Bearer {tenant.key}"},
         )
         assert response.status_code == 200, response.json()
         return {"feature": key, **response.json()}
 
-    results = _concurrently(40, use)
+    return _concurrently(40, use)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uses_of_two_features_never_pass_the_account_cap_together(api, tenant_a, billed):
+    """40 uses at once, half calls (2 cents past the limit), half tokens (1 cent), each past its limit already:
+    the cap of 30 cents admits uses while they fit, whatever their order, never one more, and is announced once."""
+    account_cap(api, tenant_a, {"amount": 30, "currency": "usd"})
+    results = race_two_features(api, tenant_a)
     counters = dict(UsageCounter.objects.values_list("feature__key", "used"))
     billed_total = 2 * (counters["api_calls"] - 100) + (counters["tokens"] - 1000)
     allowed = [r["feature"] for r in results if r["allowed"]]

@@ -22,8 +22,8 @@ Guarantees and their bounds:
   defaults to a tenth of `expires_in`, at least one second), so its units are reported before Tollgate's sweep may
   give them to another process. On a feature with usage windows a lease's units are the current windows' (the
   server takes them from each), so it is not used past the first of those windows' end either (`resets_at`,
-  counted from the hold's creation on Tollgate's clock — a test clock's customer's time): every use happens in the window that counted it, and the units allowed in any window
-  are at most its limit, across every process. Only when Tollgate cannot be reached for all of `margin` do the uses of a lease
+  counted from the hold's creation on Tollgate's clock — a test clock's customer's time): every use happens in
+  the window that counted it, and the units allowed in any window are at most its limit, across every process. Only when Tollgate cannot be reached for all of `margin` do the uses of a lease
   reach it after its end: they are then recorded as usage (`POST /usage/batch`, metered features, with their
   ids) and may pass the limit by at most that lease's units; for credits and allocation features they cannot be
   recorded and are counted in `lost` (and logged).
