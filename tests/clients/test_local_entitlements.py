@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+import time_machine
 from tollgate_client import (
     AuthenticationError,
     InvalidRequestError,
@@ -347,6 +348,13 @@ def test_another_customers_snapshot_served_in_place_of_the_one_asked_for_is_refu
 def test_usage_windows_answer_from_memory_as_on_the_server(counted, plans, tollgate, tenant_a):
     """A metered feature with usage windows: the local answer lists the windows as the server does, and a use
     that does not fit a window is refused locally with the same `binding` and (to the second) `retry_after`."""
+    # Two seconds into a fresh minute, the clock running: the minute window cannot turn over mid-test.
+    fresh_minute = (int(time.time()) // 60 + 1) * 60 + 2
+    with time_machine.travel(fresh_minute, tick=True):
+        _usage_windows_from_memory(counted, tollgate, tenant_a)
+
+
+def _usage_windows_from_memory(counted, tollgate, tenant_a):
     from catalog.models import Feature
     from tests.entitlements.helpers import customer, feature, product, subscribe
 
