@@ -146,7 +146,7 @@ def _setup() -> dict[str, Any]:
         calls = Feature.objects.create(project=project, key="api_calls", name="API calls", type="metered")
         sso = Feature.objects.create(project=project, key="sso", name="SSO", type="boolean")
         # A metered feature with every billing control (issue #51: four usage windows, a credits waterfall,
-        # overage with a spend cap, a limit per seat): the checks' and local checks' benches ask it.
+        # overage with a spend cap, a limit per seat with windows of its own): the checks' and local checks' benches ask it.
         searches = Feature.objects.create(project=project, key="searches", name="Searches", type="metered")
         seats = Feature.objects.create(project=project, key="seats", name="Seats", type="allocation")
         Feature.objects.create(project=project, key="ai_credits", name="AI credits", type="credits")
@@ -160,7 +160,7 @@ def _setup() -> dict[str, Any]:
             "windows": {"minute": 10**6, "hour": 10**7, "day": 10**8, "week": 10**9},
             "cap": {"units": 10**9, "at_cap": "block"},
             "credits": {"feature": "ai_credits", "cost": 1},
-            "per_entity": {"feature": "seats", "limit": 10**11},
+            "per_entity": {"feature": "seats", "limit": 10**11, "windows": {"minute": 10**6, "day": 10**8}},
         }
         for key, limit in (("big", 10**12), ("hot", HOT_LIMIT)):
             subscribed_plan(

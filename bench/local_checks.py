@@ -136,12 +136,13 @@ def run() -> None:
                     rounds=10,
                     calls=LOCAL_CALLS // 10,
                 )
-                # …and naming a seat with its own limit (an entity): the server's answer too, as fast.
+                # …and naming a seat with its own limit and windows (an entity): the server's answer too, as fast.
                 local.consume(id="bench-desk", customer="reader", feature="searches", entity="desk-1")
                 seated = client.entitlements.check(customer="reader", feature="searches", entity="desk-1")
                 mine = local.check(customer="reader", feature="searches", entity="desk-1")
                 assert mine.to_dict() == seated.to_dict()
                 assert (seated.entity.used, [w.used for w in seated.windows]) == (1, [2, 2, 2, 2])
+                assert [w.used for w in seated.entity.windows] == [1, 1]  # the seat's own minute and day
                 seated_times = call_times(
                     lambda: local.check(customer="reader", feature="searches", entity="desk-1"),
                     rounds=10,

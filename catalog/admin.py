@@ -238,7 +238,8 @@ class ProductFeatureForm(forms.ModelForm):  # type: ignore[type-arg]
             'price bills for the period), with "at_cap": "block" or "alert". Then credits (metered): the credits '
             'feature that pays for use past the limit before any overage, {"feature": "ai_credits", "cost": 2} '
             "(credits a unit). Per entity (metered): each seat or workspace of an allocation feature has its own "
-            'limit a period beside the account\'s, {"feature": "seats", "limit": 50}.'
+            'limit a period beside the account\'s, {"feature": "seats", "limit": 50}, and may have usage windows of its '
+            'own, {"feature": "seats", "limit": 50, "windows": {"day": 10}}.'
         ),
     )
 

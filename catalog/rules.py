@@ -57,7 +57,7 @@ CADENCES = ("month", "week")
 # The object forms each counted type takes beyond {"per_unit": n}, as error messages name them.
 _OBJECT_FORMS: dict[str, str] = {
     Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}, "credits": {"feature": k}, '
-    '"per_entity": {"feature": k, "limit": m}}',
+    '"per_entity": {"feature": k, "limit": m, "windows": {"day": n}}}',
     Feature.Type.CREDITS: '{"limit": n, "rollover": m, "cadence": "month"}',
     Feature.Type.ALLOCATION: '{"limit": n}',
 }
@@ -124,6 +124,8 @@ class FeatureValue:
             shaped["credits"] = dict(self.credits)
         if self.per_entity:
             shaped["per_entity"] = dict(self.per_entity)
+            if self.per_entity.get("windows"):
+                shaped["per_entity"]["windows"] = windows_ordered(self.per_entity["windows"])
         if self.rollover is not None:
             shaped["rollover"] = self.rollover
         if self.cadence:
@@ -239,12 +241,12 @@ def _per_entity_parse(given: Any, param: str, allocation_features: Iterable[str]
     """A metered value's limit per entity, `{"feature": key, "limit": m}`: each of the customer's entities of
     that allocation feature (its seats, its workspaces) may use m units a period, beside the account's limit."""
     form = (
-        'per_entity is {"feature": key, "limit": m}: the allocation feature whose entities (seats, workspaces) '
-        "each have m units a period."
+        'per_entity is {"feature": key, "limit": m, "windows": {"day": n, …}}: the allocation feature whose '
+        "entities (seats, workspaces) each have m units a period, and (optional) n in each calendar window."
     )
     if (
         not isinstance(given, dict)
-        or set(given) != {"feature", "limit"}
+        or not {"feature", "limit"} <= set(given) <= {"feature", "limit", "windows"}
         or not isinstance(given.get("feature"), str)
     ):
         raise _value_error(param, form)
@@ -252,7 +254,13 @@ def _per_entity_parse(given: Any, param: str, allocation_features: Iterable[str]
         raise _value_error(param, "limit is an integer ≥ 0, the units each entity may use a period.")
     if allocation_features is not None and given["feature"] not in set(allocation_features):
         raise _value_error(param, f"{given['feature']!r} is not an allocation feature of this project.")
-    return {"feature": given["feature"], "limit": given["limit"]}
+    shaped = {"feature": given["feature"], "limit": given["limit"]}
+    windows = _windows_parse(
+        Feature.Type.METERED, given.get("windows"), given["limit"], False, False, f"{param}.windows"
+    )
+    if windows:
+        shaped["windows"] = windows
+    return shaped
 
 
 def _waterfall_parse(given: Any, param: str, credit_features: Iterable[str] | None) -> dict[str, Any]:

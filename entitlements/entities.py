@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from catalog.rules import windows_ordered
 from core.errors import InvalidRequest, NotFound
-from entitlements.models import Entity, EntityCounter
+from entitlements.models import Entity, EntityCounter, EntityWindowCounter
 from entitlements.periods import period_from_snapshot
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
-from entitlements.windows import retry_after
+from entitlements.windows import retry_after, windows_answer
 
 
 def entity_for_use(*, customer_id: str | None, feature_key: str, entry: FeatureEntry, entity_id: str) -> str:
@@ -55,6 +56,23 @@ def entity_used(*, customer_id: str, feature_id: str, entity_id: str, period_sta
     return int(found or 0)
 
 
+def entity_windows(entry: FeatureEntry) -> list[list[Any]]:
+    """The entity's own usage windows of the metered entry (`per_entity.windows`), [[name, limit], …] shortest
+    first; [] without."""
+    per_entity = entry.get("per_entity") or {}
+    return [[name, limit] for name, limit in windows_ordered(per_entity.get("windows")).items()]
+
+
+def entity_windows_counted(*, customer_id: str, feature_id: str, entity_id: str) -> dict[str, list[Any]]:
+    """What the entity's own window counters hold: {window: [its start (Unix seconds), used, held]}."""
+    return {
+        span: [start.timestamp(), used, held]
+        for span, start, used, held in EntityWindowCounter.objects.filter(
+            customer_id=customer_id, feature_id=feature_id, entity=entity_id
+        ).values_list("span", "window_start", "used", "held")
+    }
+
+
 def entity_apply(
     answer: dict[str, Any],
     entry: FeatureEntry,
@@ -62,26 +80,42 @@ def entity_apply(
     used: int,
     quantity: int,
     now: float | None = None,
+    counted: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """`answer` (a metered feature's, for the account) judged for the entity too: `entity` is {id, feature,
-    limit, used, remaining}; where `quantity` more does not fit the entity's own limit, the answer refuses it
-    (`binding` "entity" unless the account refuses too, `retry_after` the seconds from `now`, by default the
-    present, until its period ends)."""
+    limit, used, remaining, windows, binding}, `windows` its own usage windows as the account's are answered
+    (from `counted`, their counters: {window: [start, used, held]}); where `quantity` more does not fit the
+    entity's own limit or one of its windows, the answer refuses it: `entity.binding` names the window (or
+    "period") that refuses it for longest, and where the entity refuses it for longer than the account (or
+    alone), `binding` is "entity" and `retry_after` the seconds from `now`, by default the present, until that
+    frees up (None: never)."""
     limit = int(entry["per_entity"]["limit"])
+    at = time.time() if now is None else now
+    windows, binding, frees = windows_answer(entity_windows(entry), counted or {}, quantity, at)
+    if used + quantity > limit:
+        period_frees = entry["period_end"] if quantity <= limit else None
+        if binding is None or (frees is not None and (period_frees is None or period_frees >= frees)):
+            binding, frees = "period", period_frees
     answer["entity"] = {
         "id": entity_id,
         "feature": entry["per_entity"]["feature"],
         "limit": limit,
         "used": used,
         "remaining": max(0, limit - used),
+        "windows": windows,
+        "binding": binding,
     }
-    if used + quantity > limit:
+    if binding is not None:
         answer["allowed"] = False
         answer["step"] = None
-        if answer.get("binding") is None:
+        wait = retry_after(frees, at)
+        if entry["revoked"]:  # refused as the feature is: nothing of the entity's frees it up
+            pass
+        elif answer.get("binding") is None or (
+            answer.get("retry_after") is not None and (wait is None or wait > answer["retry_after"])
+        ):  # the entity refuses it for longer than the account does (or alone)
             answer["binding"] = "entity"
-            frees = entry["period_end"] if quantity <= limit else None
-            answer["retry_after"] = retry_after(frees, time.time() if now is None else now)
+            answer["retry_after"] = wait
     return answer
 
 
@@ -95,11 +129,17 @@ def entities_live(*, project_id: str, external_id: str) -> Any:
 
 
 def entity_judged(
-    answer: dict[str, Any], entry: FeatureEntry, customer_id: str, entity_id: str, quantity: int
+    answer: dict[str, Any],
+    entry: FeatureEntry,
+    customer_id: str,
+    entity_id: str,
+    quantity: int,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """`entity_apply` with the entity's use in the entry's current period read from the database; `answer` as it
     is where the customer's plan gives the feature no limit per entity (any more: a hold naming an entity ends
-    after its plan dropped `per_entity`, or a use recorded then is retried)."""
+    after its plan dropped `per_entity`, or a use recorded then is retried). `now`: the customer's clock (a
+    test clock's), by default the present."""
     if entry.get("per_entity") is None:
         return answer
     used = entity_used(
@@ -108,7 +148,12 @@ def entity_judged(
         entity_id=entity_id,
         period_start=period_from_snapshot(entry).start,
     )
-    return entity_apply(answer, entry, entity_id, used, quantity)
+    counted = (
+        entity_windows_counted(customer_id=customer_id, feature_id=entry["id"], entity_id=entity_id)
+        if entity_windows(entry)
+        else {}
+    )
+    return entity_apply(answer, entry, entity_id, used, quantity, now, counted)
 
 
 def entities_used(*, customer_id: str, entry: FeatureEntry) -> list[tuple[str, int]]:
@@ -159,9 +204,26 @@ def entities_usage(
             ).values_list("entity", "used")
         )
         limit = int(per_entity["limit"])
+        limits = entity_windows(entry)
+        windows: dict[str, dict[str, list[Any]]] = {}
+        if limits:
+            for entity_id, span, start, in_window, held in EntityWindowCounter.objects.filter(
+                customer_id=structure["customer_id"],
+                feature_id=entry["id"],
+                entity__in=[entity.external_id for entity in counted],
+            ).values_list("entity", "span", "window_start", "used", "held"):
+                windows.setdefault(entity_id, {})[span] = [start.timestamp(), in_window, held]
+        now = structure.get("clock_time") or time.time()
         for entity in counted:
             mine = int(used.get(entity.external_id, 0))
+            answers, _, _ = windows_answer(limits, windows.get(entity.external_id, {}), 0, now)
             usage[entity.pk].append(
-                {"feature": key, "limit": limit, "used": mine, "remaining": max(0, limit - mine)}
+                {
+                    "feature": key,
+                    "limit": limit,
+                    "used": mine,
+                    "remaining": max(0, limit - mine),
+                    "windows": answers,
+                }
             )
     return usage

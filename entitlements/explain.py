@@ -21,7 +21,7 @@ from core.money import money_format
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.cache import snapshot_get
-from entitlements.entities import entities_used
+from entitlements.entities import entities_used, entity_windows
 from entitlements.models import CreditLot, Grant, Purchase, Revocation, SubscriptionSource
 from entitlements.selectors import feature_answer
 from entitlements.snapshot import FeatureEntry, judged_at
@@ -274,7 +274,8 @@ def _entity_words(customer: Customer, entry: FeatureEntry) -> str:
     named = ", ".join(f"{entity} {used}" for entity, used in live[:5])
     more = f" and {len(live) - 5} more" if len(live) > 5 else ""
     use = f": {named}{more} used" if live else "; the customer has none yet"
-    return f" Each of the customer's {per_entity['feature']} may use {per_entity['limit']} a period{use}."
+    windows = "".join(f", {limit} a {name}" for name, limit in entity_windows(entry))
+    return f" Each of the customer's {per_entity['feature']} may use {per_entity['limit']} a period{windows}{use}."
 
 
 def _money(amount: int, currency: str | None) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 
 from catalog.models import Feature
+from catalog.rules import windows_ordered
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.models import CreditLedgerEntry, Entity, Hold, UsageEvent
@@ -121,43 +122,64 @@ def _windows_at(
     (`Hold.windows`, at its creation), what was reported or confirmed against it by then — counted there,
     whenever it was — and, active then, the units it still held."""
     counted: dict[str, dict[str, list[Any]]] = {}
-    moment = at.timestamp()
     for key, entry in structure["features"].items():
         for name, _ in entry.get("windows", ()):
-            start, _ = window_bounds(name, moment)
-            begins = datetime.fromtimestamp(start, UTC)
-            used = (
-                # As live counted them: recorded in this window and not stamped before it (an event stamped
-                # ahead counted in the window it was recorded in; one of a window already over, in none).
-                UsageEvent.objects.filter(
-                    customer_id=customer_id,
-                    feature_id=entry["id"],
-                    created_at__gte=begins,
-                    created_at__lte=at,
-                    timestamp__gte=begins,
-                )
-                .exclude(kind=UsageEvent.Kind.RELEASE)
-                .exclude(kind=UsageEvent.Kind.CONSUME, properties__hold__isnull=False)  # a hold's: below
-                .aggregate(total=Sum("quantity"))["total"]
-            )
-            holds = [
-                hold
-                for hold in Hold.objects.filter(
-                    customer_id=customer_id, feature_id=entry["id"], created_at__lte=at
-                )
-                .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=begins))
-                .only("hold_id", "quantity", "windows", "ended_at")
-                if hold.windows.get(name) == start
-            ]
-            reported = _reported_at(customer_id, [entry["id"]], [hold.hold_id for hold in holds], at)
-            held = sum(
-                max(hold.quantity - reported.get(hold.hold_id, 0), 0)
-                for hold in holds
-                if hold.ended_at is None or hold.ended_at > at
-            )
-            total = int(used or 0) + sum(reported.values()) + held
-            counted.setdefault(key, {})[name] = [start, total, held]
+            counted.setdefault(key, {})[name] = _window_at(customer_id, entry["id"], name, at)
     return counted
+
+
+def entity_windows_at(
+    *, customer_id: str, entry: FeatureEntry, entity_id: str, at: datetime
+) -> dict[str, list[Any]]:
+    """The entity's own usage windows (`per_entity.windows`) current at `at`, as their live counters had them
+    then, by `_windows_at`'s rule: the usage naming it, and the holds naming it that took their units from them
+    (`Hold.entity_windows`)."""
+    per_entity = entry.get("per_entity") or {}
+    return {
+        name: _window_at(customer_id, entry["id"], name, at, entity_id)
+        for name in windows_ordered(per_entity.get("windows"))
+    }
+
+
+def _window_at(
+    customer_id: str, feature_id: str, name: str, at: datetime, entity: str | None = None
+) -> list[Any]:
+    """[start, used, held] of the window `name` current at `at`, the account's (or `entity`'s own)."""
+    start, _ = window_bounds(name, at.timestamp())
+    begins = datetime.fromtimestamp(start, UTC)
+    own = {} if entity is None else {"properties__entity": entity}
+    used = (
+        # As live counted them: recorded in this window and not stamped before it (an event stamped ahead
+        # counted in the window it was recorded in; one of a window already over, in none).
+        UsageEvent.objects.filter(
+            customer_id=customer_id,
+            feature_id=feature_id,
+            created_at__gte=begins,
+            created_at__lte=at,
+            timestamp__gte=begins,
+            **own,
+        )
+        .exclude(kind=UsageEvent.Kind.RELEASE)
+        .exclude(kind=UsageEvent.Kind.CONSUME, properties__hold__isnull=False)  # a hold's: below
+        .aggregate(total=Sum("quantity"))["total"]
+    )
+    holding = Hold.objects.filter(customer_id=customer_id, feature_id=feature_id, created_at__lte=at)
+    if entity is not None:
+        holding = holding.filter(entity=entity)
+    holds = [
+        hold
+        for hold in holding.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=begins)).only(
+            "hold_id", "quantity", "windows", "entity_windows", "ended_at"
+        )
+        if (hold.windows if entity is None else hold.entity_windows).get(name) == start
+    ]
+    reported = _reported_at(customer_id, [feature_id], [hold.hold_id for hold in holds], at)
+    held = sum(
+        max(hold.quantity - reported.get(hold.hold_id, 0), 0)
+        for hold in holds
+        if hold.ended_at is None or hold.ended_at > at
+    )
+    return [start, int(used or 0) + sum(reported.values()) + held, held]
 
 
 def _reported_at(

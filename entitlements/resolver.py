@@ -561,7 +561,8 @@ def _feature_entry(
         waterfall = chosen.credits_for(feature) if chosen and limit is not None and not revoked else None
         if waterfall:
             entry["credits"] = dict(waterfall)
-        per_entity = chosen.per_entity_for(feature) if chosen is not None and not revoked else None
+        # Kept when revoked: a use naming an entity is refused as the feature is, not 400 `entity_not_counted`.
+        per_entity = chosen.per_entity_for(feature) if chosen is not None else None
         if per_entity:
             entry["per_entity"] = dict(per_entity)
         entry["period_start"] = period.start.timestamp()

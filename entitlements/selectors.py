@@ -227,7 +227,9 @@ def entitlement_check(
             feature_key, entry, snapshot.usage, quantity, snapshot.structure.get("clock_time")
         )
         del answer["sources"], answer["resets_at"]
-        return entity_judged(answer, entry, str(customer_id), entity, quantity)
+        return entity_judged(
+            answer, entry, str(customer_id), entity, quantity, snapshot.structure.get("clock_time")
+        )
     if as_of is not None:
         structure, usage = history.snapshot_at(project=project, external_id=external_id, at=as_of)
         found = structure["features"].get(feature_key)
@@ -265,7 +267,8 @@ def _entity_check_at(
     answer = feature_answer(feature_key, found, usage, quantity, as_of.timestamp())
     del answer["sources"], answer["resets_at"]
     used = history.entity_used_at(customer_id=str(customer_id), entry=found, entity_id=entity, at=as_of)
-    return entity_apply(answer, found, entity, used, quantity, as_of.timestamp())
+    counted = history.entity_windows_at(customer_id=str(customer_id), entry=found, entity_id=entity, at=as_of)
+    return entity_apply(answer, found, entity, used, quantity, as_of.timestamp(), counted)
 
 
 def entitlements_list(*, project: Project, external_id: str, as_of: datetime | None = None) -> dict[str, Any]:

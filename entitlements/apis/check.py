@@ -162,6 +162,17 @@ class EntityUseOutput(serializers.Serializer[Any]):
     limit = serializers.IntegerField(help_text="Its own limit a period (`per_entity`).")
     used = serializers.IntegerField(help_text="Its use this period.")
     remaining = serializers.IntegerField(help_text="limit − used, never below 0.")
+    windows = WindowOutput(
+        many=True,
+        help_text="Its own usage windows now (`per_entity.windows`), as the account's are answered; [] when none.",
+    )
+    binding = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "What of its own refuses `quantity` for longest: a window (`minute`, `hour`, `day`, `week`) or "
+            "`period` (its limit a period); null when it fits."
+        ),
+    )
 
 
 class CheckOutput(serializers.Serializer[Any]):
@@ -187,8 +198,9 @@ class CheckOutput(serializers.Serializer[Any]):
     retry_after = serializers.IntegerField(allow_null=True, help_text=RETRY_AFTER_HELP)
     entity = EntityUseOutput(
         required=False,
-        help_text="Only when the request named an `entity`: that entity's own use; past its limit, `allowed` is "
-        "false with `binding` `entity`.",
+        help_text="Only when the request named an `entity`: that entity's own use; past its limit or one of its "
+        "windows, `allowed` is false; refused by it for longer than by the account's (or alone), `binding` is "
+        "`entity` and `retry_after` when the entity's binding frees up.",
     )
 
 

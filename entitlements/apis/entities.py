@@ -16,6 +16,7 @@ from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.pagination import list_body, list_serializer
 from core.serializers import StrictSerializer
+from entitlements.apis.check import WindowOutput
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH, ReasonInput, reason_parse
 from entitlements.cache import snapshot_get
 from entitlements.entities import entities_live, entities_usage, entity_find
@@ -30,6 +31,10 @@ class EntityFeatureUseOutput(serializers.Serializer[Any]):
     limit = serializers.IntegerField(help_text="The entity's own limit a period (`per_entity`).")
     used = serializers.IntegerField(help_text="Its use this period (held units included).")
     remaining = serializers.IntegerField(help_text="limit − used, never below 0.")
+    windows = WindowOutput(
+        many=True,
+        help_text="Its own usage windows now (`per_entity.windows`), as checks answer them; [] when none.",
+    )
 
 
 class EntityOutput(serializers.Serializer[Any]):

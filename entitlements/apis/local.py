@@ -29,7 +29,8 @@ from core.throttling import ApiKeyRateThrottle
 from entitlements import cache, changes
 from entitlements.apis.check import snapshot_read_keys
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, QuantityParam
-from entitlements.entities import entities_used
+from entitlements.entities import entities_used, entity_windows
+from entitlements.models import EntityWindowCounter
 from entitlements.snapshot import FeatureEntry, UsageSnapshot
 from entitlements.windows import window_bounds, windows_answer
 from projects.authentication import request_project
@@ -92,18 +93,39 @@ def _feature(
         "account_cap": _account_cap(entry),
         "credits": entry.get("credits"),
         "covered": usage.get("covered", {}).get(key, 0) if kind == Feature.Type.METERED else None,
-        "per_entity": _per_entity(entry, customer_id),
+        "per_entity": _per_entity(entry, customer_id, now),
     }
 
 
-def _per_entity(entry: FeatureEntry, customer_id: str | None) -> dict[str, Any] | None:
-    """A metered feature's limit per entity with each live entity's use this period (from the database, as of
-    no earlier than the snapshot's feed position: a use after it is named by the feed), or None."""
+def _per_entity(entry: FeatureEntry, customer_id: str | None, now: float) -> dict[str, Any] | None:
+    """A metered feature's limit per entity with each live entity's use this period and, where the entities have
+    windows of their own, each one's windows at `now` (from the database, as of no earlier than the snapshot's
+    feed position: a use after it is named by the feed), or None."""
     per_entity = entry.get("per_entity")
     if per_entity is None or entry["revoked"]:
         return None
     used = dict(entities_used(customer_id=customer_id, entry=entry)) if customer_id is not None else {}
-    return {"feature": per_entity["feature"], "limit": per_entity["limit"], "used": used}
+    limits = entity_windows(entry)
+    windows: dict[str, list[dict[str, Any]]] = {}
+    if limits and used:
+        counted: dict[str, dict[str, list[Any]]] = {}
+        for entity, span, start, in_window, held in EntityWindowCounter.objects.filter(
+            customer_id=customer_id, feature_id=entry["id"], entity__in=list(used)
+        ).values_list("entity", "span", "window_start", "used", "held"):
+            counted.setdefault(entity, {})[span] = [start.timestamp(), in_window, held]
+        for entity in used:
+            answers, _, _ = windows_answer(limits, counted.get(entity, {}), 0, now)
+            for answer in answers:
+                answer["resets_at"] = window_bounds(answer["window"], now)[1]
+            windows[entity] = answers
+    return {"feature": per_entity["feature"], "limit": per_entity["limit"], "used": used, "windows": windows}
+
+
+def _entity_windows_end(entry: FeatureEntry, now: float) -> float | None:
+    """When the shortest of the entities' own windows ends (a snapshot holding their counts is good until then),
+    or None without any."""
+    limits = entity_windows(entry) if not entry["revoked"] else []
+    return window_bounds(limits[0][0], now)[1] if limits else None
 
 
 def _account_cap(entry: FeatureEntry) -> dict[str, Any] | None:
@@ -190,9 +212,11 @@ class SnapshotFeature(serializers.Serializer[Any]):
     per_entity = serializers.JSONField(
         allow_null=True,
         help_text=(
-            "metered with a limit per entity: `{feature, limit, used}` — the allocation feature whose entities "
-            "each may use `limit` a period, and `used`, each live entity's use this period by its id (held units "
-            "included). A use naming an entity fits when it fits the account and `used[entity] + quantity <= "
+            "metered with a limit per entity: `{feature, limit, used, windows}` — the allocation feature whose "
+            "entities each may use `limit` a period, `used`, each live entity's use this period by its id (held "
+            "units included), and `windows`, each live entity's own usage windows by its id (as `windows` is the "
+            "account's; {} when the entities have none). A use naming an entity fits when it fits the account, "
+            "`used[entity] + quantity <= limit` and every window of its own has `used + held + quantity <= "
             "limit`; an entity not in `used` is unknown. null without one."
         ),
     )
@@ -211,6 +235,12 @@ class SnapshotOutput(serializers.Serializer[Any]):
         help_text="The project's answers version it was computed under; a feed answer with another drops it."
     )
     issued_at = serializers.FloatField(help_text="Unix time, seconds.")
+    clock = serializers.FloatField(
+        help_text=(
+            "The customer's time when issued (Unix seconds): a test clock's frozen time for a customer on one, "
+            "else `issued_at`. Usage windows and periods end on it: count `retry_after` from it."
+        )
+    )
     valid_until = serializers.FloatField(help_text="Unix time after which it must not be used.")
     ttl = serializers.FloatField(help_text="valid_until − issued_at: count it from the request's start.")
     features = serializers.DictField(child=SnapshotFeature())
@@ -255,10 +285,17 @@ class EntitlementSnapshotApi(BaseApi):
             position = changes.Position(feed=0, version=0)
         snapshot = cache.snapshot_get(project=project, external_id=external_id, read_ahead=self.read_ahead)
         now = time.time()
+        clock = snapshot.structure.get("clock_time", now)
+        ends = [
+            end - clock + now  # on this machine's clock, as valid_until is
+            for entry in snapshot.structure["features"].values()
+            if (end := _entity_windows_end(entry, clock)) is not None
+        ]
         valid_until = min(
             snapshot.structure["valid_until"],
             snapshot.usage["valid_until"] or snapshot.structure["valid_until"],
             now + settings.ENTITLEMENT_SNAPSHOT_SECONDS,
+            *ends,
         )
         body = json.dumps(
             {
@@ -268,6 +305,7 @@ class EntitlementSnapshotApi(BaseApi):
                 "version": position.version,
                 "answers": cache.snapshot_answers_version(snapshot.structure),
                 "issued_at": round(now, 3),
+                "clock": round(clock, 3),
                 "valid_until": round(valid_until, 3),
                 "ttl": round(max(valid_until - now, 0.0), 3),
                 "features": {
@@ -275,7 +313,7 @@ class EntitlementSnapshotApi(BaseApi):
                         key,
                         entry,
                         snapshot.usage,
-                        snapshot.structure.get("clock_time", now),
+                        clock,
                         snapshot.structure["customer_id"],
                     )
                     for key, entry in snapshot.structure["features"].items()

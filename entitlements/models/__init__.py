@@ -9,7 +9,7 @@ imports them from here (`from entitlements.models import CreditLot`)."""
 
 from entitlements.models.alerts import AutoRecharge, SpendCap, ThresholdCrossing, UsageThreshold
 from entitlements.models.cadence import PlanCreditSlice
-from entitlements.models.entities import Entity, EntityCounter
+from entitlements.models.entities import Entity, EntityCounter, EntityWindowCounter
 from entitlements.models.partitions import UsageEventKey, UsagePartitionDrop
 from entitlements.models.records import (
     AllocationCounter,
@@ -40,6 +40,7 @@ __all__ = [
     "EntitlementState",
     "Entity",
     "EntityCounter",
+    "EntityWindowCounter",
     "Grant",
     "Hold",
     "PlanCreditSlice",

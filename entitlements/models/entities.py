@@ -61,3 +61,35 @@ class EntityCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}:{self.entity}:{self.feature_id}:{self.period_start:%Y-%m-%d}"
+
+
+class EntityWindowCounter(models.Model):
+    """Units one entity (by the tenant's id) used of a metered feature in the usage window of its own limits
+    (`per_entity.windows`) starting at `window_start`, held units included (`held` says how many): the entity's
+    `UsageWindowCounter`, moved to the next window by the statement that first counts in it."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
+    entity = models.CharField(max_length=255, verbose_name="entity ID (the tenant's)")
+    span = models.CharField(max_length=8)  # minute, hour, day or week
+    window_start = models.DateTimeField(verbose_name="window from")
+    used = models.BigIntegerField(default=0)
+    held = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(verbose_name="updated")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "feature", "entity", "span"], name="entity_window_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(used__gte=0), name="entity_window_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(held__gte=0, held__lte=models.F("used")), name="entity_window_held_within"
+            ),
+        ]
+        verbose_name = "entity window counter"
+        verbose_name_plural = "entity window counters"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.entity}:{self.feature_id}:{self.span}"

@@ -529,6 +529,8 @@ class Hold(models.Model):
     credit_cost = models.PositiveIntegerField(null=True, blank=True, verbose_name="credits a unit")
     # a metered hold naming one of the customer's entities: its units count on the entity's counter too
     entity = models.CharField(max_length=255, blank=True, default="", db_default="", verbose_name="entity")
+    # ... and in the entity's own usage windows: {window: start (Unix seconds)}, as `windows` for the account's
+    entity_windows = models.JSONField(default=dict, blank=True, db_default={})
     expires_at = models.DateTimeField(verbose_name="expires")
     created_at = models.DateTimeField(verbose_name="created")
     ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")

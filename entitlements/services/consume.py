@@ -36,7 +36,7 @@ from entitlements.services.entities import entity_take
 from entitlements.services.meters import meter_report_queue
 from entitlements.services.usage import _thresholds
 from entitlements.services.waterfall import usage_event_covered, waterfall_take
-from entitlements.services.windows import windows_reached, windows_take
+from entitlements.services.windows import entity_windows_take, windows_reached, windows_take
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageCounts, judged_at
 from entitlements.waterfall import hold_credits_held
 from events.services.record import event_record
@@ -134,7 +134,14 @@ def entitlement_consume(
     answer = _consume(
         project, event_id, external_id, feature_key, quantity, structure, customer_id, entry, entity
     )
-    return entity_judged(answer, entry, str(customer_id), entity, 0 if answer["allowed"] else quantity)
+    return entity_judged(
+        answer,
+        entry,
+        str(customer_id),
+        entity,
+        0 if answer["allowed"] else quantity,
+        now=structure.get("clock_time"),
+    )
 
 
 def _consume(
@@ -246,6 +253,17 @@ def _consume(
                         period_end=period.end,
                         quantity=quantity,
                         limit=int(entry["per_entity"]["limit"]),
+                    )
+                    is None
+                    or entity_windows_take(
+                        project=project,
+                        customer_id=customer_id,
+                        external_id=external_id,
+                        feature_key=feature_key,
+                        entry=entry,
+                        entity=entity,
+                        quantity=quantity,
+                        at=judged_at(structure, timezone.now()),
                     )
                     is None
                 ):

@@ -29,6 +29,7 @@ from entitlements.models import Entity, EntityCounter, Hold
 from entitlements.periods import Period
 from entitlements.services.counters import _allocation_move, _db_time, counted_cap
 from entitlements.services.customers import customers_ensure
+from entitlements.services.windows import entity_windows_take, windows_give_back
 from entitlements.snapshot import FeatureEntry
 from projects.models import Project
 
@@ -223,10 +224,13 @@ def entity_take(
     return int(row[0]) if row is not None else None
 
 
-def entity_hold(hold: Hold, entry: FeatureEntry, period: Period) -> bool:
-    """A metered hold naming an entity takes its units on the entity's counter too, after the account's (False:
-    refused, the caller rolls back)."""
-    return (
+def entity_hold(
+    project: Project, hold: Hold, external_id: str, feature_key: str, entry: FeatureEntry, period: Period
+) -> bool:
+    """A metered hold naming an entity takes its units on the entity's counter too, after the account's, and
+    from the entity's own windows, keeping which windows they came from (`Hold.entity_windows`) to give back what
+    it does not use (False: refused, the caller rolls back)."""
+    if (
         entity_take(
             project_id=hold.project_id,
             customer_id=hold.customer_id,
@@ -237,21 +241,49 @@ def entity_hold(hold: Hold, entry: FeatureEntry, period: Period) -> bool:
             quantity=hold.quantity,
             limit=int(entry["per_entity"]["limit"]),
         )
-        is not None
+        is None
+    ):
+        return False
+    taken = entity_windows_take(
+        project=project,
+        customer_id=hold.customer_id,
+        external_id=external_id,
+        feature_key=feature_key,
+        entry=entry,
+        entity=hold.entity,
+        quantity=hold.quantity,
+        at=hold.created_at,
+        hold=True,
     )
+    if taken is None:
+        return False
+    if taken:
+        hold.entity_windows = {name: counted[0] for name, counted in taken.items()}
+        Hold.objects.filter(pk=hold.pk).update(entity_windows=hold.entity_windows)
+    return True
 
 
-def entity_give_back(hold: Hold, returned: int) -> None:
+def entity_give_back(hold: Hold, *, held: int, returned: int) -> None:
     """What a hold naming an entity gives back (released, expired, confirmed for less) leaves the entity's
-    counter of the hold's period as it leaves the account's."""
-    if not hold.entity or not returned or hold.period_start is None:
+    counter of the hold's period as it leaves the account's, and its own windows as the account's: `held` stop
+    being held there and `returned` of them stop counting as used."""
+    if not hold.entity or hold.period_start is None:
         return
-    EntityCounter.objects.filter(
+    if returned:
+        EntityCounter.objects.filter(
+            customer_id=hold.customer_id,
+            feature_id=hold.feature_id,
+            entity=hold.entity,
+            period_start=hold.period_start,
+        ).update(used=F("used") - returned, updated_at=timezone.now())
+    windows_give_back(
         customer_id=hold.customer_id,
         feature_id=hold.feature_id,
+        starts=hold.entity_windows,
+        held=held,
+        returned=returned,
         entity=hold.entity,
-        period_start=hold.period_start,
-    ).update(used=F("used") - returned, updated_at=timezone.now())
+    )
 
 
 def entities_add(*, project_id: str, uses: list[tuple[str, str, str, Period, int]]) -> None:

@@ -213,7 +213,7 @@ def _take(
             counted = (taken[0] - hold.quantity, taken[0])
         if entry.get("windows") and not windows_hold(project, hold, external_id, feature_key, entry):
             raise _Refused
-        if hold.entity and not entity_hold(hold, entry, period):
+        if hold.entity and not entity_hold(project, hold, external_id, feature_key, entry, period):
             raise _Refused
         _thresholds(project, hold.customer_id, external_id, feature_key, given, *counted, judged=judged)
     elif entry["type"] == Feature.Type.ALLOCATION:
@@ -316,7 +316,7 @@ def _metered_unhold(hold: Hold, *, held: int, returned: int, covered: int = 0) -
         held=held,
         returned=returned,
     )
-    entity_give_back(hold, returned)
+    entity_give_back(hold, held=held, returned=returned)
 
 
 def _unhold_used(hold: Hold, units: int) -> None:
@@ -518,7 +518,9 @@ def _answer(
     entry = structure["features"][feature_key]
     answer = feature_answer(feature_key, entry, usage, quantity, structure.get("clock_time"))
     del answer["sources"], answer["resets_at"]
-    return entity_judged(answer, entry, str(customer_id), entity, quantity) if entity else answer
+    if not entity:  # None, or a hold's "" (it named none)
+        return answer
+    return entity_judged(answer, entry, str(customer_id), entity, quantity, structure.get("clock_time"))
 
 
 def _ended(hold: Hold) -> Conflict:

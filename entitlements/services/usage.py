@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from catalog.models import Feature
 from catalog.pricing import terms_amount
+from catalog.rules import windows_ordered
 from core.errors import InvalidRequest
 from core.ids import new_ids
 from core.serializers import api_time
@@ -41,7 +42,7 @@ from entitlements.services.entities import entities_add
 from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
 from entitlements.services.waterfall import counter_lock, usage_event_covered, waterfall_take
-from entitlements.services.windows import window_start, windows_add, windows_reached
+from entitlements.services.windows import entity_windows_add, window_start, windows_add, windows_reached
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, judged_at
 from events.services.record import event_record
 from projects.models import Project
@@ -205,6 +206,7 @@ def usage_record_batch(
         metered_pending = False
         touched: set[str] = set()
         in_windows: list[tuple[str, str, str, datetime, int]] = []
+        in_entity_windows: list[tuple[str, str, str, str, datetime, int]] = []
         paid: list[tuple[UsageInput, resolver.Period, dict[str, Any]]] = []  # credits waterfalls', in order
         steps: dict[tuple[str, str, datetime], list[int]] = {}  # each counter's events' quantities, in order
         for index, (event, timestamp, period) in enumerate(planned):
@@ -221,6 +223,13 @@ def usage_record_batch(
                 for name, _ in structures[event.customer]["features"][event.feature].get("windows", ())
                 if window_start(name, in_window_at) == window_start(name, present)
             ]
+            if event.entity is not None:  # and in the entity's own windows, the same way
+                per_entity = structures[event.customer]["features"][event.feature].get("per_entity") or {}
+                in_entity_windows += [
+                    (key[0], key[1], event.entity, name, in_window_at, event.quantity)
+                    for name in windows_ordered(per_entity.get("windows"))
+                    if window_start(name, in_window_at) == window_start(name, present)
+                ]
             if "credits" in structures[event.customer]["features"][event.feature]:
                 paid.append((event, period, rows[index]))
                 in_windows += windowed
@@ -258,6 +267,26 @@ def usage_record_batch(
                 feature_key=key_of[feature_id],
                 entry=structures[external_id]["features"][key_of[feature_id]],
                 counted=counted,
+            )
+        entity_reached: dict[tuple[str, str, str], dict[str, tuple[float, int, int]]] = {}
+        for (customer_id, feature_id, entity, name), (start, added, used) in entity_windows_add(
+            project_id=project.pk, additions=in_entity_windows
+        ).items():
+            entity_reached.setdefault((customer_id, feature_id, entity), {})[name] = (
+                start.timestamp(),
+                added,
+                used,
+            )
+        for (customer_id, feature_id, entity), counted in sorted(entity_reached.items()):
+            external_id = by_customer_id[customer_id]
+            windows_reached(
+                project=project,
+                customer_id=customer_id,
+                external_id=external_id,
+                feature_key=key_of[feature_id],
+                entry=structures[external_id]["features"][key_of[feature_id]],
+                counted=counted,
+                entity=entity,
             )
         for (customer_id, feature_id, start), used in totals.items():
             external_id = by_customer_id[customer_id]

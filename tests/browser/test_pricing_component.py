@@ -253,9 +253,13 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
                            value: {limit: 100000, windows: {minute: 100, day: 5000}}};
             const summaries = {name: 'Summaries', type: 'metered',
                                value: {limit: 2000, per_entity: {feature: 'seats', limit: 50}}};
+            const daily = {name: 'Summaries', type: 'metered',
+                           value: {limit: 2000, per_entity: {feature: 'seats', limit: 50,
+                                                             windows: {minute: 3, day: 10}}}};
             return [
-                featureText(calls, 'en-US'), featureText(summaries, 'en-US'),
+                featureText(calls, 'en-US'), featureText(summaries, 'en-US'), featureText(daily, 'en-US'),
                 bindingText('Summaries', 'entity', 86400),
+                bindingText('Summaries', 'entity', 3600, 'day'), bindingText('Summaries', 'entity', 60, 'period'),
                 bindingText('API calls', 'minute', 40), bindingText('API calls', 'period', 3 * 86400),
                 bindingText('API calls', 'day', null), bindingText('API calls', 'cap', 600),
                 bindingText('API calls', 'account_cap', 3 * 86400),
@@ -269,7 +273,11 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
     assert texts == [
         "API calls: 100,000, at most 100 a minute, 5,000 a day",
         "Summaries: 2,000, 50 for each of your seats",
+        "Summaries: 2,000, 50 for each of your seats (at most 3 a minute, 10 a day)",
         "You have used your share of this period's Summaries. It frees up in 24 hours. These plans give more.",
+        "You have used your share of the Summaries you may use in one day. It frees up in 60 minutes. These plans give "
+        "more.",
+        "You have used your share of this period's Summaries. It frees up in 60 seconds. These plans give more.",
         "You have reached the API calls you may use in one minute. It frees up in 40 seconds. These plans give more.",
         "You have used this period's API calls. It frees up in 3 days. These plans give more.",
         "You have reached the API calls you may use in one day. These plans give more.",
@@ -304,7 +312,25 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
         "These plans give more."
     )
     _shoot(page, "paywall-binding-entity")
-    page.evaluate("() => document.getElementById('paywall').removeAttribute('binding')")
+    page.evaluate(
+        """() => {
+            const paywall = document.getElementById('paywall');
+            paywall.setAttribute('retry-after', '3600');
+            paywall.setAttribute('entity-binding', 'day');
+        }"""
+    )
+    expect(page.locator("#paywall .lead")).to_have_text(
+        "You have used your share of the Single sign-on (SAML) you may use in one day. It frees up in 60 minutes. "
+        "These plans give more."
+    )
+    _shoot(page, "paywall-binding-entity-window")
+    page.evaluate(
+        """() => {
+            const paywall = document.getElementById('paywall');
+            paywall.removeAttribute('entity-binding');
+            paywall.removeAttribute('binding');
+        }"""
+    )
     expect(page.locator("#paywall .lead")).to_have_text("Single sign-on (SAML) is available on these plans.")
     assert page.locator("#pricing .status").text_content() == ""
     assert page.locator("#pricing .alert").text_content() == ""

@@ -379,8 +379,8 @@ def test_a_credits_waterfall_applies_from_yaml_and_must_name_a_credits_feature(t
 
 
 def test_a_limit_per_entity_applies_from_yaml_and_must_name_an_allocation_feature(tmp_path, tenant_a, api):
-    """A metered value giving each seat its own limit (`per_entity`), the seats feature declared in the same file,
-    is applied as the products API takes it; a second run changes nothing; naming a feature that is not an
+    """A metered value giving each seat its own limit and windows (`per_entity`), the seats feature declared in the
+    same file, is applied as the products API takes it (its windows shortest first); a second run changes nothing; naming a feature that is not an
     allocation one is refused, nothing applied."""
     document = yaml.safe_load(yaml.safe_dump(SMALL))
     document["features"].append({"key": "summaries", "name": "Summaries", "type": "metered"})
@@ -388,15 +388,16 @@ def test_a_limit_per_entity_applies_from_yaml_and_must_name_an_allocation_featur
     document["products"][0]["features"]["team_seats"] = 10
     document["products"][0]["features"]["summaries"] = {
         "limit": 2000,
-        "per_entity": {"feature": "team_seats", "limit": 50},
+        "per_entity": {"feature": "team_seats", "limit": 50, "windows": {"day": 10, "minute": 2}},
     }
     path = _write(tmp_path, document)
     _sync(tenant_a.project, path)
     product = api.get("/api/v1/products/pro", key=tenant_a.key).json()
     assert product["features"]["summaries"] == {
         "limit": 2000,
-        "per_entity": {"feature": "team_seats", "limit": 50},
+        "per_entity": {"feature": "team_seats", "limit": 50, "windows": {"minute": 2, "day": 10}},
     }
+    assert list(product["features"]["summaries"]["per_entity"]["windows"]) == ["minute", "day"]
     assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
     document["products"][0]["features"]["summaries"]["per_entity"] = {"feature": "summaries", "limit": 5}
     with pytest.raises(CommandError, match="'summaries' is not an allocation feature of this project"):
@@ -406,4 +407,5 @@ def test_a_limit_per_entity_applies_from_yaml_and_must_name_an_allocation_featur
     ] == {
         "feature": "team_seats",
         "limit": 50,
+        "windows": {"minute": 2, "day": 10},
     }

@@ -375,7 +375,15 @@ def test_an_entitys_own_limit_in_checks_and_consumes(tollgate, per_seat):
     )
     assert (first.allowed, first.used, first.remaining, first.binding) == (True, 3, 7, None)
     assert first.entity == EntitlementEntity.from_dict(
-        {"id": "ana", "feature": "seats", "limit": 4, "used": 3, "remaining": 1}
+        {
+            "id": "ana",
+            "feature": "seats",
+            "limit": 4,
+            "used": 3,
+            "remaining": 1,
+            "windows": [],
+            "binding": None,
+        }
     )
     refused = tollgate.entitlements.consume(
         id="sum-2", customer="team-1", feature="summaries", quantity=2, entity="ana"
@@ -411,8 +419,16 @@ def test_an_entitys_own_limit_in_checks_and_consumes(tollgate, per_seat):
     assert _events() == 1
     listed = {row.entity: row.usage for row in tollgate.entitlements.entities.list(customer="team-1")}
     assert listed == {
-        "ana": [EntityFeatureUse.from_dict({"feature": "summaries", "limit": 4, "used": 3, "remaining": 1})],
-        "bo": [EntityFeatureUse.from_dict({"feature": "summaries", "limit": 4, "used": 0, "remaining": 4})],
+        "ana": [
+            EntityFeatureUse.from_dict(
+                {"feature": "summaries", "limit": 4, "used": 3, "remaining": 1, "windows": []}
+            )
+        ],
+        "bo": [
+            EntityFeatureUse.from_dict(
+                {"feature": "summaries", "limit": 4, "used": 0, "remaining": 4, "windows": []}
+            )
+        ],
     }
 
 

@@ -10,18 +10,21 @@ import pytest
 from tollgate_client import Tollgate
 from tollgate_client.leases import LeasedQuota
 
-from entitlements.models import EntityCounter, Hold, UsageCounter, UsageEvent
+from entitlements.models import EntityCounter, EntityWindowCounter, Hold, UsageCounter, UsageEvent
 from entitlements.tasks import holds_expire_sweep
 from tests.clients.test_leases import _consumers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _seats(tollgate: Tollgate, account: int, each: int) -> None:
+def _seats(tollgate: Tollgate, account: int, each: int, windows: dict[str, int] | None = None) -> None:
     """`summaries` on the Free plan: `account` a month for the account, `each` for each of team-1's seats ana and
-    bo (the plan gives 2 seats)."""
+    bo (the plan gives 2 seats), and `windows` of each seat's own."""
     free = tollgate.products.retrieve("free")
-    per_entity = {"limit": account, "per_entity": {"feature": "seats", "limit": each}}
+    own: dict[str, object] = {"feature": "seats", "limit": each}
+    if windows:
+        own["windows"] = windows
+    per_entity = {"limit": account, "per_entity": own}
     tollgate.products.update("free", features={**free.features, "summaries": per_entity})
     for seat in ("ana", "bo"):
         tollgate.entitlements.entities.add(customer="team-1", feature="seats", entity=seat)
@@ -56,6 +59,59 @@ def test_leased_uses_of_an_entity_stop_at_its_own_limit_and_the_accounts(tollgat
     assert UsageEvent.objects.count() == 10
     assert set(Hold.objects.values_list("status", flat=True)) == {"released"}
     assert sorted(set(Hold.objects.values_list("entity", flat=True))) == ["", "ana", "bo"]
+
+
+def test_leased_uses_of_an_entity_stop_at_its_own_window(tollgate, per_seat):
+    """100 for the account, 40 a seat of which 5 a day: leases of 3 give ana 5 uses exactly (the second lease
+    shrinks to the 2 her day leaves), bo his own 5; the seats' day windows hold exactly what each used."""
+    _seats(tollgate, account=100, each=40, windows={"day": 5})
+    ana = LeasedQuota(tollgate, customer="team-1", feature="summaries", entity="ana", lease=3, flush_every=60)
+    bo = LeasedQuota(tollgate, customer="team-1", feature="summaries", entity="bo", lease=3, flush_every=60)
+    assert [ana.consume(id=f"a{n}") for n in range(7)] == [True] * 5 + [False] * 2
+    assert [bo.consume(id=f"b{n}") for n in range(6)] == [True] * 5 + [False]
+    refused = tollgate.entitlements.check(customer="team-1", feature="summaries", entity="ana")
+    assert (refused.allowed, refused.binding, refused.entity.binding, refused.remaining) == (
+        False,
+        "entity",
+        "day",
+        90,
+    )
+    for quota in (ana, bo):
+        quota.close()
+    assert sorted(EntityWindowCounter.objects.values_list("entity", "span", "used", "held")) == [
+        ("ana", "day", 5, 0),
+        ("bo", "day", 5, 0),
+    ]
+    assert UsageCounter.objects.values_list("used", "held").get() == (10, 0)
+    assert UsageEvent.objects.count() == 10
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("window", ["minute", "hour", "day", "week"])
+def test_ten_processes_leasing_one_seat_are_allowed_its_windows_limit_exactly(
+    tollgate, per_seat, live_server, tenant_a, window
+):
+    """A seat's own `window` of 40 (its period's and the account's limits far above): leases from ten processes,
+    each consuming until refused, are allowed the window's 40 exactly, held in the seat's window counter."""
+    _seats(tollgate, account=10_000, each=10_000, windows={window: 40})
+    left = 60 - time.time() % 60
+    if window == "minute" and left < 30:  # the whole race within one minute
+        time.sleep(left + 0.5)
+    processes = _consumers(
+        live_server.url, tenant_a.key, 10, 3, customer="team-1", feature="summaries", entity="ana"
+    )
+    allowed = [int(process.communicate(timeout=300)[0]) for process in processes]
+    assert sum(allowed) == 40
+    assert EntityWindowCounter.objects.values_list("entity", "span", "used", "held").get() == (
+        "ana",
+        window,
+        40,
+        0,
+    )
+    assert _used() == {"ana": 40}
+    assert UsageCounter.objects.values_list("used", "held").get() == (40, 0)
+    assert UsageEvent.objects.count() == 40
+    assert not Hold.objects.filter(status="active").exists()
 
 
 @pytest.mark.postgres  # SQLite's test database refuses concurrent writers ("database table is locked")

@@ -345,6 +345,58 @@ def test_another_customers_snapshot_served_in_place_of_the_one_asked_for_is_refu
         assert list(local._snapshots) == ["user-15"]
 
 
+def test_an_entitys_own_windows_answer_from_memory_as_on_the_server(counted, per_seat, tollgate, tenant_a):
+    """Seats with windows of their own (3 a minute, 5 a day): the snapshot carries each live seat's windows, a
+    check naming one is refused from memory by the window that refuses it for longest, with the server's answer
+    and (to the second) `retry_after`; a consume counts the seat's new windows here."""
+    fresh_minute = (int(time.time()) // 60 + 1) * 60 + 2  # the minute cannot turn over mid-test
+    with time_machine.travel(fresh_minute, tick=True):
+        free = tollgate.products.retrieve("free")
+        value = {
+            "limit": 10,
+            "per_entity": {"feature": "seats", "limit": 8, "windows": {"minute": 3, "day": 5}},
+        }
+        tollgate.products.update("free", features={**free.features, "summaries": value})
+        for seat in ("ana", "bo"):
+            tollgate.entitlements.entities.add(customer="team-1", feature="seats", entity=seat)
+        tollgate.entitlements.consume(
+            id="s1", customer="team-1", feature="summaries", quantity=3, entity="ana"
+        )
+        client, http = counted
+        with LocalEntitlements(client, **FAST) as local:
+            minute = local.check(customer="team-1", feature="summaries", quantity=1, entity="ana")
+            day = local.check(customer="team-1", feature="summaries", quantity=3, entity="ana")
+            fits = local.check(customer="team-1", feature="summaries", quantity=3, entity="bo")
+            assert http.paths.count("/api/v1/entitlements/check") == 0
+            assert (minute.allowed, minute.binding, minute.entity.binding) == (False, "entity", "minute")
+            assert 1 <= (minute.retry_after or 0) <= 60
+            assert (day.allowed, day.binding, day.entity.binding) == (False, "entity", "day")
+            assert [(w.window, w.used, w.remaining) for w in day.entity.windows] == [
+                ("minute", 3, 0),
+                ("day", 3, 2),
+            ]
+            assert (fits.allowed, fits.entity.binding, fits.used) == (True, None, 3)
+            for mine, quantity, seat in ((minute, 1, "ana"), (day, 3, "ana"), (fits, 3, "bo")):
+                server = tollgate.entitlements.check(
+                    customer="team-1", feature="summaries", quantity=quantity, entity=seat
+                )
+                answer, expected = mine.to_dict(), server.to_dict()
+                local_wait, server_wait = answer.pop("retry_after"), expected.pop("retry_after")
+                assert answer == expected
+                assert (
+                    local_wait == server_wait if server_wait is None else abs(local_wait - server_wait) <= 1
+                )
+            used = local.consume(id="s2", customer="team-1", feature="summaries", quantity=2, entity="bo")
+            assert [(w.window, w.used) for w in used.entity.windows] == [("minute", 2), ("day", 2)]
+            after = local.check(customer="team-1", feature="summaries", quantity=2, entity="bo")
+            assert (after.allowed, after.entity.binding, after.entity.windows[0].remaining) == (
+                False,
+                "minute",
+                1,
+            )
+            assert http.paths.count("/api/v1/entitlements/check") == 0
+
+
 def test_usage_windows_answer_from_memory_as_on_the_server(counted, plans, tollgate, tenant_a):
     """A metered feature with usage windows: the local answer lists the windows as the server does, and a use
     that does not fit a window is refused locally with the same `binding` and (to the second) `retry_after`."""

@@ -1,8 +1,8 @@
 """Randomized parity: `LocalEntitlements.check` answers exactly as the server's HTTP check, for random plans
 combining usage windows, overage, a feature's spend cap, an account cap (pay as you go included), a credits
-waterfall, entities and holds, after random server-side steps, at every bound (each `remaining`, `left_units`,
+waterfall, entities (with windows of their own) and holds, after random server-side steps, at every bound (each `remaining`, `left_units`,
 credits' units and window, and one past it) and at quantities the server refuses. Seeds: TOLLGATE_PARITY_SEEDS
-(4 by default; 60 passed when it was written)."""
+(0-3 and 5 by default; 60 passed when it was written, 30 with the seats' own windows)."""
 
 import json
 import os
@@ -21,7 +21,12 @@ from tests.entitlements.helpers import customer, feature, hand_subscription, pro
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SEEDS = list(range(int(os.environ.get("TOLLGATE_PARITY_SEEDS", "4"))))
+# By default seeds 0-3 and 5, whose seats have windows of their own.
+SEEDS = (
+    list(range(int(os.environ["TOLLGATE_PARITY_SEEDS"])))
+    if "TOLLGATE_PARITY_SEEDS" in os.environ
+    else [0, 1, 2, 3, 5]
+)
 WINDOW_ORDER = ["minute", "hour", "day", "week"]
 
 
@@ -72,6 +77,13 @@ def make_plan(rng: random.Random) -> dict[str, Any]:
                 waterfall_used = True
             if rng.random() < 0.3:
                 spec["per_entity"] = {"feature": "seats", "limit": rng.randint(1, limit)}
+                own = (
+                    _windows(rng, spec["per_entity"]["limit"], False)
+                    if spec["per_entity"]["limit"] >= 2
+                    else None
+                )
+                if own:  # the seats' own windows
+                    spec["per_entity"]["windows"] = own
                 plan["seats"] = rng.randint(1, 3)
             value = spec
         plan["features"][key] = {"value": value, "price": price}
@@ -162,7 +174,7 @@ def _quantities(answer: dict[str, Any], rng: random.Random) -> list[int]:
     ):
         if isinstance(n, int):
             qs |= {max(n, 0), max(n + 1, 0)}
-    for w in answer.get("windows") or []:
+    for w in [*(answer.get("windows") or []), *((answer.get("entity") or {}).get("windows") or [])]:
         qs |= {w["remaining"], w["remaining"] + 1}
     if answer.get("remaining") is not None and answer.get("credits"):
         r = max(answer["remaining"], 0) + answer["credits"]["units"]

@@ -349,7 +349,7 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 20
+    assert len(examples) == 21
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),
@@ -366,6 +366,10 @@ def test_the_guide_has_its_python_examples():
         (
             "(design.entity.remaining, design.remaining, sales.allowed, sales.binding)",
             (0, 3, False, "period"),
+        ),
+        (
+            "(third.allowed, third.binding, third.entity.binding, day.remaining)",
+            (False, "entity", "day", 0),
         ),
     ]
 

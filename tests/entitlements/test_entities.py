@@ -124,7 +124,15 @@ def test_each_entity_has_its_own_limit_beside_the_accounts(api, tenant_a, team):
         add(api, tenant_a, name)
     first = consume(api, tenant_a, "e1", 4, entity="ana")
     assert (first["allowed"], first["used"], first["remaining"]) == (True, 4, 6)
-    assert first["entity"] == {"id": "ana", "feature": "seats", "limit": 4, "used": 4, "remaining": 0}
+    assert first["entity"] == {
+        "id": "ana",
+        "feature": "seats",
+        "limit": 4,
+        "used": 4,
+        "remaining": 0,
+        "windows": [],
+        "binding": None,
+    }
     refused = consume(api, tenant_a, "e2", 1, entity="ana")
     assert (refused["allowed"], refused["binding"], refused["used"]) == (False, "entity", 4)
     assert refused["retry_after"] is not None
@@ -141,7 +149,15 @@ def test_each_entity_has_its_own_limit_beside_the_accounts(api, tenant_a, team):
     assert UsageEvent.objects.get(event_id="e5").properties == {"entity": "cy"}
     answer = check(api, tenant_a, "cy", 2)
     assert (answer["allowed"], answer["binding"]) == (False, "period")
-    assert answer["entity"] == {"id": "cy", "feature": "seats", "limit": 4, "used": 2, "remaining": 2}
+    assert answer["entity"] == {
+        "id": "cy",
+        "feature": "seats",
+        "limit": 4,
+        "used": 2,
+        "remaining": 2,
+        "windows": [],
+        "binding": None,
+    }
 
 
 def test_each_entity_says_its_use_of_every_feature_with_a_limit_per_entity(api, tenant_a, team):
@@ -153,8 +169,8 @@ def test_each_entity_says_its_use_of_every_feature_with_a_limit_per_entity(api, 
     subscribe(customer(tenant_a.project, "u1"), product(tenant_a.project, "extras", values))
     made = add(api, tenant_a, "ana")
     fresh = [
-        {"feature": "notes", "limit": 7, "used": 0, "remaining": 7},
-        {"feature": "summaries", "limit": 4, "used": 0, "remaining": 4},
+        {"feature": "notes", "limit": 7, "used": 0, "remaining": 7, "windows": []},
+        {"feature": "summaries", "limit": 4, "used": 0, "remaining": 4, "windows": []},
     ]
     assert made["usage"] == fresh
     add(api, tenant_a, "bo")
@@ -163,11 +179,17 @@ def test_each_entity_says_its_use_of_every_feature_with_a_limit_per_entity(api, 
     assert api.post(CONSUME, body, key=tenant_a.key).json()["allowed"] is True
     listed = api.get(f"{ENTITIES}?customer=u1", key=tenant_a.key).json()["data"]
     assert {row["entity"]: row["usage"] for row in listed} == {
-        "ana": [fresh[0], {"feature": "summaries", "limit": 4, "used": 3, "remaining": 1}],
-        "bo": [{"feature": "notes", "limit": 7, "used": 7, "remaining": 0}, fresh[1]],
+        "ana": [fresh[0], {"feature": "summaries", "limit": 4, "used": 3, "remaining": 1, "windows": []}],
+        "bo": [{"feature": "notes", "limit": 7, "used": 7, "remaining": 0, "windows": []}, fresh[1]],
     }
     removed = api.delete(f"{ENTITIES}/{made['id']}", {}, key=tenant_a.key).json()
-    assert removed["usage"][1] == {"feature": "summaries", "limit": 4, "used": 3, "remaining": 1}
+    assert removed["usage"][1] == {
+        "feature": "summaries",
+        "limit": 4,
+        "used": 3,
+        "remaining": 1,
+        "windows": [],
+    }
 
 
 def test_a_duplicate_consume_naming_an_entity_counts_once(api, tenant_a, team):
@@ -182,7 +204,12 @@ def test_a_use_without_an_entity_counts_for_the_account_only(api, tenant_a, team
     add(api, tenant_a, "ana")
     assert consume(api, tenant_a, "e1", 6)["allowed"] is True
     assert check(api, tenant_a, "ana", 4)["allowed"] is True  # the account has 4 left, Ana all her 4
-    assert check(api, tenant_a, "ana", 5)["binding"] == "period"
+    beyond = check(api, tenant_a, "ana", 5)  # past the account's period and more than Ana's limit ever allows
+    assert (beyond["binding"], beyond["retry_after"], beyond["entity"]["binding"]) == (
+        "entity",
+        None,
+        "period",
+    )
 
 
 def test_an_unknown_or_removed_entity_is_refused_and_nothing_is_recorded(api, tenant_a, team):
@@ -321,6 +348,8 @@ def test_a_hold_naming_an_entity_takes_and_gives_back_on_both_counters(api, tena
         "limit": 4,
         "used": 3,
         "remaining": 1,
+        "windows": [],
+        "binding": None,
     }
     refused = hold(api, tenant_a, "h2", 2, "ana")
     assert (refused["allowed"], refused["entitlement"]["binding"]) == (False, "entity")
@@ -411,6 +440,7 @@ def test_the_local_snapshot_carries_each_entitys_use(api, tenant_a, team):
         "feature": "seats",
         "limit": 4,
         "used": {"ana": 3, "bo": 0},
+        "windows": {},
     }
     assert snapshot["features"]["seats"]["per_entity"] is None
     assert (snapshot["features"]["seats"]["used"], snapshot["features"]["summaries"]["used"]) == (2, 3)
@@ -453,6 +483,8 @@ def test_as_of_answers_an_entitys_use_then(api, tenant_a):
         "limit": 4,
         "used": 0,
         "remaining": 4,
+        "windows": [],
+        "binding": None,
     }
     used = then(start + HOUR + half, 3)
     assert (used["allowed"], used["binding"], used["used"], used["entity"]["used"]) == (False, "entity", 2, 2)

@@ -329,6 +329,8 @@ export interface CustomerExport {
   entities: Record<string, unknown>[];
   /** Every row of this kind (the customer's entity counters). */
   entity_counters: Record<string, unknown>[];
+  /** Every row of this kind (the customer's entity window counters). */
+  entity_window_counters: Record<string, unknown>[];
   /** Every row of this kind (the customer's grants). */
   grants: Record<string, unknown>[];
   /** Every row of this kind (the customer's holds). */
@@ -802,6 +804,10 @@ export interface EntitlementEntity {
   used: number;
   /** limit − used, never below 0. */
   remaining: number;
+  /** Its own usage windows now (`per_entity.windows`), as the account's are answered; [] when none. */
+  windows: UsageWindow[];
+  /** What of its own refuses `quantity` for longest: a window (`minute`, `hour`, `day`, `week`) or `period` (its limit a period); null when it fits. */
+  binding: string | null;
 }
 
 /**
@@ -841,7 +847,7 @@ export interface EntitlementCheck {
   binding: string | null;
   /** Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows. */
   retry_after: number | null;
-  /** Only when the request named an `entity`: that entity's own use; past its limit, `allowed` is false with `binding` `entity`. */
+  /** Only when the request named an `entity`: that entity's own use; past its limit or one of its windows, `allowed` is false; refused by it for longer than by the account's (or alone), `binding` is `entity` and `retry_after` when the entity's binding frees up. */
   entity?: EntitlementEntity;
   /** `consume`/`release` only: this id was recorded before, nothing was recorded again. */
   duplicate?: boolean;
@@ -977,6 +983,8 @@ export interface EntityFeatureUse {
   used: number;
   /** limit − used, never below 0. */
   remaining: number;
+  /** Its own usage windows now (`per_entity.windows`), as checks answer them; [] when none. */
+  windows: UsageWindow[];
 }
 
 /** One of a customer's entities (a seat, a workspace), counted by an allocation feature (`entitlements.entities`). */

@@ -1,1 +1,1 @@
-export const VERSION = "0.4.2";
+export const VERSION = "0.4.3";

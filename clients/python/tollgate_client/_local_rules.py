@@ -206,25 +206,51 @@ def entity_answer(
     answer: EntitlementCheck, entry: dict[str, Any], entity: str, used: int, quantity: int, now: float
 ) -> EntitlementCheck:
     """`answer` (the account's) judged for the entity too, the server's rule (`entitlements.entities.
-    entity_apply`): `entity` is {id, feature, limit, used, remaining}; where `quantity` more does not fit the
-    entity's own limit the answer refuses it, `binding` "entity" unless the account refuses too, `retry_after`
-    the seconds until the period ends (None when `quantity` is more than the limit ever allows)."""
+    entity_apply`): `entity` is {id, feature, limit, used, remaining, windows, binding}; where `quantity` more does
+    not fit the entity's own limit or one of its own windows the answer refuses it, `entity.binding` the one that
+    refuses it for longest, and where the entity refuses it for longer than the account (or alone), `binding`
+    "entity" and `retry_after` the seconds until that frees up (None when `quantity` is more than it ever
+    allows)."""
     per_entity = entry["per_entity"]
     limit = int(per_entity["limit"])
-    own = {"id": entity, "feature": per_entity["feature"], "limit": limit, "used": used}
-    own["remaining"] = max(0, limit - used)
-    raw = {**answer.raw, "entity": own}
-    fields: dict[str, Any] = {"entity": EntitlementEntity(raw=own, **own)}
+    binding: str | None = None
+    frees: float | None = None
+    windows: list[dict[str, Any]] = []
+    for window in (per_entity.get("windows") or {}).get(entity, ()):
+        windows.append({**window, "resets_at": _iso(window["resets_at"])})
+        if window["used"] + window["held"] + quantity > window["limit"]:
+            when = window["resets_at"] if quantity <= window["limit"] else None
+            if binding is None or (frees is not None and (when is None or when > frees)):
+                binding, frees = window["window"], when
     if used + quantity > limit:
+        period_frees = entry.get("period_end") if quantity <= limit else None
+        if binding is None or (frees is not None and (period_frees is None or period_frees >= frees)):
+            binding, frees = "period", period_frees
+    own = {
+        "id": entity,
+        "feature": per_entity["feature"],
+        "limit": limit,
+        "used": used,
+        "remaining": max(0, limit - used),
+        "windows": windows,
+        "binding": binding,
+    }
+    raw = {**answer.raw, "entity": own}
+    fields: dict[str, Any] = {"entity": EntitlementEntity.from_dict(own)}
+    if binding is not None:
         fields["allowed"] = raw["allowed"] = False
         fields["step"] = raw["step"] = None
-        if answer.binding is None:
+        wait = None if frees is None else max(1, math.ceil(frees - now))
+        if answer.binding is None or (
+            answer.retry_after is not None and (wait is None or wait > answer.retry_after)
+        ):  # the entity refuses it for longer than the account does (or alone)
             fields["binding"] = raw["binding"] = "entity"
-            ends = entry.get("period_end") if quantity <= limit else None
-            fields["retry_after"] = raw["retry_after"] = (
-                None if ends is None else max(1, math.ceil(ends - now))
-            )
+            fields["retry_after"] = raw["retry_after"] = wait
     return dataclasses.replace(answer, raw=raw, **fields)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()[:-6] + "Z"
 
 
 def windows_of(windows: list[dict[str, Any]]) -> list[tuple[UsageWindow, float]]:
@@ -234,8 +260,7 @@ def windows_of(windows: list[dict[str, Any]]) -> list[tuple[UsageWindow, float]]
             UsageWindow.from_dict(
                 {
                     **window,
-                    "resets_at": datetime.fromtimestamp(window["resets_at"], timezone.utc).isoformat()[:-6]
-                    + "Z",
+                    "resets_at": _iso(window["resets_at"]),
                 }
             ),
             float(window["resets_at"]),

@@ -65,6 +65,19 @@ class _Lease:
     pending: list[tuple[str, int]] = field(default_factory=list)
 
 
+# A usage window's length in seconds; weeks start on Monday, 4 days after the Unix epoch (a Thursday): Tollgate's
+# calendar windows (`entitlements.windows.window_bounds`).
+_WINDOW_SECONDS = {"minute": 60, "hour": 3_600, "day": 86_400, "week": 604_800}
+_MONDAY = 4 * 86_400
+
+
+def _window_end(window: str, at: float) -> float:
+    """When the calendar `window` holding the instant `at` (Unix seconds) ends."""
+    seconds = _WINDOW_SECONDS[window]
+    offset = _MONDAY if window == "week" else 0
+    return float((int(at) - offset) // seconds * seconds + offset + seconds)
+
+
 def _ends(resets_at: str) -> float:
     """An instant as Tollgate writes it (ISO 8601, `Z`: a window's end, a hold's creation) in Unix seconds."""
     return datetime.fromisoformat(resets_at.replace("Z", "+00:00")).timestamp()
@@ -166,6 +179,7 @@ class LeasedQuota:
         less; None when not even `quantity` is left (or Tollgate cannot be reached)."""
         want = max(self.lease_size, quantity)
         holds = self._tollgate.entitlements.holds
+        retried = False
         for _ in range(5):  # concurrent leases may take what an answer said was left
             hold_id = f"lease-{uuid.uuid4().hex}"
             asked = time.monotonic()
@@ -186,13 +200,22 @@ class LeasedQuota:
             entitlement = answer.entitlement
             if answer.allowed:
                 deadline = asked + self.expires_in - self.margin
-                if entitlement.windows:  # its units are the current windows': not used past the first's end
-                    ends = min(_ends(window.resets_at) for window in entitlement.windows)
-                    # Counted on Tollgate's clock, from the hold's creation: a test clock's customer's windows end
-                    # on the clock's time, and this machine's clock may differ from Tollgate's.
+                # Its units are the windows' current at the hold's creation (the account's, the entity's own):
+                # not used past the first's end. Counted on Tollgate's clock, from the hold's creation (a test
+                # clock's customer's windows end on the clock's time, and this machine's clock may differ from
+                # Tollgate's); the answer's windows may already be the next ones, answered a moment later.
+                spans = [*entitlement.windows, *(entitlement.entity.windows if entitlement.entity else ())]
+                if spans:
                     made = _ends(answer.hold.created_at) if answer.hold is not None else time.time()
+                    ends = min(_window_end(window.window, made) for window in spans)
                     deadline = min(deadline, asked + ends - made)
-                return _Lease(hold_id=hold_id, left=want, deadline=deadline)
+                lease = _Lease(hold_id=hold_id, left=want, deadline=deadline)
+                if time.monotonic() < deadline:
+                    return lease
+                # Its window ended on the way back (the hold was made in its last moment): give it back and
+                # ask again, in the next window.
+                self._end(lease)
+                continue
             # What is left is the least of the period's and each window's; the period's is the allowance left, and
             # past it what the blocking spend caps leave (the feature's, the account's) and what a credits
             # waterfall's balance pays for. Without a limit (pay as you go), only what the caps leave.
@@ -207,12 +230,21 @@ class LeasedQuota:
                 if entitlement.credits is not None:
                     period += entitlement.credits.units
             left = [period, *(window.remaining for window in entitlement.windows)]
-            if entitlement.entity is not None:  # a lease of an entity's: its own limit leaves less, maybe
-                left.append(entitlement.entity.remaining)
+            if (
+                entitlement.entity is not None
+            ):  # a lease of an entity's: its own limit and windows leave less, maybe
+                left += [
+                    entitlement.entity.remaining,
+                    *(window.remaining for window in entitlement.entity.windows),
+                ]
             remaining = min((units for units in left if units is not None), default=None)
-            if remaining is None or remaining < quantity or remaining >= want:
+            if remaining is None or remaining < quantity:
                 return None
-            want = remaining
+            if remaining >= want:  # refused by what the answer no longer shows (a window just turned over):
+                if retried:  # once more; else a refusal it does not explain
+                    return None
+                retried = True
+            want = min(want, remaining)
         return None
 
     def _end(self, lease: _Lease | None) -> None:

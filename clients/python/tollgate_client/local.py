@@ -32,8 +32,8 @@ The guarantees:
   snapshot, brought up to date by what this process consumes through `consume`. What other processes consume
   shows when the snapshot is next fetched: to hold a limit exactly, consume through the server (`consume`).
 - **Entities.** A check naming an `entity` (a seat, a workspace with its own limit) is answered from memory too:
-  the snapshot carries each live entity's use (`per_entity`), and the answer must fit both the account and the
-  entity, as on the server. An entity the snapshot does not know (added since, or none) and a feature without a
+  the snapshot carries each live entity's use and its own usage windows (`per_entity`), and the answer must fit
+  both the account and the entity, as on the server. An entity the snapshot does not know (added since, or none) and a feature without a
   limit per entity are asked of the server, which answers or refuses them (`400 unknown_entity`,
   `entity_not_counted`). `consume` passes `entity` to the server and counts the entity's new use here.
 
@@ -110,8 +110,9 @@ class _Snapshot:
         self.version: int = data["version"]
         self.answers: str = data["answers"]
         self.expires = expires
-        # The server's clock is the monotonic clock plus `offset`: usage windows end on the server's clock.
-        self.offset = float(data.get("issued_at", 0.0)) - asked_at
+        # The customer's clock is the monotonic clock plus `offset`: usage windows and periods end on it (a test
+        # clock's customer's on the clock's time, `clock`; an older server sends only `issued_at`).
+        self.offset = float(data.get("clock", data.get("issued_at", 0.0))) - asked_at
         for entry in self.features.values():
             if entry.get("windows"):
                 entry["windows"] = windows_of(entry["windows"])
@@ -396,7 +397,14 @@ class LocalEntitlements:
                 if answer.entity is not None and entry.get("per_entity") is not None:
                     per_entity = entry["per_entity"]
                     used = {**per_entity["used"], answer.entity.id: answer.entity.used}
-                    counted["per_entity"] = {**per_entity, "used": used}
+                    own = {
+                        **(per_entity.get("windows") or {}),
+                        answer.entity.id: [
+                            {**window.raw, "resets_at": ends}
+                            for window, ends in windows_from_answer(answer.entity.windows)
+                        ],
+                    }
+                    counted["per_entity"] = {**per_entity, "used": used, "windows": own}
                 features = {**snapshot.features, feature: counted}
                 paid = answer.credits
                 if paid is not None:  # a waterfall's consume spent the credits feature's balance too

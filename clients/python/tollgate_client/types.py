@@ -478,6 +478,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's entities)."""
     entity_counters: list[dict[str, Any]]
     """Every row of this kind (the customer's entity counters)."""
+    entity_window_counters: list[dict[str, Any]]
+    """Every row of this kind (the customer's entity window counters)."""
     grants: list[dict[str, Any]]
     """Every row of this kind (the customer's grants)."""
     holds: list[dict[str, Any]]
@@ -989,6 +991,10 @@ class EntitlementEntity(TollgateObject):
     """Its use this period."""
     remaining: int
     """limit − used, never below 0."""
+    windows: list[UsageWindow]
+    """Its own usage windows now (`per_entity.windows`), as the account's are answered; [] when none."""
+    binding: str | None
+    """What of its own refuses `quantity` for longest: a window (`minute`, `hour`, `day`, `week`) or `period` (its limit a period); null when it fits."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1030,7 +1036,7 @@ class EntitlementCheck(TollgateObject):
     retry_after: int | None
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     entity: EntitlementEntity | None = None
-    """Only when the request named an `entity`: that entity's own use; past its limit, `allowed` is false with `binding` `entity`."""
+    """Only when the request named an `entity`: that entity's own use; past its limit or one of its windows, `allowed` is false; refused by it for longer than by the account's (or alone), `binding` is `entity` and `retry_after` when the entity's binding frees up."""
     duplicate: bool = False
     """`consume`/`release` only: this id was recorded before, nothing was recorded again."""
 
@@ -1181,6 +1187,8 @@ class EntityFeatureUse(TollgateObject):
     """Its use this period (held units included)."""
     remaining: int
     """limit − used, never below 0."""
+    windows: list[UsageWindow]
+    """Its own usage windows now (`per_entity.windows`), as checks answer them; [] when none."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -101,6 +101,9 @@ export function featureText(feature, locale) {
     }
     if (value.per_entity && typeof value.per_entity === "object" && Number.isInteger(value.per_entity.limit)) {
       text += `, ${number(value.per_entity.limit)} for each of your ${humanKey(value.per_entity.feature)}`;
+      const own = value.per_entity.windows && typeof value.per_entity.windows === "object"
+        ? Object.entries(value.per_entity.windows).map(([window, limit]) => `${number(limit)} a ${window}`) : [];
+      if (own.length) text += ` (at most ${own.join(", ")})`;
     }
     if (Number.isInteger(value.rollover) && value.rollover > 0) text += `, up to ${number(value.rollover)} roll over`;
     return `${name}: ${text}`;
@@ -551,24 +554,28 @@ export function waitText(seconds) {
 }
 
 /** The paywall's line for a refused check: what refused it (`binding`: the period, a usage window, the feature's
- * spending cap or the account's, or the limit of the seat or workspace the check named) and when it frees up
- * (`retry-after`). */
-export function bindingText(name, binding, retryAfter) {
+ * spending cap or the account's, or the limit of the seat or workspace the check named, whose own `entityBinding`
+ * is its period or one of its windows) and when it frees up (`retry-after`). */
+export function bindingText(name, binding, retryAfter, entityBinding) {
   const when = retryAfter === null || retryAfter === undefined || retryAfter === ""
     ? "" : ` It frees up in ${waitText(retryAfter)}.`;
   const what = binding === "period" ? `You have used this period's ${name}.`
     : binding === "cap" ? `You have reached the spending cap on ${name}.`
       : binding === "account_cap" ? `You have reached your account's spending cap.`
-        : binding === "entity" ? `You have used your share of this period's ${name}.`
+        : binding === "entity" ? (entityBinding && entityBinding !== "period"
+          ? `You have used your share of the ${name} you may use in one ${entityBinding}.`
+          : `You have used your share of this period's ${name}.`)
           : `You have reached the ${name} you may use in one ${binding}.`;
   return `${what}${when} These plans give more.`;
 }
 
 /** The plans that grant one feature (`feature="sso"`), under a line that says why they are shown: a refused
- * check's `binding` and `retry_after`, given as the `binding` and `retry-after` attributes, say what refused it
- * and when it frees up. */
+ * check's `binding` and `retry_after` (and, naming an entity, its `entity.binding`), given as the `binding`,
+ * `retry-after` and `entity-binding` attributes, say what refused it and when it frees up. */
 export class TollgatePaywall extends TollgatePricing {
-  static observedAttributes = [...TollgatePricing.observedAttributes, "message", "binding", "retry-after"];
+  static observedAttributes = [
+    ...TollgatePricing.observedAttributes, "message", "binding", "retry-after", "entity-binding",
+  ];
 
   _renderLead() {
     const key = this.getAttribute("feature");
@@ -577,7 +584,7 @@ export class TollgatePaywall extends TollgatePricing {
     const name = found ? found.name : key;
     const binding = this.getAttribute("binding");
     this._lead.textContent = this.getAttribute("message")
-      || (binding ? bindingText(name, binding, this.getAttribute("retry-after"))
+      || (binding ? bindingText(name, binding, this.getAttribute("retry-after"), this.getAttribute("entity-binding"))
         : `${name} is available on these plans.`);
     this._lead.hidden = false;
   }
