@@ -12,7 +12,7 @@ from core.errors import InvalidRequest, NotFound
 from entitlements.models import Entity, EntityCounter, EntityWindowCounter
 from entitlements.periods import period_from_snapshot
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
-from entitlements.windows import retry_after, windows_answer
+from entitlements.windows import retry_after, window_bounds, windows_answer
 
 
 def entity_for_use(*, customer_id: str | None, feature_key: str, entry: FeatureEntry, entity_id: str) -> str:
@@ -65,12 +65,50 @@ def entity_windows(entry: FeatureEntry) -> list[list[Any]]:
 
 def entity_windows_counted(*, customer_id: str, feature_id: str, entity_id: str) -> dict[str, list[Any]]:
     """What the entity's own window counters hold: {window: [its start (Unix seconds), used, held]}."""
-    return {
-        span: [start.timestamp(), used, held]
-        for span, start, used, held in EntityWindowCounter.objects.filter(
-            customer_id=customer_id, feature_id=feature_id, entity=entity_id
-        ).values_list("span", "window_start", "used", "held")
-    }
+    return entities_windows_counted(
+        customer_id=customer_id, feature_id=feature_id, entity_ids=[entity_id]
+    ).get(entity_id, {})
+
+
+def entities_windows_counted(
+    *, customer_id: str, feature_id: str, entity_ids: Sequence[str]
+) -> dict[str, dict[str, list[Any]]]:
+    """`entity_windows_counted` of several entities in one query, by entity id."""
+    counted: dict[str, dict[str, list[Any]]] = {}
+    for entity, span, start, used, held in EntityWindowCounter.objects.filter(
+        customer_id=customer_id, feature_id=feature_id, entity__in=list(entity_ids)
+    ).values_list("entity", "span", "window_start", "used", "held"):
+        counted.setdefault(entity, {})[span] = [start.timestamp(), used, held]
+    return counted
+
+
+def entities_windows_now(
+    *, customer_id: str, entry: FeatureEntry, entity_ids: Sequence[str], now: float
+) -> dict[str, list[dict[str, Any]]]:
+    """Each entity's own windows at `now` as a snapshot carries them (the answers' shape, `resets_at` in Unix
+    seconds), by entity id; {} where the entities have no windows of their own."""
+    limits = entity_windows(entry)
+    if not limits or not entity_ids:
+        return {}
+    counted = entities_windows_counted(customer_id=customer_id, feature_id=entry["id"], entity_ids=entity_ids)
+    windows: dict[str, list[dict[str, Any]]] = {}
+    for entity in entity_ids:
+        answers, _, _ = windows_answer(limits, counted.get(entity, {}), 0, now)
+        for answer in answers:
+            answer["resets_at"] = window_bounds(answer["window"], now)[1]
+        windows[entity] = answers
+    return windows
+
+
+def entity_windows_end(structure: StructureSnapshot, now: float) -> float | None:
+    """When the shortest of the entities' own windows of any feature ends at `now` (a snapshot holding their
+    counts is good until then), or None where none has any."""
+    ends = [
+        window_bounds(limits[0][0], now)[1]
+        for entry in structure["features"].values()
+        if not entry["revoked"] and (limits := entity_windows(entry))
+    ]
+    return min(ends, default=None)
 
 
 def entity_apply(
@@ -205,14 +243,15 @@ def entities_usage(
         )
         limit = int(per_entity["limit"])
         limits = entity_windows(entry)
-        windows: dict[str, dict[str, list[Any]]] = {}
-        if limits:
-            for entity_id, span, start, in_window, held in EntityWindowCounter.objects.filter(
-                customer_id=structure["customer_id"],
+        windows = (
+            entities_windows_counted(
+                customer_id=str(structure["customer_id"]),
                 feature_id=entry["id"],
-                entity__in=[entity.external_id for entity in counted],
-            ).values_list("entity", "span", "window_start", "used", "held"):
-                windows.setdefault(entity_id, {})[span] = [start.timestamp(), in_window, held]
+                entity_ids=[entity.external_id for entity in counted],
+            )
+            if limits
+            else {}
+        )
         now = structure.get("clock_time") or time.time()
         for entity in counted:
             mine = int(used.get(entity.external_id, 0))

@@ -29,8 +29,7 @@ from core.throttling import ApiKeyRateThrottle
 from entitlements import cache, changes
 from entitlements.apis.check import snapshot_read_keys
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, QuantityParam
-from entitlements.entities import entities_used, entity_windows
-from entitlements.models import EntityWindowCounter
+from entitlements.entities import entities_used, entities_windows_now, entity_windows_end
 from entitlements.snapshot import FeatureEntry, UsageSnapshot
 from entitlements.windows import window_bounds, windows_answer
 from projects.authentication import request_project
@@ -105,27 +104,12 @@ def _per_entity(entry: FeatureEntry, customer_id: str | None, now: float) -> dic
     if per_entity is None or entry["revoked"]:
         return None
     used = dict(entities_used(customer_id=customer_id, entry=entry)) if customer_id is not None else {}
-    limits = entity_windows(entry)
-    windows: dict[str, list[dict[str, Any]]] = {}
-    if limits and used:
-        counted: dict[str, dict[str, list[Any]]] = {}
-        for entity, span, start, in_window, held in EntityWindowCounter.objects.filter(
-            customer_id=customer_id, feature_id=entry["id"], entity__in=list(used)
-        ).values_list("entity", "span", "window_start", "used", "held"):
-            counted.setdefault(entity, {})[span] = [start.timestamp(), in_window, held]
-        for entity in used:
-            answers, _, _ = windows_answer(limits, counted.get(entity, {}), 0, now)
-            for answer in answers:
-                answer["resets_at"] = window_bounds(answer["window"], now)[1]
-            windows[entity] = answers
+    windows = (
+        entities_windows_now(customer_id=customer_id, entry=entry, entity_ids=list(used), now=now)
+        if customer_id is not None
+        else {}
+    )
     return {"feature": per_entity["feature"], "limit": per_entity["limit"], "used": used, "windows": windows}
-
-
-def _entity_windows_end(entry: FeatureEntry, now: float) -> float | None:
-    """When the shortest of the entities' own windows ends (a snapshot holding their counts is good until then),
-    or None without any."""
-    limits = entity_windows(entry) if not entry["revoked"] else []
-    return window_bounds(limits[0][0], now)[1] if limits else None
 
 
 def _account_cap(entry: FeatureEntry) -> dict[str, Any] | None:
@@ -286,16 +270,13 @@ class EntitlementSnapshotApi(BaseApi):
         snapshot = cache.snapshot_get(project=project, external_id=external_id, read_ahead=self.read_ahead)
         now = time.time()
         clock = snapshot.structure.get("clock_time", now)
-        ends = [
-            end - clock + now  # on this machine's clock, as valid_until is
-            for entry in snapshot.structure["features"].values()
-            if (end := _entity_windows_end(entry, clock)) is not None
-        ]
+        # An entity's windows end on the customer's clock; valid_until is on this machine's.
+        end = entity_windows_end(snapshot.structure, clock)
         valid_until = min(
             snapshot.structure["valid_until"],
             snapshot.usage["valid_until"] or snapshot.structure["valid_until"],
             now + settings.ENTITLEMENT_SNAPSHOT_SECONDS,
-            *ends,
+            *(() if end is None else (end - clock + now,)),
         )
         body = json.dumps(
             {
