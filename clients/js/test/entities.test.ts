@@ -57,7 +57,7 @@ test("entities are added once, never past the plan's seats, listed, renamed and 
     [[[ana.id, "ana", "Ana"], [bo.id, "bo", ""]], false],
   );
   // Each says its use this period of every feature that gives it its own limit.
-  assert.deepEqual(page.data[0]?.usage, [{ feature: summaries, limit: 4, used: 0, remaining: 4 }]);
+  assert.deepEqual(page.data[0]?.usage, [{ feature: summaries, limit: 4, used: 0, remaining: 4, windows: [] }]);
   const renamed = await tollgate.entitlements.entities.rename(bo.id, { name: "Bo" });
   assert.deepEqual([renamed.id, renamed.entity, renamed.name], [bo.id, "bo", "Bo"]);
 
@@ -82,7 +82,7 @@ test("a check or consume naming an entity is held to its own limit as well as th
   }
   const first = await tollgate.entitlements.consume({ id: `sum-${RUN}-1`, customer, feature: summaries, quantity: 3, entity: "ana" });
   assert.deepEqual([first.allowed, first.used, first.remaining, first.binding], [true, 3, 7, null]);
-  assert.deepEqual(first.entity, { id: "ana", feature: seats, limit: 4, used: 3, remaining: 1 });
+  assert.deepEqual(first.entity, { id: "ana", feature: seats, limit: 4, used: 3, remaining: 1, windows: [], binding: null });
   const refused = await tollgate.entitlements.consume({ id: `sum-${RUN}-2`, customer, feature: summaries, quantity: 2, entity: "ana" });
   assert.deepEqual([refused.allowed, refused.binding, refused.used, refused.remaining], [false, "entity", 3, 7]);
   assert.deepEqual([refused.entity?.used, refused.entity?.remaining], [3, 1]);
@@ -119,7 +119,7 @@ test("a hold naming an entity takes its units on the entity's limit as well as t
     id: `hold-${RUN}-1`, customer, feature: summaries, quantity: 3, entity: "ana",
   });
   assert.equal(held.allowed, true);
-  assert.deepEqual(held.entitlement.entity, { id: "ana", feature: seats, limit: 4, used: 3, remaining: 1 });
+  assert.deepEqual(held.entitlement.entity, { id: "ana", feature: seats, limit: 4, used: 3, remaining: 1, windows: [], binding: null });
   const refused = await tollgate.entitlements.holds.create({
     id: `hold-${RUN}-2`, customer, feature: summaries, quantity: 2, entity: "ana",
   });
