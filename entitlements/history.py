@@ -21,9 +21,9 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 
 from catalog.models import Feature
-from catalog.rules import windows_ordered
 from customers.models import Customer
 from entitlements import resolver
+from entitlements.entities import entity_windows
 from entitlements.models import CreditLedgerEntry, Entity, Hold, UsageEvent
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageSnapshot
 from entitlements.waterfall import hold_credits_held, hold_paid_held
@@ -134,10 +134,8 @@ def entity_windows_at(
     """The entity's own usage windows (`per_entity.windows`) current at `at`, as their live counters had them
     then, by `_windows_at`'s rule: the usage naming it, and the holds naming it that took their units from them
     (`Hold.entity_windows`)."""
-    per_entity = entry.get("per_entity") or {}
     return {
-        name: _window_at(customer_id, entry["id"], name, at, entity_id)
-        for name in windows_ordered(per_entity.get("windows"))
+        name: _window_at(customer_id, entry["id"], name, at, entity_id) for name, _ in entity_windows(entry)
     }
 
 

@@ -13,14 +13,13 @@ from django.utils import timezone
 
 from catalog.models import Feature
 from catalog.pricing import terms_amount
-from catalog.rules import windows_ordered
 from core.errors import InvalidRequest
 from core.ids import new_ids
 from core.serializers import api_time
 from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver
-from entitlements.entities import entity_for_use
+from entitlements.entities import entity_for_use, entity_windows
 from entitlements.models import CreditLedgerEntry, UsageEvent
 from entitlements.services.account_caps import (
     AccountJudged,
@@ -224,10 +223,9 @@ def usage_record_batch(
                 if window_start(name, in_window_at) == window_start(name, present)
             ]
             if event.entity is not None:  # and in the entity's own windows, the same way
-                per_entity = structures[event.customer]["features"][event.feature].get("per_entity") or {}
                 in_entity_windows += [
                     (key[0], key[1], event.entity, name, in_window_at, event.quantity)
-                    for name in windows_ordered(per_entity.get("windows"))
+                    for name, _ in entity_windows(structures[event.customer]["features"][event.feature])
                     if window_start(name, in_window_at) == window_start(name, present)
                 ]
             if "credits" in structures[event.customer]["features"][event.feature]:
@@ -255,10 +253,16 @@ def usage_record_batch(
         in_window = windows_add(project_id=project.pk, additions=in_windows)
         by_customer_id = {pk: external_id for external_id, pk in customers.items()}
         key_of = {f.pk: f.key for f in features.values()}
-        reached: dict[tuple[str, str], dict[str, tuple[float, int, int]]] = {}
-        for (customer_id, feature_id, name), (start, added, used) in in_window.items():
-            reached.setdefault((customer_id, feature_id), {})[name] = (start.timestamp(), added, used)
-        for (customer_id, feature_id), counted in sorted(reached.items()):
+        # Each window filled, the account's and the entities' own ("" for the account's), announced in key order.
+        filled = {
+            (customer_id, feature_id, "", name): found
+            for (customer_id, feature_id, name), found in in_window.items()
+        }
+        filled.update(entity_windows_add(project_id=project.pk, additions=in_entity_windows))
+        reached: dict[tuple[str, str, str], dict[str, tuple[float, int, int]]] = {}
+        for (customer_id, feature_id, entity, name), (start, added, used) in filled.items():
+            reached.setdefault((customer_id, feature_id, entity), {})[name] = (start.timestamp(), added, used)
+        for (customer_id, feature_id, entity), counted in sorted(reached.items()):
             external_id = by_customer_id[customer_id]
             windows_reached(
                 project=project,
@@ -267,26 +271,7 @@ def usage_record_batch(
                 feature_key=key_of[feature_id],
                 entry=structures[external_id]["features"][key_of[feature_id]],
                 counted=counted,
-            )
-        entity_reached: dict[tuple[str, str, str], dict[str, tuple[float, int, int]]] = {}
-        for (customer_id, feature_id, entity, name), (start, added, used) in entity_windows_add(
-            project_id=project.pk, additions=in_entity_windows
-        ).items():
-            entity_reached.setdefault((customer_id, feature_id, entity), {})[name] = (
-                start.timestamp(),
-                added,
-                used,
-            )
-        for (customer_id, feature_id, entity), counted in sorted(entity_reached.items()):
-            external_id = by_customer_id[customer_id]
-            windows_reached(
-                project=project,
-                customer_id=customer_id,
-                external_id=external_id,
-                feature_key=key_of[feature_id],
-                entry=structures[external_id]["features"][key_of[feature_id]],
-                counted=counted,
-                entity=entity,
+                entity=entity or None,
             )
         for (customer_id, feature_id, start), used in totals.items():
             external_id = by_customer_id[customer_id]

@@ -21,7 +21,8 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from catalog.rules import WINDOW_SECONDS, windows_ordered
+from catalog.rules import WINDOW_SECONDS
+from entitlements.entities import entity_windows
 from entitlements.models import EntityWindowCounter, Hold, UsageWindowCounter
 from entitlements.services.counters import crossing_insert
 from entitlements.snapshot import FeatureEntry
@@ -202,6 +203,7 @@ def windows_add(
     counted = _add(
         project_id,
         [((customer_id, feature_id), name, at, n) for customer_id, feature_id, name, at, n in additions],
+        entity=False,
     )
     return {(owner[0], owner[1], name): found for (owner, name), found in counted.items()}
 
@@ -218,15 +220,16 @@ def entity_windows_add(
             ((customer_id, feature_id, entity), name, at, n)
             for customer_id, feature_id, entity, name, at, n in additions
         ],
+        entity=True,
     )
     return {(owner[0], owner[1], owner[2], name): found for (owner, name), found in counted.items()}
 
 
 def _add(
-    project_id: str, additions: list[tuple[tuple[str, ...], str, datetime, int]]
+    project_id: str, additions: list[tuple[tuple[str, ...], str, datetime, int]], *, entity: bool
 ) -> dict[tuple[tuple[str, ...], str], tuple[datetime, int, int]]:
-    """`windows_add` of (owner, window, instant, quantity) additions, the owner (customer id, feature id) or
-    (customer id, feature id, entity): the account's table or the entities'."""
+    """`windows_add` of (owner, window, instant, quantity) additions, the owner (customer id, feature id) in the
+    account's table or, `entity`, (customer id, feature id, entity) in the entities'."""
     totals: dict[tuple[tuple[str, ...], str, datetime], int] = {}
     for owner, name, at, quantity in additions:
         key = (owner, name, window_start(name, at))
@@ -240,7 +243,6 @@ def _add(
     totals = {key: units for key, units in totals.items() if latest[key[:2]] == key[2]}
     if not totals:
         return {}
-    entity = len(next(iter(totals))[0]) == 3
     table = connection.ops.quote_name(_ENTITY_TABLE if entity else _TABLE)
     owner_columns = "customer_id, feature_id, entity" if entity else "customer_id, feature_id"
     now = _db_time(timezone.now())
@@ -288,10 +290,7 @@ def windows_reached(
     first, in the caller's transaction: `counted` is {window: (its start, units this use added, used now)}.
     `entity`: the windows are that entity's own (`per_entity.windows`; labelled `window:<name>:<entity's digest>`,
     the event naming the entity)."""
-    windows: list[Any] = list(entry.get("windows", ()))
-    if entity is not None:
-        per_entity = entry.get("per_entity") or {}
-        windows = list(windows_ordered(per_entity.get("windows")).items())
+    windows = entry.get("windows", []) if entity is None else entity_windows(entry)
     for name, limit in windows:
         if name not in counted:
             continue
@@ -362,8 +361,7 @@ def entity_windows_take(
     """A use (or a hold) naming an entity takes `quantity` from the entity's own windows too, after the entity's
     period counter (the lock order every path keeps), and announces each window it fills; as `windows_take` ({}
     for an entity without windows of its own, None when one refused: the caller rolls back)."""
-    per_entity = entry.get("per_entity") or {}
-    windows = [[name, limit] for name, limit in windows_ordered(per_entity.get("windows")).items()]
+    windows = entity_windows(entry)
     if not windows:
         return {}
     taken = windows_take(
