@@ -183,8 +183,10 @@ class ProductFeature(models.Model):
     `cap` (metered with overage only): a spend cap on the use past the limit (`rules.SpendCap`).
     `credits` (metered only): the credits waterfall, `{"feature": key, "cost": n}`: use past the limit is paid
     from that credits feature's balance, n credits a unit, before any overage.
-    `per_entity` (metered only): each of the customer's entities of an allocation feature (a seat, a workspace)
-    has its own limit a period beside the account's, `{"feature": "seats", "limit": 50}`.
+    `per_entity` (metered): each of the customer's entities of an allocation feature (a seat, a workspace) has its
+    own limit a period beside the account's, `{"feature": "seats", "limit": 50}`; (credits) each may hold credits
+    of its own, returned to the account or forfeited when it is removed, `{"feature": "seats", "on_remove":
+    "return"}`.
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="feature_values")
@@ -218,7 +220,9 @@ class ProductFeature(models.Model):
         blank=True,
         verbose_name="limit per seat or workspace",
         help_text="Metered: each entity of an allocation feature (a seat, a workspace) has its own limit a "
-        'period beside the account\'s: {"feature": "seats", "limit": 50}.',
+        'period beside the account\'s: {"feature": "seats", "limit": 50}. Credits: each may hold credits of its '
+        'own, returned to the account or forfeited when it is removed: {"feature": "seats", "on_remove": '
+        '"return"}.',
     )
 
     class Meta:

@@ -58,7 +58,8 @@ CADENCES = ("month", "week")
 _OBJECT_FORMS: dict[str, str] = {
     Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}, "credits": {"feature": k}, '
     '"per_entity": {"feature": k, "limit": m, "windows": {"day": n}}}',
-    Feature.Type.CREDITS: '{"limit": n, "rollover": m, "cadence": "month"}',
+    Feature.Type.CREDITS: '{"limit": n, "rollover": m, "cadence": "month", "per_entity": {"feature": k, '
+    '"on_remove": "return"}}',
     Feature.Type.ALLOCATION: '{"limit": n}',
 }
 
@@ -74,7 +75,8 @@ class FeatureValue:
     credits feature its use past the limit is paid from before any overage (`credits`, the credits waterfall:
     `{"feature": key, "cost": n}`, n credits a unit; None: none) and the limit each of the customer's entities of
     an allocation feature has a period beside the account's (`per_entity`, `{"feature": key, "limit": m}`; None:
-    none)."""
+    none); for a credits feature, that each entity of an allocation feature may hold credits of its own, and what
+    becomes of them when it is removed (`per_entity`, `{"feature": key, "on_remove": "return" | "forfeit"}`)."""
 
     value: Any
     per_unit: bool = False
@@ -84,7 +86,9 @@ class FeatureValue:
     cap: dict[str, Any] | None = None  # `SPEND_CAP_FORM`, as stored
     cadence: str | None = None  # one of `CADENCES`
     credits: dict[str, Any] | None = None  # `{"feature": key, "cost": n}`, as stored
-    per_entity: dict[str, Any] | None = None  # `{"feature": key, "limit": m}`, as stored
+    per_entity: dict[str, Any] | None = (
+        None  # `{"feature": key, "limit": m}` (credits: `"on_remove"`), as stored
+    )
 
     @classmethod
     def of(cls, row: ProductFeature) -> "FeatureValue":
@@ -229,9 +233,17 @@ def feature_value_parse(
         credits = _waterfall_parse(value["credits"], f"{param}.credits", credit_features)
     per_entity = None
     if value.get("per_entity") is not None:
-        if feature_type != Feature.Type.METERED:
-            raise _value_error(param, "only a metered feature has a limit per entity.")
-        per_entity = _per_entity_parse(value["per_entity"], f"{param}.per_entity", allocation_features)
+        if feature_type == Feature.Type.CREDITS:
+            per_entity = _entity_credits_parse(
+                value["per_entity"], f"{param}.per_entity", allocation_features
+            )
+        elif feature_type != Feature.Type.METERED:
+            raise _value_error(
+                param,
+                "only a metered feature has a limit per entity, and a credits feature credits per entity.",
+            )
+        else:
+            per_entity = _per_entity_parse(value["per_entity"], f"{param}.per_entity", allocation_features)
     return FeatureValue(
         amount, per_unit, overage == "allowed", rollover, windows, cap, cadence, credits, per_entity
     )
@@ -261,6 +273,31 @@ def _per_entity_parse(given: Any, param: str, allocation_features: Iterable[str]
     if windows:
         shaped["windows"] = windows
     return shaped
+
+
+ON_REMOVE = ("return", "forfeit")
+
+
+def _entity_credits_parse(
+    given: Any, param: str, allocation_features: Iterable[str] | None
+) -> dict[str, Any]:
+    """A credits value's `per_entity`, `{"feature": key, "on_remove": "return" | "forfeit"}`: each entity of that
+    allocation feature may hold credits of its own; removing it returns them to the account or forfeits them."""
+    form = (
+        'per_entity is {"feature": key, "on_remove": "return" | "forfeit"}: the allocation feature whose entities '
+        "(seats, workspaces) hold credits of their own, and whether removing one returns its balance to the "
+        "account or forfeits it."
+    )
+    if (
+        not isinstance(given, dict)
+        or set(given) != {"feature", "on_remove"}
+        or not isinstance(given.get("feature"), str)
+        or given.get("on_remove") not in ON_REMOVE
+    ):
+        raise _value_error(param, form)
+    if allocation_features is not None and given["feature"] not in set(allocation_features):
+        raise _value_error(param, f"{given['feature']!r} is not an allocation feature of this project.")
+    return {"feature": given["feature"], "on_remove": given["on_remove"]}
 
 
 def _waterfall_parse(given: Any, param: str, credit_features: Iterable[str] | None) -> dict[str, Any]:

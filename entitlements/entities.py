@@ -4,25 +4,29 @@ well as for the account (`entity_apply`, pure). Their writes are `services.entit
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from django.db.models import Case, F, Q, Sum, Value, When
+from django.utils import timezone
 
 from catalog.rules import windows_ordered
 from core.errors import InvalidRequest, NotFound
-from entitlements.models import Entity, EntityCounter, EntityWindowCounter
+from entitlements.models import CreditLot, Entity, EntityCounter, EntityWindowCounter
 from entitlements.periods import period_from_snapshot
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
 from entitlements.windows import retry_after, window_bounds, windows_answer
 
 
 def entity_for_use(*, customer_id: str | None, feature_key: str, entry: FeatureEntry, entity_id: str) -> str:
-    """The entity a check or a use of `feature_key` names, checked: the feature has a limit per entity and
-    `entity_id` is a live entity of the customer counted by its allocation feature; else 400 (`entity_not_counted`,
-    `unknown_entity`)."""
-    per_entity = entry.get("per_entity")
+    """The entity a check or a use of `feature_key` names, checked: the feature has a limit per entity (a credits
+    feature: credits per entity) and `entity_id` is a live entity of the customer counted by its allocation
+    feature; else 400 (`entity_not_counted`, `unknown_entity`)."""
+    per_entity = entry.get("per_entity") or entry.get("entity_credits")
     if per_entity is None:
+        what = "credits" if entry["type"] == "credits" else "limit"
         raise InvalidRequest(
-            f"entity: {feature_key!r} has no limit per entity in the customer's plan.",
+            f"entity: {feature_key!r} has no {what} per entity in the customer's plan.",
             code="entity_not_counted",
             param="entity",
         )
@@ -142,6 +146,7 @@ def entity_apply(
         "remaining": max(0, limit - used),
         "windows": windows,
         "binding": binding,
+        "balance": None,
     }
     if binding is not None:
         answer["allowed"] = False
@@ -178,6 +183,10 @@ def entity_judged(
     is where the customer's plan gives the feature no limit per entity (any more: a hold naming an entity ends
     after its plan dropped `per_entity`, or a use recorded then is retried). `now`: the customer's clock (a
     test clock's), by default the present."""
+    if entry.get("entity_credits") is not None:
+        return entity_credits_apply(
+            answer, entry, entity_id, credit_balances(customer_id, entry["id"], now), quantity
+        )
     if entry.get("per_entity") is None:
         return answer
     used = entity_used(
@@ -192,6 +201,63 @@ def entity_judged(
         else {}
     )
     return entity_apply(answer, entry, entity_id, used, quantity, now, counted)
+
+
+def credit_balances(customer_id: str, feature_id: str, now: float | None = None) -> dict[str, int]:
+    """The customer's spendable credits of the feature at `now` (Unix seconds; by default the present) by owner:
+    "" the account's, else each entity's own (by the tenant's id); an owner with none is absent."""
+    at = timezone.now() if now is None else datetime.fromtimestamp(now, UTC)
+    rows = (
+        CreditLot.objects.filter(customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+        .annotate(owner=Case(When(returned_at__isnull=False, then=Value("")), default=F("entity")))
+        .values_list("owner")
+        .annotate(total=Sum("remaining"))
+        .order_by()
+    )
+    return {owner: int(total or 0) for owner, total in rows}
+
+
+def entities_credits(*, customer_id: str | None, entry: FeatureEntry, now: float) -> dict[str, Any] | None:
+    """A credits entry's entity credits for local checks: `{feature, on_remove, balances}`, each live entity's
+    own balance at `now` by its id (0 for one with none); None where the plan declares none or the feature is
+    revoked."""
+    declared = entry.get("entity_credits")
+    if declared is None or entry["revoked"]:
+        return None
+    balances: dict[str, int] = {}
+    if customer_id is not None:
+        owned = credit_balances(customer_id, entry["id"], now)
+        for entity in Entity.objects.filter(
+            customer_id=customer_id, feature__key=declared["feature"], removed_at__isnull=True
+        ).values_list("external_id", flat=True):
+            balances[entity] = owned.get(entity, 0)
+    return {**declared, "balances": balances}
+
+
+def entity_credits_apply(
+    answer: dict[str, Any], entry: FeatureEntry, entity_id: str, balances: dict[str, int], quantity: int
+) -> dict[str, Any]:
+    """`answer` (a credits feature's, for the account) judged for a use naming the entity, which spends its own
+    credits first and then the account's (`balances`: `credit_balances`): `balance` is what it may spend, both,
+    `entity.balance` its own; `quantity` more is allowed when the two cover it (not where the feature is
+    revoked). `entity` has no limit, use or windows of its own (null, [])."""
+    own = balances.get(entity_id, 0)
+    spendable = balances.get("", 0) + own
+    answer["balance"] = spendable
+    answer["entity"] = {
+        "id": entity_id,
+        "feature": entry["entity_credits"]["feature"],
+        "limit": None,
+        "used": None,
+        "remaining": None,
+        "windows": [],
+        "binding": None,
+        "balance": own,
+    }
+    if not entry["revoked"]:
+        answer["allowed"] = spendable >= quantity
+    return answer
 
 
 def entities_used(*, customer_id: str, entry: FeatureEntry) -> list[tuple[str, int]]:

@@ -10,6 +10,7 @@ the lots that give sum to the balance the API answers. Which sources are in forc
 the answer cannot disagree.
 """
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from core.money import money_format
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.cache import snapshot_get
-from entitlements.entities import entities_used, entity_windows
+from entitlements.entities import entities_credits, entities_used, entity_windows
 from entitlements.models import CreditLot, Grant, Purchase, Revocation, SubscriptionSource
 from entitlements.selectors import feature_answer
 from entitlements.snapshot import FeatureEntry, judged_at
@@ -180,11 +181,17 @@ def _lot_origin(lot: CreditLot) -> str:
         )
     if lot.purchase_id:
         return f"from purchase {lot.purchase_id}"
+    if lot.entity and lot.returned_at is not None:
+        return f"from grant {lot.grant_id} to {lot.entity}, returned to the account {_when(lot.returned_at)}"
+    if lot.entity:
+        return f"from grant {lot.grant_id}, {lot.entity}'s own"
     return f"from grant {lot.grant_id}"
 
 
 def _lot_why(lot: CreditLot, on: bool) -> str:
     origin = _lot_origin(lot)
+    if lot.entity and lot.returned_at is None and lot.voided_at is None:
+        return f"{lot.remaining} of {lot.amount} credits left {origin}: spent only by uses naming it"
     if lot.voided_at is not None:
         return f"{lot.amount} credits {origin}, taken back {_when(lot.voided_at)}"
     if lot.expires_at is not None and not on and lot.remaining > 0:
@@ -266,7 +273,18 @@ def _cap_words(entry: FeatureEntry, answer: dict[str, Any]) -> str:
 
 def _entity_words(customer: Customer, entry: FeatureEntry) -> str:
     """A metered feature's limit per entity in words: each live entity's use this period, the busiest first (at
-    most five named)."""
+    most five named); a credits feature's credits per entity: each live entity's own balance, the largest first."""
+    own = entities_credits(customer_id=customer.pk, entry=entry, now=time.time())
+    if own is not None:
+        held = sorted(own["balances"].items(), key=lambda pair: (-pair[1], pair[0]))
+        named = ", ".join(f"{entity} {balance}" for entity, balance in held[:5])
+        more = f" and {len(held) - 5} more" if len(held) > 5 else ""
+        has = f": {named}{more}" if held else "; the customer has none yet"
+        end = "returns them to the account" if own["on_remove"] == "return" else "forfeits them"
+        return (
+            f" Each of the customer's {own['feature']} may hold credits of its own, spent by the uses naming it "
+            f"before the account's (removing it {end}){has}."
+        )
     per_entity = entry.get("per_entity")
     if per_entity is None or entry["revoked"]:
         return ""
@@ -475,7 +493,12 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
             changes.append(revocation.expires_at if on else None)
             sources.append(SourceExplanation("revocation", revocation.pk, BLOCKS if on else NONE, why))
         for lot in (lot for lot in lots if lot.feature_id == feature.pk):
-            on = lot.voided_at is None and (lot.expires_at is None or lot.expires_at > now)
+            # An entity's own lot gives the account nothing (until its removal returns it)
+            on = (
+                lot.voided_at is None
+                and (lot.expires_at is None or lot.expires_at > now)
+                and (not lot.entity or lot.returned_at is not None)
+            )
             changes.append(lot.expires_at if on and lot.remaining > 0 else None)
             sources.append(
                 SourceExplanation(

@@ -72,6 +72,7 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
             CreditLedgerEntry.objects.filter(
                 customer_id=customer_id, feature_id__in=credits, created_at__lte=at
             )
+            .filter(Q(lot__entity="") | Q(lot__returned_at__lte=at))  # the account's then
             .filter(Q(lot__expires_at__isnull=True) | Q(lot__expires_at__gt=at))
             .values_list("feature_id")
             .annotate(total=Sum("amount"))
@@ -240,6 +241,20 @@ def _held_at(
         if paid:
             covered[key] = covered.get(key, 0) + paid
     return held, covered
+
+
+def entity_balance_at(*, customer_id: str, feature_id: str, entity_id: str, at: datetime) -> int:
+    """The entity's own credits of the feature at `at`: the ledger's entries by then on its lots not returned to
+    the account by then (`CreditLot.returned_at`) nor expired then."""
+    total = (
+        CreditLedgerEntry.objects.filter(
+            customer_id=customer_id, feature_id=feature_id, created_at__lte=at, lot__entity=entity_id
+        )
+        .filter(Q(lot__returned_at__isnull=True) | Q(lot__returned_at__gt=at))
+        .filter(Q(lot__expires_at__isnull=True) | Q(lot__expires_at__gt=at))
+        .aggregate(total=Sum("amount"))["total"]
+    )
+    return int(total or 0)
 
 
 def entity_live_at(*, customer_id: str | None, per_entity_feature: str, entity_id: str, at: datetime) -> bool:

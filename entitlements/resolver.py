@@ -123,7 +123,7 @@ class _Source:
 
     def per_entity_for(self, feature: Feature) -> dict[str, Any] | None:
         """The product's limit per entity of `feature` (`ProductFeature.per_entity`: `{"feature": key, "limit":
-        m}`), or None."""
+        m}`; a credits feature's `{"feature": key, "on_remove": "return" | "forfeit"}`), or None."""
         return self.values[feature.pk][6] if feature.pk in self.values else None
 
     def describe(self, value: Any) -> SourceEntry:
@@ -569,6 +569,16 @@ def _feature_entry(
         entry["period_end"] = period.end.timestamp()
         entry["interval"] = period.interval
         entry["interval_count"] = period.count
+    elif kind == Feature.Type.CREDITS:
+        # The entities' own credits (`{"feature": key, "on_remove": …}`), as a plan of the customer declares them
+        # (a subscription's first): kept when revoked, as a metered feature's `per_entity` is.
+        declared = [
+            per_entity
+            for source, _ in sorted(given, key=lambda pair: pair[0].period is None)
+            if (per_entity := source.per_entity_for(feature))
+        ]
+        if declared:
+            entry["entity_credits"] = dict(declared[0])
     return entry
 
 

@@ -28,7 +28,7 @@ from entitlements.account_cap import (
     feature_cap_bound,
 )
 from entitlements.cache import Snapshot, snapshot_get
-from entitlements.entities import entity_apply, entity_for_use, entity_judged
+from entitlements.entities import entity_apply, entity_credits_apply, entity_for_use, entity_judged
 from entitlements.models import (
     AutoRecharge,
     CreditLedgerEntry,
@@ -259,13 +259,19 @@ def _entity_check_at(
     if found is None:
         raise NotFound(f"No such feature: {feature_key!r}.", param="feature")
     customer_id = usage["customer_id"]
-    per_entity = found.get("per_entity")
+    per_entity = found.get("per_entity") or found.get("entity_credits")
     if per_entity is None or not history.entity_live_at(
         customer_id=customer_id, per_entity_feature=per_entity["feature"], entity_id=entity, at=as_of
     ):
         entity_for_use(customer_id=None, feature_key=feature_key, entry=found, entity_id=entity)  # raises
     answer = feature_answer(feature_key, found, usage, quantity, as_of.timestamp())
     del answer["sources"], answer["resets_at"]
+    if "entity_credits" in found:
+        own = history.entity_balance_at(
+            customer_id=str(customer_id), feature_id=found["id"], entity_id=entity, at=as_of
+        )
+        account = int(answer["balance"] or 0)
+        return entity_credits_apply(answer, found, entity, {"": account, entity: own}, quantity)
     used = history.entity_used_at(customer_id=str(customer_id), entry=found, entity_id=entity, at=as_of)
     counted = history.entity_windows_at(customer_id=str(customer_id), entry=found, entity_id=entity, at=as_of)
     return entity_apply(answer, found, entity, used, quantity, as_of.timestamp(), counted)
@@ -350,17 +356,23 @@ def revocation_get(*, project: Project, revocation_id: str) -> Revocation:
     return revocation
 
 
-def credit_lots(*, project: Project, customer: Customer, feature: Feature) -> QuerySet[CreditLot]:
-    return CreditLot.objects.filter(project=project, customer=customer, feature=feature).order_by(
-        "created_at"
-    )
+def credit_lots(
+    *, project: Project, customer: Customer, feature: Feature, entity: str = ""
+) -> QuerySet[CreditLot]:
+    """The lots the account holds (`entity` ""), or that entity, oldest first."""
+    return CreditLot.objects.filter(
+        CreditLot.owned_by(entity), project=project, customer=customer, feature=feature
+    ).order_by("created_at")
 
 
-def credit_balance(*, customer_id: str, feature_id: str, now: datetime | None = None) -> int:
+def credit_balance(
+    *, customer_id: str, feature_id: str, now: datetime | None = None, entity: str = ""
+) -> int:
     """The credits the customer can spend now (`now`: a test clock's customer's `customer_now`): their lots
-    neither taken back nor expired, what remains of them (held credits are already out of the lots)."""
+    neither taken back nor expired, what remains of them (held credits are already out of the lots); the
+    account's, or the entity's own (`entity`)."""
     lots = CreditLot.objects.filter(
-        customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True
+        CreditLot.owned_by(entity), customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()))
     return int(lots.aggregate(total=Sum("remaining"))["total"] or 0)
 
@@ -384,13 +396,14 @@ def credit_slices_scheduled(
 
 
 def credit_ledger(
-    *, project: Project, customer: Customer, feature: Feature, limit: int = 100
+    *, project: Project, customer: Customer, feature: Feature, limit: int = 100, entity: str = ""
 ) -> list[CreditLedgerEntry]:
-    return list(
-        CreditLedgerEntry.objects.filter(project=project, customer=customer, feature=feature).order_by(
-            "-created_at", "-pk"
-        )[:limit]
-    )
+    """The latest movements, newest first: of every lot of the customer's, or (`entity`) of the lots the entity
+    holds (`CreditLot.owned_by`: not those its earlier removal returned to the account)."""
+    entries = CreditLedgerEntry.objects.filter(project=project, customer=customer, feature=feature)
+    if entity:
+        entries = entries.filter(lot__entity=entity, lot__returned_at__isnull=True)
+    return list(entries.order_by("-created_at", "-pk")[:limit])
 
 
 def entitlement_settings_get(*, project: Project) -> EntitlementSettings:

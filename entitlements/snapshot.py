@@ -64,6 +64,9 @@ class FeatureEntry(TypedDict):
     # metered with a limit per entity: {"feature": the allocation feature whose entities it counts, "limit": m}
     # (`services.entities`)
     per_entity: NotRequired[dict[str, Any]]
+    # credits whose plan lets each entity of an allocation feature hold credits of its own: {"feature": key,
+    # "on_remove": "return" | "forfeit"} (`services.entities`)
+    entity_credits: NotRequired[dict[str, Any]]
     # metered with overage, of a customer with an account cap (`entitlements.account_cap`): id, amount, currency,
     # at_cap, set_by, prices (the terms of each metered price it sums, by feature key)
     account_cap: NotRequired[dict[str, Any]]

@@ -169,6 +169,7 @@ IN_USE = Statement(
 BALANCES = Statement(
     lambda customer_id, now: (
         CreditLot.objects.filter(customer_id=customer_id, voided_at__isnull=True, remaining__gt=0)
+        .filter(CreditLot.owned_by(""))  # the account's: an entity's own are spent only by uses naming it
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .values_list("feature_id")
         .annotate(total=Sum("remaining"), next_expiry=Min("expires_at"))

@@ -18,12 +18,13 @@ class CreditLotAdmin(LargeListAdmin, _ReadOnly):
         "customer",
         "feature",
         "source",
+        column("entity", "Entity"),
         column("amount", "Credits"),
         "remaining",
         column("expires_at", "Expires"),
     ]
     list_filter = ["project", "source"]
-    search_fields = ["id", "customer__external_id"]
+    search_fields = ["id", "customer__external_id", "entity"]
     list_select_related = ["project", "customer", "feature"]
 
 

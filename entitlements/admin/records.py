@@ -86,13 +86,19 @@ class FeatureForm(ReasonForm):
 
 
 class GrantForm(FeatureForm):
-    field_order = ["feature", "value", "expires_at", "reason"]
+    field_order = ["feature", "value", "entity", "expires_at", "reason"]
     value = forms.CharField(
         required=False,
         help_text=(
             "JSON. Boolean: true/false (empty: true). Metered or allocation: a number added to the limit "
             "(empty or null: unlimited). Credits: the number of credits. Static: the value."
         ),
+    )
+    entity = forms.CharField(
+        required=False,
+        max_length=255,
+        help_text="Credits only: one of the customer's seats or workspaces (the tenant's id) whose own credits "
+        "these are, where the plan lets its entities hold credits; empty: the account's.",
     )
 
     def clean_value(self) -> tuple[bool, Any]:
@@ -182,8 +188,9 @@ def entitlement_grant(customer: Customer, data: dict[str, Any], actor: Actor) ->
         value=value,
         value_given=value_given,
         expires_at=data.get("expires_at"),
+        entity=data.get("entity") or None,
     )
-    return f"granted {feature.key} ({grant.pk})"
+    return f"granted {feature.key} ({grant.pk})" + (f" to {grant.entity}" if grant.entity else "")
 
 
 def entitlement_revoke(customer: Customer, data: dict[str, Any], actor: Actor) -> str:
@@ -252,7 +259,17 @@ class PurchaseInline(_CustomerInline):
 
 class CreditLotInline(_CustomerInline):
     model = CreditLot
-    fields = ["id", "feature", "source", "amount", "remaining", "expires_at", "voided_at"]
+    fields = [
+        "id",
+        "feature",
+        "source",
+        "entity",
+        "amount",
+        "remaining",
+        "expires_at",
+        "voided_at",
+        "returned_at",
+    ]
 
 
 class UsageCounterInline(_CustomerInline):

@@ -159,9 +159,15 @@ STEP_HELP = (
 class EntityUseOutput(serializers.Serializer[Any]):
     id = serializers.CharField(help_text="The entity named (your id for it).")
     feature = serializers.CharField(help_text="The allocation feature that counts it.")
-    limit = serializers.IntegerField(help_text="Its own limit a period (`per_entity`).")
-    used = serializers.IntegerField(help_text="Its use this period.")
-    remaining = serializers.IntegerField(help_text="limit − used, never below 0.")
+    limit = serializers.IntegerField(
+        allow_null=True, help_text="Its own limit a period (`per_entity`); null for a credits feature."
+    )
+    used = serializers.IntegerField(
+        allow_null=True, help_text="Its use this period; null for a credits feature."
+    )
+    remaining = serializers.IntegerField(
+        allow_null=True, help_text="limit − used, never below 0; null for a credits feature."
+    )
     windows = WindowOutput(
         many=True,
         help_text="Its own usage windows now (`per_entity.windows`), as the account's are answered; [] when none.",
@@ -170,8 +176,13 @@ class EntityUseOutput(serializers.Serializer[Any]):
         allow_null=True,
         help_text=(
             "What of its own refuses `quantity` for longest: a window (`minute`, `hour`, `day`, `week`) or "
-            "`period` (its limit a period); null when it fits."
+            "`period` (its limit a period); null when it fits, and for a credits feature."
         ),
+    )
+    balance = serializers.IntegerField(
+        allow_null=True,
+        help_text="A credits feature: its own credits, spent before the account's (the answer's `balance` is "
+        "both); null for a metered feature.",
     )
 
 

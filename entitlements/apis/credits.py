@@ -17,7 +17,14 @@ from core.wording import with_article
 from customers.models import Customer
 from customers.selectors import customer_find, customer_now
 from entitlements import selectors
-from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, FEATURE, FEATURE_PARAMETER
+from entitlements.apis.params import (
+    CUSTOMER,
+    CUSTOMER_PARAMETER,
+    ENTITY_CREDITS,
+    ENTITY_CREDITS_PARAMETER,
+    FEATURE,
+    FEATURE_PARAMETER,
+)
 from entitlements.models import CreditLot
 from entitlements.resolver import iso
 from projects.authentication import request_project
@@ -31,12 +38,21 @@ class CreditLotOutput(serializers.Serializer[Any]):
     priority = serializers.IntegerField(help_text="Spent lowest first, then the lot expiring first.")
     expires_at = serializers.DateTimeField(allow_null=True)
     voided = serializers.BooleanField()
+    entity = serializers.CharField(
+        allow_null=True, help_text="The entity whose own credits these were granted as; null: the account's."
+    )
+    returned_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When removing its entity returned the lot to the account (the account's since); null: not.",
+    )
     created_at = serializers.DateTimeField()
 
 
 class CreditLedgerOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
-    type = serializers.CharField(help_text="grant, consume, revoke, hold, hold_return or rollover.")
+    type = serializers.CharField(
+        help_text="grant, consume, revoke, hold, hold_return, rollover or forfeited (an entity's removal)."
+    )
     amount = serializers.IntegerField(help_text="+ granted, − consumed or taken back.")
     lot = serializers.CharField()
     reference = serializers.CharField()
@@ -78,9 +94,12 @@ class CreditsApi(BaseApi):
         description=(
             "A customer's balance of a `credits` feature and its ledger (grants, purchases, "
             "consumption, expiries), newest first, and the plan credits scheduled to come (a plan granting "
-            "them every month or week). 400 `feature_not_credits` for another feature type."
+            "them every month or week). 400 `feature_not_credits` for another feature type. With `entity`, "
+            "that entity's own credits (its lots and their ledger; no plan credits are scheduled to it); "
+            "without, the account's (the lots it holds, those its removed entities returned to it included; "
+            "the ledger of every lot)."
         ),
-        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER],
+        parameters=[CUSTOMER_PARAMETER, FEATURE_PARAMETER, ENTITY_CREDITS_PARAMETER],
         responses=CreditsOutput,
     )
     def get(self, request: Request) -> Response:
@@ -93,6 +112,7 @@ class CreditsApi(BaseApi):
                 code="feature_not_credits",
                 param="feature",
             )
+        entity = ENTITY_CREDITS.parse_optional(request.query_params) or ""
         customer: Customer | None = customer_find(project=project, external_id=external_id)
         body: dict[str, Any] = {
             "object": "credit_balance",
@@ -105,7 +125,10 @@ class CreditsApi(BaseApi):
         }
         if customer is not None:
             body["balance"] = selectors.credit_balance(
-                customer_id=customer.pk, feature_id=feature.pk, now=customer_now(customer=customer)
+                customer_id=customer.pk,
+                feature_id=feature.pk,
+                now=customer_now(customer=customer),
+                entity=entity,
             )
             body["lots"] = [
                 {
@@ -116,9 +139,13 @@ class CreditsApi(BaseApi):
                     "priority": lot.priority,
                     "expires_at": iso(lot.expires_at),
                     "voided": lot.voided_at is not None,
+                    "entity": lot.entity or None,
+                    "returned_at": iso(lot.returned_at),
                     "created_at": iso(lot.created_at),
                 }
-                for lot in selectors.credit_lots(project=project, customer=customer, feature=feature)
+                for lot in selectors.credit_lots(
+                    project=project, customer=customer, feature=feature, entity=entity
+                )
             ]
             body["ledger"] = [
                 {
@@ -129,7 +156,9 @@ class CreditsApi(BaseApi):
                     "reference": entry.reference,
                     "created_at": iso(entry.created_at),
                 }
-                for entry in selectors.credit_ledger(project=project, customer=customer, feature=feature)
+                for entry in selectors.credit_ledger(
+                    project=project, customer=customer, feature=feature, entity=entity
+                )
             ]
             body["scheduled"] = [
                 {
@@ -143,5 +172,6 @@ class CreditsApi(BaseApi):
                 for item in selectors.credit_slices_scheduled(
                     project=project, customer=customer, feature=feature
                 )
+                if not entity  # plan credits are the account's
             ]
         return Response(body)

@@ -29,6 +29,9 @@ class GrantOutput(serializers.Serializer[Any]):
     priority = serializers.IntegerField(
         allow_null=True, help_text="credits: the drawdown priority given (null: the default, 10)."
     )
+    entity = serializers.SerializerMethodField(
+        help_text="credits: the entity (your id for it) whose own credits these are; null: the account's."
+    )
     expires_at = serializers.DateTimeField(allow_null=True)
     reason = serializers.CharField()
     deleted = serializers.SerializerMethodField()
@@ -36,6 +39,9 @@ class GrantOutput(serializers.Serializer[Any]):
 
     def get_deleted(self, grant: Grant) -> bool:
         return grant.deleted_at is not None
+
+    def get_entity(self, grant: Grant) -> str | None:
+        return grant.entity or None
 
 
 class RevocationOutput(serializers.Serializer[Any]):
@@ -70,6 +76,13 @@ class GrantCreateApi(BaseApi):
             help_text="credits only: lower is spent first (every other lot has 10); within a priority the lot "
             "expiring first goes first.",
         )
+        entity = serializers.CharField(
+            max_length=MAX_ID_LENGTH,
+            required=False,
+            help_text="credits only: the customer's entity (your id for it) whose own credits these are, where "
+            "the plan lets its entities hold credits (`per_entity` on the credits value); spent only by uses "
+            "naming it, before the account's.",
+        )
         reason = serializers.CharField(max_length=500)
 
     @extend_schema(
@@ -79,7 +92,9 @@ class GrantCreateApi(BaseApi):
             "A support grant to one customer, with a `reason` for the audit log: on `metered`, "
             "`credits` and `allocation` features it tops up what purchases give, on "
             "`boolean`/`static` it sets the value; optionally until `expires_at`. A credits grant may "
-            "take a drawdown `priority` (lower first; purchases and plan credits have 10). Nothing at Stripe."
+            "take a drawdown `priority` (lower first; purchases and plan credits have 10), and may be one "
+            "entity's own (`entity`: 400 `unknown_entity` for none of the customer's live entities, "
+            "`entity_not_counted` where the plan gives the feature no credits per entity). Nothing at Stripe."
         ),
         request=InputSerializer,
         responses={201: GrantOutput},
@@ -99,6 +114,7 @@ class GrantCreateApi(BaseApi):
             value_given="value" in data,
             expires_at=data.get("expires_at"),
             priority=data.get("priority"),
+            entity=data.get("entity"),
         )
         return Response(GrantOutput(grant).data, status=status.HTTP_201_CREATED)
 

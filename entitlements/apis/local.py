@@ -29,7 +29,7 @@ from core.throttling import ApiKeyRateThrottle
 from entitlements import cache, changes
 from entitlements.apis.check import snapshot_read_keys
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, QuantityParam
-from entitlements.entities import entities_used, entities_windows_now, entity_windows_end
+from entitlements.entities import entities_credits, entities_used, entities_windows_now, entity_windows_end
 from entitlements.snapshot import FeatureEntry, UsageSnapshot
 from entitlements.windows import window_bounds, windows_answer
 from projects.authentication import request_project
@@ -93,6 +93,9 @@ def _feature(
         "credits": entry.get("credits"),
         "covered": usage.get("covered", {}).get(key, 0) if kind == Feature.Type.METERED else None,
         "per_entity": _per_entity(entry, customer_id, now),
+        "entity_credits": entities_credits(customer_id=customer_id, entry=entry, now=now)
+        if kind == Feature.Type.CREDITS
+        else None,
     }
 
 
@@ -192,6 +195,16 @@ class SnapshotFeature(serializers.Serializer[Any]):
         allow_null=True,
         help_text="metered: the units of this period's use (held ones included) that credits paid; not counted "
         "against the limit or the cap.",
+    )
+    entity_credits = serializers.JSONField(
+        allow_null=True,
+        help_text=(
+            "credits whose plan lets each entity hold credits of its own: `{feature, on_remove, balances}` — the "
+            "allocation feature whose entities hold them, what their removal does with them (`return` to the "
+            "account or `forfeit`), and each live entity's own balance by its id. A use naming an entity may "
+            "spend `balance + balances[entity]` (its own first); an entity not in `balances` is unknown. null "
+            "without."
+        ),
     )
     per_entity = serializers.JSONField(
         allow_null=True,

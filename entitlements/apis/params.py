@@ -143,8 +143,14 @@ ENTITY = IdParam(
     "entity",
     "One of the customer's entities (the tenant's id for a seat, a workspace), for a metered feature whose plan "
     "gives each entity its own limit a period (`per_entity`): the answer is judged against that limit as well as "
-    "the account's; with `as_of`, its use then (an entity the customer did not have then is unknown). 400 "
-    "`unknown_entity`, `entity_not_counted`.",
+    "the account's; for a credits feature whose plan lets each entity hold credits of its own, the use spends "
+    "them first, then the account's. With `as_of`, its use or balance then (an entity the customer did not have "
+    "then is unknown). 400 `unknown_entity`, `entity_not_counted`.",
+    required=False,
+)
+ENTITY_CREDITS = IdParam(
+    "entity",
+    "One of the customer's entities (the tenant's id): its own credits rather than the account's.",
     required=False,
 )
 AS_OF = MomentParam(
@@ -158,6 +164,7 @@ CUSTOMER_PARAMETER = CUSTOMER.openapi()
 FEATURE_PARAMETER = FEATURE.openapi()
 QUANTITY_PARAMETER = QUANTITY.openapi()
 ENTITY_PARAMETER = ENTITY.openapi()
+ENTITY_CREDITS_PARAMETER = ENTITY_CREDITS.openapi()
 AS_OF_PARAMETER = AS_OF.openapi()
 
 

@@ -43,6 +43,10 @@ class Grant(models.Model):
     value = models.JSONField(null=True, blank=True)
     # credits: the drawdown priority of the credits it grants (lower first; `CreditLot.priority`)
     priority = models.PositiveSmallIntegerField(null=True, blank=True)
+    # credits: the customer's entity (the tenant's id) the credits are that entity's own; "" for the account's
+    entity = models.CharField(
+        max_length=255, blank=True, default="", db_default="", verbose_name="entity ID (the tenant's)"
+    )
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     reason = models.CharField(max_length=500)
     deleted_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")
@@ -384,7 +388,9 @@ class PlanPeriod(models.Model):
 
 class CreditLot(models.Model):
     """Credits granted at once (a purchase, a paid plan period or a grant), spent by priority (lowest first),
-    then oldest-expiring first; `remaining` never < 0."""
+    then oldest-expiring first; `remaining` never < 0. A lot is the account's (`entity` "") or one entity's own
+    (a grant naming it): only a use naming that entity spends it, before the account's. Removing the entity
+    returns the lot to the account (`returned_at`) or forfeits what it has left (voided), as the plan declares."""
 
     class Source(models.TextChoices):
         PURCHASE = "purchase"
@@ -410,6 +416,13 @@ class CreditLot(models.Model):
     )
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
+    # "" the account's; else the entity (the tenant's id) whose own credits these are, until `returned_at`
+    entity = models.CharField(
+        max_length=255, blank=True, default="", db_default="", verbose_name="entity ID (the tenant's)"
+    )
+    # When removing the entity returned the lot to the account (the plan's `on_remove: "return"`): the account's
+    # from then on, what it has left and what holds give back to it.
+    returned_at = models.DateTimeField(null=True, blank=True, verbose_name="returned to the account")
     # Spent lowest first (then the lot expiring first): a grant may name it, every other lot has the default.
     priority = models.PositiveSmallIntegerField(
         default=DEFAULT_CREDIT_PRIORITY, db_default=DEFAULT_CREDIT_PRIORITY
@@ -417,7 +430,7 @@ class CreditLot(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     voided_at = models.DateTimeField(
         null=True, blank=True, verbose_name="taken back"
-    )  # taken back (refund, lost dispute, grant deleted)
+    )  # taken back (refund, lost dispute, grant deleted, its entity removed where the plan forfeits)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
 
     class Meta:
@@ -442,6 +455,13 @@ class CreditLot(models.Model):
     def __str__(self) -> str:
         return self.id
 
+    @staticmethod
+    def owned_by(owner: str) -> models.Q:
+        """The lots `owner` holds now: "" the account (its own, and those returned to it), else that entity."""
+        if not owner:
+            return models.Q(entity="") | models.Q(returned_at__isnull=False)
+        return models.Q(entity=owner, returned_at__isnull=True)
+
 
 class CreditLedgerEntry(models.Model):
     """One movement of a customer's credits: granted, consumed, taken back, held, or rolled over."""
@@ -456,6 +476,9 @@ class CreditLedgerEntry(models.Model):
             "hold returned",
         )  # what a confirm did not take, a release or an expiry (+)
         ROLLOVER = "rollover"  # unspent plan credits carried from a period's lot (-) into the next one's (+)
+        FORFEITED = (
+            "forfeited"  # what an entity's lot had left when the entity was removed, where the plan forfeits
+        )
 
     id = PublicIdField(prefix="cle")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")

@@ -11,6 +11,7 @@ a hold given back and spent again announces nothing new, and credits granted ane
 import math
 
 from django.db.models import Max
+from django.db.models.functions import Coalesce
 
 from entitlements.models import CreditLot, UsageThreshold
 from entitlements.services.counters import crossing_insert
@@ -44,9 +45,10 @@ def balance_fell(
         if before > (mark := balance_mark(kind, value, granted)) >= after
     ]
     if crossed:
-        funded = CreditLot.objects.filter(customer_id=customer_id, feature_id=entry["id"]).aggregate(
-            newest=Max("created_at")
-        )["newest"]
+        # The account's newest funding: a lot granted, or returned to it by an entity's removal
+        funded = CreditLot.objects.filter(
+            CreditLot.owned_by(""), customer_id=customer_id, feature_id=entry["id"]
+        ).aggregate(newest=Max(Coalesce("returned_at", "created_at")))["newest"]
         for threshold_id, kind, value, mark in crossed:
             if funded is None or not crossing_insert(
                 project.pk, customer_id, entry["id"], funded, threshold_id

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from catalog.models import Feature
@@ -300,6 +300,7 @@ def _consume(
                     quantity=quantity,
                     reference=event_id,
                     now=judged_at(structure, timezone.now()),
+                    entity=entity,
                 )
                 usage["held"][feature_key] = credits_held(customer_id, entry["id"])
             _usage_recorded(project, external_id, entry, metered=period is not None)
@@ -440,25 +441,32 @@ def _credits_spend(
     ledger_type: str = CreditLedgerEntry.Type.CONSUME,
     now: datetime | None = None,
     lots: list[CreditLot] | None = None,
+    entity: str | None = None,
 ) -> tuple[int, list[tuple[str, int]]]:
     """Spends credits from the customer's valid lots, by priority (lowest first) then oldest-expiring first,
     under row locks, with ledger entries of `ledger_type`; (the balance left, [(lot id, units taken)]). Raises
     _Denied when the balance is short. `now`: the time the lots' expiry is judged at (`snapshot.judged_at`);
-    `lots`: the caller's `credit_lots_locked` already (a credits waterfall sizes its spend by them)."""
+    `lots`: the caller's `credit_lots_locked` already (a credits waterfall sizes its spend by them); `entity`:
+    the use names one of the customer's entities, whose own lots go first (`credit_lots_locked`). The low
+    balance, the thresholds and the auto-recharge watch the account's balance: what the entity's own lots
+    paid leaves it as it was."""
     now = now or timezone.now()
-    lots = credit_lots_locked(customer_id, entry["id"], now) if lots is None else lots
+    lots = credit_lots_locked(customer_id, entry["id"], now, entity) if lots is None else lots
     before = sum(lot.remaining for lot in lots)
     if before < max(quantity, 1):
         raise _Denied
     left = quantity
     entries = []
     takes: list[tuple[str, int]] = []
+    own_paid = 0
     for lot in lots:
         if left <= 0:
             break
         take = min(lot.remaining, left)
         left -= take
         takes.append((lot.pk, take))
+        if lot.entity and lot.returned_at is None:
+            own_paid += take
         CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
         entries.append(
             CreditLedgerEntry(
@@ -472,8 +480,13 @@ def _credits_spend(
             )
         )
     CreditLedgerEntry.objects.bulk_create(entries)
-    after = before - quantity
-    total = sum(lot.amount for lot in lots)
+    left_over = before - quantity
+    account = [lot for lot in lots if not lot.entity or lot.returned_at is not None]
+    before = sum(lot.remaining for lot in account)
+    after = before - (quantity - own_paid)
+    if before == after:  # the entity's own lots paid for all of it
+        return left_over, takes
+    total = sum(lot.amount for lot in account)
     mark = math.floor(total * entry_low_percent(entry) / 100)
     if before > mark >= after or (after == 0 < before):
         event_record(
@@ -497,17 +510,28 @@ def _credits_spend(
         after=after,
         granted=total,
     )
-    return after, takes
+    return left_over, takes
 
 
-def credit_lots_locked(customer_id: str, feature_id: str, now: datetime) -> list[CreditLot]:
+def credit_lots_locked(
+    customer_id: str, feature_id: str, now: datetime, entity: str | None = None
+) -> list[CreditLot]:
     """The customer's lots of a credits feature that can be spent at `now`, in spending order (priority, then the
-    lot expiring first), locked until the transaction ends."""
+    lot expiring first), locked until the transaction ends: the account's; naming an `entity`, that entity's own
+    first (in the same order), then the account's. Another entity's lots are never among them."""
+    owned = CreditLot.owned_by("") | CreditLot.owned_by(entity) if entity else CreditLot.owned_by("")
     return list(
         CreditLot.objects.select_for_update()
         .filter(customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True, remaining__gt=0)
+        .filter(owned)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by("priority", F("expires_at").asc(nulls_last=True), "created_at", "pk")
+        .order_by(
+            Case(When(CreditLot.owned_by(""), then=Value(1)), default=Value(0)),
+            "priority",
+            F("expires_at").asc(nulls_last=True),
+            "created_at",
+            "pk",
+        )
     )
 
 

@@ -25,7 +25,7 @@ from core.ids import new_id
 from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import changes
-from entitlements.models import Entity, EntityCounter, Hold
+from entitlements.models import CreditLedgerEntry, CreditLot, Entity, EntityCounter, Hold
 from entitlements.periods import Period
 from entitlements.services.counters import _allocation_move, _db_time, counted_cap
 from entitlements.services.customers import customers_ensure
@@ -134,7 +134,9 @@ def entity_rename(*, project: Project, pk: str, name: str, actor: Actor) -> Enti
 def entity_remove(*, project: Project, pk: str, actor: Actor, reason: str = "") -> Entity:
     """Removes an entity: its unit of the allocation feature is given back, and uses naming it are refused from
     now on (`unknown_entity`). Its use this period stays counted, the account's and its own: added again within
-    the period, the same id finds it. Removing a removed entity again changes nothing."""
+    the period, the same id finds it. Its own credits are returned to the account or forfeited, as the plan
+    declares (`_credits_end`): added again, the same id starts with none. Removing a removed entity again
+    changes nothing."""
     with transaction.atomic():
         entity = _locked(project, pk)
         if entity.removed_at is not None:
@@ -148,6 +150,7 @@ def entity_remove(*, project: Project, pk: str, actor: Actor, reason: str = "") 
             delta=-1,
             limit=None,
         )
+        credits = _credits_end(project, entity)
         audit_record(
             actor=actor,
             action="entity.removed",
@@ -159,11 +162,61 @@ def entity_remove(*, project: Project, pk: str, actor: Actor, reason: str = "") 
                 "feature": entity.feature.key,
                 "id": entity.external_id,
             },
+            after={"credits": credits} if credits else None,
         )
     ent_cache.usage_changed(project_id=project.pk, external_ids=[entity.customer.external_id])
     # Local evaluators hold the entity in their snapshot: the change feed tells them it is gone.
     changes.structure_changed(project_id=project.pk, external_id=entity.customer.external_id)
     return entity
+
+
+def _credits_end(project: Project, entity: Entity) -> dict[str, dict[str, int]]:
+    """What the removed entity's own credit lots still hold goes, in the removal's transaction, as the credits
+    feature's plan declares (`entity_credits.on_remove`): "return" makes each lot the account's (`returned_at`:
+    what it has left, and what its holds give back later), "forfeit" takes what it has left back (voided, a
+    `forfeited` ledger entry; its holds give nothing back). A plan that no longer declares it returns them. By
+    feature key: {"returned": credits, "forfeited": credits}."""
+    lots = list(
+        CreditLot.objects.select_for_update(of=("self",))
+        .select_related("feature")
+        .filter(
+            customer_id=entity.customer_id,
+            entity=entity.external_id,
+            returned_at__isnull=True,
+            voided_at__isnull=True,
+        )
+        .order_by("pk")
+    )
+    if not lots:
+        return {}
+    features = ent_cache.structure_fresh(project=project, external_id=entity.customer.external_id)["features"]
+    now = timezone.now()
+    ended: dict[str, dict[str, int]] = {}
+    entries = []
+    for lot in lots:
+        entry = features.get(lot.feature.key)
+        declared = entry.get("entity_credits") if entry is not None else None
+        forfeit = declared is not None and declared["on_remove"] == "forfeit"
+        totals = ended.setdefault(lot.feature.key, {"returned": 0, "forfeited": 0})
+        totals["forfeited" if forfeit else "returned"] += lot.remaining
+        if not forfeit:
+            CreditLot.objects.filter(pk=lot.pk).update(returned_at=now)
+            continue
+        CreditLot.objects.filter(pk=lot.pk).update(remaining=0, voided_at=now)
+        if lot.remaining:
+            entries.append(
+                CreditLedgerEntry(
+                    project_id=project.pk,
+                    customer_id=entity.customer_id,
+                    feature_id=lot.feature_id,
+                    lot_id=lot.pk,
+                    type=CreditLedgerEntry.Type.FORFEITED,
+                    amount=-lot.remaining,
+                    reference=entity.pk,
+                )
+            )
+    CreditLedgerEntry.objects.bulk_create(entries)
+    return ended
 
 
 def _locked(project: Project, pk: str) -> Entity:

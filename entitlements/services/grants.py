@@ -17,6 +17,8 @@ from core.errors import InvalidRequest
 from core.serializers import api_time
 from core.wording import with_article
 from customers.selectors import customer_find, customer_now
+from entitlements import cache as ent_cache
+from entitlements.entities import entity_for_use
 from entitlements.models import CreditLot, Grant, Revocation
 from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
 from entitlements.services.customers import _customer_for
@@ -86,16 +88,29 @@ def grant_create(
     value_given: bool = False,
     expires_at: datetime | None = None,
     priority: int | None = None,
+    entity: str | None = None,
 ) -> Grant:
     """Grants a feature to a customer (a top-up on metered, credits and allocation; sets boolean/static).
     `priority` (credits only): the credits granted are spent before lots of a higher number (the others have
-    `DEFAULT_CREDIT_PRIORITY`), lots of one priority oldest-expiring first."""
+    `DEFAULT_CREDIT_PRIORITY`), lots of one priority oldest-expiring first. `entity` (credits only): the credits
+    are that entity's own (a live entity of the customer, of the allocation feature whose entities the plan lets
+    hold credits: `entity_credits`), spent only by uses naming it, before the account's."""
     value = grant_value_parse(feature=feature, value=value, given=value_given)
-    if priority is not None and feature.type != Feature.Type.CREDITS:
-        raise InvalidRequest(
-            f"priority: only credits grants have a drawdown priority; {feature.key!r} is {with_article(feature.type)} feature.",
-            code="invalid_parameter",
-            param="priority",
+    for name, given in (("priority", priority), ("entity", entity)):
+        if given is not None and feature.type != Feature.Type.CREDITS:
+            raise InvalidRequest(
+                f"{name}: only credits grants have {'a drawdown priority' if name == 'priority' else 'an entity'}; "
+                f"{feature.key!r} is {with_article(feature.type)} feature.",
+                code="invalid_parameter",
+                param=name,
+            )
+    if entity is not None:
+        structure = ent_cache.structure_fresh(project=project, external_id=external_id)
+        entity_for_use(
+            customer_id=structure["customer_id"],
+            feature_key=feature.key,
+            entry=structure["features"][feature.key],
+            entity_id=entity,
         )
     _future(project, external_id, expires_at)
     customer = _customer_for(project, external_id)
@@ -106,6 +121,7 @@ def grant_create(
             feature=feature,
             value=value,
             priority=priority,
+            entity=entity or "",
             expires_at=expires_at,
             reason=reason,
         )
@@ -118,6 +134,7 @@ def grant_create(
                 grant=grant,
                 reference=grant.pk,
                 priority=DEFAULT_CREDIT_PRIORITY if priority is None else priority,
+                entity=entity or "",
             )
         audit_record(
             actor=actor,
@@ -137,6 +154,7 @@ def _grant_audit(grant: Grant) -> dict[str, Any]:
         "feature": grant.feature.key,
         "value": grant.value,
         **({"priority": grant.priority} if grant.priority is not None else {}),
+        **({"entity": grant.entity} if grant.entity else {}),
         "expires_at": api_time(grant.expires_at),
     }
 

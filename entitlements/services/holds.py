@@ -239,6 +239,7 @@ def _take(
                 reference=hold.hold_id,
                 ledger_type=CreditLedgerEntry.Type.HOLD,
                 now=hold.created_at,
+                entity=hold.entity or None,
             )
         except _Denied:
             raise _Refused from None

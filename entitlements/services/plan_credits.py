@@ -540,6 +540,7 @@ def _lot_create(
     plan_period: PlanPeriod | None = None,
     grant: Grant | None = None,
     priority: int = DEFAULT_CREDIT_PRIORITY,
+    entity: str = "",
 ) -> CreditLot:
     source = CreditLot.Source.GRANT
     if purchase is not None:
@@ -558,6 +559,7 @@ def _lot_create(
         remaining=amount,
         expires_at=expires_at,
         priority=priority,
+        entity=entity,
     )
     _entry(lot, CreditLedgerEntry.Type.GRANT, amount, reference)
     return lot

@@ -256,8 +256,11 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
             const daily = {name: 'Summaries', type: 'metered',
                            value: {limit: 2000, per_entity: {feature: 'seats', limit: 50,
                                                              windows: {minute: 3, day: 10}}}};
+            const seatCredits = {name: 'AI credits', type: 'credits',
+                                 value: {limit: 100, per_entity: {feature: 'seats', on_remove: 'forfeit'}}};
             return [
                 featureText(calls, 'en-US'), featureText(summaries, 'en-US'), featureText(daily, 'en-US'),
+                featureText(seatCredits, 'en-US'),
                 bindingText('Summaries', 'entity', 86400),
                 bindingText('Summaries', 'entity', 3600, 'day'), bindingText('Summaries', 'entity', 60, 'period'),
                 bindingText('API calls', 'minute', 40), bindingText('API calls', 'period', 3 * 86400),
@@ -274,6 +277,7 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
         "API calls: 100,000, at most 100 a minute, 5,000 a day",
         "Summaries: 2,000, 50 for each of your seats",
         "Summaries: 2,000, 50 for each of your seats (at most 3 a minute, 10 a day)",
+        "AI credits: 100; each of your seats may hold its own (forfeited when removed)",
         "You have used your share of this period's Summaries. It frees up in 24 hours. These plans give more.",
         "You have used your share of the Summaries you may use in one day. It frees up in 60 minutes. These plans give "
         "more.",

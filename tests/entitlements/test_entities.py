@@ -132,6 +132,7 @@ def test_each_entity_has_its_own_limit_beside_the_accounts(api, tenant_a, team):
         "remaining": 0,
         "windows": [],
         "binding": None,
+        "balance": None,
     }
     refused = consume(api, tenant_a, "e2", 1, entity="ana")
     assert (refused["allowed"], refused["binding"], refused["used"]) == (False, "entity", 4)
@@ -157,6 +158,7 @@ def test_each_entity_has_its_own_limit_beside_the_accounts(api, tenant_a, team):
         "remaining": 2,
         "windows": [],
         "binding": None,
+        "balance": None,
     }
 
 
@@ -350,6 +352,7 @@ def test_a_hold_naming_an_entity_takes_and_gives_back_on_both_counters(api, tena
         "remaining": 1,
         "windows": [],
         "binding": None,
+        "balance": None,
     }
     refused = hold(api, tenant_a, "h2", 2, "ana")
     assert (refused["allowed"], refused["entitlement"]["binding"]) == (False, "entity")
@@ -485,6 +488,7 @@ def test_as_of_answers_an_entitys_use_then(api, tenant_a):
         "remaining": 4,
         "windows": [],
         "binding": None,
+        "balance": None,
     }
     used = then(start + HOUR + half, 3)
     assert (used["allowed"], used["binding"], used["used"], used["entity"]["used"]) == (False, "entity", 2, 2)

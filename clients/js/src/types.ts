@@ -16,7 +16,14 @@ export type CartStatus = "open" | "checked_out" | "deleted";
 export type CheckoutSessionMode = "subscription" | "payment";
 export type CheckoutSessionStatus = "open" | "complete" | "expired";
 export type CouponDuration = "once" | "repeating" | "forever";
-export type CreditLedgerEntryType = "grant" | "consume" | "revoke" | "hold" | "hold_return" | "rollover";
+export type CreditLedgerEntryType =
+  | "grant"
+  | "consume"
+  | "revoke"
+  | "hold"
+  | "hold_return"
+  | "rollover"
+  | "forfeited";
 export type CreditLotSource = "purchase" | "plan" | "grant";
 export type DefaultPaymentFlow = "checkout" | "intent";
 export type EntitlementAccountCapAtCap = "block" | "alert";
@@ -798,16 +805,18 @@ export interface EntitlementEntity {
   id: string;
   /** The allocation feature that counts it. */
   feature: string;
-  /** Its own limit a period (`per_entity`). */
-  limit: number;
-  /** Its use this period. */
-  used: number;
-  /** limit − used, never below 0. */
-  remaining: number;
+  /** Its own limit a period (`per_entity`); null for a credits feature. */
+  limit: number | null;
+  /** Its use this period; null for a credits feature. */
+  used: number | null;
+  /** limit − used, never below 0; null for a credits feature. */
+  remaining: number | null;
   /** Its own usage windows now (`per_entity.windows`), as the account's are answered; [] when none. */
   windows: UsageWindow[];
-  /** What of its own refuses `quantity` for longest: a window (`minute`, `hour`, `day`, `week`) or `period` (its limit a period); null when it fits. */
+  /** What of its own refuses `quantity` for longest: a window (`minute`, `hour`, `day`, `week`) or `period` (its limit a period); null when it fits, and for a credits feature. */
   binding: string | null;
+  /** A credits feature: its own credits, spent before the account's (the answer's `balance` is both); null for a metered feature. */
+  balance: number | null;
 }
 
 /**
@@ -1044,6 +1053,8 @@ export interface Grant {
   value: unknown;
   /** credits: the drawdown priority given (null: the default, 10). */
   priority: number | null;
+  /** credits: the entity (your id for it) whose own credits these are; null: the account's. */
+  entity: string | null;
   expires_at: string | null;
   reason: string;
   deleted: boolean;
@@ -1071,6 +1082,10 @@ export interface CreditLot {
   priority: number;
   expires_at: string | null;
   voided: boolean;
+  /** The entity whose own credits these were granted as; null: the account's. */
+  entity: string | null;
+  /** When removing its entity returned the lot to the account (the account's since); null: not. */
+  returned_at: string | null;
   created_at: string;
 }
 

@@ -1,1 +1,1 @@
-export const VERSION = "0.4.3";
+export const VERSION = "0.4.4";

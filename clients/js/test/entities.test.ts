@@ -12,15 +12,20 @@ import { RUN, client } from "./helpers.js";
 const tollgate = client();
 const seats = `js-seats-${RUN}`;
 const summaries = `js-summaries-${RUN}`;
+const credits = `js-credits-${RUN}`;
 let freeFeatures: Record<string, unknown> = {};
 
 before(async () => {
   await tollgate.features.create({ key: seats, name: "JS seats", type: "allocation" });
   await tollgate.features.create({ key: summaries, name: "JS summaries", type: "metered" });
+  await tollgate.features.create({ key: credits, name: "JS credits", type: "credits" });
   freeFeatures = (await tollgate.products.retrieve("free")).features;
-  // 10 summaries a month for the account, 4 for each of its 2 seats.
+  // 10 summaries a month for the account, 4 for each of its 2 seats; credits each seat may hold, forfeited with it.
   const perSeat = { limit: 10, per_entity: { feature: seats, limit: 4 } };
-  await tollgate.products.update("free", { features: { ...freeFeatures, [seats]: 2, [summaries]: perSeat } });
+  const ownCredits = { limit: 0, per_entity: { feature: seats, on_remove: "forfeit" } };
+  await tollgate.products.update("free", {
+    features: { ...freeFeatures, [seats]: 2, [summaries]: perSeat, [credits]: ownCredits },
+  });
 });
 
 after(async () => {
@@ -82,7 +87,7 @@ test("a check or consume naming an entity is held to its own limit as well as th
   }
   const first = await tollgate.entitlements.consume({ id: `sum-${RUN}-1`, customer, feature: summaries, quantity: 3, entity: "ana" });
   assert.deepEqual([first.allowed, first.used, first.remaining, first.binding], [true, 3, 7, null]);
-  assert.deepEqual(first.entity, { id: "ana", feature: seats, limit: 4, used: 3, remaining: 1, windows: [], binding: null });
+  assert.deepEqual(first.entity, { id: "ana", feature: seats, limit: 4, used: 3, remaining: 1, windows: [], binding: null, balance: null });
   const refused = await tollgate.entitlements.consume({ id: `sum-${RUN}-2`, customer, feature: summaries, quantity: 2, entity: "ana" });
   assert.deepEqual([refused.allowed, refused.binding, refused.used, refused.remaining], [false, "entity", 3, 7]);
   assert.deepEqual([refused.entity?.used, refused.entity?.remaining], [3, 1]);
@@ -119,7 +124,7 @@ test("a hold naming an entity takes its units on the entity's limit as well as t
     id: `hold-${RUN}-1`, customer, feature: summaries, quantity: 3, entity: "ana",
   });
   assert.equal(held.allowed, true);
-  assert.deepEqual(held.entitlement.entity, { id: "ana", feature: seats, limit: 4, used: 3, remaining: 1, windows: [], binding: null });
+  assert.deepEqual(held.entitlement.entity, { id: "ana", feature: seats, limit: 4, used: 3, remaining: 1, windows: [], binding: null, balance: null });
   const refused = await tollgate.entitlements.holds.create({
     id: `hold-${RUN}-2`, customer, feature: summaries, quantity: 2, entity: "ana",
   });
@@ -127,4 +132,25 @@ test("a hold naming an entity takes its units on the entity's limit as well as t
   await tollgate.entitlements.holds.release(`hold-${RUN}-1`);
   const after = await tollgate.entitlements.check({ customer, feature: summaries, quantity: 4, entity: "ana" });
   assert.deepEqual([after.allowed, after.held, after.entity?.used, after.entity?.remaining], [true, 0, 0, 4]);
+});
+
+test("a seat's own credits are granted to it, spent first by its uses and forfeited with it", async () => {
+  const customer = `js-entity-credits-${RUN}`;
+  const ana = await tollgate.entitlements.entities.add({ customer, feature: seats, entity: "ana" });
+  await tollgate.entitlements.entities.add({ customer, feature: seats, entity: "bo" });
+  const given = await tollgate.entitlements.grants.create({
+    customer, feature: credits, value: 30, entity: "ana", reason: "ana's budget",
+  });
+  assert.equal(given.entity, "ana");
+  await tollgate.entitlements.grants.create({ customer, feature: credits, value: 5, reason: "pool" });
+  const spent = await tollgate.entitlements.consume({ id: `cr-${RUN}-1`, customer, feature: credits, quantity: 32, entity: "ana" });
+  assert.deepEqual([spent.allowed, spent.balance], [true, 3]);
+  assert.deepEqual(spent.entity, { id: "ana", feature: seats, limit: null, used: null, remaining: null, windows: [], binding: null, balance: 0 });
+  const bo = await tollgate.entitlements.check({ customer, feature: credits, quantity: 4, entity: "bo" });
+  assert.deepEqual([bo.allowed, bo.balance, bo.entity?.balance], [false, 3, 0]);
+  await tollgate.entitlements.grants.create({ customer, feature: credits, value: 7, entity: "ana", reason: "more" });
+  await tollgate.entitlements.entities.remove(ana.id, { reason: "left" });
+  const own = await tollgate.credits.retrieve({ customer, feature: credits, entity: "ana" });
+  assert.deepEqual([own.balance, own.ledger[0]?.type, own.ledger[0]?.amount], [0, "forfeited", -7]);
+  assert.equal((await tollgate.credits.retrieve({ customer, feature: credits })).balance, 3);
 });

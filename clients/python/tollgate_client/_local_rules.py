@@ -234,6 +234,7 @@ def entity_answer(
         "remaining": max(0, limit - used),
         "windows": windows,
         "binding": binding,
+        "balance": None,
     }
     raw = {**answer.raw, "entity": own}
     fields: dict[str, Any] = {"entity": EntitlementEntity.from_dict(own)}
@@ -246,6 +247,31 @@ def entity_answer(
         ):  # the entity refuses it for longer than the account does (or alone)
             fields["binding"] = raw["binding"] = "entity"
             fields["retry_after"] = raw["retry_after"] = wait
+    return dataclasses.replace(answer, raw=raw, **fields)
+
+
+def entity_credits_answer(
+    answer: EntitlementCheck, entry: dict[str, Any], entity: str, own: int, quantity: int
+) -> EntitlementCheck:
+    """`answer` (a credits feature's, the account's) judged for a use naming the entity, the server's rule
+    (`entitlements.entities.entity_credits_apply`): it spends its own credits (`own`) first, then the account's,
+    so `balance` is both and `entity.balance` its own; `quantity` more is allowed when they cover it (not where the
+    feature is revoked)."""
+    spendable = int(answer.balance or 0) + own
+    shown = {
+        "id": entity,
+        "feature": entry["entity_credits"]["feature"],
+        "limit": None,
+        "used": None,
+        "remaining": None,
+        "windows": [],
+        "binding": None,
+        "balance": own,
+    }
+    raw = {**answer.raw, "entity": shown, "balance": spendable}
+    fields: dict[str, Any] = {"entity": EntitlementEntity.from_dict(shown), "balance": spendable}
+    if not entry["revoked"]:
+        fields["allowed"] = raw["allowed"] = spendable >= quantity
     return dataclasses.replace(answer, raw=raw, **fields)
 
 
@@ -275,3 +301,36 @@ def windows_from_answer(windows: list[UsageWindow]) -> list[tuple[UsageWindow, f
         (window, datetime.fromisoformat(window.resets_at.replace("Z", "+00:00")).timestamp())
         for window in windows
     ]
+
+
+def counted_after(entry: dict[str, Any], answer: EntitlementCheck) -> dict[str, Any]:
+    """The snapshot's feature entry counting what the server counts after a consume answered `answer` (the
+    account's use, balance, held units and windows; an entity's use and windows, or its own credits, naming one)."""
+    counted = {
+        **entry,
+        "used": answer.used,
+        "balance": answer.balance,
+        "held": answer.held,
+        "windows": windows_from_answer(answer.windows),
+    }
+    counted.pop("_answers", None)  # the old counts' answers
+    if answer.entity is None:
+        return counted
+    own_credits = entry.get("entity_credits")
+    if own_credits is not None and answer.entity.balance is not None:
+        # `balance` is what the entity may spend: its own and the account's
+        counted["balance"] = int(answer.balance or 0) - answer.entity.balance
+        balances = {**own_credits["balances"], answer.entity.id: answer.entity.balance}
+        counted["entity_credits"] = {**own_credits, "balances": balances}
+    per_entity = entry.get("per_entity")
+    if per_entity is not None:
+        used = {**per_entity["used"], answer.entity.id: answer.entity.used}
+        own = {
+            **(per_entity.get("windows") or {}),
+            answer.entity.id: [
+                {**window.raw, "resets_at": ends}
+                for window, ends in windows_from_answer(answer.entity.windows)
+            ],
+        }
+        counted["per_entity"] = {**per_entity, "used": used, "windows": own}
+    return counted

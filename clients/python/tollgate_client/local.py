@@ -60,10 +60,11 @@ from tollgate_client._local_rules import (
     binding_of,
     cap_answer,
     cap_bound,
+    counted_after,
     entity_answer,
+    entity_credits_answer,
     feature_bound,
     waterfall_step,
-    windows_from_answer,
     windows_of,
 )
 from tollgate_client.errors import (
@@ -356,6 +357,15 @@ class LocalEntitlements:
             return self._server_check(customer, feature, quantity, entity)
         if entity is None:
             return _answer(feature, entry, quantity, now + snapshot.offset)
+        own_credits = entry.get("entity_credits")
+        if own_credits is not None and entity in own_credits["balances"]:
+            return entity_credits_answer(
+                _answer(feature, entry, quantity, now + snapshot.offset),
+                entry,
+                entity,
+                int(own_credits["balances"][entity]),
+                quantity,
+            )
         per_entity = entry.get("per_entity")
         used = per_entity["used"].get(entity) if per_entity is not None else None
         if used is None:  # no limit per entity, or an entity added since: the server answers (or refuses)
@@ -386,25 +396,7 @@ class LocalEntitlements:
             snapshot = self._snapshots.get(customer)
             entry = snapshot.features.get(feature) if snapshot is not None else None
             if snapshot is not None and entry is not None:
-                counted = {
-                    **entry,
-                    "used": answer.used,
-                    "balance": answer.balance,
-                    "held": answer.held,
-                    "windows": windows_from_answer(answer.windows),
-                }
-                counted.pop("_answers", None)  # the old counts' answers
-                if answer.entity is not None and entry.get("per_entity") is not None:
-                    per_entity = entry["per_entity"]
-                    used = {**per_entity["used"], answer.entity.id: answer.entity.used}
-                    own = {
-                        **(per_entity.get("windows") or {}),
-                        answer.entity.id: [
-                            {**window.raw, "resets_at": ends}
-                            for window, ends in windows_from_answer(answer.entity.windows)
-                        ],
-                    }
-                    counted["per_entity"] = {**per_entity, "used": used, "windows": own}
+                counted = counted_after(entry, answer)
                 features = {**snapshot.features, feature: counted}
                 paid = answer.credits
                 if paid is not None:  # a waterfall's consume spent the credits feature's balance too

@@ -144,7 +144,7 @@ CartStatus = Literal["open", "checked_out", "deleted"]
 CheckoutSessionMode = Literal["subscription", "payment"]
 CheckoutSessionStatus = Literal["open", "complete", "expired"]
 CouponDuration = Literal["once", "repeating", "forever"]
-CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return", "rollover"]
+CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return", "rollover", "forfeited"]
 CreditLotSource = Literal["purchase", "plan", "grant"]
 DefaultPaymentFlow = Literal["checkout", "intent"]
 EntitlementAccountCapAtCap = Literal["block", "alert"]
@@ -985,16 +985,18 @@ class EntitlementEntity(TollgateObject):
     """The entity named (your id for it)."""
     feature: str
     """The allocation feature that counts it."""
-    limit: int
-    """Its own limit a period (`per_entity`)."""
-    used: int
-    """Its use this period."""
-    remaining: int
-    """limit − used, never below 0."""
+    limit: int | None
+    """Its own limit a period (`per_entity`); null for a credits feature."""
+    used: int | None
+    """Its use this period; null for a credits feature."""
+    remaining: int | None
+    """limit − used, never below 0; null for a credits feature."""
     windows: list[UsageWindow]
     """Its own usage windows now (`per_entity.windows`), as the account's are answered; [] when none."""
     binding: str | None
-    """What of its own refuses `quantity` for longest: a window (`minute`, `hour`, `day`, `week`) or `period` (its limit a period); null when it fits."""
+    """What of its own refuses `quantity` for longest: a window (`minute`, `hour`, `day`, `week`) or `period` (its limit a period); null when it fits, and for a credits feature."""
+    balance: int | None
+    """A credits feature: its own credits, spent before the account's (the answer's `balance` is both); null for a metered feature."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1252,6 +1254,8 @@ class Grant(TollgateObject):
     value: Any
     priority: int | None
     """credits: the drawdown priority given (null: the default, 10)."""
+    entity: str | None
+    """credits: the entity (your id for it) whose own credits these are; null: the account's."""
     expires_at: str | None
     reason: str
     deleted: bool
@@ -1282,6 +1286,10 @@ class CreditLot(TollgateObject):
     """Spent lowest first, then the lot expiring first."""
     expires_at: str | None
     voided: bool
+    entity: str | None
+    """The entity whose own credits these were granted as; null: the account's."""
+    returned_at: str | None
+    """When removing its entity returned the lot to the account (the account's since); null: not."""
     created_at: str
 
 

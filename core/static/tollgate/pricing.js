@@ -105,6 +105,10 @@ export function featureText(feature, locale) {
         ? Object.entries(value.per_entity.windows).map(([window, limit]) => `${number(limit)} a ${window}`) : [];
       if (own.length) text += ` (at most ${own.join(", ")})`;
     }
+    if (value.per_entity && typeof value.per_entity === "object" && typeof value.per_entity.on_remove === "string") {
+      const end = value.per_entity.on_remove === "forfeit" ? "forfeited" : "returned to you";
+      text += `; each of your ${humanKey(value.per_entity.feature)} may hold its own (${end} when removed)`;
+    }
     if (Number.isInteger(value.rollover) && value.rollover > 0) text += `, up to ${number(value.rollover)} roll over`;
     return `${name}: ${text}`;
   }

@@ -60,10 +60,20 @@ export class Usage extends Resource {
 export class Grants extends Resource {
   /**
    * On a `metered` or `allocation` feature `value` adds units to the limit (null: unlimited); on a `credits` one
-   * it grants that many credits (required); on a `boolean` or `static` one it sets the value.
+   * it grants that many credits (required), spent before lots of a higher `priority`, and, naming an `entity` of
+   * the customer's, that entity's own (spent only by uses naming it, before the account's); on a `boolean` or
+   * `static` one it sets the value.
    */
   create(
-    params: { customer: string; feature: string; reason: string; value?: unknown; expires_at?: string | Date },
+    params: {
+      customer: string;
+      feature: string;
+      reason: string;
+      value?: unknown;
+      expires_at?: string | Date;
+      priority?: number;
+      entity?: string;
+    },
     options?: WriteOptions,
   ): Promise<Grant> {
     return this._post("/entitlements/grants", params, options);
@@ -337,8 +347,11 @@ export class Entitlements extends Resource {
 }
 
 export class Credits extends Resource {
-  /** The customer's balance of a `credits` feature, with its lots and ledger (newest first). */
-  retrieve(params: { customer: string; feature: string }): Promise<CreditBalance> {
+  /**
+   * The customer's balance of a `credits` feature, with its lots and ledger (newest first): the account's, or
+   * (`entity`) that entity's own.
+   */
+  retrieve(params: { customer: string; feature: string; entity?: string }): Promise<CreditBalance> {
     return this._get("/credits", params);
   }
 }

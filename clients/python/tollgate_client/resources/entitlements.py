@@ -81,11 +81,14 @@ class Grants(Resource):
         value: Any = None,
         expires_at: str | datetime | None = None,
         priority: int | None = None,
+        entity: str | None = None,
         idempotency_key: str | None = None,
     ) -> Grant:
         """On a `metered` or `allocation` feature `value` adds units to the limit (None: unlimited); on a
         `credits` one it grants that many credits (required), spent before lots of a higher `priority` (every
-        other lot has 10); on a `boolean` or `static` one it sets the value (`boolean` defaults to True)."""
+        other lot has 10), and, naming an `entity` of the customer's, that entity's own (spent only by uses naming
+        it, before the account's); on a `boolean` or `static` one it sets the value (`boolean` defaults to
+        True)."""
         body = compact(
             customer=customer,
             feature=feature,
@@ -93,6 +96,7 @@ class Grants(Resource):
             value=value,
             expires_at=expires_at,
             priority=priority,
+            entity=entity,
         )
         return self._post(Grant, "/entitlements/grants", body, idempotency_key=idempotency_key)
 
@@ -406,7 +410,9 @@ class Entitlements(Resource):
 
 
 class Credits(Resource):
-    def retrieve(self, *, customer: str, feature: str) -> CreditBalance:
-        """The customer's balance of a `credits` feature, with its lots and ledger (newest first). A customer
-        Tollgate has never seen has a balance of 0."""
-        return self._get(CreditBalance, "/credits", {"customer": customer, "feature": feature})
+    def retrieve(self, *, customer: str, feature: str, entity: str | None = None) -> CreditBalance:
+        """The customer's balance of a `credits` feature, with its lots and ledger (newest first): the
+        account's, or (`entity`) that entity's own. A customer Tollgate has never seen has a balance of 0."""
+        return self._get(
+            CreditBalance, "/credits", compact(customer=customer, feature=feature, entity=entity)
+        )
