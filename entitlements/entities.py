@@ -235,6 +235,28 @@ def entities_credits(*, customer_id: str | None, entry: FeatureEntry, now: float
     return {**declared, "balances": balances}
 
 
+def entities_credit_balances(
+    structure: StructureSnapshot, entities: Sequence[Entity]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each entity's own credits (by Tollgate id) of every credits feature whose plan lets the entities of its
+    allocation feature hold credits (`entity_credits`), by feature key: [{feature, balance}]; [] for an entity
+    no such feature counts. `structure`: the customer's (their plan now)."""
+    balances: dict[str, list[dict[str, Any]]] = {entity.pk: [] for entity in entities}
+    customer_id = structure["customer_id"]
+    for key, entry in sorted(structure["features"].items()):
+        declared = entry.get("entity_credits")
+        if declared is None or entry["revoked"] or customer_id is None:
+            continue
+        counted = [entity for entity in entities if entity.feature.key == declared["feature"]]
+        if not counted:
+            continue
+        owned = credit_balances(str(customer_id), entry["id"], structure.get("clock_time"))
+        for entity in counted:
+            own = 0 if entity.removed_at is not None else owned.get(entity.external_id, 0)
+            balances[entity.pk].append({"feature": key, "balance": own})
+    return balances
+
+
 def entity_credits_apply(
     answer: dict[str, Any], entry: FeatureEntry, entity_id: str, balances: dict[str, int], quantity: int
 ) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from core.serializers import StrictSerializer
 from entitlements.apis.check import WindowOutput
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, MAX_ID_LENGTH, ReasonInput, reason_parse
 from entitlements.cache import snapshot_get
-from entitlements.entities import entities_live, entities_usage, entity_find
+from entitlements.entities import entities_credit_balances, entities_live, entities_usage, entity_find
 from entitlements.models import Entity
 from entitlements.services.entities import entity_add, entity_remove, entity_rename
 from projects.authentication import request_project
@@ -37,6 +37,11 @@ class EntityFeatureUseOutput(serializers.Serializer[Any]):
     )
 
 
+class EntityCreditsOutput(serializers.Serializer[Any]):
+    feature = serializers.CharField(help_text="A credits feature whose plan lets each entity hold its own.")
+    balance = serializers.IntegerField(help_text="The entity's own credits, spent before the account's.")
+
+
 class EntityOutput(serializers.Serializer[Any]):
     id = serializers.CharField(help_text="Tollgate's id of the entity (`ent_…`): the path of its changes.")
     object = serializers.CharField(default="entity")
@@ -52,16 +57,28 @@ class EntityOutput(serializers.Serializer[Any]):
         "stays counted for the period."
     )
 
+    credits = serializers.SerializerMethodField(
+        help_text="Its own credits of each credits feature whose plan (the customer's now) lets the entities of "
+        "its allocation feature hold credits, by feature key; [] when none does (0 once it is removed)."
+    )
+
     @extend_schema_field(EntityFeatureUseOutput(many=True))
     def get_usage(self, obj: Entity) -> list[dict[str, Any]]:
         return list(self.context["usage"].get(obj.pk, []))
+
+    @extend_schema_field(EntityCreditsOutput(many=True))
+    def get_credits(self, obj: Entity) -> list[dict[str, Any]]:
+        return list(self.context["credits"].get(obj.pk, []))
 
 
 def _output(project: Project, entities: Sequence[Entity], external_id: str, many: bool = True) -> Any:
     """The entities (of one customer) as the API answers them, each with its use this period."""
     structure = snapshot_get(project=project, external_id=external_id, with_usage=False).structure
-    usage = entities_usage(structure, entities)
-    data = EntityOutput(entities, many=True, context={"usage": usage}).data
+    context = {
+        "usage": entities_usage(structure, entities),
+        "credits": entities_credit_balances(structure, entities),
+    }
+    data = EntityOutput(entities, many=True, context=context).data
     return data if many else data[0]
 
 

@@ -391,3 +391,15 @@ def test_the_credits_answer_naming_an_entity_schedules_no_plan_credits_to_it(
     own = api.get(url + "&entity=ana", key=tenant_a.key).json()
     assert (own["balance"], own["lots"]) == (0, [])
     assert own["scheduled"] == [], len(own["scheduled"])
+
+
+def test_the_entities_list_says_each_ones_own_credits(api, tenant_a, returned):
+    add(api, tenant_a, "ana")
+    add(api, tenant_a, "bo")
+    grant(api, tenant_a, 30, entity="ana")
+    spend(api, tenant_a, "e1", 4, entity="ana")
+    listed = api.get("/api/v1/entitlements/entities?customer=u1", key=tenant_a.key).json()["data"]
+    assert [(row["entity"], row["credits"]) for row in listed] == [
+        ("ana", [{"feature": "ai_credits", "balance": 26}]),
+        ("bo", [{"feature": "ai_credits", "balance": 0}]),
+    ]

@@ -996,6 +996,14 @@ export interface EntityFeatureUse {
   windows: UsageWindow[];
 }
 
+/** An entity's own credits of one credits feature whose plan lets it hold credits. */
+export interface EntityCredits {
+  /** A credits feature whose plan lets each entity hold its own. */
+  feature: string;
+  /** The entity's own credits, spent before the account's. */
+  balance: number;
+}
+
 /** One of a customer's entities (a seat, a workspace), counted by an allocation feature (`entitlements.entities`). */
 export interface Entity {
   /** Tollgate's id of the entity (`ent_…`): the path of its changes. */
@@ -1012,6 +1020,8 @@ export interface Entity {
   removed_at: string | null;
   /** Its use this period of each metered feature whose plan (the customer's now) gives the entities of its allocation feature their own limit, by feature key; [] when none does. A removed entity's use stays counted for the period. */
   usage: EntityFeatureUse[];
+  /** Its own credits of each credits feature whose plan (the customer's now) lets the entities of its allocation feature hold credits, by feature key; [] when none does (0 once it is removed). */
+  credits: EntityCredits[];
 }
 
 export interface AutoRecharge {

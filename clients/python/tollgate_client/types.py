@@ -61,6 +61,7 @@ __all__ = [
     "EntitlementSourceType",
     "EntitlementStep",
     "Entity",
+    "EntityCredits",
     "EntityFeatureUse",
     "Event",
     "EventDelivery",
@@ -1194,6 +1195,16 @@ class EntityFeatureUse(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EntityCredits(TollgateObject):
+    """An entity's own credits of one credits feature whose plan lets it hold credits."""
+
+    feature: str
+    """A credits feature whose plan lets each entity hold its own."""
+    balance: int
+    """The entity's own credits, spent before the account's."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Entity(TollgateObject):
     """One of a customer's entities (a seat, a workspace), counted by an allocation feature (`entitlements.entities`)."""
 
@@ -1211,6 +1222,8 @@ class Entity(TollgateObject):
     """Set once it is removed."""
     usage: list[EntityFeatureUse]
     """Its use this period of each metered feature whose plan (the customer's now) gives the entities of its allocation feature their own limit, by feature key; [] when none does. A removed entity's use stays counted for the period."""
+    credits: list[EntityCredits]
+    """Its own credits of each credits feature whose plan (the customer's now) lets the entities of its allocation feature hold credits, by feature key; [] when none does (0 once it is removed)."""
 
 
 @dataclass(frozen=True, kw_only=True)
