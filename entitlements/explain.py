@@ -482,6 +482,8 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
             on = resolver.override_in_force(deleted_at=grant.deleted_at, expires_at=grant.expires_at, now=now)
             why = _override_why(grant.deleted_at, grant.expires_at, grant.reason, on, "ended")
             changes.append(grant.expires_at if on else None)
+            if grant.entity:  # an entity's own credits: they give the account nothing
+                why, on = f"{grant.entity}'s own credits: {why}", False
             sources.append(
                 SourceExplanation("grant", grant.pk, GIVES if on else NONE, why, value=grant.value)
             )

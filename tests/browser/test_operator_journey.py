@@ -350,3 +350,53 @@ def test_an_operator_sets_a_plans_account_cap_and_a_malformed_one_is_refused(pag
     subscribe(customer(tenant_a.project, "user-1"), plan)
     answer = check(api, tenant_a.key, "user-1", "tokens")["account_cap"]
     assert (answer["set_by"], answer["amount"], answer["at_cap"]) == ("plan", 5000, "alert")
+
+
+def test_an_operator_grants_a_seat_its_own_credits_and_explain_says_whose_they_are(
+    page, api, tenant_a, tmp_path
+):
+    """Credits of a seat's own in the back office: the grant form takes the entity, the grant is the seat's (the
+    account's balance stays 0), and the explain page says the seat's balance and that the lot gives the account
+    nothing."""
+    User.objects.create_superuser("ops-seat", password="correct horse battery")
+    seats = feature(tenant_a.project, "seats", "allocation")
+    credits = feature(tenant_a.project, "ai_credits", "credits")
+    per_seat = {"limit": 0, "per_entity": {"feature": "seats", "on_remove": "forfeit"}}
+    subscribe(
+        customer(tenant_a.project, "user-1"), product(tenant_a.project, "team", {seats: 3, credits: per_seat})
+    )
+    added = {"customer": "user-1", "feature": "seats", "entity": "ana"}
+    assert api.post("/api/v1/entitlements/entities", added, key=tenant_a.key).status_code == 201
+
+    page.goto("/admin/")
+    page.fill("#id_username", "ops-seat")
+    page.fill("#id_password", "correct horse battery")
+    page.click("input[type=submit]")
+    page.goto("/admin/customers/customer/")
+    page.click("#result_list th.field-external_id a:text-is('user-1')")
+    page.click("text=Explain entitlements")
+    page.locator("[data-feature=ai_credits]").locator("a.button", has_text="Grant ai_credits").click()
+    page.fill("input[name=value]", "40")
+    page.fill("input[name=entity]", "ana")
+    page.fill("textarea[name=reason]", "ticket 7: ana's launch budget")
+    shots = Path(os.environ.get("TOLLGATE_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "grant-form-entity.png"), full_page=True)
+    page.click("input[name=apply]")
+    expect(page.locator("ul.messagelist")).to_contain_text("user-1: granted ai_credits")
+    expect(page.locator("ul.messagelist")).to_contain_text("to ana")
+    box = page.locator("[data-feature=ai_credits]")
+    expect(box.locator(".tg-verdict")).to_contain_text(
+        "Each of the customer's seats may hold credits of its own, spent by the uses naming it before the "
+        "account's (removing it forfeits them): ana 40."
+    )
+    expect(box.locator("tr[data-kind=credit_lot][data-effect=none]")).to_contain_text(
+        "40 of 40 credits left from grant"
+    )
+    expect(box.locator("tr[data-kind=credit_lot][data-effect=none]")).to_contain_text("ana's own")
+    expect(box.locator("tr[data-kind=grant][data-effect=none]")).to_contain_text(
+        "ana's own credits: ticket 7: ana's launch budget"
+    )
+    page.screenshot(path=str(shots / "explain-entity-credits.png"), full_page=True)
+    assert Grant.objects.get().entity == "ana"
+    assert check(api, tenant_a.key, "user-1", "ai_credits")["balance"] == 0
