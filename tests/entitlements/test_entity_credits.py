@@ -403,3 +403,50 @@ def test_the_entities_list_says_each_ones_own_credits(api, tenant_a, returned):
         ("ana", [{"feature": "ai_credits", "balance": 26}]),
         ("bo", [{"feature": "ai_credits", "balance": 0}]),
     ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_uses_racing_the_entitys_removal_spend_each_credit_once_and_the_rest_is_returned(tenant_a):
+    """Eight uses naming ana race her removal (credits returned): each is allowed (her 10 cover them all) or, once
+    she is removed, refused as naming no entity; each credit is spent once, what she had left is the account's
+    after, and every lot's ledger sums to what it holds."""
+    _team(tenant_a, "return")
+    client = Client()
+    auth = {"Authorization": f"Bearer {tenant_a.key}"}
+    made = client.post(
+        "/api/v1/entitlements/entities",
+        {"customer": "u1", "feature": "seats", "entity": "ana"},
+        content_type="application/json",
+        headers=auth,
+    ).json()
+    body = {"customer": "u1", "feature": "ai_credits", "value": 10, "entity": "ana", "reason": "r"}
+    assert client.post(GRANTS, body, content_type="application/json", headers=auth).status_code == 201
+
+    def work(i, client):
+        if i == 0:
+            response = client.delete(
+                f"/api/v1/entitlements/entities/{made['id']}",
+                {},
+                content_type="application/json",
+                headers=auth,
+            )
+            return response.status_code
+        response = client.post(
+            CONSUME,
+            {"id": f"r{i}", "customer": "u1", "feature": "ai_credits", "quantity": 1, "entity": "ana"},
+            content_type="application/json",
+            headers=auth,
+        )
+        return response.json().get("allowed", response.json().get("error", {}).get("code"))
+
+    results = _concurrently(9, work)
+    assert results[0] == 200
+    spent = sum(1 for answer in results[1:] if answer is True)
+    assert all(answer in (True, "unknown_entity") for answer in results[1:]), results
+    lot = CreditLot.objects.get(entity="ana")
+    assert lot.returned_at is not None
+    assert lot.remaining == 10 - spent
+    assert UsageEvent.objects.count() == spent
+    for each in CreditLot.objects.all():
+        assert sum(each.entries.values_list("amount", flat=True)) == each.remaining
