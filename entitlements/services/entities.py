@@ -185,7 +185,8 @@ def _credits_end(project: Project, entity: Entity) -> dict[str, dict[str, int]]:
             returned_at__isnull=True,
             voided_at__isnull=True,
         )
-        .order_by("pk")
+        # the spending order (`credit_lots_locked`): a use naming the entity locks them in the same order
+        .order_by("priority", F("expires_at").asc(nulls_last=True), "created_at", "pk")
     )
     if not lots:
         return {}
