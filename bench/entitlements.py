@@ -138,6 +138,7 @@ def _setup() -> dict[str, Any]:
     from core.actors import Actor
     from core.ids import random_token
     from entitlements.services.entities import entity_add
+    from entitlements.services.grants import grant_create
     from projects.services import projects as project_services
 
     slug = f"bench-ent-{random_token(6).lower()}"
@@ -149,7 +150,9 @@ def _setup() -> dict[str, Any]:
         # overage with a spend cap, a limit per seat with windows of its own): the checks' and local checks' benches ask it.
         searches = Feature.objects.create(project=project, key="searches", name="Searches", type="metered")
         seats = Feature.objects.create(project=project, key="seats", name="Seats", type="allocation")
-        Feature.objects.create(project=project, key="ai_credits", name="AI credits", type="credits")
+        ai_credits = Feature.objects.create(
+            project=project, key="ai_credits", name="AI credits", type="credits"
+        )
         free = Product.objects.create(project=project, key="free", name="Free")
         ProductFeature.objects.create(product=free, feature=calls, value=0)
         project.default_product = free.key
@@ -167,7 +170,14 @@ def _setup() -> dict[str, Any]:
                 project,
                 key,
                 "reader" if key == "big" else "hot",
-                {calls: {"value": limit}, sso: {"value": True}, searches: windowed, seats: {"value": 5}},
+                {
+                    calls: {"value": limit},
+                    sso: {"value": True},
+                    searches: windowed,
+                    seats: {"value": 5},
+                    # each seat may hold credits of its own (issue #51 point 5)
+                    ai_credits: {"value": 0, "per_entity": {"feature": "seats", "on_remove": "return"}},
+                },
             )
         _account_capped(project)
     entity_add(
@@ -177,6 +187,16 @@ def _setup() -> dict[str, Any]:
         entity_id="desk-1",
         name="Desk 1",
         actor=Actor.system("bench"),
+    )
+    grant_create(
+        project=project,
+        actor=Actor.system("bench"),
+        external_id="reader",
+        feature=ai_credits,
+        reason="desk 1's own credits",
+        value=10**9,
+        value_given=True,
+        entity="desk-1",
     )
     return {"project": project, "secret": secret, "calls": calls, "searches": searches}
 
