@@ -371,6 +371,8 @@ def test_the_guide_has_its_python_examples():
             "(third.allowed, third.binding, third.entity.binding, day.remaining)",
             (False, "entity", "day", 0),
         ),
+        ("(spent.balance, spent.entity.balance, sales.allowed)", (20, 20, False)),
+        ('tollgate.credits.retrieve(customer="user-79", feature="ai_credits").balance', 20),
     ]
 
 
