@@ -191,14 +191,19 @@ def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0
 def _entity_answer(
     feature: str, entry: dict[str, Any], quantity: int, entity: str, used: int, now: float
 ) -> EntitlementCheck:
-    """`_answer` judged for the entity too (its use `used` from the entry's `per_entity`), kept in the entry by
-    (entity, quantity) beside the account's answers when it does not depend on the time."""
+    """`_answer` judged for the entity too (its use `used` from the entry's `per_entity`, or on a credits feature
+    its own balance from `entity_credits`), kept in the entry by (entity, quantity) beside the account's answers
+    when it does not depend on the time."""
     kept = entry.get("_answers")
     if kept is not None:
         answer = kept.get((entity, quantity))
         if answer is not None:
             return answer
-    answer = entity_answer(_answer(feature, entry, quantity, now), entry, entity, used, quantity, now)
+    answer = _answer(feature, entry, quantity, now)
+    if entry.get("entity_credits") is not None:
+        answer = entity_credits_answer(answer, entry, entity, used, quantity)
+    else:
+        answer = entity_answer(answer, entry, entity, used, quantity, now)
     if answer.retry_after is None:
         if kept is None:
             kept = entry["_answers"] = {}
@@ -358,16 +363,11 @@ class LocalEntitlements:
         if entity is None:
             return _answer(feature, entry, quantity, now + snapshot.offset)
         own_credits = entry.get("entity_credits")
-        if own_credits is not None and entity in own_credits["balances"]:
-            return entity_credits_answer(
-                _answer(feature, entry, quantity, now + snapshot.offset),
-                entry,
-                entity,
-                int(own_credits["balances"][entity]),
-                quantity,
-            )
         per_entity = entry.get("per_entity")
-        used = per_entity["used"].get(entity) if per_entity is not None else None
+        if own_credits is not None:  # its own balance stands for its use
+            used = own_credits["balances"].get(entity)
+        else:
+            used = per_entity["used"].get(entity) if per_entity is not None else None
         if used is None:  # no limit per entity, or an entity added since: the server answers (or refuses)
             return self._server_check(customer, feature, quantity, entity)
         return _entity_answer(feature, entry, quantity, entity, used, now + snapshot.offset)
