@@ -388,7 +388,8 @@ class EntitlementConsumeApi(_ConsumeBaseApi):
             help_text=(
                 "One of the customer's entities (a seat, a workspace: your id for it), for a metered feature whose "
                 "plan gives each entity its own limit a period (`per_entity`): the use must fit that limit as "
-                "well as the account's, and counts for both."
+                "well as the account's, and counts for both; for a credits feature whose plan lets each entity "
+                "hold credits of its own: the use spends them first, then the account's."
             ),
         )
 
@@ -402,7 +403,7 @@ class EntitlementConsumeApi(_ConsumeBaseApi):
             "and answers `duplicate: true`; 409 `idempotency_id_reused` for the same id with "
             "another body. 400 `feature_not_consumable`; with `entity`, 400 `unknown_entity` (not a live "
             "entity of the customer counted by the feature's `per_entity` feature) or `entity_not_counted` "
-            "(the feature has no limit per entity), nothing recorded."
+            "(the feature has no limit, or no credits, per entity), nothing recorded."
         ),
         request=InputSerializer,
         responses=ConsumeOutput,

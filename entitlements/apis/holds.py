@@ -89,7 +89,9 @@ class HoldCreateApi(BaseApi):
             required=False,
             allow_null=True,
             help_text="One of the customer's entities, for a metered feature with a limit per entity: the hold "
-            "takes its units on the entity's limit as well as the account's, and gives back to both.",
+            "takes its units on the entity's limit as well as the account's, and gives back to both; for a "
+            "credits feature whose entities hold credits of their own: it sets aside the entity's first, then "
+            "the account's, and gives each back to the lot it came from.",
         )
 
     @extend_schema(
