@@ -203,15 +203,21 @@ def entity_judged(
     return entity_apply(answer, entry, entity_id, used, quantity, now, counted)
 
 
-def credit_balances(customer_id: str, feature_id: str, now: float | None = None) -> dict[str, int]:
-    """The customer's spendable credits of the feature at `now` (Unix seconds; by default the present) by owner:
-    "" the account's, else each entity's own (by the tenant's id); an owner with none is absent."""
-    at = timezone.now() if now is None else datetime.fromtimestamp(now, UTC)
+def credit_balances(customer_id: str, feature_id: str, now: float | datetime | None = None) -> dict[str, int]:
+    """The customer's spendable credits of the feature at `now` (Unix seconds or a time; by default the present)
+    by owner: "" the account's, else each entity's own (by the tenant's id); an owner with none is absent."""
+    at = (
+        now
+        if isinstance(now, datetime)
+        else timezone.now()
+        if now is None
+        else datetime.fromtimestamp(now, UTC)
+    )
     rows = (
         CreditLot.objects.filter(customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
-        .annotate(owner=Case(When(returned_at__isnull=False, then=Value("")), default=F("entity")))
-        .values_list("owner")
+        .annotate(held_by=Case(When(returned_at__isnull=False, then=Value("")), default=F("entity")))
+        .values_list("held_by")
         .annotate(total=Sum("remaining"))
         .order_by()
     )

@@ -190,7 +190,7 @@ def _lot_origin(lot: CreditLot) -> str:
 
 def _lot_why(lot: CreditLot, on: bool) -> str:
     origin = _lot_origin(lot)
-    if lot.entity and lot.returned_at is None and lot.voided_at is None:
+    if lot.owner and lot.voided_at is None:
         return f"{lot.remaining} of {lot.amount} credits left {origin}: spent only by uses naming it"
     if lot.voided_at is not None:
         return f"{lot.amount} credits {origin}, taken back {_when(lot.voided_at)}"
@@ -496,11 +496,7 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
             sources.append(SourceExplanation("revocation", revocation.pk, BLOCKS if on else NONE, why))
         for lot in (lot for lot in lots if lot.feature_id == feature.pk):
             # An entity's own lot gives the account nothing (until its removal returns it)
-            on = (
-                lot.voided_at is None
-                and (lot.expires_at is None or lot.expires_at > now)
-                and (not lot.entity or lot.returned_at is not None)
-            )
+            on = lot.voided_at is None and (lot.expires_at is None or lot.expires_at > now) and not lot.owner
             changes.append(lot.expires_at if on and lot.remaining > 0 else None)
             sources.append(
                 SourceExplanation(

@@ -9,8 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
-from django.utils import timezone
+from django.db.models import QuerySet
 from prometheus_client import Counter
 
 from catalog.models import Feature, Price
@@ -28,7 +27,13 @@ from entitlements.account_cap import (
     feature_cap_bound,
 )
 from entitlements.cache import Snapshot, snapshot_get
-from entitlements.entities import entity_apply, entity_credits_apply, entity_for_use, entity_judged
+from entitlements.entities import (
+    credit_balances,
+    entity_apply,
+    entity_credits_apply,
+    entity_for_use,
+    entity_judged,
+)
 from entitlements.models import (
     AutoRecharge,
     CreditLedgerEntry,
@@ -371,10 +376,7 @@ def credit_balance(
     """The credits the customer can spend now (`now`: a test clock's customer's `customer_now`): their lots
     neither taken back nor expired, what remains of them (held credits are already out of the lots); the
     account's, or the entity's own (`entity`)."""
-    lots = CreditLot.objects.filter(
-        CreditLot.owned_by(entity), customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True
-    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()))
-    return int(lots.aggregate(total=Sum("remaining"))["total"] or 0)
+    return credit_balances(customer_id, feature_id, now).get(entity, 0)
 
 
 def credit_slices_scheduled(

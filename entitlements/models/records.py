@@ -455,6 +455,11 @@ class CreditLot(models.Model):
     def __str__(self) -> str:
         return self.id
 
+    @property
+    def owner(self) -> str:
+        """Who holds the lot now, as `owned_by` selects it: "" the account, else the entity."""
+        return "" if self.returned_at is not None else self.entity
+
     @staticmethod
     def owned_by(owner: str) -> models.Q:
         """The lots `owner` holds now: "" the account (its own, and those returned to it), else that entity."""

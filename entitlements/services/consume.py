@@ -465,7 +465,7 @@ def _credits_spend(
         take = min(lot.remaining, left)
         left -= take
         takes.append((lot.pk, take))
-        if lot.entity and lot.returned_at is None:
+        if lot.owner:
             own_paid += take
         CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
         entries.append(
@@ -481,7 +481,7 @@ def _credits_spend(
         )
     CreditLedgerEntry.objects.bulk_create(entries)
     left_over = before - quantity
-    account = [lot for lot in lots if not lot.entity or lot.returned_at is not None]
+    account = [lot for lot in lots if not lot.owner]
     before = sum(lot.remaining for lot in account)
     after = before - (quantity - own_paid)
     if before == after:  # the entity's own lots paid for all of it
@@ -519,19 +519,17 @@ def credit_lots_locked(
     """The customer's lots of a credits feature that can be spent at `now`, in spending order (priority, then the
     lot expiring first), locked until the transaction ends: the account's; naming an `entity`, that entity's own
     first (in the same order), then the account's. Another entity's lots are never among them."""
-    owned = CreditLot.owned_by("") | CreditLot.owned_by(entity) if entity else CreditLot.owned_by("")
+    order: list[Any] = ["priority", F("expires_at").asc(nulls_last=True), "created_at", "pk"]
+    owned = CreditLot.owned_by("")
+    if entity:  # its own first
+        owned |= CreditLot.owned_by(entity)
+        order.insert(0, Case(When(CreditLot.owned_by(""), then=Value(1)), default=Value(0)))
     return list(
         CreditLot.objects.select_for_update()
         .filter(customer_id=customer_id, feature_id=feature_id, voided_at__isnull=True, remaining__gt=0)
         .filter(owned)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by(
-            Case(When(CreditLot.owned_by(""), then=Value(1)), default=Value(0)),
-            "priority",
-            F("expires_at").asc(nulls_last=True),
-            "created_at",
-            "pk",
-        )
+        .order_by(*order)
     )
 
 
