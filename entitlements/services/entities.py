@@ -29,6 +29,7 @@ from entitlements.models import CreditLedgerEntry, CreditLot, Entity, EntityCoun
 from entitlements.periods import Period
 from entitlements.services.counters import _allocation_move, _db_time, counted_cap
 from entitlements.services.customers import customers_ensure
+from entitlements.services.plan_credits import _lots_take_back
 from entitlements.services.windows import entity_windows_take, windows_give_back
 from entitlements.snapshot import FeatureEntry
 from projects.models import Project
@@ -193,30 +194,20 @@ def _credits_end(project: Project, entity: Entity) -> dict[str, dict[str, int]]:
     features = ent_cache.structure_fresh(project=project, external_id=entity.customer.external_id)["features"]
     now = timezone.now()
     ended: dict[str, dict[str, int]] = {}
-    entries = []
+    chosen: dict[str, list[str]] = {"returned": [], "forfeited": []}
     for lot in lots:
         entry = features.get(lot.feature.key)
         declared = entry.get("entity_credits") if entry is not None else None
-        forfeit = declared is not None and declared["on_remove"] == "forfeit"
-        totals = ended.setdefault(lot.feature.key, {"returned": 0, "forfeited": 0})
-        totals["forfeited" if forfeit else "returned"] += lot.remaining
-        if not forfeit:
-            CreditLot.objects.filter(pk=lot.pk).update(returned_at=now)
-            continue
-        CreditLot.objects.filter(pk=lot.pk).update(remaining=0, voided_at=now)
-        if lot.remaining:
-            entries.append(
-                CreditLedgerEntry(
-                    project_id=project.pk,
-                    customer_id=entity.customer_id,
-                    feature_id=lot.feature_id,
-                    lot_id=lot.pk,
-                    type=CreditLedgerEntry.Type.FORFEITED,
-                    amount=-lot.remaining,
-                    reference=entity.pk,
-                )
-            )
-    CreditLedgerEntry.objects.bulk_create(entries)
+        way = "forfeited" if declared is not None and declared["on_remove"] == "forfeit" else "returned"
+        ended.setdefault(lot.feature.key, {"returned": 0, "forfeited": 0})[way] += lot.remaining
+        chosen[way].append(lot.pk)
+    CreditLot.objects.filter(pk__in=chosen["returned"]).update(returned_at=now)
+    _lots_take_back(
+        CreditLot.objects.filter(pk__in=chosen["forfeited"]),
+        now=now,
+        reference=entity.pk,
+        kind=CreditLedgerEntry.Type.FORFEITED,
+    )
     return ended
 
 

@@ -578,10 +578,13 @@ def _entry(lot: CreditLot, kind: str, amount: int, reference: str) -> None:
     )
 
 
-def _lots_take_back(lots: Any, *, now: datetime, reference: str) -> None:
+def _lots_take_back(
+    lots: Any, *, now: datetime, reference: str, kind: str = CreditLedgerEntry.Type.REVOKE
+) -> None:
+    """Voids the lots, each with a ledger entry of `kind` taking back what it has left."""
     for lot in lots.select_for_update().filter(voided_at__isnull=True).order_by("pk"):
         if lot.remaining > 0:
-            _entry(lot, CreditLedgerEntry.Type.REVOKE, -lot.remaining, reference)
+            _entry(lot, kind, -lot.remaining, reference)
         lot.remaining = 0
         lot.voided_at = now
         lot.save(update_fields=["remaining", "voided_at"])
