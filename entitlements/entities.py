@@ -18,10 +18,13 @@ from entitlements.snapshot import FeatureEntry, StructureSnapshot
 from entitlements.windows import retry_after, window_bounds, windows_answer
 
 
-def entity_for_use(*, customer_id: str | None, feature_key: str, entry: FeatureEntry, entity_id: str) -> str:
+def entity_for_use(
+    *, customer_id: str | None, feature_key: str, entry: FeatureEntry, entity_id: str, lock: bool = False
+) -> str:
     """The entity a check or a use of `feature_key` names, checked: the feature has a limit per entity (a credits
     feature: credits per entity) and `entity_id` is a live entity of the customer counted by its allocation
-    feature; else 400 (`entity_not_counted`, `unknown_entity`)."""
+    feature; else 400 (`entity_not_counted`, `unknown_entity`). `lock` (in a transaction): its row stays locked
+    to the end of it, so its removal (`entity_remove`) waits, or has already committed and it is unknown."""
     per_entity = entry.get("per_entity") or entry.get("entity_credits")
     if per_entity is None:
         what = "credits" if entry["type"] == "credits" else "limit"
@@ -30,15 +33,15 @@ def entity_for_use(*, customer_id: str | None, feature_key: str, entry: FeatureE
             code="entity_not_counted",
             param="entity",
         )
-    live = (
-        customer_id is not None
-        and Entity.objects.filter(
-            customer_id=customer_id,
-            external_id=entity_id,
-            feature__key=per_entity["feature"],
-            removed_at__isnull=True,
-        ).exists()
+    rows = Entity.objects.filter(
+        customer_id=customer_id,
+        external_id=entity_id,
+        feature__key=per_entity["feature"],
+        removed_at__isnull=True,
     )
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    live = customer_id is not None and rows.values_list("pk", flat=True).first() is not None
     if not live:
         raise InvalidRequest(
             f"entity: the customer has no {per_entity['feature']!r} entity {entity_id!r}.",

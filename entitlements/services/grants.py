@@ -104,17 +104,19 @@ def grant_create(
                 code="invalid_parameter",
                 param=name,
             )
-    if entity is not None:
-        structure = ent_cache.structure_fresh(project=project, external_id=external_id)
-        entity_for_use(
-            customer_id=structure["customer_id"],
-            feature_key=feature.key,
-            entry=structure["features"][feature.key],
-            entity_id=entity,
-        )
+    structure = ent_cache.structure_fresh(project=project, external_id=external_id) if entity else None
     _future(project, external_id, expires_at)
     customer = _customer_for(project, external_id)
     with transaction.atomic():
+        if entity is not None and structure is not None:
+            # Its row locked: a removal racing the grant waits and then ends this lot with the entity's others.
+            entity_for_use(
+                customer_id=structure["customer_id"],
+                feature_key=feature.key,
+                entry=structure["features"][feature.key],
+                entity_id=entity,
+                lock=True,
+            )
         grant = Grant.objects.create(
             project=project,
             customer=customer,

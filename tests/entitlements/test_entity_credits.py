@@ -4,7 +4,12 @@ entity gives them; a use naming it spends them first, then the account's; no oth
 entity returns what it left to the account or forfeits it, as the plan declares; added again, the same id starts
 with none."""
 
+import threading
+import time
+from typing import Any
+
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -450,3 +455,84 @@ def test_uses_racing_the_entitys_removal_spend_each_credit_once_and_the_rest_is_
     assert UsageEvent.objects.count() == spent
     for each in CreditLot.objects.all():
         assert sum(each.entries.values_list("amount", flat=True)) == each.remaining
+
+
+def _until_waiting_on_a_lock() -> None:
+    """Waits (20 s at most) until another session waits for a row lock."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.02)
+    raise AssertionError("no session waited for a lock within 20 s")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_grant_racing_the_entitys_removal_gives_it_nothing_the_removal_missed(tenant_a):
+    """A grant to ana has found her live when her removal (credits forfeited) commits: another transaction holds
+    the customer's row, so the grant's insert waits. The grant is then refused (400 unknown_entity) or its lot is
+    forfeited with hers; never a lot left to a removed entity, and the account gains nothing."""
+    _team(tenant_a, "forfeit")
+    client = Client()
+    auth = {"Authorization": f"Bearer {tenant_a.key}"}
+    made = client.post(
+        "/api/v1/entitlements/entities",
+        {"customer": "u1", "feature": "seats", "entity": "ana"},
+        content_type="application/json",
+        headers=auth,
+    ).json()
+    holder_in = threading.Event()
+    holder_out = threading.Event()
+    answers: dict[str, Any] = {}
+
+    def hold_the_customer():
+        try:
+            with transaction.atomic():
+                Customer.objects.select_for_update().get(external_id="u1")
+                holder_in.set()
+                holder_out.wait(20)
+        finally:
+            connection.close()
+
+    def give():
+        try:
+            body = {"customer": "u1", "feature": "ai_credits", "value": 30, "entity": "ana", "reason": "r"}
+            answers["grant"] = Client().post(GRANTS, body, content_type="application/json", headers=auth)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_customer)
+    holder.start()
+    assert holder_in.wait(20)
+    giver = threading.Thread(target=give)
+    giver.start()
+    _until_waiting_on_a_lock()
+
+    def remove_her():
+        try:
+            url = f"/api/v1/entitlements/entities/{made['id']}"
+            answers["remove"] = Client().delete(url, {}, content_type="application/json", headers=auth)
+        finally:
+            connection.close()
+
+    removed = threading.Thread(target=remove_her)
+    removed.start()
+    removed.join(3)
+    holder_out.set()
+    for each in (holder, giver, removed):
+        each.join(30)
+    assert answers["remove"].status_code == 200
+    assert answers["grant"].status_code in (201, 400), answers["grant"].json()
+    if answers["grant"].status_code == 400:
+        assert answers["grant"].json()["error"]["code"] == "unknown_entity"
+        assert not CreditLot.objects.exists()
+    else:
+        lot = CreditLot.objects.get(entity="ana")
+        assert (lot.remaining, lot.voided_at is not None) == (0, True)
+    assert not CreditLot.objects.filter(
+        voided_at__isnull=True, returned_at__isnull=True, entity="ana"
+    ).exists()
+    assert Client().get("/api/v1/credits?customer=u1&feature=ai_credits", headers=auth).json()["balance"] == 0
