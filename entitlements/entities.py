@@ -63,6 +63,38 @@ def entity_used(*, customer_id: str, feature_id: str, entity_id: str, period_sta
     return int(found or 0)
 
 
+def waterfall_entity(structure: StructureSnapshot, entry: FeatureEntry, entity: str | None) -> str | None:
+    """The entity whose own credits a use of the metered `entry` naming `entity` spends first in its credits
+    waterfall, then the account's: `entity` where the waterfall's credits feature lets the entities of the same
+    allocation feature hold credits (`entity_credits`); else None (the account's credits only)."""
+    if not entity or "credits" not in entry or "per_entity" not in entry:
+        return None
+    paying = structure["features"].get(entry["credits"]["feature"])
+    declared = paying.get("entity_credits") if paying is not None else None
+    return entity if declared is not None and declared["feature"] == entry["per_entity"]["feature"] else None
+
+
+def entity_usage(
+    usage: Any,
+    structure: StructureSnapshot,
+    entry: FeatureEntry,
+    entity: str | None,
+    now: float | datetime | None = None,
+    own: int | None = None,
+) -> Any:
+    """`usage` as a use of the metered `entry` naming `entity` sees it: its credits waterfall's balance is the
+    entity's own credits (at `now`, or `own` given) and the account's (`waterfall_entity`); else `usage`."""
+    customer_id = structure["customer_id"]
+    if waterfall_entity(structure, entry, entity) is None or customer_id is None:
+        return usage
+    key = entry["credits"]["feature"]
+    if own is None:
+        own = credit_balances(str(customer_id), structure["features"][key]["id"], now).get(str(entity), 0)
+    if not own:
+        return usage
+    return {**usage, "balance": {**usage["balance"], key: usage["balance"].get(key, 0) + own}}
+
+
 def entity_windows(entry: FeatureEntry) -> list[list[Any]]:
     """The entity's own usage windows of the metered entry (`per_entity.windows`), [[name, limit], …] shortest
     first; [] without."""

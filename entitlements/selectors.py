@@ -33,6 +33,8 @@ from entitlements.entities import (
     entity_credits_apply,
     entity_for_use,
     entity_judged,
+    entity_usage,
+    waterfall_entity,
 )
 from entitlements.models import (
     AutoRecharge,
@@ -228,9 +230,9 @@ def entitlement_check(
         entry = snapshot_entry(snapshot, feature_key)
         customer_id = snapshot.structure["customer_id"]
         entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
-        answer = feature_answer(
-            feature_key, entry, snapshot.usage, quantity, snapshot.structure.get("clock_time")
-        )
+        clock = snapshot.structure.get("clock_time")
+        usage = entity_usage(snapshot.usage, snapshot.structure, entry, entity, clock)
+        answer = feature_answer(feature_key, entry, usage, quantity, clock)
         del answer["sources"], answer["resets_at"]
         return entity_judged(
             answer, entry, str(customer_id), entity, quantity, snapshot.structure.get("clock_time")
@@ -269,6 +271,15 @@ def _entity_check_at(
         customer_id=customer_id, per_entity_feature=per_entity["feature"], entity_id=entity, at=as_of
     ):
         entity_for_use(customer_id=None, feature_key=feature_key, entry=found, entity_id=entity)  # raises
+    if paying := waterfall_entity(structure, found, entity):  # its own credits pay its waterfall first
+        key = found["credits"]["feature"]
+        own = history.entity_balance_at(
+            customer_id=str(customer_id),
+            feature_id=structure["features"][key]["id"],
+            entity_id=paying,
+            at=as_of,
+        )
+        usage = entity_usage(usage, structure, found, entity, own=own)
     answer = feature_answer(feature_key, found, usage, quantity, as_of.timestamp())
     del answer["sources"], answer["resets_at"]
     if "entity_credits" in found:

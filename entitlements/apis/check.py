@@ -136,7 +136,12 @@ ACCOUNT_CAP_HELP = (
 class WaterfallOutput(serializers.Serializer[Any]):
     feature = serializers.CharField(help_text="The credits feature that pays for use past the limit.")
     cost = serializers.IntegerField(help_text="Credits one unit past the limit spends.")
-    balance = serializers.IntegerField(help_text="That feature's spendable balance now.")
+    balance = serializers.IntegerField(
+        help_text=(
+            "That feature's spendable balance now: the account's; naming an entity that holds credits of that "
+            "feature, its own too (they pay first)."
+        )
+    )
     units = serializers.IntegerField(
         help_text="The units past the limit the balance pays for: balance ÷ cost."
     )

@@ -17,7 +17,7 @@ from core.ids import new_id
 from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver, statements, usage_read
-from entitlements.entities import entity_for_use, entity_judged
+from entitlements.entities import entity_for_use, entity_judged, entity_usage
 from entitlements.models import CreditLedgerEntry, CreditLot, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.account_caps import account_cap_judge
@@ -221,7 +221,7 @@ def _consume(
                     customer_id=customer_id, structure=structure, key=feature_key, entry=entry
                 )
                 counted_before, counted_after, used, usage["held"][feature_key] = _metered_take(
-                    project, structure, customer_id, external_id, judged_entry, period, quantity, row
+                    project, structure, customer_id, external_id, judged_entry, period, quantity, row, entity
                 )
                 if windows:
                     in_windows = windows_take(
@@ -305,13 +305,13 @@ def _consume(
                 usage["held"][feature_key] = credits_held(customer_id, entry["id"])
             _usage_recorded(project, external_id, entry, metered=period is not None)
     except _Denied:
-        return _answer_now(structure, customer_id, feature_key, quantity, allowed=False)
+        return _answer_now(structure, customer_id, feature_key, quantity, allowed=False, entity=entity)
     except _Duplicate:
         return _duplicate_answer(
             project, event_id, structure, customer_id, feature_key, entry, quantity, entity
         )
     if waterfall or account:  # its answer needs the credits' balance, the other features' use: read them
-        return _answer_now(structure, customer_id, feature_key, 0, allowed=True)
+        return _answer_now(structure, customer_id, feature_key, 0, allowed=True, entity=entity)
     return _answer(feature_key, entry, usage, 0, allowed=True, now=structure.get("clock_time"))
 
 
@@ -324,6 +324,7 @@ def _metered_take(
     period: resolver.Period,
     quantity: int,
     row: dict[str, Any],
+    entity: str | None = None,
 ) -> tuple[int, int, int, int]:
     """A metered consume's units into its period's counter under the limit (a credits waterfall's through its
     steps, `services.waterfall`: the event then carries the units credits paid); raises _Denied. (The units the
@@ -353,6 +354,7 @@ def _metered_take(
         ledger_type=CreditLedgerEntry.Type.CONSUME,
         hold=False,
         now=judged_at(structure, timezone.now()),
+        entity=entity,
     )
     if steps is None:
         raise _Denied
@@ -381,7 +383,7 @@ def _duplicate_answer(
 ) -> dict[str, Any]:
     """A consume id seen before: 409 if it named something else, else the current state, recording nothing."""
     _replay(project, event_id, customer_id, entry["id"], quantity, UsageEvent.Kind.CONSUME, entity)
-    return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True)
+    return _answer_now(structure, customer_id, feature_key, 0, allowed=True, duplicate=True, entity=entity)
 
 
 class _Duplicate(Exception):
@@ -419,10 +421,13 @@ def _answer_now(
     *,
     allowed: bool,
     duplicate: bool = False,
+    entity: str | None = None,
 ) -> dict[str, Any]:
-    """The answer with usage read from the database now (after a denial or a replay)."""
+    """The answer with usage read from the database now (after a denial or a replay); naming `entity`, its
+    own credits paying its credits waterfall with the account's (`entities.entity_usage`)."""
     usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
     entry = structure["features"][feature_key]
+    usage = entity_usage(usage, structure, entry, entity, structure.get("clock_time"))
     answer = _answer(feature_key, entry, usage, quantity, allowed=allowed, now=structure.get("clock_time"))
     if duplicate:
         answer["duplicate"] = True

@@ -30,7 +30,7 @@ from core.wording import with_article
 from customers.selectors import customer_now
 from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
-from entitlements.entities import entity_for_use, entity_judged
+from entitlements.entities import entity_for_use, entity_judged, entity_usage
 from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
 from entitlements.selectors import feature_answer, snapshot_entry
 from entitlements.services.account_caps import account_cap_judge
@@ -182,6 +182,7 @@ def _take(
                 ledger_type=CreditLedgerEntry.Type.HOLD,
                 hold=True,
                 now=hold.created_at,
+                entity=hold.entity or None,
             )
             if steps is None:
                 raise _Refused
@@ -517,6 +518,7 @@ def _answer(
     structure = ent_cache.snapshot_get(project=project, external_id=external_id, with_usage=False).structure
     usage = usage_read.resolve_usage(customer_id=customer_id, structure=structure, now=timezone.now())
     entry = structure["features"][feature_key]
+    usage = entity_usage(usage, structure, entry, entity, structure.get("clock_time"))
     answer = feature_answer(feature_key, entry, usage, quantity, structure.get("clock_time"))
     del answer["sources"], answer["resets_at"]
     if not entity:  # None, or a hold's "" (it named none)

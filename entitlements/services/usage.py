@@ -390,6 +390,7 @@ def _waterfalls_record(
             hold=False,
             now=judged_at(structure, now),
             recorded=True,
+            entity=event.entity,
         )
         assert steps is not None  # recorded usage is never refused
         if steps.credits:

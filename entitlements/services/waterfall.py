@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection
 
+from entitlements.entities import waterfall_entity
 from entitlements.models import UsageCounter, UsageEvent
 from entitlements.services.counters import _db_time, counted_cap
 from entitlements.services.meter_totals import meter_totals_covered
@@ -101,12 +102,14 @@ def waterfall_take(
     hold: bool,
     now: datetime,
     recorded: bool = False,
+    entity: str | None = None,
 ) -> Steps | None:
     """Takes `quantity` units of a waterfall feature in its period (inside the caller's transaction): from the
     allowance left, then credits (`ledger_type` entries naming `reference`: a consume, or a hold's), then
     overage within the cap; None when they do not all fit (nothing taken). `hold`: the units are a hold's
     (`held` too). `recorded`: usage that happened (`POST /usage`), never refused: what credits do not pay for
-    is counted past the limit whatever the overage and the cap."""
+    is counted past the limit whatever the overage and the cap. `entity`: the use names one of the customer's
+    entities, whose own credits pay first where the credits feature lets it hold some (`waterfall_entity`)."""
     from entitlements.services.consume import (  # consume imports this module
         _credits_spend,
         credit_lots_locked,
@@ -123,7 +126,8 @@ def waterfall_take(
     if found is not None:
         key, credit_entry = found
         cost = int(entry["credits"]["cost"])
-        lots = credit_lots_locked(customer_id, credit_entry["id"], now)
+        owner = waterfall_entity(structure, entry, entity)
+        lots = credit_lots_locked(customer_id, credit_entry["id"], now, owner)
         paid = min(rest, sum(lot.remaining for lot in lots) // cost)
         if paid:
             spent_entry: FeatureEntry = {
@@ -141,6 +145,7 @@ def waterfall_take(
                 ledger_type=ledger_type,
                 now=now,
                 lots=lots,
+                entity=owner,
             )
     overage = rest - paid
     if overage and not recorded:

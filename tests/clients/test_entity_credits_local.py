@@ -51,3 +51,56 @@ def test_a_seats_own_credits_answer_locally_as_on_the_server(counted, tollgate, 
         again = local.check(customer="team-3", feature="ai_credits", quantity=4, entity="ana")
         assert (again.allowed, again.balance, again.entity.balance) == (False, 3, 0)
         assert http.paths.count("/api/v1/entitlements/check") == 0
+
+
+def test_a_waterfall_paying_a_seat_from_its_own_credits_answers_locally_as_on_the_server(
+    counted,  # noqa: F811
+    tollgate,
+    tenant_a,
+):
+    """Past the account's 2 summaries, a use naming ana pays from her own credits first, then the account's: the
+    local answers count hers as the server's do, for her, for bo (none of his own) and for the account; a local
+    consume naming her lets the next snapshot say how much of each it spent."""
+    p = tenant_a.project
+    seats = feature(p, "seats", Feature.Type.ALLOCATION)
+    credits = feature(p, "ai_credits", Feature.Type.CREDITS)
+    summaries = feature(p, "summaries", Feature.Type.METERED)
+    values = {
+        seats: 3,
+        credits: {"limit": 0, "per_entity": {"feature": "seats", "on_remove": "return"}},
+        summaries: {
+            "limit": 2,
+            "credits": {"feature": "ai_credits", "cost": 1},
+            "per_entity": {"feature": "seats", "limit": 20},
+        },
+    }
+    subscribe(customer(p, "team-4"), product(p, "team", values))
+    for seat in ("ana", "bo"):
+        tollgate.entitlements.entities.add(customer="team-4", feature="seats", entity=seat)
+    tollgate.entitlements.grants.create(
+        customer="team-4", feature="ai_credits", value=3, entity="ana", reason="r"
+    )
+    tollgate.entitlements.grants.create(customer="team-4", feature="ai_credits", value=10, reason="pool")
+
+    client, http = counted
+    with LocalEntitlements(client, **FAST) as local:
+        for entity, quantity in (("ana", 15), ("ana", 16), ("bo", 12), ("bo", 13), (None, 12), (None, 13)):
+            mine = local.check(customer="team-4", feature="summaries", quantity=quantity, entity=entity)
+            server = tollgate.entitlements.check(
+                customer="team-4", feature="summaries", quantity=quantity, entity=entity
+            )
+            assert mine.to_dict() == server.to_dict(), (entity, quantity)
+        assert http.paths.count("/api/v1/entitlements/check") == 0
+        ana = local.check(customer="team-4", feature="summaries", quantity=15, entity="ana")
+        assert (ana.allowed, ana.step, ana.credits.balance) == (True, "credits", 13)
+        spent = local.consume(id="s1", customer="team-4", feature="summaries", quantity=6, entity="ana")
+        assert (spent.allowed, spent.credits.balance) == (True, 9)
+        for entity in ("ana", "bo", None):
+            mine = local.check(customer="team-4", feature="summaries", quantity=9, entity=entity)
+            server = tollgate.entitlements.check(
+                customer="team-4", feature="summaries", quantity=9, entity=entity
+            )
+            assert mine.to_dict() == server.to_dict(), entity
+            assert (mine.allowed, mine.credits.balance) == (True, 9)
+            refused = local.check(customer="team-4", feature="summaries", quantity=10, entity=entity)
+            assert (refused.allowed, refused.credits.balance) == (False, 9)

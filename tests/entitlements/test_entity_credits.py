@@ -293,10 +293,10 @@ def test_twenty_concurrent_uses_naming_an_entity_spend_its_credits_and_the_accou
     assert UsageEvent.objects.count() == 15
 
 
-def test_a_credits_waterfall_pays_from_the_accounts_credits_even_for_a_use_naming_an_entity(api, tenant_a):
-    """An entity's own credits are spent by uses of the credits feature naming it; a metered feature's waterfall
-    pays from the account's, as its answers (and local answers) say."""
-    project = tenant_a.project
+def _waterfall_team(api, tenant):
+    """u1: 2 summaries a month past which `ai_credits` pay (1 a summary), 20 for each seat; ana holds 3 credits
+    of her own, the account 10."""
+    project = tenant.project
     seats = feature(project, "seats", Feature.Type.ALLOCATION)
     credits = feature(project, "ai_credits", Feature.Type.CREDITS)
     summaries = feature(project, "summaries", Feature.Type.METERED)
@@ -306,22 +306,82 @@ def test_a_credits_waterfall_pays_from_the_accounts_credits_even_for_a_use_namin
         summaries: {
             "limit": 2,
             "credits": {"feature": "ai_credits", "cost": 1},
-            "per_entity": {"feature": "seats", "limit": 10},
+            "per_entity": {"feature": "seats", "limit": 20},
         },
     }
     subscribe(customer(project, "u1"), product(project, "team", values))
-    add(api, tenant_a, "ana")
-    grant(api, tenant_a, 3, entity="ana")
-    grant(api, tenant_a, 10)
-    url = "/api/v1/entitlements/check?customer=u1&feature=summaries&quantity=6&entity=ana"
-    checked = api.get(url, key=tenant_a.key).json()
-    assert (checked["allowed"], checked["step"], checked["credits"]["balance"]) == (True, "credits", 10)
+    add(api, tenant, "ana")
+    add(api, tenant, "bo")
+    grant(api, tenant, 3, entity="ana")
+    grant(api, tenant, 10)
+
+
+def _summaries(api, tenant, quantity, entity=None):
+    url = f"/api/v1/entitlements/check?customer=u1&feature=summaries&quantity={quantity}"
+    checked = api.get(url + (f"&entity={entity}" if entity else ""), key=tenant.key).json()
+    return checked["allowed"], checked["step"], checked["credits"]["balance"]
+
+
+def _balances():
+    return {lot.entity: lot.remaining for lot in CreditLot.objects.all()}
+
+
+def test_a_credits_waterfall_pays_a_use_naming_an_entity_from_its_own_credits_first(api, tenant_a):
+    """Past the account's 2 summaries, a use naming ana pays from her own credits first, then the account's; its
+    answers count her credits with the account's. A use naming bo (none of his own), or no one, sees the
+    account's only."""
+    _waterfall_team(api, tenant_a)
+    assert _summaries(api, tenant_a, 15, "ana") == (True, "credits", 13)
+    assert _summaries(api, tenant_a, 16, "ana") == (False, None, 13)
+    assert _summaries(api, tenant_a, 12, "bo") == (True, "credits", 10)
+    assert _summaries(api, tenant_a, 13, "bo") == (False, None, 10)
+    assert _summaries(api, tenant_a, 13) == (False, None, 10)
     body = {"id": "w1", "customer": "u1", "feature": "summaries", "quantity": 6, "entity": "ana"}
     answer = api.post(CONSUME, body, key=tenant_a.key).json()
-    assert (answer["allowed"], answer["used"], answer["credits"]["balance"]) == (True, 6, 6)
-    assert CreditLot.objects.get(entity="ana").remaining == 3
-    assert CreditLot.objects.get(entity="").remaining == 6
+    assert (answer["allowed"], answer["used"], answer["credits"]["balance"]) == (True, 6, 9)
+    assert _balances() == {"ana": 0, "": 9}
     assert UsageEvent.objects.get(event_id="w1").covered == 4
+    assert list(
+        CreditLedgerEntry.objects.filter(type="consume")
+        .order_by("lot__entity")
+        .values_list("lot__entity", "amount")
+    ) == [("", -1), ("ana", -3)]
+    # the same id again: the duplicate, answered as she sees it, nothing spent twice
+    again = api.post(CONSUME, body, key=tenant_a.key).json()
+    assert (again["duplicate"], again["credits"]["balance"]) == (True, 9)
+    assert _balances() == {"ana": 0, "": 9}
+
+
+def test_a_hold_and_recorded_usage_naming_an_entity_pay_from_its_own_credits_first(api, tenant_a):
+    """A hold naming ana past the allowance holds her credits first, and its release gives them back to her;
+    recorded usage naming her (`POST /usage`) pays from hers first too."""
+    _waterfall_team(api, tenant_a)
+    body = {"id": "h1", "customer": "u1", "feature": "summaries", "quantity": 4, "entity": "ana"}
+    held = api.post(HOLDS, body, key=tenant_a.key)
+    assert held.status_code == 200, held.json()
+    assert (held.json()["allowed"], held.json()["entitlement"]["credits"]["balance"]) == (True, 11)
+    assert _balances() == {"ana": 1, "": 10}
+    released = api.post(f"{HOLDS}/h1/release", {}, key=tenant_a.key)
+    assert released.status_code == 200, released.json()
+    assert _balances() == {"ana": 3, "": 10}
+    event = {"id": "u9", "customer": "u1", "feature": "summaries", "quantity": 6, "entity": "ana"}
+    recorded = api.post("/api/v1/usage", event, key=tenant_a.key)
+    assert recorded.status_code == 201, recorded.json()
+    assert _balances() == {"ana": 0, "": 9}
+    assert UsageEvent.objects.get(event_id="u9").covered == 4
+
+
+def test_a_past_check_naming_an_entity_counts_its_own_credits_then(api, tenant_a):
+    """As of before ana spent her credits, her check counts them with the account's; now, only what is left."""
+    _waterfall_team(api, tenant_a)
+    before = timezone.now()
+    body = {"id": "w1", "customer": "u1", "feature": "summaries", "quantity": 6, "entity": "ana"}
+    assert api.post(CONSUME, body, key=tenant_a.key).json()["allowed"] is True
+    at = before.isoformat().replace("+00:00", "Z")
+    url = f"/api/v1/entitlements/check?customer=u1&feature=summaries&quantity=6&entity=ana&as_of={at}"
+    then = api.get(url, key=tenant_a.key).json()
+    assert (then["allowed"], then["step"], then["credits"]["balance"]) == (True, "credits", 13)
+    assert _summaries(api, tenant_a, 1, "ana") == (True, "credits", 9)
 
 
 def test_the_entitys_credits_answer_lists_only_the_ledger_of_its_own_lots(api, tenant_a):

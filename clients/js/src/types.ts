@@ -791,7 +791,7 @@ export interface EntitlementCredits {
   feature: string;
   /** Credits one unit past the limit spends. */
   cost: number;
-  /** That feature's spendable balance now. */
+  /** That feature's spendable balance now: the account's; naming an entity that holds credits of that feature, its own too (they pay first). */
   balance: number;
   /** The units past the limit the balance pays for: balance ÷ cost. */
   units: number;

@@ -1,1 +1,1 @@
-export const VERSION = "0.4.4";
+export const VERSION = "0.4.5";

@@ -275,6 +275,46 @@ def entity_credits_answer(
     return dataclasses.replace(answer, raw=raw, **fields)
 
 
+def account_link(features: dict[str, dict[str, Any]]) -> None:
+    """Each entry under an account cap carries what the other features' prices bill now (`_account_others`) and
+    the bound that leaves its own use (`_account_units`): an entry whose figures moved is replaced, its kept
+    answers with it."""
+    for key, entry in list(features.items()):
+        if entry.get("account_cap") is None:
+            continue
+        others, units = account_others(key, entry, features)
+        if entry.get("_account_others") != others or entry.get("_account_units", -1) != units:
+            linked = {**entry, "_account_others": others, "_account_units": units}
+            linked.pop("_answers", None)
+            features[key] = linked
+
+
+def credits_link(features: dict[str, dict[str, Any]]) -> None:
+    """Each credits waterfall's entry (`credits`: the feature whose balance pays past its limit) carries that
+    feature's balance now (`_credits_balance`), and its entities' own where they hold some (`_credits_entities`,
+    by id: a use naming one pays from them first): an entry whose balances moved is replaced, its kept answers
+    with it."""
+    for key, entry in list(features.items()):
+        waterfall = entry.get("credits")
+        if waterfall is None:
+            continue
+        paying = features.get(waterfall["feature"])
+        if paying is not None and paying["revoked"]:
+            paying = None
+        balance = int(paying.get("balance") or 0) if paying is not None else 0
+        declared = paying.get("entity_credits") if paying is not None else None
+        counted = entry.get("per_entity")
+        owned = (
+            declared["balances"]
+            if declared and counted and declared["feature"] == counted["feature"]
+            else None
+        )
+        if entry.get("_credits_balance") != balance or entry.get("_credits_entities") != owned:
+            linked = {**entry, "_credits_balance": balance, "_credits_entities": owned}
+            linked.pop("_answers", None)
+            features[key] = linked
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat()[:-6] + "Z"
 

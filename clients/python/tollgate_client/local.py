@@ -56,11 +56,12 @@ from typing import TYPE_CHECKING, Any
 
 from tollgate_client._local_rules import (
     account_cap_answer,
-    account_others,
+    account_link,
     binding_of,
     cap_answer,
     cap_bound,
     counted_after,
+    credits_link,
     entity_answer,
     entity_credits_answer,
     feature_bound,
@@ -118,37 +119,8 @@ class _Snapshot:
             if entry.get("windows"):
                 entry["windows"] = windows_of(entry["windows"])
             _prepare(entry)
-        _credits_link(self.features)
-        _account_link(self.features)
-
-
-def _account_link(features: dict[str, dict[str, Any]]) -> None:
-    """Each entry under an account cap carries what the other features' prices bill now (`_account_others`) and
-    the bound that leaves its own use (`_account_units`): an entry whose figures moved is replaced, its kept
-    answers with it."""
-    for key, entry in list(features.items()):
-        if entry.get("account_cap") is None:
-            continue
-        others, units = account_others(key, entry, features)
-        if entry.get("_account_others") != others or entry.get("_account_units", -1) != units:
-            linked = {**entry, "_account_others": others, "_account_units": units}
-            linked.pop("_answers", None)
-            features[key] = linked
-
-
-def _credits_link(features: dict[str, dict[str, Any]]) -> None:
-    """Each credits waterfall's entry (`credits`: the feature whose balance pays past its limit) carries that
-    feature's balance now (`_credits_balance`): an entry whose balance moved is replaced, its kept answers with it."""
-    for key, entry in list(features.items()):
-        waterfall = entry.get("credits")
-        if waterfall is None:
-            continue
-        paying = features.get(waterfall["feature"])
-        balance = int(paying.get("balance") or 0) if paying is not None and not paying["revoked"] else 0
-        if entry.get("_credits_balance") != balance:
-            linked = {**entry, "_credits_balance": balance}
-            linked.pop("_answers", None)
-            features[key] = linked
+        credits_link(self.features)
+        account_link(self.features)
 
 
 def _prepare(entry: dict[str, Any]) -> None:
@@ -199,7 +171,13 @@ def _entity_answer(
         answer = kept.get((entity, quantity))
         if answer is not None:
             return answer
-    answer = _answer(feature, entry, quantity, now)
+    owned = entry.get("_credits_entities")
+    own = owned.get(entity, 0) if owned else 0
+    if own:  # its own credits pay its waterfall first, then the account's
+        paid = {**entry, "_credits_balance": int(entry.get("_credits_balance") or 0) + own}
+        answer = _answer_of(feature, paid, quantity, now)
+    else:
+        answer = _answer(feature, entry, quantity, now)
     if entry.get("entity_credits") is not None:
         answer = entity_credits_answer(answer, entry, entity, used, quantity)
     else:
@@ -396,9 +374,17 @@ class LocalEntitlements:
             snapshot = self._snapshots.get(customer)
             entry = snapshot.features.get(feature) if snapshot is not None else None
             if snapshot is not None and entry is not None:
+                paid = answer.credits
+                if (
+                    paid is not None
+                    and answer.entity is not None
+                    and entry.get("_credits_entities") is not None
+                ):
+                    # its own credits and the account's paid: how much of each, the next snapshot says
+                    self._snapshots.pop(customer, None)
+                    return answer
                 counted = counted_after(entry, answer)
                 features = {**snapshot.features, feature: counted}
-                paid = answer.credits
                 if paid is not None:  # a waterfall's consume spent the credits feature's balance too
                     counted["covered"] = paid.covered
                     paying = features.get(paid.feature)
@@ -406,8 +392,8 @@ class LocalEntitlements:
                         features[paid.feature] = {**paying, "balance": paid.balance}
                         features[paid.feature].pop("_answers", None)
                 _prepare(counted)
-                _credits_link(features)
-                _account_link(features)
+                credits_link(features)
+                account_link(features)
                 snapshot.features = features
         return answer
 

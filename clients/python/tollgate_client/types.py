@@ -971,7 +971,7 @@ class EntitlementCredits(TollgateObject):
     cost: int
     """Credits one unit past the limit spends."""
     balance: int
-    """That feature's spendable balance now."""
+    """That feature's spendable balance now: the account's; naming an entity that holds credits of that feature, its own too (they pay first)."""
     units: int
     """The units past the limit the balance pays for: balance ÷ cost."""
     covered: int
