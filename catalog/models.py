@@ -186,7 +186,7 @@ class ProductFeature(models.Model):
     `per_entity` (metered): each of the customer's entities of an allocation feature (a seat, a workspace) has its
     own limit a period beside the account's, `{"feature": "seats", "limit": 50}`; (credits) each may hold credits
     of its own, returned to the account or forfeited when it is removed, `{"feature": "seats", "on_remove":
-    "return"}`.
+    "return"}`, and be given `credits` of them with each grant of the plan's (`"credits": 50`).
     """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="feature_values")
@@ -221,8 +221,8 @@ class ProductFeature(models.Model):
         verbose_name="limit per seat or workspace",
         help_text="Metered: each entity of an allocation feature (a seat, a workspace) has its own limit a "
         'period beside the account\'s: {"feature": "seats", "limit": 50}. Credits: each may hold credits of its '
-        'own, returned to the account or forfeited when it is removed: {"feature": "seats", "on_remove": '
-        '"return"}.',
+        "own, returned to the account or forfeited when it is removed, and (optional) be given some with each "
+        'grant of the plan\'s: {"feature": "seats", "on_remove": "return", "credits": 50}.',
     )
 
     class Meta:

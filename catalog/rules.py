@@ -59,7 +59,7 @@ _OBJECT_FORMS: dict[str, str] = {
     Feature.Type.METERED: '{"limit": n, "overage": "allowed", "windows": {"minute": m}, "credits": {"feature": k}, '
     '"per_entity": {"feature": k, "limit": m, "windows": {"day": n}}}',
     Feature.Type.CREDITS: '{"limit": n, "rollover": m, "cadence": "month", "per_entity": {"feature": k, '
-    '"on_remove": "return"}}',
+    '"on_remove": "return", "credits": e}}',
     Feature.Type.ALLOCATION: '{"limit": n}',
 }
 
@@ -281,23 +281,23 @@ ON_REMOVE = ("return", "forfeit")
 def _entity_credits_parse(
     given: Any, param: str, allocation_features: Iterable[str] | None
 ) -> dict[str, Any]:
-    """A credits value's `per_entity`, `{"feature": key, "on_remove": "return" | "forfeit"}`: each entity of that
-    allocation feature may hold credits of its own; removing it returns them to the account or forfeits them."""
+    """A credits value's `per_entity`: each entity of that allocation feature may hold credits of its own (`form`)."""
     form = (
-        'per_entity is {"feature": key, "on_remove": "return" | "forfeit"}: the allocation feature whose entities '
-        "(seats, workspaces) hold credits of their own, and whether removing one returns its balance to the "
-        "account or forfeits it."
+        'per_entity is {"feature": key, "on_remove": "return" | "forfeit", "credits": n}: the allocation feature '
+        "whose entities (seats, workspaces) hold credits of their own, whether removing one returns its balance "
+        "to the account or forfeits it, and (optional) n ≥ 1 the plan gives each whenever it grants its credits."
     )
     if (
         not isinstance(given, dict)
-        or set(given) != {"feature", "on_remove"}
+        or not {"feature", "on_remove"} <= set(given) <= {"feature", "on_remove", "credits"}
         or not isinstance(given.get("feature"), str)
         or given.get("on_remove") not in ON_REMOVE
+        or ("credits" in given and (not _is_amount(given["credits"]) or given["credits"] < 1))
     ):
         raise _value_error(param, form)
     if allocation_features is not None and given["feature"] not in set(allocation_features):
         raise _value_error(param, f"{given['feature']!r} is not an allocation feature of this project.")
-    return {"feature": given["feature"], "on_remove": given["on_remove"]}
+    return {key: given[key] for key in ("feature", "on_remove", "credits") if key in given}
 
 
 def _waterfall_parse(given: Any, param: str, credit_features: Iterable[str] | None) -> dict[str, Any]:

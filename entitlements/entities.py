@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Case, F, Q, Sum, Value, When
+from django.db.models import Case, F, Min, Q, Sum, Value, When
 from django.utils import timezone
 
 from catalog.rules import windows_ordered
@@ -148,6 +148,26 @@ def entity_windows_end(structure: StructureSnapshot, now: float) -> float | None
         if not entry["revoked"] and (limits := entity_windows(entry))
     ]
     return min(ends, default=None)
+
+
+def entity_credits_end(structure: StructureSnapshot, now: float) -> float | None:
+    """When the first of the entities' own credit lots to expire after `now` does (a snapshot holding their
+    balances is good until then), or None where the plan lets no entity hold credits, or none expires."""
+    customer_id = structure["customer_id"]
+    if customer_id is None or not any("entity_credits" in e for e in structure["features"].values()):
+        return None
+    first = (
+        CreditLot.objects.filter(
+            customer_id=customer_id,
+            returned_at__isnull=True,
+            voided_at__isnull=True,
+            remaining__gt=0,
+            expires_at__gt=datetime.fromtimestamp(now, UTC),
+        )
+        .exclude(entity="")
+        .aggregate(first=Min("expires_at"))["first"]
+    )
+    return None if first is None else first.timestamp()
 
 
 def entity_apply(

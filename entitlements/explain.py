@@ -281,9 +281,14 @@ def _entity_words(customer: Customer, entry: FeatureEntry) -> str:
         more = f" and {len(held) - 5} more" if len(held) > 5 else ""
         has = f": {named}{more}" if held else "; the customer has none yet"
         end = "returns them to the account" if own["on_remove"] == "return" else "forfeits them"
+        each = (
+            f"; the plan gives each {own['credits']} with every grant of its credits"
+            if "credits" in own
+            else ""
+        )
         return (
             f" Each of the customer's {own['feature']} may hold credits of its own, spent by the uses naming it "
-            f"before the account's (removing it {end}){has}."
+            f"before the account's (removing it {end}{each}){has}."
         )
     per_entity = entry.get("per_entity")
     if per_entity is None or entry["revoked"]:

@@ -29,7 +29,13 @@ from core.throttling import ApiKeyRateThrottle
 from entitlements import cache, changes
 from entitlements.apis.check import snapshot_read_keys
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, QuantityParam
-from entitlements.entities import entities_credits, entities_used, entities_windows_now, entity_windows_end
+from entitlements.entities import (
+    entities_credits,
+    entities_used,
+    entities_windows_now,
+    entity_credits_end,
+    entity_windows_end,
+)
 from entitlements.snapshot import FeatureEntry, UsageSnapshot
 from entitlements.windows import window_bounds, windows_answer
 from projects.authentication import request_project
@@ -283,13 +289,13 @@ class EntitlementSnapshotApi(BaseApi):
         snapshot = cache.snapshot_get(project=project, external_id=external_id, read_ahead=self.read_ahead)
         now = time.time()
         clock = snapshot.structure.get("clock_time", now)
-        # An entity's windows end on the customer's clock; valid_until is on this machine's.
-        end = entity_windows_end(snapshot.structure, clock)
+        # An entity's windows and its credit lots end on the customer's clock; valid_until is on this machine's.
+        ends = [entity_windows_end(snapshot.structure, clock), entity_credits_end(snapshot.structure, clock)]
         valid_until = min(
             snapshot.structure["valid_until"],
             snapshot.usage["valid_until"] or snapshot.structure["valid_until"],
             now + settings.ENTITLEMENT_SNAPSHOT_SECONDS,
-            *(() if end is None else (end - clock + now,)),
+            *(end - clock + now for end in ends if end is not None),
         )
         body = json.dumps(
             {

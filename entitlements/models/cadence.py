@@ -11,9 +11,10 @@ from entitlements.models.records import CreditLot, PlanPeriod
 
 
 class PlanCreditSlice(models.Model):
-    """One month or week of a paid period's credits of one feature: `amount` from `starts_at` (its due time) to
-    `ends_at`, pro-rated where the period starts inside a month or week; granted once (`lot`, `granted_at`) or
-    stopped before it was (`stopped_at`, `stop_reason`)."""
+    """One month or week of a paid period's credits of one feature (or the whole period, for a feature granted
+    once a period whose plan gives each entity credits): `amount` from `starts_at` (its due time) to `ends_at`,
+    pro-rated where the period starts inside a month or week; granted once (`lot`, `granted_at`; each entity's
+    `entity_lots`) or stopped before it was (`stopped_at`, `stop_reason`)."""
 
     id = PublicIdField(prefix="plsl")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
@@ -30,6 +31,10 @@ class PlanCreditSlice(models.Model):
     # unused time and the customer had spent (`plan_credits._periods_replaced`).
     owed = models.BigIntegerField(default=0, db_default=0)
     rollover = models.PositiveBigIntegerField(null=True, blank=True, verbose_name="rollover cap")
+    # Where the plan gives each entity of an allocation feature credits of its own (`per_entity.credits`): what
+    # each live entity is granted with the slice (up to the allocation's limit), and what each owes as `owed`.
+    entity_amount = models.BigIntegerField(default=0, db_default=0, verbose_name="credits per entity")
+    entity_owed = models.JSONField(default=dict, blank=True, db_default={})
     lot = models.OneToOneField(
         CreditLot, null=True, blank=True, on_delete=models.SET_NULL, related_name="slice", verbose_name="lot"
     )

@@ -423,6 +423,15 @@ class CreditLot(models.Model):
     # When removing the entity returned the lot to the account (the plan's `on_remove: "return"`): the account's
     # from then on, what it has left and what holds give back to it.
     returned_at = models.DateTimeField(null=True, blank=True, verbose_name="returned to the account")
+    # an entity's lot of plan credits: the grant (a slice of a paid period) that gave it (`PlanCreditSlice`)
+    plan_slice = models.ForeignKey(
+        "entitlements.PlanCreditSlice",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="entity_lots",
+        verbose_name="plan grant",
+    )
     # Spent lowest first (then the lot expiring first): a grant may name it, every other lot has the default.
     priority = models.PositiveSmallIntegerField(
         default=DEFAULT_CREDIT_PRIORITY, db_default=DEFAULT_CREDIT_PRIORITY
@@ -441,11 +450,11 @@ class CreditLot(models.Model):
             ),
             # The fulfilment key of plan credits: one lot per feature per paid period, or per slice of it where
             # the product grants the feature on a cadence (`PlanCreditSlice`: each slice's lot expires at its
-            # own end).
+            # own end) — the account's, and each entity's where the plan gives every entity credits.
             models.UniqueConstraint(
-                fields=["plan_period", "feature", "expires_at"],
+                fields=["plan_period", "feature", "expires_at", "entity"],
                 condition=models.Q(plan_period__isnull=False),
-                name="credit_lot_plan_period_slice_unique",
+                name="credit_lot_plan_period_slice_entity_unique",
             ),
         ]
         indexes = [models.Index(fields=["customer", "feature", "voided_at"])]

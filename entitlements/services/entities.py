@@ -23,13 +23,16 @@ from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.wording import with_article
+from customers.models import Customer
+from customers.selectors import customer_now
 from entitlements import cache as ent_cache
 from entitlements import changes
 from entitlements.models import CreditLedgerEntry, CreditLot, Entity, EntityCounter, Hold
 from entitlements.periods import Period
 from entitlements.services.counters import _allocation_move, _db_time, counted_cap
+from entitlements.services.credit_lots import lots_take_back
 from entitlements.services.customers import customers_ensure
-from entitlements.services.plan_credits import _lots_take_back
+from entitlements.services.plan_entity_credits import plan_entity_credits_join
 from entitlements.services.windows import entity_windows_take, windows_give_back
 from entitlements.snapshot import FeatureEntry
 from projects.models import Project
@@ -77,6 +80,9 @@ def entity_add(
                     code="allocation_exhausted",
                     param="feature",
                 )
+            # A plan giving each entity credits gives this one its lot of each grant running now.
+            customer = Customer.objects.select_related("test_clock").get(pk=customer_id)
+            plan_entity_credits_join(customer_id=customer_id, now=customer_now(customer=customer))
             audit_record(
                 actor=actor,
                 action="entity.added",
@@ -202,7 +208,7 @@ def _credits_end(project: Project, entity: Entity) -> dict[str, dict[str, int]]:
         ended.setdefault(lot.feature.key, {"returned": 0, "forfeited": 0})[way] += lot.remaining
         chosen[way].append(lot.pk)
     CreditLot.objects.filter(pk__in=chosen["returned"]).update(returned_at=now)
-    _lots_take_back(
+    lots_take_back(
         CreditLot.objects.filter(pk__in=chosen["forfeited"]),
         now=now,
         reference=entity.pk,

@@ -21,8 +21,8 @@ from entitlements import cache as ent_cache
 from entitlements.entities import entity_for_use
 from entitlements.models import CreditLot, Grant, Revocation
 from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
+from entitlements.services.credit_lots import lot_create, lots_take_back
 from entitlements.services.customers import _customer_for
-from entitlements.services.plan_credits import _lot_create, _lots_take_back
 from entitlements.services.recompute import entitlements_recompute
 from projects.models import Project
 
@@ -128,7 +128,7 @@ def grant_create(
             reason=reason,
         )
         if feature.type == Feature.Type.CREDITS:
-            _lot_create(
+            lot_create(
                 customer=customer,
                 feature=feature,
                 amount=value,
@@ -168,7 +168,7 @@ def grant_delete(*, grant: Grant, actor: Actor, reason: str = "") -> Grant:
         if not Grant.objects.filter(pk=grant.pk, deleted_at__isnull=True).update(deleted_at=now):
             return Grant.objects.get(pk=grant.pk)
         locked = Grant.objects.select_related("customer", "feature", "project").get(pk=grant.pk)
-        _lots_take_back(CreditLot.objects.filter(grant=locked), now=now, reference=locked.pk)
+        lots_take_back(CreditLot.objects.filter(grant=locked), now=now, reference=locked.pk)
         audit_record(
             actor=actor,
             action="entitlement_grant.deleted",

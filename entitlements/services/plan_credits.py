@@ -2,8 +2,10 @@
 and its lots, keyed by the payment; `plan_period_record`, from what billing says the invoice billed), and a full
 refund or a lost dispute takes back what is unspent (`plan_credits_revoke`). A feature granted on a cadence of its
 own (every month or week of the period, `ProductFeature.cadence`) is cut into slices, each granted when it is due
-(`plan_credit_slices_grant`, the beat's sweep) until the subscription ends (`plan_credits_stop`). Also the payment
-statuses that fulfil, and the credit lot helpers (`_lot_create`, `_lots_take_back`) that purchases and grants share.
+(`plan_credit_slices_grant`, the beat's sweep) until the subscription ends (`plan_credits_stop`). A feature whose
+plan gives each entity credits (`per_entity.credits`) is granted by slices too (one for the whole period where it
+has no cadence), each giving the live entities their own lots (`plan_entity_credits`). Also the payment statuses
+that fulfil.
 """
 
 import calendar
@@ -24,8 +26,8 @@ from core.serializers import api_time
 from customers.models import Customer
 from customers.selectors import customer_now
 from entitlements import changes, resolver, statements
-from entitlements.models import CreditLedgerEntry, CreditLot, Grant, PlanCreditSlice, PlanPeriod, Purchase
-from entitlements.models.records import DEFAULT_CREDIT_PRIORITY
+from entitlements.models import CreditLedgerEntry, CreditLot, PlanCreditSlice, PlanPeriod
+from entitlements.services.credit_lots import lot_create, lot_entry, lots_take_back
 from entitlements.services.recompute import entitlements_recompute
 from entitlements.services.sources import PlanPeriodFacts
 
@@ -83,6 +85,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
         totals: dict[str, tuple[Feature, int]] = {}
         caps: dict[str, int] = {}  # feature id → the most unspent credits of the last period that carry over
         cadences: dict[str, str] = {}  # feature id → "month" or "week": granted that often, by slices
+        per_entity: dict[str, int] = {}  # feature id → the credits each entity gets with each grant
         for plan_line in lines:
             for row in statements.CREDIT_VALUES.rows(product_id=plan_line.product_id):
                 _, amount = resolver.product_value(
@@ -90,16 +93,23 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                     row.feature,
                     plan_line.quantity,
                 )
-                if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
-                    total = totals.get(row.feature_id, (row.feature, 0))[1] + amount
+                given = (
+                    amount if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0 else 0
+                )
+                each = int((row.per_entity or {}).get("credits") or 0)
+                if given or each:
+                    total = totals.get(row.feature_id, (row.feature, 0))[1] + given
                     totals[row.feature_id] = (row.feature, total)
+                    if each:
+                        per_entity[row.feature_id] = per_entity.get(row.feature_id, 0) + each
                     if row.rollover:
                         caps[row.feature_id] = caps.get(row.feature_id, 0) + row.rollover
                     if row.cadence:
                         cadences.setdefault(row.feature_id, row.cadence)
         sliced = False
         for feature, amount in sorted(totals.values(), key=lambda pair: pair[0].key):
-            if cadence := cadences.get(feature.pk):
+            # Credits for each entity come with a grant of its own (a slice), even once a period.
+            if cadence := cadences.get(feature.pk) or ("period" if feature.pk in per_entity else ""):
                 _slices_create(
                     period,
                     feature,
@@ -108,11 +118,13 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                     end=line.period_end,
                     cadence=cadence,
                     rollover=caps.get(feature.pk),
-                    owed=owed.get(feature.pk, 0),
+                    owed=owed.get((feature.pk, ""), 0),
+                    each=per_entity.get(feature.pk, 0),
+                    owed_each={e: n for (f, e), n in owed.items() if f == feature.pk and e},
                 )
                 sliced = True
                 continue
-            lot = _lot_create(
+            lot = lot_create(
                 customer=customer,
                 feature=feature,
                 amount=amount,
@@ -120,7 +132,7 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
                 plan_period=period,
                 reference=facts.invoice_id,
             )
-            _owed_take(lot, owed.get(feature.pk, 0), reference=facts.invoice_id)
+            _owed_take(lot, owed.get((feature.pk, ""), 0), reference=facts.invoice_id)
             if caps.get(feature.pk) and line.period_start is not None:
                 _rollover(
                     lot, cap=caps[feature.pk], period_start=line.period_start, reference=facts.invoice_id
@@ -162,33 +174,36 @@ def _later_periods_cut(period: PlanPeriod, *, start: datetime, end: datetime) ->
         cut_at = cutting.period_start
         assert cut_at is not None  # filtered on it
         owed = _periods_replaced(cutting, start=cut_at, reference=cutting.invoice_id)
-        firsts: dict[str, CreditLot] = {}
+        firsts: dict[tuple[str, str], CreditLot] = {}
         for lot in (
             CreditLot.objects.select_for_update(of=("self",))
             .filter(plan_period=cutting, voided_at__isnull=True)
             .select_related("slice")
             .order_by("-expires_at", "-pk")
         ):
-            firsts[lot.feature_id] = lot  # the earliest-expiring of each feature, last
+            firsts[(lot.feature_id, lot.owner)] = lot  # the earliest-expiring of each feature and owner, last
         caps = dict(
             ProductFeature.objects.filter(product_id=cutting.product_id, rollover__isnull=False).values_list(
                 "feature_id", "rollover"
             )
         )
-        for feature_id, lot in firsts.items():
-            _owed_take(lot, owed.get(feature_id, 0), reference=cutting.invoice_id)
+        for (feature_id, owner), lot in firsts.items():
+            _owed_take(lot, owed.get((feature_id, owner), 0), reference=cutting.invoice_id)
+            if owner:  # an entity's credits never roll over
+                continue
             cap = lot.slice.rollover if hasattr(lot, "slice") else caps.get(feature_id)
             if cap:
                 _rollover(lot, cap=cap, period_start=cut_at, reference=cutting.invoice_id)
 
 
-def _periods_replaced(period: PlanPeriod, *, start: datetime, reference: str) -> dict[str, int]:
+def _periods_replaced(period: PlanPeriod, *, start: datetime, reference: str) -> dict[tuple[str, str], int]:
     """The subscription's earlier paid periods that `period` (starting at `start`) cuts short end at `start`, as
     Stripe ended them; their slices from `start` on stop, and any already granted (events learned late) are taken
     back. Stripe credits the unused time in money; the credits granted for it are owed back the same way: of the
     lot of each month or week running at `start` (or the period's own lot), the share of its grant that the unused
     time makes (rounded down) is taken back from what it has left, the rest of that share comes off the new
-    period's grant (returned, by feature id), and the lot expires at `start` — so a rollover cap carries into the
+    period's grant to the same owner (returned, by feature id and owner: "" the account), and the lot expires at
+    `start` — so a rollover cap carries into the
     new period what it still has, as at a renewal. Switching monthly ↔ yearly and back grants nothing twice."""
     if not period.subscription_id:
         return {}
@@ -214,18 +229,20 @@ def _periods_replaced(period: PlanPeriod, *, start: datetime, reference: str) ->
         reason="replaced by a new paid period",
         reference=reference,
     )
-    owed: dict[str, int] = {}
+    owed: dict[tuple[str, str], int] = {}
     running = (
         CreditLot.objects.select_for_update(of=("self",))
         .filter(plan_period__in=earlier, voided_at__isnull=True, expires_at__gt=start)
         .exclude(pk__in=granted)
-        .select_related("plan_period", "slice")
+        .select_related("plan_period", "slice", "plan_slice")
         .order_by("pk")
     )
     for lot in running:
         since: datetime | None
-        if hasattr(lot, "slice"):
+        if hasattr(lot, "slice"):  # the account's lot of a slice
             since = lot.slice.starts_at
+        elif lot.plan_slice is not None:  # an entity's
+            since = lot.plan_slice.starts_at
         else:
             since = lot.plan_period.period_start if lot.plan_period is not None else None
         given = CreditLedgerEntry.objects.filter(lot=lot, type=CreditLedgerEntry.Type.GRANT).aggregate(
@@ -235,9 +252,9 @@ def _periods_replaced(period: PlanPeriod, *, start: datetime, reference: str) ->
             unused = given * (lot.expires_at - start) // (lot.expires_at - since)
             back = min(unused, lot.remaining)
             if back > 0:
-                _entry(lot, CreditLedgerEntry.Type.REVOKE, -back, reference)
+                lot_entry(lot, CreditLedgerEntry.Type.REVOKE, -back, reference)
                 lot.remaining -= back
-            owed[lot.feature_id] = owed.get(lot.feature_id, 0) + unused - back
+            owed[(lot.feature_id, lot.owner)] = owed.get((lot.feature_id, lot.owner), 0) + unused - back
         lot.expires_at = start
         lot.save(update_fields=["expires_at", "remaining"])
     return owed
@@ -248,7 +265,7 @@ def _owed_take(lot: CreditLot, owed: int, *, reference: str) -> None:
     keeps its grant in the ledger, so a later switch owes from its whole value."""
     taken = min(owed, lot.remaining)  # what is owed past a grant is not carried further
     if taken > 0:
-        _entry(lot, CreditLedgerEntry.Type.REVOKE, -taken, reference)
+        lot_entry(lot, CreditLedgerEntry.Type.REVOKE, -taken, reference)
         lot.remaining -= taken
         lot.save(update_fields=["remaining"])
 
@@ -267,6 +284,7 @@ def _rollover(lot: CreditLot, *, cap: int, period_start: datetime, reference: st
             expires_at=period_start,
             voided_at__isnull=True,
             remaining__gt=0,
+            entity="",  # an entity's plan credits never roll over
         )
         .exclude(pk=lot.pk)
         .order_by("created_at", "pk")
@@ -280,8 +298,8 @@ def _rollover(lot: CreditLot, *, cap: int, period_start: datetime, reference: st
         old.save(update_fields=["remaining"])
         lot.amount += carried
         lot.remaining += carried
-        _entry(old, CreditLedgerEntry.Type.ROLLOVER, -carried, reference)
-        _entry(lot, CreditLedgerEntry.Type.ROLLOVER, carried, reference)
+        lot_entry(old, CreditLedgerEntry.Type.ROLLOVER, -carried, reference)
+        lot_entry(lot, CreditLedgerEntry.Type.ROLLOVER, carried, reference)
         left -= carried
     if left < cap:
         lot.save(update_fields=["amount", "remaining"])
@@ -342,12 +360,17 @@ def _slices_create(
     cadence: str,
     rollover: int | None,
     owed: int = 0,
+    each: int = 0,
+    owed_each: dict[str, int] | None = None,
 ) -> None:
     """The period's slices of `feature`, `amount` each (the first pro-rated, rounded down), to be granted as
     they come due; `owed` (what a period this one cut short granted for its unused time, spent) is taken back from
-    the first slices as they are granted, in order."""
+    the first slices as they are granted, in order. `each`: the credits each entity gets with every slice (not
+    pro-rated), `owed_each` what each entity owes so, taken back from its first slice's. `cadence` "period": the
+    period is one slice."""
+    bounds = [(start, end, 1, 1)] if cadence == "period" else slice_bounds(start, end, cadence)
     slices = []
-    for index, (since, until, share, whole) in enumerate(slice_bounds(start, end, cadence)):
+    for index, (since, until, share, whole) in enumerate(bounds):
         given = amount * share // whole
         taken = min(given, owed)
         owed -= taken
@@ -363,6 +386,8 @@ def _slices_create(
                 amount=given,
                 owed=taken,
                 rollover=rollover,
+                entity_amount=each,
+                entity_owed=(owed_each or {}) if index == 0 else {},
             )
         )
     PlanCreditSlice.objects.bulk_create(slices)
@@ -375,22 +400,28 @@ def _pending(**filters: Any) -> Any:
 def _slice_grant(item: PlanCreditSlice, *, now: datetime) -> None:
     """Grants one slice (under its row lock, still pending): its lot, expiring at the slice's end, and what the
     lot before it left unspent up to the rollover cap."""
+    from entitlements.services.plan_entity_credits import entity_lots_grant  # it imports this module
+
     customer = item.customer
     reference = item.plan_period.invoice_id
-    lot = _lot_create(
-        customer=customer,
-        feature=item.feature,
-        amount=item.amount,
-        expires_at=item.ends_at,
-        plan_period=item.plan_period,
-        reference=reference,
-    )
-    _owed_take(lot, item.owed, reference=reference)
-    if item.rollover:
-        _rollover(lot, cap=item.rollover, period_start=item.starts_at, reference=reference)
-    item.lot = lot
+    if (
+        item.amount or not item.entity_amount
+    ):  # a plan giving only its entities credits gives the account none
+        lot = lot_create(
+            customer=customer,
+            feature=item.feature,
+            amount=item.amount,
+            expires_at=item.ends_at,
+            plan_period=item.plan_period,
+            reference=reference,
+        )
+        _owed_take(lot, item.owed, reference=reference)
+        if item.rollover:
+            _rollover(lot, cap=item.rollover, period_start=item.starts_at, reference=reference)
+        item.lot = lot
     item.granted_at = now
     item.save(update_fields=["lot", "granted_at"])
+    entity_lots_grant(item, now=now)
 
 
 def _slices_due_grant(customer: Customer, *, now: datetime) -> None:
@@ -464,8 +495,9 @@ def _slices_stop(slices: Any, *, reason: str, reference: str) -> tuple[int, list
         stopped_at=now, stop_reason=reason[:500]
     )
     granted = [lot for _, lot in found if lot is not None]
-    if granted:
-        _lots_take_back(CreditLot.objects.filter(pk__in=granted), now=now, reference=reference)
+    lots = CreditLot.objects.filter(Q(pk__in=granted) | Q(plan_slice_id__in=[pk for pk, _ in found]))
+    if found:
+        lots_take_back(lots, now=now, reference=reference)
     return stopped, granted
 
 
@@ -524,67 +556,6 @@ def plan_credits_revoke(
         # Slices still to come are stopped first: one a sweep is granting now is waited for, and its lot is
         # then among those taken back.
         _pending(plan_period=period).update(stopped_at=now, stop_reason=reason[:500])
-        _lots_take_back(CreditLot.objects.filter(plan_period=period), now=now, reference=payment_id)
+        lots_take_back(CreditLot.objects.filter(plan_period=period), now=now, reference=payment_id)
         entitlements_recompute(customer=customer)
         return True
-
-
-def _lot_create(
-    *,
-    customer: Customer,
-    feature: Feature,
-    amount: int,
-    expires_at: datetime | None,
-    reference: str,
-    purchase: Purchase | None = None,
-    plan_period: PlanPeriod | None = None,
-    grant: Grant | None = None,
-    priority: int = DEFAULT_CREDIT_PRIORITY,
-    entity: str = "",
-) -> CreditLot:
-    source = CreditLot.Source.GRANT
-    if purchase is not None:
-        source = CreditLot.Source.PURCHASE
-    elif plan_period is not None:
-        source = CreditLot.Source.PLAN
-    lot = CreditLot.objects.create(
-        project_id=customer.project_id,
-        customer=customer,
-        feature=feature,
-        source=source,
-        purchase=purchase,
-        plan_period=plan_period,
-        grant=grant,
-        amount=amount,
-        remaining=amount,
-        expires_at=expires_at,
-        priority=priority,
-        entity=entity,
-    )
-    _entry(lot, CreditLedgerEntry.Type.GRANT, amount, reference)
-    return lot
-
-
-def _entry(lot: CreditLot, kind: str, amount: int, reference: str) -> None:
-    """Records one movement of `lot`'s credits in the ledger (signed: + granted, − taken)."""
-    CreditLedgerEntry.objects.create(
-        project_id=lot.project_id,
-        customer_id=lot.customer_id,
-        feature_id=lot.feature_id,
-        lot=lot,
-        type=kind,
-        amount=amount,
-        reference=reference,
-    )
-
-
-def _lots_take_back(
-    lots: Any, *, now: datetime, reference: str, kind: str = CreditLedgerEntry.Type.REVOKE
-) -> None:
-    """Voids the lots, each with a ledger entry of `kind` taking back what it has left."""
-    for lot in lots.select_for_update().filter(voided_at__isnull=True).order_by("pk"):
-        if lot.remaining > 0:
-            _entry(lot, kind, -lot.remaining, reference)
-        lot.remaining = 0
-        lot.voided_at = now
-        lot.save(update_fields=["remaining", "voided_at"])

@@ -17,12 +17,11 @@ from core.serializers import api_time
 from customers.models import Customer
 from entitlements import statements
 from entitlements.models import CreditLot, Purchase
+from entitlements.services.credit_lots import lot_create, lots_take_back
 from entitlements.services.plan_credits import (
     DISPUTE_LOST,
     FULFILLABLE,
     REFUNDED,
-    _lot_create,
-    _lots_take_back,
     plan_credits_revoke,
     plan_period_record,
 )
@@ -119,7 +118,7 @@ def purchase_record(*, customer: Customer, payment: PaymentFacts, recorded: bool
             ).select_related("feature")
             for row in credit_values:
                 if isinstance(row.value, int) and row.value > 0:
-                    _lot_create(
+                    lot_create(
                         customer=customer,
                         feature=row.feature,
                         amount=row.value * quantity,
@@ -158,6 +157,6 @@ def purchase_revoke(*, customer: Customer, payment_id: str, reason: str, actor: 
                 before={"revoked_at": None},
                 after={"revoked_at": api_time(now), "payment": payment_id},
             )
-        _lots_take_back(CreditLot.objects.filter(purchase__in=purchases), now=now, reference=payment_id)
+        lots_take_back(CreditLot.objects.filter(purchase__in=purchases), now=now, reference=payment_id)
         entitlements_recompute(customer=customer)
         return True

@@ -258,9 +258,11 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
                                                              windows: {minute: 3, day: 10}}}};
             const seatCredits = {name: 'AI credits', type: 'credits',
                                  value: {limit: 100, per_entity: {feature: 'seats', on_remove: 'forfeit'}}};
+            const perSeat = {name: 'AI credits', type: 'credits',
+                             value: {limit: 1000, per_entity: {feature: 'seats', on_remove: 'return', credits: 50}}};
             return [
                 featureText(calls, 'en-US'), featureText(summaries, 'en-US'), featureText(daily, 'en-US'),
-                featureText(seatCredits, 'en-US'),
+                featureText(seatCredits, 'en-US'), featureText(perSeat, 'en-US'),
                 bindingText('Summaries', 'entity', 86400),
                 bindingText('Summaries', 'entity', 3600, 'day'), bindingText('Summaries', 'entity', 60, 'period'),
                 bindingText('API calls', 'minute', 40), bindingText('API calls', 'period', 3 * 86400),
@@ -278,6 +280,7 @@ def test_the_demo_catalog_renders_with_exact_prices_and_features(demo, open_page
         "Summaries: 2,000, 50 for each of your seats",
         "Summaries: 2,000, 50 for each of your seats (at most 3 a minute, 10 a day)",
         "AI credits: 100; each of your seats may hold its own (forfeited when removed)",
+        "AI credits: 1,000; 50 for each of your seats, its own (returned to you when removed)",
         "You have used your share of this period's Summaries. It frees up in 24 hours. These plans give more.",
         "You have used your share of the Summaries you may use in one day. It frees up in 60 minutes. These plans give "
         "more.",

@@ -412,13 +412,14 @@ def test_a_limit_per_entity_applies_from_yaml_and_must_name_an_allocation_featur
 
 
 def test_credits_per_entity_apply_from_yaml(tmp_path, tenant_a, api):
-    """A credits value letting each seat hold credits of its own (`per_entity` with `on_remove`) is applied as the
-    products API takes it; a second run changes nothing; an unknown `on_remove` is refused, nothing applied."""
+    """A credits value letting each seat hold credits of its own (`per_entity` with `on_remove`, and 25 of them
+    with each grant) is applied as the products API takes it; a second run changes nothing; an unknown
+    `on_remove` is refused, nothing applied."""
     document = yaml.safe_load(yaml.safe_dump(SMALL))
     document["features"].append({"key": "ai_credits", "name": "AI credits", "type": "credits"})
     document["features"].append({"key": "team_seats", "name": "Seats", "type": "allocation"})
     document["products"][0]["features"]["team_seats"] = 10
-    per_seat = {"feature": "team_seats", "on_remove": "forfeit"}
+    per_seat = {"feature": "team_seats", "on_remove": "forfeit", "credits": 25}
     document["products"][0]["features"]["ai_credits"] = {"limit": 100, "per_entity": per_seat}
     path = _write(tmp_path, document)
     _sync(tenant_a.project, path)

@@ -9,6 +9,7 @@ from tollgate_client.local import LocalEntitlements
 from catalog.models import Feature
 from tests.clients.test_local_entitlements import FAST, counted  # noqa: F401  (a fixture)
 from tests.entitlements.helpers import customer, feature, product, subscribe
+from tests.entitlements.test_entity_credits import waterfall_seats
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,20 +62,7 @@ def test_a_waterfall_paying_a_seat_from_its_own_credits_answers_locally_as_on_th
     """Past the account's 2 summaries, a use naming ana pays from her own credits first, then the account's: the
     local answers count hers as the server's do, for her, for bo (none of his own) and for the account; a local
     consume naming her lets the next snapshot say how much of each it spent."""
-    p = tenant_a.project
-    seats = feature(p, "seats", Feature.Type.ALLOCATION)
-    credits = feature(p, "ai_credits", Feature.Type.CREDITS)
-    summaries = feature(p, "summaries", Feature.Type.METERED)
-    values = {
-        seats: 3,
-        credits: {"limit": 0, "per_entity": {"feature": "seats", "on_remove": "return"}},
-        summaries: {
-            "limit": 2,
-            "credits": {"feature": "ai_credits", "cost": 1},
-            "per_entity": {"feature": "seats", "limit": 20},
-        },
-    }
-    subscribe(customer(p, "team-4"), product(p, "team", values))
+    waterfall_seats(tenant_a.project, "team-4")
     for seat in ("ana", "bo"):
         tollgate.entitlements.entities.add(customer="team-4", feature="seats", entity=seat)
     tollgate.entitlements.grants.create(

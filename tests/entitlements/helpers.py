@@ -2,6 +2,7 @@
 payments as the ORM stores them, and billing's hand-off of their facts to entitlements (`hand_subscription`,
 `hand`: what billing's mirror and payment transition call with exactly such rows)."""
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -129,3 +130,17 @@ def listed(api: Any, key: str, customer: str) -> dict[str, dict[str, Any]]:
     response = api.get("/api/v1/entitlements", key=key, json_body={"customer": customer})
     assert response.status_code == 200, response.json()
     return {row["feature"]: row for row in response.json()["entitlements"]}
+
+
+def until_waiting_on_a_lock() -> None:
+    """Waits (20 s at most) until another database session waits for a lock (PostgreSQL)."""
+    from django.db import connection
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.02)
+    raise AssertionError("no session waited for a lock within 20 s")

@@ -194,3 +194,63 @@ def test_a_switch_to_a_plan_without_credits_ends_the_months_credits_at_once(
     assert CreditLedgerEntry.objects.filter(lot=lot, type="revoke").get().amount == -UNUSED_MONTH
     assert _check(api, tenant_a, 1)["balance"] == 0
     assert _credits(api, tenant_a)["balance"] == 0
+
+
+def test_a_seats_credits_across_a_switch_there_and_back_are_owed_back_as_the_accounts_are(
+    api, tenant_a, catalog, yearly, clock, stripe_emulator, stripe_webhooks
+):
+    """`pro` gives each of 3 seats 50 `ai_credits` a period. ana spends her month's 50; switched to yearly 10 days
+    in, the 33 granted her for the 21 unused days are owed back: the year gives her 50 − 33. Back to monthly a
+    minute later, the year's grant is owed back from what she has left and the new month's: switching never
+    gives a seat a grant twice."""
+    for key, kind in (("seats", "allocation"), ("ai_credits", "credits")):
+        assert (
+            api.post(
+                "/api/v1/features", {"key": key, "name": key, "type": kind}, key=tenant_a.key
+            ).status_code
+            == 201
+        )
+    per_seat = {"limit": 0, "per_entity": {"feature": "seats", "on_remove": "forfeit", "credits": 50}}
+    answer = api.patch(
+        "/api/v1/products/pro", {"features": {"seats": 3, "ai_credits": per_seat}}, key=tenant_a.key
+    )
+    assert answer.status_code == 200, answer.json()
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
+    made = api.post(
+        "/api/v1/entitlements/entities",
+        {"customer": "user-1", "feature": "seats", "entity": "ana"},
+        key=tenant_a.key,
+    )
+    assert made.status_code == 201, made.json()
+    spent = api.post(
+        "/api/v1/entitlements/consume",
+        {"id": "a1", "customer": "user-1", "feature": "ai_credits", "quantity": 50, "entity": "ana"},
+        key=tenant_a.key,
+    ).json()
+    assert (spent["allowed"], spent["entity"]["balance"]) == (True, 0)
+    clock.shift(timedelta(days=10))
+
+    _switch(api, tenant_a, stripe_webhooks, "pro-yearly")
+    unused = 50 * (MONTH_END - CHANGE) // (MONTH_END - T0)
+    assert unused == 33
+    year = CreditLot.objects.get(entity="ana", expires_at=_at(YEAR_END))
+    assert (year.amount, year.remaining) == (50, 50 - unused)
+    first = CreditLot.objects.get(entity="ana", plan_period__period_end=_at(MONTH_END))
+    assert (first.remaining, first.expires_at) == (0, _at(CHANGE))
+    assert not CreditLot.objects.filter(entity="").exists()  # the account is given none
+
+    clock.shift(timedelta(minutes=1))
+    _switch(api, tenant_a, stripe_webhooks, "pro-monthly")
+    # The year's 50 for her ran a minute: 49 owed back, 17 of them from what she had left, 32 off the new month.
+    back = 50 * (_at(YEAR_END) - _at(CHANGE) - timedelta(minutes=1)) // (_at(YEAR_END) - _at(CHANGE))
+    assert back == 49
+    year.refresh_from_db()
+    assert (year.remaining, year.expires_at) == (0, _at(CHANGE) + timedelta(minutes=1))
+    month = CreditLot.objects.get(
+        entity="ana", plan_period=PlanPeriod.objects.order_by("-period_start").first()
+    )
+    assert (month.amount, month.remaining) == (50, 50 - (back - (50 - unused)))
+    assert month.remaining == 18
+    assert CreditLot.objects.filter(entity="ana").count() == 3
+    for lot in CreditLot.objects.all():
+        assert sum(lot.entries.values_list("amount", flat=True)) == lot.remaining

@@ -5,7 +5,6 @@ entity returns what it left to the account or forfeits it, as the plan declares;
 with none."""
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from customers.models import Customer
 from entitlements.explain import GIVES, entitlements_explain
 from entitlements.models import CreditLedgerEntry, CreditLot, Grant, Hold, UsageEvent
 from events.models import Event
-from tests.entitlements.helpers import customer, feature, product, subscribe
+from tests.entitlements.helpers import customer, feature, product, subscribe, until_waiting_on_a_lock
 from tests.entitlements.test_consume import _concurrently, _post
 from tests.entitlements.test_credit_cadence import MONTHLY, _subscribe_yearly, yearly_plan  # noqa: F401
 from tests.entitlements.test_entities import add
@@ -293,10 +292,9 @@ def test_twenty_concurrent_uses_naming_an_entity_spend_its_credits_and_the_accou
     assert UsageEvent.objects.count() == 15
 
 
-def _waterfall_team(api, tenant):
-    """u1: 2 summaries a month past which `ai_credits` pay (1 a summary), 20 for each seat; ana holds 3 credits
-    of her own, the account 10."""
-    project = tenant.project
+def waterfall_seats(project, external_id="u1"):
+    """`external_id` on `team`: 3 seats; 2 summaries a month past which `ai_credits` pay (1 a summary), 20 for
+    each seat; each seat may hold `ai_credits` of its own (returned when it is removed)."""
     seats = feature(project, "seats", Feature.Type.ALLOCATION)
     credits = feature(project, "ai_credits", Feature.Type.CREDITS)
     summaries = feature(project, "summaries", Feature.Type.METERED)
@@ -309,7 +307,12 @@ def _waterfall_team(api, tenant):
             "per_entity": {"feature": "seats", "limit": 20},
         },
     }
-    subscribe(customer(project, "u1"), product(project, "team", values))
+    subscribe(customer(project, external_id), product(project, "team", values))
+
+
+def _waterfall_team(api, tenant):
+    """`waterfall_seats` for u1, with seats ana and bo; ana holds 3 credits of her own, the account 10."""
+    waterfall_seats(tenant.project)
     add(api, tenant, "ana")
     add(api, tenant, "bo")
     grant(api, tenant, 3, entity="ana")
@@ -517,18 +520,6 @@ def test_uses_racing_the_entitys_removal_spend_each_credit_once_and_the_rest_is_
         assert sum(each.entries.values_list("amount", flat=True)) == each.remaining
 
 
-def _until_waiting_on_a_lock() -> None:
-    """Waits (20 s at most) until another session waits for a row lock."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.02)
-    raise AssertionError("no session waited for a lock within 20 s")
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_grant_racing_the_entitys_removal_gives_it_nothing_the_removal_missed(tenant_a):
@@ -569,7 +560,7 @@ def test_a_grant_racing_the_entitys_removal_gives_it_nothing_the_removal_missed(
     assert holder_in.wait(20)
     giver = threading.Thread(target=give)
     giver.start()
-    _until_waiting_on_a_lock()
+    until_waiting_on_a_lock()
 
     def remove_her():
         try:

@@ -216,7 +216,7 @@ def test_the_products_api_stores_and_answers_overage_values(api, tenant_a, catal
         (
             "ai_credits",
             "lots",
-            'a credits feature takes an integer ≥ 0, null (unlimited), {"per_unit": n} or {"limit": n, "rollover": m, "cadence": "month", "per_entity": {"feature": k, "on_remove": "return"}}.',
+            'a credits feature takes an integer ≥ 0, null (unlimited), {"per_unit": n} or {"limit": n, "rollover": m, "cadence": "month", "per_entity": {"feature": k, "on_remove": "return", "credits": e}}.',
         ),
     ],
 )

@@ -107,7 +107,10 @@ export function featureText(feature, locale) {
     }
     if (value.per_entity && typeof value.per_entity === "object" && typeof value.per_entity.on_remove === "string") {
       const end = value.per_entity.on_remove === "forfeit" ? "forfeited" : "returned to you";
-      text += `; each of your ${humanKey(value.per_entity.feature)} may hold its own (${end} when removed)`;
+      const seats = humanKey(value.per_entity.feature);
+      text += Number.isInteger(value.per_entity.credits)
+        ? `; ${number(value.per_entity.credits)} for each of your ${seats}, its own (${end} when removed)`
+        : `; each of your ${seats} may hold its own (${end} when removed)`;
     }
     if (Number.isInteger(value.rollover) && value.rollover > 0) text += `, up to ${number(value.rollover)} roll over`;
     return `${name}: ${text}`;
