@@ -41,6 +41,7 @@ from entitlements.models import (
     CreditLedgerEntry,
     CreditLot,
     EntitlementSettings,
+    Entity,
     Grant,
     Hold,
     PlanCreditSlice,
@@ -391,21 +392,21 @@ def credit_balance(
 
 
 def credit_slices_scheduled(
-    *, project: Project, customer: Customer, feature: Feature
+    *, project: Project, customer: Customer, feature: Feature, entity: str = ""
 ) -> list[PlanCreditSlice]:
     """The plan credits still to come to the customer, soonest first: the slices of paid periods whose month or
-    week has not been granted yet, and will be unless the subscription ends or the period is refunded first."""
-    return list(
-        PlanCreditSlice.objects.filter(
-            project=project,
-            customer=customer,
-            feature=feature,
-            granted_at__isnull=True,
-            stopped_at__isnull=True,
-        )
-        .select_related("plan_period")
-        .order_by("starts_at", "pk")
+    week has not been granted yet, and will be unless the subscription ends or the period is refunded first — the
+    account's (those giving it some), or naming a live `entity`, those giving each entity some."""
+    pending = PlanCreditSlice.objects.filter(
+        project=project, customer=customer, feature=feature, granted_at__isnull=True, stopped_at__isnull=True
     )
+    if entity:
+        if not Entity.objects.filter(customer=customer, external_id=entity, removed_at__isnull=True).exists():
+            return []
+        pending = pending.filter(entity_amount__gt=0)
+    else:
+        pending = pending.exclude(amount=0, entity_amount__gt=0)
+    return list(pending.select_related("plan_period").order_by("starts_at", "pk"))
 
 
 def credit_ledger(

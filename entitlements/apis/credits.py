@@ -95,7 +95,8 @@ class CreditsApi(BaseApi):
             "A customer's balance of a `credits` feature and its ledger (grants, purchases, "
             "consumption, expiries), newest first, and the plan credits scheduled to come (a plan granting "
             "them every month or week). 400 `feature_not_credits` for another feature type. With `entity`, "
-            "that entity's own credits (its lots and their ledger; no plan credits are scheduled to it); "
+            "that entity's own credits (its lots and their ledger, and the plan credits scheduled to it where the "
+            "plan gives each entity some with every grant, `per_entity.credits`, while it is live); "
             "without, the account's (the lots it holds, those its removed entities returned to it included; "
             "the ledger of every lot)."
         ),
@@ -163,15 +164,14 @@ class CreditsApi(BaseApi):
             body["scheduled"] = [
                 {
                     "id": item.pk,
-                    "amount": item.amount,
+                    "amount": item.entity_amount if entity else item.amount,
                     "starts_at": iso(item.starts_at),
                     "expires_at": iso(item.ends_at),
-                    "rollover": item.rollover,
+                    "rollover": None if entity else item.rollover,  # an entity's never roll over
                     "invoice": item.plan_period.invoice_id,
                 }
                 for item in selectors.credit_slices_scheduled(
-                    project=project, customer=customer, feature=feature
+                    project=project, customer=customer, feature=feature, entity=entity
                 )
-                if not entity  # plan credits are the account's
             ]
         return Response(body)

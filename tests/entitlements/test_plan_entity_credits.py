@@ -105,6 +105,12 @@ def test_each_month_gives_every_seat_its_own_credits_never_more_than_the_plans_s
     assert seat_lots(slices[0]) == [("ana", 50, end), ("bo", 50, end), ("cy", 50, end)]
     assert [balance(api, tenant_a, seat) for seat in ("ana", "bo", "cy")] == [50, 50, 50]
     assert balance(api, tenant_a) == 1000  # the account's own
+    # The months to come: the account's 1,000 each (rolling over), and each live seat's 50 (never rolled over).
+    url = "/api/v1/credits?customer=user-1&feature=ai_credits"
+    account = api.get(url, key=tenant_a.key).json()["scheduled"]
+    own = api.get(url + "&entity=ana", key=tenant_a.key).json()["scheduled"]
+    assert [(s["amount"], s["rollover"]) for s in account] == [(1000, 200)] * 11
+    assert [(s["amount"], s["rollover"], s["id"]) for s in own] == [(50, None, s["id"]) for s in account]
     assert spend(api, tenant_a, "a1", 20, "ana")["entity"]["balance"] == 30
 
     # cy leaves (her credits forfeited) and dee takes the seat: the month gave its 3 seats' worth already.
@@ -113,6 +119,7 @@ def test_each_month_gives_every_seat_its_own_credits_never_more_than_the_plans_s
     assert balance(api, tenant_a, "dee") == 0
     assert seat_lots(slices[0]) == [("ana", 50, end), ("bo", 50, end), ("cy", 50, end)]
     assert CreditLot.objects.get(entity="cy").voided_at is not None
+    assert api.get(url + "&entity=cy", key=tenant_a.key).json()["scheduled"] == []  # removed: none to come
     # Adding a seat again that has one changes nothing.
     add(api, tenant_a, "ana")
     assert CreditLot.objects.filter(entity="ana").count() == 1
@@ -156,6 +163,10 @@ def test_a_plan_giving_only_its_seats_credits_once_a_period_gives_each_seat_its_
     assert spend(api, tenant_a, "a1", 15, "ana")["entity"]["balance"] == 35
     assert (balance(api, tenant_a, "ana"), balance(api, tenant_a)) == (35, 0)
     assert CreditLot.objects.filter(entity="").count() == 0
+    assert (
+        (api.get("/api/v1/credits?customer=user-1&feature=ai_credits", key=tenant_a.key).json()["scheduled"])
+        == []
+    )
     lot = CreditLot.objects.get(entity="ana")
     assert (lot.source, lot.amount, lot.expires_at) == ("plan", 50, subscription.current_period_end)
     explained = entitlements_explain(
