@@ -22,6 +22,7 @@ from bench import (  # noqa: E402  (Django must be set up first)
     metrics,
     pages,
     scale,
+    usage_dimensions,
     usage_ingest,
     webhooks,
 )
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "webhooks": webhooks,
     "entitlements": entitlements,
     "usage_ingest": usage_ingest,
+    "usage_dimensions": usage_dimensions,
     "local_checks": local_checks,
     "leases": leases,
     "pages": pages,

@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from catalog.formulas import formula_parse
 from catalog.models import Feature, Price, Product, ProductFeature
 from catalog.rules import FeatureValue, account_cap_parse, feature_value_parse
 from catalog.services.features import feature_create, feature_in_use, feature_update
@@ -170,7 +171,13 @@ class PriceAdmin(ViewOnly, ModelAdmin[Price]):
 class FeatureForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Feature
-        fields = ["project", "key", "name", "type", "unit"]
+        fields = ["project", "key", "name", "type", "unit", "usage_formula"]
+
+    def clean_usage_formula(self) -> Any:
+        try:
+            return formula_parse(self.cleaned_data.get("usage_formula"))
+        except InvalidRequest as error:
+            raise forms.ValidationError(error.message) from error
 
     def clean_type(self) -> str:
         new_type: str = self.cleaned_data["type"]
@@ -210,7 +217,12 @@ class FeatureAdmin(_ServiceWrites, ModelAdmin[Feature]):
         data = form.cleaned_data
         if change:
             updated = feature_update(
-                actor=actor, feature=obj, name=data["name"], type=data["type"], unit=data["unit"]
+                actor=actor,
+                feature=obj,
+                name=data["name"],
+                type=data["type"],
+                unit=data["unit"],
+                usage_formula=data["usage_formula"],
             )
         else:
             updated = feature_create(
@@ -220,6 +232,7 @@ class FeatureAdmin(_ServiceWrites, ModelAdmin[Feature]):
                 name=data["name"],
                 type=data["type"],
                 unit=data["unit"],
+                usage_formula=data["usage_formula"],
             )
         obj.pk = updated.pk
 

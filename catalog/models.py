@@ -27,6 +27,15 @@ class Feature(models.Model):
     # they are namespaced by project (`tg_<project slug>_<feature key>`).
     stripe_meter_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe meter")
     stripe_meter_event_name = models.CharField(max_length=100, blank=True, verbose_name="Stripe meter event")
+    # A metered feature's usage events may give their dimensions (model and tokens) instead of a quantity: the
+    # formula (`catalog.formulas`) turns them into units, stored with each event. Null: events give `quantity`.
+    usage_formula = models.JSONField(
+        null=True,
+        blank=True,
+        verbose_name="units from dimensions",
+        help_text='{"type": "cost", "markup": "1.5", "unit_micros": 1000} or {"type": "rates", "rates": '
+        '{"input_tokens": "0.001"}, "models": {}}; empty: usage events give their quantity.',
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 

@@ -8,7 +8,10 @@ from catalog.selectors import product_access_days, product_features
 
 
 def feature_snapshot(feature: Feature) -> dict[str, Any]:
-    return {"key": feature.key, "name": feature.name, "type": feature.type, "unit": feature.unit}
+    snapshot = {"key": feature.key, "name": feature.name, "type": feature.type, "unit": feature.unit}
+    if feature.usage_formula is not None:
+        snapshot["usage_formula"] = feature.usage_formula
+    return snapshot
 
 
 def product_snapshot(product: Product) -> dict[str, Any]:

@@ -79,6 +79,11 @@ def test_every_timestamp_of_every_answer_ends_in_z(
     recharge = {"customer": "user-1", "feature": "ai_credits", "below": 0, "price": "credits-1000"}
     recharge = api.post("/api/v1/entitlements/auto_recharges", recharge, key=key).json()
     cart = api.post("/api/v1/carts", {"customer": "user-1"}, key=key).json()
+    cost_table = {
+        "currency": "usd",
+        "models": {"gpt-4o": {"input_tokens": {"micros": 2500000, "per": 1000000}}},
+    }
+    cost_table = api.post("/api/v1/cost_tables", cost_table, key=key).json()
     clock = api.post("/api/v1/test_clocks", {"frozen_time": "2026-01-15T00:00:00Z"}, key=key).json()
     checkout = _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     # A renewal: the subscription's period moves, so its `subscription.updated` names the old period's times.
@@ -114,6 +119,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "hold_id": "job-1",
         "recharge_id": recharge["id"],
         "run_id": adoption["id"],
+        "table_id": cost_table["id"],
     }
     query = {"customer": "user-1", "feature": "ai_credits"}
     usage_query = {**query, "feature": "api_calls"}  # usage is of a metered feature

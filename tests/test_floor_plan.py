@@ -38,6 +38,7 @@ APPS = (
     "customers",
     "catalog",
     "events",
+    "costs",
     "entitlements",
     "billing",
     "webhooks",

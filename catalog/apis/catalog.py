@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog import selectors
+from catalog.formulas import FORMULA_HELP, FORMULA_SCHEMA
 from catalog.models import Feature, Price, Product
 from catalog.rules import MAX_TRIAL_DAYS, MAX_UNIT_AMOUNT
 from catalog.selectors import (
@@ -72,6 +73,11 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str | None
 # --- features ---------------------------------------------------------------------------------------------------
 
 
+@extend_schema_field(FORMULA_SCHEMA)
+class FormulaField(serializers.JSONField):
+    """A feature's usage formula (`catalog.formulas`), checked by the service."""
+
+
 class FeatureOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.SerializerMethodField()
@@ -83,6 +89,7 @@ class FeatureOutput(serializers.Serializer[Any]):
         allow_null=True, help_text="The Stripe billing meter of a metered feature billed by a metered price."
     )
     stripe_meter_event_name = serializers.CharField(allow_null=True)
+    usage_formula = FormulaField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -105,6 +112,12 @@ class FeatureInput(StrictSerializer):
         choices=Feature.Type.choices, help_text="Immutable once a product or price uses the feature."
     )
     unit = serializers.CharField(max_length=50, required=False, allow_blank=True, allow_null=True)
+    usage_formula = FormulaField(
+        required=False,
+        allow_null=True,
+        help_text=FORMULA_HELP
+        + " 400 `formula_not_metered`; a change applies to events recorded from then on.",
+    )
 
 
 class FeatureListCreateApi(BaseApi):

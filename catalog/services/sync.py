@@ -39,6 +39,7 @@ class FeatureSpec:
     name: str
     type: str
     unit: str = ""
+    usage_formula: dict[str, Any] | None = None  # normalized (`catalog.formulas.formula_parse`)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def catalog_plan(
             continue
         diff = {
             name: (getattr(current, name), getattr(fspec, name))
-            for name in ("name", "type", "unit")
+            for name in ("name", "type", "unit", "usage_formula")
             if getattr(current, name) != getattr(fspec, name)
         }
         if "type" in diff and feature_in_use(current):
@@ -343,6 +344,7 @@ def catalog_apply(
                     name=fspec.name,
                     type=fspec.type,
                     unit=fspec.unit,
+                    usage_formula=fspec.usage_formula,
                 )
             else:
                 feature_update(
@@ -351,6 +353,7 @@ def catalog_apply(
                     name=fspec.name,
                     type=fspec.type,
                     unit=fspec.unit,
+                    usage_formula=fspec.usage_formula,
                 )
         elif change.kind == "product":
             if change.action == "create":

@@ -65,6 +65,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("InvoiceLine", ("InvoiceLineOutput",)),
     Cls("Invoice", ("InvoiceOutput",)),
     Cls("UsageMeterStatus", (), section="Usage, entitlements, credits"),
+    Cls("UsageCost", ("UsageCostOutput",)),
     Cls("UsageEvent", ("UsageEventOutput",)),
     Cls("UsageBatchResult", ("UsageBatchOutput",)),
     Cls("UsageSummary", ("UsageSummaryOutput",)),
@@ -82,6 +83,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("HoldUsage", ("HoldUsageOutput",)),
     Cls("UsageThreshold", ("ThresholdOutput",)),
     Cls("SpendCap", ("SpendCapOutput",)),
+    Cls("CostTable", ("CostTableOutput",)),
     Cls("EntityFeatureUse", ("EntityFeatureUseOutput",)),
     Cls("EntityCredits", ("EntityCreditsOutput",)),
     Cls("Entity", ("EntityOutput",)),
@@ -157,6 +159,7 @@ TYPE_OVERRIDES: Mapping[tuple[str, str], str] = {
     ("Project", "allowed_redirect_hosts"): "list[str]",
     ("Cart", "items"): "list[CartItem]",
     ("UsageEvent", "stripe_meter"): "UsageMeterStatus",
+    ("CostTable", "models"): "dict[str, dict[str, dict[str, int]]]",
     ("Entitlement", "sources"): "list[EntitlementSource]",
 }
 

@@ -40,6 +40,7 @@ TOLLGATE_APPS = [
     "customers",
     "catalog",
     "events",
+    "costs",
     "entitlements",
     "billing",
     "webhooks",

@@ -541,6 +541,7 @@ class UsageEventAdmin(LargeListAdmin, _ReadOnly):
         "feature",
         "kind",
         "quantity",
+        column("cost_micros", "Cost (micro-units)"),
         "timestamp",
         column("meter_status", "Stripe meter"),
         column("meter_reported_at", "Reported to Stripe"),

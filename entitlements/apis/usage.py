@@ -2,15 +2,17 @@
 the parsing of a usage event into `UsageInput`, and how a stored event is rendered.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.formulas import MAX_DIMENSION_QUANTITY, MAX_DIMENSIONS, NAME
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
@@ -33,11 +35,28 @@ from projects.authentication import request_project
 MAX_BATCH = 1000
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": MAX_DIMENSIONS,
+        "additionalProperties": {"type": "integer", "minimum": 0, "maximum": MAX_DIMENSION_QUANTITY},
+    }
+)
+class DimensionsField(serializers.DictField):
+    """A usage event's dimensions: name → quantity (parsed by hand, `_dimensions_parse`)."""
+
+
 class UsageEventInput(StrictSerializer):
     id = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="Your idempotency id for this event.")
     customer = serializers.CharField(max_length=MAX_ID_LENGTH)
     feature = serializers.CharField(max_length=100, help_text="A metered feature's key.")
-    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+    quantity = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_QUANTITY,
+        required=False,
+        help_text="Required unless the event gives `dimensions` (then never with them).",
+    )
     timestamp = serializers.DateTimeField(
         required=False,
         help_text="When it happened (default: now; for a customer on a test clock, the clock's frozen_time).",
@@ -55,8 +74,26 @@ class UsageEventInput(StrictSerializer):
         "`properties.entity`. 400 `unknown_entity`, `entity_not_counted`.",
     )
 
+    model = serializers.RegexField(
+        NAME.pattern,
+        max_length=100,
+        required=False,
+        allow_null=True,
+        help_text="The model the call used (a feature with a usage formula): its cost table rates and the "
+        "formula's own rates for it apply.",
+    )
+    dimensions = DimensionsField(
+        required=False,
+        allow_null=True,
+        help_text="Instead of `quantity`, for a feature with a usage formula: what the call used, by dimension "
+        '(`{"input_tokens": 1200, "output_tokens": 300}`); the formula makes the quantity of them, stored with '
+        "the event with its cost. 400 `feature_has_no_formula`, `unknown_dimension`, `model_not_priced`.",
+    )
 
-_USAGE_FIELDS = frozenset({"id", "customer", "feature", "quantity", "timestamp", "properties", "entity"})
+
+_USAGE_FIELDS = frozenset(
+    {"id", "customer", "feature", "quantity", "timestamp", "properties", "entity", "model", "dimensions"}
+)
 
 
 def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
@@ -91,7 +128,17 @@ def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
                 param=at(name),
             )
         values[name] = value
+    model, dimensions = _dimensions_parse(raw, at)
     quantity = raw.get("quantity")
+    if dimensions is not None:
+        if quantity is not None:
+            raise InvalidRequest(
+                f"{at('quantity')}: give `quantity` or `dimensions`, not both (the feature's formula makes the "
+                "quantity of the dimensions).",
+                code="parameter_conflict",
+                param=at("quantity"),
+            )
+        quantity = 0  # made by the formula when the event is recorded
     if quantity is None:
         raise InvalidRequest(
             f"{at('quantity')}: This field is required.", code="parameter_missing", param=at("quantity")
@@ -123,8 +170,51 @@ def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
             param=at("entity"),
         )
     return UsageInput(
-        values["id"], values["customer"], values["feature"], quantity, timestamp, properties, entity
+        values["id"],
+        values["customer"],
+        values["feature"],
+        quantity,
+        timestamp,
+        properties,
+        entity,
+        model,
+        dimensions,
     )
+
+
+def _dimensions_parse(
+    raw: dict[str, Any], at: Callable[[str], str]
+) -> tuple[str | None, dict[str, int] | None]:
+    """An event's `model` and `dimensions` (each optional; `model` only with `dimensions`)."""
+    model, dimensions = raw.get("model"), raw.get("dimensions")
+    if model is not None and (not isinstance(model, str) or not NAME.match(model)):
+        raise InvalidRequest(
+            f"{at('model')}: a model's name (letters, digits, . _ : / -, up to 100).",
+            code="invalid_parameter",
+            param=at("model"),
+        )
+    if dimensions is None:
+        if model is not None:
+            raise InvalidRequest(
+                f"{at('dimensions')}: an event naming its model gives its dimensions.",
+                code="parameter_missing",
+                param=at("dimensions"),
+            )
+        return None, None
+    if not isinstance(dimensions, dict) or not dimensions or len(dimensions) > MAX_DIMENSIONS:
+        raise InvalidRequest(
+            f"{at('dimensions')}: an object of 1 to {MAX_DIMENSIONS} dimensions, each an integer ≥ 0.",
+            code="invalid_parameter",
+            param=at("dimensions"),
+        )
+    for name, value in dimensions.items():  # a name the formula doesn't price is refused when it is priced
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DIMENSION_QUANTITY:
+            raise InvalidRequest(
+                f"{at('dimensions.' + name)}: an integer ≥ 0.",
+                code="invalid_parameter",
+                param=at("dimensions." + name),
+            )
+    return model, dimensions
 
 
 def _timestamp_parse(raw: Any, param: str) -> datetime:
@@ -154,6 +244,17 @@ def usage_event_body(event: UsageEvent) -> dict[str, Any]:
         "quantity": event.quantity,
         "timestamp": iso(event.timestamp),
         "properties": event.properties,
+        "model": event.dimensions["model"] if event.dimensions else None,
+        "dimensions": event.dimensions["values"] if event.dimensions else None,
+        "cost": (
+            None
+            if event.cost_micros is None or not event.dimensions
+            else {
+                "micros": event.cost_micros,
+                "currency": event.dimensions["currency"],
+                "cost_table": event.dimensions["cost_table"],
+            }
+        ),
         "period_start": iso(event.period_start),
         "stripe_meter": {
             "status": event.meter_status or None,
@@ -165,6 +266,14 @@ def usage_event_body(event: UsageEvent) -> dict[str, Any]:
     }
 
 
+class UsageCostOutput(serializers.Serializer[Any]):
+    micros = serializers.IntegerField(
+        help_text="Micro-units of the currency, rounded to the nearest (half up)."
+    )
+    currency = serializers.CharField()
+    cost_table = serializers.IntegerField(help_text="The version of your cost table that priced it.")
+
+
 class UsageEventOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="usage_event")
@@ -173,6 +282,17 @@ class UsageEventOutput(serializers.Serializer[Any]):
     quantity = serializers.IntegerField()
     timestamp = serializers.DateTimeField()
     properties = serializers.DictField()
+    model = serializers.CharField(allow_null=True, help_text="The model the event named, or null.")
+    dimensions = serializers.DictField(
+        child=serializers.IntegerField(),
+        allow_null=True,
+        help_text="The dimensions the event gave (its `quantity` is what the feature's formula made of them), "
+        "or null.",
+    )
+    cost = UsageCostOutput(
+        allow_null=True,
+        help_text="What the call cost you, by your cost table in force at its time; null when none priced it.",
+    )
     period_start = serializers.DateTimeField(allow_null=True)
     stripe_meter = serializers.DictField(
         help_text="Reporting to Stripe's billing meter: status null (not billed by a meter), pending, reported, "

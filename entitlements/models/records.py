@@ -266,6 +266,10 @@ class UsageEvent(models.Model):
     meter_error = models.CharField(max_length=500, blank=True, verbose_name="Stripe meter error")
     # A consume's units paid from credits (a credits waterfall): counted as used, never billed by a meter.
     covered = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits")
+    # An event that gave its dimensions (`catalog.formulas`): {"model", "values"} and, where a cost table priced
+    # the call, {"cost_table", "currency"}; `quantity` is what the feature's formula then made of them.
+    dimensions = models.JSONField(null=True, blank=True)
+    cost_micros = models.BigIntegerField(null=True, blank=True, verbose_name="cost (micro-units)")
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="received")
 
     class Meta:

@@ -68,6 +68,8 @@ _EVENT_COLUMNS = (
     "meter_next_attempt_at",
     "meter_error",
     "created_at",
+    "dimensions",
+    "cost_micros",
 )
 
 
@@ -155,6 +157,8 @@ def _event_values(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
             times.text(row["meter_next_attempt_at"]),
             "",
             times[row["created_at"]],
+            _JSON.encode(row["dimensions"]) if row.get("dimensions") else None,
+            row.get("cost_micros"),
         )
 
 
@@ -259,6 +263,8 @@ def _events_insert_sqlite(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "properties": json.dumps(row["properties"]),
                     "meter_attempts": 0,
                     "meter_error": "",
+                    "dimensions": json.dumps(row["dimensions"]) if row.get("dimensions") else None,
+                    "cost_micros": row.get("cost_micros"),
                 }
                 params += [
                     _db_time(full[c]) if isinstance(full[c], datetime) else full[c] for c in _EVENT_COLUMNS

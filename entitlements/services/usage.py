@@ -40,6 +40,7 @@ from entitlements.services.customers import customers_ensure
 from entitlements.services.entities import entities_add
 from entitlements.services.meters import meter_report_queue, meter_second
 from entitlements.services.usage_partitions import month_of, usage_partitions_ensure
+from entitlements.services.usage_pricing import UsagePricer
 from entitlements.services.waterfall import counter_lock, usage_event_covered, waterfall_take
 from entitlements.services.windows import entity_windows_add, window_start, windows_add, windows_reached
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, judged_at
@@ -61,6 +62,10 @@ class UsageInput(NamedTuple):
     timestamp: datetime | None = None
     properties: dict[str, Any] | None = None
     entity: str | None = None  # one of the customer's entities (`entitlements.entities`)
+    model: str | None = None  # the model a call used, and its dimensions, for a feature with a usage formula:
+    dimensions: dict[str, int] | None = (
+        None  # `quantity` is then what the formula makes of them (`usage_pricing`)
+    )
 
 
 def _period_for(
@@ -136,6 +141,8 @@ def usage_record_batch(
             structures[customer] = ent_cache.structure_fresh(project=project, external_id=customer)
     _entities_check(project, events, structures, at)
     seen: set[str] = set()
+    pricer = UsagePricer(project, features)
+    priced: dict[str, tuple[dict[str, Any], int | None]] = {}  # by event id: stored dimensions, cost
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}
     duplicates = 0
@@ -157,6 +164,16 @@ def usage_record_batch(
             duplicates += 1
             continue
         seen.add(event.id)
+        if event.dimensions is not None:  # priced at its own time, by the cost table in force then
+            units, record, cost = pricer.price(
+                feature=event.feature,
+                model=event.model,
+                dimensions=event.dimensions,
+                at=timestamp,
+                param="" if single else f"events[{index}]",
+            )
+            event = event._replace(quantity=units)
+            priced[event.id] = (record, cost)
         planned.append((event, timestamp, period))
     customers = {ext: s["customer_id"] for ext, s in structures.items() if s["customer_id"]}
     if len(customers) < len(structures):
@@ -189,6 +206,8 @@ def usage_record_batch(
                 "created_at": now,
             }
         )
+        if event.id in priced:
+            rows[-1]["dimensions"], rows[-1]["cost_micros"] = priced[event.id]
     # Months without a partition yet get theirs before the batch's transaction, so its DDL locks end at once.
     usage_partitions_ensure(
         months={month_of(moment) for moment in {timestamp for _, timestamp, _ in planned}}

@@ -31,6 +31,7 @@ def test_create_returns_the_feature_and_audits_it(api, tenant_a):
         "unit": "call",
         "stripe_meter_id": None,
         "stripe_meter_event_name": None,
+        "usage_formula": None,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
     }

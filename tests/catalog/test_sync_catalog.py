@@ -86,8 +86,13 @@ def test_the_example_catalog_applies_and_a_second_run_changes_nothing(api, tenan
 
     assert "create feature api_calls" in output
     assert "create price pro-api-overage-monthly" in output
-    assert output.strip().endswith("alpha: applied 22 change(s).")
-    assert Feature.objects.filter(project=tenant_a.project).count() == 6
+    assert output.strip().endswith("alpha: applied 23 change(s).")
+    assert Feature.objects.filter(project=tenant_a.project).count() == 7
+    assert Feature.objects.get(project=tenant_a.project, key="assistant").usage_formula == {
+        "type": "cost",
+        "markup": "1.5",
+        "unit_micros": 1000,
+    }
     products = {p["key"]: p for p in api.get("/api/v1/products?limit=100", key=tenant_a.key).json()["data"]}
     assert set(products) == {"free", "starter", "professional", "enterprise", "ai-credit-pack"}
     assert products["enterprise"]["features"]["api_calls"] is None
@@ -135,7 +140,7 @@ def test_the_example_catalog_applies_and_a_second_run_changes_nothing(api, tenan
 def test_dry_run_prints_the_plan_and_changes_nothing(tenant_a, stripe_sdk):
     output = _sync(tenant_a.project, EXAMPLE, "--dry-run")
 
-    assert "dry run, 22 change(s) planned; nothing was changed" in output
+    assert "dry run, 23 change(s) planned; nothing was changed" in output
     assert "  create product enterprise" in output
     assert '  update project alpha (default_product: "" → "free")' in output
     assert _local_state() == ([], [], [], 0)
@@ -436,3 +441,40 @@ def test_credits_per_entity_apply_from_yaml(tmp_path, tenant_a, api):
         "limit": 100,
         "per_entity": per_seat,
     }
+
+
+def test_a_usage_formula_applies_from_yaml_and_a_second_run_changes_nothing(tmp_path, tenant_a, api):
+    """A metered feature's usage formula (AI usage priced by model and token) is applied from the catalog file
+    normalized as the features API stores it; a second run changes nothing; a changed markup is one update; an
+    invalid formula is refused by name, nothing applied."""
+    document = yaml.safe_load(yaml.safe_dump(SMALL))
+    formula = {
+        "type": "rates",
+        "rates": {"input_tokens": "0.0010"},
+        "models": {"gpt-4o": {"input_tokens": 2}},
+    }
+    document["features"].append(
+        {"key": "tokens", "name": "Tokens", "type": "metered", "usage_formula": formula}
+    )
+    path = _write(tmp_path, document)
+    _sync(tenant_a.project, path)
+    stored = {
+        "type": "rates",
+        "rates": {"input_tokens": "0.001"},
+        "models": {"gpt-4o": {"input_tokens": "2"}},
+    }
+    assert api.get("/api/v1/features/tokens", key=tenant_a.key).json()["usage_formula"] == stored
+    assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+    document["features"][-1]["usage_formula"] = {"type": "cost", "markup": "1.5", "unit_micros": 1000}
+    output = _sync(tenant_a.project, _write(tmp_path, document, "cost.yaml"))
+    assert "update feature tokens (usage_formula: " in output
+    assert "applied 1 change(s)" in output
+    assert Feature.objects.get(key="tokens").usage_formula == {
+        "type": "cost",
+        "markup": "1.5",
+        "unit_micros": 1000,
+    }
+    document["features"][-1]["usage_formula"] = {"type": "cost", "markup": "-1"}
+    with pytest.raises(CommandError, match=r"features\[\d+\]\.usage_formula\.markup: a decimal string"):
+        _sync(tenant_a.project, _write(tmp_path, document, "bad.yaml"))
+    assert Feature.objects.get(key="tokens").usage_formula["markup"] == "1.5"

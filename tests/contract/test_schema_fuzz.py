@@ -38,7 +38,7 @@ from webhooks.models import StripeEvent
 
 POSITIVE = 12  # schema-valid examples per operation
 NEGATIVE = 4  # schema-invalid examples per operation (only (a) applies to them)
-OPERATIONS = 124  # as served today: fewer means the schema lost some
+OPERATIONS = 127  # as served today: fewer means the schema lost some
 WEBHOOK_SECRET = "whsec_test_fuzz"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -57,6 +57,12 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE: dict[str, str] = {
     "reason_required": "an erasure's `reason` of nothing but spaces (the schema can state a length, not that)",
     "promotion_codes_need_own_account": "`allow_promotion_codes` on a project without a Stripe key of its own "
     "(settings)",
+    "feature_has_no_formula": "usage `dimensions` for a metered feature whose catalog declares no usage formula",
+    "unknown_dimension": "a usage dimension the feature's formula or the project's cost table does not price",
+    "model_not_priced": "a usage event's model that neither the feature's formula nor a cost table in force prices",
+    "formula_not_metered": "a usage formula on a feature the catalog (or the request's `type`) makes non-metered",
+    "starts_in_past": "a cost table version's `starts_at` before the server's clock (never retroactive)",
+    "starts_before_latest": "a cost table version's `starts_at` not after the project's latest version's",
 }
 # Rules of the server's clock, which no schema can state (a date-time is valid or not depending on when it is
 # sent): (operation, parameter) → the rule, for a 400 `invalid_parameter` naming that parameter.
@@ -96,6 +102,18 @@ RULES_BETWEEN_PARAMETERS: dict[tuple[str, str], str] = {
         "POST /api/v1/entitlements/spend_caps",
         "parameter_missing",
     ): "cap: exactly one of units or amount; amount and currency without a feature",
+    ("POST /api/v1/usage", "parameter_conflict"): "quantity or dimensions, not both",
+    ("POST /api/v1/usage", "parameter_missing"): "quantity or dimensions; dimensions with a model",
+    ("POST /api/v1/usage/batch", "parameter_conflict"): "each event: quantity or dimensions, not both",
+    (
+        "POST /api/v1/usage/batch",
+        "parameter_missing",
+    ): "each event: quantity or dimensions; dimensions with a model",
+    ("POST /api/v1/features", "parameter_missing"): "usage_formula of type rates: rates, or models",
+    (
+        "PATCH /api/v1/features/{feature}",
+        "parameter_missing",
+    ): "usage_formula of type rates: rates, or models",
 }
 # Constraints the server enforces that the schema does not state yet (issue #27, left for a follow-up; each is a
 # failure of the promise, listed so that no new one can appear unseen): (operation, code) → what is missing.
@@ -111,6 +129,10 @@ NOT_YET_DECLARED: dict[tuple[str, str], str] = {
         "invalid_parameter",
     ): "metadata keys 1-40 chars, no brackets (propertyNames)",
     ("POST /api/v1/checkout/subscription", "invalid_parameter"): "metadata keys (propertyNames)",
+    (
+        "POST /api/v1/cost_tables",
+        "invalid_parameter",
+    ): "model and dimension names: 1-100 chars, ^[A-Za-z0-9][A-Za-z0-9._:/-]*$ (propertyNames)",
 }
 
 pytestmark = pytest.mark.django_db

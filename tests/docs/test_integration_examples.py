@@ -231,7 +231,7 @@ def test_the_documented_answers_are_read_as_written():
 
 def test_the_guide_has_its_shell_examples():
     examples = _shell_examples()
-    assert len(examples) == 13
+    assert len(examples) == 15
     for example in examples:  # one documented answer per command
         assert len(_documented_answers(example)) == len(re.findall(r"^curl ", example, re.MULTILINE)), example
 
@@ -338,7 +338,15 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
     features = set(re.findall(r'\bfeature"?\s*[=:]\s*"([\w-]+)"', code))
     created = set(re.findall(r'features\.create\(key="([\w-]+)"', code))  # made by the guide itself
     assert prices == {"starter-monthly", "pro-monthly", "pro-api-overage-monthly", "ai-credits-1000"}
-    assert features == {"api_calls", "searches", "summaries", "ai_credits", "workspaces", "notes"}
+    assert features == {
+        "api_calls",
+        "searches",
+        "summaries",
+        "ai_credits",
+        "workspaces",
+        "notes",
+        "assistant",
+    }
     assert created == {"exports", "searches", "summaries", "workspaces", "notes"}
     assert prices <= set(Price.objects.filter(project=project, active=True).values_list("key", flat=True))
     assert features - created <= set(Feature.objects.filter(project=project).values_list("key", flat=True))
@@ -349,7 +357,7 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 23
+    assert len(examples) == 24
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),
@@ -373,6 +381,7 @@ def test_the_guide_has_its_python_examples():
         ),
         ("(spent.balance, spent.entity.balance, sales.allowed)", (20, 20, False)),
         ('tollgate.credits.retrieve(customer="user-79", feature="ai_credits").balance', 20),
+        ("(version, call.quantity, call.cost.micros, call.cost.cost_table)", (1, 9, 6000, 1)),
     ]
 
 

@@ -30,6 +30,8 @@ from catalog.models import Price
 from core.actors import Actor
 from core.ids import random_token
 from core.money import money_format
+from costs.selectors import cost_tables
+from costs.services.cost_tables import cost_table_create
 from projects.keys import hash_secret
 from projects.models import ApiKey, PlatformKey, Project
 from projects.services import keys as key_services
@@ -43,6 +45,28 @@ DOCS_APP_HOST = "app.example.com"
 
 CATALOG_FILE = Path(settings.BASE_DIR) / "docs" / "catalog.example.yaml"
 CREDENTIALS_FILE = Path(settings.DEMO_CREDENTIALS)
+
+
+# What the demo's AI calls cost it (the `assistant` feature's formula reads it), in micro-dollars per million
+# tokens: docs/integration.md, "Pricing AI usage".
+DEMO_COST_TABLE = {
+    "gpt-4o": {
+        "input_tokens": {"micros": 2_500_000, "per": 1_000_000},
+        "cached_tokens": {"micros": 1_250_000, "per": 1_000_000},
+        "output_tokens": {"micros": 10_000_000, "per": 1_000_000},
+    },
+    "gpt-4o-mini": {
+        "input_tokens": {"micros": 150_000, "per": 1_000_000},
+        "cached_tokens": {"micros": 75_000, "per": 1_000_000},
+        "output_tokens": {"micros": 600_000, "per": 1_000_000},
+    },
+}
+
+
+def _demo_cost_table(project: Project, actor: Actor) -> None:
+    """The demo's cost table, version 1, made once (versions are never changed: a re-run keeps it)."""
+    if not cost_tables(project=project).exists():
+        cost_table_create(project=project, actor=actor, currency="usd", models=DEMO_COST_TABLE)
 
 
 def redirect_hosts_for(base_url: str) -> list[str]:
@@ -162,6 +186,7 @@ class Command(BaseCommand):
         if options["wait_for_stripe"]:
             self._wait_for_stripe()
             call_command("sync_catalog", DEMO_SLUG, str(CATALOG_FILE), stdout=self.stdout)
+            _demo_cost_table(project, actor)
             # Stripe (the emulator) posts its events to this server, so a paid checkout shows up at once.
             call_command("stripe_setup_webhooks", "--url", base, stdout=self.stdout)
             checkout_curl = self._checkout_curl(project, base, secret) + self._usage_plan_curl(

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework import serializers
 
 from catalog.apis.catalog import FeatureInput, PriceInput, ProductInput
+from catalog.formulas import formula_parse
 from catalog.services.sync import (
     CatalogChange,
     CatalogSpec,
@@ -25,7 +26,7 @@ from catalog.services.sync import (
     catalog_plan,
 )
 from core.actors import Actor
-from core.errors import ApiError, translate
+from core.errors import ApiError, InvalidRequest, translate
 from projects.models import Project
 
 TOP_LEVEL_KEYS = {"features", "products", "default_product"}
@@ -58,8 +59,18 @@ def parse_catalog(document: Any) -> CatalogSpec:
     features = []
     for index, entry in enumerate(_list(document, "features")):
         data = _validated(FeatureInput, entry, f"features[{index}]")
+        try:
+            formula = formula_parse(data.get("usage_formula"))
+        except InvalidRequest as error:
+            raise CommandError(f"features[{index}].{error.message}") from error
         features.append(
-            FeatureSpec(key=data["key"], name=data["name"], type=data["type"], unit=data.get("unit") or "")
+            FeatureSpec(
+                key=data["key"],
+                name=data["name"],
+                type=data["type"],
+                unit=data.get("unit") or "",
+                usage_formula=formula,
+            )
         )
     products = []
     for index, entry in enumerate(_list(document, "products")):

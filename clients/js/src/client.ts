@@ -1,6 +1,7 @@
 /** `Tollgate`: the client, with one namespace per section of the API. */
 
 import { Features, Plans, Prices, Products } from "./resources/catalog.js";
+import { CostTables } from "./resources/costs.js";
 import { Carts, Checkout } from "./resources/checkout.js";
 import { Customers } from "./resources/customers.js";
 import { Coupons, PromotionCodes } from "./resources/discounts.js";
@@ -57,6 +58,7 @@ export class Tollgate {
   readonly products: Products;
   readonly prices: Prices;
   readonly plans: Plans;
+  readonly costTables: CostTables;
   readonly coupons: Coupons;
   readonly promotionCodes: PromotionCodes;
   readonly project: CurrentProject;
@@ -93,6 +95,7 @@ export class Tollgate {
     this.products = new Products(transport);
     this.prices = new Prices(transport);
     this.plans = new Plans(transport);
+    this.costTables = new CostTables(transport);
     this.coupons = new Coupons(transport);
     this.promotionCodes = new PromotionCodes(transport);
     this.project = new CurrentProject(transport);

@@ -5,6 +5,7 @@ export { Transport, type RequestOptions, type RawResponse, type TransportOptions
 export type { ListParams, WriteOptions } from "./resources/base.js";
 export type * from "./resources/catalog.js";
 export type * from "./resources/checkout.js";
+export type * from "./resources/costs.js";
 export type * from "./resources/customers.js";
 export type * from "./resources/discounts.js";
 export type * from "./resources/entitlements.js";

@@ -183,6 +183,8 @@ export interface Feature {
   /** The Stripe billing meter of a metered feature billed by a metered price. */
   stripe_meter_id: string | null;
   stripe_meter_event_name: string | null;
+  /** How usage events' `dimensions` become units: {"type": "cost", "markup": "1.5", "unit_micros": 1000} (the cost by the project's cost table in force at the event's time, times the markup, in units worth `unit_micros` micro-units each) or {"type": "rates", "rates": {"input_tokens": "0.001", ...}, "models": {"<model>": {...}}} (each dimension times its rate, a model in `models` taking its own rates; `rates` or `models` or both); rounded up once to a whole unit and stored with the event. Rates and markups are decimal strings (or integers). Metered features only; null: events give `quantity`. */
+  usage_formula: unknown;
   created_at: string;
   updated_at: string;
 }
@@ -689,6 +691,14 @@ export interface UsageMeterStatus {
   error: string | null;
 }
 
+export interface UsageCost {
+  /** Micro-units of the currency, rounded to the nearest (half up). */
+  micros: number;
+  currency: string;
+  /** The version of your cost table that priced it. */
+  cost_table: number;
+}
+
 export interface UsageEvent {
   /** Your idempotency id for the event. */
   id: string;
@@ -698,6 +708,12 @@ export interface UsageEvent {
   quantity: number;
   timestamp: string;
   properties: Record<string, unknown>;
+  /** The model the event named, or null. */
+  model: string | null;
+  /** The dimensions the event gave (its `quantity` is what the feature's formula made of them), or null. */
+  dimensions: Record<string, number> | null;
+  /** What the call cost you, by your cost table in force at its time; null when none priced it. */
+  cost: UsageCost | null;
   /** The start of the metered period the event counts in. */
   period_start: string | null;
   stripe_meter: UsageMeterStatus;
@@ -980,6 +996,22 @@ export interface SpendCap {
   updated_at: string;
   /** true in the answer of its deletion. */
   deleted?: boolean;
+}
+
+export interface CostTable {
+  id: string;
+  object?: string;
+  /** 1, 2, 3 … within the project. */
+  version: number;
+  /** Three-letter ISO code, lowercase. */
+  currency: string;
+  /** The version applies to uses from then on. */
+  starts_at: string;
+  /** The rates, per model (or any cost dimension you name): {"<model>": {"<dimension>": {"micros": m, "per": p}}} is m micro-units of the currency per p units of the dimension (input tokens, output tokens, cached tokens, images, seconds …): gpt-4o's input tokens at $2.50 a million are {"micros": 2500000, "per": 1000000}. Every rate with both fields. */
+  models: Record<string, Record<string, Record<string, number>>>;
+  /** Whether this is the version in force now: the latest whose `starts_at` has passed. */
+  current: boolean;
+  created_at: string;
 }
 
 /** An entity's use this period of one metered feature that gives it its own limit. */

@@ -11,6 +11,7 @@ import httpx
 from tollgate_client._transport import Transport
 from tollgate_client.resources.catalog import Features, Plans, Prices, Products
 from tollgate_client.resources.checkout import Carts, Checkout
+from tollgate_client.resources.costs import CostTables
 from tollgate_client.resources.customers import Customers
 from tollgate_client.resources.discounts import Coupons, PromotionCodes
 from tollgate_client.resources.entitlements import Credits, Entitlements, Usage
@@ -77,6 +78,7 @@ class Tollgate:
         self.products = Products(transport)
         self.prices = Prices(transport)
         self.plans = Plans(transport)
+        self.cost_tables = CostTables(transport)
         self.coupons = Coupons(transport)
         self.promotion_codes = PromotionCodes(transport)
         self.project = CurrentProject(transport)

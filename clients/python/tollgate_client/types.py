@@ -32,6 +32,7 @@ __all__ = [
     "CheckoutSession",
     "CheckoutSessionMode",
     "CheckoutSessionStatus",
+    "CostTable",
     "Coupon",
     "CouponDuration",
     "CreditBalance",
@@ -127,6 +128,7 @@ __all__ = [
     "SubscriptionStatus",
     "TollgateObject",
     "UsageBatchResult",
+    "UsageCost",
     "UsageEvent",
     "UsageMeterStatus",
     "UsageSummary",
@@ -316,6 +318,8 @@ class Feature(TollgateObject):
     stripe_meter_id: str | None
     """The Stripe billing meter of a metered feature billed by a metered price."""
     stripe_meter_event_name: str | None
+    usage_formula: Any
+    """How usage events' `dimensions` become units: {"type": "cost", "markup": "1.5", "unit_micros": 1000} (the cost by the project's cost table in force at the event's time, times the markup, in units worth `unit_micros` micro-units each) or {"type": "rates", "rates": {"input_tokens": "0.001", ...}, "models": {"<model>": {...}}} (each dimension times its rate, a model in `models` taking its own rates; `rates` or `models` or both); rounded up once to a whole unit and stored with the event. Rates and markups are decimal strings (or integers). Metered features only; null: events give `quantity`."""
     created_at: str
     updated_at: str
 
@@ -858,6 +862,15 @@ class UsageMeterStatus(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UsageCost(TollgateObject):
+    micros: int
+    """Micro-units of the currency, rounded to the nearest (half up)."""
+    currency: str
+    cost_table: int
+    """The version of your cost table that priced it."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class UsageEvent(TollgateObject):
     id: str
     """Your idempotency id for the event."""
@@ -867,6 +880,12 @@ class UsageEvent(TollgateObject):
     quantity: int
     timestamp: str
     properties: dict[str, Any]
+    model: str | None
+    """The model the event named, or null."""
+    dimensions: dict[str, int] | None
+    """The dimensions the event gave (its `quantity` is what the feature's formula made of them), or null."""
+    cost: UsageCost | None
+    """What the call cost you, by your cost table in force at its time; null when none priced it."""
     period_start: str | None
     """The start of the metered period the event counts in."""
     stripe_meter: UsageMeterStatus
@@ -1176,6 +1195,23 @@ class SpendCap(TollgateObject):
     updated_at: str
     deleted: bool = False
     """true in the answer of its deletion."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostTable(TollgateObject):
+    id: str
+    object: str = "cost_table"
+    version: int
+    """1, 2, 3 … within the project."""
+    currency: str
+    """Three-letter ISO code, lowercase."""
+    starts_at: str
+    """The version applies to uses from then on."""
+    models: dict[str, dict[str, dict[str, int]]]
+    """The rates, per model (or any cost dimension you name): {"<model>": {"<dimension>": {"micros": m, "per": p}}} is m micro-units of the currency per p units of the dimension (input tokens, output tokens, cached tokens, images, seconds …): gpt-4o's input tokens at $2.50 a million are {"micros": 2500000, "per": 1000000}. Every rate with both fields."""
+    current: bool
+    """Whether this is the version in force now: the latest whose `starts_at` has passed."""
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,9 +14,18 @@ import type {
 } from "../types.js";
 import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
 
+/** How a metered feature's usage events' `dimensions` become units (rates and markups as decimal strings). */
+export type UsageFormula =
+  | { type: "cost"; markup?: string | number; unit_micros?: number }
+  | {
+      type: "rates";
+      rates?: Record<string, string | number> | null;
+      models?: Record<string, Record<string, string | number>> | null;
+    };
+
 export class Features extends Resource {
   create(
-    params: { key: string; name: string; type: FeatureType; unit?: string },
+    params: { key: string; name: string; type: FeatureType; unit?: string; usage_formula?: UsageFormula | null },
     options?: WriteOptions,
   ): Promise<Feature> {
     return this._post("/features", params, options);
@@ -26,7 +35,12 @@ export class Features extends Resource {
     return this._get(path("/features/{}", feature));
   }
 
-  update(feature: string, params: { name?: string; unit?: string }, options?: WriteOptions): Promise<Feature> {
+  /** A new `usage_formula` applies to usage events recorded from then on. */
+  update(
+    feature: string,
+    params: { name?: string; unit?: string; usage_formula?: UsageFormula | null },
+    options?: WriteOptions,
+  ): Promise<Feature> {
     return this._patch(path("/features/{}", feature), params, options);
   }
 

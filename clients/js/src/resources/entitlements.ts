@@ -25,10 +25,15 @@ export interface UsageEventParams {
   id: string;
   customer: string;
   feature: string;
-  quantity: number;
+  /** Required unless the event gives `dimensions` (never with them). */
+  quantity?: number;
   /** Defaults to now; a late event counts in its period until the project's grace window has passed. */
   timestamp?: string | Date;
   properties?: Record<string, unknown>;
+  /** The model the call used (a feature with a usage formula). */
+  model?: string;
+  /** Instead of `quantity`: what the call used, by dimension; the feature's formula makes the quantity of them. */
+  dimensions?: Record<string, number>;
 }
 
 export interface ConsumeParams {

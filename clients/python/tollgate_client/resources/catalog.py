@@ -17,10 +17,13 @@ class Features(Resource):
         name: str,
         type: str,
         unit: str | None = None,
+        usage_formula: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Feature:
-        """`type`: `boolean`, `metered`, `credits`, `allocation` or `static`."""
-        body = compact(key=key, name=name, type=type, unit=unit)
+        """`type`: `boolean`, `metered`, `credits`, `allocation` or `static`. `usage_formula` (metered only): how
+        usage events' `dimensions` become units (`{"type": "cost", "markup": "1.5", "unit_micros": 1000}` or
+        `{"type": "rates", "rates": {...}, "models": {...}}`)."""
+        body = compact(key=key, name=name, type=type, unit=unit, usage_formula=usage_formula)
         return self._post(Feature, "/features", body, idempotency_key=idempotency_key)
 
     def retrieve(self, feature: str) -> Feature:
@@ -32,9 +35,11 @@ class Features(Resource):
         *,
         name: str | None = None,
         unit: str | None = None,
+        usage_formula: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Feature:
-        body = compact(name=name, unit=unit)
+        """A new `usage_formula` applies to usage events recorded from then on."""
+        body = compact(name=name, unit=unit, usage_formula=usage_formula)
         return self._patch(Feature, path("/features/{}", feature), body, idempotency_key=idempotency_key)
 
     def list(

@@ -35,16 +35,20 @@ class Usage(Resource):
         id: str,
         customer: str,
         feature: str,
-        quantity: int,
+        quantity: int | None = None,
         timestamp: str | datetime | None = None,
         properties: dict[str, Any] | None = None,
+        model: str | None = None,
+        dimensions: dict[str, int] | None = None,
         idempotency_key: str | None = None,
     ) -> UsageEvent:
         """Records usage of a `metered` feature (what happened: never refused for being over the limit; use
         `entitlements.consume` to enforce it). `id` is yours and makes the event idempotent: the same id again
         is counted once and answers the stored event. `timestamp` defaults to now; a late event counts in
         its period until the project's grace window has passed (older → `InvalidRequestError`
-        `timestamp_too_old`)."""
+        `timestamp_too_old`). A feature with a usage formula takes `dimensions` (and `model`) instead of
+        `quantity`: the answer's `quantity` is what the formula made of them, and `cost` what the call cost by
+        your cost table in force at its time."""
         body = compact(
             id=id,
             customer=customer,
@@ -52,6 +56,8 @@ class Usage(Resource):
             quantity=quantity,
             timestamp=timestamp,
             properties=properties,
+            model=model,
+            dimensions=dimensions,
         )
         return self._post(UsageEvent, "/usage", body, idempotency_key=idempotency_key)
 

@@ -1,0 +1,1 @@
+"""The cost tables' API: `/cost_tables`."""

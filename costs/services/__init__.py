@@ -1,0 +1,1 @@
+"""Cost table writes: one module per use case."""
