@@ -42,6 +42,7 @@ from tests.billing.payment_factories import (
     PaymentFactory,
 )
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
+from tests.costs.factories import CostTableFactory
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
 from tests.entitlements.hold_factories import HoldFactory
@@ -182,6 +183,22 @@ def _seed(tenant, catalog) -> dict[str, str]:
         timestamp=timezone.now(),
         meter_status="pending",
     )
+    UsageEvent.objects.create(
+        project=project,
+        customer=customer,
+        feature=seats,
+        event_id="evt-2026-05-20-user-4f1c2a9e-000002",
+        quantity=68,
+        timestamp=timezone.now(),
+        dimensions={
+            "model": "gpt-4o-2024-08-06",
+            "values": {"input_tokens": 10_000, "output_tokens": 2_000},
+            "cost_table": 1,
+            "currency": "usd",
+        },
+        cost_micros=45_000,
+    )
+    CostTableFactory(project=project, version=1)
     lot = CreditLot.objects.create(
         project=project, customer=customer, feature=seats, source="grant", amount=1000, remaining=250
     )
@@ -383,6 +400,8 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             "spendcap",
             "entity",
             "entitycounter",
+            "costtable",
+            "usageevent",
         ):
             _shoot(page, model._meta.verbose_name_plural.replace(" ", "-"))
     assert "\n".join(overflowing) == ""

@@ -74,6 +74,7 @@ MONTHLY_FEATURES = {
     "starter": [
         "✓AI credits: 100",
         "✓API calls: 50,000",
+        "✓AI assistant: 2,000",
         "✓Projects: 5",
         "✓Seats: 1 per unit bought",
         "✕Not included: Single sign-on (SAML)",
@@ -82,6 +83,7 @@ MONTHLY_FEATURES = {
     "professional": [
         "✓AI credits: 1,000",
         "✓API calls: 500,000, then billed per use",
+        "✓AI assistant: 20,000",
         "✓Projects: 50",
         "✓Seats: 1 per unit bought",
         "✓Single sign-on (SAML)",
@@ -90,6 +92,7 @@ MONTHLY_FEATURES = {
     "enterprise": [
         "✓AI credits: 10,000",
         "✓API calls: Unlimited",
+        "✓AI assistant: Unlimited",
         "✓Projects: Unlimited",
         "✓Seats: 1 per unit bought",
         "✓Single sign-on (SAML)",
