@@ -22,9 +22,12 @@ from typing import Any, NamedTuple
 from core.errors import InvalidRequest
 
 MAX_DIMENSIONS = 20
-MAX_DIMENSION_QUANTITY = 10**15
+MAX_DIMENSION_QUANTITY = 10**12
+MAX_UNITS = 10**12  # what a formula may make of one event: a usage event's quantity at most (as the API's)
 MAX_WHOLE = 999_999_999  # a rate or markup's whole part: nine digits
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")  # a model's name (as the cost table's)
+# A model's name (as the cost table's), and a decimal. The patterns are JSON Schema's too (`$`, not `\Z`): match
+# them with `fullmatch`, never `match` (`$` matches before a trailing newline).
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
 DECIMAL = {places: re.compile(rf"^[0-9]{{1,9}}(\.[0-9]{{1,{places}}})?$") for places in (6, 9)}
 FORMULA_HELP = (
     'How usage events\' `dimensions` become units: {"type": "cost", "markup": "1.5", "unit_micros": 1000} (the '
@@ -41,7 +44,7 @@ def _decimal(raw: Any, param: str, *, places: int = 9) -> Decimal:
     ≥ 0; exact (never a float)."""
     if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_WHOLE:
         return Decimal(raw)
-    if isinstance(raw, str) and DECIMAL[places].match(raw):
+    if isinstance(raw, str) and DECIMAL[places].fullmatch(raw):
         value = Decimal(raw)
         return value.normalize() if value else Decimal(0)
     raise InvalidRequest(
@@ -156,22 +159,23 @@ def formula_units(
     *,
     model: str | None,
     dimensions: dict[str, int],
-    cost_micros: int | None,
+    cost: tuple[int, int] | None,
     param: str = "dimensions",
 ) -> int:
-    """The units an event uses: rounded up once to a whole unit. A cost formula takes the event's `cost_micros`
-    (the caller's, from the cost table); a rates formula the model's own rates, or the default ones. 400
+    """The units an event uses: rounded up once to a whole unit. A cost formula takes the event's exact `cost`
+    (numerator, denominator) in micro-units, the caller's from the cost table (never the cost rounded to a
+    micro-unit: that would round twice); a rates formula the model's own rates, or the default ones. 400
     `unknown_dimension` for a dimension the rates don't name, `model_not_priced` when nothing prices the call."""
     if formula.cost is not None:
-        if cost_micros is None:
+        if cost is None:
             raise InvalidRequest(
                 f"model: no cost table in force at the event's time prices {model!r}; this feature's units "
                 "follow the cost.",
                 code="model_not_priced",
                 param="model",
             )
-        numerator, denominator = formula.cost
-        return -(-cost_micros * numerator // denominator)  # rounded up
+        markup, unit = formula.cost
+        return -(-cost[0] * markup // (cost[1] * unit))  # rounded up, once
     rates = formula.models.get(model) if model is not None else None
     if rates is None:
         rates = formula.rates

@@ -112,12 +112,14 @@ def models_rates(stored: Mapping[str, Mapping[str, Mapping[str, int]]]) -> Rates
     }
 
 
-def cost_micros(rates: dict[str, Rate], dimensions: dict[str, int], *, param: str = "dimensions") -> int:
-    """What a use of `dimensions` (dimension → quantity) costs at `rates` (one model's), in micro-units of the
-    table's currency: the exact sum of quantity × micros / per, rounded once to the nearest micro-unit, half up.
-    400 `unknown_dimension` for a dimension the rates do not price."""
-    # Exact, in integers (a batch prices 1,000 events: `Fraction` normalizes at every step): numerator over
-    # denominator, the product of the `per`s met.
+def cost_exact(
+    rates: dict[str, Rate], dimensions: dict[str, int], *, param: str = "dimensions"
+) -> tuple[int, int]:
+    """What a use of `dimensions` (dimension → quantity) costs at `rates` (one model's), exactly: (numerator,
+    denominator) in micro-units of the table's currency, the sum of quantity × micros / per. 400
+    `unknown_dimension` for a dimension the rates do not price."""
+    # In integers (a batch prices 1,000 events: `Fraction` normalizes at every step): the denominator is the
+    # product of the `per`s met.
     numerator, denominator = 0, 1
     for name, quantity in dimensions.items():
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
@@ -134,7 +136,17 @@ def cost_micros(rates: dict[str, Rate], dimensions: dict[str, int], *, param: st
             numerator += quantity * micros * denominator
         else:
             numerator, denominator = numerator * per + quantity * micros * denominator, denominator * per
-    # Half up, for a sum that is never negative: floor(total + 1/2).
+    return numerator, denominator
+
+
+def cost_micros(rates: dict[str, Rate], dimensions: dict[str, int], *, param: str = "dimensions") -> int:
+    """`cost_exact` rounded once to the nearest micro-unit, half up (what a use is shown and stored to cost)."""
+    numerator, denominator = cost_exact(rates, dimensions, param=param)
+    return half_up(numerator, denominator)
+
+
+def half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator (≥ 0) to the nearest whole number, half up: floor(x + 1/2)."""
     return (2 * numerator + denominator) // (2 * denominator)
 
 

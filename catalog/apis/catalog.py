@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from catalog import selectors
 from catalog.formulas import FORMULA_HELP, FORMULA_SCHEMA
 from catalog.models import Feature, Price, Product
-from catalog.rules import MAX_TRIAL_DAYS, MAX_UNIT_AMOUNT
+from catalog.rules import AT_CAP, MAX_FEATURE_AMOUNT, MAX_TRIAL_DAYS, MAX_UNIT_AMOUNT
 from catalog.selectors import (
     feature_get,
     feature_list,
@@ -71,6 +71,23 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str | None
 
 
 # --- features ---------------------------------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "required": ["amount", "currency"],
+        "additionalProperties": False,
+        "properties": {
+            "amount": {"type": "integer", "minimum": 0, "maximum": MAX_FEATURE_AMOUNT},
+            "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+            "at_cap": {"type": "string", "enum": list(AT_CAP)},
+        },
+    }
+)
+class AccountCapField(serializers.JSONField):
+    """A product's account cap as the API takes it (`catalog.rules.account_cap_parse` checks it)."""
 
 
 @extend_schema_field(FORMULA_SCHEMA)
@@ -284,7 +301,7 @@ class ProductInput(StrictSerializer):
     access_days = serializers.IntegerField(
         min_value=1, max_value=36_500, allow_null=True, required=False, help_text=ACCESS_DAYS_HELP
     )
-    account_cap = serializers.JSONField(required=False, allow_null=True, help_text=PRODUCT_ACCOUNT_CAP_HELP)
+    account_cap = AccountCapField(required=False, allow_null=True, help_text=PRODUCT_ACCOUNT_CAP_HELP)
 
 
 def _product_get(request: Request, key_or_id: str, param: str | None = None) -> Product:

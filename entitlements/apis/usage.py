@@ -187,7 +187,7 @@ def _dimensions_parse(
 ) -> tuple[str | None, dict[str, int] | None]:
     """An event's `model` and `dimensions` (each optional; `model` only with `dimensions`)."""
     model, dimensions = raw.get("model"), raw.get("dimensions")
-    if model is not None and (not isinstance(model, str) or not NAME.match(model)):
+    if model is not None and (not isinstance(model, str) or not NAME.fullmatch(model)):
         raise InvalidRequest(
             f"{at('model')}: a model's name (letters, digits, . _ : / -, up to 100).",
             code="invalid_parameter",

@@ -277,6 +277,17 @@ def _events_insert_sqlite(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return inserted
 
 
+def usage_keys_recorded(*, project_id: str, event_ids: list[str]) -> set[str]:
+    """Which of these tenant ids the project has recorded already (one indexed query; none for no ids)."""
+    if not event_ids:
+        return set()
+    return set(
+        UsageEventKey.objects.filter(project_id=project_id, event_id__in=event_ids).values_list(
+            "event_id", flat=True
+        )
+    )
+
+
 def usage_events_of(*, project_id: str, event_ids: Iterable[str]) -> QuerySet[UsageEvent]:
     """The usage events of these tenant ids in the project, found through their keys: by primary key and, on
     PostgreSQL, timestamp, so each is read from its own month's partition."""

@@ -34,6 +34,7 @@ from entitlements.services.counters import (
     _events_insert,
     crossing_insert,
     usage_events_of,
+    usage_keys_recorded,
     usage_marks,
 )
 from entitlements.services.customers import customers_ensure
@@ -142,6 +143,11 @@ def usage_record_batch(
     _entities_check(project, events, structures, at)
     seen: set[str] = set()
     pricer = UsagePricer(project, features)
+    # Events with dimensions already recorded (a retry) are not priced again: the formula or the cost table in
+    # force may have changed since, and the insert skips them whatever their price.
+    recorded = usage_keys_recorded(
+        project_id=project.pk, event_ids=[e.id for e in events if e.dimensions is not None]
+    )
     priced: dict[str, tuple[dict[str, Any], int | None]] = {}  # by event id: stored dimensions, cost
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}
@@ -164,12 +170,14 @@ def usage_record_batch(
             duplicates += 1
             continue
         seen.add(event.id)
-        if event.dimensions is not None:  # priced at its own time, by the cost table in force then
+        if event.dimensions is not None and event.id not in recorded:
             units, record, cost = pricer.price(
                 feature=event.feature,
                 model=event.model,
                 dimensions=event.dimensions,
-                at=timestamp,
+                # Priced at its own time, by the cost table in force then; a test clock's customer's at the real
+                # time (the clock's is not when the call cost what it cost).
+                at=timestamp if structure.get("clock_time") is None else now,
                 param="" if single else f"events[{index}]",
             )
             event = event._replace(quantity=units)

@@ -60,6 +60,7 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE: dict[str, str] = {
     "feature_has_no_formula": "usage `dimensions` for a metered feature whose catalog declares no usage formula",
     "unknown_dimension": "a usage dimension the feature's formula or the project's cost table does not price",
     "model_not_priced": "a usage event's model that neither the feature's formula nor a cost table in force prices",
+    "usage_too_large": "usage dimensions whose formula makes more units (or a higher cost) than an event holds",
     "formula_not_metered": "a usage formula on a feature the catalog (or the request's `type`) makes non-metered",
     "starts_in_past": "a cost table version's `starts_at` before the server's clock (never retroactive)",
     "starts_before_latest": "a cost table version's `starts_at` not after the project's latest version's",

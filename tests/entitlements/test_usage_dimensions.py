@@ -314,3 +314,136 @@ def test_a_batch_prices_each_event_by_its_model(api, tenant_a, ai):
             ("m2", 68, 45000),
         ]
         assert check(api, tenant_a.key, "u1", "ai_credits")["used"] == 141
+
+
+def test_a_cost_formula_rounds_once_from_the_exact_cost(api, tenant_a, ai):
+    """The units come from the exact cost; the cost stored is that cost rounded half up. Rounding the cost first
+    and the units again let a small call go free (0.45 µ → 0 → 0 units) and billed a call twice as much
+    (666.5 µ → 667 × 1.5 = 1,000.5 → 2 units)."""
+    with time_machine.travel(START, tick=False):
+        cost_table(
+            api,
+            tenant_a.key,
+            {
+                "mini": {"input_tokens": {"micros": 150_000, "per": 1_000_000}},
+                "odd": {"output_tokens": {"micros": 1333, "per": 2}},
+            },
+        )
+        formula(api, tenant_a.key, "ai_credits", {"type": "cost", "markup": "1.5", "unit_micros": 1})
+        small = usage(
+            api, tenant_a.key, "s1", feature="ai_credits", model="mini", dimensions={"input_tokens": 3}
+        )
+        # 3 × 0.15 = 0.45 µ$ (stored 0); × 1.5 = 0.675 → 1 unit
+        assert (small.json()["quantity"], small.json()["cost"]["micros"]) == (1, 0)
+        formula(api, tenant_a.key, "ai_credits", {"type": "cost", "markup": "1.5", "unit_micros": 1000})
+        odd = usage(
+            api, tenant_a.key, "s2", feature="ai_credits", model="odd", dimensions={"output_tokens": 1}
+        )
+        # 666.5 µ$ (stored 667); × 1.5 = 999.75 µ$ → 1 unit of 1,000
+        assert (odd.json()["quantity"], odd.json()["cost"]["micros"]) == (1, 667)
+
+
+def test_a_rates_formula_records_a_call_its_cost_table_cannot_price(api, tenant_a, ai):
+    """A rates formula's units are its own; the cost table prices the call for the record only, so a dimension
+    the table does not price leaves the event without a cost — it was refused."""
+    with time_machine.travel(START, tick=False):
+        cost_table(api, tenant_a.key, {"gpt-4o": GPT})
+        formula(
+            api,
+            tenant_a.key,
+            "tokens",
+            {"type": "rates", "rates": {"input_tokens": "0.001", "cached_tokens": "0.0005"}},
+        )
+        dims = {"input_tokens": 1000, "cached_tokens": 2000}
+        response = usage(api, tenant_a.key, "r1", model="gpt-4o", dimensions=dims)
+        assert response.status_code == 201, response.json()
+        assert (response.json()["quantity"], response.json()["cost"]) == (2, None)
+        assert UsageEvent.objects.get(event_id="r1").dimensions == {"model": "gpt-4o", "values": dims}
+        priced = usage(api, tenant_a.key, "r2", model="gpt-4o", dimensions={"input_tokens": 1000})
+        assert (priced.json()["quantity"], priced.json()["cost"]) == (
+            1,
+            {"micros": 2500, "currency": "usd", "cost_table": 1},
+        )
+
+
+def test_a_retry_is_answered_whatever_changed_since(api, tenant_a, ai):
+    """An event recorded once is not priced again when it is sent again: a formula removed since (or a cost table
+    that no longer prices it) does not turn the retry, or a batch holding it, into a 400."""
+    with time_machine.travel(START, tick=False):
+        formula(api, tenant_a.key, "tokens", RATES)
+        first = usage(api, tenant_a.key, "t1", model="big", dimensions={"input_tokens": 100})
+        assert first.json()["quantity"] == 1
+        formula(api, tenant_a.key, "tokens", None)
+        again = usage(api, tenant_a.key, "t1", model="big", dimensions={"input_tokens": 100})
+        assert again.status_code == 200, again.json()
+        assert again.json() == first.json()
+        batch = api.post(
+            "/api/v1/usage/batch",
+            {
+                "events": [
+                    {
+                        "id": "t1",
+                        "customer": "u1",
+                        "feature": "tokens",
+                        "model": "big",
+                        "dimensions": {"input_tokens": 100},
+                    },
+                    {"id": "t2", "customer": "u1", "feature": "tokens", "quantity": 4},
+                ]
+            },
+            key=tenant_a.key,
+        )
+        assert batch.json() == {"accepted": 1, "duplicates": 1}
+        assert check(api, tenant_a.key, "u1", "tokens")["used"] == 5
+
+
+def test_units_or_a_cost_past_what_an_event_records_are_refused(api, tenant_a, ai):
+    with time_machine.travel(START, tick=False):
+        cost_table(api, tenant_a.key, {"huge": {"seconds": {"micros": 10**15, "per": 1}}})
+        formula(api, tenant_a.key, "ai_credits", {"type": "cost", "markup": "1", "unit_micros": 10**12})
+        formula(api, tenant_a.key, "tokens", {"type": "rates", "rates": {"seconds": "999999999"}})
+        for feature_key, model in (("ai_credits", "huge"), ("tokens", None)):
+            fields = {"feature": feature_key, "dimensions": {"seconds": 10**12}}
+            if model:
+                fields["model"] = model
+            response = usage(api, tenant_a.key, f"big-{feature_key}", **fields)
+            assert response.status_code == 400, response.json()
+            assert (response.json()["error"]["code"], response.json()["error"]["param"]) == (
+                "usage_too_large",
+                "dimensions",
+            )
+        assert UsageEvent.objects.count() == 0
+
+
+def test_a_name_or_decimal_with_a_trailing_newline_is_refused(api, tenant_a, ai):
+    formula(api, tenant_a.key, "tokens", RATES)
+    response = usage(api, tenant_a.key, "n1", model="big\n", dimensions={"input_tokens": 100})
+    assert (response.status_code, response.json()["error"]["param"]) == (400, "model")
+    refused = api.patch(
+        "/api/v1/features/ai_credits",
+        {"usage_formula": {"type": "cost", "markup": "1.5\n"}},
+        key=tenant_a.key,
+    )
+    assert (refused.status_code, refused.json()["error"]["param"]) == (400, "usage_formula.markup")
+    assert UsageEvent.objects.count() == 0
+
+
+def test_a_test_clocks_customer_is_priced_by_the_version_in_force_now(api, tenant_a, ai):
+    """A customer on a test clock set in the past is stamped at the clock's time, before any cost table version
+    (a version never starts in the past): the call is priced by the version in force at the real time."""
+    from tests.entitlements.test_clock_time_judging import _clock_customer
+
+    _clock_customer(api, tenant_a, "clocked")
+    formula(api, tenant_a.key, "ai_credits", COST)
+    cost_table(api, tenant_a.key, {"gpt-4o": GPT})
+    response = usage(
+        api,
+        tenant_a.key,
+        "k1",
+        customer="clocked",
+        feature="ai_credits",
+        model="gpt-4o",
+        dimensions={"input_tokens": 1200, "output_tokens": 300},
+    )
+    assert response.status_code == 201, response.json()
+    assert (response.json()["quantity"], response.json()["cost"]["micros"]) == (9, 6000)
