@@ -143,11 +143,10 @@ def usage_record_batch(
     _entities_check(project, events, structures, at)
     seen: set[str] = set()
     pricer = UsagePricer(project, features)
-    # Events with dimensions already recorded (a retry) are not priced again: the formula or the cost table in
-    # force may have changed since, and the insert skips them whatever their price.
-    recorded = usage_keys_recorded(
-        project_id=project.pk, event_ids=[e.id for e in events if e.dimensions is not None]
-    )
+    # An event with dimensions already recorded (a retry) is never refused by its pricing: the formula or the cost
+    # table in force may have changed since, and the insert skips it whatever its price. Looked up only when a
+    # pricing fails (one query a batch, at most): a batch that prices is not slowed by it.
+    recorded: set[str] | None = None
     priced: dict[str, tuple[dict[str, Any], int | None]] = {}  # by event id: stored dimensions, cost
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}
@@ -170,18 +169,27 @@ def usage_record_batch(
             duplicates += 1
             continue
         seen.add(event.id)
-        if event.dimensions is not None and event.id not in recorded:
-            units, record, cost = pricer.price(
-                feature=event.feature,
-                model=event.model,
-                dimensions=event.dimensions,
-                # Priced at its own time, by the cost table in force then; a test clock's customer's at the real
-                # time (the clock's is not when the call cost what it cost).
-                at=timestamp if structure.get("clock_time") is None else now,
-                param="" if single else f"events[{index}]",
-            )
-            event = event._replace(quantity=units)
-            priced[event.id] = (record, cost)
+        if event.dimensions is not None:
+            try:
+                units, record, cost = pricer.price(
+                    feature=event.feature,
+                    model=event.model,
+                    dimensions=event.dimensions,
+                    # Priced at its own time, by the cost table in force then; a test clock's customer's at the real
+                    # time (the clock's is not when the call cost what it cost).
+                    at=timestamp if structure.get("clock_time") is None else now,
+                    param="" if single else f"events[{index}]",
+                )
+            except InvalidRequest:
+                if recorded is None:
+                    recorded = usage_keys_recorded(
+                        project_id=project.pk, event_ids=[e.id for e in events if e.dimensions is not None]
+                    )
+                if event.id not in recorded:
+                    raise
+            else:
+                event = event._replace(quantity=units)
+                priced[event.id] = (record, cost)
         planned.append((event, timestamp, period))
     customers = {ext: s["customer_id"] for ext, s in structures.items() if s["customer_id"]}
     if len(customers) < len(structures):
