@@ -37,6 +37,15 @@ def declared_query_parameters(view: APIView, method: str) -> frozenset[str]:
     return known
 
 
+def _query_known(name: str, declared: frozenset[str]) -> bool:
+    """Whether a query parameter's name is one the operation declares: itself, or `name[key]` of a deepObject
+    parameter `name` (declared as `name[]`)."""
+    if name in declared:
+        return True
+    opened = name.find("[")
+    return opened > 0 and name.endswith("]") and f"{name[:opened]}[]" in declared
+
+
 def _declared(view: APIView, method: str) -> frozenset[str]:
     handler = getattr(view, method.lower(), None)
     inspector_class = getattr(handler, "kwargs", {}).get("schema")
@@ -50,6 +59,10 @@ def _declared(view: APIView, method: str) -> frozenset[str]:
         if isinstance(parameter, OpenApiParameter):
             if parameter.location == OpenApiParameter.QUERY:
                 names.add(parameter.name)
+                if (
+                    parameter.style == "deepObject"
+                ):  # sent as `name[key]=…`: known by `name[]` (`_query_known`)
+                    names.add(f"{parameter.name}[]")
         elif isinstance(parameter, serializers.Serializer) or (
             isinstance(parameter, type) and issubclass(parameter, serializers.Serializer)
         ):
@@ -117,7 +130,7 @@ class BaseApi(APIView):
         if request.query_params:
             declared = declared_query_parameters(self, request.method or "GET")
             for name in request.query_params:
-                if name not in declared:
+                if not _query_known(name, declared):
                     known = ", ".join(sorted(declared)) or "none"
                     raise InvalidRequest(
                         f"Unknown query parameter {name!r} (this operation takes: {known}).",

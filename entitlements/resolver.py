@@ -558,6 +558,8 @@ def _feature_entry(
         cap = chosen.cap_for(feature) if chosen is not None and entry["overage"] else None
         if cap:
             entry["cap"] = {**cap, "set_by": "catalog"}
+        if feature.usage_formula is not None:
+            entry["usage_formula"] = feature.usage_formula
         waterfall = chosen.credits_for(feature) if chosen and limit is not None and not revoked else None
         if waterfall:
             entry["credits"] = dict(waterfall)

@@ -70,6 +70,8 @@ class FeatureEntry(TypedDict):
     # metered with overage, of a customer with an account cap (`entitlements.account_cap`): id, amount, currency,
     # at_cap, set_by, prices (the terms of each metered price it sums, by feature key)
     account_cap: NotRequired[dict[str, Any]]
+    # metered with a usage formula (`catalog.formulas`): how a use's model and dimensions make its units
+    usage_formula: NotRequired[dict[str, Any]]
     # only on the copy a use is judged on, under the account cap's lock: the bound it puts on the own use
     account_limit: NotRequired[int]
 

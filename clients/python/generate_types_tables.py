@@ -78,6 +78,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("EntitlementSource", ()),
     Cls("Entitlement", ("EntitlementOutput",)),
     Cls("CustomerEntitlements", ("EntitlementsOutput",)),
+    Cls("HoldCall", ("HoldCallOutput",)),
     Cls("Hold", ("HoldOutput",)),
     Cls("HoldAnswer", ("HoldAnswerOutput",)),
     Cls("HoldUsage", ("HoldUsageOutput",)),

@@ -15,6 +15,7 @@ from core.serializers import api_time
 from costs.models import CostTable
 from costs.pricing import models_stored, parse_models
 from projects.models import Project
+from projects.versions import project_version_bump
 
 # A start given as "now" by the caller's clock reaches the server a little later: that much is not "the past".
 CLOCK_SLACK = timedelta(seconds=1)
@@ -78,4 +79,6 @@ def cost_table_create(
                 "models": stored,
             },
         )
+        # Local checks price calls by the snapshot's cost tables: every snapshot of the project is dropped.
+        project_version_bump(project_id=project.pk)
     return table

@@ -475,6 +475,7 @@ class HoldAdmin(EntitlementPermissions, _ReadOnly):
         "feature",
         "quantity",
         "confirmed",
+        column("overrun", "Beyond the hold"),
         status_column(),
         column("expires_at", "Expires"),
         column("ended_at", "Ended"),

@@ -5,14 +5,19 @@ warm answer costs no SQL and one Redis round trip in all. Consume and release re
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.drainage import get_override
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.formulas import NAME
+from catalog.selectors import feature_by_key
 from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
@@ -33,9 +38,12 @@ from entitlements.apis.params import (
     QUANTITY,
     QUANTITY_PARAMETER,
 )
+from entitlements.apis.usage import DimensionsField, _dimensions_parse
 from entitlements.services.consume import entitlement_consume
 from entitlements.services.release import entitlement_release
+from entitlements.services.usage_pricing import UsagePricer
 from projects.authentication import request_project
+from projects.models import Project
 
 # --- output shapes (documentation; the views render plain dicts) ---------------------------------------------
 
@@ -218,6 +226,11 @@ class CheckOutput(serializers.Serializer[Any]):
         "windows, `allowed` is false; refused by it for longer than by the account's (or alone), `binding` is "
         "`entity` and `retry_after` when the entity's binding frees up.",
     )
+    quantity = serializers.IntegerField(
+        required=False,
+        help_text="Only when the check gave `dimensions`: the units the feature's usage formula makes of them "
+        "(as a usage event's `quantity` would be, priced now), the quantity the answer is judged for.",
+    )
 
 
 class ConsumeOutput(CheckOutput):
@@ -257,6 +270,64 @@ class EntitlementsOutput(serializers.Serializer[Any]):
 
 # --- entitlements -------------------------------------------------------------------------------------------
 
+MODEL_PARAMETER = OpenApiParameter(
+    "model",
+    {"type": "string", "pattern": NAME.pattern, "maxLength": 100},
+    required=False,
+    description="With `dimensions`: the model the call uses (its cost table rates and the formula's own rates for "
+    "it apply).",
+)
+DIMENSIONS_PARAMETER = OpenApiParameter(
+    "dimensions",
+    get_override(DimensionsField, "field"),
+    required=False,
+    style="deepObject",
+    explode=True,
+    description="Instead of `quantity`, for a metered feature with a usage formula: what the call would use, by "
+    "dimension (`dimensions[input_tokens]=1200&dimensions[output_tokens]=300`). The check is for the units the "
+    "formula makes of them, priced by the cost table in force now (with `as_of`, then), and the answer's "
+    "`quantity` says how many. 400 `feature_has_no_formula`, `unknown_dimension`, `model_not_priced`, "
+    "`usage_too_large`; `parameter_conflict` with `quantity`.",
+)
+_DIMENSION_PREFIX = "dimensions["
+
+
+def _dimension_name(key: str) -> str | None:
+    """The dimension a query parameter `dimensions[<name>]` names, or None for another parameter."""
+    return (
+        key[len(_DIMENSION_PREFIX) : -1] if key.startswith(_DIMENSION_PREFIX) and key.endswith("]") else None
+    )
+
+
+def check_dimensions_parse(params: Any) -> tuple[str | None, dict[str, Any] | None]:
+    """A check's `model` and `dimensions[<name>]=<quantity>` (deepObject), as a usage event's
+    (`usage._dimensions_parse`); (None, None) without them."""
+    if "dimensions" in params:
+        raise InvalidRequest(
+            "dimensions: give each dimension as dimensions[<name>]=<quantity>.",
+            code="invalid_parameter",
+            param="dimensions",
+        )
+    raw: dict[str, Any] = {}
+    for key in params:
+        name = _dimension_name(key)
+        if name is not None:
+            value = params.get(key)
+            raw[name] = int(value) if value.isascii() and value.isdigit() and len(value) <= 13 else value
+    return _dimensions_parse(
+        {"model": params.get("model") or None, "dimensions": raw or None}, lambda name: name
+    )
+
+
+def check_units(
+    *, project: Project, feature_key: str, model: str | None, dimensions: dict[str, int], at: datetime
+) -> int:
+    """The units the feature's formula makes of a use's dimensions at `at` (the usage API's pricing: a test
+    clock's customer's too, by the real time); 404 for an unknown feature, 400 as a usage event's."""
+    feature = feature_by_key(project=project, key=feature_key)
+    pricer = UsagePricer(project, {feature_key: feature})
+    return pricer.price(feature=feature_key, model=model, dimensions=dimensions, at=at)[0]
+
 
 class EntitlementCheckApi(BaseApi):
     @extend_schema(
@@ -265,7 +336,9 @@ class EntitlementCheckApi(BaseApi):
         description=(
             "Whether `customer` may use `quantity` of `feature` now — or, with `as_of`, whether they could "
             "then. Records nothing. A customer the project has never seen gets the default product's answer "
-            "(200, not 404); an unknown feature is 404."
+            "(200, not 404); an unknown feature is 404. A metered feature with a usage formula may be asked "
+            "for a call's `model` and `dimensions` instead of `quantity`: the answer is for the units its "
+            "formula makes of them, and says them in `quantity`."
         ),
         parameters=[
             CUSTOMER_PARAMETER,
@@ -273,20 +346,43 @@ class EntitlementCheckApi(BaseApi):
             QUANTITY_PARAMETER,
             AS_OF_PARAMETER,
             ENTITY_PARAMETER,
+            MODEL_PARAMETER,
+            DIMENSIONS_PARAMETER,
         ],
         responses=CheckOutput,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
+        project = request_project(request)
+        customer, feature = CUSTOMER.parse(params), FEATURE.parse(params)
+        quantity, as_of = QUANTITY.parse(params), AS_OF.parse(params)
+        model, dimensions = check_dimensions_parse(params)
+        if dimensions is not None:
+            if params.get(QUANTITY.name) not in (None, ""):
+                raise InvalidRequest(
+                    "quantity: give `quantity` or `dimensions`, not both (the feature's formula makes the "
+                    "quantity of the dimensions).",
+                    code="parameter_conflict",
+                    param="quantity",
+                )
+            quantity = check_units(
+                project=project,
+                feature_key=feature,
+                model=model,
+                dimensions=dimensions,
+                at=as_of or timezone.now(),
+            )
         answer = selectors.entitlement_check(
-            project=request_project(request),
-            external_id=CUSTOMER.parse(params),
-            feature_key=FEATURE.parse(params),
-            quantity=QUANTITY.parse(params),
+            project=project,
+            external_id=customer,
+            feature_key=feature,
+            quantity=quantity,
             read_ahead=self.read_ahead,
-            as_of=AS_OF.parse(params),
+            as_of=as_of,
             entity=ENTITY.parse_optional(params),
         )
+        if dimensions is not None:
+            answer["quantity"] = quantity
         return Response(answer)
 
     def read_ahead_keys(self, request: Request) -> Sequence[str]:

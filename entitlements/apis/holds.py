@@ -5,17 +5,20 @@ in the tenant's process, reported in batches). `{id}` is the tenant's own hold i
 report's: `{allowed, hold, entitlement, duplicate?}`.
 """
 
-from typing import Any
+from typing import Any, cast
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.formulas import NAME
 from core.base_api import BaseApi
+from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
 from entitlements.apis.check import CheckOutput
 from entitlements.apis.params import MAX_ID_LENGTH, MAX_QUANTITY
+from entitlements.apis.usage import DimensionsField, UsageCostOutput, _dimensions_parse
 from entitlements.models import Hold
 from entitlements.selectors import hold_exists
 from entitlements.services.hold_usage import hold_usage
@@ -29,6 +32,35 @@ from entitlements.services.holds import (
     hold_release,
 )
 from projects.authentication import request_project
+
+
+class HoldCallOutput(serializers.Serializer[Any]):
+    model = serializers.CharField(allow_null=True)
+    dimensions = serializers.DictField(child=serializers.IntegerField(), source="values")
+    units = serializers.IntegerField(help_text="What the feature's usage formula made of them.")
+    cost = UsageCostOutput(
+        allow_null=True, help_text="What they cost by your cost table; null when none priced them."
+    )
+
+
+def _call_body(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    if stored is None:
+        return None
+    priced = stored.get("cost_micros") is not None and "cost_table" in stored
+    return {
+        "model": stored["model"],
+        "dimensions": stored["values"],
+        "units": stored["units"],
+        "cost": (
+            {
+                "micros": stored["cost_micros"],
+                "currency": stored["currency"],
+                "cost_table": stored["cost_table"],
+            }
+            if priced
+            else None
+        ),
+    }
 
 
 class HoldOutput(serializers.Serializer[Any]):
@@ -47,6 +79,24 @@ class HoldOutput(serializers.Serializer[Any]):
     ended_at = serializers.DateTimeField(
         allow_null=True, help_text="When it was confirmed, released or expired."
     )
+    estimate = serializers.SerializerMethodField(
+        help_text="A model call's hold: the estimate it was placed with (its units are `quantity`); else null."
+    )
+    actual = serializers.SerializerMethodField(
+        help_text="A model call's confirm: what the call used, priced; else null."
+    )
+    overrun = serializers.IntegerField(
+        help_text="Units the confirmed call used beyond the hold, recorded now as a usage event of their own (id: "
+        "Tollgate's id for the hold + `.overrun`; `properties.hold`: yours)."
+    )
+
+    @extend_schema_field(HoldCallOutput(allow_null=True))
+    def get_estimate(self, hold: Hold) -> dict[str, Any] | None:
+        return _call_body((hold.dimensions or {}).get("estimate"))
+
+    @extend_schema_field(HoldCallOutput(allow_null=True))
+    def get_actual(self, hold: Hold) -> dict[str, Any] | None:
+        return _call_body((hold.dimensions or {}).get("confirmed"))
 
 
 class HoldAnswerOutput(serializers.Serializer[Any]):
@@ -58,6 +108,31 @@ class HoldAnswerOutput(serializers.Serializer[Any]):
         help_text="The feature's check now (for one more unit; a refused hold: its units)."
     )
     duplicate = serializers.BooleanField(required=False, help_text="true when this call was made before.")
+
+
+def _call(data: Any, quantity: int | None) -> tuple[str | None, dict[str, int]] | None:
+    """A model call's `model` and `dimensions`, given instead of `quantity` (400 `parameter_conflict` with it)."""
+    model, dimensions = _dimensions_parse(data if isinstance(data, dict) else {}, lambda name: name)
+    if dimensions is None:
+        return None
+    if quantity is not None:
+        raise InvalidRequest(
+            "quantity: give `quantity` or `dimensions`, not both (the feature's formula makes the quantity of the "
+            "dimensions).",
+            code="parameter_conflict",
+            param="quantity",
+        )
+    return model, dimensions
+
+
+def _model_field() -> serializers.RegexField:
+    return serializers.RegexField(
+        NAME.pattern,
+        max_length=100,
+        required=False,
+        allow_null=True,
+        help_text="The model the call uses, with `dimensions`.",
+    )
 
 
 def _render(outcome: HoldOutcome) -> Response:
@@ -76,7 +151,20 @@ class HoldCreateApi(BaseApi):
         id = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="Your idempotency id for the hold.")
         customer = serializers.CharField(max_length=MAX_ID_LENGTH)
         feature = serializers.CharField(max_length=100, help_text="A metered, credits or allocation feature.")
-        quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+        quantity = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_QUANTITY,
+            required=False,
+            help_text="Units to hold; required unless the hold gives a model call's `dimensions`.",
+        )
+        model = _model_field()
+        dimensions = DimensionsField(
+            required=False,
+            allow_null=True,
+            help_text="Instead of `quantity`, for a feature with a usage formula: a model call's estimated "
+            'dimensions (`{"input_tokens": 1200, "output_tokens": 800}`, from the prompt\'s size); the hold '
+            "holds the units the formula makes of them now. 400 as a usage event's dimensions.",
+        )
         expires_in = serializers.IntegerField(
             min_value=1,
             max_value=MAX_HOLD_SECONDS,
@@ -104,7 +192,11 @@ class HoldCreateApi(BaseApi):
             "nothing is recorded and the answer is still 200 with `allowed: false`. The same `id` again "
             "answers the stored hold with `duplicate: true`; 409 `idempotency_id_reused` for another body. "
             "Every hold ends confirmed, released or expired (a sweep gives back expired holds within 30 s). "
-            "400 `feature_not_holdable`; with `entity`, `unknown_entity` or `entity_not_counted`."
+            "A model call's hold gives its estimated `model` and `dimensions` instead of `quantity` (a retry is "
+            "the same hold if it names the same call, whatever it costs now). "
+            "400 `feature_not_holdable`; with `entity`, `unknown_entity` or `entity_not_counted`; with "
+            "`dimensions`, `feature_has_no_formula`, `unknown_dimension`, `model_not_priced`, "
+            "`usage_too_large`, `parameter_conflict`."
         ),
         request=InputSerializer,
         responses=HoldAnswerOutput,
@@ -113,15 +205,22 @@ class HoldCreateApi(BaseApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        call = _call(request.data, data.get("quantity"))
+        if call is None and data.get("quantity") is None:
+            raise InvalidRequest(
+                "quantity: This field is required.", code="parameter_missing", param="quantity"
+            )
         return _render(
             hold_place(
                 project=request_project(request),
                 hold_id=data["id"],
                 external_id=data["customer"],
                 feature_key=data["feature"],
-                quantity=data["quantity"],
+                quantity=data.get("quantity"),
                 expires_in=data["expires_in"],
                 entity=data.get("entity"),
+                model=call[0] if call else None,
+                dimensions=call[1] if call else None,
             )
         )
 
@@ -149,6 +248,15 @@ class HoldConfirmApi(BaseApi):
             required=False,
             help_text="Units used, at most the hold's (default: all of them); the rest go back.",
         )
+        model = _model_field()
+        dimensions = DimensionsField(
+            required=False,
+            allow_null=True,
+            help_text="Instead of `quantity`, for a feature with a usage formula: what the model call used "
+            '(`{"input_tokens": 1180, "output_tokens": 2400}`). Its units, priced now, become usage: at '
+            "most the hold's, the rest given back; units beyond the hold are recorded as usage of their own "
+            "(`overrun`; the call was made, so never refused).",
+        )
 
     @extend_schema(
         operation_id="entitlements_holds_confirm",
@@ -156,8 +264,12 @@ class HoldConfirmApi(BaseApi):
         description=(
             "Turns `quantity` of the held units into usage (one usage event, billed by a Stripe meter "
             "like a consume) and gives the rest back. The same confirm again answers `duplicate: true`. "
-            "400 `confirm_exceeds_hold`; 409 `hold_released`, `hold_expired` or `hold_confirmed` (another "
-            "quantity)."
+            "A model call's confirm gives its actual `model` and `dimensions` instead: the event carries them "
+            "and their cost, and what the call used beyond the hold is recorded too (`overrun`). "
+            "400 `confirm_exceeds_hold`, `hold_has_reports` (dimensions for a hold with usage reported), the "
+            "dimensions' errors as at placing; 409 `hold_released`, `hold_expired` or `hold_confirmed` "
+            "(another quantity or call), `idempotency_id_reused` (a usage event of yours has the overrun's id; "
+            "nothing recorded)."
         ),
         request=InputSerializer,
         responses=HoldAnswerOutput,
@@ -165,11 +277,15 @@ class HoldConfirmApi(BaseApi):
     def post(self, request: Request, hold_id: str) -> Response:
         serializer = self.InputSerializer(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
+        quantity = serializer.validated_data.get("quantity")
+        call = _call(request.data, quantity)
         return _render(
             hold_confirm(
                 project=request_project(request),
                 hold_id=hold_id,
-                quantity=serializer.validated_data.get("quantity"),
+                quantity=quantity,
+                model=call[0] if call else None,
+                dimensions=call[1] if call else None,
             )
         )
 
@@ -205,7 +321,19 @@ class HoldUsageOutput(serializers.Serializer[Any]):
 
 class HoldUsageEventInput(StrictSerializer):
     id = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="Your idempotency id for this use.")
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    quantity = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        required=False,
+        help_text="Required unless the use gives a model call's `dimensions`.",
+    )
+    model = _model_field()
+    dimensions = DimensionsField(
+        required=False,
+        allow_null=True,
+        help_text="Instead of `quantity`, for a feature with a usage formula: what the model call used; its "
+        "units are priced when reported, and the event stores them with their cost.",
+    )
 
 
 class HoldUsageApi(BaseApi):
@@ -232,8 +360,18 @@ class HoldUsageApi(BaseApi):
         hold_exists(project=request_project(request), hold_id=hold_id)  # another project's id: 404, not 400
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        events = [(event["id"], event["quantity"]) for event in serializer.validated_data["events"]]
-        outcome = hold_usage(project=request_project(request), hold_id=hold_id, events=events)
+        events: list[tuple[str, int]] = []
+        calls: dict[str, tuple[str | None, dict[str, int]]] = {}
+        for index, event in enumerate(serializer.validated_data["events"]):
+            call = _hold_use_call(
+                cast(dict[str, Any], request.data)["events"][index], event.get("quantity"), f"events[{index}]"
+            )
+            if call is not None:
+                calls[event["id"]] = call
+            events.append((event["id"], event.get("quantity") or 0))
+        outcome = hold_usage(
+            project=request_project(request), hold_id=hold_id, events=events, calls=calls or None
+        )
         return Response(
             {
                 "accepted": outcome.accepted,
@@ -242,3 +380,25 @@ class HoldUsageApi(BaseApi):
                 "entitlement": outcome.entitlement,
             }
         )
+
+
+def _hold_use_call(
+    raw: dict[str, Any], quantity: int | None, param: str
+) -> tuple[str | None, dict[str, int]] | None:
+    """A use's model call, or None for a use of `quantity` units (400 when it gives neither or both)."""
+
+    def at(name: str) -> str:
+        return f"{param}.{name}"
+
+    model, dimensions = _dimensions_parse(raw, at)
+    if dimensions is None and quantity is None:
+        raise InvalidRequest(
+            f"{at('quantity')}: This field is required.", code="parameter_missing", param=at("quantity")
+        )
+    if dimensions is not None and quantity is not None:
+        raise InvalidRequest(
+            f"{at('quantity')}: give `quantity` or `dimensions`, not both.",
+            code="parameter_conflict",
+            param=at("quantity"),
+        )
+    return (model, dimensions) if dimensions is not None else None

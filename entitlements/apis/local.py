@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import time
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ from catalog.models import Feature
 from core.base_api import BaseApi
 from core.errors import ApiError
 from core.throttling import ApiKeyRateThrottle
+from costs.pricing import models_stored
+from costs.selectors import cost_table_rows
 from entitlements import cache, changes
 from entitlements.apis.check import snapshot_read_keys
 from entitlements.apis.params import CUSTOMER, CUSTOMER_PARAMETER, QuantityParam
@@ -36,9 +39,10 @@ from entitlements.entities import (
     entity_credits_end,
     entity_windows_end,
 )
-from entitlements.snapshot import FeatureEntry, UsageSnapshot
+from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageSnapshot
 from entitlements.windows import window_bounds, windows_answer
 from projects.authentication import request_project
+from projects.models import Project
 from projects.versions import project_version_key
 
 SNAPSHOT_KEY_LABEL = b"tollgate-entitlement-snapshot-v1"
@@ -141,6 +145,34 @@ def _windows(key: str, entry: FeatureEntry, usage: UsageSnapshot, now: float) ->
     return answers
 
 
+def _pricing(
+    project: Project, structure: StructureSnapshot, now: float
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """What a client needs to make units of a use's dimensions as the server does: each metered feature's usage
+    formula, by key (from the cached structure: no query), and, when one of them follows the cost, the project's
+    cost table versions still to apply at `now` (the one in force and the later ones; an older one never prices a
+    use again)."""
+    formulas = {
+        key: entry["usage_formula"]
+        for key, entry in structure["features"].items()
+        if "usage_formula" in entry
+    }
+    if not any(formula["type"] == "cost" for formula in formulas.values()):
+        return formulas, None
+    rows = cost_table_rows(project_id=project.pk)
+    start = max(bisect_right(rows, now, key=lambda row: row.starts_at.timestamp()) - 1, 0)
+    tables = [
+        {
+            "version": row.version,
+            "currency": row.currency,
+            "starts_at": row.starts_at.timestamp(),
+            "models": models_stored(row.models),
+        }
+        for row in rows[start:]
+    ]
+    return formulas, tables
+
+
 class SnapshotWindow(serializers.Serializer[Any]):
     window = serializers.ChoiceField(choices=["minute", "hour", "day", "week"])
     limit = serializers.IntegerField()
@@ -212,6 +244,14 @@ class SnapshotFeature(serializers.Serializer[Any]):
             "without."
         ),
     )
+    usage_formula = serializers.JSONField(
+        required=False,
+        help_text=(
+            "Only on a metered feature with a usage formula (the feature's, as `GET /features` answers it): how a "
+            "use's `model` and `dimensions` make its units, rounded up once — a `cost` formula from the exact cost "
+            "by `cost_tables`."
+        ),
+    )
     per_entity = serializers.JSONField(
         allow_null=True,
         help_text=(
@@ -222,6 +262,23 @@ class SnapshotFeature(serializers.Serializer[Any]):
             "`used[entity] + quantity <= limit` and every window of its own has `used + held + quantity <= "
             "limit`; an entity not in `used` is unknown. null without one."
         ),
+    )
+
+
+class SnapshotRate(serializers.Serializer[Any]):
+    micros = serializers.IntegerField(
+        help_text="Micro-units of the currency per `per` units of the dimension."
+    )
+    per = serializers.IntegerField()
+
+
+class SnapshotCostTable(serializers.Serializer[Any]):
+    version = serializers.IntegerField()
+    currency = serializers.CharField()
+    starts_at = serializers.FloatField(help_text="Unix time the version applies from (until the next one's).")
+    models = serializers.DictField(
+        child=serializers.DictField(child=SnapshotRate()),
+        help_text="By model, each dimension's rate: what a use costs is Σ quantity × micros / per, exactly.",
     )
 
 
@@ -247,6 +304,15 @@ class SnapshotOutput(serializers.Serializer[Any]):
     valid_until = serializers.FloatField(help_text="Unix time after which it must not be used.")
     ttl = serializers.FloatField(help_text="valid_until − issued_at: count it from the request's start.")
     features = serializers.DictField(child=SnapshotFeature())
+    cost_tables = SnapshotCostTable(
+        many=True,
+        required=False,
+        help_text=(
+            "Only when a feature's `usage_formula` follows the cost: the project's cost table versions in force "
+            "at `issued_at` and after, by `starts_at`; a use is priced by the latest that has started (by the "
+            "server's clock, not a test clock's)."
+        ),
+    )
 
 
 class ChangesOutput(serializers.Serializer[Any]):
@@ -297,6 +363,14 @@ class EntitlementSnapshotApi(BaseApi):
             now + settings.ENTITLEMENT_SNAPSHOT_SECONDS,
             *(end - clock + now for end in ends if end is not None),
         )
+        features = {
+            key: _feature(key, entry, snapshot.usage, clock, snapshot.structure["customer_id"])
+            for key, entry in snapshot.structure["features"].items()
+        }
+        formulas, tables = _pricing(project, snapshot.structure, now)
+        for key, formula in formulas.items():
+            if key in features:
+                features[key]["usage_formula"] = formula
         body = json.dumps(
             {
                 "object": "entitlement_snapshot",
@@ -308,16 +382,8 @@ class EntitlementSnapshotApi(BaseApi):
                 "clock": round(clock, 3),
                 "valid_until": round(valid_until, 3),
                 "ttl": round(max(valid_until - now, 0.0), 3),
-                "features": {
-                    key: _feature(
-                        key,
-                        entry,
-                        snapshot.usage,
-                        clock,
-                        snapshot.structure["customer_id"],
-                    )
-                    for key, entry in snapshot.structure["features"].items()
-                },
+                "features": features,
+                **({} if tables is None else {"cost_tables": tables}),
             },
             separators=(",", ":"),
         ).encode()

@@ -572,6 +572,9 @@ class Hold(models.Model):
     entity = models.CharField(max_length=255, blank=True, default="", db_default="", verbose_name="entity")
     # ... and in the entity's own usage windows: {window: start (Unix seconds)}, as `windows` for the account's
     entity_windows = models.JSONField(default=dict, blank=True, db_default={})
+    # a model call's: {"estimate": …, "confirmed": …} as priced (`services.hold_pricing`); None for units
+    dimensions = models.JSONField(null=True, blank=True)
+    overrun = models.BigIntegerField(default=0, db_default=0, verbose_name="used beyond the hold")
     expires_at = models.DateTimeField(verbose_name="expires")
     created_at = models.DateTimeField(verbose_name="created")
     ended_at = models.DateTimeField(null=True, blank=True, verbose_name="ended")

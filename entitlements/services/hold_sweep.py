@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from customers.selectors import customer_now
 from entitlements.models import Hold
-from entitlements.services.holds import _end
+from entitlements.services.hold_ending import _end
 
 
 def holds_expire(*, now: datetime | None = None, limit: int = 500) -> int:

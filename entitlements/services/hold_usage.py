@@ -11,8 +11,10 @@ from django.db.models import F
 from core.errors import Conflict, InvalidRequest
 from entitlements import cache as ent_cache
 from entitlements.models import Hold, UsageEvent
-from entitlements.services.counters import usage_id_reused
-from entitlements.services.holds import _answer, _ended, _events_record, _hold_get, _unhold_used
+from entitlements.services.counters import usage_events_of, usage_id_reused
+from entitlements.services.hold_ending import _events_record, _stamp, _unhold_used
+from entitlements.services.hold_pricing import Priced, confirm_at, dimensions_price, same_call
+from entitlements.services.holds import _answer, _ended, _hold_get
 from projects.models import Project
 
 
@@ -31,18 +33,29 @@ class _Exceeded(Exception):
     """Rolls back a usage report that would use more than the hold has left."""
 
 
-def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]]) -> HoldUsageOutcome:
+def hold_usage(
+    *,
+    project: Project,
+    hold_id: str,
+    events: list[tuple[str, int]],
+    calls: dict[str, tuple[str | None, dict[str, int]]] | None = None,
+) -> HoldUsageOutcome:
     """Records usage against an active hold (a lease): each event `(id, quantity)` once, idempotent by its id
     within the project like a consume; the new events' units stop being held and become used, in one
     transaction. All or nothing: more than the hold has left → 400 `usage_exceeds_hold`, an id already used for
     another customer, feature or quantity → 409 `idempotency_id_reused`, nothing recorded. An ended hold → 409
-    (`hold_expired` …)."""
+    (`hold_expired` …). Model calls (`calls`: model and dimensions by event id) are made units by the feature's
+    formula when reported (`_calls_price`), their events stored with their dimensions and cost."""
     ids = [event_id for event_id, _ in events]
     if len(set(ids)) != len(ids):
         raise InvalidRequest("events: each id once per report.", code="invalid_parameter", param="events")
     hold = _hold_get(project, hold_id)
     if hold.status != Hold.Status.ACTIVE:
         raise _ended(hold)
+    priced = _calls_price(hold, calls, ids) if calls else {}
+    events = [
+        (event_id, priced[event_id].units if event_id in priced else units) for event_id, units in events
+    ]
     try:
         with transaction.atomic():
             consumed = (
@@ -54,7 +67,7 @@ def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]])
             if consumed is None:  # ended meanwhile
                 hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
                 raise _ended(hold)
-            inserted = _events_record(hold, events, consumed=consumed)
+            inserted = _events_record(hold, events, consumed=consumed, priced=priced)
             _repeats_check(hold, [event for event in events if event[0] not in inserted])
             units = sum(quantity for event_id, quantity in events if event_id in inserted)
             if consumed + units > hold.quantity:
@@ -72,6 +85,42 @@ def hold_usage(*, project: Project, hold_id: str, events: list[tuple[str, int]])
     hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
     answer = _answer(project, hold.customer.external_id, hold.customer_id, hold.feature.key, 1, hold.entity)
     return HoldUsageOutcome(len(inserted), len(events) - len(inserted), hold, answer)
+
+
+def _calls_price(
+    hold: Hold, calls: dict[str, tuple[str | None, dict[str, int]]], ids: list[str]
+) -> dict[str, Priced]:
+    """Each model call's units and cost, priced now (at the hold's creation once its period is over). One the
+    project recorded already keeps the units it was recorded with when it named the same call (a retry is never
+    priced again: a cost table may have changed since); another call under its id → 409."""
+    recorded = {
+        event.event_id: event
+        for event in usage_events_of(project_id=hold.project_id, event_ids=calls).only(
+            "event_id", "quantity", "dimensions", "cost_micros"
+        )
+    }
+    at = confirm_at(hold, _stamp(hold)[2])
+    priced = {}
+    for event_id, (model, dimensions) in calls.items():
+        event = recorded.get(event_id)
+        if event is None:
+            priced[event_id] = dimensions_price(
+                project=hold.project,
+                feature=hold.feature,
+                model=model,
+                dimensions=dimensions,
+                at=at,
+                param=f"events[{ids.index(event_id)}]",
+            )
+        elif same_call(event.dimensions, model, dimensions):
+            priced[event_id] = Priced(event.quantity, event.dimensions or {}, event.cost_micros)
+        else:
+            raise Conflict(
+                f"events: id {event_id!r} was already used for another event.",
+                code="idempotency_id_reused",
+                param="events",
+            )
+    return priced
 
 
 def _repeats_check(hold: Hold, repeated: list[tuple[str, int]]) -> None:

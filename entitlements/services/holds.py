@@ -14,9 +14,8 @@ work that uses them, then confirmed (the same or fewer units become usage), rele
   it, or a confirm or release that finds it first. A hold naming an entity takes and gives back its units there too.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -31,31 +30,33 @@ from customers.selectors import customer_now
 from entitlements import cache as ent_cache
 from entitlements import resolver, usage_read
 from entitlements.entities import entity_for_use, entity_judged, entity_usage
-from entitlements.models import CreditLedgerEntry, Hold, UsageEvent
-from entitlements.selectors import feature_answer, snapshot_entry
+from entitlements.models import CreditLedgerEntry, Hold
+from entitlements.selectors import feature_answer
 from entitlements.services.account_caps import account_cap_judge
 from entitlements.services.consume import (
     _credits_spend,
     _Denied,
-    _event_row,
     _structure_for_consume,
-    _usage_recorded,
-    credits_refill,
 )
 from entitlements.services.counters import (
     _allocation_move,
     _counter_take,
-    _counter_unhold,
-    _events_insert,
     counted_cap,
 )
 from entitlements.services.customers import customers_ensure
-from entitlements.services.entities import entity_give_back, entity_hold
+from entitlements.services.entities import entity_hold
+from entitlements.services.hold_ending import _end, _stamp
+from entitlements.services.hold_pricing import (
+    Priced,
+    confirm_at,
+    dimensions_price,
+    estimate_units,
+    same_call,
+)
 from entitlements.services.usage import _thresholds
-from entitlements.services.waterfall import usage_event_covered, waterfall_take
-from entitlements.services.windows import windows_give_back, windows_hold
+from entitlements.services.waterfall import waterfall_take
+from entitlements.services.windows import windows_hold
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, judged_at
-from entitlements.waterfall import paid_within
 from projects.models import Project
 
 MAX_HOLD_SECONDS = 24 * 3600
@@ -84,13 +85,16 @@ def hold_place(
     hold_id: str,
     external_id: str,
     feature_key: str,
-    quantity: int,
+    quantity: int | None,
     expires_in: int = DEFAULT_HOLD_SECONDS,
     read_ahead: dict[str, Any] | None = None,
     entity: str | None = None,
+    model: str | None = None,
+    dimensions: dict[str, int] | None = None,
 ) -> HoldOutcome:
     """Sets `quantity` units aside for `expires_in` seconds (≤ 24 h), if the limit or balance allows them all
-    (and the `entity`'s own limit, naming one); refused → nothing recorded, `allowed: false`."""
+    (and the `entity`'s own limit, naming one); refused → nothing recorded, `allowed: false`. A model call's
+    estimate gives its `model` and `dimensions` instead: the units the feature's formula makes of them now."""
     if "/" in hold_id:
         raise InvalidRequest(
             "id: a hold id is part of URLs; it has no '/'.", code="invalid_parameter", param="id"
@@ -110,9 +114,18 @@ def hold_place(
             code="feature_not_holdable",
             param="feature",
         )
+    call = (model, dimensions) if dimensions is not None else None
     stored = _stored(project, hold_id)
     if stored is not None:  # a retry is answered with its hold, even once the entity it names is removed
-        return _repeated(stored, external_id, entry["id"], quantity, entity or "")
+        return _repeated(stored, external_id, entry["id"], quantity, entity or "", call)
+    estimate: Priced | None = None
+    if dimensions is not None:  # priced once, when placed: a retry compares the call, not its price now
+        feature = Feature.objects.get(pk=entry["id"])
+        estimate = dimensions_price(
+            project=project, feature=feature, model=model, dimensions=dimensions, at=timezone.now()
+        )
+        quantity = estimate_units(estimate)
+    assert quantity is not None
     if entity:
         entity_for_use(customer_id=customer_id, feature_key=feature_key, entry=entry, entity_id=entity)
     refused = (not entry["enabled"] and kind != Feature.Type.CREDITS) or entry["revoked"]
@@ -132,6 +145,7 @@ def hold_place(
         quantity=quantity,
         period_start=period.start if period else None,
         entity=entity or "",
+        dimensions={"estimate": estimate.stored()} if estimate is not None else None,
         expires_at=now + timedelta(seconds=expires_in),
         created_at=now,
     )
@@ -148,7 +162,7 @@ def hold_place(
         stored = _stored(project, hold_id)
         if stored is None:
             raise
-        return _repeated(stored, external_id, entry["id"], quantity, entity or "")
+        return _repeated(stored, external_id, entry["id"], quantity, entity or "", call)
     return _outcome(hold, duplicate=False)
 
 
@@ -248,10 +262,20 @@ def _take(
         hold.lots = takes
 
 
-def hold_confirm(*, project: Project, hold_id: str, quantity: int | None = None) -> HoldOutcome:
+def hold_confirm(
+    *,
+    project: Project,
+    hold_id: str,
+    quantity: int | None = None,
+    model: str | None = None,
+    dimensions: dict[str, int] | None = None,
+) -> HoldOutcome:
     """Turns the hold into usage of `quantity` units (default: all it holds; 0 confirms none) and gives the rest
-    back. The same confirm again answers the confirmed hold; any other call on an ended hold → 409."""
+    back; a model call's actual `model` and `dimensions` instead: `_confirm_call`. The same confirm again answers
+    the confirmed hold; any other call on an ended hold → 409."""
     hold = _hold_get(project, hold_id)
+    if dimensions is not None:
+        return _confirm_call(hold, model, dimensions)
     taken = hold.quantity if quantity is None else quantity
     if taken > hold.quantity:
         raise InvalidRequest(
@@ -271,6 +295,35 @@ def hold_confirm(*, project: Project, hold_id: str, quantity: int | None = None)
     if hold.status == Hold.Status.CONFIRMED and hold.confirmed == taken:
         return _outcome(hold, duplicate=True)
     raise _ended(hold)
+
+
+def _confirm_call(hold: Hold, model: str | None, dimensions: dict[str, int]) -> HoldOutcome:
+    """Confirms a model call by what it used: the units its dimensions come to now (`services.hold_pricing`), at
+    most the hold's kept as its usage, the rest given back, or more recorded beyond it (`overrun`). A hold with
+    usage reported against it is confirmed by `quantity` (the reports carry their own dimensions): 400, checked
+    under the hold's row lock (`_end`), so a report racing the confirm is never absorbed by it."""
+
+    def repeated() -> HoldOutcome:
+        if hold.status == Hold.Status.CONFIRMED and same_call(
+            (hold.dimensions or {}).get("confirmed"), model, dimensions
+        ):
+            return _outcome(hold, duplicate=True)
+        raise _ended(hold)
+
+    if hold.status != Hold.Status.ACTIVE:
+        return repeated()
+    current = _stamp(hold)[2]
+    priced = dimensions_price(
+        project=hold.project,
+        feature=hold.feature,
+        model=model,
+        dimensions=dimensions,
+        at=confirm_at(hold, current),
+    )
+    kept = min(priced.units, hold.quantity)
+    if _end(hold, Hold.Status.CONFIRMED, confirmed=kept, call=priced):
+        return _outcome(hold, duplicate=False)
+    return repeated()
 
 
 def hold_release(
@@ -299,151 +352,10 @@ def hold_release(
     raise _ended(hold)
 
 
-def _metered_unhold(hold: Hold, *, held: int, returned: int, covered: int = 0) -> None:
-    """A metered hold's units leave its period's counter and the usage windows they were taken from: `held` stop
-    being held, and `returned` of them stop counting as used (`covered` of those were paid from credits)."""
-    assert hold.period_start is not None
-    _counter_unhold(
-        customer_id=hold.customer_id,
-        feature_id=hold.feature_id,
-        period_start=hold.period_start,
-        held=held,
-        returned=returned,
-        covered=covered,
-    )
-    windows_give_back(
-        customer_id=hold.customer_id,
-        feature_id=hold.feature_id,
-        starts=hold.windows,
-        held=held,
-        returned=returned,
-    )
-    entity_give_back(hold, held=held, returned=returned)
-
-
-def _unhold_used(hold: Hold, units: int) -> None:
-    """`units` of the hold were used: they stay counted (or out of the credit lots) and stop being held."""
-    if hold.feature.type == Feature.Type.METERED:
-        _metered_unhold(hold, held=units, returned=0)
-    elif hold.feature.type == Feature.Type.ALLOCATION:
-        _allocation_move(
-            project_id=hold.project_id,
-            customer_id=hold.customer_id,
-            feature_id=hold.feature_id,
-            delta=0,
-            limit=None,
-            held=-units,
-        )
-
-
 def hold_get(*, project: Project, hold_id: str) -> HoldOutcome:
     """The hold and its feature's answer now (an expired hold the sweep has not reached yet is ended first)."""
     hold = _hold_get(project, hold_id)
     return _outcome(hold, duplicate=False)
-
-
-# --- ending a hold ------------------------------------------------------------------------------------------
-
-
-def _end(
-    hold: Hold,
-    status: str,
-    *,
-    confirmed: int | None = None,
-    now: datetime | None = None,
-    audit: Callable[[], None] | None = None,
-) -> bool:
-    """Ends an active hold as `status`, giving back what it does not keep, in one transaction (with `audit`, if
-    given); False (and the hold re-read) when it was no longer active. A confirm keeps `confirmed` units in all
-    (those reported against the hold already among them); a release or an expiry keeps only those reported. A
-    hold found past its expiry is expired instead, and False. `now`: the customer's (`customer_now`)."""
-    now = now or customer_now(customer=hold.customer)
-    if status != Hold.Status.EXPIRED and hold.status == Hold.Status.ACTIVE and hold.expires_at <= now:
-        _end(hold, Hold.Status.EXPIRED, now=now)
-        return False
-    with transaction.atomic():
-        # The row lock orders this ending after a usage report in flight on the same hold (`hold_usage`).
-        consumed = (
-            Hold.objects.select_for_update()
-            .filter(pk=hold.pk, status=Hold.Status.ACTIVE)
-            .values_list("consumed", flat=True)
-            .first()
-        )
-        if consumed is not None:
-            kept = max(confirmed, consumed) if confirmed is not None else consumed
-            Hold.objects.filter(pk=hold.pk).update(
-                status=status, confirmed=kept if confirmed is not None else None, ended_at=now
-            )
-            _give_back(hold, kept=kept, consumed=consumed)
-            if kept > consumed:
-                _events_record(hold, [(hold.pk, kept - consumed)], consumed=consumed)
-            if audit is not None:
-                audit()
-            ent_cache.usage_changed(project_id=hold.project_id, external_ids=[hold.customer.external_id])
-    hold.refresh_from_db(fields=["status", "confirmed", "consumed", "ended_at"])
-    return consumed is not None
-
-
-def _give_back(hold: Hold, *, kept: int, consumed: int) -> None:
-    """The hold's units still held stop being held; all but `kept` stop being used (or go back to their credit
-    lots). Units reported against it (`consumed`) left `held` when they were reported."""
-    returned = hold.quantity - kept
-    still_held = hold.quantity - consumed
-    kind = hold.feature.type
-    if kind == Feature.Type.METERED:
-        # A waterfall's units are used uncovered first: those given back are the credits' first.
-        covered_back = hold.covered - paid_within(hold.quantity, hold.covered, 0, kept)
-        _metered_unhold(hold, held=still_held, returned=returned, covered=covered_back)
-        if covered_back:
-            credits_refill(hold, covered_back * int(hold.credit_cost or 0))
-    elif kind == Feature.Type.ALLOCATION:
-        _allocation_move(
-            project_id=hold.project_id,
-            customer_id=hold.customer_id,
-            feature_id=hold.feature_id,
-            delta=-returned,
-            limit=None,
-            held=-still_held,
-        )
-    elif returned:
-        credits_refill(hold, returned)
-
-
-def _events_record(hold: Hold, events: list[tuple[str, int]], *, consumed: int) -> set[str]:
-    """Usage events against the hold (`properties.hold` names it), in the hold's period: timestamped now while
-    that period is the current one, else at the hold's creation (Stripe's meter bills by the timestamp). The ids
-    inserted; an id the project already has is skipped. A confirm's units kept are one such event (the hold's
-    own id). `consumed`: the hold's units used before these (a waterfall's events carry the credits' part)."""
-    snapshot = ent_cache.snapshot_get(
-        project=hold.project, external_id=hold.customer.external_id, with_usage=False
-    )
-    entry = snapshot_entry(snapshot, hold.feature.key)
-    now = judged_at(snapshot.structure, timezone.now())
-    current = hold.period_start is None or entry.get("period_start") == hold.period_start.timestamp()
-    rows = []
-    for event_id, units in events:
-        row = _event_row(
-            project=hold.project,
-            customer_id=hold.customer_id,
-            feature=entry,
-            event_id=event_id,
-            kind=UsageEvent.Kind.CONSUME,
-            quantity=units,
-            period_start=hold.period_start,
-        )
-        row["timestamp"] = now if current else hold.created_at
-        row["properties"] = {"hold": hold.hold_id, **({"entity": hold.entity} if hold.entity else {})}
-        rows.append(row)
-    inserted = _events_insert(rows)
-    for row in rows if hold.covered else []:
-        if row["event_id"] in inserted:
-            paid = paid_within(hold.quantity, hold.covered, consumed, consumed + row["quantity"])
-            consumed += row["quantity"]
-            if paid:
-                usage_event_covered(row, paid)
-    if inserted:
-        _usage_recorded(hold.project, hold.customer.external_id, entry, metered=hold.period_start is not None)
-    return inserted
 
 
 # --- reading and answering ----------------------------------------------------------------------------------
@@ -467,12 +379,20 @@ def _hold_get(project: Project, hold_id: str) -> Hold:
 
 
 def _repeated(
-    stored: Hold, external_id: str, feature_id: str, quantity: int, entity: str = ""
+    stored: Hold,
+    external_id: str,
+    feature_id: str,
+    quantity: int | None,
+    entity: str = "",
+    call: tuple[str | None, dict[str, int]] | None = None,
 ) -> HoldOutcome:
     """A place with an id used before: the stored hold if it named the same thing (one past its expiry ended first,
-    as every other way of reaching it does: `_hold_get`), else 409."""
-    named = (stored.customer.external_id, stored.feature_id, stored.quantity, stored.entity)
-    if named != (external_id, feature_id, quantity, entity):
+    as every other way of reaching it does: `_hold_get`), else 409. A model call's estimate is the same if it
+    named the same model and dimensions, whatever they would cost now."""
+    estimate = (stored.dimensions or {}).get("estimate")
+    named = (stored.customer.external_id, stored.feature_id, stored.entity)
+    same = estimate is None and stored.quantity == quantity if call is None else same_call(estimate, *call)
+    if named != (external_id, feature_id, entity) or not same:
         raise Conflict(
             f"id {stored.hold_id!r} was already used for another hold.",
             code="idempotency_id_reused",

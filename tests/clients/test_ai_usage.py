@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tollgate_client import Tollgate
 from tollgate_client.errors import InvalidRequestError
-from tollgate_client.types import CostTable, UsageCost, UsageEvent
+from tollgate_client.types import CostTable, HoldCall, UsageCost, UsageEvent
 
 from entitlements.models import UsageEvent as StoredEvent
 
@@ -67,6 +67,13 @@ def test_cost_tables_and_usage_priced_by_model(tollgate, live_server, tenant_a, 
     # 2 × 3/5 = 1.2 → 1 µ$ (half up); × 2 = 2 µ$ → 1 unit (rounded up once)
     assert (mini.quantity, mini.cost.micros) == (1, 1)
     assert tollgate.entitlements.check(customer="user-1", feature="assistant").used == 16
+    asked = tollgate.entitlements.check(
+        customer="user-1",
+        feature="assistant",
+        model="gpt-4o",
+        dimensions={"input_tokens": 1000, "output_tokens": 500},
+    )
+    assert (asked.allowed, asked.quantity, asked.used) == (True, 15, 16)
 
 
 def test_a_refused_batch_records_nothing(tollgate):
@@ -111,3 +118,57 @@ def test_a_refused_batch_records_nothing(tollgate):
     assert list(StoredEvent.objects.values_list("event_id", "quantity", "cost_micros")) == [
         ("b-1", 1000, 1000)
     ]
+
+
+def test_a_model_call_held_by_its_estimate_and_confirmed_by_what_it_used(
+    tollgate, live_server, tenant_a, platform_key
+):
+    tollgate.cost_tables.create(currency="usd", models={"gpt-4o": GPT})
+    tollgate.features.create(
+        key="assistant",
+        name="Assistant",
+        type="metered",
+        usage_formula={"type": "cost", "markup": "1.5", "unit_micros": 1000},
+    )
+    tollgate.products.create(key="free", name="Free", features={"assistant": 30})
+    with Tollgate(platform_key, live_server.url, timeout=10) as platform:
+        platform.projects.update(tenant_a.project.pk, default_product="free")
+    placed = tollgate.entitlements.holds.create(
+        id="call-9",
+        customer="user-1",
+        feature="assistant",
+        model="gpt-4o",
+        dimensions={"input_tokens": 1200, "output_tokens": 800},
+    )
+    assert placed.hold is not None
+    assert isinstance(placed.hold.estimate, HoldCall)
+    # 1,200 × 2.5 + 800 × 10 = 11,000 µ$ × 1.5 = 16.5 → 17 units
+    assert (placed.hold.quantity, placed.hold.estimate.units, placed.hold.estimate.cost) == (
+        17,
+        17,
+        UsageCost(micros=11000, currency="usd", cost_table=1),
+    )
+    done = tollgate.entitlements.holds.confirm(
+        "call-9", model="gpt-4o", dimensions={"input_tokens": 1180, "output_tokens": 2400}
+    )
+    # 2,950 + 24,000 = 26,950 µ$ × 1.5 → 41 units: the 17 held and 24 beyond them, past the limit of 30
+    assert done.hold is not None
+    assert done.hold.actual is not None
+    assert (done.hold.confirmed, done.hold.overrun, done.hold.actual.units) == (17, 24, 41)
+    assert sorted(StoredEvent.objects.values_list("quantity", "cost_micros")) == [(17, 26950), (24, None)]
+    answer = tollgate.entitlements.check(customer="user-1", feature="assistant")
+    assert (answer.used, answer.held, answer.allowed) == (41, 0, False)
+    lease = tollgate.entitlements.holds.create(
+        id="lease-9", customer="user-2", feature="assistant", quantity=20
+    )
+    assert lease.allowed
+    reported = tollgate.entitlements.holds.report_usage(
+        "lease-9",
+        events=[
+            {"id": "use-1", "model": "gpt-4o", "dimensions": {"input_tokens": 1000, "output_tokens": 100}},
+            ("use-2", 2),
+        ],
+    )
+    # use-1: 2,500 + 1,000 = 3,500 µ$ × 1.5 = 5,250 → 6 units
+    assert (reported.accepted, reported.hold.consumed) == (2, 8)
+    assert StoredEvent.objects.get(event_id="use-1").cost_micros == 3500

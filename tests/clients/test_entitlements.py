@@ -360,6 +360,9 @@ def test_entities_added_renamed_listed_and_removed(tollgate, tollgate_b, per_sea
     assert caught.value.code == "entity_removed"
     assert [e.entity for e in tollgate.entitlements.entities.list(customer="team-1")] == ["bo"]
     assert tollgate.entitlements.check(customer="team-1", feature="seats").used == 1
+    used = tollgate.usage.record(id="bo-1", customer="team-1", feature="summaries", quantity=2, entity="bo")
+    assert used.properties == {"entity": "bo"}
+    assert tollgate.entitlements.check(customer="team-1", feature="summaries", entity="bo").entity.used == 2
     entries = AuditLogEntry.objects.filter(project_id=tenant_a.project.pk, target_id=ana.id)
     assert sorted(entries.values_list("action", "reason")) == [
         ("entity.added", ""),

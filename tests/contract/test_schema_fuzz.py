@@ -110,6 +110,29 @@ RULES_BETWEEN_PARAMETERS: dict[tuple[str, str], str] = {
         "POST /api/v1/usage/batch",
         "parameter_missing",
     ): "each event: quantity or dimensions; dimensions with a model",
+    ("GET /api/v1/entitlements/check", "parameter_conflict"): "quantity or dimensions, not both",
+    ("GET /api/v1/entitlements/check", "parameter_missing"): "dimensions with a model",
+    ("POST /api/v1/entitlements/holds", "parameter_conflict"): "quantity or dimensions, not both",
+    (
+        "POST /api/v1/entitlements/holds",
+        "parameter_missing",
+    ): "quantity or dimensions; dimensions with a model",
+    (
+        "POST /api/v1/entitlements/holds/{hold_id}/confirm",
+        "parameter_conflict",
+    ): "quantity or dimensions, not both",
+    (
+        "POST /api/v1/entitlements/holds/{hold_id}/confirm",
+        "parameter_missing",
+    ): "dimensions with a model",
+    (
+        "POST /api/v1/entitlements/holds/{hold_id}/usage",
+        "parameter_conflict",
+    ): "each event: quantity or dimensions, not both",
+    (
+        "POST /api/v1/entitlements/holds/{hold_id}/usage",
+        "parameter_missing",
+    ): "each event: quantity or dimensions; dimensions with a model",
     ("POST /api/v1/features", "parameter_missing"): "usage_formula of type rates: rates, or models",
     (
         "PATCH /api/v1/features/{feature}",

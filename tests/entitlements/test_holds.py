@@ -88,6 +88,9 @@ def test_a_metered_hold_counts_against_the_limit_and_its_confirm_becomes_usage(a
         "expires_at": created.expires_at.isoformat().replace("+00:00", "Z"),
         "created_at": created.created_at.isoformat().replace("+00:00", "Z"),
         "ended_at": None,
+        "estimate": None,
+        "actual": None,
+        "overrun": 0,
     }
     assert created.expires_at - created.created_at == timedelta(seconds=600)
     assert placed["entitlement"] == {

@@ -7,7 +7,8 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from core.errors import InvalidRequest
-from entitlements.apis.params import AS_OF, CUSTOMER, ENTITY, FEATURE, MAX_ID_LENGTH, QUANTITY, QueryParam
+from entitlements.apis.check import DIMENSIONS_PARAMETER, MODEL_PARAMETER
+from entitlements.apis.params import AS_OF, CUSTOMER, ENTITY, FEATURE, MAX_ID_LENGTH, QUANTITY
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +20,15 @@ def schema_paths() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "declared"),
     [
-        ("/api/v1/entitlements/check", [AS_OF, CUSTOMER, ENTITY, FEATURE, QUANTITY]),
+        (
+            "/api/v1/entitlements/check",
+            [AS_OF, CUSTOMER, DIMENSIONS_PARAMETER, ENTITY, FEATURE, MODEL_PARAMETER, QUANTITY],
+        ),
         ("/api/v1/entitlements", [AS_OF, CUSTOMER]),
     ],
 )
 def test_declared_parameters_are_the_documented_ones(
-    schema_paths: dict[str, Any], path: str, declared: list[QueryParam]
+    schema_paths: dict[str, Any], path: str, declared: list[Any]
 ) -> None:
     documented = [p for p in schema_paths[path]["get"]["parameters"] if p["in"] == "query"]
     assert [(p["name"], p.get("required", False), p["description"]) for p in documented] == [
@@ -36,6 +40,8 @@ def test_declared_parameters_are_the_documented_ones(
         "quantity": "integer",
         "as_of": "string",
         "entity": "string",
+        "model": "string",
+        "dimensions": "object",
     }
     assert [p["schema"]["type"] for p in documented] == [types[d.name] for d in declared]
 

@@ -874,6 +874,8 @@ export interface EntitlementCheck {
   retry_after: number | null;
   /** Only when the request named an `entity`: that entity's own use; past its limit or one of its windows, `allowed` is false; refused by it for longer than by the account's (or alone), `binding` is `entity` and `retry_after` when the entity's binding frees up. */
   entity?: EntitlementEntity;
+  /** Only when the check gave `dimensions`: the units the feature's usage formula makes of them (as a usage event's `quantity` would be, priced now), the quantity the answer is judged for. */
+  quantity?: number;
   /** `consume`/`release` only: this id was recorded before, nothing was recorded again. */
   duplicate?: boolean;
 }
@@ -931,6 +933,15 @@ export interface CustomerEntitlements {
   entitlements: Entitlement[];
 }
 
+export interface HoldCall {
+  model: string | null;
+  dimensions: Record<string, number>;
+  /** What the feature's usage formula made of them. */
+  units: number;
+  /** What they cost by your cost table; null when none priced them. */
+  cost: UsageCost | null;
+}
+
 export interface Hold {
   /** Your id for the hold. */
   id: string;
@@ -948,6 +959,12 @@ export interface Hold {
   created_at: string;
   /** When it was confirmed, released or expired. */
   ended_at: string | null;
+  /** A model call's hold: the estimate it was placed with (its units are `quantity`); else null. */
+  estimate: HoldCall | null;
+  /** A model call's confirm: what the call used, priced; else null. */
+  actual: HoldCall | null;
+  /** Units the confirmed call used beyond the hold, recorded now as a usage event of their own (id: Tollgate's id for the hold + `.overrun`; `properties.hold`: yours). */
+  overrun: number;
 }
 
 export interface HoldAnswer {

@@ -30,6 +30,13 @@ test("a usage event's model and tokens become the feature's units and its cost",
   );
   const check = await tollgate.entitlements.check({ customer, feature: "assistant" });
   assert.equal(check.used, 9);
+  const asked = await tollgate.entitlements.check({
+    customer,
+    feature: "assistant",
+    model: "gpt-4o",
+    dimensions: { input_tokens: 1200, output_tokens: 300 },
+  });
+  assert.deepEqual([asked.allowed, asked.quantity, asked.used], [true, 9, 9]);
 });
 
 test("per-dimension rates, and a dimension they don't price refused", async () => {
@@ -60,4 +67,31 @@ test("per-dimension rates, and a dimension they don't price refused", async () =
   );
   const summary = await tollgate.usage.summary({ customer, feature });
   assert.equal(summary.quantity, 3);
+});
+
+test("a model call held by its estimate and confirmed by what it used, beyond the hold", async () => {
+  const customer = `js-hold-${RUN}`;
+  const placed = await tollgate.entitlements.holds.create({
+    id: `hold-${RUN}`,
+    customer,
+    feature: "assistant",
+    model: "gpt-4o",
+    dimensions: { input_tokens: 1200, output_tokens: 800 },
+  });
+  // 1,200 × 2.5 + 800 × 10 = 11,000 µ$ × 1.5 = 16.5 → 17 units held
+  assert.deepEqual(
+    [placed.allowed, placed.hold?.quantity, placed.hold?.estimate?.units, placed.hold?.estimate?.cost?.micros],
+    [true, 17, 17, 11000],
+  );
+  const done = await tollgate.entitlements.holds.confirm(`hold-${RUN}`, {
+    model: "gpt-4o",
+    dimensions: { input_tokens: 1180, output_tokens: 2400 },
+  });
+  // 2,950 + 24,000 = 26,950 µ$ × 1.5 → 41 units: the 17 held, and 24 recorded beyond the hold
+  assert.deepEqual(
+    [done.hold?.status, done.hold?.confirmed, done.hold?.overrun, done.hold?.actual?.cost?.micros],
+    ["confirmed", 17, 24, 26950],
+  );
+  const check = await tollgate.entitlements.check({ customer, feature: "assistant" });
+  assert.deepEqual([check.used, check.held], [41, 0]);
 });

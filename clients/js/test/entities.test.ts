@@ -115,6 +115,9 @@ test("a check or consume naming an entity is held to its own limit as well as th
     (error: unknown) => error instanceof InvalidRequestError && error.code === "entity_not_counted",
   );
   assert.equal((await tollgate.entitlements.check({ customer, feature: summaries })).used, 3);
+  const recorded = await tollgate.usage.record({ id: `sum-${RUN}-4`, customer, feature: summaries, quantity: 1, entity: "bo" });
+  assert.deepEqual(recorded.properties, { entity: "bo" });
+  assert.equal((await tollgate.entitlements.check({ customer, feature: summaries, entity: "bo" })).entity?.used, 1);
 });
 
 test("a hold naming an entity takes its units on the entity's limit as well as the account's", async () => {

@@ -1,8 +1,8 @@
-"""The server's answer rules for a local snapshot's metered entry (`tollgate_client.local`): what binds a refused
-use and when it frees up, what a metered price bills, a spend cap's and an account cap's answers and a credits
-waterfall's step and an entity's own limit — each the server's own rule (`entitlements.selectors`,
-`entitlements.windows`, `entitlements.waterfall`, `entitlements.account_cap`, `entitlements.entities`), on the
-server's clock."""
+"""The server's answer rules for a local snapshot's entry (`tollgate_client.local`): the check's answer
+(`answer_of`), what binds a refused use and when it frees up, what a metered price bills, a spend cap's and an
+account cap's answers and a credits waterfall's step and an entity's own limit — each the server's own rule
+(`entitlements.selectors`, `entitlements.windows`, `entitlements.waterfall`, `entitlements.account_cap`,
+`entitlements.entities`), on the server's clock."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from tollgate_client.types import EntitlementCap, EntitlementCheck, EntitlementEntity, UsageWindow
+from tollgate_client.types import (
+    EntitlementAccountCap,
+    EntitlementCap,
+    EntitlementCheck,
+    EntitlementCredits,
+    EntitlementEntity,
+    UsageWindow,
+)
 
 
 def binding_of(
@@ -374,3 +381,83 @@ def counted_after(entry: dict[str, Any], answer: EntitlementCheck) -> dict[str, 
         }
         counted["per_entity"] = {**per_entity, "used": used, "windows": own}
     return counted
+
+
+def answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -> EntitlementCheck:
+    """What `GET /entitlements/check` answers for this feature entry (the server's rule, in the same order);
+    `now`: the server's clock (usage windows end on it)."""
+    kind = entry["type"]
+    limit = entry["limit"]
+    enabled = entry["enabled"]
+    used = entry["used"]
+    balance = entry["balance"]
+    held = entry.get("held")
+    remaining: int | None = None
+    overage: str | None = None
+    windows: list[UsageWindow] = []
+    binding: str | None = None
+    retry_after: int | None = None
+    cap: EntitlementCap | None = None
+    account: dict[str, Any] | None = None
+    credits: dict[str, Any] | None = None
+    step: str | None = None
+    if kind == "metered" or kind == "allocation":
+        counted = used + (held or 0)  # held units count against the limit
+        past = bool(entry.get("overage"))  # the plan lets use go past the limit
+        own = counted - (entry.get("covered") or 0)  # the units credits paid are not the limit's
+        remaining = None if limit is None else (limit - own if past else max(limit - own, 0))
+        allowed = enabled and (limit is None or past or counted + quantity <= limit)
+        if kind == "metered":
+            overage = "allowed" if past else "blocked"
+            credits, step, fits = waterfall_step(entry, own, quantity)
+            allowed = enabled and fits
+            if entry.get("cap") is not None:
+                cap = entry["_cap"]
+            if entry.get("account_cap") is not None:
+                account = account_cap_answer(entry, feature, own)
+            bound = cap_bound(entry)
+            # With overage, or without a limit, only a cap refuses.
+            if enabled and (past or limit is None) and not fits and bound is not None:
+                binding = "cap" if feature_bound(entry) == bound else "account_cap"
+                retry_after = max(1, math.ceil(entry["period_end"] - now))
+            spans = entry.get("windows")
+            if spans:  # listed whatever refuses, a cap included (as the server lists them)
+                windows = entry["_window_objects"]
+            if enabled and binding is None and (spans or not allowed):
+                binding, retry_after = binding_of(entry, quantity, allowed, now)
+                allowed = allowed and binding is None
+            step = step if allowed else None
+    elif kind == "credits":
+        remaining = balance
+        enabled = not entry["revoked"] and balance > 0
+        allowed = not entry["revoked"] and balance >= quantity
+    else:
+        allowed = enabled
+    raw = {
+        "allowed": allowed,
+        "feature": feature,
+        "type": kind,
+        "enabled": enabled,
+        "value": entry["value"],
+        "limit": limit,
+        "used": used,
+        "remaining": remaining,
+        "balance": balance,
+        "held": held,
+        "overage": overage,
+        "cap": None,
+        "account_cap": account,
+        "credits": credits,
+        "step": step,
+        "windows": [],
+        "binding": binding,
+        "retry_after": retry_after,
+    }
+    if not windows and cap is None and credits is None and account is None:
+        return EntitlementCheck(raw=raw, **raw)
+    raw["windows"] = entry["_window_raws"] if windows else []
+    raw["cap"] = cap.raw if cap is not None else None
+    paid = EntitlementCredits(raw=credits, **credits) if credits is not None else None
+    capped = EntitlementAccountCap(raw=account, **account) if account is not None else None
+    fields = {"windows": windows, "cap": cap, "credits": paid, "account_cap": capped}
+    return EntitlementCheck(raw=raw, **{**raw, **fields})

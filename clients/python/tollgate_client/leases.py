@@ -34,6 +34,11 @@ Guarantees and their bounds:
   lease, which is not released while it has any (that would give used units back to the limit): every flush,
   renewal and `close` tries them again, with their ids, so none is lost or counted twice. What `close` still
   cannot report is counted in `lost`.
+- **Model calls** (`consume(id=…, model=…, dimensions=…)`, a metered feature with a usage formula): the units
+  are computed here as Tollgate computes them (from the customer's snapshot, refreshed every `ttl`) and taken
+  from the lease; each call is reported with its model and dimensions, and Tollgate prices it again when the report
+  reaches it, storing its units and cost. A report Tollgate priced past what the hold has left (a cost table
+  version started in between) is recorded as usage instead (`POST /usage/batch`, with the calls' ids).
 """
 
 from __future__ import annotations
@@ -42,11 +47,20 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from tollgate_client.errors import APIConnectionError, APIStatusError, ConflictError, TollgateError
+from tollgate_client._formulas import Pricing, call_params
+from tollgate_client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    ConflictError,
+    InvalidRequestError,
+    TollgateError,
+)
+from tollgate_client.local import snapshot_fetch
 
 if TYPE_CHECKING:
     from tollgate_client.client import Tollgate
@@ -56,13 +70,16 @@ logger = logging.getLogger("tollgate_client.leases")
 
 _MAX_REPORT = 1000  # events per report (the server's limit)
 
+Call = tuple[str | None, dict[str, int]]  # a model call's model and dimensions
+Use = tuple[str, int, Call | None]  # a use's id, its units and, for a model call, what they were made of
+
 
 @dataclass
 class _Lease:
     hold_id: str
     left: int
     deadline: float  # monotonic: not used past it
-    pending: list[tuple[str, int]] = field(default_factory=list)
+    pending: list[Use] = field(default_factory=list)
 
 
 # A usage window's length in seconds; weeks start on Monday, 4 days after the Unix epoch (a Thursday): Tollgate's
@@ -81,6 +98,15 @@ def _window_end(window: str, at: float) -> float:
 def _ends(resets_at: str) -> float:
     """An instant as Tollgate writes it (ISO 8601, `Z`: a window's end, a hold's creation) in Unix seconds."""
     return datetime.fromisoformat(resets_at.replace("Z", "+00:00")).timestamp()
+
+
+def _call_event(event_id: str, call: Call) -> dict[str, Any]:
+    """A model call as a report or a usage event gives it: its dimensions, and its model when it named one."""
+    model, dimensions = call
+    event: dict[str, Any] = {"id": event_id, "dimensions": dimensions}
+    if model is not None:
+        event["model"] = model
+    return event
 
 
 def _retryable(error: TollgateError) -> bool:
@@ -128,21 +154,48 @@ class LeasedQuota:
         self._ended: list[_Lease] = []  # ended leases with uses to report or a hold to release (`_io` held)
         self._seen: set[str] = set()
         self.lost = 0
+        # The formula and cost tables model calls are priced by here (from the customer's snapshot, fetched on
+        # the first call and again by the flush thread once its `ttl` has passed), and until when.
+        self._pricing: Pricing | None = None
+        self._pricing_until = 0.0
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="tollgate-lease-flush", daemon=True)
         self._flusher.start()
 
     # --- using ------------------------------------------------------------------------------------------------
 
-    def consume(self, *, id: str, quantity: int = 1) -> bool:
+    def consume(
+        self,
+        *,
+        id: str,
+        quantity: int = 1,
+        model: str | None = None,
+        dimensions: Mapping[str, int] | None = None,
+    ) -> bool:
         """Uses `quantity` units if the lease (or a new one) has them: True, and the use is reported with `id`;
-        False, and nothing is used. The same `id` again answers True and uses nothing more."""
+        False, and nothing is used. The same `id` again answers True and uses nothing more.
+
+        A model call gives `model` and `dimensions` instead of `quantity` (a metered feature with a usage
+        formula): it uses the units the formula makes of them now, computed here as Tollgate does (from the
+        customer's snapshot), and is reported with its model and dimensions, so that its usage event carries
+        them and its cost (Tollgate prices it again when the report reaches it). A call the snapshot cannot
+        price is priced by Tollgate's check; one it refuses raises its `InvalidRequestError`
+        (`unknown_dimension`, `model_not_priced`, …); False when Tollgate cannot be reached to price it."""
+        call: Call | None = None
+        if model is not None or dimensions is not None:
+            if id in self._seen:
+                return True
+            call = (model, dict(dimensions or {}))
+            made = self._units(quantity, call)
+            if made is None:
+                return False
+            quantity = made
         with self._state:
-            if self._take(id, quantity):
+            if self._take(id, quantity, call):
                 return True
         with self._io:  # a new lease is needed: report and end this one, take the next
             with self._state:
-                if self._take(id, quantity):  # another thread renewed meanwhile
+                if self._take(id, quantity, call):  # another thread renewed meanwhile
                     return True
                 ending = self._lease
                 self._lease = None
@@ -150,9 +203,9 @@ class LeasedQuota:
             fresh = self._lease_take(quantity)
             with self._state:
                 self._lease = fresh
-                return fresh is not None and self._take(id, quantity)
+                return fresh is not None and self._take(id, quantity, call)
 
-    def _take(self, event_id: str, quantity: int) -> bool:
+    def _take(self, event_id: str, quantity: int, call: Call | None = None) -> bool:
         """From the current lease, in memory (`_state` held)."""
         if event_id in self._seen:
             return True
@@ -160,10 +213,47 @@ class LeasedQuota:
         if lease is None or lease.left < quantity or time.monotonic() >= lease.deadline:
             return False
         lease.left -= quantity
-        lease.pending.append((event_id, quantity))
+        lease.pending.append((event_id, quantity, call))
         self._seen.add(event_id)
         if len(self._seen) > 100_000:  # ids of reported uses: the server dedupes them anyway
             self._seen = {event_id}
+        return True
+
+    def _units(self, quantity: int, call: Call) -> int | None:
+        """The units of a model call now: from the snapshot's formula and cost tables, or Tollgate's check
+        (which raises what it refuses); None when Tollgate cannot be reached for either."""
+        if self._pricing is None:
+            with self._io:
+                if self._pricing is None and not self._pricing_fetch():
+                    return None
+        pricing = self._pricing
+        made = pricing.units(self.feature, *call, time.monotonic()) if pricing is not None else None
+        if made is not None and quantity == 1:
+            return made
+        params: dict[str, Any] = {"customer": self.customer, "feature": self.feature, "entity": self.entity}
+        if quantity != 1:
+            params["quantity"] = quantity  # refused with the call: `parameter_conflict`
+        try:
+            answer = self._tollgate.request(
+                "GET", "/entitlements/check", params={**params, **call_params(*call)}
+            )
+        except TollgateError as error:
+            if _retryable(error):
+                return None
+            raise
+        return int(answer["quantity"])
+
+    def _pricing_fetch(self) -> bool:
+        """The customer's snapshot's formulas and cost tables (`_io` held); False when Tollgate cannot be
+        reached (the pricing held stays)."""
+        try:
+            data, asked_at = snapshot_fetch(self._tollgate, self.customer, self._tollgate._transport.api_key)
+        except TollgateError as error:
+            if _retryable(error):
+                return False
+            raise
+        self._pricing = Pricing(data, asked_at)
+        self._pricing_until = asked_at + float(data["ttl"])
         return True
 
     @property
@@ -285,18 +375,28 @@ class LeasedQuota:
                     with self._state:
                         lease.pending[:0] = events[start:]
                     return False
-                units = sum(quantity for _, quantity in batch)
+                units = sum(quantity for _, quantity, _ in batch)
                 logger.error(
                     "tollgate_client: %d uses of lease %s not recorded", units, lease.hold_id, exc_info=True
                 )
                 self.lost += units
         return True
 
-    def _send(self, lease: _Lease, batch: list[tuple[str, int]]) -> None:
+    def _send(self, lease: _Lease, batch: list[Use]) -> None:
         """One report (`_io` held). A use whose id another use took (another customer's, feature's or quantity's)
-        refuses the whole report: the others are then sent one by one, and that use is counted in `lost`."""
+        refuses the whole report: the others are then sent one by one, and that use is counted in `lost`. A
+        report of model calls that Tollgate priced past what the hold has left (a cost table version started
+        since they were priced here) is recorded as usage instead, with the calls' ids, as a late one is."""
+        events: list[tuple[str, int] | Mapping[str, Any]] = [
+            (event_id, quantity) if call is None else _call_event(event_id, call)
+            for event_id, quantity, call in batch
+        ]
         try:
-            self._tollgate.entitlements.holds.report_usage(lease.hold_id, events=batch)
+            self._tollgate.entitlements.holds.report_usage(lease.hold_id, events=events)
+        except InvalidRequestError as error:
+            if error.code != "usage_exceeds_hold" or all(call is None for _, _, call in batch):
+                raise
+            self._record_late(lease, batch)
         except ConflictError as error:
             if error.code != "idempotency_id_reused":  # the lease ended before its uses reached Tollgate
                 self._record_late(lease, batch)
@@ -312,36 +412,35 @@ class LeasedQuota:
                         )
                         self.lost += event[1]
 
-    def _record_late(self, lease: _Lease, events: list[tuple[str, int]]) -> None:
-        units = sum(quantity for _, quantity in events)
+    def _record_late(self, lease: _Lease, events: list[Use]) -> None:
+        units = sum(quantity for _, quantity, _ in events)
         if self._metered:
             logger.warning(
-                "tollgate_client: lease %s ended before %d uses were reported", lease.hold_id, units
+                "tollgate_client: %d units of uses of lease %s recorded as usage, not from the lease",
+                units,
+                lease.hold_id,
             )
-            self._tollgate.usage.record_batch(
-                events=[self._late_use(event_id, quantity) for event_id, quantity in events]
-            )
+            self._tollgate.usage.record_batch(events=[self._late_use(*event) for event in events])
         else:
             logger.error(
                 "tollgate_client: lease %s ended; %d units used from it are not counted", lease.hold_id, units
             )
             self.lost += units
 
-    def _late_use(self, event_id: str, quantity: int) -> UsageEventParams:
-        use: UsageEventParams = {
-            "id": event_id,
-            "customer": self.customer,
-            "feature": self.feature,
-            "quantity": quantity,
-        }
+    def _late_use(self, event_id: str, quantity: int, call: Call | None) -> UsageEventParams:
+        use: dict[str, Any] = {"id": event_id, "customer": self.customer, "feature": self.feature}
+        if call is None:
+            use["quantity"] = quantity
+        else:  # priced by Tollgate as it records it
+            use.update(_call_event(event_id, call))
         if self.entity is not None:
             use["entity"] = self.entity
-        return use
+        return cast("UsageEventParams", use)
 
     def _lost(self) -> None:
         """At `close`: what is still unreported cannot be reported any more (`_io` held)."""
         for lease in self._ended:
-            units = sum(quantity for _, quantity in lease.pending)
+            units = sum(quantity for _, quantity, _ in lease.pending)
             if units:
                 logger.error(
                     "tollgate_client: Tollgate unreachable at close; %d uses of lease %s not reported",
@@ -372,6 +471,8 @@ class LeasedQuota:
                             self._lease = None
                     if ending is not None:
                         self._end(ending)
+                    if self._pricing is not None and time.monotonic() >= self._pricing_until:
+                        self._pricing_fetch()  # model calls are priced by the one held until it answers
             except Exception:  # a flush that failed is tried again; the thread must live
                 logger.warning("tollgate_client: lease flush failed", exc_info=True)
 

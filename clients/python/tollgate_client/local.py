@@ -36,6 +36,13 @@ The guarantees:
   both the account and the entity, as on the server. An entity the snapshot does not know (added since, or none) and a feature without a
   limit per entity are asked of the server, which answers or refuses them (`400 unknown_entity`,
   `entity_not_counted`). `consume` passes `entity` to the server and counts the entity's new use here.
+- **Model calls.** A check giving `model` and `dimensions` (a feature with a usage formula) is judged for the
+  units the formula makes of them, computed here exactly as the server does from the snapshot's `usage_formula`
+  and `cost_tables` (the version in force by the server's clock, a test clock's customer's too), and answers them
+  in `quantity`. A new cost table version drops every snapshot through the feed. A call the snapshot cannot
+  price (a model no version in force prices, a dimension not priced, no formula) is asked of the server, which
+  answers or refuses it with its own error. `consume` takes no call: record calls with `usage.record` or a lease
+  (`tollgate_client.leases`), which keep their dimensions and cost.
 
 One instance per process, shared by its threads; a forked child starts its own poller on first use.
 """
@@ -45,27 +52,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import os
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from tollgate_client._formulas import Pricing, call_params, pricing_of
 from tollgate_client._local_rules import (
-    account_cap_answer,
     account_link,
-    binding_of,
+    answer_of,
     cap_answer,
-    cap_bound,
     counted_after,
     credits_link,
     entity_answer,
     entity_credits_answer,
-    feature_bound,
-    waterfall_step,
     windows_of,
 )
 from tollgate_client.errors import (
@@ -75,13 +78,7 @@ from tollgate_client.errors import (
     PermissionDeniedError,
     TollgateError,
 )
-from tollgate_client.types import (
-    EntitlementAccountCap,
-    EntitlementCap,
-    EntitlementCheck,
-    EntitlementCredits,
-    UsageWindow,
-)
+from tollgate_client.types import EntitlementCheck
 
 if TYPE_CHECKING:
     from tollgate_client.client import Tollgate
@@ -103,8 +100,24 @@ def snapshot_signature(api_key: str, body: bytes) -> str:
     return "v1=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+def snapshot_fetch(client: Tollgate, customer: str, api_key: str) -> tuple[dict[str, Any], float]:
+    """The customer's signed snapshot (`GET /entitlements/snapshot`), its signature (under `api_key`) and its
+    customer checked (`SnapshotSignatureError`), and the monotonic time it was asked at."""
+    asked_at = time.monotonic()
+    response = client._transport.send("GET", "/entitlements/snapshot", params={"customer": customer})
+    expected = snapshot_signature(api_key, response.content)
+    if not hmac.compare_digest(expected, response.headers.get(SIGNATURE_HEADER, "")):
+        raise SnapshotSignatureError("The entitlement snapshot's signature does not match this API key.")
+    data: dict[str, Any] = json.loads(response.content)
+    if data.get("customer") != customer:  # signed, but another customer's: served in place of this one's
+        raise SnapshotSignatureError(
+            f"The entitlement snapshot is of customer {data.get('customer')!r}, not {customer!r}."
+        )
+    return data, asked_at
+
+
 class _Snapshot:
-    __slots__ = ("answers", "expires", "features", "feed", "offset", "version")
+    __slots__ = ("answers", "expires", "features", "feed", "offset", "pricing", "version")
 
     def __init__(self, data: dict[str, Any], expires: float, asked_at: float = 0.0) -> None:
         self.features: dict[str, dict[str, Any]] = data["features"]
@@ -115,6 +128,8 @@ class _Snapshot:
         # The customer's clock is the monotonic clock plus `offset`: usage windows and periods end on it (a test
         # clock's customer's on the clock's time, `clock`; an older server sends only `issued_at`).
         self.offset = float(data.get("clock", data.get("issued_at", 0.0))) - asked_at
+        # Its features' usage formulas and the cost tables, on the server's real clock: None without a formula.
+        self.pricing: Pricing | None = pricing_of(data, asked_at)
         for entry in self.features.values():
             if entry.get("windows"):
                 entry["windows"] = windows_of(entry["windows"])
@@ -143,15 +158,15 @@ _ENTITY_ANSWERS_KEPT = 256  # and by (entity, quantity), in the same dict: an en
 
 
 def _answer(feature: str, entry: dict[str, Any], quantity: int, now: float = 0.0) -> EntitlementCheck:
-    """What `GET /entitlements/check` answers for this feature entry, as `_answer_of` makes it; kept in the entry
-    by quantity when it does not depend on the time (no `retry_after`). An entry never changes — a local consume
-    or a new snapshot replaces it — so a kept answer is the one the entry gives."""
+    """What `GET /entitlements/check` answers for this feature entry, as `_local_rules.answer_of` makes it; kept in
+    the entry by quantity when it does not depend on the time (no `retry_after`). An entry never changes — a local
+    consume or a new snapshot replaces it — so a kept answer is the one the entry gives."""
     kept = entry.get("_answers")
     if kept is not None:
         answer = kept.get(quantity)
         if answer is not None:
             return answer
-    answer = _answer_of(feature, entry, quantity, now)
+    answer = answer_of(feature, entry, quantity, now)
     if answer.retry_after is None:
         if kept is None:
             kept = entry["_answers"] = {}
@@ -175,7 +190,7 @@ def _entity_answer(
     own = owned.get(entity, 0) if owned else 0
     if own:  # its own credits pay its waterfall first, then the account's
         paid = {**entry, "_credits_balance": int(entry.get("_credits_balance") or 0) + own}
-        answer = _answer_of(feature, paid, quantity, now)
+        answer = answer_of(feature, paid, quantity, now)
     else:
         answer = _answer(feature, entry, quantity, now)
     if entry.get("entity_credits") is not None:
@@ -188,86 +203,6 @@ def _entity_answer(
         if len(kept) < _ENTITY_ANSWERS_KEPT:
             kept[(entity, quantity)] = answer
     return answer
-
-
-def _answer_of(feature: str, entry: dict[str, Any], quantity: int, now: float) -> EntitlementCheck:
-    """What `GET /entitlements/check` answers for this feature entry (the server's rule, in the same order);
-    `now`: the server's clock (usage windows end on it)."""
-    kind = entry["type"]
-    limit = entry["limit"]
-    enabled = entry["enabled"]
-    used = entry["used"]
-    balance = entry["balance"]
-    held = entry.get("held")
-    remaining: int | None = None
-    overage: str | None = None
-    windows: list[UsageWindow] = []
-    binding: str | None = None
-    retry_after: int | None = None
-    cap: EntitlementCap | None = None
-    account: dict[str, Any] | None = None
-    credits: dict[str, Any] | None = None
-    step: str | None = None
-    if kind == "metered" or kind == "allocation":
-        counted = used + (held or 0)  # held units count against the limit
-        past = bool(entry.get("overage"))  # the plan lets use go past the limit
-        own = counted - (entry.get("covered") or 0)  # the units credits paid are not the limit's
-        remaining = None if limit is None else (limit - own if past else max(limit - own, 0))
-        allowed = enabled and (limit is None or past or counted + quantity <= limit)
-        if kind == "metered":
-            overage = "allowed" if past else "blocked"
-            credits, step, fits = waterfall_step(entry, own, quantity)
-            allowed = enabled and fits
-            if entry.get("cap") is not None:
-                cap = entry["_cap"]
-            if entry.get("account_cap") is not None:
-                account = account_cap_answer(entry, feature, own)
-            bound = cap_bound(entry)
-            # With overage, or without a limit, only a cap refuses.
-            if enabled and (past or limit is None) and not fits and bound is not None:
-                binding = "cap" if feature_bound(entry) == bound else "account_cap"
-                retry_after = max(1, math.ceil(entry["period_end"] - now))
-            spans = entry.get("windows")
-            if spans:  # listed whatever refuses, a cap included (as the server lists them)
-                windows = entry["_window_objects"]
-            if enabled and binding is None and (spans or not allowed):
-                binding, retry_after = binding_of(entry, quantity, allowed, now)
-                allowed = allowed and binding is None
-            step = step if allowed else None
-    elif kind == "credits":
-        remaining = balance
-        enabled = not entry["revoked"] and balance > 0
-        allowed = not entry["revoked"] and balance >= quantity
-    else:
-        allowed = enabled
-    raw = {
-        "allowed": allowed,
-        "feature": feature,
-        "type": kind,
-        "enabled": enabled,
-        "value": entry["value"],
-        "limit": limit,
-        "used": used,
-        "remaining": remaining,
-        "balance": balance,
-        "held": held,
-        "overage": overage,
-        "cap": None,
-        "account_cap": account,
-        "credits": credits,
-        "step": step,
-        "windows": [],
-        "binding": binding,
-        "retry_after": retry_after,
-    }
-    if not windows and cap is None and credits is None and account is None:
-        return EntitlementCheck(raw=raw, **raw)
-    raw["windows"] = entry["_window_raws"] if windows else []
-    raw["cap"] = cap.raw if cap is not None else None
-    paid = EntitlementCredits(raw=credits, **credits) if credits is not None else None
-    capped = EntitlementAccountCap(raw=account, **account) if account is not None else None
-    fields = {"windows": windows, "cap": cap, "credits": paid, "account_cap": capped}
-    return EntitlementCheck(raw=raw, **{**raw, **fields})
 
 
 class LocalEntitlements:
@@ -312,12 +247,29 @@ class LocalEntitlements:
     # --- checks ----------------------------------------------------------------------------------------------
 
     def check(
-        self, *, customer: str, feature: str, quantity: int = 1, entity: str | None = None
+        self,
+        *,
+        customer: str,
+        feature: str,
+        quantity: int = 1,
+        entity: str | None = None,
+        model: str | None = None,
+        dimensions: Mapping[str, int] | None = None,
     ) -> EntitlementCheck:
         """May the customer use `quantity` of the feature now? Records nothing; no network call when this
         process holds a current snapshot of the customer. With `entity`, the use must fit the entity's own limit
         as well as the account's. A `quantity` the server refuses (not an integer ≥ 0) is refused as it refuses
-        it: the server is asked (`InvalidRequestError`)."""
+        it: the server is asked (`InvalidRequestError`).
+
+        A model call (`model` and `dimensions`, instead of `quantity`, on a feature with a usage formula) is
+        judged for the units the formula makes of them now, computed here as the server does (the snapshot
+        carries the formula and the cost tables); the answer's `quantity` says them. What the snapshot cannot
+        price — a model no cost table in force prices, a dimension not priced, no formula, a malformed call — is
+        asked of the server, which answers or raises its error (`InvalidRequestError` `model_not_priced`,
+        `unknown_dimension`, `feature_has_no_formula`, `usage_too_large`, `parameter_conflict` with a
+        `quantity`)."""
+        if model is not None or dimensions is not None:
+            return self._call_check(customer, feature, quantity, entity, model, dimensions)
         if type(quantity) is not int or quantity < 0:
             return self._server_check(customer, feature, quantity, entity)
         now = time.monotonic()
@@ -361,6 +313,57 @@ class LocalEntitlements:
             if isinstance(exc, APIConnectionError) or (exc.status is not None and exc.status >= 500):
                 return self._unavailable(customer, feature)
             raise
+
+    def _call_check(
+        self,
+        customer: str,
+        feature: str,
+        quantity: int,
+        entity: str | None,
+        model: str | None,
+        dimensions: Mapping[str, int] | None,
+    ) -> EntitlementCheck:
+        """`check` of a model call: its units made here from the snapshot, or the server's answer."""
+        now = time.monotonic()
+        snapshot = self._snapshots.get(customer)
+        if snapshot is None or snapshot.expires <= now or (self._push and self._heard_until <= now):
+            if self._pid != os.getpid():
+                self._start()
+            snapshot = self._fetch(customer)
+            if snapshot is None:
+                return self._unavailable(customer, feature)
+        entry = snapshot.features.get(feature)
+        pricing = snapshot.pricing
+        made = (
+            pricing.units(feature, model, dimensions, now)
+            if snapshot is not _RACED and entry is not None and pricing is not None and dimensions is not None
+            else None
+        )
+        if made is None or quantity != 1:  # the server answers, or refuses the call as it refuses it
+            return self._server_call_check(customer, feature, quantity, entity, model, dimensions or {})
+        answer = self.check(customer=customer, feature=feature, quantity=made, entity=entity)
+        return EntitlementCheck.from_dict({**answer.raw, "quantity": made})
+
+    def _server_call_check(
+        self,
+        customer: str,
+        feature: str,
+        quantity: int,
+        entity: str | None,
+        model: str | None,
+        dimensions: Mapping[str, int],
+    ) -> EntitlementCheck:
+        params: dict[str, Any] = {"customer": customer, "feature": feature, "entity": entity}
+        if quantity != 1:
+            params["quantity"] = quantity
+        params.update(call_params(model, dimensions))
+        try:
+            answer = self._client.request("GET", "/entitlements/check", params=params)
+        except (APIConnectionError, APIStatusError) as exc:
+            if isinstance(exc, APIConnectionError) or (exc.status is not None and exc.status >= 500):
+                return self._unavailable(customer, feature)
+            raise
+        return EntitlementCheck.from_dict(answer)
 
     def consume(
         self, *, id: str, customer: str, feature: str, quantity: int = 1, entity: str | None = None
@@ -450,25 +453,14 @@ class LocalEntitlements:
     def _fetch(self, customer: str) -> _Snapshot | None:
         """The customer's snapshot from the server, kept when no change past it was heard (else `_RACED`); None
         when Tollgate cannot be reached."""
-        asked_at = time.monotonic()
         try:
-            response = self._client._transport.send(
-                "GET", "/entitlements/snapshot", params={"customer": customer}
-            )
+            data, asked_at = snapshot_fetch(self._client, customer, self._api_key)
         except (APIConnectionError, APIStatusError) as exc:
             if isinstance(exc, APIConnectionError) or (exc.status is not None and exc.status >= 500):
                 return None
             if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
                 self.forget()
             raise
-        expected = snapshot_signature(self._api_key, response.content)
-        if not hmac.compare_digest(expected, response.headers.get(SIGNATURE_HEADER, "")):
-            raise SnapshotSignatureError("The entitlement snapshot's signature does not match this API key.")
-        data = json.loads(response.content)
-        if data.get("customer") != customer:  # signed, but another customer's: served in place of this one's
-            raise SnapshotSignatureError(
-                f"The entitlement snapshot is of customer {data.get('customer')!r}, not {customer!r}."
-            )
         snapshot = _Snapshot(data, expires=asked_at + float(data["ttl"]), asked_at=asked_at)
         with self._lock:
             if not self._keepable(customer, snapshot):

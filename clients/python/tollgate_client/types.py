@@ -73,6 +73,7 @@ __all__ = [
     "Grant",
     "Hold",
     "HoldAnswer",
+    "HoldCall",
     "HoldStatus",
     "HoldUsage",
     "Invoice",
@@ -1059,6 +1060,8 @@ class EntitlementCheck(TollgateObject):
     """Whole seconds until `binding` frees up (its window or period ends); null when it fits, or when `quantity` is more than that window or period ever allows."""
     entity: EntitlementEntity | None = None
     """Only when the request named an `entity`: that entity's own use; past its limit or one of its windows, `allowed` is false; refused by it for longer than by the account's (or alone), `binding` is `entity` and `retry_after` when the entity's binding frees up."""
+    quantity: int | None = None
+    """Only when the check gave `dimensions`: the units the feature's usage formula makes of them (as a usage event's `quantity` would be, priced now), the quantity the answer is judged for."""
     duplicate: bool = False
     """`consume`/`release` only: this id was recorded before, nothing was recorded again."""
 
@@ -1125,6 +1128,16 @@ class CustomerEntitlements(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HoldCall(TollgateObject):
+    model: str | None
+    dimensions: dict[str, int]
+    units: int
+    """What the feature's usage formula made of them."""
+    cost: UsageCost | None
+    """What they cost by your cost table; null when none priced them."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Hold(TollgateObject):
     id: str
     """Your id for the hold."""
@@ -1142,6 +1155,12 @@ class Hold(TollgateObject):
     created_at: str
     ended_at: str | None
     """When it was confirmed, released or expired."""
+    estimate: HoldCall | None
+    """A model call's hold: the estimate it was placed with (its units are `quantity`); else null."""
+    actual: HoldCall | None
+    """A model call's confirm: what the call used, priced; else null."""
+    overrun: int
+    """Units the confirmed call used beyond the hold, recorded now as a usage event of their own (id: Tollgate's id for the hold + `.overrun`; `properties.hold`: yours)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,11 @@ export interface UsageEventParams {
   model?: string;
   /** Instead of `quantity`: what the call used, by dimension; the feature's formula makes the quantity of them. */
   dimensions?: Record<string, number>;
+  /**
+   * One of the customer's entities (your id), on a metered feature with a limit per entity: the use counts on the
+   * entity's as well as the account's (stored as `properties.entity`).
+   */
+  entity?: string;
 }
 
 export interface ConsumeParams {
@@ -109,7 +114,15 @@ export interface HoldParams {
   id: string;
   customer: string;
   feature: string;
-  quantity: number;
+  /** Units to hold; required unless the hold gives a model call's `dimensions`. */
+  quantity?: number;
+  /** A model call's hold (a feature with a usage formula): the model it will use, with `dimensions`. */
+  model?: string;
+  /**
+   * Instead of `quantity`: the call's estimated dimensions (`{ input_tokens: 1200, output_tokens: 800 }`); the
+   * hold holds the units they come to now (`hold.estimate`).
+   */
+  dimensions?: Record<string, number>;
   /** Seconds until it expires and its units go back (default 600, at most 86400). */
   expires_in?: number;
   /**
@@ -133,8 +146,16 @@ export class Holds extends Resource {
     return this._get(path("/entitlements/holds/{}", holdId));
   }
 
-  /** Turns `quantity` held units (default: all) into usage; the rest go back. */
-  confirm(holdId: string, params: { quantity?: number } = {}, options?: WriteOptions): Promise<HoldAnswer> {
+  /**
+   * Turns `quantity` held units (default: all) into usage; the rest go back. A model call's confirm gives what it
+   * used, `model` and `dimensions`, instead: their units become usage (`hold.actual`), at most the hold's, and
+   * units beyond it are recorded as usage too (`hold.overrun`).
+   */
+  confirm(
+    holdId: string,
+    params: { quantity?: number; model?: string; dimensions?: Record<string, number> } = {},
+    options?: WriteOptions,
+  ): Promise<HoldAnswer> {
     return this._post(path("/entitlements/holds/{}/confirm", holdId), params, options);
   }
 
@@ -145,11 +166,12 @@ export class Holds extends Resource {
 
   /**
    * Records uses made from the hold (a lease), idempotent by each event's id; all or nothing (an id already used
-   * for another customer, feature or quantity: `ConflictError` `idempotency_id_reused`).
+   * for another customer, feature or quantity: `ConflictError` `idempotency_id_reused`). A model call's use gives
+   * `model` and `dimensions` instead of `quantity` (priced when reported, stored with its cost).
    */
   reportUsage(
     holdId: string,
-    params: { events: { id: string; quantity: number }[] },
+    params: { events: { id: string; quantity?: number; model?: string; dimensions?: Record<string, number> }[] },
     options?: WriteOptions,
   ): Promise<HoldUsage> {
     return this._post(path("/entitlements/holds/{}/usage", holdId), params, options);
@@ -327,8 +349,15 @@ export class Entitlements extends Resource {
     quantity?: number;
     as_of?: string | Date;
     entity?: string;
+    /** A model call (a feature with a usage formula): its model, with `dimensions`. */
+    model?: string;
+    /** Instead of `quantity`: the call's dimensions; the check is for their units, answered in `quantity`. */
+    dimensions?: Record<string, number>;
   }): Promise<EntitlementCheck> {
-    return this._get("/entitlements/check", asOfQuery(params));
+    const { dimensions, ...rest } = params;
+    const query: Record<string, unknown> = { ...asOfQuery(rest) };
+    for (const [name, value] of Object.entries(dimensions ?? {})) query[`dimensions[${name}]`] = value;
+    return this._get("/entitlements/check", query);
   }
 
   /** Everything the customer is entitled to, with usage, limits and balances (`as_of`: as it was then). */

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ class Usage(Resource):
         properties: dict[str, Any] | None = None,
         model: str | None = None,
         dimensions: dict[str, int] | None = None,
+        entity: str | None = None,
         idempotency_key: str | None = None,
     ) -> UsageEvent:
         """Records usage of a `metered` feature (what happened: never refused for being over the limit; use
@@ -48,7 +49,8 @@ class Usage(Resource):
         its period until the project's grace window has passed (older → `InvalidRequestError`
         `timestamp_too_old`). A feature with a usage formula takes `dimensions` (and `model`) instead of
         `quantity`: the answer's `quantity` is what the formula made of them, and `cost` what the call cost by
-        your cost table in force at its time."""
+        your cost table in force at its time. `entity` (one of the customer's entities, on a metered feature with a
+        limit per entity): the use counts on the entity's as well as the account's, stored as `properties.entity`."""
         body = compact(
             id=id,
             customer=customer,
@@ -58,6 +60,7 @@ class Usage(Resource):
             properties=properties,
             model=model,
             dimensions=dimensions,
+            entity=entity,
         )
         return self._post(UsageEvent, "/usage", body, idempotency_key=idempotency_key)
 
@@ -148,9 +151,11 @@ class Holds(Resource):
         id: str,
         customer: str,
         feature: str,
-        quantity: int,
+        quantity: int | None = None,
         expires_in: int | None = None,
         entity: str | None = None,
+        model: str | None = None,
+        dimensions: Mapping[str, int] | None = None,
         idempotency_key: str | None = None,
     ) -> HoldAnswer:
         """Sets `quantity` units of a `metered`, `credits` or `allocation` feature aside for `expires_in` seconds
@@ -159,9 +164,18 @@ class Holds(Resource):
         `/`): the same id again answers the stored hold with `duplicate` True (`ConflictError`
         `idempotency_id_reused` if it named another customer, feature or quantity). `entity` (one of the
         customer's entities, on a metered feature with a limit per entity): the units are taken on the entity's
-        limit as well as the account's, and given back to both."""
+        limit as well as the account's, and given back to both. A model call's hold gives its estimated `model` and
+        `dimensions` instead of `quantity` (a feature with a usage formula): it holds the units they come to now,
+        and `hold.estimate` shows them priced."""
         body = compact(
-            id=id, customer=customer, feature=feature, quantity=quantity, expires_in=expires_in, entity=entity
+            id=id,
+            customer=customer,
+            feature=feature,
+            quantity=quantity,
+            expires_in=expires_in,
+            entity=entity,
+            model=model,
+            dimensions=dict(dimensions) if dimensions is not None else None,
         )
         return self._post(HoldAnswer, "/entitlements/holds", body, idempotency_key=idempotency_key)
 
@@ -170,25 +184,47 @@ class Holds(Resource):
         return self._get(HoldAnswer, path("/entitlements/holds/{}", hold_id))
 
     def confirm(
-        self, hold_id: str, *, quantity: int | None = None, idempotency_key: str | None = None
+        self,
+        hold_id: str,
+        *,
+        quantity: int | None = None,
+        model: str | None = None,
+        dimensions: Mapping[str, int] | None = None,
+        idempotency_key: str | None = None,
     ) -> HoldAnswer:
-        """Turns `quantity` held units (default: all) into usage and gives the rest back. The same confirm again
-        answers `duplicate` True; `ConflictError` `hold_released`, `hold_expired` or `hold_confirmed` (another
-        quantity) once the hold has ended otherwise."""
+        """Turns `quantity` held units (default: all) into usage and gives the rest back. A model call's confirm
+        gives what it used, `model` and `dimensions`, instead: their units become usage (the event carries them
+        and their cost; `hold.actual`), at most the hold's, and units beyond it are recorded as usage too
+        (`hold.overrun`). The same confirm again answers `duplicate` True; `ConflictError` `hold_released`,
+        `hold_expired` or `hold_confirmed` (another quantity or call) once the hold has ended otherwise."""
         url = path("/entitlements/holds/{}/confirm", hold_id)
-        return self._post(HoldAnswer, url, compact(quantity=quantity), idempotency_key=idempotency_key)
+        body = compact(
+            quantity=quantity, model=model, dimensions=dict(dimensions) if dimensions is not None else None
+        )
+        return self._post(HoldAnswer, url, body, idempotency_key=idempotency_key)
 
     def report_usage(
-        self, hold_id: str, *, events: Sequence[tuple[str, int]], idempotency_key: str | None = None
+        self,
+        hold_id: str,
+        *,
+        events: Sequence[tuple[str, int] | Mapping[str, Any]],
+        idempotency_key: str | None = None,
     ) -> HoldUsage:
-        """Records uses made from the hold (a lease), `(id, quantity)` each, idempotent by id like a consume:
+        """Records uses made from the hold (a lease), `(id, quantity)` each or, for a model call,
+        `{"id": …, "model": …, "dimensions": {…}}` (its units priced when reported, stored with their cost),
+        idempotent by id like a consume:
         their units stop being held and become used. More than the hold has left → `InvalidRequestError`
         `usage_exceeds_hold`, nothing recorded; an id already used for another customer, feature or quantity →
         `ConflictError` `idempotency_id_reused`, nothing recorded; an ended hold → `ConflictError` `hold_expired`
         (…).
         `tollgate_client.leases.LeasedQuota` does this for you."""
         url = path("/entitlements/holds/{}/usage", hold_id)
-        body = {"events": [{"id": event_id, "quantity": quantity} for event_id, quantity in events]}
+        body = {
+            "events": [
+                dict(event) if isinstance(event, Mapping) else {"id": event[0], "quantity": event[1]}
+                for event in events
+            ]
+        }
         return self._post(HoldUsage, url, body, idempotency_key=idempotency_key)
 
     def release(self, hold_id: str, *, idempotency_key: str | None = None) -> HoldAnswer:
@@ -361,6 +397,8 @@ class Entitlements(Resource):
         quantity: int | None = None,
         as_of: str | datetime | None = None,
         entity: str | None = None,
+        model: str | None = None,
+        dimensions: Mapping[str, int] | None = None,
     ) -> EntitlementCheck:
         """May the customer use `quantity` (default 1) of the feature now? Records nothing.
 
@@ -369,8 +407,15 @@ class Entitlements(Resource):
         (one of the customer's `entities`, your id for it) on a metered feature whose plan gives each entity its
         own limit: the use must fit that limit too; the answer carries the entity's use (`entity`) and, refused by
         it, `binding` "entity". `InvalidRequestError` `unknown_entity` or `entity_not_counted`.
+
+        A model call (a feature with a usage formula) gives its `model` and `dimensions` instead of `quantity`: the
+        check is for the units the formula makes of them now, answered in `quantity`.
         """
-        params = compact(customer=customer, feature=feature, quantity=quantity, as_of=as_of, entity=entity)
+        params = compact(
+            customer=customer, feature=feature, quantity=quantity, as_of=as_of, entity=entity, model=model
+        )
+        for name, value in (dimensions or {}).items():
+            params[f"dimensions[{name}]"] = value
         return self._get(EntitlementCheck, "/entitlements/check", params)
 
     def list(self, *, customer: str, as_of: str | datetime | None = None) -> CustomerEntitlements:
