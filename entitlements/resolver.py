@@ -1,5 +1,4 @@
-"""The resolver: what a customer is entitled to, computed from PostgreSQL (the cache in `entitlements.cache`
-holds its result).
+"""The resolver: what a customer is entitled to, computed from PostgreSQL (`entitlements.cache` holds it).
 
 Two parts, cached separately because they change at very different rates:
 
@@ -150,9 +149,7 @@ def product_value(values: ProductValues, feature: Feature, quantity: int) -> tup
     if feature.pk not in values:
         return False, None
     value, per_unit = values[feature.pk][:2]
-    if per_unit and isinstance(value, int):
-        value = value * quantity
-    return True, value
+    return True, value * quantity if per_unit and isinstance(value, int) else value
 
 
 def purchase_in_force(

@@ -157,7 +157,7 @@ def _pricing(
         for key, entry in structure["features"].items()
         if "usage_formula" in entry
     }
-    if not any(formula["type"] == "cost" for formula in formulas.values()):
+    if not any(formula["type"] == "cost" for _, formula in formulas.items()):
         return formulas, None
     rows = cost_table_rows(project_id=project.pk)
     start = max(bisect_right(rows, now, key=lambda row: row.starts_at.timestamp()) - 1, 0)

@@ -252,7 +252,8 @@ def _seed(tenant, catalog) -> dict[str, str]:
         id="hold_layout2",
         hold_id="render-job-2026-05-20-user-4f1c2a9e-000002",
         quantity=12,
-        confirmed=9,
+        confirmed=12,
+        overrun=7,
         status="confirmed",
         ended_at=timezone.now(),
     )
