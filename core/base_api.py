@@ -37,13 +37,21 @@ def declared_query_parameters(view: APIView, method: str) -> frozenset[str]:
     return known
 
 
+def deep_object_key(name: str) -> tuple[str, str] | None:
+    """A deepObject query parameter's (parameter, key) from its name `parameter[key]`, or None for another name."""
+    opened = name.find("[")
+    if opened <= 0 or not name.endswith("]"):
+        return None
+    return name[:opened], name[opened + 1 : -1]
+
+
 def _query_known(name: str, declared: frozenset[str]) -> bool:
     """Whether a query parameter's name is one the operation declares: itself, or `name[key]` of a deepObject
     parameter `name` (declared as `name[]`)."""
     if name in declared:
         return True
-    opened = name.find("[")
-    return opened > 0 and name.endswith("]") and f"{name[:opened]}[]" in declared
+    deep = deep_object_key(name)
+    return deep is not None and f"{deep[0]}[]" in declared
 
 
 def _declared(view: APIView, method: str) -> frozenset[str]:

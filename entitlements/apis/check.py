@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from catalog.formulas import NAME
 from catalog.selectors import feature_by_key
 from core.actors import actor_from_request
-from core.base_api import BaseApi
+from core.base_api import BaseApi, deep_object_key
 from core.errors import InvalidRequest
 from core.serializers import StrictSerializer
 from core.throttling import ApiKeyRateThrottle, ProjectUsageRateThrottle
@@ -40,8 +40,8 @@ from entitlements.apis.params import (
 )
 from entitlements.apis.usage import DimensionsField, _dimensions_parse
 from entitlements.services.consume import entitlement_consume
+from entitlements.services.hold_pricing import dimensions_price
 from entitlements.services.release import entitlement_release
-from entitlements.services.usage_pricing import UsagePricer
 from projects.authentication import request_project
 from projects.models import Project
 
@@ -289,14 +289,6 @@ DIMENSIONS_PARAMETER = OpenApiParameter(
     "`quantity` says how many. 400 `feature_has_no_formula`, `unknown_dimension`, `model_not_priced`, "
     "`usage_too_large`; `parameter_conflict` with `quantity`.",
 )
-_DIMENSION_PREFIX = "dimensions["
-
-
-def _dimension_name(key: str) -> str | None:
-    """The dimension a query parameter `dimensions[<name>]` names, or None for another parameter."""
-    return (
-        key[len(_DIMENSION_PREFIX) : -1] if key.startswith(_DIMENSION_PREFIX) and key.endswith("]") else None
-    )
 
 
 def check_dimensions_parse(params: Any) -> tuple[str | None, dict[str, Any] | None]:
@@ -310,8 +302,9 @@ def check_dimensions_parse(params: Any) -> tuple[str | None, dict[str, Any] | No
         )
     raw: dict[str, Any] = {}
     for key in params:
-        name = _dimension_name(key)
-        if name is not None:
+        deep = deep_object_key(key)
+        if deep is not None and deep[0] == "dimensions":
+            name = deep[1]
             value = params.get(key)
             raw[name] = int(value) if value.isascii() and value.isdigit() and len(value) <= 13 else value
     return _dimensions_parse(
@@ -325,8 +318,7 @@ def check_units(
     """The units the feature's formula makes of a use's dimensions at `at` (the usage API's pricing: a test
     clock's customer's too, by the real time); 404 for an unknown feature, 400 as a usage event's."""
     feature = feature_by_key(project=project, key=feature_key)
-    pricer = UsagePricer(project, {feature_key: feature})
-    return pricer.price(feature=feature_key, model=model, dimensions=dimensions, at=at)[0]
+    return dimensions_price(project=project, feature=feature, model=model, dimensions=dimensions, at=at).units
 
 
 class EntitlementCheckApi(BaseApi):

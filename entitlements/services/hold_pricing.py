@@ -47,10 +47,13 @@ def dimensions_price(
     dimensions: dict[str, int],
     at: datetime,
     param: str = "",
+    pricer: UsagePricer | None = None,
 ) -> Priced:
     """The units and cost of a call's dimensions for `feature` at `at` (400 as a usage event's, naming the fields
-    `model` and `dimensions` under `param`)."""
-    units, record, cost = UsagePricer(project, {feature.key: feature}).price(
+    `model` and `dimensions` under `param`). `pricer`: one made for `feature` already, to price several calls
+    with one read of the cost tables."""
+    pricer = pricer or UsagePricer(project, {feature.key: feature})
+    units, record, cost = pricer.price(
         feature=feature.key, model=model, dimensions=dimensions, at=at, param=param
     )
     return Priced(units, record, cost)

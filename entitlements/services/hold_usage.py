@@ -15,6 +15,7 @@ from entitlements.services.counters import usage_events_of, usage_id_reused
 from entitlements.services.hold_ending import _events_record, _stamp, _unhold_used
 from entitlements.services.hold_pricing import Priced, confirm_at, dimensions_price, same_call
 from entitlements.services.holds import _answer, _ended, _hold_get
+from entitlements.services.usage_pricing import UsagePricer
 from projects.models import Project
 
 
@@ -100,8 +101,12 @@ def _calls_price(
         )
     }
     at = confirm_at(hold, _stamp(hold)[2])
+    pricer = UsagePricer(hold.project, {hold.feature.key: hold.feature})  # the cost tables read once a report
     priced = {}
-    for event_id, (model, dimensions) in calls.items():
+    for index, event_id in enumerate(ids):
+        if event_id not in calls:
+            continue
+        model, dimensions = calls[event_id]
         event = recorded.get(event_id)
         if event is None:
             priced[event_id] = dimensions_price(
@@ -110,7 +115,8 @@ def _calls_price(
                 model=model,
                 dimensions=dimensions,
                 at=at,
-                param=f"events[{ids.index(event_id)}]",
+                param=f"events[{index}]",
+                pricer=pricer,
             )
         elif same_call(event.dimensions, model, dimensions):
             priced[event_id] = Priced(event.quantity, event.dimensions or {}, event.cost_micros)
