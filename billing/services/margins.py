@@ -1,0 +1,375 @@
+"""Margins: what each customer was billed for its usage against what that usage cost the tenant (#54 point 4).
+
+Per usage event (a `usage` or `consume` event; a release gives units back but not the call's cost), recorded in
+[start, end):
+
+- **cost**: the `cost_micros` its cost table priced it at (`costs`), in that table's currency;
+- **billed**, in micro-units of the billing currency (1 major unit = 1,000,000), two parts:
+  - *overage*: what the metered price bills the event's metered units (`quantity − covered`, as the meter reports
+    them; an event the meter skipped or gave up on bills nothing). Each event is billed at the margin: the price's
+    amount for the period's metered units up to and including it, less the amount up to the one before, in
+    timestamp order — so a graduated price's free tier bills the first events nothing, and the events of a
+    period add up to exactly what Stripe bills for it;
+  - *credits*: the credits the event burned, at the value the customer paid for them. A purchased lot's credits
+    are worth the purchase's price over the credits its lots granted; a plan's, the period invoice's plan lines
+    over the credits that period granted (a yearly plan's monthly grants share the year's fee); a granted
+    (promotional) lot's credits are worth nothing. A consume burns what the ledger took under its id; a hold's
+    events burn their share of what the hold took, at the hold's average value.
+
+Rows group the events by month (UTC) and currency, and by any of customer, feature and model; a row's
+margin is billed − cost in its one currency. Money is never summed across currencies: an event billed in one
+currency and priced in another puts its billed money in one row and its cost in another (its calls and units
+count where its cost is). Rounding: a credit's value is exact (a fraction); each event's credits money is rounded
+half up to the micro-unit once.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from django.db.models import F, Q, Sum
+
+from billing.models import Invoice
+from catalog.models import Feature, Price
+from catalog.pricing import price_amount, terms_amount
+from core.money import minor_unit_exponent
+from customers.models import Customer
+from entitlements.attach import metered_terms
+from entitlements.models import CreditLedgerEntry, CreditLot, Hold, Purchase, UsageEvent
+from projects.models import Project
+
+GROUPS = ("customer", "feature", "model")
+MICROS = 1_000_000
+BILLED_BY_METER = (UsageEvent.MeterStatus.PENDING, UsageEvent.MeterStatus.REPORTED)
+_COUNTED = (UsageEvent.Kind.USAGE, UsageEvent.Kind.CONSUME)
+_HOLD_TYPES = (CreditLedgerEntry.Type.HOLD, CreditLedgerEntry.Type.HOLD_RETURN)
+
+
+@dataclass
+class MarginRow:
+    """One group's figures; `customer`, `feature` and `model` are None where the report does not group by them
+    (`model` "" for events that named none)."""
+
+    period: str
+    currency: str
+    customer: str | None = None
+    feature: str | None = None
+    model: str | None = None
+    calls: int = 0  # model calls: events, a hold's overrun counted with its call
+    units: int = 0
+    cost_micros: int = 0
+    overage_micros: int = 0
+    credits_micros: int = 0
+    credits_burned: int = 0
+    _key: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def billed_micros(self) -> int:
+        return self.overage_micros + self.credits_micros
+
+    @property
+    def margin_micros(self) -> int:
+        return self.billed_micros - self.cost_micros
+
+    @property
+    def margin_bps(self) -> int | None:
+        """The margin in basis points of what was billed (rounded toward −∞); None when nothing was billed."""
+        billed = self.billed_micros
+        return None if billed == 0 else (self.margin_micros * 10_000) // billed
+
+
+@dataclass(frozen=True)
+class _Event:
+    pk: str
+    customer_id: str
+    feature_id: str
+    event_id: str
+    quantity: int
+    covered: int
+    model: str
+    cost: int | None
+    cost_currency: str
+    metered: bool
+    period_start: datetime | None
+    timestamp: datetime
+    hold: str | None
+    properties_hold: str | None  # the hold its `properties` name, an overrun's too
+
+
+def to_micros(minor: int, currency: str) -> int:
+    """`minor` units of `currency` in micro-units of its major unit (exact: every exponent is ≤ 6)."""
+    return minor * MICROS // int(10 ** minor_unit_exponent(currency))
+
+
+def _half_up(value: Fraction) -> int:
+    return (value.numerator * 2 + value.denominator) // (value.denominator * 2)
+
+
+def _events(project: Project, start: datetime, end: datetime, customer: Customer | None) -> list[_Event]:
+    rows = UsageEvent.objects.filter(
+        project_id=project.pk, timestamp__gte=start, timestamp__lt=end, kind__in=_COUNTED
+    )
+    if customer is not None:
+        rows = rows.filter(customer_id=customer.pk)
+    events = []
+    for row in rows.values_list(
+        "pk",
+        "customer_id",
+        "feature_id",
+        "event_id",
+        "quantity",
+        "covered",
+        "dimensions",
+        "cost_micros",
+        "meter_status",
+        "period_start",
+        "timestamp",
+        "properties",
+    ).iterator(chunk_size=5000):
+        dimensions, properties = row[6] or {}, row[11] or {}
+        events.append(
+            _Event(
+                pk=row[0],
+                customer_id=row[1],
+                feature_id=row[2],
+                event_id=row[3],
+                quantity=row[4],
+                covered=row[5],
+                model=str(dimensions.get("model") or ""),
+                cost=row[7],
+                cost_currency=str(dimensions.get("currency") or ""),
+                metered=row[8] in BILLED_BY_METER and row[4] > row[5],
+                period_start=row[9],
+                timestamp=row[10],
+                # A hold's events burn from what the hold took; its overrun was recorded as usage of its own.
+                hold=None if properties.get("overrun") else properties.get("hold"),
+                properties_hold=properties.get("hold"),
+            )
+        )
+    events.sort(key=lambda event: (event.timestamp, event.pk))
+    return _overruns_named(project, events)
+
+
+def _overruns_named(project: Project, events: list[_Event]) -> list[_Event]:
+    """A confirm's units beyond its hold (`<hold>.overrun`, no dimensions of its own) are the confirmed call's:
+    they take its model."""
+    overruns = {event.properties_hold for event in events if event.properties_hold and event.hold is None}
+    if not overruns:
+        return events
+    models = {
+        hold_id: str(((dimensions or {}).get("confirmed") or {}).get("model") or "")
+        for hold_id, dimensions in Hold.objects.filter(
+            project_id=project.pk, hold_id__in=overruns
+        ).values_list("hold_id", "dimensions")
+    }
+    return [
+        replace(event, model=models.get(event.properties_hold, ""))
+        if event.properties_hold and event.hold is None and not event.model
+        else event
+        for event in events
+    ]
+
+
+def _overage(project: Project, events: list[_Event], start: datetime) -> dict[str, tuple[int, str]]:
+    """Per metered event's pk, what its price bills it at the margin, in micros, and the price's currency."""
+    periods: dict[tuple[str, str, datetime | None], list[_Event]] = defaultdict(list)
+    for event in events:
+        if event.metered:
+            periods[(event.customer_id, event.feature_id, event.period_start)].append(event)
+    if not periods:
+        return {}
+    # The period's metered units recorded before the report's start: the margin of the first event in it.
+    before = {
+        (row["customer_id"], row["feature_id"], row["period_start"]): row["units"]
+        for row in UsageEvent.objects.filter(
+            project_id=project.pk,
+            customer_id__in={key[0] for key in periods},
+            feature_id__in={key[1] for key in periods},
+            period_start__in={key[2] for key in periods if key[2] is not None},
+            timestamp__lt=start,
+            kind__in=_COUNTED,
+            meter_status__in=BILLED_BY_METER,
+        )
+        .values("customer_id", "feature_id", "period_start")
+        .annotate(units=Sum(F("quantity") - F("covered")))
+    }
+    terms_of: dict[str, dict[str, dict[str, Any]]] = {}
+    billed: dict[str, tuple[int, str]] = {}
+    for (customer_id, feature_id, period_start), rows in periods.items():
+        if customer_id not in terms_of:
+            features = {key[1] for key in periods if key[0] == customer_id}
+            terms_of[customer_id] = metered_terms(customer_id, features)
+        terms = terms_of[customer_id].get(feature_id)
+        if terms is None:
+            continue  # no live subscription bills the feature any more: nothing to price it by
+        units = before.get((customer_id, feature_id, period_start)) or 0
+        amount = terms_amount(terms, units)
+        for event in rows:
+            units += event.quantity - event.covered
+            now = terms_amount(terms, units)
+            billed[event.pk] = (to_micros(now - amount, terms["currency"]), terms["currency"])
+            amount = now
+    return billed
+
+
+def _lot_values(lot_ids: Iterable[str]) -> dict[str, tuple[Fraction, str]]:
+    """Per lot, what one of its credits was paid, in micros (exact), and the currency; granted lots: 0, ""."""
+    lots = list(
+        CreditLot.objects.filter(pk__in=set(lot_ids)).values_list(
+            "pk", "source", "purchase_id", "plan_period_id", "plan_period__invoice_id", "project_id"
+        )
+    )
+    purchases = {row[2] for row in lots if row[2]}
+    periods = {row[3] for row in lots if row[3]}
+    granted: dict[str, int] = defaultdict(int)  # credits granted per purchase / plan period, all its lots
+    for purchase_id, period_id, amount in CreditLot.objects.filter(
+        Q(purchase_id__in=purchases) | Q(plan_period_id__in=periods)
+    ).values_list("purchase_id", "plan_period_id", "amount"):
+        granted[purchase_id or period_id] += amount
+    paid: dict[str, tuple[int, str]] = {}
+    for purchase in Purchase.objects.filter(pk__in=purchases).select_related("price"):
+        price = purchase.price
+        paid[purchase.pk] = (price_amount(price, purchase.quantity), price.currency) if price else (0, "")
+    invoices = {row[4]: row for row in lots if row[3]}
+    fees = _plan_fees(project_ids={row[5] for row in lots}, invoice_ids=set(invoices))
+    for _, _, _, period_id, invoice_id, _ in invoices.values():
+        paid[period_id] = fees.get(invoice_id, (0, ""))
+    values: dict[str, tuple[Fraction, str]] = {}
+    for pk, source, purchase_id, period_id, _, _ in lots:
+        owner = purchase_id or period_id
+        if source == CreditLot.Source.GRANT or owner is None or not granted[owner]:
+            values[pk] = (Fraction(0), "")
+            continue
+        amount, currency = paid[owner]
+        values[pk] = (Fraction(to_micros(amount, currency) if currency else 0, granted[owner]), currency)
+    return values
+
+
+def _plan_fees(*, project_ids: set[str], invoice_ids: set[str]) -> dict[str, tuple[int, str]]:
+    """Per invoice (Tollgate's id, as plan periods name it), what its plan lines billed for the period ahead (licensed, not prorations), and the
+    invoice's currency."""
+    metered = set(
+        Price.objects.filter(project_id__in=project_ids, usage_type=Price.UsageType.METERED).values_list(
+            "stripe_price_id", flat=True
+        )
+    )
+    fees: dict[str, tuple[int, str]] = {}
+    for invoice_id, currency, lines in Invoice.objects.filter(
+        project_id__in=project_ids, pk__in=invoice_ids
+    ).values_list("pk", "currency", "lines"):
+        fee = sum(
+            int(line.get("amount") or 0)
+            for line in lines or []
+            if not line.get("proration") and line.get("stripe_price_id") not in metered
+        )
+        fees[invoice_id] = (fee, currency)
+    return fees
+
+
+def _credits(project: Project, events: list[_Event]) -> dict[str, tuple[int, int, str]]:
+    """Per event's pk that burned credits: the credits, their paid value in micros, and its currency."""
+    consumes = {event.event_id: event for event in events if event.hold is None}
+    holds = {event.hold for event in events if event.hold is not None}
+    draws: dict[tuple[str, str], dict[str, int]] = defaultdict(
+        lambda: defaultdict(int)
+    )  # reference → lot → credits
+    references = CreditLedgerEntry.objects.filter(project_id=project.pk)
+    for reference, lot_id, amount in references.filter(
+        reference__in=list(consumes), type=CreditLedgerEntry.Type.CONSUME
+    ).values_list("reference", "lot_id", "amount"):
+        draws[("consume", reference)][lot_id] -= amount
+    for reference, lot_id, amount in references.filter(
+        reference__in=list(holds), type__in=_HOLD_TYPES
+    ).values_list("reference", "lot_id", "amount"):
+        draws[("hold", reference)][lot_id] -= amount
+    values = _lot_values({lot for taken in draws.values() for lot in taken})
+    waterfalls = {
+        hold_id: int(cost or 0)
+        for hold_id, paid_with, cost in Hold.objects.filter(
+            project_id=project.pk, hold_id__in=holds
+        ).values_list("hold_id", "paid_with_id", "credit_cost")
+        if paid_with is not None
+    }
+    burned: dict[str, tuple[int, int, str]] = {}
+    for event in events:
+        taken = draws.get(("hold", event.hold) if event.hold is not None else ("consume", event.event_id))
+        if not taken:
+            continue
+        credits = sum(taken.values())
+        worth = sum((values[lot][0] * amount for lot, amount in taken.items()), Fraction(0))
+        currency = next((values[lot][1] for lot in taken if values[lot][1]), "")
+        if event.hold is not None:
+            # A waterfall's hold burned the event's covered units at its credits a unit; a hold on a credits
+            # feature, the event's units.
+            cost = waterfalls.get(event.hold)
+            used = event.quantity if cost is None else event.covered * cost
+            worth, credits = (worth * used / credits if credits else Fraction(0)), used
+        burned[event.pk] = (credits, _half_up(worth), currency)
+    return burned
+
+
+def margins_report(
+    *,
+    project: Project,
+    start: datetime,
+    end: datetime,
+    group_by: Sequence[str] = GROUPS,
+    customer: Customer | None = None,
+) -> list[MarginRow]:
+    """The project's margins for the usage recorded in [start, end), least profitable first (the smallest
+    margin, then period, currency and the groups' names)."""
+    events = _events(project, start, end, customer)
+    overage = _overage(project, events, start)
+    credits = _credits(project, events)
+    names = dict(
+        Customer.objects.filter(pk__in={event.customer_id for event in events}).values_list(
+            "pk", "external_id"
+        )
+    )
+    keys = dict(Feature.objects.filter(project_id=project.pk).values_list("pk", "key"))
+    rows: dict[tuple[str, ...], MarginRow] = {}
+
+    def row(event: _Event, currency: str) -> MarginRow:
+        period = event.timestamp.strftime("%Y-%m")
+        parts = {
+            "customer": names[event.customer_id],
+            "feature": keys.get(event.feature_id, ""),
+            "model": event.model,
+        }
+        chosen = {name: (parts[name] if name in group_by else None) for name in GROUPS}
+        key = (period, currency, *(str(value) for value in chosen.values()))
+        if key not in rows:
+            rows[key] = MarginRow(
+                period=period,
+                currency=currency,
+                customer=chosen["customer"],
+                feature=chosen["feature"],
+                model=chosen["model"],
+                _key=key,
+            )
+        return rows[key]
+
+    for event in events:
+        billed = overage.get(event.pk)
+        burned = credits.get(event.pk)
+        # The event's calls and units count where its cost is, else where its money is.
+        home = row(
+            event,
+            (event.cost_currency if event.cost is not None else "")
+            or (billed[1] if billed else "")
+            or (burned[2] if burned else ""),
+        )
+        home.calls += 0 if event.properties_hold and event.hold is None else 1  # an overrun is its call's
+        home.units += event.quantity
+        if event.cost is not None:
+            home.cost_micros += event.cost
+        if billed is not None:
+            row(event, billed[1]).overage_micros += billed[0]
+        if burned is not None:
+            target = row(event, burned[2]) if burned[2] else home
+            target.credits_burned += burned[0]
+            target.credits_micros += burned[1]
+    return sorted(rows.values(), key=lambda r: (r.margin_micros, r._key))
