@@ -38,7 +38,7 @@ from catalog.pricing import price_amount, terms_amount
 from core.money import minor_unit_exponent
 from customers.models import Customer
 from entitlements.attach import metered_terms
-from entitlements.models import CreditLedgerEntry, CreditLot, Hold, Purchase, UsageEvent
+from entitlements.models import CreditLedgerEntry, CreditLot, Hold, PlanCreditSlice, Purchase, UsageEvent
 from projects.models import Project
 
 GROUPS = ("customer", "feature", "model")
@@ -225,17 +225,24 @@ def _lot_values(lot_ids: Iterable[str]) -> dict[str, tuple[Fraction, str]]:
     purchases = {row[2] for row in lots if row[2]}
     periods = {row[3] for row in lots if row[3]}
     granted: dict[str, int] = defaultdict(int)  # credits granted per purchase / plan period, all its lots
-    for purchase_id, period_id, amount in CreditLot.objects.filter(
-        Q(purchase_id__in=purchases) | Q(plan_period_id__in=periods)
-    ).values_list("purchase_id", "plan_period_id", "amount"):
+    for purchase_id, period_id, amount in (
+        CreditLot.objects.filter(Q(purchase_id__in=purchases) | Q(plan_period_id__in=periods))
+        .filter(slice__isnull=True)
+        .values_list("purchase_id", "plan_period_id", "amount")
+    ):
         granted[purchase_id or period_id] += amount
+    # A period granted on a cadence (a yearly plan's monthly credits) paid for every slice, granted yet or not.
+    for period_id, amount in PlanCreditSlice.objects.filter(plan_period_id__in=periods).values_list(
+        "plan_period_id", "amount"
+    ):
+        granted[period_id] += amount
     paid: dict[str, tuple[int, str]] = {}
     for purchase in Purchase.objects.filter(pk__in=purchases).select_related("price"):
         price = purchase.price
         paid[purchase.pk] = (price_amount(price, purchase.quantity), price.currency) if price else (0, "")
-    invoices = {row[4]: row for row in lots if row[3]}
-    fees = _plan_fees(project_ids={row[5] for row in lots}, invoice_ids=set(invoices))
-    for _, _, _, period_id, invoice_id, _ in invoices.values():
+    invoice_of = {row[3]: row[4] for row in lots if row[3]}
+    fees = _plan_fees(project_ids={row[5] for row in lots}, invoice_ids=set(invoice_of.values()))
+    for period_id, invoice_id in invoice_of.items():
         paid[period_id] = fees.get(invoice_id, (0, ""))
     values: dict[str, tuple[Fraction, str]] = {}
     for pk, source, purchase_id, period_id, _, _ in lots:
@@ -249,8 +256,8 @@ def _lot_values(lot_ids: Iterable[str]) -> dict[str, tuple[Fraction, str]]:
 
 
 def _plan_fees(*, project_ids: set[str], invoice_ids: set[str]) -> dict[str, tuple[int, str]]:
-    """Per invoice (Tollgate's id, as plan periods name it), what its plan lines billed for the period ahead (licensed, not prorations), and the
-    invoice's currency."""
+    """Per invoice (Tollgate's id, as plan periods name it), what its plan lines billed for the period ahead
+    (licensed, not prorations), and the invoice's currency."""
     metered = set(
         Price.objects.filter(project_id__in=project_ids, usage_type=Price.UsageType.METERED).values_list(
             "stripe_price_id", flat=True

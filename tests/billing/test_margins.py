@@ -107,7 +107,8 @@ def test_metered_usage_is_billed_at_the_margin_of_a_graduated_price(api, tenant_
     ]
     assert _figures(rows[0]) == (1, 8, 1_200, 120_000, 0, 118_800)
     assert _figures(rows[1]) == (2, 11, 27_500, 150_000, 0, 122_500)
-    assert rows[1].margin_bps == 8166 and rows[1].period == timezone.now().strftime("%Y-%m")
+    assert rows[1].margin_bps == 8166
+    assert rows[1].period == timezone.now().strftime("%Y-%m")
     # What the events of the period add up to is what Stripe's price bills for 19 units: 9 × 3¢.
     assert sum(row.overage_micros for row in rows) == 9 * 30_000
     # By customer only: one row.
@@ -290,3 +291,24 @@ def test_a_calls_units_beyond_its_hold_burn_as_usage_of_their_own(
         300_000,
     )
     assert row.cost_micros == 30_000
+
+
+def test_a_yearly_plans_monthly_credits_share_the_years_fee(
+    api, tenant_a, stripe_emulator, stripe_webhooks, waterfall
+):
+    monthly = {"limit": 1000, "cadence": "month"}
+    tokens = {"limit": 0, "credits": {"feature": "ai_credits", "cost": 1}}
+    _ok(
+        api.patch(
+            "/api/v1/products/pro", {"features": {"ai_credits": monthly, "tokens": tokens}}, key=tenant_a.key
+        )
+    )
+    price_create(
+        Product.objects.get(project=tenant_a.project, key="pro"), "pro-yearly", 30000, interval="year"
+    )
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, price="pro-yearly")
+    assert CreditLot.objects.get(source=CreditLot.Source.PLAN).amount == 1000  # the first month's, so far
+    _usage(api, tenant_a.key, "c1", "gpt", 2000, 1000, customer="user-1")  # 6 credits
+    (row,) = _report(tenant_a.project)
+    # $300 for 12 × 1,000 credits: 25,000 µ a credit, not the 300,000 µ of the one month granted so far.
+    assert (row.credits_burned, row.credits_micros, row.margin_micros) == (6, 150_000, 135_000)
