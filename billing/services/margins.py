@@ -24,13 +24,13 @@ half up to the micro-unit once.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 
 from billing.models import Invoice
 from catalog.models import Feature, Price
@@ -44,6 +44,7 @@ from projects.models import Project
 GROUPS = ("customer", "feature", "model")
 MICROS = 1_000_000
 BILLED_BY_METER = (UsageEvent.MeterStatus.PENDING, UsageEvent.MeterStatus.REPORTED)
+CHUNK = 10_000
 _COUNTED = (UsageEvent.Kind.USAGE, UsageEvent.Kind.CONSUME)
 _HOLD_TYPES = (CreditLedgerEntry.Type.HOLD, CreditLedgerEntry.Type.HOLD_RETURN)
 
@@ -97,6 +98,13 @@ class _Event:
     timestamp: datetime
     hold: str | None
     properties_hold: str | None  # the hold its `properties` name, an overrun's too
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    """`values` in lists a query's `IN` takes: PostgreSQL binds at most 65,535 parameters a statement."""
+    items = sorted(set(values))
+    for offset in range(0, len(items), CHUNK):
+        yield items[offset : offset + CHUNK]
 
 
 def to_micros(minor: int, currency: str) -> int:
@@ -161,9 +169,10 @@ def _overruns_named(project: Project, events: list[_Event]) -> list[_Event]:
         return events
     models = {
         hold_id: str(((dimensions or {}).get("confirmed") or {}).get("model") or "")
-        for hold_id, dimensions in Hold.objects.filter(
-            project_id=project.pk, hold_id__in=overruns
-        ).values_list("hold_id", "dimensions")
+        for chunk in _chunks(overruns)
+        for hold_id, dimensions in Hold.objects.filter(project_id=project.pk, hold_id__in=chunk).values_list(
+            "hold_id", "dimensions"
+        )
     }
     return [
         replace(event, model=models.get(event.properties_hold, ""))
@@ -182,13 +191,16 @@ def _overage(project: Project, events: list[_Event], start: datetime) -> dict[st
     if not periods:
         return {}
     # The period's metered units recorded before the report's start: the margin of the first event in it.
+    starts = [key[2] for key in periods if key[2] is not None]
+    earliest = min(starts) if starts else start
     before = {
         (row["customer_id"], row["feature_id"], row["period_start"]): row["units"]
+        for chunk in _chunks(key[0] for key in periods)
         for row in UsageEvent.objects.filter(
             project_id=project.pk,
-            customer_id__in={key[0] for key in periods},
+            customer_id__in=chunk,
             feature_id__in={key[1] for key in periods},
-            period_start__in={key[2] for key in periods if key[2] is not None},
+            timestamp__gte=earliest,
             timestamp__lt=start,
             kind__in=_COUNTED,
             meter_status__in=BILLED_BY_METER,
@@ -217,27 +229,36 @@ def _overage(project: Project, events: list[_Event], start: datetime) -> dict[st
 
 def _lot_values(lot_ids: Iterable[str]) -> dict[str, tuple[Fraction, str]]:
     """Per lot, what one of its credits was paid, in micros (exact), and the currency; granted lots: 0, ""."""
-    lots = list(
-        CreditLot.objects.filter(pk__in=set(lot_ids)).values_list(
+    lots = [
+        row
+        for chunk in _chunks(lot_ids)
+        for row in CreditLot.objects.filter(pk__in=chunk).values_list(
             "pk", "source", "purchase_id", "plan_period_id", "plan_period__invoice_id", "project_id"
         )
-    )
+    ]
     purchases = {row[2] for row in lots if row[2]}
     periods = {row[3] for row in lots if row[3]}
     granted: dict[str, int] = defaultdict(int)  # credits granted per purchase / plan period, all its lots
-    for purchase_id, period_id, amount in (
-        CreditLot.objects.filter(Q(purchase_id__in=purchases) | Q(plan_period_id__in=periods))
-        .filter(slice__isnull=True)
-        .values_list("purchase_id", "plan_period_id", "amount")
-    ):
-        granted[purchase_id or period_id] += amount
+    for owners, column in ((purchases, "purchase_id"), (periods, "plan_period_id")):
+        for chunk in _chunks(owners):
+            for owner, amount in (
+                CreditLot.objects.filter(**{f"{column}__in": chunk}, slice__isnull=True)
+                .values_list(column, "amount")
+                .iterator()
+            ):
+                granted[owner] += amount
     # A period granted on a cadence (a yearly plan's monthly credits) paid for every slice, granted yet or not.
-    for period_id, amount in PlanCreditSlice.objects.filter(plan_period_id__in=periods).values_list(
-        "plan_period_id", "amount"
-    ):
-        granted[period_id] += amount
+    for chunk in _chunks(periods):
+        for period_id, amount in PlanCreditSlice.objects.filter(plan_period_id__in=chunk).values_list(
+            "plan_period_id", "amount"
+        ):
+            granted[period_id] += amount
     paid: dict[str, tuple[int, str]] = {}
-    for purchase in Purchase.objects.filter(pk__in=purchases).select_related("price"):
+    for purchase in (
+        purchase
+        for chunk in _chunks(purchases)
+        for purchase in Purchase.objects.filter(pk__in=chunk).select_related("price")
+    ):
         price = purchase.price
         paid[purchase.pk] = (price_amount(price, purchase.quantity), price.currency) if price else (0, "")
     invoice_of = {row[3]: row[4] for row in lots if row[3]}
@@ -264,9 +285,13 @@ def _plan_fees(*, project_ids: set[str], invoice_ids: set[str]) -> dict[str, tup
         )
     )
     fees: dict[str, tuple[int, str]] = {}
-    for invoice_id, currency, lines in Invoice.objects.filter(
-        project_id__in=project_ids, pk__in=invoice_ids
-    ).values_list("pk", "currency", "lines"):
+    for invoice_id, currency, lines in (
+        row
+        for chunk in _chunks(invoice_ids)
+        for row in Invoice.objects.filter(project_id__in=project_ids, pk__in=chunk).values_list(
+            "pk", "currency", "lines"
+        )
+    ):
         fee = sum(
             int(line.get("amount") or 0)
             for line in lines or []
@@ -276,27 +301,36 @@ def _plan_fees(*, project_ids: set[str], invoice_ids: set[str]) -> dict[str, tup
     return fees
 
 
-def _credits(project: Project, events: list[_Event]) -> dict[str, tuple[int, int, str]]:
-    """Per event's pk that burned credits: the credits, their paid value in micros, and its currency."""
-    consumes = {event.event_id: event for event in events if event.hold is None}
+def _credits(
+    project: Project, events: list[_Event], credit_features: set[str]
+) -> dict[str, tuple[int, int, str]]:
+    """Per event's pk that burned credits: the credits, their paid value in micros, and its currency.
+    `credit_features`: the credits features' ids (a use of one is credits whether or not a waterfall covered it)."""
+    consumes = {
+        event.event_id
+        for event in events
+        if event.hold is None and (event.covered or event.feature_id in credit_features)
+    }
     holds = {event.hold for event in events if event.hold is not None}
     draws: dict[tuple[str, str], dict[str, int]] = defaultdict(
         lambda: defaultdict(int)
     )  # reference → lot → credits
     references = CreditLedgerEntry.objects.filter(project_id=project.pk)
-    for reference, lot_id, amount in references.filter(
-        reference__in=list(consumes), type=CreditLedgerEntry.Type.CONSUME
-    ).values_list("reference", "lot_id", "amount"):
-        draws[("consume", reference)][lot_id] -= amount
-    for reference, lot_id, amount in references.filter(
-        reference__in=list(holds), type__in=_HOLD_TYPES
-    ).values_list("reference", "lot_id", "amount"):
-        draws[("hold", reference)][lot_id] -= amount
+    for kind, ids, types in (
+        ("consume", consumes, [CreditLedgerEntry.Type.CONSUME]),
+        ("hold", holds, _HOLD_TYPES),
+    ):
+        for chunk in _chunks(ids):
+            for reference, lot_id, amount in references.filter(
+                reference__in=chunk, type__in=types
+            ).values_list("reference", "lot_id", "amount"):
+                draws[(kind, reference)][lot_id] -= amount
     values = _lot_values({lot for taken in draws.values() for lot in taken})
     waterfalls = {
         hold_id: int(cost or 0)
+        for chunk in _chunks(holds)
         for hold_id, paid_with, cost in Hold.objects.filter(
-            project_id=project.pk, hold_id__in=holds
+            project_id=project.pk, hold_id__in=chunk
         ).values_list("hold_id", "paid_with_id", "credit_cost")
         if paid_with is not None
     }
@@ -330,13 +364,14 @@ def margins_report(
     margin, then period, currency and the groups' names)."""
     events = _events(project, start, end, customer)
     overage = _overage(project, events, start)
-    credits = _credits(project, events)
-    names = dict(
-        Customer.objects.filter(pk__in={event.customer_id for event in events}).values_list(
-            "pk", "external_id"
-        )
-    )
-    keys = dict(Feature.objects.filter(project_id=project.pk).values_list("pk", "key"))
+    features = Feature.objects.filter(project_id=project.pk).values_list("pk", "key", "type")
+    keys = {pk: key for pk, key, _ in features}
+    credits = _credits(project, events, {pk for pk, _, kind in features if kind == Feature.Type.CREDITS})
+    names = {
+        pk: external_id
+        for chunk in _chunks(event.customer_id for event in events)
+        for pk, external_id in Customer.objects.filter(pk__in=chunk).values_list("pk", "external_id")
+    }
     rows: dict[tuple[str, ...], MarginRow] = {}
 
     def row(event: _Event, currency: str) -> MarginRow:

@@ -312,3 +312,33 @@ def test_a_yearly_plans_monthly_credits_share_the_years_fee(
     (row,) = _report(tenant_a.project)
     # $300 for 12 × 1,000 credits: 25,000 µ a credit, not the 300,000 µ of the one month granted so far.
     assert (row.credits_burned, row.credits_micros, row.margin_micros) == (6, 150_000, 135_000)
+
+
+@pytest.mark.postgres
+def test_more_events_than_a_statement_binds_parameters_are_reported(tenant_a):
+    """PostgreSQL binds at most 65,535 parameters a statement: a month of 70,000 uses of a credits feature (each
+    looked up in the ledger) is read in chunks."""
+    project = tenant_a.project
+    credits = feature(project, "ai_credits", Feature.Type.CREDITS)
+    buyer = customer(project, "u1")
+    now = timezone.now()
+    UsageEvent.objects.bulk_create(
+        UsageEvent(
+            project=project,
+            customer=buyer,
+            feature=credits,
+            event_id=f"e{index}",
+            kind=UsageEvent.Kind.CONSUME,
+            quantity=1,
+            timestamp=now - timedelta(seconds=index % 3600),
+        )
+        for index in range(70_000)
+    )
+    (row,) = _report(project)
+    assert (row.customer, row.feature, row.calls, row.units, row.credits_burned) == (
+        "u1",
+        "ai_credits",
+        70_000,
+        70_000,
+        0,
+    )
