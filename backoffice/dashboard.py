@@ -8,6 +8,7 @@ Revenue, MRR and live subscriptions come from the figures billing keeps as the e
 (billing.models.revenue): the MRR and the live subscriptions at the end of a month are every change up to it,
 summed; the current month's are what is live now (`revenue_figures.MRR_STATUSES`), as the metrics API answers.
 Churn and failed payments are counted by the database, month by month. Nothing here reads every subscription.
+The least profitable customers of the month are `backoffice.margins_chart`'s.
 """
 
 from collections import defaultdict
@@ -24,6 +25,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from backoffice import metrics
+from backoffice.margins_chart import least_profitable
 from billing import selectors as billing_selectors
 from billing.models import Drift, Figure, Payment, Subscription
 from billing.services import revenue_figures
@@ -233,6 +235,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "totals": totals,
         "history": history(now),
+        "margins": least_profitable(now),
         "window": f"{start:%B %Y} to {end:%B %Y}",
     }
     return TemplateResponse(request, "admin/dashboard.html", context)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from billing.services import auto_recharge, meter_reports, refunds, revenue_figures
+from billing.services import auto_recharge, margin_alerts, meter_reports, refunds, revenue_figures
 from billing.services import payment_closing as closing
 
 
@@ -91,6 +91,13 @@ def auto_recharges_resume() -> int:
         except auto_recharge.ChargeInterrupted:
             break  # Stripe is unreachable: the next run tries again
     return len(due)
+
+
+@shared_task(acks_late=True)
+def margin_alerts_sweep() -> int:
+    """Beat: announces `customer.margin_low` for the customers of every project with a margin threshold whose
+    margin this month fell below it, once per customer, month and currency (a re-run announces nothing again)."""
+    return margin_alerts.margin_alerts_sweep()
 
 
 @shared_task(acks_late=True)

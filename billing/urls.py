@@ -1,6 +1,17 @@
-"""Routes of billing: checkout, carts, payments, the portal, subscriptions, invoices, coupons and promotion codes."""
+"""Routes of billing: checkout, carts, payments, the portal, subscriptions, invoices, coupons, promotion codes and
+margins."""
 
-from billing.apis import adoptions, carts, checkout, discounts, invoices, payments, portal, subscriptions
+from billing.apis import (
+    adoptions,
+    carts,
+    checkout,
+    discounts,
+    invoices,
+    margins,
+    payments,
+    portal,
+    subscriptions,
+)
 from core.urls import route
 
 urlpatterns = [
@@ -42,6 +53,7 @@ urlpatterns = [
     ),
     *route("invoices", invoices.InvoiceListApi.as_view(), "invoices"),
     *route("invoices/<str:invoice_id>", invoices.InvoiceDetailApi.as_view(), "invoice-detail"),
+    *route("margins", margins.MarginListApi.as_view(), "margins"),
     *route("coupons", discounts.CouponListCreateApi.as_view(), "coupons"),
     *route("coupons/<str:coupon>", discounts.CouponDetailApi.as_view(), "coupon-detail"),
     *route("promotion_codes", discounts.PromotionCodeListCreateApi.as_view(), "promotion-codes"),

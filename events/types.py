@@ -22,5 +22,6 @@ EVENT_TYPES = (
     "credits.threshold_reached",
     "credits.recharged",
     "credits.recharge_failed",
+    "customer.margin_low",
     "webhook_endpoint.disabled",
 )

@@ -7,6 +7,10 @@ from core.crypto import EncryptedTextField
 from core.ids import PublicIdField
 
 MAX_PAYMENT_TTL_SECONDS = 86_400  # Stripe Checkout sessions live at most 24 hours.
+# A margin alert's threshold, in basis points of what was billed: from a loss of 100 times what was billed (−1,000,000)
+# to a margin of all of it (10,000: any cost at all).
+MIN_MARGIN_ALERT_BPS = -1_000_000
+MAX_MARGIN_ALERT_BPS = 10_000
 
 
 class Project(models.Model):
@@ -79,6 +83,16 @@ class Project(models.Model):
         choices=ProrationRule.choices,
         default=ProrationRule.NOW_PRORATE,
         verbose_name="billing interval changes take effect",
+    )
+    # `customer.margin_low` fires once a month (and currency) for a customer whose margin this month is below this
+    # many basis points of what they were billed (billing.services.margin_alerts); null: never.
+    margin_alert_below_bps = models.IntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_MARGIN_ALERT_BPS), MaxValueValidator(MAX_MARGIN_ALERT_BPS)],
+        verbose_name="margin alert below (basis points)",
+        help_text="Announce a customer's month as customer.margin_low when their margin falls below this share "
+        "of what they were billed, in basis points (2000 = 20 %; negative: a loss). Empty: never.",
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")

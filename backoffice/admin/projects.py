@@ -1,6 +1,6 @@
 """The project page's operator actions that reach into billing: re-run reconciliation with Stripe, and adopt the
-project's existing Stripe account. The project admin itself is `projects.admin`; this subclass replaces its
-registration so the actions sit above billing."""
+project's existing Stripe account; and billing's setting on it, the margin alerts' threshold. The project admin
+itself is `projects.admin`; this subclass replaces its registration so the actions sit above billing."""
 
 from typing import Any
 
@@ -17,10 +17,44 @@ from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from projects import admin as projects_admin
 from projects.models import Project
+from projects.services import projects as services
+
+# Set on a project's page by a change (not at its creation), as the API's PATCH sets it.
+BILLING_SETTINGS = ("margin_alert_below_bps",)
+
+
+class ProjectForm(projects_admin.ProjectForm):
+    """The platform API's settings, and billing's (its range checked by the model's validators, as the API's)."""
+
+    class Meta(projects_admin.ProjectForm.Meta):
+        fields = [*projects_admin.ProjectForm.Meta.fields, *BILLING_SETTINGS]
 
 
 class ProjectAdmin(projects_admin.ProjectAdmin):
+    form = ProjectForm
     actions = [*projects_admin.ProjectAdmin.actions, "reconcile", "adopt_stripe_account"]
+
+    def get_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
+        fields = tuple(super().get_fields(request, obj))
+        if obj is None:
+            return fields
+        at = fields.index("status")
+        return (*fields[:at], *BILLING_SETTINGS, *fields[at:])
+
+    def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
+        """A change goes through `project_update` as one change (one audit row), whichever settings it touches."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        editable = set(self.get_fields(request, obj)) - set(self.get_readonly_fields(request, obj))
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
+        if changes:
+            services.project_update(
+                actor=Actor.user(request.user),
+                project=Project.objects.get(pk=obj.pk),
+                reason="changed in the admin",
+                **changes,
+            )
 
     @admin.action(description="Re-run reconciliation with Stripe (and fix)", permissions=["reconcile"])
     def reconcile(self, request: HttpRequest, queryset: QuerySet[Project]) -> TemplateResponse | None:

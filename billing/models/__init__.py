@@ -1,5 +1,6 @@
 """Billing records, one module per family: carts, payments and refunds (`payments`), subscriptions and invoices
-(`subscriptions`), reconciliation, discounts, and the revenue figures kept as events arrive (`revenue`).
+(`subscriptions`), reconciliation, discounts, the revenue figures kept as events arrive (`revenue`), and the
+margin alerts announced (`margins`).
 
 Django registers an app's models by importing `billing.models`, so this package imports each of them; code
 imports them from here (`from billing.models import Payment`), with the groups of states that the services and
@@ -7,6 +8,7 @@ their compiled reads (`billing.statements`) share."""
 
 from billing.models.adoption import AdoptionRun
 from billing.models.discounts import Coupon, PromotionCode
+from billing.models.margins import MarginAlert
 from billing.models.payments import (
     DISPUTE_LOST,
     PLAN_PAID,
@@ -39,6 +41,7 @@ __all__ = [
     "Drift",
     "Figure",
     "Invoice",
+    "MarginAlert",
     "Payment",
     "PromotionCode",
     "ReconciliationRun",

@@ -106,6 +106,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("SubscriptionMetrics", ("SubscriptionMetricsOutput",), section="Metrics"),
     Cls("RevenuePeriod", ("RevenuePeriodOutput",)),
     Cls("RevenueMetrics", ("RevenueMetricsOutput",)),
+    Cls("Margin", ("MarginOutput",)),
 )
 
 # Response objects of the API that the client has no method for yet, so no class.
@@ -233,6 +234,10 @@ CLASS_DOCS: Mapping[str, str] = {
     "EntityCredits": "An entity's own credits of one credits feature whose plan lets it hold credits.",
     "Entity": "One of a customer's entities (a seat, a workspace), counted by an allocation feature (`entitlements.entities`).",
     "CreditLot": "Credits granted together (a purchase, a paid plan period or a grant), spent oldest-expiring first.",
+    "Margin": (
+        "One row of `margins.list`: a month's usage in one currency, by the groups asked for (None where not\n"
+        "grouped), what it cost you and what it billed; money in micro-units (1 USD = 1,000,000)."
+    ),
     "ScheduledCredits": "Plan credits still to come: a month or week of a paid period whose plan grants on a cadence.",
     "Event": (
         "An outbound event, from `events.retrieve`/`list` or from a verified delivery (`construct_event`).\n\n"

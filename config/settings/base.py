@@ -382,6 +382,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.auto_recharges_resume",
         "schedule": 60.0,
     },
+    # Customers whose margin this month fell below their project's threshold: `customer.margin_low`, once a month.
+    "check-margin-alerts": {
+        "task": "billing.tasks.margin_alerts_sweep",
+        "schedule": crontab(minute=29),
+    },
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------

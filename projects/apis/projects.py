@@ -13,7 +13,13 @@ from core.pagination import PAGINATION_PARAMETERS, list_body, list_serializer, p
 from core.serializers import CurrencyField, HostField, StrictSerializer
 from projects import selectors
 from projects.authentication import request_project
-from projects.models import MAX_PAYMENT_TTL_SECONDS, ApiKey, Project
+from projects.models import (
+    MAX_MARGIN_ALERT_BPS,
+    MAX_PAYMENT_TTL_SECONDS,
+    MIN_MARGIN_ALERT_BPS,
+    ApiKey,
+    Project,
+)
 from projects.permissions import IsPlatformKey
 from projects.services import keys as key_services
 from projects.services import projects as services
@@ -42,6 +48,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "proration_upgrade",
             "proration_downgrade",
             "proration_interval_change",
+            "margin_alert_below_bps",
             "has_stripe_secret_key",
             "has_stripe_webhook_secret",
             "created_at",
@@ -124,6 +131,16 @@ class ProjectSettingsSerializer(StrictSerializer):
         choices=Project.ProrationRule.choices,
         required=False,
         help_text="The same for a change of billing interval (monthly ↔ yearly).",
+    )
+    margin_alert_below_bps = serializers.IntegerField(
+        min_value=MIN_MARGIN_ALERT_BPS,
+        max_value=MAX_MARGIN_ALERT_BPS,
+        required=False,
+        allow_null=True,
+        help_text="`customer.margin_low` is sent once a month (and currency) for a customer whose margin this "
+        "month falls below this many basis points of what they were billed (2000: 20 %; negative: a loss; a "
+        "customer whose usage cost something and who was billed nothing is below any threshold). "
+        f"{MIN_MARGIN_ALERT_BPS:,} to {MAX_MARGIN_ALERT_BPS:,}; null (the default): never.",
     )
 
 

@@ -29,6 +29,7 @@ UPDATABLE_FIELDS = (
     "proration_upgrade",
     "proration_downgrade",
     "proration_interval_change",
+    "margin_alert_below_bps",
 )
 
 
@@ -62,6 +63,7 @@ def project_create(
     proration_upgrade: str = Project.ProrationRule.NOW_PRORATE,
     proration_downgrade: str = Project.ProrationRule.NOW_PRORATE,
     proration_interval_change: str = Project.ProrationRule.NOW_PRORATE,
+    margin_alert_below_bps: int | None = None,
 ) -> tuple[Project, ApiKey, str]:
     """Creates a project and its first API key; returns the key's secret, which is never shown again."""
     project = Project(
@@ -77,6 +79,7 @@ def project_create(
         proration_upgrade=proration_upgrade,
         proration_downgrade=proration_downgrade,
         proration_interval_change=proration_interval_change,
+        margin_alert_below_bps=margin_alert_below_bps,
     )
     if payment_ttl_seconds is not None:
         project.payment_ttl_seconds = payment_ttl_seconds

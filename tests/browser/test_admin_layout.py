@@ -3,8 +3,8 @@ as the customers' "explain" link) without breaking a word in the middle, status 
 contrast, computed from the colours the browser actually paints), "View site" leads somewhere real, the
 dashboard's charts show a value on hover, and detail pages read as words and money.
 
-Screenshots of the dashboard, the payments list and a customer's page are written to $TOLLGATE_SCREENSHOTS (when
-set) for people to look at.
+Screenshots of the dashboard (and its least profitable customers), the payments list and a customer's page are
+written to $TOLLGATE_SCREENSHOTS (when set) for people to look at.
 """
 
 import os
@@ -41,7 +41,9 @@ from tests.billing.payment_factories import (
     CustomerFactory,
     PaymentFactory,
 )
+from tests.billing.test_meter_reports import billed
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
+from tests.catalog import price_create, product_create
 from tests.costs.factories import CostTableFactory
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
@@ -327,6 +329,40 @@ def _seed(tenant, catalog) -> dict[str, str]:
     return {"customer": customer.pk, "payment": payment.pk}
 
 
+def _seed_margins(project) -> None:
+    """This month's model calls of a few more customers, priced by the cost table: three billed by a metered price
+    (3¢ a unit), one not billed at all (besides `_seed`'s customer, whose call cost $0.045)."""
+    tokens = FeatureFactory(project=project, key="tokens", name="Tokens", type="metered")
+    price_create(
+        product_create(project, "usage", "Usage"),
+        "calls",
+        3,
+        interval="month",
+        usage_type="metered",
+        meter="tokens",
+    )
+    for external_id, units, cost in (
+        ("acme-research", 400, 3_100_000),
+        ("globex-labs", 100, 3_750_000),
+        ("initech", 0, 1_250_000),
+        ("hooli-ml", 50, 400_000),
+    ):
+        customer = CustomerFactory(project=project, external_id=external_id)
+        if units:
+            billed(customer)
+        UsageEvent.objects.create(
+            project=project,
+            customer=customer,
+            feature=tokens,
+            event_id=f"call-{external_id}",
+            quantity=units or 30,
+            timestamp=timezone.now(),
+            meter_status="reported" if units else "skipped",
+            dimensions={"model": "gpt-4o", "values": {"input_tokens": 1}, "cost_table": 1, "currency": "usd"},
+            cost_micros=cost,
+        )
+
+
 # The words (runs of letters and digits) of the list's cells that the browser laid out over two lines.
 _WORDS_BROKEN_ACROSS_LINES = """() => {
     const broken = [];
@@ -442,6 +478,7 @@ def test_view_site_customer_page_and_dashboard_tooltips(page, tenant_a, catalog)
     _shoot(page, "customer-holds")
     inline = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert inline[0] <= inline[1]
+    _seed_margins(tenant_a.project)
     page.goto("/admin/dashboard/")
     assert page.locator("h1").all_inner_texts() == ["Dashboard"]
     bar = page.locator('figure:has(h3:text-is("Net revenue per month (USD)")) g.tg-month').last
@@ -451,6 +488,30 @@ def test_view_site_customer_page_and_dashboard_tooltips(page, tenant_a, catalog)
     sizes = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert sizes[0] <= sizes[1]
     _shoot(page, "dashboard")
+    # The least profitable customers this month: a loss first, each bar with its margin, billed and cost.
+    margins = page.locator('figure.tg-margins[data-currency="usd"]')
+    margins.scroll_into_view_if_needed()
+    assert margins.locator("g.tg-customer").evaluate_all("gs => gs.map(g => g.dataset.customer)") == [
+        "initech",
+        "globex-labs",
+        "user-4f1c2a9e-7b3d-4e8a-9c61-2d5f0b7a8e13",
+        "hooli-ml",
+        "acme-research",
+    ]
+    assert margins.locator("g.tg-customer title").all_text_contents()[1] == (
+        "alpha · globex-labs: margin -$0.75 (-25.00 % of billed); billed $3.00, cost $3.75"
+    )
+    assert margins.locator("text.tg-value").all_text_contents() == [
+        "-$1.25",
+        "-$0.75",
+        "-$0.045",
+        "$1.10",
+        "$8.90",
+    ]
+    box = margins.bounding_box()
+    assert box is not None
+    assert box["x"] + box["width"] <= 1366
+    _shoot(page, "dashboard-margins")
 
 
 def test_detail_pages_are_views_in_words_and_money(page, tenant_a, catalog):

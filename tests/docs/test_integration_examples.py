@@ -231,7 +231,7 @@ def test_the_documented_answers_are_read_as_written():
 
 def test_the_guide_has_its_shell_examples():
     examples = _shell_examples()
-    assert len(examples) == 17
+    assert len(examples) == 18
     for example in examples:  # one documented answer per command
         assert len(_documented_answers(example)) == len(re.findall(r"^curl ", example, re.MULTILINE)), example
 
@@ -357,7 +357,7 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 25
+    assert len(examples) == 26
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),
@@ -383,6 +383,10 @@ def test_the_guide_has_its_python_examples():
         ('tollgate.credits.retrieve(customer="user-79", feature="ai_credits").balance', 20),
         ("(version, call.quantity, call.cost.micros, call.cost.cost_table)", (1, 9, 6000, 1)),
         ("(held.hold.quantity, done.hold.overrun, done.hold.actual.cost.micros)", (17, 24, 26950)),
+        (
+            "(row.feature, row.model, row.cost_micros, row.billed_micros, row.margin_bps)",
+            ("assistant", "gpt-4o", 6000, 0, None),
+        ),
     ]
 
 

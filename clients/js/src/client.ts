@@ -7,6 +7,7 @@ import { Customers } from "./resources/customers.js";
 import { Coupons, PromotionCodes } from "./resources/discounts.js";
 import { Credits, Entitlements, Usage } from "./resources/entitlements.js";
 import { Events, WebhookEndpoints } from "./resources/events.js";
+import { Margins } from "./resources/margins.js";
 import { Payments, Portal } from "./resources/payments.js";
 import { CurrentProject, Metrics, Projects } from "./resources/projects.js";
 import { Invoices, Subscriptions } from "./resources/subscriptions.js";
@@ -63,6 +64,7 @@ export class Tollgate {
   readonly promotionCodes: PromotionCodes;
   readonly project: CurrentProject;
   readonly metrics: Metrics;
+  readonly margins: Margins;
   readonly projects: Projects;
   private readonly transport: Transport;
 
@@ -100,6 +102,7 @@ export class Tollgate {
     this.promotionCodes = new PromotionCodes(transport);
     this.project = new CurrentProject(transport);
     this.metrics = new Metrics(transport);
+    this.margins = new Margins(transport);
     this.projects = new Projects(transport);
   }
 

@@ -58,6 +58,7 @@ export type EventType =
   | "credits.threshold_reached"
   | "credits.recharged"
   | "credits.recharge_failed"
+  | "customer.margin_low"
   | "webhook_endpoint.disabled";
 export type FeatureType = "boolean" | "metered" | "credits" | "allocation" | "static";
 export type HoldStatus = "active" | "confirmed" | "released" | "expired";
@@ -123,6 +124,8 @@ export interface Project {
   proration_upgrade?: ProjectProrationUpgrade;
   proration_downgrade?: ProjectProrationDowngrade;
   proration_interval_change?: ProjectProrationIntervalChange;
+  /** Announce a customer's month as customer.margin_low when their margin falls below this share of what they were billed, in basis points (2000 = 20 %; negative: a loss). Empty: never. */
+  margin_alert_below_bps?: number | null;
   has_stripe_secret_key: boolean;
   has_stripe_webhook_secret: boolean;
   created_at: string;
@@ -346,6 +349,8 @@ export interface CustomerExport {
   holds: Record<string, unknown>[];
   /** Every row of this kind (the customer's invoices). */
   invoices: Record<string, unknown>[];
+  /** Every row of this kind (the customer's margin alerts). */
+  margin_alerts: Record<string, unknown>[];
   /** Every row of this kind (the customer's payments). */
   payments: Record<string, unknown>[];
   /** Every row of this kind (the customer's plan periods). */
@@ -1257,4 +1262,40 @@ export interface RevenueMetrics {
   data: RevenuePeriod[];
   /** Monthly recurring revenue per currency. */
   mrr: Record<string, number>;
+}
+
+/**
+ * One row of `margins.list`: a month's usage in one currency, by the groups asked for (null where not
+ * grouped), what it cost you and what it billed; money in micro-units (1 USD = 1,000,000).
+ */
+export interface Margin {
+  object?: string;
+  /** The month of the usage (UTC), `YYYY-MM`. */
+  period: string;
+  /** Three-letter ISO code, lowercase, of every amount of the row; empty for usage that neither cost nor billed any money. Money is never summed across currencies: a row is one currency's. */
+  currency: string;
+  /** The customer's id (your `external_id`); null when the report is not grouped by customer. */
+  customer: string | null;
+  /** The feature's key; null when the report is not grouped by feature. */
+  feature: string | null;
+  /** The model the usage named (empty for usage that named none); null when the report is not grouped by model. */
+  model: string | null;
+  /** Usage events counted (a `usage` or `consume` event each). */
+  calls: number;
+  /** Their quantity, in the feature's units. */
+  units: number;
+  /** Micro-units of `currency` (1 USD = 1,000,000): what the usage cost you, by your cost table (events priced by one only). */
+  cost_micros: number;
+  /** Micro-units of `currency` (1 USD = 1,000,000): what the customer was billed for the usage, `overage_micros` + `credits_micros`. */
+  billed_micros: number;
+  /** Micro-units of `currency` (1 USD = 1,000,000): what the customer's metered price bills for the usage reported to its meter (not the units paid with credits), each event at the margin of the period's units (a graduated price's free tier bills the period's first events nothing). */
+  overage_micros: number;
+  /** Micro-units of `currency` (1 USD = 1,000,000): the credits the usage burned, at what the customer paid for them (granted credits are worth nothing). */
+  credits_micros: number;
+  /** The credits the usage burned. */
+  credits_burned: number;
+  /** Micro-units of `currency` (1 USD = 1,000,000): `billed_micros` − `cost_micros`. */
+  margin_micros: number;
+  /** The margin in basis points of what was billed (10000 × margin ÷ billed, rounded down: −2500 is −25 %); null when nothing was billed. */
+  margin_bps: number | null;
 }

@@ -1,1 +1,1 @@
-export const VERSION = "0.4.7";
+export const VERSION = "0.4.8";

@@ -16,6 +16,7 @@ from tollgate_client.resources.customers import Customers
 from tollgate_client.resources.discounts import Coupons, PromotionCodes
 from tollgate_client.resources.entitlements import Credits, Entitlements, Usage
 from tollgate_client.resources.events import Events, WebhookEndpoints
+from tollgate_client.resources.margins import Margins
 from tollgate_client.resources.payments import Payments, Portal
 from tollgate_client.resources.projects import CurrentProject, Metrics, Projects
 from tollgate_client.resources.subscriptions import Invoices, Subscriptions
@@ -83,6 +84,7 @@ class Tollgate:
         self.promotion_codes = PromotionCodes(transport)
         self.project = CurrentProject(transport)
         self.metrics = Metrics(transport)
+        self.margins = Margins(transport)
         self.projects = Projects(transport)
 
     @property

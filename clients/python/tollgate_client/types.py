@@ -79,6 +79,7 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",
+    "Margin",
     "MeterReportStatus",
     "Payment",
     "PaymentFlow",
@@ -183,6 +184,7 @@ EventType = Literal[
     "credits.threshold_reached",
     "credits.recharged",
     "credits.recharge_failed",
+    "customer.margin_low",
     "webhook_endpoint.disabled",
 ]
 FeatureType = Literal["boolean", "metered", "credits", "allocation", "static"]
@@ -254,6 +256,8 @@ class Project(TollgateObject):
     proration_upgrade: ProjectProrationUpgrade | None = None
     proration_downgrade: ProjectProrationDowngrade | None = None
     proration_interval_change: ProjectProrationIntervalChange | None = None
+    margin_alert_below_bps: int | None = None
+    """Announce a customer's month as customer.margin_low when their margin falls below this share of what they were billed, in basis points (2000 = 20 %; negative: a loss). Empty: never."""
     has_stripe_secret_key: bool
     has_stripe_webhook_secret: bool
     created_at: str
@@ -492,6 +496,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's holds)."""
     invoices: list[dict[str, Any]]
     """Every row of this kind (the customer's invoices)."""
+    margin_alerts: list[dict[str, Any]]
+    """Every row of this kind (the customer's margin alerts)."""
     payments: list[dict[str, Any]]
     """Every row of this kind (the customer's payments)."""
     plan_periods: list[dict[str, Any]]
@@ -1485,3 +1491,40 @@ class RevenueMetrics(TollgateObject):
     data: list[RevenuePeriod]
     mrr: dict[str, int]
     """Monthly recurring revenue per currency."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Margin(TollgateObject):
+    """One row of `margins.list`: a month's usage in one currency, by the groups asked for (None where not
+    grouped), what it cost you and what it billed; money in micro-units (1 USD = 1,000,000).
+    """
+
+    object: str = "margin"
+    period: str
+    """The month of the usage (UTC), `YYYY-MM`."""
+    currency: str
+    """Three-letter ISO code, lowercase, of every amount of the row; empty for usage that neither cost nor billed any money. Money is never summed across currencies: a row is one currency's."""
+    customer: str | None
+    """The customer's id (your `external_id`); null when the report is not grouped by customer."""
+    feature: str | None
+    """The feature's key; null when the report is not grouped by feature."""
+    model: str | None
+    """The model the usage named (empty for usage that named none); null when the report is not grouped by model."""
+    calls: int
+    """Usage events counted (a `usage` or `consume` event each)."""
+    units: int
+    """Their quantity, in the feature's units."""
+    cost_micros: int
+    """Micro-units of `currency` (1 USD = 1,000,000): what the usage cost you, by your cost table (events priced by one only)."""
+    billed_micros: int
+    """Micro-units of `currency` (1 USD = 1,000,000): what the customer was billed for the usage, `overage_micros` + `credits_micros`."""
+    overage_micros: int
+    """Micro-units of `currency` (1 USD = 1,000,000): what the customer's metered price bills for the usage reported to its meter (not the units paid with credits), each event at the margin of the period's units (a graduated price's free tier bills the period's first events nothing)."""
+    credits_micros: int
+    """Micro-units of `currency` (1 USD = 1,000,000): the credits the usage burned, at what the customer paid for them (granted credits are worth nothing)."""
+    credits_burned: int
+    """The credits the usage burned."""
+    margin_micros: int
+    """Micro-units of `currency` (1 USD = 1,000,000): `billed_micros` − `cost_micros`."""
+    margin_bps: int | None
+    """The margin in basis points of what was billed (10000 × margin ÷ billed, rounded down: −2500 is −25 %); null when nothing was billed."""

@@ -102,6 +102,9 @@ export interface ProjectSettings {
   proration_upgrade?: ProrationRule;
   proration_downgrade?: ProrationRule;
   proration_interval_change?: ProrationRule;
+  /** The margin, in basis points of what a customer was billed, below which the project hears
+   * `customer.margin_low` (2000 = 20 %; −1,000,000 to 10,000); `null` stops the alerts. */
+  margin_alert_below_bps?: number | null;
 }
 
 export type ProrationRule = "now_prorate" | "now_no_proration" | "period_end";

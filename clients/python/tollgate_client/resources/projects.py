@@ -101,11 +101,13 @@ class Projects(Resource):
         proration_upgrade: str | None = None,
         proration_downgrade: str | None = None,
         proration_interval_change: str | None = None,
+        margin_alert_below_bps: int | None = None,
         idempotency_key: str | None = None,
     ) -> Project:
         """The answer's `api_key` is the project's first secret key, shown this once. Proration rules
         (`now_prorate`, the default; `now_no_proration`; `period_end`) decide what a subscription change does,
-        per direction."""
+        per direction. `margin_alert_below_bps`: the margin, in basis points of what a customer was billed, below
+        which the project hears `customer.margin_low` (2000 = 20 %; −1,000,000 to 10,000)."""
         body = compact(
             slug=slug,
             name=name,
@@ -122,6 +124,7 @@ class Projects(Resource):
             proration_upgrade=proration_upgrade,
             proration_downgrade=proration_downgrade,
             proration_interval_change=proration_interval_change,
+            margin_alert_below_bps=margin_alert_below_bps,
         )
         return self._post(Project, "/projects", body, idempotency_key=idempotency_key)
 
@@ -143,10 +146,13 @@ class Projects(Resource):
         proration_upgrade: str | None = None,
         proration_downgrade: str | None = None,
         proration_interval_change: str | None = None,
+        margin_alert_below_bps: int | None = None,
+        clear_margin_alert: bool = False,
         idempotency_key: str | None = None,
     ) -> Project:
         """`status`: `active` or `suspended`. `proration_upgrade` / `proration_downgrade` /
-        `proration_interval_change`: `now_prorate` | `now_no_proration` | `period_end`."""
+        `proration_interval_change`: `now_prorate` | `now_no_proration` | `period_end`.
+        `margin_alert_below_bps`: as `create`'s; `clear_margin_alert=True` stops the alerts (sends null)."""
         body = compact(
             name=name,
             status=status,
@@ -160,7 +166,10 @@ class Projects(Resource):
             proration_upgrade=proration_upgrade,
             proration_downgrade=proration_downgrade,
             proration_interval_change=proration_interval_change,
+            margin_alert_below_bps=margin_alert_below_bps,
         )
+        if clear_margin_alert:
+            body["margin_alert_below_bps"] = None
         return self._patch(Project, path("/projects/{}", project), body, idempotency_key=idempotency_key)
 
     def list(self, *, limit: int | None = None, starting_after: str | None = None) -> Page[Project]:
