@@ -384,8 +384,8 @@ def test_the_guide_has_its_python_examples():
         ("(version, call.quantity, call.cost.micros, call.cost.cost_table)", (1, 9, 6000, 1)),
         ("(held.hold.quantity, done.hold.overrun, done.hold.actual.cost.micros)", (17, 24, 26950)),
         (
-            "(row.feature, row.model, row.cost_micros, row.billed_micros, row.margin_bps)",
-            ("assistant", "gpt-4o", 6000, 0, None),
+            "(row.model, row.cost_micros, row.billed_micros, row.margin_bps)",
+            ("gpt-4o", 6000, 0, None),
         ),
     ]
 

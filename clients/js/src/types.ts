@@ -1280,7 +1280,7 @@ export interface Margin {
   feature: string | null;
   /** The model the usage named (empty for usage that named none); null when the report is not grouped by model. */
   model: string | null;
-  /** Usage events counted (a `usage` or `consume` event each). */
+  /** Model calls counted: a `usage` or `consume` event each (a hold's units beyond it count with its call). */
   calls: number;
   /** Their quantity, in the feature's units. */
   units: number;

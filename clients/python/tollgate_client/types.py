@@ -1511,7 +1511,7 @@ class Margin(TollgateObject):
     model: str | None
     """The model the usage named (empty for usage that named none); null when the report is not grouped by model."""
     calls: int
-    """Usage events counted (a `usage` or `consume` event each)."""
+    """Model calls counted: a `usage` or `consume` event each (a hold's units beyond it count with its call)."""
     units: int
     """Their quantity, in the feature's units."""
     cost_micros: int
