@@ -6,15 +6,21 @@ Per usage event (a `usage` or `consume` event; a release gives units back but no
 - **cost**: the `cost_micros` its cost table priced it at (`costs`), in that table's currency;
 - **billed**, in micro-units of the billing currency (1 major unit = 1,000,000), two parts:
   - *overage*: what the metered price bills the event's metered units (`quantity − covered`, as the meter reports
-    them; an event the meter skipped or gave up on bills nothing). Each event is billed at the margin: the price's
-    amount for the period's metered units up to and including it, less the amount up to the one before, in
-    timestamp order — so a graduated price's free tier bills the first events nothing, and the events of a
-    period add up to exactly what Stripe bills for it;
+    them; an event the meter skipped or gave up on bills nothing), by the price on the subscription that billed
+    the usage's period (one ended since keeps its last period), at its amounts now. Each event is billed at the
+    margin: the price's amount for the period's metered units up to and including it, less the amount up to the
+    one before, in timestamp order — so a graduated price's free tier bills the first events nothing, and the
+    events of a period add up to what the price bills for it. A volume price (whose amount may fall as a tier is
+    crossed) shares the period's amount so far among its units instead;
   - *credits*: the credits the event burned, at the value the customer paid for them. A purchased lot's credits
-    are worth the purchase's price over the credits its lots granted; a plan's, the period invoice's plan lines
-    over the credits that period granted (a yearly plan's monthly grants share the year's fee); a granted
-    (promotional) lot's credits are worth nothing. A consume burns what the ledger took under its id; a hold's
-    events burn their share of what the hold took, at the hold's average value.
+    are worth what the payment charged for the purchase's line (its frozen unit amount × quantity; nothing once
+    the purchase was taken back by a refund or a lost dispute) over the credits its lots granted; a plan's, the
+    period invoice's plan lines (licensed catalog prices, not prorations or usage) over the credits that period
+    pays for (a yearly plan's monthly slices all share the year's fee; credits rolled in from the period before
+    are not bought with it); a granted (promotional) lot's credits are worth nothing. A consume burns what the
+    ledger took under its id; a hold's events (consumes naming it: only Tollgate writes a consume's properties)
+    burn their share of what the hold took, at the hold's average value; the units a call used beyond its hold
+    (`<hold>.overrun`) burn what they took, and are the call's (its model, no call of their own).
 
 Rows group the events by month (UTC) and currency, and by any of customer, feature and model; a row's
 margin is billed − cost in its one currency. Money is never summed across currencies: an event billed in one
@@ -32,12 +38,11 @@ from typing import Any
 
 from django.db.models import F, Sum
 
-from billing.models import Invoice
+from billing.models import Invoice, Payment, SubscriptionItem
 from catalog.models import Feature, Price
 from catalog.pricing import price_amount, terms_amount
 from core.money import minor_unit_exponent
 from customers.models import Customer
-from entitlements.attach import metered_terms
 from entitlements.models import CreditLedgerEntry, CreditLot, Hold, PlanCreditSlice, Purchase, UsageEvent
 from projects.models import Project
 
@@ -96,8 +101,8 @@ class _Event:
     metered: bool
     period_start: datetime | None
     timestamp: datetime
-    hold: str | None
-    properties_hold: str | None  # the hold its `properties` name, an overrun's too
+    hold: str | None  # the hold whose events these are (a consume naming it)
+    properties_hold: str | None  # a recorded event naming a hold as its overrun: the hold, until checked
 
 
 def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
@@ -136,8 +141,13 @@ def _events(project: Project, start: datetime, end: datetime, customer: Customer
         "period_start",
         "timestamp",
         "properties",
+        "kind",
     ).iterator(chunk_size=5000):
         dimensions, properties = row[6] or {}, row[11] or {}
+        # Only Tollgate writes a consume's properties: a hold's events (its confirm, a lease's reports) are
+        # consumes naming it. A recorded event's `properties` are the tenant's: one naming a hold is a hold's
+        # overrun only if its id is the one Tollgate gave it (`_overruns_named`).
+        named = properties.get("hold") if isinstance(properties.get("hold"), str) else None
         events.append(
             _Event(
                 pk=row[0],
@@ -153,8 +163,10 @@ def _events(project: Project, start: datetime, end: datetime, customer: Customer
                 period_start=row[9],
                 timestamp=row[10],
                 # A hold's events burn from what the hold took; its overrun was recorded as usage of its own.
-                hold=None if properties.get("overrun") else properties.get("hold"),
-                properties_hold=properties.get("hold"),
+                hold=named if row[12] == UsageEvent.Kind.CONSUME else None,
+                properties_hold=named
+                if row[12] != UsageEvent.Kind.CONSUME and properties.get("overrun")
+                else None,
             )
         )
     events.sort(key=lambda event: (event.timestamp, event.pk))
@@ -162,24 +174,27 @@ def _events(project: Project, start: datetime, end: datetime, customer: Customer
 
 
 def _overruns_named(project: Project, events: list[_Event]) -> list[_Event]:
-    """A confirm's units beyond its hold (`<hold>.overrun`, no dimensions of its own) are the confirmed call's:
-    they take its model."""
-    overruns = {event.properties_hold for event in events if event.properties_hold and event.hold is None}
-    if not overruns:
-        return events
-    models = {
-        hold_id: str(((dimensions or {}).get("confirmed") or {}).get("model") or "")
-        for chunk in _chunks(overruns)
-        for hold_id, dimensions in Hold.objects.filter(project_id=project.pk, hold_id__in=chunk).values_list(
-            "hold_id", "dimensions"
-        )
+    """A confirm's units beyond its hold are recorded as `<Tollgate's hold id>.overrun`, naming the hold, with no
+    dimensions of their own: they are the confirmed call's, and take its model. A recorded event that names a hold
+    under any other id is the tenant's own."""
+    named = {event.properties_hold for event in events if event.properties_hold}
+    holds = {
+        hold_id: (pk, str(((dimensions or {}).get("confirmed") or {}).get("model") or ""))
+        for chunk in _chunks(h for h in named if h)
+        for hold_id, pk, dimensions in Hold.objects.filter(
+            project_id=project.pk, hold_id__in=chunk
+        ).values_list("hold_id", "pk", "dimensions")
     }
-    return [
-        replace(event, model=models.get(event.properties_hold, ""))
-        if event.properties_hold and event.hold is None and not event.model
-        else event
-        for event in events
-    ]
+    checked = []
+    for event in events:
+        if event.properties_hold:
+            pk, model = holds.get(event.properties_hold, ("", ""))
+            if event.event_id == f"{pk}.overrun":
+                event = replace(event, model=event.model or model)
+            else:
+                event = replace(event, properties_hold=None)
+        checked.append(event)
+    return checked
 
 
 def _overage(project: Project, events: list[_Event], start: datetime) -> dict[str, tuple[int, str]]:
@@ -208,16 +223,25 @@ def _overage(project: Project, events: list[_Event], start: datetime) -> dict[st
         .values("customer_id", "feature_id", "period_start")
         .annotate(units=Sum(F("quantity") - F("covered")))
     }
-    terms_of: dict[str, dict[str, dict[str, Any]]] = {}
+    terms_of = _period_terms(project, {key[:2] for key in periods})
     billed: dict[str, tuple[int, str]] = {}
     for (customer_id, feature_id, period_start), rows in periods.items():
-        if customer_id not in terms_of:
-            features = {key[1] for key in periods if key[0] == customer_id}
-            terms_of[customer_id] = metered_terms(customer_id, features)
-        terms = terms_of[customer_id].get(feature_id)
+        terms = _terms_for(terms_of.get((customer_id, feature_id), []), period_start, rows[0].timestamp)
         if terms is None:
-            continue  # no live subscription bills the feature any more: nothing to price it by
+            continue  # no subscription of the customer ever billed the feature: nothing to price it by
         units = before.get((customer_id, feature_id, period_start)) or 0
+        if terms.get("tiers_mode") == Price.TiersMode.VOLUME:
+            # Every unit at the tier the whole quantity reaches: the amount of the period so far, shared by its
+            # units (a volume price's amount may fall as a tier is crossed, so a margin could be negative).
+            total = units + sum(event.quantity - event.covered for event in rows)
+            amount = terms_amount(terms, total)
+            shared = amount * units // total if total else 0
+            for event in rows:
+                units += event.quantity - event.covered
+                now = amount * units // total
+                billed[event.pk] = (to_micros(now - shared, terms["currency"]), terms["currency"])
+                shared = now
+            continue
         amount = terms_amount(terms, units)
         for event in rows:
             units += event.quantity - event.covered
@@ -225,6 +249,61 @@ def _overage(project: Project, events: list[_Event], start: datetime) -> dict[st
             billed[event.pk] = (to_micros(now - amount, terms["currency"]), terms["currency"])
             amount = now
     return billed
+
+
+_Terms = tuple[datetime, datetime | None, datetime | None, dict[str, Any]]
+
+
+def _period_terms(project: Project, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], list[_Terms]]:
+    """Per (customer, metered feature), the metered prices that bill it on the customer's subscriptions — live or
+    ended — newest first: (created, its period's start, end, the price's terms)."""
+    features = {feature for _, feature in pairs}
+    found: dict[tuple[str, str], list[_Terms]] = defaultdict(list)
+    for chunk in _chunks(customer for customer, _ in pairs):
+        for item in (
+            SubscriptionItem.objects.filter(
+                project_id=project.pk,
+                subscription__customer_id__in=chunk,
+                usage_type=Price.UsageType.METERED,
+                price__meter_id__in=features,
+            )
+            .select_related("price", "subscription")
+            .order_by("-subscription__created_at", "-subscription_id")
+        ):
+            price, subscription = item.price, item.subscription
+            key = (subscription.customer_id, str(price.meter_id))
+            if key in pairs:
+                terms = {
+                    "currency": price.currency,
+                    "billing_scheme": price.billing_scheme,
+                    "unit_amount": price.unit_amount,
+                    "tiers_mode": price.tiers_mode,
+                    "tiers": price.tiers or [],
+                }
+                found[key].append(
+                    (
+                        subscription.created_at,
+                        subscription.current_period_start,
+                        subscription.current_period_end,
+                        terms,
+                    )
+                )
+    return found
+
+
+def _terms_for(choices: list[_Terms], period_start: datetime | None, at: datetime) -> dict[str, Any] | None:
+    """The terms of the subscription whose period is the usage's (a subscription ended since keeps its last), else
+    of the newest subscription made before the usage, else of the newest."""
+    for _, start, _, terms in choices:
+        if period_start is not None and start == period_start:
+            return terms
+    for _, start, end, terms in choices:
+        if start is not None and end is not None and start <= at < end:
+            return terms
+    for created, _, _, terms in choices:
+        if created <= at:
+            return terms
+    return choices[0][3] if choices else None
 
 
 def _lot_values(lot_ids: Iterable[str]) -> dict[str, tuple[Fraction, str]]:
@@ -253,14 +332,12 @@ def _lot_values(lot_ids: Iterable[str]) -> dict[str, tuple[Fraction, str]]:
             "plan_period_id", "amount"
         ):
             granted[period_id] += amount
-    paid: dict[str, tuple[int, str]] = {}
-    for purchase in (
-        purchase
-        for chunk in _chunks(purchases)
-        for purchase in Purchase.objects.filter(pk__in=chunk).select_related("price")
-    ):
-        price = purchase.price
-        paid[purchase.pk] = (price_amount(price, purchase.quantity), price.currency) if price else (0, "")
+        # Credits an earlier period rolled into this one's lots were paid with that period: not this fee's.
+        for period_id, carried in CreditLedgerEntry.objects.filter(
+            lot__plan_period_id__in=chunk, type=CreditLedgerEntry.Type.ROLLOVER, amount__gt=0
+        ).values_list("lot__plan_period_id", "amount"):
+            granted[period_id] -= carried
+    paid = _purchases_paid(purchases)
     invoice_of = {row[3]: row[4] for row in lots if row[3]}
     fees = _plan_fees(project_ids={row[5] for row in lots}, invoice_ids=set(invoice_of.values()))
     for period_id, invoice_id in invoice_of.items():
@@ -276,14 +353,47 @@ def _lot_values(lot_ids: Iterable[str]) -> dict[str, tuple[Fraction, str]]:
     return values
 
 
-def _plan_fees(*, project_ids: set[str], invoice_ids: set[str]) -> dict[str, tuple[int, str]]:
-    """Per invoice (Tollgate's id, as plan periods name it), what its plan lines billed for the period ahead
-    (licensed, not prorations), and the invoice's currency."""
-    metered = set(
-        Price.objects.filter(project_id__in=project_ids, usage_type=Price.UsageType.METERED).values_list(
-            "stripe_price_id", flat=True
+def _purchases_paid(purchases: set[str]) -> dict[str, tuple[int, str]]:
+    """Per purchase, what its payment charged for its line (the line's unit amount as the payment froze it × its
+    quantity, in the payment's currency); a purchase taken back (refunded, a dispute lost) paid nothing."""
+    rows = [
+        row
+        for chunk in _chunks(purchases)
+        for row in Purchase.objects.filter(pk__in=chunk).values_list(
+            "pk", "payment_id", "line", "quantity", "revoked_at", "price_id", "project_id"
         )
-    )
+    ]
+    payments = {
+        pk: (currency, items)
+        for chunk in _chunks(row[1] for row in rows)
+        for pk, currency, items in Payment.objects.filter(
+            project_id__in={row[6] for row in rows}, pk__in=chunk
+        ).values_list("pk", "currency", "items")
+    }
+    paid: dict[str, tuple[int, str]] = {}
+    for pk, payment_id, line, quantity, revoked_at, price_id, _ in rows:
+        currency, items = payments.get(payment_id, ("", []))
+        item = items[line] if 0 <= line < len(items or []) else {}
+        unit = item.get("unit_amount")
+        if revoked_at is not None or not currency:
+            paid[pk] = (0, "")
+        elif unit is not None:
+            paid[pk] = (int(unit) * quantity, currency)
+        else:  # a line priced by tiers: the catalog's price for the quantity
+            price = Price.objects.filter(pk=price_id).first()
+            paid[pk] = (price_amount(price, quantity), currency) if price else (0, "")
+    return paid
+
+
+def _plan_fees(*, project_ids: set[str], invoice_ids: set[str]) -> dict[str, tuple[int, str]]:
+    """Per invoice (Tollgate's id, as plan periods name it), what its plan lines billed for the period ahead (a
+    licensed recurring price of the catalog, by its Stripe id now or before an amount change; not prorations, not
+    usage, not one-off items), and the invoice's currency."""
+    licensed: set[str] = set()
+    for stripe_id, history in Price.objects.filter(
+        project_id__in=project_ids, type=Price.Type.RECURRING, usage_type=Price.UsageType.LICENSED
+    ).values_list("stripe_price_id", "stripe_price_history"):
+        licensed.update([stripe_id, *(history or [])])
     fees: dict[str, tuple[int, str]] = {}
     for invoice_id, currency, lines in (
         row
@@ -295,7 +405,7 @@ def _plan_fees(*, project_ids: set[str], invoice_ids: set[str]) -> dict[str, tup
         fee = sum(
             int(line.get("amount") or 0)
             for line in lines or []
-            if not line.get("proration") and line.get("stripe_price_id") not in metered
+            if not line.get("proration") and line.get("stripe_price_id") in licensed
         )
         fees[invoice_id] = (fee, currency)
     return fees

@@ -3,17 +3,29 @@ was billed for it — the metered price's amount at the margin, or the credits i
 per customer, feature, model, month and currency, to the micro-unit."""
 
 from datetime import timedelta
+from fractions import Fraction
 
 import pytest
 from django.utils import timezone
 
-from billing.services.margins import margins_report
+from billing.models import Invoice, Subscription
+from billing.services.margins import _lot_values, margins_report
 from catalog.models import Feature, Price, Product
 from customers.services.customers import customer_ensure_stripe
-from entitlements.models import CreditLot, UsageEvent
+from entitlements.models import CreditLedgerEntry, CreditLot, PlanPeriod, UsageEvent
+from entitlements.services.purchases import purchase_revoke
+from tests.billing.factories import PriceFactory
 from tests.billing.test_meter_reports import billed
 from tests.catalog import price_create, product_create
-from tests.entitlements.helpers import customer, feature, hand, paid_payment, product, subscribe
+from tests.entitlements.helpers import (
+    customer,
+    feature,
+    hand,
+    hand_subscription,
+    paid_payment,
+    product,
+    subscribe,
+)
 from tests.entitlements.test_plan_credits import _subscribe
 
 GPT = {
@@ -342,3 +354,101 @@ def test_more_events_than_a_statement_binds_parameters_are_reported(tenant_a):
         70_000,
         0,
     )
+
+
+def _bought(api, tenant_a, waterfall):
+    """u1 bought 900 credits for $30 (33,333⅓ µ a credit) and pays `tokens` with them past an allowance of 0."""
+    project = tenant_a.project
+    _, credits, tokens = waterfall
+    buyer = customer(project, "u1")
+    hand(payment=paid_payment(buyer, product(project, "pack", {credits: 450}), quantity=2))
+    subscribe(
+        buyer,
+        product(project, "base", {tokens: {"limit": 0, "credits": {"feature": "ai_credits", "cost": 1}}}),
+    )
+    return buyer
+
+
+@pytest.mark.parametrize("properties", [{"hold": "order-77"}, {"hold": "order-77", "overrun": True}])
+def test_a_tenants_own_property_named_hold_is_just_a_property(api, tenant_a, waterfall, properties):
+    _bought(api, tenant_a, waterfall)
+    _usage(api, tenant_a.key, "c1", "gpt", 2000, 1000, properties=properties)  # 6 credits
+    (row,) = _report(tenant_a.project)
+    assert (row.calls, row.credits_burned, row.credits_micros) == (1, 6, 200_000)
+
+
+def test_refunded_credits_were_paid_nothing(api, tenant_a, waterfall):
+    buyer = _bought(api, tenant_a, waterfall)
+    _usage(api, tenant_a.key, "c1", "gpt", 2000, 1000)
+    assert _report(tenant_a.project)[0].credits_micros == 200_000
+    purchase_revoke(
+        customer=buyer,
+        payment_id=CreditLot.objects.get(source="purchase").purchase.payment_id,
+        reason="refund",
+    )
+    (row,) = _report(tenant_a.project)
+    assert (row.credits_burned, row.credits_micros, row.margin_micros) == (6, 0, -15_000)
+
+
+def test_usage_billed_by_a_subscription_ended_since_keeps_its_overage(api, tenant_a, metered_tokens):
+    _usage(api, tenant_a.key, "e1", "gpt", 2000, 1000)
+    _usage(api, tenant_a.key, "e2", "mini", 4000, 1000)
+    subscription = Subscription.objects.get(customer=metered_tokens)
+    subscription.status = Subscription.Status.CANCELED
+    subscription.save()
+    hand_subscription(subscription)
+    (row,) = _report(tenant_a.project, group_by=("customer",))
+    assert row.overage_micros == 120_000  # 14 units, 4 past the free 10, at 3¢
+
+
+def test_credits_rolled_into_a_period_are_not_bought_with_its_fee(tenant_a):
+    """A plan period's lot holds its own 1,000 credits and 500 rolled over from the period before: its $30 paid
+    for 1,000 (30,000 µ each), not 1,500 (20,000 µ)."""
+    project = tenant_a.project
+    buyer = customer(project, "u9")
+    credits = feature(project, "ai_credits", Feature.Type.CREDITS)
+    plan = PriceFactory(
+        project=project, type=Price.Type.RECURRING, interval="month", stripe_price_id="price_plan"
+    )
+    lots = []
+    for n in (1, 2):
+        invoice = Invoice.objects.create(
+            project=project,
+            customer=buyer,
+            stripe_invoice_id=f"in_{n}",
+            status="paid",
+            currency="usd",
+            lines=[
+                {"amount": 3000, "proration": False, "stripe_price_id": plan.stripe_price_id},
+                {"amount": 700, "proration": False, "stripe_price_id": "price_usage_before_a_change"},
+            ],
+        )
+        period = PlanPeriod.objects.create(
+            project=project,
+            customer=buyer,
+            payment_id=f"pay_{n}",
+            invoice_id=invoice.pk,
+            product=plan.product,
+        )
+        amount = 1000 if n == 1 else 1500
+        lot = CreditLot.objects.create(
+            project=project,
+            customer=buyer,
+            feature=credits,
+            source=CreditLot.Source.PLAN,
+            plan_period=period,
+            amount=amount,
+            remaining=amount,
+        )
+        lots.append(lot)
+    CreditLedgerEntry.objects.create(
+        project=project,
+        customer=buyer,
+        feature=credits,
+        lot=lots[1],
+        type=CreditLedgerEntry.Type.ROLLOVER,
+        amount=500,
+    )
+    values = _lot_values([lot.pk for lot in lots])
+    assert values[lots[0].pk] == (Fraction(30_000), "usd")
+    assert values[lots[1].pk] == (Fraction(30_000), "usd")
