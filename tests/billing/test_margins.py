@@ -452,3 +452,18 @@ def test_credits_rolled_into_a_period_are_not_bought_with_its_fee(tenant_a):
     values = _lot_values([lot.pk for lot in lots])
     assert values[lots[0].pk] == (Fraction(30_000), "usd")
     assert values[lots[1].pk] == (Fraction(30_000), "usd")
+
+
+def test_a_volume_price_shares_the_periods_amount_among_its_units(api, tenant_a, metered_tokens):
+    # Every unit at the tier the whole quantity reaches: up to 10 at 5¢, beyond at 3¢ (14 units: 42¢, not 14 × 5¢).
+    Price.objects.filter(project=tenant_a.project, key="calls").update(
+        tiers_mode=Price.TiersMode.VOLUME,
+        tiers=[{"up_to": 10, "unit_amount": 5}, {"up_to": "inf", "unit_amount": 3}],
+    )
+    _usage(api, tenant_a.key, "e1", "gpt", 2000, 1000)  # 6 units
+    _usage(api, tenant_a.key, "e2", "gpt", 4000, 1000)  # 8 units
+    (whole,) = _report(tenant_a.project)
+    assert whole.overage_micros == 420_000  # what the volume price bills for 14 units
+    # From e2 on: e2's share, 42¢ less e1's 6/14 of it (18¢), never a negative amount at the tier.
+    (later,) = _report(tenant_a.project, start=UsageEvent.objects.get(event_id="e2").timestamp)
+    assert later.overage_micros == 240_000
