@@ -42,6 +42,7 @@ from billing.models import Invoice, Payment, SubscriptionItem
 from catalog.models import Feature, Price
 from catalog.pricing import price_amount, terms_amount
 from core.money import minor_unit_exponent
+from costs.pricing import half_up
 from customers.models import Customer
 from entitlements.models import CreditLedgerEntry, CreditLot, Hold, PlanCreditSlice, Purchase, UsageEvent
 from projects.models import Project
@@ -115,10 +116,6 @@ def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
 def to_micros(minor: int, currency: str) -> int:
     """`minor` units of `currency` in micro-units of its major unit (exact: every exponent is ≤ 6)."""
     return minor * MICROS // int(10 ** minor_unit_exponent(currency))
-
-
-def _half_up(value: Fraction) -> int:
-    return (value.numerator * 2 + value.denominator) // (value.denominator * 2)
 
 
 def _events(project: Project, start: datetime, end: datetime, customer: Customer | None) -> list[_Event]:
@@ -458,7 +455,7 @@ def _credits(
             cost = waterfalls.get(event.hold)
             used = event.quantity if cost is None else event.covered * cost
             worth, credits = (worth * used / credits if credits else Fraction(0)), used
-        burned[event.pk] = (credits, _half_up(worth), currency)
+        burned[event.pk] = (credits, half_up(worth.numerator, worth.denominator), currency)
     return burned
 
 
