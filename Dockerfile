@@ -1,4 +1,4 @@
-# Tollgate: one image for web, worker, beat and the Stripe emulator.
+# Tollgate: one image for web, worker, beat, the MCP server (uvicorn config.mcp:app) and the Stripe emulator.
 #
 # BASE_IMAGE: the official python:3.11-slim by default. Where no image registry is reachable, a Debian bookworm
 # image does (.ci/compose-check imports one built by debootstrap): Python 3.11 then comes from Debian's packages.
@@ -56,6 +56,6 @@ RUN SECRET_KEY=build-only FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1rZXktbmV2ZXItdXNl
 # included); gunicorn empties it at start (config/gunicorn.py).
 
 USER tollgate
-EXPOSE 8000 12111
+EXPOSE 8000 8001 12111
 # --timeout and --graceful-timeout as docker-compose.yml's web explains (a request may wait on Stripe 3 × 20 s).
 CMD ["sh", "-c", "python manage.py migrate_locked && exec gunicorn config.wsgi --config python:config.gunicorn --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-4} --timeout 90 --graceful-timeout 90 --access-logfile -"]

@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 EMULATOR_PORT ?= 12111
+# The MCP server agents talk to (`uvicorn config.mcp:app`, docs/operations.md "The MCP server").
+MCP_PORT ?= 8001
 # Where `make demo` keeps the emulator's state and the demo's keys (the database follows DATABASE_URL, by default
 # var/tollgate.sqlite3): .ci/js-check runs a throwaway demo in a directory of its own, leaving yours alone.
 DEMO_VAR ?= var
@@ -21,11 +23,12 @@ $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 
 install: $(STAMP)
 
-## make demo [HOST=…] [PORT=…]: install, migrate, start the Stripe emulator, seed the demo project and catalog,
-## print keys and curls, serve on $(HOST):$(PORT) (127.0.0.1:8000). A re-run keeps the keys and the admin password
-## (var/demo-credentials.json, mode 0600); the redirect hosts and printed URLs follow HOST and PORT.
-## Ctrl-C stops both servers. What `manage.py …` in this checkout needs to reach this demo (the emulator's address,
-## the credentials file) goes to $(DEMO_VAR)/demo.env, which config.settings.local reads (the environment wins).
+## make demo [HOST=…] [PORT=…] [MCP_PORT=…]: install, migrate, start the Stripe emulator, seed the demo project and
+## catalog, print keys and curls, serve on $(HOST):$(PORT) (127.0.0.1:8000) and the MCP server for agents on
+## $(HOST):$(MCP_PORT)/mcp (8001). A re-run keeps the keys and the admin password (var/demo-credentials.json, mode
+## 0600); the redirect hosts and printed URLs follow HOST, PORT and MCP_PORT. Ctrl-C stops every server.
+## What `manage.py …` in this checkout needs to reach this demo (the emulator's address, the credentials file) goes
+## to $(DEMO_VAR)/demo.env, which config.settings.local reads (the environment wins).
 demo: install
 	mkdir -p var $(DEMO_VAR)
 	printf '%s\n' '# Written by `make demo`: what manage.py needs to reach the demo (config/settings/local.py).' \
@@ -33,12 +36,14 @@ demo: install
 		'DEMO_CREDENTIALS=$(abspath $(DEMO_VAR))/demo-credentials.json' > $(DEMO_VAR)/demo.env
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python -m stripe_emulator --host 127.0.0.1 --port $(EMULATOR_PORT) --data $(DEMO_VAR)/stripe-emulator.json & \
-	emulator=$$!; trap 'kill $$emulator 2>/dev/null' EXIT INT TERM; \
+	emulator=$$!; mcp=; trap 'kill $$emulator $$mcp 2>/dev/null' EXIT INT TERM; \
 	export STRIPE_API_BASE=http://127.0.0.1:$(EMULATOR_PORT); \
 	export DEMO_CREDENTIALS=$(DEMO_VAR)/demo-credentials.json; \
 	export ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost,[::1],$(HOST)}; \
 	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT) --wait-for-stripe \
-		--credentials $$DEMO_CREDENTIALS && \
+		--mcp-url http://$(HOST):$(MCP_PORT)/mcp --credentials $$DEMO_CREDENTIALS && \
+	{ DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/uvicorn config.mcp:app --host $(HOST) --port $(MCP_PORT) \
+		--no-access-log & mcp=$$!; } && \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 
 ## make test: install and run the whole suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set;
@@ -47,7 +52,7 @@ test: install
 	$(BIN)/pytest
 
 ## make js-check: the JavaScript client (clients/js) built and tested against a throwaway `make demo` on ports
-## 18710/18711 (JS_CHECK_PORT, JS_CHECK_EMULATOR_PORT); needs Node 20 or later and npm.
+## 18710/18711/18712 (JS_CHECK_PORT, JS_CHECK_EMULATOR_PORT, JS_CHECK_MCP_PORT); needs Node 20 or later and npm.
 js-check: install
 	.ci/js-check
 

@@ -23,6 +23,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("events.urls")),
     path("", include("backoffice.urls")),
     path("", include("costs.urls")),
+    path("", include("agents.urls")),
     # Unknown API routes answer in the error envelope even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^.*$", api_route_not_found),
 ]

@@ -12,6 +12,7 @@ class AuditLogEntry(models.Model):
         USER = "user", "Operator"
         PLATFORM_KEY = "platform_key", "Platform key"
         API_KEY = "api_key", "Project key"
+        AGENT_KEY = "agent_key", "Agent key"
         SYSTEM = "system", "System"
 
     id = PublicIdField(prefix="audit")

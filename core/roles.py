@@ -6,7 +6,8 @@
 - `finance`: support, plus refunds;
 - `admin`: every permission of Tollgate's apps and of user management (among them running a reconciliation
   and adopting a Stripe account into a project, `billing.run_adoption`: they write a project's mirror from
-  Stripe wholesale, so they are no support or finance action).
+  Stripe wholesale, so they are no support or finance action; and confirming the money moves agents ask for,
+  `agents.decide_moveconfirmation`).
 
 A permission named here must exist when `roles_sync` runs: a new one needs its model's migration and then a core
 migration that runs `roles_sync` again (as `core/migrations/0003_operator_roles_entitlements.py` does).
@@ -23,6 +24,7 @@ OUR_APPS = (
     "entitlements",
     "billing",
     "webhooks",
+    "agents",
     "backoffice",
 )
 SUPPORT_EXTRA = (

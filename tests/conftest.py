@@ -22,6 +22,7 @@ from django.test import Client
 from projects.authentication import local_cache
 from stripe_emulator import Emulator
 from stripe_emulator.sdk import EmulatorHTTPClient, make_client
+from stripe_emulator.server import serve_in_thread
 from stripe_gateway.client import install_http_client
 from tests.catalog import Catalog, make_catalog
 from tests.projects.factories import ApiKeyFactory, PlatformKeyFactory, ProjectFactory
@@ -66,6 +67,18 @@ def stripe_emulator() -> Iterator[Emulator]:
     finally:
         install_http_client(None)
         emulator.close()
+
+
+@pytest.fixture
+def emulator_over_http(stripe_emulator: Emulator, settings: Any) -> Iterator[str]:
+    """The test's emulator served over HTTP (its URL), for this process and any server process the test starts."""
+    server = serve_in_thread(stripe_emulator)
+    settings.STRIPE_API_BASE = server.url
+    install_http_client(None)
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ APPS = (
     "entitlements",
     "billing",
     "webhooks",
+    "agents",
     "backoffice",
 )
 FLOOR = {app: index for index, app in enumerate(APPS)}

@@ -77,9 +77,8 @@ class MarginOutput(serializers.Serializer[Any]):
     )
 
 
-def _time(request: Request, name: str) -> datetime | None:
+def _time(raw: Any, name: str) -> datetime | None:
     """The parameter as an instant in UTC (a date: its midnight UTC; no offset: UTC), or None when absent."""
-    raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
     try:
@@ -94,10 +93,11 @@ def _time(request: Request, name: str) -> datetime | None:
         return datetime.min.replace(tzinfo=UTC) if value.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
-def _window(request: Request) -> tuple[datetime, datetime]:
-    """[from, to): `to` defaults to now, `from` to the first day of the month (UTC) the window's last instant
-    falls in — with neither, the current month so far."""
-    start, end = _time(request, "from"), _time(request, "to")
+def margins_window(raw_from: Any, raw_to: Any) -> tuple[datetime, datetime]:
+    """[from, to) of the report, from the API's parameters (or the agents' tool's arguments): `to` defaults to
+    now, `from` to the first day of the month (UTC) the window's last instant falls in — with neither, the current
+    month so far; at most MAX_WINDOW long (InvalidRequest otherwise)."""
+    start, end = _time(raw_from, "from"), _time(raw_to, "to")
     end = end or timezone.now()
     if start is None:
         last = end - timedelta(microseconds=1) if end > datetime.min.replace(tzinfo=UTC) else end
@@ -206,7 +206,7 @@ class MarginListApi(BaseApi):
         responses=list_serializer(MarginOutput, "MarginList"),
     )
     def get(self, request: Request) -> Response:
-        start, end = _window(request)
+        start, end = margins_window(request.query_params.get("from"), request.query_params.get("to"))
         group_by, limit, external_id = _group_by(request), _limit(request), _customer_id(request)
         project = request_project(request)
         customer = (

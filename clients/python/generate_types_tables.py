@@ -32,6 +32,7 @@ class ManualField:
 CLASSES: tuple[Cls, ...] = (
     Cls("Project", ("ProjectOutput", "ProjectCreated"), section="Projects and keys"),
     Cls("ApiKey", ("ApiKeyOutput", "ApiKeyCreated")),
+    Cls("AgentKey", ("AgentKeyOutput", "AgentKeyCreatedOutput")),
     Cls("AdoptionPoint", ("AdoptionPointOutput",)),
     Cls("AdoptionRun", ("AdoptionRunOutput",)),
     Cls("Feature", ("FeatureOutput",), section="Catalog"),
@@ -250,6 +251,10 @@ CLASS_DOCS: Mapping[str, str] = {
 FIELD_DOCS: Mapping[tuple[str, str], str] = {
     ("Project", "api_key"): "The project's first secret key: only in the answer to `projects.create`.",
     ("ApiKey", "api_key"): "The secret itself: only in the answer to a create, shown this once.",
+    (
+        "AgentKey",
+        "agent_key",
+    ): "The secret itself (`tg_ak_…`): only in the answer to a create, shown this once.",
     ("Payment", "checkout_url"): "Checkout flow: where to send the customer.",
     ("Payment", "client_secret"): (
         "Intent flow: confirm it with Stripe.js or a mobile SDK, with `publishable_key`."

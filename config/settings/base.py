@@ -44,6 +44,7 @@ TOLLGATE_APPS = [
     "entitlements",
     "billing",
     "webhooks",
+    "agents",
     "backoffice",
 ]
 
@@ -557,6 +558,9 @@ LOGGING: dict[str, Any] = {
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # The SDK logs every request at INFO; our gateway logs what matters (failures) itself.
         "stripe": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # The MCP SDK logs each stateless request's session at INFO; the MCP server logs one line per request itself
+        # (agents.mcp_http, as `tollgate.request`).
+        "mcp": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 APPEND_SLASH = False

@@ -1,5 +1,7 @@
 """Project keys and platform keys: created (the secret shown once, only its hash kept), revoked; audited."""
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,21 +38,31 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey, reason: str = "") -> ApiKey
     """Revokes a key (idempotent). Every process stops accepting it within a second."""
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-        if locked.revoked_at is None:
-            locked.revoked_at = timezone.now()
-            locked.save(update_fields=["revoked_at"])
-            audit_record(
-                actor=actor,
-                action="api_key.revoked",
-                target=locked,
-                project=locked.project,
-                reason=reason,
-                before={"revoked_at": None},
-                after={"revoked_at": api_time(locked.revoked_at)},
-            )
+        if key_revoked(locked, actor=actor, action="api_key.revoked", reason=reason, project=locked.project):
             key_hash = locked.key_hash
             transaction.on_commit(lambda: auth_cache_invalidate([key_hash]))
     return locked
+
+
+def key_revoked(
+    locked: Any, *, actor: Actor, action: str, reason: str, project: Project | None = None
+) -> bool:
+    """Marks a key row (locked by the caller, in its transaction) revoked now and audits it; False, and nothing
+    done, when it was revoked already."""
+    if locked.revoked_at is not None:
+        return False
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    audit_record(
+        actor=actor,
+        action=action,
+        target=locked,
+        project=project,
+        reason=reason,
+        before={"revoked_at": None},
+        after={"revoked_at": api_time(locked.revoked_at)},
+    )
+    return True
 
 
 def platform_key_create(*, actor: Actor, name: str = "") -> tuple[PlatformKey, str]:
@@ -71,17 +83,7 @@ def platform_key_create(*, actor: Actor, name: str = "") -> tuple[PlatformKey, s
 def platform_key_revoke(*, actor: Actor, platform_key: PlatformKey, reason: str = "") -> PlatformKey:
     with transaction.atomic():
         locked = PlatformKey.objects.select_for_update().get(pk=platform_key.pk)
-        if locked.revoked_at is None:
-            locked.revoked_at = timezone.now()
-            locked.save(update_fields=["revoked_at"])
-            audit_record(
-                actor=actor,
-                action="platform_key.revoked",
-                target=locked,
-                reason=reason,
-                before={"revoked_at": None},
-                after={"revoked_at": api_time(locked.revoked_at)},
-            )
+        if key_revoked(locked, actor=actor, action="platform_key.revoked", reason=reason):
             key_hash = locked.key_hash
             transaction.on_commit(lambda: auth_cache_invalidate([key_hash]))
     return locked

@@ -1,8 +1,8 @@
 """Every process entry point defaults to production settings, as a bare-metal operator starts it: `gunicorn
-config.wsgi`, the ASGI application, `celery -A config worker` and `celery -A config beat`, with no
-DJANGO_SETTINGS_MODULE and no secrets, refuse to start (SECRET_KEY is required) instead of serving with DEBUG on, the
-public development SECRET_KEY and the development encryption key; with the secrets set they run
-`config.settings.production`. Only `manage.py`, a developer's tool, defaults to `config.settings.local`.
+config.wsgi`, the ASGI applications (`uvicorn config.mcp:app` among them), `celery -A config worker` and `celery -A
+config beat`, with no DJANGO_SETTINGS_MODULE and no secrets, refuse to start (SECRET_KEY is required) instead of
+serving with DEBUG on, the public development SECRET_KEY and the development encryption key; with the secrets set
+they run `config.settings.production`. Only `manage.py`, a developer's tool, defaults to `config.settings.local`.
 
 Each runs in a subprocess whose environment holds nothing of Tollgate's but what the test sets.
 """
@@ -116,8 +116,9 @@ def test_celery_refuses_to_start_without_a_secret_key(tmp_path, argv):
     assert "beat: Starting" not in result.stderr
 
 
-def test_the_asgi_application_refuses_to_load_without_a_secret_key(tmp_path):
-    result = run([sys.executable, "-c", "import config.asgi; print('loaded')"], clean_env(tmp_path))
+@pytest.mark.parametrize("module", ["config.asgi", "config.mcp"])
+def test_the_asgi_applications_refuse_to_load_without_a_secret_key(tmp_path, module):
+    result = run([sys.executable, "-c", f"import {module}; print('loaded')"], clean_env(tmp_path))
 
     assert result.returncode != 0
     assert REFUSAL in result.stderr
@@ -133,10 +134,11 @@ SHOW = "from django.conf import settings; print(settings.SETTINGS_MODULE, settin
     [
         "import config.wsgi",
         "import config.asgi",
+        "import config.mcp",
         # What `celery -A config` imports: the package, whose Celery app sets the default settings module.
         "import config, django; django.setup()",
     ],
-    ids=["wsgi", "asgi", "celery-app"],
+    ids=["wsgi", "asgi", "mcp", "celery-app"],
 )
 def test_each_application_loads_production_settings(tmp_path, load):
     result = run([sys.executable, "-c", f"{load}; {SHOW}"], secrets_env(tmp_path))
@@ -153,6 +155,13 @@ def test_celery_reports_production_settings(tmp_path):
     assert re.search(r"^DEBUG: False$", result.stdout, re.MULTILINE)
 
 
+def _live(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/live", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def test_gunicorn_serves_with_production_settings(tmp_path, started):
     port = free_port()
     env = secrets_env(tmp_path, ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="false")
@@ -163,18 +172,35 @@ def test_gunicorn_serves_with_production_settings(tmp_path, started):
     )
     started.append(server)
 
-    def live() -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/live", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    assert wait_for(live, timeout=60, interval=0.2), server.output()
+    assert wait_for(lambda: _live(port), timeout=60, interval=0.2), server.output()
     missing = requests.get(f"http://127.0.0.1:{port}/no-such-page", timeout=10)
     assert missing.status_code == 404
     assert "DEBUG = True" not in missing.text  # Django's technical 404 page says so when DEBUG is on
     # Production's security headers are on (HSTS is only sent over https).
     assert missing.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_uvicorn_serves_the_mcp_server_with_production_settings(tmp_path, started):
+    port = free_port()
+    env = secrets_env(tmp_path, ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="INFO")
+    server = Started(
+        [str(BIN / "uvicorn"), "config.mcp:app", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        tmp_path / "uvicorn.log",
+    )
+    started.append(server)
+
+    assert wait_for(lambda: _live(port), timeout=60, interval=0.2), server.output()
+    refused = requests.post(f"http://127.0.0.1:{port}/mcp", json={}, timeout=10)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (401, "invalid_agent_key")
+
+    # Production's log format (JSON lines) for the server's own line about the request, written once it answered.
+    def logged() -> list[str]:
+        return [line for line in server.output().splitlines() if "POST /mcp 401" in line]
+
+    assert wait_for(lambda: bool(logged()), timeout=10, interval=0.1), server.output()
+    line = logged()[0]
+    assert json.loads(line)["level"] == "INFO", line
 
 
 def _celery_started(tmp_path: Path, started: list[Started], argv: list[str], ready: str, **env: str) -> None:

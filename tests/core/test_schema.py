@@ -139,6 +139,7 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
         "/api/v1/webhook_endpoints", {"url": "https://hooks.example.com/x", "events": ["*"]}, key=tenant_a.key
     ).json()
     own_key = api.post("/api/v1/project/api_keys", {"name": "rotation"}, key=tenant_a.key).json()
+    agent_key = api.post("/api/v1/agent_keys", {"name": "bot"}, key=tenant_a.key).json()
     coupon = {"key": "spring", "percent_off": "10", "duration": "once"}
     assert api.post("/api/v1/coupons", coupon, key=tenant_a.key).status_code == 201
     platform_made = api.post(
@@ -225,6 +226,12 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
             tenant_a.key,
         ),
         ("/api/v1/project/api_keys/{key_id}", f"/api/v1/project/api_keys/{own_key['id']}", {}, tenant_a.key),
+        (
+            "/api/v1/agent_keys/{agent_key_id}",
+            f"/api/v1/agent_keys/{agent_key['id']}",
+            {"reason": "rotated"},
+            tenant_a.key,
+        ),
         (
             "/api/v1/projects/{project_id}/api_keys/{key_id}",
             f"/api/v1/projects/{tenant_a.project.pk}/api_keys/{platform_made['id']}",

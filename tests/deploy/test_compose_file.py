@@ -120,7 +120,7 @@ def test_every_service_of_the_app_image_can_build_it() -> None:
     image = SERVICES["web"]["image"]
     assert image == "${TOLLGATE_IMAGE:-tollgate:latest}"
     app = {name for name, s in SERVICES.items() if s.get("image") == image}
-    assert app == {"web", *WORKERS, "beat", "stripe-emulator"}
+    assert app == {"web", *WORKERS, "beat", "stripe-emulator", "mcp"}
     build = SERVICES["web"]["build"]
     assert build == {"context": ".", "args": {"BASE_IMAGE": "${BASE_IMAGE:-python:3.11-slim}"}}
     assert {name: s["build"] for name, s in SERVICES.items() if "build" in s} == dict.fromkeys(app, build)
@@ -189,3 +189,27 @@ def test_each_queue_has_a_worker_and_only_one() -> None:
             assert "--concurrency" not in argv
         assert stop_grace_seconds(SERVICES[name]) == 330
     assert sorted(consumed) == sorted(settings.TASK_QUEUES)
+
+
+def test_the_mcp_server_starts_once_web_migrated_and_the_proxy_routes_mcp_to_it() -> None:
+    """`mcp` serves config.mcp with uvicorn once web is healthy (migrated); a request in flight on SIGTERM gets as
+    long as one of web's (a money move may wait on Stripe), and Docker waits longer; the `tls` profile's proxy sends
+    /mcp to it and everything else to web."""
+    from django.conf import settings
+
+    mcp = SERVICES["mcp"]
+    assert mcp["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+        "web": {"condition": "service_healthy"},
+    }
+    argv = [str(part) for part in mcp["command"]]
+    assert argv[:2] == ["uvicorn", "config.mcp:app"]
+    assert argv[argv.index("--port") + 1] == "8001"
+    assert "8001/live" in mcp["healthcheck"]["test"][-1]
+    graceful = int(argv[argv.index("--timeout-graceful-shutdown") + 1])
+    stripe_call = settings.STRIPE_TIMEOUT_SECONDS * (1 + settings.STRIPE_MAX_NETWORK_RETRIES)
+    assert stop_grace_seconds(mcp) > graceful > stripe_call
+    caddyfile = (ROOT / "docker" / "caddy" / "Caddyfile").read_text()
+    assert re.search(r"@mcp path /mcp /mcp/\*\n\s*handle @mcp \{\n\s*reverse_proxy mcp:8001\n", caddyfile)
+    assert re.search(r"handle \{\n\s*reverse_proxy web:8000\n", caddyfile)

@@ -12,7 +12,8 @@ build step (collectstatic) runs first.
 It proves what the compose file promises: worker and beat wait while migrations are unapplied; the webhook
 endpoint is registered once (a second start-up of every service, emulator state reloaded from its volume, changes
 nothing); a checkout completed in the emulator reaches web as a signed event and the worker processes it; the
-Checkout URL is the emulator's public URL; static files are served; `web` is an allowed host; beat schedules.
+Checkout URL is the emulator's public URL; static files are served; `web` is an allowed host; beat schedules; the MCP
+server starts once web is healthy and answers an agent key made through web's API (and 401 without one).
 .ci/compose-check runs the same file under Docker (in CI always); tests/deploy/test_compose_file.py holds the file
 to its safety rules.
 """
@@ -251,7 +252,8 @@ class Stack:
                     continue
                 for dependency, rule in (self.services[name].get("depends_on") or {}).items():
                     if dependency not in EXTERNAL and (rule or {}).get("condition") == "service_healthy":
-                        self.wait_healthy(dependency)
+                        # As long as web's start_period: its first start migrates everything.
+                        self.wait_healthy(dependency, timeout=300)
                 if name == "web" and before_web is not None:
                     before_web()
                 self.start(name)
@@ -313,9 +315,9 @@ def compose_database() -> Iterator[str]:
 def stack(compose_database: str) -> Iterator[Stack]:
     redis_url = os.environ.get("REDIS_URL", "")
     broker = broker_url()  # skips without REDIS_URL and TOLLGATE_TEST_BROKER_URL
-    web_port, emulator_port = free_port(), free_port()
-    while emulator_port == web_port:
-        emulator_port = free_port()
+    web_port, emulator_port, mcp_port = free_port(), free_port(), free_port()
+    while len({web_port, emulator_port, mcp_port}) < 3:
+        emulator_port, mcp_port = free_port(), free_port()
     # The `.env` an operator fills for the demo (.env.example): the secrets and the emulator's key; ports moved off
     # 8000/12111 so parallel runs never collide.
     variables = {
@@ -327,6 +329,7 @@ def stack(compose_database: str) -> Iterator[Stack]:
         "WEB_PORT": str(web_port),
         "STRIPE_EMULATOR_PORT": str(emulator_port),
         "STRIPE_EMULATOR_PUBLIC_URL": f"http://localhost:{emulator_port}",
+        "MCP_PORT": str(mcp_port),
     }
     for url in (redis_url, broker):
         flush(url)
@@ -392,6 +395,23 @@ def _pay_and_complete(stack: Stack, web: str, api_key: str, reference: str) -> N
     assert wait_for(paid, timeout=60, interval=0.3), stack.logs()
 
 
+def _mcp_answers_an_agent_key(stack: Stack, web: str, api_key: str) -> None:
+    """The MCP server (healthy once web is): no key, 401; an agent key made through web's API lists its tools."""
+    stack.wait_healthy("mcp")
+    mcp = f"http://127.0.0.1:{stack.variables['MCP_PORT']}/mcp"
+    status, body = http(
+        f"{web}/api/v1/agent_keys", data={"name": "compose"}, headers={"Authorization": f"Bearer {api_key}"}
+    )
+    assert status == 201, body
+    agent_key = json.loads(body)["agent_key"]
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    assert http(mcp, data=listing, headers=accept)[0] == 401
+    status, body = http(mcp, data=listing, headers={**accept, "Authorization": f"Bearer {agent_key}"})
+    assert status == 200, body
+    assert "customer_lookup" in [tool["name"] for tool in json.loads(body)["result"]["tools"]]
+
+
 def _stripe_events(database_url: str) -> dict[str, str]:
     """Stored Stripe events: type → status (each type comes once per checkout here)."""
     import psycopg
@@ -408,10 +428,11 @@ def test_compose_start_up_sequence_runs_without_docker(stack: Stack) -> None:
     database_url = stack.replaced["DATABASE_URL"]
     unapplied = len(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)
     # Compose starts the emulator with PostgreSQL and Redis; web, worker and beat together once those are healthy
-    # (web also waits for the emulator's health).
+    # (web also waits for the emulator's health); the MCP server once web is healthy (migrated).
     assert start_order(stack.services) == [
         ["postgres", "redis", "stripe-emulator"],
         ["beat", "web", "worker", "worker-deliveries", "worker-events"],
+        ["mcp"],
     ]
     stack.build()
 
@@ -480,6 +501,7 @@ def test_compose_start_up_sequence_runs_without_docker(stack: Stack) -> None:
     )
     assert created.returncode == 0, created.stderr
     api_key = json.loads(created.stdout)["api_key"]
+    _mcp_answers_an_agent_key(stack, web, api_key)
     _pay_and_complete(stack, web, api_key, "order-1")
     # Every event the emulator delivered was stored once and processed by the worker.
     assert wait_for(lambda: set(_stripe_events(database_url).values()) == {"processed"}, timeout=30), (

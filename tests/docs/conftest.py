@@ -3,25 +3,11 @@ HTTP as the demo's is (demo_setup probes it there, and its checkout pages are re
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-
-from stripe_emulator.server import serve_in_thread
-from stripe_gateway.client import install_http_client
-
-
-@pytest.fixture
-def emulator_over_http(stripe_emulator, settings) -> Iterator[str]:
-    server = serve_in_thread(stripe_emulator)
-    settings.STRIPE_API_BASE = server.url
-    install_http_client(None)
-    try:
-        yield server.url
-    finally:
-        server.shutdown()
 
 
 @pytest.fixture

@@ -44,14 +44,21 @@ def _newcomer(work: Path) -> dict[str, str]:
 
 @pytest.fixture
 def demo_on_other_ports(tmp_path) -> Iterator[Path]:
-    """`make demo PORT=… EMULATOR_PORT=…` on two free ports of the test's, serving until the test ends."""
-    port, emulator_port = _port(), _port()
-    while emulator_port == port:
-        emulator_port = _port()
+    """`make demo PORT=… EMULATOR_PORT=… MCP_PORT=…` on free ports of the test's, serving until the test ends."""
+    port, emulator_port, mcp_port = _port(), _port(), _port()
+    while len({port, emulator_port, mcp_port}) < 3:
+        emulator_port, mcp_port = _port(), _port()
     env = _newcomer(tmp_path)
     log = (tmp_path / "make-demo.log").open("ab")
     demo = subprocess.Popen(
-        ["make", "demo", f"PORT={port}", f"EMULATOR_PORT={emulator_port}", f"DEMO_VAR={env['DEMO_VAR']}"],
+        [
+            "make",
+            "demo",
+            f"PORT={port}",
+            f"EMULATOR_PORT={emulator_port}",
+            f"MCP_PORT={mcp_port}",
+            f"DEMO_VAR={env['DEMO_VAR']}",
+        ],
         cwd=ROOT,
         env={**env, "MAKEFLAGS": ""},
         stdout=log,

@@ -108,3 +108,11 @@ def test_the_port_and_host_follow_make_demo(api, credentials):
     demo_setup(credentials, "--base-url", "http://demo.test:9000")
     project.refresh_from_db()
     assert project.allowed_redirect_hosts == ["demo.test:9000", "app.example.com"]
+
+
+def test_the_mcp_server_is_printed_where_make_demo_serves_it(api, credentials):
+    text = demo_setup(
+        credentials, "--base-url", "http://127.0.0.1:8123", "--mcp-url", "http://127.0.0.1:8124/mcp"
+    )
+    assert re.search(r"^MCP server: +http://127\.0\.0\.1:8124/mcp ", text, re.MULTILINE), text
+    assert "MCP server" not in demo_setup(credentials, "--base-url", "http://127.0.0.1:8123")

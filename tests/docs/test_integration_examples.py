@@ -6,15 +6,17 @@ more fields, more items, any value, or the random part of an id or a time ("pay_
 excepted, and everything else the guide shows must be what the demo answers.
 
 Only the placeholders change: the key (`tg_sk_…`) becomes the demo's key, `make demo`'s address (127.0.0.1:8000)
-the live server's and its Stripe emulator's (127.0.0.1:12111) the test's. Every other value a command needs (a
-payment's id) it takes from an answer, as a reader's shell would (`PAYMENT=$(curl … | python3 -c …)`). Where an example says the user paid ("# after paying on the checkout
+the live server's, its Stripe emulator's (127.0.0.1:12111) and its MCP server's (127.0.0.1:8001) the test's. Every
+other value a command needs (a payment's id) it takes from an answer, as a reader's shell would
+(`PAYMENT=$(curl … | python3 -c …)`). Where an example says the user paid ("# after paying on the checkout
 page above, from Germany (DE)"), the test pays that checkout on the emulator's page first.
 
 The Python examples run as written too, in the guide's order and in one namespace (each builds on the previous
 ones: the client, the customer, the payment, the endpoint's secret), with `TOLLGATE_API_KEY` and `TOLLGATE_URL`
-set as the guide says. Each must run without an exception, and a block that ends with `expression  # → value`
-must evaluate to that value. The webhook example's `body` and `signature` are what Tollgate delivers for the
-guide's payment once the user has paid on Stripe's Checkout page.
+set as the guide says (and, for "Agents", `TOLLGATE_AGENT_KEY` and `TOLLGATE_MCP_URL`). Each must run without an
+exception, and a block that ends with `expression  # → value` must evaluate to that value. The webhook example's
+`body` and `signature` are what Tollgate delivers for the guide's payment once the user has paid on Stripe's
+Checkout page.
 """
 
 import ast
@@ -24,6 +26,7 @@ import subprocess
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,15 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from agents.mcp_http import mcp_http_app
+from agents.services.keys import agent_key_create
 from catalog.models import Feature, Price
+from core.actors import Actor
 from events.models import Event
 from events.representations import event_payload
 from events.signing import signature_header
 from projects.models import Project
+from tests.agents.mcp_servers import serving
 from tests.clients.conftest import complete_checkout
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integration.md"
@@ -231,7 +238,7 @@ def test_the_documented_answers_are_read_as_written():
 
 def test_the_guide_has_its_shell_examples():
     examples = _shell_examples()
-    assert len(examples) == 18
+    assert len(examples) == 20
     for example in examples:  # one documented answer per command
         assert len(_documented_answers(example)) == len(re.findall(r"^curl ", example, re.MULTILINE)), example
 
@@ -252,11 +259,20 @@ def test_the_guide_addresses_subscriptions_by_their_tollgate_id():
 
 # The emulator `make demo` starts (Makefile: EMULATOR_PORT), whose pages the demo's checkout URLs name.
 DEMO_STRIPE = "http://127.0.0.1:12111"
+# The MCP server `make demo` serves beside (Makefile: MCP_PORT), which the guide's "Agents" calls.
+DEMO_MCP = "http://127.0.0.1:8001"
 PAID_FROM = re.compile(r"^# after paying on the checkout page above, from [\w ]+ \((\w\w)\)", re.MULTILINE)
 
 
+@pytest.fixture
+def mcp_server() -> Iterator[str]:
+    """The MCP server (config.mcp's app) on the test database, under uvicorn; its base URL."""
+    with serving(mcp_http_app()) as base:
+        yield base
+
+
 def test_every_shell_example_answers_what_it_documents(
-    live_server, seed_demo, emulator_over_http, stripe_emulator, stripe_webhooks
+    live_server, seed_demo, emulator_over_http, stripe_emulator, stripe_webhooks, mcp_server
 ):
     """Each example runs as written (its own bash, with the variables the earlier ones set), and each command
     answers the status and the JSON its `# →` line documents, ids and times excepted ("pay_…", "…Z")."""
@@ -277,7 +293,9 @@ def test_every_shell_example_answers_what_it_documents(
             _pay(stripe_emulator, session, country=paid.group(1))
             stripe_webhooks.deliver()
         filled = _placeholders(example, demo)
-        script = "\n".join([*prelude, filled]).replace(DEMO_ADDRESS, live_server.url)
+        script = (
+            "\n".join([*prelude, filled]).replace(DEMO_ADDRESS, live_server.url).replace(DEMO_MCP, mcp_server)
+        )
         with tempfile.TemporaryFile(
             "w+"
         ) as stdout:  # a file, not a pipe: the examples' own pipes are told apart
@@ -357,7 +375,7 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 26
+    assert len(examples) == 27
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),
@@ -387,6 +405,7 @@ def test_the_guide_has_its_python_examples():
             "(row.model, row.cost_micros, row.billed_micros, row.margin_bps)",
             ("gpt-4o", 6000, 0, None),
         ),
+        ('asyncio.run(look_up("user-42"))', (["customer_lookup", "subscriptions_list"], "ada@example.com")),
     ]
 
 
@@ -404,11 +423,17 @@ def _delivery_of_the_paid_payment(namespace: dict[str, Any], stripe_emulator, st
 
 
 def test_every_python_example_runs_as_written(
-    live_server, seed_demo, stripe_emulator, stripe_webhooks, monkeypatch, capsys
+    live_server, seed_demo, stripe_emulator, stripe_webhooks, monkeypatch, capsys, mcp_server
 ):
     demo = seed_demo()
     monkeypatch.setenv("TOLLGATE_API_KEY", demo["api_key"])
     monkeypatch.setenv("TOLLGATE_URL", live_server.url)
+    # "Agents": the support assistant's key (read-only, as the guide's shell example creates it) and the MCP server.
+    _, agent_key = agent_key_create(
+        actor=Actor.system("tests"), project=Project.objects.get(slug="demo"), name="support-assistant"
+    )
+    monkeypatch.setenv("TOLLGATE_AGENT_KEY", agent_key)
+    monkeypatch.setenv("TOLLGATE_MCP_URL", f"{mcp_server}/mcp")
     namespace: dict[str, Any] = {"__name__": "integration_guide"}
     try:
         for example in _python_examples():

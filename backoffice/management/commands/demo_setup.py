@@ -113,6 +113,11 @@ class Command(BaseCommand):
             help="Where the demo keeps its plaintext keys and admin password between runs (mode 0600).",
         )
         parser.add_argument(
+            "--mcp-url",
+            default="",
+            help="Where the MCP server for agents answers (`make demo` serves it beside): printed with the rest.",
+        )
+        parser.add_argument(
             "--wait-for-stripe",
             action="store_true",
             help="Wait for the Stripe API (the emulator started beside) and load docs/catalog.example.yaml.",
@@ -219,6 +224,7 @@ class Command(BaseCommand):
             notice = ["", f"Keys and admin password as on the last run (kept in {credentials_path})."]
         else:
             notice = []
+        mcp = [f"MCP server:     {options['mcp_url']}   (for agents: docs/integration.md, Agents)"]
         self.stdout.write(
             "\n".join(
                 [
@@ -235,6 +241,7 @@ class Command(BaseCommand):
                     f"Admin:          {base}/admin/   user {DEMO_ADMIN!r}, password {admin_password!r}",
                     f"Readiness:      {base}/ready",
                     f"Pricing page:   {base}{reverse('demo-pricing')}   (<tollgate-pricing>: click a plan to subscribe)",
+                    *(mcp if options["mcp_url"] else []),
                     "",
                     "Try it:",
                     f"  curl -s {base}/api/v1/project -H 'Authorization: Bearer {secret}'",

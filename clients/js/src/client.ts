@@ -1,5 +1,6 @@
 /** `Tollgate`: the client, with one namespace per section of the API. */
 
+import { AgentKeys } from "./resources/agents.js";
 import { Features, Plans, Prices, Products } from "./resources/catalog.js";
 import { CostTables } from "./resources/costs.js";
 import { Carts, Checkout } from "./resources/checkout.js";
@@ -65,6 +66,7 @@ export class Tollgate {
   readonly project: CurrentProject;
   readonly metrics: Metrics;
   readonly margins: Margins;
+  readonly agentKeys: AgentKeys;
   readonly projects: Projects;
   private readonly transport: Transport;
 
@@ -103,6 +105,7 @@ export class Tollgate {
     this.project = new CurrentProject(transport);
     this.metrics = new Metrics(transport);
     this.margins = new Margins(transport);
+    this.agentKeys = new AgentKeys(transport);
     this.projects = new Projects(transport);
   }
 

@@ -11,6 +11,7 @@ export type * from "./resources/discounts.js";
 export type * from "./resources/entitlements.js";
 export type * from "./resources/events.js";
 export type * from "./resources/margins.js";
+export type * from "./resources/agents.js";
 export type * from "./resources/payments.js";
 export type * from "./resources/projects.js";
 export type * from "./resources/subscriptions.js";

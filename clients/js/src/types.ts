@@ -147,6 +147,24 @@ export interface ApiKey {
   api_key?: string;
 }
 
+export interface AgentKey {
+  id: string;
+  object: string;
+  project: string;
+  name: string;
+  /** The start of the key, to tell keys apart; never the secret. */
+  prefix: string;
+  /** The tools the key may call. */
+  tools: string[];
+  /** Whether the key may confirm money moves (`move_confirm`). */
+  can_confirm: boolean;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+  /** The secret itself (`tg_ak_…`): only in the answer to a create, shown this once. */
+  agent_key?: string;
+}
+
 export interface AdoptionPoint {
   at: string | null;
   /** Stripe's clock (Unix seconds) as the reads began. */

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tollgate_client._transport import Transport
+from tollgate_client.resources.agent_keys import AgentKeys
 from tollgate_client.resources.catalog import Features, Plans, Prices, Products
 from tollgate_client.resources.checkout import Carts, Checkout
 from tollgate_client.resources.costs import CostTables
@@ -85,6 +86,7 @@ class Tollgate:
         self.project = CurrentProject(transport)
         self.metrics = Metrics(transport)
         self.margins = Margins(transport)
+        self.agent_keys = AgentKeys(transport)
         self.projects = Projects(transport)
 
     @property

@@ -23,6 +23,7 @@ __all__ = [
     "AdoptionPoint",
     "AdoptionRun",
     "AdoptionRunStatus",
+    "AgentKey",
     "ApiKey",
     "AutoRecharge",
     "AutoRechargeStatus",
@@ -278,6 +279,25 @@ class ApiKey(TollgateObject):
     revoked_at: str | None = None
     api_key: str | None = None
     """The secret itself: only in the answer to a create, shown this once."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentKey(TollgateObject):
+    id: str
+    object: str
+    project: str
+    name: str
+    prefix: str
+    """The start of the key, to tell keys apart; never the secret."""
+    tools: list[str]
+    """The tools the key may call."""
+    can_confirm: bool
+    """Whether the key may confirm money moves (`move_confirm`)."""
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+    agent_key: str | None = None
+    """The secret itself (`tg_ak_…`): only in the answer to a create, shown this once."""
 
 
 @dataclass(frozen=True, kw_only=True)
