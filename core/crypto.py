@@ -59,3 +59,29 @@ class EncryptedTextField(_TextField):
         if not value:
             return value
         return encrypt(str(value))
+
+
+FERNET_TOKEN_START = b"gAAAAA"  # a Fernet token's version byte and timestamp, base64: no JSON body starts so
+
+
+class EncryptedBinaryField(models.BinaryField):
+    """Bytes kept as a Fernet token; Python code only ever sees the plaintext. A value written before the column
+    was encrypted (anything not shaped like a token: a JSON body) is read as it is."""
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if value is not None and not prepared:
+            value = fernet().encrypt(bytes(value))
+        return super().get_db_prep_value(value, connection, prepared)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> bytes | None:
+        if value is None:
+            return None
+        raw = bytes(value)
+        if not raw.startswith(FERNET_TOKEN_START):
+            return raw
+        try:
+            return fernet().decrypt(raw)
+        except InvalidToken as exc:
+            raise ImproperlyConfigured(
+                "A stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS."
+            ) from exc

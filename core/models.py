@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from core.crypto import EncryptedBinaryField
 from core.ids import PublicIdField
 
 
@@ -61,7 +62,8 @@ class IdempotencyKey(models.Model):
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.BinaryField(null=True, blank=True)
+    # The answer replayed for a retry, encrypted at rest: it may carry a secret shown once (a new key's).
+    response_body = EncryptedBinaryField(null=True, blank=True)
     response_content_type = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(db_index=True)
     locked_at = models.DateTimeField(null=True, blank=True)

@@ -233,3 +233,50 @@ def test_concurrent_requests_with_one_key_have_exactly_one_effect(platform_key):
     assert ApiKey.objects.filter(project__slug="race").count() == 1
     assert results.count(201) >= 1
     assert set(results) <= {201, 409}
+
+
+def _stored_body(key: str) -> bytes:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT response_body FROM core_idempotencykey WHERE key = %s", [key])
+        (raw,) = cursor.fetchone()
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(
+    ("path", "secret_field", "caller"),
+    [
+        ("/api/v1/projects", "api_key", "platform"),
+        ("/api/v1/project/api_keys", "api_key", "tenant"),
+        ("/api/v1/agent_keys", "agent_key", "tenant"),
+    ],
+)
+def test_a_secret_shown_once_is_kept_for_its_replay_only_encrypted(
+    api, platform_key, tenant_a, path, secret_field, caller
+):
+    # The answer that carries a new key's secret is kept a day for a retry of the request: encrypted at rest (the
+    # database never holds the secret in the clear), and the replay answers the same secret.
+    key = platform_key if caller == "platform" else tenant_a.key
+    body = {"slug": "kept", "name": "Kept"} if caller == "platform" else {"name": "kept"}
+    first = api.post(path, body, key=key, headers={"Idempotency-Key": "secret-once"})
+    assert first.status_code == 201
+    secret = first.json()[secret_field]
+    assert secret.startswith(("tg_sk_", "tg_ak_"))
+    raw = _stored_body("secret-once")
+    assert secret.encode() not in raw
+    assert raw.startswith(b"gAAAA")  # a Fernet token
+    replay = api.post(path, body, key=key, headers={"Idempotency-Key": "secret-once"})
+    assert replay["Idempotent-Replayed"] == "true"
+    assert replay.content == first.content
+    assert replay.json()[secret_field] == secret
+
+
+def test_an_answer_stored_in_the_clear_before_the_upgrade_is_replayed_as_it_is(api, platform_key):
+    _create(api, platform_key, {"slug": "older", "name": "Older"}, key="older")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE core_idempotencykey SET response_body = %s WHERE key = 'older'", [b'{"kept": "as is"}']
+        )
+    replay = _create(api, platform_key, {"slug": "older", "name": "Older"}, key="older")
+    assert replay.status_code == 201
+    assert replay.json() == {"kept": "as is"}
+    assert Project.objects.filter(slug="older").count() == 1
