@@ -21,9 +21,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from billing.models import Payment, Subscription
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
-from tests.docs import conftest as demo_fixtures
 
-emulator_over_http = demo_fixtures.emulator_over_http  # the fixture, shared with the docs tests
 SCREENSHOTS = Path(os.environ.get("TOLLGATE_SCREENSHOT_DIR", "/tmp"))
 
 pytestmark = [

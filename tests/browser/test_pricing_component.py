@@ -27,10 +27,8 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from billing.models import CheckoutSession, Payment, Subscription
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 from tests.clients.proxy import FlakyProxy
-from tests.docs import conftest as demo_fixtures
 from tests.docs import test_demo_server
 
-emulator_over_http = demo_fixtures.emulator_over_http  # the fixture, shared with the docs tests
 runserver = (
     test_demo_server.runserver
 )  # the fixture: `make demo`'s server, `manage.py runserver` in its process
