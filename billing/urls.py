@@ -53,6 +53,12 @@ urlpatterns = [
     ),
     *route("invoices", invoices.InvoiceListApi.as_view(), "invoices"),
     *route("invoices/<str:invoice_id>", invoices.InvoiceDetailApi.as_view(), "invoice-detail"),
+    *route("invoices/<str:invoice_id>/void", invoices.InvoiceVoidApi.as_view(), "invoice-void"),
+    *route(
+        "invoices/<str:invoice_id>/mark_uncollectible",
+        invoices.InvoiceMarkUncollectibleApi.as_view(),
+        "invoice-mark-uncollectible",
+    ),
     *route("margins", margins.MarginListApi.as_view(), "margins"),
     *route("coupons", discounts.CouponListCreateApi.as_view(), "coupons"),
     *route("coupons/<str:coupon>", discounts.CouponDetailApi.as_view(), "coupon-detail"),

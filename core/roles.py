@@ -3,7 +3,7 @@
 - `support`: reads everything, replays Stripe events, grants and revokes entitlements
   (`entitlements.grant_entitlement`: grant, lift a revocation; `entitlements.revoke_entitlement`: revoke, end a
   grant, end what a payment bought);
-- `finance`: support, plus refunds;
+- `finance`: support, plus refunds and invoice corrections (`billing.correct_invoice`: void, mark uncollectible);
 - `admin`: every permission of Tollgate's apps and of user management (among them running a reconciliation
   and adopting a Stripe account into a project, `billing.run_adoption`: they write a project's mirror from
   Stripe wholesale, so they are no support or finance action; and confirming the money moves agents ask for,
@@ -32,7 +32,7 @@ SUPPORT_EXTRA = (
     "entitlements.grant_entitlement",
     "entitlements.revoke_entitlement",
 )
-FINANCE_EXTRA = ("billing.refund_payment",)
+FINANCE_EXTRA = ("billing.refund_payment", "billing.correct_invoice")
 
 
 def roles_sync(apps: Any) -> None:
@@ -83,3 +83,17 @@ def roles_extend(apps: Any, app_labels: tuple[str, ...]) -> None:
         group = group_model.objects.filter(name=role).first()
         if group is not None:
             group.permissions.add(*permissions)
+
+
+def roles_grant(apps: Any, name: str, roles: tuple[str, ...]) -> None:
+    """Gives the roles that exist one permission (`app.codename`) that arrived after them, as `roles_sync` would
+    have (its app's permissions are created first: Django makes them only after all migrations ran)."""
+    from core.migration_tools import permissions_create
+
+    app_label, codename = name.split(".")
+    permissions_create(apps, app_label)
+    permission = apps.get_model("auth", "Permission").objects.get(
+        content_type__app_label=app_label, codename=codename
+    )
+    for group in apps.get_model("auth", "Group").objects.filter(name__in=roles):
+        group.permissions.add(permission)

@@ -13,6 +13,8 @@ EVENT_TYPES = (
     "subscription.canceled",
     "subscription.past_due",
     "invoice.paid",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
     "invoice.payment_failed",
     "entitlements.updated",
     "usage.threshold_reached",

@@ -389,6 +389,20 @@ class StripeGateway:
             lambda c: c.v1.billing_portal.sessions.create(params, {"idempotency_key": idem})
         )
 
+    def invoice_retrieve(self, invoice_id: str) -> dict[str, Any]:
+        return self.call_dict(lambda c: c.v1.invoices.retrieve(invoice_id))
+
+    def invoice_void(self, invoice_id: str, *, idem: str) -> dict[str, Any]:
+        """`POST /v1/invoices/{id}/void`: final; under a key of the invoice's own, so every attempt to void it is
+        one write (a retry whose answer was lost gets Stripe's replay)."""
+        return self.call_dict(lambda c: c.v1.invoices.void_invoice(invoice_id, {}, {"idempotency_key": idem}))
+
+    def invoice_mark_uncollectible(self, invoice_id: str, *, idem: str) -> dict[str, Any]:
+        """`POST /v1/invoices/{id}/mark_uncollectible`, under a key of the invoice's own (as `invoice_void`)."""
+        return self.call_dict(
+            lambda c: c.v1.invoices.mark_uncollectible(invoice_id, {}, {"idempotency_key": idem})
+        )
+
     def invoice_payments_list(self, *, invoice: str = "", payment_intent: str = "") -> list[dict[str, Any]]:
         """The payment attempts of an invoice, or the invoice payment of a PaymentIntent (newest first)."""
         params: dict[str, Any] = {"limit": 10}

@@ -1,5 +1,6 @@
-"""Subscriptions and invoices in the back office, read-only; cancelling and resuming a subscription are
-audited actions that ask for a reason, sent to Stripe through the same services as the tenant API.
+"""Subscriptions and invoices in the back office, read-only; cancelling and resuming a subscription, voiding an
+invoice and marking it uncollectible are audited actions that ask for a reason, sent to Stripe through the same
+services as the tenant API.
 """
 
 from typing import Any
@@ -12,6 +13,7 @@ from django.template.response import TemplateResponse
 
 from billing.models import Invoice, Subscription
 from billing.services import revenue_figures
+from billing.services.invoice_corrections import invoice_mark_uncollectible, invoice_void
 from billing.services.invoices import INVOICE_RANK
 from billing.services.subscription_cancel import subscription_cancel, subscription_resume
 from catalog.selectors import currencies_known
@@ -149,6 +151,32 @@ class InvoiceAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Invoice]):
         },
         labels=_NEWEST_EVENT_LABEL,
     )
+    actions = ["void", "mark_uncollectible"]
+
+    @admin.action(description="Void (no longer owed; final)", permissions=["correct"])
+    def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> TemplateResponse | None:
+        return reason_action(self, request, queryset, title="Void invoices", perform=_void)
+
+    @admin.action(description="Mark uncollectible (a bad debt)", permissions=["correct"])
+    def mark_uncollectible(
+        self, request: HttpRequest, queryset: QuerySet[Invoice]
+    ) -> TemplateResponse | None:
+        return reason_action(
+            self, request, queryset, title="Mark invoices uncollectible", perform=_mark_uncollectible
+        )
+
+    def has_correct_permission(self, request: HttpRequest) -> bool:
+        return has_perm(request, "billing.correct_invoice")
+
+
+def _void(invoice: Invoice, data: dict[str, Any], actor: Actor) -> str:
+    result = invoice_void(invoice=invoice, actor=actor, reason=data["reason"])
+    return f"status {result.status}"
+
+
+def _mark_uncollectible(invoice: Invoice, data: dict[str, Any], actor: Actor) -> str:
+    result = invoice_mark_uncollectible(invoice=invoice, actor=actor, reason=data["reason"])
+    return f"status {result.status}"
 
 
 class CancelForm(ReasonForm):

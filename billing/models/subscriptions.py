@@ -168,6 +168,7 @@ class Invoice(models.Model):
             models.UniqueConstraint(fields=["project", "stripe_invoice_id"], name="invoice_stripe_id_unique")
         ]
         indexes = [models.Index(fields=["project", "created_at", "id"], name="invoice_list_page")]
+        permissions = [("correct_invoice", "Can void invoices and mark them uncollectible")]
         verbose_name = "invoice"
         verbose_name_plural = "invoices"
 

@@ -59,6 +59,13 @@ def invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
 # An invoice only moves forward: draft → open → uncollectible → paid | void. A lower rank is always an older
 # state, whatever the event's second says; an equal rank is applied when not older (amounts, attempts).
 INVOICE_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
+# The statuses announced to the tenant as the mirror reaches them (each at most once per invoice: no status is
+# reached twice).
+INVOICE_ANNOUNCED = {
+    "paid": "invoice.paid",
+    "void": "invoice.voided",
+    "uncollectible": "invoice.marked_uncollectible",
+}
 
 
 def invoice_apply(
@@ -206,10 +213,11 @@ def _invoice_mirror(
                 setattr(invoice, name, value)
             if changed:  # an apply that changes nothing writes nothing (updated_at: the last change)
                 invoice.save(update_fields=[*changed, "updated_at"] if applied else list(changed))
-        if invoice.status == "paid" and status_before != "paid":  # once per invoice, under its row lock
+        announced = INVOICE_ANNOUNCED.get(invoice.status)
+        if announced and status_before != invoice.status:  # once per invoice, under its row lock
             event_record(
                 project=project,
-                type="invoice.paid",
+                type=announced,
                 data_object=_invoice_object(
                     invoice
                     if invoice.customer_id == customer.pk

@@ -42,7 +42,9 @@ def test_the_three_roles_exist_with_their_permissions(db):
     codes = lambda g: {p.codename for p in g.permissions.all()}  # noqa: E731
     assert "replay_stripeevent" in codes(support)
     assert "refund_payment" not in codes(support)
-    assert {"replay_stripeevent", "refund_payment"} <= codes(finance)
+    assert {"replay_stripeevent", "refund_payment", "correct_invoice"} <= codes(finance)
+    assert "correct_invoice" not in codes(support)
+    assert "correct_invoice" in codes(admin)
     assert "view_payment" in codes(support)
     assert "change_payment" not in codes(finance)
     assert {"suspend_project", "manage_project_keys", "run_reconciliation", "manage_subscription"} <= codes(

@@ -75,6 +75,8 @@ ONCE_PER_OBJECT = (
     "subscription.created",
     "subscription.canceled",
     "invoice.paid",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
     "checkout.completed",
     "checkout.expired",
 )

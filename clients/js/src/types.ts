@@ -49,6 +49,8 @@ export type EventType =
   | "subscription.canceled"
   | "subscription.past_due"
   | "invoice.paid"
+  | "invoice.voided"
+  | "invoice.marked_uncollectible"
   | "invoice.payment_failed"
   | "entitlements.updated"
   | "usage.threshold_reached"

@@ -176,6 +176,8 @@ EventType = Literal[
     "subscription.canceled",
     "subscription.past_due",
     "invoice.paid",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
     "invoice.payment_failed",
     "entitlements.updated",
     "usage.threshold_reached",

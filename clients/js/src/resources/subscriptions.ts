@@ -86,4 +86,20 @@ export class Invoices extends Resource {
   list(params: ListParams & { customer?: string; status?: InvoiceStatus } = {}): PagePromise<Invoice> {
     return this._list("/invoices", params);
   }
+
+  /**
+   * Voids an open or uncollectible invoice at Stripe: it is no longer owed (final). Any other status is a
+   * `ConflictError` (`invoice_not_voidable`: a paid invoice is refunded instead). `reason` is audited.
+   */
+  void(invoiceId: string, params: { reason?: string } = {}, options?: WriteOptions): Promise<Invoice> {
+    return this._post(path("/invoices/{}/void", invoiceId), params, options);
+  }
+
+  /**
+   * Marks an open invoice uncollectible at Stripe (a bad debt: Stripe stops collecting it; it can still be paid
+   * or voided). Any other status is a `ConflictError` (`invoice_not_open`). `reason` is audited.
+   */
+  markUncollectible(invoiceId: string, params: { reason?: string } = {}, options?: WriteOptions): Promise<Invoice> {
+    return this._post(path("/invoices/{}/mark_uncollectible", invoiceId), params, options);
+  }
 }

@@ -154,3 +154,19 @@ class Invoices(Resource):
     ) -> Page[Invoice]:
         params = {"customer": customer, "status": status, "limit": limit, "starting_after": starting_after}
         return self._list(Invoice, "/invoices", params)
+
+    def void(
+        self, invoice_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Invoice:
+        """Voids an open or uncollectible invoice at Stripe: it is no longer owed (final). Any other status is a
+        `ConflictError` (`invoice_not_voidable`: a paid invoice is refunded instead). `reason` is audited."""
+        url = path("/invoices/{}/void", invoice_id)
+        return self._post(Invoice, url, compact(reason=reason), idempotency_key=idempotency_key)
+
+    def mark_uncollectible(
+        self, invoice_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Invoice:
+        """Marks an open invoice uncollectible at Stripe (a bad debt: Stripe stops collecting it; it can still be
+        paid or voided). Any other status is a `ConflictError` (`invoice_not_open`). `reason` is audited."""
+        url = path("/invoices/{}/mark_uncollectible", invoice_id)
+        return self._post(Invoice, url, compact(reason=reason), idempotency_key=idempotency_key)
