@@ -1,14 +1,19 @@
 """Corrections of an invoice made at Stripe by a tenant or an operator: voiding an open (or uncollectible) invoice,
 and marking an open one uncollectible (a bad debt Stripe stops collecting).
 
-Each is decided on Stripe's invoice as it is now (the mirror may lag), sent under a Stripe idempotency key of the
-invoice's own (every attempt to void an invoice is one write, whatever the caller's `Idempotency-Key`: a retry
-whose answer was lost gets Stripe's replay), and applied to the mirror from Stripe's answer: an invoice's status
-only moves forward (`invoices.INVOICE_RANK`), so the events that follow change nothing and no older one reverts
-it. Audited once per invoice with the caller and the reason. The tenant events `invoice.voided` and
-`invoice.marked_uncollectible` are the mirror's (`invoices.invoice_apply`), once per invoice, whoever made the
-change (the Stripe dashboard too).
+Each is decided on Stripe's invoice as it is now (the mirror may lag); the request is audited (with the caller,
+the reason and the status it found) in a transaction of its own before anything is sent, so a process that dies
+after Stripe acted leaves the request on record; then it is sent under a Stripe idempotency key of the caller's
+operation (a retry with the same `Idempotency-Key` continues the first attempt: Stripe replays its answer; a call
+without one has a key of its own). Stripe's answer moves the mirror: an invoice's status only moves forward
+(`invoices.INVOICE_RANK`), so the events that follow change nothing and no older one reverts it. Stripe refusing
+because the invoice changed meanwhile (paid, voided by another request) is the same 409 as finding it so. The
+tenant events `invoice.voided` and `invoice.marked_uncollectible` are the mirror's (`invoices.invoice_apply`),
+once per invoice, whoever made the change (the Stripe dashboard too).
 """
+
+import uuid
+from typing import Any
 
 from django.db import transaction
 
@@ -16,14 +21,15 @@ from billing.models import Invoice
 from billing.services.invoices import invoice_apply
 from core.actors import Actor
 from core.audit import audit_record
-from core.errors import Conflict
+from core.errors import ApiError, Conflict
 from core.idempotency import Operation
 from core.models import AuditLogEntry
-from stripe_gateway.gateway import gateway_for, idempotency_key, stripe_account_of, stripe_id
+from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of, stripe_id
 
 # What each correction may start from, at Stripe, and its audit action.
 _FROM = {"void": ("open", "uncollectible"), "uncollectible": ("open",)}
-_ACTION = {"void": "invoice.voided", "uncollectible": "invoice.marked_uncollectible"}
+_ACTION = {"void": "invoice.void_requested", "uncollectible": "invoice.mark_uncollectible_requested"}
+_WRITE = {"void": "invoice-void", "uncollectible": "invoice-mark-uncollectible"}
 
 
 def invoice_void(
@@ -54,41 +60,57 @@ def _corrected(
         raise Conflict("This invoice is not this customer's at Stripe.", code="invoice_not_ours")
     status = str(live.get("status") or "")
     if status == target and operation is not None and operation.resumed:
-        answer = live  # this operation's first attempt made the change; its answer was lost
+        answer = live  # this operation's first attempt made the change (and audited it); its answer was lost
     elif status not in _FROM[target]:
         raise _refused(target, status)
-    elif target == "void":
-        answer = gateway.invoice_void(
-            invoice.stripe_invoice_id, idem=idempotency_key("invoice", invoice.stripe_invoice_id, "void")
-        )
     else:
-        answer = gateway.invoice_mark_uncollectible(
-            invoice.stripe_invoice_id,
-            idem=idempotency_key("invoice", invoice.stripe_invoice_id, "mark-uncollectible"),
-        )
-    with transaction.atomic():
-        # Event time 0: Stripe's answer moves the status forward only; an equal one changes nothing here, and
-        # the events that follow are applied as they would have been.
-        mirrored = invoice_apply(account=stripe_account_of(project), stripe_invoice=answer, event_created=0)
-        corrected = Invoice.objects.select_related("customer", "project").get(pk=invoice.pk)
-        action = _ACTION[target]
-        # Once per invoice (a correction cannot be made twice): a retry of an attempt that audited it and died
-        # before answering audits nothing more. The invoice's row lock (taken by invoice_apply) orders them.
-        if (
-            mirrored is not None
-            and not AuditLogEntry.objects.filter(action=action, target_id=invoice.pk).exists()
-        ):
-            audit_record(
-                actor=actor,
-                action=action,
-                target=corrected,
-                project=project,
-                reason=reason,
-                # Resumed, Stripe's status is already the new one: the mirror's, as the request found it, was before.
-                before={"status": invoice.status if answer is live else status},
-                after={"status": corrected.status, "amount_remaining": corrected.amount_remaining},
-            )
-    return corrected
+        with transaction.atomic():
+            # A resumed operation whose first attempt recorded the request and died before sending it is the
+            # same request: recorded once.
+            if not (operation is not None and operation.resumed and _requested(invoice, target)):
+                audit_record(
+                    actor=actor,
+                    action=_ACTION[target],
+                    target=invoice,
+                    project=project,
+                    reason=reason,
+                    before={"status": status},
+                    after={"status": target},
+                )
+        answer = _sent(gateway, invoice, target, operation)
+    # Event time 0: Stripe's answer moves the status forward only; an equal one changes nothing here, and the
+    # events that follow are applied as they would have been.
+    invoice_apply(account=stripe_account_of(project), stripe_invoice=answer, event_created=0)
+    return Invoice.objects.select_related("customer", "project").get(pk=invoice.pk)
+
+
+def _requested(invoice: Invoice, target: str) -> bool:
+    return AuditLogEntry.objects.filter(action=_ACTION[target], target_id=invoice.pk).exists()
+
+
+def _sent(
+    gateway: StripeGateway, invoice: Invoice, target: str, operation: Operation | None
+) -> dict[str, Any]:
+    """The correction sent to Stripe: under the operation's key (its retries continue it), else a key of this
+    call's own (its SDK retries are one write; an earlier call's saved failure is never replayed to it)."""
+    write = _WRITE[target]
+    idem = (
+        operation.stripe_key(write)
+        if operation is not None
+        else idempotency_key(write, invoice.stripe_invoice_id, uuid.uuid4().hex)
+    )
+    try:
+        if target == "void":
+            return gateway.invoice_void(invoice.stripe_invoice_id, idem=idem)
+        return gateway.invoice_mark_uncollectible(invoice.stripe_invoice_id, idem=idem)
+    except ApiError as exc:
+        if exc.code != "provider_invalid_request":
+            raise
+        # Refused: the invoice changed since it was read (paid, or corrected by another request meanwhile).
+        now = str(gateway.invoice_retrieve(invoice.stripe_invoice_id).get("status") or "")
+        if now in _FROM[target]:
+            raise
+        raise _refused(target, now) from exc
 
 
 def _refused(target: str, status: str) -> Conflict:

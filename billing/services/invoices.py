@@ -194,7 +194,7 @@ def _invoice_mirror(
             if invoice.customer_id == customer.pk:
                 invoice.customer = customer
             changed: dict[str, Any] = {"stripe_payment_intent_id": intent} if intent else {}
-            applied = force or invoice_is_newer(invoice, stripe_invoice, event_created)
+            applied = invoice_is_newer(invoice, stripe_invoice, event_created, force=force)
             if applied:
                 changed.update(
                     (name, value) for name, value in fields.items() if getattr(invoice, name) != value
@@ -214,7 +214,9 @@ def _invoice_mirror(
             if changed:  # an apply that changes nothing writes nothing (updated_at: the last change)
                 invoice.save(update_fields=[*changed, "updated_at"] if applied else list(changed))
         announced = INVOICE_ANNOUNCED.get(invoice.status)
-        if announced and status_before != invoice.status:  # once per invoice, under its row lock
+        # Once per invoice, under its row lock. A void or uncollectible invoice is announced as it becomes so, not
+        # when first seen so (an adopted account's history, an expired subscription's first invoice).
+        if announced and status_before != invoice.status and (status_before or invoice.status == "paid"):
             event_record(
                 project=project,
                 type=announced,
@@ -280,13 +282,17 @@ def _invoice_fields(stripe_invoice: dict[str, Any], *, customer: Customer) -> di
     }
 
 
-def invoice_is_newer(invoice: Invoice, stripe_invoice: dict[str, Any], event_created: int) -> bool:
-    """Whether Stripe's invoice (as of `event_created`) is at least as new as the mirror."""
+def invoice_is_newer(
+    invoice: Invoice, stripe_invoice: dict[str, Any], event_created: int, *, force: bool = False
+) -> bool:
+    """Whether Stripe's invoice (as of `event_created`) is at least as new as the mirror. `force` (a fresh read
+    from Stripe) is applied whatever its time says, but never over a later status: a read taken before the
+    invoice was paid or voided (a reconciliation's page read before a correction) is older whatever it says."""
     incoming = INVOICE_RANK.get(str(stripe_invoice.get("status") or "draft"), 0)
     held = INVOICE_RANK.get(invoice.status, 0)
     if incoming != held:
         return incoming > held
-    return event_created >= invoice.stripe_event_created
+    return force or event_created >= invoice.stripe_event_created
 
 
 def invoice_link_payment_intent(
