@@ -5,8 +5,10 @@ credits' units and window, and one past it) and at quantities the server refuses
 (0-3 and 5 by default; 60 passed when it was written, 30 with the seats' own windows)."""
 
 import json
+import math
 import os
 import random
+import time
 from functools import partial
 from typing import Any
 
@@ -151,14 +153,17 @@ def build(project, external_id: str, plan: dict[str, Any]) -> None:
     hand_subscription(subscription)
 
 
-def _diff(local: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
+def _diff(local: dict[str, Any], server: dict[str, Any], elapsed: float = 0.0) -> dict[str, Any]:
+    """What differs; `retry_after` counts seconds from the moment each answer was made, so the two may differ by
+    the seconds between the two calls (`elapsed`, the pair's wall time: a loaded machine stretches it) and one of
+    rounding."""
     lw, sw = local.pop("retry_after", None), server.pop("retry_after", None)
     out = {
         k: {"local": local.get(k), "server": server.get(k)}
         for k in set(local) | set(server)
         if local.get(k) != server.get(k)
     }
-    if (lw is None) != (sw is None) or (lw is not None and abs(lw - sw) > 1):
+    if (lw is None) != (sw is None) or (lw is not None and abs(lw - sw) > 1 + math.ceil(elapsed)):
         out["retry_after"] = {"local": lw, "server": sw}
     return out
 
@@ -198,6 +203,7 @@ def compare(client, tollgate, user, plan, rng, seed, step, mismatches) -> None:
                     customer=user, feature=feat, quantity=1, entity=entity
                 ).to_dict()
                 for q in _quantities(base, rng):
+                    started = time.monotonic()
                     try:
                         mine = local.check(customer=user, feature=feat, quantity=q, entity=entity).to_dict()
                     except APIStatusError as exc:
@@ -208,7 +214,7 @@ def compare(client, tollgate, user, plan, rng, seed, step, mismatches) -> None:
                         ).to_dict()
                     except APIStatusError as exc:
                         theirs = {"error": f"{exc.status} {getattr(exc, 'code', '')}"}
-                    diff = _diff(dict(mine), dict(theirs))
+                    diff = _diff(dict(mine), dict(theirs), time.monotonic() - started)
                     if diff:
                         mismatches.append(
                             {
