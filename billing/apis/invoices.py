@@ -1,6 +1,8 @@
 """`/invoices`: the project's invoices, mirrored from Stripe, and their corrections at Stripe (void, mark
 uncollectible)."""
 
+from collections.abc import Callable
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -73,7 +75,7 @@ class InvoiceVoidApi(BaseApi):
         summary="Void an invoice",
         description=(
             "Voids an open or uncollectible invoice at Stripe: it is no longer owed and Stripe stops collecting "
-            "it (final). Decided on Stripe's invoice as it is now; every attempt is one write at Stripe. "
+            "it (final). Decided on Stripe's invoice as it is now; retried with its Idempotency-Key, one write. "
             "Answers the invoice as voided; the tenant event `invoice.voided` follows once. 409 "
             "`invoice_not_voidable` for a draft, paid or void invoice (a paid one is refunded instead)."
         ),
@@ -81,16 +83,7 @@ class InvoiceVoidApi(BaseApi):
         responses=InvoiceOutput,
     )
     def post(self, request: Request, invoice_id: str) -> Response:
-        invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)
-        serializer = CorrectionInput(data=request.data or {})
-        serializer.is_valid(raise_exception=True)
-        voided = invoice_void(
-            invoice=invoice,
-            actor=actor_from_request(request),
-            reason=serializer.validated_data.get("reason", ""),
-            operation=operation_of(request),
-        )
-        return Response(InvoiceOutput(voided).data)
+        return _corrected(request, invoice_id, invoice_void)
 
 
 class InvoiceMarkUncollectibleApi(BaseApi):
@@ -108,13 +101,18 @@ class InvoiceMarkUncollectibleApi(BaseApi):
         responses=InvoiceOutput,
     )
     def post(self, request: Request, invoice_id: str) -> Response:
-        invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)
-        serializer = CorrectionInput(data=request.data or {})
-        serializer.is_valid(raise_exception=True)
-        marked = invoice_mark_uncollectible(
-            invoice=invoice,
-            actor=actor_from_request(request),
-            reason=serializer.validated_data.get("reason", ""),
-            operation=operation_of(request),
-        )
-        return Response(InvoiceOutput(marked).data)
+        return _corrected(request, invoice_id, invoice_mark_uncollectible)
+
+
+def _corrected(request: Request, invoice_id: str, correct: Callable[..., Invoice]) -> Response:
+    """One of the project's invoices corrected at Stripe by `correct` (a service of invoice_corrections)."""
+    invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)
+    serializer = CorrectionInput(data=request.data or {})
+    serializer.is_valid(raise_exception=True)
+    corrected = correct(
+        invoice=invoice,
+        actor=actor_from_request(request),
+        reason=serializer.validated_data.get("reason", ""),
+        operation=operation_of(request),
+    )
+    return Response(InvoiceOutput(corrected).data)
