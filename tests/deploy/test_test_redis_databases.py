@@ -75,14 +75,51 @@ def test_no_test_flushes_redis_or_names_a_database_itself() -> None:
         assert "TOLLGATE_TEST_BROKER_DB" not in (ROOT / name).read_text(), name
 
 
-def test_ci_gives_the_postgresql_run_a_broker_database_of_its_own() -> None:
+def test_ci_gives_each_half_of_the_postgresql_run_databases_of_its_own() -> None:
+    """.ci/run runs the PostgreSQL suite in two halves at once: each has its own PostgreSQL database, cache and
+    broker, no two alike, and each half's `make test` is given all three."""
     run = (ROOT / ".ci/run").read_text()
-    redis_url = re.search(r'^PG_REDIS_URL="\$\{REDIS_URL:-([^}]+)\}"$', run, re.M)
-    broker_url = re.search(r'^PG_BROKER_URL="\$\{TOLLGATE_TEST_BROKER_URL:-([^}]+)\}"$', run, re.M)
-    assert redis_url
-    assert broker_url
-    assert (redis_url.group(1), broker_url.group(1)) == (
-        "redis://127.0.0.1:6379/15",
-        "redis://127.0.0.1:6379/14",
-    )
-    assert 'TOLLGATE_TEST_BROKER_URL="$PG_BROKER_URL" make test' in run
+
+    def default(name: str, variable: str) -> str:
+        found = re.search(rf'^{name}="\$\{{{variable}:-([^}}]+)\}}"$', run, re.M)
+        assert found, name
+        return found.group(1)
+
+    halves = [
+        tuple(default(f"{prefix}_{part}", variable) for part, variable in parts)
+        for prefix, parts in (
+            (
+                "PG",
+                (
+                    ("DATABASE_URL", "DATABASE_URL"),
+                    ("REDIS_URL", "REDIS_URL"),
+                    ("BROKER_URL", "TOLLGATE_TEST_BROKER_URL"),
+                ),
+            ),
+            (
+                "PG2",
+                (
+                    ("DATABASE_URL", "PG2_DATABASE_URL"),
+                    ("REDIS_URL", "PG2_REDIS_URL"),
+                    ("BROKER_URL", "PG2_BROKER_URL"),
+                ),
+            ),
+        )
+    ]
+    assert halves == [
+        (
+            "postgres://postgres@127.0.0.1:5432/tollgate",
+            "redis://127.0.0.1:6379/15",
+            "redis://127.0.0.1:6379/14",
+        ),
+        (
+            "postgres://postgres@127.0.0.1:5432/tollgate_half",
+            "redis://127.0.0.1:6379/11",
+            "redis://127.0.0.1:6379/10",
+        ),
+    ]
+    for group, prefix in ((1, "PG"), (2, "PG2")):
+        assert (
+            f'PYTEST_ADDOPTS="--splits 2 --group {group}" DATABASE_URL="${prefix}_DATABASE_URL" '
+            f'REDIS_URL="${prefix}_REDIS_URL" \\\n  TOLLGATE_TEST_BROKER_URL="${prefix}_BROKER_URL" make test'
+        ) in run
