@@ -14,6 +14,7 @@ from stripe_emulator.core.account import BaseBackend
 from stripe_emulator.core.errors import ResourceMissing
 from stripe_emulator.core.params import in_range
 from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.customers.balance import record_balance_transaction
 
 
 def empty_invoice_settings() -> dict[str, Any]:
@@ -74,6 +75,9 @@ class CustomersBackend(BaseBackend):
             "test_clock": test_clock,
         }
         self.store.insert(customer)
+        if balance:
+            # The ledger starts with the balance given at creation (see customers.balance).
+            record_balance_transaction(self.account, customer, balance, type="initial")
         self.emit("customer.created", customer)
         return customer
 
@@ -97,6 +101,10 @@ class CustomersBackend(BaseBackend):
                 customer["invoice_settings"] = {**customer["invoice_settings"], **value}
             else:
                 customer[field] = value
+        if customer["balance"] != before["balance"]:
+            # A balance set directly is an `adjustment` in the customer's balance ledger, as at Stripe.
+            delta = int(customer["balance"]) - int(before["balance"])
+            record_balance_transaction(self.account, customer, delta, type="adjustment")
         self.emit_update("customer.updated", customer, before)
         return customer
 

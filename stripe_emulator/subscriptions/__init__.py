@@ -1,6 +1,7 @@
-"""Subscriptions, subscription items, invoices, invoice line items and invoice payments
-(``/v1/subscriptions``, ``/v1/subscription_items``, ``/v1/invoices``, ``/v1/invoice_payments``), the hosted
-invoice page and PDF, and the billing advance hook (renewals, trials, dunning, expiry)."""
+"""Subscriptions, subscription items, invoices, invoice line items, invoice payments and credit notes
+(``/v1/subscriptions``, ``/v1/subscription_items``, ``/v1/invoices``, ``/v1/invoice_payments``,
+``/v1/credit_notes``), the hosted invoice page and PDF, and the billing advance hook (renewals, trials,
+dunning, expiry)."""
 
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.render import render
@@ -10,6 +11,7 @@ from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.payments.models import PaymentsBackend
 from stripe_emulator.products.models import ProductsBackend
 from stripe_emulator.subscriptions.invoices import InvoicesBackend, on_payment_intent_status
+from stripe_emulator.subscriptions.invoices.credit_notes import CreditNotesBackend, CreditNoteSpec, LineSpec
 from stripe_emulator.subscriptions.invoices.responses import include_confirmation_secret, include_payments
 from stripe_emulator.subscriptions.models import SubscriptionsBackend, run_billing
 from stripe_emulator.subscriptions.responses import include_customer_subscriptions
@@ -74,6 +76,19 @@ def _invoiceitem(account: Account) -> StripeObject:
     return render(account, account.backend(InvoicesBackend).pending_items(sub["id"])[0])
 
 
+def _credit_note(account: Account) -> StripeObject:
+    sub = _paid_subscription(account)
+    invoice = account.backend(InvoicesBackend).invoice_require(sub["latest_invoice"])
+    first = invoice["lines"]["data"][0]["id"]
+    line = LineSpec(param="lines[0]", type="invoice_line_item", invoice_line_item=first, quantity=1)
+    spec = CreditNoteSpec(invoice=invoice["id"], lines=[line], credit_amount=invoice["total"])
+    return render(account, account.backend(CreditNotesBackend).credit_note_create(spec))
+
+
+def _credit_note_line(account: Account) -> StripeObject:
+    return _credit_note(account)["lines"]["data"][0]
+
+
 SERVICE = Service(
     name="subscriptions",
     routes=ROUTES,
@@ -85,6 +100,8 @@ SERVICE = Service(
         Shape("invoice_payment", "invoice_payment", _invoice_payment),
         Shape("invoiceitem", "invoiceitem", _invoiceitem),
         Shape("subscription_schedule", "subscription_schedule", _schedule),
+        Shape("credit_note", "credit_note", _credit_note),
+        Shape("credit_note_line_item", "credit_note_line_item", _credit_note_line),
     ],
     advance_hooks=[run_billing],
     includes={
@@ -94,4 +111,4 @@ SERVICE = Service(
     },
 )
 
-__all__ = ["SERVICE", "InvoicesBackend", "SubscriptionsBackend"]
+__all__ = ["SERVICE", "CreditNotesBackend", "InvoicesBackend", "SubscriptionsBackend"]

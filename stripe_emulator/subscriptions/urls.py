@@ -1,11 +1,12 @@
-"""Subscription, subscription item, invoice and invoice payment routes, the hosted invoice page and PDF,
-and the billing settings test control."""
+"""Subscription, subscription item, invoice, invoice payment and credit note routes, the hosted invoice page
+and PDF, the credit note PDF, and the billing settings test control."""
 
 from __future__ import annotations
 
 from stripe_emulator.core.routing import Route
 from stripe_emulator.subscriptions import pages, responses
 from stripe_emulator.subscriptions import schedule_responses as schedules
+from stripe_emulator.subscriptions.invoices import credit_note_responses as credit_notes
 from stripe_emulator.subscriptions.invoices import item_responses
 from stripe_emulator.subscriptions.invoices import responses as invoice_responses
 
@@ -46,10 +47,20 @@ _API = [
     ("DELETE", "/v1/invoiceitems/{id}", item_responses.invoiceitem_delete),
     ("GET", "/v1/invoice_payments", invoice_responses.invoice_payment_list),
     ("GET", "/v1/invoice_payments/{id}", invoice_responses.invoice_payment_retrieve),
+    ("POST", "/v1/credit_notes", credit_notes.credit_note_create),
+    ("GET", "/v1/credit_notes", credit_notes.credit_note_list),
+    # Before ``/v1/credit_notes/{id}…``, which would otherwise take ``preview`` for an id.
+    ("GET", "/v1/credit_notes/preview", credit_notes.credit_note_preview),
+    ("GET", "/v1/credit_notes/preview/lines", credit_notes.credit_note_preview_lines),
+    ("GET", "/v1/credit_notes/{id}", credit_notes.credit_note_retrieve),
+    ("POST", "/v1/credit_notes/{id}", credit_notes.credit_note_update),
+    ("POST", "/v1/credit_notes/{id}/void", credit_notes.credit_note_void),
+    ("GET", "/v1/credit_notes/{id}/lines", credit_notes.credit_note_lines),
     ("POST", "/_emulator/billing/settings", responses.billing_settings_update),
 ]
 
 ROUTES = [Route(method, path, handler) for method, path, handler in _API] + [
     Route("GET", "/invoices/{id}", pages.invoice_page, auth=False),
     Route("GET", "/invoices/{id}/pdf", pages.invoice_pdf, auth=False),
+    Route("GET", "/invoices/{invoice}/credit_notes/{id}/pdf", credit_notes.credit_note_pdf, auth=False),
 ]

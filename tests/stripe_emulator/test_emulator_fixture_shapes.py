@@ -62,6 +62,14 @@ def test_registry_covers_what_other_clients_read() -> None:
     assert {s.fixture for s in SHAPES} >= {"account", "checkout.session", "item"}
 
 
+def test_registry_covers_credit_notes_and_customer_balance_transactions() -> None:
+    assert {s.fixture for s in SHAPES} >= {
+        "credit_note",
+        "credit_note_line_item",
+        "customer_balance_transaction",
+    }
+
+
 def test_includable_fields_are_left_out_by_default(fixtures: dict[str, Any]) -> None:
     """Fields Stripe renders only on ``expand[]`` are absent from its fixtures and from the emulator's objects."""
     emulator = Emulator(webhook_mode="manual")

@@ -12,7 +12,8 @@ Amounts: ``subtotal`` = ``total`` = sum of the lines; at finalization the custom
 
 The backend is composed from :mod:`.base` (reads, totals), :mod:`.drafts` (new invoices, lines, pending
 invoice items), :mod:`.items` (``/v1/invoiceitems``) and :mod:`.collection` (finalization, payment, other transitions, retries); only
-:class:`InvoicesBackend` is ever passed to ``account.backend()``.
+:class:`InvoicesBackend` is ever passed to ``account.backend()``. Credit notes (:mod:`.credit_notes`) are a
+backend of their own, ``CreditNotesBackend``, that adjusts invoices through this one.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Any
 from stripe_emulator.core import ids
 from stripe_emulator.core.errors import CardError, InvalidRequestError
 from stripe_emulator.core.store import StripeObject, clone
+from stripe_emulator.customers.balance import CustomerBalanceBackend
 from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.subscriptions.invoices.base import InvoicesBase, payments_backend
 from stripe_emulator.subscriptions.periods import DAY
@@ -37,7 +38,15 @@ class InvoiceCollection(InvoicesBase):
         due = max(0, invoice["total"] + starting)
         ending = invoice["total"] + starting - due
         if ending != starting:
-            customers.customer_update(customer["id"], {"balance": ending})
+            # One `applied_to_invoice` entry in the customer's balance ledger (and its customer.updated).
+            self.account.backend(CustomerBalanceBackend).balance_apply(
+                customer["id"],
+                ending - starting,
+                type="applied_to_invoice",
+                currency=invoice["currency"],
+                invoice=invoice_id,
+                param=None,
+            )
         sequence = int(customer["next_invoice_sequence"])
         customer["next_invoice_sequence"] = sequence + 1
         invoice.update(
@@ -268,6 +277,19 @@ class InvoiceCollection(InvoicesBase):
                 record["status"] = "canceled"
                 record["status_transitions"]["canceled_at"] = now
         self.emit("invoice.voided", invoice)
+        applied = (invoice["ending_balance"] or 0) - (invoice["starting_balance"] or 0)
+        customer = self.store.get("customer", invoice["customer"])
+        if invoice["ending_balance"] is not None and applied and customer and not customer.get("deleted"):
+            # The balance the invoice took at finalization goes back to the customer, as Stripe returns it at
+            # this API version: one `unapplied_from_invoice` entry.
+            self.account.backend(CustomerBalanceBackend).balance_apply(
+                invoice["customer"],
+                -applied,
+                type="unapplied_from_invoice",
+                currency=invoice["currency"],
+                invoice=invoice_id,
+                param=None,
+            )
         return invoice
 
     def invoice_mark_uncollectible(self, invoice_id: str) -> StripeObject:
