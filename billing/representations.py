@@ -343,3 +343,51 @@ class InvoiceOutput(serializers.Serializer[Any]):
         for field in ("number", "billing_reason", "hosted_invoice_url", "invoice_pdf"):
             data[field] = data[field] or None
         return data
+
+
+# One of `CreditNote.lines`, as the credit note mirror stores it (billing.services.credit_notes).
+class CreditNoteLineOutput(serializers.Serializer[Any]):
+    type = serializers.CharField(
+        help_text="`invoice_line_item` (a line of the invoice) or `custom_line_item`."
+    )
+    description = serializers.CharField(allow_null=True)
+    amount = serializers.IntegerField()
+    quantity = serializers.IntegerField(allow_null=True)
+    invoice_line = serializers.IntegerField(
+        allow_null=True, help_text="The index in the invoice's `lines` of the line credited."
+    )
+
+
+class CreditNoteOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    object = serializers.CharField(default="credit_note")
+    invoice = serializers.CharField(source="invoice_id")
+    customer = serializers.CharField(source="customer.external_id")
+    number = serializers.CharField(allow_null=True)
+    status = serializers.CharField(help_text="`issued` or `void`.")
+    type = serializers.CharField(
+        help_text="`pre_payment` (it lowered the amount due), `post_payment` (given back after payment) or `mixed`."
+    )
+    currency = serializers.CharField()
+    amount = serializers.IntegerField()
+    subtotal = serializers.IntegerField()
+    total = serializers.IntegerField()
+    pre_payment_amount = serializers.IntegerField(help_text="What it took off the amount still due.")
+    post_payment_amount = serializers.IntegerField(
+        help_text="What it gave back of what was paid: refund_amount + credit_amount + out_of_band_amount."
+    )
+    refund_amount = serializers.IntegerField(help_text="Refunded to the payment method.")
+    credit_amount = serializers.IntegerField(help_text="Credited to the customer's Stripe balance.")
+    out_of_band_amount = serializers.IntegerField(help_text="Settled outside Stripe.")
+    reason = serializers.CharField(allow_null=True)
+    memo = serializers.CharField(allow_null=True)
+    lines = CreditNoteLineOutput(many=True)
+    stripe_credit_note_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["object"] = "credit_note"
+        for field in ("number", "reason", "memo"):
+            data[field] = data[field] or None
+        return data

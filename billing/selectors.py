@@ -11,6 +11,7 @@ from billing.models import (
     Cart,
     CheckoutSession,
     Coupon,
+    CreditNote,
     Invoice,
     Payment,
     PromotionCode,
@@ -148,6 +149,24 @@ def invoice_get(*, project: Project, invoice_id: str) -> Invoice:
     if invoice is None:
         raise NotFound(f"No such invoice: {invoice_id!r}.")
     return invoice
+
+
+def credit_note_list(
+    *, project: Project, invoice: str | None = None, customer: str | None = None
+) -> QuerySet[CreditNote]:
+    notes = CreditNote.objects.filter(project=project).select_related("customer")
+    if invoice:
+        notes = notes.filter(invoice_id=invoice)
+    if customer:
+        notes = notes.filter(customer__external_id=customer)
+    return notes
+
+
+def credit_note_get(*, project: Project, credit_note_id: str) -> CreditNote:
+    note = credit_note_list(project=project).select_related("project").filter(pk=credit_note_id).first()
+    if note is None:
+        raise NotFound(f"No such credit note: {credit_note_id!r}.")
+    return note
 
 
 def checkout_session_by_stripe_id(*, project: Project, stripe_session_id: str) -> CheckoutSession | None:

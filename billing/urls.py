@@ -1,10 +1,11 @@
-"""Routes of billing: checkout, carts, payments, the portal, subscriptions, invoices, coupons, promotion codes and
-margins."""
+"""Routes of billing: checkout, carts, payments, the portal, subscriptions, invoices, credit notes, coupons,
+promotion codes and margins."""
 
 from billing.apis import (
     adoptions,
     carts,
     checkout,
+    credit_notes,
     discounts,
     invoices,
     margins,
@@ -58,6 +59,18 @@ urlpatterns = [
         "invoices/<str:invoice_id>/mark_uncollectible",
         invoices.InvoiceMarkUncollectibleApi.as_view(),
         "invoice-mark-uncollectible",
+    ),
+    *route(
+        "invoices/<str:invoice_id>/credit_notes",
+        credit_notes.CreditNoteCreateApi.as_view(),
+        "invoice-credit-notes",
+    ),
+    *route("credit_notes", credit_notes.CreditNoteListApi.as_view(), "credit-notes"),
+    *route(
+        "credit_notes/<str:credit_note_id>", credit_notes.CreditNoteDetailApi.as_view(), "credit-note-detail"
+    ),
+    *route(
+        "credit_notes/<str:credit_note_id>/void", credit_notes.CreditNoteVoidApi.as_view(), "credit-note-void"
     ),
     *route("margins", margins.MarginListApi.as_view(), "margins"),
     *route("coupons", discounts.CouponListCreateApi.as_view(), "coupons"),

@@ -16,6 +16,8 @@ EVENT_TYPES = (
     "invoice.voided",
     "invoice.marked_uncollectible",
     "invoice.payment_failed",
+    "credit_note.created",
+    "credit_note.voided",
     "entitlements.updated",
     "usage.threshold_reached",
     "usage.window_reached",

@@ -19,6 +19,7 @@ from stripe_gateway.gateway import StripeGateway, idempotency_key
 READABLE = {
     "checkout.session": "checkout.sessions",
     "charge": "charges",
+    "credit_note": "credit_notes",
     "customer": "customers",
     "dispute": "disputes",
     "invoice": "invoices",

@@ -90,6 +90,11 @@ def test_every_timestamp_of_every_answer_ends_in_z(
     stripe_emulator.advance(32 * 86400)
     stripe_webhooks.deliver()
     assert Invoice.objects.count() == 2
+    credited = Invoice.objects.get(status="paid", billing_reason="subscription_create")
+    credit_note = api.post(
+        f"/api/v1/invoices/{credited.pk}/credit_notes", {"amount": 100, "refund_amount": 100}, key=key
+    )
+    assert credit_note.status_code == 201, credit_note.content
     subscription = Subscription.objects.get()
     event = Event.objects.filter(project=tenant_a.project, previous_attributes__has_key="current_period_end")
     assert event.exists()
@@ -120,6 +125,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "recharge_id": recharge["id"],
         "run_id": adoption["id"],
         "table_id": cost_table["id"],
+        "credit_note_id": credit_note.json()["id"],
     }
     query = {"customer": "user-1", "feature": "ai_credits"}
     usage_query = {**query, "feature": "api_calls"}  # usage is of a metered feature

@@ -1,5 +1,5 @@
 """Subscriptions and invoices in the back office, read-only; cancelling and resuming a subscription, voiding an
-invoice and marking it uncollectible are audited actions that ask for a reason, sent to Stripe through the same
+invoice, marking it uncollectible and issuing a credit note of it (`credit_notes`) are audited actions that ask for a reason, sent to Stripe through the same
 services as the tenant API.
 """
 
@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from billing.admin.credit_notes import issue_credit_note
 from billing.models import Invoice, Subscription
 from billing.services import revenue_figures
 from billing.services.invoice_corrections import invoice_mark_uncollectible, invoice_void
@@ -151,7 +152,7 @@ class InvoiceAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Invoice]):
         },
         labels=_NEWEST_EVENT_LABEL,
     )
-    actions = ["void", "mark_uncollectible"]
+    actions = ["void", "mark_uncollectible", "credit_note"]
 
     @admin.action(description="Void (no longer owed; final)", permissions=["correct"])
     def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> TemplateResponse | None:
@@ -164,6 +165,12 @@ class InvoiceAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Invoice]):
         return reason_action(
             self, request, queryset, title="Mark invoices uncollectible", perform=_mark_uncollectible
         )
+
+    @admin.action(
+        description="Issue a credit note (refund, balance credit or outside Stripe)", permissions=["correct"]
+    )
+    def credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> TemplateResponse | None:
+        return issue_credit_note(self, request, queryset)
 
     def has_correct_permission(self, request: HttpRequest) -> bool:
         return has_perm(request, "billing.correct_invoice")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from billing.handlers.charge import charge_refunded
 from billing.handlers.checkout_session import checkout_session_async_payment_failed, checkout_session_settled
+from billing.handlers.credit_note import credit_note_changed
 from billing.handlers.customer import customer_deleted, customer_updated
 from billing.handlers.dispute import dispute_changed
 from billing.handlers.event import StripeEventIn
@@ -59,6 +60,9 @@ HANDLERS: dict[str, Handler] = {
     "invoice.voided": invoice_changed,
     "invoice.marked_uncollectible": invoice_changed,
     "invoice_payment.paid": invoice_payment_paid,
+    "credit_note.created": credit_note_changed,
+    "credit_note.updated": credit_note_changed,
+    "credit_note.voided": credit_note_changed,
     "customer.updated": customer_updated,
     "customer.deleted": customer_deleted,
 }

@@ -37,6 +37,8 @@ def invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
         price_details = pricing.get("price_details") or {}
         lines.append(
             {
+                # Stripe's id of the line: a credit note names the lines it credits by it.
+                "stripe_line_id": line.get("id") or None,
                 "description": line.get("description") or "",
                 "amount": int(line.get("amount") or 0),
                 "currency": line.get("currency"),

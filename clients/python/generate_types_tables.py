@@ -65,6 +65,8 @@ CLASSES: tuple[Cls, ...] = (
     Cls("SubscriptionPreview", ("SubscriptionPreviewOutput",)),
     Cls("InvoiceLine", ("InvoiceLineOutput",)),
     Cls("Invoice", ("InvoiceOutput",)),
+    Cls("CreditNoteLine", ("CreditNoteLineOutput",)),
+    Cls("CreditNote", ("CreditNoteOutput",)),
     Cls("UsageMeterStatus", (), section="Usage, entitlements, credits"),
     Cls("UsageCost", ("UsageCostOutput",)),
     Cls("UsageEvent", ("UsageEventOutput",)),
@@ -208,6 +210,11 @@ ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
     ("PortalEligibility", "reason"): ("unknown_customer", "no_billing_account"),
     # Stripe's invoice statuses, mirrored as they come (the model field has no choices).
     ("Invoice", "status"): ("draft", "open", "paid", "uncollectible", "void"),
+    ("CreditNote", "status"): "billing.models.CreditNote.Status",
+    # Stripe's credit note types and reasons, mirrored as they come (the model fields have no choices).
+    ("CreditNote", "type"): ("pre_payment", "post_payment", "mixed"),
+    ("CreditNote", "reason"): ("duplicate", "fraudulent", "order_change", "product_unsatisfactory"),
+    ("CreditNoteLine", "type"): ("invoice_line_item", "custom_line_item"),
     ("UsageMeterStatus", "status"): "entitlements.models.UsageEvent.MeterStatus",
     ("EntitlementCheck", "type"): "catalog.models.Feature.Type",
     ("EntitlementSource", "type"): ("subscription", "purchase", "default_product", "grant", "revocation"),

@@ -16,7 +16,7 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from billing.models import Invoice, Payment, Refund, Subscription
+from billing.models import CreditNote, Invoice, Payment, Refund, Subscription
 from catalog.models import Feature, Price, Product, ProductFeature
 from config.settings.base import TOLLGATE_APPS
 from core.models import AuditLogEntry
@@ -24,6 +24,7 @@ from customers.models import Customer
 from customers.services.customers import customer_ensure_stripe
 from projects.keys import PLATFORM_KEY_PREFIX, PROJECT_KEY_PREFIX
 from projects.models import ApiKey, Project
+from tests.billing.factories import CreditNoteFactory
 from tests.billing.payment_factories import (
     CustomerFactory,
     InvoiceFactory,
@@ -156,6 +157,7 @@ def test_audit_log_headers_read_as_words(tenant_a):
         (Payment, lambda project: PaymentFactory(project=project)),
         (Invoice, lambda project: InvoiceFactory(project=project)),
         (Subscription, lambda project: SubscriptionFactory(project=project)),
+        (CreditNote, lambda project: CreditNoteFactory(project=project)),
     ],
 )
 def test_no_add_or_delete_of_what_stripe_mirrors(tenant_a, model, factory):
@@ -798,6 +800,7 @@ def _refund(project) -> Refund:
 _HISTORIES = {
     Payment: lambda project: PaymentFactory(project=project),
     Invoice: lambda project: InvoiceFactory(project=project),
+    CreditNote: lambda project: CreditNoteFactory(project=project),
     Customer: lambda project: CustomerFactory(project=project),
     Subscription: lambda project: SubscriptionFactory(project=project),
     Refund: _refund,

@@ -22,7 +22,7 @@ from entitlements.models import (
     UsageCounter,
     UsageEvent,
 )
-from tests.billing.factories import PriceFactory, ProductFactory
+from tests.billing.factories import CreditNoteFactory, PriceFactory, ProductFactory
 from tests.billing.payment_factories import (
     CartFactory,
     CustomerFactory,
@@ -48,6 +48,7 @@ CASES = {
     "/admin/customers/customer/": CustomerFactory,
     "/admin/billing/subscription/": SubscriptionFactory,
     "/admin/billing/invoice/": InvoiceFactory,
+    "/admin/billing/creditnote/": CreditNoteFactory,
     "/admin/billing/cart/": CartFactory,
     "/admin/catalog/price/": PriceFactory,
     "/admin/projects/apikey/": ApiKeyFactory,

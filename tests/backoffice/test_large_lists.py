@@ -10,13 +10,13 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import Invoice, Payment, Subscription
+from billing.models import CreditNote, Invoice, Payment, Subscription
 from core.admin_lists import CappedCountPaginator
 from core.models import AuditLogEntry
 from customers.models import Customer
 from events.models import Event
 from tests.backoffice.test_changelist_queries import _audit
-from tests.billing.factories import PriceFactory
+from tests.billing.factories import CreditNoteFactory, PriceFactory
 from tests.billing.payment_factories import (
     CustomerFactory,
     InvoiceFactory,
@@ -122,6 +122,7 @@ def _stripe_event(project):
 LARGE = {
     "/admin/billing/payment/": (Payment, PaymentFactory),
     "/admin/billing/invoice/": (Invoice, InvoiceFactory),
+    "/admin/billing/creditnote/": (CreditNote, CreditNoteFactory),
     "/admin/billing/subscription/": (Subscription, SubscriptionFactory),
     "/admin/events/event/": (Event, EventFactory),
     "/admin/webhooks/stripeevent/": (StripeEvent, _stripe_event),

@@ -1,10 +1,11 @@
-"""Factories for catalog rows (products and prices), local only: no Stripe object behind them. Each takes
-`project=`. Tests that need the Stripe side create the catalog through the API instead."""
+"""Factories for catalog rows (products and prices), coupons and credit notes, local only: no Stripe object behind
+them. Each takes `project=`. Tests that need the Stripe side create the catalog through the API instead."""
 
 import factory
 
-from billing.models import Coupon, PromotionCode
+from billing.models import Coupon, CreditNote, PromotionCode
 from catalog.models import Price, Product
+from tests.billing.payment_factories import InvoiceFactory
 
 
 class ProductFactory(factory.django.DjangoModelFactory):
@@ -47,3 +48,17 @@ class PromotionCodeFactory(factory.django.DjangoModelFactory):
     coupon = factory.SubFactory(CouponFactory, project=factory.SelfAttribute("..project"))
     code = factory.Sequence(lambda n: f"CODE{n}")
     stripe_promotion_code_id = factory.Sequence(lambda n: f"promo_stripe_{n}")
+
+
+class CreditNoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CreditNote
+
+    project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+    invoice = factory.SubFactory(InvoiceFactory, project=factory.SelfAttribute("..project"))
+    customer = factory.SelfAttribute("invoice.customer")
+    stripe_credit_note_id = factory.Sequence(lambda n: f"cn_factory_{n}")
+    status = CreditNote.Status.ISSUED
+    currency = "usd"
+    amount = 500
+    total = 500

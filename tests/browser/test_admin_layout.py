@@ -572,3 +572,11 @@ def test_detail_pages_are_views_in_words_and_money(page, tenant_a, catalog):
     badges = page.locator("#result_list .tg-status").all_inner_texts()
     assert status_filter == ["All", "Draft", "Open", "Paid", "Uncollectible", "Void"]
     assert badges == ["Paid"]
+    # The corrections an operator may make, each asking for a reason on the next page.
+    actions = page.locator("select[name=action] option").all_inner_texts()
+    assert actions[1:] == [
+        "Void (no longer owed; final)",
+        "Mark uncollectible (a bad debt)",
+        "Issue a credit note (refund, balance credit or outside Stripe)",
+    ]
+    _shoot(page, "invoices")

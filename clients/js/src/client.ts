@@ -3,6 +3,7 @@
 import { AgentKeys } from "./resources/agents.js";
 import { Features, Plans, Prices, Products } from "./resources/catalog.js";
 import { CostTables } from "./resources/costs.js";
+import { CreditNotes } from "./resources/credit-notes.js";
 import { Carts, Checkout } from "./resources/checkout.js";
 import { Customers } from "./resources/customers.js";
 import { Coupons, PromotionCodes } from "./resources/discounts.js";
@@ -51,6 +52,7 @@ export class Tollgate {
   readonly portal: Portal;
   readonly subscriptions: Subscriptions;
   readonly invoices: Invoices;
+  readonly creditNotes: CreditNotes;
   readonly usage: Usage;
   readonly entitlements: Entitlements;
   readonly credits: Credits;
@@ -90,6 +92,7 @@ export class Tollgate {
     this.portal = new Portal(transport);
     this.subscriptions = new Subscriptions(transport);
     this.invoices = new Invoices(transport);
+    this.creditNotes = new CreditNotes(transport);
     this.usage = new Usage(transport);
     this.entitlements = new Entitlements(transport);
     this.credits = new Credits(transport);

@@ -6,6 +6,7 @@ export type { ListParams, WriteOptions } from "./resources/base.js";
 export type * from "./resources/catalog.js";
 export type * from "./resources/checkout.js";
 export type * from "./resources/costs.js";
+export type * from "./resources/credit-notes.js";
 export type * from "./resources/customers.js";
 export type * from "./resources/discounts.js";
 export type * from "./resources/entitlements.js";

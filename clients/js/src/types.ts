@@ -25,6 +25,10 @@ export type CreditLedgerEntryType =
   | "rollover"
   | "forfeited";
 export type CreditLotSource = "purchase" | "plan" | "grant";
+export type CreditNoteLineType = "invoice_line_item" | "custom_line_item";
+export type CreditNoteReason = "duplicate" | "fraudulent" | "order_change" | "product_unsatisfactory";
+export type CreditNoteStatus = "issued" | "void";
+export type CreditNoteType = "pre_payment" | "post_payment" | "mixed";
 export type DefaultPaymentFlow = "checkout" | "intent";
 export type EntitlementAccountCapAtCap = "block" | "alert";
 export type EntitlementAccountCapSetBy = "customer" | "plan";
@@ -52,6 +56,8 @@ export type EventType =
   | "invoice.voided"
   | "invoice.marked_uncollectible"
   | "invoice.payment_failed"
+  | "credit_note.created"
+  | "credit_note.voided"
   | "entitlements.updated"
   | "usage.threshold_reached"
   | "usage.window_reached"
@@ -357,6 +363,8 @@ export interface CustomerExport {
   credit_ledger_entries: Record<string, unknown>[];
   /** Every row of this kind (the customer's credit lots). */
   credit_lots: Record<string, unknown>[];
+  /** Every row of this kind (the customer's credit notes). */
+  credit_notes: Record<string, unknown>[];
   /** Every row of this kind (the customer's entities). */
   entities: Record<string, unknown>[];
   /** Every row of this kind (the customer's entity counters). */
@@ -702,6 +710,47 @@ export interface Invoice {
   invoice_pdf: string | null;
   lines: InvoiceLine[];
   stripe_invoice_id: string;
+  created_at: string;
+}
+
+export interface CreditNoteLine {
+  /** `invoice_line_item` (a line of the invoice) or `custom_line_item`. */
+  type: CreditNoteLineType;
+  description: string | null;
+  amount: number;
+  quantity: number | null;
+  /** The index in the invoice's `lines` of the line credited. */
+  invoice_line: number | null;
+}
+
+export interface CreditNote {
+  id: string;
+  object?: string;
+  invoice: string;
+  customer: string;
+  number: string | null;
+  /** `issued` or `void`. */
+  status: CreditNoteStatus;
+  /** `pre_payment` (it lowered the amount due), `post_payment` (given back after payment) or `mixed`. */
+  type: CreditNoteType;
+  currency: string;
+  amount: number;
+  subtotal: number;
+  total: number;
+  /** What it took off the amount still due. */
+  pre_payment_amount: number;
+  /** What it gave back of what was paid: refund_amount + credit_amount + out_of_band_amount. */
+  post_payment_amount: number;
+  /** Refunded to the payment method. */
+  refund_amount: number;
+  /** Credited to the customer's Stripe balance. */
+  credit_amount: number;
+  /** Settled outside Stripe. */
+  out_of_band_amount: number;
+  reason: CreditNoteReason | null;
+  memo: string | null;
+  lines: CreditNoteLine[];
+  stripe_credit_note_id: string;
   created_at: string;
 }
 

@@ -1,1 +1,1 @@
-export const VERSION = "0.4.9";
+export const VERSION = "0.5.0";

@@ -27,7 +27,7 @@ from tollgate_client.errors import (
     TollgateError,
 )
 from tollgate_client.pagination import Page
-from tollgate_client.params import LineItem, UsageEventParams
+from tollgate_client.params import CreditNoteLineItem, LineItem, UsageEventParams
 from tollgate_client.types import Event
 from tollgate_client.webhooks import SignatureVerificationError, construct_event
 
@@ -39,6 +39,7 @@ __all__ = [
     "AuthenticationError",
     "CardError",
     "ConflictError",
+    "CreditNoteLineItem",
     "Event",
     "InvalidRequestError",
     "LineItem",

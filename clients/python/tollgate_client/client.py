@@ -13,6 +13,7 @@ from tollgate_client.resources.agent_keys import AgentKeys
 from tollgate_client.resources.catalog import Features, Plans, Prices, Products
 from tollgate_client.resources.checkout import Carts, Checkout
 from tollgate_client.resources.costs import CostTables
+from tollgate_client.resources.credit_notes import CreditNotes
 from tollgate_client.resources.customers import Customers
 from tollgate_client.resources.discounts import Coupons, PromotionCodes
 from tollgate_client.resources.entitlements import Credits, Entitlements, Usage
@@ -71,6 +72,7 @@ class Tollgate:
         self.portal = Portal(transport)
         self.subscriptions = Subscriptions(transport)
         self.invoices = Invoices(transport)
+        self.credit_notes = CreditNotes(transport)
         self.usage = Usage(transport)
         self.entitlements = Entitlements(transport)
         self.credits = Credits(transport)

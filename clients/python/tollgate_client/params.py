@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypedDict
 
-__all__ = ["LineItem", "UsageEventParams"]
+__all__ = ["CreditNoteLineItem", "LineItem", "UsageEventParams"]
 
 
 class _LineItemRequired(TypedDict):
@@ -17,6 +17,20 @@ class LineItem(_LineItemRequired, total=False):
     """One line of a cart checkout, a payment or a subscription's `items`: `{"price": "credits-1000", "quantity": 2}`."""
 
     quantity: int
+
+
+class _CreditNoteLineItemRequired(TypedDict):
+    invoice_line: int
+    """The index of the invoice line credited, in the invoice's `lines`."""
+
+
+class CreditNoteLineItem(_CreditNoteLineItemRequired, total=False):
+    """One line of `credit_notes.create`: `{"invoice_line": 0, "quantity": 1}` or `{"invoice_line": 0, "amount": 500}`
+    (one of the two)."""
+
+    quantity: int
+    amount: int
+    """Minor units."""
 
 
 class _UsageEventRequired(TypedDict):

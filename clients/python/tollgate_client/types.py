@@ -41,6 +41,12 @@ __all__ = [
     "CreditLedgerEntryType",
     "CreditLot",
     "CreditLotSource",
+    "CreditNote",
+    "CreditNoteLine",
+    "CreditNoteLineType",
+    "CreditNoteReason",
+    "CreditNoteStatus",
+    "CreditNoteType",
     "Customer",
     "CustomerEntitlements",
     "CustomerErasure",
@@ -152,6 +158,10 @@ CheckoutSessionStatus = Literal["open", "complete", "expired"]
 CouponDuration = Literal["once", "repeating", "forever"]
 CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return", "rollover", "forfeited"]
 CreditLotSource = Literal["purchase", "plan", "grant"]
+CreditNoteLineType = Literal["invoice_line_item", "custom_line_item"]
+CreditNoteReason = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory"]
+CreditNoteStatus = Literal["issued", "void"]
+CreditNoteType = Literal["pre_payment", "post_payment", "mixed"]
 DefaultPaymentFlow = Literal["checkout", "intent"]
 EntitlementAccountCapAtCap = Literal["block", "alert"]
 EntitlementAccountCapSetBy = Literal["customer", "plan"]
@@ -179,6 +189,8 @@ EventType = Literal[
     "invoice.voided",
     "invoice.marked_uncollectible",
     "invoice.payment_failed",
+    "credit_note.created",
+    "credit_note.voided",
     "entitlements.updated",
     "usage.threshold_reached",
     "usage.window_reached",
@@ -506,6 +518,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's credit ledger entries)."""
     credit_lots: list[dict[str, Any]]
     """Every row of this kind (the customer's credit lots)."""
+    credit_notes: list[dict[str, Any]]
+    """Every row of this kind (the customer's credit notes)."""
     entities: list[dict[str, Any]]
     """Every row of this kind (the customer's entities)."""
     entity_counters: list[dict[str, Any]]
@@ -873,6 +887,49 @@ class Invoice(TollgateObject):
     invoice_pdf: str | None
     lines: list[InvoiceLine]
     stripe_invoice_id: str
+    created_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditNoteLine(TollgateObject):
+    type: CreditNoteLineType
+    """`invoice_line_item` (a line of the invoice) or `custom_line_item`."""
+    description: str | None
+    amount: int
+    quantity: int | None
+    invoice_line: int | None
+    """The index in the invoice's `lines` of the line credited."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditNote(TollgateObject):
+    id: str
+    object: str = "credit_note"
+    invoice: str
+    customer: str
+    number: str | None
+    status: CreditNoteStatus
+    """`issued` or `void`."""
+    type: CreditNoteType
+    """`pre_payment` (it lowered the amount due), `post_payment` (given back after payment) or `mixed`."""
+    currency: str
+    amount: int
+    subtotal: int
+    total: int
+    pre_payment_amount: int
+    """What it took off the amount still due."""
+    post_payment_amount: int
+    """What it gave back of what was paid: refund_amount + credit_amount + out_of_band_amount."""
+    refund_amount: int
+    """Refunded to the payment method."""
+    credit_amount: int
+    """Credited to the customer's Stripe balance."""
+    out_of_band_amount: int
+    """Settled outside Stripe."""
+    reason: CreditNoteReason | None
+    memo: str | None
+    lines: list[CreditNoteLine]
+    stripe_credit_note_id: str
     created_at: str
 
 
