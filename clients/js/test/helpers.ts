@@ -1,13 +1,14 @@
 /**
  * What the tests share: the live demo they run against (`.ci/js-check` starts it and sets the environment), the
- * customer's side of a payment on the Stripe emulator, a webhook receiver and a fault-injecting proxy.
+ * customer's side of a payment on the Stripe emulator, an open invoice made at it, a webhook receiver and a
+ * fault-injecting proxy.
  */
 
 import { randomBytes } from "node:crypto";
 import { type IncomingHttpHeaders, type IncomingMessage, type Server, createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 
-import { Tollgate, type TollgateOptions } from "../src/index.js";
+import { type Invoice, Tollgate, type TollgateOptions } from "../src/index.js";
 
 function required(name: string): string {
   const value = process.env[name];
@@ -86,6 +87,64 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, what: s
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** The demo project's Stripe account: the platform's key of `config/settings/local.py` (`make demo`). */
+export const STRIPE_KEY = process.env.TOLLGATE_STRIPE_SECRET_KEY ?? "sk_test_tollgate_local_demo";
+
+/** A Stripe object as the emulator answers it to the demo account's owner (`route` as `invoices/in_…`). */
+export async function stripeGet(route: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`${demo.emulatorUrl}/v1/${route}`, {
+    headers: { Authorization: `Bearer ${STRIPE_KEY}` },
+  });
+  if (response.status !== 200) {
+    throw new Error(`the emulator answered ${response.status} to ${route}: ${await response.text()}`);
+  }
+  return (await response.json()) as Record<string, unknown>;
+}
+
+/** `customer` subscribes to pro-monthly (paid at Checkout), then its account's owner makes it a one-off invoice of
+ * 15.00 at Stripe, sent (send_invoice), so it stays open until paid; answered once Tollgate has mirrored it. */
+export async function openInvoice(
+  tollgate: Tollgate,
+  customer: string,
+): Promise<{ open: Invoice; stripeInvoice: string }> {
+  const session = await tollgate.checkout.subscription({
+    customer,
+    price: "pro-monthly",
+    success_url: OK_URL,
+    cancel_url: CANCEL_URL,
+  });
+  if (!session.stripe_session_id) {
+    throw new Error("the session has no Stripe session");
+  }
+  await payCheckout(session.stripe_session_id);
+  await eventually(async () => {
+    const current = await tollgate.payments.status(session.payment);
+    return current.status === "succeeded" ? current : undefined;
+  }, "the payment to succeed");
+  const stripeCustomer = (await tollgate.customers.retrieve(customer)).stripe_customer_id ?? "";
+  if (!stripeCustomer.startsWith("cus_")) {
+    throw new Error(`the customer has no Stripe customer: ${stripeCustomer}`);
+  }
+  const draft = await stripeCall(STRIPE_KEY, "invoices", {
+    customer: stripeCustomer,
+    collection_method: "send_invoice",
+    days_until_due: "30",
+  });
+  const stripeInvoice = draft.id as string;
+  await stripeCall(STRIPE_KEY, "invoiceitems", {
+    customer: stripeCustomer,
+    invoice: stripeInvoice,
+    amount: "1500",
+    currency: "usd",
+  });
+  await stripeCall(STRIPE_KEY, `invoices/${stripeInvoice}/finalize`);
+  const open = await eventually(async () => {
+    const listed = await tollgate.invoices.list({ customer, status: "open" });
+    return listed.data.find((i) => i.stripe_invoice_id === stripeInvoice);
+  }, "the open invoice to be mirrored");
+  return { open, stripeInvoice };
 }
 
 async function listen(server: Server): Promise<string> {

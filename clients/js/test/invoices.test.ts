@@ -7,56 +7,19 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ConflictError, type Invoice } from "../src/index.js";
-import { CANCEL_URL, OK_URL, RUN, client, demo, eventually, payCheckout, stripeCall } from "./helpers.js";
+import { ConflictError } from "../src/index.js";
+import { RUN, client, openInvoice, stripeGet } from "./helpers.js";
 
 const tollgate = client();
-/** The demo project's Stripe account: the platform's key of `config/settings/local.py` (`make demo`). */
-const STRIPE_KEY = process.env.TOLLGATE_STRIPE_SECRET_KEY ?? "sk_test_tollgate_local_demo";
 
 async function statusAtStripe(stripeInvoiceId: string): Promise<unknown> {
-  const response = await fetch(`${demo.emulatorUrl}/v1/invoices/${encodeURIComponent(stripeInvoiceId)}`, {
-    headers: { Authorization: `Bearer ${STRIPE_KEY}` },
-  });
-  assert.equal(response.status, 200);
-  return ((await response.json()) as { status: unknown }).status;
+  return (await stripeGet(`invoices/${encodeURIComponent(stripeInvoiceId)}`)).status;
 }
 
 test("an open invoice marked uncollectible, then voided once, at Stripe too", async () => {
   const customer = `js-invoices-${RUN}`;
-  const session = await tollgate.checkout.subscription({
-    customer,
-    price: "pro-monthly",
-    success_url: OK_URL,
-    cancel_url: CANCEL_URL,
-  });
-  assert.ok(session.stripe_session_id, "the session has its Stripe session");
-  await payCheckout(session.stripe_session_id);
-  await eventually(async () => {
-    const current = await tollgate.payments.status(session.payment);
-    return current.status === "succeeded" ? current : undefined;
-  }, "the payment to succeed");
-  const stripeCustomer = (await tollgate.customers.retrieve(customer)).stripe_customer_id;
-  assert.match(stripeCustomer ?? "", /^cus_/);
-
   // A one-off invoice of 15.00 at Stripe: send_invoice, so it stays open until paid.
-  const draft = await stripeCall(STRIPE_KEY, "invoices", {
-    customer: stripeCustomer ?? "",
-    collection_method: "send_invoice",
-    days_until_due: "30",
-  });
-  const stripeInvoice = draft.id as string;
-  await stripeCall(STRIPE_KEY, "invoiceitems", {
-    customer: stripeCustomer ?? "",
-    invoice: stripeInvoice,
-    amount: "1500",
-    currency: "usd",
-  });
-  await stripeCall(STRIPE_KEY, `invoices/${stripeInvoice}/finalize`);
-  const open: Invoice = await eventually(async () => {
-    const listed = await tollgate.invoices.list({ customer, status: "open" });
-    return listed.data.find((i) => i.stripe_invoice_id === stripeInvoice);
-  }, "the open invoice to be mirrored");
+  const { open, stripeInvoice } = await openInvoice(tollgate, customer);
   assert.deepEqual([open.status, open.total, open.amount_remaining, open.currency], ["open", 1500, 1500, "usd"]);
   assert.equal((await tollgate.invoices.retrieve(open.id)).status, "open");
 
