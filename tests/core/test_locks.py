@@ -2,6 +2,8 @@
 PostgreSQL another session cannot take a name this one holds; a name locked for a transaction is held until it
 ends, and only inside one."""
 
+import time
+
 import psycopg
 import pytest
 from django.db import connection, transaction
@@ -86,6 +88,23 @@ def _other_session() -> psycopg.Connection:
     return psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=True)
 
 
+def _ended(other: psycopg.Connection) -> None:
+    """Closes the other session and waits until its server process has gone: the server ends a session (and frees
+    its locks) after the client has hung up, not before `close()` returns; under load that takes a moment."""
+    pid = other.info.backend_pid
+    other.close()
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", [pid])
+            if not cursor.fetchone()[0]:
+                return
+            assert time.monotonic() < deadline, (
+                f"the server still runs session {pid} 30 s after it was closed"
+            )
+            time.sleep(0.05)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_another_session_cannot_take_a_held_name_and_takes_it_once_released():
@@ -153,5 +172,5 @@ def test_a_shared_lock_of_another_session_is_seen_until_that_session_ends():
             assert locks_shared_held("test-shared") == {"test-shared"}
         assert locks_shared_held("test-shared") == {"test-shared"}
     finally:
-        other.close()  # a worker that dies: its session's locks go with it
+        _ended(other)  # a worker that dies: its session's locks go with it
     assert locks_shared_held("test-shared") == set()

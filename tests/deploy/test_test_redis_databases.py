@@ -120,6 +120,7 @@ def test_ci_gives_each_half_of_the_postgresql_run_databases_of_its_own() -> None
     ]
     for group, prefix in ((1, "PG"), (2, "PG2")):
         assert (
-            f'PYTEST_ADDOPTS="--splits 2 --group {group}" DATABASE_URL="${prefix}_DATABASE_URL" '
+            f'PYTEST_ADDOPTS="--splits 2 --group {group} --splitting-algorithm least_duration" '
+            f'DATABASE_URL="${prefix}_DATABASE_URL" '
             f'REDIS_URL="${prefix}_REDIS_URL" \\\n  TOLLGATE_TEST_BROKER_URL="${prefix}_BROKER_URL" make test'
         ) in run
