@@ -96,6 +96,18 @@ def _refund_request(key: AgentKey, arguments: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _credit_note_request(key: AgentKey, arguments: dict[str, Any]) -> dict[str, Any]:
+    return moves.credit_note_request(
+        key=key,
+        invoice_id=arguments["invoice"],
+        amount=arguments["amount"],
+        refund_amount=arguments.get("refund_amount", 0),
+        credit_amount=arguments.get("credit_amount", 0),
+        out_of_band_amount=arguments.get("out_of_band_amount", 0),
+        reason=arguments["reason"],
+    )
+
+
 def _subscription_cancel_request(key: AgentKey, arguments: dict[str, Any]) -> dict[str, Any]:
     return moves.subscription_cancel_request(
         key=key, subscription_id=arguments["subscription"], at_period_end=arguments.get("at_period_end", True)
@@ -220,13 +232,36 @@ _TOOLS = (
         "Asks for a refund of a paid payment: all that is left, or `amount` (minor units). Nothing is refunded: "
         "answers a preview (amount, currency, customer, what was refunded already) and a one-time "
         "`confirmation_id`, valid 15 minutes; the refund is made only when a person (or a key allowed to) "
-        "confirms it with `move_confirm`. (Credit notes do not exist yet.)",
+        "confirms it with `move_confirm`. To correct an invoice rather than a payment, `credit_note_request`.",
         _schema(
             {"payment": _ID, "amount": {"type": "integer", "minimum": 1}, "reason": _REASON},
             ["payment", "reason"],
         ),
         MONEY,
         _refund_request,
+    ),
+    Tool(
+        "credit_note_request",
+        "Asks for a credit note of `amount` (minor units) of an open or paid invoice (its Tollgate id, from "
+        "`invoices_list`). What it credits first lowers what the invoice still owes; the rest is given back as "
+        "`refund_amount` (to the card) + `credit_amount` (the customer's Stripe balance) + `out_of_band_amount` "
+        "(settled outside Stripe), 0 by default. Nothing is credited: answers a preview (invoice, customer, "
+        "amounts, what it lowers the amount due by) and a one-time `confirmation_id`, valid 15 minutes; the "
+        "credit note is issued at Stripe only when a person (or a key allowed to) confirms it with "
+        "`move_confirm`, and Stripe judges the amounts then.",
+        _schema(
+            {
+                "invoice": _ID,
+                "amount": {"type": "integer", "minimum": 1},
+                "refund_amount": {"type": "integer", "minimum": 0},
+                "credit_amount": {"type": "integer", "minimum": 0},
+                "out_of_band_amount": {"type": "integer", "minimum": 0},
+                "reason": _REASON,
+            },
+            ["invoice", "amount", "reason"],
+        ),
+        MONEY,
+        _credit_note_request,
     ),
     Tool(
         "subscription_cancel_request",

@@ -1,6 +1,7 @@
-"""Money moves agents ask for, made only once confirmed: a refund of a payment, a subscription's cancellation.
+"""Money moves agents ask for, made only once confirmed: a refund of a payment, a credit note of an invoice, a
+subscription's cancellation.
 
-Asking (`refund_request`, `subscription_cancel_request`) checks the move as the REST API would, and stores what it
+Asking (`refund_request`, `credit_note_request`, `subscription_cancel_request`) checks the move as the REST API would, and stores what it
 would do (its preview) as a pending `MoveConfirmation` for 15 minutes — nothing moves. Confirming
 (`move_confirm`: a key with `can_confirm`, or an operator in the admin) claims it by compare-and-set
 (pending → confirmed, not expired), then makes the move through the REST API's own service under an operation
@@ -19,7 +20,8 @@ from agents import selectors
 from agents.models import CONFIRMATION_TTL, AgentKey, MoveConfirmation
 from billing import selectors as billing_selectors
 from billing.models import Subscription
-from billing.representations import PaymentOutput, SubscriptionOutput
+from billing.representations import CreditNoteOutput, PaymentOutput, SubscriptionOutput
+from billing.services.credit_notes import CREDITABLE, credit_note_create
 from billing.services.refunds import REFUNDABLE_STATUSES, payment_refund
 from billing.services.subscription_cancel import subscription_cancel
 from core.actors import Actor
@@ -32,6 +34,7 @@ from projects.models import Project
 from stripe_gateway.errors import outcome_unknown
 
 REFUND = "refund_request"
+CREDIT_NOTE = "credit_note_request"
 SUBSCRIPTION_CANCEL = "subscription_cancel_request"
 
 
@@ -104,6 +107,65 @@ def refund_request(*, key: AgentKey, payment_id: str, amount: int | None, reason
     }
     arguments = {"payment": payment.pk, "amount": amount, "reason": reason}
     return _move_create(key=key, tool=REFUND, arguments=arguments, preview=preview)
+
+
+def credit_note_request(
+    *,
+    key: AgentKey,
+    invoice_id: str,
+    amount: int,
+    refund_amount: int,
+    credit_amount: int,
+    out_of_band_amount: int,
+    reason: str,
+) -> dict[str, Any]:
+    """A credit note of `amount` of an open or paid invoice, waiting for its confirmation: what it credits lowers
+    what is still due, and the rest is given back as `refund_amount` (to the card) + `credit_amount` (the
+    customer's balance) + `out_of_band_amount` (outside Stripe), as `POST /invoices/{id}/credit_notes` takes it.
+    Stripe judges the amounts when the move is made (a refusal is the move's stored error)."""
+    invoice = billing_selectors.invoice_get(project=key.project, invoice_id=invoice_id)
+    if invoice.status not in CREDITABLE:
+        raise Conflict(
+            f"Only an open or paid invoice can be credited; this one is {invoice.status}.",
+            code="invoice_not_creditable",
+        )
+    if amount > invoice.total:
+        raise InvalidRequest(
+            f"amount must be between 1 and the invoice's total, {invoice.total}.",
+            code="invalid_amount",
+            param="amount",
+        )
+    given_back = refund_amount + credit_amount + out_of_band_amount
+    if given_back > amount:
+        raise InvalidRequest(
+            "refund_amount + credit_amount + out_of_band_amount must not exceed amount.",
+            code="invalid_amount",
+            param="amount",
+        )
+    preview = {
+        "move": "credit_note",
+        "invoice": invoice.pk,
+        "customer": invoice.customer.external_id,
+        "invoice_status": invoice.status,
+        "invoice_total": invoice.total,
+        "amount_remaining": invoice.amount_remaining,
+        "amount": amount,
+        "currency": invoice.currency,
+        "lowers_amount_due": amount - given_back,
+        "refund_amount": refund_amount,
+        "credit_amount": credit_amount,
+        "out_of_band_amount": out_of_band_amount,
+        "reason": reason,
+    }
+    arguments = {
+        "invoice": invoice.pk,
+        "amount": amount,
+        "refund_amount": refund_amount,
+        "credit_amount": credit_amount,
+        "out_of_band_amount": out_of_band_amount,
+        "reason": reason,
+    }
+    return _move_create(key=key, tool=CREDIT_NOTE, arguments=arguments, preview=preview)
 
 
 def subscription_cancel_request(
@@ -221,6 +283,18 @@ def _move_make(confirmation: MoveConfirmation, *, actor: Actor, resumed: bool) -
                 operation=f"agent:{confirmation.pk}",
             )
             result: dict[str, Any] = dict(PaymentOutput(refunded).data)
+        elif confirmation.tool == CREDIT_NOTE:
+            note = credit_note_create(
+                invoice=billing_selectors.invoice_get(project=project, invoice_id=arguments["invoice"]),
+                actor=actor,
+                amount=arguments["amount"],
+                refund_amount=arguments["refund_amount"],
+                credit_amount=arguments["credit_amount"],
+                out_of_band_amount=arguments["out_of_band_amount"],
+                operation=Operation(identity=f"agent-{confirmation.pk}", resumed=resumed),
+                audit_reason=arguments["reason"],
+            )
+            result = dict(CreditNoteOutput(note).data)
         elif confirmation.tool == SUBSCRIPTION_CANCEL:
             subscription = billing_selectors.subscription_get(
                 project=project, subscription_id=arguments["subscription"]

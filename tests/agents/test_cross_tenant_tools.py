@@ -13,7 +13,7 @@ from catalog.models import Feature
 from core.actors import Actor
 from entitlements.services.grants import grant_create
 from tests.agents.factories import MoveConfirmationFactory
-from tests.billing.payment_factories import SubscriptionFactory, paid_credit_packs
+from tests.billing.payment_factories import InvoiceFactory, SubscriptionFactory, paid_credit_packs
 from tests.entitlements.helpers import feature
 from tests.test_cross_tenant import _snapshot
 
@@ -34,6 +34,7 @@ CUSTOMER_TOOLS = {
 OBJECT_TOOLS = {
     "grant_revoke": ("grant", {"reason": "x"}),
     "refund_request": ("payment", {"reason": "x"}),
+    "credit_note_request": ("invoice", {"amount": 100, "reason": "x"}),
     "subscription_cancel_request": ("subscription", {}),
     "move_confirm": ("confirmation_id", {}),
 }
@@ -45,7 +46,8 @@ def test_every_tool_is_swept():
 
 @pytest.fixture
 def a_objects(api, tenant_a, catalog, stripe_sdk) -> dict[str, Any]:
-    """Project A's customer user-1 with a paid payment, a subscription, a grant and a pending refund request."""
+    """Project A's customer user-1 with a paid payment, a subscription, a paid invoice, a grant and a pending
+    refund request."""
     paid = paid_credit_packs(api, tenant_a, stripe_sdk())
     payment = Payment.objects.get(pk=paid["id"])
     sso = feature(tenant_a.project, "sso", Feature.Type.BOOLEAN)
@@ -57,6 +59,9 @@ def a_objects(api, tenant_a, catalog, stripe_sdk) -> dict[str, Any]:
         "grant": grant.pk,
         "payment": payment.pk,
         "subscription": SubscriptionFactory(project=tenant_a.project, customer=payment.customer).pk,
+        "invoice": InvoiceFactory(
+            project=tenant_a.project, customer=payment.customer, status="paid", total=1500, amount_paid=1500
+        ).pk,
         "confirmation_id": MoveConfirmationFactory(
             project=tenant_a.project, arguments={"payment": payment.pk, "amount": 100, "reason": "x"}
         ).pk,

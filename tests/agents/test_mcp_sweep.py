@@ -24,7 +24,12 @@ from stripe_gateway.client import install_http_client
 from tests.agents.factories import MoveConfirmationFactory
 from tests.agents.mcp_servers import ok, over_http, refused, serving
 from tests.billing.factories import PriceFactory
-from tests.billing.payment_factories import CustomerFactory, PaymentFactory, SubscriptionFactory
+from tests.billing.payment_factories import (
+    CustomerFactory,
+    InvoiceFactory,
+    PaymentFactory,
+    SubscriptionFactory,
+)
 from tests.entitlements.factories import FeatureFactory
 from tests.test_cross_tenant import _snapshot
 
@@ -55,6 +60,7 @@ SWEEP: dict[str, list[Callable[[Objects], dict[str, Any]]]] = {
     ],
     "grant_revoke": [lambda o: {"grant": o["a_grant"].pk, "reason": REASON}],
     "refund_request": [lambda o: {"payment": o["a_payment"].pk, "reason": REASON}],
+    "credit_note_request": [lambda o: {"invoice": o["a_invoice"].pk, "amount": 100, "reason": REASON}],
     "subscription_cancel_request": [lambda o: {"subscription": o["a_subscription"].pk}],
     "move_confirm": [lambda o: {"confirmation_id": o["a_confirmation"].pk}],
 }
@@ -92,6 +98,9 @@ def objects(tenant_a, tenant_b) -> Objects:
             stripe_payment_intent_id="pi_tenant_a",
         ),
         "a_subscription": SubscriptionFactory(project=a, customer=a_customer, price=a_price),
+        "a_invoice": InvoiceFactory(
+            project=a, customer=a_customer, status="paid", total=1500, amount_paid=1500
+        ),
         "a_confirmation": MoveConfirmationFactory(project=a),
         "b_customer": CustomerFactory(project=b, external_id="user-1"),
         "b_price": PriceFactory(project=b, key="b-only"),
@@ -171,6 +180,7 @@ def test_the_sweeps_objects_are_there_for_their_own_project(mcp_url, tenant_a, o
             *reads,
             ("refund_request", {"payment": objects["a_payment"].pk, "reason": REASON}),
             ("subscription_cancel_request", {"subscription": objects["a_subscription"].pk}),
+            ("credit_note_request", {"invoice": objects["a_invoice"].pk, "amount": 100, "reason": REASON}),
             ("grant_revoke", {"grant": objects["a_grant"].pk, "reason": REASON}),
         ],
     )
@@ -178,4 +188,5 @@ def test_the_sweeps_objects_are_there_for_their_own_project(mcp_url, tenant_a, o
     assert [ok(result) for result in results[: len(reads)]]
     assert ok(results[len(reads)])["status"] == "pending"
     assert ok(results[len(reads) + 1])["status"] == "pending"
-    assert ok(results[len(reads) + 2])["id"] == objects["a_grant"].pk
+    assert ok(results[len(reads) + 2])["status"] == "pending"
+    assert ok(results[len(reads) + 3])["id"] == objects["a_grant"].pk
