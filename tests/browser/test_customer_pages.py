@@ -85,7 +85,7 @@ def browse(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[[Brow
 def _tab(browser: Browser, viewport: str) -> Page:
     width, height = VIEWPORTS[viewport]
     tab = browser.new_page(viewport={"width": width, "height": height})
-    tab.set_default_timeout(20_000)
+    tab.set_default_timeout(60_000)
     # The tenant's app is not running: its redirect targets answer with a stub page.
     tab.route("https://app.example.com/**", lambda route: route.fulfill(body="<h1>Back in the app</h1>"))
     return tab

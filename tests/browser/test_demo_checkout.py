@@ -39,7 +39,7 @@ def browser_page(live_server, monkeypatch) -> Iterator[Page]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             tab = browser.new_page(viewport={"width": 900, "height": 1100})
-            tab.set_default_timeout(20_000)
+            tab.set_default_timeout(60_000)
             yield tab
         finally:
             browser.close()

@@ -53,7 +53,7 @@ def page(live_server, monkeypatch) -> Iterator[Page]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             tab = browser.new_page(base_url=live_server.url)
-            tab.set_default_timeout(20_000)
+            tab.set_default_timeout(60_000)
             yield tab
         finally:
             browser.close()

@@ -139,7 +139,7 @@ def open_page(browser) -> Callable[..., tuple[Page, list[dict[str, Any]]]]:
     def open_(viewport: dict[str, int] = DESKTOP, **options: Any) -> tuple[Page, list[dict[str, Any]]]:
         context = browser.new_context(viewport=viewport, locale="en-US", **options)
         page = context.new_page()
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(60_000)
         events: list[dict[str, Any]] = []
         page.expose_function("recordTollgateEvent", lambda event: events.append(event))
         page.add_init_script(EVENT_RECORDER)
