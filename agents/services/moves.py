@@ -21,7 +21,7 @@ from agents.models import CONFIRMATION_TTL, AgentKey, MoveConfirmation
 from billing import selectors as billing_selectors
 from billing.models import Subscription
 from billing.representations import CreditNoteOutput, PaymentOutput, SubscriptionOutput
-from billing.services.credit_notes import CREDITABLE, credit_note_create
+from billing.services.credit_notes import CREDITABLE, credit_note_create, invoice_not_creditable
 from billing.services.refunds import REFUNDABLE_STATUSES, payment_refund
 from billing.services.subscription_cancel import subscription_cancel
 from core.actors import Actor
@@ -125,10 +125,7 @@ def credit_note_request(
     Stripe judges the amounts when the move is made (a refusal is the move's stored error)."""
     invoice = billing_selectors.invoice_get(project=key.project, invoice_id=invoice_id)
     if invoice.status not in CREDITABLE:
-        raise Conflict(
-            f"Only an open or paid invoice can be credited; this one is {invoice.status}.",
-            code="invoice_not_creditable",
-        )
+        raise invoice_not_creditable(invoice.status)
     if amount > invoice.total:
         raise InvalidRequest(
             f"amount must be between 1 and the invoice's total, {invoice.total}.",

@@ -214,7 +214,7 @@ def credit_note_create(
     # A resumed operation is sent again whatever the invoice is now: its first attempt may have issued the note
     # (Stripe replays that answer under its key) before the invoice changed; if it did not, Stripe refuses.
     if status not in CREDITABLE and not (operation is not None and operation.resumed):
-        raise _not_creditable(status)
+        raise invoice_not_creditable(status)
     params = _create_params(
         live,
         project_id=project.pk,
@@ -387,7 +387,7 @@ def _create_refused(gateway: StripeGateway, invoice: Invoice, exc: ApiError) -> 
         return exc
     now = str(gateway.invoice_retrieve(invoice.stripe_invoice_id).get("status") or "")
     if now not in CREDITABLE:
-        return _not_creditable(now)
+        return invoice_not_creditable(now)
     message, param = stripe_credit_notes.refusal_reason(exc)
     if param is not None:
         for stripe_name, ours in _PARAM_NAMES.items():
@@ -395,7 +395,8 @@ def _create_refused(gateway: StripeGateway, invoice: Invoice, exc: ApiError) -> 
     return InvalidRequest(message, code="invalid_request", param=param)
 
 
-def _not_creditable(status: str) -> Conflict:
+def invoice_not_creditable(status: str) -> Conflict:
+    """The refusal of a credit note on an invoice that is neither open nor paid (409), the API's and the agents'."""
     return Conflict(
         f"Only an open or paid invoice can be credited; this one is {status}.", code="invoice_not_creditable"
     )
