@@ -14,6 +14,7 @@ from catalog.models import Feature
 from core.models import AuditLogEntry
 from entitlements.models import AllocationCounter, CreditLedgerEntry, CreditLot, UsageCounter, UsageEvent
 from events.models import Event
+from tests.connection_races import one_race_at_a_time
 from tests.entitlements.helpers import check, customer, feature, product, subscribe
 
 
@@ -245,7 +246,8 @@ def test_expired_credit_lots_do_not_count(api, tenant_a, plan):
 
 def _concurrently(count: int, work: Any) -> list[Any]:
     """`work(index, client)` on `count` threads released at once; their results, in order. A thread that raised
-    fails the caller with its exception (pytest would only warn of it, and the test would go on with a hole)."""
+    fails the caller with its exception (pytest would only warn of it, and the test would go on with a hole). One
+    race at a time on the PostgreSQL server (tests/connection_races.py): `count` threads hold `count` connections."""
     barrier = threading.Barrier(count)
     results: list[Any] = [None] * count
     errors: list[BaseException] = []
@@ -260,10 +262,11 @@ def _concurrently(count: int, work: Any) -> list[Any]:
             connection.close()
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with one_race_at_a_time():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     if errors:
         raise errors[0]
     return results

@@ -23,6 +23,7 @@ from entitlements.services import usage_partitions
 from entitlements.services.counters import _events_insert
 from entitlements.services.meter_totals import meter_totals_rebuild
 from entitlements.tasks import usage_partitions_maintain
+from tests.connection_races import one_race_at_a_time
 from tests.entitlements.helpers import customer, feature, product
 
 TABLE = UsageEvent._meta.db_table
@@ -93,10 +94,11 @@ def _concurrently(count: int, work: Any) -> list[Any]:
             connection.close()
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with one_race_at_a_time():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     return results
 
 

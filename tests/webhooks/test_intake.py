@@ -13,6 +13,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from billing.handlers import registry
+from tests.connection_races import one_race_at_a_time
 from tests.projects.factories import ProjectFactory
 from webhooks.models import StripeEvent, StripeWebhookEndpoint
 
@@ -323,10 +324,11 @@ def test_twenty_concurrent_deliveries_store_and_process_once(monkeypatch):
         connection.close()
 
     threads = [threading.Thread(target=deliver) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with one_race_at_a_time():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert statuses == [200] * 20
     assert StripeEvent.objects.filter(stripe_event_id="evt_race").count() == 1
     assert len(calls) == 1
