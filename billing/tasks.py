@@ -2,7 +2,14 @@
 
 from celery import shared_task
 
-from billing.services import auto_recharge, margin_alerts, meter_reports, refunds, revenue_figures
+from billing.services import (
+    auto_recharge,
+    first_invoice_voids,
+    margin_alerts,
+    meter_reports,
+    refunds,
+    revenue_figures,
+)
 from billing.services import payment_closing as closing
 
 
@@ -106,3 +113,10 @@ def adoption_run(run_id: str) -> str:
     from billing.services.adoption import adoption_execute
 
     return adoption_execute(run_id=run_id).status
+
+
+@shared_task(acks_late=True)
+def first_invoice_voids_sweep() -> int:
+    """Beat: cancels the subscriptions whose first invoice was voided unpaid in the last week, where the project
+    says so and the invoice's own event did not already (dropped, or its worker killed between the two)."""
+    return first_invoice_voids.first_invoice_voids_sweep()

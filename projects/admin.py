@@ -41,6 +41,7 @@ _SETTINGS = (
     "default_product",
     "stripe_publishable_key",
     "refund_late_payments",
+    "first_invoice_void_ends_subscription",
     "proration_upgrade",
     "proration_downgrade",
     "proration_interval_change",
@@ -49,6 +50,7 @@ _SETTINGS = (
 
 _SET_BY_A_CHANGE = (
     "refund_late_payments",
+    "first_invoice_void_ends_subscription",
     "proration_upgrade",
     "proration_downgrade",
     "proration_interval_change",

@@ -61,6 +61,14 @@ class Project(models.Model):
     refund_late_payments = models.BooleanField(
         default=False, verbose_name="refund payments that succeed after they expired"
     )
+    # A subscription whose first invoice is voided unpaid is canceled at once when this is on (its access ends
+    # with it); off, it runs on as Stripe leaves it (billing.services.first_invoice_voids).
+    first_invoice_void_ends_subscription = models.BooleanField(
+        default=False,
+        verbose_name="a voided first invoice ends its subscription",
+        help_text="Cancel a subscription at once when its first invoice is voided before anything was paid on "
+        "it: what it granted ends with it. Off: the subscription runs on, as Stripe leaves it.",
+    )
     # The project's billing portal configuration at Stripe (offers only this project's prices).
     stripe_portal_configuration_id = models.CharField(
         max_length=100, blank=True, verbose_name="Stripe portal configuration"

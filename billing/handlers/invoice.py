@@ -1,8 +1,9 @@
 """Stripe's `invoice.*` events: the invoice's mirror follows Stripe's, and a paid (or failed) one settles its
-payment."""
+payment; a void one may end its subscription (`first_invoice_voids`)."""
 
 from billing.handlers.event import StripeEventIn
 from billing.handlers.lookups import invoice_intent_link_told, invoice_payment_intent
+from billing.services.first_invoice_voids import first_invoice_void_end
 from billing.services.invoices import invoice_apply, invoice_payment_apply
 
 
@@ -28,6 +29,10 @@ def invoice_changed(event: StripeEventIn) -> None:
     )
     if local is None:
         return
+    if (
+        local.status == "void"
+    ):  # its subscription ends with it where the project says so (asked again on a replay)
+        first_invoice_void_end(invoice=local)
     if not settles:
         if not local.stripe_payment_intent_id and int(stripe_invoice.get("attempt_count") or 0):
             # no Stripe read: a stored invoice_payment event

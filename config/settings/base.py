@@ -388,6 +388,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.margin_alerts_sweep",
         "schedule": crontab(minute=29),
     },
+    # Subscriptions whose first invoice was voided unpaid, in projects that end them so: canceled at Stripe.
+    "end-first-invoice-voids": {
+        "task": "billing.tasks.first_invoice_voids_sweep",
+        "schedule": 600.0,
+    },
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------

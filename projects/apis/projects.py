@@ -45,6 +45,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "default_product",
             "stripe_publishable_key",
             "refund_late_payments",
+            "first_invoice_void_ends_subscription",
             "proration_upgrade",
             "proration_downgrade",
             "proration_interval_change",
@@ -115,6 +116,12 @@ class ProjectSettingsSerializer(StrictSerializer):
     )
     refund_late_payments = serializers.BooleanField(
         required=False, help_text="Refund automatically a payment that succeeds after it was expired."
+    )
+    first_invoice_void_ends_subscription = serializers.BooleanField(
+        required=False,
+        help_text="Cancel a subscription at once, at Stripe, when its first invoice is voided before anything was "
+        "paid on it: its entitlements end with it (`subscription.canceled` follows). Off (the default): the "
+        "subscription runs on, as Stripe leaves it.",
     )
     proration_upgrade = serializers.ChoiceField(
         choices=Project.ProrationRule.choices,

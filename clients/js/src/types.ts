@@ -129,6 +129,8 @@ export interface Project {
   default_product?: string;
   stripe_publishable_key?: string;
   refund_late_payments?: boolean;
+  /** Cancel a subscription at once when its first invoice is voided before anything was paid on it: what it granted ends with it. Off: the subscription runs on, as Stripe leaves it. */
+  first_invoice_void_ends_subscription?: boolean;
   proration_upgrade?: ProjectProrationUpgrade;
   proration_downgrade?: ProjectProrationDowngrade;
   proration_interval_change?: ProjectProrationIntervalChange;

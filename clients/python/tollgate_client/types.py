@@ -268,6 +268,8 @@ class Project(TollgateObject):
     default_product: str | None = None
     stripe_publishable_key: str | None = None
     refund_late_payments: bool | None = None
+    first_invoice_void_ends_subscription: bool | None = None
+    """Cancel a subscription at once when its first invoice is voided before anything was paid on it: what it granted ends with it. Off: the subscription runs on, as Stripe leaves it."""
     proration_upgrade: ProjectProrationUpgrade | None = None
     proration_downgrade: ProjectProrationDowngrade | None = None
     proration_interval_change: ProjectProrationIntervalChange | None = None

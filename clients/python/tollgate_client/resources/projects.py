@@ -102,12 +102,15 @@ class Projects(Resource):
         proration_downgrade: str | None = None,
         proration_interval_change: str | None = None,
         margin_alert_below_bps: int | None = None,
+        first_invoice_void_ends_subscription: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Project:
         """The answer's `api_key` is the project's first secret key, shown this once. Proration rules
         (`now_prorate`, the default; `now_no_proration`; `period_end`) decide what a subscription change does,
         per direction. `margin_alert_below_bps`: the margin, in basis points of what a customer was billed, below
-        which the project hears `customer.margin_low` (2000 = 20 %; −1,000,000 to 10,000)."""
+        which the project hears `customer.margin_low` (2000 = 20 %; −1,000,000 to 10,000).
+        `first_invoice_void_ends_subscription`: a subscription whose first invoice is voided unpaid is canceled
+        at once (off by default: it runs on, as Stripe leaves it)."""
         body = compact(
             slug=slug,
             name=name,
@@ -125,6 +128,7 @@ class Projects(Resource):
             proration_downgrade=proration_downgrade,
             proration_interval_change=proration_interval_change,
             margin_alert_below_bps=margin_alert_below_bps,
+            first_invoice_void_ends_subscription=first_invoice_void_ends_subscription,
         )
         return self._post(Project, "/projects", body, idempotency_key=idempotency_key)
 
@@ -148,11 +152,13 @@ class Projects(Resource):
         proration_interval_change: str | None = None,
         margin_alert_below_bps: int | None = None,
         clear_margin_alert: bool = False,
+        first_invoice_void_ends_subscription: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Project:
         """`status`: `active` or `suspended`. `proration_upgrade` / `proration_downgrade` /
         `proration_interval_change`: `now_prorate` | `now_no_proration` | `period_end`.
-        `margin_alert_below_bps`: as `create`'s; `clear_margin_alert=True` stops the alerts (sends null)."""
+        `margin_alert_below_bps`: as `create`'s; `clear_margin_alert=True` stops the alerts (sends null).
+        `first_invoice_void_ends_subscription`: as `create`'s."""
         body = compact(
             name=name,
             status=status,
@@ -167,6 +173,7 @@ class Projects(Resource):
             proration_downgrade=proration_downgrade,
             proration_interval_change=proration_interval_change,
             margin_alert_below_bps=margin_alert_below_bps,
+            first_invoice_void_ends_subscription=first_invoice_void_ends_subscription,
         )
         if clear_margin_alert:
             body["margin_alert_below_bps"] = None
