@@ -3,10 +3,16 @@
 a cent paid. On, Tollgate cancels it at Stripe once, whoever voided the invoice and however often the event comes;
 its entitlements end with it. Off, or a first invoice partly paid, or another invoice: nothing happens."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import pytest
+from django.db import connection
 
 from billing import tasks
 from billing.models import Invoice, Subscription
+from billing.services.first_invoice_voids import first_invoice_void_end
 from catalog.models import Feature, ProductFeature
 from core.models import AuditLogEntry
 from projects.models import Project
@@ -145,3 +151,32 @@ def test_a_voided_invoice_that_is_not_the_first_ends_nothing(
     assert stripe_sdk().v1.subscriptions.retrieve(created.id).status == "active"
     assert check(api, tenant_a.key, "user-1", "exports")["allowed"] is True
     assert not AuditLogEntry.objects.filter(action=CANCELED).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_four_workers_ending_it_at_once_cancel_it_once(
+    api, tenant_a, catalog, stripe_sdk, stripe_webhooks, stripe_emulator
+):
+    """The invoice's event and the sweep, or two deliveries on two workers, at the same moment: one cancel at
+    Stripe, one audit entry."""
+    created, first = _invoiced_subscriber(api, tenant_a, catalog, stripe_sdk, stripe_webhooks, ends=True)
+    _void(api, tenant_a, first)
+    stripe_emulator.webhooks.clear()
+    barrier = threading.Barrier(4)
+
+    def end(_: int) -> Subscription | None:
+        invoice = Invoice.objects.select_related("project").get(pk=first.pk)
+        barrier.wait()
+        try:
+            return first_invoice_void_end(invoice=invoice)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(end, range(4)))
+
+    assert [result.status for result in results if result is not None] == ["canceled"]
+    assert stripe_sdk().v1.subscriptions.retrieve(created.id).status == "canceled"
+    assert Subscription.objects.get(stripe_subscription_id=created.id).status == "canceled"
+    assert AuditLogEntry.objects.filter(action=CANCELED).count() == 1
