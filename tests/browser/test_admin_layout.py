@@ -580,3 +580,26 @@ def test_detail_pages_are_views_in_words_and_money(page, tenant_a, catalog):
         "Issue a credit note (refund, balance credit or outside Stripe)",
     ]
     _shoot(page, "invoices")
+
+
+def test_an_operator_turns_on_the_voided_first_invoice_rule_in_the_project_form(page, tenant_a):
+    """The project form shows the setting in words with what it does; saving it on changes the project and the
+    audit log says who, before and after."""
+    _log_in(page)
+    page.goto(f"/admin/projects/project/{quote(tenant_a.project.pk)}/change/")
+    box = page.locator("#id_first_invoice_void_ends_subscription")
+    assert box.is_checked() is False
+    row = page.locator(".field-first_invoice_void_ends_subscription")
+    assert "A voided first invoice ends its subscription" in row.inner_text()
+    assert "before anything was paid on it" in row.inner_text()
+    box.check()
+    row.scroll_into_view_if_needed()
+    _shoot(page, "project-first-invoice-void")
+    page.click("input[name=_save]")
+    page.wait_for_url("**/admin/projects/project/")
+
+    tenant_a.project.refresh_from_db()
+    assert tenant_a.project.first_invoice_void_ends_subscription is True
+    audit = AuditLogEntry.objects.get(action="project.updated", target_id=tenant_a.project.pk)
+    assert (audit.actor_repr, audit.before["first_invoice_void_ends_subscription"]) == ("root-op", False)
+    assert audit.after["first_invoice_void_ends_subscription"] is True
