@@ -237,7 +237,7 @@ def credit_note_create(
     }
     with transaction.atomic():
         # A resumed operation whose first attempt recorded the request is the same request: recorded once.
-        if not (operation is not None and operation.resumed and _create_requested(invoice, operation)):
+        if not _already_requested("credit_note.requested", invoice.pk, operation, its_own=True):
             audit_record(
                 actor=actor,
                 action="credit_note.requested",
@@ -281,13 +281,8 @@ def credit_note_void(
         raise _not_voidable(f"This credit note is {status}.")
     else:
         with transaction.atomic():
-            if not (
-                operation is not None
-                and operation.resumed
-                and AuditLogEntry.objects.filter(
-                    action="credit_note.void_requested", target_id=credit_note.pk
-                ).exists()
-            ):
+            # A credit note is voided once: any void request recorded is this operation's.
+            if not _already_requested("credit_note.void_requested", credit_note.pk, operation):
                 audit_record(
                     actor=actor,
                     action="credit_note.void_requested",
@@ -322,10 +317,17 @@ def _live_invoice(gateway: StripeGateway, invoice: Invoice) -> dict[str, Any]:
     return live
 
 
-def _create_requested(invoice: Invoice, operation: Operation) -> bool:
-    return AuditLogEntry.objects.filter(
-        action="credit_note.requested", target_id=invoice.pk, after__operation=operation.identity
-    ).exists()
+def _already_requested(
+    action: str, target_id: str, operation: Operation | None, *, its_own: bool = False
+) -> bool:
+    """Whether a resumed `operation`'s first attempt recorded its request (`action` on `target_id`; `its_own`:
+    the row names this operation, where one target takes several requests): a retry records nothing again."""
+    if operation is None or not operation.resumed:
+        return False
+    rows = AuditLogEntry.objects.filter(action=action, target_id=target_id)
+    if its_own:
+        rows = rows.filter(after__operation=operation.identity)
+    return rows.exists()
 
 
 def _create_params(
