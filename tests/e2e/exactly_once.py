@@ -94,6 +94,8 @@ STRIPE_WRITE = {
     "cancel_at_period_end": ("POST", r"/v1/subscriptions/[^/]+"),
     "resume": ("POST", r"/v1/subscriptions/[^/]+"),
     "change_quantity": ("POST", r"/v1/subscriptions/[^/]+"),
+    "credit_note": ("POST", r"/v1/credit_notes"),
+    "void": ("POST", r"/v1/invoices/[^/]+/void"),
 }
 PACK_UNIT = 1500  # `credits-1000`'s unit amount (tests/catalog.py)
 PLAN_PRICE = "pro-monthly"
@@ -687,6 +689,17 @@ class Pack:
 
 
 @dataclass
+class Bill:
+    """An open invoice of `amount` billed by invoice (`send_invoice`, made at Stripe in setup, no fault): an
+    invoice to credit or void."""
+
+    customer: str
+    amount: int
+    stripe_invoice: str = ""
+    local_id: str = ""
+
+
+@dataclass
 class Write:
     index: int
     kind: str
@@ -720,13 +733,18 @@ class Sequence:
     customers: list[str]
     packs: list[Pack]
     writes: list[Write]
+    bills: list[Bill] = field(default_factory=list)
     # What the writes intend, for the checks: refunds per pack index, subscriptions per customer.
     refunds: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     subscriptions: dict[str, list[ModelSubscription]] = field(default_factory=lambda: defaultdict(list))
+    # Credit notes per bill index (their amounts), and the bills voided.
+    notes: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    voided: set[int] = field(default_factory=set)
 
     def describe(self) -> str:
         packs = ", ".join(f"pack#{i} {p.customer} {p.amount}" for i, p in enumerate(self.packs))
-        return f"customers {', '.join(self.customers)}; paid {packs}"
+        bills = ", ".join(f"bill#{i} {b.customer} {b.amount}" for i, b in enumerate(self.bills)) or "none"
+        return f"customers {', '.join(self.customers)}; paid {packs}; open bills {bills}"
 
 
 def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
@@ -739,7 +757,13 @@ def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
     ]
     left = {index: pack.amount for index, pack in enumerate(packs)}
     live: dict[str, ModelSubscription | None] = dict.fromkeys(customers)
-    sequence = Sequence(seed=seed, customers=customers, packs=packs, writes=[])
+    # The open bills (their own generator: the packs and writes of a seed stay what they were without them).
+    bill_rng = random.Random(seed * 104_729 + 3)
+    bills = [
+        Bill(customer=c, amount=bill_rng.randint(2, 6) * 1000) for c in customers if bill_rng.random() < 0.7
+    ]
+    owed = {index: bill.amount for index, bill in enumerate(bills)}
+    sequence = Sequence(seed=seed, customers=customers, packs=packs, writes=[], bills=bills)
     for index in range(rng.randint(6, 12)):
         customer = rng.choice(customers)
         sub = live[customer]
@@ -747,6 +771,17 @@ def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
         refundable = [i for i, pack in enumerate(packs) if pack.customer == customer and left[i] > 0]
         if refundable:
             choices += [("refund", 3.0), ("operator_refund", 1.0)]
+        open_bills = [
+            i for i, bill in enumerate(bills) if bill.customer == customer and i not in sequence.voided
+        ]
+        creditable = [
+            i for i in open_bills if owed[i] >= 2
+        ]  # a note leaves some owed: the invoice stays open
+        voidable = [i for i in open_bills if not sequence.notes.get(i)]
+        if creditable:
+            choices.append(("credit_note", 1.2))
+        if voidable:
+            choices.append(("void", 0.8))
         if sub is None:
             choices.append(("subscribe", 2.5))
         else:
@@ -766,6 +801,16 @@ def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
             write.params = {"pack": target, "amount": amount, "full": amount == left[target]}
             left[target] -= amount
             sequence.refunds[target].append(amount)
+        elif kind == "credit_note":
+            target = rng.choice(creditable)
+            amount = rng.randint(1, owed[target] - 1)
+            write.params = {"bill": target, "amount": amount}
+            owed[target] -= amount
+            sequence.notes[target].append(amount)
+        elif kind == "void":
+            target = rng.choice(voidable)
+            write.params = {"bill": target}
+            sequence.voided.add(target)
         elif kind == "subscribe":
             model = ModelSubscription(quantity=rng.randint(1, 3))
             write.params = {"quantity": model.quantity}
@@ -861,12 +906,35 @@ class Runner:
                 raise AssertionError(f"setup: pack for {pack.customer}: {made.ended()} {made.body}")
             pack.payment, pack.intent = made.body["id"], made.body["stripe_payment_intent_id"]
             self.sdk.v1.payment_intents.confirm(pack.intent, {"payment_method": cv.PM_OK})
+        for bill in sequence.bills:  # as a tenant's finance team bills at Stripe's dashboard
+            stripe_customer = Customer.objects.get(
+                project=self.project, external_id=bill.customer
+            ).stripe_customer_id
+            draft = self.sdk.v1.invoices.create(
+                {"customer": stripe_customer, "collection_method": "send_invoice", "days_until_due": 30}
+            )
+            self.sdk.v1.invoice_items.create(
+                {"customer": stripe_customer, "invoice": draft.id, "amount": bill.amount, "currency": "usd"}
+            )
+            bill.stripe_invoice = self.sdk.v1.invoices.finalize_invoice(draft.id).id
         deadline = time.monotonic() + 60
         for pack in sequence.packs:  # the refunds need the payments paid here (their webhooks applied)
             while self.tenant.get(f"/api/v1/payments/{pack.payment}")["status"] != "succeeded":
                 if time.monotonic() > deadline:
                     raise AssertionError(f"setup: payment {pack.payment} not succeeded after 60 s")
                 time.sleep(0.1)
+        for bill in sequence.bills:  # the corrections need the invoices mirrored open
+            while not bill.local_id:
+                listed = self.tenant.get(f"/api/v1/invoices?customer={quote(bill.customer)}&status=open")
+                bill.local_id = next(
+                    (i["id"] for i in listed["data"] if i["stripe_invoice_id"] == bill.stripe_invoice), ""
+                )
+                if not bill.local_id:
+                    if time.monotonic() > deadline:
+                        raise AssertionError(
+                            f"setup: invoice {bill.stripe_invoice} not mirrored open after 60 s"
+                        )
+                    time.sleep(0.1)
         self.operator.login()
 
     # -- the writes --
@@ -949,6 +1017,22 @@ class Runner:
             return self.tenant.write(
                 "POST", f"/api/v1/payments/{pack.payment}/refund", body, first_try=first_try
             )
+        if write.kind == "credit_note":
+            bill = sequence.bills[write.params["bill"]]
+            return self.tenant.write(
+                "POST",
+                f"/api/v1/invoices/{bill.local_id}/credit_notes",
+                {"amount": write.params["amount"], "reason": "order_change", "memo": f"write #{write.index}"},
+                first_try=first_try,
+            )
+        if write.kind == "void":
+            bill = sequence.bills[write.params["bill"]]
+            return self.tenant.write(
+                "POST",
+                f"/api/v1/invoices/{bill.local_id}/void",
+                {"reason": f"exactly-once write #{write.index}"},
+                first_try=first_try,
+            )
         if write.kind == "subscribe":
             outcome = self.tenant.write(
                 "POST",
@@ -1003,7 +1087,7 @@ class Runner:
                     f"the operator's last page: {outcome.ended()} {said!r}; expected the message {wanted!r}"
                 ]
             return []
-        expected_status = 201 if write.kind == "subscribe" else 200
+        expected_status = 201 if write.kind in ("subscribe", "credit_note") else 200
         if outcome.status != expected_status:
             return [f"ended {outcome.ended()} (expected {expected_status}): {json.dumps(outcome.body)[:300]}"]
         body = outcome.body
@@ -1035,6 +1119,14 @@ class Runner:
             expect("cancel_at_period_end", False)
         elif write.kind == "change_quantity":
             expect("quantity", write.params["quantity"])
+        elif write.kind == "credit_note":
+            expect("amount", write.params["amount"])
+            expect("pre_payment_amount", write.params["amount"])
+            expect("status", "issued")
+            expect("invoice", sequence.bills[write.params["bill"]].local_id)
+        elif write.kind == "void":
+            expect("status", "void")
+            expect("id", sequence.bills[write.params["bill"]].local_id)
         return problems
 
     # -- settling --
@@ -1128,6 +1220,7 @@ class Checks:
         self.revenue()
         self.mirrors()
         self.tenant_events()
+        self.corrections()
 
     def _stripe_refunds(self, intent: str) -> list[dict[str, Any]]:
         return cv._all(self.sdk.v1.refunds.list, {"payment_intent": intent})
@@ -1335,6 +1428,75 @@ class Checks:
                     counted[(model.local_id, "cancel_at_period_end toggled")],
                     toggles,
                 )
+
+    def corrections(self) -> None:
+        """(a, b) Each bill at Stripe: void when a write voided it, else open, owing what its credit notes left;
+        one issued credit note per credit-note write, of its amount. Its mirror: the invoice's status and amount
+        due, one row per Stripe credit note with Stripe's amount and status, none Stripe lacks; announced once:
+        `invoice.voided` once if voided, `credit_note.created` once per credit note."""
+        from billing.models import CreditNote, Invoice
+        from events.models import Event
+
+        announced: Counter[tuple[str, str]] = Counter()
+        for event in Event.objects.filter(
+            project=self.runner.project, type__in=("invoice.voided", "credit_note.created")
+        ):
+            obj = (event.data or {}).get("object") or {}
+            invoice = obj.get("invoice") if event.type == "credit_note.created" else obj.get("id")
+            announced[(str(invoice), event.type)] += 1
+        for index, bill in enumerate(self.sequence.bills):
+            name = f"bill#{index} {bill.stripe_invoice} ({bill.customer})"
+            voided = index in self.sequence.voided
+            intended = sorted(self.sequence.notes.get(index, []))
+            stripe_invoice = self.sdk.v1.invoices.retrieve(bill.stripe_invoice)
+            notes = cv._all(self.sdk.v1.credit_notes.list, {"invoice": bill.stripe_invoice})
+            self.effect(f"stripe {name}", "status", stripe_invoice["status"], "void" if voided else "open")
+            self.effect(
+                f"stripe {name}",
+                "credit notes",
+                sorted(int(n["amount"]) for n in notes if n["status"] == "issued"),
+                intended,
+            )
+            self.effect(
+                f"stripe {name}",
+                "amount_remaining",
+                int(stripe_invoice["amount_remaining"]),
+                bill.amount - sum(intended),  # a void invoice keeps what it owed when voided (Stripe's too)
+            )
+            row = Invoice.objects.get(project=self.runner.project, stripe_invoice_id=bill.stripe_invoice)
+            self.differ(f"invoice {row.pk} ({name})", "status", row.status, stripe_invoice["status"])
+            self.differ(
+                f"invoice {row.pk} ({name})",
+                "amount_remaining",
+                row.amount_remaining,
+                int(stripe_invoice["amount_remaining"]),
+            )
+            rows = {n.stripe_credit_note_id: n for n in CreditNote.objects.filter(invoice=row)}
+            for note in notes:
+                mirrored = rows.pop(note["id"], None)
+                if mirrored is None:
+                    self.differ(f"credit note {note['id']} ({name})", "(row)", "missing", note["status"])
+                    continue
+                self.differ(
+                    f"credit note {mirrored.pk} ({name})", "amount", mirrored.amount, int(note["amount"])
+                )
+                self.differ(f"credit note {mirrored.pk} ({name})", "status", mirrored.status, note["status"])
+            for stripe_id, extra in rows.items():
+                self.differ(
+                    f"credit note {extra.pk} ({name})", "(row)", stripe_id, "no such credit note at Stripe"
+                )
+            self.differ(
+                f"tenant events of {row.pk} ({name})",
+                "invoice.voided",
+                announced[(row.pk, "invoice.voided")],
+                int(voided),
+            )
+            self.differ(
+                f"tenant events of {row.pk} ({name})",
+                "credit_note.created",
+                announced[(row.pk, "credit_note.created")],
+                len(notes),
+            )
 
 
 # --- the report ----------------------------------------------------------------------------------------------------
