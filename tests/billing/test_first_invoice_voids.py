@@ -16,6 +16,7 @@ from billing.services.first_invoice_voids import first_invoice_void_end
 from catalog.models import Feature, ProductFeature
 from core.models import AuditLogEntry
 from projects.models import Project
+from tests.billing.stripe_invoices import open_invoice_at_stripe
 from tests.billing.test_subscription_items import _stripe_customer
 from tests.entitlements.helpers import check, feature
 from webhooks.models import StripeEvent
@@ -133,18 +134,11 @@ def test_a_voided_invoice_that_is_not_the_first_ends_nothing(
     api, tenant_a, catalog, stripe_sdk, stripe_webhooks
 ):
     created, first = _invoiced_subscriber(api, tenant_a, catalog, stripe_sdk, stripe_webhooks, ends=True)
-    sdk = stripe_sdk()
     stripe_customer = Subscription.objects.get(stripe_subscription_id=created.id).customer.stripe_customer_id
-    draft = sdk.v1.invoices.create(
-        {"customer": stripe_customer, "collection_method": "send_invoice", "days_until_due": 30}
-    )
-    sdk.v1.invoice_items.create(
-        {"customer": stripe_customer, "invoice": draft.id, "amount": 700, "currency": "usd"}
-    )
-    sdk.v1.invoices.finalize_invoice(draft.id)
+    later = open_invoice_at_stripe(stripe_sdk(), stripe_customer, 700)
     stripe_webhooks.deliver()
 
-    _void(api, tenant_a, Invoice.objects.get(stripe_invoice_id=draft.id))
+    _void(api, tenant_a, Invoice.objects.get(stripe_invoice_id=later))
     stripe_webhooks.deliver()
 
     assert Invoice.objects.get(pk=first.pk).status == "open"

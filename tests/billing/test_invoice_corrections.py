@@ -15,6 +15,7 @@ from events.models import Event
 from stripe_emulator.sdk import EmulatorHTTPClient
 from stripe_gateway.client import install_http_client
 from stripe_gateway.gateway import stripe_account_of
+from tests.billing.stripe_invoices import open_invoice_at_stripe
 from tests.billing.test_lost_answers import wire  # noqa: F401 (a fixture)
 from tests.e2e.test_subscription_lifecycle import _subscribe
 
@@ -25,16 +26,9 @@ def _open_invoice(api, tenant, stripe_emulator, stripe_webhooks, stripe_sdk, *, 
     """A one-off invoice of 1500 (send_invoice: it stays open until paid), made at Stripe for a subscriber."""
     _subscribe(api, tenant, stripe_emulator, stripe_webhooks, customer=customer)
     stripe_customer = Customer.objects.get(project=tenant.project, external_id=customer).stripe_customer_id
-    sdk = stripe_sdk()
-    draft = sdk.v1.invoices.create(
-        {"customer": stripe_customer, "collection_method": "send_invoice", "days_until_due": 30}
-    )
-    sdk.v1.invoice_items.create(
-        {"customer": stripe_customer, "invoice": draft.id, "amount": 1500, "currency": "usd"}
-    )
-    sdk.v1.invoices.finalize_invoice(draft.id)
+    made = open_invoice_at_stripe(stripe_sdk(), stripe_customer, 1500)
     stripe_webhooks.deliver()
-    invoice = Invoice.objects.get(stripe_invoice_id=draft.id)
+    invoice = Invoice.objects.get(stripe_invoice_id=made)
     assert (invoice.status, invoice.amount_remaining) == ("open", 1500)
     return invoice
 
@@ -294,22 +288,16 @@ def test_an_invoice_first_seen_void_is_not_announced(
     _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks)
     stripe_customer = Customer.objects.get(project=tenant_a.project).stripe_customer_id
     sdk = stripe_sdk()
-    draft = sdk.v1.invoices.create(
-        {"customer": stripe_customer, "collection_method": "send_invoice", "days_until_due": 30}
-    )
-    sdk.v1.invoice_items.create(
-        {"customer": stripe_customer, "invoice": draft.id, "amount": 900, "currency": "usd"}
-    )
-    sdk.v1.invoices.finalize_invoice(draft.id)
-    sdk.v1.invoices.void_invoice(draft.id)
+    made = open_invoice_at_stripe(sdk, stripe_customer, 900)
+    sdk.v1.invoices.void_invoice(made)
     stripe_emulator.webhooks.clear()  # its events never came: reconciliation reads it from Stripe
     invoice_apply(
         account=stripe_account_of(tenant_a.project),
-        stripe_invoice=sdk.v1.invoices.retrieve(draft.id).to_dict(),
+        stripe_invoice=sdk.v1.invoices.retrieve(made).to_dict(),
         event_created=int(time.time()),
         force=True,
     )
 
-    invoice = Invoice.objects.get(stripe_invoice_id=draft.id)
+    invoice = Invoice.objects.get(stripe_invoice_id=made)
     assert invoice.status == "void"
     assert not _events(invoice, "invoice.voided")

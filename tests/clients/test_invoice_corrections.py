@@ -7,6 +7,7 @@ from tollgate_client import ConflictError, Tollgate
 from tollgate_client.types import Invoice
 
 from core.models import AuditLogEntry
+from tests.billing.stripe_invoices import open_invoice_at_stripe
 from tests.clients.test_journey import _define_catalog, _subscribe_and_pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,17 +18,10 @@ def _open_invoice(tollgate: Tollgate, stripe_emulator, stripe_webhooks, stripe_s
     _define_catalog(tollgate)
     _subscribe_and_pay(tollgate, stripe_emulator, stripe_webhooks)
     stripe_customer = tollgate.customers.retrieve("user-42").stripe_customer_id
-    sdk = stripe_sdk()
-    draft = sdk.v1.invoices.create(
-        {"customer": stripe_customer, "collection_method": "send_invoice", "days_until_due": 30}
-    )
-    sdk.v1.invoice_items.create(
-        {"customer": stripe_customer, "invoice": draft.id, "amount": 1500, "currency": "usd"}
-    )
-    sdk.v1.invoices.finalize_invoice(draft.id)
+    made = open_invoice_at_stripe(stripe_sdk(), stripe_customer, 1500)
     stripe_webhooks.deliver()
     (invoice,) = tollgate.invoices.list(customer="user-42", status="open").data
-    assert (invoice.stripe_invoice_id, invoice.total, invoice.amount_remaining) == (draft.id, 1500, 1500)
+    assert (invoice.stripe_invoice_id, invoice.total, invoice.amount_remaining) == (made, 1500, 1500)
     return invoice
 
 

@@ -61,6 +61,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from billing.models import Refund
+from tests.billing.stripe_invoices import open_invoice_at_stripe
 from tests.e2e import convergence as cv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -910,13 +911,7 @@ class Runner:
             stripe_customer = Customer.objects.get(
                 project=self.project, external_id=bill.customer
             ).stripe_customer_id
-            draft = self.sdk.v1.invoices.create(
-                {"customer": stripe_customer, "collection_method": "send_invoice", "days_until_due": 30}
-            )
-            self.sdk.v1.invoice_items.create(
-                {"customer": stripe_customer, "invoice": draft.id, "amount": bill.amount, "currency": "usd"}
-            )
-            bill.stripe_invoice = self.sdk.v1.invoices.finalize_invoice(draft.id).id
+            bill.stripe_invoice = open_invoice_at_stripe(self.sdk, stripe_customer, bill.amount)
         deadline = time.monotonic() + 60
         for pack in sequence.packs:  # the refunds need the payments paid here (their webhooks applied)
             while self.tenant.get(f"/api/v1/payments/{pack.payment}")["status"] != "succeeded":
