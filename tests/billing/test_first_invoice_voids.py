@@ -15,6 +15,7 @@ from billing.models import Invoice, Subscription
 from billing.services.first_invoice_voids import first_invoice_void_end
 from catalog.models import Feature, ProductFeature
 from core.models import AuditLogEntry
+from events.models import Event
 from projects.models import Project
 from tests.billing.stripe_invoices import open_invoice_at_stripe
 from tests.billing.test_subscription_items import _stripe_customer
@@ -91,6 +92,8 @@ def test_a_voided_first_invoice_cancels_its_subscription_once_and_ends_its_acces
     assert StripeEvent.objects.get(pk=voided.pk).status == "processed"
     assert tasks.first_invoice_voids_sweep() == 0
     assert AuditLogEntry.objects.filter(action=CANCELED).count() == 1
+    [announced] = Event.objects.filter(type="subscription.canceled")
+    assert announced.data["object"]["id"] == subscription.pk
 
 
 def test_with_the_setting_off_the_subscription_runs_on(api, tenant_a, catalog, stripe_sdk, stripe_webhooks):
@@ -128,6 +131,7 @@ def test_a_dropped_void_event_is_made_good_by_the_sweep(
     stripe_webhooks.deliver()  # nothing queued: the events were lost
     assert tasks.first_invoice_voids_sweep() == 0
     assert AuditLogEntry.objects.filter(action=CANCELED).count() == 1
+    assert Event.objects.filter(type="subscription.canceled").count() == 1
 
 
 def test_a_voided_invoice_that_is_not_the_first_ends_nothing(
