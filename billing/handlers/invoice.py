@@ -29,9 +29,8 @@ def invoice_changed(event: StripeEventIn) -> None:
     )
     if local is None:
         return
-    if (
-        local.status == "void"
-    ):  # its subscription ends with it where the project says so (asked again on a replay)
+    # A void first invoice ends its subscription where the project says so (asked again on a replay).
+    if local.status == "void":
         first_invoice_void_end(invoice=local)
     if not settles:
         if not local.stripe_payment_intent_id and int(stripe_invoice.get("attempt_count") or 0):

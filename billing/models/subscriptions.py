@@ -29,6 +29,8 @@ class Subscription(models.Model):
         Status.UNPAID,
         Status.PAUSED,
     )
+    # Statuses a subscription never leaves: it bills nothing more and grants nothing.
+    ENDED_STATUSES = (Status.CANCELED, Status.INCOMPLETE_EXPIRED)
 
     id = PublicIdField(prefix="subs")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="subscriptions")

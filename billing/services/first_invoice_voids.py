@@ -32,7 +32,6 @@ from stripe_gateway.gateway import stripe_account_of
 
 logger = logging.getLogger(__name__)
 
-ENDED = (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
 # How far back the sweep looks for void first invoices (by their last change): a void older than this whose
 # subscription still runs was there before the project turned the setting on, or was looked at already.
 SWEEP_DAYS = 7
@@ -61,11 +60,11 @@ def first_invoice_void_end(*, invoice: Invoice) -> Subscription | None:
         subscription = Subscription.objects.select_related("project", "customer").get(
             pk=invoice.subscription_id
         )
-        if subscription.status in ENDED:
+        if subscription.status in Subscription.ENDED_STATUSES:
             return None
         gateway = subscription_gateway(subscription)
         live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
-        if live.get("status") not in ENDED:
+        if live.get("status") not in Subscription.ENDED_STATUSES:
             subscription_cancel(
                 subscription=subscription,
                 actor=ACTOR,
@@ -94,7 +93,7 @@ def first_invoice_voids_sweep(*, now: datetime | None = None, limit: int = 100) 
             updated_at__gte=now - timedelta(days=SWEEP_DAYS),
         )
         .exclude(subscription=None)
-        .exclude(subscription__status__in=ENDED)
+        .exclude(subscription__status__in=Subscription.ENDED_STATUSES)
         .select_related("project")
         .order_by("updated_at")[:limit]
     )

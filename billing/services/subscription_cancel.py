@@ -32,13 +32,13 @@ def subscription_cancel(
     now, a subscription with a metered item is billed its period's usage on a final invoice. A
     resumed `operation` (a retry of a tenant's key) answers the subscription as Stripe has it, also when its
     first attempt ended it."""
-    ended_here = subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
+    ended_here = subscription.status in Subscription.ENDED_STATUSES
     if ended_here and not (operation and operation.resumed):
         raise Conflict("This subscription has already ended.", code="subscription_ended")
     gateway = subscription_gateway(subscription)
     live = gateway.subscription_retrieve(subscription.stripe_subscription_id)
     state = stripe_state(live)
-    ended = state["status"] in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
+    ended = state["status"] in Subscription.ENDED_STATUSES
     if at_period_end and not ended and live.get("schedule"):
         # A change pending at the period's end is dropped (its schedule released): the subscription ends then,
         # and Stripe takes no cancellation on a subscription its schedule drives. Canceling now ends both.

@@ -15,7 +15,7 @@ from core.errors import Conflict, InvalidRequest
 
 
 def check_change(subscription: Subscription, price: Price | None) -> None:
-    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+    if subscription.status in Subscription.ENDED_STATUSES:
         raise Conflict("This subscription has ended.", code="subscription_ended")
     if price is not None:
         if not price.is_recurring or not price.active or not price.stripe_price_id:
@@ -106,7 +106,7 @@ def adding_products(subscription: Subscription, specs: list[ItemSpec], params: l
 
 
 def check_items(subscription: Subscription, items: list[ItemSpec]) -> None:
-    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+    if subscription.status in Subscription.ENDED_STATUSES:
         raise Conflict("This subscription has ended.", code="subscription_ended")
     if items[0].price.currency != subscription.price.currency:
         raise Conflict(

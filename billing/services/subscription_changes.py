@@ -287,7 +287,7 @@ def subscription_automatic_tax_set(
 ) -> Subscription:
     """Turns Stripe Tax on or off for a subscription's next invoices (`automatic_tax[enabled]`). Its prices need
     a tax behavior and Stripe a customer address (a 400 from Stripe otherwise: nothing changes). Audited."""
-    if subscription.status in (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED):
+    if subscription.status in Subscription.ENDED_STATUSES:
         raise Conflict("This subscription has ended.", code="subscription_ended")
     if enabled:
         check_taxable(subscription, None, None)
