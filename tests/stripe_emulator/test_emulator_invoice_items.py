@@ -99,6 +99,51 @@ def test_price_times_quantity_onto_a_draft_invoice(client: stripe.StripeClient) 
     assert (not_draft.value.code, not_draft.value.param) == ("invoice_not_editable", "invoice")
 
 
+def test_a_drafts_line_changes_in_place_and_the_draft_says_so(client: stripe.StripeClient) -> None:
+    customer, _ = customer_with_card(client)
+    invoice = client.v1.invoices.create({"customer": customer, "auto_advance": False})
+    first = client.v1.invoice_items.create(
+        {"customer": customer, "amount": 1000, "description": "Setup", "invoice": invoice.id}
+    )
+    client.v1.invoice_items.create(
+        {"customer": customer, "amount": 300, "description": "Travel", "invoice": invoice.id}
+    )
+    before = [
+        (line.id, line.description, line.amount)
+        for line in client.v1.invoices.retrieve(invoice.id).lines.data
+    ]
+
+    client.v1.invoice_items.update(first.id, {"amount": 1200, "description": "Setup (2h)"})
+    after = client.v1.invoices.retrieve(invoice.id)
+    assert [(line.id, line.description, line.amount) for line in after.lines.data] == [
+        (before[0][0], "Setup (2h)", 1200),
+        before[1],
+    ]
+    listed = client.v1.invoices.line_items.list(invoice.id).data
+    assert sorted((line.id, line.amount) for line in listed) == sorted(
+        [(before[0][0], 1200), (before[1][0], 300)]
+    )
+    assert after.total == 1500
+
+    client.v1.invoice_items.delete(first.id)
+    assert client.v1.invoices.retrieve(invoice.id).total == 300
+    updates = [
+        event.data.previous_attributes
+        for event in reversed(client.v1.events.list({"type": "invoice.updated", "limit": 10}).data)
+    ]
+    # Each change of the draft's lines: the add of the second item, the update, the delete (the first item's
+    # add changed a draft whose totals were 0 and 1000 at once: announced too).
+    assert [as_dict(previous)["total"] for previous in updates] == [0, 1000, 1300, 1500]
+    assert event_types(client)[-2:] == ["invoice.updated", "invoiceitem.deleted"]
+    # A deleted item is gone from what later invoices pull in and from a deleted draft's items: a subscription
+    # made now bills its plan alone, and deleting a draft frees its items.
+    subscription = subscribe(client, customer, recurring_price(client, 900).id)
+    first = client.v1.invoices.retrieve(str(subscription.latest_invoice))
+    assert [line.amount for line in first.lines.data] == [900]
+    client.v1.invoices.delete(invoice.id)
+    assert client.v1.invoice_items.list({"customer": customer, "pending": True}).data[0].amount == 300
+
+
 def test_a_manual_invoice_pulls_pending_items_when_asked(client: stripe.StripeClient) -> None:
     customer, _ = customer_with_card(client)
     client.v1.invoice_items.create({"customer": customer, "amount": 1000, "description": "Consulting"})

@@ -324,7 +324,7 @@ class InvoiceCollection(InvoicesBase):
         for line in self.invoice_lines(invoice_id):
             self.store.remove(line["id"])
         for item in self.store.iter_type("invoiceitem"):
-            if item["invoice"] == invoice_id:
+            if item.get("invoice") == invoice_id:  # a deleted item's tombstone holds none
                 item["invoice"] = None
         tombstone = {"id": invoice_id, "object": "invoice", "deleted": True}
         self.store.replace(tombstone)

@@ -328,8 +328,8 @@ class InvoiceDrafts(InvoicesBase):
         return [
             i
             for i in self.store.iter_type("invoiceitem")
-            if i["invoice"] is None
-            and not i.get("deleted")
+            if not i.get("deleted")  # a deleted item's tombstone holds no `invoice`
+            and i["invoice"] is None
             and (
                 i.get("_subscription") == subscription_id
                 or (

@@ -1,6 +1,7 @@
 """Invoice items of the API (``/v1/invoiceitems``): create for a customer (an ``amount``, or a one-time price
 times a quantity), onto one of its draft invoices or pending until the customer's next invoice pulls it in;
-update and delete while pending or on a draft (the draft's line follows); list."""
+update and delete while pending or on a draft (the draft's line follows, and the draft announces its change:
+``invoice.updated``); list."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.params import in_range
-from stripe_emulator.core.store import StripeObject
+from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.customers.models import CustomersBackend
 from stripe_emulator.products.models import ProductsBackend
 from stripe_emulator.subscriptions.invoices.base import price_details
@@ -59,13 +60,17 @@ class InvoiceItems(InvoiceDrafts):
             metadata=metadata,
         )
         if invoice is not None:
+            before = clone(invoice)
             self._add_invoice_item_line(invoice, item)
             self._recompute(invoice)
+            self.emit_update("invoice.updated", invoice, before)
         return item
 
     def invoiceitem_update(self, item_id: str, changes: dict[str, Any]) -> StripeObject:
         """``changes``: ``amount``, ``price`` (an id), ``quantity``, ``description``, ``period``,
-        ``discountable``, ``metadata`` (merged). No event: Stripe sends none for invoice item updates."""
+        ``discountable``, ``metadata`` (merged). No ``invoiceitem.*`` event: Stripe sends none for invoice item
+        updates; an item on a draft changes the draft's line in place (its id and place kept) and the draft
+        says so (``invoice.updated``, as every change of a draft's lines)."""
         item = self.invoiceitem_require(item_id)
         invoice = self._editable_invoice_of(item)
         price = None
@@ -97,15 +102,19 @@ class InvoiceItems(InvoiceDrafts):
         if "period" in changes:
             item["period"] = {"start": changes["period"][0], "end": changes["period"][1]}
         if invoice is not None:
+            before = clone(invoice)
             self._replace_line(invoice, item)
+            self.emit_update("invoice.updated", invoice, before)
         return item
 
     def invoiceitem_delete(self, item_id: str) -> StripeObject:
         item = self.invoiceitem_require(item_id)
         invoice = self._editable_invoice_of(item)
         if invoice is not None:
+            before = clone(invoice)
             self._remove_line(invoice, item)
             self._recompute(invoice)
+            self.emit_update("invoice.updated", invoice, before)
         self.emit("invoiceitem.deleted", item)
         tombstone = {"id": item_id, "object": "invoiceitem", "deleted": True}
         self.store.replace(tombstone)
@@ -196,12 +205,24 @@ class InvoiceItems(InvoiceDrafts):
 
     def _remove_line(self, invoice: StripeObject, item: StripeObject) -> None:
         for line in self.invoice_lines(invoice["id"]):
-            details = line["parent"]["invoice_item_details"] or line["parent"]["subscription_item_details"]
-            if details and details.get("invoice_item") == item["id"]:
+            if _invoice_item_of(line) == item["id"]:
                 self.store.remove(line["id"])
                 invoice["lines"]["data"] = [d for d in invoice["lines"]["data"] if d["id"] != line["id"]]
 
     def _replace_line(self, invoice: StripeObject, item: StripeObject) -> None:
-        self._remove_line(invoice, item)
-        self._add_invoice_item_line(invoice, item)
+        """The draft's line of ``item`` made again from the item, in place: its id and its place are kept."""
+        old = next((d for d in self.invoice_lines(invoice["id"]) if _invoice_item_of(d) == item["id"]), None)
+        fresh = self._add_invoice_item_line(invoice, item)
+        if old is not None:
+            self.store.remove(fresh["id"])
+            data = invoice["lines"]["data"]
+            data.pop()  # the fresh line, appended
+            old.update(clone({k: v for k, v in fresh.items() if k not in ("id", "_seq")}))
+            invoice["lines"]["data"] = [clone(old) if d["id"] == old["id"] else d for d in data]
         self._recompute(invoice)
+
+
+def _invoice_item_of(line: StripeObject) -> str | None:
+    """The invoice item a line bills (None: a subscription item's own line)."""
+    details = line["parent"]["invoice_item_details"] or line["parent"]["subscription_item_details"]
+    return details.get("invoice_item") if details else None
