@@ -302,6 +302,21 @@ class SubscriptionOutput(serializers.Serializer[Any]):
 
 # One of `Invoice.lines`, as the invoice mirror stores it (billing.services.invoices.invoice_lines).
 class InvoiceLineOutput(serializers.Serializer[Any]):
+    id = serializers.CharField(
+        source="stripe_line_id",
+        allow_null=True,
+        default=None,
+        help_text="Stripe's id of the line (`il_…`): a draft's line is edited by it. Null on invoices mirrored "
+        "before lines had one.",
+    )
+    type = serializers.ChoiceField(
+        choices=["invoice_item", "subscription_item"],
+        allow_null=True,
+        default=None,
+        help_text="`invoice_item`: a line of an invoice item (added to the invoice, a proration), which a draft "
+        "may change or remove; `subscription_item`: a subscription's own line, which follows the subscription. "
+        "Null on invoices mirrored before lines had one.",
+    )
     description = serializers.CharField()
     amount = serializers.IntegerField()
     currency = serializers.CharField()

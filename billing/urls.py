@@ -7,6 +7,7 @@ from billing.apis import (
     checkout,
     credit_notes,
     discounts,
+    invoice_lines,
     invoices,
     margins,
     payments,
@@ -55,6 +56,12 @@ urlpatterns = [
     *route("invoices", invoices.InvoiceListApi.as_view(), "invoices"),
     *route("invoices/<str:invoice_id>", invoices.InvoiceDetailApi.as_view(), "invoice-detail"),
     *route("invoices/<str:invoice_id>/void", invoices.InvoiceVoidApi.as_view(), "invoice-void"),
+    *route("invoices/<str:invoice_id>/lines", invoice_lines.InvoiceLineCreateApi.as_view(), "invoice-lines"),
+    *route(
+        "invoices/<str:invoice_id>/lines/<str:line_id>",
+        invoice_lines.InvoiceLineDetailApi.as_view(),
+        "invoice-line-detail",
+    ),
     *route(
         "invoices/<str:invoice_id>/mark_uncollectible",
         invoices.InvoiceMarkUncollectibleApi.as_view(),

@@ -91,7 +91,9 @@ class BaseApi(APIView):
 
     # URL kwarg → model of the object it names, for objects that belong to the caller's project. The
     # cross-tenant sweep test reads this to prove that another project's key gets 404 on every such route.
-    tenant_lookup: dict[str, type] = {}
+    # Each URL kwarg naming a tenant's object, and its model (None: a part of the object named before it, such as
+    # an invoice's line, found within that object).
+    tenant_lookup: dict[str, type | None] = {}
 
     _idempotency_record: IdempotencyKey | None = None
 

@@ -94,6 +94,9 @@ def test_another_projects_key_gets_404_and_changes_nothing(api, tenant_a, tenant
     factories = _factories()
     path = "/" + route
     for kwarg, model in view_class.tenant_lookup.items():
+        if model is None:  # a part of the object before it (an invoice's line): any id; the object is A's
+            path = path.replace(f"<str:{kwarg}>", "il_any")
+            continue
         assert model in factories, f"no factory for {model.__name__} in tests/*/factories.py"
         obj = factories[model](project=tenant_a.project)
         path = path.replace(f"<str:{kwarg}>", str(obj.pk)).replace(f"<{kwarg}>", str(obj.pk))

@@ -81,9 +81,10 @@ def _invoice(i: Invoice) -> dict[str, Any]:
         "hosted_invoice_url": i.hosted_invoice_url or None,
         "invoice_pdf": i.invoice_pdf or None,
         # Stored as Stripe wrote them (Unix seconds), answered ISO 8601 like every other time; Stripe's line id is
-        # the mirror's own (a credit note's lines name the invoice's by it), not answered.
+        # answered as the line's `id` (a draft's line is edited by it).
         "lines": [
             {
+                "id": line["stripe_line_id"],
                 **{k: v for k, v in line.items() if k != "stripe_line_id"},
                 "period_start": _z(datetime.fromtimestamp(line["period_start"], UTC)),
                 "period_end": _z(datetime.fromtimestamp(line["period_end"], UTC)),
@@ -160,6 +161,7 @@ def test_api_answers_and_event_objects_keep_their_exact_json(
     line = invoice.lines[0]
     assert set(line) == {
         "stripe_line_id",
+        "type",
         "description",
         "amount",
         "currency",

@@ -237,7 +237,7 @@ def credit_note_create(
     }
     with transaction.atomic():
         # A resumed operation whose first attempt recorded the request is the same request: recorded once.
-        if not _already_requested("credit_note.requested", invoice.pk, operation, its_own=True):
+        if not already_requested("credit_note.requested", invoice.pk, operation, its_own=True):
             audit_record(
                 actor=actor,
                 action="credit_note.requested",
@@ -282,7 +282,7 @@ def credit_note_void(
     else:
         with transaction.atomic():
             # A credit note is voided once: any void request recorded is this operation's.
-            if not _already_requested("credit_note.void_requested", credit_note.pk, operation):
+            if not already_requested("credit_note.void_requested", credit_note.pk, operation):
                 audit_record(
                     actor=actor,
                     action="credit_note.void_requested",
@@ -317,7 +317,7 @@ def _live_invoice(gateway: StripeGateway, invoice: Invoice) -> dict[str, Any]:
     return live
 
 
-def _already_requested(
+def already_requested(
     action: str, target_id: str, operation: Operation | None, *, its_own: bool = False
 ) -> bool:
     """Whether a resumed `operation`'s first attempt recorded its request (`action` on `target_id`; `its_own`:

@@ -39,6 +39,8 @@ def invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 # Stripe's id of the line: a credit note names the lines it credits by it.
                 "stripe_line_id": line.get("id") or None,
+                # A line of an invoice item (added to the invoice, a proration) or of a subscription's item.
+                "type": "invoice_item" if details.get("invoice_item") else "subscription_item",
                 "description": line.get("description") or "",
                 "amount": int(line.get("amount") or 0),
                 "currency": line.get("currency"),
