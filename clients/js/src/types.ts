@@ -70,6 +70,7 @@ export type EventType =
   | "webhook_endpoint.disabled";
 export type FeatureType = "boolean" | "metered" | "credits" | "allocation" | "static";
 export type HoldStatus = "active" | "confirmed" | "released" | "expired";
+export type InvoiceLineType = "invoice_item" | "subscription_item";
 export type InvoiceStatus = "draft" | "open" | "paid" | "uncollectible" | "void";
 export type MeterReportStatus = "pending" | "reported" | "skipped" | "failed";
 export type PaymentFlow = "checkout" | "intent" | "off_session";
@@ -679,6 +680,10 @@ export interface SubscriptionPreview {
 }
 
 export interface InvoiceLine {
+  /** Stripe's id of the line (`il_…`): a draft's line is edited by it. Null on invoices mirrored before lines had one. */
+  id?: string | null;
+  /** `invoice_item`: a line of an invoice item (added to the invoice, a proration), which a draft may change or remove; `subscription_item`: a subscription's own line, which follows the subscription. Null on invoices mirrored before lines had one. * `invoice_item` - invoice_item * `subscription_item` - subscription_item */
+  type?: InvoiceLineType | null;
   description: string;
   amount: number;
   currency: string;

@@ -85,6 +85,7 @@ __all__ = [
     "HoldUsage",
     "Invoice",
     "InvoiceLine",
+    "InvoiceLineType",
     "InvoiceStatus",
     "Margin",
     "MeterReportStatus",
@@ -204,6 +205,7 @@ EventType = Literal[
 ]
 FeatureType = Literal["boolean", "metered", "credits", "allocation", "static"]
 HoldStatus = Literal["active", "confirmed", "released", "expired"]
+InvoiceLineType = Literal["invoice_item", "subscription_item"]
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
 MeterReportStatus = Literal["pending", "reported", "skipped", "failed"]
 PaymentFlow = Literal["checkout", "intent", "off_session"]
@@ -855,6 +857,10 @@ class SubscriptionPreview(TollgateObject):
 
 @dataclass(frozen=True, kw_only=True)
 class InvoiceLine(TollgateObject):
+    id: str | None = None
+    """Stripe's id of the line (`il_…`): a draft's line is edited by it. Null on invoices mirrored before lines had one."""
+    type: InvoiceLineType | None = None
+    """`invoice_item`: a line of an invoice item (added to the invoice, a proration), which a draft may change or remove; `subscription_item`: a subscription's own line, which follows the subscription. Null on invoices mirrored before lines had one. * `invoice_item` - invoice_item * `subscription_item` - subscription_item"""
     description: str
     amount: int
     currency: str

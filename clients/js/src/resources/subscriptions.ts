@@ -31,6 +31,25 @@ export interface SubscriptionUpdateParams {
   promotion_code?: string;
 }
 
+/** A line added to a draft invoice (a Stripe invoice item). */
+export interface InvoiceLineAddParams {
+  /** Minor units, non-zero; negative is a credit line. */
+  amount: number;
+  /** 1–500 characters. */
+  description: string;
+  /** Audited. */
+  reason?: string;
+}
+
+/** A change of a draft invoice's line: `amount` or `description`, at least one. */
+export interface InvoiceLineUpdateParams {
+  /** Minor units, non-zero; negative is a credit line. */
+  amount?: number;
+  description?: string;
+  /** Audited. */
+  reason?: string;
+}
+
 export interface SubscriptionListParams extends ListParams {
   customer?: string;
   status?: SubscriptionStatus;
@@ -101,5 +120,36 @@ export class Invoices extends Resource {
    */
   markUncollectible(invoiceId: string, params: { reason?: string } = {}, options?: WriteOptions): Promise<Invoice> {
     return this._post(path("/invoices/{}/mark_uncollectible", invoiceId), params, options);
+  }
+
+  /**
+   * Adds a line (a Stripe invoice item) of `amount` (minor units, non-zero; negative is a credit line) to a draft
+   * invoice at Stripe. Any other status is a `ConflictError` (`invoice_not_draft`). `reason` is audited.
+   */
+  addLine(invoiceId: string, params: InvoiceLineAddParams, options?: WriteOptions): Promise<Invoice> {
+    return this._post(path("/invoices/{}/lines", invoiceId), params, options);
+  }
+
+  /**
+   * Changes the `amount` or `description` (at least one) of a draft invoice's line that came from an invoice item,
+   * at Stripe. A subscription's line follows its subscription: a `ConflictError` (`invoice_line_not_editable`); an
+   * unknown line is a `NotFoundError` (`invoice_line_not_found`), an invoice that is not a draft a `ConflictError`
+   * (`invoice_not_draft`). `reason` is audited.
+   */
+  updateLine(
+    invoiceId: string,
+    lineId: string,
+    params: InvoiceLineUpdateParams,
+    options?: WriteOptions,
+  ): Promise<Invoice> {
+    return this._post(path("/invoices/{}/lines/{}", invoiceId, lineId), params, options);
+  }
+
+  /**
+   * Removes a draft invoice's line that came from an invoice item, at Stripe; answers the invoice without it. The
+   * same conflicts as `updateLine`. `reason` is audited.
+   */
+  removeLine(invoiceId: string, lineId: string, params: { reason?: string } = {}, options?: WriteOptions): Promise<Invoice> {
+    return this._deleteReturning(path("/invoices/{}/lines/{}", invoiceId, lineId), params, options);
   }
 }

@@ -170,3 +170,45 @@ class Invoices(Resource):
         paid or voided). Any other status is a `ConflictError` (`invoice_not_open`). `reason` is audited."""
         url = path("/invoices/{}/mark_uncollectible", invoice_id)
         return self._post(Invoice, url, compact(reason=reason), idempotency_key=idempotency_key)
+
+    def add_line(
+        self,
+        invoice_id: str,
+        *,
+        amount: int,
+        description: str,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Invoice:
+        """Adds a line (a Stripe invoice item) of `amount` (minor units, non-zero; negative is a credit line) to a
+        draft invoice at Stripe. Any other status is a `ConflictError` (`invoice_not_draft`). `reason` is
+        audited."""
+        url = path("/invoices/{}/lines", invoice_id)
+        body = compact(amount=amount, description=description, reason=reason)
+        return self._post(Invoice, url, body, idempotency_key=idempotency_key)
+
+    def update_line(
+        self,
+        invoice_id: str,
+        line_id: str,
+        *,
+        amount: int | None = None,
+        description: str | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Invoice:
+        """Changes the `amount` or `description` (at least one) of a draft invoice's line that came from an
+        invoice item, at Stripe. A subscription's line follows its subscription: a `ConflictError`
+        (`invoice_line_not_editable`); an unknown line is a `NotFoundError` (`invoice_line_not_found`), an
+        invoice that is not a draft a `ConflictError` (`invoice_not_draft`). `reason` is audited."""
+        url = path("/invoices/{}/lines/{}", invoice_id, line_id)
+        body = compact(amount=amount, description=description, reason=reason)
+        return self._post(Invoice, url, body, idempotency_key=idempotency_key)
+
+    def remove_line(
+        self, invoice_id: str, line_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Invoice:
+        """Removes a draft invoice's line that came from an invoice item, at Stripe; answers the invoice without
+        it. The same conflicts as `update_line`. `reason` is audited."""
+        url = path("/invoices/{}/lines/{}", invoice_id, line_id)
+        return self._delete_returning(Invoice, url, compact(reason=reason), idempotency_key=idempotency_key)
