@@ -5,15 +5,17 @@ billing and entitlements, is `backoffice.admin.customers`; products and prices a
 Django's admin discovery imports this package; importing the modules below registers their ModelAdmins:
 
 - `payments`: carts, payments, checkout sessions, refunds (and the refund action);
-- `subscriptions`: subscriptions (cancel and resume actions) and invoices (void, mark uncollectible, credit);
+- `subscriptions`: subscriptions (cancel and resume actions) and invoices (void, mark uncollectible, credit, and
+  edit a draft's lines);
 - `credit_notes`: credit notes of invoices (the void action, and the invoices' credit note action);
+- `invoice_lines`: the invoices' actions adding a line to a draft, and changing or removing one of its lines;
 - `reconciliation`: reconciliation runs and drift;
 - `adoptions`: adoption runs of existing Stripe accounts.
 """
 
-from billing.admin import credit_notes, payments, subscriptions
+from billing.admin import credit_notes, invoice_lines, payments, subscriptions
 
 # isort: split
 from billing.admin import adoptions, reconciliation
 
-__all__ = ["adoptions", "credit_notes", "payments", "reconciliation", "subscriptions"]
+__all__ = ["adoptions", "credit_notes", "invoice_lines", "payments", "reconciliation", "subscriptions"]

@@ -1,6 +1,7 @@
 """Subscriptions and invoices in the back office, read-only; cancelling and resuming a subscription, voiding an
-invoice, marking it uncollectible and issuing a credit note of it (`credit_notes`) are audited actions that ask for a reason, sent to Stripe through the same
-services as the tenant API.
+invoice, marking it uncollectible, issuing a credit note of it (`credit_notes`), and adding, changing or removing a
+draft's line (`invoice_lines`) are audited actions that ask for a reason, sent to Stripe through the same services
+as the tenant API.
 """
 
 from typing import Any
@@ -12,6 +13,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from billing.admin.credit_notes import issue_credit_note
+from billing.admin.invoice_lines import add_invoice_line, edit_invoice_line
 from billing.models import Invoice, Subscription
 from billing.services import revenue_figures
 from billing.services.invoice_corrections import invoice_mark_uncollectible, invoice_void
@@ -152,7 +154,7 @@ class InvoiceAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Invoice]):
         },
         labels=_NEWEST_EVENT_LABEL,
     )
-    actions = ["void", "mark_uncollectible", "credit_note"]
+    actions = ["void", "mark_uncollectible", "credit_note", "add_line", "edit_line"]
 
     @admin.action(description="Void (no longer owed; final)", permissions=["correct"])
     def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> TemplateResponse | None:
@@ -171,6 +173,14 @@ class InvoiceAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Invoice]):
     )
     def credit_note(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> TemplateResponse | None:
         return issue_credit_note(self, request, queryset)
+
+    @admin.action(description="Add a line (drafts)", permissions=["correct"])
+    def add_line(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> TemplateResponse | None:
+        return add_invoice_line(self, request, queryset)
+
+    @admin.action(description="Change or remove a draft's line", permissions=["correct"])
+    def edit_line(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> TemplateResponse | None:
+        return edit_invoice_line(self, request, queryset)
 
     def has_correct_permission(self, request: HttpRequest) -> bool:
         return has_perm(request, "billing.correct_invoice")

@@ -578,6 +578,8 @@ def test_detail_pages_are_views_in_words_and_money(page, tenant_a, catalog):
         "Void (no longer owed; final)",
         "Mark uncollectible (a bad debt)",
         "Issue a credit note (refund, balance credit or outside Stripe)",
+        "Add a line (drafts)",
+        "Change or remove a draft's line",
     ]
     _shoot(page, "invoices")
 
@@ -603,3 +605,97 @@ def test_an_operator_turns_on_the_voided_first_invoice_rule_in_the_project_form(
     audit = AuditLogEntry.objects.get(action="project.updated", target_id=tenant_a.project.pk)
     assert (audit.actor_repr, audit.before["first_invoice_void_ends_subscription"]) == ("root-op", False)
     assert audit.after["first_invoice_void_ends_subscription"] is True
+
+
+def _draft_line(line_id: str, kind: str, description: str, amount: int) -> dict:
+    return {
+        "stripe_line_id": line_id,
+        "type": kind,
+        "description": description,
+        "amount": amount,
+        "currency": "usd",
+        "quantity": 1,
+    }
+
+
+def test_the_draft_line_forms_offer_the_drafts_own_lines_in_words_and_money(page, tenant_a, catalog):
+    """The invoices' actions editing a draft's lines: the add form asks for an amount, a description and a reason;
+    the change form offers the selected drafts' lines of invoice items (never a subscription's line, nor a paid
+    invoice's), named by invoice, description and money. Nothing is sent: the pages are only looked at."""
+    _seed(tenant_a, catalog)
+    paid = Invoice.objects.get(status="paid")  # selected too: a paid invoice's lines are not offered
+    customer = CustomerFactory(project=tenant_a.project, external_id="user-7", currency="usd")
+    drafts = [
+        Invoice.objects.create(
+            project=tenant_a.project,
+            customer=customer,
+            stripe_invoice_id=f"in_1PQxR7aLm2Pz9KfTdraft000{n}",
+            status="draft",
+            currency="usd",
+            subtotal=total,
+            total=total,
+            amount_due=total,
+            lines=lines,
+        )
+        for n, total, lines in (
+            (
+                1,
+                5400,
+                [
+                    _draft_line("il_1PQxR7aLm2Pz9KfTsub1", "subscription_item", "1 × Professional", 4900),
+                    _draft_line("il_1PQxR7aLm2Pz9KfTset1", "invoice_item", "Setup", 1500),
+                    _draft_line(
+                        "il_1PQxR7aLm2Pz9KfTonb1",
+                        "invoice_item",
+                        "Onboarding: two sessions with the customer's team, remote",
+                        2500,
+                    ),
+                    _draft_line("il_1PQxR7aLm2Pz9KfTgdw1", "invoice_item", "Goodwill credit", -3500),
+                ],
+            ),
+            (2, 700, [_draft_line("il_1PQxR7aLm2Pz9KfText2", "invoice_item", "Extra seat", 700)]),
+        )
+    ]
+    _log_in(page)
+
+    page.goto("/admin/billing/invoice/")
+    for invoice in drafts:
+        page.check(f"input[name=_selected_action][value={invoice.pk}]")
+    page.select_option("select[name=action]", "add_line")
+    page.click("button[name=index]")
+    assert page.locator("#content h1").inner_text() == "Add a line to draft invoices"
+    assert page.locator("input[name=amount]").is_visible()
+    assert page.locator("input[name=description]").is_visible()
+    page.fill("input[name=amount]", "25.00")
+    page.fill("input[name=description]", "Onboarding")
+    page.fill("textarea[name=reason]", "ticket 81: agreed on the call")
+    _shoot(page, "invoice-line-add")
+
+    page.goto("/admin/billing/invoice/")
+    for invoice in drafts:
+        page.check(f"input[name=_selected_action][value={invoice.pk}]")
+    page.check(f"input[name=_selected_action][value={paid.pk}]")
+    page.select_option("select[name=action]", "edit_line")
+    page.click("button[name=index]")
+    assert page.locator("#content h1").inner_text() == "Change or remove a draft's line"
+    offered = page.locator("select[name=line] option").all_inner_texts()
+    first, second = drafts
+    assert offered[0] == "Choose a line"
+    mine = [  # the first draft's lines of invoice items, in their order; not its subscription's line
+        f"{first.pk} · Setup · $15.00",
+        f"{first.pk} · Onboarding: two sessions with the customer's team, remote · $25.00",
+        f"{first.pk} · Goodwill credit · -$35.00",
+    ]
+    assert [text for text in offered if text.startswith(first.pk)] == mine
+    assert sorted(offered[1:]) == sorted([*mine, f"{second.pk} · Extra seat · $7.00"])
+    assert page.locator("input[name=what]").count() == 2
+    page.select_option("select[name=line]", f"{first.pk}:il_1PQxR7aLm2Pz9KfTonb1")
+    page.fill("input[name=amount]", "20.00")
+    page.fill("textarea[name=reason]", "ticket 81: discount agreed")
+    _shoot(page, "invoice-line-edit")
+    # Submitted as a change of nothing: the form again, saying what is missing; nothing sent.
+    page.fill("input[name=amount]", "")
+    page.click("input[name=apply]")
+    assert "A change needs a new amount, a new description, or both." in page.locator("#content").inner_text()
+    _shoot(page, "invoice-line-edit-refused")
+    assert not AuditLogEntry.objects.filter(action__startswith="invoice.line_").exists()
