@@ -97,6 +97,9 @@ STRIPE_WRITE = {
     "change_quantity": ("POST", r"/v1/subscriptions/[^/]+"),
     "credit_note": ("POST", r"/v1/credit_notes"),
     "void": ("POST", r"/v1/invoices/[^/]+/void"),
+    "uncollectible": ("POST", r"/v1/invoices/[^/]+/mark_uncollectible"),
+    "line_add": ("POST", r"/v1/invoiceitems"),
+    "line_remove": ("DELETE", r"/v1/invoiceitems/[^/]+"),
 }
 PACK_UNIT = 1500  # `credits-1000`'s unit amount (tests/catalog.py)
 PLAN_PRICE = "pro-monthly"
@@ -701,6 +704,16 @@ class Bill:
 
 
 @dataclass
+class Draft:
+    """A draft invoice of no lines (`send_invoice`, made at Stripe in setup, no fault, never finalized): an invoice
+    whose lines the writes add and remove."""
+
+    customer: str
+    stripe_invoice: str = ""
+    local_id: str = ""
+
+
+@dataclass
 class Write:
     index: int
     kind: str
@@ -738,14 +751,19 @@ class Sequence:
     # What the writes intend, for the checks: refunds per pack index, subscriptions per customer.
     refunds: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     subscriptions: dict[str, list[ModelSubscription]] = field(default_factory=lambda: defaultdict(list))
-    # Credit notes per bill index (their amounts), and the bills voided.
+    # Credit notes per bill index (their amounts), the bills voided and those marked uncollectible.
     notes: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     voided: set[int] = field(default_factory=set)
+    uncollectible: set[int] = field(default_factory=set)
+    drafts: list[Draft] = field(default_factory=list)
+    # The lines each draft should end with: (description, amount) by the index of the write that added it.
+    lines: dict[int, dict[int, tuple[str, int]]] = field(default_factory=lambda: defaultdict(dict))
 
     def describe(self) -> str:
         packs = ", ".join(f"pack#{i} {p.customer} {p.amount}" for i, p in enumerate(self.packs))
         bills = ", ".join(f"bill#{i} {b.customer} {b.amount}" for i, b in enumerate(self.bills)) or "none"
-        return f"customers {', '.join(self.customers)}; paid {packs}; open bills {bills}"
+        drafts = ", ".join(f"draft#{i} {d.customer}" for i, d in enumerate(self.drafts)) or "none"
+        return f"customers {', '.join(self.customers)}; paid {packs}; open bills {bills}; drafts {drafts}"
 
 
 def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
@@ -764,7 +782,10 @@ def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
         Bill(customer=c, amount=bill_rng.randint(2, 6) * 1000) for c in customers if bill_rng.random() < 0.7
     ]
     owed = {index: bill.amount for index, bill in enumerate(bills)}
-    sequence = Sequence(seed=seed, customers=customers, packs=packs, writes=[], bills=bills)
+    # The drafts, of their own generator too.
+    draft_rng = random.Random(seed * 15_485_863 + 11)
+    drafts = [Draft(customer=c) for c in customers if draft_rng.random() < 0.6]
+    sequence = Sequence(seed=seed, customers=customers, packs=packs, writes=[], bills=bills, drafts=drafts)
     for index in range(rng.randint(6, 12)):
         customer = rng.choice(customers)
         sub = live[customer]
@@ -775,14 +796,21 @@ def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
         open_bills = [
             i for i, bill in enumerate(bills) if bill.customer == customer and i not in sequence.voided
         ]
-        creditable = [
-            i for i in open_bills if owed[i] >= 2
-        ]  # a note leaves some owed: the invoice stays open
+        # A note leaves some owed (the invoice stays open); Stripe credits no uncollectible invoice.
+        creditable = [i for i in open_bills if owed[i] >= 2 and i not in sequence.uncollectible]
         voidable = [i for i in open_bills if not sequence.notes.get(i)]
+        markable = [i for i in open_bills if i not in sequence.uncollectible]
         if creditable:
             choices.append(("credit_note", 1.2))
         if voidable:
             choices.append(("void", 0.8))
+        if markable:
+            choices.append(("uncollectible", 0.6))
+        editable = [i for i, draft in enumerate(drafts) if draft.customer == customer]
+        if editable:
+            choices.append(("line_add", 1.0))
+        if any(sequence.lines.get(i) for i in editable):
+            choices.append(("line_remove", 0.6))
         if sub is None:
             choices.append(("subscribe", 2.5))
         else:
@@ -812,6 +840,20 @@ def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
             target = rng.choice(voidable)
             write.params = {"bill": target}
             sequence.voided.add(target)
+        elif kind == "uncollectible":
+            target = rng.choice(markable)
+            write.params = {"bill": target}
+            sequence.uncollectible.add(target)
+        elif kind == "line_add":
+            target = rng.choice(editable)
+            amount = rng.choice((-1, 1, 1, 1)) * rng.randint(1, 40) * 100
+            write.params = {"draft": target, "amount": amount, "description": f"write #{index + 1}"}
+            sequence.lines[target][index + 1] = (write.params["description"], amount)
+        elif kind == "line_remove":
+            target = rng.choice([i for i in editable if sequence.lines.get(i)])
+            added = rng.choice(sorted(sequence.lines[target]))
+            write.params = {"draft": target, "added_by": added}
+            del sequence.lines[target][added]
         elif kind == "subscribe":
             model = ModelSubscription(quantity=rng.randint(1, 3))
             write.params = {"quantity": model.quantity}
@@ -912,6 +954,13 @@ class Runner:
                 project=self.project, external_id=bill.customer
             ).stripe_customer_id
             bill.stripe_invoice = open_invoice_at_stripe(self.sdk, stripe_customer, bill.amount)
+        for draft in sequence.drafts:  # a draft the tenant's finance team started at Stripe's dashboard
+            stripe_customer = Customer.objects.get(
+                project=self.project, external_id=draft.customer
+            ).stripe_customer_id
+            draft.stripe_invoice = self.sdk.v1.invoices.create(
+                {"customer": stripe_customer, "collection_method": "send_invoice", "days_until_due": 30}
+            ).id
         deadline = time.monotonic() + 60
         for pack in sequence.packs:  # the refunds need the payments paid here (their webhooks applied)
             while self.tenant.get(f"/api/v1/payments/{pack.payment}")["status"] != "succeeded":
@@ -929,6 +978,16 @@ class Runner:
                         raise AssertionError(
                             f"setup: invoice {bill.stripe_invoice} not mirrored open after 60 s"
                         )
+                    time.sleep(0.1)
+        for draft in sequence.drafts:  # the line edits need the drafts mirrored
+            while not draft.local_id:
+                listed = self.tenant.get(f"/api/v1/invoices?customer={quote(draft.customer)}&status=draft")
+                draft.local_id = next(
+                    (i["id"] for i in listed["data"] if i["stripe_invoice_id"] == draft.stripe_invoice), ""
+                )
+                if not draft.local_id:
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"setup: draft {draft.stripe_invoice} not mirrored after 60 s")
                     time.sleep(0.1)
         self.operator.login()
 
@@ -1020,6 +1079,14 @@ class Runner:
                 {"amount": write.params["amount"], "reason": "order_change", "memo": f"write #{write.index}"},
                 first_try=first_try,
             )
+        if write.kind == "uncollectible":
+            bill = sequence.bills[write.params["bill"]]
+            return self.tenant.write(
+                "POST",
+                f"/api/v1/invoices/{bill.local_id}/mark_uncollectible",
+                {"reason": f"exactly-once write #{write.index}"},
+                first_try=first_try,
+            )
         if write.kind == "void":
             bill = sequence.bills[write.params["bill"]]
             return self.tenant.write(
@@ -1027,6 +1094,24 @@ class Runner:
                 f"/api/v1/invoices/{bill.local_id}/void",
                 {"reason": f"exactly-once write #{write.index}"},
                 first_try=first_try,
+            )
+        if write.kind == "line_add":
+            draft = sequence.drafts[write.params["draft"]]
+            return self.tenant.write(
+                "POST",
+                f"/api/v1/invoices/{draft.local_id}/lines",
+                {"amount": write.params["amount"], "description": write.params["description"]},
+                first_try=first_try,
+            )
+        if write.kind == "line_remove":
+            draft = sequence.drafts[write.params["draft"]]
+            description = f"write #{write.params['added_by']}"
+            lines = self.tenant.get(f"/api/v1/invoices/{draft.local_id}")["lines"]
+            line = next((li["id"] for li in lines if li["description"] == description), None)
+            if line is None:
+                return Outcome(tries=[f"skipped: the draft has no line {description!r} here"])
+            return self.tenant.write(
+                "DELETE", f"/api/v1/invoices/{draft.local_id}/lines/{line}", None, first_try=first_try
             )
         if write.kind == "subscribe":
             outcome = self.tenant.write(
@@ -1082,7 +1167,7 @@ class Runner:
                     f"the operator's last page: {outcome.ended()} {said!r}; expected the message {wanted!r}"
                 ]
             return []
-        expected_status = 201 if write.kind in ("subscribe", "credit_note") else 200
+        expected_status = 201 if write.kind in ("subscribe", "credit_note", "line_add") else 200
         if outcome.status != expected_status:
             return [f"ended {outcome.ended()} (expected {expected_status}): {json.dumps(outcome.body)[:300]}"]
         body = outcome.body
@@ -1122,6 +1207,25 @@ class Runner:
         elif write.kind == "void":
             expect("status", "void")
             expect("id", sequence.bills[write.params["bill"]].local_id)
+        elif write.kind == "uncollectible":
+            expect("status", "uncollectible")
+            expect("id", sequence.bills[write.params["bill"]].local_id)
+        elif write.kind in ("line_add", "line_remove"):
+            expect("status", "draft")
+            expect("id", sequence.drafts[write.params["draft"]].local_id)
+            # The draft's lines as this write left them: each line added before it and not removed, once.
+            left: dict[int, tuple[str, int]] = {}
+            for w in sequence.writes[: write.index]:
+                if w.params.get("draft") == write.params["draft"]:
+                    if w.kind == "line_add":
+                        left[w.index] = (w.params["description"], w.params["amount"])
+                    elif w.kind == "line_remove":
+                        left.pop(w.params["added_by"], None)
+            answered = sorted((li["description"], li["amount"]) for li in body.get("lines") or [])
+            if answered != sorted(left.values()):
+                problems.append(
+                    f"answered lines {answered}, the completed write means {sorted(left.values())}"
+                )
         return problems
 
     # -- settling --
@@ -1216,6 +1320,7 @@ class Checks:
         self.mirrors()
         self.tenant_events()
         self.corrections()
+        self.drafts()
 
     def _stripe_refunds(self, intent: str) -> list[dict[str, Any]]:
         return cv._all(self.sdk.v1.refunds.list, {"payment_intent": intent})
@@ -1425,16 +1530,18 @@ class Checks:
                 )
 
     def corrections(self) -> None:
-        """(a, b) Each bill at Stripe: void when a write voided it, else open, owing what its credit notes left;
-        one issued credit note per credit-note write, of its amount. Its mirror: the invoice's status and amount
-        due, one row per Stripe credit note with Stripe's amount and status, none Stripe lacks; announced once:
-        `invoice.voided` once if voided, `credit_note.created` once per credit note."""
+        """(a, b) Each bill at Stripe: void when a write voided it, else uncollectible when one marked it so, else
+        open, owing what its credit notes left; one issued credit note per credit-note write, of its amount. Its
+        mirror: the invoice's status and amount due, one row per Stripe credit note with Stripe's amount and status,
+        none Stripe lacks; announced once: `invoice.voided` once if voided, `invoice.marked_uncollectible` once if
+        marked, `credit_note.created` once per credit note."""
         from billing.models import CreditNote, Invoice
         from events.models import Event
 
         announced: Counter[tuple[str, str]] = Counter()
         for event in Event.objects.filter(
-            project=self.runner.project, type__in=("invoice.voided", "credit_note.created")
+            project=self.runner.project,
+            type__in=("invoice.voided", "invoice.marked_uncollectible", "credit_note.created"),
         ):
             obj = (event.data or {}).get("object") or {}
             invoice = obj.get("invoice") if event.type == "credit_note.created" else obj.get("id")
@@ -1445,7 +1552,9 @@ class Checks:
             intended = sorted(self.sequence.notes.get(index, []))
             stripe_invoice = self.sdk.v1.invoices.retrieve(bill.stripe_invoice)
             notes = cv._all(self.sdk.v1.credit_notes.list, {"invoice": bill.stripe_invoice})
-            self.effect(f"stripe {name}", "status", stripe_invoice["status"], "void" if voided else "open")
+            marked = index in self.sequence.uncollectible
+            status = "void" if voided else "uncollectible" if marked else "open"
+            self.effect(f"stripe {name}", "status", stripe_invoice["status"], status)
             self.effect(
                 f"stripe {name}",
                 "credit notes",
@@ -1488,9 +1597,49 @@ class Checks:
             )
             self.differ(
                 f"tenant events of {row.pk} ({name})",
+                "invoice.marked_uncollectible",
+                announced[(row.pk, "invoice.marked_uncollectible")],
+                int(marked),
+            )
+            self.differ(
+                f"tenant events of {row.pk} ({name})",
                 "credit_note.created",
                 announced[(row.pk, "credit_note.created")],
                 len(notes),
+            )
+
+    def drafts(self) -> None:
+        """(a, b) Each draft at Stripe: still a draft, holding one line per line-add write its line-remove writes
+        left (description and amount), one invoice item each, and its total their sum. Its mirror: Stripe's
+        status, total and lines."""
+        from billing.models import Invoice
+
+        for index, draft in enumerate(self.sequence.drafts):
+            name = f"draft#{index} {draft.stripe_invoice} ({draft.customer})"
+            intended = sorted(self.sequence.lines.get(index, {}).values())
+            stripe_invoice = self.sdk.v1.invoices.retrieve(draft.stripe_invoice)
+            lines = sorted(
+                (str(li["description"]), int(li["amount"]))
+                for li in cv._all(
+                    lambda params, invoice=draft.stripe_invoice: self.sdk.v1.invoices.line_items.list(
+                        invoice, params
+                    ),
+                    {},
+                )
+            )
+            items = cv._all(self.sdk.v1.invoice_items.list, {"invoice": draft.stripe_invoice})
+            self.effect(f"stripe {name}", "status", stripe_invoice["status"], "draft")
+            self.effect(f"stripe {name}", "lines", lines, intended)
+            self.effect(f"stripe {name}", "invoice items", len(items), len(intended))
+            self.effect(f"stripe {name}", "total", int(stripe_invoice["total"]), sum(a for _, a in intended))
+            row = Invoice.objects.get(project=self.runner.project, stripe_invoice_id=draft.stripe_invoice)
+            self.differ(f"invoice {row.pk} ({name})", "status", row.status, stripe_invoice["status"])
+            self.differ(f"invoice {row.pk} ({name})", "total", row.total, int(stripe_invoice["total"]))
+            self.differ(
+                f"invoice {row.pk} ({name})",
+                "lines",
+                sorted((li["description"], li["amount"]) for li in row.lines),
+                lines,
             )
 
 

@@ -4,14 +4,15 @@ before we committed, our answer lost after we committed, the web process killed 
 operator who retries as docs/integration.md says (same request, same `Idempotency-Key`, until an answer that is
 not 5xx, 429 or `idempotency_key_in_use`) gets what the completed write answers, and once the workers settled
 and the product's repair ran: one Stripe effect per intended write, every local row equal to Stripe's
-(payments, refunds, subscriptions, invoices, credit notes, credits), entitlements equal to what that state
+(payments, refunds, subscriptions, invoices and a draft's lines, credit notes, credits), entitlements equal to what that state
 implies, the revenue figures equal to Stripe's, and each correction announced once.
 
 Each seed is one random sequence of 6–12 writes over 2–3 customers (`tests/e2e/exactly_once.py` has the
 machinery and says how each fault is made): tenant refunds (full and partial) and operator refunds (the back
 office's action, logged in with a session and CSRF) of paid payments, `POST /subscriptions` on a saved card,
 cancel now, cancel at period end, resume, quantity changes, credit notes of an open invoice (billed by invoice at
-Stripe in setup) and its void — each with one fault drawn from
+Stripe in setup), marking it uncollectible and its void, lines added to and removed from a draft invoice (started at Stripe in setup) — each
+with one fault drawn from
 `exactly_once.FAULTS`, or none. Real processes: gunicorn for the web, Celery workers, the emulator's HTTP server
 behind a fault-injecting proxy; nothing of ours is mocked.
 
