@@ -2,9 +2,14 @@
 payment; a void one may end its subscription (`first_invoice_voids`)."""
 
 from billing.handlers.event import StripeEventIn
-from billing.handlers.lookups import invoice_intent_link_told, invoice_payment_intent
+from billing.handlers.lookups import gateway_of, invoice_intent_link_told, invoice_payment_intent
 from billing.services.first_invoice_voids import first_invoice_void_end
-from billing.services.invoices import invoice_apply, invoice_payment_apply
+from billing.services.invoices import (
+    DraftAmbiguous,
+    invoice_apply,
+    invoice_payment_apply,
+    invoice_refetch_and_apply,
+)
 
 
 def invoice_changed(event: StripeEventIn) -> None:
@@ -21,12 +26,22 @@ def invoice_changed(event: StripeEventIn) -> None:
         told[invoice_id] = event.told_payment_intent(invoice_id)
         return told[invoice_id]
 
-    local = invoice_apply(
-        account=event.account,
-        stripe_invoice=stripe_invoice,
-        event_created=event.stripe_created,
-        told_payment_intent=told_payment_intent if wants_intent else None,
-    )
+    try:
+        local = invoice_apply(
+            account=event.account,
+            stripe_invoice=stripe_invoice,
+            event_created=event.stripe_created,
+            told_payment_intent=told_payment_intent if wants_intent else None,
+        )
+    except DraftAmbiguous:  # a draft's two changes in one second: Stripe's draft as it is now decides
+        # A draft settles nothing; whatever the read finds since (finalized, paid, voided) its own events apply.
+        invoice_refetch_and_apply(
+            account=event.account,
+            gateway=gateway_of(event),
+            stripe_invoice_id=stripe_invoice["id"],
+            event_created=event.stripe_created,
+        )
+        return
     if local is None:
         return
     # A void first invoice ends its subscription where the project says so (asked again on a replay).

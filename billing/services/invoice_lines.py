@@ -18,7 +18,7 @@ from django.db import transaction
 
 from billing.models import Invoice
 from billing.services.credit_notes import already_requested
-from billing.services.invoices import invoice_apply
+from billing.services.invoices import invoice_refetch_and_apply
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import ApiError, Conflict, InvalidRequest, NotFound
@@ -236,10 +236,12 @@ def _key(write: str, invoice: Invoice, operation: Operation | None) -> str:
 
 
 def _mirrored(gateway: StripeGateway, invoice: Invoice) -> Invoice:
-    """The mirror moved to Stripe's invoice read now (a fresh read: applied over the draft's older lines)."""
-    fresh = gateway.invoice_retrieve(invoice.stripe_invoice_id)
-    invoice_apply(
-        account=stripe_account_of(invoice.project), stripe_invoice=fresh, event_created=0, force=True
+    """The mirror moved to Stripe's invoice read now, stamped with Stripe's clock as of the read: the events of
+    the edit (and of any before it) describe no newer state, and are not applied over it."""
+    invoice_refetch_and_apply(
+        account=stripe_account_of(invoice.project),
+        gateway=gateway,
+        stripe_invoice_id=invoice.stripe_invoice_id,
     )
     return Invoice.objects.select_related("customer", "project").get(pk=invoice.pk)
 

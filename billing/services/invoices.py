@@ -19,7 +19,8 @@ from core.locks import lock_for_transaction
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from events.services.record import event_record
-from stripe_gateway.gateway import from_timestamp, stripe_id
+from stripe_gateway.gateway import StripeGateway, from_timestamp, stripe_id
+from stripe_gateway.read_limit import stripe_read_allowed
 
 
 def _invoice_object(invoice: Invoice) -> dict[str, Any]:
@@ -72,6 +73,11 @@ INVOICE_ANNOUNCED = {
 }
 
 
+class DraftAmbiguous(Exception):
+    """Two events of one draft invoice in the same second that say different things (its lines changed twice
+    within a second, the events delivered in either order): only Stripe knows which is current."""
+
+
 def invoice_apply(
     *,
     account: str,
@@ -82,6 +88,7 @@ def invoice_apply(
 ) -> Invoice | None:
     """Applies Stripe's invoice to its mirror (created on first sight) when it is at least as new as the
     mirror (`force`: a fresh read from Stripe, applied whatever it says). Returns None for invoices not ours.
+    Raises DraftAmbiguous for a draft's event as old as the last applied one that says something else.
     `told_payment_intent`: asked, when the mirror knows no PaymentIntent yet, for the one an `invoice_payment.*`
     event already told (no Stripe read); recorded with the invoice."""
     customer = customer_for_stripe(
@@ -199,6 +206,8 @@ def _invoice_mirror(
                 invoice.customer = customer
             changed: dict[str, Any] = {"stripe_payment_intent_id": intent} if intent else {}
             applied = invoice_is_newer(invoice, stripe_invoice, event_created, force=force)
+            if applied and _draft_ambiguous(invoice, fields, event_created, force=force):
+                raise DraftAmbiguous(stripe_invoice["id"])
             if applied:
                 changed.update(
                     (name, value) for name, value in fields.items() if getattr(invoice, name) != value
@@ -231,6 +240,35 @@ def _invoice_mirror(
                 ),
             )
     return invoice
+
+
+def _draft_ambiguous(invoice: Invoice, fields: dict[str, Any], event_created: int, *, force: bool) -> bool:
+    """Whether a draft's event of the mirror's own second says something else than the mirror: a draft's lines
+    change at any rate (an operator's two edits within a second), so which of the two is newer only Stripe knows.
+    Any other status moves forward only, and a later one is never applied over by an older event."""
+    return (
+        not force
+        and invoice.status == fields["status"] == "draft"
+        and event_created == invoice.stripe_event_created
+        and any(getattr(invoice, name) != value for name, value in fields.items())
+    )
+
+
+def invoice_refetch_and_apply(
+    *, account: str, gateway: StripeGateway, stripe_invoice_id: str, event_created: int = 0
+) -> Invoice | None:
+    """Applies Stripe's current state of the invoice, stamped with Stripe's clock as of the read (read first): an
+    event older than that, arriving later, describes an older state and is not applied over it."""
+    test_clock = Invoice.objects.filter(stripe_invoice_id=stripe_invoice_id).values_list(
+        "customer__test_clock__stripe_test_clock_id", flat=True
+    )[:1]
+    stripe_read_allowed(account)
+    as_of = gateway.clock(next(iter(test_clock), None) or "")
+    stripe_read_allowed(account)
+    fresh = gateway.invoice_retrieve(stripe_invoice_id)
+    return invoice_apply(
+        account=account, stripe_invoice=fresh, event_created=max(event_created, as_of), force=True
+    )
 
 
 def _invoice_locked(

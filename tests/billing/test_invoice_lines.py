@@ -113,6 +113,25 @@ def test_a_line_added_changed_and_removed_is_audited_and_the_mirror_follows_stri
     }
 
 
+def test_two_edits_in_one_second_delivered_in_reverse_leave_the_mirror_on_stripes_lines(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks, stripe_sdk
+):
+    invoice = _draft(api, tenant_a, stripe_emulator, stripe_webhooks, stripe_sdk)
+    [line] = Invoice.objects.get(pk=invoice.pk).lines
+    path = f"/api/v1/invoices/{invoice.pk}/lines/{line['stripe_line_id']}"
+    with time_machine.travel(timezone.now(), tick=False):  # Stripe's events of both edits carry one second
+        assert api.post(path, {"amount": 1700}, key=tenant_a.key).status_code == 200
+        assert api.post(path, {"amount": 1900}, key=tenant_a.key).status_code == 200
+    assert _mirror(invoice) == ("draft", 1900, [("Setup", 1900)])
+
+    # Stripe delivers the second edit's invoice.updated first, then the first's: same second, older state.
+    stripe_emulator.webhooks._queue.reverse()
+    stripe_webhooks.deliver()
+
+    assert _at_stripe(stripe_sdk, invoice) == ("draft", 1900, [("Setup", 1900)])
+    assert _mirror(invoice) == ("draft", 1900, [("Setup", 1900)])
+
+
 def test_an_add_retried_after_three_lost_answers_adds_one_line(
     api,
     tenant_a,
