@@ -140,7 +140,7 @@ class InvoiceLineDetailApi(BaseApi):
             "line, `invoice_not_draft` once the invoice is finalized."
         ),
         request=RemoveSerializer,
-        responses=InvoiceOutput,
+        responses={200: InvoiceOutput},
     )
     def delete(self, request: Request, invoice_id: str, line_id: str) -> Response:
         invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)

@@ -5,6 +5,7 @@ import json
 from django.core.management import call_command
 
 from catalog.models import Feature, ProductFeature
+from tests.billing.test_invoice_lines import _draft
 from tests.entitlements.helpers import customer, feature, product, subscribe
 
 
@@ -119,9 +120,12 @@ def test_a_real_error_answer_matches_the_documented_envelope(tmp_path, api, tena
         jsonschema.validate(response.json(), schema)
 
 
-def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, tenant_a, catalog, platform_key):
+def test_every_delete_answers_the_status_its_schema_documents(
+    tmp_path, api, tenant_a, catalog, platform_key, stripe_emulator, stripe_webhooks, stripe_sdk
+):
     """Each DELETE, on a real object, answers 200 with the object as it now is; the schema says so (not 204)."""
     paths = _schema(tmp_path)["paths"]
+    draft = _draft(api, tenant_a, stripe_emulator, stripe_webhooks, stripe_sdk)  # a draft invoice of one line
     api.post("/api/v1/features", {"key": "sso", "name": "SSO", "type": "boolean"}, key=tenant_a.key)
     cart = api.post("/api/v1/carts", {"customer": "u1"}, key=tenant_a.key).json()
     item = api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "sticker"}, key=tenant_a.key).json()
@@ -226,6 +230,12 @@ def test_every_delete_answers_the_status_its_schema_documents(tmp_path, api, ten
             tenant_a.key,
         ),
         ("/api/v1/project/api_keys/{key_id}", f"/api/v1/project/api_keys/{own_key['id']}", {}, tenant_a.key),
+        (
+            "/api/v1/invoices/{invoice_id}/lines/{line_id}",
+            f"/api/v1/invoices/{draft.pk}/lines/{draft.lines[0]['stripe_line_id']}",
+            {"reason": "billed by mistake"},
+            tenant_a.key,
+        ),
         (
             "/api/v1/agent_keys/{agent_key_id}",
             f"/api/v1/agent_keys/{agent_key['id']}",
