@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from billing.models import Payment, Subscription
@@ -451,19 +451,23 @@ def slow_ledger():
         cursor.execute("DROP FUNCTION tollgate_test_slow()")
 
 
-def _until_locked(item: PlanCreditSlice) -> None:
-    """Waits (60 s at most) until another transaction holds `item`'s row lock: it returns as soon as it does,
-    and the sweep that takes it may need many seconds to get there on a loaded machine (10 s failed once, in CI
-    running two suites at once beside a fifty-process race)."""
+def _until_writing_ledger() -> None:
+    """Waits (60 s at most) until another session of this database is inside a credit ledger write (the slow
+    trigger's `pg_sleep`): the sweep then holds the month's row it claimed. Read from `pg_stat_activity`, which
+    locks nothing. The probe this replaces locked the row itself (`SELECT … FOR UPDATE NOWAIT`, every 20 ms): when
+    it held the row at the moment the sweep claimed, the sweep's `SKIP LOCKED` passed the month by, and the test
+    waited for a lock that never came (CI failed so with 10 s, and again with 60 s, on a loaded machine)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            with transaction.atomic():
-                PlanCreditSlice.objects.select_for_update(nowait=True).filter(pk=item.pk).exists()
-        except DatabaseError:
-            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND wait_event = 'PgSleep'"
+            )
+            if cursor.fetchone() is not None:
+                return
         time.sleep(0.02)
-    raise AssertionError(f"nothing locked {item.pk} within 60 s")
+    raise AssertionError("the sweep wrote no ledger row within 60 s")
 
 
 @pytest.mark.postgres
@@ -491,7 +495,7 @@ def test_a_month_granted_while_the_period_is_stopped_is_taken_back(
     thread = threading.Thread(target=sweep)
     thread.start()
     sweeping.wait()
-    _until_locked(slices[1])  # the sweep holds the second month's row and is writing its lot's ledger
+    _until_writing_ledger()  # the sweep holds the second month's row and is writing its lot's ledger
     if stopper == "refund":
         plan_credits_revoke(customer=customer, payment_id=payment.pk, reason="refunded in full")
     else:
