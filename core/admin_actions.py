@@ -4,6 +4,7 @@ Every back-office action goes through `reason_action`: an intermediate page with
 action's own fields), then the service call, which writes the audit row with the operator and the reason.
 """
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,6 +17,8 @@ from django.template.response import TemplateResponse
 
 from core.actors import Actor
 from core.errors import ApiError
+from core.idempotency import Operation
+from core.models import AuditLogEntry
 
 M = TypeVar("M", bound=Model)
 
@@ -72,3 +75,17 @@ def reason_action(
 def has_perm(request: HttpRequest, permission: str) -> bool:
     user = request.user
     return bool(user.is_active and user.has_perm(permission))
+
+
+def form_operation(token: str, *, action: str, target_id: str, scope: str = "") -> Operation | None:
+    """The operation of an action form's write on one object under the form's token (drawn when the form was
+    shown): the same page submitted again continues it (Stripe replays its answer under the same key), resumed
+    once the audit row of `action` on `target_id` names it, so the request is audited once. `scope` keeps apart
+    the operations of several writes one token may start on one object. None without a token."""
+    if not token:
+        return None
+    identity = hashlib.sha256(f"admin:{scope}{token}:{target_id}".encode()).hexdigest()[:32]
+    resumed = AuditLogEntry.objects.filter(
+        action=action, target_id=target_id, after__operation=identity
+    ).exists()
+    return Operation(identity=identity, resumed=resumed)

@@ -7,6 +7,7 @@ from django.db import models
 from core import context
 from core.actors import Actor
 from core.db import in_transaction
+from core.idempotency import Operation
 from core.models import AuditLogEntry
 
 
@@ -38,3 +39,16 @@ def audit_record(
         after=after,
         request_id="" if request_id == "-" else request_id,
     )
+
+
+def already_requested(
+    action: str, target_id: str, operation: Operation | None, *, its_own: bool = False
+) -> bool:
+    """Whether a resumed `operation`'s first attempt recorded its request (`action` on `target_id`; `its_own`:
+    the row names this operation, where one target takes several requests): a retry records nothing again."""
+    if operation is None or not operation.resumed:
+        return False
+    rows = AuditLogEntry.objects.filter(action=action, target_id=target_id)
+    if its_own:
+        rows = rows.filter(after__operation=operation.identity)
+    return rows.exists()

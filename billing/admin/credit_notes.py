@@ -2,7 +2,6 @@
 actions that ask for a reason, sent to Stripe through the same services as the tenant API.
 """
 
-import hashlib
 from typing import Any
 
 from django import forms
@@ -15,15 +14,13 @@ from billing.apis.credit_notes import REASONS
 from billing.models import CreditNote, Invoice
 from billing.services.credit_notes import credit_note_create, credit_note_void
 from core.actors import Actor
-from core.admin_actions import ReasonForm, has_perm, reason_action
+from core.admin_actions import ReasonForm, form_operation, has_perm, reason_action
 from core.admin_columns import money_column, read_only_page
 from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column, unix_time_text
 from core.admin_generics import ModelAdmin
 from core.admin_lists import LargeListAdmin
 from core.errors import InvalidRequest
-from core.idempotency import Operation
 from core.ids import random_token
-from core.models import AuditLogEntry
 from core.money import money_format, money_parse
 
 # Stripe's `type` of a credit note, in words.
@@ -142,7 +139,9 @@ def _issue(invoice: Invoice, data: dict[str, Any], actor: Actor) -> str:
         raise InvalidRequest("A credit note of nothing.", param="amount")
     # What the invoice still owes (as mirrored) is lowered first; the rest goes where the operator said.
     given_back = max(0, amount - invoice.amount_remaining)
-    operation = _operation(invoice, data.get("operation") or "")
+    operation = form_operation(
+        data.get("operation") or "", action="credit_note.requested", target_id=invoice.pk
+    )
     note = credit_note_create(
         invoice=invoice,
         actor=actor,
@@ -156,18 +155,6 @@ def _issue(invoice: Invoice, data: dict[str, Any], actor: Actor) -> str:
         out_of_band_amount=given_back if data["destination"] == "out_of_band" else 0,
     )
     return f"credit note {note} of {money_format(note.total, note.currency)}"
-
-
-def _operation(invoice: Invoice, token: str) -> Operation | None:
-    """The operation of one invoice's credit note under the form's token: the same page submitted again continues
-    it (Stripe replays its answer under the same key; the request is audited once)."""
-    if not token:
-        return None
-    identity = hashlib.sha256(f"admin:{token}:{invoice.pk}".encode()).hexdigest()[:32]
-    resumed = AuditLogEntry.objects.filter(
-        action="credit_note.requested", target_id=invoice.pk, after__operation=identity
-    ).exists()
-    return Operation(identity=identity, resumed=resumed)
 
 
 def issue_credit_note(

@@ -7,7 +7,6 @@ submitted again (a double click, a retry after an error) continues the same edit
 adding a second line. Amounts are typed in major units of the invoice's currency ("25.00"; "-5.00" is a credit).
 """
 
-import hashlib
 from typing import Any
 
 from django import forms
@@ -26,11 +25,9 @@ from billing.services.invoice_lines import (
     invoice_line_update,
 )
 from core.actors import Actor
-from core.admin_actions import ReasonForm, reason_action
+from core.admin_actions import ReasonForm, form_operation, reason_action
 from core.errors import InvalidRequest
-from core.idempotency import Operation
 from core.ids import random_token
-from core.models import AuditLogEntry
 from core.money import money_format, money_parse
 
 ADD_TITLE = "Add a line to draft invoices"
@@ -76,18 +73,6 @@ def _invoice_amount(text: str, invoice: Invoice) -> int:
         raise InvalidRequest(str(exc), param="amount") from exc
 
 
-def _operation(action: str, invoice: Invoice, token: str) -> Operation | None:
-    """The operation of one invoice's edit under the form's token: the same page submitted again continues it
-    (Stripe replays its answer under the same key; the request is audited once)."""
-    if not token:
-        return None
-    identity = hashlib.sha256(f"admin:{action}:{token}:{invoice.pk}".encode()).hexdigest()[:32]
-    resumed = AuditLogEntry.objects.filter(
-        action=action, target_id=invoice.pk, after__operation=identity
-    ).exists()
-    return Operation(identity=identity, resumed=resumed)
-
-
 def _total(invoice: Invoice) -> str:
     return money_format(invoice.total, invoice.currency)
 
@@ -116,7 +101,9 @@ def _add(invoice: Invoice, data: dict[str, Any], actor: Actor) -> str:
         amount=_invoice_amount(data["amount"], invoice),
         description=data["description"],
         reason=data["reason"],
-        operation=_operation(ADD, invoice, data.get("operation") or ""),
+        operation=form_operation(
+            data.get("operation") or "", action=ADD, target_id=invoice.pk, scope=f"{ADD}:"
+        ),
     )
     return f"line added; total {_total(result)}"
 
@@ -234,7 +221,7 @@ def _edit(invoice: Invoice, data: dict[str, Any], actor: Actor) -> str:
             line_id=line_id,
             actor=actor,
             reason=data["reason"],
-            operation=_operation(REMOVE, invoice, token),
+            operation=form_operation(token, action=REMOVE, target_id=invoice.pk, scope=f"{REMOVE}:"),
         )
         return f"line removed; total {_total(removed)}"
     changed = invoice_line_update(
@@ -244,7 +231,7 @@ def _edit(invoice: Invoice, data: dict[str, Any], actor: Actor) -> str:
         amount=_invoice_amount(data["amount"], invoice) if data.get("amount") else None,
         description=data.get("description") or None,
         reason=data["reason"],
-        operation=_operation(UPDATE, invoice, token),
+        operation=form_operation(token, action=UPDATE, target_id=invoice.pk, scope=f"{UPDATE}:"),
     )
     return f"line changed; total {_total(changed)}"
 

@@ -10,7 +10,6 @@ has left, amounts that do not add up) is the caller's mistake: a 400 with Stripe
 `credit_note.created` and `credit_note.voided` are the mirror's, once per credit note, whoever issued it.
 """
 
-import uuid
 from functools import partial
 from typing import Any
 
@@ -18,16 +17,16 @@ from django.db import IntegrityError, transaction
 
 from billing.models import CreditNote, Invoice
 from billing.representations import CreditNoteOutput
+from billing.services.invoice_corrections import live_invoice, write_key
 from core.actors import Actor
-from core.audit import audit_record
+from core.audit import already_requested, audit_record
 from core.errors import ApiError, Conflict, InvalidRequest
 from core.idempotency import Operation
-from core.models import AuditLogEntry
 from customers.models import Customer
 from customers.services.customers import customer_for_stripe
 from events.services.record import event_record
 from stripe_gateway import credit_notes as stripe_credit_notes
-from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of, stripe_id
+from stripe_gateway.gateway import StripeGateway, gateway_for, stripe_account_of, stripe_id
 
 # A credit note only moves forward: issued → void (final).
 CREDIT_NOTE_RANK = {"issued": 0, "void": 1}
@@ -209,7 +208,7 @@ def credit_note_create(
     row's reason is `audit_reason` (an operator's, in the back office), else the memo."""
     project = invoice.project
     gateway = gateway_for(project)
-    live = _live_invoice(gateway, invoice)
+    live = live_invoice(gateway, invoice)
     status = str(live.get("status") or "")
     # A resumed operation is sent again whatever the invoice is now: its first attempt may have issued the note
     # (Stripe replays that answer under its key) before the invoice changed; if it did not, Stripe refuses.
@@ -247,11 +246,7 @@ def credit_note_create(
                 before={"status": status, "amount_remaining": int(live.get("amount_remaining") or 0)},
                 after=requested,
             )
-    idem = (
-        operation.stripe_key("credit-note-create")
-        if operation is not None
-        else idempotency_key("credit-note-create", invoice.stripe_invoice_id, uuid.uuid4().hex)
-    )
+    idem = write_key("credit-note-create", invoice.stripe_invoice_id, operation)
     try:
         answer = stripe_credit_notes.credit_note_create(gateway, params, idem=idem)
     except ApiError as exc:
@@ -292,11 +287,7 @@ def credit_note_void(
                     before={"status": status},
                     after={"status": CreditNote.Status.VOID.value},
                 )
-        idem = (
-            operation.stripe_key("credit-note-void")
-            if operation is not None
-            else idempotency_key("credit-note-void", credit_note.stripe_credit_note_id, uuid.uuid4().hex)
-        )
+        idem = write_key("credit-note-void", credit_note.stripe_credit_note_id, operation)
         try:
             answer = stripe_credit_notes.credit_note_void(
                 gateway, credit_note.stripe_credit_note_id, idem=idem
@@ -307,27 +298,6 @@ def credit_note_void(
             raise _not_voidable(stripe_credit_notes.refusal_reason(exc)[0]) from exc
     credit_note_apply(account=stripe_account_of(project), stripe_credit_note=answer, event_created=0)
     return CreditNote.objects.select_related("customer", "project").get(pk=credit_note.pk)
-
-
-def _live_invoice(gateway: StripeGateway, invoice: Invoice) -> dict[str, Any]:
-    live = gateway.invoice_retrieve(invoice.stripe_invoice_id)
-    if stripe_id(live.get("customer")) != invoice.customer.stripe_customer_id:
-        # The mirror's customer is the tenant's: an invoice Stripe says is someone else's is not touched.
-        raise Conflict("This invoice is not this customer's at Stripe.", code="invoice_not_ours")
-    return live
-
-
-def already_requested(
-    action: str, target_id: str, operation: Operation | None, *, its_own: bool = False
-) -> bool:
-    """Whether a resumed `operation`'s first attempt recorded its request (`action` on `target_id`; `its_own`:
-    the row names this operation, where one target takes several requests): a retry records nothing again."""
-    if operation is None or not operation.resumed:
-        return False
-    rows = AuditLogEntry.objects.filter(action=action, target_id=target_id)
-    if its_own:
-        rows = rows.filter(after__operation=operation.identity)
-    return rows.exists()
 
 
 def _create_params(

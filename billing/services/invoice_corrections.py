@@ -20,10 +20,9 @@ from django.db import transaction
 from billing.models import Invoice
 from billing.services.invoices import invoice_apply
 from core.actors import Actor
-from core.audit import audit_record
+from core.audit import already_requested, audit_record
 from core.errors import ApiError, Conflict
 from core.idempotency import Operation
-from core.models import AuditLogEntry
 from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of, stripe_id
 
 # What each correction may start from, at Stripe, and its audit action.
@@ -54,10 +53,7 @@ def _corrected(
 ) -> Invoice:
     project = invoice.project
     gateway = gateway_for(project)
-    live = gateway.invoice_retrieve(invoice.stripe_invoice_id)
-    if stripe_id(live.get("customer")) != invoice.customer.stripe_customer_id:
-        # The mirror's customer is the tenant's: an invoice Stripe says is someone else's is not touched.
-        raise Conflict("This invoice is not this customer's at Stripe.", code="invoice_not_ours")
+    live = live_invoice(gateway, invoice)
     status = str(live.get("status") or "")
     if status == target and operation is not None and operation.resumed:
         answer = live  # this operation's first attempt made the change (and audited it); its answer was lost
@@ -67,7 +63,7 @@ def _corrected(
         with transaction.atomic():
             # A resumed operation whose first attempt recorded the request and died before sending it is the
             # same request: recorded once.
-            if not (operation is not None and operation.resumed and _requested(invoice, target)):
+            if not already_requested(_ACTION[target], invoice.pk, operation):
                 audit_record(
                     actor=actor,
                     action=_ACTION[target],
@@ -84,21 +80,28 @@ def _corrected(
     return Invoice.objects.select_related("customer", "project").get(pk=invoice.pk)
 
 
-def _requested(invoice: Invoice, target: str) -> bool:
-    return AuditLogEntry.objects.filter(action=_ACTION[target], target_id=invoice.pk).exists()
+def live_invoice(gateway: StripeGateway, invoice: Invoice) -> dict[str, Any]:
+    """Stripe's invoice as it is now, which every correction is decided on, checked to be the mirror's customer's:
+    an invoice Stripe says is someone else's is not touched (409 `invoice_not_ours`)."""
+    live = gateway.invoice_retrieve(invoice.stripe_invoice_id)
+    if stripe_id(live.get("customer")) != invoice.customer.stripe_customer_id:
+        raise Conflict("This invoice is not this customer's at Stripe.", code="invoice_not_ours")
+    return live
+
+
+def write_key(write: str, object_id: str, operation: Operation | None) -> str:
+    """A correction's Stripe idempotency key: its operation's (the operation's retries continue it), else one of
+    this call's own (its SDK retries are one write; an earlier call's saved failure is never replayed to it)."""
+    if operation is not None:
+        return operation.stripe_key(write)
+    return idempotency_key(write, object_id, uuid.uuid4().hex)
 
 
 def _sent(
     gateway: StripeGateway, invoice: Invoice, target: str, operation: Operation | None
 ) -> dict[str, Any]:
-    """The correction sent to Stripe: under the operation's key (its retries continue it), else a key of this
-    call's own (its SDK retries are one write; an earlier call's saved failure is never replayed to it)."""
-    write = _WRITE[target]
-    idem = (
-        operation.stripe_key(write)
-        if operation is not None
-        else idempotency_key(write, invoice.stripe_invoice_id, uuid.uuid4().hex)
-    )
+    """The correction sent to Stripe, under its `write_key`."""
+    idem = write_key(_WRITE[target], invoice.stripe_invoice_id, operation)
     try:
         if target == "void":
             return gateway.invoice_void(invoice.stripe_invoice_id, idem=idem)

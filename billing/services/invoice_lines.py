@@ -11,22 +11,21 @@ the line (`il_…`), which a change keeps. Stripe's invoice, read after the writ
 totals; the `invoice.updated` events that follow change nothing more.
 """
 
-import uuid
 from typing import Any
 
 from django.db import transaction
 
 from billing.models import Invoice
-from billing.services.credit_notes import already_requested
-from billing.services.invoices import invoice_refetch_and_apply
+from billing.services.invoice_corrections import live_invoice, write_key
+from billing.services.invoices import invoice_refetch_and_apply, line_invoice_item
 from core.actors import Actor
-from core.audit import audit_record
+from core.audit import already_requested, audit_record
 from core.errors import ApiError, Conflict, InvalidRequest, NotFound
 from core.idempotency import Operation
 from stripe_gateway import invoice_items as stripe_items
 from stripe_gateway.credit_notes import refusal_reason
 from stripe_gateway.errors import StripeObjectMissing
-from stripe_gateway.gateway import StripeGateway, gateway_for, idempotency_key, stripe_account_of, stripe_id
+from stripe_gateway.gateway import StripeGateway, gateway_for, stripe_account_of
 
 ADD, UPDATE, REMOVE = (
     "invoice.line_add_requested",
@@ -66,7 +65,9 @@ def invoice_line_add(
         "metadata": {"tollgate_project": invoice.project_id},
     }
     try:
-        stripe_items.invoice_item_create(gateway, params, idem=_key("invoice-line-add", invoice, operation))
+        stripe_items.invoice_item_create(
+            gateway, params, idem=write_key("invoice-line-add", invoice.stripe_invoice_id, operation)
+        )
     except ApiError as exc:
         raise _refused(gateway, invoice, exc) from exc
     return _mirrored(gateway, invoice)
@@ -111,7 +112,10 @@ def invoice_line_update(
     )
     try:
         stripe_items.invoice_item_update(
-            gateway, item, changes, idem=_key("invoice-line-update", invoice, operation)
+            gateway,
+            item,
+            changes,
+            idem=write_key("invoice-line-update", invoice.stripe_invoice_id, operation),
         )
     except ApiError as exc:
         raise _refused(gateway, invoice, exc) from exc
@@ -151,7 +155,9 @@ def invoice_line_remove(
         after={"line": line_id},
     )
     try:
-        stripe_items.invoice_item_delete(gateway, item, idem=_key("invoice-line-remove", invoice, operation))
+        stripe_items.invoice_item_delete(
+            gateway, item, idem=write_key("invoice-line-remove", invoice.stripe_invoice_id, operation)
+        )
     except StripeObjectMissing as exc:  # deleted meanwhile by another request
         raise _line_not_found(line_id) from exc
     except ApiError as exc:
@@ -163,10 +169,7 @@ def _live_draft(gateway: StripeGateway, invoice: Invoice, operation: Operation |
     """Stripe's invoice as it is now, checked to be this customer's and a draft. A resumed operation goes on
     whatever the invoice is now: its first attempt may have made the edit (Stripe replays that answer under its
     key) before the invoice was finalized; if it did not, Stripe refuses."""
-    live = gateway.invoice_retrieve(invoice.stripe_invoice_id)
-    if stripe_id(live.get("customer")) != invoice.customer.stripe_customer_id:
-        # The mirror's customer is the tenant's: an invoice Stripe says is someone else's is not touched.
-        raise Conflict("This invoice is not this customer's at Stripe.", code="invoice_not_ours")
+    live = live_invoice(gateway, invoice)
     status = str(live.get("status") or "")
     if status != "draft" and not (operation is not None and operation.resumed):
         raise invoice_not_draft(status)
@@ -183,13 +186,6 @@ def _line(gateway: StripeGateway, live: dict[str, Any], line_id: str) -> dict[st
             None,
         )
     return found
-
-
-def line_invoice_item(line: dict[str, Any]) -> str:
-    """The invoice item a Stripe invoice line bills ("": a subscription item's own line)."""
-    parent = line.get("parent") or {}
-    details = parent.get("invoice_item_details") or parent.get("subscription_item_details") or {}
-    return stripe_id(details.get("invoice_item"))
 
 
 def _invoice_item(line: dict[str, Any]) -> str:
@@ -225,14 +221,6 @@ def _audit(
                 before=before,
                 after={**after, "operation": operation.identity if operation is not None else None},
             )
-
-
-def _key(write: str, invoice: Invoice, operation: Operation | None) -> str:
-    """The edit's Stripe idempotency key: the operation's (its retries continue it), else one of this call's own
-    (its SDK retries are one write; an earlier call's saved failure is never replayed to it)."""
-    if operation is not None:
-        return operation.stripe_key(write)
-    return idempotency_key(write, invoice.stripe_invoice_id, uuid.uuid4().hex)
 
 
 def _mirrored(gateway: StripeGateway, invoice: Invoice) -> Invoice:

@@ -32,8 +32,7 @@ def invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
     """A Stripe invoice's lines as Tollgate shows them (`Invoice.lines`, a preview's lines)."""
     lines = []
     for line in (stripe_invoice.get("lines") or {}).get("data") or []:
-        parent = line.get("parent") or {}
-        details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+        details = _line_details(line)
         pricing = line.get("pricing") or {}
         price_details = pricing.get("price_details") or {}
         lines.append(
@@ -41,7 +40,7 @@ def invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
                 # Stripe's id of the line: a credit note names the lines it credits by it.
                 "stripe_line_id": line.get("id") or None,
                 # A line of an invoice item (added to the invoice, a proration) or of a subscription's item.
-                "type": "invoice_item" if details.get("invoice_item") else "subscription_item",
+                "type": "invoice_item" if line_invoice_item(line) else "subscription_item",
                 "description": line.get("description") or "",
                 "amount": int(line.get("amount") or 0),
                 "currency": line.get("currency"),
@@ -53,6 +52,18 @@ def invoice_lines(stripe_invoice: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return lines
+
+
+def _line_details(line: dict[str, Any]) -> dict[str, Any]:
+    """What a Stripe invoice line says of what it bills: a subscription item's line, or an invoice item's."""
+    parent = line.get("parent") or {}
+    return parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+
+
+def line_invoice_item(line: dict[str, Any]) -> str:
+    """The invoice item a Stripe invoice line bills (an item added to the invoice, a proration); "" for a
+    subscription item's own line."""
+    return stripe_id(_line_details(line).get("invoice_item"))
 
 
 def invoice_subscription_id(stripe_invoice: dict[str, Any]) -> str:
