@@ -9,13 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import selectors
+from billing.apis.invoices import CorrectionInput
 from billing.models import Invoice
 from billing.representations import InvoiceOutput
 from billing.services.invoice_lines import invoice_line_add, invoice_line_remove, invoice_line_update
 from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.idempotency import operation_of
-from core.serializers import StrictSerializer
 from projects.authentication import request_project
 
 # Stripe takes amounts of 8 digits at most, either way.
@@ -40,12 +40,9 @@ def _not_zero(value: int) -> int:
 class InvoiceLineCreateApi(BaseApi):
     tenant_lookup = {"invoice_id": Invoice}
 
-    class InputSerializer(StrictSerializer):
+    class InputSerializer(CorrectionInput):
         amount = _amount(required=True)
         description = serializers.CharField(max_length=500, help_text="Shown on the invoice.")
-        reason = serializers.CharField(
-            max_length=500, required=False, allow_blank=True, help_text="Recorded in the audit log."
-        )
 
         def validate_amount(self, value: int) -> int:
             return _not_zero(value)
@@ -82,12 +79,9 @@ class InvoiceLineCreateApi(BaseApi):
 class InvoiceLineDetailApi(BaseApi):
     tenant_lookup = {"invoice_id": Invoice, "line_id": None}
 
-    class UpdateSerializer(StrictSerializer):
+    class UpdateSerializer(CorrectionInput):
         amount = _amount(required=False)
         description = serializers.CharField(max_length=500, required=False, help_text="Shown on the invoice.")
-        reason = serializers.CharField(
-            max_length=500, required=False, allow_blank=True, help_text="Recorded in the audit log."
-        )
 
         def validate_amount(self, value: int) -> int:
             return _not_zero(value)
@@ -96,11 +90,6 @@ class InvoiceLineDetailApi(BaseApi):
             if "amount" not in attrs and "description" not in attrs:
                 raise serializers.ValidationError("Give the line's new amount, its description, or both.")
             return attrs
-
-    class RemoveSerializer(StrictSerializer):
-        reason = serializers.CharField(
-            max_length=500, required=False, allow_blank=True, help_text="Recorded in the audit log."
-        )
 
     @extend_schema(
         operation_id="invoices_lines_update",
@@ -139,12 +128,12 @@ class InvoiceLineDetailApi(BaseApi):
             "the invoice. 404 `invoice_line_not_found`; 409 `invoice_line_not_editable` for a subscription's own "
             "line, `invoice_not_draft` once the invoice is finalized."
         ),
-        request=RemoveSerializer,
+        request=CorrectionInput,
         responses={200: InvoiceOutput},
     )
     def delete(self, request: Request, invoice_id: str, line_id: str) -> Response:
         invoice = selectors.invoice_get(project=request_project(request), invoice_id=invoice_id)
-        serializer = self.RemoveSerializer(data=request.data or {})
+        serializer = CorrectionInput(data=request.data or {})
         serializer.is_valid(raise_exception=True)
         edited = invoice_line_remove(
             invoice=invoice,
