@@ -11,6 +11,7 @@ import secrets
 # Stripe's prefixes for the objects the emulator knows or will know; new resources may pass any prefix.
 PREFIXES: dict[str, str] = {
     "account": "acct",
+    "balance_transaction": "txn",
     "charge": "ch",
     "checkout.session": "cs_test",
     "customer": "cus",

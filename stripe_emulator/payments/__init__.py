@@ -1,5 +1,5 @@
 """Payments (``/v1/payment_methods``, ``/v1/payment_intents``, ``/v1/setup_intents``, ``/v1/charges``,
-``/v1/refunds``, ``/v1/disputes``) and Stripe's test cards."""
+``/v1/refunds``, ``/v1/disputes``, ``/v1/balance_transactions``, ``/v1/balance``) and Stripe's test cards."""
 
 from stripe_emulator.core.account import Account
 from stripe_emulator.core.render import render
@@ -59,6 +59,17 @@ def _failed_refund(account: Account) -> StripeObject:
     return render(account, backend.refund_settle(refund["id"], succeed=False))
 
 
+def _balance_transaction(account: Account) -> StripeObject:
+    backend = account.backend(PaymentsBackend)
+    charge = backend.charge_require(_succeeded_intent(account)["latest_charge"])
+    return render(account, backend.balance_transaction_require(charge["balance_transaction"]))
+
+
+def _balance(account: Account) -> StripeObject:
+    _succeeded_intent(account)
+    return render(account, account.backend(PaymentsBackend).balance())
+
+
 def _dispute(account: Account) -> StripeObject:
     backend = account.backend(PaymentsBackend)
     pi = backend.payment_intent_create(
@@ -79,6 +90,8 @@ SERVICE = Service(
         Shape("refund_pending", "refund", _pending_refund),
         Shape("refund_failed", "refund", _failed_refund),
         Shape("dispute", "dispute", _dispute),
+        Shape("balance_transaction", "balance_transaction", _balance_transaction),
+        Shape("balance", "balance", _balance),
     ],
     advance_hooks=[settle_refunds],
 )

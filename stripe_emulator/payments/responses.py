@@ -362,9 +362,11 @@ def payment_intent_authenticate_control(req: Request) -> Response:
 
 
 def _settled(req: Request) -> PaymentsBackend:
-    """The backend, once the refund outcomes due by now have happened (they change charges too)."""
+    """The backend, once the refund outcomes due by now have happened (they change charges too), and the
+    balance transactions due by now are available (disputes embed them; charges and refunds expand them)."""
     backend = req.backend(PaymentsBackend)
     backend.refunds_settle_before_read()
+    backend.balance_transactions_settle()
     return backend
 
 
@@ -486,6 +488,7 @@ def refund_settle_control(req: Request) -> Response:
     with account.lock:
         backend = account.backend(PaymentsBackend)
         backend.refunds_settle_before_read()
+        backend.balance_transactions_settle()
         refund = backend.refund_settle(
             refund["id"],
             succeed=outcome == "succeed",
@@ -499,13 +502,13 @@ def refund_settle_control(req: Request) -> Response:
 
 def dispute_retrieve(req: Request) -> Response:
     req.params.only()
-    return req.respond(req.backend(PaymentsBackend).dispute_require(req.path_params["id"]))
+    return req.respond(_settled(req).dispute_require(req.path_params["id"]))
 
 
 def dispute_update(req: Request) -> Response:
     p = req.params
     p.only("evidence", "metadata", "submit")
-    backend = req.backend(PaymentsBackend)
+    backend = _settled(req)
     dispute = backend.dispute_require(req.path_params["id"])
     evidence: dict[str, Any] = {}
     sub = p.sub("evidence")
@@ -523,13 +526,13 @@ def dispute_update(req: Request) -> Response:
 
 def dispute_close(req: Request) -> Response:
     req.params.only()
-    return req.respond(req.backend(PaymentsBackend).dispute_close(req.path_params["id"]))
+    return req.respond(_settled(req).dispute_close(req.path_params["id"]))
 
 
 def dispute_list(req: Request) -> Response:
     p = req.params
     p.only("charge", "payment_intent", "created", "limit", "starting_after", "ending_before")
-    disputes = req.backend(PaymentsBackend).dispute_list(
+    disputes = _settled(req).dispute_list(
         charge=p.string("charge"),
         payment_intent=p.string("payment_intent"),
         created=p.range_filter("created"),
@@ -544,5 +547,7 @@ def dispute_resolve_control(req: Request) -> Response:
     outcome = p.enum("outcome", ("won", "lost"), required=True)
     account, dispute = _locate(req, "dispute")
     with account.lock:
-        dispute = account.backend(PaymentsBackend).dispute_resolve(dispute["id"], won=outcome == "won")
+        backend = account.backend(PaymentsBackend)
+        backend.balance_transactions_settle()
+        dispute = backend.dispute_resolve(dispute["id"], won=outcome == "won")
         return Response.json(render(account, dispute))

@@ -1,8 +1,8 @@
-"""Payment routes: payment methods, payment and setup intents, charges, refunds, disputes, and four test
-controls."""
+"""Payment routes: payment methods, payment and setup intents, charges, refunds, disputes, balance transactions
+and the balance, and four test controls."""
 
 from stripe_emulator.core.routing import Route
-from stripe_emulator.payments import responses, setup_intent_responses
+from stripe_emulator.payments import balance_responses, responses, setup_intent_responses
 
 ROUTES = [
     Route("POST", "/v1/payment_methods", responses.payment_method_create, publishable="any"),
@@ -50,6 +50,9 @@ ROUTES = [
     Route("POST", "/v1/refunds/{id}", responses.refund_update),
     Route("POST", "/v1/refunds/{id}/cancel", responses.refund_cancel),
     Route("POST", "/v1/test_helpers/refunds/{id}/expire", responses.refund_expire),
+    Route("GET", "/v1/balance", balance_responses.balance_retrieve),
+    Route("GET", "/v1/balance_transactions", balance_responses.balance_transaction_list),
+    Route("GET", "/v1/balance_transactions/{id}", balance_responses.balance_transaction_retrieve),
     Route("GET", "/v1/disputes", responses.dispute_list),
     Route("GET", "/v1/disputes/{id}", responses.dispute_retrieve),
     Route("POST", "/v1/disputes/{id}", responses.dispute_update),

@@ -119,7 +119,7 @@ def test_successful_payment(client: stripe.StripeClient, customer: stripe.Custom
     assert charge.customer == customer.id
     assert as_dict(charge.metadata) == {"order": "42"}
     assert charge.payment_method_details.card.last4 == "4242"
-    assert charge.balance_transaction is None
+    assert charge.balance_transaction.startswith("txn_")
     assert charge.disputed is False
 
     types = event_types(client)

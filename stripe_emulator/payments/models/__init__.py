@@ -12,7 +12,8 @@ change and after that change's events): invoices mark themselves paid, Checkout 
 
 The backend is composed from one class per resource, as moto composes ``EC2Backend``; only
 :class:`PaymentsBackend` is ever passed to ``account.backend()``: :mod:`.base` (lookups, status listeners),
-:mod:`.payment_methods`, :mod:`.payment_intents`, :mod:`.setup_intents`, :mod:`.charges`, :mod:`.refunds`, :mod:`.disputes`.
+:mod:`.payment_methods`, :mod:`.payment_intents`, :mod:`.setup_intents`, :mod:`.charges`, :mod:`.refunds`, :mod:`.disputes`,
+:mod:`.balance_transactions` (the ledger charges, refunds and disputes write).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ class PaymentsBackend(SetupIntents, Refunds):
 
 def settle_refunds(account: Account, previous_now: int, now: int) -> None:
     """The advance hook: asynchronous refund outcomes (test cards ``pm_card_pendingRefund`` and
-    ``pm_card_refundFail``) due by ``now`` happen."""
-    account.backend(PaymentsBackend).refunds_settle_due(now)
+    ``pm_card_refundFail``) due by ``now`` happen, then balance transactions due by then become available."""
+    backend = account.backend(PaymentsBackend)
+    backend.refunds_settle_due(now)
+    backend.balance_transactions_settle()
 
 
 __all__ = ["PaymentsBackend", "settle_refunds"]

@@ -10,10 +10,10 @@ from stripe_emulator.core import ids
 from stripe_emulator.core.params import in_range
 from stripe_emulator.core.store import StripeObject, clone
 from stripe_emulator.payments.cards import Decline, TestCard
-from stripe_emulator.payments.models.base import PaymentsBase
+from stripe_emulator.payments.models.balance_transactions import BalanceTransactions
 
 
-class Charges(PaymentsBase):
+class Charges(BalanceTransactions):
     def _new_charge(
         self,
         pi: StripeObject,
@@ -140,6 +140,8 @@ class Charges(PaymentsBase):
             "transfer_group": None,
         }
         self.store.insert(charge)
+        if paid:
+            self.balance_transaction_for_charge(charge)
         return charge
 
     def charge_list(

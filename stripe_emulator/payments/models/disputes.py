@@ -9,7 +9,7 @@ from stripe_emulator.core import ids
 from stripe_emulator.core.errors import InvalidRequestError
 from stripe_emulator.core.params import in_range
 from stripe_emulator.core.store import StripeObject, clone
-from stripe_emulator.payments.models.base import PaymentsBase
+from stripe_emulator.payments.models.balance_transactions import BalanceTransactions
 
 DISPUTE_CLOSED = ("won", "lost", "warning_closed")
 DISPUTE_RESPONSE_WINDOW = 7 * 86400
@@ -45,7 +45,7 @@ EVIDENCE_FIELDS = (
 )
 
 
-class Disputes(PaymentsBase):
+class Disputes(BalanceTransactions):
     def dispute_create(self, charge_id: str, *, reason: str = "fraudulent") -> StripeObject:
         """What the issuer does for ``4000000000000259``: a chargeback that needs a response."""
         charge = self.charge_require(charge_id, param="charge")
@@ -88,6 +88,8 @@ class Disputes(PaymentsBase):
             "status": "needs_response",
         }
         self.store.insert(dispute)
+        # The funds leave at once: both events carry the withdrawal.
+        self.balance_transaction_for_dispute(dispute, charge["customer"], reinstated=False)
         charge["disputed"] = True
         self.emit("charge.dispute.created", dispute)
         self.emit("charge.dispute.funds_withdrawn", dispute)
@@ -141,6 +143,10 @@ class Disputes(PaymentsBase):
             dispute["status"] = "warning_closed"
         else:
             dispute["status"] = "won" if won else "lost"
+        if won and not warning:
+            charge = self.store.get("charge", dispute["charge"])
+            customer = charge["customer"] if charge is not None else None
+            self.balance_transaction_for_dispute(dispute, customer, reinstated=True)
         self.emit("charge.dispute.closed", dispute)
         if won and not warning:
             self.emit("charge.dispute.funds_reinstated", dispute)

@@ -144,6 +144,8 @@ class Refunds(Disputes):
             refund["_settles_at"] = refund["created"] + REFUND_SETTLEMENT_DELAY
             refund["_outcome"] = "succeeded" if later == "succeed" else "failed"
         self.store.insert(refund)
+        # The funds leave the balance at once, even while the refund is pending.
+        self.balance_transaction_for_refund(refund, target)
         target["amount_refunded"] += amount
         target["refunded"] = target["amount_refunded"] >= target["amount_captured"]
         self._sync_charge_refunds(target)
@@ -221,8 +223,8 @@ class Refunds(Disputes):
         refund["status"] = outcome
         charge = self.store.get("charge", refund["charge"])
         if outcome == "failed":
-            # The emulator keeps no balance transactions (``balance_transaction`` is null too).
-            refund["failure_balance_transaction"] = None
+            # The refunded funds come back to the balance.
+            self.balance_transaction_for_refund_failure(refund, charge)
             refund["failure_reason"] = failure_reason
             if charge is not None:
                 charge["amount_refunded"] -= refund["amount"]
