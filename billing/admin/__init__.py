@@ -9,7 +9,7 @@ Django's admin discovery imports this package; importing the modules below regis
   edit a draft's lines);
 - `credit_notes`: credit notes of invoices (the void action, and the invoices' credit note action);
 - `invoice_lines`: the invoices' actions adding a line to a draft, and changing or removing one of its lines;
-- `reconciliation`: reconciliation runs and drift;
+- `reconciliation`: reconciliation runs and drift, and Stripe's balance transactions the tie-out reads;
 - `adoptions`: adoption runs of existing Stripe accounts.
 """
 

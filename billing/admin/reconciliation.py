@@ -1,5 +1,6 @@
-"""Reconciliation runs and the drift they found, read-only (runs are started from the project page or
-the `reconcile` command).
+"""Reconciliation runs and the drift they found, and Stripe's balance transactions of each project's money that
+the tie-out compares with, read-only (runs are started from the project page or the `reconcile` command; balance
+transactions are read by both and by `tie_out`).
 """
 
 import re
@@ -11,7 +12,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
-from billing.models import Drift, Invoice, Payment, ReconciliationRun
+from billing.models import BalanceTransaction, Drift, Invoice, Payment, ReconciliationRun
+from core.admin_columns import money_column, read_only_page
 from core.admin_display import ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.money import money_format
@@ -46,6 +48,7 @@ def _as_time(raw: str) -> str | None:
 
 
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
+_TIE_OUT_FIELD = re.compile(r"^[a-z_]+ \(([a-z]{3})\)$")
 
 
 def _drift_value(field: str, label: str) -> Any:
@@ -58,6 +61,11 @@ def _drift_value(field: str, label: str) -> Any:
         currency = getattr(drift, "money_currency", None)
         if drift.field in MONEY_FIELDS and currency and raw.lstrip("-").isdigit():
             return money_format(int(raw), currency)
+        tied = _TIE_OUT_FIELD.match(drift.field) if drift.object_type == "balance_transaction" else None
+        if (
+            tied and raw.lstrip("-").isdigit()
+        ):  # a tie-out's money, its currency in the field ("refund (usd)")
+            return money_format(int(raw), tied.group(1))
         return _as_time(raw) or raw
 
     value.__name__ = f"{field}_shown"
@@ -138,3 +146,48 @@ class DriftAdmin(ViewOnly, ModelAdmin[Drift]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Drift]:
         return _with_currency(super().get_queryset(request))
+
+
+def _category(txn: BalanceTransaction) -> str:
+    """Stripe's reporting category in words ("Dispute reversal")."""
+    return txn.reporting_category.replace("_", " ").capitalize()
+
+
+def _fees(txn: BalanceTransaction) -> str:
+    """Stripe's fee parts in words with their money ("Stripe processing fees: $0.87")."""
+    parts = [
+        f"{part.get('description') or 'Fee'}: {money_format(int(part.get('amount') or 0), txn.currency)}"
+        for part in txn.fee_details
+        if isinstance(part, dict)
+    ]
+    return "; ".join(parts) or "-"
+
+
+@admin.register(BalanceTransaction)
+class BalanceTransactionAdmin(ViewOnly, ModelAdmin[BalanceTransaction]):
+    ordering = ("-created_at", "-pk")
+    list_display = [
+        column("stripe_balance_transaction_id", "Stripe ID"),
+        "project",
+        column("created_at", "Created at Stripe"),
+        "category",
+        money_column("amount", "Gross"),
+        money_column("fee", "Fee"),
+        money_column("net", "Net"),
+        column("source", "Source"),
+        status_column(),
+    ]
+    list_filter = ["project", "reporting_category", "currency", "status"]
+    search_fields = ["stripe_balance_transaction_id", "source", "payment_intent"]
+    list_select_related = ["project"]
+    readonly_fields, exclude = read_only_page(
+        BalanceTransaction,
+        money=("amount", "fee", "net"),
+        hidden=("type",),  # the category says it in words
+        shown_as={"reporting_category": _category, "fee_details": _fees},
+        labels={"reporting_category": "Category", "amount": "Gross", "fee_details": "Fees"},
+    )
+
+    @admin.display(description="Category", ordering="reporting_category")
+    def category(self, txn: BalanceTransaction) -> str:
+        return _category(txn)

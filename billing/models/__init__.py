@@ -1,12 +1,13 @@
 """Billing records, one module per family: carts, payments and refunds (`payments`), subscriptions and invoices
 (`subscriptions`), the credit notes of invoices (`credit_notes`), reconciliation, discounts, the revenue figures
-kept as events arrive (`revenue`), and the margin alerts announced (`margins`).
+kept as events arrive (`revenue`), and the margin alerts announced (`margins`), and Stripe's balance transactions (`balance`).
 
 Django registers an app's models by importing `billing.models`, so this package imports each of them; code
 imports them from here (`from billing.models import Payment`), with the groups of states that the services and
 their compiled reads (`billing.statements`) share."""
 
 from billing.models.adoption import AdoptionRun
+from billing.models.balance import BalanceTransaction
 from billing.models.credit_notes import CreditNote
 from billing.models.discounts import Coupon, PromotionCode
 from billing.models.margins import MarginAlert
@@ -35,6 +36,7 @@ __all__ = [
     "PLAN_CREDIT_REASONS",
     "PLAN_PAID",
     "AdoptionRun",
+    "BalanceTransaction",
     "Cart",
     "CartItem",
     "CheckoutSession",

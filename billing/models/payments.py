@@ -155,6 +155,8 @@ class Payment(models.Model):
     decline_code = models.CharField(max_length=100, blank=True, verbose_name="decline reason (Stripe's code)")
     # Stripe's dispute status while one is open or after it closed (`needs_response`, `won`, `lost` …).
     dispute_status = models.CharField(max_length=30, blank=True, verbose_name="dispute")
+    # What that dispute holds back (Stripe's dispute `amount`, in minor units); 0 with no dispute.
+    dispute_amount = models.BigIntegerField(default=0, verbose_name="disputed")
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name="expires")
     succeeded_at = models.DateTimeField(null=True, blank=True, verbose_name="succeeded")
     # What this payment has counted in the revenue figures (billing.models.revenue): amount and UTC day.

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Drift, ReconciliationRun
+from billing.services.reconciliation_balance import _BalanceChecks
 from billing.services.reconciliation_invoices import _InvoiceChecks
 from billing.services.reconciliation_payments import _PaymentChecks
 from billing.services.reconciliation_reader import _Reader
@@ -29,7 +30,7 @@ from stripe_gateway.gateway import (
 logger = logging.getLogger(__name__)
 
 
-class _Run(_SubscriptionChecks, _InvoiceChecks, _PaymentChecks):
+class _Run(_SubscriptionChecks, _InvoiceChecks, _PaymentChecks, _BalanceChecks):
     """One run: every check, and what closes it."""
 
     def supersede(self, projects: list[Project]) -> None:
@@ -83,6 +84,7 @@ def reconcile(
             state.charges(reader, members)
             state.refunds(reader, members)
             state.disputes(reader, members)
+            state.balance(reader, members)
         run.status = ReconciliationRun.Status.COMPLETED
         state.supersede(projects)
     except ApiError as exc:  # Stripe unavailable: the run is recorded as failed, the next one starts over

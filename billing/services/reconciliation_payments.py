@@ -94,8 +94,11 @@ class _PaymentChecks(_Recording):
         held = local.dispute_status
         # A payment held at a later dispute state than this dispute's (a second dispute) is not drift.
         if DISPUTE_RANK.get(held, 0) > DISPUTE_RANK.get(outcome, 0):
-            held = outcome
-        return {"dispute_status": (held, outcome)}
+            return {"dispute_status": (outcome, outcome)}
+        return {
+            "dispute_status": (held, outcome),
+            "dispute_amount": (local.dispute_amount, int(dispute.get("amount") or 0)),
+        }
 
     @staticmethod
     def _dispute_repair(payment: Payment, dispute: dict[str, Any]) -> None:

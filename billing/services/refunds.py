@@ -207,6 +207,7 @@ def payment_apply_dispute(*, payment: Payment, dispute: dict[str, Any]) -> Payme
     one ends what the payment granted (the transition hands the dispute status to entitlements); a won one
     returns the payment to its paid status. An older dispute state than the one held is ignored."""
     outcome = str(dispute.get("status") or "")
+    held_back = int(dispute.get("amount") or 0)
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if DISPUTE_RANK.get(outcome, 0) < DISPUTE_RANK.get(locked.dispute_status, 0):
@@ -224,13 +225,18 @@ def payment_apply_dispute(*, payment: Payment, dispute: dict[str, Any]) -> Payme
                 else Payment.Status.SUCCEEDED
             )
             return payment_transition(
-                payment=locked, allowed_from=Payment.PAID_STATUSES, status=restored, dispute_status=outcome
+                payment=locked,
+                allowed_from=Payment.PAID_STATUSES,
+                status=restored,
+                dispute_status=outcome,
+                dispute_amount=held_back,
             )
         return payment_transition(
             payment=locked,
             allowed_from=Payment.PAID_STATUSES,
             status=Payment.Status.DISPUTED,
             dispute_status=outcome,
+            dispute_amount=held_back,
         )
 
 

@@ -954,6 +954,25 @@ class Truth:
 # --- the comparison ----------------------------------------------------------------------------------------------
 
 
+def tie_out_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
+    """The project's money tied out with Stripe's balance transactions (`billing.services.tie_out`), all time:
+    every movement Tollgate holds (paid charges, refunds and their failures, disputes) against what Stripe
+    counted for it, read now from Stripe, and the totals per currency of both sides."""
+    from billing.services.reconciliation_reader import _Reader
+    from billing.services.tie_out import balance_sync, tie_out
+    from stripe_gateway.gateway import gateway_for, stripe_account_of
+
+    balance_sync(_Reader(stripe_account_of(project), gateway_for(project)), [project])
+    ever = datetime(1970, 1, 1, tzinfo=UTC)
+    differences: list[tuple[str, str, Any, Any]] = []
+    for currency, result in tie_out(project, start=ever, end=timezone.now() + timedelta(days=3650)).items():
+        for d in result.differences:
+            differences.append((f"tie-out {currency} {d.source}", d.category, d.tollgate, d.stripe))
+        for name, held in result.tollgate.items():
+            differences.append((f"tie-out {currency}", name, held, result.stripe[name]))
+    return differences
+
+
 def figures_differences(*, project: Any, api: Any, key: str) -> list[tuple[str, str, Any, Any]]:
     """The revenue figures kept as the events arrived (billing.models.revenue) against the rows they count:
     `GET /metrics/revenue` (revenue, refunds, MRR) equal to sums over the project's payments, refunds and live
@@ -1045,6 +1064,8 @@ class Comparison:
         for obj, name, local, expected in figures_differences(
             project=self.project, api=self.api, key=self.key
         ):
+            self.differ(obj, name, local, expected)
+        for obj, name, local, expected in tie_out_differences(project=self.project):
             self.differ(obj, name, local, expected)
         return self.mismatches
 

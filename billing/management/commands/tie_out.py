@@ -1,0 +1,87 @@
+"""`manage.py tie_out --project slug [--month YYYY-MM | --start ISO --end ISO] [--no-sync]`.
+
+Reads the project's Stripe account's balance transactions (unless --no-sync), then prints, per currency, the
+period's money as Stripe counted it (gross by category, fees, net) beside Tollgate's, and every movement where they
+differ. Exits non-zero when they do not tie out, so a month's close (or a scheduler) notices.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from billing.services.reconciliation_reader import _Reader
+from billing.services.tie_out import FIGURES, balance_sync, tie_out
+from core.errors import ApiError
+from projects.models import Project
+from stripe_gateway.gateway import gateway_for, stripe_account_of
+
+
+def _month(value: str) -> tuple[datetime, datetime]:
+    try:
+        start = datetime.strptime(value, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise CommandError("--month must be YYYY-MM.") from exc
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
+def _moment(value: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"--{name} must be an ISO 8601 time.") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Command(BaseCommand):
+    help = "Tie a project's money out with Stripe's balance transactions for a month (or any period), per currency."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--project", required=True, help="The project's slug.")
+        parser.add_argument("--month", help="A calendar month, UTC (YYYY-MM).")
+        parser.add_argument("--start", help="The period's start (ISO 8601, included).")
+        parser.add_argument("--end", help="The period's end (ISO 8601, excluded).")
+        parser.add_argument(
+            "--no-sync", action="store_true", help="Use the balance transactions already read from Stripe."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        project = Project.objects.filter(slug=options["project"]).first()
+        if project is None:
+            raise CommandError(f"No project {options['project']!r}.")
+        if options["month"] and not (options["start"] or options["end"]):
+            start, end = _month(options["month"])
+        elif options["start"] and options["end"] and not options["month"]:
+            start, end = _moment(options["start"], "start"), _moment(options["end"], "end")
+        else:
+            raise CommandError("Give either --month, or both --start and --end.")
+        if not options["no_sync"]:
+            reader = _Reader(stripe_account_of(project), gateway_for(project))
+            try:
+                stored = balance_sync(reader, [project])
+            except ApiError as exc:
+                raise CommandError(f"Stripe did not answer ({exc.code}): {exc.message}") from exc
+            self.stdout.write(f"Read {stored} balance transaction(s) of {project.slug} from Stripe.")
+        results = tie_out(project, start=start, end=end)
+        self.stdout.write(f"{project.slug}, {start.isoformat()} to {end.isoformat()} (end excluded):")
+        if not results:
+            self.stdout.write("  no money moved.")
+        for result in results.values():
+            held = result.tollgate
+            self.stdout.write(f"  {result.currency}:  {'':16} {'Stripe':>12} {'Tollgate':>12}")
+            for name in FIGURES:
+                mine = f"{held[name]:>12}" if name in held else f"{'':>12}"
+                self.stdout.write(f"    {name:<18} {result.stripe[name]:>12} {mine}")
+            for d in result.differences:
+                self.stdout.write(
+                    f"    differs: {d.category} {d.source}: Tollgate {d.tollgate}, Stripe {d.stripe}"
+                )
+        untied = sum(len(result.differences) for result in results.values())
+        if untied:
+            raise CommandError(f"Not tied out: {untied} movement(s) differ.")
+        self.stdout.write("Tied out.")

@@ -1,0 +1,258 @@
+"""The tie-out of a project's money with Stripe's: what Tollgate holds of each money movement (a paid payment's
+charge, a refund, its failure, a dispute's withdrawal and reinstatement) against the balance transactions Stripe
+counted for it, to the cent, and the period's figures per currency (gross by category, Stripe's fees, the net).
+
+`balance_sync` reads a Stripe account's balance transactions with their sources and keeps those of its projects
+(`billing.models.BalanceTransaction`); `tie_out` compares. A movement is compared as a whole, whatever period its
+parts fall in (a dispute withdrawn in one month and reinstated in the next): the period chooses which movements
+are looked at (those with a balance transaction in it, and Tollgate's own of the period that Stripe has none of),
+and the figures add up the period's balance transactions. Currencies are never added together.
+
+Payouts, transfers and Stripe's other balance movements are not a project's money movements: they are not kept.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+
+from billing.models import BalanceTransaction, Payment, Refund
+from billing.services.reconciliation_reader import _Reader
+from projects.models import Project
+from stripe_gateway.gateway import PLATFORM_ACCOUNT, stripe_id
+
+# The balance transactions of a project's money movements, by Stripe's `type`.
+MONEY_TYPES = ("charge", "refund", "refund_failure", "adjustment")
+# Of the adjustments, those of disputes (by `reporting_category`).
+DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
+# A dispute's statuses whose funds Stripe holds back (an inquiry's `warning_*` withdraws nothing; a won one
+# was withdrawn and reinstated).
+_WITHDRAWN = ("needs_response", "under_review", "lost")
+# The figures of a period, in the order they are shown.
+FIGURES = ("charge", "refund", "refund_failure", "dispute", "dispute_reversal", "fee", "net")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A movement where Tollgate and Stripe disagree: `category` (charge, refund, refund_failure, dispute), the
+    Stripe object (`source`: ch_/re_; a dispute's payment intent), and each side's amount as Stripe signs it."""
+
+    currency: str
+    category: str
+    source: str
+    tollgate: int
+    stripe: int
+
+
+@dataclass
+class CurrencyTieOut:
+    """One currency of a project's period: Stripe's figures (gross by category, fees, net) and the differences."""
+
+    currency: str
+    stripe: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIGURES, 0))
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def tied(self) -> bool:
+        return not self.differences
+
+    @property
+    def tollgate(self) -> dict[str, int]:
+        """The period's gross figures as Tollgate holds its movements (Stripe's figures less the differences)."""
+        held = {name: self.stripe[name] for name in FIGURES if name not in ("fee", "net")}
+        for difference in self.differences:
+            held[difference.category] += difference.tollgate - difference.stripe
+        return held
+
+
+def _category(txn: BalanceTransaction) -> str:
+    return txn.reporting_category if txn.type == "adjustment" else txn.type
+
+
+def _owner(txn: dict[str, Any], projects: list[Project], account: str) -> tuple[Project | None, str]:
+    """The project (of this account's) whose money a balance transaction moved, and its payment intent. Found
+    through the payment of its source's intent, or the project its source names; on a project's own account,
+    all its money is the project's. On the platform's shared account, money no project knows is nobody's."""
+    source = txn.get("source")
+    intent = stripe_id(source.get("payment_intent")) if isinstance(source, dict) else ""
+    if intent:
+        payment = (
+            Payment.objects.filter(project__in=projects, stripe_payment_intent_id=intent)
+            .select_related("project")
+            .first()
+        )
+        if payment is not None:
+            return payment.project, intent
+    metadata = source.get("metadata") if isinstance(source, dict) else None
+    named = metadata.get("tollgate_project") if isinstance(metadata, dict) else None
+    for project in projects:
+        if named and project.pk == named:
+            return project, intent
+    if account != PLATFORM_ACCOUNT and len(projects) == 1:
+        return projects[0], intent
+    return None, intent
+
+
+def _when(seconds: Any) -> datetime:
+    return datetime.fromtimestamp(int(seconds or 0), tz=UTC)
+
+
+def balance_sync(reader: _Reader, projects: list[Project], *, since: datetime | None = None) -> int:
+    """Reads one Stripe account's balance transactions (created since `since`; all without) with their sources,
+    and stores those of its `projects`, updating the status Stripe moved. Returns how many were stored."""
+    params: dict[str, Any] = {"expand": ["data.source"]}
+    if since is not None:
+        params["created"] = {"gte": int(since.timestamp())}
+    stored = 0
+    for txn in reader.each("balance_transactions", params):
+        if txn.get("type") not in MONEY_TYPES:
+            continue
+        if txn["type"] == "adjustment" and txn.get("reporting_category") not in DISPUTE_CATEGORIES:
+            continue
+        project, intent = _owner(txn, projects, reader.account)
+        if project is None:
+            continue
+        with transaction.atomic():
+            BalanceTransaction.objects.update_or_create(
+                project=project,
+                stripe_balance_transaction_id=txn["id"],
+                defaults={
+                    "type": txn["type"],
+                    "reporting_category": str(txn.get("reporting_category") or ""),
+                    "status": str(txn.get("status") or ""),
+                    "source": stripe_id(txn.get("source")),
+                    "payment_intent": intent,
+                    "currency": str(txn.get("currency") or ""),
+                    "amount": int(txn.get("amount") or 0),
+                    "fee": int(txn.get("fee") or 0),
+                    "net": int(txn.get("net") or 0),
+                    "fee_details": txn.get("fee_details") or [],
+                    "description": str(txn.get("description") or "")[:500],
+                    "created_at": _when(txn.get("created")),
+                    "available_on": _when(txn.get("available_on")),
+                },
+            )
+        stored += 1
+    return stored
+
+
+def _expected_by_source(project: Project, txns: Iterable[BalanceTransaction]) -> dict[tuple[str, str], int]:
+    """Tollgate's amount, as Stripe would sign it, for each (category, source) of these balance transactions;
+    a dispute's movements are keyed by their payment intent (the withdrawal and the reinstatement together)."""
+    keys = {
+        (_category(t), t.payment_intent if _category(t) in DISPUTE_CATEGORIES else t.source) for t in txns
+    }
+    intents = {t.payment_intent for t in txns if t.payment_intent}
+    refund_ids = {source for category, source in keys if category in ("refund", "refund_failure")}
+    payments = {
+        p.stripe_payment_intent_id: p
+        for p in Payment.objects.filter(project=project, stripe_payment_intent_id__in=intents)
+    }
+    refunds = {
+        r.stripe_refund_id: r for r in Refund.objects.filter(project=project, stripe_refund_id__in=refund_ids)
+    }
+    charges = {
+        t.source: t.payment_intent for t in txns if _category(t) == "charge"
+    }  # a charge's source is ch_: its payment is found by the intent
+    expected: dict[tuple[str, str], int] = {}
+    for category, source in keys:
+        if category == "charge":
+            payment = payments.get(charges.get(source, ""))
+            paid = payment is not None and payment.status in Payment.PAID_STATUSES
+            expected[(category, source)] = payment.amount if paid and payment is not None else 0
+        elif category in ("refund", "refund_failure"):
+            refund = refunds.get(source)
+            counted = (*Refund.COUNTED_STATUSES, Refund.Status.FAILED)
+            if refund is None:
+                expected[(category, source)] = 0
+            elif category == "refund":
+                expected[(category, source)] = -refund.amount if refund.status in counted else 0
+            else:
+                expected[(category, source)] = refund.amount if refund.status == Refund.Status.FAILED else 0
+        elif category in DISPUTE_CATEGORIES:
+            payment = payments.get(source)
+            held = payment is not None and payment.dispute_status in _WITHDRAWN
+            expected[("dispute", source)] = -payment.dispute_amount if held and payment is not None else 0
+    return expected
+
+
+def tie_out(project: Project, *, start: datetime, end: datetime) -> dict[str, CurrencyTieOut]:
+    """The project's money of [start, end) against Stripe's balance transactions kept for it, per currency."""
+    in_period = list(
+        BalanceTransaction.objects.filter(project=project, created_at__gte=start, created_at__lt=end)
+    )
+    results: dict[str, CurrencyTieOut] = {}
+    for txn in in_period:
+        figures = results.setdefault(txn.currency, CurrencyTieOut(txn.currency)).stripe
+        figures[_category(txn)] += txn.amount
+        figures["fee"] += txn.fee
+        figures["net"] += txn.net
+    # Each movement seen in the period, compared as a whole: all of its balance transactions, whenever.
+    sources = {t.source for t in in_period if _category(t) not in DISPUTE_CATEGORIES}
+    intents = {t.payment_intent for t in in_period if _category(t) in DISPUTE_CATEGORIES}
+    whole = list(
+        BalanceTransaction.objects.filter(project=project, source__in=sources)
+        | BalanceTransaction.objects.filter(
+            project=project, payment_intent__in=intents, reporting_category__in=DISPUTE_CATEGORIES
+        )
+    )
+    at_stripe: dict[tuple[str, str], int] = defaultdict(int)
+    currency_of: dict[tuple[str, str], str] = {}
+    for txn in whole:
+        category = _category(txn)
+        key = ("dispute", txn.payment_intent) if category in DISPUTE_CATEGORIES else (category, txn.source)
+        at_stripe[key] += txn.amount
+        currency_of[key] = txn.currency
+    for key, held in sorted(_expected_by_source(project, whole).items()):
+        if held != at_stripe[key]:
+            currency = currency_of[key]
+            results.setdefault(currency, CurrencyTieOut(currency)).differences.append(
+                Difference(currency, key[0], key[1], held, at_stripe[key])
+            )
+    for difference in _unseen_at_stripe(project, start=start, end=end):
+        results.setdefault(difference.currency, CurrencyTieOut(difference.currency)).differences.append(
+            difference
+        )
+    return dict(sorted(results.items()))
+
+
+def _unseen_at_stripe(project: Project, *, start: datetime, end: datetime) -> list[Difference]:
+    """Tollgate's movements of the period (by its own times) of which Stripe has no balance transaction: a paid
+    payment's charge, a refund Stripe made (failed ones included: the refund moved money first), a dispute's
+    withdrawal."""
+    known = BalanceTransaction.objects.filter(project=project)
+    charged = set(known.filter(type="charge").values_list("payment_intent", flat=True))
+    refunded = set(known.filter(type="refund").values_list("source", flat=True))
+    failed = set(known.filter(type="refund_failure").values_list("source", flat=True))
+    disputed = set(known.filter(reporting_category="dispute").values_list("payment_intent", flat=True))
+    missing: list[Difference] = []
+    payments = Payment.objects.filter(
+        project=project,
+        status__in=Payment.PAID_STATUSES,
+        succeeded_at__gte=start,
+        succeeded_at__lt=end,
+        amount__gt=0,
+    ).exclude(stripe_payment_intent_id="")
+    for payment in payments.order_by("succeeded_at", "id"):
+        intent = payment.stripe_payment_intent_id
+        if intent not in charged:
+            missing.append(Difference(payment.currency, "charge", intent, payment.amount, 0))
+        if payment.dispute_status in _WITHDRAWN and intent not in disputed:
+            missing.append(Difference(payment.currency, "dispute", intent, -payment.dispute_amount, 0))
+    refunds = Refund.objects.filter(
+        project=project,
+        status__in=(*Refund.COUNTED_STATUSES, Refund.Status.FAILED),
+        created_at__gte=start,
+        created_at__lt=end,
+    ).exclude(stripe_refund_id="")
+    for refund in refunds.order_by("created_at", "id"):
+        if refund.stripe_refund_id not in refunded:
+            missing.append(Difference(refund.currency, "refund", refund.stripe_refund_id, -refund.amount, 0))
+        if refund.status == Refund.Status.FAILED and refund.stripe_refund_id not in failed:
+            missing.append(
+                Difference(refund.currency, "refund_failure", refund.stripe_refund_id, refund.amount, 0)
+            )
+    return missing
