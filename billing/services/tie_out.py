@@ -54,6 +54,8 @@ class CurrencyTieOut:
     currency: str
     stripe: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FIGURES, 0))
     differences: list[Difference] = field(default_factory=list)
+    # Every movement compared, equal or not.
+    compared: list[Difference] = field(default_factory=list)
 
     @property
     def tied(self) -> bool:
@@ -206,16 +208,15 @@ def tie_out(project: Project, *, start: datetime, end: datetime) -> dict[str, Cu
         key = ("dispute", txn.payment_intent) if category in DISPUTE_CATEGORIES else (category, txn.source)
         at_stripe[key] += txn.amount
         currency_of[key] = txn.currency
-    for key, held in sorted(_expected_by_source(project, whole).items()):
-        if held != at_stripe[key]:
-            currency = currency_of[key]
-            results.setdefault(currency, CurrencyTieOut(currency)).differences.append(
-                Difference(currency, key[0], key[1], held, at_stripe[key])
-            )
-    for difference in _unseen_at_stripe(project, start=start, end=end):
-        results.setdefault(difference.currency, CurrencyTieOut(difference.currency)).differences.append(
-            difference
-        )
+    seen = [
+        Difference(currency_of[key], key[0], key[1], held, at_stripe[key])
+        for key, held in sorted(_expected_by_source(project, whole).items())
+    ]
+    for movement in [*seen, *_unseen_at_stripe(project, start=start, end=end)]:
+        result = results.setdefault(movement.currency, CurrencyTieOut(movement.currency))
+        result.compared.append(movement)
+        if movement.tollgate != movement.stripe:
+            result.differences.append(movement)
     return dict(sorted(results.items()))
 
 

@@ -966,7 +966,7 @@ def tie_out_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
     ever = datetime(1970, 1, 1, tzinfo=UTC)
     differences: list[tuple[str, str, Any, Any]] = []
     for currency, result in tie_out(project, start=ever, end=timezone.now() + timedelta(days=3650)).items():
-        for d in result.differences:
+        for d in result.compared:  # each movement, equal or not (the comparison counts them)
             differences.append((f"tie-out {currency} {d.source}", d.category, d.tollgate, d.stripe))
         for name, held in result.tollgate.items():
             differences.append((f"tie-out {currency}", name, held, result.stripe[name]))

@@ -75,8 +75,8 @@ class Command(BaseCommand):
             held = result.tollgate
             self.stdout.write(f"  {result.currency}:  {'':16} {'Stripe':>12} {'Tollgate':>12}")
             for name in FIGURES:
-                mine = f"{held[name]:>12}" if name in held else f"{'':>12}"
-                self.stdout.write(f"    {name:<18} {result.stripe[name]:>12} {mine}")
+                mine = f" {held[name]:>12}" if name in held else ""
+                self.stdout.write(f"    {name:<18} {result.stripe[name]:>12}{mine}")
             for d in result.differences:
                 self.stdout.write(
                     f"    differs: {d.category} {d.source}: Tollgate {d.tollgate}, Stripe {d.stripe}"
