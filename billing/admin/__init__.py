@@ -10,12 +10,21 @@ Django's admin discovery imports this package; importing the modules below regis
 - `credit_notes`: credit notes of invoices (the void action, and the invoices' credit note action);
 - `invoice_lines`: the invoices' actions adding a line to a draft, and changing or removing one of its lines;
 - `reconciliation`: reconciliation runs and drift, and Stripe's balance transactions the tie-out reads;
+- `journal`: the double-entry journal's entries and their lines;
 - `adoptions`: adoption runs of existing Stripe accounts.
 """
 
 from billing.admin import credit_notes, invoice_lines, payments, subscriptions
 
 # isort: split
-from billing.admin import adoptions, reconciliation
+from billing.admin import adoptions, journal, reconciliation
 
-__all__ = ["adoptions", "credit_notes", "invoice_lines", "payments", "reconciliation", "subscriptions"]
+__all__ = [
+    "adoptions",
+    "credit_notes",
+    "invoice_lines",
+    "journal",
+    "payments",
+    "reconciliation",
+    "subscriptions",
+]

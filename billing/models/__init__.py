@@ -1,6 +1,6 @@
 """Billing records, one module per family: carts, payments and refunds (`payments`), subscriptions and invoices
 (`subscriptions`), the credit notes of invoices (`credit_notes`), reconciliation, discounts, the revenue figures
-kept as events arrive (`revenue`), and the margin alerts announced (`margins`), and Stripe's balance transactions (`balance`).
+kept as events arrive (`revenue`), and the margin alerts announced (`margins`), Stripe's balance transactions (`balance`) and the double-entry journal (`journal`).
 
 Django registers an app's models by importing `billing.models`, so this package imports each of them; code
 imports them from here (`from billing.models import Payment`), with the groups of states that the services and
@@ -10,6 +10,7 @@ from billing.models.adoption import AdoptionRun
 from billing.models.balance import BalanceTransaction
 from billing.models.credit_notes import CreditNote
 from billing.models.discounts import Coupon, PromotionCode
+from billing.models.journal import ACCOUNT_CODES, Account, EntryKind, JournalEntry, JournalLine
 from billing.models.margins import MarginAlert
 from billing.models.payments import (
     DISPUTE_LOST,
@@ -31,10 +32,12 @@ from billing.models.subscriptions import (
 )
 
 __all__ = [
+    "ACCOUNT_CODES",
     "DISPUTE_LOST",
     "INVOICE_FINALIZED",
     "PLAN_CREDIT_REASONS",
     "PLAN_PAID",
+    "Account",
     "AdoptionRun",
     "BalanceTransaction",
     "Cart",
@@ -43,8 +46,11 @@ __all__ = [
     "Coupon",
     "CreditNote",
     "Drift",
+    "EntryKind",
     "Figure",
     "Invoice",
+    "JournalEntry",
+    "JournalLine",
     "MarginAlert",
     "Payment",
     "PromotionCode",

@@ -154,6 +154,9 @@ class Invoice(models.Model):
     amount_due = models.BigIntegerField(default=0, verbose_name="due")
     amount_paid = models.BigIntegerField(default=0, verbose_name="paid")
     amount_remaining = models.BigIntegerField(default=0, verbose_name="remaining")
+    # The customer balance the invoice took at finalization (Stripe's `ending_balance` − `starting_balance`): a
+    # credit applied is positive, a debt added negative.
+    balance_applied = models.BigIntegerField(default=0, verbose_name="customer balance applied")
     period_start = models.DateTimeField(null=True, blank=True, verbose_name="period from")
     period_end = models.DateTimeField(null=True, blank=True, verbose_name="period until")
     hosted_invoice_url = models.URLField(max_length=2000, blank=True, verbose_name="invoice page")

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from billing.models import CreditNote, Invoice
 from billing.representations import CreditNoteOutput
 from billing.services.invoice_corrections import live_invoice, write_key
+from billing.services.journal import journal_credit_note
 from core.actors import Actor
 from core.audit import already_requested, audit_record
 from core.errors import ApiError, Conflict, InvalidRequest
@@ -109,6 +110,7 @@ def _credit_note_mirror(
                     setattr(note, name, value)
                 note.save(update_fields=[*changed, "updated_at"])
         note.project, note.customer = project, customer
+        journal_credit_note(note)
         # Once per credit note, under its row lock. One first seen void was issued before it was voided: both
         # are announced.
         if status_before is None:

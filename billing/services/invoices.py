@@ -13,6 +13,7 @@ from billing import statements
 from billing.models import Invoice, Payment, Subscription
 from billing.representations import InvoiceOutput
 from billing.services.entitlement_facts import plan_credits_grant
+from billing.services.journal import journal_invoice
 from billing.services.payment_transitions import payment_transition_locked
 from core.context import subjects_note
 from core.locks import lock_for_transaction
@@ -237,6 +238,7 @@ def _invoice_mirror(
                 setattr(invoice, name, value)
             if changed:  # an apply that changes nothing writes nothing (updated_at: the last change)
                 invoice.save(update_fields=[*changed, "updated_at"] if applied else list(changed))
+        journal_invoice(invoice)
         announced = INVOICE_ANNOUNCED.get(invoice.status)
         # Once per invoice, under its row lock. A void or uncollectible invoice is announced as it becomes so, not
         # when first seen so (an adopted account's history, an expired subscription's first invoice).
@@ -327,6 +329,10 @@ def _invoice_fields(stripe_invoice: dict[str, Any], *, customer: Customer) -> di
         "amount_due": int(stripe_invoice.get("amount_due") or 0),
         "amount_paid": int(stripe_invoice.get("amount_paid") or 0),
         "amount_remaining": int(stripe_invoice.get("amount_remaining") or 0),
+        "balance_applied": int(stripe_invoice.get("ending_balance") or 0)
+        - int(stripe_invoice.get("starting_balance") or 0)
+        if stripe_invoice.get("ending_balance") is not None
+        else 0,
         "period_start": from_timestamp(stripe_invoice.get("period_start")),
         "period_end": from_timestamp(stripe_invoice.get("period_end")),
         "hosted_invoice_url": stripe_invoice.get("hosted_invoice_url") or "",

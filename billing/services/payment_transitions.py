@@ -15,6 +15,7 @@ from billing import statements
 from billing.models import CheckoutSession, Invoice, Payment
 from billing.representations import CheckoutSessionOutput, PaymentOutput
 from billing.services.entitlement_facts import payment_facts_hand
+from billing.services.journal import journal_payment
 from billing.services.revenue_figures import payment_figures
 from core.cache import cache_add
 from core.errors import ApiError
@@ -118,6 +119,7 @@ def payment_transition_locked(
     for name, value in changed.items():
         setattr(locked, name, value)
     locked.save(update_fields=[*changed, *payment_figures(locked), "updated_at"])
+    journal_payment(locked)
     event_type = _EVENT_FOR_STATUS.get(locked.status)
     if "status" in changed or "dispute_status" in changed:
         # Paid, refunded, disputed, dispute lost: what the payment grants may have changed.

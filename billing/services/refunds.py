@@ -21,6 +21,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing.models import Payment, Refund
+from billing.services.journal import journal_refund
 from billing.services.payment_transitions import payment_transition
 from billing.services.revenue_figures import refund_figures
 from core.actors import Actor
@@ -271,6 +272,7 @@ def refund_apply(*, refund_id: str, stripe_refund: dict[str, Any]) -> Payment:
                 "updated_at",
             ]
         )
+        journal_refund(refund)
         return payment_refunded_recompute(payment=Payment.objects.get(pk=refund.payment_id))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from billing.models import BalanceTransaction, Payment, Refund
+from billing.services.journal import journal_fee
 from billing.services.reconciliation_reader import _Reader
 from projects.models import Project
 from stripe_gateway.gateway import PLATFORM_ACCOUNT, stripe_id
@@ -118,7 +119,7 @@ def balance_sync(reader: _Reader, projects: list[Project], *, since: datetime | 
         if project is None:
             continue
         with transaction.atomic():
-            BalanceTransaction.objects.update_or_create(
+            kept, _ = BalanceTransaction.objects.update_or_create(
                 project=project,
                 stripe_balance_transaction_id=txn["id"],
                 defaults={
@@ -137,6 +138,8 @@ def balance_sync(reader: _Reader, projects: list[Project], *, since: datetime | 
                     "available_on": _when(txn.get("available_on")),
                 },
             )
+            if kept.fee:
+                journal_fee(kept)  # its fee: posted once, under the unique row just written
         stored += 1
     return stored
 

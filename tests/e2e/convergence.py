@@ -973,6 +973,37 @@ def tie_out_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
     return differences
 
 
+def journal_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
+    """The double-entry journal (billing.services.journal), after `tie_out_differences` read Stripe's balance
+    transactions: every entry balanced, nothing left for the repair to post (each movement posted exactly what its
+    row holds, once, whatever the events did), and the cash account equal to Stripe's net per currency."""
+    from billing.models import BalanceTransaction, Drift, JournalLine
+    from billing.services.journal import journal_repair
+
+    differences: list[tuple[str, str, Any, Any]] = []
+    by_entry: dict[str, int] = defaultdict(int)
+    cash: dict[str, int] = defaultdict(int)
+    for entry, currency, account, amount in JournalLine.objects.filter(entry__project=project).values_list(
+        "entry_id", "entry__currency", "account", "amount"
+    ):
+        by_entry[entry] += amount
+        if account == "stripe_balance":
+            cash[currency] += amount
+    for entry, total in sorted(by_entry.items()):
+        differences.append((f"journal {entry}", "lines add up to", total, 0))
+    net: dict[str, int] = defaultdict(int)
+    for currency, amount in BalanceTransaction.objects.filter(project=project).values_list("currency", "net"):
+        net[currency] += amount
+    for currency in sorted(set(cash) | set(net)):
+        differences.append((f"journal {currency}", "cash at Stripe", cash[currency], net[currency]))
+    # What a reconciliation had to post (drift of a `journal` movement) or a repair now would: a writer missed it.
+    repaired = Drift.objects.filter(project=project, object_type="journal").count()
+    differences.append(
+        ("journal", "movements a repair had to post", repaired + len(journal_repair(project.pk)), 0)
+    )
+    return differences
+
+
 def figures_differences(*, project: Any, api: Any, key: str) -> list[tuple[str, str, Any, Any]]:
     """The revenue figures kept as the events arrived (billing.models.revenue) against the rows they count:
     `GET /metrics/revenue` (revenue, refunds, MRR) equal to sums over the project's payments, refunds and live
@@ -1066,6 +1097,8 @@ class Comparison:
         ):
             self.differ(obj, name, local, expected)
         for obj, name, local, expected in tie_out_differences(project=self.project):
+            self.differ(obj, name, local, expected)
+        for obj, name, local, expected in journal_differences(project=self.project):
             self.differ(obj, name, local, expected)
         return self.mismatches
 

@@ -1438,6 +1438,8 @@ class Checks:
             self.differ(obj, name, kept, expected)
         for obj, name, kept, expected in cv.tie_out_differences(project=self.runner.project):
             self.differ(obj, name, kept, expected)
+        for obj, name, kept, expected in cv.journal_differences(project=self.runner.project):
+            self.differ(obj, name, kept, expected)
 
     def mirrors(self) -> None:
         """(b, c) The convergence test's field-by-field comparison: subscriptions, invoices, payments, credits and

@@ -38,6 +38,15 @@ def _moment(value: str, name: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def period(options: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The period a command's `--month`, or `--start` and `--end`, name."""
+    if options["month"] and not (options["start"] or options["end"]):
+        return _month(options["month"])
+    if options["start"] and options["end"] and not options["month"]:
+        return _moment(options["start"], "start"), _moment(options["end"], "end")
+    raise CommandError("Give either --month, or both --start and --end.")
+
+
 class Command(BaseCommand):
     help = "Tie a project's money out with Stripe's balance transactions for a month (or any period), per currency."
 
@@ -54,12 +63,7 @@ class Command(BaseCommand):
         project = Project.objects.filter(slug=options["project"]).first()
         if project is None:
             raise CommandError(f"No project {options['project']!r}.")
-        if options["month"] and not (options["start"] or options["end"]):
-            start, end = _month(options["month"])
-        elif options["start"] and options["end"] and not options["month"]:
-            start, end = _moment(options["start"], "start"), _moment(options["end"], "end")
-        else:
-            raise CommandError("Give either --month, or both --start and --end.")
+        start, end = period(options)
         if not options["no_sync"]:
             reader = _Reader(stripe_account_of(project), gateway_for(project))
             try:
