@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from billing.models import Account, EntryKind, JournalEntry, JournalLine
+from billing.models import ACCOUNT_CODES, Account, EntryKind, JournalEntry, JournalLine
 from core.admin_display import ViewOnly, column
 from core.admin_generics import ModelAdmin, TabularInline
 from core.money import money_format
@@ -23,8 +23,12 @@ class JournalLineInline(TabularInline[JournalLine, JournalEntry]):
     can_delete = False
     fields = ["account_name", "debit", "credit"]
     readonly_fields = ["account_name", "debit", "credit"]
+    ordering = ("account",)
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JournalLine]:
@@ -32,7 +36,7 @@ class JournalLineInline(TabularInline[JournalLine, JournalEntry]):
 
     @admin.display(description="Account")
     def account_name(self, line: JournalLine) -> str:
-        return str(Account(line.account).label)
+        return f"{ACCOUNT_CODES[Account(line.account)]} {Account(line.account).label}"
 
     @admin.display(description="Debit")
     def debit(self, line: JournalLine) -> str:

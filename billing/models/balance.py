@@ -15,11 +15,25 @@ class BalanceTransaction(models.Model):
     stripe_balance_transaction_id = models.CharField(
         max_length=255, verbose_name="Stripe balance transaction"
     )
+
     # Stripe's `type` (charge, refund, refund_failure, adjustment …) and `reporting_category` (charge, refund,
     # refund_failure, dispute, dispute_reversal …).
+    class Category(models.TextChoices):
+        CHARGE = "charge"
+        REFUND = "refund"
+        REFUND_FAILURE = "refund_failure", "Refund failure"
+        DISPUTE = "dispute"
+        DISPUTE_REVERSAL = "dispute_reversal", "Dispute reversal"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        AVAILABLE = "available"
+
     type = models.CharField(max_length=40)
-    reporting_category = models.CharField(max_length=40, verbose_name="reporting category")
-    status = models.CharField(max_length=20)
+    reporting_category = models.CharField(
+        max_length=40, choices=Category.choices, verbose_name="reporting category"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices)
     # The Stripe object that moved the money (ch_, re_, du_ …) and the PaymentIntent it belongs to.
     source = models.CharField(max_length=255, blank=True)
     payment_intent = models.CharField(max_length=255, blank=True, verbose_name="Stripe payment intent")

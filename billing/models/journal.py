@@ -112,7 +112,7 @@ class JournalLine(models.Model):
         verbose_name_plural = "journal lines"
 
     def __str__(self) -> str:
-        return f"{self.account} {self.amount:+}"
+        return f"{'Debit' if self.amount > 0 else 'Credit'} {Account(self.account).label}"
 
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         if not self._state.adding:

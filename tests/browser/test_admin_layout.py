@@ -21,7 +21,17 @@ from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import Page, sync_playwright
 
-from billing.models import Drift, Invoice, Payment, ReconciliationRun, Refund, Subscription
+from billing.models import (
+    BalanceTransaction,
+    Drift,
+    Invoice,
+    JournalEntry,
+    Payment,
+    ReconciliationRun,
+    Refund,
+    Subscription,
+)
+from billing.services.journal import journal_fee, journal_payment
 from catalog.models import Price, ProductAccess
 from core.models import AuditLogEntry
 from entitlements.models import (
@@ -108,13 +118,40 @@ def _seed(tenant, catalog) -> dict[str, str]:
         reference="order-2026-05-000123456",
         stripe_payment_intent_id="pi_3PQxR7aLm2Pz9KfT1a2b3c4d",
     )
-    PaymentFactory(
+    paid = PaymentFactory(
         project=project,
         customer=customer,
         amount=123456,
         status="succeeded",
         type="subscription",
         succeeded_at=timezone.now(),
+    )
+    journal_payment(paid)  # its journal entry, as the payment's transition posts it
+    journal_fee(
+        BalanceTransaction.objects.create(
+            project=project,
+            stripe_balance_transaction_id="txn_3PQxR7aLm2Pz9KfT0q1w2e3r",
+            type="charge",
+            reporting_category="charge",
+            status="pending",
+            source="ch_3PQxR7aLm2Pz9KfT1a2b3c4d",
+            payment_intent="pi_3PQxR7aLm2Pz9KfT9z8y7x6w",
+            currency="usd",
+            amount=123456,
+            fee=3610,
+            net=119846,
+            fee_details=[
+                {
+                    "amount": 3610,
+                    "application": None,
+                    "currency": "usd",
+                    "description": "Stripe processing fees",
+                    "type": "stripe_fee",
+                }
+            ],
+            created_at=timezone.now(),
+            available_on=timezone.now() + timedelta(days=2),
+        )
     )
     PaymentFactory(project=project, customer=customer, amount=1500, status="failed")
     PaymentFactory(  # an auto-recharge's charge: its reference is one long token
@@ -439,6 +476,8 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             "entitycounter",
             "costtable",
             "usageevent",
+            "journalentry",
+            "balancetransaction",
         ):
             _shoot(page, model._meta.verbose_name_plural.replace(" ", "-"))
     assert "\n".join(overflowing) == ""
@@ -699,3 +738,22 @@ def test_the_draft_line_forms_offer_the_drafts_own_lines_in_words_and_money(page
     assert "A change needs a new amount, a new description, or both." in page.locator("#content").inner_text()
     _shoot(page, "invoice-line-edit-refused")
     assert not AuditLogEntry.objects.filter(action__startswith="invoice.line_").exists()
+
+
+def test_a_journal_entry_shows_its_lines_as_debits_and_credits_in_money(page, tenant_a, catalog):
+    _seed(tenant_a, catalog)
+    _log_in(page)
+    entry = JournalEntry.objects.get(kind="payment")
+
+    page.goto(f"/admin/billing/journalentry/{quote(entry.pk)}/change/")
+    _shoot(page, "journal-entry")
+
+    rows = [
+        [row.locator(f"td.field-{name}").inner_text().strip() for name in ("account_name", "debit", "credit")]
+        for row in page.locator(".inline-related tbody tr.has_original").all()
+    ]
+    assert rows == [
+        ["2100 Deferred revenue", "", "$1,234.56"],
+        ["1010 Cash at Stripe", "$1,234.56", ""],
+    ]
+    assert page.locator(".field-kind_name .readonly").inner_text() == "Payment"
