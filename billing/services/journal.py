@@ -21,6 +21,7 @@ The accounts (debits positive):
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -166,20 +167,14 @@ def post(
     return entry
 
 
-def journal_invoice(invoice: Invoice) -> None:
-    if invoice.status == "draft":  # never issued yet (no invoice goes back to draft): nothing to read
-        return
-    for kind, postings in (
-        (EntryKind.INVOICE, invoice_postings(invoice)),
-        (EntryKind.UNCOLLECTIBLE, uncollectible_postings(invoice)),
-    ):
-        post(
-            project_id=invoice.project_id,
-            kind=kind,
-            source=invoice.stripe_invoice_id,
-            currency=invoice.currency,
-            postings=postings,
-        )
+@dataclass(frozen=True)
+class _Movements:
+    """A model's money movements: the object they are keyed by, their kinds with what each should hold, and
+    their date (None: when Tollgate learns of them)."""
+
+    source: Callable[[Any], str]
+    kinds: tuple[tuple[str, Callable[[Any], Postings]], ...]
+    effective_at: Callable[[Any], datetime | None] = lambda row: None
 
 
 def _payment_source(payment: Payment) -> str:
@@ -188,53 +183,54 @@ def _payment_source(payment: Payment) -> str:
     return str(payment.pk)
 
 
-def journal_payment(payment: Payment) -> None:
-    if (
-        payment.is_open and not payment.dispute_status
-    ):  # never paid yet (none goes back to open): nothing to read
-        return
-    for kind, postings in (
-        (EntryKind.PAYMENT, payment_postings(payment)),
-        (EntryKind.DISPUTE, dispute_postings(payment)),
-    ):
+_INVOICES = _Movements(
+    lambda i: i.stripe_invoice_id,
+    ((EntryKind.INVOICE, invoice_postings), (EntryKind.UNCOLLECTIBLE, uncollectible_postings)),
+)
+_PAYMENTS = _Movements(
+    _payment_source, ((EntryKind.PAYMENT, payment_postings), (EntryKind.DISPUTE, dispute_postings))
+)
+_REFUNDS = _Movements(lambda r: r.stripe_refund_id, ((EntryKind.REFUND, refund_postings),))
+_CREDIT_NOTES = _Movements(
+    lambda n: n.stripe_credit_note_id, ((EntryKind.CREDIT_NOTE, credit_note_postings),)
+)
+_FEES = _Movements(
+    lambda t: t.stripe_balance_transaction_id, ((EntryKind.FEE, fee_postings),), lambda t: t.created_at
+)
+
+
+def _journal(movements: _Movements, row: Any) -> None:
+    for kind, postings in movements.kinds:
         post(
-            project_id=payment.project_id,
+            project_id=row.project_id,
             kind=kind,
-            source=_payment_source(payment),
-            currency=payment.currency,
-            postings=postings,
+            source=movements.source(row),
+            currency=row.currency,
+            postings=postings(row),
+            effective_at=movements.effective_at(row),
         )
 
 
+def journal_invoice(invoice: Invoice) -> None:
+    if invoice.status != "draft":  # a draft was never issued (none goes back to draft): nothing to read
+        _journal(_INVOICES, invoice)
+
+
+def journal_payment(payment: Payment) -> None:
+    if not payment.is_open or payment.dispute_status:  # one never paid yet (none goes back to open): nothing
+        _journal(_PAYMENTS, payment)
+
+
 def journal_refund(refund: Refund) -> None:
-    post(
-        project_id=refund.project_id,
-        kind=EntryKind.REFUND,
-        source=refund.stripe_refund_id,
-        currency=refund.currency,
-        postings=refund_postings(refund),
-    )
+    _journal(_REFUNDS, refund)
 
 
 def journal_credit_note(note: CreditNote) -> None:
-    post(
-        project_id=note.project_id,
-        kind=EntryKind.CREDIT_NOTE,
-        source=note.stripe_credit_note_id,
-        currency=note.currency,
-        postings=credit_note_postings(note),
-    )
+    _journal(_CREDIT_NOTES, note)
 
 
 def journal_fee(txn: BalanceTransaction) -> None:
-    post(
-        project_id=txn.project_id,
-        kind=EntryKind.FEE,
-        source=txn.stripe_balance_transaction_id,
-        currency=txn.currency,
-        postings=fee_postings(txn),
-        effective_at=txn.created_at,
-    )
+    _journal(_FEES, txn)
 
 
 def _held(project_id: str, kind: str) -> dict[str, Postings]:
@@ -251,22 +247,19 @@ def _held(project_id: str, kind: str) -> dict[str, Postings]:
     return held
 
 
-def _repair(
-    project_id: str,
-    rows: QuerySet[Any],
-    source: Callable[[Any], str],
-    kinds: list[tuple[str, Callable[[Any], Postings]]],
-    write: Callable[[Any], None],
-) -> list[tuple[str, str]]:
-    held = {kind: _held(project_id, kind) for kind, _ in kinds}
+def _repair(project_id: str, rows: QuerySet[Any], movements: _Movements) -> list[tuple[str, str]]:
+    held = {kind: _held(project_id, kind) for kind, _ in movements.kinds}
     repaired = []
     for row in rows.iterator():
-        differing = [kind for kind, postings in kinds if held[kind].get(source(row), {}) != postings(row)]
+        source = movements.source(row)
+        differing = [
+            kind for kind, postings in movements.kinds if held[kind].get(source, {}) != postings(row)
+        ]
         if not differing:
             continue
         with transaction.atomic():
-            write(type(row).objects.select_for_update().get(pk=row.pk))
-        repaired += [(kind, source(row)) for kind in differing]
+            _journal(movements, type(row).objects.select_for_update().get(pk=row.pk))
+        repaired += [(kind, source) for kind in differing]
     return repaired
 
 
@@ -274,46 +267,17 @@ def journal_repair(project_id: str) -> list[tuple[str, str]]:
     """Posts what the project's movements still differ by (rows written around the writers: an upgrade's, a
     restore's), each under its row lock as its writer holds it; returns the (kind, object) of each movement it
     posted. Reads every row once and the journal's sums once per kind: a movement that agrees is not locked."""
-    invoices = Invoice.objects.filter(project_id=project_id).exclude(status="draft")
-    refunds = Refund.objects.filter(project_id=project_id).exclude(stripe_refund_id="")
-    fees = BalanceTransaction.objects.filter(project_id=project_id).exclude(fee=0)
-    return (
-        _repair(
-            project_id,
-            invoices,
-            lambda i: i.stripe_invoice_id,
-            [(EntryKind.INVOICE, invoice_postings), (EntryKind.UNCOLLECTIBLE, uncollectible_postings)],
-            journal_invoice,
-        )
-        + _repair(
-            project_id,
-            Payment.objects.filter(project_id=project_id),
-            _payment_source,
-            [(EntryKind.PAYMENT, payment_postings), (EntryKind.DISPUTE, dispute_postings)],
-            journal_payment,
-        )
-        + _repair(
-            project_id,
-            refunds,
-            lambda r: r.stripe_refund_id,
-            [(EntryKind.REFUND, refund_postings)],
-            journal_refund,
-        )
-        + _repair(
-            project_id,
-            CreditNote.objects.filter(project_id=project_id),
-            lambda n: n.stripe_credit_note_id,
-            [(EntryKind.CREDIT_NOTE, credit_note_postings)],
-            journal_credit_note,
-        )
-        + _repair(
-            project_id,
-            fees,
-            lambda t: t.stripe_balance_transaction_id,
-            [(EntryKind.FEE, fee_postings)],
-            journal_fee,
-        )
-    )
+    return [
+        *_repair(
+            project_id, Invoice.objects.filter(project_id=project_id).exclude(status="draft"), _INVOICES
+        ),
+        *_repair(project_id, Payment.objects.filter(project_id=project_id), _PAYMENTS),
+        *_repair(
+            project_id, Refund.objects.filter(project_id=project_id).exclude(stripe_refund_id=""), _REFUNDS
+        ),
+        *_repair(project_id, CreditNote.objects.filter(project_id=project_id), _CREDIT_NOTES),
+        *_repair(project_id, BalanceTransaction.objects.filter(project_id=project_id).exclude(fee=0), _FEES),
+    ]
 
 
 # The columns of an export, one row per line of an entry.
