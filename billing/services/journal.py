@@ -152,7 +152,7 @@ def post(
     if not difference:
         return None
     with transaction.atomic(savepoint=False):
-        entry = JournalEntry.objects.create(
+        entry = JournalEntry(
             project_id=project_id,
             kind=kind,
             source=source,
@@ -160,6 +160,7 @@ def post(
             currency=currency,
             effective_at=effective_at or timezone.now(),
         )
+        JournalEntry.objects.bulk_create([entry])  # as its lines: one insert, no save() of the model's guards
         JournalLine.objects.bulk_create(
             JournalLine(entry=entry, account=account, amount=amount)
             for account, amount in sorted(difference.items())
@@ -217,7 +218,9 @@ def journal_invoice(invoice: Invoice) -> None:
 
 
 def journal_payment(payment: Payment) -> None:
-    if not payment.is_open or payment.dispute_status:  # one never paid yet (none goes back to open): nothing
+    if (
+        payment.status not in Payment.OPEN_STATUSES or payment.dispute_status
+    ):  # one never paid: nothing to post
         _journal(_PAYMENTS, payment)
 
 

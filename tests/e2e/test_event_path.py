@@ -5,8 +5,8 @@ this holds the calls, which a callable handed down could still send up.
 
 Every call made while the inbox's task applies the event is recorded (`sys.setprofile`): from the nearest frame
 of a product module to a function of another product module, imports and the tenant-event delivery task aside.
-Measured (see docs/architecture.md): a one-time purchase makes 20 distinct such calls outside `core` (39 with
-`core`), a subscription's first checkout 15 (31); the ceilings hold the path from growing unnoticed. A compiled
+Measured (see docs/architecture.md): a one-time purchase makes 21 distinct such calls outside `core` (38 with
+`core`), a subscription's first checkout 16 (30); the ceilings hold the path from growing unnoticed. A compiled
 statement's first run on a connection (`core.statements`) builds its queryset once, which is not part of any one
 event's path.
 """
@@ -30,17 +30,19 @@ OK = "https://app.example.com/ok"
 # (`entitlements.cache.Keys.structure_version_of`, no call into `projects`).
 # 20 since billing controls: the resolver hands what it attaches of the customer's own (thresholds, recharge marks,
 # spend caps) to `entitlements.attach.structure_attach`, one call (the resolver had reached the 600-line floor).
-ONE_TIME_CALL_SITES = 20
-SUBSCRIPTION_CALL_SITES = 15
+# 21 and 16 since the journal: the payment's transition posts its entries (`billing.services.journal`), one call.
+ONE_TIME_CALL_SITES = 21
+SUBSCRIPTION_CALL_SITES = 16
 # The same, counting the calls into `core` (the inbox's claim and lock, ids, the log context). Was 28 and 24: the
 # key's lock is taken and released by one `core.locks.lock_taken` block, not `lock_try` and `lock_release`. Then
 # 27 and 23; now 36 and 29: the hottest reads run as compiled statements, so nine (six) calls the ORM used to take
 # (which this count does not see) are calls into `core.statements`: the settings, features, plan sources and state
 # of the recompute, the session's payment and open checkout session, the payment's purchases and one-time prices,
 # the inbox's due look. Then 39 and 31, while the payment's and the session's `save(update_fields=…)` and the
-# purchase's `create` were compiled writes (`core.statements`); now 36 and 29: they are the ORM's again.
-ONE_TIME_ALL_CALL_SITES = 36
-SUBSCRIPTION_ALL_CALL_SITES = 29
+# purchase's `create` were compiled writes (`core.statements`); then 36 and 29: they are the ORM's again. Now 38
+# and 30 with the billing-controls call and the journal's above.
+ONE_TIME_ALL_CALL_SITES = 38
+SUBSCRIPTION_ALL_CALL_SITES = 30
 
 
 def _module(frame: Any) -> str | None:
