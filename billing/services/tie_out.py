@@ -23,7 +23,7 @@ from billing.models import BalanceTransaction, Payment, Refund
 from billing.services.journal import journal_fee
 from billing.services.reconciliation_reader import _Reader
 from projects.models import Project
-from stripe_gateway.gateway import PLATFORM_ACCOUNT, stripe_id
+from stripe_gateway.gateway import stripe_id
 
 # The balance transactions of a project's money movements, by Stripe's `type`.
 MONEY_TYPES = ("charge", "refund", "refund_failure", "adjustment")
@@ -75,10 +75,11 @@ def _category(txn: BalanceTransaction) -> str:
     return txn.reporting_category if txn.type == "adjustment" else txn.type
 
 
-def _owner(txn: dict[str, Any], projects: list[Project], account: str) -> tuple[Project | None, str]:
+def _owner(txn: dict[str, Any], projects: list[Project]) -> tuple[Project | None, str]:
     """The project (of this account's) whose money a balance transaction moved, and its payment intent. Found
-    through the payment of its source's intent, or the project its source names; on a project's own account,
-    all its money is the project's. On the platform's shared account, money no project knows is nobody's."""
+    through the payment of its source's intent, or the project its source names. Money no project knows is
+    nobody's, on a project's own account too (the charges of customers an adoption left out, say), as the
+    reconciliation's object checks leave a charge alone whose intent no payment has."""
     source = txn.get("source")
     intent = stripe_id(source.get("payment_intent")) if isinstance(source, dict) else ""
     if intent:
@@ -94,8 +95,6 @@ def _owner(txn: dict[str, Any], projects: list[Project], account: str) -> tuple[
     for project in projects:
         if named and project.pk == named:
             return project, intent
-    if account != PLATFORM_ACCOUNT and len(projects) == 1:
-        return projects[0], intent
     return None, intent
 
 
@@ -115,7 +114,7 @@ def balance_sync(reader: _Reader, projects: list[Project], *, since: datetime | 
             continue
         if txn["type"] == "adjustment" and txn.get("reporting_category") not in DISPUTE_CATEGORIES:
             continue
-        project, intent = _owner(txn, projects, reader.account)
+        project, intent = _owner(txn, projects)
         if project is None:
             continue
         with transaction.atomic():
