@@ -13,6 +13,7 @@ from billing.models.discounts import Coupon, PromotionCode
 from billing.models.journal import ACCOUNT_CODES, Account, EntryKind, JournalEntry, JournalLine
 from billing.models.margins import MarginAlert
 from billing.models.payments import (
+    DISPUTE_HELD_BACK,
     DISPUTE_LOST,
     PLAN_PAID,
     Cart,
@@ -33,6 +34,7 @@ from billing.models.subscriptions import (
 
 __all__ = [
     "ACCOUNT_CODES",
+    "DISPUTE_HELD_BACK",
     "DISPUTE_LOST",
     "INVOICE_FINALIZED",
     "PLAN_CREDIT_REASONS",

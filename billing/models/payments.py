@@ -325,6 +325,9 @@ class Refund(models.Model):
 
 
 DISPUTE_LOST = "lost"  # Stripe's dispute status once the bank sided with the cardholder
+# A dispute's statuses whose funds Stripe holds back (an inquiry's `warning_*` withdraws nothing; a won one was
+# withdrawn and reinstated).
+DISPUTE_HELD_BACK = ("needs_response", "under_review", DISPUTE_LOST)
 FULFILLABLE = (Payment.Status.SUCCEEDED, Payment.Status.PARTIALLY_REFUNDED, Payment.Status.DISPUTED)
 # A subscription's period is paid by these too: a trial's first invoice (or one a coupon zeroes) is paid with 0.
 PLAN_PAID = (*FULFILLABLE, Payment.Status.NO_PAYMENT_REQUIRED)

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from billing.models import (
     ACCOUNT_CODES,
+    DISPUTE_HELD_BACK,
     Account,
     BalanceTransaction,
     CreditNote,
@@ -47,8 +48,6 @@ Postings = dict[str, int]  # account → what the movement holds there (debit +,
 
 # An invoice's issued statuses (a draft bills nothing yet; a void one nothing at all).
 _ISSUED = ("open", "paid", "uncollectible")
-# A dispute's statuses while Stripe holds the money back (an inquiry's `warning_*` holds nothing back).
-_HELD_BACK = ("needs_response", "under_review", "lost")
 
 
 def _balanced(postings: dict[str, int]) -> Postings:
@@ -94,7 +93,7 @@ def payment_postings(payment: Payment) -> Postings:
 
 
 def dispute_postings(payment: Payment) -> Postings:
-    if payment.dispute_status not in _HELD_BACK:
+    if payment.dispute_status not in DISPUTE_HELD_BACK:
         return {}
     return _balanced(
         {Account.DISPUTES: payment.dispute_amount, Account.STRIPE_BALANCE: -payment.dispute_amount}

@@ -14,24 +14,21 @@ Payouts, transfers and Stripe's other balance movements are not a project's mone
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 
-from billing.models import BalanceTransaction, Payment, Refund
+from billing.models import DISPUTE_HELD_BACK, BalanceTransaction, Payment, Refund
 from billing.services.journal import journal_fee
 from billing.services.reconciliation_reader import _Reader
 from projects.models import Project
-from stripe_gateway.gateway import stripe_id
+from stripe_gateway.gateway import from_timestamp, stripe_id
 
 # The balance transactions of a project's money movements, by Stripe's `type`.
 MONEY_TYPES = ("charge", "refund", "refund_failure", "adjustment")
 # Of the adjustments, those of disputes (by `reporting_category`).
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
-# A dispute's statuses whose funds Stripe holds back (an inquiry's `warning_*` withdraws nothing; a won one
-# was withdrawn and reinstated).
-_WITHDRAWN = ("needs_response", "under_review", "lost")
 # The figures of a period, in the order they are shown.
 FIGURES = ("charge", "refund", "refund_failure", "dispute", "dispute_reversal", "fee", "net")
 
@@ -57,10 +54,6 @@ class CurrencyTieOut:
     differences: list[Difference] = field(default_factory=list)
     # Every movement compared, equal or not.
     compared: list[Difference] = field(default_factory=list)
-
-    @property
-    def tied(self) -> bool:
-        return not self.differences
 
     @property
     def tollgate(self) -> dict[str, int]:
@@ -98,10 +91,6 @@ def _owner(txn: dict[str, Any], projects: list[Project]) -> tuple[Project | None
     return None, intent
 
 
-def _when(seconds: Any) -> datetime:
-    return datetime.fromtimestamp(int(seconds or 0), tz=UTC)
-
-
 def balance_sync(reader: _Reader, projects: list[Project], *, since: datetime | None = None) -> int:
     """Reads one Stripe account's balance transactions (created since `since`; all without) with their sources,
     and stores those of its `projects`, updating the status Stripe moved. Returns how many were stored."""
@@ -117,25 +106,24 @@ def balance_sync(reader: _Reader, projects: list[Project], *, since: datetime | 
         project, intent = _owner(txn, projects)
         if project is None:
             continue
+        fields: dict[str, Any] = {
+            "type": txn["type"],
+            "reporting_category": str(txn.get("reporting_category") or ""),
+            "status": str(txn.get("status") or ""),
+            "source": stripe_id(txn.get("source")),
+            "payment_intent": intent,
+            "currency": str(txn.get("currency") or ""),
+            "amount": int(txn.get("amount") or 0),
+            "fee": int(txn.get("fee") or 0),
+            "net": int(txn.get("net") or 0),
+            "fee_details": txn.get("fee_details") or [],
+            "description": str(txn.get("description") or "")[:500],
+            "created_at": from_timestamp(txn.get("created")),
+            "available_on": from_timestamp(txn.get("available_on")),
+        }
         with transaction.atomic():
             kept, _ = BalanceTransaction.objects.update_or_create(
-                project=project,
-                stripe_balance_transaction_id=txn["id"],
-                defaults={
-                    "type": txn["type"],
-                    "reporting_category": str(txn.get("reporting_category") or ""),
-                    "status": str(txn.get("status") or ""),
-                    "source": stripe_id(txn.get("source")),
-                    "payment_intent": intent,
-                    "currency": str(txn.get("currency") or ""),
-                    "amount": int(txn.get("amount") or 0),
-                    "fee": int(txn.get("fee") or 0),
-                    "net": int(txn.get("net") or 0),
-                    "fee_details": txn.get("fee_details") or [],
-                    "description": str(txn.get("description") or "")[:500],
-                    "created_at": _when(txn.get("created")),
-                    "available_on": _when(txn.get("available_on")),
-                },
+                project=project, stripe_balance_transaction_id=txn["id"], defaults=fields
             )
             if kept.fee:
                 journal_fee(kept)  # its fee: posted once, under the unique row just written
@@ -178,7 +166,7 @@ def _expected_by_source(project: Project, txns: Iterable[BalanceTransaction]) ->
                 expected[(category, source)] = refund.amount if refund.status == Refund.Status.FAILED else 0
         elif category in DISPUTE_CATEGORIES:
             payment = payments.get(source)
-            held = payment is not None and payment.dispute_status in _WITHDRAWN
+            held = payment is not None and payment.dispute_status in DISPUTE_HELD_BACK
             expected[("dispute", source)] = -payment.dispute_amount if held and payment is not None else 0
     return expected
 
@@ -243,7 +231,7 @@ def _unseen_at_stripe(project: Project, *, start: datetime, end: datetime) -> li
         intent = payment.stripe_payment_intent_id
         if intent not in charged:
             missing.append(Difference(payment.currency, "charge", intent, payment.amount, 0))
-        if payment.dispute_status in _WITHDRAWN and intent not in disputed:
+        if payment.dispute_status in DISPUTE_HELD_BACK and intent not in disputed:
             missing.append(Difference(payment.currency, "dispute", intent, -payment.dispute_amount, 0))
     refunds = Refund.objects.filter(
         project=project,
