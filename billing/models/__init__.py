@@ -22,6 +22,7 @@ from billing.models.payments import (
     Payment,
     Refund,
 )
+from billing.models.recognition import RecognitionCursor, RevenueSchedule, recognised_by
 from billing.models.reconciliation import Drift, ReconciliationRun
 from billing.models.revenue import Figure, RevenueChange, RevenueTotal
 from billing.models.subscriptions import (
@@ -56,10 +57,13 @@ __all__ = [
     "MarginAlert",
     "Payment",
     "PromotionCode",
+    "RecognitionCursor",
     "ReconciliationRun",
     "Refund",
     "RevenueChange",
+    "RevenueSchedule",
     "RevenueTotal",
     "Subscription",
     "SubscriptionItem",
+    "recognised_by",
 ]

@@ -335,6 +335,7 @@ def _invoice_fields(stripe_invoice: dict[str, Any], *, customer: Customer) -> di
         else 0,
         "period_start": from_timestamp(stripe_invoice.get("period_start")),
         "period_end": from_timestamp(stripe_invoice.get("period_end")),
+        "paid_at": from_timestamp((stripe_invoice.get("status_transitions") or {}).get("paid_at")),
         "hosted_invoice_url": stripe_invoice.get("hosted_invoice_url") or "",
         "invoice_pdf": stripe_invoice.get("invoice_pdf") or "",
         "lines": invoice_lines(stripe_invoice),

@@ -1,0 +1,423 @@
+"""The revenue schedules (`billing.models.RevenueSchedule`) written from the mirror.
+
+`recognition_sync(project)` recomputes the schedules of every document the mirror changed since the project's
+cursor: a paid subscription invoice (one schedule per line over its service period), a paid one-off payment (one
+per item: at fulfilment, or over the access period its purchase grants), the reversals of their refunds and credit
+notes, and the stop of a subscription that ended early. What a document's schedules should be is a function of the
+mirror alone; it is stored by difference (new keys inserted, changed ones updated, vanished ones deleted), so a
+replayed or late event, or a sync run twice, writes nothing more.
+
+A line's money is its amount with its share of what the document's revenue differs by from its lines (discounts,
+tax inside the amounts) spread over the positive lines by their amounts: the schedules of a document add up to its
+revenue, tax aside, to the minor unit. A reversal gives back revenue in the same proportion to tax (a refund of
+half a payment takes back half its revenue); it takes back what is still deferred of each line first, then what
+was already recognised (`immediate`, on the reversal's day).
+
+Documents are found by `updated_at` since the cursor less a margin (`SYNC_MARGIN`): a transaction that commits
+after the sync began is read by the next one.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.models import (
+    CreditNote,
+    Invoice,
+    Payment,
+    RecognitionCursor,
+    Refund,
+    RevenueSchedule,
+    Subscription,
+    recognised_by,
+)
+from catalog.models import Price
+from entitlements.models import Purchase
+from projects.models import Project
+
+# How far before the cursor a sync looks again: longer than any transaction of the mirror.
+SYNC_MARGIN = timedelta(minutes=10)
+# Documents recomputed per transaction.
+BATCH = 500
+Kind = RevenueSchedule.Kind
+
+
+@dataclass
+class _Schedule:
+    """A schedule as the mirror says it should be (the columns `RevenueSchedule` stores)."""
+
+    key: str
+    kind: str
+    document: str
+    product_id: str | None
+    description: str
+    currency: str
+    amount: int
+    start_day: date
+    end_day: date
+    booked_on: date
+    immediate: int = 0
+    stopped_on: date | None = None
+    reverses_key: str = ""
+
+    def recognised_by(self, day: date) -> int:
+        return recognised_by(
+            amount=self.amount,
+            immediate=self.immediate,
+            start_day=self.start_day,
+            end_day=self.end_day,
+            booked_on=self.booked_on,
+            stopped_on=self.stopped_on,
+            day=day,
+        )
+
+
+_STORED = (
+    "kind",
+    "document",
+    "product_id",
+    "description",
+    "currency",
+    "amount",
+    "immediate",
+    "start_day",
+    "end_day",
+    "booked_on",
+    "stopped_on",
+)
+
+
+def _day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def _stamp_day(seconds: int | None) -> date | None:
+    """A Stripe timestamp's UTC day (None for none)."""
+    return datetime.fromtimestamp(int(seconds), tz=UTC).date() if seconds else None
+
+
+def spread(total: int, weights: list[int]) -> list[int]:
+    """`total` split in proportion to `weights` (non-negative), to the minor unit: the largest remainders get the
+    units rounding leaves over, so the parts add up to `total` exactly."""
+    whole = sum(weights)
+    if whole <= 0:
+        return [0] * len(weights)
+    sign = -1 if total < 0 else 1
+    magnitude = abs(total)
+    parts = [magnitude * w // whole for w in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(magnitude * weights[i] % whole), i))
+    for i in remainders[: magnitude - sum(parts)]:
+        parts[i] += 1
+    return [sign * p for p in parts]
+
+
+def _fit(amounts: list[int], revenue: int) -> list[int]:
+    """Lines' amounts moved so that they add up to `revenue`: the difference spread over the positive ones."""
+    weights = [max(a, 0) for a in amounts]
+    if not any(weights):
+        weights = [1] * len(amounts)
+    return [a + share for a, share in zip(amounts, spread(revenue - sum(amounts), weights), strict=True)]
+
+
+def _share(amount: int, numerator: int, denominator: int) -> int:
+    """`amount` × numerator / denominator, rounded half up (the revenue part of a tax-inclusive amount)."""
+    if denominator <= 0:
+        return 0
+    return (2 * amount * numerator + denominator) // (2 * denominator)
+
+
+class _Products:
+    """Stripe price id → Tollgate product, read once per sync."""
+
+    def __init__(self, project: Project) -> None:
+        self.by_price = dict(
+            Price.objects.filter(project=project)
+            .exclude(stripe_price_id="")
+            .values_list("stripe_price_id", "product_id")
+        )
+
+
+def _line_key(invoice: Invoice, index: int) -> str:
+    return f"{invoice.stripe_invoice_id}:{invoice.lines[index].get('stripe_line_id') or index}"
+
+
+def _invoice_schedules(invoice: Invoice, products: _Products, paid_day: date) -> list[_Schedule]:
+    lines = [(index, line) for index, line in enumerate(invoice.lines) if int(line.get("amount") or 0)]
+    if not lines:
+        return []
+    amounts = _fit([int(line["amount"]) for _, line in lines], invoice.total - invoice.tax)
+    schedules = []
+    for (index, line), amount in zip(lines, amounts, strict=True):
+        start = _stamp_day(line.get("period_start")) or paid_day
+        end = _stamp_day(line.get("period_end")) or start
+        schedules.append(
+            _Schedule(
+                key=_line_key(invoice, index),
+                kind=Kind.SUBSCRIPTION,
+                document=invoice.stripe_invoice_id,
+                product_id=products.by_price.get(line.get("stripe_price_id") or ""),
+                description=str(line.get("description") or "")[:500],
+                currency=invoice.currency,
+                amount=amount,
+                start_day=start,
+                end_day=max(end, start),
+                booked_on=paid_day,
+            )
+        )
+    return schedules
+
+
+def _payment_schedules(payment: Payment, purchases: dict[int, Purchase], paid_day: date) -> list[_Schedule]:
+    items = [item for item in payment.items if int(item.get("amount") or 0)] or [
+        {"amount": payment.amount, "description": payment.description, "product": None}
+    ]
+    indexes = [i for i, item in enumerate(payment.items) if int(item.get("amount") or 0)] or [0]
+    amounts = _fit([int(item["amount"]) for item in items], payment.amount - payment.amount_tax)
+    schedules = []
+    for index, item, amount in zip(indexes, items, amounts, strict=True):
+        purchase = purchases.get(index)
+        start = _day(purchase.starts_at) if purchase else paid_day
+        end = _day(purchase.ends_at) if purchase and purchase.ends_at else start
+        schedules.append(
+            _Schedule(
+                key=f"{payment.pk}:{index}",
+                kind=Kind.ONE_OFF,
+                document=str(payment.pk),
+                product_id=item.get("product"),
+                description=str(item.get("description") or payment.description or "")[:500],
+                currency=payment.currency,
+                amount=amount,
+                start_day=start,
+                end_day=max(end, start),
+                booked_on=paid_day,
+            )
+        )
+    return schedules
+
+
+@dataclass(frozen=True)
+class _Reversal:
+    source: str  # the refund's or credit note's Stripe id
+    day: date
+    revenue: int  # what it gives back, tax aside (positive)
+    weights: dict[str, int] | None = None  # by line key, where it names the lines it credits
+
+
+def _reverse(schedules: list[_Schedule], reversals: Iterable[_Reversal]) -> list[_Schedule]:
+    """The reversals' schedules, in the order they were made: each spread over the lines by what they still hold
+    (or by the lines it names), taking back what is deferred first."""
+    held = {s.key: s.amount for s in schedules}
+    given: dict[str, list[_Schedule]] = defaultdict(list)
+    made = []
+    for reversal in sorted(reversals, key=lambda r: (r.day, r.source)):
+        targets = [s for s in schedules if held[s.key] > 0]
+        if not targets:
+            continue
+        weights = [
+            (reversal.weights or {}).get(s.key, 0) if reversal.weights else held[s.key] for s in targets
+        ]
+        if not any(weights):
+            weights = [held[s.key] for s in targets]
+        wanted = min(reversal.revenue, sum(held[s.key] for s in targets))
+        for target, part in zip(targets, spread(wanted, weights), strict=True):
+            part = min(part, held[target.key])
+            if part <= 0:
+                continue
+            before = reversal.day - timedelta(days=1)
+            recognised = target.recognised_by(before) + sum(
+                r.recognised_by(before) for r in given[target.key]
+            )
+            deferred = max(min(held[target.key] - recognised, part), 0)
+            start = max(reversal.day, target.start_day)
+            row = _Schedule(
+                key=f"{reversal.source}:{target.key}",
+                kind=Kind.REVERSAL,
+                document=reversal.source,
+                product_id=target.product_id,
+                description=target.description,
+                currency=target.currency,
+                amount=-part,
+                immediate=-(part - deferred),
+                start_day=min(start, target.end_day),
+                end_day=target.end_day,
+                booked_on=reversal.day,
+                reverses_key=target.key,
+            )
+            given[target.key].append(row)
+            held[target.key] -= part
+            made.append(row)
+    return made
+
+
+def _invoice_reversals(invoice: Invoice, refunds: list[Refund], notes: list[CreditNote]) -> list[_Reversal]:
+    revenue, total = invoice.total - invoice.tax, invoice.total
+    reversals = [
+        _Reversal(
+            refund.stripe_refund_id,
+            _day(refund.created_at),
+            _share(refund.amount, revenue, total),
+        )
+        for refund in refunds
+    ]
+    for note in notes:
+        credited = note.pre_payment_amount + note.credit_amount + note.out_of_band_amount
+        weights: dict[str, int] = defaultdict(int)
+        for line in note.lines:
+            index = line.get("invoice_line")
+            if isinstance(index, int) and 0 <= index < len(invoice.lines):
+                weights[_line_key(invoice, index)] += max(int(line.get("amount") or 0), 0)
+        reversals.append(
+            _Reversal(
+                note.stripe_credit_note_id,
+                _day(note.created_at),
+                _share(credited, revenue, total),
+                dict(weights) or None,
+            )
+        )
+    return reversals
+
+
+def _stopped(schedules: list[_Schedule], ended: datetime | None) -> None:
+    """A subscription that ended before a line's period ends: the rest of the line is earned on that day."""
+    if ended is None:
+        return
+    stop = _day(ended)
+    for schedule in schedules:
+        if stop < schedule.end_day:
+            schedule.stopped_on = stop
+
+
+def _invoice_document(invoice: Invoice, products: _Products) -> list[_Schedule]:
+    if invoice.status != "paid" or invoice.total <= 0:
+        return []
+    paid_day = _day(invoice.paid_at or invoice.updated_at)
+    schedules = _invoice_schedules(invoice, products, paid_day)
+    refunds = list(
+        Refund.objects.filter(
+            project_id=invoice.project_id,
+            payment__stripe_invoice_id=invoice.stripe_invoice_id,
+            status__in=Refund.COUNTED_STATUSES,
+        ).exclude(stripe_refund_id="")
+    )
+    notes = list(invoice.credit_notes.filter(status=CreditNote.Status.ISSUED))
+    reversals = _reverse(schedules, _invoice_reversals(invoice, refunds, notes))
+    if invoice.subscription is not None:
+        _stopped([*schedules, *reversals], invoice.subscription.ended_at)
+    return [*schedules, *reversals]
+
+
+def _payment_document(payment: Payment) -> list[_Schedule]:
+    if payment.status not in Payment.PAID_STATUSES or payment.amount <= 0 or payment.succeeded_at is None:
+        return []
+    purchases = {
+        p.line: p for p in Purchase.objects.filter(project_id=payment.project_id, payment_id=payment.pk)
+    }
+    paid_day = _day(payment.succeeded_at)
+    schedules = _payment_schedules(payment, purchases, paid_day)
+    refunds = payment.refunds.filter(status__in=Refund.COUNTED_STATUSES).exclude(stripe_refund_id="")
+    reversals = [
+        _Reversal(
+            refund.stripe_refund_id,
+            _day(refund.created_at),
+            _share(refund.amount, payment.amount - payment.amount_tax, payment.amount),
+        )
+        for refund in refunds
+    ]
+    return [*schedules, *_reverse(schedules, reversals)]
+
+
+_ONE_OFF = Q(stripe_invoice_id="") & ~Q(type=Payment.Type.SUBSCRIPTION)
+
+
+def _changed(project: Project, since: datetime | None) -> tuple[set[int], set[str]]:
+    """The invoices (pk) and one-off payments (pk) whose schedules may have changed since `since` (all without)."""
+
+    def recent(model: Any, field: str = "updated_at") -> Any:
+        rows = model.objects.filter(project=project)
+        return rows if since is None else rows.filter(**{f"{field}__gte": since})
+
+    invoices = set(recent(Invoice).values_list("pk", flat=True))
+    invoices |= set(recent(CreditNote).values_list("invoice_id", flat=True))
+    refunded = recent(Refund).values_list("payment__stripe_invoice_id", "payment_id")
+    invoice_ids = {stripe_invoice for stripe_invoice, _ in refunded if stripe_invoice}
+    payments = {payment for stripe_invoice, payment in refunded if not stripe_invoice}
+    ended = recent(Subscription).filter(ended_at__isnull=False).values_list("pk", flat=True)
+    invoices |= set(
+        Invoice.objects.filter(
+            Q(stripe_invoice_id__in=invoice_ids) | Q(subscription_id__in=list(ended)), project=project
+        ).values_list("pk", flat=True)
+    )
+    payments |= set(recent(Payment).filter(_ONE_OFF).values_list("pk", flat=True))
+    payments |= set(recent(Purchase, "created_at").values_list("payment_id", flat=True))
+    return invoices, payments
+
+
+def _store(project: Project, documents: list[str], desired: list[_Schedule]) -> int:
+    """Writes the schedules of `documents` as `desired` says, by difference. Returns the rows written."""
+    existing = {
+        row.key: row
+        for row in RevenueSchedule.objects.filter(
+            Q(document__in=documents) | Q(reverses__document__in=documents), project=project
+        )
+    }
+    wanted = {s.key: s for s in desired}
+    gone = [row.pk for key, row in existing.items() if key not in wanted]
+    RevenueSchedule.objects.filter(pk__in=gone).delete()
+    written = len(gone)
+    ids = {key: row.pk for key, row in existing.items() if key in wanted}
+    for schedule in sorted(desired, key=lambda s: bool(s.reverses_key)):  # the lines before their reversals
+        values = {name: getattr(schedule, name) for name in _STORED}
+        values["reverses_id"] = ids.get(schedule.reverses_key) if schedule.reverses_key else None
+        row = existing.get(schedule.key)
+        if row is None:
+            row = RevenueSchedule.objects.create(project=project, key=schedule.key, **values)
+            ids[schedule.key] = row.pk
+            written += 1
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.save()
+            written += 1
+    return written
+
+
+def recognition_sync(project: Project) -> int:
+    """Brings the project's schedules up to the mirror. Returns the rows written (0: they already were)."""
+    with transaction.atomic():
+        RecognitionCursor.objects.get_or_create(
+            project=project, defaults={"synced_to": datetime.min.replace(tzinfo=UTC)}
+        )
+        cursor = RecognitionCursor.objects.select_for_update().get(
+            project=project
+        )  # one sync of a project at once
+        started = timezone.now()
+        since = None if cursor.synced_to.year == 1 else cursor.synced_to - SYNC_MARGIN
+        invoices, payments = _changed(project, since)
+    products = _Products(project)
+    written = 0
+    invoice_ids = sorted(invoices)
+    for offset in range(0, len(invoice_ids), BATCH):
+        with transaction.atomic():
+            batch = list(
+                Invoice.objects.filter(pk__in=invoice_ids[offset : offset + BATCH]).select_related(
+                    "subscription"
+                )
+            )
+            desired = [s for invoice in batch for s in _invoice_document(invoice, products)]
+            written += _store(project, [i.stripe_invoice_id for i in batch], desired)
+    payment_ids = sorted(payments)
+    for offset in range(0, len(payment_ids), BATCH):
+        with transaction.atomic():
+            batch_payments = list(
+                Payment.objects.filter(pk__in=payment_ids[offset : offset + BATCH]).filter(_ONE_OFF)
+            )
+            desired = [s for payment in batch_payments for s in _payment_document(payment)]
+            written += _store(project, [str(p.pk) for p in batch_payments], desired)
+    RecognitionCursor.objects.filter(project=project).update(synced_to=started)
+    return written
