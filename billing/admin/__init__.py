@@ -11,13 +11,14 @@ Django's admin discovery imports this package; importing the modules below regis
 - `invoice_lines`: the invoices' actions adding a line to a draft, and changing or removing one of its lines;
 - `reconciliation`: reconciliation runs and drift, and Stripe's balance transactions the tie-out reads;
 - `journal`: the double-entry journal's entries and their lines;
+- `recognition`: the revenue schedules of paid lines;
 - `adoptions`: adoption runs of existing Stripe accounts.
 """
 
 from billing.admin import credit_notes, invoice_lines, payments, subscriptions
 
 # isort: split
-from billing.admin import adoptions, journal, reconciliation
+from billing.admin import adoptions, journal, recognition, reconciliation
 
 __all__ = [
     "adoptions",
@@ -25,6 +26,7 @@ __all__ = [
     "invoice_lines",
     "journal",
     "payments",
+    "recognition",
     "reconciliation",
     "subscriptions",
 ]
