@@ -28,11 +28,11 @@ class RevenueRecognitionQuery(serializers.Serializer[Any]):
     )
 
 
-class DeferredOutput(serializers.Serializer[Any]):
-    opening = serializers.IntegerField(help_text="Deferred at the month's first day, before it.")
+class BalanceOutput(serializers.Serializer[Any]):
+    opening = serializers.IntegerField(help_text="Held when the month began.")
     added = serializers.IntegerField(help_text="Billed less given back in the month.")
-    recognised = serializers.IntegerField()
-    closing = serializers.IntegerField(help_text="Deferred at the month's end: opening + added − recognised.")
+    recognised = serializers.IntegerField(help_text="Recognised as revenue in the month.")
+    closing = serializers.IntegerField(help_text="Held when the month ended: opening + added − recognised.")
 
 
 class FiguresOutput(serializers.Serializer[Any]):
@@ -42,8 +42,11 @@ class FiguresOutput(serializers.Serializer[Any]):
     refunds = serializers.IntegerField(
         help_text="Revenue given back by refunds and credit notes booked in it."
     )
-    recognised = serializers.IntegerField(help_text="Revenue earned in the month's days.")
-    deferred = DeferredOutput()
+    recognised = serializers.IntegerField(
+        help_text="Revenue earned in the month: its days of service, and the prepaid credits spent or expired in it."
+    )
+    deferred = BalanceOutput(help_text="Deferred revenue: billed for service not yet given.")
+    credits = BalanceOutput(help_text="The liability of prepaid credits bought and not yet spent or expired.")
 
 
 class ProductFiguresOutput(FiguresOutput):
@@ -71,11 +74,12 @@ def _figures(figures: Figures) -> dict[str, Any]:
         "billed": figures.billed,
         "refunds": figures.refunds,
         "recognised": figures.recognised,
-        "deferred": {
-            "opening": figures.deferred_opening,
-            "added": figures.deferred_added,
-            "recognised": figures.recognised,
-            "closing": figures.deferred_closing,
+        **{
+            balance: {
+                name: getattr(figures, f"{balance}_{name}")
+                for name in ("opening", "added", "recognised", "closing")
+            }
+            for balance in ("deferred", "credits")
         },
     }
 
@@ -112,7 +116,8 @@ class RevenueRecognitionApi(BaseApi):
         description=(
             "The calling project's revenue per month, currency and product (minor units; currencies never "
             "added together): billed, given back by refunds and credit notes, recognised day by day over each "
-            "paid line's service period, and the deferred revenue's opening, additions and closing. `months` "
+            "paid line's service period and as prepaid credits are spent or expire; the deferred revenue's and the "
+            "credits liability's opening, additions, recognition and closing. `months` "
             "months ending with `month`, oldest first."
         ),
         parameters=[RevenueRecognitionQuery],

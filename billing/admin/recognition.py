@@ -27,7 +27,7 @@ class RevenueScheduleAdmin(ViewOnly, ModelAdmin[RevenueSchedule]):
         column("created_at", "Written"),
     ]
     list_filter = ["project", "kind", "currency"]
-    search_fields = ["key", "document", "description"]
+    search_fields = ["key", "document", "description", "credit_purchase"]
     list_select_related = ["project", "product"]
     readonly_fields, exclude = read_only_page(
         RevenueSchedule,
@@ -41,4 +41,6 @@ class RevenueScheduleAdmin(ViewOnly, ModelAdmin[RevenueSchedule]):
 
     @admin.display(description="Recognised by today")
     def recognised_today(self, schedule: RevenueSchedule) -> str:
+        if schedule.credit_purchase:
+            return "as the credits are spent"
         return money_format(schedule.recognised_by(timezone.now().date()), schedule.currency)

@@ -5,7 +5,8 @@ pays for: a subscription invoice's line over its service period, a one-off purch
 access period. A refund or credit note is a schedule of its own with a negative amount (`reverses` names the one it
 takes back): what is still deferred of its line is taken back over the rest of the period, and what was already
 recognised, on the day of the reversal (`immediate`). A subscription that ended before the period it paid for ends
-is recognised in full on the day it ended (`stopped_on`): nothing more is owed in service.
+is recognised in full on the day it ended (`stopped_on`): nothing more is owed in service. Prepaid credits bought
+(`credit_purchase`) are a liability until they are spent or expire.
 
 The schedules are written from the mirror (`billing.services.recognition`): recomputed whenever their invoice,
 payment, refunds, credit notes or subscription changed, and stored by difference, so a replayed event changes
@@ -22,6 +23,7 @@ class RevenueSchedule(models.Model):
     class Kind(models.TextChoices):
         SUBSCRIPTION = "subscription", "subscription line"
         ONE_OFF = "one_off", "one-off purchase"
+        CREDITS = "credits", "prepaid credits"
         REVERSAL = "reversal", "refund or credit note"
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
@@ -47,9 +49,12 @@ class RevenueSchedule(models.Model):
     # The day the money was earned or given back (an invoice paid, a payment succeeded, a refund made): nothing is
     # recognised before it, then everything due by then at once.
     booked_on = models.DateField()
-    stopped_on = models.DateField(
-        null=True, blank=True
-    )  # the subscription ended: the rest recognised that day
+    # The subscription ended before the line's period: the rest recognised that day.
+    stopped_on = models.DateField(null=True, blank=True)
+    # Prepaid credits (a `credits` line and its reversals): the purchase whose credits the line paid for. Not
+    # revenue but a liability, recognised as the credits are spent or expire (`recognition_credits`), so the day
+    # formula does not apply: a reversal of one is recognised `immediate` on its day, the rest leaves the liability.
+    credit_purchase = models.CharField(max_length=40, blank=True, verbose_name="purchase of credits")
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
@@ -67,7 +72,8 @@ class RevenueSchedule(models.Model):
         return self.key
 
     def recognised_by(self, day: date) -> int:
-        """What the schedule has recognised by the end of `day`, in minor units."""
+        """What the schedule has recognised by the end of `day`, in minor units (not for prepaid credits' lines,
+        which follow the credits' use)."""
         return recognised_by(
             amount=self.amount,
             immediate=self.immediate,

@@ -19,7 +19,7 @@ after the sync began is read by the next one.
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from billing.models import (
     Subscription,
     recognised_by,
 )
+from billing.services.recognition_credits import CreditUsage, credit_usage
 from catalog.models import Price
 from entitlements.models import Purchase
 from projects.models import Project
@@ -65,8 +66,14 @@ class _Schedule:
     immediate: int = 0
     stopped_on: date | None = None
     reverses_key: str = ""
+    credit_purchase: str = ""
+    usage: CreditUsage | None = field(
+        default=None, compare=False
+    )  # a credits line's: how its credits are used
 
     def recognised_by(self, day: date) -> int:
+        if self.credit_purchase:
+            return credits_recognised_by(self.amount, self.immediate, self.booked_on, self.usage, day)
         return recognised_by(
             amount=self.amount,
             immediate=self.immediate,
@@ -90,7 +97,23 @@ _STORED = (
     "end_day",
     "booked_on",
     "stopped_on",
+    "credit_purchase",
 )
+
+
+def credits_recognised_by(
+    amount: int, immediate: int, booked_on: date, usage: CreditUsage | None, day: date, *, given_back: int = 0
+) -> int:
+    """What a prepaid credits' line has recognised by the end of `day`: its money in proportion to the credits used
+    (spent, forfeited, expired), no more than what its reversals left of it (`given_back` by then, from the
+    liability); a reversal of one (no usage) its `immediate` part, on its day."""
+    if day < booked_on:
+        return 0
+    if usage is None:
+        return immediate
+    if usage.units <= 0:
+        return amount - given_back
+    return min(amount * min(usage.used_by(day), usage.units) // usage.units, amount - given_back)
 
 
 def _day(moment: datetime) -> date:
@@ -173,7 +196,9 @@ def _invoice_schedules(invoice: Invoice, products: _Products, paid_day: date) ->
     return schedules
 
 
-def _payment_schedules(payment: Payment, purchases: dict[int, Purchase], paid_day: date) -> list[_Schedule]:
+def _payment_schedules(
+    payment: Payment, purchases: dict[int, Purchase], usage: dict[str, CreditUsage], paid_day: date
+) -> list[_Schedule]:
     items = [item for item in payment.items if int(item.get("amount") or 0)] or [
         {"amount": payment.amount, "description": payment.description, "product": None}
     ]
@@ -182,12 +207,15 @@ def _payment_schedules(payment: Payment, purchases: dict[int, Purchase], paid_da
     schedules = []
     for index, item, amount in zip(indexes, items, amounts, strict=True):
         purchase = purchases.get(index)
-        start = _day(purchase.starts_at) if purchase else paid_day
-        end = _day(purchase.ends_at) if purchase and purchase.ends_at else start
+        credits = usage.get(purchase.pk) if purchase else None
+        start = _day(purchase.starts_at) if purchase and not credits else paid_day
+        end = _day(purchase.ends_at) if purchase and purchase.ends_at and not credits else start
         schedules.append(
             _Schedule(
                 key=f"{payment.pk}:{index}",
-                kind=Kind.ONE_OFF,
+                kind=Kind.CREDITS if credits else Kind.ONE_OFF,
+                credit_purchase=purchase.pk if purchase and credits else "",
+                usage=credits,
                 document=str(payment.pk),
                 product_id=item.get("product"),
                 description=str(item.get("description") or payment.description or "")[:500],
@@ -234,7 +262,11 @@ def _reverse(schedules: list[_Schedule], reversals: Iterable[_Reversal]) -> list
                 r.recognised_by(before) for r in given[target.key]
             )
             deferred = max(min(held[target.key] - recognised, part), 0)
-            start = max(reversal.day, target.start_day)
+            start = (
+                reversal.day
+                if target.credit_purchase
+                else min(max(reversal.day, target.start_day), target.end_day)
+            )
             row = _Schedule(
                 key=f"{reversal.source}:{target.key}",
                 kind=Kind.REVERSAL,
@@ -244,10 +276,11 @@ def _reverse(schedules: list[_Schedule], reversals: Iterable[_Reversal]) -> list
                 currency=target.currency,
                 amount=-part,
                 immediate=-(part - deferred),
-                start_day=min(start, target.end_day),
-                end_day=target.end_day,
+                start_day=start,
+                end_day=start if target.credit_purchase else target.end_day,
                 booked_on=reversal.day,
                 reverses_key=target.key,
+                credit_purchase=target.credit_purchase,
             )
             given[target.key].append(row)
             held[target.key] -= part
@@ -318,8 +351,8 @@ def _payment_document(payment: Payment) -> list[_Schedule]:
     purchases = {
         p.line: p for p in Purchase.objects.filter(project_id=payment.project_id, payment_id=payment.pk)
     }
-    paid_day = _day(payment.succeeded_at)
-    schedules = _payment_schedules(payment, purchases, paid_day)
+    usage = credit_usage(p.pk for p in purchases.values())
+    schedules = _payment_schedules(payment, purchases, usage, _day(payment.succeeded_at))
     refunds = payment.refunds.filter(status__in=Refund.COUNTED_STATUSES).exclude(stripe_refund_id="")
     reversals = [
         _Reversal(

@@ -150,9 +150,9 @@ def test_a_one_off_purchase_is_earned_at_fulfilment_and_its_refund_given_back_at
 
     assert out.getvalue().splitlines() == [
         "month,currency,product,product_name,billed,refunds,recognised,deferred_opening,deferred_added,"
-        "deferred_closing",
-        f"{month:%Y-%m},usd,,,3000,500,2500,0,2500,0",
-        f"{month:%Y-%m},usd,{catalog.credit_pack.product_id},Credit pack,3000,500,2500,0,2500,0",
+        "deferred_recognised,deferred_closing,credits_opening,credits_added,credits_recognised,credits_closing",
+        f"{month:%Y-%m},usd,,,3000,500,2500,0,2500,2500,0,0,0,0,0",
+        f"{month:%Y-%m},usd,{catalog.credit_pack.product_id},Credit pack,3000,500,2500,0,2500,2500,0,0,0,0,0",
     ]
     # Another project sees none of it.
     assert revenue_months(tenant_b.project, month, month)[0].currencies == []
@@ -171,8 +171,13 @@ def test_the_api_answers_a_projects_months_and_refuses_a_bad_month(
     answer = api.get(f"{path}?month={month:%Y-%m}&months=2", key=tenant_a.key)
 
     assert answer.status_code == 200, answer.json()
-    figures = {"billed": 3000, "refunds": 0, "recognised": 3000}
-    deferred = {"opening": 0, "added": 3000, "recognised": 3000, "closing": 0}
+    figures = {
+        "billed": 3000,
+        "refunds": 0,
+        "recognised": 3000,
+        "deferred": {"opening": 0, "added": 3000, "recognised": 3000, "closing": 0},
+        "credits": {"opening": 0, "added": 0, "recognised": 0, "closing": 0},
+    }
     previous = month_start_before(month)
     assert answer.json() == {
         "object": "revenue_recognition",
@@ -184,13 +189,11 @@ def test_the_api_answers_a_projects_months_and_refuses_a_bad_month(
                     {
                         "currency": "usd",
                         **figures,
-                        "deferred": deferred,
                         "products": [
                             {
                                 "product": catalog.credit_pack.product_id,
                                 "name": "Credit pack",
                                 **figures,
-                                "deferred": deferred,
                             }
                         ],
                     }
@@ -210,3 +213,67 @@ def test_the_api_answers_a_projects_months_and_refuses_a_bad_month(
 
 def month_start_before(month: date) -> date:
     return (month - timedelta(days=1)).replace(day=1)
+
+
+def test_prepaid_credits_are_a_liability_recognised_as_they_are_spent(
+    api, tenant_a, catalog, stripe_sdk, stripe_webhooks
+):
+    from catalog.models import Feature, ProductFeature
+    from tests.entitlements.helpers import feature
+
+    tokens = feature(tenant_a.project, "tokens", Feature.Type.CREDITS)
+    ProductFeature.objects.create(product=catalog.credits, feature=tokens, value=1000)
+    sdk = stripe_sdk()
+    paid = paid_credit_packs(api, tenant_a, sdk)  # two packs: 2000 tokens for 3000
+    stripe_webhooks.deliver()
+    month = datetime.now(UTC).date().replace(day=1)
+
+    [report] = revenue_months(tenant_a.project, month, month)
+
+    [usd] = report.currencies
+    assert (usd.billed, usd.refunds, usd.recognised) == (3000, 0, 0)
+    assert (usd.credits_opening, usd.credits_added, usd.credits_recognised, usd.credits_closing) == (
+        0,
+        3000,
+        0,
+        3000,
+    )
+    assert (usd.deferred_added, usd.deferred_closing) == (0, 0)
+    assert RevenueSchedule.objects.get(project=tenant_a.project).kind == "credits"
+
+    # 500 tokens spent: a quarter of what was bought is earned.
+    spent = api.post(
+        "/api/v1/entitlements/consume",
+        {"id": "c1", "customer": "user-1", "feature": "tokens", "quantity": 500},
+        key=tenant_a.key,
+    )
+    assert spent.status_code == 200, spent.json()
+    assert spent.json()["allowed"] is True
+
+    [usd] = revenue_months(tenant_a.project, month, month)[0].currencies
+
+    assert (usd.billed, usd.recognised, usd.credits_recognised, usd.credits_closing) == (3000, 750, 750, 2250)
+
+    # A refund of 1000 leaves the liability (the tokens left were worth 2250): no revenue is given back.
+    refunded = api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 1000}, key=tenant_a.key)
+    assert refunded.status_code == 200, refunded.content
+    stripe_webhooks.deliver()
+
+    [usd] = revenue_months(tenant_a.project, month, month)[0].currencies
+
+    assert (usd.billed, usd.refunds, usd.recognised) == (3000, 1000, 750)
+    assert (usd.credits_opening, usd.credits_added, usd.credits_recognised, usd.credits_closing) == (
+        0,
+        2000,
+        750,
+        1250,
+    )
+    # Spending the rest earns no more than the money left: 1250.
+    spent = api.post(
+        "/api/v1/entitlements/consume",
+        {"id": "c2", "customer": "user-1", "feature": "tokens", "quantity": 1500},
+        key=tenant_a.key,
+    )
+    assert spent.json()["allowed"] is True
+    [usd] = revenue_months(tenant_a.project, month, month)[0].currencies
+    assert (usd.recognised, usd.credits_closing, usd.deferred_closing) == (2000, 0, 0)

@@ -1004,6 +1004,91 @@ def journal_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
     return differences
 
 
+def recognition_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
+    """Revenue recognition (billing.services.recognition) over all time, per currency: what the report says was
+    billed equal to the paid invoices' and one-off payments' revenue (tax aside) summed from the mirror; given back
+    no more than billed; each month's deferred revenue moving as opening + added − recognised = closing; nothing
+    left deferred once every period has ended; and a second sync writing nothing."""
+    from billing.models import Invoice, Payment, RevenueSchedule
+    from billing.services.recognition import recognition_sync
+    from billing.services.revenue_report import next_month, revenue_months
+
+    recognition_sync(project)
+    differences: list[tuple[str, str, Any, Any]] = [
+        ("recognition", "rows a second sync writes", recognition_sync(project), 0)
+    ]
+    billed: dict[str, int] = defaultdict(int)
+    for currency, total, tax in Invoice.objects.filter(
+        project=project, status="paid", total__gt=0
+    ).values_list("currency", "total", "tax"):
+        billed[currency] += total - tax
+    one_off = Payment.objects.filter(
+        project=project,
+        status__in=Payment.PAID_STATUSES,
+        amount__gt=0,
+        succeeded_at__isnull=False,
+        stripe_invoice_id="",
+    ).exclude(type=Payment.Type.SUBSCRIPTION)
+    for currency, amount, tax in one_off.values_list("currency", "amount", "amount_tax"):
+        billed[currency] += amount - tax
+    days = list(
+        RevenueSchedule.objects.filter(project=project).values_list("booked_on", "end_day", "stopped_on")
+    )
+    if not days:
+        differences.append(("recognition", "billed", {}, dict(billed)))
+        return differences
+    first = min(day for day, _, _ in days)
+    last = max(max(booked, end) for booked, end, _ in days)
+    reported: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    closing: dict[str, int] = defaultdict(int)
+    for month in revenue_months(project, first, next_month(last.replace(day=1)), sync=False):
+        seen = set()
+        for row in month.currencies:
+            seen.add(row.currency)
+            for name in ("billed", "refunds", "recognised"):
+                reported[row.currency][name] += getattr(row, name)
+            differences.append(
+                (
+                    f"recognition {row.currency} {month.month:%Y-%m}",
+                    "deferred opening + added - recognised",
+                    row.deferred_opening + row.deferred_added - row.recognised,
+                    row.deferred_closing,
+                )
+            )
+            differences.append(
+                (
+                    f"recognition {row.currency} {month.month:%Y-%m}",
+                    "opening",
+                    row.deferred_opening,
+                    closing[row.currency],
+                )
+            )
+            closing[row.currency] = row.deferred_closing
+        for currency in set(closing) - seen:
+            closing[currency] = 0
+    for currency in sorted(set(billed) | set(reported)):
+        figures = reported[currency]
+        differences.append((f"recognition {currency}", "billed", figures["billed"], billed[currency]))
+        differences.append(
+            (
+                f"recognition {currency}",
+                "given back within billed",
+                figures["refunds"] <= figures["billed"],
+                True,
+            )
+        )
+        differences.append(
+            (
+                f"recognition {currency}",
+                "recognised",
+                figures["recognised"],
+                figures["billed"] - figures["refunds"],
+            )
+        )
+        differences.append((f"recognition {currency}", "deferred at the end", closing[currency], 0))
+    return differences
+
+
 def figures_differences(*, project: Any, api: Any, key: str) -> list[tuple[str, str, Any, Any]]:
     """The revenue figures kept as the events arrived (billing.models.revenue) against the rows they count:
     `GET /metrics/revenue` (revenue, refunds, MRR) equal to sums over the project's payments, refunds and live
@@ -1099,6 +1184,8 @@ class Comparison:
         for obj, name, local, expected in tie_out_differences(project=self.project):
             self.differ(obj, name, local, expected)
         for obj, name, local, expected in journal_differences(project=self.project):
+            self.differ(obj, name, local, expected)
+        for obj, name, local, expected in recognition_differences(project=self.project):
             self.differ(obj, name, local, expected)
         return self.mismatches
 

@@ -1440,6 +1440,8 @@ class Checks:
             self.differ(obj, name, kept, expected)
         for obj, name, kept, expected in cv.journal_differences(project=self.runner.project):
             self.differ(obj, name, kept, expected)
+        for obj, name, kept, expected in cv.recognition_differences(project=self.runner.project):
+            self.differ(obj, name, kept, expected)
 
     def mirrors(self) -> None:
         """(b, c) The convergence test's field-by-field comparison: subscriptions, invoices, payments, credits and

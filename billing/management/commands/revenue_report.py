@@ -1,8 +1,9 @@
 """`manage.py revenue_report --project slug [--month YYYY-MM] [--months N] [--format table|csv]`.
 
 Brings the project's revenue schedules up to the mirror, then prints each month's revenue per currency and product:
-billed, given back (refunds and credit notes), recognised, and the deferred revenue at the month's opening, added
-in it and at its closing. Amounts are in minor units; currencies are never added together.
+billed, given back (refunds and credit notes), recognised, then the deferred revenue and the prepaid credits'
+liability, each at the month's opening, added, recognised and at its closing. Amounts are in minor units;
+currencies are never added together.
 """
 
 import csv
@@ -11,10 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.services.revenue_report import Figures, month_start, revenue_months
+from billing.services.revenue_report import FIGURES, Figures, month_start, revenue_months
 from projects.models import Project
 
-COLUMNS = ("billed", "refunds", "recognised", "deferred_opening", "deferred_added", "deferred_closing")
+COLUMNS = FIGURES
 
 
 def _values(figures: Figures) -> list[int]:
@@ -71,11 +72,19 @@ class Command(BaseCommand):
     def _table(self, project: Project, month: date, currencies: list[Any]) -> None:
         self.stdout.write(f"{project.slug}, {month:%Y-%m}:")
         if not currencies:
-            self.stdout.write("  nothing billed or deferred.")
-        header = "".join(f"{name.replace('_', ' '):>18}" for name in COLUMNS)
+            self.stdout.write("  nothing billed, deferred or prepaid.")
         for currency in currencies:
-            self.stdout.write(f"  {currency.currency}: {'':28}{header}")
-            for product in currency.products:
-                label = (product.name or product.product or "(no product)")[:32]
-                self.stdout.write(f"    {label:<32}" + "".join(f"{v:>18}" for v in _values(product)))
-            self.stdout.write(f"    {'total':<32}" + "".join(f"{v:>18}" for v in _values(currency)))
+            self.stdout.write(
+                f"  {currency.currency}: {'':30}{'billed':>12}{'refunds':>12}{'recognised':>12}"
+            )
+            for row in [*currency.products, currency]:
+                label = "total" if row is currency else (row.name or row.product or "(no product)")[:32]
+                self.stdout.write(f"    {label:<32}{row.billed:>12}{row.refunds:>12}{row.recognised:>12}")
+            for balance, title in (("deferred", "deferred revenue"), ("credits", "prepaid credits")):
+                opening, added, recognised, closing = (
+                    getattr(currency, f"{balance}_{name}")
+                    for name in ("opening", "added", "recognised", "closing")
+                )
+                self.stdout.write(
+                    f"    {title + ':':<18}opening {opening}, added {added}, recognised {recognised}, closing {closing}"
+                )
