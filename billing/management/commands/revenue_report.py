@@ -75,7 +75,7 @@ class Command(BaseCommand):
             self.stdout.write("  nothing billed, deferred or prepaid.")
         for currency in currencies:
             self.stdout.write(
-                f"  {currency.currency}: {'':30}{'billed':>12}{'refunds':>12}{'recognised':>12}"
+                f"  {currency.currency + ':':<34}{'billed':>12}{'refunds':>12}{'recognised':>12}"
             )
             for row in [*currency.products, currency]:
                 label = "total" if row is currency else (row.name or row.product or "(no product)")[:32]
