@@ -277,3 +277,44 @@ def test_prepaid_credits_are_a_liability_recognised_as_they_are_spent(
     assert spent.json()["allowed"] is True
     [usd] = revenue_months(tenant_a.project, month, month)[0].currencies
     assert (usd.recognised, usd.credits_closing, usd.deferred_closing) == (2000, 0, 0)
+
+
+def test_a_months_close_ties_out_and_writes_the_report_and_the_journal(
+    api, tenant_a, catalog, stripe_sdk, stripe_webhooks, tmp_path
+):
+    sdk = stripe_sdk()
+    paid = paid_credit_packs(api, tenant_a, sdk)
+    stripe_webhooks.deliver()
+    refunded = api.post(f"/api/v1/payments/{paid['id']}/refund", {"amount": 500}, key=tenant_a.key)
+    assert refunded.status_code == 200, refunded.content
+    stripe_webhooks.deliver()
+    month = f"{datetime.now(UTC):%Y-%m}"
+    out = io.StringIO()
+
+    call_command(
+        "month_close", "--project", "alpha", "--month", month, "--output-dir", str(tmp_path), stdout=out
+    )
+
+    prefix = tmp_path / f"alpha-{month}"
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == [
+        f"alpha, {month}:",
+        f"  tie-out: tied out ({prefix}-tie-out.txt)",
+        "  usd: billed 3000, given back 500, recognised 2500, deferred 0, prepaid credits 0 at the month's end",
+    ]
+    assert lines[3] == f"  revenue: {prefix}-revenue.csv; journal: 6 line(s), {prefix}-journal.csv"
+    assert lines[-1] == "Closed."
+    assert (tmp_path / f"alpha-{month}-tie-out.txt").read_text().splitlines()[-1] == "Tied out."
+    revenue = (tmp_path / f"alpha-{month}-revenue.csv").read_text().splitlines()
+    assert revenue[1] == f"{month},usd,,,3000,500,2500,0,2500,2500,0,0,0,0,0"
+    journal = (tmp_path / f"alpha-{month}-journal.csv").read_text().splitlines()
+    assert journal[0].startswith("entry,posted_at,effective_at,kind,source")
+    # The payment, its refund and Stripe's fee of its charge (2.9% + 30 of 3000), each balanced.
+    assert sorted(tuple(line.split(",")[i] for i in (3, 7, 9, 10)) for line in journal[1:]) == [
+        ("fee", "1010", "", "1.17"),
+        ("fee", "6100", "1.17", ""),
+        ("payment", "1010", "30.00", ""),
+        ("payment", "2100", "", "30.00"),
+        ("refund", "1010", "", "5.00"),
+        ("refund", "4900", "5.00", ""),
+    ]

@@ -1007,8 +1007,10 @@ def journal_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
 def recognition_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
     """Revenue recognition (billing.services.recognition) over all time, per currency: what the report says was
     billed equal to the paid invoices' and one-off payments' revenue (tax aside) summed from the mirror; given back
-    no more than billed; each month's deferred revenue moving as opening + added − recognised = closing; nothing
-    left deferred once every period has ended; and a second sync writing nothing."""
+    no more than billed; each month's deferred revenue and prepaid credits' liability moving as opening + added −
+    recognised = closing, the next month opening where it closed; nothing left deferred once every period has
+    ended, so that what was billed less given back is recognised or still owed in credits; a second sync writing
+    nothing."""
     from billing.models import Invoice, Payment, RevenueSchedule
     from billing.services.recognition import recognition_sync
     from billing.services.revenue_report import next_month, revenue_months
@@ -1018,9 +1020,8 @@ def recognition_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
         ("recognition", "rows a second sync writes", recognition_sync(project), 0)
     ]
     billed: dict[str, int] = defaultdict(int)
-    for currency, total, tax in Invoice.objects.filter(
-        project=project, status="paid", total__gt=0
-    ).values_list("currency", "total", "tax"):
+    paid = Invoice.objects.filter(project=project, status="paid", total__gt=0)
+    for currency, total, tax in paid.values_list("currency", "total", "tax"):
         billed[currency] += total - tax
     one_off = Payment.objects.filter(
         project=project,
@@ -1031,41 +1032,41 @@ def recognition_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
     ).exclude(type=Payment.Type.SUBSCRIPTION)
     for currency, amount, tax in one_off.values_list("currency", "amount", "amount_tax"):
         billed[currency] += amount - tax
-    days = list(
-        RevenueSchedule.objects.filter(project=project).values_list("booked_on", "end_day", "stopped_on")
-    )
+    days = list(RevenueSchedule.objects.filter(project=project).values_list("booked_on", "end_day"))
     if not days:
-        differences.append(("recognition", "billed", {}, dict(billed)))
+        differences.append(("recognition", "billed", {}, {c: a for c, a in billed.items() if a}))
         return differences
-    first = min(day for day, _, _ in days)
-    last = max(max(booked, end) for booked, end, _ in days)
+    first = min(booked for booked, _ in days)
+    last = max(max(booked, end) for booked, end in days)
     reported: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    closing: dict[str, int] = defaultdict(int)
+    closing: dict[tuple[str, str], int] = defaultdict(int)  # (currency, balance) → the last month's closing
     for month in revenue_months(project, first, next_month(last.replace(day=1)), sync=False):
         seen = set()
         for row in month.currencies:
             seen.add(row.currency)
+            where = f"recognition {row.currency} {month.month:%Y-%m}"
             for name in ("billed", "refunds", "recognised"):
                 reported[row.currency][name] += getattr(row, name)
-            differences.append(
-                (
-                    f"recognition {row.currency} {month.month:%Y-%m}",
-                    "deferred opening + added - recognised",
-                    row.deferred_opening + row.deferred_added - row.recognised,
-                    row.deferred_closing,
+            for balance in ("deferred", "credits"):
+                opening, added, recognised, closed = (
+                    getattr(row, f"{balance}_{name}")
+                    for name in ("opening", "added", "recognised", "closing")
                 )
-            )
-            differences.append(
-                (
-                    f"recognition {row.currency} {month.month:%Y-%m}",
-                    "opening",
-                    row.deferred_opening,
-                    closing[row.currency],
+                differences.append(
+                    (where, f"{balance} opening + added - recognised", opening + added - recognised, closed)
                 )
-            )
-            closing[row.currency] = row.deferred_closing
-        for currency in set(closing) - seen:
-            closing[currency] = 0
+                differences.append((where, f"{balance} opening", opening, closing[(row.currency, balance)]))
+                closing[(row.currency, balance)] = closed
+        for currency, balance in list(closing):
+            if currency not in seen:
+                differences.append(
+                    (
+                        f"recognition {currency} {month.month:%Y-%m}",
+                        f"{balance} held",
+                        closing[(currency, balance)],
+                        0,
+                    )
+                )
     for currency in sorted(set(billed) | set(reported)):
         figures = reported[currency]
         differences.append((f"recognition {currency}", "billed", figures["billed"], billed[currency]))
@@ -1080,12 +1081,14 @@ def recognition_differences(*, project: Any) -> list[tuple[str, str, Any, Any]]:
         differences.append(
             (
                 f"recognition {currency}",
-                "recognised",
-                figures["recognised"],
+                "recognised + prepaid credits left",
+                figures["recognised"] + closing[(currency, "credits")],
                 figures["billed"] - figures["refunds"],
             )
         )
-        differences.append((f"recognition {currency}", "deferred at the end", closing[currency], 0))
+        differences.append(
+            (f"recognition {currency}", "deferred at the end", closing[(currency, "deferred")], 0)
+        )
     return differences
 
 

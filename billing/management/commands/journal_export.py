@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.management.commands.tie_out import period
+from billing.management.periods import period
 from billing.services.journal import EXPORT_COLUMNS, journal_rows
 from projects.models import Project
 

@@ -50,7 +50,7 @@ class Command(BaseCommand):
             first = month_start(first - timedelta(days=1))
         reports = revenue_months(project, first, last)
         if options["format"] == "csv":
-            writer = csv.writer(self.stdout)
+            writer = csv.writer(self.stdout, lineterminator="\n")
             writer.writerow(["month", "currency", "product", "product_name", *COLUMNS])
             for report in reports:
                 for currency in report.currencies:
