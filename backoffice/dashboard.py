@@ -9,8 +9,10 @@ Revenue, MRR and live subscriptions come from the figures billing keeps as the e
 summed; the current month's are what is live now (`revenue_figures.MRR_STATUSES`), as the metrics API answers.
 Churn and failed payments are counted by the database, month by month. Nothing here reads every subscription.
 The least profitable customers of the month are `backoffice.margins_chart`'s.
+Revenue recognised and deferred (at each month's close) per currency: a `revenue_months` per project, summed.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,9 +31,12 @@ from backoffice.margins_chart import least_profitable
 from billing import selectors as billing_selectors
 from billing.models import Drift, Figure, Payment, Subscription
 from billing.services import revenue_figures
+from billing.services.revenue_report import revenue_months
 from core.money import money_format
 from projects.models import Project
 from webhooks.models import StripeEvent
+
+logger = logging.getLogger(__name__)
 
 CHART_WIDTH = 640
 CHART_HEIGHT = 200
@@ -39,6 +44,8 @@ CHART_HEIGHT = 200
 AXIS_LEFT = 84
 AXIS_BOTTOM = 26
 PLOT_TOP = 10
+# Between the two bars of a month, in a chart of two series.
+PAIR_GAP = 2
 
 
 def _money(amounts: dict[str, int]) -> str:
@@ -67,36 +74,55 @@ def _months(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
 
 
 def bar_chart(
-    *, title: str, months: list[tuple[datetime, datetime]], values: list[int], fmt: Callable[[int], str]
+    *,
+    title: str,
+    months: list[tuple[datetime, datetime]],
+    values: list[int],
+    fmt: Callable[[int], str],
+    second: list[int] | None = None,
+    names: tuple[str, str] = ("", ""),
 ) -> dict[str, Any]:
-    """A bar per month, scaled to the chart, with a value axis (0, half, top) and a tooltip per bar."""
-    top = _nice_ceiling(max(values, default=0))
+    """A bar per month, scaled to the chart, with a value axis (0, half, top) and a tooltip per bar. With
+    `second`, a second series on the same axis: two bars side by side per month (`values` on the left), named
+    by `names` in a legend and in their tooltips."""
+    top = _nice_ceiling(max([*values, *(second or [])], default=0))
     plot_height = CHART_HEIGHT - AXIS_BOTTOM - PLOT_TOP
     plot_width = CHART_WIDTH - AXIS_LEFT - 8
     slot = plot_width / max(len(months), 1)
-    bars = []
-    for index, ((first, _), value) in enumerate(zip(months, values, strict=True)):
+    pair_width = max((round(slot * 0.8) - PAIR_GAP) // 2, 2)
+
+    def bar(x: int, width: int, value: int, tooltip: str) -> dict[str, Any]:
         height = round(max(value, 0) / top * plot_height)
-        x = round(AXIS_LEFT + index * slot + slot * 0.15)
-        bars.append(
-            {
-                "x": x,
-                "y": PLOT_TOP + plot_height - height,
-                "width": max(round(slot * 0.7), 2),
-                "height": height,
-                "label_x": round(AXIS_LEFT + index * slot + slot / 2),
-                "label": first.strftime("%b"),
-                "month": first.strftime("%Y-%m"),
-                "value": value,
-                "text": fmt(value),
-            }
-        )
+        y = PLOT_TOP + plot_height - height
+        return {"x": x, "y": y, "width": width, "height": height, "value": value, "tooltip": tooltip}
+
+    bars = []
+    seconds = second if second is not None else [0] * len(months)
+    for index, ((first, _), value, other) in enumerate(zip(months, values, seconds, strict=True)):
+        month = first.strftime("%Y-%m")
+        column = {
+            "label_x": round(AXIS_LEFT + index * slot + slot / 2),
+            "label": first.strftime("%b"),
+            "month": month,
+            "value": value,
+            "text": fmt(value),
+        }
+        if second is None:
+            column |= bar(round(AXIS_LEFT + index * slot + slot * 0.15), max(round(slot * 0.7), 2), value, "")
+        else:
+            left = round(AXIS_LEFT + index * slot + (slot - 2 * pair_width - PAIR_GAP) / 2)
+            column["pair"] = [
+                bar(left, pair_width, value, f"{month}, {names[0]}: {fmt(value)}"),
+                bar(left + pair_width + PAIR_GAP, pair_width, other, f"{month}, {names[1]}: {fmt(other)}"),
+            ]
+        bars.append(column)
     ticks = [
         {"y": round(PLOT_TOP + plot_height - fraction * plot_height), "text": fmt(round(top * fraction))}
         for fraction in ((0, 1) if top == 1 else (0, 0.5, 1))
     ]
     return {
         "title": title,
+        "names": names if second is not None else None,
         "bars": bars,
         "ticks": ticks,
         "width": CHART_WIDTH,
@@ -124,9 +150,46 @@ def _per_month(months: list[tuple[datetime, datetime]], rows: QuerySet[Any], whe
     return [counts.get(first, 0) for first, _ in months]
 
 
+def _recognition(months: list[tuple[datetime, datetime]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per currency, the revenue recognised in each month and deferred at its close, summed over the projects
+    (one `revenue_months` of the whole window each), as a chart of two series; and the projects whose report
+    could not be read (logged, left out)."""
+    firsts = [first.date() for first, _ in months]
+    recognised: dict[str, list[int]] = defaultdict(lambda: [0] * len(months))
+    deferred: dict[str, list[int]] = defaultdict(lambda: [0] * len(months))
+    failed = []
+    for project in Project.objects.order_by("slug"):
+        try:
+            reports = revenue_months(project, firsts[0], firsts[-1])
+        except Exception:  # one project's schedules must not take the whole dashboard down
+            logger.exception(
+                "The revenue report of project %s could not be read for the dashboard.", project.pk
+            )
+            failed.append(project.slug)
+            continue
+        for report in reports:
+            index = firsts.index(report.month)
+            for figures in report.currencies:
+                recognised[figures.currency][index] += figures.recognised
+                deferred[figures.currency][index] += figures.deferred_closing
+    charts = [
+        bar_chart(
+            title=f"Revenue recognised and deferred ({currency.upper()})",
+            months=months,
+            values=values,
+            second=deferred[currency],
+            names=("recognised in the month", "deferred at its close"),
+            fmt=lambda amount, currency=currency: money_format(amount, currency),  # type: ignore[misc]
+        )
+        for currency, values in sorted(recognised.items())
+        if any(values) or any(deferred[currency])
+    ]
+    return charts, failed
+
+
 def history(now: datetime) -> dict[str, Any]:
-    """Month by month over the last twelve months: revenue and MRR per currency, active subscriptions, churn
-    and failed payments, over every project."""
+    """Month by month over the last twelve months: revenue and MRR per currency, active subscriptions, churn,
+    failed payments, and revenue recognised and deferred per currency, over every project."""
     start, end = metrics.default_window(now)
     months = _months(start, end)
     firsts = [first.date() for first, _ in months]
@@ -179,6 +242,7 @@ def history(now: datetime) -> dict[str, Any]:
         for currency, amounts in mrr.items()
         if any(amounts)
     }
+    recognition, recognition_failed = _recognition(months)
     return {
         "revenue": money_charts("Net revenue per month", dict(revenue)),
         "mrr": money_charts("MRR at the end of each month", rounded),
@@ -187,6 +251,8 @@ def history(now: datetime) -> dict[str, Any]:
         ),
         "churn": bar_chart(title="Subscriptions cancelled per month", months=months, values=churn, fmt=str),
         "failed": bar_chart(title="Failed payments per month", months=months, values=failed, fmt=str),
+        "recognition": recognition,
+        "recognition_failed": recognition_failed,
     }
 
 

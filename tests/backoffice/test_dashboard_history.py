@@ -2,14 +2,20 @@
 payments, with exact values from seeded subscriptions and payments; one heading, the admin's own branding."""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import time_machine
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
+from backoffice import dashboard
 from billing.models import Subscription
 from billing.services.revenue_figures import revenue_figures_repair
+from billing.services.revenue_report import month_start, next_month, revenue_months
+from core.money import money_format
+from customers.models import Customer
+from customers.services.customers import customer_ensure_stripe
 from tests.billing.factories import PriceFactory
 from tests.billing.payment_factories import PaymentFactory, SubscriptionFactory
 
@@ -149,3 +155,135 @@ def test_the_dashboard_charts_each_month_per_currency(tenant_a, tenant_b, catalo
     # "cdn" could be in the page's random CSRF token.)
     assert not re.findall(r'(?:src|href)="(?:https?:)?//', html)
     assert '<script src="http' not in html
+
+
+def _subscribe(api, tenant, sdk, stripe_webhooks, external_id, price):
+    """`external_id` subscribed to `price` through the API, paid at Stripe (the emulator) by card; its answer."""
+    api.post("/api/v1/customers", {"external_id": external_id}, key=tenant.key)
+    stripe_customer = customer_ensure_stripe(
+        customer=Customer.objects.get(project=tenant.project, external_id=external_id)
+    )
+    card = sdk.v1.payment_methods.attach("pm_card_visa", {"customer": stripe_customer}).id
+    sdk.v1.customers.update(stripe_customer, {"invoice_settings": {"default_payment_method": card}})
+    created = api.post("/api/v1/subscriptions", {"customer": external_id, "price": price}, key=tenant.key)
+    assert created.status_code == 201, created.json()
+    stripe_webhooks.deliver()
+    return created.json()
+
+
+def _earned_by(subscription, amount, day):
+    """What `amount`, spread evenly over the subscription's period, has earned by the end of `day`."""
+    start, end = (
+        datetime.fromisoformat(subscription[name]).astimezone(UTC).date()
+        for name in ("current_period_start", "current_period_end")
+    )
+    days = (end - start).days
+    return amount * min(max((day - start).days + 1, 0), days) // days
+
+
+def test_revenue_recognised_and_deferred_per_currency_summed_over_the_projects(
+    api, tenant_a, tenant_b, catalog, catalog_b, stripe_sdk, stripe_webhooks, monkeypatch
+):
+    """Subscriptions paid at Stripe in two projects and two currencies: this month's share of each period is
+    recognised, the rest deferred at the month's close; the dollars of both projects are summed, the euros
+    charted apart. One report of the twelve months per project."""
+    sdk = stripe_sdk()
+    in_usd = [
+        _subscribe(api, tenant_a, sdk, stripe_webhooks, "user-1", "pro-monthly"),
+        _subscribe(api, tenant_b, sdk, stripe_webhooks, "user-1", "pro-monthly"),
+    ]
+    in_eur = _subscribe(api, tenant_b, sdk, stripe_webhooks, "user-2", "pro-monthly-eur")
+    reports = []
+    monkeypatch.setattr(
+        dashboard,
+        "revenue_months",
+        lambda project, first, last: (
+            reports.append((project.slug, first, last)) or revenue_months(project, first, last)
+        ),
+    )
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+
+    html = client.get("/admin/dashboard/").content.decode()
+
+    month = timezone.now().date().replace(day=1)
+    close = next_month(month) - timedelta(days=1)
+    year_ago = month
+    for _ in range(11):
+        year_ago = month_start(year_ago - timedelta(days=1))
+    assert reports == [("alpha", year_ago, month), ("bravo", year_ago, month)]
+    recognised = sum(_earned_by(subscription, 3000, close) for subscription in in_usd)
+    recognised_eur = _earned_by(in_eur, 2800, close)
+    charts = re.findall(
+        r'<figure class="tg-chart tg-pairs">\s*<h3>([^<]+)</h3>\s*<p class="tg-legend">(.*?)</p>(.*?)</figure>',
+        html,
+        re.S,
+    )
+    assert [title for title, _, _ in charts] == [
+        "Revenue recognised and deferred (EUR)",
+        "Revenue recognised and deferred (USD)",
+    ]
+    assert re.sub(r"<[^>]+>", "", charts[0][1]) == "Recognised in the month Deferred at its close"
+    bars = {
+        title: re.findall(
+            r'<g class="tg-series" data-series="(\d)" data-value="(-?\d+)"><title>([^<]+)</title>', body
+        )
+        for title, _, body in charts
+    }
+    assert all(len(series) == 24 for series in bars.values())  # two bars a month, twelve months
+    # Before this month nothing was paid: every bar is zero, and says so.
+    assert bars["Revenue recognised and deferred (USD)"][:2] == [
+        ("1", "0", f"{year_ago:%Y-%m}, recognised in the month: $0.00"),
+        ("2", "0", f"{year_ago:%Y-%m}, deferred at its close: $0.00"),
+    ]
+    assert {title: [bar for bar in series if bar[1] != "0"] for title, series in bars.items()} == {
+        "Revenue recognised and deferred (EUR)": [
+            (
+                "1",
+                str(recognised_eur),
+                f"{month:%Y-%m}, recognised in the month: {money_format(recognised_eur, 'eur')}",
+            ),
+            (
+                "2",
+                str(2800 - recognised_eur),
+                f"{month:%Y-%m}, deferred at its close: {money_format(2800 - recognised_eur, 'eur')}",
+            ),
+        ],
+        "Revenue recognised and deferred (USD)": [
+            (
+                "1",
+                str(recognised),
+                f"{month:%Y-%m}, recognised in the month: {money_format(recognised, 'usd')}",
+            ),
+            (
+                "2",
+                str(6000 - recognised),
+                f"{month:%Y-%m}, deferred at its close: {money_format(6000 - recognised, 'usd')}",
+            ),
+        ],
+    }
+    assert "No revenue recognised or deferred" not in html
+
+
+def test_a_project_whose_revenue_report_cannot_be_read_is_named_and_the_page_still_shown(
+    tenant_a, tenant_b, monkeypatch, caplog
+):
+    def report(project, first, last):
+        if project.slug == "alpha":
+            raise RuntimeError("a schedule out of shape")
+        return revenue_months(project, first, last)
+
+    monkeypatch.setattr(dashboard, "revenue_months", report)
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+
+    page = client.get("/admin/dashboard/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert (
+        '<p class="errornote">The revenue recognised and deferred of alpha could not be read (the error is in '
+        "the log); they are left out.</p>"
+    ) in html
+    assert "<p>No revenue recognised or deferred in the last twelve months.</p>" in html
+    assert "The revenue report of project" in caplog.text

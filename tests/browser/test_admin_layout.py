@@ -10,7 +10,7 @@ written to $TOLLGATE_SCREENSHOTS (when set) for people to look at.
 import os
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -366,6 +366,37 @@ def _seed(tenant, catalog) -> dict[str, str]:
     return {"customer": customer.pk, "payment": payment.pk}
 
 
+def _seed_recognition(project, catalog) -> None:
+    """Paid invoices of the last twelve months: a $49.00 plan each calendar month, paid on its first day, and a
+    yearly plan of $1,200.00 paid six months ago, earned day by day over its year (deferred as it goes)."""
+    customer = CustomerFactory(project=project, external_id="northwind-traders")
+    month = timezone.now().astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    firsts = [month]
+    for _ in range(11):
+        firsts.insert(0, (firsts[0] - timedelta(days=1)).replace(day=1))
+
+    def paid(key: str, start: datetime, end: datetime, amount: int) -> None:
+        line = {"amount": amount, "stripe_price_id": catalog.pro_monthly.stripe_price_id}
+        Invoice.objects.create(
+            project=project,
+            customer=customer,
+            stripe_invoice_id=f"in_recognition_{key}",
+            number=f"NW-{key}",
+            status="paid",
+            currency="usd",
+            total=amount,
+            amount_paid=amount,
+            paid_at=start,
+            period_end=end,
+            lines=[{**line, "period_start": int(start.timestamp()), "period_end": int(end.timestamp())}],
+        )
+
+    for first in firsts:
+        paid(f"{first:%Y%m}", first, (first + timedelta(days=32)).replace(day=1), 4900)
+    yearly = firsts[5]
+    paid("yearly", yearly, yearly.replace(year=yearly.year + 1), 120000)
+
+
 def _seed_margins(project) -> None:
     """This month's model calls of a few more customers, priced by the cost table: three billed by a metered price
     (3¢ a unit), one not billed at all (besides `_seed`'s customer, whose call cost $0.045)."""
@@ -551,6 +582,34 @@ def test_view_site_customer_page_and_dashboard_tooltips(page, tenant_a, catalog)
     assert box is not None
     assert box["x"] + box["width"] <= 1366
     _shoot(page, "dashboard-margins")
+
+
+def test_the_dashboard_charts_revenue_recognised_and_deferred(page, tenant_a, catalog):
+    _seed_recognition(tenant_a.project, catalog)
+    _log_in(page)
+    page.goto("/admin/dashboard/")
+    chart = page.locator('figure:has(h3:text-is("Revenue recognised and deferred (USD)"))')
+    chart.scroll_into_view_if_needed()
+    months = chart.locator("g.tg-month")
+    assert months.count() == 12
+    # The oldest month: only its own month's plan, earned within it; nothing left over at its close.
+    assert months.first.locator("title").all_text_contents() == [
+        f"{months.first.get_attribute('data-month')}, recognised in the month: $49.00",
+        f"{months.first.get_attribute('data-month')}, deferred at its close: $0.00",
+    ]
+    # The two bars of a month sit side by side inside its slot, the deferred one in its own colour.
+    bars = months.nth(6).locator("rect.tg-bar")
+    recognised, deferred = (bars.nth(index).bounding_box() for index in (0, 1))
+    assert recognised is not None
+    assert deferred is not None
+    assert recognised["x"] + recognised["width"] < deferred["x"]
+    assert deferred["height"] > recognised["height"] > 0
+    fills = bars.evaluate_all("rects => rects.map(rect => getComputedStyle(rect).fill)")
+    assert fills[0] != fills[1]
+    box = chart.bounding_box()
+    assert box is not None
+    assert box["x"] + box["width"] <= 1366
+    _shoot(page, "dashboard-recognition")
 
 
 def test_detail_pages_are_views_in_words_and_money(page, tenant_a, catalog):
