@@ -160,7 +160,7 @@ class Invoice(models.Model):
     period_start = models.DateTimeField(null=True, blank=True, verbose_name="period from")
     period_end = models.DateTimeField(null=True, blank=True, verbose_name="period until")
     # When Stripe says the invoice was paid (`status_transitions.paid_at`): its lines are earned from then on.
-    paid_at = models.DateTimeField(null=True, blank=True, verbose_name="paid")
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name="paid on")
     hosted_invoice_url = models.URLField(max_length=2000, blank=True, verbose_name="invoice page")
     invoice_pdf = models.URLField(max_length=2000, blank=True, verbose_name="invoice PDF")
     lines = models.JSONField(default=list, blank=True)
