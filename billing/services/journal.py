@@ -314,21 +314,34 @@ def journal_rows(project_id: str, *, start: datetime, end: datetime) -> Iterator
         JournalLine.objects.filter(
             entry__project_id=project_id, entry__effective_at__gte=start, entry__effective_at__lt=end
         )
-        .select_related("entry")
         .order_by("entry__effective_at", "entry__created_at", "entry_id", "account")
+        .values_list(
+            "entry_id",
+            "entry__created_at",
+            "entry__effective_at",
+            "entry__kind",
+            "entry__source",
+            "entry__revision",
+            "entry__currency",
+            "account",
+            "amount",
+        )
     )
-    for line in lines.iterator(chunk_size=2000):
-        entry = line.entry
+    accounts = {account: (ACCOUNT_CODES[account], account.label) for account in Account}
+    for entry, posted, effective, kind, source, revision, currency, account, amount in lines.iterator(
+        chunk_size=5000
+    ):
+        code, label = accounts[Account(account)]
         yield (
-            entry.id,
-            entry.created_at.isoformat(),
-            entry.effective_at.isoformat(),
-            entry.kind,
-            entry.source,
-            str(entry.revision),
-            entry.currency,
-            ACCOUNT_CODES[Account(line.account)],
-            Account(line.account).label,
-            _decimal(line.amount, entry.currency) if line.amount > 0 else "",
-            _decimal(-line.amount, entry.currency) if line.amount < 0 else "",
+            entry,
+            posted.isoformat(),
+            effective.isoformat(),
+            kind,
+            source,
+            str(revision),
+            currency,
+            code,
+            label,
+            _decimal(amount, currency) if amount > 0 else "",
+            _decimal(-amount, currency) if amount < 0 else "",
         )

@@ -326,34 +326,25 @@ def _stopped(schedules: list[_Schedule], ended: datetime | None) -> None:
             schedule.stopped_on = stop
 
 
-def _invoice_document(invoice: Invoice, products: _Products) -> list[_Schedule]:
+def _invoice_document(
+    invoice: Invoice, products: _Products, refunds: list[Refund], notes: list[CreditNote]
+) -> list[_Schedule]:
     if invoice.status != "paid" or invoice.total <= 0:
         return []
     paid_day = _day(invoice.paid_at or invoice.updated_at)
     schedules = _invoice_schedules(invoice, products, paid_day)
-    refunds = list(
-        Refund.objects.filter(
-            project_id=invoice.project_id,
-            payment__stripe_invoice_id=invoice.stripe_invoice_id,
-            status__in=Refund.COUNTED_STATUSES,
-        ).exclude(stripe_refund_id="")
-    )
-    notes = list(invoice.credit_notes.filter(status=CreditNote.Status.ISSUED))
     reversals = _reverse(schedules, _invoice_reversals(invoice, refunds, notes))
     if invoice.subscription is not None:
         _stopped([*schedules, *reversals], invoice.subscription.ended_at)
     return [*schedules, *reversals]
 
 
-def _payment_document(payment: Payment) -> list[_Schedule]:
+def _payment_document(
+    payment: Payment, purchases: dict[int, Purchase], usage: dict[str, CreditUsage], refunds: list[Refund]
+) -> list[_Schedule]:
     if payment.status not in Payment.PAID_STATUSES or payment.amount <= 0 or payment.succeeded_at is None:
         return []
-    purchases = {
-        p.line: p for p in Purchase.objects.filter(project_id=payment.project_id, payment_id=payment.pk)
-    }
-    usage = credit_usage(p.pk for p in purchases.values())
     schedules = _payment_schedules(payment, purchases, usage, _day(payment.succeeded_at))
-    refunds = payment.refunds.filter(status__in=Refund.COUNTED_STATUSES).exclude(stripe_refund_id="")
     reversals = [
         _Reversal(
             refund.stripe_refund_id,
@@ -368,8 +359,8 @@ def _payment_document(payment: Payment) -> list[_Schedule]:
 _ONE_OFF = Q(stripe_invoice_id="") & ~Q(type=Payment.Type.SUBSCRIPTION)
 
 
-def _changed(project: Project, since: datetime | None) -> tuple[set[int], set[str]]:
-    """The invoices (pk) and one-off payments (pk) whose schedules may have changed since `since` (all without)."""
+def _changed(project: Project, since: datetime | None) -> tuple[set[str], set[str]]:
+    """The invoices and one-off payments (their ids) whose schedules may have changed since `since` (all without)."""
 
     def recent(model: Any, field: str = "updated_at") -> Any:
         rows = model.objects.filter(project=project)
@@ -391,8 +382,54 @@ def _changed(project: Project, since: datetime | None) -> tuple[set[int], set[st
     return invoices, payments
 
 
+_COUNTED_REFUNDS = Q(status__in=Refund.COUNTED_STATUSES) & ~Q(stripe_refund_id="")
+
+
+def _invoices_desired(project: Project, batch: list[Invoice], products: _Products) -> list[_Schedule]:
+    """The schedules of a batch of invoices, their refunds and credit notes read in one query each."""
+    refunds: dict[str, list[Refund]] = defaultdict(list)
+    paid = [i.stripe_invoice_id for i in batch if i.status == "paid"]
+    for refund in Refund.objects.filter(
+        _COUNTED_REFUNDS, project=project, payment__stripe_invoice_id__in=paid
+    ).select_related("payment"):
+        refunds[refund.payment.stripe_invoice_id].append(refund)
+    notes: dict[str, list[CreditNote]] = defaultdict(list)
+    for note in CreditNote.objects.filter(
+        invoice_id__in=[i.pk for i in batch if i.status == "paid"], status=CreditNote.Status.ISSUED
+    ):
+        notes[note.invoice_id].append(note)
+    return [
+        schedule
+        for invoice in batch
+        for schedule in _invoice_document(
+            invoice, products, refunds[invoice.stripe_invoice_id], notes[invoice.pk]
+        )
+    ]
+
+
+def _payments_desired(project: Project, batch: list[Payment]) -> list[_Schedule]:
+    """The schedules of a batch of one-off payments, their purchases, credits' use and refunds read at once."""
+    purchases: dict[str, dict[int, Purchase]] = defaultdict(dict)
+    for purchase in Purchase.objects.filter(project=project, payment_id__in=[str(p.pk) for p in batch]):
+        purchases[purchase.payment_id][purchase.line] = purchase
+    usage = credit_usage(p.pk for lines in purchases.values() for p in lines.values())
+    refunds: dict[str, list[Refund]] = defaultdict(list)
+    for refund in Refund.objects.filter(
+        _COUNTED_REFUNDS, project=project, payment_id__in=[p.pk for p in batch]
+    ):
+        refunds[str(refund.payment_id)].append(refund)
+    return [
+        schedule
+        for payment in batch
+        for schedule in _payment_document(
+            payment, purchases[str(payment.pk)], usage, refunds[str(payment.pk)]
+        )
+    ]
+
+
 def _store(project: Project, documents: list[str], desired: list[_Schedule]) -> int:
-    """Writes the schedules of `documents` as `desired` says, by difference. Returns the rows written."""
+    """Writes the schedules of `documents` as `desired` says, by difference (the lines in one insert, then their
+    reversals in another; changed rows in one update). Returns the rows written."""
     existing = {
         row.key: row
         for row in RevenueSchedule.objects.filter(
@@ -404,53 +441,61 @@ def _store(project: Project, documents: list[str], desired: list[_Schedule]) -> 
     RevenueSchedule.objects.filter(pk__in=gone).delete()
     written = len(gone)
     ids = {key: row.pk for key, row in existing.items() if key in wanted}
-    for schedule in sorted(desired, key=lambda s: bool(s.reverses_key)):  # the lines before their reversals
-        values = {name: getattr(schedule, name) for name in _STORED}
-        values["reverses_id"] = ids.get(schedule.reverses_key) if schedule.reverses_key else None
-        row = existing.get(schedule.key)
-        if row is None:
-            row = RevenueSchedule.objects.create(project=project, key=schedule.key, **values)
-            ids[schedule.key] = row.pk
-            written += 1
-        elif any(getattr(row, name) != value for name, value in values.items()):
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.save()
-            written += 1
-    return written
+    changed: list[RevenueSchedule] = []
+    for reversals in (False, True):  # the lines first: their reversals point at them
+        new = []
+        for schedule in desired:
+            if bool(schedule.reverses_key) != reversals:
+                continue
+            values = {name: getattr(schedule, name) for name in _STORED}
+            values["reverses_id"] = ids.get(schedule.reverses_key) if schedule.reverses_key else None
+            row = existing.get(schedule.key)
+            if row is None:
+                new.append(RevenueSchedule(project=project, key=schedule.key, **values))
+            elif any(getattr(row, name) != value for name, value in values.items()):
+                for name, value in values.items():
+                    setattr(row, name, value)
+                changed.append(row)
+        RevenueSchedule.objects.bulk_create(new)
+        if new and new[0].pk is None:  # a database that does not return the ids of a bulk insert
+            made = RevenueSchedule.objects.filter(project=project, key__in=[row.key for row in new])
+            ids.update(made.values_list("key", "pk"))
+        else:
+            ids.update((row.key, row.pk) for row in new)
+        written += len(new)
+    RevenueSchedule.objects.bulk_update(changed, [*_STORED, "reverses_id"])
+    return written + len(changed)
 
 
 def recognition_sync(project: Project) -> int:
-    """Brings the project's schedules up to the mirror. Returns the rows written (0: they already were)."""
+    """Brings the project's schedules up to the mirror, in one transaction that holds the project's cursor (one
+    sync of a project at once). Returns the rows written (0: they already were)."""
     with transaction.atomic():
         RecognitionCursor.objects.get_or_create(
             project=project, defaults={"synced_to": datetime.min.replace(tzinfo=UTC)}
         )
-        cursor = RecognitionCursor.objects.select_for_update().get(
-            project=project
-        )  # one sync of a project at once
+        cursor = RecognitionCursor.objects.select_for_update().get(project=project)
         started = timezone.now()
         since = None if cursor.synced_to.year == 1 else cursor.synced_to - SYNC_MARGIN
         invoices, payments = _changed(project, since)
-    products = _Products(project)
-    written = 0
-    invoice_ids = sorted(invoices)
-    for offset in range(0, len(invoice_ids), BATCH):
-        with transaction.atomic():
+        products = _Products(project)
+        written = 0
+        invoice_ids = sorted(invoices)
+        for offset in range(0, len(invoice_ids), BATCH):
             batch = list(
                 Invoice.objects.filter(pk__in=invoice_ids[offset : offset + BATCH]).select_related(
                     "subscription"
                 )
             )
-            desired = [s for invoice in batch for s in _invoice_document(invoice, products)]
+            desired = _invoices_desired(project, batch, products)
             written += _store(project, [i.stripe_invoice_id for i in batch], desired)
-    payment_ids = sorted(payments)
-    for offset in range(0, len(payment_ids), BATCH):
-        with transaction.atomic():
+        payment_ids = sorted(payments)
+        for offset in range(0, len(payment_ids), BATCH):
             batch_payments = list(
-                Payment.objects.filter(pk__in=payment_ids[offset : offset + BATCH]).filter(_ONE_OFF)
+                Payment.objects.filter(_ONE_OFF, pk__in=payment_ids[offset : offset + BATCH])
             )
-            desired = [s for payment in batch_payments for s in _payment_document(payment)]
+            desired = _payments_desired(project, batch_payments)
             written += _store(project, [str(p.pk) for p in batch_payments], desired)
-    RecognitionCursor.objects.filter(project=project).update(synced_to=started)
+        cursor.synced_to = started
+        cursor.save(update_fields=["synced_to"])
     return written

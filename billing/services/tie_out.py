@@ -141,10 +141,15 @@ def _expected_by_source(project: Project, txns: Iterable[BalanceTransaction]) ->
     refund_ids = {source for category, source in keys if category in ("refund", "refund_failure")}
     payments = {
         p.stripe_payment_intent_id: p
-        for p in Payment.objects.filter(project=project, stripe_payment_intent_id__in=intents)
+        for p in Payment.objects.filter(project=project, stripe_payment_intent_id__in=intents).only(
+            "stripe_payment_intent_id", "amount", "status", "dispute_status", "dispute_amount"
+        )
     }
     refunds = {
-        r.stripe_refund_id: r for r in Refund.objects.filter(project=project, stripe_refund_id__in=refund_ids)
+        r.stripe_refund_id: r
+        for r in Refund.objects.filter(project=project, stripe_refund_id__in=refund_ids).only(
+            "stripe_refund_id", "amount", "status"
+        )
     }
     charges = {
         t.source: t.payment_intent for t in txns if _category(t) == "charge"
@@ -173,9 +178,8 @@ def _expected_by_source(project: Project, txns: Iterable[BalanceTransaction]) ->
 
 def tie_out(project: Project, *, start: datetime, end: datetime) -> dict[str, CurrencyTieOut]:
     """The project's money of [start, end) against Stripe's balance transactions kept for it, per currency."""
-    in_period = list(
-        BalanceTransaction.objects.filter(project=project, created_at__gte=start, created_at__lt=end)
-    )
+    kept = BalanceTransaction.objects.defer("fee_details", "description")
+    in_period = list(kept.filter(project=project, created_at__gte=start, created_at__lt=end))
     results: dict[str, CurrencyTieOut] = {}
     for txn in in_period:
         figures = results.setdefault(txn.currency, CurrencyTieOut(txn.currency)).stripe
@@ -186,10 +190,8 @@ def tie_out(project: Project, *, start: datetime, end: datetime) -> dict[str, Cu
     sources = {t.source for t in in_period if _category(t) not in DISPUTE_CATEGORIES}
     intents = {t.payment_intent for t in in_period if _category(t) in DISPUTE_CATEGORIES}
     whole = list(
-        BalanceTransaction.objects.filter(project=project, source__in=sources)
-        | BalanceTransaction.objects.filter(
-            project=project, payment_intent__in=intents, reporting_category__in=DISPUTE_CATEGORIES
-        )
+        kept.filter(project=project, source__in=sources)
+        | kept.filter(project=project, payment_intent__in=intents, reporting_category__in=DISPUTE_CATEGORIES)
     )
     at_stripe: dict[tuple[str, str], int] = defaultdict(int)
     currency_of: dict[tuple[str, str], str] = {}
