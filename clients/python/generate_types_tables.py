@@ -109,6 +109,11 @@ CLASSES: tuple[Cls, ...] = (
     Cls("SubscriptionMetrics", ("SubscriptionMetricsOutput",), section="Metrics"),
     Cls("RevenuePeriod", ("RevenuePeriodOutput",)),
     Cls("RevenueMetrics", ("RevenueMetricsOutput",)),
+    Cls("RevenueRecognitionBalance", ("BalanceOutput",)),
+    Cls("RevenueRecognitionProduct", ("ProductFiguresOutput",)),
+    Cls("RevenueRecognitionCurrency", ("CurrencyFiguresOutput",)),
+    Cls("RevenueRecognitionMonth", ("MonthOutput",)),
+    Cls("RevenueRecognition", ("RevenueRecognitionOutput",)),
     Cls("Margin", ("MarginOutput",)),
 )
 

@@ -1,9 +1,20 @@
 """The rest of the client's surface on the live server: carts, the payment flows, refunds and cancels,
 endpoints and events, keys, catalog updates, metrics, the platform's namespace, and the escape hatch."""
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
-from tollgate_client import AuthenticationError, NotFoundError, Tollgate
-from tollgate_client.types import Cart, Payment
+from tollgate_client import AuthenticationError, InvalidRequestError, NotFoundError, Tollgate
+from tollgate_client.types import (
+    Cart,
+    Payment,
+    RevenueRecognition,
+    RevenueRecognitionBalance,
+    RevenueRecognitionCurrency,
+    RevenueRecognitionMonth,
+    RevenueRecognitionProduct,
+)
 from tollgate_client.webhooks import construct_event
 
 from billing.models import Payment as PaymentRow
@@ -157,6 +168,102 @@ def test_metrics(tollgate):
     assert tollgate.metrics.subscriptions().total == 0
     revenue = tollgate.metrics.revenue(interval="month")
     assert (revenue.interval, revenue.data) == ("month", [])
+
+
+def test_revenue_recognition(tollgate, catalog, stripe_sdk, stripe_webhooks):
+    """Two credit packs paid (30.00 for 2,000 prepaid tokens), 500 tokens spent and 5.00 refunded, and an amount
+    paid as such (no product, earned at once): this month's figures per currency and product, typed, and the
+    month before, empty."""
+    empty = tollgate.metrics.revenue_recognition()
+    month = datetime.now(UTC).date().replace(day=1)
+    assert empty == RevenueRecognition(
+        months=[RevenueRecognitionMonth(month=f"{month:%Y-%m}", currencies=[])]
+    )
+    tollgate.features.create(key="tokens", name="Tokens", type="credits")
+    tollgate.products.update("credits", features={"tokens": 1000})
+
+    def paid(**params: Any) -> Payment:
+        payment = tollgate.payments.create(customer="user-1", flow="intent", **params)
+        stripe_sdk().v1.payment_intents.confirm(
+            payment.stripe_payment_intent_id, {"payment_method": "pm_card_visa"}
+        )
+        stripe_webhooks.deliver()
+        return payment
+
+    packs = paid(price="credits-1000", quantity=2)
+    paid(amount=2500, currency="usd", description="Consulting")
+    assert tollgate.entitlements.consume(id="c1", customer="user-1", feature="tokens", quantity=500).allowed
+    assert tollgate.payments.refund(packs.id, amount=500).amount_refunded == 500
+    stripe_webhooks.deliver()
+
+    report = tollgate.metrics.revenue_recognition(month=f"{month:%Y-%m}", months=2)
+
+    # The amount is earned the day it was paid: nothing of it is left deferred. The packs' money is a liability
+    # until their tokens are spent: a quarter of them (500 of 2,000) earns a quarter of the 30.00 (7.50); the
+    # refund takes 5.00 off the liability left (22.50 → 17.50) and gives back no revenue.
+    previous = (month - timedelta(days=1)).replace(day=1)
+    nothing = RevenueRecognitionBalance(opening=0, added=0, recognised=0, closing=0)
+    assert isinstance(report, RevenueRecognition)
+    assert report == RevenueRecognition(
+        object="revenue_recognition",
+        months=[
+            RevenueRecognitionMonth(month=f"{previous:%Y-%m}", currencies=[]),
+            RevenueRecognitionMonth(
+                month=f"{month:%Y-%m}",
+                currencies=[
+                    RevenueRecognitionCurrency(
+                        currency="usd",
+                        billed=5500,
+                        refunds=500,
+                        recognised=3250,
+                        deferred=RevenueRecognitionBalance(opening=0, added=2500, recognised=2500, closing=0),
+                        credits=RevenueRecognitionBalance(
+                            opening=0, added=2500, recognised=750, closing=1750
+                        ),
+                        products=[
+                            RevenueRecognitionProduct(
+                                product=None,
+                                name="",
+                                billed=2500,
+                                refunds=0,
+                                recognised=2500,
+                                deferred=RevenueRecognitionBalance(
+                                    opening=0, added=2500, recognised=2500, closing=0
+                                ),
+                                credits=nothing,
+                            ),
+                            RevenueRecognitionProduct(
+                                product=catalog.credits.pk,
+                                name="Credit pack",
+                                billed=3000,
+                                refunds=500,
+                                recognised=750,
+                                deferred=nothing,
+                                credits=RevenueRecognitionBalance(
+                                    opening=0, added=2500, recognised=750, closing=1750
+                                ),
+                            ),
+                        ],
+                    )
+                ],
+            ),
+        ],
+    )
+    assert report.raw["months"][1]["currencies"][0]["products"][1] == {
+        "product": catalog.credits.pk,
+        "name": "Credit pack",
+        "billed": 3000,
+        "refunds": 500,
+        "recognised": 750,
+        "deferred": {"opening": 0, "added": 0, "recognised": 0, "closing": 0},
+        "credits": {"opening": 0, "added": 2500, "recognised": 750, "closing": 1750},
+    }
+    with pytest.raises(InvalidRequestError) as refused:
+        tollgate.metrics.revenue_recognition(month="2026-13")
+    assert refused.value.param == "month"
+    with pytest.raises(InvalidRequestError) as refused:
+        tollgate.metrics.revenue_recognition(months=25)
+    assert refused.value.param == "months"
 
 
 def test_the_platform_namespace(live_server, platform_key):

@@ -38,7 +38,7 @@ def _section(text: str, heading: str) -> str:
 
 
 def test_both_clients_carry_the_same_version_everywhere() -> None:
-    assert _versions() == dict.fromkeys(_versions(), "0.5.2")
+    assert _versions() == dict.fromkeys(_versions(), "0.5.3")
 
 
 def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> None:
@@ -46,12 +46,13 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
     notes = _section(guide, "Changes for existing integrations")
     assert guide.index("## Changes for existing integrations") < guide.index("## Keys and authentication")
     entries = re.findall(r"^### (\d{4}-\d{2}-\d{2}) — clients (\S+)$", notes, re.MULTILINE)
-    assert entries[0] == ("2026-11-30", "0.5.2")
+    assert entries[0] == ("2026-11-30", "0.5.3")
     assert entries[0][1] == _versions()["clients/js/package.json"]
     newest = notes.split("\n### ")[1]
     for change in (
-        "`POST /api/v1/invoices/{id}/lines`",
-        "`DELETE /api/v1/invoices/{id}/lines/{line_id}`",
-        "`subscription_item`",
+        "`GET /api/v1/metrics/revenue_recognition?month=YYYY-MM&months=N`",
+        "`tollgate.metrics.revenue_recognition(",
+        "`tollgate.metrics.revenueRecognition(",
+        "`RevenueRecognition`",
     ):
         assert change in newest, change

@@ -1340,6 +1340,59 @@ export interface RevenueMetrics {
   mrr: Record<string, number>;
 }
 
+export interface RevenueRecognitionBalance {
+  /** Held when the month began. */
+  opening: number;
+  /** Billed less given back in the month. */
+  added: number;
+  /** Recognised as revenue in the month. */
+  recognised: number;
+  /** Held when the month ended: opening + added − recognised. */
+  closing: number;
+}
+
+export interface RevenueRecognitionProduct {
+  /** Paid lines booked in the month, tax aside, discounts taken off. */
+  billed: number;
+  /** Revenue given back by refunds and credit notes booked in it. */
+  refunds: number;
+  /** Revenue earned in the month: its days of service, and the prepaid credits spent or expired in it. */
+  recognised: number;
+  /** Deferred revenue: billed for service not yet given. */
+  deferred: RevenueRecognitionBalance;
+  /** The liability of prepaid credits bought and not yet spent or expired. */
+  credits: RevenueRecognitionBalance;
+  /** Tollgate's product id; null: no product. */
+  product: string | null;
+  name: string;
+}
+
+export interface RevenueRecognitionCurrency {
+  /** Paid lines booked in the month, tax aside, discounts taken off. */
+  billed: number;
+  /** Revenue given back by refunds and credit notes booked in it. */
+  refunds: number;
+  /** Revenue earned in the month: its days of service, and the prepaid credits spent or expired in it. */
+  recognised: number;
+  /** Deferred revenue: billed for service not yet given. */
+  deferred: RevenueRecognitionBalance;
+  /** The liability of prepaid credits bought and not yet spent or expired. */
+  credits: RevenueRecognitionBalance;
+  currency: string;
+  products: RevenueRecognitionProduct[];
+}
+
+export interface RevenueRecognitionMonth {
+  /** YYYY-MM (UTC). */
+  month: string;
+  currencies: RevenueRecognitionCurrency[];
+}
+
+export interface RevenueRecognition {
+  object?: string;
+  months: RevenueRecognitionMonth[];
+}
+
 /**
  * One row of `margins.list`: a month's usage in one currency, by the groups asked for (null where not
  * grouped), what it cost you and what it billed; money in micro-units (1 USD = 1,000,000).

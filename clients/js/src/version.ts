@@ -1,1 +1,1 @@
-export const VERSION = "0.5.2";
+export const VERSION = "0.5.3";

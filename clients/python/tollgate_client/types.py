@@ -122,6 +122,11 @@ __all__ = [
     "RevenueInterval",
     "RevenueMetrics",
     "RevenuePeriod",
+    "RevenueRecognition",
+    "RevenueRecognitionBalance",
+    "RevenueRecognitionCurrency",
+    "RevenueRecognitionMonth",
+    "RevenueRecognitionProduct",
     "Revocation",
     "ScheduledCredits",
     "SpendCap",
@@ -1578,6 +1583,64 @@ class RevenueMetrics(TollgateObject):
     data: list[RevenuePeriod]
     mrr: dict[str, int]
     """Monthly recurring revenue per currency."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevenueRecognitionBalance(TollgateObject):
+    opening: int
+    """Held when the month began."""
+    added: int
+    """Billed less given back in the month."""
+    recognised: int
+    """Recognised as revenue in the month."""
+    closing: int
+    """Held when the month ended: opening + added − recognised."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevenueRecognitionProduct(TollgateObject):
+    billed: int
+    """Paid lines booked in the month, tax aside, discounts taken off."""
+    refunds: int
+    """Revenue given back by refunds and credit notes booked in it."""
+    recognised: int
+    """Revenue earned in the month: its days of service, and the prepaid credits spent or expired in it."""
+    deferred: RevenueRecognitionBalance
+    """Deferred revenue: billed for service not yet given."""
+    credits: RevenueRecognitionBalance
+    """The liability of prepaid credits bought and not yet spent or expired."""
+    product: str | None
+    """Tollgate's product id; null: no product."""
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevenueRecognitionCurrency(TollgateObject):
+    billed: int
+    """Paid lines booked in the month, tax aside, discounts taken off."""
+    refunds: int
+    """Revenue given back by refunds and credit notes booked in it."""
+    recognised: int
+    """Revenue earned in the month: its days of service, and the prepaid credits spent or expired in it."""
+    deferred: RevenueRecognitionBalance
+    """Deferred revenue: billed for service not yet given."""
+    credits: RevenueRecognitionBalance
+    """The liability of prepaid credits bought and not yet spent or expired."""
+    currency: str
+    products: list[RevenueRecognitionProduct]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevenueRecognitionMonth(TollgateObject):
+    month: str
+    """YYYY-MM (UTC)."""
+    currencies: list[RevenueRecognitionCurrency]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevenueRecognition(TollgateObject):
+    object: str = "revenue_recognition"
+    months: list[RevenueRecognitionMonth]
 
 
 @dataclass(frozen=True, kw_only=True)

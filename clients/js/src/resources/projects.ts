@@ -10,6 +10,7 @@ import type {
   ProjectStatus,
   RevenueInterval,
   RevenueMetrics,
+  RevenueRecognition,
   SubscriptionMetrics,
 } from "../types.js";
 import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
@@ -147,6 +148,13 @@ export class Projects extends Resource {
   }
 }
 
+export interface RevenueRecognitionParams {
+  /** The last month of the report, `YYYY-MM` (UTC). Default: this month. */
+  month?: string;
+  /** How many months, ending with `month`: 1–24, default 1. */
+  months?: number;
+}
+
 export class Metrics extends Resource {
   /** Subscription counts by status and by product. */
   subscriptions(): Promise<SubscriptionMetrics> {
@@ -156,5 +164,14 @@ export class Metrics extends Resource {
   /** Revenue, refunds and net per period and currency, and MRR. */
   revenue(params: { from?: string; to?: string; interval?: RevenueInterval } = {}): Promise<RevenueMetrics> {
     return this._get("/metrics/revenue", params);
+  }
+
+  /**
+   * Revenue billed, given back and recognised per month, currency and product, with the deferred revenue and the
+   * prepaid credits' liability (`deferred`, `credits`), oldest month first: `months` months (1–24, default 1)
+   * ending with `month` (`YYYY-MM`, UTC; default this month).
+   */
+  revenueRecognition(params: RevenueRecognitionParams = {}): Promise<RevenueRecognition> {
+    return this._get("/metrics/revenue_recognition", params);
   }
 }

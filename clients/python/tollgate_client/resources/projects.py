@@ -8,7 +8,14 @@ from typing import Any
 from tollgate_client._transport import Transport
 from tollgate_client.pagination import Page
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import AdoptionRun, ApiKey, Project, RevenueMetrics, SubscriptionMetrics
+from tollgate_client.types import (
+    AdoptionRun,
+    ApiKey,
+    Project,
+    RevenueMetrics,
+    RevenueRecognition,
+    SubscriptionMetrics,
+)
 
 
 class OwnApiKeys(Resource):
@@ -193,3 +200,14 @@ class Metrics(Resource):
     ) -> RevenueMetrics:
         """Revenue, refunds and net per period and currency, and MRR (`?from=&to=&interval=month|day`)."""
         return self._get(RevenueMetrics, "/metrics/revenue", {"from": start, "to": end, "interval": interval})
+
+    def revenue_recognition(
+        self, *, month: str | None = None, months: int | None = None
+    ) -> RevenueRecognition:
+        """Revenue billed, given back and recognised per month, currency and product, with the deferred
+        revenue and the prepaid credits' liability (`deferred`, `credits`), oldest month first
+        (`?month=YYYY-MM&months=N`): `months` months (1–24, default 1) ending with `month` (UTC, default this
+        month)."""
+        return self._get(
+            RevenueRecognition, "/metrics/revenue_recognition", {"month": month, "months": months}
+        )
