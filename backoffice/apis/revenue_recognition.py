@@ -124,16 +124,19 @@ class RevenueRecognitionApi(BaseApi):
         responses=RevenueRecognitionOutput,
     )
     def get(self, request: Request) -> Response:
-        last = _parse_month(request.query_params.get("month"))
-        raw = request.query_params.get("months") or "1"
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_MONTHS:
+        query = RevenueRecognitionQuery(data=request.query_params)
+        if not query.is_valid():
+            name = next(iter(query.errors))
             raise InvalidRequest(
-                f"months must be a whole number from 1 to {MAX_MONTHS}.",
+                "month must be YYYY-MM (1970-01 to 2999-12)."
+                if name == "month"
+                else f"months must be a whole number from 1 to {MAX_MONTHS}.",
                 code="invalid_parameter",
-                param="months",
+                param=name,
             )
+        last = _parse_month(query.validated_data.get("month"))
         first = last
-        for _ in range(int(raw) - 1):
+        for _ in range(query.validated_data.get("months", 1) - 1):
             first = month_start(first - timedelta(days=1))
         reports = revenue_months(request_project(request), first, last)
         return Response({"object": "revenue_recognition", "months": [_month(r) for r in reports]})

@@ -205,10 +205,22 @@ def test_the_api_answers_a_projects_months_and_refuses_a_bad_month(
     # Another project's key reads its own, empty, months.
     theirs = api.get(f"{path}?month={month:%Y-%m}", key=tenant_b.key).json()
     assert theirs["months"] == [{"month": f"{month:%Y-%m}", "currencies": []}]
-    refused = api.get(f"{path}?month=2026-13", key=tenant_a.key)
-    assert refused.status_code == 400
-    assert refused.json()["error"]["param"] == "month"
-    assert api.get(f"{path}?months=25", key=tenant_a.key).status_code == 400
+    for query, param in [
+        ("month=2026-13", "month"),
+        ("month=2026-1", "month"),
+        ("month=1969-12", "month"),
+        ("month=0001-01&months=2", "month"),
+        ("month=9999-12", "month"),
+        ("months=25", "months"),
+        ("months=0", "months"),
+        ("months=%C2%B2", "months"),  # a superscript two: a digit to Python, not a number
+    ]:
+        refused = api.get(f"{path}?{query}", key=tenant_a.key)
+        assert refused.status_code == 400, query
+        assert refused.json()["error"]["param"] == param, query
+    # The earliest and latest months allowed answer.
+    assert api.get(f"{path}?month=1970-01&months=1", key=tenant_a.key).status_code == 200
+    assert api.get(f"{path}?month=2999-12", key=tenant_a.key).status_code == 200
 
 
 def month_start_before(month: date) -> date:
