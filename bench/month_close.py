@@ -5,9 +5,10 @@ as a ratio to one with FEW, measured in the same run; the issue's target is 30 s
 Each subscription has two paid monthly invoices, last month's and this month's, each with its payment, Stripe's
 charge (a balance transaction with its fee) and the journal entries the billing writers post for them (the
 postings of `billing.services.journal`, written in bulk); one in ten payments is refunded in part. Rows are written
-in bulk, never through the API. The close is timed cold (the first report writes every revenue schedule, as after
-an upgrade) and warm (nothing changed since: the report reads the schedules only), ROUNDS times each for the warm
-one. The rows are deleted at the end.
+in bulk, never through the API. The close is timed cold (the first report writes every revenue schedule of both
+months, as after an upgrade), with the month not yet synced (its invoices' schedules written by the close: beat's
+sync has not run since the month began), and warm (beat's sync ran: the report reads the schedules only), ROUNDS
+times for the warm one. The rows are deleted at the end.
 """
 
 import io
@@ -242,6 +243,16 @@ def _drop(project: Any) -> None:
     Project.objects.filter(pk=project.pk).delete()
 
 
+def _unsync_month(project: Any, now: datetime) -> None:
+    """As if beat had not synced the schedules since the month began: this month's invoices changed since the last
+    sync, their schedules not yet written."""
+    from billing.models import Invoice, RevenueSchedule
+
+    this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    RevenueSchedule.objects.filter(project=project, booked_on__gte=this_month.date()).delete()
+    Invoice.objects.filter(project=project, paid_at__gte=this_month).update(updated_at=datetime.now(UTC))
+
+
 def _close(slug: str, month: str, folder: str) -> tuple[float, str]:
     from django.core.management import call_command
 
@@ -272,6 +283,10 @@ def run() -> None:
     try:
         with tempfile.TemporaryDirectory() as folder:
             cold = {size: _close(project.slug, month, folder) for size, project in sides.items()}
+            unsynced = {}
+            for size, project in sides.items():
+                _unsync_month(project, now)
+                unsynced[size] = _close(project.slug, month, folder)[0]
             warm = {
                 size: statistics.median(_close(project.slug, month, folder)[0] for _ in range(ROUNDS))
                 for size, project in sides.items()
@@ -285,16 +300,22 @@ def run() -> None:
             [
                 (f"cold close, {FEW} subscriptions (baseline)", cold[FEW][0], "s"),
                 (f"cold close, {SUBSCRIPTIONS} subscriptions", cold[SUBSCRIPTIONS][0], "s"),
+                (f"the month not yet synced, {FEW} subscriptions", unsynced[FEW], "s"),
+                (f"the month not yet synced, {SUBSCRIPTIONS} subscriptions", unsynced[SUBSCRIPTIONS], "s"),
                 (f"warm close, {FEW} subscriptions", warm[FEW], "s"),
                 (f"warm close, {SUBSCRIPTIONS} subscriptions", warm[SUBSCRIPTIONS], "s"),
             ],
             base,
         )
-        worst = max(cold[SUBSCRIPTIONS][0], warm[SUBSCRIPTIONS])
-        verdict = "meets" if worst <= TARGET_SECONDS else "misses"
-        print(
-            f"{SUBSCRIPTIONS} subscriptions: {worst:.1f} s at worst, {verdict} the {TARGET_SECONDS:.0f} s target"
-        )
+        for case, seconds in (
+            ("the month not yet synced", unsynced[SUBSCRIPTIONS]),
+            ("synced by beat (warm)", warm[SUBSCRIPTIONS]),
+            ("first close after the upgrade (cold)", cold[SUBSCRIPTIONS][0]),
+        ):
+            verdict = "meets" if seconds <= TARGET_SECONDS else "misses"
+            print(
+                f"{SUBSCRIPTIONS} subscriptions, {case}: {seconds:.1f} s, {verdict} the {TARGET_SECONDS:.0f} s target"
+            )
     finally:
         for project in sides.values():
             _drop(project)

@@ -50,6 +50,16 @@ def revenue_fold() -> int:
 
 
 @shared_task(acks_late=True)
+def recognition_sync_all() -> int:
+    """Beat: brings every project's revenue schedules up to the mirror (what changed since each one's last sync);
+    returns the rows written."""
+    from billing.services.recognition import recognition_sync
+    from projects.models import Project
+
+    return sum(recognition_sync(project) for project in Project.objects.order_by("pk"))
+
+
+@shared_task(acks_late=True)
 def revenue_figures_repair() -> int:
     """Beat: nightly, brings rows written around the billing services (a direct write, an import) to what they
     should count in the revenue figures; each one it changes is logged."""

@@ -382,6 +382,19 @@ def _changed(project: Project, since: datetime | None) -> tuple[set[str], set[st
     return invoices, payments
 
 
+# What an invoice's schedules are made of.
+_INVOICE_COLUMNS = (
+    "project_id",
+    "stripe_invoice_id",
+    "status",
+    "currency",
+    "total",
+    "tax",
+    "paid_at",
+    "updated_at",
+    "lines",
+    "subscription_id",
+)
 _COUNTED_REFUNDS = Q(status__in=Refund.COUNTED_STATUSES) & ~Q(stripe_refund_id="")
 
 
@@ -483,9 +496,9 @@ def recognition_sync(project: Project) -> int:
         invoice_ids = sorted(invoices)
         for offset in range(0, len(invoice_ids), BATCH):
             batch = list(
-                Invoice.objects.filter(pk__in=invoice_ids[offset : offset + BATCH]).select_related(
-                    "subscription"
-                )
+                Invoice.objects.filter(pk__in=invoice_ids[offset : offset + BATCH])
+                .select_related("subscription")
+                .only(*_INVOICE_COLUMNS, "subscription__ended_at")
             )
             desired = _invoices_desired(project, batch, products)
             written += _store(project, [i.stripe_invoice_id for i in batch], desired)

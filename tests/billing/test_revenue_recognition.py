@@ -330,3 +330,23 @@ def test_a_months_close_ties_out_and_writes_the_report_and_the_journal(
         ("refund", "1010", "", "5.00"),
         ("refund", "4900", "5.00", ""),
     ]
+
+
+def test_beat_keeps_every_projects_schedules_current(
+    api, tenant_a, tenant_b, catalog, stripe_sdk, stripe_webhooks
+):
+    from django.conf import settings
+
+    from billing.tasks import recognition_sync_all
+
+    sdk = stripe_sdk()
+    paid_credit_packs(api, tenant_a, sdk)
+    stripe_webhooks.deliver()
+
+    assert recognition_sync_all() == 1  # the payment's one line
+    assert recognition_sync_all() == 0
+    assert list(RevenueSchedule.objects.values_list("project_id", "amount", "kind")) == [
+        (tenant_a.project.pk, 3000, "one_off")
+    ]
+    entry = settings.CELERY_BEAT_SCHEDULE["sync-revenue-schedules"]
+    assert (entry["task"], entry["schedule"]) == ("billing.tasks.recognition_sync_all", 600.0)
