@@ -200,8 +200,14 @@ def _seed(project: Any, count: int, now: datetime) -> None:
         )
     JournalEntry.objects.bulk_create(entries, batch_size=5000)
     JournalLine.objects.bulk_create(lines, batch_size=5000)
-    # Written an hour ago, as a month's rows are by its close: the report's sync reads what changed since its last
-    # one, less a margin of minutes, so a warm close reads none of them again.
+    _age(project, now)
+
+
+def _age(project: Any, now: datetime) -> None:
+    """The project's rows last changed an hour ago, as a month's are by its close: the report's sync reads what
+    changed since its last one, less a margin of minutes, so a warm close reads none of them again."""
+    from billing.models import Invoice, Payment, Refund, Subscription
+
     earlier = now - timedelta(hours=1)
     for model in (Invoice, Payment, Refund, Subscription):
         model.objects.filter(project=project).update(updated_at=earlier)
@@ -287,6 +293,7 @@ def run() -> None:
             for size, project in sides.items():
                 _unsync_month(project, now)
                 unsynced[size] = _close(project.slug, month, folder)[0]
+                _age(project, now)
             warm = {
                 size: statistics.median(_close(project.slug, month, folder)[0] for _ in range(ROUNDS))
                 for size, project in sides.items()

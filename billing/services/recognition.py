@@ -443,12 +443,9 @@ def _payments_desired(project: Project, batch: list[Payment]) -> list[_Schedule]
 def _store(project: Project, documents: list[str], desired: list[_Schedule]) -> int:
     """Writes the schedules of `documents` as `desired` says, by difference (the lines in one insert, then their
     reversals in another; changed rows in one update). Returns the rows written."""
-    existing = {
-        row.key: row
-        for row in RevenueSchedule.objects.filter(
-            Q(document__in=documents) | Q(reverses__document__in=documents), project=project
-        )
-    }
+    lines = list(RevenueSchedule.objects.filter(project=project, document__in=documents))
+    reversed_rows = RevenueSchedule.objects.filter(project=project, reverses_id__in=[row.pk for row in lines])
+    existing = {row.key: row for row in [*lines, *reversed_rows]}
     wanted = {s.key: s for s in desired}
     gone = [row.pk for key, row in existing.items() if key not in wanted]
     RevenueSchedule.objects.filter(pk__in=gone).delete()
