@@ -1,10 +1,11 @@
 """Reads of billing records for the API, admin, commands and other apps. Every selector takes the project."""
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from django.db.models import DateField, F, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
 from billing.models import (
     AdoptionRun,
@@ -13,6 +14,7 @@ from billing.models import (
     Coupon,
     CreditNote,
     Invoice,
+    JournalEntry,
     Payment,
     PromotionCode,
     RevenueChange,
@@ -258,3 +260,30 @@ def adoption_run_get(*, project: Project, run_id: str) -> AdoptionRun:
     if run is None:
         raise NotFound(f"No such adoption run: {run_id!r}.", param="run_id")
     return run
+
+
+# How long after it is posted the journal's stream serves an entry. An entry's `created_at` is taken when it is
+# inserted, inside its writer's transaction, so an entry may commit after one posted later was read: a reader past
+# it would never see it. Each writer posts one movement under its row's lock in a short transaction (a webhook's
+# event, a reconciliation's row, a balance transaction read); a minute is far longer than any of them, plus the
+# skew between the clocks of two web or worker hosts.
+JOURNAL_SETTLE = timedelta(seconds=60)
+
+
+def journal_entry_stream(
+    *,
+    project: Project,
+    kind: str | None = None,
+    effective_from: datetime | None = None,
+    effective_to: datetime | None = None,
+) -> QuerySet[JournalEntry]:
+    """The project's journal entries posted at least `JOURNAL_SETTLE` ago (all committed by now), with their
+    lines; optionally of one `kind`, effective in [effective_from, effective_to). Unordered: the stream orders."""
+    entries = JournalEntry.objects.filter(project=project, created_at__lte=timezone.now() - JOURNAL_SETTLE)
+    if kind:
+        entries = entries.filter(kind=kind)
+    if effective_from is not None:
+        entries = entries.filter(effective_at__gte=effective_from)
+    if effective_to is not None:
+        entries = entries.filter(effective_at__lt=effective_to)
+    return entries.prefetch_related("lines")

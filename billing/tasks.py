@@ -1,5 +1,7 @@
 """Billing tasks: thin wrappers that take ids and call one service."""
 
+import logging
+
 from celery import shared_task
 
 from billing.services import (
@@ -11,6 +13,8 @@ from billing.services import (
     revenue_figures,
 )
 from billing.services import payment_closing as closing
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -50,13 +54,19 @@ def revenue_fold() -> int:
 
 
 @shared_task(acks_late=True)
-def recognition_sync_all() -> int:
-    """Beat: brings every project's revenue schedules up to the mirror (what changed since each one's last sync);
-    returns the rows written."""
+def recognition_sync_all(full: bool = False) -> int:
+    """Beat: brings every project's revenue schedules up to the mirror (what changed since each one's last sync;
+    nightly, `full`: every document again); returns the rows written, each logged when a full run wrote any."""
     from billing.services.recognition import recognition_sync
     from projects.models import Project
 
-    return sum(recognition_sync(project) for project in Project.objects.order_by("pk"))
+    written = 0
+    for project in Project.objects.order_by("pk"):
+        rows = recognition_sync(project, full=full)
+        if full and rows:
+            logger.warning("Revenue schedules of %s repaired: %s row(s) written.", project.slug, rows)
+        written += rows
+    return written
 
 
 @shared_task(acks_late=True)

@@ -1,5 +1,5 @@
 """Routes of billing: checkout, carts, payments, the portal, subscriptions, invoices, credit notes, coupons,
-promotion codes and margins."""
+promotion codes, margins and the journal."""
 
 from billing.apis import (
     adoptions,
@@ -9,6 +9,7 @@ from billing.apis import (
     discounts,
     invoice_lines,
     invoices,
+    journal,
     margins,
     payments,
     portal,
@@ -80,6 +81,7 @@ urlpatterns = [
         "credit_notes/<str:credit_note_id>/void", credit_notes.CreditNoteVoidApi.as_view(), "credit-note-void"
     ),
     *route("margins", margins.MarginListApi.as_view(), "margins"),
+    *route("journal/entries", journal.JournalEntryListApi.as_view(), "journal-entries"),
     *route("coupons", discounts.CouponListCreateApi.as_view(), "coupons"),
     *route("coupons/<str:coupon>", discounts.CouponDetailApi.as_view(), "coupon-detail"),
     *route("promotion_codes", discounts.PromotionCodeListCreateApi.as_view(), "promotion-codes"),

@@ -477,16 +477,18 @@ def _store(project: Project, documents: list[str], desired: list[_Schedule]) -> 
     return written + len(changed)
 
 
-def recognition_sync(project: Project) -> int:
+def recognition_sync(project: Project, *, full: bool = False) -> int:
     """Brings the project's schedules up to the mirror, in one transaction that holds the project's cursor (one
-    sync of a project at once). Returns the rows written (0: they already were)."""
+    sync of a project at once): what changed since the last sync, or every document (`full`: beat's nightly run,
+    for rows a write around the services changed without their `updated_at`). Returns the rows written (0: they
+    already were)."""
     with transaction.atomic():
         RecognitionCursor.objects.get_or_create(
             project=project, defaults={"synced_to": datetime.min.replace(tzinfo=UTC)}
         )
         cursor = RecognitionCursor.objects.select_for_update().get(project=project)
         started = timezone.now()
-        since = None if cursor.synced_to.year == 1 else cursor.synced_to - SYNC_MARGIN
+        since = None if full or cursor.synced_to.year == 1 else cursor.synced_to - SYNC_MARGIN
         invoices, payments = _changed(project, since)
         products = _Products(project)
         written = 0

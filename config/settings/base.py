@@ -337,6 +337,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.recognition_sync_all",
         "schedule": 600.0,
     },
+    "repair-revenue-schedules": {
+        "task": "billing.tasks.recognition_sync_all",
+        "schedule": crontab(hour=3, minute=29),
+        "kwargs": {"full": True},
+    },
     "repair-revenue-figures": {
         "task": "billing.tasks.revenue_figures_repair",
         "schedule": crontab(hour=3, minute=11),
@@ -460,6 +465,8 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "events.models.Delivery.Status",
         "ProjectStatusEnum": "projects.models.Project.Status",
         "ProrationRuleEnum": "projects.models.Project.ProrationRule",
+        "JournalEntryKindEnum": "billing.models.EntryKind",
+        "JournalAccountEnum": "billing.models.Account",
     },
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {

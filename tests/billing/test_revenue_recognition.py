@@ -350,3 +350,12 @@ def test_beat_keeps_every_projects_schedules_current(
     ]
     entry = settings.CELERY_BEAT_SCHEDULE["sync-revenue-schedules"]
     assert (entry["task"], entry["schedule"]) == ("billing.tasks.recognition_sync_all", 600.0)
+
+    # A schedule lost around the services (no row of the mirror changed): the ten-minute run does not see it, the
+    # nightly full one writes it again.
+    RevenueSchedule.objects.all().delete()
+    assert recognition_sync_all() == 0
+    assert recognition_sync_all(full=True) == 1
+    assert RevenueSchedule.objects.get().amount == 3000
+    nightly = settings.CELERY_BEAT_SCHEDULE["repair-revenue-schedules"]
+    assert (nightly["task"], nightly["kwargs"]) == ("billing.tasks.recognition_sync_all", {"full": True})
