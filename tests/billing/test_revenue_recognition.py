@@ -353,6 +353,12 @@ def test_beat_keeps_every_projects_schedules_current(
 
     # A schedule lost around the services (no row of the mirror changed): the ten-minute run does not see it, the
     # nightly full one writes it again.
+    from billing.models import Payment
+    from entitlements.models import Purchase
+
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)  # older than the sync's margin
+    Payment.objects.update(updated_at=hour_ago)
+    Purchase.objects.update(created_at=hour_ago)
     RevenueSchedule.objects.all().delete()
     assert recognition_sync_all() == 0
     assert recognition_sync_all(full=True) == 1
