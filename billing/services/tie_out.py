@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from billing.models import DISPUTE_HELD_BACK, BalanceTransaction, Payment, Refund
 from billing.services.journal import journal_fee
@@ -29,6 +29,8 @@ from stripe_gateway.gateway import from_timestamp, stripe_id
 MONEY_TYPES = ("charge", "refund", "refund_failure", "adjustment")
 # Of the adjustments, those of disputes (by `reporting_category`).
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
+# Balance transactions stored per transaction (Stripe's page).
+PAGE = 100
 # The figures of a period, in the order they are shown.
 FIGURES = ("charge", "refund", "refund_failure", "dispute", "dispute_reversal", "fee", "net")
 
@@ -68,67 +70,119 @@ def _category(txn: BalanceTransaction) -> str:
     return txn.reporting_category if txn.type == "adjustment" else txn.type
 
 
-def _owner(txn: dict[str, Any], projects: list[Project]) -> tuple[Project | None, str]:
-    """The project (of this account's) whose money a balance transaction moved, and its payment intent. Found
-    through the payment of its source's intent, or the project its source names. Money no project knows is
-    nobody's, on a project's own account too (the charges of customers an adoption left out, say), as the
-    reconciliation's object checks leave a charge alone whose intent no payment has."""
+def _owners(txns: list[dict[str, Any]], projects: list[Project]) -> dict[str, Project]:
+    """The project of each payment intent these balance transactions' sources name, among `projects` (one query)."""
+    intents = {_intent(txn) for txn in txns} - {""}
+    return {
+        payment.stripe_payment_intent_id: payment.project
+        for payment in Payment.objects.filter(project__in=projects, stripe_payment_intent_id__in=intents)
+        .select_related("project")
+        .only("stripe_payment_intent_id", "project")
+    }
+
+
+def _intent(txn: dict[str, Any]) -> str:
     source = txn.get("source")
-    intent = stripe_id(source.get("payment_intent")) if isinstance(source, dict) else ""
-    if intent:
-        payment = (
-            Payment.objects.filter(project__in=projects, stripe_payment_intent_id=intent)
-            .select_related("project")
-            .first()
-        )
-        if payment is not None:
-            return payment.project, intent
+    return stripe_id(source.get("payment_intent")) if isinstance(source, dict) else ""
+
+
+def _owner(txn: dict[str, Any], projects: list[Project], by_intent: dict[str, Project]) -> Project | None:
+    """The project (of this account's) whose money a balance transaction moved: the payment's of its source's
+    intent, or the project its source names. Money no project knows is nobody's, on a project's own account too
+    (the charges of customers an adoption left out, say), as the reconciliation's object checks leave a charge
+    alone whose intent no payment has."""
+    owner = by_intent.get(_intent(txn))
+    if owner is not None:
+        return owner
+    source = txn.get("source")
     metadata = source.get("metadata") if isinstance(source, dict) else None
     named = metadata.get("tollgate_project") if isinstance(metadata, dict) else None
-    for project in projects:
-        if named and project.pk == named:
-            return project, intent
-    return None, intent
+    return next((project for project in projects if named and project.pk == named), None)
+
+
+def _fields(txn: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": txn["type"],
+        "reporting_category": str(txn.get("reporting_category") or ""),
+        "status": str(txn.get("status") or ""),
+        "source": stripe_id(txn.get("source")),
+        "payment_intent": _intent(txn),
+        "currency": str(txn.get("currency") or ""),
+        "amount": int(txn.get("amount") or 0),
+        "fee": int(txn.get("fee") or 0),
+        "net": int(txn.get("net") or 0),
+        "fee_details": txn.get("fee_details") or [],
+        "description": str(txn.get("description") or "")[:500],
+        "created_at": from_timestamp(txn.get("created")),
+        "available_on": from_timestamp(txn.get("available_on")),
+    }
+
+
+def _store_page(txns: list[dict[str, Any]], projects: list[Project]) -> int:
+    """Stores a page of balance transactions in one transaction: the new ones inserted, those whose fields Stripe
+    moved (a status) updated, the others left alone; the fee of each one written is posted to the journal, under
+    the rows' locks. Returns how many of the page are the projects'."""
+    by_intent = _owners(txns, projects)
+    owned = [(txn, owner) for txn in txns if (owner := _owner(txn, projects, by_intent)) is not None]
+    if not owned:
+        return 0
+    with transaction.atomic():
+        kept = {
+            row.stripe_balance_transaction_id: row
+            for row in BalanceTransaction.objects.select_for_update().filter(
+                project__in=projects, stripe_balance_transaction_id__in=[txn["id"] for txn, _ in owned]
+            )
+        }
+        written = []
+        for txn, owner in owned:
+            fields = _fields(txn)
+            row = kept.get(txn["id"])
+            if row is None:
+                try:
+                    with transaction.atomic():
+                        row = BalanceTransaction.objects.create(
+                            project=owner, stripe_balance_transaction_id=txn["id"], **fields
+                        )
+                    written.append(row)
+                    continue
+                except (
+                    IntegrityError
+                ):  # another sync stored it meanwhile: its row, under its lock, as any other
+                    row = BalanceTransaction.objects.select_for_update().get(
+                        project__in=projects, stripe_balance_transaction_id=txn["id"]
+                    )
+            if any(getattr(row, name) != value for name, value in fields.items()):
+                for name, value in fields.items():
+                    setattr(row, name, value)
+                row.save()
+            else:
+                continue
+            written.append(row)
+        for row in written:
+            if row.fee:
+                journal_fee(row)  # its fee: posted once, under the row's lock (or its insert)
+    return len(owned)
 
 
 def balance_sync(reader: _Reader, projects: list[Project], *, since: datetime | None = None) -> int:
     """Reads one Stripe account's balance transactions (created since `since`; all without) with their sources,
-    and stores those of its `projects`, updating the status Stripe moved. Returns how many were stored."""
+    and stores those of its `projects`, updating what Stripe moved, a page at a time. Returns how many are the
+    projects'."""
     params: dict[str, Any] = {"expand": ["data.source"]}
     if since is not None:
         params["created"] = {"gte": int(since.timestamp())}
     stored = 0
+    page: list[dict[str, Any]] = []
     for txn in reader.each("balance_transactions", params):
         if txn.get("type") not in MONEY_TYPES:
             continue
         if txn["type"] == "adjustment" and txn.get("reporting_category") not in DISPUTE_CATEGORIES:
             continue
-        project, intent = _owner(txn, projects)
-        if project is None:
-            continue
-        fields: dict[str, Any] = {
-            "type": txn["type"],
-            "reporting_category": str(txn.get("reporting_category") or ""),
-            "status": str(txn.get("status") or ""),
-            "source": stripe_id(txn.get("source")),
-            "payment_intent": intent,
-            "currency": str(txn.get("currency") or ""),
-            "amount": int(txn.get("amount") or 0),
-            "fee": int(txn.get("fee") or 0),
-            "net": int(txn.get("net") or 0),
-            "fee_details": txn.get("fee_details") or [],
-            "description": str(txn.get("description") or "")[:500],
-            "created_at": from_timestamp(txn.get("created")),
-            "available_on": from_timestamp(txn.get("available_on")),
-        }
-        with transaction.atomic():
-            kept, _ = BalanceTransaction.objects.update_or_create(
-                project=project, stripe_balance_transaction_id=txn["id"], defaults=fields
-            )
-            if kept.fee:
-                journal_fee(kept)  # its fee: posted once, under the unique row just written
-        stored += 1
-    return stored
+        page.append(txn)
+        if len(page) == PAGE:
+            stored += _store_page(page, projects)
+            page = []
+    return stored + (_store_page(page, projects) if page else 0)
 
 
 def _expected_by_source(project: Project, txns: Iterable[BalanceTransaction]) -> dict[tuple[str, str], int]:
