@@ -11,8 +11,16 @@ The cursor's `created_at` is read inside the page's own query, `(created_at, id)
 = cursor), cursor)`: PostgreSQL runs that subquery once, before the scan (an InitPlan), and bounds the scan with
 its value, so a page after a cursor costs one query, as the first page does. An unknown cursor makes the bound
 NULL and the page empty; only then does a second query tell an unknown cursor from the end of the list.
+
+A stream (`stream_page`) goes the other way, oldest first, and its cursor is opaque: the position of the last row
+served, `(created_at, id)`, so a page after it is `(created_at, id) > (the cursor's)` with no lookup, the same row
+comparison bounding the same index scan. What a stream may serve (rows old enough that none can still commit
+before them) is its caller's rule.
 """
 
+import base64
+import binascii
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from django.db.models import BooleanField, F, Func, Model, QuerySet, Subquery, Value
@@ -63,13 +71,54 @@ def paginate_queryset(queryset: QuerySet[M], request: Request) -> tuple[list[M],
 
 def _before(created_at: Subquery, pk: str) -> Func:
     """`(created_at, id) < (created_at, pk)`: one row comparison, the form an index scan takes as its bound."""
+    return _compare(created_at, pk, "<")
+
+
+def _compare(created_at: Subquery | datetime, pk: str, operator: str) -> Func:
     return Func(
         Tuple(F("created_at"), F("pk")),
-        Tuple(created_at, Value(pk)),
+        Tuple(created_at if isinstance(created_at, Subquery) else Value(created_at), Value(pk)),
         template="%(expressions)s",
-        arg_joiner=" < ",
+        arg_joiner=f" {operator} ",
         output_field=BooleanField(),
     )
+
+
+StreamPosition = tuple[datetime, str]  # (created_at, id) of the last row a stream served
+
+
+def stream_cursor(position: StreamPosition) -> str:
+    """The opaque cursor of a stream's position: URL-safe, and nothing a caller should read."""
+    created_at, pk = position
+    raw = f"{created_at.astimezone(UTC).isoformat()}|{pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def stream_position(cursor: str, *, param: str) -> StreamPosition:
+    """The position a cursor of `stream_cursor` names; 400 `invalid_cursor` for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, pk = raw.split("|", 1)
+        created_at = datetime.fromisoformat(moment)
+        if created_at.tzinfo is None or not pk:
+            raise ValueError(raw)
+        return created_at.astimezone(UTC), pk
+    except (ValueError, OverflowError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidRequest(
+            "Not a cursor of this list: pass the `next` of its previous page.",
+            code="invalid_cursor",
+            param=param,
+        ) from exc
+
+
+def stream_page(queryset: QuerySet[M], *, after: StreamPosition | None, limit: int) -> tuple[list[M], bool]:
+    """One page of `queryset` (which must have `created_at`) oldest first, ties broken by id, after `after`
+    (from the start without one), and whether more follow."""
+    queryset = queryset.order_by("created_at", "pk")
+    if after is not None:
+        queryset = queryset.filter(_compare(after[0], after[1], ">"))
+    rows = list(queryset[: limit + 1])
+    return rows[:limit], len(rows) > limit
 
 
 def list_body(data: Any, has_more: bool) -> dict[str, Any]:

@@ -80,6 +80,8 @@ class JournalEntry(models.Model):
         indexes = [
             models.Index(fields=["project", "effective_at"], name="journal_entry_period"),
             models.Index(fields=["project", "source", "kind"], name="journal_entry_source"),
+            # The stream (GET /journal/entries) in posting order: a page after a cursor is one bounded scan.
+            models.Index(fields=["project", "created_at", "id"], name="journal_entry_posted"),
         ]
         verbose_name = "journal entry"
         verbose_name_plural = "journal entries"
