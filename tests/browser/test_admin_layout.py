@@ -611,6 +611,20 @@ def test_the_dashboard_charts_revenue_recognised_and_deferred(page, tenant_a, ca
     assert box["x"] + box["width"] <= 1366
     _shoot(page, "dashboard-recognition")
 
+    # The schedules the dashboard's report wrote, one per paid line: in words and money, newest first.
+    page.goto("/admin/billing/revenueschedule/")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 13
+    yearly = page.locator("#result_list tbody tr", has_text="in_recognition_yearly")
+    assert yearly.locator("td.field-kind_in_words").inner_text() == "subscription line"
+    assert yearly.locator("td.field-amount").inner_text() == "$1,200.00"
+    sizes = page.evaluate(
+        "() => [document.querySelector('#result_list').scrollWidth, "
+        "document.querySelector('#result_list').closest('.results').clientWidth]"
+    )
+    assert sizes[0] <= sizes[1]
+    _shoot(page, "revenue-schedules")
+
 
 def test_detail_pages_are_views_in_words_and_money(page, tenant_a, catalog):
     """What an operator reads on a payment, a tiered price and the invoices: a view (no Save), labels in words,
