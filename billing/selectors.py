@@ -264,9 +264,10 @@ def adoption_run_get(*, project: Project, run_id: str) -> AdoptionRun:
 
 # How long after it is posted the journal's stream serves an entry. An entry's `created_at` is taken when it is
 # inserted, inside its writer's transaction, so an entry may commit after one posted later was read: a reader past
-# it would never see it. Each writer posts one movement under its row's lock in a short transaction (a webhook's
-# event, a reconciliation's row, a balance transaction read); a minute is far longer than any of them, plus the
-# skew between the clocks of two web or worker hosts.
+# it would never see it. The writers post under their rows' locks in short transactions that call nothing outside
+# the database (a webhook's event, a reconciliation's row, a page of Stripe's balance transactions already read);
+# a minute is far longer than any of them, plus the skew between the clocks of two web or worker hosts. A writer
+# that holds a transaction open longer (a Stripe call inside it) would break the stream's promise.
 JOURNAL_SETTLE = timedelta(seconds=60)
 
 

@@ -115,6 +115,8 @@ CLASSES: tuple[Cls, ...] = (
     Cls("RevenueRecognitionMonth", ("MonthOutput",)),
     Cls("RevenueRecognition", ("RevenueRecognitionOutput",)),
     Cls("Margin", ("MarginOutput",)),
+    Cls("JournalLine", ("JournalLineOutput",), section="The journal"),
+    Cls("JournalEntry", ("JournalEntryOutput",)),
 )
 
 # Response objects of the API that the client has no method for yet, so no class.
@@ -190,6 +192,7 @@ ENUM_NAMES: Mapping[tuple[str, str], str] = {
     ("EntitlementSource", "status"): "SubscriptionStatus",
     ("RevenueMetrics", "interval"): "RevenueInterval",
     ("PortalEligibility", "reason"): "PortalIneligibilityReason",
+    ("JournalLine", "account"): "JournalAccount",
 }
 
 # The values of enum fields the schema types as a plain string: a dotted path to the server's choices (a
@@ -303,6 +306,11 @@ FIELD_DOCS: Mapping[tuple[str, str], str] = {
     ("Price", "interval"): "Recurring prices only.",
     ("Price", "usage_type"): "Recurring prices only.",
     ("Price", "tax_behavior"): "",
+    ("JournalEntry", "kind"): "Which movement the entry posts.",
+    (
+        "JournalLine",
+        "account",
+    ): "The account (`stripe_balance`); `code` and `name` are its number and name in the chart.",
 }
 
 CLASS_BODIES: Mapping[str, str] = {

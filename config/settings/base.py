@@ -465,8 +465,6 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "events.models.Delivery.Status",
         "ProjectStatusEnum": "projects.models.Project.Status",
         "ProrationRuleEnum": "projects.models.Project.ProrationRule",
-        "JournalEntryKindEnum": "billing.models.EntryKind",
-        "JournalAccountEnum": "billing.models.Account",
     },
     "COMPONENT_SPLIT_REQUEST": True,
     "APPEND_COMPONENTS": {

@@ -38,13 +38,14 @@ from webhooks.models import StripeEvent
 
 POSITIVE = 12  # schema-valid examples per operation
 NEGATIVE = 4  # schema-invalid examples per operation (only (a) applies to them)
-OPERATIONS = 141  # as served today: fewer means the schema lost some
+OPERATIONS = 142  # as served today: fewer means the schema lost some
 WEBHOOK_SECRET = "whsec_test_fuzz"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 # 400 codes a schema-valid request may still get, because they depend on what exists, not on the request's shape.
 REFUSALS_THE_SCHEMA_CANNOT_STATE: dict[str, str] = {
-    "invalid_cursor": "`starting_after` names an object that does not exist (or is another project's)",
+    "invalid_cursor": "`starting_after` names an object that does not exist (or is another project's), or `after` "
+    "is not a `next` the list answered (an opaque cursor: the schema can only call it a string)",
     "redirect_not_allowed": "a redirect URL's host is not in this project's `allowed_redirect_hosts` (settings)",
     "unknown_feature": "a feature key that is not in this project's catalog",
     "feature_not_metered": "the feature exists but is of another type (static, credits): the catalog's data",

@@ -54,5 +54,9 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
         "`tollgate.metrics.revenue_recognition(",
         "`tollgate.metrics.revenueRecognition(",
         "`RevenueRecognition`",
+        "`GET /api/v1/journal/entries`",
+        "`tollgate.journal.entries.list(after=…, limit=…)`",
+        "`tollgate.journal.entries.list({ after, limit })`",
+        "`JournalEntry`",
     ):
         assert change in newest, change

@@ -238,7 +238,7 @@ def test_the_documented_answers_are_read_as_written():
 
 def test_the_guide_has_its_shell_examples():
     examples = _shell_examples()
-    assert len(examples) == 20
+    assert len(examples) == 21
     for example in examples:  # one documented answer per command
         assert len(_documented_answers(example)) == len(re.findall(r"^curl ", example, re.MULTILINE)), example
 
@@ -375,7 +375,7 @@ def test_the_python_examples_name_the_demo_catalog_and_hosts(seed_demo):
 
 def test_the_guide_has_its_python_examples():
     examples = _python_examples()
-    assert len(examples) == 27
+    assert len(examples) == 28
     assert "…" not in "".join(examples)
     assert [_documented_value(example) for example in examples if _documented_value(example)] == [
         ("tollgate.project.retrieve().slug", "demo"),

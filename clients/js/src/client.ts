@@ -9,6 +9,7 @@ import { Customers } from "./resources/customers.js";
 import { Coupons, PromotionCodes } from "./resources/discounts.js";
 import { Credits, Entitlements, Usage } from "./resources/entitlements.js";
 import { Events, WebhookEndpoints } from "./resources/events.js";
+import { Journal } from "./resources/journal.js";
 import { Margins } from "./resources/margins.js";
 import { Payments, Portal } from "./resources/payments.js";
 import { CurrentProject, Metrics, Projects } from "./resources/projects.js";
@@ -68,6 +69,7 @@ export class Tollgate {
   readonly project: CurrentProject;
   readonly metrics: Metrics;
   readonly margins: Margins;
+  readonly journal: Journal;
   readonly agentKeys: AgentKeys;
   readonly projects: Projects;
   private readonly transport: Transport;
@@ -108,6 +110,7 @@ export class Tollgate {
     this.project = new CurrentProject(transport);
     this.metrics = new Metrics(transport);
     this.margins = new Margins(transport);
+    this.journal = new Journal(transport);
     this.agentKeys = new AgentKeys(transport);
     this.projects = new Projects(transport);
   }

@@ -1,4 +1,5 @@
-/** One page of a list endpoint, and the async iteration that follows `starting_after` through all of them. */
+/** One page of a list endpoint, and the async iteration that follows `starting_after` through all of them; a
+ * stream's page, which follows the cursor its answer gives (`next`) instead. */
 
 /** A list answer: `{"object": "list", "data": [...], "has_more": bool}`. */
 export interface ListObject<T> {
@@ -15,7 +16,7 @@ export class Page<T extends object> implements AsyncIterable<T> {
   readonly data: T[];
   readonly hasMore: boolean;
   readonly raw: ListObject<T>;
-  private readonly fetchAfter: (startingAfter: string) => Promise<Page<T>>;
+  protected readonly fetchAfter: (startingAfter: string) => Promise<Page<T>>;
 
   constructor(raw: ListObject<T>, fetchAfter: (startingAfter: string) => Promise<Page<T>>) {
     this.raw = raw;
@@ -52,25 +53,54 @@ export class Page<T extends object> implements AsyncIterable<T> {
   }
 }
 
-/**
- * What a list method returns: `await` it for the first `Page`, or iterate it directly with `for await` for
- * every item of every page. The first request is made when it is first awaited or iterated.
- */
-export class PagePromise<T extends object> implements PromiseLike<Page<T>>, AsyncIterable<T> {
-  private promise: Promise<Page<T>> | null = null;
-  private readonly load: () => Promise<Page<T>>;
+/** A stream's answer: a list, and the cursor where it ends. */
+export interface StreamListObject<T> extends ListObject<T> {
+  next: string | null;
+}
 
-  constructor(load: () => Promise<Page<T>>) {
+/**
+ * A page of a stream (`journal.entries.list`): oldest first, each page after the opaque cursor the previous one
+ * answered. `next` is where this page ends: pass it as `after`, now for the next page (`nextPage()` and `for
+ * await` do), or later for what was added since — keep it when `hasMore` is false. Null only while the stream has
+ * served nothing.
+ */
+export class StreamPage<T extends object> extends Page<T> {
+  readonly next: string | null;
+  declare readonly raw: StreamListObject<T>;
+
+  constructor(raw: StreamListObject<T>, fetchAfter: (after: string) => Promise<StreamPage<T>>) {
+    super(raw, fetchAfter);
+    this.next = raw.next ?? null;
+  }
+
+  override async nextPage(): Promise<StreamPage<T> | null> {
+    if (!this.hasMore || this.next === null) {
+      return null;
+    }
+    return (await this.fetchAfter(this.next)) as StreamPage<T>;
+  }
+}
+
+/**
+ * What a list method returns: `await` it for the first `Page` (a `StreamPage` for a stream), or iterate it
+ * directly with `for await` for every item of every page. The first request is made when it is first awaited or
+ * iterated.
+ */
+export class PagePromise<T extends object, P extends Page<T> = Page<T>> implements PromiseLike<P>, AsyncIterable<T> {
+  private promise: Promise<P> | null = null;
+  private readonly load: () => Promise<P>;
+
+  constructor(load: () => Promise<P>) {
     this.load = load;
   }
 
-  private page(): Promise<Page<T>> {
+  private page(): Promise<P> {
     this.promise ??= this.load();
     return this.promise;
   }
 
-  then<R1 = Page<T>, R2 = never>(
-    onFulfilled?: ((page: Page<T>) => R1 | PromiseLike<R1>) | null,
+  then<R1 = P, R2 = never>(
+    onFulfilled?: ((page: P) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     return this.page().then(onFulfilled, onRejected);

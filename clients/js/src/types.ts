@@ -72,6 +72,25 @@ export type FeatureType = "boolean" | "metered" | "credits" | "allocation" | "st
 export type HoldStatus = "active" | "confirmed" | "released" | "expired";
 export type InvoiceLineType = "invoice_item" | "subscription_item";
 export type InvoiceStatus = "draft" | "open" | "paid" | "uncollectible" | "void";
+export type JournalAccount =
+  | "stripe_balance"
+  | "receivables"
+  | "deferred_revenue"
+  | "customer_balance"
+  | "tax_payable"
+  | "refunds_outside_stripe"
+  | "refunds"
+  | "stripe_fees"
+  | "disputes"
+  | "bad_debt";
+export type JournalEntryKind =
+  | "invoice"
+  | "uncollectible"
+  | "payment"
+  | "refund"
+  | "credit_note"
+  | "dispute"
+  | "fee";
 export type MeterReportStatus = "pending" | "reported" | "skipped" | "failed";
 export type PaymentFlow = "checkout" | "intent" | "off_session";
 export type PaymentSource = "checkout" | "intent" | "invoice";
@@ -1427,4 +1446,38 @@ export interface Margin {
   margin_micros: number;
   /** The margin in basis points of what was billed (10000 × margin ÷ billed, rounded down: −2500 is −25 %); null when nothing was billed. */
   margin_bps: number | null;
+}
+
+// The journal
+
+export interface JournalLine {
+  /** The account (`stripe_balance`); `code` and `name` are its number and name in the chart. */
+  account: JournalAccount;
+  /** The account's number in the chart of accounts (`1010` … `6300`). */
+  code: string;
+  /** The account's name (`Cash at Stripe`). */
+  name: string;
+  /** Debited, in minor units of the entry's currency; 0 on a credit. */
+  debit: number;
+  /** Credited, in minor units of the entry's currency; 0 on a debit. */
+  credit: number;
+}
+
+export interface JournalEntry {
+  id: string;
+  object?: string;
+  /** Which movement the entry posts. */
+  kind: JournalEntryKind;
+  /** The object moved: Stripe's (`in_…`, `re_…`, `cn_…`, `txn_…`), or Tollgate's payment (`pay_…`) for a payment and its disputes. */
+  source: string;
+  /** The entry's number among its movement's (same `source` and `kind`): 1 posts the movement, each later one what changed since (a reversal, a correction). */
+  revision: number;
+  /** Three-letter ISO code, lowercase, of every line. */
+  currency: string;
+  /** When the movement happened as far as the books go: when Tollgate learnt of it, or Stripe's time for a fee. */
+  effective_at: string;
+  /** When the entry was written: the stream's order. */
+  posted_at: string;
+  /** In the chart's order; they add up to zero. */
+  lines: JournalLine[];
 }

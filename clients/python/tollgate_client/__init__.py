@@ -26,7 +26,7 @@ from tollgate_client.errors import (
     RateLimitError,
     TollgateError,
 )
-from tollgate_client.pagination import Page
+from tollgate_client.pagination import Page, StreamPage
 from tollgate_client.params import CreditNoteLineItem, LineItem, UsageEventParams
 from tollgate_client.types import Event
 from tollgate_client.webhooks import SignatureVerificationError, construct_event
@@ -49,6 +49,7 @@ __all__ = [
     "ProviderError",
     "RateLimitError",
     "SignatureVerificationError",
+    "StreamPage",
     "Tollgate",
     "TollgateError",
     "UsageEventParams",

@@ -18,6 +18,7 @@ from tollgate_client.resources.customers import Customers
 from tollgate_client.resources.discounts import Coupons, PromotionCodes
 from tollgate_client.resources.entitlements import Credits, Entitlements, Usage
 from tollgate_client.resources.events import Events, WebhookEndpoints
+from tollgate_client.resources.journal import Journal
 from tollgate_client.resources.margins import Margins
 from tollgate_client.resources.payments import Payments, Portal
 from tollgate_client.resources.projects import CurrentProject, Metrics, Projects
@@ -88,6 +89,7 @@ class Tollgate:
         self.project = CurrentProject(transport)
         self.metrics = Metrics(transport)
         self.margins = Margins(transport)
+        self.journal = Journal(transport)
         self.agent_keys = AgentKeys(transport)
         self.projects = Projects(transport)
 

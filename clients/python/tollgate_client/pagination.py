@@ -1,4 +1,5 @@
-"""One page of a list endpoint, and the iterator that follows `starting_after` through all of them."""
+"""One page of a list endpoint, and the iterator that follows `starting_after` through all of them; a stream's
+page, which follows the cursor its answer gives (`next`) instead."""
 
 from __future__ import annotations
 
@@ -51,3 +52,31 @@ class Page(Generic[T]):
         while page is not None:
             yield from page.data
             page = page.next_page()
+
+
+class StreamPage(Page[T]):
+    """A page of a stream (`journal.entries.list`): oldest first, each page after the opaque cursor the previous
+    one answered. `next` is where this page ends: pass it as `after`, now for the next page (`next_page()` and
+    `auto_paging_iter()` do), or later for what was added since — keep it when `has_more` is false. None only while
+    the stream has served nothing."""
+
+    def __init__(
+        self,
+        *,
+        data: list[T],
+        has_more: bool,
+        raw: dict[str, Any],
+        fetch: Callable[[str], StreamPage[T]],
+        next: str | None,
+    ) -> None:
+        super().__init__(data=data, has_more=has_more, raw=raw, fetch=fetch)
+        self._fetch_after = fetch
+        self.next = next
+
+    def __repr__(self) -> str:
+        return f"<StreamPage of {len(self.data)} has_more={self.has_more}>"
+
+    def next_page(self) -> StreamPage[T] | None:
+        if not self.has_more or self.next is None:
+            return None
+        return self._fetch_after(self.next)

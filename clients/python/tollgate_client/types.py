@@ -87,6 +87,10 @@ __all__ = [
     "InvoiceLine",
     "InvoiceLineType",
     "InvoiceStatus",
+    "JournalAccount",
+    "JournalEntry",
+    "JournalEntryKind",
+    "JournalLine",
     "Margin",
     "MeterReportStatus",
     "Payment",
@@ -212,6 +216,19 @@ FeatureType = Literal["boolean", "metered", "credits", "allocation", "static"]
 HoldStatus = Literal["active", "confirmed", "released", "expired"]
 InvoiceLineType = Literal["invoice_item", "subscription_item"]
 InvoiceStatus = Literal["draft", "open", "paid", "uncollectible", "void"]
+JournalAccount = Literal[
+    "stripe_balance",
+    "receivables",
+    "deferred_revenue",
+    "customer_balance",
+    "tax_payable",
+    "refunds_outside_stripe",
+    "refunds",
+    "stripe_fees",
+    "disputes",
+    "bad_debt",
+]
+JournalEntryKind = Literal["invoice", "uncollectible", "payment", "refund", "credit_note", "dispute", "fee"]
 MeterReportStatus = Literal["pending", "reported", "skipped", "failed"]
 PaymentFlow = Literal["checkout", "intent", "off_session"]
 PaymentSource = Literal["checkout", "intent", "invoice"]
@@ -1678,3 +1695,40 @@ class Margin(TollgateObject):
     """Micro-units of `currency` (1 USD = 1,000,000): `billed_micros` − `cost_micros`."""
     margin_bps: int | None
     """The margin in basis points of what was billed (10000 × margin ÷ billed, rounded down: −2500 is −25 %); null when nothing was billed."""
+
+
+# The journal
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalLine(TollgateObject):
+    account: JournalAccount
+    """The account (`stripe_balance`); `code` and `name` are its number and name in the chart."""
+    code: str
+    """The account's number in the chart of accounts (`1010` … `6300`)."""
+    name: str
+    """The account's name (`Cash at Stripe`)."""
+    debit: int
+    """Debited, in minor units of the entry's currency; 0 on a credit."""
+    credit: int
+    """Credited, in minor units of the entry's currency; 0 on a debit."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalEntry(TollgateObject):
+    id: str
+    object: str = "journal_entry"
+    kind: JournalEntryKind
+    """Which movement the entry posts."""
+    source: str
+    """The object moved: Stripe's (`in_…`, `re_…`, `cn_…`, `txn_…`), or Tollgate's payment (`pay_…`) for a payment and its disputes."""
+    revision: int
+    """The entry's number among its movement's (same `source` and `kind`): 1 posts the movement, each later one what changed since (a reversal, a correction)."""
+    currency: str
+    """Three-letter ISO code, lowercase, of every line."""
+    effective_at: str
+    """When the movement happened as far as the books go: when Tollgate learnt of it, or Stripe's time for a fee."""
+    posted_at: str
+    """When the entry was written: the stream's order."""
+    lines: list[JournalLine]
+    """In the chart's order; they add up to zero."""

@@ -1,7 +1,7 @@
 /** What every resource namespace shares: a transport, and typed helpers around it. */
 
 import { APIError } from "../errors.js";
-import { type ListObject, Page, PagePromise } from "../pagination.js";
+import { type ListObject, Page, PagePromise, type StreamListObject, StreamPage } from "../pagination.js";
 import type { QueryParams, Transport } from "../transport.js";
 
 /** Options of a mutating call. */
@@ -56,6 +56,21 @@ export abstract class Resource {
 
   protected _list<T extends object>(url: string, params: object = {}): PagePromise<T> {
     return new PagePromise(() => this.page<T>(url, params as QueryParams));
+  }
+
+  /** A stream: oldest first, each page after the cursor the previous one answered (`next`). */
+  protected _stream<T extends object>(url: string, params: object = {}): PagePromise<T, StreamPage<T>> {
+    return new PagePromise(() => this.streamPage<T>(url, params as QueryParams));
+  }
+
+  private async streamPage<T extends object>(url: string, params: QueryParams): Promise<StreamPage<T>> {
+    const answer = await this.transport.request<unknown>("GET", url, { params });
+    if (!isRecord(answer) || !Array.isArray(answer["data"])) {
+      throw new APIError(`Expected a list object from GET ${url}.`);
+    }
+    return new StreamPage(answer as unknown as StreamListObject<T>, (after) =>
+      this.streamPage<T>(url, { ...params, after }),
+    );
   }
 
   private async page<T extends object>(url: string, params: QueryParams): Promise<Page<T>> {

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from tollgate_client._objects import TollgateObject
 from tollgate_client._transport import Transport
 from tollgate_client.errors import APIError
-from tollgate_client.pagination import Page
+from tollgate_client.pagination import Page, StreamPage
 
 T = TypeVar("T", bound=TollgateObject)
 
@@ -83,6 +83,24 @@ class Resource:
             has_more=bool(answer.get("has_more")),
             raw=dict(answer),
             fetch=fetch,
+        )
+
+    def _stream(self, cls: type[T], url: str, params: Mapping[str, Any]) -> StreamPage[T]:
+        """A page of a stream: oldest first, the next page after the cursor this one answers (`next`)."""
+        answer = self._transport.request("GET", url, params=params)
+        if not isinstance(answer, Mapping) or not isinstance(answer.get("data"), list):
+            raise APIError(f"Expected a list object from GET {url}.")
+
+        def fetch(after: str) -> StreamPage[T]:
+            return self._stream(cls, url, {**params, "after": after})
+
+        cursor = answer.get("next")
+        return StreamPage(
+            data=[cls.from_dict(item) for item in answer["data"]],
+            has_more=bool(answer.get("has_more")),
+            raw=dict(answer),
+            fetch=fetch,
+            next=str(cursor) if cursor is not None else None,
         )
 
 
