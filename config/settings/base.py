@@ -331,12 +331,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.revenue_fold",
         "schedule": 60.0,
     },
-    # Revenue schedules written from what the mirror changed since the last run (billing.services.recognition),
-    # so that a report or a month's close reads them instead of writing a month of them.
-    "sync-revenue-schedules": {
-        "task": "billing.tasks.recognition_sync_all",
-        "schedule": 600.0,
-    },
+    # Revenue schedules written from what the mirror changed (nightly: all of it), so a close reads them.
+    "sync-revenue-schedules": {"task": "billing.tasks.recognition_sync_all", "schedule": 600.0},
     "repair-revenue-schedules": {
         "task": "billing.tasks.recognition_sync_all",
         "schedule": crontab(hour=3, minute=29),
