@@ -22,7 +22,7 @@ from billing.models.payments import (
     Payment,
     Refund,
 )
-from billing.models.recognition import RecognitionCursor, RevenueSchedule, recognised_by
+from billing.models.recognition import SCHEDULE_TIMING, RecognitionCursor, RevenueSchedule, recognised_by
 from billing.models.reconciliation import Drift, ReconciliationRun
 from billing.models.revenue import Figure, RevenueChange, RevenueTotal
 from billing.models.subscriptions import (
@@ -40,6 +40,7 @@ __all__ = [
     "INVOICE_FINALIZED",
     "PLAN_CREDIT_REASONS",
     "PLAN_PAID",
+    "SCHEDULE_TIMING",
     "Account",
     "AdoptionRun",
     "BalanceTransaction",

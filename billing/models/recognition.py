@@ -74,15 +74,11 @@ class RevenueSchedule(models.Model):
     def recognised_by(self, day: date) -> int:
         """What the schedule has recognised by the end of `day`, in minor units (not for prepaid credits' lines,
         which follow the credits' use)."""
-        return recognised_by(
-            amount=self.amount,
-            immediate=self.immediate,
-            start_day=self.start_day,
-            end_day=self.end_day,
-            booked_on=self.booked_on,
-            stopped_on=self.stopped_on,
-            day=day,
-        )
+        return recognised_by(day=day, **{name: getattr(self, name) for name in SCHEDULE_TIMING})
+
+
+# The columns `recognised_by` reads of a schedule.
+SCHEDULE_TIMING = ("amount", "immediate", "start_day", "end_day", "booked_on", "stopped_on")
 
 
 def recognised_by(

@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import (
+    SCHEDULE_TIMING,
     CreditNote,
     Invoice,
     Payment,
@@ -74,15 +75,7 @@ class _Schedule:
     def recognised_by(self, day: date) -> int:
         if self.credit_purchase:
             return credits_recognised_by(self.amount, self.immediate, self.booked_on, self.usage, day)
-        return recognised_by(
-            amount=self.amount,
-            immediate=self.immediate,
-            start_day=self.start_day,
-            end_day=self.end_day,
-            booked_on=self.booked_on,
-            stopped_on=self.stopped_on,
-            day=day,
-        )
+        return recognised_by(day=day, **{name: getattr(self, name) for name in SCHEDULE_TIMING})
 
 
 _STORED = (

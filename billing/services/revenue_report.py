@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from billing.models import RevenueSchedule, recognised_by
+from billing.models import SCHEDULE_TIMING, RevenueSchedule, recognised_by
 from billing.services.recognition import credits_recognised_by, recognition_sync
 from billing.services.recognition_credits import CreditUsage, credit_usage
 from catalog.models import Product
@@ -82,15 +82,12 @@ def next_month(first: date) -> date:
     return (first + timedelta(days=32)).replace(day=1)
 
 
-TIMING = ("amount", "immediate", "start_day", "end_day", "booked_on", "stopped_on")
-
-
 def _recognition(
     row: dict[str, Any], usage: dict[str, CreditUsage], given_back: dict[int, list[tuple[date, int]]]
 ) -> Callable[[date], int]:
     """What the schedule `row` has recognised by the end of a day."""
     if not row["credit_purchase"]:
-        timing = {name: row[name] for name in TIMING}
+        timing = {name: row[name] for name in SCHEDULE_TIMING}
         return lambda day: recognised_by(day=day, **timing)
     credits = None if row["reverses_id"] else usage.get(row["credit_purchase"], CreditUsage())
     back = given_back.get(row["pk"], [])
@@ -163,7 +160,7 @@ def revenue_months(project: Project, first: date, last: date, *, sync: bool = Tr
             | Q(stopped_on__gte=opening)
             | ~Q(credit_purchase="")
         )
-        .values("pk", "reverses_id", "product_id", "currency", "kind", "credit_purchase", *TIMING)
+        .values("pk", "reverses_id", "product_id", "currency", "kind", "credit_purchase", *SCHEDULE_TIMING)
     )
     usage = credit_usage({row["credit_purchase"] for row in rows if row["credit_purchase"]})
     # A credits line's reversals, by the line: what each took from the liability (not revenue), and when.
