@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.db import connections
@@ -170,8 +171,17 @@ def test_an_operator_explains_grants_refunds_and_sees_the_audit_log(page, api, t
     assert re.search(r"/admin/core/auditlogentry/", page.url)
 
 
+@pytest.fixture
+def midday() -> Iterator[None]:
+    """The server's clock at noon UTC today, ticking: a day's window and a minute's never end at the same instant
+    (in a day's last minute both end at midnight, and the explain names the shorter one)."""
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    with time_machine.travel(noon, tick=True):
+        yield
+
+
 def test_an_operator_sees_the_window_that_refuses_and_sets_a_customers_spend_cap(
-    page, api, tenant_a, tmp_path
+    page, api, tenant_a, tmp_path, midday
 ):
     """Billing controls in the back office: the explain page names the usage window that refuses the next use and
     when it frees up; the customer list's "Set a spend cap" sets the customer's own cap, audited, and the answer
