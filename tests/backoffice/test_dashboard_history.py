@@ -236,7 +236,7 @@ def test_revenue_recognised_and_deferred_per_currency_summed_over_the_projects(
         ("1", "0", f"{year_ago:%Y-%m}, recognised in the month: $0.00"),
         ("2", "0", f"{year_ago:%Y-%m}, deferred at its close: $0.00"),
     ]
-    assert {title: [bar for bar in series if bar[1] != "0"] for title, series in bars.items()} == {
+    expected = {
         "Revenue recognised and deferred (EUR)": [
             (
                 "1",
@@ -261,6 +261,11 @@ def test_revenue_recognised_and_deferred_per_currency_summed_over_the_projects(
                 f"{month:%Y-%m}, deferred at its close: {money_format(6000 - recognised, 'usd')}",
             ),
         ],
+    }
+    # A bar of zero is left out on both sides (the deferred one when the period ends with the month: subscribed on
+    # the 1st).
+    assert {title: [bar for bar in series if bar[1] != "0"] for title, series in bars.items()} == {
+        title: [bar for bar in series if bar[1] != "0"] for title, series in expected.items()
     }
     assert "No revenue recognised or deferred" not in html
 
