@@ -2,7 +2,7 @@
 was billed for it — the metered price's amount at the margin, or the credits it burned at what they were paid —
 per customer, feature, model, month and currency, to the micro-unit."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from fractions import Fraction
 
 import pytest
@@ -334,6 +334,9 @@ def test_more_events_than_a_statement_binds_parameters_are_reported(tenant_a):
     credits = feature(project, "ai_credits", Feature.Type.CREDITS)
     buyer = customer(project, "u1")
     now = timezone.now()
+    # Spread over the last hour, within this month (in a month's first hour, over what has passed of it).
+    month_start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    span = max(1, min(3600, int((now - month_start).total_seconds())))
     UsageEvent.objects.bulk_create(
         UsageEvent(
             project=project,
@@ -342,7 +345,7 @@ def test_more_events_than_a_statement_binds_parameters_are_reported(tenant_a):
             event_id=f"e{index}",
             kind=UsageEvent.Kind.CONSUME,
             quantity=1,
-            timestamp=now - timedelta(seconds=index % 3600),
+            timestamp=now - timedelta(seconds=index % span),
         )
         for index in range(70_000)
     )
