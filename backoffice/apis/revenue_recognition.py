@@ -1,7 +1,7 @@
 """`/metrics/revenue_recognition` (project key): the project's revenue recognised and deferred, per month,
 currency and product (`billing.services.revenue_report`)."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.services.revenue_report import Figures, MonthReport, month_start, revenue_months
+from billing.services.revenue_report import Figures, MonthReport, month_start, months_before, revenue_months
 from core.base_api import BaseApi
 from core.errors import InvalidRequest
 from projects.authentication import request_project
@@ -135,8 +135,6 @@ class RevenueRecognitionApi(BaseApi):
                 param=name,
             )
         last = _parse_month(query.validated_data.get("month"))
-        first = last
-        for _ in range(query.validated_data.get("months", 1) - 1):
-            first = month_start(first - timedelta(days=1))
+        first = months_before(last, query.validated_data.get("months", 1))
         reports = revenue_months(request_project(request), first, last)
         return Response({"object": "revenue_recognition", "months": [_month(r) for r in reports]})

@@ -78,6 +78,14 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
+def months_before(last: date, count: int) -> date:
+    """The first day of the month `count` − 1 months before `last`'s: the first of `count` months ending with it."""
+    first = month_start(last)
+    for _ in range(count - 1):
+        first = month_start(first - timedelta(days=1))
+    return first
+
+
 def next_month(first: date) -> date:
     return (first + timedelta(days=32)).replace(day=1)
 

@@ -7,12 +7,12 @@ currencies are never added together.
 """
 
 import csv
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.services.revenue_report import FIGURES, Figures, month_start, revenue_months
+from billing.services.revenue_report import FIGURES, Figures, month_start, months_before, revenue_months
 from projects.models import Project
 
 COLUMNS = FIGURES
@@ -45,10 +45,7 @@ class Command(BaseCommand):
             raise CommandError("--month must be YYYY-MM.") from exc
         if options["months"] < 1:
             raise CommandError("--months must be 1 or more.")
-        first = last
-        for _ in range(options["months"] - 1):
-            first = month_start(first - timedelta(days=1))
-        reports = revenue_months(project, first, last)
+        reports = revenue_months(project, months_before(last, options["months"]), last)
         if options["format"] == "csv":
             writer = csv.writer(self.stdout, lineterminator="\n")
             writer.writerow(["month", "currency", "product", "product_name", *COLUMNS])
