@@ -56,16 +56,19 @@ def revenue_fold() -> int:
 @shared_task(acks_late=True)
 def recognition_sync_all(full: bool = False) -> int:
     """Beat: brings every project's revenue schedules up to the mirror (what changed since each one's last sync;
-    nightly, `full`: every document again); returns the rows written, each logged when a full run wrote any."""
+    nightly, `full`: every document again), then posts the revenue they recognised to the journal (each month
+    once it has ended); returns the rows and entries written, each logged when a full run wrote any."""
+    from billing.services.journal_recognition import journal_recognition
     from billing.services.recognition import recognition_sync
     from projects.models import Project
 
     written = 0
     for project in Project.objects.order_by("pk"):
         rows = recognition_sync(project, full=full)
+        entries = journal_recognition(project, full=full)
         if full and rows:
             logger.warning("Revenue schedules of %s repaired: %s row(s) written.", project.slug, rows)
-        written += rows
+        written += rows + entries
     return written
 
 

@@ -1,6 +1,7 @@
 """The double-entry journal of a project's money: every movement Tollgate mirrors from Stripe (an invoice issued,
-voided or written off, a payment, a refund, a credit note, a dispute, a Stripe fee) as entries whose lines add up
-to zero, in a chart of accounts a bookkeeping system imports (`ACCOUNT_CODES`).
+voided or written off, a payment, a refund, a credit note, a dispute, a Stripe fee) and the revenue its paid lines
+earned each month (`billing.services.journal_recognition`) as entries whose lines add up to zero, in a chart of
+accounts a bookkeeping system imports (`ACCOUNT_CODES`).
 
 Entries are never changed or removed (a database trigger refuses an update on PostgreSQL; they go only with their
 project). What a Stripe object's movement should hold in each account is recomputed from the mirror whenever it
@@ -23,13 +24,16 @@ class Account(models.TextChoices):
     CUSTOMER_BALANCE = "customer_balance", "Customer balances"
     TAX_PAYABLE = "tax_payable", "Tax collected"
     REFUNDS_OUTSIDE_STRIPE = "refunds_outside_stripe", "Refunds owed outside Stripe"
+    PREPAID_CREDITS = "prepaid_credits", "Prepaid credits"
+    REVENUE = "revenue", "Revenue recognised"
     REFUNDS = "refunds", "Refunds and credit notes"
     STRIPE_FEES = "stripe_fees", "Stripe fees"
     DISPUTES = "disputes", "Disputes"
     BAD_DEBT = "bad_debt", "Uncollectible invoices"
 
 
-# Each account's number in the exported chart (assets 1xxx, liabilities 2xxx, contra-revenue 4xxx, expenses 6xxx).
+# Each account's number in the exported chart (assets 1xxx, liabilities 2xxx, revenue and contra-revenue 4xxx,
+# expenses 6xxx).
 ACCOUNT_CODES = {
     Account.STRIPE_BALANCE: "1010",
     Account.RECEIVABLES: "1200",
@@ -37,6 +41,8 @@ ACCOUNT_CODES = {
     Account.CUSTOMER_BALANCE: "2200",
     Account.TAX_PAYABLE: "2300",
     Account.REFUNDS_OUTSIDE_STRIPE: "2400",
+    Account.PREPAID_CREDITS: "2500",
+    Account.REVENUE: "4000",
     Account.REFUNDS: "4900",
     Account.STRIPE_FEES: "6100",
     Account.DISPUTES: "6200",
@@ -54,6 +60,7 @@ class EntryKind(models.TextChoices):
     CREDIT_NOTE = "credit_note", "Credit note"
     DISPUTE = "dispute", "Dispute"
     FEE = "fee", "Stripe fee"
+    RECOGNITION = "recognition", "Revenue recognised"
 
 
 class JournalEntry(models.Model):
@@ -67,7 +74,8 @@ class JournalEntry(models.Model):
     source = models.CharField(max_length=255, verbose_name="object")
     revision = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
-    # When the movement happened as far as the books go: when Tollgate learnt of it, or Stripe's time for a fee.
+    # When the movement happened as far as the books go: when Tollgate learnt of it, Stripe's time for a fee, the
+    # month's last moment for the revenue it recognised.
     effective_at = models.DateTimeField(verbose_name="effective")
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="posted")
 

@@ -113,6 +113,10 @@ class RecognitionCursor(models.Model):
         "projects.Project", on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     synced_to = models.DateTimeField()
+    # The journal's recognition entries (`billing.services.journal_recognition`): the last month posted (its first
+    # day), and when.
+    journal_month = models.DateField(null=True, blank=True)
+    journal_posted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "recognition cursor"

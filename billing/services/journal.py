@@ -17,6 +17,9 @@ The accounts (debits positive):
 - a credit note: refunds against receivables (what it took off the amount due), the customer balance (what it
   credited there) and refunds owed outside Stripe; what it refunded to the card is the refund's own entry;
 - a fee (from Stripe's balance transaction): Stripe fees against cash.
+
+What is billed waits in deferred revenue until it is earned: the revenue recognised each month is posted by
+`billing.services.journal_recognition`, from the revenue schedules.
 """
 
 from collections import defaultdict
@@ -307,9 +310,10 @@ def _decimal(amount: int, currency: str) -> str:
     return f"{whole}.{fraction:0{exponent}d}" if exponent else str(whole)
 
 
-def journal_rows(project_id: str, *, start: datetime, end: datetime) -> Iterator[tuple[str, ...]]:
-    """The project's journal lines of the entries effective in [start, end), in posting order, as export rows
-    (`EXPORT_COLUMNS`): the debit or the credit in major units, never both."""
+def journal_lines(project_id: str, *, start: datetime, end: datetime) -> Iterator[tuple[Any, ...]]:
+    """The project's journal lines of the entries effective in [start, end), in posting order: each line's entry,
+    posted and effective times, kind, source, revision, currency, account (`Account`) and amount (minor units,
+    debits positive)."""
     lines = (
         JournalLine.objects.filter(
             entry__project_id=project_id, entry__effective_at__gte=start, entry__effective_at__lt=end
@@ -327,9 +331,15 @@ def journal_rows(project_id: str, *, start: datetime, end: datetime) -> Iterator
             "amount",
         )
     )
+    return lines.iterator(chunk_size=5000)
+
+
+def journal_rows(project_id: str, *, start: datetime, end: datetime) -> Iterator[tuple[str, ...]]:
+    """The lines of `journal_lines` as export rows (`EXPORT_COLUMNS`): the debit or the credit in major units,
+    never both."""
     accounts = {account: (ACCOUNT_CODES[account], account.label) for account in Account}
-    for entry, posted, effective, kind, source, revision, currency, account, amount in lines.iterator(
-        chunk_size=5000
+    for entry, posted, effective, kind, source, revision, currency, account, amount in journal_lines(
+        project_id, start=start, end=end
     ):
         code, label = accounts[Account(account)]
         yield (

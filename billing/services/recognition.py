@@ -433,13 +433,21 @@ def _payments_desired(project: Project, batch: list[Payment]) -> list[_Schedule]
     ]
 
 
-def _store(project: Project, documents: list[str], desired: list[_Schedule]) -> int:
+def _store(
+    project: Project, documents: list[str], desired: list[_Schedule], known: set[str] | None = None
+) -> int:
     """Writes the schedules of `documents` as `desired` says, by difference (the lines in one insert, then their
-    reversals in another; changed rows in one update). Returns the rows written."""
-    lines = list(RevenueSchedule.objects.filter(project=project, document__in=documents))
+    reversals in another; changed rows in one update). Returns the rows written. `known`, when given, holds every
+    document that had schedules before the sync: a batch of none of them reads nothing (a first sync writes the
+    table while its statistics still count none of the rows, and each batch's lookup would scan it whole)."""
+    if known is not None and known.isdisjoint(documents):
+        lines = []
+    else:
+        lines = list(RevenueSchedule.objects.filter(project=project, document__in=documents))
     reversed_rows = RevenueSchedule.objects.filter(project=project, reverses_id__in=[row.pk for row in lines])
     existing = {row.key: row for row in [*lines, *reversed_rows]}
     wanted = {s.key: s for s in desired}
+    now = timezone.now()
     gone = [row.pk for key, row in existing.items() if key not in wanted]
     RevenueSchedule.objects.filter(pk__in=gone).delete()
     written = len(gone)
@@ -458,6 +466,9 @@ def _store(project: Project, documents: list[str], desired: list[_Schedule]) -> 
             elif any(getattr(row, name) != value for name, value in values.items()):
                 for name, value in values.items():
                     setattr(row, name, value)
+                row.updated_at = (
+                    now  # a bulk update leaves auto_now alone; the journal's recognition reads it
+                )
                 changed.append(row)
         RevenueSchedule.objects.bulk_create(new)
         if new and new[0].pk is None:  # a database that does not return the ids of a bulk insert
@@ -466,7 +477,7 @@ def _store(project: Project, documents: list[str], desired: list[_Schedule]) -> 
         else:
             ids.update((row.key, row.pk) for row in new)
         written += len(new)
-    RevenueSchedule.objects.bulk_update(changed, [*_STORED, "reverses_id"])
+    RevenueSchedule.objects.bulk_update(changed, [*_STORED, "reverses_id", "updated_at"])
     return written + len(changed)
 
 
@@ -484,6 +495,11 @@ def recognition_sync(project: Project, *, full: bool = False) -> int:
         since = None if full or cursor.synced_to.year == 1 else cursor.synced_to - SYNC_MARGIN
         invoices, payments = _changed(project, since)
         products = _Products(project)
+        known = (
+            set(RevenueSchedule.objects.filter(project=project).values_list("document", flat=True).distinct())
+            if since is None
+            else None
+        )
         written = 0
         invoice_ids = sorted(invoices)
         for offset in range(0, len(invoice_ids), BATCH):
@@ -493,14 +509,14 @@ def recognition_sync(project: Project, *, full: bool = False) -> int:
                 .only(*_INVOICE_COLUMNS, "subscription__ended_at")
             )
             desired = _invoices_desired(project, batch, products)
-            written += _store(project, [i.stripe_invoice_id for i in batch], desired)
+            written += _store(project, [i.stripe_invoice_id for i in batch], desired, known)
         payment_ids = sorted(payments)
         for offset in range(0, len(payment_ids), BATCH):
             batch_payments = list(
                 Payment.objects.filter(_ONE_OFF, pk__in=payment_ids[offset : offset + BATCH])
             )
             desired = _payments_desired(project, batch_payments)
-            written += _store(project, [str(p.pk) for p in batch_payments], desired)
+            written += _store(project, [str(p.pk) for p in batch_payments], desired, known)
         cursor.synced_to = started
         cursor.save(update_fields=["synced_to"])
     return written

@@ -113,6 +113,30 @@ def _recognition(
     return by
 
 
+# The columns of a schedule `recognitions` reads.
+SCHEDULE_COLUMNS = (
+    "pk",
+    "reverses_id",
+    "product_id",
+    "currency",
+    "kind",
+    "credit_purchase",
+    *SCHEDULE_TIMING,
+)
+
+
+def recognitions(rows: list[dict[str, Any]]) -> list[Callable[[date], int]]:
+    """What each schedule of `rows` (their `SCHEDULE_COLUMNS`) has recognised by the end of a day, in their order.
+    A prepaid credits line's depends on its reversals: they are among `rows` when booked by that day."""
+    usage = credit_usage({row["credit_purchase"] for row in rows if row["credit_purchase"]})
+    # A credits line's reversals, by the line: what each took from the liability (not revenue), and when.
+    given_back: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    for row in rows:
+        if row["credit_purchase"] and row["reverses_id"]:
+            given_back[row["reverses_id"]].append((row["booked_on"], row["immediate"] - row["amount"]))
+    return [_recognition(row, usage, given_back) for row in rows]
+
+
 def _add(
     figures: dict[tuple[date, str, str | None], Figures],
     months: list[date],
@@ -168,17 +192,11 @@ def revenue_months(project: Project, first: date, last: date, *, sync: bool = Tr
             | Q(stopped_on__gte=opening)
             | ~Q(credit_purchase="")
         )
-        .values("pk", "reverses_id", "product_id", "currency", "kind", "credit_purchase", *SCHEDULE_TIMING)
+        .values(*SCHEDULE_COLUMNS)
     )
-    usage = credit_usage({row["credit_purchase"] for row in rows if row["credit_purchase"]})
-    # A credits line's reversals, by the line: what each took from the liability (not revenue), and when.
-    given_back: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    for row in rows:
-        if row["credit_purchase"] and row["reverses_id"]:
-            given_back[row["reverses_id"]].append((row["booked_on"], row["immediate"] - row["amount"]))
     figures: dict[tuple[date, str, str | None], Figures] = defaultdict(Figures)  # (month, currency, product)
-    for row in rows:
-        _add(figures, months, row, _recognition(row, usage, given_back))
+    for row, by in zip(rows, recognitions(rows), strict=True):
+        _add(figures, months, row, by)
     names = dict(Product.objects.filter(project=project).values_list("pk", "name"))
     reports = []
     for month in months:

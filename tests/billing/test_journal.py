@@ -5,10 +5,11 @@ their own; every entry balanced; the cash account equal to Stripe's balance tran
 import csv
 import io
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -268,6 +269,88 @@ def test_the_export_is_the_journal_in_the_chart_of_accounts(
         ("payment", True, "1010", "Cash at Stripe", "30.00", ""),
         ("payment", True, "2100", "Deferred revenue", "", "30.00"),
     ]
+
+
+def test_the_parquet_export_is_the_csv_export_typed(
+    api, tenant_a, tenant_b, catalog, stripe_sdk, stripe_webhooks, tmp_path, capsys
+):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    paid = paid_credit_packs(api, tenant_a, stripe_sdk())
+    stripe_webhooks.deliver()
+    _sync(tenant_a.project)
+    month = timezone.now().strftime("%Y-%m")
+    path = tmp_path / "journal.parquet"
+    out = io.StringIO()
+    call_command("journal_export", "--project", tenant_a.project.slug, "--month", month, stdout=out)
+
+    call_command(
+        "journal_export",
+        "--project",
+        tenant_a.project.slug,
+        "--month",
+        month,
+        "--format",
+        "parquet",
+        "--output",
+        str(path),
+    )
+
+    assert capsys.readouterr().err == f"Wrote 4 journal line(s) of alpha to {path}.\n"
+    table = pq.read_table(path)
+    [header, *lines] = csv.reader(io.StringIO(out.getvalue()))
+    assert table.schema.names == header
+    assert [str(table.schema.field(name).type) for name in ("posted_at", "revision", "debit", "credit")] == [
+        "timestamp[us, tz=UTC]",
+        "int32",
+        "decimal128(38, 3)",
+        "decimal128(38, 3)",
+    ]
+    # Row for row the CSV's, the times and the amounts as values.
+    expected = [
+        [
+            entry,
+            posted,
+            effective,
+            kind,
+            source,
+            int(revision),
+            currency,
+            code,
+            account,
+            Decimal(debit) if debit else None,
+            Decimal(credit) if credit else None,
+        ]
+        for entry, posted, effective, kind, source, revision, currency, code, account, debit, credit in lines
+    ]
+    rows = [
+        [value.isoformat() if isinstance(value, datetime) else value for value in row.values()]
+        for row in table.to_pylist()
+    ]
+    assert rows == expected
+    assert sorted((r[3], r[4] == paid["id"], r[7], r[9], r[10]) for r in rows) == [
+        ("fee", False, "1010", None, Decimal("1.170")),
+        ("fee", False, "6100", Decimal("1.170"), None),
+        ("payment", True, "1010", Decimal("30.000"), None),
+        ("payment", True, "2100", None, Decimal("30.000")),
+    ]
+    # Another project's month: the schema alone. Parquet needs a file.
+    call_command(
+        "journal_export",
+        "--project",
+        tenant_b.project.slug,
+        "--month",
+        month,
+        "--format",
+        "parquet",
+        "--output",
+        str(tmp_path / "theirs.parquet"),
+    )
+    assert pq.read_table(tmp_path / "theirs.parquet").num_rows == 0
+    assert isinstance(pq.read_table(tmp_path / "theirs.parquet"), pa.Table)
+    with pytest.raises(CommandError, match="--output"):
+        call_command("journal_export", "--project", "alpha", "--month", month, "--format", "parquet")
 
 
 def test_an_entry_is_never_changed_or_removed(api, tenant_a, catalog, stripe_sdk, stripe_webhooks):

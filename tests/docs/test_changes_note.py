@@ -38,7 +38,7 @@ def _section(text: str, heading: str) -> str:
 
 
 def test_both_clients_carry_the_same_version_everywhere() -> None:
-    assert _versions() == dict.fromkeys(_versions(), "0.5.3")
+    assert _versions() == dict.fromkeys(_versions(), "0.5.4")
 
 
 def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> None:
@@ -46,17 +46,14 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
     notes = _section(guide, "Changes for existing integrations")
     assert guide.index("## Changes for existing integrations") < guide.index("## Keys and authentication")
     entries = re.findall(r"^### (\d{4}-\d{2}-\d{2}) — clients (\S+)$", notes, re.MULTILINE)
-    assert entries[0] == ("2026-11-30", "0.5.3")
+    assert entries[0] == ("2026-12-01", "0.5.4")
     assert entries[0][1] == _versions()["clients/js/package.json"]
     newest = notes.split("\n### ")[1]
     for change in (
-        "`GET /api/v1/metrics/revenue_recognition?month=YYYY-MM&months=N`",
-        "`tollgate.metrics.revenue_recognition(",
-        "`tollgate.metrics.revenueRecognition(",
-        "`RevenueRecognition`",
-        "`GET /api/v1/journal/entries`",
-        "`tollgate.journal.entries.list(after=…, limit=…)`",
-        "`tollgate.journal.entries.list({ after, limit })`",
-        "`JournalEntry`",
+        "`recognition`",
+        "2500 Prepaid credits",
+        "4000 Revenue recognised",
+        "`JournalAccount`",
+        "`JournalEntryKind`",
     ):
         assert change in newest, change

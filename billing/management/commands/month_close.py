@@ -1,12 +1,14 @@
 """`manage.py month_close --project slug --month YYYY-MM [--output-dir DIR] [--no-sync]`.
 
-A month's close for finance, in one run, into three files of DIR named `<slug>-<YYYY-MM>-…`:
+A month's close for finance, in one run, into four files of DIR named `<slug>-<YYYY-MM>-…`:
 
 1. `tie-out.txt`: the month's money tied out with Stripe's balance transactions (`manage.py tie_out`; read from
    Stripe first unless --no-sync);
 2. `revenue.csv`: revenue billed, given back and recognised, deferred revenue and prepaid credits, per currency and
    product (`manage.py revenue_report --format csv`);
-3. `journal.csv`: the month's journal lines in the chart of accounts (`manage.py journal_export`).
+3. `journal.csv`: the month's journal lines in the chart of accounts (`manage.py journal_export`), once the revenue
+   recognised in the months ended is posted to it (`billing.services.journal_recognition`), and the same lines as
+   `journal.parquet` (`manage.py journal_export --format parquet`).
 
 Prints a summary per currency. Every file is written whatever the tie-out says; the command then exits non-zero
 when the month does not tie out, so a close script stops before the books are handed over.
@@ -21,6 +23,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.management.periods import period
+from billing.services.journal_parquet import journal_parquet
+from billing.services.journal_recognition import journal_recognition
 from billing.services.revenue_report import month_start, revenue_months
 from projects.models import Project
 
@@ -42,7 +46,7 @@ class Command(BaseCommand):
         project = Project.objects.filter(slug=options["project"]).first()
         if project is None:
             raise CommandError(f"No project {options['project']!r}.")
-        start, _ = period({"month": options["month"], "start": None, "end": None})
+        start, end = period({"month": options["month"], "start": None, "end": None})
         month = options["month"]
         folder = Path(options["output_dir"])
         folder.mkdir(parents=True, exist_ok=True)
@@ -69,8 +73,11 @@ class Command(BaseCommand):
                 "csv",
                 stdout=revenue,
             )
+        # the revenue recognised in the months ended, posted to the journal before it is exported
+        recognised = journal_recognition(project)
         with open(f"{prefix}-journal.csv", "w", newline="") as journal:
             call_command("journal_export", "--project", project.slug, "--month", month, stdout=journal)
+        journal_parquet(project.pk, start=start, end=end, path=f"{prefix}-journal.parquet")
 
         self.stdout.write(f"{project.slug}, {month}:")
         self.stdout.write(f"  tie-out: {untied or 'tied out'} ({prefix}-tie-out.txt)")
@@ -84,7 +91,12 @@ class Command(BaseCommand):
             self.stdout.write("  nothing billed, deferred or prepaid.")
         with open(f"{prefix}-journal.csv") as journal:
             lines = sum(1 for _ in journal) - 1  # its header aside
-        self.stdout.write(f"  revenue: {prefix}-revenue.csv; journal: {lines} line(s), {prefix}-journal.csv")
+        self.stdout.write(
+            f"  revenue: {prefix}-revenue.csv; journal: {lines} line(s), {prefix}-journal.csv and .parquet"
+        )
+        if recognised:
+            entries = "entry" if recognised == 1 else "entries"
+            self.stdout.write(f"  revenue recognised: {recognised} journal {entries} posted")
         self.stdout.write(f"  in {time.monotonic() - began:.1f} s")
         if untied:
             raise CommandError(f"Not closed: {untied}")

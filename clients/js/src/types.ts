@@ -79,6 +79,8 @@ export type JournalAccount =
   | "customer_balance"
   | "tax_payable"
   | "refunds_outside_stripe"
+  | "prepaid_credits"
+  | "revenue"
   | "refunds"
   | "stripe_fees"
   | "disputes"
@@ -90,7 +92,8 @@ export type JournalEntryKind =
   | "refund"
   | "credit_note"
   | "dispute"
-  | "fee";
+  | "fee"
+  | "recognition";
 export type MeterReportStatus = "pending" | "reported" | "skipped" | "failed";
 export type PaymentFlow = "checkout" | "intent" | "off_session";
 export type PaymentSource = "checkout" | "intent" | "invoice";

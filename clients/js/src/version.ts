@@ -1,1 +1,1 @@
-export const VERSION = "0.5.3";
+export const VERSION = "0.5.4";

@@ -223,12 +223,23 @@ JournalAccount = Literal[
     "customer_balance",
     "tax_payable",
     "refunds_outside_stripe",
+    "prepaid_credits",
+    "revenue",
     "refunds",
     "stripe_fees",
     "disputes",
     "bad_debt",
 ]
-JournalEntryKind = Literal["invoice", "uncollectible", "payment", "refund", "credit_note", "dispute", "fee"]
+JournalEntryKind = Literal[
+    "invoice",
+    "uncollectible",
+    "payment",
+    "refund",
+    "credit_note",
+    "dispute",
+    "fee",
+    "recognition",
+]
 MeterReportStatus = Literal["pending", "reported", "skipped", "failed"]
 PaymentFlow = Literal["checkout", "intent", "off_session"]
 PaymentSource = Literal["checkout", "intent", "invoice"]
