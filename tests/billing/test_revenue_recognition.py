@@ -314,7 +314,9 @@ def test_a_months_close_ties_out_and_writes_the_report_and_the_journal(
         f"  tie-out: tied out ({prefix}-tie-out.txt)",
         "  usd: billed 3000, given back 500, recognised 2500, deferred 0, prepaid credits 0 at the month's end",
     ]
-    assert lines[3] == f"  revenue: {prefix}-revenue.csv; journal: 6 line(s), {prefix}-journal.csv and .parquet"
+    assert (
+        lines[3] == f"  revenue: {prefix}-revenue.csv; journal: 6 line(s), {prefix}-journal.csv and .parquet"
+    )
     assert lines[-1] == "Closed."
     assert (tmp_path / f"alpha-{month}-tie-out.txt").read_text().splitlines()[-1] == "Tied out."
     revenue = (tmp_path / f"alpha-{month}-revenue.csv").read_text().splitlines()
