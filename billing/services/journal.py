@@ -127,6 +127,13 @@ def fee_postings(txn: BalanceTransaction) -> Postings:
     return _balanced({Account.STRIPE_FEES: txn.fee, Account.STRIPE_BALANCE: -txn.fee})
 
 
+def difference(postings: Postings, held: dict[str, int]) -> Postings:
+    """What a movement's entries must post more to hold `postings` when they hold `held` (balanced, no zeros)."""
+    return _balanced(
+        {account: postings.get(account, 0) - (held.get(account) or 0) for account in {*postings, *held}}
+    )
+
+
 def post(
     *,
     project_id: str,
@@ -147,11 +154,8 @@ def post(
         .annotate(total=Sum("amount"))
         .values_list("account", "total")
     )
-    difference = {
-        account: postings.get(account, 0) - (held.get(account) or 0) for account in {*postings, *held}
-    }
-    difference = {account: amount for account, amount in difference.items() if amount}
-    if not difference:
+    moved = difference(postings, held)
+    if not moved:
         return None
     with transaction.atomic(savepoint=False):
         entry = JournalEntry(
@@ -165,7 +169,7 @@ def post(
         JournalEntry.objects.bulk_create([entry])  # as its lines: one insert, no save() of the model's guards
         JournalLine.objects.bulk_create(
             JournalLine(entry=entry, account=account, amount=amount)
-            for account, amount in sorted(difference.items())
+            for account, amount in sorted(moved.items())
         )
     return entry
 
@@ -310,10 +314,13 @@ def _decimal(amount: int, currency: str) -> str:
     return f"{whole}.{fraction:0{exponent}d}" if exponent else str(whole)
 
 
-def journal_lines(project_id: str, *, start: datetime, end: datetime) -> Iterator[tuple[Any, ...]]:
-    """The project's journal lines of the entries effective in [start, end), in posting order: each line's entry,
-    posted and effective times, kind, source, revision, currency, account (`Account`) and amount (minor units,
-    debits positive)."""
+def journal_lines(
+    project_id: str, *, start: datetime, end: datetime, money: Callable[[int, str], Any]
+) -> Iterator[tuple[Any, ...]]:
+    """The project's journal lines of the entries effective in [start, end), in posting order, in the export's
+    columns (`EXPORT_COLUMNS`) as values: the times as datetimes, the revision as a number, each account with its
+    number and name in the chart, and `money(amount, currency)` of the debit or the credit (None on the other
+    side)."""
     lines = (
         JournalLine.objects.filter(
             entry__project_id=project_id, entry__effective_at__gte=start, entry__effective_at__lt=end
@@ -331,17 +338,24 @@ def journal_lines(project_id: str, *, start: datetime, end: datetime) -> Iterato
             "amount",
         )
     )
-    return lines.iterator(chunk_size=5000)
+    accounts = {account: (ACCOUNT_CODES[account], account.label) for account in Account}
+    for *entry, currency, account, amount in lines.iterator(chunk_size=5000):
+        code, label = accounts[Account(account)]
+        yield (
+            *entry,
+            currency,
+            code,
+            label,
+            money(amount, currency) if amount > 0 else None,
+            money(-amount, currency) if amount < 0 else None,
+        )
 
 
 def journal_rows(project_id: str, *, start: datetime, end: datetime) -> Iterator[tuple[str, ...]]:
-    """The lines of `journal_lines` as export rows (`EXPORT_COLUMNS`): the debit or the credit in major units,
-    never both."""
-    accounts = {account: (ACCOUNT_CODES[account], account.label) for account in Account}
-    for entry, posted, effective, kind, source, revision, currency, account, amount in journal_lines(
-        project_id, start=start, end=end
+    """`journal_lines` as CSV rows: text, the debit or the credit in major units, never both ("" for the other)."""
+    for entry, posted, effective, kind, source, revision, *rest, debit, credit in journal_lines(
+        project_id, start=start, end=end, money=_decimal
     ):
-        code, label = accounts[Account(account)]
         yield (
             entry,
             posted.isoformat(),
@@ -349,9 +363,7 @@ def journal_rows(project_id: str, *, start: datetime, end: datetime) -> Iterator
             kind,
             source,
             str(revision),
-            currency,
-            code,
-            label,
-            _decimal(amount, currency) if amount > 0 else "",
-            _decimal(-amount, currency) if amount < 0 else "",
+            *rest,
+            debit or "",
+            credit or "",
         )

@@ -13,7 +13,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from billing.models import ACCOUNT_CODES, Account
 from billing.services.journal import EXPORT_COLUMNS, journal_lines
 from core.money import minor_unit_exponent
 
@@ -47,27 +46,10 @@ def _batch(columns: list[list[Any]]) -> pa.RecordBatch:
 def journal_parquet(project_id: str, *, start: datetime, end: datetime, path: str) -> int:
     """Writes the project's journal lines of the entries effective in [start, end) to `path` as Parquet; returns
     the lines written."""
-    accounts = {account: (ACCOUNT_CODES[account], account.label) for account in Account}
     written = 0
     with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
         columns: list[list[Any]] = [[] for _ in EXPORT_COLUMNS]
-        for entry, posted, effective, kind, source, revision, currency, account, amount in journal_lines(
-            project_id, start=start, end=end
-        ):
-            code, label = accounts[Account(account)]
-            row = (
-                entry,
-                posted,
-                effective,
-                kind,
-                source,
-                revision,
-                currency,
-                code,
-                label,
-                _major(amount, currency) if amount > 0 else None,
-                _major(-amount, currency) if amount < 0 else None,
-            )
+        for row in journal_lines(project_id, start=start, end=end, money=_major):
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
             if len(columns[0]) == ROWS:

@@ -27,7 +27,7 @@ from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
 from billing.models import Account, EntryKind, JournalEntry, JournalLine, RecognitionCursor, RevenueSchedule
-from billing.services.journal import Postings
+from billing.services.journal import Postings, difference
 from billing.services.recognition import SYNC_MARGIN
 from billing.services.revenue_report import SCHEDULE_COLUMNS, month_start, next_month, recognitions
 from projects.models import Project
@@ -73,7 +73,7 @@ def _targets(
             )
         )
         schedules = schedules.filter(document__in=sorted(changed))
-    rows = list(schedules.values("document", "updated_at", "end_day", *SCHEDULE_COLUMNS))
+    rows = list(schedules.values("document", "updated_at", *SCHEDULE_COLUMNS))
     if still and not full:
         chosen = {
             row["document"]
@@ -127,13 +127,9 @@ def _post(
     new_entries, new_lines = [], []
     for source in sources:
         currency, target = targets.get(source, (currencies.get(source, ""), {}))
-        holds = held.get(source, {})
-        difference = {a: target.get(a, 0) - holds.get(a, 0) for a in {*target, *holds}}
-        difference = {a: v for a, v in difference.items() if v}
-        if not difference:
+        moved = difference(target, held.get(source, {}))
+        if not moved:
             continue
-        if sum(difference.values()):
-            raise ValueError(f"unbalanced recognition of {source}: {difference}")
         entry = JournalEntry(
             project=project,
             kind=EntryKind.RECOGNITION,
@@ -143,7 +139,7 @@ def _post(
             effective_at=effective_at,
         )
         new_entries.append(entry)
-        new_lines += [JournalLine(entry=entry, account=a, amount=v) for a, v in sorted(difference.items())]
+        new_lines += [JournalLine(entry=entry, account=a, amount=v) for a, v in sorted(moved.items())]
     JournalEntry.objects.bulk_create(new_entries, batch_size=1000)  # as `journal.post`: no save() guards
     JournalLine.objects.bulk_create(new_lines, batch_size=2000)
     return len(new_entries)
