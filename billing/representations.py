@@ -206,6 +206,11 @@ class SubscriptionItemOutput(serializers.Serializer[Any]):
     product = serializers.CharField(source="product.key")
     quantity = serializers.IntegerField(allow_null=True, help_text="Null for a metered price.")
     usage_type = serializers.ChoiceField(choices=Price.UsageType.choices)
+    version = serializers.IntegerField(
+        source="product_version",
+        help_text="The product's version the item is on (`/products/{product}/versions`): the one in force when "
+        "Stripe created it, until moved (`POST /subscriptions/version_moves`).",
+    )
 
 
 class PendingChangeItemOutput(serializers.Serializer[Any]):

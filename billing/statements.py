@@ -55,7 +55,13 @@ ITEM_PRODUCTS = Statement(
     lambda project_id, stripe_subscription_id: (
         Subscription.objects.filter(project_id=project_id, stripe_subscription_id=stripe_subscription_id)
         .order_by("items__position", "items__created_at", "items__id")
-        .values_list("items__price__product_id", "items__usage_type")
+        .values_list(
+            "items__price__product_id",
+            "items__usage_type",
+            "items__product_version",
+            "items__pending_version",
+            "items__pending_version_at",
+        )
     )
 )
 # Our current price for a Stripe price id.

@@ -11,6 +11,7 @@ from billing.services import (
     meter_reports,
     refunds,
     revenue_figures,
+    version_moves,
 )
 from billing.services import payment_closing as closing
 
@@ -143,3 +144,10 @@ def first_invoice_voids_sweep() -> int:
     """Beat: cancels the subscriptions whose first invoice was voided unpaid in the last week, where the project
     says so and the invoice's own event did not already (dropped, or its worker killed between the two)."""
     return first_invoice_voids.first_invoice_voids_sweep()
+
+
+@shared_task(acks_late=True)
+def version_moves_due() -> int:
+    """Beat: makes final, and announces, the moves to another product version scheduled for a period's end that
+    has passed (`billing.services.version_moves`)."""
+    return version_moves.version_moves_due()

@@ -14,6 +14,7 @@ from billing.apis import (
     payments,
     portal,
     subscriptions,
+    version_moves,
 )
 from core.urls import route
 
@@ -34,6 +35,9 @@ urlpatterns = [
     *route("portal", portal.PortalApi.as_view(), "portal"),
     *route("portal/eligibility", portal.PortalEligibilityApi.as_view(), "portal-eligibility"),
     *route("subscriptions", subscriptions.SubscriptionListApi.as_view(), "subscriptions"),
+    *route(
+        "subscriptions/version_moves", version_moves.VersionMovesApi.as_view(), "subscription-version-moves"
+    ),
     *route(
         "subscriptions/<str:subscription_id>",
         subscriptions.SubscriptionDetailApi.as_view(),

@@ -71,6 +71,8 @@ class Product(models.Model):
         "prices bill together a period, for each customer without an account cap of their own. Empty: none.",
     )
     stripe_product_id = models.CharField(max_length=100, blank=True, verbose_name="Stripe product")
+    # The latest published version (`ProductVersion`): what new subscribers get and the feature values below hold.
+    version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
     updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
 
@@ -259,3 +261,50 @@ class ProductAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}: {self.duration_days or 'lifetime'}"
+
+
+class ProductVersion(models.Model):
+    """One published version of a product, frozen when it was published: the feature values it gives (`features`
+    as the API shows them; `values` as the resolver reads them, by feature id: [value, per_unit, overage, windows,
+    cap, credits, per_entity, rollover, cadence]) and the prices it was sold at. A subscription item is on the
+    version in force when Stripe created it (`catalog.versions.versions_at`) and keeps it; the product's own
+    `ProductFeature` rows are always its latest version. Never changed once written."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    features = models.JSONField(default=dict)
+    values = models.JSONField(default=dict)
+    prices = models.JSONField(default=list)
+    published_at = models.DateTimeField(verbose_name="published")
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "number"], name="product_version_unique"),
+        ]
+        ordering = ["product", "number"]
+        verbose_name = "product version"
+        verbose_name_plural = "product versions"
+
+    def __str__(self) -> str:
+        return f"{self.product_id} v{self.number}"
+
+
+class ProductDraft(models.Model):
+    """The next version of a product being edited: its feature values (as `PATCH /products` takes them), drafted
+    on top of version `based_on`. Publishing it makes it the product's latest version; it is refused when another
+    version was published since (`catalog.services.versions`)."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="draft")
+    features = models.JSONField(default=dict)
+    based_on = models.PositiveIntegerField()
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")
+    updated_at = models.DateTimeField(auto_now=True, verbose_name="updated")
+
+    class Meta:
+        verbose_name = "product draft"
+        verbose_name_plural = "product drafts"
+
+    def __str__(self) -> str:
+        return f"{self.product_id} draft on v{self.based_on}"

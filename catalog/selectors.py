@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from catalog import statements
-from catalog.models import Feature, Price, Product, ProductAccess
+from catalog.models import Feature, Price, Product, ProductAccess, ProductDraft
 from catalog.rules import FeatureValue
 from core.errors import NotFound
 from projects.models import Project
@@ -130,3 +130,11 @@ def currencies_known() -> set[str]:
     currencies = set(Price.objects.values_list("currency", flat=True).distinct())
     currencies |= set(Project.objects.values_list("default_currency", flat=True).distinct())
     return currencies
+
+
+def product_draft_get(product: Product) -> ProductDraft:
+    """The product's draft (404 `no_draft` without one), its product loaded."""
+    draft = ProductDraft.objects.select_related("product").filter(product=product).first()
+    if draft is None:
+        raise NotFound("The product has no draft.", code="no_draft")
+    return draft

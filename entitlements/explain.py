@@ -18,6 +18,7 @@ from typing import Any
 from django.utils import timezone
 
 from catalog.models import Feature, Product, ProductFeature
+from catalog.versions import version_values
 from core.money import money_format
 from customers.models import Customer
 from entitlements import resolver
@@ -349,6 +350,25 @@ def _verdict_of_limits(feature: Feature, entry: FeatureEntry, answer: dict[str, 
     return "Not allowed: nothing gives this feature now (see why below)."
 
 
+def _product_values(product_ids: set[str]) -> dict[str, resolver.ProductValues]:
+    """The latest values of each product (feature id → the resolver's tuple)."""
+    values: dict[str, resolver.ProductValues] = {pid: {} for pid in product_ids}
+    if product_ids:
+        for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
+            "product_id",
+            "feature_id",
+            "value",
+            "per_unit",
+            "overage",
+            "windows",
+            "cap",
+            "credits",
+            "per_entity",
+        ):
+            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+    return values
+
+
 def entitlements_explain(*, project: Project, customer: Customer) -> Explanation:
     """Every feature of `project` for `customer`: the API's answer now and each source with its effect and why
     (now: the customer's, its test clock's time when it is on one, as the answer's)."""
@@ -384,7 +404,11 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
     product_ids = {s.product_id for s in subscriptions} | {p.product_id for p in purchases}
     if default_product is not None:
         product_ids.add(default_product.pk)
-    values = resolver.product_values(product_ids)
+    values = _product_values(product_ids)
+    # A subscriber kept on an earlier version of its product: what that version gives (the answer's values).
+    held = {s.pk: resolver.subscription_versions(s.items, now)[0].get(s.product_id, 1) for s in subscriptions}
+    earlier = [(s.product_id, held[s.pk]) for s in subscriptions if held[s.pk] != s.product.version]
+    frozen = version_values(earlier) if earlier else {}
     # Rollover caps and cadences of the products' credits (feature values), for the words about a subscription's
     # credits.
     rollovers: dict[tuple[str, str], int] = {}
@@ -457,7 +481,10 @@ def entitlements_explain(*, project: Project, customer: Customer) -> Explanation
         not_included: list[SourceExplanation] = []
         for kind, pk, product_id, quantity, on, why in plans:
             product = product_keys.get(product_id, product_id)
-            has, value = resolver.product_value(values[product_id], feature, quantity)
+            given = frozen.get((product_id, held[pk])) if kind == "subscription" else None
+            has, value = resolver.product_value(
+                values[product_id] if given is None else given, feature, quantity
+            )
             if has and kind == "subscription" and feature.type == Feature.Type.CREDITS:
                 # The balance is the lots': a subscription's credits arrive as one lot per paid period, or per
                 # month or week of it.

@@ -25,13 +25,15 @@ from typing import Any, TypedDict
 
 from django.db.models import Q
 
-from catalog.models import Feature, ProductFeature
+from catalog.models import Feature, Product
 from catalog.rules import windows_ordered
+from catalog.versions import version_values
 from core.serializers import api_time
 from customers.models import Customer
 from customers.selectors import customer_now
 from entitlements import records_at, statements
 from entitlements.attach import structure_attach
+from entitlements.item_versions import subscription_versions as subscription_versions
 from entitlements.models import (
     EntitlementSettings,
     Grant,
@@ -57,18 +59,7 @@ _PLAN_KINDS = ("subscription", "purchase", "default_product")
 COUNTED = (Feature.Type.METERED, Feature.Type.ALLOCATION)
 # A product's values: feature id → (value, per_unit, overage, windows, cap, credits, per_entity), as
 # `ProductFeature` stores them.
-ProductValues = dict[
-    str,
-    tuple[
-        Any,
-        bool,
-        bool,
-        dict[str, int] | None,
-        dict[str, Any] | None,
-        dict[str, Any] | None,
-        dict[str, Any] | None,
-    ],
-]
+ProductValues = dict[str, tuple[Any, bool, bool, Any, Any, Any, Any]]
 
 
 def settings_for(project: Project) -> EntitlementSettings:
@@ -241,33 +232,18 @@ def _added_by_group(given: list[tuple[_Source, Any]]) -> list[tuple[_Source, Any
     return list(grouped.values())
 
 
-def product_values(product_ids: set[str]) -> dict[str, ProductValues]:
-    values: dict[str, ProductValues] = {pid: {} for pid in product_ids}
-    if product_ids:
-        for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-            "product_id",
-            "feature_id",
-            "value",
-            "per_unit",
-            "overage",
-            "windows",
-            "cap",
-            "credits",
-            "per_entity",
-        ):
-            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5], row[6], row[7], row[8])
-    return values
-
-
 def _plan_sources(
     customer: Customer | None, default_product: str | None, now: datetime, grace: timedelta, told: bool
 ) -> tuple[list[_Source], list[datetime]]:
     """The live subscriptions, purchases and default product of a customer, and the instants they change (`told`:
     as recorded at `now`, a past instant — `records_at`)."""
     changes: list[datetime] = []
-    # (kind, id, product, quantity, period, ends_at, flags, group): sources of one group (the items of one
-    # subscription) add their counted values up; across groups the largest wins.
-    pending: list[tuple[str, str, str, int, Period | None, datetime | None, _SourceFlags, str]] = []
+    # (kind, id, product, quantity, period, ends_at, flags, group, version): sources of one group (the items of
+    # one subscription) add their counted values up; across groups the largest wins. `version`: the product's
+    # version a subscription's item is on (None: its latest).
+    pending: list[
+        tuple[str, str, str, int, Period | None, datetime | None, _SourceFlags, str, int | None]
+    ] = []
     if customer is not None:
         subscriptions = (
             records_at.subscriptions_at(customer, now)
@@ -282,6 +258,8 @@ def _plan_sources(
                 continue
             flags: _SourceFlags = {"status": subscription.status}
             period = subscription_period(subscription, now)
+            versions, moves = subscription_versions(subscription.items, now)
+            changes.extend(moves)
             for product_id, quantity in subscription_units(subscription):
                 pending.append(
                     (
@@ -293,6 +271,7 @@ def _plan_sources(
                         None,
                         flags,
                         subscription.pk,
+                        versions.get(product_id, 1),
                     )
                 )
         purchases = (
@@ -309,7 +288,7 @@ def _plan_sources(
             flags = _SourceFlags()
             if payment_disputed(payment_status=payment_status, dispute_status=dispute_status):
                 flags["disputed"] = True  # access kept while the dispute is open; a lost one ends it
-            pending.append(("purchase", pk, product_id, quantity, None, ends_at, flags, pk))
+            pending.append(("purchase", pk, product_id, quantity, None, ends_at, flags, pk, None))
     if default_product is not None:
         pending.append(
             (
@@ -321,16 +300,19 @@ def _plan_sources(
                 None,
                 _SourceFlags(),
                 default_product,
+                None,
             )
         )
     product_ids = {row[2] for row in pending}
     values: dict[str, ProductValues] = {pid: {} for pid in product_ids}
     # A product's key only shows in the sources of the features it gives: read with its values.
     keys: dict[str, str] = {}
+    latest: dict[str, int] = {}
     if product_ids:
         for (
             product_id,
             key,
+            latest[product_id],
             feature_id,
             value,
             per_unit,
@@ -342,20 +324,25 @@ def _plan_sources(
         ) in statements.PRODUCT_VALUES.rows(product_ids=sorted(product_ids)):
             values[product_id][feature_id] = (value, per_unit, overage, windows, cap, credits, per_entity)
             keys[product_id] = key
+    # A subscriber kept on an earlier version reads what that version froze.
+    earlier = [(row[2], row[8]) for row in pending if row[8] is not None and row[8] != latest.get(row[2], 1)]
+    frozen = version_values(earlier) if earlier else {}
+    if any(product_id not in keys for product_id, _ in frozen):
+        keys.update(Product.objects.filter(pk__in=[p for p, _ in frozen]).values_list("pk", "key"))
     sources = [
         _Source(
             kind,
             pk,
             keys.get(product_id, product_id),
             quantity,
-            values[product_id],
+            frozen.get((product_id, version or 0), values[product_id]),
             period,
             ends_at,
             flags,
             group,
             product_id,
         )
-        for kind, pk, product_id, quantity, period, ends_at, flags, group in pending
+        for kind, pk, product_id, quantity, period, ends_at, flags, group, version in pending
     ]
     return sources, changes
 

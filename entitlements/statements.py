@@ -105,6 +105,7 @@ PRODUCT_VALUES = Statement(
     lambda product_ids: ProductFeature.objects.filter(product_id__in=product_ids).values_list(
         "product_id",
         "product__key",
+        "product__version",
         "feature_id",
         "value",
         "per_unit",
@@ -133,12 +134,6 @@ ONE_TIME_PRICES = Statement(
         project_id=project_id, pk__in=price_ids, type=Price.Type.ONE_TIME
     ).select_related("product"),
     price_ids=list,
-)
-# A product's credits features, with the features: what a plan period grants per unit.
-CREDIT_VALUES = Statement(
-    lambda product_id: ProductFeature.objects.filter(
-        product_id=product_id, feature__type=Feature.Type.CREDITS
-    ).select_related("feature")
 )
 
 

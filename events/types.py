@@ -10,6 +10,7 @@ EVENT_TYPES = (
     "checkout.expired",
     "subscription.created",
     "subscription.updated",
+    "subscription.version_changed",
     "subscription.canceled",
     "subscription.past_due",
     "invoice.paid",

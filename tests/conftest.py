@@ -225,6 +225,9 @@ class ApiClient:
     def patch(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return self.request("PATCH", path, json_body=body, **kwargs)
 
+    def put(self, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return self.request("PUT", path, json_body=body, **kwargs)
+
     def delete(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         return self.request("DELETE", path, json_body=body, **kwargs)
 

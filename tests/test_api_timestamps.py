@@ -105,6 +105,8 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         f"/api/v1/projects/{tenant_a.project.pk}/adoptions", adoption, key=platform_key
     ).json()
 
+    drafted = api.put("/api/v1/products/pro/draft", {"features": {}}, key=key)  # its updated_at
+    assert drafted.status_code == 200, drafted.content
     ids = {
         "cart_id": cart["id"],
         "session_id": checkout["id"],

@@ -105,6 +105,13 @@ class SubscriptionItem(models.Model):
     stripe_price_id = models.CharField(max_length=255, blank=True)
     # Its place in Stripe's list of the subscription's items (the API shows them in that order).
     position = models.PositiveSmallIntegerField(default=0)
+    # The product's version it is on (`catalog.ProductVersion`): the one in force when Stripe created the item, or
+    # when the item moved to another product; kept while later versions are published.
+    product_version = models.PositiveIntegerField(default=1, db_default=1)
+    # A move to another version at the period's end (`billing.services.version_moves`): the version, and when it
+    # takes effect (the period's end as the move read it); null when none is scheduled.
+    pending_version = models.PositiveIntegerField(null=True, blank=True)
+    pending_version_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

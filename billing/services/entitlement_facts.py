@@ -20,6 +20,7 @@ from billing.models import (
     Invoice,
     Payment,
     Subscription,
+    SubscriptionItem,
 )
 from catalog.models import Price
 from core.locks import lock_for_transaction
@@ -41,11 +42,19 @@ from entitlements.services.sources import (
 
 
 def subscription_facts_hand(
-    *, subscription: Subscription, price: Price, items: list[tuple[dict[str, Any], Price]]
+    *,
+    subscription: Subscription,
+    price: Price,
+    items: list[tuple[dict[str, Any], Price]],
+    rows: list[SubscriptionItem] | None = None,
 ) -> None:
     """Hands entitlements what the subscription is now (called by the mirror after it saved the subscription and
     its items, under the subscription's row lock): its primary `price`'s product, quantity and interval, and
-    Stripe's `items` with their catalog prices, in order."""
+    Stripe's `items` with their catalog prices, in order, each on the product version its row (`rows`, read when not
+    given) holds."""
+    if rows is None:
+        rows = list(subscription.items.all())
+    versions = {row.stripe_item_id: row for row in rows}
     ended_at = subscription.ended_at if subscription.status == Subscription.Status.CANCELED else None
     if ended_at is not None:  # first, before this transaction locks any row a period's recorder may wait for
         lock_for_transaction(_end_lock(subscription.project_id, subscription.stripe_subscription_id))
@@ -64,6 +73,7 @@ def subscription_facts_hand(
                     quantity=None
                     if item_price.usage_type == Price.UsageType.METERED
                     else int(item.get("quantity") or 1),
+                    **_item_version(versions.get(item.get("id") or "")),
                 )
                 for item, item_price in items
             ],
@@ -87,6 +97,17 @@ def subscription_facts_hand(
             ended_at=ended_at,
             reason="the subscription ended",
         )
+
+
+def _item_version(row: SubscriptionItem | None) -> dict[str, Any]:
+    """The version fields of an item's fact: the version its row is on, and a move scheduled for later."""
+    if row is None:
+        return {}
+    return {
+        "version": row.product_version,
+        "pending_version": row.pending_version,
+        "pending_at": row.pending_version_at,
+    }
 
 
 # --- payments -----------------------------------------------------------------------------------------------
@@ -204,16 +225,39 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
         subscription_id=invoice.stripe_subscription_id or "",
         reason=invoice.billing_reason,
         ended_at=_ended_at(locked.project_id, invoice.stripe_subscription_id),
-        lines=[
-            PlanLineFact(
-                product_id=line.product_id,
-                quantity=line.quantity,
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
-            for line in _plan_lines(invoice)
-        ],
+        lines=_plan_line_facts(invoice),
     )
+
+
+def _plan_line_facts(invoice: Invoice) -> list[PlanLineFact]:
+    """The invoice's plan lines, each on the version of its product the subscription's item is on (None, its
+    latest, for an invoice paid before its subscription is mirrored: a first invoice, paid as the item is made)."""
+    lines = _plan_lines(invoice)
+    held: dict[str, tuple[int, int | None, datetime | None]] = {}
+    if lines and invoice.stripe_subscription_id:
+        for product_id, _, version, pending, pending_at in statements.ITEM_PRODUCTS.rows(
+            project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
+        ):
+            if product_id is not None:
+                held.setdefault(product_id, (version, pending, pending_at))
+    return [
+        PlanLineFact(
+            product_id=line.product_id,
+            quantity=line.quantity,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            version=_version_for(held.get(line.product_id), line.period_start),
+        )
+        for line in lines
+    ]
+
+
+def _version_for(held: tuple[int, int | None, datetime | None] | None, start: datetime) -> int | None:
+    """The version a period starting at `start` bills: a move scheduled for then or before is in force."""
+    if held is None:
+        return None
+    version, pending, pending_at = held
+    return pending if pending is not None and pending_at is not None and pending_at <= start else version
 
 
 def _end_lock(project_id: str, stripe_subscription_id: str) -> str:
@@ -307,7 +351,7 @@ def _metered_products_of(invoice: Invoice) -> list[str] | None:
     )  # one row per item, or one of None for a subscription without items
     if not rows:
         return None
-    return [product_id for product_id, usage_type in rows if usage_type == Price.UsageType.METERED]
+    return [product_id for product_id, usage_type, *_ in rows if usage_type == Price.UsageType.METERED]
 
 
 def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:

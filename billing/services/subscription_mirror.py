@@ -21,6 +21,7 @@ from billing.services.invoices import invoices_link_subscription
 from billing.services.revenue_figures import subscription_figures
 from catalog.models import Price
 from catalog.selectors import price_for_stripe
+from catalog.versions import versions_at
 from core.serializers import api_time
 from core.statements import prefetch_forget, prefetch_set
 from customers.models import Customer
@@ -122,12 +123,14 @@ def subscription_items_sync(
     items: list[tuple[dict[str, Any], Price]],
     *,
     stored: list[SubscriptionItem] | None = None,
+    on_clock: bool = False,
 ) -> list[SubscriptionItem]:
     """Brings the subscription's item rows to Stripe's `items` (by Stripe item id): new ones created, changed
     ones updated, those Stripe no longer has deleted. A meter the subscription bills from now on takes back the
     customer's usage of it that was skipped in the item's period (`_meters_added`). Runs in the caller's
     transaction; `stored` are the rows as read under the subscription's lock (read here when not given).
-    Returns the rows as they are now, in the order the API shows them."""
+    Returns the rows as they are now, in the order the API shows them. `on_clock`: the subscription is on a test
+    clock, whose times are simulated: a new item is on its product's latest version."""
     wanted = {
         item["id"]: {**_item_fields(item, price), "position": position}
         for position, (item, price) in enumerate(items)
@@ -138,23 +141,43 @@ def subscription_items_sync(
     if any(row.stripe_item_id not in wanted for row in stored):
         subscription.items.exclude(stripe_item_id__in=list(wanted)).delete()
     rows = {row.stripe_item_id: row for row in stored if row.stripe_item_id in wanted}
+    # The version each new item is on: the product's in force when Stripe created the item; an item moved to
+    # another product takes that product's latest.
+    moments = {
+        item["id"]: from_timestamp(item.get("created")) if item["id"] not in rows and not on_clock else None
+        for item, price in items
+        if item["id"] not in rows or rows[item["id"]].product_id != price.product_id
+    }
+    versions = (
+        versions_at(
+            [(price.product_id, moments[item["id"]]) for item, price in items if item["id"] in moments]
+        )
+        if moments
+        else {}
+    )
     created = []
     for stripe_item_id, fields in wanted.items():
         row = rows.get(stripe_item_id)
+        version_key = (fields["product_id"], moments.get(stripe_item_id))
         if row is None:
             row = SubscriptionItem(
                 id=subscription_item_id(subscription.project_id, stripe_item_id),
                 project_id=subscription.project_id,
                 subscription=subscription,
                 stripe_item_id=stripe_item_id,
+                product_version=versions[version_key],
                 **fields,
             )
             rows[stripe_item_id] = row
             created.append(row)
         elif any(getattr(row, name) != value for name, value in fields.items()):
+            changed = list(fields)
+            if row.product_id != fields["product_id"]:
+                row.product_version = versions[version_key]
+                changed.append("product_version")
             for name, value in fields.items():
                 setattr(row, name, value)
-            row.save(update_fields=[*fields, "updated_at"])
+            row.save(update_fields=[*changed, "updated_at"])
     if created:
         SubscriptionItem.objects.bulk_create(created)
     return sorted(rows.values(), key=lambda row: (row.position, row.created_at, row.pk))
@@ -231,10 +254,18 @@ def subscription_items_unsaved(
 ) -> list[SubscriptionItem]:
     """Stripe's items as rows of `subscription`, NOT saved (an answer rendered before its events arrive), with
     the ids the mirror has given (or will give) them."""
-    known = dict(subscription.items.values_list("stripe_item_id", "pk"))
+    known = {
+        row[0]: row[1:]
+        for row in subscription.items.values_list("stripe_item_id", "pk", "product_id", "product_version")
+    }
     return [
         SubscriptionItem(
-            id=known.get(item["id"]) or subscription_item_id(subscription.project_id, item["id"]),
+            id=known[item["id"]][0]
+            if item["id"] in known
+            else subscription_item_id(subscription.project_id, item["id"]),
+            product_version=known[item["id"]][2]
+            if item["id"] in known and known[item["id"]][1] == price.product_id
+            else price.product.version,
             project_id=subscription.project_id,
             subscription=subscription,
             stripe_item_id=item["id"],
@@ -312,6 +343,7 @@ def subscription_apply(
         else None,  # no discount: nothing to compare with
     )
     items_state = _items_state(items)
+    on_clock = bool(stripe_subscription.get("test_clock"))
     try:
         with transaction.atomic():
             subscription = statements.SUBSCRIPTION_LOCKED.first(
@@ -328,8 +360,8 @@ def subscription_apply(
                 # Linked first, before this transaction locks any other row: the link waits for a lock that a
                 # new invoice's (or its payment's) transaction may hold.
                 invoices_link_subscription(subscription)
-                rows = subscription_items_sync(subscription, items, stored=[])
-                subscription_facts_hand(subscription=subscription, price=price, items=items)
+                rows = subscription_items_sync(subscription, items, stored=[], on_clock=on_clock)
+                subscription_facts_hand(subscription=subscription, price=price, items=items, rows=rows)
                 _items_loaded(subscription, rows, items)
                 _figures_saved(subscription, price)
                 _subscription_events(_with_relations(subscription, customer, price), None, {})
@@ -355,8 +387,8 @@ def subscription_apply(
             subscription.stripe_event_created = max(event_created, subscription.stripe_event_created)
             subscription.save(update_fields=[*fields, "stripe_event_created", "updated_at"])
             if stored_items != items_state:  # most events of a subscription leave its items as they are
-                rows = subscription_items_sync(subscription, items, stored=rows)
-            subscription_facts_hand(subscription=subscription, price=price, items=items)
+                rows = subscription_items_sync(subscription, items, stored=rows, on_clock=on_clock)
+            subscription_facts_hand(subscription=subscription, price=price, items=items, rows=rows)
             _items_loaded(subscription, rows, items)
             _figures_saved(subscription, price)
             changed: dict[str, Any] = {k: before[k] for k in _TRACKED if before[k] != fields[k]}

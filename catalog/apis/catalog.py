@@ -266,6 +266,9 @@ class ProductOutput(serializers.Serializer[Any]):
     stripe_product_id = serializers.CharField(
         allow_null=True, help_text="Null until the product exists at Stripe (a failed sync is retried)."
     )
+    version = serializers.IntegerField(
+        help_text="The latest version (`/products/{product}/versions`), as `features`."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -370,8 +373,8 @@ class ProductDetailApi(BaseApi):
         operation_id="products_update",
         summary="Update a product",
         description=(
-            "Changes a product; `features` replaces its whole feature map and customers' "
-            "entitlements are recomputed. The Stripe Product is updated to match; deactivating "
+            "Changes a product; `features` replaces its whole feature map, published at once as its "
+            "next `version`: new subscribers get it, existing ones keep theirs. The Stripe Product is updated to match; deactivating "
             "the product archives it at Stripe and deactivates its prices (reactivating it leaves "
             "them inactive). `key` cannot change (400 `immutable_field`)."
         ),

@@ -5,11 +5,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from catalog.models import Feature, Price, Product, ProductAccess, ProductFeature
+from catalog.models import Feature, Price, Product, ProductAccess, ProductDraft, ProductFeature
 from catalog.public import public_plans_changed
 from catalog.rules import UNSET, FeatureValue, account_cap_parse, feature_value_parse
 from catalog.selectors import feature_list, price_list, product_fetch, product_list
 from catalog.services.stripe_sync import price_stripe_sync, product_stripe_sync
+from catalog.services.versions import product_version_publish
 from catalog.snapshots import price_snapshot, product_snapshot
 from core.actors import Actor
 from core.audit import audit_record
@@ -56,6 +57,11 @@ def _features_resolve(
 
 def _features_normalized(resolved: dict[str, tuple[Feature, FeatureValue]]) -> dict[str, Any]:
     return {key: value.api() for key, (_, value) in resolved.items()}
+
+
+def features_normalized(*, project: Project, features: dict[str, Any]) -> dict[str, Any]:
+    """A `features` map validated as a product write validates it (400s the same), in the shape it is stored."""
+    return _features_normalized(_features_resolve(project=project, features=features))
 
 
 def _account_cap(given: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -148,6 +154,7 @@ def product_create(
             public_plans_changed(project=project)
             _product_values_replace(product, resolved)
             _product_access_set(product, access_days)
+            product_version_publish(product, first=True)
             audit_record(
                 actor=actor,
                 action="product.created",
@@ -172,8 +179,12 @@ def product_update(
     features: dict[str, Any] | None = None,
     access_days: int | None = UNSET,
     account_cap: dict[str, Any] | None = UNSET,
+    draft: ProductDraft | None = None,
 ) -> Product:
-    """Changes a product; `features` replaces the whole map; `access_days` (None: for life) applies to purchases
+    """Changes a product; `features` replaces the whole map and, when that changes what the product gives,
+    publishes it as the product's next version (`services.versions`: existing subscribers keep theirs), with
+    `draft`'s note when it publishes that draft (checked, under the product's lock, to be still based on the
+    latest version, and dropped); `access_days` (None: for life) applies to purchases
     recorded from now on. Deactivating it archives it at Stripe and
     deactivates its prices (reactivating it leaves them inactive: reactivate the ones to sell again)."""
     if key is not None and key != product.key:
@@ -188,6 +199,19 @@ def product_update(
         locked = product_fetch(locked.pk)
         before = product_snapshot(locked)
         was_active = locked.active
+        if draft is not None:
+            if not ProductDraft.objects.filter(product=locked, based_on=locked.version).exists():
+                raise Conflict(
+                    f"Version {locked.version} was published after this draft was made: save the draft again "
+                    "on the latest version.",
+                    code="draft_stale",
+                )
+            if resolved is not None and _features_normalized(resolved) == before["features"]:
+                raise InvalidRequest(
+                    "The draft gives what the latest version gives: there is nothing to publish.",
+                    code="draft_unchanged",
+                )
+            ProductDraft.objects.filter(product=locked).delete()
         for field_name, value in (
             ("name", name),
             ("description", description),
@@ -222,6 +246,9 @@ def product_update(
         current.account_cap = locked.account_cap
         locked = current
         after = product_snapshot(locked)
+        if after["features"] != before["features"]:
+            published = product_version_publish(locked, note=draft.note if draft is not None else "")
+            after["version"], before["version"] = published.number, published.number - 1
         if after != before:
             locked.save(
                 update_fields=["name", "description", "active", "public", "account_cap", "updated_at"]

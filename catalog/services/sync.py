@@ -71,6 +71,9 @@ class ProductSpec:
     prices: tuple[PriceSpec, ...] = ()
     access_days: int | None = None
     account_cap: dict[str, Any] | None = None
+    # The version the file's feature values are (None: whatever the product is at): a product at another
+    # version, or one the file would change into another, is refused rather than overwritten.
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,24 @@ def _dupes(keys: list[str]) -> str | None:
             return key
         seen.add(key)
     return None
+
+
+def _version_check(pspec: ProductSpec, index: int, *, current: int | None, changes_features: bool) -> None:
+    """A file naming the version of a product's feature values must name the one they are or will publish:
+    the product's version when they are its values, the next one when they change them (1 for a new product).
+    Anything else means the file was written against another version: 400 `version_mismatch`, nothing applied."""
+    if pspec.version is None:
+        return
+    expected = 1 if current is None else current + (1 if changes_features else 0)
+    if pspec.version != expected:
+        at = "does not exist yet" if current is None else f"is at version {current}"
+        would = f"; the file's feature values would publish version {expected}" if changes_features else ""
+        raise InvalidRequest(
+            f"products[{index}].version: the file declares version {pspec.version}, but {pspec.key!r} {at}"
+            f"{would}. Update the file from the product's versions first.",
+            code="version_mismatch",
+            param=f"products[{index}].version",
+        )
 
 
 def catalog_plan(
@@ -177,6 +198,7 @@ def catalog_plan(
         )
         product = products.get(pspec.key)
         if product is None:
+            _version_check(pspec, p_index, current=None, changes_features=True)
             plan.append(CatalogChange("create", "product", pspec.key, spec=pspec))
         else:
             current_state = product_snapshot(product)
@@ -203,6 +225,7 @@ def catalog_plan(
                 )
                 if current_state[name] != wanted_state[name]
             }
+            _version_check(pspec, p_index, current=product.version, changes_features="features" in diff)
             if diff:
                 plan.append(CatalogChange("update", "product", pspec.key, changes=diff, spec=pspec))
             elif not product.stripe_product_id:

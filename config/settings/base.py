@@ -310,18 +310,9 @@ HEARTBEAT_FILE = env("HEARTBEAT_FILE", default="")
 # Each beat run of a task gets its own correlation id in the logs (core/task_context.py).
 CELERY_BEAT_SCHEDULER = "core.task_context:BeatScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "purge-idempotency-keys": {
-        "task": "core.tasks.idempotency_keys_purge",
-        "schedule": crontab(minute=17),
-    },
-    "requeue-stuck-stripe-events": {
-        "task": "webhooks.tasks.requeue_stuck_stripe_events",
-        "schedule": 30.0,
-    },
-    "sweep-webhook-deliveries": {
-        "task": "webhooks.tasks.deliveries_sweep",
-        "schedule": 15.0,
-    },
+    "purge-idempotency-keys": {"task": "core.tasks.idempotency_keys_purge", "schedule": crontab(minute=17)},
+    "requeue-stuck-stripe-events": {"task": "webhooks.tasks.requeue_stuck_stripe_events", "schedule": 30.0},
+    "sweep-webhook-deliveries": {"task": "webhooks.tasks.deliveries_sweep", "schedule": 15.0},
     "reconcile-with-stripe": {
         "task": "billing.tasks.reconcile_all",
         "schedule": crontab(hour=3, minute=41),
@@ -400,6 +391,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.first_invoice_voids_sweep",
         "schedule": 600.0,
     },
+    # Moves to another product version scheduled for a period's end (billing.services.version_moves): made final.
+    "apply-version-moves-due": {"task": "billing.tasks.version_moves_due", "schedule": 60.0},
 }
 
 # --- Internationalisation and time ----------------------------------------------------------------------

@@ -115,7 +115,7 @@ class SubscriptionState(models.Model):
     )
 
     # The primary item's product and quantity (the subscription's own), and every item in Stripe's order:
-    # [{"product", "price", "metered", "quantity"}].
+    # [{"product", "price", "metered", "quantity", "version"}] (no "version": mirrored before versions, version 1).
     product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField(default=1)
     items = models.JSONField(default=list, blank=True)

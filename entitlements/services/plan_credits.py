@@ -20,6 +20,7 @@ from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from catalog.models import Feature, ProductFeature
+from catalog.versions import credit_values
 from core.actors import Actor
 from core.audit import audit_record
 from core.serializers import api_time
@@ -87,9 +88,9 @@ def plan_period_record(*, customer: Customer, facts: PlanPeriodFacts, new: bool 
         cadences: dict[str, str] = {}  # feature id → "month" or "week": granted that often, by slices
         per_entity: dict[str, int] = {}  # feature id → the credits each entity gets with each grant
         for plan_line in lines:
-            for row in statements.CREDIT_VALUES.rows(product_id=plan_line.product_id):
+            for row in credit_values(plan_line.product_id, plan_line.version):
                 _, amount = resolver.product_value(
-                    {row.feature_id: (row.value, row.per_unit, row.overage, None, None, None, None)},
+                    {row.feature_id: (row.value, row.per_unit, False, None, None, None, None)},
                     row.feature,
                     plan_line.quantity,
                 )

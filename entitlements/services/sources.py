@@ -20,6 +20,10 @@ class SubscriptionItemFact:
     price_id: str
     metered: bool
     quantity: int | None  # None for a metered item (billed in arrears)
+    version: int = 1  # the product's version the item is on (`catalog.ProductVersion`)
+    # A move to another version scheduled for `pending_at` (the period's end), or None.
+    pending_version: int | None = None
+    pending_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,14 @@ class PaymentFacts:
 
 @dataclass(frozen=True)
 class PlanLineFact:
-    """What a period invoice billed of one product: how many units, for which period."""
+    """What a period invoice billed of one product (on which of its versions): how many units, for which
+    period."""
 
     product_id: str
     quantity: int
     period_start: datetime
     period_end: datetime
+    version: int | None = None  # the product's version the subscription is on (None: its latest)
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,12 @@ def _source_fields(facts: SubscriptionFacts) -> dict[str, Any]:
                 "price": item.price_id,
                 "metered": item.metered,
                 "quantity": item.quantity,
+                "version": item.version,
+                **(
+                    {"pending_version": item.pending_version, "pending_at": item.pending_at.isoformat()}
+                    if item.pending_version is not None and item.pending_at is not None
+                    else {}
+                ),
             }
             for item in facts.items
         ],

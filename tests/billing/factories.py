@@ -4,7 +4,7 @@ them. Each takes `project=`. Tests that need the Stripe side create the catalog 
 import factory
 
 from billing.models import Coupon, CreditNote, PromotionCode
-from catalog.models import Price, Product
+from catalog.models import Price, Product, ProductDraft
 from tests.billing.payment_factories import InvoiceFactory
 
 
@@ -15,6 +15,18 @@ class ProductFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory("tests.projects.factories.ProjectFactory")
     key = factory.Sequence(lambda n: f"product-{n}")
     name = factory.LazyAttribute(lambda o: o.key.replace("-", " ").title())
+
+
+class ProductDraftFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProductDraft
+
+    class Params:
+        project = factory.SubFactory("tests.projects.factories.ProjectFactory")
+
+    product = factory.SubFactory(ProductFactory, project=factory.SelfAttribute("..project"))
+    features = factory.Dict({})
+    based_on = 1
 
 
 class PriceFactory(factory.django.DjangoModelFactory):

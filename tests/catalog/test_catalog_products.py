@@ -59,6 +59,7 @@ def test_create_with_every_kind_of_feature_value(api, tenant_a, features, stripe
         "access_days": None,
         "account_cap": None,
         "stripe_product_id": product.pk,
+        "version": 1,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
     }

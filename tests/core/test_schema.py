@@ -127,6 +127,10 @@ def test_every_delete_answers_the_status_its_schema_documents(
     paths = _schema(tmp_path)["paths"]
     draft = _draft(api, tenant_a, stripe_emulator, stripe_webhooks, stripe_sdk)  # a draft invoice of one line
     api.post("/api/v1/features", {"key": "sso", "name": "SSO", "type": "boolean"}, key=tenant_a.key)
+    assert (
+        api.put("/api/v1/products/pro/draft", {"features": {"sso": True}}, key=tenant_a.key).status_code
+        == 200
+    )
     cart = api.post("/api/v1/carts", {"customer": "u1"}, key=tenant_a.key).json()
     item = api.post(f"/api/v1/carts/{cart['id']}/items", {"price": "sticker"}, key=tenant_a.key).json()
     grant = api.post(
@@ -230,6 +234,7 @@ def test_every_delete_answers_the_status_its_schema_documents(
             tenant_a.key,
         ),
         ("/api/v1/project/api_keys/{key_id}", f"/api/v1/project/api_keys/{own_key['id']}", {}, tenant_a.key),
+        ("/api/v1/products/{product}/draft", "/api/v1/products/pro/draft", {}, tenant_a.key),
         (
             "/api/v1/invoices/{invoice_id}/lines/{line_id}",
             f"/api/v1/invoices/{draft.pk}/lines/{draft.lines[0]['stripe_line_id']}",

@@ -77,6 +77,9 @@ def parse_catalog(document: Any) -> CatalogSpec:
         path = f"products[{index}]"
         entry = dict(entry) if isinstance(entry, dict) else entry
         raw_prices = _list(entry, "prices", f"{path}.") if isinstance(entry, dict) else []
+        version = entry.pop("version", None) if isinstance(entry, dict) else None
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+            raise CommandError(f"{path}.version: expected a version number (1 or more).")
         if isinstance(entry, dict):
             entry.pop("prices", None)
         data = _validated(ProductInput, entry, path)
@@ -101,6 +104,7 @@ def parse_catalog(document: Any) -> CatalogSpec:
                 prices=tuple(prices),
                 access_days=data.get("access_days"),
                 account_cap=data.get("account_cap"),
+                version=version,
             )
         )
     default_product = document.get("default_product")

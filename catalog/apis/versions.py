@@ -1,0 +1,214 @@
+"""Product versions API: `/products/{product}/versions` (published versions with what each changed) and
+`/products/{product}/draft` (the next version, edited, then published). Existing subscribers stay on the version
+they bought; new checkouts, the public plans and the pricing table get the latest.
+"""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog.apis.catalog import FEATURE_VALUE_HELP, ProductOutput
+from catalog.models import Product, ProductDraft
+from catalog.selectors import product_draft_get, product_get_detailed
+from catalog.services.drafts import product_draft_discard, product_draft_publish, product_draft_put
+from catalog.versions import draft_changes, product_versions
+from core.actors import actor_from_request
+from core.base_api import BaseApi
+from core.pagination import list_body, list_serializer
+from core.serializers import StrictSerializer
+from projects.authentication import request_project
+
+CHANGES_HELP = (
+    "What this version changes of the one before it, per feature key (sorted): `before` and `after` are the "
+    "feature's values as `features` shows them, null on the side that does not give the feature. Empty for "
+    "version 1."
+)
+
+
+class VersionChangeOutput(serializers.Serializer[Any]):
+    feature = serializers.CharField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+class VersionPriceOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    key = serializers.CharField()
+    currency = serializers.CharField()
+    unit_amount = serializers.IntegerField(allow_null=True)
+    type = serializers.CharField(help_text="`recurring` or `one_time`.")
+    interval = serializers.CharField(allow_null=True)
+    interval_count = serializers.IntegerField()
+    usage_type = serializers.CharField(allow_null=True)
+    stripe_price_id = serializers.CharField(allow_null=True)
+
+
+class ProductVersionOutput(serializers.Serializer[Any]):
+    object = serializers.SerializerMethodField()
+    number = serializers.IntegerField()
+    latest = serializers.BooleanField(help_text="Whether new subscribers get this version.")
+    published_at = serializers.DateTimeField()
+    note = serializers.CharField(allow_null=True)
+    features = serializers.DictField(
+        child=serializers.JSONField(allow_null=True), help_text=FEATURE_VALUE_HELP
+    )
+    prices = VersionPriceOutput(many=True, help_text="The product's active prices when it was published.")
+    changes = VersionChangeOutput(many=True, help_text=CHANGES_HELP)
+
+    def get_object(self, obj: dict[str, Any]) -> str:
+        return "product_version"
+
+
+class ProductDraftOutput(serializers.Serializer[Any]):
+    object = serializers.SerializerMethodField()
+    product = serializers.CharField(source="product_id")
+    based_on = serializers.IntegerField(help_text="The version it was drafted on.")
+    version = serializers.SerializerMethodField(help_text="The version publishing it makes.")
+    note = serializers.CharField(allow_null=True)
+    features = serializers.DictField(
+        child=serializers.JSONField(allow_null=True), help_text=FEATURE_VALUE_HELP
+    )
+    changes = serializers.SerializerMethodField(
+        help_text="What it changes of the latest version, per feature key, as a version's `changes`."
+    )
+    stale = serializers.SerializerMethodField(
+        help_text="Whether a version was published since it was drafted (publishing it is refused)."
+    )
+    updated_at = serializers.DateTimeField()
+    deleted = serializers.BooleanField(default=False, help_text="true in the answer of its discard.")
+
+    def get_object(self, obj: ProductDraft) -> str:
+        return "product_draft"
+
+    def get_version(self, obj: ProductDraft) -> int:
+        return obj.based_on + 1
+
+    @extend_schema_field(VersionChangeOutput(many=True))
+    def get_changes(self, obj: ProductDraft) -> list[dict[str, Any]]:
+        return draft_changes(obj.product, obj.features)
+
+    def get_stale(self, obj: ProductDraft) -> bool:
+        return obj.based_on != obj.product.version
+
+    def to_representation(self, instance: ProductDraft) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["note"] = data["note"] or None
+        return data
+
+
+class ProductDraftInput(StrictSerializer):
+    features = serializers.DictField(
+        child=serializers.JSONField(allow_null=True), help_text=FEATURE_VALUE_HELP
+    )
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=500, help_text="Why: shown with the published version."
+    )
+
+
+class ProductPublishInput(StrictSerializer):
+    version = serializers.IntegerField(
+        required=False,
+        min_value=2,
+        help_text="The version number the caller means to publish (`version` of the draft). A retry after the "
+        "publish went through answers the product; another number is a 400 `version_mismatch`.",
+    )
+
+
+def _product(request: Request, key_or_id: str) -> Product:
+    return product_get_detailed(project=request_project(request), key_or_id=key_or_id)
+
+
+class ProductVersionListApi(BaseApi):
+    tenant_lookup = {"product": Product}
+    OutputSerializer = ProductVersionOutput
+
+    @extend_schema(
+        operation_id="product_versions_list",
+        summary="List a product's versions",
+        description=(
+            "Every published version of the product, oldest first, with what each changed of the one before. "
+            "A subscription item stays on the version in force when it was created; the latest one "
+            "(`latest`, the product's `version`) is what new subscribers, the public plans and the pricing table "
+            "get. Versions never change once published."
+        ),
+        responses=list_serializer(ProductVersionOutput, "ProductVersionList"),
+    )
+    def get(self, request: Request, product: str) -> Response:
+        versions = product_versions(_product(request, product))
+        return Response(list_body(self.OutputSerializer(versions, many=True).data, False))
+
+
+class ProductDraftApi(BaseApi):
+    # Named by its product's key or id (a draft's primary key is its product's).
+    tenant_lookup = {"product": ProductDraft}
+    InputSerializer = ProductDraftInput
+    OutputSerializer = ProductDraftOutput
+
+    @extend_schema(
+        operation_id="product_draft_retrieve",
+        summary="Retrieve a product's draft",
+        description="The product's next version as drafted, with what it changes (404 `no_draft` without one).",
+        responses=ProductDraftOutput,
+    )
+    def get(self, request: Request, product: str) -> Response:
+        return Response(self.OutputSerializer(product_draft_get(_product(request, product))).data)
+
+    @extend_schema(
+        operation_id="product_draft_put",
+        summary="Draft a product's next version",
+        description=(
+            "Saves `features` (the whole map, validated as `PATCH /products` validates it: 400 "
+            "`unknown_feature`, `invalid_feature_value`) as the product's next version, on top of its latest. "
+            "Replaces an earlier draft. Nothing changes for any customer until it is published. Audited."
+        ),
+        request=ProductDraftInput,
+        responses=ProductDraftOutput,
+    )
+    def put(self, request: Request, product: str) -> Response:
+        found = _product(request, product)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product_draft_put(actor=actor_from_request(request), product=found, **serializer.validated_data)
+        return Response(self.OutputSerializer(product_draft_get(_product(request, product))).data)
+
+    @extend_schema(
+        operation_id="product_draft_delete",
+        summary="Discard a product's draft",
+        description="Throws the draft away and answers it as it was (404 `no_draft` without one). Audited.",
+        responses={200: ProductDraftOutput},
+    )
+    def delete(self, request: Request, product: str) -> Response:
+        draft = product_draft_discard(actor=actor_from_request(request), product=_product(request, product))
+        draft.deleted = True  # type: ignore[attr-defined]
+        return Response(self.OutputSerializer(draft).data)
+
+
+class ProductDraftPublishApi(BaseApi):
+    tenant_lookup = {"product": Product}
+    InputSerializer = ProductPublishInput
+    OutputSerializer = ProductOutput
+
+    @extend_schema(
+        operation_id="product_draft_publish",
+        summary="Publish a product's draft",
+        description=(
+            "Makes the draft the product's latest version: new checkouts, the public plans and the pricing "
+            "table get it; existing subscribers keep the version they are on. Errors: 404 `no_draft`; 409 "
+            "`draft_stale` when a version was published after the draft was made (save it again); 400 "
+            "`draft_unchanged` when it gives what the latest version gives. Audited (`product.updated`, with the "
+            "version before and after)."
+        ),
+        request=ProductPublishInput,
+        responses=ProductOutput,
+    )
+    def post(self, request: Request, product: str) -> Response:
+        found = _product(request, product)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = product_draft_publish(
+            actor=actor_from_request(request), product=found, version=serializer.validated_data.get("version")
+        )
+        return Response(self.OutputSerializer(_product(request, updated.pk)).data)

@@ -1,0 +1,209 @@
+"""Plan versions (#52 point 1): a change to a product's feature values publishes its next version; subscribers
+keep the version they bought — limits, booleans and plan credits — while new checkouts get the latest; versions
+are listed with their differences; a draft is edited, then published, and refused when another version was
+published since. Driven through the emulator's Checkout and webhooks, read through the API."""
+
+import pytest
+from django.utils import timezone
+
+from billing.models import SubscriptionItem
+from catalog.models import Product, ProductDraft, ProductVersion
+from core.models import AuditLogEntry
+from customers.models import Customer
+from entitlements.explain import entitlements_explain
+from entitlements.models import CreditLot
+from tests.entitlements.helpers import check, listed
+from tests.entitlements.test_plan_credits import _no_failed_events, _subscribe
+
+V2 = {"api_calls": 1000, "export": True, "ai_credits": 500}
+V3 = {"api_calls": 300, "ai_credits": 200}
+
+
+@pytest.fixture
+def versioned(api, tenant_a, catalog):
+    """`pro` at version 2 (`V2`): 1,000 `api_calls` a period, `export`, 500 `ai_credits` a paid period."""
+    for key, kind in (("api_calls", "metered"), ("export", "boolean"), ("ai_credits", "credits")):
+        made = api.post("/api/v1/features", {"key": key, "name": key, "type": kind}, key=tenant_a.key)
+        assert made.status_code == 201, made.json()
+    answer = api.patch("/api/v1/products/pro", {"features": V2}, key=tenant_a.key)
+    assert answer.status_code == 200, answer.json()
+    assert (answer.json()["version"], answer.json()["features"]) == (2, V2)
+    return catalog
+
+
+def _versions(api, tenant):
+    answer = api.get("/api/v1/products/pro/versions", key=tenant.key)
+    assert answer.status_code == 200, answer.json()
+    return answer.json()["data"]
+
+
+def _limits(api, tenant, customer):
+    rows = listed(api, tenant.key, customer)
+    return (
+        rows["api_calls"]["limit"],
+        check(api, tenant.key, customer, "export")["allowed"],
+        check(api, tenant.key, customer, "ai_credits")["balance"],
+    )
+
+
+def test_subscribers_keep_the_version_they_bought_and_new_checkouts_get_the_latest(
+    api, tenant_a, versioned, stripe_emulator, stripe_webhooks
+):
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
+    _no_failed_events()
+    assert _limits(api, tenant_a, "early") == (1000, True, 500)
+
+    changed = api.patch("/api/v1/products/pro", {"features": V3}, key=tenant_a.key)
+    assert changed.status_code == 200, changed.json()
+    assert (changed.json()["version"], changed.json()["features"]) == (3, V3)
+    # The early subscriber's answers are those of version 2, still: nothing of version 3 reached them.
+    assert _limits(api, tenant_a, "early") == (1000, True, 500)
+    explained = entitlements_explain(
+        project=tenant_a.project, customer=Customer.objects.get(project=tenant_a.project, external_id="early")
+    )
+    calls = next(f for f in explained.features if f.key == "api_calls")
+    assert [(s.kind, s.value) for s in calls.sources] == [("subscription", 1000)]
+
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="late")
+    _no_failed_events()
+    assert _limits(api, tenant_a, "late") == (300, False, 200)
+    assert _limits(api, tenant_a, "early") == (1000, True, 500)
+    items = dict(
+        SubscriptionItem.objects.values_list("subscription__customer__external_id", "product_version")
+    )
+    assert items == {"early": 2, "late": 3}
+    # Each one's plan credits are their version's.
+    lots = dict(CreditLot.objects.values_list("customer__external_id", "amount"))
+    assert lots == {"early": 500, "late": 200}
+
+    # The renewal of the early subscriber grants version 2's credits again.
+    stripe_emulator.advance(31 * 86400)
+    stripe_webhooks.deliver()
+    _no_failed_events()
+    assert sorted(CreditLot.objects.values_list("customer__external_id", "amount")) == [
+        ("early", 500),
+        ("early", 500),
+        ("late", 200),
+        ("late", 200),
+    ]
+
+    listed_versions = _versions(api, tenant_a)
+    assert [(v["number"], v["latest"], v["features"]) for v in listed_versions] == [
+        (1, False, {}),
+        (2, False, V2),
+        (3, True, V3),
+    ]
+    assert listed_versions[0]["changes"] == []
+    assert listed_versions[1]["changes"] == [
+        {"feature": key, "before": None, "after": V2[key]} for key in sorted(V2)
+    ]
+    assert listed_versions[2]["changes"] == [
+        {"feature": "ai_credits", "before": 500, "after": 200},
+        {"feature": "api_calls", "before": 1000, "after": 300},
+        {"feature": "export", "before": True, "after": None},
+    ]
+    assert [p["key"] for p in listed_versions[2]["prices"]] == ["pro-monthly", "pro-monthly-eur"]
+
+
+def test_a_point_in_time_check_answers_the_version_the_subscriber_was_on(
+    api, tenant_a, versioned, stripe_emulator, stripe_webhooks
+):
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
+    assert api.patch("/api/v1/products/pro", {"features": V3}, key=tenant_a.key).status_code == 200
+    at = timezone.now().isoformat().replace("+00:00", "Z")
+    url = f"/api/v1/entitlements/check?customer=early&feature=export&as_of={at}"
+    answer = api.get(url, key=tenant_a.key)
+    assert (answer.status_code, answer.json()["allowed"]) == (200, True)
+
+
+def test_a_draft_changes_nothing_until_published_and_a_stale_one_is_refused(
+    api, tenant_a, versioned, stripe_emulator, stripe_webhooks
+):
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
+    drafted = api.put(
+        "/api/v1/products/pro/draft", {"features": V3, "note": "cheaper tier"}, key=tenant_a.key
+    )
+    assert drafted.status_code == 200, drafted.json()
+    body = drafted.json()
+    assert (body["based_on"], body["version"], body["stale"], body["note"]) == (2, 3, False, "cheaper tier")
+    assert body["changes"] == [
+        {"feature": "ai_credits", "before": 500, "after": 200},
+        {"feature": "api_calls", "before": 1000, "after": 300},
+        {"feature": "export", "before": True, "after": None},
+    ]
+    # Nothing changed: the product, its public answers and a new subscriber are still on version 2.
+    product = api.get("/api/v1/products/pro", key=tenant_a.key).json()
+    assert (product["version"], product["features"]) == (2, V2)
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="second")
+    assert _limits(api, tenant_a, "second") == (1000, True, 500)
+
+    bad = api.put("/api/v1/products/pro/draft", {"features": {"nope": 1}}, key=tenant_a.key)
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "unknown_feature")
+    assert ProductDraft.objects.get().features == V3  # the saved draft is untouched
+
+    wrong = api.post("/api/v1/products/pro/draft/publish", {"version": 4}, key=tenant_a.key)
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (400, "version_mismatch")
+    published = api.post("/api/v1/products/pro/draft/publish", {"version": 3}, key=tenant_a.key)
+    assert published.status_code == 200, published.json()
+    assert (published.json()["version"], published.json()["features"]) == (3, V3)
+    assert ProductVersion.objects.get(product__key="pro", number=3).note == "cheaper tier"
+    again = api.post("/api/v1/products/pro/draft/publish", {"version": 3}, key=tenant_a.key)
+    assert (again.status_code, again.json()["version"]) == (200, 3)  # a retry: one version
+    assert ProductVersion.objects.filter(product__key="pro").count() == 3
+    assert _limits(api, tenant_a, "early") == (1000, True, 500)
+    assert _limits(api, tenant_a, "second") == (1000, True, 500)
+
+    # A draft made on version 3, then version 4 published directly: publishing the draft is refused.
+    assert api.put("/api/v1/products/pro/draft", {"features": V2}, key=tenant_a.key).status_code == 200
+    assert (
+        api.patch("/api/v1/products/pro", {"features": {"api_calls": 10}}, key=tenant_a.key).status_code
+        == 200
+    )
+    assert api.get("/api/v1/products/pro/draft", key=tenant_a.key).json()["stale"] is True
+    stale = api.post("/api/v1/products/pro/draft/publish", {}, key=tenant_a.key)
+    assert (stale.status_code, stale.json()["error"]["code"]) == (409, "draft_stale")
+    product = Product.objects.get(key="pro", project=tenant_a.project)
+    assert product.version == 4
+    assert api.get("/api/v1/products/pro", key=tenant_a.key).json()["features"] == {"api_calls": 10}
+
+    # Saved again on version 4 with what version 4 gives: nothing to publish.
+    same = api.put("/api/v1/products/pro/draft", {"features": {"api_calls": 10}}, key=tenant_a.key)
+    assert same.status_code == 200
+    unchanged = api.post("/api/v1/products/pro/draft/publish", {}, key=tenant_a.key)
+    assert (unchanged.status_code, unchanged.json()["error"]["code"]) == (400, "draft_unchanged")
+    assert Product.objects.get(pk=product.pk).version == 4
+    gone = api.delete("/api/v1/products/pro/draft", key=tenant_a.key)
+    assert (gone.status_code, gone.json()["deleted"], gone.json()["features"]) == (
+        200,
+        True,
+        {"api_calls": 10},
+    )
+    none = api.get("/api/v1/products/pro/draft", key=tenant_a.key)
+    assert (none.status_code, none.json()["error"]["code"]) == (404, "no_draft")
+    actions = list(
+        AuditLogEntry.objects.filter(target_id=product.pk, action__startswith="product.draft").values_list(
+            "action", flat=True
+        )
+    )
+    assert sorted(actions) == [
+        "product.draft_discarded",
+        "product.draft_saved",
+        "product.draft_saved",
+        "product.draft_saved",
+    ]
+
+
+def test_another_projects_key_cannot_read_or_draft_a_products_versions(api, tenant_a, tenant_b, versioned):
+    for method, path, body in (
+        ("get", "/api/v1/products/pro/versions", None),
+        ("put", "/api/v1/products/pro/draft", {"features": {}}),
+        ("post", "/api/v1/products/pro/draft/publish", {}),
+        ("delete", "/api/v1/products/pro/draft", None),
+    ):
+        pro = Product.objects.get(project=tenant_a.project, key="pro")
+        for named in ("pro", pro.pk):
+            url = path.replace("/pro/", f"/{named}/")
+            answer = api.request(method.upper(), url, key=tenant_b.key, json_body=body)
+            assert answer.status_code == 404, (url, answer.content)
+    assert ProductDraft.objects.count() == 0
+    assert Product.objects.get(project=tenant_a.project, key="pro").version == 2
