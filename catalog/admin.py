@@ -4,7 +4,8 @@ Every change goes through the catalog services, as the products and features API
 operator, the project's cached entitlement answers recomputed, and (for products) Stripe told. A product's name,
 description and active flag, a feature's name, unit and type, and a product's feature values are edited here;
 prices are read-only (a price change may create a new Stripe price: the prices API or `sync_catalog`). Nothing
-mirrored from Stripe is added or deleted here.
+mirrored from Stripe is added or deleted here. A product's versions, their comparison and its draft's publish and
+discard are in `catalog.admin_versions`.
 """
 
 import json
@@ -15,6 +16,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from catalog.admin_versions import ProductVersionPages
 from catalog.formulas import formula_parse
 from catalog.models import Feature, Price, Product, ProductFeature
 from catalog.rules import FeatureValue, account_cap_parse, feature_value_parse
@@ -97,7 +99,7 @@ class ProductForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(Product)
-class ProductAdmin(_ServiceWrites, NoAddOrDelete, ModelAdmin[Product]):
+class ProductAdmin(_ServiceWrites, ProductVersionPages, NoAddOrDelete, ModelAdmin[Product]):
     list_display = [
         "key",
         "project",
