@@ -38,6 +38,10 @@ CLASSES: tuple[Cls, ...] = (
     Cls("Feature", ("FeatureOutput",), section="Catalog"),
     Cls("Product", ("ProductOutput",)),
     Cls("ProductAccountCap", ("ProductAccountCapOutput",)),
+    Cls("VersionChange", ("VersionChangeOutput",)),
+    Cls("ProductVersionPrice", ("VersionPriceOutput",)),
+    Cls("ProductVersion", ("ProductVersionOutput",)),
+    Cls("ProductDraft", ("ProductDraftOutput",)),
     Cls("PriceTier", ("PriceTierOutput",)),
     Cls("Price", ("PriceOutput",)),
     Cls("PublicPlanPrice", ("PublicPriceOutput",)),
@@ -63,6 +67,8 @@ CLASSES: tuple[Cls, ...] = (
     Cls("Subscription", ("SubscriptionOutput",)),
     Cls("SubscriptionPreviewLine", ("SubscriptionPreviewLineOutput",)),
     Cls("SubscriptionPreview", ("SubscriptionPreviewOutput",)),
+    Cls("VersionMove", ("VersionMoveOutput",)),
+    Cls("VersionMoves", ("VersionMovesOutput",)),
     Cls("InvoiceLine", ("InvoiceLineOutput",)),
     Cls("Invoice", ("InvoiceOutput",)),
     Cls("CreditNoteLine", ("CreditNoteLineOutput",)),
@@ -193,6 +199,9 @@ ENUM_NAMES: Mapping[tuple[str, str], str] = {
     ("RevenueMetrics", "interval"): "RevenueInterval",
     ("PortalEligibility", "reason"): "PortalIneligibilityReason",
     ("JournalLine", "account"): "JournalAccount",
+    ("ProductVersionPrice", "type"): "PriceType",
+    ("ProductVersionPrice", "interval"): "PriceInterval",
+    ("ProductVersionPrice", "usage_type"): "PriceUsageType",
 }
 
 # The values of enum fields the schema types as a plain string: a dotted path to the server's choices (a
@@ -203,6 +212,9 @@ ENUM_VALUES: Mapping[tuple[str, str], str | tuple[str, ...]] = {
     ("Price", "interval"): "catalog.models.Price.Interval",
     ("Price", "usage_type"): "catalog.models.Price.UsageType",
     ("Price", "tax_behavior"): "catalog.models.Price.TaxBehavior",
+    ("ProductVersionPrice", "type"): "catalog.models.Price.Type",
+    ("ProductVersionPrice", "interval"): "catalog.models.Price.Interval",
+    ("ProductVersionPrice", "usage_type"): "catalog.models.Price.UsageType",
     ("CheckoutSession", "mode"): "billing.models.CheckoutSession.Mode",
     ("CheckoutSession", "status"): "billing.models.CheckoutSession.Status",
     ("Cart", "status"): "billing.models.Cart.Status",
@@ -240,6 +252,7 @@ CLASS_DOCS: Mapping[str, str] = {
         "and `allocation` (units in use); `balance` for `credits`."
     ),
     "EntitlementSource": "Where part of an entitlement comes from (the fields that apply to its `type`).",
+    "ProductVersionPrice": "A price of the product as it was when the version was published.",
     "UsageWindow": "A usage window of a metered feature as it stands now (calendar windows, UTC).",
     "EntitlementCap": "A spend cap on a metered feature's overage, and how much of it is used and left.",
     "EntitlementAccountCap": "A customer's account cap across their metered features, and how much is used and left.",
@@ -306,6 +319,7 @@ FIELD_DOCS: Mapping[tuple[str, str], str] = {
     ("Price", "interval"): "Recurring prices only.",
     ("Price", "usage_type"): "Recurring prices only.",
     ("Price", "tax_behavior"): "",
+    ("ProductVersionPrice", "type"): "",
     ("JournalEntry", "kind"): "Which movement the entry posts.",
     (
         "JournalLine",

@@ -50,6 +50,7 @@ export type EventType =
   | "checkout.expired"
   | "subscription.created"
   | "subscription.updated"
+  | "subscription.version_changed"
   | "subscription.canceled"
   | "subscription.past_due"
   | "invoice.paid"
@@ -260,6 +261,8 @@ export interface Product {
   account_cap: ProductAccountCap | null;
   /** Null until the product exists at Stripe (a failed sync is retried). */
   stripe_product_id: string | null;
+  /** The latest version (`/products/{product}/versions`), as `features`. */
+  version: number;
   created_at: string;
   updated_at: string;
 }
@@ -268,6 +271,59 @@ export interface ProductAccountCap {
   amount: number;
   currency: string;
   at_cap: ProductAccountCapAtCap;
+}
+
+export interface VersionChange {
+  feature: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** A price of the product as it was when the version was published. */
+export interface ProductVersionPrice {
+  id: string;
+  key: string;
+  currency: string;
+  unit_amount: number | null;
+  type: PriceType;
+  interval: PriceInterval | null;
+  interval_count: number;
+  usage_type: PriceUsageType | null;
+  stripe_price_id: string | null;
+}
+
+export interface ProductVersion {
+  object: string;
+  number: number;
+  /** Whether new subscribers get this version. */
+  latest: boolean;
+  published_at: string;
+  note: string | null;
+  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`). */
+  features: Record<string, unknown>;
+  /** The product's active prices when it was published. */
+  prices: ProductVersionPrice[];
+  /** What this version changes of the one before it, per feature key (sorted): `before` and `after` are the feature's values as `features` shows them, null on the side that does not give the feature. Empty for version 1. */
+  changes: VersionChange[];
+}
+
+export interface ProductDraft {
+  object: string;
+  product: string;
+  /** The version it was drafted on. */
+  based_on: number;
+  /** The version publishing it makes. */
+  version: number;
+  note: string | null;
+  /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`). */
+  features: Record<string, unknown>;
+  /** What it changes of the latest version, per feature key, as a version's `changes`. */
+  changes: VersionChange[];
+  /** Whether a version was published since it was drafted (publishing it is refused). */
+  stale: boolean;
+  updated_at: string;
+  /** true in the answer of its discard. */
+  deleted?: boolean;
 }
 
 export interface PriceTier {
@@ -629,6 +685,8 @@ export interface SubscriptionItem {
   /** Null for a metered price. */
   quantity: number | null;
   usage_type: SubscriptionItemUsageType;
+  /** The product's version the item is on (`/products/{product}/versions`): the one in force when Stripe created it, until moved (`POST /subscriptions/version_moves`). */
+  version: number;
 }
 
 export interface PendingChangeItem {
@@ -699,6 +757,32 @@ export interface SubscriptionPreview {
   change: SubscriptionPreviewChange | null;
   /** When a change deferred by the rule takes effect (the period's end; nothing is invoiced now); null when it applies now. */
   effective_at: string | null;
+}
+
+export interface VersionMove {
+  subscription: string;
+  customer: string;
+  from_version: number;
+  to_version: number;
+  /** When the move takes effect (its current period's end); null: now. */
+  effective_at: string | null;
+  /** What the move changes of the subscriber's feature values, per feature key. */
+  changes: VersionChange[];
+  /** false in a preview (and true for one scheduled). */
+  moved: boolean;
+}
+
+export interface VersionMoves {
+  object: string;
+  product: string;
+  to_version: number;
+  /** `now` or `period_end`. */
+  when: string;
+  preview: boolean;
+  /** How many subscriptions this request moved. */
+  moved: number;
+  /** One per subscription moved (or, in a preview, to move). */
+  moves: VersionMove[];
 }
 
 export interface InvoiceLine {

@@ -1,1 +1,1 @@
-export const VERSION = "0.5.4";
+export const VERSION = "0.5.5";

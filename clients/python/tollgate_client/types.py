@@ -114,6 +114,9 @@ __all__ = [
     "Product",
     "ProductAccountCap",
     "ProductAccountCapAtCap",
+    "ProductDraft",
+    "ProductVersion",
+    "ProductVersionPrice",
     "Project",
     "ProjectProrationDowngrade",
     "ProjectProrationIntervalChange",
@@ -154,6 +157,9 @@ __all__ = [
     "UsageThreshold",
     "UsageWindow",
     "UsageWindowWindow",
+    "VersionChange",
+    "VersionMove",
+    "VersionMoves",
     "WebhookEndpoint",
 ]
 
@@ -193,6 +199,7 @@ EventType = Literal[
     "checkout.expired",
     "subscription.created",
     "subscription.updated",
+    "subscription.version_changed",
     "subscription.canceled",
     "subscription.past_due",
     "invoice.paid",
@@ -418,6 +425,8 @@ class Product(TollgateObject):
     """The plan's account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`: the most its customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to `block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which overrides it). A customer whose live plans declare several has the lowest amount (`block` before `alert` at the same amount) among those in a currency their metered prices bill in. Null: none. 400 `invalid_parameter`, `parameter_missing` or `parameter_conflict` (units: an account cap is in money only)."""
     stripe_product_id: str | None
     """Null until the product exists at Stripe (a failed sync is retried)."""
+    version: int
+    """The latest version (`/products/{product}/versions`), as `features`."""
     created_at: str
     updated_at: str
 
@@ -427,6 +436,64 @@ class ProductAccountCap(TollgateObject):
     amount: int
     currency: str
     at_cap: ProductAccountCapAtCap
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionChange(TollgateObject):
+    feature: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductVersionPrice(TollgateObject):
+    """A price of the product as it was when the version was published."""
+
+    id: str
+    key: str
+    currency: str
+    unit_amount: int | None
+    type: PriceType
+    interval: PriceInterval | None
+    interval_count: int
+    usage_type: PriceUsageType | None
+    stripe_price_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductVersion(TollgateObject):
+    object: str
+    number: int
+    latest: bool
+    """Whether new subscribers get this version."""
+    published_at: str
+    note: str | None
+    features: dict[str, Any]
+    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
+    prices: list[ProductVersionPrice]
+    """The product's active prices when it was published."""
+    changes: list[VersionChange]
+    """What this version changes of the one before it, per feature key (sorted): `before` and `after` are the feature's values as `features` shows them, null on the side that does not give the feature. Empty for version 1."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductDraft(TollgateObject):
+    object: str
+    product: str
+    based_on: int
+    """The version it was drafted on."""
+    version: int
+    """The version publishing it makes."""
+    note: str | None
+    features: dict[str, Any]
+    """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
+    changes: list[VersionChange]
+    """What it changes of the latest version, per feature key, as a version's `changes`."""
+    stale: bool
+    """Whether a version was published since it was drafted (publishing it is refused)."""
+    updated_at: str
+    deleted: bool = False
+    """true in the answer of its discard."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -811,6 +878,8 @@ class SubscriptionItem(TollgateObject):
     quantity: int | None
     """Null for a metered price."""
     usage_type: SubscriptionItemUsageType
+    version: int
+    """The product's version the item is on (`/products/{product}/versions`): the one in force when Stripe created it, until moved (`POST /subscriptions/version_moves`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -886,6 +955,34 @@ class SubscriptionPreview(TollgateObject):
     """The change's direction (null for a change of no price, quantity or items). * `upgrade` - upgrade * `downgrade` - downgrade * `interval_change` - interval_change"""
     effective_at: str | None
     """When a change deferred by the rule takes effect (the period's end; nothing is invoiced now); null when it applies now."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionMove(TollgateObject):
+    subscription: str
+    customer: str
+    from_version: int
+    to_version: int
+    effective_at: str | None
+    """When the move takes effect (its current period's end); null: now."""
+    changes: list[VersionChange]
+    """What the move changes of the subscriber's feature values, per feature key."""
+    moved: bool
+    """false in a preview (and true for one scheduled)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionMoves(TollgateObject):
+    object: str
+    product: str
+    to_version: int
+    when: str
+    """`now` or `period_end`."""
+    preview: bool
+    moved: int
+    """How many subscriptions this request moved."""
+    moves: list[VersionMove]
+    """One per subscription moved (or, in a preview, to move)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,6 +44,10 @@ export abstract class Resource {
     return this.object<T>("PATCH", url, { body, idempotencyKey: options.idempotencyKey });
   }
 
+  protected _put<T>(url: string, body: object, options: WriteOptions = {}): Promise<T> {
+    return this.object<T>("PUT", url, { body, idempotencyKey: options.idempotencyKey });
+  }
+
   /** A DELETE that answers nothing (204). */
   protected async _delete(url: string, body?: object, options: WriteOptions = {}): Promise<void> {
     await this.transport.request("DELETE", url, { body: nonEmpty(body), idempotencyKey: options.idempotencyKey });

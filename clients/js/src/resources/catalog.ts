@@ -10,6 +10,8 @@ import type {
   PriceType,
   PriceUsageType,
   Product,
+  ProductDraft,
+  ProductVersion,
   PublicPlan,
 } from "../types.js";
 import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
@@ -77,6 +79,45 @@ export class Products extends Resource {
 
   list(params: ListParams & { active?: boolean } = {}): PagePromise<Product> {
     return this._list("/products", params);
+  }
+
+  /**
+   * Every published version of the product, oldest first, with what each changed of the one before (`changes`);
+   * the latest (`latest`, the product's `version`) is what new subscribers get. One page.
+   */
+  versions(product: string): PagePromise<ProductVersion> {
+    return this._list(path("/products/{}/versions", product));
+  }
+
+  /** The product's next version as drafted (`NotFoundError` `no_draft` without one). */
+  draft(product: string): Promise<ProductDraft> {
+    return this._get(path("/products/{}/draft", product));
+  }
+
+  /**
+   * Drafts the product's next version: `features` is the whole map (as `update` takes it), `note` why (shown with
+   * the published version). Replaces an earlier draft; nothing changes for any customer until `draftPublish`.
+   */
+  draftSave(
+    product: string,
+    params: { features: Record<string, unknown>; note?: string },
+    options?: WriteOptions,
+  ): Promise<ProductDraft> {
+    return this._put(path("/products/{}/draft", product), params, options);
+  }
+
+  /** Throws the draft away (`NotFoundError` `no_draft` without one). */
+  draftDiscard(product: string, options?: WriteOptions): Promise<void> {
+    return this._delete(path("/products/{}/draft", product), undefined, options);
+  }
+
+  /**
+   * Makes the draft the product's latest version (existing subscribers keep theirs). `version`: the draft's
+   * `version`, so a retry after the publish went through answers the product. `ConflictError` `draft_stale` when a
+   * version was published since the draft was made (save it again).
+   */
+  draftPublish(product: string, params: { version?: number } = {}, options?: WriteOptions): Promise<Product> {
+    return this._post(path("/products/{}/draft/publish", product), params, options);
   }
 }
 

@@ -1,7 +1,14 @@
 /** Subscriptions (Stripe's, mirrored) and their invoices. */
 
 import type { PagePromise } from "../pagination.js";
-import type { Invoice, InvoiceStatus, Subscription, SubscriptionPreview, SubscriptionStatus } from "../types.js";
+import type {
+  Invoice,
+  InvoiceStatus,
+  Subscription,
+  SubscriptionPreview,
+  SubscriptionStatus,
+  VersionMoves,
+} from "../types.js";
 import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
 import type { LineItem } from "./checkout.js";
 
@@ -50,6 +57,24 @@ export interface InvoiceLineUpdateParams {
   reason?: string;
 }
 
+/** Which subscribers of a product to move to which of its published versions (or, with `preview`, not yet). */
+export interface VersionMovesParams {
+  /** The product's key or id. */
+  product: string;
+  /** A published version of the product. */
+  to_version: number;
+  /** `now` (the default), or `period_end`: at the end of each subscription's current period. */
+  when?: "now" | "period_end";
+  /** Only the subscriptions on these versions (default: every one not on `to_version`). */
+  from_versions?: number[];
+  /** Only these subscriptions (`subs_…` ids, at most 1000). */
+  subscriptions?: string[];
+  /** Say what each move would change, and move nothing. */
+  preview?: boolean;
+  /** Audited. */
+  reason?: string;
+}
+
 export interface SubscriptionListParams extends ListParams {
   customer?: string;
   status?: SubscriptionStatus;
@@ -94,6 +119,18 @@ export class Subscriptions extends Resource {
   /** Undoes a scheduled cancellation, or resumes a paused subscription. */
   resume(subscriptionId: string, options?: WriteOptions): Promise<Subscription> {
     return this._post(path("/subscriptions/{}/resume", subscriptionId), {}, options);
+  }
+
+  /**
+   * Moves the live subscriptions of `product` (those on `from_versions`, or the `subscriptions` named; by default
+   * every one not on it) to its published version `to_version` now: their entitlements are the version's from then
+   * on, their plan credits from their next paid period; nothing changes at Stripe. One already on `to_version` is
+   * not moved again, so a retry moves only what is left (`moved` counts this request's). `preview: true` answers
+   * what each move would change (`moves[].changes`) and moves nothing. A version never published is an
+   * `InvalidRequestError` (`unknown_version`).
+   */
+  versionMoves(params: VersionMovesParams, options?: WriteOptions): Promise<VersionMoves> {
+    return this._post("/subscriptions/version_moves", params, options);
   }
 }
 

@@ -58,6 +58,10 @@ class Resource:
         answer = self._transport.request("PATCH", url, body=body, idempotency_key=idempotency_key)
         return _build(cls, answer)
 
+    def _put(self, cls: type[T], url: str, body: Mapping[str, Any], *, idempotency_key: str | None) -> T:
+        answer = self._transport.request("PUT", url, body=body, idempotency_key=idempotency_key)
+        return _build(cls, answer)
+
     def _delete(
         self, url: str, body: Mapping[str, Any] | None = None, *, idempotency_key: str | None
     ) -> None:

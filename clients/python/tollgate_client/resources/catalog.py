@@ -6,7 +6,7 @@ from typing import Any
 
 from tollgate_client.pagination import Page
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import Feature, Price, Product, PublicPlan
+from tollgate_client.types import Feature, Price, Product, ProductDraft, ProductVersion, PublicPlan
 
 
 class Features(Resource):
@@ -110,6 +110,46 @@ class Products(Resource):
     ) -> Page[Product]:
         params = {"active": active, "limit": limit, "starting_after": starting_after}
         return self._list(Product, "/products", params)
+
+    def versions(self, product: str) -> Page[ProductVersion]:
+        """Every published version of the product, oldest first, with what each changed of the one before
+        (`changes`); the latest (`latest`, the product's `version`) is what new subscribers get. One page."""
+        return self._list(ProductVersion, path("/products/{}/versions", product), {})
+
+    def draft(self, product: str) -> ProductDraft:
+        """The product's next version as drafted (`NotFoundError` `no_draft` without one)."""
+        return self._get(ProductDraft, path("/products/{}/draft", product))
+
+    def draft_save(
+        self,
+        product: str,
+        *,
+        features: dict[str, Any],
+        note: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> ProductDraft:
+        """Drafts the product's next version: `features` is the whole map (as `update` takes it), `note` why
+        (shown with the published version). Replaces an earlier draft; nothing changes for any customer until
+        `draft_publish`."""
+        body = compact(features=features, note=note)
+        return self._put(
+            ProductDraft, path("/products/{}/draft", product), body, idempotency_key=idempotency_key
+        )
+
+    def draft_discard(self, product: str, *, idempotency_key: str | None = None) -> None:
+        """Throws the draft away (`NotFoundError` `no_draft` without one)."""
+        self._delete(path("/products/{}/draft", product), idempotency_key=idempotency_key)
+
+    def draft_publish(
+        self, product: str, *, version: int | None = None, idempotency_key: str | None = None
+    ) -> Product:
+        """Makes the draft the product's latest version (existing subscribers keep theirs). `version`: the
+        draft's `version`, so a retry after the publish went through answers the product. `ConflictError`
+        `draft_stale` when a version was published since the draft was made (save it again)."""
+        body = compact(version=version)
+        return self._post(
+            Product, path("/products/{}/draft/publish", product), body, idempotency_key=idempotency_key
+        )
 
 
 class Prices(Resource):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from tollgate_client.pagination import Page
 from tollgate_client.params import LineItem
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import Invoice, Subscription, SubscriptionPreview
+from tollgate_client.types import Invoice, Subscription, SubscriptionPreview, VersionMoves
 
 
 class Subscriptions(Resource):
@@ -138,6 +138,36 @@ class Subscriptions(Resource):
         """Undoes a scheduled cancellation, or resumes a paused subscription."""
         url = path("/subscriptions/{}/resume", subscription_id)
         return self._post(Subscription, url, idempotency_key=idempotency_key)
+
+    def version_moves(
+        self,
+        *,
+        product: str,
+        to_version: int,
+        when: str | None = None,
+        from_versions: Sequence[int] | None = None,
+        subscriptions: Sequence[str] | None = None,
+        preview: bool = False,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> VersionMoves:
+        """Moves the live subscriptions of `product` (those on `from_versions`, or the `subscriptions` named; by
+        default every one not on it) to its published version `to_version`, `when` "now" (the default) or at
+        each one's "period_end" (`moves[].effective_at`): their entitlements are the version's from then on,
+        their plan credits from their next paid period; nothing changes at Stripe. One already on `to_version`
+        is not moved again, so a retry moves only what is left (`moved` counts this request's); moving one with
+        a move scheduled to the version it is on cancels the move. `preview=True` answers what each move would change (`moves[].changes`) and moves nothing.
+        A version never published is an `InvalidRequestError` (`unknown_version`); `reason` is audited."""
+        body = compact(
+            product=product,
+            to_version=to_version,
+            when=when,
+            from_versions=list(from_versions) if from_versions is not None else None,
+            subscriptions=list(subscriptions) if subscriptions is not None else None,
+            preview=preview,
+            reason=reason,
+        )
+        return self._post(VersionMoves, "/subscriptions/version_moves", body, idempotency_key=idempotency_key)
 
 
 class Invoices(Resource):
