@@ -44,6 +44,7 @@ def _subscription(s: Subscription) -> dict[str, Any]:
                 "product": i.product.key,
                 "quantity": i.quantity,
                 "usage_type": i.usage_type,
+                "version": i.product_version,
             }
             for i in s.items.all()
         ],

@@ -254,6 +254,7 @@ def _items_body(subscription: Subscription) -> list[dict[str, Any]]:
             "product": row.product.key,
             "quantity": row.quantity,
             "usage_type": row.usage_type,
+            "version": row.product_version,
         }
         for row in subscription.items.all()
     ]

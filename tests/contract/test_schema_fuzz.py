@@ -65,6 +65,9 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE: dict[str, str] = {
     "formula_not_metered": "a usage formula on a feature the catalog (or the request's `type`) makes non-metered",
     "starts_in_past": "a cost table version's `starts_at` before the server's clock (never retroactive)",
     "starts_before_latest": "a cost table version's `starts_at` not after the project's latest version's",
+    "unknown_version": "a product version number never published (the catalog's data)",
+    "version_mismatch": "a draft publish's `version` other than the one the product's draft would publish",
+    "draft_unchanged": "a product draft that gives what the product's latest version gives",
 }
 # Rules of the server's clock, which no schema can state (a date-time is valid or not depending on when it is
 # sent): (operation, parameter) → the rule, for a 400 `invalid_parameter` naming that parameter.
