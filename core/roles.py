@@ -60,6 +60,18 @@ def roles_sync(apps: Any) -> None:
     )
 
 
+def roles_sync_with_new_permissions(apps: Any) -> None:
+    """`roles_sync` from a migration that brings new permissions: Django creates permissions after all
+    migrations have run, so they are created first, for the groups to hold them now."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    roles_sync(apps)
+
+
 def roles_extend(apps: Any, app_labels: tuple[str, ...]) -> None:
     """Gives the roles the permissions of apps whose models arrived after the roles were made, as `roles_sync`
     would have, without touching what the roles hold of the other apps."""

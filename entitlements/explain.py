@@ -21,7 +21,7 @@ from catalog.models import Feature, Product, ProductFeature
 from catalog.versions import version_values
 from core.money import money_format
 from customers.models import Customer
-from entitlements import resolver
+from entitlements import resolver, statements
 from entitlements.cache import snapshot_get
 from entitlements.entities import entities_credits, entities_used, entity_windows
 from entitlements.models import CreditLot, Grant, Purchase, Revocation, SubscriptionSource
@@ -351,21 +351,13 @@ def _verdict_of_limits(feature: Feature, entry: FeatureEntry, answer: dict[str, 
 
 
 def _product_values(product_ids: set[str]) -> dict[str, resolver.ProductValues]:
-    """The latest values of each product (feature id → the resolver's tuple)."""
+    """The latest values of each product (feature id → the resolver's tuple), as the resolver reads them."""
     values: dict[str, resolver.ProductValues] = {pid: {} for pid in product_ids}
     if product_ids:
-        for row in ProductFeature.objects.filter(product_id__in=product_ids).values_list(
-            "product_id",
-            "feature_id",
-            "value",
-            "per_unit",
-            "overage",
-            "windows",
-            "cap",
-            "credits",
-            "per_entity",
+        for product_id, _, _, feature_id, *given in statements.PRODUCT_VALUES.rows(
+            product_ids=sorted(product_ids)
         ):
-            values[row[0]][row[1]] = (row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+            values[product_id][feature_id] = tuple(given)  # type: ignore[assignment]
     return values
 
 

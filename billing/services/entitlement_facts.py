@@ -232,14 +232,11 @@ def _plan_period_facts(locked: Payment, *, invoice: Invoice | None = None) -> Pl
 def _plan_line_facts(invoice: Invoice) -> list[PlanLineFact]:
     """The invoice's plan lines, each on the version of its product the subscription's item is on (None, its
     latest, for an invoice paid before its subscription is mirrored: a first invoice, paid as the item is made)."""
-    lines = _plan_lines(invoice)
+    lines, items = _plan_lines(invoice)
     held: dict[str, tuple[int, int | None, datetime | None]] = {}
-    if lines and invoice.stripe_subscription_id:
-        for product_id, _, version, pending, pending_at in statements.ITEM_PRODUCTS.rows(
-            project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
-        ):
-            if product_id is not None:
-                held.setdefault(product_id, (version, pending, pending_at))
+    for product_id, _, version, pending, pending_at in items:
+        if product_id is not None:
+            held.setdefault(product_id, (version, pending, pending_at))
     return [
         PlanLineFact(
             product_id=line.product_id,
@@ -288,7 +285,7 @@ def _ended_at(project_id: str, stripe_subscription_id: str | None) -> datetime |
     )
 
 
-def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
+def _plan_lines(invoice: Invoice) -> tuple[list[_PlanLine], list[tuple[Any, ...]]]:
     """What the invoice pays for, one line per product of the subscription, counted as the resolver counts a
     subscription's products (`resolver.product_units`): a product's licensed lines (not prorations, not metered
     usage billed in arrears) add up their quantities; a product the subscription holds only through metered
@@ -320,8 +317,25 @@ def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
             )
         )
     if not licensed:
-        return []
-    metered = _metered_products_of(invoice) if invoice.stripe_subscription_id else None
+        return [], []
+    # The subscription's items as mirrored (`ITEM_PRODUCTS`: product, usage type, version, move scheduled), one
+    # row per item, or one of None for a subscription without items; none while it is not mirrored.
+    items = (
+        list(
+            statements.ITEM_PRODUCTS.rows(
+                project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
+            )
+        )
+        if invoice.stripe_subscription_id
+        else []
+    )
+    # The products of its metered prices, in its items' order (a first invoice has no line for them: they bill
+    # in arrears); while it is not mirrored, the invoice's usage lines stand for them.
+    metered = (
+        [product_id for product_id, usage_type, *_ in items if usage_type == Price.UsageType.METERED]
+        if items
+        else None
+    )
     units = product_units(
         [(price.product_id, False, quantity) for price, quantity, _, _ in licensed]
         + [
@@ -331,7 +345,7 @@ def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
     )
     periods = {price.product_id: (start, end) for price, _, start, end in reversed(licensed)}
     first = (licensed[0][2], licensed[0][3])
-    return [
+    lines = [
         _PlanLine(
             product_id=product_id,
             quantity=quantity,
@@ -340,18 +354,7 @@ def _plan_lines(invoice: Invoice) -> list[_PlanLine]:
         )
         for product_id, quantity in units
     ]
-
-
-def _metered_products_of(invoice: Invoice) -> list[str] | None:
-    """The products of the metered prices of the invoice's subscription as mirrored, in its items' order (a
-    first invoice has no line for them: they bill in arrears), or None while the subscription is not mirrored
-    (then the invoice's usage lines stand for them)."""
-    rows = statements.ITEM_PRODUCTS.rows(
-        project_id=invoice.project_id, stripe_subscription_id=invoice.stripe_subscription_id
-    )  # one row per item, or one of None for a subscription without items
-    if not rows:
-        return None
-    return [product_id for product_id, usage_type, *_ in rows if usage_type == Price.UsageType.METERED]
+    return lines, items
 
 
 def _catalog_price(project_id: str, stripe_price_id: str) -> Price | None:

@@ -255,17 +255,23 @@ def subscription_items_unsaved(
     """Stripe's items as rows of `subscription`, NOT saved (an answer rendered before its events arrive), with
     the ids the mirror has given (or will give) them."""
     known = {
-        row[0]: row[1:]
-        for row in subscription.items.values_list("stripe_item_id", "pk", "product_id", "product_version")
+        stripe_item_id: (pk, product_id, version)
+        for stripe_item_id, pk, product_id, version in subscription.items.values_list(
+            "stripe_item_id", "pk", "product_id", "product_version"
+        )
     }
+
+    def version_of(item: dict[str, Any], price: Price) -> int:
+        """A mirrored item keeps its version while its product stays; a new one shows the product's latest."""
+        _, product_id, version = known.get(item["id"], ("", "", 0))
+        return version if product_id == price.product_id else price.product.version
+
     return [
         SubscriptionItem(
             id=known[item["id"]][0]
             if item["id"] in known
             else subscription_item_id(subscription.project_id, item["id"]),
-            product_version=known[item["id"]][2]
-            if item["id"] in known and known[item["id"]][1] == price.product_id
-            else price.product.version,
+            product_version=version_of(item, price),
             project_id=subscription.project_id,
             subscription=subscription,
             stripe_item_id=item["id"],

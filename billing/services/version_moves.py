@@ -156,14 +156,13 @@ def _move_one(
     reason: str,
     preview: bool,
 ) -> VersionMove | None:
-    """One subscription's move, in its own transaction under its row lock; None when, read under the lock, it
-    has nothing to change (moved meanwhile, ended, or off the versions selected)."""
+    """One subscription's move, in its own transaction under its row lock (a preview's: read without it); None
+    when, read there, it has nothing to change (moved meanwhile, ended, or off the versions selected)."""
     with transaction.atomic():
-        subscription = (
-            Subscription.objects.select_for_update(of=("self",))
-            .select_related("customer", "project", "price", "product")
-            .get(pk=subscription_id)
-        )
+        subscriptions = Subscription.objects.select_related("customer", "project", "price", "product")
+        if not preview:  # a preview reads only: it waits for no one and holds no one up
+            subscriptions = subscriptions.select_for_update(of=("self",))
+        subscription = subscriptions.get(pk=subscription_id)
         rows = list(subscription.items.select_related("price", "product"))
         period_end = subscription.current_period_end
         moving = [

@@ -11,7 +11,7 @@ from catalog.models import Product, ProductDraft
 from catalog.services.products import features_normalized, product_update
 from core.actors import Actor
 from core.audit import audit_record
-from core.errors import Conflict, InvalidRequest, NotFound
+from core.errors import InvalidRequest, NotFound
 
 
 def _draft_answer(product: Product) -> dict[str, Any] | None:
@@ -70,11 +70,12 @@ def product_draft_publish(*, actor: Actor, product: Product, version: int | None
     """Publishes the product's draft as its next version (`products.product_update` with the draft's features,
     which writes the version, the audit entry and Stripe), then drops the draft. `version`: the number the caller
     expects to publish (a retry of a publish that went through answers the product as it is). Refused with 409
-    `draft_stale` when a version was published since the draft was made, and 404 `no_draft` without one."""
-    locked_version = Product.objects.filter(pk=product.pk).values_list("version", flat=True).get()
+    `draft_stale` (checked by `product_update` under the product's lock) when a version was published since the
+    draft was made, and 404 `no_draft` without one."""
+    latest = Product.objects.filter(pk=product.pk).values_list("version", flat=True).get()
     draft = ProductDraft.objects.filter(product_id=product.pk).first()
     if draft is None:
-        if version is not None and version == locked_version:
+        if version is not None and version == latest:
             return product  # this publish went through already
         raise NotFound("The product has no draft.", code="no_draft")
     if version is not None and version != draft.based_on + 1:
@@ -82,11 +83,5 @@ def product_draft_publish(*, actor: Actor, product: Product, version: int | None
             f"version: the draft would publish version {draft.based_on + 1}, not {version}.",
             code="version_mismatch",
             param="version",
-        )
-    if draft.based_on != locked_version:
-        raise Conflict(
-            f"Version {locked_version} was published after this draft was made on version {draft.based_on}: "
-            "save the draft again on the latest version.",
-            code="draft_stale",
         )
     return product_update(actor=actor, product=product, features=draft.features, draft=draft)

@@ -202,8 +202,8 @@ def product_update(
         if draft is not None:
             if not ProductDraft.objects.filter(product=locked, based_on=locked.version).exists():
                 raise Conflict(
-                    f"Version {locked.version} was published after this draft was made: save the draft again "
-                    "on the latest version.",
+                    f"Version {locked.version} was published after this draft was made on version "
+                    f"{draft.based_on}: save the draft again on the latest version.",
                     code="draft_stale",
                 )
             if resolved is not None and _features_normalized(resolved) == before["features"]:

@@ -5,19 +5,13 @@ give the roles their permissions (`core.roles.roles_extend`)."""
 
 from typing import Any
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 
 def forwards(apps: Any, schema_editor: Any) -> None:
-    # Permissions are normally created after all migrations; the groups need them now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    from core.roles import roles_sync
+    from core.roles import roles_sync_with_new_permissions
 
-    roles_sync(apps)
+    roles_sync_with_new_permissions(apps)
 
 
 def backwards(apps: Any, schema_editor: Any) -> None:
