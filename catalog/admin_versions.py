@@ -25,7 +25,7 @@ from django.utils.safestring import mark_safe
 
 from catalog.models import Product, ProductDraft, ProductVersion
 from catalog.services.drafts import product_draft_discard, product_draft_publish
-from catalog.versions import product_versions, version_contents
+from catalog.versions import product_versions, version_changes, version_contents
 from core.actors import Actor
 from core.admin_columns import read_only_page
 from core.admin_display import STATUS_TONES, ViewOnly, column
@@ -43,18 +43,19 @@ def value_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def changes_summary(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
-    """What `after` changed of `before` (feature maps) in one line: "api_calls: 1000 → 300; export removed"."""
-    if before is None:
+def changes_summary(changes: list[dict[str, Any]] | None) -> str:
+    """What a version changed (`catalog.versions.version_changes`; None: it is the first) in one line:
+    "api_calls: 1000 → 300; export removed"."""
+    if changes is None:
         return "First version"
-    parts = []
-    for key in sorted(set(before) | set(after)):
-        if key not in before:
-            parts.append(f"{key} added ({value_json(after[key])})")
-        elif key not in after:
-            parts.append(f"{key} removed")
-        elif before[key] != after[key]:
-            parts.append(f"{key}: {value_json(before[key])} → {value_json(after[key])}")
+    parts = [
+        f"{c['feature']} added ({value_json(c['after'])})"
+        if c["change"] == "added"
+        else f"{c['feature']} removed"
+        if c["change"] == "removed"
+        else f"{c['feature']}: {value_json(c['before'])} → {value_json(c['after'])}"
+        for c in changes
+    ]
     if not parts:
         return "No feature changed"
     shown = "; ".join(parts[:SUMMARY_CHANGES])
@@ -194,7 +195,7 @@ def versions_section(product: Product) -> dict[str, Any]:
                 "published": _moment(version["published_at"]),
                 "note": version["note"] or "",
                 "latest": number == product.version,
-                "summary": changes_summary(previous["features"] if previous else None, version["features"]),
+                "summary": changes_summary(version.get("changes", []) if previous else None),
                 "compare_url": compare[0],
                 "compare_label": compare[1],
             }
@@ -208,7 +209,9 @@ def versions_section(product: Product) -> dict[str, Any]:
             "stale": draft.based_on != product.version,
             "saved": _moment(draft.updated_at),
             "note": draft.note,
-            "summary": changes_summary(versions[product.version]["features"], draft.features),
+            "summary": changes_summary(
+                version_changes(versions[product.version]["features"], draft.features)
+            ),
             "compare_url": versions_url(product.pk, a=product.version, b=DRAFT),
         }
     return {

@@ -155,15 +155,18 @@ def credit_values(product_id: str, number: int | None) -> list[CreditValue]:
 
 
 def version_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
-    """What a version changed of the one before it, per feature (sorted by key): {feature, before, after}, None
-    on the side that does not give the feature. The first version changes nothing."""
+    """What a version changed of the one before it, per feature (sorted by key): {feature, change: "added" |
+    "removed" | "changed", before, after}, None on the side that does not give the feature (a value may itself
+    be null, unlimited: `change` tells them apart). The first version changes nothing."""
     if before is None:
         return []
-    return [
-        {"feature": key, "before": before.get(key), "after": after.get(key)}
-        for key in sorted(set(before) | set(after))
-        if (key in before) != (key in after) or before.get(key) != after.get(key)
-    ]
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if key in before and key in after and before[key] == after[key]:
+            continue
+        change = "added" if key not in before else "removed" if key not in after else "changed"
+        changes.append({"feature": key, "change": change, "before": before.get(key), "after": after.get(key)})
+    return changes
 
 
 def product_versions(product: Product) -> list[dict[str, Any]]:

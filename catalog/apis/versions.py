@@ -22,14 +22,19 @@ from core.serializers import StrictSerializer
 from projects.authentication import request_project
 
 CHANGES_HELP = (
-    "What this version changes of the one before it, per feature key (sorted): `before` and `after` are the "
-    "feature's values as `features` shows them, null on the side that does not give the feature. Empty for "
-    "version 1."
+    "What this version changes of the one before it, per feature key (sorted): `change` (added, removed, "
+    "changed), and `before` and `after`, the feature's values as `features` shows them, null on the side that "
+    "does not give the feature. Empty for version 1."
 )
 
 
 class VersionChangeOutput(serializers.Serializer[Any]):
     feature = serializers.CharField()
+    change = serializers.ChoiceField(
+        choices=["added", "removed", "changed"],
+        help_text="`added` (`before` null: not given), `removed` (`after` null: not given) or `changed` (either "
+        "may be null: unlimited).",
+    )
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField(allow_null=True)
 

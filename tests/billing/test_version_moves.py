@@ -52,9 +52,9 @@ def _announced():
 
 
 CHANGES = [
-    {"feature": "ai_credits", "before": 500, "after": 200},
-    {"feature": "api_calls", "before": 1000, "after": 300},
-    {"feature": "export", "before": True, "after": None},
+    {"feature": "ai_credits", "change": "changed", "before": 500, "after": 200},
+    {"feature": "api_calls", "change": "changed", "before": 1000, "after": 300},
+    {"feature": "export", "change": "removed", "before": True, "after": None},
 ]
 
 

@@ -95,12 +95,12 @@ def test_subscribers_keep_the_version_they_bought_and_new_checkouts_get_the_late
     ]
     assert listed_versions[0]["changes"] == []
     assert listed_versions[1]["changes"] == [
-        {"feature": key, "before": None, "after": V2[key]} for key in sorted(V2)
+        {"feature": key, "change": "added", "before": None, "after": V2[key]} for key in sorted(V2)
     ]
     assert listed_versions[2]["changes"] == [
-        {"feature": "ai_credits", "before": 500, "after": 200},
-        {"feature": "api_calls", "before": 1000, "after": 300},
-        {"feature": "export", "before": True, "after": None},
+        {"feature": "ai_credits", "change": "changed", "before": 500, "after": 200},
+        {"feature": "api_calls", "change": "changed", "before": 1000, "after": 300},
+        {"feature": "export", "change": "removed", "before": True, "after": None},
     ]
     assert [p["key"] for p in listed_versions[2]["prices"]] == ["pro-monthly", "pro-monthly-eur"]
 
@@ -127,9 +127,9 @@ def test_a_draft_changes_nothing_until_published_and_a_stale_one_is_refused(
     body = drafted.json()
     assert (body["based_on"], body["version"], body["stale"], body["note"]) == (2, 3, False, "cheaper tier")
     assert body["changes"] == [
-        {"feature": "ai_credits", "before": 500, "after": 200},
-        {"feature": "api_calls", "before": 1000, "after": 300},
-        {"feature": "export", "before": True, "after": None},
+        {"feature": "ai_credits", "change": "changed", "before": 500, "after": 200},
+        {"feature": "api_calls", "change": "changed", "before": 1000, "after": 300},
+        {"feature": "export", "change": "removed", "before": True, "after": None},
     ]
     # Nothing changed: the product, its public answers and a new subscriber are still on version 2.
     product = api.get("/api/v1/products/pro", key=tenant_a.key).json()

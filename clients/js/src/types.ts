@@ -137,6 +137,7 @@ export type SubscriptionStatus =
   | "paused"
   | "canceled";
 export type UsageWindowWindow = "minute" | "hour" | "day" | "week";
+export type VersionChangeChange = "added" | "removed" | "changed";
 
 // Projects and keys
 
@@ -275,6 +276,8 @@ export interface ProductAccountCap {
 
 export interface VersionChange {
   feature: string;
+  /** `added` (`before` null: not given), `removed` (`after` null: not given) or `changed` (either may be null: unlimited). * `added` - added * `removed` - removed * `changed` - changed */
+  change: VersionChangeChange;
   before: unknown;
   after: unknown;
 }
@@ -303,7 +306,7 @@ export interface ProductVersion {
   features: Record<string, unknown>;
   /** The product's active prices when it was published. */
   prices: ProductVersionPrice[];
-  /** What this version changes of the one before it, per feature key (sorted): `before` and `after` are the feature's values as `features` shows them, null on the side that does not give the feature. Empty for version 1. */
+  /** What this version changes of the one before it, per feature key (sorted): `change` (added, removed, changed), and `before` and `after`, the feature's values as `features` shows them, null on the side that does not give the feature. Empty for version 1. */
   changes: VersionChange[];
 }
 

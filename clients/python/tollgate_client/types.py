@@ -158,6 +158,7 @@ __all__ = [
     "UsageWindow",
     "UsageWindowWindow",
     "VersionChange",
+    "VersionChangeChange",
     "VersionMove",
     "VersionMoves",
     "WebhookEndpoint",
@@ -291,6 +292,7 @@ SubscriptionStatus = Literal[
     "canceled",
 ]
 UsageWindowWindow = Literal["minute", "hour", "day", "week"]
+VersionChangeChange = Literal["added", "removed", "changed"]
 
 
 # Projects and keys
@@ -441,6 +443,8 @@ class ProductAccountCap(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class VersionChange(TollgateObject):
     feature: str
+    change: VersionChangeChange
+    """`added` (`before` null: not given), `removed` (`after` null: not given) or `changed` (either may be null: unlimited). * `added` - added * `removed` - removed * `changed` - changed"""
     before: Any
     after: Any
 
@@ -473,7 +477,7 @@ class ProductVersion(TollgateObject):
     prices: list[ProductVersionPrice]
     """The product's active prices when it was published."""
     changes: list[VersionChange]
-    """What this version changes of the one before it, per feature key (sorted): `before` and `after` are the feature's values as `features` shows them, null on the side that does not give the feature. Empty for version 1."""
+    """What this version changes of the one before it, per feature key (sorted): `change` (added, removed, changed), and `before` and `after`, the feature's values as `features` shows them, null on the side that does not give the feature. Empty for version 1."""
 
 
 @dataclass(frozen=True, kw_only=True)
