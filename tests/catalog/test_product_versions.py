@@ -207,3 +207,14 @@ def test_another_projects_key_cannot_read_or_draft_a_products_versions(api, tena
             assert answer.status_code == 404, (url, answer.content)
     assert ProductDraft.objects.count() == 0
     assert Product.objects.get(project=tenant_a.project, key="pro").version == 2
+
+
+def test_a_limit_made_unlimited_is_a_change_not_a_removal(api, tenant_a, versioned):
+    """null is a value (unlimited): a change to it is told from a feature no longer given."""
+    unlimited = {**V2, "api_calls": None}
+    del unlimited["export"]
+    assert api.patch("/api/v1/products/pro", {"features": unlimited}, key=tenant_a.key).status_code == 200
+    assert _versions(api, tenant_a)[-1]["changes"] == [
+        {"feature": "api_calls", "change": "changed", "before": 1000, "after": None},
+        {"feature": "export", "change": "removed", "before": True, "after": None},
+    ]
