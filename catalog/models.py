@@ -291,12 +291,15 @@ class ProductVersion(models.Model):
 
 
 class ProductDraft(models.Model):
-    """The next version of a product being edited: its feature values (as `PATCH /products` takes them), drafted
-    on top of version `based_on`. Publishing it makes it the product's latest version; it is refused when another
+    """The next version of a product being edited: its feature values (as `PATCH /products` takes them) and new
+    terms for its prices, drafted on top of version `based_on`. Publishing it makes it the product's latest version; it is refused when another
     version was published since (`catalog.services.versions`)."""
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="draft")
     features = models.JSONField(default=dict)
+    # New terms for some of the product's prices, by price key: {"unit_amount": n} or {"tiers": [...]}
+    # (`catalog.services.drafts.draft_prices_normalized`); publishing reprices them (subscribers keep theirs).
+    prices = models.JSONField(default=dict, blank=True, db_default={})
     based_on = models.PositiveIntegerField()
     note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")

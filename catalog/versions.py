@@ -45,6 +45,9 @@ def version_contents(product: Product) -> dict[str, Any]:
                 "key": price.key,
                 "currency": price.currency,
                 "unit_amount": price.unit_amount,
+                "billing_scheme": price.billing_scheme,
+                "tiers_mode": price.tiers_mode or None,
+                "tiers": price.tiers or None,
                 "type": price.type,
                 "interval": price.interval or None,
                 "interval_count": price.interval_count,
@@ -193,3 +196,19 @@ def product_versions(product: Product) -> list[dict[str, Any]]:
 def draft_changes(product: Product, features: dict[str, Any]) -> list[dict[str, Any]]:
     """What a draft's `features` change of the product's latest version."""
     return version_changes(product_features(product), features)
+
+
+def draft_price_changes(product: Product, prices: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a draft's `prices` change of the product's prices now, by price key (sorted): {price, before,
+    after}, each side `{"unit_amount": n}` or `{"tiers": [...]}`; terms a price already has are no change."""
+    current = {price.key: price for price in Price.objects.filter(product=product, key__in=list(prices))}
+    changes = []
+    for key in sorted(prices):
+        price = current.get(key)
+        if price is None:
+            continue
+        after = prices[key]
+        before = {"tiers": price.tiers} if "tiers" in after else {"unit_amount": price.unit_amount}
+        if before != after:
+            changes.append({"price": key, "before": before, "after": after})
+    return changes

@@ -14,7 +14,7 @@ from catalog.apis.catalog import FEATURE_VALUE_HELP, ProductOutput
 from catalog.models import Product, ProductDraft
 from catalog.selectors import product_draft_get, product_get_detailed
 from catalog.services.drafts import product_draft_discard, product_draft_publish, product_draft_put
-from catalog.versions import draft_changes, product_versions
+from catalog.versions import draft_changes, draft_price_changes, product_versions
 from core.actors import actor_from_request
 from core.base_api import BaseApi
 from core.pagination import list_body, list_serializer
@@ -44,6 +44,14 @@ class VersionPriceOutput(serializers.Serializer[Any]):
     key = serializers.CharField()
     currency = serializers.CharField()
     unit_amount = serializers.IntegerField(allow_null=True)
+    billing_scheme = serializers.CharField(
+        allow_null=True,
+        default=None,
+        help_text="`per_unit` or `tiered`; with `tiers_mode` and `tiers`, null in versions published before "
+        "0.5.6.",
+    )
+    tiers_mode = serializers.CharField(allow_null=True, default=None)
+    tiers = serializers.ListField(child=serializers.JSONField(), allow_null=True, default=None)
     type = serializers.CharField(help_text="`recurring` or `one_time`.")
     interval = serializers.CharField(allow_null=True)
     interval_count = serializers.IntegerField()
@@ -67,6 +75,21 @@ class ProductVersionOutput(serializers.Serializer[Any]):
         return "product_version"
 
 
+PRICE_TERMS_HELP = (
+    'New terms for some of the product\'s active prices, by price key: `{"unit_amount": n}` (a per-unit price) or '
+    '`{"tiers": [{"up_to": n | "inf", "unit_amount"?, "flat_amount"?}, …]}` (a tiered one, its tiers mode kept). '
+    "Publishing gives the prices these terms (a new Stripe price each; subscribers keep theirs until moved)."
+)
+
+
+class DraftPriceChangeOutput(serializers.Serializer[Any]):
+    price = serializers.CharField(help_text="The price's key.")
+    before = serializers.DictField(child=serializers.JSONField(allow_null=True), help_text="Its terms now.")
+    after = serializers.DictField(
+        child=serializers.JSONField(allow_null=True), help_text="Its drafted terms."
+    )
+
+
 class ProductDraftOutput(serializers.Serializer[Any]):
     object = serializers.SerializerMethodField()
     product = serializers.CharField(source="product_id")
@@ -78,6 +101,12 @@ class ProductDraftOutput(serializers.Serializer[Any]):
     )
     changes = serializers.SerializerMethodField(
         help_text="What it changes of the latest version, per feature key, as a version's `changes`."
+    )
+    prices = serializers.DictField(
+        child=serializers.DictField(child=serializers.JSONField()), help_text=PRICE_TERMS_HELP
+    )
+    price_changes = serializers.SerializerMethodField(
+        help_text="What `prices` change of the prices' terms now, by price key (sorted)."
     )
     stale = serializers.SerializerMethodField(
         help_text="Whether a version was published since it was drafted (publishing it is refused)."
@@ -95,6 +124,10 @@ class ProductDraftOutput(serializers.Serializer[Any]):
     def get_changes(self, obj: ProductDraft) -> list[dict[str, Any]]:
         return draft_changes(obj.product, obj.features)
 
+    @extend_schema_field(DraftPriceChangeOutput(many=True))
+    def get_price_changes(self, obj: ProductDraft) -> list[dict[str, Any]]:
+        return draft_price_changes(obj.product, obj.prices)
+
     def get_stale(self, obj: ProductDraft) -> bool:
         return obj.based_on != obj.product.version
 
@@ -106,7 +139,12 @@ class ProductDraftOutput(serializers.Serializer[Any]):
 
 class ProductDraftInput(StrictSerializer):
     features = serializers.DictField(
-        child=serializers.JSONField(allow_null=True), help_text=FEATURE_VALUE_HELP
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        help_text=f"{FEATURE_VALUE_HELP} Left out: the latest version's.",
+    )
+    prices = serializers.DictField(
+        child=serializers.JSONField(), required=False, help_text=f"{PRICE_TERMS_HELP} Left out: none."
     )
     note = serializers.CharField(
         required=False, allow_blank=True, max_length=500, help_text="Why: shown with the published version."
@@ -166,8 +204,10 @@ class ProductDraftApi(BaseApi):
         summary="Draft a product's next version",
         description=(
             "Saves `features` (the whole map, validated as `PATCH /products` validates it: 400 "
-            "`unknown_feature`, `invalid_feature_value`) as the product's next version, on top of its latest. "
-            "Replaces an earlier draft. Nothing changes for any customer until it is published. Audited."
+            "`unknown_feature`, `invalid_feature_value`) and `prices` (new terms for some of its prices: 400 "
+            "`unknown_price`, `invalid_parameter`) as the product's next version, on top of its latest. "
+            "Replaces an earlier draft. Nothing changes for any customer until it is published; "
+            "`GET /products/{product}/draft/rerating` shows what it would have billed. Audited."
         ),
         request=ProductDraftInput,
         responses=ProductDraftOutput,
@@ -201,9 +241,10 @@ class ProductDraftPublishApi(BaseApi):
         summary="Publish a product's draft",
         description=(
             "Makes the draft the product's latest version: new checkouts, the public plans and the pricing "
-            "table get it; existing subscribers keep the version they are on. Errors: 404 `no_draft`; 409 "
+            "table get it, and its `prices` take their new terms (new Stripe prices); existing subscribers keep "
+            "the version and the Stripe prices they are on. Errors: 404 `no_draft`; 409 "
             "`draft_stale` when a version was published after the draft was made (save it again); 400 "
-            "`draft_unchanged` when it gives what the latest version gives. Audited (`product.updated`, with the "
+            "`draft_unchanged` when it gives and charges what the latest version does. Audited (`product.updated`, with the "
             "version before and after)."
         ),
         request=ProductPublishInput,

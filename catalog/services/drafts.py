@@ -1,37 +1,102 @@
-"""Product drafts: the next version of a product edited as a draft, then published as its latest version
-(`products.product_update` writes it) — refused when another version was published since it was drafted, never
-overwriting that one.
+"""Product drafts: the next version of a product — its feature values and new terms for its prices — edited as
+a draft, then published as its latest version (`products.product_update` writes it) — refused when another version
+was published since it was drafted, never overwriting that one.
 """
 
 from typing import Any
 
 from django.db import transaction
 
-from catalog.models import Product, ProductDraft
+from catalog.models import Price, Product, ProductDraft
+from catalog.rules import MAX_UNIT_AMOUNT, price_amounts_check
+from catalog.selectors import product_features
 from catalog.services.products import features_normalized, product_update
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import InvalidRequest, NotFound
 
 
+def draft_prices_normalized(*, product: Product, prices: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """New terms for some of the product's active prices, by price key, checked as a price's amounts are: a
+    per-unit price takes `{"unit_amount": n}`, a tiered one `{"tiers": [...]}` (its tiers mode stays). What
+    defines what is sold (currency, interval, usage type, meter) is fixed: a new one is a new price."""
+    active = {price.key: price for price in Price.objects.filter(product=product, active=True)}
+    normalized: dict[str, dict[str, Any]] = {}
+    for key in sorted(prices):
+        param = f"prices.{key}"
+        price = active.get(key)
+        if price is None:
+            raise InvalidRequest(
+                f"{param}: {product.key!r} has no active price {key!r}.", code="unknown_price", param=param
+            )
+        terms = prices[key]
+        tiered = price.billing_scheme == Price.BillingScheme.TIERED
+        wanted = "tiers" if tiered else "unit_amount"
+        if not isinstance(terms, dict) or set(terms) != {wanted}:
+            raise InvalidRequest(
+                f'{param}: a {"tiered" if tiered else "per-unit"} price is repriced with {{"{wanted}": …}} '
+                "(its other terms are fixed: a new one is a new price).",
+                code="invalid_parameter",
+                param=param,
+            )
+        amount = terms.get("unit_amount")
+        if not tiered and (
+            not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_UNIT_AMOUNT
+        ):
+            raise InvalidRequest(
+                f"{param}.unit_amount: an integer of minor units from 0 to {MAX_UNIT_AMOUNT}.",
+                code="invalid_parameter",
+                param=f"{param}.unit_amount",
+            )
+        try:
+            checked = price_amounts_check(
+                billing_scheme=price.billing_scheme,
+                unit_amount=amount,
+                tiers_mode=price.tiers_mode or None,
+                tiers=terms.get("tiers"),
+            )
+        except InvalidRequest as exc:
+            raise InvalidRequest(
+                f"{param}.{exc.message}", code=exc.code, param=f"{param}.{exc.param}" if exc.param else param
+            ) from exc
+        normalized[key] = {"tiers": checked.tiers} if tiered else {"unit_amount": checked.unit_amount}
+    return normalized
+
+
 def _draft_answer(product: Product) -> dict[str, Any] | None:
     draft = ProductDraft.objects.filter(product=product).first()
     if draft is None:
         return None
-    return {"features": draft.features, "based_on": draft.based_on, "note": draft.note}
+    return {
+        "features": draft.features,
+        "prices": draft.prices,
+        "based_on": draft.based_on,
+        "note": draft.note,
+    }
 
 
 def product_draft_put(
-    *, actor: Actor, product: Product, features: dict[str, Any], note: str = ""
+    *,
+    actor: Actor,
+    product: Product,
+    features: dict[str, Any] | None = None,
+    prices: dict[str, Any] | None = None,
+    note: str = "",
 ) -> ProductDraft:
-    """Drafts the product's next version: `features` (validated as `PATCH /products` validates them, stored in
-    their normalized shape) on top of its latest version. Replaces an earlier draft. Audited."""
-    normalized = features_normalized(project=product.project, features=features)
+    """Drafts the product's next version on top of its latest: `features` (validated as `PATCH /products`
+    validates them, stored in their normalized shape; none: the latest version's) and `prices`, new terms for
+    some of its prices (`draft_prices_normalized`; none: no price changes). Replaces an earlier draft.
+    Audited."""
+    normalized = features_normalized(
+        project=product.project, features=product_features(product) if features is None else features
+    )
+    terms = draft_prices_normalized(product=product, prices=prices or {})
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         before = _draft_answer(locked)
         draft, _ = ProductDraft.objects.update_or_create(
-            product=locked, defaults={"features": normalized, "based_on": locked.version, "note": note}
+            product=locked,
+            defaults={"features": normalized, "prices": terms, "based_on": locked.version, "note": note},
         )
         after = _draft_answer(locked)
         if after != before:

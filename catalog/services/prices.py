@@ -219,11 +219,7 @@ def price_update(
             locked.trial_days = trial_days
         if active is not None:
             locked.active = active
-        repriced = any(getattr(locked, name) != before[name] for name in PRICE_REPRICING_FIELDS)
-        if repriced and locked.stripe_price_id:
-            # Subscribers keep the old Stripe price; the next sync creates the new one (see `stripe_sync`).
-            locked.stripe_price_history = [*locked.stripe_price_history, locked.stripe_price_id]
-            locked.stripe_price_id = ""
+        _stripe_price_retire(locked, before)
         after = price_snapshot(locked)
         if after != before:
             locked.save()
@@ -235,6 +231,43 @@ def price_update(
                 actor=actor, action=action, target=locked, project=locked.project, before=before, after=after
             )
     return price_stripe_sync(price=locked)
+
+
+def _stripe_price_retire(price: Price, before: dict[str, Any]) -> None:
+    """A price given a new amount, currency or tax behaviour leaves its Stripe price to the subscribers on it;
+    the next sync creates the new one (see `stripe_sync`)."""
+    repriced = any(getattr(price, name) != before[name] for name in PRICE_REPRICING_FIELDS)
+    if repriced and price.stripe_price_id:
+        price.stripe_price_history = [*price.stripe_price_history, price.stripe_price_id]
+        price.stripe_price_id = ""
+
+
+def price_terms_apply(*, actor: Actor, price_id: str, terms: dict[str, Any], reason: str) -> Price | None:
+    """Gives a price a draft's new terms (`{"unit_amount": n}` or `{"tiers": [...]}`, checked by
+    `drafts.draft_prices_normalized`), in the caller's transaction: the row locked, its Stripe price left to
+    its subscribers, audited with `reason`. The caller syncs it to Stripe after commit. Returns the price when
+    it changed, None when it already had these terms (a retried publish)."""
+    locked = Price.objects.select_for_update().get(pk=price_id)
+    before = price_snapshot(locked)
+    if "unit_amount" in terms:
+        locked.unit_amount = terms["unit_amount"]
+    if "tiers" in terms:
+        locked.tiers = terms["tiers"]
+    _stripe_price_retire(locked, before)
+    after = price_snapshot(locked)
+    if after == before:
+        return None
+    locked.save()
+    audit_record(
+        actor=actor,
+        action="price.updated",
+        target=locked,
+        project=locked.project,
+        reason=reason,
+        before=before,
+        after=after,
+    )
+    return locked
 
 
 def price_insert(*, price: Price, actor: Actor, action: str) -> None:

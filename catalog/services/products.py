@@ -9,6 +9,7 @@ from catalog.models import Feature, Price, Product, ProductAccess, ProductDraft,
 from catalog.public import public_plans_changed
 from catalog.rules import UNSET, FeatureValue, account_cap_parse, feature_value_parse
 from catalog.selectors import feature_list, price_list, product_fetch, product_list
+from catalog.services.prices import price_terms_apply
 from catalog.services.stripe_sync import price_stripe_sync, product_stripe_sync
 from catalog.services.versions import product_version_publish
 from catalog.snapshots import price_snapshot, product_snapshot
@@ -194,6 +195,7 @@ def product_update(
     resolved = _features_resolve(project=product.project, features=features) if features is not None else None
     if account_cap is not UNSET:
         account_cap = _account_cap(account_cap)
+    repriced: list[Price] = []
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         locked = product_fetch(locked.pk)
@@ -206,9 +208,22 @@ def product_update(
                     f"{draft.based_on}: save the draft again on the latest version.",
                     code="draft_stale",
                 )
-            if resolved is not None and _features_normalized(resolved) == before["features"]:
+            repriced = [
+                price
+                for key, terms in sorted(draft.prices.items())
+                if (
+                    price := price_terms_apply(
+                        actor=actor,
+                        price_id=Price.objects.get(product=locked, key=key).pk,
+                        terms=terms,
+                        reason=f"version {locked.version + 1} of {locked.key} published",
+                    )
+                )
+                is not None
+            ]
+            if not repriced and resolved is not None and _features_normalized(resolved) == before["features"]:
                 raise InvalidRequest(
-                    "The draft gives what the latest version gives: there is nothing to publish.",
+                    "The draft gives and charges what the latest version does: there is nothing to publish.",
                     code="draft_unchanged",
                 )
             ProductDraft.objects.filter(product=locked).delete()
@@ -246,7 +261,7 @@ def product_update(
         current.account_cap = locked.account_cap
         locked = current
         after = product_snapshot(locked)
-        if after["features"] != before["features"]:
+        if after["features"] != before["features"] or repriced:
             published = product_version_publish(locked, note=draft.note if draft is not None else "")
             after["version"], before["version"] = published.number, published.number - 1
         if after != before:
@@ -265,6 +280,8 @@ def product_update(
             )
     # Stripe is told the whole state every time, so a retry after a Stripe failure converges.
     locked = product_stripe_sync(product=locked)
+    for price in repriced:  # a failure here leaves the price for the next sync (`stripe_sync`)
+        price_stripe_sync(price=price)
     if active is False:
         for price in price_list(project=locked.project).filter(product=locked).exclude(stripe_price_id=""):
             price_stripe_sync(price=price)

@@ -218,3 +218,74 @@ def test_a_limit_made_unlimited_is_a_change_not_a_removal(api, tenant_a, version
         {"feature": "api_calls", "change": "changed", "before": 1000, "after": None},
         {"feature": "export", "change": "removed", "before": True, "after": None},
     ]
+
+
+def test_a_draft_reprices_the_products_prices_when_published_and_subscribers_keep_their_stripe_price(
+    api, tenant_a, versioned, stripe_emulator, stripe_webhooks, stripe_sdk
+):
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
+    old_stripe_price = SubscriptionItem.objects.get(
+        subscription__customer__external_id="early"
+    ).stripe_price_id
+    bad = api.put("/api/v1/products/pro/draft", {"prices": {"pro-monthly": {"tiers": []}}}, key=tenant_a.key)
+    assert (bad.status_code, bad.json()["error"]["param"]) == (400, "prices.pro-monthly")
+    unknown = api.put(
+        "/api/v1/products/pro/draft", {"prices": {"credits-1000": {"unit_amount": 1}}}, key=tenant_a.key
+    )
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (400, "unknown_price")
+    negative = api.put(
+        "/api/v1/products/pro/draft", {"prices": {"pro-monthly": {"unit_amount": -1}}}, key=tenant_a.key
+    )
+    assert (negative.status_code, negative.json()["error"]["param"]) == (
+        400,
+        "prices.pro-monthly.unit_amount",
+    )
+    assert not ProductDraft.objects.exists()  # nothing saved by a refused draft
+
+    # Prices only: the features are the latest version's.
+    drafted = api.put(
+        "/api/v1/products/pro/draft", {"prices": {"pro-monthly": {"unit_amount": 3500}}}, key=tenant_a.key
+    )
+    assert drafted.status_code == 200, drafted.json()
+    body = drafted.json()
+    assert (body["features"], body["changes"], body["prices"]) == (
+        V2,
+        [],
+        {"pro-monthly": {"unit_amount": 3500}},
+    )
+    assert body["price_changes"] == [
+        {"price": "pro-monthly", "before": {"unit_amount": 3000}, "after": {"unit_amount": 3500}}
+    ]
+    assert api.get("/api/v1/prices/pro-monthly", key=tenant_a.key).json()["unit_amount"] == 3000  # not yet
+
+    published = api.post("/api/v1/products/pro/draft/publish", {"version": 3}, key=tenant_a.key)
+    assert published.status_code == 200, published.json()
+    assert (published.json()["version"], published.json()["features"]) == (3, V2)
+    price = api.get("/api/v1/prices/pro-monthly", key=tenant_a.key).json()
+    assert price["unit_amount"] == 3500
+    assert price["stripe_price_id"] not in (None, old_stripe_price)
+    at_stripe = stripe_sdk().v1.prices.retrieve(price["stripe_price_id"])
+    assert (at_stripe.unit_amount, at_stripe.lookup_key) == (3500, "alpha:pro-monthly")
+    # The early subscriber keeps the Stripe price they bought, and version 2.
+    item = SubscriptionItem.objects.get(subscription__customer__external_id="early")
+    assert (item.stripe_price_id, item.product_version) == (old_stripe_price, 2)
+    version = _versions(api, tenant_a)[-1]
+    assert (version["number"], version["changes"]) == (3, [])
+    assert [(p["key"], p["unit_amount"]) for p in version["prices"] if p["key"] == "pro-monthly"] == [
+        ("pro-monthly", 3500)
+    ]
+    # A retry answers the product; the price was repriced once (one audit entry of the publish).
+    again = api.post("/api/v1/products/pro/draft/publish", {"version": 3}, key=tenant_a.key)
+    assert (again.status_code, again.json()["version"]) == (200, 3)
+    assert (
+        AuditLogEntry.objects.filter(action="price.updated", reason__startswith="version 3 of pro").count()
+        == 1
+    )
+
+    # A draft with the prices' present terms and the same features publishes nothing.
+    api.put(
+        "/api/v1/products/pro/draft", {"prices": {"pro-monthly": {"unit_amount": 3500}}}, key=tenant_a.key
+    )
+    unchanged = api.post("/api/v1/products/pro/draft/publish", {}, key=tenant_a.key)
+    assert (unchanged.status_code, unchanged.json()["error"]["code"]) == (400, "draft_unchanged")
+    assert Product.objects.get(key="pro", project=tenant_a.project).version == 3
