@@ -13,6 +13,7 @@ from billing.apis import (
     margins,
     payments,
     portal,
+    rerating,
     subscriptions,
     version_moves,
 )
@@ -85,6 +86,9 @@ urlpatterns = [
         "credit_notes/<str:credit_note_id>/void", credit_notes.CreditNoteVoidApi.as_view(), "credit-note-void"
     ),
     *route("margins", margins.MarginListApi.as_view(), "margins"),
+    *route(
+        "products/<str:product>/draft/rerating", rerating.DraftReratingApi.as_view(), "product-draft-rerating"
+    ),
     *route("journal/entries", journal.JournalEntryListApi.as_view(), "journal-entries"),
     *route("coupons", discounts.CouponListCreateApi.as_view(), "coupons"),
     *route("coupons/<str:coupon>", discounts.CouponDetailApi.as_view(), "coupon-detail"),

@@ -66,7 +66,14 @@ def changes_summary(changes: list[dict[str, Any]] | None) -> str:
 def price_text(price: dict[str, Any]) -> str:
     """A version's price in words: "$30.00 a month", "€28.00 every 3 months", "$15.00 once"."""
     currency = price.get("currency") or ""
-    if price.get("unit_amount") is None:
+    if price.get("tiers"):
+        amount = f"{price.get('tiers_mode') or 'tiered'} tiers: " + ", ".join(
+            f"{money_format(int(tier.get('unit_amount') or 0), currency)} a unit"
+            + (f" + {money_format(int(tier['flat_amount']), currency)}" if tier.get("flat_amount") else "")
+            + (" beyond" if tier["up_to"] == "inf" else f" up to {tier['up_to']}")
+            for tier in price["tiers"]
+        )
+    elif price.get("unit_amount") is None:
         amount = f"tiered ({currency.upper()})"
     else:
         amount = money_format(int(price["unit_amount"]), currency)
@@ -130,7 +137,9 @@ def _side(
             f"not published (saved {_moment(draft.updated_at)})",
             draft.note,
             draft.features,
-            version_contents(product)["prices"],  # what publishing it now would freeze
+            draft_prices(
+                version_contents(product)["prices"], draft.prices
+            ),  # what publishing it would freeze
         )
     if not choice.isdigit() or int(choice) not in versions:
         raise Http404("The product has no such version.")
@@ -144,6 +153,18 @@ def _side(
         version["features"],
         version["prices"],
     )
+
+
+def draft_prices(prices: list[dict[str, Any]], terms: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The product's active prices with the draft's new terms."""
+    return [{**price, **terms.get(price["key"], {})} for price in prices]
+
+
+def _rerating_url(request: HttpRequest, product: Product) -> str | None:
+    """The draft's re-rating as CSV (billing's admin), for an operator who may view subscriptions."""
+    if not request.user.has_perm("billing.view_subscription"):
+        return None
+    return reverse("admin:billing_subscription_rerating", args=[quote(product.pk)])
 
 
 def _defaults(product: Product, versions: dict[int, dict[str, Any]]) -> tuple[str, str]:
@@ -291,6 +312,7 @@ class ProductVersionPages(ModelAdmin[Product]):
             "draft": draft,
             "draft_stale": draft is not None and draft.based_on != product.version,
             "draft_url": versions_url(product.pk, a=product.version, b=DRAFT),
+            "rerating_url": _rerating_url(request, product) if draft is not None else None,
             "can_publish": can_change,
             "tones": STATUS_TONES,
         }

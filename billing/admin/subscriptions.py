@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 
 from billing.admin.credit_notes import issue_credit_note
 from billing.admin.invoice_lines import add_invoice_line, edit_invoice_line
+from billing.admin.rerating import DraftReratingPages
 from billing.models import Invoice, Subscription
 from billing.services import revenue_figures
 from billing.services.invoice_corrections import invoice_mark_uncollectible, invoice_void
@@ -74,7 +75,7 @@ def _invoice_status_label(status: str) -> str:
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(LargeListAdmin, ViewOnly, ModelAdmin[Subscription]):
+class SubscriptionAdmin(LargeListAdmin, ViewOnly, DraftReratingPages, ModelAdmin[Subscription]):
     ordering = NEWEST_FIRST
     list_display = [
         column("id", "ID"),

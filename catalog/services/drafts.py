@@ -11,6 +11,7 @@ from catalog.models import Price, Product, ProductDraft
 from catalog.rules import MAX_UNIT_AMOUNT, price_amounts_check
 from catalog.selectors import product_features
 from catalog.services.products import features_normalized, product_update
+from catalog.services.stripe_sync import price_stripe_sync
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import InvalidRequest, NotFound
@@ -141,7 +142,13 @@ def product_draft_publish(*, actor: Actor, product: Product, version: int | None
     draft = ProductDraft.objects.filter(product_id=product.pk).first()
     if draft is None:
         if version is not None and version == latest:
-            return product  # this publish went through already
+            # This publish went through already: finish telling Stripe of the prices it repriced, in case the
+            # first attempt stopped before (each a new Stripe price, under the price's own idempotency key).
+            for price in Price.objects.filter(product_id=product.pk, stripe_price_id="").exclude(
+                stripe_price_history=[]
+            ):
+                price_stripe_sync(price=price)
+            return product
         raise NotFound("The product has no draft.", code="no_draft")
     if version is not None and version != draft.based_on + 1:
         raise InvalidRequest(

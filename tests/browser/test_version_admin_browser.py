@@ -1,5 +1,6 @@
 """A product's versions in the back office, in a real browser at 1366×768: the comparison page marks the rows that
-differ (a readable highlight, and the word "changed"), fits the screen, and its "Publish draft" button publishes.
+differ (a readable highlight, and the word "changed") — a price the draft reprices too — links the draft's
+re-rating as CSV, fits the screen, and its "Publish draft" button publishes.
 
 Screenshots of the product page's versions, the comparison of two versions and of the draft are written to
 $TOLLGATE_SCREENSHOTS (when set) for people to look at.
@@ -81,6 +82,7 @@ def _versioned(project, product: Product) -> Product:
         actor=ACTOR,
         product=product,
         features={"api_calls": None, "seats": {"per_unit": 5}},
+        prices={"pro-monthly": {"unit_amount": 3500}},
         note="unlimited calls",
     )
     return Product.objects.get(pk=product.pk)
@@ -126,6 +128,13 @@ def test_the_comparison_marks_what_differs_and_publishes_the_draft(page, tenant_
     page.click("#tg-pick input[type=submit]")
     page.wait_for_url("**/versions/?a=3&b=draft")
     expect(page.locator('#tg-compare tr.tg-changed[data-feature="export"] td.tg-b')).to_have_text("not given")
+    repriced = page.locator('#tg-prices tr.tg-changed[data-price="pro-monthly"]')
+    expect(repriced.locator("td.tg-a")).to_have_text("$30.00 a month")
+    expect(repriced.locator("td.tg-b")).to_have_text("$35.00 a month")
+    expect(page.locator('#tg-prices tr[data-price="pro-monthly-eur"]')).to_have_attribute(
+        "data-differs", "false"
+    )
+    expect(page.locator("#tg-rerating")).to_have_text("Download the re-rating (CSV)")
     _fits(page)
     _shoot(page, "product-versions-draft")
 

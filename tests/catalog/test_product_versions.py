@@ -12,6 +12,8 @@ from core.models import AuditLogEntry
 from customers.models import Customer
 from entitlements.explain import entitlements_explain
 from entitlements.models import CreditLot
+from stripe_gateway.client import install_http_client
+from tests.catalog.test_catalog_prices import Network
 from tests.entitlements.helpers import check, listed
 from tests.entitlements.test_plan_credits import _no_failed_events, _subscribe
 
@@ -289,3 +291,33 @@ def test_a_draft_reprices_the_products_prices_when_published_and_subscribers_kee
     unchanged = api.post("/api/v1/products/pro/draft/publish", {}, key=tenant_a.key)
     assert (unchanged.status_code, unchanged.json()["error"]["code"]) == (400, "draft_unchanged")
     assert Product.objects.get(key="pro", project=tenant_a.project).version == 3
+
+
+def test_a_publish_whose_stripe_answer_was_lost_is_finished_by_its_retry_with_one_stripe_price(
+    api, tenant_a, versioned, stripe_emulator, stripe_sdk, settings
+):
+    """The draft reprices `pro-monthly`; the publish commits, then Stripe's answer to the new price is lost. The
+    retry (same `version`) finds the price Stripe made and adopts it: one new Stripe price, not two."""
+    settings.STRIPE_MAX_NETWORK_RETRIES = 0
+    old = api.get("/api/v1/prices/pro-monthly", key=tenant_a.key).json()["stripe_price_id"]
+    api.put(
+        "/api/v1/products/pro/draft", {"prices": {"pro-monthly": {"unit_amount": 3300}}}, key=tenant_a.key
+    )
+    network = Network(stripe_emulator, lose={("POST", "v1/prices")})
+    install_http_client(network)
+    failed = api.post("/api/v1/products/pro/draft/publish", {"version": 3}, key=tenant_a.key)
+    assert failed.status_code >= 500, failed.json()
+    assert Product.objects.get(key="pro", project=tenant_a.project).version == 3  # published before Stripe
+    assert api.get("/api/v1/prices/pro-monthly", key=tenant_a.key).json()["stripe_price_id"] is None
+
+    network.lose.clear()
+    retried = api.post("/api/v1/products/pro/draft/publish", {"version": 3}, key=tenant_a.key)
+    assert (retried.status_code, retried.json()["version"]) == (200, 3)
+    price = api.get("/api/v1/prices/pro-monthly", key=tenant_a.key).json()
+    made = [
+        p
+        for p in stripe_sdk().v1.prices.list({"limit": 100}).data
+        if p.metadata.to_dict().get("tollgate_price") == price["id"]
+    ]
+    assert sorted((p.id == old, p.unit_amount) for p in made) == [(False, 3300), (True, 3000)]
+    assert price["stripe_price_id"] == next(p.id for p in made if p.id != old)

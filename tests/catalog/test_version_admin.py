@@ -238,7 +238,7 @@ def test_a_draft_that_changes_nothing_is_refused(pro):
     product_draft_put(actor=ACTOR, product=pro, features=V3)
     response = _root().post(_versions(pro, "draft/publish/"), follow=True)
     assert _messages(response) == [
-        "The draft was not published: The draft gives what the latest version gives: there is nothing to publish."
+        "The draft was not published: The draft gives and charges what the latest version does: there is nothing to publish."
     ]
     assert Product.objects.get(pk=pro.pk).version == 3
 

@@ -38,7 +38,7 @@ def _section(text: str, heading: str) -> str:
 
 
 def test_both_clients_carry_the_same_version_everywhere() -> None:
-    assert _versions() == dict.fromkeys(_versions(), "0.5.5")
+    assert _versions() == dict.fromkeys(_versions(), "0.5.6")
 
 
 def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> None:
@@ -46,14 +46,14 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
     notes = _section(guide, "Changes for existing integrations")
     assert guide.index("## Changes for existing integrations") < guide.index("## Keys and authentication")
     entries = re.findall(r"^### (\d{4}-\d{2}-\d{2}) — clients (\S+)$", notes, re.MULTILINE)
-    assert entries[0] == ("2026-12-01", "0.5.5")
+    assert entries[0] == ("2026-12-01", "0.5.6")
     assert entries[0][1] == _versions()["clients/js/package.json"]
     newest = notes.split("\n### ")[1]
     for change in (
-        "`version`",
-        "/products/{key}/versions",
-        "/products/{key}/draft",
-        "`draft_save`/`draftSave`",
-        "`draft_publish`/`draftPublish`",
+        "`prices`",
+        "`price_changes`",
+        "/products/{key}/draft/rerating",
+        "`products.draft_rerating` / `draftRerating`",
+        "`draft_unchanged`",
     ):
         assert change in newest, change

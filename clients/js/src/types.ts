@@ -34,6 +34,7 @@ export type EntitlementAccountCapAtCap = "block" | "alert";
 export type EntitlementAccountCapSetBy = "customer" | "plan";
 export type EntitlementCapAtCap = "block" | "alert";
 export type EntitlementCapSetBy = "catalog" | "customer";
+export type EntitlementChangeChange = "lost" | "lowered";
 export type EntitlementCheckOverage = "allowed" | "blocked";
 export type EntitlementCheckStep = "allowance" | "credits" | "overage";
 export type EntitlementOverage = "allowed" | "blocked";
@@ -113,8 +114,10 @@ export type PaymentStatus =
   | "disputed";
 export type PaymentType = "subscription" | "one_time" | "cart";
 export type PortalIneligibilityReason = "unknown_customer" | "no_billing_account";
+export type PriceBillingScheme = "per_unit" | "tiered";
 export type PriceInterval = "day" | "week" | "month" | "year";
 export type PriceTaxBehavior = "unspecified" | "inclusive" | "exclusive";
+export type PriceTiersMode = "graduated" | "volume";
 export type PriceType = "recurring" | "one_time";
 export type PriceUsageType = "licensed" | "metered";
 export type ProductAccountCapAtCap = "block" | "alert";
@@ -288,6 +291,10 @@ export interface ProductVersionPrice {
   key: string;
   currency: string;
   unit_amount: number | null;
+  /** `per_unit` or `tiered`; with `tiers_mode` and `tiers`, null in versions published before 0.5.6. */
+  billing_scheme?: PriceBillingScheme | null;
+  tiers_mode?: PriceTiersMode | null;
+  tiers?: unknown[] | null;
   type: PriceType;
   interval: PriceInterval | null;
   interval_count: number;
@@ -310,6 +317,15 @@ export interface ProductVersion {
   changes: VersionChange[];
 }
 
+export interface DraftPriceChange {
+  /** The price's key. */
+  price: string;
+  /** Its terms now. */
+  before: Record<string, unknown>;
+  /** Its drafted terms. */
+  after: Record<string, unknown>;
+}
+
 export interface ProductDraft {
   object: string;
   product: string;
@@ -322,11 +338,109 @@ export interface ProductDraft {
   features: Record<string, unknown>;
   /** What it changes of the latest version, per feature key, as a version's `changes`. */
   changes: VersionChange[];
+  /** New terms for some of the product's active prices, by price key: `{"unit_amount": n}` (a per-unit price) or `{"tiers": [{"up_to": n | "inf", "unit_amount"?, "flat_amount"?}, …]}` (a tiered one, its tiers mode kept). Publishing gives the prices these terms (a new Stripe price each; subscribers keep theirs until moved). */
+  prices: Record<string, Record<string, unknown>>;
+  /** What `prices` change of the prices' terms now, by price key (sorted). */
+  price_changes: DraftPriceChange[];
   /** Whether a version was published since it was drafted (publishing it is refused). */
   stale: boolean;
   updated_at: string;
   /** true in the answer of its discard. */
   deleted?: boolean;
+}
+
+export interface ReratedPeriod {
+  start: string;
+  end: string;
+  /** Minor units of `currency`: what Stripe's invoices bill the period. */
+  today: number;
+  /** Minor units of `currency`: the same lines at the draft's prices. */
+  draft: number;
+}
+
+export interface EntitlementChange {
+  feature: string;
+  /** `lost`: given now, not by the draft (or a boolean turned off); `lowered`: a smaller limit. * `lost` - lost * `lowered` - lowered */
+  change: EntitlementChangeChange;
+  /** The value now (`lost`: as `features` shows it), or the limit now (`lowered`: per-unit values at the subscriber's quantity; null: unlimited). */
+  before: unknown;
+  /** The draft's limit (`lowered`); null for `lost`. */
+  after: number | null;
+  /** A metered feature's largest period use since the first re-rated period began; an allocation's units in use; null for the others. */
+  used: number | null;
+  /** Whether the draft's limit is under `used`. */
+  below_use: boolean;
+}
+
+export interface ReratedSubscription {
+  /** Your `external_id` of the customer. */
+  customer: string;
+  subscription: string;
+  /** The version of the product the subscription is on. */
+  version: number;
+  currency: string;
+  /** Licences of the product held (per-unit values scale by it). */
+  quantity: number;
+  /** The closed periods re-rated, oldest first. */
+  periods: ReratedPeriod[];
+  /** Minor units of `currency`: the periods as invoiced. */
+  today: number;
+  /** Minor units of `currency`: the periods under the draft. */
+  draft: number;
+  /** `draft` − `today`. */
+  difference: number;
+  /** What the draft takes away or lowers of what the subscription's version gives. */
+  entitlements: EntitlementChange[];
+}
+
+export interface ReratingCohort {
+  version: number;
+  currency: string;
+  subscriptions: number;
+  /** Closed periods re-rated, all subscriptions together. */
+  periods: number;
+  today: number;
+  draft: number;
+  difference: number;
+  /** Subscriptions the draft bills more. */
+  higher: number;
+  /** Subscriptions the draft bills less. */
+  lower: number;
+  unchanged: number;
+  /** Subscriptions that would lose a feature. */
+  losing_features: number;
+  /** Subscriptions with a lowered limit under their use. */
+  below_use: number;
+}
+
+export interface ReratingTotal {
+  currency: string;
+  subscriptions: number;
+  today: number;
+  draft: number;
+  difference: number;
+}
+
+export interface Rerating {
+  object: string;
+  /** The product's key. */
+  product: string;
+  /** The version the draft was made on. */
+  based_on: number;
+  /** The version publishing the draft makes. */
+  version: number;
+  /** The closed periods asked for, per subscription. */
+  periods: number;
+  /** Periods ended by then are closed. */
+  as_of: string;
+  /** Per currency: money is never summed across currencies. */
+  totals: ReratingTotal[];
+  /** Per version and currency. */
+  cohorts: ReratingCohort[];
+  /** Per subscription, the largest difference (either way) first; the first `limit`. */
+  subscribers: ReratedSubscription[];
+  /** Subscriptions were left out of `subscribers` (see `limit`). */
+  has_more: boolean;
 }
 
 export interface PriceTier {

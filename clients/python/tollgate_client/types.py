@@ -52,6 +52,7 @@ __all__ = [
     "CustomerErasure",
     "CustomerExport",
     "DefaultPaymentFlow",
+    "DraftPriceChange",
     "Entitlement",
     "EntitlementAccountCap",
     "EntitlementAccountCapAtCap",
@@ -59,6 +60,8 @@ __all__ = [
     "EntitlementCap",
     "EntitlementCapAtCap",
     "EntitlementCapSetBy",
+    "EntitlementChange",
+    "EntitlementChangeChange",
     "EntitlementCheck",
     "EntitlementCheckOverage",
     "EntitlementCheckStep",
@@ -106,9 +109,11 @@ __all__ = [
     "PortalIneligibilityReason",
     "PortalSession",
     "Price",
+    "PriceBillingScheme",
     "PriceInterval",
     "PriceTaxBehavior",
     "PriceTier",
+    "PriceTiersMode",
     "PriceType",
     "PriceUsageType",
     "Product",
@@ -126,6 +131,11 @@ __all__ = [
     "PublicPlan",
     "PublicPlanFeature",
     "PublicPlanPrice",
+    "ReratedPeriod",
+    "ReratedSubscription",
+    "Rerating",
+    "ReratingCohort",
+    "ReratingTotal",
     "RevenueInterval",
     "RevenueMetrics",
     "RevenuePeriod",
@@ -184,6 +194,7 @@ EntitlementAccountCapAtCap = Literal["block", "alert"]
 EntitlementAccountCapSetBy = Literal["customer", "plan"]
 EntitlementCapAtCap = Literal["block", "alert"]
 EntitlementCapSetBy = Literal["catalog", "customer"]
+EntitlementChangeChange = Literal["lost", "lowered"]
 EntitlementCheckOverage = Literal["allowed", "blocked"]
 EntitlementCheckStep = Literal["allowance", "credits", "overage"]
 EntitlementOverage = Literal["allowed", "blocked"]
@@ -267,8 +278,10 @@ PaymentStatus = Literal[
 ]
 PaymentType = Literal["subscription", "one_time", "cart"]
 PortalIneligibilityReason = Literal["unknown_customer", "no_billing_account"]
+PriceBillingScheme = Literal["per_unit", "tiered"]
 PriceInterval = Literal["day", "week", "month", "year"]
 PriceTaxBehavior = Literal["unspecified", "inclusive", "exclusive"]
+PriceTiersMode = Literal["graduated", "volume"]
 PriceType = Literal["recurring", "one_time"]
 PriceUsageType = Literal["licensed", "metered"]
 ProductAccountCapAtCap = Literal["block", "alert"]
@@ -457,6 +470,10 @@ class ProductVersionPrice(TollgateObject):
     key: str
     currency: str
     unit_amount: int | None
+    billing_scheme: PriceBillingScheme | None = None
+    """`per_unit` or `tiered`; with `tiers_mode` and `tiers`, null in versions published before 0.5.6."""
+    tiers_mode: PriceTiersMode | None = None
+    tiers: list[Any] | None = None
     type: PriceType
     interval: PriceInterval | None
     interval_count: int
@@ -481,6 +498,16 @@ class ProductVersion(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DraftPriceChange(TollgateObject):
+    price: str
+    """The price's key."""
+    before: dict[str, Any]
+    """Its terms now."""
+    after: dict[str, Any]
+    """Its drafted terms."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProductDraft(TollgateObject):
     object: str
     product: str
@@ -493,11 +520,115 @@ class ProductDraft(TollgateObject):
     """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
     changes: list[VersionChange]
     """What it changes of the latest version, per feature key, as a version's `changes`."""
+    prices: dict[str, dict[str, Any]]
+    """New terms for some of the product's active prices, by price key: `{"unit_amount": n}` (a per-unit price) or `{"tiers": [{"up_to": n | "inf", "unit_amount"?, "flat_amount"?}, …]}` (a tiered one, its tiers mode kept). Publishing gives the prices these terms (a new Stripe price each; subscribers keep theirs until moved)."""
+    price_changes: list[DraftPriceChange]
+    """What `prices` change of the prices' terms now, by price key (sorted)."""
     stale: bool
     """Whether a version was published since it was drafted (publishing it is refused)."""
     updated_at: str
     deleted: bool = False
     """true in the answer of its discard."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReratedPeriod(TollgateObject):
+    start: str
+    end: str
+    today: int
+    """Minor units of `currency`: what Stripe's invoices bill the period."""
+    draft: int
+    """Minor units of `currency`: the same lines at the draft's prices."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntitlementChange(TollgateObject):
+    feature: str
+    change: EntitlementChangeChange
+    """`lost`: given now, not by the draft (or a boolean turned off); `lowered`: a smaller limit. * `lost` - lost * `lowered` - lowered"""
+    before: Any
+    """The value now (`lost`: as `features` shows it), or the limit now (`lowered`: per-unit values at the subscriber's quantity; null: unlimited)."""
+    after: int | None
+    """The draft's limit (`lowered`); null for `lost`."""
+    used: int | None
+    """A metered feature's largest period use since the first re-rated period began; an allocation's units in use; null for the others."""
+    below_use: bool
+    """Whether the draft's limit is under `used`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReratedSubscription(TollgateObject):
+    customer: str
+    """Your `external_id` of the customer."""
+    subscription: str
+    version: int
+    """The version of the product the subscription is on."""
+    currency: str
+    quantity: int
+    """Licences of the product held (per-unit values scale by it)."""
+    periods: list[ReratedPeriod]
+    """The closed periods re-rated, oldest first."""
+    today: int
+    """Minor units of `currency`: the periods as invoiced."""
+    draft: int
+    """Minor units of `currency`: the periods under the draft."""
+    difference: int
+    """`draft` − `today`."""
+    entitlements: list[EntitlementChange]
+    """What the draft takes away or lowers of what the subscription's version gives."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReratingCohort(TollgateObject):
+    version: int
+    currency: str
+    subscriptions: int
+    periods: int
+    """Closed periods re-rated, all subscriptions together."""
+    today: int
+    draft: int
+    difference: int
+    higher: int
+    """Subscriptions the draft bills more."""
+    lower: int
+    """Subscriptions the draft bills less."""
+    unchanged: int
+    losing_features: int
+    """Subscriptions that would lose a feature."""
+    below_use: int
+    """Subscriptions with a lowered limit under their use."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReratingTotal(TollgateObject):
+    currency: str
+    subscriptions: int
+    today: int
+    draft: int
+    difference: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rerating(TollgateObject):
+    object: str
+    product: str
+    """The product's key."""
+    based_on: int
+    """The version the draft was made on."""
+    version: int
+    """The version publishing the draft makes."""
+    periods: int
+    """The closed periods asked for, per subscription."""
+    as_of: str
+    """Periods ended by then are closed."""
+    totals: list[ReratingTotal]
+    """Per currency: money is never summed across currencies."""
+    cohorts: list[ReratingCohort]
+    """Per version and currency."""
+    subscribers: list[ReratedSubscription]
+    """Per subscription, the largest difference (either way) first; the first `limit`."""
+    has_more: bool
+    """Subscriptions were left out of `subscribers` (see `limit`)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,12 +7,14 @@ import type {
   Price,
   PriceInterval,
   PriceTaxBehavior,
+  PriceTier,
   PriceType,
   PriceUsageType,
   Product,
   ProductDraft,
   ProductVersion,
   PublicPlan,
+  Rerating,
 } from "../types.js";
 import { type ListParams, Resource, type WriteOptions, path } from "./base.js";
 
@@ -95,15 +97,33 @@ export class Products extends Resource {
   }
 
   /**
-   * Drafts the product's next version: `features` is the whole map (as `update` takes it), `note` why (shown with
-   * the published version). Replaces an earlier draft; nothing changes for any customer until `draftPublish`.
+   * Drafts the product's next version: `features` is the whole map (as `update` takes it; left out: the latest
+   * version's), `prices` new terms for some of its prices by price key (`{ unit_amount: n }` or `{ tiers: [...] }`),
+   * `note` why (shown with the published version). Replaces an earlier draft; nothing changes for any customer
+   * until `draftPublish`.
    */
   draftSave(
     product: string,
-    params: { features: Record<string, unknown>; note?: string },
+    params: {
+      features?: Record<string, unknown>;
+      prices?: Record<string, { unit_amount: number } | { tiers: PriceTier[] }>;
+      note?: string;
+    },
     options?: WriteOptions,
   ): Promise<ProductDraft> {
     return this._put(path("/products/{}/draft", product), params, options);
+  }
+
+  /**
+   * What the draft would have billed the product's subscribers over each one's last `periods` closed periods
+   * (default 3), against what Stripe invoiced them, with the entitlements it would take away or lower below their
+   * use; `version`: one cohort; `limit`: subscribers listed (default 100). Reads only.
+   */
+  draftRerating(
+    product: string,
+    params: { periods?: number; version?: number; limit?: number } = {},
+  ): Promise<Rerating> {
+    return this._get(path("/products/{}/draft/rerating", product), params);
   }
 
   /** Throws the draft away (`NotFoundError` `no_draft` without one). */

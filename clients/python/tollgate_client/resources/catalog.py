@@ -6,7 +6,15 @@ from typing import Any
 
 from tollgate_client.pagination import Page
 from tollgate_client.resources._base import Resource, compact, path
-from tollgate_client.types import Feature, Price, Product, ProductDraft, ProductVersion, PublicPlan
+from tollgate_client.types import (
+    Feature,
+    Price,
+    Product,
+    ProductDraft,
+    ProductVersion,
+    PublicPlan,
+    Rerating,
+)
 
 
 class Features(Resource):
@@ -124,17 +132,33 @@ class Products(Resource):
         self,
         product: str,
         *,
-        features: dict[str, Any],
+        features: dict[str, Any] | None = None,
+        prices: dict[str, dict[str, Any]] | None = None,
         note: str | None = None,
         idempotency_key: str | None = None,
     ) -> ProductDraft:
-        """Drafts the product's next version: `features` is the whole map (as `update` takes it), `note` why
-        (shown with the published version). Replaces an earlier draft; nothing changes for any customer until
-        `draft_publish`."""
-        body = compact(features=features, note=note)
+        """Drafts the product's next version: `features` is the whole map (as `update` takes it; left out: the
+        latest version's), `prices` new terms for some of its prices by price key (`{"unit_amount": n}` or
+        `{"tiers": [...]}`), `note` why (shown with the published version). Replaces an earlier draft; nothing
+        changes for any customer until `draft_publish`."""
+        body = compact(features=features, prices=prices, note=note)
         return self._put(
             ProductDraft, path("/products/{}/draft", product), body, idempotency_key=idempotency_key
         )
+
+    def draft_rerating(
+        self,
+        product: str,
+        *,
+        periods: int | None = None,
+        version: int | None = None,
+        limit: int | None = None,
+    ) -> Rerating:
+        """What the draft would have billed the product's subscribers over each one's last `periods` closed
+        periods (default 3), against what Stripe invoiced them, with the entitlements it would take away or lower
+        below their use; `version`: one cohort; `limit`: subscribers listed (default 100). Reads only."""
+        params = compact(periods=periods, version=version, limit=limit)
+        return self._get(Rerating, path("/products/{}/draft/rerating", product), params)
 
     def draft_discard(self, product: str, *, idempotency_key: str | None = None) -> None:
         """Throws the draft away (`NotFoundError` `no_draft` without one)."""
