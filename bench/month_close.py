@@ -28,6 +28,7 @@ TARGET_SECONDS = 30.0
 
 
 def _seed(project: Any, count: int, now: datetime) -> None:
+    from bench.setup import subscribers_seed
     from billing.models import (
         BalanceTransaction,
         Invoice,
@@ -35,12 +36,10 @@ def _seed(project: Any, count: int, now: datetime) -> None:
         JournalLine,
         Payment,
         Refund,
-        Subscription,
     )
     from billing.services.journal import fee_postings, invoice_postings, payment_postings, refund_postings
     from catalog.models import Price, Product
     from core.ids import new_ids
-    from customers.models import Customer
 
     product = Product.objects.create(project=project, key="pro", name="Pro")
     price = Price.objects.create(
@@ -53,24 +52,7 @@ def _seed(project: Any, count: int, now: datetime) -> None:
         interval=Price.Interval.MONTH,
         stripe_price_id=f"price_{project.slug}",
     )
-    customers = [
-        Customer(id=pk, project=project, external_id=f"user-{n}")
-        for n, pk in enumerate(new_ids("cust", count))
-    ]
-    Customer.objects.bulk_create(customers, batch_size=5000)
-    subscriptions = [
-        Subscription(
-            id=pk,
-            project=project,
-            customer=customer,
-            price=price,
-            product=product,
-            status=Subscription.Status.ACTIVE,
-            stripe_subscription_id=f"sub_{project.slug}_{n}",
-        )
-        for n, (pk, customer) in enumerate(zip(new_ids("subs", count), customers, strict=True))
-    ]
-    Subscription.objects.bulk_create(subscriptions, batch_size=5000)
+    subscriptions = subscribers_seed(project, count, price)
     this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     invoices, payments, txns, refunds = [], [], [], []
     for months_ago in (1, 0):

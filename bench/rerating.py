@@ -14,6 +14,7 @@ and the admin's CSV of every subscriber, ROUNDS times each (the median). Rows ar
 the API, and deleted at the end.
 """
 
+import gc
 import os
 import statistics
 import time
@@ -33,11 +34,10 @@ def _seed(project: Any, count: int, events: int, now: datetime) -> Any:
     from django.db import connection, transaction
 
     from bench.scale_seed import USAGE_CHUNK, _insert_select
-    from billing.models import Invoice, Subscription, SubscriptionItem
+    from bench.setup import subscribers_seed
+    from billing.models import Invoice, SubscriptionItem
     from catalog.models import Feature, Price, Product, ProductDraft, ProductFeature
     from catalog.services.versions import product_version_publish
-    from core.ids import new_ids
-    from customers.models import Customer
     from entitlements.models import UsageCounter, UsageEvent
 
     calls = Feature.objects.create(project=project, key="api_calls", name="API calls", type="metered")
@@ -70,24 +70,7 @@ def _seed(project: Any, count: int, events: int, now: datetime) -> Any:
         usage_type=Price.UsageType.METERED,
         stripe_price_id=f"price_{project.slug}_metered",
     )
-    customers = [
-        Customer(id=pk, project=project, external_id=f"user-{n}")
-        for n, pk in enumerate(new_ids("cust", count))
-    ]
-    Customer.objects.bulk_create(customers, batch_size=5000)
-    subscriptions = [
-        Subscription(
-            id=pk,
-            project=project,
-            customer=customer,
-            price=licensed,
-            product=product,
-            status=Subscription.Status.ACTIVE,
-            stripe_subscription_id=f"sub_{project.slug}_{n}",
-        )
-        for n, (pk, customer) in enumerate(zip(new_ids("subs", count), customers, strict=True))
-    ]
-    Subscription.objects.bulk_create(subscriptions, batch_size=5000)
+    subscriptions = subscribers_seed(project, count, licensed)
     items = []
     for n, subscription in enumerate(subscriptions):
         for position, (price, quantity) in enumerate(((licensed, 1), (metered, None))):
@@ -178,7 +161,7 @@ def _seed(project: Any, count: int, events: int, now: datetime) -> Any:
             )
     Invoice.objects.bulk_create(invoices, batch_size=5000)
     UsageCounter.objects.bulk_create(counters, batch_size=5000)
-    ids = [customer.pk for customer in customers]
+    ids = [subscription.customer_id for subscription in subscriptions]
     total = per_period * count * PERIODS
     for offset in range(0, total, USAGE_CHUNK):
         size = min(USAGE_CHUNK, total - offset)
@@ -254,6 +237,8 @@ def _drop(project: Any) -> None:
 
 
 def _timed(call: Any) -> tuple[float, Any]:
+    """Seconds of one call, the garbage of the calls before collected first (the other side's answers are large)."""
+    gc.collect()
     started = time.perf_counter()
     answer = call()
     return time.perf_counter() - started, answer
@@ -288,6 +273,8 @@ def run() -> None:
         rerated: dict[int, list[float]] = {FEW: [], SUBSCRIPTIONS: []}
         csv_seconds: dict[int, list[float]] = {FEW: [], SUBSCRIPTIONS: []}
         answers: dict[int, Any] = {}
+        for draft in drafts.values():  # warm: the first call imports and plans what every later one reuses
+            draft_rerating(draft=draft, periods=3, now=now)
         for _ in range(ROUNDS):  # interleaved: the two sizes share the machine's state
             for size, draft in drafts.items():
                 seconds, answers[size] = _timed(
@@ -309,15 +296,15 @@ def run() -> None:
             f"Re-rating a draft, milliseconds (median of {ROUNDS}); target ≤ {TARGET_SECONDS:.0f} s at {SUBSCRIPTIONS} "
             f"subscriptions and {EVENTS} usage events",
             [
-                (f"re-rating, {FEW} subscriptions (baseline)", base, "s"),
-                (f"re-rating, {SUBSCRIPTIONS} subscriptions", median, "s"),
+                (f"re-rating, {FEW} subscriptions (baseline)", base * 1000, "ms"),
+                (f"re-rating, {SUBSCRIPTIONS} subscriptions", median * 1000, "ms"),
                 (
                     f"CSV of every subscriber, {SUBSCRIPTIONS}",
-                    statistics.median(csv_seconds[SUBSCRIPTIONS]),
-                    "s",
+                    statistics.median(csv_seconds[SUBSCRIPTIONS]) * 1000,
+                    "ms",
                 ),
             ],
-            base,
+            base * 1000,
         )
         verdict = "meets" if median <= TARGET_SECONDS else "misses"
         print(f"{SUBSCRIPTIONS} subscriptions: {median:.1f} s, {verdict} the {TARGET_SECONDS:.0f} s target")

@@ -9,6 +9,7 @@ import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,34 @@ def django_setup() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def subscribers_seed(project: Any, count: int, price: Any) -> list[Any]:
+    """`count` customers of `project` (`user-0` …), each with an active subscription to `price` (its product),
+    written in bulk; the subscriptions, in the customers' order."""
+    from billing.models import Subscription
+    from core.ids import new_ids
+    from customers.models import Customer
+
+    customers = [
+        Customer(id=pk, project=project, external_id=f"user-{n}")
+        for n, pk in enumerate(new_ids("cust", count))
+    ]
+    Customer.objects.bulk_create(customers, batch_size=5000)
+    subscriptions = [
+        Subscription(
+            id=pk,
+            project=project,
+            customer=customer,
+            price=price,
+            product=price.product,
+            status=Subscription.Status.ACTIVE,
+            stripe_subscription_id=f"sub_{project.slug}_{n}",
+        )
+        for n, (pk, customer) in enumerate(zip(new_ids("subs", count), customers, strict=True))
+    ]
+    Subscription.objects.bulk_create(subscriptions, batch_size=5000)
+    return subscriptions
 
 
 def bytecode_compile() -> None:
