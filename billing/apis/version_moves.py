@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from billing.apis.subscriptions import SubscriptionPreviewLineOutput
 from billing.services.version_moves import (
     MAX_LISTED,
     NOW,
@@ -54,6 +55,28 @@ class VersionMoveInput(StrictSerializer):
     )
 
 
+class VersionPriceMoveOutput(serializers.Serializer[Any]):
+    price = serializers.CharField(help_text="The price's key.")
+    before = serializers.CharField(help_text="The Stripe price the item is on.")
+    after = serializers.CharField(help_text="The version's Stripe price it moves to.")
+    quantity = serializers.IntegerField(allow_null=True, help_text="null for a metered item.")
+
+
+class VersionMoveInvoiceOutput(serializers.Serializer[Any]):
+    amount_due = serializers.IntegerField(
+        help_text="Stripe's invoice preview with the price moves: the next invoice, with their prorations (when "
+        "the rule prorates) and the renewal at the new prices; 0 for moves at the period's end."
+    )
+    total = serializers.IntegerField()
+    currency = serializers.CharField()
+    lines = SubscriptionPreviewLineOutput(
+        many=True, help_text="Its lines: the prorations, then the renewal's."
+    )
+    effective_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the new prices apply: null now, else the period's end (nothing now)."
+    )
+
+
 class VersionMoveOutput(serializers.Serializer[Any]):
     subscription = serializers.CharField(source="subscription.pk")
     customer = serializers.CharField(source="subscription.customer.external_id")
@@ -66,6 +89,21 @@ class VersionMoveOutput(serializers.Serializer[Any]):
         many=True, help_text="What the move changes of the subscriber's feature values, per feature key."
     )
     moved = serializers.BooleanField(help_text="false in a preview (and true for one scheduled).")
+    prices = VersionPriceMoveOutput(
+        many=True,
+        help_text="The subscription's items moved to the Stripe prices the version froze (a version published "
+        "by a draft that repriced them); empty when they are on them already.",
+    )
+    proration = serializers.ChoiceField(
+        choices=["now_prorate", "now_no_proration", "period_end"],
+        allow_null=True,
+        help_text="How the price moves apply: the project's proration rule for their direction (an upgrade when "
+        "the version's licensed prices cost more), or `period_end` when asked; null without price moves.",
+    )
+    invoice = VersionMoveInvoiceOutput(
+        allow_null=True,
+        help_text="In a preview with price moves: Stripe's invoice preview of them. Else null.",
+    )
 
 
 class VersionMovesOutput(serializers.Serializer[Any]):
@@ -94,9 +132,13 @@ class VersionMovesApi(BaseApi):
             "entitlements are the version's from then on, and their plan credits from their next paid period. Each subscription moved is audited and announced "
             "once (`subscription.version_changed`, with the version before in `previous_attributes`); one "
             "already on `to_version` is not moved again, so a retry, or a second run after a failure, moves "
-            "only what is left. Moving back is a move to the earlier version. Nothing changes at Stripe: the "
-            "subscription keeps its prices. `preview: true` answers what each move would change and moves "
-            "nothing. Errors: 400 `unknown_version`; 404 for a product or a subscription of another project."
+            "only what is left. Moving back is a move to the earlier version. When the version froze other "
+            "Stripe prices than the subscription's items are on (a draft that repriced them), the items move to "
+            "them at Stripe first (`prices`), now or at the period's end as the project's proration rule for "
+            "the direction says (`proration`; `when: period_end` waits for the period's end), and the version "
+            "follows. `preview: true` answers what each move would change (with Stripe's invoice preview of the "
+            "price moves, `invoice`) and moves nothing. Errors: 400 `unknown_version`; 404 for a product or a "
+            "subscription of another project."
         ),
         request=VersionMoveInput,
         responses=VersionMovesOutput,

@@ -23,6 +23,14 @@ from django.utils import timezone
 from billing.models import Subscription, SubscriptionItem
 from billing.representations import SubscriptionOutput
 from billing.services.entitlement_facts import subscription_facts_hand
+from billing.services.version_prices import (
+    PriceMove,
+    PricesPlan,
+    prices_move,
+    prices_pending_drop,
+    prices_plan,
+    prices_preview,
+)
 from catalog.models import Product
 from catalog.versions import product_versions, version_changes
 from core.actors import Actor
@@ -47,6 +55,9 @@ class VersionMove:
     effective_at: datetime | None  # None: now
     changes: list[dict[str, Any]]
     moved: bool = False
+    prices: list[PriceMove] = field(default_factory=list)  # its items moved to the version's Stripe prices
+    proration: str | None = None  # the rule the price moves follow (None: no price moves)
+    invoice: dict[str, Any] | None = None  # a preview's: what Stripe would invoice for them now
 
 
 @dataclass
@@ -128,12 +139,22 @@ def subscriptions_version_move(
         _check_named(product, subscriptions)
     answer = VersionMoves(product=product, to_version=to_version, when=when, preview=preview)
     for subscription_id in _selected(product, to_version, from_versions, subscriptions):
-        move = _move_one(
+        plan = _prices(
             actor=actor,
             product=product,
             subscription_id=subscription_id,
             to_version=to_version,
             when=when,
+            from_versions=from_versions,
+            preview=preview,
+            reason=reason,
+        )
+        move = _move_one(
+            actor=actor,
+            product=product,
+            subscription_id=subscription_id,
+            to_version=to_version,
+            when=PERIOD_END if plan is not None and plan.rule == PERIOD_END else when,
             from_versions=from_versions,
             features=features,
             reason=reason,
@@ -141,7 +162,49 @@ def subscriptions_version_move(
         )
         if move is not None:
             answer.moves.append(move)
+            if plan is not None:
+                move.prices, move.proration = plan.moves, plan.rule
+                move.invoice = prices_preview(subscription=move.subscription, plan=plan) if preview else None
     return answer
+
+
+def _prices(
+    *,
+    actor: Actor,
+    product: Product,
+    subscription_id: str,
+    to_version: int,
+    when: str,
+    from_versions: Sequence[int] | None,
+    preview: bool,
+    reason: str,
+) -> PricesPlan | None:
+    """The subscription's items moved to the version's Stripe prices first (`version_prices`; a preview: only
+    planned), before its version moves here: a run stopped between the two is finished by the next. A move back
+    to the version it is on, with a move scheduled, drops the price change the schedule holds for it."""
+    subscription = Subscription.objects.select_related("customer", "project", "price").get(pk=subscription_id)
+    if subscription.status not in Subscription.LIVE_STATUSES:
+        return None
+    rows = [
+        row
+        for row in subscription.items.filter(product=product)
+        if from_versions is None or row.product_version in from_versions
+    ]
+    if not rows:
+        return None
+    current, pending = rows[0].product_version, rows[0].pending_version
+    if current == to_version:
+        if pending is not None and not preview:
+            prices_pending_drop(
+                subscription=subscription, actor=actor, product=product, version=current, pending=pending
+            )
+        return None
+    plan = prices_plan(
+        subscription=subscription, product=product, from_version=current, to_version=to_version, when=when
+    )
+    if plan is not None and not preview:
+        prices_move(subscription=subscription, actor=actor, plan=plan, reason=reason)
+    return plan
 
 
 def _move_one(

@@ -12,6 +12,7 @@ from catalog.rules import MAX_UNIT_AMOUNT, price_amounts_check
 from catalog.selectors import product_features
 from catalog.services.products import features_normalized, product_update
 from catalog.services.stripe_sync import price_stripe_sync
+from catalog.services.versions import version_stripe_prices_fill
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import InvalidRequest, NotFound
@@ -148,6 +149,7 @@ def product_draft_publish(*, actor: Actor, product: Product, version: int | None
                 stripe_price_history=[]
             ):
                 price_stripe_sync(price=price)
+            version_stripe_prices_fill(product.pk, latest)
             return product
         raise NotFound("The product has no draft.", code="no_draft")
     if version is not None and version != draft.based_on + 1:

@@ -11,7 +11,7 @@ from catalog.rules import UNSET, FeatureValue, account_cap_parse, feature_value_
 from catalog.selectors import feature_list, price_list, product_fetch, product_list
 from catalog.services.prices import price_terms_apply
 from catalog.services.stripe_sync import price_stripe_sync, product_stripe_sync
-from catalog.services.versions import product_version_publish
+from catalog.services.versions import product_version_publish, version_stripe_prices_fill
 from catalog.snapshots import price_snapshot, product_snapshot
 from core.actors import Actor
 from core.audit import audit_record
@@ -282,6 +282,8 @@ def product_update(
     locked = product_stripe_sync(product=locked)
     for price in repriced:  # a failure here leaves the price for the next sync (`stripe_sync`)
         price_stripe_sync(price=price)
+    if repriced:
+        version_stripe_prices_fill(locked.pk, locked.version)
     if active is False:
         for price in price_list(project=locked.project).filter(product=locked).exclude(stripe_price_id=""):
             price_stripe_sync(price=price)

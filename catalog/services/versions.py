@@ -5,7 +5,7 @@ they change; `drafts` publishes a draft through it).
 
 from django.utils import timezone
 
-from catalog.models import Product, ProductVersion
+from catalog.models import Price, Product, ProductVersion
 from catalog.versions import version_contents
 
 
@@ -20,3 +20,25 @@ def product_version_publish(product: Product, *, first: bool = False, note: str 
         Product.objects.filter(pk=product.pk).update(version=number, updated_at=timezone.now())
     product.version = number
     return version
+
+
+def version_stripe_prices_fill(product_id: str, number: int) -> None:
+    """Version `number` froze the prices it repriced before Stripe made their new prices: each frozen price
+    without a Stripe price gets the one its price has now, when that price still has the terms the version
+    froze (a version's Stripe prices are what a move to it puts its subscribers on)."""
+    version = ProductVersion.objects.filter(product_id=product_id, number=number).first()
+    if version is None or all(price.get("stripe_price_id") for price in version.prices):
+        return
+    rows = {price.key: price for price in Price.objects.filter(product_id=product_id)}
+    filled = []
+    for frozen in version.prices:
+        row = rows.get(frozen["key"])
+        if (
+            not frozen.get("stripe_price_id")
+            and row is not None
+            and row.stripe_price_id
+            and (row.unit_amount, row.tiers or None) == (frozen.get("unit_amount"), frozen.get("tiers"))
+        ):
+            frozen = {**frozen, "stripe_price_id": row.stripe_price_id}
+        filled.append(frozen)
+    ProductVersion.objects.filter(pk=version.pk).update(prices=filled)

@@ -74,6 +74,8 @@ CLASSES: tuple[Cls, ...] = (
     Cls("Subscription", ("SubscriptionOutput",)),
     Cls("SubscriptionPreviewLine", ("SubscriptionPreviewLineOutput",)),
     Cls("SubscriptionPreview", ("SubscriptionPreviewOutput",)),
+    Cls("VersionPriceMove", ("VersionPriceMoveOutput",)),
+    Cls("VersionMoveInvoice", ("VersionMoveInvoiceOutput",)),
     Cls("VersionMove", ("VersionMoveOutput",)),
     Cls("VersionMoves", ("VersionMovesOutput",)),
     Cls("InvoiceLine", ("InvoiceLineOutput",)),

@@ -5,9 +5,16 @@ second run moves nobody), and a version never published is refused with `unknown
 
 import pytest
 from tollgate_client import InvalidRequestError
-from tollgate_client.types import VersionChange, VersionMove, VersionMoves
+from tollgate_client.types import (
+    VersionChange,
+    VersionMove,
+    VersionMoveInvoice,
+    VersionMoves,
+    VersionPriceMove,
+)
 
 from billing.models import SubscriptionItem
+from catalog.models import Price
 from tests.clients.conftest import CANCEL, OK, complete_checkout
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,3 +107,32 @@ def test_a_version_never_published_is_refused(tollgate, subscribed):
 
     assert (refused.value.status, refused.value.code) == (400, "unknown_version")
     assert [item.version for item in tollgate.subscriptions.retrieve(subscribed).items] == [1]
+
+
+def test_a_version_that_reprices_moves_the_stripe_price_previewed_first(
+    tollgate, subscribed, stripe_emulator, stripe_webhooks, stripe_sdk
+):
+    old = Price.objects.get(key="team-monthly").stripe_price_id
+    tollgate.products.draft_save("team", prices={"team-monthly": {"unit_amount": 2500}})
+    assert tollgate.products.draft_publish("team", version=3).version == 3
+    new = Price.objects.get(key="team-monthly").stripe_price_id
+
+    preview = tollgate.subscriptions.version_moves(product="team", to_version=3, preview=True)
+
+    (move,) = preview.moves
+    assert all(isinstance(price, VersionPriceMove) for price in move.prices)
+    assert [(p.price, p.before, p.after, p.quantity) for p in move.prices] == [("team-monthly", old, new, 1)]
+    assert (move.proration, move.effective_at) == ("now_prorate", None)
+    assert isinstance(move.invoice, VersionMoveInvoice)
+    assert (move.invoice.currency, move.invoice.lines[-1].amount) == ("usd", 2500)  # the renewal at 25.00
+    assert move.invoice.amount_due == sum(line.amount for line in move.invoice.lines)
+
+    moved = tollgate.subscriptions.version_moves(product="team", to_version=3)
+
+    assert (moved.moved, moved.moves[0].invoice) == (1, None)
+    live = stripe_sdk().v1.subscriptions.retrieve(
+        SubscriptionItem.objects.get().subscription.stripe_subscription_id
+    )
+    assert [item.price.id for item in live["items"].data] == [new]
+    stripe_webhooks.deliver()
+    assert [item.version for item in tollgate.subscriptions.retrieve(subscribed).items] == [3]

@@ -141,6 +141,7 @@ export type SubscriptionStatus =
   | "canceled";
 export type UsageWindowWindow = "minute" | "hour" | "day" | "week";
 export type VersionChangeChange = "added" | "removed" | "changed";
+export type VersionMoveProration = "now_prorate" | "now_no_proration" | "period_end";
 
 // Projects and keys
 
@@ -876,6 +877,28 @@ export interface SubscriptionPreview {
   effective_at: string | null;
 }
 
+export interface VersionPriceMove {
+  /** The price's key. */
+  price: string;
+  /** The Stripe price the item is on. */
+  before: string;
+  /** The version's Stripe price it moves to. */
+  after: string;
+  /** null for a metered item. */
+  quantity: number | null;
+}
+
+export interface VersionMoveInvoice {
+  /** Stripe's invoice preview with the price moves: the next invoice, with their prorations (when the rule prorates) and the renewal at the new prices; 0 for moves at the period's end. */
+  amount_due: number;
+  total: number;
+  currency: string;
+  /** Its lines: the prorations, then the renewal's. */
+  lines: SubscriptionPreviewLine[];
+  /** When the new prices apply: null now, else the period's end (nothing now). */
+  effective_at: string | null;
+}
+
 export interface VersionMove {
   subscription: string;
   customer: string;
@@ -887,6 +910,12 @@ export interface VersionMove {
   changes: VersionChange[];
   /** false in a preview (and true for one scheduled). */
   moved: boolean;
+  /** The subscription's items moved to the Stripe prices the version froze (a version published by a draft that repriced them); empty when they are on them already. */
+  prices: VersionPriceMove[];
+  /** How the price moves apply: the project's proration rule for their direction (an upgrade when the version's licensed prices cost more), or `period_end` when asked; null without price moves. * `now_prorate` - now_prorate * `now_no_proration` - now_no_proration * `period_end` - period_end */
+  proration: VersionMoveProration | null;
+  /** In a preview with price moves: Stripe's invoice preview of them. Else null. */
+  invoice: VersionMoveInvoice | null;
 }
 
 export interface VersionMoves {

@@ -85,6 +85,11 @@ test("a subscriber is previewed, then moved once", async () => {
     ["version_moves", product, 2, true, 0],
   );
   assert.deepEqual(moves(preview), [[subscription, customer, 1, 2, V1_TO_V2, false]]);
+  // Version 2 changed features only: it froze the Stripe price the subscription is on, so nothing moves at Stripe.
+  assert.deepEqual(
+    preview.moves.map((m) => [m.prices, m.proration, m.invoice]),
+    [[[], null, null]],
+  );
   assert.deepEqual(await itemVersions(subscription), [1]);
 
   const idempotencyKey = `js-move-${RUN}`;

@@ -170,7 +170,10 @@ __all__ = [
     "VersionChange",
     "VersionChangeChange",
     "VersionMove",
+    "VersionMoveInvoice",
+    "VersionMoveProration",
     "VersionMoves",
+    "VersionPriceMove",
     "WebhookEndpoint",
 ]
 
@@ -306,6 +309,7 @@ SubscriptionStatus = Literal[
 ]
 UsageWindowWindow = Literal["minute", "hour", "day", "week"]
 VersionChangeChange = Literal["added", "removed", "changed"]
+VersionMoveProration = Literal["now_prorate", "now_no_proration", "period_end"]
 
 
 # Projects and keys
@@ -1093,6 +1097,30 @@ class SubscriptionPreview(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class VersionPriceMove(TollgateObject):
+    price: str
+    """The price's key."""
+    before: str
+    """The Stripe price the item is on."""
+    after: str
+    """The version's Stripe price it moves to."""
+    quantity: int | None
+    """null for a metered item."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionMoveInvoice(TollgateObject):
+    amount_due: int
+    """Stripe's invoice preview with the price moves: the next invoice, with their prorations (when the rule prorates) and the renewal at the new prices; 0 for moves at the period's end."""
+    total: int
+    currency: str
+    lines: list[SubscriptionPreviewLine]
+    """Its lines: the prorations, then the renewal's."""
+    effective_at: str | None
+    """When the new prices apply: null now, else the period's end (nothing now)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class VersionMove(TollgateObject):
     subscription: str
     customer: str
@@ -1104,6 +1132,12 @@ class VersionMove(TollgateObject):
     """What the move changes of the subscriber's feature values, per feature key."""
     moved: bool
     """false in a preview (and true for one scheduled)."""
+    prices: list[VersionPriceMove]
+    """The subscription's items moved to the Stripe prices the version froze (a version published by a draft that repriced them); empty when they are on them already."""
+    proration: VersionMoveProration | None
+    """How the price moves apply: the project's proration rule for their direction (an upgrade when the version's licensed prices cost more), or `period_end` when asked; null without price moves. * `now_prorate` - now_prorate * `now_no_proration` - now_no_proration * `period_end` - period_end"""
+    invoice: VersionMoveInvoice | None
+    """In a preview with price moves: Stripe's invoice preview of them. Else null."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -124,7 +124,9 @@ export class Subscriptions extends Resource {
   /**
    * Moves the live subscriptions of `product` (those on `from_versions`, or the `subscriptions` named; by default
    * every one not on it) to its published version `to_version` now: their entitlements are the version's from then
-   * on, their plan credits from their next paid period; nothing changes at Stripe. One already on `to_version` is
+   * on, their plan credits from their next paid period. A version that froze other Stripe prices (a draft that
+   * repriced) moves the items to them at Stripe first, now or at the period's end by the project's proration rule
+   * (`moves[].prices`, `.proration`; a preview's `.invoice`). One already on `to_version` is
    * not moved again, so a retry moves only what is left (`moved` counts this request's). `preview: true` answers
    * what each move would change (`moves[].changes`) and moves nothing. A version never published is an
    * `InvalidRequestError` (`unknown_version`).
