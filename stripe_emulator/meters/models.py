@@ -6,7 +6,8 @@ Rules: ``event_name`` is unique per account (inactive meters keep theirs); an ev
 customer is on one, as Stripe judges a clock's customer's events (and the default timestamp is that time);
 ``identifier`` is unique per account (a repeat is refused,
 so a retried report never counts twice). Events are validated when received — unlike Stripe, which accepts
-them and reports problems asynchronously — so a typo fails the test that made it.
+them and reports problems asynchronously — so a typo fails the test that made it. An event canceled by a meter
+event adjustment (within 24 hours of receiving it) counts in no summary and no invoice.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ FORMULAS = ("count", "last", "sum")
 MAX_AGE = 35 * 86_400
 MAX_FUTURE = 5 * 60
 WINDOWS = {"day": 86_400, "hour": 3_600}
+CANCEL_WINDOW = 24 * 3_600  # a meter event may be canceled within 24 hours of Stripe receiving it
 
 
 class MetersBackend(BaseBackend):
@@ -169,12 +171,58 @@ class MetersBackend(BaseBackend):
         self.store.insert(event)
         return event
 
+    def meter_event_adjustment_create(
+        self, *, event_name: str, type: str, identifier: str | None
+    ) -> StripeObject:
+        """Cancels the meter event `identifier` of the meter `event_name`: from then on it counts in no summary
+        and no invoice. As Stripe does, an event received more than 24 hours ago is not canceled, nor is one
+        that does not exist: Stripe accepts the adjustment and processes it asynchronously (a failure surfaces
+        as a meter error report, not in the answer); the emulator processes it at once, so the answer says
+        `complete` once the event is canceled and `pending` when nothing was."""
+        meter = self.meter_by_event_name(event_name)
+        if meter is None or meter["status"] != "active":
+            raise InvalidRequestError(
+                f"No active meter was found with the event_name `{event_name}`.",
+                code="billing_meter_event_no_meter",
+                param="event_name",
+            )
+        if type != "cancel":
+            raise ParameterInvalid("Invalid type: must be one of cancel.", param="type")
+        if not identifier:
+            raise InvalidRequestError(
+                "Missing required param: cancel[identifier].",
+                code="parameter_missing",
+                param="cancel[identifier]",
+            )
+        status = "pending"
+        for event in self.store.iter_type("billing.meter_event"):
+            if event["identifier"] != identifier or event["_meter"] != meter["id"]:
+                continue
+            if event.get("_canceled"):
+                status = "complete"  # canceled already: a retried adjustment changes nothing more
+            else:
+                scope = customer_clock_scope(self.account, event["_customer"])  # received on its clock's time
+                if (scope.now if scope is not None else self.now()) - int(event["created"]) <= CANCEL_WINDOW:
+                    event["_canceled"] = True
+                    status = "complete"
+        return {
+            "object": "billing.meter_event_adjustment",
+            "cancel": {"identifier": identifier},
+            "event_name": event_name,
+            "livemode": False,
+            "status": status,
+            "type": "cancel",
+        }
+
     def _events(self, meter: StripeObject, customer: str, start: int, end: int) -> list[StripeObject]:
         return sorted(
             (
                 e
                 for e in self.store.iter_type("billing.meter_event")
-                if e["_meter"] == meter["id"] and e["_customer"] == customer and start <= e["timestamp"] < end
+                if e["_meter"] == meter["id"]
+                and e["_customer"] == customer
+                and start <= e["timestamp"] < end
+                and not e.get("_canceled")
             ),
             key=lambda e: (e["timestamp"], e["_seq"]),
         )

@@ -130,3 +130,22 @@ def meter_event_summaries(req: Request) -> Response:
             "url": f"/v1/billing/meters/{meter_id}/event_summaries",
         }
     )
+
+
+def meter_event_adjustment_create(req: Request) -> Response:
+    p = req.params
+    p.only("event_name", "type", "cancel")
+    cancel = p.raw("cancel")
+    if cancel is not None and not isinstance(cancel, dict):
+        raise InvalidRequestError("Invalid object: cancel.", param="cancel")
+    identifier = (cancel or {}).get("identifier")
+    if identifier is not None and (not isinstance(identifier, str) or len(identifier) > 100):
+        raise InvalidRequestError(
+            "Invalid string: cancel[identifier] (at most 100 characters).", param="cancel[identifier]"
+        )
+    adjustment = req.backend(MetersBackend).meter_event_adjustment_create(
+        event_name=p.string("event_name", required=True, max_length=100) or "",
+        type=p.string("type", required=True) or "",
+        identifier=identifier,
+    )
+    return Response.json(adjustment)

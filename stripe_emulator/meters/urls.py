@@ -12,4 +12,5 @@ ROUTES = [
     Route("POST", "/v1/billing/meters/{id}/reactivate", responses.meter_reactivate),
     Route("GET", "/v1/billing/meters/{id}/event_summaries", responses.meter_event_summaries),
     Route("POST", "/v1/billing/meter_events", responses.meter_event_create),
+    Route("POST", "/v1/billing/meter_event_adjustments", responses.meter_event_adjustment_create),
 ]

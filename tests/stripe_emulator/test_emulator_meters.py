@@ -179,3 +179,61 @@ def test_metered_billing_at_renewal(
     assert (
         next(line for line in third.lines.data if line.pricing.price_details.price == usage.id).amount == 14
     )
+
+
+def test_a_meter_event_canceled_within_24_hours_counts_nowhere(
+    client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
+) -> None:
+    """`POST /v1/billing/meter_event_adjustments` (type `cancel`, by the event's identifier): the event leaves
+    the summaries and the renewal's usage line; a second cancel changes nothing; an event received more than 24
+    hours before, or an identifier never sent, is not canceled (Stripe accepts the adjustment and would report
+    the failure asynchronously: `pending` here)."""
+    meter = _meter(client)
+    customer, _ = customer_with_card(client)
+    base = recurring_price(client, 1000, name="Platform")
+    usage = recurring_price(client, 2, name="API calls", meter=meter.id)
+    sub = client.v1.subscriptions.create(
+        {"customer": customer, "items": [{"price": base.id}, {"price": usage.id}]}
+    )
+    start, end = item_period(sub)
+    _report(client, customer, 300, identifier="old")
+    clock.now += 2 * DAY
+    _report(client, customer, 200, identifier="wrong")
+    _report(client, customer, 50, identifier="right")
+
+    def cancel(identifier: str, event_name: str = "api_calls") -> stripe.billing.MeterEventAdjustment:
+        return client.v1.billing.meter_event_adjustments.create(
+            {"event_name": event_name, "type": "cancel", "cancel": {"identifier": identifier}}
+        )
+
+    canceled = cancel("wrong")
+    assert (
+        canceled.object,
+        canceled.type,
+        canceled.status,
+        canceled.cancel.identifier,
+        canceled.event_name,
+    ) == (
+        "billing.meter_event_adjustment",
+        "cancel",
+        "complete",
+        "wrong",
+        "api_calls",
+    )
+    assert cancel("wrong").status == "complete"  # a retry: canceled once
+    assert cancel("old").status == "pending"  # received two days ago: kept
+    assert cancel("never-sent").status == "pending"
+    with pytest.raises(stripe.InvalidRequestError) as no_meter:
+        cancel("right", event_name="nope")
+    assert (no_meter.value.http_status, no_meter.value.param) == (400, "event_name")
+    with pytest.raises(stripe.InvalidRequestError) as bad_type:
+        client.v1.billing.meter_event_adjustments.create({"event_name": "api_calls", "type": "void"})  # type: ignore[typeddict-item]
+    assert bad_type.value.param == "type"
+    whole = client.v1.billing.meters.event_summaries.list(
+        meter.id, {"customer": customer, "start_time": start, "end_time": end}
+    ).data
+    assert [s.aggregated_value for s in whole] == [350]
+    emulator.advance(end - emulator.clock.now())
+    renewal = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    usage_line = next(line for line in renewal.lines.data if line.pricing.price_details.price == usage.id)
+    assert (usage_line.quantity, usage_line.amount) == (350, 700)
