@@ -1,8 +1,8 @@
 """The machinery of the exactly-once property test (issue #27, point 3; `tests/e2e/test_exactly_once.py`).
 
 One seed = a random sequence of tenant and operator writes (refunds, subscription creates, cancellations,
-resumptions, quantity changes) over two or three customers, each write with at most one fault injected at one
-boundary, and each retried the way docs/integration.md tells tenants to ("retry with the same
+resumptions, quantity changes, moves between a product's versions that reprice it) over two or three customers,
+each write with at most one fault injected at one boundary, and each retried the way docs/integration.md tells tenants to ("retry with the same
 `Idempotency-Key`": no answer, 5xx, 429 and 409 `idempotency_key_in_use` are retried with the same key and
 body). The product cannot tell any fault from the real thing, because none is a mock:
 
@@ -60,7 +60,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from billing.models import Refund
+from billing.models import Refund, SubscriptionItem
+from stripe_gateway.gateway import stripe_id as stripe_id_of
 from tests.billing.stripe_invoices import open_invoice_at_stripe
 from tests.e2e import convergence as cv
 
@@ -100,7 +101,13 @@ STRIPE_WRITE = {
     "uncollectible": ("POST", r"/v1/invoices/[^/]+/mark_uncollectible"),
     "line_add": ("POST", r"/v1/invoiceitems"),
     "line_remove": ("DELETE", r"/v1/invoiceitems/[^/]+"),
+    "version_move": ("POST", r"/v1/subscriptions/[^/]+"),
 }
+# The two versions of `pro` set up for the moves: "before" froze `pro-monthly` at 30.00, "repriced" (the latest,
+# what a new subscriber is on) at REPRICED; a move between them moves the subscription's Stripe item between
+# their Stripe prices. Their numbers are the setup's (`Runner.versions`).
+REPRICED = 3300
+VERSIONS = ("before", "repriced")
 PACK_UNIT = 1500  # `credits-1000`'s unit amount (tests/catalog.py)
 PLAN_PRICE = "pro-monthly"
 MAX_TRIES = 8  # a write's tries in all; its time is bounded by WRITE_SECONDS too
@@ -739,6 +746,7 @@ class ModelSubscription:
     cancel_at_period_end: bool = False
     canceled: bool = False
     local_id: str = ""  # our id, from the create's answer
+    version: str = VERSIONS[-1]  # the version of `pro` it is on: new subscribers get the latest
 
 
 @dataclass
@@ -814,7 +822,7 @@ def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
         if sub is None:
             choices.append(("subscribe", 2.5))
         else:
-            choices += [("cancel_now", 0.7), ("change_quantity", 1.0)]
+            choices += [("cancel_now", 0.7), ("change_quantity", 1.0), ("version_move", 0.8)]
             choices.append(("resume", 2.0) if sub.cancel_at_period_end else ("cancel_at_period_end", 1.5))
         kinds, weights = zip(*choices, strict=True)
         kind = rng.choices(kinds, weights)[0]
@@ -865,6 +873,9 @@ def plan_sequence(seed: int, faults: tuple[str, ...]) -> Sequence:
             if kind == "cancel_now":
                 sub.canceled = True
                 live[customer] = None
+            elif kind == "version_move":
+                write.params["to_version"] = next(v for v in VERSIONS if v != sub.version)
+                sub.version = write.params["to_version"]
             elif kind == "change_quantity":
                 write.params["quantity"] = rng.choice([q for q in (1, 2, 3, 4) if q != sub.quantity])
                 write.params["proration_behavior"] = rng.choice(("none", "create_prorations"))
@@ -911,6 +922,8 @@ class Runner:
         self.operator = Operator(base=processes.front.url, web=processes.web)
         self.beat_sweeps: list[str] = []
         self.repair_output = ""
+        self.versions: dict[str, int] = {}  # the number of each of VERSIONS
+        self.version_prices: dict[str, str] = {}  # each one's Stripe price of `pro-monthly`
 
     def close(self) -> None:
         self.tenant.close()
@@ -918,10 +931,42 @@ class Runner:
 
     # -- setup --
 
+    def _versions_setup(self) -> None:
+        """`pro`'s "before" version (a feature added: it freezes `pro-monthly` at 30.00), then its "repriced" one
+        from a draft that reprices it (a new Stripe price); through the API, as a tenant does."""
+        from catalog.models import ProductVersion
+
+        gives = self.tenant.get("/api/v1/products/pro")["features"]  # kept: the checks expect what they give
+        steps = [
+            ("POST", "/api/v1/features", {"key": "beta", "name": "Beta", "type": "boolean"}),
+            ("PATCH", "/api/v1/products/pro", {"features": {**gives, "beta": True}}),
+            ("PUT", "/api/v1/products/pro/draft", {"prices": {PLAN_PRICE: {"unit_amount": REPRICED}}}),
+            ("POST", "/api/v1/products/pro/draft/publish", {}),
+        ]
+        answers = []
+        for method, path, body in steps:
+            made = self.tenant.write(method, path, body)
+            if made.status not in (200, 201):
+                raise AssertionError(f"setup: {method} {path}: {made.ended()} {made.body}")
+            answers.append(made.body)
+        self.versions = {"before": answers[1]["version"], "repriced": answers[3]["version"]}
+        frozen = dict(
+            ProductVersion.objects.filter(
+                product__project=self.project, product__key="pro", number__in=self.versions.values()
+            ).values_list("number", "prices")
+        )
+        for label, number in self.versions.items():
+            self.version_prices[label] = next(
+                p["stripe_price_id"] for p in frozen[number] if p["key"] == PLAN_PRICE
+            )
+        if len(set(self.version_prices.values()) - {None}) != len(VERSIONS):
+            raise AssertionError(f"setup: the versions' Stripe prices {self.version_prices}")
+
     def setup(self, sequence: Sequence) -> None:
         from customers.models import Customer
         from customers.services.customers import customer_ensure_stripe
 
+        self._versions_setup()
         for customer in sequence.customers:
             made = self.tenant.write(
                 "POST", "/api/v1/customers", {"external_id": customer, "email": f"{customer}@example.com"}
@@ -1138,6 +1183,13 @@ class Runner:
             return self.tenant.write("POST", f"{path}/cancel", {"at_period_end": True}, first_try=first_try)
         if write.kind == "resume":
             return self.tenant.write("POST", f"{path}/resume", None, first_try=first_try)
+        if write.kind == "version_move":
+            body = {
+                "product": "pro",
+                "to_version": self.versions[write.params["to_version"]],
+                "subscriptions": [subscription],
+            }
+            return self.tenant.write("POST", "/api/v1/subscriptions/version_moves", body, first_try=first_try)
         body = {
             "quantity": write.params["quantity"],
             "proration_behavior": write.params["proration_behavior"],
@@ -1199,6 +1251,11 @@ class Runner:
             expect("cancel_at_period_end", False)
         elif write.kind == "change_quantity":
             expect("quantity", write.params["quantity"])
+        elif write.kind == "version_move":
+            # A retry after the move committed (its answer lost, the web process killed after) moves nothing
+            # more: `moved` may be 0 there, the version asked is what the answer says.
+            expect("product", "pro")
+            expect("to_version", self.versions[write.params["to_version"]])
         elif write.kind == "credit_note":
             expect("amount", write.params["amount"])
             expect("pre_payment_amount", write.params["amount"])
@@ -1380,6 +1437,23 @@ class Checks:
                 self.effect(
                     name, "quantity", int(stripe_sub["items"]["data"][0].get("quantity") or 1), model.quantity
                 )
+                if not model.canceled:  # on the Stripe price and the version its moves meant
+                    self.effect(
+                        name,
+                        "price",
+                        stripe_id_of(stripe_sub["items"]["data"][0].get("price")),
+                        self.runner.version_prices[model.version],
+                    )
+                    self.effect(
+                        name,
+                        "version here",
+                        sorted(
+                            SubscriptionItem.objects.filter(
+                                subscription__stripe_subscription_id=stripe_sub["id"]
+                            ).values_list("product_version", flat=True)
+                        ),
+                        [self.runner.versions[model.version]],
+                    )
 
     def refunds(self) -> None:
         """(b) Every local refund is one Stripe refund, with Stripe's status and amount; Stripe has no refund of

@@ -10,10 +10,10 @@ implies, the revenue figures equal to Stripe's, and each correction announced on
 Each seed is one random sequence of 6–12 writes over 2–3 customers (`tests/e2e/exactly_once.py` has the
 machinery and says how each fault is made): tenant refunds (full and partial) and operator refunds (the back
 office's action, logged in with a session and CSRF) of paid payments, `POST /subscriptions` on a saved card,
-cancel now, cancel at period end, resume, quantity changes, credit notes of an open invoice (billed by invoice at
-Stripe in setup), marking it uncollectible and its void, lines added to and removed from a draft invoice (started at Stripe in setup) — each
-with one fault drawn from
-`exactly_once.FAULTS`, or none. Real processes: gunicorn for the web, Celery workers, the emulator's HTTP server
+cancel now, cancel at period end, resume, quantity changes, moves between two versions of the plan (set up by a
+draft that repriced it: each move moves the subscription's Stripe price too), credit notes of an open invoice
+(billed by invoice at Stripe in setup), marking it uncollectible and its void, lines added to and removed from a
+draft invoice (started at Stripe in setup) — each with one fault drawn from `exactly_once.FAULTS`, or none. Real processes: gunicorn for the web, Celery workers, the emulator's HTTP server
 behind a fault-injecting proxy; nothing of ours is mocked.
 
 `TOLLGATE_EXACTLY_ONCE_SEEDS` (default 20: seeds 0…19; `make soak-writes` runs 500; "7,12" runs those two),
