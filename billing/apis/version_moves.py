@@ -40,6 +40,14 @@ class VersionMoveInput(StrictSerializer):
         max_length=MAX_LISTED,
         help_text=f"Only these subscriptions (`subs_…` ids, at most {MAX_LISTED}).",
     )
+    prices = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        allow_empty=False,
+        max_length=100,
+        help_text="Only the subscriptions holding one of these prices of the product (keys): a plan, say the "
+        "monthly one.",
+    )
     when = serializers.ChoiceField(
         choices=[NOW, PERIOD_END],
         default=NOW,
@@ -127,7 +135,8 @@ class VersionMovesApi(BaseApi):
         operation_id="subscriptions_version_moves",
         summary="Move subscribers to another version of a product",
         description=(
-            "Puts the live subscriptions of `product` (those on `from_versions`, or the `subscriptions` named) "
+            "Puts the live subscriptions of `product` (those on `from_versions`, holding one of `prices`, or the "
+            "`subscriptions` named) "
             "on its published version `to_version`, now or at the end of each one's period (`when`): their "
             "entitlements are the version's from then on, and their plan credits from their next paid period. Each subscription moved is audited and announced "
             "once (`subscription.version_changed`, with the version before in `previous_attributes`); one "
@@ -137,8 +146,8 @@ class VersionMovesApi(BaseApi):
             "them at Stripe first (`prices`), now or at the period's end as the project's proration rule for "
             "the direction says (`proration`; `when: period_end` waits for the period's end), and the version "
             "follows. `preview: true` answers what each move would change (with Stripe's invoice preview of the "
-            "price moves, `invoice`) and moves nothing. Errors: 400 `unknown_version`; 404 for a product or a "
-            "subscription of another project."
+            "price moves, `invoice`) and moves nothing. Errors: 400 `unknown_version`, `unknown_price`; 404 for a "
+            "product or a subscription of another project."
         ),
         request=VersionMoveInput,
         responses=VersionMovesOutput,
@@ -157,6 +166,7 @@ class VersionMovesApi(BaseApi):
             when=data["when"],
             from_versions=data.get("from_versions"),
             subscriptions=data.get("subscriptions"),
+            prices=data.get("prices"),
             preview=data["preview"],
             reason=data.get("reason", ""),
         )

@@ -31,7 +31,7 @@ from billing.services.version_prices import (
     prices_plan,
     prices_preview,
 )
-from catalog.models import Product
+from catalog.models import Price, Product
 from catalog.versions import product_versions, version_changes
 from core.actors import Actor
 from core.audit import audit_record
@@ -87,9 +87,11 @@ def _selected(
     to_version: int,
     from_versions: Sequence[int] | None,
     subscriptions: Sequence[str] | None,
+    prices: Sequence[str] | None = None,
 ) -> list[str]:
     """The live subscriptions of the product not on `to_version` or with a move scheduled (of `from_versions`,
-    among `subscriptions`), oldest first. Whether each is to change is decided under its lock."""
+    among `subscriptions`, holding one of `prices`), oldest first. Whether each is to change is decided under
+    its lock."""
     items = SubscriptionItem.objects.filter(
         project_id=product.project_id, product=product, subscription__status__in=Subscription.LIVE_STATUSES
     )
@@ -98,6 +100,12 @@ def _selected(
         items = items.filter(product_version__in=list(from_versions))
     if subscriptions is not None:
         items = items.filter(subscription_id__in=list(subscriptions))
+    if prices is not None:
+        items = items.filter(
+            subscription_id__in=SubscriptionItem.objects.filter(
+                project_id=product.project_id, product=product, price__key__in=list(prices)
+            ).values("subscription_id")
+        )
     ordered = items.order_by("subscription__created_at", "subscription_id")
     return list(dict.fromkeys(ordered.values_list("subscription_id", flat=True)))
 
@@ -113,6 +121,15 @@ def _check_named(product: Product, subscriptions: Sequence[str]) -> None:
         raise NotFound(f"No such subscription: {unknown[0]}.", param="subscriptions")
 
 
+def _check_prices(product: Product, prices: Sequence[str]) -> None:
+    """Every price named is one of the product's (400 `unknown_price` otherwise, nothing moved)."""
+    known = set(Price.objects.filter(product=product, key__in=list(prices)).values_list("key", flat=True))
+    if unknown := [key for key in prices if key not in known]:
+        raise InvalidRequest(
+            f"prices: {product.key!r} has no price {unknown[0]!r}.", code="unknown_price", param="prices"
+        )
+
+
 def subscriptions_version_move(
     *,
     actor: Actor,
@@ -121,13 +138,15 @@ def subscriptions_version_move(
     when: str = NOW,
     from_versions: Sequence[int] | None = None,
     subscriptions: Sequence[str] | None = None,
+    prices: Sequence[str] | None = None,
     preview: bool = False,
     reason: str = "",
 ) -> VersionMoves:
     """Moves the selected live subscriptions of `product` to its published version `to_version`, `when` "now"
     or at each one's "period_end" (or, with `preview`, says what each move would change and writes nothing).
-    400 `unknown_version` for a version never published; 404 for a subscription named that is not the
-    project's."""
+    `prices`: only the subscriptions holding one of these prices of the product (a plan: the monthly ones).
+    400 `unknown_version` for a version never published, `unknown_price`; 404 for a subscription named that is
+    not the project's."""
     features = {v["number"]: v["features"] for v in product_versions(product)}
     if to_version not in features:
         raise InvalidRequest(
@@ -137,8 +156,10 @@ def subscriptions_version_move(
         )
     if subscriptions is not None:
         _check_named(product, subscriptions)
+    if prices is not None:
+        _check_prices(product, prices)
     answer = VersionMoves(product=product, to_version=to_version, when=when, preview=preview)
-    for subscription_id in _selected(product, to_version, from_versions, subscriptions):
+    for subscription_id in _selected(product, to_version, from_versions, subscriptions, prices):
         plan = _prices(
             actor=actor,
             product=product,

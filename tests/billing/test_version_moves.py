@@ -127,6 +127,26 @@ def test_a_bad_version_or_another_projects_subscription_moves_nothing(api, tenan
     assert AuditLogEntry.objects.filter(action="subscription.version_changed").count() == 0
 
 
+def test_a_plan_of_the_product_is_moved_alone(api, tenant_a, cohort, stripe_emulator, stripe_webhooks):
+    """`prices`: only the subscriptions holding one of these prices of the product (the euro plan here)."""
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="euro", price="pro-monthly-eur")
+    _no_failed_events()
+    assert _versions()["euro"] == 3
+    unknown = api.post(
+        MOVES, {"product": "pro", "to_version": 2, "prices": ["credits-1000"]}, key=tenant_a.key
+    )
+    assert (unknown.status_code, unknown.json()["error"]["code"], unknown.json()["error"]["param"]) == (
+        400,
+        "unknown_price",
+        "prices",
+    )
+    moved = api.post(
+        MOVES, {"product": "pro", "to_version": 2, "prices": ["pro-monthly-eur"]}, key=tenant_a.key
+    ).json()
+    assert (moved["moved"], [m["customer"] for m in moved["moves"]]) == (1, ["euro"])
+    assert _versions() == {"early": 2, "middle": 2, "late": 3, "euro": 2}
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_four_moves_at_once_move_each_subscriber_once(api, tenant_a, cohort):

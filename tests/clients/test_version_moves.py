@@ -106,6 +106,17 @@ def test_a_version_never_published_is_refused(tollgate, subscribed):
         tollgate.subscriptions.version_moves(product="team", to_version=7)
 
     assert (refused.value.status, refused.value.code) == (400, "unknown_version")
+    with pytest.raises(InvalidRequestError) as not_a_plan:
+        tollgate.subscriptions.version_moves(product="team", to_version=2, prices=["nope"])
+    assert (not_a_plan.value.status, not_a_plan.value.code, not_a_plan.value.param) == (
+        400,
+        "unknown_price",
+        "prices",
+    )
+    plan = tollgate.subscriptions.version_moves(
+        product="team", to_version=2, prices=["team-monthly"], preview=True
+    )
+    assert [move.subscription for move in plan.moves] == [subscribed]
     assert [item.version for item in tollgate.subscriptions.retrieve(subscribed).items] == [1]
 
 

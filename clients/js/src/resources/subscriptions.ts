@@ -69,6 +69,8 @@ export interface VersionMovesParams {
   from_versions?: number[];
   /** Only these subscriptions (`subs_…` ids, at most 1000). */
   subscriptions?: string[];
+  /** Only the subscriptions holding one of these prices of the product (keys): a plan, say the monthly one. */
+  prices?: string[];
   /** Say what each move would change, and move nothing. */
   preview?: boolean;
   /** Audited. */

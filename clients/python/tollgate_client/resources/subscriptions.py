@@ -147,25 +147,28 @@ class Subscriptions(Resource):
         when: str | None = None,
         from_versions: Sequence[int] | None = None,
         subscriptions: Sequence[str] | None = None,
+        prices: Sequence[str] | None = None,
         preview: bool = False,
         reason: str | None = None,
         idempotency_key: str | None = None,
     ) -> VersionMoves:
-        """Moves the live subscriptions of `product` (those on `from_versions`, or the `subscriptions` named; by
-        default every one not on it) to its published version `to_version`, `when` "now" (the default) or at
+        """Moves the live subscriptions of `product` (those on `from_versions`, holding one of `prices` — price
+        keys of the product: a plan —, or the `subscriptions` named; by default every one not on it) to its published version `to_version`, `when` "now" (the default) or at
         each one's "period_end" (`moves[].effective_at`): their entitlements are the version's from then on,
         their plan credits from their next paid period. A version that froze other Stripe prices (a draft that
         repriced) moves the items to them at Stripe first, now or at the period's end by the project's proration
         rule (`moves[].prices`, `.proration`; a preview's `.invoice`). One already on `to_version`
         is not moved again, so a retry moves only what is left (`moved` counts this request's); moving one with
         a move scheduled to the version it is on cancels the move. `preview=True` answers what each move would change (`moves[].changes`) and moves nothing.
-        A version never published is an `InvalidRequestError` (`unknown_version`); `reason` is audited."""
+        A version never published is an `InvalidRequestError` (`unknown_version`), a price not of the product
+        too (`unknown_price`); `reason` is audited."""
         body = compact(
             product=product,
             to_version=to_version,
             when=when,
             from_versions=list(from_versions) if from_versions is not None else None,
             subscriptions=list(subscriptions) if subscriptions is not None else None,
+            prices=list(prices) if prices is not None else None,
             preview=preview,
             reason=reason,
         )
