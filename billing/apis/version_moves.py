@@ -31,12 +31,14 @@ class VersionMoveInput(StrictSerializer):
         child=serializers.IntegerField(min_value=1),
         required=False,
         allow_empty=False,
+        min_length=1,  # `minItems` in the schema: `allow_empty` alone states nothing there
         help_text="Only the subscriptions on these versions (default: every one not on `to_version`).",
     )
     subscriptions = serializers.ListField(
         child=serializers.CharField(),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=MAX_LISTED,
         help_text=f"Only these subscriptions (`subs_…` ids, at most {MAX_LISTED}).",
     )
@@ -44,6 +46,7 @@ class VersionMoveInput(StrictSerializer):
         child=serializers.CharField(max_length=100),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=100,
         help_text="Only the subscriptions holding one of these prices of the product (keys): a plan, say the "
         "monthly one.",
