@@ -29,10 +29,9 @@ from django.utils import timezone
 from billing.models import Invoice, Subscription, SubscriptionItem
 from catalog.models import Feature, Price, Product, ProductDraft, ProductVersion
 from catalog.pricing import terms_amount
-from catalog.selectors import product_features
+from catalog.selectors import product_features, product_prices_by_stripe_price
 from entitlements.models import AllocationCounter, UsageCounter
 
-ENDED = (Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED)
 BILLED = ("paid", "open", "uncollectible")  # an invoice Stripe finalized and did not void
 
 
@@ -77,7 +76,16 @@ def _entitlement_changes(
         if not _given(old):
             continue
         if key not in after or not _given(new):
-            changes.append({"feature": key, "change": "lost", "before": old, "after": None})
+            changes.append(
+                {
+                    "feature": key,
+                    "change": "lost",
+                    "before": old,
+                    "after": None,
+                    "used": used.get(key),
+                    "below_use": False,
+                }
+            )
             continue
         old_is_limit, old_limit = _limit(old, quantity)
         new_is_limit, new_limit = _limit(new, quantity)
@@ -96,24 +104,13 @@ def _entitlement_changes(
                 "below_use": in_use is not None and in_use > new_limit,
             }
         )
-    for change in changes:
-        change.setdefault("used", used.get(change["feature"]))
-        change.setdefault("below_use", False)
     return changes
 
 
-def _stripe_prices(product: Product) -> dict[str, Price]:
-    """Every Stripe price the product's prices ever had (a repriced price keeps its old one for subscribers)."""
-    found: dict[str, Price] = {}
-    for price in Price.objects.filter(product=product):
-        for stripe_price_id in [*price.stripe_price_history, price.stripe_price_id]:
-            if stripe_price_id:
-                found[stripe_price_id] = price
-    return found
-
-
 def _subscribers(product: Product, version: int | None) -> dict[str, _Subscriber]:
-    items = SubscriptionItem.objects.filter(product=product).exclude(subscription__status__in=ENDED)
+    items = SubscriptionItem.objects.filter(product=product).exclude(
+        subscription__status__in=Subscription.ENDED_STATUSES
+    )
     if version is not None:
         items = items.filter(product_version=version)
     subscribers: dict[str, _Subscriber] = {}
@@ -161,7 +158,7 @@ def _rate(
     now: datetime,
 ) -> None:
     """Fills each subscriber's last `periods` closed periods: [today, draft] in minor units."""
-    stripe_prices = _stripe_prices(product)
+    stripe_prices = product_prices_by_stripe_price(product)
     now_ts = int(now.timestamp())
     lines_by: dict[str, dict[tuple[int, int], list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     invoices = Invoice.objects.filter(

@@ -497,7 +497,7 @@ MAX_TIERS = 250  # Stripe's limit for a tiered price
 TIER_KEYS = ("up_to", "unit_amount", "flat_amount")
 
 
-def _is_minor_units(value: Any) -> bool:
+def is_minor_units(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_UNIT_AMOUNT
 
 
@@ -542,7 +542,7 @@ def tiers_parse(value: Any) -> list[dict[str, Any]]:
         if all(amount is None for amount in amounts.values()):
             raise _tiers_error("a tier needs a unit_amount, a flat_amount or both.", param)
         for name, amount in amounts.items():
-            if amount is not None and not _is_minor_units(amount):
+            if amount is not None and not is_minor_units(amount):
                 raise _tiers_error(
                     f"{name} is an integer amount in minor units, 0 to {MAX_UNIT_AMOUNT}.", f"{param}[{name}]"
                 )

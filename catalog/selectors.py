@@ -123,6 +123,17 @@ def price_for_stripe(*, project: Project, stripe_price_id: str) -> Price | None:
     return price
 
 
+def product_prices_by_stripe_price(product: Product) -> dict[str, Price]:
+    """Each Stripe price a price of `product` has or had (an amount change leaves the old one to the subscribers
+    on it), to its price."""
+    found: dict[str, Price] = {}
+    for price in Price.objects.filter(product=product):
+        for stripe_price_id in [*price.stripe_price_history, price.stripe_price_id]:
+            if stripe_price_id:
+                found[stripe_price_id] = price
+    return found
+
+
 def currencies_known() -> set[str]:
     """Every currency a customer, payment or invoice can be in: the catalog's prices' and the projects' defaults.
     The back office's currency filters offer them across projects (the one read here that takes none), instead of

@@ -32,6 +32,7 @@ from billing.services.subscription_stripe_writes import (
 )
 from catalog.models import Price, Product, ProductVersion
 from catalog.pricing import terms_amount
+from catalog.selectors import product_prices_by_stripe_price
 from core.actors import Actor
 from projects.models import Project
 from stripe_gateway.gateway import from_timestamp, stripe_id
@@ -66,18 +67,6 @@ def _frozen(product: Product, numbers: set[int]) -> dict[int, dict[str, dict[str
     return {number: {price["key"]: price for price in prices} for number, prices in rows}
 
 
-def _keys_by_stripe_price(product: Product) -> dict[str, str]:
-    """The price key of every Stripe price the product's prices ever had."""
-    found: dict[str, str] = {}
-    for key, current, history in Price.objects.filter(product=product).values_list(
-        "key", "stripe_price_id", "stripe_price_history"
-    ):
-        for stripe_price_id in [*history, current]:
-            if stripe_price_id:
-                found[stripe_price_id] = key
-    return found
-
-
 def _amount(terms: dict[str, Any] | None, quantity: int) -> int:
     if terms is None:
         return 0
@@ -101,7 +90,10 @@ def prices_plan(
     target = frozen.get(to_version, {})
     if not any(price.get("stripe_price_id") for price in target.values()):
         return None
-    keys = _keys_by_stripe_price(product)
+    keys = {
+        stripe_price_id: price.key
+        for stripe_price_id, price in product_prices_by_stripe_price(product).items()
+    }
     live = subscription_gateway(subscription).subscription_retrieve(subscription.stripe_subscription_id)
     moves = []
     for item in (live.get("items") or {}).get("data") or []:

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from catalog.models import Price, Product, ProductDraft
-from catalog.rules import MAX_UNIT_AMOUNT, price_amounts_check
+from catalog.rules import MAX_UNIT_AMOUNT, is_minor_units, price_amounts_check
 from catalog.selectors import product_features
 from catalog.services.products import features_normalized, product_update
 from catalog.services.stripe_sync import price_stripe_sync
@@ -42,9 +42,7 @@ def draft_prices_normalized(*, product: Product, prices: dict[str, Any]) -> dict
                 param=param,
             )
         amount = terms.get("unit_amount")
-        if not tiered and (
-            not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_UNIT_AMOUNT
-        ):
+        if not tiered and not is_minor_units(amount):
             raise InvalidRequest(
                 f"{param}.unit_amount: an integer of minor units from 0 to {MAX_UNIT_AMOUNT}.",
                 code="invalid_parameter",

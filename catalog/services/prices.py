@@ -242,12 +242,14 @@ def _stripe_price_retire(price: Price, before: dict[str, Any]) -> None:
         price.stripe_price_id = ""
 
 
-def price_terms_apply(*, actor: Actor, price_id: str, terms: dict[str, Any], reason: str) -> Price | None:
+def price_terms_apply(
+    *, actor: Actor, product: Product, key: str, terms: dict[str, Any], reason: str
+) -> Price | None:
     """Gives a price a draft's new terms (`{"unit_amount": n}` or `{"tiers": [...]}`, checked by
     `drafts.draft_prices_normalized`), in the caller's transaction: the row locked, its Stripe price left to
     its subscribers, audited with `reason`. The caller syncs it to Stripe after commit. Returns the price when
     it changed, None when it already had these terms (a retried publish)."""
-    locked = Price.objects.select_for_update().get(pk=price_id)
+    locked = Price.objects.select_for_update().get(product=product, key=key)
     before = price_snapshot(locked)
     if "unit_amount" in terms:
         locked.unit_amount = terms["unit_amount"]

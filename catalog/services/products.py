@@ -214,7 +214,8 @@ def product_update(
                 if (
                     price := price_terms_apply(
                         actor=actor,
-                        price_id=Price.objects.get(product=locked, key=key).pk,
+                        product=locked,
+                        key=key,
                         terms=terms,
                         reason=f"version {locked.version + 1} of {locked.key} published",
                     )
