@@ -8,6 +8,7 @@ from billing.services import (
     auto_recharge,
     first_invoice_voids,
     margin_alerts,
+    meter_corrections,
     meter_reports,
     refunds,
     revenue_figures,
@@ -93,11 +94,22 @@ def usage_report_to_stripe(project_id: str) -> int:
 
 @shared_task(name="entitlements.tasks.usage_report_sweep", acks_late=True)
 def usage_report_sweep() -> int:
-    """Beat: retries failed meter reports whose backoff has passed, and anything never queued."""
+    """Beat: retries failed meter reports whose backoff has passed, and anything never queued; and the meter
+    corrections still to make."""
     projects = meter_reports.meter_projects_due()
     for project_id in projects:
         meter_reports.meter_report_queue(project_id=project_id)
+    for correction_id in meter_corrections.meter_corrections_due():
+        usage_correction_to_stripe.delay(correction_id)
     return len(projects)
+
+
+# Entitlements queues it by this name after a usage correction of an event Stripe's meter may hold.
+@shared_task(name="billing.tasks.usage_correction_to_stripe", acks_late=True)
+def usage_correction_to_stripe(correction_id: str) -> float | None:
+    """Corrects Stripe's meter for a usage correction. While a report or an earlier correction of the event is in
+    flight it waits for nothing: the sweep queues it again (returns how long that may be)."""
+    return meter_corrections.meter_correction_apply(correction_id=correction_id)
 
 
 # Entitlements queues the charge by this name when a spend leaves a balance at its auto-recharge mark.

@@ -18,13 +18,13 @@ has their history.
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 
 from catalog.models import Feature
 from customers.models import Customer
 from entitlements import resolver
 from entitlements.entities import entity_windows
-from entitlements.models import CreditLedgerEntry, Entity, Hold, UsageEvent
+from entitlements.models import CreditLedgerEntry, Entity, Hold, UsageCorrection, UsageEvent
 from entitlements.snapshot import FeatureEntry, StructureSnapshot, UsageSnapshot
 from entitlements.waterfall import hold_credits_held, hold_paid_held
 from entitlements.windows import window_bounds
@@ -67,6 +67,19 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
                 counts["used"][key] = counts["used"].get(key, 0) + int(total)
                 if paid:  # a credits waterfall's units paid with credits
                     covered[key] = covered.get(key, 0) + int(paid)
+        # An event corrected after `at` counted then what it counted before its corrections (the event holds the
+        # corrected quantity): what was known at `at` is answered, not what was learned later.
+        for feature_id, period_start, back in (
+            UsageCorrection.objects.filter(
+                customer_id=customer_id, feature_id__in=counted, event_created_at__lte=at, created_at__gt=at
+            )
+            .values_list("feature_id", "period_start")
+            .annotate(back=Sum(F("quantity_before") - F("quantity_after")))
+            .order_by()
+        ):
+            key = by_id[feature_id]
+            if period_start is not None and period_start.timestamp() == features[key].get("period_start"):
+                counts["used"][key] = counts["used"].get(key, 0) + int(back)
         credits = [fid for fid, key in by_id.items() if kinds[key] == Feature.Type.CREDITS]
         entries = (
             CreditLedgerEntry.objects.filter(

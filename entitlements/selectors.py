@@ -48,6 +48,7 @@ from entitlements.models import (
     Revocation,
     SpendCap,
     SubscriptionSource,
+    UsageCorrection,
     UsageEvent,
     UsageMeterTotal,
     UsageThreshold,
@@ -322,6 +323,18 @@ def grant_get(*, project: Project, grant_id: str) -> Grant:
     if grant is None:
         raise NotFound(f"No such grant: {grant_id!r}.")
     return grant
+
+
+def usage_correction_get(*, project: Project, correction_id: str) -> UsageCorrection:
+    """A usage correction by the tenant's id; 404 for none of the project's."""
+    correction = (
+        UsageCorrection.objects.filter(project=project, correction_id=correction_id)
+        .select_related("customer", "feature")
+        .first()
+    )
+    if correction is None:
+        raise NotFound(f"No such usage correction: {correction_id!r}.")
+    return correction
 
 
 def hold_exists(*, project: Project, hold_id: str) -> None:

@@ -15,6 +15,7 @@ from entitlements.apis.settings import EntitlementSettingsApi
 from entitlements.apis.spend_caps import SpendCapDeleteApi, SpendCapsApi
 from entitlements.apis.thresholds import ThresholdDeleteApi, ThresholdsApi
 from entitlements.apis.usage import UsageApi, UsageBatchApi
+from entitlements.apis.usage_corrections import UsageCorrectionDetailApi, UsageCorrectionsApi
 
 urlpatterns = [
     *route("entitlements", EntitlementListApi.as_view(), "entitlements"),
@@ -56,6 +57,10 @@ urlpatterns = [
     ),
     *route("usage", UsageApi.as_view(), "usage"),
     *route("usage/batch", UsageBatchApi.as_view(), "usage-batch"),
+    *route("usage/corrections", UsageCorrectionsApi.as_view(), "usage-corrections"),
+    *route(
+        "usage/corrections/<str:correction_id>", UsageCorrectionDetailApi.as_view(), "usage-correction-detail"
+    ),
     *route("credits", CreditsApi.as_view(), "credits"),
     *route(
         "projects/<str:project_id>/entitlement_settings",

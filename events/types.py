@@ -21,6 +21,7 @@ EVENT_TYPES = (
     "credit_note.voided",
     "entitlements.updated",
     "usage.threshold_reached",
+    "usage.corrected",
     "usage.window_reached",
     "usage.cap_reached",
     "credits.low",

@@ -20,6 +20,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionItem
+from billing.services.meter_corrections import (
+    meter_corrected_events,
+    meter_correction_apply,
+    meter_corrections_due,
+)
 from catalog.models import Price
 from core.db import in_transaction
 from core.errors import ApiError, ProviderError
@@ -78,7 +83,9 @@ def meter_events_report(
     if in_transaction():
         raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")
     now = timezone.now()
-    due = UsageEvent.objects.filter(project_id=project_id, meter_status=UsageEvent.MeterStatus.PENDING)
+    due = UsageEvent.objects.filter(
+        project_id=project_id, meter_status=UsageEvent.MeterStatus.PENDING
+    ).exclude(pk__in=meter_corrected_events(project_id=project_id))  # a correction reports those
     due = due.filter(customer_id=customer_id) if customer_id else due.filter(meter_next_attempt_at__lte=now)
     with transaction.atomic():
         ids = list(
@@ -98,6 +105,7 @@ def meter_events_report(
     skipped: list[str] = []
     unbilled: list[str] = []
     paid: list[str] = []  # paid whole from credits (a credits waterfall): nothing for the meter to bill
+    voided: list[str] = []  # 0 units (recorded so, or voided before it was ever sent: `usage_corrections`)
     events = list(UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature"))
     billable = _metered_items_of(events)
     for event in events:
@@ -106,6 +114,9 @@ def meter_events_report(
             continue
         if (event.customer_id, event.feature_id) not in billable:
             unbilled.append(event.pk)
+            continue
+        if event.quantity == 0:
+            voided.append(event.pk)
             continue
         if event.covered and event.quantity == event.covered:
             paid.append(event.pk)
@@ -168,6 +179,12 @@ def meter_events_report(
         meter_error="Paid from credits: nothing to bill.",
         meter_next_attempt_at=None,
     )
+    meter_status_move(
+        event_ids=voided,
+        status=UsageEvent.MeterStatus.SKIPPED,
+        meter_error="0 units: nothing to bill.",
+        meter_next_attempt_at=None,
+    )
     return len(ids)
 
 
@@ -187,6 +204,8 @@ def meter_usage_settle(*, subscription: Subscription) -> None:
     deadline = time.monotonic() + METER_SETTLE_SECONDS
     pending = _pending_on_meters(subscription)
     while pending:
+        for correction_id in meter_corrections_due(customer_id=subscription.customer_id):
+            meter_correction_apply(correction_id=correction_id)
         meter_events_report(
             project_id=subscription.project_id, customer_id=subscription.customer_id, wait=True
         )

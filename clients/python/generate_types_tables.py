@@ -87,6 +87,8 @@ CLASSES: tuple[Cls, ...] = (
     Cls("UsageEvent", ("UsageEventOutput",)),
     Cls("UsageBatchResult", ("UsageBatchOutput",)),
     Cls("UsageSummary", ("UsageSummaryOutput",)),
+    Cls("UsageCorrectionMeter", ("UsageCorrectionMeterOutput",)),
+    Cls("UsageCorrection", ("UsageCorrectionOutput",)),
     Cls("UsageWindow", ("WindowOutput",)),
     Cls("EntitlementCap", ("CapOutput",)),
     Cls("EntitlementAccountCap", ("AccountCapOutput",)),

@@ -239,6 +239,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.tasks.deliver_event": {"queue": "deliveries"},
     "billing.tasks.customer_sync_to_stripe": {"queue": "stripe-calls"},
     "entitlements.tasks.usage_report_to_stripe": {"queue": "stripe-calls"},
+    "billing.tasks.usage_correction_to_stripe": {"queue": "stripe-calls"},
     "billing.tasks.auto_recharge_charge": {"queue": "stripe-calls"},
     "billing.tasks.adoption_run": {"queue": "stripe-calls"},
     "billing.tasks.reconcile_all": {"queue": "stripe-calls"},

@@ -24,7 +24,6 @@ from core.actors import Actor
 from core.admin_actions import ReasonForm, has_perm, reason_action
 from core.admin_display import NEWEST_FIRST, ViewOnly, column, status_column
 from core.admin_generics import ModelAdmin, TabularInline
-from core.admin_lists import LargeListAdmin
 from core.money import money_format
 from customers.models import Customer
 from entitlements.models import (
@@ -38,7 +37,6 @@ from entitlements.models import (
     Revocation,
     SpendCap,
     UsageCounter,
-    UsageEvent,
     UsagePartitionDrop,
     UsageThreshold,
 )
@@ -530,26 +528,6 @@ class AutoRechargeAdmin(_ReadOnly):
     list_filter = ["status", "project"]
     search_fields = ["id", "customer__external_id", "feature__key", "payment_id"]
     list_select_related = ["project", "customer", "feature", "price"]
-
-
-@admin.register(UsageEvent)
-class UsageEventAdmin(LargeListAdmin, _ReadOnly):
-    ordering = NEWEST_FIRST
-    list_display = [
-        column("event_id", "Event ID"),
-        "project",
-        "customer",
-        "feature",
-        "kind",
-        "quantity",
-        column("cost_micros", "Cost (micro-units)"),
-        "timestamp",
-        column("meter_status", "Stripe meter"),
-        column("meter_reported_at", "Reported to Stripe"),
-    ]
-    list_filter = ["project", "kind", "meter_status"]
-    search_fields = ["event_id", "customer__external_id"]
-    list_select_related = ["project", "customer", "feature"]
 
 
 @admin.register(EntitlementSettings)

@@ -1,5 +1,5 @@
 """Grants, revocations, purchases, subscriptions (now and each version told), paid plan periods, usage counters, credit lots and holds (`records`); plan credits granted on a cadence (`cadence`); the
-tenant's thresholds and auto-recharges (`alerts`); a customer's entities and their use (`entities`); the usage events' keys and dropped months (`partitions`); period totals by Stripe-meter status (`rollups`).
+tenant's thresholds and auto-recharges (`alerts`); a customer's entities and their use (`entities`); the usage events' keys and dropped months (`partitions`); corrections of usage events (`corrections`); period totals by Stripe-meter status (`rollups`).
 
 Counters and lots change only through atomic SQL in `entitlements.services` (conditional `UPDATE … SET used =
 used + n WHERE used + n <= limit`, row locks on lots), so limits and balances hold under concurrency.
@@ -9,6 +9,7 @@ imports them from here (`from entitlements.models import CreditLot`)."""
 
 from entitlements.models.alerts import AutoRecharge, SpendCap, ThresholdCrossing, UsageThreshold
 from entitlements.models.cadence import PlanCreditSlice
+from entitlements.models.corrections import UsageCorrection
 from entitlements.models.entities import Entity, EntityCounter, EntityWindowCounter
 from entitlements.models.partitions import UsageEventKey, UsagePartitionDrop
 from entitlements.models.records import (
@@ -51,6 +52,7 @@ __all__ = [
     "SubscriptionSource",
     "SubscriptionVersion",
     "ThresholdCrossing",
+    "UsageCorrection",
     "UsageCounter",
     "UsageEvent",
     "UsageEventKey",

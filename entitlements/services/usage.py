@@ -453,6 +453,20 @@ def usage_record(*, project: Project, event: UsageInput) -> tuple[UsageEvent, bo
     return stored, event.id in inserted
 
 
+def usage_thresholds_announce(
+    *,
+    project: Project,
+    customer_id: str,
+    external_id: str,
+    feature_key: str,
+    entry: FeatureEntry,
+    before: int,
+    after: int,
+) -> None:
+    """`_thresholds` for a use that went from `before` to `after` outside a batch (an amended event)."""
+    _thresholds(project, customer_id, external_id, feature_key, entry, before, after)
+
+
 def _thresholds(
     project: Project,
     customer_id: str,

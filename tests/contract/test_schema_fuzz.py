@@ -38,7 +38,7 @@ from webhooks.models import StripeEvent
 
 POSITIVE = 12  # schema-valid examples per operation
 NEGATIVE = 4  # schema-invalid examples per operation (only (a) applies to them)
-OPERATIONS = 149  # as served today: fewer means the schema lost some
+OPERATIONS = 151  # as served today: fewer means the schema lost some
 WEBHOOK_SECRET = "whsec_test_fuzz"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -93,6 +93,8 @@ RULES_BETWEEN_PARAMETERS: dict[tuple[str, str], str] = {
     ("POST /api/v1/checkout/subscription", "parameter_missing"): "exactly one of price or items",
     ("POST /api/v1/checkout/cart", "parameter_missing"): "a cart or items",
     ("GET /api/v1/metrics/revenue", "invalid_parameter"): "`from` before `to`",
+    ("POST /api/v1/usage/corrections", "parameter_missing"): "`quantity` to amend",
+    ("POST /api/v1/usage/corrections", "invalid_parameter"): "no `quantity` to void",
     ("GET /api/v1/metrics/subscriptions", "invalid_parameter"): "`from` before `to`",
     ("GET /api/v1/margins", "invalid_range"): "`to` after `from` (`to` defaults to the server's clock)",
     ("POST /api/v1/test_clocks", "invalid_parameter"): "frozen_time after 1970 (a date-time has no minimum)",

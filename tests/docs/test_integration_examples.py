@@ -239,7 +239,7 @@ def test_the_documented_answers_are_read_as_written():
 
 def test_the_guide_has_its_shell_examples():
     examples = _shell_examples()
-    assert len(examples) == 24
+    assert len(examples) == 25
     for example in examples:  # one documented answer per command
         assert len(_documented_answers(example)) == len(re.findall(r"^curl ", example, re.MULTILINE)), example
 

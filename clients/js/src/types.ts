@@ -62,6 +62,7 @@ export type EventType =
   | "credit_note.voided"
   | "entitlements.updated"
   | "usage.threshold_reached"
+  | "usage.corrected"
   | "usage.window_reached"
   | "usage.cap_reached"
   | "credits.low"
@@ -139,6 +140,8 @@ export type SubscriptionStatus =
   | "unpaid"
   | "paused"
   | "canceled";
+export type UsageCorrectionAction = "void" | "amend";
+export type UsageCorrectionMeterStatus = "none" | "pending" | "adjusted";
 export type UsageWindowWindow = "minute" | "hour" | "day" | "week";
 export type VersionChangeChange = "added" | "removed" | "changed";
 export type VersionMoveProration = "now_prorate" | "now_no_proration" | "period_end";
@@ -596,6 +599,8 @@ export interface CustomerExport {
   subscription_versions: Record<string, unknown>[];
   /** Every row of this kind (the customer's subscriptions). */
   subscriptions: Record<string, unknown>[];
+  /** Every row of this kind (the customer's usage corrections). */
+  usage_corrections: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage counters). */
   usage_counters: Record<string, unknown>[];
   /** Every row of this kind (the customer's usage event keys). */
@@ -1077,6 +1082,31 @@ export interface UsageSummary {
   currency: string | null;
   /** What the metered price invoices for `quantity` at the period's end, in minor units (tiers applied). Before discounts and tax. 0 in a trial: Stripe bills no usage of a trial. */
   amount_due_estimate: number;
+}
+
+export interface UsageCorrectionMeter {
+  /** `none`: nothing to correct at Stripe (the event never reached its meter: the corrected quantity is what gets reported); `pending`: Stripe's meter is being corrected; `adjusted`: it was (the meter event canceled and, for an amount left, a replacement sent). * `none` - nothing to correct at Stripe * `pending` - Pending * `adjusted` - Adjusted */
+  status: UsageCorrectionMeterStatus;
+  adjusted_at: string | null;
+  error: string | null;
+}
+
+export interface UsageCorrection {
+  id: string;
+  object?: string;
+  event: string;
+  customer: string;
+  feature: string;
+  action: UsageCorrectionAction;
+  quantity_before: number;
+  quantity_after: number;
+  /** The period the event counts in. */
+  period_start: string | null;
+  reason: string;
+  /** Usage thresholds the event had crossed that the corrected use no longer reaches ('0.8', '1.0', your threshold's id, or 'cap'); each stays crossed for the period (not announced again). */
+  thresholds_uncrossed: string[];
+  stripe_meter: UsageCorrectionMeter;
+  created_at: string;
 }
 
 /** A usage window of a metered feature as it stands now (calendar windows, UTC). */

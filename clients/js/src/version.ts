@@ -1,1 +1,1 @@
-export const VERSION = "0.5.6";
+export const VERSION = "0.5.7";

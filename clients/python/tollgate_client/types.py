@@ -160,6 +160,10 @@ __all__ = [
     "SubscriptionStatus",
     "TollgateObject",
     "UsageBatchResult",
+    "UsageCorrection",
+    "UsageCorrectionAction",
+    "UsageCorrectionMeter",
+    "UsageCorrectionMeterStatus",
     "UsageCost",
     "UsageEvent",
     "UsageMeterStatus",
@@ -225,6 +229,7 @@ EventType = Literal[
     "credit_note.voided",
     "entitlements.updated",
     "usage.threshold_reached",
+    "usage.corrected",
     "usage.window_reached",
     "usage.cap_reached",
     "credits.low",
@@ -307,6 +312,8 @@ SubscriptionStatus = Literal[
     "paused",
     "canceled",
 ]
+UsageCorrectionAction = Literal["void", "amend"]
+UsageCorrectionMeterStatus = Literal["none", "pending", "adjusted"]
 UsageWindowWindow = Literal["minute", "hour", "day", "week"]
 VersionChangeChange = Literal["added", "removed", "changed"]
 VersionMoveProration = Literal["now_prorate", "now_no_proration", "period_end"]
@@ -795,6 +802,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's subscription versions)."""
     subscriptions: list[dict[str, Any]]
     """Every row of this kind (the customer's subscriptions)."""
+    usage_corrections: list[dict[str, Any]]
+    """Every row of this kind (the customer's usage corrections)."""
     usage_counters: list[dict[str, Any]]
     """Every row of this kind (the customer's usage counters)."""
     usage_event_keys: list[dict[str, Any]]
@@ -1311,6 +1320,33 @@ class UsageSummary(TollgateObject):
     currency: str | None
     amount_due_estimate: int
     """What the metered price invoices for `quantity` at the period's end, in minor units (tiers applied). Before discounts and tax. 0 in a trial: Stripe bills no usage of a trial."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageCorrectionMeter(TollgateObject):
+    status: UsageCorrectionMeterStatus
+    """`none`: nothing to correct at Stripe (the event never reached its meter: the corrected quantity is what gets reported); `pending`: Stripe's meter is being corrected; `adjusted`: it was (the meter event canceled and, for an amount left, a replacement sent). * `none` - nothing to correct at Stripe * `pending` - Pending * `adjusted` - Adjusted"""
+    adjusted_at: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageCorrection(TollgateObject):
+    id: str
+    object: str = "usage_correction"
+    event: str
+    customer: str
+    feature: str
+    action: UsageCorrectionAction
+    quantity_before: int
+    quantity_after: int
+    period_start: str | None
+    """The period the event counts in."""
+    reason: str
+    thresholds_uncrossed: list[str]
+    """Usage thresholds the event had crossed that the corrected use no longer reaches ('0.8', '1.0', your threshold's id, or 'cap'); each stays crossed for the period (not announced again)."""
+    stripe_meter: UsageCorrectionMeter
+    created_at: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ import type {
   Revocation,
   SpendCap,
   UsageBatchResult,
+  UsageCorrection,
   UsageEvent,
   UsageSummary,
   UsageThreshold,
@@ -64,6 +65,24 @@ export class Usage extends Resource {
   /** The current period's usage of a `metered` feature, as counted and as reported to Stripe's meter. */
   summary(params: { customer: string; feature: string }): Promise<UsageSummary> {
     return this._get("/usage", params);
+  }
+
+  /**
+   * Voids (`action: "void"`) or amends (`action: "amend"`, to `quantity`) the recorded usage event `event` (your
+   * id), with a `reason` for the audit log. `id` is yours: the same id again answers the correction it made.
+   * Stripe's meter follows in the background (`stripe_meter.status` `pending`, then `adjusted`); `usage_invoiced`
+   * (409) when Stripe invoiced its period or received it more than 24 hours ago.
+   */
+  correct(
+    params: { id: string; event: string; action: "void" | "amend"; reason: string; quantity?: number },
+    options?: WriteOptions,
+  ): Promise<UsageCorrection> {
+    return this._post("/usage/corrections", params, options);
+  }
+
+  /** A usage correction by your id. */
+  correction(id: string): Promise<UsageCorrection> {
+    return this._get(path("/usage/corrections/{}", id));
   }
 }
 

@@ -22,6 +22,7 @@ from tollgate_client.types import (
     Revocation,
     SpendCap,
     UsageBatchResult,
+    UsageCorrection,
     UsageEvent,
     UsageSummary,
     UsageThreshold,
@@ -78,6 +79,28 @@ class Usage(Resource):
         (`billed_quantity`) or still to be (`pending_quantity`), and `amount_due_estimate`, what the customer's
         metered price will invoice for it at the period's end (0 when no subscription carries one)."""
         return self._get(UsageSummary, "/usage", {"customer": customer, "feature": feature})
+
+    def correct(
+        self,
+        *,
+        id: str,
+        event: str,
+        action: str,
+        reason: str,
+        quantity: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> UsageCorrection:
+        """Voids (`action="void"`) or amends (`action="amend"`, to `quantity`) the recorded usage event `event`
+        (your id), with a `reason` for the audit log. `id` is yours: the same id again answers the correction it
+        made. The period's usage, thresholds and entitlement answers follow at once; Stripe's meter in the
+        background (`stripe_meter.status` `pending`, then `adjusted`). `ConflictError` `usage_invoiced` when
+        Stripe invoiced its period or received it more than 24 hours ago (nothing changed)."""
+        body = compact(id=id, event=event, action=action, reason=reason, quantity=quantity)
+        return self._post(UsageCorrection, "/usage/corrections", body, idempotency_key=idempotency_key)
+
+    def correction(self, id: str) -> UsageCorrection:
+        """A usage correction by your id, with how far Stripe's meter is corrected."""
+        return self._get(UsageCorrection, path("/usage/corrections/{}", id))
 
 
 class Grants(Resource):

@@ -1,0 +1,145 @@
+"""Usage corrections: `POST /usage/corrections` (void or amend a usage event by its id) and
+`GET /usage/corrections/{id}`."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.actors import actor_from_request
+from core.base_api import BaseApi
+from core.errors import InvalidRequest
+from core.serializers import StrictSerializer
+from core.throttling import ApiKeyRateThrottle
+from entitlements import selectors
+from entitlements.apis.params import MAX_ID_LENGTH, MAX_QUANTITY
+from entitlements.models import UsageCorrection
+from entitlements.services.usage_corrections import usage_correct, usage_correction_body
+from projects.authentication import request_project
+
+
+class UsageCorrectionInput(StrictSerializer):
+    id = serializers.CharField(
+        max_length=MAX_ID_LENGTH,
+        help_text="Your idempotency id for this correction: the same id again is "
+        "answered with the correction it made (200), never a second one.",
+    )
+    event = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="The usage event's id (yours).")
+    action = serializers.ChoiceField(
+        choices=UsageCorrection.Action.choices,
+        help_text="`void`: the event counts 0 from now on; `amend`: it counts `quantity`.",
+    )
+    quantity = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_QUANTITY,
+        required=False,
+        help_text="amend: the event's corrected quantity (required); never with `void`.",
+    )
+    reason = serializers.CharField(max_length=500, help_text="Why, for the audit log.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["action"] == UsageCorrection.Action.AMEND and "quantity" not in attrs:
+            raise InvalidRequest(
+                "quantity: required to amend an event.", code="parameter_missing", param="quantity"
+            )
+        if attrs["action"] == UsageCorrection.Action.VOID and "quantity" in attrs:
+            raise InvalidRequest(
+                "quantity: a voided event counts 0; send no quantity.",
+                code="invalid_parameter",
+                param="quantity",
+            )
+        return attrs
+
+
+class UsageCorrectionMeterOutput(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(
+        choices=UsageCorrection.Meter.choices,
+        help_text="`none`: nothing to correct at Stripe (the event never reached its meter: the corrected quantity "
+        "is what gets reported); `pending`: Stripe's meter is being corrected; `adjusted`: it was (the meter "
+        "event canceled and, for an amount left, a replacement sent).",
+    )
+    adjusted_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class UsageCorrectionOutput(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    object = serializers.CharField(default="usage_correction")
+    event = serializers.CharField()
+    customer = serializers.CharField()
+    feature = serializers.CharField()
+    action = serializers.ChoiceField(choices=UsageCorrection.Action.choices)
+    quantity_before = serializers.IntegerField()
+    quantity_after = serializers.IntegerField()
+    period_start = serializers.DateTimeField(allow_null=True, help_text="The period the event counts in.")
+    reason = serializers.CharField()
+    thresholds_uncrossed = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Usage thresholds the event had crossed that the corrected use no longer reaches ('0.8', '1.0', "
+        "your threshold's id, or 'cap'); each stays crossed for the period (not announced again).",
+    )
+    stripe_meter = UsageCorrectionMeterOutput()
+    created_at = serializers.DateTimeField()
+
+
+class UsageCorrectionsApi(BaseApi):
+    throttle_classes = [ApiKeyRateThrottle]
+
+    @extend_schema(
+        operation_id="usage_corrections_create",
+        summary="Correct a usage event",
+        description=(
+            "Voids or amends a recorded usage event by its id, with a `reason` for the audit log. Everything "
+            "derived from it follows at once: the period's usage (counters, rolling windows, the entitlement "
+            "answers, `GET /usage`), the thresholds (`thresholds_uncrossed`), `as_of` answers from now on; and "
+            "Stripe's meter, in the background (`stripe_meter`). Announced as `usage.corrected`. The same `id` "
+            "again answers 200 with the correction it made. Errors: 404 for an unknown event; 409 "
+            "`usage_invoiced` (Stripe invoiced its period, or received it more than 24 hours ago: its meter can "
+            "no longer be corrected; nothing changed), `usage_event_voided`, `correction_unsupported` (units paid "
+            "from credits, a hold's report, an entity's use, or not metered usage), `idempotency_id_reused`; 400 "
+            "`correction_unchanged`."
+        ),
+        request=UsageCorrectionInput,
+        responses={200: UsageCorrectionOutput, 201: UsageCorrectionOutput},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = UsageCorrectionInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = request_project(request)
+        correction, made = usage_correct(
+            project=project,
+            actor=actor_from_request(request),
+            correction_id=data["id"],
+            event_id=data["event"],
+            action=data["action"],
+            quantity=data.get("quantity"),
+            reason=data["reason"],
+        )
+        found = selectors.usage_correction_get(project=project, correction_id=correction.correction_id)
+        return Response(
+            UsageCorrectionOutput(_body(found)).data,
+            status=status.HTTP_201_CREATED if made else status.HTTP_200_OK,
+        )
+
+
+class UsageCorrectionDetailApi(BaseApi):
+    tenant_lookup = {"correction_id": UsageCorrection}
+
+    @extend_schema(
+        operation_id="usage_corrections_retrieve",
+        summary="Retrieve a usage correction",
+        description="A correction by your id, with how far Stripe's meter is corrected. 404 for an unknown id.",
+        responses=UsageCorrectionOutput,
+    )
+    def get(self, request: Request, correction_id: str) -> Response:
+        found = selectors.usage_correction_get(project=request_project(request), correction_id=correction_id)
+        return Response(UsageCorrectionOutput(_body(found)).data)
+
+
+def _body(correction: UsageCorrection) -> dict[str, Any]:
+    return usage_correction_body(
+        correction, customer=correction.customer.external_id, feature=correction.feature.key
+    )

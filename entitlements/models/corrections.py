@@ -1,0 +1,74 @@
+"""Corrections of recorded usage: a usage event voided or amended by its id (`services.usage_corrections`)."""
+
+from django.db import models
+
+from core.ids import PublicIdField
+
+
+class UsageCorrection(models.Model):
+    """One correction of a usage event: its quantity from `quantity_before` to `quantity_after` (0: voided),
+    idempotent by the tenant's `correction_id` within the project. The event keeps the corrected quantity (every
+    sum over events reads it); the correction keeps what it was, so `as_of` history before the correction still
+    answers what was known then. `meter`: what Stripe's meter needs — nothing (`none`: the event never reached
+    it, or the reporter sends the corrected quantity), a cancellation of what it was sent and, for an amount
+    left, a replacement meter event under the correction's id (`pending` until done: `adjusted`)."""
+
+    class Action(models.TextChoices):
+        VOID = "void"
+        AMEND = "amend"
+
+    class Meter(models.TextChoices):
+        NONE = "none", "nothing to correct at Stripe"
+        PENDING = "pending"
+        ADJUSTED = "adjusted"
+
+    id = PublicIdField(prefix="ucor")
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
+    correction_id = models.CharField(max_length=255, verbose_name="correction ID (the tenant's)")
+    # The event, by value: the usage-event table is partitioned on PostgreSQL (no foreign key can reach it).
+    usage_event_id = models.CharField(max_length=40, verbose_name="usage event")
+    event_id = models.CharField(max_length=255, verbose_name="event ID (the tenant's)")
+    event_timestamp = models.DateTimeField()
+    event_created_at = models.DateTimeField(verbose_name="event received")
+    period_start = models.DateTimeField(null=True, blank=True, verbose_name="counted in the period from")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    quantity_before = models.BigIntegerField()
+    quantity_after = models.BigIntegerField()
+    reason = models.CharField(max_length=500)
+    # Usage thresholds the event had crossed and the corrected use no longer reaches (labels, lowest first).
+    thresholds_uncrossed = models.JSONField(default=list, blank=True)
+    meter = models.CharField(
+        max_length=10, choices=Meter.choices, default=Meter.NONE, verbose_name="Stripe meter"
+    )
+    meter_attempts_seen = models.PositiveSmallIntegerField(
+        default=0
+    )  # the event's report attempts at correction
+    meter_replacement = models.BooleanField(
+        default=False
+    )  # a replacement meter event carries the amount left
+    meter_claimed_until = models.DateTimeField(null=True, blank=True)  # a worker is writing to Stripe's meter
+    meter_error = models.CharField(max_length=500, blank=True, verbose_name="Stripe meter error")
+    meter_adjusted_at = models.DateTimeField(null=True, blank=True, verbose_name="corrected at Stripe")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "correction_id"], name="usage_correction_unique"),
+            models.CheckConstraint(
+                condition=models.Q(quantity_after__gte=0), name="usage_correction_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "usage_event_id"], name="usage_correction_event"),
+            models.Index(fields=["customer", "created_at"], name="usage_correction_customer"),
+            models.Index(
+                fields=["meter"], name="usage_correction_meter", condition=models.Q(meter="pending")
+            ),
+        ]
+        verbose_name = "usage correction"
+        verbose_name_plural = "usage corrections"
+
+    def __str__(self) -> str:
+        return self.id

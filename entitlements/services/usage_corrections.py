@@ -1,0 +1,322 @@
+"""Correcting recorded usage: `usage_correct` voids or amends a usage event by the tenant's id, once per correction
+id. In one transaction, with the event locked, everything derived from it follows the corrected quantity: the
+event itself (so every later sum over events, `meter_totals_rebuild` and the re-rating included, reads it), its
+period counter, its rolling windows still current, its period's meter totals, the usage thresholds (one the event
+had crossed and the corrected use no longer reaches is reported in the answer; its crossing stays recorded, so
+re-crossing it later fires nothing again; one an amendment now reaches fires as usage does), the entitlement
+cache, the audit log and the tenant event `usage.corrected`. `as_of` history before the correction still answers
+what was known then (`history.usage_at` adds corrections made later back).
+
+Stripe's meter is corrected by billing after the commit (`billing.services.meter_corrections`, queued under
+`METER_CORRECTION_TASK`) when the event may be at Stripe: a meter event adjustment cancels what it was sent and a
+replacement meter event, under the correction's id, carries the amount left. An event Stripe never received
+needs nothing: the reporter sends the corrected quantity (or, voided, nothing). Where Stripe can no longer
+correct it — its period closed (invoiced), or received more than a day ago (Stripe cancels a meter event only
+within 24 hours) — the correction is refused (409 `usage_invoiced`) and nothing changes.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalog.models import Feature
+from core.actors import Actor
+from core.audit import audit_record
+from core.errors import Conflict, InvalidRequest, NotFound
+from core.serializers import api_time
+from entitlements import cache as ent_cache
+from entitlements.models import ThresholdCrossing, UsageCorrection, UsageCounter, UsageEvent
+from entitlements.services.counters import usage_events_of, usage_marks
+from entitlements.services.meter_totals import meter_status_move, meter_totals_add
+from entitlements.services.meters import meter_report_queue
+from entitlements.services.usage import usage_thresholds_announce
+from entitlements.services.windows import window_start, windows_give_back
+from entitlements.snapshot import FeatureEntry, judged_at
+from events.services.record import event_record
+from projects.models import Project
+
+logger = logging.getLogger(__name__)
+
+# Billing's meter correction registers under this name; entitlements only names it.
+METER_CORRECTION_TASK = "billing.tasks.usage_correction_to_stripe"
+# Stripe cancels a meter event only within 24 hours of receiving it; an hour is kept for the adjustment to run.
+METER_CANCEL_WINDOW = timedelta(hours=23)
+
+
+def meter_correction_queue(*, correction_id: str) -> None:
+    """The correction needs Stripe's meter corrected: queues it (called on commit; the sweep retries it)."""
+    try:
+        current_app.signature(METER_CORRECTION_TASK, args=(correction_id,)).delay()
+    except Exception:  # the broker is down: the sweep sends it later
+        logger.exception("Could not queue the meter correction %s; the sweep will send it.", correction_id)
+
+
+def usage_correct(
+    *,
+    project: Project,
+    actor: Actor,
+    correction_id: str,
+    event_id: str,
+    action: str,
+    quantity: int | None,
+    reason: str,
+) -> tuple[UsageCorrection, bool]:
+    """Voids (`action` "void") or amends (to `quantity`) the project's usage event `event_id`; returns the
+    correction and whether it was made now (False: `correction_id` made it before, for the same change).
+    404 for an unknown event; 409 `idempotency_id_reused` (the id made another correction),
+    `correction_unsupported`, `usage_event_voided`, `usage_invoiced`; 400 `correction_unchanged`."""
+    after = 0 if action == UsageCorrection.Action.VOID else int(quantity or 0)
+    made = _made_before(project, correction_id, event_id, action, after)
+    if made is not None:
+        return made, False
+    try:
+        with transaction.atomic():
+            correction = _correct(project, actor, correction_id, event_id, action, after, reason)
+    except IntegrityError:  # the same correction id, made by a concurrent request
+        made = _made_before(project, correction_id, event_id, action, after)
+        if made is None:
+            raise
+        return made, False
+    return correction, True
+
+
+def _made_before(
+    project: Project, correction_id: str, event_id: str, action: str, after: int
+) -> UsageCorrection | None:
+    made = UsageCorrection.objects.filter(project=project, correction_id=correction_id).first()
+    if made is None:
+        return None
+    if (made.event_id, made.action, made.quantity_after) != (event_id, action, after):
+        raise Conflict(
+            f"id {correction_id!r} was already used for another correction.",
+            code="idempotency_id_reused",
+            param="id",
+        )
+    return made
+
+
+def _correct(
+    project: Project, actor: Actor, correction_id: str, event_id: str, action: str, after: int, reason: str
+) -> UsageCorrection:
+    event = (
+        usage_events_of(project_id=project.pk, event_ids=[event_id])
+        .select_for_update(of=("self",))
+        .select_related("customer", "feature")
+        .first()
+    )
+    if event is None:
+        raise NotFound(f"No such usage event: {event_id!r}.", code="resource_missing", param="event")
+    _supported(event)
+    before = event.quantity
+    if before == after:
+        if action == UsageCorrection.Action.VOID:
+            raise Conflict(
+                f"Usage event {event_id!r} is voided already.", code="usage_event_voided", param="event"
+            )
+        raise InvalidRequest(
+            f"quantity: usage event {event_id!r} has {before} already.",
+            code="correction_unchanged",
+            param="quantity",
+        )
+    now = timezone.now()
+    structure = ent_cache.structure_fresh(project=project, external_id=event.customer.external_id)
+    entry = structure["features"].get(event.feature.key)
+    counter = (
+        UsageCounter.objects.filter(
+            customer_id=event.customer_id, feature_id=event.feature_id, period_start=event.period_start
+        ).first()
+        if event.period_start is not None
+        else None
+    )
+    earlier = UsageCorrection.objects.filter(project=project, usage_event_id=event.pk)
+    at_stripe = (
+        event.meter_status == UsageEvent.MeterStatus.REPORTED
+        or (
+            event.meter_status == UsageEvent.MeterStatus.PENDING
+            and (
+                event.meter_attempts > 0
+                or (event.meter_next_attempt_at is not None and event.meter_next_attempt_at > now)
+            )
+        )
+        or earlier.exclude(meter=UsageCorrection.Meter.NONE).exists()
+    )
+    if at_stripe:
+        _still_correctable(event, counter, judged_at(structure, now), now)
+    delta = after - before
+    UsageEvent.objects.filter(pk=event.pk, timestamp=event.timestamp).update(quantity=after)
+    if event.meter_status and event.period_start is not None:
+        key = (event.customer_id, event.feature_id, event.period_start, event.meter_status)
+        meter_totals_add(project_id=project.pk, changes={key: delta})
+    if at_stripe and event.meter_status != UsageEvent.MeterStatus.PENDING:
+        # The correction now answers for what Stripe's meter holds of it: pending until it is corrected there.
+        meter_status_move(
+            event_ids=[event.pk],
+            status=UsageEvent.MeterStatus.PENDING,
+            meter_next_attempt_at=None,
+            meter_error="",
+        )
+    elif event.meter_status == UsageEvent.MeterStatus.SKIPPED and before == 0 and after > 0:
+        # Skipped at 0 units (never sent), it has units to bill now: reported as recorded usage is (the reporter
+        # decides again whether anyone is billed for it).
+        meter_status_move(
+            event_ids=[event.pk],
+            status=UsageEvent.MeterStatus.PENDING,
+            meter_next_attempt_at=now,
+            meter_error="",
+        )
+        transaction.on_commit(partial(meter_report_queue, project_id=project.pk))
+    uncrossed: list[str] = []
+    if counter is not None:
+        UsageCounter.objects.filter(pk=counter.pk).update(used=F("used") + delta, updated_at=now)
+        if entry is not None and counter.period_start.timestamp() == entry.get("period_start"):
+            uncrossed = _thresholds_follow(project, event, entry, counter.used, counter.used + delta)
+    if entry is not None:
+        _windows_follow(event, entry, delta, judged_at(structure, now))
+    correction = UsageCorrection.objects.create(
+        project=project,
+        customer_id=event.customer_id,
+        feature_id=event.feature_id,
+        correction_id=correction_id,
+        usage_event_id=event.pk,
+        event_id=event.event_id,
+        event_timestamp=event.timestamp,
+        event_created_at=event.created_at,
+        period_start=event.period_start,
+        action=action,
+        quantity_before=before,
+        quantity_after=after,
+        reason=reason,
+        thresholds_uncrossed=uncrossed,
+        meter=UsageCorrection.Meter.PENDING if at_stripe else UsageCorrection.Meter.NONE,
+        meter_attempts_seen=event.meter_attempts,
+    )
+    audit_record(
+        actor=actor,
+        action=f"usage_event.{'voided' if action == UsageCorrection.Action.VOID else 'amended'}",
+        target=correction,
+        reason=reason,
+        before={"event": event.event_id, "quantity": before},
+        after={"event": event.event_id, "quantity": after},
+        project=project,
+    )
+    event_record(
+        project=project,
+        type="usage.corrected",
+        data_object=usage_correction_body(
+            correction, customer=event.customer.external_id, feature=event.feature.key
+        ),
+    )
+    ent_cache.usage_changed(project_id=project.pk, external_ids=[event.customer.external_id])
+    if at_stripe:
+        transaction.on_commit(partial(meter_correction_queue, correction_id=correction.pk))
+    return correction
+
+
+def _supported(event: UsageEvent) -> None:
+    """409 `correction_unsupported` for an event whose effects are not only its quantity: one of a feature that
+    is not metered, a release, units paid from credits, a hold's report, an entity's use."""
+    why = ""
+    if event.feature.type != Feature.Type.METERED or event.kind == UsageEvent.Kind.RELEASE:
+        why = f"it is a {event.kind} of a {event.feature.type} feature; only metered usage is corrected"
+    elif event.covered:
+        why = f"{event.covered} of its units were paid from credits"
+    elif "hold" in (event.properties or {}) and event.kind == UsageEvent.Kind.CONSUME:
+        why = "it reports a hold's use (release or confirm the hold instead)"
+    elif "entity" in (event.properties or {}):
+        why = "it counts on an entity's use as well as the account's"
+    if why:
+        raise Conflict(
+            f"Usage event {event.event_id!r} cannot be corrected: {why}.",
+            code="correction_unsupported",
+            param="event",
+        )
+
+
+def _still_correctable(
+    event: UsageEvent, counter: UsageCounter | None, judged: datetime, now: datetime
+) -> None:
+    """409 `usage_invoiced` when Stripe's meter can no longer correct an event it may hold: its period is over
+    (Stripe invoices a period's usage as it ends), or Stripe received it more than a day ago."""
+    if counter is not None and counter.period_end <= judged:
+        raise Conflict(
+            f"Usage event {event.event_id!r} was billed by Stripe in the period that ended "
+            f"{api_time(counter.period_end)}: its meter can no longer be corrected.",
+            code="usage_invoiced",
+            param="event",
+        )
+    reported = event.meter_reported_at
+    if reported is not None and reported < now - METER_CANCEL_WINDOW:
+        raise Conflict(
+            f"Usage event {event.event_id!r} reached Stripe's meter at {api_time(reported)}: Stripe cancels a meter "
+            "event only within 24 hours of receiving it.",
+            code="usage_invoiced",
+            param="event",
+        )
+
+
+def _thresholds_follow(
+    project: Project, event: UsageEvent, entry: FeatureEntry, before: int, after: int
+) -> list[str]:
+    """The current period's usage thresholds after a correction from `before` to `after` units: an amendment up
+    announces those it now reaches (as usage does, once per period); a correction down returns the labels of
+    those crossed before that the use no longer reaches (their crossings stay: re-crossing fires nothing)."""
+    if after > before:
+        usage_thresholds_announce(
+            project=project,
+            customer_id=event.customer_id,
+            external_id=event.customer.external_id,
+            feature_key=event.feature.key,
+            entry=entry,
+            before=before,
+            after=after,
+        )
+        return []
+    period_start = datetime.fromtimestamp(entry["period_start"], UTC)
+    crossed = set(
+        ThresholdCrossing.objects.filter(
+            customer_id=event.customer_id, feature_id=event.feature_id, period_start=period_start
+        ).values_list("threshold", flat=True)
+    )
+    return [label for label, mark in usage_marks(entry) if after < mark <= before and label in crossed]
+
+
+def _windows_follow(event: UsageEvent, entry: FeatureEntry, delta: int, present: datetime) -> None:
+    """The rolling windows still running that counted the event follow its corrected quantity."""
+    at = min(event.timestamp, present)
+    starts = {
+        name: window_start(name, at).timestamp()
+        for name, _ in entry.get("windows", ())
+        if window_start(name, at) == window_start(name, present)
+    }
+    windows_give_back(
+        customer_id=event.customer_id, feature_id=event.feature_id, starts=starts, held=0, returned=-delta
+    )
+
+
+def usage_correction_body(correction: UsageCorrection, *, customer: str, feature: str) -> dict[str, Any]:
+    """A correction as the API and the tenant event `usage.corrected` show it."""
+    return {
+        "id": correction.correction_id,
+        "object": "usage_correction",
+        "event": correction.event_id,
+        "customer": customer,
+        "feature": feature,
+        "action": correction.action,
+        "quantity_before": correction.quantity_before,
+        "quantity_after": correction.quantity_after,
+        "period_start": api_time(correction.period_start) if correction.period_start else None,
+        "reason": correction.reason,
+        "thresholds_uncrossed": list(correction.thresholds_uncrossed),
+        "stripe_meter": {
+            "status": correction.meter,
+            "adjusted_at": api_time(correction.meter_adjusted_at) if correction.meter_adjusted_at else None,
+            "error": correction.meter_error or None,
+        },
+        "created_at": api_time(correction.created_at),
+    }

@@ -1,0 +1,107 @@
+"""Property test of correctable usage: random interleavings of recorded usage (retried ids included) and
+corrections (voids and amendments, retried correction ids included), with Stripe's answers lost, or the worker
+killed right after Stripe acted, on meter reports and on meter corrections (`Wire`, between Tollgate and the
+emulator).
+Afterwards, once the sweeps have run: the period's counter, `GET /usage`, the meter totals and Stripe's meter (read
+through the SDK) all equal what the corrected usage implies, and each correction id made one correction.
+
+20 seeds here (`TOLLGATE_CORRECTION_SEEDS`, a count or a comma-separated list); `make soak` runs 500.
+"""
+
+import os
+import random
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from billing.tasks import usage_report_sweep
+from customers.services.customers import customer_ensure_stripe
+from entitlements.models import UsageCorrection, UsageCounter, UsageEvent
+from entitlements.services.meter_totals import meter_totals_rebuild
+from tests.billing.test_lost_answers import ProcessKilled, wire  # noqa: F401 (the fixture)
+from tests.billing.test_meter_reports import billed
+from tests.entitlements.helpers import customer
+from tests.entitlements.test_usage_corrections import metered, on_meter  # noqa: F401 (the fixture)
+
+
+def _seeds() -> list[int]:
+    raw = os.environ.get("TOLLGATE_CORRECTION_SEEDS", "20")
+    return [int(s) for s in raw.split(",")] if "," in raw else list(range(int(raw)))
+
+
+def _post(api, key, path, body):
+    try:
+        return api.post(path, body, key=key)
+    except ProcessKilled:  # the worker running the meter correction died after Stripe acted
+        return None
+
+
+@pytest.mark.parametrize("seed", _seeds())
+def test_corrected_usage_converges_everywhere(api, tenant_a, metered, stripe_sdk, wire, seed):  # noqa: F811
+    rng = random.Random(seed)
+    stripe_customer = customer_ensure_stripe(customer=billed(customer(tenant_a.project, "u1")))
+    expected: dict[str, int] = {}  # event id → the quantity it should count
+    made: dict[str, tuple[str, str, int]] = {}  # correction id → (event, action, quantity after)
+    clock = timezone.now()
+    with time_machine.travel(clock, tick=True) as traveller:
+        for step in range(rng.randint(8, 20)):
+            op = rng.random()
+            if op < 0.45 or not expected:
+                event_id = rng.choice([f"e{len(expected)}", *list(expected)[-2:]])  # new, or a retry
+                quantity = expected.get(event_id, rng.randint(0, 20))
+                if rng.random() < 0.3:  # the reporter's answer from Stripe is lost, or the reporter dies
+                    if rng.random() < 0.5:
+                        wire.die("POST", "/v1/billing/meter_events")
+                    else:
+                        wire.lose("POST", "/v1/billing/meter_events", times=3)
+                body = {"id": event_id, "customer": "u1", "feature": "api_calls", "quantity": quantity}
+                response = _post(api, tenant_a.key, "/api/v1/usage", body)
+                wire.faults.clear()
+                assert response is None or response.status_code in (200, 201)
+                expected.setdefault(event_id, quantity)
+            else:
+                if made and rng.random() < 0.2:  # a correction retried
+                    correction_id = rng.choice(list(made))
+                    event_id, action, after = made[correction_id]
+                else:
+                    correction_id, event_id = f"c{step}", rng.choice(list(expected))
+                    action = rng.choice(["void", "amend"])
+                    after = 0 if action == "void" else rng.randint(0, 25)
+                if rng.random() < 0.3:
+                    target = rng.choice([r"/v1/billing/meter_event_adjustments", r"/v1/billing/meter_events"])
+                    if rng.random() < 0.5:
+                        wire.die("POST", target)
+                    else:
+                        wire.lose("POST", target, times=rng.randint(1, 3))
+                body = {"id": correction_id, "event": event_id, "action": action, "reason": f"seed {seed}"}
+                if action == "amend":
+                    body["quantity"] = after
+                response = _post(api, tenant_a.key, "/api/v1/usage/corrections", body)
+                wire.faults.clear()
+                retried = correction_id in made
+                if response is None or response.status_code in (200, 201):
+                    assert response is None or response.status_code == (200 if retried else 201)
+                    if not retried:  # a retried one answers what it made, and changes nothing
+                        made[correction_id] = (event_id, action, after)
+                        expected[event_id] = after
+                else:
+                    code = response.json()["error"]["code"]
+                    assert code in ("usage_event_voided", "correction_unchanged"), response.json()
+            traveller.shift(rng.randint(0, 20))
+        # Every claim runs out; the sweeps (beat's) finish what was left, the same keys again.
+        for _ in range(3):
+            traveller.shift(180)
+            usage_report_sweep()
+    assert UsageCorrection.objects.filter(meter="pending").count() == 0
+    total = sum(expected.values())
+    assert UsageCounter.objects.get().used == total
+    assert dict(UsageEvent.objects.values_list("event_id", "quantity")) == expected
+    assert set(UsageCorrection.objects.values_list("correction_id", flat=True)) == set(made)
+    summary = api.get(
+        "/api/v1/usage", key=tenant_a.key, json_body={"customer": "u1", "feature": "api_calls"}
+    ).json()
+    assert (summary["quantity"], summary["billed_quantity"], summary["pending_quantity"]) == (total, total, 0)
+    assert meter_totals_rebuild(project_id=tenant_a.project.pk) == []
+    # Stripe's meter, read through the SDK:
+    assert on_meter(stripe_sdk, metered, stripe_customer) == total
