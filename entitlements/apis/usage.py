@@ -61,6 +61,13 @@ class UsageEventInput(StrictSerializer):
         required=False,
         help_text="When it happened (default: now; for a customer on a test clock, the clock's frozen_time).",
     )
+    no_billing_side_effects = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="A backfill with no billing side effects: the event may be stamped in any closed period (counted "
+        "there and in `as_of` answers) and is never sent to Stripe's meter (`stripe_meter.status` skipped). Not "
+        "for a feature whose usage past its allowance is paid with credits, in a closed period.",
+    )
     properties = serializers.DictField(
         required=False,
         help_text="Yours, stored with the event; `entity` is not a property's name (see `entity`).",
@@ -92,7 +99,18 @@ class UsageEventInput(StrictSerializer):
 
 
 _USAGE_FIELDS = frozenset(
-    {"id", "customer", "feature", "quantity", "timestamp", "properties", "entity", "model", "dimensions"}
+    {
+        "id",
+        "customer",
+        "feature",
+        "quantity",
+        "timestamp",
+        "properties",
+        "entity",
+        "model",
+        "dimensions",
+        "no_billing_side_effects",
+    }
 )
 
 
@@ -169,6 +187,13 @@ def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
             code="invalid_parameter",
             param=at("entity"),
         )
+    no_billing = raw.get("no_billing_side_effects", False)
+    if not isinstance(no_billing, bool):
+        raise InvalidRequest(
+            f"{at('no_billing_side_effects')}: true or false.",
+            code="invalid_parameter",
+            param=at("no_billing_side_effects"),
+        )
     return UsageInput(
         values["id"],
         values["customer"],
@@ -179,6 +204,7 @@ def usage_event_parse(raw: Any, param: str = "") -> UsageInput:
         entity,
         model,
         dimensions,
+        no_billing,
     )
 
 
@@ -372,8 +398,10 @@ class UsageApi(BaseApi):
             "Records usage that happened (never refused for being over a limit). `id` is yours: "
             "the same id again is counted once and answered 200 with the stored event (201 the "
             "first time). Usage of a feature sold with a metered price is reported to its Stripe "
-            "meter in the background. Errors: 400 `timestamp_too_old` (past the project's grace "
-            "window), `timestamp_in_future`, `feature_not_metered`, `unknown_feature`."
+            "meter in the background. A backfill of a closed period states "
+            "`no_billing_side_effects` (counted in its period, never sent to the meter). Errors: 400 "
+            "`timestamp_too_old` (past the project's grace window, without `no_billing_side_effects`), "
+            "`timestamp_in_future`, `feature_not_metered`, `unknown_feature`."
         ),
         request=UsageEventInput,
         responses={200: UsageEventOutput, 201: UsageEventOutput},

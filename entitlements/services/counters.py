@@ -155,7 +155,7 @@ def _event_values(rows: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
             row["meter_status"],
             0,
             times.text(row["meter_next_attempt_at"]),
-            "",
+            row.get("meter_error", ""),
             times[row["created_at"]],
             _JSON.encode(row["dimensions"]) if row.get("dimensions") else None,
             row.get("cost_micros"),
@@ -262,7 +262,7 @@ def _events_insert_sqlite(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     **row,
                     "properties": json.dumps(row["properties"]),
                     "meter_attempts": 0,
-                    "meter_error": "",
+                    "meter_error": row.get("meter_error", ""),
                     "dimensions": json.dumps(row["dimensions"]) if row.get("dimensions") else None,
                     "cost_micros": row.get("cost_micros"),
                 }

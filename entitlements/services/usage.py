@@ -67,14 +67,23 @@ class UsageInput(NamedTuple):
     dimensions: dict[str, int] | None = (
         None  # `quantity` is then what the formula makes of them (`usage_pricing`)
     )
+    # A backfill the tenant states has no billing side effects: it may be stamped in any closed period (counted
+    # there, and in `as_of` history), and is never sent to Stripe's meter.
+    no_billing: bool = False
 
 
 def _period_for(
-    entry: FeatureEntry, timestamp: datetime, now: datetime, grace_seconds: int, param: str
+    entry: FeatureEntry,
+    timestamp: datetime,
+    now: datetime,
+    grace_seconds: int,
+    param: str,
+    backfill: bool = False,
 ) -> resolver.Period:
     """The metered period an event at `timestamp` counts in, or 400 when it is too late (or in the future): the
     one holding its second (`meter_second`), as Stripe's meter files it — stamped a little ahead, past the
-    period's end, the next one."""
+    period's end, the next one. A `backfill` (no billing side effects) counts in any earlier period, stepped back
+    by the current cycle."""
     if timestamp > now + timedelta(seconds=MAX_FUTURE_SECONDS):
         raise InvalidRequest(
             f"{param}: {api_time(timestamp)} is in the future.", code="timestamp_in_future", param=param
@@ -88,12 +97,16 @@ def _period_for(
         return period
     previous = period.previous()
     grace_end = period.start + timedelta(seconds=grace_seconds)
-    if second >= previous.start.timestamp() and now < grace_end:
+    if second >= previous.start.timestamp() and (now < grace_end or backfill):
+        return previous
+    if backfill:
+        while second < previous.start.timestamp():
+            previous = previous.previous()
         return previous
     raise InvalidRequest(
         f"{param}: {api_time(timestamp)} is too old. Usage is accepted for the current period (since "
         f"{api_time(period.start)}) and for the previous one until {grace_seconds} seconds after it ended "
-        f"({api_time(grace_end)}).",
+        f"({api_time(grace_end)}); a backfill of a closed period states `no_billing_side_effects`.",
         code="timestamp_too_old",
         param=param,
     )
@@ -161,8 +174,20 @@ def usage_record_batch(
         else:
             timestamp = event.timestamp or judged
             period = _period_for(
-                entry, timestamp, judged, structure["usage_grace_seconds"], at(index, "timestamp")
+                entry,
+                timestamp,
+                judged,
+                structure["usage_grace_seconds"],
+                at(index, "timestamp"),
+                event.no_billing,
             )
+            if event.no_billing and "credits" in entry and period.end <= judged:
+                raise InvalidRequest(
+                    f"{at(index, 'no_billing_side_effects')}: {event.feature!r} pays usage past its allowance with "
+                    "credits (spent now): a closed period cannot be backfilled without that billing side effect.",
+                    code="invalid_parameter",
+                    param=at(index, "no_billing_side_effects"),
+                )
             if event.timestamp is None:
                 current[(event.customer, event.feature)] = period
         if event.id in seen:
@@ -205,6 +230,9 @@ def usage_record_batch(
     rows: list[dict[str, Any]] = []
     for index, (event, timestamp, period) in enumerate(planned):
         status, next_attempt = meter[event.feature]
+        backfilled = event.no_billing and bool(status)
+        if backfilled:
+            status, next_attempt = UsageEvent.MeterStatus.SKIPPED.value, None
         rows.append(
             {
                 "id": ids[index],
@@ -222,6 +250,8 @@ def usage_record_batch(
                 "created_at": now,
             }
         )
+        if backfilled:
+            rows[-1]["meter_error"] = "Backfilled with no billing side effects: never sent to Stripe's meter."
         if event.id in priced:
             rows[-1]["dimensions"], rows[-1]["cost_micros"] = priced[event.id]
     # Months without a partition yet get theirs before the batch's transaction, so its DDL locks end at once.

@@ -19,6 +19,7 @@ from tollgate_client.types import (
     Grant,
     Revocation,
     UsageBatchResult,
+    UsageCorrection,
     UsageEvent,
     UsageSummary,
 )
@@ -84,6 +85,52 @@ def test_summary_shows_the_periods_usage(tollgate, plans):
     billed = (summary.billed_quantity, summary.pending_quantity, summary.price, summary.amount_due_estimate)
     assert billed == (0, 0, None, 0)
     assert summary.period_start < summary.period_end
+
+
+def test_correct_voids_and_amends_an_event_once_per_id(tollgate, plans):
+    tollgate.usage.record(id="export-1", customer="user-1", feature="exports", quantity=5)
+    tollgate.usage.record(id="export-2", customer="user-1", feature="exports", quantity=3)
+
+    fixed = tollgate.usage.correct(
+        id="fix-1", event="export-1", action="amend", quantity=2, reason="double count"
+    )
+
+    assert isinstance(fixed, UsageCorrection)
+    assert (
+        fixed.id,
+        fixed.object,
+        fixed.event,
+        fixed.action,
+        fixed.quantity_before,
+        fixed.quantity_after,
+    ) == (
+        "fix-1",
+        "usage_correction",
+        "export-1",
+        "amend",
+        5,
+        2,
+    )
+    assert (fixed.customer, fixed.feature, fixed.reason, fixed.thresholds_uncrossed) == (
+        "user-1",
+        "exports",
+        "double count",
+        [],
+    )
+    assert fixed.stripe_meter.status == "none"  # no metered price sells exports: nothing at Stripe
+    again = tollgate.usage.correct(
+        id="fix-1", event="export-1", action="amend", quantity=2, reason="double count"
+    )
+    assert again.raw == fixed.raw == tollgate.usage.correction("fix-1").raw
+    voided = tollgate.usage.correct(id="fix-2", event="export-2", action="void", reason="test traffic")
+    assert (voided.quantity_before, voided.quantity_after) == (3, 0)
+    assert tollgate.usage.summary(customer="user-1", feature="exports").quantity == 2
+    with pytest.raises(ConflictError) as caught:
+        tollgate.usage.correct(id="fix-3", event="export-2", action="void", reason="again")
+    assert (caught.value.status, caught.value.code) == (409, "usage_event_voided")
+    with pytest.raises(NotFoundError):
+        tollgate.usage.correction("fix-3")
+    assert AuditLogEntry.objects.filter(action__startswith="usage_event.").count() == 2
 
 
 def test_record_of_a_feature_that_is_not_metered_is_refused(tollgate, plans):

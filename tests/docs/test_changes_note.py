@@ -54,5 +54,6 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
         "`GET /usage/corrections/{id}`",
         "`usage.correct`",
         "`usage.corrected`",
+        "`no_billing_side_effects`",
     ):
         assert change in newest, change

@@ -246,3 +246,39 @@ def test_an_operator_voids_an_event_in_the_admin_once(
     assert used(api, tenant_a.key)["quantity"] == 3
     assert on_meter(stripe_sdk, metered, stripe_customer) == 3
     assert operator.get("/admin/entitlements/usagecorrection/").status_code == 200
+
+
+def test_a_closed_period_is_backfilled_only_with_no_billing_side_effects(api, tenant_a, metered, stripe_sdk):
+    stripe_customer = customer_ensure_stripe(customer=billed(customer(tenant_a.project, "u1")))
+    record(api, tenant_a.key, "now-1", 2)
+    counter = UsageCounter.objects.get()
+    long_ago = counter.period_start - timedelta(days=45)  # two periods back, long past the grace window
+    body = {
+        "id": "old-1",
+        "customer": "u1",
+        "feature": "api_calls",
+        "quantity": 7,
+        "timestamp": api_time(long_ago),
+    }
+    refused = api.post("/api/v1/usage", body, key=tenant_a.key).json()["error"]
+    assert (refused["code"], refused["param"]) == ("timestamp_too_old", "timestamp")
+    assert "no_billing_side_effects" in refused["message"]
+    assert UsageEvent.objects.filter(event_id="old-1").count() == 0
+    response = api.post("/api/v1/usage", {**body, "no_billing_side_effects": True}, key=tenant_a.key)
+    assert response.status_code == 201, response.json()
+    event = response.json()
+    assert (event["quantity"], event["stripe_meter"]["status"]) == (7, "skipped")
+    assert event["period_start"] < api_time(counter.period_start)
+    old = UsageCounter.objects.exclude(pk=counter.pk).get()
+    assert (old.used, old.period_start <= long_ago < old.period_end) == (7, True)
+    assert UsageCounter.objects.get(pk=counter.pk).used == 2  # the open period's use is untouched
+    assert used(api, tenant_a.key)["quantity"] == 2
+    assert on_meter(stripe_sdk, metered, stripe_customer) == 2  # nothing sent to Stripe's meter
+    # A retry is the same event; the backfilled event is corrected like any other, here only.
+    assert (
+        api.post("/api/v1/usage", {**body, "no_billing_side_effects": True}, key=tenant_a.key).status_code
+        == 200
+    )
+    fixed = correct(api, tenant_a.key, id="fix-old", event="old-1", action="amend", quantity=5)
+    assert fixed["stripe_meter"]["status"] == "none"
+    assert UsageCounter.objects.get(pk=old.pk).used == 5

@@ -48,3 +48,5 @@ class UsageEventParams(_UsageEventRequired, total=False):
     properties: dict[str, Any]
     entity: str
     """One of the customer's entities the use is theirs too (a metered feature with a limit per entity)."""
+    no_billing_side_effects: bool
+    """A backfill: may be stamped in a closed period; never sent to Stripe's meter."""

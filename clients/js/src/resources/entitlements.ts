@@ -40,6 +40,8 @@ export interface UsageEventParams {
    * entity's as well as the account's (stored as `properties.entity`).
    */
   entity?: string;
+  /** A backfill: may be stamped in any closed period (counted there); never sent to Stripe's meter. */
+  no_billing_side_effects?: boolean;
 }
 
 export interface ConsumeParams {

@@ -42,6 +42,7 @@ class Usage(Resource):
         model: str | None = None,
         dimensions: dict[str, int] | None = None,
         entity: str | None = None,
+        no_billing_side_effects: bool | None = None,
         idempotency_key: str | None = None,
     ) -> UsageEvent:
         """Records usage of a `metered` feature (what happened: never refused for being over the limit; use
@@ -51,7 +52,9 @@ class Usage(Resource):
         `timestamp_too_old`). A feature with a usage formula takes `dimensions` (and `model`) instead of
         `quantity`: the answer's `quantity` is what the formula made of them, and `cost` what the call cost by
         your cost table in force at its time. `entity` (one of the customer's entities, on a metered feature with a
-        limit per entity): the use counts on the entity's as well as the account's, stored as `properties.entity`."""
+        limit per entity): the use counts on the entity's as well as the account's, stored as `properties.entity`.
+        `no_billing_side_effects=True` backfills: the event may be stamped in any closed period (counted there) and
+        is never sent to Stripe's meter."""
         body = compact(
             id=id,
             customer=customer,
@@ -62,6 +65,7 @@ class Usage(Resource):
             model=model,
             dimensions=dimensions,
             entity=entity,
+            no_billing_side_effects=no_billing_side_effects,
         )
         return self._post(UsageEvent, "/usage", body, idempotency_key=idempotency_key)
 
