@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
                 ('quantity_after', models.BigIntegerField()),
                 ('reason', models.CharField(max_length=500)),
                 ('thresholds_uncrossed', models.JSONField(blank=True, default=list)),
-                ('meter', models.CharField(choices=[('none', 'nothing to correct at Stripe'), ('pending', 'Pending'), ('adjusted', 'Adjusted')], default='none', max_length=10, verbose_name='Stripe meter')),
+                ('meter', models.CharField(choices=[('none', 'Nothing to correct at Stripe'), ('pending', 'Pending'), ('adjusted', 'Adjusted')], default='none', max_length=10, verbose_name='Stripe meter')),
                 ('meter_attempts_seen', models.PositiveSmallIntegerField(default=0)),
                 ('meter_replacement', models.BooleanField(default=False)),
                 ('meter_claimed_until', models.DateTimeField(blank=True, null=True)),

@@ -18,7 +18,7 @@ class UsageCorrection(models.Model):
         AMEND = "amend"
 
     class Meter(models.TextChoices):
-        NONE = "none", "nothing to correct at Stripe"
+        NONE = "none", "Nothing to correct at Stripe"
         PENDING = "pending"
         ADJUSTED = "adjusted"
 

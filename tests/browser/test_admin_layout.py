@@ -55,6 +55,7 @@ from tests.billing.test_meter_reports import billed
 from tests.browser.test_operator_journey import CHROMIUM, CHROMIUM_ARGS
 from tests.catalog import price_create, product_create
 from tests.costs.factories import CostTableFactory
+from tests.entitlements.correction_factories import UsageCorrectionFactory
 from tests.entitlements.factories import FeatureFactory, ProductFeatureFactory
 from tests.entitlements.grant_factories import GrantFactory, RevocationFactory
 from tests.entitlements.hold_factories import HoldFactory
@@ -236,6 +237,18 @@ def _seed(tenant, catalog) -> dict[str, str]:
             "currency": "usd",
         },
         cost_micros=45_000,
+    )
+    UsageCorrectionFactory(
+        project=project,
+        customer=customer,
+        feature=FeatureFactory(project=project, key="api-calls", name="API calls", type="metered"),
+        correction_id="fix-2026-05-20-retry-loop",
+        event_id="evt-2026-05-20-user-4f1c2a9e-000003",
+        action="amend",
+        quantity_before=40,
+        quantity_after=4,
+        meter="adjusted",
+        reason="a retry loop sent 40 for 4",
     )
     CostTableFactory(project=project, version=1)
     lot = CreditLot.objects.create(
@@ -507,6 +520,7 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             "entitycounter",
             "costtable",
             "usageevent",
+            "usagecorrection",
             "journalentry",
             "balancetransaction",
         ):
