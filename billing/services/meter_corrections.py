@@ -2,7 +2,8 @@
 may hold: a meter event adjustment cancels each meter event the usage event was sent as (its own id, then each
 earlier correction's replacement — every earlier correction that may have written one, since a worker may have
 died between its replacement and recording it), and, for an amount left, a replacement meter event under the correction's id
-carries it, at the event's second. Every write carries a key derived from the correction and the identifier, so a
+carries it, at the event's second. Where Stripe had invoiced the event (and the tenant asked for it), a pending
+invoice item adjusts the customer's next invoice instead (`_invoice_adjust`). Every write carries a key derived from the correction and the identifier, so a
 retry whose answer was lost is Stripe's replay.
 
 Only the latest correction of an event writes (an earlier one still pending is superseded: the latest cancels
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.db import in_transaction
@@ -26,6 +27,7 @@ from entitlements.services.meter_totals import meter_status_move
 from entitlements.services.meters import meter_second
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for
+from stripe_gateway.invoice_items import invoice_item_create
 from stripe_gateway.meter_adjustments import meter_event_cancel
 
 CLAIM_SECONDS = 120
@@ -37,6 +39,8 @@ def meter_correction_apply(*, correction_id: str) -> float | None:
     seconds to wait before trying again (a report or an earlier correction is in flight)."""
     if in_transaction():
         raise RuntimeError("meter_correction_apply calls Stripe and must not run inside a transaction.")
+    if UsageCorrection.objects.filter(pk=correction_id, adjustment_status="pending").exists():
+        return _invoice_adjust(correction_id)
     now = timezone.now()
     with transaction.atomic():
         correction = (
@@ -131,6 +135,39 @@ def meter_correction_apply(*, correction_id: str) -> float | None:
     return None
 
 
+def _invoice_adjust(correction_id: str) -> float | None:
+    """Adjusts the customer's next invoice for a correction of usage Stripe had invoiced: one pending invoice item
+    of the correction's amount (negative: a credit), which Stripe puts on the customer's next invoice, under a key
+    of the correction (two workers, or a retry after a lost answer, make one)."""
+    correction = UsageCorrection.objects.select_related("customer", "feature").get(pk=correction_id)
+    change = f"{correction.quantity_before} → {correction.quantity_after} units"
+    params = {
+        "customer": correction.customer.stripe_customer_id,
+        "amount": correction.adjustment_amount,
+        "currency": correction.adjustment_currency,
+        "description": f"Usage correction {correction.correction_id}: {correction.feature.name}, {change}"[
+            :500
+        ],
+        "metadata": {
+            "tollgate_usage_correction": correction.correction_id,
+            "tollgate_event": correction.event_id,
+        },
+    }
+    gateway = gateway_for(Project.objects.get(pk=correction.project_id))
+    try:
+        item = invoice_item_create(gateway, params, idem=f"usage_correction:{correction.pk}:invoice_item")
+    except ApiError as exc:
+        UsageCorrection.objects.filter(pk=correction.pk).update(meter_error=exc.message[:500])
+        return RETRY_SECONDS
+    UsageCorrection.objects.filter(pk=correction.pk, adjustment_status="pending").update(
+        adjustment_status="created",
+        adjustment_item=item["id"],
+        meter_adjusted_at=timezone.now(),
+        meter_error="",
+    )
+    return None
+
+
 def _meter_write(correction: UsageCorrection, event: UsageEvent, earlier: list[str]) -> int:
     """Cancels each meter event the usage event was sent as, then sends what is left (if anything) under the
     correction's id; returns what is left."""
@@ -162,7 +199,9 @@ def meter_corrections_due(*, customer_id: str | None = None) -> list[str]:
     """The corrections whose meter correction is still to do (the sweep queues each; a settle applies its
     customer's)."""
     now = timezone.now()
-    pending = UsageCorrection.objects.filter(meter=UsageCorrection.Meter.PENDING)
+    pending = UsageCorrection.objects.filter(
+        Q(meter=UsageCorrection.Meter.PENDING) | Q(adjustment_status=UsageCorrection.Adjustment.PENDING)
+    )
     if customer_id is not None:
         pending = pending.filter(customer_id=customer_id)
     return list(

@@ -88,6 +88,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("UsageBatchResult", ("UsageBatchOutput",)),
     Cls("UsageSummary", ("UsageSummaryOutput",)),
     Cls("UsageCorrectionMeter", ("UsageCorrectionMeterOutput",)),
+    Cls("UsageCorrectionInvoiceAdjustment", ("UsageCorrectionInvoiceAdjustmentOutput",)),
     Cls("UsageCorrection", ("UsageCorrectionOutput",)),
     Cls("UsageWindow", ("WindowOutput",)),
     Cls("EntitlementCap", ("CapOutput",)),

@@ -38,6 +38,14 @@ class UsageCorrectionInput(StrictSerializer):
         help_text="amend: the event's corrected quantity (required); never with `void`.",
     )
     reason = serializers.CharField(max_length=500, help_text="Why, for the audit log.")
+    invoiced = serializers.ChoiceField(
+        choices=["refuse", "credit"],
+        default="refuse",
+        help_text="Where Stripe has invoiced the event already (its period ended, or Stripe received it more than 24 "
+        "hours ago): `refuse` (409 `usage_invoiced`, nothing changes) or `credit`: corrected here, and the "
+        "customer's next invoice adjusted by what the corrected units change of what their metered price billed "
+        "(`invoice_adjustment`; negative, a credit, for fewer units).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["action"] == UsageCorrection.Action.AMEND and "quantity" not in attrs:
@@ -58,10 +66,21 @@ class UsageCorrectionMeterOutput(serializers.Serializer[Any]):
         choices=UsageCorrection.Meter.choices,
         help_text="`none`: nothing to correct at Stripe (the event never reached its meter: the corrected quantity "
         "is what gets reported); `pending`: Stripe's meter is being corrected; `adjusted`: it was (the meter "
-        "event canceled and, for an amount left, a replacement sent).",
+        "event canceled and, for an amount left, a replacement sent); `invoiced`: Stripe had invoiced it, its meter is "
+        "left as it billed and the next invoice is adjusted (`invoice_adjustment`).",
     )
     adjusted_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(allow_null=True)
+
+
+class UsageCorrectionInvoiceAdjustmentOutput(serializers.Serializer[Any]):
+    amount = serializers.IntegerField(help_text="Minor units on the next invoice; negative: a credit.")
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["none", "pending", "created"],
+        help_text="`created` once the invoice item is at Stripe (`invoice_item`); `none` when nothing changes.",
+    )
+    invoice_item = serializers.CharField(allow_null=True, help_text="Stripe's pending invoice item (`ii_…`).")
 
 
 class UsageCorrectionOutput(serializers.Serializer[Any]):
@@ -81,6 +100,11 @@ class UsageCorrectionOutput(serializers.Serializer[Any]):
         "your threshold's id, or 'cap'); each stays crossed for the period (not announced again).",
     )
     stripe_meter = UsageCorrectionMeterOutput()
+    invoice_adjustment = UsageCorrectionInvoiceAdjustmentOutput(
+        allow_null=True,
+        help_text="Where Stripe had invoiced the event and `invoiced` was `credit`: the customer's next invoice "
+        "adjustment; null otherwise.",
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -97,7 +121,8 @@ class UsageCorrectionsApi(BaseApi):
             "Stripe's meter, in the background (`stripe_meter`). Announced as `usage.corrected`. The same `id` "
             "again answers 200 with the correction it made. Errors: 404 for an unknown event; 409 "
             "`usage_invoiced` (Stripe invoiced its period, or received it more than 24 hours ago: its meter can "
-            "no longer be corrected; nothing changed), `usage_event_voided`, `correction_unsupported` (units paid "
+            "no longer be corrected; nothing changed — unless `invoiced` is `credit`: then the next invoice is "
+            "adjusted, `invoice_adjustment`), `usage_event_voided`, `correction_unsupported` (units paid "
             "from credits, a hold's report, an entity's use, or not metered usage), `idempotency_id_reused`; 400 "
             "`correction_unchanged`."
         ),
@@ -117,6 +142,7 @@ class UsageCorrectionsApi(BaseApi):
             action=data["action"],
             quantity=data.get("quantity"),
             reason=data["reason"],
+            invoiced=data["invoiced"],
         )
         found = selectors.usage_correction_get(project=project, correction_id=correction.correction_id)
         return Response(

@@ -7,11 +7,12 @@ from core.ids import PublicIdField
 
 class UsageCorrection(models.Model):
     """One correction of a usage event: its quantity from `quantity_before` to `quantity_after` (0: voided),
-    idempotent by the tenant's `correction_id` within the project. The event keeps the corrected quantity (every
-    sum over events reads it); the correction keeps what it was, so `as_of` history before the correction still
-    answers what was known then. `meter`: what Stripe's meter needs — nothing (`none`: the event never reached
-    it, or the reporter sends the corrected quantity), a cancellation of what it was sent and, for an amount
-    left, a replacement meter event under the correction's id (`pending` until done: `adjusted`)."""
+        idempotent by the tenant's `correction_id` within the project. The event keeps the corrected quantity (every
+        sum over events reads it); the correction keeps what it was, so `as_of` history before the correction still
+        answers what was known then. `meter`: what Stripe's meter needs — nothing (`none`: the event never reached
+        it, or the reporter sends the corrected quantity), a cancellation of what it was sent and, for an amount
+        left, a replacement meter event under the correction's id (`pending` until done: `adjusted`); or, where Stripe
+    has invoiced it and the tenant asked for it, an adjustment of the customer's next invoice (`invoiced`)."""
 
     class Action(models.TextChoices):
         VOID = "void"
@@ -21,6 +22,12 @@ class UsageCorrection(models.Model):
         NONE = "none", "Nothing to correct at Stripe"
         PENDING = "pending"
         ADJUSTED = "adjusted"
+        INVOICED = "invoiced", "Invoiced: adjusted on the next invoice"
+
+    class Adjustment(models.TextChoices):
+        NONE = "", "None"
+        PENDING = "pending"
+        CREATED = "created"
 
     id = PublicIdField(prefix="ucor")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
@@ -51,6 +58,13 @@ class UsageCorrection(models.Model):
     meter_claimed_until = models.DateTimeField(null=True, blank=True)  # a worker is writing to Stripe's meter
     meter_error = models.CharField(max_length=500, blank=True, verbose_name="Stripe meter error")
     meter_adjusted_at = models.DateTimeField(null=True, blank=True, verbose_name="corrected at Stripe")
+    # Where Stripe invoiced the event already (asked for with `invoiced: "credit"`): what the corrected units
+    # change of what its metered price billed, as an invoice item (negative: a credit) on the customer's next
+    # invoice, made after the commit under a key of the correction.
+    adjustment_amount = models.BigIntegerField(null=True, blank=True, verbose_name="next invoice adjustment")
+    adjustment_currency = models.CharField(max_length=3, blank=True)
+    adjustment_status = models.CharField(max_length=10, choices=Adjustment.choices, default="", blank=True)
+    adjustment_item = models.CharField(max_length=255, blank=True, verbose_name="Stripe invoice item")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,7 +78,9 @@ class UsageCorrection(models.Model):
             models.Index(fields=["project", "usage_event_id"], name="usage_correction_event"),
             models.Index(fields=["customer", "created_at"], name="usage_correction_customer"),
             models.Index(
-                fields=["meter"], name="usage_correction_meter", condition=models.Q(meter="pending")
+                fields=["meter"],
+                name="usage_correction_meter",
+                condition=models.Q(meter="pending") | models.Q(adjustment_status="pending"),
             ),
         ]
         verbose_name = "usage correction"

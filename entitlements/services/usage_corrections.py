@@ -26,12 +26,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import Feature
+from catalog.pricing import price_amount
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.serializers import api_time
 from entitlements import cache as ent_cache
-from entitlements.models import ThresholdCrossing, UsageCorrection, UsageCounter, UsageEvent
+from entitlements.models import ThresholdCrossing, UsageCorrection, UsageCounter, UsageEvent, UsageMeterTotal
+from entitlements.selectors import metered_price_of
 from entitlements.services.counters import usage_events_of, usage_marks
 from entitlements.services.meter_totals import meter_status_move, meter_totals_add
 from entitlements.services.meters import meter_report_queue
@@ -66,18 +68,21 @@ def usage_correct(
     action: str,
     quantity: int | None,
     reason: str,
+    invoiced: str = "refuse",
 ) -> tuple[UsageCorrection, bool]:
     """Voids (`action` "void") or amends (to `quantity`) the project's usage event `event_id`; returns the
     correction and whether it was made now (False: `correction_id` made it before, for the same change).
     404 for an unknown event; 409 `idempotency_id_reused` (the id made another correction),
-    `correction_unsupported`, `usage_event_voided`, `usage_invoiced`; 400 `correction_unchanged`."""
+    `correction_unsupported`, `usage_event_voided`, `usage_invoiced`; 400 `correction_unchanged`. Where Stripe
+    has invoiced the event, `invoiced="credit"` corrects it here and adjusts the customer's next invoice by what
+    the corrected units change of what its metered price billed, instead of refusing."""
     after = 0 if action == UsageCorrection.Action.VOID else int(quantity or 0)
     made = _made_before(project, correction_id, event_id, action, after)
     if made is not None:
         return made, False
     try:
         with transaction.atomic():
-            correction = _correct(project, actor, correction_id, event_id, action, after, reason)
+            correction = _correct(project, actor, correction_id, event_id, action, after, reason, invoiced)
     except IntegrityError:  # the same correction id, made by a concurrent request
         made = _made_before(project, correction_id, event_id, action, after)
         if made is None:
@@ -102,7 +107,14 @@ def _made_before(
 
 
 def _correct(
-    project: Project, actor: Actor, correction_id: str, event_id: str, action: str, after: int, reason: str
+    project: Project,
+    actor: Actor,
+    correction_id: str,
+    event_id: str,
+    action: str,
+    after: int,
+    reason: str,
+    invoiced: str,
 ) -> UsageCorrection:
     event = (
         usage_events_of(project_id=project.pk, event_ids=[event_id])
@@ -146,9 +158,16 @@ def _correct(
         )
         or earlier.exclude(meter=UsageCorrection.Meter.NONE).exists()
     )
-    if at_stripe:
-        _still_correctable(event, counter, judged_at(structure, now), now)
     delta = after - before
+    adjustment: tuple[int, str] | None = None
+    if at_stripe:
+        try:
+            _still_correctable(event, counter, judged_at(structure, now), now)
+        except Conflict:
+            if invoiced != "credit":
+                raise
+            adjustment = _invoice_adjustment(event, delta)
+            at_stripe = False  # Stripe's meter is left as it billed; the next invoice is adjusted instead
     UsageEvent.objects.filter(pk=event.pk, timestamp=event.timestamp).update(quantity=after)
     if event.meter_status and event.period_start is not None:
         key = (event.customer_id, event.feature_id, event.period_start, event.meter_status)
@@ -193,8 +212,21 @@ def _correct(
         quantity_after=after,
         reason=reason,
         thresholds_uncrossed=uncrossed,
-        meter=UsageCorrection.Meter.PENDING if at_stripe else UsageCorrection.Meter.NONE,
+        meter=(
+            UsageCorrection.Meter.PENDING
+            if at_stripe
+            else UsageCorrection.Meter.INVOICED
+            if adjustment is not None
+            else UsageCorrection.Meter.NONE
+        ),
         meter_attempts_seen=event.meter_attempts,
+        adjustment_amount=adjustment[0] if adjustment else None,
+        adjustment_currency=adjustment[1] if adjustment else "",
+        adjustment_status=(
+            UsageCorrection.Adjustment.PENDING
+            if adjustment and adjustment[0]
+            else UsageCorrection.Adjustment.NONE
+        ),
     )
     audit_record(
         actor=actor,
@@ -213,7 +245,7 @@ def _correct(
         ),
     )
     ent_cache.usage_changed(project_id=project.pk, external_ids=[event.customer.external_id])
-    if at_stripe:
+    if at_stripe or correction.adjustment_status:
         transaction.on_commit(partial(meter_correction_queue, correction_id=correction.pk))
     return correction
 
@@ -258,6 +290,32 @@ def _still_correctable(
             code="usage_invoiced",
             param="event",
         )
+
+
+def _invoice_adjustment(event: UsageEvent, delta: int) -> tuple[int, str]:
+    """(amount, currency) the customer's next invoice is adjusted by for an invoiced event corrected by `delta`
+    units: its metered price's amount for the period's billed units after, less before (negative: a credit); at the
+    price the customer subscribes to now. 409 `usage_invoiced` when no metered price of theirs bills the feature
+    (nothing to adjust an invoice against)."""
+    price = metered_price_of(customer=event.customer, feature_id=event.feature_id)
+    if price is None:
+        raise Conflict(
+            f"Usage event {event.event_id!r} was invoiced by Stripe, and the customer has no live subscription "
+            "billing the feature's meter whose next invoice could be adjusted.",
+            code="usage_invoiced",
+            param="invoiced",
+        )
+    billed = 0
+    if event.period_start is not None:
+        totals = UsageMeterTotal.objects.filter(
+            customer_id=event.customer_id,
+            feature_id=event.feature_id,
+            period_start=event.period_start,
+            meter_status=UsageEvent.MeterStatus.REPORTED,
+        )
+        billed = int(totals.values_list("quantity", flat=True).first() or 0)
+    after = max(billed + delta, 0)
+    return price_amount(price, after) - price_amount(price, billed), price.currency
 
 
 def _thresholds_follow(
@@ -318,5 +376,15 @@ def usage_correction_body(correction: UsageCorrection, *, customer: str, feature
             "adjusted_at": api_time(correction.meter_adjusted_at) if correction.meter_adjusted_at else None,
             "error": correction.meter_error or None,
         },
+        "invoice_adjustment": (
+            {
+                "amount": correction.adjustment_amount,
+                "currency": correction.adjustment_currency,
+                "status": correction.adjustment_status or "none",
+                "invoice_item": correction.adjustment_item or None,
+            }
+            if correction.adjustment_amount is not None
+            else None
+        ),
         "created_at": api_time(correction.created_at),
     }

@@ -83,6 +83,7 @@ def test_voiding_a_reported_event_cancels_it_on_stripes_meter_once(api, tenant_a
         "quantity_after": 0,
         "reason": "bad deploy",
         "thresholds_uncrossed": ["0.8"],  # 8 of 10 reached 80 %; 3 does not
+        "invoice_adjustment": None,
     }
     assert body["stripe_meter"]["status"] == "pending"  # corrected at Stripe after the commit, by a task
     shown = api.get("/api/v1/usage/corrections/fix-1", key=tenant_a.key).json()
@@ -282,3 +283,34 @@ def test_a_closed_period_is_backfilled_only_with_no_billing_side_effects(api, te
     fixed = correct(api, tenant_a.key, id="fix-old", event="old-1", action="amend", quantity=5)
     assert fixed["stripe_meter"]["status"] == "none"
     assert UsageCounter.objects.get(pk=old.pk).used == 5
+
+
+def test_usage_stripe_invoiced_is_credited_on_the_next_invoice_when_asked(api, tenant_a, metered, stripe_sdk):
+    stripe_customer = customer_ensure_stripe(customer=billed(customer(tenant_a.project, "u1")))
+    record(api, tenant_a.key, "e1", 5)
+    record(api, tenant_a.key, "e2", 3)
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        assert correct(api, tenant_a.key, 409, id="fix-1", event="e1", action="void")["error"]["code"] == (
+            "usage_invoiced"
+        )
+        body = correct(api, tenant_a.key, id="fix-1", event="e1", action="void", invoiced="credit")
+        shown = api.get("/api/v1/usage/corrections/fix-1", key=tenant_a.key).json()
+    # 8 units billed at 2 cents; 3 after the void: the next invoice is 10 cents less.
+    assert body["invoice_adjustment"] == {
+        "amount": -10,
+        "currency": "usd",
+        "status": "pending",
+        "invoice_item": None,
+    }
+    assert body["stripe_meter"]["status"] == "invoiced"
+    item_id = shown["invoice_adjustment"]["invoice_item"]
+    assert (shown["invoice_adjustment"]["status"], item_id.startswith("ii_")) == ("created", True)
+    items = stripe_sdk().v1.invoice_items.list({"customer": stripe_customer}).data
+    assert [(i.id, i.amount, i.currency, i.invoice) for i in items] == [(item_id, -10, "usd", None)]
+    assert on_meter(stripe_sdk, metered, stripe_customer) == 8  # the meter stays as Stripe billed it
+    assert UsageEvent.objects.get(event_id="e1").quantity == 0
+    assert UsageCounter.objects.get().used == 3
+    # The same correction again makes no second item.
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        correct(api, tenant_a.key, 200, id="fix-1", event="e1", action="void", invoiced="credit")
+    assert len(stripe_sdk().v1.invoice_items.list({"customer": stripe_customer}).data) == 1

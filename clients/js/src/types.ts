@@ -141,7 +141,8 @@ export type SubscriptionStatus =
   | "paused"
   | "canceled";
 export type UsageCorrectionAction = "void" | "amend";
-export type UsageCorrectionMeterStatus = "none" | "pending" | "adjusted";
+export type UsageCorrectionInvoiceAdjustmentStatus = "none" | "pending" | "created";
+export type UsageCorrectionMeterStatus = "none" | "pending" | "adjusted" | "invoiced";
 export type UsageWindowWindow = "minute" | "hour" | "day" | "week";
 export type VersionChangeChange = "added" | "removed" | "changed";
 export type VersionMoveProration = "now_prorate" | "now_no_proration" | "period_end";
@@ -1085,10 +1086,20 @@ export interface UsageSummary {
 }
 
 export interface UsageCorrectionMeter {
-  /** `none`: nothing to correct at Stripe (the event never reached its meter: the corrected quantity is what gets reported); `pending`: Stripe's meter is being corrected; `adjusted`: it was (the meter event canceled and, for an amount left, a replacement sent). * `none` - nothing to correct at Stripe * `pending` - Pending * `adjusted` - Adjusted */
+  /** `none`: nothing to correct at Stripe (the event never reached its meter: the corrected quantity is what gets reported); `pending`: Stripe's meter is being corrected; `adjusted`: it was (the meter event canceled and, for an amount left, a replacement sent); `invoiced`: Stripe had invoiced it, its meter is left as it billed and the next invoice is adjusted (`invoice_adjustment`). * `none` - Nothing to correct at Stripe * `pending` - Pending * `adjusted` - Adjusted * `invoiced` - Invoiced: adjusted on the next invoice */
   status: UsageCorrectionMeterStatus;
   adjusted_at: string | null;
   error: string | null;
+}
+
+export interface UsageCorrectionInvoiceAdjustment {
+  /** Minor units on the next invoice; negative: a credit. */
+  amount: number;
+  currency: string;
+  /** `created` once the invoice item is at Stripe (`invoice_item`); `none` when nothing changes. * `none` - none * `pending` - pending * `created` - created */
+  status: UsageCorrectionInvoiceAdjustmentStatus;
+  /** Stripe's pending invoice item (`ii_…`). */
+  invoice_item: string | null;
 }
 
 export interface UsageCorrection {
@@ -1106,6 +1117,8 @@ export interface UsageCorrection {
   /** Usage thresholds the event had crossed that the corrected use no longer reaches ('0.8', '1.0', your threshold's id, or 'cap'); each stays crossed for the period (not announced again). */
   thresholds_uncrossed: string[];
   stripe_meter: UsageCorrectionMeter;
+  /** Where Stripe had invoiced the event and `invoiced` was `credit`: the customer's next invoice adjustment; null otherwise. */
+  invoice_adjustment: UsageCorrectionInvoiceAdjustment | null;
   created_at: string;
 }
 

@@ -162,6 +162,8 @@ __all__ = [
     "UsageBatchResult",
     "UsageCorrection",
     "UsageCorrectionAction",
+    "UsageCorrectionInvoiceAdjustment",
+    "UsageCorrectionInvoiceAdjustmentStatus",
     "UsageCorrectionMeter",
     "UsageCorrectionMeterStatus",
     "UsageCost",
@@ -313,7 +315,8 @@ SubscriptionStatus = Literal[
     "canceled",
 ]
 UsageCorrectionAction = Literal["void", "amend"]
-UsageCorrectionMeterStatus = Literal["none", "pending", "adjusted"]
+UsageCorrectionInvoiceAdjustmentStatus = Literal["none", "pending", "created"]
+UsageCorrectionMeterStatus = Literal["none", "pending", "adjusted", "invoiced"]
 UsageWindowWindow = Literal["minute", "hour", "day", "week"]
 VersionChangeChange = Literal["added", "removed", "changed"]
 VersionMoveProration = Literal["now_prorate", "now_no_proration", "period_end"]
@@ -1325,9 +1328,20 @@ class UsageSummary(TollgateObject):
 @dataclass(frozen=True, kw_only=True)
 class UsageCorrectionMeter(TollgateObject):
     status: UsageCorrectionMeterStatus
-    """`none`: nothing to correct at Stripe (the event never reached its meter: the corrected quantity is what gets reported); `pending`: Stripe's meter is being corrected; `adjusted`: it was (the meter event canceled and, for an amount left, a replacement sent). * `none` - nothing to correct at Stripe * `pending` - Pending * `adjusted` - Adjusted"""
+    """`none`: nothing to correct at Stripe (the event never reached its meter: the corrected quantity is what gets reported); `pending`: Stripe's meter is being corrected; `adjusted`: it was (the meter event canceled and, for an amount left, a replacement sent); `invoiced`: Stripe had invoiced it, its meter is left as it billed and the next invoice is adjusted (`invoice_adjustment`). * `none` - Nothing to correct at Stripe * `pending` - Pending * `adjusted` - Adjusted * `invoiced` - Invoiced: adjusted on the next invoice"""
     adjusted_at: str | None
     error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageCorrectionInvoiceAdjustment(TollgateObject):
+    amount: int
+    """Minor units on the next invoice; negative: a credit."""
+    currency: str
+    status: UsageCorrectionInvoiceAdjustmentStatus
+    """`created` once the invoice item is at Stripe (`invoice_item`); `none` when nothing changes. * `none` - none * `pending` - pending * `created` - created"""
+    invoice_item: str | None
+    """Stripe's pending invoice item (`ii_…`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1346,6 +1360,8 @@ class UsageCorrection(TollgateObject):
     thresholds_uncrossed: list[str]
     """Usage thresholds the event had crossed that the corrected use no longer reaches ('0.8', '1.0', your threshold's id, or 'cap'); each stays crossed for the period (not announced again)."""
     stripe_meter: UsageCorrectionMeter
+    invoice_adjustment: UsageCorrectionInvoiceAdjustment | None
+    """Where Stripe had invoiced the event and `invoiced` was `credit`: the customer's next invoice adjustment; null otherwise."""
     created_at: str
 
 

@@ -73,10 +73,18 @@ export class Usage extends Resource {
    * Voids (`action: "void"`) or amends (`action: "amend"`, to `quantity`) the recorded usage event `event` (your
    * id), with a `reason` for the audit log. `id` is yours: the same id again answers the correction it made.
    * Stripe's meter follows in the background (`stripe_meter.status` `pending`, then `adjusted`); `usage_invoiced`
-   * (409) when Stripe invoiced its period or received it more than 24 hours ago.
+   * (409) when Stripe invoiced its period or received it more than 24 hours ago, unless `invoiced: "credit"`: then
+   * the customer's next invoice is adjusted instead (`invoice_adjustment`).
    */
   correct(
-    params: { id: string; event: string; action: "void" | "amend"; reason: string; quantity?: number },
+    params: {
+      id: string;
+      event: string;
+      action: "void" | "amend";
+      reason: string;
+      quantity?: number;
+      invoiced?: "refuse" | "credit";
+    },
     options?: WriteOptions,
   ): Promise<UsageCorrection> {
     return this._post("/usage/corrections", params, options);

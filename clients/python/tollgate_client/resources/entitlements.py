@@ -92,14 +92,16 @@ class Usage(Resource):
         action: str,
         reason: str,
         quantity: int | None = None,
+        invoiced: str | None = None,
         idempotency_key: str | None = None,
     ) -> UsageCorrection:
         """Voids (`action="void"`) or amends (`action="amend"`, to `quantity`) the recorded usage event `event`
         (your id), with a `reason` for the audit log. `id` is yours: the same id again answers the correction it
         made. The period's usage, thresholds and entitlement answers follow at once; Stripe's meter in the
         background (`stripe_meter.status` `pending`, then `adjusted`). `ConflictError` `usage_invoiced` when
-        Stripe invoiced its period or received it more than 24 hours ago (nothing changed)."""
-        body = compact(id=id, event=event, action=action, reason=reason, quantity=quantity)
+        Stripe invoiced its period or received it more than 24 hours ago (nothing changed), unless
+        `invoiced="credit"`: then the customer's next invoice is adjusted instead (`invoice_adjustment`)."""
+        body = compact(id=id, event=event, action=action, reason=reason, quantity=quantity, invoiced=invoiced)
         return self._post(UsageCorrection, "/usage/corrections", body, idempotency_key=idempotency_key)
 
     def correction(self, id: str) -> UsageCorrection:
