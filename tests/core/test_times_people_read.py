@@ -48,7 +48,7 @@ def test_usage_refusals_name_times_ending_in_z(api, tenant_a):
     assert too_old.json()["error"]["message"] == (
         "timestamp: 2026-03-31T23:59:30Z is too old. Usage is accepted for the current period (since "
         "2026-04-01T00:00:00Z) and for the previous one until 3600 seconds after it ended "
-        "(2026-04-01T01:00:00Z)."
+        "(2026-04-01T01:00:00Z); a backfill of a closed period states `no_billing_side_effects`."
     )
     assert not UsageEvent.objects.exists()
 
