@@ -139,13 +139,20 @@ def _correct(
     now = timezone.now()
     structure = ent_cache.structure_fresh(project=project, external_id=event.customer.external_id)
     entry = structure["features"].get(event.feature.key)
-    counter = (
-        UsageCounter.objects.filter(
-            customer_id=event.customer_id, feature_id=event.feature_id, period_start=event.period_start
-        ).first()
+    counter = (  # locked: the use the thresholds are judged on is the one the update changes
+        UsageCounter.objects.select_for_update()
+        .filter(customer_id=event.customer_id, feature_id=event.feature_id, period_start=event.period_start)
+        .first()
         if event.period_start is not None
         else None
     )
+    if counter is not None and counter.used + after - before < counter.held:
+        raise Conflict(
+            f"Usage event {event_id!r} cannot be corrected now: {counter.held} units of the period are held, more "
+            "than its use would be; end the holds first.",
+            code="correction_unsupported",
+            param="event",
+        )
     earlier = UsageCorrection.objects.filter(project=project, usage_event_id=event.pk)
     at_stripe = (
         event.meter_status == UsageEvent.MeterStatus.REPORTED
