@@ -105,6 +105,10 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         f"/api/v1/projects/{tenant_a.project.pk}/adoptions", adoption, key=platform_key
     ).json()
 
+    usage = {"id": "call-1", "customer": "user-1", "feature": "api_calls", "quantity": 3}
+    assert api.post("/api/v1/usage", usage, key=key).status_code == 201
+    fix = {"id": "fix-1", "event": "call-1", "action": "amend", "quantity": 2, "reason": "double count"}
+    assert api.post("/api/v1/usage/corrections", fix, key=key).status_code == 201
     drafted = api.put("/api/v1/products/pro/draft", {"features": {}}, key=key)  # its updated_at
     assert drafted.status_code == 200, drafted.content
     ids = {
@@ -128,6 +132,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "run_id": adoption["id"],
         "table_id": cost_table["id"],
         "credit_note_id": credit_note.json()["id"],
+        "correction_id": "fix-1",
     }
     query = {"customer": "user-1", "feature": "ai_credits"}
     usage_query = {**query, "feature": "api_calls"}  # usage is of a metered feature
@@ -163,6 +168,7 @@ def test_every_timestamp_of_every_answer_ends_in_z(
         "/api/v1/coupons/{coupon} .redeem_by",
         "/api/v1/promotion_codes .data[].expires_at",
         "/api/v1/usage .period_end",
+        "/api/v1/usage/corrections/{correction_id} .period_start",
         "/api/v1/invoices .data[].lines[].period_start",
         "/api/v1/invoices/{invoice_id} .lines[].period_end",
         "/api/v1/test_clocks/{test_clock} .frozen_time",
