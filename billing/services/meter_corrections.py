@@ -28,7 +28,7 @@ from entitlements.services.meters import meter_second
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for
 from stripe_gateway.invoice_items import invoice_item_create
-from stripe_gateway.meter_adjustments import meter_event_cancel
+from stripe_gateway.meter_events import meter_event_cancel, meter_event_send
 
 CLAIM_SECONDS = 120
 RETRY_SECONDS = 30.0  # after a failed write: the sweep's period
@@ -48,23 +48,14 @@ def meter_correction_apply(*, correction_id: str) -> float | None:
         )
         if correction is None:
             return None
-        others = UsageCorrection.objects.filter(
+        siblings = UsageCorrection.objects.filter(
             project_id=correction.project_id, usage_event_id=correction.usage_event_id
-        ).exclude(pk=correction.pk)
-        latest = (
-            UsageCorrection.objects.filter(
-                project_id=correction.project_id, usage_event_id=correction.usage_event_id
-            )
-            .order_by("-created_at", "-pk")
-            .values_list("pk", flat=True)
-            .first()
         )
-        if latest != correction.pk:
-            correction.meter = UsageCorrection.Meter.ADJUSTED
-            correction.meter_error = "Superseded: a later correction of the event corrects the meter."
-            correction.meter_adjusted_at = now
-            correction.save(update_fields=["meter", "meter_error", "meter_adjusted_at"])
-            return None
+        others = siblings.exclude(pk=correction.pk)
+        if siblings.order_by("-created_at", "-pk").values_list("pk", flat=True).first() != correction.pk:
+            return _settled(
+                correction, now, "Superseded: a later correction of the event corrects the meter."
+            )
         event = (
             UsageEvent.objects.select_for_update(of=("self",))
             .select_related("feature", "customer")
@@ -72,10 +63,7 @@ def meter_correction_apply(*, correction_id: str) -> float | None:
             .first()
         )
         if event is None:  # erased with its customer: nothing left to bill
-            correction.meter = UsageCorrection.Meter.ADJUSTED
-            correction.meter_adjusted_at = now
-            correction.save(update_fields=["meter", "meter_adjusted_at"])
-            return None
+            return _settled(correction, now, "")
         claimed: list[datetime] = [
             moment
             for moment in others.filter(meter_claimed_until__gt=now).values_list(
@@ -112,7 +100,6 @@ def meter_correction_apply(*, correction_id: str) -> float | None:
     with transaction.atomic():
         UsageCorrection.objects.filter(pk=correction.pk).update(
             meter=UsageCorrection.Meter.ADJUSTED,
-            meter_replacement=left > 0,
             meter_adjusted_at=done,
             meter_claimed_until=None,
             meter_error="",
@@ -132,6 +119,18 @@ def meter_correction_apply(*, correction_id: str) -> float | None:
                 meter_error=f"Voided by its correction {correction.correction_id}: canceled on Stripe's meter.",
                 meter_next_attempt_at=None,
             )
+    return None
+
+
+def _settled(correction: UsageCorrection, now: datetime, error: str) -> float | None:
+    """Nothing for this correction to write (superseded, or its event erased): done (None, as
+    `meter_correction_apply` answers)."""
+    correction.meter, correction.meter_adjusted_at, correction.meter_error = (
+        UsageCorrection.Meter.ADJUSTED,
+        now,
+        error,
+    )
+    correction.save(update_fields=["meter", "meter_adjusted_at", "meter_error"])
     return None
 
 
@@ -183,13 +182,13 @@ def _meter_write(correction: UsageCorrection, event: UsageEvent, earlier: list[s
         )
     left = event.quantity - event.covered
     if left > 0:
-        gateway.meter_event_create(
-            params={
-                "event_name": event_name,
-                "payload": {"stripe_customer_id": event.customer.stripe_customer_id, "value": str(left)},
-                "identifier": correction.pk,
-                "timestamp": meter_second(event.timestamp),
-            },
+        meter_event_send(
+            gateway,
+            event_name=event_name,
+            stripe_customer=event.customer.stripe_customer_id,
+            value=left,
+            identifier=correction.pk,
+            second=meter_second(event.timestamp),
             idem=f"usage_correction:{correction.pk}:event",
         )
     return left

@@ -33,6 +33,7 @@ from entitlements.services.meter_totals import meter_status_move
 from entitlements.services.meters import meter_second
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for
+from stripe_gateway.meter_events import meter_event_send
 
 logger = logging.getLogger(__name__)
 
@@ -121,18 +122,17 @@ def meter_events_report(
         if event.covered and event.quantity == event.covered:
             paid.append(event.pk)
             continue
-        params = {
-            "event_name": event.feature.stripe_meter_event_name,
-            "payload": {
-                "stripe_customer_id": event.customer.stripe_customer_id,
-                "value": str(event.quantity - event.covered),  # the units credits paid are not billed
-            },
-            "identifier": event.pk,
-            "timestamp": meter_second(event.timestamp),
-        }
         pacer.wait()
         try:
-            gateway.meter_event_create(params=params, idem=f"meter_event:{event.pk}")
+            meter_event_send(
+                gateway,
+                event_name=event.feature.stripe_meter_event_name,
+                stripe_customer=event.customer.stripe_customer_id,
+                value=event.quantity - event.covered,  # the units credits paid are not billed
+                identifier=event.pk,
+                second=meter_second(event.timestamp),
+                idem=f"meter_event:{event.pk}",
+            )
         except ApiError as exc:
             if "already exists" in exc.message:
                 reported.append(event.pk)

@@ -32,7 +32,6 @@ class Migration(migrations.Migration):
                 ('thresholds_uncrossed', models.JSONField(blank=True, default=list)),
                 ('meter', models.CharField(choices=[('none', 'Nothing to correct at Stripe'), ('pending', 'Pending'), ('adjusted', 'Adjusted'), ('invoiced', 'Invoiced: adjusted on the next invoice')], default='none', max_length=10, verbose_name='Stripe meter')),
                 ('meter_attempts_seen', models.PositiveSmallIntegerField(default=0)),
-                ('meter_replacement', models.BooleanField(default=False)),
                 ('meter_claimed_until', models.DateTimeField(blank=True, null=True)),
                 ('meter_error', models.CharField(blank=True, max_length=500, verbose_name='Stripe meter error')),
                 ('meter_adjusted_at', models.DateTimeField(blank=True, null=True, verbose_name='corrected at Stripe')),

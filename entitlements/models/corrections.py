@@ -49,13 +49,9 @@ class UsageCorrection(models.Model):
     meter = models.CharField(
         max_length=10, choices=Meter.choices, default=Meter.NONE, verbose_name="Stripe meter"
     )
-    meter_attempts_seen = models.PositiveSmallIntegerField(
-        default=0
-    )  # the event's report attempts at correction
-    meter_replacement = models.BooleanField(
-        default=False
-    )  # a replacement meter event carries the amount left
-    meter_claimed_until = models.DateTimeField(null=True, blank=True)  # a worker is writing to Stripe's meter
+    # The event's report attempts when it was corrected: one more since says no report is in flight.
+    meter_attempts_seen = models.PositiveSmallIntegerField(default=0)
+    meter_claimed_until = models.DateTimeField(null=True, blank=True)  # a worker is writing to Stripe
     meter_error = models.CharField(max_length=500, blank=True, verbose_name="Stripe meter error")
     meter_adjusted_at = models.DateTimeField(null=True, blank=True, verbose_name="corrected at Stripe")
     # Where Stripe invoiced the event already (asked for with `invoiced: "credit"`): what the corrected units

@@ -21,8 +21,10 @@ from entitlements.services.meter_totals import meter_status_move
 
 logger = logging.getLogger(__name__)
 
-# Billing's reporter registers under this name (kept from when it lived here); entitlements only names it.
+# Billing's reporter registers under this name (kept from when it lived here), and its meter correction under the
+# second (`services.usage_corrections`); entitlements only names them.
 METER_REPORT_TASK = "entitlements.tasks.usage_report_to_stripe"
+METER_CORRECTION_TASK = "billing.tasks.usage_correction_to_stripe"
 # Stripe takes meter events up to 35 days old; skipped usage older than this (less an hour for the report to
 # run) is left skipped: Stripe would refuse it.
 METER_EVENT_MAX_AGE = timedelta(days=35) - timedelta(hours=1)
@@ -37,10 +39,19 @@ def meter_second(moment: datetime) -> int:
 
 def meter_report_queue(*, project_id: str) -> None:
     """The project has usage pending for its Stripe meters: queues its report (called on commit)."""
+    _queue(METER_REPORT_TASK, project_id)
+
+
+def meter_correction_queue(*, correction_id: str) -> None:
+    """A usage correction needs Stripe corrected (its meter, or the next invoice): queues it (called on commit)."""
+    _queue(METER_CORRECTION_TASK, correction_id)
+
+
+def _queue(task: str, key: str) -> None:
     try:
-        current_app.signature(METER_REPORT_TASK, args=(project_id,)).delay()
-    except Exception:  # the broker is down: the sweep reports them later
-        logger.exception("Could not queue the meter report of %s; the sweep will send it.", project_id)
+        current_app.signature(task, args=(key,)).delay()
+    except Exception:  # the broker is down: beat's meter sweep sends it later
+        logger.exception("Could not queue %s(%s); the sweep will send it.", task, key)
 
 
 def meter_events_unskip(

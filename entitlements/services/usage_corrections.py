@@ -8,19 +8,17 @@ cache, the audit log and the tenant event `usage.corrected`. `as_of` history bef
 what was known then (`history.usage_at` adds corrections made later back).
 
 Stripe's meter is corrected by billing after the commit (`billing.services.meter_corrections`, queued under
-`METER_CORRECTION_TASK`) when the event may be at Stripe: a meter event adjustment cancels what it was sent and a
+`meters.METER_CORRECTION_TASK`) when the event may be at Stripe: a meter event adjustment cancels what it was sent and a
 replacement meter event, under the correction's id, carries the amount left. An event Stripe never received
 needs nothing: the reporter sends the corrected quantity (or, voided, nothing). Where Stripe can no longer
 correct it — its period closed (invoiced), or received more than a day ago (Stripe cancels a meter event only
 within 24 hours) — the correction is refused (409 `usage_invoiced`) and nothing changes.
 """
 
-import logging
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from celery import current_app
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -36,27 +34,15 @@ from entitlements.models import ThresholdCrossing, UsageCorrection, UsageCounter
 from entitlements.selectors import metered_price_of
 from entitlements.services.counters import usage_events_of, usage_marks
 from entitlements.services.meter_totals import meter_status_move, meter_totals_add
-from entitlements.services.meters import meter_report_queue
+from entitlements.services.meters import meter_correction_queue, meter_report_queue
 from entitlements.services.usage import usage_thresholds_announce
 from entitlements.services.windows import window_start, windows_give_back
 from entitlements.snapshot import FeatureEntry, judged_at
 from events.services.record import event_record
 from projects.models import Project
 
-logger = logging.getLogger(__name__)
-
-# Billing's meter correction registers under this name; entitlements only names it.
-METER_CORRECTION_TASK = "billing.tasks.usage_correction_to_stripe"
 # Stripe cancels a meter event only within 24 hours of receiving it; an hour is kept for the adjustment to run.
 METER_CANCEL_WINDOW = timedelta(hours=23)
-
-
-def meter_correction_queue(*, correction_id: str) -> None:
-    """The correction needs Stripe's meter corrected: queues it (called on commit; the sweep retries it)."""
-    try:
-        current_app.signature(METER_CORRECTION_TASK, args=(correction_id,)).delay()
-    except Exception:  # the broker is down: the sweep sends it later
-        logger.exception("Could not queue the meter correction %s; the sweep will send it.", correction_id)
 
 
 def usage_correct(
