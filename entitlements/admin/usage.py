@@ -19,8 +19,6 @@ from entitlements.services.usage_corrections import usage_correct
 
 
 def _event_void(event: UsageEvent, data: dict[str, Any], actor: Actor) -> str | None:
-    if event.quantity == 0:
-        return "counts 0 already"
     correction, _ = usage_correct(
         project=event.project,
         actor=actor,

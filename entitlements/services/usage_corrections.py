@@ -153,14 +153,12 @@ def _correct(
     )
     delta = after - before
     adjustment: tuple[int, str] | None = None
-    if at_stripe:
-        try:
-            _still_correctable(event, counter, judged_at(structure, now), now)
-        except Conflict:
-            if invoiced != "credit":
-                raise
-            adjustment = _invoice_adjustment(event, delta)
-            at_stripe = False  # Stripe's meter is left as it billed; the next invoice is adjusted instead
+    refusal = _invoiced(event, counter, judged_at(structure, now), now) if at_stripe else None
+    if refusal is not None:
+        if invoiced != "credit":
+            raise refusal
+        adjustment = _invoice_adjustment(event, delta)
+        at_stripe = False  # Stripe's meter is left as it billed; the next invoice is adjusted instead
     UsageEvent.objects.filter(pk=event.pk, timestamp=event.timestamp).update(quantity=after)
     if event.meter_status and event.period_start is not None:
         key = (event.customer_id, event.feature_id, event.period_start, event.meter_status)
@@ -263,13 +261,13 @@ def _supported(event: UsageEvent) -> None:
         )
 
 
-def _still_correctable(
+def _invoiced(
     event: UsageEvent, counter: UsageCounter | None, judged: datetime, now: datetime
-) -> None:
-    """409 `usage_invoiced` when Stripe's meter can no longer correct an event it may hold: its period is over
-    (Stripe invoices a period's usage as it ends), or Stripe received it more than a day ago."""
+) -> Conflict | None:
+    """The 409 `usage_invoiced` when Stripe's meter can no longer correct an event it may hold (None: it can): its
+    period is over (Stripe invoices a period's usage as it ends), or Stripe received it more than a day ago."""
     if counter is not None and counter.period_end <= judged:
-        raise Conflict(
+        return Conflict(
             f"Usage event {event.event_id!r} was billed by Stripe in the period that ended "
             f"{api_time(counter.period_end)}: its meter can no longer be corrected.",
             code="usage_invoiced",
@@ -277,12 +275,13 @@ def _still_correctable(
         )
     reported = event.meter_reported_at
     if reported is not None and reported < now - METER_CANCEL_WINDOW:
-        raise Conflict(
+        return Conflict(
             f"Usage event {event.event_id!r} reached Stripe's meter at {api_time(reported)}: Stripe cancels a meter "
             "event only within 24 hours of receiving it.",
             code="usage_invoiced",
             param="event",
         )
+    return None
 
 
 def _invoice_adjustment(event: UsageEvent, delta: int) -> tuple[int, str]:
