@@ -58,13 +58,15 @@ js-check: install
 
 ## make soak: the convergence property test (tests/e2e/test_convergence.py) over 500 seeds instead of CI's 20,
 ## against DATABASE_URL (PostgreSQL), REDIS_URL and TOLLGATE_TEST_BROKER_URL; each seed's report goes to var/soak/.
-## Then the usage-corrections property test (tests/entitlements/test_usage_corrections_property.py), 500 seeds too.
+## Then the usage-corrections property tests (tests/entitlements/test_usage_corrections_property.py and
+## test_usage_corrections_renewals.py), 500 seeds too.
 soak: install
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" -a -n "$$TOLLGATE_TEST_BROKER_URL" || { echo "make soak needs DATABASE_URL (PostgreSQL), REDIS_URL and TOLLGATE_TEST_BROKER_URL (the workers' broker: a Redis database of its own)"; exit 2; }
 	TOLLGATE_CONVERGENCE_SEEDS=$${TOLLGATE_CONVERGENCE_SEEDS:-500} TOLLGATE_CONVERGENCE_REPORT_DIR=var/soak \
 		$(BIN)/pytest tests/e2e/test_convergence.py -p no:cacheprovider -q
 	TOLLGATE_CORRECTION_SEEDS=$${TOLLGATE_CORRECTION_SEEDS:-500} \
-		$(BIN)/pytest tests/entitlements/test_usage_corrections_property.py -p no:cacheprovider -q
+		$(BIN)/pytest tests/entitlements/test_usage_corrections_property.py \
+		tests/entitlements/test_usage_corrections_renewals.py -p no:cacheprovider -q
 
 soak-writes: install
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" -a -n "$$TOLLGATE_TEST_BROKER_URL" || { echo "make soak-writes needs DATABASE_URL (PostgreSQL), REDIS_URL and TOLLGATE_TEST_BROKER_URL (the workers' broker: a Redis database of its own)"; exit 2; }

@@ -69,17 +69,22 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
                     covered[key] = covered.get(key, 0) + int(paid)
         # An event corrected after `at` counted then what it counted before its corrections (the event holds the
         # corrected quantity): what was known at `at` is answered, not what was learned later.
-        for feature_id, period_start, back in (
+        for feature_id, period_start, back, back_paid in (
             UsageCorrection.objects.filter(
                 customer_id=customer_id, feature_id__in=counted, event_created_at__lte=at, created_at__gt=at
             )
             .values_list("feature_id", "period_start")
-            .annotate(back=Sum(F("quantity_before") - F("quantity_after")))
+            .annotate(
+                back=Sum(F("quantity_before") - F("quantity_after")),
+                back_paid=Sum(F("covered_before") - F("covered_after")),
+            )
             .order_by()
         ):
             key = by_id[feature_id]
             if period_start is not None and period_start.timestamp() == features[key].get("period_start"):
                 counts["used"][key] = counts["used"].get(key, 0) + int(back)
+                if back_paid:
+                    covered[key] = covered.get(key, 0) + int(back_paid)
         credits = [fid for fid, key in by_id.items() if kinds[key] == Feature.Type.CREDITS]
         entries = (
             CreditLedgerEntry.objects.filter(

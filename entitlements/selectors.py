@@ -329,7 +329,7 @@ def usage_correction_get(*, project: Project, correction_id: str) -> UsageCorrec
     """A usage correction by the tenant's id; 404 for none of the project's."""
     correction = (
         UsageCorrection.objects.filter(project=project, correction_id=correction_id)
-        .select_related("customer", "feature")
+        .select_related("customer", "feature", "credits_feature")
         .first()
     )
     if correction is None:
@@ -465,7 +465,7 @@ def metered_price_of(*, customer: Customer, feature_id: str) -> Price | None:
     return next((prices[pk] for pk in held if pk in prices), None)
 
 
-def _in_trial(*, customer: Customer, period_end: datetime, price_id: str) -> bool:
+def period_in_trial(*, customer: Customer, period_end: datetime, price_id: str) -> bool:
     """Whether a period ending at `period_end` is a trial of one of the customer's live subscriptions whose
     metered item is on `price_id` (the price billing the feature): Stripe bills no usage recorded in a trial (the
     first paid period starts on its end). Another subscription's trial says nothing of a feature it does not bill."""
@@ -506,7 +506,9 @@ def usage_summary(*, project: Project, external_id: str, feature_key: str) -> di
             ).values_list("meter_status", "quantity")
         )
         price = metered_price_of(customer=customer, feature_id=feature.pk)
-        billed = price is not None and not _in_trial(customer=customer, period_end=end, price_id=price.pk)
+        billed = price is not None and not period_in_trial(
+            customer=customer, period_end=end, price_id=price.pk
+        )
         if covered:  # of the used units, those credits paid: no metered price bills them
             covered -= _held_covered(customer, feature.pk)
     return {

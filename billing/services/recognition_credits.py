@@ -21,7 +21,7 @@ from entitlements.models import CreditLedgerEntry, CreditLot
 
 Entry = CreditLedgerEntry.Type
 # The ledger's movements of units used up (signed as the ledger signs them: − taken, + given back).
-USED = (Entry.CONSUME, Entry.HOLD, Entry.HOLD_RETURN, Entry.FORFEITED)
+USED = (Entry.CONSUME, Entry.HOLD, Entry.HOLD_RETURN, Entry.FORFEITED, Entry.CORRECTION)
 
 
 @dataclass

@@ -89,6 +89,7 @@ CLASSES: tuple[Cls, ...] = (
     Cls("UsageSummary", ("UsageSummaryOutput",)),
     Cls("UsageCorrectionMeter", ("UsageCorrectionMeterOutput",)),
     Cls("UsageCorrectionInvoiceAdjustment", ("UsageCorrectionInvoiceAdjustmentOutput",)),
+    Cls("UsageCorrectionCredits", ("UsageCorrectionCreditsOutput",)),
     Cls("UsageCorrection", ("UsageCorrectionOutput",)),
     Cls("UsageWindow", ("WindowOutput",)),
     Cls("EntitlementCap", ("CapOutput",)),

@@ -51,7 +51,8 @@ class CreditLotOutput(serializers.Serializer[Any]):
 class CreditLedgerOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     type = serializers.CharField(
-        help_text="grant, consume, revoke, hold, hold_return, rollover or forfeited (an entity's removal)."
+        help_text="grant, consume, revoke, hold, hold_return, rollover, forfeited (an entity's removal) or correction (a "
+        "usage correction of an event a credits waterfall paid for: + given back, − taken)."
     )
     amount = serializers.IntegerField(help_text="+ granted, − consumed or taken back.")
     lot = serializers.CharField()

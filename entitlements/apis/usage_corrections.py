@@ -83,6 +83,17 @@ class UsageCorrectionInvoiceAdjustmentOutput(serializers.Serializer[Any]):
     invoice_item = serializers.CharField(allow_null=True, help_text="Stripe's pending invoice item (`ii_…`).")
 
 
+class UsageCorrectionCreditsOutput(serializers.Serializer[Any]):
+    feature = serializers.CharField(allow_null=True, help_text="The credits feature that paid (its key).")
+    covered_before = serializers.IntegerField(help_text="The event's units paid from credits before.")
+    covered_after = serializers.IntegerField(
+        help_text="The event's units paid from credits after (an event's covered units are its last)."
+    )
+    returned = serializers.IntegerField(
+        help_text="Credits given back to the lots they came from (negative: taken for units added)."
+    )
+
+
 class UsageCorrectionOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     object = serializers.CharField(default="usage_correction")
@@ -98,6 +109,11 @@ class UsageCorrectionOutput(serializers.Serializer[Any]):
         child=serializers.CharField(),
         help_text="Usage thresholds the event had crossed that the corrected use no longer reaches ('0.8', '1.0', "
         "your threshold's id, or 'cap'); each stays crossed for the period (not announced again).",
+    )
+    credits = UsageCorrectionCreditsOutput(
+        allow_null=True,
+        help_text="Where a credits waterfall paid for some of the event's units, or pays for units added: what "
+        "moved of the credits (ledger entries `correction` naming the event); null otherwise.",
     )
     stripe_meter = UsageCorrectionMeterOutput()
     invoice_adjustment = UsageCorrectionInvoiceAdjustmentOutput(
@@ -116,14 +132,14 @@ class UsageCorrectionsApi(BaseApi):
         summary="Correct a usage event",
         description=(
             "Voids or amends a recorded usage event by its id, with a `reason` for the audit log. Everything "
-            "derived from it follows at once: the period's usage (counters, rolling windows, the entitlement "
-            "answers, `GET /usage`), the thresholds (`thresholds_uncrossed`), `as_of` answers from now on; and "
+            "derived from it follows at once: the period's usage (counters, an entity's use, rolling windows, "
+            "the entitlement answers, `GET /usage`), the credits a credits waterfall paid (`credits`), the thresholds (`thresholds_uncrossed`), `as_of` answers from now on; and "
             "Stripe's meter, in the background (`stripe_meter`). Announced as `usage.corrected`. The same `id` "
             "again answers 200 with the correction it made. Errors: 404 for an unknown event; 409 "
             "`usage_invoiced` (Stripe invoiced its period, or received it more than 24 hours ago: its meter can "
             "no longer be corrected; nothing changed — unless `invoiced` is `credit`: then the next invoice is "
-            "adjusted, `invoice_adjustment`), `usage_event_voided`, `correction_unsupported` (units paid "
-            "from credits, a hold's report, an entity's use, or not metered usage), `idempotency_id_reused`; 400 "
+            "adjusted, `invoice_adjustment`), `usage_event_voided`, `correction_unsupported` (a hold's "
+            "report, or not metered usage; or held units above the corrected use), `idempotency_id_reused`; 400 "
             "`correction_unchanged`."
         ),
         request=UsageCorrectionInput,

@@ -44,6 +44,14 @@ class UsageCorrection(models.Model):
     quantity_before = models.BigIntegerField()
     quantity_after = models.BigIntegerField()
     reason = models.CharField(max_length=500)
+    # A credits waterfall's: the event's units paid from credits before and after (its `covered`), and the credits
+    # that moved with them (+ given back to the lots they came from, − taken for units added), of `credits_feature`.
+    covered_before = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits before")
+    covered_after = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits after")
+    credits_returned = models.BigIntegerField(default=0, db_default=0, verbose_name="credits given back")
+    credits_feature = models.ForeignKey(
+        "catalog.Feature", on_delete=models.SET_NULL, related_name="+", null=True, blank=True, db_index=False
+    )
     # Usage thresholds the event had crossed and the corrected use no longer reaches (labels, lowest first).
     thresholds_uncrossed = models.JSONField(default=list, blank=True)
     meter = models.CharField(

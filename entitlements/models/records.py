@@ -497,6 +497,7 @@ class CreditLedgerEntry(models.Model):
         FORFEITED = (
             "forfeited"  # what an entity's lot had left when the entity was removed, where the plan forfeits
         )
+        CORRECTION = "correction"  # a waterfall event's usage correction: + given back, − taken
 
     id = PublicIdField(prefix="cle")
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")

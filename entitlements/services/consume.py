@@ -31,6 +31,7 @@ from entitlements.services.counters import (
     usage_events_of,
     usage_id_reused,
 )
+from entitlements.services.credit_lots import lots_refill
 from entitlements.services.customers import customers_ensure
 from entitlements.services.entities import entity_take
 from entitlements.services.meters import meter_report_queue
@@ -549,36 +550,16 @@ def credits_held(customer_id: str, feature_id: str) -> int:
 
 
 def credits_refill(hold: Hold, returned: int) -> None:
-    """Credits a hold does not keep go back to the lots they came from, last taken first, with ledger entries
-    `hold_return` (of the lots' feature: a waterfall's hold holds another feature's credits); a lot voided
-    meanwhile (a refund, a grant removed: its credits taken back) gets nothing back, and one expired meanwhile
-    gets them back to end with it (its balance is nil either way)."""
-    entries = []
-    features = dict(
-        CreditLot.objects.filter(pk__in=[lot for lot, _ in hold.lots], voided_at__isnull=True).values_list(
-            "pk", "feature_id"
-        )
+    """Credits a hold does not keep go back to the lots they came from (`lots_refill`), with ledger entries
+    `hold_return` (of the lots' feature: a waterfall's hold holds another feature's credits)."""
+    lots_refill(
+        project_id=hold.project_id,
+        customer_id=hold.customer_id,
+        taken=[(lot_id, units) for lot_id, units in hold.lots],
+        credits=returned,
+        type=CreditLedgerEntry.Type.HOLD_RETURN,
+        reference=hold.hold_id,
     )
-    for lot_id, units in reversed(hold.lots):
-        if returned <= 0:
-            break
-        back = min(units, returned)
-        returned -= back
-        if lot_id not in features:  # the lot is voided, or gone with its feature: nothing to give back to
-            continue
-        CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + back)
-        entries.append(
-            CreditLedgerEntry(
-                project_id=hold.project_id,
-                customer_id=hold.customer_id,
-                feature_id=features[lot_id],
-                lot_id=lot_id,
-                type=CreditLedgerEntry.Type.HOLD_RETURN,
-                amount=back,
-                reference=hold.hold_id,
-            )
-        )
-    CreditLedgerEntry.objects.bulk_create(entries)
 
 
 def entry_low_percent(entry: FeatureEntry) -> int:

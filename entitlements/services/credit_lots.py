@@ -1,9 +1,11 @@
 """Credit lots and their ledger, as every source of credits makes and ends them (plan periods, purchases, grants,
 an entity's removal): a lot created with its `grant` entry (`lot_create`), one movement recorded (`lot_entry`), lots
-taken back (`lots_take_back`)."""
+taken back (`lots_take_back`), credits given back to the lots they were taken from (`lots_refill`)."""
 
 from datetime import datetime
 from typing import Any
+
+from django.db.models import F
 
 from catalog.models import Feature
 from customers.models import Customer
@@ -72,3 +74,47 @@ def lots_take_back(
         lot.remaining = 0
         lot.voided_at = now
         lot.save(update_fields=["remaining", "voided_at"])
+
+
+def lots_refill(
+    *,
+    project_id: str,
+    customer_id: str,
+    taken: list[tuple[str, int]],
+    credits: int,
+    type: str,
+    reference: str,
+) -> int:
+    """`credits` go back to the lots they were `taken` from ((lot id, credits), in spending order), last taken
+    first, with ledger entries of `type` naming `reference`; a lot voided meanwhile (a refund, a grant removed:
+    its credits taken back) gets nothing back, and one expired meanwhile gets them back to end with it (its
+    balance is nil either way). The credits given back."""
+    entries = []
+    features = dict(
+        CreditLot.objects.filter(pk__in=[lot for lot, _ in taken], voided_at__isnull=True).values_list(
+            "pk", "feature_id"
+        )
+    )
+    given = 0
+    for lot_id, units in reversed(taken):
+        if credits <= 0:
+            break
+        back = min(units, credits)
+        credits -= back
+        if lot_id not in features:  # the lot is voided, or gone with its feature: nothing to give back to
+            continue
+        given += back
+        CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + back)
+        entries.append(
+            CreditLedgerEntry(
+                project_id=project_id,
+                customer_id=customer_id,
+                feature_id=features[lot_id],
+                lot_id=lot_id,
+                type=type,
+                amount=back,
+                reference=reference,
+            )
+        )
+    CreditLedgerEntry.objects.bulk_create(entries)
+    return given

@@ -72,6 +72,10 @@ class UsageInput(NamedTuple):
     no_billing: bool = False
 
 
+# The meter note of an event backfilled with no billing side effects: a correction never bills it either.
+BACKFILLED = "Backfilled with no billing side effects: never sent to Stripe's meter."
+
+
 def _period_for(
     entry: FeatureEntry,
     timestamp: datetime,
@@ -251,7 +255,7 @@ def usage_record_batch(
             }
         )
         if backfilled:
-            rows[-1]["meter_error"] = "Backfilled with no billing side effects: never sent to Stripe's meter."
+            rows[-1]["meter_error"] = BACKFILLED
         if event.id in priced:
             rows[-1]["dimensions"], rows[-1]["cost_micros"] = priced[event.id]
     # Months without a partition yet get theirs before the batch's transaction, so its DDL locks end at once.

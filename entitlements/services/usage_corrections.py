@@ -1,7 +1,8 @@
 """Correcting recorded usage: `usage_correct` voids or amends a usage event by the tenant's id, once per correction
 id. In one transaction, with the event locked, everything derived from it follows the corrected quantity: the
 event itself (so every later sum over events, `meter_totals_rebuild` and the re-rating included, reads it), its
-period counter, its rolling windows still current, its period's meter totals, the usage thresholds (one the event
+period counter, the credits a credits waterfall paid for its units (credit lots and ledger), the use of the entity
+it named, its rolling windows still current, its period's meter totals, the usage thresholds (one the event
 had crossed and the corrected use no longer reaches is reported in the answer; its crossing stays recorded, so
 re-crossing it later fires nothing again; one an amendment now reaches fires as usage does), the entitlement
 cache, the audit log and the tenant event `usage.corrected`. `as_of` history before the correction still answers
@@ -12,7 +13,8 @@ Stripe's meter is corrected by billing after the commit (`billing.services.meter
 replacement meter event, under the correction's id, carries the amount left. An event Stripe never received
 needs nothing: the reporter sends the corrected quantity (or, voided, nothing). Where Stripe can no longer
 correct it — its period closed (invoiced), or received more than a day ago (Stripe cancels a meter event only
-within 24 hours) — the correction is refused (409 `usage_invoiced`) and nothing changes.
+within 24 hours) — the correction is refused (409 `usage_invoiced`) and nothing changes, unless what the meter
+bills of the event is unchanged (credits paid for the difference).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -20,23 +22,31 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from catalog.models import Feature
-from catalog.pricing import price_amount
+from catalog.models import Feature, Price, ProductVersion
+from catalog.pricing import terms_amount
+from catalog.snapshots import price_snapshot
 from core.actors import Actor
 from core.audit import audit_record
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.serializers import api_time
 from entitlements import cache as ent_cache
-from entitlements.models import ThresholdCrossing, UsageCorrection, UsageCounter, UsageEvent, UsageMeterTotal
+from entitlements.models import (
+    Hold,
+    SubscriptionVersion,
+    ThresholdCrossing,
+    UsageCorrection,
+    UsageCounter,
+    UsageEvent,
+    UsageMeterTotal,
+)
 from entitlements.selectors import metered_price_of
+from entitlements.services.correction_follow import counter_follow, entity_follow, windows_follow
 from entitlements.services.counters import usage_events_of, usage_marks
 from entitlements.services.meter_totals import meter_status_move, meter_totals_add
 from entitlements.services.meters import meter_correction_queue, meter_report_queue
-from entitlements.services.usage import usage_thresholds_announce
-from entitlements.services.windows import window_start, windows_give_back
+from entitlements.services.usage import BACKFILLED, usage_thresholds_announce
 from entitlements.snapshot import FeatureEntry, judged_at
 from events.services.record import event_record
 from projects.models import Project
@@ -152,17 +162,39 @@ def _correct(
         or earlier.exclude(meter=UsageCorrection.Meter.NONE).exists()
     )
     delta = after - before
+    judged = judged_at(structure, now)
+    # Units an event Stripe's meter never held gains in a period Stripe invoiced are billed on the next invoice, as
+    # the meter would take them into a period already billed.
+    unsent = event.meter_status == UsageEvent.MeterStatus.SKIPPED and event.meter_error != BACKFILLED
+    price = metered_price_of(customer=event.customer, feature_id=event.feature_id)
+    gains_unsent = unsent and after > before and price is not None
+    refusal = _invoiced(event, counter, judged, now) if at_stripe or gains_unsent else None
+    followed = counter_follow(
+        project=project,
+        event=event,
+        structure=structure,
+        entry=entry,
+        counter=counter,
+        after=after,
+        judged=judged,
+        now=now,
+    )
+    billed_before, billed_after = before - event.covered, followed.billed(after)
+    billed = billed_after - billed_before
     adjustment: tuple[int, str] | None = None
-    refusal = _invoiced(event, counter, judged_at(structure, now), now) if at_stripe else None
-    if refusal is not None:
+    if billed == 0:
+        at_stripe = False  # what Stripe's meter bills of it is unchanged: credits paid for the difference
+    elif refusal is not None:
         if invoiced != "credit":
-            raise refusal
-        adjustment = _invoice_adjustment(event, delta)
+            raise refusal  # rolls back what followed
+        adjustment = invoice_adjustment(event, billed, price)
         at_stripe = False  # Stripe's meter is left as it billed; the next invoice is adjusted instead
-    UsageEvent.objects.filter(pk=event.pk, timestamp=event.timestamp).update(quantity=after)
-    if event.meter_status and event.period_start is not None:
+    UsageEvent.objects.filter(pk=event.pk, timestamp=event.timestamp).update(
+        quantity=after, covered=followed.covered
+    )
+    if event.meter_status and event.period_start is not None and billed:
         key = (event.customer_id, event.feature_id, event.period_start, event.meter_status)
-        meter_totals_add(project_id=project.pk, changes={key: delta})
+        meter_totals_add(project_id=project.pk, changes={key: billed})
     if at_stripe and event.meter_status != UsageEvent.MeterStatus.PENDING:
         # The correction now answers for what Stripe's meter holds of it: pending until it is corrected there.
         meter_status_move(
@@ -171,9 +203,14 @@ def _correct(
             meter_next_attempt_at=None,
             meter_error="",
         )
-    elif event.meter_status == UsageEvent.MeterStatus.SKIPPED and before == 0 and after > 0:
-        # Skipped at 0 units (never sent), it has units to bill now: reported as recorded usage is (the reporter
-        # decides again whether anyone is billed for it).
+    elif adjustment is not None:
+        if event.meter_status == UsageEvent.MeterStatus.SKIPPED and billed_after > 0:
+            # Skipped, it now has units the next invoice bills (Stripe invoiced its period, so it is never sent):
+            # counted with what Stripe billed, as a later correction of it adjusts from there.
+            meter_status_move(event_ids=[event.pk], status=UsageEvent.MeterStatus.REPORTED, meter_error="")
+    elif unsent and billed_before == 0 and billed_after > 0:
+        # Skipped at 0 units to bill (never sent), it has units to bill now: reported as recorded usage is (the
+        # reporter decides again whether anyone is billed for it).
         meter_status_move(
             event_ids=[event.pk],
             status=UsageEvent.MeterStatus.PENDING,
@@ -182,12 +219,15 @@ def _correct(
         )
         transaction.on_commit(partial(meter_report_queue, project_id=project.pk))
     uncrossed: list[str] = []
-    if counter is not None:
-        UsageCounter.objects.filter(pk=counter.pk).update(used=F("used") + delta, updated_at=now)
-        if entry is not None and counter.period_start.timestamp() == entry.get("period_start"):
-            uncrossed = _thresholds_follow(project, event, entry, counter.used, counter.used + delta)
+    if (
+        counter is not None
+        and entry is not None
+        and counter.period_start.timestamp() == entry.get("period_start")
+    ):
+        uncrossed = _thresholds_follow(project, event, entry, followed.counted_before, followed.counted_after)
     if entry is not None:
-        _windows_follow(event, entry, delta, judged_at(structure, now))
+        windows_follow(event, entry.get("windows", ()), delta, judged)
+    entity_follow(event, entry, delta, judged, now)
     correction = UsageCorrection.objects.create(
         project=project,
         customer_id=event.customer_id,
@@ -203,6 +243,10 @@ def _correct(
         quantity_after=after,
         reason=reason,
         thresholds_uncrossed=uncrossed,
+        covered_before=event.covered,
+        covered_after=followed.covered,
+        credits_returned=followed.credits_returned,
+        credits_feature_id=followed.credits_feature,
         meter=(
             UsageCorrection.Meter.PENDING
             if at_stripe
@@ -242,23 +286,39 @@ def _correct(
 
 
 def _supported(event: UsageEvent) -> None:
-    """409 `correction_unsupported` for an event whose effects are not only its quantity: one of a feature that
-    is not metered, a release, units paid from credits, a hold's report, an entity's use."""
+    """409 `correction_unsupported` for an event whose effects are not only its quantity and what follows from it
+        (`correction_follow`): one of a feature that is not metered, a release, some holds' reports
+    (`_hold_unsupported`)."""
     why = ""
     if event.feature.type != Feature.Type.METERED or event.kind == UsageEvent.Kind.RELEASE:
         why = f"it is a {event.kind} of a {event.feature.type} feature; only metered usage is corrected"
-    elif event.covered:
-        why = f"{event.covered} of its units were paid from credits"
     elif "hold" in (event.properties or {}) and event.kind == UsageEvent.Kind.CONSUME:
-        why = "it reports a hold's use (release or confirm the hold instead)"
-    elif "entity" in (event.properties or {}):
-        why = "it counts on an entity's use as well as the account's"
+        why = _hold_unsupported(event)
     if why:
         raise Conflict(
             f"Usage event {event.event_id!r} cannot be corrected: {why}.",
             code="correction_unsupported",
             param="event",
         )
+
+
+def _hold_unsupported(event: UsageEvent) -> str:
+    """Why a hold's report cannot be corrected ("": it can). Once the hold has ended, a report of units no credits
+    paid and no rolling window counted is recorded usage like any other; while it is open the hold answers for
+    its units, and credits or windows it took are the hold's (its ledger entries, its windows' starts), not the
+    event's."""
+    hold = (
+        Hold.objects.filter(project_id=event.project_id, hold_id=event.properties["hold"])
+        .values_list("status", "covered", "windows")
+        .first()
+    )
+    if hold is None or hold[0] == Hold.Status.ACTIVE:
+        return "it reports the use of a hold still open (release or confirm the hold instead)"
+    if hold[1] or event.covered:
+        return "it reports a hold's use paid with credits, which the hold's ledger entries answer for"
+    if hold[2]:
+        return "it reports the use of a hold its rolling windows counted from the hold's start"
+    return ""
 
 
 def _invoiced(
@@ -284,12 +344,12 @@ def _invoiced(
     return None
 
 
-def _invoice_adjustment(event: UsageEvent, delta: int) -> tuple[int, str]:
+def invoice_adjustment(event: UsageEvent, delta: int, price: Price | None) -> tuple[int, str]:
     """(amount, currency) the customer's next invoice is adjusted by for an invoiced event corrected by `delta`
     units: its metered price's amount for the period's billed units after, less before (negative: a credit); at the
-    price the customer subscribes to now. 409 `usage_invoiced` when no metered price of theirs bills the feature
-    (nothing to adjust an invoice against)."""
-    price = metered_price_of(customer=event.customer, feature_id=event.feature_id)
+    terms that billed the period (`_billed_terms`; `price`'s terms now, the customer's metered price of the
+    feature, when no subscription state covers it). 409 `usage_invoiced` when `price` is None (nothing to adjust
+    an invoice against)."""
     if price is None:
         raise Conflict(
             f"Usage event {event.event_id!r} was invoiced by Stripe, and the customer has no live subscription "
@@ -297,6 +357,7 @@ def _invoice_adjustment(event: UsageEvent, delta: int) -> tuple[int, str]:
             code="usage_invoiced",
             param="invoiced",
         )
+    terms = _billed_terms(event, price) or price_snapshot(price)
     billed = 0
     if event.period_start is not None:
         totals = UsageMeterTotal.objects.filter(
@@ -307,7 +368,41 @@ def _invoice_adjustment(event: UsageEvent, delta: int) -> tuple[int, str]:
         )
         billed = int(totals.values_list("quantity", flat=True).first() or 0)
     after = max(billed + delta, 0)
-    return price_amount(price, after) - price_amount(price, billed), price.currency
+    return terms_amount(terms, after) - terms_amount(terms, billed), terms["currency"]
+
+
+def _billed_terms(event: UsageEvent, price: Price) -> dict[str, Any] | None:
+    """The terms Stripe billed the event's period at: the subscription's metered item for the feature's meter in
+    that period, at the product version it was on then (a version keeps its prices' terms as they were when it was
+    published: subscribers keep the price they bought, whatever the price's terms are now). None when no
+    subscription state of the customer covers the event's time."""
+    items = (
+        SubscriptionVersion.objects.filter(
+            customer_id=event.customer_id,
+            current_period_start__lte=event.timestamp,
+            current_period_end__gt=event.timestamp,
+        )
+        .order_by("-recorded_at")
+        .values_list("items", flat=True)
+        .first()
+    )
+    for item in items or []:
+        if not item.get("metered") or item.get("version") is None:
+            continue
+        key = (
+            Price.objects.filter(pk=item["price"], meter_id=event.feature_id)
+            .values_list("key", flat=True)
+            .first()
+        )
+        frozen = (
+            ProductVersion.objects.filter(product_id=item["product"], number=item["version"])
+            .values_list("prices", flat=True)
+            .first()
+        )
+        for terms in frozen or []:
+            if key is not None and terms.get("key") == key:
+                return dict(terms)
+    return None
 
 
 def _thresholds_follow(
@@ -336,19 +431,6 @@ def _thresholds_follow(
     return [label for label, mark in usage_marks(entry) if after < mark <= before and label in crossed]
 
 
-def _windows_follow(event: UsageEvent, entry: FeatureEntry, delta: int, present: datetime) -> None:
-    """The rolling windows still running that counted the event follow its corrected quantity."""
-    at = min(event.timestamp, present)
-    starts = {
-        name: window_start(name, at).timestamp()
-        for name, _ in entry.get("windows", ())
-        if window_start(name, at) == window_start(name, present)
-    }
-    windows_give_back(
-        customer_id=event.customer_id, feature_id=event.feature_id, starts=starts, held=0, returned=-delta
-    )
-
-
 def usage_correction_body(correction: UsageCorrection, *, customer: str, feature: str) -> dict[str, Any]:
     """A correction as the API and the tenant event `usage.corrected` show it."""
     return {
@@ -363,6 +445,16 @@ def usage_correction_body(correction: UsageCorrection, *, customer: str, feature
         "period_start": api_time(correction.period_start) if correction.period_start else None,
         "reason": correction.reason,
         "thresholds_uncrossed": list(correction.thresholds_uncrossed),
+        "credits": (
+            {
+                "feature": correction.credits_feature.key if correction.credits_feature else None,
+                "covered_before": correction.covered_before,
+                "covered_after": correction.covered_after,
+                "returned": correction.credits_returned,
+            }
+            if correction.covered_before or correction.covered_after or correction.credits_returned
+            else None
+        ),
         "stripe_meter": {
             "status": correction.meter,
             "adjusted_at": api_time(correction.meter_adjusted_at) if correction.meter_adjusted_at else None,

@@ -97,7 +97,8 @@ def test_a_cost_formula_is_judged_as_the_server_judges_it_on_both_sides_of_a_ver
 ):
     client, http = counted
     tollgate.cost_tables.create(currency="usd", models={"gpt-4o": GPT, "odd": ODD})
-    start = datetime.now(UTC) + timedelta(seconds=2)
+    # The later version starts far enough ahead that a loaded machine finishes the checks before it.
+    start = datetime.now(UTC) + timedelta(seconds=8)
     tollgate.cost_tables.create(currency="usd", models=doubled({"gpt-4o": GPT, "odd": ODD}), starts_at=start)
     tollgate.usage.record(
         id="call-0", customer="user-1", feature="assistant", model="gpt-4o", dimensions=CALL
@@ -117,6 +118,7 @@ def test_a_cost_formula_is_judged_as_the_server_judges_it_on_both_sides_of_a_ver
         assert [answer.raw for answer in before] == [
             server_check(tollgate, "assistant", m, d) for m, d in calls
         ]
+        assert datetime.now(UTC) < start, "the checks took longer than the window before the version's start"
         # 6,000 µ$ × 1.5 = 9; 2.5 µ$ × 1.5 = 3.75 µ$ → 1; (3,000/7 + 77/3) µ$ × 1.5 = 681.36… µ$ → 1; 0;
         # 105,000 µ$ × 1.5 = 157.5 → 158
         assert [(a.quantity, a.allowed, a.remaining) for a in before] == [
@@ -247,10 +249,11 @@ def test_a_lease_reports_each_call_with_its_dimensions_and_cost(tollgate, ai):
 @pytest.mark.django_db(transaction=True)
 def test_a_call_priced_past_the_hold_after_a_versions_start_is_recorded_as_usage_once(tollgate, ai):
     tollgate.cost_tables.create(currency="usd", models={"gpt-4o": GPT})
-    start = datetime.now(UTC) + timedelta(seconds=2)
+    start = datetime.now(UTC) + timedelta(seconds=6)  # far enough ahead for a loaded machine's lease
     tollgate.cost_tables.create(currency="usd", models=doubled({"gpt-4o": GPT}), starts_at=start)
     quota = LeasedQuota(tollgate, customer="user-4", feature="assistant", lease=9, flush_every=60)
     assert quota.consume(id="v1", model="gpt-4o", dimensions=CALL) is True  # 9 units by version 1: the lease
+    assert datetime.now(UTC) < start, "the lease took longer than the window before the version's start"
     assert quota.left == 0
     time.sleep(max((start - datetime.now(UTC)).total_seconds(), 0) + 0.3)
     quota.flush()  # reported after version 2 started: 18 units, past the hold's 9

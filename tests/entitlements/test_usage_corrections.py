@@ -16,7 +16,7 @@ from catalog.models import Feature
 from core.models import AuditLogEntry
 from core.serializers import api_time
 from customers.services.customers import customer_ensure_stripe
-from entitlements.models import UsageCorrection, UsageCounter, UsageEvent
+from entitlements.models import Hold, UsageCorrection, UsageCounter, UsageEvent
 from events.models import Event
 from tests.billing.test_meter_reports import billed
 from tests.catalog import price_create, product_create
@@ -83,6 +83,7 @@ def test_voiding_a_reported_event_cancels_it_on_stripes_meter_once(api, tenant_a
         "quantity_after": 0,
         "reason": "bad deploy",
         "thresholds_uncrossed": ["0.8"],  # 8 of 10 reached 80 %; 3 does not
+        "credits": None,  # no credits paid for any of it
         "invoice_adjustment": None,
     }
     assert body["stripe_meter"]["status"] == "pending"  # corrected at Stripe after the commit, by a task
@@ -283,6 +284,13 @@ def test_a_closed_period_is_backfilled_only_with_no_billing_side_effects(api, te
     fixed = correct(api, tenant_a.key, id="fix-old", event="old-1", action="amend", quantity=5)
     assert fixed["stripe_meter"]["status"] == "none"
     assert UsageCounter.objects.get(pk=old.pk).used == 5
+    # Up too: still no billing side effect — neither the meter nor the next invoice.
+    up = correct(api, tenant_a.key, id="fix-old-up", event="old-1", action="amend", quantity=9)
+    assert (up["stripe_meter"]["status"], up["invoice_adjustment"]) == ("none", None)
+    assert UsageEvent.objects.get(event_id="old-1").meter_status == "skipped"
+    assert UsageCounter.objects.get(pk=old.pk).used == 9
+    assert on_meter(stripe_sdk, metered, stripe_customer) == 2
+    assert stripe_sdk().v1.invoice_items.list({"customer": stripe_customer}).data == []
 
 
 def test_usage_stripe_invoiced_is_credited_on_the_next_invoice_when_asked(api, tenant_a, metered, stripe_sdk):
@@ -314,3 +322,72 @@ def test_usage_stripe_invoiced_is_credited_on_the_next_invoice_when_asked(api, t
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
         correct(api, tenant_a.key, 200, id="fix-1", event="e1", action="void", invoiced="credit")
     assert len(stripe_sdk().v1.invoice_items.list({"customer": stripe_customer}).data) == 1
+
+
+def test_units_gained_after_stripe_invoiced_the_period_are_billed_on_the_next_invoice_never_on_the_meter(
+    api, tenant_a, metered, stripe_sdk
+):
+    """An event voided in its period (canceled on Stripe's meter) and one of 0 units (never sent) gain units once
+    Stripe has invoiced their period: the next invoice bills them, nothing reaches Stripe's meter (it would take
+    them into the period already billed), and a later correction adjusts from what is billed so far. Found by the
+    renewals property test: the voided event was sent to the meter and billed on the invoice too, the other was
+    sent to the meter only, and a later correction then adjusted from 0."""
+    stripe_customer = customer_ensure_stripe(customer=billed(customer(tenant_a.project, "u1")))
+    record(api, tenant_a.key, "e1", 5)
+    record(api, tenant_a.key, "zero", 0)
+    correct(api, tenant_a.key, id="fix-1", event="e1", action="void")
+    end = UsageCounter.objects.get().period_end
+    with time_machine.travel(end + timedelta(hours=1)):
+        up = correct(api, tenant_a.key, id="fix-2", event="e1", action="amend", quantity=7, invoiced="credit")
+        zero = correct(
+            api, tenant_a.key, id="fix-3", event="zero", action="amend", quantity=4, invoiced="credit"
+        )
+        down = correct(
+            api, tenant_a.key, id="fix-4", event="e1", action="amend", quantity=2, invoiced="credit"
+        )
+    # 7 units billed (14 cents), 4 more (8), then 5 fewer (−10): what the period bills is 6 units.
+    assert [(c["invoice_adjustment"]["amount"], c["stripe_meter"]["status"]) for c in (up, zero, down)] == [
+        (14, "invoiced"),
+        (8, "invoiced"),
+        (-10, "invoiced"),
+    ]
+    items = stripe_sdk().v1.invoice_items.list({"customer": stripe_customer}).data
+    assert sorted(i.amount for i in items) == [-10, 8, 14]
+    assert on_meter(stripe_sdk, metered, stripe_customer) == 0  # the void's cancellation, nothing since
+    assert dict(UsageEvent.objects.values_list("event_id", "meter_status")) == {
+        "e1": "reported",
+        "zero": "reported",
+    }
+    assert UsageCounter.objects.get().used == 6
+
+
+def test_a_hold_s_report_is_corrected_once_the_hold_has_ended(api, tenant_a, metered, stripe_sdk):
+    """While the hold is open its report is the hold's to answer for (refused, nothing moves); once confirmed, a
+    report is recorded usage like any other: voided, the counter, the hold's answer and Stripe's meter follow."""
+    stripe_customer = customer_ensure_stripe(customer=billed(customer(tenant_a.project, "u1")))
+    hold = {"id": "h1", "customer": "u1", "feature": "api_calls", "quantity": 8, "expires_in": 3600}
+    assert api.post("/api/v1/entitlements/holds", hold, key=tenant_a.key).json()["allowed"] is True
+    reported = {"events": [{"id": "h1-a", "quantity": 3}]}
+    assert api.post("/api/v1/entitlements/holds/h1/usage", reported, key=tenant_a.key).status_code == 200
+    open_hold = correct(api, tenant_a.key, 409, id="fix-1", event="h1-a", action="void")["error"]
+    assert (open_hold["code"], open_hold["param"]) == ("correction_unsupported", "event")
+    assert "hold still open" in open_hold["message"]
+    assert UsageCorrection.objects.count() == 0
+    assert UsageCounter.objects.values_list("used", "held").get() == (8, 5)  # used counts the held units
+    confirmed = api.post("/api/v1/entitlements/holds/h1/confirm", {"quantity": 5}, key=tenant_a.key)
+    assert confirmed.status_code == 200, confirmed.json()
+    assert UsageCounter.objects.values_list("used", "held").get() == (5, 0)
+    body = correct(api, tenant_a.key, id="fix-1", event="h1-a", action="void")
+    assert (body["quantity_before"], body["quantity_after"], body["stripe_meter"]["status"]) == (
+        3,
+        0,
+        "pending",
+    )
+    assert UsageCounter.objects.values_list("used", "held").get() == (2, 0)
+    assert used(api, tenant_a.key)["quantity"] == 2
+    hold_pk = Hold.objects.get(hold_id="h1").pk  # the confirm's 2 units kept are the hold's own event
+    assert dict(UsageEvent.objects.values_list("event_id", "quantity")) == {"h1-a": 0, hold_pk: 2}
+    assert on_meter(stripe_sdk, metered, stripe_customer) == 2
+    # Once: the same correction again changes nothing.
+    assert correct(api, tenant_a.key, 200, id="fix-1", event="h1-a", action="void")["quantity_after"] == 0
+    assert UsageCounter.objects.values_list("used", "held").get() == (2, 0)

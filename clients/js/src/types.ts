@@ -23,7 +23,8 @@ export type CreditLedgerEntryType =
   | "hold"
   | "hold_return"
   | "rollover"
-  | "forfeited";
+  | "forfeited"
+  | "correction";
 export type CreditLotSource = "purchase" | "plan" | "grant";
 export type CreditNoteLineType = "invoice_line_item" | "custom_line_item";
 export type CreditNoteReason = "duplicate" | "fraudulent" | "order_change" | "product_unsatisfactory";
@@ -316,7 +317,7 @@ export interface ProductVersion {
   note: string | null;
   /** Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`). */
   features: Record<string, unknown>;
-  /** The product's active prices when it was published. */
+  /** The product's active prices when it was published, and those created while it was the latest. */
   prices: ProductVersionPrice[];
   /** What this version changes of the one before it, per feature key (sorted): `change` (added, removed, changed), and `before` and `after`, the feature's values as `features` shows them, null on the side that does not give the feature. Empty for version 1. */
   changes: VersionChange[];
@@ -580,6 +581,8 @@ export interface CustomerExport {
   holds: Record<string, unknown>[];
   /** Every row of this kind (the customer's invoices). */
   invoices: Record<string, unknown>[];
+  /** Every row of this kind (the customer's late usage charges). */
+  late_usage_charges: Record<string, unknown>[];
   /** Every row of this kind (the customer's margin alerts). */
   margin_alerts: Record<string, unknown>[];
   /** Every row of this kind (the customer's payments). */
@@ -1102,6 +1105,17 @@ export interface UsageCorrectionInvoiceAdjustment {
   invoice_item: string | null;
 }
 
+export interface UsageCorrectionCredits {
+  /** The credits feature that paid (its key). */
+  feature: string | null;
+  /** The event's units paid from credits before. */
+  covered_before: number;
+  /** The event's units paid from credits after (an event's covered units are its last). */
+  covered_after: number;
+  /** Credits given back to the lots they came from (negative: taken for units added). */
+  returned: number;
+}
+
 export interface UsageCorrection {
   id: string;
   object?: string;
@@ -1116,6 +1130,8 @@ export interface UsageCorrection {
   reason: string;
   /** Usage thresholds the event had crossed that the corrected use no longer reaches ('0.8', '1.0', your threshold's id, or 'cap'); each stays crossed for the period (not announced again). */
   thresholds_uncrossed: string[];
+  /** Where a credits waterfall paid for some of the event's units, or pays for units added: what moved of the credits (ledger entries `correction` naming the event); null otherwise. */
+  credits: UsageCorrectionCredits | null;
   stripe_meter: UsageCorrectionMeter;
   /** Where Stripe had invoiced the event and `invoiced` was `credit`: the customer's next invoice adjustment; null otherwise. */
   invoice_adjustment: UsageCorrectionInvoiceAdjustment | null;

@@ -162,6 +162,7 @@ __all__ = [
     "UsageBatchResult",
     "UsageCorrection",
     "UsageCorrectionAction",
+    "UsageCorrectionCredits",
     "UsageCorrectionInvoiceAdjustment",
     "UsageCorrectionInvoiceAdjustmentStatus",
     "UsageCorrectionMeter",
@@ -192,7 +193,16 @@ CartStatus = Literal["open", "checked_out", "deleted"]
 CheckoutSessionMode = Literal["subscription", "payment"]
 CheckoutSessionStatus = Literal["open", "complete", "expired"]
 CouponDuration = Literal["once", "repeating", "forever"]
-CreditLedgerEntryType = Literal["grant", "consume", "revoke", "hold", "hold_return", "rollover", "forfeited"]
+CreditLedgerEntryType = Literal[
+    "grant",
+    "consume",
+    "revoke",
+    "hold",
+    "hold_return",
+    "rollover",
+    "forfeited",
+    "correction",
+]
 CreditLotSource = Literal["purchase", "plan", "grant"]
 CreditNoteLineType = Literal["invoice_line_item", "custom_line_item"]
 CreditNoteReason = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory"]
@@ -506,7 +516,7 @@ class ProductVersion(TollgateObject):
     features: dict[str, Any]
     """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
     prices: list[ProductVersionPrice]
-    """The product's active prices when it was published."""
+    """The product's active prices when it was published, and those created while it was the latest."""
     changes: list[VersionChange]
     """What this version changes of the one before it, per feature key (sorted): `change` (added, removed, changed), and `before` and `after`, the feature's values as `features` shows them, null on the side that does not give the feature. Empty for version 1."""
 
@@ -785,6 +795,8 @@ class CustomerExport(TollgateObject):
     """Every row of this kind (the customer's holds)."""
     invoices: list[dict[str, Any]]
     """Every row of this kind (the customer's invoices)."""
+    late_usage_charges: list[dict[str, Any]]
+    """Every row of this kind (the customer's late usage charges)."""
     margin_alerts: list[dict[str, Any]]
     """Every row of this kind (the customer's margin alerts)."""
     payments: list[dict[str, Any]]
@@ -1345,6 +1357,18 @@ class UsageCorrectionInvoiceAdjustment(TollgateObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UsageCorrectionCredits(TollgateObject):
+    feature: str | None
+    """The credits feature that paid (its key)."""
+    covered_before: int
+    """The event's units paid from credits before."""
+    covered_after: int
+    """The event's units paid from credits after (an event's covered units are its last)."""
+    returned: int
+    """Credits given back to the lots they came from (negative: taken for units added)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class UsageCorrection(TollgateObject):
     id: str
     object: str = "usage_correction"
@@ -1359,6 +1383,8 @@ class UsageCorrection(TollgateObject):
     reason: str
     thresholds_uncrossed: list[str]
     """Usage thresholds the event had crossed that the corrected use no longer reaches ('0.8', '1.0', your threshold's id, or 'cap'); each stays crossed for the period (not announced again)."""
+    credits: UsageCorrectionCredits | None
+    """Where a credits waterfall paid for some of the event's units, or pays for units added: what moved of the credits (ledger entries `correction` naming the event); null otherwise."""
     stripe_meter: UsageCorrectionMeter
     invoice_adjustment: UsageCorrectionInvoiceAdjustment | None
     """Where Stripe had invoiced the event and `invoiced` was `credit`: the customer's next invoice adjustment; null otherwise."""

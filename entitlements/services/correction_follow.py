@@ -1,0 +1,180 @@
+"""What a usage correction moves besides the event's quantity (`services.usage_corrections`, inside its
+transaction): the period counter with the credits a credits waterfall paid for the event's units, and the use of
+the entity the event named.
+
+**Credits.** An event's units paid from credits (`covered`) are its last ones, as a hold's are. A correction
+down removes those first: their credits go back to the lots they came from, last taken first, with ledger
+entries `correction` naming the event; a lot voided since (a refund, a grant removed) gets nothing back, one
+expired since gets them back to end with it (its balance is nil either way), as a hold's return does. A
+correction up is more use of the event's period, paid as recorded usage is (`waterfall.waterfall_take`): the
+allowance left, then credits (entries `correction`), then past the limit, never refused.
+
+**An entity's use.** The entity's period counter and its own rolling windows still running follow the event.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F
+
+from entitlements.entities import entity_windows
+from entitlements.models import CreditLedgerEntry, CreditLot, EntityCounter, UsageCounter, UsageEvent
+from entitlements.services.credit_lots import lots_refill
+from entitlements.services.waterfall import credits_entry, waterfall_take
+from entitlements.services.windows import window_start, windows_give_back
+from entitlements.snapshot import FeatureEntry, StructureSnapshot
+from projects.models import Project
+
+Ledger = CreditLedgerEntry.Type
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What the corrected event counts: its units paid from credits after (`covered`), the credits that moved
+    (+ given back, − taken) of `credits_feature` (its id; None: none moved), and the period's units its limit
+    judges (`used − covered`) before and after."""
+
+    covered: int
+    credits_returned: int
+    credits_feature: str | None
+    counted_before: int
+    counted_after: int
+
+    def billed(self, quantity: int) -> int:
+        """The units of the corrected event a metered price bills."""
+        return quantity - self.covered
+
+
+def counter_follow(
+    *,
+    project: Project,
+    event: UsageEvent,
+    structure: StructureSnapshot,
+    entry: FeatureEntry | None,
+    counter: UsageCounter | None,
+    after: int,
+    judged: datetime,
+    now: datetime,
+) -> Followed:
+    """The event's period counter (locked by the caller) and the credits its waterfall paid follow the event's
+    quantity from `event.quantity` to `after`."""
+    before, covered = event.quantity, event.covered
+    counted_before = counter.used - counter.covered if counter is not None else 0
+    returned, feature_id = 0, None
+    if after < before:
+        back = min(before - after, covered)
+        if back:
+            returned, feature_id = _credits_back(event, units=back)
+        covered -= back
+        _counter_add(counter, now, used=after - before, covered=-back)
+    else:
+        found = credits_entry(structure, entry) if entry is not None and counter is not None else None
+        if found is None or counter is None or entry is None:
+            _counter_add(counter, now, used=after - before, covered=0)
+        else:
+            steps = waterfall_take(  # updates the counter
+                project=project,
+                customer_id=event.customer_id,
+                external_id=event.customer.external_id,
+                structure=structure,
+                entry=entry,
+                period_start=counter.period_start,
+                period_end=counter.period_end,
+                quantity=after - before,
+                reference=event.event_id,
+                ledger_type=Ledger.CORRECTION,
+                hold=False,
+                now=judged,
+                recorded=True,
+                entity=(event.properties or {}).get("entity"),
+            )
+            assert steps is not None  # recorded usage is never refused
+            if steps.credits:
+                covered += steps.credits
+                returned = -sum(credits for _, credits in steps.takes)
+                feature_id = found[1]["id"]
+    counted_delta = (after - covered) - (before - event.covered)
+    return Followed(covered, returned, feature_id, counted_before, counted_before + counted_delta)
+
+
+def _counter_add(counter: UsageCounter | None, now: datetime, *, used: int, covered: int) -> None:
+    if counter is not None:
+        UsageCounter.objects.filter(pk=counter.pk).update(
+            used=F("used") + used, covered=F("covered") + covered, updated_at=now
+        )
+
+
+def _credits_back(event: UsageEvent, *, units: int) -> tuple[int, str | None]:
+    """Gives back the credits `units` of the event's covered units cost (of what its ledger entries took, net);
+    (the credits given back, their feature's id)."""
+    net: dict[str, int] = {}
+    for lot_id, amount in CreditLedgerEntry.objects.filter(
+        customer_id=event.customer_id,
+        reference=event.event_id,
+        type__in=(Ledger.CONSUME, Ledger.CORRECTION),
+    ).values_list("lot_id", "amount"):
+        net[lot_id] = net.get(lot_id, 0) - amount
+    spent = sum(net.values())
+    credits = spent if units >= event.covered else spent * units // event.covered
+    lots = list(  # locked in spending order (as `consume.credit_lots_locked` locks them), given back reversed
+        CreditLot.objects.select_for_update()
+        .filter(pk__in=[lot for lot, taken in net.items() if taken > 0])
+        .order_by("priority", F("expires_at").asc(nulls_last=True), "created_at", "pk")
+    )
+    lots.sort(key=lambda lot: 0 if lot.owner else 1)  # an entity's own lots paid first
+    returned = lots_refill(
+        project_id=event.project_id,
+        customer_id=event.customer_id,
+        taken=[(lot.pk, net[lot.pk]) for lot in lots],
+        credits=credits,
+        type=Ledger.CORRECTION,
+        reference=event.event_id,
+    )
+    return returned, lots[0].feature_id if lots else None
+
+
+def entity_follow(
+    event: UsageEvent, entry: FeatureEntry | None, delta: int, present: datetime, now: datetime
+) -> None:
+    """The entity the event named: its period counter, and its own rolling windows still running that counted
+    the event (`present`: the time they are judged at), follow the event's corrected quantity (`delta` units
+    more)."""
+    entity = (event.properties or {}).get("entity")
+    if not entity or event.period_start is None:
+        return
+    EntityCounter.objects.filter(
+        customer_id=event.customer_id,
+        feature_id=event.feature_id,
+        entity=entity,
+        period_start=event.period_start,
+    ).update(used=F("used") + delta, updated_at=now)
+    if entry is not None:
+        windows_follow(event, entity_windows(entry), delta, present, entity=entity)
+
+
+def windows_follow(
+    event: UsageEvent,
+    windows: Iterable[Sequence[Any]],
+    delta: int,
+    present: datetime,
+    *,
+    entity: str | None = None,
+) -> None:
+    """The rolling windows still running (`present`: the time they are judged at) that counted the event, the
+    customer's or `entity`'s own, follow its corrected quantity (`delta` units more)."""
+    at = min(event.timestamp, present)
+    starts = {
+        name: window_start(name, at).timestamp()
+        for name, _ in windows
+        if window_start(name, at) == window_start(name, present)
+    }
+    windows_give_back(
+        customer_id=event.customer_id,
+        feature_id=event.feature_id,
+        starts=starts,
+        held=0,
+        returned=-delta,
+        entity=entity,
+    )
