@@ -27,6 +27,24 @@ VALUE_FIELDS = (
 )
 
 
+def price_frozen(price: Price) -> dict[str, Any]:
+    """A price as a version freezes it: its terms and the Stripe price it is sold at (None until Stripe made it)."""
+    return {
+        "id": price.pk,
+        "key": price.key,
+        "currency": price.currency,
+        "unit_amount": price.unit_amount,
+        "billing_scheme": price.billing_scheme,
+        "tiers_mode": price.tiers_mode or None,
+        "tiers": price.tiers or None,
+        "type": price.type,
+        "interval": price.interval or None,
+        "interval_count": price.interval_count,
+        "usage_type": price.usage_type or None,
+        "stripe_price_id": price.stripe_price_id or None,
+    }
+
+
 def version_contents(product: Product) -> dict[str, Any]:
     """What the product gives and sells now (its `ProductFeature` rows and active prices), as a version freezes
     it: `features` (the API's shape), `values` (the resolver's, by feature id) and `prices`."""
@@ -39,23 +57,7 @@ def version_contents(product: Product) -> dict[str, Any]:
             row.feature.key: FeatureValue.of(row).api() for row in sorted(rows, key=lambda r: r.feature.key)
         },
         "values": {row.feature_id: [getattr(row, name) for name in VALUE_FIELDS] for row in rows},
-        "prices": [
-            {
-                "id": price.pk,
-                "key": price.key,
-                "currency": price.currency,
-                "unit_amount": price.unit_amount,
-                "billing_scheme": price.billing_scheme,
-                "tiers_mode": price.tiers_mode or None,
-                "tiers": price.tiers or None,
-                "type": price.type,
-                "interval": price.interval or None,
-                "interval_count": price.interval_count,
-                "usage_type": price.usage_type or None,
-                "stripe_price_id": price.stripe_price_id or None,
-            }
-            for price in prices
-        ],
+        "prices": [price_frozen(price) for price in prices],
     }
 
 

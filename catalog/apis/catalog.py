@@ -577,8 +577,9 @@ class PriceDetailApi(BaseApi):
             "Stripe prices cannot change amount, currency or tax behavior: changing "
             "`unit_amount`, `currency` or `tax_behavior` creates a new Stripe Price that takes "
             "over the lookup key, while existing subscribers keep the old one until their "
-            "subscription changes. `trial_days` and `active` change in place. The other fields "
-            "only accept their current value (400 `immutable_field`)."
+            "subscription changes; an active price's new terms publish its product's next version "
+            "with them (the version's note says so). `trial_days` and `active` change in place. The "
+            "other fields only accept their current value (400 `immutable_field`)."
         ),
         request=PriceInput,
         responses=PriceOutput,

@@ -68,7 +68,10 @@ class ProductVersionOutput(serializers.Serializer[Any]):
     features = serializers.DictField(
         child=serializers.JSONField(allow_null=True), help_text=FEATURE_VALUE_HELP
     )
-    prices = VersionPriceOutput(many=True, help_text="The product's active prices when it was published.")
+    prices = VersionPriceOutput(
+        many=True,
+        help_text="The product's active prices when it was published, and those created while it was the latest.",
+    )
     changes = VersionChangeOutput(many=True, help_text=CHANGES_HELP)
 
     def get_object(self, obj: dict[str, Any]) -> str:

@@ -10,6 +10,11 @@ from catalog.public import public_plans_changed
 from catalog.rules import PRICE_REPRICING_FIELDS, UNSET, price_amounts_check, price_terms_check, tiers_parse
 from catalog.selectors import feature_list, price_fetch, price_list
 from catalog.services.stripe_sync import meter_event_name_check, price_stripe_sync
+from catalog.services.versions import (
+    product_version_publish,
+    version_price_add,
+    version_stripe_prices_fill,
+)
 from catalog.snapshots import price_snapshot
 from core.actors import Actor
 from core.audit import audit_record
@@ -100,7 +105,7 @@ def price_create(
     if existing is not None:
         if price_snapshot(existing) != wanted or existing.stripe_price_history:
             raise Conflict(f"A price with key {key!r} already exists.", code="key_taken", param="key")
-        return price_stripe_sync(price=existing)
+        return _sold(price_stripe_sync(price=existing))
     price = Price(
         project=project,
         key=key,
@@ -120,7 +125,15 @@ def price_create(
         active=active,
     )
     price_insert(price=price, actor=actor, action="price.created")
-    return price_stripe_sync(price=price)
+    return _sold(price_stripe_sync(price=price))
+
+
+def _sold(price: Price) -> Price:
+    """A new price's Stripe price, once Stripe made it, in the version that sells it (`version_price_add`)."""
+    version_stripe_prices_fill(
+        price.product_id, Product.objects.values_list("version", flat=True).get(pk=price.product_id)
+    )
+    return price
 
 
 def price_update(
@@ -142,9 +155,14 @@ def price_update(
     meter: str | None = UNSET,
     tax_behavior: str | None = None,
     active: bool | None = None,
+    publish: bool = True,
 ) -> Price:
     """Changes a price. A new amount, currency or tax behaviour creates a new Stripe price that takes over the
     lookup key; existing subscribers keep the old one. `active=False` archives the Stripe price.
+
+    New terms for an active price publish the product's next version with them (`publish`; `sync_catalog`
+    publishes one version for a file's changes instead): new checkouts are sold the version, existing subscribers
+    keep the one they bought, whose prices keep the terms and the Stripe price they were sold at.
 
     The terms that define what is sold (product, type, interval, usage type, meter) and the key are fixed:
     repeating their current value is accepted, another value is refused (create a new price instead).
@@ -197,7 +215,10 @@ def price_update(
         raise InvalidRequest(
             "trial_days: a one_time price takes no trial_days.", code="invalid_parameter", param="trial_days"
         )
+    published: int | None = None
     with transaction.atomic():
+        # The product first, as a publish locks it before its prices.
+        product_locked = Product.objects.select_for_update().get(pk=price.product_id)
         locked = Price.objects.select_for_update().get(pk=price.pk)
         locked = price_fetch(locked.pk)
         before = price_snapshot(locked)
@@ -224,13 +245,29 @@ def price_update(
         if after != before:
             locked.save()
             public_plans_changed(project=locked.project)
+            repriced = any(after[name] != before[name] for name in PRICE_REPRICING_FIELDS)
+            if publish and repriced and locked.active and product_locked.version:
+                published = product_version_publish(
+                    product_locked, note=f"price {locked.key} repriced"
+                ).number
             action = "price.updated"
             if before["active"] != after["active"]:
                 action = "price.reactivated" if locked.active else "price.deactivated"
             audit_record(
-                actor=actor, action=action, target=locked, project=locked.project, before=before, after=after
+                actor=actor,
+                action=action,
+                target=locked,
+                project=locked.project,
+                before=before,
+                after=after,
+                reason=f"version {published} of {product_locked.key} published" if published else "",
             )
-    return price_stripe_sync(price=locked)
+    synced = price_stripe_sync(price=locked)
+    if (
+        publish and product_locked.version
+    ):  # a retry after Stripe failed fills what the first attempt could not
+        version_stripe_prices_fill(product_locked.pk, published or product_locked.version)
+    return synced
 
 
 def _stripe_price_retire(price: Price, before: dict[str, Any]) -> None:
@@ -245,16 +282,16 @@ def _stripe_price_retire(price: Price, before: dict[str, Any]) -> None:
 def price_terms_apply(
     *, actor: Actor, product: Product, key: str, terms: dict[str, Any], reason: str
 ) -> Price | None:
-    """Gives a price a draft's new terms (`{"unit_amount": n}` or `{"tiers": [...]}`, checked by
-    `drafts.draft_prices_normalized`), in the caller's transaction: the row locked, its Stripe price left to
-    its subscribers, audited with `reason`. The caller syncs it to Stripe after commit. Returns the price when
-    it changed, None when it already had these terms (a retried publish)."""
+    """Gives a price new terms for a version the caller publishes — a draft's (`{"unit_amount": n}` or
+    `{"tiers": [...]}`, checked by `drafts.draft_prices_normalized`) or a catalog file's (any of
+    PRICE_REPRICING_FIELDS, checked by `sync.catalog_plan`) — in the caller's transaction: the row locked, its
+    Stripe price left to its subscribers, audited with `reason`. The caller syncs it to Stripe after commit.
+    Returns the price when it changed, None when it already had these terms (a retried publish)."""
     locked = Price.objects.select_for_update().get(product=product, key=key)
     before = price_snapshot(locked)
-    if "unit_amount" in terms:
-        locked.unit_amount = terms["unit_amount"]
-    if "tiers" in terms:
-        locked.tiers = terms["tiers"]
+    for name in PRICE_REPRICING_FIELDS:
+        if name in terms:
+            setattr(locked, name, terms[name])
     _stripe_price_retire(locked, before)
     after = price_snapshot(locked)
     if after == before:
@@ -273,11 +310,12 @@ def price_terms_apply(
 
 
 def price_insert(*, price: Price, actor: Actor, action: str) -> None:
-    """Inserts a new price with its audit row and the public plans' bump, in one transaction; a taken key is
-    409 `key_taken`."""
+    """Inserts a new price with its audit row, the public plans' bump and its place in the latest version, in one
+    transaction; a taken key is 409 `key_taken`."""
     try:
         with transaction.atomic():
             price.save(force_insert=True)
+            version_price_add(price)
             public_plans_changed(project=price.project)
             audit_record(
                 actor=actor, action=action, target=price, project=price.project, after=price_snapshot(price)

@@ -181,11 +181,13 @@ def product_update(
     access_days: int | None = UNSET,
     account_cap: dict[str, Any] | None = UNSET,
     draft: ProductDraft | None = None,
+    prices: dict[str, dict[str, Any]] | None = None,
 ) -> Product:
     """Changes a product; `features` replaces the whole map and, when that changes what the product gives,
     publishes it as the product's next version (`services.versions`: existing subscribers keep theirs), with
     `draft`'s note when it publishes that draft (checked, under the product's lock, to be still based on the
-    latest version, and dropped); `access_days` (None: for life) applies to purchases
+    latest version, and dropped). New terms for its prices (the draft's, or `prices` by price key from a catalog
+    file) are given in the same version; `access_days` (None: for life) applies to purchases
     recorded from now on. Deactivating it archives it at Stripe and
     deactivates its prices (reactivating it leaves them inactive: reactivate the ones to sell again)."""
     if key is not None and key != product.key:
@@ -195,33 +197,35 @@ def product_update(
     resolved = _features_resolve(project=product.project, features=features) if features is not None else None
     if account_cap is not UNSET:
         account_cap = _account_cap(account_cap)
-    repriced: list[Price] = []
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         locked = product_fetch(locked.pk)
         before = product_snapshot(locked)
         was_active = locked.active
+        if (
+            draft is not None
+            and not ProductDraft.objects.filter(product=locked, based_on=locked.version).exists()
+        ):
+            raise Conflict(
+                f"Version {locked.version} was published after this draft was made on version "
+                f"{draft.based_on}: save the draft again on the latest version.",
+                code="draft_stale",
+            )
+        repriced = [
+            price
+            for key, terms in sorted((draft.prices if draft is not None else prices or {}).items())
+            if (
+                price := price_terms_apply(
+                    actor=actor,
+                    product=locked,
+                    key=key,
+                    terms=terms,
+                    reason=f"version {locked.version + 1} of {locked.key} published",
+                )
+            )
+            is not None
+        ]
         if draft is not None:
-            if not ProductDraft.objects.filter(product=locked, based_on=locked.version).exists():
-                raise Conflict(
-                    f"Version {locked.version} was published after this draft was made on version "
-                    f"{draft.based_on}: save the draft again on the latest version.",
-                    code="draft_stale",
-                )
-            repriced = [
-                price
-                for key, terms in sorted(draft.prices.items())
-                if (
-                    price := price_terms_apply(
-                        actor=actor,
-                        product=locked,
-                        key=key,
-                        terms=terms,
-                        reason=f"version {locked.version + 1} of {locked.key} published",
-                    )
-                )
-                is not None
-            ]
             if not repriced and resolved is not None and _features_normalized(resolved) == before["features"]:
                 raise InvalidRequest(
                     "The draft gives and charges what the latest version does: there is nothing to publish.",
@@ -263,7 +267,8 @@ def product_update(
         locked = current
         after = product_snapshot(locked)
         if after["features"] != before["features"] or repriced:
-            published = product_version_publish(locked, note=draft.note if draft is not None else "")
+            note = "; ".join(f"price {price.key} repriced" for price in repriced)
+            published = product_version_publish(locked, note=draft.note if draft is not None else note)
             after["version"], before["version"] = published.number, published.number - 1
         if after != before:
             locked.save(

@@ -26,6 +26,7 @@ from catalog.services.stripe_sync import (
     product_stripe_differs,
     product_stripe_sync,
 )
+from catalog.services.versions import version_stripe_prices_fill
 from catalog.snapshots import price_snapshot, product_snapshot
 from core.actors import Actor
 from core.errors import InvalidRequest, NotFound
@@ -94,6 +95,7 @@ class CatalogChange:
     spec: Any = None
     product_key: str = ""
     note: str = ""
+    prices: dict[str, dict[str, Any]] = field(default_factory=dict)  # a product's: new terms by price key
 
     def line(self) -> str:
         details = [
@@ -118,22 +120,51 @@ def _dupes(keys: list[str]) -> str | None:
     return None
 
 
-def _version_check(pspec: ProductSpec, index: int, *, current: int | None, changes_features: bool) -> None:
-    """A file naming the version of a product's feature values must name the one they are or will publish:
-    the product's version when they are its values, the next one when they change them (1 for a new product).
-    Anything else means the file was written against another version: 400 `version_mismatch`, nothing applied."""
+def _version_check(pspec: ProductSpec, index: int, *, current: int | None, publishes: bool) -> None:
+    """A file naming a product's version must name the one it is or will publish: the product's version when
+    the file gives and charges what it does, the next one when it changes its feature values or reprices its
+    active prices (1 for a new product). Anything else means the file was written against another version:
+    400 `version_mismatch`, nothing applied."""
     if pspec.version is None:
         return
-    expected = 1 if current is None else current + (1 if changes_features else 0)
+    expected = 1 if current is None else current + (1 if publishes else 0)
     if pspec.version != expected:
         at = "does not exist yet" if current is None else f"is at version {current}"
-        would = f"; the file's feature values would publish version {expected}" if changes_features else ""
+        would = (
+            f"; the file's feature values and prices would publish version {expected}" if publishes else ""
+        )
         raise InvalidRequest(
             f"products[{index}].version: the file declares version {pspec.version}, but {pspec.key!r} {at}"
             f"{would}. Update the file from the product's versions first.",
             code="version_mismatch",
             param=f"products[{index}].version",
         )
+
+
+def _reprices_step(
+    plan: list[CatalogChange],
+    at: int,
+    pspec: ProductSpec,
+    reprices: dict[str, dict[str, Any]],
+    *,
+    version: int,
+) -> None:
+    """The product's step (an update, made when the file changes nothing else of it) carries its prices' new
+    terms, so one version publishes the file's feature values and prices together, before the price steps."""
+    existing = plan[at] if at < len(plan) and plan[at].kind == "product" else None
+    step = CatalogChange(
+        "update",
+        "product",
+        pspec.key,
+        changes=existing.changes if existing is not None and existing.action == "update" else {},
+        spec=pspec,
+        note=f"version {version}: {', '.join(sorted(reprices))} repriced",
+        prices=reprices,
+    )
+    if existing is not None:
+        plan[at] = step  # its "update" step, or its "sync" one: the update tells Stripe the whole product too
+    else:
+        plan.insert(at, step)
 
 
 def catalog_plan(
@@ -197,8 +228,15 @@ def catalog_plan(
             else account_cap_parse(pspec.account_cap, param=f"products[{p_index}].account_cap")
         )
         product = products.get(pspec.key)
+        product_at = len(
+            plan
+        )  # where this product's step is (or goes, when only its prices publish a version)
+        product_diff: dict[str, Any] = {}
+        reprices: dict[
+            str, dict[str, Any]
+        ] = {}  # its active prices' new terms: they publish its next version
         if product is None:
-            _version_check(pspec, p_index, current=None, changes_features=True)
+            _version_check(pspec, p_index, current=None, publishes=True)
             plan.append(CatalogChange("create", "product", pspec.key, spec=pspec))
         else:
             current_state = product_snapshot(product)
@@ -212,7 +250,7 @@ def catalog_plan(
                 "access_days": pspec.access_days,
                 "account_cap": wanted_cap,
             }
-            diff = {
+            product_diff = {
                 name: (current_state[name], wanted_state[name])
                 for name in (
                     "name",
@@ -225,9 +263,8 @@ def catalog_plan(
                 )
                 if current_state[name] != wanted_state[name]
             }
-            _version_check(pspec, p_index, current=product.version, changes_features="features" in diff)
-            if diff:
-                plan.append(CatalogChange("update", "product", pspec.key, changes=diff, spec=pspec))
+            if product_diff:
+                plan.append(CatalogChange("update", "product", pspec.key, changes=product_diff, spec=pspec))
             elif not product.stripe_product_id:
                 plan.append(CatalogChange("sync", "product", pspec.key, note="not yet at Stripe"))
             elif product_stripe_differs(product, gateway.product_retrieve(product.stripe_product_id)):
@@ -294,6 +331,12 @@ def catalog_plan(
             }
             if diff:
                 repriced = any(name in diff for name in PRICE_REPRICING_FIELDS)
+                if repriced and price.active and wanted_price["active"]:
+                    # New terms for a price on sale: the product's next version sells them (the product's
+                    # step gives them, in that version); its subscribers keep the version they bought.
+                    reprices[rspec.key] = {
+                        name: wanted_price[name] for name in PRICE_REPRICING_FIELDS if name in diff
+                    }
                 plan.append(
                     CatalogChange(
                         "update",
@@ -309,6 +352,15 @@ def catalog_plan(
                 plan.append(CatalogChange("sync", "price", rspec.key, note="not yet at Stripe"))
             elif price_stripe_differs(price, gateway.price_retrieve(price.stripe_price_id)):
                 plan.append(CatalogChange("sync", "price", rspec.key, note="Stripe differs"))
+        if product is not None:
+            _version_check(
+                pspec,
+                p_index,
+                current=product.version,
+                publishes="features" in product_diff or bool(reprices),
+            )
+            if reprices:
+                _reprices_step(plan, product_at, pspec, reprices, version=product.version + 1)
 
     if archive_missing:
         declared_products = {p.key for p in spec.products}
@@ -407,6 +459,7 @@ def catalog_apply(
                         features=pspec.features,
                         access_days=pspec.access_days,
                         account_cap=pspec.account_cap,
+                        prices=change.prices,
                     )
                 elif change.action == "archive":
                     product_update(actor=actor, product=product, active=False)
@@ -429,12 +482,15 @@ def catalog_apply(
                     price_update(
                         actor=actor,
                         price=price,
+                        publish=False,  # its new terms were given in the product's version (`_reprices_step`)
                         **{name: change.spec[name] for name in change.changes},
                     )
                 elif change.action == "archive":
                     price_update(actor=actor, price=price, active=False)
                 else:
                     price_stripe_sync(price=price)
+                    # A run stopped before Stripe made a repriced price: its version gets the new Stripe price.
+                    version_stripe_prices_fill(price.product_id, price.product.version)
         elif change.kind == "project":
             project_update(
                 actor=actor,

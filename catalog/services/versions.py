@@ -6,7 +6,7 @@ they change; `drafts` publishes a draft through it).
 from django.utils import timezone
 
 from catalog.models import Price, Product, ProductVersion
-from catalog.versions import version_contents
+from catalog.versions import price_frozen, version_contents
 
 
 def product_version_publish(product: Product, *, first: bool = False, note: str = "") -> ProductVersion:
@@ -20,6 +20,19 @@ def product_version_publish(product: Product, *, first: bool = False, note: str 
         Product.objects.filter(pk=product.pk).update(version=number, updated_at=timezone.now())
     product.version = number
     return version
+
+
+def version_price_add(price: Price) -> None:
+    """A price put on sale for its product (created or adopted, active) is sold by the product's latest version
+    from now on: the version gains it, frozen as it is, in the caller's transaction (the product locked first, as
+    a publish locks it). What the version froze before stays as it was; a key it has already is left alone."""
+    if not price.active:
+        return
+    product = Product.objects.select_for_update().get(pk=price.product_id)
+    version = ProductVersion.objects.filter(product=product, number=product.version).first()
+    if version is None or any(frozen["key"] == price.key for frozen in version.prices):
+        return
+    ProductVersion.objects.filter(pk=version.pk).update(prices=[*version.prices, price_frozen(price)])
 
 
 def version_stripe_prices_fill(product_id: str, number: int) -> None:

@@ -321,3 +321,83 @@ def test_a_publish_whose_stripe_answer_was_lost_is_finished_by_its_retry_with_on
     ]
     assert sorted((p.id == old, p.unit_amount) for p in made) == [(False, 3300), (True, 3000)]
     assert price["stripe_price_id"] == next(p.id for p in made if p.id != old)
+
+
+def test_a_price_given_new_terms_publishes_the_products_next_version_once(
+    api, tenant_a, versioned, stripe_emulator, stripe_webhooks
+):
+    """`PATCH /prices/{key}` with a new amount publishes `pro`'s version 3 with it (and its new Stripe price);
+    version 2 keeps the amount and the Stripe price its subscribers bought. The same request again publishes
+    nothing; a change that is not a new amount (the trial) publishes nothing either."""
+    old = ProductVersion.objects.get(product__key="pro", number=2)
+    old_price = next(p for p in old.prices if p["key"] == "pro-monthly")
+    answer = api.patch("/api/v1/prices/pro-monthly", {"unit_amount": 3500}, key=tenant_a.key)
+    assert answer.status_code == 200, answer.json()
+    new_stripe_price = answer.json()["stripe_price_id"]
+    assert new_stripe_price != old_price["stripe_price_id"]
+    product = api.get("/api/v1/products/pro", key=tenant_a.key).json()
+    assert (product["version"], product["features"]) == (3, V2)
+    frozen = ProductVersion.objects.get(product__key="pro", number=3)
+    assert (frozen.note, frozen.features) == ("price pro-monthly repriced", V2)
+    assert [(p["key"], p["unit_amount"], p["stripe_price_id"]) for p in frozen.prices] == [
+        ("pro-monthly", 3500, new_stripe_price),
+        (
+            "pro-monthly-eur",
+            2800,
+            next(p for p in old.prices if p["key"] == "pro-monthly-eur")["stripe_price_id"],
+        ),
+    ]
+    assert ProductVersion.objects.get(pk=old.pk).prices == old.prices  # version 2 is as it was published
+    assert old_price["unit_amount"] == 3000
+    entry = AuditLogEntry.objects.filter(action="price.updated").latest("created_at")
+    assert entry.reason == "version 3 of pro published"
+    # Again: the same terms, no new version; a trial is not a new price.
+    assert api.patch("/api/v1/prices/pro-monthly", {"unit_amount": 3500}, key=tenant_a.key).status_code == 200
+    assert api.patch("/api/v1/prices/pro-monthly", {"trial_days": 7}, key=tenant_a.key).status_code == 200
+    assert ProductVersion.objects.filter(product__key="pro").count() == 3
+
+
+def test_a_price_created_for_a_product_is_sold_by_its_latest_version_and_earlier_ones_stay_as_they_were(
+    api, tenant_a, versioned, stripe_sdk
+):
+    """`pro` is at version 2; a new price for it joins version 2 (new checkouts buy it there) with the Stripe
+    price Stripe made; version 1 stays as it was published; an inactive price joins nothing."""
+    before = {v["number"]: v["prices"] for v in _versions(api, tenant_a)}
+    made = api.post(
+        "/api/v1/prices",
+        {
+            "key": "pro-weekly",
+            "product": "pro",
+            "currency": "usd",
+            "unit_amount": 900,
+            "type": "recurring",
+            "interval": "week",
+        },
+        key=tenant_a.key,
+    )
+    assert made.status_code == 201, made.json()
+    stripe_price = made.json()["stripe_price_id"]
+    assert stripe_sdk().v1.prices.retrieve(stripe_price).unit_amount == 900
+    after = {v["number"]: v["prices"] for v in _versions(api, tenant_a)}
+    assert after[1] == before[1]
+    assert after[2][:-1] == before[2]
+    assert {k: after[2][-1][k] for k in ("key", "unit_amount", "stripe_price_id")} == {
+        "key": "pro-weekly",
+        "unit_amount": 900,
+        "stripe_price_id": stripe_price,
+    }
+    inactive = api.post(
+        "/api/v1/prices",
+        {
+            "key": "pro-daily",
+            "product": "pro",
+            "currency": "usd",
+            "unit_amount": 200,
+            "type": "recurring",
+            "interval": "day",
+            "active": False,
+        },
+        key=tenant_a.key,
+    )
+    assert inactive.status_code == 201, inactive.json()
+    assert {v["number"]: v["prices"] for v in _versions(api, tenant_a)} == after

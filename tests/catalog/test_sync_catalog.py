@@ -159,7 +159,7 @@ def test_changes_are_applied_and_an_amount_change_makes_a_new_stripe_price(tmp_p
     path = _write(tmp_path, changed, "changed.yaml")
 
     dry = _sync(tenant_a.project, path, "--dry-run")
-    assert 'update product pro (name: "Pro" → "Professional")' in dry
+    assert 'update product pro (name: "Pro" → "Professional"; version 2: pro-monthly repriced)' in dry
     assert "update price pro-monthly (unit_amount: 3000 → 3500; new Stripe price)" in dry
     assert "update price pro-yearly (trial_days: null → 7)" in dry
     assert Price.objects.get(key="pro-monthly").unit_amount == 3000
