@@ -12,19 +12,21 @@ Django's admin discovery imports this package; importing the modules below regis
 - `reconciliation`: reconciliation runs and drift, and Stripe's balance transactions the tie-out reads;
 - `journal`: the double-entry journal's entries and their lines;
 - `recognition`: the revenue schedules of paid lines;
-- `adoptions`: adoption runs of existing Stripe accounts.
+- `adoptions`: adoption runs of existing Stripe accounts;
+- `late_usage`: usage billed on the next invoice because Stripe had invoiced its period before it was reported.
 """
 
 from billing.admin import credit_notes, invoice_lines, payments, subscriptions
 
 # isort: split
-from billing.admin import adoptions, journal, recognition, reconciliation
+from billing.admin import adoptions, journal, late_usage, recognition, reconciliation
 
 __all__ = [
     "adoptions",
     "credit_notes",
     "invoice_lines",
     "journal",
+    "late_usage",
     "payments",
     "recognition",
     "reconciliation",

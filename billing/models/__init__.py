@@ -1,6 +1,6 @@
 """Billing records, one module per family: carts, payments and refunds (`payments`), subscriptions and invoices
 (`subscriptions`), the credit notes of invoices (`credit_notes`), reconciliation, discounts, the revenue figures
-kept as events arrive (`revenue`), and the margin alerts announced (`margins`), Stripe's balance transactions (`balance`) and the double-entry journal (`journal`).
+kept as events arrive (`revenue`), and the margin alerts announced (`margins`), usage billed after its period was invoiced (`late_usage`), Stripe's balance transactions (`balance`) and the double-entry journal (`journal`).
 
 Django registers an app's models by importing `billing.models`, so this package imports each of them; code
 imports them from here (`from billing.models import Payment`), with the groups of states that the services and
@@ -11,6 +11,7 @@ from billing.models.balance import BalanceTransaction
 from billing.models.credit_notes import CreditNote
 from billing.models.discounts import Coupon, PromotionCode
 from billing.models.journal import ACCOUNT_CODES, Account, EntryKind, JournalEntry, JournalLine
+from billing.models.late_usage import LateUsageCharge
 from billing.models.margins import MarginAlert
 from billing.models.payments import (
     DISPUTE_HELD_BACK,
@@ -55,6 +56,7 @@ __all__ = [
     "Invoice",
     "JournalEntry",
     "JournalLine",
+    "LateUsageCharge",
     "MarginAlert",
     "Payment",
     "PromotionCode",

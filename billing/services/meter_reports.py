@@ -7,7 +7,9 @@ subscription item on the meter mirrored later takes back the customer's skipped 
 (`entitlements.services.meters.meter_events_unskip`, called by the subscription mirror), so that usage is billed.
 A change that makes Stripe start a period on its own second (a change of billing interval, a cancel now) first
 settles the customer's usage (`meter_usage_settle`), so usage counted in the old period is billed in it at Stripe
-too, or is refused (503 `usage_not_reported`) while some of it cannot be reported.
+too, or is refused (503 `usage_not_reported`) while some of it cannot be reported. An event still to report when
+Stripe has invoiced its period is never sent (the meter would take it into a period already billed): the customer's
+next invoice bills it (`late_usage`).
 """
 
 import logging
@@ -19,7 +21,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import Subscription, SubscriptionItem
+from billing.models import LateUsageCharge, Subscription, SubscriptionItem
+from billing.services.late_usage import late_charge_bill, late_charges_due, late_events, late_usage_charge
 from billing.services.meter_corrections import (
     meter_corrected_events,
     meter_correction_apply,
@@ -83,6 +86,8 @@ def meter_events_report(
     worker is claiming are waited for, not skipped. Returns how many were claimed."""
     if in_transaction():
         raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")
+    for charge_id in late_charges_due(project_id=project_id):  # late usage whose invoice item failed before
+        late_charge_bill(charge_id=charge_id)
     now = timezone.now()
     due = UsageEvent.objects.filter(
         project_id=project_id, meter_status=UsageEvent.MeterStatus.PENDING
@@ -109,6 +114,8 @@ def meter_events_report(
     voided: list[str] = []  # 0 units (recorded so, or voided before it was ever sent: `usage_corrections`)
     events = list(UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature"))
     billable = _metered_items_of(events)
+    late = late_events(events, now)
+    charged: list[str] = []  # their period invoiced: billed on the next invoice, never sent to the meter
     for event in events:
         if not event.customer.stripe_customer_id:
             skipped.append(event.pk)
@@ -121,6 +128,9 @@ def meter_events_report(
             continue
         if event.covered and event.quantity == event.covered:
             paid.append(event.pk)
+            continue
+        if event.pk in late:
+            charged.append(event.pk)
             continue
         pacer.wait()
         try:
@@ -185,6 +195,10 @@ def meter_events_report(
         meter_error="0 units: nothing to bill.",
         meter_next_attempt_at=None,
     )
+    for event_id in charged:
+        charge = late_usage_charge(event_id=event_id, period_end=late[event_id])
+        if charge is not None:
+            late_charge_bill(charge_id=charge.pk)
     return len(ids)
 
 
@@ -254,11 +268,14 @@ def _metered_items_of(events: list[UsageEvent]) -> set[tuple[str, str]]:
 
 
 def meter_projects_due() -> list[str]:
-    """Projects with meter events due for (another) report: what the periodic sweep visits."""
-    return list(
+    """Projects with meter events due for (another) report, or late usage whose invoice item is due for another
+    try: what the periodic sweep visits."""
+    events = (
         UsageEvent.objects.filter(
             meter_status=UsageEvent.MeterStatus.PENDING, meter_next_attempt_at__lte=timezone.now()
         )
         .values_list("project_id", flat=True)
         .distinct()
     )
+    charges = LateUsageCharge.objects.filter(pk__in=late_charges_due()).values_list("project_id", flat=True)
+    return sorted({*events, *charges})

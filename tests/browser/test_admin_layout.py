@@ -26,13 +26,14 @@ from billing.models import (
     Drift,
     Invoice,
     JournalEntry,
+    LateUsageCharge,
     Payment,
     ReconciliationRun,
     Refund,
     Subscription,
 )
 from billing.services.journal import journal_fee, journal_payment
-from catalog.models import Price, ProductAccess
+from catalog.models import Feature, Price, ProductAccess
 from core.models import AuditLogEntry
 from entitlements.models import (
     CreditLedgerEntry,
@@ -249,6 +250,19 @@ def _seed(tenant, catalog) -> dict[str, str]:
         quantity_after=4,
         meter="adjusted",
         reason="a retry loop sent 40 for 4",
+    )
+    LateUsageCharge.objects.create(
+        project=project,
+        customer=customer,
+        feature=Feature.objects.get(project=project, key="api-calls"),
+        usage_event_id="use_7Hq2LmX9aB4cD8eF1gJ3kN",
+        event_id="evt-2026-05-20-user-4f1c2a9e-000007",
+        period_end=datetime(2026, 6, 1, tzinfo=UTC),
+        quantity=1250,
+        amount=2500,
+        currency="usd",
+        status="created",
+        stripe_invoice_item="ii_1QxR7aLm2Pz9KfT4uWvYz0Ab",
     )
     CostTableFactory(project=project, version=1)
     lot = CreditLot.objects.create(
@@ -521,6 +535,7 @@ def test_every_list_fits_1366_pixels_with_readable_status_labels(page, tenant_a,
             "costtable",
             "usageevent",
             "usagecorrection",
+            "lateusagecharge",
             "journalentry",
             "balancetransaction",
         ):
