@@ -305,7 +305,11 @@ class _Proxy(abc.ABC):
         self.port = port
         self.server: _Server | None = None
         self.lock = threading.Lock()
-        self.client = httpx.Client(base_url=upstream, timeout=120)
+        # A fresh connection per forward: a pooled one the upstream closes as it idles out (gunicorn's 2 s
+        # keep-alive) could fail under the next request, which would read as the web dying under it.
+        self.client = httpx.Client(
+            base_url=upstream, timeout=120, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     @property
     def url(self) -> str:
@@ -530,10 +534,16 @@ class Tenant:
         self.retrier = Retrier(web=web, client=self.client)
 
     def get(self, path: str) -> Any:
-        self.retrier.web.ensure_running()
-        response = self.client.get(path, headers={"Authorization": f"Bearer {self.key}"})
-        response.raise_for_status()
-        return response.json()
+        """A read is sent again when it got no answer, as the tenant's backend would; an answer is final."""
+        outcome, answer = self.retrier.send(
+            lambda: self.client.get(path, headers={"Authorization": f"Bearer {self.key}"}),
+            judge=lambda answer: (False, str(answer.status_code)),
+        )
+        if answer is None:
+            web = self.retrier.web
+            raise AssertionError(f"GET {path}: {outcome.tries}; the web process's log:\n{web.tail()}")
+        answer.raise_for_status()
+        return answer.json()
 
     def write(
         self, method: str, path: str, body: Any, *, first_try: Callable[[], None] = lambda: None
