@@ -7,6 +7,7 @@ from celery import shared_task
 from billing.services import (
     auto_recharge,
     first_invoice_voids,
+    late_usage,
     margin_alerts,
     meter_corrections,
     meter_reports,
@@ -94,14 +95,18 @@ def usage_report_to_stripe(project_id: str) -> int:
 
 @shared_task(name="entitlements.tasks.usage_report_sweep", acks_late=True)
 def usage_report_sweep() -> int:
-    """Beat: retries failed meter reports whose backoff has passed, and anything never queued; and the meter
-    corrections still to make."""
+    """Beat: retries failed meter reports whose backoff has passed, and anything never queued; the meter
+    corrections still to make; and the invoice items of late usage whose backoff has passed. Returns how many
+    projects' reports and late charges it queued."""
     projects = meter_reports.meter_projects_due()
     for project_id in projects:
         meter_reports.meter_report_queue(project_id=project_id)
     for correction_id in meter_corrections.meter_corrections_due():
         usage_correction_to_stripe.delay(correction_id)
-    return len(projects)
+    charges = late_usage.late_charges_due()
+    for charge_id in charges:
+        late_usage_to_stripe.delay(charge_id)
+    return len(projects) + len(charges)
 
 
 # Entitlements queues it by this name after a usage correction of an event Stripe's meter may hold.
@@ -110,6 +115,12 @@ def usage_correction_to_stripe(correction_id: str) -> float | None:
     """Corrects Stripe's meter for a usage correction. While a report or an earlier correction of the event is in
     flight it waits for nothing: the sweep queues it again (returns how long that may be)."""
     return meter_corrections.meter_correction_apply(correction_id=correction_id)
+
+
+@shared_task(acks_late=True)
+def late_usage_to_stripe(charge_id: int) -> bool:
+    """Makes a late usage charge's invoice item (the sweep queues it again after a backoff while Stripe fails)."""
+    return late_usage.late_charge_bill(charge_id=charge_id)
 
 
 # Entitlements queues the charge by this name when a spend leaves a balance at its auto-recharge mark.

@@ -3,6 +3,7 @@ gateway, and the lines of an invoice beyond those an invoice read embeds."""
 
 from typing import Any
 
+from core.errors import ApiError
 from stripe_gateway.gateway import StripeGateway
 
 
@@ -11,6 +12,32 @@ def invoice_item_create(gateway: StripeGateway, params: dict[str, Any], *, idem:
     adds it as the draft's line), under the caller's key: a retry whose answer was lost is Stripe's replay, not a
     second line."""
     return gateway.call_dict(lambda c: c.v1.invoice_items.create(params, {"idempotency_key": idem}))
+
+
+def next_invoice_item_create(
+    gateway: StripeGateway,
+    *,
+    customer: str,
+    amount: int,
+    currency: str,
+    description: str,
+    metadata: dict[str, str],
+    idem: str,
+) -> tuple[str, str]:
+    """A pending invoice item (no `invoice`: Stripe puts it on the customer's next invoice) under the caller's
+    key, for an outbox whose sweep tries again under the same key: (the item's id, "") when Stripe made it (or had:
+    a retry whose answer was lost is Stripe's replay), ("", Stripe's error) when it failed."""
+    params = {
+        "customer": customer,
+        "amount": amount,
+        "currency": currency,
+        "description": description[:500],
+        "metadata": metadata,
+    }
+    try:
+        return invoice_item_create(gateway, params, idem=idem)["id"], ""
+    except ApiError as exc:
+        return "", exc.message[:500]
 
 
 def invoice_item_update(

@@ -8,7 +8,7 @@ records the charge with the event's move to reported, in one transaction under t
 period's late events are priced one after another, each on the units billed before it). `late_charge_bill` then
 makes the pending invoice item Stripe puts on the customer's next invoice, under a key of the charge: a retry whose
 answer was lost is Stripe's replay, one item. A charge whose item could not be made is retried with backoff by the
-reporter's sweep (`late_charges_due`).
+reporter's sweep (`late_charges_due`), a task per charge.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from billing.models import LateUsageCharge
 from catalog.models import Price
-from core.errors import ApiError
 from customers.selectors import customer_now
 from entitlements.models import SubscriptionVersion, UsageCounter, UsageEvent
 from entitlements.selectors import metered_price_of, period_in_trial
@@ -29,7 +28,7 @@ from entitlements.services.meters import meter_second
 from entitlements.services.usage_corrections import invoice_adjustment
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for
-from stripe_gateway.invoice_items import invoice_item_create
+from stripe_gateway.invoice_items import next_invoice_item_create
 
 LATE_BILLED = "Reported after Stripe invoiced its period: billed on the customer's next invoice."
 RETRY_SECONDS = 30
@@ -100,9 +99,11 @@ def late_usage_charge(*, event_id: str, period_end: datetime) -> LateUsageCharge
             )
             return None
         units = event.quantity - event.covered
-        amount, currency = invoice_adjustment(event, units, price)
         if period_in_trial(customer=event.customer, period_end=period_end, price_id=price.pk):
-            amount = 0  # Stripe bills no usage of a trial: nor does the next invoice
+            # Stripe bills no usage of a trial: nor does the next invoice.
+            amount, currency = 0, price.currency
+        else:
+            amount, currency = invoice_adjustment(event, units, price)
         charge = LateUsageCharge.objects.create(
             project_id=event.project_id,
             customer_id=event.customer_id,
@@ -137,31 +138,30 @@ def late_charge_bill(*, charge_id: int) -> bool:
     )
     if charge is None:
         return True
-    params = {
-        "customer": charge.customer.stripe_customer_id,
-        "amount": charge.amount,
-        "currency": charge.currency,
-        "description": (
+    item, error = next_invoice_item_create(
+        gateway_for(Project.objects.get(pk=charge.project_id)),
+        customer=charge.customer.stripe_customer_id,
+        amount=charge.amount,
+        currency=charge.currency,
+        description=(
             f"{charge.feature.name}: {charge.quantity} units of the period to {charge.period_end:%Y-%m-%d}, "
             "reported after it was invoiced"
-        )[:500],
-        "metadata": {"tollgate_event": charge.event_id, "tollgate_late_usage": str(charge.pk)},
-    }
-    gateway = gateway_for(Project.objects.get(pk=charge.project_id))
-    try:
-        item = invoice_item_create(gateway, params, idem=f"late_usage:{charge.pk}:invoice_item")
-    except ApiError as exc:
+        ),
+        metadata={"tollgate_event": charge.event_id, "tollgate_late_usage": str(charge.pk)},
+        idem=f"late_usage:{charge.pk}:invoice_item",
+    )
+    if error:
         attempts = charge.attempts + 1
         LateUsageCharge.objects.filter(pk=charge.pk, status=LateUsageCharge.Status.PENDING).update(
             attempts=attempts,
-            error=exc.message[:500],
+            error=error,
             next_attempt_at=timezone.now()
             + timedelta(seconds=min(RETRY_SECONDS * 2 ** (attempts - 1), 6 * 3600)),
         )
         return False
     LateUsageCharge.objects.filter(pk=charge.pk, status=LateUsageCharge.Status.PENDING).update(
         status=LateUsageCharge.Status.CREATED,
-        stripe_invoice_item=item["id"],
+        stripe_invoice_item=item,
         billed_at=timezone.now(),
         attempts=F("attempts") + 1,
         error="",
@@ -170,12 +170,14 @@ def late_charge_bill(*, charge_id: int) -> bool:
     return True
 
 
-def late_charges_due(*, project_id: str | None = None) -> list[int]:
-    """Charges whose invoice item is still to make and whose backoff has passed (a project's, or all)."""
-    due = LateUsageCharge.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()),
-        status=LateUsageCharge.Status.PENDING,
+def late_charges_due() -> list[int]:
+    """Charges whose invoice item is still to make and whose backoff has passed: what the reporter's sweep queues
+    (`billing.tasks.late_usage_to_stripe`)."""
+    return list(
+        LateUsageCharge.objects.filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()),
+            status=LateUsageCharge.Status.PENDING,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    if project_id is not None:
-        due = due.filter(project_id=project_id)
-    return list(due.order_by("pk").values_list("pk", flat=True))

@@ -27,7 +27,7 @@ from entitlements.services.meter_totals import meter_status_move
 from entitlements.services.meters import meter_second
 from projects.models import Project
 from stripe_gateway.gateway import gateway_for
-from stripe_gateway.invoice_items import invoice_item_create
+from stripe_gateway.invoice_items import next_invoice_item_create
 from stripe_gateway.meter_events import meter_event_cancel, meter_event_send
 
 CLAIM_SECONDS = 120
@@ -140,27 +140,24 @@ def _invoice_adjust(correction_id: str) -> float | None:
     of the correction (two workers, or a retry after a lost answer, make one)."""
     correction = UsageCorrection.objects.select_related("customer", "feature").get(pk=correction_id)
     change = f"{correction.quantity_before} → {correction.quantity_after} units"
-    params = {
-        "customer": correction.customer.stripe_customer_id,
-        "amount": correction.adjustment_amount,
-        "currency": correction.adjustment_currency,
-        "description": f"Usage correction {correction.correction_id}: {correction.feature.name}, {change}"[
-            :500
-        ],
-        "metadata": {
+    item, error = next_invoice_item_create(
+        gateway_for(Project.objects.get(pk=correction.project_id)),
+        customer=correction.customer.stripe_customer_id,
+        amount=correction.adjustment_amount or 0,  # set with its pending adjustment_status
+        currency=correction.adjustment_currency,
+        description=f"Usage correction {correction.correction_id}: {correction.feature.name}, {change}",
+        metadata={
             "tollgate_usage_correction": correction.correction_id,
             "tollgate_event": correction.event_id,
         },
-    }
-    gateway = gateway_for(Project.objects.get(pk=correction.project_id))
-    try:
-        item = invoice_item_create(gateway, params, idem=f"usage_correction:{correction.pk}:invoice_item")
-    except ApiError as exc:
-        UsageCorrection.objects.filter(pk=correction.pk).update(meter_error=exc.message[:500])
+        idem=f"usage_correction:{correction.pk}:invoice_item",
+    )
+    if error:
+        UsageCorrection.objects.filter(pk=correction.pk).update(meter_error=error)
         return RETRY_SECONDS
     UsageCorrection.objects.filter(pk=correction.pk, adjustment_status="pending").update(
         adjustment_status="created",
-        adjustment_item=item["id"],
+        adjustment_item=item,
         meter_adjusted_at=timezone.now(),
         meter_error="",
     )

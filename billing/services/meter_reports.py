@@ -21,8 +21,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import LateUsageCharge, Subscription, SubscriptionItem
-from billing.services.late_usage import late_charge_bill, late_charges_due, late_events, late_usage_charge
+from billing.models import Subscription, SubscriptionItem
+from billing.services.late_usage import late_charge_bill, late_events, late_usage_charge
 from billing.services.meter_corrections import (
     meter_corrected_events,
     meter_correction_apply,
@@ -86,8 +86,6 @@ def meter_events_report(
     worker is claiming are waited for, not skipped. Returns how many were claimed."""
     if in_transaction():
         raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")
-    for charge_id in late_charges_due(project_id=project_id):  # late usage whose invoice item failed before
-        late_charge_bill(charge_id=charge_id)
     now = timezone.now()
     due = UsageEvent.objects.filter(
         project_id=project_id, meter_status=UsageEvent.MeterStatus.PENDING
@@ -268,14 +266,11 @@ def _metered_items_of(events: list[UsageEvent]) -> set[tuple[str, str]]:
 
 
 def meter_projects_due() -> list[str]:
-    """Projects with meter events due for (another) report, or late usage whose invoice item is due for another
-    try: what the periodic sweep visits."""
-    events = (
+    """Projects with meter events due for (another) report: what the periodic sweep visits."""
+    return list(
         UsageEvent.objects.filter(
             meter_status=UsageEvent.MeterStatus.PENDING, meter_next_attempt_at__lte=timezone.now()
         )
         .values_list("project_id", flat=True)
         .distinct()
     )
-    charges = LateUsageCharge.objects.filter(pk__in=late_charges_due()).values_list("project_id", flat=True)
-    return sorted({*events, *charges})

@@ -240,6 +240,7 @@ CELERY_TASK_ROUTES = {
     "billing.tasks.customer_sync_to_stripe": {"queue": "stripe-calls"},
     "entitlements.tasks.usage_report_to_stripe": {"queue": "stripe-calls"},
     "billing.tasks.usage_correction_to_stripe": {"queue": "stripe-calls"},
+    "billing.tasks.late_usage_to_stripe": {"queue": "stripe-calls"},
     "billing.tasks.auto_recharge_charge": {"queue": "stripe-calls"},
     "billing.tasks.adoption_run": {"queue": "stripe-calls"},
     "billing.tasks.reconcile_all": {"queue": "stripe-calls"},
