@@ -263,9 +263,8 @@ def price_update(
                 reason=f"version {published} of {product_locked.key} published" if published else "",
             )
     synced = price_stripe_sync(price=locked)
-    if (
-        publish and product_locked.version
-    ):  # a retry after Stripe failed fills what the first attempt could not
+    if publish and product_locked.version:
+        # A retry after Stripe failed fills what the first attempt could not.
         version_stripe_prices_fill(product_locked.pk, published or product_locked.version)
     return synced
 

@@ -228,13 +228,11 @@ def catalog_plan(
             else account_cap_parse(pspec.account_cap, param=f"products[{p_index}].account_cap")
         )
         product = products.get(pspec.key)
-        product_at = len(
-            plan
-        )  # where this product's step is (or goes, when only its prices publish a version)
+        # Where this product's step is (or goes, when only its prices publish a version).
+        product_at = len(plan)
         product_diff: dict[str, Any] = {}
-        reprices: dict[
-            str, dict[str, Any]
-        ] = {}  # its active prices' new terms: they publish its next version
+        # Its active prices' new terms: they publish its next version.
+        reprices: dict[str, dict[str, Any]] = {}
         if product is None:
             _version_check(pspec, p_index, current=None, publishes=True)
             plan.append(CatalogChange("create", "product", pspec.key, spec=pspec))
@@ -408,6 +406,7 @@ def catalog_apply(
     )
 
     applied: list[CatalogChange] = []
+    repriced: dict[str, dict[str, Any]] = {}  # the prices' new terms the product steps gave, by price key
     for change in plan:
         if change.kind == "feature":
             fspec: FeatureSpec = change.spec
@@ -461,6 +460,7 @@ def catalog_apply(
                         account_cap=pspec.account_cap,
                         prices=change.prices,
                     )
+                    repriced.update(change.prices)
                 elif change.action == "archive":
                     product_update(actor=actor, product=product, active=False)
                 else:
@@ -479,12 +479,11 @@ def catalog_apply(
             else:
                 price = _price_by_key(project, change.key)
                 if change.action == "update":
-                    price_update(
-                        actor=actor,
-                        price=price,
-                        publish=False,  # its new terms were given in the product's version (`_reprices_step`)
-                        **{name: change.spec[name] for name in change.changes},
-                    )
+                    # New terms the product's step gave it, in its version (`_reprices_step`), are given.
+                    given = repriced.get(change.key, {})
+                    fields = {name: change.spec[name] for name in change.changes if name not in given}
+                    if fields:
+                        price_update(actor=actor, price=price, publish=False, **fields)
                 elif change.action == "archive":
                     price_update(actor=actor, price=price, active=False)
                 else:
