@@ -48,3 +48,14 @@ def client_for(secret_key: str) -> stripe.StripeClient:
         with _lock:
             _clients[cache_key] = client
     return client
+
+
+def call_seconds_at_most() -> float:
+    """How long one Stripe call may take, the SDK's retries included, as configured: each attempt's connect and
+    read (requests applies STRIPE_TIMEOUT_SECONDS to each) and the SDK's pause before each of
+    STRIPE_MAX_NETWORK_RETRIES retries (at most `stripe.HTTPClient.MAX_DELAY`). What a claim on work that calls
+    Stripe must outlast. (An answer that trickles in slower than the timeout between its bytes is not bounded by
+    it; Stripe's are not.)"""
+    retries = int(settings.STRIPE_MAX_NETWORK_RETRIES)
+    attempt = 2 * float(settings.STRIPE_TIMEOUT_SECONDS)
+    return (retries + 1) * attempt + retries * float(stripe.HTTPClient.MAX_DELAY)

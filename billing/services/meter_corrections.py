@@ -9,8 +9,8 @@ retry whose answer was lost is Stripe's replay.
 Only the latest correction of an event writes (an earlier one still pending is superseded: the latest cancels
 what it may have sent), and never while a meter report of the event or an earlier correction's writes may be in
 flight (their claims): a cancellation must not overtake the meter event it cancels. A correction claims its
-event for `CLAIM_SECONDS` while it writes; the event's meter status says, once it is done, what Stripe bills
-(reported) or that nothing is left (skipped).
+event while it writes (`claim_seconds`: as long as its Stripe calls may take); the event's meter status says, once
+it is done, what Stripe bills (reported) or that nothing is left (skipped).
 """
 
 from datetime import datetime, timedelta
@@ -26,11 +26,12 @@ from entitlements.models import UsageCorrection, UsageEvent
 from entitlements.services.meter_totals import meter_status_move
 from entitlements.services.meters import meter_second
 from projects.models import Project
+from stripe_gateway.client import call_seconds_at_most
 from stripe_gateway.gateway import gateway_for
 from stripe_gateway.invoice_items import next_invoice_item_create
 from stripe_gateway.meter_events import meter_event_cancel, meter_event_send
 
-CLAIM_SECONDS = 120
+CLAIM_MARGIN_SECONDS = 30  # a claim's time beyond its Stripe calls: the database work around them
 RETRY_SECONDS = 30.0  # after a failed write: the sweep's period
 
 
@@ -82,13 +83,13 @@ def meter_correction_apply(*, correction_id: str) -> float | None:
             claimed.append(correction.meter_claimed_until)  # this correction's own writes, by another worker
         if claimed:
             return max((max(claimed) - now).total_seconds(), 1.0)
-        correction.meter_claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
-        correction.save(update_fields=["meter_claimed_until"])
         earlier = list(
             others.exclude(meter=UsageCorrection.Meter.NONE)
             .order_by("created_at", "pk")
             .values_list("pk", flat=True)
         )
+        correction.meter_claimed_until = now + timedelta(seconds=claim_seconds(writes=len(earlier) + 2))
+        correction.save(update_fields=["meter_claimed_until"])
     try:
         left = _meter_write(correction, event, earlier)
     except ApiError as exc:  # Stripe refused, or could not be reached: the same keys again on the next try
@@ -120,6 +121,14 @@ def meter_correction_apply(*, correction_id: str) -> float | None:
                 meter_next_attempt_at=None,
             )
     return None
+
+
+def claim_seconds(*, writes: int) -> float:
+    """How long a correction claims its event for: its `writes` Stripe calls (a cancel of the event and of each
+    earlier correction's replacement, and its own replacement), each as long as one may take
+    (`call_seconds_at_most`), and a margin. A worker finding the claim expired may take over: the first one's
+    writes are over by then."""
+    return writes * call_seconds_at_most() + CLAIM_MARGIN_SECONDS
 
 
 def _settled(correction: UsageCorrection, now: datetime, error: str) -> float | None:

@@ -35,6 +35,7 @@ from entitlements.models import UsageEvent
 from entitlements.services.meter_totals import meter_status_move
 from entitlements.services.meters import meter_second
 from projects.models import Project
+from stripe_gateway.client import call_seconds_at_most
 from stripe_gateway.gateway import gateway_for
 from stripe_gateway.meter_events import meter_event_send
 
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 METER_BATCH = 1000
 METER_MAX_ATTEMPTS = 8
+# How long a batch sends for. Its events are claimed for that plus the longest one Stripe call may take
+# (`call_seconds_at_most`), and it sends nothing once it is over: the last send it starts ends within the claim, so
+# a correction waiting out the claim never overtakes the report. Events it did not reach are due again at once.
 METER_CLAIM_SECONDS = 120
 METER_SETTLE_SECONDS = 5.0  # how long a switch or cancel waits for its customer's usage to reach Stripe
 
@@ -98,8 +102,9 @@ def meter_events_report(
             .values_list("pk", flat=True)[:batch]
         )
         UsageEvent.objects.filter(pk__in=ids).update(
-            meter_next_attempt_at=now + timedelta(seconds=METER_CLAIM_SECONDS)
+            meter_next_attempt_at=now + timedelta(seconds=METER_CLAIM_SECONDS + call_seconds_at_most())
         )
+    sending_until = time.monotonic() + METER_CLAIM_SECONDS
     if not ids:
         return 0
     project = Project.objects.get(pk=project_id)
@@ -110,10 +115,12 @@ def meter_events_report(
     unbilled: list[str] = []
     paid: list[str] = []  # paid whole from credits (a credits waterfall): nothing for the meter to bill
     voided: list[str] = []  # 0 units (recorded so, or voided before it was ever sent: `usage_corrections`)
-    events = list(UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature"))
+    loaded = {e.pk: e for e in UsageEvent.objects.filter(pk__in=ids).select_related("customer", "feature")}
+    events = [loaded[pk] for pk in ids if pk in loaded]  # the longest due first
     billable = _metered_items_of(events)
     late = late_events(events, now)
     charged: list[str] = []  # their period invoiced: billed on the next invoice, never sent to the meter
+    released: list[str] = []  # not reached within the batch's time (METER_CLAIM_SECONDS): due again now
     for event in events:
         if not event.customer.stripe_customer_id:
             skipped.append(event.pk)
@@ -130,7 +137,11 @@ def meter_events_report(
         if event.pk in late:
             charged.append(event.pk)
             continue
-        pacer.wait()
+        if time.monotonic() < sending_until:
+            pacer.wait()
+        if time.monotonic() >= sending_until:  # its send could outlast the claim: the next batch sends it
+            released.append(event.pk)
+            continue
         try:
             meter_event_send(
                 gateway,
@@ -192,6 +203,9 @@ def meter_events_report(
         status=UsageEvent.MeterStatus.SKIPPED,
         meter_error="0 units: nothing to bill.",
         meter_next_attempt_at=None,
+    )
+    UsageEvent.objects.filter(pk__in=released, meter_status=UsageEvent.MeterStatus.PENDING).update(
+        meter_next_attempt_at=timezone.now()
     )
     for event_id in charged:
         charge = late_usage_charge(event_id=event_id, period_end=late[event_id])

@@ -14,10 +14,13 @@ from django.utils import timezone
 
 from billing import tasks
 from billing.models import Subscription, SubscriptionItem
+from billing.services import meter_reports
+from billing.services.meter_corrections import claim_seconds
 from billing.services.meter_reports import _Pacer, meter_events_report
 from catalog.models import Feature, Price
 from customers.services.customers import customer_ensure_stripe
 from entitlements.models import UsageEvent
+from stripe_gateway.client import call_seconds_at_most
 from tests.billing.payment_factories import SubscriptionFactory
 from tests.catalog import price_create, product_create
 from tests.entitlements.helpers import customer, feature, hand_subscription
@@ -102,6 +105,52 @@ def test_failures_are_retried_with_backoff_from_the_database(api, tenant_a, mete
     event.refresh_from_db()
     assert (event.meter_status, event.meter_attempts, event.meter_error) == ("reported", 2, "")
     assert _summary(stripe_sdk, metered, stripe_customer) == 4
+
+
+def test_a_batch_sends_nothing_once_its_time_is_over_and_leaves_the_rest_due(
+    api, tenant_a, metered, stripe_sdk, settings, monkeypatch
+):
+    """A batch's events are claimed for its time plus the longest one Stripe call may take; a send started
+    later could outlast the claim (a correction waiting it out would cancel before the event reached the meter),
+    so the batch stops sending when its time is over and the events it did not reach are due again at once."""
+    cust = billed(customer(tenant_a.project, "u1"))
+    stripe_customer = customer_ensure_stripe(customer=cust)
+    sdk = stripe_sdk()
+    sdk.v1.billing.meters.deactivate(metered.stripe_meter_id)
+    events = [{"id": f"e{i}", "customer": "u1", "feature": "api_calls", "quantity": i + 1} for i in range(6)]
+    assert api.post("/api/v1/usage/batch", {"events": events}, key=tenant_a.key).json()["accepted"] == 6
+    sdk.v1.billing.meters.reactivate(metered.stripe_meter_id)
+    due = timezone.now()
+    for i in range(6):  # due in their order: the longest due is sent first
+        UsageEvent.objects.filter(event_id=f"e{i}").update(
+            meter_next_attempt_at=due + timedelta(microseconds=i)
+        )
+    settings.STRIPE_METER_EVENTS_PER_SECOND = 2  # sends at 0, 0.5 and 1.0 s
+    monkeypatch.setattr(meter_reports, "METER_CLAIM_SECONDS", 1.2)
+
+    started = timezone.now()
+    assert meter_events_report(project_id=tenant_a.project.pk) == 6
+    rows = {e.event_id: e for e in UsageEvent.objects.all()}
+    assert sorted(e for e, row in rows.items() if row.meter_status == "reported") == ["e0", "e1", "e2"]
+    assert _summary(stripe_sdk, metered, stripe_customer) == 1 + 2 + 3
+    for left in ("e3", "e4", "e5"):  # never sent, due again now, their tries unchanged
+        row = rows[left]
+        assert (row.meter_status, row.meter_attempts) == ("pending", 1)
+        assert started <= row.meter_next_attempt_at <= timezone.now()
+
+    assert meter_events_report(project_id=tenant_a.project.pk) == 3
+    assert set(UsageEvent.objects.values_list("meter_status", flat=True)) == {"reported"}
+    assert _summary(stripe_sdk, metered, stripe_customer) == 21
+
+
+def test_a_claim_outlasts_the_stripe_calls_it_covers(settings):
+    """One Stripe call, as configured: 3 attempts (2 retries), each a connect and a read of up to 20 s, and the
+    SDK's pauses (up to 5 s) between them. A correction with two earlier ones writes 4 times (3 cancels, 1 send)."""
+    settings.STRIPE_TIMEOUT_SECONDS = 20.0
+    settings.STRIPE_MAX_NETWORK_RETRIES = 2
+    assert call_seconds_at_most() == 3 * 40 + 2 * 5
+    assert claim_seconds(writes=4) == 4 * 130 + 30
+    assert meter_reports.METER_CLAIM_SECONDS + call_seconds_at_most() == 250
 
 
 def test_usage_of_a_customer_without_a_stripe_customer_is_skipped(api, tenant_a, metered):

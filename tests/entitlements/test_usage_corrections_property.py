@@ -19,10 +19,13 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from billing.services.meter_corrections import claim_seconds
+from billing.services.meter_reports import METER_CLAIM_SECONDS
 from billing.tasks import usage_report_sweep
 from customers.services.customers import customer_ensure_stripe
 from entitlements.models import CreditLedgerEntry, CreditLot, UsageCorrection, UsageCounter, UsageEvent
 from entitlements.services.meter_totals import meter_totals_rebuild
+from stripe_gateway.client import call_seconds_at_most
 from tests.billing.test_lost_answers import ProcessKilled, wire  # noqa: F401 (the fixture)
 from tests.billing.test_meter_reports import billed
 from tests.entitlements.helpers import customer
@@ -40,6 +43,13 @@ def _post(api, key, path, body):
         return api.post(path, body, key=key)
     except ProcessKilled:  # the worker running the meter correction died after Stripe acted
         return None
+
+
+def _claims_run_out() -> float:
+    """Seconds after which every claim has run out: a report batch's, and a correction's writing as many times as
+    it may (a cancel per earlier correction of its event, one of the event, its replacement)."""
+    writes = UsageCorrection.objects.count() + 2
+    return max(METER_CLAIM_SECONDS + call_seconds_at_most(), claim_seconds(writes=writes)) + 1
 
 
 @pytest.mark.parametrize("seed", _seeds())
@@ -96,7 +106,7 @@ def test_corrected_usage_converges_everywhere(api, tenant_a, metered, stripe_sdk
             traveller.shift(rng.randint(0, 20))
         # Every claim runs out; the sweeps (beat's) finish what was left, the same keys again.
         for _ in range(3):
-            traveller.shift(180)
+            traveller.shift(_claims_run_out())
             usage_report_sweep()
     assert UsageCorrection.objects.filter(meter="pending").count() == 0
     total = sum(expected.values())
@@ -179,7 +189,7 @@ def test_corrected_usage_paid_with_credits_converges(
                     assert code in ("usage_event_voided", "correction_unchanged"), response.json()
             traveller.shift(rng.randint(0, 20))
         for _ in range(3):
-            traveller.shift(180)
+            traveller.shift(_claims_run_out())
             usage_report_sweep()
     assert UsageCorrection.objects.filter(meter="pending").count() == 0
     events = {e.event_id: (e.quantity, e.covered) for e in UsageEvent.objects.all()}
