@@ -10,6 +10,8 @@ at a past instant, recomputed from what Tollgate had recorded by then rather tha
   stamped before it, and the units of holds active then that were taken from it, less what was reported against
   them by then; an entity's use = the period's usage events naming it recorded by then, and the units of holds
   naming it active then, less what was reported by then (`entity_used_at`, for an entity live then).
+- **Corrections** made after the instant are taken back out of each of these (`_corrected_since`): an event
+  counts what it counted then, not the quantity a later correction gave it.
 
 The catalog (what each product gives), the project's settings and default product are today's: the audit log
 has their history.
@@ -18,7 +20,7 @@ has their history.
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from catalog.models import Feature
 from customers.models import Customer
@@ -165,9 +167,9 @@ def _window_at(
     start, _ = window_bounds(name, at.timestamp())
     begins = datetime.fromtimestamp(start, UTC)
     own = {} if entity is None else {"properties__entity": entity}
-    used = (
-        # As live counted them: recorded in this window and not stamped before it (an event stamped ahead
-        # counted in the window it was recorded in; one of a window already over, in none).
+    # As live counted them: recorded in this window and not stamped before it (an event stamped ahead counted in
+    # the window it was recorded in; one of a window already over, in none).
+    counted = (
         UsageEvent.objects.filter(
             customer_id=customer_id,
             feature_id=feature_id,
@@ -178,8 +180,9 @@ def _window_at(
         )
         .exclude(kind=UsageEvent.Kind.RELEASE)
         .exclude(kind=UsageEvent.Kind.CONSUME, properties__hold__isnull=False)  # a hold's: below
-        .aggregate(total=Sum("quantity"))["total"]
     )
+    used = int(counted.aggregate(total=Sum("quantity"))["total"] or 0)
+    used += sum(_corrected_since(customer_id, [feature_id], at, counted).values())
     holding = Hold.objects.filter(customer_id=customer_id, feature_id=feature_id, created_at__lte=at)
     if entity is not None:
         holding = holding.filter(entity=entity)
@@ -196,7 +199,7 @@ def _window_at(
         for hold in holds
         if hold.ended_at is None or hold.ended_at > at
     )
-    return [start, int(used or 0) + sum(reported.values()) + held, held]
+    return [start, used + sum(reported.values()) + held, held]
 
 
 def _reported_at(
@@ -207,19 +210,45 @@ def _reported_at(
     that name)."""
     if not hold_ids:
         return {}
-    return {
+    reports = UsageEvent.objects.filter(
+        customer_id=customer_id,
+        feature_id__in=feature_ids,
+        kind=UsageEvent.Kind.CONSUME,
+        created_at__lte=at,
+        properties__hold__in=hold_ids,
+    )
+    reported = {
         str(hold_id): int(total or 0)
-        for hold_id, total in UsageEvent.objects.filter(
-            customer_id=customer_id,
-            feature_id__in=feature_ids,
-            kind=UsageEvent.Kind.CONSUME,
-            created_at__lte=at,
-            properties__hold__in=hold_ids,
-        )
-        .values_list("properties__hold")
+        for hold_id, total in reports.values_list("properties__hold")
         .annotate(total=Sum("quantity"))
         .order_by()
     }
+    back = _corrected_since(customer_id, feature_ids, at, reports)
+    if back:
+        for event_id, hold_id in reports.filter(pk__in=list(back)).values_list("pk", "properties__hold"):
+            reported[str(hold_id)] = reported.get(str(hold_id), 0) + back[event_id]
+    return reported
+
+
+def _corrected_since(
+    customer_id: str, feature_ids: list[str], at: datetime, events: QuerySet[UsageEvent]
+) -> dict[str, int]:
+    """Of the events `events` selects (recorded by `at`), what the corrections made after `at` took off each (or,
+    amending up, added: negative), by event: added back, each counts what it counted at `at`. One query, and one
+    more only when there are such corrections."""
+    changes = list(
+        UsageCorrection.objects.filter(
+            customer_id=customer_id, feature_id__in=feature_ids, event_created_at__lte=at, created_at__gt=at
+        ).values_list("usage_event_id", "quantity_before", "quantity_after")
+    )
+    if not changes:
+        return {}
+    selected = set(events.filter(pk__in={event for event, _, _ in changes}).values_list("pk", flat=True))
+    back: dict[str, int] = {}
+    for event, before, after in changes:
+        if event in selected:
+            back[event] = back.get(event, 0) + before - after
+    return back
 
 
 def _held_at(
@@ -296,13 +325,15 @@ def entity_used_at(*, customer_id: str, entry: FeatureEntry, entity_id: str, at:
     (consumes, recorded usage, a hold's reported and confirmed units), and the units of holds naming it active
     then, less what was reported against them by then."""
     period_start = datetime.fromtimestamp(entry["period_start"], UTC)
-    used = UsageEvent.objects.filter(
+    naming = UsageEvent.objects.filter(
         customer_id=customer_id,
         feature_id=entry["id"],
         created_at__lte=at,
         period_start=period_start,
         properties__entity=entity_id,
-    ).aggregate(total=Sum("quantity"))["total"]
+    )
+    used = int(naming.aggregate(total=Sum("quantity"))["total"] or 0)
+    used += sum(_corrected_since(customer_id, [entry["id"]], at, naming).values())
     holds = list(
         Hold.objects.filter(
             customer_id=customer_id,
@@ -318,4 +349,4 @@ def entity_used_at(*, customer_id: str, entry: FeatureEntry, entity_id: str, at:
     if holds:
         reported = _reported_at(customer_id, [entry["id"]], [hold_id for hold_id, _ in holds], at)
         held = sum(max(quantity - reported.get(hold_id, 0), 0) for hold_id, quantity in holds)
-    return int(used or 0) + held
+    return used + held

@@ -278,3 +278,33 @@ def test_the_entities_list_says_each_ones_windows(api, tenant_a, seated):
         },
     ]
     assert [w["used"] for w in usage["bo"]["windows"]] == [0, 0]
+
+
+def test_as_of_before_a_correction_answers_an_entitys_use_and_windows_as_they_were(api, tenant_a, seated):
+    """A correction made later does not rewrite what an instant before it knew: ana's minute was full then (3 of
+    3), her month at 3, however the first use was amended since; now her windows and month count the amendment."""
+    with _at(START):
+        add(api, tenant_a, "ana")
+        for i in range(3):
+            consume(api, tenant_a, f"a{i}", entity="ana")
+    with _at(START + timedelta(seconds=10)):
+        live = check(api, tenant_a, "ana", 1)
+    assert (live["allowed"], live["entity"]["used"], _entity_windows(live)[0][:2]) == (
+        False,
+        3,
+        ("minute", 3),
+    )
+    with _at(START + timedelta(seconds=20)):
+        body = {"id": "fix-a0", "event": "a0", "action": "void", "reason": "a retry loop"}
+        assert api.post("/api/v1/usage/corrections", body, key=tenant_a.key).status_code == 201
+        then = (START + timedelta(seconds=10)).isoformat().replace("+00:00", "Z")
+        url = f"/api/v1/entitlements/check?customer=u1&feature=summaries&entity=ana&quantity=1&as_of={then}"
+        past = api.get(url, key=tenant_a.key).json()
+        assert past["entity"] == live["entity"]
+        assert (past["allowed"], past["binding"]) == (False, "entity")
+        now = check(api, tenant_a, "ana", 1)
+        assert (now["allowed"], now["entity"]["used"], _entity_windows(now)) == (
+            True,
+            2,
+            [("minute", 2, 0, 1, "2026-11-25T10:01:00Z"), ("day", 2, 0, 3, "2026-11-26T00:00:00Z")],
+        )

@@ -306,6 +306,28 @@ def test_as_of_answers_the_window_current_then_from_what_was_recorded_by_then(ap
         assert _windows(answer)[1][1:3] == (5, 2)
 
 
+def test_as_of_before_a_correction_answers_the_window_as_it_was(api, tenant_a, windowed):
+    """A use amended later counts in an earlier instant's window what it counted then: the minute was full at
+    +20 s (5 of 5), though c0 was voided at +30 s; now, in the same minute, it counts 4."""
+    with time_machine.travel(START, tick=False):
+        for i in range(5):
+            consume(api, tenant_a, f"c{i}")
+    with time_machine.travel(START + timedelta(seconds=30), tick=False):
+        body = {"id": "fix-c0", "event": "c0", "action": "void", "reason": "a retry loop"}
+        assert api.post("/api/v1/usage/corrections", body, key=tenant_a.key).status_code == 201
+        then = (START + timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
+        past = api.get(
+            f"/api/v1/entitlements/check?customer=u1&feature=api_calls&as_of={then}", key=tenant_a.key
+        ).json()
+        assert (past["allowed"], past["binding"], past["used"]) == (False, "minute", 5)
+        assert _windows(past) == [
+            ("minute", 5, 0, 0, "2026-11-25T10:01:00Z"),
+            ("hour", 5, 0, 3, "2026-11-25T11:00:00Z"),
+        ]
+        now = api.get("/api/v1/entitlements/check?customer=u1&feature=api_calls", key=tenant_a.key).json()
+        assert (now["allowed"], now["used"], _windows(now)[0][1]) == (True, 4, 4)
+
+
 def test_the_explain_page_says_which_window_refuses_and_when_it_frees_up(api, tenant_a, windowed):
     with time_machine.travel(START, tick=False):
         api.post(
