@@ -20,7 +20,7 @@ from core.wording import with_article
 from entitlements import cache as ent_cache
 from entitlements import resolver
 from entitlements.entities import entity_for_use, entity_windows
-from entitlements.models import CreditLedgerEntry, UsageEvent
+from entitlements.models import CreditLedgerEntry, UsageCounter, UsageEvent
 from entitlements.services.account_caps import (
     AccountJudged,
     account_cap_reached,
@@ -83,11 +83,16 @@ def _period_for(
     grace_seconds: int,
     param: str,
     backfill: bool = False,
+    customer_id: str | None = None,
+    counted_seen: list[tuple[str, resolver.Period]] | None = None,
 ) -> resolver.Period:
     """The metered period an event at `timestamp` counts in, or 400 when it is too late (or in the future): the
     one holding its second (`meter_second`), as Stripe's meter files it — stamped a little ahead, past the
-    period's end, the next one. A `backfill` (no billing side effects) counts in any earlier period, stepped back
-    by the current cycle."""
+    period's end, the next one. An earlier second (late, within the grace window; or a `backfill`, no billing
+    side effects, in any earlier period) counts in the period the customer's counter of the feature counted it in
+    then (`_counted_period`): their periods then may not be today's cycle stepped back (a plan taken since, an
+    interval changed). With no counter then, today's cycle stepped back. `counted_seen`: the periods a batch has
+    found so far, by customer (a batch of late events reads each period once)."""
     if timestamp > now + timedelta(seconds=MAX_FUTURE_SECONDS):
         raise InvalidRequest(
             f"{param}: {api_time(timestamp)} is in the future.", code="timestamp_in_future", param=param
@@ -101,19 +106,52 @@ def _period_for(
         return period
     previous = period.previous()
     grace_end = period.start + timedelta(seconds=grace_seconds)
-    if second >= previous.start.timestamp() and (now < grace_end or backfill):
-        return previous
-    if backfill:
-        while second < previous.start.timestamp():
-            previous = previous.previous()
-        return previous
-    raise InvalidRequest(
-        f"{param}: {api_time(timestamp)} is too old. Usage is accepted for the current period (since "
-        f"{api_time(period.start)}) and for the previous one until {grace_seconds} seconds after it ended "
-        f"({api_time(grace_end)}); a backfill of a closed period states `no_billing_side_effects`.",
-        code="timestamp_too_old",
-        param=param,
+    if not backfill and (second < previous.start.timestamp() or now >= grace_end):
+        raise InvalidRequest(
+            f"{param}: {api_time(timestamp)} is too old. Usage is accepted for the current period (since "
+            f"{api_time(period.start)}) and for the previous one until {grace_seconds} seconds after it ended "
+            f"({api_time(grace_end)}); a backfill of a closed period states `no_billing_side_effects`.",
+            code="timestamp_too_old",
+            param=param,
+        )
+    if customer_id:
+        seen = counted_seen if counted_seen is not None else []
+        key = f"{customer_id}:{entry['id']}"
+        counted = next(
+            (p for k, p in seen if k == key and p.start.timestamp() <= second < p.end.timestamp()), None
+        )
+        if counted is None:
+            counted = _counted_period(customer_id, entry, second, period)
+            if counted is not None:
+                seen.append((key, counted))
+        if counted is not None:
+            return counted
+    while second < previous.start.timestamp():
+        previous = previous.previous()
+    return previous
+
+
+def _counted_period(
+    customer_id: str, entry: FeatureEntry, second: int, current: resolver.Period
+) -> resolver.Period | None:
+    """The period of the customer's counter of the feature that holds `second`, before `current` (the latest
+    such, should periods have overlapped at a change of plan): where their usage of that second was counted."""
+    at = datetime.fromtimestamp(second, UTC)
+    bounds = (
+        UsageCounter.objects.filter(
+            customer_id=customer_id,
+            feature_id=entry["id"],
+            period_start__lte=at,
+            period_end__gt=at,
+            period_start__lt=current.start,
+        )
+        .order_by("-period_start")
+        .values_list("period_start", "period_end")
+        .first()
     )
+    if bounds is None:
+        return None
+    return resolver.Period(bounds[0], bounds[1], current.interval, current.count)
 
 
 def usage_record_batch(
@@ -167,6 +205,7 @@ def usage_record_batch(
     priced: dict[str, tuple[dict[str, Any], int | None]] = {}  # by event id: stored dimensions, cost
     planned: list[tuple[UsageInput, datetime, resolver.Period]] = []
     current: dict[tuple[str, str], resolver.Period] = {}
+    counted_seen: list[tuple[str, resolver.Period]] = []  # earlier periods found for late events
     duplicates = 0
     for index, event in enumerate(events):
         structure = structures[event.customer]
@@ -184,6 +223,8 @@ def usage_record_batch(
                 structure["usage_grace_seconds"],
                 at(index, "timestamp"),
                 event.no_billing,
+                structure["customer_id"],
+                counted_seen,
             )
             if event.no_billing and "credits" in entry and period.end <= judged:
                 raise InvalidRequest(

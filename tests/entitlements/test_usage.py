@@ -138,6 +138,31 @@ def test_monthly_period_resets_and_late_events_count_within_the_grace_window(api
     assert UsageCounter.objects.get(period_start=datetime(2026, 3, 1, tzinfo=UTC)).used == 47
 
 
+def test_a_late_or_backfilled_event_counts_in_the_period_its_second_was_counted_in_then(api, tenant_a, calls):
+    """Before a plan's period there was the free plan's calendar month: usage stamped then (late, within the grace
+    window, or backfilled with no billing side effects) counts in that month's counter, beside what it held, not
+    in a period of the new plan's cycle stepped back that nothing ever counted in."""
+    with time_machine.travel(START, tick=False):
+        assert usage(api, tenant_a.key, "march-1", 40).status_code == 201
+    plan_start = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+    with time_machine.travel(plan_start + timedelta(minutes=30), tick=False):
+        subscribe(
+            customer(tenant_a.project, "u1"), product(tenant_a.project, "pro", {calls: 500}), start=plan_start
+        )
+        late = usage(api, tenant_a.key, "late", 2, timestamp="2026-03-15T11:59:00Z")
+        assert late.status_code == 201, late.json()
+        assert late.json()["period_start"] == "2026-03-01T00:00:00Z"
+    with time_machine.travel(datetime(2026, 3, 20, tzinfo=UTC), tick=False):
+        body = {"timestamp": "2026-03-12T08:00:00Z", "no_billing_side_effects": True}
+        backfilled = usage(api, tenant_a.key, "backfilled", 5, **body)
+        assert backfilled.status_code == 201, backfilled.json()
+        assert backfilled.json()["period_start"] == "2026-03-01T00:00:00Z"
+        assert check(api, tenant_a.key, "u1", "api_calls")["used"] == 0  # the plan's period
+    assert list(UsageCounter.objects.values_list("period_start", "period_end", "used")) == [
+        (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC), 47)
+    ]
+
+
 def test_grace_window_is_a_project_setting(api, tenant_a, calls):
     EntitlementSettings.objects.create(project=tenant_a.project, usage_grace_seconds=60)
     with time_machine.travel(datetime(2026, 4, 1, 0, 2, tzinfo=UTC), tick=False):
