@@ -383,9 +383,8 @@ def gunicorn(
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": "memory://",
-        "API_RATE_LIMIT_PER_MINUTE": str(
-            10**9
-        ),  # the limiter's round trip stays in, its limit out of the way
+        # The limiter's round trip stays in, its limit out of the way.
+        "API_RATE_LIMIT_PER_MINUTE": str(10**9),
         "PROJECT_USAGE_RATE_LIMIT_PER_SECOND": "0",  # the project's usage limit too (bench/fairness.py measures it)
         "LOG_LEVEL": "ERROR",
         **(extra_env or {}),
