@@ -44,10 +44,12 @@ logger = logging.getLogger(__name__)
 
 METER_BATCH = 1000
 METER_MAX_ATTEMPTS = 8
-# How long a batch sends for. Its events are claimed for that plus the longest one Stripe call may take
-# (`call_seconds_at_most`), and it sends nothing once it is over: the last send it starts ends within the claim, so
-# a correction waiting out the claim never overtakes the report. Events it did not reach are due again at once.
+# How long a batch sends for. Its events are claimed for that, plus the longest one Stripe call may take
+# (`call_seconds_at_most`), plus a margin for the database work around it; it sends nothing once its time is over: the
+# last send it starts ends within the claim, so a correction waiting out the claim never overtakes the report.
+# Events it did not reach are due again at once.
 METER_CLAIM_SECONDS = 120
+METER_CLAIM_MARGIN_SECONDS = 30
 METER_SETTLE_SECONDS = 5.0  # how long a switch or cancel waits for its customer's usage to reach Stripe
 
 
@@ -59,6 +61,11 @@ def meter_report_queue(*, project_id: str) -> None:
         usage_report_to_stripe.delay(project_id)
     except Exception:  # the broker is down: the sweep reports them later
         logger.exception("Could not queue the meter report of %s; the sweep will send it.", project_id)
+
+
+def meter_claim_seconds() -> float:
+    """How long a report batch claims its events for: its sending time, one Stripe call's longest, a margin."""
+    return METER_CLAIM_SECONDS + call_seconds_at_most() + METER_CLAIM_MARGIN_SECONDS
 
 
 def _meter_backoff(attempts: int) -> timedelta:
@@ -90,7 +97,7 @@ def meter_events_report(
     worker is claiming are waited for, not skipped. Returns how many were claimed."""
     if in_transaction():
         raise RuntimeError("meter_events_report calls Stripe and must not run inside a transaction.")
-    now = timezone.now()
+    now, started = timezone.now(), time.monotonic()
     due = UsageEvent.objects.filter(
         project_id=project_id, meter_status=UsageEvent.MeterStatus.PENDING
     ).exclude(pk__in=meter_corrected_events(project_id=project_id))  # a correction reports those
@@ -102,9 +109,9 @@ def meter_events_report(
             .values_list("pk", flat=True)[:batch]
         )
         UsageEvent.objects.filter(pk__in=ids).update(
-            meter_next_attempt_at=now + timedelta(seconds=METER_CLAIM_SECONDS + call_seconds_at_most())
+            meter_next_attempt_at=now + timedelta(seconds=meter_claim_seconds())
         )
-    sending_until = time.monotonic() + METER_CLAIM_SECONDS
+    sending_until = started + METER_CLAIM_SECONDS  # from the instant the claim counts from
     if not ids:
         return 0
     project = Project.objects.get(pk=project_id)

@@ -20,12 +20,11 @@ import time_machine
 from django.utils import timezone
 
 from billing.services.meter_corrections import claim_seconds
-from billing.services.meter_reports import METER_CLAIM_SECONDS
+from billing.services.meter_reports import meter_claim_seconds
 from billing.tasks import usage_report_sweep
 from customers.services.customers import customer_ensure_stripe
 from entitlements.models import CreditLedgerEntry, CreditLot, UsageCorrection, UsageCounter, UsageEvent
 from entitlements.services.meter_totals import meter_totals_rebuild
-from stripe_gateway.client import call_seconds_at_most
 from tests.billing.test_lost_answers import ProcessKilled, wire  # noqa: F401 (the fixture)
 from tests.billing.test_meter_reports import billed
 from tests.entitlements.helpers import customer
@@ -49,7 +48,7 @@ def _claims_run_out() -> float:
     """Seconds after which every claim has run out: a report batch's, and a correction's writing as many times as
     it may (a cancel per earlier correction of its event, one of the event, its replacement)."""
     writes = UsageCorrection.objects.count() + 2
-    return max(METER_CLAIM_SECONDS + call_seconds_at_most(), claim_seconds(writes=writes)) + 1
+    return max(meter_claim_seconds(), claim_seconds(writes=writes)) + 1
 
 
 @pytest.mark.parametrize("seed", _seeds())
