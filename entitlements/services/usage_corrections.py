@@ -166,8 +166,12 @@ def _correct(
     # Units an event Stripe's meter never held gains in a period Stripe invoiced are billed on the next invoice, as
     # the meter would take them into a period already billed.
     unsent = event.meter_status == UsageEvent.MeterStatus.SKIPPED and event.meter_error != BACKFILLED
-    price = metered_price_of(customer=event.customer, feature_id=event.feature_id)
-    gains_unsent = unsent and after > before and price is not None
+    # The price an invoice adjustment would be at: read only where Stripe may have billed the event.
+    gains = unsent and after > before
+    price = (
+        metered_price_of(customer=event.customer, feature_id=event.feature_id) if at_stripe or gains else None
+    )
+    gains_unsent = gains and price is not None
     refusal = _invoiced(event, counter, judged, now) if at_stripe or gains_unsent else None
     followed = counter_follow(
         project=project,
@@ -287,7 +291,7 @@ def _correct(
 
 def _supported(event: UsageEvent) -> None:
     """409 `correction_unsupported` for an event whose effects are not only its quantity and what follows from it
-        (`correction_follow`): one of a feature that is not metered, a release, some holds' reports
+    (`correction_follow`): one of a feature that is not metered, a release, some holds' reports
     (`_hold_unsupported`)."""
     why = ""
     if event.feature.type != Feature.Type.METERED or event.kind == UsageEvent.Kind.RELEASE:
