@@ -44,6 +44,39 @@ def _post(api, key, path, body):
         return None
 
 
+def _correction_step(api, key, faults, rng, seed, step, made, expected, *, most):
+    """One random correction, through the `faults` of the wire to Stripe: a new one of a random event (voided, or amended to 0 to
+    `most`), or one made before sent again (a retry answers what it made, and changes nothing); `made` and
+    `expected` (each event's quantity) follow what was accepted."""
+    if made and rng.random() < 0.2:  # a correction retried
+        correction_id = rng.choice(list(made))
+        event_id, action, after = made[correction_id]
+    else:
+        correction_id, event_id = f"c{step}", rng.choice(list(expected))
+        action = rng.choice(["void", "amend"])
+        after = 0 if action == "void" else rng.randint(0, most)
+    if rng.random() < 0.3:
+        target = rng.choice([r"/v1/billing/meter_event_adjustments", r"/v1/billing/meter_events"])
+        if rng.random() < 0.5:
+            faults.die("POST", target)
+        else:
+            faults.lose("POST", target, times=rng.randint(1, 3))
+    body = {"id": correction_id, "event": event_id, "action": action, "reason": f"seed {seed}"}
+    if action == "amend":
+        body["quantity"] = after
+    response = _post(api, key, "/api/v1/usage/corrections", body)
+    faults.faults.clear()
+    retried = correction_id in made
+    if response is None or response.status_code in (200, 201):
+        assert response is None or response.status_code == (200 if retried else 201)
+        if not retried:
+            made[correction_id] = (event_id, action, after)
+            expected[event_id] = after
+    else:
+        code = response.json()["error"]["code"]
+        assert code in ("usage_event_voided", "correction_unchanged"), response.json()
+
+
 def _claims_run_out() -> float:
     """Seconds after which every claim has run out: a report batch's, and a correction's writing as many times as
     it may (a cancel per earlier correction of its event, one of the event, its replacement)."""
@@ -75,33 +108,7 @@ def test_corrected_usage_converges_everywhere(api, tenant_a, metered, stripe_sdk
                 assert response is None or response.status_code in (200, 201)
                 expected.setdefault(event_id, quantity)
             else:
-                if made and rng.random() < 0.2:  # a correction retried
-                    correction_id = rng.choice(list(made))
-                    event_id, action, after = made[correction_id]
-                else:
-                    correction_id, event_id = f"c{step}", rng.choice(list(expected))
-                    action = rng.choice(["void", "amend"])
-                    after = 0 if action == "void" else rng.randint(0, 25)
-                if rng.random() < 0.3:
-                    target = rng.choice([r"/v1/billing/meter_event_adjustments", r"/v1/billing/meter_events"])
-                    if rng.random() < 0.5:
-                        wire.die("POST", target)
-                    else:
-                        wire.lose("POST", target, times=rng.randint(1, 3))
-                body = {"id": correction_id, "event": event_id, "action": action, "reason": f"seed {seed}"}
-                if action == "amend":
-                    body["quantity"] = after
-                response = _post(api, tenant_a.key, "/api/v1/usage/corrections", body)
-                wire.faults.clear()
-                retried = correction_id in made
-                if response is None or response.status_code in (200, 201):
-                    assert response is None or response.status_code == (200 if retried else 201)
-                    if not retried:  # a retried one answers what it made, and changes nothing
-                        made[correction_id] = (event_id, action, after)
-                        expected[event_id] = after
-                else:
-                    code = response.json()["error"]["code"]
-                    assert code in ("usage_event_voided", "correction_unchanged"), response.json()
+                _correction_step(api, tenant_a.key, wire, rng, seed, step, made, expected, most=25)
             traveller.shift(rng.randint(0, 20))
         # Every claim runs out; the sweeps (beat's) finish what was left, the same keys again.
         for _ in range(3):
@@ -159,33 +166,7 @@ def test_corrected_usage_paid_with_credits_converges(
                 assert response is None or response.status_code in (200, 201)
                 expected.setdefault(event_id, quantity)
             else:
-                if made and rng.random() < 0.2:
-                    correction_id = rng.choice(list(made))
-                    event_id, action, after = made[correction_id]
-                else:
-                    correction_id, event_id = f"c{step}", rng.choice(list(expected))
-                    action = rng.choice(["void", "amend"])
-                    after = 0 if action == "void" else rng.randint(0, 16)
-                if rng.random() < 0.3:
-                    target = rng.choice([r"/v1/billing/meter_event_adjustments", r"/v1/billing/meter_events"])
-                    if rng.random() < 0.5:
-                        wire.die("POST", target)
-                    else:
-                        wire.lose("POST", target, times=rng.randint(1, 3))
-                body = {"id": correction_id, "event": event_id, "action": action, "reason": f"seed {seed}"}
-                if action == "amend":
-                    body["quantity"] = after
-                response = _post(api, tenant_a.key, "/api/v1/usage/corrections", body)
-                wire.faults.clear()
-                retried = correction_id in made
-                if response is None or response.status_code in (200, 201):
-                    assert response is None or response.status_code == (200 if retried else 201)
-                    if not retried:
-                        made[correction_id] = (event_id, action, after)
-                        expected[event_id] = after
-                else:
-                    code = response.json()["error"]["code"]
-                    assert code in ("usage_event_voided", "correction_unchanged"), response.json()
+                _correction_step(api, tenant_a.key, wire, rng, seed, step, made, expected, most=16)
             traveller.shift(rng.randint(0, 20))
         for _ in range(3):
             traveller.shift(_claims_run_out())
