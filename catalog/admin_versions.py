@@ -105,6 +105,15 @@ class Side:
     note: str
     features: dict[str, Any]
     prices: list[dict[str, Any]]
+    account_cap: dict[str, Any] | None
+
+
+def account_cap_text(cap: dict[str, Any] | None) -> str | None:
+    """A version's account cap in words: "$500.00 a period across its metered features, then block"."""
+    if not cap:
+        return None
+    amount = money_format(int(cap["amount"]), cap["currency"])
+    return f"{amount} a period across its metered features, then {cap.get('at_cap') or 'block'}"
 
 
 def _published(product: Product) -> dict[int, dict[str, Any]]:
@@ -119,6 +128,7 @@ def _published(product: Product) -> dict[int, dict[str, Any]]:
             "note": None,
             "features": contents["features"],
             "prices": contents["prices"],
+            "account_cap": contents["account_cap"],
         }
     return versions
 
@@ -140,6 +150,7 @@ def _side(
             draft_prices(
                 version_contents(product)["prices"], draft.prices
             ),  # what publishing it would freeze
+            product.account_cap,  # a draft keeps the product's account cap
         )
     if not choice.isdigit() or int(choice) not in versions:
         raise Http404("The product has no such version.")
@@ -152,6 +163,7 @@ def _side(
         version["note"] or "",
         version["features"],
         version["prices"],
+        version.get("account_cap"),
     )
 
 
@@ -308,6 +320,11 @@ class ProductVersionPages(ModelAdmin[Product]):
             "choices": choices,
             "features": features,
             "prices": prices,
+            "account_cap": {
+                "a": account_cap_text(a.account_cap),
+                "b": account_cap_text(b.account_cap),
+                "differs": a.account_cap != b.account_cap,
+            },
             "differing": sum(row["differs"] for row in features),
             "draft": draft,
             "draft_stale": draft is not None and draft.based_on != product.version,
@@ -380,7 +397,11 @@ _READ_ONLY, _EXCLUDED = read_only_page(
     ProductVersion,
     money=(),
     hidden=("values",),  # the resolver's copy of `features`, by feature id
-    shown_as={"features": _version_features, "prices": _version_prices},
+    shown_as={
+        "features": _version_features,
+        "prices": _version_prices,
+        "account_cap": lambda version: account_cap_text(version.account_cap) or "-",
+    },
     labels={"number": "Version", "prices": "Prices when published"},
 )
 

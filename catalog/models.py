@@ -266,15 +266,20 @@ class ProductAccess(models.Model):
 class ProductVersion(models.Model):
     """One published version of a product, frozen when it was published: the feature values it gives (`features`
     as the API shows them; `values` as the resolver reads them, by feature id: [value, per_unit, overage, windows,
-    cap, credits, per_entity, rollover, cadence]) and the prices it was sold at. A subscription item is on the
-    version in force when Stripe created it (`catalog.versions.versions_at`) and keeps it; the product's own
-    `ProductFeature` rows are always its latest version. Never changed once written."""
+    cap, credits, per_entity, rollover, cadence]), its account cap and the prices it was sold at. A subscription
+    item is on the version in force when Stripe created it (`catalog.versions.versions_at`) and keeps it; the
+    product's own `ProductFeature` rows and `account_cap` are always its latest version. Never changed once
+    written."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     features = models.JSONField(default=dict)
     values = models.JSONField(default=dict)
     prices = models.JSONField(default=list)
+    # The account cap it gives its subscribers (`Product.account_cap` when it was published); null: none.
+    account_cap = models.JSONField(
+        null=True, blank=True, verbose_name="spend cap across its metered features"
+    )
     published_at = models.DateTimeField(verbose_name="published")
     note = models.CharField(max_length=500, blank=True)
 

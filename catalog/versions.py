@@ -46,8 +46,9 @@ def price_frozen(price: Price) -> dict[str, Any]:
 
 
 def version_contents(product: Product) -> dict[str, Any]:
-    """What the product gives and sells now (its `ProductFeature` rows and active prices), as a version freezes
-    it: `features` (the API's shape), `values` (the resolver's, by feature id) and `prices`."""
+    """What the product gives and sells now (its `ProductFeature` rows, account cap and active prices), as a
+    version freezes it: `features` (the API's shape), `values` (the resolver's, by feature id), `account_cap` and
+    `prices`."""
     rows = list(
         ProductFeature.objects.filter(product=product).select_related("feature").order_by("feature_id")
     )
@@ -57,6 +58,7 @@ def version_contents(product: Product) -> dict[str, Any]:
             row.feature.key: FeatureValue.of(row).api() for row in sorted(rows, key=lambda r: r.feature.key)
         },
         "values": {row.feature_id: [getattr(row, name) for name in VALUE_FIELDS] for row in rows},
+        "account_cap": product.account_cap,
         "prices": [price_frozen(price) for price in prices],
     }
 
@@ -187,6 +189,7 @@ def product_versions(product: Product) -> list[dict[str, Any]]:
                 "note": row.note or None,
                 "latest": row.number == product.version,
                 "features": row.features,
+                "account_cap": row.account_cap,
                 "prices": row.prices,
                 "changes": version_changes(previous, row.features),
             }

@@ -6,12 +6,15 @@ statements (`entitlements.statements`)."""
 from collections.abc import Sequence
 from typing import Any
 
-from catalog.models import Feature, Price, Product
+from catalog.models import Feature, Price, Product, ProductVersion
 from catalog.pricing import units_within
 from customers.models import Customer
 from entitlements import statements
 from entitlements.account_cap import billed_past_limit
 from entitlements.snapshot import StructureSnapshot
+
+# A product a customer holds and the version they are on: None for its latest.
+HeldVersion = tuple[str, int | None]
 
 
 def structure_attach(
@@ -19,21 +22,21 @@ def structure_attach(
     features: list[Feature],
     customer: Customer | None,
     told: bool,
-    product_ids: Sequence[str] = (),
+    products: Sequence[HeldVersion] = (),
 ) -> None:
     """Everything the resolver's structure carries of the customer's own (one call from the resolver): thresholds
-    and recharge marks (not in an answer as of a past instant, `told`), and spend caps (`product_ids`: the
-    products the customer holds, whose account caps apply to a customer without one)."""
+    and recharge marks (not in an answer as of a past instant, `told`), and spend caps (`products`: the products
+    the customer holds and the version each is on, whose account caps apply to a customer without one)."""
     if customer is not None and not told:
         thresholds_attach(structure, features, customer)
-    caps_attach(structure, features, customer, product_ids)
+    caps_attach(structure, features, customer, products)
 
 
 def caps_attach(
     structure: StructureSnapshot,
     features: list[Feature],
     customer: Customer | None,
-    product_ids: Sequence[str] = (),
+    products: Sequence[HeldVersion] = (),
 ) -> None:
     """Each metered feature's spend cap as it applies to the customer: their own (`SpendCap`), else their plan's;
     with the metered price that bills the feature's use (its terms: the cap's money is what they bill) and the
@@ -58,8 +61,8 @@ def caps_attach(
             if entry is not None and entry.get("overage"):
                 entry["cap"] = {**cap, "set_by": "customer"}
     capped = {key: entry for key, entry in entries.items() if "cap" in entry}
-    if account is None and customer is not None and keys and product_ids:
-        account = plan_account_cap(customer.pk, product_ids, features)
+    if account is None and customer is not None and keys and products:
+        account = plan_account_cap(customer.pk, products, features)
     if account is not None and customer is not None:
         _account_attach(structure, features, customer, account, set(keys.values()))
     if not capped:
@@ -79,20 +82,37 @@ def caps_attach(
 
 
 def plan_account_cap(
-    customer_id: str, product_ids: Sequence[str], features: list[Feature]
+    customer_id: str, products: Sequence[HeldVersion], features: list[Feature]
 ) -> dict[str, Any] | None:
-    """The account cap the customer's plans declare (`Product.account_cap`) for a customer without their own:
-    of several, the lowest amount (`block` before `alert` at the same amount) among those in a currency their
+    """The account cap the customer's plans declare for a customer without their own: each product's as the
+    version they are on gives it (`Product.account_cap` on the latest, `ProductVersion.account_cap` on an earlier
+    one); of several, the lowest amount (`block` before `alert` at the same amount) among those in a currency their
     metered prices bill in — amounts of different currencies do not compare, and a cap in no such currency sums
     nothing —, else the lowest of all; None when none declares one. Its `id` is the customer's: their row is what
     a use locks (`services.account_caps`)."""
-    declared = [
-        cap
-        for cap in Product.objects.filter(pk__in=product_ids, account_cap__isnull=False).values_list(
-            "account_cap", flat=True
+    latest = dict(
+        Product.objects.filter(pk__in={product_id for product_id, _ in products}).values_list(
+            "pk", "account_cap"
         )
-        if cap
-    ]
+    )
+    earlier = [(product_id, number) for product_id, number in products if number is not None]
+    frozen: dict[HeldVersion, dict[str, Any] | None] = (
+        {
+            (product_id, number): cap
+            for product_id, number, cap in ProductVersion.objects.filter(
+                product_id__in={product_id for product_id, _ in earlier},
+                number__in={number for _, number in earlier},
+            ).values_list("product_id", "number", "account_cap")
+        }
+        if earlier
+        else {}
+    )
+    declared = []
+    for product_id, number in products:
+        # A version never written (a product older than versions, never changed since) is its product as it is.
+        cap = frozen.get((product_id, number), latest.get(product_id))
+        if cap:
+            declared.append(cap)
     if not declared:
         return None
     if len({c["currency"] for c in declared}) > 1:

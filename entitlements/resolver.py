@@ -90,6 +90,7 @@ class _Source:
     flags: _SourceFlags = field(default_factory=lambda: _SourceFlags())
     group: str = ""  # the items of one subscription share it: their counted values add up
     product_id: str = ""
+    version: int | None = None  # the product's version it is on, when not the latest
 
     def value_for(self, feature: Feature) -> tuple[bool, Any]:
         return product_value(self.values, feature, self.quantity)
@@ -341,6 +342,7 @@ def _plan_sources(
             flags,
             group,
             product_id,
+            version if (product_id, version) in earlier else None,
         )
         for kind, pk, product_id, quantity, period, ends_at, flags, group, version in pending
     ]
@@ -409,7 +411,10 @@ def _resolve(
     changes += [r.expires_at for r in revocations if r.expires_at is not None]
     anyone = [source for source in sources if source.kind == "default_product"]
     structure = _structure(settings, features, sources, grants, revocations, changes, now, customer)
-    structure_attach(structure, features, customer, told, sorted({source.product_id for source in sources}))
+    held = sorted(
+        {(source.product_id, source.version) for source in sources}, key=lambda pair: (pair[0], pair[1] or 0)
+    )
+    structure_attach(structure, features, customer, told, held)
     if now != real:  # nothing changes by time while the clock stands; its move bumps the answers version
         structure["clock_time"] = now.timestamp()
         structure["valid_until"] = real.timestamp() + MAX_SNAPSHOT_AGE_SECONDS

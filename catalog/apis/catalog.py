@@ -240,7 +240,9 @@ PRODUCT_ACCOUNT_CAP_HELP = (
     "customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to "
     "`block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which "
     "overrides it). A customer whose live plans declare several has the lowest amount (`block` before "
-    "`alert` at the same amount) among those in a currency their metered prices bill in. Null: none. 400 "
+    "`alert` at the same amount) among those in a currency their metered prices bill in. A change publishes the "
+    "product's next version: existing subscribers keep the cap of the version they are on until moved. Null: "
+    "none. 400 "
     "`invalid_parameter`, `parameter_missing` or "
     "`parameter_conflict` (units: an account cap is in money only)."
 )

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.apis.catalog import FEATURE_VALUE_HELP, ProductOutput
+from catalog.apis.catalog import FEATURE_VALUE_HELP, ProductAccountCapOutput, ProductOutput
 from catalog.models import Product, ProductDraft
 from catalog.selectors import product_draft_get, product_get_detailed
 from catalog.services.drafts import product_draft_discard, product_draft_publish, product_draft_put
@@ -67,6 +67,11 @@ class ProductVersionOutput(serializers.Serializer[Any]):
     note = serializers.CharField(allow_null=True)
     features = serializers.DictField(
         child=serializers.JSONField(allow_null=True), help_text=FEATURE_VALUE_HELP
+    )
+    account_cap = ProductAccountCapOutput(
+        allow_null=True,
+        help_text="The account cap it gives its subscribers (`account_cap` of the product as it was published; a "
+        "change of the product's account cap publishes a version). Null: none.",
     )
     prices = VersionPriceOutput(
         many=True,

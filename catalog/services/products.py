@@ -183,8 +183,9 @@ def product_update(
     draft: ProductDraft | None = None,
     prices: dict[str, dict[str, Any]] | None = None,
 ) -> Product:
-    """Changes a product; `features` replaces the whole map and, when that changes what the product gives,
-    publishes it as the product's next version (`services.versions`: existing subscribers keep theirs), with
+    """Changes a product; `features` replaces the whole map and, when that (or `account_cap`) changes what the
+    product gives, publishes it as the product's next version (`services.versions`: existing subscribers keep
+    theirs), with
     `draft`'s note when it publishes that draft (checked, under the product's lock, to be still based on the
     latest version, and dropped). New terms for its prices (the draft's, or `prices` by price key from a catalog
     file) are given in the same version; `access_days` (None: for life) applies to purchases
@@ -266,15 +267,19 @@ def product_update(
         current.account_cap = locked.account_cap
         locked = current
         after = product_snapshot(locked)
-        if after["features"] != before["features"] or repriced:
-            note = "; ".join(f"price {price.key} repriced" for price in repriced)
+        capped = after["account_cap"] != before["account_cap"]
+        if after["features"] != before["features"] or repriced or capped:
+            note = "; ".join(
+                [f"price {price.key} repriced" for price in repriced]
+                + (["account cap changed"] if capped else [])
+            )
             published = product_version_publish(locked, note=draft.note if draft is not None else note)
             after["version"], before["version"] = published.number, published.number - 1
         if after != before:
             locked.save(
                 update_fields=["name", "description", "active", "public", "account_cap", "updated_at"]
             )
-            if after["account_cap"] != before["account_cap"]:
+            if capped:
                 # Its customers' answers carry the plan's account cap.
                 project_version_bump(project_id=locked.project.pk)
             public_plans_changed(project=locked.project)

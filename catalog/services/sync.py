@@ -122,8 +122,8 @@ def _dupes(keys: list[str]) -> str | None:
 
 def _version_check(pspec: ProductSpec, index: int, *, current: int | None, publishes: bool) -> None:
     """A file naming a product's version must name the one it is or will publish: the product's version when
-    the file gives and charges what it does, the next one when it changes its feature values or reprices its
-    active prices (1 for a new product). Anything else means the file was written against another version:
+    the file gives and charges what it does, the next one when it changes its feature values or account cap or
+    reprices its active prices (1 for a new product). Anything else means the file was written against another version:
     400 `version_mismatch`, nothing applied."""
     if pspec.version is None:
         return
@@ -131,7 +131,9 @@ def _version_check(pspec: ProductSpec, index: int, *, current: int | None, publi
     if pspec.version != expected:
         at = "does not exist yet" if current is None else f"is at version {current}"
         would = (
-            f"; the file's feature values and prices would publish version {expected}" if publishes else ""
+            f"; the file's feature values, account cap and prices would publish version {expected}"
+            if publishes
+            else ""
         )
         raise InvalidRequest(
             f"products[{index}].version: the file declares version {pspec.version}, but {pspec.key!r} {at}"
@@ -355,7 +357,7 @@ def catalog_plan(
                 pspec,
                 p_index,
                 current=product.version,
-                publishes="features" in product_diff or bool(reprices),
+                publishes="features" in product_diff or "account_cap" in product_diff or bool(reprices),
             )
             if reprices:
                 _reprices_step(plan, product_at, pspec, reprices, version=product.version + 1)

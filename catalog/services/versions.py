@@ -1,6 +1,6 @@
-"""Product versions, written: a product's feature values change only by publishing a new version, which new
-subscribers get while existing ones keep the version they bought (`products.product_update` publishes one whenever
-they change; `drafts` publishes a draft through it).
+"""Product versions, written: a product's feature values and account cap change only by publishing a new version,
+which new subscribers get while existing ones keep the version they bought (`products.product_update` publishes one
+whenever they change; `drafts` publishes a draft through it).
 """
 
 from django.utils import timezone

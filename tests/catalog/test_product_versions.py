@@ -401,3 +401,79 @@ def test_a_price_created_for_a_product_is_sold_by_its_latest_version_and_earlier
     )
     assert inactive.status_code == 201, inactive.json()
     assert {v["number"]: v["prices"] for v in _versions(api, tenant_a)} == after
+
+
+CAPPED = {"api_calls": {"limit": 1000, "overage": "allowed"}}
+
+
+def _account_cap(api, tenant, customer):
+    answer = check(api, tenant.key, customer, "api_calls")["account_cap"]
+    return answer and (answer["amount"], answer["currency"], answer["at_cap"], answer["set_by"])
+
+
+def test_a_change_of_the_account_cap_publishes_a_version_and_subscribers_keep_their_versions_cap(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    made = api.post(
+        "/api/v1/features", {"key": "api_calls", "name": "API calls", "type": "metered"}, key=tenant_a.key
+    )
+    assert made.status_code == 201, made.json()
+    first_cap = {"amount": 5000, "currency": "usd", "at_cap": "block"}
+    answer = api.patch(
+        "/api/v1/products/pro", {"features": CAPPED, "account_cap": first_cap}, key=tenant_a.key
+    )
+    assert (answer.status_code, answer.json()["version"]) == (200, 2), answer.json()
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
+    _no_failed_events()
+    assert _account_cap(api, tenant_a, "early") == (5000, "usd", "block", "plan")
+
+    # The account cap alone changes: version 3, with the same feature values.
+    lowered = {"amount": 2000, "currency": "usd", "at_cap": "alert"}
+    answer = api.patch("/api/v1/products/pro", {"account_cap": lowered}, key=tenant_a.key)
+    assert answer.status_code == 200, answer.json()
+    assert (answer.json()["version"], answer.json()["account_cap"], answer.json()["features"]) == (
+        3,
+        lowered,
+        CAPPED,
+    )
+    # The early subscriber keeps version 2's cap; a new one gets version 3's.
+    assert _account_cap(api, tenant_a, "early") == (5000, "usd", "block", "plan")
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="late")
+    _no_failed_events()
+    assert _account_cap(api, tenant_a, "late") == (2000, "usd", "alert", "plan")
+    assert _account_cap(api, tenant_a, "early") == (5000, "usd", "block", "plan")
+
+    listed_versions = _versions(api, tenant_a)
+    assert [(v["number"], v["account_cap"], v["note"]) for v in listed_versions] == [
+        (1, None, None),
+        (2, first_cap, "account cap changed"),
+        (3, lowered, "account cap changed"),
+    ]
+    assert listed_versions[2]["changes"] == []
+    # The same cap again publishes nothing.
+    again = api.patch("/api/v1/products/pro", {"account_cap": lowered}, key=tenant_a.key)
+    assert (again.status_code, again.json()["version"]) == (200, 3)
+    assert ProductVersion.objects.filter(product__key="pro").count() == 3
+    # Removing it is a version too: version 4 has none, and the early subscriber keeps version 2's.
+    removed = api.patch("/api/v1/products/pro", {"account_cap": None}, key=tenant_a.key)
+    assert (removed.json()["version"], removed.json()["account_cap"]) == (4, None)
+    assert _account_cap(api, tenant_a, "early") == (5000, "usd", "block", "plan")
+    assert _account_cap(api, tenant_a, "late") == (2000, "usd", "alert", "plan")
+    # Moved to version 3, the early subscriber has its cap; moved back, version 2's again.
+    early = SubscriptionItem.objects.get(subscription__customer__external_id="early").subscription_id
+    for version, expected in ((3, (2000, "usd", "alert", "plan")), (2, (5000, "usd", "block", "plan"))):
+        moved = api.post(
+            "/api/v1/subscriptions/version_moves",
+            {"product": "pro", "to_version": version, "subscriptions": [early]},
+            key=tenant_a.key,
+        )
+        assert (moved.status_code, moved.json()["moved"]) == (200, 1), moved.json()
+        stripe_webhooks.deliver()
+        assert _account_cap(api, tenant_a, "early") == expected
+    audits = AuditLogEntry.objects.filter(action="product.updated", target_id=answer.json()["id"])
+    assert [(a.before["account_cap"], a.after["account_cap"]) for a in audits.order_by("created_at")][
+        -2:
+    ] == [
+        (first_cap, lowered),
+        (lowered, None),
+    ]

@@ -46,14 +46,14 @@ def test_a_file_naming_the_next_version_publishes_it_and_a_second_run_changes_no
         (
             1,
             {"sso": True},
-            "declares version 1, but 'pro' is at version 2; the file's feature values and prices would "
+            "declares version 1, but 'pro' is at version 2; the file's feature values, account cap and prices would "
             "publish version 3",
         ),
         (3, {"sso": False}, "declares version 3, but 'pro' is at version 2\\."),
         (
             2,
             {"sso": True},
-            "declares version 2, but 'pro' is at version 2; the file's feature values and prices would "
+            "declares version 2, but 'pro' is at version 2; the file's feature values, account cap and prices would "
             "publish version 3",
         ),
     ],
@@ -151,7 +151,7 @@ def test_a_file_that_reprices_but_states_the_current_version_is_refused_and_noth
     before, stripe_prices = _versions(), len(stripe_sdk().v1.prices.list({"limit": 100}).data)
     with pytest.raises(
         CommandError,
-        match="declares version 1, but 'pro' is at version 1; the file's feature values and prices would "
+        match="declares version 1, but 'pro' is at version 1; the file's feature values, account cap and prices would "
         "publish version 2",
     ):
         _sync(tenant_a.project, _write(tmp_path, _reprice(_document(version=1), 3500), "bad.yaml"))
@@ -197,3 +197,27 @@ def test_a_run_that_lost_stripes_answer_to_the_new_price_is_finished_by_the_next
     assert sorted(made) == sorted([(old, 3000), (new, 3500)])
     assert [v[3][0] for v in _versions()] == [("pro-monthly", 3000, old), ("pro-monthly", 3500, new)]
     assert _sync(tenant_a.project, path).strip() == "alpha: no changes."
+
+
+def test_a_file_changing_the_account_cap_publishes_the_next_version_and_a_stale_one_is_refused(
+    tmp_path, tenant_a
+):
+    _sync(tenant_a.project, _write(tmp_path, _document(version=1)))
+    cap = {"amount": 20000, "currency": "usd", "at_cap": "alert"}
+    before = _state()
+    with pytest.raises(
+        CommandError,
+        match="declares version 1, but 'pro' is at version 1; the file's feature values, account cap and prices "
+        "would publish version 2",
+    ):
+        _sync(tenant_a.project, _write(tmp_path, _document(version=1, account_cap=cap), "stale.yaml"))
+    assert (_state(), Product.objects.get(key="pro").account_cap) == (before, None)
+
+    path = _write(tmp_path, _document(version=2, account_cap=cap), "v2.yaml")
+    _sync(tenant_a.project, path)
+    assert _state() == (2, [(1, {"sso": True}), (2, {"sso": True})])
+    assert list(ProductVersion.objects.filter(product__key="pro").values_list("number", "account_cap")) == [
+        (1, None),
+        (2, cap),
+    ]
+    assert "no changes" in _sync(tenant_a.project, path)

@@ -38,7 +38,7 @@ def _section(text: str, heading: str) -> str:
 
 
 def test_both_clients_carry_the_same_version_everywhere() -> None:
-    assert _versions() == dict.fromkeys(_versions(), "0.5.8")
+    assert _versions() == dict.fromkeys(_versions(), "0.5.9")
 
 
 def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> None:
@@ -46,13 +46,13 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
     notes = _section(guide, "Changes for existing integrations")
     assert guide.index("## Changes for existing integrations") < guide.index("## Keys and authentication")
     entries = re.findall(r"^### (\d{4}-\d{2}-\d{2}) — clients (\S+)$", notes, re.MULTILINE)
-    assert entries[0] == ("2026-12-01", "0.5.8")
+    assert entries[0] == ("2026-12-02", "0.5.9")
     assert entries[0][1] == _versions()["clients/js/package.json"]
     newest = notes.split("\n### ")[1]
     for change in (
-        "`POST /usage/corrections`",
-        "`credits`",
-        "`correction`",
-        "`correction_unsupported`",
+        "`account_cap`",
+        "`GET /products/{key}/versions`",
+        "`ProductVersion.account_cap`",
+        "`400 version_mismatch`",
     ):
         assert change in newest, change

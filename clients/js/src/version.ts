@@ -1,1 +1,1 @@
-export const VERSION = "0.5.8";
+export const VERSION = "0.5.9";

@@ -461,7 +461,7 @@ class Product(TollgateObject):
     access_days: int | None
     """One-time purchases of the product grant its features for this many days from payment; null: for life (subscriptions grant them while live). A change applies to purchases made from then on."""
     account_cap: ProductAccountCap | None
-    """The plan's account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`: the most its customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to `block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which overrides it). A customer whose live plans declare several has the lowest amount (`block` before `alert` at the same amount) among those in a currency their metered prices bill in. Null: none. 400 `invalid_parameter`, `parameter_missing` or `parameter_conflict` (units: an account cap is in money only)."""
+    """The plan's account cap, `{"amount": m, "currency": "usd", "at_cap": "block" | "alert"}`: the most its customers' metered prices in that currency bill together a period (minor units; `at_cap` defaults to `block`), for each customer without an account cap of their own (`/entitlements/spend_caps`, which overrides it). A customer whose live plans declare several has the lowest amount (`block` before `alert` at the same amount) among those in a currency their metered prices bill in. A change publishes the product's next version: existing subscribers keep the cap of the version they are on until moved. Null: none. 400 `invalid_parameter`, `parameter_missing` or `parameter_conflict` (units: an account cap is in money only)."""
     stripe_product_id: str | None
     """Null until the product exists at Stripe (a failed sync is retried)."""
     version: int
@@ -515,6 +515,8 @@ class ProductVersion(TollgateObject):
     note: str | None
     features: dict[str, Any]
     """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
+    account_cap: ProductAccountCap | None
+    """The account cap it gives its subscribers (`account_cap` of the product as it was published; a change of the product's account cap publishes a version). Null: none."""
     prices: list[ProductVersionPrice]
     """The product's active prices when it was published, and those created while it was the latest."""
     changes: list[VersionChange]
