@@ -150,7 +150,7 @@ def _side(
             draft_prices(
                 version_contents(product)["prices"], draft.prices
             ),  # what publishing it would freeze
-            product.account_cap,  # a draft keeps the product's account cap
+            draft.account_cap,
         )
     if not choice.isdigit() or int(choice) not in versions:
         raise Http404("The product has no such version.")

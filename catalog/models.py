@@ -296,8 +296,8 @@ class ProductVersion(models.Model):
 
 
 class ProductDraft(models.Model):
-    """The next version of a product being edited: its feature values (as `PATCH /products` takes them) and new
-    terms for its prices, drafted on top of version `based_on`. Publishing it makes it the product's latest version; it is refused when another
+    """The next version of a product being edited: its feature values (as `PATCH /products` takes them), its
+    account cap and new terms for its prices, drafted on top of version `based_on`. Publishing it makes it the product's latest version; it is refused when another
     version was published since (`catalog.services.versions`)."""
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, primary_key=True, related_name="draft")
@@ -305,6 +305,10 @@ class ProductDraft(models.Model):
     # New terms for some of the product's prices, by price key: {"unit_amount": n} or {"tiers": [...]}
     # (`catalog.services.drafts.draft_prices_normalized`); publishing reprices them (subscribers keep theirs).
     prices = models.JSONField(default=dict, blank=True, db_default={})
+    # The account cap the next version gives (`account_cap_parse`'s shape); null: none.
+    account_cap = models.JSONField(
+        null=True, blank=True, verbose_name="spend cap across its metered features"
+    )
     based_on = models.PositiveIntegerField()
     note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name="created")

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.apis.catalog import FEATURE_VALUE_HELP, ProductAccountCapOutput, ProductOutput
+from catalog.apis.catalog import FEATURE_VALUE_HELP, AccountCapField, ProductAccountCapOutput, ProductOutput
 from catalog.models import Product, ProductDraft
 from catalog.selectors import product_draft_get, product_get_detailed
 from catalog.services.drafts import product_draft_discard, product_draft_publish, product_draft_put
@@ -110,6 +110,10 @@ class ProductDraftOutput(serializers.Serializer[Any]):
     changes = serializers.SerializerMethodField(
         help_text="What it changes of the latest version, per feature key, as a version's `changes`."
     )
+    account_cap = ProductAccountCapOutput(
+        allow_null=True,
+        help_text="The account cap the version gives (null: none), as a version's `account_cap`.",
+    )
     prices = serializers.DictField(
         child=serializers.DictField(child=serializers.JSONField()), help_text=PRICE_TERMS_HELP
     )
@@ -150,6 +154,13 @@ class ProductDraftInput(StrictSerializer):
         child=serializers.JSONField(allow_null=True),
         required=False,
         help_text=f"{FEATURE_VALUE_HELP} Left out: the latest version's.",
+    )
+    account_cap = AccountCapField(
+        required=False,
+        allow_null=True,
+        help_text="The account cap the version gives, as `PATCH /products/{product}` takes it (400 "
+        "`invalid_parameter`, `parameter_missing`, `parameter_conflict`); null: none. Left out: the latest "
+        "version's.",
     )
     prices = serializers.DictField(
         child=serializers.JSONField(), required=False, help_text=f"{PRICE_TERMS_HELP} Left out: none."
@@ -212,7 +223,8 @@ class ProductDraftApi(BaseApi):
         summary="Draft a product's next version",
         description=(
             "Saves `features` (the whole map, validated as `PATCH /products` validates it: 400 "
-            "`unknown_feature`, `invalid_feature_value`) and `prices` (new terms for some of its prices: 400 "
+            "`unknown_feature`, `invalid_feature_value`), `account_cap` and `prices` (new terms for some of its "
+            "prices: 400 "
             "`unknown_price`, `invalid_parameter`) as the product's next version, on top of its latest. "
             "Replaces an earlier draft. Nothing changes for any customer until it is published; "
             "`GET /products/{product}/draft/rerating` shows what it would have billed. Audited."

@@ -8,9 +8,9 @@ from typing import Any
 from django.db import transaction
 
 from catalog.models import Price, Product, ProductDraft
-from catalog.rules import MAX_UNIT_AMOUNT, is_minor_units, price_amounts_check
+from catalog.rules import MAX_UNIT_AMOUNT, UNSET, is_minor_units, price_amounts_check
 from catalog.selectors import product_features
-from catalog.services.products import features_normalized, product_update
+from catalog.services.products import account_cap_normalized, features_normalized, product_update
 from catalog.services.stripe_sync import price_stripe_sync
 from catalog.services.versions import version_stripe_prices_fill
 from core.actors import Actor
@@ -69,6 +69,7 @@ def _draft_answer(product: Product) -> dict[str, Any] | None:
         return None
     return {
         "features": draft.features,
+        "account_cap": draft.account_cap,
         "prices": draft.prices,
         "based_on": draft.based_on,
         "note": draft.note,
@@ -81,22 +82,30 @@ def product_draft_put(
     product: Product,
     features: dict[str, Any] | None = None,
     prices: dict[str, Any] | None = None,
+    account_cap: dict[str, Any] | None = UNSET,
     note: str = "",
 ) -> ProductDraft:
     """Drafts the product's next version on top of its latest: `features` (validated as `PATCH /products`
-    validates them, stored in their normalized shape; none: the latest version's) and `prices`, new terms for
-    some of its prices (`draft_prices_normalized`; none: no price changes). Replaces an earlier draft.
-    Audited."""
+    validates them, stored in their normalized shape; none: the latest version's), `account_cap` (as `PATCH`
+    takes it, None for none; left out: the latest version's) and `prices`, new terms for some of its prices
+    (`draft_prices_normalized`; none: no price changes). Replaces an earlier draft. Audited."""
     normalized = features_normalized(
         project=product.project, features=product_features(product) if features is None else features
     )
     terms = draft_prices_normalized(product=product, prices=prices or {})
+    cap = None if account_cap is UNSET else account_cap_normalized(account_cap)
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         before = _draft_answer(locked)
         draft, _ = ProductDraft.objects.update_or_create(
             product=locked,
-            defaults={"features": normalized, "prices": terms, "based_on": locked.version, "note": note},
+            defaults={
+                "features": normalized,
+                "account_cap": locked.account_cap if account_cap is UNSET else cap,
+                "prices": terms,
+                "based_on": locked.version,
+                "note": note,
+            },
         )
         after = _draft_answer(locked)
         if after != before:
@@ -156,4 +165,6 @@ def product_draft_publish(*, actor: Actor, product: Product, version: int | None
             code="version_mismatch",
             param="version",
         )
-    return product_update(actor=actor, product=product, features=draft.features, draft=draft)
+    return product_update(
+        actor=actor, product=product, features=draft.features, account_cap=draft.account_cap, draft=draft
+    )

@@ -65,7 +65,7 @@ def features_normalized(*, project: Project, features: dict[str, Any]) -> dict[s
     return _features_normalized(_features_resolve(project=project, features=features))
 
 
-def _account_cap(given: dict[str, Any] | None) -> dict[str, Any] | None:
+def account_cap_normalized(given: dict[str, Any] | None) -> dict[str, Any] | None:
     """A product's account cap (`account_cap_parse`), None for none."""
     return None if given is None else account_cap_parse(given, param="account_cap")
 
@@ -123,7 +123,7 @@ def product_create(
     request matches it, this completes that attempt instead of refusing the key.
     """
     resolved = _features_resolve(project=project, features=features or {})
-    account_cap = _account_cap(account_cap)
+    account_cap = account_cap_normalized(account_cap)
     existing = product_list(project=project).filter(key=key).first()
     if existing is not None:
         existing = product_fetch(existing.pk)
@@ -197,7 +197,7 @@ def product_update(
     refuse_held_first_elsewhere(product, project=product.project)
     resolved = _features_resolve(project=product.project, features=features) if features is not None else None
     if account_cap is not UNSET:
-        account_cap = _account_cap(account_cap)
+        account_cap = account_cap_normalized(account_cap)
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         locked = product_fetch(locked.pk)
@@ -227,7 +227,12 @@ def product_update(
             is not None
         ]
         if draft is not None:
-            if not repriced and resolved is not None and _features_normalized(resolved) == before["features"]:
+            if (
+                not repriced
+                and resolved is not None
+                and _features_normalized(resolved) == before["features"]
+                and (account_cap is UNSET or account_cap == before["account_cap"])
+            ):
                 raise InvalidRequest(
                     "The draft gives and charges what the latest version does: there is nothing to publish.",
                     code="draft_unchanged",

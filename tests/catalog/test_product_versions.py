@@ -477,3 +477,71 @@ def test_a_change_of_the_account_cap_publishes_a_version_and_subscribers_keep_th
         (first_cap, lowered),
         (lowered, None),
     ]
+
+
+def test_a_draft_gives_its_account_cap_when_published_and_nothing_before(
+    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+):
+    made = api.post(
+        "/api/v1/features", {"key": "api_calls", "name": "API calls", "type": "metered"}, key=tenant_a.key
+    )
+    assert made.status_code == 201, made.json()
+    first_cap = {"amount": 5000, "currency": "usd", "at_cap": "block"}
+    answer = api.patch(
+        "/api/v1/products/pro", {"features": CAPPED, "account_cap": first_cap}, key=tenant_a.key
+    )
+    assert answer.status_code == 200, answer.json()
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
+    _no_failed_events()
+
+    # Left out, a draft's account cap is the latest version's.
+    kept = api.put("/api/v1/products/pro/draft", {"features": CAPPED, "note": "same"}, key=tenant_a.key)
+    assert (kept.status_code, kept.json()["account_cap"]) == (200, first_cap)
+    unchanged = api.post("/api/v1/products/pro/draft/publish", {}, key=tenant_a.key)
+    assert (unchanged.status_code, unchanged.json()["error"]["code"]) == (400, "draft_unchanged")
+    bad = api.put(
+        "/api/v1/products/pro/draft", {"account_cap": {"amount": -1, "currency": "usd"}}, key=tenant_a.key
+    )
+    assert (bad.status_code, bad.json()["error"]["code"], bad.json()["error"]["param"]) == (
+        400,
+        "invalid_parameter",
+        "account_cap",
+    )
+    assert ProductDraft.objects.get().account_cap == first_cap  # the saved draft is untouched
+
+    lowered = {"amount": 1500, "currency": "eur", "at_cap": "alert"}
+    drafted = api.put(
+        "/api/v1/products/pro/draft",
+        {"account_cap": {**lowered, "currency": "EUR"}, "note": "lower"},
+        key=tenant_a.key,
+    )
+    assert drafted.status_code == 200, drafted.json()
+    body = drafted.json()
+    assert (body["version"], body["account_cap"], body["features"], body["changes"]) == (
+        3,
+        lowered,
+        CAPPED,
+        [],
+    )
+    # Nothing changed for anyone until it is published.
+    assert api.get("/api/v1/products/pro", key=tenant_a.key).json()["account_cap"] == first_cap
+    assert _account_cap(api, tenant_a, "early") == (5000, "usd", "block", "plan")
+
+    published = api.post("/api/v1/products/pro/draft/publish", {"version": 3}, key=tenant_a.key)
+    assert published.status_code == 200, published.json()
+    assert (published.json()["version"], published.json()["account_cap"]) == (3, lowered)
+    assert ProductVersion.objects.get(product__key="pro", number=3).account_cap == lowered
+    assert _account_cap(api, tenant_a, "early") == (5000, "usd", "block", "plan")
+    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="late")
+    _no_failed_events()
+    assert _account_cap(api, tenant_a, "late") == (1500, "eur", "alert", "plan")
+
+    # A draft removing the cap publishes a version without one.
+    assert (
+        api.put("/api/v1/products/pro/draft", {"account_cap": None}, key=tenant_a.key).json()["account_cap"]
+        is None
+    )
+    removed = api.post("/api/v1/products/pro/draft/publish", {"version": 4}, key=tenant_a.key)
+    assert (removed.json()["version"], removed.json()["account_cap"]) == (4, None)
+    saved = AuditLogEntry.objects.filter(action="product.draft_saved").order_by("created_at")
+    assert [entry.after["account_cap"] for entry in saved] == [first_cap, lowered, None]

@@ -1,12 +1,12 @@
 """The upgrade that versioned a product's account cap (catalog 0015): before it, every subscriber had the product's
 cap as it stood, whatever their version; after it, each version written before holds that cap, so no answer
-changes, and a product without a cap leaves its versions without one."""
+changes, a product without a cap leaves its versions without one, and a draft saved before keeps the cap."""
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from catalog.models import ProductVersion
+from catalog.models import ProductDraft, ProductVersion
 
 CAP = {"amount": 9000, "currency": "usd", "at_cap": "block"}
 
@@ -36,6 +36,8 @@ def test_the_upgrade_gives_each_version_its_products_account_cap(api, tenant_a, 
         assert answer.status_code == 200, answer.json()
     answer = api.patch("/api/v1/products/pro", {"account_cap": CAP}, key=tenant_a.key)
     assert (answer.status_code, answer.json()["version"]) == (200, 4)
+    drafted = api.put("/api/v1/products/pro/draft", {"features": {"sso": True}}, key=tenant_a.key)
+    assert drafted.status_code == 200, drafted.json()
 
     _migrate("0014_draft_prices")  # as the database was before: the cap on the product alone
     _migrate()
@@ -48,3 +50,5 @@ def test_the_upgrade_gives_each_version_its_products_account_cap(api, tenant_a, 
         (3, CAP),
         (4, CAP),
     ]
+    # The draft saved before the upgrade keeps the cap: publishing it does not remove it.
+    assert ProductDraft.objects.get(product__key="pro").account_cap == CAP

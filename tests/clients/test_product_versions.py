@@ -124,3 +124,23 @@ def test_a_stale_draft_is_refused_and_a_discarded_one_is_gone(tollgate, versione
         tollgate.products.draft_discard("team")
     assert again.value.code == "no_draft"
     assert tollgate.products.retrieve("team").version == 3
+
+
+def test_the_account_cap_is_versioned_and_drafted(tollgate, versioned):
+    cap = {"amount": 40000, "currency": "usd", "at_cap": "alert"}
+    capped = tollgate.products.update("team", account_cap=cap)
+    assert (capped.version, capped.account_cap.amount, capped.account_cap.at_cap) == (3, 40000, "alert")
+    drafted = tollgate.products.draft_save("team", account_cap=None, note="no cap")
+    assert (drafted.version, drafted.account_cap, drafted.features) == (4, None, V2)
+    kept = tollgate.products.draft_save("team", features=V3)  # left out: the latest version's cap
+    assert (kept.account_cap.amount, kept.account_cap.currency) == (40000, "usd")
+    published = tollgate.products.draft_publish("team", version=4)
+    assert (published.version, published.features, published.account_cap.amount) == (4, V3, 40000)
+
+    versions = tollgate.products.versions("team").data
+    assert [(v.number, v.account_cap and v.account_cap.amount, v.note) for v in versions] == [
+        (1, None, None),
+        (2, None, None),
+        (3, 40000, "account cap changed"),
+        (4, 40000, None),
+    ]

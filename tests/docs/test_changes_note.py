@@ -54,5 +54,6 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
         "`GET /products/{key}/versions`",
         "`ProductVersion.account_cap`",
         "`400 version_mismatch`",
+        "`ProductDraft.account_cap`",
     ):
         assert change in newest, change

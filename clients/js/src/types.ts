@@ -346,6 +346,8 @@ export interface ProductDraft {
   features: Record<string, unknown>;
   /** What it changes of the latest version, per feature key, as a version's `changes`. */
   changes: VersionChange[];
+  /** The account cap the version gives (null: none), as a version's `account_cap`. */
+  account_cap: ProductAccountCap | null;
   /** New terms for some of the product's active prices, by price key: `{"unit_amount": n}` (a per-unit price) or `{"tiers": [{"up_to": n | "inf", "unit_amount"?, "flat_amount"?}, …]}` (a tiered one, its tiers mode kept). Publishing gives the prices these terms (a new Stripe price each; subscribers keep theirs until moved). */
   prices: Record<string, Record<string, unknown>>;
   /** What `prices` change of the prices' terms now, by price key (sorted). */

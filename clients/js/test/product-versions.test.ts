@@ -138,3 +138,27 @@ test("a stale draft is refused and a discarded one is gone", async () => {
   );
   assert.equal((await tollgate.products.retrieve(product)).version, 3);
 });
+
+test("the account cap is versioned and drafted", async () => {
+  const product = await versioned("capped");
+  const cap = { amount: 40000, currency: "usd", at_cap: "alert" as const };
+  const capped = await tollgate.products.update(product, { account_cap: cap });
+  assert.deepEqual([capped.version, capped.account_cap], [3, cap]);
+  const drafted = await tollgate.products.draftSave(product, { account_cap: null, note: "no cap" });
+  assert.deepEqual([drafted.version, drafted.account_cap, drafted.features], [4, null, V2]);
+  const kept = await tollgate.products.draftSave(product, { features: V3 }); // left out: the latest version's cap
+  assert.deepEqual(kept.account_cap, cap);
+  const published = await tollgate.products.draftPublish(product, { version: 4 });
+  assert.deepEqual([published.version, published.features, published.account_cap], [4, V3, cap]);
+
+  const versions = (await tollgate.products.versions(product)).data;
+  assert.deepEqual(
+    versions.map((v) => [v.number, v.account_cap, v.note]),
+    [
+      [1, null, null],
+      [2, null, null],
+      [3, cap, "account cap changed"],
+      [4, cap, null],
+    ],
+  );
+});

@@ -546,6 +546,8 @@ class ProductDraft(TollgateObject):
     """Per feature key: `true`/`false` (boolean), an integer ≥ 0 or `null` for unlimited, or `{"per_unit": n}` multiplied by the quantity bought (metered, credits, allocation), any JSON value (static). A metered limit may let use go past it: `{"limit": n, "overage": "allowed"}` or `{"per_unit": n, "overage": "allowed"}` (checks then allow it, `remaining` goes negative, and the metered price bills it), bounded by `"cap": {"units": n} | {"amount": m}, "at_cap": "block" | "alert"`; a metered value may limit use per calendar window, `"windows": {"minute": m, "hour": …, "day": …, "week": …}`, and pay for use past its limit from a credits feature before any overage, `"credits": {"feature": key, "cost": n}` (n credits a unit). A credits value may carry unspent plan credits into the next period (`"rollover": m`) and be granted every month or week of a paid period instead of once for it (`"cadence": "month" | "week"`)."""
     changes: list[VersionChange]
     """What it changes of the latest version, per feature key, as a version's `changes`."""
+    account_cap: ProductAccountCap | None
+    """The account cap the version gives (null: none), as a version's `account_cap`."""
     prices: dict[str, dict[str, Any]]
     """New terms for some of the product's active prices, by price key: `{"unit_amount": n}` (a per-unit price) or `{"tiers": [{"up_to": n | "inf", "unit_amount"?, "flat_amount"?}, …]}` (a tiered one, its tiers mode kept). Publishing gives the prices these terms (a new Stripe price each; subscribers keep theirs until moved)."""
     price_changes: list[DraftPriceChange]

@@ -99,14 +99,15 @@ export class Products extends Resource {
   /**
    * Drafts the product's next version: `features` is the whole map (as `update` takes it; left out: the latest
    * version's), `prices` new terms for some of its prices by price key (`{ unit_amount: n }` or `{ tiers: [...] }`),
-   * `note` why (shown with the published version). Replaces an earlier draft; nothing changes for any customer
-   * until `draftPublish`.
+   * `account_cap` the version's account cap (null: none; left out: the latest version's), `note` why (shown with
+   * the published version). Replaces an earlier draft; nothing changes for any customer until `draftPublish`.
    */
   draftSave(
     product: string,
     params: {
       features?: Record<string, unknown>;
       prices?: Record<string, { unit_amount: number } | { tiers: PriceTier[] }>;
+      account_cap?: ProductParams["account_cap"];
       note?: string;
     },
     options?: WriteOptions,

@@ -134,14 +134,18 @@ class Products(Resource):
         *,
         features: dict[str, Any] | None = None,
         prices: dict[str, dict[str, Any]] | None = None,
+        account_cap: Any = _KEEP,
         note: str | None = None,
         idempotency_key: str | None = None,
     ) -> ProductDraft:
         """Drafts the product's next version: `features` is the whole map (as `update` takes it; left out: the
         latest version's), `prices` new terms for some of its prices by price key (`{"unit_amount": n}` or
-        `{"tiers": [...]}`), `note` why (shown with the published version). Replaces an earlier draft; nothing
-        changes for any customer until `draft_publish`."""
+        `{"tiers": [...]}`), `account_cap` the version's account cap (None: none; left out: the latest
+        version's), `note` why (shown with the published version). Replaces an earlier draft; nothing changes
+        for any customer until `draft_publish`."""
         body = compact(features=features, prices=prices, note=note)
+        if account_cap is not _KEEP:
+            body["account_cap"] = account_cap
         return self._put(
             ProductDraft, path("/products/{}/draft", product), body, idempotency_key=idempotency_key
         )
