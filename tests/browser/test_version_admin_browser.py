@@ -63,7 +63,7 @@ def _shoot(page: Page, name: str) -> None:
 
 def _versioned(project, product: Product) -> Product:
     """Version 2 gives calls and export; version 3 (from a draft with a note) changes calls and adds seats; a
-    draft of version 4 makes calls unlimited and drops export."""
+    draft of version 4 makes calls unlimited, drops export and caps the account at $500.00."""
     for key, kind in (("api_calls", "metered"), ("export", "boolean"), ("seats", "allocation")):
         feature_create(project=project, actor=ACTOR, key=key, name=key, type=kind)
     product = product_update(actor=ACTOR, product=product, features={"api_calls": 1000, "export": True})
@@ -82,6 +82,7 @@ def _versioned(project, product: Product) -> Product:
         actor=ACTOR,
         product=product,
         features={"api_calls": None, "seats": {"per_unit": 5}},
+        account_cap={"amount": 50000, "currency": "usd"},
         prices={"pro-monthly": {"unit_amount": 3500}},
         note="unlimited calls",
     )
@@ -120,6 +121,7 @@ def test_the_comparison_marks_what_differs_and_publishes_the_draft(page, tenant_
     assert _contrast(colour, background) >= 4.5
     assert background != same.locator("td.tg-b").evaluate(paint)[1]  # the highlight shows
     assert page.locator("#tg-compare tr.tg-changed").count() == 2  # api_calls and seats
+    expect(page.locator("#tg-compare tr.tg-account-cap")).to_have_attribute("data-differs", "false")
     _fits(page)
     _shoot(page, "product-versions-compare")
 
@@ -128,6 +130,10 @@ def test_the_comparison_marks_what_differs_and_publishes_the_draft(page, tenant_
     page.click("#tg-pick input[type=submit]")
     page.wait_for_url("**/versions/?a=3&b=draft")
     expect(page.locator('#tg-compare tr.tg-changed[data-feature="export"] td.tg-b')).to_have_text("not given")
+    capped = page.locator("#tg-compare tr.tg-changed.tg-account-cap")
+    expect(capped.locator("td.tg-a")).to_have_text("none")
+    expect(capped.locator("td.tg-b")).to_have_text("$500.00 a period across its metered features, then block")
+    expect(capped.locator("td.tg-mark")).to_have_text("changed")
     repriced = page.locator('#tg-prices tr.tg-changed[data-price="pro-monthly"]')
     expect(repriced.locator("td.tg-a")).to_have_text("$30.00 a month")
     expect(repriced.locator("td.tg-b")).to_have_text("$35.00 a month")
