@@ -10,6 +10,12 @@ correction up is more use of the event's period, paid as recorded usage is (`wat
 allowance left, then credits (entries `correction`), then past the limit, never refused.
 
 **An entity's use.** The entity's period counter and its own rolling windows still running follow the event.
+
+**A hold's report** (of a hold that has ended) follows as any event, but what the hold took answers for it: the
+credits its units cost were the hold's (ledger entries `hold` and `hold_return` naming the hold, `credit_cost` a
+unit), so a correction down gives back from what the hold and its reports' corrections still hold, and the rolling
+windows it counted in are the hold's (`Hold.windows`, `Hold.entity_windows`: taken at the hold's start), not
+those of the report's timestamp.
 """
 
 from collections.abc import Iterable, Sequence
@@ -17,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F
+from django.db.models import F, Q
 
 from entitlements.entities import entity_windows
-from entitlements.models import CreditLedgerEntry, CreditLot, EntityCounter, UsageCounter, UsageEvent
+from entitlements.models import CreditLedgerEntry, CreditLot, EntityCounter, Hold, UsageCounter, UsageEvent
 from entitlements.services.credit_lots import lots_refill
 from entitlements.services.waterfall import credits_entry, waterfall_take
 from entitlements.services.windows import window_start, windows_give_back
@@ -57,16 +63,17 @@ def counter_follow(
     after: int,
     judged: datetime,
     now: datetime,
+    hold: Hold | None = None,
 ) -> Followed:
     """The event's period counter (locked by the caller) and the credits its waterfall paid follow the event's
-    quantity from `event.quantity` to `after`."""
+    quantity from `event.quantity` to `after` (`hold`: the ended hold the event reports the use of)."""
     before, covered = event.quantity, event.covered
     counted_before = counter.used - counter.covered if counter is not None else 0
     returned, feature_id = 0, None
     if after < before:
         back = min(before - after, covered)
         if back:
-            returned, feature_id = _credits_back(event, units=back)
+            returned, feature_id = _credits_back(event, units=back, hold=hold)
         covered -= back
         _counter_add(counter, now, used=after - before, covered=-back)
     else:
@@ -106,18 +113,26 @@ def _counter_add(counter: UsageCounter | None, now: datetime, *, used: int, cove
         )
 
 
-def _credits_back(event: UsageEvent, *, units: int) -> tuple[int, str | None]:
-    """Gives back the credits `units` of the event's covered units cost (of what its ledger entries took, net);
-    (the credits given back, their feature's id)."""
+def _credits_back(event: UsageEvent, *, units: int, hold: Hold | None = None) -> tuple[int, str | None]:
+    """Gives back the credits `units` of the event's covered units cost (of what its ledger entries took, net;
+    a hold's report: of what the hold and its reports' corrections still hold, `credit_cost` a unit); (the credits
+    given back, their feature's id)."""
     net: dict[str, int] = {}
-    for lot_id, amount in CreditLedgerEntry.objects.filter(
-        customer_id=event.customer_id,
-        reference=event.event_id,
-        type__in=(Ledger.CONSUME, Ledger.CORRECTION),
-    ).values_list("lot_id", "amount"):
+    entries = CreditLedgerEntry.objects.filter(customer_id=event.customer_id)
+    if hold is None:
+        entries = entries.filter(reference=event.event_id, type__in=(Ledger.CONSUME, Ledger.CORRECTION))
+    else:
+        entries = entries.filter(
+            Q(reference=hold.hold_id, type__in=(Ledger.HOLD, Ledger.HOLD_RETURN))
+            | Q(reference__in=_hold_reports(event, hold), type=Ledger.CORRECTION)
+        )
+    for lot_id, amount in entries.values_list("lot_id", "amount"):
         net[lot_id] = net.get(lot_id, 0) - amount
     spent = sum(net.values())
-    credits = spent if units >= event.covered else spent * units // event.covered
+    if hold is not None:
+        credits = min(spent, units * int(hold.credit_cost or 0))
+    else:
+        credits = spent if units >= event.covered else spent * units // event.covered
     lots = list(  # locked in spending order (as `consume.credit_lots_locked` locks them), given back reversed
         CreditLot.objects.select_for_update()
         .filter(pk__in=[lot for lot, taken in net.items() if taken > 0])
@@ -135,12 +150,30 @@ def _credits_back(event: UsageEvent, *, units: int) -> tuple[int, str | None]:
     return returned, lots[0].feature_id if lots else None
 
 
+def _hold_reports(event: UsageEvent, hold: Hold) -> list[str]:
+    """The ids of the usage events reporting the hold's use (its reports, and the confirm's units kept)."""
+    return list(
+        UsageEvent.objects.filter(
+            project_id=event.project_id,
+            customer_id=event.customer_id,
+            feature_id=event.feature_id,
+            period_start=event.period_start,
+            properties__hold=hold.hold_id,
+        ).values_list("event_id", flat=True)
+    )
+
+
 def entity_follow(
-    event: UsageEvent, entry: FeatureEntry | None, delta: int, present: datetime, now: datetime
+    event: UsageEvent,
+    entry: FeatureEntry | None,
+    delta: int,
+    present: datetime,
+    now: datetime,
+    hold: Hold | None = None,
 ) -> None:
     """The entity the event named: its period counter, and its own rolling windows still running that counted
-    the event (`present`: the time they are judged at), follow the event's corrected quantity (`delta` units
-    more)."""
+    the event (`present`: the time they are judged at; a hold's report: those the hold took), follow the event's
+    corrected quantity (`delta` units more)."""
     entity = (event.properties or {}).get("entity")
     if not entity or event.period_start is None:
         return
@@ -151,7 +184,8 @@ def entity_follow(
         period_start=event.period_start,
     ).update(used=F("used") + delta, updated_at=now)
     if entry is not None:
-        windows_follow(event, entity_windows(entry), delta, present, entity=entity)
+        held_in = hold.entity_windows if hold is not None else None
+        windows_follow(event, entity_windows(entry), delta, present, entity=entity, held_in=held_in)
 
 
 def windows_follow(
@@ -161,15 +195,25 @@ def windows_follow(
     present: datetime,
     *,
     entity: str | None = None,
+    held_in: dict[str, float] | None = None,
 ) -> None:
     """The rolling windows still running (`present`: the time they are judged at) that counted the event, the
-    customer's or `entity`'s own, follow its corrected quantity (`delta` units more)."""
+    customer's or `entity`'s own, follow its corrected quantity (`delta` units more). `held_in`: a hold's report,
+    counted in the windows the hold took its units from ({window: start}), whatever its timestamp."""
     at = min(event.timestamp, present)
-    starts = {
-        name: window_start(name, at).timestamp()
-        for name, _ in windows
-        if window_start(name, at) == window_start(name, present)
-    }
+    starts = (
+        {
+            name: window_start(name, at).timestamp()
+            for name, _ in windows
+            if window_start(name, at) == window_start(name, present)
+        }
+        if held_in is None
+        else {
+            name: float(start)
+            for name, start in held_in.items()
+            if float(start) == window_start(name, present).timestamp()
+        }
+    )
     windows_give_back(
         customer_id=event.customer_id,
         feature_id=event.feature_id,

@@ -120,7 +120,7 @@ def _correct(
     )
     if event is None:
         raise NotFound(f"No such usage event: {event_id!r}.", code="resource_missing", param="event")
-    _supported(event)
+    hold = _supported(event)
     before = event.quantity
     if before == after:
         if action == UsageCorrection.Action.VOID:
@@ -182,6 +182,7 @@ def _correct(
         after=after,
         judged=judged,
         now=now,
+        hold=hold,
     )
     billed_before, billed_after = before - event.covered, followed.billed(after)
     billed = billed_after - billed_before
@@ -230,8 +231,10 @@ def _correct(
     ):
         uncrossed = _thresholds_follow(project, event, entry, followed.counted_before, followed.counted_after)
     if entry is not None:
-        windows_follow(event, entry.get("windows", ()), delta, judged)
-    entity_follow(event, entry, delta, judged, now)
+        windows_follow(
+            event, entry.get("windows", ()), delta, judged, held_in=hold.windows if hold is not None else None
+        )
+    entity_follow(event, entry, delta, judged, now, hold)
     correction = UsageCorrection.objects.create(
         project=project,
         customer_id=event.customer_id,
@@ -289,40 +292,29 @@ def _correct(
     return correction
 
 
-def _supported(event: UsageEvent) -> None:
+def _supported(event: UsageEvent) -> Hold | None:
     """409 `correction_unsupported` for an event whose effects are not only its quantity and what follows from it
-    (`correction_follow`): one of a feature that is not metered, a release, some holds' reports
-    (`_hold_unsupported`)."""
-    why = ""
+    (`correction_follow`): one of a feature that is not metered, a release, the report of a hold still open (the
+    hold answers for its units: release or confirm it). The hold an ended hold's report reports the use of: its
+    credits and windows are the hold's (`correction_follow`)."""
+    why, hold = "", None
     if event.feature.type != Feature.Type.METERED or event.kind == UsageEvent.Kind.RELEASE:
         why = f"it is a {event.kind} of a {event.feature.type} feature; only metered usage is corrected"
     elif "hold" in (event.properties or {}) and event.kind == UsageEvent.Kind.CONSUME:
-        why = _hold_unsupported(event)
+        hold = (
+            Hold.objects.filter(project_id=event.project_id, hold_id=event.properties["hold"])
+            .only("hold_id", "status", "windows", "entity_windows", "credit_cost")
+            .first()
+        )
+        if hold is None or hold.status == Hold.Status.ACTIVE:
+            why = "it reports the use of a hold still open (release or confirm the hold instead)"
     if why:
         raise Conflict(
             f"Usage event {event.event_id!r} cannot be corrected: {why}.",
             code="correction_unsupported",
             param="event",
         )
-
-
-def _hold_unsupported(event: UsageEvent) -> str:
-    """Why a hold's report cannot be corrected ("": it can). Once the hold has ended, a report of units no credits
-    paid and no rolling window counted is recorded usage like any other; while it is open the hold answers for
-    its units, and credits or windows it took are the hold's (its ledger entries, its windows' starts), not the
-    event's."""
-    hold = (
-        Hold.objects.filter(project_id=event.project_id, hold_id=event.properties["hold"])
-        .values_list("status", "covered", "windows")
-        .first()
-    )
-    if hold is None or hold[0] == Hold.Status.ACTIVE:
-        return "it reports the use of a hold still open (release or confirm the hold instead)"
-    if hold[1] or event.covered:
-        return "it reports a hold's use paid with credits, which the hold's ledger entries answer for"
-    if hold[2]:
-        return "it reports the use of a hold its rolling windows counted from the hold's start"
-    return ""
+    return hold
 
 
 def _invoiced(

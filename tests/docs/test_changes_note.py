@@ -55,5 +55,6 @@ def test_the_guide_notes_this_releases_changes_under_the_clients_version() -> No
         "`ProductVersion.account_cap`",
         "`400 version_mismatch`",
         "`ProductDraft.account_cap`",
+        "`409 correction_unsupported`",
     ):
         assert change in newest, change
