@@ -404,6 +404,7 @@ def test_a_price_created_for_a_product_is_sold_by_its_latest_version_and_earlier
 
 
 CAPPED = {"api_calls": {"limit": 1000, "overage": "allowed"}}
+FIRST_CAP = {"amount": 5000, "currency": "usd", "at_cap": "block"}
 
 
 def _account_cap(api, tenant, customer):
@@ -411,20 +412,25 @@ def _account_cap(api, tenant, customer):
     return answer and (answer["amount"], answer["currency"], answer["at_cap"], answer["set_by"])
 
 
-def test_a_change_of_the_account_cap_publishes_a_version_and_subscribers_keep_their_versions_cap(
-    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
-):
+@pytest.fixture
+def capped_early(api, tenant_a, catalog, stripe_emulator, stripe_webhooks):
+    """`pro` at version 2: `api_calls` with overage (`CAPPED`) and `FIRST_CAP`; `early` subscribed on it."""
     made = api.post(
         "/api/v1/features", {"key": "api_calls", "name": "API calls", "type": "metered"}, key=tenant_a.key
     )
     assert made.status_code == 201, made.json()
-    first_cap = {"amount": 5000, "currency": "usd", "at_cap": "block"}
     answer = api.patch(
-        "/api/v1/products/pro", {"features": CAPPED, "account_cap": first_cap}, key=tenant_a.key
+        "/api/v1/products/pro", {"features": CAPPED, "account_cap": FIRST_CAP}, key=tenant_a.key
     )
     assert (answer.status_code, answer.json()["version"]) == (200, 2), answer.json()
     _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
     _no_failed_events()
+
+
+def test_a_change_of_the_account_cap_publishes_a_version_and_subscribers_keep_their_versions_cap(
+    api, tenant_a, capped_early, stripe_emulator, stripe_webhooks
+):
+    first_cap = FIRST_CAP
     assert _account_cap(api, tenant_a, "early") == (5000, "usd", "block", "plan")
 
     # The account cap alone changes: version 3, with the same feature values.
@@ -480,19 +486,9 @@ def test_a_change_of_the_account_cap_publishes_a_version_and_subscribers_keep_th
 
 
 def test_a_draft_gives_its_account_cap_when_published_and_nothing_before(
-    api, tenant_a, catalog, stripe_emulator, stripe_webhooks
+    api, tenant_a, capped_early, stripe_emulator, stripe_webhooks
 ):
-    made = api.post(
-        "/api/v1/features", {"key": "api_calls", "name": "API calls", "type": "metered"}, key=tenant_a.key
-    )
-    assert made.status_code == 201, made.json()
-    first_cap = {"amount": 5000, "currency": "usd", "at_cap": "block"}
-    answer = api.patch(
-        "/api/v1/products/pro", {"features": CAPPED, "account_cap": first_cap}, key=tenant_a.key
-    )
-    assert answer.status_code == 200, answer.json()
-    _subscribe(api, tenant_a, stripe_emulator, stripe_webhooks, customer="early")
-    _no_failed_events()
+    first_cap = FIRST_CAP
 
     # Left out, a draft's account cap is the latest version's.
     kept = api.put("/api/v1/products/pro/draft", {"features": CAPPED, "note": "same"}, key=tenant_a.key)

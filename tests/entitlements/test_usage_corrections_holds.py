@@ -8,23 +8,14 @@ from datetime import timedelta
 
 import time_machine
 
-from entitlements.models import CreditLedgerEntry, CreditLot, Hold, UsageCorrection, UsageCounter, UsageEvent
+from entitlements.models import CreditLedgerEntry, Hold, UsageCorrection, UsageCounter
 from tests.entitlements.test_credits_waterfall import HOLDS, consume, grant, hold, waterfall  # noqa: F401
 from tests.entitlements.test_usage_corrections import correct
+from tests.entitlements.test_usage_corrections_credits import _balance, _counter, _event
 from tests.entitlements.test_usage_windows import START, _windows, check, windowed  # noqa: F401
 from tests.entitlements.test_usage_windows import consume as windowed_consume
 
-
-def _counter():
-    return UsageCounter.objects.values_list("used", "held", "covered").get()
-
-
-def _balance():
-    return sum(CreditLot.objects.values_list("remaining", flat=True))
-
-
-def _report(event_id):
-    return UsageEvent.objects.values_list("quantity", "covered").get(event_id=event_id)
+_report = _event  # a hold's report: (quantity, covered)
 
 
 def test_a_hold_s_report_paid_with_credits_gives_them_back_from_the_hold(api, tenant_a, waterfall):  # noqa: F811
