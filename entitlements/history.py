@@ -87,6 +87,10 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
                 counts["used"][key] = counts["used"].get(key, 0) + int(back)
                 if back_paid:
                     covered[key] = covered.get(key, 0) + int(back_paid)
+        for feature_id, period_start, units in _moved_since(customer_id, counted, at):
+            key = by_id[feature_id]
+            if period_start.timestamp() == features[key].get("period_start"):
+                covered[key] = covered.get(key, 0) + units
         credits = [fid for fid, key in by_id.items() if kinds[key] == Feature.Type.CREDITS]
         entries = (
             CreditLedgerEntry.objects.filter(
@@ -228,6 +232,21 @@ def _reported_at(
         for event_id, hold_id in reports.filter(pk__in=list(back)).values_list("pk", "properties__hold"):
             reported[str(hold_id)] = reported.get(str(hold_id), 0) + back[event_id]
     return reported
+
+
+def _moved_since(customer_id: str, feature_ids: list[str], at: datetime) -> list[tuple[str, datetime, int]]:
+    """The units of later events recorded by `at` that credits paid then and the allowance a correction made after
+    `at` pays now (`UsageCorrection.moved`): (feature id, period start, units), to add back to what credits paid."""
+    moved = []
+    for feature_id, period_start, moves in (
+        UsageCorrection.objects.filter(customer_id=customer_id, feature_id__in=feature_ids, created_at__gt=at)
+        .exclude(moved=[])
+        .values_list("feature_id", "period_start", "moved")
+    ):
+        units = sum(int(m["units"]) for m in moves if datetime.fromisoformat(m["created_at"]) <= at)
+        if units and period_start is not None:
+            moved.append((feature_id, period_start, units))
+    return moved
 
 
 def _corrected_since(

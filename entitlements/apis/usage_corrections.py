@@ -92,6 +92,13 @@ class UsageCorrectionCreditsOutput(serializers.Serializer[Any]):
     returned = serializers.IntegerField(
         help_text="Credits given back to the lots they came from (negative: taken for units added)."
     )
+    later_units = serializers.IntegerField(
+        help_text="Units of the period's later events that credits paid and the allowance a correction down "
+        "freed pays now, the latest first (as if the event had been so from the start): their credits go back "
+        "(ledger entries `correction` naming each event) and Stripe's meter is sent their units when it had not "
+        "been sent them yet. 0 otherwise."
+    )
+    later_returned = serializers.IntegerField(help_text="The credits given back for `later_units`.")
 
 
 class UsageCorrectionOutput(serializers.Serializer[Any]):

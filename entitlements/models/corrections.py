@@ -49,6 +49,13 @@ class UsageCorrection(models.Model):
     covered_before = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits before")
     covered_after = models.BigIntegerField(default=0, db_default=0, verbose_name="paid with credits after")
     credits_returned = models.BigIntegerField(default=0, db_default=0, verbose_name="credits given back")
+    # A correction down that frees some of the period's allowance: the period's later events whose units credits
+    # had paid the allowance pays now (the latest first), each {"usage_event": pk, "event": the tenant's id,
+    # "created_at": when it was recorded (ISO 8601), "units": n, "credits": the credits given back for them}.
+    moved = models.JSONField(
+        default=list, blank=True, db_default=[], verbose_name="later units the allowance pays now"
+    )
+
     credits_feature = models.ForeignKey(
         "catalog.Feature", on_delete=models.SET_NULL, related_name="+", null=True, blank=True, db_index=False
     )

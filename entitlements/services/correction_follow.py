@@ -28,6 +28,8 @@ from django.db.models import F, Q
 from entitlements.entities import entity_windows
 from entitlements.models import CreditLedgerEntry, CreditLot, EntityCounter, Hold, UsageCounter, UsageEvent
 from entitlements.services.credit_lots import lots_refill
+from entitlements.services.meter_totals import meter_status_move, meter_totals_add
+from entitlements.services.usage import BACKFILLED
 from entitlements.services.waterfall import credits_entry, waterfall_take
 from entitlements.services.windows import window_start, windows_give_back
 from entitlements.snapshot import FeatureEntry, StructureSnapshot
@@ -40,13 +42,15 @@ Ledger = CreditLedgerEntry.Type
 class Followed:
     """What the corrected event counts: its units paid from credits after (`covered`), the credits that moved
     (+ given back, − taken) of `credits_feature` (its id; None: none moved), and the period's units its limit
-    judges (`used − covered`) before and after."""
+    judges (`used − covered`) before and after; the later events whose units the allowance freed pays now
+    (`moved`, as `UsageCorrection.moved` keeps them)."""
 
     covered: int
     credits_returned: int
     credits_feature: str | None
     counted_before: int
     counted_after: int
+    moved: tuple[dict[str, Any], ...] = ()
 
     def billed(self, quantity: int) -> int:
         """The units of the corrected event a metered price bills."""
@@ -64,18 +68,27 @@ def counter_follow(
     judged: datetime,
     now: datetime,
     hold: Hold | None = None,
+    open_period: bool = False,
 ) -> Followed:
     """The event's period counter (locked by the caller) and the credits its waterfall paid follow the event's
-    quantity from `event.quantity` to `after` (`hold`: the ended hold the event reports the use of)."""
+    quantity from `event.quantity` to `after` (`hold`: the ended hold the event reports the use of). In an
+    `open_period` (not yet invoiced), allowance a correction down frees pays for the period's later units credits
+    paid (`_later_follow`)."""
     before, covered = event.quantity, event.covered
     counted_before = counter.used - counter.covered if counter is not None else 0
     returned, feature_id = 0, None
+    moved: tuple[list[dict[str, Any]], str | None] = ([], None)
     if after < before:
         back = min(before - after, covered)
         if back:
             returned, feature_id = _credits_back(event, units=back, hold=hold)
         covered -= back
         _counter_add(counter, now, used=after - before, covered=-back)
+        if counter is not None and entry is not None and open_period:
+            own = counter.used + after - before - (counter.covered - back)
+            others = counter.covered - back - covered
+            moved = _later_follow(event, entry, structure, counter, own=own, others=others, now=now)
+            feature_id = feature_id or moved[1]
     else:
         found = credits_entry(structure, entry) if entry is not None and counter is not None else None
         if found is None or counter is None or entry is None:
@@ -102,8 +115,89 @@ def counter_follow(
                 covered += steps.credits
                 returned = -sum(credits for _, credits in steps.takes)
                 feature_id = found[1]["id"]
-    counted_delta = (after - covered) - (before - event.covered)
-    return Followed(covered, returned, feature_id, counted_before, counted_before + counted_delta)
+    units = sum(move["units"] for move in moved[0])
+    counted_delta = (after - covered) - (before - event.covered) + units
+    return Followed(
+        covered, returned, feature_id, counted_before, counted_before + counted_delta, tuple(moved[0])
+    )
+
+
+def _later_follow(
+    event: UsageEvent,
+    entry: FeatureEntry,
+    structure: StructureSnapshot,
+    counter: UsageCounter,
+    *,
+    own: int,
+    others: int,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The allowance a correction down freed (the limit less `own`, the period's units no credits pay after it)
+    pays for the units credits paid of the period's other events (`others` of them), the latest first, as a
+    waterfall would have had the corrected event been so from the start: their credits go back to their lots
+    (entries `correction` naming each event) and the period counter's `covered` follows. Only events Stripe's
+    meter has not been sent (still due, or skipped as paid from credits) move: the reporter sends each one's units
+    to bill then (one skipped is due again); one backfilled with no billing side effects keeps its credits. (The
+    events moved, as `UsageCorrection.moved` keeps them; the credits' feature id.)"""
+    limit = entry.get("limit")
+    if limit is None or others <= 0 or own >= int(limit) or credits_entry(structure, entry) is None:
+        return [], None
+    free = int(limit) - own
+    later = list(
+        UsageEvent.objects.select_for_update(of=("self",))
+        .filter(
+            customer_id=event.customer_id,
+            feature_id=event.feature_id,
+            period_start=counter.period_start,
+            kind=UsageEvent.Kind.CONSUME,
+            covered__gt=0,
+        )
+        .filter(properties__hold__isnull=True)
+        .filter(
+            (Q(meter_status=UsageEvent.MeterStatus.SKIPPED) & ~Q(meter_error=BACKFILLED))
+            | Q(
+                Q(meter_next_attempt_at__isnull=True) | Q(meter_next_attempt_at__lte=now),
+                meter_status=UsageEvent.MeterStatus.PENDING,
+                meter_attempts=0,
+            )
+            | Q(meter_status=UsageEvent.MeterStatus.NONE)  # a feature no meter bills
+        )
+        .exclude(pk=event.pk)
+        .order_by("pk")  # locked in key order, as the reporter locks events
+    )
+    later.sort(key=lambda other: (other.timestamp, other.created_at, other.pk), reverse=True)
+    moves: list[dict[str, Any]] = []
+    feature_id: str | None = None
+    for other in later:
+        if free <= 0:
+            break
+        take = min(other.covered, free)
+        given, paid_with = _credits_back(other, units=take)
+        feature_id = feature_id or paid_with
+        if other.meter_status == UsageEvent.MeterStatus.SKIPPED:
+            # Due to report now, its units to bill with it (moved between the totals at the covered it had).
+            meter_status_move(
+                event_ids=[other.pk],
+                status=UsageEvent.MeterStatus.PENDING,
+                meter_next_attempt_at=now,
+                meter_error="",
+            )
+        UsageEvent.objects.filter(pk=other.pk, timestamp=other.timestamp).update(covered=other.covered - take)
+        if other.meter_status and other.period_start is not None:
+            key = (other.customer_id, other.feature_id, other.period_start, UsageEvent.MeterStatus.PENDING)
+            meter_totals_add(project_id=other.project_id, changes={key: take})
+        _counter_add(counter, now, used=0, covered=-take)
+        moves.append(
+            {
+                "usage_event": other.pk,
+                "event": other.event_id,
+                "created_at": other.created_at.isoformat(),
+                "units": take,
+                "credits": given,
+            }
+        )
+        free -= take
+    return moves, feature_id
 
 
 def _counter_add(counter: UsageCounter | None, now: datetime, *, used: int, covered: int) -> None:

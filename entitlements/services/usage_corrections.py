@@ -183,6 +183,7 @@ def _correct(
         judged=judged,
         now=now,
         hold=hold,
+        open_period=counter is not None and counter.period_end > judged,
     )
     billed_before, billed_after = before - event.covered, followed.billed(after)
     billed = billed_after - billed_before
@@ -254,6 +255,7 @@ def _correct(
         covered_after=followed.covered,
         credits_returned=followed.credits_returned,
         credits_feature_id=followed.credits_feature,
+        moved=list(followed.moved),
         meter=(
             UsageCorrection.Meter.PENDING
             if at_stripe
@@ -289,6 +291,8 @@ def _correct(
     ent_cache.usage_changed(project_id=project.pk, external_ids=[event.customer.external_id])
     if at_stripe or correction.adjustment_status:
         transaction.on_commit(partial(meter_correction_queue, correction_id=correction.pk))
+    if followed.moved:  # later events with units to bill now
+        transaction.on_commit(partial(meter_report_queue, project_id=project.pk))
     return correction
 
 
@@ -447,8 +451,13 @@ def usage_correction_body(correction: UsageCorrection, *, customer: str, feature
                 "covered_before": correction.covered_before,
                 "covered_after": correction.covered_after,
                 "returned": correction.credits_returned,
+                "later_units": sum(int(move["units"]) for move in correction.moved),
+                "later_returned": sum(int(move["credits"]) for move in correction.moved),
             }
-            if correction.covered_before or correction.covered_after or correction.credits_returned
+            if correction.covered_before
+            or correction.covered_after
+            or correction.credits_returned
+            or correction.moved
             else None
         ),
         "stripe_meter": {

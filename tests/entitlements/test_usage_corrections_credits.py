@@ -21,6 +21,7 @@ from entitlements.models import (
     UsageCounter,
     UsageEvent,
 )
+from entitlements.services.meter_totals import meter_totals_rebuild
 from tests.billing.test_meter_reports import billed
 from tests.entitlements.helpers import customer, feature, product, subscribe
 from tests.entitlements.test_credits_waterfall import check, consume, grant
@@ -72,6 +73,8 @@ def test_a_void_gives_the_credits_back_and_an_amendment_up_spends_them_again(api
         "covered_before": 3,
         "covered_after": 1,
         "returned": 4,
+        "later_units": 0,
+        "later_returned": 0,
     }
     assert body["stripe_meter"]["status"] == "none"
     assert (_counter(), _balance(), _event("c2"), _corrections("c2")) == ((11, 0, 1), 7, (3, 1), [4])
@@ -82,6 +85,8 @@ def test_a_void_gives_the_credits_back_and_an_amendment_up_spends_them_again(api
         "covered_before": 1,
         "covered_after": 4,
         "returned": -6,
+        "later_units": 0,
+        "later_returned": 0,
     }
     assert (_counter(), _balance(), _event("c2"), _corrections("c2")) == ((15, 0, 4), 1, (7, 4), [4, -6])
     before_void = check(api, tenant_a)
@@ -93,6 +98,8 @@ def test_a_void_gives_the_credits_back_and_an_amendment_up_spends_them_again(api
         "covered_before": 4,
         "covered_after": 0,
         "returned": 8,
+        "later_units": 0,
+        "later_returned": 0,
     }
     assert (_counter(), _balance(), _event("c2"), _corrections("c2")) == ((8, 0, 0), 9, (0, 0), [4, -6, 8])
     answer = api.get("/api/v1/entitlements/check?customer=u1&feature=ai_credits", key=tenant_a.key).json()
@@ -140,6 +147,8 @@ def test_credits_go_back_last_taken_first_and_not_to_a_lot_taken_back(api, tenan
         "covered_before": 3,
         "covered_after": 0,
         "returned": 2,
+        "later_units": 0,
+        "later_returned": 0,
     }
     first.refresh_from_db()
     second.refresh_from_db()
@@ -231,3 +240,85 @@ def test_an_entitys_counter_and_own_windows_follow_its_event(api, tenant_a, seat
                 entity="ana", window_start__lt=datetime(2026, 11, 26, tzinfo=UTC)
             ).values_list("span", "used")
         ) == {"minute": 5, "day": 5}
+
+
+def test_allowance_a_void_frees_pays_for_later_units_credits_paid_and_gives_their_credits_back(
+    api, tenant_a, waterfall
+):
+    """A bad deploy's usage voided: the allowance it took pays for the period's later units credits paid, the
+    latest first, as if it had never been recorded — their credits go back, once."""
+    grant(api, tenant_a, 20)  # pays for 10 units
+    consume(api, tenant_a, "bad", 8)  # the allowance's
+    consume(api, tenant_a, "c2", 5)  # 2 from the allowance, 3 from credits (6)
+    consume(api, tenant_a, "c3", 4)  # 4 from credits (8)
+    assert (_counter(), _balance(), _event("c2"), _event("c3")) == ((17, 0, 7), 6, (5, 3), (4, 4))
+    at = timezone.now().isoformat().replace("+00:00", "Z")
+    before_void = check(api, tenant_a)
+
+    body = correct(api, tenant_a.key, id="fix-1", event="bad", action="void")
+    # 8 units of allowance free: c3's 4 (8 credits), then c2's 3 (6 credits); 1 unit of allowance is left.
+    assert body["credits"] == {
+        "feature": "ai_credits",
+        "covered_before": 0,
+        "covered_after": 0,
+        "returned": 0,
+        "later_units": 7,
+        "later_returned": 14,
+    }
+    assert (_counter(), _balance(), _event("c2"), _event("c3")) == ((9, 0, 0), 20, (5, 0), (4, 0))
+    assert (_corrections("c2"), _corrections("c3"), _corrections("bad")) == ([6], [8], [])
+    assert (check(api, tenant_a)["remaining"], check(api, tenant_a)["credits"]["balance"]) == (1, 20)
+    # As of before the void, the answers are what they were then.
+    then = api.get(
+        f"/api/v1/entitlements/check?customer=u1&feature=summaries&quantity=1&as_of={at}", key=tenant_a.key
+    )
+    assert then.json() == before_void
+    # Once: the same correction again moves nothing.
+    assert (
+        correct(api, tenant_a.key, 200, id="fix-1", event="bad", action="void")["credits"]["later_units"] == 7
+    )
+    assert (_counter(), _balance(), CreditLedgerEntry.objects.filter(type="correction").count()) == (
+        (9, 0, 0),
+        20,
+        2,
+    )
+    # Amended back up to 8: the allowance's last unit, then credits for 7 (14) — the event's last units.
+    body = correct(api, tenant_a.key, id="fix-2", event="bad", action="amend", quantity=8)
+    assert (
+        body["credits"]["covered_after"],
+        body["credits"]["returned"],
+        body["credits"]["later_units"],
+    ) == (
+        7,
+        -14,
+        0,
+    )
+    assert (_counter(), _balance(), _event("bad")) == ((17, 0, 7), 6, (8, 7))
+
+
+def test_later_units_the_allowance_pays_now_are_sent_to_stripes_meter(
+    api, tenant_a, metered_waterfall, stripe_sdk
+):
+    calls, stripe_customer = metered_waterfall
+    for event_id, quantity in (("bad", 10), ("c2", 3)):  # 10 allowance; 3 credits (nothing to bill)
+        body = {"id": event_id, "customer": "u1", "feature": "api_calls", "quantity": quantity}
+        assert api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()["allowed"] is True
+    assert on_meter(stripe_sdk, calls, stripe_customer) == 10
+    assert UsageEvent.objects.values_list("covered", "meter_status").get(event_id="c2") == (3, "skipped")
+
+    body = correct(api, tenant_a.key, id="fix-1", event="bad", action="void")
+    assert (
+        body["stripe_meter"]["status"],
+        body["credits"]["later_units"],
+        body["credits"]["later_returned"],
+    ) == (
+        "pending",
+        3,
+        3,
+    )
+    # The void canceled at Stripe; c2's 3 units, the allowance's now, sent by the reporter: the meter holds the
+    # period's units no credits pay, and the totals agree.
+    assert on_meter(stripe_sdk, calls, stripe_customer) == 3
+    assert UsageEvent.objects.values_list("covered", "meter_status").get(event_id="c2") == (0, "reported")
+    assert (_counter(), _balance()) == ((3, 0, 0), 4)
+    assert meter_totals_rebuild(project_id=tenant_a.project.pk) == []

@@ -38,6 +38,8 @@ def test_a_hold_s_report_paid_with_credits_gives_them_back_from_the_hold(api, te
         "covered_before": 1,
         "covered_after": 0,
         "returned": 2,
+        "later_units": 0,
+        "later_returned": 0,
     }
     assert (_counter(), _balance(), _report("r1")) == ((9, 0, 0), 10, (0, 0))
     # Amended up to 3: one unit of allowance is left, credits pay for 2 (4 credits).
@@ -47,6 +49,8 @@ def test_a_hold_s_report_paid_with_credits_gives_them_back_from_the_hold(api, te
         "covered_before": 0,
         "covered_after": 2,
         "returned": -4,
+        "later_units": 0,
+        "later_returned": 0,
     }
     assert (_counter(), _balance(), _report("r1")) == ((12, 0, 2), 6, (3, 2))
     # Down to 1: its 2 paid units go, 4 credits back (what the hold and r1's corrections still hold).

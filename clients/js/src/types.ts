@@ -1118,6 +1118,10 @@ export interface UsageCorrectionCredits {
   covered_after: number;
   /** Credits given back to the lots they came from (negative: taken for units added). */
   returned: number;
+  /** Units of the period's later events that credits paid and the allowance a correction down freed pays now, the latest first (as if the event had been so from the start): their credits go back (ledger entries `correction` naming each event) and Stripe's meter is sent their units when it had not been sent them yet. 0 otherwise. */
+  later_units: number;
+  /** The credits given back for `later_units`. */
+  later_returned: number;
 }
 
 export interface UsageCorrection {

@@ -1370,6 +1370,10 @@ class UsageCorrectionCredits(TollgateObject):
     """The event's units paid from credits after (an event's covered units are its last)."""
     returned: int
     """Credits given back to the lots they came from (negative: taken for units added)."""
+    later_units: int
+    """Units of the period's later events that credits paid and the allowance a correction down freed pays now, the latest first (as if the event had been so from the start): their credits go back (ledger entries `correction` naming each event) and Stripe's meter is sent their units when it had not been sent them yet. 0 otherwise."""
+    later_returned: int
+    """The credits given back for `later_units`."""
 
 
 @dataclass(frozen=True, kw_only=True)
