@@ -13,6 +13,7 @@ import {
   Transport,
   errorFromResponse,
   parseRetryAfter,
+  VERSION,
 } from "../src/index.js";
 
 interface Call {
@@ -81,7 +82,9 @@ test("a POST carries one Idempotency-Key for all its attempts; a GET none", asyn
   assert.equal(server.calls[0]?.init.body, '{"external_id":"user-1"}');
   const headers = new Headers(server.calls[0]?.init.headers);
   assert.equal(headers.get("authorization"), "Bearer tg_sk_test");
-  assert.match(headers.get("user-agent") ?? "", /^tollgate-client-js\/0\.5\.8 \(Node v\d+/);
+  // The client's own version (src/version.ts, which tests/docs/test_changes_note.py holds to the release's).
+  const version = VERSION.replaceAll(".", "\\.");
+  assert.match(headers.get("user-agent") ?? "", new RegExp(`^tollgate-client-js/${version} \\(Node v\\d+`));
   assert.equal(sleeps.length, 2);
   assert.ok(sleeps[0]! >= 250 && sleeps[0]! <= 500, `first wait ${sleeps[0]}`);
   assert.ok(sleeps[1]! >= 500 && sleeps[1]! <= 1000, `second wait ${sleeps[1]}`);
