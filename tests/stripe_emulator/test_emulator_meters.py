@@ -237,3 +237,98 @@ def test_a_meter_event_canceled_within_24_hours_counts_nowhere(
     renewal = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
     usage_line = next(line for line in renewal.lines.data if line.pricing.price_details.price == usage.id)
     assert (usage_line.quantity, usage_line.amount) == (350, 700)
+
+
+def test_a_metered_price_changed_mid_period_bills_only_the_usage_after_it(
+    client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
+) -> None:
+    """Like Stripe (`billing_mode` classic, "Update prices mid-cycle"): the item moved from price A to price B
+    bills, at the renewal, only the usage from the move on, at B; the usage before it is billed by nobody. A
+    metered item added within the period bills from its addition; the next period bills its whole usage."""
+    meter = _meter(client)
+    customer, _ = customer_with_card(client)
+    a = recurring_price(client, 2, name="API calls", meter=meter.id)
+    b = recurring_price(client, 3, name="API calls", meter=meter.id)
+    sub = client.v1.subscriptions.create({"customer": customer, "items": [{"price": a.id}]})
+    _, end = item_period(sub)
+    _report(client, customer, 100)
+    clock.now += 10 * DAY
+    moved_at = clock.now
+    client.v1.subscriptions.update(
+        sub.id, {"items": [{"id": sub["items"].data[0].id, "price": b.id}], "proration_behavior": "none"}
+    )
+    clock.now += DAY
+    _report(client, customer, 40)
+    emulator.advance(end - emulator.clock.now())
+    renewal = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    assert [
+        (line.pricing.price_details.price, line.quantity, line.amount, line.period.start, line.period.end)
+        for line in renewal.lines.data
+    ] == [(b.id, 40, 120, moved_at, end)]
+    assert renewal.total == 120
+    _report(client, customer, 5)
+    _, next_end = item_period(client.v1.subscriptions.retrieve(sub.id))
+    emulator.advance(next_end - emulator.clock.now())
+    third = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    assert [(line.quantity, line.amount, line.period.start) for line in third.lines.data] == [(5, 15, end)]
+
+
+def test_a_metered_item_added_mid_period_bills_from_its_addition(
+    client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
+) -> None:
+    meter = _meter(client)
+    customer, _ = customer_with_card(client)
+    base = recurring_price(client, 1000, name="Platform")
+    usage = recurring_price(client, 2, name="API calls", meter=meter.id)
+    sub = client.v1.subscriptions.create({"customer": customer, "items": [{"price": base.id}]})
+    _, end = item_period(sub)
+    _report(client, customer, 100)  # no metered item yet: billed by nobody
+    clock.now += 10 * DAY
+    added_at = clock.now
+    client.v1.subscription_items.create(
+        {"subscription": sub.id, "price": usage.id, "proration_behavior": "none"}
+    )
+    _report(client, customer, 30)
+    emulator.advance(end - emulator.clock.now())
+    renewal = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    metered = [line for line in renewal.lines.data if line.pricing.price_details.price == usage.id]
+    assert [(line.quantity, line.amount, line.period.start) for line in metered] == [(30, 60, added_at)]
+
+
+def test_a_metered_price_a_schedule_changes_at_the_period_end_bills_that_period_at_the_old_price(
+    client: stripe.StripeClient, emulator: Emulator, clock: FakeClock
+) -> None:
+    """A schedule's next phase moves the metered item from A to B at the period's end: the renewal bills the
+    ending period's usage at A (in arrears, the price it ran under), the next one the usage after at B."""
+    meter = _meter(client)
+    customer, _ = customer_with_card(client)
+    a = recurring_price(client, 2, name="API calls", meter=meter.id)
+    b = recurring_price(client, 3, name="API calls", meter=meter.id, product=a.product)
+    sub = client.v1.subscriptions.create({"customer": customer, "items": [{"price": a.id}]})
+    start, end = item_period(sub)
+    schedule = client.v1.subscription_schedules.create({"from_subscription": sub.id})
+    client.v1.subscription_schedules.update(
+        schedule.id,
+        {
+            "phases": [
+                {"items": [{"price": a.id}], "start_date": start, "end_date": end},
+                {"items": [{"price": b.id}], "iterations": 1},
+            ]
+        },
+    )
+    _report(client, customer, 100)
+    emulator.advance(end - emulator.clock.now() + 60)
+    live = client.v1.subscriptions.retrieve(sub.id)
+    assert [i.price.id for i in live["items"].data] == [b.id]
+    renewal = client.v1.invoices.retrieve(live.latest_invoice)
+    assert [
+        (line.pricing.price_details.price, line.quantity, line.amount, line.period.start, line.period.end)
+        for line in renewal.lines.data
+    ] == [(a.id, 100, 200, start, end)]
+    _report(client, customer, 7)
+    _, next_end = item_period(live)
+    emulator.advance(next_end - emulator.clock.now())
+    third = client.v1.invoices.retrieve(client.v1.subscriptions.retrieve(sub.id).latest_invoice)
+    assert [(line.pricing.price_details.price, line.quantity, line.amount) for line in third.lines.data] == [
+        (b.id, 7, 21)
+    ]

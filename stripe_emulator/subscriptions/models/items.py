@@ -104,10 +104,22 @@ class SubscriptionItems(SubscriptionsBase):
             "tax_rates": [],
         }
 
-    def _swap_items(self, sub: StripeObject, plan: list[dict[str, Any]], start: int, end: int) -> None:
+    def _swap_items(
+        self, sub: StripeObject, plan: list[dict[str, Any]], start: int, end: int, at: int | None = None
+    ) -> None:
+        """The subscription's items become `plan`'s, at `at` (now when not given). Like Stripe (`billing_mode`
+        classic, "Update prices mid-cycle" in its usage-based billing guide), a metered price that takes effect
+        within the period bills only the usage from then on (`_usage_from`): the usage before it, under the price it
+        replaced or on an item removed, is billed by nobody. One that takes effect at the period's end (a
+        schedule's next phase) leaves the ending period's usage billed in arrears at the price it ran under
+        (`_arrears`, read by the renewal)."""
+        at = self.now() if at is None else at
+        ending: list[StripeObject] = []
         keep = {e["item"]["id"] for e in plan if e["item"] is not None}
         for item in self.items_of(sub):
             if item["id"] not in keep:
+                if is_metered(item["price"]):
+                    ending.append(dict(item))
                 self.store.replace(
                     {
                         "id": item["id"],
@@ -121,12 +133,20 @@ class SubscriptionItems(SubscriptionsBase):
             if item is None:
                 item = self._new_item(sub, entry["price"], entry["quantity"], entry["metadata"], start, end)
                 entry["item"] = item
+                if is_metered(item["price"]):
+                    item["_usage_from"] = at
                 continue
+            if is_metered(item["price"]) and item["price"]["id"] != entry["price"]["id"]:
+                ending.append(dict(item))
+            if is_metered(entry["price"]) and item["price"]["id"] != entry["price"]["id"]:
+                item["_usage_from"] = at
             item["price"] = clone(entry["price"])
             item["plan"] = plan_of(entry["price"])
             item["quantity"] = entry["quantity"]
             if entry["metadata"] is not None:
                 item["metadata"] = entry["metadata"]
+        if at >= end:
+            sub.setdefault("_arrears", []).extend(ending)
         self._sync_items(sub)
 
     def _item_line(
@@ -168,6 +188,9 @@ class SubscriptionItems(SubscriptionsBase):
             return None
         from stripe_emulator.meters.models import MetersBackend
 
+        start = max(start, item.get("_usage_from", start))  # the usage since its price took effect
+        if start >= end:
+            return None  # its price took effect as the period ended: nothing of that period is its to bill
         usage = self.account.backend(MetersBackend).meter_usage(meter_id, sub["customer"], start, end)
         quantity = int(usage.to_integral_value(rounding=ROUND_HALF_UP))
         name = self._product_name(price)
@@ -183,10 +206,11 @@ class SubscriptionItems(SubscriptionsBase):
 
     def _cycle_lines(self, sub: StripeObject, *, at: int, new_end: int) -> list[dict[str, Any]]:
         """The lines of a period boundary at `at`: licensed items for the period to `new_end` in advance, the
-        metered usage of the period ending in arrears (a renewal, and a preview of the next one)."""
+        metered usage of the period ending in arrears (a renewal, and a preview of the next one), metered items
+        replaced at the period's end included (`_arrears`)."""
         start, end = self._period(sub)
         lines: list[dict[str, Any]] = []
-        for item in self.items_of(sub):
+        for item in [*sub.get("_arrears", []), *self.items_of(sub)]:
             line = (
                 self._usage_line(sub, item, start, end)
                 if is_metered(item["price"])

@@ -202,6 +202,7 @@ class SubscriptionLifecycle(SubscriptionProrations):
             interval, count = self._interval(sub)
             new_end = next_boundary(sub["billing_cycle_anchor"], interval, count, at)
             lines = self._cycle_lines(sub, at=at, new_end=new_end)
+            sub.pop("_arrears", None)  # billed on this renewal
             for item in self.items_of(sub):
                 item["current_period_start"] = at
                 item["current_period_end"] = new_end

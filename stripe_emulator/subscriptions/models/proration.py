@@ -147,7 +147,7 @@ class SubscriptionProrations(SubscriptionItems):
         if deferred and specs:
             sub["_pending_plan"] = self._pending_entries(sub, plan, start, end)
             return specs
-        self._swap_items(sub, plan, start, end)
+        self._swap_items(sub, plan, start, end, at=now)
         if proration_behavior == "create_prorations":
             for spec in specs:
                 self._pending_item(sub, spec)
