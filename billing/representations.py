@@ -255,7 +255,8 @@ class SubscriptionOutput(serializers.Serializer[Any]):
 
     pending_change = serializers.SerializerMethodField(
         help_text="A change scheduled for the end of the current period (the project's proration rule "
-        "`period_end`), or null. It takes effect when the period ends; a later change replaces it, a "
+        "`period_end`, or a change that takes a metered price off: Stripe would bill the period's usage so far "
+        "under it to nobody), or null. It takes effect when the period ends; a later change replaces it, a "
         "cancellation drops it."
     )
 

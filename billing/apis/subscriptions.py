@@ -209,7 +209,9 @@ class SubscriptionDetailApi(BaseApi):
             required=False,
             help_text="Given, the change applies now with it, whatever the project's proration rule. Not "
             "given, the rule for the change's direction decides: `now_prorate` (`create_prorations`, the "
-            "default), `now_no_proration` (`none`) or `period_end` (scheduled for the period's end).",
+            "default), `now_no_proration` (`none`) or `period_end` (scheduled for the period's end). A change "
+            "that replaces or removes a metered price is scheduled for the period's end either way (Stripe "
+            "would bill the period's usage so far under it to nobody).",
         )
         payment_behavior = serializers.ChoiceField(
             choices=[

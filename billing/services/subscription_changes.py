@@ -21,10 +21,12 @@ from billing.services.subscription_change_checks import (
 from billing.services.subscription_items import ItemSpec
 from billing.services.subscription_mirror import subscription_items_resolve
 from billing.services.subscription_schedules import (
+    INTERVAL_CHANGE,
     change_kind,
     rule_of,
     subscription_change_at_period_end,
     subscription_pending_drop,
+    takes_metered_off,
 )
 from billing.services.subscription_stripe_writes import (
     apply_now,
@@ -132,10 +134,15 @@ def change_rule(
 ) -> tuple[str | None, str]:
     """The project's proration rule a change follows (by its direction, `subscription_schedules.change_kind`;
     None for a change of no price, quantity or items) and the rule applied: a `proration_behavior` the request
-    gives applies the change now with it, whatever the rule (`requested`)."""
+    gives applies the change now with it, whatever the rule (`requested`); a change that takes a metered price
+    off (`takes_metered_off`) waits for the period's end whatever either says."""
     kind = change_kind(subscription, price=price, quantity=quantity, items=items)
     if kind is None:
         return None, Project.ProrationRule.NOW_PRORATE
+    if kind != INTERVAL_CHANGE and takes_metered_off(subscription, price=price, items=items):
+        # Taken off now, the period's usage so far under that metered price would be billed by nobody: the change
+        # waits for the period's end, whatever the rule or the request (another interval bills it as it restarts).
+        return kind, Project.ProrationRule.PERIOD_END
     if proration_behavior is not None:
         return kind, "requested"
     return kind, rule_of(subscription.project, kind)
@@ -249,7 +256,11 @@ def _price_change(
     if deferred:
         # The whole list wanted for the next phase: every item as it is, the primary one changed.
         wanted = [
-            {"price": target[1], "quantity": target[2]}
+            # A metered price takes no quantity (Stripe refuses one).
+            {
+                "price": target[1],
+                **({} if price and price.usage_type == Price.UsageType.METERED else {"quantity": target[2]}),
+            }
             if item.get("id") == item_id
             else {"price": stripe_id(item.get("price")), **_quantity_of(item)}
             for item in (live.get("items") or {}).get("data") or []

@@ -54,6 +54,23 @@ def _licensed_total(pairs: list[tuple[Price, int]]) -> int:
     )
 
 
+def takes_metered_off(
+    subscription: Subscription, *, price: Price | None = None, items: list[ItemSpec] | None = None
+) -> bool:
+    """Whether a change (of the primary price, or to the list `items`) takes a metered price off the
+    subscription: replaced by another, or removed. Stripe (`billing_mode` classic) bills a metered item only for
+    the usage from its price's change on, so the period's usage so far under a price taken off within the period
+    would be billed by nobody."""
+    rows = list(subscription.items.select_related("price"))
+    held = [row.price for row in rows] or [subscription.price]
+    metered = {held_price.pk for held_price in held if held_price.usage_type == Price.UsageType.METERED}
+    if not metered:
+        return False
+    if items is not None:
+        return bool(metered - {spec.price.pk for spec in items})
+    return price is not None and subscription.price_id in metered and price.pk != subscription.price_id
+
+
 def change_kind(
     subscription: Subscription,
     *,

@@ -7,8 +7,9 @@ moves once under its lock.
 When and how, by the project's proration rule for the direction (`Project.proration_upgrade` / `_downgrade`:
 an upgrade when the version's licensed prices cost more for the subscription's quantities than the version it is
 on): now with prorations, now without, or at the period's end — the subscription's schedule gets a next phase with
-the new prices (`subscription_schedules`), and the version follows then. A move asked `period_end` is always at
-the period's end. Each Stripe write carries an idempotency key of the subscription, the request and the Stripe
+the new prices (`subscription_schedules`), and the version follows then. A move asked `period_end`, and a move that
+reprices a metered item (Stripe would bill the period's usage before it to nobody), is always at the period's
+end. Each Stripe write carries an idempotency key of the subscription, the request and the Stripe
 state it was decided on (`write_key`). A preview reads Stripe's invoice preview of that very update.
 """
 
@@ -112,7 +113,12 @@ def prices_plan(
     was = sum(_amount(before.get(move.price), move.quantity or 1) for move in licensed)
     will = sum(_amount(target.get(move.price), move.quantity or 1) for move in licensed)
     change = UPGRADE if will > was else DOWNGRADE
-    rule = PERIOD_END if when == "period_end" else rule_of(subscription.project, change)
+    # A metered item moved to another price within the period would bill only the usage from the move on: Stripe
+    # bills the usage before it to nobody ("Update prices mid-cycle", billing_mode classic). So a move that
+    # reprices a metered item waits for the period's end, whatever the project's rule: the period's usage is
+    # billed whole at the price it was recorded under.
+    metered = any(move.quantity is None for move in moves)
+    rule = PERIOD_END if when == "period_end" or metered else rule_of(subscription.project, change)
     return PricesPlan(moves, change, rule, live)
 
 

@@ -19,6 +19,7 @@ from stripe_gateway.client import install_http_client
 from tests.catalog.test_catalog_prices import Network
 from tests.catalog.test_product_versions import V2, versioned  # noqa: F401 (a fixture)
 from tests.entitlements.test_plan_credits import _no_failed_events, _subscribe
+from tests.entitlements.test_usage_corrections_renewals import subscribed  # noqa: F401 (a fixture)
 
 MOVES = "/api/v1/subscriptions/version_moves"
 
@@ -180,3 +181,64 @@ def test_moving_back_before_the_renewal_drops_the_scheduled_price_change(
     stripe_webhooks.deliver()
     item = SubscriptionItem.objects.get(pk=early.pk)
     assert (item.product_version, item.pending_version) == (2, None)
+
+
+def test_a_move_that_reprices_a_metered_item_waits_for_the_period_end_so_its_usage_is_billed(
+    api,
+    tenant_a,
+    subscribed,  # noqa: F811
+    stripe_emulator,
+    stripe_sdk,
+    stripe_webhooks,
+):
+    """`user-1`'s metered `calls` price (2 cents) goes to 3 cents in a new version. Moved now (the project's rule
+    for either direction), Stripe would bill the usage before the move to nobody; so the move waits for the
+    period's end: the period's 15 calls, before and after the move was asked, are billed at the 2 cents they were
+    recorded under, and the price and the version change at the renewal."""
+    Project.objects.filter(pk=tenant_a.project.pk).update(
+        proration_upgrade=Project.ProrationRule.NOW_PRORATE,
+        proration_downgrade=Project.ProrationRule.NOW_PRORATE,
+    )
+    subscription, _, _ = subscribed
+    old = Price.objects.get(key="calls").stripe_price_id
+    drafted = api.put(
+        "/api/v1/products/pro/draft", {"prices": {"calls": {"unit_amount": 3}}}, key=tenant_a.key
+    )
+    assert drafted.status_code == 200, drafted.json()
+    third = drafted.json()["version"]
+    published = api.post("/api/v1/products/pro/draft/publish", {"version": third}, key=tenant_a.key)
+    assert published.status_code == 200, published.json()
+    new = Price.objects.get(key="calls").stripe_price_id
+    assert new != old
+
+    def use(event_id, quantity):
+        body = {"id": event_id, "customer": "user-1", "feature": "api_calls", "quantity": quantity}
+        assert api.post("/api/v1/usage", body, key=tenant_a.key).status_code == 201
+
+    use("e1", 10)
+    body = {"product": "pro", "to_version": third, "subscriptions": [subscription]}
+    moved = api.post(MOVES, body, key=tenant_a.key)
+    assert moved.status_code == 200, moved.json()
+    (move,) = moved.json()["moves"]
+    period_end = SubscriptionItem.objects.get().subscription.current_period_end
+    assert (move["proration"], move["effective_at"]) == (
+        "period_end",
+        period_end.isoformat().replace("+00:00", "Z"),
+    )
+    assert move["prices"] == [{"price": "calls", "before": old, "after": new, "quantity": None}]
+    item = SubscriptionItem.objects.get()
+    assert _live_price(stripe_sdk, item) == [(old, None)]  # until the period's end
+    use("e2", 5)
+
+    stripe_emulator.advance(int(period_end.timestamp()) - stripe_emulator.clock.now() + 60)
+    stripe_webhooks.deliver()
+    _no_failed_events()
+    renewal = Invoice.objects.get(billing_reason="subscription_cycle")
+    assert [
+        (line["quantity"], line["amount"]) for line in renewal.lines if line["stripe_price_id"] == old
+    ] == [(15, 30)]
+    assert _live_price(stripe_sdk, item) == [(new, None)]
+    with time_machine.travel(datetime.fromtimestamp(stripe_emulator.clock.now(), UTC), tick=False):
+        assert version_moves_due() == 1
+    item = SubscriptionItem.objects.get()
+    assert (item.product_version, item.pending_version, item.stripe_price_id) == (third, None, new)

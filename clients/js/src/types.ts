@@ -857,7 +857,7 @@ export interface Subscription {
   created_at: string;
   /** The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null. */
   discount: SubscriptionDiscount | null;
-  /** A change scheduled for the end of the current period (the project's proration rule `period_end`), or null. It takes effect when the period ends; a later change replaces it, a cancellation drops it. */
+  /** A change scheduled for the end of the current period (the project's proration rule `period_end`, or a change that takes a metered price off: Stripe would bill the period's usage so far under it to nobody), or null. It takes effect when the period ends; a later change replaces it, a cancellation drops it. */
   pending_change: PendingChange | null;
 }
 

@@ -1090,7 +1090,7 @@ class Subscription(TollgateObject):
     discount: SubscriptionDiscount | None
     """The discount in force: {coupon, promotion_code, percent_off, amount_off, currency, duration, end}, or null."""
     pending_change: PendingChange | None
-    """A change scheduled for the end of the current period (the project's proration rule `period_end`), or null. It takes effect when the period ends; a later change replaces it, a cancellation drops it."""
+    """A change scheduled for the end of the current period (the project's proration rule `period_end`, or a change that takes a metered price off: Stripe would bill the period's usage so far under it to nobody), or null. It takes effect when the period ends; a later change replaces it, a cancellation drops it."""
 
 
 @dataclass(frozen=True, kw_only=True)
