@@ -26,6 +26,7 @@ from billing.services.entitlement_facts import subscription_facts_hand
 from billing.services.version_prices import (
     PriceMove,
     PricesPlan,
+    plan_period_end,
     prices_move,
     prices_pending_drop,
     prices_plan,
@@ -176,6 +177,7 @@ def subscriptions_version_move(
             subscription_id=subscription_id,
             to_version=to_version,
             when=PERIOD_END if plan is not None and plan.rule == PERIOD_END else when,
+            period_end=plan_period_end(plan) if plan is not None else None,
             from_versions=from_versions,
             features=features,
             reason=reason,
@@ -239,16 +241,19 @@ def _move_one(
     features: dict[int, dict[str, Any]],
     reason: str,
     preview: bool,
+    period_end: datetime | None = None,
 ) -> VersionMove | None:
     """One subscription's move, in its own transaction under its row lock (a preview's: read without it); None
-    when, read there, it has nothing to change (moved meanwhile, ended, or off the versions selected)."""
+    when, read there, it has nothing to change (moved meanwhile, ended, or off the versions selected). A move at
+    the period's end takes effect at `period_end` when Stripe's subscription was read for it (its prices move
+    then), else at the mirror's."""
     with transaction.atomic():
         subscriptions = Subscription.objects.select_related("customer", "project", "price", "product")
         if not preview:  # a preview reads only: it waits for no one and holds no one up
             subscriptions = subscriptions.select_for_update(of=("self",))
         subscription = subscriptions.get(pk=subscription_id)
         rows = list(subscription.items.select_related("price", "product"))
-        period_end = subscription.current_period_end
+        period_end = period_end or subscription.current_period_end
         moving = [
             row
             for row in rows

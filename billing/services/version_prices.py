@@ -14,6 +14,7 @@ state it was decided on (`write_key`). A preview reads Stripe's invoice preview 
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from billing.models import Subscription
@@ -163,17 +164,24 @@ def prices_move(*, subscription: Subscription, actor: Actor, plan: PricesPlan, r
     audited(result, "subscription.changed", actor, reason, apply_now(subscription, plan.live), result)
 
 
+def plan_period_end(plan: PricesPlan) -> datetime | None:
+    """The subscription's current period end as Stripe's subscription says it (read for the plan): a move at the
+    period's end takes effect then, when the schedule's next phase moves the prices, even while the mirror still
+    waits for the events of a renewal."""
+    item = ((plan.live.get("items") or {}).get("data") or [{}])[0]
+    return from_timestamp(item.get("current_period_end"))
+
+
 def prices_preview(*, subscription: Subscription, plan: PricesPlan) -> dict[str, Any]:
     """What the move would invoice, from Stripe's invoice preview of that very update: the next invoice, its
     prorations and the renewal at the new prices (nothing when it waits for the period's end: `effective_at`)."""
     if plan.rule == PERIOD_END:
-        item = ((plan.live.get("items") or {}).get("data") or [{}])[0]
         return {
             "amount_due": 0,
             "total": 0,
             "currency": subscription.price.currency,
             "lines": [],
-            "effective_at": from_timestamp(item.get("current_period_end")),
+            "effective_at": plan_period_end(plan),
         }
     update = _update_params(plan)
     preview = subscription_gateway(subscription).invoice_preview(

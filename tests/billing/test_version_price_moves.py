@@ -242,3 +242,46 @@ def test_a_move_that_reprices_a_metered_item_waits_for_the_period_end_so_its_usa
         assert version_moves_due() == 1
     item = SubscriptionItem.objects.get()
     assert (item.product_version, item.pending_version, item.stripe_price_id) == (third, None, new)
+
+
+def test_a_move_at_the_period_end_takes_effect_at_stripes_period_end_while_the_renewals_events_wait(
+    api,
+    tenant_a,
+    subscribed,  # noqa: F811
+    stripe_emulator,
+    stripe_sdk,
+    stripe_webhooks,
+):
+    """The period renewed at Stripe, and its events have not reached Tollgate: the mirror still holds the period
+    that ended. A move that reprices the metered item is scheduled from Stripe's subscription, read for it: it
+    takes effect at the end of the period Stripe is in, when the schedule moves the price — not at the mirror's
+    end, which has passed (the version would change a period before the price)."""
+    subscription, _, _ = subscribed
+    third = api.put("/api/v1/products/pro/draft", {"prices": {"calls": {"unit_amount": 3}}}, key=tenant_a.key)
+    published = api.post(
+        "/api/v1/products/pro/draft/publish", {"version": third.json()["version"]}, key=tenant_a.key
+    )
+    assert published.status_code == 200, published.json()
+    mirrored_end = SubscriptionItem.objects.get().subscription.current_period_end
+    ahead = int(mirrored_end.timestamp()) - stripe_emulator.clock.now() + 60
+    with time_machine.travel(datetime.fromtimestamp(stripe_emulator.clock.now() + ahead, UTC), tick=False):
+        stripe_emulator.clock.set_offset(0)  # the emulator reads the travelled clock
+        stripe_emulator.advance(0)  # renewed at Stripe; its events are not delivered
+        live = stripe_sdk().v1.subscriptions.retrieve(
+            SubscriptionItem.objects.get().subscription.stripe_subscription_id
+        )
+        stripe_end = live["items"].data[0].current_period_end
+        assert stripe_end > int(mirrored_end.timestamp())
+        body = {"product": "pro", "to_version": third.json()["version"], "subscriptions": [subscription]}
+        moved = api.post(MOVES, body, key=tenant_a.key)
+        assert moved.status_code == 200, moved.json()
+        (move,) = moved.json()["moves"]
+        assert move["effective_at"] == datetime.fromtimestamp(stripe_end, UTC).isoformat().replace(
+            "+00:00", "Z"
+        )
+        assert version_moves_due() == 0  # the mirror's end has passed; Stripe's has not
+        item = SubscriptionItem.objects.get()
+        assert (item.pending_version, item.pending_version_at) == (
+            third.json()["version"],
+            datetime.fromtimestamp(stripe_end, UTC),
+        )
