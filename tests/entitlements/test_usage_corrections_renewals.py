@@ -1,18 +1,21 @@
 """Property test of correctable usage across renewals, version moves and Stripe's webhooks (#52 point 5), and an
 invoiced period credited at the price that billed it.
 
-A real subscription at the emulator holds `pro`'s metered `calls` price (2 cents a call); `pro` has two published
-versions (10 and 20 `api_calls` a period). Random interleavings of recorded usage, corrections (voids and
-amendments, retried correction ids included; an event Stripe may already have invoiced is credited on the next
-invoice, `invoiced: credit`), renewals (the emulator's clock and Tollgate's move past the period's end together)
-and version moves (now, to either version, through `POST /subscriptions/version_moves`). Every webhook Stripe sends
+A real subscription at the emulator holds `pro`'s metered `calls` price (2 cents a call); `pro` has three published
+versions (10 and 20 `api_calls` a period at 2 cents, then 20 at 3 cents: a new Stripe price). Random interleavings
+of recorded usage, corrections (voids and amendments, retried correction ids included; an event Stripe may already
+have invoiced is credited on the next invoice, `invoiced: credit`), renewals (the emulator's clock and Tollgate's
+move past the period's end together) and version moves (now, to any version, through `POST
+/subscriptions/version_moves`: one that reprices the metered item waits for the period's end, and is made final as
+beat does). Every webhook Stripe sends
 is held back and delivered later 0–3 times, shuffled among the others; the dropped ones are fetched as operators do
 after an outage (`replay_webhooks --fetch-missing`).
 
 Afterwards: each counter holds its events' corrected quantities; the money adds up — what the renewal invoices
-billed for calls, plus the corrections' invoice items, plus what Stripe's meter holds for the open period, is
-2 cents × the corrected usage, so nothing was billed or credited twice or lost; each correction id made one
-correction and at most one invoice item; the subscriber is on the version it was last moved to, with its limit.
+billed for calls, plus the corrections' invoice items, plus what Stripe's meter holds for the open period, is each
+period's corrected usage at the price its renewal billed (the open period's at the live price), so nothing was
+billed or credited twice or lost, a price change included; each correction id made one correction and at most one
+invoice item; the subscriber has its version's limit and Stripe price.
 
 20 seeds here (`TOLLGATE_CORRECTION_SEEDS`, as the other correction property tests); `make soak` runs 500.
 """
@@ -28,6 +31,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from billing.models import Invoice, SubscriptionItem
+from billing.services.version_moves import version_moves_due
 from catalog.models import Feature, Price
 from entitlements.models import UsageCorrection, UsageCounter, UsageEvent
 from tests.billing.test_meter_reports import _with_card
@@ -66,6 +70,16 @@ def subscribed(api, tenant_a, stripe_emulator, stripe_sdk, stripe_webhooks):
     return item.subscription_id, stripe_customer, first
 
 
+def _repriced(api, key) -> int:
+    """Version 3: version 2's features, `calls` at 3 cents (a new Stripe price); its number."""
+    drafted = api.put("/api/v1/products/pro/draft", {"prices": {"calls": {"unit_amount": 3}}}, key=key)
+    assert drafted.status_code == 200, drafted.json()
+    number = drafted.json()["version"]
+    published = api.post("/api/v1/products/pro/draft/publish", {"version": number}, key=key)
+    assert published.status_code == 200, published.json()
+    return number
+
+
 def _correct(api, key, body):
     return api.post("/api/v1/usage/corrections", body, key=key)
 
@@ -81,13 +95,15 @@ def test_corrections_across_renewals_version_moves_and_unreliable_webhooks_conve
     seed,
 ):
     subscription, stripe_customer, first = subscribed
-    versions = {first: LIMITS[1], first + 1: LIMITS[2]}
+    old_price = Price.objects.get(key="calls").stripe_price_id
+    third = _repriced(api, tenant_a.key)
+    cents = {old_price: 2, Price.objects.get(key="calls").stripe_price_id: 3}  # each Stripe price, a call
+    versions = {first: LIMITS[1], first + 1: LIMITS[2], third: LIMITS[2]}
     rng = random.Random(seed)
     capture, intake = Capture(stripe_emulator), Intake()
     held: list = []  # deliveries Stripe made that have not reached Tollgate yet
     expected: dict[str, int] = {}  # event id → the quantity it should count
     made: dict[str, tuple[str, str, int]] = {}  # correction id → (event, action, quantity after)
-    version = first
     since = timezone.now() - timedelta(minutes=1)
     sdk = stripe_sdk()
 
@@ -116,13 +132,17 @@ def test_corrections_across_renewals_version_moves_and_unreliable_webhooks_conve
                     stripe_emulator.advance(ahead)
                 traveller.shift(ahead)
                 stripe_emulator.clock.set_offset(offset)  # Tollgate's clock moved the emulator's with it
-            elif op < 0.2:  # a version move, now
+            elif (
+                op < 0.2
+            ):  # a version move, now (one that reprices the metered item waits for the period's end)
                 to = rng.choice(sorted(versions))
                 body = {"product": "pro", "to_version": to, "subscriptions": [subscription]}
-                answer = api.post(MOVES, body, key=tenant_a.key)
+                with django_capture_on_commit_callbacks(execute=True):
+                    answer = api.post(MOVES, body, key=tenant_a.key)
                 assert answer.status_code == 200, answer.json()
-                assert answer.json()["moved"] == (0 if to == version else 1)
-                version = to
+                assert answer.json()["moved"] in (0, 1)
+                for move in answer.json()["moves"]:
+                    assert not move["prices"] or move["proration"] == "period_end", move
             elif op < 0.55 or not expected:
                 event_id = rng.choice([f"e{len(expected)}", *list(expected)[-2:]])  # new, or a retry
                 quantity = expected.get(event_id, rng.randint(0, 20))
@@ -159,12 +179,15 @@ def test_corrections_across_renewals_version_moves_and_unreliable_webhooks_conve
                     code = answer.json()["error"]["code"]
                     assert code in ("usage_event_voided", "correction_unchanged"), answer.json()
             deliver_some()
+            with django_capture_on_commit_callbacks(execute=True):
+                version_moves_due()  # as beat does: a move scheduled for a period's end that passed
             traveller.shift(rng.randint(0, 3600))
         # What Stripe sent and Tollgate never received is fetched, as after an outage.
         capture.collect()
         out = io.StringIO()
         with django_capture_on_commit_callbacks(execute=True):
             call_command("replay_webhooks", "--fetch-missing", "--since", since.isoformat(), stdout=out)
+            version_moves_due()
         _no_failed_events()
 
     # Each counter holds its events' corrected quantities; the totals are the corrected usage.
@@ -186,16 +209,24 @@ def test_corrections_across_renewals_version_moves_and_unreliable_webhooks_conve
         )
     )
     assert {item.id: item.amount for item in items} == ours
-    # The money adds up: invoiced calls + the corrections' credits + the open period's meter = 2¢ × usage.
-    calls = Price.objects.get(key="calls").stripe_price_id
-    invoiced = sum(
-        line.amount
+    # The money adds up: invoiced calls + the corrections' credits + the open period's meter = each period's
+    # corrected usage at the price its renewal billed it (the open one's: the live price), so no usage escaped an
+    # invoice when a move changed the price, and nothing was billed or credited twice.
+    lines = [
+        line
         for invoice in sdk.v1.invoices.list({"customer": stripe_customer, "limit": 100}).data
         for line in invoice.lines.data
-        if line.pricing and line.pricing.price_details and line.pricing.price_details.price == calls
-    )
+        if line.pricing and line.pricing.price_details and line.pricing.price_details.price in cents
+    ]
+    billed_at: dict[int, int] = {}  # a period's start at Stripe → the cents a call its renewal billed
+    for line in lines:
+        rate = cents[line.pricing.price_details.price]
+        assert line.amount == rate * line.quantity
+        assert billed_at.setdefault(line.period.start, rate) == rate  # one price a period
+    invoiced = sum(line.amount for line in lines)
     live = sdk.v1.subscriptions.retrieve(SubscriptionItem.objects.get().subscription.stripe_subscription_id)
     period = live["items"].data[0]
+    live_rate = cents[period.price.id]
     summaries = sdk.v1.billing.meters.event_summaries.list(
         Feature.objects.get(key="api_calls").stripe_meter_id,
         {
@@ -205,7 +236,8 @@ def test_corrections_across_renewals_version_moves_and_unreliable_webhooks_conve
         },
     )
     open_period = sum(int(float(s.aggregated_value)) for s in summaries.data)
-    assert invoiced + sum(ours.values()) + 2 * open_period == 2 * sum(expected.values())
+    owed = sum(billed_at.get(int(start.timestamp()), live_rate) * used for start, used in periods.items())
+    assert invoiced + sum(ours.values()) + live_rate * open_period == owed
     assert Invoice.objects.filter(billing_reason="subscription_cycle").count() == len(
         [
             i
@@ -213,9 +245,11 @@ def test_corrections_across_renewals_version_moves_and_unreliable_webhooks_conve
             if i.billing_reason == "subscription_cycle"
         ]
     )
-    # The subscriber is on the version it was last moved to, with its limit.
-    assert SubscriptionItem.objects.get().product_version == version
-    assert listed(api, tenant_a.key, "user-1")["api_calls"]["limit"] == versions[version]
+    # The subscriber is on the version its moves left it on, with its limit and that version's Stripe price.
+    item = SubscriptionItem.objects.get()
+    assert listed(api, tenant_a.key, "user-1")["api_calls"]["limit"] == versions[item.product_version]
+    if item.pending_version is None:
+        assert live_rate == (3 if item.product_version == third else 2)
     assert StripeEvent.objects.filter(status="failed").count() == 0
 
 
