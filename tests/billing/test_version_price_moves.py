@@ -16,10 +16,11 @@ from catalog.models import Price, ProductVersion
 from core.models import AuditLogEntry
 from projects.models import Project
 from stripe_gateway.client import install_http_client
+from tests.billing.test_metered_price_changes import _use
 from tests.catalog.test_catalog_prices import Network
 from tests.catalog.test_product_versions import V2, versioned  # noqa: F401 (a fixture)
 from tests.entitlements.test_plan_credits import _no_failed_events, _subscribe
-from tests.entitlements.test_usage_corrections_renewals import subscribed  # noqa: F401 (a fixture)
+from tests.entitlements.test_usage_corrections_renewals import _repriced, subscribed  # noqa: F401 (a fixture)
 
 MOVES = "/api/v1/subscriptions/version_moves"
 
@@ -201,21 +202,10 @@ def test_a_move_that_reprices_a_metered_item_waits_for_the_period_end_so_its_usa
     )
     subscription, _, _ = subscribed
     old = Price.objects.get(key="calls").stripe_price_id
-    drafted = api.put(
-        "/api/v1/products/pro/draft", {"prices": {"calls": {"unit_amount": 3}}}, key=tenant_a.key
-    )
-    assert drafted.status_code == 200, drafted.json()
-    third = drafted.json()["version"]
-    published = api.post("/api/v1/products/pro/draft/publish", {"version": third}, key=tenant_a.key)
-    assert published.status_code == 200, published.json()
+    third = _repriced(api, tenant_a.key)
     new = Price.objects.get(key="calls").stripe_price_id
     assert new != old
-
-    def use(event_id, quantity):
-        body = {"id": event_id, "customer": "user-1", "feature": "api_calls", "quantity": quantity}
-        assert api.post("/api/v1/usage", body, key=tenant_a.key).status_code == 201
-
-    use("e1", 10)
+    _use(api, tenant_a, "e1", 10)
     body = {"product": "pro", "to_version": third, "subscriptions": [subscription]}
     moved = api.post(MOVES, body, key=tenant_a.key)
     assert moved.status_code == 200, moved.json()
@@ -228,7 +218,7 @@ def test_a_move_that_reprices_a_metered_item_waits_for_the_period_end_so_its_usa
     assert move["prices"] == [{"price": "calls", "before": old, "after": new, "quantity": None}]
     item = SubscriptionItem.objects.get()
     assert _live_price(stripe_sdk, item) == [(old, None)]  # until the period's end
-    use("e2", 5)
+    _use(api, tenant_a, "e2", 5)
 
     stripe_emulator.advance(int(period_end.timestamp()) - stripe_emulator.clock.now() + 60)
     stripe_webhooks.deliver()
@@ -257,11 +247,7 @@ def test_a_move_at_the_period_end_takes_effect_at_stripes_period_end_while_the_r
     takes effect at the end of the period Stripe is in, when the schedule moves the price — not at the mirror's
     end, which has passed (the version would change a period before the price)."""
     subscription, _, _ = subscribed
-    third = api.put("/api/v1/products/pro/draft", {"prices": {"calls": {"unit_amount": 3}}}, key=tenant_a.key)
-    published = api.post(
-        "/api/v1/products/pro/draft/publish", {"version": third.json()["version"]}, key=tenant_a.key
-    )
-    assert published.status_code == 200, published.json()
+    third = _repriced(api, tenant_a.key)
     mirrored_end = SubscriptionItem.objects.get().subscription.current_period_end
     ahead = int(mirrored_end.timestamp()) - stripe_emulator.clock.now() + 60
     with time_machine.travel(datetime.fromtimestamp(stripe_emulator.clock.now() + ahead, UTC), tick=False):
@@ -272,7 +258,7 @@ def test_a_move_at_the_period_end_takes_effect_at_stripes_period_end_while_the_r
         )
         stripe_end = live["items"].data[0].current_period_end
         assert stripe_end > int(mirrored_end.timestamp())
-        body = {"product": "pro", "to_version": third.json()["version"], "subscriptions": [subscription]}
+        body = {"product": "pro", "to_version": third, "subscriptions": [subscription]}
         moved = api.post(MOVES, body, key=tenant_a.key)
         assert moved.status_code == 200, moved.json()
         (move,) = moved.json()["moves"]
@@ -282,6 +268,6 @@ def test_a_move_at_the_period_end_takes_effect_at_stripes_period_end_while_the_r
         assert version_moves_due() == 0  # the mirror's end has passed; Stripe's has not
         item = SubscriptionItem.objects.get()
         assert (item.pending_version, item.pending_version_at) == (
-            third.json()["version"],
+            third,
             datetime.fromtimestamp(stripe_end, UTC),
         )
