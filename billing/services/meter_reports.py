@@ -3,7 +3,8 @@ Stripe in batches by a Celery task (`billing.tasks.usage_report_to_stripe`, queu
 when it records them), our event id as Stripe's `identifier`, paced under Stripe's rate limit, retried with backoff
 from the database, and picked up by the periodic sweep when never queued. Only the usage of customers with a live
 subscription item on a metered price of the meter is reported (anyone else's would bill nobody: skipped). A
-subscription item on the meter mirrored later takes back the customer's skipped usage of its current period
+subscription item on the meter mirrored later takes back the customer's skipped usage of its current period since
+Stripe began billing it — the item's creation, when it was added within the period
 (`entitlements.services.meters.meter_events_unskip`, called by the subscription mirror), so that usage is billed.
 A change that makes Stripe start a period on its own second (a change of billing interval, a cancel now) first
 settles the customer's usage (`meter_usage_settle`), so usage counted in the old period is billed in it at Stripe

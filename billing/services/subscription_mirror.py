@@ -188,7 +188,9 @@ def _meters_added(
 ) -> None:
     """Usage of a meter recorded after Stripe started billing it on this subscription but before the item was
     mirrored here was skipped (nothing billed it, as far as Tollgate knew): it is reported now, so the renewal
-    invoice bills it. Called before the rows change (`stored`), to compare with the meters they bill."""
+    invoice bills it. Stripe started billing it at the item's period start, or at the item's creation when it was
+    added within the period (Stripe bills a metered item only for the usage from its addition on): usage before
+    that stays skipped. Called before the rows change (`stored`), to compare with the meters they bill."""
     metered = [
         (item, price)
         for item, price in items
@@ -210,8 +212,9 @@ def _meters_added(
         if price.meter_id in billed:
             continue
         billed.add(price.meter_id)
+        period_start = item.get("current_period_start")
         start, end = (
-            from_timestamp(item.get("current_period_start")),
+            from_timestamp(max(period_start, item.get("created") or 0) if period_start else None),
             from_timestamp(item.get("current_period_end")),
         )
         if start is not None and end is not None:

@@ -276,14 +276,14 @@ def test_usage_recorded_before_the_subscription_was_mirrored_is_billed_at_renewa
     assert _renewal_usage_lines(stripe_emulator, sdk, created.id, stripe_webhooks) == [(40, 80)]
 
 
-def test_usage_of_the_period_before_a_metered_item_was_added_is_reported_and_older_usage_is_not(
+def test_usage_since_a_metered_item_was_added_is_billed_and_usage_before_it_is_not(
     api, tenant_a, metered, stripe_emulator, stripe_sdk, stripe_webhooks
 ):
     """A base subscription is mirrored; a week later the metered item is added at Stripe, and 7 calls are
-    recorded before that reaches Tollgate. The item's period is the subscription's: those 7 calls and the 3
-    recorded earlier in the period are reported; 100 calls of the day before the period began stay skipped. Stripe
-    (`billing_mode` classic) bills a metered item added within the period only for the usage from its addition on:
-    the renewal bills the 7 calls, not the 3 before it."""
+    recorded before that reaches Tollgate: they are reported and billed. Stripe (`billing_mode` classic) bills a
+    metered item added within the period only for the usage from its addition on, so the 3 calls recorded earlier
+    in the period stay skipped (reported, they would bill nobody), as do 100 calls of the day before the period
+    began."""
     sdk = stripe_sdk()
     stripe_customer = _with_card(api, tenant_a, sdk)
     base = price_create(
@@ -308,7 +308,7 @@ def test_usage_of_the_period_before_a_metered_item_was_added_is_reported_and_old
 
         assert dict(UsageEvent.objects.values_list("event_id", "meter_status")) == {
             "older": "skipped",
-            "in-period": "reported",
+            "in-period": "skipped",
             "late": "reported",
         }
         assert _renewal_usage_lines(stripe_emulator, sdk, created.id, stripe_webhooks) == [(7, 14)]

@@ -382,7 +382,9 @@ class SubscriptionProrations(SubscriptionItems):
         plan = []
         for e in entries:
             if e["new_item"] is not None:
-                self.store.insert(clone(e["new_item"]))
+                added = self.store.insert(clone(e["new_item"]))
+                if is_metered(added["price"]):
+                    added["_usage_from"] = self.now()  # added once paid: it bills the usage from then on
             item_id = e["item"] or (e["new_item"] or {}).get("id")
             plan.append(
                 {
