@@ -28,7 +28,7 @@ from django.db.models import F, Q
 from entitlements.entities import entity_windows
 from entitlements.models import CreditLedgerEntry, CreditLot, EntityCounter, Hold, UsageCounter, UsageEvent
 from entitlements.services.credit_lots import lots_refill
-from entitlements.services.meter_totals import meter_status_move, meter_totals_add
+from entitlements.services.meter_totals import meter_due_now, meter_totals_add
 from entitlements.services.usage import BACKFILLED
 from entitlements.services.waterfall import credits_entry, waterfall_take
 from entitlements.services.windows import window_start, windows_give_back
@@ -176,12 +176,7 @@ def _later_follow(
         feature_id = feature_id or paid_with
         if other.meter_status == UsageEvent.MeterStatus.SKIPPED:
             # Due to report now, its units to bill with it (moved between the totals at the covered it had).
-            meter_status_move(
-                event_ids=[other.pk],
-                status=UsageEvent.MeterStatus.PENDING,
-                meter_next_attempt_at=now,
-                meter_error="",
-            )
+            meter_due_now(event_ids=[other.pk], now=now)
         UsageEvent.objects.filter(pk=other.pk, timestamp=other.timestamp).update(covered=other.covered - take)
         if other.meter_status and other.period_start is not None:
             key = (other.customer_id, other.feature_id, other.period_start, UsageEvent.MeterStatus.PENDING)

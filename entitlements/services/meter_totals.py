@@ -114,6 +114,19 @@ def meter_status_move(
     return len(rows)
 
 
+def meter_due_now(*, event_ids: Iterable[str], now: datetime, only_from: str | None = None) -> int:
+    """These usage events are due to be reported to Stripe's meter now: pending, next attempted at `now`, no error
+    (`meter_status_move`; `only_from`: only those in that status). Returns how many changed; queueing their report
+    is the caller's."""
+    return meter_status_move(
+        event_ids=event_ids,
+        status=UsageEvent.MeterStatus.PENDING,
+        only_from=only_from,
+        meter_next_attempt_at=now,
+        meter_error="",
+    )
+
+
 @dataclass(frozen=True)
 class TotalDrift:
     """A period total that differs from the sum of its events."""

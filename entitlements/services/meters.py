@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from entitlements.models import UsageEvent
-from entitlements.services.meter_totals import meter_status_move
+from entitlements.services.meter_totals import meter_due_now
 
 logger = logging.getLogger(__name__)
 
@@ -70,13 +70,8 @@ def meter_events_unskip(
         timestamp__lt=period_end,
         meter_status=UsageEvent.MeterStatus.SKIPPED,
     ).values_list("pk", flat=True)
-    taken = meter_status_move(  # back to their periods' pending totals
-        event_ids=list(skipped),
-        status=UsageEvent.MeterStatus.PENDING,
-        only_from=UsageEvent.MeterStatus.SKIPPED,
-        meter_error="",
-        meter_next_attempt_at=now,
-    )
+    # back to their periods' pending totals
+    taken = meter_due_now(event_ids=list(skipped), now=now, only_from=UsageEvent.MeterStatus.SKIPPED)
     if taken:
         project_id = Customer.objects.filter(pk=customer_id).values_list("project_id", flat=True).get()
         transaction.on_commit(partial(meter_report_queue, project_id=project_id))

@@ -44,7 +44,7 @@ from entitlements.models import (
 from entitlements.selectors import metered_price_of
 from entitlements.services.correction_follow import counter_follow, entity_follow, windows_follow
 from entitlements.services.counters import usage_events_of, usage_marks
-from entitlements.services.meter_totals import meter_status_move, meter_totals_add
+from entitlements.services.meter_totals import meter_due_now, meter_status_move, meter_totals_add
 from entitlements.services.meters import meter_correction_queue, meter_report_queue
 from entitlements.services.usage import BACKFILLED, usage_thresholds_announce
 from entitlements.snapshot import FeatureEntry, judged_at
@@ -217,12 +217,7 @@ def _correct(
     elif unsent and billed_before == 0 and billed_after > 0:
         # Skipped at 0 units to bill (never sent), it has units to bill now: reported as recorded usage is (the
         # reporter decides again whether anyone is billed for it).
-        meter_status_move(
-            event_ids=[event.pk],
-            status=UsageEvent.MeterStatus.PENDING,
-            meter_next_attempt_at=now,
-            meter_error="",
-        )
+        meter_due_now(event_ids=[event.pk], now=now)
         transaction.on_commit(partial(meter_report_queue, project_id=project.pk))
     uncrossed: list[str] = []
     if (

@@ -136,10 +136,11 @@ class SubscriptionItems(SubscriptionsBase):
                 if is_metered(item["price"]):
                     item["_usage_from"] = at
                 continue
-            if is_metered(item["price"]) and item["price"]["id"] != entry["price"]["id"]:
-                ending.append(dict(item))
-            if is_metered(entry["price"]) and item["price"]["id"] != entry["price"]["id"]:
-                item["_usage_from"] = at
+            if item["price"]["id"] != entry["price"]["id"]:
+                if is_metered(item["price"]):
+                    ending.append(dict(item))
+                if is_metered(entry["price"]):
+                    item["_usage_from"] = at
             item["price"] = clone(entry["price"])
             item["plan"] = plan_of(entry["price"])
             item["quantity"] = entry["quantity"]
