@@ -69,28 +69,28 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
                 counts["used"][key] = counts["used"].get(key, 0) + int(total)
                 if paid:  # a credits waterfall's units paid with credits
                     covered[key] = covered.get(key, 0) + int(paid)
-        # An event corrected after `at` counted then what it counted before its corrections (the event holds the
-        # corrected quantity): what was known at `at` is answered, not what was learned later.
-        for feature_id, period_start, back, back_paid in (
-            UsageCorrection.objects.filter(
-                customer_id=customer_id, feature_id__in=counted, event_created_at__lte=at, created_at__gt=at
-            )
-            .values_list("feature_id", "period_start")
+        # The corrections made after `at`, in one read: an event corrected then counted at `at` what it counted
+        # before them (the event holds the corrected quantity), and the later units one moved from credits to the
+        # allowance (`UsageCorrection.moved`) were paid with credits at `at`: what was known at `at` is answered,
+        # not what was learned later.
+        for feature_id, period_start, event_at, moves, back, back_paid in (
+            UsageCorrection.objects.filter(customer_id=customer_id, feature_id__in=counted, created_at__gt=at)
             .annotate(
-                back=Sum(F("quantity_before") - F("quantity_after")),
-                back_paid=Sum(F("covered_before") - F("covered_after")),
+                back=F("quantity_before") - F("quantity_after"),
+                back_paid=F("covered_before") - F("covered_after"),
             )
-            .order_by()
+            .values_list("feature_id", "period_start", "event_created_at", "moved", "back", "back_paid")
         ):
             key = by_id[feature_id]
-            if period_start is not None and period_start.timestamp() == features[key].get("period_start"):
+            if period_start is None or period_start.timestamp() != features[key].get("period_start"):
+                continue
+            if event_at <= at:
                 counts["used"][key] = counts["used"].get(key, 0) + int(back)
                 if back_paid:
                     covered[key] = covered.get(key, 0) + int(back_paid)
-        for feature_id, period_start, units in _moved_since(customer_id, counted, at):
-            key = by_id[feature_id]
-            if period_start.timestamp() == features[key].get("period_start"):
-                covered[key] = covered.get(key, 0) + units
+            paid_then = sum(int(m["units"]) for m in moves if datetime.fromisoformat(m["created_at"]) <= at)
+            if paid_then:
+                covered[key] = covered.get(key, 0) + paid_then
         credits = [fid for fid, key in by_id.items() if kinds[key] == Feature.Type.CREDITS]
         entries = (
             CreditLedgerEntry.objects.filter(
@@ -232,21 +232,6 @@ def _reported_at(
         for event_id, hold_id in reports.filter(pk__in=list(back)).values_list("pk", "properties__hold"):
             reported[str(hold_id)] = reported.get(str(hold_id), 0) + back[event_id]
     return reported
-
-
-def _moved_since(customer_id: str, feature_ids: list[str], at: datetime) -> list[tuple[str, datetime, int]]:
-    """The units of later events recorded by `at` that credits paid then and the allowance a correction made after
-    `at` pays now (`UsageCorrection.moved`): (feature id, period start, units), to add back to what credits paid."""
-    moved = []
-    for feature_id, period_start, moves in (
-        UsageCorrection.objects.filter(customer_id=customer_id, feature_id__in=feature_ids, created_at__gt=at)
-        .exclude(moved=[])
-        .values_list("feature_id", "period_start", "moved")
-    ):
-        units = sum(int(m["units"]) for m in moves if datetime.fromisoformat(m["created_at"]) <= at)
-        if units and period_start is not None:
-            moved.append((feature_id, period_start, units))
-    return moved
 
 
 def _corrected_since(
