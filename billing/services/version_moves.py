@@ -26,6 +26,7 @@ from billing.services.entitlement_facts import subscription_facts_hand
 from billing.services.version_prices import (
     PriceMove,
     PricesPlan,
+    live_period_end,
     plan_period_end,
     prices_move,
     prices_pending_drop,
@@ -76,6 +77,9 @@ def _wanted(
     """The (version, pending version, pending at) the item is to have."""
     if when == NOW or row.product_version == to_version:
         return (to_version, None, None)  # a move back before a scheduled one takes effect cancels it
+    due = row.pending_version_at is not None and row.pending_version_at <= timezone.now()
+    if row.pending_version == to_version and due:
+        return _state(row)  # in force already, beat makes it final: a retry does not push it a period on
     return (row.product_version, to_version, period_end)
 
 
@@ -161,7 +165,7 @@ def subscriptions_version_move(
         _check_prices(product, prices)
     answer = VersionMoves(product=product, to_version=to_version, when=when, preview=preview)
     for subscription_id in _selected(product, to_version, from_versions, subscriptions, prices):
-        plan = _prices(
+        plan, period_end = _prices(
             actor=actor,
             product=product,
             subscription_id=subscription_id,
@@ -177,7 +181,7 @@ def subscriptions_version_move(
             subscription_id=subscription_id,
             to_version=to_version,
             when=PERIOD_END if plan is not None and plan.rule == PERIOD_END else when,
-            period_end=plan_period_end(plan) if plan is not None else None,
+            period_end=period_end,
             from_versions=from_versions,
             features=features,
             reason=reason,
@@ -201,33 +205,37 @@ def _prices(
     from_versions: Sequence[int] | None,
     preview: bool,
     reason: str,
-) -> PricesPlan | None:
+) -> tuple[PricesPlan | None, datetime | None]:
     """The subscription's items moved to the version's Stripe prices first (`version_prices`; a preview: only
     planned), before its version moves here: a run stopped between the two is finished by the next. A move back
-    to the version it is on, with a move scheduled, drops the price change the schedule holds for it."""
+    to the version it is on, with a move scheduled, drops the price change the schedule holds for it. With the
+    plan, the end of the period Stripe's subscription is in, where a move at the period's end takes effect (read
+    for it when no price moves; None for a move made now)."""
     subscription = Subscription.objects.select_related("customer", "project", "price").get(pk=subscription_id)
     if subscription.status not in Subscription.LIVE_STATUSES:
-        return None
+        return None, None
     rows = [
         row
         for row in subscription.items.filter(product=product)
         if from_versions is None or row.product_version in from_versions
     ]
     if not rows:
-        return None
+        return None, None
     current, pending = rows[0].product_version, rows[0].pending_version
     if current == to_version:
         if pending is not None and not preview:
             prices_pending_drop(
                 subscription=subscription, actor=actor, product=product, version=current, pending=pending
             )
-        return None
+        return None, None
     plan = prices_plan(
         subscription=subscription, product=product, from_version=current, to_version=to_version, when=when
     )
-    if plan is not None and not preview:
-        prices_move(subscription=subscription, actor=actor, plan=plan, reason=reason)
-    return plan
+    if plan is not None:
+        if not preview:
+            prices_move(subscription=subscription, actor=actor, plan=plan, reason=reason)
+        return plan, plan_period_end(plan)
+    return None, live_period_end(subscription) if when == PERIOD_END else None
 
 
 def _move_one(
@@ -245,8 +253,8 @@ def _move_one(
 ) -> VersionMove | None:
     """One subscription's move, in its own transaction under its row lock (a preview's: read without it); None
     when, read there, it has nothing to change (moved meanwhile, ended, or off the versions selected). A move at
-    the period's end takes effect at `period_end` when Stripe's subscription was read for it (its prices move
-    then), else at the mirror's."""
+    the period's end takes effect at `period_end`, the end of the period Stripe's subscription is in (else, with
+    Stripe unread, at the mirror's)."""
     with transaction.atomic():
         subscriptions = Subscription.objects.select_related("customer", "project", "price", "product")
         if not preview:  # a preview reads only: it waits for no one and holds no one up

@@ -168,7 +168,19 @@ def plan_period_end(plan: PricesPlan) -> datetime | None:
     """The subscription's current period end as Stripe's subscription says it (read for the plan): a move at the
     period's end takes effect then, when the schedule's next phase moves the prices, even while the mirror still
     waits for the events of a renewal."""
-    item = ((plan.live.get("items") or {}).get("data") or [{}])[0]
+    return _period_end(plan.live)
+
+
+def live_period_end(subscription: Subscription) -> datetime | None:
+    """The end of the period Stripe's subscription is in, read now: where a move at the period's end that moves
+    no price takes effect (the mirror's end may have passed while a renewal's events are on their way)."""
+    return _period_end(
+        subscription_gateway(subscription).subscription_retrieve(subscription.stripe_subscription_id)
+    )
+
+
+def _period_end(live: dict[str, Any]) -> datetime | None:
+    item = ((live.get("items") or {}).get("data") or [{}])[0]
     return from_timestamp(item.get("current_period_end"))
 
 

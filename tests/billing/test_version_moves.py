@@ -5,7 +5,7 @@ moves nothing. Driven through the emulator's Checkout and webhooks, read through
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -254,3 +254,51 @@ def test_a_move_at_period_end_is_in_force_from_then_on_credits_the_new_period_an
     item = SubscriptionItem.objects.get(subscription_id=cohort["early"])
     assert (item.product_version, item.pending_version, item.pending_version_at) == (3, None, None)
     assert _announced() == [("early", 2)]
+
+
+def test_a_features_move_at_the_period_end_takes_effect_at_stripes_period_end_while_the_renewals_events_wait(
+    api, tenant_a, cohort, stripe_emulator, stripe_sdk
+):
+    """The period renewed at Stripe and its events have not reached Tollgate: the mirror still holds the period
+    that ended. A move at the period's end that changes only features takes effect at the end of the period
+    Stripe's subscription is in (read for it), not at the mirror's, which has passed: the answers would change
+    a period early. A move scheduled before, and due, is not pushed a period on by a retry."""
+    early = Subscription.objects.get(pk=cohort["early"])
+    mirrored_end = early.current_period_end
+    scheduled_before = api.post(
+        MOVES,
+        {"product": "pro", "to_version": 3, "subscriptions": [cohort["middle"]], "when": "period_end"},
+        key=tenant_a.key,
+    )
+    assert scheduled_before.json()["moved"] == 1
+    middle_at = SubscriptionItem.objects.get(subscription_id=cohort["middle"]).pending_version_at
+    ahead = int(mirrored_end.timestamp()) - stripe_emulator.clock.now() + 60
+    with time_machine.travel(datetime.fromtimestamp(stripe_emulator.clock.now() + ahead, UTC), tick=False):
+        stripe_emulator.clock.set_offset(0)  # the emulator reads the travelled clock
+        stripe_emulator.advance(0)  # renewed at Stripe; its events are not delivered
+        live = stripe_sdk().v1.subscriptions.retrieve(early.stripe_subscription_id)
+        stripe_end = live["items"].data[0].current_period_end
+        assert stripe_end > int(mirrored_end.timestamp())
+        assert Subscription.objects.get(pk=cohort["early"]).current_period_end == mirrored_end
+        body = {"product": "pro", "to_version": 3, "from_versions": [2], "when": "period_end"}
+        moved = api.post(MOVES, body, key=tenant_a.key)
+        assert moved.status_code == 200, moved.json()
+        assert [(m["customer"], m["effective_at"]) for m in moved.json()["moves"]] == [
+            ("early", datetime.fromtimestamp(stripe_end, UTC).isoformat().replace("+00:00", "Z"))
+        ]
+        assert _limits(api, tenant_a, "early")[:2] == (1000, True)  # still version 2's, as at Stripe
+        assert listed(api, tenant_a.key, "middle")["api_calls"]["limit"] == 300  # its move is in force
+        early_item = SubscriptionItem.objects.get(subscription_id=cohort["early"])
+        middle_item = SubscriptionItem.objects.get(subscription_id=cohort["middle"])
+        assert (early_item.pending_version, early_item.pending_version_at) == (
+            3,
+            datetime.fromtimestamp(stripe_end, UTC),
+        )
+        assert (middle_item.product_version, middle_item.pending_version, middle_item.pending_version_at) == (
+            2,
+            3,
+            middle_at,
+        )
+        assert version_moves_due() == 1  # `middle`'s, due at the end it was scheduled for; `early`'s is not
+    assert _versions() == {"early": 2, "middle": 3, "late": 3}
+    assert _announced() == [("middle", 2)]
