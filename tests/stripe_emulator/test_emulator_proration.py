@@ -279,7 +279,11 @@ def test_a_pending_update_shows_an_added_item_under_the_id_it_gets(
     assert (added["current_period_start"], added["current_period_end"]) == item_period(sub)
     assert [i.id for i in updated["items"].data] == [kept["id"]]  # nothing applied yet
     good = attach_card(client, customer, "pm_card_visa")
+    clock.now += 3600  # paid an hour later: the item is added, and created, then
     client.v1.invoices.pay(updated.latest_invoice, {"payment_method": good})
     applied = client.v1.subscriptions.retrieve(sub.id)
     assert sorted(i.id for i in applied["items"].data) == sorted([kept["id"], added["id"]])
-    assert plain(client.v1.subscription_items.retrieve(added["id"])) == added
+    assert plain(client.v1.subscription_items.retrieve(added["id"])) == {
+        **added,
+        "created": added["created"] + 3600,
+    }

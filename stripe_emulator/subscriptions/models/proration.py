@@ -382,9 +382,10 @@ class SubscriptionProrations(SubscriptionItems):
         plan = []
         for e in entries:
             if e["new_item"] is not None:
-                added = self.store.insert(clone(e["new_item"]))
+                # Added once paid: created then, and a metered one bills the usage from then on.
+                added = self.store.insert({**clone(e["new_item"]), "created": self.now()})
                 if is_metered(added["price"]):
-                    added["_usage_from"] = self.now()  # added once paid: it bills the usage from then on
+                    added["_usage_from"] = added["created"]
             item_id = e["item"] or (e["new_item"] or {}).get("id")
             plan.append(
                 {
