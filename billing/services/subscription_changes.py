@@ -23,6 +23,7 @@ from billing.services.subscription_mirror import subscription_items_resolve
 from billing.services.subscription_schedules import (
     INTERVAL_CHANGE,
     change_kind,
+    held_items,
     rule_of,
     subscription_change_at_period_end,
     subscription_pending_drop,
@@ -136,10 +137,12 @@ def change_rule(
     None for a change of no price, quantity or items) and the rule applied: a `proration_behavior` the request
     gives applies the change now with it, whatever the rule (`requested`); a change that takes a metered price
     off (`takes_metered_off`) waits for the period's end whatever either says."""
-    kind = change_kind(subscription, price=price, quantity=quantity, items=items)
+    changing = price is not None or quantity is not None or items is not None
+    rows = held_items(subscription) if changing else []  # read once for both
+    kind = change_kind(subscription, price=price, quantity=quantity, items=items, rows=rows)
     if kind is None:
         return None, Project.ProrationRule.NOW_PRORATE
-    if kind != INTERVAL_CHANGE and takes_metered_off(subscription, price=price, items=items):
+    if kind != INTERVAL_CHANGE and takes_metered_off(subscription, price=price, items=items, rows=rows):
         # Taken off now, the period's usage so far under that metered price would be billed by nobody: the change
         # waits for the period's end, whatever the rule or the request (another interval bills it as it restarts).
         return kind, Project.ProrationRule.PERIOD_END

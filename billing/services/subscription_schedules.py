@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
-from billing.models import Subscription
+from billing.models import Subscription, SubscriptionItem
 from billing.services.subscription_items import ItemSpec
 from billing.services.subscription_stripe_writes import (
     apply_now,
@@ -54,14 +54,23 @@ def _licensed_total(pairs: list[tuple[Price, int]]) -> int:
     )
 
 
+def held_items(subscription: Subscription) -> list[SubscriptionItem]:
+    """The subscription's items with their prices, read once for `change_kind` and `takes_metered_off`."""
+    return list(subscription.items.select_related("price"))
+
+
 def takes_metered_off(
-    subscription: Subscription, *, price: Price | None = None, items: list[ItemSpec] | None = None
+    subscription: Subscription,
+    *,
+    price: Price | None = None,
+    items: list[ItemSpec] | None = None,
+    rows: list[SubscriptionItem] | None = None,
 ) -> bool:
     """Whether a change (of the primary price, or to the list `items`) takes a metered price off the
     subscription: replaced by another, or removed. Stripe (`billing_mode` classic) bills a metered item only for
     the usage from its price's change on, so the period's usage so far under a price taken off within the period
-    would be billed by nobody."""
-    rows = list(subscription.items.select_related("price"))
+    would be billed by nobody. `rows`: the subscription's items (`held_items`), when read already."""
+    rows = held_items(subscription) if rows is None else rows
     held = [row.price for row in rows] or [subscription.price]
     metered = {held_price.pk for held_price in held if held_price.usage_type == Price.UsageType.METERED}
     if not metered:
@@ -77,14 +86,15 @@ def change_kind(
     price: Price | None = None,
     quantity: int | None = None,
     items: list[ItemSpec] | None = None,
+    rows: list[SubscriptionItem] | None = None,
 ) -> str | None:
     """The direction of a change of price, quantity or items: `interval_change` (another billing interval),
     `upgrade` (its licensed items cost more per period than now), else `downgrade` (cheaper, or the same price).
-    None for a change of neither (a promotion code, Stripe Tax)."""
+    None for a change of neither (a promotion code, Stripe Tax). `rows`: as `takes_metered_off`'s."""
     current = subscription.price
     if items is not None:
         new_price: Price | None = items[0].price
-        rows = list(subscription.items.select_related("price"))
+        rows = held_items(subscription) if rows is None else rows
         before = [(row.price, int(row.quantity or 0)) for row in rows] or [(current, subscription.quantity)]
         held = {row.price_id: int(row.quantity or 0) for row in rows}
         after = [(spec.price, int(spec.quantity or held.get(spec.price.pk) or 1)) for spec in items]
