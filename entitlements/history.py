@@ -75,6 +75,9 @@ def usage_at(*, customer_id: str | None, structure: StructureSnapshot, at: datet
         # not what was learned later.
         for feature_id, period_start, event_at, moves, back, back_paid in (
             UsageCorrection.objects.filter(customer_id=customer_id, feature_id__in=counted, created_at__gt=at)
+            .exclude(
+                action=UsageCorrection.Action.ALLOWANCE
+            )  # its units are in its freeing correction's `moved`
             .annotate(
                 back=F("quantity_before") - F("quantity_after"),
                 back_paid=F("covered_before") - F("covered_after"),

@@ -326,9 +326,11 @@ def grant_get(*, project: Project, grant_id: str) -> Grant:
 
 
 def usage_correction_get(*, project: Project, correction_id: str) -> UsageCorrection:
-    """A usage correction by the tenant's id; 404 for none of the project's."""
+    """A usage correction by the tenant's id; 404 for none of the project's (Tollgate's own `allowance`
+    corrections are not the tenant's)."""
     correction = (
         UsageCorrection.objects.filter(project=project, correction_id=correction_id)
+        .exclude(action=UsageCorrection.Action.ALLOWANCE)
         .select_related("customer", "feature", "credits_feature")
         .first()
     )

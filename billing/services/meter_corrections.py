@@ -11,6 +11,10 @@ what it may have sent), and never while a meter report of the event or an earlie
 flight (their claims): a cancellation must not overtake the meter event it cancels. A correction claims its
 event while it writes (`claim_seconds`: as long as its Stripe calls may take); the event's meter status says, once
 it is done, what Stripe bills (reported) or that nothing is left (skipped).
+
+An `allowance` correction (Tollgate's own: units of an event the meter holds, which credits paid and allowance
+another correction freed pays now) adds them as a meter event of its own under its id and cancels nothing; a
+later correction of the event cancels it with the rest.
 """
 
 from datetime import datetime, timedelta
@@ -175,10 +179,24 @@ def _invoice_adjust(correction_id: str) -> float | None:
 
 def _meter_write(correction: UsageCorrection, event: UsageEvent, earlier: list[str]) -> int:
     """Cancels each meter event the usage event was sent as, then sends what is left (if anything) under the
-    correction's id; returns what is left."""
+    correction's id (an `allowance` correction: sends the units it adds, cancelling nothing); returns what is
+    left."""
     project = Project.objects.get(pk=correction.project_id)
     gateway = gateway_for(project)
     event_name = event.feature.stripe_meter_event_name
+    if correction.action == UsageCorrection.Action.ALLOWANCE:
+        # Units of an event the meter holds, which credits paid and freed allowance pays now: added to what it
+        # holds, under the correction's id, whatever the event's age (Stripe cancels only within a day).
+        meter_event_send(
+            gateway,
+            event_name=event_name,
+            stripe_customer=event.customer.stripe_customer_id,
+            value=correction.covered_before - correction.covered_after,
+            identifier=correction.pk,
+            second=meter_second(event.timestamp),
+            idem=f"usage_correction:{correction.pk}:event",
+        )
+        return event.quantity - event.covered
     for identifier in [event.pk, *earlier]:
         meter_event_cancel(
             gateway,

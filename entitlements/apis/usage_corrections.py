@@ -19,6 +19,11 @@ from entitlements.models import UsageCorrection
 from entitlements.services.usage_corrections import usage_correct, usage_correction_body
 from projects.authentication import request_project
 
+# The corrections a tenant makes; Tollgate's own (`allowance`) are never answered.
+TENANT_ACTIONS = [
+    (action.value, action.label) for action in (UsageCorrection.Action.VOID, UsageCorrection.Action.AMEND)
+]
+
 
 class UsageCorrectionInput(StrictSerializer):
     id = serializers.CharField(
@@ -28,7 +33,7 @@ class UsageCorrectionInput(StrictSerializer):
     )
     event = serializers.CharField(max_length=MAX_ID_LENGTH, help_text="The usage event's id (yours).")
     action = serializers.ChoiceField(
-        choices=UsageCorrection.Action.choices,
+        choices=TENANT_ACTIONS,
         help_text="`void`: the event counts 0 from now on; `amend`: it counts `quantity`.",
     )
     quantity = serializers.IntegerField(
@@ -107,7 +112,7 @@ class UsageCorrectionOutput(serializers.Serializer[Any]):
     event = serializers.CharField()
     customer = serializers.CharField()
     feature = serializers.CharField()
-    action = serializers.ChoiceField(choices=UsageCorrection.Action.choices)
+    action = serializers.ChoiceField(choices=TENANT_ACTIONS)
     quantity_before = serializers.IntegerField()
     quantity_after = serializers.IntegerField()
     period_start = serializers.DateTimeField(allow_null=True, help_text="The period the event counts in.")

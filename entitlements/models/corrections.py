@@ -17,6 +17,10 @@ class UsageCorrection(models.Model):
     class Action(models.TextChoices):
         VOID = "void"
         AMEND = "amend"
+        # Made by Tollgate, not the tenant: allowance another correction freed pays units of this event credits
+        # had paid, which Stripe's meter already held (its quantity unchanged; `correction_id` is
+        # "{that correction's pk}:{this event's pk}"). Stripe's meter gets them as a meter event of its own.
+        ALLOWANCE = "allowance", "Allowance freed by another correction"
 
     class Meter(models.TextChoices):
         NONE = "none", "Nothing to correct at Stripe"

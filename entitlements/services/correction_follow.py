@@ -26,9 +26,18 @@ from typing import Any
 from django.db.models import F, Q
 
 from entitlements.entities import entity_windows
-from entitlements.models import CreditLedgerEntry, CreditLot, EntityCounter, Hold, UsageCounter, UsageEvent
+from entitlements.models import (
+    CreditLedgerEntry,
+    CreditLot,
+    EntityCounter,
+    Hold,
+    UsageCorrection,
+    UsageCounter,
+    UsageEvent,
+)
 from entitlements.services.credit_lots import lots_refill
-from entitlements.services.meter_totals import meter_due_now, meter_totals_add
+from entitlements.services.meter_totals import meter_due_now, meter_status_move, meter_totals_add
+from entitlements.services.meters import METER_EVENT_MAX_AGE
 from entitlements.services.usage import BACKFILLED
 from entitlements.services.waterfall import credits_entry, waterfall_take
 from entitlements.services.windows import window_start, windows_give_back
@@ -36,6 +45,18 @@ from entitlements.snapshot import FeatureEntry, StructureSnapshot
 from projects.models import Project
 
 Ledger = CreditLedgerEntry.Type
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A later event Stripe's meter was sent, whose units the freed allowance pays now: Stripe's meter is to bill
+    `covered_before - covered_after` more of it (a meter event of its own, `usage_corrections` records it as an
+    `allowance` correction of the event)."""
+
+    event: UsageEvent
+    covered_before: int
+    covered_after: int
+    credits: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,7 @@ class Followed:
     counted_before: int
     counted_after: int
     moved: tuple[dict[str, Any], ...] = ()
+    sent: tuple[Sent, ...] = ()
 
     def billed(self, quantity: int) -> int:
         """The units of the corrected event a metered price bills."""
@@ -77,7 +99,7 @@ def counter_follow(
     before, covered = event.quantity, event.covered
     counted_before = counter.used - counter.covered if counter is not None else 0
     returned, feature_id = 0, None
-    moved: tuple[list[dict[str, Any]], str | None] = ([], None)
+    moved: tuple[list[dict[str, Any]], str | None, list[Sent]] = ([], None, [])
     if after < before:
         back = min(before - after, covered)
         if back:
@@ -118,7 +140,13 @@ def counter_follow(
     units = sum(move["units"] for move in moved[0])
     counted_delta = (after - covered) - (before - event.covered) + units
     return Followed(
-        covered, returned, feature_id, counted_before, counted_before + counted_delta, tuple(moved[0])
+        covered,
+        returned,
+        feature_id,
+        counted_before,
+        counted_before + counted_delta,
+        tuple(moved[0]),
+        tuple(moved[2]),
     )
 
 
@@ -131,25 +159,31 @@ def _later_follow(
     own: int,
     others: int,
     now: datetime,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[dict[str, Any]], str | None, list[Sent]]:
     """The allowance a correction down freed (the limit less `own`, the period's units no credits pay after it)
     pays for the units credits paid of the period's other events (`others` of them), the latest first, as a
     waterfall would have had the corrected event been so from the start: their credits go back to their lots
-    (entries `correction` naming each event) and the period counter's `covered` follows. Only events Stripe's
-    meter has not been sent (still due, or skipped as paid from credits) move: the reporter sends each one's units
-    to bill then (one skipped is due again); one backfilled with no billing side effects keeps its credits. (The
-    events moved, as `UsageCorrection.moved` keeps them; the credits' feature id.)"""
+    (entries `correction` naming each event) and the period counter's `covered` follows. An event Stripe's meter
+    has not been sent (still due, or skipped as paid from credits) has its units to bill sent by the reporter (one
+    skipped is due again). One Stripe's meter holds (reported, no correction of it still to write, within the 35
+    days Stripe takes meter events for) is pending until its units are added there (`Sent`: the caller records
+    it). One being sent, one with a correction still to write, a hold's report and one backfilled with no billing
+    side effects keep their credits. (The events moved, as `UsageCorrection.moved` keeps them; the credits'
+    feature id; those Stripe's meter holds.)"""
     limit = entry.get("limit")
     if limit is None or others <= 0 or own >= int(limit) or credits_entry(structure, entry) is None:
-        return [], None
+        return [], None, []
     free = int(limit) - own
+    writing = UsageCorrection.objects.filter(
+        customer_id=event.customer_id, meter=UsageCorrection.Meter.PENDING
+    ).values("usage_event_id")
     later = list(
         UsageEvent.objects.select_for_update(of=("self",))
         .filter(
             customer_id=event.customer_id,
             feature_id=event.feature_id,
             period_start=counter.period_start,
-            kind=UsageEvent.Kind.CONSUME,
+            kind__in=(UsageEvent.Kind.USAGE, UsageEvent.Kind.CONSUME),  # recorded or consumed
             covered__gt=0,
         )
         .filter(properties__hold__isnull=True)
@@ -161,12 +195,17 @@ def _later_follow(
                 meter_attempts=0,
             )
             | Q(meter_status=UsageEvent.MeterStatus.NONE)  # a feature no meter bills
+            | (
+                Q(meter_status=UsageEvent.MeterStatus.REPORTED, timestamp__gte=now - METER_EVENT_MAX_AGE)
+                & ~Q(pk__in=writing)
+            )
         )
         .exclude(pk=event.pk)
         .order_by("pk")  # locked in key order, as the reporter locks events
     )
     later.sort(key=lambda other: (other.timestamp, other.created_at, other.pk), reverse=True)
     moves: list[dict[str, Any]] = []
+    sent: list[Sent] = []
     feature_id: str | None = None
     for other in later:
         if free <= 0:
@@ -177,6 +216,15 @@ def _later_follow(
         if other.meter_status == UsageEvent.MeterStatus.SKIPPED:
             # Due to report now, its units to bill with it (moved between the totals at the covered it had).
             meter_due_now(event_ids=[other.pk], now=now)
+        elif other.meter_status == UsageEvent.MeterStatus.REPORTED:
+            # Pending until Stripe's meter holds its units to bill (the reporter leaves it to its correction).
+            meter_status_move(
+                event_ids=[other.pk],
+                status=UsageEvent.MeterStatus.PENDING,
+                meter_next_attempt_at=None,
+                meter_error="",
+            )
+            sent.append(Sent(other, other.covered, other.covered - take, given))
         UsageEvent.objects.filter(pk=other.pk, timestamp=other.timestamp).update(covered=other.covered - take)
         if other.meter_status and other.period_start is not None:
             key = (other.customer_id, other.feature_id, other.period_start, UsageEvent.MeterStatus.PENDING)
@@ -192,7 +240,7 @@ def _later_follow(
             }
         )
         free -= take
-    return moves, feature_id
+    return moves, feature_id, sent
 
 
 def _counter_add(counter: UsageCounter | None, now: datetime, *, used: int, covered: int) -> None:

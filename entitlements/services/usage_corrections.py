@@ -42,7 +42,7 @@ from entitlements.models import (
     UsageMeterTotal,
 )
 from entitlements.selectors import metered_price_of
-from entitlements.services.correction_follow import counter_follow, entity_follow, windows_follow
+from entitlements.services.correction_follow import Sent, counter_follow, entity_follow, windows_follow
 from entitlements.services.counters import usage_events_of, usage_marks
 from entitlements.services.meter_totals import meter_due_now, meter_status_move, meter_totals_add
 from entitlements.services.meters import meter_correction_queue, meter_report_queue
@@ -286,9 +286,42 @@ def _correct(
     ent_cache.usage_changed(project_id=project.pk, external_ids=[event.customer.external_id])
     if at_stripe or correction.adjustment_status:
         transaction.on_commit(partial(meter_correction_queue, correction_id=correction.pk))
+    for sent in followed.sent:
+        _allowance_record(correction, sent, credits_feature_id=followed.credits_feature)
     if followed.moved:  # later events with units to bill now
         transaction.on_commit(partial(meter_report_queue, project_id=project.pk))
     return correction
+
+
+def _allowance_record(correction: UsageCorrection, sent: Sent, *, credits_feature_id: str | None) -> None:
+    """A later event Stripe's meter holds, whose units credits paid the allowance `correction` freed pays now:
+    recorded as an `allowance` correction of it (its quantity unchanged, its covered units fewer), which adds
+    them to Stripe's meter as a meter event of its own (`billing.services.meter_corrections`), so a later
+    correction of the event cancels it with the rest of what the event was sent as."""
+    other = sent.event
+    units = sent.covered_before - sent.covered_after
+    made = UsageCorrection.objects.create(
+        project_id=correction.project_id,
+        customer_id=other.customer_id,
+        feature_id=other.feature_id,
+        correction_id=f"{correction.pk}:{other.pk}",
+        usage_event_id=other.pk,
+        event_id=other.event_id,
+        event_timestamp=other.timestamp,
+        event_created_at=other.created_at,
+        period_start=other.period_start,
+        action=UsageCorrection.Action.ALLOWANCE,
+        quantity_before=other.quantity,
+        quantity_after=other.quantity,
+        reason=f"Correction {correction.correction_id} freed allowance that pays {units} units credits paid.",
+        covered_before=sent.covered_before,
+        covered_after=sent.covered_after,
+        credits_returned=sent.credits,
+        credits_feature_id=credits_feature_id,
+        meter=UsageCorrection.Meter.PENDING,
+        meter_attempts_seen=other.meter_attempts,
+    )
+    transaction.on_commit(partial(meter_correction_queue, correction_id=made.pk))
 
 
 def _supported(event: UsageEvent) -> Hold | None:

@@ -322,3 +322,75 @@ def test_later_units_the_allowance_pays_now_are_sent_to_stripes_meter(
     assert UsageEvent.objects.values_list("covered", "meter_status").get(event_id="c2") == (0, "reported")
     assert (_counter(), _balance()) == ((3, 0, 0), 4)
     assert meter_totals_rebuild(project_id=tenant_a.project.pk) == []
+
+
+def test_later_units_of_an_event_stripes_meter_holds_are_added_to_it_and_a_later_correction_cancels_them(
+    api, tenant_a, metered_waterfall, stripe_sdk
+):
+    """The allowance a void frees pays for units credits paid of an event Stripe's meter holds already: their
+    credits go back and Stripe's meter is sent them as a meter event of their own (Tollgate's `allowance`
+    correction of the event, not the tenant's), so the meter bills every unit no credits pay; a later correction
+    of that event cancels both meter events it was sent as and sends what it corrects to."""
+    calls, stripe_customer = metered_waterfall
+    for event_id, quantity in (("bad", 8), ("c2", 5)):  # 8 allowance; 2 allowance + 3 credits
+        body = {"id": event_id, "customer": "u1", "feature": "api_calls", "quantity": quantity}
+        assert api.post("/api/v1/entitlements/consume", body, key=tenant_a.key).json()["allowed"] is True
+    assert on_meter(stripe_sdk, calls, stripe_customer) == 10
+    assert UsageEvent.objects.values_list("covered", "meter_status").get(event_id="c2") == (3, "reported")
+    assert (_counter(), _balance()) == ((13, 0, 3), 1)
+
+    body = correct(api, tenant_a.key, id="fix-1", event="bad", action="void")
+    assert (body["credits"]["later_units"], body["credits"]["later_returned"]) == (3, 3)
+    # bad canceled; c2's 3 units, the allowance's now, added: the meter bills the 5 units no credits pay.
+    assert on_meter(stripe_sdk, calls, stripe_customer) == 5
+    assert UsageEvent.objects.values_list("covered", "meter_status").get(event_id="c2") == (0, "reported")
+    assert (_counter(), _balance(), _corrections("c2")) == ((5, 0, 0), 4, [3])
+    assert meter_totals_rebuild(project_id=tenant_a.project.pk) == []
+    made = UsageCorrection.objects.get(event_id="c2")
+    assert (
+        made.action,
+        made.correction_id,
+        made.quantity_before,
+        made.quantity_after,
+        made.covered_before,
+        made.covered_after,
+        made.meter,
+    ) == (
+        "allowance",
+        f"{UsageCorrection.objects.get(correction_id='fix-1').pk}:{made.usage_event_id}",
+        5,
+        5,
+        3,
+        0,
+        "adjusted",
+    )
+    assert api.get(f"/api/v1/usage/corrections/{made.correction_id}", key=tenant_a.key).status_code == 404
+    # The same void again moves nothing and sends nothing.
+    correct(api, tenant_a.key, 200, id="fix-1", event="bad", action="void")
+    assert (on_meter(stripe_sdk, calls, stripe_customer), UsageCorrection.objects.count()) == (5, 2)
+
+    # c2 amended to 1: its meter event and the added one are canceled, 1 unit sent in their place.
+    body = correct(api, tenant_a.key, id="fix-2", event="c2", action="amend", quantity=1)
+    assert body["stripe_meter"]["status"] == "pending"
+    assert on_meter(stripe_sdk, calls, stripe_customer) == 1
+    assert UsageEvent.objects.values_list("quantity", "covered", "meter_status").get(event_id="c2") == (
+        1,
+        0,
+        "reported",
+    )
+    assert (_counter(), _balance()) == ((1, 0, 0), 4)
+    assert meter_totals_rebuild(project_id=tenant_a.project.pk) == []
+
+
+def test_allowance_a_void_frees_pays_for_recorded_usage_credits_paid_too(api, tenant_a, waterfall):
+    """Usage recorded (`POST /usage`), not only consumed, that credits paid once the allowance ran out is paid by
+    the allowance a void frees: its credits go back."""
+    grant(api, tenant_a, 20)
+    for event_id, quantity in (("bad", 8), ("r2", 5)):  # 8 allowance; 2 allowance + 3 credits (6)
+        body = {"id": event_id, "customer": "u1", "feature": "summaries", "quantity": quantity}
+        assert api.post("/api/v1/usage", body, key=tenant_a.key).status_code == 201
+    assert (_counter(), _balance(), _event("r2")) == ((13, 0, 3), 14, (5, 3))
+
+    body = correct(api, tenant_a.key, id="fix-1", event="bad", action="void")
+    assert (body["credits"]["later_units"], body["credits"]["later_returned"]) == (3, 6)
+    assert (_counter(), _balance(), _event("r2"), _corrections("r2")) == ((5, 0, 0), 20, (5, 0), [6])
