@@ -60,7 +60,9 @@ class UsageEventAdmin(EntitlementPermissions, LargeListAdmin, _ReadOnly):
 
 @admin.register(UsageCorrection)
 class UsageCorrectionAdmin(_ReadOnly):
-    """Corrections of usage events (`POST /usage/corrections` or the events' void action), each audited."""
+    """Corrections of usage events (`POST /usage/corrections` or the events' void action), each audited; and
+    Tollgate's own `allowance` corrections: units of an event Stripe's meter held that allowance another
+    correction freed pays now, added to the meter (their reason names that correction)."""
 
     ordering = NEWEST_FIRST
     list_display = [

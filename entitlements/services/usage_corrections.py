@@ -313,7 +313,7 @@ def _allowance_record(correction: UsageCorrection, sent: Sent, *, credits_featur
         action=UsageCorrection.Action.ALLOWANCE,
         quantity_before=other.quantity,
         quantity_after=other.quantity,
-        reason=f"Correction {correction.correction_id} freed allowance that pays {units} units credits paid.",
+        reason=f"Correction {correction.correction_id} freed allowance: it pays {units} units credits had paid.",
         covered_before=sent.covered_before,
         covered_after=sent.covered_after,
         credits_returned=sent.credits,
