@@ -233,14 +233,8 @@ def _correct(
     entity_follow(event, entry, delta, judged, now, hold)
     correction = UsageCorrection.objects.create(
         project=project,
-        customer_id=event.customer_id,
-        feature_id=event.feature_id,
         correction_id=correction_id,
-        usage_event_id=event.pk,
-        event_id=event.event_id,
-        event_timestamp=event.timestamp,
-        event_created_at=event.created_at,
-        period_start=event.period_start,
+        **_of_event(event),
         action=action,
         quantity_before=before,
         quantity_after=after,
@@ -293,6 +287,19 @@ def _correct(
     return correction
 
 
+def _of_event(event: UsageEvent) -> dict[str, Any]:
+    """The fields a correction keeps of the event it corrects (the event by value: its table is partitioned)."""
+    return {
+        "customer_id": event.customer_id,
+        "feature_id": event.feature_id,
+        "usage_event_id": event.pk,
+        "event_id": event.event_id,
+        "event_timestamp": event.timestamp,
+        "event_created_at": event.created_at,
+        "period_start": event.period_start,
+    }
+
+
 def _allowance_record(correction: UsageCorrection, sent: Sent, *, credits_feature_id: str | None) -> None:
     """A later event Stripe's meter holds, whose units credits paid the allowance `correction` freed pays now:
     recorded as an `allowance` correction of it (its quantity unchanged, its covered units fewer), which adds
@@ -302,14 +309,8 @@ def _allowance_record(correction: UsageCorrection, sent: Sent, *, credits_featur
     units = sent.covered_before - sent.covered_after
     made = UsageCorrection.objects.create(
         project_id=correction.project_id,
-        customer_id=other.customer_id,
-        feature_id=other.feature_id,
         correction_id=f"{correction.pk}:{other.pk}",
-        usage_event_id=other.pk,
-        event_id=other.event_id,
-        event_timestamp=other.timestamp,
-        event_created_at=other.created_at,
-        period_start=other.period_start,
+        **_of_event(other),
         action=UsageCorrection.Action.ALLOWANCE,
         quantity_before=other.quantity,
         quantity_after=other.quantity,
